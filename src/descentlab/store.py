@@ -1,0 +1,711 @@
+"""Runs and their metrics on disk, in one SQLite file.
+
+A :class:`Store` keeps three tables:
+
+- ``runs``: one row per training run -- a name, the run's configuration (canonical JSON), its
+  status (``running``, ``completed``, ``diverged``, ``failed``, ``interrupted``), its
+  provenance (package versions, git hash, seed, machine) and creation/update times;
+- ``metrics``: ``(run_id, step, split, name, value)`` rows, e.g. ``(3, 500, "val", "loss",
+  0.41)``;
+- ``artifacts``: named files that belong to a run (its checkpoint, figures).
+
+Guarantees:
+
+- every write is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``), so a process killed in
+  the middle of a write leaves the database as it was before that write;
+- the database runs in WAL mode with a busy timeout, so several processes may read and write
+  the same file at once (writers take turns; readers never block);
+- nothing is silently overwritten: run ids are never reused (``AUTOINCREMENT``), a metric
+  already recorded for ``(run, step, split, name)`` is an error (truncate explicitly with
+  :meth:`Store.truncate_metrics` when resuming), an artifact name is taken once unless
+  ``replace=True`` is asked for.
+
+SQLite cannot store NaN (it becomes NULL); :meth:`Store.metrics` turns NULL back into NaN, so a
+diverged run's last loss reads back as ``nan``.
+
+Example:
+    >>> import tempfile, os
+    >>> with Store(os.path.join(tempfile.mkdtemp(), "lab.sqlite")) as store:
+    ...     run_id = store.create_run({"optimizer": "adam", "lr": 0.01}, name="demo", seed=0)
+    ...     _ = store.log_metrics(run_id, [(0, "val", "loss", 2.3), (100, "val", "loss", 1.1)])
+    ...     store.set_status(run_id, "completed")
+    ...     store.metrics(run_id)["val/loss"].values.tolist()
+    [2.3, 1.1]
+
+References:
+    SQLite write-ahead logging, https://www.sqlite.org/wal.html ;
+    atomic commit in SQLite, https://www.sqlite.org/atomiccommit.html .
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import platform
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_DB_NAME",
+    "STATUSES",
+    "MetricSeries",
+    "RunRecord",
+    "Store",
+    "canonical_json",
+    "provenance",
+]
+
+#: File name of the database inside a runs directory (``runs/descentlab.sqlite``).
+DEFAULT_DB_NAME = "descentlab.sqlite"
+
+#: The statuses a run may have.
+STATUSES: tuple[str, ...] = ("running", "completed", "diverged", "failed", "interrupted")
+
+_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL,
+    config      TEXT NOT NULL,
+    config_hash TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    provenance  TEXT NOT NULL,
+    seed        INTEGER,
+    message     TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_config_hash ON runs (config_hash);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE INDEX IF NOT EXISTS runs_name ON runs (name);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    split  TEXT NOT NULL,
+    name   TEXT NOT NULL,
+    step   INTEGER NOT NULL,
+    value  REAL,
+    PRIMARY KEY (run_id, split, name, step)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id     INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def canonical_json(obj: Any) -> str:
+    """Serialize ``obj`` to canonical JSON: sorted keys, no spaces, no NaN/inf.
+
+    Two equal configurations give the same text (and so the same hash), whatever the order
+    their keys were written in.
+
+    Args:
+        obj: JSON-serializable data (dicts with string keys, lists, str, int, float, bool, None).
+
+    Returns:
+        The JSON text.
+
+    Raises:
+        ValueError: ``obj`` holds something JSON cannot represent.
+
+    Example:
+        >>> canonical_json({"b": 1, "a": [1.5, None]})
+        '{"a":[1.5,null],"b":1}'
+    """
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"config must be JSON-serializable (finite numbers), got: {exc}") from exc
+
+
+def _git_revision() -> dict[str, Any] | None:
+    """The git commit of the checkout this package is imported from, if it is one."""
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": head, "dirty": bool(dirty)}
+
+
+def provenance(seed: int | None = None, **extra: Any) -> dict[str, Any]:
+    """Describe where and with what a run was made.
+
+    Args:
+        seed: the run's seed, recorded alongside.
+        **extra: more JSON-serializable entries to record.
+
+    Returns:
+        A dict with ``versions`` (python, torch, numpy, descentlab), ``git`` (commit and
+        whether the working tree had uncommitted changes, or None outside a checkout),
+        ``machine`` (platform, architecture, host name, CPU count, torch threads), ``seed``,
+        ``argv`` and ``created``.
+
+    Example:
+        >>> sorted(provenance(seed=0))
+        ['argv', 'created', 'git', 'machine', 'seed', 'versions']
+    """
+    import descentlab
+
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "descentlab": descentlab.__version__,
+    }
+    threads: int | None = None
+    torch = sys.modules.get("torch")
+    if torch is None:
+        with contextlib.suppress(ImportError):
+            import torch
+    if torch is not None:
+        versions["torch"] = torch.__version__
+        threads = torch.get_num_threads()
+    out: dict[str, Any] = {
+        "versions": versions,
+        "git": _git_revision(),
+        "machine": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "processor": platform.processor(),
+            "hostname": socket.gethostname(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": threads,
+        },
+        "seed": seed,
+        "argv": list(sys.argv),
+        "created": _now(),
+    }
+    out.update(extra)
+    return out
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the ``runs`` table.
+
+    Attributes:
+        id: the run id (never reused).
+        name: a human-readable name (not unique).
+        config: the run's configuration.
+        status: one of :data:`STATUSES`.
+        provenance: see :func:`provenance`.
+        seed: the run's seed, or None.
+        message: a note on the status (the error of a failed run, the step a run diverged at).
+        created_at: ISO 8601 UTC time the run was created.
+        updated_at: ISO 8601 UTC time of the last change to the row.
+    """
+
+    id: int
+    name: str
+    config: dict[str, Any]
+    status: str
+    provenance: dict[str, Any]
+    seed: int | None
+    message: str | None
+    created_at: str
+    updated_at: str
+
+
+class MetricSeries(NamedTuple):
+    """The recorded values of one metric of one run, in step order."""
+
+    steps: np.ndarray
+    values: np.ndarray
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    return status
+
+
+def _config_path(key: str) -> str:
+    parts = key.split(".")
+    if not key or any(not p for p in parts):
+        raise ValueError(f"config filter key must be a dotted name like 'hyper.lr', got {key!r}")
+    return "$" + "".join(f'."{p}"' for p in parts)
+
+
+class Store:
+    """A SQLite database of runs, metrics and artifacts, safe for several processes.
+
+    Args:
+        path: the database file (created with its parent directories if missing).
+        timeout: seconds a write waits for another process's write to finish before failing.
+
+    Example:
+        >>> import tempfile, os
+        >>> store = Store(os.path.join(tempfile.mkdtemp(), "lab.sqlite"))
+        >>> rid = store.create_run({"lr": 0.1}, name="a")
+        >>> store.get_run(rid).status
+        'running'
+        >>> store.find_run_by_config({"lr": 0.1}, status="running").id == rid
+        True
+        >>> store.close()
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self.path = Path(path)
+        self.timeout = float(timeout)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        conn = self._connection()
+        with self._write() as c:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    c.execute(statement)
+            c.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(_SCHEMA_VERSION),),
+            )
+        version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if int(version[0]) != _SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path} has store schema version {version[0]}, "
+                f"this descentlab reads version {_SCHEMA_VERSION}"
+            )
+
+    # -- connection and transactions -------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        # A connection must not cross a fork: a child process opens its own.
+        if self._conn is None or self._pid != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.close()
+                raise ValueError(f"could not put {self.path} in WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that reads first and
+        # then writes can fail with SQLITE_BUSY without waiting when another writer is active.
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close this process's connection (the store reopens it if used again)."""
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        config: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        seed: int | None = None,
+        status: str = "running",
+        provenance: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record a new run and return its id (a fresh id; nothing is overwritten).
+
+        Args:
+            config: the run's configuration (JSON-serializable mapping).
+            name: a human-readable name; defaults to ``"run"``.
+            seed: the run's seed.
+            status: initial status, one of :data:`STATUSES`.
+            provenance: defaults to :func:`provenance` ``(seed)``.
+
+        Returns:
+            The new run id.
+        """
+        _check_status(status)
+        if not isinstance(config, Mapping):
+            raise ValueError(f"config must be a mapping, got {type(config).__name__}")
+        text = canonical_json(dict(config))
+        prov = canonical_json(
+            dict(provenance) if provenance is not None else globals()["provenance"](seed)
+        )
+        now = _now()
+        with self._write() as c:
+            cur = c.execute(
+                "INSERT INTO runs (name, config, config_hash, status, provenance, seed, message,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                (name or "run", text, _hash(text), status, prov, seed, now, now),
+            )
+            return int(cur.lastrowid)
+
+    def get_run(self, run_id: int) -> RunRecord:
+        """The run with id ``run_id``.
+
+        Raises:
+            KeyError: no such run.
+        """
+        row = (
+            self._connection()
+            .execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (int(run_id),))
+            .fetchone()
+        )
+        if row is None:
+            raise KeyError(f"no run with id {run_id} in {self.path}")
+        return _record(row)
+
+    def list_runs(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        name: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> list[RunRecord]:
+        """Runs matching every given filter, oldest first.
+
+        Args:
+            status: a status or several.
+            name: exact run name.
+            config: ``{dotted.key: value}`` pairs that the config must hold, e.g.
+                ``{"optimizer": "adam", "hyper.lr": 0.01}``.
+            limit: at most this many (the newest ones).
+
+        Returns:
+            The matching runs.
+        """
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            for s in statuses:
+                _check_status(s)
+            where.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if name is not None:
+            where.append("name = ?")
+            args.append(name)
+        for key, value in (config or {}).items():
+            path = _config_path(key)
+            if value is None:
+                where.append("json_type(config, ?) = 'null'")
+                args.append(path)
+            elif isinstance(value, bool):
+                where.append("json_type(config, ?) = ?")
+                args.extend([path, "true" if value else "false"])
+            elif isinstance(value, str | int | float):
+                where.append("json_extract(config, ?) = ?")
+                args.extend([path, value])
+            else:
+                where.append("json_extract(config, ?) = ?")
+                args.extend([path, canonical_json(value)])
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        if limit is not None:
+            if limit < 1:
+                raise ValueError(f"limit must be >= 1, got {limit}")
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
+        rows = self._connection().execute(sql, args).fetchall()
+        return [_record(r) for r in rows]
+
+    def find_run_by_config(
+        self, config: Mapping[str, Any], *, status: str | Sequence[str] | None = "completed"
+    ) -> RunRecord | None:
+        """The newest run whose whole config equals ``config`` (with the given status).
+
+        Use it to skip trials already done: ``if store.find_run_by_config(cfg): continue``.
+
+        Args:
+            config: the configuration to look for.
+            status: the status(es) the run must have; None for any.
+
+        Returns:
+            The run, or None.
+        """
+        text = canonical_json(dict(config))
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE config_hash = ? AND config = ?"
+        args: list[Any] = [_hash(text), text]
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            for s in statuses:
+                _check_status(s)
+            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args.extend(statuses)
+        row = self._connection().execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return None if row is None else _record(row)
+
+    def set_status(
+        self,
+        run_id: int,
+        status: str,
+        *,
+        message: str | None = None,
+        expect: str | Sequence[str] | None = None,
+    ) -> None:
+        """Change a run's status (atomically checking its current one if ``expect`` is given).
+
+        Args:
+            run_id: the run.
+            status: the new status, one of :data:`STATUSES`.
+            message: a note (replaces the previous note; None clears it).
+            expect: the status(es) the run must have now, else ValueError and no change.
+
+        Raises:
+            KeyError: no such run.
+            ValueError: bad status, or the run's status is not one of ``expect``.
+        """
+        _check_status(status)
+        with self._write() as c:
+            row = c.execute("SELECT status FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            if row is None:
+                raise KeyError(f"no run with id {run_id} in {self.path}")
+            if expect is not None:
+                allowed = [expect] if isinstance(expect, str) else list(expect)
+                if row[0] not in allowed:
+                    raise ValueError(
+                        f"run {run_id} has status {row[0]!r}, expected one of {allowed}"
+                    )
+            c.execute(
+                "UPDATE runs SET status = ?, message = ?, updated_at = ? WHERE id = ?",
+                (status, message, _now(), int(run_id)),
+            )
+
+    def update_provenance(self, run_id: int, updates: Mapping[str, Any]) -> None:
+        """Merge ``updates`` into a run's provenance (top-level keys; e.g. a resume history).
+
+        Raises:
+            KeyError: no such run.
+        """
+        with self._write() as c:
+            row = c.execute("SELECT provenance FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+            if row is None:
+                raise KeyError(f"no run with id {run_id} in {self.path}")
+            prov = json.loads(row[0])
+            prov.update(updates)
+            c.execute(
+                "UPDATE runs SET provenance = ?, updated_at = ? WHERE id = ?",
+                (canonical_json(prov), _now(), int(run_id)),
+            )
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def log_metrics(self, run_id: int, rows: Iterable[tuple[int, str, str, float]]) -> int:
+        """Record ``(step, split, name, value)`` rows for a run, all or none.
+
+        Args:
+            run_id: the run.
+            rows: the rows; values may be NaN or infinite.
+
+        Returns:
+            The number of rows written.
+
+        Raises:
+            KeyError: no such run.
+            ValueError: a row is malformed, or ``(step, split, name)`` is already recorded
+                for this run (the store never overwrites; see :meth:`truncate_metrics`).
+        """
+        rid = int(run_id)
+        n = 0
+        with self._write() as c:
+            if c.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone() is None:
+                raise KeyError(f"no run with id {run_id} in {self.path}")
+            for row in rows:
+                step, split, name, value = _check_row(row)
+                try:
+                    c.execute(
+                        "INSERT INTO metrics (run_id, split, name, step, value)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (rid, split, name, step, value),
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise ValueError(
+                        f"metric {split}/{name} at step {step} is already recorded for run "
+                        f"{rid}; the store does not overwrite (truncate_metrics first)"
+                    ) from exc
+                n += 1
+            c.execute("UPDATE runs SET updated_at = ? WHERE id = ?", (_now(), rid))
+        return n
+
+    def truncate_metrics(self, run_id: int, after_step: int) -> int:
+        """Delete a run's metrics recorded at steps ``> after_step`` (used when resuming).
+
+        Returns:
+            The number of rows deleted.
+        """
+        with self._write() as c:
+            cur = c.execute(
+                "DELETE FROM metrics WHERE run_id = ? AND step > ?", (int(run_id), int(after_step))
+            )
+            return int(cur.rowcount)
+
+    def metrics(
+        self, run_id: int, *, split: str | None = None, name: str | None = None
+    ) -> dict[str, MetricSeries]:
+        """A run's metrics as ``{"split/name": MetricSeries(steps, values)}``.
+
+        Args:
+            run_id: the run.
+            split: only this split (``"train"``, ``"val"``, ``"test"``...).
+            name: only this metric name (``"loss"``, ``"accuracy"``...).
+
+        Returns:
+            Arrays of steps (int64) and values (float64, NaN where NaN was logged), by step.
+
+        Raises:
+            KeyError: no such run.
+        """
+        self.get_run(run_id)
+        sql = "SELECT split, name, step, value FROM metrics WHERE run_id = ?"
+        args: list[Any] = [int(run_id)]
+        if split is not None:
+            sql += " AND split = ?"
+            args.append(split)
+        if name is not None:
+            sql += " AND name = ?"
+            args.append(name)
+        rows = self._connection().execute(sql + " ORDER BY split, name, step", args).fetchall()
+        grouped: dict[str, tuple[list[int], list[float]]] = {}
+        for sp, nm, step, value in rows:
+            steps, values = grouped.setdefault(f"{sp}/{nm}", ([], []))
+            steps.append(step)
+            values.append(math.nan if value is None else value)
+        return {
+            key: MetricSeries(np.asarray(s, dtype=np.int64), np.asarray(v, dtype=np.float64))
+            for key, (s, v) in grouped.items()
+        }
+
+    # -- artifacts -------------------------------------------------------------------------
+
+    def add_artifact(
+        self,
+        run_id: int,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        kind: str = "file",
+        replace: bool = False,
+    ) -> None:
+        """Record that the file ``path`` belongs to a run under ``name``.
+
+        Raises:
+            KeyError: no such run.
+            ValueError: ``name`` is already taken for this run and ``replace`` is False.
+        """
+        if not name:
+            raise ValueError(f"artifact name must be non-empty, got {name!r}")
+        with self._write() as c:
+            if c.execute("SELECT 1 FROM runs WHERE id = ?", (int(run_id),)).fetchone() is None:
+                raise KeyError(f"no run with id {run_id} in {self.path}")
+            verb = "INSERT OR REPLACE" if replace else "INSERT"
+            try:
+                c.execute(
+                    f"{verb} INTO artifacts (run_id, name, kind, path, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (int(run_id), name, kind, os.fspath(path), _now()),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ValueError(
+                    f"run {run_id} already has an artifact named {name!r} (pass replace=True)"
+                ) from exc
+
+    def artifacts(self, run_id: int) -> dict[str, dict[str, str]]:
+        """A run's artifacts as ``{name: {"kind": ..., "path": ..., "created_at": ...}}``."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT name, kind, path, created_at FROM artifacts WHERE run_id = ? ORDER BY name",
+                (int(run_id),),
+            )
+            .fetchall()
+        )
+        return {n: {"kind": k, "path": p, "created_at": t} for n, k, p, t in rows}
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
+        return str(self._connection().execute("PRAGMA integrity_check").fetchone()[0])
+
+
+_RUN_COLUMNS = "id, name, config, status, provenance, seed, message, created_at, updated_at"
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _record(row: Sequence[Any]) -> RunRecord:
+    rid, name, config, status, prov, seed, message, created, updated = row
+    return RunRecord(
+        id=int(rid),
+        name=name,
+        config=json.loads(config),
+        status=status,
+        provenance=json.loads(prov),
+        seed=seed,
+        message=message,
+        created_at=created,
+        updated_at=updated,
+    )
+
+
+def _check_row(row: Any) -> tuple[int, str, str, float]:
+    try:
+        step, split, name, value = row
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"metric rows must be (step, split, name, value), got {row!r}") from exc
+    if isinstance(step, bool) or int(step) != step or step < 0:
+        raise ValueError(f"metric step must be an integer >= 0, got {step!r}")
+    if not isinstance(split, str) or not split or not isinstance(name, str) or not name:
+        raise ValueError(f"metric split and name must be non-empty strings, got {row!r}")
+    return int(step), split, name, float(value)
