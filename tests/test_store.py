@@ -147,6 +147,15 @@ def test_set_status_with_expectation(store):
     assert store.get_run(rid).status == "running"
 
 
+def test_summary_is_recorded_and_kept(store):
+    rid = store.create_run({})
+    assert store.get_run(rid).summary is None
+    store.set_status(rid, "completed", summary={"val/loss": 0.5, "test/loss": math.nan})
+    assert store.get_run(rid).summary == {"val/loss": 0.5, "test/loss": None}
+    store.set_status(rid, "completed", message="again")
+    assert store.get_run(rid).summary == {"val/loss": 0.5, "test/loss": None}
+
+
 def test_update_provenance_merges(store):
     rid = store.create_run({}, provenance={"a": 1})
     store.update_provenance(rid, {"resumes": [{"step": 3}]})

@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS runs (
     provenance  TEXT NOT NULL,
     seed        INTEGER,
     message     TEXT,
+    summary     TEXT,
     created_at  TEXT NOT NULL,
     updated_at  TEXT NOT NULL
 );
@@ -229,6 +230,8 @@ class RunRecord:
         provenance: see :func:`provenance`.
         seed: the run's seed, or None.
         message: a note on the status (the error of a failed run, the step a run diverged at).
+        summary: final results of a finished run (e.g. ``{"val/loss": 0.3, "steps": 6000}``),
+            or None.
         created_at: ISO 8601 UTC time the run was created.
         updated_at: ISO 8601 UTC time of the last change to the row.
     """
@@ -240,6 +243,7 @@ class RunRecord:
     provenance: dict[str, Any]
     seed: int | None
     message: str | None
+    summary: dict[str, Any] | None
     created_at: str
     updated_at: str
 
@@ -493,6 +497,7 @@ class Store:
         *,
         message: str | None = None,
         expect: str | Sequence[str] | None = None,
+        summary: Mapping[str, Any] | None = None,
     ) -> None:
         """Change a run's status (atomically checking its current one if ``expect`` is given).
 
@@ -501,12 +506,15 @@ class Store:
             status: the new status, one of :data:`STATUSES`.
             message: a note (replaces the previous note; None clears it).
             expect: the status(es) the run must have now, else ValueError and no change.
+            summary: final results to record (JSON-serializable; NaN/inf become null); None
+                keeps the current summary.
 
         Raises:
             KeyError: no such run.
             ValueError: bad status, or the run's status is not one of ``expect``.
         """
         _check_status(status)
+        summary_text = None if summary is None else canonical_json(_finite(dict(summary)))
         with self._write() as c:
             row = c.execute("SELECT status FROM runs WHERE id = ?", (int(run_id),)).fetchone()
             if row is None:
@@ -518,8 +526,9 @@ class Store:
                         f"run {run_id} has status {row[0]!r}, expected one of {allowed}"
                     )
             c.execute(
-                "UPDATE runs SET status = ?, message = ?, updated_at = ? WHERE id = ?",
-                (status, message, _now(), int(run_id)),
+                "UPDATE runs SET status = ?, message = ?, updated_at = ?,"
+                " summary = COALESCE(?, summary) WHERE id = ?",
+                (status, message, _now(), summary_text, int(run_id)),
             )
 
     def update_provenance(self, run_id: int, updates: Mapping[str, Any]) -> None:
@@ -677,7 +686,9 @@ class Store:
         return str(self._connection().execute("PRAGMA integrity_check").fetchone()[0])
 
 
-_RUN_COLUMNS = "id, name, config, status, provenance, seed, message, created_at, updated_at"
+_RUN_COLUMNS = (
+    "id, name, config, status, provenance, seed, message, summary, created_at, updated_at"
+)
 
 
 def _hash(text: str) -> str:
@@ -685,7 +696,7 @@ def _hash(text: str) -> str:
 
 
 def _record(row: Sequence[Any]) -> RunRecord:
-    rid, name, config, status, prov, seed, message, created, updated = row
+    rid, name, config, status, prov, seed, message, summary, created, updated = row
     return RunRecord(
         id=int(rid),
         name=name,
@@ -694,9 +705,21 @@ def _record(row: Sequence[Any]) -> RunRecord:
         provenance=json.loads(prov),
         seed=seed,
         message=message,
+        summary=None if summary is None else json.loads(summary),
         created_at=created,
         updated_at=updated,
     )
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN and infinities (which JSON cannot hold) by None, recursively."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _check_row(row: Any) -> tuple[int, str, str, float]:
