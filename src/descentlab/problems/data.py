@@ -1,0 +1,772 @@
+"""Datasets: generated or shipped, never downloaded.
+
+Every dataset comes back as a :class:`Splits` with a train/validation split carved
+deterministically from the training data (stratified for classification) and a test split that
+is *sealed*: reading ``x_test``/``y_test`` raises :class:`TestSetSealedError` until
+:meth:`Splits.unseal_test` is called, so that tuning code cannot touch it by accident (seed 002:
+tune on validation data, refit on all training data, evaluate on the test set once).
+
+==================  ==============  ===========================================================
+name                task            source
+==================  ==============  ===========================================================
+``mnist1d``         classification  the ``mnist1d`` package's own generator (4000 train / 1000
+                                    test, length 40), cached on disk
+``digits``          classification  :func:`sklearn.datasets.load_digits` (8x8 images, shipped)
+``quadratic_deep``  regression      DeepOBS's 100-d noisy quadratic (see below)
+``regression``      regression      1-D ``y = f(x) + noise`` with a known ``f`` (bias-variance)
+``moons``           classification  :func:`sklearn.datasets.make_moons`
+``blobs``           classification  :func:`sklearn.datasets.make_blobs`
+==================  ==============  ===========================================================
+
+Two seeds are involved. ``seed`` (an argument of :func:`load`) only decides which training
+examples go to the validation split. ``data_seed`` (an option) decides the data themselves; it
+defaults to each source's canonical value (42 for MNIST-1D, as in the package) so that the
+standard datasets are the same everywhere.
+
+The ``quadratic_deep`` problem (Schneider et al., 2019) is the loss
+``L(theta) = E_x[ 0.5 (theta - x)^T Q (theta - x) ]`` with ``x ~ N(0, 0.6^2 I)`` in 100
+dimensions and a fixed Hessian ``Q = R^T diag(lambda) R`` whose eigenvalues are 90 draws from
+``U(0, 1)`` and 10 from ``U(30, 60)``. It is exposed as a regression problem: the inputs are the
+noise samples ``x``, the targets are zeros, and the model ``models.build("quadratic_deep")``
+(parameters ``theta``, initialised to ones as in DeepOBS) outputs ``Q^{1/2} (theta - x)``, so the
+loss ``losses.get("half_sse")`` (half the squared norm, averaged over the batch) equals DeepOBS's
+per-example loss ``0.5 (theta - x)^T Q (theta - x)`` averaged over the batch. The engine needs
+nothing special: ``splits.default_model`` and ``splits.default_loss`` name the pair.
+
+References:
+    Greydanus, "Scaling down deep learning" (MNIST-1D), 2020, https://arxiv.org/abs/2011.14439.
+    Schneider, Balles, Hennig, "DeepOBS: a deep learning optimizer benchmark suite", ICLR 2019,
+    https://openreview.net/forum?id=rJg6ssC5Y7.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "DATASETS",
+    "Splits",
+    "TestSetSealedError",
+    "cache_dir",
+    "check_labels",
+    "load",
+    "mnist1d_arrays",
+    "quadratic_deep_hessian",
+    "random_rotation",
+    "regression_true_fn",
+    "sample_regression",
+]
+
+DATASETS: tuple[str, ...] = ("mnist1d", "digits", "quadratic_deep", "regression", "moons", "blobs")
+
+
+class TestSetSealedError(RuntimeError):
+    """Raised when the test split of a :class:`Splits` is read while it is sealed."""
+
+    # Not a test class, whatever pytest's collector thinks of the name.
+    __test__ = False
+
+
+@dataclass
+class Splits:
+    """Train / validation / (sealed) test tensors of one dataset.
+
+    Attributes:
+        name: dataset name (one of :data:`DATASETS`).
+        task: ``"classification"`` or ``"regression"``.
+        x_train, y_train: training inputs and targets (validation examples removed).
+        x_val, y_val: validation split carved from the training data.
+        n_classes: number of classes (classification) or ``None``.
+        input_shape: shape of one input example (without the batch dimension).
+        n_outputs: number of model outputs (``n_classes`` for classification).
+        default_model: a sensible model name for :func:`descentlab.problems.models.build`.
+        default_loss: a sensible loss name for :func:`descentlab.losses.get`.
+        true_fn: the noiseless target function (``regression`` only), maps ``(N, 1) -> (N, 1)``.
+        noise_std: the standard deviation of the additive target noise, where known.
+        hessian: the float64 Hessian ``Q`` (``quadratic_deep`` only).
+        meta: provenance: options, seeds, generation time, cache path.
+
+    Classification labels are ``int64`` of shape ``(N,)``; regression targets are ``float32``
+    of shape ``(N, n_outputs)``; inputs are ``float32``.
+
+    Example:
+        >>> s = load("moons", n_samples=200)
+        >>> s.x_train.shape, s.y_train.dtype
+        (torch.Size([128, 2]), torch.int64)
+        >>> s.x_test
+        Traceback (most recent call last):
+        ...
+        descentlab.problems.data.TestSetSealedError: ...
+    """
+
+    name: str
+    task: str
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+    n_classes: int | None
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    _x_test: Tensor = field(repr=False)
+    _y_test: Tensor = field(repr=False)
+    default_model: str = "mlp"
+    default_loss: str = "cross_entropy"
+    true_fn: Callable[[Tensor], Tensor] | None = field(default=None, repr=False)
+    noise_std: float | None = None
+    hessian: Tensor | None = field(default=None, repr=False)
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    _sealed: bool = field(default=True, repr=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"Splits(name={self.name!r}, task={self.task!r}, n_train={self.n_train}, "
+            f"n_val={self.n_val}, n_test={self.n_test}, input_shape={self.input_shape}, "
+            f"n_outputs={self.n_outputs}, n_classes={self.n_classes}, sealed={self._sealed})"
+        )
+
+    @property
+    def sealed(self) -> bool:
+        """Whether reading the test split raises :class:`TestSetSealedError`."""
+        return self._sealed
+
+    def seal_test(self) -> None:
+        """Seal the test split (reading ``x_test``/``y_test`` raises)."""
+        self._sealed = True
+
+    def unseal_test(self) -> None:
+        """Unseal the test split, for the one final evaluation."""
+        self._sealed = False
+
+    def _guard(self) -> None:
+        if self._sealed:
+            raise TestSetSealedError(
+                f"the test split of {self.name!r} is sealed: tune on the validation split and "
+                "call splits.unseal_test() only for the final evaluation"
+            )
+
+    @property
+    def x_test(self) -> Tensor:
+        """Test inputs (raises :class:`TestSetSealedError` while sealed)."""
+        self._guard()
+        return self._x_test
+
+    @property
+    def y_test(self) -> Tensor:
+        """Test targets (raises :class:`TestSetSealedError` while sealed)."""
+        self._guard()
+        return self._y_test
+
+    @property
+    def n_train(self) -> int:
+        """Number of training examples (validation split excluded)."""
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_val(self) -> int:
+        """Number of validation examples."""
+        return int(self.x_val.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        """Number of test examples (a count is not a peek: allowed while sealed)."""
+        return int(self._x_test.shape[0])
+
+    def train_val(self) -> tuple[Tensor, Tensor]:
+        """Training and validation data concatenated, for the final refit.
+
+        Returns:
+            ``(x, y)`` with the training examples first, then the validation examples.
+        """
+        return (
+            torch.cat([self.x_train, self.x_val], dim=0),
+            torch.cat([self.y_train, self.y_val], dim=0),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def cache_dir() -> Path:
+    """Directory for generated datasets: ``$DESCENTLAB_CACHE`` or ``~/.cache/descentlab``."""
+    env = os.environ.get("DESCENTLAB_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "descentlab"
+
+
+def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``arrays`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_labels(y: Tensor, n_classes: int, *, name: str = "y") -> None:
+    """Raise ``ValueError`` unless ``y`` is an int64 vector of labels in ``[0, n_classes)``.
+
+    Args:
+        y: labels.
+        n_classes: number of classes.
+        name: how to call ``y`` in the message.
+
+    Example:
+        >>> check_labels(torch.tensor([0, 3]), 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: y must hold labels in [0, 3), got a label 3
+    """
+    if y.dtype != torch.int64:
+        raise ValueError(f"{name} must have dtype int64, got {y.dtype}")
+    if y.dim() != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {tuple(y.shape)}")
+    if y.numel():
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= n_classes:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} must hold labels in [0, {n_classes}), got a label {bad}")
+
+
+def _check_fraction(val_fraction: float) -> None:
+    if not isinstance(val_fraction, (int, float)) or not 0.0 < float(val_fraction) < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_pos(name: str, value: Any, *, allow_zero: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or (value < 0 if allow_zero else value <= 0):
+        op = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {op}, got {value!r}")
+    return float(value)
+
+
+def _split_train_val(
+    x: np.ndarray, y: np.ndarray, *, val_fraction: float, seed: int, stratify: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Carve a validation split from the training arrays (sklearn's splitter, fixed seed)."""
+    from sklearn.model_selection import train_test_split
+
+    x_tr, x_va, y_tr, y_va = train_test_split(
+        x, y, test_size=val_fraction, random_state=seed, shuffle=True,
+        stratify=y if stratify else None,
+    )  # fmt: skip
+    return x_tr, x_va, y_tr, y_va
+
+
+def _finish(
+    name: str,
+    task: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    seed: int,
+    val_fraction: float,
+    n_classes: int | None,
+    input_shape: tuple[int, ...],
+    default_model: str,
+    default_loss: str,
+    meta: dict[str, Any],
+    **extra: Any,
+) -> Splits:
+    classification = task == "classification"
+    x_tr, x_va, y_tr, y_va = _split_train_val(
+        x, y, val_fraction=val_fraction, seed=seed, stratify=classification
+    )
+
+    def tx(a: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32).reshape(-1, *input_shape))
+
+    def ty(a: np.ndarray) -> Tensor:
+        if classification:
+            return torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64))
+        a = np.ascontiguousarray(a, dtype=np.float32)
+        return torch.from_numpy(a.reshape(a.shape[0], -1))
+
+    y_train = ty(y_tr)
+    n_outputs = n_classes if classification else int(y_train.shape[1])
+    meta = {**meta, "seed": seed, "val_fraction": val_fraction}
+    return Splits(
+        name=name,
+        task=task,
+        x_train=tx(x_tr),
+        y_train=y_train,
+        x_val=tx(x_va),
+        y_val=ty(y_va),
+        n_classes=n_classes,
+        input_shape=tuple(input_shape),
+        n_outputs=int(n_outputs),
+        _x_test=tx(x_test),
+        _y_test=ty(y_test),
+        default_model=default_model,
+        default_loss=default_loss,
+        meta=meta,
+        **extra,
+    )
+
+
+def _reject_unknown(name: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {unknown} for dataset {name!r}; valid options: {sorted(allowed)}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# MNIST-1D
+
+_MNIST1D_OPTIONS = (
+    "num_samples",
+    "train_split",
+    "template_len",
+    "padding",
+    "scale_coeff",
+    "max_translation",
+    "corr_noise_scale",
+    "iid_noise_scale",
+    "shear_scale",
+    "shuffle_seq",
+    "final_seq_length",
+    "data_seed",
+    "cache",
+)
+
+
+def mnist1d_arrays(*, cache: bool = True, **args: Any) -> dict[str, Any]:
+    """Generate (or read from the cache) the MNIST-1D arrays with the package's own generator.
+
+    Calls ``mnist1d.data.make_dataset`` directly (``get_dataset`` may try to download a pickle);
+    the package's defaults (``get_dataset_args()``: 5000 examples, 80 % train, length 40,
+    seed 42) give the paper's dataset. The global ``random``/``numpy`` RNG states, which the
+    generator reseeds, are restored afterwards. Results are cached as ``.npz`` under
+    :func:`cache_dir`, keyed by a hash of the arguments and the package version, written
+    atomically; a missing or unreadable cache file is regenerated.
+
+    Args:
+        cache: read/write the on-disk cache.
+        **args: overrides of ``mnist1d.data.get_dataset_args()`` (``data_seed`` sets ``seed``).
+
+    Returns:
+        dict with ``x`` (float64, ``(n_train, L)``), ``y`` (int64), ``x_test``, ``y_test``,
+        ``t`` (the time axis), ``seconds`` (generation time, 0.0 on a cache hit), ``path``.
+    """
+    import importlib.metadata
+    import random
+
+    version = importlib.metadata.version("mnist1d")
+    if "data_seed" in args:
+        args["seed"] = args.pop("data_seed")
+    # A copy of mnist1d.data.get_dataset_args() (minus the download url): importing mnist1d
+    # pulls in matplotlib and requests (~1.5 s), which a cache hit should not pay. A test checks
+    # that this copy equals the package's defaults.
+    defaults = {
+        "num_samples": 5000,
+        "train_split": 0.8,
+        "template_len": 12,
+        "padding": [36, 60],
+        "scale_coeff": 0.4,
+        "max_translation": 48,
+        "corr_noise_scale": 0.25,
+        "iid_noise_scale": 2e-2,
+        "shear_scale": 0.75,
+        "shuffle_seq": False,
+        "final_seq_length": 40,
+        "seed": 42,
+    }
+    unknown = sorted(set(args) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown MNIST-1D argument(s) {unknown}; valid: {sorted(defaults)}")
+    full = {**defaults, **args}
+    if isinstance(full["padding"], tuple):
+        full["padding"] = list(full["padding"])
+    key_src = json.dumps({"args": full, "mnist1d": version}, sort_keys=True)
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    path = cache_dir() / f"mnist1d-{key}.npz"
+    if cache and path.exists():
+        try:
+            with np.load(path) as z:
+                out = {k: z[k] for k in ("x", "y", "x_test", "y_test", "t")}
+            return {**out, "seconds": 0.0, "path": str(path), "args": full}
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable cache file: regenerate below and overwrite it
+    t0 = time.perf_counter()
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    pkg_args = get_dataset_args()
+    for k, v in full.items():
+        setattr(pkg_args, k, v)
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        d = make_dataset(pkg_args)
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+    seconds = time.perf_counter() - t0
+    out = {
+        "x": np.asarray(d["x"], dtype=np.float64),
+        "y": np.asarray(d["y"], dtype=np.int64),
+        "x_test": np.asarray(d["x_test"], dtype=np.float64),
+        "y_test": np.asarray(d["y_test"], dtype=np.int64),
+        "t": np.asarray(d["t"], dtype=np.float64),
+    }
+    if cache:
+        _atomic_save_npz(path, **out)
+    return {**out, "seconds": seconds, "path": str(path) if cache else None, "args": full}
+
+
+def _load_mnist1d(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+    _reject_unknown("mnist1d", options, _MNIST1D_OPTIONS)
+    d = mnist1d_arrays(**options)
+    length = d["x"].shape[1]
+    meta = {
+        "source": "mnist1d.data.make_dataset",
+        "args": d["args"],
+        "generation_seconds": d["seconds"],
+        "cache_path": d["path"],
+    }
+    return _finish(
+        "mnist1d", "classification", d["x"], d["y"], d["x_test"], d["y_test"],
+        seed=seed, val_fraction=val_fraction, n_classes=10, input_shape=(length,),
+        default_model="cnn", default_loss="cross_entropy", meta=meta,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# digits
+
+
+def _load_digits(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    _reject_unknown("digits", options, ("test_fraction", "split_seed"))
+    test_fraction = options.get("test_fraction", 0.2)
+    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    split_seed = _check_int("split_seed", options.get("split_seed", 0), 0)
+    bunch = load_digits()
+    x = bunch.images.astype(np.float64) / 16.0  # pixel values are 0..16
+    y = bunch.target.astype(np.int64)
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        x, y, test_size=test_fraction, random_state=split_seed, stratify=y
+    )
+    meta = {"source": "sklearn.datasets.load_digits", "test_fraction": test_fraction,
+            "split_seed": split_seed}  # fmt: skip
+    return _finish(
+        "digits", "classification", x_rest, y_rest, x_test, y_test,
+        seed=seed, val_fraction=val_fraction, n_classes=10, input_shape=(1, 8, 8),
+        default_model="digits_cnn", default_loss="cross_entropy", meta=meta,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# DeepOBS quadratic_deep
+
+
+def random_rotation(dim: int, rng: np.random.RandomState) -> np.ndarray:
+    """A Haar-random rotation in SO(``dim``) by the subgroup algorithm, as in DeepOBS.
+
+    Diaconis & Shahshahani's subgroup algorithm: start from a uniform 2-D rotation and, for
+    ``d = 2 .. dim-1``, embed the current ``d x d`` rotation in ``d+1`` dimensions and reflect it
+    by the Householder reflection that maps ``e_1`` to a uniform point ``v`` on the sphere
+    ``S^d``. DeepOBS negates the result at the end; the random draws (one uniform, then one
+    ``normal(size=(d+1, 1))`` per step) are consumed in the same order so that the same
+    ``RandomState`` gives the same matrix.
+
+    Args:
+        dim: dimension (>= 2).
+        rng: the NumPy ``RandomState`` to draw from (advanced in place).
+
+    Returns:
+        ``(dim, dim)`` float64 orthogonal matrix.
+    """
+    dim = _check_int("dim", dim, 2)
+    angle = 2.0 * np.pi * rng.uniform()
+    rot = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]])
+    for d in range(2, dim):
+        v = rng.normal(size=(d + 1, 1))
+        v = v / np.sqrt((v.T @ v)[0, 0])
+        e1 = np.zeros((d + 1, 1))
+        e1[0, 0] = 1.0
+        w = (e1 - v) / np.sqrt(((e1 - v).T @ (e1 - v))[0, 0])
+        embedded = np.zeros((d + 1, d + 1))
+        embedded[0, 0] = 1.0
+        embedded[1:, 1:] = rot
+        rot = embedded - 2.0 * np.outer(w, w.T @ embedded)
+    return -rot
+
+
+def quadratic_deep_hessian(dim: int = 100, *, seed: int = 42) -> np.ndarray:
+    """The Hessian of DeepOBS's ``quadratic_deep`` problem (float64).
+
+    ``Q = R^T diag(lambda) R`` where, from one ``numpy.random.RandomState(seed)``, ``lambda`` is
+    ``0.9 dim`` draws from ``U(0, 1)`` followed by ``0.1 dim`` draws from ``U(30, 60)`` and
+    ``R = random_rotation(dim, rng)`` is drawn next. With the defaults this is the Hessian a fresh
+    DeepOBS process builds for its first ``quadratic_deep`` instance.
+
+    Args:
+        dim: dimension (100 in DeepOBS; must be a multiple of 10).
+        seed: seed of the RandomState (42 in DeepOBS).
+
+    Returns:
+        ``(dim, dim)`` symmetric positive definite float64 array.
+
+    Example:
+        >>> q = quadratic_deep_hessian()
+        >>> bool(np.linalg.eigvalsh(q)[-10:].min() > 30)
+        True
+    """
+    dim = _check_int("dim", dim, 10)
+    if dim % 10:
+        raise ValueError(f"dim must be a multiple of 10, got {dim}")
+    rng = np.random.RandomState(seed)
+    eig = np.concatenate([rng.uniform(0.0, 1.0, dim * 9 // 10), rng.uniform(30.0, 60.0, dim // 10)])
+    rot = random_rotation(dim, rng)
+    return rot.T @ (np.diag(eig) @ rot)
+
+
+def _load_quadratic_deep(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+    _reject_unknown("quadratic_deep", options, ("dim", "n_train", "n_test", "noise_std"))
+    dim = _check_int("dim", options.get("dim", 100), 10)
+    n_train = _check_int("n_train", options.get("n_train", 1000), 2)
+    n_test = _check_int("n_test", options.get("n_test", 1000), 1)
+    noise = _check_pos("noise_std", options.get("noise_std", 0.6))
+    hessian = quadratic_deep_hessian(dim)
+    # DeepOBS draws its training data from RandomState(42) and its test data from
+    # RandomState(43), as float32.
+    x = np.float32(np.random.RandomState(42).normal(0.0, noise, (n_train, dim)))
+    x_test = np.float32(np.random.RandomState(43).normal(0.0, noise, (n_test, dim)))
+    meta = {"source": "DeepOBS quadratic_deep", "dim": dim, "n_train": n_train,
+            "n_test": n_test, "noise_std": noise}  # fmt: skip
+    return _finish(
+        "quadratic_deep", "regression", x, np.zeros_like(x), x_test, np.zeros_like(x_test),
+        seed=seed, val_fraction=val_fraction, n_classes=None, input_shape=(dim,),
+        default_model="quadratic_deep", default_loss="half_sse", meta=meta,
+        noise_std=noise, hessian=torch.from_numpy(hessian),
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic 1-D regression
+
+_TRUE_FNS: dict[str, Callable[[Tensor], Tensor]] = {
+    "sin": lambda x: torch.sin(2.0 * math.pi * x),
+    "cubic": lambda x: x**3 - 0.5 * x,
+    "step": lambda x: torch.where(x < 0, torch.zeros_like(x), torch.ones_like(x)),
+}
+
+
+def regression_true_fn(name: str = "sin") -> Callable[[Tensor], Tensor]:
+    """The noiseless target function of the ``regression`` dataset.
+
+    ``"sin"``: ``f(x) = sin(2 pi x)``; ``"cubic"``: ``f(x) = x^3 - x/2``; ``"step"``:
+    ``f(x) = 1[x >= 0]``. Inputs live in ``[-1, 1]``.
+
+    Args:
+        name: one of ``"sin"``, ``"cubic"``, ``"step"``.
+
+    Returns:
+        an elementwise function of a tensor.
+    """
+    if name not in _TRUE_FNS:
+        raise KeyError(f"unknown true function {name!r}; valid names: {sorted(_TRUE_FNS)}")
+    return _TRUE_FNS[name]
+
+
+def sample_regression(
+    n: int, *, noise_std: float = 0.3, fn: str = "sin", seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """Draw ``n`` examples ``x ~ U(-1, 1)``, ``y = f(x) + noise_std * eps``, ``eps ~ N(0, 1)``.
+
+    Used by :func:`load` and by bias-variance experiments that need fresh training sets.
+
+    Args:
+        n: number of examples.
+        noise_std: standard deviation of the Gaussian target noise (>= 0).
+        fn: name of the true function (see :func:`regression_true_fn`).
+        seed: seed of the ``torch.Generator`` used for the draw.
+
+    Returns:
+        ``(x, y)``, float32 tensors of shape ``(n, 1)``.
+
+    Example:
+        >>> x, y = sample_regression(5, noise_std=0.0)
+        >>> bool(torch.allclose(y, torch.sin(2 * math.pi * x)))
+        True
+    """
+    n = _check_int("n", n, 1)
+    noise_std = _check_pos("noise_std", noise_std, allow_zero=True)
+    f = regression_true_fn(fn)
+    g = torch.Generator().manual_seed(int(seed))
+    x = torch.rand(n, 1, generator=g, dtype=torch.float64) * 2.0 - 1.0
+    eps = torch.randn(n, 1, generator=g, dtype=torch.float64)
+    y = f(x) + noise_std * eps
+    return x.float(), y.float()
+
+
+def _load_regression(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+    _reject_unknown("regression", options, ("n_train", "n_test", "noise_std", "fn", "data_seed"))
+    n_train = _check_int("n_train", options.get("n_train", 200), 2)
+    n_test = _check_int("n_test", options.get("n_test", 1000), 1)
+    noise = _check_pos("noise_std", options.get("noise_std", 0.3), allow_zero=True)
+    fn = options.get("fn", "sin")
+    data_seed = _check_int("data_seed", options.get("data_seed", 0), 0)
+    x, y = sample_regression(n_train, noise_std=noise, fn=fn, seed=data_seed)
+    # An independent stream for the test set: seed offset by a large odd constant.
+    x_t, y_t = sample_regression(n_test, noise_std=noise, fn=fn, seed=data_seed + 1_000_003)
+    meta = {"source": "synthetic", "fn": fn, "n_train": n_train, "n_test": n_test,
+            "data_seed": data_seed}  # fmt: skip
+    return _finish(
+        "regression", "regression", x.numpy(), y.numpy(), x_t.numpy(), y_t.numpy(),
+        seed=seed, val_fraction=val_fraction, n_classes=None, input_shape=(1,),
+        default_model="mlp", default_loss="mse", meta=meta,
+        true_fn=regression_true_fn(fn), noise_std=noise,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# moons / blobs
+
+
+def _load_moons(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+    from sklearn.datasets import make_moons
+
+    _reject_unknown("moons", options, ("n_samples", "noise", "test_fraction", "data_seed"))
+    n = _check_int("n_samples", options.get("n_samples", 1000), 10)
+    noise = _check_pos("noise", options.get("noise", 0.2), allow_zero=True)
+    test_fraction = options.get("test_fraction", 0.2)
+    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    data_seed = _check_int("data_seed", options.get("data_seed", 0), 0)
+    x, y = make_moons(n_samples=n, noise=noise, random_state=data_seed)
+    return _synthetic_classification(
+        "moons", x, y, seed, val_fraction, test_fraction, data_seed, 2,
+        {"n_samples": n, "noise": noise},
+    )  # fmt: skip
+
+
+def _load_blobs(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+    from sklearn.datasets import make_blobs
+
+    allowed = ("n_samples", "centers", "n_features", "cluster_std", "test_fraction", "data_seed")
+    _reject_unknown("blobs", options, allowed)
+    n = _check_int("n_samples", options.get("n_samples", 1000), 10)
+    centers = _check_int("centers", options.get("centers", 3), 2)
+    n_features = _check_int("n_features", options.get("n_features", 2), 1)
+    std = _check_pos("cluster_std", options.get("cluster_std", 1.0))
+    test_fraction = options.get("test_fraction", 0.2)
+    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    data_seed = _check_int("data_seed", options.get("data_seed", 0), 0)
+    x, y = make_blobs(
+        n_samples=n, centers=centers, n_features=n_features, cluster_std=std,
+        random_state=data_seed,
+    )  # fmt: skip
+    return _synthetic_classification(
+        "blobs", x, y, seed, val_fraction, test_fraction, data_seed, centers,
+        {"n_samples": n, "centers": centers, "n_features": n_features, "cluster_std": std},
+    )  # fmt: skip
+
+
+def _synthetic_classification(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    data_seed: int,
+    n_classes: int,
+    meta: dict[str, Any],
+) -> Splits:
+    from sklearn.model_selection import train_test_split
+
+    x_rest, x_test, y_rest, y_test = train_test_split(
+        x, y, test_size=test_fraction, random_state=data_seed, stratify=y
+    )
+    meta = {"source": f"sklearn.datasets.make_{name}", "test_fraction": test_fraction,
+            "data_seed": data_seed, **meta}  # fmt: skip
+    return _finish(
+        name, "classification", x_rest, y_rest, x_test, y_test,
+        seed=seed, val_fraction=val_fraction, n_classes=n_classes, input_shape=(x.shape[1],),
+        default_model="mlp", default_loss="cross_entropy", meta=meta,
+    )  # fmt: skip
+
+
+_LOADERS: dict[str, Callable[[int, float, dict[str, Any]], Splits]] = {
+    "mnist1d": _load_mnist1d,
+    "digits": _load_digits,
+    "quadratic_deep": _load_quadratic_deep,
+    "regression": _load_regression,
+    "moons": _load_moons,
+    "blobs": _load_blobs,
+}
+
+
+def load(name: str, *, seed: int = 0, val_fraction: float = 0.2, **options: Any) -> Splits:
+    """Load a dataset by name, with a validation split carved from its training data.
+
+    Args:
+        name: one of :data:`DATASETS`.
+        seed: seed of the train/validation split (sklearn's ``train_test_split``, stratified for
+            classification). The same seed gives the same split, bit for bit.
+        val_fraction: fraction of the training data held out for validation, in ``(0, 1)``.
+        **options: dataset options. ``mnist1d``: any ``mnist1d.data.get_dataset_args()`` key,
+            ``data_seed`` (42), ``cache`` (True). ``digits``: ``test_fraction`` (0.2),
+            ``split_seed`` (0). ``quadratic_deep``: ``dim`` (100), ``n_train`` (1000),
+            ``n_test`` (1000), ``noise_std`` (0.6). ``regression``: ``n_train`` (200),
+            ``n_test`` (1000), ``noise_std`` (0.3), ``fn`` ("sin"), ``data_seed`` (0).
+            ``moons``: ``n_samples`` (1000), ``noise`` (0.2), ``test_fraction`` (0.2),
+            ``data_seed`` (0). ``blobs``: ``n_samples`` (1000), ``centers`` (3),
+            ``n_features`` (2), ``cluster_std`` (1.0), ``test_fraction``, ``data_seed``.
+
+    Returns:
+        a :class:`Splits` with the test split sealed.
+
+    Raises:
+        KeyError: unknown dataset name (the message lists the valid ones).
+        ValueError: bad ``seed``, ``val_fraction`` or option.
+
+    Example:
+        >>> s = load("digits", seed=1)
+        >>> s.input_shape, s.n_classes, s.n_train + s.n_val
+        ((1, 8, 8), 10, 1437)
+    """
+    if name not in _LOADERS:
+        raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
+    seed = _check_int("seed", seed, 0)
+    _check_fraction(val_fraction)
+    return _LOADERS[name](seed, float(val_fraction), dict(options))
