@@ -41,6 +41,7 @@ References:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -552,6 +553,11 @@ def quadratic_deep_hessian(dim: int = 100, *, seed: int = 42) -> np.ndarray:
     dim = _check_int("dim", dim, 10)
     if dim % 10:
         raise ValueError(f"dim must be a multiple of 10, got {dim}")
+    return _hessian_cached(dim, int(seed)).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _hessian_cached(dim: int, seed: int) -> np.ndarray:
     rng = np.random.RandomState(seed)
     eig = np.concatenate([rng.uniform(0.0, 1.0, dim * 9 // 10), rng.uniform(30.0, 60.0, dim // 10)])
     rot = random_rotation(dim, rng)
