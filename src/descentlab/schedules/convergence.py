@@ -1,0 +1,183 @@
+r"""Check a schedule against the Robbins-Monro conditions over a finite horizon (seed 000).
+
+Stochastic gradient descent converges (Robbins & Monro 1951) when the step sizes satisfy
+
+.. math:: \sum_{t} \eta_t = \infty \qquad\text{and}\qquad \sum_t \eta_t^2 < \infty :
+
+the steps must be able to travel any distance, while the noise they inject must have finite
+total variance. Seed 000's example is :math:`\eta_t = \eta / t`.
+
+No finite computation can prove divergence, so the verdict is read from the *growth* of the
+partial sums :math:`S(n) = \sum_{t<n} \eta_t` over the horizon. For terms decaying like
+:math:`t^{-p}`, the increment over a doubling, :math:`D(n) = S(n) - S(n/2)`, behaves like
+:math:`n^{1-p}`: flat or growing when the sum diverges (:math:`p \le 1`), shrinking when it
+converges. The growth exponent is the least-squares slope of :math:`\log D` against
+:math:`\log n` over the last four doublings of the horizon; a sum is judged unbounded when the
+exponent is above ``-tolerance`` (0.1 by default: terms decaying faster than
+:math:`t^{-1.1}` count as summable). A schedule whose decay only starts late in the horizon
+(e.g. :math:`e^{-kt}` with :math:`k \cdot \text{horizon} \ll 1`) looks constant: choose the
+horizon long enough to see the decay.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from descentlab.schedules.base import Schedule, as_schedule, check_float, check_int
+from descentlab.schedules.loss_driven import LossRule
+
+__all__ = ["RobbinsMonroReport", "growth_exponent", "robbins_monro"]
+
+_DOUBLINGS = 4
+
+
+@dataclass(frozen=True)
+class RobbinsMonroReport:
+    """What `robbins_monro` found.
+
+    Attributes:
+        horizon: number of steps examined (steps 0 .. horizon-1).
+        eta: the schedule's values, shape (horizon,).
+        sum_eta: partial sums :math:`S_1(n) = \\sum_{t<n}\\eta_t`, ``sum_eta[n-1]``.
+        sum_eta_sq: partial sums of :math:`\\eta_t^2`.
+        eta_exponent: growth exponent of ``sum_eta`` per doubling (0 for 1/t, 1 for a constant).
+        eta_sq_exponent: the same for ``sum_eta_sq``.
+        eta_sum_diverges: the first condition holds over the horizon.
+        eta_sq_sum_converges: the second condition holds over the horizon.
+        meets: both hold.
+        explanation: a one-paragraph account of the verdict.
+    """
+
+    horizon: int
+    eta: np.ndarray
+    sum_eta: np.ndarray
+    sum_eta_sq: np.ndarray
+    eta_exponent: float
+    eta_sq_exponent: float
+    eta_sum_diverges: bool
+    eta_sq_sum_converges: bool
+    meets: bool
+    explanation: str
+
+
+def growth_exponent(partial_sums: np.ndarray, doublings: int = _DOUBLINGS) -> float:
+    r"""Growth exponent of partial sums over the last `doublings` doublings of their length.
+
+    With :math:`n_j = \lfloor h / 2^j \rfloor` and the mean term over each interval,
+    :math:`A_j = (S(n_j) - S(n_{j+1})) / (n_j - n_{j+1})`, the exponent is
+    :math:`1 + ` the least-squares slope of :math:`\log A_j` against :math:`\log n_j`:
+    exactly 1 for a constant, 0 for the harmonic series, :math:`1 - p` for terms :math:`t^{-p}`.
+    Dividing by the interval length keeps it exact when `h` is not a power of two.
+
+    Args:
+        partial_sums: nondecreasing partial sums, ``partial_sums[n-1] = S(n)``.
+        doublings: how many doublings (ending at the horizon) to fit, >= 2.
+
+    Returns:
+        The exponent (``-inf`` when the sum stopped growing over the last doubling).
+    """
+    doublings = check_int("doublings", doublings, minimum=2)
+    h = len(partial_sums)
+    if h >> doublings < 1:
+        raise ValueError(f"partial_sums must hold at least 2**doublings values, got {h}")
+    ns = [h >> j for j in range(doublings + 1)]  # h, h/2, ..., h/2^d
+    s = np.concatenate([[0.0], np.asarray(partial_sums, dtype=np.float64)])
+    mean_terms = np.array(
+        [(s[ns[j]] - s[ns[j + 1]]) / (ns[j] - ns[j + 1]) for j in range(doublings)]
+    )
+    if mean_terms[0] <= 0.0:
+        return -math.inf
+    y = np.log(np.maximum(mean_terms, np.finfo(np.float64).tiny))
+    x = np.log(np.array(ns[:doublings], dtype=np.float64))
+    x = x - x.mean()
+    return 1.0 + float(np.dot(x, y - y.mean()) / np.dot(x, x))
+
+
+def robbins_monro(
+    schedule: Schedule | Callable[[int], float],
+    horizon: int = 100_000,
+    tolerance: float = 0.1,
+    base: float | None = None,
+) -> RobbinsMonroReport:
+    r"""Whether `schedule` meets the Robbins-Monro conditions over `horizon` steps.
+
+    Args:
+        schedule: a schedule (or plain callable ``step -> value``); values must be >= 0.
+        horizon: steps to examine, >= 64 (four doublings of at least 4 steps).
+        tolerance: a sum counts as unbounded while its growth exponent is > -tolerance, > 0.
+        base: the base for a relative schedule (default: its own, or 1.0).
+
+    Returns:
+        A `RobbinsMonroReport` with the partial sums of :math:`\eta` and :math:`\eta^2`.
+
+    Example:
+        >>> from descentlab.schedules import eta_over_t, constant
+        >>> robbins_monro(eta_over_t(0.5), 10_000).meets
+        True
+        >>> robbins_monro(constant(0.1), 10_000).eta_sq_sum_converges
+        False
+
+    References:
+        Robbins & Monro (1951), A stochastic approximation method, Ann. Math. Statist. 22(3).
+    """
+    if isinstance(schedule, LossRule):
+        raise ValueError(
+            f"schedule must be a step -> value schedule, got the loss rule {schedule!r} "
+            "(its values depend on the losses)"
+        )
+    sched = as_schedule(schedule)
+    horizon = check_int("horizon", horizon, minimum=64)
+    tolerance = check_float("tolerance", tolerance, low=0.0, low_open=True)
+    eta = np.fromiter((sched.value(t, base) for t in range(horizon)), np.float64, horizon)
+    bad = np.flatnonzero(~np.isfinite(eta) | (eta < 0))
+    if bad.size:
+        t = int(bad[0])
+        raise ValueError(
+            f"schedule values must be finite and >= 0, got {float(eta[t])!r} at step {t}"
+        )
+    sum_eta = np.cumsum(eta)
+    sum_eta_sq = np.cumsum(eta * eta)
+    a = growth_exponent(sum_eta)
+    b = growth_exponent(sum_eta_sq)
+    diverges = a > -tolerance
+    converges = not (b > -tolerance)
+    meets = diverges and converges
+
+    def describe(name: str, total: float, exponent: float, unbounded: bool) -> str:
+        if math.isinf(exponent):
+            growth = "stopped growing"
+        else:
+            growth = f"its increment per doubling of n scales like n^{exponent:+.2f}"
+        verdict = "unbounded" if unbounded else "bounded"
+        return f"{name} reaches {total:.6g}, {growth} ({verdict})"
+
+    if meets:
+        why = "the steps can still travel any distance while their total noise variance is finite"
+    elif not diverges:
+        why = "sum eta stays bounded, so the iterates can stall before reaching the optimum"
+    else:
+        why = "sum eta^2 grows without bound, so the gradient noise never averages out"
+    explanation = (
+        f"Over {horizon} steps: "
+        + describe("sum eta", float(sum_eta[-1]), a, diverges)
+        + "; "
+        + describe("sum eta^2", float(sum_eta_sq[-1]), b, not converges)
+        + f". Robbins-Monro conditions {'met' if meets else 'not met'}: {why} "
+        f"(a sum counts as unbounded while its exponent > {-tolerance:g})."
+    )
+    return RobbinsMonroReport(
+        horizon=horizon,
+        eta=eta,
+        sum_eta=sum_eta,
+        sum_eta_sq=sum_eta_sq,
+        eta_exponent=a,
+        eta_sq_exponent=b,
+        eta_sum_diverges=diverges,
+        eta_sq_sum_converges=converges,
+        meets=meets,
+        explanation=explanation,
+    )

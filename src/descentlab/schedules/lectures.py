@@ -1,0 +1,179 @@
+r"""The lectures' decay schedules, written as the lectures write them.
+
+* Seed 003 (cs231n's "learning rate decay over time"): **step decay** ("decay learning rate by
+  half every few epochs"), **exponential decay** :math:`\alpha = \alpha_0 e^{-kt}` and
+  **1/t decay** :math:`\alpha = \alpha_0 / (1 + kt)`.
+* Seed 000 (learning-rate scheduling for SGD): :math:`\eta_t = \eta / t`, the textbook schedule
+  meeting the Robbins-Monro conditions :math:`\sum_t \eta_t = \infty,\ \sum_t \eta_t^2 < \infty`
+  (check any schedule with :func:`~descentlab.schedules.robbins_monro`).
+
+The lectures count epochs or updates ``t``; here ``step`` is the number of updates already
+taken, 0 for the first, as for every schedule in this package. The base (:math:`\alpha_0`,
+:math:`\eta`) is None by default: a :class:`~descentlab.schedules.Scheduler` then takes the
+param group's value.
+"""
+
+from __future__ import annotations
+
+import math
+
+from descentlab.schedules.base import Schedule, check_base, check_float, check_int
+
+__all__ = [
+    "EtaOverT",
+    "ExpDecay",
+    "InverseTimeDecay",
+    "StepDecay",
+    "eta_over_t",
+    "exp_decay",
+    "inverse_time",
+    "step_decay",
+]
+
+
+class StepDecay(Schedule):
+    r"""Seed 003's step decay: multiply by `drop` every `every` steps (epochs).
+
+    .. math:: \alpha(t) = \alpha_0 \cdot \text{drop}^{\lfloor t / \text{every} \rfloor}
+
+    The same values as torch's ``StepLR(step_size=every, gamma=drop)``; the lecture's example
+    halves (``drop=0.5``).
+
+    Args:
+        every: period >= 1.
+        drop: factor per period, in (0, 1].
+        a0: :math:`\alpha_0`, or None to inherit.
+
+    Example:
+        >>> step_decay(10, a0=0.1)(25)
+        0.025
+    """
+
+    _fields = ("every", "drop", "a0")
+
+    def __init__(self, every: int, drop: float = 0.5, a0: float | None = None) -> None:
+        self.every = check_int("every", every, minimum=1)
+        self.drop = check_float("drop", drop, low=0.0, high=1.0, low_open=True)
+        self.base = check_base("a0", a0)
+
+    @property
+    def a0(self) -> float | None:
+        """The initial value (None: inherited)."""
+        return self.base
+
+    def _at(self, step: int, base: float) -> float:
+        return base * self.drop ** (step // self.every)
+
+
+def step_decay(every: int, drop: float = 0.5, a0: float | None = None) -> StepDecay:
+    """Seed 003's step decay (halve every `every` steps by default); see `StepDecay`."""
+    return StepDecay(every, drop, a0)
+
+
+class ExpDecay(Schedule):
+    r"""Seed 003's exponential decay :math:`\alpha(t) = \alpha_0 e^{-kt}`.
+
+    Equal to torch's ``ExponentialLR(gamma=exp(-k))`` up to rounding. Its sum converges
+    (to :math:`\alpha_0 / (1 - e^{-k})`), so it fails Robbins-Monro's first condition: on an
+    infinite horizon it stops short of the optimum if it starts too far.
+
+    Args:
+        k: decay rate >= 0.
+        a0: :math:`\alpha_0`, or None to inherit.
+
+    Example:
+        >>> round(exp_decay(0.5, a0=1.0)(2), 12)
+        0.367879441171
+    """
+
+    _fields = ("k", "a0")
+
+    def __init__(self, k: float, a0: float | None = None) -> None:
+        self.k = check_float("k", k, low=0.0)
+        self.base = check_base("a0", a0)
+
+    @property
+    def a0(self) -> float | None:
+        """The initial value (None: inherited)."""
+        return self.base
+
+    def _at(self, step: int, base: float) -> float:
+        return base * math.exp(-self.k * step)
+
+
+def exp_decay(k: float, a0: float | None = None) -> ExpDecay:
+    """Seed 003's ``a0 * exp(-k t)``; see `ExpDecay`."""
+    return ExpDecay(k, a0)
+
+
+class InverseTimeDecay(Schedule):
+    r"""Seed 003's 1/t decay :math:`\alpha(t) = \alpha_0 / (1 + kt)`.
+
+    For k > 0 it meets the Robbins-Monro conditions (harmonic sum diverges, sum of squares
+    converges).
+
+    Args:
+        k: decay rate >= 0.
+        a0: :math:`\alpha_0`, or None to inherit.
+
+    Example:
+        >>> inverse_time(0.5, a0=1.0)(2)
+        0.5
+    """
+
+    _fields = ("k", "a0")
+
+    def __init__(self, k: float, a0: float | None = None) -> None:
+        self.k = check_float("k", k, low=0.0)
+        self.base = check_base("a0", a0)
+
+    @property
+    def a0(self) -> float | None:
+        """The initial value (None: inherited)."""
+        return self.base
+
+    def _at(self, step: int, base: float) -> float:
+        return base / (1.0 + self.k * step)
+
+
+def inverse_time(k: float, a0: float | None = None) -> InverseTimeDecay:
+    """Seed 003's ``a0 / (1 + k t)``; see `InverseTimeDecay`."""
+    return InverseTimeDecay(k, a0)
+
+
+class EtaOverT(Schedule):
+    r"""Seed 000's Robbins-Monro schedule :math:`\eta_t = \eta / t`.
+
+    The lecture counts updates from :math:`t = 1`; our steps count from 0, so step ``s`` is the
+    lecture's :math:`t = s + t_0` with :math:`t_0 = 1` by default: the first update uses
+    :math:`\eta`, the second :math:`\eta/2`, and nothing divides by zero. A larger `t0` delays
+    the decay (:math:`\eta / (s + t_0)`), which is the same as ``inverse_time(1/t0, a0=eta/t0)``.
+
+    Args:
+        eta: :math:`\eta`, or None to inherit.
+        t0: the lecture's t at step 0, > 0.
+
+    Example:
+        >>> s = eta_over_t(1.0)
+        >>> s(0), s(1), s(3)
+        (1.0, 0.5, 0.25)
+    """
+
+    _fields = ("eta", "t0")
+
+    def __init__(self, eta: float | None = None, t0: float = 1.0) -> None:
+        self.base = check_base("eta", eta)
+        self.t0 = check_float("t0", t0, low=0.0, low_open=True)
+
+    @property
+    def eta(self) -> float | None:
+        """The numerator (None: inherited)."""
+        return self.base
+
+    def _at(self, step: int, base: float) -> float:
+        return base / (step + self.t0)
+
+
+def eta_over_t(eta: float | None = None, t0: float = 1.0) -> EtaOverT:
+    """Seed 000's ``eta / t`` with ``t = step + t0``; see `EtaOverT`."""
+    return EtaOverT(eta, t0)
