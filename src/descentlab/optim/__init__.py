@@ -1,0 +1,127 @@
+"""Optimizers composed from update rules.
+
+- Update rules (:mod:`descentlab.optim.rules`): ``scale_by_lr``, ``trace``, ``velocity``,
+  ``scale_by_adagrad``, ``scale_by_rms``, ``scale_by_adadelta``, ``scale_by_adam``,
+  ``scale_by_nadam``, ``scale_by_radam``, ``add_l2``, ``add_decayed_weights``,
+  ``clip_by_global_norm``, ``clip_by_value``, ``add_noise``, ``maximize``,
+  ``non_finite_guard``; composed with :func:`chain`.
+- :class:`Optimizer`: a ``torch.optim.Optimizer`` that runs a chain per param group.
+- Named optimizers with torch's signatures: :class:`SGD`, :class:`Momentum`,
+  :class:`Nesterov`, :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`, :class:`Adam`,
+  :class:`AdamW`, :class:`NAdam`, :class:`RAdam`; :func:`get` looks one up by name.
+
+A new optimizer in one expression::
+
+    opt = optim.Optimizer(model.parameters(), optim.chain(
+        optim.clip_by_global_norm(1.0), optim.scale_by_rms(alpha=0.9),
+        optim.trace(momentum=0.9), optim.scale_by_lr(1e-3)))
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Chain, Owned, Rule, chain
+from .named import SGD, Adadelta, Adagrad, Adam, AdamW, Momentum, NAdam, Nesterov, RAdam, RMSprop
+from .optimizer import Monitor, Optimizer, apply_updates
+from .rules import (
+    NonFiniteGradientError,
+    add_decayed_weights,
+    add_l2,
+    add_noise,
+    clip_by_global_norm,
+    clip_by_value,
+    maximize,
+    non_finite_guard,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_lr,
+    scale_by_nadam,
+    scale_by_radam,
+    scale_by_rms,
+    trace,
+    velocity,
+)
+
+__all__ = [
+    "NAMES",
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Chain",
+    "Momentum",
+    "Monitor",
+    "NAdam",
+    "Nesterov",
+    "NonFiniteGradientError",
+    "Optimizer",
+    "Owned",
+    "RAdam",
+    "RMSprop",
+    "Rule",
+    "add_decayed_weights",
+    "add_l2",
+    "add_noise",
+    "apply_updates",
+    "chain",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "family",
+    "get",
+    "maximize",
+    "non_finite_guard",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_lr",
+    "scale_by_nadam",
+    "scale_by_radam",
+    "scale_by_rms",
+    "trace",
+    "velocity",
+]
+
+_REGISTRY: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": Adagrad,
+    "adadelta": Adadelta,
+    "rmsprop": RMSprop,
+    "adam": Adam,
+    "adamw": AdamW,
+    "nadam": NAdam,
+    "radam": RAdam,
+}
+
+#: Registered optimizer names, in the lectures' order.
+NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def get(name: str) -> type[Optimizer]:
+    """The named optimizer class for ``name`` (case-insensitive).
+
+    Raises:
+        KeyError: unknown name; the message lists the valid ones.
+    """
+    key = str(name).strip().lower()
+    if key not in _REGISTRY:
+        raise KeyError(f"unknown optimizer {name!r}; valid names: {', '.join(NAMES)}")
+    return _REGISTRY[key]
+
+
+def family(**options: dict) -> dict[str, list[str]]:
+    """Each named optimizer's chain, as rule names (the optimizer family tree of seed 001).
+
+    Args:
+        options: per-name constructor options, e.g. ``family(sgd={"momentum": 0.9})``.
+    """
+    probe = [torch.nn.Parameter(torch.zeros(1))]
+    out: dict[str, list[str]] = {}
+    for name, cls in _REGISTRY.items():
+        opt = cls(probe, **options.get(name, {}))
+        out[name] = [r.name for r in opt.rule.rules]
+    return out

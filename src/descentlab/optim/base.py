@@ -1,0 +1,339 @@
+"""Update rules and their composition.
+
+An *update rule* is a small piece of math over the tensors of one param group, with explicit
+state (Optax's ``GradientTransformation``, in PyTorch):
+
+- ``init(params) -> state``: a dict mapping state names to lists aligned with ``params``;
+- ``update(grads, state, params, hyper) -> (updates, state)``: turns incoming gradients (or
+  the previous rule's output) into updates; ``hyper`` is the param group's hyperparameters.
+
+Updates are *added* to parameters (``p <- p + u``), so :func:`scale_by_lr` multiplies by
+``-lr``. :func:`chain` composes rules left to right.
+
+Hyperparameters live in the param group (``group["lr"]``, ``group["momentum"]``, ...), which is
+how torch's ``LRScheduler`` and :class:`descentlab.schedules.Scheduler` change them. A value may
+be a Python number or a 1-D tensor of length K: such a tensor broadcasts along the *leading*
+dimension of each parameter, so a parameter of shape ``(K, d)`` runs K independent problems
+with K different hyperparameters at once (see :mod:`descentlab.problems.trajectories`).
+
+State tensors are updated in place (PyTorch's habit, for speed); a rule never writes into the
+``grads`` it receives unless they are an :class:`Owned` list created earlier in the chain.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["Chain", "Owned", "Rule", "chain"]
+
+State = dict[str, list[Any]]
+Hyper = Mapping[str, Any]
+
+
+class Owned(list):
+    """A list of freshly allocated tensors that later rules may overwrite in place."""
+
+
+# --------------------------------------------------------------------------------------
+# Scalar-or-batched hyperparameter arithmetic. A hyperparameter is a Python number (fast
+# foreach path) or a 1-D tensor broadcast along each tensor's leading dimension.
+# --------------------------------------------------------------------------------------
+
+
+def is_batched(*values: Any) -> bool:
+    return any(isinstance(v, Tensor) and v.ndim >= 1 for v in values)
+
+
+def bcast(value: Any, like: Tensor) -> Any:
+    """Shape a length-K hyperparameter tensor to broadcast over ``like``'s leading dim."""
+    if isinstance(value, Tensor) and value.ndim == 1 and like.ndim > 1:
+        return value.view(-1, *([1] * (like.ndim - 1))).to(like.dtype)
+    if isinstance(value, Tensor):
+        return value.to(like.dtype)
+    return value
+
+
+def as_scalar(value: Any) -> Any:
+    """0-dim tensors become Python numbers; batched tensors pass through."""
+    if isinstance(value, Tensor) and value.ndim == 0:
+        return value.item()
+    return value
+
+
+def mul_(xs: list[Tensor], h: Any) -> None:
+    if is_batched(h):
+        for x in xs:
+            x.mul_(bcast(h, x))
+    else:
+        torch._foreach_mul_(xs, h)
+
+
+def mul(xs: list[Tensor], h: Any) -> list[Tensor]:
+    if is_batched(h):
+        return [x * bcast(h, x) for x in xs]
+    return list(torch._foreach_mul(xs, h))
+
+
+def add_scaled_(xs: list[Tensor], ys: list[Tensor], h: Any) -> None:
+    """xs += h * ys."""
+    if is_batched(h):
+        for x, y in zip(xs, ys, strict=True):
+            x.add_(y * bcast(h, x))
+    else:
+        torch._foreach_add_(xs, ys, alpha=h)
+
+
+def add_scaled(xs: list[Tensor], ys: list[Tensor], h: Any) -> list[Tensor]:
+    """xs + h * ys (new tensors)."""
+    if is_batched(h):
+        return [x + y * bcast(h, x) for x, y in zip(xs, ys, strict=True)]
+    return list(torch._foreach_add(xs, ys, alpha=h))
+
+
+def lerp_(xs: list[Tensor], ys: list[Tensor], w: Any) -> None:
+    """xs += w * (ys - xs)."""
+    if is_batched(w):
+        for x, y in zip(xs, ys, strict=True):
+            x.lerp_(y, bcast(w, x))
+    else:
+        torch._foreach_lerp_(xs, ys, w)
+
+
+def ema_sq_(xs: list[Tensor], gs: list[Tensor], decay: Any) -> None:
+    """xs = decay * xs + (1 - decay) * g^2, in torch's operation order."""
+    if is_batched(decay):
+        for x, g in zip(xs, gs, strict=True):
+            d = bcast(decay, x)
+            x.mul_(d).add_(g * g * (1 - d))
+    else:
+        torch._foreach_mul_(xs, decay)
+        torch._foreach_addcmul_(xs, gs, gs, 1 - decay)
+
+
+def scalars(values: Sequence[float]) -> float | list[float]:
+    """Collapse a per-tensor scalar list to one number when all are equal (faster foreach)."""
+    first = values[0]
+    if all(v == first for v in values):
+        return first
+    return list(values)
+
+
+def mul_scalars_(xs: list[Tensor], s: float | list[float] | Tensor) -> None:
+    if is_batched(s):
+        mul_(xs, s)
+    else:
+        torch._foreach_mul_(xs, s)
+
+
+def step_values(state: State, n: int) -> list[float]:
+    steps = state.get("step")
+    if steps is None:
+        raise ValueError(
+            "this rule needs a 'step' entry in its state; run it through "
+            "descentlab.optim.Optimizer or descentlab.optim.apply_updates"
+        )
+    return [float(s) for s in steps[:n]]
+
+
+# --------------------------------------------------------------------------------------
+# Validation helpers: errors name the parameter and the value.
+# --------------------------------------------------------------------------------------
+
+
+def _values(value: Any) -> list[float]:
+    if isinstance(value, Tensor):
+        return [float(v) for v in value.detach().reshape(-1).tolist()]
+    return [float(value)]
+
+
+def check_range(
+    name: str,
+    value: Any,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> None:
+    """Raise ``ValueError("name must be ..., got value")`` when ``value`` is out of range."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Tensor):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    for v in _values(value):
+        bad = math.isnan(v)
+        if lo is not None:
+            bad |= v <= lo if lo_open else v < lo
+        if hi is not None:
+            bad |= v >= hi if hi_open else v > hi
+        if bad:
+            lo_s = "" if lo is None else f"{'>' if lo_open else '>='} {lo}"
+            hi_s = "" if hi is None else f"{'<' if hi_open else '<='} {hi}"
+            cond = " and ".join(s for s in (lo_s, hi_s) if s)
+            shown = value if not isinstance(value, Tensor) else value.tolist()
+            raise ValueError(f"{name} must be {cond}, got {shown}")
+
+
+def check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------
+# Rules
+# --------------------------------------------------------------------------------------
+
+
+class Rule(ABC):
+    """Base class of update rules.
+
+    Subclasses set ``name``, store hyperparameter defaults in ``self.defaults`` (these become
+    param-group keys) and implement :meth:`update`; stateful rules implement :meth:`init`
+    and list their state names in ``state_keys``. ``validate`` checks a group's values.
+
+    Attributes:
+        name: short identifier, used in reprs and the optimizer family tree.
+        defaults: hyperparameter name -> default value.
+        state_keys: names of the per-parameter state this rule keeps.
+    """
+
+    name: str = "rule"
+    state_keys: tuple[str, ...] = ()
+    needs_step: bool = False
+
+    def __init__(self, **defaults: Any) -> None:
+        self.defaults: dict[str, Any] = dict(defaults)
+
+    # -- protocol ------------------------------------------------------------------
+    def init(self, params: list[Tensor]) -> State:
+        """Initial state for ``params`` (lists aligned with ``params``)."""
+        return {}
+
+    @abstractmethod
+    def update(
+        self, grads: list[Tensor], state: State, params: list[Tensor], hyper: Hyper
+    ) -> tuple[list[Tensor], State]:
+        """Transform ``grads`` into updates (to be added to ``params``)."""
+
+    def validate(self, hyper: Hyper) -> None:  # noqa: B027 (optional hook, no-op default)
+        """Raise ``ValueError`` naming the parameter and value if ``hyper`` is invalid."""
+
+    # -- optional hooks --------------------------------------------------------------
+    def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
+        """Inspect raw gradients before any state changes; False skips the whole step."""
+        return True
+
+    def lookahead_shift(
+        self, state: State, params: list[Tensor], hyper: Hyper
+    ) -> list[Tensor] | None:
+        """A displacement at which the gradient should be evaluated (lookahead methods)."""
+        return None
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return (self,)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        return f"{self.name}({args})"
+
+
+class Chain(Rule):
+    """Rules applied left to right: each one's updates are the next one's gradients."""
+
+    name = "chain"
+
+    def __init__(self, *rules: Rule) -> None:
+        flat: list[Rule] = []
+        for r in rules:
+            if not isinstance(r, Rule):
+                raise ValueError(f"chain() takes update rules, got {r!r}")
+            flat.extend(r.rules)
+        if not flat:
+            raise ValueError("chain() needs at least one rule")
+        for i, r in enumerate(flat):
+            if i > 0 and type(r).precheck is not Rule.precheck:
+                raise ValueError(
+                    f"{r.name} inspects raw gradients and must be the first rule of a chain, "
+                    f"got it at position {i}"
+                )
+        owners: dict[str, str] = {}
+        for r in flat:
+            for key in r.state_keys:
+                if key in owners:
+                    raise ValueError(
+                        f"rules {owners[key]!r} and {r.name!r} both keep state {key!r}; "
+                        "a chain cannot hold two copies of the same stateful rule"
+                    )
+                owners[key] = r.name
+        defaults: dict[str, Any] = {}
+        for r in flat:
+            for k, v in r.defaults.items():
+                if k in defaults and defaults[k] != v:
+                    raise ValueError(
+                        f"rules disagree on the default of hyperparameter {k!r}: "
+                        f"{defaults[k]!r} vs {v!r}"
+                    )
+                defaults[k] = v
+        super().__init__(**defaults)
+        self._rules = tuple(flat)
+        self.state_keys = tuple(owners)
+        self.needs_step = any(r.needs_step for r in flat)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return self._rules
+
+    def init(self, params: list[Tensor]) -> State:
+        state: State = {}
+        for r in self._rules:
+            state.update(r.init(params))
+        return state
+
+    def update(
+        self, grads: list[Tensor], state: State, params: list[Tensor], hyper: Hyper
+    ) -> tuple[list[Tensor], State]:
+        for r in self._rules:
+            grads, state = r.update(grads, state, params, hyper)
+        return grads, state
+
+    def validate(self, hyper: Hyper) -> None:
+        for r in self._rules:
+            r.validate(hyper)
+
+    def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
+        return self._rules[0].precheck(grads, hyper)
+
+    def lookahead_shift(
+        self, state: State, params: list[Tensor], hyper: Hyper
+    ) -> list[Tensor] | None:
+        shifts = [r.lookahead_shift(state, params, hyper) for r in self._rules]
+        shifts = [s for s in shifts if s is not None]
+        if len(shifts) > 1:
+            raise ValueError("a chain can hold at most one lookahead rule")
+        return shifts[0] if shifts else None
+
+    def __repr__(self) -> str:
+        return "chain(" + ", ".join(repr(r) for r in self._rules) + ")"
+
+
+def chain(*rules: Rule) -> Chain:
+    """Compose update rules left to right.
+
+    Example:
+        >>> from descentlab import optim
+        >>> rule = optim.chain(optim.clip_by_global_norm(1.0), optim.scale_by_adam(),
+        ...                    optim.add_decayed_weights(0.01), optim.scale_by_lr(1e-3))
+        >>> [r.name for r in rule.rules]
+        ['clip_by_global_norm', 'scale_by_adam', 'add_decayed_weights', 'scale_by_lr']
+    """
+    return Chain(*rules)

@@ -1,0 +1,491 @@
+r"""Named optimizers: short chains of update rules with torch's signatures and defaults.
+
+Every class here takes exactly the arguments of its ``torch.optim`` namesake (same order,
+same defaults) and produces the same iterates (tested to 1e-6 relative in float64 over 300
+steps), plus keyword-only options for the variants the lectures use. ``foreach`` is accepted
+for compatibility and has no effect (descentlab always works on lists of tensors);
+``capturable=True`` and ``differentiable=True`` are not supported and raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .base import Rule, chain, check_bool, check_choice
+from .optimizer import Optimizer
+from .rules import (
+    add_decayed_weights,
+    add_l2,
+    maximize,
+    scale_by_adadelta,
+    scale_by_adagrad,
+    scale_by_adam,
+    scale_by_lr,
+    scale_by_nadam,
+    scale_by_radam,
+    scale_by_rms,
+    trace,
+    velocity,
+)
+
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Momentum",
+    "NAdam",
+    "Nesterov",
+    "RAdam",
+    "RMSprop",
+]
+
+Params = Iterable[Any]
+_maximize = maximize  # the rule; `maximize` is also a constructor argument below
+
+
+def _torch_flags(
+    name: str,
+    *,
+    foreach: bool | None = None,
+    capturable: bool = False,
+    differentiable: bool = False,
+    fused: bool | None = None,
+) -> None:
+    if foreach is not None:
+        check_bool("foreach", foreach)
+    if capturable:
+        raise ValueError(f"{name}: capturable=True is not supported by descentlab, got True")
+    if differentiable:
+        raise ValueError(f"{name}: differentiable=True is not supported by descentlab, got True")
+    if fused:
+        raise ValueError(
+            f"{name}: fused=True is not available in descentlab's eager backend, got True"
+        )
+
+
+class _Named(Optimizer):
+    """Common plumbing: build the chain, pass the hyperparameters."""
+
+    def __init__(self, params: Params, rule: Rule, hyper: dict[str, Any], **kw: Any) -> None:
+        super().__init__(params, rule, **hyper, **kw)
+
+    def __repr__(self) -> str:
+        rules = " -> ".join(r.name for r in self.rule.rules)
+        return f"{type(self).__name__}({rules}; " + super().__repr__().split("(", 1)[1]
+
+
+class SGD(_Named):
+    r"""Stochastic gradient descent, with optional momentum (torch's ``SGD``).
+
+    .. math::
+        g \leftarrow \pm g + \lambda p,\quad
+        b_t = \mu b_{t-1} + (1-\tau) g,\quad
+        p \leftarrow p - \eta\,(b_t \text{ or } g + \mu b_t)
+
+    Chain: ``maximize -> add_l2 -> trace -> scale_by_lr``. With ``momentum=0`` this is the
+    plain update :math:`w \leftarrow w - \eta \nabla L` of seeds 000-004: full-batch gradient
+    descent, SGD or mini-batch SGD depending only on the batch the gradient comes from.
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import SGD
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags("SGD", foreach=foreach, differentiable=differentiable, fused=fused)
+        rule = chain(_maximize(), add_l2(), trace(), scale_by_lr())
+        hyper = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+        super().__init__(params, rule, hyper, monitor=monitor)
+
+
+class Momentum(_Named):
+    r"""Gradient descent with momentum, in either of the lectures' two forms.
+
+    - ``form="torch"`` (default; seed 002, cs231n in seed 003): the buffer accumulates
+      gradients and the learning rate multiplies outside,
+      :math:`b = \mu b + g,\; w \leftarrow w - \eta b` (torch's ``SGD(momentum=...)``).
+    - ``form="velocity"`` (seeds 000, 001, 003 eq. 5.12, 004): the learning rate is inside,
+      :math:`v = \alpha v - \eta g,\; w \leftarrow w + v`.
+
+    Equal at a constant learning rate; different when a schedule changes it (the velocity
+    form keeps old steps at their old size).
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        form: str = "torch",
+        maximize: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        check_choice("form", form, ("torch", "velocity"))
+        hyper: dict[str, Any] = dict(
+            lr=lr,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
+        if form == "torch":
+            rule = chain(_maximize(), add_l2(), trace(), scale_by_lr())
+            hyper["dampening"] = dampening
+        else:
+            if dampening != 0:
+                raise ValueError(f"dampening applies to form='torch' only, got {dampening}")
+            rule = chain(_maximize(), add_l2(), velocity())
+        super().__init__(params, rule, hyper, monitor=monitor)
+        self.form = form
+
+
+class Nesterov(_Named):
+    r"""Nesterov's accelerated gradient, as a change of variables or as a true lookahead.
+
+    - ``lookahead=False`` (default): torch's change-of-variables form derived in seed 003,
+      :math:`b = \mu b + g(w),\; w \leftarrow w - \eta (g + \mu b)` (``form="torch"``), or
+      :math:`v' = \alpha v - \eta g(w),\; w \leftarrow w - \alpha v + (1+\alpha) v'`
+      (``form="velocity"``). Both evaluate the gradient at the current point.
+    - ``lookahead=True`` (seeds 001, 002, eq. 5.13): the gradient is evaluated at the
+      lookahead point, :math:`v = \alpha v - \eta \nabla f(w + \alpha v),\; w \leftarrow w+v`.
+      ``step`` then needs a closure, which the optimizer calls with the parameters shifted.
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 0,
+        *,
+        lookahead: bool = False,
+        form: str = "torch",
+        maximize: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        check_bool("lookahead", lookahead)
+        check_choice("form", form, ("torch", "velocity"))
+        hyper: dict[str, Any] = dict(
+            lr=lr, momentum=momentum, weight_decay=weight_decay, maximize=maximize
+        )
+        if lookahead:
+            rule = chain(_maximize(), add_l2(), velocity(lookahead=True))
+        elif form == "torch":
+            rule = chain(_maximize(), add_l2(), trace(nesterov=True), scale_by_lr())
+            hyper["nesterov"] = True
+        else:
+            rule = chain(_maximize(), add_l2(), velocity(nesterov=True))
+            hyper["nesterov"] = True
+        super().__init__(params, rule, hyper, monitor=monitor)
+        self.lookahead = lookahead
+
+
+class Adagrad(_Named):
+    r"""AdaGrad (torch's ``Adagrad``): per-coordinate rates shrinking with the sum of squared
+    gradients, :math:`p \leftarrow p - \frac{\eta_t}{\sqrt{r_t}+\epsilon} g`, with
+    :math:`\eta_t = \eta/(1+(t-1)\,\text{lr\_decay})`.
+
+    Chain: ``maximize -> add_l2 -> scale_by_adagrad -> scale_by_lr``. ``eps_inside_sqrt``
+    gives seed 002's :math:`\eta/\sqrt{G_t+\epsilon}`. Optax's ``adagrad`` puts eps inside
+    and starts the accumulator at 0.1; torch and Keras outside (Keras: 1e-7, accumulator 0.1).
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        eps_inside_sqrt: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags("Adagrad", foreach=foreach, differentiable=differentiable, fused=fused)
+        rule = chain(
+            _maximize(),
+            add_l2(),
+            scale_by_adagrad(initial_accumulator_value=initial_accumulator_value),
+            scale_by_lr(lr_decay=lr_decay),
+        )
+        hyper = dict(
+            lr=lr,
+            lr_decay=lr_decay,
+            weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            eps_inside_sqrt=eps_inside_sqrt,
+            maximize=maximize,
+        )
+        super().__init__(params, rule, hyper, monitor=monitor)
+
+
+class Adadelta(_Named):
+    r"""Adadelta (torch's ``Adadelta``; seed 002's equations), chain
+    ``maximize -> add_l2 -> scale_by_adadelta -> scale_by_lr`` with torch's ``lr=1.0``."""
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        *,
+        capturable: bool = False,
+        maximize: bool = False,
+        differentiable: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags(
+            "Adadelta", foreach=foreach, capturable=capturable, differentiable=differentiable
+        )
+        rule = chain(_maximize(), add_l2(), scale_by_adadelta(), scale_by_lr())
+        hyper = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, rule, hyper, monitor=monitor)
+
+
+class RMSprop(_Named):
+    r"""RMSprop (torch's ``RMSprop``): chain
+    ``maximize -> add_l2 -> scale_by_rms -> trace -> scale_by_lr``.
+
+    ``centered`` subtracts the squared mean gradient; ``momentum > 0`` adds torch's buffer
+    :math:`b = \mu b + g/(\sqrt{r}+\epsilon)`; ``eps_inside_sqrt`` gives seed 002's form.
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        *,
+        eps_inside_sqrt: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags(
+            "RMSprop", foreach=foreach, capturable=capturable, differentiable=differentiable
+        )
+        rule = chain(_maximize(), add_l2(), scale_by_rms(centered=centered), trace(), scale_by_lr())
+        hyper = dict(
+            lr=lr,
+            alpha=alpha,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            centered=centered,
+            eps_inside_sqrt=eps_inside_sqrt,
+            maximize=maximize,
+        )
+        super().__init__(params, rule, hyper, monitor=monitor)
+
+
+def _adam_chain(core: Rule, decoupled: bool) -> Rule:
+    if decoupled:
+        return chain(_maximize(), core, add_decayed_weights(), scale_by_lr())
+    return chain(_maximize(), add_l2(), core, scale_by_lr())
+
+
+class Adam(_Named):
+    r"""Adam (torch's ``Adam``): chain ``maximize -> add_l2 -> scale_by_adam -> scale_by_lr``
+    (``decoupled_weight_decay=True``: ``... scale_by_adam -> add_decayed_weights ->
+    scale_by_lr``, i.e. AdamW).
+
+    Options beyond torch: ``bias_correction=False`` (seed 003's first Adam) and
+    ``eps_inside_sqrt=True`` (seed 002). See :class:`~descentlab.optim.scale_by_adam`.
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+        bias_correction: bool = True,
+        eps_inside_sqrt: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        name = type(self).__name__
+        _torch_flags(
+            name,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        check_bool("decoupled_weight_decay", decoupled_weight_decay)
+        self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
+        rule = _adam_chain(scale_by_adam(amsgrad=amsgrad), decoupled_weight_decay)
+        hyper = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            bias_correction=bias_correction,
+            eps_inside_sqrt=eps_inside_sqrt,
+            maximize=maximize,
+        )
+        super().__init__(params, rule, hyper, monitor=monitor)
+        for g in self.param_groups:
+            g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
+
+
+class AdamW(Adam):
+    """AdamW (torch's ``AdamW``): Adam with decoupled weight decay, default 1e-2."""
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        bias_correction: bool = True,
+        eps_inside_sqrt: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+            bias_correction=bias_correction,
+            eps_inside_sqrt=eps_inside_sqrt,
+            monitor=monitor,
+        )
+
+
+class NAdam(_Named):
+    """NAdam (torch's ``NAdam``): chain ``maximize -> add_l2 -> scale_by_nadam ->
+    scale_by_lr`` (decoupled: ``add_decayed_weights`` after ``scale_by_nadam``)."""
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags("NAdam", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        check_bool("decoupled_weight_decay", decoupled_weight_decay)
+        self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
+        rule = _adam_chain(scale_by_nadam(), decoupled_weight_decay)
+        hyper = dict(
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, rule, hyper, monitor=monitor)
+        for g in self.param_groups:
+            g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
+
+
+class RAdam(_Named):
+    """RAdam (torch's ``RAdam``): chain ``maximize -> add_l2 -> scale_by_radam ->
+    scale_by_lr`` (decoupled: ``add_decayed_weights`` after ``scale_by_radam``)."""
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags("RAdam", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        check_bool("decoupled_weight_decay", decoupled_weight_decay)
+        self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
+        rule = _adam_chain(scale_by_radam(), decoupled_weight_decay)
+        hyper = dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize
+        )
+        super().__init__(params, rule, hyper, monitor=monitor)
+        for g in self.param_groups:
+            g.setdefault("decoupled_weight_decay", decoupled_weight_decay)

@@ -1,0 +1,314 @@
+"""A ``torch.optim.Optimizer`` that runs a chain of update rules for each param group."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import Chain, Rule, State, chain
+
+__all__ = ["Monitor", "Optimizer", "apply_updates"]
+
+
+def _scalar_dtype() -> torch.dtype:
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
+    """The group's hyperparameters at ``step``; callables (schedules) are evaluated."""
+    return {
+        k: (v(step) if callable(v) else v)
+        for k, v in group.items()
+        if k not in ("params", "step", "initial_lr")
+    }
+
+
+@dataclass
+class Monitor:
+    """Opt-in per-step statistics of every param group, recorded by the optimizer.
+
+    Each record holds: ``step`` (the group's step count), ``group`` (index), ``grad_norm``
+    (L2 norm of the group's raw gradients), ``update_norm`` (L2 norm of the applied update),
+    ``param_norm`` (before the update), ``update_ratio`` (update_norm / param_norm -- the
+    "update-to-parameter ratio"; ~1e-3 is Karpathy's rule of thumb) and the numeric
+    hyperparameters used at that step.
+
+    Attach with :meth:`Optimizer.attach_monitor` (or ``monitor=True`` at construction).
+    Nothing is computed while no monitor is attached.
+    """
+
+    every: int = 1
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(
+        self,
+        step: int,
+        index: int,
+        grads: list[Tensor],
+        updates: list[Tensor],
+        params: list[Tensor],
+        hyper: Mapping[str, Any],
+    ) -> None:
+        if step % self.every:
+            return
+        gn = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        un = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(updates)))
+        pn = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params)))
+        rec: dict[str, Any] = {
+            "step": step,
+            "group": index,
+            "grad_norm": float(gn),
+            "update_norm": float(un),
+            "param_norm": float(pn),
+            "update_ratio": float(un / pn) if float(pn) > 0 else float("inf"),
+        }
+        for k, v in hyper.items():
+            if isinstance(v, bool):
+                continue
+            if isinstance(v, int | float):
+                rec[k] = float(v)
+            elif isinstance(v, tuple) and all(isinstance(x, int | float) for x in v):
+                for i, x in enumerate(v):
+                    rec[f"{k}[{i}]"] = float(x)
+        self.records.append(rec)
+
+    def series(self, key: str, group: int = 0) -> tuple[list[int], list[float]]:
+        """(steps, values) of one statistic for one group."""
+        rows = [r for r in self.records if r["group"] == group and key in r]
+        return [r["step"] for r in rows], [r[key] for r in rows]
+
+
+class Optimizer(torch.optim.Optimizer):
+    """Run an update rule (usually a :func:`chain`) on each param group.
+
+    Works wherever a torch optimizer works: param groups with their own hyperparameters,
+    ``zero_grad``, closures, ``state_dict``/``load_state_dict``, torch's ``LRScheduler`` (it
+    sets ``group["lr"]``), step hooks. Parameters without a gradient are skipped; sparse
+    gradients are refused.
+
+    Each step first validates every group's hyperparameters and runs the rules' gradient
+    checks (:class:`~descentlab.optim.non_finite_guard`), and only then changes anything, so
+    bad values or a refused step leave parameters and state as they were.
+
+    Args:
+        params: an iterable of tensors, of dicts (param groups) or of (name, tensor) pairs.
+        rule: the update rule, e.g. ``chain(scale_by_adam(), scale_by_lr(1e-3))``.
+        monitor: record per-step statistics into ``self.monitor`` (see :class:`Monitor`).
+        **hyper: overrides of the rule's hyperparameter defaults.
+
+    Example:
+        >>> import torch
+        >>> from descentlab import optim
+        >>> w = torch.nn.Parameter(torch.ones(3))
+        >>> opt = optim.Optimizer([w], optim.chain(optim.trace(0.9), optim.scale_by_lr(0.1)))
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> w.detach()
+        tensor([0.8000, 0.8000, 0.8000])
+    """
+
+    #: hyperparameters that change the chain's structure; param groups may not override them
+    fixed: Mapping[str, Any] = {}
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        rule: Rule,
+        *,
+        monitor: bool | Monitor = False,
+        **hyper: Any,
+    ) -> None:
+        if not isinstance(rule, Rule):
+            raise ValueError(f"rule must be an update rule (descentlab.optim.Rule), got {rule!r}")
+        self.rule: Chain = rule if isinstance(rule, Chain) else chain(rule)
+        unknown = sorted(set(hyper) - set(self.rule.defaults))
+        if unknown:
+            valid = ", ".join(sorted(self.rule.defaults))
+            raise ValueError(
+                f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {self.rule!r}; "
+                f"valid: {valid}"
+            )
+        defaults = {**self.rule.defaults, **hyper}
+        self._probe_validate(defaults, where="defaults")
+        self.monitor: Monitor | None = None
+        self.last_step_skipped = False
+        self.skipped_steps = 0
+        super().__init__(params, defaults)
+        if monitor:
+            self.attach_monitor(monitor if isinstance(monitor, Monitor) else None)
+
+    # ------------------------------------------------------------------ set-up
+    def _probe_validate(self, group: Mapping[str, Any], where: str) -> None:
+        for k, v in self.fixed.items():
+            if k in group and group[k] != v:
+                raise ValueError(
+                    f"{k} is fixed at construction for {type(self).__name__} ({v!r}); "
+                    f"{where} asked for {group[k]!r}"
+                )
+        self.rule.validate(_resolve(group, int(group.get("step", 0)) + 1))
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        group.setdefault("step", 0)
+        try:
+            self._probe_validate(group, where=f"param group {len(self.param_groups) - 1}")
+        except ValueError:
+            self.param_groups.pop()
+            raise
+
+    def attach_monitor(self, monitor: Monitor | None = None) -> Monitor:
+        """Start recording per-step statistics; returns the :class:`Monitor`."""
+        self.monitor = monitor or Monitor()
+        return self.monitor
+
+    def detach_monitor(self) -> Monitor | None:
+        m, self.monitor = self.monitor, None
+        return m
+
+    # ------------------------------------------------------------------ state helpers
+    def _gather(self, params: list[Tensor]) -> State:
+        keys: dict[str, None] = {}
+        for p in params:
+            keys.update(dict.fromkeys(self.state[p]))
+        return {k: [self.state[p].get(k) for p in params] for k in keys}
+
+    def _scatter(self, params: list[Tensor], state: State) -> None:
+        for k, values in state.items():
+            for p, v in zip(params, values, strict=True):
+                if v is not None:
+                    self.state[p][k] = v
+
+    def _init_new(self, params: list[Tensor]) -> None:
+        new = [p for p in params if not self.state[p]]
+        if not new:
+            return
+        init = self.rule.init(new)
+        for i, p in enumerate(new):
+            st = self.state[p]
+            st["step"] = torch.zeros((), dtype=_scalar_dtype())
+            for k, values in init.items():
+                st[k] = values[i]
+
+    # ------------------------------------------------------------------ step
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """Perform one optimization step.
+
+        Args:
+            closure: re-evaluates the model and returns the loss. Required by lookahead
+                rules (true Nesterov), which call it at the shifted point ``w + a v`` --
+                the returned loss is then the loss *at that point*.
+        """
+        loss = None
+        if any(isinstance(r, Rule) and getattr(r, "lookahead", False) for r in self.rule.rules):
+            loss = self._lookahead_closure(closure)
+        elif closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        # Phase 1: everything that can fail, before anything changes.
+        plans = []
+        for gi, group in enumerate(self.param_groups):
+            params, grads = [], []
+            for j, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise ValueError(
+                        f"{type(self).__name__} does not support sparse gradients "
+                        f"(param group {gi}, parameter {j}); use torch.optim.SparseAdam"
+                    )
+                params.append(p)
+                grads.append(p.grad)
+            if not params:
+                continue
+            step = int(group["step"]) + 1
+            hyper = _resolve(group, step)
+            try:
+                self.rule.validate(hyper)
+            except ValueError as exc:
+                raise ValueError(f"param group {gi}: {exc}") from None
+            plans.append((gi, group, params, grads, hyper, step))
+
+        for _, _, _, grads, hyper, _ in plans:
+            if not self.rule.precheck(grads, hyper):
+                self.last_step_skipped = True
+                self.skipped_steps += 1
+                return loss
+        self.last_step_skipped = False
+
+        # Phase 2: update.
+        for gi, group, params, grads, hyper, step in plans:
+            self._init_new(params)
+            state = self._gather(params)
+            torch._foreach_add_(state["step"], 1)
+            updates, state = self.rule.update(list(grads), state, params, hyper)
+            if self.monitor is not None:
+                self.monitor.record(step, gi, grads, updates, params, hyper)
+            torch._foreach_add_(params, updates)
+            self._scatter(params, state)
+            group["step"] = step
+        return loss
+
+    def _lookahead_closure(self, closure: Callable[[], Any] | None) -> Any:
+        if closure is None:
+            raise ValueError(
+                f"{type(self).__name__} with lookahead=True evaluates the gradient at the "
+                "lookahead point and needs step(closure)"
+            )
+        saved: list[tuple[Tensor, Tensor]] = []
+        for group in self.param_groups:
+            params = [p for p in group["params"] if self.state[p]]
+            if not params:
+                continue
+            hyper = _resolve(group, int(group["step"]) + 1)
+            shifts = self.rule.lookahead_shift(self._gather(params), params, hyper)
+            if shifts is None:
+                continue
+            for p, s in zip(params, shifts, strict=True):
+                saved.append((p, p.detach().clone()))
+                p.add_(s)
+        try:
+            with torch.enable_grad():
+                loss = closure()
+        finally:
+            for p, original in saved:
+                p.copy_(original)
+        return loss
+
+
+def apply_updates(
+    rule: Rule,
+    params: list[Tensor],
+    grads: list[Tensor],
+    state: State | None = None,
+    hyper: Mapping[str, Any] | None = None,
+) -> State:
+    """Functional use of a rule without an optimizer object: one in-place step.
+
+    Args:
+        rule: the update rule.
+        params: tensors updated in place (``p += u``).
+        grads: their gradients.
+        state: the state returned by the previous call (None on the first).
+        hyper: hyperparameters (defaults to ``rule.defaults``; missing keys filled from them).
+
+    Returns:
+        The new state (pass it to the next call).
+    """
+    h = {**rule.defaults, **(hyper or {})}
+    rule.validate(h)
+    if state is None:
+        state = rule.init(params)
+        state["step"] = [torch.zeros((), dtype=_scalar_dtype()) for _ in params]
+    if not rule.precheck(grads, h):
+        return state
+    torch._foreach_add_(state["step"], 1)
+    updates, state = rule.update(list(grads), state, params, h)
+    with torch.no_grad():
+        torch._foreach_add_(params, updates)
+    return state

@@ -1,0 +1,878 @@
+r"""The update rules that named optimizers are chained from.
+
+Each rule is a class (lower-case, used like a function: ``scale_by_adam(betas=(0.9, 0.99))``)
+whose constructor arguments are hyperparameter *defaults*; the values actually used at each
+step are read from the param group, so schedulers may change any of them.
+
+Notation: :math:`g` incoming gradient (or previous rule's output), :math:`p` parameter,
+:math:`t` the step count (1 on the first step), :math:`u` the rule's output. Updates are
+added to parameters: :math:`p \leftarrow p + u`.
+
+Where the lectures disagree, a rule takes an option; the default matches ``torch.optim``:
+
+==========================  =======================================  ==================
+variant                     option                                   lectures
+==========================  =======================================  ==================
+momentum, lr outside        :class:`trace` (torch)                   seed 002, seed 003 (cs231n)
+momentum, lr inside         :class:`velocity`                        seeds 000, 001, 003, 004
+Nesterov change of vars     ``trace(nesterov=True)``                 seed 003 derivation
+Nesterov lookahead grad     ``velocity(lookahead=True)``             seeds 001, 002
+eps inside the root         ``eps_inside_sqrt=True``                 seed 002 (AdaGrad/RMSprop/Adam)
+eps outside the root        default                                  seeds 001, 003
+Adam w/o bias correction    ``scale_by_adam(bias_correction=False)`` seed 003 (first version)
+==========================  =======================================  ==================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import (
+    Hyper,
+    Owned,
+    Rule,
+    add_scaled,
+    add_scaled_,
+    as_scalar,
+    bcast,
+    check_bool,
+    check_choice,
+    check_range,
+    ema_sq_,
+    is_batched,
+    lerp_,
+    mul,
+    mul_,
+    step_values,
+)
+
+__all__ = [
+    "NonFiniteGradientError",
+    "add_decayed_weights",
+    "add_l2",
+    "add_noise",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "maximize",
+    "non_finite_guard",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_adam",
+    "scale_by_lr",
+    "scale_by_nadam",
+    "scale_by_radam",
+    "scale_by_rms",
+    "trace",
+    "velocity",
+]
+
+
+def _zeros(params: list[Tensor]) -> list[Tensor]:
+    return [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+
+
+def _owned(xs: list[Tensor]) -> list[Tensor]:
+    return xs if isinstance(xs, Owned) else Owned(t.clone() for t in xs)
+
+
+def _scale_each_(xs: list[Tensor], factors: list[Any]) -> None:
+    """xs[i] *= factors[i]; factors are numbers or batched tensors."""
+    if is_batched(*factors):
+        for x, f in zip(xs, factors, strict=True):
+            x.mul_(bcast(f, x))
+    else:
+        first = factors[0]
+        if all(f == first for f in factors):
+            torch._foreach_mul_(xs, first)
+        else:
+            torch._foreach_mul_(xs, [float(f) for f in factors])
+
+
+def _div_each_(xs: list[Tensor], factors: list[Any]) -> None:
+    if is_batched(*factors):
+        for x, f in zip(xs, factors, strict=True):
+            x.div_(bcast(f, x))
+    else:
+        first = factors[0]
+        if all(f == first for f in factors):
+            torch._foreach_div_(xs, first)
+        else:
+            torch._foreach_div_(xs, [float(f) for f in factors])
+
+
+def _betas(hyper: Hyper) -> tuple[Any, Any]:
+    b1, b2 = hyper["betas"]
+    return as_scalar(b1), as_scalar(b2)
+
+
+def _check_betas(hyper: Hyper) -> None:
+    betas = hyper["betas"]
+    if not isinstance(betas, tuple | list) or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    check_range("betas[0]", betas[0], 0.0, 1.0, hi_open=True)
+    check_range("betas[1]", betas[1], 0.0, 1.0, hi_open=True)
+
+
+def _pow(base: Any, t: float) -> Any:
+    return base**t
+
+
+# ======================================================================================
+# Learning rate, sign, weight decay
+# ======================================================================================
+
+
+class scale_by_lr(Rule):
+    r"""Multiply by the negative learning rate: :math:`u = -\eta_t\, g`.
+
+    With ``lr_decay`` (AdaGrad's option in torch) the rate decays in inverse time,
+    :math:`\eta_t = \eta / (1 + (t-1)\,\text{lr\_decay})` -- the lectures' ``a0 / (1 + k t)``.
+    A schedule (a callable ``step -> lr``) may be given as ``lr``: the optimizer evaluates
+    it at the group's step count.
+
+    Args:
+        lr: learning rate (>= 0), a number, a length-K tensor or a schedule.
+        lr_decay: inverse-time decay factor, or None to leave it out of the hyperparameters.
+    """
+
+    name = "scale_by_lr"
+
+    def __init__(self, lr: Any = 1e-3, lr_decay: float | None = None) -> None:
+        defaults: dict[str, Any] = {"lr": lr}
+        if lr_decay is not None:
+            defaults["lr_decay"] = lr_decay
+        super().__init__(**defaults)
+        self.needs_step = lr_decay is not None
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("lr", hyper["lr"], 0.0)
+        if "lr_decay" in self.defaults:
+            check_range("lr_decay", hyper["lr_decay"], 0.0)
+
+    def update(self, grads, state, params, hyper):
+        lr = as_scalar(hyper["lr"])
+        decay = hyper.get("lr_decay", 0) if "lr_decay" in self.defaults else 0
+        if decay:
+            steps = step_values(state, len(grads))
+            factors = [-lr / (1 + (t - 1) * decay) for t in steps]
+            out = _owned(grads)
+            _scale_each_(out, factors)
+            return out, state
+        neg = -lr
+        if isinstance(grads, Owned):
+            mul_(grads, neg)
+            return grads, state
+        return Owned(mul(grads, neg)), state
+
+
+class maximize(Rule):
+    """Negate gradients when ``maximize`` is true (torch's ``maximize=True``)."""
+
+    name = "maximize"
+
+    def __init__(self, maximize: bool = False) -> None:
+        super().__init__(maximize=maximize)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_bool("maximize", hyper["maximize"])
+
+    def update(self, grads, state, params, hyper):
+        if not hyper["maximize"]:
+            return grads, state
+        if isinstance(grads, Owned):
+            torch._foreach_neg_(grads)
+            return grads, state
+        return Owned(torch._foreach_neg(grads)), state
+
+
+class add_l2(Rule):
+    r"""Coupled L2 penalty: :math:`u = g + \lambda p`.
+
+    This is the gradient of seed 002's :math:`\frac{\lambda}{2}\lVert W\rVert^2` added to the
+    loss; placed *before* an adaptive rule it is rescaled by that rule (Adam's
+    ``weight_decay``), which is why AdamW decouples it (:class:`add_decayed_weights`).
+    """
+
+    name = "add_l2"
+
+    def __init__(self, weight_decay: float = 0.0) -> None:
+        super().__init__(weight_decay=weight_decay)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("weight_decay", hyper["weight_decay"], 0.0)
+
+    def update(self, grads, state, params, hyper):
+        wd = as_scalar(hyper["weight_decay"])
+        if not is_batched(wd) and wd == 0:
+            return grads, state
+        if isinstance(grads, Owned):
+            add_scaled_(grads, params, wd)
+            return grads, state
+        return Owned(add_scaled(grads, params, wd)), state
+
+
+class add_decayed_weights(Rule):
+    r"""Decoupled weight decay (Loshchilov & Hutter, 2019): :math:`u = g + \lambda p`,
+    placed *after* the adaptive rule and before :class:`scale_by_lr`, so the parameter
+    shrinks by :math:`\eta\lambda p` whatever the gradient statistics (AdamW).
+    """
+
+    name = "add_decayed_weights"
+
+    def __init__(self, weight_decay: float = 1e-2) -> None:
+        super().__init__(weight_decay=weight_decay)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("weight_decay", hyper["weight_decay"], 0.0)
+
+    def update(self, grads, state, params, hyper):
+        return add_l2.update(self, grads, state, params, hyper)  # same arithmetic, other place
+
+
+# ======================================================================================
+# Momentum
+# ======================================================================================
+
+
+class trace(Rule):
+    r"""Heavy-ball momentum with the learning rate *outside* the buffer (torch's SGD).
+
+    .. math::
+        b_t = \mu\, b_{t-1} + (1-\tau)\, g_t \quad (b_1 = g_1), \qquad
+        u = b_t \;\text{or, with Nesterov,}\; u = g_t + \mu\, b_t
+
+    followed by :class:`scale_by_lr`. The Nesterov form is the change of variables derived
+    in seed 003 (cs231n): it evaluates the gradient at the current point yet reproduces the
+    lookahead method in shifted coordinates. With ``momentum == 0`` the rule passes gradients
+    through and keeps no buffer.
+
+    Args:
+        momentum: :math:`\mu \in [0, 1)`.
+        dampening: :math:`\tau \in [0, 1]` (torch's ``dampening``).
+        nesterov: use Nesterov's form (needs momentum > 0 and dampening == 0).
+    """
+
+    name = "trace"
+    state_keys = ("momentum_buffer",)
+
+    def __init__(self, momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False):
+        super().__init__(momentum=momentum, dampening=dampening, nesterov=nesterov)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("momentum", hyper["momentum"], 0.0, 1.0, hi_open=True)
+        check_range("dampening", hyper.get("dampening", 0.0), 0.0, 1.0)
+        nesterov = hyper.get("nesterov", False)
+        check_bool("nesterov", nesterov)
+        if nesterov:
+            m = hyper["momentum"]
+            if not is_batched(m) and m == 0:
+                raise ValueError(f"nesterov=True requires momentum > 0, got momentum={m}")
+            d = hyper.get("dampening", 0.0)
+            if is_batched(d) or d != 0:
+                raise ValueError(f"nesterov=True requires dampening == 0, got dampening={d}")
+
+    def update(self, grads, state, params, hyper):
+        m = as_scalar(hyper["momentum"])
+        if not is_batched(m) and m == 0:
+            return grads, state
+        d = as_scalar(hyper.get("dampening", 0.0))
+        bufs = state.get("momentum_buffer")
+        if bufs is None:
+            bufs = [None] * len(grads)
+            state["momentum_buffer"] = bufs
+        old_idx = [i for i, b in enumerate(bufs) if b is not None]
+        for i, b in enumerate(bufs):
+            if b is None:
+                bufs[i] = torch.clone(grads[i]).detach()
+        if old_idx:
+            old = [bufs[i] for i in old_idx]
+            g_old = [grads[i] for i in old_idx]
+            mul_(old, m)
+            add_scaled_(old, g_old, 1 - d)
+        if hyper.get("nesterov", False):
+            if isinstance(grads, Owned):
+                add_scaled_(grads, bufs, m)
+                return grads, state
+            return Owned(add_scaled(grads, bufs, m)), state
+        return list(bufs), state  # aliases the buffers: not Owned
+
+
+class velocity(Rule):
+    r"""Momentum with the learning rate *inside* the velocity (seeds 000, 001, 003 eq. 5.12):
+
+    .. math:: v_t = \alpha\, v_{t-1} - \eta\, g_t, \qquad u = v_t \qquad (v_0 = 0)
+
+    It replaces :class:`scale_by_lr` in a chain. At a constant learning rate it produces the
+    same iterates as :class:`trace` (``v = -lr * b``); when the rate changes they differ:
+    here a new rate only affects new gradients, while in torch's form it rescales the whole
+    accumulated buffer at once.
+
+    ``nesterov=True`` uses seed 003's change of variables,
+    :math:`u = -\alpha v_{t-1} + (1+\alpha) v_t`. ``lookahead=True`` evaluates the gradient
+    at the true lookahead point :math:`w + \alpha v` (seeds 001, 002, eq. 5.13): the optimizer
+    then requires a closure and calls it at the shifted parameters.
+
+    Args:
+        momentum: :math:`\alpha \in [0, 1)`.
+        lr: :math:`\eta \ge 0` (a hyperparameter of this rule).
+        nesterov: change-of-variables Nesterov.
+        lookahead: gradient at the lookahead point (structural; fixed at construction).
+    """
+
+    name = "velocity"
+    state_keys = ("velocity",)
+
+    def __init__(
+        self,
+        momentum: float = 0.9,
+        lr: Any = 1e-3,
+        nesterov: bool = False,
+        *,
+        lookahead: bool = False,
+    ) -> None:
+        super().__init__(momentum=momentum, lr=lr, nesterov=nesterov)
+        check_bool("lookahead", lookahead)
+        self.lookahead = lookahead
+        if lookahead:
+            self.name = "velocity_lookahead"
+
+    def init(self, params):
+        return {"velocity": _zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("momentum", hyper["momentum"], 0.0, 1.0, hi_open=True)
+        check_range("lr", hyper["lr"], 0.0)
+        check_bool("nesterov", hyper.get("nesterov", False))
+        if self.lookahead and hyper.get("nesterov", False):
+            raise ValueError(
+                "nesterov=True (change of variables) and lookahead=True are two forms of the "
+                "same method; choose one"
+            )
+
+    def lookahead_shift(self, state, params, hyper):
+        if not self.lookahead:
+            return None
+        vs = state.get("velocity")
+        if vs is None:
+            return None
+        return mul(vs, as_scalar(hyper["momentum"]))
+
+    def update(self, grads, state, params, hyper):
+        a = as_scalar(hyper["momentum"])
+        lr = as_scalar(hyper["lr"])
+        vs = state["velocity"]
+        nesterov = hyper.get("nesterov", False)
+        prev = [v.clone() for v in vs] if nesterov else None
+        mul_(vs, a)
+        add_scaled_(vs, grads, -lr)
+        if nesterov:
+            out = Owned(mul(vs, 1 + a))
+            add_scaled_(out, prev, -a)
+            return out, state
+        return list(vs), state
+
+
+# ======================================================================================
+# Adaptive learning rates
+# ======================================================================================
+
+
+def _root_denominator(acc: list[Tensor], eps: Any, inside: bool) -> list[Tensor]:
+    """sqrt(acc) + eps, or sqrt(acc + eps) -- new tensors."""
+    if inside:
+        if is_batched(eps):
+            return [torch.sqrt(a + bcast(eps, a)) for a in acc]
+        out = list(torch._foreach_add(acc, eps))
+        torch._foreach_sqrt_(out)
+        return out
+    out = list(torch._foreach_sqrt(acc))
+    if is_batched(eps):
+        for o in out:
+            o.add_(bcast(eps, o))
+    else:
+        torch._foreach_add_(out, eps)
+    return out
+
+
+class scale_by_adagrad(Rule):
+    r"""AdaGrad (Duchi et al., 2011): accumulate squared gradients.
+
+    .. math:: r_t = r_{t-1} + g_t^2, \qquad u = \frac{g_t}{\sqrt{r_t} + \epsilon}
+       \quad\text{or}\quad \frac{g_t}{\sqrt{r_t + \epsilon}}\ (\text{eps\_inside\_sqrt})
+
+    :math:`r_0` = ``initial_accumulator_value``. torch and seeds 001/003 put eps outside the
+    root (seed 003's code uses 1e-7); seed 002 writes it inside. Optax's ``scale_by_rss``
+    adds eps inside as well, with an initial accumulator of 0.1.
+    """
+
+    name = "scale_by_adagrad"
+    state_keys = ("sum",)
+
+    def __init__(
+        self,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        eps_inside_sqrt: bool = False,
+    ) -> None:
+        super().__init__(
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            eps_inside_sqrt=eps_inside_sqrt,
+        )
+
+    def init(self, params):
+        v = self.defaults["initial_accumulator_value"]
+        return {"sum": [torch.full_like(p, v, memory_format=torch.preserve_format) for p in params]}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("initial_accumulator_value", hyper["initial_accumulator_value"], 0.0)
+        check_range("eps", hyper["eps"], 0.0)
+        check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+
+    def update(self, grads, state, params, hyper):
+        sums = state["sum"]
+        torch._foreach_addcmul_(sums, grads, grads, 1)
+        denom = _root_denominator(sums, as_scalar(hyper["eps"]), hyper["eps_inside_sqrt"])
+        out = Owned(torch._foreach_div(grads, denom))
+        return out, state
+
+
+class scale_by_rms(Rule):
+    r"""RMSProp (Hinton, 2012): a moving average of squared gradients.
+
+    .. math:: r_t = \alpha r_{t-1} + (1-\alpha) g_t^2, \qquad
+       u = \frac{g_t}{\sqrt{r_t - \bar g_t^2} + \epsilon}
+
+    where :math:`\bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t` only when ``centered``
+    (Graves, 2013), else 0. ``eps_inside_sqrt`` puts eps under the root (seed 002; also
+    Optax's ``scale_by_rms``). torch's RMSprop momentum is :class:`trace` after this rule;
+    Keras's RMSprop puts eps outside too but defaults it to 1e-7.
+    """
+
+    name = "scale_by_rms"
+    state_keys = ("square_avg", "grad_avg")
+
+    def __init__(
+        self,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        centered: bool = False,
+        eps_inside_sqrt: bool = False,
+    ) -> None:
+        super().__init__(alpha=alpha, eps=eps, centered=centered, eps_inside_sqrt=eps_inside_sqrt)
+
+    def init(self, params):
+        state = {"square_avg": _zeros(params)}
+        if self.defaults["centered"]:
+            state["grad_avg"] = _zeros(params)
+        return state
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("alpha", hyper["alpha"], 0.0, 1.0)
+        check_range("eps", hyper["eps"], 0.0)
+        check_bool("centered", hyper["centered"])
+        check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+
+    def update(self, grads, state, params, hyper):
+        alpha = as_scalar(hyper["alpha"])
+        eps = as_scalar(hyper["eps"])
+        sq = state["square_avg"]
+        ema_sq_(sq, grads, alpha)
+        if hyper["centered"]:
+            ga = state.get("grad_avg")
+            if ga is None or any(x is None for x in ga):
+                ga = [
+                    x if x is not None else torch.zeros_like(g)
+                    for x, g in zip(ga or [None] * len(grads), grads, strict=True)
+                ]
+                state["grad_avg"] = ga
+            lerp_(ga, grads, 1 - alpha)
+            acc = list(torch._foreach_addcmul(sq, ga, ga, -1))
+        else:
+            acc = sq
+        denom = _root_denominator(acc, eps, hyper["eps_inside_sqrt"])
+        return Owned(torch._foreach_div(grads, denom)), state
+
+
+class scale_by_adadelta(Rule):
+    r"""Adadelta (Zeiler, 2012), seed 002's equations:
+
+    .. math::
+        G_t = \rho G_{t-1} + (1-\rho) g_t^2, \quad
+        \Delta_t = \frac{\sqrt{H_{t-1} + \epsilon}}{\sqrt{G_t + \epsilon}}\, g_t, \quad
+        H_t = \rho H_{t-1} + (1-\rho) \Delta_t^2, \quad u = \Delta_t
+
+    followed by :class:`scale_by_lr` (torch's ``lr``, default 1.0 -- the paper has none).
+    """
+
+    name = "scale_by_adadelta"
+    state_keys = ("square_avg", "acc_delta")
+
+    def __init__(self, rho: float = 0.9, eps: float = 1e-6) -> None:
+        super().__init__(rho=rho, eps=eps)
+
+    def init(self, params):
+        return {"square_avg": _zeros(params), "acc_delta": _zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("rho", hyper["rho"], 0.0, 1.0)
+        check_range("eps", hyper["eps"], 0.0)
+
+    def update(self, grads, state, params, hyper):
+        rho = as_scalar(hyper["rho"])
+        eps = as_scalar(hyper["eps"])
+        sq, acc = state["square_avg"], state["acc_delta"]
+        ema_sq_(sq, grads, rho)
+        std = _root_denominator(sq, eps, inside=True)
+        deltas = _root_denominator(acc, eps, inside=True)
+        torch._foreach_div_(deltas, std)
+        torch._foreach_mul_(deltas, grads)
+        ema_sq_(acc, deltas, rho)
+        return Owned(deltas), state
+
+
+class scale_by_adam(Rule):
+    r"""Adam (Kingma & Ba, 2015) = momentum + RMSProp (seed 000), with its options.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+        u = \frac{m_t / (1-\beta_1^t)}{\sqrt{v_t / (1-\beta_2^t)} + \epsilon}
+
+    - ``bias_correction=False`` drops both :math:`1-\beta^t` factors (seed 003's first
+      version, whose "first step is huge": on step 1 the update is
+      :math:`(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.16` times the corrected one for the
+      default betas, because the second moment starts near zero);
+    - ``eps_inside_sqrt=True`` uses seed 002's form
+      :math:`u = \sqrt{1-\beta_2^t}/(1-\beta_1^t)\; m_t / \sqrt{v_t + \epsilon}`;
+    - ``amsgrad=True`` divides by the running maximum of :math:`v_t` (Reddi et al., 2018).
+
+    Keras writes eps as "epsilon hat" and defaults it to 1e-7 (seed 002's tip); torch and
+    Optax default to 1e-8, outside the root.
+    """
+
+    name = "scale_by_adam"
+    state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+    def __init__(
+        self,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        amsgrad: bool = False,
+        bias_correction: bool = True,
+        eps_inside_sqrt: bool = False,
+    ) -> None:
+        super().__init__(
+            betas=tuple(betas),
+            eps=eps,
+            amsgrad=amsgrad,
+            bias_correction=bias_correction,
+            eps_inside_sqrt=eps_inside_sqrt,
+        )
+        self.needs_step = True
+
+    def init(self, params):
+        state = {"exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
+        if self.defaults["amsgrad"]:
+            state["max_exp_avg_sq"] = _zeros(params)
+        return state
+
+    def validate(self, hyper: Hyper) -> None:
+        _check_betas(hyper)
+        check_range("eps", hyper["eps"], 0.0)
+        for flag in ("amsgrad", "bias_correction", "eps_inside_sqrt"):
+            check_bool(flag, hyper[flag])
+
+    def update(self, grads, state, params, hyper):
+        b1, b2 = _betas(hyper)
+        eps = as_scalar(hyper["eps"])
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        lerp_(m, grads, 1 - b1)
+        ema_sq_(v, grads, b2)
+        if hyper["amsgrad"]:
+            vmax = state.get("max_exp_avg_sq")
+            if vmax is None or any(x is None for x in vmax):
+                vmax = [
+                    x if x is not None else torch.zeros_like(g)
+                    for x, g in zip(vmax or [None] * len(grads), grads, strict=True)
+                ]
+                state["max_exp_avg_sq"] = vmax
+            torch._foreach_maximum_(vmax, v)
+            v = vmax
+        if hyper["bias_correction"]:
+            steps = step_values(state, len(grads))
+            bc1 = [1 - _pow(b1, t) for t in steps]
+            bc2_sqrt = [(1 - _pow(b2, t)) ** 0.5 for t in steps]
+            if hyper["eps_inside_sqrt"]:
+                denom = _root_denominator(v, eps, inside=True)
+                _div_each_(denom, bc2_sqrt)
+            else:
+                denom = list(torch._foreach_sqrt(v))
+                _div_each_(denom, bc2_sqrt)
+                _add_eps_(denom, eps)
+            out = Owned(torch._foreach_div(m, denom))
+            _div_each_(out, bc1)
+        else:
+            denom = _root_denominator(v, eps, hyper["eps_inside_sqrt"])
+            out = Owned(torch._foreach_div(m, denom))
+        return out, state
+
+
+def _add_eps_(xs: list[Tensor], eps: Any) -> None:
+    if is_batched(eps):
+        for x in xs:
+            x.add_(bcast(eps, x))
+    else:
+        torch._foreach_add_(xs, eps)
+
+
+def _scalar_dtype() -> torch.dtype:
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+class scale_by_nadam(Rule):
+    r"""NAdam (Dozat, 2016): Adam with a Nesterov-style momentum term, as in torch.
+
+    .. math::
+        \mu_t = \beta_1\,(1 - \tfrac12\, 0.96^{t\,\psi}), \quad
+        \Pi_t = \textstyle\prod_{i \le t} \mu_i, \quad
+        u = \frac{1}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}\Big(
+            \frac{1-\mu_t}{1-\Pi_t}\, g_t + \frac{\mu_{t+1}}{1 - \Pi_t \mu_{t+1}}\, m_t\Big)
+
+    with :math:`\psi` = ``momentum_decay``; :math:`m, v` as in :class:`scale_by_adam`.
+    """
+
+    name = "scale_by_nadam"
+    state_keys = ("exp_avg", "exp_avg_sq", "mu_product")
+
+    def __init__(
+        self,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        momentum_decay: float = 4e-3,
+    ) -> None:
+        super().__init__(betas=tuple(betas), eps=eps, momentum_decay=momentum_decay)
+        self.needs_step = True
+
+    def init(self, params):
+        return {
+            "exp_avg": _zeros(params),
+            "exp_avg_sq": _zeros(params),
+            "mu_product": [torch.ones((), dtype=_scalar_dtype()) for _ in params],
+        }
+
+    def validate(self, hyper: Hyper) -> None:
+        _check_betas(hyper)
+        check_range("eps", hyper["eps"], 0.0)
+        check_range("momentum_decay", hyper["momentum_decay"], 0.0)
+
+    def update(self, grads, state, params, hyper):
+        b1, b2 = _betas(hyper)
+        if is_batched(b1, b2):
+            raise ValueError("scale_by_nadam takes scalar betas; batched betas are not supported")
+        eps = as_scalar(hyper["eps"])
+        psi = as_scalar(hyper["momentum_decay"])
+        m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
+        steps = step_values(state, len(grads))
+        lerp_(m, grads, 1 - b1)
+        ema_sq_(v, grads, b2)
+        denom = list(torch._foreach_sqrt(v))
+        mus = [b1 * (1.0 - 0.5 * (0.96 ** (t * psi))) for t in steps]
+        mu_next = [b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi))) for t in steps]
+        torch._foreach_mul_(mu_prod, mus)
+        _div_each_(denom, [(1 - b2**t) ** 0.5 for t in steps])
+        _add_eps_(denom, eps)
+        prods = [float(x) for x in mu_prod]
+        c_grad = [(1.0 - mu) / (1.0 - pr) for mu, pr in zip(mus, prods, strict=True)]
+        c_avg = [mn / (1.0 - pr * mn) for mn, pr in zip(mu_next, prods, strict=True)]
+        out = Owned(torch._foreach_div(grads, denom))
+        _scale_each_(out, c_grad)
+        tmp = list(torch._foreach_div(m, denom))
+        _scale_each_(tmp, c_avg)
+        torch._foreach_add_(out, tmp)
+        return out, state
+
+
+class scale_by_radam(Rule):
+    r"""RAdam (Liu et al., 2020): Adam whose adaptive term is switched on only once the
+    variance of the adaptive rate is tractable.
+
+    .. math::
+        \rho_\infty = \frac{2}{1-\beta_2} - 1, \quad
+        \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t}, \quad
+        u = \frac{m_t}{1-\beta_1^t}\cdot
+        \begin{cases} r_t \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t}+\epsilon} & \rho_t > 5\\
+        1 & \text{otherwise}\end{cases},\quad
+        r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}
+    """
+
+    name = "scale_by_radam"
+    state_keys = ("exp_avg", "exp_avg_sq")
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(betas=tuple(betas), eps=eps)
+        self.needs_step = True
+
+    def init(self, params):
+        return {"exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        _check_betas(hyper)
+        check_range("eps", hyper["eps"], 0.0)
+
+    def update(self, grads, state, params, hyper):
+        b1, b2 = _betas(hyper)
+        if is_batched(b1, b2):
+            raise ValueError("scale_by_radam takes scalar betas; batched betas are not supported")
+        eps = as_scalar(hyper["eps"])
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        steps = step_values(state, len(grads))
+        lerp_(m, grads, 1 - b1)
+        ema_sq_(v, grads, b2)
+        rho_inf = 2 / (1 - b2) - 1
+        out: list[Tensor] = Owned()
+        for i, t in enumerate(steps):
+            bc1 = 1 - b1**t
+            rho_t = rho_inf - 2 * t * (b2**t) / (1 - b2**t)
+            if rho_t > 5:
+                rect = (
+                    (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+                ) ** 0.5
+                denom = v[i].sqrt().add_(eps)
+                out.append(m[i].div(denom).mul_(rect * (1 - b2**t) ** 0.5 / bc1))
+            else:
+                out.append(m[i].div(bc1))
+        return out, state
+
+
+# ======================================================================================
+# Clipping, noise, guards
+# ======================================================================================
+
+
+class clip_by_global_norm(Rule):
+    r"""Rescale so the global L2 norm over the group is at most ``max_norm``:
+    :math:`u = g \cdot \min(1, \frac{c}{\lVert g\rVert_2 + 10^{-6}})` (as
+    ``torch.nn.utils.clip_grad_norm_``, applied per param group)."""
+
+    name = "clip_by_global_norm"
+
+    def __init__(self, max_norm: float = 1.0) -> None:
+        super().__init__(max_norm=max_norm)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("max_norm", hyper["max_norm"], 0.0, lo_open=True)
+
+    def update(self, grads, state, params, hyper):
+        max_norm = as_scalar(hyper["max_norm"])
+        norms = torch._foreach_norm(grads, 2.0)
+        total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        out = _owned(grads)
+        torch._foreach_mul_(out, coef)
+        return out, state
+
+
+class clip_by_value(Rule):
+    """Clamp every gradient entry to ``[-clip_value, clip_value]``."""
+
+    name = "clip_by_value"
+
+    def __init__(self, clip_value: float = 1.0) -> None:
+        super().__init__(clip_value=clip_value)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("clip_value", hyper["clip_value"], 0.0, lo_open=True)
+
+    def update(self, grads, state, params, hyper):
+        c = as_scalar(hyper["clip_value"])
+        out = _owned(grads)
+        if is_batched(c):
+            for o in out:
+                cb = bcast(c, o)
+                torch.clamp_(o, min=-cb, max=cb)
+        else:
+            torch._foreach_clamp_min_(out, -c)
+            torch._foreach_clamp_max_(out, c)
+        return out, state
+
+
+class add_noise(Rule):
+    r"""Annealed Gaussian gradient noise (Neelakantan et al., 2015):
+    :math:`u = g + \mathcal N(0, \sigma_t^2)`, :math:`\sigma_t^2 = \eta / (1+t)^\gamma`.
+
+    The noise is a deterministic function of (``noise_seed``, step, parameter index), so a
+    resumed run draws exactly the noise an uninterrupted one would.
+    """
+
+    name = "add_noise"
+
+    def __init__(self, noise_eta: float = 0.01, noise_gamma: float = 0.55, noise_seed: int = 0):
+        super().__init__(noise_eta=noise_eta, noise_gamma=noise_gamma, noise_seed=noise_seed)
+        self.needs_step = True
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("noise_eta", hyper["noise_eta"], 0.0)
+        check_range("noise_gamma", hyper["noise_gamma"], 0.0)
+        seed = hyper["noise_seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"noise_seed must be a non-negative integer, got {seed!r}")
+
+    def update(self, grads, state, params, hyper):
+        eta = as_scalar(hyper["noise_eta"])
+        gamma = as_scalar(hyper["noise_gamma"])
+        seed = hyper["noise_seed"]
+        steps = step_values(state, len(grads))
+        out = _owned(grads)
+        gen = torch.Generator(device="cpu")
+        for i, (o, t) in enumerate(zip(out, steps, strict=True)):
+            gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
+            sigma = (eta / (1 + t) ** gamma) ** 0.5
+            noise = torch.randn(o.shape, generator=gen, dtype=o.dtype).to(o.device)
+            o.add_(noise * bcast(sigma, o) if is_batched(sigma) else noise.mul_(sigma))
+        return out, state
+
+
+class NonFiniteGradientError(FloatingPointError):
+    """Raised by :class:`non_finite_guard` in ``"raise"`` mode."""
+
+
+class non_finite_guard(Rule):
+    """Handle NaN/inf gradients before anything changes.
+
+    Modes: ``"raise"`` raises :class:`NonFiniteGradientError`; ``"skip"`` skips the whole
+    optimizer step (no parameter or state changes, step count unchanged); ``"zero"`` replaces
+    the bad entries by zero. It inspects the raw gradients, so it must be the first rule of a
+    chain (:func:`chain` enforces this).
+    """
+
+    name = "non_finite_guard"
+
+    def __init__(self, mode: str = "raise") -> None:
+        super().__init__(non_finite=mode)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_choice("non_finite", hyper["non_finite"], ("raise", "skip", "zero"))
+
+    def precheck(self, grads, hyper) -> bool:
+        mode = hyper["non_finite"]
+        if mode == "zero" or not grads:
+            return True
+        total = torch.stack(torch._foreach_norm(grads, 2.0)).sum()
+        if bool(torch.isfinite(total)):
+            return True
+        if mode == "skip":
+            return False
+        bad = [i for i, g in enumerate(grads) if not bool(torch.isfinite(g).all())]
+        raise NonFiniteGradientError(
+            f"non-finite gradient in {len(bad)} parameter(s) (indices {bad} of the group); "
+            "parameters and optimizer state were left unchanged"
+        )
+
+    def update(self, grads, state, params, hyper):
+        if hyper["non_finite"] != "zero":
+            return grads, state
+        return Owned(torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0) for g in grads), state

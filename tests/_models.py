@@ -1,0 +1,56 @@
+"""Shared test fixtures: a real model on real data (an MLP on scikit-learn's digits)."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from sklearn.datasets import load_digits
+
+
+@functools.cache
+def digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = load_digits(return_X_y=True)
+    return torch.tensor(x / 16.0), torch.tensor(y, dtype=torch.long)
+
+
+def digits_mlp(dtype: torch.dtype, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, 32),
+        torch.nn.Tanh(),
+        torch.nn.Linear(32, 16),
+        torch.nn.Tanh(),
+        torch.nn.Linear(16, 10),
+    )
+    return model.to(dtype)
+
+
+def param_groups(model: torch.nn.Module, group_overrides: dict) -> list[dict]:
+    """Two param groups: the first layer with defaults, the rest with overrides."""
+    layers = [m for m in model if isinstance(m, torch.nn.Linear)]
+    first = list(layers[0].parameters())
+    rest = [p for m in layers[1:] for p in m.parameters()]
+    return [{"params": first}, {"params": rest, **group_overrides}]
+
+
+def batches(n_steps: int, batch_size: int = 64, seed: int = 0) -> list[torch.Tensor]:
+    x, _ = digits_tensors()
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, len(x), (batch_size,), generator=g) for _ in range(n_steps)]
+
+
+def train(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    idx: list[torch.Tensor],
+    dtype: torch.dtype,
+    sign: float = 1.0,
+) -> None:
+    x, y = digits_tensors()
+    x = x.to(dtype)
+    for ix in idx:
+        opt.zero_grad()
+        loss = sign * torch.nn.functional.cross_entropy(model(x[ix]), y[ix])
+        loss.backward()
+        opt.step()
