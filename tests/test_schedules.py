@@ -516,6 +516,32 @@ def test_works_with_descentlab_optimizers():
     torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-15)
 
 
+def test_bold_driver_rejection_undoes_a_descentlab_adam_step_entirely():
+    optim = pytest.importorskip("descentlab.optim")
+    if not hasattr(optim, "Adam"):
+        pytest.skip("descentlab.optim.Adam not available yet")
+    w = torch.nn.Parameter(torch.tensor([1.0, -1.0], dtype=torch.float64))
+    opt = optim.Adam([w], lr=0.5)
+    sched = S.Scheduler(opt, {"lr": S.bold_driver(reject=True)})
+    kept, n_rejected = None, 0
+    for _ in range(6):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+        with torch.no_grad():
+            sched.step((w * w).sum())
+        group = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "lr")}
+        now = (w.detach().clone(), {k: v.clone() for k, v in opt.state[w].items()}, group)
+        if sched.last_rejected:
+            n_rejected += 1
+            assert kept is not None
+            assert torch.equal(now[0], kept[0]) and now[2] == kept[2]
+            assert all(torch.equal(now[1][k], kept[1][k]) for k in kept[1])
+        else:
+            kept = now
+    assert n_rejected > 0  # lr 0.5 overshoots the minimum: some steps are undone
+
+
 # ---------------------------------------------------------------------------------------------
 # state_dict: 500 straight == 250 + save/load into fresh objects + 250
 

@@ -200,7 +200,8 @@ class Scheduler:
         self._n_groups = n
         self.last_step = 0
         self.last_rejected = False
-        self._snapshot: tuple[list[torch.Tensor], dict[Any, Any]] | None = None
+        self._snapshot: tuple[list[torch.Tensor], dict[Any, Any], list[dict[str, Any]]] | None
+        self._snapshot = None
         self._apply({i: _evaluate(s.driver, 0, s.base) for i, s in self._schedule_slots()})
         self._take_snapshot()
 
@@ -227,19 +228,36 @@ class Scheduler:
         return [p for g in self.optimizer.param_groups for p in g["params"]]
 
     def _take_snapshot(self) -> None:
+        # what a rejected step must put back: parameters, optimizer state (keyed by parameter)
+        # and the group entries other than params (e.g. a per-group step counter)
         if not self._rejects():
             self._snapshot = None
             return
         params = [p.detach().clone() for p in self._params()]
         state = {k: copy.deepcopy(v) for k, v in getattr(self.optimizer, "state", {}).items()}
-        self._snapshot = (params, state)
+        entries = [
+            {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
+            for g in self.optimizer.param_groups
+        ]
+        self._snapshot = (params, state, entries)
 
     def _restore_snapshot(self) -> None:
         assert self._snapshot is not None
-        params, state = self._snapshot
+        params, state, entries = self._snapshot
         with torch.no_grad():
             for p, saved in zip(self._params(), params, strict=True):
                 p.copy_(saved)
+            for group, saved_entries in zip(self.optimizer.param_groups, entries, strict=True):
+                for k, v in saved_entries.items():
+                    cur = group.get(k)
+                    if (
+                        isinstance(cur, torch.Tensor)
+                        and isinstance(v, torch.Tensor)
+                        and cur.shape == v.shape
+                    ):
+                        cur.copy_(v)  # keep tensor identity (in-place hyperparameters)
+                    else:
+                        group[k] = copy.deepcopy(v)
         opt_state = getattr(self.optimizer, "state", None)
         if opt_state is not None:
             opt_state.clear()
