@@ -193,3 +193,10 @@ def test_formula_matches_conv_params_generic():
         assert eval(r["formula"], {"__builtins__": {}}) == r["weights"]
         assert r["lecture"] is None
     assert math.prod(ca.alexnet_table(input_hw=227)[0]["out_shape"][1:]) == 55 * 55
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(ca, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -5,6 +5,7 @@ draws of DeepOBS's definition, the known regression function)."""
 from __future__ import annotations
 
 import os
+import pickle
 import random
 
 import numpy as np
@@ -319,3 +320,23 @@ def test_synthetic_equals_sklearn(name, maker, kw):
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("name", ["regression", "quadratic_deep", "moons"])
+def test_splits_pickle_and_move(name, cache):
+    s = _load(name)
+    clone = pickle.loads(pickle.dumps(s))
+    assert torch.equal(clone.x_train, s.x_train) and clone.sealed
+    if s.true_fn is not None:
+        assert torch.equal(clone.true_fn(s.x_val), s.true_fn(s.x_val))
+    moved = s.to("cpu")
+    assert moved.sealed and torch.equal(moved.y_val, s.y_val) and moved.meta == s.meta
+    with pytest.raises(data.TestSetSealedError):
+        _ = moved.x_test
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(data, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -350,3 +350,10 @@ def test_float32_outputs_stay_float32():
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(losses, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

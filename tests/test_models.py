@@ -256,3 +256,10 @@ def test_default_options():
     assert models.default_options("digits_mlp")["batch_norm"] is False
     with pytest.raises(KeyError, match="valid names"):
         models.default_options("nope")
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(models, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -308,3 +308,10 @@ def test_penalty_gradients():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_docstring_examples():
+    import doctest
+
+    result = doctest.testmod(reg, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -41,6 +41,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -185,6 +186,15 @@ class Splits:
     def n_test(self) -> int:
         """Number of test examples (a count is not a peek: allowed while sealed)."""
         return int(self._x_test.shape[0])
+
+    def to(self, device: torch.device | str) -> Splits:
+        """A copy with every tensor on ``device`` (the sealing state is kept)."""
+        moved = {
+            f.name: (v.to(device) if isinstance(v, Tensor) else v)
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
+        return Splits(**moved)
 
     def train_val(self) -> tuple[Tensor, Tensor]:
         """Training and validation data concatenated, for the final refit.
@@ -588,11 +598,21 @@ def _load_quadratic_deep(seed: int, val_fraction: float, options: dict[str, Any]
 # --------------------------------------------------------------------------------------------
 # synthetic 1-D regression
 
-_TRUE_FNS: dict[str, Callable[[Tensor], Tensor]] = {
-    "sin": lambda x: torch.sin(2.0 * math.pi * x),
-    "cubic": lambda x: x**3 - 0.5 * x,
-    "step": lambda x: torch.where(x < 0, torch.zeros_like(x), torch.ones_like(x)),
-}
+
+def _sin(x: Tensor) -> Tensor:
+    return torch.sin(2.0 * math.pi * x)
+
+
+def _cubic(x: Tensor) -> Tensor:
+    return x**3 - 0.5 * x
+
+
+def _step(x: Tensor) -> Tensor:
+    return torch.where(x < 0, torch.zeros_like(x), torch.ones_like(x))
+
+
+# Module-level functions (not lambdas) so that a Splits pickles, e.g. into worker processes.
+_TRUE_FNS: dict[str, Callable[[Tensor], Tensor]] = {"sin": _sin, "cubic": _cubic, "step": _step}
 
 
 def regression_true_fn(name: str = "sin") -> Callable[[Tensor], Tensor]:
