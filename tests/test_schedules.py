@@ -774,6 +774,19 @@ def test_bold_driver_without_rejection_and_bounds():
     assert (r.num_steps, r.num_increases, r.num_decreases) == (8, 3, 4)
 
 
+def test_building_a_scheduler_resets_a_reused_rule():
+    rule = S.reduce_on_plateau(patience=0, factor=0.5)
+    first = S.Scheduler(sgd(), {"lr": rule})
+    for loss in (1.0, 2.0, 3.0):
+        first.step(loss)
+    assert rule.num_reductions == 2 and rule.best == 1.0
+    opt = sgd()
+    second = S.Scheduler(opt, {"lr": rule})
+    assert rule.num_reductions == 0 and rule.best == math.inf
+    second.step(5.0)  # a first loss is an improvement on a fresh rule: no reduction
+    assert [g["lr"] for g in opt.param_groups] == list(GROUP_LRS)
+
+
 def test_loss_rule_requires_a_loss():
     opt = sgd()
     sched = S.Scheduler(opt, {"lr": S.reduce_on_plateau()})

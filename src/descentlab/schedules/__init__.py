@@ -18,6 +18,9 @@ Quick start::
 the `Scheduler` was built (torch's ``initial_lr`` semantics, so torch's schedulers are
 reproduced exactly, per group); one with a base of its own gives absolute values. Called on its
 own, ``schedule(step)`` uses its base, or 1.0 (the factor). Step 0 is the first update.
+A schedule placed directly in a param group (descentlab's optimizers accept
+``optim.SGD(params, lr=S.cosine(100, base=0.1))``) is called as ``schedule(step)``: give it its
+base there, or it yields the factor.
 
 Which lecture uses which (``shared/seeds``):
 

@@ -10,7 +10,8 @@ Design (absolute or relative values):
   its own base (``linear(0.5, 0.99, 50, base=1.0)``) gives the same absolute values to every
   group. Plain callables ``step -> value`` are absolute.
 * A loss rule (`ReduceOnPlateau`, `BoldDriver`) maps the groups' current values to new ones
-  from the loss passed to ``step(loss=...)``.
+  from the loss passed to ``step(loss=...)``. Building a Scheduler resets its rules; resume
+  with `load_state_dict`.
 
 Values are written to the group dicts (``group[key] = value``), which is where torch's optimizers
 and descentlab's read them, so the scheduler works with both. Keys name a group entry, or an
@@ -193,6 +194,8 @@ class Scheduler:
                 rules.append(slot.driver)
         for rule in rules:
             rule.check_groups(sum(1 for s in slots if s.driver is rule))
+        for rule in rules:  # a rule reused from an earlier run must not carry its losses over
+            rule.reset()
         self.optimizer = optimizer
         self.keys = list(schedules)
         self._slots = slots
