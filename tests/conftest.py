@@ -6,8 +6,8 @@ import torch
 
 matplotlib.use("Agg")
 os.environ.setdefault("DESCENTLAB_QUIET", "1")
-# Keep timing predictable on the 2-core CI machine.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Small tensors run far faster single-threaded, and xdist workers must not oversubscribe.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

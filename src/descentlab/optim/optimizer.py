@@ -19,7 +19,8 @@ def _scalar_dtype() -> torch.dtype:
 
 
 def _resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
-    """The group's hyperparameters at ``step``; callables (schedules) are evaluated."""
+    """The group's hyperparameters for update number ``step`` (0 = the first update);
+    callables (schedules) are evaluated there."""
     return {
         k: (v(step) if callable(v) else v)
         for k, v in group.items()
@@ -148,7 +149,12 @@ class Optimizer(torch.optim.Optimizer):
                     f"{k} is fixed at construction for {type(self).__name__} ({v!r}); "
                     f"{where} asked for {group[k]!r}"
                 )
-        self.rule.validate(_resolve(group, int(group.get("step", 0)) + 1))
+        try:
+            self.rule.validate(_resolve(group, int(group.get("step", 0))))
+        except ValueError as exc:
+            if where == "defaults":
+                raise
+            raise ValueError(f"{where}: {exc}") from None
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
@@ -227,7 +233,7 @@ class Optimizer(torch.optim.Optimizer):
             if not params:
                 continue
             step = int(group["step"]) + 1
-            hyper = _resolve(group, step)
+            hyper = _resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
             try:
                 self.rule.validate(hyper)
             except ValueError as exc:
@@ -265,7 +271,7 @@ class Optimizer(torch.optim.Optimizer):
             params = [p for p in group["params"] if self.state[p]]
             if not params:
                 continue
-            hyper = _resolve(group, int(group["step"]) + 1)
+            hyper = _resolve(group, int(group["step"]))
             shifts = self.rule.lookahead_shift(self._gather(params), params, hyper)
             if shifts is None:
                 continue
