@@ -482,7 +482,7 @@ def ravine() -> Landscape:
         dim=2,
         fn=lambda x: 0.05 * _c(x, 0) ** 2 + 5 * _c(x, 1) ** 2,
         points=(Point((0.0, 0.0), 0.0, "global minimum"),),
-        domain=((-11.0, 2.0), (-2.0, 2.0)),
+        domain=((-11.0, 2.0), (-1.5, 1.5)),
         start=(-10.0, 1.0),
         lr=0.18,
         params={"L": 10.0, "mu": 0.1, "kappa": 100.0},

@@ -1,0 +1,630 @@
+"""Many optimisation runs on an analytic landscape at once: batched trajectories.
+
+:func:`run` starts ``K`` runs of one optimizer -- from ``K`` starting points, with ``K``
+learning rates (or any ``K`` hyperparameter values), or both -- and records every iterate:
+
+- ``paths``: shape ``(K, T + 1, d)``, the points :math:`x_0, x_1, \\dots, x_T` (``T`` steps;
+  index 0 is the start);
+- ``losses``: shape ``(K, T + 1)``, the exact loss :math:`f(x_t)` at each point (for a noisy
+  landscape the optimizer sees stochastic gradients but the recorded loss is the exact one);
+- ``diverged`` / ``diverged_at``: which runs left the finite numbers (inf/NaN point or loss)
+  or the box ``|x_i| <= bound``, and the first step ``t`` at which they did. A diverged run is
+  *frozen*: from ``diverged_at`` on, its path and loss stay at its last valid point
+  :math:`x_{t-1}`, and it never disturbs the other runs.
+
+How the K runs share one optimizer. The update rules of :mod:`descentlab.optim` are
+elementwise, so the K runs are stored as **one parameter of shape (K, d)** and a
+hyperparameter given per run becomes a **length-K tensor** that the rules broadcast along the
+leading dimension. One forward/backward pass of the landscape and one optimizer step then
+advance all K runs, with exactly the arithmetic of K separate runs. This covers
+
+- a descentlab named optimizer (``"adam"``, ``optim.Adam``, ...), including
+  ``optim.Nesterov`` with ``lookahead=True`` (the gradient is taken at the lookahead point
+  through ``step(closure)``);
+- an update rule composed with :func:`descentlab.optim.chain` (run by
+  :class:`descentlab.optim.Optimizer`);
+- hyperparameters that are schedules (callables ``step -> value``), and schedulers driven by
+  the loss (``scheduler=``: any object with ``step(...)``, called after each optimizer step
+  with the per-run losses of shape ``(K,)``).
+
+A plain ``torch.optim`` class (``torch.optim.Adam``) cannot broadcast a tensor learning rate,
+so it gets the **fallback**: K parameters of shape ``(d,)``, each in its own param group with
+its own hyperparameter values. The landscape is still evaluated once per step on the stacked
+points, but the optimizer loops over K groups, so this path is for reference and small K.
+
+Rules that reduce over the whole tensor (``clip_by_global_norm``, ``non_finite_guard``) couple
+the K runs in batched mode: their norms and checks then span all runs, unlike K separate runs.
+
+Example:
+    >>> import torch
+    >>> from descentlab.problems import landscapes, trajectories
+    >>> f = landscapes.get("parabola")
+    >>> tr = trajectories.run(f, "sgd", starts=[4.0], lr=[0.2, 0.01, 1.0], steps=6)
+    >>> tr.paths.shape, tr.losses.shape
+    (torch.Size([3, 7, 1]), torch.Size([3, 7]))
+    >>> [round(v, 3) for v in tr.paths[:, 1, 0].tolist()]    # x1 = x0 - lr * (2 x0 - 4)
+    [3.2, 3.96, 0.0]
+
+References:
+    - Karpathy et al., CS231n "Neural Networks Part 3" (optimizer animations),
+      https://cs231n.github.io/neural-networks-3/
+    - Robbins & Monro, "A Stochastic Approximation Method", Ann. Math. Statist. 22 (1951).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from descentlab import optim
+from descentlab.problems.landscapes import Landscape
+from descentlab.problems.landscapes import get as get_landscape
+
+__all__ = ["OptimizerSpec", "Trajectories", "optimizer_label", "run"]
+
+#: What :func:`run` accepts as an optimizer.
+OptimizerSpec = str | optim.Rule | type[torch.optim.Optimizer]
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """The recorded runs (see the module docstring for the conventions).
+
+    Attributes:
+        paths: ``(K, T + 1, d)`` iterates, index 0 is the start.
+        losses: ``(K, T + 1)`` exact losses ``f(x_t)``.
+        diverged: ``(K,)`` bool.
+        diverged_at: ``(K,)`` int64, the first step whose point was invalid; -1 if none.
+        lr: ``(K,)`` learning rates when given as numbers, else ``None``.
+        landscape: the landscape's name.
+        optimizer: a label for the optimizer.
+        batched: True for the one-parameter batched path, False for the param-group fallback.
+    """
+
+    paths: Tensor
+    losses: Tensor
+    diverged: Tensor
+    diverged_at: Tensor
+    lr: Tensor | None
+    landscape: str
+    optimizer: str
+    batched: bool
+
+    @property
+    def num_runs(self) -> int:
+        """``K``."""
+        return int(self.paths.shape[0])
+
+    @property
+    def steps(self) -> int:
+        """``T``, the number of optimizer steps."""
+        return int(self.paths.shape[1]) - 1
+
+    @property
+    def final_points(self) -> Tensor:
+        """``(K, d)``: ``x_T`` (the frozen point for diverged runs)."""
+        return self.paths[:, -1]
+
+    @property
+    def final_losses(self) -> Tensor:
+        """``(K,)``: ``f(x_T)``; ``inf`` for diverged runs (their frozen loss is misleading)."""
+        out = self.losses[:, -1].clone()
+        out[self.diverged] = math.inf
+        return out
+
+
+def optimizer_label(optimizer: OptimizerSpec) -> str:
+    """A short human-readable name for an optimizer spec."""
+    if isinstance(optimizer, str):
+        return optimizer
+    if isinstance(optimizer, optim.Rule):
+        return " -> ".join(r.name for r in optimizer.rules)
+    return getattr(optimizer, "__name__", repr(optimizer))
+
+
+# --------------------------------------------------------------------------------------------
+# argument handling
+
+
+def _check_positive_values(name: str, value: Any) -> None:
+    """Every entry of a number, list, tuple, array or tensor must be finite and > 0."""
+    if isinstance(value, list | tuple):
+        vals = list(value)
+    elif hasattr(value, "tolist") and not isinstance(value, int | float):
+        vals = [value.tolist()] if getattr(value, "ndim", 1) == 0 else value.tolist()
+    else:
+        vals = [value]
+    for v in vals:
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < math.inf
+        if not ok:
+            shown = value.tolist() if isinstance(value, Tensor) else value
+            raise ValueError(f"{name} must be a finite number > 0, got {shown}")
+
+
+def _per_run(
+    name: str, value: Any, dtype: torch.dtype, tuple_is_per_run: bool = False
+) -> tuple[Any, int | None]:
+    """A number/callable/bool/str passes; a list or 1-D tensor becomes a (K,) tensor.
+
+    Tuples are structured values (``betas=(0.9, 0.999)``) and pass through unchanged,
+    except for ``lr`` where any sequence means one value per run.
+    """
+    if callable(value) or isinstance(value, bool | str) or value is None:
+        return value, None
+    if isinstance(value, tuple) and not tuple_is_per_run:
+        return value, None
+    if isinstance(value, int | float):
+        return value, None
+    t = torch.as_tensor(value, dtype=dtype).detach()
+    if t.ndim == 0:
+        return float(t), None
+    if t.ndim != 1 or t.numel() == 0:
+        raise ValueError(
+            f"{name} must be a number or a 1-D sequence (one value per run), "
+            f"got shape {tuple(t.shape)}"
+        )
+    return t, int(t.numel())
+
+
+def _resolve_landscape(landscape: Landscape | str) -> Landscape:
+    if isinstance(landscape, Landscape):
+        return landscape
+    if isinstance(landscape, str):
+        return get_landscape(landscape)
+    raise ValueError(f"landscape must be a Landscape or a name, got {landscape!r}")
+
+
+def _resolve_optimizer(optimizer: OptimizerSpec) -> tuple[str, Any]:
+    """('descentlab', cls) | ('rule', rule) | ('torch', cls)."""
+    if isinstance(optimizer, str):
+        return "descentlab", optim.get(optimizer)
+    if isinstance(optimizer, optim.Rule):
+        return "rule", optimizer
+    if isinstance(optimizer, type) and issubclass(optimizer, optim.Optimizer):
+        return "descentlab", optimizer
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return "torch", optimizer
+    raise ValueError(
+        "optimizer must be a name (one of "
+        f"{', '.join(optim.NAMES)}), an update rule or a torch.optim.Optimizer class; "
+        f"got {optimizer!r}"
+    )
+
+
+def _starts_tensor(f: Landscape, starts: Any, dtype: torch.dtype | None) -> Tensor:
+    x = torch.as_tensor(starts).detach()
+    if dtype is None:
+        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    x = x.to(dtype)
+    if x.ndim == 1:
+        x = x[None]
+    if x.ndim != 2 or x.shape[-1] != f.dim or x.shape[0] == 0:
+        raise ValueError(
+            f"starts must have shape ({f.dim},) or (K, {f.dim}) for landscape {f.name!r} "
+            f"(dimension {f.dim}), got {tuple(torch.as_tensor(starts).shape)}"
+        )
+    if not torch.isfinite(x).all():
+        raise ValueError(f"starts must be finite, got {x.tolist()}")
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# the two execution paths
+
+
+class _Batched:
+    """One (K, d) parameter, hyperparameters as scalars or length-K tensors."""
+
+    batched = True
+
+    def __init__(self, kind: str, spec: Any, x0: Tensor, hyper: dict[str, Any]) -> None:
+        self.k = x0.shape[0]
+        self.x = x0.clone().requires_grad_(True)
+        self.opt = (
+            spec([self.x], **hyper)
+            if kind == "descentlab"
+            else optim.Optimizer([self.x], spec, **hyper)
+        )
+        self.lookahead = any(getattr(r, "lookahead", False) for r in self.opt.rule.rules)
+
+    def points(self) -> Tensor:
+        return self.x.detach()
+
+    def set_rows(self, mask: Tensor, values: Tensor) -> None:
+        with torch.no_grad():
+            self.x.copy_(torch.where(mask[:, None], values, self.x))
+
+    def loss(self, sample: Callable[[Tensor], Tensor], with_grad: bool) -> Tensor:
+        if not with_grad:
+            with torch.no_grad():
+                return sample(self.x)
+        with torch.enable_grad():
+            value = sample(self.x)
+            (self.x.grad,) = torch.autograd.grad(value.sum(), self.x)
+        return value.detach()
+
+    def zero_rows(self, mask: Tensor) -> None:
+        if self.x.grad is not None:
+            self.x.grad.masked_fill_(mask[:, None], 0.0)
+
+    # per-run hyperparameters and per-run rejection (loss rules)
+    def get_values(self, name: str) -> list[float]:
+        v = self.opt.param_groups[0][name]
+        if isinstance(v, Tensor) and v.ndim == 1:
+            return [float(a) for a in v.tolist()]
+        return [float(v)] * self.k
+
+    def set_values(self, name: str, values: list[float]) -> None:
+        self.opt.param_groups[0][name] = torch.tensor(values, dtype=self.x.dtype)
+
+    def snapshot(self) -> list[tuple[Tensor, Tensor]]:
+        """(live tensor, copy) for the parameter and every per-run state tensor."""
+        live = [self.x.detach()]
+        for v in self.opt.state[self.x].values():
+            if isinstance(v, Tensor) and v.ndim >= 1 and v.shape[0] == self.k:
+                live.append(v)
+        return [(t, t.clone()) for t in live]
+
+    def restore_rows(self, mask: Tensor, snap: list[tuple[Tensor, Tensor]]) -> None:
+        with torch.no_grad():
+            for live, saved in snap:
+                m = mask.view(-1, *([1] * (live.ndim - 1)))
+                live.copy_(torch.where(m, saved, live))
+
+
+class _Groups:
+    """torch.optim fallback: K parameters of shape (d,), one param group each."""
+
+    batched = False
+
+    def __init__(self, spec: type[torch.optim.Optimizer], x0: Tensor, hyper: dict[str, Any]):
+        self.k = x0.shape[0]
+        for name, v in hyper.items():
+            if callable(v):
+                raise ValueError(
+                    f"{name} is a schedule, which torch.optim classes cannot evaluate; use a "
+                    "descentlab optimizer, or scheduler=... with a torch LR scheduler"
+                )
+        self.ps = [x0[i].clone().requires_grad_(True) for i in range(self.k)]
+        groups = []
+        for i, p in enumerate(self.ps):
+            g: dict[str, Any] = {"params": [p]}
+            for name, v in hyper.items():
+                g[name] = float(v[i]) if isinstance(v, Tensor) else v
+            groups.append(g)
+        self.opt = spec(groups)
+        self.lookahead = False
+
+    def points(self) -> Tensor:
+        return torch.stack([p.detach() for p in self.ps])
+
+    def set_rows(self, mask: Tensor, values: Tensor) -> None:
+        with torch.no_grad():
+            for i in torch.nonzero(mask).reshape(-1).tolist():
+                self.ps[i].copy_(values[i])
+
+    def loss(self, sample: Callable[[Tensor], Tensor], with_grad: bool) -> Tensor:
+        if not with_grad:
+            with torch.no_grad():
+                return sample(torch.stack(self.ps))
+        with torch.enable_grad():
+            value = sample(torch.stack(self.ps))
+            grads = torch.autograd.grad(value.sum(), self.ps)
+        for p, g in zip(self.ps, grads, strict=True):
+            p.grad = g
+        return value.detach()
+
+    def zero_rows(self, mask: Tensor) -> None:
+        for i in torch.nonzero(mask).reshape(-1).tolist():
+            if self.ps[i].grad is not None:
+                self.ps[i].grad.zero_()
+
+    def get_values(self, name: str) -> list[float]:
+        return [float(g[name]) for g in self.opt.param_groups]
+
+    def set_values(self, name: str, values: list[float]) -> None:
+        for g, v in zip(self.opt.param_groups, values, strict=True):
+            g[name] = v
+
+    def snapshot(self) -> list[tuple[Tensor, Tensor]]:
+        return [(p, p.detach().clone()) for p in self.ps] + [
+            (v, v.clone())
+            for p in self.ps
+            for v in self.opt.state[p].values()
+            if isinstance(v, Tensor)
+        ]
+
+    def restore_rows(self, mask: Tensor, snap: list[tuple[Tensor, Tensor]]) -> None:
+        rows = set(torch.nonzero(mask).reshape(-1).tolist())
+        owners = {id(p): i for i, p in enumerate(self.ps)}
+        for i, p in enumerate(self.ps):
+            for v in self.opt.state[p].values():
+                if isinstance(v, Tensor):
+                    owners[id(v)] = i
+        with torch.no_grad():
+            for live, saved in snap:
+                if owners.get(id(live)) in rows:
+                    live.copy_(saved)
+
+
+class _PerRunLossRule:
+    """K independent copies of a loss rule, each driving one run's ``key`` from its own loss.
+
+    A rejected step (``BoldDriver(reject=True)``) puts back that run's parameters and
+    per-run optimizer state from its last accepted step. The step counter of a batched
+    optimizer is shared by the runs and keeps counting (only bias-corrected rules such as
+    Adam's see the difference from a separate run).
+    """
+
+    def __init__(self, rule: Any, runner: _Batched | _Groups, key: str) -> None:
+        if not (hasattr(rule, "step") and hasattr(rule, "accepted")):
+            raise ValueError(
+                f"loss_rule must be a loss rule (e.g. descentlab.schedules.bold_driver()), "
+                f"got {rule!r}"
+            )
+        if hasattr(rule, "check_groups"):
+            rule.check_groups(1)
+        self.rules = [copy.deepcopy(rule) for _ in range(runner.k)]
+        self.runner = runner
+        self.key = key
+        self.rejects = bool(getattr(rule, "reject", False))
+        # Per-run values need a per-run container from the start.
+        runner.set_values(key, runner.get_values(key))
+        self.snap = runner.snapshot() if self.rejects else None
+
+    def step(self, losses: Tensor, frozen: Tensor) -> bool:
+        """Observe each run's loss; True if some run's parameters were put back."""
+        values = self.runner.get_values(self.key)
+        rejected = torch.zeros(len(self.rules), dtype=torch.bool)
+        for i, (rule, loss) in enumerate(zip(self.rules, losses.tolist(), strict=True)):
+            if frozen[i]:
+                continue
+            values[i] = float(rule.step(loss, [values[i]])[0])
+            rejected[i] = not rule.accepted
+        self.runner.set_values(self.key, values)
+        if not self.rejects:
+            return False
+        any_rejected = bool(rejected.any())
+        if any_rejected:
+            self.runner.restore_rows(rejected, self.snap)
+        # A fresh snapshot: accepted runs advance, rejected runs hold the restored values.
+        self.snap = self.runner.snapshot()
+        return any_rejected
+
+
+def _make_scheduler_step(sched: Any, k: int) -> Callable[[Tensor], bool]:
+    """Adapt a scheduler object: torch LRSchedulers step blind, others get the loss."""
+    if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau) and k > 1:
+        raise ValueError(
+            "torch's ReduceLROnPlateau takes one loss for all param groups; with K > 1 runs use "
+            "loss_rule=descentlab.schedules.reduce_on_plateau(...) for per-run decisions"
+        )
+    if isinstance(sched, torch.optim.lr_scheduler.LRScheduler):
+
+        def blind(losses: Tensor) -> bool:
+            sched.step()
+            return False
+
+        return blind
+
+    def with_loss(losses: Tensor) -> bool:
+        try:
+            sched.step(losses.reshape(()) if k == 1 else losses)
+        except ValueError as exc:
+            if k > 1 and "scalar" in str(exc):
+                raise ValueError(
+                    f"{exc}; a scheduler with a loss rule takes one loss for all runs -- with "
+                    "K > 1 runs pass the rule as loss_rule=... for per-run decisions"
+                ) from None
+            raise
+        return bool(getattr(sched, "last_rejected", False))
+
+    return with_loss
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def run(
+    landscape: Landscape | str,
+    optimizer: OptimizerSpec,
+    starts: Any,
+    steps: int,
+    lr: Any = None,
+    *,
+    hyper: Mapping[str, Any] | None = None,
+    bound: float | None = None,
+    scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+    loss_rule: Any = None,
+    loss_rule_key: str = "lr",
+    seed: int = 0,
+    dtype: torch.dtype | None = None,
+) -> Trajectories:
+    """Run ``K`` optimisations of ``landscape`` at once and record every iterate.
+
+    ``K`` is the number of starting points and/or of per-run hyperparameter values; a single
+    start or value is shared by all runs, several must agree in number.
+
+    Each step: evaluate the (sampled) loss and its gradient at :math:`x_t`, check and record
+    :math:`x_t`, take the optimizer step to :math:`x_{t+1}`, then let schedulers observe the
+    loss at :math:`x_{t+1}` (the usual ``optimizer.step(); scheduler.step(loss)`` order).
+
+    Args:
+        landscape: a :class:`~descentlab.problems.landscapes.Landscape` or its name.
+        optimizer: a name from :data:`descentlab.optim.NAMES`, a descentlab optimizer class,
+            an update rule (e.g. ``optim.chain(optim.trace(0.9), optim.scale_by_lr())``) or
+            a ``torch.optim.Optimizer`` class (param-group fallback, see the module notes).
+        starts: ``(d,)`` or ``(K, d)`` starting points.
+        steps: number of optimizer steps ``T`` (> 0).
+        lr: learning rate: a number, ``K`` numbers (one per run), a schedule (callable
+            ``step -> value``) or ``None`` for the optimizer's default.
+        hyper: other constructor arguments / hyperparameters (``momentum=0.9``,
+            ``lookahead=True``, ``betas=(0.9, 0.999)``); a list or 1-D tensor of ``K``
+            numbers gives one value per run (tuples are passed through as they are).
+        bound: a run diverges when ``max_i |x_i| > bound`` (besides inf/NaN); ``None``
+            checks only for non-finite values.
+        scheduler: ``optimizer -> scheduler`` factory, e.g.
+            ``lambda o: schedules.Scheduler(o, {"lr": schedules.cosine(T_max=100)})`` or a
+            torch ``LRScheduler``. After each step it is called with the loss at the new
+            point: ``step(loss)`` (a 0-d tensor when ``K == 1``, else the ``(K,)`` losses);
+            torch LRSchedulers get ``step()``. A scheduler's loss rule makes *one* decision
+            for all runs; use ``loss_rule`` for per-run decisions.
+        loss_rule: a loss rule (``schedules.bold_driver(...)``,
+            ``schedules.reduce_on_plateau(...)``) copied once per run: run ``k``'s
+            ``loss_rule_key`` follows run ``k``'s own losses, exactly as ``K`` separate runs
+            each with ``Scheduler(opt, {key: rule})`` (a Python loop over ``K`` per step).
+        loss_rule_key: the hyperparameter the loss rule drives (default ``"lr"``).
+        seed: seed of the gradient noise of a stochastic landscape.
+        dtype: floating dtype of the runs (default: that of ``starts`` if floating, else
+            torch's default dtype).
+
+    Returns:
+        :class:`Trajectories`.
+
+    Raises:
+        KeyError: unknown landscape or optimizer name (the message lists the valid names).
+        ValueError: wrong start dimension, ``steps <= 0``, ``lr <= 0``, ``bound <= 0``,
+            mismatched numbers of runs.
+
+    Example:
+        >>> import torch
+        >>> tr = run("rosenbrock", "adam", starts=torch.randn(1000, 2), steps=100, lr=0.05)
+        >>> tr.paths.shape
+        torch.Size([1000, 101, 2])
+    """
+    f = _resolve_landscape(landscape)
+    kind, spec = _resolve_optimizer(optimizer)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if bound is not None:
+        _check_positive_values("bound", bound)
+    x0 = _starts_tensor(f, starts, dtype)
+    dtype = x0.dtype
+
+    sizes = {x0.shape[0]}
+    all_hyper: dict[str, Any] = {}
+    lr_tensor: Tensor | None = None
+    if lr is not None:
+        if not callable(lr):
+            _check_positive_values("lr", lr)
+        lr_value, n = _per_run("lr", lr, dtype, tuple_is_per_run=True)
+        if not callable(lr_value):
+            lr_tensor = torch.as_tensor(lr_value, dtype=dtype).reshape(-1)
+        if n is not None:
+            sizes.add(n)
+        all_hyper["lr"] = lr_value
+    for name, value in (hyper or {}).items():
+        if name == "lr":
+            raise ValueError("pass the learning rate as lr=..., not inside hyper")
+        v, n = _per_run(name, value, dtype)
+        if n is not None:
+            sizes.add(n)
+        all_hyper[name] = v
+    sizes.discard(1)
+    if len(sizes) > 1:
+        raise ValueError(
+            f"the number of runs must agree between starts ({x0.shape[0]}) and per-run "
+            f"hyperparameters; got sizes {sorted(sizes)}"
+        )
+    k = sizes.pop() if sizes else 1
+    x0 = x0.expand(k, f.dim).clone()
+    for name, v in list(all_hyper.items()):
+        if isinstance(v, Tensor) and v.numel() == 1:
+            all_hyper[name] = float(v)
+    if lr_tensor is not None:
+        lr_tensor = lr_tensor.expand(k).clone()
+    with torch.no_grad():
+        f0_bad = ~torch.isfinite(f(x0))
+    if f0_bad.any():
+        raise ValueError(f"the loss is not finite at the starts {x0[f0_bad].tolist()}")
+    if bound is not None and (x0.abs().amax(-1) > bound).any():
+        raise ValueError(f"starts must lie inside the bound |x_i| <= {bound}")
+
+    runner: _Batched | _Groups = (
+        _Batched(kind, spec, x0, all_hyper) if kind != "torch" else _Groups(spec, x0, all_hyper)
+    )
+    observers: list[Callable[[Tensor], bool]] = []
+    if loss_rule is not None:
+        per_run = _PerRunLossRule(loss_rule, runner, loss_rule_key)
+        observers.append(lambda losses: per_run.step(losses, diverged))
+    if scheduler is not None:
+        observers.append(_make_scheduler_step(scheduler(runner.opt), k))
+
+    gen = torch.Generator(device=x0.device).manual_seed(seed)
+    stochastic = f.stochastic
+
+    def sample(x: Tensor) -> Tensor:
+        return f.sample(x, generator=gen) if stochastic else f(x)
+
+    # Time-major buffers: each step writes one contiguous block (a strided (K, T, d) write
+    # per step costs more than the optimizer step itself at K = 10,000).
+    path_buf = torch.empty(steps + 1, k, f.dim, dtype=dtype)
+    loss_buf = torch.empty(steps + 1, k, dtype=dtype)
+    diverged = torch.zeros(k, dtype=torch.bool)
+    diverged_at = torch.full((k,), -1, dtype=torch.int64)
+    frozen_x = x0.clone()
+    frozen_loss = torch.zeros(k, dtype=dtype)
+    any_diverged = False
+
+    def closure() -> Tensor:
+        observed = runner.loss(sample, with_grad=True)
+        if any_diverged:
+            runner.zero_rows(diverged)
+        return observed.sum()
+
+    for t in range(steps + 1):
+        with_grad = t < steps and not runner.lookahead
+        observed = runner.loss(sample, with_grad)
+        if t > 0 and observers:
+            restored = False
+            for observe in observers:
+                restored |= observe(observed)
+            if restored:  # a loss rule put parameters back: evaluate there again
+                observed = runner.loss(sample, with_grad)
+        x = runner.points()
+        if stochastic:
+            with torch.no_grad():
+                exact = f(x)
+        else:
+            exact = observed
+        # One finiteness test per run: a sum is finite iff all its terms are.
+        bad = ~torch.isfinite(exact + x.sum(-1))
+        if bound is not None:
+            bad |= x.abs().amax(-1) > bound
+        new = bad & ~diverged
+        if new.any():
+            # t >= 1 here: the starts were checked above.
+            diverged_at[new] = t
+            frozen_x[new] = path_buf[t - 1][new]
+            frozen_loss[new] = loss_buf[t - 1][new]
+            diverged |= new
+            any_diverged = True
+        if any_diverged:
+            runner.set_rows(diverged, frozen_x)
+            x = runner.points()
+            exact = torch.where(diverged, frozen_loss, exact)
+            runner.zero_rows(diverged)
+        path_buf[t] = x
+        loss_buf[t] = exact
+        if t == steps:
+            break
+        if runner.lookahead:
+            runner.opt.step(closure)
+        else:
+            runner.opt.step()
+    return Trajectories(
+        paths=path_buf.transpose(0, 1).contiguous(),
+        losses=loss_buf.T.contiguous(),
+        diverged=diverged,
+        diverged_at=diverged_at,
+        lr=lr_tensor,
+        landscape=f.name,
+        optimizer=optimizer_label(optimizer),
+        batched=runner.batched,
+    )
