@@ -271,7 +271,7 @@ def test_monitor_records_norms_and_ratio():
     train(model, opt, batches(5), torch.float64)
     recs = opt.monitor.records
     assert len(recs) == 10 and {r["group"] for r in recs} == {0, 1}
-    steps, ratios = opt.monitor.series("update_ratio", group=0)
+    steps, _ = opt.monitor.series("update_ratio", group=0)
     assert steps == [1, 2, 3, 4, 5]
     r0 = recs[0]
     assert r0["update_ratio"] == pytest.approx(r0["update_norm"] / r0["param_norm"])
@@ -355,7 +355,7 @@ def test_invalid_value_set_by_a_scheduler_fails_before_any_change():
     opt.step()
     snapshot = copy.deepcopy(opt.state_dict())
     opt.param_groups[0]["lr"] = -0.5
-    with pytest.raises(ValueError, match="lr must be >= 0.0, got -0.5"):
+    with pytest.raises(ValueError, match=r"lr must be >= 0\.0, got -0\.5"):
         opt.step()
     assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], snapshot["state"][0]["exp_avg"])
     assert float(opt.state[w]["step"]) == 1

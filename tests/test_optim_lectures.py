@@ -21,7 +21,7 @@ def _problem(seed: int = 0):
     x = x[:400]
     y = y[:400]
     rng = np.random.default_rng(seed)
-    w0 = rng.normal(scale=0.1, size=(64, 10))
+    w0 = rng.normal(scale=0.1, size=(x.shape[1], 10))
 
     def loss_t(w: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(x @ w, y)
