@@ -82,7 +82,7 @@ class TestSetSealedError(RuntimeError):
     __test__ = False
 
 
-@dataclass
+@dataclass(eq=False)  # tensors have no truth value: compare fields explicitly
 class Splits:
     """Train / validation / (sealed) test tensors of one dataset.
 
