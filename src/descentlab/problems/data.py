@@ -238,6 +238,18 @@ def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
         raise
 
 
+def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:
+    """The arrays ``keys`` of an ``.npz`` file, or ``None`` if it is missing or unreadable
+    (a truncated or foreign file is then regenerated and overwritten by the caller)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in keys}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+
+
 def check_labels(y: Tensor, n_classes: int, *, name: str = "y") -> None:
     """Raise ``ValueError`` unless ``y`` is an int64 vector of labels in ``[0, n_classes)``.
 
@@ -426,13 +438,9 @@ def mnist1d_arrays(*, cache: bool = True, **args: Any) -> dict[str, Any]:
     key_src = json.dumps({"args": full, "mnist1d": version}, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
     path = cache_dir() / f"mnist1d-{key}.npz"
-    if cache and path.exists():
-        try:
-            with np.load(path) as z:
-                out = {k: z[k] for k in ("x", "y", "x_test", "y_test", "t")}
-            return {**out, "seconds": 0.0, "path": str(path), "args": full}
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable cache file: regenerate below and overwrite it
+    cached = _read_npz(path, ("x", "y", "x_test", "y_test", "t")) if cache else None
+    if cached is not None:
+        return {**cached, "seconds": 0.0, "path": str(path), "args": full}
     t0 = time.perf_counter()
     from mnist1d.data import get_dataset_args, make_dataset
 
