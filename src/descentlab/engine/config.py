@@ -1,0 +1,519 @@
+"""The configuration of one training run, checked before anything is loaded or trained.
+
+A :class:`RunConfig` says what is optimized (problem, model, loss), how (optimizer and its
+hyperparameters, schedules, batch size, steps or epochs), with which regularizers, and how the
+run is observed (evaluation and checkpoint intervals, seed). It is a plain dataclass that
+round-trips through JSON (:meth:`RunConfig.to_dict` / :meth:`RunConfig.from_dict`), which is
+what the store records and what ``--resume`` rebuilds a run from.
+
+Batch size selects the lecture's three regimes (seeds 000-002):
+
+===============  ======================================================================
+``batch_size``   regime
+===============  ======================================================================
+``None``         full-batch gradient descent: every step sees the whole training set
+``1``            stochastic gradient descent: one example per step
+``n > 1``        mini-batch SGD: ``n`` examples per step, reshuffled every epoch
+===============  ======================================================================
+
+Example:
+    >>> cfg = RunConfig(problem="moons", model="mlp", optimizer="sgd", hyper={"lr": 0.1},
+    ...                 batch_size=32, epochs=5)
+    >>> RunConfig.from_dict(cfg.to_dict()) == cfg
+    True
+    >>> RunConfig(steps=0).validate()
+    Traceback (most recent call last):
+    ...
+    ValueError: steps must be a positive integer, got 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "AUGMENT_KEYS",
+    "EARLY_STOPPING_KEYS",
+    "MONITORS",
+    "RunConfig",
+    "build_schedule",
+    "parse_schedule_arg",
+    "schedule_names",
+]
+
+#: Options accepted in ``RunConfig.augment`` (1-D signals: the first two; images: the last).
+AUGMENT_KEYS: tuple[str, ...] = ("max_shift", "scale_range", "max_translate")
+
+#: Keys accepted in ``RunConfig.early_stopping``.
+EARLY_STOPPING_KEYS: tuple[str, ...] = ("patience", "min_delta", "restore_best", "monitor")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one training run.
+
+    Attributes:
+        problem: dataset name (see ``descentlab.problems.data.DATASETS``).
+        problem_options: extra options of ``data.load`` (e.g. ``{"n_samples": 500}``).
+        split_seed: seed of the train/validation split (kept apart from ``seed`` so that runs
+            with different seeds share one validation set).
+        val_fraction: fraction of the training data held out for validation.
+        model: model name (``models.MODELS``); None takes the problem's default model.
+        model_options: keyword arguments of the model (``{"dropout": 0.1}``...).
+        loss: loss name (``losses`` registry); None takes the problem's default loss.
+        loss_options: keyword arguments of the loss (class weights, ...).
+        label_smoothing: label smoothing of the *training* loss in ``[0, 1)`` (cross-entropy);
+            evaluation losses are always unsmoothed, so runs with and without it compare.
+        optimizer: a name from ``descentlab.optim.NAMES``. The Python API also accepts an
+            update rule (``descentlab.optim.Rule``, run by ``descentlab.optim.Optimizer``) or a
+            factory ``f(params, **hyper) -> torch.optim.Optimizer`` (e.g. ``torch.optim.SGD``).
+        hyper: the optimizer's hyperparameters (``{"lr": 1e-2, "weight_decay": 1e-4}``).
+        schedule: ``{hyperparameter: spec}``; a spec is a schedule name with options
+            (``{"name": "cosine", "total_steps": 6000}``), a string ``"cosine(total_steps=6000)"``
+            or, in the Python API, a ``descentlab.schedules`` schedule or callable.
+        batch_size: None (full batch), 1 (SGD) or n (mini-batch).
+        drop_last: drop the last incomplete batch of each epoch.
+        steps: number of optimizer steps (exactly one of ``steps`` and ``epochs``).
+        epochs: number of passes over the training data.
+        eval_every: evaluate train and validation metrics every this many steps (and always at
+            the last step); None picks about 25 evaluations per run.
+        checkpoint_every: write a checkpoint every this many steps (None: only at the end).
+        early_stopping: None, or ``{"patience": int, "min_delta": float, "restore_best": bool,
+            "monitor": "val/loss" | "val/accuracy"}`` checked at every evaluation.
+        mixup_alpha: Beta(alpha, alpha) mixing of pairs of examples (0 disables).
+        cutmix_alpha: CutMix with Beta(alpha, alpha) patch areas (0 disables).
+        input_noise: standard deviation of Gaussian noise added to training inputs.
+        augment: random circular shifts and scalings of 1-D signals
+            (``regularize.augment_1d``) or small translations of images
+            (``regularize.augment_image``) of the training inputs: False, True (defaults
+            ``{"max_shift": 3, "scale_range": [0.9, 1.1]}`` for signals,
+            ``{"max_translate": 1}`` for images) or a dict of those options.
+        weight_noise: standard deviation of Gaussian noise added to the weights for each
+            training forward/backward pass (``regularize.WeightNoise``; 0 disables).
+        seed: seed of model initialisation, data order, dropout and augmentation.
+        device: torch device (``"cpu"``).
+        evaluate_test: evaluate the test split once, at the end.
+        name: a name for the run in the store (default: ``problem-model-optimizer``).
+    """
+
+    problem: str = "mnist1d"
+    problem_options: dict[str, Any] = field(default_factory=dict)
+    split_seed: int = 0
+    val_fraction: float = 0.2
+    model: str | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    loss: str | None = None
+    loss_options: dict[str, Any] = field(default_factory=dict)
+    label_smoothing: float = 0.0
+    optimizer: Any = "adam"
+    hyper: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    drop_last: bool = False
+    steps: int | None = None
+    epochs: int | None = None
+    eval_every: int | None = None
+    checkpoint_every: int | None = None
+    early_stopping: dict[str, Any] | None = None
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    input_noise: float = 0.0
+    augment: bool | dict[str, Any] = False
+    weight_noise: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+    evaluate_test: bool = True
+    name: str | None = None
+
+    # -- serialization ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-ready data (tuples become lists).
+
+        Objects that JSON cannot hold (a custom update rule, optimizer factory or schedule
+        given through the Python API) are recorded by description, e.g.
+        ``"custom:torch.optim.sgd.SGD"``: the store keeps what ran, and resuming such a run
+        needs the same object passed again.
+        """
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            out[f.name] = _jsonable(getattr(self, f.name))
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """Build a config from :meth:`to_dict`'s output (unknown keys are an error).
+
+        Raises:
+            ValueError: a key is not a field of RunConfig (the message lists the valid ones).
+        """
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(names))
+        if unknown:
+            raise ValueError(f"unknown RunConfig field(s) {unknown}; valid fields: {names}")
+        return cls(**{k: _copy(v) for k, v in data.items()})
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def has_custom_objects(self) -> bool:
+        """Whether the optimizer or a schedule is a Python object rather than a name."""
+        if not isinstance(self.optimizer, str):
+            return True
+        return any(not isinstance(v, str | dict) for v in self.schedule.values())
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check every field's type and range (names are checked against their registries
+        when the run is built).
+
+        Raises:
+            ValueError: naming the field and its value.
+        """
+        _check_name("problem", self.problem)
+        _check_name("model", self.model, optional=True)
+        _check_name("loss", self.loss, optional=True)
+        for key in ("problem_options", "model_options", "loss_options", "hyper", "schedule"):
+            value = getattr(self, key)
+            if not isinstance(value, Mapping):
+                raise ValueError(f"{key} must be a dict, got {value!r}")
+            bad = [k for k in value if not isinstance(k, str)]
+            if bad:
+                raise ValueError(f"{key} keys must be strings, got {bad[0]!r}")
+        from descentlab.optim import Rule
+
+        if not (isinstance(self.optimizer, str) and self.optimizer) and not (
+            isinstance(self.optimizer, Rule) or callable(self.optimizer)
+        ):
+            raise ValueError(
+                "optimizer must be a name, an update rule or an optimizer factory, "
+                f"got {self.optimizer!r}"
+            )
+        _check_int("split_seed", self.split_seed, minimum=0)
+        _check_int("seed", self.seed, minimum=0)
+        _check_float("val_fraction", self.val_fraction, low=0.0, high=1.0, closed=False)
+        _check_float("label_smoothing", self.label_smoothing, low=0.0, high=1.0, high_open=True)
+        for key in ("mixup_alpha", "cutmix_alpha", "input_noise", "weight_noise"):
+            _check_float(key, getattr(self, key), low=0.0)
+        if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
+            raise ValueError(
+                "mixup_alpha and cutmix_alpha cannot both be > 0, got "
+                f"{self.mixup_alpha} and {self.cutmix_alpha}"
+            )
+        for key in ("drop_last", "evaluate_test"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{key} must be True or False, got {getattr(self, key)!r}")
+        if not isinstance(self.augment, bool):
+            if not isinstance(self.augment, Mapping):
+                raise ValueError(f"augment must be True, False or a dict, got {self.augment!r}")
+            unknown = sorted(set(self.augment) - set(AUGMENT_KEYS))
+            if unknown:
+                raise ValueError(
+                    f"unknown augment option(s) {unknown}; valid options: {list(AUGMENT_KEYS)}"
+                )
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, minimum=1)
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError(
+                f"give exactly one of steps and epochs, got steps={self.steps!r}, "
+                f"epochs={self.epochs!r}"
+            )
+        if self.steps is not None:
+            _check_int("steps", self.steps, minimum=1)
+        if self.epochs is not None:
+            _check_int("epochs", self.epochs, minimum=1)
+        for key in ("eval_every", "checkpoint_every"):
+            if getattr(self, key) is not None:
+                _check_int(key, getattr(self, key), minimum=1)
+        if self.early_stopping is not None:
+            _check_early_stopping(self.early_stopping)
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device must be a device name like 'cpu', got {self.device!r}")
+        if self.name is not None and (not isinstance(self.name, str) or not self.name):
+            raise ValueError(f"name must be a non-empty string or None, got {self.name!r}")
+
+    def run_name(self, model: str | None = None) -> str:
+        """The run's display name: :attr:`name`, else ``problem-model-optimizer``."""
+        if self.name:
+            return self.name
+        opt = self.optimizer if isinstance(self.optimizer, str) else _describe(self.optimizer)
+        return f"{self.problem}-{model or self.model or 'default'}-{opt}"
+
+
+def _describe(obj: Any) -> str:
+    if isinstance(obj, type) or (callable(obj) and hasattr(obj, "__qualname__")):
+        return f"custom:{getattr(obj, '__module__', '?')}.{obj.__qualname__}"
+    return f"custom:{obj!r}"
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return _describe(value)
+
+
+def _copy(value: Any) -> Any:
+    # Configs read back from JSON own their containers: editing one never edits another.
+    if isinstance(value, dict | list):
+        return json.loads(json.dumps(value))
+    return value
+
+
+def _check_name(key: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a name, got {value!r}")
+
+
+def _check_int(key: str, value: Any, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{key} must be {kind}, got {value!r}")
+
+
+def _check_float(
+    key: str,
+    value: Any,
+    *,
+    low: float,
+    high: float = math.inf,
+    closed: bool = True,
+    high_open: bool = False,
+) -> None:
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = low <= value if closed else low < value
+        if ok and high < math.inf:
+            ok = value < high if (high_open or not closed) else value <= high
+    if not ok:
+        if high == math.inf:
+            rng = f">= {low}" if closed else f"> {low}"
+        else:
+            lo = "[" if closed else "("
+            hi = ")" if (high_open or not closed) else "]"
+            rng = f"in {lo}{low}, {high}{hi}"
+        raise ValueError(f"{key} must be a finite number {rng}, got {value!r}")
+
+
+def _check_early_stopping(spec: Any) -> None:
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"early_stopping must be a dict or None, got {spec!r}")
+    unknown = sorted(set(spec) - set(EARLY_STOPPING_KEYS))
+    if unknown:
+        raise ValueError(
+            f"unknown early_stopping key(s) {unknown}; valid keys: {list(EARLY_STOPPING_KEYS)}"
+        )
+    _check_int("early_stopping.patience", spec.get("patience", 10), minimum=1)
+    _check_float("early_stopping.min_delta", spec.get("min_delta", 0.0), low=0.0)
+    if not isinstance(spec.get("restore_best", True), bool):
+        raise ValueError(
+            f"early_stopping.restore_best must be True or False, got {spec['restore_best']!r}"
+        )
+    monitor = spec.get("monitor", "val/loss")
+    if monitor not in ("val/loss", "val/accuracy"):
+        raise ValueError(
+            f"early_stopping.monitor must be 'val/loss' or 'val/accuracy', got {monitor!r}"
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# schedules by name
+
+#: Metrics a loss-driven schedule or early stopping may watch (evaluated every eval_every).
+MONITORS: tuple[str, ...] = (
+    "val/loss",
+    "val/accuracy",
+    "train/loss",
+    "train/accuracy",
+    "train/objective",
+)
+
+# Public functions of descentlab.schedules that are not schedules, or need Python callables.
+_NOT_SCHEDULES = frozenset(
+    {
+        "as_schedule",
+        "from_function",
+        "join",
+        "growth_exponent",
+        "robbins_monro",
+        "lambda_schedule",
+        "multiplicative",
+    }
+)
+# The argument a schedule of the run's length needs, filled in when left out.
+_RUN_LENGTH_ARGS = {
+    "cosine": "T_max",
+    "one_cycle": "total_steps",
+    "one_cycle_momentum": "total_steps",
+}
+
+
+def schedule_names() -> tuple[str, ...]:
+    """Names a schedule spec may use: the schedule factories of :mod:`descentlab.schedules`.
+
+    Example:
+        >>> "cosine" in schedule_names() and "reduce_on_plateau" in schedule_names()
+        True
+    """
+    from descentlab import schedules
+
+    return tuple(
+        sorted(
+            n
+            for n in schedules.__all__
+            if n[0].islower() and n not in _NOT_SCHEDULES and callable(getattr(schedules, n))
+        )
+    )
+
+
+def _parse_call(text: str) -> dict[str, Any]:
+    """``"cosine(T_max=100)"`` -> ``{"name": "cosine", "T_max": 100}`` (nested calls too)."""
+    import ast
+
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(
+            f"schedule must look like 'cosine' or 'step(step_size=1000, gamma=0.5)', got {text!r}"
+        ) from exc
+
+    def convert(n: ast.AST) -> Any:
+        if isinstance(n, ast.Name):
+            return {"name": n.id}
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            out: dict[str, Any] = {"name": n.func.id}
+            if n.args:
+                out["args"] = [convert(a) for a in n.args]
+            for kw in n.keywords:
+                if kw.arg is None:
+                    raise ValueError(f"schedule {text!r}: '**' arguments are not supported")
+                out[kw.arg] = convert(kw.value)
+            return out
+        if isinstance(n, ast.List | ast.Tuple):
+            return [convert(e) for e in n.elts]
+        try:
+            return ast.literal_eval(n)
+        except ValueError:
+            raise ValueError(
+                f"schedule {text!r}: arguments must be numbers, strings, lists or schedules"
+            ) from None
+
+    spec = convert(node)
+    if not isinstance(spec, dict):
+        raise ValueError(f"schedule must name a schedule, got {text!r}")
+    return spec
+
+
+def parse_schedule_arg(text: str) -> tuple[str, str]:
+    """Split a command-line schedule ``"[key=]spec"`` into ``(key, spec)``; key defaults to lr.
+
+    Example:
+        >>> parse_schedule_arg("cosine(T_max=100)")
+        ('lr', 'cosine(T_max=100)')
+        >>> parse_schedule_arg("betas[0]=linear(0.5, 1.0, 100)")
+        ('betas[0]', 'linear(0.5, 1.0, 100)')
+    """
+    import re
+
+    m = re.match(r"^\s*([A-Za-z_]\w*(?:\[\d+\])?)\s*=(.*)$", text)
+    if m is None:
+        return "lr", text.strip()
+    return m.group(1), m.group(2).strip()
+
+
+def build_schedule(spec: Any, *, total_steps: int | None = None) -> tuple[Any, str | None]:
+    """Build a schedule (or loss rule) from a spec.
+
+    A spec is a string ``"name(args)"``, a dict ``{"name": ..., "args": [...], **kwargs}``, or
+    (Python API) a schedule object or callable ``step -> value``, returned as is. Nested specs
+    build nested schedules (``"warmup(cosine(T_max=900), steps=100)"``). Left out, ``T_max``
+    of ``cosine`` and ``total_steps`` of ``one_cycle`` default to the run's length. Loss rules
+    (``reduce_on_plateau``, ``bold_driver``) take an extra ``monitor`` (one of
+    :data:`MONITORS`, default ``"val/loss"``): they step at every evaluation with that metric.
+
+    Args:
+        spec: the spec.
+        total_steps: the run's length, for the defaults above.
+
+    Returns:
+        ``(schedule, monitor)`` with ``monitor`` None for plain schedules.
+
+    Raises:
+        KeyError: unknown schedule name (lists the valid ones).
+        ValueError: bad arguments.
+
+    Example:
+        >>> sched, monitor = build_schedule("step(step_size=10, gamma=0.5)")
+        >>> sched(25), monitor
+        (0.25, None)
+    """
+    from descentlab import schedules
+
+    if isinstance(spec, str):
+        spec = _parse_call(spec)
+    if not isinstance(spec, Mapping):
+        if callable(spec):
+            return spec, None
+        raise ValueError(f"schedule spec must be a string, a dict or a schedule, got {spec!r}")
+    if "name" not in spec:
+        raise ValueError(f"schedule spec needs a 'name', got {dict(spec)!r}")
+    kwargs = dict(spec)
+    name = kwargs.pop("name")
+    names = schedule_names()
+    if name not in names:
+        raise KeyError(f"unknown schedule {name!r}; valid names: {', '.join(names)}")
+    monitor = kwargs.pop("monitor", None)
+    args = [_nested(a, total_steps) for a in kwargs.pop("args", [])]
+    kwargs = {k: _nested(v, total_steps) for k, v in kwargs.items()}
+    length_arg = _RUN_LENGTH_ARGS.get(name)
+    if length_arg and not args and length_arg not in kwargs and total_steps is not None:
+        kwargs[length_arg] = total_steps
+    try:
+        built = getattr(schedules, name)(*args, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for schedule {name!r}: {exc}") from None
+    if isinstance(built, schedules.LossRule):
+        monitor = monitor or "val/loss"
+        if monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {monitor!r}")
+        if getattr(built, "reject", False):
+            # A rejected step rolls back to a snapshot that a checkpoint does not hold.
+            raise ValueError(
+                "bold_driver(reject=True) is not supported by training runs (its rollback "
+                "cannot be checkpointed); use reject=False"
+            )
+        return built, monitor
+    if monitor is not None:
+        raise ValueError(f"monitor applies to loss-driven schedules only, not {name!r}")
+    return built, None
+
+
+def _nested(value: Any, total_steps: int | None) -> Any:
+    if isinstance(value, Mapping) and "name" in value:
+        built, monitor = build_schedule(value, total_steps=total_steps)
+        if monitor is not None:
+            raise ValueError("a loss-driven schedule cannot be nested in another schedule")
+        return built
+    if isinstance(value, list):
+        return [_nested(v, total_steps) for v in value]
+    return value
