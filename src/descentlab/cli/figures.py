@@ -1,0 +1,57 @@
+"""``descentlab figures``: write the lectures' figures.
+
+Examples::
+
+    descentlab figures seeds --out figures/            # every lecture figure (PNG + GIF)
+    descentlab figures seeds --out figures/ --only seed001_parabola_lr,basins_himmelblau
+    descentlab figures list                            # the figure names
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["handler", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``figures`` subcommand."""
+    p = subparsers.add_parser(
+        "figures",
+        help="write the lectures' figures (descent paths, optimizer races, sweeps)",
+        description="Write the lectures' figures as PNG (and the seed 003 races as GIF).",
+    )
+    p.add_argument(
+        "which",
+        choices=["seeds", "list"],
+        help="'seeds': write every lecture figure; 'list': print the figure names",
+    )
+    p.add_argument("--out", default="figures", help="output folder (default: figures)")
+    p.add_argument("--only", help="comma-separated figure names (default: all)")
+    p.add_argument("--no-animations", action="store_true", help="skip the GIF animations")
+    p.add_argument(
+        "--quick", action="store_true", help="draft quality: fewer steps, runs and pixels"
+    )
+    p.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Run the subcommand; ValueError/KeyError become exit code 2 in the dispatcher."""
+    from descentlab.report import lecture_figures as LF
+
+    if args.which == "list":
+        for name in LF.NAMES:
+            suffix = " (+ .gif)" if name in LF.ANIMATIONS else ""
+            print(f"{name}.png{suffix}")
+        return 0
+    only = None
+    if args.only:
+        only = [n.strip() for n in args.only.split(",") if n.strip()]
+        if not only:
+            raise ValueError(f"--only must name at least one figure, got {args.only!r}")
+    written = LF.write_seed_figures(
+        args.out, animations=not args.no_animations, only=only, quick=args.quick
+    )
+    for path in written:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,137 @@
+"""``descentlab landscape``: list the analytic landscapes, or race optimizers on one.
+
+Examples::
+
+    descentlab landscape --list
+    descentlab landscape --function rosenbrock --optimizers sgd,momentum,adam \\
+        --lr 0.001,0.0005,0.05 --steps 300 --start=-1.2,1 --out figures/
+
+(write ``--start=-1.2,1`` with ``=`` when the first coordinate is negative, so that the value
+is not read as an option).
+
+The race writes ``DIR/<function>_<optimizers>.png`` (paths on the contour map and the loss
+curves) and, for 2-D landscapes, the same as an animated ``.gif``; it prints one line per
+optimizer with its final loss or the step at which it diverged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from descentlab import optim
+from descentlab.problems import landscapes
+
+__all__ = ["handler", "parse_floats", "register"]
+
+
+def parse_floats(name: str, text: str) -> list[float]:
+    """Parse ``"1,2.5,-3"``; ValueError naming the option and the text on bad input."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated numbers, got {text!r}") from None
+    if not values or any(not math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be finite numbers, got {text!r}")
+    return values
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``landscape`` subcommand."""
+    p = subparsers.add_parser(
+        "landscape",
+        help="list analytic landscapes or race optimizers on one",
+        description="List the analytic landscapes (--list), or draw a race of optimizers on "
+        "one of them: paths over the contour map, loss curves, and a GIF animation.",
+    )
+    p.add_argument("--list", action="store_true", help="list the landscapes and exit")
+    p.add_argument("--function", help="landscape name (see --list)")
+    p.add_argument(
+        "--optimizers",
+        default="sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam",
+        help="comma-separated optimizer names (default: the seven of seed 003); valid: "
+        + ", ".join(optim.NAMES),
+    )
+    p.add_argument(
+        "--lr",
+        help="learning rate: one value for all optimizers or one per optimizer "
+        "(default: a rate tuned for each optimizer and landscape)",
+    )
+    p.add_argument("--steps", type=int, default=150, help="number of steps (default 150)")
+    p.add_argument(
+        "--start",
+        help="starting point, comma-separated; write --start=-1.2,1 when it begins with '-' "
+        "(default: the landscape's demo start)",
+    )
+    p.add_argument("--out", default=".", help="output folder (default: current folder)")
+    p.add_argument("--no-gif", action="store_true", help="skip the animation")
+    p.add_argument("--frames", type=int, default=60, help="animation frames (default 60)")
+    p.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Run the subcommand; ValueError/KeyError become exit code 2 in the dispatcher."""
+    if args.list:
+        print(landscapes.listing())
+        return 0
+    if not args.function:
+        raise ValueError(
+            "--function is required (or --list); valid names: " + ", ".join(landscapes.NAMES)
+        )
+    from descentlab.report import figures as F
+
+    f = landscapes.get(args.function)
+    names = [n.strip().lower() for n in str(args.optimizers).split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"--optimizers must name at least one optimizer, got {args.optimizers!r}")
+    for n in names:
+        optim.get(n)
+    if isinstance(args.steps, bool) or args.steps <= 0:
+        raise ValueError(f"steps must be a positive integer, got {args.steps}")
+    lrs = None
+    if args.lr is not None:
+        lrs = parse_floats("lr", args.lr)
+        for v in lrs:
+            if v <= 0:
+                raise ValueError(f"lr must be > 0, got {v}")
+        if len(lrs) not in (1, len(names)):
+            raise ValueError(
+                f"lr must give one value or one per optimizer ({len(names)}), got {len(lrs)}: "
+                f"{args.lr}"
+            )
+    start = None
+    if args.start is not None:
+        start = parse_floats("start", args.start)
+        if len(start) != f.dim:
+            raise ValueError(
+                f"start must have {f.dim} coordinate{'s' if f.dim > 1 else ''} for landscape "
+                f"{f.name!r}, got {len(start)}: {args.start}"
+            )
+    if args.frames <= 1:
+        raise ValueError(f"frames must be an integer > 1, got {args.frames}")
+    races = F.compare(f, names, lr=lrs, steps=args.steps, start=start)
+    out = Path(args.out)
+    stem = f"{f.name}_{'-'.join(names)}"
+    title = f"{', '.join(F.DISPLAY_NAMES.get(n, n) for n in names)} on {f.name}"
+    fig = F.comparison_figure(f, races, title=title)
+    written = [F.save(fig, out / f"{stem}.png")]
+    if f.dim == 2 and not args.no_gif:
+        written.append(F.animate_comparison(f, races, out / f"{stem}.gif", frames=args.frames))
+    fstar = f.global_minimum.value if f.global_minimum is not None else None
+    origin = tuple(round(v, 6) for v in races[0].traj.paths[0, 0].tolist())
+    print(f"{f.name}: {f.plain}  ({args.steps} steps from {origin})")
+    for r in races:
+        tr = r.traj
+        if tr.diverged[0]:
+            status = f"diverged at step {int(tr.diverged_at[0])}"
+        else:
+            last = float(tr.losses[0, -1])
+            status = f"final f = {last:.6g}" + (
+                f"  (f - f* = {last - fstar:.3g})" if fstar is not None else ""
+            )
+        print(f"  {r.name:<10} lr={r.lr:<10g} {status}")
+    for path in written:
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,221 @@
+"""The lectures' figures, regenerated with descentlab (``descentlab figures seeds --out DIR``).
+
+==================================  ==================================================
+file                                 what it shows (lecture)
+==================================  ==================================================
+seed001_parabola_lr.png              GD on x^2 - 4x + 6 from x0 = 4, lr 0.2 / 0.01 / 1
+seed001_xsinx_initial_value.png      x sin x from 2.5 and 1.5, lr 0.25 (initial value)
+seed001_xsinx_learning_rate.png      x sin x from 2.5, lr 1.0 vs 0.05 (learning rate)
+seed001_surface.png                  3(x-2)^2 + (y-2)^2: 3-D surface + contour
+seed001_family_tree.png              which optimizers share which update rules
+seed003_ravine.png / .gif            7 optimizers in a ravine (cs231n)
+seed003_saddle.png / .gif            7 optimizers at a saddle point (cs231n)
+lr_heatmap_rosenbrock.png            final loss by learning rate x optimizer
+basins_himmelblau.png                which minimum each start reaches (SGD, Momentum, Adam)
+seed000_noise_floor.png              noisy SGD: constant-lr floors vs eta/t
+==================================  ==================================================
+
+``quick=True`` draws every figure with fewer steps, runs and pixels (a draft for smoke tests;
+the shapes are the same, the curves shorter and the maps coarser).
+
+Example:
+    >>> from descentlab.report.lecture_figures import write_seed_figures
+    >>> paths = write_seed_figures("figures/")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from descentlab.report import figures as F
+
+__all__ = ["ANIMATIONS", "NAMES", "SEED003_OPTIMIZERS", "build", "write_seed_figures"]
+
+#: The seven optimizers of seed 003's animation (cs231n), in the lecture's order.
+SEED003_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
+
+
+def _parabola(quick: bool) -> Figure:
+    panels = [
+        {"start": 4.0, "lr": 0.2, "note": "converges to the minimum"},
+        {"start": 4.0, "lr": 0.01, "note": "too small: barely moves in 6 steps"},
+        {"start": 4.0, "lr": 1.0, "note": "too large: bounces between 4 and 0"},
+    ]
+    return F.descent_1d_figure(
+        "parabola",
+        panels,
+        steps=6,
+        shared_axes=True,
+        title=r"Gradient descent on $f(x) = x^2 - 4x + 6$ from $x_0 = 4$: "
+        r"$x_{k+1} = x_k - \mathrm{lr} \cdot f'(x_k)$, $f'(x) = 2x - 4$",
+    )
+
+
+def _xsinx_initial(quick: bool) -> Figure:
+    panels = [
+        {"start": 2.5, "lr": 0.25, "label": "$x_0$ = 2.5 → minimum near 4.91"},
+        {"start": 1.5, "lr": 0.25, "label": "$x_0$ = 1.5 → minimum at 0"},
+    ]
+    return F.descent_1d_figure(
+        "xsinx",
+        panels,
+        steps=8,
+        overlay=True,
+        xlim=(-1.0, 7.0),
+        title="Initial-value sensitivity: same learning rate 0.25, different starts, "
+        "different minima",
+    )
+
+
+def _xsinx_lr(quick: bool) -> Figure:
+    panels = [
+        {"start": 2.5, "lr": 1.0, "label": "lr = 1.0: overshoots, jumps across the valley"},
+        {"start": 2.5, "lr": 0.05, "label": "lr = 0.05: small, slow steps"},
+    ]
+    return F.descent_1d_figure(
+        "xsinx",
+        panels,
+        steps=6,
+        overlay=True,
+        xlim=(-1.0, 7.0),
+        title="Learning-rate sensitivity: same start $x_0$ = 2.5, learning rates 1.0 and 0.05",
+    )
+
+
+def _surface(quick: bool) -> Figure:
+    return F.surface_figure(
+        "bowl",
+        path_lr=0.1,
+        steps=15,
+        start=(0.0, 4.5),
+        note=r"partial derivatives $\partial f/\partial x = 6(x-2)$, "
+        r"$\partial f/\partial y = 2(y-2)$; gradient descent with lr 0.1 from (0, 4.5)",
+    )
+
+
+def _family_tree(quick: bool) -> Figure:
+    return F.family_tree_figure()
+
+
+def _heatmap(quick: bool) -> Figure:
+    lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
+    return F.lr_heatmap_figure(
+        "rosenbrock", SEED003_OPTIMIZERS, lrs[::3] if quick else lrs, steps=50 if quick else 500
+    )
+
+
+def _basins(quick: bool) -> Figure:
+    return F.basin_figure(
+        "himmelblau",
+        ("sgd", "momentum", "adam"),
+        (0.01, 0.005, 0.1),
+        steps=60 if quick else 300,
+        resolution=24 if quick else 160,
+    )
+
+
+def _noise_floor(quick: bool) -> Figure:
+    return F.noise_floor_figure(
+        (0.5, 0.1, 0.02), eta=1.0, steps=100 if quick else 2000, runs=10 if quick else 200
+    )
+
+
+_RACES = {
+    "seed003_ravine": (
+        "ravine",
+        "Seed 003 (after cs231n): a ravine — steep walls, gentle floor. SGD zig-zags across,\n"
+        "momentum builds speed along the floor, adaptive methods rescale each coordinate",
+    ),
+    "seed003_saddle": (
+        "saddle",
+        "Seed 003 (after cs231n): a saddle point. Starting on the ridge (y = 0.001), SGD and\n"
+        "momentum linger near the saddle; adaptive methods rescale the tiny y-gradient and escape",
+    ),
+}
+
+
+def _races(stem: str, quick: bool) -> list[F.Race]:
+    return F.compare(_RACES[stem][0], SEED003_OPTIMIZERS, steps=30 if quick else 150)
+
+
+def _race_figure(stem: str) -> Callable[[bool], Figure]:
+    def make(quick: bool) -> Figure:
+        name, title = _RACES[stem]
+        return F.comparison_figure(name, _races(stem, quick), title=title)
+
+    return make
+
+
+_BUILDERS: dict[str, Callable[[bool], Figure]] = {
+    "seed001_parabola_lr": _parabola,
+    "seed001_xsinx_initial_value": _xsinx_initial,
+    "seed001_xsinx_learning_rate": _xsinx_lr,
+    "seed001_surface": _surface,
+    "seed001_family_tree": _family_tree,
+    "seed003_ravine": _race_figure("seed003_ravine"),
+    "seed003_saddle": _race_figure("seed003_saddle"),
+    "lr_heatmap_rosenbrock": _heatmap,
+    "basins_himmelblau": _basins,
+    "seed000_noise_floor": _noise_floor,
+}
+
+#: Names of the static figures (file stems of the PNGs).
+NAMES: tuple[str, ...] = tuple(_BUILDERS)
+#: Figures that also come as a GIF animation.
+ANIMATIONS: tuple[str, ...] = tuple(_RACES)
+
+
+def build(name: str, quick: bool = False) -> Figure:
+    """Draw one lecture figure by name (one of :data:`NAMES`).
+
+    Raises:
+        KeyError: unknown name (the message lists the valid names).
+    """
+    if name not in _BUILDERS:
+        raise KeyError(f"unknown figure {name!r}; valid names: {', '.join(NAMES)}")
+    return _BUILDERS[name](quick)
+
+
+def write_seed_figures(
+    out: str | Path,
+    *,
+    animations: bool = True,
+    only: Sequence[str] | None = None,
+    quick: bool = False,
+) -> list[Path]:
+    """Write the lecture figures into ``out`` (created if needed); returns the paths.
+
+    Args:
+        out: output folder.
+        animations: also write the GIF animations of the seed 003 races.
+        only: figure names to write (default: all of :data:`NAMES`).
+        quick: draft quality (fewer steps, runs and pixels), for smoke tests.
+
+    Raises:
+        KeyError: a name in ``only`` is unknown (the message lists the valid names).
+    """
+    names = list(NAMES if only is None else only)
+    for name in names:
+        if name not in _BUILDERS:
+            raise KeyError(f"unknown figure {name!r}; valid names: {', '.join(NAMES)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name in names:
+        if name in _RACES:
+            land, title = _RACES[name]
+            races = _races(name, quick)
+            fig = F.comparison_figure(land, races, title=title)
+            written.append(F.save(fig, out / f"{name}.png"))
+            if animations:
+                written.append(
+                    F.animate_comparison(
+                        land, races, out / f"{name}.gif", frames=8 if quick else 60
+                    )
+                )
+        else:
+            written.append(F.save(build(name, quick), out / f"{name}.png"))
+    return written
