@@ -1,0 +1,309 @@
+"""``descentlab train``: one training run from the command line, recorded in the store.
+
+Examples::
+
+    descentlab train --problem mnist1d --model cnn --optimizer adam --lr 1e-2 \\
+        --batch-size 100 --steps 6000
+    descentlab train --problem digits --model digits_mlp --optimizer momentum --lr 0.05 \\
+        --hyper momentum=0.9 --schedule "cosine" --epochs 30 --batch-size 32
+    descentlab train --resume 12            # continue run 12 from its last checkpoint
+
+The run is stored in ``<runs-dir>/descentlab.sqlite`` (or ``--db``) with its checkpoint under
+``<runs-dir>/checkpoints/``; the run id is printed first, the final metrics last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["format_summary", "register", "run"]
+
+# Options that define a run; --resume takes the recorded config and refuses them.
+_RUN_OPTIONS = (
+    "problem",
+    "problem_option",
+    "split_seed",
+    "val_fraction",
+    "model",
+    "model_option",
+    "loss",
+    "loss_option",
+    "label_smoothing",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "momentum",
+    "hyper",
+    "schedule",
+    "batch_size",
+    "drop_last",
+    "steps",
+    "epochs",
+    "eval_every",
+    "checkpoint_every",
+    "early_stopping",
+    "min_delta",
+    "monitor",
+    "no_restore_best",
+    "mixup",
+    "cutmix",
+    "input_noise",
+    "weight_noise",
+    "augment",
+    "seed",
+    "no_test",
+    "name",
+)
+
+
+def _value(text: str) -> Any:
+    """A command-line value: JSON if it parses (numbers, lists, true/false/null), else text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def _batch_size(text: str) -> int | str:
+    if text.lower() in ("full", "none"):
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"batch size must be an integer or 'full', got {text!r}"
+        ) from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    p = subparsers.add_parser(
+        "train",
+        help="train one model and record the run",
+        description="Train one model (problem + model + loss + optimizer + schedule + "
+        "regularizers), show progress, store the run and print its final metrics.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.set_defaults(func=run)
+    what = p.add_argument_group("what is trained")
+    what.add_argument("--problem", help="dataset (default mnist1d)")
+    what.add_argument("--problem-option", action="append", metavar="K=V", help="dataset option")
+    what.add_argument("--split-seed", type=int, help="seed of the train/validation split")
+    what.add_argument("--val-fraction", type=float, help="validation fraction (default 0.2)")
+    what.add_argument("--model", help="model (default: the problem's default)")
+    what.add_argument("--model-option", action="append", metavar="K=V", help="model option")
+    what.add_argument("--loss", help="loss (default: the problem's default)")
+    what.add_argument("--loss-option", action="append", metavar="K=V", help="loss option")
+    how = p.add_argument_group("how")
+    how.add_argument("--optimizer", help="optimizer name (default adam)")
+    how.add_argument("--lr", type=float, help="learning rate")
+    how.add_argument("--weight-decay", type=float, help="the optimizer's weight decay")
+    how.add_argument("--momentum", type=float, help="the optimizer's momentum")
+    how.add_argument("--hyper", action="append", metavar="K=V", help="other hyperparameter")
+    how.add_argument(
+        "--schedule",
+        action="append",
+        metavar="[KEY=]SPEC",
+        help="schedule of a hyperparameter (lr if no KEY), e.g. 'cosine', "
+        "'step(step_size=1000, gamma=0.5)', 'momentum=linear(0.5, 0.99, 500, base=1.0)', "
+        "'reduce_on_plateau(patience=3)'",
+    )
+    how.add_argument(
+        "--batch-size", type=_batch_size, help="examples per step: N, 1 (SGD) or 'full' (GD)"
+    )
+    how.add_argument("--drop-last", action="store_true", default=None, help="drop short batches")
+    length = how.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, help="optimizer steps")
+    length.add_argument("--epochs", type=int, help="passes over the training data")
+    how.add_argument("--seed", type=int, help="seed (default 0)")
+    reg = p.add_argument_group("regularizers")
+    reg.add_argument("--label-smoothing", type=float, help="label smoothing of the training loss")
+    reg.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup Beta(alpha, alpha)")
+    reg.add_argument("--cutmix", type=float, metavar="ALPHA", help="cutmix Beta(alpha, alpha)")
+    reg.add_argument("--input-noise", type=float, metavar="STD", help="Gaussian input noise")
+    reg.add_argument("--weight-noise", type=float, metavar="STD", help="Gaussian weight noise")
+    reg.add_argument("--augment", action="store_true", default=None, help="shift/scale inputs")
+    reg.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="early stopping")
+    reg.add_argument("--min-delta", type=float, help="early stopping's minimum improvement")
+    reg.add_argument("--monitor", help="early stopping's metric: val/loss or val/accuracy")
+    reg.add_argument(
+        "--no-restore-best", action="store_true", default=None, help="keep the last weights"
+    )
+    obs = p.add_argument_group("observation and storage")
+    obs.add_argument("--eval-every", type=int, help="evaluate every N steps (~25 evaluations)")
+    obs.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
+    obs.add_argument("--no-test", action="store_true", default=None, help="skip the test split")
+    obs.add_argument("--name", help="run name in the store")
+    obs.add_argument("--runs-dir", default="runs", help="folder of the store and checkpoints")
+    obs.add_argument("--db", help="the store's file (default RUNS_DIR/descentlab.sqlite)")
+    obs.add_argument("--resume", type=int, metavar="RUN_ID", help="continue a stored run")
+    obs.add_argument("--until-step", type=int, help="pause after this many steps")
+    obs.add_argument("--no-progress", action="store_true", help="no progress bar")
+    obs.add_argument(
+        "--threads", type=int, help="torch intra-op threads (1 is fastest for small models)"
+    )
+    obs.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from descentlab.engine.config import RunConfig, parse_schedule_arg
+
+    hyper = _pairs(args.hyper, "--hyper")
+    for key in ("lr", "weight_decay", "momentum"):
+        if getattr(args, key) is not None:
+            hyper[key] = getattr(args, key)
+    schedule: dict[str, Any] = {}
+    for item in args.schedule or []:
+        key, spec = parse_schedule_arg(item)
+        if key in schedule:
+            raise ValueError(f"--schedule gives {key!r} twice")
+        schedule[key] = spec
+    early = None
+    if args.early_stopping is not None:
+        early = {"patience": args.early_stopping}
+        if args.min_delta is not None:
+            early["min_delta"] = args.min_delta
+        if args.monitor is not None:
+            early["monitor"] = args.monitor
+        if args.no_restore_best:
+            early["restore_best"] = False
+    elif any(v is not None for v in (args.min_delta, args.monitor, args.no_restore_best)):
+        raise ValueError("--min-delta, --monitor and --no-restore-best need --early-stopping")
+    fields: dict[str, Any] = {
+        "problem": args.problem,
+        "problem_options": _pairs(args.problem_option, "--problem-option"),
+        "split_seed": args.split_seed,
+        "val_fraction": args.val_fraction,
+        "model": args.model,
+        "model_options": _pairs(args.model_option, "--model-option"),
+        "loss": args.loss,
+        "loss_options": _pairs(args.loss_option, "--loss-option"),
+        "label_smoothing": args.label_smoothing,
+        "optimizer": args.optimizer,
+        "hyper": hyper,
+        "schedule": schedule,
+        "batch_size": args.batch_size,
+        "drop_last": args.drop_last,
+        "steps": args.steps,
+        "epochs": args.epochs,
+        "eval_every": args.eval_every,
+        "checkpoint_every": args.checkpoint_every,
+        "early_stopping": early,
+        "mixup_alpha": args.mixup,
+        "cutmix_alpha": args.cutmix,
+        "input_noise": args.input_noise,
+        "weight_noise": args.weight_noise,
+        "augment": args.augment,
+        "seed": args.seed,
+        "evaluate_test": False if args.no_test else None,
+        "name": args.name,
+    }
+    if args.steps is None and args.epochs is None:
+        raise ValueError("give the run's length with --steps N or --epochs N")
+    # Unset flags keep RunConfig's defaults; batch size 'full' is full-batch GD (None).
+    given = {k: v for k, v in fields.items() if v is not None and v != {}}
+    if given.get("batch_size") == "full":
+        given["batch_size"] = None
+    return RunConfig(**given)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A small table of a run's final metrics: one row per split, one column per metric.
+
+    Example:
+        >>> print(format_summary({"train/loss": 0.1, "val/loss": 0.25, "val/accuracy": 0.9,
+        ...                       "steps": 10, "wall_time": 1.5}))
+        split       loss  accuracy
+        train     0.1000         -
+        val       0.2500    0.9000
+    """
+    splits = [s for s in ("train", "val", "test") if any(k.startswith(f"{s}/") for k in summary)]
+    names: list[str] = []
+    for key in summary:
+        split, _, name = key.partition("/")
+        if split in splits and name not in names:
+            names.append(name)
+    lines = [f"{'split':<6}" + "".join(f"{n:>10}" for n in names)]
+    for split in splits:
+        cells = []
+        for name in names:
+            value = summary.get(f"{split}/{name}")
+            cells.append(f"{'-':>10}" if value is None else f"{value:>10.4f}")
+        lines.append(f"{split:<6}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``descentlab train``; returns the exit code (0 completed, 3 diverged, 130
+    interrupted)."""
+    from descentlab.engine.run import resume, train
+    from descentlab.store import DEFAULT_DB_NAME, Store
+
+    runs_dir = Path(args.runs_dir)
+    db = Path(args.db) if args.db else runs_dir / DEFAULT_DB_NAME
+    progress = False if args.no_progress else None
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    def announce(run_id: int | None) -> None:
+        verb = "resuming" if args.resume is not None else "training"
+        print(f"{verb} run {run_id} (store {db})", flush=True)
+
+    if args.resume is not None:
+        clash = [
+            "--" + k.replace("_", "-")
+            for k in _RUN_OPTIONS
+            if getattr(args, k, None) not in (None, [], False)
+        ]
+        if clash:
+            raise ValueError(
+                f"--resume continues run {args.resume} with its recorded config; "
+                f"do not also pass {', '.join(clash)}"
+            )
+        if not db.is_file():
+            raise FileNotFoundError(f"no store at {db} (use --runs-dir or --db)")
+        store = Store(db)
+        result = resume(
+            args.resume, store, until_step=args.until_step, progress=progress, on_start=announce
+        )
+    else:
+        config = _config(args)
+        config.validate()
+        store = Store(db)
+        result = train(
+            config,
+            store,
+            until_step=args.until_step,
+            progress=progress,
+            on_start=announce,
+        )
+    store.close()
+    if args.json:
+        print(json.dumps({"run_id": result.run_id, "status": result.status, **result.summary}))
+    else:
+        table = format_summary(result.summary)
+        if table.count("\n"):
+            print(table)
+        line = (
+            f"run {result.run_id}: {result.status} after {result.steps} steps "
+            f"({result.epochs:.3g} epochs, {result.wall_time:.1f} s)"
+        )
+        print(line + (f" -- {result.message}" if result.message else ""))
+    return {"completed": 0, "diverged": 3, "interrupted": 130}.get(result.status, 1)
