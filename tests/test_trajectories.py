@@ -269,3 +269,12 @@ def test_bad_input(kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         T.run(**args)
+
+
+def test_scheduler_with_a_loss_rule_and_many_runs_points_to_loss_rule():
+    make = lambda o: schedules.Scheduler(o, {"lr": schedules.bold_driver()})  # noqa: E731
+    with pytest.raises(ValueError, match="loss_rule="):
+        T.run("bowl", "sgd", STARTS, 5, lr=0.1, scheduler=make)
+    plateau = lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o)  # noqa: E731
+    with pytest.raises(ValueError, match="ReduceLROnPlateau takes one loss"):
+        T.run("bowl", torch.optim.SGD, STARTS, 5, lr=0.1, scheduler=plateau)

@@ -265,7 +265,7 @@ def _draw_terrain(ax, f: Landscape, domain, *, fill: bool = True, n: int = 240) 
     gmin = f.global_minimum
     levels = _levels(z, floor=gmin.value if gmin is not None else None)
     if fill:
-        ax.contourf(gx, gy, z, levels=levels, cmap="Blues_r", alpha=0.55)
+        ax.contourf(gx, gy, z, levels=levels, cmap="Blues_r", alpha=0.55, extend="both")
     ax.contour(gx, gy, z, levels=levels, colors="#4A6A8A", linewidths=0.5, alpha=0.8)
     for p in f.points:
         if len(p.x) != 2:
