@@ -74,9 +74,13 @@ class RunConfig:
             update rule (``descentlab.optim.Rule``, run by ``descentlab.optim.Optimizer``) or a
             factory ``f(params, **hyper) -> torch.optim.Optimizer`` (e.g. ``torch.optim.SGD``).
         hyper: the optimizer's hyperparameters (``{"lr": 1e-2, "weight_decay": 1e-4}``).
-        schedule: ``{hyperparameter: spec}``; a spec is a schedule name with options
-            (``{"name": "cosine", "total_steps": 6000}``), a string ``"cosine(total_steps=6000)"``
-            or, in the Python API, a ``descentlab.schedules`` schedule or callable.
+        schedule: ``{hyperparameter: spec}`` (keys as ``descentlab.schedules.Scheduler``
+            takes them: ``"lr"``, ``"momentum"``, ``"betas[0]"``...); a spec is a string
+            ``"cosine(T_max=6000)"``, a dict ``{"name": "cosine", "T_max": 6000}`` or, in the
+            Python API, a ``descentlab.schedules`` schedule or callable (see
+            :func:`build_schedule`). Schedules step after every optimizer step; loss-driven
+            rules (``reduce_on_plateau``, ``bold_driver``) step at every evaluation with the
+            metric they monitor (patience counts evaluations).
         batch_size: None (full batch), 1 (SGD) or n (mini-batch).
         drop_last: drop the last incomplete batch of each epoch.
         steps: number of optimizer steps (exactly one of ``steps`` and ``epochs``).

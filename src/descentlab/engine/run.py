@@ -12,7 +12,8 @@ output does not fit the loss) *before* anything is trained or recorded, then run
         loss   <- L(model(x_batch), y_batch)       non-finite -> status "diverged", stop
         params <- optimizer step; schedules step
         every eval_every steps and at T: train/val loss and accuracy -> store (one write);
-                                           early stopping looks at the validation metric
+                                           loss-driven schedules (plateau, bold driver) and
+                                           early stopping look at the monitored metric
         every checkpoint_every steps: checkpoint (atomic)
     test split evaluated once, at the end (if asked)
 
@@ -26,7 +27,7 @@ the epoch's permutation, early stopping, metrics so far -- so a resumed run ends
 to one never interrupted.
 
 Example:
-    >>> from descentlab.engine.config import RunConfig, build_schedule
+    >>> from descentlab.engine.config import RunConfig
     >>> cfg = RunConfig(problem="moons", model="mlp", optimizer="adam", hyper={"lr": 1e-2},
     ...                 batch_size=32, steps=200, evaluate_test=False)
     >>> result = train(cfg, progress=False)
