@@ -393,3 +393,20 @@ def test_composed_optimizer_in_one_expression_trains():
     after = float(torch.nn.functional.cross_entropy(model(x.double()), y))
     assert after < 0.5 * before
     assert np.isfinite(after)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), NAMED, ids=[n for n, _ in NAMED])
+def test_chunked_execution_is_bit_identical(name, kwargs):
+    """Cache-sized chunks change only how tensors are batched, never the arithmetic."""
+    cls = optim.get(name)
+    idx = batches(20)
+    whole = digits_mlp(torch.float32)
+    chunked = copy.deepcopy(whole)
+    opt_whole = cls(param_groups(whole, {}), **kwargs)
+    opt_whole.chunk_elements = 1 << 30
+    opt_chunked = cls(param_groups(chunked, {}), **kwargs)
+    opt_chunked.chunk_elements = 1  # every tensor its own chunk
+    train(whole, opt_whole, idx, torch.float32)
+    train(chunked, opt_chunked, idx, torch.float32)
+    for a, b in zip(whole.parameters(), chunked.parameters(), strict=True):
+        assert torch.equal(a, b)

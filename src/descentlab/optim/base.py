@@ -30,14 +30,124 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["Chain", "Owned", "Rule", "chain"]
+__all__ = ["Chain", "Owned", "Rule", "Workspace", "chain", "scratch", "writable"]
 
 State = dict[str, list[Any]]
 Hyper = Mapping[str, Any]
 
 
 class Owned(list):
-    """A list of freshly allocated tensors that later rules may overwrite in place."""
+    """A list of tensors created within this step that later rules may overwrite in place."""
+
+
+class Workspace:
+    """Scratch memory reused from step to step, so a step allocates nothing.
+
+    Fresh allocations on every step are costly on CPUs (large blocks come from the OS and are
+    page-faulted in again each time), so the optimizer hands rules scratch buffers instead:
+    ``take(like)`` returns an :class:`Owned` list shaped like ``like``, carved from one flat
+    buffer per slot. Slots are handed out in call order and recycled by :meth:`reset`, which
+    the optimizer calls before each chunk of parameters.
+    """
+
+    def __init__(self) -> None:
+        self._flat: dict[tuple[int, torch.dtype, torch.device], Tensor] = {}
+        self._slot = 0
+
+    def reset(self) -> None:
+        self._slot = 0
+
+    def take(self, like: Sequence[Tensor]) -> Owned:
+        slot = self._slot
+        self._slot += 1
+        out = Owned()
+        if not like:
+            return out
+        dtype, device = like[0].dtype, like[0].device
+        need = sum(t.numel() for t in like if t.dtype == dtype and t.device == device)
+        key = (slot, dtype, device)
+        flat = self._flat.get(key)
+        if flat is None or flat.numel() < need:
+            flat = torch.empty(need, dtype=dtype, device=device)
+            self._flat[key] = flat
+        offset = 0
+        for t in like:
+            if t.dtype != dtype or t.device != device:
+                out.append(torch.empty_like(t))
+                continue
+            n = t.numel()
+            out.append(flat[offset : offset + n].view(t.shape))
+            offset += n
+        return out
+
+
+def scratch(state: State, like: Sequence[Tensor]) -> Owned:
+    """Uninitialised tensors shaped like ``like`` (from the optimizer's workspace if any)."""
+    ws = state.get("_workspace")
+    if ws is None:
+        return Owned(torch.empty_like(t, memory_format=torch.contiguous_format) for t in like)
+    return ws.take(like)
+
+
+def writable(state: State, xs: list[Tensor]) -> Owned:
+    """``xs`` itself if a rule may overwrite it, else a scratch copy."""
+    if isinstance(xs, Owned):
+        return xs
+    out = scratch(state, xs)
+    torch._foreach_copy_(out, xs)
+    return out
+
+
+def _small(xs: Sequence[Tensor]) -> bool:
+    """Many small tensors: one foreach call beats a Python loop of out= calls."""
+    return sum(t.numel() for t in xs) < 4096 * len(xs)
+
+
+def sqrt_into(state: State, xs: list[Tensor]) -> Owned:
+    """sqrt(xs) in scratch memory (in place if ``xs`` is Owned)."""
+    if isinstance(xs, Owned):
+        torch._foreach_sqrt_(xs)
+        return xs
+    out = scratch(state, xs)
+    if _small(xs):
+        torch._foreach_copy_(out, xs)
+        torch._foreach_sqrt_(out)
+    else:
+        for x, o in zip(xs, out, strict=True):
+            torch.sqrt(x, out=o)
+    return out
+
+
+def add_into(state: State, xs: list[Tensor], ys: list[Tensor] | None, alpha: Any) -> Owned:
+    """xs + alpha * ys (ys None: xs + alpha) in scratch memory, in place if xs is Owned."""
+    if isinstance(xs, Owned) or is_batched(alpha):
+        out = writable(state, xs)
+        if ys is None:
+            for o in out:
+                o.add_(bcast(alpha, o))
+        else:
+            add_scaled_(out, ys, alpha)
+        return out
+    out = scratch(state, xs)
+    if _small(xs):
+        torch._foreach_copy_(out, xs)
+        if ys is None:
+            torch._foreach_add_(out, alpha)
+        else:
+            torch._foreach_add_(out, ys, alpha=alpha)
+    elif ys is None:
+        for x, o in zip(xs, out, strict=True):
+            torch.add(x, alpha, out=o)
+    else:
+        for x, y, o in zip(xs, ys, out, strict=True):
+            torch.add(x, y, alpha=alpha, out=o)
+    return out
+
+
+def div_into_(dens: list[Tensor], nums: list[Tensor]) -> None:
+    """dens <- nums / dens, elementwise, without allocating."""
+    for n, d in zip(nums, dens, strict=True):
+        torch.div(n, d, out=d)
 
 
 # --------------------------------------------------------------------------------------
@@ -209,6 +319,9 @@ class Rule(ABC):
     name: str = "rule"
     state_keys: tuple[str, ...] = ()
     needs_step: bool = False
+    #: True when each tensor's update depends only on that tensor's own values and state, so
+    #: the optimizer may process a group in cache-sized chunks (False: e.g. global-norm clipping)
+    elementwise: bool = True
 
     def __init__(self, **defaults: Any) -> None:
         self.defaults: dict[str, Any] = dict(defaults)
@@ -288,6 +401,7 @@ class Chain(Rule):
         self._rules = tuple(flat)
         self.state_keys = tuple(owners)
         self.needs_step = any(r.needs_step for r in flat)
+        self.elementwise = all(r.elementwise for r in flat)
 
     @property
     def rules(self) -> tuple[Rule, ...]:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Chain, Rule, State, chain
+from .base import Chain, Rule, State, Workspace, chain
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
@@ -113,6 +113,9 @@ class Optimizer(torch.optim.Optimizer):
 
     #: hyperparameters that change the chain's structure; param groups may not override them
     fixed: Mapping[str, Any] = {}
+    #: elementwise chains run over a group in chunks of about this many elements, so each
+    #: chunk's parameters, gradients and state stay in cache across the chain's passes
+    chunk_elements: int = 1 << 18
 
     def __init__(
         self,
@@ -132,9 +135,17 @@ class Optimizer(torch.optim.Optimizer):
                 f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {self.rule!r}; "
                 f"valid: {valid}"
             )
+        # A final plain scale_by_lr is folded into the parameter update (p += -lr * u): one
+        # pass and one temporary fewer per step, as torch's own kernels do.
+        last = self.rule.rules[-1]
+        self._fold_lr = type(last).__name__ == "scale_by_lr" and "lr_decay" not in last.defaults
+        self._inner: Chain | None = (
+            chain(*self.rule.rules[:-1]) if self._fold_lr and len(self.rule.rules) > 1 else None
+        )
         defaults = {**self.rule.defaults, **hyper}
         self._probe_validate(defaults, where="defaults")
         self.monitor: Monitor | None = None
+        self._workspaces: dict[int, Workspace] = {}
         self.last_step_skipped = False
         self.skipped_steps = 0
         super().__init__(params, defaults)
@@ -184,6 +195,8 @@ class Optimizer(torch.optim.Optimizer):
 
     def _scatter(self, params: list[Tensor], state: State) -> None:
         for k, values in state.items():
+            if k.startswith("_"):
+                continue
             for p, v in zip(params, values, strict=True):
                 if v is not None:
                     self.state[p][k] = v
@@ -252,13 +265,64 @@ class Optimizer(torch.optim.Optimizer):
             self._init_new(params)
             state = self._gather(params)
             torch._foreach_add_(state["step"], 1)
-            updates, state = self.rule.update(list(grads), state, params, hyper)
             if self.monitor is not None:
+                updates, state = self.rule.update(list(grads), state, params, hyper)
                 self.monitor.record(step, gi, grads, updates, params, hyper)
-            torch._foreach_add_(params, updates)
+                torch._foreach_add_(params, updates)
+            else:
+                ws = self._workspaces.setdefault(gi, Workspace())
+                for a, b in self._chunks(params):
+                    self._update_chunk(params, grads, state, hyper, ws, a, b)
             self._scatter(params, state)
             group["step"] = step
         return loss
+
+    def _chunks(self, params: list[Tensor]) -> list[tuple[int, int]]:
+        if not self.rule.elementwise:
+            return [(0, len(params))]
+        bounds, start, size = [], 0, 0
+        for i, p in enumerate(params):
+            n = p.numel()
+            if size and size + n > self.chunk_elements:
+                bounds.append((start, i))
+                start, size = i, 0
+            size += n
+        bounds.append((start, len(params)))
+        return bounds
+
+    def _update_chunk(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: State,
+        hyper: Mapping[str, Any],
+        ws: Workspace,
+        a: int,
+        b: int,
+    ) -> None:
+        whole = a == 0 and b == len(params)
+        sub: State = state if whole else {k: v[a:b] for k, v in state.items()}
+        sub_params, sub_grads = (params, grads) if whole else (params[a:b], grads[a:b])
+        ws.reset()
+        sub["_workspace"] = ws
+        lr = hyper.get("lr")
+        try:
+            if self._fold_lr and isinstance(lr, int | float):
+                directions, sub = (
+                    self._inner.update(list(sub_grads), sub, sub_params, hyper)
+                    if self._inner is not None
+                    else (sub_grads, sub)
+                )
+                torch._foreach_add_(sub_params, directions, alpha=-lr)
+            else:
+                updates, sub = self.rule.update(list(sub_grads), sub, sub_params, hyper)
+                torch._foreach_add_(sub_params, updates)
+        finally:
+            sub.pop("_workspace", None)
+        if not whole:
+            n = len(params)
+            for k, values in sub.items():
+                state.setdefault(k, [None] * n)[a:b] = values
 
     def _lookahead_closure(self, closure: Callable[[], Any] | None) -> Any:
         if closure is None:

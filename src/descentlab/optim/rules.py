@@ -34,19 +34,23 @@ from .base import (
     Hyper,
     Owned,
     Rule,
-    add_scaled,
+    add_into,
     add_scaled_,
     as_scalar,
     bcast,
     check_bool,
     check_choice,
     check_range,
+    div_into_,
     ema_sq_,
     is_batched,
     lerp_,
     mul,
     mul_,
+    scratch,
+    sqrt_into,
     step_values,
+    writable,
 )
 
 __all__ = [
@@ -72,10 +76,6 @@ __all__ = [
 
 def _zeros(params: list[Tensor]) -> list[Tensor]:
     return [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
-
-
-def _owned(xs: list[Tensor]) -> list[Tensor]:
-    return xs if isinstance(xs, Owned) else Owned(t.clone() for t in xs)
 
 
 def _scale_each_(xs: list[Tensor], factors: list[Any]) -> None:
@@ -158,14 +158,12 @@ class scale_by_lr(Rule):
         if decay:
             steps = step_values(state, len(grads))
             factors = [-lr / (1 + (t - 1) * decay) for t in steps]
-            out = _owned(grads)
+            out = writable(state, grads)
             _scale_each_(out, factors)
             return out, state
-        neg = -lr
-        if isinstance(grads, Owned):
-            mul_(grads, neg)
-            return grads, state
-        return Owned(mul(grads, neg)), state
+        out = writable(state, grads)
+        mul_(out, -lr)
+        return out, state
 
 
 class maximize(Rule):
@@ -185,7 +183,10 @@ class maximize(Rule):
         if isinstance(grads, Owned):
             torch._foreach_neg_(grads)
             return grads, state
-        return Owned(torch._foreach_neg(grads)), state
+        out = scratch(state, grads)
+        for g, o in zip(grads, out, strict=True):
+            torch.neg(g, out=o)
+        return out, state
 
 
 class add_l2(Rule):
@@ -208,10 +209,7 @@ class add_l2(Rule):
         wd = as_scalar(hyper["weight_decay"])
         if not is_batched(wd) and wd == 0:
             return grads, state
-        if isinstance(grads, Owned):
-            add_scaled_(grads, params, wd)
-            return grads, state
-        return Owned(add_scaled(grads, params, wd)), state
+        return add_into(state, grads, params, wd), state
 
 
 class add_decayed_weights(Rule):
@@ -293,10 +291,7 @@ class trace(Rule):
             mul_(old, m)
             add_scaled_(old, g_old, 1 - d)
         if hyper.get("nesterov", False):
-            if isinstance(grads, Owned):
-                add_scaled_(grads, bufs, m)
-                return grads, state
-            return Owned(add_scaled(grads, bufs, m)), state
+            return add_into(state, grads, bufs, m), state
         return list(bufs), state  # aliases the buffers: not Owned
 
 
@@ -365,13 +360,13 @@ class velocity(Rule):
         lr = as_scalar(hyper["lr"])
         vs = state["velocity"]
         nesterov = hyper.get("nesterov", False)
-        prev = [v.clone() for v in vs] if nesterov else None
+        prev = writable(state, vs) if nesterov else None
         mul_(vs, a)
         add_scaled_(vs, grads, -lr)
         if nesterov:
-            out = Owned(mul(vs, 1 + a))
-            add_scaled_(out, prev, -a)
-            return out, state
+            mul_(prev, -a)  # u = (1 + a) v_new - a v_old
+            add_scaled_(prev, vs, 1 + a)
+            return prev, state
         return list(vs), state
 
 
@@ -380,20 +375,14 @@ class velocity(Rule):
 # ======================================================================================
 
 
-def _root_denominator(acc: list[Tensor], eps: Any, inside: bool) -> list[Tensor]:
-    """sqrt(acc) + eps, or sqrt(acc + eps) -- new tensors."""
+def _root_denominator(state, acc: list[Tensor], eps: Any, inside: bool) -> Owned:
+    """sqrt(acc) + eps, or sqrt(acc + eps), in scratch memory (or in ``acc`` if Owned)."""
     if inside:
-        if is_batched(eps):
-            return [torch.sqrt(a + bcast(eps, a)) for a in acc]
-        out = list(torch._foreach_add(acc, eps))
+        out = add_into(state, acc, None, eps)
         torch._foreach_sqrt_(out)
-        return out
-    out = list(torch._foreach_sqrt(acc))
-    if is_batched(eps):
-        for o in out:
-            o.add_(bcast(eps, o))
     else:
-        torch._foreach_add_(out, eps)
+        out = sqrt_into(state, acc)
+        _add_eps_(out, eps)
     return out
 
 
@@ -435,9 +424,9 @@ class scale_by_adagrad(Rule):
     def update(self, grads, state, params, hyper):
         sums = state["sum"]
         torch._foreach_addcmul_(sums, grads, grads, 1)
-        denom = _root_denominator(sums, as_scalar(hyper["eps"]), hyper["eps_inside_sqrt"])
-        out = Owned(torch._foreach_div(grads, denom))
-        return out, state
+        denom = _root_denominator(state, sums, as_scalar(hyper["eps"]), hyper["eps_inside_sqrt"])
+        div_into_(denom, grads)
+        return denom, state
 
 
 class scale_by_rms(Rule):
@@ -490,11 +479,13 @@ class scale_by_rms(Rule):
                 ]
                 state["grad_avg"] = ga
             lerp_(ga, grads, 1 - alpha)
-            acc = list(torch._foreach_addcmul(sq, ga, ga, -1))
+            acc = writable(state, sq)
+            torch._foreach_addcmul_(acc, ga, ga, -1)
         else:
             acc = sq
-        denom = _root_denominator(acc, eps, hyper["eps_inside_sqrt"])
-        return Owned(torch._foreach_div(grads, denom)), state
+        denom = _root_denominator(state, acc, eps, hyper["eps_inside_sqrt"])
+        div_into_(denom, grads)
+        return denom, state
 
 
 class scale_by_adadelta(Rule):
@@ -526,8 +517,8 @@ class scale_by_adadelta(Rule):
         eps = as_scalar(hyper["eps"])
         sq, acc = state["square_avg"], state["acc_delta"]
         ema_sq_(sq, grads, rho)
-        std = _root_denominator(sq, eps, inside=True)
-        deltas = _root_denominator(acc, eps, inside=True)
+        std = _root_denominator(state, sq, eps, inside=True)
+        deltas = _root_denominator(state, acc, eps, inside=True)
         torch._foreach_div_(deltas, std)
         torch._foreach_mul_(deltas, grads)
         ema_sq_(acc, deltas, rho)
@@ -607,18 +598,18 @@ class scale_by_adam(Rule):
             bc1 = [1 - _pow(b1, t) for t in steps]
             bc2_sqrt = [(1 - _pow(b2, t)) ** 0.5 for t in steps]
             if hyper["eps_inside_sqrt"]:
-                denom = _root_denominator(v, eps, inside=True)
+                denom = _root_denominator(state, v, eps, inside=True)
                 _div_each_(denom, bc2_sqrt)
             else:
-                denom = list(torch._foreach_sqrt(v))
+                denom = sqrt_into(state, v)
                 _div_each_(denom, bc2_sqrt)
                 _add_eps_(denom, eps)
-            out = Owned(torch._foreach_div(m, denom))
-            _div_each_(out, bc1)
+            div_into_(denom, m)
+            _div_each_(denom, bc1)
         else:
-            denom = _root_denominator(v, eps, hyper["eps_inside_sqrt"])
-            out = Owned(torch._foreach_div(m, denom))
-        return out, state
+            denom = _root_denominator(state, v, eps, hyper["eps_inside_sqrt"])
+            div_into_(denom, m)
+        return denom, state
 
 
 def _add_eps_(xs: list[Tensor], eps: Any) -> None:
@@ -679,7 +670,7 @@ class scale_by_nadam(Rule):
         steps = step_values(state, len(grads))
         lerp_(m, grads, 1 - b1)
         ema_sq_(v, grads, b2)
-        denom = list(torch._foreach_sqrt(v))
+        denom = sqrt_into(state, v)
         mus = [b1 * (1.0 - 0.5 * (0.96 ** (t * psi))) for t in steps]
         mu_next = [b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi))) for t in steps]
         torch._foreach_mul_(mu_prod, mus)
@@ -688,11 +679,13 @@ class scale_by_nadam(Rule):
         prods = [float(x) for x in mu_prod]
         c_grad = [(1.0 - mu) / (1.0 - pr) for mu, pr in zip(mus, prods, strict=True)]
         c_avg = [mn / (1.0 - pr * mn) for mn, pr in zip(mu_next, prods, strict=True)]
-        out = Owned(torch._foreach_div(grads, denom))
+        out = scratch(state, grads)
+        for g, d, o in zip(grads, denom, out, strict=True):
+            torch.div(g, d, out=o)
         _scale_each_(out, c_grad)
-        tmp = list(torch._foreach_div(m, denom))
-        _scale_each_(tmp, c_avg)
-        torch._foreach_add_(out, tmp)
+        div_into_(denom, m)
+        _scale_each_(denom, c_avg)
+        torch._foreach_add_(out, denom)
         return out, state
 
 
@@ -733,7 +726,7 @@ class scale_by_radam(Rule):
         lerp_(m, grads, 1 - b1)
         ema_sq_(v, grads, b2)
         rho_inf = 2 / (1 - b2) - 1
-        out: list[Tensor] = Owned()
+        out = scratch(state, grads)
         for i, t in enumerate(steps):
             bc1 = 1 - b1**t
             rho_t = rho_inf - 2 * t * (b2**t) / (1 - b2**t)
@@ -741,10 +734,10 @@ class scale_by_radam(Rule):
                 rect = (
                     (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
                 ) ** 0.5
-                denom = v[i].sqrt().add_(eps)
-                out.append(m[i].div(denom).mul_(rect * (1 - b2**t) ** 0.5 / bc1))
+                torch.sqrt(v[i], out=out[i]).add_(eps)
+                torch.div(m[i], out[i], out=out[i]).mul_(rect * (1 - b2**t) ** 0.5 / bc1)
             else:
-                out.append(m[i].div(bc1))
+                torch.div(m[i], bc1, out=out[i])
         return out, state
 
 
@@ -759,6 +752,7 @@ class clip_by_global_norm(Rule):
     ``torch.nn.utils.clip_grad_norm_``, applied per param group)."""
 
     name = "clip_by_global_norm"
+    elementwise = False
 
     def __init__(self, max_norm: float = 1.0) -> None:
         super().__init__(max_norm=max_norm)
@@ -771,7 +765,7 @@ class clip_by_global_norm(Rule):
         norms = torch._foreach_norm(grads, 2.0)
         total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
         coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-        out = _owned(grads)
+        out = writable(state, grads)
         torch._foreach_mul_(out, coef)
         return out, state
 
@@ -789,7 +783,7 @@ class clip_by_value(Rule):
 
     def update(self, grads, state, params, hyper):
         c = as_scalar(hyper["clip_value"])
-        out = _owned(grads)
+        out = writable(state, grads)
         if is_batched(c):
             for o in out:
                 cb = bcast(c, o)
@@ -809,6 +803,7 @@ class add_noise(Rule):
     """
 
     name = "add_noise"
+    elementwise = False  # the noise stream is indexed by position in the whole group
 
     def __init__(self, noise_eta: float = 0.01, noise_gamma: float = 0.55, noise_seed: int = 0):
         super().__init__(noise_eta=noise_eta, noise_gamma=noise_gamma, noise_seed=noise_seed)
@@ -826,7 +821,7 @@ class add_noise(Rule):
         gamma = as_scalar(hyper["noise_gamma"])
         seed = hyper["noise_seed"]
         steps = step_values(state, len(grads))
-        out = _owned(grads)
+        out = writable(state, grads)
         gen = torch.Generator(device="cpu")
         for i, (o, t) in enumerate(zip(out, steps, strict=True)):
             gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
@@ -875,4 +870,7 @@ class non_finite_guard(Rule):
     def update(self, grads, state, params, hyper):
         if hyper["non_finite"] != "zero":
             return grads, state
-        return Owned(torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0) for g in grads), state
+        out = writable(state, grads)
+        for o in out:
+            torch.nan_to_num_(o, nan=0.0, posinf=0.0, neginf=0.0)
+        return out, state
