@@ -95,20 +95,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train one model and record the run",
         description="Train one model (problem + model + loss + optimizer + schedule + "
         "regularizers), show progress, store the run and print its final metrics.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.set_defaults(func=run)
     what = p.add_argument_group("what is trained")
     what.add_argument("--problem", help="dataset (default mnist1d)")
     what.add_argument("--problem-option", action="append", metavar="K=V", help="dataset option")
-    what.add_argument("--split-seed", type=int, help="seed of the train/validation split")
-    what.add_argument("--val-fraction", type=float, help="validation fraction (default 0.2)")
+    what.add_argument(
+        "--split-seed", type=int, metavar="N", help="seed of the train/validation split (0)"
+    )
+    what.add_argument("--val-fraction", type=float, metavar="F", help="validation fraction (0.2)")
     what.add_argument("--model", help="model (default: the problem's default)")
     what.add_argument("--model-option", action="append", metavar="K=V", help="model option")
     what.add_argument("--loss", help="loss (default: the problem's default)")
     what.add_argument("--loss-option", action="append", metavar="K=V", help="loss option")
     how = p.add_argument_group("how")
-    how.add_argument("--optimizer", help="optimizer name (default adam)")
+    how.add_argument("--optimizer", help="optimizer name: sgd, momentum, adam... (default adam)")
     how.add_argument("--lr", type=float, help="learning rate")
     how.add_argument("--weight-decay", type=float, help="the optimizer's weight decay")
     how.add_argument("--momentum", type=float, help="the optimizer's momentum")
@@ -122,38 +123,66 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "'reduce_on_plateau(patience=3)'",
     )
     how.add_argument(
-        "--batch-size", type=_batch_size, help="examples per step: N, 1 (SGD) or 'full' (GD)"
+        "--batch-size",
+        type=_batch_size,
+        metavar="N|full",
+        help="examples per step: N (mini-batch), 1 (SGD) or 'full' (GD, the default)",
     )
     how.add_argument("--drop-last", action="store_true", default=None, help="drop short batches")
     length = how.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="optimizer steps")
-    length.add_argument("--epochs", type=int, help="passes over the training data")
-    how.add_argument("--seed", type=int, help="seed (default 0)")
+    length.add_argument("--steps", type=int, metavar="N", help="optimizer steps")
+    length.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
+    how.add_argument("--seed", type=int, metavar="N", help="seed (default 0)")
     reg = p.add_argument_group("regularizers")
-    reg.add_argument("--label-smoothing", type=float, help="label smoothing of the training loss")
+    reg.add_argument(
+        "--label-smoothing", type=float, metavar="EPS", help="label smoothing of the training loss"
+    )
     reg.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup Beta(alpha, alpha)")
     reg.add_argument("--cutmix", type=float, metavar="ALPHA", help="cutmix Beta(alpha, alpha)")
     reg.add_argument("--input-noise", type=float, metavar="STD", help="Gaussian input noise")
     reg.add_argument("--weight-noise", type=float, metavar="STD", help="Gaussian weight noise")
-    reg.add_argument("--augment", action="store_true", default=None, help="shift/scale inputs")
-    reg.add_argument("--early-stopping", type=int, metavar="PATIENCE", help="early stopping")
-    reg.add_argument("--min-delta", type=float, help="early stopping's minimum improvement")
-    reg.add_argument("--monitor", help="early stopping's metric: val/loss or val/accuracy")
+    reg.add_argument(
+        "--augment",
+        action="store_true",
+        default=None,
+        help="random shifts/scalings (1-D) or translations (images)",
+    )
+    reg.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="PATIENCE",
+        help="stop after PATIENCE evaluations without improvement",
+    )
+    reg.add_argument(
+        "--min-delta", type=float, metavar="D", help="early stopping's minimum improvement (0)"
+    )
+    reg.add_argument(
+        "--monitor", metavar="METRIC", help="early stopping's metric: val/loss or val/accuracy"
+    )
     reg.add_argument(
         "--no-restore-best", action="store_true", default=None, help="keep the last weights"
     )
     obs = p.add_argument_group("observation and storage")
-    obs.add_argument("--eval-every", type=int, help="evaluate every N steps (~25 evaluations)")
-    obs.add_argument("--checkpoint-every", type=int, help="checkpoint every N steps")
+    obs.add_argument(
+        "--eval-every", type=int, metavar="N", help="evaluate every N steps (default: 25 times)"
+    )
+    obs.add_argument(
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="checkpoint every N steps (and at the end)",
+    )
     obs.add_argument("--no-test", action="store_true", default=None, help="skip the test split")
     obs.add_argument("--name", help="run name in the store")
-    obs.add_argument("--runs-dir", default="runs", help="folder of the store and checkpoints")
-    obs.add_argument("--db", help="the store's file (default RUNS_DIR/descentlab.sqlite)")
+    obs.add_argument(
+        "--runs-dir", default="runs", help="folder of the store and checkpoints (default runs)"
+    )
+    obs.add_argument("--db", metavar="PATH", help="the store (RUNS_DIR/descentlab.sqlite)")
     obs.add_argument("--resume", type=int, metavar="RUN_ID", help="continue a stored run")
-    obs.add_argument("--until-step", type=int, help="pause after this many steps")
+    obs.add_argument("--until-step", type=int, metavar="N", help="pause after N steps")
     obs.add_argument("--no-progress", action="store_true", help="no progress bar")
     obs.add_argument(
-        "--threads", type=int, help="torch intra-op threads (1 is fastest for small models)"
+        "--threads", type=int, metavar="N", help="torch threads (1 is fastest for small models)"
     )
     obs.add_argument("--json", action="store_true", help="print the summary as JSON")
 
