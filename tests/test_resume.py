@@ -201,7 +201,7 @@ def test_refuses_to_resume_finished_or_live_runs(tmp_path):
 CLI_ARGS = [
     "--problem", "moons", "--problem-option", "n_samples=400", "--model", "mlp",
     "--model-option", "hidden=16", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "20",
-    "--steps", "1500", "--eval-every", "250", "--checkpoint-every", "50", "--seed", "3",
+    "--steps", "600", "--eval-every", "100", "--checkpoint-every", "20", "--seed", "3",
     "--mixup", "0.2", "--schedule", "cosine", "--no-progress", "--threads", "1",
 ]  # fmt: skip
 
@@ -222,7 +222,7 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):
     store = Store(runs / "descentlab.sqlite")
     assert store.get_run(1).status == "running"  # killed: nobody could record anything else
     killed_at = load_checkpoint(ckpt)["step"]
-    assert 0 < killed_at < 1500
+    assert 0 < killed_at < 600
 
     resumed = subprocess.run(
         [sys.executable, "-m", "descentlab", "train", "--resume", "1", "--runs-dir", str(runs),
@@ -230,11 +230,11 @@ def test_sigkill_mid_run_then_resume_is_bit_identical(tmp_path):
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming run 1" in resumed.stdout and "run 1: completed after 1500 steps" in (
+    assert "resuming run 1" in resumed.stdout and "run 1: completed after 600 steps" in (
         resumed.stdout
     )
     final = load_checkpoint(ckpt)
-    assert final["status"] == "completed" and final["step"] == 1500
+    assert final["status"] == "completed" and final["step"] == 600
     run = store.get_run(1)
     assert run.status == "completed" and run.provenance["resumes"][0]["from_step"] == killed_at
 
