@@ -126,6 +126,8 @@ def test_resume_without_a_store(tmp_path):
     full = train(cfg, progress=False)
     path = tmp_path / "run.pt"
     assert train(cfg, checkpoint_path=path, until_step=17, progress=False).steps == 17
+    with pytest.raises(ValueError, match="already holds a checkpoint; pass resume=True"):
+        train(cfg, checkpoint_path=path, progress=False)
     done = train(cfg, checkpoint_path=path, resume=True, progress=False)
     assert_identical(full, done)
     with pytest.raises(ValueError, match="has ended"):

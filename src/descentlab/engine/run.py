@@ -766,7 +766,8 @@ def train(
             unless ``checkpoint_path`` is given. Each call records a new run.
         data: a ``descentlab.problems.data.Splits`` to train on instead of loading
             ``config.problem`` (e.g. your own tensors).
-        checkpoint_path: checkpoint file (needed for checkpoints when there is no store).
+        checkpoint_path: checkpoint file (needed for checkpoints when there is no store); an
+            existing file is continued with ``resume=True``, never overwritten otherwise.
         resume: continue from the checkpoint at ``checkpoint_path`` if there is one (runs
             without a store; with a store use :func:`resume`).
         until_step: pause after this many steps (checkpoint written, status
@@ -799,6 +800,11 @@ def train(
             if value is not None:
                 raise ValueError(f"{key} needs a store or a checkpoint_path, got {key}={value}")
     path = None if checkpoint_path is None else Path(checkpoint_path)
+    if path is not None and path.exists() and not resume:
+        raise ValueError(
+            f"checkpoint_path {path} already holds a checkpoint; pass resume=True to continue "
+            "that run, or choose another path"
+        )
     return _launch(config, store, None, data, path, resume, until_step, progress, on_start)
 
 
