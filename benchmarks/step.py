@@ -1,17 +1,31 @@
-"""Optimizer step time: descentlab vs torch.optim's for-loop, foreach and fused paths.
+"""Optimizer step time: descentlab's fused and eager backends vs torch.optim's paths.
 
 For every named optimizer, at each size (float32 parameters split into 20 tensors), prints
-the median time of one ``step()`` for each path, side by side in one process, and the ratio
-of descentlab's to torch's for-loop and to torch's best path.
+the median time of one ``step()`` of descentlab's fused backend (its default), its eager
+backend, and torch.optim's for-loop, foreach and (where it exists) fused paths; the ratios of
+descentlab's to torch's best path and of descentlab's default to torch's for-loop; and the
+ratio to the bandwidth bound measured in the same process: the bytes one step must move
+(each parameter, gradient and state entry read once, parameter and state written once) divided
+by the in-place bandwidth of ``p += a * g`` over the same arrays. All paths are timed
+round-robin, one step each in turn, so load from other processes hits them alike.
+
+Then it prints the compile overhead of the fused backend: the first step of each optimizer in
+this process with an empty kernel cache (code generation + C++ compilation), and the first
+step of a second process that finds the kernels in the disk cache.
 
     python benchmarks/step.py                 # 1M and 10M parameters
-    python benchmarks/step.py --sizes 1e6 --repeat 30
+    python benchmarks/step.py --sizes 1e7 --repeat 30 --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -19,7 +33,7 @@ import torch
 
 from descentlab import optim
 
-# name -> (descentlab factory kwargs, torch class, torch kwargs, has a torch fused kernel)
+# name -> (descentlab kwargs, torch class, torch kwargs, has a torch fused kernel)
 CASES: dict[str, tuple[dict, type, dict, bool]] = {
     "sgd": (dict(lr=1e-3), torch.optim.SGD, dict(lr=1e-3), True),
     "momentum": (dict(lr=1e-3, momentum=0.9), torch.optim.SGD, dict(lr=1e-3, momentum=0.9), True),
@@ -38,6 +52,8 @@ CASES: dict[str, tuple[dict, type, dict, bool]] = {
     "radam": (dict(lr=1e-3), torch.optim.RAdam, dict(lr=1e-3), False),
 }
 
+PATHS = ["dl fused", "dl eager", "torch loop", "torch foreach", "torch fused"]
+
 
 def make_params(total: int, n_tensors: int = 20, seed: int = 0) -> list[torch.nn.Parameter]:
     g = torch.Generator().manual_seed(seed)
@@ -50,55 +66,140 @@ def make_params(total: int, n_tensors: int = 20, seed: int = 0) -> list[torch.nn
     return params
 
 
-def median_step_ms(
-    cls: Callable[..., torch.optim.Optimizer], kwargs: dict, total: int, repeat: int
-):
-    params = make_params(total)
-    opt = cls(params, **kwargs)
-    for _ in range(3):  # warm-up: state allocation, first-touch page faults
-        opt.step()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * statistics.median(times)
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def _optimizers(name: str, total: int) -> dict[str, tuple[torch.optim.Optimizer, list]]:
+    ours_kw, tcls, tkw, has_fused = CASES[name]
+    ocls = optim.get(name)
+    opts = {}
+    for path in PATHS:
+        if path == "torch fused" and not has_fused:
+            continue
+        params = make_params(total)
+        if path == "dl fused":
+            opt = ocls(params, **ours_kw, fused=True)
+        elif path == "dl eager":
+            opt = ocls(params, **ours_kw, fused=False)
+        elif path == "torch loop":
+            opt = tcls(params, **tkw, foreach=False)
+        elif path == "torch foreach":
+            opt = tcls(params, **tkw, foreach=True)
+        else:
+            opt = tcls(params, **tkw, fused=True)
+        opts[path] = (opt, params)
+    return opts
+
+
+def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
+    """Bytes the fused plan moves: every array read once, parameter and state written once."""
+    (plan,) = [p for p in opt._plans.values() if p is not None]
+    reads = len(plan.arrays)
+    writes = 1 + len(plan.builder.written)
+    return (reads + writes) * numel * 4
 
 
 def run(sizes: list[int], repeat: int, names: list[str]) -> list[dict]:
     rows = []
     for total in sizes:
+        print(f"\n{total / 1e6:.0f}M float32 parameters in 20 tensors (median ms per step)")
+        print(HEADER)
         for name in names:
-            ours_kw, tcls, tkw, has_fused = CASES[name]
-            ocls = optim.get(name)
-            row = {"optimizer": name, "params": total}
-            row["descentlab"] = median_step_ms(ocls, ours_kw, total, repeat)
-            row["torch loop"] = median_step_ms(tcls, {**tkw, "foreach": False}, total, repeat)
-            row["torch foreach"] = median_step_ms(tcls, {**tkw, "foreach": True}, total, repeat)
-            row["torch fused"] = (
-                median_step_ms(tcls, {**tkw, "fused": True}, total, repeat) if has_fused else None
-            )
-            best = min(v for k, v in row.items() if k.startswith("torch") and v is not None)
-            row["vs loop"] = row["descentlab"] / row["torch loop"]
-            row["vs best"] = row["descentlab"] / best
+            opts = _optimizers(name, total)
+            bw_params = opts["dl eager"][1]
+            grads = [p.grad for p in bw_params]
+            with torch.no_grad():
+                for _ in range(3):  # warm-up: state allocation, first-touch page faults
+                    for opt, _ in opts.values():
+                        opt.step()
+                    torch._foreach_add_(bw_params, grads, alpha=1e-12)
+            times: dict[str, list[float]] = {k: [] for k in [*opts, "triad"]}
+            for _ in range(repeat):
+                for path, (opt, _) in opts.items():
+                    times[path].append(_timed(opt.step))
+                with torch.no_grad():
+                    t0 = time.perf_counter()
+                    torch._foreach_add_(bw_params, grads, alpha=1e-12)
+                    times["triad"].append(time.perf_counter() - t0)
+            med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+            numel = sum(p.numel() for p in bw_params)
+            bandwidth = 12 * numel / (med["triad"] / 1e3)  # bytes/s of p += a g
+            moved = bytes_per_step(opts["dl fused"][0], numel)
+            row = {"optimizer": name, "params": total, **{k: med.get(k) for k in PATHS}}
+            best = min(v for k, v in med.items() if k.startswith("torch"))
+            row["fused/best"] = med["dl fused"] / best
+            row["eager/best"] = med["dl eager"] / best
+            row["default/loop"] = med["dl fused"] / med["torch loop"]
+            row["bound"] = 1e3 * moved / bandwidth
+            row["fused/bound"] = med["dl fused"] / row["bound"]
+            row["GB/s"] = bandwidth / 1e9
             rows.append(row)
             print(_fmt(row), flush=True)
+            del opts
     return rows
 
 
 HEADER = (
-    f"{'optimizer':<10} {'params':>6} {'descentlab':>11} {'torch loop':>11} "
-    f"{'torch foreach':>14} {'torch fused':>12} {'vs loop':>8} {'vs best':>8}"
+    f"{'optimizer':<9} {'dl fused':>9} {'dl eager':>9} {'t loop':>8} {'t foreach':>9} "
+    f"{'t fused':>8} {'fused/best':>10} {'eager/best':>10} {'dflt/loop':>9} "
+    f"{'bound':>7} {'fused/bound':>11} {'GB/s':>5}"
 )
 
 
 def _fmt(row: dict) -> str:
-    fused = "-" if row["torch fused"] is None else f"{row['torch fused']:.2f}"
+    tf = "-" if row["torch fused"] is None else f"{row['torch fused']:.2f}"
     return (
-        f"{row['optimizer']:<10} {row['params'] / 1e6:>5.0f}M {row['descentlab']:>11.2f} "
-        f"{row['torch loop']:>11.2f} {row['torch foreach']:>14.2f} {fused:>12} "
-        f"{row['vs loop']:>7.2f}x {row['vs best']:>7.2f}x"
+        f"{row['optimizer']:<9} {row['dl fused']:>9.2f} {row['dl eager']:>9.2f} "
+        f"{row['torch loop']:>8.2f} {row['torch foreach']:>9.2f} {tf:>8} "
+        f"{row['fused/best']:>9.2f}x {row['eager/best']:>9.2f}x {row['default/loop']:>8.2f}x "
+        f"{row['bound']:>7.2f} {row['fused/bound']:>10.2f}x {row['GB/s']:>5.1f}"
     )
+
+
+_FIRST_STEP = """
+import json, sys, time, torch
+from descentlab import optim
+torch.set_num_threads(int(sys.argv[2]))
+out = {}
+for name in sys.argv[1].split(","):
+    w = torch.nn.Parameter(torch.randn(1000))
+    w.grad = torch.randn(1000)
+    opt = optim.get(name)([w], fused=True)
+    t0 = time.perf_counter(); opt.step(); first = time.perf_counter() - t0
+    t0 = time.perf_counter(); opt.step(); second = time.perf_counter() - t0
+    out[name] = [1e3 * first, 1e3 * second]
+print(json.dumps(out))
+"""
+
+
+def compile_overhead(names: list[str]) -> None:
+    """First-step cost with an empty kernel cache, then in a second process."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "DESCENTLAB_CACHE": cache}
+        runs = []
+        for _ in range(2):
+            proc = subprocess.run(
+                [sys.executable, "-c", _FIRST_STEP, ",".join(names), str(torch.get_num_threads())],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print("\nfused backend compile overhead (first step on 1000 parameters, ms)")
+    print(
+        f"{'optimizer':<9} {'1st process: first step':>24} {'second step':>12} "
+        f"{'2nd process: first step':>24}"
+    )
+    for name in names:
+        (f1, s1), (f2, _) = runs[0][name], runs[1][name]
+        print(f"{name:<9} {f1:>24.1f} {s1:>12.3f} {f2:>24.1f}")
+    total1 = sum(runs[0][n][0] for n in names)
+    total2 = sum(runs[1][n][0] for n in names)
+    print(f"{'total':<9} {total1:>24.1f} {'':>12} {total2:>24.1f}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,22 +208,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=15, help="timed steps per measurement")
     parser.add_argument("--optimizers", default=",".join(CASES))
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile overhead")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     names = [n.strip() for n in args.optimizers.split(",")]
     print(
-        f"median step time in ms, float32, 20 tensors, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads"
+        f"descentlab step benchmark: torch {torch.__version__}, {torch.get_num_threads()} "
+        f"threads, {args.repeat} round-robin repeats; dl = descentlab (default backend: fused)"
     )
-    print(HEADER)
+    if not args.no_compile:
+        compile_overhead(names)
     rows = run(sizes, args.repeat, names)
-    worst = max(rows, key=lambda r: r["vs loop"])
-    print(
-        f"\nslowest relative to torch's for-loop: {worst['optimizer']} at "
-        f"{worst['params'] / 1e6:.0f}M, {worst['vs loop']:.2f}x"
-    )
+    for total in sizes:
+        sub = [r for r in rows if r["params"] == total]
+        w_loop = max(sub, key=lambda r: r["default/loop"])
+        w_best = max(sub, key=lambda r: r["fused/best"])
+        w_bound = max(sub, key=lambda r: r["fused/bound"])
+        print(
+            f"\n{total / 1e6:.0f}M: worst default/torch-loop {w_loop['default/loop']:.2f}x "
+            f"({w_loop['optimizer']}), worst fused/torch-best {w_best['fused/best']:.2f}x "
+            f"({w_best['optimizer']}), worst fused/bound {w_bound['fused/bound']:.2f}x "
+            f"({w_bound['optimizer']})"
+        )
 
 
 if __name__ == "__main__":

@@ -351,6 +351,18 @@ class Rule(ABC):
         """A displacement at which the gradient should be evaluated (lookahead methods)."""
         return None
 
+    # -- fused backend (descentlab.optim.fused) --------------------------------------
+    def fuse_signature(self, hyper: Hyper) -> tuple:
+        """The structural choices :meth:`fuse` reads from ``hyper`` (flags, a zero momentum):
+        the fused backend compiles one kernel per signature. Numbers are never part of it."""
+        return ()
+
+    def fuse(self, b: Any, hyper: Hyper) -> bool:
+        """Emit this rule's per-element C code into a
+        :class:`~descentlab.optim.fused.FusedBuilder` ``b``; False when the rule has no fused
+        form (the optimizer then runs the group eagerly)."""
+        return False
+
     @property
     def rules(self) -> tuple[Rule, ...]:
         return (self,)
@@ -426,6 +438,12 @@ class Chain(Rule):
 
     def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
         return self._rules[0].precheck(grads, hyper)
+
+    def fuse_signature(self, hyper: Hyper) -> tuple:
+        return tuple(r.fuse_signature(hyper) for r in self._rules)
+
+    def fuse(self, b: Any, hyper: Hyper) -> bool:
+        return all(r.fuse(b, hyper) for r in self._rules)
 
     def lookahead_shift(
         self, state: State, params: list[Tensor], hyper: Hyper

@@ -5,6 +5,12 @@ same defaults) and produces the same iterates (tested to 1e-6 relative in float6
 steps), plus keyword-only options for the variants the lectures use. ``foreach`` is accepted
 for compatibility and has no effect (descentlab always works on lists of tensors);
 ``capturable=True`` and ``differentiable=True`` are not supported and raise ``ValueError``.
+
+``fused`` (every optimizer here, not only those torch has fused kernels for) chooses the
+backend: ``None`` (default) runs the whole chain as one compiled pass over each parameter's
+memory where it can (:mod:`descentlab.optim.fused`) and eagerly elsewhere, ``True`` insists on
+the fused pass, ``False`` always runs eagerly. Both backends give the same iterates to float
+rounding (tested to 1e-6 relative in float32 over 300 steps).
 """
 
 from __future__ import annotations
@@ -60,10 +66,10 @@ def _torch_flags(
         raise ValueError(f"{name}: capturable=True is not supported by descentlab, got True")
     if differentiable:
         raise ValueError(f"{name}: differentiable=True is not supported by descentlab, got True")
-    if fused:
-        raise ValueError(
-            f"{name}: fused=True is not available in descentlab's eager backend, got True"
-        )
+    if fused is not None:
+        check_bool("fused", fused)
+    if fused and foreach:
+        raise ValueError(f"{name}: fused=True and foreach=True cannot be used together")
 
 
 class _Named(Optimizer):
@@ -121,7 +127,7 @@ class SGD(_Named):
             nesterov=nesterov,
             maximize=maximize,
         )
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
 
 
 class Momentum(_Named):
@@ -148,6 +154,7 @@ class Momentum(_Named):
         *,
         form: str = "torch",
         maximize: bool = False,
+        fused: bool | None = None,
         monitor: bool = False,
     ) -> None:
         check_choice("form", form, ("torch", "velocity"))
@@ -165,7 +172,7 @@ class Momentum(_Named):
             if dampening != 0:
                 raise ValueError(f"dampening applies to form='torch' only, got {dampening}")
             rule = chain(_maximize(), add_l2(), velocity())
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
         self.form = form
 
 
@@ -191,6 +198,7 @@ class Nesterov(_Named):
         lookahead: bool = False,
         form: str = "torch",
         maximize: bool = False,
+        fused: bool | None = None,
         monitor: bool = False,
     ) -> None:
         check_bool("lookahead", lookahead)
@@ -206,7 +214,7 @@ class Nesterov(_Named):
         else:
             rule = chain(_maximize(), add_l2(), velocity(nesterov=True))
             hyper["nesterov"] = True
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
         self.lookahead = lookahead
 
 
@@ -252,7 +260,7 @@ class Adagrad(_Named):
             eps_inside_sqrt=eps_inside_sqrt,
             maximize=maximize,
         )
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
 
 
 class Adadelta(_Named):
@@ -271,14 +279,19 @@ class Adadelta(_Named):
         capturable: bool = False,
         maximize: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
         monitor: bool = False,
     ) -> None:
         _torch_flags(
-            "Adadelta", foreach=foreach, capturable=capturable, differentiable=differentiable
+            "Adadelta",
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
         )
         rule = chain(_maximize(), add_l2(), scale_by_adadelta(), scale_by_lr())
         hyper = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
 
 
 class RMSprop(_Named):
@@ -304,10 +317,15 @@ class RMSprop(_Named):
         differentiable: bool = False,
         *,
         eps_inside_sqrt: bool = False,
+        fused: bool | None = None,
         monitor: bool = False,
     ) -> None:
         _torch_flags(
-            "RMSprop", foreach=foreach, capturable=capturable, differentiable=differentiable
+            "RMSprop",
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
         )
         rule = chain(_maximize(), add_l2(), scale_by_rms(centered=centered), trace(), scale_by_lr())
         hyper = dict(
@@ -320,7 +338,7 @@ class RMSprop(_Named):
             eps_inside_sqrt=eps_inside_sqrt,
             maximize=maximize,
         )
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
 
 
 def _adam_chain(core: Rule, decoupled: bool) -> Rule:
@@ -378,7 +396,7 @@ class Adam(_Named):
             eps_inside_sqrt=eps_inside_sqrt,
             maximize=maximize,
         )
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
         for g in self.param_groups:
             g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
 
@@ -441,9 +459,16 @@ class NAdam(_Named):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
         monitor: bool = False,
     ) -> None:
-        _torch_flags("NAdam", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        _torch_flags(
+            "NAdam",
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )
         check_bool("decoupled_weight_decay", decoupled_weight_decay)
         self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
         rule = _adam_chain(scale_by_nadam(), decoupled_weight_decay)
@@ -455,7 +480,7 @@ class NAdam(_Named):
             momentum_decay=momentum_decay,
             maximize=maximize,
         )
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
         for g in self.param_groups:
             g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
 
@@ -477,15 +502,22 @@ class RAdam(_Named):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
         monitor: bool = False,
     ) -> None:
-        _torch_flags("RAdam", foreach=foreach, capturable=capturable, differentiable=differentiable)
+        _torch_flags(
+            "RAdam",
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )
         check_bool("decoupled_weight_decay", decoupled_weight_decay)
         self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
         rule = _adam_chain(scale_by_radam(), decoupled_weight_decay)
         hyper = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize
         )
-        super().__init__(params, rule, hyper, monitor=monitor)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
         for g in self.param_groups:
             g.setdefault("decoupled_weight_decay", decoupled_weight_decay)

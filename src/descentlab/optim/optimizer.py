@@ -9,7 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Chain, Rule, State, Workspace, chain
+from . import fused as _fused
+from .base import Chain, Rule, State, Workspace, chain, check_bool
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
@@ -95,10 +96,19 @@ class Optimizer(torch.optim.Optimizer):
     checks (:class:`~descentlab.optim.non_finite_guard`), and only then changes anything, so
     bad values or a refused step leave parameters and state as they were.
 
+    Two backends run the chain. The *fused* one (:mod:`descentlab.optim.fused`) compiles the
+    whole chain into one loop over each parameter's memory (one pass per step instead of a
+    few per rule); the *eager* one runs each rule with ``torch._foreach_*`` kernels over
+    cache-sized chunks of the group. ``fused=None`` (default) uses the fused backend where
+    it applies -- float32/float64 contiguous CPU tensors, a chain whose rules all have a fused
+    form, no monitor attached, a C++ compiler present -- and the eager one elsewhere;
+    ``fused=True`` insists (errors say why it cannot run), ``fused=False`` never fuses.
+
     Args:
         params: an iterable of tensors, of dicts (param groups) or of (name, tensor) pairs.
         rule: the update rule, e.g. ``chain(scale_by_adam(), scale_by_lr(1e-3))``.
         monitor: record per-step statistics into ``self.monitor`` (see :class:`Monitor`).
+        fused: backend choice (None: fused where it applies, True: always, False: eager).
         **hyper: overrides of the rule's hyperparameter defaults.
 
     Example:
@@ -123,8 +133,11 @@ class Optimizer(torch.optim.Optimizer):
         rule: Rule,
         *,
         monitor: bool | Monitor = False,
+        fused: bool | None = None,
         **hyper: Any,
     ) -> None:
+        if fused is not None:
+            check_bool("fused", fused)
         if not isinstance(rule, Rule):
             raise ValueError(f"rule must be an update rule (descentlab.optim.Rule), got {rule!r}")
         self.rule: Chain = rule if isinstance(rule, Chain) else chain(rule)
@@ -145,6 +158,21 @@ class Optimizer(torch.optim.Optimizer):
         defaults = {**self.rule.defaults, **hyper}
         self._probe_validate(defaults, where="defaults")
         self.monitor: Monitor | None = None
+        self.fused = fused
+        self._plans: dict[tuple, _fused.FusedPlan | None] = {}
+        if fused:
+            if not _fused.fused_available():
+                raise _fused.FusedUnavailable(
+                    f"{type(self).__name__}(fused=True) needs a C++ compiler (g++ or c++ on PATH, "
+                    "or $CXX); none was found"
+                )
+            probe = _fused.FusedBuilder(hyper=defaults)
+            if not self.rule.fuse(probe, defaults):
+                missing = [r.name for r in self.rule.rules if type(r).fuse is Rule.fuse]
+                raise ValueError(
+                    f"fused=True: rule(s) {', '.join(missing) or 'of this chain'} have no fused "
+                    f"form in this position, got {self.rule!r}"
+                )
         self._workspaces: dict[int, Workspace] = {}
         self.last_step_skipped = False
         self.skipped_steps = 0
@@ -269,6 +297,8 @@ class Optimizer(torch.optim.Optimizer):
                 updates, state = self.rule.update(list(grads), state, params, hyper)
                 self.monitor.record(step, gi, grads, updates, params, hyper)
                 torch._foreach_add_(params, updates)
+            elif self._fused_step(params, grads, state, hyper):
+                pass
             else:
                 ws = self._workspaces.setdefault(gi, Workspace())
                 for a, b in self._chunks(params):
@@ -276,6 +306,51 @@ class Optimizer(torch.optim.Optimizer):
             self._scatter(params, state)
             group["step"] = step
         return loss
+
+    # ------------------------------------------------------------------ fused backend
+    def _fused_plan(self, hyper: Mapping[str, Any], dtype: torch.dtype) -> Any:
+        """The compiled plan for this group's structure, or None where the chain has no
+        fused form (cached: one plan per structural signature and dtype)."""
+        # the final lr is folded into the parameter update for batched learning rates too,
+        # so a batched run is bit-identical to K separate runs
+        fold = self._fold_lr
+        key = (dtype, fold, self.rule.fuse_signature(hyper))
+        if key in self._plans:
+            return self._plans[key]
+        rules = self.rule.rules[:-1] if fold else self.rule.rules
+        builder = _fused.FusedBuilder(hyper=hyper)
+        plan = None
+        if all(r.fuse(builder, hyper) for r in rules):
+            if fold:
+                builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
+            plan = _fused.FusedPlan(builder, dtype, fold)
+        self._plans[key] = plan
+        return plan
+
+    def _fused_step(
+        self, params: list[Tensor], grads: list[Tensor], state: State, hyper: Mapping[str, Any]
+    ) -> bool:
+        """Run one group's step with the fused backend; False: run it eagerly instead."""
+        if self.fused is False:
+            return False
+        dtype = params[0].dtype
+        why = ""
+        if dtype not in (torch.float32, torch.float64):
+            why = f"parameters must be float32 or float64, got {dtype}"
+        elif self.fused is None and not _fused.fused_available():
+            return False
+        plan = None if why else self._fused_plan(hyper, dtype)
+        if plan is None and not why:
+            why = f"the chain {self.rule!r} has no fused form with these options"
+        if plan is not None:
+            why = plan.check(params, grads, state)
+        if why:
+            if self.fused:
+                raise ValueError(f"{type(self).__name__}(fused=True): {why}")
+            return False
+        steps = [float(t) for t in state["step"]]
+        plan.step(params, grads, state, hyper, steps)
+        return True
 
     def _chunks(self, params: list[Tensor]) -> list[tuple[int, int]]:
         if not self.rule.elementwise:
@@ -306,6 +381,8 @@ class Optimizer(torch.optim.Optimizer):
         ws.reset()
         sub["_workspace"] = ws
         lr = hyper.get("lr")
+        if isinstance(lr, Tensor) and lr.ndim == 0:
+            lr = lr.item()
         try:
             if self._fold_lr and isinstance(lr, int | float):
                 directions, sub = (

@@ -120,6 +120,38 @@ def _pow(base: Any, t: float) -> Any:
     return base**t
 
 
+# --------------------------------------------------------------------------------------
+# Fused forms (descentlab.optim.fused): each rule's per-element math as C, mirroring the
+# rounding of the eager foreach kernels above (fma where torch's kernel uses one).
+# --------------------------------------------------------------------------------------
+
+
+def _hp(key: str, sign: float = 1.0):
+    return lambda h, t, e: sign * float(h[key])
+
+
+def _beta(i: int, one_minus: bool = False):
+    if one_minus:
+        return lambda h, t, e: 1 - float(h["betas"][i])
+    return lambda h, t, e: float(h["betas"][i])
+
+
+def _fill_missing(state, key: str, grads, like_zero: bool = True) -> list:
+    """State entries a rule creates lazily in eager mode, created before the kernel."""
+    values = state.get(key)
+    if values is None:
+        values = [None] * len(grads)
+        state[key] = values
+    for i, v in enumerate(values):
+        if v is None:
+            values[i] = torch.zeros_like(grads[i], memory_format=torch.contiguous_format)
+    return values
+
+
+def _steps(state, n: int) -> list[float]:
+    return step_values(state, n)
+
+
 # ======================================================================================
 # Learning rate, sign, weight decay
 # ======================================================================================
@@ -152,6 +184,21 @@ class scale_by_lr(Rule):
         if "lr_decay" in self.defaults:
             check_range("lr_decay", hyper["lr_decay"], 0.0)
 
+    def fuse_signature(self, hyper):
+        return ("lr_decay" in self.defaults,)
+
+    def fuse(self, b, hyper):
+        if "lr_decay" in self.defaults:
+            c = b.coef(
+                "lr_decayed",
+                lambda h, t, e: -float(h["lr"]) / (1 + (t - 1) * float(h.get("lr_decay", 0))),
+                uses=("lr", "lr_decay"),
+            )
+        else:
+            c = b.coef("lr_scale", _hp("lr", -1.0), uses=("lr",))
+        b.u = b.let(f"{b.u} * {c}")
+        return True
+
     def update(self, grads, state, params, hyper):
         lr = as_scalar(hyper["lr"])
         decay = hyper.get("lr_decay", 0) if "lr_decay" in self.defaults else 0
@@ -176,6 +223,14 @@ class maximize(Rule):
 
     def validate(self, hyper: Hyper) -> None:
         check_bool("maximize", hyper["maximize"])
+
+    def fuse_signature(self, hyper):
+        return (bool(hyper["maximize"]),)
+
+    def fuse(self, b, hyper):
+        if hyper["maximize"]:
+            b.u = b.let(f"-{b.u}")
+        return True
 
     def update(self, grads, state, params, hyper):
         if not hyper["maximize"]:
@@ -205,6 +260,13 @@ class add_l2(Rule):
     def validate(self, hyper: Hyper) -> None:
         check_range("weight_decay", hyper["weight_decay"], 0.0)
 
+    def fuse(self, b, hyper):
+        # always emitted: with weight_decay == 0, dl_fma(p, 0, g) == g, and a schedule may
+        # change the decay without a new kernel
+        c = b.coef(f"wd_{self.name}", _hp("weight_decay"), uses=("weight_decay",))
+        b.u = b.let(f"dl_fma(p, {c}, {b.u})")
+        return True
+
     def update(self, grads, state, params, hyper):
         wd = as_scalar(hyper["weight_decay"])
         if not is_batched(wd) and wd == 0:
@@ -225,6 +287,9 @@ class add_decayed_weights(Rule):
 
     def validate(self, hyper: Hyper) -> None:
         check_range("weight_decay", hyper["weight_decay"], 0.0)
+
+    def fuse(self, b, hyper):
+        return add_l2.fuse(self, b, hyper)
 
     def update(self, grads, state, params, hyper):
         return add_l2.update(self, grads, state, params, hyper)  # same arithmetic, other place
@@ -271,6 +336,42 @@ class trace(Rule):
             d = hyper.get("dampening", 0.0)
             if is_batched(d) or d != 0:
                 raise ValueError(f"nesterov=True requires dampening == 0, got dampening={d}")
+
+    def fuse_signature(self, hyper):
+        m = hyper["momentum"]
+        return (is_batched(m) or as_scalar(m) != 0, bool(hyper.get("nesterov", False)))
+
+    def fuse(self, b, hyper):
+        active, nesterov = self.fuse_signature(hyper)
+        if not active:
+            return True
+
+        def prepare(state, params, grads, hyper):
+            bufs = state.get("momentum_buffer")
+            if bufs is None:
+                bufs = [None] * len(grads)
+                state["momentum_buffer"] = bufs
+            first = []
+            for i, buf in enumerate(bufs):
+                first.append(buf is None)
+                if buf is None:
+                    bufs[i] = torch.empty_like(grads[i], memory_format=torch.contiguous_format)
+            state["_trace_first"] = first
+
+        b.prepare(prepare)
+        buf = b.state("momentum_buffer", write=True)
+        first = b.coef(
+            "trace_first",
+            lambda h, t, e: 1.0 if e else 0.0,
+            per_tensor=lambda st, i: st["_trace_first"][i],
+        )
+        cm = b.coef("trace_m", _hp("momentum"), uses=("momentum",))
+        cd = b.coef(
+            "trace_1md", lambda h, t, e: 1 - float(h.get("dampening", 0.0)), uses=("dampening",)
+        )
+        b.line(f"{buf} = ({first} != 0) ? {b.u} : dl_fma({b.u}, {cd}, {buf} * {cm});")
+        b.u = b.let(f"dl_fma({buf}, {cm}, {b.u})") if nesterov else buf
+        return True
 
     def update(self, grads, state, params, hyper):
         m = as_scalar(hyper["momentum"])
@@ -355,6 +456,24 @@ class velocity(Rule):
             return None
         return mul(vs, as_scalar(hyper["momentum"]))
 
+    def fuse_signature(self, hyper):
+        return (bool(hyper.get("nesterov", False)),)
+
+    def fuse(self, b, hyper):
+        v = b.state("velocity", write=True)
+        ca = b.coef("vel_a", _hp("momentum"), uses=("momentum",))
+        cl = b.coef("vel_neglr", _hp("lr", -1.0), uses=("lr",))
+        nesterov = bool(hyper.get("nesterov", False))
+        prev = b.let(v) if nesterov else None
+        b.line(f"{v} = dl_fma({b.u}, {cl}, {v} * {ca});")
+        if nesterov:
+            cn = b.coef("vel_nega", _hp("momentum", -1.0), uses=("momentum",))
+            c1 = b.coef("vel_1pa", lambda h, t, e: 1 + float(h["momentum"]), uses=("momentum",))
+            b.u = b.let(f"dl_fma({v}, {c1}, {prev} * {cn})")
+        else:
+            b.u = v
+        return True
+
     def update(self, grads, state, params, hyper):
         a = as_scalar(hyper["momentum"])
         lr = as_scalar(hyper["lr"])
@@ -376,7 +495,7 @@ class velocity(Rule):
 
 
 def _root_denominator(state, acc: list[Tensor], eps: Any, inside: bool) -> Owned:
-    """sqrt(acc) + eps, or sqrt(acc + eps), in scratch memory (or in ``acc`` if Owned)."""
+    """dl_sqrt(acc) + eps, or dl_sqrt(acc + eps), in scratch memory (or in ``acc`` if Owned)."""
     if inside:
         out = add_into(state, acc, None, eps)
         torch._foreach_sqrt_(out)
@@ -421,6 +540,16 @@ class scale_by_adagrad(Rule):
         check_range("eps", hyper["eps"], 0.0)
         check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
 
+    def fuse_signature(self, hyper):
+        return (bool(hyper["eps_inside_sqrt"]),)
+
+    def fuse(self, b, hyper):
+        acc = b.state("sum", write=True)
+        b.line(f"{acc} = dl_fma({b.u}, {b.u}, {acc});")
+        d = _fused_root(b, acc, "adagrad_eps", bool(hyper["eps_inside_sqrt"]))
+        b.u = b.let(f"{b.u} / {d}")
+        return True
+
     def update(self, grads, state, params, hyper):
         sums = state["sum"]
         torch._foreach_addcmul_(sums, grads, grads, 1)
@@ -464,6 +593,25 @@ class scale_by_rms(Rule):
         check_range("eps", hyper["eps"], 0.0)
         check_bool("centered", hyper["centered"])
         check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+
+    def fuse_signature(self, hyper):
+        return (bool(hyper["centered"]), bool(hyper["eps_inside_sqrt"]))
+
+    def fuse(self, b, hyper):
+        centered, inside = self.fuse_signature(hyper)
+        sq = b.state("square_avg", write=True)
+        ca = b.coef("rms_alpha", _hp("alpha"), uses=("alpha",))
+        c1 = b.coef("rms_1ma", lambda h, t, e: 1 - float(h["alpha"]), uses=("alpha",))
+        b.line(f"{sq} = dl_fma({c1} * {b.u}, {b.u}, {sq} * {ca});")
+        acc = sq
+        if centered:
+            b.prepare(lambda state, params, grads, hyper: _fill_missing(state, "grad_avg", grads))
+            ga = b.state("grad_avg", write=True)
+            b.line(f"{ga} = dl_lerp({ga}, {b.u}, {c1});")
+            acc = b.let(f"dl_fma(-{ga}, {ga}, {sq})")
+        d = _fused_root(b, acc, "rms_eps", inside)
+        b.u = b.let(f"{b.u} / {d}")
+        return True
 
     def update(self, grads, state, params, hyper):
         alpha = as_scalar(hyper["alpha"])
@@ -511,6 +659,19 @@ class scale_by_adadelta(Rule):
     def validate(self, hyper: Hyper) -> None:
         check_range("rho", hyper["rho"], 0.0, 1.0)
         check_range("eps", hyper["eps"], 0.0)
+
+    def fuse(self, b, hyper):
+        sq = b.state("square_avg", write=True)
+        acc = b.state("acc_delta", write=True)
+        cr = b.coef("ada_rho", _hp("rho"), uses=("rho",))
+        c1 = b.coef("ada_1mr", lambda h, t, e: 1 - float(h["rho"]), uses=("rho",))
+        ce = b.coef("ada_eps", _hp("eps"), uses=("eps",))
+        b.line(f"{sq} = dl_fma({c1} * {b.u}, {b.u}, {sq} * {cr});")
+        std = b.let(f"dl_sqrt({sq} + {ce})")
+        delta = b.let(f"(dl_sqrt({acc} + {ce}) / {std}) * {b.u}")
+        b.line(f"{acc} = dl_fma({c1} * {delta}, {delta}, {acc} * {cr});")
+        b.u = delta
+        return True
 
     def update(self, grads, state, params, hyper):
         rho = as_scalar(hyper["rho"])
@@ -576,6 +737,41 @@ class scale_by_adam(Rule):
         check_range("eps", hyper["eps"], 0.0)
         for flag in ("amsgrad", "bias_correction", "eps_inside_sqrt"):
             check_bool(flag, hyper[flag])
+
+    def fuse_signature(self, hyper):
+        return (
+            bool(hyper["amsgrad"]),
+            bool(hyper["bias_correction"]),
+            bool(hyper["eps_inside_sqrt"]),
+        )
+
+    def fuse(self, b, hyper):
+        amsgrad, bias_correction, inside = self.fuse_signature(hyper)
+        m = b.state("exp_avg", write=True)
+        v = b.state("exp_avg_sq", write=True)
+        _fused_moments(b, m, v, "adam")
+        if amsgrad:
+            b.prepare(
+                lambda state, params, grads, hyper: _fill_missing(state, "max_exp_avg_sq", grads)
+            )
+            vmax = b.state("max_exp_avg_sq", write=True)
+            b.line(f"{vmax} = (dl_isnan({v}) | ({v} > {vmax})) ? {v} : {vmax};")
+            v = vmax
+        if bias_correction:
+            bc1 = b.coef("adam_bc1", lambda h, t, e: 1 - float(h["betas"][0]) ** t, uses=("betas",))
+            bc2 = b.coef(
+                "adam_bc2s",
+                lambda h, t, e: (1 - float(h["betas"][1]) ** t) ** 0.5,
+                uses=("betas",),
+            )
+            ce = b.coef("adam_eps", _hp("eps"), uses=("eps",))
+            root = f"dl_sqrt({v} + {ce}) / {bc2}" if inside else f"dl_sqrt({v}) / {bc2} + {ce}"
+            d = b.let(root)
+            b.u = b.let(f"({m} / {d}) / {bc1}")
+        else:
+            d = _fused_root(b, v, "adam_eps", inside)
+            b.u = b.let(f"{m} / {d}")
+        return True
 
     def update(self, grads, state, params, hyper):
         b1, b2 = _betas(hyper)
@@ -660,6 +856,43 @@ class scale_by_nadam(Rule):
         check_range("eps", hyper["eps"], 0.0)
         check_range("momentum_decay", hyper["momentum_decay"], 0.0)
 
+    def fuse(self, b, hyper):
+        m = b.state("exp_avg", write=True)
+        v = b.state("exp_avg_sq", write=True)
+
+        def prepare(state, params, grads, hyper):
+            b1, b2 = _betas(hyper)
+            if is_batched(b1, b2):
+                raise ValueError(
+                    "scale_by_nadam takes scalar betas; batched betas are not supported"
+                )
+            psi = as_scalar(hyper["momentum_decay"])
+            steps = step_values(state, len(grads))
+            torch._foreach_mul_(
+                state["mu_product"], [b1 * (1.0 - 0.5 * (0.96 ** (t * psi))) for t in steps]
+            )
+
+        b.prepare(prepare)
+        _fused_moments(b, m, v, "nadam")
+        bc2 = b.coef(
+            "nadam_bc2s", lambda h, t, e: (1 - float(h["betas"][1]) ** t) ** 0.5, uses=("betas",)
+        )
+        ce = b.coef("nadam_eps", _hp("eps"), uses=("eps",))
+
+        def mu(h, t):
+            return float(h["betas"][0]) * (1.0 - 0.5 * (0.96 ** (t * float(h["momentum_decay"]))))
+
+        prod = lambda st, i: float(st["mu_product"][i])  # noqa: E731
+        cg = b.coef("nadam_cg", lambda h, t, e: (1.0 - mu(h, t)) / (1.0 - e), per_tensor=prod)
+        cav = b.coef(
+            "nadam_ca",
+            lambda h, t, e: mu(h, t + 1) / (1.0 - e * mu(h, t + 1)),
+            per_tensor=prod,
+        )
+        d = b.let(f"dl_sqrt({v}) / {bc2} + {ce}")
+        b.u = b.let(f"({b.u} / {d}) * {cg} + ({m} / {d}) * {cav}")
+        return True
+
     def update(self, grads, state, params, hyper):
         b1, b2 = _betas(hyper)
         if is_batched(b1, b2):
@@ -716,6 +949,39 @@ class scale_by_radam(Rule):
         _check_betas(hyper)
         check_range("eps", hyper["eps"], 0.0)
 
+    def fuse(self, b, hyper):
+        m = b.state("exp_avg", write=True)
+        v = b.state("exp_avg_sq", write=True)
+
+        def prepare(state, params, grads, hyper):
+            if is_batched(*_betas(hyper)):
+                raise ValueError(
+                    "scale_by_radam takes scalar betas; batched betas are not supported"
+                )
+
+        b.prepare(prepare)
+        _fused_moments(b, m, v, "radam")
+
+        def rho(h, t):
+            b2 = float(h["betas"][1])
+            rho_inf = 2 / (1 - b2) - 1
+            return rho_inf, rho_inf - 2 * t * (b2**t) / (1 - b2**t)
+
+        def rect(h, t, e):
+            rho_inf, rho_t = rho(h, t)
+            if rho_t <= 5:
+                return 0.0
+            b1, b2 = float(h["betas"][0]), float(h["betas"][1])
+            r = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            return r**0.5 * (1 - b2**t) ** 0.5 / (1 - b1**t)
+
+        on = b.coef("radam_on", lambda h, t, e: 1.0 if rho(h, t)[1] > 5 else 0.0, uses=("betas",))
+        cr = b.coef("radam_rect", rect, uses=("betas",))
+        bc1 = b.coef("radam_bc1", lambda h, t, e: 1 - float(h["betas"][0]) ** t, uses=("betas",))
+        ce = b.coef("radam_eps", _hp("eps"), uses=("eps",))
+        b.u = b.let(f"({on} != 0) ? ({m} / (dl_sqrt({v}) + {ce})) * {cr} : {m} / {bc1}")
+        return True
+
     def update(self, grads, state, params, hyper):
         b1, b2 = _betas(hyper)
         if is_batched(b1, b2):
@@ -760,6 +1026,21 @@ class clip_by_global_norm(Rule):
     def validate(self, hyper: Hyper) -> None:
         check_range("max_norm", hyper["max_norm"], 0.0, lo_open=True)
 
+    def fuse(self, b, hyper):
+        if b.lines or b.u != "g":
+            return False  # the norm is of the raw gradients only when this rule comes first
+
+        def prepare(state, params, grads, hyper):
+            norms = torch._foreach_norm(grads, 2.0)
+            total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+            coef = torch.clamp(as_scalar(hyper["max_norm"]) / (total + 1e-6), max=1.0)
+            state["_clip_coef"] = float(coef)
+
+        b.prepare(prepare)
+        c = b.coef("clip_coef", lambda h, t, e: e, per_tensor=lambda st, i: st["_clip_coef"])
+        b.u = b.let(f"{b.u} * {c}")
+        return True
+
     def update(self, grads, state, params, hyper):
         max_norm = as_scalar(hyper["max_norm"])
         norms = torch._foreach_norm(grads, 2.0)
@@ -780,6 +1061,13 @@ class clip_by_value(Rule):
 
     def validate(self, hyper: Hyper) -> None:
         check_range("clip_value", hyper["clip_value"], 0.0, lo_open=True)
+
+    def fuse(self, b, hyper):
+        lo = b.coef("clipv_lo", _hp("clip_value", -1.0), uses=("clip_value",))
+        hi = b.coef("clipv_hi", _hp("clip_value"), uses=("clip_value",))
+        x = b.let(f"({b.u} < {lo}) ? {lo} : {b.u}")
+        b.u = b.let(f"({x} > {hi}) ? {hi} : {x}")
+        return True
 
     def update(self, grads, state, params, hyper):
         c = as_scalar(hyper["clip_value"])
@@ -815,6 +1103,27 @@ class add_noise(Rule):
         seed = hyper["noise_seed"]
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(f"noise_seed must be a non-negative integer, got {seed!r}")
+
+    def fuse(self, b, hyper):
+        def prepare(state, params, grads, hyper):
+            seed = hyper["noise_seed"]
+            steps = step_values(state, len(grads))
+            noise = []
+            gen = torch.Generator(device="cpu")
+            for i, (g, t) in enumerate(zip(grads, steps, strict=True)):
+                gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
+                noise.append(torch.randn(g.shape, generator=gen, dtype=g.dtype))
+            state["_noise"] = noise
+
+        b.prepare(prepare)
+        z = b.state("_noise")
+        c = b.coef(
+            "noise_sigma",
+            lambda h, t, e: (float(h["noise_eta"]) / (1 + t) ** float(h["noise_gamma"])) ** 0.5,
+            uses=("noise_eta", "noise_gamma"),
+        )
+        b.u = b.let(f"{b.u} + {z} * {c}")
+        return True
 
     def update(self, grads, state, params, hyper):
         eta = as_scalar(hyper["noise_eta"])
@@ -852,6 +1161,14 @@ class non_finite_guard(Rule):
     def validate(self, hyper: Hyper) -> None:
         check_choice("non_finite", hyper["non_finite"], ("raise", "skip", "zero"))
 
+    def fuse_signature(self, hyper):
+        return (hyper["non_finite"] == "zero",)
+
+    def fuse(self, b, hyper):
+        if hyper["non_finite"] == "zero":
+            b.u = b.let(f"dl_finite({b.u}) ? {b.u} : dl_bc<T>(0)")
+        return True
+
     def precheck(self, grads, hyper) -> bool:
         mode = hyper["non_finite"]
         if mode == "zero" or not grads:
@@ -874,3 +1191,18 @@ class non_finite_guard(Rule):
         for o in out:
             torch.nan_to_num_(o, nan=0.0, posinf=0.0, neginf=0.0)
         return out, state
+
+
+def _fused_root(b, acc: str, name: str, inside: bool) -> str:
+    """C for dl_sqrt(acc) + eps, or dl_sqrt(acc + eps)."""
+    ce = b.coef(name, _hp("eps"), uses=("eps",))
+    return b.let(f"dl_sqrt({acc} + {ce})" if inside else f"dl_sqrt({acc}) + {ce}")
+
+
+def _fused_moments(b, m: str, v: str, prefix: str) -> None:
+    """Adam's moment updates, as lerp_ and ema_sq_ round them."""
+    c1 = b.coef(f"{prefix}_1mb1", _beta(0, one_minus=True), uses=("betas",))
+    c2 = b.coef(f"{prefix}_b2", _beta(1), uses=("betas",))
+    c3 = b.coef(f"{prefix}_1mb2", _beta(1, one_minus=True), uses=("betas",))
+    b.line(f"{m} = dl_lerp({m}, {b.u}, {c1});")
+    b.line(f"{v} = dl_fma({c3} * {b.u}, {b.u}, {v} * {c2});")

@@ -1,0 +1,604 @@
+r"""The fused backend: a whole chain of update rules in one pass over each parameter's memory.
+
+The eager backend runs a chain rule by rule, each rule a few ``torch._foreach_*`` passes over
+all the tensors of a group; an optimizer step is memory-bound, so every extra pass costs about
+as much as the arithmetic of the whole step. Here every rule that supports it
+(:meth:`Rule.fuse <descentlab.optim.Rule.fuse>`) emits the C code of its per-element math into
+one loop body; the loop reads each parameter, gradient and state entry once and writes the
+parameter and state once -- Adam's 28 bytes per float32 parameter, the bound torch's own fused
+kernels reach.
+
+How it works:
+
+1. **Code generation.** :class:`FusedBuilder` collects the rules' C statements, the state arrays
+   they read or write, and the *coefficients* they need (anything that is the same for a whole
+   tensor or, with batched hyperparameters, a whole row: ``1 - beta1``, bias corrections,
+   ``-lr``...). Structural options (amsgrad, nesterov, maximize, centered, a zero momentum)
+   choose the code; numbers never do.
+2. **Compilation.** The source is compiled once by the system C++ compiler (``g++ -O3
+   -march=native -fopenmp``) into a shared library cached on disk, keyed by a hash of the
+   source, the flags and the CPU: a second process loads it in milliseconds. The directory is
+   ``$DESCENTLAB_CACHE/fused`` or ``~/.cache/descentlab/fused``.
+3. **Each step.** Python computes the coefficients in double precision exactly as the eager
+   rules do, and passes them with the tensors' data pointers to the kernel (via ``ctypes``, so
+   no Python runs per element). Because every hyperparameter is a *runtime* argument, a
+   schedule that changes lr, momentum or betas at every step never recompiles
+   (:func:`compile_count` counts compilations).
+4. **Threads.** The kernel splits the group into chunks of 32K elements and runs them with
+   OpenMP -- the same runtime torch uses, so ``torch.set_num_threads`` applies.
+
+Numerics: the C code mirrors the eager kernels' rounding (torch's ``add(alpha=)``, ``lerp`` and
+``addcmul`` round once through a fused multiply-add; scalars are rounded to the tensor's dtype
+before use), so the fused and eager paths agree to about one unit in the last place per step.
+The one operation that differs is the square root: torch's vectorised ``sqrt`` (MKL) is
+faithful but not always correctly rounded; the kernel's is correctly rounded.
+
+Why not ``torch.compile``? It was the first design and was measured on this project's 2-core
+machine: 20-100 s to compile one optimizer (Inductor unrolls the tensor list into one C++
+kernel per tensor), about 0.2 ms of guard and wrapper overhead per call when compiled per
+tensor instead, and no control over where the C++ compiler contracts ``a * b + c`` into a
+fused multiply-add, which moves float32 results by up to 1e-5 over 300 steps on the parity
+problem. Generating the loop body directly costs about 0.3 s of compilation per optimizer and
+about 20 microseconds of overhead per group and step.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "FusedBuilder",
+    "FusedUnavailable",
+    "cache_dir",
+    "compile_count",
+    "compiler",
+    "fused_available",
+]
+
+
+class FusedUnavailable(RuntimeError):
+    """The fused backend cannot run here (no C++ compiler, or the compiler failed)."""
+
+
+CHUNK = 1 << 15  # elements per OpenMP work item
+_SMALL = 1 << 16  # groups smaller than this run on one thread (fork-join costs more)
+_VERSION = "descentlab-fused-1"
+
+_lock = threading.Lock()
+_loaded: dict[str, Any] = {}
+_compiles = 0
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept (``$DESCENTLAB_CACHE/fused`` or
+    ``$XDG_CACHE_HOME/descentlab/fused``, default ``~/.cache/descentlab/fused``)."""
+    root = os.environ.get("DESCENTLAB_CACHE")
+    if root:
+        return Path(root) / "fused"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "descentlab" / "fused"
+
+
+def compiler() -> str | None:
+    """The C++ compiler the fused backend uses (``$CXX``, else g++ or c++), or None."""
+    cc = os.environ.get("CXX")
+    if cc and shutil.which(cc):
+        return shutil.which(cc)
+    for name in ("g++", "c++"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def fused_available() -> bool:
+    """True when a C++ compiler is present, so ``fused=True`` can build its kernels."""
+    return compiler() is not None
+
+
+def compile_count() -> int:
+    """How many kernels this process has compiled (cache hits on disk do not count)."""
+    return _compiles
+
+
+def _cpu_tag() -> str:
+    """Identifies the instruction set the cached binaries were built for (-march=native)."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = line
+                    break
+    except OSError:
+        flags = platform.processor()
+    return hashlib.sha256((platform.machine() + flags).encode()).hexdigest()[:16]
+
+
+_FLAGS = [
+    "-O3",
+    "-march=native",
+    "-fopenmp",
+    "-fPIC",
+    "-shared",
+    "-ffp-contract=off",  # a * b + c stays two roundings unless the source says dl_fma()
+    "-fno-math-errno",
+    "-std=c++17",
+    "-fno-exceptions",
+    "-fno-rtti",
+]
+
+
+def _load(source: str) -> Any:
+    """The compiled kernel for ``source`` (from memory, the disk cache, or the compiler)."""
+    global _compiles
+    cc = compiler()
+    if cc is None:
+        raise FusedUnavailable(
+            "the fused optimizer backend needs a C++ compiler (g++ or c++ on PATH, or $CXX); "
+            "none was found -- install gcc or use fused=False"
+        )
+    key = hashlib.sha256(
+        "\0".join([_VERSION, source, " ".join(_FLAGS), cc, _cpu_tag()]).encode()
+    ).hexdigest()[:32]
+    with _lock:
+        fn = _loaded.get(key)
+        if fn is not None:
+            return fn
+        directory = cache_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        lib = directory / f"k_{key}.so"
+        if not lib.exists():
+            with tempfile.TemporaryDirectory(dir=directory) as tmp:
+                src = Path(tmp) / "kernel.cpp"
+                src.write_text(source, encoding="utf-8")
+                out = Path(tmp) / "kernel.so"
+                proc = subprocess.run(
+                    [cc, *_FLAGS, str(src), "-o", str(out), "-lm"],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if proc.returncode != 0:
+                    raise FusedUnavailable(
+                        f"compiling a fused optimizer kernel failed ({cc}):\n{proc.stderr[-2000:]}"
+                    )
+                os.replace(out, lib)  # atomic: concurrent processes never see a partial file
+            _compiles += 1
+        handle = ctypes.CDLL(str(lib))
+        fn = handle.dl_step
+        fn.probe = handle.dl_sqrt_probe
+        fn.restype = None
+        fn.argtypes = [
+            ctypes.c_int64,  # tensors
+            ctypes.c_void_p,  # numel[n]
+            ctypes.c_void_p,  # rows[n]
+            ctypes.c_void_p,  # pointers[n * arrays]
+            ctypes.c_void_p,  # coefficients
+            ctypes.c_void_p,  # coefficient offset of each tensor[n]
+            ctypes.c_int,  # threads
+        ]
+        _loaded[key] = fn
+        return fn
+
+
+# --------------------------------------------------------------------------------------
+# Code generation
+# --------------------------------------------------------------------------------------
+
+CoefFn = Callable[[Mapping[str, Any], float, Any], float]
+
+
+@dataclass
+class _Coef:
+    name: str
+    fn: CoefFn
+    per_tensor: Callable[[Mapping[str, list], int], Any] | None
+
+
+@dataclass
+class FusedBuilder:
+    """Collects the per-element C code of a chain (see :meth:`Rule.fuse`).
+
+    Inside the loop body the current update is the C variable :attr:`u` (initially the
+    gradient ``g``), the parameter is ``p``, and every value has the C type ``T`` (``float`` or
+    ``double``, the parameters' dtype). A rule reads state with :meth:`state`, declares
+    coefficients with :meth:`coef`, emits statements with :meth:`line` and sets :attr:`u`
+    to the variable holding its output. ``hyper`` holds the group's structural options.
+
+    Helpers available in C: ``fma(a, b, c)`` (one rounding), ``dl_lerp(a, b, w)`` (torch's
+    lerp), ``sqrt``, ``isfinite``.
+    """
+
+    hyper: Mapping[str, Any]
+    u: str = "g"
+    lines: list[str] = field(default_factory=list)
+    arrays: list[str] = field(default_factory=list)  # state keys, in pointer order
+    written: set[str] = field(default_factory=set)
+    coefs: list[_Coef] = field(default_factory=list)
+    prepares: list[Callable[..., None]] = field(default_factory=list)
+    rows_keys: set[str] = field(default_factory=set)
+    _n: int = 0
+
+    def tmp(self) -> str:
+        """A fresh C variable name."""
+        self._n += 1
+        return f"t{self._n}"
+
+    def line(self, code: str) -> None:
+        self.lines.append(code)
+
+    def let(self, expr: str) -> str:
+        """``T tN = expr;`` -- returns ``tN``."""
+        name = self.tmp()
+        self.line(f"T {name} = {expr};")
+        return name
+
+    def state(self, key: str, *, write: bool = False) -> str:
+        """The C variable holding this element of state ``key`` (written back if ``write``)."""
+        if key not in self.arrays:
+            self.arrays.append(key)
+        if write:
+            self.written.add(key)
+        return f"s_{key}"
+
+    def coef(
+        self,
+        name: str,
+        fn: CoefFn,
+        *,
+        uses: Sequence[str] = (),
+        per_tensor: Callable[[Mapping[str, list], int], Any] | None = None,
+    ) -> str:
+        """A per-tensor (per-row with batched hyperparameters) value, computed in Python in
+        double precision by ``fn(hyper, step, extra)`` and rounded to ``T`` in the kernel.
+
+        Args:
+            name: a C identifier suffix, unique within the chain.
+            fn: ``hyper`` has one row's hyperparameter values as Python numbers; ``step`` is
+                the tensor's step count; ``extra`` is ``per_tensor(state, i)`` or None.
+            uses: the hyperparameters ``fn`` reads (a batched one makes the value per row).
+            per_tensor: a function of the state and tensor index when the value depends on
+                more than the step (e.g. NAdam's running product).
+        """
+        if any(c.name == name for c in self.coefs):
+            raise ValueError(f"fused coefficient {name!r} declared twice")
+        self.coefs.append(_Coef(name, fn, per_tensor))
+        self.rows_keys.update(uses)
+        return f"c_{name}"
+
+    def prepare(self, fn: Callable[..., None]) -> None:
+        """Run ``fn(state, params, grads, hyper)`` in Python before the kernel (e.g. to
+        allocate a state buffer or update a per-tensor scalar the coefficients read)."""
+        self.prepares.append(fn)
+
+    def source(self, dtype: torch.dtype, fold_lr: bool) -> str:
+        """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``, for tests)."""
+        scalar = {torch.float32: "float", torch.float64: "double"}[dtype]
+        lanes = 16 if dtype == torch.float32 else 8
+        names = ["p", "g", *self.arrays]
+        na = len(names)
+        decl = "\n".join(
+            f"    T0* __restrict__ a_{n} = (T0*)ptrs[i * {na} + {k}];" for k, n in enumerate(names)
+        )
+        final = (
+            f"dl_st(a_p + j, dl_fma({self.u}, c_neglr, p));"
+            if fold_lr
+            else f"dl_st(a_p + j, p + {self.u});"
+        )
+        body = "\n".join(
+            [
+                "T p = dl_ld<T>(a_p + j);",
+                "T g = dl_ld<T>(a_g + j);",
+                *(f"T s_{n} = dl_ld<T>(a_{n} + j);" for n in self.arrays),
+                *self.lines,
+                *(f"dl_st(a_{n} + j, s_{n});" for n in self.written),
+                final,
+            ]
+        )
+        coefs = "\n".join(
+            f"const T c_{c.name} = dl_bc<T>(C[{k}]);" for k, c in enumerate(self.coefs)
+        )
+        return f"""// generated by descentlab.optim.fused ({_VERSION})
+{_PRELUDE}
+typedef {scalar} T0;
+typedef T0 V __attribute__((vector_size({lanes} * sizeof(T0))));
+static const int64_t W = {lanes};
+
+static inline void dl_segment(int64_t i, int64_t j0, int64_t j1, const double* C,
+                              void* const* ptrs) {{
+{decl}
+    int64_t j = j0;
+    {{
+        typedef V T;
+{coefs}
+        for (; j + W <= j1; j += W) {{
+{body}
+        }}
+    }}
+    {{
+        typedef T0 T;
+{coefs}
+        for (; j < j1; ++j) {{
+{body}
+        }}
+    }}
+}}
+
+extern "C" void dl_step(int64_t n, const int64_t* numel, const int64_t* rows,
+                        void* const* ptrs, const double* coefs, const int64_t* coff,
+                        int threads) {{
+    int64_t* start = (int64_t*)malloc(sizeof(int64_t) * (size_t)(n + 1));
+    start[0] = 0;
+    for (int64_t i = 0; i < n; ++i) start[i + 1] = start[i] + (numel[i] + {CHUNK} - 1) / {CHUNK};
+    const int64_t total = start[n];
+    #pragma omp parallel for schedule(static) num_threads(threads) if(threads > 1)
+    for (int64_t c = 0; c < total; ++c) {{
+        int64_t lo = 0, hi_i = n - 1;
+        while (lo < hi_i) {{
+            const int64_t mid = (lo + hi_i + 1) / 2;
+            if (start[mid] <= c) lo = mid; else hi_i = mid - 1;
+        }}
+        const int64_t i = lo;
+        const int64_t inner = numel[i] / rows[i];
+        int64_t j0 = (c - start[i]) * {CHUNK};
+        const int64_t hi = (j0 + {CHUNK} < numel[i]) ? j0 + {CHUNK} : numel[i];
+        while (j0 < hi) {{
+            const int64_t r = j0 / inner;
+            const int64_t j1 = ((r + 1) * inner < hi) ? (r + 1) * inner : hi;
+            dl_segment(i, j0, j1, coefs + coff[i] + r * {max(len(self.coefs), 1)}, ptrs);
+            j0 = j1;
+        }}
+    }}
+    free(start);
+}}
+
+extern "C" void dl_sqrt_probe(const T0* x, T0* out, int64_t n) {{
+    int64_t j = 0;
+    for (; j + W <= n; j += W) dl_st(out + j, dl_sqrt(dl_ld<V>(x + j)));
+    for (; j < n; ++j) out[j] = dl_sqrt(x[j]);
+}}
+"""
+
+
+# Helpers of the generated C++ (GCC vector extensions: the same loop body is compiled for a
+# vector type V in the main loop and for the scalar type in the tail).
+_PRELUDE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+typedef float VF __attribute__((vector_size(64)));
+typedef double VD __attribute__((vector_size(64)));
+template <class T> static inline T dl_ld(const void* p) { T v; memcpy(&v, p, sizeof v); return v; }
+template <class T> static inline void dl_st(void* p, T v) { memcpy(p, &v, sizeof v); }
+template <class T> static inline T dl_bc(double c);
+template <> inline float dl_bc<float>(double c) { return (float)c; }
+template <> inline double dl_bc<double>(double c) { return c; }
+template <> inline VF dl_bc<VF>(double c) { VF v = {}; return v + (float)c; }
+template <> inline VD dl_bc<VD>(double c) { VD v = {}; return v + c; }
+static inline float dl_fma(float a, float b, float c) { return fmaf(a, b, c); }
+static inline double dl_fma(double a, double b, double c) { return fma(a, b, c); }
+#if defined(__AVX512F__)
+static inline VF dl_fma(VF a, VF b, VF c) {
+    return (VF)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+}
+static inline VD dl_fma(VD a, VD b, VD c) {
+    return (VD)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+}
+/* float32 square root as torch computes it on AVX-512 CPUs (MKL VML, high-accuracy mode):
+   y ~ 1/sqrt(x) to 14 bits, s = x y, then one Newton correction s + (x - s^2) y/2 through
+   fused multiply-adds. Faithful (< 0.51 ulp), and bit-identical to torch.sqrt. */
+static inline VF dl_sqrt(VF x) {
+    __m512 v = (__m512)x;
+    __m512 y = _mm512_rsqrt14_ps(v);
+    __m512 s = _mm512_mul_ps(v, y);
+    __m512 h = _mm512_mul_ps(y, _mm512_set1_ps(0.5f));
+    __m512 r = _mm512_fmadd_ps(_mm512_fnmadd_ps(s, s, v), h, s);
+    /* 0 and inf pass through; subnormal inputs (rsqrt14 is too coarse there) take the
+       correctly rounded root */
+    __mmask16 same = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_EQ_OQ) |
+                     _mm512_cmp_ps_mask(v, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
+    __mmask16 tiny = _mm512_cmp_ps_mask(v, _mm512_set1_ps(1.17549435e-38f), _CMP_LT_OQ) &
+                     _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
+    r = _mm512_mask_blend_ps(tiny, r, _mm512_sqrt_ps(v));
+    return (VF)_mm512_mask_blend_ps(same, r, v);
+}
+static inline float dl_sqrt(float x) {
+    VF v = {};
+    v[0] = x;
+    return dl_sqrt(v)[0];
+}
+static inline VD dl_sqrt(VD x) { return (VD)_mm512_sqrt_pd((__m512d)x); }
+#else
+static inline VF dl_fma(VF a, VF b, VF c) {
+    for (int k = 0; k < 16; ++k) a[k] = fmaf(a[k], b[k], c[k]);
+    return a;
+}
+static inline VD dl_fma(VD a, VD b, VD c) {
+    for (int k = 0; k < 8; ++k) a[k] = fma(a[k], b[k], c[k]);
+    return a;
+}
+static inline VF dl_sqrt(VF x) { for (int k = 0; k < 16; ++k) x[k] = sqrtf(x[k]); return x; }
+static inline VD dl_sqrt(VD x) { for (int k = 0; k < 8; ++k) x[k] = sqrt(x[k]); return x; }
+static inline float dl_sqrt(float x) { return sqrtf(x); }
+#endif
+static inline double dl_sqrt(double x) { return sqrt(x); }
+/* torch's CPU lerp: one rounding through fma, exact at both ends */
+template <class T> static inline T dl_lerp(T a, T b, T w) {
+    T d = b - a;
+    return ((w < 0.5) & (w > -0.5)) ? dl_fma(w, d, a) : dl_fma(w - 1, d, b);
+}
+template <class T> static inline auto dl_isnan(T x) { return x != x; }
+template <class T> static inline auto dl_finite(T x) { return (x - x) == 0; }
+"""
+
+
+# --------------------------------------------------------------------------------------
+# Plans: a compiled chain for one param group's structure and dtype
+# --------------------------------------------------------------------------------------
+
+
+def _row_values(hyper: Mapping[str, Any], keys: set[str]) -> tuple[int, list[dict[str, Any]]]:
+    """(K, per-row hyperparameter dicts) -- K = 1 without batched hyperparameters."""
+    k = 1
+    batched: dict[str, list[float]] = {}
+    for key in keys:
+        v = hyper.get(key)
+        if isinstance(v, tuple | list):
+            for idx, x in enumerate(v):
+                if isinstance(x, Tensor) and x.ndim >= 1:
+                    batched[f"{key}[{idx}]"] = [float(e) for e in x.reshape(-1).tolist()]
+        elif isinstance(v, Tensor) and v.ndim >= 1:
+            batched[key] = [float(e) for e in v.reshape(-1).tolist()]
+    for key, vals in batched.items():
+        if len(vals) != 1:
+            if k != 1 and len(vals) != k:
+                raise ValueError(
+                    f"batched hyperparameters disagree on K: {key} has {len(vals)}, expected {k}"
+                )
+            k = len(vals)
+    if not batched:
+        return 1, [_plain(hyper)]
+    rows = []
+    for r in range(k):
+        row = dict(_plain(hyper))
+        for key in keys:
+            v = hyper.get(key)
+            if isinstance(v, tuple | list):
+                row[key] = tuple(_pick(x, r) if isinstance(x, Tensor) else x for x in v)
+            elif isinstance(v, Tensor):
+                row[key] = _pick(v, r)
+        rows.append(row)
+    return k, rows
+
+
+def _pick(x: Tensor, r: int) -> float:
+    flat = x.reshape(-1)
+    return float(flat[r if flat.numel() > 1 else 0])
+
+
+def _plain(hyper: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in hyper.items():
+        if isinstance(v, Tensor) and v.ndim == 0:
+            out[k] = v.item()
+        elif isinstance(v, tuple) and any(isinstance(x, Tensor) and x.ndim == 0 for x in v):
+            out[k] = tuple(x.item() if isinstance(x, Tensor) else x for x in v)
+        else:
+            out[k] = v
+    return out
+
+
+class FusedPlan:
+    """A compiled chain for one group structure: runs a step over lists of tensors."""
+
+    def __init__(self, builder: FusedBuilder, dtype: torch.dtype, fold_lr: bool) -> None:
+        self.builder = builder
+        self.dtype = dtype
+        self.fold_lr = fold_lr
+        self.source = builder.source(dtype, fold_lr)
+        self.kernel = _load(self.source)
+        self.arrays = ["p", "g", *builder.arrays]
+        self.ncoef = max(len(builder.coefs), 1)
+
+    def check(self, params: list[Tensor], grads: list[Tensor], state: Mapping[str, list]) -> str:
+        """'' when the tensors suit the kernel, else the reason they do not."""
+        n = len(params)
+        for i, p in enumerate(params):
+            tensors = [p, grads[i]] + [state.get(k, [None] * n)[i] for k in self.builder.arrays]
+            for t in tensors:
+                if t is None:
+                    continue
+                if t.device.type != "cpu":
+                    return f"tensors must be on the CPU, got {t.device}"
+                if t.dtype != self.dtype:
+                    return f"all tensors of a group must be {self.dtype}, got {t.dtype}"
+                if not t.is_contiguous() or t.numel() != p.numel():
+                    return "tensors must be contiguous and shaped like their parameter"
+        return ""
+
+    def step(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: dict[str, list],
+        hyper: Mapping[str, Any],
+        steps: list[float],
+    ) -> None:
+        b = self.builder
+        for fn in b.prepares:
+            fn(state, params, grads, hyper)
+        k, rows_h = _row_values(hyper, b.rows_keys)
+        n = len(params)
+        rows = []
+        for p in params:
+            if k == 1:
+                rows.append(1)
+            elif p.ndim == 0 or p.shape[0] != k:
+                raise ValueError(
+                    f"batched hyperparameters of length {k} need parameters whose leading "
+                    f"dimension is {k}, got shape {tuple(p.shape)}"
+                )
+            else:
+                rows.append(k)
+        # coefficient blocks are shared between tensors with the same step and extras
+        blocks: dict[Any, int] = {}
+        values: list[float] = []
+        coff = []
+        per_tensor = [c.per_tensor for c in b.coefs]
+        for i in range(n):
+            extras = tuple(pt(state, i) if pt is not None else None for pt in per_tensor)
+            sig = (steps[i], rows[i], extras)
+            off = blocks.get(sig)
+            if off is None:
+                off = len(values)
+                blocks[sig] = off
+                for r in range(rows[i]):
+                    h = rows_h[r] if k > 1 else rows_h[0]
+                    if not b.coefs:
+                        values.append(0.0)
+                    for c, e in zip(b.coefs, extras, strict=True):
+                        values.append(float(c.fn(h, steps[i], e)))
+            coff.append(off)
+        ptrs = []
+        keys = b.arrays
+        for i in range(n):
+            ptrs.append(params[i].data_ptr())
+            ptrs.append(grads[i].data_ptr())
+            for key in keys:
+                ptrs.append(state[key][i].data_ptr())
+        numel = [p.numel() for p in params]
+        total = sum(numel)
+        threads = torch.get_num_threads() if total >= _SMALL else 1
+        i64 = ctypes.c_int64 * n
+        # keep the argument arrays referenced until the call returns
+        a_numel, a_rows, a_coff = i64(*numel), i64(*rows), i64(*coff)
+        a_ptrs = (ctypes.c_void_p * len(ptrs))(*ptrs)
+        a_vals = (ctypes.c_double * len(values))(*values)
+        self.kernel(
+            n,
+            ctypes.addressof(a_numel),
+            ctypes.addressof(a_rows),
+            ctypes.addressof(a_ptrs),
+            ctypes.addressof(a_vals),
+            ctypes.addressof(a_coff),
+            threads,
+        )

@@ -1,0 +1,288 @@
+"""The fused backend (descentlab.optim.fused) against the eager one, torch.sqrt and itself.
+
+Compiled kernels are cached on disk (``~/.cache/descentlab/fused``), so only the first run on a
+machine compiles; nothing here is skipped when no compiler exists -- the tests then fail with
+the backend's own error.
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from _models import batches, digits_mlp, param_groups, train
+from test_optim_parity import PARITY
+
+from descentlab import optim
+from descentlab.optim import fused as F
+
+STEPS = 300
+TOL = 1e-6  # issue 6: fused vs eager, float32, 300 steps (in practice they are bit-identical)
+
+
+def _max_rel_err(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    worst = 0.0
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        scale = pb.detach().abs().max().clamp_min(1e-12)
+        worst = max(worst, float((pa.detach() - pb.detach()).abs().max() / scale))
+    return worst
+
+
+def _ran_fused(opt: optim.Optimizer) -> bool:
+    return any(plan is not None for plan in opt._plans.values())
+
+
+@pytest.mark.parametrize(
+    ("our_cls", "kwargs", "group2"),
+    [(p[2], p[3], p[4]) for p in PARITY],
+    ids=[p[0] for p in PARITY],
+)
+def test_fused_matches_eager_float32(our_cls, kwargs, group2):
+    dtype = torch.float32
+    eager = digits_mlp(dtype)
+    fused = copy.deepcopy(eager)
+    idx = batches(STEPS)
+    sign = -1.0 if kwargs.get("maximize") else 1.0
+    opt_f = our_cls(param_groups(fused, group2), fused=True, **kwargs)
+    train(eager, our_cls(param_groups(eager, group2), fused=False, **kwargs), idx, dtype, sign)
+    train(fused, opt_f, idx, dtype, sign)
+    assert _ran_fused(opt_f)
+    moved = max(
+        float((p - q).detach().abs().max())
+        for p, q in zip(eager.parameters(), digits_mlp(dtype).parameters(), strict=True)
+    )
+    assert moved > 1e-3, "the model did not train: the comparison would be vacuous"
+    assert _max_rel_err(fused, eager) <= TOL
+
+
+# Composed chains that exercise the rules no named optimizer uses, in float32 and float64.
+CHAINS = [
+    (
+        "clip-norm-rms-trace",
+        lambda: optim.chain(
+            optim.clip_by_global_norm(0.5),
+            optim.scale_by_rms(alpha=0.9, eps_inside_sqrt=True),
+            optim.trace(momentum=0.9, nesterov=True),
+            optim.scale_by_lr(1e-3),
+        ),
+    ),
+    (
+        "guard-clip-value-noise-adam",
+        lambda: optim.chain(
+            optim.non_finite_guard("zero"),
+            optim.clip_by_value(0.05),
+            optim.add_noise(noise_eta=1e-4, noise_seed=3),
+            optim.scale_by_adam(bias_correction=False, eps_inside_sqrt=True),
+            optim.scale_by_lr(1e-2),
+        ),
+    ),
+    (
+        "adam-eps-inside-decayed",
+        lambda: optim.chain(
+            optim.scale_by_adam(betas=(0.8, 0.99), eps_inside_sqrt=True),
+            optim.add_decayed_weights(1e-2),
+            optim.scale_by_lr(1e-2),
+        ),
+    ),
+    (
+        "adagrad-inside-lr-decay",
+        lambda: optim.chain(
+            optim.scale_by_adagrad(initial_accumulator_value=0.1, eps_inside_sqrt=True),
+            optim.scale_by_lr(5e-2, lr_decay=1e-2),
+        ),
+    ),
+    ("velocity-nesterov", lambda: optim.chain(optim.velocity(0.9, 0.05, nesterov=True))),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("make", [c[1] for c in CHAINS], ids=[c[0] for c in CHAINS])
+def test_fused_matches_eager_for_composed_chains(make, dtype):
+    eager = digits_mlp(dtype)
+    fused = copy.deepcopy(eager)
+    idx = batches(100)
+    opt_f = optim.Optimizer(fused.parameters(), make(), fused=True)
+    train(eager, optim.Optimizer(eager.parameters(), make(), fused=False), idx, dtype)
+    train(fused, opt_f, idx, dtype)
+    assert _ran_fused(opt_f)
+    assert _max_rel_err(fused, eager) <= (TOL if dtype == torch.float32 else 1e-12)
+
+
+def test_lookahead_nesterov_runs_fused_and_matches_eager():
+    x = torch.linspace(-1, 1, 64, dtype=torch.float64).reshape(-1, 1)
+    y = 3 * x - 1
+
+    def run(fused: bool) -> torch.Tensor:
+        w = torch.nn.Parameter(torch.zeros(1, 1, dtype=torch.float64))
+        opt = optim.Nesterov([w], lr=0.1, lookahead=True, form="velocity", fused=fused)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((x @ w - y) ** 2).mean()
+            loss.backward()
+            return loss
+
+        for _ in range(50):
+            opt.step(closure)
+        assert _ran_fused(opt) == fused
+        return w.detach()
+
+    assert torch.equal(run(True), run(False))
+
+
+def test_schedules_changing_lr_and_momentum_never_recompile():
+    model = digits_mlp(torch.float32)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.5, fused=True)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1 + t))
+    idx = batches(40)
+    train(model, opt, idx[:1], torch.float32)
+    compiled, plans = F.compile_count(), len(opt._plans)
+    x = torch.randn(8, 64)
+    for t in range(1, 40):
+        opt.param_groups[0]["momentum"] = 0.5 + 0.49 * t / 40  # seed 003: 0.5 -> 0.99
+        sched.step()
+        opt.zero_grad()
+        model(x[:, : model[0].in_features]).pow(2).mean().backward()
+        opt.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 / 40)
+    assert F.compile_count() == compiled, "a schedule recompiled the kernel"
+    assert len(opt._plans) == plans == 1
+
+
+def _probe(dtype: torch.dtype):
+    model = torch.nn.Linear(2, 1).to(dtype)
+    opt = optim.Adam(model.parameters(), fused=True)
+    model(torch.ones(1, 2, dtype=dtype)).sum().backward()
+    opt.step()
+    (plan,) = [p for p in opt._plans.values() if p is not None]
+    return plan.kernel.probe
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_kernel_sqrt_matches_torch(dtype):
+    probe = _probe(dtype)
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat(
+        [
+            torch.rand(100_003, generator=g, dtype=dtype) * 10.0 ** torch.randint(-30, 30, (1,)),
+            torch.rand(10_000, generator=g, dtype=dtype),
+            torch.tensor([0.0, -0.0, float("inf"), float("nan"), -1.0, 1e-45, 1e-40, 3.4e38]).to(
+                dtype
+            ),
+        ]
+    )
+    out = torch.empty_like(x)
+    probe(ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(x.numel()))
+    ref = torch.sqrt(x)
+    same = (out == ref) | (out.isnan() & ref.isnan())
+    assert torch.equal(torch.signbit(out[:2]), torch.signbit(ref[:2]))
+    ulp = torch.finfo(dtype).eps * ref.abs()
+    assert bool((same | ((out - ref).abs() <= ulp)).all()), "more than one ulp from torch.sqrt"
+    if dtype == torch.float32 and torch.backends.cpu.get_cpu_capability() == "AVX512":
+        assert bool(same.all()), "float32 sqrt should be bit-identical to torch's on AVX-512"
+
+
+def test_batched_hyperparameters_equal_separate_runs():
+    k, d = 3, 1000
+    g = torch.Generator().manual_seed(0)
+    target = torch.randn(k, d, generator=g)
+    lrs = torch.tensor([1e-2, 3e-2, 1e-1])
+    betas = (torch.tensor([0.9, 0.8, 0.5]), 0.999)
+
+    def run(make_opt, w0, tgt):
+        w = torch.nn.Parameter(w0.clone())
+        opt = make_opt([w])
+        for _ in range(50):
+            w.grad = 2 * (w.detach() - tgt) * (1 + w.detach().abs())
+            opt.step()
+        return w.detach(), opt
+
+    w0 = torch.zeros(k, d)
+    batched, opt = run(lambda p: optim.Adam(p, lr=lrs, betas=betas, fused=True), w0, target)
+    assert _ran_fused(opt)
+    for r in range(k):
+        for fused in (True, False):
+            row, _ = run(
+                lambda p, r=r, fused=fused: optim.Adam(
+                    p, lr=float(lrs[r]), betas=(float(betas[0][r]), 0.999), fused=fused
+                ),
+                w0[r : r + 1],
+                target[r : r + 1],
+            )
+            # same per-row coefficients and loop body as a single run: bit-identical
+            assert torch.equal(batched[r : r + 1], row)
+    # the eager backend's batched path computes per-run coefficients in float32 tensors
+    eager, _ = run(lambda p: optim.Adam(p, lr=lrs, betas=betas, fused=False), w0, target)
+    assert float((batched - eager).abs().max() / eager.abs().max()) <= 1e-4
+
+
+def test_second_process_loads_the_cache_without_compiling(tmp_path: Path):
+    script = textwrap.dedent(
+        """
+        import time, torch
+        from descentlab import optim
+        from descentlab.optim import fused
+        w = torch.nn.Parameter(torch.ones(1000))
+        opt = optim.RAdam([w], lr=1e-3, weight_decay=1e-2, fused=True)
+        w.grad = torch.ones(1000)
+        t0 = time.perf_counter(); opt.step(); first = time.perf_counter() - t0
+        print(fused.compile_count(), first)
+        """
+    )
+    env = {**os.environ, "DESCENTLAB_CACHE": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert int(runs[0][0]) == 1, "the first process should compile its kernel"
+    assert int(runs[1][0]) == 0, "the second process should load it from the disk cache"
+    assert len(list((tmp_path / "fused").glob("k_*.so"))) == 1
+
+
+class _NoFusedForm(optim.Rule):
+    name = "no_fused_form"
+
+    def update(self, grads, state, params, hyper):
+        return grads, state
+
+
+def test_fused_true_refuses_what_it_cannot_run():
+    w = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(ValueError, match="no_fused_form"):
+        optim.Optimizer([w], optim.chain(_NoFusedForm(), optim.scale_by_lr(0.1)), fused=True)
+    with pytest.raises(ValueError, match="fused must be True or False, got 'yes'"):
+        optim.Adam([w], fused="yes")
+    with pytest.raises(ValueError, match="fused=True and foreach=True"):
+        optim.SGD([w], fused=True, foreach=True)
+    half = torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))
+    opt = optim.Adam([half], fused=True)
+    half.grad = torch.ones(3, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match=r"float32 or float64, got torch\.bfloat16"):
+        opt.step()
+    assert torch.equal(half.detach(), torch.ones(3, dtype=torch.bfloat16))
+
+
+def test_default_falls_back_to_eager_where_fused_cannot_run():
+    half = torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))
+    opt = optim.Adam([half], lr=0.1)
+    half.grad = torch.ones(3, dtype=torch.bfloat16)
+    opt.step()
+    assert not _ran_fused(opt)
+    assert float(half[0]) == pytest.approx(0.9, abs=1e-2)
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = optim.Adam([w], lr=0.1, monitor=True)  # a monitor needs the update tensors: eager
+    w.grad = torch.ones(3)
+    opt.step()
+    assert not opt._plans and len(opt.monitor.records) == 1
+    opt = optim.Optimizer([w], optim.chain(_NoFusedForm(), optim.scale_by_lr(0.1)))
+    opt.step()
+    assert torch.allclose(w.detach(), torch.full((3,), 0.8))
