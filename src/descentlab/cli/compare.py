@@ -1,0 +1,315 @@
+"""``descentlab compare``: which optimizer, with which learning rate, for this model?
+
+With no arguments, compares SGD, Momentum, Nesterov, AdaGrad, Adadelta, RMSProp and Adam on
+MNIST-1D with the CNN: each optimizer's learning rate is tuned on validation data, the chosen
+setting is rerun with 3 seeds for learning curves and refit on training + validation data with
+3 seeds for the test numbers (see :mod:`descentlab.experiments.compare`). Writes
+``runs/<name>/report.html`` and prints its path and the results table.
+
+Examples::
+
+    descentlab compare
+    descentlab compare --optimizers sgd,momentum,adam --steps 3000 --trials 7 --seeds 5
+    descentlab compare --problem digits --model digits_cnn --cv 5 --target-accuracy 0.95
+    descentlab compare --optimizer adam \\
+        --optimizer "rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())" \\
+        --lr-range rms_mom=1e-4:1e-1
+    descentlab compare --search random --trials 8 --tune momentum=0.5,0.9,0.99
+
+Running the same command again continues an interrupted comparison (finished trials are kept)
+or, when it has finished, re-renders its report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+__all__ = ["build_spec", "register", "run"]
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def _range(text: str, flag: str) -> tuple[float, float]:
+    lo, sep, hi = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return float(lo), float(hi)
+    except ValueError:
+        raise ValueError(f"{flag} takes LOW:HIGH (e.g. 1e-4:1e-1), got {text!r}") from None
+
+
+def _batch_size(text: str) -> int | str:
+    if text.lower() in ("full", "none"):
+        return "full"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"batch size must be an integer or 'full', got {text!r}"
+        ) from None
+
+
+def _target(text: str) -> float | str:
+    if text.lower() in ("none", "off"):
+        return "none"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"target accuracy must be a number in [0, 1] or 'none', got {text!r}"
+        ) from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``compare`` subcommand."""
+    from descentlab.experiments.compare import DEFAULT_OPTIMIZERS, CompareSpec
+
+    d = CompareSpec()
+    p = subparsers.add_parser(
+        "compare",
+        help="compare optimizers: tune on validation data, several seeds, report",
+        description="Compare optimizers on one problem with a fixed protocol: tune each "
+        "optimizer's learning rate on validation data, rerun the best with several seeds, "
+        "refit on training + validation data and evaluate on the test set once; write a "
+        "self-contained HTML report. Re-running the same command continues an interrupted "
+        "comparison.",
+    )
+    p.set_defaults(func=run)
+    what = p.add_argument_group("what is compared")
+    what.add_argument("--problem", default=d.problem, help=f"dataset (default {d.problem})")
+    what.add_argument("--problem-option", action="append", metavar="K=V", help="dataset option")
+    what.add_argument("--model", help="model (default: the problem's default; MNIST-1D: cnn)")
+    what.add_argument("--model-option", action="append", metavar="K=V", help="model option")
+    what.add_argument(
+        "--optimizers",
+        metavar="A,B,...",
+        help=f"comma-separated optimizer names (default {','.join(DEFAULT_OPTIMIZERS)})",
+    )
+    what.add_argument(
+        "--optimizer",
+        action="append",
+        metavar="SPEC",
+        help="one optimizer, repeatable: a name, or LABEL=RULES for a composed one, e.g. "
+        "'rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())'",
+    )
+    what.add_argument(
+        "--hyper",
+        action="append",
+        metavar="LABEL.K=V",
+        help="a fixed hyperparameter of one optimizer, e.g. momentum.momentum=0.8",
+    )
+    budget = p.add_argument_group("budget and protocol")
+    budget.add_argument(
+        "--batch-size", type=_batch_size, metavar="N|full", help=f"default {d.batch_size}"
+    )
+    budget.add_argument(
+        "--steps", type=int, metavar="N", help=f"steps of the final runs (default {d.steps})"
+    )
+    budget.add_argument(
+        "--tune-steps",
+        type=int,
+        metavar="N",
+        help=f"steps of each tuning trial (default {d.tune_steps})",
+    )
+    budget.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help=f"learning rates per optimizer (grid points or random draws; default {d.trials})",
+    )
+    budget.add_argument("--search", choices=("grid", "random"), help="default grid")
+    budget.add_argument(
+        "--lr-range",
+        action="append",
+        metavar="[LABEL=]LO:HI",
+        help="learning-rate search range for one optimizer (or all, without LABEL)",
+    )
+    budget.add_argument(
+        "--tune",
+        action="append",
+        metavar="K=V1,V2|K=LO:HI",
+        help="also tune another hyperparameter: a list of values, or (random search) a "
+        "log-uniform range",
+    )
+    budget.add_argument(
+        "--cv", type=int, metavar="K", help="k-fold cross-validation (default: holdout split)"
+    )
+    budget.add_argument("--seeds", type=int, metavar="N", help=f"seeds (default {d.seeds})")
+    budget.add_argument("--seed", type=int, metavar="N", help="first seed (default 0)")
+    budget.add_argument(
+        "--target-accuracy",
+        type=_target,
+        metavar="F|none",
+        help=f"validation accuracy to time (default {d.target_accuracy})",
+    )
+    budget.add_argument(
+        "--eval-every", type=int, metavar="N", help="evaluation interval of the curve runs"
+    )
+    budget.add_argument("--val-fraction", type=float, metavar="F", help="default 0.2")
+    budget.add_argument("--split-seed", type=int, metavar="N", help="default 0")
+    budget.add_argument(
+        "--landscapes",
+        metavar="A,B",
+        help="landscapes for the paths figure (default ravine,saddle; 'none' for none)",
+    )
+    out = p.add_argument_group("output and execution")
+    out.add_argument("--runs-dir", default="runs", help="folder of run directories (default runs)")
+    out.add_argument(
+        "--name", help="run directory name (default: <problem>-<model>-<hash of the settings>)"
+    )
+    out.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (default: one per core)"
+    )
+    out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
+    out.add_argument("--no-progress", action="store_true", help="no progress output")
+    out.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    out.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def build_spec(args: argparse.Namespace) -> Any:
+    """The :class:`~descentlab.experiments.compare.CompareSpec` the arguments describe."""
+    from descentlab.experiments.compare import CompareSpec, parse_optimizer
+
+    optimizers: list[Any] = []
+    if args.optimizers is not None:
+        optimizers += [s.strip() for s in args.optimizers.split(",") if s.strip()]
+        if not optimizers and not args.optimizer:
+            raise ValueError(
+                f"--optimizers must name at least one optimizer, got {args.optimizers!r}"
+            )
+    optimizers += list(args.optimizer or [])
+    fields: dict[str, Any] = {"problem": args.problem}
+    if optimizers or args.optimizers is not None:
+        fields["optimizers"] = optimizers
+    choices = [parse_optimizer(o) for o in fields.get("optimizers", CompareSpec().optimizers)]
+    labels = [c.label for c in choices]
+    hyper: dict[str, dict[str, Any]] = {}
+    for key, value in _pairs(args.hyper, "--hyper").items():
+        label, dot, name = key.partition(".")
+        if not dot or label not in labels:
+            raise ValueError(
+                f"--hyper takes LABEL.NAME=VALUE with LABEL one of {labels}, got {key!r}"
+            )
+        hyper.setdefault(label, {})[name] = value
+    if hyper:
+        import dataclasses
+
+        choices = [
+            dataclasses.replace(c, hyper={**c.hyper, **hyper.get(c.label, {})}) for c in choices
+        ]
+        fields["optimizers"] = choices
+    lr_ranges: dict[str, tuple[float, float]] = {}
+    for item in args.lr_range or []:
+        label, sep, text = item.rpartition("=")
+        rng = _range(text, "--lr-range")
+        targets = [label] if sep else labels
+        if sep and label not in labels:
+            raise ValueError(f"--lr-range names {label!r}, which is not compared here: {labels}")
+        for t in targets:
+            lr_ranges[t] = rng
+    if lr_ranges:
+        fields["lr_ranges"] = lr_ranges
+    space: dict[str, Any] = {}
+    for item in args.tune or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--tune takes K=V1,V2,... or K=LO:HI, got {item!r}")
+        if ":" in text:
+            space[key.strip()] = _range(text, "--tune")
+        else:
+            space[key.strip()] = [_value(v.strip()) for v in text.split(",") if v.strip()]
+    if space:
+        fields["space"] = space
+    simple = {
+        "problem_options": _pairs(args.problem_option, "--problem-option") or None,
+        "model": args.model,
+        "model_options": _pairs(args.model_option, "--model-option") or None,
+        "steps": args.steps,
+        "tune_steps": args.tune_steps,
+        "trials": args.trials,
+        "search": args.search,
+        "cv_folds": args.cv,
+        "seeds": args.seeds,
+        "seed": args.seed,
+        "eval_every": args.eval_every,
+        "val_fraction": args.val_fraction,
+        "split_seed": args.split_seed,
+        "name": args.name,
+    }
+    fields.update({k: v for k, v in simple.items() if v is not None})
+    if args.batch_size is not None:
+        fields["batch_size"] = None if args.batch_size == "full" else args.batch_size
+    if args.target_accuracy is not None:
+        fields["target_accuracy"] = None if args.target_accuracy == "none" else args.target_accuracy
+    if args.landscapes is not None:
+        text = args.landscapes.strip()
+        fields["landscapes"] = (
+            () if text.lower() == "none" else tuple(s.strip() for s in text.split(",") if s.strip())
+        )
+    spec = CompareSpec(**fields)
+    spec.validate()
+    return spec
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted)."""
+    from descentlab.experiments.compare import Interrupted, compare
+
+    t0 = time.perf_counter()
+    spec = build_spec(args)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    progress = not args.no_progress
+    try:
+        result = compare(
+            spec,
+            args.runs_dir,
+            workers=args.workers,
+            threads=args.threads,
+            progress=progress,
+            report=not args.no_report,
+        )
+    except Interrupted as exc:
+        print(f"descentlab: {exc}", file=sys.stderr)
+        return 130
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "run_dir": str(result.run_dir),
+                    "report": None if args.no_report else str(result.report_path),
+                    "rows": result.rows(),
+                    "seconds": elapsed,
+                },
+                default=str,
+            )
+        )
+        return 0
+    print(result.table())
+    if not args.no_report:
+        print(f"report: {result.report_path}")
+    print(f"done in {elapsed:.1f} s (store {result.store_path})")
+    return 0

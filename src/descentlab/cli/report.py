@@ -1,0 +1,45 @@
+"""``descentlab report RUN_DIR``: re-render a comparison's HTML report from its store.
+
+Example::
+
+    descentlab report runs/mnist1d-default-1a2b3c4d
+    descentlab report runs/mnist1d-default-1a2b3c4d --output /tmp/report.html
+
+The report is one self-contained file (figures embedded, no external resources); it also picks
+up any lecture experiment outputs written into the run directory since the last rendering.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` subcommand."""
+    p = subparsers.add_parser(
+        "report",
+        help="re-render a comparison's HTML report from its store",
+        description="Re-render RUN_DIR/report.html from the store of a `descentlab compare` "
+        "run directory (also for a comparison that was stopped: finished parts are shown).",
+    )
+    p.add_argument("run_dir", metavar="RUN_DIR", help="the comparison's run directory")
+    p.add_argument("--output", metavar="PATH", help="write here instead of RUN_DIR/report.html")
+    p.add_argument("--table", action="store_true", help="also print the results table")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``descentlab report``; returns the exit code."""
+    from descentlab.experiments.compare import load_comparison
+    from descentlab.report.html import render_report
+
+    comparison = load_comparison(args.run_dir)
+    path = render_report(comparison, path=args.output)
+    if args.table:
+        print(comparison.table())
+    if not comparison.complete:
+        print("note: this comparison is incomplete; run its `descentlab compare` command again")
+    print(f"report: {path}")
+    return 0

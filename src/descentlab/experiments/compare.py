@@ -1,0 +1,1305 @@
+r"""Which optimizer, with which learning rate, for this model? A fixed protocol to answer it.
+
+The lectures' answer (seed 001, quoting Bengio) is that no optimizer wins everywhere: one has
+to experiment. :func:`compare` runs that experiment with the methodology of seed 002, for a
+problem and a list of optimizers (named, or composed from update rules):
+
+.. code-block:: text
+
+    for each optimizer:
+        tune      every candidate setting (log grid or random search of lr, optionally other
+                  hyperparameters) for `tune_steps`, trained on the training split and scored
+                  on the validation split (holdout) or on k folds (cross-validation) -- the
+                  test data are not even present in these runs
+        select    the best mean validation score (accuracy; loss for regression); diverged
+                  settings never win
+        curves    the best setting, N seeds, `steps` long, on train / validation: learning
+                  curves, time to a target validation accuracy, the optimizer's monitor
+                  (update-to-parameter ratio)
+        refit     the best setting, N seeds, `steps` long, on train + validation; the test set
+                  is evaluated once, at the end of each refit run
+    report        per optimizer: test accuracy and loss, mean and bootstrap CI over the seeds;
+                  steps and seconds to the target; the lr sensitivity curve; diverged trials
+
+Every trial is a run in the SQLite store of the run directory, found again by its config: the
+same call after an interruption (Ctrl-C, a kill) skips every finished trial, and since every
+trial is deterministic (seeded, single-threaded) the final table equals an uninterrupted
+run's (apart from wall-clock seconds). Trials run in worker processes (``workers``).
+
+Example:
+    >>> import tempfile
+    >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 300}, model="mlp",
+    ...                    optimizers=["sgd", "adam"], batch_size=32, steps=60, tune_steps=30,
+    ...                    trials=2, seeds=2, target_accuracy=0.8, landscapes=())
+    >>> result = compare(spec, tempfile.mkdtemp(), workers=1, progress=False)
+    >>> [r.label for r in result.results]
+    ['sgd', 'adam']
+    >>> 0.0 <= result.results[1].test_accuracy[0] <= 1.0
+    True
+
+References:
+    Schneider, Balles, Hennig, "DeepOBS: a deep learning optimizer benchmark suite", ICLR 2019
+    (protocol: tune on a grid, rerun the best with several seeds; tuneability plots).
+    Sivaprasad et al., "Optimizer benchmarking needs to account for hyperparameter tuning",
+    ICML 2020.
+    Hastie, Tibshirani, Friedman, "The elements of statistical learning", 2nd ed., section 7.10
+    (cross-validation; the test set is used once, at the end).
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import hashlib
+import math
+import numbers
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from descentlab.experiments import tuning
+from descentlab.experiments.trials import (
+    DataSource,
+    MonitoredOptimizer,
+    Trial,
+    TrialOutcome,
+    TrialRunner,
+    finished_run,
+    outcome_score,
+    store_path_of,
+)
+
+__all__ = [
+    "DEFAULT_LR_RANGES",
+    "DEFAULT_OPTIMIZERS",
+    "CandidateResult",
+    "CompareSpec",
+    "Comparison",
+    "Interrupted",
+    "OptimizerChoice",
+    "OptimizerResult",
+    "collect",
+    "compare",
+    "load_comparison",
+    "parse_optimizer",
+]
+
+#: The lectures' optimizers, compared by default (seeds 000-004).
+DEFAULT_OPTIMIZERS: tuple[str, ...] = (
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "adadelta",
+    "rmsprop",
+    "adam",
+)
+
+#: Learning-rate search ranges: two decades each, placed so that the best rate for small networks
+#: (the MNIST-1D CNN and MLPs) lies inside, with the edges showing too small and too large.
+#: Adaptive methods take steps of about ``lr`` per coordinate, plain SGD of ``lr * |g|``,
+#: momentum methods' effective rate is ``lr / (1 - momentum)``, and Adadelta's ``lr`` multiplies
+#: an already unit-corrected step (torch's default is 1.0; short runs favour larger values).
+DEFAULT_LR_RANGES: dict[str, tuple[float, float]] = {
+    "sgd": (1e-2, 1.0),
+    "momentum": (3e-3, 3e-1),
+    "nesterov": (3e-3, 3e-1),
+    "adagrad": (1e-2, 1.0),
+    "adadelta": (1.0, 100.0),
+    "rmsprop": (1e-3, 1e-1),
+    "adam": (1e-3, 1e-1),
+    "adamw": (1e-3, 1e-1),
+    "nadam": (1e-3, 1e-1),
+    "radam": (1e-3, 1e-1),
+}
+_FALLBACK_LR_RANGE = (1e-4, 1.0)
+_EXPERIMENT = "compare"
+
+
+class Interrupted(RuntimeError):
+    """The comparison was stopped (Ctrl-C or a signal); run it again to continue."""
+
+
+# ------------------------------------------------------------------------------------------
+# optimizers: named or composed
+
+
+@dataclass(frozen=True)
+class OptimizerChoice:
+    """One optimizer of a comparison.
+
+    Attributes:
+        label: its name in tables and figures (unique within a comparison).
+        optimizer: a name from ``descentlab.optim.NAMES`` or an update rule
+            (``descentlab.optim.chain(...)``).
+        hyper: fixed hyperparameters (not tuned), e.g. ``{"momentum": 0.9}``.
+        lr_range: the learning-rate search range ``(low, high)``.
+    """
+
+    label: str
+    optimizer: Any
+    hyper: Mapping[str, Any] = field(default_factory=dict)
+    lr_range: tuple[float, float] = _FALLBACK_LR_RANGE
+
+    @property
+    def is_named(self) -> bool:
+        return isinstance(self.optimizer, str)
+
+    @property
+    def display(self) -> str:
+        """The label as the lectures write it (``Adam``, ``RMSProp``...)."""
+        from descentlab.report.figures import DISPLAY_NAMES
+
+        return DISPLAY_NAMES.get(self.label, self.label)
+
+    def describe(self) -> str:
+        """The optimizer as text: its name, or the repr of its rule (parseable back)."""
+        return self.optimizer if isinstance(self.optimizer, str) else repr(self.optimizer)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "optimizer": self.describe(),
+            "hyper": dict(self.hyper),
+            "lr_range": [float(v) for v in self.lr_range],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OptimizerChoice:
+        opt = data["optimizer"]
+        return cls(
+            label=data["label"],
+            optimizer=opt if "(" not in opt else parse_rule(opt),
+            hyper=dict(data.get("hyper", {})),
+            lr_range=tuple(float(v) for v in data["lr_range"]),  # type: ignore[arg-type]
+        )
+
+
+def _rule_factories() -> dict[str, Callable[..., Any]]:
+    from descentlab import optim
+
+    skip = {"get", "family", "apply_updates"}
+    return {
+        n: getattr(optim, n)
+        for n in optim.__all__
+        if n[0].islower() and n not in skip and callable(getattr(optim, n))
+    }
+
+
+def parse_rule(text: str) -> Any:
+    """Build an update rule from an expression such as
+    ``"chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())"``.
+
+    Only the rule factories of :mod:`descentlab.optim` (and ``chain``) may be called, with
+    literal arguments; nothing is evaluated. The ``repr`` of a rule parses back to an equal
+    rule.
+
+    Raises:
+        KeyError: an unknown rule name (lists the valid ones).
+        ValueError: not a rule expression, or bad arguments.
+
+    Example:
+        >>> parse_rule("chain(trace(momentum=0.8), scale_by_lr(lr=0.1))")
+        chain(trace(momentum=0.8, dampening=0.0, nesterov=False), scale_by_lr(lr=0.1))
+    """
+    factories = _rule_factories()
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(
+            f"a composed optimizer must look like 'chain(scale_by_adam(), scale_by_lr())', "
+            f"got {text!r}"
+        ) from exc
+
+    def build(n: ast.AST) -> Any:
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            name = n.func.id
+            if name not in factories:
+                raise KeyError(
+                    f"unknown update rule {name!r}; valid names: {', '.join(sorted(factories))}"
+                )
+            args = [build(a) for a in n.args]
+            kwargs = {}
+            for kw in n.keywords:
+                if kw.arg is None:
+                    raise ValueError(f"{text!r}: '**' arguments are not supported")
+                kwargs[kw.arg] = build(kw.value)
+            try:
+                return factories[name](*args, **kwargs)
+            except TypeError as exc:
+                raise ValueError(f"bad arguments for {name}: {exc}") from None
+        try:
+            return ast.literal_eval(n)
+        except ValueError:
+            raise ValueError(
+                f"{text!r}: arguments must be numbers, strings, booleans or rules"
+            ) from None
+
+    from descentlab import optim
+
+    rule = build(node)
+    if not isinstance(rule, optim.Rule):
+        raise ValueError(f"a composed optimizer must be an update rule, got {text!r}")
+    return rule
+
+
+def parse_optimizer(spec: Any) -> OptimizerChoice:
+    """An :class:`OptimizerChoice` from a name, ``"label=rule expression"``, a rule, a
+    ``(label, rule-or-name)`` pair or a choice.
+
+    Raises:
+        KeyError: an unknown optimizer or rule name (lists the valid names).
+        ValueError: anything else that is not an optimizer.
+
+    Example:
+        >>> parse_optimizer("Adam").label
+        'adam'
+        >>> c = parse_optimizer("rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), "
+        ...                     "scale_by_lr())")
+        >>> c.label, c.is_named
+        ('rms_mom', False)
+    """
+    from descentlab import optim
+
+    if isinstance(spec, OptimizerChoice):
+        return spec
+    label: str | None = None
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        label, spec = spec
+    if isinstance(spec, str):
+        text = spec.strip()
+        if "=" in text.split("(", 1)[0]:
+            label, _, text = text.partition("=")
+            label, text = label.strip(), text.strip()
+        if "(" in text:
+            spec = parse_rule(text)
+        else:
+            if not text:
+                raise ValueError(f"optimizer must be a name, got {spec!r}")
+            optim.get(text)  # KeyError listing the valid names
+            name = text.lower()
+            return OptimizerChoice(
+                label=label or name,
+                optimizer=name,
+                lr_range=DEFAULT_LR_RANGES.get(name, _FALLBACK_LR_RANGE),
+            )
+    if isinstance(spec, optim.Rule):
+        if not label:
+            from descentlab.problems.trajectories import optimizer_label
+
+            label = optimizer_label(spec)
+        return OptimizerChoice(label=label, optimizer=spec, lr_range=_FALLBACK_LR_RANGE)
+    raise ValueError(
+        "optimizer must be a name (one of "
+        f"{', '.join(optim.NAMES)}), 'label=rule expression', an update rule or a "
+        f"(label, rule) pair, got {spec!r}"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# the specification
+
+
+def _pos_int(name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass
+class CompareSpec:
+    """Everything that defines a comparison (and so its run directory's name).
+
+    Attributes:
+        problem: dataset name (``descentlab.problems.data.DATASETS``).
+        problem_options: dataset options.
+        model: model name; None takes the problem's default (the CNN for MNIST-1D).
+        model_options: model options.
+        optimizers: names, ``"label=rule expression"`` strings, rules, ``(label, rule)``
+            pairs or :class:`OptimizerChoice` objects (normalised to choices).
+        lr_ranges: per-label learning-rate search ranges overriding the defaults
+            (:data:`DEFAULT_LR_RANGES`).
+        batch_size: examples per step (None: full batch).
+        steps: length of the curve and refit runs.
+        tune_steps: length of each tuning trial (None: ``steps``). Short tuning runs favour
+            settings that start fast; set it to ``steps`` to tune at the full horizon.
+        search: ``"grid"`` or ``"random"``.
+        trials: learning rates on the grid (times the ``space`` grid), or random draws.
+        space: other hyperparameters to tune, ``{name: [values]}`` (or, for random search,
+            ``{name: (low, high)}`` drawn log-uniformly); a name applies to the optimizers
+            that accept it.
+        cv_folds: None for a holdout validation split, else k-fold cross-validation (k >= 2)
+            over train + validation.
+        seeds: seeds of the curve and refit runs.
+        seed: first seed (tuning uses it; the final runs use ``seed .. seed + seeds - 1``).
+        target_accuracy: validation accuracy whose first crossing is timed (classification;
+            None: no timing).
+        eval_every: evaluation interval of the curve runs (None: about 25 evaluations).
+        val_fraction: validation fraction of the holdout split.
+        split_seed: seed of the train/validation split and of the folds.
+        confidence: confidence level of the bootstrap intervals.
+        landscapes: landscapes on which the same optimizers' paths are drawn in the report.
+        name: the run directory's name (None: derived from the problem, the model and a hash
+            of this spec, so that the same command finds the same directory).
+    """
+
+    problem: str = "mnist1d"
+    problem_options: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    optimizers: Sequence[Any] = DEFAULT_OPTIMIZERS
+    lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    batch_size: int | None = 128
+    steps: int = 1000
+    tune_steps: int | None = 400
+    search: str = "grid"
+    trials: int = 5
+    space: dict[str, Any] = field(default_factory=dict)
+    cv_folds: int | None = None
+    seeds: int = 3
+    seed: int = 0
+    target_accuracy: float | None = 0.8
+    eval_every: int | None = None
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    confidence: float = 0.95
+    landscapes: Sequence[str] = ("ravine", "saddle")
+    name: str | None = None
+
+    # -- derived -----------------------------------------------------------------------------
+
+    def choices(self) -> list[OptimizerChoice]:
+        """The optimizers as :class:`OptimizerChoice` (ranges from ``lr_ranges`` applied)."""
+        out = []
+        for item in self.optimizers:
+            c = parse_optimizer(item)
+            if c.label in self.lr_ranges:
+                c = dataclasses.replace(c, lr_range=tuple(self.lr_ranges[c.label]))
+            out.append(c)
+        return out
+
+    @property
+    def curve_eval_every(self) -> int:
+        return self.eval_every or max(1, self.steps // 25)
+
+    @property
+    def tune_length(self) -> int:
+        return self.tune_steps if self.tune_steps is not None else self.steps
+
+    @property
+    def final_seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check every field (names against their registries) before anything runs.
+
+        Raises:
+            KeyError: unknown problem, model, optimizer or rule name (lists valid names).
+            ValueError: an empty optimizer list, a zero budget, a target accuracy outside
+                [0, 1], duplicate labels, bad ranges...
+        """
+        from descentlab.problems import data as datasets
+        from descentlab.problems import landscapes as lands
+        from descentlab.problems import models
+
+        if not isinstance(self.problem, str) or self.problem not in datasets.DATASETS:
+            raise KeyError(
+                f"unknown problem {self.problem!r}; valid names: {', '.join(datasets.DATASETS)}"
+            )
+        if self.model is not None and self.model not in models.MODELS:
+            raise KeyError(f"unknown model {self.model!r}; valid names: {', '.join(models.MODELS)}")
+        if isinstance(self.optimizers, str) or not isinstance(self.optimizers, Sequence):
+            raise ValueError(f"optimizers must be a list, got {self.optimizers!r}")
+        if len(self.optimizers) == 0:
+            raise ValueError("optimizers must name at least one optimizer, got an empty list")
+        choices = self.choices()
+        labels = [c.label for c in choices]
+        dup = sorted({x for x in labels if labels.count(x) > 1})
+        if dup:
+            raise ValueError(f"optimizer labels must be unique, got {dup} more than once")
+        unknown = sorted(set(self.lr_ranges) - set(labels))
+        if unknown:
+            raise ValueError(f"lr_ranges names {unknown}, which are not optimizers here: {labels}")
+        for c in choices:
+            tuning._check_positive_range(f"lr range of {c.label}", c.lr_range)
+        _pos_int("steps", self.steps)
+        _pos_int("tune_steps", self.tune_steps, optional=True)
+        _pos_int("trials", self.trials)
+        _pos_int("seeds", self.seeds)
+        _pos_int("batch_size", self.batch_size, optional=True)
+        _pos_int("eval_every", self.eval_every, optional=True)
+        if self.search not in tuning.SEARCHES:
+            raise ValueError(
+                f"search must be one of {', '.join(tuning.SEARCHES)}, got {self.search!r}"
+            )
+        if self.cv_folds is not None and (
+            isinstance(self.cv_folds, bool)
+            or not isinstance(self.cv_folds, numbers.Integral)
+            or self.cv_folds < 2
+        ):
+            raise ValueError(f"cv_folds must be None or an integer >= 2, got {self.cv_folds!r}")
+        for key in ("seed", "split_seed"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+                raise ValueError(f"{key} must be an integer >= 0, got {v!r}")
+        t = self.target_accuracy
+        if t is not None and (
+            isinstance(t, bool)
+            or not isinstance(t, numbers.Real)
+            or not math.isfinite(t)
+            or not 0.0 <= t <= 1.0
+        ):
+            raise ValueError(f"target_accuracy must be in [0, 1], got {t!r}")
+        if not (isinstance(self.confidence, float) and 0.0 < self.confidence < 1.0):
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence!r}")
+        if not (isinstance(self.val_fraction, float) and 0.0 < self.val_fraction < 1.0):
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        for land in self.landscapes:
+            lands.get(land)  # KeyError listing the valid names
+        # The search space, per optimizer (raises on bad entries).
+        tuning.candidates((1.0, 1.0), search=self.search, trials=1, space=self.space)
+        if self.space:
+            used = {k for c in choices for k in self.space if _accepts(c, k)}
+            unused = sorted(set(self.space) - used)
+            if unused:
+                raise ValueError(
+                    f"no optimizer here takes the hyperparameter(s) {unused} of the search "
+                    f"space; optimizers: {labels}"
+                )
+        for c in choices:
+            _check_optimizer(c, {**c.hyper, "lr": c.lr_range[0]})
+        if self.name is not None and (
+            not isinstance(self.name, str) or not self.name or os.sep in self.name
+        ):
+            raise ValueError(f"name must be a plain folder name, got {self.name!r}")
+
+    # -- serialization ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (optimizers as dicts; rules by their parseable repr)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "optimizers":
+                value = [c.to_dict() for c in self.choices()]
+            elif f.name == "lr_ranges":
+                value = {k: [float(x) for x in v] for k, v in value.items()}
+            elif f.name == "space":
+                value = {
+                    k: (list(v) if isinstance(v, list) else {"range": list(v)})
+                    for k, v in value.items()
+                }
+            elif f.name == "landscapes":
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CompareSpec:
+        """Inverse of :meth:`to_dict`."""
+        kwargs = dict(data)
+        kwargs["optimizers"] = [OptimizerChoice.from_dict(d) for d in data["optimizers"]]
+        kwargs["lr_ranges"] = {k: tuple(v) for k, v in data.get("lr_ranges", {}).items()}
+        kwargs["space"] = {
+            k: (tuple(v["range"]) if isinstance(v, dict) else list(v))
+            for k, v in data.get("space", {}).items()
+        }
+        kwargs["landscapes"] = tuple(data.get("landscapes", ()))
+        return cls(**kwargs)
+
+    def digest(self) -> str:
+        """A short hash of everything but the name (the default directory's suffix)."""
+        from descentlab.store import canonical_json
+
+        d = self.to_dict()
+        d.pop("name")
+        return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:8]
+
+    def run_name(self) -> str:
+        """The run directory's name: :attr:`name`, else ``<problem>-<model>-<digest>``."""
+        if self.name:
+            return self.name
+        return f"{self.problem}-{self.model or 'default'}-{self.digest()}"
+
+
+def _accepts(choice: OptimizerChoice, key: str) -> bool:
+    try:
+        _check_optimizer(choice, {**choice.hyper, "lr": choice.lr_range[0], key: None}, probe=key)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _check_optimizer(
+    choice: OptimizerChoice, hyper: Mapping[str, Any], *, probe: str | None = None
+) -> None:
+    """Build the optimizer on a dummy parameter: bad hyperparameters fail here, not in a
+    worker. With ``probe``, only whether the optimizer takes that keyword is checked."""
+    import torch
+
+    from descentlab import optim
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    if probe is not None:
+        cls = optim.get(choice.optimizer) if choice.is_named else None
+        if cls is not None:
+            import inspect
+
+            if probe not in inspect.signature(cls).parameters:
+                raise ValueError(f"{choice.label} takes no {probe!r}")
+            return
+        if probe not in choice.optimizer.defaults:
+            raise ValueError(f"{choice.label} takes no {probe!r}")
+        return
+    try:
+        if choice.is_named:
+            optim.get(choice.optimizer)(params, **hyper)
+        else:
+            optim.Optimizer(params, choice.optimizer, **hyper)
+    except TypeError as exc:
+        raise ValueError(f"optimizer {choice.label!r}: {exc}") from None
+
+
+# ------------------------------------------------------------------------------------------
+# planning the trials
+
+
+def _base_config(spec: CompareSpec) -> Any:
+    from descentlab.engine.config import RunConfig
+
+    return RunConfig(
+        problem=spec.problem,
+        problem_options=dict(spec.problem_options),
+        split_seed=spec.split_seed,
+        val_fraction=spec.val_fraction,
+        model=spec.model,
+        model_options=dict(spec.model_options),
+        batch_size=spec.batch_size,
+        steps=spec.steps,
+    )
+
+
+def _space_for(spec: CompareSpec, choice: OptimizerChoice) -> dict[str, Any]:
+    return {k: v for k, v in spec.space.items() if _accepts(choice, k)}
+
+
+def _fold_kinds(spec: CompareSpec) -> list[str]:
+    if spec.cv_folds is None:
+        return ["holdout"]
+    return [f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds)]
+
+
+def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str, Any]]:
+    """The settings tried for one optimizer (the tuned hyperparameters only)."""
+    return tuning.candidates(
+        choice.lr_range,
+        search=spec.search,
+        trials=spec.trials,
+        space=_space_for(spec, choice),
+        seed=spec.seed,
+    )
+
+
+def tuning_trials(spec: CompareSpec, choice: OptimizerChoice) -> list[Trial]:
+    """The tuning trials of one optimizer: every setting on every fold (tag ``(ci, fi)``)."""
+    base = _base_config(spec)
+    steps = spec.tune_length
+    out = []
+    for ci, setting in enumerate(tuning_settings(spec, choice)):
+        for fi, kind in enumerate(_fold_kinds(spec)):
+            cfg = base.replace(
+                optimizer=choice.optimizer,
+                hyper={**choice.hyper, **setting},
+                steps=steps,
+                eval_every=max(1, steps // 5),
+                seed=spec.seed,
+                evaluate_test=False,
+                name=f"tune/{choice.label}/{kind}",
+            )
+            out.append(Trial("tune", choice.label, cfg, kind, (ci, fi)))
+    return out
+
+
+def _candidates(
+    spec: CompareSpec,
+    choice: OptimizerChoice,
+    lookup: Callable[[Trial], tuple[int, str, dict[str, Any]] | None],
+    metric: str,
+) -> list[CandidateResult]:
+    """The tuning settings with their fold scores; ``lookup(trial)`` gives ``(run_id,
+    status, summary)`` of a finished trial, or None."""
+    n_folds = len(_fold_kinds(spec))
+    cands = [
+        CandidateResult(dict(s), [math.nan] * n_folds, [None] * n_folds, [None] * n_folds)
+        for s in tuning_settings(spec, choice)
+    ]
+    for t in tuning_trials(spec, choice):
+        ci, fi = t.tag
+        found = lookup(t)
+        if found is None:
+            continue
+        run_id, status, summary = found
+        out = TrialOutcome(t, run_id, status, summary, True)
+        cands[ci].scores[fi] = outcome_score(out, metric)
+        cands[ci].statuses[fi] = status
+        cands[ci].run_ids[fi] = run_id
+    return cands
+
+
+def final_trials(
+    spec: CompareSpec, choice: OptimizerChoice, setting: Mapping[str, Any]
+) -> list[Trial]:
+    """Curve runs (train/validation, monitored) and refit runs (train + validation, test
+    once) of the chosen setting, one of each per seed (tag ``(seed,)``)."""
+    base = _base_config(spec).replace(hyper={**choice.hyper, **setting})
+    every = spec.curve_eval_every
+    out = []
+    for s in spec.final_seeds:
+        cfg = base.replace(
+            optimizer=MonitoredOptimizer(choice.optimizer, every),
+            eval_every=every,
+            seed=s,
+            evaluate_test=False,
+            name=f"curve/{choice.label}",
+        )
+        out.append(Trial("curve", choice.label, cfg, "holdout", (s,)))
+    for s in spec.final_seeds:
+        cfg = base.replace(
+            optimizer=choice.optimizer,
+            eval_every=spec.steps,  # only the final model matters: evaluate at the end
+            seed=s,
+            evaluate_test=True,
+            name=f"refit/{choice.label}",
+        )
+        out.append(Trial("refit", choice.label, cfg, "refit", (s,)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class CandidateResult:
+    """One tuning setting: its hyperparameters and validation score(s)."""
+
+    setting: dict[str, Any]
+    scores: list[float]  # per fold; NaN where the trial diverged or is missing
+    statuses: list[str | None]
+    run_ids: list[int | None]
+
+    @property
+    def score(self) -> float:
+        """Mean validation score over folds (NaN if any fold diverged or is missing)."""
+        if any(s is None or not math.isfinite(s) for s in self.scores):
+            return math.nan
+        return float(np.mean(self.scores))
+
+    @property
+    def diverged(self) -> int:
+        return sum(s == "diverged" for s in self.statuses)
+
+
+@dataclass
+class OptimizerResult:
+    """Everything the comparison found for one optimizer.
+
+    Attributes:
+        choice: the optimizer.
+        candidates: the tuning settings with their validation scores.
+        best: index of the chosen setting (None: all diverged / not tuned yet).
+        curve_runs / refit_runs: run ids per seed (None where missing).
+        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds.
+        steps_to_target / seconds_to_target: per curve seed (None: not reached).
+        final_val_accuracy: per curve seed, the last validation accuracy.
+        diverged_tuning: diverged tuning trials; diverged_final: diverged curve/refit runs.
+    """
+
+    choice: OptimizerChoice
+    candidates: list[CandidateResult]
+    best: int | None
+    curve_runs: list[int | None]
+    refit_runs: list[int | None]
+    test_accuracy: tuple[float, float, float]
+    test_loss: tuple[float, float, float]
+    steps_to_target: list[int | None]
+    seconds_to_target: list[float | None]
+    final_val_accuracy: list[float]
+    final_val_loss: list[float]
+    diverged_tuning: int
+    diverged_final: int
+
+    @property
+    def label(self) -> str:
+        return self.choice.label
+
+    @property
+    def best_setting(self) -> dict[str, Any] | None:
+        return None if self.best is None else self.candidates[self.best].setting
+
+    @property
+    def n_tuning_trials(self) -> int:
+        return sum(len(c.scores) for c in self.candidates)
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare` (or :func:`load_comparison`).
+
+    Attributes:
+        spec: the specification.
+        results: one :class:`OptimizerResult` per optimizer, in the spec's order.
+        run_dir: the run directory.
+        task: ``"classification"`` or ``"regression"``.
+        select_metric: the validation metric tuning maximised/minimised.
+        record: the store's experiment record (provenance, status), if any.
+        complete: every trial has finished.
+    """
+
+    spec: CompareSpec
+    results: list[OptimizerResult]
+    run_dir: Path
+    task: str
+    select_metric: str
+    record: Any = None
+    complete: bool = True
+
+    @property
+    def store_path(self) -> Path:
+        return store_path_of(self.run_dir)
+
+    @property
+    def report_path(self) -> Path:
+        return self.run_dir / "report.html"
+
+    def rows(self, *, timings: bool = True) -> list[dict[str, Any]]:
+        """The results table as dicts (``timings=False`` leaves out wall-clock seconds, the
+        only entries that differ between two runs of the same comparison)."""
+        out = []
+        for r in self.results:
+            row: dict[str, Any] = {
+                "optimizer": r.choice.display,
+                "best": r.best_setting,
+                "val_score": None if r.best is None else r.candidates[r.best].score,
+                "test_accuracy": r.test_accuracy,
+                "test_loss": r.test_loss,
+                "steps_to_target": r.steps_to_target,
+                "diverged_tuning": r.diverged_tuning,
+                "tuning_trials": r.n_tuning_trials,
+                "diverged_final": r.diverged_final,
+            }
+            if timings:
+                row["seconds_to_target"] = r.seconds_to_target
+            out.append(row)
+        return out
+
+    def table(self, *, timings: bool = True) -> str:
+        """The results table as aligned text (what ``descentlab compare`` prints)."""
+        classification = self.task == "classification"
+        target = self.spec.target_accuracy if classification else None
+        conf = round(self.spec.confidence * 100)
+        head = ["optimizer", "lr"]
+        if classification:
+            head.append(f"test acc [{conf}% CI]")
+        head.append(f"test loss [{conf}% CI]")
+        if target is not None:
+            head.append(f"steps to {target:g}")
+            if timings:
+                head.append(f"s to {target:g}")
+        head.append("diverged")
+        lines = [head]
+        for r in self.results:
+            row = [r.choice.display, _fmt_setting(r.best_setting)]
+            if classification:
+                row.append(_fmt_ci(r.test_accuracy, 3))
+            row.append(_fmt_ci(r.test_loss, 3))
+            if target is not None:
+                reached = [s for s in r.steps_to_target if s is not None]
+                n = len(r.steps_to_target)
+                row.append(_fmt_reached(reached, n, "{:.0f}"))
+                if timings:
+                    secs = [s for s in r.seconds_to_target if s is not None]
+                    row.append(_fmt_reached(secs, n, "{:.1f}", counts=False))
+            row.append(f"{r.diverged_tuning}/{r.n_tuning_trials}")
+            lines.append(row)
+        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+        text = []
+        for j, line in enumerate(lines):
+            cells = [
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            ]
+            text.append("  ".join(cells).rstrip())
+            if j == 0:
+                text.append("  ".join("-" * w for w in widths))
+        return "\n".join(text)
+
+
+def _fmt_setting(setting: Mapping[str, Any] | None) -> str:
+    if setting is None:
+        return "-"
+    parts = [f"{setting['lr']:.3g}"]
+    parts += [
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in setting.items()
+        if k != "lr"
+    ]
+    return " ".join(parts)
+
+
+def _fmt_ci(ci: tuple[float, float, float], digits: int) -> str:
+    m, lo, hi = ci
+    if not math.isfinite(m):
+        return "-"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _fmt_reached(values: list[float], n: int, fmt: str, counts: bool = True) -> str:
+    if n == 0:
+        return "-"
+    if not values:
+        return f"not reached (0/{n})" if counts else "-"
+    text = fmt.format(float(np.mean(values)))
+    return f"{text} ({len(values)}/{n})" if counts else text
+
+
+def _score_metric(task: str) -> tuple[str, bool]:
+    return ("val/accuracy", True) if task == "classification" else ("val/loss", False)
+
+
+def collect(spec: CompareSpec, store: Any, *, task: str, run_dir: Path) -> Comparison:
+    """Rebuild the comparison's results from the store (missing trials stay empty).
+
+    The same function serves a finished :func:`compare`, a resumed one and
+    ``descentlab report``: the table depends on the stored trials only.
+    """
+    metric, maximize = _score_metric(task)
+    results = []
+    complete = True
+    for choice in spec.choices():
+
+        def lookup(t: Trial) -> tuple[int, str, dict[str, Any]] | None:
+            rec = finished_run(store, t)
+            return None if rec is None else (rec.id, rec.status, dict(rec.summary or {}))
+
+        cands = _candidates(spec, choice, lookup, metric)
+        if any(s is None for c in cands for s in c.statuses):
+            complete = False
+        best = (
+            tuning.select_best([c.score for c in cands], maximize=maximize)
+            if all(s is not None for c in cands for s in c.statuses)
+            else None
+        )
+        res = OptimizerResult(
+            choice=choice,
+            candidates=cands,
+            best=best,
+            curve_runs=[None] * spec.seeds,
+            refit_runs=[None] * spec.seeds,
+            test_accuracy=(math.nan,) * 3,
+            test_loss=(math.nan,) * 3,
+            steps_to_target=[],
+            seconds_to_target=[],
+            final_val_accuracy=[],
+            final_val_loss=[],
+            diverged_tuning=sum(c.diverged for c in cands),
+            diverged_final=0,
+        )
+        if best is not None:
+            _fill_final(spec, store, res, task)
+            complete &= all(r is not None for r in res.curve_runs + res.refit_runs)
+        elif any(s is None for c in cands for s in c.statuses):
+            complete = False
+        results.append(res)
+    records = store.list_runs(name=_EXPERIMENT)
+    return Comparison(
+        spec=spec,
+        results=results,
+        run_dir=Path(run_dir),
+        task=task,
+        select_metric=metric,
+        record=records[-1] if records else None,
+        complete=complete,
+    )
+
+
+def _fill_final(spec: CompareSpec, store: Any, res: OptimizerResult, task: str) -> None:
+    trials = final_trials(spec, res.choice, res.best_setting or {})
+    accs, losses = [], []
+    for t in trials:
+        rec = finished_run(store, t)
+        i = spec.final_seeds.index(t.tag[0])
+        if rec is None:
+            continue
+        if rec.status == "diverged":
+            res.diverged_final += 1
+        summary = rec.summary or {}
+        if t.phase == "curve":
+            res.curve_runs[i] = rec.id
+            if rec.status == "completed":
+                res.final_val_accuracy.append(summary.get("val/accuracy", math.nan) or math.nan)
+                res.final_val_loss.append(summary.get("val/loss", math.nan) or math.nan)
+            if task == "classification" and spec.target_accuracy is not None:
+                m = store.metrics(rec.id)
+                acc = m.get("val/accuracy")
+                wall = m.get("progress/wall_time")
+                step, secs = (None, None)
+                if acc is not None:
+                    step, secs = tuning.time_to_target(
+                        acc.steps,
+                        acc.values,
+                        spec.target_accuracy,
+                        seconds=_align(wall, acc.steps) if wall is not None else None,
+                    )
+                res.steps_to_target.append(step)
+                res.seconds_to_target.append(secs)
+        else:
+            res.refit_runs[i] = rec.id
+            if rec.status == "completed":
+                accs.append(summary.get("test/accuracy"))
+                losses.append(summary.get("test/loss"))
+    accs = [a for a in accs if a is not None]
+    losses = [v for v in losses if v is not None]
+    if accs:
+        res.test_accuracy = tuning.bootstrap_ci(accs, confidence=spec.confidence)
+    if losses:
+        res.test_loss = tuning.bootstrap_ci(losses, confidence=spec.confidence)
+
+
+def _align(series: Any, steps: np.ndarray) -> np.ndarray:
+    lookup = dict(zip(series.steps.tolist(), series.values.tolist(), strict=True))
+    return np.asarray([lookup.get(int(s), math.nan) for s in steps], dtype=float)
+
+
+# ------------------------------------------------------------------------------------------
+# running
+
+
+def _experiment_config(spec: CompareSpec) -> dict[str, Any]:
+    return {"experiment": _EXPERIMENT, "spec": spec.to_dict()}
+
+
+def _open_experiment(store: Any, spec: CompareSpec, run_dir: Path) -> int:
+    """Find this spec's experiment record, or create it; refuse a directory holding another."""
+    from descentlab.store import provenance
+
+    config = _experiment_config(spec)
+    found = store.find_run_by_config(config, status=None)
+    if found is not None:
+        store.set_status(found.id, "running")
+        return found.id
+    others = store.list_runs(name=_EXPERIMENT)
+    if others:
+        old = others[-1].config.get("spec", {})
+        new = config["spec"]
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(
+            f"{run_dir} holds a comparison with another configuration (differs in: "
+            f"{', '.join(diff)}); choose another --name or run directory"
+        )
+    return store.create_run(
+        config, name=_EXPERIMENT, seed=spec.seed, provenance=provenance(spec.seed)
+    )
+
+
+def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
+    """Validate ``spec`` and load the data, checking model and optimizers on it -- every
+    error a comparison can raise before training is raised here.
+
+    Returns:
+        ``(splits, task)``.
+    """
+    from descentlab.problems import models
+
+    spec.validate()
+    if data is None:
+        from descentlab.problems import data as datasets
+
+        data = datasets.load(
+            spec.problem,
+            seed=spec.split_seed,
+            val_fraction=spec.val_fraction,
+            **spec.problem_options,
+        )
+    task = data.task
+    if spec.target_accuracy is not None and task != "classification":
+        # Accuracy means nothing for regression: no time-to-target there.
+        spec = dataclasses.replace(spec, target_accuracy=None)
+    model = spec.model or data.default_model
+    models.build(
+        model, input_shape=data.input_shape, n_outputs=data.n_outputs, **spec.model_options
+    )
+    if spec.batch_size is not None and spec.batch_size > data.n_train:
+        raise ValueError(
+            f"batch_size must be <= the number of training examples ({data.n_train}), "
+            f"got {spec.batch_size}"
+        )
+    # One trial config of each phase through the engine's own checks.
+    for choice in spec.choices():
+        for t in tuning_trials(spec, choice)[:1] + final_trials(spec, choice, {"lr": 1e-3})[:1]:
+            t.config.validate()
+    return data, task
+
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def compare(
+    spec: CompareSpec,
+    runs_dir: str | os.PathLike[str] = "runs",
+    *,
+    workers: int | None = None,
+    threads: int = 1,
+    progress: bool | Progress | None = None,
+    data: Any = None,
+    report: bool = True,
+) -> Comparison:
+    """Run (or continue) a comparison; write its report.
+
+    Args:
+        spec: what to compare.
+        runs_dir: the folder in which the run directory ``<runs_dir>/<spec.run_name()>`` is
+            made (it holds the store, checkpoints, figures and ``report.html``).
+        workers: processes to train in (None: one per CPU core; 1: in this process).
+        threads: torch threads per trial.
+        progress: True/False, None (show when stderr is a terminal), or a callable
+            ``progress(event, info)`` that receives ``"trial"`` and ``"selected"`` events.
+        data: ``Splits`` to use instead of loading ``spec.problem``.
+        report: render ``report.html`` at the end.
+
+    Returns:
+        The :class:`Comparison`.
+
+    Raises:
+        KeyError: unknown problem, model, optimizer or rule (raised before any training).
+        ValueError: bad spec (empty optimizer list, zero budget, target accuracy outside
+            [0, 1]...), or a run directory that holds another comparison.
+        Interrupted: stopped by Ctrl-C or SIGTERM; call again to continue.
+    """
+    from descentlab.store import Store
+
+    user_data = data
+    data, task = prepare(spec, data)
+    if task != "classification":
+        spec = dataclasses.replace(spec, target_accuracy=None)
+    if workers is None:
+        workers = max(1, os.cpu_count() or 1)
+    run_dir = Path(runs_dir) / spec.run_name()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(store_path_of(run_dir))
+    exp_id = _open_experiment(store, spec, run_dir)
+    store.update_provenance(exp_id, {"task": task, "model": spec.model or data.default_model})
+    source = DataSource(
+        spec.problem,
+        dict(spec.problem_options),
+        spec.split_seed,
+        spec.val_fraction,
+        # Data loaded by name are reloaded (from the cache) by each worker; given data are
+        # sent to each worker once.
+        data=user_data,
+    )
+    notify = _progress(progress)
+    metric, maximize = _score_metric(task)
+    choices = spec.choices()
+    tune_plan = {c.label: tuning_trials(spec, c) for c in choices}
+    total = sum(len(v) for v in tune_plan.values()) + 2 * spec.seeds * len(choices)
+    notify("start", {"total": total, "run_dir": str(run_dir), "workers": workers})
+    t0 = time.perf_counter()
+    done: dict[str, list[TrialOutcome]] = {c.label: [] for c in choices}
+    count = 0
+    try:
+        with (
+            _sigterm_as_interrupt(),
+            TrialRunner(store.path, source, workers=workers, threads=threads) as runner,
+        ):
+            for trials in tune_plan.values():
+                for t in trials:
+                    runner.submit(t)
+            while runner.pending:
+                out = runner.next_outcome()
+                if out.status == "interrupted":
+                    raise Interrupted(f"trial {out.trial.config.name} was interrupted")
+                count += 1
+                notify("trial", {"outcome": out, "done": count, "total": total, "metric": metric})
+                if out.trial.phase != "tune":
+                    continue
+                label = out.trial.label
+                done[label].append(out)
+                if len(done[label]) < len(tune_plan[label]):
+                    continue
+                choice = next(c for c in choices if c.label == label)
+                best, cands = _select(spec, choice, done[label], metric, maximize)
+                notify(
+                    "selected",
+                    {"choice": choice, "best": best, "candidates": cands, "metric": metric},
+                )
+                if best is None:
+                    total -= 2 * spec.seeds
+                    continue
+                for t in final_trials(spec, choice, cands[best].setting):
+                    runner.submit(t)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        with contextlib.suppress(Exception):
+            store.set_status(exp_id, "interrupted", message="stopped; run again to continue")
+        store.close()
+        raise Interrupted(
+            f"comparison stopped after {count} trial(s); run the same command again to "
+            "continue (finished trials are kept)"
+        ) from exc
+    elapsed = time.perf_counter() - t0
+    result = collect(spec, store, task=task, run_dir=run_dir)
+    store.set_status(exp_id, "completed", summary={"table": result.table(timings=False)})
+    prov = store.get_run(exp_id).provenance
+    sessions = [
+        *prov.get("sessions", []),
+        {"seconds": round(elapsed, 2), "workers": workers, "threads": threads, "trials_run": count},
+    ]
+    store.update_provenance(exp_id, {"sessions": sessions})
+    result.record = store.get_run(exp_id)
+    if report:
+        from descentlab.report.html import render_report
+
+        notify("report", {"path": str(result.report_path)})
+        render_report(result, store=store)
+    store.close()
+    return result
+
+
+def _select(
+    spec: CompareSpec,
+    choice: OptimizerChoice,
+    outcomes: list[TrialOutcome],
+    metric: str,
+    maximize: bool,
+) -> tuple[int | None, list[CandidateResult]]:
+    by_tag = {o.trial.tag: (o.run_id, o.status, o.summary) for o in outcomes}
+    cands = _candidates(spec, choice, lambda t: by_tag.get(t.tag), metric)
+    return tuning.select_best([c.score for c in cands], maximize=maximize), cands
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (``kill PID``) stops a comparison like Ctrl-C does."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _progress(progress: bool | Progress | None) -> Progress:
+    if callable(progress):
+        return progress
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    if not show:
+        return lambda event, info: None
+    return _ConsoleProgress(tty=sys.stderr.isatty())
+
+
+class _ConsoleProgress:
+    """A progress bar over trials (on a terminal) or one line per step of the protocol."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.bar: Any = None
+        self.t0 = time.perf_counter()
+
+    def _print(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event == "start":
+            self._print(
+                f"comparing in {info['run_dir']} ({info['total']} trials, "
+                f"{info['workers']} worker process(es))"
+            )
+            if self.tty:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(
+                    total=info["total"], unit="trial", dynamic_ncols=True, file=sys.stderr
+                )
+        elif event == "trial":
+            out: TrialOutcome = info["outcome"]
+            t = out.trial
+            name = t.label
+            desc = f"{t.phase} {name} lr={t.config.hyper.get('lr', float('nan')):.3g}"
+            if self.bar is not None:
+                if self.bar.total != info["total"]:
+                    self.bar.total = info["total"]
+                self.bar.set_description_str(desc, refresh=False)
+                self.bar.update(1)
+            elif not self.tty:
+                metric = info["metric"]
+                if t.phase == "refit":  # its "val" examples are training data: show the test
+                    metric = "test/" + metric.split("/", 1)[1]
+                value = out.summary.get(metric)
+                shown = f"{metric} {value:.4f}" if isinstance(value, float) else out.status
+                if out.status == "diverged":
+                    shown = "diverged"
+                reused = " (stored)" if out.reused else f" ({out.seconds:.1f} s)"
+                self._print(f"[{info['done']:>3}/{info['total']}] {desc}: {shown}{reused}")
+        elif event == "selected":
+            choice = info["choice"]
+            best = info["best"]
+            if best is None:
+                self._print(f"{choice.display}: every setting diverged; no final runs")
+            else:
+                cand = info["candidates"][best]
+                diverged = sum(c.diverged for c in info["candidates"])
+                self._print(
+                    f"{choice.display}: best lr {_fmt_setting(cand.setting)} "
+                    f"({info['metric']} {cand.score:.4f}; {diverged} diverged trial(s))"
+                )
+        elif event == "report":
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            self._print(f"writing the report ({time.perf_counter() - self.t0:.0f} s so far)")
+
+
+def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
+    """The comparison stored in ``run_dir`` (for re-rendering its report).
+
+    Raises:
+        FileNotFoundError: no store, or no comparison in it.
+    """
+    from descentlab.store import Store
+
+    run_dir = Path(run_dir)
+    path = store_path_of(run_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"no store at {path}: is {run_dir} a comparison's run directory?")
+    store = Store(path)
+    try:
+        records = store.list_runs(name=_EXPERIMENT)
+        if not records:
+            raise FileNotFoundError(f"{path} holds no comparison")
+        spec = CompareSpec.from_dict(records[-1].config["spec"])
+        task = records[-1].provenance.get("task", "classification")
+        return collect(spec, store, task=task, run_dir=run_dir)
+    finally:
+        store.close()

@@ -1,0 +1,505 @@
+"""Trials: training runs recorded in the store, found again by their config, run in parallel.
+
+A :class:`Trial` is one :class:`~descentlab.engine.config.RunConfig` plus the data it trains
+on (``"holdout"``, ``"fold:i:k"`` or ``"refit"``, see :mod:`descentlab.experiments.tuning`).
+Its identity is its config (the config's ``name`` holds the phase, the optimizer's label and
+the fold, since those change the data but no other field): :func:`finished_run` looks it up
+with :meth:`Store.find_run_by_config <descentlab.store.Store.find_run_by_config>`, so a sweep
+that was interrupted and is started again skips every trial that had finished (completed or
+diverged) and runs the others from the start.
+
+:class:`TrialRunner` runs trials in this process (``workers=1``) or in worker processes
+(``spawn``; each single-threaded, which is fastest for small models and keeps results
+bit-identical wherever a trial runs). Workers write their runs to the same SQLite store (WAL
+mode, safe for several processes). On an interrupt the workers are asked to stop (SIGINT: the
+engine ends the current run as ``interrupted``), then killed if they do not exit.
+
+:class:`MonitoredOptimizer` wraps an optimizer so that its
+:class:`~descentlab.optim.Monitor` records the update-to-parameter ratio every few steps; the
+records are stored as ``monitor/*`` metrics of the run.
+
+Example:
+    >>> import tempfile, os
+    >>> from descentlab.engine.config import RunConfig
+    >>> cfg = RunConfig(problem="moons", model="mlp", optimizer="adam", hyper={"lr": 1e-2},
+    ...                 batch_size=32, steps=40, evaluate_test=False, name="tune:adam:0")
+    >>> source = DataSource("moons", {"n_samples": 200})
+    >>> path = os.path.join(tempfile.mkdtemp(), "lab.sqlite")
+    >>> with TrialRunner(path, source, workers=1) as runner:
+    ...     runner.submit(Trial("tune", "adam", cfg, "holdout"))
+    ...     first = runner.next_outcome()
+    ...     runner.submit(Trial("tune", "adam", cfg, "holdout"))
+    ...     again = runner.next_outcome()
+    >>> first.status, first.reused, again.reused, again.run_id == first.run_id
+    ('completed', False, True, True)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import multiprocessing as mp
+import os
+import queue
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FINISHED",
+    "DataSource",
+    "MonitoredOptimizer",
+    "Trial",
+    "TrialError",
+    "TrialOutcome",
+    "TrialRunner",
+    "finished_run",
+]
+
+#: Statuses of a trial that is done (a diverged trial is a result, not a failure).
+FINISHED: tuple[str, ...] = ("completed", "diverged")
+
+#: Monitor statistics stored per monitored run (as ``monitor/<name>`` metrics).
+_MONITOR_KEYS: tuple[str, ...] = ("update_ratio", "grad_norm", "update_norm", "param_norm")
+
+
+class TrialError(RuntimeError):
+    """A trial failed with an error (the message carries the worker's traceback)."""
+
+
+# ------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """Where the trials' data come from: a dataset by name, or given ``Splits``.
+
+    Args:
+        problem: dataset name (``descentlab.problems.data.DATASETS``).
+        options: dataset options (``data.load(**options)``).
+        split_seed: seed of the train/validation split.
+        val_fraction: validation fraction.
+        data: a ``Splits`` to use instead of loading ``problem`` (e.g. your own tensors; sent
+            to each worker process once).
+        folds: number of cross-validation folds of ``"fold:i:k"`` data (seeded by
+            ``split_seed``).
+    """
+
+    problem: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    split_seed: int = 0
+    val_fraction: float = 0.2
+    data: Any = None
+
+    def load(self) -> Any:
+        """The base ``Splits`` (loaded once per process and kept)."""
+        if self.data is not None:
+            return self.data
+        return _load_cached(
+            self.problem,
+            json.dumps(dict(self.options), sort_keys=True),
+            self.split_seed,
+            self.val_fraction,
+        )
+
+    def get(self, kind: str) -> Any:
+        """The ``Splits`` a trial trains on.
+
+        Args:
+            kind: ``"holdout"`` (train / validation, no test data), ``"fold:i:k"`` (fold ``i``
+                of ``k``-fold cross-validation over train + validation, no test data) or
+                ``"refit"`` (train + validation; the sealed test split for the final
+                evaluation).
+        """
+        return _derived(self, kind)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(problem: str, options: str, split_seed: int, val_fraction: float) -> Any:
+    from descentlab.problems import data as datasets
+
+    return datasets.load(problem, seed=split_seed, val_fraction=val_fraction, **json.loads(options))
+
+
+_DERIVED: dict[tuple[int, str], Any] = {}
+
+
+def _derived(source: DataSource, kind: str) -> Any:
+    from descentlab.experiments import tuning
+
+    base = source.load()
+    key = (id(base), kind)
+    if key in _DERIVED:
+        return _DERIVED[key]
+    if kind == "holdout":
+        out = tuning.holdout_splits(base)
+    elif kind == "refit":
+        out = tuning.refit_splits(base)
+    elif kind.startswith("fold:"):
+        _, i, k = kind.split(":")
+        folds = tuning.fold_splits(base, int(k), seed=source.split_seed)
+        for j, fold in enumerate(folds):
+            _DERIVED[(id(base), f"fold:{j}:{k}")] = fold
+        out = folds[int(i)]
+    else:
+        raise ValueError(f"data kind must be 'holdout', 'refit' or 'fold:i:k', got {kind!r}")
+    _DERIVED[key] = out
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# monitoring
+
+
+class MonitoredOptimizer:
+    """An optimizer factory ``f(params, **hyper)`` that attaches a :class:`~descentlab.optim.
+    Monitor` recording every ``every`` steps.
+
+    Args:
+        optimizer: a name from ``descentlab.optim.NAMES``, an update rule, or a
+            ``torch.optim.Optimizer`` class (not monitored: torch's optimizers have no
+            monitor).
+        every: record every this many steps.
+
+    Its ``repr`` is stable (``monitored(adam, every=50)``), so a run config holding it is
+    found again in the store.
+    """
+
+    def __init__(self, optimizer: Any, every: int) -> None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive integer, got {every!r}")
+        self.optimizer = optimizer
+        self.every = every
+        self.monitor: Any = None
+
+    def __call__(self, params: Any, **hyper: Any) -> Any:
+        from descentlab import optim
+
+        spec = self.optimizer
+        if isinstance(spec, str):
+            opt = optim.get(spec)(params, **hyper)
+        elif isinstance(spec, optim.Rule):
+            opt = optim.Optimizer(params, spec, **hyper)
+        else:
+            opt = spec(params, **hyper)
+        self.monitor = None
+        if isinstance(opt, optim.Optimizer):
+            self.monitor = opt.attach_monitor(optim.Monitor(every=self.every))
+        return opt
+
+    def rows(self) -> list[tuple[int, str, str, float]]:
+        """The records as store rows ``(step, "monitor", name, value)`` (group 0)."""
+        if self.monitor is None:
+            return []
+        out = []
+        for rec in self.monitor.records:
+            if rec["group"] != 0:
+                continue
+            out.extend((int(rec["step"]), "monitor", k, float(rec[k])) for k in _MONITOR_KEYS)
+        return out
+
+    def __repr__(self) -> str:
+        inner = self.optimizer
+        if isinstance(inner, type):
+            inner = f"{inner.__module__}.{inner.__qualname__}"
+        return f"monitored({inner}, every={self.every})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer, "every": self.every, "monitor": None}
+
+
+# ------------------------------------------------------------------------------------------
+# trials
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run of an experiment.
+
+    Attributes:
+        phase: ``"tune"``, ``"curve"`` (validation learning curves) or ``"refit"``.
+        label: the optimizer's label in the experiment.
+        config: the run's config (its ``name`` must make the trial unique).
+        data: the data kind (see :meth:`DataSource.get`).
+        tag: free-form identification for the caller (candidate index, fold, seed).
+    """
+
+    phase: str
+    label: str
+    config: Any
+    data: str
+    tag: tuple[Any, ...] = ()
+
+    @property
+    def monitored(self) -> bool:
+        return isinstance(self.config.optimizer, MonitoredOptimizer)
+
+    def record_config(self) -> dict[str, Any]:
+        """The config as the store holds it (``RunConfig.to_dict``)."""
+        return self.config.to_dict()
+
+
+@dataclass
+class TrialOutcome:
+    """What a trial gave.
+
+    Attributes:
+        trial: the trial.
+        run_id: its run in the store.
+        status: ``completed`` or ``diverged`` (or ``interrupted`` when stopped).
+        summary: the run's final metrics (the store's summary).
+        reused: found finished in the store (not run again).
+        seconds: wall-clock seconds this process spent on it (0 when reused).
+    """
+
+    trial: Trial
+    run_id: int | None
+    status: str
+    summary: dict[str, Any]
+    reused: bool = False
+    seconds: float = 0.0
+
+
+def finished_run(store: Any, trial: Trial) -> Any:
+    """The stored run that finished ``trial`` (newest first), or None.
+
+    A monitored trial counts as finished only once its monitor records are stored too (they
+    are written just after the run ends).
+    """
+    record = store.find_run_by_config(trial.record_config(), status=FINISHED)
+    if record is None:
+        return None
+    monitored = trial.monitored and record.status == "completed"
+    if monitored and not store.metrics(record.id, split="monitor", name="update_ratio"):
+        return None
+    return record
+
+
+def _execute(store: Any, source: DataSource, trial: Trial) -> TrialOutcome:
+    """Run one trial here (the engine records it in ``store``)."""
+    from descentlab.engine.run import train
+
+    t0 = time.perf_counter()
+    result = train(trial.config, store, data=source.get(trial.data), progress=False)
+    if trial.monitored and result.run_id is not None and result.status in FINISHED:
+        rows = trial.config.optimizer.rows()
+        if rows:
+            store.log_metrics(result.run_id, rows)
+    summary = dict(result.summary)
+    return TrialOutcome(
+        trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
+    )
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+# -- worker processes ------------------------------------------------------------------------
+
+
+def _worker_main(
+    store_path: str, source: DataSource, threads: int, tasks: Any, results: Any
+) -> None:
+    # Ctrl-C reaches every process of the terminal's group: between trials the main process
+    # decides; during a trial the engine's own handler ends the run as "interrupted".
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    from descentlab.store import Store
+
+    torch.set_num_threads(threads)
+    parent = os.getppid()
+    store = Store(store_path)
+    while True:
+        try:
+            item = tasks.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent:  # the main process is gone
+                return
+            continue
+        if item is None:
+            return
+        index, trial = item
+        try:
+            outcome = _execute(store, source, trial)
+            results.put((index, outcome, None))
+        except BaseException as exc:  # report everything, including KeyboardInterrupt
+            text = "".join(traceback.format_exception(exc))
+            results.put((index, None, f"{type(exc).__name__}: {exc}\n{text}"))
+            if not isinstance(exc, Exception):
+                return
+
+
+class TrialRunner:
+    """Run trials, skipping those already finished in the store.
+
+    Args:
+        store_path: the SQLite store the runs go to.
+        source: where the data come from.
+        workers: processes to train in (1: in this process).
+        threads: torch threads per trial (1 is fastest for small models and makes results
+            identical wherever a trial runs).
+
+    Use :meth:`submit` to queue a trial and :meth:`next_outcome` to get the next finished one
+    (finished-before trials come back first, marked ``reused``). Use it as a context manager:
+    leaving it stops the workers.
+    """
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike[str],
+        source: DataSource,
+        *,
+        workers: int = 1,
+        threads: int = 1,
+    ) -> None:
+        from descentlab.store import Store
+
+        for name, value in (("workers", workers), ("threads", threads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.store_path = str(store_path)
+        self.store = Store(self.store_path)
+        self.source = source
+        self.workers = workers
+        self.threads = threads
+        self._ready: deque[TrialOutcome] = deque()
+        self._local: deque[Trial] = deque()
+        self._trials: dict[int, Trial] = {}
+        self._next = 0
+        self._procs: list[Any] = []
+        self._tasks: Any = None
+        self._results: Any = None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> TrialRunner:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(abort=exc_type is not None)
+
+    def _start(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._tasks = ctx.Queue()
+        self._results = ctx.Queue()
+        for _ in range(self.workers):
+            p = ctx.Process(
+                target=_worker_main,
+                args=(self.store_path, self.source, self.threads, self._tasks, self._results),
+                daemon=True,
+            )
+            p.start()
+            self._procs.append(p)
+
+    def close(self, *, abort: bool = False) -> None:
+        """Stop the workers: finish quietly, or (``abort``) interrupt their current trials."""
+        procs, self._procs = self._procs, []
+        if procs:
+            if abort:
+                for p in procs:
+                    if p.is_alive() and p.pid is not None:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(p.pid, signal.SIGINT)
+            else:
+                for _ in procs:
+                    self._tasks.put(None)
+            deadline = time.monotonic() + (10.0 if abort else 60.0)
+            for p in procs:
+                p.join(max(0.1, deadline - time.monotonic()))
+            for p in procs:
+                if p.is_alive():
+                    p.kill()
+                    p.join(5.0)
+            for q in (self._tasks, self._results):
+                q.close()
+                q.cancel_join_thread()
+        self.store.close()
+
+    # -- work ------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Trials submitted whose outcome has not been taken yet."""
+        return len(self._ready) + len(self._trials)
+
+    def submit(self, trial: Trial) -> None:
+        """Queue ``trial`` (or its stored outcome, if it has finished before)."""
+        record = finished_run(self.store, trial)
+        if record is not None:
+            summary = dict(record.summary or {})
+            self._ready.append(TrialOutcome(trial, record.id, record.status, summary, True))
+            return
+        index = self._next
+        self._next += 1
+        self._trials[index] = trial
+        if self.workers == 1:
+            self._local.append(trial)
+            return
+        if not self._procs:
+            self._start()
+        self._tasks.put((index, trial))
+
+    def next_outcome(self) -> TrialOutcome:
+        """The next finished trial (blocks until one is).
+
+        Raises:
+            TrialError: a trial failed with an error.
+            RuntimeError: nothing is pending, or a worker process died.
+        """
+        if self._ready:
+            return self._ready.popleft()
+        if not self._trials:
+            raise RuntimeError("no trial is pending")
+        if self.workers == 1:
+            trial = self._local.popleft()
+            index = next(i for i, t in self._trials.items() if t is trial)
+            del self._trials[index]
+            with _threads(self.threads):
+                return _execute(self.store, self.source, trial)
+        while True:
+            try:
+                index, outcome, error = self._results.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p for p in self._procs if not p.is_alive()]
+                if dead:
+                    raise RuntimeError(
+                        f"a worker process exited unexpectedly (exit code {dead[0].exitcode})"
+                    ) from None
+                continue
+            trial = self._trials.pop(index)
+            if error is not None:
+                raise TrialError(f"trial {trial.config.name!r} failed: {error}")
+            return outcome
+
+
+def outcome_score(outcome: TrialOutcome, metric: str) -> float:
+    """The trial's final value of ``metric`` (NaN for a diverged trial or a missing value)."""
+    if outcome.status != "completed":
+        return math.nan
+    value = outcome.summary.get(metric)
+    return math.nan if value is None else float(value)
+
+
+def store_path_of(run_dir: str | os.PathLike[str]) -> Path:
+    """The store file of a run directory."""
+    from descentlab.store import DEFAULT_DB_NAME
+
+    return Path(run_dir) / DEFAULT_DB_NAME

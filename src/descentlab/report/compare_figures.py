@@ -1,0 +1,440 @@
+"""Figures of an optimizer comparison (:mod:`descentlab.experiments.compare`).
+
+Each function takes a :class:`~descentlab.experiments.compare.Comparison` and the store that
+holds its runs, draws on a fresh Agg figure (no pyplot state) and returns it, or None when
+there is nothing to draw (e.g. a comparison stopped before its final runs).
+
+================================  ==============================================================
+function                          what it shows
+================================  ==============================================================
+:func:`test_results_figure`       test accuracy (loss) per optimizer: mean, bootstrap CI, seeds
+:func:`learning_curves_figure`    train / validation curves per optimizer, mean and band over
+                                  seeds (the curve runs, trained on the training split)
+:func:`validation_overlay_figure` every optimizer's validation accuracy and training loss on one
+                                  pair of axes
+:func:`lr_sensitivity_figure`     validation metric against learning rate (DeepOBS's tuneability
+                                  picture), diverged settings marked
+:func:`time_to_target_figure`     steps and seconds to the target validation accuracy
+:func:`monitor_figure`            update-to-parameter ratio ``||Δθ|| / ||θ||`` over training
+:func:`landscape_figures`         the same optimizers on the ravine and saddle landscapes
+================================  ==============================================================
+
+Example:
+    >>> from descentlab.experiments.compare import load_comparison
+    >>> from descentlab.store import Store
+    >>> cmp = load_comparison("runs/mnist1d-default-1a2b3c4d")  # doctest: +SKIP
+    >>> fig = test_results_figure(cmp, Store(cmp.store_path))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from descentlab.report import figures as F
+
+__all__ = [
+    "color_of",
+    "landscape_figures",
+    "learning_curves_figure",
+    "lr_sensitivity_figure",
+    "monitor_figure",
+    "seed_curves",
+    "test_results_figure",
+    "time_to_target_figure",
+    "validation_overlay_figure",
+]
+
+_FALLBACK = ["#1F77B4", "#2CA02C", "#BCBD22", "#17BECF", "#8C564B", "#E377C2", "#7F7F7F"]
+
+
+def color_of(label: str, index: int) -> str:
+    """The optimizer's colour in every descentlab figure (fallback cycle for new labels)."""
+    palette = getattr(F, "_COLORS", {})
+    return palette.get(label.lower(), _FALLBACK[index % len(_FALLBACK)])
+
+
+def seed_curves(
+    store: Any, run_ids: Sequence[int | None], key: str
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """One metric of several runs on a common step grid: ``(steps, values[seeds, steps])``.
+
+    Runs that stopped early (diverged) are padded with NaN after their last value.
+    """
+    series = []
+    for rid in run_ids:
+        if rid is None:
+            continue
+        m = store.metrics(rid, split=key.split("/", 1)[0], name=key.split("/", 1)[1])
+        if key in m and len(m[key].steps):
+            series.append(m[key])
+    if not series:
+        return None
+    steps = np.unique(np.concatenate([s.steps for s in series]))
+    values = np.full((len(series), len(steps)), np.nan)
+    for i, s in enumerate(series):
+        idx = np.searchsorted(steps, s.steps)
+        values[i, idx] = s.values
+    return steps, values
+
+
+def _band(ax: Any, steps: np.ndarray, values: np.ndarray, color: str, **kw: Any) -> None:
+    with np.errstate(all="ignore"), _quiet():
+        mean = np.nanmean(values, axis=0)
+        lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+    ax.plot(steps, mean, color=color, **kw)
+    if values.shape[0] > 1:
+        ax.fill_between(steps, lo, hi, color=color, alpha=0.18, lw=0)
+
+
+class _quiet:
+    """Silence numpy's all-NaN slice warnings inside a block."""
+
+    def __enter__(self) -> None:
+        import warnings
+
+        self._ctx = warnings.catch_warnings()
+        self._ctx.__enter__()
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+
+    def __exit__(self, *exc: object) -> None:
+        self._ctx.__exit__(*exc)
+
+
+def _finite(values: Sequence[float | None]) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(v)]
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def test_results_figure(comparison: Any, store: Any) -> Figure | None:
+    """Test accuracy (and loss) per optimizer: bootstrap CI bar, mean, and each seed's value."""
+    results = [r for r in comparison.results if any(x is not None for x in r.refit_runs)]
+    if not results:
+        return None
+    classification = comparison.task == "classification"
+    metrics = [("test/accuracy", "test accuracy")] if classification else []
+    metrics.append(("test/loss", "test loss"))
+    fig = F.new_figure(5.2 * len(metrics) + 0.6, 0.55 * len(results) + 1.6)
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
+    conf = round(comparison.spec.confidence * 100)
+    ypos = np.arange(len(results))[::-1]
+    for ax, (key, title) in zip(axes, metrics, strict=True):
+        for y, r in zip(ypos, results, strict=True):
+            i = comparison.results.index(r)
+            c = color_of(r.label, i)
+            per_seed = []
+            for rid in r.refit_runs:
+                if rid is None:
+                    continue
+                rec = store.get_run(rid)
+                v = (rec.summary or {}).get(key)
+                if v is not None:
+                    per_seed.append(v)
+            m, lo, hi = r.test_accuracy if key == "test/accuracy" else r.test_loss
+            if math.isfinite(m):
+                ax.plot([lo, hi], [y, y], color=c, lw=6, alpha=0.35, solid_capstyle="butt")
+                ax.plot([m], [y], "o", color=c, ms=9, mec="white", zorder=5)
+            ax.plot(per_seed, [y] * len(per_seed), "|", color="black", ms=12, mew=1.2)
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel(
+            title + (" (higher is better)" if "accuracy" in key else " (lower is better)")
+        )
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(ypos, [r.choice.display for r in results])
+    axes[0].set_ylim(-0.7, len(results) - 0.3)
+    handles = [
+        Line2D([], [], marker="o", color="gray", ls="", ms=8, label="mean over seeds"),
+        Line2D([], [], color="gray", lw=6, alpha=0.35, label=f"{conf}% bootstrap CI"),
+        Line2D([], [], marker="|", color="black", ls="", ms=10, label="one seed"),
+    ]
+    axes[-1].legend(handles=handles, fontsize=8, loc="best")
+    n = comparison.spec.seeds
+    fig.suptitle(
+        f"Test results after refitting on train + validation ({n} seeds; test set used once)",
+        fontsize=12,
+    )
+    return fig
+
+
+def learning_curves_figure(comparison: Any, store: Any) -> Figure | None:
+    """Per optimizer: training and validation curves of the curve runs (mean, min-max band)."""
+    results = [r for r in comparison.results if any(x is not None for x in r.curve_runs)]
+    if not results:
+        return None
+    classification = comparison.task == "classification"
+    metric = "accuracy" if classification else "loss"
+    ncols = min(4, len(results))
+    nrows = math.ceil(len(results) / ncols)
+    fig = F.new_figure(3.6 * ncols, 2.9 * nrows + 0.6)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True)).ravel()
+    for ax, r in zip(axes, results, strict=False):
+        i = comparison.results.index(r)
+        c = color_of(r.label, i)
+        for split, style in (("train", "-"), ("val", "--")):
+            got = seed_curves(store, r.curve_runs, f"{split}/{metric}")
+            if got is not None:
+                label = "train" if split == "train" else "validation"
+                _band(ax, got[0], got[1], c, ls=style, lw=1.8, label=label)
+        if classification and comparison.spec.target_accuracy is not None:
+            ax.axhline(comparison.spec.target_accuracy, color="gray", lw=0.8, ls=":")
+        lr = r.best_setting["lr"] if r.best_setting else float("nan")
+        ax.set_title(f"{r.choice.display} (lr={lr:.3g})", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        if not classification:
+            ax.set_yscale("log")
+    for ax in axes[len(results) :]:
+        ax.set_visible(False)
+    for ax in axes[(nrows - 1) * ncols :]:
+        ax.set_xlabel("step")
+    for row in range(nrows):
+        axes[row * ncols].set_ylabel(metric)
+    handles = [
+        Line2D([], [], color="black", ls="-", lw=1.8, label="train split"),
+        Line2D([], [], color="black", ls="--", lw=1.8, label="validation split"),
+    ]
+    if classification and comparison.spec.target_accuracy is not None:
+        target = comparison.spec.target_accuracy
+        handles.append(Line2D([], [], color="gray", ls=":", label=f"target {target:g}"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
+    fig.suptitle(
+        f"Learning curves at the chosen learning rate: mean over {comparison.spec.seeds} seeds,"
+        " band = min-max",
+        fontsize=12,
+    )
+    return fig
+
+
+def validation_overlay_figure(comparison: Any, store: Any) -> Figure | None:
+    """All optimizers on one pair of axes: validation metric and training loss against step."""
+    results = [r for r in comparison.results if any(x is not None for x in r.curve_runs)]
+    if not results:
+        return None
+    classification = comparison.task == "classification"
+    fig = F.new_figure(12.0, 4.4)
+    ax_v, ax_t = fig.subplots(1, 2)
+    for r in results:
+        i = comparison.results.index(r)
+        c = color_of(r.label, i)
+        # Means only: seven bands on one pair of axes hide each other (the per-optimizer
+        # figure shows the bands).
+        key = "val/accuracy" if classification else "val/loss"
+        for ax, k in ((ax_v, key), (ax_t, "train/loss")):
+            got = seed_curves(store, r.curve_runs, k)
+            if got is not None:
+                with _quiet():
+                    mean = np.nanmean(got[1], axis=0)
+                ax.plot(got[0], mean, color=c, lw=1.8, label=r.choice.display)
+    if classification and comparison.spec.target_accuracy is not None:
+        ax_v.axhline(
+            comparison.spec.target_accuracy,
+            color="gray",
+            lw=0.8,
+            ls=":",
+            label=f"target {comparison.spec.target_accuracy:g}",
+        )
+    ax_v.set_title("validation " + ("accuracy" if classification else "loss"), fontsize=11)
+    ax_v.set_ylabel("accuracy" if classification else "loss")
+    ax_t.set_title("training loss (full training split)", fontsize=11)
+    ax_t.set_ylabel("loss (log scale)")
+    ax_t.set_yscale("log")
+    if not classification:
+        ax_v.set_yscale("log")
+    for ax in (ax_v, ax_t):
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+    ax_v.legend(fontsize=8, loc="lower right" if classification else "upper right", ncols=2)
+    fig.suptitle("All optimizers at their chosen learning rates (mean over seeds)", fontsize=12)
+    return fig
+
+
+def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
+    """Validation metric of every tuning setting against its learning rate.
+
+    With other tuned hyperparameters, each learning rate shows its best setting. Diverged
+    settings sit on the bottom edge as crosses; the chosen setting is ringed.
+    """
+    results = [
+        r
+        for r in comparison.results
+        if any(s is not None for c in r.candidates for s in c.statuses)
+    ]
+    if not results:
+        return None
+    classification = comparison.task == "classification"
+    fig = F.new_figure(8.0, 4.8)
+    ax = fig.subplots()
+    all_scores = _finite([c.score for r in results for c in r.candidates])
+    floor = 0.0
+    if not classification:
+        floor = min(all_scores) / 2 if all_scores else 1e-3
+    diverged_plotted = False
+    for r in results:
+        i = comparison.results.index(r)
+        c = color_of(r.label, i)
+        by_lr: dict[float, float] = {}
+        div_lrs: list[float] = []
+        for cand in r.candidates:
+            lr = float(cand.setting["lr"])
+            if cand.diverged:
+                div_lrs.append(lr)
+                continue
+            if not math.isfinite(cand.score):
+                continue
+            best = by_lr.get(lr)
+            better = best is None or (cand.score > best if classification else cand.score < best)
+            if better:
+                by_lr[lr] = cand.score
+        lrs = sorted(by_lr)
+        ax.plot(lrs, [by_lr[v] for v in lrs], "o-", color=c, lw=1.6, ms=5, label=r.choice.display)
+        if div_lrs:
+            ax.plot(div_lrs, [floor] * len(div_lrs), "x", color=c, ms=9, mew=2, clip_on=False)
+            diverged_plotted = True
+        if r.best is not None:
+            b = r.candidates[r.best]
+            ax.plot([b.setting["lr"]], [b.score], "o", ms=13, mfc="none", mec=c, mew=2)
+    ax.set_xscale("log")
+    if not classification:
+        ax.set_yscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    metric = "accuracy" if classification else "loss"
+    folds = comparison.spec.cv_folds
+    where = f"mean over {folds} folds" if folds else "holdout validation split"
+    ax.set_ylabel(f"validation {metric} ({where})")
+    if classification:
+        ax.set_ylim(bottom=floor)
+    steps = comparison.spec.tune_length
+    ax.set_title(
+        f"Learning-rate sensitivity ({steps} steps per trial; ring = chosen"
+        + ("; x = diverged)" if diverged_plotted else ")"),
+        fontsize=11,
+    )
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, ncols=2, loc="best")
+    return fig
+
+
+def time_to_target_figure(comparison: Any, store: Any = None) -> Figure | None:
+    """Steps and seconds to the target validation accuracy, per optimizer and seed."""
+    target = comparison.spec.target_accuracy
+    if comparison.task != "classification" or target is None:
+        return None
+    results = [r for r in comparison.results if r.steps_to_target]
+    if not results:
+        return None
+    fig = F.new_figure(11.0, 0.5 * len(results) + 1.8)
+    axes = fig.subplots(1, 2, sharey=True)
+    ypos = np.arange(len(results))[::-1]
+    for ax, attr, unit in (
+        (axes[0], "steps_to_target", "steps"),
+        (axes[1], "seconds_to_target", "seconds"),
+    ):
+        xmax = 0.0
+        for r in results:
+            xmax = max([xmax, *_finite(getattr(r, attr))])
+        for y, r in zip(ypos, results, strict=True):
+            i = comparison.results.index(r)
+            c = color_of(r.label, i)
+            vals = _finite(getattr(r, attr))
+            n = len(getattr(r, attr))
+            if vals:
+                ax.barh(y, float(np.mean(vals)), color=c, alpha=0.55, height=0.6)
+                ax.plot(vals, [y] * len(vals), "o", color=c, mec="black", ms=5, mew=0.6)
+                if len(vals) < n:
+                    ax.text(
+                        float(np.mean(vals)),
+                        y,
+                        f"  reached {len(vals)}/{n}",
+                        va="center",
+                        fontsize=8,
+                    )
+            else:
+                ax.text(
+                    0.02 * max(xmax, 1.0),
+                    y,
+                    "not reached",
+                    va="center",
+                    fontsize=9,
+                    color="#B00020",
+                )
+        ax.set_xlabel(f"{unit} until validation accuracy >= {target:g} (mean bar, seed dots)")
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(ypos, [r.choice.display for r in results])
+    axes[0].set_title("optimizer steps", fontsize=11)
+    axes[1].set_title("wall-clock seconds (training + evaluation, one core)", fontsize=11)
+    fig.suptitle(f"Time to reach {target:g} validation accuracy", fontsize=12)
+    return fig
+
+
+def monitor_figure(comparison: Any, store: Any) -> Figure | None:
+    """The update-to-parameter ratio ``||Δθ|| / ||θ||`` of each optimizer over training."""
+    fig = F.new_figure(8.5, 4.6)
+    ax = fig.subplots()
+    drawn = 0
+    for i, r in enumerate(comparison.results):
+        got = seed_curves(store, r.curve_runs, "monitor/update_ratio")
+        if got is None:
+            continue
+        steps, values = got
+        with np.errstate(all="ignore"):
+            values = np.where(values > 0, values, np.nan)
+        _band(ax, steps, values, color_of(r.label, i), lw=1.8, label=r.choice.display)
+        drawn += 1
+    if not drawn:
+        return None
+    ax.axhline(1e-3, color="gray", ls=":", lw=1.2, label="1e-3 (rule of thumb)")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(r"$\|\Delta\theta\| \,/\, \|\theta\|$ (log scale)")
+    ax.set_title(
+        "Update-to-parameter ratio per step (optimizer monitor; mean over seeds, band = min-max)",
+        fontsize=11,
+    )
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, ncols=2, loc="best")
+    return fig
+
+
+def landscape_figures(comparison: Any, *, steps: int = 150) -> list[tuple[str, Figure]]:
+    """The compared optimizers' paths on each of ``comparison.spec.landscapes``.
+
+    Named optimizers use the landscape's demonstration learning rates
+    (:func:`descentlab.report.figures.default_lr`, tuned for these terrains: a network's
+    learning rate means nothing on a 2-D function); composed ones use the landscape's own
+    gradient-descent rate.
+    """
+    from descentlab.problems import landscapes, trajectories
+
+    out = []
+    choices = [r.choice for r in comparison.results]
+    for name in comparison.spec.landscapes:
+        f = landscapes.get(name)
+        start = torch.tensor(f.start, dtype=torch.float64)
+        bound = 100 * max(max(abs(lo), abs(hi)) for lo, hi in f.domain)
+        races = []
+        for c in choices:
+            if c.is_named:
+                lr = F.default_lr(f, c.optimizer)
+                spec: Any = c.optimizer
+            else:
+                lr, spec = f.lr, c.optimizer
+            try:
+                tr = trajectories.run(
+                    f, spec, start, steps, lr=lr, hyper=dict(c.hyper) or None, bound=bound
+                )
+            except (ValueError, TypeError):
+                continue  # an optimizer the trajectory runner cannot drive (e.g. lookahead)
+            races.append(F.Race(c.label, lr, tr))
+        if races:
+            fig = F.comparison_figure(
+                f, races, title=f"The same optimizers on the {name} landscape ({steps} steps)"
+            )
+            out.append((name, fig))
+    return out

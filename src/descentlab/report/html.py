@@ -1,0 +1,823 @@
+"""One self-contained HTML report of an optimizer comparison.
+
+:func:`render_report` writes ``<run dir>/report.html``: a single file that opens offline in any
+browser -- figures are embedded as base64 PNG (``data:`` URIs), the style sheet is inline, and
+there are no scripts, no external links and no external resources. It holds, in order:
+
+1. the verdict and the results table (test accuracy and loss with bootstrap confidence
+   intervals, steps and seconds to the target validation accuracy, diverged trials);
+2. test results per seed, learning curves (train and validation, mean and band over seeds),
+   learning-rate sensitivity, time to target, the optimizer monitor's update-to-parameter
+   ratio, and the same optimizers' paths on the ravine and saddle landscapes;
+3. any lecture experiment found in the run directory (``<name>.json`` results with their
+   tables, checks, notes and PNG figures; loose PNG and Markdown files);
+4. the protocol, the configuration and the provenance (versions, git commit, machine, command
+   line, sessions), and every tuning trial.
+
+``descentlab report RUN_DIR`` re-renders it from the store alone.
+
+Example:
+    >>> from descentlab.experiments.compare import load_comparison
+    >>> path = render_report(load_comparison("runs/mnist1d-default-1a2b3c4d"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "LectureOutput",
+    "figure_data_uri",
+    "find_lecture_outputs",
+    "html_table",
+    "markdown_to_html",
+    "png_data_uri",
+    "render_report",
+]
+
+_PROBLEMS = {
+    "mnist1d": "MNIST-1D",
+    "digits": "digits (8x8 images)",
+    "moons": "two moons",
+    "blobs": "Gaussian blobs",
+    "regression": "1-D regression",
+    "quadratic_deep": "DeepOBS quadratic_deep",
+}
+_MODELS = {
+    "cnn": "CNN",
+    "mlp": "MLP",
+    "gru": "GRU",
+    "digits_cnn": "CNN",
+    "digits_mlp": "MLP",
+    "logistic": "logistic regression",
+    "linear": "linear model",
+}
+
+# Files and folders of the comparison itself, never shown as lecture outputs.
+_OWN = {"report.html", "figures", "checkpoints"}
+
+_CSS = """
+:root { --ink:#1d2733; --muted:#5b6673; --line:#d9dee5; --accent:#0b63b5; --bg:#fbfcfd;
+        --good:#1b7f3b; --bad:#b00020; }
+* { box-sizing: border-box; }
+body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+       sans-serif; color: var(--ink); background: var(--bg); margin: 0; }
+main { max-width: 1240px; margin: 0 auto; padding: 24px 32px 64px; }
+header { border-bottom: 3px solid var(--accent); margin-bottom: 18px; padding-bottom: 10px; }
+h1 { font-size: 26px; margin: 0 0 4px; }
+h2 { font-size: 20px; margin: 36px 0 8px; padding-bottom: 4px; border-bottom: 1px solid
+     var(--line); }
+h3 { font-size: 16px; margin: 22px 0 6px; }
+.sub { color: var(--muted); margin: 0; }
+.verdict { background: #eef5fc; border-left: 4px solid var(--accent); padding: 10px 14px;
+           margin: 14px 0; }
+.warn { background: #fff4e5; border-left: 4px solid #e69f00; padding: 10px 14px; margin: 14px 0; }
+nav { font-size: 14px; margin: 8px 0 0; }
+nav a { color: var(--accent); text-decoration: none; margin-right: 14px; }
+table { border-collapse: collapse; margin: 8px 0 12px; font-size: 14px; }
+th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: right;
+         vertical-align: top; }
+th { background: #f0f3f6; font-weight: 600; }
+th:first-child, td:first-child { text-align: left; }
+td.text, th.text { text-align: left; }
+tr.best td { background: #eaf6ee; font-weight: 600; }
+td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.ci { color: var(--muted); font-weight: normal; font-size: 13px; }
+figure { margin: 14px 0 22px; }
+figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: white; }
+figcaption { color: var(--muted); font-size: 13.5px; margin-top: 4px; max-width: 1000px; }
+details { margin: 8px 0; }
+summary { cursor: pointer; color: var(--accent); }
+pre, code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace;
+            font-size: 12.5px; }
+pre { background: #f3f5f7; padding: 10px; overflow-x: auto; border: 1px solid var(--line); }
+dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 6px 0; }
+dl.kv dt { color: var(--muted); }
+dl.kv dd { margin: 0; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px;
+           overflow-wrap: anywhere; }
+.ok { color: var(--good); } .no { color: var(--bad); }
+ol.protocol li { margin-bottom: 4px; }
+footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
+         var(--line); padding-top: 8px; }
+"""
+
+
+# ------------------------------------------------------------------------------------------
+# building blocks
+
+
+def png_data_uri(data: bytes) -> str:
+    """A ``data:image/png;base64,...`` URI for PNG bytes."""
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def figure_data_uri(
+    fig: Any, *, dpi: int = 96, save_to: str | os.PathLike[str] | None = None
+) -> str:
+    """Render a matplotlib figure to PNG and return it as a ``data:`` URI.
+
+    Args:
+        fig: the figure.
+        dpi: resolution.
+        save_to: also write the PNG to this path.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
+    data = buf.getvalue()
+    if save_to is not None:
+        Path(save_to).parent.mkdir(parents=True, exist_ok=True)
+        Path(save_to).write_bytes(data)
+    return png_data_uri(data)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def html_table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    row_classes: Sequence[str] | None = None,
+    text_columns: Sequence[int] = (0,),
+    raw: bool = False,
+) -> str:
+    """An HTML table (cells escaped unless ``raw``; the first column left-aligned)."""
+    head = "".join(
+        f'<th class="{"text" if i in text_columns else ""}">{_e(c)}</th>'
+        for i, c in enumerate(columns)
+    )
+    body = []
+    for j, row in enumerate(rows):
+        cls = f' class="{row_classes[j]}"' if row_classes and row_classes[j] else ""
+        cells = "".join(
+            f'<td class="{"text" if i in text_columns else "num"}">{c if raw else _e(c)}</td>'
+            for i, c in enumerate(row)
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def markdown_to_html(text: str, *, base: Path | None = None) -> str:
+    """A small Markdown subset to HTML: headings, pipe tables, bullet lists, images (local
+    PNGs embedded from ``base``; others dropped), emphasis, inline code and paragraphs.
+
+    Links become plain text: the report holds no links.
+    """
+    lines = text.splitlines()
+    out: list[str] = []
+    i = 0
+    para: list[str] = []
+
+    def flush() -> None:
+        if para:
+            out.append(f"<p>{_inline(' '.join(para))}</p>")
+            para.clear()
+
+    while i < len(lines):
+        line = lines[i].rstrip()
+        if not line.strip():
+            flush()
+            i += 1
+            continue
+        m = re.match(r"^(#{1,6})\s+(.*)$", line)
+        if m:
+            flush()
+            level = min(6, len(m.group(1)) + 2)
+            out.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
+            i += 1
+            continue
+        if (
+            line.lstrip().startswith("|")
+            and i + 1 < len(lines)
+            and re.match(r"^\s*\|?\s*:?-{2,}", lines[i + 1])
+        ):
+            flush()
+            head = _cells(line)
+            i += 2
+            rows = []
+            while i < len(lines) and lines[i].lstrip().startswith("|"):
+                rows.append(_cells(lines[i]))
+                i += 1
+            out.append(html_table(head, [[_inline(c) for c in r] for r in rows], raw=True))
+            continue
+        m = re.match(r"^\s*!\[([^\]]*)\]\(([^)]+)\)\s*$", line)
+        if m:
+            flush()
+            out.append(_embedded_image(m.group(2), m.group(1), base))
+            i += 1
+            continue
+        if re.match(r"^\s*[-*]\s+", line):
+            flush()
+            items = []
+            while i < len(lines) and re.match(r"^\s*[-*]\s+", lines[i]):
+                item = re.sub(r"^\s*[-*]\s+", "", lines[i])
+                items.append(f"<li>{_inline(item)}</li>")
+                i += 1
+            out.append(f"<ul>{''.join(items)}</ul>")
+            continue
+        para.append(line.strip())
+        i += 1
+    flush()
+    return "\n".join(out)
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _inline(text: str) -> str:
+    text = _e(text)
+    text = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", text)  # links -> their text
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", text)
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    text = re.sub(r"(?<![\w*])[*_]([^*_]+)[*_](?![\w*])", r"<em>\1</em>", text)
+    return text
+
+
+def _embedded_image(src: str, alt: str, base: Path | None) -> str:
+    if base is None or re.match(r"^[a-z]+:", src):
+        return ""
+    path = (base / src).resolve()
+    if path.suffix.lower() != ".png" or not path.is_file():
+        return ""
+    return (
+        f'<figure><img alt="{_e(alt)}" src="{png_data_uri(path.read_bytes())}">'
+        f"<figcaption>{_e(alt)}</figcaption></figure>"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# lecture experiments found in the run directory
+
+
+@dataclass
+class LectureOutput:
+    """One lecture experiment's output found in a run directory.
+
+    Attributes:
+        title: its title.
+        source: the file it was read from (relative to the run directory).
+        html: its rendered HTML (table, checks, notes, figures).
+        images: the PNG files it embedded (so they are not shown twice).
+    """
+
+    title: str
+    source: str
+    html: str
+    images: set[Path] = field(default_factory=set)
+
+
+def find_lecture_outputs(run_dir: str | os.PathLike[str]) -> list[LectureOutput]:
+    """Lecture experiment outputs under ``run_dir`` (the comparison's own files excluded).
+
+    - ``<name>.json`` with ``title``, ``columns`` and ``rows`` (the lecture experiments'
+      result files): title, table, checks (expected vs observed), notes, settings, and the PNG
+      figures it lists in ``figures``;
+    - a ``<name>.md`` beside such a JSON file is skipped (same content); other Markdown
+      files are rendered;
+    - PNG files not shown by any of the above are embedded with their file name.
+    """
+    root = Path(run_dir)
+    if not root.is_dir():
+        return []
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and not (set(p.relative_to(root).parts[:1]) & _OWN)
+        and p.suffix.lower() in (".json", ".md", ".png")
+    )
+    outputs: list[LectureOutput] = []
+    shown: set[Path] = set()
+    json_stems: set[Path] = set()
+    for p in files:
+        if p.suffix.lower() != ".json":
+            continue
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if not (isinstance(data, Mapping) and "columns" in data and "rows" in data):
+            continue
+        out = _render_result(data, p, root)
+        outputs.append(out)
+        shown |= out.images
+        json_stems.add(p.with_suffix(""))
+    for p in files:
+        if p.suffix.lower() == ".md" and p.with_suffix("") not in json_stems:
+            try:
+                text = p.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            body = markdown_to_html(text, base=p.parent)
+            imgs = {(p.parent / m).resolve() for m in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)}
+            shown |= imgs
+            outputs.append(LectureOutput(p.stem, str(p.relative_to(root)), body, imgs))
+    for p in files:
+        if p.suffix.lower() == ".png" and p.resolve() not in shown:
+            rel = str(p.relative_to(root))
+            body = (
+                f'<figure><img alt="{_e(rel)}" src="{png_data_uri(p.read_bytes())}">'
+                f"<figcaption>{_e(rel)}</figcaption></figure>"
+            )
+            outputs.append(LectureOutput(p.stem.replace("_", " "), rel, body, {p.resolve()}))
+    return outputs
+
+
+def _render_result(data: Mapping[str, Any], path: Path, root: Path) -> LectureOutput:
+    title = str(data.get("title") or data.get("name") or path.stem)
+    columns = [str(c) for c in data.get("columns", [])]
+    rows = data.get("rows", [])
+    parts = []
+    if columns and isinstance(rows, list):
+        body = []
+        for r in rows:
+            if isinstance(r, Mapping):
+                body.append([_value(r.get(c)) for c in columns])
+            elif isinstance(r, list):
+                body.append([_value(v) for v in r])
+        parts.append(html_table(columns, body))
+    checks = data.get("checks") or {}
+    if isinstance(checks, Mapping) and checks:
+        items = "".join(
+            f'<li><span class="{"ok" if ok else "no"}">{"✔" if ok else "✘"}</span> {_e(t)}</li>'
+            for t, ok in checks.items()
+        )
+        parts.append(f"<p><strong>Expected (lectures) and observed:</strong></p><ul>{items}</ul>")
+    for note in data.get("notes") or []:
+        parts.append(f"<p>{_inline(str(note))}</p>")
+    images: set[Path] = set()
+    figs = data.get("figures") or {}
+    if isinstance(figs, Mapping):
+        for name, file in figs.items():
+            p = (path.parent / str(file)).resolve()
+            if p.suffix.lower() == ".png" and p.is_file():
+                images.add(p)
+                parts.append(
+                    f'<figure><img alt="{_e(name)}" src="{png_data_uri(p.read_bytes())}">'
+                    f"<figcaption>{_e(name)}</figcaption></figure>"
+                )
+    config = data.get("config") or {}
+    seconds = data.get("seconds")
+    if isinstance(config, Mapping) and config:
+        settings = ", ".join(f"{k}={_value(v)}" for k, v in config.items())
+        ran = f" Ran in {float(seconds):.1f} s." if isinstance(seconds, int | float) else ""
+        parts.append(f'<p class="sub">Settings: {_e(settings)}.{ran}</p>')
+    return LectureOutput(title, str(path.relative_to(root)), "\n".join(parts), images)
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return str(v)
+        return f"{v:.4g}"
+    return str(v)
+
+
+# ------------------------------------------------------------------------------------------
+# the report
+
+
+def _ci(ci: tuple[float, float, float], digits: int = 3) -> str:
+    m, lo, hi = ci
+    if not math.isfinite(m):
+        return "-"
+    return f'{m:.{digits}f} <span class="ci">[{lo:.{digits}f}, {hi:.{digits}f}]</span>'
+
+
+def _setting(setting: Mapping[str, Any] | None) -> str:
+    if not setting:
+        return "-"
+    parts = [f"{setting['lr']:.3g}"]
+    parts += [
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in setting.items()
+        if k != "lr"
+    ]
+    return " ".join(parts)
+
+
+def _mean(values: Iterable[float | None]) -> float:
+    vals = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return float(sum(vals) / len(vals)) if vals else math.nan
+
+
+def _results_table(cmp: Any) -> str:
+    classification = cmp.task == "classification"
+    conf = round(cmp.spec.confidence * 100)
+    target = cmp.spec.target_accuracy if classification else None
+    metric_name = "accuracy" if classification else "loss"
+    cols = ["optimizer", "chosen lr", f"tuning val {metric_name}"]
+    if classification:
+        cols.append(f"test accuracy [{conf}% CI]")
+    cols.append(f"test loss [{conf}% CI]")
+    cols.append(f"final val {metric_name} (curve runs)")
+    if target is not None:
+        cols += [f"steps to {target:g} val acc", f"seconds to {target:g}"]
+    cols += ["diverged (tuning)", "diverged (final runs)"]
+    key = (lambda r: r.test_accuracy[0]) if classification else (lambda r: -r.test_loss[0])
+    scored = [
+        r
+        for r in cmp.results
+        if math.isfinite(r.test_accuracy[0] if classification else r.test_loss[0])
+    ]
+    best = max(scored, key=key) if scored else None
+    rows, classes = [], []
+    for r in cmp.results:
+        score = r.candidates[r.best].score if r.best is not None else math.nan
+        final_val = _mean(r.final_val_accuracy if classification else r.final_val_loss)
+        row = [
+            _e(r.choice.display),
+            _e(_setting(r.best_setting)),
+            "-" if not math.isfinite(score) else f"{score:.4f}",
+        ]
+        if classification:
+            row.append(_ci(r.test_accuracy))
+        row.append(_ci(r.test_loss))
+        row.append("-" if not math.isfinite(final_val) else f"{final_val:.4f}")
+        if target is not None:
+            steps = [s for s in r.steps_to_target if s is not None]
+            secs = [s for s in r.seconds_to_target if s is not None]
+            n = len(r.steps_to_target)
+            if n == 0:
+                row += ["-", "-"]
+            elif not steps:
+                row += [f"not reached (0/{n})", "-"]
+            else:
+                row += [
+                    f"{_mean(steps):.0f} <span class=ci>({len(steps)}/{n} seeds)</span>",
+                    f"{_mean(secs):.1f}",
+                ]
+        final_n = 2 * cmp.spec.seeds if r.best is not None else 0
+        row += [f"{r.diverged_tuning}/{r.n_tuning_trials}", f"{r.diverged_final}/{final_n}"]
+        rows.append(row)
+        classes.append("best" if r is best else "")
+    return html_table(cols, rows, row_classes=classes, raw=True)
+
+
+def _verdict(cmp: Any) -> str:
+    classification = cmp.task == "classification"
+    scored = [
+        r
+        for r in cmp.results
+        if math.isfinite(r.test_accuracy[0] if classification else r.test_loss[0])
+    ]
+    if not scored:
+        return "<p>No optimizer has finished its final runs yet.</p>"
+    if classification:
+        ranked = sorted(scored, key=lambda r: -r.test_accuracy[0])
+        top = ranked[0]
+        m, lo, hi = top.test_accuracy
+        text = (
+            f"<strong>{_e(top.choice.display)}</strong> reached the highest mean test accuracy, "
+            f"{m:.3f} (95% bootstrap CI [{lo:.3f}, {hi:.3f}]) at lr {_setting(top.best_setting)}."
+        )
+        overlap = [r for r in ranked[1:] if r.test_accuracy[2] >= lo]
+        if overlap:
+            names = ", ".join(_e(r.choice.display) for r in overlap)
+            text += (
+                f" Its interval overlaps those of {names}: with {cmp.spec.seeds} seeds these "
+                "are not clearly worse."
+            )
+        worst = ranked[-1]
+        if worst is not top:
+            text += f" Lowest: {_e(worst.choice.display)} ({worst.test_accuracy[0]:.3f})."
+    else:
+        ranked = sorted(scored, key=lambda r: r.test_loss[0])
+        top = ranked[0]
+        m, lo, hi = top.test_loss
+        text = (
+            f"<strong>{_e(top.choice.display)}</strong> reached the lowest mean test loss, "
+            f"{m:.4g} (CI [{lo:.4g}, {hi:.4g}]) at lr {_setting(top.best_setting)}."
+        )
+    return f"<p>{text}</p>"
+
+
+def _protocol(cmp: Any) -> str:
+    s = cmp.spec
+    folds = (
+        f"{s.cv_folds}-fold cross-validation over training + validation data (scikit-learn's "
+        f"{'Stratified' if cmp.task == 'classification' else ''}KFold, seed {s.split_seed})"
+        if s.cv_folds
+        else f"a holdout validation split ({s.val_fraction:.0%} of the training data, seed "
+        f"{s.split_seed})"
+    )
+    search = (
+        f"a log grid of {s.trials} learning rates per optimizer"
+        if s.search == "grid"
+        else f"{s.trials} random draws (learning rate log-uniform)"
+    )
+    if s.space:
+        search += f", with {_e(json.dumps(s.space))}"
+    metric = "accuracy" if cmp.task == "classification" else "loss"
+    seeds = ", ".join(map(str, s.final_seeds))
+    batch = "full batch" if s.batch_size is None else f"mini-batches of {s.batch_size}"
+    items = [
+        f"<b>Tune</b> on validation data only: {search}, each trained {s.tune_length} steps "
+        f"({batch}, seed {s.seed}) and scored by its final validation {metric} on {folds}. "
+        "These runs hold no test example at all.",
+        f"<b>Select</b> the best mean validation {metric} per optimizer; a diverged setting "
+        "never wins (ties go to the smaller learning rate).",
+        f"<b>Curve runs</b>: the chosen setting with {s.seeds} seeds ({seeds}), {s.steps} steps "
+        "on the training split, evaluated on the validation "
+        f"split every {s.curve_eval_every} steps: learning curves, time to target, and the "
+        "optimizer's monitor (update-to-parameter ratio).",
+        f"<b>Refit</b> the chosen setting on training + validation data with the same "
+        f"{s.seeds} seeds, {s.steps} steps; the test set is evaluated once, at the end of each "
+        "refit run. Means and percentile-bootstrap confidence intervals (scipy.stats.bootstrap,"
+        f" {round(s.confidence * 100)}%) are over these seeds.",
+    ]
+    return '<ol class="protocol">' + "".join(f"<li>{i}</li>" for i in items) + "</ol>"
+
+
+def _kv(items: Mapping[str, Any]) -> str:
+    rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(_kv_value(v))}</dd>" for k, v in items.items())
+    return f'<dl class="kv">{rows}</dl>'
+
+
+def _kv_value(v: Any) -> str:
+    if isinstance(v, Mapping | list):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+
+
+def _config_section(cmp: Any) -> str:
+    s = cmp.spec
+    spec = s.to_dict()
+    spec["optimizers"] = [
+        f"{o['label']}: {o['optimizer']} {o['hyper'] or ''} lr range {o['lr_range']}".strip()
+        for o in spec["optimizers"]
+    ]
+    parts = ["<h3>Configuration</h3>", _kv(spec)]
+    rec = cmp.record
+    if rec is not None:
+        prov = dict(rec.provenance)
+        shown = {}
+        for key in ("versions", "git", "machine", "argv", "created", "task"):
+            if key in prov:
+                shown[key] = prov[key]
+        sessions = prov.get("sessions", [])
+        if sessions:
+            shown["sessions"] = sessions
+            total = sum(float(x.get("seconds", 0.0)) for x in sessions)
+            shown["time spent (all sessions)"] = f"{total:.1f} s"
+        shown["status"] = rec.status
+        shown["run directory"] = str(cmp.run_dir)
+        shown["store"] = str(cmp.store_path)
+        parts += ["<h3>Provenance</h3>", _kv(shown)]
+    return "\n".join(parts)
+
+
+def _trials_section(cmp: Any) -> str:
+    metric = "accuracy" if cmp.task == "classification" else "loss"
+    folds = (
+        len(cmp.results[0].candidates[0].scores) if cmp.results and cmp.results[0].candidates else 1
+    )
+    cols = (
+        ["optimizer", "setting"]
+        + ([f"fold {i} val {metric}" for i in range(folds)] if folds > 1 else [f"val {metric}"])
+        + ["mean", "status", "run ids"]
+    )
+    rows, classes = [], []
+    for r in cmp.results:
+        for ci, c in enumerate(r.candidates):
+            scores = [("-" if not math.isfinite(v) else f"{v:.4f}") for v in c.scores]
+            statuses = sorted({s or "not run" for s in c.statuses})
+            rows.append(
+                [
+                    r.choice.display,
+                    _setting(c.setting),
+                    *scores,
+                    "-" if not math.isfinite(c.score) else f"{c.score:.4f}",
+                    ", ".join(statuses),
+                    ", ".join(str(i) for i in c.run_ids if i is not None),
+                ]
+            )
+            classes.append("best" if ci == r.best else "")
+    table = html_table(cols, rows, row_classes=classes, text_columns=(0, 1))
+    n = sum(len(r.candidates) for r in cmp.results)
+    return (
+        f"<details><summary>All {n} tuning settings (chosen ones highlighted)</summary>"
+        f"{table}</details>"
+    )
+
+
+def _figure(uri: str, caption: str, alt: str) -> str:
+    return f'<figure><img alt="{_e(alt)}" src="{uri}"><figcaption>{caption}</figcaption></figure>'
+
+
+def render_report(
+    comparison: Any,
+    *,
+    store: Any = None,
+    path: str | os.PathLike[str] | None = None,
+    save_figures: bool = True,
+) -> Path:
+    """Write the comparison's self-contained HTML report.
+
+    Args:
+        comparison: a :class:`~descentlab.experiments.compare.Comparison`.
+        store: its store (opened from the run directory if None).
+        path: the output file (default ``<run dir>/report.html``).
+        save_figures: also write each figure as PNG under ``<run dir>/figures/``.
+
+    Returns:
+        The report's path.
+    """
+    from descentlab.report import compare_figures as CF
+    from descentlab.store import Store
+
+    own_store = store is None
+    if own_store:
+        store = Store(comparison.store_path)
+    try:
+        body = _body(comparison, store, CF, save_figures)
+    finally:
+        if own_store:
+            store.close()
+    out = Path(path) if path is not None else comparison.report_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
+
+
+def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
+    s = cmp.spec
+    fig_dir = cmp.run_dir / "figures" if save_figures else None
+    sections: list[tuple[str, str, str]] = []  # (id, title, html)
+
+    def add_fig(name: str, make: Callable[[], Any], caption: str, alt: str) -> str:
+        fig = make()
+        if fig is None:
+            return ""
+        uri = figure_data_uri(fig, save_to=None if fig_dir is None else fig_dir / f"{name}.png")
+        return _figure(uri, caption, alt)
+
+    prov = cmp.record.provenance if cmp.record is not None else {}
+    model = s.model or prov.get("model") or "default model"
+    classification = cmp.task == "classification"
+    metric = "accuracy" if classification else "loss"
+    title = (
+        f"Optimizer comparison: {_PROBLEMS.get(s.problem, s.problem)}, {_MODELS.get(model, model)}"
+    )
+
+    results_html = [_verdict(cmp)]
+    if not cmp.complete:
+        results_html.append(
+            '<p class="warn">This comparison is incomplete (it was stopped): rows without '
+            "numbers have not finished. Run the same command again to continue.</p>"
+        )
+    results_html.append(_results_table(cmp))
+    results_html.append(
+        '<p class="sub">Test numbers come from the refit runs (trained on training + '
+        "validation data, test set evaluated once at the end); validation numbers and times "
+        "from the curve runs (trained on the training split). Seconds are wall-clock time on "
+        "one core, including evaluations, and vary from machine to machine.</p>"
+    )
+    results_html.append(
+        add_fig(
+            "test_results",
+            lambda: CF.test_results_figure(cmp, store),
+            "Each optimizer at its chosen learning rate: the dot is the mean over seeds, the "
+            "shaded bar the bootstrap confidence interval, ticks the individual seeds.",
+            "test results per optimizer",
+        )
+    )
+    sections.append(("results", "Results", "\n".join(results_html)))
+
+    curves = [
+        add_fig(
+            "learning_curves",
+            lambda: CF.learning_curves_figure(cmp, store),
+            f"Training (solid) and validation (dashed) {metric} of the curve runs: mean over "
+            f"{s.seeds} seeds, band = min-max over seeds. A widening gap between the two is "
+            "overfitting.",
+            "learning curves per optimizer",
+        ),
+        add_fig(
+            "validation_overlay",
+            lambda: CF.validation_overlay_figure(cmp, store),
+            f"All optimizers on common axes: validation {metric} (left) and training loss "
+            "(right, log scale).",
+            "validation accuracy and training loss of all optimizers",
+        ),
+    ]
+    sections.append(("curves", "Learning curves", "\n".join(curves)))
+
+    sens = add_fig(
+        "lr_sensitivity",
+        lambda: CF.lr_sensitivity_figure(cmp, store),
+        f"Final validation {metric} of every tuning trial against its learning rate (DeepOBS's "
+        "tuneability picture). A flat, wide curve is an optimizer that is easy to tune; a "
+        "narrow peak needs a careful search. Crosses on the bottom edge are settings that "
+        "diverged.",
+        "learning-rate sensitivity",
+    )
+    sections.append(("sensitivity", "Learning-rate sensitivity", sens))
+
+    if classification and s.target_accuracy is not None:
+        ttt = add_fig(
+            "time_to_target",
+            lambda: CF.time_to_target_figure(cmp, store),
+            f"First evaluation at which validation accuracy reached {s.target_accuracy:g} "
+            f"(evaluations every {s.curve_eval_every} steps, so steps are rounded up to that "
+            "grid).",
+            "time to target",
+        )
+        sections.append(("time", "Time to target", ttt))
+
+    mon = add_fig(
+        "update_ratio",
+        lambda: CF.monitor_figure(cmp, store),
+        "The optimizer monitor's update-to-parameter ratio ||Δθ|| / ||θ|| (all parameters), "
+        f"recorded every {s.curve_eval_every} steps of the curve runs. Around 1e-3 is the usual "
+        "rule of thumb (Karpathy, cs231n); much larger means steps that jump around, much "
+        "smaller a learning rate too low to move the weights.",
+        "update-to-parameter ratio",
+    )
+    sections.append(("monitor", "Monitoring", mon or "<p>No monitor records.</p>"))
+
+    lands = []
+    for name, fig in CF.landscape_figures(cmp):
+        uri = figure_data_uri(
+            fig, save_to=None if fig_dir is None else fig_dir / f"landscape_{name}.png"
+        )
+        lands.append(
+            _figure(
+                uri,
+                f"The same optimizers on the {name} landscape of seed 003 (cs231n's "
+                "animation), from one start, with learning rates tuned for this terrain (a "
+                "network's learning rate means nothing on a 2-D function). Left: paths over the "
+                "contour map; right: loss along the path.",
+                f"{name} landscape",
+            )
+        )
+    if lands:
+        sections.append(("landscapes", "The same optimizers on landscapes", "\n".join(lands)))
+
+    lectures = find_lecture_outputs(cmp.run_dir)
+    if lectures:
+        parts = []
+        for lec in lectures:
+            parts.append(f"<h3>{_e(lec.title)}</h3>")
+            parts.append(f'<p class="sub">from {_e(lec.source)}</p>')
+            parts.append(lec.html)
+        sections.append(("lectures", "Lecture experiments", "\n".join(parts)))
+
+    sections.append(("protocol", "Protocol", _protocol(cmp) + _trials_section(cmp)))
+    sections.append(("config", "Configuration and provenance", _config_section(cmp)))
+
+    nav = "".join(f'<a href="#{sid}">{_e(t)}</a>' for sid, t, _ in sections)
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    labels = ", ".join(r.choice.display for r in cmp.results)
+    sub = (
+        f"{len(cmp.results)} optimizers ({_e(labels)}), tuned on validation data, "
+        f"{s.seeds} seeds each. Rendered {now} by descentlab."
+    )
+    html_sections = "\n".join(
+        f'<section id="{sid}"><h2>{_e(t)}</h2>\n{content}</section>' for sid, t, content in sections
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>{_e(title)}</h1>
+<p class="sub">{sub}</p>
+<nav>{nav}</nav>
+</header>
+{html_sections}
+<footer>descentlab {_e(_version())} · self-contained report (no external resources) ·
+store: {_e(cmp.store_path.name)} in {_e(str(cmp.run_dir))}</footer>
+</main>
+</body>
+</html>
+"""
+
+
+def _version() -> str:
+    import descentlab
+
+    return str(getattr(descentlab, "__version__", "?"))
