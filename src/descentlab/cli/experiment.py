@@ -1,0 +1,162 @@
+"""``descentlab experiment``: run one of the lectures' experiments and write its outputs.
+
+Examples::
+
+    descentlab experiment list                         # the experiments and their options
+    descentlab experiment sharpness                    # full setting -> runs/experiments/
+    descentlab experiment bias_variance --quick --out /tmp/bv
+    descentlab experiment schedules --set steps=2000 --set "schedules=[\\"cosine\\", \\"step\\"]"
+    descentlab experiment regularization --seed 3 --force
+
+Each experiment writes ``<name>.png`` (its figure), ``<name>.json`` (table, checks, notes,
+curves, settings, provenance) and ``<name>.md`` (a Markdown section for the report) into
+``--out`` (default ``runs/experiments``), prints the table and the lecture's checks, and exits
+with 0. An existing result is not overwritten without ``--force``. Experiments that train
+through the engine (``regularization``, ``schedules``) record their runs in
+``<out>/descentlab.sqlite`` unless ``--no-store``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["handler", "parse_options", "register"]
+
+
+def _value(text: str) -> Any:
+    """A command-line value: JSON if it parses (numbers, lists, true/false/null), else text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_options(items: list[str] | None) -> dict[str, Any]:
+    """``["steps=2000", "eps=[0.001]"]`` -> ``{"steps": 2000, "eps": [0.001]}``.
+
+    Raises:
+        ValueError: an item without ``=``.
+
+    Example:
+        >>> parse_options(["lr=0.1", "optimizer=adam", "sizes=[1, 2]"])
+        {'lr': 0.1, 'optimizer': 'adam', 'sizes': [1, 2]}
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``experiment`` subcommand."""
+    from descentlab.experiments.lectures import DESCRIPTIONS, NAMES
+
+    lines = "\n".join(f"  {n:<16} {DESCRIPTIONS[n]}" for n in NAMES)
+    p = subparsers.add_parser(
+        "experiment",
+        help="run one of the lectures' experiments (figures + table)",
+        description="Run one of the lectures' experiments and write its figure (PNG), table "
+        "(JSON and Markdown) and checks into an output folder.\n\nexperiments:\n" + lines,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", choices=[*NAMES, "list"], metavar="NAME",
+                   help="an experiment (see above) or 'list'")  # fmt: skip
+    p.add_argument("--out", default="runs/experiments",
+                   help="output folder (default runs/experiments)")  # fmt: skip
+    p.add_argument("--quick", action="store_true",
+                   help="the small setting (seconds; what the tests run)")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="options",
+                   help="an experiment option (JSON value), repeatable; see 'list'")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite an earlier result in --out")
+    p.add_argument("--no-store", action="store_true",
+                   help="do not record the training runs in <out>/descentlab.sqlite")  # fmt: skip
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch threads (default: leave torch's setting)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=handler)
+
+
+def _list() -> int:
+    from descentlab.experiments import lectures
+
+    for name in lectures.NAMES:
+        print(f"{name}: {lectures.DESCRIPTIONS[name]}")
+        full, quick = lectures.options(name), lectures.options(name, quick=True)
+        for key, value in full.items():
+            q = f"  (--quick: {quick[key]!r})" if quick[key] != value else ""
+            print(f"    {key} = {json.dumps(value)}{q}")
+    return 0
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Run the subcommand; ValueError/KeyError/FileNotFoundError become exit code 2."""
+    if args.name == "list":
+        return _list()
+    import inspect
+
+    import torch
+
+    from descentlab.experiments import lectures
+    from descentlab.report import experiment_figures
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    options = parse_options(args.options)
+    out = Path(args.out)
+    fn = lectures.get(args.name)
+    # Every check before any work: unknown options, an earlier result in the way.
+    valid = [k for k in inspect.signature(fn).parameters if k not in ("quick", "seed", "store")]
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {unknown} for experiment {args.name!r}; valid options: "
+            f"{', '.join(valid)}"
+        )
+    if (out / f"{args.name}.json").exists() and not args.force:
+        raise ValueError(
+            f"{out / f'{args.name}.json'} exists; choose another --out or pass --force"
+        )
+    if not args.no_store and "store" in inspect.signature(fn).parameters:
+        from descentlab.store import DEFAULT_DB_NAME, Store
+
+        out.mkdir(parents=True, exist_ok=True)
+        options["store"] = Store(out / DEFAULT_DB_NAME)
+    mode = "quick" if args.quick else "full"
+    print(f"experiment {args.name} ({mode} setting) -> {out}/", flush=True)
+    start = time.perf_counter()
+    try:
+        result, paths = experiment_figures.run_and_write(
+            args.name, out, quick=args.quick, seed=args.seed, force=args.force, **options
+        )
+    finally:
+        store = options.get("store")
+        if store is not None:
+            store.close()
+    elapsed = time.perf_counter() - start
+    if args.json:
+        print(json.dumps({"columns": result.columns, "rows": result.to_dict()["rows"],
+                          "checks": result.checks}, indent=1))  # fmt: skip
+    else:
+        print()
+        print(result.title)
+        print(result.table_text())
+        print()
+        for text, ok in result.checks.items():
+            print(f"  [{'ok' if ok else 'NO'}] {text}")
+        print()
+    for path in paths:
+        print(f"wrote {path}")
+    print(f"done in {elapsed:.1f} s (the experiment itself: {result.seconds:.2f} s)")
+    return 0

@@ -1,0 +1,133 @@
+"""The lectures' experiments (seeds 000, 002, 003), one module each.
+
+==================  ==========================================================================
+name                what it shows
+==================  ==========================================================================
+``sharpness``       small vs large batch on MNIST-1D: generalization gap and Keskar et al.'s
+                    epsilon-sharpness (seed 002)
+``bias_variance``   bias², variance and noise across model sizes, from many refits (seed 002)
+``ensembles``       bagging vs a single network, AdaBoost.SAMME of weak networks, with
+                    scikit-learn as a reference (seed 002)
+``regularization``  none vs early stopping, weight decay (coupled, decoupled), dropout, mixup,
+                    cutmix, label smoothing on an overfitting setup (seed 002)
+``schedules``       fixed lr vs step, exponential, 1/t, cosine decay; the noisy-quadratic floor
+                    (seeds 000, 003)
+``momentum_forms``  momentum with lr inside vs outside the buffer under a step decay (seeds
+                    000-004 disagree)
+==================  ==========================================================================
+
+Each experiment is ``run(name, quick=False, seed=0, **options)`` (or the module's own
+``run``), returning an :class:`ExperimentResult`: a short table, the qualitative checks the
+lectures predict, notes, and the data of its figures. Figures are drawn by
+:mod:`descentlab.report.experiment_figures`; ``descentlab experiment NAME`` does both.
+
+Example:
+    >>> from descentlab.experiments import lectures
+    >>> result = lectures.run("bias_variance", quick=True)
+    >>> all(result.checks.values())
+    True
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from descentlab.experiments.lectures import (
+    bias_variance,
+    ensembles,
+    momentum_forms,
+    regularization,
+    schedules,
+    sharpness,
+)
+from descentlab.experiments.lectures._common import ExperimentResult
+
+__all__ = ["DESCRIPTIONS", "EXPERIMENTS", "NAMES", "ExperimentResult", "get", "options", "run"]
+
+#: name -> the experiment's ``run`` function.
+EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
+    "sharpness": sharpness.run,
+    "bias_variance": bias_variance.run,
+    "ensembles": ensembles.run,
+    "regularization": regularization.run,
+    "schedules": schedules.run,
+    "momentum_forms": momentum_forms.run,
+}
+
+#: The experiment names, in the lectures' order.
+NAMES: tuple[str, ...] = tuple(EXPERIMENTS)
+
+#: One line per experiment (for ``descentlab experiment list``).
+DESCRIPTIONS: dict[str, str] = {
+    "sharpness": "small vs large batch on MNIST-1D: generalization gap and epsilon-sharpness",
+    "bias_variance": "bias², variance and noise vs model size from many refits",
+    "ensembles": "bagging and AdaBoost.SAMME of networks on digits, scikit-learn as reference",
+    "regularization": "early stopping, weight decay, dropout, mixup, cutmix, label smoothing",
+    "schedules": "fixed lr vs step, exponential, 1/t, cosine; the noisy-quadratic floor",
+    "momentum_forms": "momentum with lr inside vs outside the buffer under a step decay",
+}
+
+_MODULES = {
+    "sharpness": sharpness,
+    "bias_variance": bias_variance,
+    "ensembles": ensembles,
+    "regularization": regularization,
+    "schedules": schedules,
+    "momentum_forms": momentum_forms,
+}
+
+
+def get(name: str) -> Callable[..., ExperimentResult]:
+    """The ``run`` function of experiment ``name``.
+
+    Raises:
+        KeyError: unknown name (the message lists the valid ones).
+    """
+    if name not in EXPERIMENTS:
+        raise KeyError(f"unknown experiment {name!r}; valid names: {', '.join(NAMES)}")
+    return EXPERIMENTS[name]
+
+
+def options(name: str, *, quick: bool = False) -> dict[str, Any]:
+    """The options of experiment ``name`` with the values its preset uses.
+
+    Example:
+        >>> options("sharpness")["eps"]
+        [0.001, 0.0005]
+    """
+    get(name)
+    module = _MODULES[name]
+    out = dict(module.DEFAULTS)
+    if quick:
+        out.update(module.QUICK)
+    return out
+
+
+def run(name: str, *, quick: bool = False, seed: int = 0, **opts: Any) -> ExperimentResult:
+    """Run experiment ``name``.
+
+    Args:
+        name: one of :data:`NAMES`.
+        quick: the small preset (seconds) instead of the full one (minutes).
+        seed: the first seed.
+        **opts: the experiment's options (see :func:`options`); ``store=`` records the
+            training runs of ``regularization`` and ``schedules``.
+
+    Returns:
+        the :class:`ExperimentResult`.
+
+    Raises:
+        KeyError: unknown experiment.
+        ValueError: unknown option (listing the valid ones) or a bad value.
+    """
+    fn = get(name)
+    valid = [p for p in inspect.signature(fn).parameters if p not in ("quick", "seed")]
+    unknown = sorted(set(opts) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"unknown option(s) {unknown} for experiment {name!r}; valid options: "
+            f"{', '.join(valid)}"
+        )
+    return fn(quick=quick, seed=seed, **opts)

@@ -1,0 +1,323 @@
+"""What every lecture experiment shares: its result, option handling, small training loops.
+
+An experiment is a function ``f(*, quick=False, seed=0, **options) -> ExperimentResult``. Its
+options default to ``None``, meaning "the preset": the full setting, or with ``quick=True`` a
+small one that runs in seconds (used by the tests). The result holds a short table (rows of
+plain values), the qualitative checks the lecture predicts and whether this run bore them out,
+notes that explain the numbers, and every array the figures need; it saves itself as JSON and
+Markdown (:meth:`ExperimentResult.save`) and reads back (:meth:`ExperimentResult.load`), so the
+figures and the report can be redrawn without rerunning anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "ExperimentResult",
+    "check_choice",
+    "check_float",
+    "check_int",
+    "check_int_list",
+    "format_value",
+    "resolve",
+]
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON data: arrays and tensors become lists, NaN/inf become None."""
+    if isinstance(value, Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def format_value(value: Any, digits: int = 4) -> str:
+    """A table cell: floats to ``digits`` significant digits, None as an em dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        if not math.isfinite(f):
+            return str(f)
+        if f != 0 and (abs(f) < 1e-3 or abs(f) >= 1e5):
+            return f"{f:.{max(digits - 1, 1)}e}"
+        return f"{f:.{digits}g}"
+    return str(value)
+
+
+@dataclass
+class ExperimentResult:
+    """The outcome of one lecture experiment.
+
+    Attributes:
+        name: the experiment's name (``"sharpness"``...).
+        title: a one-line title.
+        columns: the table's columns, in order.
+        rows: the table, one dict per row (plain numbers and strings).
+        checks: the lecture's qualitative predictions, each mapped to whether this run bore
+            it out (``{"the large-batch minimum is sharper": True}``).
+        notes: sentences that explain the numbers (Markdown).
+        data: every array the figures need (JSON-ready lists and numbers).
+        config: the resolved options the experiment ran with (including ``quick`` and
+            ``seed``).
+        seconds: wall-clock time of the experiment.
+        provenance: versions, git revision, machine (:func:`descentlab.store.provenance`).
+        figures: ``{figure name: file name}`` once figures are written.
+
+    Example:
+        >>> r = ExperimentResult("demo", "A demo", ["a", "b"], [{"a": 1, "b": 0.5}])
+        >>> print(r.table_markdown())
+        | a | b |
+        |---|---|
+        | 1 | 0.5 |
+    """
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    checks: dict[str, bool] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    provenance: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, str] = field(default_factory=dict)
+
+    # -- tables ----------------------------------------------------------------------------
+
+    def column(self, name: str) -> list[Any]:
+        """The values of one column, in row order.
+
+        Raises:
+            KeyError: unknown column (the message lists the columns).
+        """
+        if name not in self.columns:
+            raise KeyError(f"unknown column {name!r}; columns: {', '.join(self.columns)}")
+        return [row.get(name) for row in self.rows]
+
+    def row(self, **match: Any) -> dict[str, Any]:
+        """The first row whose entries equal ``match`` (e.g. ``row(method="none")``).
+
+        Raises:
+            KeyError: no such row.
+        """
+        for r in self.rows:
+            if all(r.get(k) == v for k, v in match.items()):
+                return r
+        raise KeyError(f"no row with {match}")
+
+    def table_markdown(self) -> str:
+        """The table as GitHub Markdown."""
+        head = "| " + " | ".join(self.columns) + " |"
+        rule = "|" + "|".join("---" for _ in self.columns) + "|"
+        body = [
+            "| " + " | ".join(format_value(r.get(c)) for c in self.columns) + " |"
+            for r in self.rows
+        ]
+        return "\n".join([head, rule, *body])
+
+    def table_text(self) -> str:
+        """The table as aligned plain text (for the terminal)."""
+        cells = [[format_value(r.get(c)) for c in self.columns] for r in self.rows]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(self.columns)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True))]
+        lines.append("  ".join("-" * w for w in widths))
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        """A short Markdown section: title, table, checks, notes, figures, settings."""
+        out = [f"## {self.title}", "", self.table_markdown(), ""]
+        if self.checks:
+            out.append("**Expected (lectures) and observed:**")
+            out.append("")
+            out += [f"- {'✔' if ok else '✘'} {text}" for text, ok in self.checks.items()]
+            out.append("")
+        if self.notes:
+            out += [*self.notes, ""]
+        for name, file in self.figures.items():
+            out += [f"![{name}]({file})", ""]
+        settings = ", ".join(f"{k}={v}" for k, v in self.config.items())
+        out.append(f"_Settings: {settings}. Ran in {self.seconds:.1f} s._")
+        return "\n".join(out) + "\n"
+
+    # -- files -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (arrays as lists, non-finite numbers as null)."""
+        return _jsonable(
+            {
+                "name": self.name,
+                "title": self.title,
+                "columns": self.columns,
+                "rows": self.rows,
+                "checks": self.checks,
+                "notes": self.notes,
+                "data": self.data,
+                "config": self.config,
+                "seconds": self.seconds,
+                "provenance": self.provenance,
+                "figures": self.figures,
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ExperimentResult:
+        """Rebuild a result from :meth:`to_dict`'s output."""
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    def save(self, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Write ``<name>.json`` and ``<name>.md`` into ``out_dir`` (atomically each).
+
+        Returns:
+            the two paths.
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        js = out / f"{self.name}.json"
+        md = out / f"{self.name}.md"
+        _atomic_write(js, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
+        _atomic_write(md, self.to_markdown())
+        return js, md
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ExperimentResult:
+        """Read a result written by :meth:`save` (the ``.json`` file)."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ------------------------------------------------------------------------------------------
+# options
+
+
+def resolve(
+    given: Mapping[str, Any], defaults: Mapping[str, Any], quick_defaults: Mapping[str, Any],
+    quick: bool,
+) -> dict[str, Any]:  # fmt: skip
+    """The options an experiment runs with: the preset (full or quick) overridden by the
+    options given explicitly (those not None)."""
+    if not isinstance(quick, bool):
+        raise ValueError(f"quick must be True or False, got {quick!r}")
+    out = dict(defaults)
+    if quick:
+        out.update(quick_defaults)
+    out.update({k: v for k, v in given.items() if v is not None})
+    return out
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """``value`` as an int, or ValueError naming ``name`` and the value."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_float(
+    name: str, value: Any, *, low: float = 0.0, high: float = math.inf, low_open: bool = True,
+    high_open: bool = False,
+) -> float:  # fmt: skip
+    """``value`` as a finite float in the interval, or ValueError naming it."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = math.isfinite(v) and (v > low if low_open else v >= low)
+        ok = ok and (v < high if high_open else v <= high)
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open or high == math.inf else "]"
+        raise ValueError(
+            f"{name} must be a finite number in {lo}{low:g}, {high:g}{hi}, got {value!r}"
+        )
+    return float(value)
+
+
+def check_int_list(name: str, value: Any, minimum: int = 1) -> list[int]:
+    """A non-empty list of ints >= ``minimum`` (a single int is a list of one)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list | tuple) or not value:
+        raise ValueError(f"{name} must be a non-empty list of integers, got {value!r}")
+    return [check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value)]
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``, else ValueError listing them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------
+# small helpers shared by the experiments
+
+
+@contextmanager
+def timer() -> Iterator[Callable[[], float]]:
+    """``with timer() as elapsed: ...; elapsed()`` -> seconds since entering."""
+    start = time.perf_counter()
+    yield lambda: time.perf_counter() - start
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's global generator seeded, restoring its state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def flat_params(model: nn.Module) -> Tensor:
+    """All parameters of ``model`` as one detached vector (in ``parameters()`` order)."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    a = np.asarray(values, dtype=np.float64)
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0

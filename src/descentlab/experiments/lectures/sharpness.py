@@ -1,0 +1,670 @@
+r"""Batch size and sharp minima (seed 002; Keskar et al., 2017).
+
+Seed 002 quotes Keskar et al.: large-batch methods "tend to converge to sharp minimizers of the
+training and testing functions", small-batch methods "to flat minimizers ... due to the
+inherent noise in the gradient estimation", and sharp minima generalize worse. This experiment
+trains the same network from the same initialisation with a small and a large batch, stops both
+at the same training loss, and measures
+
+- train and test accuracy and the generalization gap;
+- Keskar's :math:`\epsilon`-sharpness (:func:`epsilon_sharpness`),
+
+  .. math::
+      \phi_{x,f}(\epsilon, A) = \frac{\max_{y \in C_\epsilon} f(x + A y) - f(x)}{1 + f(x)}
+      \times 100,\qquad
+      C_\epsilon = \{ y \in \mathbb{R}^p : |y_i| \le \epsilon (|(A^+ x)_i| + 1) \},
+
+  the largest relative rise of the full-batch training loss :math:`f` in a box around the
+  minimum :math:`x`, in a random :math:`p`-dimensional subspace spanned by the columns of
+  :math:`A` (``subspace_dim=None``: the whole space, :math:`A = I_n`). The inner maximisation is
+  solved inexactly, as in the paper, by a few iterations of L-BFGS-B (``scipy.optimize.minimize``
+  with ``bounds``) started at :math:`y = 0`;
+- the loss along the segment between the two minima (Keskar's figure 3) and along random
+  directions around each of them.
+
+Why a direct loop and not :func:`descentlab.engine.run.train`: the two runs must stop at the
+*same training loss* (sharpness divides by :math:`1 + f(x)` and cross-entropy flattens as it
+saturates, so minima at different depths do not compare), a stopping rule the engine does not
+have.
+
+References:
+    Keskar, Mudigere, Nocedal, Smelyanskiy, Tang, "On large-batch training for deep learning:
+    generalization gap and sharp minima", ICLR 2017, https://arxiv.org/abs/1609.04836.
+    Li, Xu, Taylor, Studer, Goldstein, "Visualizing the loss landscape of neural nets",
+    NeurIPS 2018, https://arxiv.org/abs/1712.09913 (layer-normalized random directions).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from descentlab.experiments.lectures._common import (
+    ExperimentResult,
+    check_float,
+    check_int,
+    flat_params,
+    mean_std,
+    resolve,
+    timer,
+)
+
+__all__ = [
+    "DEFAULTS",
+    "QUICK",
+    "SharpnessResult",
+    "epsilon_sharpness",
+    "interpolate_losses",
+    "perturbation_losses",
+    "run",
+    "train_to_loss",
+]
+
+#: The full setting (a few minutes on two cores).
+DEFAULTS: dict[str, Any] = {
+    "problem": "mnist1d",
+    "n_train": 2000,
+    "hidden": 100,
+    "optimizer": "sgd",
+    "lr": 0.5,
+    "small_batch": 32,
+    "large_batch": None,
+    "target_loss": 0.02,
+    "max_steps": 20000,
+    "eval_every": 20,
+    "seeds": 3,
+    "eps": [1e-3, 5e-4],
+    "subspace_dim": 100,
+    "maxiter": 10,
+    "n_directions": 5,
+    "radius": 0.5,
+}
+
+#: The small setting of the tests (seconds).
+QUICK: dict[str, Any] = {
+    "n_train": 500,
+    "hidden": 48,
+    "seeds": 1,
+    "target_loss": 0.05,
+    "eps": [1e-3],
+    "n_directions": 2,
+}
+
+
+# ------------------------------------------------------------------------------------------
+# the loss as a function of a flat parameter vector
+
+
+class _FlatLoss:
+    """``w -> mean loss of model(w) on (x, y)`` for a flat parameter vector ``w`` (float64)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        x: Tensor,
+        y: Tensor,
+        loss_fn: Callable[[Tensor, Tensor], Tensor],
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
+        self.model = copy.deepcopy(model).to(dtype).eval()
+        self.names = [n for n, _ in self.model.named_parameters()]
+        self.shapes = [p.shape for _, p in self.model.named_parameters()]
+        self.x = x.to(dtype)
+        self.y = y if not torch.is_floating_point(y) else y.to(dtype)
+        self.loss_fn = loss_fn
+        self.x0 = flat_params(self.model)
+
+    def params(self, w: Tensor) -> dict[str, Tensor]:
+        out, i = {}, 0
+        for name, shape in zip(self.names, self.shapes, strict=True):
+            k = math.prod(shape)
+            out[name] = w[i : i + k].reshape(shape)
+            i += k
+        return out
+
+    def __call__(self, w: Tensor) -> Tensor:
+        out = torch.func.functional_call(self.model, self.params(w), (self.x,))
+        return self.loss_fn(out, self.y)
+
+    def layer_directions(self, n: int, generator: torch.Generator) -> Tensor:
+        """``n`` random directions, each parameter tensor rescaled to the norm of the same
+        tensor of the minimum (Li et al.'s filter normalisation, per tensor)."""
+        dirs = torch.randn(n, self.x0.numel(), generator=generator, dtype=self.x0.dtype)
+        i = 0
+        for shape in self.shapes:
+            k = math.prod(shape)
+            block = dirs[:, i : i + k]
+            scale = self.x0[i : i + k].norm() / block.norm(dim=1, keepdim=True).clamp_min(1e-30)
+            dirs[:, i : i + k] = block * scale
+            i += k
+        return dirs
+
+
+def _default_loss(y: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
+    return F.cross_entropy if not torch.is_floating_point(y) else F.mse_loss
+
+
+@dataclass(frozen=True)
+class SharpnessResult:
+    """Keskar's epsilon-sharpness of one minimum.
+
+    Attributes:
+        sharpness: :math:`100 (f_{max} - f(x)) / (1 + f(x))`.
+        loss: :math:`f(x)`, the loss at the minimum.
+        max_loss: the largest loss L-BFGS-B found in the box.
+        eps: the box's relative size.
+        subspace_dim: ``p`` (None: the whole space).
+        n_params: ``n``.
+        evaluations: loss evaluations used by L-BFGS-B.
+    """
+
+    sharpness: float
+    loss: float
+    max_loss: float
+    eps: float
+    subspace_dim: int | None
+    n_params: int
+    evaluations: int
+
+
+def epsilon_sharpness(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    *,
+    eps: float = 1e-3,
+    subspace_dim: int | None = 100,
+    maxiter: int = 10,
+    starts: int = 2,
+    seed: int = 0,
+) -> SharpnessResult:
+    r"""Keskar et al.'s :math:`\epsilon`-sharpness of ``model`` on ``(x, y)``.
+
+    .. math::
+        \phi = \frac{\max_{y \in C_\epsilon} f(x + A y) - f(x)}{1 + f(x)} \times 100,\quad
+        C_\epsilon = \{ |y_i| \le \epsilon (|(A^+ x)_i| + 1) \}
+
+    where :math:`f` is the mean loss over all of ``(x, y)`` (full batch, evaluated in float64
+    on a copy of the model) and :math:`x` the model's parameters. :math:`A` is an
+    :math:`n \times p` matrix of independent standard normal entries (drawn from ``seed``),
+    :math:`A^+` its pseudo-inverse; ``subspace_dim=None`` takes :math:`A = I_n`. The maximum
+    is approximated, as in the paper, by ``maxiter`` iterations of
+    ``scipy.optimize.minimize(method="L-BFGS-B", bounds=...)`` on :math:`-f(x + Ay)` from
+    :math:`y = 0`, then from ``starts - 1`` points drawn uniformly in the box (at an exact
+    minimum the gradient at :math:`y = 0` vanishes and the search could not start); the
+    largest loss evaluated in the box is kept. Models in eval mode (dropout
+    off, batch norm on running statistics).
+
+    Args:
+        model: the trained model (not modified).
+        x: inputs.
+        y: targets (class labels: cross-entropy; floats: MSE, unless ``loss_fn``).
+        loss_fn: mean-reduced loss ``loss_fn(outputs, targets)``.
+        eps: relative box size (> 0; the paper uses 1e-3 and 5e-4).
+        subspace_dim: ``p`` (>= 1) or None for the full space.
+        maxiter: L-BFGS-B iterations per start (>= 1; 10 in the paper's experiments).
+        starts: L-BFGS-B runs (>= 1): from 0, then from random points of the box.
+        seed: seed of :math:`A` and of the random starts.
+
+    Returns:
+        :class:`SharpnessResult`.
+
+    Example:
+        >>> m = nn.Linear(2, 1)
+        >>> x, y = torch.randn(50, 2), torch.randn(50, 1)
+        >>> r = epsilon_sharpness(m, x, y, eps=1e-3, subspace_dim=None)
+        >>> r.sharpness >= 0
+        True
+
+    References:
+        Keskar et al., ICLR 2017, section 2.2.2, https://arxiv.org/abs/1609.04836.
+    """
+    eps = check_float("eps", eps)
+    maxiter = check_int("maxiter", maxiter)
+    starts = check_int("starts", starts)
+    if subspace_dim is not None:
+        subspace_dim = check_int("subspace_dim", subspace_dim)
+    f = _FlatLoss(model, x, y, loss_fn or _default_loss(y))
+    x0 = f.x0
+    n = x0.numel()
+    if subspace_dim is None:
+        a = None
+        bound = eps * (x0.abs() + 1.0)
+    else:
+        g = torch.Generator().manual_seed(int(seed))
+        a = torch.randn(n, subspace_dim, generator=g, dtype=x0.dtype)
+        coords = torch.linalg.lstsq(a, x0.unsqueeze(1)).solution.squeeze(1)  # A^+ x
+        bound = eps * (coords.abs() + 1.0)
+    with torch.no_grad():
+        f0 = float(f(x0))
+    best = [f0]
+    count = [0]
+
+    def objective(v: np.ndarray) -> tuple[float, np.ndarray]:
+        yv = torch.from_numpy(v).requires_grad_(True)
+        w = x0 + (yv if a is None else a @ yv)
+        value = f(w)
+        (grad,) = torch.autograd.grad(value, yv)
+        fv = float(value.detach())
+        count[0] += 1
+        if math.isfinite(fv):
+            best[0] = max(best[0], fv)
+        return -fv, -grad.numpy()
+
+    b = bound.numpy()
+    rng = np.random.default_rng(int(seed))
+    for k in range(starts):
+        # The paper starts at y = 0; at an exact minimum the gradient there vanishes and
+        # L-BFGS-B cannot leave, so further starts are uniform in the box.
+        y0 = np.zeros_like(b) if k == 0 else rng.uniform(-b, b)
+        scipy.optimize.minimize(
+            objective,
+            y0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=scipy.optimize.Bounds(-b, b),
+            # No tolerance may end the search early: near a minimum the gradient is ~0.
+            options={"maxiter": maxiter, "gtol": 0.0, "ftol": 0.0},
+        )
+    return SharpnessResult(
+        sharpness=100.0 * (best[0] - f0) / (1.0 + f0),
+        loss=f0,
+        max_loss=best[0],
+        eps=eps,
+        subspace_dim=subspace_dim,
+        n_params=n,
+        evaluations=count[0],
+    )
+
+
+@torch.no_grad()
+def interpolate_losses(
+    model_a: nn.Module,
+    model_b: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    alphas: Sequence[float],
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Loss and accuracy of :math:`(1-\alpha)\,x_a + \alpha\,x_b` for each ``alpha``.
+
+    Keskar's figure 3: the segment between a small-batch (:math:`\alpha=0`) and a large-batch
+    (:math:`\alpha=1`) minimum, extended beyond both ends.
+
+    Returns:
+        ``(losses, accuracies)`` (accuracies are NaN for regression targets).
+    """
+    fa = _FlatLoss(model_a, x, y, loss_fn or _default_loss(y))
+    xb = flat_params(copy.deepcopy(model_b).double())
+    losses, accs = [], []
+    for alpha in alphas:
+        w = (1.0 - alpha) * fa.x0 + alpha * xb
+        out = torch.func.functional_call(fa.model, fa.params(w), (fa.x,))
+        losses.append(float(fa.loss_fn(out, fa.y)))
+        if torch.is_floating_point(y):
+            accs.append(float("nan"))
+        else:
+            accs.append(float((out.argmax(-1) == y).double().mean()))
+    return np.asarray(losses), np.asarray(accs)
+
+
+@torch.no_grad()
+def perturbation_losses(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    ts: Sequence[float],
+    n_directions: int = 5,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    r"""Loss at :math:`x + t\,d_k` for random layer-normalized directions :math:`d_k`.
+
+    Each :math:`d_k` is Gaussian with every parameter tensor rescaled to the norm of that
+    tensor at the minimum (Li et al., 2018), so ``t`` is a perturbation relative to the
+    weights' size and minima of different scale compare.
+
+    Returns:
+        ``(n_directions, len(ts))`` losses.
+    """
+    n_directions = check_int("n_directions", n_directions)
+    f = _FlatLoss(model, x, y, loss_fn or _default_loss(y))
+    dirs = f.layer_directions(n_directions, torch.Generator().manual_seed(int(seed)))
+    return np.asarray([[float(f(f.x0 + t * d)) for t in ts] for d in dirs])
+
+
+# ------------------------------------------------------------------------------------------
+# training to a target loss
+
+
+def train_to_loss(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    optimizer: str,
+    lr: float,
+    batch_size: int | None,
+    target_loss: float,
+    max_steps: int,
+    eval_every: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Train ``model`` in place with a descentlab optimizer until the full-batch training loss
+    is <= ``target_loss`` (checked every ``eval_every`` steps) or ``max_steps``.
+
+    Mini-batches are slices of a fresh permutation per epoch (``torch.Generator`` seeded with
+    ``seed``); ``batch_size=None`` is full-batch gradient descent.
+
+    Returns:
+        ``{"steps", "epochs", "reached", "curve_steps", "curve_loss"}``.
+    """
+    from descentlab import optim
+
+    loss_fn = _default_loss(y)
+    opt = optim.get(optimizer)(model.parameters(), lr=lr)
+    n = int(x.shape[0])
+    gen = torch.Generator().manual_seed(int(seed))
+    xs, ys, pos = x, y, n
+    steps, curve_steps, curve_loss = 0, [0], []
+    with torch.no_grad():
+        curve_loss.append(float(loss_fn(model(x), y)))
+    reached = curve_loss[0] <= target_loss
+    model.train()
+    while not reached and steps < max_steps:
+        if batch_size is None or batch_size >= n:
+            xb, yb = x, y
+        else:
+            if pos + batch_size > n:
+                perm = torch.randperm(n, generator=gen)
+                xs, ys, pos = x[perm], y[perm], 0
+            xb, yb = xs[pos : pos + batch_size], ys[pos : pos + batch_size]
+            pos += batch_size
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise ValueError(f"training diverged (loss {value}) at step {steps}; lower lr")
+        loss.backward()
+        opt.step()
+        steps += 1
+        if steps % eval_every == 0 or steps == max_steps:
+            with torch.no_grad():
+                value = float(loss_fn(model(x), y))
+            curve_steps.append(steps)
+            curve_loss.append(value)
+            reached = value <= target_loss
+    bs = n if batch_size is None else min(batch_size, n)
+    return {
+        "steps": steps,
+        "epochs": steps * bs / n,
+        "reached": reached,
+        "curve_steps": curve_steps,
+        "curve_loss": curve_loss,
+    }
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, float]:
+    model.eval()
+    out = model(x)
+    return float(F.cross_entropy(out, y)), float((out.argmax(-1) == y).float().mean())
+
+
+# ------------------------------------------------------------------------------------------
+# the experiment
+
+
+def run(
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    problem: str | None = None,
+    n_train: int | None = None,
+    hidden: int | None = None,
+    optimizer: str | None = None,
+    lr: float | None = None,
+    small_batch: int | None = None,
+    large_batch: int | str | None = None,
+    target_loss: float | None = None,
+    max_steps: int | None = None,
+    eval_every: int | None = None,
+    seeds: int | None = None,
+    eps: Sequence[float] | float | None = None,
+    subspace_dim: int | str | None = None,
+    maxiter: int | None = None,
+    n_directions: int | None = None,
+    radius: float | None = None,
+) -> ExperimentResult:
+    """Small vs large batch on MNIST-1D (MLP): accuracy, generalization gap, sharpness.
+
+    For each of ``seeds`` seeds, one initialisation is trained twice with the same optimizer
+    and learning rate, with ``small_batch`` examples per step and with ``large_batch``
+    (None or ``"full"``: the whole training set), each until its full-batch training loss is
+    <= ``target_loss``. Then :func:`epsilon_sharpness` at each ``eps`` in a random
+    ``subspace_dim``-dimensional subspace and in the full space, the interpolation between
+    the two minima and the loss along random directions are measured.
+
+    Args:
+        quick: the small preset (:data:`QUICK`) instead of :data:`DEFAULTS`.
+        seed: first seed (seeds ``seed .. seed + seeds - 1``).
+        problem: a classification dataset (``mnist1d``).
+        n_train: training examples used (the first ``n_train`` of the training split).
+        hidden: width of the MNIST-1D paper's MLP.
+        optimizer: descentlab optimizer name.
+        lr: learning rate (shared by both batch sizes).
+        small_batch: the small batch size.
+        large_batch: the large batch size (None/"full": full batch).
+        target_loss: the training loss both runs stop at.
+        max_steps: step limit per run.
+        eval_every: steps between checks of the full-batch training loss.
+        seeds: number of seeds.
+        eps: box sizes of the sharpness (one or several).
+        subspace_dim: ``p`` of the random subspace ("full"/0 skips the subspace measure).
+        maxiter: L-BFGS-B iterations.
+        n_directions: random directions for the perturbation curves.
+        radius: largest relative perturbation of those curves.
+
+    Returns:
+        an :class:`ExperimentResult` with one row per batch size (means and standard
+        deviations over seeds) and the curves in ``data``.
+
+    Example:
+        >>> r = run(quick=True)  # doctest: +SKIP
+        >>> r.row(batch="large")["sharpness"] > r.row(batch="small")["sharpness"]  # doctest: +SKIP
+        True
+    """
+    from descentlab.problems import data as datasets
+    from descentlab.problems import models
+    from descentlab.store import provenance
+
+    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
+    for key in ("quick", "seed"):
+        o.pop(key)
+    seed = check_int("seed", seed, 0)
+    n_seeds = check_int("seeds", o["seeds"])
+    hidden_ = check_int("hidden", o["hidden"])
+    lr_ = check_float("lr", o["lr"])
+    small = check_int("small_batch", o["small_batch"])
+    large = o["large_batch"]
+    if large in ("full", 0):
+        large = None
+    if large is not None:
+        large = check_int("large_batch", large)
+    target = check_float("target_loss", o["target_loss"])
+    max_steps_ = check_int("max_steps", o["max_steps"])
+    eval_every_ = check_int("eval_every", o["eval_every"])
+    eps_list = o["eps"] if isinstance(o["eps"], list | tuple) else [o["eps"]]
+    eps_list = [check_float("eps", e) for e in eps_list]
+    if not eps_list:
+        raise ValueError("eps must name at least one box size, got []")
+    p = o["subspace_dim"]
+    if p in ("full", 0):
+        p = None
+    if p is not None:
+        p = check_int("subspace_dim", p)
+    maxiter_ = check_int("maxiter", o["maxiter"])
+    n_dirs = check_int("n_directions", o["n_directions"])
+    radius_ = check_float("radius", o["radius"])
+    from descentlab import optim
+
+    optim.get(o["optimizer"])  # unknown names fail before any work
+    splits = datasets.load(o["problem"])
+    if splits.task != "classification":
+        raise ValueError(f"problem must be a classification dataset, got {o['problem']!r}")
+    n_avail = splits.n_train
+    n = n_avail if o["n_train"] is None else check_int("n_train", o["n_train"])
+    if n > n_avail:
+        raise ValueError(f"n_train must be <= {n_avail} for {o['problem']!r}, got {n}")
+    if small >= n or (large is not None and large > n):
+        raise ValueError(
+            f"batch sizes must fit the {n} training examples, got small_batch={small}, "
+            f"large_batch={large}"
+        )
+    if large is not None and large <= small:
+        raise ValueError(f"large_batch must exceed small_batch ({small}), got {large}")
+    x, y = splits.x_train[:n], splits.y_train[:n]
+    splits.unseal_test()  # nothing is tuned here: the test split only measures the gap
+    x_test, y_test = splits.x_test, splits.y_test
+    splits.seal_test()
+
+    alphas = np.linspace(-0.5, 1.5, 41)
+    ts = np.linspace(-radius_, radius_, 41)
+    per: dict[str, dict[str, list[Any]]] = {"small": {}, "large": {}}
+    curves: dict[str, Any] = {"small": [], "large": []}
+    interp: list[dict[str, Any]] = []
+    perturb: dict[str, list[Any]] = {"small": [], "large": []}
+    with timer() as elapsed:
+        for s in range(seed, seed + n_seeds):
+            trained: dict[str, nn.Module] = {}
+            for label, bs in (("small", small), ("large", large)):
+                with torch.random.fork_rng(devices=[]):
+                    torch.manual_seed(s)  # the same initialisation for both batch sizes
+                    model = models.build(
+                        "mlp", input_shape=splits.input_shape, n_outputs=splits.n_outputs,
+                        hidden=hidden_,
+                    )  # fmt: skip
+                log = train_to_loss(
+                    model, x, y, optimizer=o["optimizer"], lr=lr_, batch_size=bs,
+                    target_loss=target, max_steps=max_steps_, eval_every=eval_every_, seed=s,
+                )  # fmt: skip
+                trained[label] = model
+                tr_loss, tr_acc = _accuracy(model, x, y)
+                te_loss, te_acc = _accuracy(model, x_test, y_test)
+                rec = per[label]
+                for key, value in (
+                    ("steps", log["steps"]), ("epochs", log["epochs"]),
+                    ("reached", log["reached"]), ("train_loss", tr_loss),
+                    ("train_acc", tr_acc), ("test_loss", te_loss), ("test_acc", te_acc),
+                    ("weight_norm", float(flat_params(model).norm())),
+                ):  # fmt: skip
+                    rec.setdefault(key, []).append(value)
+                for e in eps_list:
+                    if p is not None:
+                        sub = epsilon_sharpness(
+                            model, x, y, eps=e, subspace_dim=p, maxiter=maxiter_, seed=s
+                        )
+                        rec.setdefault(f"sharp_sub_{e:g}", []).append(sub.sharpness)
+                    full = epsilon_sharpness(
+                        model, x, y, eps=e, subspace_dim=None, maxiter=maxiter_, seed=s
+                    )
+                    rec.setdefault(f"sharp_full_{e:g}", []).append(full.sharpness)
+                curves[label].append({"steps": log["curve_steps"], "loss": log["curve_loss"]})
+                perturb[label].append(
+                    perturbation_losses(model, x, y, ts, n_dirs, seed=1000 + s).tolist()
+                )
+            tr_l, tr_a = interpolate_losses(trained["small"], trained["large"], x, y, alphas)
+            te_l, te_a = interpolate_losses(
+                trained["small"], trained["large"], x_test, y_test, alphas
+            )
+            interp.append(
+                {"train_loss": tr_l, "train_acc": tr_a, "test_loss": te_l, "test_acc": te_a}
+            )
+        seconds = elapsed()
+
+    main_eps = eps_list[0]
+    main_key = f"sharp_sub_{main_eps:g}" if p is not None else f"sharp_full_{main_eps:g}"
+    rows, columns = [], ["batch", "batch_size", "steps", "epochs", "train_loss", "train_acc",
+                         "test_acc", "gap", "sharpness", "sharpness_std"]  # fmt: skip
+    for e in eps_list:
+        if p is not None and e != main_eps:
+            columns.append(f"sharpness_sub_{e:g}")
+        columns.append(f"sharpness_full_{e:g}")
+    for label, bs in (("small", small), ("large", large)):
+        rec = per[label]
+        gaps = [a - b for a, b in zip(rec["train_acc"], rec["test_acc"], strict=True)]
+        sharp_m, sharp_s = mean_std(rec[main_key])
+        row = {
+            "batch": label,
+            "batch_size": n if bs is None else bs,
+            "steps": mean_std(rec["steps"])[0],
+            "epochs": mean_std(rec["epochs"])[0],
+            "train_loss": mean_std(rec["train_loss"])[0],
+            "train_acc": mean_std(rec["train_acc"])[0],
+            "test_acc": mean_std(rec["test_acc"])[0],
+            "gap": mean_std(gaps)[0],
+            "sharpness": sharp_m,
+            "sharpness_std": sharp_s,
+        }
+        for e in eps_list:
+            if p is not None and e != main_eps:
+                row[f"sharpness_sub_{e:g}"] = mean_std(rec[f"sharp_sub_{e:g}"])[0]
+            row[f"sharpness_full_{e:g}"] = mean_std(rec[f"sharp_full_{e:g}"])[0]
+        rows.append(row)
+    sm, lg = rows
+    reached = all(all(per[k]["reached"]) for k in per)
+    where = f"a random {p}-d subspace" if p is not None else "the full space"
+    checks = {
+        f"the large-batch minimum is sharper (eps={main_eps:g}, {where})": (
+            lg["sharpness"] > sm["sharpness"]
+        ),
+        f"the large-batch minimum is sharper in the full space (eps={main_eps:g})": (
+            lg[f"sharpness_full_{main_eps:g}"] > sm[f"sharpness_full_{main_eps:g}"]
+        ),
+        "the large batch generalizes worse (larger train-test gap)": lg["gap"] > sm["gap"],
+        "both runs reached the target training loss": reached,
+    }
+    notes = [
+        f"Both batch sizes start from the same initialisation and stop at the same full-batch "
+        f"training loss ({target:g}); sharpness is Keskar's epsilon-sharpness of that loss "
+        f"(x100, relative to 1 + f), maximised by {maxiter_} L-BFGS-B iterations in {where} "
+        f"(A: standard normal n x p) and in the full space (A = I). Means over {n_seeds} "
+        f"seed(s); `sharpness_std` is their standard deviation.",
+        "The small batch's gradient noise keeps it out of narrow valleys: at equal training "
+        "loss its minimum is flatter, and in Keskar et al.'s account that is why it "
+        "generalizes better. Sharpness is not invariant to reparametrisation (Dinh et al., "
+        "2017), so compare minima of the same network, as here.",
+    ]
+    data = {
+        "alphas": alphas,
+        "interpolation": interp,
+        "perturbation_t": ts,
+        "perturbation": perturb,
+        "training_curves": curves,
+        "per_seed": per,
+        "main_sharpness_key": main_key,
+    }
+    config = {"quick": quick, "seed": seed, **o, "n_train": n, "large_batch": large,
+              "subspace_dim": p, "eps": eps_list}  # fmt: skip
+    return ExperimentResult(
+        name="sharpness",
+        title="Batch size and sharp minima (Keskar et al. 2017)",
+        columns=columns,
+        rows=rows,
+        checks=checks,
+        notes=notes,
+        data=data,
+        config=config,
+        seconds=seconds,
+        provenance=provenance(seed, experiment="sharpness"),
+    )

@@ -1,0 +1,628 @@
+"""Figures of the lectures' experiments, and writing an experiment's outputs.
+
+One function per experiment of :mod:`descentlab.experiments.lectures` turns its
+:class:`~descentlab.experiments.lectures.ExperimentResult` into a
+:class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot state). They read only
+``result.data``, so a result loaded back from its JSON file (:meth:`ExperimentResult.load`)
+redraws the same figures. :func:`write` saves the figures as PNG next to the result's JSON and
+Markdown; :func:`run_and_write` runs an experiment and writes everything (what
+``descentlab experiment NAME`` does).
+
+Example:
+    >>> from descentlab.experiments import lectures
+    >>> from descentlab.report import experiment_figures as EF
+    >>> result = lectures.run("bias_variance", quick=True)
+    >>> sorted(EF.figures(result))
+    ['bias_variance']
+    >>> paths = EF.write(result, "/tmp/descentlab-doc")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from descentlab.experiments.lectures import ExperimentResult
+from descentlab.report.figures import new_figure, save
+
+__all__ = [
+    "FIGURES",
+    "bias_variance_figure",
+    "ensembles_figure",
+    "figures",
+    "momentum_forms_figure",
+    "regularization_figure",
+    "run_and_write",
+    "schedules_figure",
+    "sharpness_figure",
+    "write",
+]
+
+_BLUE, _RED, _GREEN, _ORANGE, _PURPLE, _GREY = (
+    "#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#555555",
+)  # fmt: skip
+_PALETTE = ["#000000", "#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9",
+            "#8C564B", "#7F7F7F"]  # fmt: skip
+
+
+def _a(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def _mean_curve(runs: list[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over seeds of a metric series, on the steps all seeds reached."""
+    n = min(len(r[key]["steps"]) for r in runs)
+    steps = _a(runs[0][key]["steps"])[:n]
+    values = np.mean([_a(r[key]["values"])[:n] for r in runs], axis=0)
+    return steps, values
+
+
+def _legend(ax: Any, **kw: Any) -> None:
+    ax.legend(fontsize=8, framealpha=0.9, **kw)
+
+
+# ------------------------------------------------------------------------------------------
+# sharpness
+
+
+def sharpness_figure(result: ExperimentResult) -> Figure:
+    """Loss between and around the small- and large-batch minima, and their sharpness."""
+    d, cfg = result.data, result.config
+    fig = new_figure(16, 4.8)
+    ax1, ax2, ax3 = fig.subplots(1, 3, width_ratios=[1.15, 1.0, 1.0])
+    small = result.row(batch="small")
+    large = result.row(batch="large")
+    lab = {
+        "small": f"small batch ({small['batch_size']})",
+        "large": f"large batch ({large['batch_size']})",
+    }
+
+    # (a) Keskar's figure 3: the segment between the minima
+    alphas = _a(d["alphas"])
+    interp = d["interpolation"]
+    for key, style, name in (("train", "-", "train"), ("test", "--", "test")):
+        loss = np.mean([_a(r[f"{key}_loss"]) for r in interp], axis=0)
+        ax1.semilogy(alphas, loss, style, color=_BLUE, lw=2, label=f"{name} loss")
+    ax1b = ax1.twinx()
+    for key, style, name in (("train", "-", "train"), ("test", "--", "test")):
+        acc = np.mean([_a(r[f"{key}_acc"]) for r in interp], axis=0)
+        ax1b.plot(alphas, 100 * acc, style, color=_RED, lw=1.4, label=f"{name} accuracy")
+    ax1b.set_ylabel("accuracy (%)", color=_RED)
+    ax1b.tick_params(axis="y", colors=_RED)
+    ax1b.set_ylim(0, 105)
+    for a in (0.0, 1.0):
+        ax1.axvline(a, color=_GREY, lw=0.8, ls=":")
+    ax1.set_xticks([-0.5, 0.0, 0.5, 1.0, 1.5],
+                   ["-0.5", "0\nsmall-batch\nminimum", "0.5", "1\nlarge-batch\nminimum", "1.5"],
+                   fontsize=8)  # fmt: skip
+    ax1.set_xlabel(r"$\alpha$ in $(1-\alpha)\,x_{small} + \alpha\,x_{large}$")
+    ax1.set_ylabel("cross-entropy (log scale)", color=_BLUE)
+    ax1.tick_params(axis="y", colors=_BLUE)
+    ax1.set_title("Loss along the segment between the minima\n(Keskar et al., fig. 3)",
+                  fontsize=10)  # fmt: skip
+    h1, l1 = ax1.get_legend_handles_labels()
+    h2, l2 = ax1b.get_legend_handles_labels()
+    ax1.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower center", framealpha=0.9)
+    ax1.grid(True, alpha=0.25)
+
+    # (b) random layer-normalized directions around each minimum
+    ts = _a(d["perturbation_t"])
+    for key, color in (("small", _BLUE), ("large", _RED)):
+        curves = np.concatenate([_a(c) for c in d["perturbation"][key]], axis=0)
+        mean = curves.mean(0)
+        ax2.fill_between(ts, curves.min(0), curves.max(0), color=color, alpha=0.15)
+        ax2.semilogy(ts, mean, color=color, lw=2, label=lab[key])
+    ax2.set_xlabel("relative perturbation t  (each layer moved by t x its norm)")
+    ax2.set_ylabel("training loss (log scale)")
+    n_dirs = len(d["perturbation"]["small"][0])
+    ax2.set_title(f"Loss along random directions around each minimum\n(mean and range over "
+                  f"{n_dirs} directions x {cfg['seeds']} seed(s))", fontsize=10)  # fmt: skip
+    _legend(ax2, loc="upper center")
+    ax2.grid(True, which="both", alpha=0.25)
+
+    # (c) the sharpness measures
+    eps = cfg["eps"]
+    p = cfg["subspace_dim"]
+    per = d["per_seed"]
+    keys: list[tuple[str, str]] = []
+    for e in eps:
+        if p is not None:
+            keys.append((f"sharp_sub_{e:g}", f"eps={e:g}\n{p}-d subspace"))
+        keys.append((f"sharp_full_{e:g}", f"eps={e:g}\nfull space"))
+    x = np.arange(len(keys))
+    w = 0.38
+    for i, (key, color) in enumerate((("small", _BLUE), ("large", _RED))):
+        vals = [_a(per[key][k]) for k, _ in keys]
+        means = [v.mean() for v in vals]
+        errs = [v.std(ddof=1) if v.size > 1 else 0.0 for v in vals]
+        row = small if key == "small" else large
+        ax3.bar(x + (i - 0.5) * w, means, w, yerr=errs if cfg["seeds"] > 1 else None,
+                color=color, alpha=0.85, capsize=3,
+                label=f"{lab[key]}: test acc {100 * row['test_acc']:.1f} %, "
+                      f"gap {100 * row['gap']:.1f} pts")  # fmt: skip
+    ax3.set_xticks(x, [t for _, t in keys], fontsize=8)
+    top = max(float(np.max(_a(per[b][k]))) for b in ("small", "large") for k, _ in keys)
+    ax3.set_ylim(0, 1.35 * top)
+    ax3.set_ylabel(r"$\epsilon$-sharpness  $100\,(\max f - f(x)) / (1 + f(x))$")
+    ax3.set_title(
+        f"Keskar's sharpness at equal training loss ({cfg['target_loss']:g})\n"
+        f"max by {cfg['maxiter']} L-BFGS-B iterations in the box",
+        fontsize=10,
+    )
+    _legend(ax3, loc="upper left")
+    ax3.grid(True, axis="y", alpha=0.25)
+    fig.suptitle(
+        f"Batch size and sharp minima on {cfg['problem']} (MLP {cfg['hidden']} hidden, "
+        f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['n_train']} training examples): "
+        "the large batch stops in a sharper minimum",
+        fontsize=11,
+    )
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# bias-variance
+
+_FN_FORMULAS = {"sin": "sin(2πx)", "cubic": "x³ - x/2", "step": "1[x ≥ 0]"}
+
+
+def bias_variance_figure(result: ExperimentResult) -> Figure:
+    """Bias², variance, noise and total vs model size, and the refits of three sizes."""
+    d, cfg = result.data, result.config
+    fig = new_figure(16, 4.8)
+    gs = fig.add_gridspec(1, 4, width_ratios=[1.5, 1, 1, 1])
+    ax = fig.add_subplot(gs[0, 0])
+    rows = result.rows
+    size = _a([r["size"] for r in rows])
+    label = d["label"]
+
+    def positive(v: np.ndarray) -> np.ndarray:
+        return np.where(v > 0, v, np.nan)  # estimates can dip below 0 when bias² ~ 0
+
+    series = (("bias2", "bias²", _BLUE, "o"), ("variance", "variance", _RED, "s"),
+              ("noise", r"noise $\sigma^2$", _GREY, None),
+              ("total", "bias² + variance + noise", "#000000", "D"))  # fmt: skip
+    for key, name, color, marker in series:
+        ax.semilogy(size, positive(_a([r[key] for r in rows])), color=color, marker=marker,
+                    ms=4, lw=2 if key != "noise" else 1.2,
+                    ls="--" if key == "noise" else "-", label=name)  # fmt: skip
+    ax.semilogy(size, _a([r["mse"] for r in rows]), "x", color=_ORANGE, ms=8, mew=2,
+                label="measured test MSE")  # fmt: skip
+    if "bias2_exact" in result.columns:
+        ax.semilogy(size, positive(_a([r["bias2_exact"] for r in rows])), ":", color=_BLUE,
+                    lw=1.2, label="exact bias² / variance")  # fmt: skip
+        ax.semilogy(size, _a([r["variance_exact"] for r in rows]), ":", color=_RED, lw=1.2)
+    best = next(r for r in rows if r["best"])
+    ax.axvline(best["size"], color=_GREEN, lw=1, ls="-.")
+    ax.text(best["size"], 0.02, f" best {label} {best['size']}", color=_GREEN, fontsize=8,
+            transform=ax.get_xaxis_transform())  # fmt: skip
+    finite = [v for r in rows for v in (r["bias2"], r["variance"]) if v > 0]
+    ax.set_ylim(max(min(finite) / 2, 1e-5), None)
+    ax.set_xlabel(f"model size ({label})")
+    ax.set_ylabel("expected squared error (log scale)")
+    ax.set_title(f"Decomposition from {cfg['replicates']} refits per {label}", fontsize=10)
+    _legend(ax, loc="lower right", ncol=2)
+    ax.grid(True, which="both", alpha=0.25)
+
+    x = _a(d["x_grid"])
+    f = _a(d["f_grid"])
+    tx, ty = _a(d["train_example"]["x"]), _a(d["train_example"]["y"])
+    shown = d["shown"]
+    lo, hi = float(f.min()) - 1.0, float(f.max()) + 1.0
+    for i, s in enumerate(shown):
+        a = fig.add_subplot(gs[0, 1 + i])
+        fits = d["fits"][str(s)]
+        some = _a(fits["some"])
+        for j, curve in enumerate(some):
+            a.plot(x, curve, color=_RED, lw=0.7, alpha=0.3,
+                   label=f"{len(some)} refits" if j == 0 else None)  # fmt: skip
+        a.plot(x, _a(fits["mean"]), color=_BLUE, lw=2.2, label="mean fit")
+        a.plot(x, f, "k--", lw=1.5, label="true f")
+        a.plot(tx, ty, "o", color=_GREY, ms=3, label="one training set")
+        a.set_ylim(lo, hi)
+        row = next(r for r in rows if r["size"] == s)
+        tag = " (best)" if row["best"] else ""
+        b2 = "≈ 0" if abs(row["bias2"]) < 1e-4 else f"{row['bias2']:.2g}"
+        a.set_title(f"{label} {s}{tag}: bias² {b2}, variance {row['variance']:.2g}",
+                    fontsize=9)  # fmt: skip
+        a.set_xlabel("x")
+        if i == 0:
+            a.set_ylabel("y")
+            _legend(a, loc="lower left")
+        a.grid(True, alpha=0.25)
+    formula = _FN_FORMULAS.get(cfg["fn"], f"{cfg['fn']}(x)")
+    fig.suptitle(
+        f"Bias-variance trade-off: y = {formula} + N(0, {cfg['noise_std']:g}²), "
+        f"{cfg['n_train']} examples per training set ({cfg['design']} design, "
+        f"{cfg['resample']} resampling)",
+        fontsize=11,
+    )
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# ensembles
+
+
+def ensembles_figure(result: ExperimentResult) -> Figure:
+    """Accuracy vs ensemble size, the methods' test accuracy, boosting's weak learners."""
+    d, cfg = result.data, result.config
+    fig = new_figure(16, 4.9)
+    ax1, ax2, ax3 = fig.subplots(1, 3, width_ratios=[1.1, 1.2, 0.9])
+    bag = _a(d["bagging_curves"])
+    n_boost = min(len(c) for c in d["boosting_curves"])
+    boost = _a([c[:n_boost] for c in d["boosting_curves"]])
+    n_sk = min(len(c) for c in d["sklearn_ada_staged"])
+    sk = _a([c[:n_sk] for c in d["sklearn_ada_staged"]])
+    acc = d["test_acc"]
+    ax1.plot(np.arange(1, bag.shape[1] + 1), 100 * bag.mean(0), "o-", color=_BLUE, lw=2,
+             label="bagging: average of the first b networks")  # fmt: skip
+    ax1.plot(np.arange(1, n_boost + 1), 100 * boost.mean(0), "-", color=_RED, lw=2,
+             label="AdaBoost.SAMME: first m weak networks")  # fmt: skip
+    ax1.plot(np.arange(1, n_sk + 1), 100 * sk.mean(0), "-", color=_ORANGE, lw=1.4,
+             label=f"scikit-learn AdaBoost, depth-{cfg['stump_depth']} trees")  # fmt: skip
+    ax1.axhline(100 * np.mean(acc["single"]), color="#000000", ls="--", lw=1.2,
+                label="single network (all data)")  # fmt: skip
+    ax1.axhline(100 * np.mean(acc["weak"]), color=_RED, ls=":", lw=1.2, label="one weak network")
+    ax1.set_xlabel("models in the ensemble (b or m)")
+    ax1.set_ylabel("test accuracy (%)")
+    ax1.set_title(f"Test accuracy as the ensemble grows (mean of {cfg['repeats']} repeats)",
+                  fontsize=10)  # fmt: skip
+    ax1.set_ylim(0, 100)
+    ax1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+               framealpha=0.9)  # fmt: skip
+    ax1.grid(True, alpha=0.25)
+
+    rows = result.rows[::-1]
+    y = np.arange(len(rows))
+    colors = [_BLUE if r["source"] == "descentlab" else
+              (_ORANGE if r["source"] == "scikit-learn" else _GREEN) for r in rows]  # fmt: skip
+    means = [100 * r["test_acc"] for r in rows]
+    errs = [100 * (r["test_acc_std"] or 0.0) for r in rows]
+    ax2.barh(y, means, xerr=errs, color=colors, alpha=0.85, capsize=3)
+    for yi, r, m, e in zip(y, rows, means, errs, strict=True):
+        extra = f"   var {r['pred_variance']:.1e}" if r.get("pred_variance") else ""
+        ax2.text(m + e + 1, yi, f"{m:.1f} %{extra}", va="center", ha="left", fontsize=8)
+    ax2.set_yticks(y, [f"{r['method']}  ({r['models']})" for r in rows], fontsize=8)
+    ax2.set_xlim(0, 125)
+    ax2.set_xticks(np.arange(0, 101, 20))
+    ax2.set_xlabel("test accuracy (%), ± std over repeats")
+    ax2.set_title("Methods (models in parentheses; var = prediction variance\nacross training "
+                  "sets)", fontsize=10)  # fmt: skip
+    from matplotlib.patches import Patch
+
+    ax2.legend(handles=[Patch(color=_BLUE, label="descentlab networks"),
+                        Patch(color=_ORANGE, label="scikit-learn reference"),
+                        Patch(color=_GREEN, label="our SAMME + sklearn trees")],
+               fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3,
+               framealpha=0.9)  # fmt: skip
+    ax2.grid(True, axis="x", alpha=0.25)
+
+    err = d["boosting_errors"][0]
+    alpha = d["boosting_alphas"][0]
+    m = np.arange(1, len(err) + 1)
+    ax3.plot(m, err, "o-", color=_RED, ms=3, label="weighted error $e_m$")
+    k = 10
+    ax3.axhline(1 - 1 / k, color=_GREY, ls="--", lw=1, label="chance level 1 - 1/K")
+    ax3.set_ylim(0, 1)
+    ax3.set_xlabel("boosting round m")
+    ax3.set_ylabel("weighted training error", color=_RED)
+    ax3b = ax3.twinx()
+    ax3b.plot(m, alpha, "s-", color=_BLUE, ms=3, label=r"learner weight $\alpha_m$")
+    ax3b.set_ylabel(r"$\alpha_m = \log\frac{1-e_m}{e_m} + \log(K-1)$", color=_BLUE)
+    h1, l1 = ax3.get_legend_handles_labels()
+    h2, l2 = ax3b.get_legend_handles_labels()
+    ax3.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower right", framealpha=0.9)
+    ax3.set_title("SAMME's weak networks (first repeat):\neach focuses on what the last missed",
+                  fontsize=10)  # fmt: skip
+    ax3.grid(True, alpha=0.25)
+    fig.suptitle(
+        f"Bagging and boosting on {cfg['problem']} ({cfg['n_train']} training examples per "
+        f"repeat; networks trained by descentlab's {cfg['optimizer']})",
+        fontsize=11,
+    )
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# regularization
+
+
+def regularization_figure(result: ExperimentResult) -> Figure:
+    """Learning curves of every method, and the generalization gaps."""
+    d, cfg = result.data, result.config
+    fig = new_figure(15, 9.5)
+    axes = fig.subplots(2, 2)
+    methods = [r["method"] for r in result.rows]
+    colors = {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(methods)}
+    panels = (
+        (axes[0, 0], "train/loss", "training loss (clean data, log scale)", True),
+        (axes[0, 1], "val/loss", "validation loss (log scale)", True),
+        (axes[1, 0], "val/accuracy", "validation accuracy", False),
+    )
+    for ax, key, ylabel, log in panels:
+        for m in methods:
+            steps, values = _mean_curve(d["curves"][m], key)
+            lw = 2.4 if m == "none" else 1.4
+            ax.plot(steps, values, color=colors[m], lw=lw, label=m)
+            if m == "early_stopping":
+                ax.plot(steps[-1], values[-1], "o", color=colors[m], ms=6)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.25)
+    axes[0, 0].set_title("Training loss: regularizers keep it from collapsing to 0", fontsize=10)
+    axes[0, 1].set_title("Validation loss: without regularization it climbs back (overfitting)",
+                         fontsize=10)  # fmt: skip
+    axes[1, 0].set_title("Validation accuracy (early stopping's dot: where it stopped)",
+                         fontsize=10)  # fmt: skip
+    _legend(axes[0, 1], loc="upper right", ncol=2)
+    lo = min(np.min(_mean_curve(d["curves"][m], "val/accuracy")[1][1:]) for m in methods)
+    axes[1, 0].set_ylim(max(lo - 0.02, 0), 1.0)
+
+    ax = axes[1, 1]
+    y = np.arange(len(methods))
+    lgap = [r["loss_gap"] for r in result.rows]
+    ax.barh(y, lgap, 0.7, color=[colors[m] for m in methods], alpha=0.85)
+    ax.set_yticks(y, methods)
+    ax.invert_yaxis()
+    ax.axvline(result.rows[0]["loss_gap"], color="#000000", ls=":", lw=1.2,
+               label="no regularization")  # fmt: skip
+    for yi, r, g in zip(y, result.rows, lgap, strict=True):
+        ax.text(g + 0.005 * max(lgap), yi,
+                f" test {100 * r['test_acc']:.1f} %, gap {100 * r['gap']:.1f} pts",
+                va="center", fontsize=8)  # fmt: skip
+    ax.set_xlim(0, 1.45 * max(lgap))
+    ax.set_xlabel("loss gap: test - train cross-entropy (nats)")
+    ax.set_title("Generalization gap per method (text: test accuracy and train - test "
+                 "accuracy)", fontsize=10)  # fmt: skip
+    _legend(ax, loc="lower right")
+    ax.grid(True, axis="x", alpha=0.25)
+    fig.suptitle(
+        f"Regularization on {cfg['n_train']} {cfg['problem']} examples with a wide MLP "
+        f"({cfg['hidden']} hidden), Adam lr {cfg['lr']:g}, mean of {cfg['seeds']} seed(s)",
+        fontsize=11,
+    )
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# schedules
+
+
+def schedules_figure(result: ExperimentResult) -> Figure:
+    """Learning-rate schedules: the rates, learning curves, and the noisy-quadratic floor."""
+    d, cfg = result.data, result.config
+    fig = new_figure(15, 9.5)
+    axes = fig.subplots(2, 2)
+    names = [r["schedule"] for r in result.rows]
+    colors = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(names)}
+    ax = axes[0, 0]
+    for n in names:
+        lr = _a(d["lr"][n])
+        ax.plot(np.arange(lr.size), lr, color=colors[n], lw=2, label=n)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title("The schedules (relative to the same initial rate)", fontsize=10)
+    _legend(ax, loc="upper right")
+    ax.grid(True, alpha=0.25)
+    for ax, key, ylabel, log, title in (
+        (axes[0, 1], "train/loss", "training loss (log scale)", True,
+         f"Training loss on {cfg['problem']} ({cfg['model']})"),
+        (axes[1, 0], "val/accuracy", "validation accuracy", False,
+         "Validation accuracy: the fixed rate keeps bouncing"),
+    ):  # fmt: skip
+        for n in names:
+            steps, values = _mean_curve(d["curves"][n], key)
+            ax.plot(steps, values, color=colors[n], lw=2.2 if n == "constant" else 1.5, label=n)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, which="both", alpha=0.25)
+    finals = [_mean_curve(d["curves"][n], "val/accuracy")[1] for n in names]
+    top = max(float(np.max(v)) for v in finals)
+    low = min(float(np.min(v[len(v) // 4 :])) for v in finals)
+    axes[1, 0].set_ylim(max(0.0, low - 0.03), min(1.0, top + 0.02))
+    _legend(axes[1, 0], loc="lower right")
+
+    ax = axes[1, 1]
+    q = d["quadratic"]
+    t = _a(q["t"])
+    for n in names:
+        ax.plot(t[1:], _a(q[n])[1:], color=colors[n], lw=2.2 if n == "constant" else 1.5,
+                label=n)  # fmt: skip
+    ax.axhline(q["floor"], color=colors["constant"], ls="--", lw=1,
+               label=f"theoretical floor of the fixed rate ({q['floor']:.3g})")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    st = q["settings"]
+    ax.set_xlabel("step (log scale)")
+    ax.set_ylabel(f"mean loss over {st['runs']} runs (log scale)")
+    ax.set_title(f"Noisy quadratic (seed 000): SGD lr {st['lr']:g}, gradient noise sigma "
+                 f"{st['sigma']:g}, d = {st['dim']}", fontsize=10)  # fmt: skip
+    _legend(ax, loc="lower left")
+    ax.grid(True, which="both", alpha=0.25)
+    fig.suptitle(
+        f"Fixed learning rate vs decay schedules ({cfg['optimizer']}, lr {cfg['lr']:g}, "
+        f"batch {cfg['batch_size']}, {cfg['steps']} steps, mean of {cfg['seeds']} seed(s))",
+        fontsize=11,
+    )
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# momentum forms
+
+
+def momentum_forms_figure(result: ExperimentResult) -> Figure:
+    """Paths, parameter gap, step sizes and losses of the two momentum forms."""
+    d, cfg = result.data, result.config
+    fig = new_figure(15, 9.5)
+    axes = fig.subplots(2, 2)
+    decay = d["decay_at"]
+
+    # (a) ravine paths
+    ax = axes[0, 0]
+    rv = d["ravine"]
+    xs = np.linspace(-11, 2, 300)
+    ys = np.linspace(-1.5, 1.5, 200)
+    xx, yy = np.meshgrid(xs, ys)
+    zz = 0.05 * xx**2 + 5 * yy**2
+    ax.contourf(xx, yy, zz, levels=np.geomspace(0.01, 12, 20), cmap="Greys", alpha=0.35,
+                extend="both")  # fmt: skip
+    for form, color, style in (("torch", _BLUE, "-"), ("velocity", _RED, "--")):
+        path = _a(rv[form]["path"])
+        ax.plot(path[:, 0], path[:, 1], style, color=color, lw=1.6, marker="o", ms=2,
+                label=f"{form} form")  # fmt: skip
+        ax.plot(*path[rv["decay_at"]], "*", color=color, ms=12, mec="k")
+    ax.plot([], [], "*", color="w", mec="k", ms=10, label=f"lr x {cfg['gamma']:g} at step "
+            f"{rv['decay_at']}")  # fmt: skip
+    ax.plot(0, 0, "x", color="k", ms=8)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(rf"Ravine $0.05x^2 + 5y^2$, $\mu$ = {rv['momentum']:g}, lr {rv['lr']:g}: "
+                 "identical paths until the decay", fontsize=10)  # fmt: skip
+    _legend(ax, loc="upper right")
+
+    # (b) parameter gap over time
+    ax = axes[0, 1]
+    for i, r in enumerate(d["runs"]):
+        md = _a(r["max_diff"])
+        color = _PALETTE[1 + i]
+        name = rf"$\mu$ = {r['momentum']:g}, {r['schedule']}"
+        ax.semilogy(np.arange(md.size), np.maximum(md, 1e-17), color=color, lw=1.6, label=name)
+        if r["predicted"] is not None:
+            pred = _a(r["predicted"])
+            ax.semilogy(decay + 1 + np.arange(pred.size), pred, ":", color=color, lw=2,
+                        label=rf"first-order theory, $\mu$ = {r['momentum']:g}")  # fmt: skip
+    ax.axvline(decay, color=_GREY, ls="--", lw=1)
+    ax.text(decay, 0.03, f" lr x {cfg['gamma']:g}", transform=ax.get_xaxis_transform(),
+            color=_GREY, fontsize=8)  # fmt: skip
+    ax.set_xlabel("step")
+    ax.set_ylabel(r"max $|\theta_{torch} - \theta_{velocity}|$ over all weights (log scale)")
+    ax.set_title("Network (float64, same batches): rounding-level equal before the decay, "
+                 "apart after", fontsize=10)  # fmt: skip
+    _legend(ax, loc="center left")
+    ax.grid(True, which="both", alpha=0.25)
+
+    # (c) update sizes around the decay
+    ax = axes[1, 0]
+    step_runs = [r for r in d["runs"] if r["schedule"] == "step"]
+    lo, hi = max(0, decay - 20), decay + 120
+    for i, r in enumerate(step_runs):
+        color = _PALETTE[1 + i]
+        for form, style in (("torch", "-"), ("velocity", "--")):
+            un = _a(r["update_norm"][form])
+            ax.semilogy(np.arange(un.size)[lo:hi], un[lo:hi], style, color=color, lw=1.6,
+                        label=rf"{form}, $\mu$ = {r['momentum']:g}")  # fmt: skip
+    ax.axvline(decay, color=_GREY, ls="--", lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel(r"update size $\|\theta_{t+1} - \theta_t\|$ (log scale)")
+    ax.set_title("Step sizes: torch's form drops at once, the velocity form coasts on its\n"
+                 r"old momentum for about $1/(1-\mu)$ steps", fontsize=10)  # fmt: skip
+    _legend(ax, loc="upper right", ncol=2)
+    ax.grid(True, which="both", alpha=0.25)
+
+    # (d) training loss of the two forms
+    ax = axes[1, 1]
+    for i, r in enumerate(d["runs"]):
+        color = _PALETTE[1 + i]
+        ev = r["eval"]
+        for form, style in (("torch", "-"), ("velocity", "--")):
+            ax.semilogy(ev["steps"], ev["train_loss"][form], style, color=color, lw=1.6,
+                        label=rf"{form}, $\mu$ = {r['momentum']:g}, {r['schedule']}")  # fmt: skip
+    ax.axvline(decay, color=_GREY, ls="--", lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("full-batch training loss (log scale)")
+    ax.set_title("Outcome: training loss of both forms", fontsize=10)
+    _legend(ax, loc="lower left", ncol=1)
+    ax.grid(True, which="both", alpha=0.25)
+    fig.suptitle(
+        r"Momentum with the learning rate outside the buffer (torch: $b \leftarrow \mu b + g,\ "
+        r"\theta \leftarrow \theta - \eta b$) vs inside (velocity: $v \leftarrow \mu v - "
+        r"\eta g,\ \theta \leftarrow \theta + v$), lr $\times$ "
+        f"{cfg['gamma']:g} at step {decay}",
+        fontsize=11,
+    )
+    return fig
+
+
+#: experiment name -> figure function.
+FIGURES: dict[str, Callable[[ExperimentResult], Figure]] = {
+    "sharpness": sharpness_figure,
+    "bias_variance": bias_variance_figure,
+    "ensembles": ensembles_figure,
+    "regularization": regularization_figure,
+    "schedules": schedules_figure,
+    "momentum_forms": momentum_forms_figure,
+}
+
+
+def figures(result: ExperimentResult) -> dict[str, Figure]:
+    """``{figure name: Figure}`` of a result (one figure per experiment, named after it).
+
+    Raises:
+        KeyError: a result of an unknown experiment.
+    """
+    if result.name not in FIGURES:
+        raise KeyError(f"no figures for experiment {result.name!r}; known: {', '.join(FIGURES)}")
+    return {result.name: FIGURES[result.name](result)}
+
+
+def write(
+    result: ExperimentResult, out_dir: str | os.PathLike[str], *, dpi: int = 110
+) -> list[Path]:
+    """Write the result's figures (PNG), then its JSON and Markdown, into ``out_dir``.
+
+    Returns:
+        the paths written: figures first, then ``<name>.json`` and ``<name>.md``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, fig in figures(result).items():
+        path = save(fig, out / f"{name}.png", dpi=dpi)
+        result.figures[name] = path.name
+        paths.append(path)
+    paths.extend(result.save(out))
+    return paths
+
+
+def run_and_write(
+    name: str,
+    out_dir: str | os.PathLike[str],
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    force: bool = False,
+    **options: Any,
+) -> tuple[ExperimentResult, list[Path]]:
+    """Run experiment ``name`` and write its figures, JSON and Markdown into ``out_dir``.
+
+    Refuses to overwrite an earlier result there (``<name>.json``) unless ``force``; the check
+    comes before any work.
+
+    Returns:
+        ``(result, paths written)``.
+
+    Raises:
+        FileExistsError: a result is already there and ``force`` is False.
+    """
+    from descentlab.experiments import lectures
+
+    lectures.get(name)
+    out = Path(out_dir)
+    if (out / f"{name}.json").exists() and not force:
+        raise FileExistsError(
+            f"{out / f'{name}.json'} exists; choose another --out or pass --force to overwrite"
+        )
+    result = lectures.run(name, quick=quick, seed=seed, **options)
+    return result, write(result, out)

@@ -1,0 +1,534 @@
+"""The lectures' experiments: their building blocks against independent references, each
+experiment's qualitative result on its quick setting, figures, files and the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.image import imread
+from torch import nn
+
+from descentlab import optim, schedules
+from descentlab.cli import main
+from descentlab.experiments import lectures
+from descentlab.experiments.lectures import bias_variance as BV
+from descentlab.experiments.lectures import ensembles as EN
+from descentlab.experiments.lectures import momentum_forms as MF
+from descentlab.experiments.lectures import regularization as RG
+from descentlab.experiments.lectures import schedules as SC
+from descentlab.experiments.lectures import sharpness as SH
+from descentlab.experiments.lectures._common import ExperimentResult, format_value
+from descentlab.report import experiment_figures as EF
+
+_CACHE: dict[str, ExperimentResult] = {}
+
+
+def quick(name: str) -> ExperimentResult:
+    """Each experiment's quick setting, run once per test session."""
+    if name not in _CACHE:
+        _CACHE[name] = lectures.run(name, quick=True)
+    return _CACHE[name]
+
+
+# ------------------------------------------------------------------------------------------
+# sharpness: Keskar's metric against closed forms
+
+
+def _linear_mse(weights: np.ndarray, n: int = 64, seed: int = 0):
+    """A bias-free linear model at the least-squares minimum of an orthogonal design, so the
+    MSE is exactly ``f0 + sum_i h_i d_i^2`` around it (Hessian/2 = diag(h))."""
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(n, len(weights))))
+    h = np.asarray(weights, dtype=np.float64)
+    x = q * np.sqrt(n * h)  # x^T x / n = diag(h)
+    w_true = rng.normal(size=len(weights))
+    y = x @ w_true + 0.1 * rng.normal(size=n)
+    w_star, *_ = np.linalg.lstsq(x, y, rcond=None)
+    model = nn.Linear(len(weights), 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(w_star)[None])
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)[:, None]
+    f0 = float(np.mean((x @ w_star - y) ** 2))
+    return model, xt, yt, w_star, h, f0
+
+
+@pytest.mark.parametrize("eps", [1e-3, 5e-4, 2e-2])
+@pytest.mark.parametrize("h", [[2.0], [1.0, 3.0, 0.5]])
+def test_sharpness_full_space_matches_the_box_maximum_of_a_quadratic(eps, h):
+    # f(x + d) - f(x) = sum_i h_i d_i^2 at the minimum: the maximum over the box
+    # |d_i| <= eps (|x_i| + 1) is at a corner, sum_i h_i b_i^2.
+    model, x, y, w, hh, f0 = _linear_mse(h)
+    b = eps * (np.abs(w) + 1.0)
+    expected = 100.0 * float(np.sum(hh * b**2)) / (1.0 + f0)
+    got = SH.epsilon_sharpness(model, x, y, eps=eps, subspace_dim=None, maxiter=20)
+    assert got.loss == pytest.approx(f0, rel=1e-12)
+    assert got.sharpness == pytest.approx(expected, rel=1e-6)
+    assert got.n_params == len(h) and got.subspace_dim is None
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_sharpness_subspace_against_the_box_corners(p):
+    # In the subspace the rise is (Ay)^T H (Ay), a convex quadratic in y: its local maxima
+    # over the box |y_i| <= eps (|(A^+ x)_i| + 1) are corners, its global maximum the best of
+    # the 2^p corners. A is rebuilt here from the same seed, A^+ by numpy's pinv.
+    model, x, y, w, h, f0 = _linear_mse([1.0, 4.0, 0.25])
+    eps, seed = 1e-2, 3
+    a = torch.randn(3, p, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    a = a.numpy()
+    b = eps * (np.abs(np.linalg.pinv(a) @ w) + 1.0)
+    corners = np.array(np.meshgrid(*[[-1.0, 1.0]] * p)).reshape(p, -1).T * b
+    values = np.array([100.0 * float((a @ c) @ np.diag(h) @ (a @ c)) / (1.0 + f0)
+                       for c in corners])  # fmt: skip
+    one = SH.epsilon_sharpness(model, x, y, eps=eps, subspace_dim=p, maxiter=30, seed=seed)
+    assert np.min(np.abs(values / one.sharpness - 1.0)) < 1e-6  # a local maximum: a corner
+    assert one.sharpness <= values.max() * (1 + 1e-9)
+    many = SH.epsilon_sharpness(model, x, y, eps=eps, subspace_dim=p, maxiter=30, seed=seed,
+                                starts=12)  # fmt: skip
+    assert many.sharpness == pytest.approx(values.max(), rel=1e-6)
+
+
+def test_interpolation_ends_are_the_two_models_losses():
+    torch.manual_seed(0)
+    a, b = nn.Linear(5, 3), nn.Linear(5, 3)
+    x, y = torch.randn(40, 5), torch.randint(0, 3, (40,))
+    losses, accs = SH.interpolate_losses(a, b, x, y, [0.0, 1.0])
+    for i, m in enumerate((a, b)):
+        with torch.no_grad():
+            out = m(x).double()
+        assert losses[i] == pytest.approx(float(nn.functional.cross_entropy(out, y)), rel=1e-6)
+        assert accs[i] == pytest.approx(float((out.argmax(1) == y).double().mean()))
+
+
+def test_perturbation_at_zero_is_the_minimum_and_directions_are_layer_normalized():
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    x, y = torch.randn(30, 4), torch.randint(0, 2, (30,))
+    curves = SH.perturbation_losses(m, x, y, [-0.1, 0.0, 0.1], n_directions=3)
+    with torch.no_grad():
+        f0 = float(nn.functional.cross_entropy(m.double()(x.double()), y))
+    assert curves.shape == (3, 3)
+    np.testing.assert_allclose(curves[:, 1], f0, rtol=1e-12)
+    flat = SH._FlatLoss(m, x, y, nn.functional.cross_entropy)
+    dirs = flat.layer_directions(2, torch.Generator().manual_seed(0))
+    i = 0
+    for p in m.parameters():
+        k = p.numel()
+        np.testing.assert_allclose(dirs[:, i : i + k].norm(dim=1), p.detach().norm(), rtol=1e-9)
+        i += k
+
+
+def test_sharpness_experiment_large_batch_is_sharper():
+    r = quick("sharpness")
+    small, large = r.row(batch="small"), r.row(batch="large")
+    assert large["batch_size"] > small["batch_size"]
+    assert large["sharpness"] > 1.5 * small["sharpness"] > 0
+    for row in (small, large):  # both stopped at the target training loss
+        assert row["train_loss"] <= r.config["target_loss"]
+        assert row["train_acc"] > 0.95 and row["gap"] == pytest.approx(
+            row["train_acc"] - row["test_acc"]
+        )
+    assert all(r.checks.values()), r.checks
+
+
+# ------------------------------------------------------------------------------------------
+# bias-variance
+
+
+def test_decompose_on_a_hand_example_and_against_the_textbook_identity():
+    d = BV.decompose(np.array([[0.0, 1.0], [2.0, 1.0]]), np.array([0.0, 0.0]), 0.5)
+    assert (d["bias2"], d["variance"], d["noise"], d["total"]) == (0.5, 1.0, 0.25, 1.75)
+    rng = np.random.default_rng(0)
+    p, f = rng.normal(size=(7, 11)), rng.normal(size=11)
+    t = f + 0.3 * rng.normal(size=(7, 11))
+    d = BV.decompose(p, f, 0.3, t)
+    mean = p.mean(0)
+    # bias2 + variance = mean (pbar - f)^2 + the population (ddof=0) variance, exactly
+    assert d["bias2"] + d["variance"] == pytest.approx(
+        np.mean((mean - f) ** 2) + np.mean(p.var(0)), rel=1e-12
+    )
+    assert d["mse"] == pytest.approx(np.mean((t - p) ** 2), rel=1e-12)
+
+
+def test_polynomial_fits_equal_numpy_polyfit():
+    rng = np.random.default_rng(1)
+    xs = rng.uniform(-1, 1, size=(3, 20))
+    ys = np.sin(3 * xs) + 0.1 * rng.normal(size=xs.shape)
+    grid = np.linspace(-1, 1, 9)
+    for degree in (0, 3, 7):
+        got = BV.fit_polynomials(torch.from_numpy(xs), torch.from_numpy(ys), degree,
+                                 torch.from_numpy(grid)).numpy()  # fmt: skip
+        ref = [np.polyval(np.polyfit(xs[r], ys[r], degree), grid) for r in range(3)]
+        np.testing.assert_allclose(got, ref, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("degree", [0, 2, 5])
+def test_poly_theory_variance_at_the_design_points_is_sigma2_p_over_n(degree):
+    # The hat matrix's trace is the number of coefficients: mean leverage (d + 1) / n.
+    x = np.linspace(-1, 1, 15)
+    out = BV.poly_theory(x, np.sin(x), degree, x, np.sin(x), noise_std=0.3)
+    assert out["variance"] == pytest.approx(0.09 * (degree + 1) / 15, rel=1e-10)
+    exact = BV.poly_theory(x, x**2, 2, x, x**2, noise_std=0.3)
+    assert exact["bias2"] == pytest.approx(0.0, abs=1e-20)
+
+
+def test_batched_mlps_are_independent_runs():
+    # Changing the data of network 1 must not move network 0 (elementwise optimizer rules,
+    # a sum of per-network losses), up to float64 rounding.
+    g = torch.Generator().manual_seed(0)
+    xs = torch.rand(3, 12, generator=g, dtype=torch.float64) * 2 - 1
+    ys = torch.sin(3 * xs)
+    ys2 = ys.clone()
+    ys2[1] = -ys2[1] + 1.0
+    grid = torch.linspace(-1, 1, 7, dtype=torch.float64)
+    a = BV.fit_mlps(xs, ys, 6, grid, steps=60, seed=2)
+    b = BV.fit_mlps(xs, ys2, 6, grid, steps=60, seed=2)
+    torch.testing.assert_close(a[0], b[0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(a[2], b[2], rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(a[1], b[1])
+
+
+def test_bias_variance_experiment_trade_off():
+    r = quick("bias_variance")
+    bias = np.array(r.column("bias2"))
+    var = np.array(r.column("variance"))
+    assert np.all(np.diff(var) > 0)  # the fixed design's variance grows with every degree
+    assert bias[-1] < 0.01 * bias[0]
+    for row in r.rows:  # Monte Carlo vs the closed form, and the decomposition identity
+        assert row["variance"] == pytest.approx(row["variance_exact"], rel=0.25)
+        assert row["mse"] == pytest.approx(row["total"], rel=0.1)
+    best = next(row for row in r.rows if row["best"])
+    assert r.rows[0]["size"] < best["size"] < r.rows[-1]["size"]
+    assert all(r.checks.values()), r.checks
+
+
+# ------------------------------------------------------------------------------------------
+# ensembles
+
+
+def _sklearn_trees(x, y, depth, seed):
+    from sklearn.tree import DecisionTreeClassifier
+
+    rs = np.random.RandomState(seed)
+    return lambda w, m: DecisionTreeClassifier(
+        max_depth=depth, random_state=rs.randint(np.iinfo(np.int32).max)
+    ).fit(x, y, sample_weight=w)
+
+
+@pytest.mark.parametrize(
+    ("data", "depth", "rounds", "lr"),
+    [("digits", 1, 12, 1.0), ("blobs", 2, 8, 0.5), ("digits", 2, 6, 0.3)],
+)
+def test_samme_reproduces_sklearn_adaboost(data, depth, rounds, lr):
+    from sklearn.datasets import load_digits, make_blobs
+    from sklearn.ensemble import AdaBoostClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    if data == "digits":
+        x, y = load_digits(return_X_y=True)
+        x, y = x[:600], y[:600]
+    else:
+        x, y = make_blobs(400, centers=4, cluster_std=3.0, random_state=0)
+    k = len(np.unique(y))
+    ours = EN.samme(_sklearn_trees(x, y, depth, 7), x, y, k, rounds, learning_rate=lr)
+    ref = AdaBoostClassifier(DecisionTreeClassifier(max_depth=depth), n_estimators=rounds,
+                             learning_rate=lr, random_state=7).fit(x, y)  # fmt: skip
+    n = len(ours.learners)
+    assert n == len(ref.estimators_)
+    np.testing.assert_allclose(ours.alphas, ref.estimator_weights_[:n], rtol=1e-12)
+    np.testing.assert_allclose(ours.errors, ref.estimator_errors_[:n], rtol=1e-12)
+    np.testing.assert_array_equal(ours.predict(x), ref.predict(x))
+
+
+def test_samme_rejects_a_first_learner_no_better_than_chance():
+    class Constant:
+        def predict(self, x):
+            return np.zeros(len(x), dtype=np.int64)
+
+    y = np.arange(40) % 4
+    with pytest.raises(ValueError, match="no better than chance"):
+        EN.samme(lambda w, m: Constant(), np.zeros((40, 1)), y, 4, 3)
+    with pytest.raises(ValueError, match="n_classes"):
+        EN.samme(lambda w, m: Constant(), np.zeros((40, 1)), y, 1, 3)
+
+
+def test_zero_weights_remove_examples_from_the_weighted_loss():
+    # The weighted mean loss with 0/1 weights is the mean loss of the kept examples.
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 1, 8, 8, generator=g)
+    y = torch.randint(0, 3, (40,), generator=g)
+    w = torch.zeros(40)
+    w[:25] = 1.0
+    kw = dict(hidden=(8,), steps=15, lr=0.01, seed=4)
+    a = EN.fit_network(x, y, 3, sample_weight=w, **kw)
+    b = EN.fit_network(x[:25], y[:25], 3, **kw)
+    torch.testing.assert_close(a.proba(x), b.proba(x), rtol=1e-5, atol=1e-6)
+
+
+def test_prediction_variance_and_bagging_resamples():
+    p = [np.array([[0.2, 0.8]]), np.array([[0.6, 0.4]])]
+    assert EN.prediction_variance(p) == pytest.approx(0.04)
+    seen = []
+    EN.bagging(lambda idx, s: seen.append((idx.clone(), s)), 50, 3, seed=1)
+    assert [s for _, s in seen] == [1000, 1001, 1002]
+    assert all(idx.shape == (50,) and len(set(idx.tolist())) < 50 for idx, _ in seen)
+
+
+def test_ensembles_experiment_bagging_and_boosting():
+    r = quick("ensembles")
+    single = r.row(method="single network")
+    member = r.row(method="one bagging member (mean)")
+    bagged = r.row(method="bagging (soft vote)")
+    weak, boosted = r.row(method="weak network"), r.row(method="AdaBoost.SAMME")
+    assert bagged["pred_variance"] < single["pred_variance"]
+    assert bagged["pred_variance"] < member["pred_variance"]
+    assert bagged["test_acc"] > member["test_acc"]
+    assert boosted["test_acc"] > weak["test_acc"] + 0.05
+    ours, ref = r.row(method="our SAMME"), r.row(method="AdaBoostClassifier (SAMME)")
+    assert ours["test_acc"] == ref["test_acc"] and ours["train_acc"] == ref["train_acc"]
+    trees, tree = r.row(method="BaggingClassifier"), r.row(method="DecisionTreeClassifier")
+    assert trees["test_acc"] > tree["test_acc"]
+
+
+# ------------------------------------------------------------------------------------------
+# regularization
+
+
+@pytest.mark.parametrize(
+    ("method", "field", "expected"),
+    [
+        ("early_stopping", "early_stopping",
+         {"patience": 8, "monitor": "val/loss", "restore_best": True}),
+        ("l2_coupled", "hyper", {"lr": 1e-3, "weight_decay": 5e-3}),
+        ("decoupled_wd", "optimizer", "adamw"),
+        ("decoupled_wd", "hyper", {"lr": 1e-3, "weight_decay": 1.0}),
+        ("dropout", "model_options", {"hidden": [512], "dropout": 0.5}),
+        ("mixup", "mixup_alpha", 0.4),
+        ("cutmix", "cutmix_alpha", 1.0),
+        ("label_smoothing", "label_smoothing", 0.1),
+        ("none", "optimizer", "adam"),
+    ],
+)  # fmt: skip
+def test_regularization_method_configs(method, field, expected):
+    from descentlab.engine.config import RunConfig
+
+    base = RunConfig(problem="digits", model="digits_mlp", model_options={"hidden": [512]},
+                     optimizer="adam", hyper={"lr": 1e-3}, steps=10)  # fmt: skip
+    configs = RG.method_configs(base, RG.DEFAULTS)
+    assert set(configs) == set(RG.METHODS)
+    assert getattr(configs[method], field) == expected
+    configs[method].validate()
+    assert base.hyper == {"lr": 1e-3} and base.model_options == {"hidden": [512]}
+
+
+def test_regularization_experiment_reduces_the_gap():
+    r = quick("regularization")
+    none = r.row(method="none")
+    assert none["train_acc"] > 0.99 and none["gap"] > 0.05
+    others = [row for row in r.rows if row["method"] != "none"]
+    assert len(others) == len(RG.METHODS) - 1
+    smaller = [row["method"] for row in others if row["loss_gap"] < none["loss_gap"]]
+    assert len(smaller) >= 5, smaller
+    assert all(r.checks.values()), r.checks
+    curves = r.data["curves"]["none"][0]["val/loss"]
+    assert curves["steps"][0] == 0 and curves["steps"][-1] == r.config["steps"]
+
+
+# ------------------------------------------------------------------------------------------
+# schedules
+
+
+@pytest.mark.parametrize("name", SC.SCHEDULES)
+def test_schedule_specs_follow_the_lectures_formulas(name):
+    from descentlab.engine.config import build_schedule
+
+    steps, r = 200, 0.01
+    spec = SC.schedule_specs(steps, r)[name]
+    t = np.arange(steps)
+    expected = {
+        "constant": np.ones(steps),
+        "step": 0.5 ** (t // 40),
+        "exponential": np.exp(-math.log(1 / r) / steps * t),
+        "1/t": 1.0 / (1.0 + 10.0 / steps * t),
+        "cosine": 0.5 * (1 + np.cos(np.pi * t / steps)),
+    }[name]
+    if spec is None:
+        got = np.ones(steps)
+    else:
+        sched, _ = build_schedule(spec, total_steps=steps)
+        got = np.array([sched(int(s)) for s in t])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-12)
+
+
+def test_schedules_experiment_fixed_rate_floor_and_decays():
+    r = quick("schedules")
+    q = r.data["quadratic"]
+    const = r.row(schedule="constant")
+    tail = np.asarray(q["constant"])[-80:]
+    assert tail.mean() == pytest.approx(q["floor"], rel=0.2)
+    for row in r.rows[1:]:
+        assert row["quad_final_loss"] < 0.2 * q["floor"]
+        assert row["late_val_loss_std"] < const["late_val_loss_std"]
+    assert max(r.rows, key=lambda row: row["val_acc"])["schedule"] != "constant"
+    assert r.row(schedule="cosine")["lr_end_ratio"] < 1e-3
+
+
+# ------------------------------------------------------------------------------------------
+# momentum forms
+
+
+@pytest.mark.parametrize(("mu", "gamma", "before", "after"),
+                         [(0.9, 0.1, 30, 40), (0.99, 0.5, 10, 200), (0.5, 0.01, 5, 3)])  # fmt: skip
+def test_momentum_forms_gap_on_a_linear_loss_is_the_closed_form(mu, gamma, before, after):
+    # f(theta) = g . theta: same gradients for both forms, so the theory is exact.
+    g = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float64)
+    lr = 0.05
+    thetas, last = {}, None
+    for form in ("torch", "velocity"):
+        p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        opt = optim.Momentum([p], lr=lr, momentum=mu, form=form)
+        sched = schedules.Scheduler(opt, {"lr": schedules.multistep([before], gamma=gamma)})
+        for t in range(before + after):
+            prev = p.detach().clone()
+            opt.zero_grad()
+            (g @ p).backward()
+            opt.step()
+            sched.step()
+            if form == "torch" and t == before - 1:
+                last = p.detach() - prev
+        thetas[form] = p.detach()
+    gap = thetas["velocity"] - thetas["torch"]
+    torch.testing.assert_close(gap, torch.from_numpy(MF.predicted_gap(last, mu, gamma, after)),
+                               rtol=1e-9, atol=1e-12)  # fmt: skip
+    # the same from the buffer: b_{s-1} = g (1 - mu^s) / (1 - mu), Delta = -lr b
+    b = g * (1 - mu**before) / (1 - mu)
+    torch.testing.assert_close(last, -lr * b, rtol=1e-12, atol=1e-14)
+
+
+def test_momentum_forms_experiment_equal_before_different_after():
+    r = quick("momentum_forms")
+    steps = [row for row in r.rows if row["schedule"] == "step"]
+    assert {row["momentum"] for row in steps} == {0.9, 0.99}
+    for row in steps:
+        assert row["max_diff_before"] < 1e-12
+        assert row["diff_1_after"] > 1e-4
+        assert row["diff_1_after"] == pytest.approx(row["predicted_1_after"], rel=0.1)
+        assert row["step_ratio_after"] > 3
+    md = np.asarray(r.data["runs"][0]["max_diff"])
+    decay = r.data["decay_at"]
+    assert md[: decay + 1].max() < 1e-12 < 1e-4 < md[decay + 1 :].min()
+    rv = r.data["ravine"]
+    d = np.asarray(rv["distance"])
+    assert d[: rv["decay_at"] + 1].max() < 1e-12 and d[-1] > 0.1
+
+
+# ------------------------------------------------------------------------------------------
+# results, figures, files, CLI
+
+
+@pytest.mark.parametrize("name", lectures.NAMES)
+def test_figures_and_files_from_a_result_and_from_its_json(name, tmp_path):
+    r = quick(name)
+    paths = EF.write(r, tmp_path / "a", dpi=40)
+    png, js, md = paths
+    assert png.name == f"{name}.png" and js.name == f"{name}.json" and md.name == f"{name}.md"
+    image = imread(png)
+    assert image.shape[0] > 150 and image.shape[1] > 450
+    text = md.read_text()
+    assert r.title in text and f"![{name}]({name}.png)" in text and "|---|" in text
+    loaded = ExperimentResult.load(js)
+    assert loaded.rows == json.loads(json.dumps(r.to_dict()))["rows"]
+    assert loaded.checks == r.checks and loaded.columns == r.columns
+    assert loaded.provenance["versions"]["torch"] == torch.__version__
+    again = EF.write(loaded, tmp_path / "b", dpi=40)  # figures redraw from the JSON alone
+    assert imread(again[0]).shape == image.shape
+
+
+def test_result_tables_and_formatting():
+    r = ExperimentResult(
+        "demo",
+        "Demo",
+        ["a", "b", "c"],
+        [{"a": 1, "b": 0.123456, "c": None}, {"a": 2, "b": 1e-7, "c": True}],
+    )
+    assert r.table_markdown().splitlines() == [
+        "| a | b | c |",
+        "|---|---|---|",
+        "| 1 | 0.1235 | — |",
+        "| 2 | 1.000e-07 | yes |",
+    ]
+    assert r.column("a") == [1, 2] and r.row(a=2)["c"] is True
+    with pytest.raises(KeyError, match="columns: a, b, c"):
+        r.column("z")
+    with pytest.raises(KeyError):
+        r.row(a=3)
+    assert format_value(float("nan")) == "nan"
+    assert r.to_dict()["rows"][0]["c"] is None
+    assert (
+        json.loads(json.dumps(ExperimentResult("x", "X", ["v"], [{"v": float("inf")}]).to_dict()))[
+            "rows"
+        ][0]["v"]
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "match"),
+    [
+        ("sharpness", {"eps": -1.0}, "eps must be"),
+        ("sharpness", {"large_batch": 8, "small_batch": 32}, "large_batch must exceed"),
+        ("sharpness", {"n_train": 10**6}, "n_train must be"),
+        ("bias_variance", {"resample": "jackknife"}, "resample must be one of"),
+        ("bias_variance", {"sizes": [5, 3]}, "sizes must be"),
+        ("bias_variance", {"sizes": [1, 40], "n_train": 30}, "needs n_train >= 41"),
+        ("ensembles", {"members": 1}, "members must be"),
+        ("ensembles", {"optimizer": "nope"}, "unknown optimizer"),
+        ("regularization", {"dropout": 1.0}, "dropout must be"),
+        ("regularization", {"batch_size": 500}, "batch_size must be <= n_train"),
+        ("schedules", {"final_ratio": 2.0}, "final_ratio must be"),
+        ("momentum_forms", {"gamma": 1.5}, "gamma must be"),
+        ("momentum_forms", {"momenta": []}, "momenta must hold"),
+        ("sharpness", {"bogus": 1}, "unknown option"),
+    ],
+)
+def test_bad_options_fail_before_any_work(name, options, match):
+    with pytest.raises((ValueError, KeyError), match=match):
+        lectures.run(name, quick=True, **options)
+
+
+def test_unknown_names():
+    with pytest.raises(KeyError, match="valid names: sharpness, bias_variance"):
+        lectures.get("nope")
+    with pytest.raises(KeyError, match="valid methods"):
+        lectures.run("regularization", quick=True, methods=["ridge"])
+    with pytest.raises(KeyError, match="valid: constant"):
+        lectures.run("schedules", quick=True, schedules=["warm"])
+
+
+def test_cli_runs_lists_and_refuses_to_overwrite(tmp_path, capsys):
+    out = tmp_path / "exp"
+    args = ["experiment", "bias_variance", "--quick", "--out", str(out)]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "[ok] variance grows" in text and "wrote" in text
+    assert {p.name for p in out.iterdir()} == {
+        "bias_variance.png",
+        "bias_variance.json",
+        "bias_variance.md",
+    }
+    assert main(args) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main([*args, "--force", "--set", "replicates=20", "--json"]) == 0
+    printed = capsys.readouterr().out
+    assert json.loads(printed[printed.index("{") : printed.rindex("}") + 1])["rows"]
+    assert ExperimentResult.load(out / "bias_variance.json").config["replicates"] == 20
+    assert main(["experiment", "bias_variance", "--out", str(tmp_path / "x"),
+                 "--set", "degree=3"]) == 2  # fmt: skip
+    assert "valid options: model, sizes" in capsys.readouterr().err
+    assert main(["experiment", "bias_variance", "--set", "noequals"]) == 2
+    assert main(["experiment", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(f"{n}:" in listing for n in lectures.NAMES) and "(--quick:" in listing
