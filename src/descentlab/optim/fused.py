@@ -45,6 +45,7 @@ about 20 microseconds of overhead per group and step.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -52,6 +53,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,13 +97,18 @@ def cache_dir() -> Path:
 
 def compiler() -> str | None:
     """The C++ compiler the fused backend uses (``$CXX``, else g++ or c++), or None."""
-    cc = os.environ.get("CXX")
-    if cc and shutil.which(cc):
-        return shutil.which(cc)
+    return _find_compiler(os.environ.get("CXX"), os.environ.get("PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _find_compiler(cxx: str | None, path: str | None) -> str | None:
+    # cached: searching PATH costs ~0.2 ms, and the optimizer asks at every step
+    if cxx and shutil.which(cxx, path=path):
+        return shutil.which(cxx, path=path)
     for name in ("g++", "c++"):
-        path = shutil.which(name)
-        if path:
-            return path
+        found = shutil.which(name, path=path)
+        if found:
+            return found
     return None
 
 
@@ -228,7 +235,7 @@ class FusedBuilder:
     u: str = "g"
     lines: list[str] = field(default_factory=list)
     arrays: list[str] = field(default_factory=list)  # state keys, in pointer order
-    written: set[str] = field(default_factory=set)
+    written: list[str] = field(default_factory=list)  # in first-write order
     coefs: list[_Coef] = field(default_factory=list)
     prepares: list[Callable[..., None]] = field(default_factory=list)
     rows_keys: set[str] = field(default_factory=set)
@@ -252,8 +259,8 @@ class FusedBuilder:
         """The C variable holding this element of state ``key`` (written back if ``write``)."""
         if key not in self.arrays:
             self.arrays.append(key)
-        if write:
-            self.written.add(key)
+        if write and key not in self.written:
+            self.written.append(key)
         return f"s_{key}"
 
     def coef(
@@ -291,9 +298,8 @@ class FusedBuilder:
         scalar = {torch.float32: "float", torch.float64: "double"}[dtype]
         lanes = 16 if dtype == torch.float32 else 8
         names = ["p", "g", *self.arrays]
-        na = len(names)
         decl = "\n".join(
-            f"    T0* __restrict__ a_{n} = (T0*)ptrs[i * {na} + {k}];" for k, n in enumerate(names)
+            f"    T0* __restrict__ a_{n} = (T0*)ptrs[{k} * n + i];" for k, n in enumerate(names)
         )
         final = (
             f"dl_st(a_p + j, dl_fma({self.u}, c_neglr, p));"
@@ -319,8 +325,8 @@ typedef {scalar} T0;
 typedef T0 V __attribute__((vector_size({lanes} * sizeof(T0))));
 static const int64_t W = {lanes};
 
-static inline void dl_segment(int64_t i, int64_t j0, int64_t j1, const double* C,
-                              void* const* ptrs) {{
+static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
+                              const double* C, void* const* ptrs) {{
 {decl}
     int64_t j = j0;
     {{
@@ -360,7 +366,7 @@ extern "C" void dl_step(int64_t n, const int64_t* numel, const int64_t* rows,
         while (j0 < hi) {{
             const int64_t r = j0 / inner;
             const int64_t j1 = ((r + 1) * inner < hi) ? (r + 1) * inner : hi;
-            dl_segment(i, j0, j1, coefs + coff[i] + r * {max(len(self.coefs), 1)}, ptrs);
+            dl_segment(n, i, j0, j1, coefs + coff[i] + r * {max(len(self.coefs), 1)}, ptrs);
             j0 = j1;
         }}
     }}
@@ -458,6 +464,11 @@ template <class T> static inline auto dl_finite(T x) { return (x - x) == 0; }
 
 def _row_values(hyper: Mapping[str, Any], keys: set[str]) -> tuple[int, list[dict[str, Any]]]:
     """(K, per-row hyperparameter dicts) -- K = 1 without batched hyperparameters."""
+    if not any(
+        isinstance(v, Tensor) or (type(v) is tuple and any(isinstance(x, Tensor) for x in v))
+        for v in hyper.values()
+    ):
+        return 1, [hyper]
     k = 1
     batched: dict[str, list[float]] = {}
     for key in keys:
@@ -518,36 +529,98 @@ class FusedPlan:
         self.kernel = _load(self.source)
         self.arrays = ["p", "g", *builder.arrays]
         self.ncoef = max(len(builder.coefs), 1)
+        self._per_tensor = any(c.per_tensor is not None for c in builder.coefs)
+        self._static: list[int] = []
+        self._k = 0
+        self._shape: tuple = ()
+        self._zero_arrays: dict[int, Any] = {}
 
-    def check(self, params: list[Tensor], grads: list[Tensor], state: Mapping[str, list]) -> str:
-        """'' when the tensors suit the kernel, else the reason they do not."""
-        n = len(params)
-        for i, p in enumerate(params):
-            tensors = [p, grads[i]] + [state.get(k, [None] * n)[i] for k in self.builder.arrays]
-            for t in tensors:
-                if t is None:
-                    continue
-                if t.device.type != "cpu":
-                    return f"tensors must be on the CPU, got {t.device}"
-                if t.dtype != self.dtype:
-                    return f"all tensors of a group must be {self.dtype}, got {t.dtype}"
-                if not t.is_contiguous() or t.numel() != p.numel():
-                    return "tensors must be contiguous and shaped like their parameter"
-        return ""
-
-    def step(
+    def run(
         self,
         params: list[Tensor],
         grads: list[Tensor],
         state: dict[str, list],
         hyper: Mapping[str, Any],
         steps: list[float],
-    ) -> None:
+    ) -> str:
+        """One step over the group, or -- before anything changes -- the reason it cannot run.
+
+        Every array the kernel touches must be a contiguous CPU tensor of the plan's dtype
+        shaped like its parameter (the kernel reads ``numel`` elements from its data pointer).
+        Parameters and state are checked when their storage changes, gradients every step.
+        """
         b = self.builder
+        dtype = self.dtype
+        for g in grads:  # torch already keeps a gradient's dtype, device and shape its param's
+            if not g.is_contiguous():
+                return _why(g, dtype)
+        cols = [state.get(key) for key in b.arrays]
+        static = [p.data_ptr() for p in params]
+        for col in cols:
+            if col is not None:
+                static += [0 if t is None else t.data_ptr() for t in col]
+        k, rows_h = _row_values(hyper, b.rows_keys)
+        if static != self._static or k != self._k:
+            why = self._check_static(params, cols)
+            if why:
+                return why
+            self._shape = self._shapes(params, k)
+            self._static, self._k = static, k
         for fn in b.prepares:
             fn(state, params, grads, hyper)
-        k, rows_h = _row_values(hyper, b.rows_keys)
         n = len(params)
+        ptrs = static[:n]
+        ptrs += [g.data_ptr() for g in grads]
+        if b.prepares or len(static) != n * (1 + len(b.arrays)):
+            for key in b.arrays:  # the prepares may have created state
+                ptrs += [t.data_ptr() for t in state[key]]
+        else:
+            ptrs += static[n:]
+        a_numel, a_rows, total, rows = self._shape
+        if k == 1 and not self._per_tensor and steps.count(steps[0]) == n:
+            # the common case: one block of coefficients shared by every tensor
+            h, t = rows_h[0], steps[0]
+            values = [c.fn(h, t, None) for c in b.coefs] or [0.0]
+            a_coff = self._zeros(n)
+        else:
+            values, coff = self._blocks(state, steps, rows, rows_h, k)
+            a_coff = array("q", coff)
+        # array.array: the cheapest way to hand C a block of numbers (and kept alive here)
+        a_ptrs = array("Q", ptrs)
+        a_vals = array("d", values)
+        threads = torch.get_num_threads() if total >= _SMALL else 1
+        self.kernel(
+            n,
+            a_numel.buffer_info()[0],
+            a_rows.buffer_info()[0],
+            a_ptrs.buffer_info()[0],
+            a_vals.buffer_info()[0],
+            a_coff.buffer_info()[0],
+            threads,
+        )
+        # the kernel wrote through raw pointers: tell autograd the parameters changed, as an
+        # in-place torch op would (a graph that saved them then refuses to backpropagate)
+        torch.autograd.graph.increment_version(params)
+        return ""
+
+    def _check_static(self, params: list[Tensor], cols: list[list | None]) -> str:
+        dtype = self.dtype
+        for p in params:
+            if not (p.is_cpu and p.dtype is dtype and p.is_contiguous()):
+                return _why(p, dtype)
+        for col in cols:
+            if col is None:
+                continue
+            for p, t in zip(params, col, strict=True):
+                if t is None:
+                    continue
+                if not (t.is_cpu and t.dtype is dtype and t.is_contiguous()):
+                    return _why(t, dtype)
+                if t.shape != p.shape:
+                    return f"state of shape {tuple(t.shape)} for a parameter of {tuple(p.shape)}"
+        return ""
+
+    def _shapes(self, params: list[Tensor], k: int) -> tuple:
         rows = []
         for p in params:
             if k == 1:
@@ -559,12 +632,31 @@ class FusedPlan:
                 )
             else:
                 rows.append(k)
-        # coefficient blocks are shared between tensors with the same step and extras
+        numel = [p.numel() for p in params]
+        return array("q", numel), array("q", rows), sum(numel), rows
+
+    def _zeros(self, n: int) -> Any:
+        z = self._zero_arrays.get(n)
+        if z is None:
+            z = array("q", [0] * n)
+            self._zero_arrays[n] = z
+        return z
+
+    def _blocks(
+        self,
+        state: Mapping[str, list],
+        steps: list[float],
+        rows: list[int],
+        rows_h: list[dict[str, Any]],
+        k: int,
+    ) -> tuple[list[float], list[int]]:
+        """Coefficient blocks, shared by tensors with the same step, rows and extras."""
+        coefs = self.builder.coefs
+        per_tensor = [c.per_tensor for c in coefs]
         blocks: dict[Any, int] = {}
         values: list[float] = []
         coff = []
-        per_tensor = [c.per_tensor for c in b.coefs]
-        for i in range(n):
+        for i in range(len(rows)):
             extras = tuple(pt(state, i) if pt is not None else None for pt in per_tensor)
             sig = (steps[i], rows[i], extras)
             off = blocks.get(sig)
@@ -573,32 +665,17 @@ class FusedPlan:
                 blocks[sig] = off
                 for r in range(rows[i]):
                     h = rows_h[r] if k > 1 else rows_h[0]
-                    if not b.coefs:
+                    if not coefs:
                         values.append(0.0)
-                    for c, e in zip(b.coefs, extras, strict=True):
+                    for c, e in zip(coefs, extras, strict=True):
                         values.append(float(c.fn(h, steps[i], e)))
             coff.append(off)
-        ptrs = []
-        keys = b.arrays
-        for i in range(n):
-            ptrs.append(params[i].data_ptr())
-            ptrs.append(grads[i].data_ptr())
-            for key in keys:
-                ptrs.append(state[key][i].data_ptr())
-        numel = [p.numel() for p in params]
-        total = sum(numel)
-        threads = torch.get_num_threads() if total >= _SMALL else 1
-        i64 = ctypes.c_int64 * n
-        # keep the argument arrays referenced until the call returns
-        a_numel, a_rows, a_coff = i64(*numel), i64(*rows), i64(*coff)
-        a_ptrs = (ctypes.c_void_p * len(ptrs))(*ptrs)
-        a_vals = (ctypes.c_double * len(values))(*values)
-        self.kernel(
-            n,
-            ctypes.addressof(a_numel),
-            ctypes.addressof(a_rows),
-            ctypes.addressof(a_ptrs),
-            ctypes.addressof(a_vals),
-            ctypes.addressof(a_coff),
-            threads,
-        )
+        return values, coff
+
+
+def _why(t: Tensor, dtype: torch.dtype) -> str:
+    if not t.is_cpu:
+        return f"tensors must be on the CPU, got {t.device}"
+    if t.dtype is not dtype:
+        return f"all tensors of a group must be {dtype}, got {t.dtype}"
+    return "tensors must be contiguous"

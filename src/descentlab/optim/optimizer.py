@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,9 @@ from . import fused as _fused
 from .base import Chain, Rule, State, Workspace, chain, check_bool
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
+
+
+_PLAIN = (float, int, bool, str, tuple, type(None))
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -174,6 +178,9 @@ class Optimizer(torch.optim.Optimizer):
                     f"form in this position, got {self.rule!r}"
                 )
         self._workspaces: dict[int, Workspace] = {}
+        self._step_bases: dict[int, tuple[Tensor, list[Tensor], list[int]]] = {}
+        self._validated: dict[int, dict[str, Any]] = {}
+        self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
         self.last_step_skipped = False
         self.skipped_steps = 0
         super().__init__(params, defaults)
@@ -215,30 +222,76 @@ class Optimizer(torch.optim.Optimizer):
         return m
 
     # ------------------------------------------------------------------ state helpers
-    def _gather(self, params: list[Tensor]) -> State:
-        keys: dict[str, None] = {}
-        for p in params:
-            keys.update(dict.fromkeys(self.state[p]))
-        return {k: [self.state[p].get(k) for p in params] for k in keys}
+    # (``self.state`` is keyed by tensors, whose hash is a Python call: look each up once)
+    def _gather(self, params: list[Tensor], sts: list[dict] | None = None) -> State:
+        if sts is None:
+            sts = [self.state[p] for p in params]
+        keys = dict.fromkeys(itertools.chain.from_iterable(sts))
+        return {k: [st.get(k) for st in sts] for k in keys}
 
-    def _scatter(self, params: list[Tensor], state: State) -> None:
+    def _scatter(self, params: list[Tensor], state: State, sts: list[dict] | None = None) -> None:
+        if sts is None:
+            sts = [self.state[p] for p in params]
         for k, values in state.items():
             if k.startswith("_"):
                 continue
-            for p, v in zip(params, values, strict=True):
+            for st, v in zip(sts, values, strict=True):
                 if v is not None:
-                    self.state[p][k] = v
+                    st[k] = v
 
-    def _init_new(self, params: list[Tensor]) -> None:
-        new = [p for p in params if not self.state[p]]
+    def _init_new(self, params: list[Tensor], sts: list[dict] | None = None) -> None:
+        if sts is None:
+            sts = [self.state[p] for p in params]
+        new = [i for i, st in enumerate(sts) if not st]
         if not new:
             return
-        init = self.rule.init(new)
-        for i, p in enumerate(new):
-            st = self.state[p]
+        init = self.rule.init([params[i] for i in new])
+        for j, i in enumerate(new):
+            st = sts[i]
             st["step"] = torch.zeros((), dtype=_scalar_dtype())
             for k, values in init.items():
-                st[k] = values[i]
+                st[k] = values[j]
+
+    def _validate(self, gi: int, hyper: dict[str, Any]) -> None:
+        """Validate a group's hyperparameters (skipped when plain values repeat the last
+        valid ones: a step then costs no validation unless a schedule changed something)."""
+        last = self._validated.get(gi)
+        plain = all(
+            type(v) in _PLAIN and (type(v) is not tuple or all(type(x) in _PLAIN for x in v))
+            for v in hyper.values()
+        )
+        if plain and last is not None and last == hyper:
+            return
+        try:
+            self.rule.validate(hyper)
+        except ValueError as exc:
+            raise ValueError(f"param group {gi}: {exc}") from None
+        if plain:
+            self._validated[gi] = hyper
+        else:
+            self._validated.pop(gi, None)
+
+    def _advance_steps(self, gi: int, steps: list[Tensor]) -> list[float]:
+        """Add 1 to every parameter's step counter; returns the new counts.
+
+        The counters stay one 0-dim tensor per parameter (torch's ``state_dict`` layout), but
+        as views into one tensor per group, so a step increments them all with one operation
+        instead of one per parameter. Counters that arrive otherwise (a fresh parameter, a
+        loaded state dict) are rebased onto a new shared tensor once.
+        """
+        cached = self._step_bases.get(gi)
+        if cached is None or cached[2] != list(map(id, steps)):
+            if len({s.dtype for s in steps}) != 1 or any(s.ndim for s in steps):
+                torch._foreach_add_(steps, 1)
+                return [float(s) for s in steps]
+            base = torch.stack([s.detach() for s in steps])
+            views = list(base.unbind(0))
+            steps[:] = views  # the caller scatters these into the parameters' state
+            cached = (base, views, list(map(id, views)))
+            self._step_bases[gi] = cached
+        base = cached[0]
+        base.add_(1)
+        return base.tolist()
 
     # ------------------------------------------------------------------ step
     @torch.no_grad()
@@ -251,7 +304,7 @@ class Optimizer(torch.optim.Optimizer):
                 the returned loss is then the loss *at that point*.
         """
         loss = None
-        if any(isinstance(r, Rule) and getattr(r, "lookahead", False) for r in self.rule.rules):
+        if self._lookahead:
             loss = self._lookahead_closure(closure)
         elif closure is not None:
             with torch.enable_grad():
@@ -262,23 +315,28 @@ class Optimizer(torch.optim.Optimizer):
         for gi, group in enumerate(self.param_groups):
             params, grads = [], []
             for j, p in enumerate(group["params"]):
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
-                if p.grad.is_sparse:
+                if g.is_sparse:
                     raise ValueError(
                         f"{type(self).__name__} does not support sparse gradients "
                         f"(param group {gi}, parameter {j}); use torch.optim.SparseAdam"
                     )
                 params.append(p)
-                grads.append(p.grad)
+                grads.append(g)
             if not params:
                 continue
             step = int(group["step"]) + 1
             hyper = _resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
-            try:
-                self.rule.validate(hyper)
-            except ValueError as exc:
-                raise ValueError(f"param group {gi}: {exc}") from None
+            self._validate(gi, hyper)
+            if self.fused and self.monitor is None:
+                dtype = params[0].dtype
+                if dtype not in (torch.float32, torch.float64):
+                    raise ValueError(
+                        f"{type(self).__name__}(fused=True): parameters must be float32 or "
+                        f"float64, got {dtype}"
+                    )
             plans.append((gi, group, params, grads, hyper, step))
 
         for _, _, _, grads, hyper, _ in plans:
@@ -290,9 +348,10 @@ class Optimizer(torch.optim.Optimizer):
 
         # Phase 2: update.
         for gi, group, params, grads, hyper, step in plans:
-            self._init_new(params)
-            state = self._gather(params)
-            torch._foreach_add_(state["step"], 1)
+            sts = [self.state[p] for p in params]
+            self._init_new(params, sts)
+            state = self._gather(params, sts)
+            state["_step_values"] = self._advance_steps(gi, state["step"])
             if self.monitor is not None:
                 updates, state = self.rule.update(list(grads), state, params, hyper)
                 self.monitor.record(step, gi, grads, updates, params, hyper)
@@ -303,7 +362,7 @@ class Optimizer(torch.optim.Optimizer):
                 ws = self._workspaces.setdefault(gi, Workspace())
                 for a, b in self._chunks(params):
                     self._update_chunk(params, grads, state, hyper, ws, a, b)
-            self._scatter(params, state)
+            self._scatter(params, state, sts)
             group["step"] = step
         return loss
 
@@ -327,6 +386,12 @@ class Optimizer(torch.optim.Optimizer):
         self._plans[key] = plan
         return plan
 
+    def _compiler_ok(self) -> bool:
+        ok = getattr(self, "_cc_ok", None)
+        if ok is None:
+            ok = self._cc_ok = _fused.fused_available()
+        return ok
+
     def _fused_step(
         self, params: list[Tensor], grads: list[Tensor], state: State, hyper: Mapping[str, Any]
     ) -> bool:
@@ -337,19 +402,18 @@ class Optimizer(torch.optim.Optimizer):
         why = ""
         if dtype not in (torch.float32, torch.float64):
             why = f"parameters must be float32 or float64, got {dtype}"
-        elif self.fused is None and not _fused.fused_available():
+        elif self.fused is None and not self._compiler_ok():
             return False
         plan = None if why else self._fused_plan(hyper, dtype)
         if plan is None and not why:
             why = f"the chain {self.rule!r} has no fused form with these options"
         if plan is not None:
-            why = plan.check(params, grads, state)
+            why = plan.run(params, grads, state, hyper, state["_step_values"])
         if why:
             if self.fused:
+                torch._foreach_sub_(state["step"], 1)  # nothing else has changed yet
                 raise ValueError(f"{type(self).__name__}(fused=True): {why}")
             return False
-        steps = [float(t) for t in state["step"]]
-        plan.step(params, grads, state, hyper, steps)
         return True
 
     def _chunks(self, params: list[Tensor]) -> list[tuple[int, int]]:
