@@ -289,13 +289,20 @@ def test_the_test_set_is_never_read_while_tuning(tmp_path):
     assert splits.sealed  # sealed again after the final evaluations
 
 
-def test_compare_then_rerun_reuses_every_trial(tmp_path):
-    spec = CompareSpec(**SMALL)
-    first = compare(spec, tmp_path, workers=1, progress=False, report=False)
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The SMALL comparison, run once, uninterrupted, in this process."""
+    root = tmp_path_factory.mktemp("small")
+    spec = CompareSpec(**{**SMALL, "name": "straight"})
+    return root, spec, compare(spec, root, workers=1, progress=False, report=False)
+
+
+def test_compare_then_rerun_reuses_every_trial(small):
+    root, spec, first = small
     store = Store(first.store_path)
     n_runs = len(store.list_runs())
     events = []
-    second = compare(spec, tmp_path, workers=1, progress=lambda e, i: events.append((e, i)),
+    second = compare(spec, root, workers=1, progress=lambda e, i: events.append((e, i)),
                      report=False)  # fmt: skip
     assert len(store.list_runs()) == n_runs  # nothing ran again
     assert all(i["outcome"].reused for e, i in events if e == "trial")
@@ -410,9 +417,9 @@ def test_other_spec_in_the_same_directory_is_refused(tmp_path):
 
 
 def _cmd(runs_dir: Path, workers: int) -> list[str]:
-    return [sys.executable, "-m", "descentlab", "compare", *SMALL_ARGV, "--steps", "300",
-            "--tune-steps", "150", "--runs-dir", str(runs_dir), "--name", "small",
-            "--workers", str(workers), "--no-report", "--no-progress"]  # fmt: skip
+    return [sys.executable, "-m", "descentlab", "compare", *SMALL_ARGV, "--runs-dir",
+            str(runs_dir), "--name", "small", "--workers", str(workers), "--no-report",
+            "--no-progress"]  # fmt: skip
 
 
 def _finished(db: Path) -> list:
@@ -426,7 +433,7 @@ def _finished(db: Path) -> list:
 
 
 @pytest.mark.slow
-def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_table(tmp_path):
+def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_table(tmp_path, small):
     runs = tmp_path / "runs"
     db = runs / "small" / "descentlab.sqlite"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -438,7 +445,8 @@ def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_tabl
             assert proc.poll() is None, proc.stderr.read().decode()
             assert time.monotonic() < deadline, "no trial finished in time"
             time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)  # the main process and its workers, mid-sweep
+        # The main process and its two worker processes, mid-sweep.
+        os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(30)
     before = {r.id: r for r in _finished(db)}
@@ -453,10 +461,14 @@ def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_tabl
     for rid, rec in before.items():
         same = [r for r in after if r.config == rec.config]
         assert [r.id for r in same] == [rid]
+    # The trials the kill cut short were run again; their old records say so.
+    store = Store(db)
+    assert not store.list_runs(status="running")
+    assert all("ended" in r.message for r in store.list_runs(status="interrupted"))
+    store.close()
     resumed = load_comparison(runs / "small")
     assert resumed.complete
 
-    spec = CompareSpec(**{**SMALL, "steps": 300, "tune_steps": 150, "name": "straight"})
-    straight = compare(spec, runs, workers=1, progress=False, report=False)
+    straight = small[2]  # the same comparison, never interrupted
     assert resumed.table(timings=False) == straight.table(timings=False)
     assert resumed.rows(timings=False) == straight.rows(timings=False)

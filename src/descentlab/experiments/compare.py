@@ -73,6 +73,7 @@ from descentlab.experiments.trials import (
     TrialOutcome,
     TrialRunner,
     finished_run,
+    mark_orphans,
     outcome_score,
     store_path_of,
 )
@@ -88,8 +89,13 @@ __all__ = [
     "OptimizerResult",
     "collect",
     "compare",
+    "final_trials",
     "load_comparison",
     "parse_optimizer",
+    "parse_rule",
+    "prepare",
+    "tuning_settings",
+    "tuning_trials",
 ]
 
 #: The lectures' optimizers, compared by default (seeds 000-004).
@@ -110,8 +116,8 @@ DEFAULT_OPTIMIZERS: tuple[str, ...] = (
 #: an already unit-corrected step (torch's default is 1.0; short runs favour larger values).
 DEFAULT_LR_RANGES: dict[str, tuple[float, float]] = {
     "sgd": (1e-2, 1.0),
-    "momentum": (3e-3, 3e-1),
-    "nesterov": (3e-3, 3e-1),
+    "momentum": (1e-2, 1.0),
+    "nesterov": (1e-2, 1.0),
     "adagrad": (1e-2, 1.0),
     "adadelta": (1.0, 100.0),
     "rmsprop": (1e-3, 1e-1),
@@ -401,8 +407,12 @@ class CompareSpec:
 
     # -- checks ------------------------------------------------------------------------------
 
-    def validate(self) -> None:
+    def validate(self, *, custom_data: bool = False) -> None:
         """Check every field (names against their registries) before anything runs.
+
+        Args:
+            custom_data: the data are given (``compare(..., data=...)``): ``problem`` is then
+                only a name and is not looked up.
 
         Raises:
             KeyError: unknown problem, model, optimizer or rule name (lists valid names).
@@ -413,7 +423,9 @@ class CompareSpec:
         from descentlab.problems import landscapes as lands
         from descentlab.problems import models
 
-        if not isinstance(self.problem, str) or self.problem not in datasets.DATASETS:
+        if not isinstance(self.problem, str) or not self.problem:
+            raise ValueError(f"problem must be a name, got {self.problem!r}")
+        if not custom_data and self.problem not in datasets.DATASETS:
             raise KeyError(
                 f"unknown problem {self.problem!r}; valid names: {', '.join(datasets.DATASETS)}"
             )
@@ -1022,7 +1034,7 @@ def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
     """
     from descentlab.problems import models
 
-    spec.validate()
+    spec.validate(custom_data=data is not None)
     if data is None:
         from descentlab.problems import data as datasets
 
@@ -1099,6 +1111,7 @@ def compare(
     run_dir.mkdir(parents=True, exist_ok=True)
     store = Store(store_path_of(run_dir))
     exp_id = _open_experiment(store, spec, run_dir)
+    mark_orphans(store, lambda name: name != _EXPERIMENT)
     store.update_provenance(exp_id, {"task": task, "model": spec.model or data.default_model})
     source = DataSource(
         spec.problem,

@@ -61,6 +61,9 @@ __all__ = [
     "TrialOutcome",
     "TrialRunner",
     "finished_run",
+    "mark_orphans",
+    "outcome_score",
+    "store_path_of",
 ]
 
 #: Statuses of a trial that is done (a diverged trial is a result, not a failure).
@@ -89,8 +92,8 @@ class DataSource:
         val_fraction: validation fraction.
         data: a ``Splits`` to use instead of loading ``problem`` (e.g. your own tensors; sent
             to each worker process once).
-        folds: number of cross-validation folds of ``"fold:i:k"`` data (seeded by
-            ``split_seed``).
+
+    Cross-validation folds (``"fold:i:k"``) are drawn with ``split_seed`` too.
     """
 
     problem: str
@@ -410,17 +413,22 @@ class TrialRunner:
             self._procs.append(p)
 
     def close(self, *, abort: bool = False) -> None:
-        """Stop the workers: finish quietly, or (``abort``) interrupt their current trials."""
+        """Stop the workers: after their queued trials, or (``abort``) at once -- queued
+        trials are dropped and running ones interrupted (the engine records them as
+        ``interrupted``); a worker that does not exit within 10 s is killed."""
         procs, self._procs = self._procs, []
         if procs:
+            if abort:
+                with contextlib.suppress(queue.Empty, OSError, ValueError):
+                    while True:
+                        self._tasks.get_nowait()
+            for _ in procs:
+                self._tasks.put(None)
             if abort:
                 for p in procs:
                     if p.is_alive() and p.pid is not None:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(p.pid, signal.SIGINT)
-            else:
-                for _ in procs:
-                    self._tasks.put(None)
             deadline = time.monotonic() + (10.0 if abort else 60.0)
             for p in procs:
                 p.join(max(0.1, deadline - time.monotonic()))
@@ -488,6 +496,50 @@ class TrialRunner:
             if error is not None:
                 raise TrialError(f"trial {trial.config.name!r} failed: {error}")
             return outcome
+
+
+def mark_orphans(store: Any, names: Any = None) -> int:
+    """Mark runs left ``running`` by a process that no longer exists as ``interrupted``.
+
+    A killed sweep leaves the trial it was running in that state; the next sweep runs the
+    trial again as a new run, and this keeps the store's statuses truthful. Only runs started
+    on this machine are checked.
+
+    Args:
+        store: the store.
+        names: only runs whose name satisfies ``names(name)`` (None: all).
+
+    Returns:
+        How many runs were marked.
+    """
+    import socket
+
+    host = socket.gethostname()
+    marked = 0
+    for rec in store.list_runs(status="running"):
+        if names is not None and not names(rec.name):
+            continue
+        pid = rec.provenance.get("pid")
+        if rec.provenance.get("hostname") != host or not isinstance(pid, int):
+            continue
+        if pid == os.getpid() or _alive(pid):
+            continue
+        with contextlib.suppress(ValueError, KeyError):
+            store.set_status(
+                rec.id, "interrupted", message=f"process {pid} ended", expect="running"
+            )
+            marked += 1
+    return marked
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def outcome_score(outcome: TrialOutcome, metric: str) -> float:

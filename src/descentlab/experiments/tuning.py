@@ -38,8 +38,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor
 
 __all__ = [
     "SEARCHES",
@@ -189,7 +187,9 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
 # the data each phase sees
 
 
-def _no_test(splits: Any) -> dict[str, Tensor]:
+def _no_test(splits: Any) -> dict[str, Any]:
+    import torch
+
     shape = (0, *splits.input_shape)
     y_shape = (0,) if splits.task == "classification" else (0, splits.n_outputs)
     return {
@@ -207,12 +207,12 @@ def holdout_splits(splits: Any) -> Any:
 
 
 def fold_indices(
-    y: Tensor | np.ndarray, k: int, *, seed: int, stratify: bool
+    y: Any, k: int, *, seed: int, stratify: bool
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(train_idx, val_idx)`` of each of ``k`` folds (scikit-learn's splitters, shuffled).
 
     Args:
-        y: targets (labels when ``stratify``).
+        y: targets (labels when ``stratify``): a tensor or an array.
         k: number of folds (>= 2).
         seed: ``random_state`` of the splitter.
         stratify: keep class proportions in every fold (``StratifiedKFold``), else ``KFold``.
@@ -226,7 +226,7 @@ def fold_indices(
 
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
         raise ValueError(f"k must be an integer >= 2, got {k!r}")
-    y_np = y.numpy() if isinstance(y, Tensor) else np.asarray(y)
+    y_np = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
     splitter = (StratifiedKFold if stratify else KFold)(
         n_splits=int(k), shuffle=True, random_state=seed
     )
@@ -244,6 +244,8 @@ def fold_splits(splits: Any, k: int, *, seed: int = 0) -> list[Any]:
     Returns:
         ``k`` Splits, each with empty (sealed) test tensors.
     """
+    import torch
+
     x, y = splits.train_val()
     folds = fold_indices(y, k, seed=seed, stratify=splits.task == "classification")
     out = []

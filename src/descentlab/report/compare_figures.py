@@ -269,7 +269,7 @@ def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
     if not results:
         return None
     classification = comparison.task == "classification"
-    fig = F.new_figure(8.0, 4.8)
+    fig = F.new_figure(9.0, 5.2)
     ax = fig.subplots()
     all_scores = _finite([c.score for r in results for c in r.candidates])
     floor = 0.0
@@ -317,7 +317,7 @@ def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
         fontsize=11,
     )
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, ncols=2, loc="best")
+    fig.legend(loc="outside lower center", ncols=min(len(results), 7), fontsize=8)
     return fig
 
 
@@ -347,14 +347,6 @@ def time_to_target_figure(comparison: Any, store: Any = None) -> Figure | None:
             if vals:
                 ax.barh(y, float(np.mean(vals)), color=c, alpha=0.55, height=0.6)
                 ax.plot(vals, [y] * len(vals), "o", color=c, mec="black", ms=5, mew=0.6)
-                if len(vals) < n:
-                    ax.text(
-                        float(np.mean(vals)),
-                        y,
-                        f"  reached {len(vals)}/{n}",
-                        va="center",
-                        fontsize=8,
-                    )
             else:
                 ax.text(
                     0.02 * max(xmax, 1.0),
@@ -366,7 +358,11 @@ def time_to_target_figure(comparison: Any, store: Any = None) -> Figure | None:
                 )
         ax.set_xlabel(f"{unit} until validation accuracy >= {target:g} (mean bar, seed dots)")
         ax.grid(True, axis="x", alpha=0.3)
-    axes[0].set_yticks(ypos, [r.choice.display for r in results])
+    ticks = []
+    for r in results:
+        n, k = len(r.steps_to_target), len(_finite(r.steps_to_target))
+        ticks.append(r.choice.display + ("" if k == n else f"\n(reached {k}/{n} seeds)"))
+    axes[0].set_yticks(ypos, ticks)
     axes[0].set_title("optimizer steps", fontsize=11)
     axes[1].set_title("wall-clock seconds (training + evaluation, one core)", fontsize=11)
     fig.suptitle(f"Time to reach {target:g} validation accuracy", fontsize=12)

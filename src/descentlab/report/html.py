@@ -9,8 +9,9 @@ there are no scripts, no external links and no external resources. It holds, in 
 2. test results per seed, learning curves (train and validation, mean and band over seeds),
    learning-rate sensitivity, time to target, the optimizer monitor's update-to-parameter
    ratio, and the same optimizers' paths on the ravine and saddle landscapes;
-3. any lecture experiment found in the run directory (``<name>.json`` results with their
-   tables, checks, notes and PNG figures; loose PNG and Markdown files);
+3. any lecture experiment found in the run directory or in ``experiments/`` beside it (where
+   ``descentlab experiment`` writes by default): ``<name>.json`` results with their tables,
+   checks, notes and PNG figures; loose PNG and Markdown files;
 4. the protocol, the configuration and the provenance (versions, git commit, machine, command
    line, sessions), and every tuning trial.
 
@@ -86,6 +87,7 @@ h3 { font-size: 16px; margin: 22px 0 6px; }
 nav { font-size: 14px; margin: 8px 0 0; }
 nav a { color: var(--accent); text-decoration: none; margin-right: 14px; }
 table { border-collapse: collapse; margin: 8px 0 12px; font-size: 14px; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: right;
          vertical-align: top; }
 th { background: #f0f3f6; font-weight: 600; }
@@ -166,7 +168,10 @@ def html_table(
             for i, c in enumerate(row)
         )
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def markdown_to_html(text: str, *, base: Path | None = None) -> str:
@@ -279,8 +284,12 @@ class LectureOutput:
     images: set[Path] = field(default_factory=set)
 
 
-def find_lecture_outputs(run_dir: str | os.PathLike[str]) -> list[LectureOutput]:
+def find_lecture_outputs(
+    run_dir: str | os.PathLike[str], *, label_root: str | os.PathLike[str] | None = None
+) -> list[LectureOutput]:
     """Lecture experiment outputs under ``run_dir`` (the comparison's own files excluded).
+
+    ``label_root``: sources are named relative to it (default ``run_dir``).
 
     - ``<name>.json`` with ``title``, ``columns`` and ``rows`` (the lecture experiments'
       result files): title, table, checks (expected vs observed), notes, settings, and the PNG
@@ -292,6 +301,14 @@ def find_lecture_outputs(run_dir: str | os.PathLike[str]) -> list[LectureOutput]
     root = Path(run_dir)
     if not root.is_dir():
         return []
+    names_from = Path(label_root) if label_root is not None else root
+
+    def rel(p: Path) -> str:
+        try:
+            return str(p.relative_to(names_from))
+        except ValueError:
+            return str(p)
+
     files = sorted(
         p
         for p in root.rglob("*")
@@ -311,7 +328,7 @@ def find_lecture_outputs(run_dir: str | os.PathLike[str]) -> list[LectureOutput]
             continue
         if not (isinstance(data, Mapping) and "columns" in data and "rows" in data):
             continue
-        out = _render_result(data, p, root)
+        out = _render_result(data, p, rel(p))
         outputs.append(out)
         shown |= out.images
         json_stems.add(p.with_suffix(""))
@@ -324,19 +341,19 @@ def find_lecture_outputs(run_dir: str | os.PathLike[str]) -> list[LectureOutput]
             body = markdown_to_html(text, base=p.parent)
             imgs = {(p.parent / m).resolve() for m in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)}
             shown |= imgs
-            outputs.append(LectureOutput(p.stem, str(p.relative_to(root)), body, imgs))
+            outputs.append(LectureOutput(p.stem, rel(p), body, imgs))
     for p in files:
         if p.suffix.lower() == ".png" and p.resolve() not in shown:
-            rel = str(p.relative_to(root))
+            name = rel(p)
             body = (
-                f'<figure><img alt="{_e(rel)}" src="{png_data_uri(p.read_bytes())}">'
-                f"<figcaption>{_e(rel)}</figcaption></figure>"
+                f'<figure><img alt="{_e(name)}" src="{png_data_uri(p.read_bytes())}">'
+                f"<figcaption>{_e(name)}</figcaption></figure>"
             )
-            outputs.append(LectureOutput(p.stem.replace("_", " "), rel, body, {p.resolve()}))
+            outputs.append(LectureOutput(p.stem.replace("_", " "), name, body, {p.resolve()}))
     return outputs
 
 
-def _render_result(data: Mapping[str, Any], path: Path, root: Path) -> LectureOutput:
+def _render_result(data: Mapping[str, Any], path: Path, source: str) -> LectureOutput:
     title = str(data.get("title") or data.get("name") or path.stem)
     columns = [str(c) for c in data.get("columns", [])]
     rows = data.get("rows", [])
@@ -375,7 +392,7 @@ def _render_result(data: Mapping[str, Any], path: Path, root: Path) -> LectureOu
         settings = ", ".join(f"{k}={_value(v)}" for k, v in config.items())
         ran = f" Ran in {float(seconds):.1f} s." if isinstance(seconds, int | float) else ""
         parts.append(f'<p class="sub">Settings: {_e(settings)}.{ran}</p>')
-    return LectureOutput(title, str(path.relative_to(root)), "\n".join(parts), images)
+    return LectureOutput(title, source, "\n".join(parts), images)
 
 
 def _value(v: Any) -> str:
@@ -772,6 +789,9 @@ def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
         sections.append(("landscapes", "The same optimizers on landscapes", "\n".join(lands)))
 
     lectures = find_lecture_outputs(cmp.run_dir)
+    shared = cmp.run_dir.parent / "experiments"  # `descentlab experiment`'s default --out
+    if shared.is_dir() and shared.resolve() != cmp.run_dir.resolve():
+        lectures += find_lecture_outputs(shared, label_root=cmp.run_dir.parent)
     if lectures:
         parts = []
         for lec in lectures:
