@@ -14,7 +14,7 @@ Example:
     >>> result = lectures.run("bias_variance", quick=True)
     >>> sorted(EF.figures(result))
     ['bias_variance']
-    >>> paths = EF.write(result, "/tmp/descentlab-doc")  # doctest: +SKIP
+    >>> paths = EF.write(result, "figures/")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ __all__ = [
     "bias_variance_figure",
     "ensembles_figure",
     "figures",
+    "find_results",
     "momentum_forms_figure",
     "regularization_figure",
     "run_and_write",
@@ -151,7 +152,7 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
     ax3.set_ylabel(r"$\epsilon$-sharpness  $100\,(\max f - f(x)) / (1 + f(x))$")
     ax3.set_title(
         f"Keskar's sharpness at equal training loss ({cfg['target_loss']:g})\n"
-        f"max by {cfg['maxiter']} L-BFGS-B iterations in the box",
+        f"max by {cfg.get('starts', 1)} x {cfg['maxiter']} L-BFGS-B iterations in the box",
         fontsize=10,
     )
     _legend(ax3, loc="upper left")
@@ -167,8 +168,6 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
 
 # ------------------------------------------------------------------------------------------
 # bias-variance
-
-_FN_FORMULAS = {"sin": "sin(2πx)", "cubic": "x³ - x/2", "step": "1[x ≥ 0]"}
 
 
 def bias_variance_figure(result: ExperimentResult) -> Figure:
@@ -199,7 +198,7 @@ def bias_variance_figure(result: ExperimentResult) -> Figure:
         ax.semilogy(size, _a([r["variance_exact"] for r in rows]), ":", color=_RED, lw=1.2)
     best = next(r for r in rows if r["best"])
     ax.axvline(best["size"], color=_GREEN, lw=1, ls="-.")
-    ax.text(best["size"], 0.02, f" best {label} {best['size']}", color=_GREEN, fontsize=8,
+    ax.text(best["size"], 0.42, f" best {label} {best['size']}", color=_GREEN, fontsize=8,
             transform=ax.get_xaxis_transform())  # fmt: skip
     finite = [v for r in rows for v in (r["bias2"], r["variance"]) if v > 0]
     ax.set_ylim(max(min(finite) / 2, 1e-5), None)
@@ -235,7 +234,9 @@ def bias_variance_figure(result: ExperimentResult) -> Figure:
             a.set_ylabel("y")
             _legend(a, loc="lower left")
         a.grid(True, alpha=0.25)
-    formula = _FN_FORMULAS.get(cfg["fn"], f"{cfg['fn']}(x)")
+    from descentlab.experiments.lectures.bias_variance import FORMULAS
+
+    formula = FORMULAS.get(cfg["fn"], f"{cfg['fn']}(x)")
     fig.suptitle(
         f"Bias-variance trade-off: y = {formula} + N(0, {cfg['noise_std']:g}²), "
         f"{cfg['n_train']} examples per training set ({cfg['design']} design, "
@@ -317,7 +318,8 @@ def ensembles_figure(result: ExperimentResult) -> Figure:
     ax3b.set_ylabel(r"$\alpha_m = \log\frac{1-e_m}{e_m} + \log(K-1)$", color=_BLUE)
     h1, l1 = ax3.get_legend_handles_labels()
     h2, l2 = ax3b.get_legend_handles_labels()
-    ax3.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower right", framealpha=0.9)
+    ax3.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+               ncol=2, framealpha=0.9)  # fmt: skip
     ax3.set_title("SAMME's weak networks (first repeat):\neach focuses on what the last missed",
                   fontsize=10)  # fmt: skip
     ax3.grid(True, alpha=0.25)
@@ -386,7 +388,8 @@ def regularization_figure(result: ExperimentResult) -> Figure:
     ax.grid(True, axis="x", alpha=0.25)
     fig.suptitle(
         f"Regularization on {cfg['n_train']} {cfg['problem']} examples with a wide MLP "
-        f"({cfg['hidden']} hidden), Adam lr {cfg['lr']:g}, mean of {cfg['seeds']} seed(s)",
+        f"({' x '.join(map(str, cfg['hidden']))} hidden units), Adam lr {cfg['lr']:g}, batch "
+        f"{cfg['batch_size']}, mean of {cfg['seeds']} seed(s)",
         fontsize=11,
     )
     return fig
@@ -594,6 +597,26 @@ def write(
         paths.append(path)
     paths.extend(result.save(out))
     return paths
+
+
+def find_results(directory: str | os.PathLike[str]) -> list[ExperimentResult]:
+    """The experiment results written into ``directory`` (by :func:`write`), in the lectures'
+    order: every ``<name>.json`` whose name is an experiment's. For the report, which embeds
+    each result's figure (``directory / result.figures[name]``) and table.
+
+    Example:
+        >>> find_results("/nonexistent")
+        []
+    """
+    from descentlab.experiments.lectures import NAMES
+
+    folder = Path(directory)
+    out = []
+    for name in NAMES:
+        path = folder / f"{name}.json"
+        if path.is_file():
+            out.append(ExperimentResult.load(path))
+    return out
 
 
 def run_and_write(

@@ -167,8 +167,8 @@ class ExperimentResult:
             out.append("")
             out += [f"- {'✔' if ok else '✘'} {text}" for text, ok in self.checks.items()]
             out.append("")
-        if self.notes:
-            out += [*self.notes, ""]
+        for note in self.notes:
+            out += [note, ""]
         for name, file in self.figures.items():
             out += [f"![{name}]({file})", ""]
         settings = ", ".join(f"{k}={v}" for k, v in self.config.items())
@@ -241,13 +241,14 @@ def resolve(
     quick: bool,
 ) -> dict[str, Any]:  # fmt: skip
     """The options an experiment runs with: the preset (full or quick) overridden by the
-    options given explicitly (those not None)."""
+    options given explicitly (those not None). Only the keys of ``defaults`` are options;
+    other entries of ``given`` (e.g. a function's other locals) are ignored."""
     if not isinstance(quick, bool):
         raise ValueError(f"quick must be True or False, got {quick!r}")
     out = dict(defaults)
     if quick:
         out.update(quick_defaults)
-    out.update({k: v for k, v in given.items() if v is not None})
+    out.update({k: v for k, v in given.items() if k in defaults and v is not None})
     return out
 
 
@@ -302,14 +303,6 @@ def timer() -> Iterator[Callable[[], float]]:
     """``with timer() as elapsed: ...; elapsed()`` -> seconds since entering."""
     start = time.perf_counter()
     yield lambda: time.perf_counter() - start
-
-
-@contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Run a block with torch's global generator seeded, restoring its state afterwards."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
 
 
 def flat_params(model: nn.Module) -> Tensor:

@@ -146,6 +146,12 @@ def fit_network(
 
     Returns:
         a predictor with ``proba(x)`` and ``predict(x)``.
+
+    Example:
+        >>> x, y = torch.rand(30, 1, 8, 8), torch.arange(30) % 3
+        >>> net = fit_network(x, y, 3, hidden=(8,), steps=50)
+        >>> net.proba(x).shape, net.predict(x).shape
+        (torch.Size([30, 3]), torch.Size([30]))
     """
     from descentlab import optim
     from descentlab.problems import models
@@ -200,6 +206,11 @@ def bagging(
 
     Returns:
         the predictors; average their ``proba`` for the bagged prediction.
+
+    Example:
+        >>> sizes = bagging(lambda idx, s: len(set(idx.tolist())), 100, 3)
+        >>> all(50 < k < 80 for k in sizes)  # about 63 % distinct examples each
+        True
     """
     members = check_int("members", members)
     g = torch.Generator().manual_seed(int(seed))
@@ -281,6 +292,15 @@ def samme(
 
     Raises:
         ValueError: the first learner is no better than chance.
+
+    Example:
+        >>> from sklearn.datasets import load_iris
+        >>> from sklearn.tree import DecisionTreeClassifier
+        >>> x, y = load_iris(return_X_y=True)
+        >>> stump = lambda w, m: DecisionTreeClassifier(max_depth=1).fit(x, y, sample_weight=w)
+        >>> boosted = samme(stump, x, y, 3, 10)
+        >>> float((boosted.predict(x) == y).mean()) > 0.9
+        True
     """
     k = check_int("n_classes", n_classes, 2)
     rounds = check_int("rounds", rounds)
@@ -325,7 +345,12 @@ def samme(
 
 def prediction_variance(probas: Sequence[Tensor | np.ndarray]) -> float:
     """Variance across repeats of predicted class probabilities, averaged over examples and
-    classes: ``mean_{i,k} Var_r p_r(k | x_i)`` (population variance over the repeats)."""
+    classes: ``mean_{i,k} Var_r p_r(k | x_i)`` (population variance over the repeats).
+
+    Example:
+        >>> round(prediction_variance([np.array([[0.2, 0.8]]), np.array([[0.6, 0.4]])]), 6)
+        0.04
+    """
     p = np.stack([np.asarray(q, dtype=np.float64) for q in probas])
     if p.shape[0] < 2:
         raise ValueError(f"prediction_variance needs at least 2 repeats, got {p.shape[0]}")
@@ -381,6 +406,12 @@ def run(
 
     Returns:
         an :class:`ExperimentResult`, one row per method.
+
+    Example:
+        >>> r = run(quick=True)  # doctest: +SKIP
+        >>> boosted = r.row(method="AdaBoost.SAMME")  # doctest: +SKIP
+        >>> boosted["test_acc"] > r.row(method="weak network")["test_acc"]  # doctest: +SKIP
+        True
     """
     from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
     from sklearn.tree import DecisionTreeClassifier
@@ -390,8 +421,6 @@ def run(
     from descentlab.store import provenance
 
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    for key in ("quick", "seed"):
-        o.pop(key)
     seed = check_int("seed", seed, 0)
     hid = check_int_list("hidden", o["hidden"])
     weak_hid = check_int_list("weak_hidden", o["weak_hidden"])

@@ -101,6 +101,12 @@ def method_configs(base: Any, options: dict[str, Any]) -> dict[str, Any]:
 
     Returns:
         ``{method: RunConfig}`` for every name of :data:`METHODS`.
+
+    Example:
+        >>> from descentlab.engine.config import RunConfig
+        >>> cfgs = method_configs(RunConfig(hyper={"lr": 1e-3}, steps=10), DEFAULTS)
+        >>> cfgs["decoupled_wd"].optimizer, cfgs["decoupled_wd"].hyper["weight_decay"]
+        ('adamw', 1.0)
     """
     mo = dict(base.model_options)
     return {
@@ -183,6 +189,11 @@ def run(
 
     Returns:
         an :class:`ExperimentResult`, one row per method.
+
+    Example:
+        >>> r = run(quick=True, methods=["dropout"])  # doctest: +SKIP
+        >>> [row["method"] for row in r.rows]  # doctest: +SKIP
+        ['none', 'dropout']
     """
     from sklearn.model_selection import train_test_split
 
@@ -191,9 +202,7 @@ def run(
     from descentlab.problems import data as datasets
     from descentlab.store import provenance
 
-    o = resolve({k: v for k, v in locals().items() if k != "store"}, DEFAULTS, QUICK, quick)
-    for key in ("quick", "seed"):
-        o.pop(key)
+    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
     n = check_int("n_train", o["n_train"], 10)
     hid = check_int_list("hidden", o["hidden"])

@@ -190,6 +190,12 @@ def run(
 
     Returns:
         an :class:`ExperimentResult`, one row per schedule.
+
+    Example:
+        >>> r = run(quick=True, schedules=["cosine"])  # doctest: +SKIP
+        >>> cosine, floor = r.row(schedule="cosine"), r.data["quadratic"]["floor"]  # doctest: +SKIP
+        >>> cosine["quad_final_loss"] < floor  # doctest: +SKIP
+        True
     """
     import inspect
 
@@ -198,9 +204,7 @@ def run(
     from descentlab.engine.run import train
     from descentlab.store import provenance
 
-    o = resolve({k: v for k, v in locals().items() if k != "store"}, DEFAULTS, QUICK, quick)
-    for key in ("quick", "seed"):
-        o.pop(key)
+    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
     n_steps = check_int("steps", o["steps"], 5)
     check_float("lr", o["lr"])
