@@ -1,0 +1,140 @@
+"""Training runs spread over worker processes (the process mode of :func:`train_many`).
+
+Each worker is a fresh interpreter (``spawn``: no forked locks, threads or SQLite connections
+cross into it) running ``torch.set_num_threads(1)`` -- on a CPU, small models gain nothing from
+intra-op threads, and one thread per process keeps the workers from competing for cores. A
+worker calls :func:`descentlab.engine.run.train` for each config it is given, so a run trained
+here is exactly the run ``train`` would have trained (same seeds, same numbers bit for bit on
+one thread). With a store, each worker opens its own connection to the same SQLite file; the
+store's WAL mode and ``BEGIN IMMEDIATE`` transactions make concurrent writers take turns.
+
+Results come back in submission order. The first run that raises cancels the runs that have not
+started and its exception is re-raised in the parent.
+
+.. note::
+    Under ``spawn`` a worker imports the parent's ``__main__`` module: scripts that call
+    :func:`~descentlab.engine.multirun.train_many` with processes must guard their entry point
+    with ``if __name__ == "__main__":`` (as for any ``multiprocessing`` code).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+import torch
+
+from descentlab.engine.config import RunConfig
+from descentlab.engine.run import RunResult, train
+from descentlab.store import Store
+
+__all__ = ["default_workers", "train_in_processes"]
+
+
+def default_workers(n_runs: int) -> int:
+    """Worker processes for ``n_runs`` runs: one per CPU core the process may use, at most
+    one per run.
+
+    Example:
+        >>> default_workers(1)
+        1
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(int(n_runs), cores))
+
+
+def _init_worker(dtype: torch.dtype, threads: int) -> None:
+    # The parent's default dtype (e.g. float64 in tests) is not inherited by a spawned process.
+    torch.set_default_dtype(dtype)
+    torch.set_num_threads(threads)
+    os.environ.setdefault("DESCENTLAB_QUIET", "1")
+
+
+def _train_one(config: RunConfig, store_spec: tuple[str, float] | None, data: Any) -> RunResult:
+    store = None if store_spec is None else Store(store_spec[0], timeout=store_spec[1])
+    try:
+        return train(config, store, data=data, progress=False)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def check_picklable(configs: Sequence[RunConfig], data: Any) -> None:
+    """Raise ``ValueError`` naming the first config (or the data) a worker cannot receive."""
+    for i, cfg in enumerate(configs):
+        try:
+            pickle.dumps(cfg)
+        except Exception as exc:  # lambdas, local classes, open files...
+            raise ValueError(
+                f"configs[{i}] cannot be sent to a worker process (it holds an object that "
+                f"cannot be pickled: {exc}); use module-level functions or names, or "
+                "mode='sequential'"
+            ) from None
+    if data is not None:
+        try:
+            pickle.dumps(data)
+        except Exception as exc:
+            raise ValueError(f"data cannot be sent to a worker process: {exc}") from None
+
+
+def train_in_processes(
+    configs: Sequence[RunConfig],
+    store: Store | None = None,
+    *,
+    workers: int,
+    data: Any = None,
+    bar: Any = None,
+) -> list[RunResult]:
+    """Train ``configs`` in ``workers`` spawned processes (one thread each).
+
+    Args:
+        configs: validated run configurations.
+        store: where the workers record the runs (each opens the same SQLite file).
+        workers: number of worker processes (>= 1).
+        data: a ``Splits`` to train on instead of loading each config's problem.
+        bar: an optional tqdm bar advanced by one per finished run.
+
+    Returns:
+        The :class:`~descentlab.engine.run.RunResult` of each config, in submission order.
+
+    Raises:
+        ValueError: a config or the data cannot be pickled.
+        Exception: the first exception a run raised (the runs not yet started are cancelled).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    check_picklable(configs, data)
+    if not configs:
+        return []
+    store_spec = None if store is None else (str(store.path), store.timeout)
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(configs)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(torch.get_default_dtype(), 1),
+    )
+    try:
+        futures: list[Future[RunResult]] = [
+            pool.submit(_train_one, cfg, store_spec, data) for cfg in configs
+        ]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            if bar is not None:
+                bar.update(len(done))
+            for fut in done:
+                if fut.exception() is not None:
+                    for other in pending:
+                        other.cancel()
+                    raise fut.exception()  # type: ignore[misc]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

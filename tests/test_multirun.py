@@ -1,0 +1,338 @@
+"""Tests for descentlab.engine.multirun: many runs at once equal the same runs one by one.
+
+The reference for every vectorized run is :func:`descentlab.engine.run.train` with the same
+config: final parameters (and batch-norm buffers), every metric at every evaluation, statuses,
+step counts and messages must agree to float64 rounding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from descentlab import optim
+from descentlab.engine import multirun
+from descentlab.engine.config import RunConfig
+from descentlab.engine.multirun import VectorizeError, expand_configs, plan, train_many
+from descentlab.engine.run import train
+from descentlab.problems import data
+from descentlab.store import Store
+
+
+def as_float64(splits: data.Splits) -> data.Splits:
+    fields = {}
+    for f in dataclasses.fields(splits):
+        v = getattr(splits, f.name)
+        fields[f.name] = v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+    return data.Splits(**fields)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return data.load("moons", n_samples=240)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+def assert_same_run(got, ref, *, rtol=1e-9, atol=1e-11):
+    """A vectorized run equals the single run: status, steps, messages, weights, metrics."""
+    assert (got.status, got.steps, got.message) == (ref.status, ref.steps, ref.message)
+    assert got.epochs == pytest.approx(ref.epochs, abs=1e-12)
+    sg, sr = got.model.state_dict(), ref.model.state_dict()
+    assert list(sg) == list(sr)
+    for name in sr:
+        a, b = sg[name].double(), sr[name].double()
+        scale = float(b.abs().max()) if b.numel() else 0.0
+        assert torch.allclose(a, b, rtol=rtol, atol=atol * max(1.0, scale)), name
+    assert list(got.metrics) == list(ref.metrics)
+    for key, series in ref.metrics.items():
+        mine = got.metrics[key]
+        np.testing.assert_array_equal(mine.steps, series.steps, err_msg=key)
+        if key != "progress/wall_time":
+            np.testing.assert_allclose(
+                mine.values, series.values, rtol=rtol, atol=atol, err_msg=key
+            )
+    assert set(got.summary) == set(ref.summary)
+    for key, value in ref.summary.items():
+        if key != "wall_time":
+            assert got.summary[key] == pytest.approx(value, rel=rtol, abs=atol), key
+
+
+# --------------------------------------------------------------------------------------------
+# K vectorized runs == K sequential runs (float64)
+
+MOONS_MLP = {
+    "model": "mlp",
+    "model_options": {"hidden": 12},
+    "batch_size": 32,
+    "steps": 40,
+    "eval_every": 10,
+}
+DIGITS_MLP = {"model": "digits_mlp", "model_options": {"hidden": [16]}, "batch_size": 64}
+
+# name, problem, shared fields, per-run overrides
+CASES = [
+    (
+        "adam: per-run seeds and lrs, test split at the end",
+        "moons",
+        {**MOONS_MLP, "optimizer": "adam"},
+        [{"seed": s, "hyper": {"lr": lr}} for s in (0, 1) for lr in (1e-2, 3e-2)],
+    ),
+    (
+        "momentum with a cosine schedule: per-run lrs scheduled from their own base",
+        "moons",
+        {**MOONS_MLP, "optimizer": "momentum", "hyper": {"momentum": 0.9},
+         "schedule": {"lr": "cosine"}},
+        [{"seed": 0, "hyper": {"lr": 0.05}}, {"seed": 1, "hyper": {"lr": 0.2}}],
+    ),
+    (
+        "per-run plateau schedules and early stopping with restored best weights",
+        "moons",
+        {**MOONS_MLP, "optimizer": "sgd", "batch_size": 16, "steps": 150, "eval_every": 10,
+         "schedule": {"lr": "reduce_on_plateau(patience=1, factor=0.5)"},
+         "early_stopping": {"patience": 2}},
+        [{"seed": s, "hyper": {"lr": lr}} for s, lr in ((0, 0.3), (1, 1.0), (2, 0.3))],
+    ),
+    (
+        "batch norm (stacked running statistics), per-run weight decay, epochs, drop_last",
+        "digits",
+        {**DIGITS_MLP, "model_options": {"hidden": [16], "batch_norm": True},
+         "optimizer": "adamw", "epochs": 2, "drop_last": True},
+        [{"seed": 0, "hyper": {"lr": 1e-2, "weight_decay": 0.0}},
+         {"seed": 1, "hyper": {"lr": 3e-3, "weight_decay": 0.1}}],
+    ),
+    (
+        "augmentation, input noise, mixup, weight noise, label smoothing, per-run betas",
+        "digits",
+        {**DIGITS_MLP, "optimizer": "adam", "steps": 30, "augment": True, "input_noise": 0.05,
+         "mixup_alpha": 0.4, "weight_noise": 0.01, "label_smoothing": 0.1},
+        [{"seed": 0, "hyper": {"lr": 1e-2, "betas": (0.9, 0.99)}},
+         {"seed": 1, "hyper": {"lr": 1e-2, "betas": (0.8, 0.99)}}],
+    ),
+    (
+        "full-batch gradient descent with cutmix (logistic regression)",
+        "digits",
+        {"model": "logistic", "optimizer": "rmsprop", "batch_size": None, "steps": 20,
+         "cutmix_alpha": 1.0},
+        [{"seed": 0, "hyper": {"lr": 1e-2}}, {"seed": 1, "hyper": {"lr": 3e-2}}],
+    ),
+    (
+        "one seed, several lrs: one shared data order (unbatched inputs)",
+        "moons",
+        {"model": "linear", "optimizer": "adagrad", "batch_size": 20, "steps": 40},
+        [{"seed": 3, "hyper": {"lr": lr}} for lr in (0.01, 0.1, 0.5)],
+    ),
+]  # fmt: skip
+
+
+# Every case on the traced path (the default), two on the eager fallback.
+PARAMS = [pytest.param(*case, True, id=case[0]) for case in CASES] + [
+    pytest.param(*CASES[i], False, id=f"eager: {CASES[i][0]}") for i in (0, 4)
+]
+
+
+@pytest.mark.parametrize(("name", "problem", "shared", "runs", "trace"), PARAMS)
+def test_vectorized_runs_equal_sequential_runs(
+    float64, moons, digits, monkeypatch, name, problem, shared, runs, trace
+):
+    monkeypatch.setattr(multirun, "_TRACE", trace)
+    splits = as_float64(moons if problem == "moons" else digits)
+    base = RunConfig(problem=problem, **shared)
+    got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
+    refs = [train(c, data=splits, progress=False) for c in expand_configs(base, runs)]
+    assert len(got) == len(refs)
+    for g, r in zip(got, refs, strict=True):
+        assert_same_run(g, r)
+    assert got[0].model is not got[1].model
+
+
+# --------------------------------------------------------------------------------------------
+# divergence: frozen per run
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "hyper"),
+    [
+        ("sgd", {}),
+        # velocity-form momentum keeps moving with a zero gradient (v <- a v): masking the
+        # learning rate alone would not freeze it
+        ("momentum", {"momentum": 0.9, "form": "velocity"}),
+    ],
+)
+def test_a_diverging_run_is_frozen_while_the_others_finish(float64, moons, optimizer, hyper):
+    splits = as_float64(moons)
+    base = RunConfig(problem="moons", **{**MOONS_MLP, "steps": 80, "eval_every": 10},
+                     optimizer=optimizer, hyper=hyper)  # fmt: skip
+    runs = [{"seed": 0, "hyper": {"lr": 0.05}}, {"seed": 1, "hyper": {"lr": 1e6}},
+            {"seed": 2, "hyper": {"lr": 0.1}}]  # fmt: skip
+    got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
+    refs = [train(c, data=splits, progress=False) for c in expand_configs(base, runs)]
+    assert [g.status for g in got] == ["completed", "diverged", "completed"]
+    bad = got[1]
+    assert bad.steps < 80 and bad.message.startswith("non-finite training loss")
+    assert math.isnan(bad.metrics["train/objective"].values[-1]) or math.isinf(
+        bad.metrics["train/objective"].values[-1]
+    )
+    assert bad.metrics["val/loss"].steps[-1] < bad.steps  # no evaluation after it froze
+    assert all(torch.isfinite(t).all() for t in bad.model.state_dict().values())
+    # Exploding weights amplify rounding: compare the diverged run's weights relatively.
+    for g, r in zip(got, refs, strict=True):
+        assert_same_run(g, r, rtol=1e-7)
+
+
+# --------------------------------------------------------------------------------------------
+# store, processes, planning
+
+
+def test_vectorized_runs_are_recorded_like_single_runs(tmp_path, moons):
+    store = Store(tmp_path / "lab.sqlite")
+    base = RunConfig(problem="moons", optimizer="sgd", hyper={"lr": 0.1}, **MOONS_MLP)
+    got = train_many(base, store, overrides=[{"seed": 0}, {"seed": 1, "name": "second"}],
+                     data=moons, progress=False)  # fmt: skip
+    assert [r.run_id for r in got] == [1, 2]
+    for r in got:
+        rec = store.get_run(r.run_id)
+        assert rec.status == "completed" and rec.config == r.config.to_dict()
+        assert rec.provenance["multirun"]["mode"] == "vmap"
+        assert rec.summary["val/loss"] == pytest.approx(r.summary["val/loss"])
+        stored = store.metrics(r.run_id)
+        for key in ("train/loss", "val/accuracy", "test/accuracy"):
+            np.testing.assert_allclose(stored[key].values, r.metrics[key].values)
+    assert store.get_run(2).name == "second"
+
+
+def test_processes_equal_sequential_runs_bit_for_bit_in_submission_order(tmp_path, moons):
+    # One worker keeps the test cheap (a spawned interpreter imports torch); two processes
+    # writing one store at once are tested in test_store.
+    store = Store(tmp_path / "lab.sqlite")
+    base = RunConfig(problem="moons", problem_options={"n_samples": 240}, model="linear",
+                     optimizer="sgd", batch_size=16, steps=20, eval_every=5)  # fmt: skip
+    runs = [{"seed": 2, "hyper": {"lr": 0.3}}, {"seed": 0, "hyper": {"lr": 0.1}}]
+    got = train_many(base, store, overrides=runs, mode="processes", workers=1, progress=False)
+    refs = [train(c, progress=False) for c in expand_configs(base, runs)]
+    for g, r in zip(got, refs, strict=True):
+        assert g.config.seed == r.config.seed
+        for a, b in zip(g.model.state_dict().values(), r.model.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+        np.testing.assert_array_equal(g.metrics["val/loss"].values, r.metrics["val/loss"].values)
+        assert store.get_run(g.run_id).status == "completed"
+        assert store.get_run(g.run_id).seed == g.config.seed
+    assert len(store.list_runs()) == 2
+
+
+def test_auto_plans_vmap_for_dense_models_and_processes_for_convolutions(moons):
+    base = RunConfig(problem="moons", model="mlp", steps=5)
+    seeds = [{"seed": s} for s in range(3)]
+    assert plan(base, overrides=seeds, workers=2) == [("vmap", [0, 1, 2])]
+    mixed = [*expand_configs(base, seeds[:2]), base.replace(model="linear", seed=5)]
+    assert plan(mixed, workers=2) == [("vmap", [0, 1]), ("sequential", [2])]
+    cnn = RunConfig(problem="mnist1d", model="cnn", steps=5)
+    assert plan(cnn, overrides=seeds, workers=2) == [("processes", [0, 1, 2])]
+    assert plan(cnn, overrides=seeds, workers=1) == [("sequential", [0, 1, 2])]
+    checkpointed = base.replace(checkpoint_every=2)
+    assert plan(checkpointed, overrides=seeds, workers=1) == [("sequential", [0, 1, 2])]
+    assert plan(base, overrides=seeds, mode="processes") == [("processes", [0, 1, 2])]
+
+
+def test_auto_falls_back_when_set_up_finds_vmap_cannot_run(tmp_path, moons):
+    # NAdam's rule refuses batched betas: found by the trial step, before anything is stored.
+    store = Store(tmp_path / "lab.sqlite")
+    base = RunConfig(problem="moons", optimizer="nadam", **{**MOONS_MLP, "steps": 10})
+    runs = [{"seed": 0, "hyper": {"betas": (0.9, 0.999)}},
+            {"seed": 1, "hyper": {"betas": (0.8, 0.999)}}]  # fmt: skip
+    assert plan(base, overrides=runs, workers=1, data=moons) == [("vmap", [0, 1])]
+    with pytest.raises(VectorizeError, match=r"cannot be trained under torch\.func\.vmap"):
+        train_many(base, store, overrides=runs, mode="vmap", data=moons, progress=False)
+    assert store.list_runs() == []
+    got = train_many(base, store, overrides=runs, workers=1, data=moons, progress=False)
+    refs = [train(c, data=moons, progress=False) for c in expand_configs(base, runs)]
+    for g, r in zip(got, refs, strict=True):
+        for a, b in zip(g.model.state_dict().values(), r.model.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+    assert [r.id for r in store.list_runs()] == [g.run_id for g in got]
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"model": "gru"}, "aten::gru"),
+        ({"optimizer": optim.chain(optim.clip_by_global_norm(1.0), optim.scale_by_lr(0.1))},
+         "clip_by_global_norm"),
+        ({"optimizer": torch.optim.SGD, "hyper": {"lr": 0.1}}, "factory"),
+        ({"checkpoint_every": 5}, "checkpoint"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_vectorized_says_why(changes, match):
+    base = RunConfig(
+        problem="moons",
+        problem_options={"n_samples": 100},
+        model="mlp",
+        model_options={"hidden": 4},
+        batch_size=10,
+        steps=2,
+        evaluate_test=False,
+    )
+    base = base.replace(**changes)
+    with pytest.raises(VectorizeError, match=match):
+        train_many(base, overrides=[{"seed": 0}, {"seed": 1}], mode="vmap", progress=False)
+
+
+def test_dropout_draws_its_own_masks_per_run_and_repeats_exactly(digits):
+    base = RunConfig(problem="digits", model="digits_mlp", optimizer="adam", batch_size=64,
+                     model_options={"hidden": [16], "dropout": 0.5}, steps=15,
+                     evaluate_test=False)  # fmt: skip
+    twins = [{"seed": 0}, {"seed": 0}]
+    a = train_many(base, overrides=twins, mode="vmap", data=digits, progress=False)
+    b = train_many(base, overrides=twins, mode="vmap", data=digits, progress=False)
+    wa = [r.model.state_dict()["1.weight"] for r in a]
+    assert not torch.equal(wa[0], wa[1])  # same seed, different dropout masks
+    assert torch.equal(wa[0], b[0].model.state_dict()["1.weight"])  # deterministic
+    assert all(r.status == "completed" for r in a)
+
+
+def test_training_many_does_not_touch_the_callers_global_rng(moons):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    base = RunConfig(problem="moons", optimizer="sgd", hyper={"lr": 0.1}, **MOONS_MLP)
+    train_many(base, overrides=[{"seed": 0}, {"seed": 1}], data=moons, progress=False)
+    assert torch.equal(torch.rand(3), expected)
+
+
+# --------------------------------------------------------------------------------------------
+# configs and bad input
+
+
+def test_overrides_merge_dict_fields_and_replace_the_rest():
+    base = RunConfig(problem="moons", hyper={"lr": 0.1, "momentum": 0.9},
+                     model_options={"hidden": 8}, steps=10)  # fmt: skip
+    a, b = expand_configs(base, [{"hyper": {"lr": 0.3}, "seed": 4}, {"steps": 20}])
+    assert a.hyper == {"lr": 0.3, "momentum": 0.9} and a.seed == 4 and a.steps == 10
+    assert b.hyper == base.hyper and b.steps == 20 and b.model_options == {"hidden": 8}
+    assert base.hyper == {"lr": 0.1, "momentum": 0.9}  # the base is not modified
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        ({"overrides": [{"seed": 0}, {"optimizer": "adamm"}]}, KeyError, "valid names: sgd"),
+        ({"overrides": [{"model": "resnet"}]}, KeyError, "unknown model 'resnet'"),
+        ({"overrides": [{"sead": 1}]}, ValueError, "unknown RunConfig field"),
+        ({"overrides": [{"steps": 0}]}, ValueError, "steps must be a positive integer, got 0"),
+        ({"overrides": [{"seed": 0}], "mode": "gpu"}, ValueError, "mode must be one of"),
+        ({"overrides": [{"seed": 0}], "workers": 0}, ValueError, "workers must be a positive"),
+    ],
+)
+def test_bad_input_fails_before_any_run_starts(tmp_path, kwargs, exc, match):
+    store = Store(tmp_path / "lab.sqlite")
+    base = RunConfig(problem="moons", problem_options={"n_samples": 100}, model="mlp", steps=3)
+    with pytest.raises(exc, match=match):
+        train_many(base, store, progress=False, **kwargs)
+    assert store.list_runs() == []
