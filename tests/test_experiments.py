@@ -532,6 +532,8 @@ def test_cli_runs_lists_and_refuses_to_overwrite(tmp_path, capsys):
                  "--set", "degree=3"]) == 2  # fmt: skip
     assert "valid options: model, sizes" in capsys.readouterr().err
     assert main(["experiment", "bias_variance", "--set", "noequals"]) == 2
+    assert main(["experiment", "bias_variance", "--store", "--out", str(tmp_path / "y")]) == 2
+    assert "does not train through the engine" in capsys.readouterr().err
     assert main(["experiment", "list"]) == 0
     listing = capsys.readouterr().out
     assert all(f"{n}:" in listing for n in lectures.NAMES) and "(--quick:" in listing
@@ -550,3 +552,38 @@ def test_docstring_examples(module):
         module = importlib.import_module(module)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
+
+
+def test_cli_store_records_the_engine_runs(tmp_path):
+    from descentlab.store import Store
+
+    out = tmp_path / "reg"
+    args = ["experiment", "regularization", "--quick", "--out", str(out), "--store",
+            "--set", 'methods=["dropout"]', "--set", "steps=30"]  # fmt: skip
+    assert main(args) == 0
+    with Store(out / "descentlab.sqlite") as store:
+        runs = store.list_runs()
+        assert sorted(r.name for r in runs) == [
+            "regularization-dropout-seed0",
+            "regularization-none-seed0",
+        ]
+        assert {r.status for r in runs} == {"completed"}
+    result = ExperimentResult.load(out / "regularization.json")
+    assert [r["method"] for r in result.rows] == ["none", "dropout"]
+
+
+def test_experiments_are_deterministic():
+    a = lectures.run("bias_variance", quick=True, model="mlp", sizes=[2, 8], replicates=4,
+                     steps=30)  # fmt: skip
+    b = lectures.run("bias_variance", quick=True, model="mlp", sizes=[2, 8], replicates=4,
+                     steps=30)  # fmt: skip
+    assert a.rows == b.rows
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 40, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 10, (64,), generator=g)
+    torch.manual_seed(0)
+    m = nn.Linear(40, 10).double()
+    kw = dict(momentum=0.9, lr=0.1, schedule=schedules.multistep([5], 0.1), steps=10,
+              batch_size=16, eval_every=5, seed=3)  # fmt: skip
+    first, second = MF.lockstep(m, x, y, **kw), MF.lockstep(m, x, y, **kw)
+    np.testing.assert_array_equal(first["max_diff"], second["max_diff"])

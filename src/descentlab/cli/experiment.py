@@ -11,9 +11,9 @@ Examples::
 Each experiment writes ``<name>.png`` (its figure), ``<name>.json`` (table, checks, notes,
 curves, settings, provenance) and ``<name>.md`` (a Markdown section for the report) into
 ``--out`` (default ``runs/experiments``), prints the table and the lecture's checks, and exits
-with 0. An existing result is not overwritten without ``--force``. Experiments that train
-through the engine (``regularization``, ``schedules``) record their runs in
-``<out>/descentlab.sqlite`` unless ``--no-store``.
+with 0. An existing result is not overwritten without ``--force``. With ``--store``, the
+experiments that train through the engine (``regularization``, ``schedules``) also record
+their runs (metrics, provenance, final checkpoints) in ``<out>/descentlab.sqlite``.
 """
 
 from __future__ import annotations
@@ -76,8 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", dest="options",
                    help="an experiment option (JSON value), repeatable; see 'list'")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite an earlier result in --out")
-    p.add_argument("--no-store", action="store_true",
-                   help="do not record the training runs in <out>/descentlab.sqlite")  # fmt: skip
+    p.add_argument("--store", action="store_true",
+                   help="also record the training runs (regularization, schedules) in "
+                        "<out>/descentlab.sqlite, with their checkpoints")  # fmt: skip
     p.add_argument("--threads", type=int, metavar="N", default=1,
                    help="torch threads (default 1: fastest for these small models)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the table as JSON")
@@ -123,11 +124,13 @@ def handler(args: argparse.Namespace) -> int:
             f"unknown option(s) {unknown} for experiment {args.name!r}; valid options: "
             f"{', '.join(valid)}"
         )
+    if args.store and "store" not in inspect.signature(fn).parameters:
+        raise ValueError(f"--store: experiment {args.name!r} does not train through the engine")
     if (out / f"{args.name}.json").exists() and not args.force:
         raise ValueError(
             f"{out / f'{args.name}.json'} exists; choose another --out or pass --force"
         )
-    if not args.no_store and "store" in inspect.signature(fn).parameters:
+    if args.store and "store" in inspect.signature(fn).parameters:
         from descentlab.store import DEFAULT_DB_NAME, Store
 
         out.mkdir(parents=True, exist_ok=True)

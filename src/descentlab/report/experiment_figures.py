@@ -198,8 +198,8 @@ def bias_variance_figure(result: ExperimentResult) -> Figure:
         ax.semilogy(size, _a([r["variance_exact"] for r in rows]), ":", color=_RED, lw=1.2)
     best = next(r for r in rows if r["best"])
     ax.axvline(best["size"], color=_GREEN, lw=1, ls="-.")
-    ax.text(best["size"], 0.42, f" best {label} {best['size']}", color=_GREEN, fontsize=8,
-            transform=ax.get_xaxis_transform())  # fmt: skip
+    ax.text(best["size"], 0.35, f"best {label} {best['size']} ", color=_GREEN, fontsize=8,
+            ha="right", transform=ax.get_xaxis_transform())  # fmt: skip
     finite = [v for r in rows for v in (r["bias2"], r["variance"]) if v > 0]
     ax.set_ylim(max(min(finite) / 2, 1e-5), None)
     ax.set_xlabel(f"model size ({label})")
