@@ -472,3 +472,17 @@ def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_tabl
     straight = small[2]  # the same comparison, never interrupted
     assert resumed.table(timings=False) == straight.table(timings=False)
     assert resumed.rows(timings=False) == straight.rows(timings=False)
+
+
+def test_regression_tunes_on_validation_loss(tmp_path):
+    spec = CompareSpec(problem="regression", problem_options={"n_train": 120}, model="mlp",
+                       optimizers=["adam"], batch_size=16, steps=60, tune_steps=40, trials=3,
+                       seeds=2, landscapes=())  # fmt: skip
+    result = compare(spec, tmp_path, workers=1, progress=False, report=False)
+    (res,) = result.results
+    assert result.task == "regression" and result.select_metric == "val/loss"
+    assert res.best == int(np.argmin([c.score for c in res.candidates]))
+    assert res.steps_to_target == [] and math.isnan(res.test_accuracy[0])
+    assert res.test_loss[0] > 0
+    header = result.table().splitlines()[0]
+    assert "test loss" in header and "acc" not in header and "steps to" not in header

@@ -165,7 +165,7 @@ def test_figures_have_labelled_axes(rendered):
     result, _, _ = rendered
     store = Store(result.store_path)
     figs = [
-        CF.test_results_figure(result, store),
+        CF.final_results_figure(result, store),
         CF.learning_curves_figure(result, store),
         CF.validation_overlay_figure(result, store),
         CF.lr_sensitivity_figure(result, store),

@@ -1044,10 +1044,7 @@ def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
             val_fraction=spec.val_fraction,
             **spec.problem_options,
         )
-    task = data.task
-    if spec.target_accuracy is not None and task != "classification":
-        # Accuracy means nothing for regression: no time-to-target there.
-        spec = dataclasses.replace(spec, target_accuracy=None)
+    task = data.task  # for regression, target_accuracy is ignored (no time-to-target)
     model = spec.model or data.default_model
     models.build(
         model, input_shape=data.input_shape, n_outputs=data.n_outputs, **spec.model_options
@@ -1101,18 +1098,14 @@ def compare(
     """
     from descentlab.store import Store
 
-    user_data = data
-    data, task = prepare(spec, data)
-    if task != "classification":
-        spec = dataclasses.replace(spec, target_accuracy=None)
+    # Everything that can be checked without data is checked first; the worker processes
+    # then start (importing the engine takes seconds) while the data are loaded and checked.
+    spec.validate(custom_data=data is not None)
     if workers is None:
         workers = max(1, os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     run_dir = Path(runs_dir) / spec.run_name()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(store_path_of(run_dir))
-    exp_id = _open_experiment(store, spec, run_dir)
-    mark_orphans(store, lambda name: name != _EXPERIMENT)
-    store.update_provenance(exp_id, {"task": task, "model": spec.model or data.default_model})
     source = DataSource(
         spec.problem,
         dict(spec.problem_options),
@@ -1120,22 +1113,31 @@ def compare(
         spec.val_fraction,
         # Data loaded by name are reloaded (from the cache) by each worker; given data are
         # sent to each worker once.
-        data=user_data,
+        data=data,
     )
     notify = _progress(progress)
-    metric, maximize = _score_metric(task)
-    choices = spec.choices()
-    tune_plan = {c.label: tuning_trials(spec, c) for c in choices}
-    total = sum(len(v) for v in tune_plan.values()) + 2 * spec.seeds * len(choices)
-    notify("start", {"total": total, "run_dir": str(run_dir), "workers": workers})
-    t0 = time.perf_counter()
-    done: dict[str, list[TrialOutcome]] = {c.label: [] for c in choices}
     count = 0
+    store = exp_id = None
     try:
         with (
             _sigterm_as_interrupt(),
-            TrialRunner(store.path, source, workers=workers, threads=threads) as runner,
+            TrialRunner(store_path_of(run_dir), source, workers=workers, threads=threads) as runner,
         ):
+            runner.start()
+            data, task = prepare(spec, data)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            store = Store(store_path_of(run_dir))
+            exp_id = _open_experiment(store, spec, run_dir)
+            mark_orphans(store, lambda name: name != _EXPERIMENT)
+            model = spec.model or data.default_model
+            store.update_provenance(exp_id, {"task": task, "model": model})
+            metric, maximize = _score_metric(task)
+            choices = spec.choices()
+            tune_plan = {c.label: tuning_trials(spec, c) for c in choices}
+            total = sum(len(v) for v in tune_plan.values()) + 2 * spec.seeds * len(choices)
+            notify("start", {"total": total, "run_dir": str(run_dir), "workers": workers})
+            t0 = time.perf_counter()
+            done: dict[str, list[TrialOutcome]] = {c.label: [] for c in choices}
             for trials in tune_plan.values():
                 for t in trials:
                     runner.submit(t)
@@ -1163,13 +1165,18 @@ def compare(
                 for t in final_trials(spec, choice, cands[best].setting):
                     runner.submit(t)
     except (KeyboardInterrupt, Interrupted) as exc:
-        with contextlib.suppress(Exception):
-            store.set_status(exp_id, "interrupted", message="stopped; run again to continue")
-        store.close()
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.set_status(exp_id, "interrupted", message="stopped; run again to continue")
+            store.close()
         raise Interrupted(
             f"comparison stopped after {count} trial(s); run the same command again to "
             "continue (finished trials are kept)"
         ) from exc
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     elapsed = time.perf_counter() - t0
     result = collect(spec, store, task=task, run_dir=run_dir)
     store.set_status(exp_id, "completed", summary={"table": result.table(timings=False)})

@@ -328,8 +328,12 @@ def _worker_main(
     from descentlab.store import Store
 
     torch.set_num_threads(threads)
+    # Warm up while the main process prepares the data: a fresh process spends seconds on the
+    # engine's imports (scikit-learn, losses, models, optimizers) at its first run.
+    _warm_up()
+
     parent = os.getppid()
-    store = Store(store_path)
+    store = None  # opened at the first trial (the main process creates the file)
     while True:
         try:
             item = tasks.get(timeout=1.0)
@@ -341,6 +345,8 @@ def _worker_main(
             return
         index, trial = item
         try:
+            if store is None:
+                store = Store(store_path)
             outcome = _execute(store, source, trial)
             results.put((index, outcome, None))
         except BaseException as exc:  # report everything, including KeyboardInterrupt
@@ -348,6 +354,24 @@ def _worker_main(
             results.put((index, None, f"{type(exc).__name__}: {exc}\n{text}"))
             if not isinstance(exc, Exception):
                 return
+
+
+def _warm_up() -> None:
+    """One tiny run (a few examples, one step, nothing recorded) to pay the first run's costs."""
+    from descentlab.engine.config import RunConfig
+    from descentlab.engine.run import train
+
+    cfg = RunConfig(
+        problem="blobs",
+        problem_options={"n_samples": 30},
+        model="logistic",
+        optimizer="sgd",
+        hyper={"lr": 0.1},
+        steps=1,
+        evaluate_test=False,
+    )
+    with contextlib.suppress(Exception):
+        train(cfg, progress=False)
 
 
 class TrialRunner:
@@ -373,13 +397,11 @@ class TrialRunner:
         workers: int = 1,
         threads: int = 1,
     ) -> None:
-        from descentlab.store import Store
-
         for name, value in (("workers", workers), ("threads", threads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.store_path = str(store_path)
-        self.store = Store(self.store_path)
+        self._store: Any = None
         self.source = source
         self.workers = workers
         self.threads = threads
@@ -398,6 +420,22 @@ class TrialRunner:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.close(abort=exc_type is not None)
+
+    @property
+    def store(self) -> Any:
+        """The store (opened, and its file created, at first use)."""
+        if self._store is None:
+            from descentlab.store import Store
+
+            self._store = Store(self.store_path)
+        return self._store
+
+    def start(self) -> None:
+        """Start the worker processes now (they import the engine while you prepare the
+        data); otherwise they start with the first trial. Nothing is written before a trial
+        is submitted."""
+        if self.workers > 1 and not self._procs:
+            self._start()
 
     def _start(self) -> None:
         ctx = mp.get_context("spawn")
@@ -439,7 +477,8 @@ class TrialRunner:
             for q in (self._tasks, self._results):
                 q.close()
                 q.cancel_join_thread()
-        self.store.close()
+        if self._store is not None:
+            self._store.close()
 
     # -- work ------------------------------------------------------------------------------
 
@@ -489,7 +528,10 @@ class TrialRunner:
                 dead = [p for p in self._procs if not p.is_alive()]
                 if dead:
                     raise RuntimeError(
-                        f"a worker process exited unexpectedly (exit code {dead[0].exitcode})"
+                        f"a worker process exited unexpectedly (exit code {dead[0].exitcode}); "
+                        "see its traceback above. Worker processes are spawned: a script run "
+                        "from stdin, or one that starts work outside `if __name__ == "
+                        "'__main__':`, cannot start them -- use workers=1 there"
                     ) from None
                 continue
             trial = self._trials.pop(index)

@@ -7,7 +7,7 @@ there is nothing to draw (e.g. a comparison stopped before its final runs).
 ================================  ==============================================================
 function                          what it shows
 ================================  ==============================================================
-:func:`test_results_figure`       test accuracy (loss) per optimizer: mean, bootstrap CI, seeds
+:func:`final_results_figure`       test accuracy (loss) per optimizer: mean, bootstrap CI, seeds
 :func:`learning_curves_figure`    train / validation curves per optimizer, mean and band over
                                   seeds (the curve runs, trained on the training split)
 :func:`validation_overlay_figure` every optimizer's validation accuracy and training loss on one
@@ -23,7 +23,7 @@ Example:
     >>> from descentlab.experiments.compare import load_comparison
     >>> from descentlab.store import Store
     >>> cmp = load_comparison("runs/mnist1d-default-1a2b3c4d")  # doctest: +SKIP
-    >>> fig = test_results_figure(cmp, Store(cmp.store_path))  # doctest: +SKIP
+    >>> fig = final_results_figure(cmp, Store(cmp.store_path))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ from descentlab.report import figures as F
 
 __all__ = [
     "color_of",
+    "final_results_figure",
     "landscape_figures",
     "learning_curves_figure",
     "lr_sensitivity_figure",
     "monitor_figure",
     "seed_curves",
-    "test_results_figure",
     "time_to_target_figure",
     "validation_overlay_figure",
 ]
@@ -114,7 +114,7 @@ def _finite(values: Sequence[float | None]) -> list[float]:
 # ------------------------------------------------------------------------------------------
 
 
-def test_results_figure(comparison: Any, store: Any) -> Figure | None:
+def final_results_figure(comparison: Any, store: Any) -> Figure | None:
     """Test accuracy (and loss) per optimizer: bootstrap CI bar, mean, and each seed's value."""
     results = [r for r in comparison.results if any(x is not None for x in r.refit_runs)]
     if not results:

@@ -710,7 +710,7 @@ def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
     results_html.append(
         add_fig(
             "test_results",
-            lambda: CF.test_results_figure(cmp, store),
+            lambda: CF.final_results_figure(cmp, store),
             "Each optimizer at its chosen learning rate: the dot is the mean over seeds, the "
             "shaded bar the bootstrap confidence interval, ticks the individual seeds.",
             "test results per optimizer",
