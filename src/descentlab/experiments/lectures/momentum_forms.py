@@ -328,14 +328,14 @@ def run(
         scale = float(np.max(np.abs(_flat(r["models"]["torch"]).numpy())))
         row: dict[str, Any] = {"momentum": mu, "schedule": r["schedule"], "lr": r["lr"]}
         if r["schedule"] == "step":
-            k_char = max(1, round(1.0 / (1.0 - mu)))
+            k_char = max(1, min(round(1.0 / (1.0 - mu)), n_steps - decay))
             last = r["torch_updates"][decay - 1]
             pred1 = float(np.abs(predicted_gap(last, mu, gam, 1)).max())
             predk = float(np.abs(predicted_gap(last, mu, gam, k_char)).max())
             row.update({
                 "max_diff_before": float(md[: decay + 1].max()),
                 "diff_1_after": float(md[decay + 1]), "predicted_1_after": pred1,
-                "k": k_char, "diff_k_after": float(md[min(decay + k_char, n_steps)]),
+                "k": k_char, "diff_k_after": float(md[decay + k_char]),
                 "predicted_k_after": predk,
                 "extra_old_steps": (1.0 - gam) * mu / (1.0 - mu),
                 "step_ratio_after": float(r["update_norm"]["velocity"][decay]
@@ -377,8 +377,9 @@ def run(
         f"same mini-batches (batch {bs}), {n_steps} steps, lr = {eff:g} (1 - mu), multiplied "
         f"by {gam:g} at step {decay} (`step`), or cosine-annealed to 0 (`cosine`). `diff_*` "
         "are max |theta_torch - theta_velocity| over all weights, one and k = 1/(1 - mu) steps "
-        "after the decay; `predicted_*` the first-order theory (1 - gamma) |Delta_{s-1}| "
-        "mu (1 - mu^k) / (1 - mu) from the last update before the decay; `extra_old_steps` is "
+        "(at most to the end of the run) after the decay; `predicted_*` the first-order "
+        "theory (1 - gamma) |Delta_{s-1}| mu (1 - mu^k) / (1 - mu) from the last update before "
+        "the decay; `extra_old_steps` is "
         "how many old-sized steps further the velocity form travels in the limit.",
         "When it matters: after a sudden rate drop with high momentum the velocity form keeps "
         "moving at the old speed for about 1/(1 - mu) steps (torch's form slows down at once), "
