@@ -356,6 +356,14 @@ class CompareSpec:
         landscapes: landscapes on which the same optimizers' paths are drawn in the report.
         name: the run directory's name (None: derived from the problem, the model and a hash
             of this spec, so that the same command finds the same directory).
+
+    Example:
+        >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
+        >>> spec.validate()
+        >>> [c.label for c in spec.choices()], spec.run_name().startswith("mnist1d-default-")
+        (['sgd', 'adam'], True)
+        >>> CompareSpec.from_dict(spec.to_dict()).digest() == spec.digest()
+        True
     """
 
     problem: str = "mnist1d"
@@ -624,7 +632,13 @@ def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str
 
 
 def tuning_trials(spec: CompareSpec, choice: OptimizerChoice) -> list[Trial]:
-    """The tuning trials of one optimizer: every setting on every fold (tag ``(ci, fi)``)."""
+    """The tuning trials of one optimizer: every setting on every fold (tag ``(ci, fi)``).
+
+    Example:
+        >>> spec = CompareSpec(optimizers=["adam"], trials=3, cv_folds=2)
+        >>> [(t.config.hyper["lr"], t.data) for t in tuning_trials(spec, spec.choices()[0])]
+        [(0.001, 'fold:0:2'), (0.001, 'fold:1:2'), (0.01, 'fold:0:2'), (0.01, 'fold:1:2'), (0.1, 'fold:0:2'), (0.1, 'fold:1:2')]
+    """  # noqa: E501
     base = _base_config(spec)
     steps = spec.tune_length
     out = []
@@ -673,7 +687,14 @@ def final_trials(
     spec: CompareSpec, choice: OptimizerChoice, setting: Mapping[str, Any]
 ) -> list[Trial]:
     """Curve runs (train/validation, monitored) and refit runs (train + validation, test
-    once) of the chosen setting, one of each per seed (tag ``(seed,)``)."""
+    once) of the chosen setting, one of each per seed (tag ``(seed,)``).
+
+    Example:
+        >>> spec = CompareSpec(optimizers=["adam"], seeds=2)
+        >>> [(t.phase, t.data, t.config.seed, t.config.evaluate_test)
+        ...  for t in final_trials(spec, spec.choices()[0], {"lr": 0.01})]
+        [('curve', 'holdout', 0, False), ('curve', 'holdout', 1, False), ('refit', 'refit', 0, True), ('refit', 'refit', 1, True)]
+    """  # noqa: E501
     base = _base_config(spec).replace(hyper={**choice.hyper, **setting})
     every = spec.curve_eval_every
     out = []
@@ -1304,8 +1325,19 @@ class _ConsoleProgress:
 def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
     """The comparison stored in ``run_dir`` (for re-rendering its report).
 
+    Args:
+        run_dir: a directory written by :func:`compare` (``runs/<name>``).
+
+    Returns:
+        The :class:`Comparison` rebuilt from the store (``complete`` is False for a
+        comparison that was stopped).
+
     Raises:
         FileNotFoundError: no store, or no comparison in it.
+
+    Example:
+        >>> result = load_comparison("runs/mnist1d-default-1a2b3c4d")  # doctest: +SKIP
+        >>> print(result.table())  # doctest: +SKIP
     """
     from descentlab.store import Store
 
