@@ -239,6 +239,8 @@ class FusedBuilder:
     coefs: list[_Coef] = field(default_factory=list)
     prepares: list[Callable[..., None]] = field(default_factory=list)
     rows_keys: set[str] = field(default_factory=set)
+    fills: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
     _n: int = 0
 
     def tmp(self) -> str:
@@ -288,10 +290,19 @@ class FusedBuilder:
         self.rows_keys.update(uses)
         return f"c_{name}"
 
-    def prepare(self, fn: Callable[..., None]) -> None:
+    def prepare(
+        self, fn: Callable[..., None], *, fills: Sequence[str] = (), needs: Sequence[str] = ()
+    ) -> None:
         """Run ``fn(state, params, grads, hyper)`` in Python before the kernel (e.g. to
-        allocate a state buffer or update a per-tensor scalar the coefficients read)."""
+        allocate a state buffer or update a per-tensor scalar the coefficients read).
+
+        Args:
+            fills: state arrays ``fn`` creates where they are missing.
+            needs: state entries other than the arrays that ``fn`` reads or updates.
+        """
         self.prepares.append(fn)
+        self.fills.extend(fills)
+        self.needs.extend(k for k in needs if k not in self.needs)
 
     def source(self, dtype: torch.dtype, fold_lr: bool) -> str:
         """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``, for tests)."""
@@ -305,6 +316,12 @@ class FusedBuilder:
             f"dl_st(a_p + j, dl_fma({self.u}, c_neglr, p));"
             if fold_lr
             else f"dl_st(a_p + j, p + {self.u});"
+        )
+        # software prefetch 2 KiB ahead in every stream: measured ~10% faster than leaving it
+        # to the hardware prefetcher with 4-7 interleaved streams (10M floats, 1 thread)
+        prefetch = "\n".join(
+            f"__builtin_prefetch(a_{n} + j + 2048 / sizeof(T0), {0 if n == 'g' else 1});"
+            for n in names
         )
         body = "\n".join(
             [
@@ -333,6 +350,7 @@ static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
         typedef V T;
 {coefs}
         for (; j + W <= j1; j += W) {{
+{prefetch}
 {body}
         }}
     }}
@@ -528,6 +546,8 @@ class FusedPlan:
         self.source = builder.source(dtype, fold_lr)
         self.kernel = _load(self.source)
         self.arrays = ["p", "g", *builder.arrays]
+        #: the state entries a step reads: the kernel's arrays and what the prepares need
+        self.keys = [*builder.arrays, *(k for k in builder.needs if k not in builder.arrays)]
         self.ncoef = max(len(builder.coefs), 1)
         self._per_tensor = any(c.per_tensor is not None for c in builder.coefs)
         self._static: list[int] = []
@@ -542,8 +562,12 @@ class FusedPlan:
         state: dict[str, list],
         hyper: Mapping[str, Any],
         steps: list[float],
+        *,
+        plain: bool = False,
     ) -> str:
         """One step over the group, or -- before anything changes -- the reason it cannot run.
+
+        ``plain``: the caller knows ``hyper`` holds only Python values (no batched tensors).
 
         Every array the kernel touches must be a contiguous CPU tensor of the plan's dtype
         shaped like its parameter (the kernel reads ``numel`` elements from its data pointer).
@@ -559,8 +583,8 @@ class FusedPlan:
         for col in cols:
             if col is not None:
                 static += [0 if t is None else t.data_ptr() for t in col]
-        k, rows_h = _row_values(hyper, b.rows_keys)
-        if static != self._static or k != self._k:
+        k, rows_h = (1, [hyper]) if plain else _row_values(hyper, b.rows_keys)
+        if static != self._static or k != self._k or 0 in static:
             why = self._check_static(params, cols)
             if why:
                 return why
@@ -608,12 +632,17 @@ class FusedPlan:
         for p in params:
             if not (p.is_cpu and p.dtype is dtype and p.is_contiguous()):
                 return _why(p, dtype)
-        for col in cols:
+        for key, col in zip(self.builder.arrays, cols, strict=True):
+            filled = key in self.builder.fills
             if col is None:
-                continue
+                if filled:
+                    continue
+                return f"missing optimizer state {key!r}"
             for p, t in zip(params, col, strict=True):
                 if t is None:
-                    continue
+                    if filled:
+                        continue
+                    return f"missing optimizer state {key!r}"
                 if not (t.is_cpu and t.dtype is dtype and t.is_contiguous()):
                     return _why(t, dtype)
                 if t.shape != p.shape:

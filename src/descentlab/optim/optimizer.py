@@ -178,8 +178,10 @@ class Optimizer(torch.optim.Optimizer):
                     f"form in this position, got {self.rule!r}"
                 )
         self._workspaces: dict[int, Workspace] = {}
-        self._step_bases: dict[int, tuple[Tensor, list[Tensor], list[int]]] = {}
+        self._step_bases: dict[int, tuple[Any, list[Tensor], list[int]]] = {}
+        self._sts_cache: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
         self._validated: dict[int, dict[str, Any]] = {}
+        self._plain: dict[int, bool] = {}  # the group's hyperparameters are Python values
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
         self.last_step_skipped = False
         self.skipped_steps = 0
@@ -256,7 +258,7 @@ class Optimizer(torch.optim.Optimizer):
         """Validate a group's hyperparameters (skipped when plain values repeat the last
         valid ones: a step then costs no validation unless a schedule changed something)."""
         last = self._validated.get(gi)
-        plain = all(
+        plain = self._plain[gi] = all(
             type(v) in _PLAIN and (type(v) is not tuple or all(type(x) in _PLAIN for x in v))
             for v in hyper.values()
         )
@@ -277,7 +279,8 @@ class Optimizer(torch.optim.Optimizer):
         The counters stay one 0-dim tensor per parameter (torch's ``state_dict`` layout), but
         as views into one tensor per group, so a step increments them all with one operation
         instead of one per parameter. Counters that arrive otherwise (a fresh parameter, a
-        loaded state dict) are rebased onto a new shared tensor once.
+        loaded state dict) are rebased onto a new shared tensor once. ``steps`` are the
+        counters of the group's parameters with gradients, in order.
         """
         cached = self._step_bases.get(gi)
         if cached is None or cached[2] != list(map(id, steps)):
@@ -286,12 +289,15 @@ class Optimizer(torch.optim.Optimizer):
                 return [float(s) for s in steps]
             base = torch.stack([s.detach() for s in steps])
             views = list(base.unbind(0))
-            steps[:] = views  # the caller scatters these into the parameters' state
-            cached = (base, views, list(map(id, views)))
+            for st, v in zip(self._sts_cache[gi][3], views, strict=True):
+                st["step"] = v
+            # a NumPy view of the counters: incrementing through it costs a microsecond,
+            # a torch op on a 20-element tensor several
+            cached = (base.numpy(), views, list(map(id, views)))
             self._step_bases[gi] = cached
-        base = cached[0]
-        base.add_(1)
-        return base.tolist()
+        counts = cached[0]
+        counts += 1
+        return counts.tolist()
 
     # ------------------------------------------------------------------ step
     @torch.no_grad()
@@ -348,16 +354,20 @@ class Optimizer(torch.optim.Optimizer):
 
         # Phase 2: update.
         for gi, group, params, grads, hyper, step in plans:
-            sts = [self.state[p] for p in params]
+            sts = self._param_states(gi, params)
             self._init_new(params, sts)
+            plan = self._fused_choice(params, hyper)
+            steps = [st["step"] for st in sts]
+            values = self._advance_steps(gi, steps)
+            if plan is not None and self._fused_step(gi, plan, params, grads, sts, hyper, values):
+                group["step"] = step
+                continue
             state = self._gather(params, sts)
-            state["_step_values"] = self._advance_steps(gi, state["step"])
+            state["_step_values"] = values
             if self.monitor is not None:
                 updates, state = self.rule.update(list(grads), state, params, hyper)
                 self.monitor.record(step, gi, grads, updates, params, hyper)
                 torch._foreach_add_(params, updates)
-            elif self._fused_step(params, grads, state, hyper):
-                pass
             else:
                 ws = self._workspaces.setdefault(gi, Workspace())
                 for a, b in self._chunks(params):
@@ -365,6 +375,22 @@ class Optimizer(torch.optim.Optimizer):
             self._scatter(params, state, sts)
             group["step"] = step
         return loss
+
+    def _param_states(self, gi: int, params: list[Tensor]) -> list[dict]:
+        """The state dicts of ``params`` (cached while neither the parameters nor
+        ``self.state`` change: a lookup hashes each tensor in Python)."""
+        cached = self._sts_cache.get(gi)
+        ids = list(map(id, params))
+        if (
+            cached is not None
+            and cached[0] is self.state
+            and cached[1] == len(self.state)
+            and cached[2] == ids
+        ):
+            return cached[3]
+        sts = [self.state[p] for p in params]
+        self._sts_cache[gi] = (self.state, len(self.state), ids, sts)
+        return sts
 
     # ------------------------------------------------------------------ fused backend
     def _fused_plan(self, hyper: Mapping[str, Any], dtype: torch.dtype) -> Any:
@@ -392,28 +418,47 @@ class Optimizer(torch.optim.Optimizer):
             ok = self._cc_ok = _fused.fused_available()
         return ok
 
+    def _fused_choice(self, params: list[Tensor], hyper: Mapping[str, Any]) -> Any:
+        """The fused plan for this group's step, or None to run it eagerly."""
+        if self.fused is False or self.monitor is not None:
+            return None
+        dtype = params[0].dtype
+        if dtype not in (torch.float32, torch.float64):
+            return None  # fused=True raised in phase 1
+        if self.fused is None and not self._compiler_ok():
+            return None
+        plan = self._fused_plan(hyper, dtype)
+        if plan is None and self.fused:
+            raise ValueError(
+                f"{type(self).__name__}(fused=True): the chain {self.rule!r} has no fused form "
+                "with these options"
+            )
+        return plan
+
     def _fused_step(
-        self, params: list[Tensor], grads: list[Tensor], state: State, hyper: Mapping[str, Any]
+        self,
+        gi: int,
+        plan: Any,
+        params: list[Tensor],
+        grads: list[Tensor],
+        sts: list[dict],
+        hyper: Mapping[str, Any],
+        values: list[float],
     ) -> bool:
         """Run one group's step with the fused backend; False: run it eagerly instead."""
-        if self.fused is False:
-            return False
-        dtype = params[0].dtype
-        why = ""
-        if dtype not in (torch.float32, torch.float64):
-            why = f"parameters must be float32 or float64, got {dtype}"
-        elif self.fused is None and not self._compiler_ok():
-            return False
-        plan = None if why else self._fused_plan(hyper, dtype)
-        if plan is None and not why:
-            why = f"the chain {self.rule!r} has no fused form with these options"
-        if plan is not None:
-            why = plan.run(params, grads, state, hyper, state["_step_values"])
+        state: State = {k: [st.get(k) for st in sts] for k in plan.keys}
+        state["step"] = [st["step"] for st in sts]
+        state["_step_values"] = values
+        why = plan.run(params, grads, state, hyper, values, plain=self._plain.get(gi, False))
         if why:
             if self.fused:
                 torch._foreach_sub_(state["step"], 1)  # nothing else has changed yet
                 raise ValueError(f"{type(self).__name__}(fused=True): {why}")
             return False
+        for key in plan.builder.arrays:  # the prepares may have created entries
+            if key in plan.builder.fills and not key.startswith("_"):
+                for st, v in zip(sts, state[key], strict=True):
+                    st[key] = v
         return True
 
     def _chunks(self, params: list[Tensor]) -> list[tuple[int, int]]:

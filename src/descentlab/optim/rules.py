@@ -358,7 +358,7 @@ class trace(Rule):
                     bufs[i] = torch.empty_like(grads[i], memory_format=torch.contiguous_format)
             state["_trace_first"] = first
 
-        b.prepare(prepare)
+        b.prepare(prepare, fills=("momentum_buffer",))
         buf = b.state("momentum_buffer", write=True)
         first = b.coef(
             "trace_first",
@@ -605,7 +605,10 @@ class scale_by_rms(Rule):
         b.line(f"{sq} = dl_fma({c1} * {b.u}, {b.u}, {sq} * {ca});")
         acc = sq
         if centered:
-            b.prepare(lambda state, params, grads, hyper: _fill_missing(state, "grad_avg", grads))
+            b.prepare(
+                lambda state, params, grads, hyper: _fill_missing(state, "grad_avg", grads),
+                fills=("grad_avg",),
+            )
             ga = b.state("grad_avg", write=True)
             b.line(f"{ga} = dl_lerp({ga}, {b.u}, {c1});")
             acc = b.let(f"dl_fma(-{ga}, {ga}, {sq})")
@@ -752,7 +755,8 @@ class scale_by_adam(Rule):
         _fused_moments(b, m, v, "adam")
         if amsgrad:
             b.prepare(
-                lambda state, params, grads, hyper: _fill_missing(state, "max_exp_avg_sq", grads)
+                lambda state, params, grads, hyper: _fill_missing(state, "max_exp_avg_sq", grads),
+                fills=("max_exp_avg_sq",),
             )
             vmax = b.state("max_exp_avg_sq", write=True)
             b.line(f"{vmax} = (dl_isnan({v}) | ({v} > {vmax})) ? {v} : {vmax};")
@@ -872,7 +876,7 @@ class scale_by_nadam(Rule):
                 state["mu_product"], [b1 * (1.0 - 0.5 * (0.96 ** (t * psi))) for t in steps]
             )
 
-        b.prepare(prepare)
+        b.prepare(prepare, needs=("mu_product",))
         _fused_moments(b, m, v, "nadam")
         bc2 = b.coef(
             "nadam_bc2s", lambda h, t, e: (1 - float(h["betas"][1]) ** t) ** 0.5, uses=("betas",)
@@ -1115,7 +1119,7 @@ class add_noise(Rule):
                 noise.append(torch.randn(g.shape, generator=gen, dtype=g.dtype))
             state["_noise"] = noise
 
-        b.prepare(prepare)
+        b.prepare(prepare, fills=("_noise",))
         z = b.state("_noise")
         c = b.coef(
             "noise_sigma",
