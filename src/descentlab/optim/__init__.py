@@ -9,6 +9,12 @@
 - Named optimizers with torch's signatures: :class:`SGD`, :class:`Momentum`,
   :class:`Nesterov`, :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`, :class:`Adam`,
   :class:`AdamW`, :class:`NAdam`, :class:`RAdam`; :func:`get` looks one up by name.
+- Two backends run a chain: the fused one (:mod:`descentlab.optim.fused`: the whole chain as
+  one generated, compiled loop over each parameter's memory; the default where it applies --
+  float32/float64 contiguous CPU tensors and a C++ compiler) and the eager one (``torch``
+  foreach kernels, rule by rule). ``fused=True``/``False`` on any optimizer forces one; both
+  give the same iterates (bit for bit in float32 on AVX-512 CPUs). :func:`fused_available`
+  says whether kernels can be built here.
 
 A new optimizer in one expression::
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 import torch
 
 from .base import Chain, Owned, Rule, chain
+from .fused import FusedUnavailable, fused_available
 from .named import SGD, Adadelta, Adagrad, Adam, AdamW, Momentum, NAdam, Nesterov, RAdam, RMSprop
 from .optimizer import Monitor, Optimizer, apply_updates
 from .rules import (
@@ -52,6 +59,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Chain",
+    "FusedUnavailable",
     "Momentum",
     "Monitor",
     "NAdam",
@@ -70,6 +78,7 @@ __all__ = [
     "clip_by_global_norm",
     "clip_by_value",
     "family",
+    "fused_available",
     "get",
     "maximize",
     "non_finite_guard",
