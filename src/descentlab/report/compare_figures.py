@@ -398,13 +398,33 @@ def monitor_figure(comparison: Any, store: Any) -> Figure | None:
     return fig
 
 
+def _landscape_lr(f: Any, choice: Any, start: torch.Tensor, steps: int, bound: float) -> float:
+    """The learning rate (of 25 on a log grid, 1e-4 .. 1e2) with the lowest final loss of a
+    composed optimizer on ``f`` -- one batched run over the grid."""
+    from descentlab.experiments.tuning import round_sig
+    from descentlab.problems import trajectories
+
+    grid = [round_sig(float(v), 2) for v in np.geomspace(1e-4, 1e2, 25)]
+    try:
+        tr = trajectories.run(f, choice.optimizer, start, steps, lr=grid,
+                              hyper=dict(choice.hyper) or None, bound=bound)  # fmt: skip
+    except (ValueError, TypeError):
+        return float(f.lr)
+    final = tr.losses[:, -1].clone()
+    final[tr.diverged] = float("inf")
+    final[~torch.isfinite(final)] = float("inf")
+    if not bool(torch.isfinite(final).any()):
+        return float(f.lr)
+    return grid[int(torch.argmin(final))]
+
+
 def landscape_figures(comparison: Any, *, steps: int = 150) -> list[tuple[str, Figure]]:
     """The compared optimizers' paths on each of ``comparison.spec.landscapes``.
 
-    Named optimizers use the landscape's demonstration learning rates
-    (:func:`descentlab.report.figures.default_lr`, tuned for these terrains: a network's
-    learning rate means nothing on a 2-D function); composed ones use the landscape's own
-    gradient-descent rate.
+    A network's learning rate means nothing on a 2-D function, so each optimizer gets one for
+    the terrain: named optimizers the demonstration rates of
+    :func:`descentlab.report.figures.default_lr`, composed ones the rate with the lowest final
+    loss on a log grid (1e-4 .. 1e2).
     """
     from descentlab.problems import landscapes, trajectories
 
@@ -420,7 +440,7 @@ def landscape_figures(comparison: Any, *, steps: int = 150) -> list[tuple[str, F
                 lr = F.default_lr(f, c.optimizer)
                 spec: Any = c.optimizer
             else:
-                lr, spec = f.lr, c.optimizer
+                lr, spec = _landscape_lr(f, c, start, steps, bound), c.optimizer
             try:
                 tr = trajectories.run(
                     f, spec, start, steps, lr=lr, hyper=dict(c.hyper) or None, bound=bound
