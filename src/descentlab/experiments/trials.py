@@ -581,6 +581,10 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # A killed process whose parent died too stays a zombie until init reaps it: dead.
+    with contextlib.suppress(OSError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return True
 
 
