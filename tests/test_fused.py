@@ -290,3 +290,46 @@ def test_default_falls_back_to_eager_where_fused_cannot_run():
     opt = optim.Optimizer([w], optim.chain(_NoFusedForm(), optim.scale_by_lr(0.1)))
     opt.step()
     assert torch.allclose(w.detach(), torch.full((3,), 0.8))
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "momentum"])
+def test_fused_follows_replaced_parameters_and_state(name):
+    """The fused step caches what it can; replacing a parameter's storage, a state tensor or a
+    whole state dict between steps must still act exactly as the eager backend does."""
+
+    def run(fused: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        ws = [torch.nn.Parameter(torch.randn(5, 7)) for _ in range(3)]
+        kwargs = {"momentum": 0.9} if name == "momentum" else {}
+        opt = optim.get(name)(ws, lr=0.1, fused=fused, **kwargs)
+        g = torch.Generator().manual_seed(1)
+        for t in range(12):
+            for w in ws:
+                w.grad = torch.randn(5, 7, generator=g)
+            if t == 4:
+                ws[0].data = ws[0].data.clone() * 0.5  # new storage, same Parameter
+            if t == 7:
+                for key in [k for k in opt.state[ws[1]] if k != "step"]:
+                    opt.state[ws[1]][key] = torch.zeros_like(ws[1]) + 0.01
+            if t == 9:
+                opt.state[ws[2]] = {}  # reset one parameter's state
+            opt.step()
+            if fused and t not in (4, 7, 9):
+                assert _ran_fused(opt)
+        return [w.detach().clone() for w in ws]
+
+    for a, b in zip(run(True), run(False), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fused_step_counts_as_an_in_place_change_for_autograd():
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = optim.Adam([w], fused=True)
+    w.grad = torch.ones(4)
+    opt.step()
+    loss = (w * w).sum()  # saves w for backward
+    w.grad = torch.ones(4)
+    opt.step()
+    assert _ran_fused(opt)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()

@@ -245,6 +245,7 @@ class FusedBuilder:
     rows_keys: set[str] = field(default_factory=set)
     fills: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)
+    steady_ok: bool = True  # every prepare may be skipped once its state exists
     _n: int = 0
 
     def tmp(self) -> str:
@@ -295,7 +296,12 @@ class FusedBuilder:
         return f"c_{name}"
 
     def prepare(
-        self, fn: Callable[..., None], *, fills: Sequence[str] = (), needs: Sequence[str] = ()
+        self,
+        fn: Callable[..., None],
+        *,
+        fills: Sequence[str] = (),
+        needs: Sequence[str] = (),
+        steady: bool = False,
     ) -> None:
         """Run ``fn(state, params, grads, hyper)`` in Python before the kernel (e.g. to
         allocate a state buffer or update a per-tensor scalar the coefficients read).
@@ -303,7 +309,11 @@ class FusedBuilder:
         Args:
             fills: state arrays ``fn`` creates where they are missing.
             needs: state entries other than the arrays that ``fn`` reads or updates.
+            steady: ``fn`` only creates missing ``fills`` (and per-tensor coefficients read
+                None as "nothing was created"), so a step may skip it when they all exist.
         """
+        if not steady:
+            self.steady_ok = False
         self.prepares.append(fn)
         self.fills.extend(fills)
         self.needs.extend(k for k in needs if k not in self.needs)
@@ -630,6 +640,42 @@ class FusedPlan:
         # in-place torch op would (a graph that saved them then refuses to backpropagate)
         torch.autograd.graph.increment_version(params)
         return ""
+
+    def run_steady(
+        self, params: list[Tensor], grads: list[Tensor], cols: list[list], hyper: Any, t: float
+    ) -> bool:
+        """The same step as :meth:`run` in the steady state, with less Python: no prepares,
+        Python hyperparameters, one step count ``t`` for every tensor, and parameters and state
+        at the storage :meth:`run` last checked. False (nothing done) when any of that fails."""
+        if not self.builder.steady_ok or self._k != 1:
+            return False
+        static = [p.data_ptr() for p in params]
+        for col in cols:
+            static += [x.data_ptr() for x in col]
+        if static != self._static:
+            return False
+        for g in grads:
+            if not g.is_contiguous():
+                return False
+        n = len(params)
+        a_numel, a_rows, total, _ = self._shape
+        values = [c.fn(hyper, t, None) for c in self.builder.coefs] or [0.0]
+        ptrs = static[:n]
+        ptrs += [g.data_ptr() for g in grads]
+        ptrs += static[n:]
+        a_ptrs = array("Q", ptrs)
+        a_vals = array("d", values)
+        self.kernel(
+            n,
+            a_numel.buffer_info()[0],
+            a_rows.buffer_info()[0],
+            a_ptrs.buffer_info()[0],
+            a_vals.buffer_info()[0],
+            self._zeros(n).buffer_info()[0],
+            torch.get_num_threads() if total >= _SMALL else 1,
+        )
+        torch.autograd.graph.increment_version(params)
+        return True
 
     def _check_static(self, params: list[Tensor], cols: list[list | None]) -> str:
         dtype = self.dtype

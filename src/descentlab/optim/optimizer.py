@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,51 @@ def _resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
         for k, v in group.items()
         if k not in ("params", "step", "initial_lr")
     }
+
+
+class _TrackedState(defaultdict):
+    """``optimizer.state`` that counts its own mutations, so per-group caches of the
+    parameters' state dicts know when one was replaced (``opt.state[p] = {}``)."""
+
+    version = 0
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self.version += 1
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self.version += 1
+        return super().popitem()
+
+    def clear(self) -> None:
+        self.version += 1
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.version += 1
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def __ior__(self, other: Any) -> Any:
+        self.version += 1
+        return super().__ior__(other)
+
+
+def _tracked(state: Any) -> _TrackedState:
+    if type(state) is _TrackedState:
+        return state
+    return _TrackedState(dict, state)
 
 
 @dataclass
@@ -180,6 +226,7 @@ class Optimizer(torch.optim.Optimizer):
         self._workspaces: dict[int, Workspace] = {}
         self._step_bases: dict[int, tuple[Any, list[Tensor], list[int]]] = {}
         self._sts_cache: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
+        self._steady: dict[int, tuple] = {}
         self._validated: dict[int, dict[str, Any]] = {}
         self._plain: dict[int, bool] = {}  # the group's hyperparameters are Python values
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
@@ -354,6 +401,9 @@ class Optimizer(torch.optim.Optimizer):
 
         # Phase 2: update.
         for gi, group, params, grads, hyper, step in plans:
+            if self._steady_step(gi, params, grads, hyper):
+                group["step"] = step
+                continue
             sts = self._param_states(gi, params)
             self._init_new(params, sts)
             plan = self._fused_choice(params, hyper)
@@ -376,20 +426,54 @@ class Optimizer(torch.optim.Optimizer):
             group["step"] = step
         return loss
 
+    def _steady_step(
+        self, gi: int, params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
+    ) -> bool:
+        """A fused step with as little Python as possible, while nothing but the gradients has
+        changed since the last one (same parameters, state tensors, hyperparameters and plan;
+        equal step counts): one kernel call. False, with nothing changed, otherwise."""
+        ctx = self._steady.get(gi)
+        if (
+            ctx is None
+            or self.monitor is not None
+            or ctx[0] is not self.state
+            or ctx[1] != self.state.version
+            or ctx[3] != hyper
+            or ctx[2] != list(map(id, params))
+        ):
+            return False
+        _, _, _, _, sts, plan, counts, step_ids = ctx
+        if [id(st.get("step")) for st in sts] != step_ids:
+            return False
+        try:
+            cols = [[st[key] for st in sts] for key in plan.builder.arrays]
+        except KeyError:
+            return False
+        t = float(counts[0]) + 1
+        if (counts != counts[0]).any():
+            return False
+        if not plan.run_steady(params, grads, cols, hyper, t):
+            return False
+        counts += 1
+        return True
+
     def _param_states(self, gi: int, params: list[Tensor]) -> list[dict]:
         """The state dicts of ``params`` (cached while neither the parameters nor
         ``self.state`` change: a lookup hashes each tensor in Python)."""
+        state = self.state
+        if type(state) is not _TrackedState:  # after __init__ or load_state_dict
+            state = self.state = _tracked(state)
         cached = self._sts_cache.get(gi)
         ids = list(map(id, params))
         if (
             cached is not None
-            and cached[0] is self.state
-            and cached[1] == len(self.state)
+            and cached[0] is state
+            and cached[1] == state.version
             and cached[2] == ids
         ):
             return cached[3]
-        sts = [self.state[p] for p in params]
-        self._sts_cache[gi] = (self.state, len(self.state), ids, sts)
+        sts = [state[p] for p in params]
+        self._sts_cache[gi] = (state, state.version, ids, sts)
         return sts
 
     # ------------------------------------------------------------------ fused backend
@@ -459,6 +543,20 @@ class Optimizer(torch.optim.Optimizer):
             if key in plan.builder.fills and not key.startswith("_"):
                 for st, v in zip(sts, state[key], strict=True):
                     st[key] = v
+        base = self._step_bases.get(gi)
+        if plan.builder.steady_ok and self._plain.get(gi) and base is not None:
+            self._steady[gi] = (
+                self.state,
+                self.state.version,
+                list(map(id, params)),
+                hyper,
+                sts,
+                plan,
+                base[0],
+                [id(st.get("step")) for st in sts],
+            )
+        else:
+            self._steady.pop(gi, None)
         return True
 
     def _chunks(self, params: list[Tensor]) -> list[tuple[int, int]]:

@@ -358,7 +358,7 @@ class trace(Rule):
                     bufs[i] = torch.empty_like(grads[i], memory_format=torch.contiguous_format)
             state["_trace_first"] = first
 
-        b.prepare(prepare, fills=("momentum_buffer",))
+        b.prepare(prepare, fills=("momentum_buffer",), steady=True)
         buf = b.state("momentum_buffer", write=True)
         first = b.coef(
             "trace_first",
@@ -608,6 +608,7 @@ class scale_by_rms(Rule):
             b.prepare(
                 lambda state, params, grads, hyper: _fill_missing(state, "grad_avg", grads),
                 fills=("grad_avg",),
+                steady=True,
             )
             ga = b.state("grad_avg", write=True)
             b.line(f"{ga} = dl_lerp({ga}, {b.u}, {c1});")
@@ -757,6 +758,7 @@ class scale_by_adam(Rule):
             b.prepare(
                 lambda state, params, grads, hyper: _fill_missing(state, "max_exp_avg_sq", grads),
                 fills=("max_exp_avg_sq",),
+                steady=True,
             )
             vmax = b.state("max_exp_avg_sq", write=True)
             b.line(f"{vmax} = (dl_isnan({v}) | ({v} > {vmax})) ? {v} : {vmax};")
