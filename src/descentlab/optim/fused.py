@@ -567,6 +567,7 @@ class FusedPlan:
         self._static: list[int] = []
         self._k = 0
         self._shape: tuple = ()
+        self._launch_args: tuple = ()
         self._zero_arrays: dict[int, Any] = {}
 
     def run(
@@ -604,6 +605,13 @@ class FusedPlan:
                 return why
             self._shape = self._shapes(params, k)
             self._static, self._k = static, k
+            a_numel, a_rows, total, _ = self._shape
+            self._launch_args = (
+                a_numel.buffer_info()[0],
+                a_rows.buffer_info()[0],
+                self._zeros(len(params)).buffer_info()[0],
+                total >= _SMALL,
+            )
         for fn in b.prepares:
             fn(state, params, grads, hyper)
         n = len(params)
@@ -638,44 +646,46 @@ class FusedPlan:
         )
         # the kernel wrote through raw pointers: tell autograd the parameters changed, as an
         # in-place torch op would (a graph that saved them then refuses to backpropagate)
-        torch.autograd.graph.increment_version(params)
+        _increment_version(params)
         return ""
 
-    def run_steady(
-        self, params: list[Tensor], grads: list[Tensor], cols: list[list], hyper: Any, t: float
-    ) -> bool:
-        """The same step as :meth:`run` in the steady state, with less Python: no prepares,
-        Python hyperparameters, one step count ``t`` for every tensor, and parameters and state
-        at the storage :meth:`run` last checked. False (nothing done) when any of that fails."""
+    def steady_pointers(
+        self, params: list[Tensor], grads: list[Tensor], cols: list[list]
+    ) -> list[int] | None:
+        """The kernel's pointer list in the steady state -- no prepares, no batched
+        hyperparameters, parameters and state at the storage :meth:`run` last checked, and
+        dense contiguous gradients -- or None (the caller then takes the general path)."""
         if not self.builder.steady_ok or self._k != 1:
-            return False
+            return None
         static = [p.data_ptr() for p in params]
         for col in cols:
             static += [x.data_ptr() for x in col]
         if static != self._static:
-            return False
-        for g in grads:
-            if not g.is_contiguous():
-                return False
+            return None
+        try:  # None has no data_ptr; a sparse tensor no is_contiguous
+            gp = [g.data_ptr() for g in grads if g.is_contiguous()]
+        except (AttributeError, RuntimeError):
+            return None
         n = len(params)
-        a_numel, a_rows, total, _ = self._shape
-        values = [c.fn(hyper, t, None) for c in self.builder.coefs] or [0.0]
-        ptrs = static[:n]
-        ptrs += [g.data_ptr() for g in grads]
-        ptrs += static[n:]
+        if len(gp) != n:
+            return None
+        return static[:n] + gp + static[n:]
+
+    def launch(self, params: list[Tensor], ptrs: list[int], hyper: Any, t: float) -> None:
+        """Run the kernel on :meth:`steady_pointers`' list, every tensor at step ``t``."""
         a_ptrs = array("Q", ptrs)
-        a_vals = array("d", values)
+        a_vals = array("d", [c.fn(hyper, t, None) for c in self.builder.coefs] or [0.0])
+        numel, rows, coff, threads = self._launch_args
         self.kernel(
-            n,
-            a_numel.buffer_info()[0],
-            a_rows.buffer_info()[0],
+            len(params),
+            numel,
+            rows,
             a_ptrs.buffer_info()[0],
             a_vals.buffer_info()[0],
-            self._zeros(n).buffer_info()[0],
-            torch.get_num_threads() if total >= _SMALL else 1,
+            coff,
+            torch.get_num_threads() if threads else 1,
         )
-        torch.autograd.graph.increment_version(params)
-        return True
+        _increment_version(params)
 
     def _check_static(self, params: list[Tensor], cols: list[list | None]) -> str:
         dtype = self.dtype
@@ -758,3 +768,8 @@ def _why(t: Tensor, dtype: torch.dtype) -> str:
     if t.dtype is not dtype:
         return f"all tensors of a group must be {dtype}, got {t.dtype}"
     return "tensors must be contiguous"
+
+
+def _increment_version(params: list[Tensor]) -> None:
+    # torch.autograd.graph.increment_version without its Python-side checks (plain tensors)
+    torch._C._increment_version(params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
 
 _PLAIN = (float, int, bool, str, tuple, type(None))
+_NOT_HYPER = ("params", "step", "initial_lr")
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -227,6 +229,7 @@ class Optimizer(torch.optim.Optimizer):
         self._step_bases: dict[int, tuple[Any, list[Tensor], list[int]]] = {}
         self._sts_cache: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
         self._steady: dict[int, tuple] = {}
+        self._noop_precheck = type(self.rule.rules[0]).precheck is Rule.precheck
         self._validated: dict[int, dict[str, Any]] = {}
         self._plain: dict[int, bool] = {}  # the group's hyperparameters are Python values
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
@@ -347,7 +350,6 @@ class Optimizer(torch.optim.Optimizer):
         return counts.tolist()
 
     # ------------------------------------------------------------------ step
-    @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """Perform one optimization step.
 
@@ -356,6 +358,13 @@ class Optimizer(torch.optim.Optimizer):
                 rules (true Nesterov), which call it at the shifted point ``w + a v`` --
                 the returned loss is then the loss *at that point*.
         """
+        # the steady fused step runs no torch op that autograd could record
+        if closure is None and self._steady and not self._lookahead and self._fast_step():
+            return None
+        return self._step(closure)
+
+    @torch.no_grad()
+    def _step(self, closure: Callable[[], Any] | None) -> Any:
         loss = None
         if self._lookahead:
             loss = self._lookahead_closure(closure)
@@ -401,9 +410,6 @@ class Optimizer(torch.optim.Optimizer):
 
         # Phase 2: update.
         for gi, group, params, grads, hyper, step in plans:
-            if self._steady_step(gi, params, grads, hyper):
-                group["step"] = step
-                continue
             sts = self._param_states(gi, params)
             self._init_new(params, sts)
             plan = self._fused_choice(params, hyper)
@@ -426,35 +432,47 @@ class Optimizer(torch.optim.Optimizer):
             group["step"] = step
         return loss
 
-    def _steady_step(
-        self, gi: int, params: list[Tensor], grads: list[Tensor], hyper: dict[str, Any]
-    ) -> bool:
-        """A fused step with as little Python as possible, while nothing but the gradients has
-        changed since the last one (same parameters, state tensors, hyperparameters and plan;
-        equal step counts): one kernel call. False, with nothing changed, otherwise."""
-        ctx = self._steady.get(gi)
-        if (
-            ctx is None
-            or self.monitor is not None
-            or ctx[0] is not self.state
-            or ctx[1] != self.state.version
-            or ctx[3] != hyper
-            or ctx[2] != list(map(id, params))
-        ):
+    def _fast_step(self) -> bool:
+        """The whole step in as little Python as possible, while nothing but the gradients has
+        changed since the last fused step (same parameters, all with gradients; same state
+        tensors, constant hyperparameters, plans; equal step counts). Everything is checked
+        for every group before anything changes; False sends the step down the general path.
+        (Each check costs: this path exists because a step's Python runs with cold caches.)
+        """
+        state = self.state
+        if self.monitor is not None or type(state) is not _TrackedState:
             return False
-        _, _, _, _, sts, plan, counts, step_ids = ctx
-        if [id(st.get("step")) for st in sts] != step_ids:
-            return False
-        try:
-            cols = [[st[key] for st in sts] for key in plan.builder.arrays]
-        except KeyError:
-            return False
-        t = float(counts[0]) + 1
-        if (counts != counts[0]).any():
-            return False
-        if not plan.run_steady(params, grads, cols, hyper, t):
-            return False
-        counts += 1
+        version = state.version
+        todo = []
+        for gi, group in enumerate(self.param_groups):
+            ctx = self._steady.get(gi)
+            if ctx is None or ctx[0] is not state or ctx[1] != version:
+                return False
+            _, _, plist, n, hyper, sts, plan, counts, step_ids = ctx
+            params = group["params"]
+            # the parameters' storage is checked by pointer in steady_pointers
+            if params is not plist or len(params) != n:
+                return False
+            if {k: v for k, v in group.items() if k not in _NOT_HYPER} != hyper:
+                return False
+            try:
+                if [id(st["step"]) for st in sts] != step_ids:
+                    return False
+                cols = [[st[key] for st in sts] for key in plan.builder.arrays]
+            except KeyError:
+                return False
+            t = counts[0]
+            if t != counts[n - 1]:
+                return False
+            ptrs = plan.steady_pointers(params, [p.grad for p in params], cols)
+            if ptrs is None:
+                return False
+            todo.append((group, params, hyper, plan, counts, ptrs, t + 1))
+        for group, params, hyper, plan, counts, ptrs, t in todo:
+            plan.launch(params, ptrs, hyper, t)
+            counts[:] = array(counts.format, [t]) * len(params)
+            group["step"] = int(group["step"]) + 1
+        self.last_step_skipped = False
         return True
 
     def _param_states(self, gi: int, params: list[Tensor]) -> list[dict]:
@@ -544,17 +562,30 @@ class Optimizer(torch.optim.Optimizer):
                 for st, v in zip(sts, state[key], strict=True):
                     st[key] = v
         base = self._step_bases.get(gi)
-        if plan.builder.steady_ok and self._plain.get(gi) and base is not None:
-            self._steady[gi] = (
-                self.state,
-                self.state.version,
-                list(map(id, params)),
-                hyper,
-                sts,
-                plan,
-                base[0],
-                [id(st.get("step")) for st in sts],
-            )
+        group = self.param_groups[gi]
+        if (
+            plan.builder.steady_ok
+            and self._plain.get(gi)
+            and base is not None
+            and self._noop_precheck
+            and len(params) == len(group["params"])
+            and not any(callable(v) for v in group.values())
+        ):
+            counts = memoryview(base[0])  # the step counters, without NumPy's call costs
+            if len(set(counts.tolist())) == 1:
+                self._steady[gi] = (
+                    self.state,
+                    self.state.version,
+                    group["params"],
+                    len(params),
+                    hyper,
+                    sts,
+                    plan,
+                    counts,
+                    [id(st.get("step")) for st in sts],
+                )
+            else:
+                self._steady.pop(gi, None)
         else:
             self._steady.pop(gi, None)
         return True
