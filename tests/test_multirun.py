@@ -227,7 +227,7 @@ def test_processes_equal_sequential_runs_bit_for_bit_in_submission_order(tmp_pat
     assert len(store.list_runs()) == 2
 
 
-def test_auto_plans_vmap_for_dense_models_and_processes_for_convolutions(moons):
+def test_auto_plans_vmap_for_dense_models_and_processes_for_convolutions(monkeypatch, moons):
     base = RunConfig(problem="moons", model="mlp", steps=5)
     seeds = [{"seed": s} for s in range(3)]
     assert plan(base, overrides=seeds, workers=2) == [("vmap", [0, 1, 2])]
@@ -235,7 +235,14 @@ def test_auto_plans_vmap_for_dense_models_and_processes_for_convolutions(moons):
     assert plan(mixed, workers=2) == [("vmap", [0, 1]), ("sequential", [2])]
     cnn = RunConfig(problem="mnist1d", model="cnn", steps=5)
     assert plan(cnn, overrides=seeds, workers=2) == [("processes", [0, 1, 2])]
-    assert plan(cnn, overrides=seeds, workers=1) == [("sequential", [0, 1, 2])]
+    assert plan(cnn, overrides=seeds, workers=1) == [("vmap", [0, 1, 2])]  # no parallelism
+    # workers=None: processes only when cores are idle; on a busy machine conv nets vectorize
+    monkeypatch.setattr(multirun, "_idle_cores", lambda: 2.0)
+    assert plan(cnn, overrides=seeds) == [("processes", [0, 1, 2])]
+    monkeypatch.setattr(multirun, "_idle_cores", lambda: 0.3)
+    assert plan(cnn, overrides=seeds) == [("vmap", [0, 1, 2])]
+    gru = cnn.replace(model="gru")
+    assert plan(gru, overrides=seeds) == [("sequential", [0, 1, 2])]
     checkpointed = base.replace(checkpoint_every=2)
     assert plan(checkpointed, overrides=seeds, workers=1) == [("sequential", [0, 1, 2])]
     assert plan(base, overrides=seeds, mode="processes") == [("processes", [0, 1, 2])]

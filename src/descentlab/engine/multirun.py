@@ -30,18 +30,29 @@ same statuses, same store records. Three ways to get there:
 ``"auto"`` (the default) groups the configs that can share one vectorized pass and picks:
 
 - **vmap** for groups of >= 2 runs of the fully connected models (:data:`VMAP_MODELS`:
-  ``linear``, ``logistic``, ``mlp``, ``digits_mlp``, ``quadratic_deep``). Their per-step cost on
-  a CPU is mostly Python and dispatch overhead, which vmap pays once for K runs instead of K
-  times: ``benchmarks/multirun.py`` measures the MNIST-1D MLP (K=16) at several times the
-  throughput of a plain ``torch.optim`` loop.
-- **processes** for everything else (``cnn``, ``digits_cnn``, ``gru``), when there are >= 2
-  runs and >= 2 cores. Under vmap a batched ``Conv1d`` becomes one grouped convolution over
-  ``K * channels`` channels, which the CPU kernels run little faster than K small ones (1.4x for
-  the MNIST-1D CNN with K=16, against up to one whole core per process), and ``nn.GRU`` has no
-  vmap batching rule at all.
-- **sequential** for what is left (one run, or one core).
+  ``linear``, ``logistic``, ``mlp``, ``digits_mlp``, ``quadratic_deep``). On a CPU their step
+  is dominated by per-operation costs (Python, dispatch, autograd, the optimizer's per-tensor
+  work), which vmap pays once for K runs, while the arithmetic batches into ``bmm`` at about
+  the speed of K separate products. Each step's ``vmap(grad_and_value(loss))`` is traced once
+  per batch shape into a plain graph of ATen operations (``make_fx``), which removes most of
+  the remaining per-step Python. Measured with ``benchmarks/multirun.py`` (MNIST-1D MLP, K=16,
+  Adam, per-run seeds and learning rates, on this project's shared 2-core machine): 2.3-3.6x
+  the throughput of a plain ``torch.optim`` loop (medians of three invocations).
+- for the convolutional models (``cnn``, ``digits_cnn``): **processes** when ``workers`` is
+  given or at least two cores are idle (cores minus the 1-minute load average >= 1.5), else
+  **vmap**. Under vmap a batched ``Conv1d`` becomes one grouped convolution (``groups=K``)
+  whose forward and backward take *more* arithmetic time than K separate convolutions (about
+  83 ms against 16 x 5 ms for the MNIST-1D CNN, K=16, batch 100), so vectorizing only saves
+  the overhead: 1.1-1.2x measured (the issue measured 1.4x). Processes can do better only with
+  idle cores: Linux shares CPU time fairly between sessions (autogroups), so on a busy machine
+  two workers share one session's time -- measured 0.7-0.9x against the loop, spawn included --
+  while a worker alone trains as fast as the parent.
+- for ``gru`` (``nn.GRU`` has no vmap batching rule): processes under the same condition, else
+  one after another.
+- **sequential** for what is left (one run, no idle cores).
 
-Any group that turns out not to vectorize at set-up (see below) falls back to processes.
+Any group that turns out not to vectorize at set-up (see below) falls back to processes (or to
+sequential runs, under the same condition).
 
 What the vectorized mode supports. Per run: ``seed`` (model initialisation, data order,
 augmentation), every numeric hyperparameter (``lr``, ``momentum``, ``betas``,
@@ -104,7 +115,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
-from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.procpool import default_workers, train_in_processes
@@ -156,6 +166,11 @@ _SHARED_FIELDS: tuple[str, ...] = (
     "weight_noise",
     "device",
 )
+#: Models without vmap batching rules: ``"auto"`` does not try to vectorize them.
+_NO_VMAP_MODELS: tuple[str, ...] = ("gru",)
+# With workers=None, "auto" uses processes only when this many cores are idle (cores minus the
+# load average): on a busy machine extra processes only share the same CPU time.
+_MIN_IDLE_CORES = 1.5
 # Dict-valued fields that an override merges into (other fields are replaced).
 _MERGED_FIELDS: tuple[str, ...] = (
     "problem_options",
@@ -358,8 +373,23 @@ class _Data:
         return cfg.model or self.get(cfg).default_model
 
 
+def _idle_cores() -> float:
+    """Cores nobody else is using now: the usable cores minus the 1-minute load average."""
+    cores = default_workers(1 << 16)
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not available on this platform
+        return float(cores)
+    return max(0.0, cores - load)
+
+
+def _use_processes(workers: int, explicit: bool) -> bool:
+    """Whether worker processes pay: >= 2 workers, asked for, or >= 2 idle cores to run on."""
+    return workers >= 2 and (explicit or _idle_cores() >= _MIN_IDLE_CORES)
+
+
 def _plan(
-    configs: Sequence[RunConfig], mode: str, workers: int, data: _Data
+    configs: Sequence[RunConfig], mode: str, workers: int, data: _Data, procs: bool
 ) -> list[tuple[str, list[int]]]:
     n = len(configs)
     if mode == "sequential":
@@ -374,18 +404,16 @@ def _plan(
     batches: list[tuple[str, list[int]]] = []
     rest: list[int] = []
     for idx in groups.values():
-        cfg = configs[idx[0]]
-        if (
-            len(idx) >= 2
-            and data.model_name(cfg) in VMAP_MODELS
-            and all(_static_reason(configs[i]) is None for i in idx)
-        ):
+        name = data.model_name(configs[idx[0]])
+        # Dense models always; other vmap-able models when processes would not run in parallel.
+        wanted = name in VMAP_MODELS or (not procs and name not in _NO_VMAP_MODELS)
+        if len(idx) >= 2 and wanted and all(_static_reason(configs[i]) is None for i in idx):
             batches.append(("vmap", idx))
         else:
             rest.extend(idx)
     rest.sort()
     if rest:
-        batches.append(("processes" if len(rest) >= 2 and workers >= 2 else "sequential", rest))
+        batches.append(("processes" if len(rest) >= 2 and procs else "sequential", rest))
     return batches
 
 
@@ -418,7 +446,7 @@ def plan(
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
     w = default_workers(len(cfgs)) if workers is None else _check_workers(workers)
-    return _plan(cfgs, mode, w, _Data(data))
+    return _plan(cfgs, mode, w, _Data(data), _use_processes(w, workers is not None))
 
 
 def _check_mode(mode: Any) -> None:
@@ -458,7 +486,8 @@ def train_many(
         mode: ``"auto"``, ``"vmap"``, ``"processes"`` or ``"sequential"`` (see the module
             notes). ``"vmap"`` raises :class:`VectorizeError` where vectorizing is impossible.
         workers: worker processes for the process mode (default: one per core, at most one per
-            run).
+            run). With ``mode="auto"``, giving it asks for processes where the module notes
+            say they may pay; left at None, processes are used only when two cores are idle.
         progress: show progress bars; None shows them when stderr is a terminal.
         data: a ``descentlab.problems.data.Splits`` that every run trains on instead of loading
             its problem.
@@ -488,7 +517,8 @@ def train_many(
     for i, cfg in enumerate(cfgs):
         _check_names(cfg, i)
     loaded = _Data(data)
-    batches = _plan(cfgs, mode, n_workers, loaded)
+    procs = _use_processes(n_workers, workers is not None)
+    batches = _plan(cfgs, mode, n_workers, loaded, procs)
     results: list[RunResult | None] = [None] * len(cfgs)
     fallback: list[int] = []
     for kind, idx in batches:
@@ -510,7 +540,7 @@ def train_many(
     if fallback:
         fallback.sort()
         group = [cfgs[i] for i in fallback]
-        if len(group) >= 2 and n_workers >= 2:
+        if len(group) >= 2 and procs:
             out = _train_processes(group, store, n_workers, data, progress)
         else:
             out = [train(cfg, store, data=loaded.get(cfg), progress=progress) for cfg in group]
@@ -789,6 +819,8 @@ class _Vectorized:
             in_dims=self._in_dims(kind, dim),
             randomness="different",
         )
+        from torch.fx.experimental.proxy_tensor import make_fx  # heavy: imported on first use
+
         fn = None
         # Tracing runs the function once on real tensors: on copies, with the RNG put back.
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
