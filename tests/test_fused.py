@@ -333,3 +333,19 @@ def test_fused_step_counts_as_an_in_place_change_for_autograd():
     assert _ran_fused(opt)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
+
+def test_a_failing_compiler_falls_back_to_eager_by_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("CXX", "/bin/false")  # found, but every compilation fails
+    monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
+    w = torch.nn.Parameter(torch.ones(3))
+    w.grad = torch.ones(3)
+    opt = optim.Adam([w], lr=0.1)
+    with pytest.warns(RuntimeWarning, match="fused backend is unavailable"):
+        opt.step()
+    assert not _ran_fused(opt)
+    assert torch.allclose(w.detach(), torch.full((3,), 0.9))
+    strict = optim.Adam([w], lr=0.1, fused=True)
+    with pytest.raises(F.FusedUnavailable, match="compiling a fused optimizer kernel failed"):
+        strict.step()
+    assert torch.allclose(w.detach(), torch.full((3,), 0.9))

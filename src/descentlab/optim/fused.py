@@ -82,7 +82,7 @@ class FusedUnavailable(RuntimeError):
 
 CHUNK = 1 << 15  # elements per OpenMP work item
 _SMALL = 1 << 16  # groups smaller than this run on one thread (fork-join costs more)
-_VERSION = "descentlab-fused-1"
+_VERSION = "descentlab-fused-3"
 
 _lock = threading.Lock()
 _loaded: dict[str, Any] = {}
@@ -420,9 +420,6 @@ _PRELUDE = r"""
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 typedef float VF __attribute__((vector_size(64)));
 typedef double VD __attribute__((vector_size(64)));
 template <class T> static inline T dl_ld(const void* p) { T v; memcpy(&v, p, sizeof v); return v; }
@@ -434,38 +431,51 @@ template <> inline VF dl_bc<VF>(double c) { VF v = {}; return v + (float)c; }
 template <> inline VD dl_bc<VD>(double c) { VD v = {}; return v + c; }
 static inline float dl_fma(float a, float b, float c) { return fmaf(a, b, c); }
 static inline double dl_fma(double a, double b, double c) { return fma(a, b, c); }
+static inline double dl_sqrt(double x) { return sqrt(x); }
 #if defined(__AVX512F__)
+static inline VF dl_exact_sqrt(VF x) {
+    VF z = {};
+    return __builtin_ia32_sqrtps512_mask(x, z, (unsigned short)-1, 4);
+}
+static inline VD dl_sqrt(VD x) {
+    VD z = {};
+    return __builtin_ia32_sqrtpd512_mask(x, z, (unsigned char)-1, 4);
+}
+/* GCC's builtins behind _mm512_fmadd_ps/pd and _mm512_rsqrt14_ps: <immintrin.h> itself would
+   double the compile time of a kernel */
 static inline VF dl_fma(VF a, VF b, VF c) {
-    return (VF)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+    return __builtin_ia32_vfmaddps512_mask(a, b, c, (unsigned short)-1, 4);
 }
 static inline VD dl_fma(VD a, VD b, VD c) {
-    return (VD)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+    return __builtin_ia32_vfmaddpd512_mask(a, b, c, (unsigned char)-1, 4);
 }
 /* float32 square root as torch computes it on AVX-512 CPUs (MKL VML, high-accuracy mode):
    y ~ 1/sqrt(x) to 14 bits, s = x y, then one Newton correction s + (x - s^2) y/2 through
-   fused multiply-adds. Faithful (< 0.51 ulp), and bit-identical to torch.sqrt. */
-static inline VF dl_sqrt(VF x) {
-    __m512 v = (__m512)x;
-    __m512 y = _mm512_rsqrt14_ps(v);
-    __m512 s = _mm512_mul_ps(v, y);
-    __m512 h = _mm512_mul_ps(y, _mm512_set1_ps(0.5f));
-    __m512 r = _mm512_fmadd_ps(_mm512_fnmadd_ps(s, s, v), h, s);
-    /* 0 and inf pass through; subnormal inputs (rsqrt14 is too coarse there) take the
-       correctly rounded root */
-    __mmask16 same = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_EQ_OQ) |
-                     _mm512_cmp_ps_mask(v, _mm512_set1_ps(INFINITY), _CMP_EQ_OQ);
-    __mmask16 tiny = _mm512_cmp_ps_mask(v, _mm512_set1_ps(1.17549435e-38f), _CMP_LT_OQ) &
-                     _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ);
-    r = _mm512_mask_blend_ps(tiny, r, _mm512_sqrt_ps(v));
-    return (VF)_mm512_mask_blend_ps(same, r, v);
+   fused multiply-adds. Faithful (< 0.51 ulp), and bit-identical to torch.sqrt. 0 and inf
+   pass through; subnormal inputs (rsqrt14 is too coarse there) take the exact root. */
+static inline VF dl_sqrt(VF v) {
+    VF zero = {};
+    VF y = __builtin_ia32_rsqrt14ps512_mask(v, zero, (unsigned short)-1);
+    VF s = v * y;
+    VF h = y * 0.5f;
+    VF r = dl_fma(dl_fma(-s, s, v), h, s);
+    r = ((v < 1.17549435e-38f) & (v > 0.0f)) ? dl_exact_sqrt(v) : r;
+    return ((v == 0.0f) | (v == INFINITY)) ? v : r;
 }
 static inline float dl_sqrt(float x) {
     VF v = {};
     v[0] = x;
     return dl_sqrt(v)[0];
 }
-static inline VD dl_sqrt(VD x) { return (VD)_mm512_sqrt_pd((__m512d)x); }
 #else
+static inline VF dl_exact_sqrt(VF x) {
+    for (int k = 0; k < 16; ++k) x[k] = sqrtf(x[k]);
+    return x;
+}
+static inline VD dl_sqrt(VD x) {
+    for (int k = 0; k < 8; ++k) x[k] = sqrt(x[k]);
+    return x;
+}
 static inline VF dl_fma(VF a, VF b, VF c) {
     for (int k = 0; k < 16; ++k) a[k] = fmaf(a[k], b[k], c[k]);
     return a;
@@ -474,11 +484,9 @@ static inline VD dl_fma(VD a, VD b, VD c) {
     for (int k = 0; k < 8; ++k) a[k] = fma(a[k], b[k], c[k]);
     return a;
 }
-static inline VF dl_sqrt(VF x) { for (int k = 0; k < 16; ++k) x[k] = sqrtf(x[k]); return x; }
-static inline VD dl_sqrt(VD x) { for (int k = 0; k < 8; ++k) x[k] = sqrt(x[k]); return x; }
+static inline VF dl_sqrt(VF x) { return dl_exact_sqrt(x); }
 static inline float dl_sqrt(float x) { return sqrtf(x); }
 #endif
-static inline double dl_sqrt(double x) { return sqrt(x); }
 /* torch's CPU lerp: one rounding through fma, exact at both ends */
 template <class T> static inline T dl_lerp(T a, T b, T w) {
     T d = b - a;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -399,9 +400,10 @@ class Optimizer(torch.optim.Optimizer):
                         f"{type(self).__name__}(fused=True): parameters must be float32 or "
                         f"float64, got {dtype}"
                     )
-            plans.append((gi, group, params, grads, hyper, step))
+            plan = self._fused_choice(params, hyper)  # may raise (fused=True)
+            plans.append((gi, group, params, grads, hyper, step, plan))
 
-        for _, _, _, grads, hyper, _ in plans:
+        for _, _, _, grads, hyper, _, _ in plans:
             if not self.rule.precheck(grads, hyper):
                 self.last_step_skipped = True
                 self.skipped_steps += 1
@@ -409,10 +411,9 @@ class Optimizer(torch.optim.Optimizer):
         self.last_step_skipped = False
 
         # Phase 2: update.
-        for gi, group, params, grads, hyper, step in plans:
+        for gi, group, params, grads, hyper, step, plan in plans:
             sts = self._param_states(gi, params)
             self._init_new(params, sts)
-            plan = self._fused_choice(params, hyper)
             steps = [st["step"] for st in sts]
             values = self._advance_steps(gi, steps)
             if plan is not None and self._fused_step(gi, plan, params, grads, sts, hyper, values):
@@ -510,7 +511,16 @@ class Optimizer(torch.optim.Optimizer):
         if all(r.fuse(builder, hyper) for r in rules):
             if fold:
                 builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
-            plan = _fused.FusedPlan(builder, dtype, fold)
+            try:
+                plan = _fused.FusedPlan(builder, dtype, fold)
+            except _fused.FusedUnavailable as exc:
+                if self.fused:
+                    raise
+                warnings.warn(
+                    f"descentlab: the fused backend is unavailable ({exc}); running eagerly",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
         self._plans[key] = plan
         return plan
 
