@@ -9,6 +9,10 @@ import numpy as np
 import pytest
 import torch
 from _models import batches, digits_mlp, digits_tensors, param_groups, train
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 
 from descentlab import optim
 
@@ -105,6 +109,78 @@ def test_closure_returns_loss_and_hooks_run():
     assert float(loss.detach()) == 4.0
     assert calls == ["pre", "post"]
     assert float(w.detach()) < 2.0
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_hooks_run_on_every_path_including_the_steady_fused_step(fused):
+    """descentlab's step is marked ``hooked`` so torch does not wrap it; it must still call
+    per-optimizer and global hooks, in torch's order, on the steady fast path too."""
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = optim.SGD([w], lr=0.1, fused=fused)
+    for _ in range(3):  # reach the steady state first
+        w.grad = torch.ones(4)
+        opt.step()
+    calls = []
+    handles = [
+        register_optimizer_step_pre_hook(lambda o, a, k: calls.append("global pre")),
+        opt.register_step_pre_hook(lambda o, a, k: calls.append("pre")),
+        opt.register_step_post_hook(lambda o, a, k: calls.append(("post", float(w[0])))),
+        register_optimizer_step_post_hook(lambda o, a, k: calls.append("global post")),
+    ]
+    try:
+        w.grad = torch.ones(4)
+        opt.step()
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls == ["global pre", "pre", ("post", pytest.approx(0.6)), "global post"]
+    w.grad = torch.ones(4)
+    opt.step()  # hooks removed: the plain path again, nothing recorded
+    assert len(calls) == 4 and float(w[0]) == pytest.approx(0.5)
+
+
+def test_a_subclass_overriding_step_runs_each_hook_once():
+    class Counting(optim.SGD):
+        def step(self, closure=None):
+            self.count = getattr(self, "count", 0) + 1
+            return super().step(closure)
+
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = Counting([w], lr=0.1)
+    calls = []
+    opt.register_step_pre_hook(lambda o, a, k: calls.append("pre"))
+    opt.register_step_post_hook(lambda o, a, k: calls.append("post"))
+    for _ in range(3):
+        w.grad = torch.ones(2)
+        opt.step()
+    assert opt.count == 3 and calls == ["pre", "post"] * 3
+
+
+def test_pre_hook_can_replace_the_closure():
+    w = torch.nn.Parameter(torch.tensor([3.0]))
+    opt = optim.SGD([w], lr=0.1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.register_step_pre_hook(lambda o, a, k: ((o,), {"closure": closure}))
+    loss = opt.step()
+    assert float(loss) == 9.0 and float(w.detach()) == pytest.approx(3.0 - 0.1 * 6.0)
+
+
+def test_step_is_recorded_by_the_profiler():
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = optim.Adam([w], lr=0.1)
+    for _ in range(3):
+        w.grad = torch.ones(4)
+        opt.step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        opt.step()
+    names = {e.name for e in prof.events()}
+    assert "Optimizer.step#Adam.step" in names
 
 
 def test_sparse_gradients_refused_before_any_change():

@@ -12,12 +12,17 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim import optimizer as _torch_optimizer
 
 from . import fused as _fused
 from .base import Chain, Rule, State, Workspace, chain, check_bool
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
+
+_GLOBAL_PRE_HOOKS = _torch_optimizer._global_optimizer_pre_hooks
+_GLOBAL_POST_HOOKS = _torch_optimizer._global_optimizer_post_hooks
+_profiler_enabled = torch.autograd._profiler_enabled
 
 _PLAIN = (float, int, bool, str, tuple, type(None))
 _NOT_HYPER = ("params", "step", "initial_lr")
@@ -237,6 +242,8 @@ class Optimizer(torch.optim.Optimizer):
         self.last_step_skipped = False
         self.skipped_steps = 0
         super().__init__(params, defaults)
+        # a subclass that overrides step() gets torch's wrapper, which runs the hooks
+        self._runs_hooks = type(self).step is Optimizer.step
         if monitor:
             self.attach_monitor(monitor if isinstance(monitor, Monitor) else None)
 
@@ -359,10 +366,32 @@ class Optimizer(torch.optim.Optimizer):
                 rules (true Nesterov), which call it at the shifted point ``w + a v`` --
                 the returned loss is then the loss *at that point*.
         """
+        # torch.optim.Optimizer wraps a subclass's step in a profiler record and its hook
+        # loops (``profile_hook_step``); with cold caches that wrapper alone costs as much
+        # as the rest of the steady fused step. This step is marked ``hooked`` so torch leaves
+        # it alone, and runs the same wrapper only when a hook is registered or the profiler
+        # is on.
+        if self._runs_hooks and (
+            self._optimizer_step_pre_hooks
+            or self._optimizer_step_post_hooks
+            or _GLOBAL_PRE_HOOKS
+            or _GLOBAL_POST_HOOKS
+            or _profiler_enabled()
+        ):
+            return self._hooked_step(self, closure)
         # the steady fused step runs no torch op that autograd could record
         if closure is None and self._steady and not self._lookahead and self._fast_step():
             return None
         return self._step(closure)
+
+    step.hooked = True  # type: ignore[attr-defined]
+
+    def _plain_step(self, closure: Callable[[], Any] | None = None) -> Any:
+        if closure is None and self._steady and not self._lookahead and self._fast_step():
+            return None
+        return self._step(closure)
+
+    _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
 
     @torch.no_grad()
     def _step(self, closure: Callable[[], Any] | None) -> Any:
