@@ -223,6 +223,43 @@ def test_batched_hyperparameters_equal_separate_runs():
     assert float((batched - eager).abs().max() / eager.abs().max()) <= 1e-4
 
 
+@pytest.mark.parametrize("change", ["in place", "new tensor", "tuple entry in place"])
+def test_batched_hyperparameters_are_reread_when_they_change(change):
+    """The fused plan caches the K rows read out of batched hyperparameters; changing a value
+    in place (a new tensor version) or replacing the tensor must take effect at once."""
+    k, d = 3, 200
+    target = torch.randn(k, d, generator=torch.Generator().manual_seed(1))
+
+    def run(lrs, betas, fused):
+        w = torch.nn.Parameter(torch.zeros(k, d))
+        opt = optim.Adam([w], lr=lrs.clone(), betas=(betas[0].clone(), betas[1]), fused=fused)
+        group = opt.param_groups[0]
+        for t in range(40):
+            if t == 20:
+                if change == "in place":
+                    group["lr"].mul_(0.1)
+                elif change == "new tensor":
+                    group["lr"] = group["lr"] * 0.1
+                else:
+                    group["betas"][0].fill_(0.5)
+            w.grad = 2 * (w.detach() - target)
+            opt.step()
+        return w.detach(), opt
+
+    lrs, betas = torch.tensor([1e-2, 3e-2, 1e-1]), (torch.tensor([0.9, 0.8, 0.7]), 0.999)
+    fused, opt = run(lrs, betas, True)
+    assert _ran_fused(opt)
+    eager, _ = run(lrs, betas, False)
+    assert float((fused - eager).abs().max() / eager.abs().max()) <= 1e-4
+    unchanged = torch.zeros(k, d)  # the same 40 steps without the change differ
+    w = torch.nn.Parameter(unchanged)
+    opt = optim.Adam([w], lr=lrs.clone(), betas=(betas[0].clone(), 0.999), fused=True)
+    for _ in range(40):
+        w.grad = 2 * (w.detach() - target)
+        opt.step()
+    assert float((fused - w.detach()).abs().max()) > 1e-3
+
+
 def test_second_process_loads_the_cache_without_compiling(tmp_path: Path):
     script = textwrap.dedent(
         """

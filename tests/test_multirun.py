@@ -248,6 +248,61 @@ def test_auto_plans_vmap_for_dense_models_and_processes_for_convolutions(monkeyp
     assert plan(base, overrides=seeds, mode="processes") == [("processes", [0, 1, 2])]
 
 
+@pytest.mark.parametrize(
+    ("samples", "loadavg", "expected"),
+    [
+        ([(100, 1000), (190, 1100)], 1.9, 1.8),  # 90 % idle now: a lagging load is ignored
+        ([(100, 1000), (110, 1100)], 0.0, 0.2),  # 10 % idle now, however idle a minute ago
+        ([(100, 1000), (100, 1000)], 0.5, 1.5),  # no time passed: the load average decides
+        ([None], 0.5, 1.5),  # no /proc/stat
+        ([None], 3.0, 0.0),  # overloaded: never negative
+    ],
+)
+def test_idle_cores_sample_the_cpu_now_and_fall_back_to_the_load_average(
+    monkeypatch, samples, loadavg, expected
+):
+    it = iter(samples)
+    monkeypatch.setattr(multirun, "_cpu_times", lambda: next(it))
+    monkeypatch.setattr(multirun, "default_workers", lambda n: 2)
+    monkeypatch.setattr(multirun.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(multirun.os, "getloadavg", lambda: (loadavg, 0.0, 0.0))
+    assert multirun._idle_cores(window=0.0) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("setting", "idle", "expected"),
+    [(1, 2.0, 1), (2, 2.0, 2), (2, 1.2, 1), (2, 0.2, 1), (4, 2.6, 3)],
+)
+def test_vectorized_groups_use_threads_only_on_idle_cores(monkeypatch, setting, idle, expected):
+    monkeypatch.setattr(multirun, "_idle_cores", lambda: idle)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: setting)
+    assert multirun._vmap_threads() == expected
+
+
+def test_train_many_restores_the_thread_setting(monkeypatch, moons):
+    seen = []
+    real_run = multirun._Vectorized.run
+
+    def run(self, store, progress):
+        seen.append(torch.get_num_threads())
+        return real_run(self, store, progress)
+
+    monkeypatch.setattr(multirun._Vectorized, "run", run)
+    monkeypatch.setattr(multirun, "_vmap_threads", lambda: 2)
+    base = RunConfig(problem="moons", **{**MOONS_MLP, "steps": 3})
+    before = torch.get_num_threads()
+    train_many(base, overrides=[{"seed": 0}, {"seed": 1}], mode="vmap", data=moons, progress=False)
+    assert seen == [2] and torch.get_num_threads() == before
+
+
+def test_cpu_times_reads_proc_stat():
+    times = multirun._cpu_times()
+    if times is None:
+        pytest.skip("no /proc/stat on this platform")
+    idle, total = times
+    assert 0 <= idle <= total and total > 0
+
+
 def test_auto_falls_back_when_set_up_finds_vmap_cannot_run(tmp_path, moons):
     # NAdam's rule refuses batched betas: found by the trial step, before anything is stored.
     store = Store(tmp_path / "lab.sqlite")

@@ -35,11 +35,14 @@ same statuses, same store records. Three ways to get there:
   work), which vmap pays once for K runs, while the arithmetic batches into ``bmm`` at about
   the speed of K separate products. Each step's ``vmap(grad_and_value(loss))`` is traced once
   per batch shape into a plain graph of ATen operations (``make_fx``), which removes most of
-  the remaining per-step Python. Measured with ``benchmarks/multirun.py`` (MNIST-1D MLP, K=16,
-  Adam, per-run seeds and learning rates, on this project's shared 2-core machine): 2.3-3.6x
-  the throughput of a plain ``torch.optim`` loop (medians of three invocations).
+  the remaining per-step Python. The batched products are large enough for a second
+  intra-op thread to pay, so a vectorized group runs at torch's thread setting, lowered to
+  the cores idle when it starts (and restored after). Measured with ``benchmarks/multirun.py``
+  (MNIST-1D MLP, K=16, Adam, per-run seeds and learning rates, idle 2-core machine): about 3x
+  the throughput of a plain ``torch.optim`` loop at one thread, about 4x at two (the loop
+  itself is no faster at two threads).
 - for the convolutional models (``cnn``, ``digits_cnn``): **processes** when ``workers`` is
-  given or at least two cores are idle (cores minus the 1-minute load average >= 1.5), else
+  given or at least two cores are idle (>= 1.5 idle cores in a 0.2 s sample of ``/proc/stat``), else
   **vmap**. Under vmap a batched ``Conv1d`` becomes one grouped convolution (``groups=K``)
   whose forward and backward take *more* arithmetic time than K separate convolutions (about
   83 ms against 16 x 5 ms for the MNIST-1D CNN, K=16, batch 100), so vectorizing only saves
@@ -168,8 +171,8 @@ _SHARED_FIELDS: tuple[str, ...] = (
 )
 #: Models without vmap batching rules: ``"auto"`` does not try to vectorize them.
 _NO_VMAP_MODELS: tuple[str, ...] = ("gru",)
-# With workers=None, "auto" uses processes only when this many cores are idle (cores minus the
-# load average): on a busy machine extra processes only share the same CPU time.
+# With workers=None, "auto" uses processes only when this many cores are idle now: on a busy
+# machine extra processes only share the same CPU time.
 _MIN_IDLE_CORES = 1.5
 # Dict-valued fields that an override merges into (other fields are replaced).
 _MERGED_FIELDS: tuple[str, ...] = (
@@ -373,9 +376,30 @@ class _Data:
         return cfg.model or self.get(cfg).default_model
 
 
-def _idle_cores() -> float:
-    """Cores nobody else is using now: the usable cores minus the 1-minute load average."""
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all CPUs since boot, from ``/proc/stat``; None elsewhere."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return fields[3] + fields[4], sum(fields[:8])  # idle + iowait; user..steal
+
+
+def _idle_cores(window: float = 0.2) -> float:
+    """Cores nobody is using now, measured over ``window`` seconds from ``/proc/stat``.
+
+    The 1-minute load average is the fallback only: it lags by a minute and counts this
+    process's own work, so right after one run it would call an idle machine busy.
+    """
     cores = default_workers(1 << 16)
+    first = _cpu_times()
+    if first is not None:
+        time.sleep(window)
+        second = _cpu_times()
+        if second is not None and second[1] > first[1]:
+            idle = (second[0] - first[0]) / (second[1] - first[1])
+            return min(float(cores), idle * (os.cpu_count() or cores))
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # not available on this platform
@@ -1296,9 +1320,27 @@ def _load_into(model: nn.Module, state: dict[str, Tensor] | None) -> None:
                 t.copy_(state[name])
 
 
+def _vmap_threads() -> int:
+    """Intra-op threads for a vectorized group: torch's setting, lowered to the cores idle now
+    (at least one). A vectorized step is one large batched product, which a second thread
+    speeds up on an idle core (MNIST-1D MLP, K=16: 1.3x) and slows down on a busy one."""
+    threads = torch.get_num_threads()
+    if threads <= 1:
+        return 1
+    return max(1, min(threads, math.floor(_idle_cores() + 0.5)))
+
+
 def _train_vectorized(
     configs: list[RunConfig], splits: Any, store: Store | None, progress: bool | None
 ) -> list[RunResult]:
-    with torch.random.fork_rng(devices=[]):
-        group = _Vectorized(configs, splits)
-        return group.run(store, progress)
+    old = torch.get_num_threads()
+    threads = _vmap_threads()
+    try:
+        if threads != old:
+            torch.set_num_threads(threads)
+        with torch.random.fork_rng(devices=[]):
+            group = _Vectorized(configs, splits)
+            return group.run(store, progress)
+    finally:
+        if torch.get_num_threads() != old:
+            torch.set_num_threads(old)

@@ -577,6 +577,7 @@ class FusedPlan:
         self._shape: tuple = ()
         self._launch_args: tuple = ()
         self._zero_arrays: dict[int, Any] = {}
+        self._rows_cache: tuple | None = None
 
     def run(
         self,
@@ -606,7 +607,7 @@ class FusedPlan:
         for col in cols:
             if col is not None:
                 static += [0 if t is None else t.data_ptr() for t in col]
-        k, rows_h = (1, [hyper]) if plain else _row_values(hyper, b.rows_keys)
+        k, rows_h = (1, [hyper]) if plain else self._rows(hyper)
         if static != self._static or k != self._k or 0 in static:
             why = self._check_static(params, cols)
             if why:
@@ -631,10 +632,10 @@ class FusedPlan:
         else:
             ptrs += static[n:]
         a_numel, a_rows, total, rows = self._shape
-        if k == 1 and not self._per_tensor and steps.count(steps[0]) == n:
-            # the common case: one block of coefficients shared by every tensor
-            h, t = rows_h[0], steps[0]
-            values = [c.fn(h, t, None) for c in b.coefs] or [0.0]
+        if not self._per_tensor and steps.count(steps[0]) == n:
+            # the common case: one block of coefficients (K rows) shared by every tensor
+            t = steps[0]
+            values = [c.fn(h, t, None) for h in rows_h for c in b.coefs] or [0.0] * k
             a_coff = self._zeros(n)
         else:
             values, coff = self._blocks(state, steps, rows, rows_h, k)
@@ -716,6 +717,33 @@ class FusedPlan:
                 if t.shape != p.shape:
                     return f"state of shape {tuple(t.shape)} for a parameter of {tuple(p.shape)}"
         return ""
+
+    def _rows(self, hyper: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+        """:func:`_row_values`, cached while every batched tensor is the same object at the same
+        version and every other value is equal (a step of K runs at constant hyperparameters
+        would otherwise read K values out of each tensor again)."""
+        sig: list[Any] = []
+        refs: list[Tensor] = []
+        for key, v in hyper.items():
+            if isinstance(v, Tensor):
+                sig.append((key, id(v), v._version))
+                refs.append(v)
+            elif type(v) is tuple and any(isinstance(x, Tensor) for x in v):
+                for idx, x in enumerate(v):
+                    if isinstance(x, Tensor):
+                        sig.append((key, idx, id(x), x._version))
+                        refs.append(x)
+                    else:
+                        sig.append((key, idx, x))
+            else:
+                sig.append((key, v))
+        cached = self._rows_cache
+        if cached is not None and cached[0] == sig:
+            return cached[2], cached[3]
+        k, rows_h = _row_values(hyper, self.builder.rows_keys)
+        # the cache holds the tensors, so their ids cannot be reused while it is valid
+        self._rows_cache = (sig, refs, k, rows_h)
+        return k, rows_h
 
     def _shapes(self, params: list[Tensor], k: int) -> tuple:
         rows = []
