@@ -2,9 +2,9 @@
 
 Each of the K runs is the paper's setup (Adam, batch 100) with its own seed (model
 initialisation and data order) and its own learning rate. ``train_many`` trains the K runs in
-``mode="auto"`` (or ``--mode``): the MLP is vectorized with ``torch.func.vmap``; the CNN goes to
-worker processes when two cores are idle, and is vectorized too on a busy machine, where extra
-processes would only share the same CPU time. The output names the plan and the idle cores.
+``mode="auto"`` (or ``--mode``): both models are vectorized with ``torch.func.vmap`` (the CNN's
+``Conv1d`` layers computed as products over their windows; ``--mode processes`` compares worker
+processes). The output names the plan and the cores idle at the start.
 
 The reference is the plain PyTorch loop one would write without ``train_many``: for each run,
 ``torch.optim.Adam`` on the same initial weights over the same mini-batches, one run after the

@@ -7,6 +7,7 @@ step counts and messages must agree to float64 rounding.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 
@@ -39,6 +40,18 @@ def moons():
 @pytest.fixture(scope="module")
 def digits():
     return data.load("digits")
+
+
+@pytest.fixture(scope="module")
+def mnist1d():
+    s = data.load("mnist1d")
+    return dataclasses.replace(
+        s,
+        x_train=s.x_train[:400],
+        y_train=s.y_train[:400],
+        x_val=s.x_val[:200],
+        y_val=s.y_val[:200],
+    )
 
 
 def assert_same_run(got, ref, *, rtol=1e-9, atol=1e-11):
@@ -124,6 +137,12 @@ CASES = [
         [{"seed": 0, "hyper": {"lr": 1e-2}}, {"seed": 1, "hyper": {"lr": 3e-2}}],
     ),
     (
+        "MNIST-1D CNN: Conv1d computed as products over its windows",
+        "mnist1d",
+        {"model": "cnn", "optimizer": "adam", "batch_size": 50, "steps": 30, "eval_every": 10},
+        [{"seed": 0, "hyper": {"lr": 1e-2}}, {"seed": 1, "hyper": {"lr": 3e-3}}],
+    ),
+    (
         "one seed, several lrs: one shared data order (unbatched inputs)",
         "moons",
         {"model": "linear", "optimizer": "adagrad", "batch_size": 20, "steps": 40},
@@ -140,10 +159,10 @@ PARAMS = [pytest.param(*case, True, id=case[0]) for case in CASES] + [
 
 @pytest.mark.parametrize(("name", "problem", "shared", "runs", "trace"), PARAMS)
 def test_vectorized_runs_equal_sequential_runs(
-    float64, moons, digits, monkeypatch, name, problem, shared, runs, trace
+    float64, moons, digits, mnist1d, monkeypatch, name, problem, shared, runs, trace
 ):
     monkeypatch.setattr(multirun, "_TRACE", trace)
-    splits = as_float64(moons if problem == "moons" else digits)
+    splits = as_float64({"moons": moons, "digits": digits, "mnist1d": mnist1d}[problem])
     base = RunConfig(problem=problem, **shared)
     got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
     refs = [train(c, data=splits, progress=False) for c in expand_configs(base, runs)]
@@ -151,6 +170,64 @@ def test_vectorized_runs_equal_sequential_runs(
     for g, r in zip(got, refs, strict=True):
         assert_same_run(g, r)
     assert got[0].model is not got[1].model
+
+
+# kernel, stride, padding, dilation, bias, input shape
+CONV1D = [
+    (5, 2, 1, 1, True, (7, 1, 40)),  # the MNIST-1D CNN's first layer
+    (3, 2, 1, 1, True, (7, 25, 19)),  # and its second
+    (1, 1, 0, 1, False, (4, 3, 10)),
+    (3, 1, 2, 2, True, (4, 3, 11)),
+    (4, 3, 0, 1, False, (2, 5, 17)),
+    (3, 2, 1, 1, True, (3, 12)),  # unbatched input (C, L)
+]
+
+
+@pytest.mark.parametrize(("k", "s", "p", "d", "bias", "shape"), CONV1D)
+def test_conv1d_as_a_product_equals_nn_conv1d(k, s, p, d, bias, shape):
+    """Output, input gradient and parameter gradients; and under vmap with per-run weights,
+    the batched layer equals each run's own nn.Conv1d."""
+    c_in = shape[-2]
+    g = torch.Generator().manual_seed(0)
+    ref = torch.nn.Conv1d(c_in, 6, k, stride=s, padding=p, dilation=d, bias=bias).double()
+    mine = multirun._vmap_friendly(copy.deepcopy(ref))
+    assert type(mine) is multirun._Conv1dAsMatmul
+    x = torch.randn(shape, dtype=torch.float64, generator=g, requires_grad=True)
+    out_ref = ref(x)
+    out = mine(x)
+    assert out.shape == out_ref.shape
+    torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-12)
+    w = torch.randn(out.shape, dtype=torch.float64, generator=g)
+    grads_ref = torch.autograd.grad((out_ref * w).sum(), [x, *ref.parameters()])
+    grads = torch.autograd.grad((out * w).sum(), [x, *mine.parameters()])
+    for a, b in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # vmap over K=3 runs with their own weights and inputs
+    runs = [copy.deepcopy(ref) for _ in range(3)]
+    for r in runs:
+        with torch.no_grad():
+            for t in r.parameters():
+                t.copy_(torch.randn(t.shape, dtype=t.dtype, generator=g))
+    params, _ = torch.func.stack_module_state(runs)
+    xs = torch.randn(3, *shape, dtype=torch.float64, generator=g)
+    base = multirun._vmap_friendly(copy.deepcopy(ref).to("meta"))
+    batched = torch.func.vmap(lambda prm, xb: torch.func.functional_call(base, prm, (xb,)))(
+        params, xs
+    )
+    for i, r in enumerate(runs):
+        torch.testing.assert_close(batched[i], r(xs[i]), rtol=1e-12, atol=1e-12)
+
+
+def test_only_plain_conv1d_layers_become_products():
+    model = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 4, 3),
+        torch.nn.Conv1d(4, 4, 3, groups=2),
+        torch.nn.Conv1d(4, 4, 3, padding="same"),
+        torch.nn.Conv1d(4, 4, 3, padding=1, padding_mode="circular"),
+        torch.nn.Conv2d(4, 4, 3),
+    )
+    kinds = [type(m).__name__ for m in multirun._vmap_friendly(model)]
+    assert kinds == ["_Conv1dAsMatmul", "Conv1d", "Conv1d", "Conv1d", "Conv2d"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -234,13 +311,16 @@ def test_auto_plans_vmap_for_dense_models_and_processes_for_convolutions(monkeyp
     mixed = [*expand_configs(base, seeds[:2]), base.replace(model="linear", seed=5)]
     assert plan(mixed, workers=2) == [("vmap", [0, 1]), ("sequential", [2])]
     cnn = RunConfig(problem="mnist1d", model="cnn", steps=5)
-    assert plan(cnn, overrides=seeds, workers=2) == [("processes", [0, 1, 2])]
-    assert plan(cnn, overrides=seeds, workers=1) == [("vmap", [0, 1, 2])]  # no parallelism
-    # workers=None: processes only when cores are idle; on a busy machine conv nets vectorize
+    assert plan(cnn, overrides=seeds, workers=2) == [("vmap", [0, 1, 2])]  # Conv1d as products
+    conv2d = RunConfig(problem="digits", model="digits_cnn", steps=5)
+    assert plan(conv2d, overrides=seeds, workers=2) == [("processes", [0, 1, 2])]
+    assert plan(conv2d, overrides=seeds, workers=1) == [("vmap", [0, 1, 2])]  # no parallelism
+    # workers=None: processes only when cores are idle; on a busy machine it vectorizes
     monkeypatch.setattr(multirun, "_idle_cores", lambda: 2.0)
-    assert plan(cnn, overrides=seeds) == [("processes", [0, 1, 2])]
-    monkeypatch.setattr(multirun, "_idle_cores", lambda: 0.3)
+    assert plan(conv2d, overrides=seeds) == [("processes", [0, 1, 2])]
     assert plan(cnn, overrides=seeds) == [("vmap", [0, 1, 2])]
+    monkeypatch.setattr(multirun, "_idle_cores", lambda: 0.3)
+    assert plan(conv2d, overrides=seeds) == [("vmap", [0, 1, 2])]
     gru = cnn.replace(model="gru")
     assert plan(gru, overrides=seeds) == [("sequential", [0, 1, 2])]
     checkpointed = base.replace(checkpoint_every=2)

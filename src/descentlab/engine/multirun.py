@@ -29,27 +29,29 @@ same statuses, same store records. Three ways to get there:
 
 ``"auto"`` (the default) groups the configs that can share one vectorized pass and picks:
 
-- **vmap** for groups of >= 2 runs of the fully connected models (:data:`VMAP_MODELS`:
-  ``linear``, ``logistic``, ``mlp``, ``digits_mlp``, ``quadratic_deep``). On a CPU their step
-  is dominated by per-operation costs (Python, dispatch, autograd, the optimizer's per-tensor
-  work), which vmap pays once for K runs, while the arithmetic batches into ``bmm`` at about
-  the speed of K separate products. Each step's ``vmap(grad_and_value(loss))`` is traced once
-  per batch shape into a plain graph of ATen operations (``make_fx``), which removes most of
-  the remaining per-step Python. The batched products are large enough for a second
-  intra-op thread to pay, so a vectorized group runs at torch's thread setting, lowered to
-  the cores idle when it starts (and restored after). Measured with ``benchmarks/multirun.py``
-  (MNIST-1D MLP, K=16, Adam, per-run seeds and learning rates, idle 2-core machine): about 3x
-  the throughput of a plain ``torch.optim`` loop at one thread, about 4x at two (the loop
-  itself is no faster at two threads).
-- for the convolutional models (``cnn``, ``digits_cnn``): **processes** when ``workers`` is
-  given or at least two cores are idle (>= 1.5 idle cores in a 0.2 s sample of ``/proc/stat``), else
-  **vmap**. Under vmap a batched ``Conv1d`` becomes one grouped convolution (``groups=K``)
-  whose forward and backward take *more* arithmetic time than K separate convolutions (about
-  83 ms against 16 x 5 ms for the MNIST-1D CNN, K=16, batch 100), so vectorizing only saves
-  the overhead: 1.1-1.2x measured (the issue measured 1.4x). Processes can do better only with
-  idle cores: Linux shares CPU time fairly between sessions (autogroups), so on a busy machine
-  two workers share one session's time -- measured 0.7-0.9x against the loop, spawn included --
-  while a worker alone trains as fast as the parent.
+- **vmap** for groups of >= 2 runs of the fully connected models and the MNIST-1D CNN
+  (:data:`VMAP_MODELS`: ``linear``, ``logistic``, ``mlp``, ``digits_mlp``,
+  ``quadratic_deep``, ``cnn``). On a CPU their step is dominated by per-operation costs
+  (Python, dispatch, autograd, the optimizer's per-tensor work), which vmap pays once for K
+  runs, while the arithmetic batches into ``bmm`` at about the speed of K separate products.
+  Each step's ``vmap(grad_and_value(loss))`` is traced once per batch shape into a plain graph
+  of ATen operations (``make_fx``), which removes most of the remaining per-step Python. The
+  batched products are large enough for a second intra-op thread to pay, so a vectorized group
+  runs at torch's thread setting, lowered to the cores idle when it starts (and restored
+  after). ``Conv1d`` layers are computed as products over their windows
+  (:class:`_ConvAsMatmul`): left to vmap, a ``Conv1d`` whose weight differs per run becomes
+  one grouped convolution (``groups=K``) that takes more arithmetic time than K separate
+  convolutions. Measured with ``benchmarks/multirun.py`` (MNIST-1D, K=16, Adam, per-run seeds
+  and learning rates, 1000 steps, against a plain ``torch.optim`` loop): the MLP 3.9-4.3x on
+  an idle 2-core machine, 3.1x with the other core busy; the CNN 2.9x idle, 1.7x at one thread
+  (grouped convolutions: 1.2x; two worker processes: 1.85x, and below 1x on a busy machine).
+- for ``digits_cnn``: **processes** when ``workers`` is given or at least two cores are idle
+  (>= 1.5 idle cores in a 0.2 s sample of ``/proc/stat``), else **vmap** (its ``Conv2d``
+  layers stay grouped convolutions, which on 8x8 images are faster than the product form).
+  Processes pay only on idle cores: Linux shares CPU time fairly between sessions
+  (autogroups), so on a busy machine two workers share one session's time -- measured
+  0.7-0.9x against the loop, spawn included -- while a worker alone trains as fast as the
+  parent.
 - for ``gru`` (``nn.GRU`` has no vmap batching rule): processes under the same condition, else
   one after another.
 - **sequential** for what is left (one run, no idle cores).
@@ -106,6 +108,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -140,8 +143,15 @@ __all__ = ["MODES", "VMAP_MODELS", "VectorizeError", "expand_configs", "plan", "
 #: Values of ``train_many(mode=...)``.
 MODES: tuple[str, ...] = ("auto", "vmap", "processes", "sequential")
 
-#: Models that ``mode="auto"`` vectorizes (fully connected: vmap pays; see the module notes).
-VMAP_MODELS: tuple[str, ...] = ("linear", "logistic", "mlp", "digits_mlp", "quadratic_deep")
+#: Models that ``mode="auto"`` always vectorizes (vmap pays; see the module notes).
+VMAP_MODELS: tuple[str, ...] = (
+    "linear",
+    "logistic",
+    "mlp",
+    "digits_mlp",
+    "quadratic_deep",
+    "cnn",
+)
 
 # Fields that every run of one vectorized group must share (the rest may differ per run:
 # seed, hyper, early_stopping, evaluate_test, name; checkpoint_every must be None).
@@ -429,7 +439,7 @@ def _plan(
     rest: list[int] = []
     for idx in groups.values():
         name = data.model_name(configs[idx[0]])
-        # Dense models always; other vmap-able models when processes would not run in parallel.
+        # VMAP_MODELS always; other vmap-able models when processes would not run in parallel.
         wanted = name in VMAP_MODELS or (not procs and name not in _NO_VMAP_MODELS)
         if len(idx) >= 2 and wanted and all(_static_reason(configs[i]) is None for i in idx):
             batches.append(("vmap", idx))
@@ -731,7 +741,7 @@ class _Vectorized:
                 _set_entry(self.hyper, key, torch.full((k,), float(value), dtype=param_dtype))
         # -- stacked model ----------------------------------------------------------------
         self.params, self.buffers = stack_module_state(models)
-        self.base = copy.deepcopy(models[0]).to("meta")
+        self.base = _vmap_friendly(copy.deepcopy(models[0]).to("meta"))
         self.dtype = param_dtype
         self.classification = b0.classification
         self.train_loss = b0.train_loss
@@ -1309,6 +1319,83 @@ class _Vectorized:
             message=self.message[i],
             checkpoint_path=None,
         )
+
+
+class _ConvAsMatmul:
+    """A convolution computed as one matrix product over gathered windows, for ``vmap``.
+
+    Under ``vmap`` a convolution whose weight differs per run becomes one grouped convolution
+    (``groups=K``), which on a CPU takes more time than K separate convolutions. Written as a
+    product instead -- the windows, channels last, ``(N, *out, k C)`` times the weight
+    ``(k C, C_out)`` (``k`` the kernel's size) -- it batches into one ``bmm`` per layer. The
+    windows are strided slices joined along the channels (``unfold`` would be shorter, but its
+    backward has no batching rule). The output is returned as a view with the channels moved
+    back, so a following layer's move gets a contiguous tensor without a copy. Same parameters,
+    same result up to the order of the sums (float32: ~1e-7 relative).
+    """
+
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    in_channels: int
+    out_channels: int
+    weight: Tensor
+    bias: Tensor | None
+
+    def forward(self, x: Tensor) -> Tensor:
+        nd = len(self.kernel_size)
+        xl = x.movedim(-nd - 1, -1)  # (..., *spatial, C)
+        if any(self.padding):
+            pads = [0, 0]
+            for p in reversed(self.padding):
+                pads += [p, p]
+            xl = torch.nn.functional.pad(xl, pads)
+        spans = []
+        for size, k, s, d in zip(
+            xl.shape[-nd - 1 : -1], self.kernel_size, self.stride, self.dilation, strict=True
+        ):
+            n_out = (size - d * (k - 1) - 1) // s + 1
+            spans.append(s * (n_out - 1) + 1)
+        windows = []
+        for offsets in itertools.product(*(range(k) for k in self.kernel_size)):
+            index = tuple(
+                slice(j * d, j * d + span, s)
+                for j, d, span, s in zip(offsets, self.dilation, spans, self.stride, strict=True)
+            )
+            windows.append(xl[(..., *index, slice(None))])
+        cols = torch.cat(windows, dim=-1)
+        # weight (C_out, C, *k) -> (*k, C, C_out), the order of the windows' columns
+        w = self.weight.permute(*range(2, nd + 2), 1, 0).reshape(-1, self.out_channels)
+        out = cols @ w
+        if self.bias is not None:
+            out = out + self.bias
+        return out.movedim(-1, -nd - 1)
+
+
+class _Conv1dAsMatmul(_ConvAsMatmul, nn.Conv1d):
+    pass
+
+
+# Not nn.Conv2d: measured on the digits CNN (8x8 images, K=16, two threads), the product form
+# took 26 s against 15 s for vmap's grouped convolution -- nine 3x3 windows of tiny images.
+_AS_MATMUL: dict[type, type] = {nn.Conv1d: _Conv1dAsMatmul}
+
+
+def _vmap_friendly(model: nn.Module) -> nn.Module:
+    """``model`` with its plain ``Conv1d`` layers computed as products
+    (:class:`_ConvAsMatmul`), in place: the vectorized engine calls it on its own meta-device
+    copy."""
+    for mod in model.modules():
+        cls = _AS_MATMUL.get(type(mod))
+        if (
+            cls is not None
+            and mod.groups == 1
+            and mod.padding_mode == "zeros"
+            and not isinstance(mod.padding, str)
+        ):
+            mod.__class__ = cls
+    return model
 
 
 def _load_into(model: nn.Module, state: dict[str, Tensor] | None) -> None:
