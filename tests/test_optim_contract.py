@@ -124,7 +124,7 @@ def test_hooks_run_on_every_path_including_the_steady_fused_step(fused):
     handles = [
         register_optimizer_step_pre_hook(lambda o, a, k: calls.append("global pre")),
         opt.register_step_pre_hook(lambda o, a, k: calls.append("pre")),
-        opt.register_step_post_hook(lambda o, a, k: calls.append(("post", float(w[0])))),
+        opt.register_step_post_hook(lambda o, a, k: calls.append(("post", float(w.detach()[0])))),
         register_optimizer_step_post_hook(lambda o, a, k: calls.append("global post")),
     ]
     try:
@@ -136,7 +136,7 @@ def test_hooks_run_on_every_path_including_the_steady_fused_step(fused):
     assert calls == ["global pre", "pre", ("post", pytest.approx(0.6)), "global post"]
     w.grad = torch.ones(4)
     opt.step()  # hooks removed: the plain path again, nothing recorded
-    assert len(calls) == 4 and float(w[0]) == pytest.approx(0.5)
+    assert len(calls) == 4 and float(w.detach()[0]) == pytest.approx(0.5)
 
 
 def test_a_subclass_overriding_step_runs_each_hook_once():
