@@ -168,7 +168,7 @@ def test_pre_hook_can_replace_the_closure():
 
     opt.register_step_pre_hook(lambda o, a, k: ((o,), {"closure": closure}))
     loss = opt.step()
-    assert float(loss) == 9.0 and float(w.detach()) == pytest.approx(3.0 - 0.1 * 6.0)
+    assert float(loss.detach()) == 9.0 and float(w.detach()) == pytest.approx(3.0 - 0.1 * 6.0)
 
 
 def test_step_is_recorded_by_the_profiler():
