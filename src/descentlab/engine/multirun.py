@@ -43,8 +43,9 @@ same statuses, same store records. Three ways to get there:
   one grouped convolution (``groups=K``) that takes more arithmetic time than K separate
   convolutions. Measured with ``benchmarks/multirun.py`` (MNIST-1D, K=16, Adam, per-run seeds
   and learning rates, 1000 steps, against a plain ``torch.optim`` loop): the MLP 3.9-4.3x on
-  an idle 2-core machine, 3.1x with the other core busy; the CNN 2.9x idle, 1.7x at one thread
-  (grouped convolutions: 1.2x; two worker processes: 1.85x, and below 1x on a busy machine).
+  an idle 2-core machine, 2.7-3.1x with the other core busy; the CNN 2.8x idle, 1.7x at one
+  thread or with the other core busy (grouped convolutions: 1.2x; two worker processes: 1.85x
+  idle, below 1x on a busy machine).
 - for ``digits_cnn``: **processes** when ``workers`` is given or at least two cores are idle
   (>= 1.5 idle cores in a 0.2 s sample of ``/proc/stat``), else **vmap** (its ``Conv2d``
   layers stay grouped convolutions, which on 8x8 images are faster than the product form).
