@@ -39,7 +39,7 @@ same statuses, same store records. Three ways to get there:
   batched products are large enough for a second intra-op thread to pay, so a vectorized group
   runs at torch's thread setting, lowered to the cores idle when it starts (and restored
   after). ``Conv1d`` layers are computed as products over their windows
-  (:class:`_ConvAsMatmul`): left to vmap, a ``Conv1d`` whose weight differs per run becomes
+  (:class:`_Conv1dAsMatmul`): left to vmap, a ``Conv1d`` whose weight differs per run becomes
   one grouped convolution (``groups=K``) that takes more arithmetic time than K separate
   convolutions. Measured with ``benchmarks/multirun.py`` (MNIST-1D, K=16, Adam, per-run seeds
   and learning rates, 1000 steps, against a plain ``torch.optim`` loop): the MLP 3.9-4.3x on
@@ -109,7 +109,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import itertools
 import json
 import math
 import os
@@ -1322,80 +1321,49 @@ class _Vectorized:
         )
 
 
-class _ConvAsMatmul:
-    """A convolution computed as one matrix product over gathered windows, for ``vmap``.
+class _Conv1dAsMatmul(nn.Conv1d):
+    """``nn.Conv1d`` computed as one matrix product over gathered windows, for ``vmap``.
 
     Under ``vmap`` a convolution whose weight differs per run becomes one grouped convolution
     (``groups=K``), which on a CPU takes more time than K separate convolutions. Written as a
-    product instead -- the windows, channels last, ``(N, *out, k C)`` times the weight
-    ``(k C, C_out)`` (``k`` the kernel's size) -- it batches into one ``bmm`` per layer. The
-    windows are strided slices joined along the channels (``unfold`` would be shorter, but its
-    backward has no batching rule). The output is returned as a view with the channels moved
-    back, so a following layer's move gets a contiguous tensor without a copy. Same parameters,
-    same result up to the order of the sums (float32: ~1e-7 relative).
+    product instead -- the windows, channels last, ``(N, L_out, k C)`` times the weight
+    ``(k C, C_out)`` -- it batches into one ``bmm`` per layer. The windows are strided slices
+    joined along the channels (``unfold`` would be shorter, but its backward has no batching
+    rule). The output is returned as a transposed view, so a following layer's transpose gets
+    a contiguous tensor back without a copy. Same parameters, same result up to the order of
+    the sums (float32: ~1e-7 relative).
+
+    Not used for ``nn.Conv2d``: measured on the digits CNN (8x8 images, K=16, two threads), the
+    product form took 26 s against 15 s for vmap's grouped convolution.
     """
 
-    kernel_size: tuple[int, ...]
-    stride: tuple[int, ...]
-    padding: tuple[int, ...]
-    dilation: tuple[int, ...]
-    in_channels: int
-    out_channels: int
-    weight: Tensor
-    bias: Tensor | None
-
     def forward(self, x: Tensor) -> Tensor:
-        nd = len(self.kernel_size)
-        xl = x.movedim(-nd - 1, -1)  # (..., *spatial, C)
-        if any(self.padding):
-            pads = [0, 0]
-            for p in reversed(self.padding):
-                pads += [p, p]
-            xl = torch.nn.functional.pad(xl, pads)
-        spans = []
-        for size, k, s, d in zip(
-            xl.shape[-nd - 1 : -1], self.kernel_size, self.stride, self.dilation, strict=True
-        ):
-            n_out = (size - d * (k - 1) - 1) // s + 1
-            spans.append(s * (n_out - 1) + 1)
-        windows = []
-        for offsets in itertools.product(*(range(k) for k in self.kernel_size)):
-            index = tuple(
-                slice(j * d, j * d + span, s)
-                for j, d, span, s in zip(offsets, self.dilation, spans, self.stride, strict=True)
-            )
-            windows.append(xl[(..., *index, slice(None))])
-        cols = torch.cat(windows, dim=-1)
-        # weight (C_out, C, *k) -> (*k, C, C_out), the order of the windows' columns
-        w = self.weight.permute(*range(2, nd + 2), 1, 0).reshape(-1, self.out_channels)
+        (k,), (s,), (p,), (d,) = self.kernel_size, self.stride, self.padding, self.dilation
+        xl = x.transpose(-1, -2)  # (..., L, C)
+        if p:
+            xl = torch.nn.functional.pad(xl, (0, 0, p, p))
+        n_out = (xl.shape[-2] - d * (k - 1) - 1) // s + 1
+        span = s * (n_out - 1) + 1
+        cols = torch.cat([xl[..., j * d : j * d + span : s, :] for j in range(k)], dim=-1)
+        # weight (C_out, C, k) -> (k, C, C_out), the order of the windows' columns
+        w = self.weight.permute(2, 1, 0).reshape(k * self.in_channels, self.out_channels)
         out = cols @ w
         if self.bias is not None:
             out = out + self.bias
-        return out.movedim(-1, -nd - 1)
-
-
-class _Conv1dAsMatmul(_ConvAsMatmul, nn.Conv1d):
-    pass
-
-
-# Not nn.Conv2d: measured on the digits CNN (8x8 images, K=16, two threads), the product form
-# took 26 s against 15 s for vmap's grouped convolution -- nine 3x3 windows of tiny images.
-_AS_MATMUL: dict[type, type] = {nn.Conv1d: _Conv1dAsMatmul}
+        return out.transpose(-1, -2)
 
 
 def _vmap_friendly(model: nn.Module) -> nn.Module:
-    """``model`` with its plain ``Conv1d`` layers computed as products
-    (:class:`_ConvAsMatmul`), in place: the vectorized engine calls it on its own meta-device
-    copy."""
+    """``model`` with its plain ``Conv1d`` layers computed as :class:`_Conv1dAsMatmul`, in
+    place: the vectorized engine calls it on its own meta-device copy."""
     for mod in model.modules():
-        cls = _AS_MATMUL.get(type(mod))
         if (
-            cls is not None
+            type(mod) is nn.Conv1d
             and mod.groups == 1
             and mod.padding_mode == "zeros"
             and not isinstance(mod.padding, str)
         ):
-            mod.__class__ = cls
+            mod.__class__ = _Conv1dAsMatmul
     return model
 
 

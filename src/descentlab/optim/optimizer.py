@@ -379,14 +379,12 @@ class Optimizer(torch.optim.Optimizer):
             or _profiler_enabled()
         ):
             return self._hooked_step(self, closure)
-        # the steady fused step runs no torch op that autograd could record
-        if closure is None and self._steady and not self._lookahead and self._fast_step():
-            return None
-        return self._step(closure)
+        return self._plain_step(closure)
 
     step.hooked = True  # type: ignore[attr-defined]
 
     def _plain_step(self, closure: Callable[[], Any] | None = None) -> Any:
+        # the steady fused step runs no torch op that autograd could record
         if closure is None and self._steady and not self._lookahead and self._fast_step():
             return None
         return self._step(closure)
