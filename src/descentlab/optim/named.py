@@ -78,6 +78,25 @@ class _Named(Optimizer):
     def __init__(self, params: Params, rule: Rule, hyper: dict[str, Any], **kw: Any) -> None:
         super().__init__(params, rule, **hyper, **kw)
 
+    def _init_adam_family(
+        self,
+        params: Params,
+        scale: Rule,
+        decoupled_weight_decay: bool,
+        hyper: dict[str, Any],
+        monitor: bool,
+        fused: bool | None,
+    ) -> None:
+        """The Adam family's set-up: ``scale`` (``scale_by_adam``, ``_nadam``, ``_radam``) in
+        the chain of :func:`_adam_chain`, with torch's ``decoupled_weight_decay`` switch kept
+        as a structural option of every param group."""
+        check_bool("decoupled_weight_decay", decoupled_weight_decay)
+        self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
+        rule = _adam_chain(scale, decoupled_weight_decay)
+        _Named.__init__(self, params, rule, hyper, monitor=monitor, fused=fused)
+        for g in self.param_groups:
+            g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
+
     def __repr__(self) -> str:
         rules = " -> ".join(r.name for r in self.rule.rules)
         return f"{type(self).__name__}({rules}; " + super().__repr__().split("(", 1)[1]
@@ -383,9 +402,6 @@ class Adam(_Named):
             differentiable=differentiable,
             fused=fused,
         )
-        check_bool("decoupled_weight_decay", decoupled_weight_decay)
-        self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
-        rule = _adam_chain(scale_by_adam(amsgrad=amsgrad), decoupled_weight_decay)
         hyper = dict(
             lr=lr,
             betas=tuple(betas),
@@ -396,9 +412,9 @@ class Adam(_Named):
             eps_inside_sqrt=eps_inside_sqrt,
             maximize=maximize,
         )
-        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
-        for g in self.param_groups:
-            g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
+        self._init_adam_family(
+            params, scale_by_adam(amsgrad=amsgrad), decoupled_weight_decay, hyper, monitor, fused
+        )
 
 
 class AdamW(Adam):
@@ -469,9 +485,6 @@ class NAdam(_Named):
             differentiable=differentiable,
             fused=fused,
         )
-        check_bool("decoupled_weight_decay", decoupled_weight_decay)
-        self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
-        rule = _adam_chain(scale_by_nadam(), decoupled_weight_decay)
         hyper = dict(
             lr=lr,
             betas=tuple(betas),
@@ -480,9 +493,9 @@ class NAdam(_Named):
             momentum_decay=momentum_decay,
             maximize=maximize,
         )
-        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
-        for g in self.param_groups:
-            g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
+        self._init_adam_family(
+            params, scale_by_nadam(), decoupled_weight_decay, hyper, monitor, fused
+        )
 
 
 class RAdam(_Named):
@@ -512,12 +525,9 @@ class RAdam(_Named):
             differentiable=differentiable,
             fused=fused,
         )
-        check_bool("decoupled_weight_decay", decoupled_weight_decay)
-        self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
-        rule = _adam_chain(scale_by_radam(), decoupled_weight_decay)
         hyper = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize
         )
-        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
-        for g in self.param_groups:
-            g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
+        self._init_adam_family(
+            params, scale_by_radam(), decoupled_weight_decay, hyper, monitor, fused
+        )
