@@ -8,6 +8,10 @@ here is exactly the run ``train`` would have trained (same seeds, same numbers b
 one thread). With a store, each worker opens its own connection to the same SQLite file; the
 store's WAL mode and ``BEGIN IMMEDIATE`` transactions make concurrent writers take turns.
 
+A worker dies with its parent (:func:`descentlab._osutil.die_with_parent`: a parent-death
+signal on Linux and a watched pipe everywhere), so a ``kill -9`` of the main process leaves no
+worker running queued work.
+
 Results come back in submission order. The first run that raises cancels the runs that have not
 started and its exception is re-raised in the parent.
 
@@ -28,6 +32,7 @@ from typing import Any
 
 import torch
 
+from descentlab._osutil import die_with_parent
 from descentlab.engine.config import RunConfig
 from descentlab.engine.run import RunResult, train
 from descentlab.store import Store
@@ -51,6 +56,7 @@ def default_workers(n_runs: int) -> int:
 
 
 def _init_worker(dtype: torch.dtype, threads: int) -> None:
+    die_with_parent()
     # The parent's default dtype (e.g. float64 in tests) is not inherited by a spawned process.
     torch.set_default_dtype(dtype)
     torch.set_num_threads(threads)

@@ -12,7 +12,8 @@ diverged) and runs the others from the start.
 (``spawn``; each single-threaded, which is fastest for small models and keeps results
 bit-identical wherever a trial runs). Workers write their runs to the same SQLite store (WAL
 mode, safe for several processes). On an interrupt the workers are asked to stop (SIGINT: the
-engine ends the current run as ``interrupted``), then killed if they do not exit.
+engine ends the current run as ``interrupted``), then killed if they do not exit. A worker
+exits as soon as the main process dies, even one killed with ``kill -9``.
 
 :class:`MonitoredOptimizer` wraps an optimizer so that its
 :class:`~descentlab.optim.Monitor` records the update-to-parameter ratio every few steps; the
@@ -323,6 +324,9 @@ def _worker_main(
     # Ctrl-C reaches every process of the terminal's group: between trials the main process
     # decides; during a trial the engine's own handler ends the run as "interrupted".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from descentlab._osutil import die_with_parent
+
+    die_with_parent()  # a killed main process takes its workers with it, queued trials or not
     import torch
 
     from descentlab.store import Store
