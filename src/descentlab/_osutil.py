@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-__all__ = ["die_with_parent"]
+__all__ = ["check_private_dir", "die_with_parent", "private_dir"]
 
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
@@ -49,3 +49,39 @@ def die_with_parent() -> None:
 def _exit_when_ready(sentinel: int) -> None:
     multiprocessing.connection.wait([sentinel])
     os._exit(1)
+
+
+def private_dir(path: str | os.PathLike[str]) -> None:
+    """Create ``path`` and its missing parents with mode ``0700`` (existing folders are left
+    as they are). For folders that hold code, provenance or a user's runs."""
+    missing = []
+    p = os.path.abspath(os.fspath(path))
+    while not os.path.isdir(p):
+        missing.append(p)
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                raise NotADirectoryError(f"{d} exists and is not a folder") from None
+
+
+def check_private_dir(path: str | os.PathLike[str]) -> None:
+    """Raise ``PermissionError`` naming ``path`` if it is owned by another user or writable
+    by group or others (someone else could then put files in it)."""
+    st = os.stat(path)
+    uid = os.geteuid() if hasattr(os, "geteuid") else st.st_uid
+    if st.st_uid != uid:
+        raise PermissionError(
+            f"folder {os.fspath(path)} is owned by user {st.st_uid}, not by this user ({uid}); "
+            "refusing to load code from it"
+        )
+    if st.st_mode & 0o022:
+        raise PermissionError(
+            f"folder {os.fspath(path)} is writable by group or others (mode "
+            f"{st.st_mode & 0o777:o}); refusing to load code from it -- chmod 700 it"
+        )

@@ -19,6 +19,15 @@ How it works:
    -march=native -fopenmp``, ~1-2 s) into a shared library cached on disk, keyed by a hash
    of the source, the flags and the CPU: a second process loads it in about a millisecond.
    The directory is ``$DESCENTLAB_CACHE/fused`` or ``~/.cache/descentlab/fused``.
+   **Nothing cached is loaded unverified.** Each ``k_<key>.so`` has a sidecar
+   ``k_<key>.json`` recording the SHA-256 of the library's bytes, of the generated source and
+   the compiler command; a process reads the library once, checks those three against what it
+   would build, and loads exactly the bytes it checked (from an anonymous in-memory file on
+   Linux, so a file changed or truncated afterwards cannot reach it). An entry that fails --
+   truncated, garbage, empty, another kernel copied over it, a library planted without its
+   sidecar -- is rebuilt, with one warning. The cache folders are created ``0700``; a folder
+   owned by another user or writable by group or others is refused (``fused=None`` then runs
+   eagerly, with one warning; ``fused=True`` raises :class:`FusedUnavailable`).
 3. **Each step.** Python computes the coefficients in double precision exactly as the eager
    rules do, and passes them with the tensors' data pointers to the kernel (via ``ctypes``, so
    no Python runs per element). Because every hyperparameter is a *runtime* argument, a
@@ -154,9 +163,98 @@ _FLAGS = [
 ]
 
 
-def _load(source: str) -> Any:
-    """The compiled kernel for ``source`` (from memory, the disk cache, or the compiler)."""
+def _command(cc: str, src: str, out: str) -> list[str]:
+    return [cc, *_FLAGS, src, "-o", out, "-lm"]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _trusted_dir(directory: Path) -> None:
+    """Create the cache folder ``0700`` (with any missing parents) and refuse one that another
+    user could have written a library into."""
+    from descentlab._osutil import check_private_dir, private_dir
+
+    try:
+        private_dir(directory)
+        check_private_dir(directory)
+    except OSError as exc:
+        raise FusedUnavailable(f"the fused-kernel cache cannot be used: {exc}") from None
+
+
+def _verified_bytes(lib: Path, meta_path: Path, expect: Mapping[str, Any]) -> bytes | str:
+    """The library's bytes if the entry matches ``expect`` (and its own recorded hash), else
+    why not."""
+    import json
+
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "no sidecar (k_*.json) records its hash"
+    except (OSError, ValueError) as exc:
+        return f"unreadable sidecar ({exc})"
+    if not isinstance(meta, dict):
+        return "unreadable sidecar (not a JSON object)"
+    for name, value in expect.items():
+        if meta.get(name) != value:
+            return f"its sidecar records another {name.replace('_', ' ')}"
+    try:
+        data = lib.read_bytes()
+    except OSError as exc:
+        return f"unreadable ({exc})"
+    if _sha256(data) != meta.get("so_sha256"):
+        return f"its bytes ({len(data)}) do not have the recorded SHA-256"
+    return data
+
+
+def _write_entry(directory: Path, lib: Path, meta_path: Path, source: str, cc: str, meta: dict):
+    """Compile ``source`` into ``lib`` and write its sidecar; returns the library's bytes."""
+    import json
+
     global _compiles
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        src = Path(tmp) / "kernel.cpp"
+        src.write_text(source, encoding="utf-8")
+        out = Path(tmp) / "kernel.so"
+        proc = subprocess.run(
+            _command(cc, str(src), str(out)), capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise FusedUnavailable(
+                f"compiling a fused optimizer kernel failed ({cc}):\n{proc.stderr[-2000:]}"
+            )
+        data = out.read_bytes()
+        side = Path(tmp) / "kernel.json"
+        side.write_text(json.dumps({**meta, "so_sha256": _sha256(data)}), encoding="utf-8")
+        # Each rename is atomic: a concurrent process sees an old or a new file, never a
+        # partial one; a library whose sidecar is not (yet) its own fails verification and
+        # is rebuilt, never loaded.
+        os.replace(out, lib)
+        os.replace(side, meta_path)
+    _compiles += 1
+    return data
+
+
+def _dlopen(data: bytes, lib: Path) -> ctypes.CDLL:
+    """Load exactly ``data`` (verified bytes): from an anonymous memory file on Linux (kept
+    open for the life of the process, so its name is never reused), else from ``lib``."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create(lib.name, getattr(os, "MFD_CLOEXEC", 0))
+        _memfds.append(fd)
+        os.write(fd, data)
+        return ctypes.CDLL(f"/proc/self/fd/{fd}")
+    return ctypes.CDLL(str(lib))
+
+
+_memfds: list[int] = []
+
+
+def _load(source: str) -> Any:
+    """The compiled kernel for ``source`` (from memory, the verified disk cache, or the
+    compiler)."""
+    import warnings
+
     cc = compiler()
     if cc is None:
         raise FusedUnavailable(
@@ -171,26 +269,31 @@ def _load(source: str) -> Any:
         if fn is not None:
             return fn
         directory = cache_dir()
-        directory.mkdir(parents=True, exist_ok=True)
+        _trusted_dir(directory)
         lib = directory / f"k_{key}.so"
-        if not lib.exists():
-            with tempfile.TemporaryDirectory(dir=directory) as tmp:
-                src = Path(tmp) / "kernel.cpp"
-                src.write_text(source, encoding="utf-8")
-                out = Path(tmp) / "kernel.so"
-                proc = subprocess.run(
-                    [cc, *_FLAGS, str(src), "-o", str(out), "-lm"],
-                    capture_output=True,
-                    text=True,
-                    check=False,
+        meta_path = lib.with_suffix(".json")
+        expect = {
+            "version": _VERSION,
+            "source_sha256": _sha256(source.encode()),
+            "command": _command(cc, "kernel.cpp", "kernel.so"),
+            "cpu": _cpu_tag(),
+        }
+        data: bytes | str = "missing"
+        if lib.exists() or meta_path.exists():
+            data = _verified_bytes(lib, meta_path, expect)
+            if isinstance(data, str):
+                warnings.warn(
+                    f"descentlab: the cached fused kernel {lib} failed verification ({data}); "
+                    "rebuilding it",
+                    RuntimeWarning,
+                    stacklevel=2,
                 )
-                if proc.returncode != 0:
-                    raise FusedUnavailable(
-                        f"compiling a fused optimizer kernel failed ({cc}):\n{proc.stderr[-2000:]}"
-                    )
-                os.replace(out, lib)  # atomic: concurrent processes never see a partial file
-            _compiles += 1
-        handle = ctypes.CDLL(str(lib))
+        if isinstance(data, str):
+            data = _write_entry(directory, lib, meta_path, source, cc, expect)
+        try:
+            handle = _dlopen(data, lib)
+        except OSError as exc:  # verified bytes the loader still refuses (another machine?)
+            raise FusedUnavailable(f"loading the fused kernel {lib} failed: {exc}") from None
         fn = handle.dl_step
         fn.probe = handle.dl_sqrt_probe
         fn.restype = None
