@@ -49,7 +49,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -680,6 +680,95 @@ class Store:
             .fetchall()
         )
         return {n: {"kind": k, "path": p, "created_at": t} for n, k, p, t in rows}
+
+    # -- moving runs between stores ------------------------------------------------------
+
+    def export_run(self, run_id: int) -> dict[str, Any]:
+        """Everything recorded for one run, as plain data another store can import.
+
+        Used by the distributed backend: a trial runs on another machine against a
+        scratch store there, and the driver imports its record with :meth:`import_run`.
+
+        Returns:
+            ``{"run": {name, config, status, provenance, seed, message, summary,
+            created_at, updated_at}, "metrics": [(step, split, name, value), ...],
+            "artifacts": {name: {"kind", "path"}}}`` (values exactly as stored; NULL stays
+            None).
+
+        Raises:
+            KeyError: no such run.
+        """
+        rec = self.get_run(run_id)
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT step, split, name, value FROM metrics WHERE run_id = ?"
+                " ORDER BY split, name, step",
+                (int(run_id),),
+            )
+            .fetchall()
+        )
+        run = {
+            k: getattr(rec, k)
+            for k in ("name", "config", "status", "provenance", "seed", "message", "summary")
+        }
+        run.update(created_at=rec.created_at, updated_at=rec.updated_at)
+        arts = {
+            n: {"kind": a["kind"], "path": a["path"]} for n, a in self.artifacts(run_id).items()
+        }
+        return {"run": run, "metrics": [tuple(r) for r in rows], "artifacts": arts}
+
+    def import_run(
+        self,
+        exported: Mapping[str, Any],
+        *,
+        artifacts: Callable[[int], Mapping[str, tuple[str, str]]] | None = None,
+    ) -> int:
+        """Record a run exported by :meth:`export_run` (of this or another store) as a new
+        run, in one transaction, and return its id.
+
+        Args:
+            exported: what :meth:`export_run` returned.
+            artifacts: called with the new run id inside the transaction, before it commits;
+                returns ``{name: (kind, path)}`` to record (e.g. after writing the run's
+                checkpoint there). If it raises, nothing is recorded.
+
+        Returns:
+            The new run id.
+        """
+        run = exported["run"]
+        _check_status(run["status"])
+        text = canonical_json(dict(run["config"]))
+        summary = run.get("summary")
+        with self._write() as c:
+            cur = c.execute(
+                "INSERT INTO runs (name, config, config_hash, status, provenance, seed, message,"
+                " summary, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run["name"],
+                    text,
+                    _hash(text),
+                    run["status"],
+                    canonical_json(dict(run["provenance"])),
+                    run.get("seed"),
+                    run.get("message"),
+                    None if summary is None else canonical_json(_finite(dict(summary))),
+                    run["created_at"],
+                    run["updated_at"],
+                ),
+            )
+            rid = int(cur.lastrowid)
+            c.executemany(
+                "INSERT INTO metrics (run_id, step, split, name, value) VALUES (?, ?, ?, ?, ?)",
+                [(rid, int(st), sp, nm, v) for st, sp, nm, v in exported.get("metrics", ())],
+            )
+            for name, (kind, path) in (artifacts(rid) if artifacts else {}).items():
+                c.execute(
+                    "INSERT INTO artifacts (run_id, name, kind, path, created_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (rid, name, kind, os.fspath(path), _now()),
+                )
+        return rid
 
     def integrity_check(self) -> str:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound database."""

@@ -15,6 +15,8 @@ Examples::
         --optimizer "rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())" \\
         --lr-range rms_mom=1e-4:1e-1
     descentlab compare --search random --trials 8 --tune momentum=0.5,0.9,0.99
+    descentlab compare --backend ray                       # trials as Ray tasks (local Ray)
+    descentlab compare --backend ray --address HEAD:6379   # ... on a running Ray cluster
 
 Running the same command again continues an interrupted comparison (finished trials are kept)
 or, when it has finished, re-renders its report.
@@ -181,6 +183,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, metavar="N", help="worker processes (default: one per core)"
     )
     out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
+    out.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where trials run: local worker processes (default) or Ray tasks",
+    )
+    out.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --backend ray: the Ray cluster to join (e.g. HEAD:6379 or auto); "
+        "default: start a local Ray instance on 127.0.0.1",
+    )
     out.add_argument("--no-progress", action="store_true", help="no progress output")
     out.add_argument("--no-report", action="store_true", help="skip the HTML report")
     out.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -274,6 +288,7 @@ def build_spec(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted)."""
     from descentlab.experiments.compare import Interrupted, compare
+    from descentlab.experiments.ray_backend import ray_available
 
     t0 = time.perf_counter()
     spec = build_spec(args)
@@ -281,6 +296,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    if args.address is not None and args.backend != "ray":
+        raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
+    if args.backend == "ray" and not ray_available():
+        raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
     progress = not args.no_progress
     try:
         result = compare(
@@ -290,6 +309,8 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads,
             progress=progress,
             report=not args.no_report,
+            backend=args.backend,
+            address=args.address,
         )
     except Interrupted as exc:
         print(f"descentlab: {exc}", file=sys.stderr)

@@ -25,12 +25,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["load_checkpoint", "save_checkpoint"]
+__all__ = ["load_checkpoint", "save_checkpoint", "write_bytes_atomic"]
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -40,12 +41,22 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
         state: a dict of tensors, numbers, strings, lists, tuples and dicts.
         path: destination file; its directory is created if missing.
     """
+    _write_atomic(path, lambda fh: torch.save(state, fh))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` as atomically as :func:`save_checkpoint` writes a state (used
+    to place a checkpoint that was written on another machine)."""
+    _write_atomic(path, lambda fh: fh.write(data))
+
+
+def _write_atomic(path: str | os.PathLike[str], write: Callable[[Any], Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -66,12 +66,12 @@ from typing import Any
 import numpy as np
 
 from descentlab.experiments import tuning
+from descentlab.experiments.ray_backend import make_runner
 from descentlab.experiments.trials import (
     DataSource,
     MonitoredOptimizer,
     Trial,
     TrialOutcome,
-    TrialRunner,
     finished_run,
     mark_orphans,
     outcome_score,
@@ -1094,6 +1094,8 @@ def compare(
     progress: bool | Progress | None = None,
     data: Any = None,
     report: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> Comparison:
     """Run (or continue) a comparison; write its report.
 
@@ -1107,6 +1109,11 @@ def compare(
             ``progress(event, info)`` that receives ``"trial"`` and ``"selected"`` events.
         data: ``Splits`` to use instead of loading ``spec.problem``.
         report: render ``report.html`` at the end.
+        backend: ``"local"`` (worker processes on this machine) or ``"ray"`` (each trial a
+            Ray task; see :mod:`descentlab.experiments.ray_backend`). The store, the tables
+            and the report are the same either way.
+        address: with ``backend="ray"``, the cluster to join (None: start a local Ray
+            instance on 127.0.0.1).
 
     Returns:
         The :class:`Comparison`.
@@ -1142,7 +1149,14 @@ def compare(
     try:
         with (
             _sigterm_as_interrupt(),
-            TrialRunner(store_path_of(run_dir), source, workers=workers, threads=threads) as runner,
+            make_runner(
+                backend,
+                store_path_of(run_dir),
+                source,
+                workers=workers,
+                threads=threads,
+                address=address,
+            ) as runner,
         ):
             runner.start()
             data, task = prepare(spec, data)
@@ -1204,7 +1218,13 @@ def compare(
     prov = store.get_run(exp_id).provenance
     sessions = [
         *prov.get("sessions", []),
-        {"seconds": round(elapsed, 2), "workers": workers, "threads": threads, "trials_run": count},
+        {
+            "seconds": round(elapsed, 2),
+            "workers": workers,
+            "threads": threads,
+            "trials_run": count,
+            "backend": backend,
+        },
     ]
     store.update_provenance(exp_id, {"sessions": sessions})
     result.record = store.get_run(exp_id)

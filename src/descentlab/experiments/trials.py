@@ -501,6 +501,10 @@ class TrialRunner:
         index = self._next
         self._next += 1
         self._trials[index] = trial
+        self._dispatch(index, trial)
+
+    def _dispatch(self, index: int, trial: Trial) -> None:
+        """Send a trial that has to run to where it runs (this process or a worker)."""
         if self.workers == 1:
             self._local.append(trial)
             return
@@ -519,6 +523,10 @@ class TrialRunner:
             return self._ready.popleft()
         if not self._trials:
             raise RuntimeError("no trial is pending")
+        return self._collect()
+
+    def _collect(self) -> TrialOutcome:
+        """Wait for the next trial that runs here or in a worker to finish."""
         if self.workers == 1:
             trial = self._local.popleft()
             index = next(i for i, t in self._trials.items() if t is trial)

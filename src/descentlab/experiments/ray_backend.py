@@ -1,0 +1,285 @@
+"""Trials on a Ray cluster: the same sweep, spread over machines.
+
+:class:`RayTrialRunner` is a :class:`~descentlab.experiments.trials.TrialRunner` whose trials
+run as Ray tasks. Each task declares the CPUs it uses (the trial's torch threads) and a GPU
+when the trial's device is CUDA, so Ray places it on any node with room. Nothing assumes a
+filesystem shared by the nodes:
+
+- a task trains its trial against a scratch store in a temporary folder of its node, exactly
+  as a local worker would (same code, one torch thread: the same numbers bit for bit), then
+  returns the run's record, metrics and checkpoint bytes;
+- the driver alone writes the run's SQLite store: it imports each returned run in one
+  transaction, writing the checkpoint into the run folder first, so a store never holds a
+  finished run without its checkpoint;
+- data sets named by the problem are built on each node by the problem's own loader (cached
+  there, once per worker process); data given as tensors go into Ray's object store once and
+  every task reads them from there.
+
+A worker node lost mid-sweep loses its running tasks; Ray runs them again elsewhere (task
+retries), and since a task writes nothing outside its scratch folder, a retried trial gives
+the same result. An interrupted driver resumes like the local backend: finished trials are in
+the store and are skipped when the command is run again.
+
+Ray is optional (``pip install 'descentlab[ray]'``). Without ``address`` a local Ray instance
+is started on 127.0.0.1 with no dashboard; with one the driver joins that cluster. Usage
+statistics are always off.
+
+Example (a local Ray instance; two trials run as Ray tasks):
+    >>> import tempfile, os
+    >>> from descentlab.engine.config import RunConfig
+    >>> from descentlab.experiments.trials import DataSource, Trial
+    >>> cfg = RunConfig(problem="moons", model="logistic", optimizer="sgd",
+    ...                 hyper={"lr": 0.5}, steps=20, evaluate_test=False, name="tune:sgd:0")
+    >>> path = os.path.join(tempfile.mkdtemp(), "lab.sqlite")
+    >>> with RayTrialRunner(path, DataSource("moons"), num_cpus=1) as runner:  # doctest: +SKIP
+    ...     runner.submit(Trial("tune", "sgd", cfg, "holdout"))
+    ...     runner.next_outcome().status
+    'completed'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from descentlab.experiments.trials import (
+    DataSource,
+    Trial,
+    TrialError,
+    TrialOutcome,
+    TrialRunner,
+    _execute,
+    _threads,
+)
+
+__all__ = ["BACKENDS", "BackendUnavailable", "RayTrialRunner", "make_runner", "ray_available"]
+
+#: Values of ``compare(..., backend=...)`` and ``--backend``.
+BACKENDS: tuple[str, ...] = ("local", "ray")
+
+_INSTALL_HINT = "the Ray backend needs Ray: pip install 'descentlab[ray]'"
+
+# Seconds between checks for Ctrl-C while waiting for Ray tasks.
+_POLL = 0.5
+
+
+class BackendUnavailable(RuntimeError):
+    """The chosen backend cannot run here (e.g. Ray is not installed)."""
+
+
+def ray_available() -> bool:
+    """Whether Ray can be imported."""
+    import importlib.util
+
+    return importlib.util.find_spec("ray") is not None
+
+
+def _import_ray() -> Any:
+    # Both must be set before Ray is imported: no usage report leaves the machine, and a
+    # local instance binds to the loopback address rather than the machine's address.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError:
+        raise BackendUnavailable(_INSTALL_HINT) from None
+    return ray
+
+
+def make_runner(
+    backend: str,
+    store_path: str | os.PathLike[str],
+    source: DataSource,
+    *,
+    workers: int = 1,
+    threads: int = 1,
+    address: str | None = None,
+) -> TrialRunner:
+    """The trial runner of ``backend``: ``"local"`` (this machine's worker processes) or
+    ``"ray"`` (Ray tasks; ``address`` joins a running cluster, None starts a local one).
+
+    Raises:
+        ValueError: unknown backend, or ``address`` given for the local backend.
+        BackendUnavailable: ``"ray"`` without Ray installed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "local":
+        if address is not None:
+            raise ValueError(f"address is only used by the ray backend, got address={address!r}")
+        return TrialRunner(store_path, source, workers=workers, threads=threads)
+    if not ray_available():
+        raise BackendUnavailable(_INSTALL_HINT)
+    return RayTrialRunner(store_path, source, address=address, threads=threads)
+
+
+def _run_remote(source: DataSource, trial: Trial, threads: int) -> dict[str, Any]:
+    """The body of a Ray task: run ``trial`` against a scratch store and export it."""
+    from descentlab.store import Store
+
+    os.environ.setdefault("DESCENTLAB_QUIET", "1")
+    with tempfile.TemporaryDirectory(prefix="descentlab-trial-") as tmp:
+        store = Store(Path(tmp) / "trial.sqlite")
+        try:
+            with _threads(threads):
+                outcome = _execute(store, source, trial)
+            exported = store.export_run(outcome.run_id)
+        finally:
+            store.close()
+        files = {}
+        for name, art in exported["artifacts"].items():
+            path = Path(art["path"])
+            if path.is_file():
+                files[name] = (art["kind"], path.suffix, path.read_bytes())
+    exported["files"] = files
+    exported["seconds"] = outcome.seconds
+    return exported
+
+
+class RayTrialRunner(TrialRunner):
+    """Run trials as Ray tasks; the driver (this process) alone writes the store.
+
+    Args:
+        store_path: the SQLite store the runs go to (on the driver's machine).
+        source: where the data come from.
+        address: a running cluster to join (``"auto"``, ``"HOST:PORT"`` or
+            ``"ray://HOST:PORT"``); None starts a local Ray instance on 127.0.0.1.
+        threads: torch threads per trial, and the CPUs each task asks Ray for.
+        num_cpus: CPUs of a local instance (None: all of this machine's).
+        retries: how often Ray runs a task again when its worker or node dies.
+
+    A Ray session that is already initialised in this process is used as it is and left
+    running; one this runner started is shut down by :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        store_path: str | os.PathLike[str],
+        source: DataSource,
+        *,
+        address: str | None = None,
+        threads: int = 1,
+        num_cpus: int | None = None,
+        retries: int = 3,
+    ) -> None:
+        super().__init__(store_path, source, workers=1, threads=threads)
+        if address is not None and (not isinstance(address, str) or not address):
+            raise ValueError(f"address must be a non-empty string, got {address!r}")
+        for name, value in (("num_cpus", num_cpus), ("retries", retries)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(f"{name} must be an integer, got {value!r}")
+        if num_cpus is not None and num_cpus < 1:
+            raise ValueError(f"num_cpus must be >= 1, got {num_cpus!r}")
+        if retries < 0:
+            raise ValueError(f"retries must be >= 0, got {retries!r}")
+        self.address = address
+        self.num_cpus = num_cpus
+        self.retries = retries
+        self._ray: Any = None
+        self._owned = False
+        self._remote: Any = None
+        self._source_ref: Any = None
+        self._refs: dict[Any, int] = {}
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect to Ray (start a local instance or join ``address``) now."""
+        if self._ray is not None:
+            return
+        ray = _import_ray()
+        if not ray.is_initialized():
+            options: dict[str, Any] = {
+                "log_to_driver": False,
+                "configure_logging": False,
+                "include_dashboard": False,
+            }
+            if self.address is None:
+                # "local": a new instance of our own, never one found on the machine.
+                options.update(
+                    address="local", _node_ip_address="127.0.0.1", num_cpus=self.num_cpus
+                )
+            else:
+                options.update(address=self.address)
+            ray.init(**options)
+            self._owned = True
+        self._ray = ray
+        self._remote = ray.remote(max_retries=self.retries, retry_exceptions=False)(_run_remote)
+        # Given data go into the object store once; named problems load on each node.
+        self._source_ref = ray.put(self.source) if self.source.data is not None else self.source
+
+    def close(self, *, abort: bool = False) -> None:
+        """Cancel the tasks not finished (``abort``) or wait for none, and disconnect from a
+        Ray instance this runner started."""
+        ray, self._ray = self._ray, None
+        if ray is not None:
+            for ref in list(self._refs):
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            self._refs.clear()
+            if self._owned:
+                ray.shutdown()
+                self._owned = False
+        if self._store is not None:
+            self._store.close()
+
+    # -- work ------------------------------------------------------------------------------
+
+    def _dispatch(self, index: int, trial: Trial) -> None:
+        self.start()
+        gpus = 1 if str(trial.config.device).startswith("cuda") else 0
+        ref = self._remote.options(num_cpus=self.threads, num_gpus=gpus).remote(
+            self._source_ref, trial, self.threads
+        )
+        self._refs[ref] = index
+
+    def _collect(self) -> TrialOutcome:
+        ray = self._ray
+        t0 = time.perf_counter()
+        while True:
+            # A short timeout keeps Ctrl-C responsive while the cluster works.
+            ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=_POLL)
+            if ready:
+                break
+        ref = ready[0]
+        index = self._refs.pop(ref)
+        trial = self._trials.pop(index)
+        try:
+            exported = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            raise TrialError(f"trial {trial.config.name!r} failed: {exc}") from None
+        except ray.exceptions.RayError as exc:  # the task could not run (retries exhausted)
+            raise TrialError(
+                f"trial {trial.config.name!r} could not run on the Ray cluster: {exc}"
+            ) from None
+        run_id = self._import(exported)
+        run = exported["run"]
+        seconds = exported.get("seconds", time.perf_counter() - t0)
+        return TrialOutcome(
+            trial, run_id, run["status"], dict(run["summary"] or {}), False, seconds
+        )
+
+    def _import(self, exported: dict[str, Any]) -> int:
+        """Write a returned run into the store (its files first, then its rows)."""
+        from descentlab.engine.checkpoint import write_bytes_atomic
+
+        folder = self.store.path.parent / "checkpoints"
+        files = exported.get("files", {})
+
+        def place(run_id: int) -> dict[str, tuple[str, str]]:
+            placed = {}
+            for name, (kind, suffix, data) in files.items():
+                target = (
+                    folder / f"run-{run_id}{suffix}"
+                    if name == "checkpoint"
+                    else (folder / f"run-{run_id}-{name}{suffix}")
+                )
+                write_bytes_atomic(target, data)
+                placed[name] = (kind, str(target))
+            return placed
+
+        return self.store.import_run(exported, artifacts=place)

@@ -1,0 +1,191 @@
+"""The Ray backend: comparisons on a simulated two-node cluster equal the local backend's.
+
+The cluster is Ray's own ``cluster_utils.Cluster`` on this machine: a head and a worker node
+of one CPU each, every address loopback, usage statistics off, no dashboard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+
+import pytest
+
+from descentlab.experiments import ray_backend
+from descentlab.experiments.compare import CompareSpec, Interrupted, compare
+
+try:  # sets the loopback and no-usage-stats switches before Ray is first imported
+    ray_backend._import_ray()
+except ray_backend.BackendUnavailable as exc:
+    pytest.skip(str(exc), allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+# The protocol's default budget (grid of learning rates, seeds) on a small, fast problem.
+SPEC = CompareSpec(
+    problem="moons",
+    model="mlp",
+    optimizers=["sgd", "adam"],
+    steps=40,
+    tune_steps=None,
+    landscapes=(),
+)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray = ray_backend._import_ray()  # sets the loopback and no-usage-stats switches first
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 1, "include_dashboard": False},
+    )
+    worker = c.add_node(num_cpus=1)
+    ray.init(address=c.address, log_to_driver=False, configure_logging=False)
+    try:
+        yield c, worker
+    finally:
+        ray.shutdown()
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_table(tmp_path_factory):
+    result = compare(SPEC, tmp_path_factory.mktemp("local"), workers=1, report=False)
+    return result.table(timings=False)
+
+
+def _non_loopback_listeners() -> list[str]:
+    """Listening sockets of this process and its descendants that are not loopback."""
+    import psutil
+
+    me = psutil.Process()
+    pids = {me.pid, *(p.pid for p in me.children(recursive=True))}
+    listening = [
+        (c.laddr, c.pid)
+        for c in psutil.net_connections(kind="inet")
+        if c.status == psutil.CONN_LISTEN and c.pid in pids
+    ]
+    assert listening, "found no listening socket of the Ray processes"
+    bad = []
+    for laddr, pid in listening:
+        addr = ipaddress.ip_address(laddr.ip)
+        if not (getattr(addr, "ipv4_mapped", None) or addr).is_loopback:
+            bad.append(f"{' '.join(psutil.Process(pid).cmdline())[:120]} on {laddr}")
+    return bad
+
+
+def test_cluster_listens_on_loopback_only(cluster):
+    assert _non_loopback_listeners() == []
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+
+
+_LOCAL_INSTANCE = """
+import json, sys
+sys.path.insert(0, {tests!r})
+from descentlab.experiments.ray_backend import RayTrialRunner
+from descentlab.experiments.trials import DataSource
+from test_ray_backend import _non_loopback_listeners
+runner = RayTrialRunner({store!r}, DataSource("moons"), num_cpus=1)
+runner.start()
+try:
+    print(json.dumps(_non_loopback_listeners()))
+finally:
+    runner.close()
+"""
+
+
+def test_local_instance_listens_on_loopback_only(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    code = _LOCAL_INSTANCE.format(
+        tests=os.path.dirname(__file__), store=str(tmp_path / "s.sqlite")
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def _recorder(outcomes):
+    def progress(event, info):
+        if event == "trial":
+            outcomes.append(info["outcome"])
+
+    return progress
+
+
+def test_ray_table_equals_local(cluster, local_table, tmp_path):
+    outcomes = []
+    result = compare(SPEC, tmp_path, report=False, backend="ray", progress=_recorder(outcomes))
+    assert result.table(timings=False) == local_table
+    assert result.record.provenance["sessions"][-1]["backend"] == "ray"
+    # The driver wrote every trial into its own store, checkpoint included.
+    from descentlab.store import Store
+
+    with Store(result.store_path) as store:
+        for out in outcomes:
+            ckpt = store.artifacts(out.run_id)["checkpoint"]["path"]
+            assert os.path.dirname(ckpt) == str(result.run_dir / "checkpoints")
+            assert os.path.isfile(ckpt)
+
+
+def test_node_lost_mid_sweep_gives_the_same_table(cluster, local_table, tmp_path):
+    c, worker = cluster
+    state = {"removed": False, "node": worker}
+
+    def progress(event, info):
+        if event == "trial" and info["done"] == 4 and not state["removed"]:
+            c.remove_node(state["node"], allow_graceful=False)
+            state["removed"] = True
+
+    try:
+        result = compare(SPEC, tmp_path, report=False, backend="ray", progress=progress)
+    finally:
+        if state["removed"]:
+            cluster_node = c.add_node(num_cpus=1)
+            c.wait_for_nodes()
+            state["node"] = cluster_node
+    assert state["removed"]
+    assert result.table(timings=False) == local_table
+
+
+def test_interrupted_driver_resumes(cluster, local_table, tmp_path):
+    def stop_after_five(event, info):
+        if event == "trial" and info["done"] == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted):
+        compare(SPEC, tmp_path, report=False, backend="ray", progress=stop_after_five)
+    outcomes = []
+    result = compare(SPEC, tmp_path, report=False, backend="ray", progress=_recorder(outcomes))
+    assert result.table(timings=False) == local_table
+    # The five trials finished before the interruption were found, not run again.
+    assert sum(o.reused for o in outcomes) >= 5
+    assert sum(not o.reused for o in outcomes) > 0
+
+
+def test_backend_names_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="backend must be one of local, ray, got 'dask'"):
+        compare(SPEC, tmp_path, report=False, backend="dask")
+    with pytest.raises(ValueError, match="address is only used by the ray backend"):
+        compare(SPEC, tmp_path, report=False, address="127.0.0.1:6379")
+    assert not any(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_cli_without_ray_says_how_to_install(monkeypatch, capsys, tmp_path):
+    from descentlab.cli import main
+
+    monkeypatch.setattr(ray_backend, "ray_available", lambda: False)
+    argv = ["compare", "--problem", "moons", "--backend", "ray", "--runs-dir", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["descentlab: error: --backend ray needs Ray: pip install 'descentlab[ray]'"]
+    with contextlib.suppress(FileNotFoundError):
+        assert not any(tmp_path.iterdir())
