@@ -102,9 +102,7 @@ def test_local_instance_listens_on_loopback_only(tmp_path):
     import subprocess
     import sys
 
-    code = _LOCAL_INSTANCE.format(
-        tests=os.path.dirname(__file__), store=str(tmp_path / "s.sqlite")
-    )
+    code = _LOCAL_INSTANCE.format(tests=os.path.dirname(__file__), store=str(tmp_path / "s.sqlite"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
