@@ -54,6 +54,7 @@ __all__ = [
     "NAMES",
     "Landscape",
     "Point",
+    "double_well",
     "finite_difference_grad",
     "get",
     "grad",
@@ -466,6 +467,57 @@ def cubic2d() -> Landscape:
     )
 
 
+def _cubic_roots(a: float) -> list[float]:
+    """The three real roots of ``x^3 - 2x + a`` (``|a| < 1.08``), ascending, by Newton."""
+    roots = []
+    for x in (-2.0, 0.0, 2.0):
+        for _ in range(100):
+            x -= (x**3 - 2 * x + a) / (3 * x**2 - 2)
+        roots.append(x)
+    return sorted(roots)
+
+
+def double_well(tilt: float = 0.3) -> Landscape:
+    """``x^4/4 - x^2 + tilt·x``: a shallow local minimum beside a deeper global one.
+
+    With ``tilt = 0.3`` the local minimum sits at x ≈ 1.332 (f ≈ -0.588) behind a barrier at
+    x ≈ 0.152 (f ≈ 0.023); the global minimum is at x ≈ -1.484 (f ≈ -1.435). From x0 = 2.5
+    plain gradient descent stops in the local minimum, while heavy-ball momentum arrives
+    with enough speed to roll over the barrier (seeds 001 and 003: "momentum escapes local
+    minima").
+
+    Args:
+        tilt: the linear term, 0 < tilt < 1 (0 makes the two wells equally deep).
+    """
+    _check_pos("tilt", tilt)
+    if tilt >= 1.0:
+        raise ValueError(f"tilt must be < 1 for two wells, got {tilt}")
+    lo, mid, hi = _cubic_roots(tilt)
+
+    def value(x: float) -> float:
+        return x**4 / 4 - x**2 + tilt * x
+
+    return Landscape(
+        name="double_well",
+        formula=rf"$f(x) = x^4/4 - x^2 + {tilt:g}\,x$",
+        plain=f"f(x) = x^4/4 - x^2 + {tilt:g} x",
+        description="Tilted double well (seeds 001, 003): a shallow local minimum near 1.33 "
+        "behind a low barrier, the global minimum near -1.48. From 2.5 gradient descent stops "
+        "in the local minimum; momentum rolls over the barrier.",
+        dim=1,
+        fn=lambda x: _c(x, 0) ** 4 / 4 - _c(x, 0) ** 2 + tilt * _c(x, 0),
+        points=(
+            Point((lo,), value(lo), "global minimum"),
+            Point((hi,), value(hi), "local minimum"),
+            Point((mid,), value(mid), "local maximum"),
+        ),
+        domain=((-2.3, 2.7),),
+        start=(2.5,),
+        lr=0.02,
+        params={"tilt": tilt},
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # seed 003 terrains
 
@@ -804,6 +856,7 @@ _REGISTRY: dict[str, Callable[..., Landscape]] = {
     "chain_cubic": chain_cubic,
     "bowl": bowl,
     "cubic2d": cubic2d,
+    "double_well": double_well,
     "ravine": ravine,
     "saddle": saddle,
     "rosenbrock": rosenbrock,

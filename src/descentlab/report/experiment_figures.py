@@ -28,6 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from descentlab.experiments.lectures import ExperimentResult
+from descentlab.report.claim_figures import adaptive_figure, momentum_figure
 from descentlab.report.figures import new_figure, save
 
 __all__ = [
@@ -566,6 +567,8 @@ FIGURES: dict[str, Callable[[ExperimentResult], Figure]] = {
     "regularization": regularization_figure,
     "schedules": schedules_figure,
     "momentum_forms": momentum_forms_figure,
+    "momentum": momentum_figure,
+    "adaptive": adaptive_figure,
 }
 
 

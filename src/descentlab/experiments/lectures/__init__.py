@@ -14,6 +14,10 @@ name                what it shows
                     (seeds 000, 003)
 ``momentum_forms``  momentum with lr inside vs outside the buffer under a step decay (seeds
                     000-004 disagree)
+``momentum``        momentum escapes a local minimum; Nesterov's and momentum's rates against
+                    theory; less overshoot across a ravine (seeds 001-003)
+``adaptive``        AdaGrad's stall vs RMSProp, Adadelta's unit invariance, Adam's bias
+                    correction and eps, Algorithm 5-5 as printed (seeds 002, 003)
 ==================  ==========================================================================
 
 Each experiment is ``run(name, quick=False, seed=0, **options)`` (or the module's own
@@ -35,8 +39,10 @@ from collections.abc import Callable
 from typing import Any
 
 from descentlab.experiments.lectures import (
+    adaptive,
     bias_variance,
     ensembles,
+    momentum,
     momentum_forms,
     regularization,
     schedules,
@@ -54,6 +60,8 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
     "regularization": regularization.run,
     "schedules": schedules.run,
     "momentum_forms": momentum_forms.run,
+    "momentum": momentum.run,
+    "adaptive": adaptive.run,
 }
 
 #: The experiment names, in the lectures' order.
@@ -67,6 +75,8 @@ DESCRIPTIONS: dict[str, str] = {
     "regularization": "early stopping, weight decay, dropout, mixup, cutmix, label smoothing",
     "schedules": "fixed lr vs step, exponential, 1/t, cosine; the noisy-quadratic floor",
     "momentum_forms": "momentum with lr inside vs outside the buffer under a step decay",
+    "momentum": "momentum escapes a local minimum; Nesterov vs momentum rates; overshoot",
+    "adaptive": "AdaGrad stalls, Adadelta's units, Adam's bias correction and eps, Alg. 5-5",
 }
 
 _MODULES = {
@@ -76,6 +86,8 @@ _MODULES = {
     "regularization": regularization,
     "schedules": schedules,
     "momentum_forms": momentum_forms,
+    "momentum": momentum,
+    "adaptive": adaptive,
 }
 
 

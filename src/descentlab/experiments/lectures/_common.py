@@ -96,6 +96,8 @@ class ExperimentResult:
         seconds: wall-clock time of the experiment.
         provenance: versions, git revision, machine (:func:`descentlab.store.provenance`).
         figures: ``{figure name: file name}`` once figures are written.
+        measured: for a check that compares numbers, ``{check text: {"measured": ...,
+            "expected": ...}}`` (strings as shown), set by :meth:`check`.
 
     Example:
         >>> r = ExperimentResult("demo", "A demo", ["a", "b"], [{"a": 1, "b": 0.5}])
@@ -116,6 +118,26 @@ class ExperimentResult:
     seconds: float = 0.0
     provenance: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
+    measured: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def check(self, text: str, ok: bool, measured: Any, expected: Any) -> bool:
+        """Record a check computed from the numbers: whether it holds, and the measured and
+        expected values behind it (shown beside the ✔/✘ in the Markdown and the lecture book).
+
+        Example:
+            >>> r = ExperimentResult("demo", "A demo", [], [])
+            >>> r.check("the rate matches theory within 5 %", True, 0.949, "0.9487 ± 5 %")
+            True
+            >>> r.measured["the rate matches theory within 5 %"]["measured"]
+            '0.949'
+        """
+        ok = bool(ok)
+        self.checks[text] = ok
+        self.measured[text] = {
+            "measured": measured if isinstance(measured, str) else format_value(measured),
+            "expected": expected if isinstance(expected, str) else format_value(expected),
+        }
+        return ok
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -165,7 +187,10 @@ class ExperimentResult:
         if self.checks:
             out.append("**Expected (lectures) and observed:**")
             out.append("")
-            out += [f"- {'✔' if ok else '✘'} {text}" for text, ok in self.checks.items()]
+            for text, ok in self.checks.items():
+                m = self.measured.get(text)
+                extra = f" (measured {m['measured']}, expected {m['expected']})" if m else ""
+                out.append(f"- {'✔' if ok else '✘'} {text}{extra}")
             out.append("")
         for note in self.notes:
             out += [note, ""]
@@ -192,6 +217,7 @@ class ExperimentResult:
                 "seconds": self.seconds,
                 "provenance": self.provenance,
                 "figures": self.figures,
+                "measured": self.measured,
             }
         )
 
