@@ -111,8 +111,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--optimizer",
         action="append",
         metavar="SPEC",
-        help="one optimizer, repeatable: a name, or LABEL=RULES for a composed one, e.g. "
-        "'rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())'",
+        help="one optimizer, repeatable: a name; LABEL=RULES for a composed one, e.g. "
+        "'rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())'; or "
+        "[LABEL=]IMPORT.PATH of any torch.optim.Optimizer class or factory, e.g. "
+        "torch.optim.SGD, lion=pytorch_optimizer.Lion, sf=schedulefree.AdamWScheduleFree",
     )
     what.add_argument(
         "--hyper",
@@ -219,7 +221,7 @@ def build_spec(args: argparse.Namespace) -> Any:
     labels = [c.label for c in choices]
     hyper: dict[str, dict[str, Any]] = {}
     for key, value in _pairs(args.hyper, "--hyper").items():
-        label, dot, name = key.partition(".")
+        label, dot, name = key.rpartition(".")  # labels may hold dots (torch.SGD)
         if not dot or label not in labels:
             raise ValueError(
                 f"--hyper takes LABEL.NAME=VALUE with LABEL one of {labels}, got {key!r}"

@@ -66,7 +66,7 @@ from descentlab.engine.checkpoint import load_checkpoint, save_checkpoint
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.store import MetricSeries, Store, provenance
 
-__all__ = ["RunResult", "evaluate", "resume", "train"]
+__all__ = ["RunResult", "evaluate", "optimizer_modes", "resume", "train"]
 
 _CHECKPOINT_FORMAT = 1
 # Evaluate in one forward pass up to this many examples (exact means for any loss); beyond it,
@@ -134,8 +134,14 @@ def evaluate(
         classification: also report accuracy, ``mean(argmax(outputs) == y)`` (for one output,
             ``outputs > 0``).
 
+    Accuracy counts every target: for targets with more than one entry per example (a
+    language model's next token at each position) it is the fraction of correct entries.
+    Regression also reports ``rmse``, ``sqrt(mean((outputs - targets) ** 2))`` over every
+    entry, when the outputs have the targets' number of entries.
+
     Returns:
-        ``{"loss": ..., "accuracy": ...}`` (accuracy only for classification).
+        ``{"loss": ..., "accuracy": ...}`` (accuracy only for classification), or
+        ``{"loss": ..., "rmse": ...}`` for regression.
 
     Example:
         >>> m = nn.Linear(2, 2)
@@ -150,19 +156,44 @@ def evaluate(
         n = int(x.shape[0])
         total_loss = 0.0
         correct = 0
+        squared = 0.0
+        entries = 0
         for start in range(0, n, _EVAL_CHUNK):
             xb, yb = x[start : start + _EVAL_CHUNK], y[start : start + _EVAL_CHUNK]
             out = model(xb)
             total_loss += float(loss_fn(out, yb)) * xb.shape[0]
+            entries += yb.numel()
             if classification:
                 pred = (out.reshape(-1) > 0).long() if out.shape[-1] == 1 else out.argmax(-1)
-                correct += int((pred == yb).sum())
+                correct += int((pred.reshape(yb.shape) == yb).sum())
+            elif out.numel() == yb.numel():
+                squared += float(((out.reshape(yb.shape) - yb) ** 2).sum())
+            else:
+                squared = math.nan
         result = {"loss": total_loss / n}
         if classification:
-            result["accuracy"] = correct / n
+            result["accuracy"] = correct / entries
+        elif math.isfinite(squared):
+            result["rmse"] = math.sqrt(squared / entries)
         return result
     finally:
         model.train(was_training)
+
+
+def optimizer_modes(optimizer: Any) -> bool:
+    """Whether ``optimizer`` has ``train()`` and ``eval()`` modes (Schedule-Free optimizers:
+    their evaluation weights differ from the ones gradients are taken at).
+
+    The engine calls ``train()`` before training and around every evaluation ``eval()``, then
+    ``train()`` again; a finished run's optimizer (and model) stay in eval mode.
+
+    Example:
+        >>> optimizer_modes(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))
+        False
+    """
+    return callable(getattr(optimizer, "train", None)) and callable(
+        getattr(optimizer, "eval", None)
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -434,6 +465,7 @@ class _Loop:
         self.aug_gen = torch.Generator().manual_seed(_stream_seed(config.seed, 2))
         self._xs = built.x_train
         self._ys = built.y_train
+        self.finished = False  # set when the run has ended: evaluations leave eval mode on
 
     # -- checkpoint state -----------------------------------------------------------------
 
@@ -555,12 +587,28 @@ class _Loop:
 
     # -- evaluation -----------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Optimizers with train/eval modes (Schedule-Free) evaluate in eval mode; training
+        continues in train mode (after the run's end the optimizer stays in eval mode)."""
+        opt = self.b.optimizer
+        if not optimizer_modes(opt):
+            yield
+            return
+        opt.eval()
+        try:
+            yield
+        finally:
+            if not self.finished:
+                opt.train()
+
     def _split_metrics(self) -> dict[str, float]:
         b = self.b
         out: dict[str, float] = {}
-        for split, x, y in (("train", b.x_train, b.y_train), ("val", b.x_val, b.y_val)):
-            metrics = evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
-            out.update({f"{split}/{k}": v for k, v in metrics.items()})
+        with self._evaluating():
+            for split, x, y in (("train", b.x_train, b.y_train), ("val", b.x_val, b.y_val)):
+                metrics = evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
+                out.update({f"{split}/{k}": v for k, v in metrics.items()})
         return out
 
     def _evaluation_rows(self) -> list[Row]:
@@ -597,7 +645,8 @@ class _Loop:
             from descentlab.problems import data as datasets
 
             datasets.check_labels(y, splits.n_classes, name="y_test")
-        return evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
+        with self._evaluating():
+            return evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
 
     # -- running --------------------------------------------------------------------------
 
@@ -639,6 +688,8 @@ class _Loop:
             return loss.detach()
 
         model.train()
+        if optimizer_modes(optimizer):
+            optimizer.train()
         started = time.perf_counter()
         if self.step == 0 and not self.history:
             # The starting point, so curves begin at the initial loss.
@@ -888,6 +939,7 @@ def _execute(
         if status == "completed":
             if b.early is not None and b.early.restore_best:
                 b.early.restore(b.model)
+            loop.finished = True
             summary.update(loop._split_metrics())
             if config.evaluate_test:
                 test = loop.test_metrics()

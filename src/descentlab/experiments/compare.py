@@ -144,8 +144,9 @@ class OptimizerChoice:
 
     Attributes:
         label: its name in tables and figures (unique within a comparison).
-        optimizer: a name from ``descentlab.optim.NAMES`` or an update rule
-            (``descentlab.optim.chain(...)``).
+        optimizer: a name from ``descentlab.optim.NAMES``, an update rule
+            (``descentlab.optim.chain(...)``) or an optimizer from outside descentlab
+            (:mod:`descentlab.experiments.external`).
         hyper: fixed hyperparameters (not tuned), e.g. ``{"momentum": 0.9}``.
         lr_range: the learning-rate search range ``(low, high)``.
     """
@@ -180,10 +181,13 @@ class OptimizerChoice:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OptimizerChoice:
+        from descentlab.experiments.external import external_from_description
+
         opt = data["optimizer"]
+        ext = external_from_description(opt)
         return cls(
             label=data["label"],
-            optimizer=opt if "(" not in opt else parse_rule(opt),
+            optimizer=ext if ext is not None else opt if "(" not in opt else parse_rule(opt),
             hyper=dict(data.get("hyper", {})),
             lr_range=tuple(float(v) for v in data["lr_range"]),  # type: ignore[arg-type]
         )
@@ -258,8 +262,10 @@ def parse_rule(text: str) -> Any:
 
 
 def parse_optimizer(spec: Any) -> OptimizerChoice:
-    """An :class:`OptimizerChoice` from a name, ``"label=rule expression"``, a rule, a
-    ``(label, rule-or-name)`` pair or a choice.
+    """An :class:`OptimizerChoice` from a name, ``"label=rule expression"``, an import path
+    (``"torch.optim.SGD"``, ``"lion=pytorch_optimizer.Lion"``, ``"pkg.mod:Name"``), a rule, a
+    ``torch.optim.Optimizer`` class or factory ``params -> optimizer`` (see
+    :mod:`descentlab.experiments.external`), a ``(label, optimizer)`` pair or a choice.
 
     Raises:
         KeyError: an unknown optimizer or rule name (lists the valid names).
@@ -274,6 +280,7 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
         ('rms_mom', False)
     """
     from descentlab import optim
+    from descentlab.experiments import external
 
     if isinstance(spec, OptimizerChoice):
         return spec
@@ -285,7 +292,9 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
         if "=" in text.split("(", 1)[0]:
             label, _, text = text.partition("=")
             label, text = label.strip(), text.strip()
-        if "(" in text:
+        if external.looks_like_path(text):
+            spec = external.ImportedOptimizer(text)
+        elif "(" in text:
             spec = parse_rule(text)
         else:
             if not text:
@@ -303,10 +312,19 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
 
             label = optimizer_label(spec)
         return OptimizerChoice(label=label, optimizer=spec, lr_range=_FALLBACK_LR_RANGE)
+    if external.is_external(spec) or isinstance(spec, type) or callable(spec):
+        ext = external.wrap(spec)
+        key = ext.name.lower()
+        return OptimizerChoice(
+            label=label or ext.label,
+            optimizer=ext,
+            lr_range=DEFAULT_LR_RANGES.get(key, _FALLBACK_LR_RANGE),
+        )
     raise ValueError(
         "optimizer must be a name (one of "
-        f"{', '.join(optim.NAMES)}), 'label=rule expression', an update rule or a "
-        f"(label, rule) pair, got {spec!r}"
+        f"{', '.join(optim.NAMES)}), 'label=rule expression', an import path "
+        f"('torch.optim.SGD'), an update rule, a torch optimizer class or factory, or a "
+        f"(label, optimizer) pair, got {spec!r}"
     )
 
 
@@ -569,7 +587,11 @@ def _check_optimizer(
     import torch
 
     from descentlab import optim
+    from descentlab.experiments import external
 
+    if external.is_external(choice.optimizer):
+        external.check_external(choice.label, choice.optimizer, hyper, probe=probe)
+        return
     params = [torch.nn.Parameter(torch.zeros(2))]
     if probe is not None:
         cls = optim.get(choice.optimizer) if choice.is_named else None

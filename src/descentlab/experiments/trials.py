@@ -199,6 +199,13 @@ class MonitoredOptimizer:
             self.monitor = opt.attach_monitor(optim.Monitor(every=self.every))
         return opt
 
+    @property
+    def can_monitor(self) -> bool:
+        """Whether the wrapped optimizer is descentlab's (a name or an update rule)."""
+        from descentlab import optim
+
+        return isinstance(self.optimizer, str | optim.Rule)
+
     def rows(self) -> list[tuple[int, str, str, float]]:
         """The records as store rows ``(step, "monitor", name, value)`` (group 0)."""
         if self.monitor is None:
@@ -244,7 +251,10 @@ class Trial:
 
     @property
     def monitored(self) -> bool:
-        return isinstance(self.config.optimizer, MonitoredOptimizer)
+        """Whether the run records monitor statistics (descentlab's optimizers only; an
+        optimizer from outside descentlab has no monitor)."""
+        opt = self.config.optimizer
+        return isinstance(opt, MonitoredOptimizer) and opt.can_monitor
 
     def record_config(self) -> dict[str, Any]:
         """The config as the store holds it (``RunConfig.to_dict``)."""
