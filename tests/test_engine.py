@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import accuracy_score, log_loss
+from sklearn.metrics import accuracy_score, log_loss, mean_squared_error
 
 from descentlab import losses
 from descentlab.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -188,7 +188,7 @@ def test_training_does_not_touch_the_callers_global_rng():
 # evaluation
 
 
-@pytest.mark.parametrize("case", ["multiclass", "binary_one_output", "regression"])
+@pytest.mark.parametrize("case", ["multiclass", "binary_one_output", "regression", "sequence"])
 def test_evaluate_against_sklearn(case):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(50, 3, generator=g)
@@ -208,12 +208,30 @@ def test_evaluate_against_sklearn(case):
             p1 = torch.sigmoid(model(x)[:, 0].double()).numpy()
         assert out["loss"] == pytest.approx(log_loss(y.numpy(), p1), rel=1e-5)
         assert out["accuracy"] == accuracy_score(y.numpy(), p1 > 0.5)
+    elif case == "sequence":
+        # A label per position (a language model): accuracy over every position.
+        from descentlab.problems.charlm import sequence_cross_entropy
+
+        emb = torch.nn.Embedding(5, 5)
+        xs = torch.randint(0, 5, (50, 7), generator=g)
+        y = torch.randint(0, 5, (50, 7), generator=g)
+        out = evaluate(emb, xs, y, sequence_cross_entropy, classification=True)
+        with torch.no_grad():
+            p = torch.softmax(emb(xs).double(), -1).reshape(-1, 5).numpy()
+        flat = y.reshape(-1).numpy()
+        assert out["loss"] == pytest.approx(log_loss(flat, p, labels=range(5)), rel=1e-5)
+        assert out["accuracy"] == pytest.approx(accuracy_score(flat, p.argmax(1)))
     else:
         model, y = torch.nn.Linear(3, 2), torch.randn(50, 2, generator=g)
         out = evaluate(model, x, y, losses.get("mse"), classification=False)
         with torch.no_grad():
-            ref = ((model(x).double() - y.double()) ** 2).mean().item()
-        assert out == {"loss": pytest.approx(ref, rel=1e-6)}
+            pred = model(x).double().numpy()
+        ref = mean_squared_error(y.double().numpy(), pred)
+        assert out == {
+            "loss": pytest.approx(ref, rel=1e-6),
+            # over every entry (sklearn's RMSE would average per-output RMSEs instead)
+            "rmse": pytest.approx(math.sqrt(ref), rel=1e-6),
+        }
 
 
 def test_evaluation_loss_is_unsmoothed_and_test_split_used_once():

@@ -342,17 +342,33 @@ def _build(config: RunConfig, data: Any = None) -> _Built:
             f"{tuple(splits.x_train.shape[1:])}"
         )
 
-    model_name = config.model or splits.default_model
-    loss_name = config.loss or splits.default_loss
+    model_spec = config.model or splits.default_model
+    loss_spec = config.loss or splits.default_loss
+    # A problem of your own (descentlab.problems.problem) brings a model factory and may
+    # bring a loss function instead of names.
+    model_name = model_spec if isinstance(model_spec, str) else repr(model_spec)
+    loss_name = loss_spec if isinstance(loss_spec, str) else repr(loss_spec)
     model_options = dict(config.model_options)
     if model_name == "quadratic_deep" and getattr(splits, "hessian", None) is not None:
         model_options.setdefault("hessian", splits.hessian)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    model = models.build(
-        model_name, input_shape=splits.input_shape, n_outputs=splits.n_outputs, **model_options
-    ).to(device)
-    eval_loss = losses.get(loss_name, **config.loss_options)
+    if isinstance(model_spec, str):
+        model = models.build(
+            model_name, input_shape=splits.input_shape, n_outputs=splits.n_outputs, **model_options
+        ).to(device)
+    else:
+        from descentlab.problems.problem import build_model
+
+        model = build_model(model_spec, f"model {model_name!r}", **model_options).to(device)
+    if isinstance(loss_spec, str):
+        eval_loss = losses.get(loss_name, **config.loss_options)
+    elif config.loss_options or config.label_smoothing > 0:
+        raise ValueError(
+            f"loss {loss_name!r} is a function: loss_options and label_smoothing do not apply"
+        )
+    else:
+        eval_loss = loss_spec
     train_loss = eval_loss
     if config.label_smoothing > 0:
         train_loss = losses.get(

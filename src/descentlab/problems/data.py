@@ -251,7 +251,8 @@ def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None
 
 
 def check_labels(y: Tensor, n_classes: int, *, name: str = "y") -> None:
-    """Raise ``ValueError`` unless ``y`` is an int64 vector of labels in ``[0, n_classes)``.
+    """Raise ``ValueError`` unless ``y`` holds int64 labels in ``[0, n_classes)``, one per
+    example (shape ``(N,)``) or one per position of a sequence (shape ``(N, T)``).
 
     Args:
         y: labels.
@@ -266,8 +267,8 @@ def check_labels(y: Tensor, n_classes: int, *, name: str = "y") -> None:
     """
     if y.dtype != torch.int64:
         raise ValueError(f"{name} must have dtype int64, got {y.dtype}")
-    if y.dim() != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {tuple(y.shape)}")
+    if y.dim() not in (1, 2):
+        raise ValueError(f"{name} must have shape (N,) or (N, T), got {tuple(y.shape)}")
     if y.numel():
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= n_classes:

@@ -1,0 +1,548 @@
+r"""Your own problem: a model factory, data splits, a loss and a metric.
+
+A :class:`Problem` is what a comparison optimizes when the built-in datasets are not yours:
+
+.. code-block:: python
+
+    Problem(
+        name="houses",
+        model=lambda: torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(),
+                                          torch.nn.Linear(32, 1)),
+        data={"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test},
+        loss="mse",            # a name of descentlab.losses, or a callable (outputs, targets)
+        metric="rmse",         # "accuracy", "loss" or "rmse"
+    )
+
+Give it to :func:`descentlab.experiments.compare.compare` (``problem=``), or name a function
+that returns one on the command line: ``--problem mypkg.mod:make_problem`` or ``--problem
+path/to/file.py:make_problem`` (:func:`load_problem`; ``--problem-option K=V`` become the
+function's keyword arguments).
+
+The data are arrays or tensors: ``x_train``, ``y_train``, ``x_test``, ``y_test`` and optionally
+``x_val``, ``y_val`` (otherwise the validation split is carved from the training data with the
+comparison's ``split_seed`` and ``val_fraction``, stratified for classification, as for the
+built-in datasets). Integer targets make a classification problem (labels ``0..C-1``, one per
+example or one per position of a sequence), floating-point targets a regression problem.
+Defaults: cross-entropy and accuracy for classification, mean squared error and RMSE for
+regression.
+
+Everything is checked before training, and each error names what is wrong: a problem function
+that fails or returns something that is not a problem, a missing field, data of mismatched
+lengths, a model factory that does not return a module or whose outputs the loss cannot take,
+a metric that does not fit the task.
+
+The data's fingerprint (a hash of every array, the task, the loss and the metric) is part of
+the comparison's identity: change your data and the comparison starts again instead of
+reusing trials of the old data.
+
+Example:
+    >>> import torch
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x = torch.randn(100, 3, generator=g)
+    >>> y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    >>> p = Problem(name="linear", model=lambda: torch.nn.Linear(3, 1),
+    ...             data={"x_train": x[:80], "y_train": y[:80], "x_test": x[80:],
+    ...                   "y_test": y[80:]})
+    >>> s = p.splits(seed=0, val_fraction=0.25)
+    >>> s.task, s.n_train, s.n_val, s.n_test, p.metric_name
+    ('regression', 60, 20, 20, 'rmse')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib
+import importlib.util
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "BUILTIN_PROBLEMS",
+    "METRICS",
+    "Problem",
+    "is_problem_ref",
+    "load_problem",
+    "problem_slug",
+]
+
+#: Metrics a problem is scored with: name -> (validation metric key, maximize).
+METRICS: dict[str, tuple[str, bool]] = {
+    "accuracy": ("val/accuracy", True),
+    "loss": ("val/loss", False),
+    "rmse": ("val/rmse", False),
+}
+
+_REQUIRED_DATA = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _builtin_charlm(**options: Any) -> Problem:
+    from descentlab.problems.charlm import char_lm_problem
+
+    return char_lm_problem(**options)
+
+
+#: Problems built into descentlab that are :class:`Problem` objects (the datasets of
+#: :mod:`descentlab.problems.data` are the others).
+BUILTIN_PROBLEMS: dict[str, Callable[..., Problem]] = {"charlm": _builtin_charlm}
+
+
+class _Factory:
+    """The problem's model factory or loss as the engine calls it; pickled through its problem
+    (a problem loaded by reference pickles as the reference, so worker processes load it
+    again rather than unpickling objects of a file that is not importable)."""
+
+    def __init__(self, problem: Problem, part: str) -> None:
+        self.problem = problem
+        self.part = part
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.problem, self.part)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{self.problem.name}.{self.part}"
+
+
+@dataclass(eq=False)
+class Problem:
+    """A model factory, data splits, a loss and a metric.
+
+    Attributes:
+        name: a short name (tables, the run directory).
+        model: a callable returning a fresh ``torch.nn.Module`` (a class or a function; called
+            with the comparison's ``model_options`` as keyword arguments, and after
+            ``torch.manual_seed(seed)``, so each seed gives its own initialisation).
+        data: ``{"x_train", "y_train", "x_test", "y_test"[, "x_val", "y_val"]}`` arrays or
+            tensors.
+        loss: a loss name (``descentlab.losses``) or a callable ``(outputs, targets) ->
+            scalar`` (mean over the batch); None: cross-entropy / mean squared error.
+        metric: ``"accuracy"`` (classification), ``"loss"`` or ``"rmse"`` (regression); None:
+            accuracy for classification, RMSE for regression.
+        task: ``"classification"`` or ``"regression"``; None: integer targets are
+            classification.
+        n_classes: classes of a classification problem; None: the largest label + 1.
+        target: the metric value whose first crossing is timed (time to target), or None.
+        meta: where the data came from (recorded with the splits).
+        source: the reference it was loaded from (set by :func:`load_problem`).
+    """
+
+    name: str
+    model: Callable[..., nn.Module]
+    data: Mapping[str, Any]
+    loss: str | Callable[[Tensor, Tensor], Tensor] | None = None
+    metric: str | None = None
+    task: str | None = None
+    n_classes: int | None = None
+    target: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    source: tuple[str, str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._validate_fields()
+
+    # -- checks ----------------------------------------------------------------------------
+
+    def _where(self) -> str:
+        return f"problem {self.name!r}" + (f" ({self.source[0]})" if self.source else "")
+
+    def _validate_fields(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"problem name must be a non-empty string, got {self.name!r}")
+        where = self._where()
+        if not callable(self.model):
+            raise ValueError(
+                f"{where}: model must be a callable returning a torch.nn.Module (a class or a "
+                f"function), got {self.model!r}"
+            )
+        if not isinstance(self.data, Mapping):
+            raise ValueError(
+                f"{where}: data must be a dict with {', '.join(_REQUIRED_DATA)} (and optionally "
+                f"x_val, y_val), got {type(self.data).__name__}"
+            )
+        missing = [k for k in _REQUIRED_DATA if k not in self.data]
+        if missing:
+            raise ValueError(f"{where}: data is missing {', '.join(missing)}")
+        if ("x_val" in self.data) != ("y_val" in self.data):
+            raise ValueError(f"{where}: data must hold both x_val and y_val, or neither")
+        unknown = sorted(set(self.data) - {*_REQUIRED_DATA, "x_val", "y_val"})
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown data key(s) {unknown}; valid keys: "
+                f"{', '.join(_REQUIRED_DATA)}, x_val, y_val"
+            )
+        if self.task not in (None, "classification", "regression"):
+            raise ValueError(
+                f"{where}: task must be 'classification' or 'regression', got {self.task!r}"
+            )
+        if self.metric is not None and self.metric not in METRICS:
+            raise ValueError(
+                f"{where}: metric must be one of {', '.join(METRICS)}, got {self.metric!r}"
+            )
+        if self.loss is not None and not (isinstance(self.loss, str) or callable(self.loss)):
+            raise ValueError(
+                f"{where}: loss must be a loss name or a callable (outputs, targets) -> loss, "
+                f"got {self.loss!r}"
+            )
+        if self.loss is not None and isinstance(self.loss, str):
+            from descentlab import losses
+
+            losses.get(self.loss)  # KeyError listing the valid names
+
+    # -- derived ---------------------------------------------------------------------------
+
+    @functools.cached_property
+    def _tensors(self) -> dict[str, Tensor]:
+        where = self._where()
+        out: dict[str, Tensor] = {}
+        for key, value in self.data.items():
+            try:
+                t = torch.as_tensor(np.asarray(value) if not isinstance(value, Tensor) else value)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}: data[{key!r}] is not an array: {exc}") from None
+            if t.dim() == 0:
+                raise ValueError(f"{where}: data[{key!r}] must have one row per example")
+            out[key] = t.detach().cpu()
+        for x, y in (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test")):
+            if x in out and out[x].shape[0] != out[y].shape[0]:
+                raise ValueError(
+                    f"{where}: {x} has {out[x].shape[0]} rows but {y} has {out[y].shape[0]}"
+                )
+            if x in out and out[x].shape[0] == 0:
+                raise ValueError(f"{where}: {x} is empty")
+        shapes = {k: tuple(out[k].shape[1:]) for k in ("x_train", "x_test", "x_val") if k in out}
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"{where}: inputs must have one shape per example, got {shapes}")
+        return out
+
+    @property
+    def task_name(self) -> str:
+        """``"classification"`` or ``"regression"`` (given, or from the targets' dtype)."""
+        if self.task is not None:
+            return self.task
+        y = self._tensors["y_train"]
+        return "regression" if y.is_floating_point() else "classification"
+
+    @property
+    def metric_name(self) -> str:
+        """The metric (given, or accuracy / RMSE by task)."""
+        if self.metric is not None:
+            return self.metric
+        return "accuracy" if self.task_name == "classification" else "rmse"
+
+    @property
+    def loss_name(self) -> str | Callable[[Tensor, Tensor], Tensor]:
+        if self.loss is not None:
+            return self.loss
+        return "cross_entropy" if self.task_name == "classification" else "mse"
+
+    def fingerprint(self) -> str:
+        """A hash of the data, the task, the loss and the metric (8 hex digits)."""
+        h = hashlib.sha256()
+        for key in sorted(self._tensors):
+            t = self._tensors[key].contiguous()
+            h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes())
+        loss = self.loss_name if isinstance(self.loss_name, str) else _describe(self.loss_name)
+        h.update(f"{self.task_name}|{loss}|{self.metric_name}|{self.n_classes}".encode())
+        return h.hexdigest()[:8]
+
+    def splits(self, *, seed: int = 0, val_fraction: float = 0.2) -> Any:
+        """The problem as a :class:`~descentlab.problems.data.Splits` (test split sealed).
+
+        Args:
+            seed: seed of the train/validation split when ``x_val`` is not given.
+            val_fraction: validation fraction when ``x_val`` is not given.
+
+        Raises:
+            ValueError: naming the field that is wrong.
+        """
+        from descentlab.problems import data as datasets
+
+        where = self._where()
+        t = self._tensors
+        task = self.task_name
+        classification = task == "classification"
+        metric = self.metric_name
+        if classification and metric == "rmse":
+            raise ValueError(f"{where}: metric 'rmse' needs a regression problem (float targets)")
+        if not classification and metric == "accuracy":
+            raise ValueError(
+                f"{where}: metric 'accuracy' needs a classification problem (integer labels)"
+            )
+
+        def targets(y: Tensor) -> Tensor:
+            if classification:
+                if y.is_floating_point() and not torch.equal(y, y.round()):
+                    raise ValueError(f"{where}: classification labels must be integers")
+                return y.to(torch.int64)
+            y = y.to(torch.float32)
+            return y.reshape(y.shape[0], -1) if y.dim() == 1 else y
+
+        # Float inputs become float32; integer inputs (a language model's token ids) int64.
+        x_dtype = torch.float32 if t["x_train"].is_floating_point() else torch.int64
+        x_train, y_train = t["x_train"].to(x_dtype), targets(t["y_train"])
+        x_test, y_test = t["x_test"].to(x_dtype), targets(t["y_test"])
+        if "x_val" in t:
+            x_val = t["x_val"].to(x_dtype)
+            y_val = targets(t["y_val"])
+        else:
+            datasets._check_fraction(val_fraction)
+            stratify = classification and y_train.dim() == 1
+            x_tr, x_va, y_tr, y_va = datasets._split_train_val(
+                x_train.numpy(), y_train.numpy(), val_fraction=val_fraction, seed=seed,
+                stratify=stratify,
+            )  # fmt: skip
+            x_train, x_val = torch.from_numpy(x_tr), torch.from_numpy(x_va)
+            y_train, y_val = torch.from_numpy(y_tr), torch.from_numpy(y_va)
+        n_classes = None
+        if classification:
+            n_classes = self.n_classes or int(max(int(y.max()) for y in (y_train, y_test))) + 1
+            for name, y in (("y_train", y_train), ("y_val", y_val), ("y_test", y_test)):
+                datasets.check_labels(y, n_classes, name=f"{where}: {name}")
+        n_outputs = n_classes if classification else int(y_train.shape[1])
+        return datasets.Splits(
+            name=self.name,
+            task=task,
+            x_train=x_train,
+            y_train=y_train,
+            x_val=x_val,
+            y_val=y_val,
+            n_classes=n_classes,
+            input_shape=tuple(x_train.shape[1:]),
+            n_outputs=int(n_outputs),
+            _x_test=x_test,
+            _y_test=y_test,
+            default_model=_Factory(self, "model"),  # type: ignore[arg-type]
+            default_loss=(
+                self.loss_name if isinstance(self.loss_name, str) else _Factory(self, "loss")
+            ),  # type: ignore[arg-type]
+            meta={
+                **self.meta,
+                "problem": self.name,
+                "source": self.source[0] if self.source else None,
+                "metric": metric,
+                "target": self.target,
+                "fingerprint": self.fingerprint(),
+                "seed": seed,
+                "val_fraction": val_fraction,
+            },
+        )
+
+    def check(self, **model_options: Any) -> None:
+        """Build the model once and pass two training examples through it and the loss.
+
+        Raises:
+            ValueError: the factory fails or returns no module, or the loss cannot take the
+                model's outputs (naming the shapes).
+        """
+        from descentlab import losses
+
+        where = self._where()
+        s = self.splits()
+        model = build_model(self.model, where, **model_options)
+        x, y = s.x_train[:2], s.y_train[:2]
+        try:
+            with torch.no_grad():
+                out = model(x)
+        except Exception as exc:
+            raise ValueError(
+                f"{where}: the model cannot take inputs of shape {tuple(x.shape)}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        loss = self.loss_name
+        fn = losses.get(loss) if isinstance(loss, str) else loss
+        try:
+            value = fn(out, y)
+        except Exception as exc:
+            raise ValueError(
+                f"{where}: the loss cannot compare the model's outputs {tuple(out.shape)} with "
+                f"targets {tuple(y.shape)}: {type(exc).__name__}: {exc}"
+            ) from None
+        if not isinstance(value, Tensor) or value.dim() != 0:
+            raise ValueError(f"{where}: the loss must return a scalar tensor, got {value!r}")
+
+    def __reduce__(self) -> Any:
+        # A problem loaded by reference travels as the reference (worker processes call its
+        # function again); one made in Python travels as its fields (pickled by reference).
+        if self.source is not None:
+            return (_load_json, self.source)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return (_rebuild, (fields,))
+
+
+def _rebuild(fields: dict[str, Any]) -> Problem:
+    return Problem(**fields)
+
+
+def _load_json(ref: str, options: str) -> Problem:
+    return _load_cached(ref, options)
+
+
+def _describe(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def build_model(factory: Callable[..., Any], where: str, **options: Any) -> nn.Module:
+    """Call a problem's model factory; a clear error when it fails or returns no module."""
+    try:
+        model = factory(**options)
+    except Exception as exc:
+        raise ValueError(
+            f"{where}: the model factory failed: {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(model, nn.Module):
+        raise ValueError(
+            f"{where}: the model factory must return a torch.nn.Module, got {type(model).__name__}"
+        )
+    return model
+
+
+# ------------------------------------------------------------------------------------------
+# loading problems by reference
+
+_REF = re.compile(r"^(?P<target>[^:]+):(?P<func>[A-Za-z_][\w.]*)$")
+
+
+def is_problem_ref(text: Any) -> bool:
+    """Whether ``text`` names a problem function (``pkg.mod:fn``, ``path/file.py:fn``) or a
+    built-in problem object (:data:`BUILTIN_PROBLEMS`).
+
+    Example:
+        >>> is_problem_ref("examples/houses.py:make_problem"), is_problem_ref("mnist1d")
+        (True, False)
+    """
+    if not isinstance(text, str):
+        return False
+    text = text.split("#", 1)[0]
+    return text in BUILTIN_PROBLEMS or _REF.match(text.strip()) is not None
+
+
+def problem_slug(ref: str) -> str:
+    """A short name for a run directory: the file's stem or the module's last part.
+
+    Example:
+        >>> problem_slug("examples/houses.py:make_problem"), problem_slug("pkg.mod:make")
+        ('houses', 'mod')
+    """
+    text = ref.split("#", 1)[0]
+    m = _REF.match(text.strip())
+    if m is None:
+        return re.sub(r"[^\w.-]+", "_", text)
+    target = m.group("target")
+    stem = Path(target).stem if target.endswith(".py") else target.rsplit(".", 1)[-1]
+    return re.sub(r"[^\w.-]+", "_", stem) or "problem"
+
+
+def _import_file(path: Path) -> Any:
+    name = "descentlab_problem_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"problem file {path} cannot be loaded as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ValueError(
+            f"problem file {path} failed while importing: {type(exc).__name__}: {exc}"
+        ) from None
+    return module
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(ref: str, options: str) -> Problem:
+    text = ref.split("#", 1)[0].strip()
+    kwargs = json.loads(options)
+    if text in BUILTIN_PROBLEMS:
+        fn: Callable[..., Any] = BUILTIN_PROBLEMS[text]
+    else:
+        m = _REF.match(text)
+        if m is None:
+            raise ValueError(
+                f"problem must be a dataset name, a built-in problem ({', '.join(BUILTIN_PROBLEMS)}"
+                f"), 'package.module:function' or 'path/to/file.py:function', got {ref!r}"
+            )
+        target, func = m.group("target"), m.group("func")
+        if target.endswith(".py"):
+            path = Path(target).expanduser().resolve()
+            if not path.is_file():
+                raise ValueError(f"problem {ref!r}: no file {path}")
+            module = _import_file(path)
+        else:
+            try:
+                module = importlib.import_module(target)
+            except ImportError as exc:
+                raise ValueError(f"problem {ref!r}: cannot import {target!r} ({exc})") from None
+        fn = module
+        try:
+            for part in func.split("."):
+                fn = getattr(fn, part)
+        except AttributeError:
+            raise ValueError(f"problem {ref!r}: {target} has no {func!r}") from None
+        if not callable(fn):
+            raise ValueError(f"problem {ref!r}: {func!r} is not a function")
+    try:
+        made = fn(**kwargs)
+    except Exception as exc:
+        raise ValueError(f"problem function {text} failed: {type(exc).__name__}: {exc}") from None
+    if isinstance(made, Mapping):
+        made = _from_mapping(text, made)
+    if not isinstance(made, Problem):
+        raise ValueError(
+            f"problem function {text} must return a descentlab Problem (or a dict with model "
+            f"and data), got {type(made).__name__}"
+        )
+    made.source = (text, options)
+    return made
+
+
+def _from_mapping(text: str, made: Mapping[str, Any]) -> Problem:
+    fields = [f.name for f in dataclasses.fields(Problem) if f.name not in ("source", "meta")]
+    missing = [k for k in ("model", "data") if k not in made]
+    if missing:
+        raise ValueError(
+            f"problem function {text} returned a dict without {', '.join(missing)} (a problem "
+            f"needs model and data; optional: {', '.join(f for f in fields if f not in ('model', 'data'))})"  # noqa: E501
+        )
+    unknown = sorted(set(made) - set(fields))
+    if unknown:
+        raise ValueError(
+            f"problem function {text} returned unknown field(s) {unknown}; valid: {fields}"
+        )
+    return Problem(**{"name": problem_slug(text), **made})
+
+
+def load_problem(ref: str, **options: Any) -> Problem:
+    """The :class:`Problem` a reference names, made by calling its function with ``options``.
+
+    Args:
+        ref: ``package.module:function``, ``path/to/file.py:function`` (relative to the
+            current directory) or a built-in problem's name (:data:`BUILTIN_PROBLEMS`). The
+            function returns a :class:`Problem` or a dict of its fields.
+        **options: keyword arguments of the function (JSON values).
+
+    Returns:
+        The problem (cached per process: the function runs once per reference and options).
+
+    Raises:
+        ValueError: the reference does not resolve, the function fails, or returns something
+            that is not a complete problem (naming what is missing).
+    """
+    try:
+        key = json.dumps(options, sort_keys=True)
+    except TypeError as exc:
+        raise ValueError(f"problem options must be JSON values, got {options!r}: {exc}") from None
+    return _load_cached(ref, key)
