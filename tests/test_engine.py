@@ -368,7 +368,8 @@ def test_save_checkpoint_is_atomic(tmp_path):
     with pytest.raises(Exception, match=r"pickle|lambda|serializ"):
         save_checkpoint({"step": 2, "bad": lambda: 0}, path)
     assert load_checkpoint(path)["step"] == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary left behind
+    # no temporary left behind: the checkpoint and its checksum
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "c.pt.sha256"]
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "missing.pt")
 

@@ -172,3 +172,130 @@ def test_untrusted_kernel_cache_folder_is_refused(kernel_cache, monkeypatch, pro
     finally:
         os.chown(folder, os.geteuid(), os.getegid())
         folder.chmod(0o700)
+
+
+# ------------------------------------------------------------------------------------------
+# checkpoints: 4 faults, 4 detected (a clear error naming the file, nothing changed)
+
+CKPT_FAULTS = ["16 bytes overwritten", "2000 garbage bytes", "truncated", "deleted"]
+
+
+def _damage(path: Path, fault: str) -> None:
+    data = bytearray(path.read_bytes())
+    if fault == "16 bytes overwritten":
+        mid = len(data) // 2
+        data[mid : mid + 16] = bytes(b ^ 0xFF for b in data[mid : mid + 16])
+        path.write_bytes(bytes(data))
+    elif fault == "2000 garbage bytes":
+        path.write_bytes(bytes(data) + os.urandom(2000))
+    elif fault == "truncated":
+        path.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        path.unlink()
+
+
+@pytest.fixture(scope="module")
+def paused_run(tmp_path_factory):
+    """A run paused at step 25 (checkpoints every 10 steps), and the same run uninterrupted."""
+    from descentlab.engine.config import RunConfig
+    from descentlab.engine.run import train
+    from descentlab.store import Store
+
+    cfg = RunConfig(problem="moons", problem_options={"n_samples": 200}, model="mlp",
+                    model_options={"hidden": 8}, optimizer="adam", hyper={"lr": 0.01},
+                    batch_size=16, steps=40, evaluate_test=False, checkpoint_every=10)  # fmt: skip
+    root = tmp_path_factory.mktemp("paused")
+    store = Store(root / "lab.sqlite")
+    paused = train(cfg, store, until_step=25, progress=False)
+    store.close()
+    full = train(cfg.replace(checkpoint_every=None), progress=False)
+    return root, paused.run_id, full
+
+
+def _copy_store(root: Path, dest: Path):
+    import shutil
+
+    from descentlab.store import Store
+
+    shutil.copytree(root, dest)
+    store = Store(dest / "lab.sqlite")
+    # the checkpoint path recorded in the store points into the original folder
+    for rec in store.list_runs():
+        art = store.artifacts(rec.id).get("checkpoint")
+        if art is not None:
+            new = dest / Path(art["path"]).relative_to(root)
+            store.add_artifact(rec.id, "checkpoint", new, kind="checkpoint", replace=True)
+    return store
+
+
+def test_checkpoint_fault_table_4_of_4_detected(paused_run, tmp_path):
+    from descentlab.engine.checkpoint import CheckpointError
+    from descentlab.engine.run import resume
+
+    root, run_id, full = paused_run
+    detected = []
+    for i, fault in enumerate(CKPT_FAULTS):
+        store = _copy_store(root, tmp_path / str(i))
+        ckpt = Path(store.artifacts(run_id)["checkpoint"]["path"])
+        before = (store.get_run(run_id).status, store.metrics(run_id)["val/loss"].steps.tolist())
+        _damage(ckpt, fault)
+        with pytest.raises(CheckpointError) as info:
+            resume(run_id, store, progress=False)
+        message = str(info.value)
+        assert str(ckpt) in message and "\n" not in message, message
+        assert "restart" in message  # says how to start over, if that is what the user wants
+        after = (store.get_run(run_id).status, store.metrics(run_id)["val/loss"].steps.tolist())
+        assert after == before, f"{fault}: the failed resume changed the store"
+        detected.append(fault)
+        # starting over happens only when asked for, and gives the uninterrupted run's numbers
+        done = resume(run_id, store, progress=False, restart=True)
+        assert done.status == "completed"
+        for a, b in zip(done.model.parameters(), full.model.parameters(), strict=True):
+            assert torch.equal(a, b)
+        store.close()
+    assert detected == CKPT_FAULTS  # 4/4
+
+
+def test_checkpoint_records_a_checksum_and_loads_with_weights_only(paused_run):
+    import hashlib
+    import json
+
+    from descentlab.engine.checkpoint import checksum_path
+
+    root, run_id, _ = paused_run
+    ckpt = root / "checkpoints" / f"run-{run_id}.pt"
+    meta = json.loads(checksum_path(ckpt).read_text())
+    assert meta["sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    state = torch.load(ckpt, weights_only=True)  # still a plain torch.save file
+    assert state["step"] == 25
+
+
+def test_checkpoint_without_store_detects_corruption(tmp_path):
+    from descentlab.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    path = tmp_path / "c.pt"
+    save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
+    save_checkpoint({"step": 2, "w": torch.ones(3)}, path)
+    assert load_checkpoint(path)["step"] == 2
+    _damage(path, "16 bytes overwritten")
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path)
+    path.unlink()
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(path)
+
+
+def test_cli_resume_of_a_corrupted_checkpoint_is_one_clear_line(paused_run, tmp_path, capsys):
+    from descentlab.cli import main
+
+    root, run_id, _ = paused_run
+    store = _copy_store(root, tmp_path / "c")
+    ckpt = Path(store.artifacts(run_id)["checkpoint"]["path"])
+    store.close()
+    _damage(ckpt, "16 bytes overwritten")
+    argv = ["train", "--resume", str(run_id), "--db", str(tmp_path / "c" / "lab.sqlite"),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"checkpoint {ckpt} is corrupted" in err and "--restart" in err
+    assert main([*argv, "--restart"]) == 0

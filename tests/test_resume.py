@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from descentlab.engine.checkpoint import load_checkpoint
+from descentlab.engine.checkpoint import CheckpointError, load_checkpoint
 from descentlab.engine.config import RunConfig
 from descentlab.engine.run import resume, train
 from descentlab.store import Store
@@ -138,16 +138,19 @@ def test_resume_without_a_store(tmp_path):
         train(cfg, checkpoint_path=tmp_path / "other.pt", resume=True, progress=False)
 
 
-def test_checkpoints_at_an_interval_and_lost_checkpoint_restarts(tmp_path):
+def test_checkpoints_at_an_interval_and_lost_checkpoint_restarts_when_asked(tmp_path):
     cfg = CONFIGS["minibatch_adam_mixup"].replace(checkpoint_every=10)
     store = Store(tmp_path / "lab.sqlite")
     paused = train(cfg, store, until_step=25, progress=False)
     ckpt = load_checkpoint(paused.checkpoint_path)
     assert ckpt["step"] == 25 and ckpt["status"] == "interrupted"
-    # a run that died before its first checkpoint starts over, its old metrics removed
+    # a lost checkpoint is an error; the run starts over (its old metrics removed) only when
+    # that is asked for
     paused.checkpoint_path.unlink()
     store.set_status(paused.run_id, "failed", message="simulated crash")
-    done = resume(paused.run_id, store, progress=False)
+    with pytest.raises(CheckpointError, match=f"checkpoint {paused.checkpoint_path} is missing"):
+        resume(paused.run_id, store, progress=False)
+    done = resume(paused.run_id, store, progress=False, restart=True)
     assert_identical(train(cfg.replace(checkpoint_every=None), progress=False), done)
     assert store.metrics(paused.run_id)["val/loss"].steps.tolist() == [0, 7, 14, 21, 28, 35, 42,
         49, 50]  # fmt: skip

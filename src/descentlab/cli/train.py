@@ -7,6 +7,7 @@ Examples::
     descentlab train --problem digits --model digits_mlp --optimizer momentum --lr 0.05 \\
         --hyper momentum=0.9 --schedule "cosine" --epochs 30 --batch-size 32
     descentlab train --resume 12            # continue run 12 from its last checkpoint
+    descentlab train --resume 12 --restart  # ... or from step 0 if that one is damaged
 
 The run is stored in ``<runs-dir>/descentlab.sqlite`` (or ``--db``) with its checkpoint under
 ``<runs-dir>/checkpoints/``; the run id is printed first, the final metrics last.
@@ -179,6 +180,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     obs.add_argument("--db", metavar="PATH", help="the store (RUNS_DIR/descentlab.sqlite)")
     obs.add_argument("--resume", type=int, metavar="RUN_ID", help="continue a stored run")
+    obs.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --resume: start the run over from step 0 if its checkpoint is corrupted "
+        "or missing (otherwise that is an error)",
+    )
     obs.add_argument("--until-step", type=int, metavar="N", help="pause after N steps")
     obs.add_argument("--no-progress", action="store_true", help="no progress bar")
     obs.add_argument(
@@ -295,6 +302,8 @@ def run(args: argparse.Namespace) -> int:
         verb = "resuming" if args.resume is not None else "training"
         print(f"{verb} run {run_id} (store {db})", flush=True)
 
+    if args.restart and args.resume is None:
+        raise ValueError("--restart goes with --resume RUN_ID")
     if args.resume is not None:
         clash = [
             "--" + k.replace("_", "-")
@@ -310,7 +319,12 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"no store at {db} (use --runs-dir or --db)")
         store = Store(db)
         result = resume(
-            args.resume, store, until_step=args.until_step, progress=progress, on_start=announce
+            args.resume,
+            store,
+            until_step=args.until_step,
+            progress=progress,
+            on_start=announce,
+            restart=args.restart,
         )
     else:
         config = _config(args)

@@ -1,12 +1,22 @@
-"""Checkpoints written atomically: a crash leaves the previous checkpoint or the new one.
+"""Checkpoints written atomically and verified before use.
 
 :func:`save_checkpoint` writes the whole checkpoint to a temporary file in the destination's
 directory, flushes and ``fsync``-s it, renames it over the destination with ``os.replace``
 (atomic on POSIX and Windows) and ``fsync``-s the directory so the rename itself survives a
 power cut. A reader therefore never sees a half-written checkpoint.
 
+Each checkpoint ``run.pt`` has a checksum file ``run.pt.sha256`` (JSON) recording the SHA-256
+of its bytes, written (atomically) just before the checkpoint is renamed into place; it also
+keeps the previous checkpoint's hash, so a process killed between the two renames leaves a
+pair that still verifies. :func:`load_checkpoint` hashes the file and loads exactly the bytes
+it checked: a checkpoint that was overwritten in part, extended, truncated or deleted (while
+its checksum file says one was written) raises :class:`CheckpointError` naming the file,
+instead of resuming from wrong numbers or silently starting over.
+
 Checkpoints are plain ``torch.save`` dicts of tensors, numbers, strings, lists and dicts, and
-are read back with ``torch.load(weights_only=True)``: loading one never runs pickled code.
+are read back with ``torch.load(weights_only=True)``: loading one never runs pickled code. The
+folder they are written to is created ``0700`` (a checkpoint holds the run's config and
+state).
 
 Example:
     >>> import tempfile, os, torch
@@ -23,63 +33,162 @@ References:
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
+import json
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["load_checkpoint", "save_checkpoint", "write_bytes_atomic"]
+from descentlab._osutil import private_dir
+
+__all__ = [
+    "CheckpointError",
+    "checksum_path",
+    "load_checkpoint",
+    "save_checkpoint",
+    "write_bytes_atomic",
+]
 
 
-def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename, fsync directory).
-
-    Args:
-        state: a dict of tensors, numbers, strings, lists, tuples and dicts.
-        path: destination file; its directory is created if missing.
-    """
-    _write_atomic(path, lambda fh: torch.save(state, fh))
+class CheckpointError(ValueError):
+    """A checkpoint is corrupted, missing or cannot be verified (the message names the file)."""
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` as atomically as :func:`save_checkpoint` writes a state (used
-    to place a checkpoint that was written on another machine)."""
-    _write_atomic(path, lambda fh: fh.write(data))
-
-
-def _write_atomic(path: str | os.PathLike[str], write: Callable[[Any], Any]) -> None:
+def checksum_path(path: str | os.PathLike[str]) -> Path:
+    """The checksum file of the checkpoint at ``path`` (``<path>.sha256``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    # The rename is durable only once the directory entry is on disk (POSIX; no-op elsewhere).
+    return path.with_name(path.name + ".sha256")
+
+
+def _fsync_dir(directory: Path) -> None:
+    # A rename is durable only once the directory entry is on disk (POSIX; no-op elsewhere).
     with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+        dir_fd = os.open(directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors on the CPU).
+def _write_atomic(directory: Path, name: str, write: Any) -> str:
+    """``write(fh)`` into a temporary file in ``directory`` (flushed, fsync-ed); its path."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _read_checksum(path: Path) -> dict[str, Any] | None:
+    """The checksum record of ``path`` (None: no checksum file)."""
+    side = checksum_path(path)
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"the checksum file {side} of checkpoint {path} is unreadable ({exc})"
+        ) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
+        raise CheckpointError(f"the checksum file {side} of checkpoint {path} is unreadable")
+    return meta
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write ``state`` to ``path`` atomically (temporary file, fsync, rename, fsync directory),
+    with its checksum file (see :func:`checksum_path`).
+
+    Args:
+        state: a dict of tensors, numbers, strings, lists, tuples and dicts.
+        path: destination file; its directory is created (``0700``) if missing.
+    """
+    _save(path, lambda fh: torch.save(state, fh), state.get("step"))
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` (a checkpoint's bytes) to ``path`` with its checksum file, as atomically
+    as :func:`save_checkpoint` writes a state (used to place a checkpoint that was written on
+    another machine)."""
+    _save(path, lambda fh: fh.write(data), None)
+
+
+def _save(path: str | os.PathLike[str], write: Any, step: Any) -> None:
+    path = Path(path)
+    private_dir(path.parent)
+    tmp = _write_atomic(path.parent, path.name, write)
+    try:
+        digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
+        try:
+            old = _read_checksum(path)
+        except CheckpointError:
+            old = None
+        record = {
+            "sha256": digest,
+            "bytes": os.path.getsize(tmp),
+            "step": step,
+            # the checkpoint still in place until the rename below: a kill in between leaves
+            # it, and it must still verify
+            "previous": None if old is None else old.get("sha256"),
+        }
+        side = _write_atomic(
+            path.parent, checksum_path(path).name, lambda fh: fh.write(json.dumps(record).encode())
+        )
+        os.replace(side, checksum_path(path))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors on the CPU), after
+    checking its bytes against its recorded SHA-256.
+
+    Args:
+        path: the checkpoint file.
+        verify: check the checksum (False: load a checkpoint that has no checksum file, e.g.
+            one written by an older descentlab, unverified).
 
     Raises:
-        FileNotFoundError: no checkpoint at ``path``.
+        FileNotFoundError: no checkpoint at ``path`` and none was recorded there.
+        CheckpointError: the checkpoint does not match its checksum, is missing although its
+            checksum file records one, or has no checksum file.
     """
     path = Path(path)
+    meta = _read_checksum(path) if verify else None
     if not path.is_file():
+        if meta is not None:
+            raise CheckpointError(
+                f"checkpoint {path} is missing, but {checksum_path(path).name} records one "
+                f"written at step {meta.get('step')}"
+            )
         raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    data = path.read_bytes()
+    if verify:
+        if meta is None:
+            raise CheckpointError(
+                f"checkpoint {path} has no checksum file ({checksum_path(path).name}), so it "
+                "cannot be verified; load it with load_checkpoint(path, verify=False) if you "
+                "trust it"
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        if digest not in (meta["sha256"], meta.get("previous")):
+            raise CheckpointError(
+                f"checkpoint {path} is corrupted: its SHA-256 does not match the one recorded "
+                f"in {checksum_path(path).name} ({len(data)} bytes, {meta.get('bytes')} "
+                "recorded)"
+            )
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

@@ -62,7 +62,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from descentlab.engine.checkpoint import load_checkpoint, save_checkpoint
+from descentlab.engine.checkpoint import (
+    CheckpointError,
+    checksum_path,
+    load_checkpoint,
+    save_checkpoint,
+)
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.store import MetricSeries, Store, provenance
 
@@ -889,8 +894,8 @@ def _launch(
     with torch.random.fork_rng(devices=[]):
         built = _build(config, data)
         loop = _Loop(config, built)
-        if load and ckpt_path is not None and ckpt_path.is_file():
-            state = load_checkpoint(ckpt_path)
+        if load and ckpt_path is not None and _has_checkpoint(ckpt_path):
+            state = load_checkpoint(ckpt_path)  # verified against its checksum
             if state["config"] != config.to_dict():
                 raise ValueError(
                     f"the checkpoint {ckpt_path} was written by a run with another config"
@@ -911,11 +916,8 @@ def _launch(
                     hostname=socket.gethostname(),
                 ),
             )
-        if store is not None:
-            if ckpt_path is None:
-                ckpt_path = _default_checkpoint(store, run_id)
-            if "checkpoint" not in store.artifacts(run_id):
-                store.add_artifact(run_id, "checkpoint", ckpt_path, kind="checkpoint")
+        if store is not None and ckpt_path is None:
+            ckpt_path = _default_checkpoint(store, run_id)
         if on_start is not None:
             on_start(run_id)
         return _execute(loop, store, run_id, ckpt_path, until_step, progress)
@@ -938,8 +940,20 @@ def _execute(
         if store is not None:
             store.log_metrics(run_id, rows)
 
+    # The store records the checkpoint once one exists: a recorded checkpoint that is gone
+    # later is an error at resume, not a silent start from scratch.
+    registered = store is None
+
+    def save(status: str) -> None:
+        nonlocal registered
+        save_checkpoint(loop.state_dict(status), ckpt_path)
+        if not registered:
+            if "checkpoint" not in store.artifacts(run_id):
+                store.add_artifact(run_id, "checkpoint", ckpt_path, kind="checkpoint")
+            registered = True
+
     def on_checkpoint() -> None:
-        save_checkpoint(loop.state_dict("running"), ckpt_path)
+        save("running")
 
     try:
         desc = config.run_name(b.model_name)
@@ -962,7 +976,7 @@ def _execute(
                 on_rows([(loop.step, "test", k, v) for k, v in test.items()])
                 summary.update({f"test/{k}": v for k, v in test.items()})
         if ckpt_path is not None:
-            save_checkpoint(loop.state_dict(status), ckpt_path)
+            save(status)
         summary.update({"steps": loop.step, "epochs": loop.epochs_done, "wall_time": loop.elapsed})
         if b.early is not None:
             summary["best_step"] = b.early.best_step
@@ -1011,12 +1025,16 @@ def resume(
     optimizer: Any = None,
     schedule: Mapping[str, Any] | None = None,
     on_start: Callable[[int | None], None] | None = None,
+    restart: bool = False,
 ) -> RunResult:
     """Continue a run recorded in ``store`` from its last checkpoint.
 
     The run keeps its id. Metrics the stopped process logged after its last checkpoint are
     deleted and recomputed, so the record ends as if the run had never stopped. A run stopped
-    before its first checkpoint starts again from step 0.
+    before its first checkpoint starts again from step 0. The checkpoint is verified against
+    its checksum first: a corrupted one, or one the store records that is gone, is an error
+    (:class:`~descentlab.engine.checkpoint.CheckpointError`, nothing changed) unless
+    ``restart=True`` asks to start the run over from step 0.
 
     Args:
         run_id: the run.
@@ -1027,6 +1045,8 @@ def resume(
         optimizer: the optimizer object, for runs whose optimizer was a Python object.
         schedule: the schedules, for runs whose schedules were Python objects.
         on_start: called with the run id just before training continues.
+        restart: start the run over from step 0 when its checkpoint is corrupted or missing
+            (its metrics are deleted).
 
     Returns:
         The :class:`RunResult` of the whole run.
@@ -1034,6 +1054,7 @@ def resume(
     Raises:
         KeyError: no such run.
         ValueError: the run has completed or diverged, or still runs in a live process.
+        CheckpointError: the checkpoint is corrupted or missing (and ``restart`` is False).
 
     Example:
         >>> import tempfile, os
@@ -1070,15 +1091,34 @@ def resume(
         )
     config = _normalize(config)
     artifacts = store.artifacts(run_id)
+    recorded = "checkpoint" in artifacts
     ckpt_path = (
-        Path(artifacts["checkpoint"]["path"])
-        if "checkpoint" in artifacts
-        else _default_checkpoint(store, run_id)
+        Path(artifacts["checkpoint"]["path"]) if recorded else _default_checkpoint(store, run_id)
     )
-    # Without a checkpoint the run starts over: every metric it logged goes.
-    after = int(load_checkpoint(ckpt_path)["step"]) if ckpt_path.is_file() else -1
+    # Checked before anything changes. Without a checkpoint (none was ever written, or the
+    # user asked to restart) the run starts over: every metric it logged goes.
+    after, load = -1, True
+    try:
+        if recorded and not _has_checkpoint(ckpt_path):
+            raise CheckpointError(
+                f"checkpoint {ckpt_path} is missing, but the store records it for run {run_id}"
+            )
+        if _has_checkpoint(ckpt_path):
+            after = int(load_checkpoint(ckpt_path)["step"])
+    except CheckpointError as exc:
+        if not restart:
+            raise CheckpointError(
+                f"{exc}; to start run {run_id} over from step 0 instead, resume it with "
+                "restart=True (descentlab train --resume ID --restart)"
+            ) from None
+        after, load = -1, False
     store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
     store.truncate_metrics(run_id, after_step=after)
     resumes = [*prov.get("resumes", []), {"from_step": max(after, 0), "pid": os.getpid()}]
     store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid()})
-    return _launch(config, store, run_id, data, ckpt_path, True, until_step, progress, on_start)
+    return _launch(config, store, run_id, data, ckpt_path, load, until_step, progress, on_start)
+
+
+def _has_checkpoint(path: Path) -> bool:
+    """A checkpoint is there, or its checksum file says one was written."""
+    return path.is_file() or checksum_path(path).is_file()
