@@ -171,9 +171,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> dic
     meta = _read_checksum(path) if verify else None
     if not path.is_file():
         if meta is not None:
+            step = meta.get("step")
             raise CheckpointError(
-                f"checkpoint {path} is missing, but {checksum_path(path).name} records one "
-                f"written at step {meta.get('step')}"
+                f"checkpoint {path} is missing, but {checksum_path(path).name} records one"
+                + ("" if step is None else f" written at step {step}")
             )
         raise FileNotFoundError(f"no checkpoint at {path}")
     data = path.read_bytes()
