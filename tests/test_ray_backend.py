@@ -187,3 +187,35 @@ def test_cli_without_ray_says_how_to_install(monkeypatch, capsys, tmp_path):
     assert err == ["descentlab: error: --backend ray needs Ray: pip install 'descentlab[ray]'"]
     with contextlib.suppress(FileNotFoundError):
         assert not any(tmp_path.iterdir())
+
+
+def test_experiment_trainings_on_ray_equal_local(cluster, tmp_path):
+    from descentlab.experiments.lectures import regularization
+    from descentlab.store import Store
+
+    def rows(backend):
+        with Store(tmp_path / backend / "lab.sqlite") as store:
+            result = regularization.run(
+                quick=True, methods=["dropout"], steps=40, eval_every=10, seeds=2,
+                store=store, backend=backend,
+            )  # fmt: skip
+            runs = store.list_runs()
+            assert [r.status for r in runs] == ["completed"] * 4
+            assert all(os.path.isfile(store.artifacts(r.id)["checkpoint"]["path"]) for r in runs)
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in result.rows]
+
+    assert rows("ray") == rows("local")
+
+
+def test_cli_experiment_checks_the_backend(capsys, tmp_path):
+    from descentlab.cli import main
+
+    argv = ["experiment", "momentum_forms", "--quick", "--backend", "ray", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "descentlab: error: --backend ray: experiment 'momentum_forms' does not train through "
+        "the engine; it runs here"
+    ]
+    assert main(["experiment", "schedules", "--address", "x:1", "--out", str(tmp_path)]) == 2
+    assert "--address needs --backend ray" in capsys.readouterr().err

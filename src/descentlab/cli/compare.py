@@ -30,7 +30,13 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["build_spec", "register", "run"]
+__all__ = [
+    "add_backend_arguments",
+    "build_spec",
+    "check_backend_arguments",
+    "register",
+    "run",
+]
 
 
 def _value(text: str) -> Any:
@@ -185,21 +191,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--workers", type=int, metavar="N", help="worker processes (default: one per core)"
     )
     out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
-    out.add_argument(
+    add_backend_arguments(out, "trials")
+    out.add_argument("--no-progress", action="store_true", help="no progress output")
+    out.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    out.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def add_backend_arguments(parser: Any, what: str) -> None:
+    """Add ``--backend`` and ``--address`` (where ``what`` runs) to a parser or group."""
+    parser.add_argument(
         "--backend",
         choices=("local", "ray"),
         default="local",
-        help="where trials run: local worker processes (default) or Ray tasks",
+        help=f"where the {what} run: on this machine (default) or as Ray tasks",
     )
-    out.add_argument(
+    parser.add_argument(
         "--address",
         metavar="ADDR",
         help="with --backend ray: the Ray cluster to join (e.g. HEAD:6379 or auto); "
         "default: start a local Ray instance on 127.0.0.1",
     )
-    out.add_argument("--no-progress", action="store_true", help="no progress output")
-    out.add_argument("--no-report", action="store_true", help="skip the HTML report")
-    out.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def check_backend_arguments(args: argparse.Namespace) -> str:
+    """The chosen backend, checked before any work (ValueError: one clear line)."""
+    from descentlab.experiments import ray_backend
+
+    if args.address is not None and args.backend != "ray":
+        raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
+    if args.backend == "ray" and not ray_backend.ray_available():
+        raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
+    return args.backend
 
 
 def build_spec(args: argparse.Namespace) -> Any:
@@ -290,7 +312,6 @@ def build_spec(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted)."""
     from descentlab.experiments.compare import Interrupted, compare
-    from descentlab.experiments.ray_backend import ray_available
 
     t0 = time.perf_counter()
     spec = build_spec(args)
@@ -298,10 +319,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    if args.address is not None and args.backend != "ray":
-        raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
-    if args.backend == "ray" and not ray_available():
-        raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
+    check_backend_arguments(args)
     progress = not args.no_progress
     try:
         result = compare(

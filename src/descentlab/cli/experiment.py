@@ -7,6 +7,7 @@ Examples::
     descentlab experiment bias_variance --quick --out /tmp/bv
     descentlab experiment schedules --set steps=2000 --set "schedules=[\\"cosine\\", \\"step\\"]"
     descentlab experiment regularization --seed 3 --force
+    descentlab experiment schedules --backend ray        # the training runs as Ray tasks
 
 Each experiment writes ``<name>.png`` (its figure), ``<name>.json`` (table, checks, notes,
 curves, settings, provenance) and ``<name>.md`` (a Markdown section for the report) into
@@ -23,6 +24,8 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+
+from descentlab.cli.compare import add_backend_arguments, check_backend_arguments
 
 __all__ = ["handler", "parse_options", "register"]
 
@@ -82,6 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, metavar="N", default=1,
                    help="torch threads (default 1: fastest for these small models)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the table as JSON")
+    add_backend_arguments(p, "training runs (regularization, schedules)")
     p.set_defaults(func=handler)
 
 
@@ -117,20 +121,28 @@ def handler(args: argparse.Namespace) -> int:
     out = Path(args.out)
     fn = lectures.get(args.name)
     # Every check before any work: unknown options, an earlier result in the way.
-    valid = [k for k in inspect.signature(fn).parameters if k not in ("quick", "seed", "store")]
+    params = inspect.signature(fn).parameters
+    valid = [k for k in params if k not in ("quick", "seed", "store", "backend", "address")]
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise ValueError(
             f"unknown option(s) {unknown} for experiment {args.name!r}; valid options: "
             f"{', '.join(valid)}"
         )
-    if args.store and "store" not in inspect.signature(fn).parameters:
+    if args.store and "store" not in params:
         raise ValueError(f"--store: experiment {args.name!r} does not train through the engine")
+    if check_backend_arguments(args) != "local":
+        if "backend" not in params:
+            raise ValueError(
+                f"--backend {args.backend}: experiment {args.name!r} does not train through "
+                "the engine; it runs here"
+            )
+        options.update(backend=args.backend, address=args.address)
     if (out / f"{args.name}.json").exists() and not args.force:
         raise ValueError(
             f"{out / f'{args.name}.json'} exists; choose another --out or pass --force"
         )
-    if args.store and "store" in inspect.signature(fn).parameters:
+    if args.store and "store" in params:
         from descentlab.store import DEFAULT_DB_NAME, Store
 
         out.mkdir(parents=True, exist_ok=True)

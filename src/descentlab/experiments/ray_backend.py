@@ -43,6 +43,7 @@ import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,15 @@ from descentlab.experiments.trials import (
     _threads,
 )
 
-__all__ = ["BACKENDS", "BackendUnavailable", "RayTrialRunner", "make_runner", "ray_available"]
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailable",
+    "RayTrialRunner",
+    "check_backend",
+    "make_runner",
+    "ray_available",
+    "train_all",
+]
 
 #: Values of ``compare(..., backend=...)`` and ``--backend``.
 BACKENDS: tuple[str, ...] = ("local", "ray")
@@ -90,6 +99,22 @@ def _import_ray() -> Any:
     return ray
 
 
+def check_backend(backend: str, address: str | None = None) -> str:
+    """``backend``, checked: a known name, ``address`` only with Ray, Ray installed.
+
+    Raises:
+        ValueError: unknown backend, or an address for the local backend.
+        BackendUnavailable: ``"ray"`` without Ray installed.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if backend == "local" and address is not None:
+        raise ValueError(f"address is only used by the ray backend, got address={address!r}")
+    if backend == "ray" and not ray_available():
+        raise BackendUnavailable(_INSTALL_HINT)
+    return backend
+
+
 def make_runner(
     backend: str,
     store_path: str | os.PathLike[str],
@@ -106,28 +131,23 @@ def make_runner(
         ValueError: unknown backend, or ``address`` given for the local backend.
         BackendUnavailable: ``"ray"`` without Ray installed.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if backend == "local":
-        if address is not None:
-            raise ValueError(f"address is only used by the ray backend, got address={address!r}")
+    if check_backend(backend, address) == "local":
         return TrialRunner(store_path, source, workers=workers, threads=threads)
-    if not ray_available():
-        raise BackendUnavailable(_INSTALL_HINT)
     return RayTrialRunner(store_path, source, address=address, threads=threads)
 
 
-def _run_remote(source: DataSource, trial: Trial, threads: int) -> dict[str, Any]:
-    """The body of a Ray task: run ``trial`` against a scratch store and export it."""
+def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, dict[str, Any]]:
+    """Call ``work(store)`` with a scratch store in a temporary folder; return what it returned
+    and the one run it recorded, exported with its files' bytes."""
     from descentlab.store import Store
 
     os.environ.setdefault("DESCENTLAB_QUIET", "1")
     with tempfile.TemporaryDirectory(prefix="descentlab-trial-") as tmp:
         store = Store(Path(tmp) / "trial.sqlite")
         try:
-            with _threads(threads):
-                outcome = _execute(store, source, trial)
-            exported = store.export_run(outcome.run_id)
+            value = work(store)
+            (record,) = store.list_runs()
+            exported = store.export_run(record.id)
         finally:
             store.close()
         files = {}
@@ -136,8 +156,121 @@ def _run_remote(source: DataSource, trial: Trial, threads: int) -> dict[str, Any
             if path.is_file():
                 files[name] = (art["kind"], path.suffix, path.read_bytes())
     exported["files"] = files
+    return value, exported
+
+
+def _run_remote(source: DataSource, trial: Trial, threads: int) -> dict[str, Any]:
+    """The body of a trial's Ray task: run ``trial`` against a scratch store and export it."""
+    with _threads(threads):
+        outcome, exported = _in_scratch_store(lambda store: _execute(store, source, trial))
     exported["seconds"] = outcome.seconds
     return exported
+
+
+def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple[Any, Any]:
+    """The body of a training's Ray task: ``train(config)``, against a scratch store when the
+    driver records the run."""
+    from descentlab.engine.run import train
+
+    with _threads(threads):
+        if not recorded:
+            return train(config, data=data, progress=False), None
+        return _in_scratch_store(lambda store: train(config, store, data=data, progress=False))
+
+
+def _place_files(store: Any, exported: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
+    """What :meth:`Store.import_run` calls to write a run's files next to ``store``."""
+    from descentlab.engine.checkpoint import write_bytes_atomic
+
+    folder = store.path.parent / "checkpoints"
+
+    def place(run_id: int) -> dict[str, tuple[str, str]]:
+        placed = {}
+        for name, (kind, suffix, data) in exported.get("files", {}).items():
+            stem = f"run-{run_id}" if name == "checkpoint" else f"run-{run_id}-{name}"
+            target = folder / f"{stem}{suffix}"
+            write_bytes_atomic(target, data)
+            placed[name] = (kind, str(target))
+        return placed
+
+    return place
+
+
+def _connect(address: str | None, num_cpus: int | None) -> tuple[Any, bool]:
+    """Ray, initialised (a new local instance on 127.0.0.1 without ``address``); whether this
+    call started the session (and so should shut it down)."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return ray, False
+    options: dict[str, Any] = {
+        "log_to_driver": False,
+        "configure_logging": False,
+        "include_dashboard": False,
+    }
+    if address is None:
+        # "local": a new instance of our own, never one found on the machine.
+        options.update(address="local", _node_ip_address="127.0.0.1", num_cpus=num_cpus)
+    else:
+        options.update(address=address)
+    ray.init(**options)
+    return ray, True
+
+
+def train_all(
+    configs: Sequence[Any],
+    store: Any = None,
+    *,
+    data: Any = None,
+    backend: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
+) -> list[Any]:
+    """Train every config (as :func:`~descentlab.engine.run.train` would, one after the
+    other) here or as Ray tasks, and return their results in order.
+
+    With ``backend="ray"`` each training is a Ray task; the data go into the object store
+    once; with a ``store`` the runs are recorded by this process alone (each with its
+    checkpoint), exactly as ``train(config, store)`` records them. The results' ``run_id``
+    and ``checkpoint_path`` refer to this process's store.
+
+    Args:
+        configs: :class:`~descentlab.engine.config.RunConfig` objects.
+        store: where to record the runs (None: not recorded).
+        data: ``Splits`` to train on instead of loading each config's problem.
+        backend: ``"local"`` or ``"ray"``.
+        address: the Ray cluster to join (None: a local instance).
+        threads: torch threads (and Ray CPUs) per training (None: this process's setting
+            here, one per Ray task).
+
+    Returns:
+        One :class:`~descentlab.engine.run.RunResult` per config.
+    """
+    from descentlab.engine.run import train
+
+    if check_backend(backend, address) == "local":
+        with contextlib.nullcontext() if threads is None else _threads(threads):
+            return [train(c, store, data=data, progress=False) for c in configs]
+    threads = 1 if threads is None else threads
+    ray, owned = _connect(address, None)
+    try:
+        task = ray.remote(max_retries=3)(_train_remote)
+        data_ref = ray.put(data) if data is not None else None
+        refs = [
+            task.options(num_cpus=threads).remote(c, data_ref, store is not None, threads)
+            for c in configs
+        ]
+        results = []
+        for ref in refs:
+            result, exported = ray.get(ref)
+            if exported is not None:
+                result.run_id = store.import_run(exported, artifacts=_place_files(store, exported))
+                ckpt = store.artifacts(result.run_id).get("checkpoint")
+                result.checkpoint_path = None if ckpt is None else Path(ckpt["path"])
+            results.append(result)
+        return results
+    finally:
+        if owned:
+            ray.shutdown()
 
 
 class RayTrialRunner(TrialRunner):
@@ -191,22 +324,7 @@ class RayTrialRunner(TrialRunner):
         """Connect to Ray (start a local instance or join ``address``) now."""
         if self._ray is not None:
             return
-        ray = _import_ray()
-        if not ray.is_initialized():
-            options: dict[str, Any] = {
-                "log_to_driver": False,
-                "configure_logging": False,
-                "include_dashboard": False,
-            }
-            if self.address is None:
-                # "local": a new instance of our own, never one found on the machine.
-                options.update(
-                    address="local", _node_ip_address="127.0.0.1", num_cpus=self.num_cpus
-                )
-            else:
-                options.update(address=self.address)
-            ray.init(**options)
-            self._owned = True
+        ray, self._owned = _connect(self.address, self.num_cpus)
         self._ray = ray
         self._remote = ray.remote(max_retries=self.retries, retry_exceptions=False)(_run_remote)
         # Given data go into the object store once; named problems load on each node.
@@ -265,21 +383,4 @@ class RayTrialRunner(TrialRunner):
 
     def _import(self, exported: dict[str, Any]) -> int:
         """Write a returned run into the store (its files first, then its rows)."""
-        from descentlab.engine.checkpoint import write_bytes_atomic
-
-        folder = self.store.path.parent / "checkpoints"
-        files = exported.get("files", {})
-
-        def place(run_id: int) -> dict[str, tuple[str, str]]:
-            placed = {}
-            for name, (kind, suffix, data) in files.items():
-                target = (
-                    folder / f"run-{run_id}{suffix}"
-                    if name == "checkpoint"
-                    else (folder / f"run-{run_id}-{name}{suffix}")
-                )
-                write_bytes_atomic(target, data)
-                placed[name] = (kind, str(target))
-            return placed
-
-        return self.store.import_run(exported, artifacts=place)
+        return self.store.import_run(exported, artifacts=_place_files(self.store, exported))

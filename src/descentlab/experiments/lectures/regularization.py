@@ -163,6 +163,8 @@ def run(
     cutmix_alpha: float | None = None,
     label_smoothing: float | None = None,
     store: Any = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> ExperimentResult:
     """None vs early stopping vs weight decay (coupled, decoupled) vs dropout vs mixup vs
     cutmix vs label smoothing, on ``n_train`` digits with a wide MLP.
@@ -186,6 +188,9 @@ def run(
         patience, l2, decoupled_wd, dropout, mixup_alpha, cutmix_alpha, label_smoothing:
             the regularizers' strengths.
         store: a :class:`descentlab.store.Store` to record the runs in.
+        backend, address: where the runs train: here (``"local"``) or as Ray tasks
+            (``"ray"``; ``address`` joins a cluster), see
+            :func:`~descentlab.experiments.ray_backend.train_all`.
 
     Returns:
         an :class:`ExperimentResult`, one row per method.
@@ -198,12 +203,13 @@ def run(
     from sklearn.model_selection import train_test_split
 
     from descentlab.engine.config import RunConfig
-    from descentlab.engine.run import train
+    from descentlab.experiments.ray_backend import check_backend, train_all
     from descentlab.problems import data as datasets
     from descentlab.store import provenance
 
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
+    check_backend(backend, address)
     n = check_int("n_train", o["n_train"], 10)
     hid = check_int_list("hidden", o["hidden"])
     check_float("lr", o["lr"])
@@ -243,19 +249,24 @@ def run(
     per: dict[str, dict[str, list[Any]]] = {m: {} for m in chosen}
     curves: dict[str, list[dict[str, Any]]] = {m: [] for m in chosen}
     with timer() as elapsed:
-        for m in chosen:
-            for s in range(seed, seed + n_seeds):
-                cfg = configs[m].replace(seed=s, name=f"regularization-{m}-seed{s}")
-                res = train(cfg, store, data=small, progress=False)
-                summ = res.summary
-                rec = per[m]
-                for key in ("train/accuracy", "val/accuracy", "test/accuracy", "train/loss",
-                            "val/loss", "test/loss", "steps", "wall_time"):  # fmt: skip
-                    rec.setdefault(key, []).append(float(summ[key]))
-                curves[m].append({
-                    key: {"steps": res.metrics[key].steps, "values": res.metrics[key].values}
-                    for key in ("train/accuracy", "val/accuracy", "train/loss", "val/loss")
-                })  # fmt: skip
+        jobs = [(m, s) for m in chosen for s in range(seed, seed + n_seeds)]
+        results = train_all(
+            [configs[m].replace(seed=s, name=f"regularization-{m}-seed{s}") for m, s in jobs],
+            store,
+            data=small,
+            backend=backend,
+            address=address,
+        )
+        for (m, _), res in zip(jobs, results, strict=True):
+            summ = res.summary
+            rec = per[m]
+            for key in ("train/accuracy", "val/accuracy", "test/accuracy", "train/loss",
+                        "val/loss", "test/loss", "steps", "wall_time"):  # fmt: skip
+                rec.setdefault(key, []).append(float(summ[key]))
+            curves[m].append({
+                key: {"steps": res.metrics[key].steps, "values": res.metrics[key].values}
+                for key in ("train/accuracy", "val/accuracy", "train/loss", "val/loss")
+            })  # fmt: skip
         seconds = elapsed()
 
     rows = []

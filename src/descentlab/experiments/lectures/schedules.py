@@ -172,6 +172,8 @@ def run(
     quad_sigma: float | None = None,
     quad_dim: int | None = None,
     store: Any = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> ExperimentResult:
     """Fixed lr vs step, exponential, 1/t and cosine decay on a real problem and on the noisy
     quadratic.
@@ -187,6 +189,9 @@ def run(
         schedules: a subset of :data:`SCHEDULES` (``constant`` is always run).
         quad_lr, quad_steps, quad_runs, quad_sigma, quad_dim: the noisy quadratic.
         store: a :class:`descentlab.store.Store` to record the runs in.
+        backend, address: where the runs train: here (``"local"``) or as Ray tasks
+            (``"ray"``; ``address`` joins a cluster), see
+            :func:`~descentlab.experiments.ray_backend.train_all`.
 
     Returns:
         an :class:`ExperimentResult`, one row per schedule.
@@ -201,11 +206,12 @@ def run(
 
     from descentlab import optim
     from descentlab.engine.config import RunConfig
-    from descentlab.engine.run import train
+    from descentlab.experiments.ray_backend import check_backend, train_all
     from descentlab.store import provenance
 
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
+    check_backend(backend, address)
     n_steps = check_int("steps", o["steps"], 5)
     check_float("lr", o["lr"])
     check_int("batch_size", o["batch_size"])
@@ -232,29 +238,30 @@ def run(
     per: dict[str, dict[str, list[float]]] = {s: {} for s in chosen}
     curves: dict[str, list[dict[str, Any]]] = {s: [] for s in chosen}
     with timer() as elapsed:
-        for name in chosen:
-            spec = specs[name]
-            for s in range(seed, seed + n_seeds):
-                cfg = RunConfig(
-                    problem=o["problem"], model=o["model"], optimizer=o["optimizer"],
-                    hyper=hyper, schedule={} if spec is None else {"lr": spec},
-                    batch_size=int(o["batch_size"]), steps=n_steps,
-                    eval_every=int(o["eval_every"]), seed=s,
-                    name=f"schedules-{name}-seed{s}",
-                )  # fmt: skip
-                res = train(cfg, store, progress=False)
-                for key in ("train/loss", "val/accuracy", "val/loss", "test/accuracy"):
-                    per[name].setdefault(key, []).append(float(res.summary.get(key, math.nan)))
-                per[name].setdefault("diverged", []).append(float(res.status == "diverged"))
-                vl = res.metrics["val/loss"]
-                late = vl.values[vl.steps > 0.8 * n_steps]
-                per[name].setdefault("late_std", []).append(
-                    float(np.std(late)) if late.size > 1 else math.nan
-                )
-                curves[name].append({
-                    key: {"steps": res.metrics[key].steps, "values": res.metrics[key].values}
-                    for key in ("train/loss", "val/accuracy", "val/loss")
-                })  # fmt: skip
+        jobs = [(name, s) for name in chosen for s in range(seed, seed + n_seeds)]
+        configs = [
+            RunConfig(
+                problem=o["problem"], model=o["model"], optimizer=o["optimizer"],
+                hyper=hyper, schedule={} if specs[name] is None else {"lr": specs[name]},
+                batch_size=int(o["batch_size"]), steps=n_steps,
+                eval_every=int(o["eval_every"]), seed=s, name=f"schedules-{name}-seed{s}",
+            )
+            for name, s in jobs
+        ]  # fmt: skip
+        results = train_all(configs, store, backend=backend, address=address)
+        for (name, _), res in zip(jobs, results, strict=True):
+            for key in ("train/loss", "val/accuracy", "val/loss", "test/accuracy"):
+                per[name].setdefault(key, []).append(float(res.summary.get(key, math.nan)))
+            per[name].setdefault("diverged", []).append(float(res.status == "diverged"))
+            vl = res.metrics["val/loss"]
+            late = vl.values[vl.steps > 0.8 * n_steps]
+            per[name].setdefault("late_std", []).append(
+                float(np.std(late)) if late.size > 1 else math.nan
+            )
+            curves[name].append({
+                key: {"steps": res.metrics[key].steps, "values": res.metrics[key].values}
+                for key in ("train/loss", "val/accuracy", "val/loss")
+            })  # fmt: skip
         quad = _noisy_quadratic(chosen, specs, o, seed)
         seconds = elapsed()
 
