@@ -82,6 +82,7 @@ __all__ = [
     "compile_count",
     "compiler",
     "fused_available",
+    "load_library",
 ]
 
 
@@ -95,6 +96,7 @@ _VERSION = "descentlab-fused-3"
 
 _lock = threading.Lock()
 _loaded: dict[str, Any] = {}
+_libraries: dict[str, ctypes.CDLL] = {}
 _compiles = 0
 
 
@@ -253,6 +255,35 @@ _memfds: list[int] = []
 def _load(source: str) -> Any:
     """The compiled kernel for ``source`` (from memory, the verified disk cache, or the
     compiler)."""
+    key, handle = load_library(source)
+    with _lock:
+        fn = _loaded.get(key)
+        if fn is not None:
+            return fn
+        fn = handle.dl_step
+        fn.probe = handle.dl_sqrt_probe
+        fn.restype = None
+        fn.argtypes = [
+            ctypes.c_int64,  # tensors
+            ctypes.c_void_p,  # numel[n]
+            ctypes.c_void_p,  # rows[n]
+            ctypes.c_void_p,  # pointers[n * arrays]
+            ctypes.c_void_p,  # coefficients
+            ctypes.c_void_p,  # coefficient offset of each tensor[n]
+            ctypes.c_int,  # threads
+        ]
+        _loaded[key] = fn
+        return fn
+
+
+def load_library(source: str) -> tuple[str, ctypes.CDLL]:
+    """``(key, library)``: the C++ ``source`` compiled into a shared library, from memory,
+    the verified disk cache or the compiler (``key`` hashes the source, flags, compiler and
+    CPU). Other generated kernels (:mod:`descentlab.problems.kernels`) share this cache.
+
+    Raises:
+        FusedUnavailable: no C++ compiler, or compiling or loading failed.
+    """
     import warnings
 
     cc = compiler()
@@ -265,9 +296,9 @@ def _load(source: str) -> Any:
         "\0".join([_VERSION, source, " ".join(_FLAGS), cc, _cpu_tag()]).encode()
     ).hexdigest()[:32]
     with _lock:
-        fn = _loaded.get(key)
-        if fn is not None:
-            return fn
+        handle = _libraries.get(key)
+        if handle is not None:
+            return key, handle
         directory = cache_dir()
         _trusted_dir(directory)
         lib = directory / f"k_{key}.so"
@@ -294,20 +325,8 @@ def _load(source: str) -> Any:
             handle = _dlopen(data, lib)
         except OSError as exc:  # verified bytes the loader still refuses (another machine?)
             raise FusedUnavailable(f"loading the fused kernel {lib} failed: {exc}") from None
-        fn = handle.dl_step
-        fn.probe = handle.dl_sqrt_probe
-        fn.restype = None
-        fn.argtypes = [
-            ctypes.c_int64,  # tensors
-            ctypes.c_void_p,  # numel[n]
-            ctypes.c_void_p,  # rows[n]
-            ctypes.c_void_p,  # pointers[n * arrays]
-            ctypes.c_void_p,  # coefficients
-            ctypes.c_void_p,  # coefficient offset of each tensor[n]
-            ctypes.c_int,  # threads
-        ]
-        _loaded[key] = fn
-        return fn
+        _libraries[key] = handle
+        return key, handle
 
 
 # --------------------------------------------------------------------------------------

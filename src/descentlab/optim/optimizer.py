@@ -532,12 +532,9 @@ class Optimizer(torch.optim.Optimizer):
         key = (dtype, fold, self.rule.fuse_signature(hyper))
         if key in self._plans:
             return self._plans[key]
-        rules = self.rule.rules[:-1] if fold else self.rule.rules
-        builder = _fused.FusedBuilder(hyper=hyper)
+        builder = self._fused_builder(hyper)
         plan = None
-        if all(r.fuse(builder, hyper) for r in rules):
-            if fold:
-                builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
+        if builder is not None:
             try:
                 plan = _fused.FusedPlan(builder, dtype, fold)
             except _fused.FusedUnavailable as exc:
@@ -550,6 +547,22 @@ class Optimizer(torch.optim.Optimizer):
                 )
         self._plans[key] = plan
         return plan
+
+    def _fused_builder(
+        self, hyper: Mapping[str, Any], builder: _fused.FusedBuilder | None = None
+    ) -> _fused.FusedBuilder | None:
+        """The chain's per-element code for this structure (in ``builder`` if given), with a
+        final plain learning rate folded into the update as coefficient ``neglr``; None where
+        some rule has no fused form."""
+        fold = self._fold_lr
+        rules = self.rule.rules[:-1] if fold else self.rule.rules
+        if builder is None:
+            builder = _fused.FusedBuilder(hyper=hyper)
+        if not all(r.fuse(builder, hyper) for r in rules):
+            return None
+        if fold:
+            builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
+        return builder
 
     def _compiler_ok(self) -> bool:
         ok = getattr(self, "_cc_ok", None)

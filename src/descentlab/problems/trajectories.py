@@ -63,6 +63,7 @@ import torch
 from torch import Tensor
 
 from descentlab import optim
+from descentlab.problems import kernels
 from descentlab.problems.landscapes import Landscape
 from descentlab.problems.landscapes import get as get_landscape
 
@@ -86,6 +87,9 @@ class Trajectories:
         landscape: the landscape's name.
         optimizer: a label for the optimizer.
         batched: True for the one-parameter batched path, False for the param-group fallback.
+        kernel: True when the whole run was one compiled kernel call
+            (:mod:`descentlab.problems.kernels`); its arrays are then contiguous in
+            time-major order as well.
     """
 
     paths: Tensor
@@ -96,6 +100,7 @@ class Trajectories:
     landscape: str
     optimizer: str
     batched: bool
+    kernel: bool = False
 
     @property
     def num_runs(self) -> int:
@@ -448,6 +453,7 @@ def run(
     loss_rule_key: str = "lr",
     seed: int = 0,
     dtype: torch.dtype | None = None,
+    kernel: bool | None = None,
 ) -> Trajectories:
     """Run ``K`` optimisations of ``landscape`` at once and record every iterate.
 
@@ -486,6 +492,11 @@ def run(
         seed: seed of the gradient noise of a stochastic landscape.
         dtype: floating dtype of the runs (default: that of ``starts`` if floating, else
             torch's default dtype).
+        kernel: run all ``T`` steps in one compiled call (:mod:`descentlab.problems.kernels`)
+            where it applies -- a registered deterministic landscape, a descentlab optimizer
+            or chain of element-local rules, numeric or per-run hyperparameters, no
+            scheduler or loss rule -- with the same iterates (``None``, default); ``False``
+            always steps in Python; ``True`` insists (ValueError where it does not apply).
 
     Returns:
         :class:`Trajectories`.
@@ -549,9 +560,33 @@ def run(
     if bound is not None and (x0.abs().amax(-1) > bound).any():
         raise ValueError(f"starts must lie inside the bound |x_i| <= {bound}")
 
+    if kernel is not None and not isinstance(kernel, bool):
+        raise ValueError(f"kernel must be None, True or False, got {kernel!r}")
     runner: _Batched | _Groups = (
         _Batched(kind, spec, x0, all_hyper) if kind != "torch" else _Groups(spec, x0, all_hyper)
     )
+    if kernel is not False:
+        done = None
+        if isinstance(runner, _Batched) and scheduler is None and loss_rule is None:
+            done = kernels.run_kernel(f, runner.opt, x0, steps, bound)
+        if done is not None:
+            path_buf, loss_buf, diverged_at = done
+            return Trajectories(
+                paths=path_buf.transpose(0, 1),
+                losses=loss_buf.T,
+                diverged=diverged_at >= 0,
+                diverged_at=diverged_at,
+                lr=lr_tensor,
+                landscape=f.name,
+                optimizer=optimizer_label(optimizer),
+                batched=True,
+                kernel=True,
+            )
+        if kernel:
+            raise ValueError(
+                f"kernel=True: no compiled trajectory kernel for {optimizer_label(optimizer)!r} "
+                f"on landscape {f.name!r} with these options (see descentlab.problems.kernels)"
+            )
     observers: list[Callable[[Tensor], bool]] = []
     if loss_rule is not None:
         per_run = _PerRunLossRule(loss_rule, runner, loss_rule_key)
