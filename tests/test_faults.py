@@ -299,3 +299,149 @@ def test_cli_resume_of_a_corrupted_checkpoint_is_one_clear_line(paused_run, tmp_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"checkpoint {ckpt} is corrupted" in err and "--restart" in err
     assert main([*argv, "--restart"]) == 0
+
+
+# ------------------------------------------------------------------------------------------
+# the store: 16 odd or damaged stores, each one clear error naming the file
+
+
+def _good_store(path: Path) -> None:
+    from descentlab.store import Store
+
+    with Store(path) as store:
+        for i in range(3):
+            rid = store.create_run({"lr": 0.1 * (i + 1), "pad": "x" * 2000}, name=f"r{i}")
+            store.log_metrics(rid, [(s, "val", "loss", 1.0 / (s + 1)) for s in range(300)])
+            store.set_status(rid, "completed")
+
+
+def _sql(path: Path, *statements: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    for st in statements:
+        conn.execute(st)
+    conn.close()
+
+
+def _odd_store(case: str, root: Path) -> tuple[Path, float]:
+    """A store path showing ``case`` and the timeout to open it with."""
+    path = root / "lab.sqlite"
+    if case == "a folder":
+        path.mkdir()
+    elif case == "parent is a file":
+        (root / "file").write_text("x")
+        path = root / "file" / "lab.sqlite"
+    elif case == "garbage":
+        path.write_bytes(os.urandom(8192))
+    elif case == "text file":
+        path.write_text("this is not a database\n" * 200)
+    elif case == "valid header, garbage body":
+        path.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
+    else:
+        _good_store(path)
+        data = bytearray(path.read_bytes())
+        if case == "header zeroed":
+            data[:16] = bytes(16)
+        elif case == "truncated":
+            data = data[: 4096 + 2048]
+        elif case == "pages overwritten":
+            data[4096:] = os.urandom(len(data) - 4096)
+        path.write_bytes(bytes(data))
+        if case == "newer schema":
+            _sql(path, "UPDATE meta SET value='99' WHERE key='schema_version'")
+        elif case == "schema version not a number":
+            _sql(path, "UPDATE meta SET value='abc' WHERE key='schema_version'")
+        elif case == "runs table of another layout":
+            _sql(path, "DROP TABLE artifacts", "DROP TABLE metrics", "DROP TABLE runs",
+                 "CREATE TABLE runs (id INTEGER PRIMARY KEY, foo TEXT)")  # fmt: skip
+        elif case == "corrupted JSON in a run":
+            _sql(path, "UPDATE runs SET config='{not json' WHERE id=2")
+        elif case == "-wal is a folder":
+            Path(f"{path}-wal").mkdir()
+        elif case == "-shm is a folder":
+            Path(f"{path}-shm").mkdir()
+    if case == "another program's database":
+        path.unlink(missing_ok=True)
+        _sql(path, "CREATE TABLE users (name TEXT)", "INSERT INTO users VALUES ('ann')")
+    return path, (0.3 if case == "locked by another process" else 5.0)
+
+
+STORE_FAULTS = [
+    "a folder", "parent is a file", "garbage", "text file", "valid header, garbage body",
+    "header zeroed", "truncated", "pages overwritten", "locked by another process",
+    "newer schema", "schema version not a number", "another program's database",
+    "runs table of another layout", "corrupted JSON in a run", "-wal is a folder",
+    "-shm is a folder",
+]  # fmt: skip
+
+
+def _use(path: Path, timeout: float) -> None:
+    """What a command does with a store: open, list, read a run and its metrics, write."""
+    from descentlab.store import Store
+
+    store = Store(path, timeout=timeout)
+    try:
+        for rec in store.list_runs():
+            store.get_run(rec.id)
+            store.metrics(rec.id)
+            store.artifacts(rec.id)
+        store.create_run({"lr": 1.0}, name="new")
+    finally:
+        store.close()
+
+
+def test_store_fault_table_16_of_16_clear(tmp_path):
+    import sqlite3
+
+    from descentlab.store import StoreError
+
+    clear = []
+    for i, case in enumerate(STORE_FAULTS):
+        root = tmp_path / str(i)
+        root.mkdir()
+        path, timeout = _odd_store(case, root)
+        holder = None
+        if case == "locked by another process":
+            holder = sqlite3.connect(path, isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreError) as info:
+                _use(path, timeout)
+        finally:
+            if holder is not None:
+                holder.close()
+        message = str(info.value)
+        assert str(path) in message and "\n" not in message, (case, message)
+        assert info.value.__cause__ is None or not isinstance(info.value.__cause__, StoreError), (
+            case
+        )
+        clear.append(case)
+    assert clear == STORE_FAULTS  # 16/16
+
+
+def test_store_cli_gives_one_line_for_a_corrupted_store(tmp_path, capsys):
+    from descentlab.cli import main
+
+    path, _ = _odd_store("garbage", tmp_path)
+    assert main(["train", "--resume", "1", "--db", str(path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err, err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+@pytest.mark.parametrize("what", ["folder", "file"])
+def test_store_in_a_read_only_place_is_one_clear_error(tmp_path, what):
+    from descentlab.store import StoreError
+
+    path = tmp_path / "ro" / "lab.sqlite"
+    path.parent.mkdir()
+    if what == "file":
+        _good_store(path)
+        path.chmod(0o444)
+    path.parent.chmod(0o555)
+    try:
+        with pytest.raises(StoreError, match=str(path)):
+            _use(path, 5.0)
+    finally:
+        path.parent.chmod(0o755)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -77,3 +78,150 @@ def test_workers_exit_within_2s_of_a_kill_9_of_compare(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ------------------------------------------------------------------------------------------
+# opening a fresh store at once
+
+
+def test_opening_a_store_while_another_process_switches_it_to_wal_waits(tmp_path):
+    """Another connection in the middle of creating the store (a write lock on a file still
+    in rollback mode) made ``PRAGMA journal_mode = WAL`` fail at once with 'database is
+    locked'; the store waits its timeout instead."""
+    import sqlite3
+    import threading
+
+    from descentlab.store import Store
+
+    path = tmp_path / "lab.sqlite"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    timer = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    timer.start()
+    try:
+        store = Store(path, timeout=10)
+        store.create_run({"lr": 0.1})
+        store.close()
+    finally:
+        timer.join()
+        other.close()
+
+
+def _open_fresh(root: str, rounds: int, who: int, barrier, results) -> None:
+    from descentlab.store import Store
+
+    failures = []
+    for i in range(rounds):
+        barrier.wait()
+        try:
+            Store(os.path.join(root, f"s{i}.sqlite")).close()
+        except Exception as exc:
+            failures.append(f"round {i}: {type(exc).__name__}: {exc}")
+    results.put(failures)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses fork")
+def test_100_concurrent_opens_of_fresh_stores_all_succeed(tmp_path):
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")  # cheap children: the test is about SQLite, not imports
+    procs, rounds = 4, 25  # 4 processes open the same fresh file at once, 25 times: 100 opens
+    barrier, results = ctx.Barrier(procs), ctx.Queue()
+    children = [
+        ctx.Process(target=_open_fresh, args=(str(tmp_path), rounds, k, barrier, results))
+        for k in range(procs)
+    ]
+    for c in children:
+        c.start()
+    failures = [f for _ in children for f in results.get(timeout=120)]
+    for c in children:
+        c.join(10)
+    assert failures == [], f"{len(failures)}/{procs * rounds} opens failed: {failures[:3]}"
+
+
+# ------------------------------------------------------------------------------------------
+# one process per run directory
+
+
+def _hold(folder: str, ready, release) -> None:
+    from descentlab._osutil import FolderLock
+
+    with FolderLock(folder):
+        ready.set()
+        release.wait(30)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses fork")
+def test_folder_lock_names_its_holder_and_waits_for_it(tmp_path, capfd):
+    import multiprocessing as mp
+    import threading
+
+    from descentlab._osutil import FolderBusy, FolderLock
+
+    ctx = mp.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_hold, args=(str(tmp_path / "run"), ready, release))
+    child.start()
+    try:
+        assert ready.wait(30)
+        assert (tmp_path / "run").stat().st_mode & 0o777 == 0o700
+        with pytest.raises(FolderBusy, match=f"is in use by process {child.pid} "):
+            FolderLock(tmp_path / "run", wait=False).acquire()
+        threading.Timer(0.5, release.set).start()
+        t0 = time.monotonic()
+        with FolderLock(tmp_path / "run", what="run directory") as lock:
+            assert lock.held and time.monotonic() - t0 >= 0.4
+        err = capfd.readouterr().err
+        assert f"run directory {tmp_path / 'run'} is in use by process {child.pid}" in err
+        assert "waiting" in err
+    finally:
+        release.set()
+        child.join(10)
+
+
+def _compare_once(runs_dir: str, barrier, results) -> None:
+    import contextlib
+    import io
+
+    from descentlab.experiments.compare import CompareSpec, compare
+
+    spec = CompareSpec(problem="moons", problem_options={"n_samples": 60}, model="mlp",
+                       model_options={"hidden": 4}, optimizers=["sgd"], batch_size=16,
+                       steps=10, tune_steps=10, trials=1, seeds=1, landscapes=())  # fmt: skip
+    err = io.StringIO()
+    barrier.wait()
+    with contextlib.redirect_stderr(err):
+        compare(spec, runs_dir, workers=1, progress=False, report=False)
+    results.put(err.getvalue())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses fork")
+def test_two_identical_compares_at_once_run_every_trial_once(tmp_path):
+    import multiprocessing as mp
+
+    # imported once, before the forks (they cost seconds; training here costs less)
+    import sklearn.datasets  # noqa: F401
+    import torch._dynamo  # noqa: F401
+
+    import descentlab.engine.run
+    import descentlab.experiments.compare  # noqa: F401
+    from descentlab.store import Store
+
+    ctx = mp.get_context("fork")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [
+        ctx.Process(target=_compare_once, args=(str(tmp_path), barrier, results)) for _ in range(2)
+    ]
+    for p in procs:
+        p.start()
+    errs = [results.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert sum("is in use by process" in e for e in errs) == 1, errs
+    (db,) = tmp_path.glob("*/descentlab.sqlite")
+    with Store(db) as store:
+        runs = [r for r in store.list_runs() if r.name != "compare"]
+    configs = [json.dumps(r.config, sort_keys=True) for r in runs]
+    assert len(configs) == 1 + 2  # 1 tuning trial, then a final run and a refit
+    assert len(set(configs)) == len(configs), "a trial was run twice"

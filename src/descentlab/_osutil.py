@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-__all__ = ["check_private_dir", "die_with_parent", "private_dir"]
+__all__ = ["FolderBusy", "FolderLock", "check_private_dir", "die_with_parent", "private_dir"]
 
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
@@ -85,3 +85,89 @@ def check_private_dir(path: str | os.PathLike[str]) -> None:
             f"folder {os.fspath(path)} is writable by group or others (mode "
             f"{st.st_mode & 0o777:o}); refusing to load code from it -- chmod 700 it"
         )
+
+
+class FolderLock:
+    """One process at a time in a folder: an exclusive ``flock`` on ``<folder>/.lock``.
+
+    The holder writes its process id and command line into the lock file, so a second process
+    can say who holds it. The lock goes with the process (the kernel releases it when the
+    process ends, even after ``kill -9``), so a stale lock file never blocks anything.
+
+    Args:
+        folder: the folder (created ``0700`` if missing).
+        wait: wait for the holder to finish (printing one message to stderr); False raises
+            :class:`FolderBusy` at once.
+        what: how the message names the folder.
+
+    Example:
+        >>> import tempfile
+        >>> with FolderLock(tempfile.mkdtemp()) as lock:
+        ...     lock.held
+        True
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike[str], *, wait: bool = True, what: str = "folder"
+    ) -> None:
+        self.folder = os.fspath(folder)
+        self.wait = wait
+        self.what = what
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def holder(self) -> str:
+        """Who holds the lock, as written in the lock file."""
+        try:
+            with open(os.path.join(self.folder, ".lock"), encoding="utf-8") as fh:
+                text = fh.read().strip()
+        except OSError:
+            text = ""
+        return text or "another process"
+
+    def acquire(self) -> None:
+        if self._fd is not None:
+            return
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock
+            return
+        private_dir(self.folder)
+        fd = os.open(os.path.join(self.folder, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                busy = f"{self.what} {self.folder} is in use by {self.holder()}"
+                if not self.wait:
+                    raise FolderBusy(busy) from None
+                print(f"descentlab: {busy}; waiting for it to finish", file=sys.stderr, flush=True)
+                fcntl.flock(fd, fcntl.LOCK_EX)  # Ctrl-C and SIGTERM still interrupt this
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"process {os.getpid()} ({' '.join(sys.argv)[:200]})\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def __enter__(self) -> FolderLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __del__(self) -> None:
+        self.release()
+
+
+class FolderBusy(RuntimeError):
+    """Another process holds a :class:`FolderLock`."""

@@ -20,6 +20,12 @@ Guarantees:
   :meth:`Store.truncate_metrics` when resuming), an artifact name is taken once unless
   ``replace=True`` is asked for.
 
+A store that cannot be used -- a folder, a file that is not a SQLite database or is damaged,
+another program's database, a newer schema, a lock held past the timeout, an unwritable
+place -- raises :class:`StoreError`, one line naming the file, from any method (never a bare
+``sqlite3`` exception). A folder the store creates for its file is made ``0700``: the store
+records each run's command line, host name and git commit.
+
 SQLite cannot store NaN (it becomes NULL); :meth:`Store.metrics` turns NULL back into NaN, so a
 diverged run's last loss reads back as ``nan``.
 
@@ -40,6 +46,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -49,6 +56,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,6 +71,7 @@ __all__ = [
     "MetricSeries",
     "RunRecord",
     "Store",
+    "StoreError",
     "canonical_json",
     "provenance",
 ]
@@ -113,6 +122,64 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (run_id, name)
 );
 """
+
+
+class StoreError(ValueError):
+    """The store file cannot be used (corrupted, not a descentlab store, locked, a folder,
+    unwritable...). The message is one line naming the file."""
+
+
+def _explain(path: Path, exc: BaseException, timeout: float) -> str:
+    """One line saying what is wrong with the store at ``path``."""
+    msg = str(exc)
+    low = msg.lower()
+    if isinstance(exc, ValueError):  # JSON that does not parse
+        return f"store {path} is corrupted: a stored record is not valid JSON ({msg})"
+    if "not a database" in low:
+        return (
+            f"{path} is not a descentlab store: it is not a SQLite database or its header is "
+            "damaged"
+        )
+    if "malformed" in low or "corrupt" in low:
+        return (
+            f"store {path} is corrupted (SQLite: {msg}); restore it from a backup or move it "
+            "aside to start a new store"
+        )
+    if "locked" in low or "busy" in low:
+        return (
+            f"store {path} is locked by another process (waited {timeout:g} s); try again "
+            "when that process has finished"
+        )
+    if "readonly" in low or "read-only" in low:
+        return f"store {path} is read-only (check the file's and its folder's permissions)"
+    if "unable to open" in low:
+        return f"store {path} cannot be opened (is its folder writable?)"
+    if "disk i/o" in low:
+        return (
+            f"store {path}: disk I/O error (its -wal or -shm file may be damaged or not a "
+            "regular file)"
+        )
+    if "no such table" in low or "no such column" in low or "has no column" in low:
+        return f"{path} is not a descentlab store (SQLite: {msg})"
+    return f"store {path}: {type(exc).__name__}: {msg}"
+
+
+def _guarded(method: Any) -> Any:
+    """``method`` raising :class:`StoreError` instead of SQLite's (and JSON's) exceptions."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, json.JSONDecodeError) as exc:
+            raise StoreError(_explain(self.path, exc, self.timeout)) from None
+
+    return wrapper
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _now() -> str:
@@ -291,11 +358,45 @@ class Store:
             raise ValueError(f"timeout must be > 0, got {timeout}")
         self.path = Path(path)
         self.timeout = float(timeout)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        if self.path.is_dir():
+            raise StoreError(f"store {self.path} is a folder, not a store file")
+        for suffix in ("-wal", "-shm", "-journal"):
+            side = Path(f"{self.path}{suffix}")
+            if side.exists() and not side.is_file():
+                raise StoreError(
+                    f"store {self.path} cannot be used: {side.name} next to it is not a "
+                    "regular file (move it aside)"
+                )
+        from descentlab._osutil import private_dir
+
+        try:
+            private_dir(self.path.parent)
+        except OSError as exc:
+            raise StoreError(
+                f"store {self.path} cannot be created: {exc.strerror or exc}"
+                + (f" ({exc.filename})" if getattr(exc, "filename", None) else "")
+            ) from None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    @_guarded
+    def _open(self) -> None:
         conn = self._connection()
-        with self._write() as c:
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if tables and "meta" not in tables:
+            listed = ", ".join(sorted(tables)[:5])
+            raise StoreError(
+                f"{self.path} is not a descentlab store: it is another program's SQLite "
+                f"database (tables: {listed}); choose another file"
+            )
+        with self._write() as c:  # idempotent: finishes a store another process began
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     c.execute(statement)
@@ -304,11 +405,19 @@ class Store:
                 (str(_SCHEMA_VERSION),),
             )
         version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if int(version[0]) != _SCHEMA_VERSION:
-            raise ValueError(
-                f"{self.path} has store schema version {version[0]}, "
-                f"this descentlab reads version {_SCHEMA_VERSION}"
+        if version is None or str(version[0]) != str(_SCHEMA_VERSION):
+            found = "none" if version is None else repr(version[0])
+            raise StoreError(
+                f"store {self.path} has schema version {found}; this descentlab reads version "
+                f"{_SCHEMA_VERSION}"
             )
+        for table, columns in _COLUMNS.items():
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if not columns <= have:
+                raise StoreError(
+                    f"{self.path} is not a descentlab store: its {table!r} table lacks "
+                    f"{', '.join(sorted(columns - have))}"
+                )
 
     # -- connection and transactions -------------------------------------------------------
 
@@ -316,15 +425,37 @@ class Store:
         # A connection must not cross a fork: a child process opens its own.
         if self._conn is None or self._pid != os.getpid():
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                mode = self._wal(conn)
+            except BaseException:
+                conn.close()
+                raise
             if str(mode).lower() != "wal":
                 conn.close()
-                raise ValueError(f"could not put {self.path} in WAL mode (got {mode!r})")
+                raise StoreError(f"could not put store {self.path} in WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
             self._conn, self._pid = conn, os.getpid()
         return self._conn
+
+    def _wal(self, conn: sqlite3.Connection) -> str:
+        """``PRAGMA journal_mode = WAL``, retried while another connection holds a lock.
+
+        SQLite answers 'database is locked' at once, without its busy handler, when another
+        process is in the middle of the same switch on a fresh file (both hold a shared lock
+        and want an exclusive one), so waiting is done here, up to the store's timeout.
+        """
+        deadline = time.monotonic() + self.timeout
+        delay = 0.001
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.05)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -335,7 +466,8 @@ class Store:
         try:
             yield conn
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
@@ -774,6 +906,21 @@ class Store:
         """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
         return str(self._connection().execute("PRAGMA integrity_check").fetchone()[0])
 
+
+# Every public method raises StoreError, never sqlite3's exceptions.
+for _name, _method in list(vars(Store).items()):
+    if not _name.startswith("_") and callable(_method) and _name != "close":
+        setattr(Store, _name, _guarded(_method))
+del _name, _method
+
+#: The columns each table must have (checked when a store is opened).
+_COLUMNS: dict[str, set[str]] = {
+    "meta": {"key", "value"},
+    "runs": {"id", "name", "config", "config_hash", "status", "provenance", "seed", "message",
+             "summary", "created_at", "updated_at"},
+    "metrics": {"run_id", "split", "name", "step", "value"},
+    "artifacts": {"run_id", "name", "kind", "path", "created_at"},
+}  # fmt: skip
 
 _RUN_COLUMNS = (
     "id, name, config, status, provenance, seed, message, summary, created_at, updated_at"

@@ -65,6 +65,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab._osutil import FolderLock
 from descentlab.experiments import tuning
 from descentlab.experiments.ray_backend import make_runner
 from descentlab.experiments.trials import (
@@ -1168,6 +1169,9 @@ def compare(
     notify = _progress(progress)
     count = 0
     store = exp_id = None
+    # One process works on a run directory at a time; a second identical command waits
+    # (saying which process holds it), then finds the trials done.
+    lock = FolderLock(run_dir, what="run directory")
     try:
         with (
             _sigterm_as_interrupt(),
@@ -1182,7 +1186,7 @@ def compare(
         ):
             runner.start()
             data, task = prepare(spec, data)
-            run_dir.mkdir(parents=True, exist_ok=True)
+            lock.acquire()  # creates the run directory (0700: it holds provenance)
             store = Store(store_path_of(run_dir))
             exp_id = _open_experiment(store, spec, run_dir)
             mark_orphans(store, lambda name: name != _EXPERIMENT)
@@ -1222,6 +1226,7 @@ def compare(
                 for t in final_trials(spec, choice, cands[best].setting):
                     runner.submit(t)
     except (KeyboardInterrupt, Interrupted) as exc:
+        lock.release()
         if store is not None:
             with contextlib.suppress(Exception):
                 store.set_status(exp_id, "interrupted", message="stopped; run again to continue")
@@ -1231,6 +1236,7 @@ def compare(
             "continue (finished trials are kept)"
         ) from exc
     except BaseException:
+        lock.release()
         if store is not None:
             store.close()
         raise
@@ -1256,6 +1262,7 @@ def compare(
         notify("report", {"path": str(result.report_path)})
         render_report(result, store=store)
     store.close()
+    lock.release()  # (an exception on the way here releases it with the lock object)
     return result
 
 
