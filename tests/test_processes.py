@@ -220,6 +220,7 @@ def test_two_identical_compares_at_once_run_every_trial_once(tmp_path):
         p.join(10)
     assert sum("is in use by process" in e for e in errs) == 1, errs
     (db,) = tmp_path.glob("*/descentlab.sqlite")
+    assert db.parent.stat().st_mode & 0o777 == 0o700  # the run directory holds provenance
     with Store(db) as store:
         runs = [r for r in store.list_runs() if r.name != "compare"]
     configs = [json.dumps(r.config, sort_keys=True) for r in runs]
