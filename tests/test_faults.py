@@ -50,7 +50,7 @@ def kernels(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     try:
         mp.setenv("DESCENTLAB_CACHE", str(root / "adam"))
-        mp.setattr(F, "_loaded", {})
+        _forget_kernels(mp)
         w = torch.nn.Parameter(torch.ones(8))
         w.grad = torch.ones(8)
         optim.Adam([w], lr=0.1, fused=True).step()
@@ -73,13 +73,19 @@ def kernels(tmp_path_factory):
 def kernel_cache(kernels, tmp_path, monkeypatch):
     """A fresh cache holding SGD-momentum's kernel, nothing loaded in memory."""
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(F, "_loaded", {})
+    _forget_kernels(monkeypatch)
     F._trusted_dir(F.cache_dir())  # made as the loader makes it
     lib = F.cache_dir() / kernels["sgd"].name
     for suffix in (".so", ".json"):
         if kernels["sgd"].with_suffix(suffix).exists():
             lib.with_suffix(suffix).write_bytes(kernels["sgd"].with_suffix(suffix).read_bytes())
     return lib, kernels["expected"]
+
+
+def _forget_kernels(monkeypatch) -> None:
+    """As in a new process: no kernel or library loaded in memory."""
+    monkeypatch.setattr(F, "_loaded", {})
+    monkeypatch.setattr(F, "_libraries", {})
 
 
 FAULTS = ["truncated", "garbage", "empty", "swapped", "planted"]
@@ -101,7 +107,7 @@ def _break(lib: Path, fault: str, kernels) -> None:
 
 def _recovers(lib: Path, fault: str, kernels, monkeypatch, fused) -> None:
     _break(lib, fault, kernels)
-    monkeypatch.setattr(F, "_loaded", {})  # a new process: the kernel comes from disk
+    _forget_kernels(monkeypatch)  # a new process: the kernel comes from disk
     before = F.compile_count()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -157,7 +163,7 @@ def test_untrusted_kernel_cache_folder_is_refused(kernel_cache, monkeypatch, pro
         os.chown(folder, 65534, 65534)
         why = "owned by user 65534"
     try:
-        monkeypatch.setattr(F, "_loaded", {})
+        _forget_kernels(monkeypatch)
         before = F.compile_count()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -166,7 +172,7 @@ def test_untrusted_kernel_cache_folder_is_refused(kernel_cache, monkeypatch, pro
         assert len(messages) == 1 and why in messages[0] and str(folder) in messages[0], messages
         assert F.compile_count() == before
         torch.testing.assert_close(got, _sgd_run(False), rtol=0, atol=0)
-        monkeypatch.setattr(F, "_loaded", {})
+        _forget_kernels(monkeypatch)
         with pytest.raises(F.FusedUnavailable, match=why):
             _sgd_run(True)
     finally:

@@ -242,14 +242,27 @@ def _dlopen(data: bytes, lib: Path) -> ctypes.CDLL:
     """Load exactly ``data`` (verified bytes): from an anonymous memory file on Linux (kept
     open for the life of the process, so its name is never reused), else from ``lib``."""
     if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        fd = os.memfd_create(lib.name, getattr(os, "MFD_CLOEXEC", 0))
-        _memfds.append(fd)
-        os.write(fd, data)
-        return ctypes.CDLL(f"/proc/self/fd/{fd}")
+        try:
+            fd = os.memfd_create(lib.name, getattr(os, "MFD_CLOEXEC", 0))
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            _memfds.append(fd)
+            try:
+                os.write(fd, data)
+                return ctypes.CDLL(f"/proc/self/fd/{fd}")
+            except OSError:  # e.g. memory files may not be mapped executable here
+                pass
+    # The folder is private and entries are only ever replaced by a rename, so the file just
+    # verified is the file loaded.
     return ctypes.CDLL(str(lib))
 
 
 _memfds: list[int] = []
+
+# In the key: entries of caches written before kernels had sidecars are never looked at (they
+# would otherwise each be rebuilt with a warning).
+_CACHE_FORMAT = "verified-sidecar-1"
 
 
 def _load(source: str) -> Any:
@@ -293,7 +306,7 @@ def load_library(source: str) -> tuple[str, ctypes.CDLL]:
             "none was found -- install gcc or use fused=False"
         )
     key = hashlib.sha256(
-        "\0".join([_VERSION, source, " ".join(_FLAGS), cc, _cpu_tag()]).encode()
+        "\0".join([_VERSION, _CACHE_FORMAT, source, " ".join(_FLAGS), cc, _cpu_tag()]).encode()
     ).hexdigest()[:32]
     with _lock:
         handle = _libraries.get(key)
