@@ -1,0 +1,39 @@
+"""``descentlab playground``: the interactive playground in the browser."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "playground",
+        help="interactive optimizer playground in the browser (local web app)",
+        description="Start the playground: a local web app on 127.0.0.1 and a free port. "
+        "Pick a landscape, click starting points, move the sliders; paths and losses come "
+        "from descentlab on this machine. Ctrl-C stops it.",
+    )
+    p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; another address makes the playground "
+        "reachable from other machines, with a warning)",
+    )
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        from descentlab.playground import app
+    except ImportError as exc:
+        print(
+            f"descentlab: error: the playground needs its optional dependencies ({exc.name} "
+            "is missing): pip install 'descentlab[playground]'",
+            file=sys.stderr,
+        )
+        return 2
+    app.serve(args.host, args.port, open_browser=not args.no_browser)
+    return 0

@@ -1,0 +1,238 @@
+"""The playground's web app (Starlette) and its server (uvicorn).
+
+Routes: ``/`` the page; ``/static/*`` its script and style, ``/static/plotly.min.js`` the
+plotting library from the installed ``plotly`` package (shipped with it: the page works
+offline); ``GET /api/meta``; ``POST /api/surface``, ``/api/run``, ``/api/map`` (JSON in, JSON
+out, see :mod:`descentlab.playground.compute`).
+
+Security: the server binds 127.0.0.1 unless told otherwise; requests must name an allowed
+host (DNS rebinding); bodies are limited to ``LIMITS["body_bytes"]``; malformed JSON gets 400,
+values past the limits 422, each with ``{"error": message}``; nothing is evaluated (composed
+rules go through the ``compare --optimizer`` grammar); every response carries a
+Content-Security-Policy that allows only the app's own scripts.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import socket
+import sys
+import threading
+import webbrowser
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import compute
+
+__all__ = ["CSP", "create_app", "plotly_js", "serve"]
+
+#: Only the app's own scripts run; plotly sets inline styles; data: images are its icons.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; form-action 'none'"
+)
+
+_STATIC = Path(str(resources.files(__package__) / "static"))
+_FILES = {"app.js": "text/javascript", "app.css": "text/css", "index.html": "text/html"}
+
+
+def plotly_js() -> Path:
+    """plotly.js as the ``plotly`` Python package ships it (its license: MIT, in the
+    package's dist-info and at the top of the file)."""
+    try:
+        import plotly
+    except ImportError:
+        raise RuntimeError(
+            "the playground needs the 'plotly' package for its bundled plotly.js: "
+            "pip install 'descentlab[playground]'"
+        ) from None
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise RuntimeError(f"plotly.min.js not found in the plotly package ({path})")
+    return path
+
+
+class _Headers:
+    """Security headers on every response, and a hard limit on the body size."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_body:
+                await _too_large(self.max_body)(scope, receive, send)
+                return
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"cache-control", b"no-store"),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _too_large(limit: int) -> Response:
+    return JSONResponse({"error": f"request body larger than {limit} bytes"}, status_code=413)
+
+
+async def _json_body(request: Request) -> Any:
+    limit = compute.LIMITS["body_bytes"]
+    body = b""
+    async for chunk in request.stream():  # also bounds bodies sent without Content-Length
+        body += chunk
+        if len(body) > limit:
+            raise _HTTPError(413, f"request body larger than {limit} bytes")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _HTTPError(400, f"malformed JSON: {exc}") from None
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _endpoint(fn: Any) -> Any:
+    async def handler(request: Request) -> Response:
+        try:
+            req = await _json_body(request)
+            # the computation holds the CPU: run it in a worker thread, not the event loop
+            from starlette.concurrency import run_in_threadpool
+
+            out = await run_in_threadpool(fn, req)
+        except _HTTPError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except compute.RequestError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+        return JSONResponse(out)
+
+    return handler
+
+
+async def _meta(request: Request) -> Response:
+    return JSONResponse(compute.meta())
+
+
+async def _index(request: Request) -> Response:
+    return FileResponse(_STATIC / "index.html", media_type="text/html")
+
+
+async def _static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name == "plotly.min.js":
+        return FileResponse(plotly_js(), media_type="text/javascript")
+    if name not in _FILES:  # a fixed list: no path ever reaches the file system
+        return JSONResponse({"error": f"no such file: {name!r}"}, status_code=404)
+    return FileResponse(_STATIC / name, media_type=_FILES[name])
+
+
+def create_app(allowed_hosts: list[str] | None = None) -> Starlette:
+    """The playground app. ``allowed_hosts``: Host header values accepted (default: the
+    loopback names; ``testserver`` is Starlette's test client)."""
+    hosts = allowed_hosts or ["127.0.0.1", "localhost", "[::1]", "testserver"]
+    routes = [
+        Route("/", _index),
+        Route("/static/{name}", _static),
+        Route("/api/meta", _meta),
+        Route("/api/surface", _endpoint(compute.surface), methods=["POST"]),
+        Route("/api/run", _endpoint(compute.run_paths), methods=["POST"]),
+        Route("/api/map", _endpoint(compute.lr_map), methods=["POST"]),
+    ]
+    middleware = [
+        Middleware(_Headers, max_body=compute.LIMITS["body_bytes"]),
+        Middleware(TrustedHostMiddleware, allowed_hosts=hosts),
+    ]
+    return Starlette(routes=routes, middleware=middleware)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def warm_up() -> None:
+    """Compile the trajectory kernels of the default optimizers (1-D and 2-D) in the
+    background, so that the first picture does not wait for the compiler."""
+    for land, start in (("rosenbrock", [[-1.2, 1.0]]), ("parabola", [[4.0]])):
+        for name in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "nadam"):
+            spec = {"name": name, "lr": 1e-3}
+            if name == "sgd":
+                spec["momentum"] = 0.0
+            compute.run_paths(
+                {"landscape": land, "starts": start, "steps": 2, "optimizers": [spec]}
+            )
+
+
+def serve(
+    host: str = "127.0.0.1", port: int = 0, *, open_browser: bool = True, warm: bool = True
+) -> None:
+    """Run the playground until Ctrl-C. ``port=0`` takes a free port; the URL is printed.
+
+    Raises:
+        ValueError: a port outside 0..65535.
+    """
+    import uvicorn
+
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535, got {port}")
+    hosts = ["127.0.0.1", "localhost", "[::1]"]
+    if not is_loopback(host):
+        print(
+            f"descentlab playground: WARNING: serving on {host}, not on the loopback address: "
+            "anyone who can reach this machine can use the playground (and its CPU time)",
+            file=sys.stderr,
+        )
+        hosts = ["*"]
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    print(f"descentlab playground: {url}  (Ctrl-C stops it)", flush=True)
+    if warm:
+        threading.Thread(target=warm_up, daemon=True, name="playground-warm-up").start()
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    config = uvicorn.Config(create_app(hosts), log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        pass
+    finally:
+        sock.close()
+    print("descentlab playground: stopped", flush=True)

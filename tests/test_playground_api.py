@@ -1,0 +1,256 @@
+"""The playground's HTTP API through Starlette's test client: every mode, every bound,
+malformed input, the security headers; numbers against independent references."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx2")
+
+from starlette.testclient import TestClient
+
+from descentlab.playground import compute
+from descentlab.playground.app import CSP, create_app, is_loopback
+from descentlab.problems import landscapes as L
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app()) as c:
+        yield c
+
+
+def _run(client, **over):
+    body = {
+        "landscape": "parabola",
+        "starts": [[4.0]],
+        "steps": 5,
+        "optimizers": [{"name": "sgd", "lr": 0.2}],
+    }
+    body.update(over)
+    return client.post("/api/run", json=body)
+
+
+def test_page_static_files_and_security_headers(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "descentlab playground" in r.text
+    assert r.headers["content-security-policy"] == CSP
+    assert "script-src 'self'" in CSP and "unsafe-eval" not in CSP
+    assert r.headers["x-content-type-options"] == "nosniff"
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
+    assert js.headers["content-type"].startswith("text/javascript")
+    assert client.get("/static/app.js").status_code == 200
+    # only the fixed list of files: no path reaches the file system
+    for name in ("../app.py", "..%2F__init__.py", "compute.py", "%2Fetc%2Fpasswd"):
+        assert client.get(f"/static/{name}").status_code == 404
+    # another Host header (DNS rebinding) is refused
+    assert client.get("/", headers={"host": "attacker.example"}).status_code == 400
+
+
+def test_meta_lists_landscapes_optimizers_and_limits(client):
+    m = client.get("/api/meta").json()
+    names = [x["name"] for x in m["landscapes"]]
+    assert "rosenbrock" in names and "quadratic" in names and "noisy_quadratic" not in names
+    assert {o["name"] for o in m["optimizers"]} >= {"sgd", "adam", "rmsprop"}
+    adam = next(o for o in m["optimizers"] if o["name"] == "adam")
+    assert adam["params"] == {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8}
+    assert m["limits"]["steps"] == compute.LIMITS["steps"]
+
+
+def test_run_1d_gradient_descent_matches_the_lecture_recurrence(client):
+    # seed 001: x_{k+1} = x_k - lr (2 x_k - 4), lr 0.2 converges, lr 1 bounces 4, 0, 4, ...
+    out = _run(client, optimizers=[{"name": "sgd", "lr": 0.2}, {"name": "sgd", "lr": 1.0}])
+    assert out.status_code == 200
+    runs = out.json()["runs"]
+    x, ref = 4.0, []
+    for _ in range(6):
+        ref.append(x)
+        x = x - 0.2 * (2 * x - 4)
+    assert [p[0] for p in runs[0]["paths"][0]] == pytest.approx(ref, rel=1e-12)
+    assert [p[0] for p in runs[1]["paths"][0]] == [4.0, 0.0, 4.0, 0.0, 4.0, 0.0]
+    assert runs[0]["losses"][0][0] == pytest.approx(6.0)  # f(4) = 16 - 16 + 6
+    assert out.json()["f_min"] == 2.0
+
+
+def test_run_2d_many_optimizers_and_starts_equal_direct_runs(client):
+    from descentlab.problems import trajectories as T
+
+    starts = [[-1.2, 1.0], [0.5, 2.0]]
+    opts = [
+        {"name": "adam", "lr": 0.02, "betas": [0.8, 0.99], "eps": 1e-6},
+        {"name": "sgd", "lr": 1e-3, "momentum": 0.9},
+        {"rule": "chain(scale_by_rms(alpha=0.9), trace(momentum=0.5), scale_by_lr())",
+         "lr": 0.01},
+    ]  # fmt: skip
+    out = client.post(
+        "/api/run",
+        json={"landscape": "rosenbrock", "starts": starts, "steps": 50, "optimizers": opts},
+    )
+    assert out.status_code == 200, out.text
+    runs = out.json()["runs"]
+    ref = T.run(
+        "rosenbrock",
+        "adam",
+        torch.tensor(starts, dtype=torch.float64),
+        50,
+        lr=0.02,
+        hyper={"betas": (0.8, 0.99), "eps": 1e-6},
+        kernel=False,
+    )
+    assert runs[0]["paths"] == ref.paths.tolist()
+    assert len(runs[2]["paths"]) == 2 and len(runs[2]["paths"][0]) == 51
+    assert runs[2]["label"].startswith("chain(")
+
+
+def test_quadratic_kappa_and_surface(client):
+    s = client.post("/api/surface", json={"landscape": "quadratic", "kappa": 100.0, "n": 40})
+    assert s.status_code == 200
+    z = torch.tensor(s.json()["z"])
+    assert z.shape == (40, 40) and torch.isfinite(z).all()
+    # GD with step 2/(L + mu) contracts by (kappa - 1)/(kappa + 1) per step along the axes
+    out = client.post(
+        "/api/run",
+        json={
+            "landscape": "quadratic",
+            "kappa": 100.0,
+            "starts": [[1.0, 0.0]],
+            "steps": 3,
+            "optimizers": [{"name": "sgd", "lr": 2 / 1.01}],
+        },
+    ).json()
+    xs = [p[0] for p in out["runs"][0]["paths"][0]]
+    assert xs[3] == pytest.approx((99 / 101) ** 3, rel=1e-12)  # mu = 0.01 lies along x
+    one = client.post("/api/surface", json={"landscape": "xsinx"}).json()
+    assert one["dim"] == 1
+    assert one["f"][10] == pytest.approx(one["x"][10] * math.sin(one["x"][10]), rel=1e-12)
+
+
+def test_lr_map_both_modes_equal_single_runs(client):
+    body = {
+        "landscape": "xsinx",
+        "optimizer": {"name": "sgd"},
+        "steps": 40,
+        "n_lr": 5,
+        "n_y": 4,
+        "lr_range": [0.01, 1.0],
+        "y_range": [1.0, 3.0],
+    }
+    m = client.post("/api/map", json=body).json()
+    assert len(m["final_loss"]) == 4 and len(m["final_loss"][0]) == 5
+    lr, x0 = m["lr"][3], m["y"][2]
+    one = _run(client, landscape="xsinx", starts=[[x0]], steps=40,
+               optimizers=[{"name": "sgd", "lr": lr}]).json()  # fmt: skip
+    assert m["final_loss"][2][3] == pytest.approx(one["runs"][0]["losses"][0][-1], rel=1e-12)
+    mm = client.post(
+        "/api/map",
+        json={"landscape": "rosenbrock", "optimizer": {"name": "sgd"}, "mode": "lr_momentum",
+              "steps": 30, "n_lr": 6, "n_y": 3, "lr_range": [1e-4, 0.01]},
+    ).json()  # fmt: skip
+    assert mm["y_name"] == "momentum" and mm["y"][0] == 0.0 and len(mm["final_loss"]) == 3
+    # a diverged run is null (drawn blank), not a misleading number
+    big = client.post("/api/map", json={**body, "landscape": "cubic", "lr_range": [0.01, 5.0],
+                                        "y_range": [-1.0, 1.0]}).json()  # fmt: skip
+    assert any(v is None for row in big["final_loss"] for v in row)
+
+
+BAD = [
+    ({"steps": 0}, "steps"),
+    ({"steps": 1001}, "steps must be between 1 and 1000"),
+    ({"steps": 2.5}, "steps must be an integer"),
+    ({"starts": [[0.0]] * 17}, "at most 16 starts"),
+    ({"starts": []}, "starts must be a non-empty list"),
+    ({"starts": [[1.0, 2.0]]}, r"starts\[0\] must be a list of 1 numbers"),
+    ({"starts": [[1e9]]}, r"starts\[0\]"),
+    ({"starts": [["nan"]]}, "finite number"),
+    ({"landscape": "nope"}, "landscape must be one of"),
+    ({"landscape": "noisy_quadratic"}, "landscape must be one of"),
+    ({"optimizers": []}, "optimizers must be a non-empty list"),
+    ({"optimizers": [{"name": "sgd"}] * 9}, "at most 8 optimizers"),
+    ({"optimizers": [{"name": "lion"}]}, "name must be one of"),
+    ({"optimizers": [{"name": "sgd", "lr": -1}]}, r"lr must be in"),
+    ({"optimizers": [{"name": "sgd", "lr": 100}]}, r"lr must be in"),
+    ({"optimizers": [{"name": "adam", "momentum": 0.9}]}, "adam takes no 'momentum'"),
+    ({"optimizers": [{"name": "adam", "betas": [0.9]}]}, "betas must be a pair"),
+    ({"optimizers": [{"name": "adam", "eps": 0}]}, "eps must be in"),
+    ({"optimizers": [{"name": "sgd", "evil": 1}]}, "unknown field"),
+    ({"optimizers": [{"rule": "x" * 301}]}, "at most 300"),
+    ({"optimizers": [{"rule": "__import__('os').system('true')"}]}, "arguments must be"),
+    ({"optimizers": [{"rule": "open('/etc/passwd')"}]}, "unknown update rule 'open'"),
+    ({"optimizers": [{"rule": "chain(" * 120 + ")" * 120}]}, "optimizers"),
+    ({"kappa": 10.0, "extra": 1}, "unknown field"),
+]
+
+
+@pytest.mark.parametrize("over,match", BAD)
+def test_every_bound_is_a_4xx_with_a_message(client, over, match):
+    r = _run(client, **over)
+    assert r.status_code == 422, r.text
+    import re
+
+    assert re.search(match, r.json()["error"]), r.json()["error"]
+
+
+def test_bounds_of_the_other_endpoints(client):
+    assert (
+        client.post("/api/surface", json={"landscape": "quadratic", "kappa": 1e5}).status_code
+        == 422
+    )
+    assert client.post("/api/surface", json={"landscape": "bowl", "n": 10_000}).status_code == 422
+    base = {"landscape": "bowl", "optimizer": {"name": "sgd"}}
+    for over in ({"n_lr": 65}, {"n_y": 1}, {"steps": 501}, {"mode": "x"},
+                 {"lr_range": [1.0, 0.1]}, {"optimizer": {"name": "adam"}, "mode": "lr_momentum"},
+                 {"y_range": [1.0]}):  # fmt: skip
+        r = client.post("/api/map", json={**base, **over})
+        assert r.status_code == 422, (over, r.text)
+        assert r.json()["error"]
+
+
+def test_malformed_and_oversized_bodies_are_4xx_not_500(client):
+    for body in (b"{", b"not json", b"\xff\xfe", b'{"landscape": }'):
+        r = client.post("/api/run", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "malformed JSON" in r.json()["error"]
+    for body in (b"[]", b"3", b'"x"', b"null"):
+        r = client.post("/api/run", content=body)
+        assert r.status_code == 422 and "JSON object" in r.json()["error"]
+    big = b'{"landscape": "' + b"a" * (compute.LIMITS["body_bytes"] + 10) + b'"}'
+    r = client.post("/api/run", content=big)
+    assert r.status_code == 413 and "larger than" in r.json()["error"]
+    assert client.get("/api/run").status_code == 405
+
+
+def test_loopback_detection():
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.2")
+
+
+def test_cli_refuses_a_bad_port_and_warns_off_loopback(monkeypatch, capsys):
+    from descentlab.playground import app
+
+    with pytest.raises(ValueError, match="port"):
+        app.serve(port=70000, open_browser=False, warm=False)
+    ran = {}
+
+    class FakeServer:
+        def __init__(self, config):
+            ran["config"] = config
+
+        def run(self, sockets):
+            ran["host"] = sockets[0].getsockname()[0]
+
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "Server", FakeServer)
+    app.serve("0.0.0.0", 0, open_browser=False, warm=False)
+    err, out = capsys.readouterr().err, capsys.readouterr
+    assert "WARNING" in err and "0.0.0.0" in err
+    assert ran["host"] == "0.0.0.0"
+    app.serve(open_browser=False, warm=False)
+    printed = capsys.readouterr().out
+    assert "http://127.0.0.1:" in printed and "stopped" in printed
+    assert L.NAMES  # the landscapes module stays importable next to the app
+    del out
