@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench clean chromium
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,13 +26,28 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format src tests benchmarks
 
 # Two workers: CI has 2 cores; tests pin torch to one thread each (tests/conftest.py).
-test: lint
+test: lint chromium
 	$(PY) -m pytest -q -n 2
+
+# The playground's browser test drives Debian's chromium through Playwright (never
+# `playwright install`): installed here when missing and possible, else the test skips.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make: installing Debian's chromium for the playground's browser test"; \
+		(apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+		echo "make: could not install chromium (apt-get install chromium failed); the browser test will skip"; \
+	else \
+		echo "make: NOTE: chromium is missing and cannot be installed here (needs root and apt-get);"; \
+		echo "make:       tests/test_playground_browser.py will skip. Install it: sudo apt-get install chromium"; \
+	fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/step.py
 	$(PY) benchmarks/trajectories.py
 	$(PY) benchmarks/multirun.py
+	$(PY) benchmarks/playground.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
