@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Chain, Owned, Rule, chain
+from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
 from .fused import FusedUnavailable, fused_available
 from .named import SGD, Adadelta, Adagrad, Adam, AdamW, Momentum, NAdam, Nesterov, RAdam, RMSprop
 from .optimizer import Monitor, Optimizer, apply_updates
@@ -60,6 +60,7 @@ __all__ = [
     "AdamW",
     "Chain",
     "FusedUnavailable",
+    "HyperparameterTypeError",
     "Momentum",
     "Monitor",
     "NAdam",

@@ -30,7 +30,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["Chain", "Owned", "Rule", "Workspace", "chain", "scratch", "writable"]
+__all__ = [
+    "Chain",
+    "HyperparameterTypeError",
+    "Owned",
+    "Rule",
+    "Workspace",
+    "chain",
+    "scratch",
+    "writable",
+]
 
 State = dict[str, list[Any]]
 Hyper = Mapping[str, Any]
@@ -255,8 +264,18 @@ def step_values(state: State, n: int) -> list[float]:
 
 
 # --------------------------------------------------------------------------------------
-# Validation helpers: errors name the parameter and the value.
+# Validation helpers: errors name the parameter and the value. As in torch.optim, a value
+# of the wrong type (a string, None, a list, a complex number) raises TypeError and a number
+# out of range ValueError.
 # --------------------------------------------------------------------------------------
+
+
+class HyperparameterTypeError(TypeError, ValueError):
+    """A hyperparameter of the wrong type (a string, None, a list, a complex number).
+
+    A ``TypeError``, as torch.optim raises for these, and also a ``ValueError``, so code that
+    catches every bad value as one (descentlab's CLI and run engine) keeps doing so.
+    """
 
 
 def _values(value: Any) -> list[float]:
@@ -274,9 +293,14 @@ def check_range(
     lo_open: bool = False,
     hi_open: bool = False,
 ) -> None:
-    """Raise ``ValueError("name must be ..., got value")`` when ``value`` is out of range."""
+    """Raise ``ValueError("name must be ..., got value")`` when ``value`` is out of range,
+    ``TypeError`` when it is not a real number (or a real tensor)."""
     if isinstance(value, bool) or not isinstance(value, int | float | Tensor):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+        raise HyperparameterTypeError(f"{name} must be a number, got {value!r}")
+    if isinstance(value, Tensor) and (value.is_complex() or value.dtype == torch.bool):
+        raise HyperparameterTypeError(
+            f"{name} must be a real number, got a tensor of dtype {value.dtype}"
+        )
     for v in _values(value):
         bad = math.isnan(v)
         if lo is not None:
@@ -293,10 +317,14 @@ def check_range(
 
 def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise HyperparameterTypeError(f"{name} must be True or False, got {value!r}")
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if not isinstance(value, str):
+        raise HyperparameterTypeError(
+            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+        )
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
 
@@ -341,7 +369,8 @@ class Rule(ABC):
         """Transform ``grads`` into updates (to be added to ``params``)."""
 
     def validate(self, hyper: Hyper) -> None:  # noqa: B027 (optional hook, no-op default)
-        """Raise ``ValueError`` naming the parameter and value if ``hyper`` is invalid."""
+        """Raise ``ValueError`` (``TypeError`` for a value of the wrong type) naming the
+        parameter and value if ``hyper`` is invalid."""
 
     # -- optional hooks --------------------------------------------------------------
     def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
@@ -384,7 +413,7 @@ class Chain(Rule):
         flat: list[Rule] = []
         for r in rules:
             if not isinstance(r, Rule):
-                raise ValueError(f"chain() takes update rules, got {r!r}")
+                raise HyperparameterTypeError(f"chain() takes update rules, got {r!r}")
             flat.extend(r.rules)
         if not flat:
             raise ValueError("chain() needs at least one rule")

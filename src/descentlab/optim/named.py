@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from torch import Tensor
+
 from .base import Rule, chain, check_bool, check_choice
 from .optimizer import Optimizer
 from .rules import (
@@ -70,6 +72,12 @@ def _torch_flags(
         check_bool("fused", fused)
     if fused and foreach:
         raise ValueError(f"{name}: fused=True and foreach=True cannot be used together")
+
+
+def _pair(betas: Any) -> Any:
+    """``betas`` as a tuple, where it is a sequence (anything else is refused by name when
+    the chain validates it: ``tuple("ab")`` would hide a string)."""
+    return tuple(betas) if isinstance(betas, list | tuple | Tensor) else betas
 
 
 class _Named(Optimizer):
@@ -268,7 +276,7 @@ class Adagrad(_Named):
             _maximize(),
             add_l2(),
             scale_by_adagrad(initial_accumulator_value=initial_accumulator_value),
-            scale_by_lr(lr_decay=lr_decay),
+            scale_by_lr(lr_decay=0 if lr_decay is None else lr_decay),  # None: refused by type
         )
         hyper = dict(
             lr=lr,
@@ -404,7 +412,7 @@ class Adam(_Named):
         )
         hyper = dict(
             lr=lr,
-            betas=tuple(betas),
+            betas=_pair(betas),
             eps=eps,
             weight_decay=weight_decay,
             amsgrad=amsgrad,
@@ -487,7 +495,7 @@ class NAdam(_Named):
         )
         hyper = dict(
             lr=lr,
-            betas=tuple(betas),
+            betas=_pair(betas),
             eps=eps,
             weight_decay=weight_decay,
             momentum_decay=momentum_decay,
@@ -526,7 +534,7 @@ class RAdam(_Named):
             fused=fused,
         )
         hyper = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize
+            lr=lr, betas=_pair(betas), eps=eps, weight_decay=weight_decay, maximize=maximize
         )
         self._init_adam_family(
             params, scale_by_radam(), decoupled_weight_decay, hyper, monitor, fused

@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.optim import optimizer as _torch_optimizer
 
 from . import fused as _fused
-from .base import Chain, Rule, State, Workspace, chain, check_bool
+from .base import Chain, HyperparameterTypeError, Rule, State, Workspace, chain, check_bool
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
@@ -23,9 +23,14 @@ __all__ = ["Monitor", "Optimizer", "apply_updates"]
 _GLOBAL_PRE_HOOKS = _torch_optimizer._global_optimizer_pre_hooks
 _GLOBAL_POST_HOOKS = _torch_optimizer._global_optimizer_post_hooks
 _profiler_enabled = torch.autograd._profiler_enabled
+_is_compiling = torch.compiler.is_compiling
 
 _PLAIN = (float, int, bool, str, tuple, type(None))
 _NOT_HYPER = ("params", "step", "initial_lr")
+#: per-step caches, left out of copies and pickles (rebuilt on the next step)
+_CACHES = frozenset(
+    ("_plans", "_workspaces", "_step_bases", "_sts_cache", "_steady", "_validated", "_plain")
+)
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -79,6 +84,66 @@ class _TrackedState(defaultdict):
     def __ior__(self, other: Any) -> Any:
         self.version += 1
         return super().__ior__(other)
+
+
+def _check_batched(hyper: Mapping[str, Any], params: list[Tensor], where: str = "") -> None:
+    """Refuse tensor hyperparameters that the step could not broadcast, before anything
+    changes: a batched (1-D, length K) value runs K problems along each parameter's leading
+    dimension, so every parameter of the group needs K there (K = 1 broadcasts to all)."""
+    prefix = f"{where}: " if where else ""
+    for key, v in hyper.items():
+        items = (
+            [(f"{key}[{i}]", x) for i, x in enumerate(v)]
+            if isinstance(v, tuple | list)
+            else [(key, v)]
+        )
+        for name, x in items:
+            if not isinstance(x, Tensor):
+                continue
+            if x.is_complex() or x.dtype == torch.bool:
+                raise HyperparameterTypeError(
+                    f"{prefix}{name} must be a real tensor, got dtype {x.dtype}"
+                )
+            if x.ndim > 1 or (x.ndim == 1 and x.numel() == 0):
+                raise ValueError(
+                    f"{prefix}{name} must be a number, a 0-dim tensor or a 1-D tensor of length "
+                    f"K >= 1 (one value per run), got shape {tuple(x.shape)}"
+                )
+            if x.ndim == 0:
+                continue
+            k = x.numel()
+            for j, p in enumerate(params):
+                if p.ndim == 0 or (k != 1 and p.shape[0] != k):
+                    raise ValueError(
+                        f"{prefix}{name} has length {k} (batched: one value per row of each "
+                        f"parameter's leading dimension), but parameter {j} has shape "
+                        f"{tuple(p.shape)}"
+                    )
+
+
+def _signature(hyper: Mapping[str, Any], params: list[Tensor]) -> tuple | None:
+    """What a group's validation depends on when its hyperparameters hold tensors: each
+    tensor by identity and in-place version, every other value by equality, and the
+    parameters' shapes; None where a value has no reliable equality (validate every step)."""
+    sig: list[Any] = []
+    for key, v in hyper.items():
+        for x in v if type(v) is tuple else (v,):
+            if isinstance(x, Tensor):
+                sig.append((key, id(x), x._version))
+            elif type(x) in _PLAIN:
+                sig.append((key, x))
+            else:
+                return None
+    sig.append(tuple(p.shape for p in params))
+    return tuple(sig)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """``a == b`` as one bool (False where a tensor compares elementwise)."""
+    try:
+        return bool(a == b)
+    except (RuntimeError, TypeError, ValueError):
+        return False
 
 
 def _tracked(state: Any) -> _TrackedState:
@@ -197,7 +262,9 @@ class Optimizer(torch.optim.Optimizer):
         if fused is not None:
             check_bool("fused", fused)
         if not isinstance(rule, Rule):
-            raise ValueError(f"rule must be an update rule (descentlab.optim.Rule), got {rule!r}")
+            raise HyperparameterTypeError(
+                f"rule must be an update rule (descentlab.optim.Rule), got {rule!r}"
+            )
         self.rule: Chain = rule if isinstance(rule, Chain) else chain(rule)
         unknown = sorted(set(hyper) - set(self.rule.defaults))
         if unknown:
@@ -217,7 +284,6 @@ class Optimizer(torch.optim.Optimizer):
         self._probe_validate(defaults, where="defaults")
         self.monitor: Monitor | None = None
         self.fused = fused
-        self._plans: dict[tuple, _fused.FusedPlan | None] = {}
         if fused:
             if not _fused.fused_available():
                 raise _fused.FusedUnavailable(
@@ -231,13 +297,8 @@ class Optimizer(torch.optim.Optimizer):
                     f"fused=True: rule(s) {', '.join(missing) or 'of this chain'} have no fused "
                     f"form in this position, got {self.rule!r}"
                 )
-        self._workspaces: dict[int, Workspace] = {}
-        self._step_bases: dict[int, tuple[Any, list[Tensor], list[int]]] = {}
-        self._sts_cache: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
-        self._steady: dict[int, tuple] = {}
+        self._reset_caches()
         self._noop_precheck = type(self.rule.rules[0]).precheck is Rule.precheck
-        self._validated: dict[int, dict[str, Any]] = {}
-        self._plain: dict[int, bool] = {}  # the group's hyperparameters are Python values
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
         self.last_step_skipped = False
         self.skipped_steps = 0
@@ -248,19 +309,47 @@ class Optimizer(torch.optim.Optimizer):
             self.attach_monitor(monitor if isinstance(monitor, Monitor) else None)
 
     # ------------------------------------------------------------------ set-up
+    def _reset_caches(self) -> None:
+        """Empty every per-step cache (at construction and after copying or unpickling:
+        the caches hold compiled kernels, raw pointers and views, rebuilt on the next step)."""
+        self._plans: dict[tuple, _fused.FusedPlan | None] = {}
+        self._workspaces: dict[int, Workspace] = {}
+        self._step_bases: dict[int, tuple[Any, list[Tensor], list[int]]] = {}
+        self._sts_cache: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
+        self._steady: dict[int, tuple] = {}
+        self._validated: dict[int, Any] = {}
+        self._plain: dict[int, bool] = {}  # the group's hyperparameters are Python values
+
+    def __getstate__(self) -> dict[str, Any]:
+        # torch's keeps only defaults, state and param_groups (its hooks are not copied
+        # either); the rule, backend choice, monitor and counters are part of this optimizer
+        state = {
+            k: v
+            for k, v in self.__dict__.items()
+            if k not in _CACHES and not k.startswith("_optimizer_")
+        }
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._reset_caches()
+
     def _probe_validate(self, group: Mapping[str, Any], where: str) -> None:
         for k, v in self.fixed.items():
-            if k in group and group[k] != v:
+            if k in group and not _equal(group[k], v):
                 raise ValueError(
                     f"{k} is fixed at construction for {type(self).__name__} ({v!r}); "
                     f"{where} asked for {group[k]!r}"
                 )
+        hyper = _resolve(group, int(group.get("step", 0)))
+        label = "" if where == "defaults" else where
+        _check_batched(hyper, list(group.get("params", ())), label)
         try:
-            self.rule.validate(_resolve(group, int(group.get("step", 0))))
+            self.rule.validate(hyper)
         except ValueError as exc:
             if where == "defaults":
                 raise
-            raise ValueError(f"{where}: {exc}") from None
+            raise type(exc)(f"{where}: {exc}") from None
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
@@ -312,24 +401,32 @@ class Optimizer(torch.optim.Optimizer):
             for k, values in init.items():
                 st[k] = values[j]
 
-    def _validate(self, gi: int, hyper: dict[str, Any]) -> None:
-        """Validate a group's hyperparameters (skipped when plain values repeat the last
-        valid ones: a step then costs no validation unless a schedule changed something)."""
+    def _validate(self, gi: int, hyper: dict[str, Any], params: list[Tensor]) -> None:
+        """Validate a group's hyperparameters (skipped when they repeat the last valid ones:
+        plain values by equality, tensors by identity and version, so a step costs no
+        validation unless a schedule or the user changed something)."""
         last = self._validated.get(gi)
         plain = self._plain[gi] = all(
             type(v) in _PLAIN and (type(v) is not tuple or all(type(x) in _PLAIN for x in v))
             for v in hyper.values()
         )
-        if plain and last is not None and last == hyper:
-            return
+        if plain:
+            if last is not None and last == hyper:
+                return
+            key: Any = hyper
+        else:
+            sig = _signature(hyper, params)
+            if sig is not None and type(last) is tuple and last[0] == sig:
+                return
+            key = None if sig is None else (sig, hyper)  # the dict keeps the tensors' ids
+        self._validated.pop(gi, None)
         try:
+            _check_batched(hyper, params)
             self.rule.validate(hyper)
         except ValueError as exc:
-            raise ValueError(f"param group {gi}: {exc}") from None
-        if plain:
-            self._validated[gi] = hyper
-        else:
-            self._validated.pop(gi, None)
+            raise type(exc)(f"param group {gi}: {exc}") from None
+        if key is not None:
+            self._validated[gi] = key
 
     def _advance_steps(self, gi: int, steps: list[Tensor]) -> list[float]:
         """Add 1 to every parameter's step counter; returns the new counts.
@@ -371,6 +468,8 @@ class Optimizer(torch.optim.Optimizer):
         # as the rest of the steady fused step. This step is marked ``hooked`` so torch leaves
         # it alone, and runs the same wrapper only when a hook is registered or the profiler
         # is on.
+        if _is_compiling():
+            return self._uncompiled_step(closure)
         if self._runs_hooks and (
             self._optimizer_step_pre_hooks
             or self._optimizer_step_post_hooks
@@ -390,6 +489,15 @@ class Optimizer(torch.optim.Optimizer):
         return self._step(closure)
 
     _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
+
+    @torch._disable_dynamo
+    def _uncompiled_step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """The step under ``torch.compile``: run eagerly (a graph break), state kept.
+
+        The step's Python (per-group caches, a state mapping that counts its mutations, the
+        fused kernels called through raw pointers) is not something dynamo can trace
+        faithfully, and the fused kernels are compiled code already."""
+        return self.step(closure)
 
     @torch.no_grad()
     def _step(self, closure: Callable[[], Any] | None) -> Any:
@@ -419,7 +527,7 @@ class Optimizer(torch.optim.Optimizer):
                 continue
             step = int(group["step"]) + 1
             hyper = _resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
-            self._validate(gi, hyper)
+            self._validate(gi, hyper, group["params"])
             if self.fused and self.monitor is None:
                 dtype = params[0].dtype
                 if dtype not in (torch.float32, torch.float64):
@@ -481,7 +589,10 @@ class Optimizer(torch.optim.Optimizer):
             # the parameters' storage is checked by pointer in steady_pointers
             if params is not plist or len(params) != n:
                 return False
-            if {k: v for k, v in group.items() if k not in _NOT_HYPER} != hyper:
+            try:
+                if {k: v for k, v in group.items() if k not in _NOT_HYPER} != hyper:
+                    return False
+            except RuntimeError:  # a tensor hyperparameter with several values
                 return False
             try:
                 if [id(st["step"]) for st in sts] != step_ids:

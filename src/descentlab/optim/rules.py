@@ -32,6 +32,7 @@ from torch import Tensor
 
 from .base import (
     Hyper,
+    HyperparameterTypeError,
     Owned,
     Rule,
     add_into,
@@ -108,12 +109,17 @@ def _betas(hyper: Hyper) -> tuple[Any, Any]:
     return as_scalar(b1), as_scalar(b2)
 
 
-def _check_betas(hyper: Hyper) -> None:
+def _check_betas(hyper: Hyper, scalar: str = "") -> None:
+    """Check ``hyper["betas"]``; ``scalar``: the name of a rule that refuses batched betas."""
     betas = hyper["betas"]
-    if not isinstance(betas, tuple | list) or len(betas) != 2:
+    if not isinstance(betas, tuple | list):
+        raise HyperparameterTypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    if len(betas) != 2:
         raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
     check_range("betas[0]", betas[0], 0.0, 1.0, hi_open=True)
     check_range("betas[1]", betas[1], 0.0, 1.0, hi_open=True)
+    if scalar and is_batched(*betas):
+        raise ValueError(f"{scalar} takes scalar betas; batched betas are not supported")
 
 
 def _pow(base: Any, t: float) -> Any:
@@ -858,7 +864,7 @@ class scale_by_nadam(Rule):
         }
 
     def validate(self, hyper: Hyper) -> None:
-        _check_betas(hyper)
+        _check_betas(hyper, scalar=self.name)
         check_range("eps", hyper["eps"], 0.0)
         check_range("momentum_decay", hyper["momentum_decay"], 0.0)
 
@@ -952,7 +958,7 @@ class scale_by_radam(Rule):
         return {"exp_avg": _zeros(params), "exp_avg_sq": _zeros(params)}
 
     def validate(self, hyper: Hyper) -> None:
-        _check_betas(hyper)
+        _check_betas(hyper, scalar=self.name)
         check_range("eps", hyper["eps"], 0.0)
 
     def fuse(self, b, hyper):
@@ -1107,7 +1113,11 @@ class add_noise(Rule):
         check_range("noise_eta", hyper["noise_eta"], 0.0)
         check_range("noise_gamma", hyper["noise_gamma"], 0.0)
         seed = hyper["noise_seed"]
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise HyperparameterTypeError(
+                f"noise_seed must be a non-negative integer, got {seed!r}"
+            )
+        if seed < 0:
             raise ValueError(f"noise_seed must be a non-negative integer, got {seed!r}")
 
     def fuse(self, b, hyper):
