@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import pickle
 
 import pytest
@@ -219,7 +218,7 @@ def test_wrong_type_is_a_type_error_naming_it(name, key, bad):
     assert isinstance(ours.value, ValueError)  # callers catching ValueError still see it
     try:
         _torch_cls(name)(_params(), **{key: bad})
-    except Exception as exc:  # noqa: BLE001 -- the reference's type is what is checked
+    except Exception as exc:
         assert isinstance(exc, TypeError), (type(exc), exc)
 
 
@@ -290,6 +289,8 @@ def _refusals(name: str) -> list[tuple[str, object]]:
     ]
     if name in ("nadam", "radam"):  # they take scalar betas only
         out.append(("betas", (torch.full((3,), 0.9, dtype=torch.float64), 0.999)))
+    if name == "nadam":
+        out.append(("momentum_decay", torch.full((3,), 0.004, dtype=torch.float64)))
     return out
 
 
@@ -347,3 +348,191 @@ def test_valid_batched_lr_mid_training(fused):
     for r, (ps, _) in enumerate(singles):
         for p, q in zip(params, ps, strict=True):
             torch.testing.assert_close(p.detach()[r], q.detach(), rtol=1e-13, atol=1e-13)
+
+
+# --- item 5, property-based: random valid and invalid param_groups changes between steps -------
+
+NAN = float("nan")
+#: numeric hyperparameters: (range valid values are drawn from, invalid scalars)
+NUMERIC_RANGES = {
+    "lr": ((0.0, 0.3), [-0.1, NAN]),
+    "momentum": ((0.05, 0.95), [1.0, -0.5, NAN]),
+    "dampening": ((0.0, 1.0), [1.5, -0.1]),
+    "weight_decay": ((0.0, 0.1), [-1e-3, NAN]),
+    "eps": ((1e-8, 1e-3), [-1e-8, NAN]),
+    "alpha": ((0.5, 0.99), [1.5, -0.1]),
+    "rho": ((0.5, 0.99), [1.1, -0.1]),
+    "lr_decay": ((0.0, 0.1), [-0.1]),
+    "initial_accumulator_value": ((0.0, 0.5), [-0.1]),
+    "momentum_decay": ((0.0, 0.01), [-0.1]),
+}
+#: hyperparameters that take only Python numbers (a batched value is refused)
+SCALAR_ONLY = {"nadam": {"betas", "momentum_decay"}, "radam": {"betas"}}
+PROPERTY_NAMED = {k: v for k, v in ALL_NAMED.items() if k != "nesterov"}
+K = 3  # the leading dimension of every parameter of _params()
+STATS = {"examples": 0, "steps": 0, "refused": 0, "valid_changes": 0, "unexpected": []}
+
+
+def _f64(values) -> torch.Tensor:
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def _bad_types() -> st.SearchStrategy:
+    return st.sampled_from(
+        [
+            "0.1",
+            None,
+            [0.1],
+            1j,
+            _f64([0.1, 0.1]),  # wrong length (the parameters' leading dimension is 3)
+            _f64([[0.1]] * K),  # not 1-D
+            torch.full((K,), 0.1, dtype=torch.complex128),
+            _f64([]),
+        ]
+    )
+
+
+def _in(lo_hi: tuple[float, float]) -> st.SearchStrategy:
+    return st.floats(*lo_hi, allow_nan=False)
+
+
+def _valid_number(key: str, batchable: bool) -> st.SearchStrategy:
+    lo_hi = NUMERIC_RANGES[key][0]
+    scalars = _in(lo_hi)
+    options = [scalars, scalars.map(lambda v: _f64(v))]  # a float, a 0-dim tensor
+    if batchable:
+        options += [
+            st.lists(_in(lo_hi), min_size=K, max_size=K).map(_f64),
+            scalars.map(lambda v: _f64([v])),  # length 1 broadcasts to every row
+        ]
+    return st.one_of(options)
+
+
+def _invalid_number(key: str, batchable: bool) -> st.SearchStrategy:
+    (lo, hi), bad = NUMERIC_RANGES[key]
+    one_bad = st.sampled_from(bad)
+    batched_bad = st.tuples(_in((lo, hi)), one_bad).map(lambda t: _f64([t[0], t[1], t[0]]))
+    options = [one_bad, batched_bad, _bad_types()]
+    if not batchable:  # valid numbers, but batched where the rule takes a number
+        options.append(st.lists(_in((lo, hi)), min_size=K, max_size=K).map(_f64))
+    return st.one_of(options)
+
+
+def _betas(name: str, valid: bool) -> st.SearchStrategy:
+    b1, b2 = _in((0.0, 0.95)), _in((0.9, 0.999))
+    if valid:
+        pairs = st.tuples(b1, b2)
+        if "betas" in SCALAR_ONLY.get(name, ()):
+            return pairs
+        batched = st.tuples(st.lists(b1, min_size=K, max_size=K).map(_f64), b2)
+        return st.one_of(pairs, batched)
+    bad = st.one_of(
+        st.tuples(st.sampled_from([1.0, -0.1, NAN]), b2),
+        st.tuples(b1, st.sampled_from([1.0, 1.5, NAN])),
+        st.sampled_from([(0.9,), "ab", None, (0.9, "x"), (None, 0.99)]),
+        st.tuples(b1, _bad_types()),
+    )
+    if "betas" in SCALAR_ONLY.get(name, ()):
+        bad = st.one_of(bad, st.tuples(st.lists(b1, min_size=K, max_size=K).map(_f64), b2))
+    return bad
+
+
+@st.composite
+def _change(draw, name: str, keys: list[str]):
+    """(key, value, valid): one change of param group 0, valid or not by construction."""
+    key = draw(st.sampled_from(keys))
+    valid = draw(st.booleans())
+    if key == "betas":
+        value = draw(_betas(name, valid))
+    elif key == "maximize":
+        # (not 0 or 1.0: a value equal to the previous one repeats it, as in the fast path)
+        value = draw(st.booleans() if valid else st.sampled_from(["yes", None, 2, 0.5]))
+    else:
+        batchable = key not in SCALAR_ONLY.get(name, ())
+        value = draw((_valid_number if valid else _invalid_number)(key, batchable))
+    return key, value, valid
+
+
+@st.composite
+def _scenario(draw):
+    name = draw(st.sampled_from(sorted(PROPERTY_NAMED)))
+    fused = draw(st.sampled_from(BACKENDS))
+    keys = sorted(
+        k
+        for k in optim.get(name)(_params(), **PROPERTY_NAMED[name]).param_groups[0]
+        if k in NUMERIC_RANGES or k in ("betas", "maximize")
+    )
+    changes = draw(st.lists(st.one_of(st.none(), _change(name, keys)), min_size=1, max_size=6))
+    return name, fused, changes
+
+
+def _step_both(opt, ref) -> None:
+    for o in (opt, ref):
+        _set_grads(_params_of(o))
+        o.step()
+
+
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(_scenario())
+def test_refused_steps_never_change_anything(scenario):
+    """Between steps, group 0 gets a random valid or invalid value. The optimizer under test
+    sees every change, an uninterrupted reference only the valid ones: a valid change must
+    step, an invalid one must be refused with ValueError/TypeError and leave parameters and
+    state bit for bit as the reference's (then the old value is put back)."""
+    name, fused, changes = scenario
+    STATS["examples"] += 1
+    a, b = _params(), _params()
+    opt = optim.get(name)(a, fused=fused, **PROPERTY_NAMED[name])
+    ref = optim.get(name)(b, fused=fused, **PROPERTY_NAMED[name])
+    _step_both(opt, ref)
+    for change in changes:
+        if change is None:
+            _step_both(opt, ref)
+            STATS["steps"] += 1
+            continue
+        key, value, valid = change
+        old = opt.param_groups[0][key]
+        opt.param_groups[0][key] = value
+        _set_grads(a)
+        try:
+            opt.step()
+        except (ValueError, TypeError) as exc:
+            if valid:
+                STATS["unexpected"].append((name, fused, key, value, repr(exc)))
+                raise
+            STATS["refused"] += 1
+            _assert_same(opt, ref)
+            opt.param_groups[0][key] = old
+            _step_both(opt, ref)
+            STATS["steps"] += 1
+        except Exception as exc:
+            STATS["unexpected"].append((name, fused, key, value, repr(exc)))
+            raise
+        else:
+            assert valid, f"{name}(fused={fused}) accepted {key}={value!r}"
+            STATS["valid_changes"] += 1
+            ref.param_groups[0][key] = value
+            _set_grads(b)
+            ref.step()
+            STATS["steps"] += 1
+        _assert_same(opt, ref)
+
+
+def test_property_run_statistics():
+    """The property run above tried its examples with 0 unexpected exception types (run it
+    with ``-s`` to see the counts)."""
+    if STATS["examples"] == 0:
+        pytest.skip("run together with test_refused_steps_never_change_anything")
+    print(
+        f"\nrefusal property: {STATS['examples']} examples, {STATS['steps']} steps, "
+        f"{STATS['valid_changes']} valid changes, {STATS['refused']} refused, "
+        f"{len(STATS['unexpected'])} unexpected"
+    )
+    assert STATS["unexpected"] == []
+    assert STATS["refused"] > 0 and STATS["valid_changes"] > 0

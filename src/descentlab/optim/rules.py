@@ -867,6 +867,11 @@ class scale_by_nadam(Rule):
         _check_betas(hyper, scalar=self.name)
         check_range("eps", hyper["eps"], 0.0)
         check_range("momentum_decay", hyper["momentum_decay"], 0.0)
+        if is_batched(hyper["momentum_decay"]):
+            raise ValueError(
+                "scale_by_nadam takes a scalar momentum_decay; a batched one is not supported, "
+                f"got {hyper['momentum_decay'].tolist()}"
+            )
 
     def fuse(self, b, hyper):
         m = b.state("exp_avg", write=True)
