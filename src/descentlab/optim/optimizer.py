@@ -401,10 +401,14 @@ class Optimizer(torch.optim.Optimizer):
             for k, values in init.items():
                 st[k] = values[j]
 
-    def _validate(self, gi: int, hyper: dict[str, Any], params: list[Tensor]) -> None:
+    def _validate(self, gi: int, hyper: dict[str, Any], params: list[Tensor] | None = None) -> None:
         """Validate a group's hyperparameters (skipped when they repeat the last valid ones:
         plain values by equality, tensors by identity and version, so a step costs no
-        validation unless a schedule or the user changed something)."""
+        validation unless a schedule or the user changed something). ``params``: the
+        group's parameters (default ``param_groups[gi]["params"]``), which batched values
+        must fit."""
+        if params is None:
+            params = self.param_groups[gi]["params"]
         last = self._validated.get(gi)
         plain = self._plain[gi] = all(
             type(v) in _PLAIN and (type(v) is not tuple or all(type(x) in _PLAIN for x in v))
