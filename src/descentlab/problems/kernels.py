@@ -249,6 +249,7 @@ class _UsesBuilder(FusedBuilder):
 
 
 _KERNEL = r"""
+#include <sys/mman.h>
 typedef {scalar} T0;
 typedef {vec} V;                  /* one AVX-512 vector (the fused backend's type) */
 static const int L = {lanes};     /* lanes of a vector */
@@ -265,6 +266,15 @@ static inline T0 dl_pow4(T0 x) {{ return {pow}(x, (T0)4); }}
 static inline V dl_sin(V x) {{ for (int l = 0; l < L; ++l) x[l] = dl_sin(x[l]); return x; }}
 static inline V dl_cos(V x) {{ for (int l = 0; l < L; ++l) x[l] = dl_cos(x[l]); return x; }}
 static inline V dl_pow4(V x) {{ for (int l = 0; l < L; ++l) x[l] = dl_pow4(x[l]); return x; }}
+
+/* ask for transparent huge pages on a large output before its first touch: a 2 MiB page
+   fault instead of 512 small ones (advice only; ignored where unsupported) */
+static void dl_hugepages(void* p, size_t n) {{
+    const uintptr_t page = 2u << 20;
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t e = ((uintptr_t)p + n) & ~(page - 1);
+    if (e > a) madvise((void*)a, e - a, MADV_HUGEPAGE);
+}}
 
 /* horizontal sum and max by halving (NaN propagates through the sum) */
 static inline T0 dl_hsum(V x) {{
@@ -289,7 +299,7 @@ static void dl_block(int land, int64_t K, int64_t steps, int64_t r0, int nl, con
                      const double* const* tab, const int64_t* const* idx, const int64_t* U,
                      const double* P, double bound) {{
     typedef V T;
-    T X[NV][D], G[NV][D], XP[NV][D], F[NV], FP[NV];
+    T X[NV][D], G[NV][D], F[NV];
     T ST[NV][NS > 0 ? NS : 1][D];
     int64_t off[NC > 0 ? NC : 1][B];
     for (int b = 0; b < B; ++b) {{
@@ -301,6 +311,12 @@ static void dl_block(int land, int64_t K, int64_t steps, int64_t r0, int nl, con
         }}
         for (int c = 0; c < NC; ++c) off[c][b] = idx[c] ? idx[c][r] : 0;
     }}
+    /* the coefficient tables in locals: the compiler cannot know that the outputs do not
+       overwrite the pointer arrays */
+    const double* tb[NC > 0 ? NC : 1];
+    int64_t us[NC > 0 ? NC : 1];
+    bool rowwise[NC > 0 ? NC : 1];
+    for (int c = 0; c < NC; ++c) {{ tb[c] = tab[c]; us[c] = U[c]; rowwise[c] = idx[c] != 0; }}
     bool dead[B] = {{}};
     bool any_dead = false;
     const bool bounded = bound < INFINITY;
@@ -333,12 +349,14 @@ static void dl_block(int land, int64_t K, int64_t steps, int64_t r0, int nl, con
                 if (bad) {{ dead[b] = true; any_dead = true; div_at[r0 + b] = t; }}
             }}
         }}
-        if (any_dead) {{
+        if (any_dead) {{  /* frozen at the last recorded point (t >= 1 here) */
+            const T0* pp = path + ((t - 1) * K + r0) * D;
+            const T0* lp = loss + (t - 1) * K + r0;
             for (int b = 0; b < nl; ++b) {{
                 if (!dead[b]) continue;
                 const int v = b / L, l = b % L;
-                for (int i = 0; i < D; ++i) {{ X[v][i][l] = XP[v][i][l]; G[v][i][l] = 0; }}
-                F[v][l] = FP[v][l];
+                for (int i = 0; i < D; ++i) {{ X[v][i][l] = pp[b * D + i]; G[v][i][l] = 0; }}
+                F[v][l] = lp[b];
             }}
         }}
         T0* pt = path + (t * K + r0) * D;
@@ -354,10 +372,6 @@ static void dl_block(int land, int64_t K, int64_t steps, int64_t r0, int nl, con
             }}
         }}
         if (t == steps) break;
-        for (int v = 0; v < NV; ++v) {{  /* the last recorded point: where a run freezes */
-            FP[v] = F[v];
-            for (int i = 0; i < D; ++i) XP[v][i] = X[v][i];
-        }}
         for (int v = 0; v < NV; ++v) {{
 {coefs}
             for (int i = 0; i < D; ++i) {{
@@ -377,6 +391,8 @@ extern "C" void dl_traj(int land, int64_t K, int64_t steps, const T0* x0, const 
                         const int64_t* const* idx, const int64_t* U, const double* P,
                         double bound, int threads) {{
     const int64_t blocks = (K + B - 1) / B;
+    dl_hugepages(path, (steps + 1) * K * D * sizeof(T0));
+    dl_hugepages(loss, (steps + 1) * K * sizeof(T0));
     #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if(threads > 1)
     for (int64_t b = 0; b < blocks; ++b) {{
         const int64_t r0 = b * B;
@@ -404,9 +420,9 @@ def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> 
     arrays = builder.arrays
     coefs = "\n".join(
         f"            T c_{c.name};\n"
-        f"            if (idx[{k}]) {{ for (int l = 0; l < L; ++l) "
-        f"c_{c.name}[l] = (T0)tab[{k}][t * U[{k}] + off[{k}][v * L + l]]; }}\n"
-        f"            else c_{c.name} = dl_bc<T>(tab[{k}][t * U[{k}]]);"
+        f"            if (rowwise[{k}]) {{ for (int l = 0; l < L; ++l) "
+        f"c_{c.name}[l] = (T0)tb[{k}][t * us[{k}] + off[{k}][v * L + l]]; }}\n"
+        f"            else c_{c.name} = dl_bc<T>(tb[{k}][t * us[{k}]]);"
         for k, c in enumerate(builder.coefs)
     )
     load = "\n".join(f"                T s_{n} = ST[v][{k}][i];" for k, n in enumerate(arrays))
