@@ -4,10 +4,11 @@
 - :func:`train` / :func:`resume` -- one run, recorded in a :class:`descentlab.store.Store`;
 - :func:`evaluate` -- loss and accuracy of a model on tensors;
 - :func:`train_many` -- K runs at once (vmap over stacked parameters, or worker processes);
-- :func:`save_checkpoint` / :func:`load_checkpoint` -- atomic checkpoints.
+- :func:`save_checkpoint` / :func:`load_checkpoint` -- atomic checkpoints, verified by their
+  checksum (:class:`CheckpointError` when damaged or missing).
 """
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import RunConfig, build_schedule, parse_schedule_arg, schedule_names
 from .multirun import MODES, VMAP_MODELS, VectorizeError, expand_configs, plan, train_many
 from .run import RunResult, evaluate, resume, train
@@ -15,6 +16,7 @@ from .run import RunResult, evaluate, resume, train
 __all__ = [
     "MODES",
     "VMAP_MODELS",
+    "CheckpointError",
     "RunConfig",
     "RunResult",
     "VectorizeError",
