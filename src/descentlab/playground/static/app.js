@@ -530,15 +530,19 @@ async function drawMap(no) {
   const t0 = performance.now();
   const res = await post("/api/map", body);
   if (no !== requestNo) return;
-  const finite = res.final_loss.flat().filter((v) => v !== null);
-  const ref = land.minimum !== null ? land.minimum : Math.min(...finite);
-  const z = res.final_loss.map((row) => row.map((v) => (v === null ? null : Math.log10(Math.max(v - ref, 0) + 1e-12))));
-  const yName = res.y_name === "momentum" ? "momentum" : "start x₀ (first coordinate)";
+  // with a known global minimum: the gap to it on a log scale; without one (x sin x has
+  // several minima, or none): the final loss itself, so that each basin gets its colour
+  const gap = land.minimum !== null;
+  const z = res.final_loss.map((row) => row.map((v) => (v === null ? null
+    : gap ? Math.log10(Math.max(v - land.minimum, 0) + 1e-12) : v)));
+  const zName = gap ? "log₁₀(f(x_T) − f*)" : "f(x_T)";
+  const yName = res.y_name === "momentum" ? "momentum"
+    : land.dim === 1 ? "start x₀" : "start x₀ (first coordinate; y₀ = " + fmt(res.start[1]) + ")";
   await Plotly.react("main-plot", [{
-    type: "heatmap", x: res.lr, y: res.y, z, colorscale: "Viridis", zmin: -12,
-    colorbar: { title: { text: "log₁₀(f(x_T) − f*)", side: "right" } },
+    type: "heatmap", x: res.lr, y: res.y, z, colorscale: "Viridis", zmin: gap ? -12 : undefined,
+    colorbar: { title: { text: zName, side: "right" } },
     hovertemplate: "lr %{x:.3g}, " + (res.y_name === "momentum" ? "momentum" : "x₀") +
-      " %{y:.3g}<br>log₁₀ loss gap %{z:.2f}<extra></extra>",
+      " %{y:.3g}<br>" + zName + " = %{z:.3g}<extra></extra>",
   }], Object.assign({}, LAYOUT, {
     title: { text: o.name + " on " + state.land + ": final loss after " + res.steps + " steps", font: { size: 14 } },
     xaxis: { type: "log", title: { text: "learning rate" } },
