@@ -100,16 +100,21 @@ def test_cli_bad_optimizer_is_one_line(tmp_path, capsys, argv, message):
 
 def test_torch_adam_through_compare_matches_descentlab_adam(tmp_path):
     spec = CompareSpec(**{**TINY, "optimizers": ["adam", torch.optim.Adam]})
-    ours, theirs = compare(spec, tmp_path, workers=1, progress=False, report=False).results
+    # One trial at a time: torch.optim.Adam cannot share a vectorized pass, and the vmap
+    # engine rounds differently from a single run.
+    ours, theirs = compare(
+        spec, tmp_path, workers=1, progress=False, report=False, vectorize=False
+    ).results
     assert theirs.label == "torch.Adam" and ours.choice.lr_range == theirs.choice.lr_range
     # Same grid, same validation scores (descentlab's Adam equals torch's to float32
     # rounding), so the same choice and the same test numbers.
     assert [c.setting for c in ours.candidates] == [c.setting for c in theirs.candidates]
     for a, b in zip(ours.candidates, theirs.candidates, strict=True):
-        assert a.score == pytest.approx(b.score, abs=1e-6)
+        assert a.score == pytest.approx(b.score, abs=1e-6, nan_ok=True)  # NaN: failed
+        assert a.failures == b.failures
     assert ours.best == theirs.best
-    assert ours.test_accuracy == pytest.approx(theirs.test_accuracy, abs=1e-6)
-    assert ours.test_loss == pytest.approx(theirs.test_loss, rel=1e-4)
+    assert ours.test_accuracy == pytest.approx(theirs.test_accuracy, abs=1e-6, nan_ok=True)
+    assert ours.test_loss == pytest.approx(theirs.test_loss, rel=1e-4, nan_ok=True)
     assert ours.final_val_loss == pytest.approx(theirs.final_val_loss, rel=1e-4)
 
 

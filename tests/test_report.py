@@ -28,6 +28,7 @@ SPEC = dict(
     steps=120,
     tune_steps=60,
     trials=3,
+    refine=False,  # the search's rounds are tested in test_protocol.py
     seeds=2,
     target_accuracy=0.8,
     landscapes=("saddle",),
@@ -197,7 +198,8 @@ def test_interrupted_comparison_renders_partially(tmp_path):
     run_dir = tmp_path / spec.run_name()
     partial = load_comparison(run_dir)
     assert not partial.complete
-    assert partial.results[0].best is not None and partial.results[1].best is None
+    assert partial.results[0].best is not None
+    assert any(None in r.refit_runs for r in partial.results)  # final runs missing
     path = render_report(partial)
     text = path.read_text(encoding="utf-8")
     assert "This comparison is incomplete" in text

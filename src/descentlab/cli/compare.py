@@ -1,10 +1,13 @@
 """``descentlab compare``: which optimizer, with which learning rate, for this model?
 
-With no arguments, compares SGD, Momentum, Nesterov, AdaGrad, Adadelta, RMSProp and Adam on
-MNIST-1D with the CNN: each optimizer's learning rate is tuned on validation data, the chosen
-setting is rerun with 3 seeds for learning curves and refit on training + validation data with
-3 seeds for the test numbers (see :mod:`descentlab.experiments.compare`). Writes
-``runs/<name>/report.html`` and prints its path and the results table.
+With no arguments, compares SGD, Momentum, Nesterov, AdaGrad, Adadelta (tuned, and at its
+default learning rate), RMSProp and Adam on MNIST-1D with the CNN: each optimizer's learning
+rate is tuned on validation data (a coarse grid, extended past a winning edge and refined
+around the best, each trial as long as the final runs), the chosen setting is rerun with 5
+seeds for learning curves and refit on training + validation data with 5 seeds for the test
+numbers (see :mod:`descentlab.experiments.compare`). Failed trials (non-finite loss, no better
+than chance, loss above its start) are counted. Writes ``runs/<name>/report.html`` and prints
+its path, the results table and a recommendation.
 
 Examples::
 
@@ -17,6 +20,7 @@ Examples::
     descentlab compare --search random --trials 8 --tune momentum=0.5,0.9,0.99
     descentlab compare --backend ray                       # trials as Ray tasks (local Ray)
     descentlab compare --backend ray --address HEAD:6379   # ... on a running Ray cluster
+    descentlab compare --optimizers sgd,momentum --tune sgd.momentum=0,0.9 --fixed-lr sgd
 
 Running the same command again continues an interrupted comparison (finished trials are kept)
 or, when it has finished, re-renders its report.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from typing import Any
 
@@ -111,7 +116,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what.add_argument(
         "--optimizers",
         metavar="A,B,...",
-        help=f"comma-separated optimizer names (default {','.join(DEFAULT_OPTIMIZERS)})",
+        help="comma-separated optimizer names; NAME@default keeps one at its default learning "
+        f"rate (default {','.join(map(str, DEFAULT_OPTIMIZERS))})",
     )
     what.add_argument(
         "--optimizer",
@@ -128,6 +134,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="LABEL.K=V",
         help="a fixed hyperparameter of one optimizer, e.g. momentum.momentum=0.8",
     )
+    what.add_argument(
+        "--fixed-lr",
+        action="append",
+        metavar="LABEL",
+        help="keep this optimizer at its default learning rate (not tuned), repeatable",
+    )
     budget = p.add_argument_group("budget and protocol")
     budget.add_argument(
         "--batch-size", type=_batch_size, metavar="N|full", help=f"default {d.batch_size}"
@@ -139,13 +151,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tune-steps",
         type=int,
         metavar="N",
-        help=f"steps of each tuning trial (default {d.tune_steps})",
+        help="steps of each tuning trial (default: --steps)",
+    )
+    budget.add_argument(
+        "--tune-seeds",
+        type=int,
+        metavar="N",
+        help=f"seeds per tuning setting, scores averaged (default {d.tune_seeds})",
     )
     budget.add_argument(
         "--trials",
         type=int,
         metavar="N",
-        help=f"learning rates per optimizer (grid points or random draws; default {d.trials})",
+        help="learning rates per optimizer on the coarse grid (or random draws; default "
+        f"{d.trials})",
+    )
+    budget.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="tune on the coarse grid only (no extension past a winning edge, no finer points)",
     )
     budget.add_argument("--search", choices=("grid", "random"), help="default grid")
     budget.add_argument(
@@ -157,9 +181,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument(
         "--tune",
         action="append",
-        metavar="K=V1,V2|K=LO:HI",
+        metavar="[LABEL.]K=V1,V2|K=LO:HI",
         help="also tune another hyperparameter: a list of values, or (random search) a "
-        "log-uniform range",
+        "log-uniform range. K applies to the optimizers that have K (momentum: Momentum and "
+        "Nesterov, not SGD); LABEL.K to that optimizer only",
     )
     budget.add_argument(
         "--cv", type=int, metavar="K", help="k-fold cross-validation (default: holdout split)"
@@ -249,11 +274,21 @@ def build_spec(args: argparse.Namespace) -> Any:
                 f"--hyper takes LABEL.NAME=VALUE with LABEL one of {labels}, got {key!r}"
             )
         hyper.setdefault(label, {})[name] = value
-    if hyper:
+    fixed = set()
+    for label in args.fixed_lr or []:
+        if label not in labels:
+            raise ValueError(f"--fixed-lr names {label!r}, which is not compared here: {labels}")
+        fixed.add(label)
+    if hyper or fixed:
         import dataclasses
 
         choices = [
-            dataclasses.replace(c, hyper={**c.hyper, **hyper.get(c.label, {})}) for c in choices
+            dataclasses.replace(
+                c,
+                hyper={**c.hyper, **hyper.get(c.label, {})},
+                fixed_lr=c.fixed_lr or c.label in fixed,
+            )
+            for c in choices
         ]
         fields["optimizers"] = choices
     lr_ranges: dict[str, tuple[float, float]] = {}
@@ -284,6 +319,7 @@ def build_spec(args: argparse.Namespace) -> Any:
         "model_options": _pairs(args.model_option, "--model-option") or None,
         "steps": args.steps,
         "tune_steps": args.tune_steps,
+        "tune_seeds": args.tune_seeds,
         "trials": args.trials,
         "search": args.search,
         "cv_folds": args.cv,
@@ -295,6 +331,8 @@ def build_spec(args: argparse.Namespace) -> Any:
         "name": args.name,
     }
     fields.update({k: v for k, v in simple.items() if v is not None})
+    if args.no_refine:
+        fields["refine"] = False
     if args.batch_size is not None:
         fields["batch_size"] = None if args.batch_size == "full" else args.batch_size
     if args.target_accuracy is not None:
@@ -343,6 +381,8 @@ def run(args: argparse.Namespace) -> int:
                     "run_dir": str(result.run_dir),
                     "report": None if args.no_report else str(result.report_path),
                     "rows": result.rows(),
+                    "recommendation": result.recommendation(),
+                    "warnings": result.warnings(),
                     "seconds": elapsed,
                 },
                 default=str,
@@ -350,6 +390,10 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     print(result.table())
+    print()
+    print(textwrap.fill(result.recommendation(), width=100))
+    for line in result.warnings():
+        print(textwrap.fill(f"warning: {line}", width=100, subsequent_indent="  "))
     if not args.no_report:
         print(f"report: {result.report_path}")
     print(f"done in {elapsed:.1f} s (store {result.store_path})")

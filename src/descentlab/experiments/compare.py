@@ -75,7 +75,6 @@ from descentlab.experiments.trials import (
     TrialOutcome,
     finished_run,
     mark_orphans,
-    outcome_score,
     store_path_of,
 )
 
@@ -99,13 +98,16 @@ __all__ = [
     "tuning_trials",
 ]
 
-#: The lectures' optimizers, compared by default (seeds 000-004).
-DEFAULT_OPTIMIZERS: tuple[str, ...] = (
+#: The lectures' optimizers, compared by default (seeds 000-004), and Adadelta once more at its
+#: default learning rate: the lectures claim it needs none, and the comparison shows it beside
+#: the tuned one.
+DEFAULT_OPTIMIZERS: tuple[Any, ...] = (
     "sgd",
     "momentum",
     "nesterov",
     "adagrad",
     "adadelta",
+    "adadelta@default",
     "rmsprop",
     "adam",
 )
@@ -128,6 +130,8 @@ DEFAULT_LR_RANGES: dict[str, tuple[float, float]] = {
     "radam": (1e-3, 1e-1),
 }
 _FALLBACK_LR_RANGE = (1e-4, 1.0)
+# "adadelta@default": the optimizer at its default learning rate, not tuned.
+_FIXED_SUFFIX = "@default"
 _EXPERIMENT = "compare"
 
 
@@ -156,6 +160,7 @@ class OptimizerChoice:
     optimizer: Any
     hyper: Mapping[str, Any] = field(default_factory=dict)
     lr_range: tuple[float, float] = _FALLBACK_LR_RANGE
+    fixed_lr: bool = False
 
     @property
     def is_named(self) -> bool:
@@ -163,10 +168,26 @@ class OptimizerChoice:
 
     @property
     def display(self) -> str:
-        """The label as the lectures write it (``Adam``, ``RMSProp``...)."""
+        """The label as the lectures write it (``Adam``, ``RMSProp``...); an optimizer kept at
+        its default learning rate under a label of its own reads ``Adadelta (default lr)``."""
         from descentlab.report.figures import DISPLAY_NAMES
 
-        return DISPLAY_NAMES.get(self.label, self.label)
+        if self.label in DISPLAY_NAMES:
+            return DISPLAY_NAMES[self.label]
+        if self.fixed_lr and self.is_named and self.label != self.optimizer:
+            return f"{DISPLAY_NAMES.get(self.optimizer, self.optimizer)} (default lr)"
+        return self.label
+
+    def default_lr(self) -> float:
+        """The learning rate a ``fixed_lr`` optimizer keeps: a fixed ``lr`` in :attr:`hyper`,
+        else the optimizer's own default (the class's ``lr`` argument, a rule's default)."""
+        value = _defaults_of(self).get("lr")
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ValueError(
+                f"optimizer {self.label!r} has no default learning rate to keep fixed; give "
+                "one as a fixed hyperparameter (hyper={'lr': ...})"
+            )
+        return float(value)
 
     def describe(self) -> str:
         """The optimizer as text: its name, or the repr of its rule (parseable back)."""
@@ -178,6 +199,7 @@ class OptimizerChoice:
             "optimizer": self.describe(),
             "hyper": dict(self.hyper),
             "lr_range": [float(v) for v in self.lr_range],
+            "fixed_lr": self.fixed_lr,
         }
 
     @classmethod
@@ -191,6 +213,7 @@ class OptimizerChoice:
             optimizer=ext if ext is not None else opt if "(" not in opt else parse_rule(opt),
             hyper=dict(data.get("hyper", {})),
             lr_range=tuple(float(v) for v in data["lr_range"]),  # type: ignore[arg-type]
+            fixed_lr=bool(data.get("fixed_lr", False)),
         )
 
 
@@ -268,6 +291,10 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
     ``torch.optim.Optimizer`` class or factory ``params -> optimizer`` (see
     :mod:`descentlab.experiments.external`), a ``(label, optimizer)`` pair or a choice.
 
+    A string ending in ``@default`` keeps the optimizer at its default learning rate (not
+    tuned; ``fixed_lr``) and, without a label, is labelled ``<name>_default`` so that it can sit
+    beside the tuned one.
+
     Raises:
         KeyError: an unknown optimizer or rule name (lists the valid names).
         ValueError: anything else that is not an optimizer.
@@ -279,6 +306,9 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
         ...                     "scale_by_lr())")
         >>> c.label, c.is_named
         ('rms_mom', False)
+        >>> c = parse_optimizer("adadelta@default")
+        >>> c.label, c.fixed_lr, c.default_lr()
+        ('adadelta_default', True, 1.0)
     """
     from descentlab import optim
     from descentlab.experiments import external
@@ -288,11 +318,14 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
     label: str | None = None
     if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
         label, spec = spec
+    fixed = False
     if isinstance(spec, str):
         text = spec.strip()
         if "=" in text.split("(", 1)[0]:
             label, _, text = text.partition("=")
             label, text = label.strip(), text.strip()
+        if text.lower().endswith(_FIXED_SUFFIX):
+            fixed, text = True, text[: -len(_FIXED_SUFFIX)].strip()
         if external.looks_like_path(text):
             spec = external.ImportedOptimizer(text)
         elif "(" in text:
@@ -303,23 +336,27 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
             optim.get(text)  # KeyError listing the valid names
             name = text.lower()
             return OptimizerChoice(
-                label=label or name,
+                label=label or (f"{name}_default" if fixed else name),
                 optimizer=name,
                 lr_range=DEFAULT_LR_RANGES.get(name, _FALLBACK_LR_RANGE),
+                fixed_lr=fixed,
             )
     if isinstance(spec, optim.Rule):
         if not label:
             from descentlab.problems.trajectories import optimizer_label
 
-            label = optimizer_label(spec)
-        return OptimizerChoice(label=label, optimizer=spec, lr_range=_FALLBACK_LR_RANGE)
+            label = optimizer_label(spec) + ("_default" if fixed else "")
+        return OptimizerChoice(
+            label=label, optimizer=spec, lr_range=_FALLBACK_LR_RANGE, fixed_lr=fixed
+        )
     if external.is_external(spec) or isinstance(spec, type) or callable(spec):
         ext = external.wrap(spec)
         key = ext.name.lower()
         return OptimizerChoice(
-            label=label or ext.label,
+            label=label or (f"{ext.label}_default" if fixed else ext.label),
             optimizer=ext,
             lr_range=DEFAULT_LR_RANGES.get(key, _FALLBACK_LR_RANGE),
+            fixed_lr=fixed,
         )
     raise ValueError(
         "optimizer must be a name (one of "
@@ -355,23 +392,34 @@ class CompareSpec:
             (:data:`DEFAULT_LR_RANGES`).
         batch_size: examples per step (None: full batch).
         steps: length of the curve and refit runs.
-        tune_steps: length of each tuning trial (None: ``steps``). Short tuning runs favour
-            settings that start fast; set it to ``steps`` to tune at the full horizon.
+        tune_steps: length of each tuning trial (None, the default: ``steps``). Shorter
+            tuning runs favour settings that start fast and may choose a rate that loses at
+            the full horizon.
+        tune_seeds: seeds each tuning setting is trained with (its score is their mean).
         search: ``"grid"`` or ``"random"``.
-        trials: learning rates on the grid (times the ``space`` grid), or random draws.
+        trials: learning rates on the coarse grid (times the ``space`` grid), or random draws.
+        refine: after the coarse grid, extend it past an edge that wins and add finer points
+            around the best (:func:`~descentlab.experiments.tuning.refine_lrs`; grid search
+            only).
+        max_extend: grid points the extension may add beyond each end of the lr range.
         space: other hyperparameters to tune, ``{name: [values]}`` (or, for random search,
-            ``{name: (low, high)}`` drawn log-uniformly); a name applies to the optimizers
-            that accept it.
+            ``{name: (low, high)}`` drawn log-uniformly). A plain name applies to the
+            optimizers that *have* that hyperparameter (a default that is not 0, False or
+            None: ``momentum`` tunes Momentum and Nesterov, never plain SGD); ``"LABEL.name"``
+            applies to the optimizer labelled LABEL only.
         cv_folds: None for a holdout validation split, else k-fold cross-validation (k >= 2)
             over train + validation.
-        seeds: seeds of the curve and refit runs.
-        seed: first seed (tuning uses it; the final runs use ``seed .. seed + seeds - 1``).
+        seeds: seeds of the curve and refit runs (5 by default: fewer give intervals too wide
+            to separate most optimizers).
+        seed: first seed (tuning uses ``seed .. seed + tune_seeds - 1``; the final runs use
+            ``seed .. seed + seeds - 1``).
         target_accuracy: validation accuracy whose first crossing is timed (classification;
             None: no timing).
         eval_every: evaluation interval of the curve runs (None: about 25 evaluations).
         val_fraction: validation fraction of the holdout split.
         split_seed: seed of the train/validation split and of the folds.
-        confidence: confidence level of the bootstrap intervals.
+        confidence: confidence level of the t-intervals (per optimizer, and of the paired
+            differences that group optimizers not distinguishable from the best).
         landscapes: landscapes on which the same optimizers' paths are drawn in the report.
         name: the run directory's name (None: derived from the problem, the model and a hash
             of this spec, so that the same command finds the same directory).
@@ -393,12 +441,15 @@ class CompareSpec:
     lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     batch_size: int | None = 128
     steps: int = 1000
-    tune_steps: int | None = 400
+    tune_steps: int | None = None
+    tune_seeds: int = 1
     search: str = "grid"
     trials: int = 5
+    refine: bool = True
+    max_extend: int = 2
     space: dict[str, Any] = field(default_factory=dict)
     cv_folds: int | None = None
-    seeds: int = 3
+    seeds: int = 5
     seed: int = 0
     target_accuracy: float | None = 0.8
     eval_every: int | None = None
@@ -431,6 +482,10 @@ class CompareSpec:
     @property
     def final_seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.seeds)]
+
+    @property
+    def tuning_seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.tune_seeds)]
 
     # -- checks ------------------------------------------------------------------------------
 
@@ -476,6 +531,15 @@ class CompareSpec:
         _pos_int("tune_steps", self.tune_steps, optional=True)
         _pos_int("trials", self.trials)
         _pos_int("seeds", self.seeds)
+        _pos_int("tune_seeds", self.tune_seeds)
+        if not isinstance(self.refine, bool):
+            raise ValueError(f"refine must be True or False, got {self.refine!r}")
+        if (
+            isinstance(self.max_extend, bool)
+            or not isinstance(self.max_extend, numbers.Integral)
+            or self.max_extend < 0
+        ):
+            raise ValueError(f"max_extend must be an integer >= 0, got {self.max_extend!r}")
         _pos_int("batch_size", self.batch_size, optional=True)
         _pos_int("eval_every", self.eval_every, optional=True)
         if self.search not in tuning.SEARCHES:
@@ -508,16 +572,27 @@ class CompareSpec:
             lands.get(land)  # KeyError listing the valid names
         # The search space, per optimizer (raises on bad entries).
         tuning.candidates((1.0, 1.0), search=self.search, trials=1, space=self.space)
-        if self.space:
-            used = {k for c in choices for k in self.space if _accepts(c, k)}
-            unused = sorted(set(self.space) - used)
-            if unused:
+        for key in self.space:
+            target = _target_of(key, labels)
+            if target is None:
+                if not any(_has(c, key) for c in choices if not c.fixed_lr):
+                    raise ValueError(
+                        f"no optimizer here has the hyperparameter {key!r} of the search space "
+                        f"(tuned optimizers: {[c.label for c in choices if not c.fixed_lr]}); "
+                        f"to add it to one optimizer, name it: 'LABEL.{key}'"
+                    )
+                continue
+            label, name = target
+            choice = next(c for c in choices if c.label == label)
+            if choice.fixed_lr:
                 raise ValueError(
-                    f"no optimizer here takes the hyperparameter(s) {unused} of the search "
-                    f"space; optimizers: {labels}"
+                    f"space[{key!r}]: {label!r} keeps its default learning rate (fixed_lr) "
+                    "and is not tuned"
                 )
+            if not _accepts(choice, name):
+                raise ValueError(f"space[{key!r}]: optimizer {label!r} takes no {name!r}")
         for c in choices:
-            _check_optimizer(c, {**c.hyper, "lr": c.lr_range[0]})
+            _check_optimizer(c, {**c.hyper, "lr": c.default_lr() if c.fixed_lr else c.lr_range[0]})
         if self.name is not None and (
             not isinstance(self.name, str) or not self.name or os.sep in self.name
         ):
@@ -570,6 +645,51 @@ class CompareSpec:
         if self.name:
             return self.name
         return f"{self.problem}-{self.model or 'default'}-{self.digest()}"
+
+
+def _target_of(key: str, labels: Sequence[str]) -> tuple[str, str] | None:
+    """``(label, name)`` for a search-space key ``"LABEL.name"`` naming one optimizer."""
+    for label in sorted(labels, key=len, reverse=True):
+        if key.startswith(label + ".") and len(key) > len(label) + 1:
+            return label, key[len(label) + 1 :]
+    return None
+
+
+def _defaults_of(choice: OptimizerChoice) -> dict[str, Any]:
+    """The optimizer's hyperparameters with their defaults, the fixed ones applied: a class's
+    or factory's keyword defaults, a rule's ``defaults``."""
+    import inspect
+
+    from descentlab import optim
+    from descentlab.experiments import external
+
+    if choice.is_named:
+        target = optim.get(choice.optimizer)
+    elif external.is_external(choice.optimizer):
+        target = getattr(choice.optimizer, "target", None)
+    else:
+        return {**dict(getattr(choice.optimizer, "defaults", {})), **choice.hyper}
+    try:
+        params = list(inspect.signature(target).parameters.values()) if target else []
+    except (TypeError, ValueError):
+        params = []
+    out = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return {**out, **choice.hyper}
+
+
+def _has(choice: OptimizerChoice, key: str) -> bool:
+    """Whether the optimizer *has* hyperparameter ``key``: it takes it and its value is not
+    switched off (0, False, None). SGD takes ``momentum`` but has none (0): tuning
+    ``momentum`` would turn it into another optimizer."""
+    defaults = _defaults_of(choice)
+    if key not in defaults:
+        return False
+    value = defaults[key]
+    return (
+        value is not None
+        and value is not False
+        and not (isinstance(value, numbers.Number) and value == 0)
+    )
 
 
 def _accepts(choice: OptimizerChoice, key: str) -> bool:
@@ -634,7 +754,19 @@ def _base_config(spec: CompareSpec) -> Any:
 
 
 def _space_for(spec: CompareSpec, choice: OptimizerChoice) -> dict[str, Any]:
-    return {k: v for k, v in spec.space.items() if _accepts(choice, k)}
+    """The search space of one optimizer: the plain names it has, and ``LABEL.name`` keys
+    naming it (those win over a plain name)."""
+    labels = [parse_optimizer(o).label for o in spec.optimizers]
+    out: dict[str, Any] = {}
+    targeted: dict[str, Any] = {}
+    for key, values in spec.space.items():
+        target = _target_of(key, labels)
+        if target is None:
+            if _has(choice, key):
+                out[key] = values
+        elif target[0] == choice.label:
+            targeted[target[1]] = values
+    return {**out, **targeted}
 
 
 def _fold_kinds(spec: CompareSpec) -> list[str]:
@@ -644,7 +776,10 @@ def _fold_kinds(spec: CompareSpec) -> list[str]:
 
 
 def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str, Any]]:
-    """The settings tried for one optimizer (the tuned hyperparameters only)."""
+    """The settings of the first tuning round for one optimizer (the tuned hyperparameters
+    only): the coarse grid, or the random draws; none for a ``fixed_lr`` optimizer."""
+    if choice.fixed_lr:
+        return []
     return tuning.candidates(
         choice.lr_range,
         search=spec.search,
@@ -654,56 +789,149 @@ def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str
     )
 
 
-def tuning_trials(spec: CompareSpec, choice: OptimizerChoice) -> list[Trial]:
-    """The tuning trials of one optimizer: every setting on every fold (tag ``(ci, fi)``).
+def tuning_trials(
+    spec: CompareSpec,
+    choice: OptimizerChoice,
+    settings: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Trial]:
+    """The tuning trials of ``settings`` (default: the first round's): every setting on every
+    fold with every tuning seed (tag ``(setting index, fold index, seed index)``).
 
     Example:
         >>> spec = CompareSpec(optimizers=["adam"], trials=3, cv_folds=2)
         >>> [(t.config.hyper["lr"], t.data) for t in tuning_trials(spec, spec.choices()[0])]
         [(0.001, 'fold:0:2'), (0.001, 'fold:1:2'), (0.01, 'fold:0:2'), (0.01, 'fold:1:2'), (0.1, 'fold:0:2'), (0.1, 'fold:1:2')]
     """  # noqa: E501
+    if settings is None:
+        settings = tuning_settings(spec, choice)
     base = _base_config(spec)
     steps = spec.tune_length
     out = []
-    for ci, setting in enumerate(tuning_settings(spec, choice)):
+    for ci, setting in enumerate(settings):
         for fi, kind in enumerate(_fold_kinds(spec)):
-            cfg = base.replace(
-                optimizer=choice.optimizer,
-                hyper={**choice.hyper, **setting},
-                steps=steps,
-                eval_every=max(1, steps // 5),
-                seed=spec.seed,
-                evaluate_test=False,
-                name=f"tune/{choice.label}/{kind}",
-            )
-            out.append(Trial("tune", choice.label, cfg, kind, (ci, fi)))
+            for si, seed in enumerate(spec.tuning_seeds):
+                cfg = base.replace(
+                    optimizer=choice.optimizer,
+                    hyper={**choice.hyper, **setting},
+                    steps=steps,
+                    eval_every=max(1, steps // 5),
+                    seed=seed,
+                    evaluate_test=False,
+                    name=f"tune/{choice.label}/{kind}",
+                )
+                out.append(Trial("tune", choice.label, cfg, kind, (ci, fi, si)))
     return out
+
+
+@dataclass(frozen=True)
+class Found:
+    """A finished trial as the protocol sees it: its run, status, summary and failure."""
+
+    run_id: int | None
+    status: str
+    summary: dict[str, Any]
+    failure: str | None
+
+
+Lookup = Callable[[Trial], "Found | None"]
 
 
 def _candidates(
     spec: CompareSpec,
     choice: OptimizerChoice,
-    lookup: Callable[[Trial], tuple[int, str, dict[str, Any]] | None],
+    settings: Sequence[Mapping[str, Any]],
+    lookup: Lookup,
     metric: str,
-) -> list[CandidateResult]:
-    """The tuning settings with their fold scores; ``lookup(trial)`` gives ``(run_id,
-    status, summary)`` of a finished trial, or None."""
-    n_folds = len(_fold_kinds(spec))
+) -> tuple[list[CandidateResult], list[Trial]]:
+    """The settings with their scores (one per fold and tuning seed), and the trials of theirs
+    that have not finished."""
+    n = len(_fold_kinds(spec)) * spec.tune_seeds
     cands = [
-        CandidateResult(dict(s), [math.nan] * n_folds, [None] * n_folds, [None] * n_folds)
-        for s in tuning_settings(spec, choice)
+        CandidateResult(dict(s), [math.nan] * n, [None] * n, [None] * n, [None] * n)
+        for s in settings
     ]
-    for t in tuning_trials(spec, choice):
-        ci, fi = t.tag
+    missing = []
+    for t in tuning_trials(spec, choice, settings):
+        ci, fi, si = t.tag
+        j = fi * spec.tune_seeds + si
         found = lookup(t)
         if found is None:
+            missing.append(t)
             continue
-        run_id, status, summary = found
-        out = TrialOutcome(t, run_id, status, summary, True)
-        cands[ci].scores[fi] = outcome_score(out, metric)
-        cands[ci].statuses[fi] = status
-        cands[ci].run_ids[fi] = run_id
-    return cands
+        value = found.summary.get(metric) if found.status == "completed" else None
+        cands[ci].scores[j] = math.nan if value is None else float(value)
+        cands[ci].statuses[j] = found.status
+        cands[ci].run_ids[j] = found.run_id
+        cands[ci].failures[j] = found.failure
+    return cands, missing
+
+
+def tuning_plan(
+    spec: CompareSpec, choice: OptimizerChoice, lookup: Lookup, metric: str, maximize: bool
+) -> tuple[list[CandidateResult], list[Trial], bool]:
+    """Where one optimizer's tuning stands: ``(candidates so far, trials to run, done)``.
+
+    The search runs in rounds: the coarse grid, then -- each round decided by the scores of
+    all before it (:func:`~descentlab.experiments.tuning.refine_lrs`) -- extension points past
+    a winning edge and finer points around the best, for the best combination of the other
+    tuned hyperparameters. ``lookup`` answers for finished trials; the first round with a
+    missing trial stops the walk and returns those trials. Since every round depends only on
+    finished trials, a resumed comparison retraces the same rounds.
+    """
+    settings = tuning_settings(spec, choice)
+    if not settings:
+        return [], [], True
+    refine = spec.refine and spec.search == "grid"
+    step = tuning.grid_step(*choice.lr_range, spec.trials)
+    while True:
+        cands, missing = _candidates(spec, choice, settings, lookup, metric)
+        if missing or not refine:
+            return cands, missing, not missing
+        best = tuning.select_best([c.score for c in cands], maximize=maximize)
+        others = {k: v for k, v in settings[0 if best is None else best].items() if k != "lr"}
+        same = [c for c in cands if {k: v for k, v in c.setting.items() if k != "lr"} == others]
+        new = tuning.refine_lrs(
+            [c.setting["lr"] for c in same],
+            [c.score for c in same],
+            maximize=maximize,
+            lr_range=choice.lr_range,
+            step=step,
+            max_extend=spec.max_extend,
+        )
+        if not new:
+            return cands, [], True
+        settings = [*settings, *({"lr": lr, **others} for lr in new)]
+
+
+def _select(cands: list[CandidateResult], maximize: bool) -> int | None:
+    return tuning.select_best([c.score for c in cands], maximize=maximize)
+
+
+def _cliff(cands: list[CandidateResult], best: int | None) -> list[float]:
+    """Learning rates next to the chosen one (same other hyperparameters) that failed."""
+    if best is None:
+        return []
+    others = {k: v for k, v in cands[best].setting.items() if k != "lr"}
+    same = sorted(
+        (c for c in cands if {k: v for k, v in c.setting.items() if k != "lr"} == others),
+        key=lambda c: c.setting["lr"],
+    )
+    i = next(j for j, c in enumerate(same) if c is cands[best])
+    return [
+        float(same[j].setting["lr"])
+        for j in (i - 1, i + 1)
+        if 0 <= j < len(same) and same[j].failed
+    ]
+
+
+def final_setting(
+    choice: OptimizerChoice, cands: list[CandidateResult], best: int | None
+) -> dict[str, Any] | None:
+    """The setting the final runs use: the chosen candidate's, or for a ``fixed_lr``
+    optimizer its default learning rate (None: nothing to run -- every setting failed)."""
+    if choice.fixed_lr:
+        return {"lr": choice.default_lr()}
+    return None if best is None else dict(cands[best].setting)
 
 
 def final_trials(
@@ -742,29 +970,69 @@ def final_trials(
     return out
 
 
+@dataclass(frozen=True)
+class Judge:
+    """Decides whether a finished trial failed (:func:`~descentlab.experiments.tuning.
+    trial_failure`): its loss went non-finite, its final held-out metric is no better than
+    ``chance``, or its final training loss is above its initial one (read from the store:
+    the engine logs the training loss at step 0)."""
+
+    metric: str
+    maximize: bool
+    chance: float | None
+
+    def __call__(
+        self, store: Any, run_id: int | None, status: str, summary: Mapping[str, Any], phase: str
+    ) -> str | None:
+        metric = self.metric
+        if phase == "refit":  # its "val" examples are training data: judge the test metric
+            metric = "test/" + metric.split("/", 1)[1]
+        initial = None
+        if run_id is not None and status == "completed":
+            series = store.metrics(run_id, split="train", name="loss").get("train/loss")
+            if series is not None and len(series.steps) and int(series.steps[0]) == 0:
+                initial = float(series.values[0])
+        return tuning.trial_failure(
+            status,
+            summary.get(metric),
+            chance=self.chance,
+            maximize=self.maximize,
+            initial_loss=initial,
+            final_loss=summary.get("train/loss"),
+        )
+
+
 # ------------------------------------------------------------------------------------------
 # results
 
 
 @dataclass
 class CandidateResult:
-    """One tuning setting: its hyperparameters and validation score(s)."""
+    """One tuning setting: its hyperparameters and validation score(s), one per fold and
+    tuning seed."""
 
     setting: dict[str, Any]
-    scores: list[float]  # per fold; NaN where the trial diverged or is missing
+    scores: list[float]  # NaN where the trial diverged or is missing
     statuses: list[str | None]
     run_ids: list[int | None]
+    failures: list[str | None] = field(default_factory=list)
 
     @property
     def score(self) -> float:
-        """Mean validation score over folds (NaN if any fold diverged or is missing)."""
-        if any(s is None or not math.isfinite(s) for s in self.scores):
+        """Mean validation score (NaN if any trial failed or is missing: a failed setting
+        never wins)."""
+        if self.failed or any(s is None or not math.isfinite(s) for s in self.scores):
             return math.nan
         return float(np.mean(self.scores))
 
     @property
     def diverged(self) -> int:
         return sum(s == "diverged" for s in self.statuses)
+
+    @property
+    def failed(self) -> int:
+        """Trials of this setting that failed (diverged, at chance, or loss rose)."""
+        return sum(f is not None for f in self.failures)
 
 
 @dataclass
@@ -773,13 +1041,20 @@ class OptimizerResult:
 
     Attributes:
         choice: the optimizer.
-        candidates: the tuning settings with their validation scores.
-        best: index of the chosen setting (None: all diverged / not tuned yet).
+        candidates: the tuning settings with their validation scores (empty for a
+            ``fixed_lr`` optimizer).
+        best: index of the chosen setting (None: all failed / not tuned yet / fixed lr).
         curve_runs / refit_runs: run ids per seed (None where missing).
-        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds.
+        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds (t-interval).
+        test_accuracy_seeds / test_loss_seeds: the refit runs' values by seed.
         steps_to_target / seconds_to_target: per curve seed (None: not reached).
         final_val_accuracy: per curve seed, the last validation accuracy.
         diverged_tuning: diverged tuning trials; diverged_final: diverged curve/refit runs.
+        failed_tuning / failed_final: failed trials (diverged, at chance, or final training
+            loss above the initial one); failures: ``{reason: count}`` over all trials.
+        cliff: learning rates next to the chosen one that failed (a chosen rate at a cliff's
+            edge is fragile).
+        setting: the setting of the final runs (the chosen one, or the fixed default lr).
     """
 
     choice: OptimizerChoice
@@ -795,6 +1070,13 @@ class OptimizerResult:
     final_val_loss: list[float]
     diverged_tuning: int
     diverged_final: int
+    failed_tuning: int = 0
+    failed_final: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    cliff: list[float] = field(default_factory=list)
+    setting: dict[str, Any] | None = None
+    test_accuracy_seeds: dict[int, float] = field(default_factory=dict)
+    test_loss_seeds: dict[int, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -802,11 +1084,24 @@ class OptimizerResult:
 
     @property
     def best_setting(self) -> dict[str, Any] | None:
+        if self.setting is not None:
+            return self.setting
         return None if self.best is None else self.candidates[self.best].setting
 
     @property
     def n_tuning_trials(self) -> int:
         return sum(len(c.scores) for c in self.candidates)
+
+    @property
+    def n_final_trials(self) -> int:
+        return sum(r is not None for r in self.curve_runs + self.refit_runs)
+
+    def test_values(self, classification: bool) -> dict[int, float]:
+        """The headline test metric by seed (accuracy, or loss for regression)."""
+        return self.test_accuracy_seeds if classification else self.test_loss_seeds
+
+    def test_summary(self, classification: bool) -> tuple[float, float, float]:
+        return self.test_accuracy if classification else self.test_loss
 
 
 @dataclass
@@ -821,6 +1116,8 @@ class Comparison:
         select_metric: the validation metric tuning maximised/minimised.
         record: the store's experiment record (provenance, status), if any.
         complete: every trial has finished.
+        chance: the held-out metric at which a trial counts as failed (see
+            :func:`~descentlab.experiments.tuning.chance_level`), if known.
     """
 
     spec: CompareSpec
@@ -830,6 +1127,7 @@ class Comparison:
     select_metric: str
     record: Any = None
     complete: bool = True
+    chance: float | None = None
 
     @property
     def store_path(self) -> Path:
@@ -839,6 +1137,10 @@ class Comparison:
     def report_path(self) -> Path:
         return self.run_dir / "report.html"
 
+    @property
+    def classification(self) -> bool:
+        return self.task == "classification"
+
     def rows(self, *, timings: bool = True) -> list[dict[str, Any]]:
         """The results table as dicts (``timings=False`` leaves out wall-clock seconds, the
         only entries that differ between two runs of the same comparison)."""
@@ -847,39 +1149,188 @@ class Comparison:
             row: dict[str, Any] = {
                 "optimizer": r.choice.display,
                 "best": r.best_setting,
+                "fixed_lr": r.choice.fixed_lr,
                 "val_score": None if r.best is None else r.candidates[r.best].score,
                 "test_accuracy": r.test_accuracy,
                 "test_loss": r.test_loss,
+                "test_per_seed": dict(r.test_values(self.classification)),
                 "steps_to_target": r.steps_to_target,
                 "diverged_tuning": r.diverged_tuning,
                 "tuning_trials": r.n_tuning_trials,
                 "diverged_final": r.diverged_final,
+                "failed_tuning": r.failed_tuning,
+                "failed_final": r.failed_final,
+                "failures": dict(r.failures),
+                "cliff": list(r.cliff),
             }
             if timings:
                 row["seconds_to_target"] = r.seconds_to_target
             out.append(row)
         return out
 
+    def ranking(self) -> list[dict[str, Any]]:
+        """The optimizers with final test results, best first, each compared with the best
+        **paired by seed**: ``{"result", "mean", "diff": (mean, low, high, pairs), "tied"}``.
+
+        ``diff`` is the best's per-seed test metric minus this one's (for a loss, this one's
+        minus the best's: positive means worse), with its t-interval at the spec's confidence
+        (:func:`~descentlab.experiments.tuning.paired_difference`). ``tied`` means the
+        interval holds 0, or there are fewer than two pairs to tell: the data do not show
+        this optimizer worse than the best.
+        """
+        cls = self.classification
+        scored = [r for r in self.results if math.isfinite(r.test_summary(cls)[0])]
+        if not scored:
+            return []
+        sign = 1.0 if cls else -1.0
+        scored.sort(key=lambda r: -sign * r.test_summary(cls)[0])
+        top = scored[0]
+        out = []
+        for r in scored:
+            a, b = top.test_values(cls), r.test_values(cls)
+            if not cls:
+                a, b = b, a
+            d = tuning.paired_difference(a, b, confidence=self.spec.confidence)
+            tied = r is top or d[3] < 2 or not (d[1] > 0 or d[2] < 0)
+            out.append({"result": r, "mean": r.test_summary(cls)[0], "diff": d, "tied": tied})
+        return out
+
+    def fastest(self) -> tuple[OptimizerResult | None, list[OptimizerResult]]:
+        """The optimizer that reached the target validation accuracy in the fewest steps (most
+        seeds reaching first, then mean steps), and the others not distinguishable from it
+        (paired by seed, over the seeds both reached)."""
+        if not self.classification or self.spec.target_accuracy is None:
+            return None, []
+
+        def key(r: OptimizerResult) -> tuple[int, float]:
+            steps = [s for s in r.steps_to_target if s is not None]
+            return (-len(steps), float(np.mean(steps)) if steps else math.inf)
+
+        reached = [r for r in self.results if any(s is not None for s in r.steps_to_target)]
+        if not reached:
+            return None, []
+        reached.sort(key=key)
+        top = reached[0]
+        seeds = self.spec.final_seeds
+
+        def by_seed(r: OptimizerResult) -> dict[int, float]:
+            return {
+                s: float(v) for s, v in zip(seeds, r.steps_to_target, strict=False) if v is not None
+            }
+
+        ties = []
+        for r in reached[1:]:
+            if key(r)[0] != key(top)[0]:
+                continue
+            d = tuning.paired_difference(by_seed(r), by_seed(top), confidence=self.spec.confidence)
+            if d[3] < 2 or not d[1] > 0:
+                ties.append(r)
+        return top, ties
+
+    def recommendation(self) -> str:
+        """One paragraph: the best by final test metric and by time to target, at which
+        learning rate, and how sure the comparison is (paired by seed)."""
+        cls = self.classification
+        ranking = self.ranking()
+        if not ranking:
+            return "No optimizer has finished its final runs yet: no recommendation."
+        conf = round(self.spec.confidence * 100)
+        top = ranking[0]["result"]
+        m, lo, hi = top.test_summary(cls)
+        n = len(top.test_values(cls))
+        what = "test accuracy" if cls else "test loss"
+        ci = f"[{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else "(no interval: one seed)"
+        text = (
+            f"Best by final {what}: {top.choice.display} at lr {_fmt_setting(top.best_setting)}"
+            f"{' (its default, not tuned)' if top.choice.fixed_lr else ''}, {m:.3f} "
+            f"({conf}% t-interval {ci}, {n} seed{'s' if n != 1 else ''})."
+        )
+        tied = [x["result"] for x in ranking[1:] if x["tied"]]
+        worse = [x["result"] for x in ranking[1:] if not x["tied"]]
+        if tied:
+            text += (
+                f" Paired by seed, {_names(tied)} {'is' if len(tied) == 1 else 'are'} not "
+                f"distinguishable from it (the {conf}% interval of the per-seed difference "
+                "holds 0)"
+            )
+            text += (
+                f"; {_names(worse)} {'is' if len(worse) == 1 else 'are'} worse." if worse else "."
+            )
+        elif worse:
+            text += f" Every other optimizer is worse, paired by seed at {conf}%."
+        fast, fast_ties = self.fastest()
+        if fast is not None:
+            target = self.spec.target_accuracy
+            steps = [s for s in fast.steps_to_target if s is not None]
+            text += (
+                f" Fastest to {target:g} validation accuracy: {fast.choice.display} at lr "
+                f"{_fmt_setting(fast.best_setting)} ({np.mean(steps):.0f} steps on average, "
+                f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
+            )
+            text += f", not distinguishable from {_names(fast_ties)}." if fast_ties else "."
+        if len(ranking) > 1:
+            if tied:
+                text += (
+                    f" How sure: with {self.spec.seeds} seeds the comparison cannot separate "
+                    f"the first {len(tied) + 1}; more seeds (--seeds) would."
+                )
+            else:
+                text += (
+                    f" How sure: {top.choice.display} is ahead of every other optimizer by a "
+                    f"paired {conf}% interval that excludes 0."
+                )
+        return text
+
+    def warnings(self) -> list[str]:
+        """Failures and cliffs, one line each (what the table's counts mean)."""
+        out = []
+        for r in self.results:
+            if r.cliff:
+                lrs = ", ".join(f"{v:.3g}" for v in r.cliff)
+                out.append(
+                    f"{r.choice.display}: the chosen lr {_fmt_setting(r.best_setting)} sits next "
+                    f"to lr {lrs}, which failed -- a cliff: a slightly different rate may not "
+                    "train at all."
+                )
+        for r in self.results:
+            if r.failures:
+                why = ", ".join(
+                    f"{n} {_FAILURE_WORDS.get(k, k)}" for k, n in sorted(r.failures.items())
+                )
+                n = r.n_tuning_trials + r.n_final_trials
+                out.append(
+                    f"{r.choice.display}: {sum(r.failures.values())} of {n} trials failed ({why})."
+                )
+        return out
+
     def table(self, *, timings: bool = True) -> str:
         """The results table as aligned text (what ``descentlab compare`` prints)."""
-        classification = self.task == "classification"
-        target = self.spec.target_accuracy if classification else None
+        cls = self.classification
+        target = self.spec.target_accuracy if cls else None
         conf = round(self.spec.confidence * 100)
         head = ["optimizer", "lr"]
-        if classification:
+        if cls:
             head.append(f"test acc [{conf}% CI]")
         head.append(f"test loss [{conf}% CI]")
+        head.append(f"test {'acc' if cls else 'loss'} per seed")
         if target is not None:
             head.append(f"steps to {target:g}")
             if timings:
                 head.append(f"s to {target:g}")
-        head.append("diverged")
+        head += ["failed tune", "failed final"]
         lines = [head]
         for r in self.results:
-            row = [r.choice.display, _fmt_setting(r.best_setting)]
-            if classification:
+            lr = _fmt_setting(r.best_setting)
+            if r.choice.fixed_lr and r.best_setting is not None:
+                lr += " (default)"
+            if r.cliff:
+                lr += " !"
+            row = [r.choice.display, lr]
+            if cls:
                 row.append(_fmt_ci(r.test_accuracy, 3))
             row.append(_fmt_ci(r.test_loss, 3))
+            values = r.test_values(cls)
+            row.append(" ".join(f"{values[s]:.3f}" for s in sorted(values)) or "-")
             if target is not None:
                 reached = [s for s in r.steps_to_target if s is not None]
                 n = len(r.steps_to_target)
@@ -887,7 +1338,8 @@ class Comparison:
                 if timings:
                     secs = [s for s in r.seconds_to_target if s is not None]
                     row.append(_fmt_reached(secs, n, "{:.1f}", counts=False))
-            row.append(f"{r.diverged_tuning}/{r.n_tuning_trials}")
+            row.append("-" if r.choice.fixed_lr else f"{r.failed_tuning}/{r.n_tuning_trials}")
+            row.append(f"{r.failed_final}/{r.n_final_trials}")
             lines.append(row)
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
         text = []
@@ -899,7 +1351,19 @@ class Comparison:
             text.append("  ".join(cells).rstrip())
             if j == 0:
                 text.append("  ".join("-" * w for w in widths))
+        if any(r.cliff for r in self.results):
+            text.append("! the chosen lr sits next to a learning rate that failed (a cliff)")
         return "\n".join(text)
+
+
+_FAILURE_WORDS = {"chance": "at chance", "diverged": "diverged", "loss rose": "loss rose"}
+
+
+def _names(results: Sequence[OptimizerResult]) -> str:
+    names = [r.choice.display for r in results]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _fmt_setting(setting: Mapping[str, Any] | None) -> str:
@@ -918,6 +1382,8 @@ def _fmt_ci(ci: tuple[float, float, float], digits: int) -> str:
     m, lo, hi = ci
     if not math.isfinite(m):
         return "-"
+    if not math.isfinite(lo):
+        return f"{m:.{digits}f} [1 seed]"
     return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
@@ -941,22 +1407,24 @@ def collect(spec: CompareSpec, store: Any, *, task: str, run_dir: Path) -> Compa
     ``descentlab report``: the table depends on the stored trials only.
     """
     metric, maximize = _score_metric(task)
+    records = store.list_runs(name=_EXPERIMENT)
+    chance = records[-1].provenance.get("chance") if records else None
+    judge = Judge(metric, maximize, chance)
     results = []
     complete = True
     for choice in spec.choices():
 
-        def lookup(t: Trial) -> tuple[int, str, dict[str, Any]] | None:
+        def lookup(t: Trial) -> Found | None:
             rec = finished_run(store, t)
-            return None if rec is None else (rec.id, rec.status, dict(rec.summary or {}))
+            if rec is None:
+                return None
+            summary = dict(rec.summary or {})
+            return Found(
+                rec.id, rec.status, summary, judge(store, rec.id, rec.status, summary, t.phase)
+            )
 
-        cands = _candidates(spec, choice, lookup, metric)
-        if any(s is None for c in cands for s in c.statuses):
-            complete = False
-        best = (
-            tuning.select_best([c.score for c in cands], maximize=maximize)
-            if all(s is not None for c in cands for s in c.statuses)
-            else None
-        )
+        cands, _, done = tuning_plan(spec, choice, lookup, metric, maximize)
+        best = _select(cands, maximize) if done else None
         res = OptimizerResult(
             choice=choice,
             candidates=cands,
@@ -971,14 +1439,21 @@ def collect(spec: CompareSpec, store: Any, *, task: str, run_dir: Path) -> Compa
             final_val_loss=[],
             diverged_tuning=sum(c.diverged for c in cands),
             diverged_final=0,
+            failed_tuning=sum(c.failed for c in cands),
+            cliff=_cliff(cands, best),
         )
-        if best is not None:
-            _fill_final(spec, store, res, task)
+        for c in cands:
+            for f in c.failures:
+                if f is not None:
+                    res.failures[f] = res.failures.get(f, 0) + 1
+        setting = final_setting(choice, cands, best) if done else None
+        if setting is not None:
+            res.setting = setting
+            _fill_final(spec, store, res, task, judge)
             complete &= all(r is not None for r in res.curve_runs + res.refit_runs)
-        elif any(s is None for c in cands for s in c.statuses):
+        elif not done:
             complete = False
         results.append(res)
-    records = store.list_runs(name=_EXPERIMENT)
     return Comparison(
         spec=spec,
         results=results,
@@ -987,20 +1462,27 @@ def collect(spec: CompareSpec, store: Any, *, task: str, run_dir: Path) -> Compa
         select_metric=metric,
         record=records[-1] if records else None,
         complete=complete,
+        chance=chance,
     )
 
 
-def _fill_final(spec: CompareSpec, store: Any, res: OptimizerResult, task: str) -> None:
+def _fill_final(
+    spec: CompareSpec, store: Any, res: OptimizerResult, task: str, judge: Judge
+) -> None:
     trials = final_trials(spec, res.choice, res.best_setting or {})
-    accs, losses = [], []
     for t in trials:
         rec = finished_run(store, t)
-        i = spec.final_seeds.index(t.tag[0])
+        seed = t.tag[0]
+        i = spec.final_seeds.index(seed)
         if rec is None:
             continue
         if rec.status == "diverged":
             res.diverged_final += 1
         summary = rec.summary or {}
+        failure = judge(store, rec.id, rec.status, summary, t.phase)
+        if failure is not None:
+            res.failed_final += 1
+            res.failures[failure] = res.failures.get(failure, 0) + 1
         if t.phase == "curve":
             res.curve_runs[i] = rec.id
             if rec.status == "completed":
@@ -1023,14 +1505,20 @@ def _fill_final(spec: CompareSpec, store: Any, res: OptimizerResult, task: str) 
         else:
             res.refit_runs[i] = rec.id
             if rec.status == "completed":
-                accs.append(summary.get("test/accuracy"))
-                losses.append(summary.get("test/loss"))
-    accs = [a for a in accs if a is not None]
-    losses = [v for v in losses if v is not None]
-    if accs:
-        res.test_accuracy = tuning.bootstrap_ci(accs, confidence=spec.confidence)
-    if losses:
-        res.test_loss = tuning.bootstrap_ci(losses, confidence=spec.confidence)
+                for key, into in (
+                    ("test/accuracy", res.test_accuracy_seeds),
+                    ("test/loss", res.test_loss_seeds),
+                ):
+                    value = summary.get(key)
+                    if value is not None:
+                        into[seed] = float(value)
+    conf = spec.confidence
+    if res.test_accuracy_seeds:
+        res.test_accuracy = tuning.t_interval(
+            list(res.test_accuracy_seeds.values()), confidence=conf, bounds=(0.0, 1.0)
+        )
+    if res.test_loss_seeds:
+        res.test_loss = tuning.t_interval(list(res.test_loss_seeds.values()), confidence=conf)
 
 
 def _align(series: Any, steps: np.ndarray) -> np.ndarray:
@@ -1119,6 +1607,7 @@ def compare(
     report: bool = True,
     backend: str = "local",
     address: str | None = None,
+    vectorize: bool = True,
 ) -> Comparison:
     """Run (or continue) a comparison; write its report.
 
@@ -1137,6 +1626,10 @@ def compare(
             and the report are the same either way.
         address: with ``backend="ray"``, the cluster to join (None: start a local Ray
             instance on 127.0.0.1).
+        vectorize: train the trials that differ only in hyperparameters or seed together, in
+            one vectorized pass (:func:`~descentlab.engine.multirun.train_many`), in the
+            worker processes; False runs one trial at a time (``benchmarks/compare.py``
+            compares the two). The numbers agree up to floating-point rounding.
 
     Returns:
         The :class:`Comparison`.
@@ -1182,6 +1675,7 @@ def compare(
                 workers=workers,
                 threads=threads,
                 address=address,
+                vectorize=vectorize,
             ) as runner,
         ):
             runner.start()
@@ -1191,40 +1685,65 @@ def compare(
             exp_id = _open_experiment(store, spec, run_dir)
             mark_orphans(store, lambda name: name != _EXPERIMENT)
             model = spec.model or data.default_model
-            store.update_provenance(exp_id, {"task": task, "model": model})
+            chance = tuning.chance_level(data)
+            store.update_provenance(exp_id, {"task": task, "model": model, "chance": chance})
             metric, maximize = _score_metric(task)
+            judge = Judge(metric, maximize, chance)
             choices = spec.choices()
-            tune_plan = {c.label: tuning_trials(spec, c) for c in choices}
-            total = sum(len(v) for v in tune_plan.values()) + 2 * spec.seeds * len(choices)
-            notify("start", {"total": total, "run_dir": str(run_dir), "workers": workers})
+            found: dict[str, Found] = {}
+            submitted: set[str] = set()
+            finals: set[str] = set()  # labels whose final runs are decided
+
+            def lookup(t: Trial) -> Found | None:
+                return found.get(_trial_key(t))
+
+            def advance(choice: OptimizerChoice) -> None:
+                """Submit what comes next for ``choice``: its next tuning round, or once
+                tuning is done, its final runs."""
+                if choice.label in finals:
+                    return
+                cands, missing, done = tuning_plan(spec, choice, lookup, metric, maximize)
+                new = [t for t in missing if _trial_key(t) not in submitted]
+                submitted.update(_trial_key(t) for t in new)
+                runner.submit_many(new)
+                if not done:
+                    return
+                finals.add(choice.label)
+                best = _select(cands, maximize)
+                setting = final_setting(choice, cands, best)
+                notify(
+                    "selected",
+                    {"choice": choice, "best": best, "candidates": cands, "metric": metric,
+                     "setting": setting},
+                )  # fmt: skip
+                if setting is not None:
+                    trials = final_trials(spec, choice, setting)
+                    submitted.update(_trial_key(t) for t in trials)
+                    runner.submit_many(trials)
+
+            def total() -> int:
+                # Trials submitted, plus the final runs not decided yet (refinement rounds
+                # add to it as they come).
+                return len(submitted) + 2 * spec.seeds * sum(c.label not in finals for c in choices)
+
             t0 = time.perf_counter()
-            done: dict[str, list[TrialOutcome]] = {c.label: [] for c in choices}
-            for trials in tune_plan.values():
-                for t in trials:
-                    runner.submit(t)
+            for c in choices:
+                advance(c)
+            notify("start", {"total": total(), "run_dir": str(run_dir), "workers": workers})
             while runner.pending:
                 out = runner.next_outcome()
                 if out.status == "interrupted":
                     raise Interrupted(f"trial {out.trial.config.name} was interrupted")
                 count += 1
-                notify("trial", {"outcome": out, "done": count, "total": total, "metric": metric})
-                if out.trial.phase != "tune":
-                    continue
-                label = out.trial.label
-                done[label].append(out)
-                if len(done[label]) < len(tune_plan[label]):
-                    continue
-                choice = next(c for c in choices if c.label == label)
-                best, cands = _select(spec, choice, done[label], metric, maximize)
+                failure = judge(store, out.run_id, out.status, out.summary, out.trial.phase)
+                found[_trial_key(out.trial)] = Found(out.run_id, out.status, out.summary, failure)
                 notify(
-                    "selected",
-                    {"choice": choice, "best": best, "candidates": cands, "metric": metric},
-                )
-                if best is None:
-                    total -= 2 * spec.seeds
-                    continue
-                for t in final_trials(spec, choice, cands[best].setting):
-                    runner.submit(t)
+                    "trial",
+                    {"outcome": out, "done": count, "total": total(), "metric": metric,
+                     "failure": failure},
+                )  # fmt: skip
+                if out.trial.phase == "tune":
+                    advance(next(c for c in choices if c.label == out.trial.label))
     except (KeyboardInterrupt, Interrupted) as exc:
         lock.release()
         if store is not None:
@@ -1266,16 +1785,10 @@ def compare(
     return result
 
 
-def _select(
-    spec: CompareSpec,
-    choice: OptimizerChoice,
-    outcomes: list[TrialOutcome],
-    metric: str,
-    maximize: bool,
-) -> tuple[int | None, list[CandidateResult]]:
-    by_tag = {o.trial.tag: (o.run_id, o.status, o.summary) for o in outcomes}
-    cands = _candidates(spec, choice, lambda t: by_tag.get(t.tag), metric)
-    return tuning.select_best([c.score for c in cands], maximize=maximize), cands
+def _trial_key(trial: Trial) -> str:
+    from descentlab.store import canonical_json
+
+    return canonical_json(trial.record_config())
 
 
 @contextlib.contextmanager
@@ -1348,21 +1861,27 @@ class _ConsoleProgress:
                     metric = "test/" + metric.split("/", 1)[1]
                 value = out.summary.get(metric)
                 shown = f"{metric} {value:.4f}" if isinstance(value, float) else out.status
-                if out.status == "diverged":
-                    shown = "diverged"
+                if info.get("failure"):
+                    shown += f" -- failed: {info['failure']}"
                 reused = " (stored)" if out.reused else f" ({out.seconds:.1f} s)"
                 self._print(f"[{info['done']:>3}/{info['total']}] {desc}: {shown}{reused}")
         elif event == "selected":
             choice = info["choice"]
             best = info["best"]
-            if best is None:
-                self._print(f"{choice.display}: every setting diverged; no final runs")
+            cands = info["candidates"]
+            if choice.fixed_lr:
+                self._print(
+                    f"{choice.display}: kept at its default lr {_fmt_setting(info['setting'])}"
+                )
+            elif best is None:
+                self._print(f"{choice.display}: every setting failed; no final runs")
             else:
-                cand = info["candidates"][best]
-                diverged = sum(c.diverged for c in info["candidates"])
+                cand = cands[best]
+                failed = sum(c.failed for c in cands)
+                n = sum(len(c.scores) for c in cands)
                 self._print(
                     f"{choice.display}: best lr {_fmt_setting(cand.setting)} "
-                    f"({info['metric']} {cand.score:.4f}; {diverged} diverged trial(s))"
+                    f"({info['metric']} {cand.score:.4f}; {failed}/{n} tuning trial(s) failed)"
                 )
         elif event == "report":
             if self.bar is not None:

@@ -123,16 +123,22 @@ def make_runner(
     workers: int = 1,
     threads: int = 1,
     address: str | None = None,
+    vectorize: bool = False,
 ) -> TrialRunner:
     """The trial runner of ``backend``: ``"local"`` (this machine's worker processes) or
     ``"ray"`` (Ray tasks; ``address`` joins a running cluster, None starts a local one).
+    ``vectorize`` lets the local runner train trials of one model together
+    (:meth:`TrialRunner.submit_many <descentlab.experiments.trials.TrialRunner.submit_many>`);
+    Ray tasks run one trial each.
 
     Raises:
         ValueError: unknown backend, or ``address`` given for the local backend.
         BackendUnavailable: ``"ray"`` without Ray installed.
     """
     if check_backend(backend, address) == "local":
-        return TrialRunner(store_path, source, workers=workers, threads=threads)
+        return TrialRunner(
+            store_path, source, workers=workers, threads=threads, vectorize=vectorize
+        )
     return RayTrialRunner(store_path, source, address=address, threads=threads)
 
 

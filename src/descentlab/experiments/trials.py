@@ -297,6 +297,56 @@ def finished_run(store: Any, trial: Trial) -> Any:
     return record
 
 
+def _vectorizable(trial: Trial) -> bool:
+    """Whether ``trial`` may share a vectorized pass with others (a monitored trial records
+    its own optimizer's statistics, which a shared pass has no place for)."""
+    from descentlab.engine import multirun
+    from descentlab.problems import data as datasets
+
+    cfg = trial.config
+    return (
+        not trial.monitored
+        and cfg.problem in datasets.DATASETS
+        and multirun._static_reason(cfg) is None
+    )
+
+
+def group_trials(trials: list[Trial]) -> list[list[Trial]]:
+    """``trials`` split into the groups that can train in one vectorized pass: same data and
+    same shared fields (:func:`~descentlab.engine.multirun.train_many`'s grouping: the runs
+    may differ in seed, hyperparameters and name). Order is kept within and between groups
+    (a group stands where its first trial stood)."""
+    from descentlab.engine import multirun
+
+    groups: dict[Any, list[Trial]] = {}
+    for i, t in enumerate(trials):
+        key = (t.data, multirun._group_key(t.config)) if _vectorizable(t) else ("alone", i)
+        groups.setdefault(key, []).append(t)
+    return list(groups.values())
+
+
+def _execute_group(store: Any, source: DataSource, trials: list[Trial]) -> list[TrialOutcome]:
+    """Run ``trials`` here, together (``train_many``) when there are several."""
+    if len(trials) == 1:
+        return [_execute(store, source, trials[0])]
+    from descentlab.engine.multirun import train_many
+
+    t0 = time.perf_counter()
+    results = train_many(
+        [t.config for t in trials],
+        store,
+        mode="auto",
+        workers=1,
+        progress=False,
+        data=source.get(trials[0].data),
+    )
+    each = (time.perf_counter() - t0) / len(trials)
+    return [
+        TrialOutcome(t, r.run_id, r.status, dict(r.summary), False, each)
+        for t, r in zip(trials, results, strict=True)
+    ]
+
+
 def _execute(store: Any, source: DataSource, trial: Trial) -> TrialOutcome:
     """Run one trial here (the engine records it in ``store``)."""
     from descentlab.engine.run import train
@@ -357,15 +407,16 @@ def _worker_main(
             continue
         if item is None:
             return
-        index, trial = item
+        indices, trials = item
         try:
             if store is None:
                 store = Store(store_path)
-            outcome = _execute(store, source, trial)
-            results.put((index, outcome, None))
+            for index, outcome in zip(indices, _execute_group(store, source, trials), strict=True):
+                results.put((index, outcome, None))
         except BaseException as exc:  # report everything, including KeyboardInterrupt
             text = "".join(traceback.format_exception(exc))
-            results.put((index, None, f"{type(exc).__name__}: {exc}\n{text}"))
+            for index in indices:
+                results.put((index, None, f"{type(exc).__name__}: {exc}\n{text}"))
             if not isinstance(exc, Exception):
                 return
 
@@ -397,6 +448,8 @@ class TrialRunner:
         workers: processes to train in (1: in this process).
         threads: torch threads per trial (1 is fastest for small models and makes results
             identical wherever a trial runs).
+        vectorize: let :meth:`submit_many` train trials that differ only in seed or
+            hyperparameters together, in one vectorized pass (one task for one process).
 
     Use :meth:`submit` to queue a trial and :meth:`next_outcome` to get the next finished one
     (finished-before trials come back first, marked ``reused``). Use it as a context manager:
@@ -410,6 +463,7 @@ class TrialRunner:
         *,
         workers: int = 1,
         threads: int = 1,
+        vectorize: bool = False,
     ) -> None:
         for name, value in (("workers", workers), ("threads", threads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -419,8 +473,9 @@ class TrialRunner:
         self.source = source
         self.workers = workers
         self.threads = threads
+        self.vectorize = bool(vectorize)
         self._ready: deque[TrialOutcome] = deque()
-        self._local: deque[Trial] = deque()
+        self._local: deque[tuple[list[int], list[Trial]]] = deque()
         self._trials: dict[int, Trial] = {}
         self._next = 0
         self._procs: list[Any] = []
@@ -503,24 +558,41 @@ class TrialRunner:
 
     def submit(self, trial: Trial) -> None:
         """Queue ``trial`` (or its stored outcome, if it has finished before)."""
-        record = finished_run(self.store, trial)
-        if record is not None:
-            summary = dict(record.summary or {})
-            self._ready.append(TrialOutcome(trial, record.id, record.status, summary, True))
-            return
-        index = self._next
-        self._next += 1
-        self._trials[index] = trial
-        self._dispatch(index, trial)
+        self.submit_many([trial])
+
+    def submit_many(self, trials: list[Trial]) -> None:
+        """Queue ``trials`` (those finished before come back from the store); with
+        ``vectorize``, the ones that can share a vectorized pass go as one task."""
+        todo = []
+        for trial in trials:
+            record = finished_run(self.store, trial)
+            if record is not None:
+                summary = dict(record.summary or {})
+                self._ready.append(TrialOutcome(trial, record.id, record.status, summary, True))
+            else:
+                todo.append(trial)
+        groups = group_trials(todo) if self.vectorize else [[t] for t in todo]
+        for group in groups:
+            indices = list(range(self._next, self._next + len(group)))
+            self._next += len(group)
+            self._trials.update(zip(indices, group, strict=True))
+            if len(group) == 1:
+                self._dispatch(indices[0], group[0])
+            else:
+                self._dispatch_group(indices, group)
 
     def _dispatch(self, index: int, trial: Trial) -> None:
         """Send a trial that has to run to where it runs (this process or a worker)."""
+        self._dispatch_group([index], [trial])
+
+    def _dispatch_group(self, indices: list[int], group: list[Trial]) -> None:
+        """Send trials that train together (one vectorized pass) to where they run."""
         if self.workers == 1:
-            self._local.append(trial)
+            self._local.append((indices, group))
             return
         if not self._procs:
             self._start()
-        self._tasks.put((index, trial))
+        self._tasks.put((indices, group))
 
     def next_outcome(self) -> TrialOutcome:
         """The next finished trial (blocks until one is).
@@ -538,11 +610,13 @@ class TrialRunner:
     def _collect(self) -> TrialOutcome:
         """Wait for the next trial that runs here or in a worker to finish."""
         if self.workers == 1:
-            trial = self._local.popleft()
-            index = next(i for i, t in self._trials.items() if t is trial)
-            del self._trials[index]
+            indices, group = self._local.popleft()
             with _threads(self.threads):
-                return _execute(self.store, self.source, trial)
+                outcomes = _execute_group(self.store, self.source, group)
+            for index in indices:
+                del self._trials[index]
+            self._ready.extend(outcomes)
+            return self._ready.popleft()
         while True:
             try:
                 index, outcome, error = self._results.get(timeout=0.5)

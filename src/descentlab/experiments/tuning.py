@@ -11,8 +11,14 @@ and testable:
   phase trains on from a :class:`~descentlab.problems.data.Splits`. Tuning and validation
   splits carry **no test data at all** (empty tensors); only the refit split keeps the original
   (sealed) test split, which the engine unseals once, after training;
-- :func:`select_best` picks the winner from validation scores (diverged trials never win);
-- :func:`bootstrap_ci` (``scipy.stats.bootstrap``) and :func:`time_to_target` summarise the
+- :func:`select_best` picks the winner from validation scores (failed trials never win);
+  :func:`trial_failure` and :func:`chance_level` say which trials failed: a non-finite loss,
+  a final held-out metric no better than chance, or a final training loss above the initial
+  one;
+- :func:`refine_lrs` extends the learning-rate grid past an edge that won and adds finer
+  points around the best (the search is run in rounds until it proposes nothing);
+- :func:`t_interval` (Student's t, valid for few seeds), :func:`paired_difference` (the same,
+  over per-seed differences), :func:`bootstrap_ci` and :func:`time_to_target` summarise the
   seeds of the final runs.
 
 Example:
@@ -40,18 +46,32 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "FAILURES",
     "SEARCHES",
     "bootstrap_ci",
     "candidates",
+    "chance_level",
     "fold_indices",
     "fold_splits",
+    "grid_step",
     "holdout_splits",
     "log_grid",
+    "paired_difference",
+    "refine_lrs",
     "refit_splits",
     "round_sig",
     "select_best",
+    "t_interval",
     "time_to_target",
+    "trial_failure",
 ]
+
+#: Why a trial failed (:func:`trial_failure`), with what each reason means.
+FAILURES: dict[str, str] = {
+    "diverged": "the loss went non-finite",
+    "chance": "the final held-out metric is no better than chance",
+    "loss rose": "the final training loss is above the initial one",
+}
 
 #: Search strategies accepted by :func:`candidates`.
 SEARCHES: tuple[str, ...] = ("grid", "random")
@@ -183,6 +203,101 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
+def grid_step(low: float, high: float, n: int) -> float:
+    """The spacing, in decades, of :func:`log_grid` ``(low, high, n)`` (one decade when the
+    grid has a single point or an empty range).
+
+    Example:
+        >>> grid_step(1e-3, 1e-1, 5)
+        0.5
+    """
+    lo, hi = _check_positive_range("range", (low, high))
+    n = _check_count("n", n)
+    if n == 1 or hi == lo:
+        return 1.0
+    return math.log10(hi / lo) / (n - 1)
+
+
+def _tried(lr: float, lrs: Sequence[float], step: float) -> bool:
+    # Within a quarter of a half step: 3-digit rounding makes 0.316 * 10**0.5 = 0.999, which
+    # is the grid point 1.0, not a new one.
+    return any(abs(math.log10(lr / v)) < step / 8 for v in lrs)
+
+
+def refine_lrs(
+    lrs: Sequence[float],
+    scores: Sequence[float],
+    *,
+    maximize: bool,
+    lr_range: tuple[float, float],
+    step: float,
+    max_extend: int = 2,
+) -> list[float]:
+    r"""The learning rates to try next, given those tried and their validation scores.
+
+    A coarse log grid (spacing ``step`` decades over ``lr_range``) rarely brackets the best
+    rate well. Called after each round, this proposes:
+
+    1. **extension**: when the best rate is the smallest (largest) tried, one grid step
+       below (above) it -- at most ``max_extend`` points beyond each end of ``lr_range``.
+       When every rate failed, the extension goes down (the usual failure is a rate too
+       large);
+    2. otherwise **refinement**: the two points half a step on either side of the best
+       (:math:`\eta^* 10^{\pm s/2}`), inside the tried span, not tried yet;
+    3. nothing, when both are done: the search is over.
+
+    A failed setting has a NaN score and never counts as best; ties go to the smaller rate.
+    Every call with the same arguments proposes the same rates (3 significant digits), so a
+    resumed search retraces its rounds.
+
+    Args:
+        lrs: the learning rates tried so far (any order).
+        scores: their validation scores (NaN: the trial failed).
+        maximize: higher scores are better (accuracy) or lower (loss).
+        lr_range: the search range the coarse grid covered.
+        step: the coarse grid's spacing in decades (:func:`grid_step`).
+        max_extend: extension points allowed beyond each end of ``lr_range``.
+
+    Returns:
+        The new learning rates (empty: done).
+
+    Example:
+        >>> refine_lrs([0.01, 0.1, 1.0], [0.5, 0.7, 0.6], maximize=True,
+        ...            lr_range=(0.01, 1.0), step=1.0)
+        [0.0316, 0.316]
+        >>> refine_lrs([0.01, 0.1, 1.0], [0.5, 0.6, 0.7], maximize=True,
+        ...            lr_range=(0.01, 1.0), step=1.0)
+        [10.0]
+    """
+    if len(lrs) != len(scores):
+        raise ValueError(
+            f"lrs and scores must have the same length, got {len(lrs)} and {len(scores)}"
+        )
+    if not lrs:
+        raise ValueError("lrs must hold at least one tried learning rate")
+    lo, hi = _check_positive_range("lr_range", lr_range)
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"step must be a positive number of decades, got {step!r}")
+    order = sorted(zip(map(float, lrs), scores, strict=True))
+    xs = [x for x, _ in order]
+    below = sum(x < lo * (1 - 1e-6) for x in xs)
+    above = sum(x > hi * (1 + 1e-6) for x in xs)
+    best_i = select_best([s for _, s in order], maximize=maximize)
+    if best_i is None:
+        return [round_sig(xs[0] / 10**step)] if below < max_extend else []
+    best = xs[best_i]
+    if best_i == 0 and below < max_extend:
+        return [round_sig(best / 10**step)]
+    if best_i == len(xs) - 1 and above < max_extend:
+        return [round_sig(best * 10**step)]
+    half = 10 ** (step / 2)
+    out = []
+    for x in (round_sig(best / half), round_sig(best * half)):
+        if xs[0] <= x <= xs[-1] and not _tried(x, xs, step):
+            out.append(x)
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 # the data each phase sees
 
@@ -303,6 +418,82 @@ def select_best(scores: Sequence[float], *, maximize: bool) -> int | None:
     return best_i
 
 
+def trial_failure(
+    status: str,
+    final_metric: float | None,
+    *,
+    chance: float | None,
+    maximize: bool,
+    initial_loss: float | None,
+    final_loss: float | None,
+) -> str | None:
+    """Why a finished trial failed (a key of :data:`FAILURES`), or None if it did not.
+
+    A trial fails when its loss went non-finite (``status == "diverged"``, or a non-finite
+    final value), when its final held-out metric is no better than ``chance`` (accuracy
+    ``<= chance``; a loss ``>= chance``), or when its final training loss is above its
+    initial one -- all three are runs that learned nothing, which a comparison must count
+    rather than average in.
+
+    Example:
+        >>> trial_failure("completed", 0.10, chance=0.12, maximize=True, initial_loss=2.3,
+        ...               final_loss=2.3)
+        'chance'
+        >>> trial_failure("completed", 0.9, chance=0.12, maximize=True, initial_loss=2.3,
+        ...               final_loss=0.4) is None
+        True
+    """
+    if status == "diverged":
+        return "diverged"
+    if any(v is not None and not math.isfinite(v) for v in (final_metric, final_loss)):
+        return "diverged"
+    at_chance = chance is not None and final_metric is not None
+    if at_chance and (final_metric <= chance if maximize else final_metric >= chance):  # type: ignore[operator]
+        return "chance"
+    if initial_loss is not None and final_loss is not None and final_loss > initial_loss:
+        return "loss rose"
+    return None
+
+
+def chance_level(splits: Any, *, z: float = 2.0) -> float | None:
+    r"""The held-out metric a model that learned nothing from the inputs reaches.
+
+    - Classification: always predicting the most frequent class of the training data
+      (train + validation) is right a fraction :math:`p` of the time. A final accuracy within
+      ``z`` standard errors of it, :math:`p + z\sqrt{p(1-p)/n_{val}}`, is no better than
+      chance (at ``z = 2``, a random guesser passes this bar about 2.5% of the time).
+    - Regression: the loss of predicting the training mean for every validation example,
+      with the problem's default loss.
+
+    Returns:
+        The threshold, or None when it cannot be computed (an empty validation split, an
+        unknown loss).
+
+    Example:
+        >>> from descentlab.problems import data
+        >>> round(chance_level(data.load("moons", n_samples=300)), 3)  # 0.5 + 2 * 0.5 / sqrt(48)
+        0.644
+    """
+    import torch
+
+    y_val = splits.y_val
+    if len(y_val) == 0:
+        return None
+    if splits.task == "classification":
+        labels = torch.cat([splits.y_train, y_val])
+        p = float(torch.bincount(labels).max()) / len(labels)
+        return p + z * math.sqrt(p * (1 - p) / len(y_val))
+    from descentlab import losses
+
+    try:
+        loss = losses.get(splits.default_loss)
+    except (KeyError, ValueError):
+        return None
+    pred = splits.y_train.float().mean(0, keepdim=True).expand_as(y_val)
+    with torch.no_grad():
+        return float(loss(pred, y_val))
+
+
 def bootstrap_ci(
     values: Sequence[float],
     *,
@@ -350,6 +541,89 @@ def bootstrap_ci(
         random_state=np.random.default_rng(seed),
     )
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def t_interval(
+    values: Sequence[float | None],
+    *,
+    confidence: float = 0.95,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> tuple[float, float, float]:
+    r"""Mean and Student's t confidence interval of the mean.
+
+    .. math::
+        \bar x \pm t_{(1+c)/2,\,n-1}\, \frac{s}{\sqrt n}
+
+    with :math:`s` the sample standard deviation (``ddof=1``). Unlike a bootstrap
+    percentile interval, which with 3 values can only take 10 distinct resample means and is
+    too narrow, the t-interval has its stated coverage for any ``n >= 2`` when the per-seed
+    values are roughly normal -- it is the interval to use for a handful of seeds.
+
+    Args:
+        values: one number per seed (None and NaN values are dropped).
+        confidence: confidence level in (0, 1).
+        bounds: the metric's range (``(0, 1)`` for an accuracy); the interval is clipped to
+            it.
+
+    Returns:
+        ``(mean, low, high)``; the bounds are NaN with fewer than two values (no spread to
+        estimate), all three NaN with none.
+
+    Example:
+        >>> m, lo, hi = t_interval([0.8, 0.82, 0.84])
+        >>> round(m, 2), round(hi - m, 4)  # t_{0.975, 2} * 0.02 / sqrt(3)
+        (0.82, 0.0497)
+    """
+    from scipy import stats
+
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    if arr.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(arr.mean())
+    if arr.size < 2:
+        return mean, math.nan, math.nan
+    sem = float(arr.std(ddof=1)) / math.sqrt(arr.size)
+    if sem == 0:
+        return mean, mean, mean
+    lo, hi = stats.t.interval(confidence, df=arr.size - 1, loc=mean, scale=sem)
+    return mean, max(float(lo), bounds[0]), min(float(hi), bounds[1])
+
+
+def paired_difference(
+    a: Mapping[Any, float | None],
+    b: Mapping[Any, float | None],
+    *,
+    confidence: float = 0.95,
+) -> tuple[float, float, float, int]:
+    """The mean of ``a[k] - b[k]`` over the keys (seeds) both have, with its t-interval.
+
+    Pairing by seed removes what two optimizers share through the seed (the initial weights
+    and the order of the mini-batches), so a difference that independent intervals would hide
+    can show. The interval excluding 0 is the paired t-test rejecting "no difference" at level
+    ``1 - confidence``.
+
+    Returns:
+        ``(mean difference, low, high, number of pairs)`` (see :func:`t_interval`).
+
+    Example:
+        >>> d, lo, hi, n = paired_difference({0: 0.90, 1: 0.85, 2: 0.88},
+        ...                                  {0: 0.88, 1: 0.84, 2: 0.86})
+        >>> n, round(d, 4), lo > 0
+        (3, 0.0167, True)
+    """
+    keys = [
+        k
+        for k in a
+        if k in b
+        and a[k] is not None
+        and b[k] is not None
+        and math.isfinite(a[k])  # type: ignore[arg-type]
+        and math.isfinite(b[k])  # type: ignore[arg-type]
+    ]
+    diffs = [float(a[k]) - float(b[k]) for k in keys]  # type: ignore[arg-type]
+    return (*t_interval(diffs, confidence=confidence), len(diffs))
 
 
 def time_to_target(

@@ -1,0 +1,96 @@
+"""Benchmark: one comparison spec run with vectorized trials and one trial at a time.
+
+``descentlab compare`` trains the trials of one optimizer that differ only in learning rate,
+other hyperparameters or seed -- a tuning round, the refit runs of the chosen setting -- in
+one vectorized pass (``train_many``'s vmap engine) inside its worker processes. This runs the
+same :class:`~descentlab.experiments.compare.CompareSpec` twice, in fresh run directories,
+with ``vectorize=True`` and ``vectorize=False`` (same worker count, same protocol: coarse grid,
+extension, refinement, curve and refit runs), and prints the throughput of each -- runs x
+steps trained per second of wall-clock time, worker start-up included -- and their ratio.
+
+The curve runs (monitored: each records its own optimizer's update-to-parameter ratio) run one
+at a time in both modes, so the ratio is the whole protocol's, not just the vectorized part's.
+
+Usage::
+
+    python benchmarks/compare.py [--optimizers sgd,momentum,adam] [--steps 400] [--trials 5]
+                                 [--seeds 3] [--workers 2] [--model cnn] [--repeats 1]
+
+Goal (issue 11): >= 2x on the MNIST-1D CNN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+from descentlab.engine.multirun import _idle_cores
+from descentlab.experiments.compare import CompareSpec, compare
+from descentlab.store import Store
+
+
+def run_once(spec: CompareSpec, workers: int, vectorize: bool) -> tuple[float, int, int]:
+    """Seconds, trials and runs x steps of one comparison in a fresh directory."""
+    with tempfile.TemporaryDirectory(prefix="dl-bench-compare-") as root:
+        t0 = time.perf_counter()
+        result = compare(
+            spec, root, workers=workers, progress=False, report=False, vectorize=vectorize
+        )
+        seconds = time.perf_counter() - t0
+        store = Store(result.store_path)
+        try:
+            runs = [r for r in store.list_runs() if r.name != "compare"]
+            steps = sum(int((r.summary or {}).get("steps", 0)) for r in runs)
+        finally:
+            store.close()
+    return seconds, len(runs), steps
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--optimizers", default="sgd,momentum,adam")
+    p.add_argument("--model", default="cnn")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--trials", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--repeats", type=int, default=1)
+    args = p.parse_args()
+
+    spec = CompareSpec(
+        problem="mnist1d",
+        model=args.model,
+        optimizers=[s.strip() for s in args.optimizers.split(",") if s.strip()],
+        steps=args.steps,
+        trials=args.trials,
+        seeds=args.seeds,
+        landscapes=(),
+    )
+    spec.validate()
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores "
+        f"({_idle_cores():.1f} idle at the start); MNIST-1D {args.model}, "
+        f"{', '.join(c.label for c in spec.choices())}: {args.trials} lrs + refinement, "
+        f"{args.seeds} seeds, {args.steps} steps, {args.workers} worker process(es)"
+    )
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(args.repeats):
+        for vectorize in (True, False):
+            seconds, trials, steps = run_once(spec, args.workers, vectorize)
+            rate = steps / seconds
+            rates[vectorize].append(rate)
+            name = "vectorized" if vectorize else "one at a time"
+            print(
+                f"  {name:>13}: {trials} trials, {steps} runs x steps in {seconds:.1f} s "
+                f"= {rate:.0f} runs x steps / s"
+            )
+    vec, one = statistics.median(rates[True]), statistics.median(rates[False])
+    print(f"vectorized {vec:.0f}, one at a time {one:.0f} runs x steps / s: ratio {vec / one:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

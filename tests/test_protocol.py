@@ -1,0 +1,358 @@
+"""The comparison protocol's rules, one test (or more) each (issue 11, part 4), and the
+vectorized trials (part 5): failures counted, ``--tune`` scoping, refined and extended
+learning-rate search with cliff warnings, full-length tuning averaged over seeds, t-intervals
+and paired grouping, the recommendation, ``--fixed-lr``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from descentlab.cli import compare as cli_compare
+from descentlab.experiments import tuning
+from descentlab.experiments.compare import (
+    DEFAULT_OPTIMIZERS,
+    CompareSpec,
+    Comparison,
+    Found,
+    OptimizerResult,
+    compare,
+    final_setting,
+    parse_optimizer,
+    tuning_plan,
+    tuning_settings,
+    tuning_trials,
+)
+from descentlab.experiments.trials import group_trials
+from descentlab.problems import data as datasets
+from descentlab.store import Store
+
+TINY = dict(
+    problem="moons",
+    problem_options={"n_samples": 200},
+    model="mlp",
+    model_options={"hidden": 8},
+    batch_size=16,
+    steps=40,
+    trials=1,
+    refine=False,
+    seeds=2,
+    target_accuracy=0.8,
+    landscapes=(),
+)
+
+
+# ------------------------------------------------------------------------------------------
+# failures are counted
+
+
+@pytest.mark.parametrize(
+    ("status", "metric", "initial", "final", "maximize", "expected"),
+    [
+        ("diverged", None, 2.3, None, True, "diverged"),
+        ("completed", math.nan, 2.3, 0.5, True, "diverged"),
+        ("completed", 0.10, 2.3, 2.2, True, "chance"),  # SGD at lr 1: at chance, no NaN
+        ("completed", 0.12, 2.3, 2.2, True, "chance"),  # on the threshold: no better
+        ("completed", 0.50, 2.3, 2.4, True, "loss rose"),
+        ("completed", 0.90, 2.3, 0.4, True, None),
+        ("completed", 0.8, 1.0, 0.9, False, "chance"),  # regression: loss >= baseline
+        ("completed", 0.3, 1.0, 0.2, False, None),
+    ],
+)
+def test_trial_failure_rules(status, metric, initial, final, maximize, expected):
+    chance = 0.12 if maximize else 0.8
+    got = tuning.trial_failure(
+        status, metric, chance=chance, maximize=maximize, initial_loss=initial, final_loss=final
+    )
+    assert got == expected
+
+
+def test_chance_level_is_majority_rate_plus_two_standard_errors():
+    splits = datasets.load("mnist1d")
+    labels = np.concatenate([splits.y_train.numpy(), splits.y_val.numpy()])
+    p = np.bincount(labels).max() / labels.size
+    n = len(splits.y_val)
+    assert tuning.chance_level(splits) == pytest.approx(p + 2 * np.sqrt(p * (1 - p) / n))
+    reg = datasets.load("regression", n_train=120)
+    baseline = ((reg.y_val - reg.y_train.mean(0)) ** 2).mean().item()  # MSE of the mean
+    assert tuning.chance_level(reg) == pytest.approx(baseline, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """SGD with a weight decay that pins the weights at 0 (it learns nothing, yet its loss
+    stays finite), and Adadelta at its default lr."""
+    root = tmp_path_factory.mktemp("tiny")
+    sgd = dataclasses.replace(parse_optimizer("sgd"), hyper={"weight_decay": 100.0})
+    spec = CompareSpec(
+        **TINY, optimizers=[sgd, "adadelta@default"], lr_ranges={"sgd": (1e-2, 1e-2)}
+    )
+    result = compare(spec, root, workers=1, progress=False, report=False)
+    return spec, result
+
+
+def test_a_trial_that_learns_nothing_is_counted_as_failed(tiny):
+    _, result = tiny
+    sgd = result.results[0]
+    (cand,) = sgd.candidates
+    store = Store(result.store_path)
+    (run_id,) = cand.run_ids
+    # The rule, evaluated independently from the stored run.
+    splits = datasets.load("moons", n_samples=200)
+    y = torch.cat([splits.y_train, splits.y_val])
+    p = float(torch.bincount(y).max()) / len(y)
+    chance = p + 2 * math.sqrt(p * (1 - p) / len(splits.y_val))
+    summary = store.get_run(run_id).summary
+    initial = store.metrics(run_id, split="train", name="loss")["train/loss"].values[0]
+    learned = summary["val/accuracy"] > chance and summary["train/loss"] <= initial
+    assert math.isfinite(summary["train/loss"]) and math.isfinite(initial)
+    assert store.get_run(run_id).status == "completed"  # no NaN: the old rule saw no failure
+    assert not learned and cand.failed == 1 and sgd.failed_tuning == 1
+    assert math.isnan(cand.score) and sgd.best is None  # a failed setting never wins
+    # The table and the verdict show the count.
+    sgd_line = next(line for line in result.table().splitlines() if line.startswith("SGD"))
+    assert sgd_line.rstrip().endswith("1/1") or " 1/1 " in sgd_line
+    assert any(line.startswith("SGD: 1 of 1 trials failed") for line in result.warnings())
+    assert result.rows()[0]["failed_tuning"] == 1
+
+
+# ------------------------------------------------------------------------------------------
+# --tune K touches only optimizers that have K; LABEL.K targets one
+
+
+def test_tune_momentum_leaves_sgd_alone():
+    spec = CompareSpec(optimizers=["sgd", "momentum", "nesterov", "adam"], trials=2,
+                       space={"momentum": [0.5, 0.9]})  # fmt: skip
+    spec.validate()
+    keys = {c.label: {k for s in tuning_settings(spec, c) for k in s} for c in spec.choices()}
+    assert keys == {"sgd": {"lr"}, "momentum": {"lr", "momentum"},
+                    "nesterov": {"lr", "momentum"}, "adam": {"lr"}}  # fmt: skip
+    # Named, it reaches SGD only.
+    spec = CompareSpec(optimizers=["sgd", "momentum"], trials=2, space={"sgd.momentum": [0, 0.9]})
+    spec.validate()
+    sgd, mom = spec.choices()
+    assert [s["momentum"] for s in tuning_settings(spec, sgd)] == [0, 0.9, 0, 0.9]
+    assert all("momentum" not in s for s in tuning_settings(spec, mom))
+
+
+def test_tune_scoping_errors_and_cli():
+    with pytest.raises(ValueError, match="no optimizer here has the hyperparameter 'momentum'"):
+        CompareSpec(optimizers=["sgd", "adam"], space={"momentum": [0.9]}).validate()
+    with pytest.raises(ValueError, match="optimizer 'adam' takes no 'momentum'"):
+        CompareSpec(optimizers=["sgd", "adam"], space={"adam.momentum": [0.9]}).validate()
+    parser = argparse.ArgumentParser()
+    cli_compare.register(parser.add_subparsers())
+    args = parser.parse_args(["compare", "--optimizers", "sgd,momentum", "--tune",
+                              "sgd.momentum=0,0.9", "--fixed-lr", "momentum"])  # fmt: skip
+    spec = cli_compare.build_spec(args)
+    assert spec.space == {"sgd.momentum": [0, 0.9]}
+    assert [c.fixed_lr for c in spec.choices()] == [False, True]
+
+
+# ------------------------------------------------------------------------------------------
+# the learning-rate search is refined and extended; cliffs are reported
+
+
+def _fake_lookup(score_of, fail=lambda lr: False):
+    """A lookup that 'finishes' every tuning trial with a score from the learning rate."""
+
+    def lookup(t):
+        lr = t.config.hyper["lr"]
+        if fail(lr):
+            return Found(1, "diverged", {}, "diverged")
+        return Found(1, "completed", {"val/accuracy": score_of(lr, t.config.seed)}, None)
+
+    return lookup
+
+
+def _plan(spec, lookup):
+    choice = spec.choices()[0]
+    cands, missing, done = tuning_plan(spec, choice, lookup, "val/accuracy", True)
+    assert done and not missing
+    return cands
+
+
+def test_search_extends_past_a_winning_edge_then_refines():
+    spec = CompareSpec(optimizers=["adam"], trials=3, lr_ranges={"adam": (1e-4, 1e-2)})
+    peak = 0.2  # beyond the range's top edge: two extensions (0.1, 1.0) are needed
+    cands = _plan(spec, _fake_lookup(lambda lr, s: -abs(math.log10(lr / peak))))
+    lrs = [c.setting["lr"] for c in cands]
+    assert lrs[:3] == [1e-4, 1e-3, 1e-2]  # the coarse grid
+    assert lrs[3:5] == [0.1, 1.0]  # extension, one decade at a time, until the best is inside
+    assert sorted(lrs[5:]) == [0.0316, 0.316]  # then half a step either side of the best
+    best = max(cands, key=lambda c: c.score)
+    assert best.setting["lr"] == 0.316 and abs(math.log10(0.316 / peak)) < 0.25
+
+
+def test_extension_is_bounded_and_goes_down_when_all_fail():
+    spec = CompareSpec(optimizers=["adam"], trials=3, lr_ranges={"adam": (1e-4, 1e-2)},
+                       max_extend=2)  # fmt: skip
+    cands = _plan(spec, _fake_lookup(lambda lr, s: 0.5, fail=lambda lr: True))
+    assert [c.setting["lr"] for c in cands] == [1e-4, 1e-3, 1e-2, 1e-5, 1e-6]
+    # Monotone scores: the edge keeps winning, at most max_extend points are added.
+    cands = _plan(spec, _fake_lookup(lambda lr, s: lr))
+    lrs = [c.setting["lr"] for c in cands]
+    assert lrs[3:5] == [0.1, 1.0] and max(lrs) == 1.0
+    assert tuning.refine_lrs([1e-3], [0.5], maximize=True, lr_range=(1e-3, 1e-3), step=1.0,
+                             max_extend=0) == []  # fmt: skip
+
+
+def test_cliff_next_to_the_chosen_lr_is_reported():
+    spec = CompareSpec(optimizers=["sgd"], trials=3, lr_ranges={"sgd": (0.01, 1.0)})
+    # Accuracy rises with lr until 1.0 fails (SGD's chosen 0.316 next to a failure at 1.0).
+    cands = _plan(spec, _fake_lookup(lambda lr, s: lr, fail=lambda lr: lr >= 0.5))
+    from descentlab.experiments.compare import _cliff, _select
+
+    best = _select(cands, True)
+    assert cands[best].setting["lr"] == 0.316
+    assert _cliff(cands, best) == [1.0]
+
+
+# ------------------------------------------------------------------------------------------
+# tuning as long as the final runs, averaged over seeds
+
+
+def test_tuning_is_full_length_by_default_and_averages_seeds():
+    spec = CompareSpec(optimizers=["adam"], trials=2, tune_seeds=3, refine=False)
+    assert CompareSpec().tune_steps is None and spec.tune_length == spec.steps
+    trials = tuning_trials(spec, spec.choices()[0])
+    assert {t.config.steps for t in trials} == {spec.steps}
+    assert sorted({t.config.seed for t in trials}) == [0, 1, 2]
+    cands = _plan(spec, _fake_lookup(lambda lr, seed: lr + seed / 100))
+    for c in cands:
+        assert c.score == pytest.approx(c.setting["lr"] + np.mean([0, 0.01, 0.02]))
+
+
+# ------------------------------------------------------------------------------------------
+# honest intervals
+
+
+@pytest.mark.parametrize(("n", "t_table"), [(3, 4.303), (5, 2.776), (10, 2.262)])
+def test_t_interval_matches_the_t_table(n, t_table):
+    rng = np.random.default_rng(n)
+    x = rng.normal(0.9, 0.02, n)
+    m, lo, hi = tuning.t_interval(x, confidence=0.95)
+    half = t_table * x.std(ddof=1) / math.sqrt(n)  # textbook table value of t_{0.975, n-1}
+    assert m == pytest.approx(x.mean())
+    assert (lo, hi) == pytest.approx((m - half, m + half), rel=1e-3)
+    assert tuning.t_interval([0.95, 0.99, 0.999], bounds=(0, 1))[2] <= 1.0
+    assert math.isnan(tuning.t_interval([0.9])[1])  # one seed: no interval
+
+
+def test_t_interval_covers_with_three_seeds_where_the_bootstrap_does_not():
+    rng = np.random.default_rng(0)
+    samples = rng.normal(0.0, 1.0, (400, 3))
+    t_hits = sum(lo <= 0 <= hi for lo, hi in (tuning.t_interval(s)[1:] for s in samples))
+    assert 0.92 <= t_hits / 400 <= 0.98
+    b_hits = sum(
+        lo <= 0 <= hi
+        for lo, hi in (tuning.bootstrap_ci(s, n_resamples=200)[1:] for s in samples[:100])
+    )
+    assert b_hits / 100 < 0.85  # the percentile bootstrap undercovers badly at n = 3
+
+
+def test_paired_difference_agrees_with_the_paired_t_test():
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        a = rng.normal(0.9, 0.02, 5)
+        b = a - rng.normal(0.01, 0.01, 5)
+        d, lo, hi, n = tuning.paired_difference(dict(enumerate(a)), dict(enumerate(b)))
+        p = stats.ttest_rel(a, b).pvalue
+        assert n == 5 and d == pytest.approx(np.mean(a - b))
+        assert (lo > 0 or hi < 0) == (p < 0.05)
+    assert CompareSpec().seeds == 5
+
+
+def _result(label, accs, steps, lr=0.01):
+    choice = parse_optimizer(label)
+    seeds = list(range(len(accs)))
+    return OptimizerResult(
+        choice=choice, candidates=[], best=None, curve_runs=[1] * len(accs),
+        refit_runs=[1] * len(accs),
+        test_accuracy=tuning.t_interval(accs, bounds=(0, 1)), test_loss=(math.nan,) * 3,
+        steps_to_target=steps, seconds_to_target=[None] * len(steps),
+        final_val_accuracy=[], final_val_loss=[], diverged_tuning=0, diverged_final=0,
+        setting={"lr": lr}, test_accuracy_seeds=dict(zip(seeds, accs, strict=True)),
+    )  # fmt: skip
+
+
+def test_verdict_groups_optimizers_not_distinguishable_from_the_best(tmp_path):
+    base = np.array([0.90, 0.88, 0.91, 0.89, 0.92])
+    results = [
+        _result("sgd", list(base - 0.05), [400] * 5),  # clearly worse, every seed
+        _result("adam", list(base), [200, 220, 180, 210, 190], lr=0.00316),
+        _result("rmsprop", list(base + np.array([0.005, -0.01, 0.0, 0.004, -0.009])), [300] * 5),
+    ]
+    cmp = Comparison(CompareSpec(optimizers=["sgd", "adam", "rmsprop"]), results, tmp_path,
+                     "classification", "val/accuracy")  # fmt: skip
+    ranking = cmp.ranking()
+    assert [x["result"].label for x in ranking] == ["adam", "rmsprop", "sgd"]
+    assert [x["tied"] for x in ranking] == [True, True, False]
+    text = cmp.recommendation()
+    assert text.startswith("Best by final test accuracy: Adam at lr 0.00316")
+    assert "RMSProp is not distinguishable from it" in text and "SGD is worse" in text
+    assert "Fastest to 0.8 validation accuracy: Adam at lr 0.00316 (200 steps" in text
+    assert "cannot separate the first 2" in text
+    # Per-seed values are in the table.
+    assert "0.900 0.880 0.910 0.890 0.920" in cmp.table()
+
+
+# ------------------------------------------------------------------------------------------
+# --fixed-lr
+
+
+def test_fixed_lr_keeps_the_optimizers_default(tiny):
+    spec, result = tiny
+    default = inspect.signature(torch.optim.Adadelta).parameters["lr"].default
+    fixed = result.results[1]
+    assert fixed.choice.fixed_lr and fixed.candidates == [] and fixed.n_tuning_trials == 0
+    assert fixed.best_setting == {"lr": default}
+    store = Store(result.store_path)
+    for run_id in fixed.curve_runs + fixed.refit_runs:
+        assert store.get_run(run_id).config["hyper"]["lr"] == default
+    assert fixed.choice.display == "Adadelta (default lr)"
+    assert "1 (default)" in result.table()
+    # The default comparison shows Adadelta tuned and at its default, side by side.
+    choices = CompareSpec().choices()
+    ada = [c for c in choices if c.optimizer == "adadelta"]
+    assert [c.fixed_lr for c in ada] == [False, True]
+    assert "adadelta@default" in DEFAULT_OPTIMIZERS
+    assert final_setting(ada[1], [], None) == {"lr": default}
+    assert tuning_settings(spec, ada[1]) == []
+
+
+# ------------------------------------------------------------------------------------------
+# vectorized trials
+
+
+def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
+    spec = CompareSpec(optimizers=["sgd", "adam"], trials=3, tune_seeds=2, refine=False)
+    sgd, adam = spec.choices()
+    trials = tuning_trials(spec, sgd) + tuning_trials(spec, adam)
+    groups = group_trials(trials)
+    assert [len(g) for g in groups] == [6, 6]
+    assert {t.label for t in groups[0]} == {"sgd"}
+    from descentlab.experiments.compare import final_trials
+
+    finals = final_trials(spec, adam, {"lr": 0.01})
+    # Monitored curve runs run alone; refit runs of the seeds go together.
+    assert [len(g) for g in group_trials(finals)] == [1] * spec.seeds + [spec.seeds]
+
+
+def test_vectorized_comparison_equals_one_trial_at_a_time(tmp_path, tiny):
+    spec, vectorized = tiny
+    single = compare(spec, tmp_path, workers=1, progress=False, report=False, vectorize=False)
+    a, b = vectorized.rows(timings=False), single.rows(timings=False)
+    for ra, rb in zip(a, b, strict=True):
+        assert ra["test_per_seed"].keys() == rb["test_per_seed"].keys()
+        for s, v in ra["test_per_seed"].items():
+            assert v == pytest.approx(rb["test_per_seed"][s], abs=1e-6)
+        assert ra["failed_tuning"] == rb["failed_tuning"]
+        assert ra["steps_to_target"] == rb["steps_to_target"]
