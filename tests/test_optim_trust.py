@@ -133,6 +133,38 @@ def test_compiled_step_with_closure_and_hooks():
         torch.testing.assert_close(p, r, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("fused", BACKENDS, ids=["eager", "default"])
+def test_compiled_training_step_with_the_optimizer_inside(fused):
+    """A whole training step under torch.compile (forward, backward, step): the optimizer's
+    step is a graph break, and the iterates are torch.optim's."""
+    torch._dynamo.reset()
+    x = torch.linspace(-1, 1, 12, dtype=torch.float64).reshape(6, 2)
+    y = x.sum(1, keepdim=True) ** 2
+
+    def make(cls, **kw):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1, dtype=torch.float64)
+        return model, cls(model.parameters(), lr=0.05, **kw)
+
+    ours, opt = make(optim.Adam, fused=fused)
+    ref, torch_opt = make(torch.optim.Adam)
+
+    def train_step(model, o):
+        loss = ((model(x) - y) ** 2).mean()
+        loss.backward()
+        o.step()
+        o.zero_grad()
+        return loss.detach()
+
+    compiled = torch.compile(train_step, backend="eager")
+    for _ in range(4):
+        compiled(ours, opt)
+        train_step(ref, torch_opt)
+    for p, r in zip(ours.parameters(), ref.parameters(), strict=True):
+        assert float(opt.state[p]["step"]) == 4.0
+        torch.testing.assert_close(p, r, rtol=1e-12, atol=1e-12)
+
+
 # --- item 6: deepcopy and pickle ---------------------------------------------------------------
 
 
@@ -171,6 +203,36 @@ def test_copy_continues_identically(name, fused, how):
     _set_grads(params)
     opt.step()
     assert all(torch.equal(c, b) for c, b in zip(copies, before, strict=True))
+
+
+@pytest.mark.parametrize("how", [copy.deepcopy, _pickled], ids=["deepcopy", "pickle"])
+def test_copy_with_a_scheduler_attached_steps_only_itself(how):
+    """An LRScheduler wraps ``opt.step`` on the instance; the copy must not keep that
+    wrapper (it would step the original), as torch's own copies do not."""
+    params = _params()
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    _set_grads(params)
+    opt.step()
+    sched.step()
+    dup = how(opt)
+    before = [p.detach().clone() for p in params]
+    _set_grads(_params_of(dup))
+    dup.step()
+    assert all(torch.equal(p, b) for p, b in zip(params, before, strict=True))
+    assert not all(torch.equal(c, b) for c, b in zip(_params_of(dup), before, strict=True))
+    assert dup.param_groups[0]["lr"] == 0.05
+
+
+def test_fullgraph_compile_names_the_eager_step():
+    """``fullgraph=True`` cannot hold the eager step: the error says which function and why."""
+    torch._dynamo.reset()
+    params = _params()
+    opt = optim.SGD(params, lr=0.1)
+    _set_grads(params)
+    with pytest.raises(Exception, match="_step_eagerly_under_torch_compile"):
+        torch.compile(opt.step, fullgraph=True)()
+    assert all(float(opt.state[p].get("step", 0)) == 0 for p in params)
 
 
 def test_torch_optimizers_copy_too():

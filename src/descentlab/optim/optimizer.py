@@ -31,6 +31,8 @@ _NOT_HYPER = ("params", "step", "initial_lr")
 _CACHES = frozenset(
     ("_plans", "_workspaces", "_step_bases", "_sts_cache", "_steady", "_validated", "_plain")
 )
+#: instance attributes torch's LR schedulers attach to an optimizer (not copied, as in torch)
+_ATTACHED = frozenset(("step", "_opt_called"))
 
 
 def _scalar_dtype() -> torch.dtype:
@@ -321,14 +323,15 @@ class Optimizer(torch.optim.Optimizer):
         self._plain: dict[int, bool] = {}  # the group's hyperparameters are Python values
 
     def __getstate__(self) -> dict[str, Any]:
-        # torch's keeps only defaults, state and param_groups (its hooks are not copied
-        # either); the rule, backend choice, monitor and counters are part of this optimizer
-        state = {
+        # torch's keeps only defaults, state and param_groups; the rule, backend choice,
+        # monitor and counters are part of this optimizer too. Left out as torch leaves them
+        # out: hooks, and what an LRScheduler attached (an instance ``step`` that wraps the
+        # original's step: a copy keeping it would step the original)
+        return {
             k: v
             for k, v in self.__dict__.items()
-            if k not in _CACHES and not k.startswith("_optimizer_")
+            if k not in _CACHES and k not in _ATTACHED and not k.startswith("_optimizer_")
         }
-        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -473,7 +476,7 @@ class Optimizer(torch.optim.Optimizer):
         # it alone, and runs the same wrapper only when a hook is registered or the profiler
         # is on.
         if _is_compiling():
-            return self._uncompiled_step(closure)
+            return self._step_eagerly_under_torch_compile(closure)
         if self._runs_hooks and (
             self._optimizer_step_pre_hooks
             or self._optimizer_step_post_hooks
@@ -495,7 +498,7 @@ class Optimizer(torch.optim.Optimizer):
     _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
 
     @torch._disable_dynamo
-    def _uncompiled_step(self, closure: Callable[[], Any] | None = None) -> Any:
+    def _step_eagerly_under_torch_compile(self, closure: Callable[[], Any] | None = None) -> Any:
         """The step under ``torch.compile``: run eagerly (a graph break), state kept.
 
         The step's Python (per-group caches, a state mapping that counts its mutations, the
