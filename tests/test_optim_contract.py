@@ -442,7 +442,7 @@ def test_invalid_param_group_rejected():
     with pytest.raises(ValueError, match="param group 1"):
         optim.Adam([{"params": [a]}, {"params": [b], "betas": (0.9, 2.0)}])
     with pytest.raises(ValueError, match="decoupled_weight_decay"):
-        optim.Adam([{"params": [a]}, {"params": [b], "decoupled_weight_decay": True}])
+        optim.Adam([{"params": [a]}, {"params": [b], "decoupled_weight_decay": "yes"}])
 
 
 def test_chain_collision_errors():

@@ -6,6 +6,11 @@ steps), plus keyword-only options for the variants the lectures use. ``foreach``
 for compatibility and has no effect (descentlab always works on lists of tensors);
 ``capturable=True`` and ``differentiable=True`` are not supported and raise ``ValueError``.
 
+Complex parameters are stepped as pairs of reals (torch's ``view_as_real``), with their state
+kept complex like the parameter, so iterates and state dicts match torch's. State dicts load
+both ways: a ``torch.optim`` namesake's (or an older torch's) into these classes, and these
+classes' into torch (``tests/test_torch_contract.py``).
+
 ``fused`` (every optimizer here, not only those torch has fused kernels for) chooses the
 backend: ``None`` (default) runs the whole chain as one compiled pass over each parameter's
 memory where it can (:mod:`descentlab.optim.fused`) and eagerly elsewhere, ``True`` insists on
@@ -18,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from .base import Rule, chain, check_bool, check_choice
-from .optimizer import Optimizer
+from .optimizer import Optimizer, _scalar_dtype
 from .rules import (
     add_decayed_weights,
     add_l2,
@@ -96,18 +102,66 @@ class _Named(Optimizer):
         fused: bool | None,
     ) -> None:
         """The Adam family's set-up: ``scale`` (``scale_by_adam``, ``_nadam``, ``_radam``) in
-        the chain of :func:`_adam_chain`, with torch's ``decoupled_weight_decay`` switch kept
-        as a structural option of every param group."""
+        the chain of :func:`_adam_chain`; torch's ``decoupled_weight_decay`` is a hyperparameter
+        of every param group (each group may choose, as in torch)."""
         check_bool("decoupled_weight_decay", decoupled_weight_decay)
-        self.fixed = {"decoupled_weight_decay": decoupled_weight_decay}
-        rule = _adam_chain(scale, decoupled_weight_decay)
+        rule = _adam_chain(scale)
+        hyper = {**hyper, "decoupled_weight_decay": decoupled_weight_decay}
         _Named.__init__(self, params, rule, hyper, monitor=monitor, fused=fused)
-        for g in self.param_groups:
-            g.setdefault("decoupled_weight_decay", decoupled_weight_decay)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of this optimizer, of its ``torch.optim`` namesake, or of an
+        older torch (no ``maximize`` key, ``state['step']`` a Python number).
+
+        torch's optimizers keep no group step count and SGD no per-parameter step; torch's
+        flags (``foreach``, ``fused``...) mean nothing here. They are completed as torch
+        completes old state dicts: missing hyperparameters take this optimizer's defaults,
+        a missing group step is the largest step of its parameters, a number step becomes a
+        0-dim tensor. Continuing then gives the iterates torch gives continuing.
+        """
+        super().load_state_dict(_from_torch(state_dict, self.defaults))
 
     def __repr__(self) -> str:
         rules = " -> ".join(r.name for r in self.rule.rules)
         return f"{type(self).__name__}({rules}; " + super().__repr__().split("(", 1)[1]
+
+
+_TORCH_FLAGS = ("foreach", "capturable", "differentiable", "fused")
+
+
+def _from_torch(state_dict: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a (torch or older) optimizer state dict in this library's layout; the
+    tensors are shared, not copied (torch's own loading shares them too)."""
+    groups, states = state_dict["param_groups"], state_dict["state"]
+    new_states = {k: dict(v) for k, v in states.items()}
+    new_groups = []
+    for group in groups:
+        if group.get("differentiable"):
+            raise ValueError(
+                "load_state_dict: the state dict is of a differentiable=True optimizer, which "
+                "descentlab does not support, got differentiable=True"
+            )
+        g = {k: v for k, v in group.items() if k not in _TORCH_FLAGS}
+        for k, v in defaults.items():
+            g.setdefault(k, v)
+        steps = []
+        for pid in g["params"]:
+            st = new_states.get(pid)
+            if not st:
+                continue
+            step = st.get("step")
+            if step is not None and not isinstance(step, torch.Tensor):
+                st["step"] = torch.tensor(float(step), dtype=_scalar_dtype())
+            if step is not None:
+                steps.append(float(st["step"]))
+        if "step" not in g:
+            g["step"] = int(max(steps, default=0))
+        for pid in g["params"]:  # torch's SGD keeps no per-parameter step
+            st = new_states.get(pid)
+            if st and "step" not in st:
+                st["step"] = torch.tensor(float(g["step"]), dtype=_scalar_dtype())
+        new_groups.append(g)
+    return {**state_dict, "state": new_states, "param_groups": new_groups}
 
 
 class SGD(_Named):
@@ -368,16 +422,24 @@ class RMSprop(_Named):
         super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
 
 
-def _adam_chain(core: Rule, decoupled: bool) -> Rule:
-    if decoupled:
-        return chain(_maximize(), core, add_decayed_weights(), scale_by_lr())
-    return chain(_maximize(), add_l2(), core, scale_by_lr())
+def _adam_chain(core: Rule) -> Rule:
+    """``maximize -> add_l2 -> core -> add_decayed_weights -> scale_by_lr``, where each param
+    group's ``decoupled_weight_decay`` switches on exactly one of the two penalties."""
+    switch = "decoupled_weight_decay"
+    return chain(
+        _maximize(),
+        add_l2(off_when=switch),
+        core,
+        add_decayed_weights(0.0, on_when=switch),
+        scale_by_lr(),
+    )
 
 
 class Adam(_Named):
-    r"""Adam (torch's ``Adam``): chain ``maximize -> add_l2 -> scale_by_adam -> scale_by_lr``
-    (``decoupled_weight_decay=True``: ``... scale_by_adam -> add_decayed_weights ->
-    scale_by_lr``, i.e. AdamW).
+    r"""Adam (torch's ``Adam``): chain ``maximize -> add_l2 -> scale_by_adam ->
+    add_decayed_weights -> scale_by_lr``; each param group's ``decoupled_weight_decay``
+    (torch's per-group option) switches on ``add_decayed_weights`` (AdamW) instead of
+    ``add_l2``.
 
     Options beyond torch: ``bias_correction=False`` (seed 003's first Adam) and
     ``eps_inside_sqrt=True`` (seed 002). See :class:`~descentlab.optim.scale_by_adam`.
@@ -467,7 +529,8 @@ class AdamW(Adam):
 
 class NAdam(_Named):
     """NAdam (torch's ``NAdam``): chain ``maximize -> add_l2 -> scale_by_nadam ->
-    scale_by_lr`` (decoupled: ``add_decayed_weights`` after ``scale_by_nadam``)."""
+    add_decayed_weights -> scale_by_lr``, one of the two penalties on in each param group
+    (``decoupled_weight_decay``, per group as in torch)."""
 
     def __init__(
         self,
@@ -508,7 +571,8 @@ class NAdam(_Named):
 
 class RAdam(_Named):
     """RAdam (torch's ``RAdam``): chain ``maximize -> add_l2 -> scale_by_radam ->
-    scale_by_lr`` (decoupled: ``add_decayed_weights`` after ``scale_by_radam``)."""
+    add_decayed_weights -> scale_by_lr``, one of the two penalties on in each param group
+    (``decoupled_weight_decay``, per group as in torch)."""
 
     def __init__(
         self,

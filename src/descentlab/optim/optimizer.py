@@ -148,6 +148,27 @@ def _equal(a: Any, b: Any) -> bool:
         return False
 
 
+def _as_real(t: Any) -> Any:
+    """A complex tensor as its real view (``[..., 2]``): torch's optimizers treat a complex
+    number as a pair of reals, so every rule runs on the views."""
+    return torch.view_as_real(t) if isinstance(t, Tensor) and t.is_complex() else t
+
+
+def _realify(state: State) -> State:
+    return {k: [_as_real(v) for v in vs] if type(vs) is list else vs for k, vs in state.items()}
+
+
+def _as_complex(value: Any, old: Any, real_shape: torch.Size) -> Any:
+    """What a complex parameter's state entry becomes after a rule computed ``value`` on the
+    real views: ``old`` itself when ``value`` is its view, else the complex view of a new
+    buffer (so the state keeps torch's layout: complex like the parameter)."""
+    if not isinstance(value, Tensor) or value.is_complex() or value.shape != real_shape:
+        return value
+    if isinstance(old, Tensor) and old.is_complex() and old.data_ptr() == value.data_ptr():
+        return old
+    return torch.view_as_complex(value)
+
+
 def _tracked(state: Any) -> _TrackedState:
     if type(state) is _TrackedState:
         return state
@@ -215,7 +236,8 @@ class Optimizer(torch.optim.Optimizer):
     Works wherever a torch optimizer works: param groups with their own hyperparameters,
     ``zero_grad``, closures, ``state_dict``/``load_state_dict``, torch's ``LRScheduler`` (it
     sets ``group["lr"]``), step hooks. Parameters without a gradient are skipped; sparse
-    gradients are refused.
+    gradients are refused. A complex parameter is stepped as a pair of reals (torch's
+    ``view_as_real``): every rule runs on the real views, the state stays complex.
 
     Each step first validates every group's hyperparameters and runs the rules' gradient
     checks (:class:`~descentlab.optim.non_finite_guard`), and only then changes anything, so
@@ -381,15 +403,28 @@ class Optimizer(torch.optim.Optimizer):
         keys = dict.fromkeys(itertools.chain.from_iterable(sts))
         return {k: [st.get(k) for st in sts] for k in keys}
 
-    def _scatter(self, params: list[Tensor], state: State, sts: list[dict] | None = None) -> None:
+    def _scatter(
+        self,
+        params: list[Tensor],
+        state: State,
+        sts: list[dict] | None = None,
+        owners: list[Tensor] | None = None,
+    ) -> None:
+        """Write ``state`` back into the parameters' state dicts; ``owners``: the complex
+        parameters whose real views ``params`` are (their state is stored complex)."""
         if sts is None:
             sts = [self.state[p] for p in params]
         for k, values in state.items():
             if k.startswith("_"):
                 continue
-            for st, v in zip(sts, values, strict=True):
+            if owners is None:
+                for st, v in zip(sts, values, strict=True):
+                    if v is not None:
+                        st[k] = v
+                continue
+            for st, v, p, o in zip(sts, values, params, owners, strict=True):
                 if v is not None:
-                    st[k] = v
+                    st[k] = _as_complex(v, st.get(k), p.shape) if o.is_complex() else v
 
     def _init_new(self, params: list[Tensor], sts: list[dict] | None = None) -> None:
         if sts is None:
@@ -532,6 +567,11 @@ class Optimizer(torch.optim.Optimizer):
                 grads.append(g)
             if not params:
                 continue
+            owners = None
+            if any(p.is_complex() for p in params):
+                owners = params
+                params = [_as_real(p) for p in params]
+                grads = [_as_real(g) for g in grads]
             step = int(group["step"]) + 1
             hyper = _resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
             self._validate(gi, hyper, group["params"])
@@ -543,9 +583,9 @@ class Optimizer(torch.optim.Optimizer):
                         f"float64, got {dtype}"
                     )
             plan = self._fused_choice(params, hyper)  # may raise (fused=True)
-            plans.append((gi, group, params, grads, hyper, step, plan))
+            plans.append((gi, group, params, grads, hyper, step, plan, owners))
 
-        for _, _, _, grads, hyper, _, _ in plans:
+        for _, _, _, grads, hyper, _, _, _ in plans:
             if not self.rule.precheck(grads, hyper):
                 self.last_step_skipped = True
                 self.skipped_steps += 1
@@ -553,15 +593,19 @@ class Optimizer(torch.optim.Optimizer):
         self.last_step_skipped = False
 
         # Phase 2: update.
-        for gi, group, params, grads, hyper, step, plan in plans:
-            sts = self._param_states(gi, params)
-            self._init_new(params, sts)
+        for gi, group, params, grads, hyper, step, plan, owners in plans:
+            sts = self._param_states(gi, owners or params)
+            self._init_new(owners or params, sts)
             steps = [st["step"] for st in sts]
             values = self._advance_steps(gi, steps)
-            if plan is not None and self._fused_step(gi, plan, params, grads, sts, hyper, values):
+            if plan is not None and self._fused_step(
+                gi, plan, params, grads, sts, hyper, values, owners
+            ):
                 group["step"] = step
                 continue
             state = self._gather(params, sts)
+            if owners is not None:
+                state = _realify(state)
             state["_step_values"] = values
             if self.monitor is not None:
                 updates, state = self.rule.update(list(grads), state, params, hyper)
@@ -571,7 +615,7 @@ class Optimizer(torch.optim.Optimizer):
                 ws = self._workspaces.setdefault(gi, Workspace())
                 for a, b in self._chunks(params):
                     self._update_chunk(params, grads, state, hyper, ws, a, b)
-            self._scatter(params, state, sts)
+            self._scatter(params, state, sts, owners)
             group["step"] = step
         return loss
 
@@ -714,9 +758,13 @@ class Optimizer(torch.optim.Optimizer):
         sts: list[dict],
         hyper: Mapping[str, Any],
         values: list[float],
+        owners: list[Tensor] | None = None,
     ) -> bool:
-        """Run one group's step with the fused backend; False: run it eagerly instead."""
+        """Run one group's step with the fused backend; False: run it eagerly instead.
+        (``owners``: the complex parameters whose real views ``params`` are.)"""
         state: State = {k: [st.get(k) for st in sts] for k in plan.keys}
+        if owners is not None:
+            state = _realify(state)
         state["step"] = [st["step"] for st in sts]
         state["_step_values"] = values
         why = plan.run(params, grads, state, hyper, values, plain=self._plain.get(gi, False))
@@ -727,6 +775,9 @@ class Optimizer(torch.optim.Optimizer):
             return False
         for key in plan.builder.arrays:  # the prepares may have created entries
             if key in plan.builder.fills and not key.startswith("_"):
+                if owners is not None:
+                    self._scatter(params, {key: state[key]}, sts, owners)
+                    continue
                 for st, v in zip(sts, state[key], strict=True):
                     st[key] = v
         base = self._step_bases.get(gi)

@@ -256,17 +256,35 @@ class add_l2(Rule):
     This is the gradient of seed 002's :math:`\frac{\lambda}{2}\lVert W\rVert^2` added to the
     loss; placed *before* an adaptive rule it is rescaled by that rule (Adam's
     ``weight_decay``), which is why AdamW decouples it (:class:`add_decayed_weights`).
+
+    Args:
+        weight_decay: :math:`\lambda \ge 0`.
+        off_when: the name of a boolean hyperparameter that switches this rule off in the
+            param groups where it is true (torch's per-group ``decoupled_weight_decay``: the
+            Adam family chains both penalties and each group picks one).
     """
 
     name = "add_l2"
 
-    def __init__(self, weight_decay: float = 0.0) -> None:
-        super().__init__(weight_decay=weight_decay)
+    def __init__(self, weight_decay: float = 0.0, *, off_when: str | None = None) -> None:
+        super().__init__(weight_decay=weight_decay, **({off_when: False} if off_when else {}))
+        self.switch = off_when
+        self.on = False  # the value of the switch that turns this rule on (none: always on)
+
+    def _active(self, hyper: Hyper) -> bool:
+        return self.switch is None or bool(hyper.get(self.switch, False)) is self.on
 
     def validate(self, hyper: Hyper) -> None:
         check_range("weight_decay", hyper["weight_decay"], 0.0)
+        if self.switch is not None:
+            check_bool(self.switch, hyper.get(self.switch, False))
+
+    def fuse_signature(self, hyper):
+        return (self._active(hyper),)
 
     def fuse(self, b, hyper):
+        if not self._active(hyper):
+            return True
         # always emitted: with weight_decay == 0, dl_fma(p, 0, g) == g, and a schedule may
         # change the decay without a new kernel
         c = b.coef(f"wd_{self.name}", _hp("weight_decay"), uses=("weight_decay",))
@@ -275,30 +293,33 @@ class add_l2(Rule):
 
     def update(self, grads, state, params, hyper):
         wd = as_scalar(hyper["weight_decay"])
-        if not is_batched(wd) and wd == 0:
+        if (not is_batched(wd) and wd == 0) or not self._active(hyper):
             return grads, state
         return add_into(state, grads, params, wd), state
 
+    def __repr__(self) -> str:
+        if self.switch is None:
+            return super().__repr__()
+        kw = "on_when" if self.on else "off_when"
+        return f"{self.name}(weight_decay={self.defaults['weight_decay']!r}, {kw}={self.switch!r})"
 
-class add_decayed_weights(Rule):
+
+class add_decayed_weights(add_l2):
     r"""Decoupled weight decay (Loshchilov & Hutter, 2019): :math:`u = g + \lambda p`,
     placed *after* the adaptive rule and before :class:`scale_by_lr`, so the parameter
     shrinks by :math:`\eta\lambda p` whatever the gradient statistics (AdamW).
+
+    Args:
+        weight_decay: :math:`\lambda \ge 0`.
+        on_when: the name of a boolean hyperparameter that switches this rule on only in the
+            param groups where it is true (see :class:`add_l2`).
     """
 
     name = "add_decayed_weights"
 
-    def __init__(self, weight_decay: float = 1e-2) -> None:
-        super().__init__(weight_decay=weight_decay)
-
-    def validate(self, hyper: Hyper) -> None:
-        check_range("weight_decay", hyper["weight_decay"], 0.0)
-
-    def fuse(self, b, hyper):
-        return add_l2.fuse(self, b, hyper)
-
-    def update(self, grads, state, params, hyper):
-        return add_l2.update(self, grads, state, params, hyper)  # same arithmetic, other place
+    def __init__(self, weight_decay: float = 1e-2, *, on_when: str | None = None) -> None:
+        super().__init__(weight_decay, off_when=on_when)
+        self.on = True
 
 
 # ======================================================================================
@@ -539,7 +560,8 @@ class scale_by_adagrad(Rule):
 
     def init(self, params):
         v = self.defaults["initial_accumulator_value"]
-        return {"sum": [torch.full_like(p, v, memory_format=torch.preserve_format) for p in params]}
+        # a complex parameter is a pair of reals: both halves start at v (as torch)
+        return {"sum": [torch.full_like(p, complex(v, v) if p.is_complex() else v) for p in params]}
 
     def validate(self, hyper: Hyper) -> None:
         check_range("initial_accumulator_value", hyper["initial_accumulator_value"], 0.0)
