@@ -282,10 +282,6 @@ def test_state_dict_is_deterministic_and_round_trips(name, kw):
     _assert_same(po2, po, rtol=0, atol=0)
 
 
-TCORE = pytest.mark.xfail(strict=True, reason="fixed by tcore")
-
-
-@TCORE
 @pytest.mark.parametrize(("name", "kw"), GENERIC, ids=GIDS)
 def test_deepcopy_continues_identically(name, kw):
     _, (ours, po), x = _pair(name, kw)
@@ -433,7 +429,6 @@ def test_complex_2d_equals_its_real_and_imaginary_parts(name, kw, fused):
 # --------------------------------------------------------------------------------------
 
 
-@TCORE
 @pytest.mark.parametrize(("name", "kw"), [GENERIC[0], GENERIC[6]], ids=[GIDS[0], GIDS[6]])
 def test_compiled_step_keeps_state_like_torch(name, kw):
     (ref, pt), (ours, po), x = _pair(name, kw)
