@@ -251,7 +251,7 @@ function syncControls() {
   buildOptimizers();
   buildStarts();
   // panels that changed size: plotly measures its div only when drawing or on window resize
-  for (const id of ["main-plot", "path-plot", "loss-plot"]) {
+  for (const id of ["bg-plot", "main-plot", "path-plot", "loss-plot"]) {
     const el = $(id);
     if (el._fullLayout && el.offsetParent !== null) Plotly.Plots.resize(el).catch(() => {});
   }
@@ -419,10 +419,11 @@ function surfaceTraces(surf, land) {
 function stopAnimation() { if (animation) { cancelAnimationFrame(animation); animation = null; } }
 
 function animatePaths(gd, indices, full) {
-  // reveal the paths step by step over about a second
+  // reveal the paths step by step over about a second (the path layer only: the contour
+  // map lies in its own plot underneath and is not redrawn)
   stopAnimation();
   const T = full.length ? full[0].x.length : 0;
-  const frames = Math.min(T, 45);
+  const frames = Math.min(T, 30);
   let f = 1;
   const tick = () => {
     const upto = Math.max(1, Math.ceil((T * f) / frames));
@@ -433,6 +434,31 @@ function animatePaths(gd, indices, full) {
     animation = f <= frames ? requestAnimationFrame(tick) : null;
   };
   animation = requestAnimationFrame(tick);
+}
+
+function drawLegend(labels, colors) {
+  const box = $("legend");
+  box.replaceChildren(...labels.map((label, i) => {
+    const span = document.createElement("span");
+    const swatch = document.createElement("i");
+    swatch.style.background = colors[i];
+    span.append(swatch, label);
+    return span;
+  }));
+}
+
+function clearBackground() {
+  if ($("bg-plot")._fullLayout) Plotly.purge("bg-plot");
+}
+
+// the path layer over a background plot: same axes and margins, transparent, no labels
+function overlayLayout(layout) {
+  const hide = { showticklabels: false, showgrid: false, zeroline: false, title: { text: "" },
+    ticks: "" };
+  return Object.assign({}, layout, {
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", title: { text: "" },
+    xaxis: Object.assign({}, layout.xaxis, hide), yaxis: Object.assign({}, layout.yaxis, hide),
+  });
 }
 
 async function drawPaths(no) {
@@ -456,8 +482,6 @@ async function drawPaths(no) {
   if (oneD) {
     traces.push({ x: surf.x, y: surf.f, mode: "lines", line: { color: "#1d2330", width: 2 },
       name: "f(x)", hoverinfo: "skip", showlegend: false });
-  } else {
-    traces.push(...surfaceTraces(surf, land));
   }
   const first = traces.length;
   res.runs.forEach((run, i) => {
@@ -476,7 +500,7 @@ async function drawPaths(no) {
       if (label1d) {
         tr.mode = "lines+markers+text";
         tr.text = x.map((_, t) => (t < 8 ? "x" + String(t).split("").map((c) => "₀₁₂₃₄₅₆₇₈₉"[+c]).join("") : ""));
-        tr.textposition = "top right";
+        tr.textposition = "top left";
         tr.textfont = { color: colors[i], size: 12 };
       }
       traces.push(tr);
@@ -491,12 +515,20 @@ async function drawPaths(no) {
   if (!oneD) traces.push(startTrace);
   const [xr, yr] = oneD ? [land.domain[0], curveRange(surf.f)] : land.domain;
   const layout = Object.assign({}, LAYOUT, {
+    showlegend: false,
     title: { text: land.plain + (state.land === "quadratic" ? "   (κ = " + fmt(state.kappa) + ")" : ""),
       font: { size: 14 } },
     xaxis: { range: xr, title: { text: "x" }, zeroline: false },
     yaxis: { range: yr, title: { text: oneD ? "f(x)" : "y" }, zeroline: false },
   });
-  await Plotly.react(gd, traces, layout, CONFIG);
+  if (oneD) {
+    clearBackground();
+    await Plotly.react(gd, traces, layout, CONFIG);
+  } else {
+    await Plotly.react("bg-plot", surfaceTraces(surf, land), layout, CONFIG);
+    await Plotly.react(gd, traces, overlayLayout(layout), CONFIG);
+  }
+  drawLegend(labels, colors);
   const idx = full.map((_, j) => first + j);
   animatePaths(gd, idx, full);
   drawLoss(res.runs, labels, colors, res.f_min);
@@ -538,6 +570,8 @@ async function drawMap(no) {
   const zName = gap ? "log₁₀(f(x_T) − f*)" : "f(x_T)";
   const yName = res.y_name === "momentum" ? "momentum"
     : land.dim === 1 ? "start x₀" : "start x₀ (first coordinate; y₀ = " + fmt(res.start[1]) + ")";
+  clearBackground();
+  drawLegend([], []);
   await Plotly.react("main-plot", [{
     type: "heatmap", x: res.lr, y: res.y, z, colorscale: "Viridis", zmin: gap ? -12 : undefined,
     colorbar: { title: { text: zName, side: "right" } },
