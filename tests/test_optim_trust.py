@@ -387,6 +387,24 @@ def test_refused_step_changes_nothing(name, fused, key, value):
     _assert_same(opt, ref)
 
 
+def test_fused_true_refusal_in_a_later_group_changes_no_group():
+    """fused=True refuses a non-contiguous gradient; group 0's update must not have happened."""
+
+    def make():
+        a, b = _params(1), _params(2)
+        return optim.Adam([{"params": a}, {"params": b}], lr=0.1, fused=True), a, b
+
+    (opt, a, b), (ref, _, _) = make(), make()
+    for o in (opt, ref):
+        _set_grads(_params_of(o))
+        o.step()
+    _set_grads(a)
+    b[0].grad = torch.ones(4, 3, dtype=torch.float64).T  # (3, 4), not contiguous
+    with pytest.raises(ValueError, match="param group 1: tensors must be contiguous"):
+        opt.step()
+    _assert_same(opt, ref)
+
+
 @pytest.mark.parametrize("fused", BACKENDS, ids=["eager", "default"])
 def test_valid_batched_lr_mid_training(fused):
     """Switching to a valid batched lr mid-training works and equals separate runs."""
@@ -501,7 +519,9 @@ def _betas(name: str, valid: bool) -> st.SearchStrategy:
 
 @st.composite
 def _change(draw, name: str, keys: list[str]):
-    """(key, value, valid): one change of param group 0, valid or not by construction."""
+    """(group, key, value, valid): one change of a param group, valid or not by
+    construction."""
+    group = draw(st.sampled_from([0, 1]))
     key = draw(st.sampled_from(keys))
     valid = draw(st.booleans())
     if key == "betas":
@@ -512,7 +532,7 @@ def _change(draw, name: str, keys: list[str]):
     else:
         batchable = key not in SCALAR_ONLY.get(name, ())
         value = draw((_valid_number if valid else _invalid_number)(key, batchable))
-    return key, value, valid
+    return group, key, value, valid
 
 
 @st.composite
@@ -543,24 +563,26 @@ def _step_both(opt, ref) -> None:
 )
 @given(_scenario())
 def test_refused_steps_never_change_anything(scenario):
-    """Between steps, group 0 gets a random valid or invalid value. The optimizer under test
-    sees every change, an uninterrupted reference only the valid ones: a valid change must
-    step, an invalid one must be refused with ValueError/TypeError and leave parameters and
-    state bit for bit as the reference's (then the old value is put back)."""
+    """Between steps, one of two param groups gets a random valid or invalid value. The
+    optimizer under test sees every change, an uninterrupted reference only the valid ones:
+    a valid change must step, an invalid one must be refused with ValueError/TypeError and
+    leave parameters and state bit for bit as the reference's (then the old value is put
+    back)."""
     name, fused, changes = scenario
     STATS["examples"] += 1
     a, b = _params(), _params()
-    opt = optim.get(name)(a, fused=fused, **PROPERTY_NAMED[name])
-    ref = optim.get(name)(b, fused=fused, **PROPERTY_NAMED[name])
+    # two param groups (a refusal in group 1 must not follow group 0's update)
+    opt = optim.get(name)([{"params": [p]} for p in a], fused=fused, **PROPERTY_NAMED[name])
+    ref = optim.get(name)([{"params": [p]} for p in b], fused=fused, **PROPERTY_NAMED[name])
     _step_both(opt, ref)
     for change in changes:
         if change is None:
             _step_both(opt, ref)
             STATS["steps"] += 1
             continue
-        key, value, valid = change
-        old = opt.param_groups[0][key]
-        opt.param_groups[0][key] = value
+        gi, key, value, valid = change
+        old = opt.param_groups[gi][key]
+        opt.param_groups[gi][key] = value
         _set_grads(a)
         try:
             opt.step()
@@ -570,7 +592,7 @@ def test_refused_steps_never_change_anything(scenario):
                 raise
             STATS["refused"] += 1
             _assert_same(opt, ref)
-            opt.param_groups[0][key] = old
+            opt.param_groups[gi][key] = old
             _step_both(opt, ref)
             STATS["steps"] += 1
         except Exception as exc:
@@ -579,7 +601,7 @@ def test_refused_steps_never_change_anything(scenario):
         else:
             assert valid, f"{name}(fused={fused}) accepted {key}={value!r}"
             STATS["valid_changes"] += 1
-            ref.param_groups[0][key] = value
+            ref.param_groups[gi][key] = value
             _set_grads(b)
             ref.step()
             STATS["steps"] += 1

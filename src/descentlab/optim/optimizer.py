@@ -583,6 +583,15 @@ class Optimizer(torch.optim.Optimizer):
                         f"float64, got {dtype}"
                     )
             plan = self._fused_choice(params, hyper)  # may raise (fused=True)
+            if self.fused and plan is not None:
+                # what the kernel refuses, refused here: a later group's refusal would
+                # otherwise come after the earlier groups' updates
+                for t in itertools.chain(params, grads):
+                    if not (t.is_cpu and t.dtype is plan.dtype and t.is_contiguous()):
+                        raise ValueError(
+                            f"{type(self).__name__}(fused=True): param group {gi}: "
+                            f"{_fused._why(t, plan.dtype)}"
+                        )
             plans.append((gi, group, params, grads, hyper, step, plan, owners))
 
         for _, _, _, grads, hyper, _, _, _ in plans:
