@@ -27,9 +27,19 @@ _is_compiling = torch.compiler.is_compiling
 
 _PLAIN = (float, int, bool, str, tuple, type(None))
 _NOT_HYPER = ("params", "step", "initial_lr")
-#: per-step caches, left out of copies and pickles (rebuilt on the next step)
+#: per-step caches, left out of copies and pickles (rebuilt on the next step; whether a
+#: compiler is present is asked again where an unpickled optimizer runs)
 _CACHES = frozenset(
-    ("_plans", "_workspaces", "_step_bases", "_sts_cache", "_steady", "_validated", "_plain")
+    (
+        "_plans",
+        "_workspaces",
+        "_step_bases",
+        "_sts_cache",
+        "_steady",
+        "_validated",
+        "_plain",
+        "_cc_ok",
+    )
 )
 #: instance attributes torch's LR schedulers attach to an optimizer (not copied, as in torch)
 _ATTACHED = frozenset(("step", "_opt_called"))
