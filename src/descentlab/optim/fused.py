@@ -219,8 +219,15 @@ def _write_entry(directory: Path, lib: Path, meta_path: Path, source: str, cc: s
         src = Path(tmp) / "kernel.cpp"
         src.write_text(source, encoding="utf-8")
         out = Path(tmp) / "kernel.so"
+        # its own session: a Ctrl-C at the terminal (meant for the program: a server
+        # stopping while it warms its kernels) does not kill a compiler half-way; an
+        # interrupted wait still kills it (subprocess.run)
         proc = subprocess.run(
-            _command(cc, str(src), str(out)), capture_output=True, text=True, check=False
+            _command(cc, str(src), str(out)),
+            capture_output=True,
+            text=True,
+            check=False,
+            start_new_session=True,
         )
         if proc.returncode != 0:
             raise FusedUnavailable(

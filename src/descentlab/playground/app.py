@@ -182,11 +182,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def warm_up() -> None:
+def warm_up(stop: threading.Event | None = None) -> None:
     """Compile the trajectory kernels of the default optimizers (1-D and 2-D) in the
-    background, so that the first picture does not wait for the compiler."""
+    background, so that the first picture does not wait for the compiler; ``stop`` ends it
+    between two compilations."""
     for land, start in (("rosenbrock", [[-1.2, 1.0]]), ("parabola", [[4.0]])):
         for name in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "nadam"):
+            if stop is not None and stop.is_set():
+                return
             spec = {"name": name, "lr": 1e-3}
             if name == "sgd":
                 spec["momentum"] = 0.0
@@ -223,11 +226,16 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
     print(f"descentlab playground: {url}  (Ctrl-C stops it)", flush=True)
+    stop = threading.Event()
+    warming = threading.Thread(target=warm_up, args=(stop,), daemon=True, name="playground-warm-up")
     if warm:
-        threading.Thread(target=warm_up, daemon=True, name="playground-warm-up").start()
+        warming.start()
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
-    config = uvicorn.Config(create_app(hosts), log_level="warning", access_log=False)
+    # no lifespan task: nothing to start or stop, and no traceback from it on Ctrl-C
+    config = uvicorn.Config(
+        create_app(hosts), log_level="warning", access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
@@ -235,4 +243,7 @@ def serve(
         pass
     finally:
         sock.close()
+        stop.set()
+        if warming.is_alive():  # let a compilation under way finish (and clean up after it)
+            warming.join(timeout=30)
     print("descentlab playground: stopped", flush=True)
