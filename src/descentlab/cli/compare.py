@@ -109,7 +109,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=run)
     what = p.add_argument_group("what is compared")
-    what.add_argument("--problem", default=d.problem, help=f"dataset (default {d.problem})")
+    what.add_argument(
+        "--problem",
+        default=d.problem,
+        help=f"dataset or built-in problem (default {d.problem}; also charlm), or your own "
+        "problem function: package.module:make_problem or path/to/file.py:make_problem "
+        "(--problem-option K=V become its keyword arguments)",
+    )
+    what.add_argument(
+        "--problems",
+        metavar="A,B,...|default",
+        help="compare on several problems (each as --problem takes it; 'default' is "
+        "mnist1d,digits,quadratic_deep,charlm) and add a rank table and performance profiles",
+    )
     what.add_argument("--problem-option", action="append", metavar="K=V", help="dataset option")
     what.add_argument("--model", help="model (default: the problem's default; MNIST-1D: cnn)")
     what.add_argument("--model-option", action="append", metavar="K=V", help="model option")
@@ -251,6 +263,16 @@ def check_backend_arguments(args: argparse.Namespace) -> str:
 
 def build_spec(args: argparse.Namespace) -> Any:
     """The :class:`~descentlab.experiments.compare.CompareSpec` the arguments describe."""
+    from descentlab.experiments.compare import CompareSpec
+
+    spec = CompareSpec(**build_fields(args))
+    spec.validate()
+    return spec
+
+
+def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) -> dict[str, Any]:
+    """The :class:`~descentlab.experiments.compare.CompareSpec` fields the arguments set
+    (fields left at their defaults are absent)."""
     from descentlab.experiments.compare import CompareSpec, parse_optimizer
 
     optimizers: list[Any] = []
@@ -264,7 +286,8 @@ def build_spec(args: argparse.Namespace) -> Any:
     fields: dict[str, Any] = {"problem": args.problem}
     if optimizers or args.optimizers is not None:
         fields["optimizers"] = optimizers
-    choices = [parse_optimizer(o) for o in fields.get("optimizers", CompareSpec().optimizers)]
+    default = CompareSpec().optimizers if default_optimizers is None else default_optimizers
+    choices = [parse_optimizer(o) for o in fields.get("optimizers", default)]
     labels = [c.label for c in choices]
     hyper: dict[str, dict[str, Any]] = {}
     for key, value in _pairs(args.hyper, "--hyper").items():
@@ -342,9 +365,7 @@ def build_spec(args: argparse.Namespace) -> Any:
         fields["landscapes"] = (
             () if text.lower() == "none" else tuple(s.strip() for s in text.split(",") if s.strip())
         )
-    spec = CompareSpec(**fields)
-    spec.validate()
-    return spec
+    return fields
 
 
 def run(args: argparse.Namespace) -> int:
@@ -352,6 +373,8 @@ def run(args: argparse.Namespace) -> int:
     from descentlab.experiments.compare import Interrupted, compare
 
     t0 = time.perf_counter()
+    if args.problems is not None:
+        return _run_many(args, t0)
     spec = build_spec(args)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -397,4 +420,41 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report:
         print(f"report: {result.report_path}")
     print(f"done in {elapsed:.1f} s (store {result.store_path})")
+    return 0
+
+
+def _run_many(args: argparse.Namespace, t0: float) -> int:
+    """``--problems``: the protocol on each problem, then the multi-problem report."""
+    from descentlab.experiments.compare import Interrupted
+    from descentlab.experiments.multi import SUITE_OPTIMIZERS, compare_many, expand_problems
+
+    problems = expand_problems(args.problems)
+    fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
+    fields.pop("problem", None)
+    if fields.get("name") is not None:
+        raise ValueError("--name names one comparison; with --problems each has its own")
+    try:
+        multi = compare_many(
+            problems,
+            args.runs_dir,
+            settings=fields,
+            workers=args.workers,
+            threads=args.threads,
+            progress=not args.no_progress,
+            report=not args.no_report,
+        )
+    except Interrupted as exc:
+        print(f"descentlab: {exc}", file=sys.stderr)
+        return 130
+    elapsed = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"report": str(multi.report_path), "seconds": elapsed,
+                          "problems": [p.name for p in multi.problems],
+                          "steps_to_target": multi.times().tolist(),
+                          "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
+        return 0
+    print(multi.table())
+    if not args.no_report:
+        print(f"report: {multi.report_path}")
+    print(f"done in {elapsed:.1f} s")
     return 0

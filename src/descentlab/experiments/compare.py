@@ -507,9 +507,17 @@ class CompareSpec:
 
         if not isinstance(self.problem, str) or not self.problem:
             raise ValueError(f"problem must be a name, got {self.problem!r}")
-        if not custom_data and self.problem not in datasets.DATASETS:
+        from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref
+
+        if (
+            not custom_data
+            and self.problem not in datasets.DATASETS
+            and not is_problem_ref(self.problem)
+        ):
             raise KeyError(
-                f"unknown problem {self.problem!r}; valid names: {', '.join(datasets.DATASETS)}"
+                f"unknown problem {self.problem!r}; valid names: "
+                f"{', '.join((*datasets.DATASETS, *BUILTIN_PROBLEMS))}, or a problem function "
+                "'package.module:function' or 'path/to/file.py:function'"
             )
         if self.model is not None and self.model not in models.MODELS:
             raise KeyError(f"unknown model {self.model!r}; valid names: {', '.join(models.MODELS)}")
@@ -642,9 +650,11 @@ class CompareSpec:
 
     def run_name(self) -> str:
         """The run directory's name: :attr:`name`, else ``<problem>-<model>-<digest>``."""
+        from descentlab.problems.problem import problem_slug
+
         if self.name:
             return self.name
-        return f"{self.problem}-{self.model or 'default'}-{self.digest()}"
+        return f"{problem_slug(self.problem)}-{self.model or 'default'}-{self.digest()}"
 
 
 def _target_of(key: str, labels: Sequence[str]) -> tuple[str, str] | None:
@@ -1396,17 +1406,26 @@ def _fmt_reached(values: list[float], n: int, fmt: str, counts: bool = True) -> 
     return f"{text} ({len(values)}/{n})" if counts else text
 
 
-def _score_metric(task: str) -> tuple[str, bool]:
+def _score_metric(task: str, metric: str | None = None) -> tuple[str, bool]:
+    """The validation metric tuning selects on: the problem's own (``accuracy``, ``loss``,
+    ``rmse``), else accuracy for classification and loss for regression."""
+    if metric is not None:
+        from descentlab.problems.problem import METRICS
+
+        return METRICS[metric]
     return ("val/accuracy", True) if task == "classification" else ("val/loss", False)
 
 
-def collect(spec: CompareSpec, store: Any, *, task: str, run_dir: Path) -> Comparison:
+def collect(
+    spec: CompareSpec, store: Any, *, task: str, run_dir: Path, metric: str | None = None
+) -> Comparison:
     """Rebuild the comparison's results from the store (missing trials stay empty).
 
     The same function serves a finished :func:`compare`, a resumed one and
-    ``descentlab report``: the table depends on the stored trials only.
+    ``descentlab report``: the table depends on the stored trials only. ``metric`` is the
+    problem's own metric name, if it has one.
     """
-    metric, maximize = _score_metric(task)
+    metric, maximize = _score_metric(task, metric)
     records = store.list_runs(name=_EXPERIMENT)
     chance = records[-1].provenance.get("chance") if records else None
     judge = Judge(metric, maximize, chance)
@@ -1578,9 +1597,10 @@ def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
         )
     task = data.task  # for regression, target_accuracy is ignored (no time-to-target)
     model = spec.model or data.default_model
-    models.build(
-        model, input_shape=data.input_shape, n_outputs=data.n_outputs, **spec.model_options
-    )
+    if isinstance(model, str):  # a problem of your own brings a model factory, checked already
+        models.build(
+            model, input_shape=data.input_shape, n_outputs=data.n_outputs, **spec.model_options
+        )
     if spec.batch_size is not None and spec.batch_size > data.n_train:
         raise ValueError(
             f"batch_size must be <= the number of training examples ({data.n_train}), "
@@ -1605,6 +1625,7 @@ def compare(
     progress: bool | Progress | None = None,
     data: Any = None,
     report: bool = True,
+    problem: Any = None,
     backend: str = "local",
     address: str | None = None,
     vectorize: bool = True,
@@ -1621,6 +1642,10 @@ def compare(
             ``progress(event, info)`` that receives ``"trial"`` and ``"selected"`` events.
         data: ``Splits`` to use instead of loading ``spec.problem``.
         report: render ``report.html`` at the end.
+        problem: a :class:`~descentlab.problems.problem.Problem` of your own (model factory,
+            data, loss, metric) to compare on; ``spec.problem`` may instead name one
+            (``"pkg.mod:make_problem"``, ``"path/to/file.py:make_problem"``, ``"charlm"``).
+            The returned comparison's ``spec.problem`` carries the data's fingerprint.
         backend: ``"local"`` (worker processes on this machine) or ``"ray"`` (each trial a
             Ray task; see :mod:`descentlab.experiments.ray_backend`). The store, the tables
             and the report are the same either way.
@@ -1644,11 +1669,15 @@ def compare(
 
     # Everything that can be checked without data is checked first; the worker processes
     # then start (importing the engine takes seconds) while the data are loaded and checked.
-    spec.validate(custom_data=data is not None)
+    spec.validate(custom_data=data is not None or problem is not None)
     if workers is None:
         workers = max(1, os.cpu_count() or 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    from descentlab.problems.problem import is_problem_ref, resolve_for_compare
+
+    if problem is not None or (data is None and is_problem_ref(spec.problem)):
+        spec, data = resolve_for_compare(spec, problem, workers=workers)
     run_dir = Path(runs_dir) / spec.run_name()
     source = DataSource(
         spec.problem,
@@ -1685,9 +1714,21 @@ def compare(
             exp_id = _open_experiment(store, spec, run_dir)
             mark_orphans(store, lambda name: name != _EXPERIMENT)
             model = spec.model or data.default_model
-            chance = tuning.chance_level(data)
-            store.update_provenance(exp_id, {"task": task, "model": model, "chance": chance})
-            metric, maximize = _score_metric(task)
+            meta = getattr(data, "meta", None) or {}
+            from descentlab.problems.problem import chance_level
+
+            chance = chance_level(data, meta.get("metric"))
+            store.update_provenance(
+                exp_id,
+                {
+                    "task": task,
+                    "model": model if isinstance(model, str) else repr(model),
+                    "chance": chance,
+                    "metric": meta.get("metric"),
+                    "target": meta.get("target"),
+                },
+            )
+            metric, maximize = _score_metric(task, meta.get("metric"))
             judge = Judge(metric, maximize, chance)
             choices = spec.choices()
             found: dict[str, Found] = {}
@@ -1760,7 +1801,7 @@ def compare(
             store.close()
         raise
     elapsed = time.perf_counter() - t0
-    result = collect(spec, store, task=task, run_dir=run_dir)
+    result = collect(spec, store, task=task, run_dir=run_dir, metric=meta.get("metric"))
     store.set_status(exp_id, "completed", summary={"table": result.table(timings=False)})
     prov = store.get_run(exp_id).provenance
     sessions = [
@@ -1920,6 +1961,7 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
             raise FileNotFoundError(f"{path} holds no comparison")
         spec = CompareSpec.from_dict(records[-1].config["spec"])
         task = records[-1].provenance.get("task", "classification")
-        return collect(spec, store, task=task, run_dir=run_dir)
+        metric = records[-1].provenance.get("metric")
+        return collect(spec, store, task=task, run_dir=run_dir, metric=metric)
     finally:
         store.close()

@@ -71,9 +71,11 @@ __all__ = [
     "BUILTIN_PROBLEMS",
     "METRICS",
     "Problem",
+    "chance_level",
     "is_problem_ref",
     "load_problem",
     "problem_slug",
+    "resolve_for_compare",
 ]
 
 #: Metrics a problem is scored with: name -> (validation metric key, maximize).
@@ -505,8 +507,16 @@ def _load_cached(ref: str, options: str) -> Problem:
             f"problem function {text} must return a descentlab Problem (or a dict with model "
             f"and data), got {type(made).__name__}"
         )
-    made.source = (text, options)
+    # Worker processes load it again by this reference (a file by its absolute path).
+    made.source = (_absolute(text), options)
     return made
+
+
+def _absolute(text: str) -> str:
+    m = _REF.match(text)
+    if m is None or not m.group("target").endswith(".py"):
+        return text
+    return f"{Path(m.group('target')).expanduser().resolve()}:{m.group('func')}"
 
 
 def _from_mapping(text: str, made: Mapping[str, Any]) -> Problem:
@@ -546,3 +556,98 @@ def load_problem(ref: str, **options: Any) -> Problem:
     except TypeError as exc:
         raise ValueError(f"problem options must be JSON values, got {options!r}: {exc}") from None
     return _load_cached(ref, key)
+
+
+def resolve_for_compare(spec: Any, problem: Problem | None, *, workers: int = 1) -> tuple[Any, Any]:
+    """The comparison's problem as ``(spec, splits)``: ``problem``, or the one
+    ``spec.problem`` names (called with ``spec.problem_options``), checked, split with the
+    spec's ``split_seed`` and ``val_fraction``; the returned spec's ``problem`` carries the
+    data's fingerprint (``name#1a2b3c4d``), so changed data never reuse stored trials.
+
+    Raises:
+        ValueError: an incomplete or failing problem, or (``workers > 1``) one whose parts
+            cannot be sent to worker processes.
+    """
+    import pickle
+
+    if problem is None:
+        problem = load_problem(spec.problem, **dict(spec.problem_options))
+        name = spec.problem.split("#", 1)[0]
+    elif not isinstance(problem, Problem):
+        raise ValueError(f"problem must be a descentlab Problem, got {type(problem).__name__}")
+    else:
+        name = problem.name
+    if spec.model is None:
+        problem.check(**dict(spec.model_options))
+    splits = problem.splits(seed=spec.split_seed, val_fraction=spec.val_fraction)
+    if workers > 1:
+        try:
+            pickle.dumps(splits)
+        except Exception as exc:
+            raise ValueError(
+                f"problem {problem.name!r} cannot be sent to worker processes ({exc}); define "
+                "its model factory and loss at module level, or use workers=1"
+            ) from None
+    fingerprint = splits.meta["fingerprint"]
+    return dataclasses.replace(spec, problem=f"{name}#{fingerprint}"), splits
+
+
+def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | None:
+    r"""The validation ``metric`` of a model that learned nothing from the inputs: the
+    threshold below which (accuracy) or above which (loss, RMSE) a trial has failed.
+
+    - No metric of its own (a built-in dataset): :func:`descentlab.experiments.tuning.
+      chance_level`.
+    - ``accuracy``: always the most frequent training label, right a fraction :math:`p` of
+      the labels (every position of a sequence counts), plus ``z`` standard errors,
+      :math:`p + z\sqrt{p(1-p)/n}`.
+    - ``loss``: the problem's loss of the constant prediction that ignores the inputs --
+      the training labels' log-frequencies as logits (classification), the training mean
+      (regression).
+    - ``rmse``: the RMSE of predicting the training mean.
+
+    Returns:
+        The threshold, or None when it cannot be computed (the loss does not take the
+        constant prediction, an empty validation split).
+
+    Example:
+        >>> import torch
+        >>> from descentlab.problems.data import load
+        >>> s = load("regression")
+        >>> rmse = chance_level(s, "rmse")
+        >>> mse = float(((s.y_val - s.y_train.mean()) ** 2).mean())
+        >>> abs(rmse - mse ** 0.5) < 1e-6
+        True
+    """
+    from descentlab.experiments import tuning
+
+    if metric is None:
+        return tuning.chance_level(splits, z=z)
+    y_val, y_train = splits.y_val, splits.y_train
+    if y_val.numel() == 0:
+        return None
+    classification = splits.task == "classification"
+    if metric == "accuracy":
+        counts = torch.bincount(y_train.reshape(-1), minlength=int(splits.n_classes or 0))
+        p = float(counts.max()) / float(counts.sum())
+        n = y_val.numel()
+        return p + z * float(np.sqrt(p * (1 - p) / n))
+    if metric == "rmse":
+        pred = y_train.float().mean(0, keepdim=True)
+        return float(((y_val.float() - pred) ** 2).mean().sqrt())
+    loss = splits.default_loss
+    try:
+        if isinstance(loss, str):
+            from descentlab import losses
+
+            loss = losses.get(loss)
+        if classification:
+            counts = torch.bincount(y_train.reshape(-1), minlength=int(splits.n_classes))
+            logits = torch.log(counts.float().clamp_min(0.5) / counts.sum())
+            pred = logits.expand(*y_val.shape, logits.numel())
+        else:
+            pred = y_train.float().mean(0, keepdim=True).expand_as(y_val)
+        with torch.no_grad():
+            return float(loss(pred, y_val))
+    except Exception:
+        return None

@@ -1,0 +1,408 @@
+r"""Several problems at once: the comparison protocol on each, and AlgoPerf's view across them.
+
+:func:`compare_many` runs :func:`~descentlab.experiments.compare.compare` on every problem
+(each in its own run directory, with its own report; interrupted runs continue as a single
+comparison does) and then summarises across problems:
+
+- a **rank table**: on each problem the optimizers are ranked by their final test metric (the
+  problem's metric: accuracy up, loss and RMSE down; ties share the mean rank; an optimizer
+  without a result ranks last), with the mean rank over problems;
+- **time to target**: on each problem, the first evaluation step at which a curve run's
+  validation metric reaches the problem's target, the median over seeds (never reached:
+  infinite). The target is the problem's own (``Problem.target``) or, by default, the value
+  90% of the way from the initial validation metric to the best final one any optimizer
+  reached (mean over seeds) -- AlgoPerf fixes targets from reference runs; with the short
+  budgets of a laptop a relative target keeps every problem informative;
+- **performance profiles** (Dolan & Moré, 2002; the AlgoPerf benchmark's summary): with
+  ``t[p, s]`` optimizer ``s``'s time to target on problem ``p``,
+
+  .. math::
+
+      r_{p,s} = \frac{t_{p,s}}{\min_{s'} t_{p,s'}}, \qquad
+      \rho_s(\tau) = \frac{|\{p : r_{p,s} \le \tau\}|}{n_\text{problems}}
+
+  is the fraction of problems on which ``s`` reaches the target within a factor ``tau`` of the
+  fastest optimizer; ``rho_s(1)`` is the fraction it wins, ``rho_s(inf)`` the fraction it
+  solves at all.
+
+Time is counted in optimizer steps (deterministic and equal across machines; every optimizer
+here costs one gradient per step).
+
+The default suite (``--problems default``) is MNIST-1D (CNN), digits (MLP), DeepOBS's noisy
+quadratic and a character-level transformer language model
+(:mod:`descentlab.problems.charlm`), with budgets sized to end within 10 minutes on 2 cores.
+
+References:
+    Dolan & Moré, "Benchmarking optimization software with performance profiles",
+    Mathematical Programming 91, 2002.
+    Dahl et al., "Benchmarking neural network training algorithms" (AlgoPerf), 2023,
+    https://arxiv.org/abs/2306.07179.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "DEFAULT_SUITE",
+    "SUITE_SETTINGS",
+    "MultiComparison",
+    "compare_many",
+    "expand_problems",
+    "performance_profile",
+    "rank_table",
+]
+
+#: The problems of ``--problems default``.
+DEFAULT_SUITE: tuple[str, ...] = ("mnist1d", "digits", "quadratic_deep", "charlm")
+
+#: Per-problem settings of the suite (overridden by settings given for all problems): short
+#: budgets, so that the 4-problem default suite ends within 10 minutes on 2 cores.
+SUITE_SETTINGS: dict[str, dict[str, Any]] = {
+    "mnist1d": {"batch_size": 128, "steps": 400, "tune_steps": 400},
+    "digits": {"model": "mlp", "batch_size": 64, "steps": 300, "tune_steps": 300},
+    "quadratic_deep": {"batch_size": 128, "steps": 200, "tune_steps": 200},
+    "charlm": {
+        "problem_options": {"n_chars": 60_000, "context": 32, "d_model": 32},
+        "batch_size": 32,
+        "steps": 250,
+        "tune_steps": 250,
+    },
+}
+
+#: The optimizers a suite compares unless told otherwise (the adaptive/non-adaptive contrast).
+SUITE_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adam")
+
+_AUTO_FRACTION = 0.9
+
+
+def expand_problems(problems: str | Sequence[Any]) -> list[Any]:
+    """``"default"`` or ``"a,b,c"`` (or a list, possibly holding ``Problem`` objects) -> a
+    list of problems, duplicates refused.
+
+    Example:
+        >>> expand_problems("default")
+        ['mnist1d', 'digits', 'quadratic_deep', 'charlm']
+        >>> expand_problems("digits, moons")
+        ['digits', 'moons']
+    """
+    if isinstance(problems, str):
+        items: list[Any] = [p.strip() for p in problems.split(",") if p.strip()]
+    else:
+        items = list(problems)
+    out: list[Any] = []
+    for p in items:
+        out.extend(DEFAULT_SUITE if p == "default" else [p])
+    if not out:
+        raise ValueError(f"problems must name at least one problem, got {problems!r}")
+    names = [p if isinstance(p, str) else getattr(p, "name", repr(p)) for p in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"problems must be distinct, got {dup} more than once")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# the summaries (pure functions of numbers)
+
+
+def performance_profile(
+    times: np.ndarray, taus: np.ndarray | Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Dolan-Moré performance profiles.
+
+    Args:
+        times: ``(problems, optimizers)`` times to target; ``inf`` where not reached.
+        taus: factors ``tau >= 1`` at which to evaluate the profiles.
+
+    Returns:
+        ``(ratios, rho)``: the performance ratios ``r[p, s] = t[p, s] / min_s t[p, s]``
+        (``inf`` where not reached or no optimizer reached the target on ``p``) and
+        ``rho[s, k]``, the fraction of problems with ``r[p, s] <= taus[k]``.
+
+    Example:
+        >>> t = np.array([[10.0, 20.0], [30.0, np.inf]])
+        >>> r, rho = performance_profile(t, [1, 2])
+        >>> r.tolist(), rho.tolist()
+        ([[1.0, 2.0], [1.0, inf]], [[1.0, 1.0], [0.0, 0.5]])
+    """
+    t = np.asarray(times, dtype=float)
+    if t.ndim != 2:
+        raise ValueError(f"times must be (problems, optimizers), got shape {t.shape}")
+    if np.any(t <= 0) or np.any(np.isnan(t)):
+        raise ValueError("times must be > 0 (inf where not reached), without NaN")
+    taus = np.asarray(taus, dtype=float)
+    best = t.min(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        ratios = np.where(np.isfinite(best), t / best, np.inf)
+    rho = (ratios[:, :, None] <= taus[None, None, :]).mean(axis=0)
+    return ratios, rho
+
+
+def rank_table(scores: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
+    """Ranks of optimizers on each problem (1 = best; ties share the mean rank; NaN scores,
+    no result, rank last together).
+
+    Args:
+        scores: ``(problems, optimizers)`` final metric values (NaN: no result).
+        maximize: per problem, whether larger is better.
+
+    Example:
+        >>> rank_table(np.array([[0.9, 0.8, 0.9], [1.0, np.nan, 3.0]]), [True, False]).tolist()
+        [[1.5, 3.0, 1.5], [1.0, 3.0, 2.0]]
+    """
+    from scipy.stats import rankdata
+
+    s = np.asarray(scores, dtype=float)
+    out = np.empty_like(s)
+    for i, row in enumerate(s):
+        key = -row if maximize[i] else row.copy()
+        key = np.where(np.isnan(key), np.inf, key)
+        out[i] = rankdata(key, method="average")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# running
+
+
+@dataclass
+class ProblemSummary:
+    """One problem's numbers in the multi-problem view."""
+
+    name: str
+    comparison: Any
+    metric: str  # accuracy / loss / rmse
+    maximize: bool
+    target: float | None
+    target_kind: str  # "given" or "auto"
+    final: list[float]  # per optimizer, mean final test metric (NaN: none)
+    steps_to_target: list[float]  # per optimizer, median over seeds (inf: not reached)
+    error: str | None = None
+
+
+@dataclass
+class MultiComparison:
+    """The outcome of :func:`compare_many`."""
+
+    labels: list[str]
+    displays: list[str]
+    problems: list[ProblemSummary]
+    run_dir: Path
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def report_path(self) -> Path:
+        return self.run_dir / "report.html"
+
+    def times(self) -> np.ndarray:
+        return np.array([p.steps_to_target for p in self.problems], dtype=float)
+
+    def ranks(self) -> np.ndarray:
+        scores = np.array([p.final for p in self.problems], dtype=float)
+        return rank_table(scores, [p.maximize for p in self.problems])
+
+    def table(self) -> str:
+        """The rank table as aligned text (what ``descentlab compare --problems`` prints)."""
+        ranks = self.ranks()
+        head = ["problem (metric)", *self.displays]
+        lines = [head]
+        for i, p in enumerate(self.problems):
+            row = [f"{p.name} ({p.metric})"]
+            for j in range(len(self.labels)):
+                v = p.final[j]
+                row.append("-" if math.isnan(v) else f"{v:.3f} #{ranks[i, j]:g}")
+            lines.append(row)
+        lines.append(["mean rank", *(f"{m:.2f}" for m in ranks.mean(axis=0))])
+        _, rho = performance_profile(self.times(), [1.0])
+        lines.append(["wins (time to target)", *(f"{v:.0%}" for v in rho[:, 0])])
+        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+        out = []
+        for k, line in enumerate(lines):
+            cells = [
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            ]
+            out.append("  ".join(cells).rstrip())
+            if k == 0:
+                out.append("  ".join("-" * w for w in widths))
+        return "\n".join(out)
+
+
+def _problem_name(problem: Any) -> str:
+    if isinstance(problem, str):
+        from descentlab.problems.problem import is_problem_ref, problem_slug
+
+        return (
+            problem_slug(problem)
+            if is_problem_ref(problem) and problem not in SUITE_SETTINGS
+            else problem
+        )
+    return str(getattr(problem, "name", problem))
+
+
+def _spec_for(problem: Any, settings: Mapping[str, Any]) -> Any:
+    from descentlab.experiments.compare import CompareSpec
+
+    key = problem if isinstance(problem, str) else None
+    fields: dict[str, Any] = {"optimizers": SUITE_OPTIMIZERS, "landscapes": ()}
+    fields.update(SUITE_SETTINGS.get(key or "", {}))
+    fields.update(settings)
+    if key is not None:
+        fields["problem"] = key
+    return CompareSpec(**fields)
+
+
+def compare_many(
+    problems: str | Sequence[Any],
+    runs_dir: str | os.PathLike[str] = "runs",
+    *,
+    settings: Mapping[str, Any] | None = None,
+    workers: int | None = None,
+    threads: int = 1,
+    progress: Any = None,
+    report: bool = True,
+) -> MultiComparison:
+    """Compare the same optimizers on several problems; write a multi-problem report.
+
+    Args:
+        problems: ``"default"``, ``"mnist1d,digits,..."`` or a list of dataset names,
+            built-in problems (``charlm``), references (``pkg.mod:fn``, ``file.py:fn``) and
+            :class:`~descentlab.problems.problem.Problem` objects.
+        runs_dir: where every problem's run directory and the suite's directory
+            (``suite-<hash>``, holding ``report.html``) go.
+        settings: :class:`~descentlab.experiments.compare.CompareSpec` fields for every
+            problem (optimizers, trials, seeds...); they override the suite's per-problem
+            settings (:data:`SUITE_SETTINGS`). Default optimizers: :data:`SUITE_OPTIMIZERS`.
+        workers, threads, progress: as for :func:`~descentlab.experiments.compare.compare`.
+        report: write each problem's report and the suite's.
+
+    Returns:
+        The :class:`MultiComparison`.
+
+    Raises:
+        ValueError, KeyError: a bad problem or setting (every spec is checked before any
+            training).
+    """
+    from descentlab.experiments.compare import compare
+
+    settings = dict(settings or {})
+    items = expand_problems(problems)
+    specs = [_spec_for(p, settings) for p in items]
+    for spec, p in zip(specs, items, strict=True):
+        spec.validate(custom_data=not isinstance(p, str) or _is_problem(p))
+    choices = specs[0].choices()
+    labels = [c.label for c in choices]
+    summaries: list[ProblemSummary] = []
+    for spec, p in zip(specs, items, strict=True):
+        cmp = compare(
+            spec,
+            runs_dir,
+            workers=workers,
+            threads=threads,
+            progress=progress,
+            report=report,
+            problem=None if isinstance(p, str) else p,
+        )
+        summaries.append(_summarise(_problem_name(p), cmp))
+    digest = hashlib.sha256("|".join(f"{s.run_name()}" for s in specs).encode()).hexdigest()[:8]
+    run_dir = Path(runs_dir) / f"suite-{digest}"
+    result = MultiComparison(
+        labels=labels,
+        displays=[c.display for c in choices],
+        problems=summaries,
+        run_dir=run_dir,
+        settings=settings,
+    )
+    if report:
+        from descentlab.report.profiles import render_multi_report
+
+        render_multi_report(result)
+    return result
+
+
+def _is_problem(name: str) -> bool:
+    from descentlab.problems.problem import is_problem_ref
+
+    return is_problem_ref(name)
+
+
+def _summarise(name: str, cmp: Any) -> ProblemSummary:
+    """Final test metrics and times to target of one problem, read from its store."""
+    from descentlab.experiments import tuning
+    from descentlab.store import Store
+
+    key = cmp.select_metric.split("/", 1)[1]
+    maximize = key == "accuracy"
+    store = Store(cmp.store_path)
+    try:
+        finals: list[float] = []
+        curves: list[list[tuple[np.ndarray, np.ndarray]]] = []
+        for r in cmp.results:
+            vals = []
+            for rid in r.refit_runs:
+                if rid is None:
+                    continue
+                rec = store.get_run(rid)
+                v = (rec.summary or {}).get(f"test/{key}")
+                if rec.status == "completed" and v is not None and math.isfinite(v):
+                    vals.append(float(v))
+            finals.append(float(np.mean(vals)) if vals else math.nan)
+            runs = []
+            for rid in r.curve_runs:
+                if rid is None:
+                    continue
+                series = store.metrics(rid).get(f"val/{key}")
+                if series is not None and len(series.steps):
+                    runs.append((np.asarray(series.steps), np.asarray(series.values, dtype=float)))
+            curves.append(runs)
+    finally:
+        store.close()
+    given = _given_target(cmp)
+    target, kind = (
+        (given, "given") if given is not None else (_auto_target(curves, maximize), "auto")
+    )
+    steps: list[float] = []
+    for runs in curves:
+        per_seed = []
+        for s, v in runs:
+            hit, _ = (
+                tuning.time_to_target(s, v, target, maximize=maximize)
+                if target is not None
+                else (None, None)
+            )
+            # Step 0 is the initial model: a target already met there costs one step.
+            per_seed.append(math.inf if hit is None else float(max(hit, 1)))
+        steps.append(float(np.median(per_seed)) if per_seed else math.inf)
+    return ProblemSummary(name, cmp, key, maximize, target, kind, finals, steps)
+
+
+def _given_target(cmp: Any) -> float | None:
+    prov = cmp.record.provenance if cmp.record is not None else {}
+    value = prov.get("target")
+    return None if value is None else float(value)
+
+
+def _auto_target(curves: list[list[tuple[np.ndarray, np.ndarray]]], maximize: bool) -> float | None:
+    """90% of the way from the mean initial value to the best mean final value."""
+    initial, final = [], []
+    for runs in curves:
+        if not runs:
+            continue
+        initial.extend(float(v[0]) for _, v in runs)
+        ends = [float(v[-1]) for _, v in runs]
+        if all(math.isfinite(e) for e in ends):
+            final.append(float(np.mean(ends)))
+    if not initial or not final:
+        return None
+    start = float(np.nanmean(initial))
+    best = max(final) if maximize else min(final)
+    return start + _AUTO_FRACTION * (best - start)

@@ -1,0 +1,197 @@
+"""The multi-problem report: rank table, performance profiles and one section per problem.
+
+:func:`render_multi_report` writes ``<runs>/suite-<hash>/report.html`` for a
+:class:`~descentlab.experiments.multi.MultiComparison`; each problem's section links to that
+problem's own full report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = ["performance_profile_figure", "render_multi_report"]
+
+
+def performance_profile_figure(multi: Any, *, tau_max: float | None = None) -> Figure:
+    """Step plots of ``rho_s(tau)`` for every optimizer, ``tau`` on a log2 axis.
+
+    Args:
+        multi: the :class:`~descentlab.experiments.multi.MultiComparison`.
+        tau_max: the right end of the axis (default: a little beyond the largest finite
+            ratio, at least 4).
+    """
+    from descentlab.experiments.multi import performance_profile
+    from descentlab.report.compare_figures import color_of
+
+    times = multi.times()
+    ratios, _ = performance_profile(times, [1.0])
+    finite = ratios[np.isfinite(ratios)]
+    top = tau_max or max(4.0, float(finite.max()) * 1.5 if finite.size else 4.0)
+    taus = np.geomspace(1.0, top, 400)
+    _, rho = performance_profile(times, taus)
+    fig = Figure(figsize=(7.5, 4.2))
+    ax = fig.add_subplot()
+    n = len(multi.problems)
+    for j, (label, display) in enumerate(zip(multi.labels, multi.displays, strict=True)):
+        # Offsets keep coinciding curves visible.
+        ax.step(taus, rho[j] + (j - (len(multi.labels) - 1) / 2) * 0.006, where="post",
+                color=color_of(label, j), lw=2, label=display)  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xlim(1.0, top)
+    ax.set_ylim(-0.03, 1.05)
+    ax.set_xlabel("τ (time to target within a factor τ of the fastest optimizer)")
+    ax.set_ylabel(f"fraction of problems (of {n})")
+    ax.set_title("Performance profiles (steps to each problem's target)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", frameon=True)
+    fig.tight_layout()
+    return fig
+
+
+def _fmt_steps(v: float) -> str:
+    return "not reached" if not math.isfinite(v) else f"{v:.0f}"
+
+
+def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = None) -> Path:
+    """Write the multi-problem report; returns its path."""
+    from descentlab.experiments.multi import performance_profile
+    from descentlab.report import compare_figures as CF
+    from descentlab.report.html import (
+        _CSS,
+        _e,
+        _figure,
+        _results_table,
+        _verdict,
+        _version,
+        figure_data_uri,
+        html_table,
+    )
+    from descentlab.store import Store
+
+    out = Path(path) if path is not None else multi.report_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig_dir = out.parent / "figures"
+    ranks = multi.ranks()
+    times = multi.times()
+    ratios, rho1 = performance_profile(times, [1.0])
+    sections: list[tuple[str, str, str]] = []
+
+    # -- ranks ---------------------------------------------------------------------------
+    rows = []
+    for i, p in enumerate(multi.problems):
+        row = [f"{p.name} (test {p.metric}, {'higher' if p.maximize else 'lower'} is better)"]
+        for j in range(len(multi.labels)):
+            v = p.final[j]
+            cell = "–" if math.isnan(v) else f"{v:.3f} <b>#{ranks[i, j]:g}</b>"
+            row.append(cell)
+        rows.append(row)
+    mean_rank = ranks.mean(axis=0)
+    rows.append(["<b>mean rank</b>", *(f"<b>{m:.2f}</b>" for m in mean_rank)])
+    best = int(np.argmin(mean_rank))
+    rank_html = (
+        f"<p>Each optimizer's learning rate was tuned on each problem's validation data; the "
+        f"numbers are the final test metric (mean over the refit seeds) and the rank on that "
+        f"problem (1 = best, ties share the mean rank). Best mean rank: "
+        f"<b>{_e(multi.displays[best])}</b> ({mean_rank[best]:.2f}).</p>"
+        + html_table(["problem", *multi.displays], rows, raw=True)
+    )
+    sections.append(("ranks", "Rank table", rank_html))
+
+    # -- performance profiles ---------------------------------------------------------------
+    fig = performance_profile_figure(multi)
+    uri = figure_data_uri(fig, save_to=fig_dir / "performance_profiles.png")
+    trows = []
+    for i, p in enumerate(multi.problems):
+        tgt = "–" if p.target is None else f"{p.target:.4g} ({p.target_kind})"
+        trows.append(
+            [f"{p.name} (val {p.metric})", tgt]
+            + [
+                _fmt_steps(times[i, j])
+                + ("" if not math.isfinite(ratios[i, j]) else f" (×{ratios[i, j]:.2f})")
+                for j in range(len(multi.labels))
+            ]
+        )
+    trows.append(["fastest on", "", *(f"{v:.0%} of problems" for v in rho1[:, 0])])
+    caption = (
+        "For each optimizer, the fraction of problems on which its steps to the target are "
+        "within a factor τ of the fastest optimizer's. At τ = 1: the fraction it is fastest "
+        "on; at the right edge: the fraction it reaches the target at all. Higher and further "
+        "left is better (Dolan & Moré 2002; AlgoPerf)."
+    )
+    profile_html = (
+        _figure(uri, caption, "performance profiles")
+        + "<p>Steps to each problem's validation target (median over curve seeds), and the "
+        "ratio to the fastest. An <i>auto</i> target lies 90% of the way from the initial "
+        "validation metric to the best final one any optimizer reached.</p>"
+        + html_table(["problem", "target", *multi.displays], trows, text_columns=(0, 1))
+    )
+    sections.append(("profiles", "Performance profiles", profile_html))
+
+    # -- one section per problem ------------------------------------------------------------
+    for i, p in enumerate(multi.problems):
+        cmp = p.comparison
+        rel = os.path.relpath(cmp.report_path, out.parent)
+        parts = [
+            f"<p>Run directory <code>{_e(str(cmp.run_dir))}</code>. "
+            f'<a href="{_e(rel)}">Full report of this problem</a>.</p>',
+            _verdict(cmp),
+            _results_table(cmp),
+        ]
+        store = Store(cmp.store_path)
+        try:
+            curves = CF.learning_curves_figure(cmp, store)
+            if curves is not None:
+                parts.append(
+                    _figure(
+                        figure_data_uri(curves, save_to=fig_dir / f"curves_{i}_{p.name}.png"),
+                        f"{_e(p.name)}: learning curves of the chosen settings (mean over seeds).",
+                        f"learning curves on {p.name}",
+                    )
+                )
+        finally:
+            store.close()
+        sections.append((f"problem-{i}", f"Problem: {p.name}", "\n".join(parts)))
+
+    nav = "".join(f'<a href="#{sid}">{_e(t)}</a>' for sid, t, _ in sections)
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    title = f"Optimizers on {len(multi.problems)} problems"
+    sub = (
+        f"{len(multi.labels)} optimizers ({_e(', '.join(multi.displays))}) on "
+        f"{_e(', '.join(p.name for p in multi.problems))}; each tuned per problem on "
+        f"validation data. Rendered {now} by descentlab."
+    )
+    body = "\n".join(
+        f'<section id="{sid}"><h2>{_e(t)}</h2>\n{content}</section>' for sid, t, content in sections
+    )
+    text = f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{_CSS}</style>
+</head>
+<body>
+<main>
+<header>
+<h1>{_e(title)}</h1>
+<p class="sub">{sub}</p>
+<nav>{nav}</nav>
+</header>
+{body}
+<footer>descentlab {_e(_version())} · self-contained report · {_e(str(out.parent))}</footer>
+</main>
+</body>
+</html>
+"""
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out
