@@ -18,6 +18,10 @@ Examples::
         --optimizer "rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())" \\
         --lr-range rms_mom=1e-4:1e-1
     descentlab compare --search random --trials 8 --tune momentum=0.5,0.9,0.99
+    descentlab compare --optimizers adam --optimizer lion=pytorch_optimizer.Lion \\
+        --optimizer sf=schedulefree.AdamWScheduleFree --hyper sf.warmup_steps=100
+    descentlab compare --problem examples/diabetes.py:make_problem
+    descentlab compare --problems default
     descentlab compare --backend ray                       # trials as Ray tasks (local Ray)
     descentlab compare --backend ray --address HEAD:6379   # ... on a running Ray cluster
     descentlab compare --optimizers sgd,momentum --tune sgd.momentum=0,0.9 --fixed-lr sgd
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import textwrap
 import time
@@ -450,7 +455,8 @@ def _run_many(args: argparse.Namespace, t0: float) -> int:
     if args.json:
         print(json.dumps({"report": str(multi.report_path), "seconds": elapsed,
                           "problems": [p.name for p in multi.problems],
-                          "steps_to_target": multi.times().tolist(),
+                          "steps_to_target": [[None if math.isinf(v) else v for v in row]
+                                              for row in multi.times().tolist()],
                           "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
         return 0
     print(multi.table())
