@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -65,8 +66,8 @@ def test_expand_problems():
 SETTINGS = dict(
     optimizers=["sgd", "adam"],
     batch_size=16,
-    steps=40,
-    tune_steps=40,
+    steps=30,
+    tune_steps=30,
     trials=2,
     seeds=1,
     eval_every=5,
@@ -81,6 +82,7 @@ def test_two_problems_rank_table_profiles_and_report(tmp_path):
         settings=SETTINGS,
         workers=1,
         progress=False,
+        problem_reports=False,  # the suite's report only (each problem's is compare's)
     )
     assert [p.name for p in multi.problems] == ["moons", "regression"]
     assert [p.metric for p in multi.problems] == ["accuracy", "loss"]
@@ -104,13 +106,18 @@ def test_two_problems_rank_table_profiles_and_report(tmp_path):
     for needle in ("Rank table", "Performance profiles", "Problem: moons", "Problem: regression"):
         assert needle in html
     assert (multi.run_dir / "figures" / "performance_profiles.png").is_file()
-    # Every problem's own report is linked.
-    for p in multi.problems:
-        assert p.comparison.report_path.is_file()
 
 
-def test_cli_problems_flag_rejects_bad_names_before_training(tmp_path, capsys):
-    code = main(["compare", "--problems", "moons,nosuch", "--runs-dir", str(tmp_path)])
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [("nosuch", "unknown problem 'nosuch'"), ("{file}:make", "problem function .* failed")],
+)
+def test_cli_problems_flag_rejects_bad_problems_before_training(tmp_path, capsys, second, message):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def make():\n    raise RuntimeError('no data here')\n")
+    runs = tmp_path / "runs"
+    argv = ["compare", "--problems", f"moons,{second.format(file=bad)}", "--runs-dir", str(runs)]
+    code = main(argv)
     err = capsys.readouterr().err
-    assert code == 2 and "unknown problem 'nosuch'" in err and err.count("\n") == 1
-    assert not any(tmp_path.iterdir())
+    assert code == 2 and re.search(message, err) and err.count("\n") == 1, err
+    assert not runs.exists()  # the first problem did not start

@@ -270,6 +270,7 @@ def compare_many(
     threads: int = 1,
     progress: Any = None,
     report: bool = True,
+    problem_reports: bool = True,
 ) -> MultiComparison:
     """Compare the same optimizers on several problems; write a multi-problem report.
 
@@ -283,7 +284,8 @@ def compare_many(
             problem (optimizers, trials, seeds...); they override the suite's per-problem
             settings (:data:`SUITE_SETTINGS`). Default optimizers: :data:`SUITE_OPTIMIZERS`.
         workers, threads, progress: as for :func:`~descentlab.experiments.compare.compare`.
-        report: write each problem's report and the suite's.
+        report: write the suite's report.
+        problem_reports: also write each problem's own report (with ``report``).
 
     Returns:
         The :class:`MultiComparison`.
@@ -297,8 +299,13 @@ def compare_many(
     settings = dict(settings or {})
     items = expand_problems(problems)
     specs = [_spec_for(p, settings) for p in items]
+    from descentlab.problems.problem import resolve_for_compare
+
     for spec, p in zip(specs, items, strict=True):
-        spec.validate(custom_data=not isinstance(p, str) or _is_problem(p))
+        own = not isinstance(p, str) or _is_problem(p)
+        spec.validate(custom_data=own)
+        if own:  # load and check every problem of your own before any training
+            resolve_for_compare(spec, None if isinstance(p, str) else p)
     choices = specs[0].choices()
     labels = [c.label for c in choices]
     summaries: list[ProblemSummary] = []
@@ -309,7 +316,7 @@ def compare_many(
             workers=workers,
             threads=threads,
             progress=progress,
-            report=report,
+            report=report and problem_reports,
             problem=None if isinstance(p, str) else p,
         )
         summaries.append(_summarise(_problem_name(p), cmp))

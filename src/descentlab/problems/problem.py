@@ -112,7 +112,7 @@ class _Factory:
         return getattr(self.problem, self.part)(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"{self.problem.name}.{self.part}"
+        return f"{self.problem.name} {self.part}"
 
 
 @dataclass(eq=False)

@@ -268,7 +268,8 @@ def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
     ]
     if not results:
         return None
-    classification = comparison.task == "classification"
+    # The tuning score: accuracy (higher is better) or a loss / RMSE (lower, log scale).
+    classification = comparison.select_metric == "val/accuracy"
     fig = F.new_figure(9.0, 5.2)
     ax = fig.subplots()
     all_scores = _finite([c.score for r in results for c in r.candidates])
@@ -304,7 +305,7 @@ def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
     if not classification:
         ax.set_yscale("log")
     ax.set_xlabel("learning rate (log scale)")
-    metric = "accuracy" if classification else "loss"
+    metric = comparison.select_metric.split("/", 1)[1]
     folds = comparison.spec.cv_folds
     where = f"mean over {folds} folds" if folds else "holdout validation split"
     ax.set_ylabel(f"validation {metric} ({where})")

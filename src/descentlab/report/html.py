@@ -438,7 +438,8 @@ def _results_table(cmp: Any) -> str:
     conf = round(cmp.spec.confidence * 100)
     target = cmp.spec.target_accuracy if classification else None
     metric_name = "accuracy" if classification else "loss"
-    cols = ["optimizer", "chosen lr", f"tuning val {metric_name}"]
+    tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)
+    cols = ["optimizer", "chosen lr", f"tuning val {tuned}"]
     if classification:
         cols.append(f"test accuracy [{conf}% CI]")
     cols.append(f"test loss [{conf}% CI]")
@@ -540,7 +541,7 @@ def _protocol(cmp: Any) -> str:
     )
     if s.space:
         search += f", with {_e(json.dumps(s.space))}"
-    metric = "accuracy" if cmp.task == "classification" else "loss"
+    metric = cmp.select_metric.split("/", 1)[1]
     seeds = ", ".join(map(str, s.final_seeds))
     batch = "full batch" if s.batch_size is None else f"mini-batches of {s.batch_size}"
     items = [
@@ -600,7 +601,7 @@ def _config_section(cmp: Any) -> str:
 
 
 def _trials_section(cmp: Any) -> str:
-    metric = "accuracy" if cmp.task == "classification" else "loss"
+    metric = cmp.select_metric.split("/", 1)[1]
     folds = (
         len(cmp.results[0].candidates[0].scores) if cmp.results and cmp.results[0].candidates else 1
     )
@@ -691,7 +692,8 @@ def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
     classification = cmp.task == "classification"
     metric = "accuracy" if classification else "loss"
     title = (
-        f"Optimizer comparison: {_PROBLEMS.get(s.problem, s.problem)}, {_MODELS.get(model, model)}"
+        f"Optimizer comparison: {_PROBLEMS.get(s.problem, s.problem.split('#', 1)[0])}, "
+        f"{_MODELS.get(model, model)}"
     )
 
     results_html = [_verdict(cmp)]

@@ -138,9 +138,13 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
     for i, p in enumerate(multi.problems):
         cmp = p.comparison
         rel = os.path.relpath(cmp.report_path, out.parent)
+        link = (
+            f' <a href="{_e(rel)}">Full report of this problem</a>.'
+            if cmp.report_path.is_file()
+            else ""
+        )
         parts = [
-            f"<p>Run directory <code>{_e(str(cmp.run_dir))}</code>. "
-            f'<a href="{_e(rel)}">Full report of this problem</a>.</p>',
+            f"<p>Run directory <code>{_e(str(cmp.run_dir))}</code>.{link}</p>",
             _verdict(cmp),
             _results_table(cmp),
         ]
