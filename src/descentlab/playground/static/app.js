@@ -22,6 +22,8 @@ function defaultLr(opt, land) {
   const width = land.domain[0][1] - land.domain[0][0];
   if (opt === "adadelta") return 1.0;
   if (ADAPTIVE.has(opt)) return Math.min(1, +(0.005 * width).toPrecision(2));
+  // momentum 0.9 multiplies the step by about 1/(1 - 0.9): start ten times smaller
+  if (opt === "momentum" || opt === "nesterov") return +(land.lr / 10).toPrecision(3);
   return land.lr;
 }
 
@@ -516,8 +518,7 @@ async function drawPaths(no) {
   const [xr, yr] = oneD ? [land.domain[0], curveRange(surf.f)] : land.domain;
   const layout = Object.assign({}, LAYOUT, {
     showlegend: false,
-    title: { text: land.plain + (state.land === "quadratic" ? "   (κ = " + fmt(state.kappa) + ")" : ""),
-      font: { size: 14 } },
+    title: { text: surf.plain, font: { size: 14 } },  // the server's, with this κ
     xaxis: { range: xr, title: { text: "x" }, zeroline: false },
     yaxis: { range: yr, title: { text: oneD ? "f(x)" : "y" }, zeroline: false },
   });
