@@ -3,20 +3,37 @@
 Every module in this package that defines ``register(subparsers)`` contributes one
 subcommand; ``register`` adds its parser and sets ``func`` (called with the parsed
 arguments, returning an exit code).
+
+Errors caused by what the user gave -- bad names and values, paths that are files or cannot be
+written, a corrupted or locked store, a trial that failed on a bad hyperparameter -- end the
+command with exit code 2 and one line on stderr, ``descentlab: error: ...`` (set
+``DESCENTLAB_DEBUG=1`` to see the traceback instead). :func:`user_error` is the one place that
+decides which exceptions those are.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import sqlite3
 import sys
+from typing import NoReturn
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "user_error"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one line like every other error (argparse
+    prints the whole usage first, dozens of lines for ``train`` and ``compare``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="descentlab",
         description="A laboratory for gradient-based optimization in PyTorch.",
     )
@@ -39,11 +56,61 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError) as exc:
-        # User errors (bad names, bad values) end with a clear message, not a traceback.
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"descentlab: error: {msg}", file=sys.stderr)
+    except Exception as exc:
+        message = user_error(exc)
+        if message is None or os.environ.get("DESCENTLAB_DEBUG"):
+            raise
+        print(f"descentlab: error: {message}", file=sys.stderr)
         return 2
+
+
+def _error_types() -> tuple[type[BaseException], ...]:
+    """The project's own error types that describe bad input or a bad file (imported here so
+    that the dispatcher needs no heavy import before a subcommand runs)."""
+    types: list[type[BaseException]] = []
+    for module, name in (
+        ("descentlab.store", "StoreError"),
+        ("descentlab.experiments.trials", "TrialError"),
+        ("descentlab.engine.checkpoint", "CheckpointError"),
+        ("descentlab.problems.data", "TestSetSealedError"),
+    ):
+        mod = sys.modules.get(module)
+        error = getattr(mod, name, None) if mod is not None else None
+        if isinstance(error, type) and issubclass(error, BaseException):
+            types.append(error)
+    return tuple(types)
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message for an error caused by the user's input, or None for a bug.
+
+    User errors: ``ValueError``, ``KeyError`` and ``TypeError`` (bad names, values and
+    types), ``OSError`` (a path that is missing, a file, a folder, or not writable),
+    ``sqlite3.Error`` (a store that is corrupted, locked or not a database) and the project's
+    own errors about stores, checkpoints and failed trials. Only the first line of the
+    message is kept (a failed trial's message carries the worker's traceback after it).
+
+    Example:
+        >>> user_error(KeyError("unknown optimizer 'x'"))
+        "unknown optimizer 'x'"
+        >>> user_error(IsADirectoryError(21, "Is a directory", "out"))
+        'out: Is a directory'
+        >>> user_error(ZeroDivisionError("division by zero")) is None
+        True
+    """
+    if isinstance(exc, sqlite3.Error):
+        text = f"the store could not be used: {exc}"
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        text = f"{where}{exc.strerror}"
+    elif isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    elif isinstance(exc, (ValueError, KeyError, TypeError, OSError, *_error_types())):
+        text = str(exc) or type(exc).__name__
+    else:
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ import textwrap
 import time
 from typing import Any
 
+from descentlab.cli._options import check_out_dir
+from descentlab.cli._options import parse_pairs as _pairs
+from descentlab.cli._options import parse_value as _value
+
 __all__ = [
     "add_backend_arguments",
     "build_spec",
@@ -47,23 +51,6 @@ __all__ = [
     "register",
     "run",
 ]
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
-        out[key.strip()] = _value(value.strip())
-    return out
 
 
 def _range(text: str, flag: str) -> tuple[float, float]:
@@ -381,6 +368,7 @@ def run(args: argparse.Namespace) -> int:
     if args.problems is not None:
         return _run_many(args, t0)
     spec = build_spec(args)
+    check_out_dir(args.runs_dir, "--runs-dir")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.threads < 1:

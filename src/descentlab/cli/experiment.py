@@ -22,20 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
+from descentlab.cli._options import check_out_dir, parse_pairs
 from descentlab.cli.compare import add_backend_arguments, check_backend_arguments
 
 __all__ = ["handler", "parse_options", "register"]
-
-
-def _value(text: str) -> Any:
-    """A command-line value: JSON if it parses (numbers, lists, true/false/null), else text."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
@@ -48,13 +40,7 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
         >>> parse_options(["lr=0.1", "optimizer=adam", "sizes=[1, 2]"])
         {'lr': 0.1, 'optimizer': 'adam', 'sizes': [1, 2]}
     """
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
-        out[key.strip()] = _value(value.strip())
-    return out
+    return parse_pairs(items, "--set")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -118,7 +104,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     options = parse_options(args.options)
-    out = Path(args.out)
+    out = check_out_dir(args.out, "--out")
     fn = lectures.get(args.name)
     # Every check before any work: unknown options, an earlier result in the way.
     params = inspect.signature(fn).parameters

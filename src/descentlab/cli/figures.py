@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from descentlab.cli._options import check_out_dir
+
 __all__ = ["handler", "register"]
 
 
@@ -49,6 +51,7 @@ def handler(args: argparse.Namespace) -> int:
         only = [n.strip() for n in args.only.split(",") if n.strip()]
         if not only:
             raise ValueError(f"--only must name at least one figure, got {args.only!r}")
+    check_out_dir(args.out, "--out")
     written = LF.write_seed_figures(
         args.out, animations=not args.no_animations, only=only, quick=args.quick
     )

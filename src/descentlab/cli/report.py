@@ -12,6 +12,7 @@ up any lecture experiment outputs written into the run directory since the last 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["register", "run"]
 
@@ -35,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from descentlab.experiments.compare import load_comparison
     from descentlab.report.html import render_report
 
+    if args.output is not None and Path(args.output).is_dir():
+        raise ValueError(f"--output must be a file, got the folder {args.output}")
     comparison = load_comparison(args.run_dir)
     path = render_report(comparison, path=args.output)
     if args.table:

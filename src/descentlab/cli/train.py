@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from descentlab.cli._options import check_out_dir, check_store_path, parse_pairs
+
 __all__ = ["format_summary", "register", "run"]
 
 # Options that define a run; --resume takes the recorded config and refuses them.
@@ -58,24 +60,6 @@ _RUN_OPTIONS = (
     "no_test",
     "name",
 )
-
-
-def _value(text: str) -> Any:
-    """A command-line value: JSON if it parses (numbers, lists, true/false/null), else text."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
-        out[key.strip()] = _value(value.strip())
-    return out
 
 
 def _batch_size(text: str) -> int | str:
@@ -197,9 +181,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _config(args: argparse.Namespace) -> Any:
     from descentlab.engine.config import RunConfig, parse_schedule_arg
 
-    hyper = _pairs(args.hyper, "--hyper")
+    hyper = parse_pairs(args.hyper, "--hyper")
     for key in ("lr", "weight_decay", "momentum"):
         if getattr(args, key) is not None:
+            flag = "--" + key.replace("_", "-")
+            if key in hyper:
+                raise ValueError(
+                    f"{flag} {getattr(args, key)} and --hyper {key}={hyper[key]!r} both set "
+                    f"{key}; give one"
+                )
             hyper[key] = getattr(args, key)
     schedule: dict[str, Any] = {}
     for item in args.schedule or []:
@@ -220,13 +210,13 @@ def _config(args: argparse.Namespace) -> Any:
         raise ValueError("--min-delta, --monitor and --no-restore-best need --early-stopping")
     fields: dict[str, Any] = {
         "problem": args.problem,
-        "problem_options": _pairs(args.problem_option, "--problem-option"),
+        "problem_options": parse_pairs(args.problem_option, "--problem-option"),
         "split_seed": args.split_seed,
         "val_fraction": args.val_fraction,
         "model": args.model,
-        "model_options": _pairs(args.model_option, "--model-option"),
+        "model_options": parse_pairs(args.model_option, "--model-option"),
         "loss": args.loss,
-        "loss_options": _pairs(args.loss_option, "--loss-option"),
+        "loss_options": parse_pairs(args.loss_option, "--loss-option"),
         "label_smoothing": args.label_smoothing,
         "optimizer": args.optimizer,
         "hyper": hyper,
@@ -282,6 +272,26 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class _StoreOnFirstUse:
+    """A :class:`~descentlab.store.Store` opened (its file created) at the first use of any of
+    its attributes; the engine first uses it after the run is built and checked."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._store: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._store is None:
+            from descentlab.store import Store
+
+            self._store = Store(self._path)
+        return getattr(self._store, name)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``descentlab train``; returns the exit code (0 completed, 3 diverged, 130
     interrupted)."""
@@ -290,6 +300,11 @@ def run(args: argparse.Namespace) -> int:
 
     runs_dir = Path(args.runs_dir)
     db = Path(args.db) if args.db else runs_dir / DEFAULT_DB_NAME
+    if args.db:
+        check_store_path(db, "--db")
+    else:
+        check_out_dir(runs_dir, "--runs-dir")
+        check_store_path(db, "--runs-dir")
     progress = False if args.no_progress else None
     if args.threads is not None:
         if args.threads < 1:
@@ -329,7 +344,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = _config(args)
         config.validate()
-        store = Store(db)
+        # The store (and its folder) is created only once the run is built and checked: a
+        # run refused for a bad name or value leaves nothing on disk.
+        store = _StoreOnFirstUse(db)
         result = train(
             config,
             store,

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import math
 import os
 import signal
@@ -244,7 +245,15 @@ def _make_optimizer(spec: Any, params: list[nn.Parameter], hyper: Mapping[str, A
     from descentlab import optim
 
     if isinstance(spec, str):
-        return optim.get(spec)(params, **hyper)
+        factory = optim.get(spec)
+        accepted = [n for n in inspect.signature(factory).parameters if n != "params"]
+        unknown = sorted(set(hyper) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"unknown hyperparameter(s) {unknown} for optimizer {spec!r}; valid: "
+                + ", ".join(accepted)
+            )
+        return factory(params, **hyper)
     if isinstance(spec, optim.Rule):
         return optim.Optimizer(params, spec, **hyper)
     return spec(params, **hyper)

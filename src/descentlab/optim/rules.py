@@ -462,6 +462,12 @@ class velocity(Rule):
         if lookahead:
             self.name = "velocity_lookahead"
 
+    def __repr__(self) -> str:
+        # `name` tells the lookahead form apart in the family tree; the repr is the call that
+        # builds this rule again.
+        args = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        return f"velocity({args}" + (", lookahead=True)" if self.lookahead else ")")
+
     def init(self, params):
         return {"velocity": _zeros(params)}
 
@@ -1200,6 +1206,10 @@ class non_finite_guard(Rule):
 
     def __init__(self, mode: str = "raise") -> None:
         super().__init__(non_finite=mode)
+
+    def __repr__(self) -> str:
+        # The constructor's argument is `mode`; the param-group key is `non_finite`.
+        return f"{self.name}(mode={self.defaults['non_finite']!r})"
 
     def validate(self, hyper: Hyper) -> None:
         check_choice("non_finite", hyper["non_finite"], ("raise", "skip", "zero"))

@@ -655,10 +655,16 @@ def render_report(
 
     Returns:
         The report's path.
+
+    Raises:
+        ValueError: ``path`` is a folder (checked before anything is drawn).
     """
     from descentlab.report import compare_figures as CF
     from descentlab.store import Store
 
+    out = Path(path) if path is not None else comparison.report_path
+    if out.is_dir():
+        raise ValueError(f"the report's path must be a file, got the folder {out}")
     own_store = store is None
     if own_store:
         store = Store(comparison.store_path)
@@ -667,11 +673,14 @@ def render_report(
     finally:
         if own_store:
             store.close()
-    out = Path(path) if path is not None else comparison.report_path
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(body, encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        tmp.write_text(body, encoding="utf-8")
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never leave a half-written report behind
+        raise
     return out
 
 

@@ -87,6 +87,28 @@ def _replay(
     return v
 
 
+def _power(base: float, gamma: float, n: int) -> float:
+    r""":math:`v_0 \gamma^n` as torch's schedulers reach it by repeated products: ``inf`` once
+    it overflows (Python's ``gamma ** n`` raises ``OverflowError`` instead), ``0.0`` for a zero
+    base (``0 * gamma * gamma ...`` stays 0).
+
+    Example:
+        >>> _power(0.5, 0.5, 3), _power(0.1, 2.0, 2000)
+        (0.0625, inf)
+    """
+    try:
+        return base * gamma**n
+    except OverflowError:
+        pass
+    if base == 0.0 or math.isnan(base):
+        return base
+    try:  # a tiny base can bring gamma**n back into range
+        magnitude = math.exp(math.log(abs(base)) + n * math.log(gamma))
+    except OverflowError:
+        magnitude = math.inf
+    return math.copysign(magnitude, base)
+
+
 class Constant(Schedule):
     """The base value at every step: ``v(t) = value``.
 
@@ -206,7 +228,7 @@ class Step(Schedule):
         self.base = check_base("base", base)
 
     def _at(self, step: int, base: float) -> float:
-        return base * self.gamma ** (step // self.step_size)
+        return _power(base, self.gamma, step // self.step_size)
 
 
 def step(step_size: int, gamma: float = 0.1, base: float | None = None) -> Step:
@@ -246,7 +268,7 @@ class MultiStep(Schedule):
         self.base = check_base("base", base)
 
     def _at(self, step: int, base: float) -> float:
-        return base * self.gamma ** bisect_right(self.milestones, step)
+        return _power(base, self.gamma, bisect_right(self.milestones, step))
 
 
 def multistep(
@@ -364,7 +386,7 @@ class Exponential(Schedule):
         self.base = check_base("base", base)
 
     def _at(self, step: int, base: float) -> float:
-        return base * self.gamma**step
+        return _power(base, self.gamma, step)
 
 
 def exponential(gamma: float, base: float | None = None) -> Exponential:

@@ -1,0 +1,131 @@
+"""Parsing and checking of command-line values shared by the subcommands.
+
+A value given as text (``--hyper K=V``, ``--set K=V``, ``--problem-option K=V``) is read by
+:func:`parse_value`; an output folder or a store path is checked by :func:`check_out_dir` and
+:func:`check_store_path` before any work starts, so that a bad path ends the command with one
+line naming the option and the path, and nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["check_out_dir", "check_store_path", "parse_pairs", "parse_value"]
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: JSON, else a Python literal, else the text itself.
+
+    ``0.9,0.99`` and ``(0.9, 0.99)`` are the tuple ``(0.9, 0.99)``, as the optimizers take
+    ``betas``; ``[1, 2]`` is a list; ``true``/``True`` are booleans; ``adam`` and
+    ``cosine,step`` stay text.
+
+    Example:
+        >>> [parse_value(t) for t in ("0.1", "0.9,0.99", "(0.9, 0.99)", "[1, 2]", "true", "adam")]
+        [0.1, (0.9, 0.99), (0.9, 0.99), [1, 2], True, 'adam']
+    """
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    else:
+        # Numbers, text, booleans and containers of them; not complex numbers, sets or bytes.
+        if isinstance(value, (int, float, str, tuple, list, dict)) or value is None:
+            return value
+    return text
+
+
+def parse_pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["k=v", ...]`` -> ``{"k": parse_value("v"), ...}``.
+
+    Raises:
+        ValueError: an item without ``=`` or without a key, naming ``flag`` and the item.
+
+    Example:
+        >>> parse_pairs(["lr=0.1", "betas=0.9,0.99"], "--hyper")
+        {'lr': 0.1, 'betas': (0.9, 0.99)}
+    """
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def _first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists."""
+    p = path.absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
+def check_out_dir(path: str | os.PathLike[str], flag: str, *, what: str = "a folder") -> Path:
+    """Check that ``path`` is, or can be created as, a folder this process can write to.
+
+    Only the nearest existing folder is tried (an unnamed temporary file is made and removed
+    there, which also catches file systems that refuse even root); nothing is created.
+
+    Args:
+        path: the folder (or, with ``what``, a file to be created there).
+        flag: the option's name, for the message.
+        what: what ``path`` must be, for the message.
+
+    Raises:
+        ValueError: ``path`` (or a parent) is a file, or the folder cannot be written; the
+            message names ``flag`` and the path.
+
+    Example:
+        >>> import tempfile
+        >>> check_out_dir(tempfile.gettempdir(), "--out").is_dir()
+        True
+    """
+    p = Path(path)
+    if str(path) == "":
+        raise ValueError(f"{flag} must be {what}, got an empty path")
+    here = _first_existing(p)
+    if not here.is_dir():
+        where = "is a file" if here == p.absolute() else f"is under {here}, which is a file"
+        raise ValueError(f"{flag} must be {what}, but {path} {where}")
+    try:
+        with tempfile.TemporaryFile(dir=here):
+            pass
+    except OSError as exc:
+        where = "" if here == p.absolute() else f" (in {here})"
+        reason = exc.strerror or str(exc)
+        raise ValueError(f"{flag}: cannot write to {path}{where}: {reason}") from None
+    return p
+
+
+def check_store_path(path: str | os.PathLike[str], flag: str) -> Path:
+    """Check that ``path`` is an existing file, or can be created as one; create nothing.
+
+    Raises:
+        ValueError: ``path`` is a folder, a parent is a file, or it cannot be written.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{flag} must be a database file, but {path} is a folder")
+    if p.exists():
+        if not os.access(p, os.R_OK | os.W_OK):
+            raise ValueError(f"{flag}: cannot read and write {path}: permission denied")
+        return p
+    here = _first_existing(p)
+    if not here.is_dir():
+        raise ValueError(
+            f"{flag} must be a database file, but {path} is under {here}, which is a file"
+        )
+    check_out_dir(p.parent, flag)
+    return p

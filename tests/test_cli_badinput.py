@@ -1,0 +1,237 @@
+"""Bad input to every subcommand: exit code 2, one clear line on stderr, nothing left behind.
+
+One table of cases, run in-process through :func:`descentlab.cli.main` (a worker-process case
+spawns its workers as ``compare`` does). Each case checks the exit code, that stderr is exactly
+one line naming the problem (no traceback), and that the folder it ran in holds the same files
+afterwards: no half-written report, no empty store, no run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from descentlab.cli import main, user_error
+
+TRAIN = [
+    "train", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+    "--model-option", "hidden=4", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16",
+    "--steps", "5", "--no-progress",
+]  # fmt: skip
+COMPARE = [
+    "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+    "--model-option", "hidden=4", "--optimizers", "sgd,momentum", "--batch-size", "16",
+    "--steps", "6", "--tune-steps", "4", "--trials", "2", "--seeds", "1",
+    "--landscapes", "none", "--no-progress", "--no-report",
+]  # fmt: skip
+LANDSCAPE = ["landscape", "--function", "ravine", "--optimizers", "sgd", "--steps", "5", "--no-gif"]
+FIGURES = ["figures", "seeds", "--quick", "--only", "seed001_parabola_lr"]
+EXPERIMENT = ["experiment", "bias_variance", "--quick"]
+
+NOT_A_FOLDER = r"must be a folder, but \S+ is a file"
+UNDER_A_FILE = r"must be a (?:folder|database file), but \S+ is under \S+, which is a file"
+UNWRITABLE = r"(?i)permission denied|not permitted"
+CORRUPT = r"(?i)not a database|corrupt"
+
+# id, argv ({t}: the test's folder, {file}: a file, {dir}: an empty folder, {ro}: a folder
+# that cannot be written, {bad}: a corrupted store, {badrun}: a run folder holding one),
+# the message (a regex)
+CASES = [
+    # -- paths: out folders and stores that are files, under files, unwritable, corrupted
+    ("train-runs-dir-file", [*TRAIN, "--runs-dir", "{file}"], r"--runs-dir " + NOT_A_FOLDER),
+    ("train-runs-dir-under-file", [*TRAIN, "--runs-dir", "{file}/sub"], UNDER_A_FILE),
+    ("train-runs-dir-unwritable", [*TRAIN, "--runs-dir", "{ro}/sub"], UNWRITABLE),
+    (
+        "train-db-folder",
+        [*TRAIN, "--db", "{dir}"],
+        r"--db must be a database file, but \S+ is a folder",
+    ),
+    ("train-db-under-file", [*TRAIN, "--db", "{file}/x.sqlite"], UNDER_A_FILE),
+    ("train-db-unwritable", [*TRAIN, "--db", "{ro}/x.sqlite"], UNWRITABLE),
+    ("train-db-corrupt", [*TRAIN, "--db", "{bad}"], CORRUPT),
+    ("train-resume-db-corrupt", ["train", "--resume", "1", "--db", "{bad}"], CORRUPT),
+    ("compare-runs-dir-file", [*COMPARE, "--runs-dir", "{file}"], NOT_A_FOLDER),
+    ("compare-runs-dir-under-file", [*COMPARE, "--runs-dir", "{file}/sub"], UNDER_A_FILE),
+    ("compare-runs-dir-unwritable", [*COMPARE, "--runs-dir", "{ro}"], UNWRITABLE),
+    ("compare-store-corrupt", [*COMPARE, "--runs-dir", "{t}", "--name", "badrun"], CORRUPT),
+    ("report-store-corrupt", ["report", "{badrun}"], CORRUPT),
+    ("report-no-store", ["report", "{dir}"], r"no store at \S+"),
+    (
+        "report-output-folder",
+        ["report", "{badrun}", "--output", "{dir}"],
+        r"--output must be a file, got the folder",
+    ),
+    ("landscape-out-file", [*LANDSCAPE, "--out", "{file}"], NOT_A_FOLDER),
+    ("landscape-out-under-file", [*LANDSCAPE, "--out", "{file}/sub"], UNDER_A_FILE),
+    ("landscape-out-unwritable", [*LANDSCAPE, "--out", "{ro}"], UNWRITABLE),
+    ("figures-out-file", [*FIGURES, "--out", "{file}"], NOT_A_FOLDER),
+    ("figures-out-under-file", [*FIGURES, "--out", "{file}/sub"], UNDER_A_FILE),
+    ("figures-out-unwritable", [*FIGURES, "--out", "{ro}"], UNWRITABLE),
+    ("experiment-out-file", [*EXPERIMENT, "--out", "{file}"], NOT_A_FOLDER),
+    ("experiment-out-under-file", [*EXPERIMENT, "--out", "{file}/sub"], UNDER_A_FILE),
+    ("experiment-out-unwritable", [*EXPERIMENT, "--out", "{ro}"], UNWRITABLE),
+    (
+        "experiment-store-out-file",
+        ["experiment", "schedules", "--quick", "--store", "--out", "{file}"],
+        NOT_A_FOLDER,
+    ),
+    (
+        "experiment-store-corrupt",
+        ["experiment", "schedules", "--quick", "--store", "--out", "{badrun}"],
+        CORRUPT,
+    ),
+    # -- values
+    (
+        "train-unknown-hyper",
+        [*TRAIN, "--hyper", "foo=1", "--runs-dir", "{t}/runs"],
+        r"unknown hyperparameter\(s\) \['foo'\] for optimizer 'adam'; valid: lr, betas",
+    ),
+    (
+        "train-momentum-for-adam",
+        [*TRAIN, "--momentum", "0.9", "--runs-dir", "{t}/runs"],
+        r"unknown hyperparameter\(s\) \['momentum'\] for optimizer 'adam'",
+    ),
+    (
+        "train-lr-given-twice",
+        [*TRAIN, "--hyper", "lr=0.5", "--runs-dir", "{t}/runs"],
+        r"--lr 0.01 and --hyper lr=0.5 both set lr; give one",
+    ),
+    (
+        "train-unknown-optimizer",
+        [*TRAIN, "--optimizer", "nosuch", "--runs-dir", "{t}/runs"],
+        r"unknown optimizer 'nosuch'; valid names: sgd",
+    ),
+    (
+        "train-unknown-model",
+        [*TRAIN, "--model", "nosuch", "--runs-dir", "{t}/runs"],
+        r"unknown model 'nosuch'",
+    ),
+    (
+        "train-betas-three",
+        [*TRAIN, "--hyper", "betas=0.9,0.99,0.5", "--runs-dir", "{t}/runs"],
+        r"betas must be a pair",
+    ),
+    (
+        "landscape-steps-unbounded",
+        [*LANDSCAPE, "--steps", "100000000", "--out", "{t}/out"],
+        r"steps must be at most 100000 .*got 100000000",
+    ),
+    (
+        "landscape-frames-huge",
+        [*LANDSCAPE, "--frames", "100000000", "--out", "{t}/out"],
+        r"frames must be an integer from 2 to 1000, got 100000000",
+    ),
+    # -- usage errors (argparse) are one line too
+    ("argparse-missing-value", [*COMPARE, "--lr-range", "-1:1"], r"--lr-range: expected one"),
+    ("argparse-bad-int", [*TRAIN, "--steps", "many"], r"--steps: invalid int value: 'many'"),
+    ("argparse-unknown-command", ["nosuch"], r"invalid choice: 'nosuch'"),
+]
+
+
+@pytest.fixture
+def place(tmp_path):
+    """The files the cases refer to; returns the format mapping."""
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "adir").mkdir()
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not an SQLite database\n" * 64)
+    (tmp_path / "badrun").mkdir()
+    (tmp_path / "badrun" / "descentlab.sqlite").write_bytes(bad.read_bytes())
+    ro = _unwritable(tmp_path)
+    yield {
+        "t": tmp_path,
+        "file": tmp_path / "afile",
+        "dir": tmp_path / "adir",
+        "bad": bad,
+        "badrun": tmp_path / "badrun",
+        "ro": ro,
+    }
+    if ro.is_relative_to(tmp_path):
+        ro.chmod(0o755)
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    if os.geteuid() != 0:
+        ro = tmp_path / "readonly"
+        ro.mkdir()
+        ro.chmod(0o555)
+        return ro
+    # root writes anywhere on an ordinary file system; sysfs refuses new entries even to root
+    ro = Path("/sys/descentlab-unwritable")
+    try:
+        ro.mkdir()
+    except OSError:
+        return ro
+    ro.rmdir()
+    pytest.skip("no folder here that root cannot write to")
+
+
+def _files(root: Path) -> list[tuple[str, int]]:
+    return sorted(
+        (str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")
+    )
+
+
+def _run(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    _out, err = capsys.readouterr()
+    return code, err
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_leaves_nothing(argv, message, place, capsys):
+    tmp_path = place["t"]
+    argv = [a.format(**place) for a in argv]
+    before = _files(tmp_path)
+    code, err = _run(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert re.search(r"^descentlab(?: \w+)?: error: ", lines[0]), lines[0]
+    assert re.search(message, lines[0]), lines[0]
+    assert _files(tmp_path) == before  # no store, no run folder, no partial file
+
+
+@pytest.mark.slow
+def test_a_failing_trial_in_a_worker_process_is_one_line(place, capsys):
+    """The worker's traceback travels in the TrialError; the user sees its first line."""
+    argv = [*COMPARE, "--tune", "momentum=abc", "--workers", "2", "--runs-dir", f"{place['t']}/r"]
+    code, err = _run(argv, capsys)
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert re.search(r"^descentlab: error: trial '.+' failed: \w+Error: momentum must be", err)
+
+
+def test_a_report_written_over_a_folder_leaves_no_temporary_file(tmp_path):
+    from descentlab.report.html import render_report
+
+    class Comparison:  # render_report refuses before it reads anything else
+        report_path = tmp_path / "report.html"
+
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ValueError, match="must be a file, got the folder"):
+        render_report(Comparison(), path=tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_user_error_keeps_bugs_as_tracebacks():
+    assert user_error(ZeroDivisionError("division by zero")) is None
+    assert user_error(AttributeError("x")) is None
+    assert user_error(sqlite3.DatabaseError("file is not a database")).endswith(
+        "file is not a database"
+    )
+    assert user_error(ValueError("first line\nTraceback (most recent call last):")) == "first line"
+
+
+def test_debug_variable_shows_the_traceback(place, capsys, monkeypatch):
+    monkeypatch.setenv("DESCENTLAB_DEBUG", "1")
+    with pytest.raises(ValueError, match="must be a folder"):
+        main([*LANDSCAPE, "--out", str(place["file"])])

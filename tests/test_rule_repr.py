@@ -1,0 +1,129 @@
+"""Every update rule's ``repr`` is the call that builds it again.
+
+A comparison records a composed optimizer as the ``repr`` of its rule and ``descentlab
+report`` parses it back with the safe rule-expression grammar of ``compare --optimizer``
+(:func:`descentlab.experiments.compare.parse_rule`), so a repr that does not parse back (or
+parses to another rule) breaks the report. The table below gives, for every rule the grammar
+knows, arguments that differ from the defaults; the test fails when a rule is added to the
+registry without a row here.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+from descentlab import optim
+from descentlab.experiments.compare import _rule_factories, parse_optimizer, parse_rule
+
+# rule name -> argument sets; together they move every constructor argument off its default.
+NON_DEFAULT: dict[str, list[dict]] = {
+    "add_decayed_weights": [{"weight_decay": 0.05}],
+    "add_l2": [{"weight_decay": 0.02}],
+    "add_noise": [{"noise_eta": 0.3, "noise_gamma": 0.6, "noise_seed": 7}],
+    "clip_by_global_norm": [{"max_norm": 2.5}],
+    "clip_by_value": [{"clip_value": 0.25}],
+    "maximize": [{"maximize": True}],
+    "non_finite_guard": [{"mode": "skip"}, {"mode": "zero"}],
+    "scale_by_adadelta": [{"rho": 0.8, "eps": 1e-5}],
+    "scale_by_adagrad": [{"initial_accumulator_value": 0.1, "eps": 1e-9, "eps_inside_sqrt": True}],
+    "scale_by_adam": [
+        {
+            "betas": (0.8, 0.95),
+            "eps": 1e-7,
+            "amsgrad": True,
+            "bias_correction": False,
+            "eps_inside_sqrt": True,
+        },
+    ],
+    "scale_by_lr": [{"lr": 0.25}, {"lr": 0.5, "lr_decay": 0.01}],
+    "scale_by_nadam": [{"betas": (0.8, 0.95), "eps": 1e-7, "momentum_decay": 0.005}],
+    "scale_by_radam": [{"betas": (0.7, 0.9), "eps": 1e-6}],
+    "scale_by_rms": [{"alpha": 0.9, "eps": 1e-6, "centered": True, "eps_inside_sqrt": True}],
+    "trace": [{"momentum": 0.8, "dampening": 0.1}, {"momentum": 0.7, "nesterov": True}],
+    "velocity": [
+        {"momentum": 0.8, "lr": 0.05, "nesterov": True},
+        {"momentum": 0.6, "lr": 0.02, "lookahead": True},
+    ],
+}
+
+RULES = {
+    name: f
+    for name, f in _rule_factories().items()
+    if isinstance(f, type) and issubclass(f, optim.Rule)
+}
+CASES = [(name, kw) for name, sets in NON_DEFAULT.items() for kw in sets]
+
+
+def test_the_table_covers_every_rule_and_every_argument():
+    assert sorted(RULES) == sorted(NON_DEFAULT), "add the new rule to NON_DEFAULT"
+    for name, factory in RULES.items():
+        params = inspect.signature(factory).parameters
+        moved = {k for kw in NON_DEFAULT[name] for k, v in kw.items() if v != params[k].default}
+        assert moved == set(params), (
+            f"{name}: arguments left at their defaults: {set(params) - moved}"
+        )
+
+
+def _state(rule):
+    return {k: v for k, v in vars(rule).items() if not k.startswith("_cache")}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
+)
+def test_repr_shows_the_values_and_parses_back_to_the_same_rule(name, kwargs):
+    rule = RULES[name](**kwargs)
+    text = repr(rule)
+    assert text.startswith(f"{name}(")
+    for key, value in kwargs.items():
+        assert f"{key}={value!r}" in text, f"{text} does not show {key}={value!r}"
+    back = parse_rule(text)
+    assert type(back) is type(rule)
+    assert _state(back) == _state(rule)
+    assert repr(back) == text
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)]
+)
+def test_parsed_rule_updates_exactly_as_the_original(name, kwargs):
+    """Same class and attributes is not the whole story: run both on the same losses."""
+    gen = torch.Generator().manual_seed(0)
+    shifts = [torch.randn(5, generator=gen, dtype=torch.float64) for _ in range(3)]
+    start = torch.linspace(-1, 1, 5, dtype=torch.float64)
+    finals = []
+    for rule in (RULES[name](**kwargs), parse_rule(repr(RULES[name](**kwargs)))):
+        if "lr" not in rule.defaults:
+            rule = optim.chain(rule, optim.scale_by_lr(0.1))
+        w = torch.nn.Parameter(start.clone())
+        opt = optim.Optimizer([w], rule)
+        for g in shifts:
+
+            def closure(g=g, w=w, opt=opt):
+                opt.zero_grad()
+                loss = (g * w).sum() + 0.5 * (w * w).sum()
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        finals.append(w.detach().clone())
+    assert torch.equal(finals[0], finals[1])
+    assert not torch.equal(finals[0], start)
+
+
+def test_a_comparison_that_used_a_guarded_chain_reads_back():
+    """What ``descentlab report`` does: OptimizerChoice -> dict -> OptimizerChoice."""
+    rule = optim.chain(
+        optim.non_finite_guard("skip"),
+        optim.clip_by_global_norm(2.0),
+        optim.velocity(0.5, lr=0.1, lookahead=True),
+    )
+    choice = parse_optimizer(("guarded", rule))
+    again = type(choice).from_dict(choice.to_dict())
+    assert again.describe() == choice.describe() == repr(rule)
+    assert [type(r) for r in again.optimizer.rules] == [type(r) for r in rule.rules]
+    assert again.optimizer.rules[0].defaults == {"non_finite": "skip"}
+    assert again.optimizer.rules[2].lookahead is True
