@@ -35,7 +35,7 @@ EXPERIMENT = ["experiment", "bias_variance", "--quick"]
 NOT_A_FOLDER = r"must be a folder, but \S+ is a file"
 UNDER_A_FILE = r"must be a (?:folder|database file), but \S+ is under \S+, which is a file"
 UNWRITABLE = r"(?i)permission denied|not permitted"
-CORRUPT = r"(?i)not a database|corrupt"
+CORRUPT = r"\S+\.sqlite is not a descentlab store: it is not a SQLite database"
 
 # id, argv ({t}: the test's folder, {file}: a file, {dir}: an empty folder, {ro}: a folder
 # that cannot be written, {bad}: a corrupted store, {badrun}: a run folder holding one),
@@ -171,8 +171,12 @@ def _unwritable(tmp_path: Path) -> Path:
 
 
 def _files(root: Path) -> list[tuple[str, int]]:
+    # A run folder's ``.lock`` (FolderLock: one process per run folder) stays by design: the
+    # kernel releases the lock with the process, the file is only a place to hold it.
     return sorted(
-        (str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1) for p in root.rglob("*")
+        (str(p.relative_to(root)), p.stat().st_size if p.is_file() else -1)
+        for p in root.rglob("*")
+        if p.name != ".lock"
     )
 
 

@@ -73,6 +73,8 @@ def _error_types() -> tuple[type[BaseException], ...]:
         ("descentlab.experiments.trials", "TrialError"),
         ("descentlab.engine.checkpoint", "CheckpointError"),
         ("descentlab.problems.data", "TestSetSealedError"),
+        ("descentlab._osutil", "FolderBusy"),
+        ("descentlab.experiments.ray_backend", "BackendUnavailable"),
     ):
         mod = sys.modules.get(module)
         error = getattr(mod, name, None) if mod is not None else None
@@ -87,8 +89,9 @@ def user_error(exc: BaseException) -> str | None:
     User errors: ``ValueError``, ``KeyError`` and ``TypeError`` (bad names, values and
     types), ``OSError`` (a path that is missing, a file, a folder, or not writable),
     ``sqlite3.Error`` (a store that is corrupted, locked or not a database) and the project's
-    own errors about stores, checkpoints and failed trials. Only the first line of the
-    message is kept (a failed trial's message carries the worker's traceback after it).
+    own errors about stores, checkpoints, failed trials, a run folder held by another
+    process and an unavailable backend. Only the first line of the message is kept (a
+    failed trial's message carries the worker's traceback after it).
 
     Example:
         >>> user_error(KeyError("unknown optimizer 'x'"))
