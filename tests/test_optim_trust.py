@@ -309,6 +309,11 @@ def test_flags_and_choices_of_the_wrong_type():
         optim.Momentum(_params(), form=None)
     with pytest.raises(ValueError, match="form must be one of"):
         optim.Momentum(_params(), form="sideways")
+    opt = optim.SGD(_params(), lr=0.1)
+    extra = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="param group 1: lr must be a number, got 'x'"):
+        opt.add_param_group({"params": [extra], "lr": "x"})
+    assert len(opt.param_groups) == 1
 
 
 @pytest.mark.parametrize(

@@ -252,6 +252,12 @@ class Optimizer(torch.optim.Optimizer):
     Each step first validates every group's hyperparameters and runs the rules' gradient
     checks (:class:`~descentlab.optim.non_finite_guard`), and only then changes anything, so
     bad values or a refused step leave parameters and state as they were.
+    A value of the wrong type raises :class:`~descentlab.optim.HyperparameterTypeError` (a
+    ``TypeError``, as torch's optimizers raise, and a ``ValueError``), one out of range
+    ``ValueError``; both name the parameter and the value.
+
+    ``copy.deepcopy`` and pickling give an optimizer that continues identically; under
+    ``torch.compile`` the step runs eagerly behind a graph break (its state kept).
 
     Two backends run the chain. The *fused* one (:mod:`descentlab.optim.fused`) compiles the
     whole chain into one loop over each parameter's memory (one pass per step instead of a
