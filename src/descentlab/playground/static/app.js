@@ -22,8 +22,11 @@ function defaultLr(opt, land) {
   const width = land.domain[0][1] - land.domain[0][0];
   if (opt === "adadelta") return 1.0;
   if (ADAPTIVE.has(opt)) return Math.min(1, +(0.005 * width).toPrecision(2));
-  // momentum 0.9 multiplies the step by about 1/(1 - 0.9): start ten times smaller
-  if (opt === "momentum" || opt === "nesterov") return +(land.lr / 10).toPrecision(3);
+  // momentum 0.9 multiplies the step by about 1/(1 - 0.9): where the landscape's lr is near
+  // the stability limit (quadratics), start ten times smaller
+  if ((opt === "momentum" || opt === "nesterov") && land.lr > 0.05) {
+    return +(land.lr / 10).toPrecision(3);
+  }
   return land.lr;
 }
 
