@@ -20,8 +20,11 @@ from descentlab.experiments.compare import _rule_factories, parse_optimizer, par
 
 # rule name -> argument sets; together they move every constructor argument off its default.
 NON_DEFAULT: dict[str, list[dict]] = {
-    "add_decayed_weights": [{"weight_decay": 0.05}],
-    "add_l2": [{"weight_decay": 0.02}],
+    "add_decayed_weights": [
+        {"weight_decay": 0.05},
+        {"weight_decay": 0.05, "on_when": "decoupled_weight_decay"},
+    ],
+    "add_l2": [{"weight_decay": 0.02}, {"weight_decay": 0.02, "off_when": "decoupled"}],
     "add_noise": [{"noise_eta": 0.3, "noise_gamma": 0.6, "noise_seed": 7}],
     "clip_by_global_norm": [{"max_norm": 2.5}],
     "clip_by_value": [{"clip_value": 0.25}],
