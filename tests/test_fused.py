@@ -24,7 +24,12 @@ from descentlab import optim
 from descentlab.optim import fused as F
 
 STEPS = 300
-TOL = 1e-6  # issue 6: fused vs eager, float32, 300 steps (in practice they are bit-identical)
+# Fused vs eager, float32, 300 steps: bit-identical where the kernels reproduce torch's float32
+# sqrt (Intel AVX-512); elsewhere (AMD) the kernels take the correctly rounded root, as torch's
+# own fused kernels do, and ulp differences in the roots grow to ~1e-6..1e-5 relative over 300
+# Adam steps (torch's for-loop and fused Adam differ alike there).
+BITWISE = F.sqrt_reproduces_torch()
+TOL = 1e-6 if BITWISE else 2e-5
 
 
 def _max_rel_err(a: torch.nn.Module, b: torch.nn.Module) -> float:
@@ -185,8 +190,29 @@ def test_kernel_sqrt_matches_torch(dtype):
     assert torch.equal(torch.signbit(out[:2]), torch.signbit(ref[:2]))
     ulp = torch.finfo(dtype).eps * ref.abs()
     assert bool((same | ((out - ref).abs() <= ulp)).all()), "more than one ulp from torch.sqrt"
-    if dtype == torch.float32 and torch.backends.cpu.get_cpu_capability() == "AVX512":
-        assert bool(same.all()), "float32 sqrt should be bit-identical to torch's on AVX-512"
+    if dtype == torch.float32 and BITWISE:
+        assert bool(same.all()), "float32 sqrt should be bit-identical to torch's"
+    elif dtype == torch.float32:
+        # torch's root is not reproducible here: the kernels' is the correctly rounded one
+        exact = x.double().sqrt().float()
+        assert bool(((out == exact) | (out.isnan() & exact.isnan())).all())
+
+
+def test_sqrt_probe_decides_the_kernels_root():
+    """The kernels' float32 root is torch's where the probe found it reproducible, else the
+    correctly rounded one; float64 kernels never need the switch."""
+    exact = "#define DL_EXACT_SQRT 1"
+    for dtype, expect in ((torch.float32, not BITWISE), (torch.float64, False)):
+        model = torch.nn.Linear(2, 1).to(dtype)
+        opt = optim.Adam(model.parameters(), fused=True)
+        model(torch.ones(1, 2, dtype=dtype)).sum().backward()
+        opt.step()
+        (plan,) = [p for p in opt._plans.values() if p is not None]
+        assert (exact in plan.source) == expect
+    cpuinfo = Path("/proc/cpuinfo")
+    intel = cpuinfo.is_file() and "GenuineIntel" in cpuinfo.read_text()
+    if intel and torch.backends.cpu.get_cpu_capability() == "AVX512":
+        assert BITWISE, "on Intel AVX-512 CPUs the kernels reproduce MKL's float32 sqrt"
 
 
 def test_batched_hyperparameters_equal_separate_runs():
@@ -216,8 +242,12 @@ def test_batched_hyperparameters_equal_separate_runs():
                 w0[r : r + 1],
                 target[r : r + 1],
             )
-            # same per-row coefficients and loop body as a single run: bit-identical
-            assert torch.equal(batched[r : r + 1], row)
+            # same per-row coefficients and loop body as a single run: bit-identical (to the
+            # eager single run too, where the kernels reproduce torch's float32 sqrt)
+            if fused or BITWISE:
+                assert torch.equal(batched[r : r + 1], row)
+            else:  # 50 steps at lr 0.1 with beta1 0.5 amplify rounding more than TOL's case
+                assert float((batched[r : r + 1] - row).abs().max() / row.abs().max()) <= 1e-4
     # the eager backend's batched path computes per-run coefficients in float32 tensors
     eager, _ = run(lambda p: optim.Adam(p, lr=lrs, betas=betas, fused=False), w0, target)
     assert float((batched - eager).abs().max() / eager.abs().max()) <= 1e-4
@@ -269,8 +299,10 @@ def test_second_process_loads_the_cache_without_compiling(tmp_path: Path):
         w = torch.nn.Parameter(torch.ones(1000))
         opt = optim.RAdam([w], lr=1e-3, weight_decay=1e-2, fused=True)
         w.grad = torch.ones(1000)
+        fused.sqrt_reproduces_torch()  # its probe kernel is compiled (and cached) once too
+        before = fused.compile_count()
         t0 = time.perf_counter(); opt.step(); first = time.perf_counter() - t0
-        print(fused.compile_count(), first)
+        print(fused.compile_count() - before, first)
         """
     )
     # different hash seeds: the generated source must not depend on set or dict order
@@ -286,7 +318,7 @@ def test_second_process_loads_the_cache_without_compiling(tmp_path: Path):
     ]
     assert int(runs[0][0]) == 1, "the first process should compile its kernel"
     assert int(runs[1][0]) == 0, "the second process should load it from the disk cache"
-    assert len(list((tmp_path / "fused").glob("k_*.so"))) == 1
+    assert len(list((tmp_path / "fused").glob("k_*.so"))) == 2  # the kernel and the probe
 
 
 class _NoFusedForm(optim.Rule):
@@ -356,7 +388,10 @@ def test_fused_follows_replaced_parameters_and_state(name):
         return [w.detach().clone() for w in ws]
 
     for a, b in zip(run(True), run(False), strict=True):
-        assert torch.equal(a, b)
+        if BITWISE or name != "adam":
+            assert torch.equal(a, b)
+        else:  # the one root per element is correctly rounded here, torch's is not
+            assert float((a - b).abs().max() / b.abs().max()) <= TOL
 
 
 def test_fused_step_counts_as_an_in_place_change_for_autograd():
