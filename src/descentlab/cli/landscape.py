@@ -13,8 +13,9 @@ The race writes ``DIR/<function>_<optimizers>.png`` (paths on the contour map an
 curves) and, for 2-D landscapes, the same as an animated ``.gif``; it prints one line per
 optimizer with its final loss or the step at which it diverged.
 
-Limits: ``--steps`` at most :data:`MAX_STEPS` (every iterate is kept and drawn; 100 000 steps
-of seven optimizers take about a minute) and ``--frames`` at most :data:`MAX_FRAMES`.
+Limits: ``--steps`` at most :data:`MAX_STEPS` and ``--frames`` at most :data:`MAX_FRAMES`.
+Every iterate is kept and drawn, so time and memory grow with the steps: 100 000 steps of the
+seven default optimizers on ``rosenbrock`` took 155 s of CPU and 0.7 GB (step-by-step path).
 """
 
 from __future__ import annotations

@@ -601,6 +601,10 @@ class CompareSpec:
                 raise ValueError(f"space[{key!r}]: optimizer {label!r} takes no {name!r}")
         for c in choices:
             _check_optimizer(c, {**c.hyper, "lr": c.default_lr() if c.fixed_lr else c.lr_range[0]})
+            # every value of the search space too: a bad one would otherwise fail in a trial,
+            # after the run folder and the store were made
+            for setting in tuning_settings(self, c):
+                _check_optimizer(c, {**c.hyper, **setting})
         if self.name is not None and (
             not isinstance(self.name, str) or not self.name or os.sep in self.name
         ):
