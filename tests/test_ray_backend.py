@@ -52,9 +52,13 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def local_table(tmp_path_factory):
-    result = compare(SPEC, tmp_path_factory.mktemp("local"), workers=1, report=False)
-    return result.table(timings=False)
+def local_result(tmp_path_factory):
+    return compare(SPEC, tmp_path_factory.mktemp("local"), workers=1, report=False)
+
+
+@pytest.fixture(scope="module")
+def local_table(local_result):
+    return local_result.table(timings=False)
 
 
 def _non_loopback_listeners() -> list[str]:
@@ -119,19 +123,27 @@ def _recorder(outcomes):
     return progress
 
 
-def test_ray_table_equals_local(cluster, local_table, tmp_path):
+def test_ray_table_equals_local(cluster, local_result, local_table, tmp_path):
     outcomes = []
     result = compare(SPEC, tmp_path, report=False, backend="ray", progress=_recorder(outcomes))
     assert result.table(timings=False) == local_table
     assert result.record.provenance["sessions"][-1]["backend"] == "ray"
-    # The driver wrote every trial into its own store, checkpoint included.
+    # The driver wrote every trial into its own store as the local backend records it:
+    # the same metrics and the same artifacts, files in the run folder.
     from descentlab.store import Store
 
-    with Store(result.store_path) as store:
+    with Store(result.store_path) as store, Store(local_result.store_path) as local:
+        checkpoints = 0
         for out in outcomes:
-            ckpt = store.artifacts(out.run_id)["checkpoint"]["path"]
-            assert os.path.dirname(ckpt) == str(result.run_dir / "checkpoints")
-            assert os.path.isfile(ckpt)
+            twin = local.find_run_by_config(out.trial.record_config(), status=None)
+            assert store.metrics(out.run_id).keys() == local.metrics(twin.id).keys()
+            arts = store.artifacts(out.run_id)
+            assert arts.keys() == local.artifacts(twin.id).keys()
+            for art in arts.values():
+                assert os.path.dirname(art["path"]) == str(result.run_dir / "checkpoints")
+                assert os.path.isfile(art["path"])
+                checkpoints += 1
+        assert checkpoints > 0
 
 
 def test_node_lost_mid_sweep_gives_the_same_table(cluster, local_table, tmp_path):

@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ from descentlab.experiments.trials import (
     TrialError,
     TrialOutcome,
     TrialRunner,
-    _execute,
+    _execute_group,
     _threads,
 )
 
@@ -127,9 +126,9 @@ def make_runner(
 ) -> TrialRunner:
     """The trial runner of ``backend``: ``"local"`` (this machine's worker processes) or
     ``"ray"`` (Ray tasks; ``address`` joins a running cluster, None starts a local one).
-    ``vectorize`` lets the local runner train trials of one model together
-    (:meth:`TrialRunner.submit_many <descentlab.experiments.trials.TrialRunner.submit_many>`);
-    Ray tasks run one trial each.
+    ``vectorize`` lets either train trials of one model together
+    (:meth:`TrialRunner.submit_many <descentlab.experiments.trials.TrialRunner.submit_many>`):
+    one worker task, or one Ray task, per group.
 
     Raises:
         ValueError: unknown backend, or ``address`` given for the local backend.
@@ -139,12 +138,12 @@ def make_runner(
         return TrialRunner(
             store_path, source, workers=workers, threads=threads, vectorize=vectorize
         )
-    return RayTrialRunner(store_path, source, address=address, threads=threads)
+    return RayTrialRunner(store_path, source, address=address, threads=threads, vectorize=vectorize)
 
 
-def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, dict[str, Any]]:
+def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, list[dict[str, Any]]]:
     """Call ``work(store)`` with a scratch store in a temporary folder; return what it returned
-    and the one run it recorded, exported with its files' bytes."""
+    and the runs it recorded (in the order recorded), exported with their files' bytes."""
     from descentlab.store import Store
 
     os.environ.setdefault("DESCENTLAB_QUIET", "1")
@@ -152,25 +151,29 @@ def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, dict[str, Any]]:
         store = Store(Path(tmp) / "trial.sqlite")
         try:
             value = work(store)
-            (record,) = store.list_runs()
-            exported = store.export_run(record.id)
+            runs = [store.export_run(record.id) for record in store.list_runs()]
         finally:
             store.close()
-        files = {}
-        for name, art in exported["artifacts"].items():
-            path = Path(art["path"])
-            if path.is_file():
-                files[name] = (art["kind"], path.suffix, path.read_bytes())
-    exported["files"] = files
-    return value, exported
+        for exported in runs:
+            files = {}
+            for name, art in exported["artifacts"].items():
+                path = Path(art["path"])
+                if path.is_file():
+                    files[name] = (art["kind"], path.suffix, path.read_bytes())
+            exported["files"] = files
+    return value, runs
 
 
-def _run_remote(source: DataSource, trial: Trial, threads: int) -> dict[str, Any]:
-    """The body of a trial's Ray task: run ``trial`` against a scratch store and export it."""
+def _run_remote(source: DataSource, trials: list[Trial], threads: int) -> list[dict[str, Any]]:
+    """The body of a Ray task: run ``trials`` (one, or a group that trains in one vectorized
+    pass) against a scratch store and export their runs, in the trials' order."""
     with _threads(threads):
-        outcome, exported = _in_scratch_store(lambda store: _execute(store, source, trial))
-    exported["seconds"] = outcome.seconds
-    return exported
+        outcomes, runs = _in_scratch_store(lambda store: _execute_group(store, source, trials))
+    by_id = dict(zip(sorted(o.run_id for o in outcomes), runs, strict=True))
+    exports = [by_id[o.run_id] for o in outcomes]
+    for exported, outcome in zip(exports, outcomes, strict=True):
+        exported["seconds"] = outcome.seconds
+    return exports
 
 
 def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple[Any, Any]:
@@ -181,7 +184,10 @@ def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple
     with _threads(threads):
         if not recorded:
             return train(config, data=data, progress=False), None
-        return _in_scratch_store(lambda store: train(config, store, data=data, progress=False))
+        result, (exported,) = _in_scratch_store(
+            lambda store: train(config, store, data=data, progress=False)
+        )
+        return result, exported
 
 
 def _place_files(store: Any, exported: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
@@ -290,6 +296,8 @@ class RayTrialRunner(TrialRunner):
         threads: torch threads per trial, and the CPUs each task asks Ray for.
         num_cpus: CPUs of a local instance (None: all of this machine's).
         retries: how often Ray runs a task again when its worker or node dies.
+        vectorize: trials of one model submitted together train in one vectorized pass, as
+            one Ray task (see :meth:`~descentlab.experiments.trials.TrialRunner.submit_many`).
 
     A Ray session that is already initialised in this process is used as it is and left
     running; one this runner started is shut down by :meth:`close`.
@@ -304,8 +312,9 @@ class RayTrialRunner(TrialRunner):
         threads: int = 1,
         num_cpus: int | None = None,
         retries: int = 3,
+        vectorize: bool = False,
     ) -> None:
-        super().__init__(store_path, source, workers=1, threads=threads)
+        super().__init__(store_path, source, workers=1, threads=threads, vectorize=vectorize)
         if address is not None and (not isinstance(address, str) or not address):
             raise ValueError(f"address must be a non-empty string, got {address!r}")
         for name, value in (("num_cpus", num_cpus), ("retries", retries)):
@@ -353,39 +362,44 @@ class RayTrialRunner(TrialRunner):
 
     # -- work ------------------------------------------------------------------------------
 
-    def _dispatch(self, index: int, trial: Trial) -> None:
+    def _dispatch_group(self, indices: list[int], group: list[Trial]) -> None:
         self.start()
-        gpus = 1 if str(trial.config.device).startswith("cuda") else 0
-        ref = self._remote.options(num_cpus=self.threads, num_gpus=gpus).remote(
-            self._source_ref, trial, self.threads
+        cuda = any(str(t.config.device).startswith("cuda") for t in group)
+        ref = self._remote.options(num_cpus=self.threads, num_gpus=1 if cuda else 0).remote(
+            self._source_ref, group, self.threads
         )
-        self._refs[ref] = index
+        self._refs[ref] = indices
 
     def _collect(self) -> TrialOutcome:
         ray = self._ray
-        t0 = time.perf_counter()
         while True:
             # A short timeout keeps Ctrl-C responsive while the cluster works.
             ready, _ = ray.wait(list(self._refs), num_returns=1, timeout=_POLL)
             if ready:
                 break
         ref = ready[0]
-        index = self._refs.pop(ref)
-        trial = self._trials.pop(index)
+        indices = self._refs.pop(ref)
+        trials = [self._trials.pop(i) for i in indices]
+        names = ", ".join(repr(t.config.name) for t in trials)
         try:
-            exported = ray.get(ref)
+            exports = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
-            raise TrialError(f"trial {trial.config.name!r} failed: {exc}") from None
+            raise TrialError(f"trial {names} failed: {exc}") from None
         except ray.exceptions.RayError as exc:  # the task could not run (retries exhausted)
-            raise TrialError(
-                f"trial {trial.config.name!r} could not run on the Ray cluster: {exc}"
-            ) from None
-        run_id = self._import(exported)
-        run = exported["run"]
-        seconds = exported.get("seconds", time.perf_counter() - t0)
-        return TrialOutcome(
-            trial, run_id, run["status"], dict(run["summary"] or {}), False, seconds
-        )
+            raise TrialError(f"trial {names} could not run on the Ray cluster: {exc}") from None
+        for trial, exported in zip(trials, exports, strict=True):
+            run = exported["run"]
+            self._ready.append(
+                TrialOutcome(
+                    trial,
+                    self._import(exported),
+                    run["status"],
+                    dict(run["summary"] or {}),
+                    False,
+                    exported["seconds"],
+                )
+            )
+        return self._ready.popleft()
 
     def _import(self, exported: dict[str, Any]) -> int:
         """Write a returned run into the store (its files first, then its rows)."""
