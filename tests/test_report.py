@@ -206,3 +206,15 @@ def test_interrupted_comparison_renders_partially(tmp_path):
     assert Store(partial.store_path).list_runs(name="compare")[0].status == "interrupted"
     finished = compare(spec, tmp_path, workers=1, progress=False, report=False)
     assert finished.complete
+
+
+def test_report_links_to_the_lecture_book_when_it_exists(rendered, tmp_path):
+    result, _, _ = rendered
+    copy = tmp_path / "runs" / result.run_dir.name
+    shutil.copytree(result.run_dir, copy)
+    book = tmp_path / "runs" / "lectures" / "index.html"  # `descentlab lectures`' default
+    book.parent.mkdir()
+    book.write_text("<!DOCTYPE html>")
+    text = render_report(load_comparison(copy)).read_text(encoding="utf-8")
+    assert '<section id="book"><h2>Lecture book</h2>' in text
+    assert 'href="../lectures/index.html"' in text

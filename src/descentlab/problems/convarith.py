@@ -41,6 +41,7 @@ __all__ = [
     "conv_output_shape",
     "conv_params",
     "format_count",
+    "inception_table",
     "linear_params",
 ]
 
@@ -348,3 +349,95 @@ def bottleneck_savings(
         "saved": direct - total,
         "ratio": direct / total,
     }
+
+
+# GoogLeNet's inception (3a) block (Szegedy et al., Table 1): input 28x28x192, four branches
+# concatenated along the channels.
+_INCEPTION_3A = {
+    "in": 192,
+    "hw": 28,
+    "1x1": 64,
+    "3x3_reduce": 96,
+    "3x3": 128,
+    "5x5_reduce": 16,
+    "5x5": 32,
+    "pool_proj": 32,
+}
+
+
+def inception_table(
+    reduce: bool = True, *, bias: bool = False, block: dict[str, int] | None = None
+) -> list[dict[str, Any]]:
+    """The layers of an inception block with their output shapes and parameter counts.
+
+    With ``reduce`` (GoogLeNet's block) the 3x3 and 5x5 convolutions read a 1x1 reduction of
+    the input and the pooling branch ends in a 1x1 projection; without it (the "naive"
+    block) they read all input channels and the pooled input is concatenated as it is, so
+    the output is wider and every layer costs more. Every convolution keeps the spatial size
+    (padding ``k // 2``, stride 1).
+
+    Args:
+        reduce: with the 1x1 reductions.
+        bias: count biases.
+        block: the channel numbers (keys ``in``, ``hw``, ``1x1``, ``3x3_reduce``, ``3x3``,
+            ``5x5_reduce``, ``5x5``, ``pool_proj``); default GoogLeNet's inception (3a).
+
+    Returns:
+        one dict per layer: ``branch``, ``layer``, ``in_ch``, ``out_ch``, ``kernel``,
+        ``out_shape`` (C, H, W) and ``weights``; the last row (``layer == "concat"``) holds the
+        block's total weights and output shape.
+
+    Example:
+        >>> inception_table()[-1]["weights"], inception_table(reduce=False)[-1]["weights"]
+        (163328, 387072)
+    """
+    b = dict(_INCEPTION_3A if block is None else block)
+    missing = sorted(set(_INCEPTION_3A) - set(b))
+    if missing:
+        raise ValueError(f"block is missing {missing}; keys: {list(_INCEPTION_3A)}")
+    c, hw = b["in"], b["hw"]
+    layers: list[tuple[str, str, int, int, int]] = [("1x1", "1x1", c, b["1x1"], 1)]
+    if reduce:
+        layers += [
+            ("3x3", "1x1 reduce", c, b["3x3_reduce"], 1),
+            ("3x3", "3x3", b["3x3_reduce"], b["3x3"], 3),
+            ("5x5", "1x1 reduce", c, b["5x5_reduce"], 1),
+            ("5x5", "5x5", b["5x5_reduce"], b["5x5"], 5),
+            ("pool", "3x3 max-pool", c, c, 0),
+            ("pool", "1x1 projection", c, b["pool_proj"], 1),
+        ]
+    else:
+        layers += [
+            ("3x3", "3x3", c, b["3x3"], 3),
+            ("5x5", "5x5", c, b["5x5"], 5),
+            ("pool", "3x3 max-pool", c, c, 0),
+        ]
+    rows: list[dict[str, Any]] = []
+    out_channels: dict[str, int] = {}
+    for branch, layer, cin, cout, k in layers:
+        weights = conv_params(cin, cout, k, bias=bias) if k else 0
+        rows.append(
+            {
+                "branch": branch,
+                "layer": layer,
+                "in_ch": cin,
+                "out_ch": cout,
+                "kernel": k or 3,
+                "out_shape": (cout, hw, hw),
+                "weights": weights,
+            }
+        )
+        out_channels[branch] = cout
+    total_c = sum(out_channels.values())
+    rows.append(
+        {
+            "branch": "all",
+            "layer": "concat",
+            "in_ch": c,
+            "out_ch": total_c,
+            "kernel": None,
+            "out_shape": (total_c, hw, hw),
+            "weights": sum(r["weights"] for r in rows),
+        }
+    )
+    return rows

@@ -267,31 +267,34 @@ def adagrad_loss_panel(ax: Any, data: Mapping[str, Any]) -> None:
 
 
 def adadelta_panel(ax: Any, data: Mapping[str, Any]) -> None:
-    """Adadelta's path in different units, rescaled back: one path (units-aware eps)."""
+    """Adadelta's distance to the minimum in different units, rescaled back: one curve with
+    units-aware eps, one per unit with torch's single eps."""
     ad = data["adadelta"]
-    ref = _a(ad["path"])
-    ax.plot(
-        ref[:, 0],
-        ref[:, 1],
+    star = np.array([2.0, 2.0])
+    ref = np.linalg.norm(_a(ad["path"]) - star, axis=1)
+    ax.semilogy(
+        ref,
         "-",
         color=_C["adadelta"],
-        lw=5,
+        lw=6,
         alpha=0.35,
-        label="units-aware ε: every 10^k, rescaled, on top of each other",
+        label="units-aware ε: all five units 10^k (identical)",
     )
     for i, k in enumerate(ad["units"]):
-        p = _a(
-            ad["paths_single_eps"][str(k)]
-            if str(k) in ad["paths_single_eps"]
-            else ad["paths_single_eps"][k]
+        paths = ad["paths_single_eps"]
+        p = _a(paths[str(k)] if str(k) in paths else paths[k])
+        ax.semilogy(
+            np.linalg.norm(p - star, axis=1),
+            "--",
+            lw=1.2,
+            color=f"C{i}",
+            label=f"torch's one ε, units 10^{k}",
         )
-        ax.plot(p[:, 0], p[:, 1], "--", lw=1.1, color=f"C{i}", label=f"torch's one ε, units 10^{k}")
-    ax.plot(2, 2, "*", ms=14, color="gold", mec="black")
-    ax.set_xlabel("$x$ (rescaled back to units 1)")
-    ax.set_ylabel("$y$")
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel("distance to the minimum (in units 1)")
     ax.set_title("Adadelta at lr = 1 on $3(x-2)^2 + (y-2)^2$ in units $10^k$", fontsize=10)
-    _legend(ax, loc="best")
-    ax.grid(True, alpha=0.3)
+    _legend(ax, loc="lower left")
+    ax.grid(True, which="major", alpha=0.3)
 
 
 def adam_bias_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -374,3 +377,333 @@ PANELS: dict[str, tuple[str, Callable[[Any, Mapping[str, Any]], None]]] = {
     "adam_eps": ("adaptive", adam_eps_panel),
     "printed_adam": ("adaptive", printed_adam_panel),
 }
+
+
+# ------------------------------------------------------------------------------------------
+# convolution
+
+
+def continuous_conv_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    c = data["continuous"]
+    t = _a(c["t"])
+    ax.plot(t, c["triangle"], color="#333333", lw=4, alpha=0.3, label="closed form: triangle")
+    ax.plot(t, c["first"], "o", ms=4, color="#0072B2", label=r"$\int f(\tau) g(t-\tau) d\tau$")
+    ax.plot(t, c["second"], "x", ms=6, color="#009E73", label=r"$\int f(t-\tau) g(\tau) d\tau$")
+    ax.plot(t, c["typo"], "--", color="#D55E00", label=r"as printed: $\int f(t-\tau) g(t) d\tau$")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel("$(f * g)(t)$")
+    ax.set_title("Continuous: two unit boxes (quadrature)", fontsize=10)
+    _legend(ax, loc="upper right")
+    ax.grid(True, alpha=0.3)
+
+
+def discrete_conv_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    d = data["discrete"]
+    t = np.arange(len(d["definition"]))
+    ax.plot(t, d["definition"], "o-", color="#0072B2", lw=2, label=r"$\sum_i f(i) g(t-i)$")
+    ax.plot(t, d["torch_flipped"], "x", ms=8, color="#009E73", label="torch conv1d, kernel flipped")
+    ax.plot(
+        t,
+        d["torch_plain"],
+        "s--",
+        ms=3,
+        color="#D55E00",
+        label="torch conv1d as is (cross-correlation)",
+    )
+    ax.set_xlabel("$t$")
+    ax.set_ylabel("$(f * g)(t)$")
+    ax.set_title(f"Discrete: kernel g = {d['g']}", fontsize=10)
+    _legend(ax)
+    ax.grid(True, alpha=0.3)
+
+
+def conv2d_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    d = data["image2d"]
+    a, b = _a(d["definition"]), _a(d["torch_plain"])
+    m = max(np.abs(a).max(), np.abs(b).max())
+    ax.imshow(np.hstack([a, np.full((a.shape[0], 1), np.nan), b]), cmap="RdBu_r", vmin=-m, vmax=m)
+    ax.set_title("2-D: definition (left) vs conv2d without the flip (right)", fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def params_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    """AlexNet's parameters per layer (log scale), the lecture's numbers above the bars."""
+    rows = data["arith"]["alexnet"]
+    names = [r["layer"] for r in rows]
+    w = [r["weights"] for r in rows]
+    colors = ["#0072B2" if r["kind"] == "conv" else "#D55E00" for r in rows]
+    ax.bar(names, w, color=colors)
+    ax.set_yscale("log")
+    for i, r in enumerate(rows):
+        ax.text(
+            i,
+            r["weights"] * 1.3,
+            f"{r['weights']:,}\n(lecture {r['lecture']})",
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    fc = sum(r["weights"] for r in rows if r["kind"] == "fc")
+    ax.set_ylim(1e4, 3e9)
+    ax.set_ylabel("weights (log scale)")
+    ax.set_title(
+        f"AlexNet: the dense layers hold {100 * fc / sum(w):.1f} % of the weights "
+        "(blue conv, orange dense)",
+        fontsize=10,
+    )
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def inception_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    ar = data["arith"]
+    for k, (key, label, color) in enumerate(
+        (
+            ("naive", "without 1x1 reductions", "#D55E00"),
+            ("inception", "GoogLeNet (1x1 reductions)", "#0072B2"),
+        )
+    ):
+        rows = [r for r in ar[key] if r["layer"] != "concat"]
+        per_branch: dict[str, int] = {}
+        for r in rows:
+            per_branch[r["branch"]] = per_branch.get(r["branch"], 0) + r["weights"]
+        xs = np.arange(len(per_branch)) + (k - 0.5) * 0.38
+        total = next(r for r in ar[key] if r["layer"] == "concat")
+        ax.bar(
+            xs,
+            list(per_branch.values()),
+            width=0.38,
+            color=color,
+            label=f"{label}: {total['weights']:,} weights, {total['out_ch']} channels out",
+        )
+        ax.set_xticks(np.arange(len(per_branch)), [f"{b} branch" for b in per_branch])
+    b = ar["bottleneck"]
+    ax.set_ylabel("weights")
+    ax.set_title(
+        f"Inception (3a), 28x28x192 in; a 1x1 bottleneck alone: {b['direct']:,} → "
+        f"{b['bottleneck']:,}",
+        fontsize=10,
+    )
+    _legend(ax)
+    ax.grid(True, axis="y", alpha=0.3)
+
+
+def convolution_figure(result: ExperimentResult) -> Figure:
+    fig = new_figure(17.0, 9.0)
+    axes = fig.subplots(2, 3)
+    continuous_conv_panel(axes[0, 0], result.data)
+    discrete_conv_panel(axes[0, 1], result.data)
+    conv2d_panel(axes[0, 2], result.data)
+    params_panel(axes[1, 0], result.data)
+    inception_panel(axes[1, 1], result.data)
+    axes[1, 2].axis("off")
+    axes[1, 2].text(
+        0,
+        0.5,
+        "\n".join(f"{'✔' if ok else '✘'} {t}"[:70] for t, ok in list(result.checks.items())[:14]),
+        fontsize=7.5,
+        va="center",
+        family="DejaVu Sans",
+    )
+    fig.suptitle(result.title, fontsize=13)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------
+# information, closed form, mini-batches
+
+
+def entropy_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    b = data["binary"]
+    ax.plot(b["p"], b["h"], color="#0072B2", lw=2, label="coin: H(p, 1-p)")
+    ax.plot(0.5, 1.0, "o", color="#0072B2", mec="black", label="fair coin: 1 bit")
+    cases = data["cases"]
+    die = cases["die with five 1s and one 6 (5/6, 1/6)"]
+    from descentlab.experiments.lectures.information import entropy
+
+    ax.plot(
+        5 / 6,
+        entropy(die),
+        "s",
+        color="#D55E00",
+        mec="black",
+        label=f"die with five 1s: {entropy(die):.2f} bits",
+    )
+    ax.axhline(np.log2(6), color="#009E73", ls="--", label=f"fair die: log2 6 = {np.log2(6):.2f}")
+    ax.set_xlabel("P(heads) / P(1)")
+    ax.set_ylabel("entropy (bits)")
+    ax.set_ylim(0, 2.8)
+    ax.set_title("Entropy: the fair coin is the most uncertain", fontsize=10)
+    _legend(ax)
+    ax.grid(True, alpha=0.3)
+
+
+def cross_entropy_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    c = data["ce_curve"]
+    ax.plot(c["q1"], c["ce"], color="#0072B2", lw=2, label="H(P, Q), P = (0.7, 0.2, 0.1)")
+    ax.axhline(c["h"], color="#D55E00", ls="--", label=f"H(P) = {c['h']:.3f} bits")
+    ax.axvline(0.7, color="#999999", ls=":")
+    ax.set_xlabel("Q = (q1, 2(1-q1)/3, (1-q1)/3)")
+    ax.set_ylabel("bits")
+    ax.set_title("Cross-entropy = H(P) + KL(P‖Q) ≥ H(P), equal at Q = P", fontsize=10)
+    _legend(ax)
+    ax.grid(True, alpha=0.3)
+
+
+def information_figure(result: ExperimentResult) -> Figure:
+    fig = new_figure(17.0, 4.8)
+    axes = fig.subplots(1, 3)
+    entropy_panel(axes[0], result.data)
+    cross_entropy_panel(axes[1], result.data)
+    rows = result.rows
+    axes[2].barh(
+        [r["distribution"] for r in rows], [r["entropy_bits"] for r in rows], color="#0072B2"
+    )
+    axes[2].set_xlabel("entropy (bits)")
+    axes[2].set_title("The lecture's examples", fontsize=10)
+    fig.suptitle(result.title, fontsize=13)
+    return fig
+
+
+def normal_equations_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    ne = data["normal_equations"]
+    e = _a(ne["errors"])
+    t = np.arange(len(e))
+    ax.semilogy(t, e, color="#0072B2", lw=2, label="gradient descent: |w_t - w_normal eq.|")
+    ax.semilogy(
+        t,
+        e[0] * ne["theory"] ** t,
+        "--",
+        color="#333333",
+        label=f"theory ((κ-1)/(κ+1))^t = {ne['theory']:.4f}^t",
+    )
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel("distance to the closed-form solution")
+    ax.set_title(
+        f"Least squares: one solve vs {len(e) - 1} steps (κ = {ne['kappa']:.0f})", fontsize=10
+    )
+    _legend(ax)
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def hessian_cost_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    c = data["cost"]
+    labels = {
+        "hessian": "form XᵀX and solve (n p² + p³)",
+        "hvp": "Hessian-vector product (n p)",
+        "gradient": "gradient (n p)",
+    }
+    for key, color in (("hessian", "#D55E00"), ("hvp", "#009E73"), ("gradient", "#0072B2")):
+        ax.loglog(
+            c["sizes"],
+            c["times"][key],
+            "o-",
+            color=color,
+            label=f"{labels[key]}: slope {c['slopes'][key]:.2f}",
+        )
+    ax.set_xlabel("parameters p")
+    ax.set_ylabel("seconds (fastest of repeats, one thread)")
+    ax.set_title(f"Cost against p (n = {c['n']})", fontsize=10)
+    _legend(ax)
+    ax.grid(True, which="both", alpha=0.25)
+
+
+def four_ways_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    xs = np.linspace(-0.5, 4.5, 200)
+    ax.plot(xs, xs**2 - 4 * xs + 6, color="#7A8FA6", lw=2, label="$x^2 - 4x + 6 = (x-2)^2 + 2$")
+    p = _a(data["four_ways"]["gd_path"])
+    ax.plot(p, p**2 - 4 * p + 6, "o:", color="#D55E00", ms=4, label="4. gradient descent, lr 0.2")
+    ax.plot(
+        2, 2, "*", ms=16, color="gold", mec="black", label="1.-3. vertex / f' = 0 / grid: (2, 2)"
+    )
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("$f(x)$")
+    ax.set_title("Four ways to the same minimum", fontsize=10)
+    _legend(ax)
+    ax.grid(True, alpha=0.3)
+
+
+def closed_form_figure(result: ExperimentResult) -> Figure:
+    fig = new_figure(17.0, 4.8)
+    axes = fig.subplots(1, 3)
+    four_ways_panel(axes[0], result.data)
+    normal_equations_panel(axes[1], result.data)
+    hessian_cost_panel(axes[2], result.data)
+    fig.suptitle(result.title, fontsize=13)
+    return fig
+
+
+def minibatch_panel(ax: Any, data: Mapping[str, Any]) -> None:
+    b = _a(data["batches"])
+    ax.loglog(
+        b,
+        data["variance"],
+        "o",
+        ms=7,
+        color="#0072B2",
+        label=f"with replacement: slope {data['slope']:.3f}",
+    )
+    ax.loglog(b, data["trace"] / b, "-", color="#0072B2", lw=1, label="tr(Σ)/B")
+    ax.loglog(
+        b,
+        data["variance_no_replacement"],
+        "s",
+        ms=5,
+        color="#D55E00",
+        label="without replacement (one epoch's batches)",
+    )
+    n = data["n"]
+    ax.loglog(
+        b,
+        data["trace"] / b * (n - b) / (n - 1),
+        "--",
+        color="#D55E00",
+        lw=1,
+        label="tr(Σ)/B · (N-B)/(N-1)",
+    )
+    ax.set_xlabel("batch size B")
+    ax.set_ylabel(r"$E\|g_B - \nabla L\|^2$")
+    ax.set_title("Mini-batch gradient variance falls like 1/B", fontsize=10)
+    _legend(ax)
+    ax.grid(True, which="both", alpha=0.25)
+
+
+def minibatch_figure(result: ExperimentResult) -> Figure:
+    fig = new_figure(17.0, 4.8)
+    axes = fig.subplots(1, 3)
+    minibatch_panel(axes[0], result.data)
+    d = result.data
+    b = _a(d["batches"])
+    axes[1].semilogx(
+        b, _a(d["variance"]) * b / d["trace"], "o-", color="#0072B2", label="B · variance / tr(Σ)"
+    )
+    axes[1].axhline(1.0, color="#333333", ls="--")
+    axes[1].set_ylim(0, 1.5)
+    axes[1].set_xlabel("batch size B")
+    axes[1].set_title("Measured over theory (1 = exact)", fontsize=10)
+    _legend(axes[1])
+    axes[2].semilogx(b, np.sqrt(_a(d["variance"])), "o-", color="#009E73")
+    axes[2].set_xlabel("batch size B")
+    axes[2].set_ylabel("gradient noise (std)")
+    axes[2].set_title("Noise ∝ 1/√B: 4x the batch halves it", fontsize=10)
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.25)
+    fig.suptitle(result.title, fontsize=13)
+    return fig
+
+
+PANELS.update(
+    {
+        "continuous_conv": ("convolution", continuous_conv_panel),
+        "discrete_conv": ("convolution", discrete_conv_panel),
+        "conv2d": ("convolution", conv2d_panel),
+        "params": ("convolution", params_panel),
+        "inception": ("convolution", inception_panel),
+        "entropy": ("information", entropy_panel),
+        "cross_entropy": ("information", cross_entropy_panel),
+        "four_ways": ("closed_form", four_ways_panel),
+        "normal_equations": ("closed_form", normal_equations_panel),
+        "hessian_cost": ("closed_form", hessian_cost_panel),
+        "minibatch": ("minibatch", minibatch_panel),
+    }
+)

@@ -28,7 +28,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from descentlab.experiments.lectures import ExperimentResult
-from descentlab.report.claim_figures import adaptive_figure, momentum_figure
+from descentlab.report.claim_figures import (
+    adaptive_figure,
+    closed_form_figure,
+    convolution_figure,
+    information_figure,
+    minibatch_figure,
+    momentum_figure,
+)
 from descentlab.report.figures import new_figure, save
 
 __all__ = [
@@ -569,6 +576,10 @@ FIGURES: dict[str, Callable[[ExperimentResult], Figure]] = {
     "momentum_forms": momentum_forms_figure,
     "momentum": momentum_figure,
     "adaptive": adaptive_figure,
+    "convolution": convolution_figure,
+    "information": information_figure,
+    "closed_form": closed_form_figure,
+    "minibatch": minibatch_figure,
 }
 
 

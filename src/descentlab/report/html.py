@@ -811,6 +811,11 @@ def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
             parts.append(lec.html)
         sections.append(("lectures", "Lecture experiments", "\n".join(parts)))
 
+    book = cmp.run_dir.parent / "lectures" / "index.html"  # `descentlab lectures`' default
+    if book.is_file():
+        href = _e(os.path.relpath(book, cmp.run_dir))
+        sections.append(("book", "Lecture book", f'<p>Every claim of the lectures, shown and '
+                         f'checked: <a href="{href}">the lecture book</a>.</p>'))  # fmt: skip
     sections.append(("protocol", "Protocol", _protocol(cmp) + _trials_section(cmp)))
     sections.append(("config", "Configuration and provenance", _config_section(cmp)))
 

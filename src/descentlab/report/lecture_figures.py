@@ -8,6 +8,7 @@ seed001_xsinx_initial_value.png      x sin x from 2.5 and 1.5, lr 0.25 (initial 
 seed001_xsinx_learning_rate.png      x sin x from 2.5, lr 1.0 vs 0.05 (learning rate)
 seed001_surface.png                  3(x-2)^2 + (y-2)^2: 3-D surface + contour
 seed001_family_tree.png              which optimizers share which update rules
+seed001_optimizer_table.png          seed 001's table: search direction x learning rate, years
 seed003_ravine.png / .gif            7 optimizers in a ravine (cs231n)
 seed003_saddle.png / .gif            7 optimizers at a saddle point (cs231n)
 lr_heatmap_rosenbrock.png            final loss by learning rate x optimizer
@@ -32,7 +33,14 @@ from matplotlib.figure import Figure
 
 from descentlab.report import figures as F
 
-__all__ = ["ANIMATIONS", "NAMES", "SEED003_OPTIMIZERS", "build", "write_seed_figures"]
+__all__ = [
+    "ANIMATIONS",
+    "NAMES",
+    "OPTIMIZER_TABLE",
+    "SEED003_OPTIMIZERS",
+    "build",
+    "write_seed_figures",
+]
 
 #: The seven optimizers of seed 003's animation (cs231n), in the lecture's order.
 SEED003_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
@@ -100,6 +108,78 @@ def _family_tree(quick: bool) -> Figure:
     return F.family_tree_figure()
 
 
+#: Seed 001's table: optimizer -> (year, search direction, learning rate).
+OPTIMIZER_TABLE: dict[str, tuple[str, str, str]] = {
+    "sgd": ("1945", "gradient", "constant"),
+    "momentum": ("1964", "short-term accumulated gradient", "constant"),
+    "nesterov": ("1983", "short-term accumulated gradient", "constant"),
+    "adagrad": ("2011", "gradient", "inversely prop. to long-term parameter change"),
+    "rmsprop": ("2012", "gradient", "inversely prop. to short-term parameter change"),
+    "adam": (
+        "2014",
+        "short-term accumulated gradient",
+        "inversely prop. to short-term parameter change",
+    ),
+}
+
+
+def _optimizer_table(quick: bool) -> Figure:
+    """Seed 001's table as a map: search direction (x) by learning rate (y), with the years;
+    each optimizer is placed by the update rules of its own chain (an adaptive denominator
+    decides the row, a momentum buffer the column) and the table's cell is printed beside."""
+    chains = F.family_chains()
+    directions = ["gradient", "short-term accumulated gradient"]
+    rates = [
+        "constant",
+        "inversely prop. to long-term parameter change",
+        "inversely prop. to short-term parameter change",
+    ]
+    fig = F.new_figure(11.0, 6.2)
+    ax = fig.subplots()
+    ax.set_xlim(-0.5, 1.5)
+    ax.set_ylim(-0.5, 2.5)
+    for i in range(2):
+        ax.axvline(i + 0.5, color="#cccccc", lw=1)
+    for j in range(3):
+        ax.axhline(j + 0.5, color="#cccccc", lw=1)
+    placed: dict[tuple[int, int], list[str]] = {}
+    for name, (year, direction, rate) in OPTIMIZER_TABLE.items():
+        active = {r for r, a in chains[name] if a}
+        col = int(bool(active & {"trace", "velocity", "velocity_lookahead", "scale_by_adam"}))
+        if "scale_by_adagrad" in active:
+            row = 1
+        elif active & {"scale_by_rms", "scale_by_adam"}:
+            row = 2
+        else:
+            row = 0
+        agrees = (directions[col], rates[row]) == (direction, rate)
+        label = f"{F.DISPLAY_NAMES[name]} ({year})" + ("" if agrees else "  ✘ table differs")
+        placed.setdefault((col, row), []).append(label)
+    for (col, row), labels in placed.items():
+        ax.text(
+            col,
+            row,
+            "\n".join(labels),
+            ha="center",
+            va="center",
+            fontsize=13,
+            weight="bold",
+            bbox={"boxstyle": "round,pad=0.5", "fc": "#eef5fc", "ec": "#0b63b5"},
+        )
+    ax.set_xticks([0, 1], ["gradient", "short-term accumulated\ngradient (momentum)"])
+    ax.set_yticks(
+        [0, 1, 2],
+        ["constant", "∝ 1 / long-term\nchange (AdaGrad)", "∝ 1 / short-term\nchange (RMSProp)"],
+    )
+    ax.set_xlabel("search direction")
+    ax.set_ylabel("learning rate")
+    ax.set_title(
+        "Seed 001's table on its two axes; each optimizer placed by the rules of its own chain",
+        fontsize=11,
+    )
+    return fig
+
+
 def _heatmap(quick: bool) -> Figure:
     lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0]
     return F.lr_heatmap_figure(
@@ -155,6 +235,7 @@ _BUILDERS: dict[str, Callable[[bool], Figure]] = {
     "seed001_xsinx_learning_rate": _xsinx_lr,
     "seed001_surface": _surface,
     "seed001_family_tree": _family_tree,
+    "seed001_optimizer_table": _optimizer_table,
     "seed003_ravine": _race_figure("seed003_ravine"),
     "seed003_saddle": _race_figure("seed003_saddle"),
     "lr_heatmap_rosenbrock": _heatmap,

@@ -18,6 +18,12 @@ name                what it shows
                     theory; less overshoot across a ravine (seeds 001-003)
 ``adaptive``        AdaGrad's stall vs RMSProp, Adadelta's unit invariance, Adam's bias
                     correction and eps, Algorithm 5-5 as printed (seeds 002, 003)
+``convolution``     the three definitions of convolution against torch (the kernel flip);
+                    AlexNet, 1x1 bottleneck and inception arithmetic against torch's layers
+``information``     entropy of the coin and the die; cross-entropy = entropy + KL (seed 004)
+``closed_form``     four ways to minimize x^2 - 4x + 6; normal equations vs gradient descent;
+                    the second-derivative test; the Hessian's cost against p (seeds 000, 001)
+``minibatch``       the mini-batch gradient is unbiased with variance tr(Σ)/B (seed 000)
 ==================  ==========================================================================
 
 Each experiment is ``run(name, quick=False, seed=0, **options)`` (or the module's own
@@ -41,7 +47,11 @@ from typing import Any
 from descentlab.experiments.lectures import (
     adaptive,
     bias_variance,
+    closed_form,
+    convolution,
     ensembles,
+    information,
+    minibatch,
     momentum,
     momentum_forms,
     regularization,
@@ -62,6 +72,10 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
     "momentum_forms": momentum_forms.run,
     "momentum": momentum.run,
     "adaptive": adaptive.run,
+    "convolution": convolution.run,
+    "information": information.run,
+    "closed_form": closed_form.run,
+    "minibatch": minibatch.run,
 }
 
 #: The experiment names, in the lectures' order.
@@ -77,6 +91,10 @@ DESCRIPTIONS: dict[str, str] = {
     "momentum_forms": "momentum with lr inside vs outside the buffer under a step decay",
     "momentum": "momentum escapes a local minimum; Nesterov vs momentum rates; overshoot",
     "adaptive": "AdaGrad stalls, Adadelta's units, Adam's bias correction and eps, Alg. 5-5",
+    "convolution": "convolution's definitions vs torch (kernel flip); AlexNet/inception arithmetic",
+    "information": "entropy of the coin and the die; cross-entropy = entropy + KL",
+    "closed_form": "four ways to a minimum; normal equations vs GD; the Hessian's cost",
+    "minibatch": "the mini-batch gradient: unbiased, variance tr(Σ)/B on an MLP",
 }
 
 _MODULES = {
@@ -88,6 +106,10 @@ _MODULES = {
     "momentum_forms": momentum_forms,
     "momentum": momentum,
     "adaptive": adaptive,
+    "convolution": convolution,
+    "information": information,
+    "closed_form": closed_form,
+    "minibatch": minibatch,
 }
 
 

@@ -467,10 +467,19 @@ def run(
         f"bias² + variance + noise matches the measured test MSE (worst {100 * rel:.1f} % "
         "< 10 %)": rel < 0.10,
     }
+    measured = dict(zip(checks, [
+        {"measured": f"Spearman ρ {var_rho:.2f}", "expected": "> 0.7"},
+        {"measured": f"Spearman ρ {bias_rho:.2f}", "expected": "< -0.7"},
+        {"measured": f"variance {rows[0]['variance']:.3g} → {rows[-1]['variance']:.3g}, bias² "
+                     f"{rows[0]['bias2']:.3g} → {rows[-1]['bias2']:.3g}",
+         "expected": "variance up, bias² down"},
+        {"measured": f"worst {100 * rel:.1f} %", "expected": "< 10 %"},
+    ], strict=True))  # fmt: skip
     if theory:
         var_err = max(abs(r["variance"] / r["variance_exact"] - 1) for r in rows)
-        checks[f"estimated variance matches the exact value (worst {100 * var_err:.1f} % "
-               "< 25 %)"] = var_err < 0.25  # fmt: skip
+        key = f"estimated variance matches the exact value (worst {100 * var_err:.1f} % < 25 %)"
+        checks[key] = var_err < 0.25
+        measured[key] = {"measured": f"worst {100 * var_err:.1f} %", "expected": "< 25 %"}
     inputs = "evenly spaced inputs" if layout == "fixed" else "inputs x ~ U(-1, 1)"
     how = "fresh noise" if sampling == "fresh" else "bootstrap resamples of one training set"
     if layout == "random" and sampling == "fresh":
@@ -514,6 +523,7 @@ def run(
         columns=[*columns, "best"],
         rows=rows,
         checks=checks,
+        measured=measured,
         notes=notes,
         data=data,
         config=config,

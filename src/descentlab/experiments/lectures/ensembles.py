@@ -604,6 +604,21 @@ def run(
         ),
         "our SAMME with scikit-learn's trees reproduces AdaBoostClassifier": same_as_sklearn,
     }
+
+    def acc(r: dict[str, Any]) -> str:
+        return f"{r['test_acc']:.3f}"
+
+    measured = dict(zip(checks, [
+        {"measured": f"{bag_row['pred_variance']:.3g} vs {single_row['pred_variance']:.3g}",
+         "expected": "bagged < single"},
+        {"measured": f"{acc(bag_row)} vs {acc(member_row)}", "expected": "bagged > member"},
+        {"measured": f"{acc(bag_row)} vs {acc(single_row)}", "expected": "bagged ≥ single"},
+        {"measured": f"acc {acc(trees_row)} vs {acc(tree_row)}, variance "
+                     f"{trees_row['pred_variance']:.3g} vs {tree_row['pred_variance']:.3g}",
+         "expected": "bagged trees: higher acc, lower variance"},
+        {"measured": f"{acc(boost_row)} vs {acc(weak_row)}", "expected": "boosted ≥ weak + 0.05"},
+        {"measured": "identical" if same_as_sklearn else "different", "expected": "identical"},
+    ], strict=True))  # fmt: skip
     notes = [
         f"Each of {n_rep} repeats (seeds {seed}..{seed + n_rep - 1}) draws its own training set "
         f"of {n} examples from the {n_pool} of the {o['problem']} training split; every method "
@@ -648,6 +663,7 @@ def run(
         ],
         rows=rows,
         checks=checks,
+        measured=measured,
         notes=notes,
         data=data,
         config=config,

@@ -372,6 +372,18 @@ def run(
             len(step_rows) < 2 or step_rows[-1]["diff_k_after"] > step_rows[0]["diff_k_after"]
         ),
     }
+    before = max(r["max_diff_before"] for r in step_rows)
+    after = min(max(r["diff_1_after"], r["diff_k_after"]) for r in step_rows)
+    pred = max(abs(r["diff_1_after"] / r["predicted_1_after"] - 1) for r in step_rows)
+    ratio = min(r["step_ratio_after"] for r in step_rows)
+    measured = dict(zip(checks, [
+        {"measured": f"max |diff| {before:.1e}", "expected": "< 1e-12"},
+        {"measured": f"min over momenta {after:.2g}", "expected": "> 1e-4"},
+        {"measured": f"worst {100 * pred:.1f} % off", "expected": "< 10 %"},
+        {"measured": f"≥ {ratio:.2f}x", "expected": "> 3x"},
+        {"measured": " < ".join(f"{r['diff_k_after']:.3g}" for r in step_rows),
+         "expected": "increasing with momentum"},
+    ], strict=True))  # fmt: skip
     notes = [
         f"{o['problem']} MLP ({hid} hidden), float64, both forms from the same weights on the "
         f"same mini-batches (batch {bs}), {n_steps} steps, lr = {eff:g} (1 - mu), multiplied "
@@ -445,6 +457,7 @@ def run(
         ],
         rows=rows,
         checks=checks,
+        measured=measured,
         notes=notes,
         data=data,
         config=config,

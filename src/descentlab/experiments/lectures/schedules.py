@@ -291,21 +291,30 @@ def run(
             abs(tail_mean / floor - 1) < 0.2
         ),
     }
+    measured = {
+        next(iter(checks)): {"measured": f"{tail_mean:.3g}", "expected": f"{floor:.3g} ± 20 %"}
+    }
     if decays:
         below = [r["schedule"] for r in decays if r["quad_final_loss"] < floor]
-        checks[f"every decay ends below the constant-lr floor ({len(below)} of {len(decays)})"] = (
-            len(below) == len(decays)
-        )
+        key = f"every decay ends below the constant-lr floor ({len(below)} of {len(decays)})"
+        checks[key] = len(below) == len(decays)
+        measured[key] = {"measured": f"{len(below)} of {len(decays)}",
+                         "expected": f"{len(decays)} of {len(decays)}"}  # fmt: skip
         quiet = [r["schedule"] for r in decays
                  if r["late_val_loss_std"] < const["late_val_loss_std"]]  # fmt: skip
-        checks[
+        key = (
             f"the fixed lr keeps bouncing at the end of training on {o['problem']}: the decays' "
             f"validation loss fluctuates less over the last 20 % ({len(quiet)} of {len(decays)})"
-        ] = len(quiet) == len(decays)
-        best = max(rows, key=lambda r: r["val_acc"])
-        checks[f"a decaying schedule has the best validation accuracy ({best['schedule']})"] = (
-            best["schedule"] != "constant"
         )
+        checks[key] = len(quiet) == len(decays)
+        measured[key] = {"measured": f"{len(quiet)} of {len(decays)} (constant's std "
+                                     f"{const['late_val_loss_std']:.3g})",
+                         "expected": f"{len(decays)} of {len(decays)}"}  # fmt: skip
+        best = max(rows, key=lambda r: r["val_acc"])
+        key = f"a decaying schedule has the best validation accuracy ({best['schedule']})"
+        checks[key] = best["schedule"] != "constant"
+        measured[key] = {"measured": f"{best['schedule']} ({best['val_acc']:.3f})",
+                         "expected": "not constant"}  # fmt: skip
     notes = [
         f"{o['problem']} + {o['model']}, {o['optimizer']} ({', '.join(f'{k}={v:g}' for k, v in hyper.items())}), "  # noqa: E501
         f"batch {o['batch_size']}, {n_steps} steps, {n_seeds} seed(s), same initialisation for "
@@ -342,6 +351,7 @@ def run(
         ],
         rows=rows,
         checks=checks,
+        measured=measured,
         notes=notes,
         data=data,
         config=config,

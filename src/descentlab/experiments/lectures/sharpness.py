@@ -659,6 +659,16 @@ def run(
         "the large batch generalizes worse (larger train-test gap)": lg["gap"] > sm["gap"],
         "both runs reached the target training loss": reached,
     }
+    full_key = f"sharpness_full_{main_eps:g}"
+    measured = dict(zip(checks, [
+        {"measured": f"{lg['sharpness']:.3g} (large) vs {sm['sharpness']:.3g} (small)",
+         "expected": "large > small"},
+        {"measured": f"{lg[full_key]:.3g} (large) vs {sm[full_key]:.3g} (small)",
+         "expected": "large > small"},
+        {"measured": f"gap {lg['gap']:.3g} (large) vs {sm['gap']:.3g} (small)",
+         "expected": "large > small"},
+        {"measured": "yes" if reached else "no", "expected": "yes"},
+    ], strict=True))  # fmt: skip
     notes = [
         f"Both batch sizes start from the same initialisation and stop at the same full-batch "
         f"training loss ({target:g}); sharpness is Keskar's epsilon-sharpness of that loss "
@@ -693,6 +703,7 @@ def run(
         columns=columns,
         rows=rows,
         checks=checks,
+        measured=measured,
         notes=notes,
         data=data,
         config=config,

@@ -1,0 +1,145 @@
+"""``descentlab convarith``: convolution arithmetic of seed 002 from the command line.
+
+Examples::
+
+    descentlab convarith alexnet                  # the lecture's table (35k ... 177M, 16M, 4M)
+    descentlab convarith alexnet --one-gpu --bias --figure alexnet.png
+    descentlab convarith bottleneck --in 256 --out 256 --reduce 64
+    descentlab convarith inception                # GoogLeNet's inception (3a), with/without 1x1
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["handler", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``convarith`` subcommand."""
+    p = subparsers.add_parser(
+        "convarith",
+        help="convolution arithmetic: AlexNet's parameters, 1x1 bottleneck, inception block",
+        description="Output shapes and parameter counts of seed 002's networks.",
+    )
+    p.add_argument("which", choices=["alexnet", "bottleneck", "inception"])
+    p.add_argument("--one-gpu", action="store_true", help="alexnet: no two-GPU grouping")
+    p.add_argument("--bias", action="store_true", help="count biases")
+    p.add_argument(
+        "--pool-before-fc", action="store_true", help="alexnet: fc6 reads the pooled 6x6 map"
+    )
+    p.add_argument("--in", dest="in_ch", type=int, default=128, help="bottleneck: in channels")
+    p.add_argument("--out", dest="out_ch", type=int, default=128, help="bottleneck: out channels")
+    p.add_argument("--reduce", type=int, default=32, help="bottleneck: channels after the 1x1")
+    p.add_argument("--kernel", type=int, default=3, help="bottleneck: the main kernel size")
+    p.add_argument("--figure", help="also write a figure of the parameters per layer (PNG)")
+    p.set_defaults(func=handler)
+
+
+def _print_table(columns: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Print the table (and write the figure)."""
+    from descentlab.problems import convarith as ca
+
+    fig = None
+    if args.which == "alexnet":
+        rows = ca.alexnet_table(
+            two_gpu=not args.one_gpu, bias=args.bias, pool_before_fc=args.pool_before_fc
+        )
+        total = sum(r["weights"] for r in rows)
+        _print_table(
+            ["layer", "in", "out", "weights", "formula", "lecture"],
+            [
+                [
+                    r["layer"],
+                    "x".join(map(str, r["in_shape"])),
+                    "x".join(map(str, r["out_shape"])),
+                    f"{r['weights']:,}",
+                    r["formula"],
+                    r["lecture"] or "-",
+                ]
+                for r in rows
+            ],
+        )
+        fc = sum(r["weights"] for r in rows if r["kind"] == "fc")
+        print(f"total {total:,} weights; fully connected layers {100 * fc / total:.1f} %")
+        if args.figure:
+            from descentlab.report.claim_figures import panel_figure, params_panel
+
+            data = {
+                "arith": {
+                    "alexnet": [
+                        {
+                            "layer": r["layer"],
+                            "kind": r["kind"],
+                            "weights": r["weights"],
+                            "lecture": r["lecture"] or "-",
+                        }
+                        for r in rows
+                    ]
+                }
+            }
+            fig = panel_figure(params_panel, data, width=9.0, height=5.0)
+    elif args.which == "bottleneck":
+        b = ca.bottleneck_savings(args.in_ch, args.out_ch, args.kernel, args.reduce, args.bias)
+        k = args.kernel
+        print(f"direct {k}x{k} conv {args.in_ch} -> {args.out_ch}: {b['direct']:,} weights")
+        print(
+            f"1x1 {args.in_ch} -> {args.reduce}: {b['reduce']:,}; {k}x{k} {args.reduce} -> "
+            f"{args.out_ch}: {b['conv']:,}; together {b['bottleneck']:,}"
+        )
+        print(f"saved {b['saved']:,} weights ({b['ratio']:.2f}x fewer)")
+    else:
+        with_ = ca.inception_table(True, bias=args.bias)
+        without = ca.inception_table(False, bias=args.bias)
+        for title, rows in (
+            ("GoogLeNet inception (3a), 28x28x192 in:", with_),
+            ("without the 1x1 reductions:", without),
+        ):
+            print(title)
+            _print_table(
+                ["branch", "layer", "in", "out", "kernel", "weights"],
+                [
+                    [
+                        r["branch"],
+                        r["layer"],
+                        str(r["in_ch"]),
+                        str(r["out_ch"]),
+                        str(r["kernel"] or "-"),
+                        f"{r['weights']:,}",
+                    ]
+                    for r in rows
+                ],
+            )
+            print()
+        if args.figure:
+            from descentlab.report.claim_figures import inception_panel, panel_figure
+
+            def plain(rows: list[dict]) -> list[dict]:
+                return [
+                    {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()}
+                    for r in rows
+                ]
+
+            data = {
+                "arith": {
+                    "inception": plain(with_),
+                    "naive": plain(without),
+                    "bottleneck": ca.bottleneck_savings(),
+                }
+            }
+            fig = panel_figure(inception_panel, data, width=9.0, height=5.0)
+    if args.figure:
+        if fig is None:
+            raise ValueError(f"--figure is not available for {args.which!r}")
+        from descentlab.report.figures import save
+
+        print(f"wrote {save(fig, args.figure)}")
+    return 0

@@ -1,0 +1,57 @@
+"""``descentlab lectures``: the lecture book, every claim of the five lectures shown.
+
+Examples::
+
+    descentlab lectures --out book/ --quick       # minutes: the experiments' quick presets
+    descentlab lectures --out book/               # the full book
+    descentlab lectures --out book/ --only 002    # one lecture (seed number or page name)
+    descentlab lectures --coverage                # the items and where each is shown
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+__all__ = ["handler", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``lectures`` subcommand."""
+    p = subparsers.add_parser(
+        "lectures",
+        help="write the lecture book: one HTML page per lecture, every claim checked",
+        description="Write one self-contained HTML page per lecture (titled by its subject) "
+        "and an index: each item of the lecture with the figure, table or experiment that "
+        "shows it and checks computed from the numbers.",
+    )
+    p.add_argument("--out", default="runs/lectures", help="output folder (default runs/lectures)")
+    p.add_argument("--quick", action="store_true", help="the experiments' quick presets")
+    p.add_argument("--only", help="comma-separated lectures (seed numbers or page names)")
+    p.add_argument(
+        "--coverage", action="store_true", help="print the items and where each is shown"
+    )
+    p.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Build the book (or print the coverage table)."""
+    from descentlab.report import lecture_book, lecture_claims
+
+    if args.coverage:
+        print(lecture_claims.coverage_markdown(), end="")
+        return 0
+    only = None
+    if args.only:
+        only = [o.strip() for o in args.only.split(",") if o.strip()]
+        if not only:
+            raise ValueError(f"--only must name at least one lecture, got {args.only!r}")
+    t0 = time.perf_counter()
+    paths = lecture_book.write_book(
+        args.out, quick=args.quick, only=only, log=lambda m: print(m, file=sys.stderr)
+    )
+    print(
+        f"wrote {paths[0]} and {len(paths) - 1} lecture page(s) in {time.perf_counter() - t0:.0f} s"
+    )
+    return 0

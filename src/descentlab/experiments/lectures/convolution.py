@@ -1,0 +1,471 @@
+"""Convolution from its definitions, against torch, and the parameter arithmetic (seed 002).
+
+Seed 002 defines convolution three ways:
+
+.. math::
+    (f * g)(t) = \\int f(\\tau)\\, g(t - \\tau)\\, d\\tau, \\qquad
+    (f * g)(t) = \\sum_i f(i)\\, g(t - i), \\qquad
+    (I * K)(i, j) = \\sum_m \\sum_n I(m, n)\\, K(i - m, j - n) .
+
+Each is computed here straight from its formula (quadrature for the integral, explicit sums
+for the others) and compared with a closed form and with the libraries:
+``torch.nn.functional.conv1d`` / ``conv2d`` compute *cross-correlation*,
+``Σ I(i + m, j + n) K(m, n)``, so they equal the convolution only after the kernel is
+flipped (``K[::-1, ::-1]``) and the input padded by ``k - 1`` ("full" convolution). Without
+the flip they give a different answer for any asymmetric kernel. The lecture's second forms
+carry two typos, checked too: ``∫ f(t - τ) g(t) dτ`` (for ``g(τ)``) and ``I(i - m, i - n)``
+(for ``I(i - m, j - n)``).
+
+The arithmetic part: AlexNet's parameter table (seed 002's numbers), the 1x1 bottleneck and
+GoogLeNet's inception (3a) block, each count checked against the parameters of real
+``torch.nn`` layers (built on the ``meta`` device: no memory for AlexNet's 177M weights).
+
+References:
+    Goodfellow, Bengio, Courville, *Deep Learning*, section 9.1 (convolution vs
+    cross-correlation). Szegedy et al., "Going deeper with convolutions", CVPR 2015.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from descentlab.experiments.lectures._common import ExperimentResult, check_int, resolve, timer
+
+__all__ = [
+    "DEFAULTS",
+    "QUICK",
+    "continuous_by_definition",
+    "conv1d_by_definition",
+    "conv2d_by_definition",
+    "run",
+    "torch_conv1d",
+    "torch_conv2d",
+]
+
+DEFAULTS: dict[str, Any] = {"points": 41, "image": [9, 11]}
+QUICK: dict[str, Any] = {"points": 21}
+
+
+def continuous_by_definition(f: Any, g: Any, t: float, lo: float, hi: float) -> float:
+    """``∫ f(τ) g(t - τ) dτ`` over ``[lo, hi]`` (the support of ``f``) by adaptive quadrature
+    (``scipy.integrate.quad``), with the kinks of box functions as break points."""
+    from scipy.integrate import quad
+
+    pts = [p for p in (t - 1.0, t, 0.0, 1.0) if lo < p < hi]
+    return float(quad(lambda tau: f(tau) * g(t - tau), lo, hi, points=pts or None, limit=200)[0])
+
+
+def conv1d_by_definition(f: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``(f * g)(t) = Σ_i f(i) g(t - i)`` for every ``t`` where the sum is not empty
+    (``len(f) + len(g) - 1`` values, "full" convolution), by the explicit double loop."""
+    n, m = len(f), len(g)
+    out = np.zeros(n + m - 1)
+    for t in range(n + m - 1):
+        for i in range(n):
+            if 0 <= t - i < m:
+                out[t] += f[i] * g[t - i]
+    return out
+
+
+def conv2d_by_definition(image: np.ndarray, kernel: np.ndarray, typo: bool = False) -> np.ndarray:
+    """``(I * K)(i, j) = Σ_m Σ_n I(m, n) K(i - m, j - n)`` ("full" output), by explicit loops.
+
+    With ``typo`` it computes the lecture's second form as printed, ``Σ I(i - m, i - n) K(m, n)``
+    (``i`` where ``j`` belongs).
+    """
+    h, w = image.shape
+    kh, kw = kernel.shape
+    out = np.zeros((h + kh - 1, w + kw - 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            acc = 0.0
+            for m in range(kh):
+                for n in range(kw):
+                    a, b = i - m, (i if typo else j) - n
+                    if 0 <= a < h and 0 <= b < w:
+                        acc += image[a, b] * kernel[m, n]
+            out[i, j] = acc
+    return out
+
+
+def torch_conv1d(f: np.ndarray, g: np.ndarray, flip: bool = True) -> np.ndarray:
+    """``F.conv1d`` with padding ``len(g) - 1``; the kernel flipped (convolution) or not
+    (torch's cross-correlation)."""
+    k = torch.as_tensor(g[::-1].copy() if flip else g)[None, None]
+    x = torch.as_tensor(f)[None, None]
+    return F.conv1d(x, k, padding=len(g) - 1)[0, 0].numpy()
+
+
+def torch_conv2d(image: np.ndarray, kernel: np.ndarray, flip: bool = True) -> np.ndarray:
+    """``F.conv2d`` with padding ``k - 1`` per side; the kernel flipped or not."""
+    k = torch.as_tensor(kernel[::-1, ::-1].copy() if flip else kernel)[None, None]
+    x = torch.as_tensor(image)[None, None]
+    return F.conv2d(x, k, padding=(kernel.shape[0] - 1, kernel.shape[1] - 1))[0, 0].numpy()
+
+
+def _box(x: float) -> float:
+    return 1.0 if 0.0 <= x <= 1.0 else 0.0
+
+
+def _triangle(t: float) -> float:
+    return max(0.0, 1.0 - abs(t - 1.0))
+
+
+def _torch_count(layer: nn.Module) -> int:
+    return sum(p.numel() for p in layer.parameters())
+
+
+def run(
+    *, quick: bool = False, seed: int = 0, points: int | None = None, image: Any = None
+) -> ExperimentResult:
+    """Convolution's three definitions against closed forms and torch; conv arithmetic
+    against torch's layers.
+
+    Args:
+        quick: the small preset.
+        seed: seed of the random signal, image and kernels.
+        points: evaluation points of the continuous convolution.
+        image: ``[height, width]`` of the random 2-D image.
+
+    Returns:
+        an :class:`ExperimentResult`.
+    """
+    from descentlab.problems import convarith as ca
+
+    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
+    seed = check_int("seed", seed, 0)
+    n_pts = check_int("points", o["points"], 3)
+    if not (isinstance(o["image"], list | tuple) and len(o["image"]) == 2):
+        raise ValueError(f"image must be [height, width], got {o['image']!r}")
+    hw = [check_int("image", v, 3) for v in o["image"]]
+    rng = np.random.default_rng(seed)
+    rows: list[dict[str, Any]] = []
+    data: dict[str, Any] = {}
+    res = ExperimentResult(
+        name="convolution",
+        title="Convolution: three definitions against torch (kernel flip), and its arithmetic",
+        columns=["item", "measured", "expected"],
+        rows=rows,
+        data=data,
+    )
+    with timer() as elapsed:
+        # continuous: box * box = triangle; N(0,1) * N(0,1) = N(0,2)
+        ts = np.linspace(-0.5, 2.5, n_pts)
+        first = [continuous_by_definition(_box, _box, t, 0.0, 1.0) for t in ts]
+        second = [
+            continuous_by_definition(lambda u, t=t: _box(t - u), _box, t, 0.0, 1.0) for t in ts
+        ]
+        typo = [
+            continuous_by_definition(
+                lambda u, t=t: _box(t - u) * _box(t), lambda _: 1.0, t, -3.0, 4.0
+            )
+            for t in ts
+        ]
+        tri = [_triangle(t) for t in ts]
+        err_c = max(abs(a - b) for a, b in zip(first, tri, strict=True))
+        err_c2 = max(abs(a - b) for a, b in zip(first, second, strict=True))
+        err_typo = max(abs(a - b) for a, b in zip(typo, tri, strict=True))
+        res.check(
+            "continuous: ∫ f(τ) g(t-τ) dτ of two unit boxes is the triangle",
+            err_c < 1e-8,
+            f"max error {err_c:.1e}",
+            "< 1e-8",
+        )
+        res.check(
+            "the second form ∫ f(t-τ) g(τ) dτ gives the same (commutativity)",
+            err_c2 < 1e-8,
+            f"max |diff| {err_c2:.1e}",
+            "< 1e-8",
+        )
+        res.check(
+            "the lecture's printed second form ∫ f(t-τ) g(t) dτ does not",
+            err_typo > 0.1,
+            f"max |diff| {err_typo:.2f}",
+            "> 0.1",
+        )
+
+        def gauss(x: float, var: float = 1.0) -> float:
+            return float(np.exp(-(x**2) / (2 * var)) / np.sqrt(2 * np.pi * var))
+
+        gt = [0.0, 0.7, 1.5, 3.0]
+        gconv = [continuous_by_definition(gauss, gauss, t, -12.0, 12.0) for t in gt]
+        err_g = max(abs(a - gauss(t, 2.0)) for a, t in zip(gconv, gt, strict=True))
+        res.check(
+            "N(0,1) * N(0,1) is the N(0,2) density",
+            err_g < 1e-8,
+            f"max error {err_g:.1e}",
+            "< 1e-8",
+        )
+        data["continuous"] = {
+            "t": ts.tolist(),
+            "first": first,
+            "second": second,
+            "typo": typo,
+            "triangle": tri,
+        }
+
+        # discrete 1-D
+        f1 = rng.normal(size=12)
+        g1 = np.array([1.0, -2.0, 0.5, 0.25])  # asymmetric
+        d_def = conv1d_by_definition(f1, g1)
+        d_np = np.convolve(f1, g1)
+        d_torch = torch_conv1d(f1, g1, flip=True)
+        d_corr = torch_conv1d(f1, g1, flip=False)
+        e_np = float(np.abs(d_def - d_np).max())
+        e_t = float(np.abs(d_def - d_torch).max())
+        e_corr = float(np.abs(d_def - d_corr).max())
+        res.check(
+            "discrete: Σ f(i) g(t-i) equals numpy.convolve",
+            e_np < 1e-12,
+            f"max |diff| {e_np:.1e}",
+            "< 1e-12",
+        )
+        res.check(
+            "and torch's conv1d after flipping the kernel",
+            e_t < 1e-12,
+            f"max |diff| {e_t:.1e}",
+            "< 1e-12",
+        )
+        res.check(
+            "without the flip conv1d computes cross-correlation, not convolution",
+            e_corr > 0.1,
+            f"max |diff| {e_corr:.2f}",
+            "> 0.1",
+        )
+        comm = float(np.abs(conv1d_by_definition(g1, f1) - d_def).max())
+        res.check(
+            "Σ f(i) g(t-i) = Σ f(t-i) g(i) (the lecture's two forms)",
+            comm < 1e-12,
+            f"max |diff| {comm:.1e}",
+            "< 1e-12",
+        )
+        data["discrete"] = {
+            "f": f1.tolist(),
+            "g": g1.tolist(),
+            "definition": d_def.tolist(),
+            "torch_flipped": d_torch.tolist(),
+            "torch_plain": d_corr.tolist(),
+        }
+
+        # 2-D
+        img = rng.normal(size=hw)
+        ker = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]])  # asymmetric, 2x3
+        c_def = conv2d_by_definition(img, ker)
+        c_t = torch_conv2d(img, ker, flip=True)
+        c_corr = torch_conv2d(img, ker, flip=False)
+        from scipy.signal import convolve2d
+
+        c_sp = convolve2d(img, ker, mode="full")
+        e2 = float(np.abs(c_def - c_t).max())
+        e2s = float(np.abs(c_def - c_sp).max())
+        e2c = float(np.abs(c_def - c_corr).max())
+        e2typo = float(np.abs(conv2d_by_definition(img, ker, typo=True) - c_def).max())
+        res.check(
+            "2-D: Σ_m Σ_n I(m,n) K(i-m, j-n) equals scipy.signal.convolve2d",
+            e2s < 1e-12,
+            f"max |diff| {e2s:.1e}",
+            "< 1e-12",
+        )
+        res.check(
+            "and torch's conv2d after flipping the kernel both ways",
+            e2 < 1e-12,
+            f"max |diff| {e2:.1e}",
+            "< 1e-12",
+        )
+        res.check(
+            "without the flip conv2d differs (cross-correlation)",
+            e2c > 0.1,
+            f"max |diff| {e2c:.2f}",
+            "> 0.1",
+        )
+        res.check(
+            "the printed second form I(i-m, i-n) K(m,n) differs (typo for j-n)",
+            e2typo > 0.1,
+            f"max |diff| {e2typo:.2f}",
+            "> 0.1",
+        )
+        data["image2d"] = {
+            "image": img.tolist(),
+            "kernel": ker.tolist(),
+            "definition": c_def.tolist(),
+            "torch_plain": c_corr.tolist(),
+        }
+        rows += [
+            {
+                "item": "continuous box*box vs triangle (max error)",
+                "measured": err_c,
+                "expected": 0.0,
+            },
+            {"item": "discrete vs conv1d flipped (max |diff|)", "measured": e_t, "expected": 0.0},
+            {
+                "item": "discrete vs conv1d unflipped (max |diff|)",
+                "measured": e_corr,
+                "expected": "> 0",
+            },
+            {"item": "2-D vs conv2d flipped (max |diff|)", "measured": e2, "expected": 0.0},
+            {"item": "2-D vs conv2d unflipped (max |diff|)", "measured": e2c, "expected": "> 0"},
+        ]
+
+        # arithmetic against torch's layers
+        alex = ca.alexnet_table()
+        meta = torch.device("meta")
+        torch_counts = []
+        for r in alex:
+            if r["kind"] == "conv":
+                layer: nn.Module = nn.Conv2d(
+                    r["in_shape"][0],
+                    r["out_shape"][0],
+                    r["kernel"],
+                    groups=r["groups"],
+                    bias=False,
+                    device=meta,
+                )
+            else:
+                layer = nn.Linear(
+                    int(np.prod(r["in_shape"])), r["out_shape"][0], bias=False, device=meta
+                )
+            torch_counts.append(_torch_count(layer))
+        ours = [r["weights"] for r in alex]
+        res.check(
+            "AlexNet's table (seed 002) equals the weights of torch's layers",
+            ours == torch_counts,
+            f"{sum(ours):,} weights",
+            f"{sum(torch_counts):,}",
+        )
+        lecture = [r["lecture"] for r in alex]
+        shown = [ca.format_count(w).replace(".0", "") for w in ours]
+        agree = sum(_rounds_to(w, lab) for w, lab in zip(ours, lecture, strict=True))
+        res.check(
+            "every layer rounds to the lecture's number (35k, 307k, …, 177M, 16M, 4M)",
+            agree == len(alex),
+            f"{agree} of {len(alex)}",
+            f"{len(alex)} of {len(alex)}",
+        )
+        fc = sum(r["weights"] for r in alex if r["kind"] == "fc")
+        share = fc / sum(ours)
+        res.check(
+            "the fully connected layers hold most of the parameters",
+            share > 0.9,
+            f"{100 * share:.1f} %",
+            "> 90 %",
+        )
+        bott = ca.bottleneck_savings()
+        direct = _torch_count(nn.Conv2d(128, 128, 3, bias=False, device=meta))
+        via = _torch_count(
+            nn.Sequential(
+                nn.Conv2d(128, 32, 1, bias=False, device=meta),
+                nn.Conv2d(32, 128, 3, bias=False, device=meta),
+            )
+        )
+        res.check(
+            "1x1 bottleneck: 3x3x128x128 vs 1x1x128x32 + 3x3x32x128 (torch's counts)",
+            (bott["direct"], bott["bottleneck"]) == (direct, via),
+            f"{bott['direct']:,} vs {bott['bottleneck']:,} ({bott['ratio']:.2f}x fewer)",
+            f"{direct:,} vs {via:,}",
+        )
+        inc = ca.inception_table()
+        naive = ca.inception_table(reduce=False)
+        block = _inception_module(True)
+        x = torch.zeros(1, 192, 28, 28)
+        with torch.no_grad():
+            y = block(x)
+        ok_inc = _torch_count(block) == inc[-1]["weights"] and tuple(y.shape[1:]) == tuple(
+            inc[-1]["out_shape"]
+        )
+        res.check(
+            "GoogLeNet inception (3a): weights and output shape equal torch's module",
+            ok_inc,
+            f"{inc[-1]['weights']:,}, {tuple(y.shape[1:])}",
+            f"{_torch_count(block):,}, {tuple(inc[-1]['out_shape'])}",
+        )
+        naive_t = _torch_count(_inception_module(False))
+        res.check(
+            "without the 1x1 reductions the block costs more and is wider",
+            naive[-1]["weights"] == naive_t and naive_t > 2 * inc[-1]["weights"],
+            f"{naive_t:,} weights, {naive[-1]['out_ch']} channels",
+            f"> 2 x {inc[-1]['weights']:,}, vs {inc[-1]['out_ch']}",
+        )
+        data["arith"] = {
+            "alexnet": [
+                {
+                    "layer": r["layer"],
+                    "kind": r["kind"],
+                    "weights": r["weights"],
+                    "lecture": r["lecture"],
+                    "shown": s,
+                }
+                for r, s in zip(alex, shown, strict=True)
+            ],
+            "inception": [
+                {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()} for r in inc
+            ],
+            "naive": [
+                {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()} for r in naive
+            ],
+            "bottleneck": bott,
+        }
+        rows.append(
+            {"item": "AlexNet weights in fc layers (share)", "measured": share, "expected": "> 0.9"}
+        )
+        rows.append(
+            {
+                "item": "inception (3a) weights, with / without 1x1 reductions",
+                "measured": f"{inc[-1]['weights']:,} / {naive[-1]['weights']:,}",
+                "expected": "torch: same",
+            }
+        )
+        seconds = elapsed()
+    res.notes = [
+        "Continuous: f = g = the unit box on [0, 1]; quadrature by scipy.integrate.quad. "
+        "Discrete: a random signal of 12 values and the kernel [1, -2, 0.5, 0.25]. 2-D: a "
+        f"random {hw[0]}x{hw[1]} image and the kernel [[1, 0, -1], [2, 0, -2]]. torch pads by "
+        "k - 1 on each side for the full convolution.",
+        "Deep-learning libraries call cross-correlation 'convolution': for a learned kernel the "
+        "flip does not matter (the network learns the flipped kernel), for a given one it does.",
+    ]
+    res.config = {"quick": quick, "seed": seed, **o, "image": hw}
+    res.seconds = seconds
+    from descentlab.store import provenance
+
+    res.provenance = provenance(seed, experiment="convolution")
+    return res
+
+
+def _rounds_to(weights: int, label: str | None) -> bool:
+    """Whether ``weights`` rounds to the lecture's label ('35k', '177M'), up or down."""
+    if label is None:
+        return False
+    unit = {"k": 1e3, "M": 1e6}[label[-1]]
+    value = float(label[:-1])
+    return abs(weights / unit - value) < 1.0
+
+
+class _Inception(nn.Module):
+    def __init__(self, reduce: bool) -> None:
+        super().__init__()
+        c = 192
+
+        def conv(i: int, o_: int, k: int) -> nn.Conv2d:
+            return nn.Conv2d(i, o_, k, padding=k // 2, bias=False)
+
+        self.b1 = conv(c, 64, 1)
+        if reduce:
+            self.b3 = nn.Sequential(conv(c, 96, 1), nn.ReLU(), conv(96, 128, 3))
+            self.b5 = nn.Sequential(conv(c, 16, 1), nn.ReLU(), conv(16, 32, 5))
+            self.bp = nn.Sequential(nn.MaxPool2d(3, 1, 1), conv(c, 32, 1))
+        else:
+            self.b3 = conv(c, 128, 3)
+            self.b5 = conv(c, 32, 5)
+            self.bp = nn.MaxPool2d(3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.b1(x), self.b3(x), self.b5(x), self.bp(x)], dim=1)
+
+
+def _inception_module(reduce: bool) -> nn.Module:
+    return _Inception(reduce)
