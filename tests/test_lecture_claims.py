@@ -154,3 +154,35 @@ def test_adaptive_checks_all_hold():
     r = quick("adaptive")
     assert all(r.checks.values()), {k: r.measured[k] for k, ok in r.checks.items() if not ok}
     assert set(r.checks) == set(r.measured)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "match"),
+    [
+        ("momentum", {"kappa": 0.5}, "kappa must be"),
+        ("momentum", {"betas": [1.2]}, "betas must be"),
+        ("adaptive", {"units": [1, 2]}, "units must include 0"),
+        ("adaptive", {"stall_lr": -1.0}, "stall_lr must be"),
+        ("convolution", {"image": [2]}, "image must be"),
+        ("information", {"pairs": 0}, "pairs must be"),
+        ("closed_form", {"sizes": [8, 16]}, "sizes must hold at least 3"),
+        ("minibatch", {"batches": [1, 2, 10**6]}, "batch sizes must be <="),
+    ],
+)
+def test_bad_options_fail_before_any_work(name, options, match):
+    with pytest.raises((ValueError, KeyError), match=match):
+        lectures.run(name, quick=True, **options)
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["descentlab.experiments.lectures.momentum", "descentlab.experiments.lectures.adaptive",
+     "descentlab.experiments.lectures._common", "descentlab.problems.convarith"],
+)  # fmt: skip
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0

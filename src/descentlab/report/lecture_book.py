@@ -88,6 +88,7 @@ class Lecture:
     origin: str
     summary: str
     claims: list[Claim]
+    experiments: tuple[str, ...] = ()
 
 
 class Context:
@@ -130,6 +131,53 @@ class Context:
         self._results[name] = result
         return result
 
+    def prefetch(self, names: Sequence[str], workers: int) -> None:
+        """Run the experiments in ``names`` that have no matching saved result, ``workers`` at a
+        time in separate processes (one torch thread each), longest first; their results land
+        in ``data_dir`` for :meth:`experiment` to load."""
+        from descentlab.experiments import lectures
+
+        if self.data_dir is None or workers < 2:
+            return
+        todo = []
+        for name in names:
+            want = {"quick": self.quick, "seed": 0, **lectures.options(name, quick=self.quick)}
+            path = self.data_dir / f"{name}.json"
+            try:
+                fresh = path.is_file() and _same_config(ExperimentResult.load(path).config, want)
+            except (OSError, ValueError, TypeError, KeyError):
+                fresh = False
+            if not fresh:
+                todo.append(name)
+        if len(todo) < 2:
+            return
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log(f"  running {len(todo)} experiments, {workers} at a time: {', '.join(todo)}")
+        with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_and_save, n, self.quick, str(self.data_dir)): n
+                       for n in todo}  # fmt: skip
+            for fut in cf.as_completed(futures):
+                name = futures[fut]
+                try:
+                    self.log(f"  ran experiment {name} in {fut.result():.1f} s")
+                except Exception as exc:  # it runs again in-process, where it raises
+                    self.log(f"  {name} failed in its worker ({exc}); it runs again in-process")
+
+
+def _run_and_save(name: str, quick: bool, out: str) -> float:
+    """Worker: run one experiment on one thread and save its result."""
+    import torch
+
+    torch.set_num_threads(1)
+    from descentlab.experiments import lectures
+
+    t0 = time.perf_counter()
+    lectures.run(name, quick=quick).save(out)
+    return time.perf_counter() - t0
+
 
 def _same_config(saved: dict[str, Any], want: dict[str, Any]) -> bool:
     norm = json.loads(json.dumps(want, default=str))
@@ -151,7 +199,8 @@ _CSS = """
         --good:#1b7f3b; --bad:#b00020; }
 * { box-sizing: border-box; }
 body { font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans CJK KR",
-       "Noto Sans KR", Arial, sans-serif; color: var(--ink); background: var(--bg); margin: 0; }
+       "Noto Sans KR", "NanumGothic", "Malgun Gothic", Arial, sans-serif;
+       color: var(--ink); background: var(--bg); margin: 0; }
 main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 64px; }
 header { border-bottom: 3px solid var(--accent); margin-bottom: 18px; padding-bottom: 10px; }
 h1 { font-size: 27px; margin: 0 0 4px; }
@@ -323,6 +372,7 @@ def write_book(
     quick: bool = False,
     only: Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
+    workers: int | None = None,
 ) -> list[Path]:
     """Build the lecture book into ``out``: ``index.html`` and one page per lecture.
 
@@ -332,6 +382,8 @@ def write_book(
             minutes).
         only: lecture seeds or slugs to build (default all); the index lists the built ones.
         log: progress messages (default: none).
+        workers: processes that run the experiments beforehand (default: the CPU count,
+            at most 4; 1 runs them one by one as the pages need them).
 
     Returns:
         the pages written, index first.
@@ -356,6 +408,11 @@ def write_book(
     root.mkdir(parents=True, exist_ok=True)
     ctx = Context(quick, root / "data", say)
     t0 = time.perf_counter()
+    from descentlab.report.lecture_claims import EXPERIMENTS
+
+    wanted = {e for lec in chosen for e in lec.experiments}
+    n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+    ctx.prefetch([n for n in EXPERIMENTS if n in wanted], n_workers)
     written: list[Path] = []
     summary = []
     for lec in chosen:

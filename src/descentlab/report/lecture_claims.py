@@ -24,7 +24,13 @@ import torch
 
 from descentlab.report.lecture_book import Check, Claim, Context, Evidence, Lecture
 
-__all__ = ["LECTURES", "coverage_markdown"]
+__all__ = ["EXPERIMENTS", "LECTURES", "coverage_markdown"]
+
+#: The lecture experiments the book uses, the longest first (the order they are run in).
+EXPERIMENTS: tuple[str, ...] = (
+    "regularization", "schedules", "momentum_forms", "sharpness", "ensembles", "adaptive",
+    "minibatch", "closed_form", "momentum", "bias_variance", "convolution", "information",
+)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------
@@ -1684,6 +1690,7 @@ LECTURES: list[Lecture] = [
                 _adam_is_rms_plus_momentum,
             ),
         ],
+        ("closed_form", "minibatch", "schedules"),
     ),
     Lecture(
         "001",
@@ -1969,6 +1976,7 @@ LECTURES: list[Lecture] = [
                 _no_best,
             ),
         ],
+        ("closed_form", "minibatch", "momentum", "adaptive"),
     ),
     Lecture(
         "002",
@@ -2366,6 +2374,16 @@ LECTURES: list[Lecture] = [
                 _E("convolution", "inception", "reductions", panel="inception"),
             ),
         ],
+        (
+            "regularization",
+            "bias_variance",
+            "ensembles",
+            "minibatch",
+            "sharpness",
+            "momentum",
+            "adaptive",
+            "convolution",
+        ),
     ),
     Lecture(
         "003",
@@ -2593,6 +2611,7 @@ LECTURES: list[Lecture] = [
                 _E("momentum_forms", "", whole=True),
             ),
         ],
+        ("momentum", "adaptive", "schedules", "momentum_forms"),
     ),
     Lecture(
         "004",
@@ -2618,7 +2637,7 @@ LECTURES: list[Lecture] = [
                 "Entropy: the fair coin is most uncertain; the die with five 1s is predictable",
                 "동전 … 6면 주사위에서 5면이 1",
                 "experiment information",
-                _E("information", "coin", "die", "scipy", panel="entropy"),
+                _E("information", "coin", "die", "H(p) =", panel="entropy"),
             ),
             C(
                 "004.03",
@@ -2746,6 +2765,7 @@ LECTURES: list[Lecture] = [
                 _adam_rms_good,
             ),
         ],
+        ("information",),
     ),
 ]
 

@@ -171,6 +171,13 @@ def _optimizer_table(quick: bool) -> Figure:
         [0, 1, 2],
         ["constant", "∝ 1 / long-term\nchange (AdaGrad)", "∝ 1 / short-term\nchange (RMSProp)"],
     )
+    from matplotlib.patches import Patch
+
+    ax.legend(
+        handles=[Patch(fc="#eef5fc", ec="#0b63b5", label="optimizer (year in the table), placed "
+                       "by the active rules of its chain")],
+        loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=9, frameon=False,
+    )  # fmt: skip
     ax.set_xlabel("search direction")
     ax.set_ylabel("learning rate")
     ax.set_title(
