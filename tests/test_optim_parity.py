@@ -131,6 +131,31 @@ PARITY = [
         dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
         dict(),
     ),
+    ("adamax", torch.optim.Adamax, optim.Adamax, dict(lr=1e-2), dict(betas=(0.8, 0.99))),
+    (
+        "adamax-wd-maximize",
+        torch.optim.Adamax,
+        optim.Adamax,
+        dict(lr=5e-3, weight_decay=1e-2, maximize=True, eps=1e-6),
+        dict(lr=1e-2),
+    ),
+    ("asgd", torch.optim.ASGD, optim.ASGD, dict(lr=0.05), dict(lr=0.02)),
+    (
+        "asgd-averaging",
+        torch.optim.ASGD,
+        optim.ASGD,
+        dict(lr=0.05, lambd=1e-2, alpha=0.6, t0=100, weight_decay=1e-3),
+        dict(t0=50, lambd=1e-3),
+    ),
+    ("asgd-maximize", torch.optim.ASGD, optim.ASGD, dict(lr=0.05, maximize=True), dict()),
+    ("rprop", torch.optim.Rprop, optim.Rprop, dict(lr=1e-3), dict(lr=5e-4)),
+    (
+        "rprop-etas-sizes",
+        torch.optim.Rprop,
+        optim.Rprop,
+        dict(lr=1e-3, etas=(0.3, 1.5), step_sizes=(1e-5, 1e-2), maximize=True),
+        dict(etas=(0.6, 1.1)),
+    ),
 ]
 
 STEPS = 300

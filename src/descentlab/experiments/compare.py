@@ -128,6 +128,10 @@ DEFAULT_LR_RANGES: dict[str, tuple[float, float]] = {
     "adamw": (1e-3, 1e-1),
     "nadam": (1e-3, 1e-1),
     "radam": (1e-3, 1e-1),
+    "adamax": (1e-3, 1e-1),
+    "asgd": (1e-2, 1.0),
+    # Rprop's lr is its initial step per coordinate (then adapted within step_sizes)
+    "rprop": (1e-4, 1e-2),
 }
 _FALLBACK_LR_RANGE = (1e-4, 1.0)
 # "adadelta@default": the optimizer at its default learning rate, not tuned.

@@ -2,13 +2,15 @@
 
 - Update rules (:mod:`descentlab.optim.rules`): ``scale_by_lr``, ``trace``, ``velocity``,
   ``scale_by_adagrad``, ``scale_by_rms``, ``scale_by_adadelta``, ``scale_by_adam``,
-  ``scale_by_nadam``, ``scale_by_radam``, ``add_l2``, ``add_decayed_weights``,
+  ``scale_by_nadam``, ``scale_by_radam``, ``scale_by_adamax``, ``scale_by_asgd``,
+  ``scale_by_rprop``, ``add_l2``, ``add_decayed_weights``,
   ``clip_by_global_norm``, ``clip_by_value``, ``add_noise``, ``maximize``,
   ``non_finite_guard``; composed with :func:`chain`.
 - :class:`Optimizer`: a ``torch.optim.Optimizer`` that runs a chain per param group.
 - Named optimizers with torch's signatures: :class:`SGD`, :class:`Momentum`,
   :class:`Nesterov`, :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`, :class:`Adam`,
-  :class:`AdamW`, :class:`NAdam`, :class:`RAdam`; :func:`get` looks one up by name.
+  :class:`AdamW`, :class:`NAdam`, :class:`RAdam`, :class:`Adamax`, :class:`ASGD`,
+  :class:`Rprop`; :func:`get` looks one up by name.
 - Two backends run a chain: the fused one (:mod:`descentlab.optim.fused`: the whole chain as
   one generated, compiled loop over each parameter's memory; the default where it applies --
   float32/float64 contiguous CPU tensors and a C++ compiler) and the eager one (``torch``
@@ -29,7 +31,21 @@ import torch
 
 from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
 from .fused import FusedUnavailable, fused_available
-from .named import SGD, Adadelta, Adagrad, Adam, AdamW, Momentum, NAdam, Nesterov, RAdam, RMSprop
+from .named import (
+    ASGD,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Momentum,
+    NAdam,
+    Nesterov,
+    RAdam,
+    RMSprop,
+    Rprop,
+)
 from .optimizer import Monitor, Optimizer, apply_updates
 from .rules import (
     NonFiniteGradientError,
@@ -43,21 +59,26 @@ from .rules import (
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
+    scale_by_adamax,
+    scale_by_asgd,
     scale_by_lr,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
+    scale_by_rprop,
     trace,
     velocity,
 )
 
 __all__ = [
+    "ASGD",
     "NAMES",
     "SGD",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
     "Chain",
     "FusedUnavailable",
     "HyperparameterTypeError",
@@ -70,6 +91,7 @@ __all__ = [
     "Owned",
     "RAdam",
     "RMSprop",
+    "Rprop",
     "Rule",
     "add_decayed_weights",
     "add_l2",
@@ -86,10 +108,13 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_asgd",
     "scale_by_lr",
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "trace",
     "velocity",
 ]
@@ -105,6 +130,9 @@ _REGISTRY: dict[str, type[Optimizer]] = {
     "adamw": AdamW,
     "nadam": NAdam,
     "radam": RAdam,
+    "adamax": Adamax,
+    "asgd": ASGD,
+    "rprop": Rprop,
 }
 
 #: Registered optimizer names, in the lectures' order.

@@ -20,6 +20,7 @@ rounding (tested to 1e-6 relative in float32 over 300 steps).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,25 +36,31 @@ from .rules import (
     scale_by_adadelta,
     scale_by_adagrad,
     scale_by_adam,
+    scale_by_adamax,
+    scale_by_asgd,
     scale_by_lr,
     scale_by_nadam,
     scale_by_radam,
     scale_by_rms,
+    scale_by_rprop,
     trace,
     velocity,
 )
 
 __all__ = [
+    "ASGD",
     "SGD",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
     "Momentum",
     "NAdam",
     "Nesterov",
     "RAdam",
     "RMSprop",
+    "Rprop",
 ]
 
 Params = Iterable[Any]
@@ -603,3 +610,150 @@ class RAdam(_Named):
         self._init_adam_family(
             params, scale_by_radam(), decoupled_weight_decay, hyper, monitor, fused
         )
+
+
+_WARNED_EAGER: set[str] = set()
+
+
+def _eager_only(name: str, fused: bool | None) -> None:
+    """Announce (once per optimizer) that ``fused=None`` runs this chain eagerly: its rule
+    has no fused form (``fused=True`` is refused by the optimizer, naming the rule)."""
+    if fused is None and name not in _WARNED_EAGER:
+        _WARNED_EAGER.add(name)
+        warnings.warn(
+            f"descentlab: {name} has no fused form; fused=None runs it eagerly "
+            "(pass fused=False to say so and silence this warning)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+class Adamax(_Named):
+    r"""Adamax (torch's ``Adamax``): chain ``maximize -> add_l2 -> scale_by_adamax ->
+    scale_by_lr``, Adam with the infinity norm,
+    :math:`p \leftarrow p - \frac{\eta}{1-\beta_1^t}\,\frac{m_t}{u_t}`,
+    :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon)`. Runs eagerly (no fused form).
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import Adamax
+        >>> opt = Adamax(torch.nn.Linear(4, 1).parameters(), lr=2e-3, fused=False)
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+        fused: bool | None = None,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags(
+            "Adamax",
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        rule = chain(_maximize(), add_l2(), scale_by_adamax(), scale_by_lr())
+        hyper = dict(
+            lr=lr, betas=_pair(betas), eps=eps, weight_decay=weight_decay, maximize=maximize
+        )
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
+        _eager_only("Adamax", fused)
+
+
+class ASGD(_Named):
+    r"""Averaged SGD (torch's ``ASGD``): chain ``maximize -> add_l2 -> scale_by_asgd``.
+
+    Steps :math:`p \leftarrow p - \eta_{t-1}(g + \lambda p)` with
+    :math:`\eta_t = \eta/(1+\lambda\eta t)^\alpha`, and keeps the average of the iterates
+    from step ``t0`` on in state ``ax`` (see :class:`~descentlab.optim.scale_by_asgd`).
+    Runs eagerly (no fused form).
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import ASGD
+        >>> opt = ASGD(torch.nn.Linear(4, 1).parameters(), lr=0.01, t0=100, fused=False)
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-2,
+        lambd: float = 1e-4,
+        alpha: float = 0.75,
+        t0: float = 1e6,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+        *,
+        fused: bool | None = None,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags(
+            "ASGD",
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        rule = chain(_maximize(), add_l2(), scale_by_asgd())
+        hyper = dict(
+            lr=lr,
+            lambd=lambd,
+            alpha=alpha,
+            t0=t0,
+            weight_decay=weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
+        _eager_only("ASGD", fused)
+
+
+class Rprop(_Named):
+    r"""Rprop (torch's ``Rprop``): chain ``maximize -> scale_by_rprop``; sign-based steps
+    whose per-coordinate sizes start at ``lr`` and adapt by ``etas`` within
+    ``step_sizes`` (see :class:`~descentlab.optim.scale_by_rprop`). Meant for full-batch
+    gradients. Runs eagerly (no fused form).
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import Rprop
+        >>> opt = Rprop(torch.nn.Linear(4, 1).parameters(), lr=0.01, fused=False)
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50),
+        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags(
+            "Rprop",
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+        )
+        rule = chain(_maximize(), scale_by_rprop())
+        hyper = dict(lr=lr, etas=_pair(etas), step_sizes=_pair(step_sizes), maximize=maximize)
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
+        _eager_only("Rprop", fused)

@@ -66,10 +66,13 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
+    "scale_by_adamax",
+    "scale_by_asgd",
     "scale_by_lr",
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
+    "scale_by_rprop",
     "trace",
     "velocity",
 ]
@@ -1259,3 +1262,222 @@ def _fused_moments(b, m: str, v: str, prefix: str) -> None:
     c3 = b.coef(f"{prefix}_1mb2", _beta(1, one_minus=True), uses=("betas",))
     b.line(f"{m} = dl_lerp({m}, {b.u}, {c1});")
     b.line(f"{v} = dl_fma({c3} * {b.u}, {b.u}, {v} * {c2});")
+
+
+# ======================================================================================
+# torch.optim's remaining first-order methods: Adamax, ASGD, Rprop
+# ======================================================================================
+
+
+def _lazy(state, key: str, like: list[Tensor], make) -> list[Tensor]:
+    """State entries made from the param group's values (not the rule's defaults) on a
+    parameter's first step, as torch makes them: ``make(tensor)`` for each missing one."""
+    values = state.get(key)
+    if values is None:
+        values = state[key] = [None] * len(like)
+    for i, v in enumerate(values):
+        if v is None:
+            values[i] = make(like[i])
+    return values
+
+
+def _scalar_hyper(rule: str, hyper: Hyper, *keys: str) -> None:
+    for key in keys:
+        value = hyper[key]
+        for v in value if isinstance(value, tuple | list) else (value,):
+            if is_batched(v):
+                raise ValueError(
+                    f"{rule} takes a scalar {key}; a batched one is not supported, got {v.tolist()}"
+                )
+
+
+class scale_by_adamax(Rule):
+    r"""Adamax (Kingma & Ba, 2015, section 7.1): Adam with the infinity norm.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+        u_t = \max(\beta_2 u_{t-1},\, |g_t| + \epsilon), \quad
+        u = \frac{m_t}{(1-\beta_1^t)\, u_t}
+
+    followed by :class:`scale_by_lr`. eps is added to :math:`|g_t|` inside the max, as
+    torch does (the paper has no eps).
+
+    Example:
+        >>> import torch
+        >>> from descentlab import optim
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = optim.Optimizer([w], optim.chain(optim.scale_by_adamax(), optim.scale_by_lr(0.1)))
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> w.detach()
+        tensor([ 0.9000, -1.9000])
+    """
+
+    name = "scale_by_adamax"
+    state_keys = ("exp_avg", "exp_inf")
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(betas=tuple(betas), eps=eps)
+        self.needs_step = True
+
+    def init(self, params):
+        return {"exp_avg": _zeros(params), "exp_inf": _zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        _check_betas(hyper, scalar=self.name)
+        check_range("eps", hyper["eps"], 0.0)
+        _scalar_hyper(self.name, hyper, "eps")
+
+    def update(self, grads, state, params, hyper):
+        b1, b2 = _betas(hyper)
+        eps = as_scalar(hyper["eps"])
+        m, n = state["exp_avg"], state["exp_inf"]
+        steps = step_values(state, len(grads))
+        lerp_(m, grads, 1 - b1)
+        torch._foreach_mul_(n, b2)
+        out = scratch(state, grads)
+        for g, ni, o in zip(grads, n, out, strict=True):
+            torch.abs(g, out=o).add_(eps)
+            torch.maximum(ni, o, out=ni)
+        for mi, ni, o, t in zip(m, n, out, steps, strict=True):
+            torch.div(mi, ni, out=o).div_(1 - b1**t)
+        return out, state
+
+
+class scale_by_rprop(Rule):
+    r"""Rprop (Riedmiller & Braun, 1993), torch's variant: per-coordinate step sizes that
+    grow while the gradient keeps its sign and shrink when it flips.
+
+    .. math::
+        s_t = \operatorname{clip}\big(s_{t-1}\cdot
+        \begin{cases}\eta_+ & g_t g_{t-1} > 0\\ \eta_- & g_t g_{t-1} < 0\\ 1 & \text{else}
+        \end{cases},\ s_{\min}, s_{\max}\big), \qquad
+        u = -s_t \operatorname{sign}(g_t)
+
+    where a coordinate whose sign flipped takes no step and its stored gradient becomes 0
+    (so the next step does not shrink it again). :math:`s_0` = the group's ``lr``. The
+    update is final: do not follow this rule with :class:`scale_by_lr`. Rprop reads only
+    gradient signs, so it is meant for full-batch gradients (as torch's documentation says).
+
+    Args:
+        lr: the initial step size :math:`s_0 > 0`.
+        etas: :math:`(\eta_-, \eta_+)`, with :math:`0 < \eta_- < 1 < \eta_+`.
+        step_sizes: :math:`(s_{\min}, s_{\max})`.
+    """
+
+    name = "scale_by_rprop"
+    state_keys = ("prev", "step_size")
+
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50),
+    ) -> None:
+        super().__init__(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes))
+
+    def init(self, params):
+        return {"prev": _zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("lr", hyper["lr"], 0.0)
+        for key in ("etas", "step_sizes"):
+            value = hyper[key]
+            if not isinstance(value, tuple | list):
+                raise HyperparameterTypeError(f"{key} must be a pair, got {value!r}")
+            if len(value) != 2:
+                raise ValueError(f"{key} must be a pair, got {value!r}")
+        _scalar_hyper(self.name, hyper, "lr", "etas", "step_sizes")
+        minus, plus = hyper["etas"]
+        check_range("etas[0]", minus, 0.0, 1.0, lo_open=True, hi_open=True)
+        check_range("etas[1]", plus, 1.0, lo_open=True)
+        lo, hi = hyper["step_sizes"]
+        check_range("step_sizes[0]", lo, 0.0)
+        check_range("step_sizes[1]", hi, as_scalar(lo))
+
+    def update(self, grads, state, params, hyper):
+        lr = as_scalar(hyper["lr"])
+        minus, plus = (as_scalar(e) for e in hyper["etas"])
+        lo, hi = (as_scalar(s) for s in hyper["step_sizes"])
+        prevs = state["prev"]
+        sizes = _lazy(state, "step_size", grads, lambda g: torch.full_like(g, lr))
+        out = scratch(state, grads)
+        for g, prev, size, o in zip(grads, prevs, sizes, out, strict=True):
+            factor = torch.mul(g, prev).sign_()
+            flipped = factor < 0
+            factor.masked_fill_(factor > 0, plus).masked_fill_(flipped, minus)
+            factor.masked_fill_(factor == 0, 1.0)
+            size.mul_(factor).clamp_(lo, hi)
+            prev.copy_(g).masked_fill_(flipped, 0.0)
+            torch.sign(prev, out=o).mul_(size).neg_()
+        return out, state
+
+
+class scale_by_asgd(Rule):
+    r"""Averaged SGD (Polyak & Juditsky, 1992) as torch's ``ASGD`` runs it: a decaying
+    step with a small proportional shrink, and a running average of the iterates.
+
+    .. math::
+        p_t = p_{t-1} - \eta_{t-1}(g_t + \lambda p_{t-1}), \quad
+        \bar p_t = \bar p_{t-1} + \mu_{t-1}(p_t - \bar p_{t-1}),
+
+        \eta_t = \frac{\eta}{(1 + \lambda \eta t)^{\alpha}}, \quad
+        \mu_t = \frac{1}{\max(1,\, t - t_0)}
+
+    with :math:`\eta_0 = \eta` (the group's ``lr``) and :math:`\mu_0 = 1`. The average is
+    state ``ax`` (torch's name; it is not written into the parameters); ``eta`` and ``mu``
+    are 0-dim tensors in the state, as in torch. The update is final: do not follow this
+    rule with :class:`scale_by_lr`.
+
+    Args:
+        lr: :math:`\eta \ge 0`.
+        lambd: the decay term :math:`\lambda \ge 0`.
+        alpha: the power of the step decay.
+        t0: the step after which averaging starts.
+    """
+
+    name = "scale_by_asgd"
+    state_keys = ("eta", "mu", "ax")
+
+    def __init__(
+        self, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6
+    ) -> None:
+        super().__init__(lr=lr, lambd=lambd, alpha=alpha, t0=t0)
+        self.needs_step = True
+
+    def init(self, params):
+        return {"ax": _zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("lr", hyper["lr"], 0.0)
+        check_range("lambd", hyper["lambd"], 0.0)
+        check_range("alpha", hyper["alpha"], 0.0)
+        check_range("t0", hyper["t0"], 0.0)
+        _scalar_hyper(self.name, hyper, "lr", "lambd", "alpha", "t0")
+
+    def update(self, grads, state, params, hyper):
+        from .optimizer import _scalar_dtype  # the optimizer imports this module's base
+
+        lr, lambd = as_scalar(hyper["lr"]), as_scalar(hyper["lambd"])
+        alpha, t0 = as_scalar(hyper["alpha"]), as_scalar(hyper["t0"])
+        dtype = _scalar_dtype()
+        etas = _lazy(state, "eta", grads, lambda g: torch.tensor(float(lr), dtype=dtype))
+        mus = _lazy(state, "mu", grads, lambda g: torch.ones((), dtype=dtype))
+        axs = state["ax"]
+        steps = step_values(state, len(grads))
+        out = scratch(state, grads)
+        for g, p, o, eta, mu, ax, t in zip(grads, params, out, etas, mus, axs, steps, strict=True):
+            e, m = eta.item(), mu.item()
+            # torch's operations, then the difference: exact (Sterbenz) while a step is
+            # smaller than the parameter, so p + u is torch's iterate to the bit
+            new = torch.mul(p, 1 - lambd * e).add_(g, alpha=-e)
+            torch.sub(new, p, out=o)
+            new = torch.add(p, o)  # the parameter the optimizer is about to write
+            if m != 1:
+                ax.add_(new.sub_(ax).mul_(m))
+            else:
+                ax.copy_(new)
+            # through a tensor of the default dtype, as torch rounds them (also after a
+            # state dict load has cast eta and mu to the parameter's dtype)
+            eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))
+            mu.copy_(torch.as_tensor(1 / max(1, t - t0)))
+        return out, state

@@ -69,6 +69,9 @@ DISPLAY_NAMES: dict[str, str] = {
     "adamw": "AdamW",
     "nadam": "NAdam",
     "radam": "RAdam",
+    "adamax": "Adamax",
+    "asgd": "ASGD",
+    "rprop": "Rprop",
 }
 
 # One colour per optimizer, fixed across figures (colour-blind friendly, after Okabe & Ito).
@@ -83,6 +86,9 @@ _COLORS: dict[str, str] = {
     "adamw": "#7F7F7F",
     "nadam": "#8C564B",
     "radam": "#9467BD",
+    "adamax": "#BCBD22",
+    "asgd": "#17BECF",
+    "rprop": "#AA4499",
 }
 _FALLBACK_COLORS = ["#1F77B4", "#2CA02C", "#D62728", "#BCBD22", "#17BECF"]
 
@@ -109,7 +115,7 @@ _DEMO_LR: dict[str, dict[str, float]] = {
         "adam": 0.05,
     },
 }
-_ADAPTIVE = {"adagrad", "rmsprop", "adam", "adamw", "nadam", "radam"}
+_ADAPTIVE = {"adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "adamax", "rprop"}
 
 
 def default_lr(landscape: Landscape | str, optimizer: str) -> float:
@@ -1066,6 +1072,9 @@ _ROLES: dict[str, str] = {
     "scale_by_adam": "direction + adaptive rate",
     "scale_by_nadam": "direction + adaptive rate",
     "scale_by_radam": "direction + adaptive rate",
+    "scale_by_adamax": "direction + adaptive rate",
+    "scale_by_rprop": "adaptive learning rate",
+    "scale_by_asgd": "step size",
     "add_l2": "regularization / sign",
     "add_decayed_weights": "regularization / sign",
     "maximize": "regularization / sign",
