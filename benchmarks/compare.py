@@ -8,8 +8,10 @@ with ``vectorize=True`` and ``vectorize=False`` (same worker count, same protoco
 extension, refinement, curve and refit runs), and prints the throughput of each -- runs x
 steps trained per second of wall-clock time, worker start-up included -- and their ratio.
 
-The curve runs (monitored: each records its own optimizer's update-to-parameter ratio) run one
-at a time in both modes, so the ratio is the whole protocol's, not just the vectorized part's.
+The first seed's curve run of each optimizer (monitored, and timed alone) runs by itself in both
+modes, so the ratio is the whole protocol's, not just the vectorized part's. On a machine that
+other work keeps busy, wall-clock time measures the neighbours as much as this code; the CPU
+seconds of this process and its workers are printed too, with their own ratio.
 
 Usage::
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -33,21 +36,29 @@ from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.store import Store
 
 
-def run_once(spec: CompareSpec, workers: int, vectorize: bool) -> tuple[float, int, int]:
-    """Seconds, trials and runs x steps of one comparison in a fresh directory."""
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and of its finished (joined) worker processes."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def run_once(spec: CompareSpec, workers: int, vectorize: bool) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds, trials and runs x steps of one comparison in a fresh
+    directory."""
     with tempfile.TemporaryDirectory(prefix="dl-bench-compare-") as root:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
         result = compare(
             spec, root, workers=workers, progress=False, report=False, vectorize=vectorize
         )
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         store = Store(result.store_path)
         try:
             runs = [r for r in store.list_runs() if r.name != "compare"]
             steps = sum(int((r.summary or {}).get("steps", 0)) for r in runs)
         finally:
             store.close()
-    return seconds, len(runs), steps
+    return seconds, cpu, len(runs), steps
 
 
 def main() -> None:
@@ -78,18 +89,25 @@ def main() -> None:
         f"{args.seeds} seeds, {args.steps} steps, {args.workers} worker process(es)"
     )
     rates: dict[bool, list[float]] = {True: [], False: []}
+    cpu_rates: dict[bool, list[float]] = {True: [], False: []}
     for _ in range(args.repeats):
         for vectorize in (True, False):
-            seconds, trials, steps = run_once(spec, args.workers, vectorize)
-            rate = steps / seconds
-            rates[vectorize].append(rate)
+            seconds, cpu, trials, steps = run_once(spec, args.workers, vectorize)
+            rates[vectorize].append(steps / seconds)
+            cpu_rates[vectorize].append(steps / cpu)
             name = "vectorized" if vectorize else "one at a time"
             print(
                 f"  {name:>13}: {trials} trials, {steps} runs x steps in {seconds:.1f} s "
-                f"= {rate:.0f} runs x steps / s"
+                f"({cpu:.1f} CPU s) = {steps / seconds:.0f} runs x steps / s "
+                f"({steps / cpu:.0f} per CPU s)"
             )
     vec, one = statistics.median(rates[True]), statistics.median(rates[False])
     print(f"vectorized {vec:.0f}, one at a time {one:.0f} runs x steps / s: ratio {vec / one:.2f}x")
+    vec, one = statistics.median(cpu_rates[True]), statistics.median(cpu_rates[False])
+    print(
+        f"per CPU second (what a busy, shared machine still measures): vectorized {vec:.0f}, "
+        f"one at a time {one:.0f}: ratio {vec / one:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -342,8 +342,10 @@ def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
     from descentlab.experiments.compare import final_trials
 
     finals = final_trials(spec, adam, {"lr": 0.01})
-    # Monitored curve runs run alone; refit runs of the seeds go together.
-    assert [len(g) for g in group_trials(finals)] == [1] * spec.seeds + [spec.seeds]
+    # The first seed's curve run is monitored and runs alone (its wall-clock time to target
+    # is its own); the other curve runs go together, and so do the refit runs.
+    assert [len(g) for g in group_trials(finals)] == [1, spec.seeds - 1, spec.seeds]
+    assert [t.monitored for t in finals if t.phase == "curve"] == [True] + [False] * 4
 
 
 def test_vectorized_comparison_equals_one_trial_at_a_time(tmp_path, tiny):

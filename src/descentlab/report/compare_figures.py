@@ -7,13 +7,13 @@ there is nothing to draw (e.g. a comparison stopped before its final runs).
 ================================  ==============================================================
 function                          what it shows
 ================================  ==============================================================
-:func:`final_results_figure`       test accuracy (loss) per optimizer: mean, bootstrap CI, seeds
+:func:`final_results_figure`       test accuracy (loss) per optimizer: mean, t-interval, seeds
 :func:`learning_curves_figure`    train / validation curves per optimizer, mean and band over
                                   seeds (the curve runs, trained on the training split)
 :func:`validation_overlay_figure` every optimizer's validation accuracy and training loss on one
                                   pair of axes
 :func:`lr_sensitivity_figure`     validation metric against learning rate (DeepOBS's tuneability
-                                  picture), diverged settings marked
+                                  picture), failed settings marked
 :func:`time_to_target_figure`     steps and seconds to the target validation accuracy
 :func:`monitor_figure`            update-to-parameter ratio ``||Δθ|| / ||θ||`` over training
 :func:`landscape_figures`         the same optimizers on the ravine and saddle landscapes
@@ -115,7 +115,7 @@ def _finite(values: Sequence[float | None]) -> list[float]:
 
 
 def final_results_figure(comparison: Any, store: Any) -> Figure | None:
-    """Test accuracy (and loss) per optimizer: bootstrap CI bar, mean, and each seed's value."""
+    """Test accuracy (and loss) per optimizer: t-interval bar, mean, and each seed's value."""
     results = [r for r in comparison.results if any(x is not None for x in r.refit_runs)]
     if not results:
         return None
@@ -152,7 +152,7 @@ def final_results_figure(comparison: Any, store: Any) -> Figure | None:
     axes[0].set_ylim(-0.7, len(results) - 0.3)
     handles = [
         Line2D([], [], marker="o", color="gray", ls="", ms=8, label="mean over seeds"),
-        Line2D([], [], color="gray", lw=6, alpha=0.35, label=f"{conf}% bootstrap CI"),
+        Line2D([], [], color="gray", lw=6, alpha=0.35, label=f"{conf}% t-interval"),
         Line2D([], [], marker="|", color="black", ls="", ms=10, label="one seed"),
     ]
     axes[-1].legend(handles=handles, fontsize=8, loc="best")
@@ -258,8 +258,10 @@ def validation_overlay_figure(comparison: Any, store: Any) -> Figure | None:
 def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
     """Validation metric of every tuning setting against its learning rate.
 
-    With other tuned hyperparameters, each learning rate shows its best setting. Diverged
-    settings sit on the bottom edge as crosses; the chosen setting is ringed.
+    With other tuned hyperparameters, each learning rate shows its best setting. Failed
+    settings are crosses: at their score when they have one (no better than chance, or a
+    training loss that rose), on the bottom edge when they diverged. The chosen setting is
+    ringed; the dashed line is the chance level below which a trial counts as failed.
     """
     results = [
         r
@@ -282,10 +284,15 @@ def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
         c = color_of(r.label, i)
         by_lr: dict[float, float] = {}
         div_lrs: list[float] = []
+        fail_pts: list[tuple[float, float]] = []
         for cand in r.candidates:
             lr = float(cand.setting["lr"])
-            if cand.diverged:
-                div_lrs.append(lr)
+            if cand.failed:
+                raw = [v for v in cand.scores if v is not None and math.isfinite(v)]
+                if cand.diverged or not raw:
+                    div_lrs.append(lr)
+                else:
+                    fail_pts.append((lr, float(np.mean(raw))))
                 continue
             if not math.isfinite(cand.score):
                 continue
@@ -298,12 +305,28 @@ def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
         if div_lrs:
             ax.plot(div_lrs, [floor] * len(div_lrs), "x", color=c, ms=9, mew=2, clip_on=False)
             diverged_plotted = True
+        if fail_pts:
+            xs, ys = zip(*fail_pts, strict=True)
+            ax.plot(xs, ys, "x", color=c, ms=9, mew=2)
+            diverged_plotted = True
         if r.best is not None:
             b = r.candidates[r.best]
             ax.plot([b.setting["lr"]], [b.score], "o", ms=13, mfc="none", mec=c, mew=2)
     ax.set_xscale("log")
     if not classification:
         ax.set_yscale("log")
+    chance = getattr(comparison, "chance", None)
+    if chance is not None and math.isfinite(chance):
+        ax.axhline(chance, color="0.45", ls="--", lw=1)
+        ax.annotate(
+            "chance (fails at or " + ("below)" if classification else "above)"),
+            (0.01, chance),
+            xycoords=("axes fraction", "data"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.35",
+        )
     ax.set_xlabel("learning rate (log scale)")
     metric = comparison.select_metric.split("/", 1)[1]
     folds = comparison.spec.cv_folds
@@ -314,7 +337,7 @@ def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
     steps = comparison.spec.tune_length
     ax.set_title(
         f"Learning-rate sensitivity ({steps} steps per trial; ring = chosen"
-        + ("; x = diverged)" if diverged_plotted else ")"),
+        + ("; x = failed)" if diverged_plotted else ")"),
         fontsize=11,
     )
     ax.grid(True, which="both", alpha=0.25)
@@ -365,7 +388,7 @@ def time_to_target_figure(comparison: Any, store: Any = None) -> Figure | None:
         ticks.append(r.choice.display + ("" if k == n else f"\n(reached {k}/{n} seeds)"))
     axes[0].set_yticks(ypos, ticks)
     axes[0].set_title("optimizer steps", fontsize=11)
-    axes[1].set_title("wall-clock seconds (training + evaluation, one core)", fontsize=11)
+    axes[1].set_title("wall-clock seconds (first seed, run alone, one core)", fontsize=11)
     fig.suptitle(f"Time to reach {target:g} validation accuracy", fontsize=12)
     return fig
 
@@ -391,7 +414,7 @@ def monitor_figure(comparison: Any, store: Any) -> Figure | None:
     ax.set_xlabel("step")
     ax.set_ylabel(r"$\|\Delta\theta\| \,/\, \|\theta\|$ (log scale)")
     ax.set_title(
-        "Update-to-parameter ratio per step (optimizer monitor; mean over seeds, band = min-max)",
+        "Update-to-parameter ratio per step (optimizer monitor, first seed's curve run)",
         fontsize=11,
     )
     ax.grid(True, which="both", alpha=0.25)

@@ -4,8 +4,11 @@
 browser -- figures are embedded as base64 PNG (``data:`` URIs), the style sheet is inline, and
 there are no scripts, no external links and no external resources. It holds, in order:
 
-1. the verdict and the results table (test accuracy and loss with bootstrap confidence
-   intervals, steps and seconds to the target validation accuracy, diverged trials);
+1. the recommendation (best by final test metric and by time to target, and which optimizers
+   are not distinguishable from the best, paired by seed), warnings (failures, cliffs), and
+   the results table (test accuracy and loss with t-intervals and each seed's value, the
+   paired comparison with the best, steps and seconds to the target validation accuracy,
+   failed trials);
 2. test results per seed, learning curves (train and validation, mean and band over seeds),
    learning-rate sensitivity, time to target, the optimizer monitor's update-to-parameter
    ratio, and the same optimizers' paths on the ravine and saddle landscapes;
@@ -108,7 +111,9 @@ dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; ma
 dl.kv dt { color: var(--muted); }
 dl.kv dd { margin: 0; font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px;
            overflow-wrap: anywhere; }
-.ok { color: var(--good); } .no { color: var(--bad); }
+.ok { color: var(--good); } .no { color: var(--bad); } .bad { color: var(--bad); }
+.cliff { color: #b35900; font-size: 13px; white-space: nowrap; }
+ul.tight { margin: 0; padding-left: 18px; }
 ol.protocol li { margin-bottom: 4px; }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
          var(--line); padding-top: 8px; }
@@ -438,35 +443,43 @@ def _results_table(cmp: Any) -> str:
     conf = round(cmp.spec.confidence * 100)
     target = cmp.spec.target_accuracy if classification else None
     metric_name = "accuracy" if classification else "loss"
+    cols = ["optimizer", "lr"]
+    # Classification shows accuracy only (the test loss is in the figure below): a table
+    # that fits the page beats one that scrolls.
+    cols.append(f"test {metric_name} [{conf}% t-interval], per seed")
+    cols.append("vs the best, paired by seed")
     tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)
-    cols = ["optimizer", "chosen lr", f"tuning val {tuned}"]
-    if classification:
-        cols.append(f"test accuracy [{conf}% CI]")
-    cols.append(f"test loss [{conf}% CI]")
-    cols.append(f"final val {metric_name} (curve runs)")
+    cols.append(f"tuning val {'acc' if tuned == 'accuracy' else tuned}")
     if target is not None:
         cols += [f"steps to {target:g} val acc", f"seconds to {target:g}"]
-    cols += ["diverged (tuning)", "diverged (final runs)"]
-    key = (lambda r: r.test_accuracy[0]) if classification else (lambda r: -r.test_loss[0])
-    scored = [
-        r
-        for r in cmp.results
-        if math.isfinite(r.test_accuracy[0] if classification else r.test_loss[0])
-    ]
-    best = max(scored, key=key) if scored else None
+    cols.append("failed trials")
+    ranked = cmp.ranking()
+    ranking = {id(x["result"]): x for x in ranked}
     rows, classes = [], []
     for r in cmp.results:
         score = r.candidates[r.best].score if r.best is not None else math.nan
-        final_val = _mean(r.final_val_accuracy if classification else r.final_val_loss)
-        row = [
-            _e(r.choice.display),
-            _e(_setting(r.best_setting)),
-            "-" if not math.isfinite(score) else f"{score:.4f}",
-        ]
-        if classification:
-            row.append(_ci(r.test_accuracy))
-        row.append(_ci(r.test_loss))
-        row.append("-" if not math.isfinite(final_val) else f"{final_val:.4f}")
+        lr = _e(_setting(r.best_setting))
+        if r.choice.fixed_lr and r.best_setting is not None:
+            lr += ' <span class="ci">(default, not tuned)</span>'
+        if r.cliff:
+            near = ", ".join(f"{v:.3g}" for v in r.cliff)
+            lr += f' <span class="cliff" title="lr {near} failed">⚠ cliff: {near} failed</span>'
+        row = [_e(r.choice.display), lr]
+        values = r.test_values(classification)
+        seeds = " ".join(f"{values[s]:.3f}" for s in sorted(values))
+        per_seed = f'<br><span class="ci">{seeds}</span>' if seeds else ""
+        row.append(_ci(r.test_summary(classification)) + per_seed)
+        rank = ranking.get(id(r))
+        if rank is None:
+            row.append("-")
+        elif rank is ranked[0]:
+            row.append("<strong>best</strong>")
+        else:
+            d, lo, hi, n = rank["diff"]
+            what = "not distinguishable" if rank["tied"] else "worse"
+            interval = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else "1 seed"
+            row.append(f'{what}<br><span class="ci">{interval}</span>')
+        row.append("-" if not math.isfinite(score) else f"{score:.4f}")
         if target is not None:
             steps = [s for s in r.steps_to_target if s is not None]
             secs = [s for s in r.seconds_to_target if s is not None]
@@ -480,49 +493,25 @@ def _results_table(cmp: Any) -> str:
                     f"{_mean(steps):.0f} <span class=ci>({len(steps)}/{n} seeds)</span>",
                     f"{_mean(secs):.1f}",
                 ]
-        final_n = 2 * cmp.spec.seeds if r.best is not None else 0
-        row += [f"{r.diverged_tuning}/{r.n_tuning_trials}", f"{r.diverged_final}/{final_n}"]
+        failed = r.failed_tuning + r.failed_final
+        total = r.n_tuning_trials + r.n_final_trials
+        why = ", ".join(f"{n} {k}" for k, n in sorted(r.failures.items()))
+        cell = f"{failed}/{total}"
+        if why:
+            cell = f'<span class="bad">{cell}</span><br><span class="ci">{_e(why)}</span>'
+        row.append(cell)
         rows.append(row)
-        classes.append("best" if r is best else "")
+        classes.append("best" if rank is not None and rank["tied"] else "")
     return html_table(cols, rows, row_classes=classes, raw=True)
 
 
 def _verdict(cmp: Any) -> str:
-    classification = cmp.task == "classification"
-    scored = [
-        r
-        for r in cmp.results
-        if math.isfinite(r.test_accuracy[0] if classification else r.test_loss[0])
-    ]
-    if not scored:
-        return "<p>No optimizer has finished its final runs yet.</p>"
-    if classification:
-        ranked = sorted(scored, key=lambda r: -r.test_accuracy[0])
-        top = ranked[0]
-        m, lo, hi = top.test_accuracy
-        text = (
-            f"<strong>{_e(top.choice.display)}</strong> reached the highest mean test accuracy, "
-            f"{m:.3f} (95% bootstrap CI [{lo:.3f}, {hi:.3f}]) at lr {_setting(top.best_setting)}."
-        )
-        overlap = [r for r in ranked[1:] if r.test_accuracy[2] >= lo]
-        if overlap:
-            names = ", ".join(_e(r.choice.display) for r in overlap)
-            text += (
-                f" Its interval overlaps those of {names}: with {cmp.spec.seeds} seeds these "
-                "are not clearly worse."
-            )
-        worst = ranked[-1]
-        if worst is not top:
-            text += f" Lowest: {_e(worst.choice.display)} ({worst.test_accuracy[0]:.3f})."
-    else:
-        ranked = sorted(scored, key=lambda r: r.test_loss[0])
-        top = ranked[0]
-        m, lo, hi = top.test_loss
-        text = (
-            f"<strong>{_e(top.choice.display)}</strong> reached the lowest mean test loss, "
-            f"{m:.4g} (CI [{lo:.4g}, {hi:.4g}]) at lr {_setting(top.best_setting)}."
-        )
-    return f"<p>{text}</p>"
+    text = f'<p class="verdict"><strong>Recommendation.</strong> {_e(cmp.recommendation())}</p>'
+    warnings = cmp.warnings()
+    if warnings:
+        items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+        text += f'<div class="warn"><ul class="tight">{items}</ul></div>'
+    return text
 
 
 def _protocol(cmp: Any) -> str:
@@ -534,30 +523,50 @@ def _protocol(cmp: Any) -> str:
         else f"a holdout validation split ({s.val_fraction:.0%} of the training data, seed "
         f"{s.split_seed})"
     )
-    search = (
-        f"a log grid of {s.trials} learning rates per optimizer"
-        if s.search == "grid"
-        else f"{s.trials} random draws (learning rate log-uniform)"
-    )
+    if s.search == "grid":
+        search = f"a coarse log grid of {s.trials} learning rates per optimizer"
+        if s.refine:
+            search += (
+                f", extended one grid step at a time past an edge that wins (at most "
+                f"{s.max_extend} beyond each end of the range), then refined half a step on "
+                "either side of the best"
+            )
+    else:
+        search = f"{s.trials} random draws (learning rate log-uniform)"
     if s.space:
         search += f", with {_e(json.dumps(s.space))}"
+    fixed = [c.display for c in s.choices() if c.fixed_lr]
+    if fixed:
+        search += f"; {_e(', '.join(fixed))} kept at the default learning rate (not tuned)"
     metric = cmp.select_metric.split("/", 1)[1]
     seeds = ", ".join(map(str, s.final_seeds))
+    tune_seeds = ", ".join(map(str, s.tuning_seeds))
     batch = "full batch" if s.batch_size is None else f"mini-batches of {s.batch_size}"
+    chance = (
+        f" ({cmp.chance:.3g} here)" if cmp.chance is not None and math.isfinite(cmp.chance) else ""
+    )
+    conf = round(s.confidence * 100)
     items = [
         f"<b>Tune</b> on validation data only: {search}, each trained {s.tune_length} steps "
-        f"({batch}, seed {s.seed}) and scored by its final validation {metric} on {folds}. "
-        "These runs hold no test example at all.",
-        f"<b>Select</b> the best mean validation {metric} per optimizer; a diverged setting "
-        "never wins (ties go to the smaller learning rate).",
+        f"({batch}, seed{'s' if s.tune_seeds > 1 else ''} {tune_seeds}) and scored by its "
+        f"final validation {metric} on {folds}. These runs hold no test example at all.",
+        "<b>Count failures</b>: a trial fails when its loss goes non-finite, when its final "
+        f"held-out {metric} is no better than chance{chance} (the most frequent class plus two "
+        "standard errors; for regression, the loss of predicting the training mean), or when "
+        "its final training loss is above its initial one.",
+        f"<b>Select</b> the best mean validation {metric} per optimizer; a failed setting "
+        "never wins (ties go to the smaller learning rate). A chosen rate next to a failed one "
+        "is flagged as a cliff.",
         f"<b>Curve runs</b>: the chosen setting with {s.seeds} seeds ({seeds}), {s.steps} steps "
         "on the training split, evaluated on the validation "
-        f"split every {s.curve_eval_every} steps: learning curves, time to target, and the "
-        "optimizer's monitor (update-to-parameter ratio).",
+        f"split every {s.curve_eval_every} steps: learning curves, time to target, and (first "
+        "seed) the optimizer's monitor (update-to-parameter ratio).",
         f"<b>Refit</b> the chosen setting on training + validation data with the same "
         f"{s.seeds} seeds, {s.steps} steps; the test set is evaluated once, at the end of each "
-        "refit run. Means and percentile-bootstrap confidence intervals (scipy.stats.bootstrap,"
-        f" {round(s.confidence * 100)}%) are over these seeds.",
+        f"refit run. Means and Student's t-intervals ({conf}%) are over these seeds; each "
+        "optimizer is compared with the best paired by seed (a t-interval of the per-seed "
+        "differences: the same seed gives both the same initial weights and mini-batches), "
+        "and those whose interval holds 0 are not distinguishable from it.",
     ]
     return '<ol class="protocol">' + "".join(f"<li>{i}</li>" for i in items) + "</ol>"
 
@@ -602,35 +611,42 @@ def _config_section(cmp: Any) -> str:
 
 def _trials_section(cmp: Any) -> str:
     metric = cmp.select_metric.split("/", 1)[1]
-    folds = (
-        len(cmp.results[0].candidates[0].scores) if cmp.results and cmp.results[0].candidates else 1
-    )
-    cols = (
-        ["optimizer", "setting"]
-        + ([f"fold {i} val {metric}" for i in range(folds)] if folds > 1 else [f"val {metric}"])
-        + ["mean", "status", "run ids"]
-    )
+    s = cmp.spec
+    n = max((len(c.scores) for r in cmp.results for c in r.candidates), default=1)
+    if n == 1:
+        heads = [f"val {metric}"]
+    else:
+        folds = [f"fold {i}" for i in range(s.cv_folds)] if s.cv_folds else ["val"]
+        seeds = [f"seed {x}" for x in s.tuning_seeds] if s.tune_seeds > 1 else [""]
+        heads = [f"{f} {sd}".strip() + f" {metric}" for f in folds for sd in seeds][:n]
+    cols = ["optimizer", "setting", *heads, "mean", "failed", "run ids"]
     rows, classes = [], []
     for r in cmp.results:
-        for ci, c in enumerate(r.candidates):
+        lo, hi = r.choice.lr_range
+        order = sorted(range(len(r.candidates)), key=lambda i: r.candidates[i].setting["lr"])
+        for ci in order:
+            c = r.candidates[ci]
             scores = [("-" if not math.isfinite(v) else f"{v:.4f}") for v in c.scores]
-            statuses = sorted({s or "not run" for s in c.statuses})
+            lr = float(c.setting["lr"])
+            where = "" if lo * (1 - 1e-6) <= lr <= hi * (1 + 1e-6) else " (extension)"
+            failed = sorted({f for f in c.failures if f is not None})
+            not_run = sum(st is None for st in c.statuses)
             rows.append(
                 [
                     r.choice.display,
-                    _setting(c.setting),
+                    _setting(c.setting) + where,
                     *scores,
                     "-" if not math.isfinite(c.score) else f"{c.score:.4f}",
-                    ", ".join(statuses),
+                    ", ".join(failed) or ("not run" if not_run else "-"),
                     ", ".join(str(i) for i in c.run_ids if i is not None),
                 ]
             )
             classes.append("best" if ci == r.best else "")
     table = html_table(cols, rows, row_classes=classes, text_columns=(0, 1))
-    n = sum(len(r.candidates) for r in cmp.results)
+    total = sum(len(r.candidates) for r in cmp.results)
     return (
-        f"<details><summary>All {n} tuning settings (chosen ones highlighted)</summary>"
-        f"{table}</details>"
+        f"<details><summary>All {total} tuning settings, by learning rate (chosen ones "
+        f"highlighted)</summary>{table}</details>"
     )
 
 
@@ -715,15 +731,17 @@ def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
     results_html.append(
         '<p class="sub">Test numbers come from the refit runs (trained on training + '
         "validation data, test set evaluated once at the end); validation numbers and times "
-        "from the curve runs (trained on the training split). Seconds are wall-clock time on "
-        "one core, including evaluations, and vary from machine to machine.</p>"
+        "from the curve runs (trained on the training split). Highlighted rows are the best "
+        "and those not distinguishable from it. Seconds are the first seed's curve run, which "
+        "trains alone (the others share vectorized passes): wall-clock time on one core, "
+        "including evaluations; they vary from machine to machine.</p>"
     )
     results_html.append(
         add_fig(
             "test_results",
             lambda: CF.final_results_figure(cmp, store),
             "Each optimizer at its chosen learning rate: the dot is the mean over seeds, the "
-            "shaded bar the bootstrap confidence interval, ticks the individual seeds.",
+            "shaded bar the t-interval of the mean, ticks the individual seeds.",
             "test results per optimizer",
         )
     )
@@ -753,8 +771,9 @@ def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
         lambda: CF.lr_sensitivity_figure(cmp, store),
         f"Final validation {metric} of every tuning trial against its learning rate (DeepOBS's "
         "tuneability picture). A flat, wide curve is an optimizer that is easy to tune; a "
-        "narrow peak needs a careful search. Crosses on the bottom edge are settings that "
-        "diverged.",
+        "narrow peak needs a careful search. Crosses are settings that failed (on the bottom "
+        "edge: diverged); points between the coarse grid's are its refinement, points beyond "
+        "it its extension.",
         "learning-rate sensitivity",
     )
     sections.append(("sensitivity", "Learning-rate sensitivity", sens))
@@ -774,9 +793,9 @@ def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
         "update_ratio",
         lambda: CF.monitor_figure(cmp, store),
         "The optimizer monitor's update-to-parameter ratio ||Δθ|| / ||θ|| (all parameters), "
-        f"recorded every {s.curve_eval_every} steps of the curve runs. Around 1e-3 is the usual "
-        "rule of thumb (Karpathy, cs231n); much larger means steps that jump around, much "
-        "smaller a learning rate too low to move the weights.",
+        f"recorded every {s.curve_eval_every} steps of the first seed's curve run. Around 1e-3 "
+        "is the usual rule of thumb (Karpathy, cs231n); much larger means steps that jump "
+        "around, much smaller a learning rate too low to move the weights.",
         "update-to-parameter ratio",
     )
     sections.append(("monitor", "Monitoring", mon or "<p>No monitor records.</p>"))
