@@ -383,6 +383,31 @@ class Rule(ABC):
         """A displacement at which the gradient should be evaluated (lookahead methods)."""
         return None
 
+    # -- torch's operation order for the parameter update -----------------------------
+    #: True when the rule implements :meth:`apply_final` and sets ``b.final_form`` in
+    #: :meth:`fuse`: directly before the learning rate, it then updates the parameters
+    #: itself, rounding as torch's for-loop does (``p.addcdiv_(m, d, value=-lr/bc1)``: one
+    #: division by the denominator after the step size, instead of ``p - lr * (m / d)``).
+    has_final: bool = False
+
+    def passes_through(self, hyper: Hyper) -> bool:
+        """True when the rule leaves its input unchanged at these hyperparameters (a zero
+        momentum, a switched-off penalty): it may then stand between a :attr:`has_final`
+        rule and the learning rate."""
+        return False
+
+    def apply_final(
+        self,
+        grads: list[Tensor],
+        state: State,
+        params: list[Tensor],
+        hyper: Hyper,
+        lrs: list[float],
+    ) -> None:
+        """This rule's update, scaled by ``-lrs[i]`` and added to ``params`` in torch's
+        operation order (only called on rules with :attr:`has_final`)."""
+        raise TypeError(f"{self.name} has no final form (has_final is False)")
+
     # -- fused backend (descentlab.optim.fused) --------------------------------------
     def fuse_signature(self, hyper: Hyper) -> tuple:
         """The structural choices :meth:`fuse` reads from ``hyper`` (flags, a zero momentum):

@@ -51,6 +51,22 @@ process) the float32 root is the correctly rounded one too, as in torch's own fu
 and float32 results match the eager backend to rounding (~1e-6 relative after 300 Adam steps)
 rather than bit for bit -- as torch's for-loop and fused Adam do on such a CPU.
 
+The parameter update follows torch's for-loop too. Where a chain ends in an adaptive rule
+(Adam, Adagrad, RMSprop), an optional decoupled decay and the learning rate, the kernel stores
+``(p * (1 - lr * wd)) + ((-lr / (1 - beta1^t)) * m) / d`` -- torch's ``p.mul_(1 - lr * wd)``
+then ``p.addcdiv_(m, d, value=-step_size)`` -- instead of ``p - lr * (m / d / bc1)``
+(:meth:`Rule.apply_final <descentlab.optim.Rule.apply_final>` is the eager form). With that,
+float32 SGD, Adagrad, Adadelta, RMSprop, Adam and AdamW give torch's for-loop iterates bit for
+bit on the eager backend (``tests/test_torch_contract.py``), and on the fused one wherever
+``dl_sqrt`` is torch's square root. The one operation that may round otherwise is that root:
+torch's comes from MKL, whose float32 result is not always correctly rounded and depends on the
+CPU (``dl_sqrt`` reproduces it on Intel AVX-512; on an AMD EPYC with AVX-512 it differs from
+torch's in ~16% of elements by one ulp, and torch's own fused Adam differs from its for-loop
+there for the same reason). A kernel cannot call MKL per element, so on such CPUs the fused
+backend is faithful (< 1 ulp per root) rather than bit-identical; the eager backend is
+bit-identical everywhere. NAdam and RAdam follow their textbook order: torch's own for-loop and
+foreach forms of them disagree in float32, so there is no single torch result to reproduce.
+
 Why not ``torch.compile``? It was the first design and was measured on this project's 2-core
 machine: 20-100 s to compile one optimizer over a 20-tensor list (Inductor unrolls the list
 into one loop per tensor), about 0.2 ms of guard and wrapper overhead per call when compiled per
@@ -450,6 +466,12 @@ class FusedBuilder:
     fills: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)
     steady_ok: bool = True  # every prepare may be skipped once its state exists
+    #: set by a rule with ``has_final``: (its output variable, a function
+    #: ``(builder, p, lr_fn, lr_uses) -> C expression of the new parameter`` in torch's order)
+    final_form: tuple[str, Callable[..., str]] | None = None
+    #: the C expression of the new parameter when a final form applies (else the default
+    #: ``p + u`` or ``p + u * -lr``)
+    final: str | None = None
     _n: int = 0
 
     def tmp(self) -> str:
@@ -522,6 +544,12 @@ class FusedBuilder:
         self.fills.extend(fills)
         self.needs.extend(k for k in needs if k not in self.needs)
 
+    def final_expr(self, fold_lr: bool) -> str:
+        """The C expression of the updated parameter."""
+        if self.final is not None:
+            return self.final
+        return f"dl_fma({self.u}, c_neglr, p)" if fold_lr else f"p + {self.u}"
+
     def source(self, dtype: torch.dtype, fold_lr: bool) -> str:
         """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``, for tests)."""
         scalar = {torch.float32: "float", torch.float64: "double"}[dtype]
@@ -530,11 +558,7 @@ class FusedBuilder:
         decl = "\n".join(
             f"    T0* __restrict__ a_{n} = (T0*)ptrs[{k} * n + i];" for k, n in enumerate(names)
         )
-        final = (
-            f"dl_st(a_p + j, dl_fma({self.u}, c_neglr, p));"
-            if fold_lr
-            else f"dl_st(a_p + j, p + {self.u});"
-        )
+        final = f"dl_st(a_p + j, {self.final_expr(fold_lr)});"
         # software prefetch 2 KiB ahead in every stream: measured ~10% faster than leaving it
         # to the hardware prefetcher with 4-7 interleaved streams (10M floats, 1 thread)
         prefetch = "\n".join(

@@ -15,7 +15,16 @@ from torch import Tensor
 from torch.optim import optimizer as _torch_optimizer
 
 from . import fused as _fused
-from .base import Chain, HyperparameterTypeError, Rule, State, Workspace, chain, check_bool
+from .base import (
+    Chain,
+    HyperparameterTypeError,
+    Rule,
+    State,
+    Workspace,
+    chain,
+    check_bool,
+    step_values,
+)
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
@@ -638,8 +647,9 @@ class Optimizer(torch.optim.Optimizer):
                 torch._foreach_add_(params, updates)
             else:
                 ws = self._workspaces.setdefault(gi, Workspace())
+                final = self._final_plan(hyper) if self._plain.get(gi) else None
                 for a, b in self._chunks(params):
-                    self._update_chunk(params, grads, state, hyper, ws, a, b)
+                    self._update_chunk(params, grads, state, hyper, ws, a, b, final)
             self._scatter(params, state, sts, owners)
             group["step"] = step
         return loss
@@ -745,11 +755,51 @@ class Optimizer(torch.optim.Optimizer):
         rules = self.rule.rules[:-1] if fold else self.rule.rules
         if builder is None:
             builder = _fused.FusedBuilder(hyper=hyper)
+        final = self._final_plan(hyper)
+        if final is not None:  # the parameter update in torch's operation order
+            k, decay = final
+            if not all(r.fuse(builder, hyper) for r in self.rule.rules[: k + 1]):
+                return None
+            assert builder.final_form is not None and builder.final_form[0] == builder.u
+            p = "p"
+            if decay is not None:  # torch: p.mul_(1 - lr * weight_decay) first
+                c = builder.coef(
+                    "final_decay",
+                    lambda h, t, e: 1 - float(h["lr"]) * float(h["weight_decay"]),
+                    uses=("lr", "weight_decay"),
+                )
+                p = f"(p * {c})"
+            lr_rule = self.rule.rules[-1]
+            builder.final = builder.final_form[1](builder, p, lr_rule.step_lr, lr_rule.lr_uses)
+            return builder
         if not all(r.fuse(builder, hyper) for r in rules):
             return None
         if fold:
             builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
         return builder
+
+    def _final_plan(self, hyper: Mapping[str, Any]) -> tuple[int, Rule | None] | None:
+        """Where the chain ends in ``core -> [add_decayed_weights] -> scale_by_lr`` (rules
+        that pass their input through at these hyperparameters aside) and ``core`` has
+        :attr:`~descentlab.optim.Rule.has_final`: (core's index, the active decoupled decay
+        rule or None). The step then updates the parameters as torch's for-loop does --
+        ``p.mul_(1 - lr * wd)``, then ``p.addcdiv_(num, den, value=-step_size)`` -- so float32
+        iterates round exactly as torch's. None: the general ``p + (-lr) * u``."""
+        rules = self.rule.rules
+        if len(rules) < 2 or type(rules[-1]).__name__ != "scale_by_lr":
+            return None
+        decay = None
+        for k in range(len(rules) - 2, -1, -1):
+            r = rules[k]
+            if r.has_final:
+                return k, decay
+            if r.passes_through(hyper):
+                continue
+            if decay is None and type(r).__name__ == "add_decayed_weights":
+                decay = r
+                continue
+            return None
+        return None
 
     def _compiler_ok(self) -> bool:
         ok = getattr(self, "_cc_ok", None)
@@ -856,6 +906,7 @@ class Optimizer(torch.optim.Optimizer):
         ws: Workspace,
         a: int,
         b: int,
+        final: tuple[int, Rule | None] | None = None,
     ) -> None:
         whole = a == 0 and b == len(params)
         sub: State = state if whole else {k: v[a:b] for k, v in state.items()}
@@ -866,7 +917,9 @@ class Optimizer(torch.optim.Optimizer):
         if isinstance(lr, Tensor) and lr.ndim == 0:
             lr = lr.item()
         try:
-            if self._fold_lr and isinstance(lr, int | float):
+            if final is not None:
+                self._final_update(sub_params, sub_grads, sub, hyper, final)
+            elif self._fold_lr and isinstance(lr, int | float):
                 directions, sub = (
                     self._inner.update(list(sub_grads), sub, sub_params, hyper)
                     if self._inner is not None
@@ -882,6 +935,29 @@ class Optimizer(torch.optim.Optimizer):
             n = len(params)
             for k, values in sub.items():
                 state.setdefault(k, [None] * n)[a:b] = values
+
+    def _final_update(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: State,
+        hyper: Mapping[str, Any],
+        final: tuple[int, Rule | None],
+    ) -> None:
+        """The eager step of :meth:`_final_plan`'s chains (Python hyperparameters only)."""
+        k, decay = final
+        rules = self.rule.rules
+        g: list[Tensor] = list(grads)
+        for r in rules[:k]:
+            g, state = r.update(g, state, params, hyper)
+        lr_rule = rules[-1]
+        if "lr_decay" in lr_rule.defaults:
+            lrs = [lr_rule.step_lr(hyper, t) for t in step_values(state, len(params))]
+        else:
+            lrs = [lr_rule.step_lr(hyper, 0)] * len(params)
+        if decay is not None and hyper["weight_decay"] != 0:
+            torch._foreach_mul_(params, 1 - hyper["lr"] * hyper["weight_decay"])
+        rules[k].apply_final(g, state, params, hyper, lrs)
 
     def _lookahead_closure(self, closure: Callable[[], Any] | None) -> Any:
         if closure is None:

@@ -193,6 +193,17 @@ class scale_by_lr(Rule):
         if "lr_decay" in self.defaults:
             check_range("lr_decay", hyper["lr_decay"], 0.0)
 
+    @property
+    def lr_uses(self) -> tuple[str, ...]:
+        """The hyperparameters :meth:`step_lr` reads."""
+        return ("lr", "lr_decay") if "lr_decay" in self.defaults else ("lr",)
+
+    def step_lr(self, hyper: Hyper, t: float) -> float:
+        """The learning rate of step ``t`` (Python numbers), as torch computes it."""
+        if "lr_decay" in self.defaults:
+            return float(hyper["lr"]) / (1 + (t - 1) * float(hyper.get("lr_decay", 0)))
+        return float(hyper["lr"])
+
     def fuse_signature(self, hyper):
         return ("lr_decay" in self.defaults,)
 
@@ -276,6 +287,9 @@ class add_l2(Rule):
 
     def _active(self, hyper: Hyper) -> bool:
         return self.switch is None or bool(hyper.get(self.switch, False)) is self.on
+
+    def passes_through(self, hyper: Hyper) -> bool:
+        return not self._active(hyper)
 
     def validate(self, hyper: Hyper) -> None:
         check_range("weight_decay", hyper["weight_decay"], 0.0)
@@ -370,6 +384,9 @@ class trace(Rule):
     def fuse_signature(self, hyper):
         m = hyper["momentum"]
         return (is_batched(m) or as_scalar(m) != 0, bool(hyper.get("nesterov", False)))
+
+    def passes_through(self, hyper: Hyper) -> bool:
+        return not self.fuse_signature(hyper)[0]
 
     def fuse(self, b, hyper):
         active, nesterov = self.fuse_signature(hyper)
@@ -580,19 +597,30 @@ class scale_by_adagrad(Rule):
     def fuse_signature(self, hyper):
         return (bool(hyper["eps_inside_sqrt"]),)
 
+    has_final = True
+
     def fuse(self, b, hyper):
         acc = b.state("sum", write=True)
-        b.line(f"{acc} = dl_fma({b.u}, {b.u}, {acc});")
+        g = b.u
+        b.line(f"{acc} = dl_fma({g}, {g}, {acc});")
         d = _fused_root(b, acc, "adagrad_eps", bool(hyper["eps_inside_sqrt"]))
-        b.u = b.let(f"{b.u} / {d}")
+        b.u = b.let(f"{g} / {d}")
+        b.final_form = (b.u, _addcdiv_final("adagrad", g, d))
         return True
 
-    def update(self, grads, state, params, hyper):
+    def _denominator(self, grads, state, hyper) -> Owned:
         sums = state["sum"]
         torch._foreach_addcmul_(sums, grads, grads, 1)
-        denom = _root_denominator(state, sums, as_scalar(hyper["eps"]), hyper["eps_inside_sqrt"])
+        return _root_denominator(state, sums, as_scalar(hyper["eps"]), hyper["eps_inside_sqrt"])
+
+    def update(self, grads, state, params, hyper):
+        denom = self._denominator(grads, state, hyper)
         div_into_(denom, grads)
         return denom, state
+
+    def apply_final(self, grads, state, params, hyper, lrs):
+        denom = self._denominator(grads, state, hyper)
+        torch._foreach_addcdiv_(params, grads, denom, [-lr for lr in lrs])
 
 
 class scale_by_rms(Rule):
@@ -651,10 +679,23 @@ class scale_by_rms(Rule):
             b.line(f"{ga} = dl_lerp({ga}, {b.u}, {c1});")
             acc = b.let(f"dl_fma(-{ga}, {ga}, {sq})")
         d = _fused_root(b, acc, "rms_eps", inside)
-        b.u = b.let(f"{b.u} / {d}")
+        g = b.u
+        b.u = b.let(f"{g} / {d}")
+        b.final_form = (b.u, _addcdiv_final("rms", g, d))
         return True
 
+    has_final = True
+
     def update(self, grads, state, params, hyper):
+        denom = self._denominator(grads, state, hyper)
+        div_into_(denom, grads)
+        return denom, state
+
+    def apply_final(self, grads, state, params, hyper, lrs):
+        denom = self._denominator(grads, state, hyper)
+        torch._foreach_addcdiv_(params, grads, denom, [-lr for lr in lrs])
+
+    def _denominator(self, grads, state, hyper) -> Owned:
         alpha = as_scalar(hyper["alpha"])
         eps = as_scalar(hyper["eps"])
         sq = state["square_avg"]
@@ -672,9 +713,7 @@ class scale_by_rms(Rule):
             torch._foreach_addcmul_(acc, ga, ga, -1)
         else:
             acc = sq
-        denom = _root_denominator(state, acc, eps, hyper["eps_inside_sqrt"])
-        div_into_(denom, grads)
-        return denom, state
+        return _root_denominator(state, acc, eps, hyper["eps_inside_sqrt"])
 
 
 class scale_by_adadelta(Rule):
@@ -811,12 +850,33 @@ class scale_by_adam(Rule):
             root = f"dl_sqrt({v} + {ce}) / {bc2}" if inside else f"dl_sqrt({v}) / {bc2} + {ce}"
             d = b.let(root)
             b.u = b.let(f"({m} / {d}) / {bc1}")
+            b.final_form = (b.u, _addcdiv_final("adam", m, d, bias_correction=True))
         else:
             d = _fused_root(b, v, "adam_eps", inside)
             b.u = b.let(f"{m} / {d}")
+            b.final_form = (b.u, _addcdiv_final("adam", m, d))
         return True
 
+    has_final = True
+
+    def apply_final(self, grads, state, params, hyper, lrs):
+        denom, m, bc1 = self._denominator(grads, state, hyper)
+        if bc1 is None:
+            steps = [-lr for lr in lrs]
+        else:  # torch: step_size = lr / bias_correction1; p.addcdiv_(m, denom, -step_size)
+            steps = [-(lr / c) for lr, c in zip(lrs, bc1, strict=True)]
+        torch._foreach_addcdiv_(params, m, denom, steps)
+
     def update(self, grads, state, params, hyper):
+        denom, m, bc1 = self._denominator(grads, state, hyper)
+        div_into_(denom, m)
+        if bc1 is not None:
+            _div_each_(denom, bc1)
+        return denom, state
+
+    def _denominator(self, grads, state, hyper) -> tuple[Owned, list[Tensor], list | None]:
+        """Update the moments; returns (the denominator, m, the bias corrections 1 - b1^t or
+        None): the update is m / denominator / (1 - b1^t)."""
         b1, b2 = _betas(hyper)
         eps = as_scalar(hyper["eps"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -843,12 +903,8 @@ class scale_by_adam(Rule):
                 denom = sqrt_into(state, v)
                 _div_each_(denom, bc2_sqrt)
                 _add_eps_(denom, eps)
-            div_into_(denom, m)
-            _div_each_(denom, bc1)
-        else:
-            denom = _root_denominator(state, v, eps, hyper["eps_inside_sqrt"])
-            div_into_(denom, m)
-        return denom, state
+            return denom, m, bc1
+        return _root_denominator(state, v, eps, hyper["eps_inside_sqrt"]), m, None
 
 
 def _add_eps_(xs: list[Tensor], eps: Any) -> None:
@@ -1253,6 +1309,22 @@ def _fused_root(b, acc: str, name: str, inside: bool) -> str:
     """C for dl_sqrt(acc) + eps, or dl_sqrt(acc + eps)."""
     ce = b.coef(name, _hp("eps"), uses=("eps",))
     return b.let(f"dl_sqrt({acc} + {ce})" if inside else f"dl_sqrt({acc}) + {ce}")
+
+
+def _addcdiv_final(prefix: str, num: str, den: str, bias_correction: bool = False):
+    """The final form ``p + (s * num) / den`` of torch's ``p.addcdiv_(num, den, value=s)``,
+    ``s = -lr`` (``-lr / (1 - beta1^t)`` with Adam's bias correction)."""
+
+    def final(b, p: str, lr_fn, lr_uses) -> str:
+        if bias_correction:
+            fn = lambda h, t, e: -(lr_fn(h, t) / (1 - float(h["betas"][0]) ** t))  # noqa: E731
+            uses = (*lr_uses, "betas")
+        else:
+            fn, uses = (lambda h, t, e: -lr_fn(h, t)), lr_uses
+        s = b.coef(f"{prefix}_final", fn, uses=uses)
+        return f"{p} + ({s} * {num}) / {den}"
+
+    return final
 
 
 def _fused_moments(b, m: str, v: str, prefix: str) -> None:

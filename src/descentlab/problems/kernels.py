@@ -430,7 +430,7 @@ def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> 
         f"                ST[v][{arrays.index(n)}][i] = s_{n};" for n in builder.written
     )
     body = "\n".join("                " + line for line in builder.lines)
-    final = f"dl_fma({builder.u}, c_neglr, p)" if fold else f"p + {builder.u}"
+    final = builder.final_expr(fold)
     lanes = 8 if double else 16
     itype = "int64_t" if double else "int32_t"
     mask = f"typedef {itype} VM __attribute__((vector_size(64)));"
