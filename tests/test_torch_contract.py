@@ -14,13 +14,13 @@ and complex-2d, sparse Rosenbrock, fused against for-loop, ``torch.compile(opt.s
 from __future__ import annotations
 
 import copy
-import ctypes
 import warnings
 
 import pytest
 import torch
 
 from descentlab import optim
+from descentlab.optim import fused as F
 
 common = pytest.importorskip("torch.testing._internal.common_optimizers")
 
@@ -500,22 +500,6 @@ BITWISE = [
 ]
 
 
-def _kernel_sqrt_is_torchs() -> bool:
-    """Whether the fused kernel's float32 square root rounds as torch.sqrt on this CPU (it
-    reproduces MKL's on Intel AVX-512; elsewhere torch's root may round otherwise)."""
-    w = torch.nn.Parameter(torch.ones(2))
-    opt = optim.Adam([w], fused=True)
-    w.grad = torch.ones(2)
-    opt.step()
-    (plan,) = [p for p in opt._plans.values() if p is not None]
-    x = torch.rand(100_000, generator=torch.Generator().manual_seed(0)) * 100
-    out = torch.empty_like(x)
-    plan.kernel.probe(
-        ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(x.numel())
-    )
-    return torch.equal(out, torch.sqrt(x))
-
-
 @BACKENDS
 @pytest.mark.parametrize(("name", "kw"), BITWISE, ids=_ids(BITWISE))
 def test_float32_iterates_are_torchs_bit_for_bit(name, kw, fused):
@@ -529,7 +513,7 @@ def test_float32_iterates_are_torchs_bit_for_bit(name, kw, fused):
         a.grad, b.grad = grad.clone(), grad.clone()
         ref.step()
         ours.step()
-    if fused and name not in ("SGD",) and not _kernel_sqrt_is_torchs():
+    if fused and name not in ("SGD",) and not F.sqrt_reproduces_torch():
         # the one operation that may round differently: the kernel's square root (see
         # descentlab.optim.fused, "Numerics"); everything else is torch's order
         torch.testing.assert_close(b.detach(), a.detach(), rtol=2e-6, atol=1e-6)

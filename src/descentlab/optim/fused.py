@@ -63,9 +63,10 @@ torch's comes from MKL, whose float32 result is not always correctly rounded and
 CPU (``dl_sqrt`` reproduces it on Intel AVX-512; on an AMD EPYC with AVX-512 it differs from
 torch's in ~16% of elements by one ulp, and torch's own fused Adam differs from its for-loop
 there for the same reason). A kernel cannot call MKL per element, so on such CPUs the fused
-backend is faithful (< 1 ulp per root) rather than bit-identical; the eager backend is
-bit-identical everywhere. NAdam and RAdam follow their textbook order: torch's own for-loop and
-foreach forms of them disagree in float32, so there is no single torch result to reproduce.
+backend takes the correctly rounded root (:func:`sqrt_reproduces_torch`) and is within
+rounding of torch rather than bit-identical; the eager backend is bit-identical everywhere.
+NAdam and RAdam follow their textbook order: torch's own for-loop and foreach forms of them
+disagree in float32, so there is no single torch result to reproduce.
 
 Why not ``torch.compile``? It was the first design and was measured on this project's 2-core
 machine: 20-100 s to compile one optimizer over a 20-tensor list (Inductor unrolls the list
