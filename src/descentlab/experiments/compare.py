@@ -1264,10 +1264,11 @@ class Comparison:
         m, lo, hi = top.test_summary(cls)
         n = len(top.test_values(cls))
         what = "test accuracy" if cls else "test loss"
-        ci = f"[{lo:.3f}, {hi:.3f}]" if math.isfinite(lo) else "(no interval: one seed)"
+        f = ".3f" if cls else ".4g"  # losses span decades
+        ci = f"[{lo:{f}}, {hi:{f}}]" if math.isfinite(lo) else "(no interval: one seed)"
         text = (
             f"Best by final {what}: {top.choice.display} at lr {_fmt_setting(top.best_setting)}"
-            f"{' (its default, not tuned)' if top.choice.fixed_lr else ''}, {m:.3f} "
+            f"{' (its default, not tuned)' if top.choice.fixed_lr else ''}, {m:{f}} "
             f"({conf}% t-interval {ci}, {n} seed{'s' if n != 1 else ''})."
         )
         tied = [x["result"] for x in ranking[1:] if x["tied"]]
