@@ -3,14 +3,15 @@
 - Update rules (:mod:`descentlab.optim.rules`): ``scale_by_lr``, ``trace``, ``velocity``,
   ``scale_by_adagrad``, ``scale_by_rms``, ``scale_by_adadelta``, ``scale_by_adam``,
   ``scale_by_nadam``, ``scale_by_radam``, ``scale_by_adamax``, ``scale_by_asgd``,
-  ``scale_by_rprop``, ``add_l2``, ``add_decayed_weights``,
+  ``scale_by_rprop``, ``scale_by_lbfgs``, ``add_l2``, ``add_decayed_weights``,
   ``clip_by_global_norm``, ``clip_by_value``, ``add_noise``, ``maximize``,
   ``non_finite_guard``; composed with :func:`chain`.
 - :class:`Optimizer`: a ``torch.optim.Optimizer`` that runs a chain per param group.
 - Named optimizers with torch's signatures: :class:`SGD`, :class:`Momentum`,
   :class:`Nesterov`, :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`, :class:`Adam`,
   :class:`AdamW`, :class:`NAdam`, :class:`RAdam`, :class:`Adamax`, :class:`ASGD`,
-  :class:`Rprop`; :func:`get` looks one up by name.
+  :class:`Rprop`, :class:`LBFGS` (closure-driven; not in :data:`NAMES`); :func:`get` looks
+  one up by name.
 - Two backends run a chain: the fused one (:mod:`descentlab.optim.fused`: the whole chain as
   one generated, compiled loop over each parameter's memory; the default where it applies --
   float32/float64 contiguous CPU tensors and a C++ compiler) and the eager one (``torch``
@@ -33,6 +34,7 @@ from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
 from .fused import FusedUnavailable, fused_available
 from .named import (
     ASGD,
+    LBFGS,
     SGD,
     Adadelta,
     Adagrad,
@@ -61,6 +63,7 @@ from .rules import (
     scale_by_adam,
     scale_by_adamax,
     scale_by_asgd,
+    scale_by_lbfgs,
     scale_by_lr,
     scale_by_nadam,
     scale_by_radam,
@@ -72,6 +75,7 @@ from .rules import (
 
 __all__ = [
     "ASGD",
+    "LBFGS",
     "NAMES",
     "SGD",
     "Adadelta",
@@ -110,6 +114,7 @@ __all__ = [
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_asgd",
+    "scale_by_lbfgs",
     "scale_by_lr",
     "scale_by_nadam",
     "scale_by_radam",

@@ -68,6 +68,7 @@ __all__ = [
     "scale_by_adam",
     "scale_by_adamax",
     "scale_by_asgd",
+    "scale_by_lbfgs",
     "scale_by_lr",
     "scale_by_nadam",
     "scale_by_radam",
@@ -1553,3 +1554,113 @@ class scale_by_asgd(Rule):
             eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))
             mu.copy_(torch.as_tensor(1 / max(1, t - t0)))
         return out, state
+
+
+# ======================================================================================
+# L-BFGS: a closure-driven rule (its history is its state)
+# ======================================================================================
+
+
+class scale_by_lbfgs(Rule):
+    r"""The L-BFGS search direction (Nocedal & Wright, *Numerical Optimization*, Alg. 7.4)
+    from the last ``history_size`` curvature pairs, kept as state in torch's layout.
+
+    With :math:`s_k = x_{k+1}-x_k` (``old_stps``), :math:`y_k = g_{k+1}-g_k`
+    (``old_dirs``) and :math:`\rho_k = 1/y_k^\top s_k` (``ro``; a pair is kept only when
+    :math:`y^\top s > 10^{-10}`), the two-loop recursion computes
+    :math:`d = -H_k g` where :math:`H_k` is the L-BFGS inverse-Hessian approximation seeded
+    with :math:`H_0 = \frac{s^\top y}{y^\top y} I` (``H_diag``). The first direction is
+    :math:`-g`.
+
+    L-BFGS steps along :math:`d` several times per ``step`` and re-evaluates the loss in
+    between, so it is driven by :class:`~descentlab.optim.LBFGS` (which owns the closure
+    loop and the line search) through :meth:`direction`; it takes one parameter group over
+    all parameters flattened into one vector, as torch's does.
+
+    Args:
+        max_iter: iterations per ``step`` (>= 1).
+        max_eval: loss evaluations per ``step`` (>= 1; None: ``max_iter * 5 // 4``).
+        tolerance_grad: stop when the largest gradient entry is at most this.
+        tolerance_change: stop when the step or the loss change is at most this.
+        history_size: the number of curvature pairs kept (>= 1).
+        line_search_fn: None (fixed step ``lr``) or ``"strong_wolfe"``.
+    """
+
+    name = "scale_by_lbfgs"
+    elementwise = False
+
+    def __init__(
+        self,
+        max_iter: int = 20,
+        max_eval: int | None = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 100,
+        line_search_fn: str | None = None,
+    ) -> None:
+        super().__init__(
+            max_iter=max_iter,
+            max_eval=max_iter * 5 // 4 if max_eval is None else max_eval,
+            tolerance_grad=tolerance_grad,
+            tolerance_change=tolerance_change,
+            history_size=history_size,
+            line_search_fn=line_search_fn,
+        )
+
+    def validate(self, hyper: Hyper) -> None:
+        for key in ("max_iter", "max_eval", "history_size"):
+            value = hyper[key]
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise HyperparameterTypeError(f"{key} must be an integer, got {value!r}")
+            if value < 1:
+                raise ValueError(f"{key} must be >= 1, got {value}")
+        check_range("tolerance_grad", hyper["tolerance_grad"], 0.0)
+        check_range("tolerance_change", hyper["tolerance_change"], 0.0)
+        _scalar_hyper(self.name, hyper, "tolerance_grad", "tolerance_change")
+        if hyper["line_search_fn"] is not None:
+            check_choice("line_search_fn", hyper["line_search_fn"], ("strong_wolfe",))
+
+    def direction(self, state: dict[str, Any], flat_grad: Tensor, history_size: int) -> Tensor:
+        """The next search direction; updates the history in ``state`` (torch's keys:
+        ``d``, ``t``, ``old_dirs``, ``old_stps``, ``ro``, ``H_diag``, ``al``,
+        ``prev_flat_grad``) with the pair of the last step, and the state's ``n_iter``
+        (already counted for this iteration) tells the first iteration."""
+        if state["n_iter"] == 1:
+            d = flat_grad.neg()
+            state.update(old_dirs=[], old_stps=[], ro=[], H_diag=1)
+        else:
+            y = flat_grad.sub(state["prev_flat_grad"])
+            s = state["d"].mul(state["t"])
+            ys = y.dot(s)
+            dirs, stps, ro = state["old_dirs"], state["old_stps"], state["ro"]
+            if ys > 1e-10:
+                if len(dirs) == history_size:
+                    del dirs[0], stps[0], ro[0]
+                dirs.append(y)
+                stps.append(s)
+                ro.append(1.0 / ys)
+                state["H_diag"] = ys / y.dot(y)
+            al = state.get("al")
+            if al is None or len(al) < history_size:
+                al = state["al"] = [None] * history_size
+            q = flat_grad.neg()
+            for i in range(len(dirs) - 1, -1, -1):
+                al[i] = stps[i].dot(q) * ro[i]
+                q.add_(dirs[i], alpha=-al[i])
+            d = r = torch.mul(q, state["H_diag"])
+            for i in range(len(dirs)):
+                beta = dirs[i].dot(r) * ro[i]
+                r.add_(stps[i], alpha=al[i] - beta)
+        prev = state.get("prev_flat_grad")
+        if prev is None or prev.shape != flat_grad.shape:
+            state["prev_flat_grad"] = flat_grad.clone(memory_format=torch.contiguous_format)
+        else:
+            prev.copy_(flat_grad)
+        state["d"] = d
+        return d
+
+    def update(self, grads, state, params, hyper):
+        raise ValueError(
+            "scale_by_lbfgs evaluates the loss several times per step: use it through "
+            "descentlab.optim.LBFGS and step(closure), not in a chain"
+        )
