@@ -56,7 +56,7 @@ _BLUE, _RED, _GREEN, _ORANGE, _PURPLE, _GREY = (
     "#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#555555",
 )  # fmt: skip
 _PALETTE = ["#000000", "#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9",
-            "#8C564B", "#7F7F7F"]  # fmt: skip
+            "#8C564B", "#7F7F7F", "#BCBD22", "#9467BD", "#17BECF", "#E377C2"]  # fmt: skip
 
 
 def _a(x: Any) -> np.ndarray:

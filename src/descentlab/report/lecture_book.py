@@ -180,8 +180,9 @@ def _run_and_save(name: str, quick: bool, out: str) -> float:
 
 
 def _same_config(saved: dict[str, Any], want: dict[str, Any]) -> bool:
+    # options left at None are resolved by the experiment (e.g. from another option)
     norm = json.loads(json.dumps(want, default=str))
-    return all(saved.get(k) == v for k, v in norm.items())
+    return all(saved.get(k) == v for k, v in norm.items() if v is not None)
 
 
 @dataclass
