@@ -27,6 +27,9 @@ NAMED = [
     ("adamw", dict(lr=1e-2)),
     ("nadam", dict(lr=1e-2)),
     ("radam", dict(lr=1e-2)),
+    ("adamax", dict(lr=1e-2)),
+    ("asgd", dict(lr=0.05, t0=10)),
+    ("rprop", dict(lr=1e-3)),
 ]
 
 

@@ -31,6 +31,9 @@ TORCH_NAMED = {
     "adamw": dict(lr=0.05, amsgrad=True),
     "nadam": dict(lr=0.05),
     "radam": dict(lr=0.05),
+    "adamax": dict(lr=0.05, weight_decay=0.01),
+    "asgd": dict(lr=0.05, t0=1),
+    "rprop": dict(lr=0.01),
 }
 ALL_NAMED = {**TORCH_NAMED, "momentum": dict(lr=0.1), "nesterov": dict(lr=0.1)}
 BACKENDS = [False, None]  # eager, and the default (fused where it applies)
@@ -46,6 +49,9 @@ def _torch_cls(name: str) -> type[torch.optim.Optimizer]:
         "adamw": torch.optim.AdamW,
         "nadam": torch.optim.NAdam,
         "radam": torch.optim.RAdam,
+        "adamax": torch.optim.Adamax,
+        "asgd": torch.optim.ASGD,
+        "rprop": torch.optim.Rprop,
     }[name]
 
 
@@ -452,7 +458,13 @@ NUMERIC_RANGES = {
     "momentum_decay": ((0.0, 0.01), [-0.1]),
 }
 #: hyperparameters that take only Python numbers (a batched value is refused)
-SCALAR_ONLY = {"nadam": {"betas", "momentum_decay"}, "radam": {"betas"}}
+SCALAR_ONLY = {
+    "nadam": {"betas", "momentum_decay"},
+    "radam": {"betas"},
+    "adamax": {"betas", "eps"},
+    "asgd": {"lr", "lambd", "alpha", "t0"},
+    "rprop": {"lr", "etas", "step_sizes"},
+}
 PROPERTY_NAMED = {k: v for k, v in ALL_NAMED.items() if k != "nesterov"}
 K = 3  # the leading dimension of every parameter of _params()
 STATS = {"examples": 0, "steps": 0, "refused": 0, "valid_changes": 0, "unexpected": []}
