@@ -224,5 +224,6 @@ def test_two_identical_compares_at_once_run_every_trial_once(tmp_path):
     with Store(db) as store:
         runs = [r for r in store.list_runs() if r.name != "compare"]
     configs = [json.dumps(r.config, sort_keys=True) for r in runs]
-    assert len(configs) == 1 + 2  # 1 tuning trial, then a final run and a refit
+    # the tuning trials (the grid with its refinement), then a final run and a refit
+    assert len(configs) >= 1 + 2
     assert len(set(configs)) == len(configs), "a trial was run twice"
