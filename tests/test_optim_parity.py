@@ -141,13 +141,12 @@ PARITY = [
     ),
     ("asgd", torch.optim.ASGD, optim.ASGD, dict(lr=0.05), dict(lr=0.02)),
     (
-        "asgd-averaging",
+        "asgd-averaging-wd-maximize",
         torch.optim.ASGD,
         optim.ASGD,
-        dict(lr=0.05, lambd=1e-2, alpha=0.6, t0=100, weight_decay=1e-3),
+        dict(lr=0.05, lambd=1e-2, alpha=0.6, t0=100, weight_decay=1e-3, maximize=True),
         dict(t0=50, lambd=1e-3),
     ),
-    ("asgd-maximize", torch.optim.ASGD, optim.ASGD, dict(lr=0.05, maximize=True), dict()),
     ("rprop", torch.optim.Rprop, optim.Rprop, dict(lr=1e-3), dict(lr=5e-4)),
     (
         "rprop-etas-sizes",
