@@ -542,3 +542,86 @@ def test_bf16_autocast_with_grad_scaler_follows_torch_bit_for_bit():
             scaler.update()
     for p, q in zip(net.parameters(), twin.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+# --------------------------------------------------------------------------------------
+# Sparse gradients (SGD and Adagrad, as in torch)
+# --------------------------------------------------------------------------------------
+
+
+def _rosenbrock_grad(w: torch.Tensor, x_only: bool) -> torch.Tensor:
+    """The gradient of Rosenbrock's function, one coordinate at a time, as an uncoalesced
+    sparse tensor (duplicate indices whose values add up), like torch's sparse test."""
+    x, y = w.detach()
+    gx = -400 * x * (y - x**2) - 2 * (1 - x)
+    gy = 200 * (y - x**2)
+    if x_only:
+        idx, val = [[0, 0]], torch.stack([gx / 4, gx - gx / 4])
+    else:
+        idx, val = [[1, 1, 1]], torch.stack([gy / 4, gy / 2, gy - gy / 4 - gy / 2])
+    return torch.sparse_coo_tensor(torch.tensor(idx), val, (2,))
+
+
+SPARSE = [
+    ("SGD", dict(lr=1e-4)),
+    ("SGD", dict(lr=1e-4, momentum=0.9, dampening=0.1)),
+    ("SGD", dict(lr=1e-4, momentum=0.9, nesterov=True, maximize=False)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
+]
+
+
+@pytest.mark.parametrize(("name", "kw"), SPARSE, ids=_ids(SPARSE))
+def test_sparse_rosenbrock_matches_torch_and_the_dense_gradient(name, kw):
+    init = torch.tensor([1.5, 1.5], dtype=torch.float64)
+    a, b, c = (init.clone().requires_grad_() for _ in range(3))
+    ref = getattr(torch.optim, name)([a], foreach=False, **kw)
+    ours = getattr(optim, name)([b], **kw)
+    dense = getattr(optim, name)([c], **kw)
+    for i in range(20):
+        for p, opt, as_dense in ((a, ref, False), (b, ours, False), (c, dense, True)):
+            g = _rosenbrock_grad(p, x_only=i % 2 == 0)
+            p.grad = g.to_dense() if as_dense else g
+            opt.step()
+    assert float((a - init).abs().max()) > 1e-4
+    torch.testing.assert_close(b.detach(), a.detach(), rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(c.detach(), a.detach(), rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adagrad"])
+def test_sparse_embedding_trains_like_torch(name):
+    torch.manual_seed(0)
+    emb = torch.nn.Embedding(50, 4, sparse=True, dtype=torch.float64)
+    twin = copy.deepcopy(emb)
+    ref = getattr(torch.optim, name)(emb.parameters(), lr=0.1)
+    ours = getattr(optim, name)(twin.parameters(), lr=0.1)
+    for step in range(5):
+        idx = torch.tensor([step, 7, 7, 30 + step])
+        for model, opt in ((emb, ref), (twin, ours)):
+            opt.zero_grad()
+            (model(idx) ** 2).sum().backward()
+            opt.step()
+    torch.testing.assert_close(twin.weight, emb.weight, rtol=1e-14, atol=1e-15)
+    assert torch.equal(twin.weight[45:], emb.weight[45:])  # rows never looked up: untouched
+
+
+def test_sparse_gradients_refused_where_torch_refuses_them():
+    def sparse_param():
+        p = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+        p.grad = torch.sparse_coo_tensor(
+            torch.tensor([[1]]), torch.tensor([2.0], dtype=torch.float64), (3,)
+        )
+        return p
+
+    for make, err, match in [
+        (lambda p: optim.Adagrad([p], weight_decay=0.1), RuntimeError, "weight_decay"),
+        (lambda p: optim.SGD([p], lr=0.1, weight_decay=0.1), RuntimeError, "weight_decay"),
+        (lambda p: optim.SGD([p], lr=0.1, fused=True), ValueError, "sparse"),
+        (lambda p: optim.Adam([p]), ValueError, "sparse"),
+    ]:
+        p = sparse_param()
+        opt = make(p)
+        with pytest.raises(err, match=match):
+            opt.step()
+        assert torch.equal(p.detach(), torch.ones(3, dtype=torch.float64))
+        assert not opt.state[p]

@@ -131,6 +131,15 @@ class _Named(Optimizer):
         """
         super().load_state_dict(_from_torch(state_dict, self.defaults))
 
+    def _check_sparse(self, gi: int, hyper: dict[str, Any]) -> None:
+        super()._check_sparse(gi, hyper)
+        wd = hyper["weight_decay"]
+        if isinstance(wd, Tensor) or wd != 0:  # torch's SGD and Adagrad fail here too
+            raise RuntimeError(
+                f"{type(self).__name__}: weight_decay is not compatible with sparse gradients, "
+                f"got weight_decay={wd!r} in param group {gi}"
+            )
+
     def __repr__(self) -> str:
         rules = " -> ".join(r.name for r in self.rule.rules)
         return f"{type(self).__name__}({rules}; " + super().__repr__().split("(", 1)[1]
@@ -192,6 +201,8 @@ class SGD(_Named):
         >>> model = torch.nn.Linear(4, 1)
         >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
     """
+
+    sparse_grads = True
 
     def __init__(
         self,
@@ -318,6 +329,8 @@ class Adagrad(_Named):
     gives seed 002's :math:`\eta/\sqrt{G_t+\epsilon}`. Optax's ``adagrad`` puts eps inside
     and starts the accumulator at 0.1; torch and Keras outside (Keras: 1e-7, accumulator 0.1).
     """
+
+    sparse_grads = True
 
     def __init__(
         self,

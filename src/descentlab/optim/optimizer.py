@@ -255,8 +255,9 @@ class Optimizer(torch.optim.Optimizer):
     Works wherever a torch optimizer works: param groups with their own hyperparameters,
     ``zero_grad``, closures, ``state_dict``/``load_state_dict``, torch's ``LRScheduler`` (it
     sets ``group["lr"]``), step hooks. Parameters without a gradient are skipped; sparse
-    gradients are refused. A complex parameter is stepped as a pair of reals (torch's
-    ``view_as_real``): every rule runs on the real views, the state stays complex.
+    gradients are refused except where :attr:`sparse_grads` (SGD, Adagrad). A complex
+    parameter is stepped as a pair of reals (torch's ``view_as_real``): every rule runs on the
+    real views, the state stays complex.
 
     Each step first validates every group's hyperparameters and runs the rules' gradient
     checks (:class:`~descentlab.optim.non_finite_guard`), and only then changes anything, so
@@ -293,6 +294,9 @@ class Optimizer(torch.optim.Optimizer):
         tensor([0.8000, 0.8000, 0.8000])
     """
 
+    #: whether sparse gradients (``nn.Embedding(sparse=True)``) are accepted (torch: SGD and
+    #: Adagrad); they are stepped densely, rows without a gradient as zeros, never fused
+    sparse_grads: bool = False
     #: hyperparameters that change the chain's structure; param groups may not override them
     fixed: Mapping[str, Any] = {}
     #: elementwise chains run over a group in chunks of about this many elements, so each
@@ -583,7 +587,7 @@ class Optimizer(torch.optim.Optimizer):
                 g = p.grad
                 if g is None:
                     continue
-                if g.is_sparse:
+                if g.is_sparse and not self.sparse_grads:
                     raise ValueError(
                         f"{type(self).__name__} does not support sparse gradients "
                         f"(param group {gi}, parameter {j}); use torch.optim.SparseAdam"
@@ -592,6 +596,7 @@ class Optimizer(torch.optim.Optimizer):
                 grads.append(g)
             if not params:
                 continue
+            sparse = any(g.is_sparse for g in grads)
             owners = None
             if any(p.is_complex() for p in params):
                 owners = params
@@ -607,7 +612,12 @@ class Optimizer(torch.optim.Optimizer):
                         f"{type(self).__name__}(fused=True): parameters must be float32 or "
                         f"float64, got {dtype}"
                     )
-            plan = self._fused_choice(params, hyper)  # may raise (fused=True)
+            if sparse:
+                self._check_sparse(gi, hyper)
+                # rows absent from a sparse gradient are zeros: the dense update leaves their
+                # parameters as torch's sparse one does, and rounds the others as it does
+                grads = [g.coalesce().to_dense() if g.is_sparse else g for g in grads]
+            plan = None if sparse else self._fused_choice(params, hyper)  # may raise
             if self.fused and plan is not None:
                 # what the kernel refuses, refused here: a later group's refusal would
                 # otherwise come after the earlier groups' updates
@@ -617,9 +627,9 @@ class Optimizer(torch.optim.Optimizer):
                             f"{type(self).__name__}(fused=True): param group {gi}: "
                             f"{_fused._why(t, plan.dtype)}"
                         )
-            plans.append((gi, group, params, grads, hyper, step, plan, owners))
+            plans.append((gi, group, params, grads, hyper, step, plan, owners, sparse))
 
-        for _, _, _, grads, hyper, _, _, _ in plans:
+        for _, _, _, grads, hyper, _, _, _, _ in plans:
             if not self.rule.precheck(grads, hyper):
                 self.last_step_skipped = True
                 self.skipped_steps += 1
@@ -627,7 +637,7 @@ class Optimizer(torch.optim.Optimizer):
         self.last_step_skipped = False
 
         # Phase 2: update.
-        for gi, group, params, grads, hyper, step, plan, owners in plans:
+        for gi, group, params, grads, hyper, step, plan, owners, sparse in plans:
             sts = self._param_states(gi, owners or params)
             self._init_new(owners or params, sts)
             steps = [st["step"] for st in sts]
@@ -647,7 +657,8 @@ class Optimizer(torch.optim.Optimizer):
                 torch._foreach_add_(params, updates)
             else:
                 ws = self._workspaces.setdefault(gi, Workspace())
-                final = self._final_plan(hyper) if self._plain.get(gi) else None
+                # torch's sparse path adds lr * update: the general p + (-lr) * u order
+                final = self._final_plan(hyper) if self._plain.get(gi) and not sparse else None
                 for a, b in self._chunks(params):
                     self._update_chunk(params, grads, state, hyper, ws, a, b, final)
             self._scatter(params, state, sts, owners)
@@ -777,6 +788,14 @@ class Optimizer(torch.optim.Optimizer):
         if fold:
             builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
         return builder
+
+    def _check_sparse(self, gi: int, hyper: Mapping[str, Any]) -> None:
+        """Refuse, before any change, what a step cannot do with sparse gradients."""
+        if self.fused:
+            raise ValueError(
+                f"{type(self).__name__}(fused=True) does not support sparse gradients "
+                f"(param group {gi}), as torch's fused kernels do not; use fused=None or False"
+            )
 
     def _final_plan(self, hyper: Mapping[str, Any]) -> tuple[int, Rule | None] | None:
         """Where the chain ends in ``core -> [add_decayed_weights] -> scale_by_lr`` (rules
