@@ -156,3 +156,20 @@ def test_coverage_document_is_current():
     assert doc.read_text(encoding="utf-8") == lecture_claims.coverage_markdown()
     keys = [c.key for lec in lecture_claims.LECTURES for c in lec.claims]
     assert len(keys) == len(set(keys)) >= 98
+
+
+def test_optimizer_table_years_and_axes_from_the_chains():
+    from descentlab.report import lecture_figures as LF
+
+    fig = LF.build("seed001_optimizer_table", quick=True)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    shown = "\n".join(texts)
+    assert "differs" not in shown  # every optimizer sits in the table's cell for it
+    for name, (year, _, _) in LF.OPTIMIZER_TABLE.items():
+        assert f"({year})" in shown, name
+    assert [y for y, _, _ in LF.OPTIMIZER_TABLE.values()] == sorted(
+        y for y, _, _ in LF.OPTIMIZER_TABLE.values()
+    )
+    # SGD alone in (gradient, constant); Adam in (momentum, short-term adaptive)
+    cell = {t.get_text(): t.get_position() for t in fig.axes[0].texts}
+    assert cell["SGD (1945)"] == (0, 0) and cell["Adam (2014)"] == (1, 2)
