@@ -31,6 +31,8 @@ TINY = dict(
     seeds=1,
     target_accuracy=0.8,
     landscapes=(),
+    refine=False,  # the coarse grid only: the search has its own tests
+    max_extend=0,
 )
 
 

@@ -72,6 +72,8 @@ SETTINGS = dict(
     seeds=1,
     eval_every=5,
     landscapes=(),
+    refine=False,  # the coarse grid only: the search has its own tests
+    max_extend=0,
 )
 
 

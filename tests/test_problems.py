@@ -26,6 +26,8 @@ TINY = dict(
     seeds=1,
     target_accuracy=None,
     landscapes=(),
+    refine=False,  # the coarse grid only: the search has its own tests
+    max_extend=0,
 )
 
 
@@ -133,7 +135,8 @@ def test_the_readme_example_runs_from_the_command_line(tmp_path, capsys, monkeyp
     monkeypatch.chdir(ROOT)
     code = main(["compare", "--problem", "examples/diabetes.py:make_problem",
                  "--optimizers", "sgd,adam", "--steps", "40", "--tune-steps", "40",
-                 "--trials", "2", "--seeds", "1", "--batch-size", "32", "--workers", "1",
+                 "--trials", "2", "--no-refine", "--seeds", "1", "--batch-size", "32",
+                 "--workers", "1",
                  "--no-progress", "--no-report", "--runs-dir", str(tmp_path)])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out

@@ -9,10 +9,12 @@ comparison does) and then summarises across problems:
   without a result ranks last), with the mean rank over problems;
 - **time to target**: on each problem, the first evaluation step at which a curve run's
   validation metric reaches the problem's target, the median over seeds (never reached:
-  infinite). The target is the problem's own (``Problem.target``) or, by default, the value
-  90% of the way from the initial validation metric to the best final one any optimizer
-  reached (mean over seeds) -- AlgoPerf fixes targets from reference runs; with the short
-  budgets of a laptop a relative target keeps every problem informative;
+  infinite). The target is the problem's own (``Problem.target``) or, by default, 95% of
+  the way from the initial validation metric to the best final one any optimizer reached
+  (mean over seeds): linearly for accuracy, geometrically for a loss or RMSE (whose initial
+  value can be orders of magnitude above the best: ``best * (initial / best) ** 0.05``).
+  AlgoPerf fixes targets from reference runs; with the short budgets of a laptop a target
+  relative to what the compared optimizers reach keeps every problem informative;
 - **performance profiles** (Dolan & Moré, 2002; the AlgoPerf benchmark's summary): with
   ``t[p, s]`` optimizer ``s``'s time to target on problem ``p``,
 
@@ -81,7 +83,7 @@ SUITE_SETTINGS: dict[str, dict[str, Any]] = {
 #: The optimizers a suite compares unless told otherwise (the adaptive/non-adaptive contrast).
 SUITE_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adam")
 
-_AUTO_FRACTION = 0.9
+_AUTO_FRACTION = 0.95
 
 
 def expand_problems(problems: str | Sequence[Any]) -> list[Any]:
@@ -399,7 +401,16 @@ def _given_target(cmp: Any) -> float | None:
 
 
 def _auto_target(curves: list[list[tuple[np.ndarray, np.ndarray]]], maximize: bool) -> float | None:
-    """90% of the way from the mean initial value to the best mean final value."""
+    """95% of the way from the mean initial value to the best mean final value (geometric
+    for losses and RMSE, which are positive).
+
+    Example:
+        >>> run = lambda *v: [(np.arange(len(v)), np.array(v, dtype=float))]
+        >>> round(_auto_target([run(0.1, 0.5, 0.9), run(0.1, 0.7)], True), 3)
+        0.86
+        >>> round(_auto_target([run(1000.0, 10.0)], False), 3)  # 10 * 100 ** 0.05
+        12.589
+    """
     initial, final = [], []
     for runs in curves:
         if not runs:
@@ -412,4 +423,6 @@ def _auto_target(curves: list[list[tuple[np.ndarray, np.ndarray]]], maximize: bo
         return None
     start = float(np.nanmean(initial))
     best = max(final) if maximize else min(final)
+    if not maximize and best > 0 and start > best:
+        return best * (start / best) ** (1 - _AUTO_FRACTION)
     return start + _AUTO_FRACTION * (best - start)

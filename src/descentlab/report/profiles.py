@@ -128,8 +128,9 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
     profile_html = (
         _figure(uri, caption, "performance profiles")
         + "<p>Steps to each problem's validation target (median over curve seeds), and the "
-        "ratio to the fastest. An <i>auto</i> target lies 90% of the way from the initial "
-        "validation metric to the best final one any optimizer reached.</p>"
+        "ratio to the fastest. An <i>auto</i> target lies 95% of the way from the initial "
+        "validation metric to the best final one any optimizer reached (geometrically for a "
+        "loss or RMSE).</p>"
         + html_table(["problem", "target", *multi.displays], trows, text_columns=(0, 1))
     )
     sections.append(("profiles", "Performance profiles", profile_html))
