@@ -145,6 +145,11 @@ def test_the_readme_example_runs_from_the_command_line(tmp_path, capsys, monkeyp
     assert run_dir.name.startswith("diabetes-default-")
     result = load_comparison(run_dir)
     assert result.select_metric == "val/rmse" and result.complete
+    assert "test rmse [95% CI]" in out.splitlines()[0]
+    store = Store(result.store_path)
+    for r in result.results:  # the table's RMSE is the refit runs' (one seed here)
+        (rid,) = r.refit_runs
+        assert r.test_rmse[0] == pytest.approx(store.get_run(rid).summary["test/rmse"])
     # Loaded by reference: the problem function ran with the comparison's split.
     problem = load_problem("examples/diabetes.py:make_problem")
     assert problem.splits().n_train + problem.splits().n_val == 354

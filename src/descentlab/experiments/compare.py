@@ -1072,6 +1072,7 @@ class OptimizerResult:
         curve_runs / refit_runs: run ids per seed (None where missing).
         test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds (t-interval).
         test_accuracy_seeds / test_loss_seeds: the refit runs' values by seed.
+        test_rmse / test_rmse_seeds: the same for the RMSE (regression).
         steps_to_target / seconds_to_target: per curve seed (None: not reached).
         final_val_accuracy: per curve seed, the last validation accuracy.
         diverged_tuning: diverged tuning trials; diverged_final: diverged curve/refit runs.
@@ -1102,6 +1103,8 @@ class OptimizerResult:
     setting: dict[str, Any] | None = None
     test_accuracy_seeds: dict[int, float] = field(default_factory=dict)
     test_loss_seeds: dict[int, float] = field(default_factory=dict)
+    test_rmse: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    test_rmse_seeds: dict[int, float] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -1338,6 +1341,9 @@ class Comparison:
         if cls:
             head.append(f"test acc [{conf}% CI]")
         head.append(f"test loss [{conf}% CI]")
+        rmse = self.select_metric == "val/rmse"  # a problem scored by its RMSE shows it too
+        if rmse:
+            head.append(f"test rmse [{conf}% CI]")
         head.append(f"test {'acc' if cls else 'loss'} per seed")
         if target is not None:
             head.append(f"steps to {target:g}")
@@ -1355,6 +1361,8 @@ class Comparison:
             if cls:
                 row.append(_fmt_ci(r.test_accuracy, 3))
             row.append(_fmt_ci(r.test_loss, 3))
+            if rmse:
+                row.append(_fmt_ci(r.test_rmse, 3))
             values = r.test_values(cls)
             row.append(" ".join(f"{values[s]:.3f}" for s in sorted(values)) or "-")
             if target is not None:
@@ -1545,6 +1553,7 @@ def _fill_final(
                 for key, into in (
                     ("test/accuracy", res.test_accuracy_seeds),
                     ("test/loss", res.test_loss_seeds),
+                    ("test/rmse", res.test_rmse_seeds),
                 ):
                     value = summary.get(key)
                     if value is not None:
@@ -1556,6 +1565,8 @@ def _fill_final(
         )
     if res.test_loss_seeds:
         res.test_loss = tuning.t_interval(list(res.test_loss_seeds.values()), confidence=conf)
+    if res.test_rmse_seeds:
+        res.test_rmse = tuning.t_interval(list(res.test_rmse_seeds.values()), confidence=conf)
 
 
 def _align(series: Any, steps: np.ndarray) -> np.ndarray:

@@ -446,9 +446,10 @@ def _results_table(cmp: Any) -> str:
     cols = ["optimizer", "lr"]
     # Classification shows accuracy only (the test loss is in the figure below): a table
     # that fits the page beats one that scrolls.
-    cols.append(f"test {metric_name} [{conf}% t-interval], per seed")
-    cols.append("vs the best, paired by seed")
     tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)
+    rmse = tuned == "rmse"  # a problem scored by its RMSE shows the test RMSE
+    cols.append(f"test {'rmse' if rmse else metric_name} [{conf}% t-interval], per seed")
+    cols.append("vs the best, paired by seed")
     cols.append(f"tuning val {'acc' if tuned == 'accuracy' else tuned}")
     if target is not None:
         cols += [f"steps to {target:g} val acc", f"seconds to {target:g}"]
@@ -465,10 +466,11 @@ def _results_table(cmp: Any) -> str:
             near = ", ".join(f"{v:.3g}" for v in r.cliff)
             lr += f' <span class="cliff" title="lr {near} failed">⚠ cliff: {near} failed</span>'
         row = [_e(r.choice.display), lr]
-        values = r.test_values(classification)
+        values = r.test_rmse_seeds if rmse else r.test_values(classification)
         seeds = " ".join(f"{values[s]:.3f}" for s in sorted(values))
         per_seed = f'<br><span class="ci">{seeds}</span>' if seeds else ""
-        row.append(_ci(r.test_summary(classification)) + per_seed)
+        summary = r.test_rmse if rmse else r.test_summary(classification)
+        row.append(_ci(summary) + per_seed)
         rank = ranking.get(id(r))
         if rank is None:
             row.append("-")
