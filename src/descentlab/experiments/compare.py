@@ -1311,7 +1311,7 @@ class Comparison:
         return text
 
     def warnings(self) -> list[str]:
-        """Failures and cliffs, one line each (what the table's counts mean)."""
+        """Cliffs, one line each, then one line counting the failed trials per optimizer."""
         out = []
         for r in self.results:
             if r.cliff:
@@ -1321,15 +1321,16 @@ class Comparison:
                     f"to lr {lrs}, which failed -- a cliff: a slightly different rate may not "
                     "train at all."
                 )
+        parts = []
         for r in self.results:
             if r.failures:
                 why = ", ".join(
                     f"{n} {_FAILURE_WORDS.get(k, k)}" for k, n in sorted(r.failures.items())
                 )
                 n = r.n_tuning_trials + r.n_final_trials
-                out.append(
-                    f"{r.choice.display}: {sum(r.failures.values())} of {n} trials failed ({why})."
-                )
+                parts.append(f"{r.choice.display} {sum(r.failures.values())}/{n} ({why})")
+        if parts:
+            out.append("Failed trials: " + "; ".join(parts) + ".")
         return out
 
     def table(self, *, timings: bool = True) -> str:
