@@ -130,3 +130,25 @@ def test_a_comparison_that_used_a_guarded_chain_reads_back():
     assert [type(r) for r in again.optimizer.rules] == [type(r) for r in rule.rules]
     assert again.optimizer.rules[0].defaults == {"non_finite": "skip"}
     assert again.optimizer.rules[2].lookahead is True
+
+
+def test_descentlab_report_rerenders_a_comparison_of_a_guarded_chain(tmp_path, capsys):
+    """The user's path end to end: compare a chain with a guard and the lookahead form, then
+    re-render its report from the store (this failed while those reprs did not parse)."""
+    from descentlab.cli import main
+
+    chain = "g=chain(non_finite_guard(mode='skip'), velocity(momentum=0.5, lr=0.1, lookahead=True))"
+    argv = [
+        "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+        "--model-option", "hidden=4", "--optimizer", chain, "--batch-size", "16",
+        "--steps", "6", "--tune-steps", "4", "--trials", "2", "--seeds", "1",
+        "--tune-seeds", "1", "--no-refine", "--landscapes", "none", "--no-progress",
+        "--workers", "1", "--runs-dir", str(tmp_path), "--name", "guarded",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    (tmp_path / "guarded" / "report.html").unlink()
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "guarded")]) == 0
+    html = (tmp_path / "guarded" / "report.html").read_text()
+    assert "non_finite_guard(mode=&#x27;skip&#x27;)" in html  # the rule, HTML-escaped
+    assert "lookahead=True" in html
