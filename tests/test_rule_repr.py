@@ -44,6 +44,16 @@ NON_DEFAULT: dict[str, list[dict]] = {
     "scale_by_adamax": [{"betas": (0.8, 0.95), "eps": 1e-7}],
     "scale_by_asgd": [{"lr": 0.05, "lambd": 1e-3, "alpha": 0.5, "t0": 3.0}],
     "scale_by_rprop": [{"lr": 0.02, "etas": (0.4, 1.3), "step_sizes": (1e-5, 10.0)}],
+    "scale_by_lbfgs": [
+        {
+            "max_iter": 3,
+            "max_eval": 4,
+            "tolerance_grad": 1e-6,
+            "tolerance_change": 1e-8,
+            "history_size": 5,
+            "line_search_fn": "strong_wolfe",
+        },
+    ],
     "scale_by_lr": [{"lr": 0.25}, {"lr": 0.5, "lr_decay": 0.01}],
     "scale_by_nadam": [{"betas": (0.8, 0.95), "eps": 1e-7, "momentum_decay": 0.005}],
     "scale_by_radam": [{"betas": (0.7, 0.9), "eps": 1e-6}],
@@ -102,10 +112,13 @@ def test_parsed_rule_updates_exactly_as_the_original(name, kwargs):
     start = torch.linspace(-1, 1, 5, dtype=torch.float64)
     finals = []
     for rule in (RULES[name](**kwargs), parse_rule(repr(RULES[name](**kwargs)))):
-        if "lr" not in rule.defaults:
-            rule = optim.chain(rule, optim.scale_by_lr(0.1))
         w = torch.nn.Parameter(start.clone())
-        opt = optim.Optimizer([w], rule)
+        if isinstance(rule, optim.scale_by_lbfgs):  # runs only inside LBFGS, from its values
+            opt = optim.LBFGS([w], **rule.defaults)
+        else:
+            if "lr" not in rule.defaults:
+                rule = optim.chain(rule, optim.scale_by_lr(0.1))
+            opt = optim.Optimizer([w], rule)
         for g in shifts:
 
             def closure(g=g, w=w, opt=opt):
