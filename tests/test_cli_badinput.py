@@ -126,6 +126,11 @@ CASES = [
         r"frames must be an integer from 2 to 1000, got 100000000",
     ),
     (
+        "train-lr-inf",
+        [*TRAIN, "--lr", "inf", "--runs-dir", "{t}/runs"],
+        r"hyper must hold finite numbers only \(the run is recorded as JSON\), got \{'lr': inf\}",
+    ),
+    (
         "compare-tune-not-a-number",
         [*COMPARE, "--tune", "momentum=abc", "--workers", "1", "--runs-dir", "{t}/runs"],
         r"optimizer 'momentum': momentum must be a number, got 'abc'",

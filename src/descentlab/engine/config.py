@@ -244,6 +244,17 @@ class RunConfig:
             raise ValueError(f"device must be a device name like 'cpu', got {self.device!r}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name):
             raise ValueError(f"name must be a non-empty string or None, got {self.name!r}")
+        from descentlab.store import canonical_json
+
+        for key, value in self.to_dict().items():
+            try:
+                canonical_json(value)
+            except ValueError:
+                # checked here, not when the run is recorded: after the run was built
+                raise ValueError(
+                    f"{key} must hold finite numbers only (the run is recorded as JSON), "
+                    f"got {getattr(self, key)!r}"
+                ) from None
 
     def run_name(self, model: str | None = None) -> str:
         """The run's display name: :attr:`name`, else ``problem-model-optimizer``."""
