@@ -178,3 +178,17 @@ def test_char_transformer_is_causal():
         a, b = model(x), model(y)
     torch.testing.assert_close(a[:, :7], b[:, :7])
     assert not torch.allclose(a[:, 7:], b[:, 7:])
+
+
+def test_chance_levels_on_the_problems_metric():
+    from descentlab.problems import data as datasets
+    from descentlab.problems.problem import chance_level
+
+    # quadratic_deep's targets are all zero: predicting them is perfect, no chance level.
+    assert chance_level(datasets.load("quadratic_deep", n_train=50, n_test=10), None) is None
+    # A sequence problem judged on its loss: the cross-entropy of the label frequencies.
+    s = char_lm_problem(n_chars=20_000, context=16).splits()
+    freq = torch.bincount(s.y_train.reshape(-1), minlength=97).double()
+    p = freq / freq.sum()
+    expected = float(-torch.log(p.clamp_min(0.5 / freq.sum())[s.y_val.reshape(-1)]).mean())
+    assert chance_level(s, "loss") == pytest.approx(expected, rel=1e-4)

@@ -598,6 +598,8 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
 
     - No metric of its own (a built-in dataset): :func:`descentlab.experiments.tuning.
       chance_level`.
+    - Constant regression targets (``quadratic_deep``): None -- predicting the constant is
+      perfect, so no trial can be judged against it.
     - ``accuracy``: always the most frequent training label, right a fraction :math:`p` of
       the labels (every position of a sequence counts), plus ``z`` standard errors,
       :math:`p + z\sqrt{p(1-p)/n}`.
@@ -621,11 +623,15 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
     """
     from descentlab.experiments import tuning
 
-    if metric is None:
-        return tuning.chance_level(splits, z=z)
     y_val, y_train = splits.y_val, splits.y_train
     if y_val.numel() == 0:
         return None
+    if splits.task == "regression" and bool((y_train == y_train.reshape(-1)[0]).all()):
+        # Constant targets (quadratic_deep: a landscape posed as regression on zeros): the
+        # constant prediction is perfect, so "no better than chance" means nothing.
+        return None
+    if metric is None:
+        return tuning.chance_level(splits, z=z)
     classification = splits.task == "classification"
     if metric == "accuracy":
         counts = torch.bincount(y_train.reshape(-1), minlength=int(splits.n_classes or 0))
