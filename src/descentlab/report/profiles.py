@@ -94,12 +94,13 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
         rows.append(row)
     mean_rank = ranks.mean(axis=0)
     rows.append(["<b>mean rank</b>", *(f"<b>{m:.2f}</b>" for m in mean_rank)])
-    best = int(np.argmin(mean_rank))
+    lowest = float(mean_rank.min())
+    leaders = [d for d, m in zip(multi.displays, mean_rank, strict=True) if m == lowest]
     rank_html = (
         f"<p>Each optimizer's learning rate was tuned on each problem's validation data; the "
         f"numbers are the final test metric (mean over the refit seeds) and the rank on that "
-        f"problem (1 = best, ties share the mean rank). Best mean rank: "
-        f"<b>{_e(multi.displays[best])}</b> ({mean_rank[best]:.2f}).</p>"
+        f"problem (1 = best, ties share the mean rank). Best mean rank ({lowest:.2f}): "
+        f"<b>{_e(' and '.join(leaders))}</b>{' (tied)' if len(leaders) > 1 else ''}.</p>"
         + html_table(["problem", *multi.displays], rows, raw=True)
     )
     sections.append(("ranks", "Rank table", rank_html))
