@@ -485,7 +485,7 @@ def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> 
         final=final,
     )
     # the fused backend's prelude: dl_fma, dl_sqrt, dl_lerp, dl_bc, ... (identical rounding)
-    return f"// descentlab.problems.kernels\n{_fused.prelude(dtype)}\n{kernel}"
+    return f"// descentlab.problems.kernels\n{_fused._PRELUDE}\n{kernel}"
 
 
 _kernels: dict[str, Any] = {}
