@@ -437,8 +437,6 @@ def write_book(
             if not ev.checks:
                 ev.checks.append(Check("the item has a check", False, "none", "≥ 1 check"))
             results.append((cl, ev, time.perf_counter() - t1))
-            if ev.figure is not None:
-                pass
         page = f"{lec.slug}.html"
         path = root / page
         path.write_text(_render_lecture(lec, results, quick, "index.html"), encoding="utf-8")
