@@ -6,6 +6,7 @@ Only the standard library is imported here, so that a spawned worker process can
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import multiprocessing.connection
@@ -32,11 +33,10 @@ def die_with_parent() -> None:
     if parent is None:
         return
     if sys.platform.startswith("linux"):
-        try:
+        # no prctl: the watcher below still works
+        with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except (OSError, AttributeError):  # no prctl: the watcher below still works
-            pass
     if parent.pid is not None and os.getppid() != parent.pid:  # already gone
         os._exit(1)
     sentinel = parent.sentinel

@@ -9,6 +9,7 @@ line naming the option and the path, and nothing half-written is left behind.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
 import tempfile
@@ -30,15 +31,10 @@ def parse_value(text: str) -> Any:
         [0.1, (0.9, 0.99), (0.9, 0.99), [1, 2], True, 'adam']
     """
     text = text.strip()
-    try:
+    with contextlib.suppress(json.JSONDecodeError):
         return json.loads(text)
-    except json.JSONDecodeError:
-        pass
-    try:
+    with contextlib.suppress(ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-        pass
-    else:
         # Numbers, text, booleans and containers of them; not complex numbers, sets or bytes.
         if isinstance(value, (int, float, str, tuple, list, dict)) or value is None:
             return value
@@ -100,8 +96,7 @@ def check_out_dir(path: str | os.PathLike[str], flag: str, *, what: str = "a fol
         where = "is a file" if here == p.absolute() else f"is under {here}, which is a file"
         raise ValueError(f"{flag} must be {what}, but {path} {where}")
     try:
-        with tempfile.TemporaryFile(dir=here):
-            pass
+        tempfile.TemporaryFile(dir=here).close()
     except OSError as exc:
         where = "" if here == p.absolute() else f" (in {here})"
         reason = exc.strerror or str(exc)

@@ -78,6 +78,7 @@ rounds: float32 rounding differences alone move the parity problem's parameters 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -277,11 +278,10 @@ def _dlopen(data: bytes, lib: Path) -> ctypes.CDLL:
             fd = -1
         if fd >= 0:
             _memfds.append(fd)
-            try:
+            # e.g. memory files may not be mapped executable here: then the checked file
+            with contextlib.suppress(OSError):
                 os.write(fd, data)
                 return ctypes.CDLL(f"/proc/self/fd/{fd}")
-            except OSError:  # e.g. memory files may not be mapped executable here
-                pass
     # The folder is private and entries are only ever replaced by a rename, so the file just
     # verified is the file loaded.
     return ctypes.CDLL(str(lib))

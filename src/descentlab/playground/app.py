@@ -14,6 +14,7 @@ Content-Security-Policy that allows only the app's own scripts.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
@@ -238,9 +239,8 @@ def serve(
     )
     server = uvicorn.Server(config)
     try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
+            server.run(sockets=[sock])
     finally:
         sock.close()
         stop.set()

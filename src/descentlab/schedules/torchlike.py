@@ -19,6 +19,7 @@ Factors are relative to the base (see :mod:`descentlab.schedules.base`): with ``
 
 from __future__ import annotations
 
+import contextlib
 import math
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
@@ -96,10 +97,8 @@ def _power(base: float, gamma: float, n: int) -> float:
         >>> _power(0.5, 0.5, 3), _power(0.1, 2.0, 2000)
         (0.0625, inf)
     """
-    try:
+    with contextlib.suppress(OverflowError):
         return base * gamma**n
-    except OverflowError:
-        pass
     if base == 0.0 or math.isnan(base):
         return base
     try:  # a tiny base can bring gamma**n back into range
