@@ -840,38 +840,51 @@ def _body(cmp: Any, store: Any, CF: Any, save_figures: bool) -> str:
     sections.append(("protocol", "Protocol", _protocol(cmp) + _trials_section(cmp)))
     sections.append(("config", "Configuration and provenance", _config_section(cmp)))
 
-    nav = "".join(f'<a href="#{sid}">{_e(t)}</a>' for sid, t, _ in sections)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     labels = ", ".join(r.choice.display for r in cmp.results)
     sub = (
         f"{len(cmp.results)} optimizers ({_e(labels)}), tuned on validation data, "
         f"{s.seeds} seeds each. Rendered {now} by descentlab."
     )
-    html_sections = "\n".join(
-        f'<section id="{sid}"><h2>{_e(t)}</h2>\n{content}</section>' for sid, t, content in sections
+    footer = (
+        f"descentlab {_e(_version())} · self-contained report (no external resources) ·\n"
+        f"store: {_e(cmp.store_path.name)} in {_e(str(cmp.run_dir))}"
     )
+    return report_page(title, sub, sections, footer)
+
+
+def html_page(title: str, body: str, footer: str, *, css: str = _CSS) -> str:
+    """A self-contained HTML page: ``title``, the inline ``css``, ``body`` and ``footer`` (both
+    HTML) in the page's ``<main>``; the reports and the lecture book share it."""
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(title)}</title>
-<style>{_CSS}</style>
+<style>{css}</style>
 </head>
 <body>
 <main>
-<header>
-<h1>{_e(title)}</h1>
-<p class="sub">{sub}</p>
-<nav>{nav}</nav>
-</header>
-{html_sections}
-<footer>descentlab {_e(_version())} · self-contained report (no external resources) ·
-store: {_e(cmp.store_path.name)} in {_e(str(cmp.run_dir))}</footer>
+{body}
+<footer>{footer}</footer>
 </main>
 </body>
 </html>
 """
+
+
+def report_page(title: str, sub: str, sections: list[tuple[str, str, str]], footer: str) -> str:
+    """A report page: a header (``title``, the ``sub`` line, a navigation bar) and one
+    ``<section>`` per ``(id, heading, html)``."""
+    nav = "".join(f'<a href="#{sid}">{_e(t)}</a>' for sid, t, _ in sections)
+    body = "\n".join(
+        f'<section id="{sid}"><h2>{_e(t)}</h2>\n{content}</section>' for sid, t, content in sections
+    )
+    header = (
+        f'<header>\n<h1>{_e(title)}</h1>\n<p class="sub">{sub}</p>\n<nav>{nav}</nav>\n</header>'
+    )
+    return html_page(title, f"{header}\n{body}", footer)
 
 
 def _version() -> str:

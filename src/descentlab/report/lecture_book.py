@@ -274,24 +274,13 @@ def _checks_html(checks: Sequence[Check]) -> str:
 
 
 def _page(title: str, body: str, nav: str) -> str:
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<main>
-{nav}
-{body}
-<footer>descentlab lecture book · self-contained page (no external resources) · every ✔/✘ is
-computed from the numbers shown beside it.</footer>
-</main>
-</body>
-</html>
-"""
+    from descentlab.report.html import html_page
+
+    footer = (
+        "descentlab lecture book · self-contained page (no external resources) · every ✔/✘ "
+        "is\ncomputed from the numbers shown beside it."
+    )
+    return html_page(title, f"{nav}\n{body}", footer, css=_CSS)
 
 
 def _render_lecture(

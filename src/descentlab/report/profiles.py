@@ -64,7 +64,6 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
     from descentlab.experiments.multi import performance_profile
     from descentlab.report import compare_figures as CF
     from descentlab.report.html import (
-        _CSS,
         _e,
         _figure,
         _results_table,
@@ -72,6 +71,7 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
         _version,
         figure_data_uri,
         html_table,
+        report_page,
     )
     from descentlab.store import Store
 
@@ -165,7 +165,6 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
             store.close()
         sections.append((f"problem-{i}", f"Problem: {p.name}", "\n".join(parts)))
 
-    nav = "".join(f'<a href="#{sid}">{_e(t)}</a>' for sid, t, _ in sections)
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = f"Optimizers on {len(multi.problems)} problems"
     sub = (
@@ -173,30 +172,8 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
         f"{_e(', '.join(p.name for p in multi.problems))}; each tuned per problem on "
         f"validation data. Rendered {now} by descentlab."
     )
-    body = "\n".join(
-        f'<section id="{sid}"><h2>{_e(t)}</h2>\n{content}</section>' for sid, t, content in sections
-    )
-    text = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<main>
-<header>
-<h1>{_e(title)}</h1>
-<p class="sub">{sub}</p>
-<nav>{nav}</nav>
-</header>
-{body}
-<footer>descentlab {_e(_version())} · self-contained report · {_e(str(out.parent))}</footer>
-</main>
-</body>
-</html>
-"""
+    footer = f"descentlab {_e(_version())} · self-contained report · {_e(str(out.parent))}"
+    text = report_page(title, sub, sections, footer)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, out)
