@@ -460,7 +460,7 @@ NUMERIC_RANGES = {
 #: hyperparameters that take only Python numbers (a batched value is refused)
 SCALAR_ONLY = {
     "nadam": {"betas", "momentum_decay"},
-    "radam": {"betas"},
+    "radam": {"betas", "eps"},
     "adamax": {"betas", "eps"},
     "asgd": {"lr", "lambd", "alpha", "t0"},
     "rprop": {"lr", "etas", "step_sizes"},

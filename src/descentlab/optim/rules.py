@@ -1053,6 +1053,8 @@ class scale_by_radam(Rule):
     def validate(self, hyper: Hyper) -> None:
         _check_betas(hyper, scalar=self.name)
         check_range("eps", hyper["eps"], 0.0)
+        # its eager form adds eps per element (no per-run broadcast): refused before any change
+        _scalar_hyper(self.name, hyper, "eps")
 
     def fuse(self, b, hyper):
         m = b.state("exp_avg", write=True)
