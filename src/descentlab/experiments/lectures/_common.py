@@ -27,12 +27,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from descentlab.store import provenance
+
 __all__ = [
     "ExperimentResult",
+    "Part",
     "check_choice",
     "check_float",
     "check_int",
     "check_int_list",
+    "descend",
+    "finish",
     "format_value",
     "resolve",
 ]
@@ -138,6 +143,16 @@ class ExperimentResult:
             "expected": expected if isinstance(expected, str) else format_value(expected),
         }
         return ok
+
+    def add(self, part: Part) -> Part:
+        """Append a :class:`Part`'s rows and checks (in their order) and store its data under
+        ``part.key`` (when it has one); returns the part."""
+        self.rows.extend(part.rows)
+        for text, ok, measured, expected in part.checks:
+            self.check(text, ok, measured, expected)
+        if part.key is not None:
+            self.data[part.key] = part.data
+        return part
 
     # -- tables ----------------------------------------------------------------------------
 
@@ -246,6 +261,44 @@ class ExperimentResult:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+@dataclass
+class Part:
+    """One part of an experiment, computed on its own: its table rows, its checks and the
+    data of its figures. :meth:`ExperimentResult.add` appends them to the result in order.
+
+    Attributes:
+        key: where ``data`` goes in the result's ``data`` (None: nowhere).
+        data: the part's arrays and numbers.
+        rows: its table rows.
+        checks: ``(text, ok, measured, expected)`` as :meth:`ExperimentResult.check` takes.
+        values: numbers later parts or the notes need (not saved).
+
+    Example:
+        >>> part = Part("demo")
+        >>> part.check("one is small", 1 < 2, 1, "< 2")
+        True
+        >>> r = ExperimentResult("demo", "A demo", ["a"], [])
+        >>> _ = r.add(part)
+        >>> r.checks, r.measured["one is small"]["expected"]
+        ({'one is small': True}, '< 2')
+    """
+
+    key: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[tuple[str, bool, Any, Any]] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, **cells: Any) -> None:
+        """Add a table row."""
+        self.rows.append(cells)
+
+    def check(self, text: str, ok: Any, measured: Any, expected: Any) -> bool:
+        """Add a check (see :meth:`ExperimentResult.check`); returns whether it holds."""
+        self.checks.append((text, bool(ok), measured, expected))
+        return bool(ok)
+
+
 def _atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
@@ -325,6 +378,39 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 # ------------------------------------------------------------------------------------------
 # small helpers shared by the experiments
+
+
+def finish(
+    result: ExperimentResult, *, quick: bool, seed: int, options: Mapping[str, Any],
+    seconds: float, notes: Sequence[str] = (),
+) -> ExperimentResult:  # fmt: skip
+    """Complete ``result``: its notes, the settings it ran with (``quick``, ``seed`` and the
+    resolved ``options``), its time and its provenance; returns it."""
+    result.notes = list(notes)
+    result.config = {"quick": quick, "seed": seed, **options}
+    result.seconds = seconds
+    result.provenance = provenance(seed, experiment=result.name)
+    return result
+
+
+def descend(
+    optimizer: torch.optim.Optimizer, param: Tensor, loss: Callable[[Tensor], Tensor], steps: int
+) -> Tensor:
+    """``steps`` steps of ``optimizer`` on ``loss(param)`` (a scalar); the path of ``param``,
+    shape ``(steps + 1, *param.shape)``, starting point first.
+
+    Example:
+        >>> w = nn.Parameter(torch.tensor([1.0]))
+        >>> descend(torch.optim.SGD([w], lr=0.25), w, lambda p: (p**2).sum(), 2).flatten()
+        tensor([1.0000, 0.5000, 0.2500])
+    """
+    path = [param.detach().clone()]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss(param).backward()
+        optimizer.step()
+        path.append(param.detach().clone())
+    return torch.stack(path)
 
 
 @contextmanager

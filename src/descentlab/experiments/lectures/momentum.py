@@ -54,11 +54,15 @@ import torch
 
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
+    Part,
     check_float,
     check_int,
+    finish,
     resolve,
     timer,
 )
+from descentlab.problems import landscapes
+from descentlab.problems.trajectories import run as trajectories
 
 __all__ = ["DEFAULTS", "QUICK", "envelope_rate", "run", "theory_rate"]
 
@@ -128,6 +132,262 @@ def _first_tiny(norms: np.ndarray, floor: float) -> int:
     return int(below[0]) if below.size else len(norms)
 
 
+def _settings(o: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The options checked (ValueError naming the first bad one) and converted."""
+    check_int("seed", seed, 0)
+
+    def betas(name: str) -> list[float]:
+        return [
+            check_float(name, b, low=0.0, low_open=False, high=1.0, high_open=True) for b in o[name]
+        ]
+
+    return {
+        "escape_lr": check_float("escape_lr", o["escape_lr"]),
+        "escape_steps": check_int("escape_steps", o["escape_steps"]),
+        "betas": betas("betas"),
+        "kappa": check_float("kappa", o["kappa"], low=1.0),
+        "rate_steps": check_int("rate_steps", o["rate_steps"], 100),
+        "sweep": betas("sweep"),
+        "ravine_steps": check_int("ravine_steps", o["ravine_steps"], 10),
+    }
+
+
+def _escape(v: dict[str, Any]) -> Part:
+    """Part 1: gradient descent, momentum and Nesterov on the double well; the β sweep."""
+    lr_e, n_esc, bs = v["escape_lr"], v["escape_steps"], v["betas"]
+    part = Part("escape")
+    well = landscapes.get("double_well")
+    local = next(p for p in well.points if p.kind == "local minimum")
+    glob = well.global_minimum
+    assert glob is not None
+    x0 = torch.tensor([well.start], dtype=torch.float64)
+    paths = {}
+    for name, hyper in (
+        ("sgd", None),
+        ("momentum", {"momentum": 0.9}),
+        ("nesterov", {"momentum": 0.9}),
+    ):
+        tr = trajectories(well, name, x0, n_esc, lr=lr_e, hyper=hyper)
+        paths[name] = tr.paths[0, :, 0].tolist()
+        part.row(
+            part="escape",
+            method=name,
+            setting=f"lr {lr_e:g}" + (", β 0.9" if hyper else ""),
+            measured=tr.paths[0, -1, 0].item(),
+            theory=None,
+        )
+    if len(bs) > 1:
+        sweep_tr = trajectories(well, "momentum", x0, n_esc, lr=lr_e, hyper={"momentum": bs})
+        finals = sweep_tr.paths[:, -1, 0].tolist()
+    else:
+        one = trajectories(well, "momentum", x0, n_esc, lr=lr_e, hyper={"momentum": bs[0]})
+        finals = [one.paths[0, -1, 0].item()]
+    part.data = {
+        "lr": lr_e,
+        "paths": paths,
+        "betas": bs,
+        "finals": finals,
+        "local": local.x[0],
+        "global": glob.x[0],
+    }
+    part.values["well"] = well
+    sgd_end, mom_end, nes_end = (paths[k][-1] for k in ("sgd", "momentum", "nesterov"))
+    part.check(
+        "plain gradient descent stops in the shallow local minimum",
+        abs(sgd_end - local.x[0]) < 1e-3,
+        f"x = {sgd_end:.4f}",
+        f"{local.x[0]:.4f}",
+    )
+    for text, end in (
+        ("momentum (β = 0.9, same lr) leaves it and ends in the global minimum", mom_end),
+        ("so does Nesterov momentum", nes_end),
+    ):
+        part.check(text, abs(end - glob.x[0]) < 1e-3, f"x = {end:.4f}", f"{glob.x[0]:.4f}")
+    return part
+
+
+def _measured_rate(path: torch.Tensor, steps: int) -> tuple[np.ndarray, float]:
+    """The norms of a run's path and its rate, fitted over the last three quarters before
+    the norms underflow."""
+    nrm = path.norm(dim=-1).numpy()
+    end = min(_first_tiny(nrm, 1e-200), steps + 1)
+    return nrm, envelope_rate(nrm, end // 4, end)
+
+
+def _rates(v: dict[str, Any]) -> Part:
+    """Part 2: measured rates of GD, momentum and Nesterov on a conditioned quadratic against
+    theory, and the β sweep."""
+    kap, n_rate, sw = v["kappa"], v["rate_steps"], v["sweep"]
+    part = Part("rates")
+    quad = landscapes.get("quadratic", kappa=kap, dim=2)
+    eig = [float(e) for e in quad.params["eigenvalues"]]
+    big, small = max(eig), min(eig)
+    start = torch.ones(1, 2, dtype=torch.float64)
+    runs = {
+        "gd": ("sgd", 2.0 / (big + small), None),
+        "momentum": ("momentum", 1.0 / big, 0.9),
+        "nesterov": ("nesterov", 1.0 / big, 0.9),
+    }
+    norms: dict[str, list[float]] = {}
+    measured: dict[str, float] = {}
+    theory: dict[str, float] = {}
+    stiff: dict[str, list[float]] = {}
+    for label, (name, lr, beta) in runs.items():
+        hyper = {"momentum": beta} if beta is not None else None
+        tr = trajectories(quad, name, start, n_rate, lr=lr, hyper=hyper)
+        nrm, measured[label] = _measured_rate(tr.paths[0], n_rate)
+        theory[label] = theory_rate(label, lr, beta or 0.0, eig)
+        norms[label] = nrm.tolist()
+        stiff[label] = tr.paths[0, :, 1].abs().tolist()  # the eigenvalue-L coordinate
+        part.row(
+            part="rate",
+            method=label,
+            setting=f"κ {kap:g}, lr {lr:.4g}" + (f", β {beta:g}" if beta else ""),
+            measured=measured[label],
+            theory=theory[label],
+        )
+        part.check(
+            f"{label}: measured rate within 5 % of theory",
+            abs(measured[label] - theory[label]) <= 0.05 * theory[label],
+            measured[label],
+            f"{theory[label]:.4f} ± 5 %",
+        )
+    part.check(
+        "Nesterov converges faster than momentum (same lr 1/L, β 0.9)",
+        measured["nesterov"] < measured["momentum"],
+        f"{measured['nesterov']:.4f} < {measured['momentum']:.4f}",
+        f"{theory['nesterov']:.4f} < {theory['momentum']:.4f}",
+    )
+    part.check(
+        "both converge faster than gradient descent at its best fixed lr 2/(L+μ)",
+        max(measured["nesterov"], measured["momentum"]) < measured["gd"],
+        f"{max(measured['nesterov'], measured['momentum']):.4f} < {measured['gd']:.4f}",
+        f"< (κ-1)/(κ+1) = {(kap - 1) / (kap + 1):.4f}",
+    )
+    sweep_rows = _beta_sweep(quad, start, n_rate, 1.0 / big, sw, eig)
+    worst = max(
+        abs(r["measured"] - r["theory"]) / r["theory"] for rs in sweep_rows.values() for r in rs
+    )
+    part.check(
+        f"the β sweep ({len(sw)} values x 2 methods): every measured rate within 5 % of theory",
+        worst <= 0.05,
+        f"worst {100 * worst:.2f} %",
+        "≤ 5 %",
+    )
+    part.data = {
+        "kappa": kap,
+        "eigenvalues": eig,
+        "norms": norms,
+        "measured": measured,
+        "theory": theory,
+        "stiff": stiff,
+        "sweep": sweep_rows,
+        "lr": {k: r[1] for k, r in runs.items()},
+    }
+    part.values.update(small=small, big=big)
+    return part
+
+
+def _beta_sweep(
+    quad: Any, start: torch.Tensor, steps: int, lr: float, sweep: list[float], eig: list[float]
+) -> dict[str, list[dict[str, float]]]:
+    """Measured and theoretical rates over the β sweep: one batched run per method."""
+    out: dict[str, list[dict[str, float]]] = {"momentum": [], "nesterov": []}
+    for name in out:
+        hyper = {"momentum": list(sweep) if len(sweep) > 1 else sweep[0]}
+        tr = trajectories(quad, name, start, steps, lr=lr, hyper=hyper)
+        for k, beta in enumerate(sweep):
+            out[name].append(
+                {
+                    "beta": beta,
+                    "measured": _measured_rate(tr.paths[k], steps)[1],
+                    "theory": theory_rate(name, lr, beta, eig),
+                }
+            )
+    return out
+
+
+def _crossing(y: np.ndarray) -> tuple[float, float]:
+    """The largest ``|y| / |y0|`` after the first crossing of zero, and the travel
+    ``Σ|y_(t+1) - y_t| / |y0|``."""
+    y0 = abs(float(y[0]))
+    crossed = np.nonzero(np.sign(y[1:]) != np.sign(y[:-1]))[0]
+    first = int(crossed[0]) + 1 if crossed.size else len(y)
+    over = float(np.abs(y[first:]).max()) / y0 if first < len(y) else 0.0
+    return over, float(np.abs(np.diff(y)).sum()) / y0
+
+
+def _overshoot(v: dict[str, Any]) -> Part:
+    """Part 3: gradient descent and momentum (same effective step) across the ravine."""
+    part = Part("overshoot")
+    rav = landscapes.get("ravine")
+    lam = float(rav.params["L"])
+    x0r = torch.tensor([rav.start], dtype=torch.float64)
+    gd_lr, beta_r = 0.18, 0.5
+    gd_travel_theory = gd_lr * lam / (1 - abs(1 - gd_lr * lam))
+    ov: dict[str, dict[str, Any]] = {}
+    for label, name, lr, hyper in (
+        ("gd", "sgd", gd_lr, None),
+        ("momentum", "momentum", gd_lr * (1 - beta_r), {"momentum": beta_r}),
+    ):
+        tr = trajectories(rav, name, x0r, v["ravine_steps"], lr=lr, hyper=hyper)
+        over, travel = _crossing(tr.paths[0, :, 1].numpy())
+        ov[label] = {
+            "lr": lr,
+            "beta": beta_r if hyper else 0.0,
+            "path": tr.paths[0].tolist(),
+            "overshoot": over,
+            "travel": travel,
+        }
+        part.row(
+            part="overshoot",
+            method=label,
+            setting=f"ravine, lr {lr:g}" + (f", β {beta_r:g}" if hyper else ""),
+            measured=travel,
+            theory=gd_travel_theory if label == "gd" else None,
+        )
+    part.check(
+        "gradient descent's travel across the valley is ηλ / (1 - |1 - ηλ|) |y0|",
+        abs(ov["gd"]["travel"] - gd_travel_theory) < 1e-6 * gd_travel_theory,
+        ov["gd"]["travel"],
+        gd_travel_theory,
+    )
+    part.check(
+        "momentum (same effective step η/(1-β)) travels less across the valley",
+        ov["momentum"]["travel"] < ov["gd"]["travel"],
+        f"{ov['momentum']['travel']:.3g} |y0|",
+        f"< {ov['gd']['travel']:.3g} |y0|",
+    )
+    part.check(
+        "and overshoots the valley floor less far",
+        ov["momentum"]["overshoot"] < ov["gd"]["overshoot"],
+        f"{ov['momentum']['overshoot']:.3g} |y0|",
+        f"< {ov['gd']['overshoot']:.3g} |y0|",
+    )
+    part.data = ov
+    part.values["ravine"] = rav
+    return part
+
+
+def _notes(v: dict[str, Any], escape: Part, rates: Part, overshoot: Part) -> list[str]:
+    well, rav, kap = escape.values["well"], overshoot.values["ravine"], v["kappa"]
+    return [
+        f"Escape: the double well {well.plain}, from x0 = {well.start[0]:g}, lr "
+        f"{v['escape_lr']:g}, {v['escape_steps']} steps (torch's momentum form v = βv + g, "
+        "x -= lr v).",
+        f"Rates: the quadratic with eigenvalues {rates.values['small']:g} and "
+        f"{rates.values['big']:g} (κ = {kap:g}); the rate "
+        "is the per-step contraction of ‖x_t‖, fitted to the maxima of 25-step blocks over "
+        "the last three quarters of the run; theory is the largest spectral radius of the "
+        "per-eigenvalue recurrence. Polyak's optimally tuned heavy ball reaches "
+        f"(√κ-1)/(√κ+1) = {(math.sqrt(kap) - 1) / (math.sqrt(kap) + 1):.4f} on a quadratic, "
+        "faster still: Nesterov's advantage is guaranteed for every smooth convex function, "
+        "heavy ball's only near a quadratic.",
+        f"Overshoot: the ravine {rav.plain}; 'travel' is Σ|y_(t+1) - y_t| / |y0| across the "
+        "valley, 'overshoot' the largest |y| / |y0| after the first crossing of the floor.",
+    ]
+
+
 def run(
     *,
     quick: bool = False,
@@ -157,262 +417,18 @@ def run(
     Returns:
         an :class:`ExperimentResult`; ``data`` holds the paths, norms and sweeps.
     """
-    from descentlab.problems import landscapes
-    from descentlab.problems.trajectories import run as trajectories
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    check_int("seed", seed, 0)
-    lr_e = check_float("escape_lr", o["escape_lr"])
-    n_esc = check_int("escape_steps", o["escape_steps"])
-    bs = [
-        check_float("betas", b, low=0.0, low_open=False, high=1.0, high_open=True)
-        for b in o["betas"]
-    ]
-    kap = check_float("kappa", o["kappa"], low=1.0)
-    n_rate = check_int("rate_steps", o["rate_steps"], 100)
-    sw = [
-        check_float("sweep", b, low=0.0, low_open=False, high=1.0, high_open=True)
-        for b in o["sweep"]
-    ]
-    n_rav = check_int("ravine_steps", o["ravine_steps"], 10)
-
-    rows: list[dict[str, Any]] = []
-    data: dict[str, Any] = {}
+    v = _settings(o, seed)
     result = ExperimentResult(
         name="momentum",
         title="Momentum: escaping a local minimum, Nesterov's rate, less overshoot",
         columns=["part", "method", "setting", "measured", "theory"],
-        rows=rows,
-        data=data,
+        rows=[],
     )
     with timer() as elapsed:
-        # 1. escape ---------------------------------------------------------------------------
-        well = landscapes.get("double_well")
-        local = next(p for p in well.points if p.kind == "local minimum")
-        glob = well.global_minimum
-        assert glob is not None
-        x0 = torch.tensor([well.start], dtype=torch.float64)
-        paths = {}
-        for name, hyper in (
-            ("sgd", None),
-            ("momentum", {"momentum": 0.9}),
-            ("nesterov", {"momentum": 0.9}),
-        ):
-            tr = trajectories(well, name, x0, n_esc, lr=lr_e, hyper=hyper)
-            paths[name] = tr.paths[0, :, 0].tolist()
-            rows.append(
-                {
-                    "part": "escape",
-                    "method": name,
-                    "setting": f"lr {lr_e:g}" + (", β 0.9" if hyper else ""),
-                    "measured": tr.paths[0, -1, 0].item(),
-                    "theory": None,
-                }
-            )
-        sweep_tr = (
-            trajectories(well, "momentum", x0, n_esc, lr=lr_e, hyper={"momentum": [b for b in bs]})
-            if len(bs) > 1
-            else None
-        )
-        finals = (
-            sweep_tr.paths[:, -1, 0].tolist()
-            if sweep_tr is not None
-            else [
-                trajectories(well, "momentum", x0, n_esc, lr=lr_e, hyper={"momentum": bs[0]})
-                .paths[0, -1, 0]
-                .item()
-            ]
-        )
-        data["escape"] = {
-            "lr": lr_e,
-            "paths": paths,
-            "betas": bs,
-            "finals": finals,
-            "local": local.x[0],
-            "global": glob.x[0],
-        }
-        sgd_end, mom_end, nes_end = (paths[k][-1] for k in ("sgd", "momentum", "nesterov"))
-        result.check(
-            "plain gradient descent stops in the shallow local minimum",
-            abs(sgd_end - local.x[0]) < 1e-3,
-            f"x = {sgd_end:.4f}",
-            f"{local.x[0]:.4f}",
-        )
-        result.check(
-            "momentum (β = 0.9, same lr) leaves it and ends in the global minimum",
-            abs(mom_end - glob.x[0]) < 1e-3,
-            f"x = {mom_end:.4f}",
-            f"{glob.x[0]:.4f}",
-        )
-        result.check(
-            "so does Nesterov momentum",
-            abs(nes_end - glob.x[0]) < 1e-3,
-            f"x = {nes_end:.4f}",
-            f"{glob.x[0]:.4f}",
-        )
-
-        # 2. rates on a conditioned quadratic --------------------------------------------------
-        quad = landscapes.get("quadratic", kappa=kap, dim=2)
-        eig = [float(v) for v in quad.params["eigenvalues"]]
-        big, small = max(eig), min(eig)
-        start = torch.ones(1, 2, dtype=torch.float64)
-        runs = {
-            "gd": ("sgd", 2.0 / (big + small), None),
-            "momentum": ("momentum", 1.0 / big, 0.9),
-            "nesterov": ("nesterov", 1.0 / big, 0.9),
-        }
-        norms: dict[str, list[float]] = {}
-        measured: dict[str, float] = {}
-        theory: dict[str, float] = {}
-        stiff: dict[str, list[float]] = {}
-        for label, (name, lr, beta) in runs.items():
-            hyper = {"momentum": beta} if beta is not None else None
-            tr = trajectories(quad, name, start, n_rate, lr=lr, hyper=hyper)
-            nrm = tr.paths[0].norm(dim=-1).numpy()
-            end = min(_first_tiny(nrm, 1e-200), n_rate + 1)
-            measured[label] = envelope_rate(nrm, end // 4, end)
-            theory[label] = theory_rate(label, lr, beta or 0.0, eig)
-            norms[label] = nrm.tolist()
-            stiff[label] = tr.paths[0, :, 1].abs().tolist()  # the eigenvalue-L coordinate
-            rows.append(
-                {
-                    "part": "rate",
-                    "method": label,
-                    "setting": f"κ {kap:g}, lr {lr:.4g}" + (f", β {beta:g}" if beta else ""),
-                    "measured": measured[label],
-                    "theory": theory[label],
-                }
-            )
-            result.check(
-                f"{label}: measured rate within 5 % of theory",
-                abs(measured[label] - theory[label]) <= 0.05 * theory[label],
-                measured[label],
-                f"{theory[label]:.4f} ± 5 %",
-            )
-        result.check(
-            "Nesterov converges faster than momentum (same lr 1/L, β 0.9)",
-            measured["nesterov"] < measured["momentum"],
-            f"{measured['nesterov']:.4f} < {measured['momentum']:.4f}",
-            f"{theory['nesterov']:.4f} < {theory['momentum']:.4f}",
-        )
-        result.check(
-            "both converge faster than gradient descent at its best fixed lr 2/(L+μ)",
-            max(measured["nesterov"], measured["momentum"]) < measured["gd"],
-            f"{max(measured['nesterov'], measured['momentum']):.4f} < {measured['gd']:.4f}",
-            f"< (κ-1)/(κ+1) = {(kap - 1) / (kap + 1):.4f}",
-        )
-        # the β sweep: one batched run per method
-        sweep_rows = {"momentum": [], "nesterov": []}
-        for name in sweep_rows:
-            tr = trajectories(
-                quad,
-                name,
-                start,
-                n_rate,
-                lr=1.0 / big,
-                hyper={"momentum": list(sw) if len(sw) > 1 else sw[0]},
-            )
-            for k, beta in enumerate(sw):
-                nrm = tr.paths[k].norm(dim=-1).numpy()
-                end = min(_first_tiny(nrm, 1e-200), n_rate + 1)
-                sweep_rows[name].append(
-                    {
-                        "beta": beta,
-                        "measured": envelope_rate(nrm, end // 4, end),
-                        "theory": theory_rate(name, 1.0 / big, beta, eig),
-                    }
-                )
-        worst = max(
-            abs(r["measured"] - r["theory"]) / r["theory"] for rs in sweep_rows.values() for r in rs
-        )
-        result.check(
-            f"the β sweep ({len(sw)} values x 2 methods): every measured rate within 5 % of theory",
-            worst <= 0.05,
-            f"worst {100 * worst:.2f} %",
-            "≤ 5 %",
-        )
-        data["rates"] = {
-            "kappa": kap,
-            "eigenvalues": eig,
-            "norms": norms,
-            "measured": measured,
-            "theory": theory,
-            "stiff": stiff,
-            "sweep": sweep_rows,
-            "lr": {k: v[1] for k, v in runs.items()},
-        }
-
-        # 3. overshoot across the ravine ------------------------------------------------------
-        rav = landscapes.get("ravine")
-        lam = float(rav.params["L"])
-        x0r = torch.tensor([rav.start], dtype=torch.float64)
-        gd_lr, beta_r = 0.18, 0.5
-        ov: dict[str, dict[str, Any]] = {}
-        for label, name, lr, hyper in (
-            ("gd", "sgd", gd_lr, None),
-            ("momentum", "momentum", gd_lr * (1 - beta_r), {"momentum": beta_r}),
-        ):
-            tr = trajectories(rav, name, x0r, n_rav, lr=lr, hyper=hyper)
-            y = tr.paths[0, :, 1].numpy()
-            y0 = abs(float(y[0]))
-            crossed = np.nonzero(np.sign(y[1:]) != np.sign(y[:-1]))[0]
-            first = int(crossed[0]) + 1 if crossed.size else len(y)
-            over = float(np.abs(y[first:]).max()) / y0 if first < len(y) else 0.0
-            travel = float(np.abs(np.diff(y)).sum()) / y0
-            ov[label] = {
-                "lr": lr,
-                "beta": beta_r if hyper else 0.0,
-                "path": tr.paths[0].tolist(),
-                "overshoot": over,
-                "travel": travel,
-            }
-            rows.append(
-                {
-                    "part": "overshoot",
-                    "method": label,
-                    "setting": f"ravine, lr {lr:g}" + (f", β {beta_r:g}" if hyper else ""),
-                    "measured": travel,
-                    "theory": gd_lr * lam / (1 - abs(1 - gd_lr * lam)) if label == "gd" else None,
-                }
-            )
-        gd_travel_theory = gd_lr * lam / (1 - abs(1 - gd_lr * lam))
-        result.check(
-            "gradient descent's travel across the valley is ηλ / (1 - |1 - ηλ|) |y0|",
-            abs(ov["gd"]["travel"] - gd_travel_theory) < 1e-6 * gd_travel_theory,
-            ov["gd"]["travel"],
-            gd_travel_theory,
-        )
-        result.check(
-            "momentum (same effective step η/(1-β)) travels less across the valley",
-            ov["momentum"]["travel"] < ov["gd"]["travel"],
-            f"{ov['momentum']['travel']:.3g} |y0|",
-            f"< {ov['gd']['travel']:.3g} |y0|",
-        )
-        result.check(
-            "and overshoots the valley floor less far",
-            ov["momentum"]["overshoot"] < ov["gd"]["overshoot"],
-            f"{ov['momentum']['overshoot']:.3g} |y0|",
-            f"< {ov['gd']['overshoot']:.3g} |y0|",
-        )
-        data["overshoot"] = ov
+        escape = result.add(_escape(v))
+        rates = result.add(_rates(v))
+        overshoot = result.add(_overshoot(v))
         seconds = elapsed()
-
-    result.notes = [
-        f"Escape: the double well {well.plain}, from x0 = {well.start[0]:g}, lr {lr_e:g}, "
-        f"{n_esc} steps (torch's momentum form v = βv + g, x -= lr v).",
-        f"Rates: the quadratic with eigenvalues {small:g} and {big:g} (κ = {kap:g}); the rate "
-        "is the per-step contraction of ‖x_t‖, fitted to the maxima of 25-step blocks over "
-        "the last three quarters of the run; theory is the largest spectral radius of the "
-        "per-eigenvalue recurrence. Polyak's optimally tuned heavy ball reaches "
-        f"(√κ-1)/(√κ+1) = {(math.sqrt(kap) - 1) / (math.sqrt(kap) + 1):.4f} on a quadratic, "
-        "faster still: Nesterov's advantage is guaranteed for every smooth convex function, "
-        "heavy ball's only near a quadratic.",
-        f"Overshoot: the ravine {rav.plain}; 'travel' is Σ|y_(t+1) - y_t| / |y0| across the "
-        "valley, 'overshoot' the largest |y| / |y0| after the first crossing of the floor.",
-    ]
-    result.config = {"quick": quick, "seed": seed, **o}
-    result.seconds = seconds
-    from descentlab.store import provenance
-
-    result.provenance = provenance(seed, experiment="momentum")
-    return result
+    notes = _notes(v, escape, rates, overshoot)
+    return finish(result, quick=quick, seed=seed, options=o, seconds=seconds, notes=notes)
