@@ -23,7 +23,8 @@ The constraints:
 * :class:`Interval` -- real or integral numbers between two bounds, each end open or closed
   (``Interval(Integral, 1, None)`` is "a positive integer"); optionally also real tensors
   whose every element lies in the interval (the batched hyperparameters of
-  :mod:`descentlab.optim`);
+  :mod:`descentlab.optim`). The common ones have names: :data:`POSITIVE_INT`,
+  :data:`NONNEGATIVE_INT`, :data:`POSITIVE`, :data:`NONNEGATIVE`, :data:`UNIT`;
 * :class:`Options` -- one of a few values (``Options("min", "max")``);
 * :class:`Boolean` -- ``True`` or ``False``;
 * :class:`InstanceOf` -- an instance of a type, said in words (``InstanceOf(Mapping, "a
@@ -64,6 +65,11 @@ from typing import Any, Literal
 
 __all__ = [
     "NAME",
+    "NONNEGATIVE",
+    "NONNEGATIVE_INT",
+    "POSITIVE",
+    "POSITIVE_INT",
+    "UNIT",
     "Boolean",
     "Constraint",
     "InstanceOf",
@@ -138,6 +144,13 @@ def _is_real(value: Any) -> bool:
     )
 
 
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float's range
+        return math.inf if value > 0 else -math.inf
+
+
 def _bound(x: float) -> str:
     return "inf" if x == math.inf else "-inf" if x == -math.inf else str(x)
 
@@ -195,7 +208,7 @@ class Interval(Constraint):
         return self._kind_ok(value) or self._tensor_ok(value)
 
     def _in(self, x: float) -> bool:
-        if math.isnan(x) or (self.finite and math.isinf(x)):
+        if isinstance(x, float) and (math.isnan(x) or (self.finite and math.isinf(x))):
             return False
         if self.low is not None and (
             x < self.low or (x == self.low and self.closed in ("right", "neither"))
@@ -208,16 +221,16 @@ class Interval(Constraint):
     def accepts(self, value: Any) -> bool:
         if _is_tensor(value):
             return all(self._in(float(v)) for v in value.detach().reshape(-1).tolist())
-        return self._in(float(operator.index(value) if _is_integer(value) else value))
+        if self.kind is numbers.Integral:  # integers compare exactly
+            return self._in(operator.index(value))
+        return self._in(_as_float(value))
 
     def convert(self, value: Any) -> Any:
         if _is_tensor(value):
             return value
-        return (
-            int(operator.index(value))
-            if _is_integer(value) and self.kind is numbers.Integral
-            else value
-        )
+        if self.kind is numbers.Integral:
+            return int(operator.index(value))
+        return _as_float(value)
 
     def _range(self) -> str:
         low, high = self.low, self.high
@@ -244,6 +257,15 @@ class Interval(Constraint):
     def __repr__(self) -> str:
         kind = "Integral" if self.kind is numbers.Integral else "Real"
         return f"Interval({kind}, {self.low!r}, {self.high!r}, closed={self.closed!r})"
+
+
+#: Common intervals: "a positive integer", "an integer >= 0", "a finite number > 0",
+#: "a finite number >= 0" and "a finite number in [0, 1]".
+POSITIVE_INT = Interval(numbers.Integral, 1, None)
+NONNEGATIVE_INT = Interval(numbers.Integral, 0, None)
+POSITIVE = Interval(numbers.Real, 0, None, closed="neither")
+NONNEGATIVE = Interval(numbers.Real, 0, None)
+UNIT = Interval(numbers.Real, 0, 1)
 
 
 class Options(Constraint):
@@ -398,7 +420,8 @@ def invalid(
 
 
 def check(name: str, value: Any, *constraints: Constraint | None, owner: str | None = None) -> Any:
-    """Return ``value`` (converted: an integer as ``int``) if a constraint accepts it.
+    """Return ``value`` if a constraint accepts it, converted: a number of an :class:`Interval`
+    as ``int`` (integral) or ``float`` (real), a list's entries as a list, a tensor unchanged.
 
     Raises :class:`ParameterTypeError` when no constraint accepts its type, else
     ``ValueError``; the message names ``owner`` (when given), ``name``, every constraint and
