@@ -43,13 +43,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from descentlab import optim
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
+    Part,
     check_float,
     check_int,
+    descend,
+    finish,
     resolve,
     timer,
 )
+from descentlab.problems import data as datasets
+from descentlab.problems import landscapes
+from descentlab.problems.trajectories import run as trajectories
 
 __all__ = ["DEFAULTS", "QUICK", "Algorithm55", "adadelta_units", "run", "uncorrected_step"]
 
@@ -179,8 +186,6 @@ def adadelta_units(
 
 
 def _digits_flat(seed: int) -> tuple[Tensor, Tensor]:
-    from descentlab.problems import data as datasets
-
     s = datasets.load("digits", seed=seed)
     x = s.x_train.reshape(s.n_train, -1).double()
     return (x - x.mean(0)) / (x.std(0) + 1e-3), s.y_train
@@ -198,8 +203,6 @@ def _effective_step(opt: torch.optim.Optimizer, key: str, lr: float, eps: float)
 
 
 def _stall(o: dict[str, Any], seed: int) -> dict[str, Any]:
-    from descentlab import optim
-
     x, y = _digits_flat(seed)
     n_steps, lr, bs = o["stall_steps"], o["stall_lr"], o["batch_size"]
     out: dict[str, Any] = {"lr": lr, "steps": n_steps}
@@ -234,6 +237,323 @@ def _loglog_slope(steps: Sequence[int], values: Sequence[float], from_step: int)
     return float(np.polyfit(np.log(s[keep]), np.log(v[keep]), 1)[0])
 
 
+def _stall_part(o: dict[str, Any], seed: int) -> Part:
+    """Part 1: AdaGrad's effective step shrinks, RMSProp's does not."""
+    part = Part("stall")
+    st = part.data = _stall(o, seed)
+    half = part.values["half"] = max(10, o["stall_steps"] // 10)
+    slope_a = _loglog_slope(st["adagrad"]["steps"], st["adagrad"]["effective"], half)
+    slope_r = _loglog_slope(st["rmsprop"]["steps"], st["rmsprop"]["effective"], half)
+    part.row(
+        part="stall",
+        case="AdaGrad effective step, log-log slope",
+        measured=slope_a,
+        expected="-0.5 if |g| stays level",
+    )
+    part.row(
+        part="stall", case="RMSProp effective step, log-log slope", measured=slope_r, expected=0.0
+    )
+
+    def fall(name: str) -> float:  # the effective step at step `half` over the last one
+        steps_ = st[name]["steps"]
+        i = min(int(np.searchsorted(steps_, half)), len(steps_) - 1)
+        return float(st[name]["effective"][i]) / st[name]["effective"][-1]
+
+    fall_a, fall_r = fall("adagrad"), fall("rmsprop")
+    part.check(
+        f"AdaGrad's effective step keeps shrinking (step {half} → the end)",
+        fall_a > 1.3 and slope_a < -0.15,
+        f"÷{fall_a:.2f}, log-log slope {slope_a:.2f}",
+        "÷ > 1.3, slope < -0.15 (-0.5 while |g| stays level; it shrinks as the fit improves)",
+    )
+    part.check(
+        "RMSProp's effective step does not decay",
+        fall_r < 1.0 and slope_r > 0.0,
+        f"÷{fall_r:.2f}, log-log slope {slope_r:.2f}",
+        "÷ < 1 (it grows as |g| shrinks), slope > 0",
+    )
+    la, lr_ = st["adagrad"]["loss"][-1], st["rmsprop"]["loss"][-1]
+    part.check(
+        "so at the same lr AdaGrad ends with the higher training loss",
+        la > lr_,
+        f"AdaGrad {la:.4f}, RMSProp {lr_:.4f}",
+        "AdaGrad > RMSProp",
+    )
+    return part
+
+
+_X0 = np.array([-0.5, 4.5])  # the start on the bowl
+
+
+def _bowl_grad(x: np.ndarray) -> np.ndarray:
+    """The gradient of the bowl 3(x-2)^2 + (y-2)^2."""
+    return np.array([6.0 * (x[0] - 2.0), 2.0 * (x[1] - 2.0)])
+
+
+def _deviation(path: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.abs(path - ref).max() / np.abs(ref).max())
+
+
+def _adadelta_part(o: dict[str, Any], ks: list[int]) -> Part:
+    """Part 2: Adadelta at lr = 1 takes the same path in every unit; SGD's best lr moves."""
+    part = Part("adadelta")
+    n_ad = o["adadelta_steps"]
+    ref = adadelta_units(_bowl_grad, _X0, n_ad)
+    # the loop is torch's Adadelta (lr = 1) at s = 1
+    bowl = landscapes.get("bowl")
+    p = torch.nn.Parameter(torch.tensor(_X0, dtype=torch.float64))
+    lib = descend(optim.Adadelta([p], lr=1.0), p, lambda q: bowl(q[None])[0], n_ad).numpy()
+    lib_err = float(np.abs(lib - ref).max())
+    part.check(
+        "the float64 loop of seed 002's equations is descentlab's Adadelta (lr = 1)",
+        lib_err < 1e-10,
+        f"max |diff| {lib_err:.1e}",
+        "< 1e-10",
+    )
+    inv, plain, single_eps = {}, {}, {}
+    for k in ks:
+        s = 10.0**k
+        inv[k] = _deviation(adadelta_units(_bowl_grad, _X0, n_ad, scale=s) / s, ref)
+        single_eps[k] = adadelta_units(_bowl_grad, _X0, n_ad, scale=s, units_eps=False) / s
+        plain[k] = _deviation(single_eps[k], ref)
+        part.row(
+            part="adadelta",
+            case=f"units 10^{k}: path / 10^{k} vs units 1",
+            measured=inv[k],
+            expected=0.0,
+        )
+    worst = max(inv.values())
+    part.check(
+        f"Adadelta at lr = 1 takes the same path in every unit 10^k, k = {ks}",
+        worst < 1e-6,
+        f"max relative deviation {worst:.1e}",
+        "< 1e-6",
+    )
+    worst_plain = max(plain[k] for k in ks if k != 0)
+    part.check(
+        "with torch's single eps the path does change with the units",
+        worst_plain > 1e-3,
+        f"max relative deviation {worst_plain:.2g}",
+        "> 1e-3",
+    )
+    best = _best_sgd_lr(bowl, ks)
+    for k in ks:
+        part.row(
+            part="sgd",
+            case=f"units 10^{k}: best SGD lr (20 steps)",
+            measured=best[k],
+            expected=best[0] * 100.0**k,
+        )
+    slope = float(np.polyfit(ks, [math.log10(best[k]) for k in ks], 1)[0])
+    part.check(
+        "SGD's best learning rate moves by 10^(2k)",
+        abs(slope - 2.0) < 0.05 and any(k != 0 for k in ks),
+        f"log10(best lr) slope {slope:.3f} per k",
+        "2",
+    )
+    part.data = {
+        "units": ks,
+        "deviation": inv,
+        "deviation_single_eps": plain,
+        "best_sgd_lr": best,
+        "path": ref.tolist(),
+        "paths_single_eps": {k: single_eps[k].tolist() for k in ks},
+    }
+    return part
+
+
+def _best_sgd_lr(bowl: landscapes.Landscape, ks: list[int]) -> dict[int, float]:
+    """SGD's best lr (lowest loss after 20 steps) on the bowl in units ``10^k``: one batched
+    run over a log grid of 4 points per decade for each unit."""
+    grid = 10.0 ** (np.arange(-24, 25) / 4.0)
+    best = {}
+    for k in ks:
+        s = 10.0**k
+        scaled = landscapes.Landscape(
+            name=f"bowl_units_{k}",
+            formula=bowl.formula,
+            plain=bowl.plain,
+            description="the bowl in units 10^k",
+            dim=2,
+            fn=lambda z, s=s: bowl.fn(z / s),
+            points=(),
+            domain=bowl.domain,
+            start=bowl.start,
+            lr=bowl.lr,
+        )
+        tr = trajectories(scaled, "sgd", torch.tensor(_X0 * s), 20, lr=list(grid), bound=1e6 * s)
+        final = (tr.final_losses).numpy()
+        best[k] = float(grid[int(np.nanargmin(np.where(np.isfinite(final), final, np.inf)))])
+    return best
+
+
+def _adam_step_sizes(n_adam: int) -> dict[str, list[float]]:
+    """Adam's step / lr on a linear loss (a constant gradient), with and without bias
+    correction."""
+    sizes: dict[str, list[float]] = {}
+    gvec = torch.tensor([1.0, -0.01, 100.0], dtype=torch.float64)
+    for label, bc in (("corrected", True), ("uncorrected", False)):
+        w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        path = descend(
+            optim.Adam([w], lr=1e-3, bias_correction=bc), w, lambda q: (gvec * q).sum(), n_adam
+        )
+        sizes[label] = [float(d) for d in (path[1:] - path[:-1]).abs().amax(dim=1) / 1e-3]
+    return sizes
+
+
+def _adam_first_steps(gs: np.ndarray) -> dict[str, list[float]]:
+    """Adam's first step (lr = 1) against the gradient's size, for eps 1e-8 and 1e-7."""
+    first: dict[str, list[float]] = {}
+    for eps in (1e-8, 1e-7):
+        w = torch.nn.Parameter(torch.zeros(len(gs), dtype=torch.float64))
+        opt = optim.Adam([w], lr=1.0, eps=eps)
+        (torch.as_tensor(gs) * w).sum().backward()
+        opt.step()
+        first[f"{eps:g}"] = (-w.detach()).tolist()
+    return first
+
+
+def _adam_part(o: dict[str, Any]) -> Part:
+    """Part 3: Adam's first steps without bias correction, and eps 1e-7 against 1e-8."""
+    part = Part("adam")
+    sizes = _adam_step_sizes(o["adam_steps"])
+    theory = uncorrected_step(np.arange(1, o["adam_steps"] + 1))
+    err_u = float(np.abs(np.asarray(sizes["uncorrected"]) - theory).max() / theory.max())
+    err_c = float(np.abs(np.asarray(sizes["corrected"]) - 1.0).max())
+    part.check(
+        "without bias correction the first step is (1-β1)/sqrt(1-β2) = 3.16 lr",
+        abs(sizes["uncorrected"][0] - 3.16227766) < 1e-3,
+        f"{sizes['uncorrected'][0]:.4f} lr",
+        "3.1623 lr",
+    )
+    peak = int(np.argmax(sizes["uncorrected"])) + 1
+    part.check(
+        "and the uncorrected steps follow lr (1-β1^t)/sqrt(1-β2^t), peaking near t = 15",
+        err_u < 1e-4 and 10 <= peak <= 25,
+        f"max rel. error {err_u:.1e}, peak {max(sizes['uncorrected']):.2f} lr at t = {peak}",
+        f"< 1e-4, peak {theory.max():.2f} lr at t = {int(np.argmax(theory)) + 1}",
+    )
+    part.check(
+        "with bias correction every step is lr (per coordinate, |g| >> eps)",
+        err_c < 1e-4,
+        f"max |step/lr - 1| {err_c:.1e}",
+        "< 1e-4",
+    )
+    gs = 10.0 ** np.arange(-10.0, 0.5, 0.5)
+    first = _adam_first_steps(gs)
+    at = int(np.argmin(np.abs(gs - 1e-7)))
+    ratio = first["1e-07"][at] / first["1e-08"][at]
+    expect = (1e-7 / (1e-7 + 1e-7)) / (1e-7 / (1e-7 + 1e-8))
+    part.check(
+        "eps = 1e-7 vs 1e-8 matters where |g| ~ eps: at |g| = 1e-7 the step ratio is "
+        "(1.1e-7)/(2e-7)",
+        abs(ratio - expect) < 1e-6,
+        f"{ratio:.4f}",
+        f"{expect:.4f}",
+    )
+    big = int(np.argmin(np.abs(gs - 1e-2)))
+    ratio_big = first["1e-07"][big] / first["1e-08"][big]
+    part.check(
+        "and hardly anywhere else: at |g| = 1e-2 the two steps agree to 1e-5",
+        abs(ratio_big - 1) < 1e-5,
+        f"ratio {ratio_big:.7f}",
+        "1 ± 1e-5",
+    )
+    part.data = {
+        "sizes": sizes,
+        "theory": theory.tolist(),
+        "grads": gs.tolist(),
+        "first_step": first,
+    }
+    part.row(
+        part="adam",
+        case="uncorrected first step / lr",
+        measured=sizes["uncorrected"][0],
+        expected=float(uncorrected_step(1)),
+    )
+    part.row(
+        part="adam",
+        case="uncorrected largest step / lr",
+        measured=max(sizes["uncorrected"]),
+        expected=float(theory.max()),
+    )
+    part.row(
+        part="adam",
+        case="step ratio eps 1e-7 / 1e-8 at |g| = 1e-7",
+        measured=ratio,
+        expected=expect,
+    )
+    return part
+
+
+def _printed_numpy(start: np.ndarray, steps: int) -> np.ndarray:
+    """An independent NumPy loop of lines 5-11 of Algorithm 5-5 on Rosenbrock."""
+    th = start.copy()
+    v = np.zeros(2)
+    r = np.zeros(2)
+    lit = [th.tolist()]
+    for t_ in range(1, steps + 1):
+        x_, y_ = th
+        g = np.array([-400 * x_ * (y_ - x_**2) - 2 * (1 - x_), 200 * (y_ - x_**2)])
+        v = 0.9 * v + 0.1 * g
+        v = v / (1 - 0.9**t_)
+        r = 0.999 * r + 0.001 * g * g
+        r = r / (1 - 0.999**t_)
+        th = th - 0.1 / (1e-8 + np.sqrt(r)) * v
+        lit.append(th.tolist())
+    return np.asarray(lit)
+
+
+def _printed_part(o: dict[str, Any]) -> Part:
+    """Part 4: Algorithm 5-5 as printed against Adam and a NumPy loop of its lines."""
+    part = Part("printed")
+    n_p = o["printed_steps"]
+    ros = landscapes.get("rosenbrock")
+    start = torch.tensor([-1.5, 2.0], dtype=torch.float64)
+    trail: dict[str, list[list[float]]] = {}
+    for label in ("adam", "printed"):
+        w = torch.nn.Parameter(start.clone())
+        opt = optim.Adam([w], lr=0.1) if label == "adam" else Algorithm55([w], lr=0.1)
+        trail[label] = descend(opt, w, lambda q: ros(q[None])[0], n_p).tolist()
+    lit = _printed_numpy(start.numpy(), n_p)
+    lit_err = float(np.abs(lit - np.asarray(trail["printed"])).max())
+    dist = np.linalg.norm(np.asarray(trail["printed"]) - np.asarray(trail["adam"]), axis=1)
+    part.check(
+        "Algorithm55 is lines 5-11 of Algorithm 5-5 (against a NumPy loop of them)",
+        lit_err < 1e-9,
+        f"max |diff| {lit_err:.1e}",
+        "< 1e-9",
+    )
+    part.check(
+        "as printed it agrees with Adam at step 1", dist[1] < 1e-12, f"|Δ| {dist[1]:.1e}", "< 1e-12"
+    )
+    part.check(
+        f"and differs from step 2 on (after {n_p} steps on Rosenbrock)",
+        dist[2] > 1e-6 and dist[-1] > 1e-2,
+        f"|Δ| {dist[2]:.2g} at t=2, {dist[-1]:.3g} at t={n_p}",
+        "> 0",
+    )
+    part.data = {"adam": trail["adam"], "printed": trail["printed"], "distance": dist.tolist()}
+    part.row(
+        part="printed",
+        case=f"|θ_printed - θ_adam| after {n_p} steps",
+        measured=float(dist[-1]),
+        expected=None,
+    )
+    return part
+
+
+def _settings(o: dict[str, Any]) -> list[int]:
+    """Check the options (ValueError naming the first bad one); the units ``k``."""
+    for key in ("stall_steps", "batch_size", "adadelta_steps", "adam_steps", "printed_steps"):
+        check_int(key, o[key], 10 if key != "batch_size" else 1)
+    check_float("stall_lr", o["stall_lr"])
+    ks = [check_int("units", k, -6) for k in o["units"]]
+    if 0 not in ks:
+        raise ValueError(f"units must include 0 (the reference units), got {ks}")
+    return ks
+
+
 def run(
     *,
     quick: bool = False,
@@ -263,358 +583,31 @@ def run(
     Returns:
         an :class:`ExperimentResult`.
     """
-    from descentlab import optim
-    from descentlab.problems import landscapes
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
-    for key in ("stall_steps", "batch_size", "adadelta_steps", "adam_steps", "printed_steps"):
-        check_int(key, o[key], 10 if key != "batch_size" else 1)
-    check_float("stall_lr", o["stall_lr"])
-    ks = [check_int("units", k, -6) for k in o["units"]]
-    if 0 not in ks:
-        raise ValueError(f"units must include 0 (the reference units), got {ks}")
-
-    rows: list[dict[str, Any]] = []
-    data: dict[str, Any] = {}
+    ks = _settings(o)
     res = ExperimentResult(
         name="adaptive",
         title="Adaptive learning rates: AdaGrad's stall, Adadelta's units, Adam's first steps",
         columns=["part", "case", "measured", "expected"],
-        rows=rows,
-        data=data,
+        rows=[],
     )
     with timer() as elapsed:
-        # 1. AdaGrad stalls ------------------------------------------------------------------
-        st = _stall(o, seed)
-        data["stall"] = st
-        half = max(10, o["stall_steps"] // 10)
-        slope_a = _loglog_slope(st["adagrad"]["steps"], st["adagrad"]["effective"], half)
-        slope_r = _loglog_slope(st["rmsprop"]["steps"], st["rmsprop"]["effective"], half)
-        rows += [
-            {
-                "part": "stall",
-                "case": "AdaGrad effective step, log-log slope",
-                "measured": slope_a,
-                "expected": "-0.5 if |g| stays level",
-            },
-            {
-                "part": "stall",
-                "case": "RMSProp effective step, log-log slope",
-                "measured": slope_r,
-                "expected": 0.0,
-            },
-        ]
-
-        def at(name: str, step: int) -> float:
-            steps_ = st[name]["steps"]
-            i = int(np.searchsorted(steps_, step))
-            return float(st[name]["effective"][min(i, len(steps_) - 1)])
-
-        fall_a = at("adagrad", half) / st["adagrad"]["effective"][-1]
-        fall_r = at("rmsprop", half) / st["rmsprop"]["effective"][-1]
-        res.check(
-            f"AdaGrad's effective step keeps shrinking (step {half} → the end)",
-            fall_a > 1.3 and slope_a < -0.15,
-            f"÷{fall_a:.2f}, log-log slope {slope_a:.2f}",
-            "÷ > 1.3, slope < -0.15 (-0.5 while |g| stays level; it shrinks as the fit improves)",
-        )
-        res.check(
-            "RMSProp's effective step does not decay",
-            fall_r < 1.0 and slope_r > 0.0,
-            f"÷{fall_r:.2f}, log-log slope {slope_r:.2f}",
-            "÷ < 1 (it grows as |g| shrinks), slope > 0",
-        )
-        la, lr_ = st["adagrad"]["loss"][-1], st["rmsprop"]["loss"][-1]
-        res.check(
-            "so at the same lr AdaGrad ends with the higher training loss",
-            la > lr_,
-            f"AdaGrad {la:.4f}, RMSProp {lr_:.4f}",
-            "AdaGrad > RMSProp",
-        )
-
-        # 2. Adadelta needs no lr ------------------------------------------------------------
-        bowl = landscapes.get("bowl")
-        x0 = np.array([-0.5, 4.5])
-
-        def grad_np(x: np.ndarray) -> np.ndarray:
-            return np.array([6.0 * (x[0] - 2.0), 2.0 * (x[1] - 2.0)])
-
-        n_ad = o["adadelta_steps"]
-        ref = adadelta_units(grad_np, x0, n_ad)
-        # the loop is torch's Adadelta (lr = 1) at s = 1
-        p = torch.nn.Parameter(torch.tensor(x0, dtype=torch.float64))
-        opt = optim.Adadelta([p], lr=1.0)
-        lib = [p.detach().clone().numpy()]
-        for _ in range(n_ad):
-            opt.zero_grad()
-            bowl(p[None])[0].backward()
-            opt.step()
-            lib.append(p.detach().clone().numpy())
-        lib_err = float(np.abs(np.asarray(lib) - ref).max())
-        res.check(
-            "the float64 loop of seed 002's equations is descentlab's Adadelta (lr = 1)",
-            lib_err < 1e-10,
-            f"max |diff| {lib_err:.1e}",
-            "< 1e-10",
-        )
-        inv, plain = {}, {}
-        for k in ks:
-            s = 10.0**k
-            inv[k] = float(
-                np.abs(adadelta_units(grad_np, x0, n_ad, scale=s) / s - ref).max()
-                / np.abs(ref).max()
-            )
-            plain[k] = float(
-                np.abs(adadelta_units(grad_np, x0, n_ad, scale=s, units_eps=False) / s - ref).max()
-                / np.abs(ref).max()
-            )
-            rows.append(
-                {
-                    "part": "adadelta",
-                    "case": f"units 10^{k}: path / 10^{k} vs units 1",
-                    "measured": inv[k],
-                    "expected": 0.0,
-                }
-            )
-        worst = max(inv.values())
-        res.check(
-            f"Adadelta at lr = 1 takes the same path in every unit 10^k, k = {ks}",
-            worst < 1e-6,
-            f"max relative deviation {worst:.1e}",
-            "< 1e-6",
-        )
-        worst_plain = max(plain[k] for k in ks if k != 0)
-        res.check(
-            "with torch's single eps the path does change with the units",
-            worst_plain > 1e-3,
-            f"max relative deviation {worst_plain:.2g}",
-            "> 1e-3",
-        )
-        # SGD's best lr in each unit: one batched run over a log grid per unit
-        grid = 10.0 ** (np.arange(-24, 25) / 4.0)
-        best = {}
-        for k in ks:
-            s = 10.0**k
-            scaled = landscapes.Landscape(
-                name=f"bowl_units_{k}",
-                formula=bowl.formula,
-                plain=bowl.plain,
-                description="the bowl in units 10^k",
-                dim=2,
-                fn=lambda z, s=s: bowl.fn(z / s),
-                points=(),
-                domain=bowl.domain,
-                start=bowl.start,
-                lr=bowl.lr,
-            )
-            from descentlab.problems.trajectories import run as trajectories
-
-            tr = trajectories(scaled, "sgd", torch.tensor(x0 * s), 20, lr=list(grid), bound=1e6 * s)
-            final = (tr.final_losses).numpy()
-            best[k] = float(grid[int(np.nanargmin(np.where(np.isfinite(final), final, np.inf)))])
-        for k in ks:
-            rows.append(
-                {
-                    "part": "sgd",
-                    "case": f"units 10^{k}: best SGD lr (20 steps)",
-                    "measured": best[k],
-                    "expected": best[0] * 100.0**k,
-                }
-            )
-        ks_nz = [k for k in ks if k != 0]
-        slope = float(np.polyfit(ks, [math.log10(best[k]) for k in ks], 1)[0])
-        res.check(
-            "SGD's best learning rate moves by 10^(2k)",
-            abs(slope - 2.0) < 0.05 and bool(ks_nz),
-            f"log10(best lr) slope {slope:.3f} per k",
-            "2",
-        )
-        data["adadelta"] = {
-            "units": ks,
-            "deviation": inv,
-            "deviation_single_eps": plain,
-            "best_sgd_lr": best,
-            "path": ref.tolist(),
-            "paths_single_eps": {
-                k: (
-                    adadelta_units(grad_np, x0, n_ad, scale=10.0**k, units_eps=False) / 10.0**k
-                ).tolist()
-                for k in ks
-            },
-        }
-
-        # 3. Adam: bias correction and eps ---------------------------------------------------
-        n_adam = o["adam_steps"]
-        sizes: dict[str, list[float]] = {}
-        for label, bc in (("corrected", True), ("uncorrected", False)):
-            w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
-            gvec = torch.tensor([1.0, -0.01, 100.0], dtype=torch.float64)
-            opt = optim.Adam([w], lr=1e-3, bias_correction=bc)
-            prev = w.detach().clone()
-            steps_ = []
-            for _ in range(n_adam):
-                opt.zero_grad()
-                (gvec * w).sum().backward()  # a linear loss: the gradient is constant
-                opt.step()
-                steps_.append(float((w.detach() - prev).abs().max() / 1e-3))
-                prev = w.detach().clone()
-            sizes[label] = steps_
-        t = np.arange(1, n_adam + 1)
-        theory = uncorrected_step(t)
-        err_u = float(np.abs(np.asarray(sizes["uncorrected"]) - theory).max() / theory.max())
-        err_c = float(np.abs(np.asarray(sizes["corrected"]) - 1.0).max())
-        res.check(
-            "without bias correction the first step is (1-β1)/sqrt(1-β2) = 3.16 lr",
-            abs(sizes["uncorrected"][0] - 3.16227766) < 1e-3,
-            f"{sizes['uncorrected'][0]:.4f} lr",
-            "3.1623 lr",
-        )
-        peak = int(np.argmax(sizes["uncorrected"])) + 1
-        res.check(
-            "and the uncorrected steps follow lr (1-β1^t)/sqrt(1-β2^t), peaking near t = 15",
-            err_u < 1e-4 and 10 <= peak <= 25,
-            f"max rel. error {err_u:.1e}, peak {max(sizes['uncorrected']):.2f} lr at t = {peak}",
-            f"< 1e-4, peak {theory.max():.2f} lr at t = {int(np.argmax(theory)) + 1}",
-        )
-        res.check(
-            "with bias correction every step is lr (per coordinate, |g| >> eps)",
-            err_c < 1e-4,
-            f"max |step/lr - 1| {err_c:.1e}",
-            "< 1e-4",
-        )
-        # eps: the first step against the gradient's size, both eps
-        gs = 10.0 ** np.arange(-10.0, 0.5, 0.5)
-        first: dict[str, list[float]] = {}
-        for eps in (1e-8, 1e-7):
-            w = torch.nn.Parameter(torch.zeros(len(gs), dtype=torch.float64))
-            opt = optim.Adam([w], lr=1.0, eps=eps)
-            (torch.as_tensor(gs) * w).sum().backward()
-            opt.step()
-            first[f"{eps:g}"] = (-w.detach()).tolist()
-        at = int(np.argmin(np.abs(gs - 1e-7)))
-        ratio = first["1e-07"][at] / first["1e-08"][at]
-        expect = (1e-7 / (1e-7 + 1e-7)) / (1e-7 / (1e-7 + 1e-8))
-        res.check(
-            "eps = 1e-7 vs 1e-8 matters where |g| ~ eps: at |g| = 1e-7 the step ratio is "
-            "(1.1e-7)/(2e-7)",
-            abs(ratio - expect) < 1e-6,
-            f"{ratio:.4f}",
-            f"{expect:.4f}",
-        )
-        big = int(np.argmin(np.abs(gs - 1e-2)))
-        ratio_big = first["1e-07"][big] / first["1e-08"][big]
-        res.check(
-            "and hardly anywhere else: at |g| = 1e-2 the two steps agree to 1e-5",
-            abs(ratio_big - 1) < 1e-5,
-            f"ratio {ratio_big:.7f}",
-            "1 ± 1e-5",
-        )
-        data["adam"] = {
-            "sizes": sizes,
-            "theory": theory.tolist(),
-            "grads": gs.tolist(),
-            "first_step": first,
-        }
-        rows += [
-            {
-                "part": "adam",
-                "case": "uncorrected first step / lr",
-                "measured": sizes["uncorrected"][0],
-                "expected": float(uncorrected_step(1)),
-            },
-            {
-                "part": "adam",
-                "case": "uncorrected largest step / lr",
-                "measured": max(sizes["uncorrected"]),
-                "expected": float(theory.max()),
-            },
-            {
-                "part": "adam",
-                "case": "step ratio eps 1e-7 / 1e-8 at |g| = 1e-7",
-                "measured": ratio,
-                "expected": expect,
-            },
-        ]
-
-        # 4. Algorithm 5-5 as printed --------------------------------------------------------
-        n_p = o["printed_steps"]
-        ros = landscapes.get("rosenbrock")
-        start = torch.tensor([-1.5, 2.0], dtype=torch.float64)
-        trail: dict[str, list[list[float]]] = {}
-        for label in ("adam", "printed"):
-            w = torch.nn.Parameter(start.clone())
-            opt = optim.Adam([w], lr=0.1) if label == "adam" else Algorithm55([w], lr=0.1)
-            pts = [w.detach().clone().tolist()]
-            for _ in range(n_p):
-                opt.zero_grad()
-                ros(w[None])[0].backward()
-                opt.step()
-                pts.append(w.detach().clone().tolist())
-            trail[label] = pts
-        # an independent NumPy loop of lines 5-11
-        th = start.numpy().copy()
-        v = np.zeros(2)
-        r = np.zeros(2)
-        lit = [th.tolist()]
-        for t_ in range(1, n_p + 1):
-            x_, y_ = th
-            g = np.array([-400 * x_ * (y_ - x_**2) - 2 * (1 - x_), 200 * (y_ - x_**2)])
-            v = 0.9 * v + 0.1 * g
-            v = v / (1 - 0.9**t_)
-            r = 0.999 * r + 0.001 * g * g
-            r = r / (1 - 0.999**t_)
-            th = th - 0.1 / (1e-8 + np.sqrt(r)) * v
-            lit.append(th.tolist())
-        lit_err = float(np.abs(np.asarray(lit) - np.asarray(trail["printed"])).max())
-        dist = np.linalg.norm(np.asarray(trail["printed"]) - np.asarray(trail["adam"]), axis=1)
-        res.check(
-            "Algorithm55 is lines 5-11 of Algorithm 5-5 (against a NumPy loop of them)",
-            lit_err < 1e-9,
-            f"max |diff| {lit_err:.1e}",
-            "< 1e-9",
-        )
-        res.check(
-            "as printed it agrees with Adam at step 1",
-            dist[1] < 1e-12,
-            f"|Δ| {dist[1]:.1e}",
-            "< 1e-12",
-        )
-        res.check(
-            f"and differs from step 2 on (after {n_p} steps on Rosenbrock)",
-            dist[2] > 1e-6 and dist[-1] > 1e-2,
-            f"|Δ| {dist[2]:.2g} at t=2, {dist[-1]:.3g} at t={n_p}",
-            "> 0",
-        )
-        data["printed"] = {
-            "adam": trail["adam"],
-            "printed": trail["printed"],
-            "distance": dist.tolist(),
-        }
-        rows.append(
-            {
-                "part": "printed",
-                "case": f"|θ_printed - θ_adam| after {n_p} steps",
-                "measured": float(dist[-1]),
-                "expected": None,
-            }
-        )
+        stall = res.add(_stall_part(o, seed))
+        res.add(_adadelta_part(o, ks))
+        res.add(_adam_part(o))
+        res.add(_printed_part(o))
         seconds = elapsed()
-
-    res.notes = [
+    notes = [
         f"Stall: logistic regression on the standardized 8x8 digits, batch {o['batch_size']}, "
         f"lr {o['stall_lr']:g} for both, {o['stall_steps']} steps; the effective step is the "
         "median of lr / (sqrt(accumulator) + eps) over the weights; slopes fitted on log-log "
-        f"axes from step {half} on.",
+        f"axes from step {stall.values['half']} on.",
         "Units: z = 10^k x on the bowl 3(x-2)^2 + (y-2)^2 from (-0.5, 4.5); an SGD lr is "
         "best when its 20-step loss is lowest on a grid of 4 points per decade.",
         "Why Algorithm 5-5 differs: at t = 2 it averages 0.9 · g1 (the corrected v of step 1) "
         "with 0.1 · g2 and divides by 1 - 0.81; Adam averages 0.9 · 0.1 g1 with 0.1 · g2. "
         "Every later step inherits the inflated moments.",
     ]
-    res.config = {"quick": quick, "seed": seed, **o, "units": ks}
-    res.seconds = seconds
-    from descentlab.store import provenance
-
-    res.provenance = provenance(seed, experiment="adaptive")
-    return res
+    options = {**o, "units": ks}
+    return finish(res, quick=quick, seed=seed, options=options, seconds=seconds, notes=notes)

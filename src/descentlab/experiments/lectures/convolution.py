@@ -32,9 +32,19 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.integrate import quad
+from scipy.signal import convolve2d
 from torch import nn
 
-from descentlab.experiments.lectures._common import ExperimentResult, check_int, resolve, timer
+from descentlab.experiments.lectures._common import (
+    ExperimentResult,
+    Part,
+    check_int,
+    finish,
+    resolve,
+    timer,
+)
+from descentlab.problems import convarith as ca
 
 __all__ = [
     "DEFAULTS",
@@ -54,8 +64,6 @@ QUICK: dict[str, Any] = {"points": 21}
 def continuous_by_definition(f: Any, g: Any, t: float, lo: float, hi: float) -> float:
     """``∫ f(τ) g(t - τ) dτ`` over ``[lo, hi]`` (the support of ``f``) by adaptive quadrature
     (``scipy.integrate.quad``), with the kinks of box functions as break points."""
-    from scipy.integrate import quad
-
     pts = [p for p in (t - 1.0, t, 0.0, 1.0) if lo < p < hi]
     return float(quad(lambda tau: f(tau) * g(t - tau), lo, hi, points=pts or None, limit=200)[0])
 
@@ -120,6 +128,240 @@ def _torch_count(layer: nn.Module) -> int:
     return sum(p.numel() for p in layer.parameters())
 
 
+def _gauss(x: float, var: float = 1.0) -> float:
+    return float(np.exp(-(x**2) / (2 * var)) / np.sqrt(2 * np.pi * var))
+
+
+def _max_diff(a: Any, b: Any) -> float:
+    return float(np.abs(np.asarray(a) - np.asarray(b)).max())
+
+
+def _continuous(n_pts: int) -> Part:
+    """The continuous definition: box * box = triangle, N(0,1) * N(0,1) = N(0,2)."""
+    part = Part("continuous")
+    ts = np.linspace(-0.5, 2.5, n_pts)
+    first = [continuous_by_definition(_box, _box, t, 0.0, 1.0) for t in ts]
+    second = [continuous_by_definition(lambda u, t=t: _box(t - u), _box, t, 0.0, 1.0) for t in ts]
+    typo = [
+        continuous_by_definition(lambda u, t=t: _box(t - u) * _box(t), lambda _: 1.0, t, -3.0, 4.0)
+        for t in ts
+    ]
+    tri = [_triangle(t) for t in ts]
+    err_c = max(abs(a - b) for a, b in zip(first, tri, strict=True))
+    err_c2 = max(abs(a - b) for a, b in zip(first, second, strict=True))
+    err_typo = max(abs(a - b) for a, b in zip(typo, tri, strict=True))
+    part.check(
+        "continuous: ∫ f(τ) g(t-τ) dτ of two unit boxes is the triangle",
+        err_c < 1e-8,
+        f"max error {err_c:.1e}",
+        "< 1e-8",
+    )
+    part.check(
+        "the second form ∫ f(t-τ) g(τ) dτ gives the same (commutativity)",
+        err_c2 < 1e-8,
+        f"max |diff| {err_c2:.1e}",
+        "< 1e-8",
+    )
+    part.check(
+        "the lecture's printed second form ∫ f(t-τ) g(t) dτ does not",
+        err_typo > 0.1,
+        f"max |diff| {err_typo:.2f}",
+        "> 0.1",
+    )
+    gt = [0.0, 0.7, 1.5, 3.0]
+    gconv = [continuous_by_definition(_gauss, _gauss, t, -12.0, 12.0) for t in gt]
+    err_g = max(abs(a - _gauss(t, 2.0)) for a, t in zip(gconv, gt, strict=True))
+    part.check(
+        "N(0,1) * N(0,1) is the N(0,2) density", err_g < 1e-8, f"max error {err_g:.1e}", "< 1e-8"
+    )
+    part.data = {"t": ts.tolist(), "first": first, "second": second, "typo": typo, "triangle": tri}
+    part.row(item="continuous box*box vs triangle (max error)", measured=err_c, expected=0.0)
+    return part
+
+
+def _discrete(rng: np.random.Generator) -> Part:
+    """The discrete 1-D definition against numpy and torch (with and without the flip)."""
+    part = Part("discrete")
+    f1 = rng.normal(size=12)
+    g1 = np.array([1.0, -2.0, 0.5, 0.25])  # asymmetric
+    d_def = conv1d_by_definition(f1, g1)
+    d_torch = torch_conv1d(f1, g1, flip=True)
+    d_corr = torch_conv1d(f1, g1, flip=False)
+    e_t, e_corr = _max_diff(d_def, d_torch), _max_diff(d_def, d_corr)
+    for text, err in (
+        ("discrete: Σ f(i) g(t-i) equals numpy.convolve", _max_diff(d_def, np.convolve(f1, g1))),
+        ("and torch's conv1d after flipping the kernel", e_t),
+    ):
+        part.check(text, err < 1e-12, f"max |diff| {err:.1e}", "< 1e-12")
+    part.check(
+        "without the flip conv1d computes cross-correlation, not convolution",
+        e_corr > 0.1,
+        f"max |diff| {e_corr:.2f}",
+        "> 0.1",
+    )
+    comm = _max_diff(conv1d_by_definition(g1, f1), d_def)
+    part.check(
+        "Σ f(i) g(t-i) = Σ f(t-i) g(i) (the lecture's two forms)",
+        comm < 1e-12,
+        f"max |diff| {comm:.1e}",
+        "< 1e-12",
+    )
+    part.data = {
+        "f": f1.tolist(),
+        "g": g1.tolist(),
+        "definition": d_def.tolist(),
+        "torch_flipped": d_torch.tolist(),
+        "torch_plain": d_corr.tolist(),
+    }
+    part.row(item="discrete vs conv1d flipped (max |diff|)", measured=e_t, expected=0.0)
+    part.row(item="discrete vs conv1d unflipped (max |diff|)", measured=e_corr, expected="> 0")
+    return part
+
+
+def _image(rng: np.random.Generator, hw: list[int]) -> Part:
+    """The 2-D definition against scipy and torch, and the printed form's typo."""
+    part = Part("image2d")
+    img = rng.normal(size=hw)
+    ker = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]])  # asymmetric, 2x3
+    c_def = conv2d_by_definition(img, ker)
+    c_corr = torch_conv2d(img, ker, flip=False)
+    e2 = _max_diff(c_def, torch_conv2d(img, ker, flip=True))
+    e2c = _max_diff(c_def, c_corr)
+    e2s = _max_diff(c_def, convolve2d(img, ker, mode="full"))
+    e2typo = _max_diff(conv2d_by_definition(img, ker, typo=True), c_def)
+    for text, err in (
+        ("2-D: Σ_m Σ_n I(m,n) K(i-m, j-n) equals scipy.signal.convolve2d", e2s),
+        ("and torch's conv2d after flipping the kernel both ways", e2),
+    ):
+        part.check(text, err < 1e-12, f"max |diff| {err:.1e}", "< 1e-12")
+    for text, err in (
+        ("without the flip conv2d differs (cross-correlation)", e2c),
+        ("the printed second form I(i-m, i-n) K(m,n) differs (typo for j-n)", e2typo),
+    ):
+        part.check(text, err > 0.1, f"max |diff| {err:.2f}", "> 0.1")
+    part.data = {
+        "image": img.tolist(),
+        "kernel": ker.tolist(),
+        "definition": c_def.tolist(),
+        "torch_plain": c_corr.tolist(),
+    }
+    part.row(item="2-D vs conv2d flipped (max |diff|)", measured=e2, expected=0.0)
+    part.row(item="2-D vs conv2d unflipped (max |diff|)", measured=e2c, expected="> 0")
+    return part
+
+
+def _alexnet_torch_counts(alex: list[dict[str, Any]]) -> list[int]:
+    """The weights of torch layers (on the meta device) shaped as AlexNet's table says."""
+    meta = torch.device("meta")
+    counts = []
+    for r in alex:
+        if r["kind"] == "conv":
+            layer: nn.Module = nn.Conv2d(
+                r["in_shape"][0],
+                r["out_shape"][0],
+                r["kernel"],
+                groups=r["groups"],
+                bias=False,
+                device=meta,
+            )
+        else:
+            layer = nn.Linear(
+                int(np.prod(r["in_shape"])), r["out_shape"][0], bias=False, device=meta
+            )
+        counts.append(_torch_count(layer))
+    return counts
+
+
+def _alexnet(part: Part) -> None:
+    """AlexNet's parameter table against torch's layers and the lecture's numbers."""
+    alex = ca.alexnet_table()
+    torch_counts = _alexnet_torch_counts(alex)
+    ours = [r["weights"] for r in alex]
+    part.check(
+        "AlexNet's table (seed 002) equals the weights of torch's layers",
+        ours == torch_counts,
+        f"{sum(ours):,} weights",
+        f"{sum(torch_counts):,}",
+    )
+    lecture = [r["lecture"] for r in alex]
+    shown = [ca.format_count(w).replace(".0", "") for w in ours]
+    agree = sum(_rounds_to(w, lab) for w, lab in zip(ours, lecture, strict=True))
+    part.check(
+        "every layer rounds to the lecture's number (35k, 307k, …, 177M, 16M, 4M)",
+        agree == len(alex),
+        f"{agree} of {len(alex)}",
+        f"{len(alex)} of {len(alex)}",
+    )
+    share = part.values["share"] = sum(r["weights"] for r in alex if r["kind"] == "fc") / sum(ours)
+    part.check(
+        "the fully connected layers hold most of the parameters",
+        share > 0.9,
+        f"{100 * share:.1f} %",
+        "> 90 %",
+    )
+    part.data["alexnet"] = [
+        {"layer": r["layer"], "kind": r["kind"], "weights": r["weights"], "lecture": r["lecture"],
+         "shown": s}
+        for r, s in zip(alex, shown, strict=True)
+    ]  # fmt: skip
+
+
+def _arithmetic() -> Part:
+    """AlexNet's table, the 1x1 bottleneck and the inception (3a) block against torch."""
+    part = Part("arith")
+    _alexnet(part)
+    meta = torch.device("meta")
+    bott = ca.bottleneck_savings()
+    direct = _torch_count(nn.Conv2d(128, 128, 3, bias=False, device=meta))
+    via = _torch_count(
+        nn.Sequential(
+            nn.Conv2d(128, 32, 1, bias=False, device=meta),
+            nn.Conv2d(32, 128, 3, bias=False, device=meta),
+        )
+    )
+    part.check(
+        "1x1 bottleneck: 3x3x128x128 vs 1x1x128x32 + 3x3x32x128 (torch's counts)",
+        (bott["direct"], bott["bottleneck"]) == (direct, via),
+        f"{bott['direct']:,} vs {bott['bottleneck']:,} ({bott['ratio']:.2f}x fewer)",
+        f"{direct:,} vs {via:,}",
+    )
+    inc = ca.inception_table()
+    naive = ca.inception_table(reduce=False)
+    block = _inception_module(True)
+    with torch.no_grad():
+        y = block(torch.zeros(1, 192, 28, 28))
+    ok_inc = _torch_count(block) == inc[-1]["weights"] and tuple(y.shape[1:]) == tuple(
+        inc[-1]["out_shape"]
+    )
+    part.check(
+        "GoogLeNet inception (3a): weights and output shape equal torch's module",
+        ok_inc,
+        f"{inc[-1]['weights']:,}, {tuple(y.shape[1:])}",
+        f"{_torch_count(block):,}, {tuple(inc[-1]['out_shape'])}",
+    )
+    naive_t = _torch_count(_inception_module(False))
+    part.check(
+        "without the 1x1 reductions the block costs more and is wider",
+        naive[-1]["weights"] == naive_t and naive_t > 2 * inc[-1]["weights"],
+        f"{naive_t:,} weights, {naive[-1]['out_ch']} channels",
+        f"> 2 x {inc[-1]['weights']:,}, vs {inc[-1]['out_ch']}",
+    )
+
+    def lists(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()} for r in table]
+
+    part.data.update(inception=lists(inc), naive=lists(naive), bottleneck=bott)
+    part.row(
+        item="AlexNet weights in fc layers (share)", measured=part.values["share"], expected="> 0.9"
+    )
+    part.row(
+        item="inception (3a) weights, with / without 1x1 reductions",
+        measured=f"{inc[-1]['weights']:,} / {naive[-1]['weights']:,}",
+        expected="torch: same",
+    )
+    return part
+
+
 def run(
     *, quick: bool = False, seed: int = 0, points: int | None = None, image: Any = None
 ) -> ExperimentResult:
@@ -135,8 +377,6 @@ def run(
     Returns:
         an :class:`ExperimentResult`.
     """
-    from descentlab.problems import convarith as ca
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
     n_pts = check_int("points", o["points"], 3)
@@ -144,283 +384,19 @@ def run(
         raise ValueError(f"image must be [height, width], got {o['image']!r}")
     hw = [check_int("image", v, 3) for v in o["image"]]
     rng = np.random.default_rng(seed)
-    rows: list[dict[str, Any]] = []
-    data: dict[str, Any] = {}
     res = ExperimentResult(
         name="convolution",
         title="Convolution: three definitions against torch (kernel flip), and its arithmetic",
         columns=["item", "measured", "expected"],
-        rows=rows,
-        data=data,
+        rows=[],
     )
     with timer() as elapsed:
-        # continuous: box * box = triangle; N(0,1) * N(0,1) = N(0,2)
-        ts = np.linspace(-0.5, 2.5, n_pts)
-        first = [continuous_by_definition(_box, _box, t, 0.0, 1.0) for t in ts]
-        second = [
-            continuous_by_definition(lambda u, t=t: _box(t - u), _box, t, 0.0, 1.0) for t in ts
-        ]
-        typo = [
-            continuous_by_definition(
-                lambda u, t=t: _box(t - u) * _box(t), lambda _: 1.0, t, -3.0, 4.0
-            )
-            for t in ts
-        ]
-        tri = [_triangle(t) for t in ts]
-        err_c = max(abs(a - b) for a, b in zip(first, tri, strict=True))
-        err_c2 = max(abs(a - b) for a, b in zip(first, second, strict=True))
-        err_typo = max(abs(a - b) for a, b in zip(typo, tri, strict=True))
-        res.check(
-            "continuous: ∫ f(τ) g(t-τ) dτ of two unit boxes is the triangle",
-            err_c < 1e-8,
-            f"max error {err_c:.1e}",
-            "< 1e-8",
-        )
-        res.check(
-            "the second form ∫ f(t-τ) g(τ) dτ gives the same (commutativity)",
-            err_c2 < 1e-8,
-            f"max |diff| {err_c2:.1e}",
-            "< 1e-8",
-        )
-        res.check(
-            "the lecture's printed second form ∫ f(t-τ) g(t) dτ does not",
-            err_typo > 0.1,
-            f"max |diff| {err_typo:.2f}",
-            "> 0.1",
-        )
-
-        def gauss(x: float, var: float = 1.0) -> float:
-            return float(np.exp(-(x**2) / (2 * var)) / np.sqrt(2 * np.pi * var))
-
-        gt = [0.0, 0.7, 1.5, 3.0]
-        gconv = [continuous_by_definition(gauss, gauss, t, -12.0, 12.0) for t in gt]
-        err_g = max(abs(a - gauss(t, 2.0)) for a, t in zip(gconv, gt, strict=True))
-        res.check(
-            "N(0,1) * N(0,1) is the N(0,2) density",
-            err_g < 1e-8,
-            f"max error {err_g:.1e}",
-            "< 1e-8",
-        )
-        data["continuous"] = {
-            "t": ts.tolist(),
-            "first": first,
-            "second": second,
-            "typo": typo,
-            "triangle": tri,
-        }
-
-        # discrete 1-D
-        f1 = rng.normal(size=12)
-        g1 = np.array([1.0, -2.0, 0.5, 0.25])  # asymmetric
-        d_def = conv1d_by_definition(f1, g1)
-        d_np = np.convolve(f1, g1)
-        d_torch = torch_conv1d(f1, g1, flip=True)
-        d_corr = torch_conv1d(f1, g1, flip=False)
-        e_np = float(np.abs(d_def - d_np).max())
-        e_t = float(np.abs(d_def - d_torch).max())
-        e_corr = float(np.abs(d_def - d_corr).max())
-        res.check(
-            "discrete: Σ f(i) g(t-i) equals numpy.convolve",
-            e_np < 1e-12,
-            f"max |diff| {e_np:.1e}",
-            "< 1e-12",
-        )
-        res.check(
-            "and torch's conv1d after flipping the kernel",
-            e_t < 1e-12,
-            f"max |diff| {e_t:.1e}",
-            "< 1e-12",
-        )
-        res.check(
-            "without the flip conv1d computes cross-correlation, not convolution",
-            e_corr > 0.1,
-            f"max |diff| {e_corr:.2f}",
-            "> 0.1",
-        )
-        comm = float(np.abs(conv1d_by_definition(g1, f1) - d_def).max())
-        res.check(
-            "Σ f(i) g(t-i) = Σ f(t-i) g(i) (the lecture's two forms)",
-            comm < 1e-12,
-            f"max |diff| {comm:.1e}",
-            "< 1e-12",
-        )
-        data["discrete"] = {
-            "f": f1.tolist(),
-            "g": g1.tolist(),
-            "definition": d_def.tolist(),
-            "torch_flipped": d_torch.tolist(),
-            "torch_plain": d_corr.tolist(),
-        }
-
-        # 2-D
-        img = rng.normal(size=hw)
-        ker = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]])  # asymmetric, 2x3
-        c_def = conv2d_by_definition(img, ker)
-        c_t = torch_conv2d(img, ker, flip=True)
-        c_corr = torch_conv2d(img, ker, flip=False)
-        from scipy.signal import convolve2d
-
-        c_sp = convolve2d(img, ker, mode="full")
-        e2 = float(np.abs(c_def - c_t).max())
-        e2s = float(np.abs(c_def - c_sp).max())
-        e2c = float(np.abs(c_def - c_corr).max())
-        e2typo = float(np.abs(conv2d_by_definition(img, ker, typo=True) - c_def).max())
-        res.check(
-            "2-D: Σ_m Σ_n I(m,n) K(i-m, j-n) equals scipy.signal.convolve2d",
-            e2s < 1e-12,
-            f"max |diff| {e2s:.1e}",
-            "< 1e-12",
-        )
-        res.check(
-            "and torch's conv2d after flipping the kernel both ways",
-            e2 < 1e-12,
-            f"max |diff| {e2:.1e}",
-            "< 1e-12",
-        )
-        res.check(
-            "without the flip conv2d differs (cross-correlation)",
-            e2c > 0.1,
-            f"max |diff| {e2c:.2f}",
-            "> 0.1",
-        )
-        res.check(
-            "the printed second form I(i-m, i-n) K(m,n) differs (typo for j-n)",
-            e2typo > 0.1,
-            f"max |diff| {e2typo:.2f}",
-            "> 0.1",
-        )
-        data["image2d"] = {
-            "image": img.tolist(),
-            "kernel": ker.tolist(),
-            "definition": c_def.tolist(),
-            "torch_plain": c_corr.tolist(),
-        }
-        rows += [
-            {
-                "item": "continuous box*box vs triangle (max error)",
-                "measured": err_c,
-                "expected": 0.0,
-            },
-            {"item": "discrete vs conv1d flipped (max |diff|)", "measured": e_t, "expected": 0.0},
-            {
-                "item": "discrete vs conv1d unflipped (max |diff|)",
-                "measured": e_corr,
-                "expected": "> 0",
-            },
-            {"item": "2-D vs conv2d flipped (max |diff|)", "measured": e2, "expected": 0.0},
-            {"item": "2-D vs conv2d unflipped (max |diff|)", "measured": e2c, "expected": "> 0"},
-        ]
-
-        # arithmetic against torch's layers
-        alex = ca.alexnet_table()
-        meta = torch.device("meta")
-        torch_counts = []
-        for r in alex:
-            if r["kind"] == "conv":
-                layer: nn.Module = nn.Conv2d(
-                    r["in_shape"][0],
-                    r["out_shape"][0],
-                    r["kernel"],
-                    groups=r["groups"],
-                    bias=False,
-                    device=meta,
-                )
-            else:
-                layer = nn.Linear(
-                    int(np.prod(r["in_shape"])), r["out_shape"][0], bias=False, device=meta
-                )
-            torch_counts.append(_torch_count(layer))
-        ours = [r["weights"] for r in alex]
-        res.check(
-            "AlexNet's table (seed 002) equals the weights of torch's layers",
-            ours == torch_counts,
-            f"{sum(ours):,} weights",
-            f"{sum(torch_counts):,}",
-        )
-        lecture = [r["lecture"] for r in alex]
-        shown = [ca.format_count(w).replace(".0", "") for w in ours]
-        agree = sum(_rounds_to(w, lab) for w, lab in zip(ours, lecture, strict=True))
-        res.check(
-            "every layer rounds to the lecture's number (35k, 307k, …, 177M, 16M, 4M)",
-            agree == len(alex),
-            f"{agree} of {len(alex)}",
-            f"{len(alex)} of {len(alex)}",
-        )
-        fc = sum(r["weights"] for r in alex if r["kind"] == "fc")
-        share = fc / sum(ours)
-        res.check(
-            "the fully connected layers hold most of the parameters",
-            share > 0.9,
-            f"{100 * share:.1f} %",
-            "> 90 %",
-        )
-        bott = ca.bottleneck_savings()
-        direct = _torch_count(nn.Conv2d(128, 128, 3, bias=False, device=meta))
-        via = _torch_count(
-            nn.Sequential(
-                nn.Conv2d(128, 32, 1, bias=False, device=meta),
-                nn.Conv2d(32, 128, 3, bias=False, device=meta),
-            )
-        )
-        res.check(
-            "1x1 bottleneck: 3x3x128x128 vs 1x1x128x32 + 3x3x32x128 (torch's counts)",
-            (bott["direct"], bott["bottleneck"]) == (direct, via),
-            f"{bott['direct']:,} vs {bott['bottleneck']:,} ({bott['ratio']:.2f}x fewer)",
-            f"{direct:,} vs {via:,}",
-        )
-        inc = ca.inception_table()
-        naive = ca.inception_table(reduce=False)
-        block = _inception_module(True)
-        x = torch.zeros(1, 192, 28, 28)
-        with torch.no_grad():
-            y = block(x)
-        ok_inc = _torch_count(block) == inc[-1]["weights"] and tuple(y.shape[1:]) == tuple(
-            inc[-1]["out_shape"]
-        )
-        res.check(
-            "GoogLeNet inception (3a): weights and output shape equal torch's module",
-            ok_inc,
-            f"{inc[-1]['weights']:,}, {tuple(y.shape[1:])}",
-            f"{_torch_count(block):,}, {tuple(inc[-1]['out_shape'])}",
-        )
-        naive_t = _torch_count(_inception_module(False))
-        res.check(
-            "without the 1x1 reductions the block costs more and is wider",
-            naive[-1]["weights"] == naive_t and naive_t > 2 * inc[-1]["weights"],
-            f"{naive_t:,} weights, {naive[-1]['out_ch']} channels",
-            f"> 2 x {inc[-1]['weights']:,}, vs {inc[-1]['out_ch']}",
-        )
-        data["arith"] = {
-            "alexnet": [
-                {
-                    "layer": r["layer"],
-                    "kind": r["kind"],
-                    "weights": r["weights"],
-                    "lecture": r["lecture"],
-                    "shown": s,
-                }
-                for r, s in zip(alex, shown, strict=True)
-            ],
-            "inception": [
-                {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()} for r in inc
-            ],
-            "naive": [
-                {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()} for r in naive
-            ],
-            "bottleneck": bott,
-        }
-        rows.append(
-            {"item": "AlexNet weights in fc layers (share)", "measured": share, "expected": "> 0.9"}
-        )
-        rows.append(
-            {
-                "item": "inception (3a) weights, with / without 1x1 reductions",
-                "measured": f"{inc[-1]['weights']:,} / {naive[-1]['weights']:,}",
-                "expected": "torch: same",
-            }
-        )
+        res.add(_continuous(n_pts))
+        res.add(_discrete(rng))
+        res.add(_image(rng, hw))
+        res.add(_arithmetic())
         seconds = elapsed()
-    res.notes = [
+    notes = [
         "Continuous: f = g = the unit box on [0, 1]; quadrature by scipy.integrate.quad. "
         "Discrete: a random signal of 12 values and the kernel [1, -2, 0.5, 0.25]. 2-D: a "
         f"random {hw[0]}x{hw[1]} image and the kernel [[1, 0, -1], [2, 0, -2]]. torch pads by "
@@ -428,12 +404,8 @@ def run(
         "Deep-learning libraries call cross-correlation 'convolution': for a learned kernel the "
         "flip does not matter (the network learns the flipped kernel), for a given one it does.",
     ]
-    res.config = {"quick": quick, "seed": seed, **o, "image": hw}
-    res.seconds = seconds
-    from descentlab.store import provenance
-
-    res.provenance = provenance(seed, experiment="convolution")
-    return res
+    options = {**o, "image": hw}
+    return finish(res, quick=quick, seed=seed, options=options, seconds=seconds, notes=notes)
 
 
 def _rounds_to(weights: int, label: str | None) -> bool:
