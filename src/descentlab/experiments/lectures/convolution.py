@@ -136,6 +136,23 @@ def _max_diff(a: Any, b: Any) -> float:
     return float(np.abs(np.asarray(a) - np.asarray(b)).max())
 
 
+def _same(part: Part, text: str, a: Any, b: Any) -> None:
+    """Check that ``a`` and ``b`` agree to 1e-12."""
+    err = _max_diff(a, b)
+    part.check(text, err < 1e-12, f"max |diff| {err:.1e}", "< 1e-12")
+
+
+def _differs(part: Part, text: str, err: float) -> None:
+    """Check that a difference is large (> 0.1)."""
+    part.check(text, err > 0.1, f"max |diff| {err:.2f}", "> 0.1")
+
+
+def _flip_rows(part: Part, what: str, flipped: float, plain: float) -> None:
+    """The table rows of a comparison with torch with and without the kernel flip."""
+    part.row(item=f"{what} flipped (max |diff|)", measured=flipped, expected=0.0)
+    part.row(item=f"{what} unflipped (max |diff|)", measured=plain, expected="> 0")
+
+
 def _continuous(n_pts: int) -> Part:
     """The continuous definition: box * box = triangle, N(0,1) * N(0,1) = N(0,2)."""
     part = Part("continuous")
@@ -162,12 +179,7 @@ def _continuous(n_pts: int) -> Part:
         f"max |diff| {err_c2:.1e}",
         "< 1e-8",
     )
-    part.check(
-        "the lecture's printed second form ∫ f(t-τ) g(t) dτ does not",
-        err_typo > 0.1,
-        f"max |diff| {err_typo:.2f}",
-        "> 0.1",
-    )
+    _differs(part, "the lecture's printed second form ∫ f(t-τ) g(t) dτ does not", err_typo)
     gt = [0.0, 0.7, 1.5, 3.0]
     gconv = [continuous_by_definition(_gauss, _gauss, t, -12.0, 12.0) for t in gt]
     err_g = max(abs(a - _gauss(t, 2.0)) for a, t in zip(gconv, gt, strict=True))
@@ -188,24 +200,13 @@ def _discrete(rng: np.random.Generator) -> Part:
     d_torch = torch_conv1d(f1, g1, flip=True)
     d_corr = torch_conv1d(f1, g1, flip=False)
     e_t, e_corr = _max_diff(d_def, d_torch), _max_diff(d_def, d_corr)
-    for text, err in (
-        ("discrete: Σ f(i) g(t-i) equals numpy.convolve", _max_diff(d_def, np.convolve(f1, g1))),
-        ("and torch's conv1d after flipping the kernel", e_t),
-    ):
-        part.check(text, err < 1e-12, f"max |diff| {err:.1e}", "< 1e-12")
-    part.check(
-        "without the flip conv1d computes cross-correlation, not convolution",
-        e_corr > 0.1,
-        f"max |diff| {e_corr:.2f}",
-        "> 0.1",
-    )
-    comm = _max_diff(conv1d_by_definition(g1, f1), d_def)
-    part.check(
-        "Σ f(i) g(t-i) = Σ f(t-i) g(i) (the lecture's two forms)",
-        comm < 1e-12,
-        f"max |diff| {comm:.1e}",
-        "< 1e-12",
-    )
+    _same(part, "discrete: Σ f(i) g(t-i) equals numpy.convolve", d_def, np.convolve(f1, g1))
+    _same(part, "and torch's conv1d after flipping the kernel", d_def, d_torch)
+    _differs(part, "without the flip conv1d computes cross-correlation, not convolution", e_corr)
+    _same(
+        part, "Σ f(i) g(t-i) = Σ f(t-i) g(i) (the lecture's two forms)",
+        conv1d_by_definition(g1, f1), d_def,
+    )  # fmt: skip
     part.data = {
         "f": f1.tolist(),
         "g": g1.tolist(),
@@ -213,8 +214,7 @@ def _discrete(rng: np.random.Generator) -> Part:
         "torch_flipped": d_torch.tolist(),
         "torch_plain": d_corr.tolist(),
     }
-    part.row(item="discrete vs conv1d flipped (max |diff|)", measured=e_t, expected=0.0)
-    part.row(item="discrete vs conv1d unflipped (max |diff|)", measured=e_corr, expected="> 0")
+    _flip_rows(part, "discrete vs conv1d", e_t, e_corr)
     return part
 
 
@@ -225,28 +225,25 @@ def _image(rng: np.random.Generator, hw: list[int]) -> Part:
     ker = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]])  # asymmetric, 2x3
     c_def = conv2d_by_definition(img, ker)
     c_corr = torch_conv2d(img, ker, flip=False)
-    e2 = _max_diff(c_def, torch_conv2d(img, ker, flip=True))
+    c_flip = torch_conv2d(img, ker, flip=True)
     e2c = _max_diff(c_def, c_corr)
-    e2s = _max_diff(c_def, convolve2d(img, ker, mode="full"))
-    e2typo = _max_diff(conv2d_by_definition(img, ker, typo=True), c_def)
-    for text, err in (
-        ("2-D: Σ_m Σ_n I(m,n) K(i-m, j-n) equals scipy.signal.convolve2d", e2s),
-        ("and torch's conv2d after flipping the kernel both ways", e2),
-    ):
-        part.check(text, err < 1e-12, f"max |diff| {err:.1e}", "< 1e-12")
-    for text, err in (
-        ("without the flip conv2d differs (cross-correlation)", e2c),
-        ("the printed second form I(i-m, i-n) K(m,n) differs (typo for j-n)", e2typo),
-    ):
-        part.check(text, err > 0.1, f"max |diff| {err:.2f}", "> 0.1")
+    _same(
+        part, "2-D: Σ_m Σ_n I(m,n) K(i-m, j-n) equals scipy.signal.convolve2d",
+        c_def, convolve2d(img, ker, mode="full"),
+    )  # fmt: skip
+    _same(part, "and torch's conv2d after flipping the kernel both ways", c_def, c_flip)
+    _differs(part, "without the flip conv2d differs (cross-correlation)", e2c)
+    _differs(
+        part, "the printed second form I(i-m, i-n) K(m,n) differs (typo for j-n)",
+        _max_diff(conv2d_by_definition(img, ker, typo=True), c_def),
+    )  # fmt: skip
     part.data = {
         "image": img.tolist(),
         "kernel": ker.tolist(),
         "definition": c_def.tolist(),
         "torch_plain": c_corr.tolist(),
     }
-    part.row(item="2-D vs conv2d flipped (max |diff|)", measured=e2, expected=0.0)
-    part.row(item="2-D vs conv2d unflipped (max |diff|)", measured=e2c, expected="> 0")
+    _flip_rows(part, "2-D vs conv2d", _max_diff(c_def, c_flip), e2c)
     return part
 
 
