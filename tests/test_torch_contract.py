@@ -24,19 +24,8 @@ from descentlab.optim import fused as F
 
 common = pytest.importorskip("torch.testing._internal.common_optimizers")
 
-NAMES = [
-    "SGD",
-    "Adagrad",
-    "Adadelta",
-    "RMSprop",
-    "Adam",
-    "AdamW",
-    "NAdam",
-    "RAdam",
-    "Adamax",
-    "ASGD",
-    "Rprop",
-]
+# every torch namesake of a registered optimizer (from the records' parity configurations)
+NAMES = list(dict.fromkeys(c.torch for rec in optim.records() for c in rec.parity))
 # Named optimizers whose rules have no fused form: fused=True is refused (tested below), so
 # the fused backend's runs of the tests are skipped for them.
 EAGER_ONLY = {"Adamax", "ASGD", "Rprop"}

@@ -35,6 +35,7 @@ from .fused import FusedUnavailable, fused_available
 from .named import (
     ASGD,
     LBFGS,
+    RECORDS,
     SGD,
     Adadelta,
     Adagrad,
@@ -49,6 +50,7 @@ from .named import (
     Rprop,
 )
 from .optimizer import Monitor, Optimizer, apply_updates
+from .records import OptimizerRecord, ParityConfig, Registry
 from .rules import (
     NonFiniteGradientError,
     add_decayed_weights,
@@ -92,7 +94,9 @@ __all__ = [
     "Nesterov",
     "NonFiniteGradientError",
     "Optimizer",
+    "OptimizerRecord",
     "Owned",
+    "ParityConfig",
     "RAdam",
     "RMSprop",
     "Rprop",
@@ -109,6 +113,8 @@ __all__ = [
     "get",
     "maximize",
     "non_finite_guard",
+    "record",
+    "records",
     "scale_by_adadelta",
     "scale_by_adagrad",
     "scale_by_adam",
@@ -124,24 +130,24 @@ __all__ = [
     "velocity",
 ]
 
-_REGISTRY: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "momentum": Momentum,
-    "nesterov": Nesterov,
-    "adagrad": Adagrad,
-    "adadelta": Adadelta,
-    "rmsprop": RMSprop,
-    "adam": Adam,
-    "adamw": AdamW,
-    "nadam": NAdam,
-    "radam": RAdam,
-    "adamax": Adamax,
-    "asgd": ASGD,
-    "rprop": Rprop,
-}
+_REGISTRY = Registry(RECORDS)
 
 #: Registered optimizer names, in the lectures' order.
-NAMES: tuple[str, ...] = tuple(_REGISTRY)
+NAMES: tuple[str, ...] = _REGISTRY.names
+
+
+def records() -> tuple[OptimizerRecord, ...]:
+    """Every registered optimizer's :class:`OptimizerRecord`, in registry order."""
+    return _REGISTRY.records()
+
+
+def record(name: str) -> OptimizerRecord:
+    """The :class:`OptimizerRecord` of ``name`` (case-insensitive).
+
+    Raises:
+        KeyError: unknown name; the message lists the valid ones.
+    """
+    return _REGISTRY.record(name)
 
 
 def get(name: str) -> type[Optimizer]:
@@ -150,10 +156,7 @@ def get(name: str) -> type[Optimizer]:
     Raises:
         KeyError: unknown name; the message lists the valid ones.
     """
-    key = str(name).strip().lower()
-    if key not in _REGISTRY:
-        raise KeyError(f"unknown optimizer {name!r}; valid names: {', '.join(NAMES)}")
-    return _REGISTRY[key]
+    return _REGISTRY.record(name).factory
 
 
 def family(**options: dict) -> dict[str, list[str]]:
@@ -164,7 +167,8 @@ def family(**options: dict) -> dict[str, list[str]]:
     """
     probe = [torch.nn.Parameter(torch.zeros(1))]
     out: dict[str, list[str]] = {}
-    for name, cls in _REGISTRY.items():
-        opt = cls(probe, **options.get(name, {}))
+    for rec in records():
+        name = rec.name
+        opt = rec.factory(probe, **options.get(name, {}))
         out[name] = [r.name for r in opt.rule.rules]
     return out

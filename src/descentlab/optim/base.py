@@ -343,11 +343,16 @@ class Rule(ABC):
 
     Attributes:
         name: short identifier, used in reprs and the optimizer family tree.
+        role: what it contributes in the lectures' taxonomy (colours the family tree).
         defaults: hyperparameter name -> default value.
         state_keys: names of the per-parameter state this rule keeps.
     """
 
     name: str = "rule"
+    #: what the rule contributes in the lectures' taxonomy (the optimizer family tree):
+    #: "step size", "search direction (momentum)", "adaptive learning rate",
+    #: "direction + adaptive rate", "regularization / sign" or "other"
+    role: str = "other"
     state_keys: tuple[str, ...] = ()
     needs_step: bool = False
     #: True when each tensor's update depends only on that tensor's own values and state, so

@@ -30,6 +30,7 @@ from torch.optim.lbfgs import _strong_wolfe  # torch's line search: torch's iter
 
 from .base import Rule, chain, check_bool, check_choice
 from .optimizer import _NOT_HYPER, Optimizer, _scalar_dtype
+from .records import OptimizerRecord, ParityConfig
 from .rules import (
     add_decayed_weights,
     add_l2,
@@ -52,6 +53,7 @@ from .rules import (
 __all__ = [
     "ASGD",
     "LBFGS",
+    "RECORDS",
     "SGD",
     "Adadelta",
     "Adagrad",
@@ -971,3 +973,290 @@ class LBFGS(_Named):
         state["prev_loss"] = prev_loss
         group["step"] = int(group.get("step", 0)) + 1
         return orig_loss
+
+
+# --------------------------------------------------------------------------------------
+# The records of the registered optimizers (registry order: the lectures')
+# --------------------------------------------------------------------------------------
+
+_TWO_DECADES_SGD = (1e-2, 1.0)
+_TWO_DECADES_ADAM = (1e-3, 1e-1)
+
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="sgd",
+        display="SGD",
+        color="#D62728",
+        lr_range=_TWO_DECADES_SGD,
+        demo_lr={"ravine": 0.18, "saddle": 0.05},
+        family="sgd",
+        adaptive=False,
+        year=1951,
+        reference="Robbins & Monro, A Stochastic Approximation Method, Ann. Math. Statist. 1951",
+        factory=SGD,
+        parity=(
+            ParityConfig("sgd", "SGD", dict(lr=0.1), dict(lr=0.05)),
+            ParityConfig("sgd-momentum", "SGD", dict(lr=0.05, momentum=0.9), dict(momentum=0.5)),
+            ParityConfig(
+                "sgd-dampening", "SGD", dict(lr=0.05, momentum=0.9, dampening=0.3), dict(lr=0.1)
+            ),
+            ParityConfig(
+                "sgd-nesterov", "SGD", dict(lr=0.05, momentum=0.9, nesterov=True), dict(lr=0.02)
+            ),
+            ParityConfig(
+                "sgd-weight-decay",
+                "SGD",
+                dict(lr=0.05, momentum=0.9, weight_decay=1e-2),
+                dict(weight_decay=0.0),
+            ),
+            ParityConfig(
+                "sgd-maximize", "SGD", dict(lr=0.05, momentum=0.8, maximize=True), dict(lr=0.1)
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="momentum",
+        display="Momentum",
+        color="#0072B2",
+        lr_range=_TWO_DECADES_SGD,
+        demo_lr={"ravine": 0.02, "saddle": 0.01},
+        family="momentum",
+        adaptive=False,
+        year=1964,
+        reference="Polyak, Some methods of speeding up the convergence of iteration methods, "
+        "USSR Comput. Math. Math. Phys. 1964",
+        factory=Momentum,
+    ),
+    OptimizerRecord(
+        name="nesterov",
+        display="Nesterov",
+        color="#56B4E9",
+        lr_range=_TWO_DECADES_SGD,
+        demo_lr={"ravine": 0.02, "saddle": 0.01},
+        family="momentum",
+        adaptive=False,
+        year=1983,
+        reference="Nesterov, A method for solving the convex programming problem with "
+        "convergence rate O(1/k^2), Soviet Math. Dokl. 1983",
+        factory=Nesterov,
+    ),
+    OptimizerRecord(
+        name="adagrad",
+        display="AdaGrad",
+        color="#009E73",
+        lr_range=_TWO_DECADES_SGD,
+        demo_lr={"ravine": 1.0, "saddle": 0.3},
+        family="adaptive",
+        adaptive=True,
+        year=2011,
+        reference="Duchi, Hazan & Singer, Adaptive Subgradient Methods for Online Learning "
+        "and Stochastic Optimization, JMLR 2011",
+        factory=Adagrad,
+        parity=(
+            ParityConfig("adagrad", "Adagrad", dict(lr=0.05), dict(lr=0.02)),
+            ParityConfig(
+                "adagrad-decay-init",
+                "Adagrad",
+                dict(lr=0.05, lr_decay=1e-2, initial_accumulator_value=0.1, weight_decay=1e-3),
+                dict(lr_decay=0.0),
+            ),
+            ParityConfig("adagrad-maximize", "Adagrad", dict(lr=0.05, maximize=True, eps=1e-6)),
+        ),
+    ),
+    OptimizerRecord(
+        name="adadelta",
+        display="Adadelta",
+        color="#CC79A7",
+        # lr multiplies an already unit-corrected step (torch's default is 1.0; short runs
+        # favour larger values)
+        lr_range=(1.0, 100.0),
+        demo_lr={"ravine": 20.0, "saddle": 10.0},
+        family="adaptive",
+        adaptive=False,  # per-coordinate, but its steps are not about lr: see fixed_lr
+        year=2012,
+        reference="Zeiler, ADADELTA: An Adaptive Learning Rate Method, arXiv:1212.5701 (2012)",
+        factory=Adadelta,
+        parity=(
+            ParityConfig("adadelta", "Adadelta", {}, dict(rho=0.95)),
+            ParityConfig(
+                "adadelta-wd",
+                "Adadelta",
+                dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=1e-2),
+                dict(lr=1.0),
+            ),
+        ),
+        fixed_lr=1.0,
+    ),
+    OptimizerRecord(
+        name="rmsprop",
+        display="RMSProp",
+        color="#E69F00",
+        lr_range=_TWO_DECADES_ADAM,
+        demo_lr={"ravine": 0.05, "saddle": 0.02},
+        family="adaptive",
+        adaptive=True,
+        year=2012,
+        reference="Tieleman & Hinton, Lecture 6.5, Neural Networks for Machine Learning "
+        "(Coursera) 2012",
+        factory=RMSprop,
+        parity=(
+            ParityConfig("rmsprop", "RMSprop", dict(lr=1e-3), dict(alpha=0.9)),
+            ParityConfig(
+                "rmsprop-centered", "RMSprop", dict(lr=1e-3, centered=True), dict(lr=5e-4)
+            ),
+            ParityConfig(
+                "rmsprop-momentum", "RMSprop", dict(lr=1e-3, momentum=0.9), dict(momentum=0.5)
+            ),
+            ParityConfig(
+                "rmsprop-centered-momentum-wd",
+                "RMSprop",
+                dict(lr=5e-4, momentum=0.9, centered=True, weight_decay=1e-3),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="adam",
+        display="Adam",
+        color="#000000",
+        lr_range=_TWO_DECADES_ADAM,
+        demo_lr={"ravine": 0.3, "saddle": 0.05},
+        family="adam",
+        adaptive=True,
+        year=2015,
+        reference="Kingma & Ba, Adam: A Method for Stochastic Optimization, ICLR 2015",
+        factory=Adam,
+        parity=(
+            ParityConfig("adam", "Adam", dict(lr=1e-2), dict(betas=(0.8, 0.99))),
+            ParityConfig("adam-amsgrad", "Adam", dict(lr=1e-2, amsgrad=True), dict(lr=3e-3)),
+            ParityConfig(
+                "adam-weight-decay", "Adam", dict(lr=1e-2, weight_decay=1e-2), dict(eps=1e-6)
+            ),
+            ParityConfig("adam-maximize", "Adam", dict(lr=1e-2, maximize=True)),
+            ParityConfig(
+                "adam-decoupled",
+                "Adam",
+                dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
+                dict(lr=5e-3),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="adamw",
+        display="AdamW",
+        color="#7F7F7F",
+        lr_range=_TWO_DECADES_ADAM,
+        family="adam",
+        adaptive=True,
+        year=2019,
+        reference="Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019",
+        factory=AdamW,
+        parity=(
+            ParityConfig("adamw", "AdamW", dict(lr=1e-2), dict(weight_decay=0.1)),
+            ParityConfig("adamw-amsgrad", "AdamW", dict(lr=1e-2, amsgrad=True, weight_decay=0.05)),
+        ),
+    ),
+    OptimizerRecord(
+        name="nadam",
+        display="NAdam",
+        color="#8C564B",
+        lr_range=_TWO_DECADES_ADAM,
+        family="adam",
+        adaptive=True,
+        year=2016,
+        reference="Dozat, Incorporating Nesterov Momentum into Adam, ICLR 2016 workshop",
+        factory=NAdam,
+        parity=(
+            ParityConfig("nadam", "NAdam", dict(lr=1e-2), dict(momentum_decay=8e-3)),
+            ParityConfig("nadam-wd", "NAdam", dict(lr=1e-2, weight_decay=1e-2)),
+            ParityConfig(
+                "nadam-decoupled",
+                "NAdam",
+                dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="radam",
+        display="RAdam",
+        color="#9467BD",
+        lr_range=_TWO_DECADES_ADAM,
+        family="adam",
+        adaptive=True,
+        year=2020,
+        reference="Liu et al., On the Variance of the Adaptive Learning Rate and Beyond, ICLR 2020",
+        factory=RAdam,
+        parity=(
+            ParityConfig("radam", "RAdam", dict(lr=1e-2), dict(betas=(0.9, 0.99))),
+            ParityConfig("radam-wd", "RAdam", dict(lr=1e-2, weight_decay=1e-2)),
+            ParityConfig(
+                "radam-decoupled",
+                "RAdam",
+                dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="adamax",
+        display="Adamax",
+        color="#BCBD22",
+        lr_range=_TWO_DECADES_ADAM,
+        family="adam",
+        adaptive=True,
+        year=2015,
+        reference="Kingma & Ba, Adam: A Method for Stochastic Optimization (section 7.1), "
+        "ICLR 2015",
+        factory=Adamax,
+        parity=(
+            ParityConfig("adamax", "Adamax", dict(lr=1e-2), dict(betas=(0.8, 0.99))),
+            ParityConfig(
+                "adamax-wd-maximize",
+                "Adamax",
+                dict(lr=5e-3, weight_decay=1e-2, maximize=True, eps=1e-6),
+                dict(lr=1e-2),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="asgd",
+        display="ASGD",
+        color="#17BECF",
+        lr_range=_TWO_DECADES_SGD,
+        family="sgd",
+        adaptive=False,
+        year=1992,
+        reference="Polyak & Juditsky, Acceleration of Stochastic Approximation by Averaging, "
+        "SIAM J. Control Optim. 1992",
+        factory=ASGD,
+        parity=(
+            ParityConfig("asgd", "ASGD", dict(lr=0.05), dict(lr=0.02)),
+            ParityConfig(
+                "asgd-averaging-wd-maximize",
+                "ASGD",
+                dict(lr=0.05, lambd=1e-2, alpha=0.6, t0=100, weight_decay=1e-3, maximize=True),
+                dict(t0=50, lambd=1e-3),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="rprop",
+        display="Rprop",
+        color="#AA4499",
+        # lr is Rprop's initial step per coordinate (then adapted within step_sizes)
+        lr_range=(1e-4, 1e-2),
+        family="adaptive",
+        adaptive=True,
+        year=1993,
+        reference="Riedmiller & Braun, A Direct Adaptive Method for Faster Backpropagation "
+        "Learning: the RPROP Algorithm, IEEE ICNN 1993",
+        factory=Rprop,
+        parity=(
+            ParityConfig("rprop", "Rprop", dict(lr=1e-3), dict(lr=5e-4)),
+            ParityConfig(
+                "rprop-etas-sizes",
+                "Rprop",
+                dict(lr=1e-3, etas=(0.3, 1.5), step_sizes=(1e-5, 1e-2), maximize=True),
+                dict(etas=(0.6, 1.1)),
+            ),
+        ),
+    ),
+)

@@ -181,6 +181,7 @@ class scale_by_lr(Rule):
     """
 
     name = "scale_by_lr"
+    role = "step size"
 
     def __init__(self, lr: Any = 1e-3, lr_decay: float | None = None) -> None:
         defaults: dict[str, Any] = {"lr": lr}
@@ -238,6 +239,7 @@ class maximize(Rule):
     """Negate gradients when ``maximize`` is true (torch's ``maximize=True``)."""
 
     name = "maximize"
+    role = "regularization / sign"
 
     def __init__(self, maximize: bool = False) -> None:
         super().__init__(maximize=maximize)
@@ -280,6 +282,7 @@ class add_l2(Rule):
     """
 
     name = "add_l2"
+    role = "regularization / sign"
 
     def __init__(self, weight_decay: float = 0.0, *, off_when: str | None = None) -> None:
         super().__init__(weight_decay=weight_decay, **({off_when: False} if off_when else {}))
@@ -364,6 +367,7 @@ class trace(Rule):
     """
 
     name = "trace"
+    role = "search direction (momentum)"
     state_keys = ("momentum_buffer",)
 
     def __init__(self, momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False):
@@ -467,6 +471,7 @@ class velocity(Rule):
     """
 
     name = "velocity"
+    role = "search direction (momentum)"
     state_keys = ("velocity",)
 
     def __init__(
@@ -571,6 +576,7 @@ class scale_by_adagrad(Rule):
     """
 
     name = "scale_by_adagrad"
+    role = "adaptive learning rate"
     state_keys = ("sum",)
 
     def __init__(
@@ -637,6 +643,7 @@ class scale_by_rms(Rule):
     """
 
     name = "scale_by_rms"
+    role = "adaptive learning rate"
     state_keys = ("square_avg", "grad_avg")
 
     def __init__(
@@ -729,6 +736,7 @@ class scale_by_adadelta(Rule):
     """
 
     name = "scale_by_adadelta"
+    role = "adaptive learning rate"
     state_keys = ("square_avg", "acc_delta")
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-6) -> None:
@@ -788,6 +796,7 @@ class scale_by_adam(Rule):
     """
 
     name = "scale_by_adam"
+    role = "direction + adaptive rate"
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(
@@ -933,6 +942,7 @@ class scale_by_nadam(Rule):
     """
 
     name = "scale_by_nadam"
+    role = "direction + adaptive rate"
     state_keys = ("exp_avg", "exp_avg_sq", "mu_product")
 
     def __init__(
@@ -1041,6 +1051,7 @@ class scale_by_radam(Rule):
     """
 
     name = "scale_by_radam"
+    role = "direction + adaptive rate"
     state_keys = ("exp_avg", "exp_avg_sq")
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
@@ -1388,6 +1399,7 @@ class scale_by_adamax(Rule):
     """
 
     name = "scale_by_adamax"
+    role = "direction + adaptive rate"
     state_keys = ("exp_avg", "exp_inf")
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
@@ -1440,6 +1452,7 @@ class scale_by_rprop(Rule):
     """
 
     name = "scale_by_rprop"
+    role = "adaptive learning rate"
     state_keys = ("prev", "step_size")
 
     def __init__(
@@ -1511,6 +1524,7 @@ class scale_by_asgd(Rule):
     """
 
     name = "scale_by_asgd"
+    role = "step size"
     state_keys = ("eta", "mu", "ax")
 
     def __init__(
