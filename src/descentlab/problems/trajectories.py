@@ -32,6 +32,16 @@ so it gets the **fallback**: K parameters of shape ``(d,)``, each in its own par
 its own hyperparameter values. The landscape is still evaluated once per step on the stacked
 points, but the optimizer loops over K groups, so this path is for reference and small K.
 
+Each step evaluates the (sampled) loss and its gradient at :math:`x_t`, checks and records
+:math:`x_t`, takes the optimizer step to :math:`x_{t+1}`, then lets schedulers observe the loss
+at :math:`x_{t+1}` (the usual ``optimizer.step(); scheduler.step(loss)`` order): ``step(loss)``
+with a 0-d tensor when ``K == 1``, else the ``(K,)`` losses; torch LRSchedulers get ``step()``.
+
+**The kernel.** Where it applies -- a registered deterministic landscape, a descentlab
+optimizer or chain of element-local rules, numeric or per-run hyperparameters, no scheduler or
+loss rule -- the whole ``T``-step loop runs in one compiled call
+(:mod:`descentlab.problems.kernels`) with the same iterates.
+
 Rules that reduce over the whole tensor (``clip_by_global_norm``, ``non_finite_guard``) couple
 the K runs in batched mode: their norms and checks then span all runs, unlike K separate runs.
 
@@ -439,89 +449,13 @@ def _make_scheduler_step(sched: Any, k: int) -> Callable[[Tensor], bool]:
 # --------------------------------------------------------------------------------------------
 
 
-def run(
-    landscape: Landscape | str,
-    optimizer: OptimizerSpec,
-    starts: Any,
-    steps: int,
-    lr: Any = None,
-    *,
-    hyper: Mapping[str, Any] | None = None,
-    bound: float | None = None,
-    scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
-    loss_rule: Any = None,
-    loss_rule_key: str = "lr",
-    seed: int = 0,
-    dtype: torch.dtype | None = None,
-    kernel: bool | None = None,
-) -> Trajectories:
-    """Run ``K`` optimisations of ``landscape`` at once and record every iterate.
-
-    ``K`` is the number of starting points and/or of per-run hyperparameter values; a single
-    start or value is shared by all runs, several must agree in number.
-
-    Each step: evaluate the (sampled) loss and its gradient at :math:`x_t`, check and record
-    :math:`x_t`, take the optimizer step to :math:`x_{t+1}`, then let schedulers observe the
-    loss at :math:`x_{t+1}` (the usual ``optimizer.step(); scheduler.step(loss)`` order).
-
-    Args:
-        landscape: a :class:`~descentlab.problems.landscapes.Landscape` or its name.
-        optimizer: a name from :data:`descentlab.optim.NAMES`, a descentlab optimizer class,
-            an update rule (e.g. ``optim.chain(optim.trace(0.9), optim.scale_by_lr())``) or
-            a ``torch.optim.Optimizer`` class (param-group fallback, see the module notes).
-        starts: ``(d,)`` or ``(K, d)`` starting points.
-        steps: number of optimizer steps ``T`` (> 0).
-        lr: learning rate: a number, ``K`` numbers (one per run), a schedule (callable
-            ``step -> value``) or ``None`` for the optimizer's default.
-        hyper: other constructor arguments / hyperparameters (``momentum=0.9``,
-            ``lookahead=True``, ``betas=(0.9, 0.999)``); a list or 1-D tensor of ``K``
-            numbers gives one value per run (tuples are passed through as they are).
-        bound: a run diverges when ``max_i |x_i| > bound`` (besides inf/NaN); ``None``
-            checks only for non-finite values.
-        scheduler: ``optimizer -> scheduler`` factory, e.g.
-            ``lambda o: schedules.Scheduler(o, {"lr": schedules.cosine(T_max=100)})`` or a
-            torch ``LRScheduler``. After each step it is called with the loss at the new
-            point: ``step(loss)`` (a 0-d tensor when ``K == 1``, else the ``(K,)`` losses);
-            torch LRSchedulers get ``step()``. A scheduler's loss rule makes *one* decision
-            for all runs; use ``loss_rule`` for per-run decisions.
-        loss_rule: a loss rule (``schedules.bold_driver(...)``,
-            ``schedules.reduce_on_plateau(...)``) copied once per run: run ``k``'s
-            ``loss_rule_key`` follows run ``k``'s own losses, exactly as ``K`` separate runs
-            each with ``Scheduler(opt, {key: rule})`` (a Python loop over ``K`` per step).
-        loss_rule_key: the hyperparameter the loss rule drives (default ``"lr"``).
-        seed: seed of the gradient noise of a stochastic landscape.
-        dtype: floating dtype of the runs (default: that of ``starts`` if floating, else
-            torch's default dtype).
-        kernel: run all ``T`` steps in one compiled call (:mod:`descentlab.problems.kernels`)
-            where it applies -- a registered deterministic landscape, a descentlab optimizer
-            or chain of element-local rules, numeric or per-run hyperparameters, no
-            scheduler or loss rule -- with the same iterates (``None``, default); ``False``
-            always steps in Python; ``True`` insists (ValueError where it does not apply).
-
-    Returns:
-        :class:`Trajectories`.
-
-    Raises:
-        KeyError: unknown landscape or optimizer name (the message lists the valid names).
-        ValueError: wrong start dimension, ``steps <= 0``, ``lr <= 0``, ``bound <= 0``,
-            mismatched numbers of runs.
-
-    Example:
-        >>> import torch
-        >>> tr = run("rosenbrock", "adam", starts=torch.randn(1000, 2), steps=100, lr=0.05)
-        >>> tr.paths.shape
-        torch.Size([1000, 101, 2])
-    """
-    f = _resolve_landscape(landscape)
-    kind, spec = _resolve_optimizer(optimizer)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    if bound is not None:
-        _check_positive_values("bound", bound)
-    x0 = _starts_tensor(f, starts, dtype)
-    dtype = x0.dtype
-
-    sizes = {x0.shape[0]}
+def _per_run_hyper(
+    lr: Any, hyper: Mapping[str, Any] | None, dtype: torch.dtype, n_starts: int
+) -> tuple[int, dict[str, Any], Tensor | None]:
+    """The number of runs ``K`` (agreed between the starts and the per-run values), the
+    hyperparameters (``lr`` included; a one-element tensor becomes a float) and the
+    learning rates as a ``(K,)`` tensor when they are numbers."""
+    sizes = {n_starts}
     all_hyper: dict[str, Any] = {}
     lr_tensor: Tensor | None = None
     if lr is not None:
@@ -543,16 +477,20 @@ def run(
     sizes.discard(1)
     if len(sizes) > 1:
         raise ValueError(
-            f"the number of runs must agree between starts ({x0.shape[0]}) and per-run "
+            f"the number of runs must agree between starts ({n_starts}) and per-run "
             f"hyperparameters; got sizes {sorted(sizes)}"
         )
     k = sizes.pop() if sizes else 1
-    x0 = x0.expand(k, f.dim).clone()
     for name, v in list(all_hyper.items()):
         if isinstance(v, Tensor) and v.numel() == 1:
             all_hyper[name] = float(v)
     if lr_tensor is not None:
         lr_tensor = lr_tensor.expand(k).clone()
+    return k, all_hyper, lr_tensor
+
+
+def _check_starts(f: Landscape, x0: Tensor, bound: float | None) -> None:
+    """The loss is finite at every start, and every start lies inside the bound."""
     with torch.no_grad():
         f0_bad = ~torch.isfinite(f(x0))
     if f0_bad.any():
@@ -560,60 +498,98 @@ def run(
     if bound is not None and (x0.abs().amax(-1) > bound).any():
         raise ValueError(f"starts must lie inside the bound |x_i| <= {bound}")
 
-    if kernel is not None and not isinstance(kernel, bool):
-        raise ValueError(f"kernel must be None, True or False, got {kernel!r}")
-    runner: _Batched | _Groups = (
-        _Batched(kind, spec, x0, all_hyper) if kind != "torch" else _Groups(spec, x0, all_hyper)
-    )
-    if kernel is not False:
-        done = None
-        if isinstance(runner, _Batched) and scheduler is None and loss_rule is None:
-            done = kernels.run_kernel(f, runner.opt, x0, steps, bound)
-        if done is not None:
-            path_buf, loss_buf, diverged_at = done
-            return Trajectories(
-                paths=path_buf.transpose(0, 1),
-                losses=loss_buf.T,
-                diverged=diverged_at >= 0,
-                diverged_at=diverged_at,
-                lr=lr_tensor,
-                landscape=f.name,
-                optimizer=optimizer_label(optimizer),
-                batched=True,
-                kernel=True,
-            )
-        if kernel:
-            raise ValueError(
-                f"kernel=True: no compiled trajectory kernel for {optimizer_label(optimizer)!r} "
-                f"on landscape {f.name!r} with these options (see descentlab.problems.kernels)"
-            )
-    observers: list[Callable[[Tensor], bool]] = []
-    if loss_rule is not None:
-        per_run = _PerRunLossRule(loss_rule, runner, loss_rule_key)
-        observers.append(lambda losses: per_run.step(losses, diverged))
-    if scheduler is not None:
-        observers.append(_make_scheduler_step(scheduler(runner.opt), k))
 
-    gen = torch.Generator(device=x0.device).manual_seed(seed)
+class _Recorder:
+    """The time-major buffers of the points and exact losses, and the runs that diverged.
+
+    Time-major: each step writes one contiguous block (a strided (K, T, d) write per step
+    costs more than the optimizer step itself at K = 10,000). A run that diverges at step
+    ``t`` is frozen at its point and loss of step ``t - 1``.
+    """
+
+    def __init__(self, x0: Tensor, steps: int, bound: float | None) -> None:
+        k, d = x0.shape
+        self.bound = bound
+        self.paths = torch.empty(steps + 1, k, d, dtype=x0.dtype)
+        self.losses = torch.empty(steps + 1, k, dtype=x0.dtype)
+        self.diverged = torch.zeros(k, dtype=torch.bool)
+        self.diverged_at = torch.full((k,), -1, dtype=torch.int64)
+        self.frozen_x = x0.clone()
+        self.frozen_loss = torch.zeros(k, dtype=x0.dtype)
+        self.any_diverged = False
+
+    def _find_diverged(self, t: int, x: Tensor, exact: Tensor) -> None:
+        """Freeze the runs that left the finite numbers or the bound at step ``t``."""
+        # Cheap test first: the sums of all points and losses are finite (and the largest
+        # coordinate inside the bound) unless some run went bad -- only then look per run.
+        # (A sum of finite terms can overflow; the per-run test then finds nobody.)
+        suspect = not math.isfinite(float(exact.sum() + x.sum()))
+        if self.bound is not None and not suspect:
+            suspect = float(x.abs().max()) > self.bound
+        if not suspect:
+            return
+        bad = ~torch.isfinite(exact) | ~torch.isfinite(x).all(-1)
+        if self.bound is not None:
+            bad |= x.abs().amax(-1) > self.bound
+        new = bad & ~self.diverged
+        if new.any():
+            # t >= 1 here: the starts were checked before the first step.
+            self.diverged_at[new] = t
+            self.frozen_x[new] = self.paths[t - 1][new]
+            self.frozen_loss[new] = self.losses[t - 1][new]
+            self.diverged |= new
+            self.any_diverged = True
+
+    def record(self, t: int, runner: _Batched | _Groups, exact: Tensor) -> None:
+        """Record step ``t`` (``exact``: the exact losses at the runner's points), holding
+        the diverged runs at their frozen points (their gradients zeroed)."""
+        x = runner.points()
+        self._find_diverged(t, x, exact)
+        if self.any_diverged:
+            runner.set_rows(self.diverged, self.frozen_x)
+            x = runner.points()
+            exact = torch.where(self.diverged, self.frozen_loss, exact)
+            runner.zero_rows(self.diverged)
+        self.paths[t] = x
+        self.losses[t] = exact
+
+    def trajectories(
+        self, landscape: str, label: str, lr: Tensor | None, batched: bool
+    ) -> Trajectories:
+        """The recorded runs. Views of the time-major buffers (a copy to ``(K, T + 1, d)``
+        order would cost more than a tenth of the run at K = 10,000, T = 1,000); call
+        ``.contiguous()`` where layout matters."""
+        return Trajectories(
+            paths=self.paths.transpose(0, 1),
+            losses=self.losses.T,
+            diverged=self.diverged,
+            diverged_at=self.diverged_at,
+            lr=lr,
+            landscape=landscape,
+            optimizer=label,
+            batched=batched,
+        )
+
+
+def _step_by_step(
+    f: Landscape,
+    runner: _Batched | _Groups,
+    rec: _Recorder,
+    steps: int,
+    observers: list[Callable[[Tensor], bool]],
+    seed: int,
+) -> None:
+    """The Python loop: evaluate, let the observers see the loss, record, step."""
+    gen = torch.Generator(device=rec.frozen_x.device).manual_seed(seed)
     stochastic = f.stochastic
 
     def sample(x: Tensor) -> Tensor:
         return f.sample(x, generator=gen) if stochastic else f(x)
 
-    # Time-major buffers: each step writes one contiguous block (a strided (K, T, d) write
-    # per step costs more than the optimizer step itself at K = 10,000).
-    path_buf = torch.empty(steps + 1, k, f.dim, dtype=dtype)
-    loss_buf = torch.empty(steps + 1, k, dtype=dtype)
-    diverged = torch.zeros(k, dtype=torch.bool)
-    diverged_at = torch.full((k,), -1, dtype=torch.int64)
-    frozen_x = x0.clone()
-    frozen_loss = torch.zeros(k, dtype=dtype)
-    any_diverged = False
-
     def closure() -> Tensor:
         observed = runner.loss(sample, with_grad=True)
-        if any_diverged:
-            runner.zero_rows(diverged)
+        if rec.any_diverged:
+            runner.zero_rows(rec.diverged)
         return observed.sum()
 
     for t in range(steps + 1):
@@ -625,52 +601,165 @@ def run(
                 restored |= observe(observed)
             if restored:  # a loss rule put parameters back: evaluate there again
                 observed = runner.loss(sample, with_grad)
-        x = runner.points()
+        exact = observed
         if stochastic:
             with torch.no_grad():
-                exact = f(x)
-        else:
-            exact = observed
-        # Cheap test first: the sums of all points and losses are finite (and the largest
-        # coordinate inside the bound) unless some run went bad -- only then look per run.
-        # (A sum of finite terms can overflow; the per-run test then finds nobody.)
-        suspect = not math.isfinite(float(exact.sum() + x.sum()))
-        if bound is not None and not suspect:
-            suspect = float(x.abs().max()) > bound
-        if suspect:
-            bad = ~torch.isfinite(exact) | ~torch.isfinite(x).all(-1)
-            if bound is not None:
-                bad |= x.abs().amax(-1) > bound
-            new = bad & ~diverged
-        if suspect and new.any():
-            # t >= 1 here: the starts were checked above.
-            diverged_at[new] = t
-            frozen_x[new] = path_buf[t - 1][new]
-            frozen_loss[new] = loss_buf[t - 1][new]
-            diverged |= new
-            any_diverged = True
-        if any_diverged:
-            runner.set_rows(diverged, frozen_x)
-            x = runner.points()
-            exact = torch.where(diverged, frozen_loss, exact)
-            runner.zero_rows(diverged)
-        path_buf[t] = x
-        loss_buf[t] = exact
+                exact = f(runner.points())
+        rec.record(t, runner, exact)
         if t == steps:
             break
         if runner.lookahead:
             runner.opt.step(closure)
         else:
             runner.opt.step()
-    # Views of the time-major buffers (a copy to (K, T + 1, d) order would cost more than a
-    # tenth of the run at K = 10,000, T = 1,000); call .contiguous() where layout matters.
+
+
+def _observers(
+    runner: _Batched | _Groups,
+    rec: _Recorder,
+    scheduler: Callable[[torch.optim.Optimizer], Any] | None,
+    loss_rule: Any,
+    loss_rule_key: str,
+) -> list[Callable[[Tensor], bool]]:
+    """What sees the losses after each step: the per-run loss rule, then the scheduler."""
+    observers: list[Callable[[Tensor], bool]] = []
+    if loss_rule is not None:
+        per_run = _PerRunLossRule(loss_rule, runner, loss_rule_key)
+        observers.append(lambda losses: per_run.step(losses, rec.diverged))
+    if scheduler is not None:
+        observers.append(_make_scheduler_step(scheduler(runner.opt), runner.k))
+    return observers
+
+
+def _prepare(
+    landscape: Landscape | str, optimizer: OptimizerSpec, starts: Any, steps: int, lr: Any,
+    hyper: Mapping[str, Any] | None, bound: float | None, dtype: torch.dtype | None,
+    kernel: bool | None,
+) -> tuple[Landscape, Tensor, _Batched | _Groups, Tensor | None]:  # fmt: skip
+    """:func:`run`'s arguments checked: the landscape, the ``(K, d)`` starts, the runner of
+    the ``K`` runs and the learning rates as a ``(K,)`` tensor (None unless numbers)."""
+    f = _resolve_landscape(landscape)
+    kind, spec = _resolve_optimizer(optimizer)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= 0:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if bound is not None:
+        _check_positive_values("bound", bound)
+    x0 = _starts_tensor(f, starts, dtype)
+    k, all_hyper, lr_tensor = _per_run_hyper(lr, hyper, x0.dtype, x0.shape[0])
+    x0 = x0.expand(k, f.dim).clone()
+    _check_starts(f, x0, bound)
+    if kernel is not None and not isinstance(kernel, bool):
+        raise ValueError(f"kernel must be None, True or False, got {kernel!r}")
+    runner: _Batched | _Groups = (
+        _Batched(kind, spec, x0, all_hyper) if kind != "torch" else _Groups(spec, x0, all_hyper)
+    )
+    return f, x0, runner, lr_tensor
+
+
+def _kernel_trajectories(
+    f: Landscape, runner: _Batched | _Groups, x0: Tensor, steps: int, bound: float | None,
+    lr_tensor: Tensor | None, label: str, plain: bool, insist: bool | None,
+) -> Trajectories | None:  # fmt: skip
+    """All steps in one compiled call, or None where no kernel applies (``plain``: no
+    scheduler and no loss rule); ValueError then if ``insist``."""
+    done = None
+    if plain and isinstance(runner, _Batched):
+        done = kernels.run_kernel(f, runner.opt, x0, steps, bound)
+    if done is None:
+        if insist:
+            raise ValueError(
+                f"kernel=True: no compiled trajectory kernel for {label!r} on landscape "
+                f"{f.name!r} with these options (see descentlab.problems.kernels)"
+            )
+        return None
+    path_buf, loss_buf, diverged_at = done
     return Trajectories(
         paths=path_buf.transpose(0, 1),
         losses=loss_buf.T,
-        diverged=diverged,
+        diverged=diverged_at >= 0,
         diverged_at=diverged_at,
         lr=lr_tensor,
         landscape=f.name,
-        optimizer=optimizer_label(optimizer),
-        batched=runner.batched,
+        optimizer=label,
+        batched=True,
+        kernel=True,
     )
+
+
+def run(
+    landscape: Landscape | str,
+    optimizer: OptimizerSpec,
+    starts: Any,
+    steps: int,
+    lr: Any = None,
+    *,
+    hyper: Mapping[str, Any] | None = None,
+    bound: float | None = None,
+    scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+    loss_rule: Any = None,
+    loss_rule_key: str = "lr",
+    seed: int = 0,
+    dtype: torch.dtype | None = None,
+    kernel: bool | None = None,
+) -> Trajectories:
+    """Run ``K`` optimisations of ``landscape`` at once and record every iterate.
+
+    ``K`` is the number of starting points and/or of per-run hyperparameter values; a single
+    start or value is shared by all runs, several must agree in number.
+
+    Args:
+        landscape: a :class:`~descentlab.problems.landscapes.Landscape` or its name.
+        optimizer: a name from :data:`descentlab.optim.NAMES`, a descentlab optimizer class,
+            an update rule (e.g. ``optim.chain(optim.trace(0.9), optim.scale_by_lr())``) or
+            a ``torch.optim.Optimizer`` class (param-group fallback, see the module notes).
+        starts: ``(d,)`` or ``(K, d)`` starting points.
+        steps: number of optimizer steps ``T`` (> 0).
+        lr: learning rate: a number, ``K`` numbers (one per run), a schedule (callable
+            ``step -> value``) or ``None`` for the optimizer's default.
+        hyper: other constructor arguments / hyperparameters (``momentum=0.9``,
+            ``lookahead=True``, ``betas=(0.9, 0.999)``); a list or 1-D tensor of ``K``
+            numbers gives one value per run (tuples are passed through as they are).
+        bound: a run diverges when ``max_i |x_i| > bound`` (besides inf/NaN); ``None``
+            checks only for non-finite values.
+        scheduler: ``optimizer -> scheduler`` factory, e.g.
+            ``lambda o: schedules.Scheduler(o, {"lr": schedules.cosine(T_max=100)})`` or a
+            torch ``LRScheduler``, stepped after each step with the losses at the new point
+            (see the module notes); its loss rule makes *one* decision for all runs.
+        loss_rule: a loss rule (``schedules.bold_driver(...)``,
+            ``schedules.reduce_on_plateau(...)``) copied once per run: run ``k``'s
+            ``loss_rule_key`` follows run ``k``'s own losses, exactly as ``K`` separate runs
+            each with ``Scheduler(opt, {key: rule})`` (a Python loop over ``K`` per step).
+        loss_rule_key: the hyperparameter the loss rule drives (default ``"lr"``).
+        seed: seed of the gradient noise of a stochastic landscape.
+        dtype: floating dtype of the runs (default: that of ``starts`` if floating, else
+            torch's default dtype).
+        kernel: run all ``T`` steps in one compiled call where it applies (``None``,
+            default; see the module notes); ``False`` always steps in Python; ``True``
+            insists (ValueError where it does not apply).
+
+    Returns:
+        :class:`Trajectories`.
+
+    Raises:
+        KeyError: unknown landscape or optimizer name (the message lists the valid names).
+        ValueError: wrong start dimension, ``steps <= 0``, ``lr <= 0``, ``bound <= 0``,
+            mismatched numbers of runs.
+
+    Example:
+        >>> import torch
+        >>> tr = run("rosenbrock", "adam", starts=torch.randn(1000, 2), steps=100, lr=0.05)
+        >>> tr.paths.shape
+        torch.Size([1000, 101, 2])
+    """
+    f, x0, runner, lr_tensor = _prepare(landscape, optimizer, starts, steps, lr, hyper, bound,
+                                        dtype, kernel)  # fmt: skip
+    label = optimizer_label(optimizer)
+    if kernel is not False:
+        plain = scheduler is None and loss_rule is None
+        done = _kernel_trajectories(f, runner, x0, steps, bound, lr_tensor, label, plain, kernel)
+        if done is not None:
+            return done
+    rec = _Recorder(x0, steps, bound)
+    _step_by_step(f, runner, rec, steps, _observers(runner, rec, scheduler, loss_rule,
+                                                   loss_rule_key), seed)  # fmt: skip
+    return rec.trajectories(f.name, label, lr_tensor, runner.batched)
