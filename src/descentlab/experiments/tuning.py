@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.problems.data import chance_level
+
 __all__ = [
     "FAILURES",
     "SEARCHES",
@@ -453,45 +455,6 @@ def trial_failure(
     if initial_loss is not None and final_loss is not None and final_loss > initial_loss:
         return "loss rose"
     return None
-
-
-def chance_level(splits: Any, *, z: float = 2.0) -> float | None:
-    r"""The held-out metric a model that learned nothing from the inputs reaches.
-
-    - Classification: always predicting the most frequent class of the training data
-      (train + validation) is right a fraction :math:`p` of the time. A final accuracy within
-      ``z`` standard errors of it, :math:`p + z\sqrt{p(1-p)/n_{val}}`, is no better than
-      chance (at ``z = 2``, a random guesser passes this bar about 2.5% of the time).
-    - Regression: the loss of predicting the training mean for every validation example,
-      with the problem's default loss.
-
-    Returns:
-        The threshold, or None when it cannot be computed (an empty validation split, an
-        unknown loss).
-
-    Example:
-        >>> from descentlab.problems import data
-        >>> round(chance_level(data.load("moons", n_samples=300)), 3)  # 0.5 + 2 * 0.5 / sqrt(48)
-        0.644
-    """
-    import torch
-
-    y_val = splits.y_val
-    if len(y_val) == 0:
-        return None
-    if splits.task == "classification":
-        labels = torch.cat([splits.y_train, y_val])
-        p = float(torch.bincount(labels).max()) / len(labels)
-        return p + z * math.sqrt(p * (1 - p) / len(y_val))
-    from descentlab import losses
-
-    try:
-        loss = losses.get(splits.default_loss)
-    except (KeyError, ValueError):
-        return None
-    pred = splits.y_train.float().mean(0, keepdim=True).expand_as(y_val)
-    with torch.no_grad():
-        return float(loss(pred, y_val))
 
 
 def bootstrap_ci(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import platform
 import sysconfig
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from descentlab.problems.problem import Problem
 
 __all__ = [
     "VOCAB_SIZE",
@@ -79,8 +82,6 @@ def corpus(n_chars: int = 200_000) -> tuple[str, dict[str, Any]]:
         ValueError: ``n_chars`` is not a positive integer, or the standard library holds fewer
             characters.
     """
-    import platform
-
     if isinstance(n_chars, bool) or not isinstance(n_chars, int) or n_chars < 1:
         raise ValueError(f"n_chars must be a positive integer, got {n_chars!r}")
     root = Path(sysconfig.get_paths()["stdlib"])
@@ -196,8 +197,6 @@ def char_lm_problem(
     Returns:
         The problem (metric: the validation loss).
     """
-    from descentlab.problems.problem import Problem
-
     if isinstance(context, bool) or not isinstance(context, int) or context < 2:
         raise ValueError(f"context must be an integer >= 2, got {context!r}")
     text, meta = corpus(n_chars)

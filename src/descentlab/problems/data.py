@@ -44,9 +44,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
+import random
 import tempfile
 import time
 from collections.abc import Callable
@@ -58,11 +60,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from descentlab import losses
+
 __all__ = [
     "DATASETS",
     "Splits",
     "TestSetSealedError",
     "cache_dir",
+    "chance_level",
     "check_labels",
     "load",
     "mnist1d_arrays",
@@ -407,9 +412,6 @@ def mnist1d_arrays(*, cache: bool = True, **args: Any) -> dict[str, Any]:
         dict with ``x`` (float64, ``(n_train, L)``), ``y`` (int64), ``x_test``, ``y_test``,
         ``t`` (the time axis), ``seconds`` (generation time, 0.0 on a cache hit), ``path``.
     """
-    import importlib.metadata
-    import random
-
     version = importlib.metadata.version("mnist1d")
     if "data_seed" in args:
         args["seed"] = args.pop("data_seed")
@@ -805,3 +807,37 @@ def load(name: str, *, seed: int = 0, val_fraction: float = 0.2, **options: Any)
     seed = _check_int("seed", seed, 0)
     _check_fraction(val_fraction)
     return _LOADERS[name](seed, float(val_fraction), dict(options))
+
+
+def chance_level(splits: Splits, *, z: float = 2.0) -> float | None:
+    r"""The held-out metric a model that learned nothing from the inputs reaches.
+
+    - Classification: always predicting the most frequent class of the training data
+      (train + validation) is right a fraction :math:`p` of the time. A final accuracy within
+      ``z`` standard errors of it, :math:`p + z\sqrt{p(1-p)/n_{val}}`, is no better than
+      chance (at ``z = 2``, a random guesser passes this bar about 2.5% of the time).
+    - Regression: the loss of predicting the training mean for every validation example,
+      with the problem's default loss.
+
+    Returns:
+        The threshold, or None when it cannot be computed (an empty validation split, an
+        unknown loss).
+
+    Example:
+        >>> round(chance_level(load("moons", n_samples=300)), 3)  # 0.5 + 2 * 0.5 / sqrt(48)
+        0.644
+    """
+    y_val = splits.y_val
+    if len(y_val) == 0:
+        return None
+    if splits.task == "classification":
+        labels = torch.cat([splits.y_train, y_val])
+        p = float(torch.bincount(labels).max()) / len(labels)
+        return p + z * math.sqrt(p * (1 - p) / len(y_val))
+    try:
+        loss = losses.get(splits.default_loss)
+    except (KeyError, ValueError):
+        return None
+    pred = splits.y_train.float().mean(0, keepdim=True).expand_as(y_val)
+    with torch.no_grad():
+        return float(loss(pred, y_val))

@@ -62,7 +62,7 @@ from descentlab.optim import fused as _fused
 from descentlab.optim import rules as _rules
 from descentlab.optim.fused import FusedBuilder
 from descentlab.optim.optimizer import _resolve
-from descentlab.problems.landscapes import Landscape
+from descentlab.problems.landscapes import Landscape, value_and_grad
 
 __all__ = ["landscape_code", "run_kernel", "supports"]
 
@@ -741,8 +741,6 @@ def _closed_form_agrees(
     """The kernel's value and gradient at (up to 64 of) the starts against the landscape's
     torch function and autograd; a mismatch (a different function under a registered name)
     is announced and sends the run down the step-by-step path."""
-    from descentlab.problems.landscapes import value_and_grad
-
     x = x0[:64].contiguous()
     n = x.shape[0]
     fk = torch.empty(n, dtype=x.dtype)

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from descentlab.problems.convarith import conv_output_shape
+from descentlab.problems.data import quadratic_deep_hessian
 
 __all__ = [
     "MNIST1DCNN",
@@ -285,8 +286,6 @@ class QuadraticDeep(nn.Module):
     def __init__(self, hessian: Tensor | np.ndarray | None = None, *, dim: int = 100) -> None:
         super().__init__()
         if hessian is None:
-            from descentlab.problems.data import quadratic_deep_hessian
-
             q = quadratic_deep_hessian(dim)
         else:
             q = np.asarray(

@@ -56,6 +56,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
+import pickle
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -66,6 +67,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from descentlab import losses
+from descentlab.problems import data as datasets
 
 __all__ = [
     "BUILTIN_PROBLEMS",
@@ -89,6 +93,7 @@ _REQUIRED_DATA = ("x_train", "y_train", "x_test", "y_test")
 
 
 def _builtin_charlm(**options: Any) -> Problem:
+    # charlm builds on this module's Problem: imported here, at first use, not in a cycle.
     from descentlab.problems.charlm import char_lm_problem
 
     return char_lm_problem(**options)
@@ -196,8 +201,6 @@ class Problem:
                 f"got {self.loss!r}"
             )
         if self.loss is not None and isinstance(self.loss, str):
-            from descentlab import losses
-
             losses.get(self.loss)  # KeyError listing the valid names
 
     # -- derived ---------------------------------------------------------------------------
@@ -268,44 +271,14 @@ class Problem:
         Raises:
             ValueError: naming the field that is wrong.
         """
-        from descentlab.problems import data as datasets
-
         where = self._where()
-        t = self._tensors
         task = self.task_name
         classification = task == "classification"
         metric = self.metric_name
-        if classification and metric == "rmse":
-            raise ValueError(f"{where}: metric 'rmse' needs a regression problem (float targets)")
-        if not classification and metric == "accuracy":
-            raise ValueError(
-                f"{where}: metric 'accuracy' needs a classification problem (integer labels)"
-            )
-
-        def targets(y: Tensor) -> Tensor:
-            if classification:
-                if y.is_floating_point() and not torch.equal(y, y.round()):
-                    raise ValueError(f"{where}: classification labels must be integers")
-                return y.to(torch.int64)
-            y = y.to(torch.float32)
-            return y.reshape(y.shape[0], -1) if y.dim() == 1 else y
-
-        # Float inputs become float32; integer inputs (a language model's token ids) int64.
-        x_dtype = torch.float32 if t["x_train"].is_floating_point() else torch.int64
-        x_train, y_train = t["x_train"].to(x_dtype), targets(t["y_train"])
-        x_test, y_test = t["x_test"].to(x_dtype), targets(t["y_test"])
-        if "x_val" in t:
-            x_val = t["x_val"].to(x_dtype)
-            y_val = targets(t["y_val"])
-        else:
-            datasets._check_fraction(val_fraction)
-            stratify = classification and y_train.dim() == 1
-            x_tr, x_va, y_tr, y_va = datasets._split_train_val(
-                x_train.numpy(), y_train.numpy(), val_fraction=val_fraction, seed=seed,
-                stratify=stratify,
-            )  # fmt: skip
-            x_train, x_val = torch.from_numpy(x_tr), torch.from_numpy(x_va)
-            y_train, y_val = torch.from_numpy(y_tr), torch.from_numpy(y_va)
+        _check_metric_fits_task(where, metric, classification)
+        x_train, y_train, x_val, y_val, x_test, y_test = self._split_tensors(
+            classification, seed, val_fraction
+        )
         n_classes = None
         if classification:
             n_classes = self.n_classes or int(max(int(y.max()) for y in (y_train, y_test))) + 1
@@ -340,6 +313,33 @@ class Problem:
             },
         )
 
+    def _split_tensors(
+        self, classification: bool, seed: int, val_fraction: float
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """``x_train, y_train, x_val, y_val, x_test, y_test`` in the engine's dtypes: float
+        inputs as float32, integer inputs (a language model's token ids) as int64; labels as
+        int64, regression targets as float32 ``(n, k)``. Without ``x_val`` the validation split
+        is cut from the training data (stratified for class labels)."""
+        where = self._where()
+        t = self._tensors
+        x_dtype = torch.float32 if t["x_train"].is_floating_point() else torch.int64
+        x_train, y_train = t["x_train"].to(x_dtype), _targets(t["y_train"], classification, where)
+        x_test, y_test = t["x_test"].to(x_dtype), _targets(t["y_test"], classification, where)
+        if "x_val" in t:
+            x_val = t["x_val"].to(x_dtype)
+            y_val = _targets(t["y_val"], classification, where)
+            return x_train, y_train, x_val, y_val, x_test, y_test
+        datasets._check_fraction(val_fraction)
+        stratify = classification and y_train.dim() == 1
+        x_tr, x_va, y_tr, y_va = datasets._split_train_val(
+            x_train.numpy(), y_train.numpy(), val_fraction=val_fraction, seed=seed,
+            stratify=stratify,
+        )  # fmt: skip
+        return (
+            torch.from_numpy(x_tr), torch.from_numpy(y_tr), torch.from_numpy(x_va),
+            torch.from_numpy(y_va), x_test, y_test,
+        )  # fmt: skip
+
     def check(self, **model_options: Any) -> None:
         """Build the model once and pass two training examples through it and the loss.
 
@@ -347,8 +347,6 @@ class Problem:
             ValueError: the factory fails or returns no module, or the loss cannot take the
                 model's outputs (naming the shapes).
         """
-        from descentlab import losses
-
         where = self._where()
         s = self.splits()
         model = build_model(self.model, where, **model_options)
@@ -558,6 +556,26 @@ def load_problem(ref: str, **options: Any) -> Problem:
     return _load_cached(ref, key)
 
 
+def _check_metric_fits_task(where: str, metric: str, classification: bool) -> None:
+    if classification and metric == "rmse":
+        raise ValueError(f"{where}: metric 'rmse' needs a regression problem (float targets)")
+    if not classification and metric == "accuracy":
+        raise ValueError(
+            f"{where}: metric 'accuracy' needs a classification problem (integer labels)"
+        )
+
+
+def _targets(y: Tensor, classification: bool, where: str) -> Tensor:
+    """Class labels as int64 (ValueError if not integers); regression targets as float32
+    ``(n, k)``."""
+    if classification:
+        if y.is_floating_point() and not torch.equal(y, y.round()):
+            raise ValueError(f"{where}: classification labels must be integers")
+        return y.to(torch.int64)
+    y = y.to(torch.float32)
+    return y.reshape(y.shape[0], -1) if y.dim() == 1 else y
+
+
 def resolve_for_compare(spec: Any, problem: Problem | None, *, workers: int = 1) -> tuple[Any, Any]:
     """The comparison's problem as ``(spec, splits)``: ``problem``, or the one
     ``spec.problem`` names (called with ``spec.problem_options``), checked, split with the
@@ -568,8 +586,6 @@ def resolve_for_compare(spec: Any, problem: Problem | None, *, workers: int = 1)
         ValueError: an incomplete or failing problem, or (``workers > 1``) one whose parts
             cannot be sent to worker processes.
     """
-    import pickle
-
     if problem is None:
         problem = load_problem(spec.problem, **dict(spec.problem_options))
         name = spec.problem.split("#", 1)[0]
@@ -596,8 +612,7 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
     r"""The validation ``metric`` of a model that learned nothing from the inputs: the
     threshold below which (accuracy) or above which (loss, RMSE) a trial has failed.
 
-    - No metric of its own (a built-in dataset): :func:`descentlab.experiments.tuning.
-      chance_level`.
+    - No metric of its own (a built-in dataset): :func:`descentlab.problems.data.chance_level`.
     - Constant regression targets (``quadratic_deep``): None -- predicting the constant is
       perfect, so no trial can be judged against it.
     - ``accuracy``: always the most frequent training label, right a fraction :math:`p` of
@@ -621,8 +636,6 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
         >>> abs(rmse - mse ** 0.5) < 1e-6
         True
     """
-    from descentlab.experiments import tuning
-
     y_val, y_train = splits.y_val, splits.y_train
     if y_val.numel() == 0:
         return None
@@ -631,7 +644,7 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
         # constant prediction is perfect, so "no better than chance" means nothing.
         return None
     if metric is None:
-        return tuning.chance_level(splits, z=z)
+        return datasets.chance_level(splits, z=z)
     classification = splits.task == "classification"
     if metric == "accuracy":
         counts = torch.bincount(y_train.reshape(-1), minlength=int(splits.n_classes or 0))
@@ -644,8 +657,6 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
     loss = splits.default_loss
     try:
         if isinstance(loss, str):
-            from descentlab import losses
-
             loss = losses.get(loss)
         if classification:
             counts = torch.bincount(y_train.reshape(-1), minlength=int(splits.n_classes))
