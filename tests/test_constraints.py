@@ -11,6 +11,7 @@ import torch
 
 from descentlab.constraints import (
     NAME,
+    NUMBER,
     Boolean,
     InstanceOf,
     Interval,
@@ -53,6 +54,8 @@ ACCEPTED = [
     ((Boolean,), False, False),
     ((Boolean(),), True, True),
     ((NAME,), "sgd", "sgd"),
+    ((NUMBER,), math.inf, math.inf),
+    ((InstanceOf((int, bool), "an int or a bool"),), True, True),
     ((InstanceOf(Mapping, "a mapping"),), {"a": 1}, {"a": 1}),
     ((ListOf(POS_INT),), (3, np.int64(4)), [3, 4]),
     ((ListOf(POS_INT, min_len=0),), [], []),
@@ -100,6 +103,8 @@ REFUSED = [
     ((Boolean,), "yes", TypeError, "True or False"),
     ((NAME,), "", ValueError, "a name"),
     ((NAME,), 3, TypeError, "a name"),
+    ((NUMBER,), True, TypeError, "a number"),
+    ((NUMBER,), "1", TypeError, "a number"),
     ((ListOf(POS_INT),), [], ValueError, "a non-empty list"),
     ((ListOf(POS_INT),), 3, TypeError, "a non-empty list"),
     ((ListOf(POS_INT, min_len=2),), [5], ValueError, "a list of at least 2 entries"),

@@ -28,8 +28,8 @@ The constraints:
 * :class:`Options` -- one of a few values (``Options("min", "max")``);
 * :class:`Boolean` -- ``True`` or ``False``;
 * :class:`InstanceOf` -- an instance of a type, said in words (``InstanceOf(Mapping, "a
-  mapping")``); :data:`NAME` is a non-empty string;
-* :class:`ListOf` -- a list or tuple whose entries satisfy a constraint;
+  mapping")``); :data:`NAME` is a non-empty string, :data:`CALLABLE` a function;
+* :class:`ListOf` -- a list (or tuple, range) whose entries satisfy a constraint;
 * ``None`` -- the value ``None``.
 
 :func:`check` checks one value, :func:`validate` a mapping of values against a mapping of
@@ -60,13 +60,15 @@ import numbers
 import operator
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 __all__ = [
+    "CALLABLE",
     "NAME",
     "NONNEGATIVE",
     "NONNEGATIVE_INT",
+    "NUMBER",
     "POSITIVE",
     "POSITIVE_INT",
     "UNIT",
@@ -316,14 +318,18 @@ class InstanceOf(Constraint):
     """An instance of ``cls``, said as ``description`` (``"a mapping"``).
 
     ``test`` (optional) is a further condition on the value; a value of the right type that
-    fails it is a ``ValueError``.
+    fails it is a ``ValueError``. A bool is an instance only where ``cls`` names ``bool`` (or
+    ``object``), a tensor never (it would pass as a number).
     """
 
     def __init__(self, cls: type | tuple[type, ...], description: str, test: Any = None) -> None:
         self.cls, self.description, self.test = cls, description, test
 
     def accepts_type(self, value: Any) -> bool:
-        return isinstance(value, self.cls)
+        if isinstance(value, bool):  # a bool is a number only where bool is named
+            named = self.cls if isinstance(self.cls, tuple) else (self.cls,)
+            return bool in named or object in named
+        return isinstance(value, self.cls) and not _is_tensor(value)
 
     def accepts(self, value: Any) -> bool:
         return self.test is None or bool(self.test(value))
@@ -337,10 +343,15 @@ class InstanceOf(Constraint):
 
 #: A name: a non-empty string.
 NAME = InstanceOf(str, "a name", bool)
+#: A function (anything callable).
+CALLABLE = InstanceOf(Callable, "callable")
+#: Any real number, nan and infinities included (not a bool).
+NUMBER = InstanceOf(numbers.Real, "a number")
 
 
 class ListOf(Constraint):
-    """A list or tuple of at least ``min_len`` entries, each satisfying ``each``.
+    """A sequence (list, tuple, range; not a string) of at least ``min_len`` entries, each
+    satisfying ``each``.
 
     The entries are checked one by one, so an error names the entry (``sizes[1] must be a
     positive integer, got 0``); :func:`check` returns them converted, as a list.
@@ -350,7 +361,7 @@ class ListOf(Constraint):
         self.each, self.min_len = each, min_len
 
     def accepts_type(self, value: Any) -> bool:
-        return isinstance(value, list | tuple)
+        return isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)
 
     def accepts(self, value: Any) -> bool:
         return len(value) >= self.min_len

@@ -18,12 +18,15 @@ schedule has its own). Step 0 is the value the first optimizer step uses, as in 
 
 from __future__ import annotations
 
-import math
+import contextlib
+import itertools
 import operator
 from abc import ABC, abstractmethod
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from descentlab.constraints import CALLABLE, NONNEGATIVE, POSITIVE_INT, ListOf, check, invalid
 
 __all__ = [
     "FunctionSchedule",
@@ -38,88 +41,18 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------------------------
-# argument checks (shared by every schedule module): ValueError naming the parameter and value
-
-
-def check_int(name: str, value: Any, *, minimum: int) -> int:
-    """Return `value` as an int, or raise ValueError unless it is an integer >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        try:
-            as_int = operator.index(value)
-        except TypeError:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}") from None
-        value = as_int
-    if value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {kind}, got {value!r}")
-    return int(value)
-
-
-def check_float(
-    name: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-    allow_inf: bool = False,
-) -> float:
-    """Return `value` as a finite float inside the given interval, or raise ValueError."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if math.isnan(x) or (math.isinf(x) and not allow_inf):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    bad_low = low is not None and (x <= low if low_open else x < low)
-    bad_high = high is not None and (x >= high if high_open else x > high)
-    if bad_low or bad_high:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
-        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
-        if low is not None and high is not None:
-            rule = f"in {lo}, {hi}"
-        elif low is not None:
-            rule = f"{'>' if low_open else '>='} {low:g}"
-        else:
-            rule = f"{'<' if high_open else '<='} {high:g}"
-        raise ValueError(f"{name} must be {rule}, got {value!r}")
-    return x
-
-
-def check_base(name: str, value: Any) -> float | None:
-    """A schedule's base: None (inherit) or a finite number >= 0."""
-    if value is None:
-        return None
-    return check_float(name, value, low=0.0)
-
-
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    """Raise ValueError unless `value` is one of `choices`."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
-
-
 def as_step(step: Any) -> int:
     """Coerce a step count (int, numpy/torch integer, integral float or 0-d tensor) to int >= 0."""
-    if isinstance(step, bool):
-        raise ValueError(f"step must be an integer >= 0, got {step!r}")
-    try:
-        s = operator.index(step)
-    except TypeError:
+    s = None
+    if not isinstance(step, bool):
         try:
-            f = float(step)
-        except (TypeError, ValueError):
-            raise ValueError(f"step must be an integer >= 0, got {step!r}") from None
-        if not f.is_integer():
-            raise ValueError(f"step must be an integer >= 0, got {step!r}") from None
-        s = int(f)
-    if s < 0:
-        raise ValueError(f"step must be an integer >= 0, got {step!r}")
+            s = operator.index(step)
+        except TypeError:
+            with contextlib.suppress(TypeError, ValueError, OverflowError):
+                f = float(step)
+                s = int(f) if f.is_integer() else None
+    if s is None or s < 0:
+        raise invalid("step", "an integer >= 0", step)
     return s
 
 
@@ -202,9 +135,7 @@ class FunctionSchedule(Schedule):
     _fields = ("fn",)
 
     def __init__(self, fn: Callable[[int], float]) -> None:
-        if not callable(fn):
-            raise ValueError(f"fn must be callable, got {fn!r}")
-        self.fn = fn
+        self.fn = check("fn", fn, CALLABLE)
         self.base = None
 
     def _at(self, step: int, base: float) -> float:
@@ -222,7 +153,7 @@ def as_schedule(obj: Schedule | Callable[[int], float], name: str = "schedule") 
         return obj
     if callable(obj):
         return FunctionSchedule(obj)
-    raise ValueError(f"{name} must be a Schedule or a callable step -> value, got {obj!r}")
+    raise invalid(name, "a Schedule or a callable step -> value", obj, type_error=True)
 
 
 class Sequential(Schedule):
@@ -240,6 +171,7 @@ class Sequential(Schedule):
         base: an own base for all children, or None to inherit.
 
     Example:
+        >>> from descentlab.schedules import cosine, linear
         >>> s = sequence([linear(0.1, 1.0, 10), cosine(90)], [10], base=0.5)
         >>> s(0), s(10)
         (0.05, 0.5)
@@ -253,26 +185,16 @@ class Sequential(Schedule):
         boundaries: Sequence[int],
         base: float | None = None,
     ) -> None:
-        if isinstance(schedules, Schedule) or not isinstance(schedules, Sequence):
-            raise ValueError(f"schedules must be a sequence of schedules, got {schedules!r}")
-        if len(schedules) < 1:
-            raise ValueError(f"schedules must hold at least one schedule, got {schedules!r}")
-        if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries, Sequence):
-            raise ValueError(f"boundaries must be a sequence of steps, got {boundaries!r}")
-        if len(boundaries) != len(schedules) - 1:
-            raise ValueError(
-                f"boundaries must hold len(schedules) - 1 = {len(schedules) - 1} steps, "
-                f"got {list(boundaries)!r}"
-            )
-        bs = [check_int(f"boundaries[{i}]", b, minimum=1) for i, b in enumerate(boundaries)]
-        for i in range(1, len(bs)):
-            if bs[i] <= bs[i - 1]:
-                raise ValueError(
-                    f"boundaries must be strictly increasing, got {list(boundaries)!r}"
-                )
+        check("schedules", schedules, ListOf(CALLABLE))
+        bs = check("boundaries", boundaries, ListOf(POSITIVE_INT, min_len=0))
+        if len(bs) != len(schedules) - 1:
+            n = len(schedules) - 1
+            raise invalid("boundaries", f"a list of len(schedules) - 1 = {n} steps", boundaries)
+        if any(b <= a for a, b in itertools.pairwise(bs)):
+            raise invalid("boundaries", "strictly increasing", boundaries)
         self.schedules = [as_schedule(s, f"schedules[{i}]") for i, s in enumerate(schedules)]
         self.boundaries = bs
-        self.base = check_base("base", base)
+        self.base = check("base", base, None, NONNEGATIVE)
 
     def _at(self, step: int, base: float) -> float:
         i = bisect_right(self.boundaries, step)
@@ -310,6 +232,7 @@ class Warmup(Schedule):
         start_factor: start as a fraction (>= 0) of the schedule's first value.
 
     Example:
+        >>> from descentlab.schedules import constant
         >>> s = warmup(constant(0.1), 4)
         >>> [round(s(t), 6) for t in range(6)]
         [0.0, 0.025, 0.05, 0.075, 0.1, 0.1]
@@ -325,20 +248,16 @@ class Warmup(Schedule):
         start_factor: float | None = None,
     ) -> None:
         self.schedule = as_schedule(schedule)
-        self.steps = check_int("steps", steps, minimum=1)
+        self.steps = check("steps", steps, POSITIVE_INT)
         if start_value is not None and start_factor is not None:
             raise ValueError(
                 "give start_value or start_factor, not both; got "
                 f"start_value={start_value!r}, start_factor={start_factor!r}"
             )
-        self.start_value = (
-            None if start_value is None else check_float("start_value", start_value, low=0.0)
-        )
+        self.start_value = check("start_value", start_value, None, NONNEGATIVE)
         if start_value is None and start_factor is None:
             start_factor = 0.0
-        self.start_factor = (
-            None if start_factor is None else check_float("start_factor", start_factor, low=0.0)
-        )
+        self.start_factor = check("start_factor", start_factor, None, NONNEGATIVE)
         self.base = None
 
     def _at(self, step: int, base: float) -> float:

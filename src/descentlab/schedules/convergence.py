@@ -24,10 +24,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 
-from descentlab.schedules.base import Schedule, as_schedule, check_float, check_int
+from descentlab.constraints import POSITIVE, Interval, check
+from descentlab.schedules.base import Schedule, as_schedule
 from descentlab.schedules.loss_driven import LossRule
 
 __all__ = ["RobbinsMonroReport", "growth_exponent", "robbins_monro"]
@@ -80,7 +82,7 @@ def growth_exponent(partial_sums: np.ndarray, doublings: int = _DOUBLINGS) -> fl
     Returns:
         The exponent (``-inf`` when the sum stopped growing over the last doubling).
     """
-    doublings = check_int("doublings", doublings, minimum=2)
+    doublings = check("doublings", doublings, Interval(Integral, 2, None))
     h = len(partial_sums)
     if h >> doublings < 1:
         raise ValueError(f"partial_sums must hold at least 2**doublings values, got {h}")
@@ -130,8 +132,8 @@ def robbins_monro(
             "(its values depend on the losses)"
         )
     sched = as_schedule(schedule)
-    horizon = check_int("horizon", horizon, minimum=64)
-    tolerance = check_float("tolerance", tolerance, low=0.0, low_open=True)
+    horizon = check("horizon", horizon, Interval(Integral, 64, None))
+    tolerance = check("tolerance", tolerance, POSITIVE)
     eta = np.fromiter((sched.value(t, base) for t in range(horizon)), np.float64, horizon)
     bad = np.flatnonzero(~np.isfinite(eta) | (eta < 0))
     if bad.size:

@@ -16,8 +16,10 @@ param group's value.
 from __future__ import annotations
 
 import math
+from numbers import Real
 
-from descentlab.schedules.base import Schedule, check_base, check_float, check_int
+from descentlab.constraints import NONNEGATIVE, POSITIVE, POSITIVE_INT, Interval, check
+from descentlab.schedules.base import Schedule
 
 __all__ = [
     "EtaOverT",
@@ -52,9 +54,9 @@ class StepDecay(Schedule):
     _fields = ("every", "drop", "a0")
 
     def __init__(self, every: int, drop: float = 0.5, a0: float | None = None) -> None:
-        self.every = check_int("every", every, minimum=1)
-        self.drop = check_float("drop", drop, low=0.0, high=1.0, low_open=True)
-        self.base = check_base("a0", a0)
+        self.every = check("every", every, POSITIVE_INT)
+        self.drop = check("drop", drop, Interval(Real, 0, 1, closed="right"))
+        self.base = check("a0", a0, None, NONNEGATIVE)
 
     @property
     def a0(self) -> float | None:
@@ -89,8 +91,8 @@ class ExpDecay(Schedule):
     _fields = ("k", "a0")
 
     def __init__(self, k: float, a0: float | None = None) -> None:
-        self.k = check_float("k", k, low=0.0)
-        self.base = check_base("a0", a0)
+        self.k = check("k", k, NONNEGATIVE)
+        self.base = check("a0", a0, None, NONNEGATIVE)
 
     @property
     def a0(self) -> float | None:
@@ -124,8 +126,8 @@ class InverseTimeDecay(Schedule):
     _fields = ("k", "a0")
 
     def __init__(self, k: float, a0: float | None = None) -> None:
-        self.k = check_float("k", k, low=0.0)
-        self.base = check_base("a0", a0)
+        self.k = check("k", k, NONNEGATIVE)
+        self.base = check("a0", a0, None, NONNEGATIVE)
 
     @property
     def a0(self) -> float | None:
@@ -162,8 +164,8 @@ class EtaOverT(Schedule):
     _fields = ("eta", "t0")
 
     def __init__(self, eta: float | None = None, t0: float = 1.0) -> None:
-        self.base = check_base("eta", eta)
-        self.t0 = check_float("t0", t0, low=0.0, low_open=True)
+        self.base = check("eta", eta, None, NONNEGATIVE)
+        self.t0 = check("t0", t0, POSITIVE)
 
     @property
     def eta(self) -> float | None:

@@ -17,26 +17,37 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from numbers import Real
 from typing import Any
 
-from descentlab.schedules.base import check_choice, check_float, check_int
+from descentlab.constraints import (
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    NUMBER,
+    Boolean,
+    Interval,
+    ListOf,
+    Options,
+    check,
+    invalid,
+)
 
 __all__ = ["BoldDriver", "LossRule", "ReduceOnPlateau", "bold_driver", "reduce_on_plateau"]
 
 
-def _check_loss(loss: Any) -> float:
+def check_loss(loss: Any) -> float:
+    """The monitored loss as a float: a number or a one-element tensor (not None)."""
     if loss is None:
-        raise ValueError("loss must be a number (a loss-driven rule needs it), got None")
-    try:
-        return float(loss)
-    except (TypeError, ValueError):
-        raise ValueError(f"loss must be a number, got {loss!r}") from None
+        raise ValueError("loss must be given (a loss-driven rule needs it), got None")
+    if hasattr(loss, "numel") and hasattr(loss, "detach"):  # a tensor
+        if loss.numel() != 1:
+            raise invalid("loss", "a scalar", loss)
+        loss = loss.detach().item()
+    return float(check("loss", loss, NUMBER))
 
 
 def _check_floor(name: str, value: Any) -> float | list[float]:
-    if isinstance(value, (list, tuple)):
-        return [check_float(f"{name}[{i}]", v, low=0.0) for i, v in enumerate(value)]
-    return check_float(name, value, low=0.0)
+    return check(name, value, NONNEGATIVE, ListOf(NONNEGATIVE, min_len=0))
 
 
 def _each(value: float | list[float], fn: Any) -> float | list[float]:
@@ -166,14 +177,14 @@ class ReduceOnPlateau(LossRule):
         min_lr: float | Sequence[float] = 0.0,
         eps: float = 1e-8,
     ) -> None:
-        self.mode = check_choice("mode", mode, ("min", "max"))
-        self.factor = check_float("factor", factor, low=0.0, high=1.0, high_open=True)
-        self.patience = check_int("patience", patience, minimum=0)
-        self.threshold = check_float("threshold", threshold, low=0.0)
-        self.threshold_mode = check_choice("threshold_mode", threshold_mode, ("rel", "abs"))
-        self.cooldown = check_int("cooldown", cooldown, minimum=0)
+        self.mode = check("mode", mode, Options("min", "max"))
+        self.factor = check("factor", factor, Interval(Real, 0, 1, closed="left"))
+        self.patience = check("patience", patience, NONNEGATIVE_INT)
+        self.threshold = check("threshold", threshold, NONNEGATIVE)
+        self.threshold_mode = check("threshold_mode", threshold_mode, Options("rel", "abs"))
+        self.cooldown = check("cooldown", cooldown, NONNEGATIVE_INT)
         self.min_lr = _check_floor("min_lr", min_lr)
-        self.eps = check_float("eps", eps, low=0.0)
+        self.eps = check("eps", eps, NONNEGATIVE)
         self.reset()
 
     def reset(self) -> None:
@@ -203,7 +214,7 @@ class ReduceOnPlateau(LossRule):
         return a > best + self.threshold
 
     def step(self, loss: Any, values: Sequence[float | list[float]]) -> list[float | list[float]]:
-        current = _check_loss(loss)
+        current = check_loss(loss)
         floors = _per_group("min_lr", self.min_lr, len(values))
         self.last_epoch += 1
         if self.is_better(current, self.best):
@@ -296,20 +307,15 @@ class BoldDriver(LossRule):
         max_lr: float | Sequence[float] = math.inf,
         threshold: float = 0.0,
     ) -> None:
-        self.increase = check_float("increase", increase, low=1.0)
-        self.decrease = check_float("decrease", decrease, low=0.0, high=1.0, low_open=True)
-        if not isinstance(reject, bool):
-            raise ValueError(f"reject must be a bool, got {reject!r}")
-        self.reject = reject
+        self.increase = check("increase", increase, Interval(Real, 1, None))
+        self.decrease = check("decrease", decrease, Interval(Real, 0, 1, closed="right"))
+        self.reject = check("reject", reject, Boolean)
         self.min_lr = _check_floor("min_lr", min_lr)
-        if isinstance(max_lr, (list, tuple)):
-            self.max_lr: float | list[float] = [
-                check_float(f"max_lr[{i}]", v, low=0.0, low_open=True, allow_inf=True)
-                for i, v in enumerate(max_lr)
-            ]
-        else:
-            self.max_lr = check_float("max_lr", max_lr, low=0.0, low_open=True, allow_inf=True)
-        self.threshold = check_float("threshold", threshold, low=0.0)
+        ceiling = Interval(Real, 0, None, closed="neither", finite=False)
+        self.max_lr: float | list[float] = check(
+            "max_lr", max_lr, ceiling, ListOf(ceiling, min_len=0)
+        )
+        self.threshold = check("threshold", threshold, NONNEGATIVE)
         self.reset()
 
     def reset(self) -> None:
@@ -325,7 +331,7 @@ class BoldDriver(LossRule):
         _per_group("max_lr", self.max_lr, n)
 
     def step(self, loss: Any, values: Sequence[float | list[float]]) -> list[float | list[float]]:
-        current = _check_loss(loss)
+        current = check_loss(loss)
         floors = _per_group("min_lr", self.min_lr, len(values))
         ceilings = _per_group("max_lr", self.max_lr, len(values))
         self.num_steps += 1

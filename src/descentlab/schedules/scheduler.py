@@ -33,8 +33,9 @@ from typing import Any
 
 import torch
 
-from descentlab.schedules.base import Schedule, as_schedule, check_int
-from descentlab.schedules.loss_driven import LossRule
+from descentlab.constraints import NONNEGATIVE_INT, check
+from descentlab.schedules.base import Schedule, as_schedule
+from descentlab.schedules.loss_driven import LossRule, check_loss
 
 __all__ = ["Scheduler"]
 
@@ -287,16 +288,7 @@ class Scheduler:
         """
         self._check_groups()
         if self._rules:
-            if loss is None:
-                raise ValueError("loss must be given to step(): a loss rule is scheduled")
-            if isinstance(loss, torch.Tensor):
-                if loss.numel() != 1:
-                    raise ValueError(
-                        f"loss must be a scalar, got a tensor of shape {tuple(loss.shape)}"
-                    )
-                loss = float(loss.detach().item())
-            elif isinstance(loss, bool) or not isinstance(loss, (int, float)):
-                raise ValueError(f"loss must be a number, got {loss!r}")
+            loss = check_loss(loss)
         self.last_step += 1
         new: dict[int, Value] = {
             i: _evaluate(s.driver, self.last_step, s.base) for i, s in self._schedule_slots()
@@ -319,7 +311,7 @@ class Scheduler:
 
         For a loss rule only the current value is known (`step` must be None or `last_step`).
         """
-        s_req = self.last_step if step is None else check_int("step", step, minimum=0)
+        s_req = self.last_step if step is None else check("step", step, NONNEGATIVE_INT)
         if key not in self.keys:
             raise KeyError(f"key {key!r} is not scheduled; scheduled keys: {', '.join(self.keys)}")
         out: list[Value | None] = [None] * self._n_groups
@@ -400,7 +392,7 @@ class Scheduler:
                 f"scheduler {self._n_groups} groups and {len(self._rules)} loss rules"
             )
         self._check_groups()
-        last_step = check_int("last_step", state["last_step"], minimum=0)
+        last_step = check("last_step", state["last_step"], NONNEGATIVE_INT)
         for rule, rs in zip(self._rules, state["rules"], strict=True):
             rule.load_state_dict(copy.deepcopy(rs))
         for s, b in zip(self._slots, state["base"], strict=True):

@@ -25,13 +25,19 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from descentlab.schedules.base import (
-    Schedule,
-    check_base,
-    check_choice,
-    check_float,
-    check_int,
+from descentlab.constraints import (
+    CALLABLE,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT,
+    Boolean,
+    ListOf,
+    Options,
+    check,
 )
+from descentlab.schedules.base import Schedule
 
 __all__ = [
     "Constant",
@@ -122,7 +128,7 @@ class Constant(Schedule):
     _fields = ("value",)
 
     def __init__(self, value: float | None = None) -> None:
-        self.base = check_base("value", value)
+        self.base = check("value", value, None, NONNEGATIVE)
 
     def _repr_value(self, name: str) -> Any:
         return self.base
@@ -136,7 +142,17 @@ def constant(value: float | None = None) -> Constant:
     return Constant(value)
 
 
-class Lambda(Schedule):
+class _OfFunction(Schedule):
+    """A schedule defined by a function ``fn`` of the step and a base."""
+
+    _fields = ("fn", "base")
+
+    def __init__(self, fn: Callable[[int], float], base: float | None = None) -> None:
+        self.fn = check("fn", fn, CALLABLE)
+        self.base = check("base", base, None, NONNEGATIVE)
+
+
+class Lambda(_OfFunction):
     r"""Base times a user function: :math:`v(t) = v_0 \cdot f(t)` (torch ``LambdaLR``).
 
     Args:
@@ -148,14 +164,6 @@ class Lambda(Schedule):
         0.09025
     """
 
-    _fields = ("fn", "base")
-
-    def __init__(self, fn: Callable[[int], float], base: float | None = None) -> None:
-        if not callable(fn):
-            raise ValueError(f"fn must be callable, got {fn!r}")
-        self.fn = fn
-        self.base = check_base("base", base)
-
     def _at(self, step: int, base: float) -> float:
         return base * self.fn(step)
 
@@ -165,7 +173,7 @@ def lambda_schedule(fn: Callable[[int], float], base: float | None = None) -> La
     return Lambda(fn, base)
 
 
-class Multiplicative(Schedule):
+class Multiplicative(_OfFunction):
     r"""Cumulative product: :math:`v(0) = v_0,\; v(t) = v(t-1) \cdot f(t)` (torch
     ``MultiplicativeLR``).
 
@@ -180,14 +188,6 @@ class Multiplicative(Schedule):
         >>> multiplicative(lambda t: 0.5, base=1.0)(3)
         0.125
     """
-
-    _fields = ("fn", "base")
-
-    def __init__(self, fn: Callable[[int], float], base: float | None = None) -> None:
-        if not callable(fn):
-            raise ValueError(f"fn must be callable, got {fn!r}")
-        self.fn = fn
-        self.base = check_base("base", base)
 
     def _update(self, t: int, v: float, base: float) -> float:
         return v * self.fn(t)
@@ -222,9 +222,9 @@ class Step(Schedule):
     _fields = ("step_size", "gamma", "base")
 
     def __init__(self, step_size: int, gamma: float = 0.1, base: float | None = None) -> None:
-        self.step_size = check_int("step_size", step_size, minimum=1)
-        self.gamma = check_float("gamma", gamma, low=0.0, low_open=True)
-        self.base = check_base("base", base)
+        self.step_size = check("step_size", step_size, POSITIVE_INT)
+        self.gamma = check("gamma", gamma, POSITIVE)
+        self.base = check("base", base, None, NONNEGATIVE)
 
     def _at(self, step: int, base: float) -> float:
         return _power(base, self.gamma, step // self.step_size)
@@ -257,14 +257,11 @@ class MultiStep(Schedule):
     def __init__(
         self, milestones: Iterable[int], gamma: float = 0.1, base: float | None = None
     ) -> None:
-        if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
-            raise ValueError(f"milestones must be a sequence of steps, got {milestones!r}")
-        ms = list(milestones)
         self.milestones = sorted(
-            check_int(f"milestones[{i}]", m, minimum=0) for i, m in enumerate(ms)
+            check("milestones", milestones, ListOf(NONNEGATIVE_INT, min_len=0))
         )
-        self.gamma = check_float("gamma", gamma, low=0.0, low_open=True)
-        self.base = check_base("base", base)
+        self.gamma = check("gamma", gamma, POSITIVE)
+        self.base = check("base", base, None, NONNEGATIVE)
 
     def _at(self, step: int, base: float) -> float:
         return _power(base, self.gamma, bisect_right(self.milestones, step))
@@ -298,9 +295,9 @@ class ConstantFactor(Schedule):
     def __init__(
         self, factor: float = 1.0 / 3, total_iters: int = 5, base: float | None = None
     ) -> None:
-        self.factor = check_float("factor", factor, low=0.0, high=1.0)
-        self.total_iters = check_int("total_iters", total_iters, minimum=1)
-        self.base = check_base("base", base)
+        self.factor = check("factor", factor, UNIT)
+        self.total_iters = check("total_iters", total_iters, POSITIVE_INT)
+        self.base = check("base", base, None, NONNEGATIVE)
 
     def _at(self, step: int, base: float) -> float:
         return base * self.factor if step < self.total_iters else base
@@ -343,10 +340,10 @@ class Linear(Schedule):
         total_iters: int = 5,
         base: float | None = None,
     ) -> None:
-        self.start_factor = check_float("start_factor", start_factor, low=0.0)
-        self.end_factor = check_float("end_factor", end_factor, low=0.0)
-        self.total_iters = check_int("total_iters", total_iters, minimum=1)
-        self.base = check_base("base", base)
+        self.start_factor = check("start_factor", start_factor, NONNEGATIVE)
+        self.end_factor = check("end_factor", end_factor, NONNEGATIVE)
+        self.total_iters = check("total_iters", total_iters, POSITIVE_INT)
+        self.base = check("base", base, None, NONNEGATIVE)
 
     def _at(self, step: int, base: float) -> float:
         s, e, n = self.start_factor, self.end_factor, self.total_iters
@@ -381,8 +378,8 @@ class Exponential(Schedule):
     _fields = ("gamma", "base")
 
     def __init__(self, gamma: float, base: float | None = None) -> None:
-        self.gamma = check_float("gamma", gamma, low=0.0, low_open=True)
-        self.base = check_base("base", base)
+        self.gamma = check("gamma", gamma, POSITIVE)
+        self.base = check("base", base, None, NONNEGATIVE)
 
     def _at(self, step: int, base: float) -> float:
         return _power(base, self.gamma, step)
@@ -411,9 +408,9 @@ class Polynomial(Schedule):
     _fields = ("total_iters", "power", "base")
 
     def __init__(self, total_iters: int = 5, power: float = 1.0, base: float | None = None) -> None:
-        self.total_iters = check_int("total_iters", total_iters, minimum=1)
-        self.power = check_float("power", power, low=0.0, low_open=True)
-        self.base = check_base("base", base)
+        self.total_iters = check("total_iters", total_iters, POSITIVE_INT)
+        self.power = check("power", power, POSITIVE)
+        self.base = check("base", base, None, NONNEGATIVE)
 
     def _at(self, step: int, base: float) -> float:
         n = self.total_iters
@@ -462,10 +459,10 @@ class CosineAnnealing(Schedule):
         base: float | None = None,
         form: str = "closed",
     ) -> None:
-        self.T_max = check_int("T_max", T_max, minimum=1)
-        self.eta_min = check_float("eta_min", eta_min, low=0.0)
-        self.base = check_base("base", base)
-        self.form = check_choice("form", form, ("closed", "recursive"))
+        self.T_max = check("T_max", T_max, POSITIVE_INT)
+        self.eta_min = check("eta_min", eta_min, NONNEGATIVE)
+        self.base = check("base", base, None, NONNEGATIVE)
+        self.form = check("form", form, Options("closed", "recursive"))
 
     def _update(self, t: int, v: float, base: float) -> float:
         T, eta_min = self.T_max, self.eta_min
@@ -515,10 +512,10 @@ class CosineAnnealingWarmRestarts(Schedule):
     def __init__(
         self, T_0: int, T_mult: int = 1, eta_min: float = 0.0, base: float | None = None
     ) -> None:
-        self.T_0 = check_int("T_0", T_0, minimum=1)
-        self.T_mult = check_int("T_mult", T_mult, minimum=1)
-        self.eta_min = check_float("eta_min", eta_min, low=0.0)
-        self.base = check_base("base", base)
+        self.T_0 = check("T_0", T_0, POSITIVE_INT)
+        self.T_mult = check("T_mult", T_mult, POSITIVE_INT)
+        self.eta_min = check("eta_min", eta_min, NONNEGATIVE)
+        self.base = check("base", base, None, NONNEGATIVE)
 
     def cycle(self, step: int) -> tuple[int, int]:
         """``(T_cur, T_i)``: steps since the last restart and the current cycle length."""
@@ -561,11 +558,10 @@ def _one_cycle_phases(total_steps: int, pct_start: float, three_phase: bool) -> 
 
 
 def _check_one_cycle(total_steps: Any, pct_start: Any, anneal_strategy: Any, three_phase: Any):
-    total = check_int("total_steps", total_steps, minimum=1)
-    pct = check_float("pct_start", pct_start, low=0.0, high=1.0)
-    kind = check_choice("anneal_strategy", anneal_strategy, ("cos", "linear"))
-    if not isinstance(three_phase, bool):
-        raise ValueError(f"three_phase must be a bool, got {three_phase!r}")
+    total = check("total_steps", total_steps, POSITIVE_INT)
+    pct = check("pct_start", pct_start, UNIT)
+    kind = check("anneal_strategy", anneal_strategy, Options("cos", "linear"))
+    check("three_phase", three_phase, Boolean)
     ends = _one_cycle_phases(total, pct, three_phase)
     starts = [0.0, *ends[:-1]]
     if any(e <= s for s, e in zip(starts, ends, strict=True)):
@@ -639,11 +635,9 @@ class OneCycle(Schedule):
         self.total_steps, self.pct_start, self.anneal_strategy, self._ends = _check_one_cycle(
             total_steps, pct_start, anneal_strategy, three_phase
         )
-        self.base = check_base("max_lr", max_lr)
-        self.div_factor = check_float("div_factor", div_factor, low=0.0, low_open=True)
-        self.final_div_factor = check_float(
-            "final_div_factor", final_div_factor, low=0.0, low_open=True
-        )
+        self.base = check("max_lr", max_lr, None, NONNEGATIVE)
+        self.div_factor = check("div_factor", div_factor, POSITIVE)
+        self.final_div_factor = check("final_div_factor", final_div_factor, POSITIVE)
         self.three_phase = three_phase
 
     def _repr_value(self, name: str) -> Any:
@@ -716,8 +710,8 @@ class OneCycleMomentum(Schedule):
         self.total_steps, self.pct_start, self.anneal_strategy, self._ends = _check_one_cycle(
             total_steps, pct_start, anneal_strategy, three_phase
         )
-        self.base_momentum = check_float("base_momentum", base_momentum, low=0.0, high=1.0)
-        self.max_momentum = check_float("max_momentum", max_momentum, low=0.0, high=1.0)
+        self.base_momentum = check("base_momentum", base_momentum, UNIT)
+        self.max_momentum = check("max_momentum", max_momentum, UNIT)
         self.three_phase = three_phase
         self.base = None
 
