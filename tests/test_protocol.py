@@ -208,11 +208,11 @@ def test_cliff_next_to_the_chosen_lr_is_reported():
     spec = CompareSpec(optimizers=["sgd"], trials=3, lr_ranges={"sgd": (0.01, 1.0)})
     # Accuracy rises with lr until 1.0 fails (SGD's chosen 0.316 next to a failure at 1.0).
     cands = _plan(spec, _fake_lookup(lambda lr, s: lr, fail=lambda lr: lr >= 0.5))
-    from descentlab.experiments.compare import _cliff, _select
+    from descentlab.experiments.compare.planning import cliff, select
 
-    best = _select(cands, True)
+    best = select(cands, True)
     assert cands[best].setting["lr"] == 0.316
-    assert _cliff(cands, best) == [1.0]
+    assert cliff(cands, best) == [1.0]
 
 
 # ------------------------------------------------------------------------------------------

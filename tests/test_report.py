@@ -13,9 +13,11 @@ from PIL import Image
 
 from descentlab.cli import main
 from descentlab.experiments.compare import CompareSpec, Interrupted, compare, load_comparison
+from descentlab.experiments.outputs import find_lecture_outputs
 from descentlab.report import compare_figures as CF
 from descentlab.report import figures as F
-from descentlab.report.html import find_lecture_outputs, markdown_to_html, render_report
+from descentlab.report.html import render_report
+from descentlab.report.markdown import markdown_to_html
 from descentlab.store import Store
 
 SPEC = dict(

@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from descentlab import optim
-from descentlab.experiments.compare import _rule_factories, parse_optimizer, parse_rule
+from descentlab.experiments.compare import parse_optimizer, parse_rule
+from descentlab.experiments.compare.choices import _rule_factories
 
 # rule name -> argument sets; together they move every constructor argument off its default.
 NON_DEFAULT: dict[str, list[dict]] = {

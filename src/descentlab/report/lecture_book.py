@@ -241,7 +241,7 @@ def _e(x: Any) -> str:
 
 
 def _figure_html(fig: Any, alt: str) -> str:
-    from descentlab.report.html import figure_data_uri
+    from descentlab.report.page import figure_data_uri
 
     uri = figure_data_uri(fig, dpi=90)
     return f'<figure><img alt="{_e(alt)}" src="{uri}"></figure>'
@@ -274,7 +274,7 @@ def _checks_html(checks: Sequence[Check]) -> str:
 
 
 def _page(title: str, body: str, nav: str) -> str:
-    from descentlab.report.html import html_page
+    from descentlab.report.page import html_page
 
     footer = (
         "descentlab lecture book · self-contained page (no external resources) · every ✔/✘ "

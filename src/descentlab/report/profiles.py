@@ -16,6 +16,16 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from descentlab.report.compare_tables import results_table, verdict
+from descentlab.report.page import (
+    escape,
+    figure,
+    figure_data_uri,
+    html_table,
+    report_page,
+    version,
+)
+
 __all__ = ["performance_profile_figure", "render_multi_report"]
 
 
@@ -63,16 +73,6 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
     """Write the multi-problem report; returns its path."""
     from descentlab.experiments.multi import performance_profile
     from descentlab.report import compare_figures as CF
-    from descentlab.report.html import (
-        _e,
-        _figure,
-        _results_table,
-        _verdict,
-        _version,
-        figure_data_uri,
-        html_table,
-        report_page,
-    )
     from descentlab.store import Store
 
     out = Path(path) if path is not None else multi.report_path
@@ -100,7 +100,7 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
         f"<p>Each optimizer's learning rate was tuned on each problem's validation data; the "
         f"numbers are the final test metric (mean over the refit seeds) and the rank on that "
         f"problem (1 = best, ties share the mean rank). Best mean rank ({lowest:.2f}): "
-        f"<b>{_e(' and '.join(leaders))}</b>{' (tied)' if len(leaders) > 1 else ''}.</p>"
+        f"<b>{escape(' and '.join(leaders))}</b>{' (tied)' if len(leaders) > 1 else ''}.</p>"
         + html_table(["problem", *multi.displays], rows, raw=True)
     )
     sections.append(("ranks", "Rank table", rank_html))
@@ -127,7 +127,7 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
         "left is better (Dolan & Moré 2002; AlgoPerf)."
     )
     profile_html = (
-        _figure(uri, caption, "performance profiles")
+        figure(uri, caption, "performance profiles")
         + "<p>Steps to each problem's validation target (median over curve seeds), and the "
         "ratio to the fastest. An <i>auto</i> target lies 95% of the way from the initial "
         "validation metric to the best final one any optimizer reached (geometrically for a "
@@ -141,23 +141,24 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
         cmp = p.comparison
         rel = os.path.relpath(cmp.report_path, out.parent)
         link = (
-            f' <a href="{_e(rel)}">Full report of this problem</a>.'
+            f' <a href="{escape(rel)}">Full report of this problem</a>.'
             if cmp.report_path.is_file()
             else ""
         )
         parts = [
-            f"<p>Run directory <code>{_e(str(cmp.run_dir))}</code>.{link}</p>",
-            _verdict(cmp),
-            _results_table(cmp),
+            f"<p>Run directory <code>{escape(str(cmp.run_dir))}</code>.{link}</p>",
+            verdict(cmp),
+            results_table(cmp),
         ]
         store = Store(cmp.store_path)
         try:
             curves = CF.learning_curves_figure(cmp, store)
             if curves is not None:
                 parts.append(
-                    _figure(
+                    figure(
                         figure_data_uri(curves, save_to=fig_dir / f"curves_{i}_{p.name}.png"),
-                        f"{_e(p.name)}: learning curves of the chosen settings (mean over seeds).",
+                        f"{escape(p.name)}: learning curves of the chosen settings (mean "
+                        "over seeds).",
                         f"learning curves on {p.name}",
                     )
                 )
@@ -168,11 +169,11 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = f"Optimizers on {len(multi.problems)} problems"
     sub = (
-        f"{len(multi.labels)} optimizers ({_e(', '.join(multi.displays))}) on "
-        f"{_e(', '.join(p.name for p in multi.problems))}; each tuned per problem on "
+        f"{len(multi.labels)} optimizers ({escape(', '.join(multi.displays))}) on "
+        f"{escape(', '.join(p.name for p in multi.problems))}; each tuned per problem on "
         f"validation data. Rendered {now} by descentlab."
     )
-    footer = f"descentlab {_e(_version())} · self-contained report · {_e(str(out.parent))}"
+    footer = f"descentlab {escape(version())} · self-contained report · {escape(str(out.parent))}"
     text = report_page(title, sub, sections, footer)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

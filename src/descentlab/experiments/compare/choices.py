@@ -1,0 +1,342 @@
+"""The optimizers of a comparison: named, composed from update rules, or from outside descentlab.
+
+:func:`parse_optimizer` turns what a user writes (``"adam"``, ``"adadelta@default"``,
+``"rms_mom=chain(scale_by_rms(), trace(momentum=0.9), scale_by_lr())"``,
+``"lion=pytorch_optimizer.Lion"``, a rule, a class) into an :class:`OptimizerChoice`; the
+helpers below ask an optimizer which hyperparameters it takes and has, and build it once on a
+dummy parameter so that a bad hyperparameter fails before any training.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from descentlab import optim
+from descentlab.experiments import external
+from descentlab.problems.trajectories import optimizer_label
+
+__all__ = [
+    "DEFAULT_LR_RANGES",
+    "OptimizerChoice",
+    "parse_optimizer",
+    "parse_rule",
+]
+
+#: Learning-rate search ranges: two decades each, placed so that the best rate for small networks
+#: (the MNIST-1D CNN and MLPs) lies inside, with the edges showing too small and too large.
+#: Adaptive methods take steps of about ``lr`` per coordinate, plain SGD of ``lr * |g|``,
+#: momentum methods' effective rate is ``lr / (1 - momentum)``, and Adadelta's ``lr`` multiplies
+#: an already unit-corrected step (torch's default is 1.0; short runs favour larger values).
+DEFAULT_LR_RANGES: dict[str, tuple[float, float]] = {
+    "sgd": (1e-2, 1.0),
+    "momentum": (1e-2, 1.0),
+    "nesterov": (1e-2, 1.0),
+    "adagrad": (1e-2, 1.0),
+    "adadelta": (1.0, 100.0),
+    "rmsprop": (1e-3, 1e-1),
+    "adam": (1e-3, 1e-1),
+    "adamw": (1e-3, 1e-1),
+    "nadam": (1e-3, 1e-1),
+    "radam": (1e-3, 1e-1),
+    "adamax": (1e-3, 1e-1),
+    "asgd": (1e-2, 1.0),
+    # Rprop's lr is its initial step per coordinate (then adapted within step_sizes)
+    "rprop": (1e-4, 1e-2),
+}
+_FALLBACK_LR_RANGE = (1e-4, 1.0)
+# "adadelta@default": the optimizer at its default learning rate, not tuned.
+_FIXED_SUFFIX = "@default"
+
+
+# ------------------------------------------------------------------------------------------
+# optimizers: named or composed
+
+
+@dataclass(frozen=True)
+class OptimizerChoice:
+    """One optimizer of a comparison.
+
+    Attributes:
+        label: its name in tables and figures (unique within a comparison).
+        optimizer: a name from ``descentlab.optim.NAMES``, an update rule
+            (``descentlab.optim.chain(...)``) or an optimizer from outside descentlab
+            (:mod:`descentlab.experiments.external`).
+        hyper: fixed hyperparameters (not tuned), e.g. ``{"momentum": 0.9}``.
+        lr_range: the learning-rate search range ``(low, high)``.
+    """
+
+    label: str
+    optimizer: Any
+    hyper: Mapping[str, Any] = field(default_factory=dict)
+    lr_range: tuple[float, float] = _FALLBACK_LR_RANGE
+    fixed_lr: bool = False
+
+    @property
+    def is_named(self) -> bool:
+        return isinstance(self.optimizer, str)
+
+    @property
+    def display(self) -> str:
+        """The label as the lectures write it (``Adam``, ``RMSProp``...); an optimizer kept at
+        its default learning rate under a label of its own reads ``Adadelta (default lr)``."""
+        from descentlab.report.figures import DISPLAY_NAMES
+
+        if self.label in DISPLAY_NAMES:
+            return DISPLAY_NAMES[self.label]
+        if self.fixed_lr and self.is_named and self.label != self.optimizer:
+            return f"{DISPLAY_NAMES.get(self.optimizer, self.optimizer)} (default lr)"
+        return self.label
+
+    def default_lr(self) -> float:
+        """The learning rate a ``fixed_lr`` optimizer keeps: a fixed ``lr`` in :attr:`hyper`,
+        else the optimizer's own default (the class's ``lr`` argument, a rule's default)."""
+        value = defaults_of(self).get("lr")
+        if not isinstance(value, numbers.Real) or isinstance(value, bool):
+            raise ValueError(
+                f"optimizer {self.label!r} has no default learning rate to keep fixed; give "
+                "one as a fixed hyperparameter (hyper={'lr': ...})"
+            )
+        return float(value)
+
+    def describe(self) -> str:
+        """The optimizer as text: its name, or the repr of its rule (parseable back)."""
+        return self.optimizer if isinstance(self.optimizer, str) else repr(self.optimizer)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "optimizer": self.describe(),
+            "hyper": dict(self.hyper),
+            "lr_range": [float(v) for v in self.lr_range],
+            "fixed_lr": self.fixed_lr,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OptimizerChoice:
+        opt = data["optimizer"]
+        ext = external.external_from_description(opt)
+        return cls(
+            label=data["label"],
+            optimizer=ext if ext is not None else opt if "(" not in opt else parse_rule(opt),
+            hyper=dict(data.get("hyper", {})),
+            lr_range=tuple(float(v) for v in data["lr_range"]),  # type: ignore[arg-type]
+            fixed_lr=bool(data.get("fixed_lr", False)),
+        )
+
+
+def _rule_factories() -> dict[str, Callable[..., Any]]:
+    skip = {"get", "family", "apply_updates"}
+    return {
+        n: getattr(optim, n)
+        for n in optim.__all__
+        if n[0].islower() and n not in skip and callable(getattr(optim, n))
+    }
+
+
+def parse_rule(text: str) -> Any:
+    """Build an update rule from an expression such as
+    ``"chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())"``.
+
+    Only the rule factories of :mod:`descentlab.optim` (and ``chain``) may be called, with
+    literal arguments; nothing is evaluated. The ``repr`` of a rule parses back to an equal
+    rule.
+
+    Raises:
+        KeyError: an unknown rule name (lists the valid ones).
+        ValueError: not a rule expression, or bad arguments.
+
+    Example:
+        >>> parse_rule("chain(trace(momentum=0.8), scale_by_lr(lr=0.1))")
+        chain(trace(momentum=0.8, dampening=0.0, nesterov=False), scale_by_lr(lr=0.1))
+    """
+    factories = _rule_factories()
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(
+            f"a composed optimizer must look like 'chain(scale_by_adam(), scale_by_lr())', "
+            f"got {text!r}"
+        ) from exc
+
+    def build(n: ast.AST) -> Any:
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
+            name = n.func.id
+            if name not in factories:
+                raise KeyError(
+                    f"unknown update rule {name!r}; valid names: {', '.join(sorted(factories))}"
+                )
+            args = [build(a) for a in n.args]
+            kwargs = {}
+            for kw in n.keywords:
+                if kw.arg is None:
+                    raise ValueError(f"{text!r}: '**' arguments are not supported")
+                kwargs[kw.arg] = build(kw.value)
+            try:
+                return factories[name](*args, **kwargs)
+            except TypeError as exc:
+                raise ValueError(f"bad arguments for {name}: {exc}") from None
+        try:
+            return ast.literal_eval(n)
+        except ValueError:
+            raise ValueError(
+                f"{text!r}: arguments must be numbers, strings, booleans or rules"
+            ) from None
+
+    rule = build(node)
+    if not isinstance(rule, optim.Rule):
+        raise ValueError(f"a composed optimizer must be an update rule, got {text!r}")
+    return rule
+
+
+def parse_optimizer(spec: Any) -> OptimizerChoice:
+    """An :class:`OptimizerChoice` from a name, ``"label=rule expression"``, an import path
+    (``"torch.optim.SGD"``, ``"lion=pytorch_optimizer.Lion"``, ``"pkg.mod:Name"``), a rule, a
+    ``torch.optim.Optimizer`` class or factory ``params -> optimizer`` (see
+    :mod:`descentlab.experiments.external`), a ``(label, optimizer)`` pair or a choice.
+
+    A string ending in ``@default`` keeps the optimizer at its default learning rate (not
+    tuned; ``fixed_lr``) and, without a label, is labelled ``<name>_default`` so that it can sit
+    beside the tuned one.
+
+    Raises:
+        KeyError: an unknown optimizer or rule name (lists the valid names).
+        ValueError: anything else that is not an optimizer.
+
+    Example:
+        >>> parse_optimizer("Adam").label
+        'adam'
+        >>> c = parse_optimizer("rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), "
+        ...                     "scale_by_lr())")
+        >>> c.label, c.is_named
+        ('rms_mom', False)
+        >>> c = parse_optimizer("adadelta@default")
+        >>> c.label, c.fixed_lr, c.default_lr()
+        ('adadelta_default', True, 1.0)
+    """
+    if isinstance(spec, OptimizerChoice):
+        return spec
+    label: str | None = None
+    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        label, spec = spec
+    fixed = False
+    if isinstance(spec, str):
+        text = spec.strip()
+        if "=" in text.split("(", 1)[0]:
+            label, _, text = text.partition("=")
+            label, text = label.strip(), text.strip()
+        if text.lower().endswith(_FIXED_SUFFIX):
+            fixed, text = True, text[: -len(_FIXED_SUFFIX)].strip()
+        if external.looks_like_path(text):
+            spec = external.ImportedOptimizer(text)
+        elif "(" in text:
+            spec = parse_rule(text)
+        else:
+            if not text:
+                raise ValueError(f"optimizer must be a name, got {spec!r}")
+            optim.get(text)  # KeyError listing the valid names
+            name = text.lower()
+            return OptimizerChoice(
+                label=label or (f"{name}_default" if fixed else name),
+                optimizer=name,
+                lr_range=DEFAULT_LR_RANGES.get(name, _FALLBACK_LR_RANGE),
+                fixed_lr=fixed,
+            )
+    if isinstance(spec, optim.Rule):
+        if not label:
+            label = optimizer_label(spec) + ("_default" if fixed else "")
+        return OptimizerChoice(
+            label=label, optimizer=spec, lr_range=_FALLBACK_LR_RANGE, fixed_lr=fixed
+        )
+    if external.is_external(spec) or isinstance(spec, type) or callable(spec):
+        ext = external.wrap(spec)
+        key = ext.name.lower()
+        return OptimizerChoice(
+            label=label or (f"{ext.label}_default" if fixed else ext.label),
+            optimizer=ext,
+            lr_range=DEFAULT_LR_RANGES.get(key, _FALLBACK_LR_RANGE),
+            fixed_lr=fixed,
+        )
+    raise ValueError(
+        "optimizer must be a name (one of "
+        f"{', '.join(optim.NAMES)}), 'label=rule expression', an import path "
+        f"('torch.optim.SGD'), an update rule, a torch optimizer class or factory, or a "
+        f"(label, optimizer) pair, got {spec!r}"
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# the specification
+
+
+def defaults_of(choice: OptimizerChoice) -> dict[str, Any]:
+    """The optimizer's hyperparameters with their defaults, the fixed ones applied: a class's
+    or factory's keyword defaults, a rule's ``defaults``."""
+    if choice.is_named:
+        target = optim.get(choice.optimizer)
+    elif external.is_external(choice.optimizer):
+        target = getattr(choice.optimizer, "target", None)
+    else:
+        return {**dict(getattr(choice.optimizer, "defaults", {})), **choice.hyper}
+    try:
+        params = list(inspect.signature(target).parameters.values()) if target else []
+    except (TypeError, ValueError):
+        params = []
+    out = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    return {**out, **choice.hyper}
+
+
+def has_hyper(choice: OptimizerChoice, key: str) -> bool:
+    """Whether the optimizer *has* hyperparameter ``key``: it takes it and its value is not
+    switched off (0, False, None). SGD takes ``momentum`` but has none (0): tuning
+    ``momentum`` would turn it into another optimizer."""
+    defaults = defaults_of(choice)
+    if key not in defaults:
+        return False
+    value = defaults[key]
+    return (
+        value is not None
+        and value is not False
+        and not (isinstance(value, numbers.Number) and value == 0)
+    )
+
+
+def accepts(choice: OptimizerChoice, key: str) -> bool:
+    try:
+        check_optimizer(choice, {**choice.hyper, "lr": choice.lr_range[0], key: None}, probe=key)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def check_optimizer(
+    choice: OptimizerChoice, hyper: Mapping[str, Any], *, probe: str | None = None
+) -> None:
+    """Build the optimizer on a dummy parameter: bad hyperparameters fail here, not in a
+    worker. With ``probe``, only whether the optimizer takes that keyword is checked."""
+    if external.is_external(choice.optimizer):
+        external.check_external(choice.label, choice.optimizer, hyper, probe=probe)
+        return
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    if probe is not None:
+        cls = optim.get(choice.optimizer) if choice.is_named else None
+        if cls is not None:
+            if probe not in inspect.signature(cls).parameters:
+                raise ValueError(f"{choice.label} takes no {probe!r}")
+            return
+        if probe not in choice.optimizer.defaults:
+            raise ValueError(f"{choice.label} takes no {probe!r}")
+        return
+    try:
+        if choice.is_named:
+            optim.get(choice.optimizer)(params, **hyper)
+        else:
+            optim.Optimizer(params, choice.optimizer, **hyper)
+    except TypeError as exc:
+        raise ValueError(f"optimizer {choice.label!r}: {exc}") from None

@@ -1,0 +1,239 @@
+"""A comparison rebuilt from its store: every finished trial found again by its config.
+
+The same function, :func:`collect`, serves a finished :func:`~descentlab.experiments.compare.
+compare`, a resumed one and ``descentlab report`` (through :func:`load_comparison`): the
+results depend on the stored trials only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from descentlab.experiments import tuning
+from descentlab.experiments.compare.planning import (
+    Found,
+    cliff,
+    final_setting,
+    final_trials,
+    select,
+    tuning_plan,
+)
+from descentlab.experiments.compare.results import Comparison, OptimizerResult, score_metric
+from descentlab.experiments.compare.spec import CompareSpec
+from descentlab.experiments.trials import Trial, finished_run, store_path_of
+from descentlab.store import Store
+
+__all__ = ["EXPERIMENT", "Judge", "collect", "load_comparison"]
+
+#: The name of a comparison's experiment record in its store.
+EXPERIMENT = "compare"
+
+
+@dataclass(frozen=True)
+class Judge:
+    """Decides whether a finished trial failed (:func:`~descentlab.experiments.tuning.
+    trial_failure`): its loss went non-finite, its final held-out metric is no better than
+    ``chance``, or its final training loss is above its initial one (read from the store:
+    the engine logs the training loss at step 0)."""
+
+    metric: str
+    maximize: bool
+    chance: float | None
+
+    def __call__(
+        self, store: Any, run_id: int | None, status: str, summary: Mapping[str, Any], phase: str
+    ) -> str | None:
+        metric = self.metric
+        if phase == "refit":  # its "val" examples are training data: judge the test metric
+            metric = "test/" + metric.split("/", 1)[1]
+        initial = None
+        if run_id is not None and status == "completed":
+            series = store.metrics(run_id, split="train", name="loss").get("train/loss")
+            if series is not None and len(series.steps) and int(series.steps[0]) == 0:
+                initial = float(series.values[0])
+        return tuning.trial_failure(
+            status,
+            summary.get(metric),
+            chance=self.chance,
+            maximize=self.maximize,
+            initial_loss=initial,
+            final_loss=summary.get("train/loss"),
+        )
+
+
+# ------------------------------------------------------------------------------------------
+
+
+def collect(
+    spec: CompareSpec, store: Any, *, task: str, run_dir: Path, metric: str | None = None
+) -> Comparison:
+    """Rebuild the comparison's results from the store (missing trials stay empty).
+
+    The same function serves a finished :func:`compare`, a resumed one and
+    ``descentlab report``: the table depends on the stored trials only. ``metric`` is the
+    problem's own metric name, if it has one.
+    """
+    metric, maximize = score_metric(task, metric)
+    records = store.list_runs(name=EXPERIMENT)
+    chance = records[-1].provenance.get("chance") if records else None
+    judge = Judge(metric, maximize, chance)
+    results = []
+    complete = True
+    for choice in spec.choices():
+
+        def lookup(t: Trial) -> Found | None:
+            rec = finished_run(store, t)
+            if rec is None:
+                return None
+            summary = dict(rec.summary or {})
+            return Found(
+                rec.id, rec.status, summary, judge(store, rec.id, rec.status, summary, t.phase)
+            )
+
+        cands, _, done = tuning_plan(spec, choice, lookup, metric, maximize)
+        best = select(cands, maximize) if done else None
+        res = OptimizerResult(
+            choice=choice,
+            candidates=cands,
+            best=best,
+            curve_runs=[None] * spec.seeds,
+            refit_runs=[None] * spec.seeds,
+            test_accuracy=(math.nan,) * 3,
+            test_loss=(math.nan,) * 3,
+            steps_to_target=[],
+            seconds_to_target=[],
+            final_val_accuracy=[],
+            final_val_loss=[],
+            diverged_tuning=sum(c.diverged for c in cands),
+            diverged_final=0,
+            failed_tuning=sum(c.failed for c in cands),
+            cliff=cliff(cands, best),
+        )
+        for c in cands:
+            for f in c.failures:
+                if f is not None:
+                    res.failures[f] = res.failures.get(f, 0) + 1
+        setting = final_setting(choice, cands, best) if done else None
+        if setting is not None:
+            res.setting = setting
+            _fill_final(spec, store, res, task, judge)
+            complete &= all(r is not None for r in res.curve_runs + res.refit_runs)
+        elif not done:
+            complete = False
+        results.append(res)
+    return Comparison(
+        spec=spec,
+        results=results,
+        run_dir=Path(run_dir),
+        task=task,
+        select_metric=metric,
+        record=records[-1] if records else None,
+        complete=complete,
+        chance=chance,
+    )
+
+
+def _fill_final(
+    spec: CompareSpec, store: Any, res: OptimizerResult, task: str, judge: Judge
+) -> None:
+    trials = final_trials(spec, res.choice, res.best_setting or {})
+    for t in trials:
+        rec = finished_run(store, t)
+        seed = t.tag[0]
+        i = spec.final_seeds.index(seed)
+        if rec is None:
+            continue
+        if rec.status == "diverged":
+            res.diverged_final += 1
+        summary = rec.summary or {}
+        failure = judge(store, rec.id, rec.status, summary, t.phase)
+        if failure is not None:
+            res.failed_final += 1
+            res.failures[failure] = res.failures.get(failure, 0) + 1
+        if t.phase == "curve":
+            res.curve_runs[i] = rec.id
+            if rec.status == "completed":
+                res.final_val_accuracy.append(summary.get("val/accuracy", math.nan) or math.nan)
+                res.final_val_loss.append(summary.get("val/loss", math.nan) or math.nan)
+            if task == "classification" and spec.target_accuracy is not None:
+                m = store.metrics(rec.id)
+                acc = m.get("val/accuracy")
+                wall = m.get("progress/wall_time")
+                step, secs = (None, None)
+                if acc is not None:
+                    step, secs = tuning.time_to_target(
+                        acc.steps,
+                        acc.values,
+                        spec.target_accuracy,
+                        seconds=_align(wall, acc.steps) if wall is not None else None,
+                    )
+                res.steps_to_target.append(step)
+                # Wall-clock time only from the run that trained alone (a vectorized group's
+                # time is shared by its runs).
+                res.seconds_to_target.append(secs if t.monitored else None)
+        else:
+            res.refit_runs[i] = rec.id
+            if rec.status == "completed":
+                for key, into in (
+                    ("test/accuracy", res.test_accuracy_seeds),
+                    ("test/loss", res.test_loss_seeds),
+                    ("test/rmse", res.test_rmse_seeds),
+                ):
+                    value = summary.get(key)
+                    if value is not None:
+                        into[seed] = float(value)
+    conf = spec.confidence
+    if res.test_accuracy_seeds:
+        res.test_accuracy = tuning.t_interval(
+            list(res.test_accuracy_seeds.values()), confidence=conf, bounds=(0.0, 1.0)
+        )
+    if res.test_loss_seeds:
+        res.test_loss = tuning.t_interval(list(res.test_loss_seeds.values()), confidence=conf)
+    if res.test_rmse_seeds:
+        res.test_rmse = tuning.t_interval(list(res.test_rmse_seeds.values()), confidence=conf)
+
+
+def _align(series: Any, steps: np.ndarray) -> np.ndarray:
+    lookup = dict(zip(series.steps.tolist(), series.values.tolist(), strict=True))
+    return np.asarray([lookup.get(int(s), math.nan) for s in steps], dtype=float)
+
+
+def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
+    """The comparison stored in ``run_dir`` (for re-rendering its report).
+
+    Args:
+        run_dir: a directory written by :func:`compare` (``runs/<name>``).
+
+    Returns:
+        The :class:`Comparison` rebuilt from the store (``complete`` is False for a
+        comparison that was stopped).
+
+    Raises:
+        FileNotFoundError: no store, or no comparison in it.
+
+    Example:
+        >>> result = load_comparison("runs/mnist1d-default-1a2b3c4d")  # doctest: +SKIP
+        >>> print(result.table())  # doctest: +SKIP
+    """
+    run_dir = Path(run_dir)
+    path = store_path_of(run_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"no store at {path}: is {run_dir} a comparison's run directory?")
+    store = Store(path)
+    try:
+        records = store.list_runs(name=EXPERIMENT)
+        if not records:
+            raise FileNotFoundError(f"{path} holds no comparison")
+        spec = CompareSpec.from_dict(records[-1].config["spec"])
+        task = records[-1].provenance.get("task", "classification")
+        metric = records[-1].provenance.get("metric")
+        return collect(spec, store, task=task, run_dir=run_dir, metric=metric)
+    finally:
+        store.close()

@@ -1,0 +1,280 @@
+"""Which trials a comparison runs: the tuning rounds, the chosen setting, the final runs.
+
+Each function is a pure function of the spec and of the trials finished so far (``lookup``):
+a resumed comparison retraces the same rounds and finds its finished trials again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from descentlab.engine.config import RunConfig
+from descentlab.experiments import tuning
+from descentlab.experiments.compare.choices import OptimizerChoice, has_hyper, parse_optimizer
+from descentlab.experiments.compare.results import CandidateResult
+from descentlab.experiments.trials import MonitoredOptimizer, Trial
+
+if TYPE_CHECKING:
+    from descentlab.experiments.compare.spec import CompareSpec
+
+__all__ = [
+    "Found",
+    "cliff",
+    "final_setting",
+    "final_trials",
+    "select",
+    "target_of",
+    "tuning_plan",
+    "tuning_settings",
+    "tuning_trials",
+]
+
+
+def target_of(key: str, labels: Sequence[str]) -> tuple[str, str] | None:
+    """``(label, name)`` for a search-space key ``"LABEL.name"`` naming one optimizer."""
+    for label in sorted(labels, key=len, reverse=True):
+        if key.startswith(label + ".") and len(key) > len(label) + 1:
+            return label, key[len(label) + 1 :]
+    return None
+
+
+def _base_config(spec: CompareSpec) -> Any:
+    return RunConfig(
+        problem=spec.problem,
+        problem_options=dict(spec.problem_options),
+        split_seed=spec.split_seed,
+        val_fraction=spec.val_fraction,
+        model=spec.model,
+        model_options=dict(spec.model_options),
+        batch_size=spec.batch_size,
+        steps=spec.steps,
+    )
+
+
+def _space_for(spec: CompareSpec, choice: OptimizerChoice) -> dict[str, Any]:
+    """The search space of one optimizer: the plain names it has, and ``LABEL.name`` keys
+    naming it (those win over a plain name)."""
+    labels = [parse_optimizer(o).label for o in spec.optimizers]
+    out: dict[str, Any] = {}
+    targeted: dict[str, Any] = {}
+    for key, values in spec.space.items():
+        target = target_of(key, labels)
+        if target is None:
+            if has_hyper(choice, key):
+                out[key] = values
+        elif target[0] == choice.label:
+            targeted[target[1]] = values
+    return {**out, **targeted}
+
+
+def _fold_kinds(spec: CompareSpec) -> list[str]:
+    if spec.cv_folds is None:
+        return ["holdout"]
+    return [f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds)]
+
+
+def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str, Any]]:
+    """The settings of the first tuning round for one optimizer (the tuned hyperparameters
+    only): the coarse grid, or the random draws; none for a ``fixed_lr`` optimizer."""
+    if choice.fixed_lr:
+        return []
+    return tuning.candidates(
+        choice.lr_range,
+        search=spec.search,
+        trials=spec.trials,
+        space=_space_for(spec, choice),
+        seed=spec.seed,
+    )
+
+
+def tuning_trials(
+    spec: CompareSpec,
+    choice: OptimizerChoice,
+    settings: Sequence[Mapping[str, Any]] | None = None,
+) -> list[Trial]:
+    """The tuning trials of ``settings`` (default: the first round's): every setting on every
+    fold with every tuning seed (tag ``(setting index, fold index, seed index)``).
+
+    Example:
+        >>> from descentlab.experiments.compare import CompareSpec
+        >>> spec = CompareSpec(optimizers=["adam"], trials=3, cv_folds=2)
+        >>> [(t.config.hyper["lr"], t.data) for t in tuning_trials(spec, spec.choices()[0])]
+        [(0.001, 'fold:0:2'), (0.001, 'fold:1:2'), (0.01, 'fold:0:2'), (0.01, 'fold:1:2'), (0.1, 'fold:0:2'), (0.1, 'fold:1:2')]
+    """  # noqa: E501
+    if settings is None:
+        settings = tuning_settings(spec, choice)
+    base = _base_config(spec)
+    steps = spec.tune_length
+    out = []
+    for ci, setting in enumerate(settings):
+        for fi, kind in enumerate(_fold_kinds(spec)):
+            for si, seed in enumerate(spec.tuning_seeds):
+                cfg = base.replace(
+                    optimizer=choice.optimizer,
+                    hyper={**choice.hyper, **setting},
+                    steps=steps,
+                    eval_every=max(1, steps // 5),
+                    seed=seed,
+                    evaluate_test=False,
+                    name=f"tune/{choice.label}/{kind}",
+                )
+                out.append(Trial("tune", choice.label, cfg, kind, (ci, fi, si)))
+    return out
+
+
+@dataclass(frozen=True)
+class Found:
+    """A finished trial as the protocol sees it: its run, status, summary and failure."""
+
+    run_id: int | None
+    status: str
+    summary: dict[str, Any]
+    failure: str | None
+
+
+Lookup = Callable[[Trial], "Found | None"]
+
+
+def _candidates(
+    spec: CompareSpec,
+    choice: OptimizerChoice,
+    settings: Sequence[Mapping[str, Any]],
+    lookup: Lookup,
+    metric: str,
+) -> tuple[list[CandidateResult], list[Trial]]:
+    """The settings with their scores (one per fold and tuning seed), and the trials of theirs
+    that have not finished."""
+    n = len(_fold_kinds(spec)) * spec.tune_seeds
+    cands = [
+        CandidateResult(dict(s), [math.nan] * n, [None] * n, [None] * n, [None] * n)
+        for s in settings
+    ]
+    missing = []
+    for t in tuning_trials(spec, choice, settings):
+        ci, fi, si = t.tag
+        j = fi * spec.tune_seeds + si
+        found = lookup(t)
+        if found is None:
+            missing.append(t)
+            continue
+        value = found.summary.get(metric) if found.status == "completed" else None
+        cands[ci].scores[j] = math.nan if value is None else float(value)
+        cands[ci].statuses[j] = found.status
+        cands[ci].run_ids[j] = found.run_id
+        cands[ci].failures[j] = found.failure
+    return cands, missing
+
+
+def tuning_plan(
+    spec: CompareSpec, choice: OptimizerChoice, lookup: Lookup, metric: str, maximize: bool
+) -> tuple[list[CandidateResult], list[Trial], bool]:
+    """Where one optimizer's tuning stands: ``(candidates so far, trials to run, done)``.
+
+    The search runs in rounds: the coarse grid, then -- each round decided by the scores of
+    all before it (:func:`~descentlab.experiments.tuning.refine_lrs`) -- extension points past
+    a winning edge and finer points around the best, for the best combination of the other
+    tuned hyperparameters. ``lookup`` answers for finished trials; the first round with a
+    missing trial stops the walk and returns those trials. Since every round depends only on
+    finished trials, a resumed comparison retraces the same rounds.
+    """
+    settings = tuning_settings(spec, choice)
+    if not settings:
+        return [], [], True
+    refine = spec.refine and spec.search == "grid"
+    step = tuning.grid_step(*choice.lr_range, spec.trials)
+    while True:
+        cands, missing = _candidates(spec, choice, settings, lookup, metric)
+        if missing or not refine:
+            return cands, missing, not missing
+        best = tuning.select_best([c.score for c in cands], maximize=maximize)
+        others = {k: v for k, v in settings[0 if best is None else best].items() if k != "lr"}
+        same = [c for c in cands if {k: v for k, v in c.setting.items() if k != "lr"} == others]
+        new = tuning.refine_lrs(
+            [c.setting["lr"] for c in same],
+            [c.score for c in same],
+            maximize=maximize,
+            lr_range=choice.lr_range,
+            step=step,
+            max_extend=spec.max_extend,
+        )
+        if not new:
+            return cands, [], True
+        settings = [*settings, *({"lr": lr, **others} for lr in new)]
+
+
+def select(cands: list[CandidateResult], maximize: bool) -> int | None:
+    return tuning.select_best([c.score for c in cands], maximize=maximize)
+
+
+def cliff(cands: list[CandidateResult], best: int | None) -> list[float]:
+    """Learning rates next to the chosen one (same other hyperparameters) that failed."""
+    if best is None:
+        return []
+    others = {k: v for k, v in cands[best].setting.items() if k != "lr"}
+    same = sorted(
+        (c for c in cands if {k: v for k, v in c.setting.items() if k != "lr"} == others),
+        key=lambda c: c.setting["lr"],
+    )
+    i = next(j for j, c in enumerate(same) if c is cands[best])
+    return [
+        float(same[j].setting["lr"])
+        for j in (i - 1, i + 1)
+        if 0 <= j < len(same) and same[j].failed
+    ]
+
+
+def final_setting(
+    choice: OptimizerChoice, cands: list[CandidateResult], best: int | None
+) -> dict[str, Any] | None:
+    """The setting the final runs use: the chosen candidate's, or for a ``fixed_lr``
+    optimizer its default learning rate (None: nothing to run -- every setting failed)."""
+    if choice.fixed_lr:
+        return {"lr": choice.default_lr()}
+    return None if best is None else dict(cands[best].setting)
+
+
+def final_trials(
+    spec: CompareSpec, choice: OptimizerChoice, setting: Mapping[str, Any]
+) -> list[Trial]:
+    """Curve runs (train/validation) and refit runs (train + validation, test once) of the
+    chosen setting, one of each per seed (tag ``(seed,)``).
+
+    The first seed's curve run is monitored (its optimizer records the update-to-parameter
+    ratio) and runs alone, so that it also gives an honest wall-clock time to the target; the
+    other seeds' curve runs, like the refit runs, can share one vectorized pass.
+
+    Example:
+        >>> from descentlab.experiments.compare import CompareSpec
+        >>> spec = CompareSpec(optimizers=["adam"], seeds=2)
+        >>> [(t.phase, t.data, t.config.seed, t.config.evaluate_test)
+        ...  for t in final_trials(spec, spec.choices()[0], {"lr": 0.01})]
+        [('curve', 'holdout', 0, False), ('curve', 'holdout', 1, False), ('refit', 'refit', 0, True), ('refit', 'refit', 1, True)]
+    """  # noqa: E501
+    base = _base_config(spec).replace(hyper={**choice.hyper, **setting})
+    every = spec.curve_eval_every
+    out = []
+    for s in spec.final_seeds:
+        monitored = s == spec.final_seeds[0]
+        cfg = base.replace(
+            optimizer=MonitoredOptimizer(choice.optimizer, every)
+            if monitored
+            else choice.optimizer,
+            eval_every=every,
+            seed=s,
+            evaluate_test=False,
+            name=f"curve/{choice.label}",
+        )
+        out.append(Trial("curve", choice.label, cfg, "holdout", (s,)))
+    for s in spec.final_seeds:
+        cfg = base.replace(
+            optimizer=choice.optimizer,
+            eval_every=spec.steps,  # only the final model matters: evaluate at the end
+            seed=s,
+            evaluate_test=True,
+            name=f"refit/{choice.label}",
+        )
+        out.append(Trial("refit", choice.label, cfg, "refit", (s,)))
+    return out

@@ -1,0 +1,434 @@
+"""What a comparison found: per optimizer its tuning candidates and final runs, the table,
+the paired ranking and the recommendation.
+
+:class:`Comparison` is a plain value: everything here is computed from its fields, without
+the store.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from descentlab.experiments import tuning
+from descentlab.experiments.compare.choices import OptimizerChoice
+from descentlab.experiments.trials import store_path_of
+from descentlab.problems.problem import METRICS
+
+if TYPE_CHECKING:
+    from descentlab.experiments.compare.spec import CompareSpec
+
+__all__ = ["CandidateResult", "Comparison", "OptimizerResult", "score_metric"]
+
+
+@dataclass
+class CandidateResult:
+    """One tuning setting: its hyperparameters and validation score(s), one per fold and
+    tuning seed."""
+
+    setting: dict[str, Any]
+    scores: list[float]  # NaN where the trial diverged or is missing
+    statuses: list[str | None]
+    run_ids: list[int | None]
+    failures: list[str | None] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        """Mean validation score (NaN if any trial failed or is missing: a failed setting
+        never wins)."""
+        if self.failed or any(s is None or not math.isfinite(s) for s in self.scores):
+            return math.nan
+        return float(np.mean(self.scores))
+
+    @property
+    def diverged(self) -> int:
+        return sum(s == "diverged" for s in self.statuses)
+
+    @property
+    def failed(self) -> int:
+        """Trials of this setting that failed (diverged, at chance, or loss rose)."""
+        return sum(f is not None for f in self.failures)
+
+
+@dataclass
+class OptimizerResult:
+    """Everything the comparison found for one optimizer.
+
+    Attributes:
+        choice: the optimizer.
+        candidates: the tuning settings with their validation scores (empty for a
+            ``fixed_lr`` optimizer).
+        best: index of the chosen setting (None: all failed / not tuned yet / fixed lr).
+        curve_runs / refit_runs: run ids per seed (None where missing).
+        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds (t-interval).
+        test_accuracy_seeds / test_loss_seeds: the refit runs' values by seed.
+        test_rmse / test_rmse_seeds: the same for the RMSE (regression).
+        steps_to_target / seconds_to_target: per curve seed (None: not reached).
+        final_val_accuracy: per curve seed, the last validation accuracy.
+        diverged_tuning: diverged tuning trials; diverged_final: diverged curve/refit runs.
+        failed_tuning / failed_final: failed trials (diverged, at chance, or final training
+            loss above the initial one); failures: ``{reason: count}`` over all trials.
+        cliff: learning rates next to the chosen one that failed (a chosen rate at a cliff's
+            edge is fragile).
+        setting: the setting of the final runs (the chosen one, or the fixed default lr).
+    """
+
+    choice: OptimizerChoice
+    candidates: list[CandidateResult]
+    best: int | None
+    curve_runs: list[int | None]
+    refit_runs: list[int | None]
+    test_accuracy: tuple[float, float, float]
+    test_loss: tuple[float, float, float]
+    steps_to_target: list[int | None]
+    seconds_to_target: list[float | None]
+    final_val_accuracy: list[float]
+    final_val_loss: list[float]
+    diverged_tuning: int
+    diverged_final: int
+    failed_tuning: int = 0
+    failed_final: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    cliff: list[float] = field(default_factory=list)
+    setting: dict[str, Any] | None = None
+    test_accuracy_seeds: dict[int, float] = field(default_factory=dict)
+    test_loss_seeds: dict[int, float] = field(default_factory=dict)
+    test_rmse: tuple[float, float, float] = (math.nan, math.nan, math.nan)
+    test_rmse_seeds: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.choice.label
+
+    @property
+    def best_setting(self) -> dict[str, Any] | None:
+        if self.setting is not None:
+            return self.setting
+        return None if self.best is None else self.candidates[self.best].setting
+
+    @property
+    def n_tuning_trials(self) -> int:
+        return sum(len(c.scores) for c in self.candidates)
+
+    @property
+    def n_final_trials(self) -> int:
+        return sum(r is not None for r in self.curve_runs + self.refit_runs)
+
+    def test_values(self, classification: bool) -> dict[int, float]:
+        """The headline test metric by seed (accuracy, or loss for regression)."""
+        return self.test_accuracy_seeds if classification else self.test_loss_seeds
+
+    def test_summary(self, classification: bool) -> tuple[float, float, float]:
+        return self.test_accuracy if classification else self.test_loss
+
+
+@dataclass
+class Comparison:
+    """The outcome of :func:`compare` (or :func:`load_comparison`).
+
+    Attributes:
+        spec: the specification.
+        results: one :class:`OptimizerResult` per optimizer, in the spec's order.
+        run_dir: the run directory.
+        task: ``"classification"`` or ``"regression"``.
+        select_metric: the validation metric tuning maximised/minimised.
+        record: the store's experiment record (provenance, status), if any.
+        complete: every trial has finished.
+        chance: the held-out metric at which a trial counts as failed (see
+            :func:`~descentlab.experiments.tuning.chance_level`), if known.
+    """
+
+    spec: CompareSpec
+    results: list[OptimizerResult]
+    run_dir: Path
+    task: str
+    select_metric: str
+    record: Any = None
+    complete: bool = True
+    chance: float | None = None
+
+    @property
+    def store_path(self) -> Path:
+        return store_path_of(self.run_dir)
+
+    @property
+    def report_path(self) -> Path:
+        return self.run_dir / "report.html"
+
+    @property
+    def classification(self) -> bool:
+        return self.task == "classification"
+
+    def rows(self, *, timings: bool = True) -> list[dict[str, Any]]:
+        """The results table as dicts (``timings=False`` leaves out wall-clock seconds, the
+        only entries that differ between two runs of the same comparison)."""
+        out = []
+        for r in self.results:
+            row: dict[str, Any] = {
+                "optimizer": r.choice.display,
+                "best": r.best_setting,
+                "fixed_lr": r.choice.fixed_lr,
+                "val_score": None if r.best is None else r.candidates[r.best].score,
+                "test_accuracy": r.test_accuracy,
+                "test_loss": r.test_loss,
+                "test_per_seed": dict(r.test_values(self.classification)),
+                "steps_to_target": r.steps_to_target,
+                "diverged_tuning": r.diverged_tuning,
+                "tuning_trials": r.n_tuning_trials,
+                "diverged_final": r.diverged_final,
+                "failed_tuning": r.failed_tuning,
+                "failed_final": r.failed_final,
+                "failures": dict(r.failures),
+                "cliff": list(r.cliff),
+            }
+            if timings:
+                row["seconds_to_target"] = r.seconds_to_target
+            out.append(row)
+        return out
+
+    def ranking(self) -> list[dict[str, Any]]:
+        """The optimizers with final test results, best first, each compared with the best
+        **paired by seed**: ``{"result", "mean", "diff": (mean, low, high, pairs), "tied"}``.
+
+        ``diff`` is the best's per-seed test metric minus this one's (for a loss, this one's
+        minus the best's: positive means worse), with its t-interval at the spec's confidence
+        (:func:`~descentlab.experiments.tuning.paired_difference`). ``tied`` means the
+        interval holds 0, or there are fewer than two pairs to tell: the data do not show
+        this optimizer worse than the best.
+        """
+        cls = self.classification
+        scored = [r for r in self.results if math.isfinite(r.test_summary(cls)[0])]
+        if not scored:
+            return []
+        sign = 1.0 if cls else -1.0
+        scored.sort(key=lambda r: -sign * r.test_summary(cls)[0])
+        top = scored[0]
+        out = []
+        for r in scored:
+            a, b = top.test_values(cls), r.test_values(cls)
+            if not cls:
+                a, b = b, a
+            d = tuning.paired_difference(a, b, confidence=self.spec.confidence)
+            tied = r is top or d[3] < 2 or not (d[1] > 0 or d[2] < 0)
+            out.append({"result": r, "mean": r.test_summary(cls)[0], "diff": d, "tied": tied})
+        return out
+
+    def fastest(self) -> tuple[OptimizerResult | None, list[OptimizerResult]]:
+        """The optimizer that reached the target validation accuracy in the fewest steps (most
+        seeds reaching first, then mean steps), and the others not distinguishable from it
+        (paired by seed, over the seeds both reached)."""
+        if not self.classification or self.spec.target_accuracy is None:
+            return None, []
+
+        def key(r: OptimizerResult) -> tuple[int, float]:
+            steps = [s for s in r.steps_to_target if s is not None]
+            return (-len(steps), float(np.mean(steps)) if steps else math.inf)
+
+        reached = [r for r in self.results if any(s is not None for s in r.steps_to_target)]
+        if not reached:
+            return None, []
+        reached.sort(key=key)
+        top = reached[0]
+        seeds = self.spec.final_seeds
+
+        def by_seed(r: OptimizerResult) -> dict[int, float]:
+            return {
+                s: float(v) for s, v in zip(seeds, r.steps_to_target, strict=False) if v is not None
+            }
+
+        ties = []
+        for r in reached[1:]:
+            if key(r)[0] != key(top)[0]:
+                continue
+            d = tuning.paired_difference(by_seed(r), by_seed(top), confidence=self.spec.confidence)
+            if d[3] < 2 or not d[1] > 0:
+                ties.append(r)
+        return top, ties
+
+    def recommendation(self) -> str:
+        """One paragraph: the best by final test metric and by time to target, at which
+        learning rate, and how sure the comparison is (paired by seed)."""
+        cls = self.classification
+        ranking = self.ranking()
+        if not ranking:
+            return "No optimizer has finished its final runs yet: no recommendation."
+        conf = round(self.spec.confidence * 100)
+        top = ranking[0]["result"]
+        m, lo, hi = top.test_summary(cls)
+        n = len(top.test_values(cls))
+        what = "test accuracy" if cls else "test loss"
+        f = ".3f" if cls else ".4g"  # losses span decades
+        ci = f"[{lo:{f}}, {hi:{f}}]" if math.isfinite(lo) else "(no interval: one seed)"
+        text = (
+            f"Best by final {what}: {top.choice.display} at lr {fmt_setting(top.best_setting)}"
+            f"{' (its default, not tuned)' if top.choice.fixed_lr else ''}, {m:{f}} "
+            f"({conf}% t-interval {ci}, {n} seed{'s' if n != 1 else ''})."
+        )
+        tied = [x["result"] for x in ranking[1:] if x["tied"]]
+        worse = [x["result"] for x in ranking[1:] if not x["tied"]]
+        if tied:
+            text += (
+                f" Paired by seed, {_names(tied)} {'is' if len(tied) == 1 else 'are'} not "
+                f"distinguishable from it (the {conf}% interval of the per-seed difference "
+                "holds 0)"
+            )
+            text += (
+                f"; {_names(worse)} {'is' if len(worse) == 1 else 'are'} worse." if worse else "."
+            )
+        elif worse:
+            text += f" Every other optimizer is worse, paired by seed at {conf}%."
+        fast, fast_ties = self.fastest()
+        if fast is not None:
+            target = self.spec.target_accuracy
+            steps = [s for s in fast.steps_to_target if s is not None]
+            text += (
+                f" Fastest to {target:g} validation accuracy: {fast.choice.display} at lr "
+                f"{fmt_setting(fast.best_setting)} ({np.mean(steps):.0f} steps on average, "
+                f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
+            )
+            text += f", not distinguishable from {_names(fast_ties)}." if fast_ties else "."
+        if len(ranking) > 1:
+            if tied:
+                text += (
+                    f" How sure: with {self.spec.seeds} seeds the comparison cannot separate "
+                    f"the first {len(tied) + 1}; more seeds (--seeds) would."
+                )
+            else:
+                text += (
+                    f" How sure: {top.choice.display} is ahead of every other optimizer by a "
+                    f"paired {conf}% interval that excludes 0."
+                )
+        return text
+
+    def warnings(self) -> list[str]:
+        """Cliffs, one line each, then one line counting the failed trials per optimizer."""
+        out = []
+        for r in self.results:
+            if r.cliff:
+                lrs = ", ".join(f"{v:.3g}" for v in r.cliff)
+                out.append(
+                    f"{r.choice.display}: the chosen lr {fmt_setting(r.best_setting)} sits next "
+                    f"to lr {lrs}, which failed -- a cliff: a slightly different rate may not "
+                    "train at all."
+                )
+        parts = []
+        for r in self.results:
+            if r.failures:
+                why = ", ".join(
+                    f"{n} {_FAILURE_WORDS.get(k, k)}" for k, n in sorted(r.failures.items())
+                )
+                n = r.n_tuning_trials + r.n_final_trials
+                parts.append(f"{r.choice.display} {sum(r.failures.values())}/{n} ({why})")
+        if parts:
+            out.append("Failed trials: " + "; ".join(parts) + ".")
+        return out
+
+    def table(self, *, timings: bool = True) -> str:
+        """The results table as aligned text (what ``descentlab compare`` prints)."""
+        cls = self.classification
+        target = self.spec.target_accuracy if cls else None
+        conf = round(self.spec.confidence * 100)
+        head = ["optimizer", "lr"]
+        if cls:
+            head.append(f"test acc [{conf}% CI]")
+        head.append(f"test loss [{conf}% CI]")
+        rmse = self.select_metric == "val/rmse"  # a problem scored by its RMSE shows it too
+        if rmse:
+            head.append(f"test rmse [{conf}% CI]")
+        head.append(f"test {'acc' if cls else 'loss'} per seed")
+        if target is not None:
+            head.append(f"steps to {target:g}")
+            if timings:
+                head.append(f"s to {target:g}")
+        head += ["failed tune", "failed final"]
+        lines = [head]
+        for r in self.results:
+            lr = fmt_setting(r.best_setting)
+            if r.choice.fixed_lr and r.best_setting is not None:
+                lr += " (default)"
+            if r.cliff:
+                lr += " !"
+            row = [r.choice.display, lr]
+            if cls:
+                row.append(_fmt_ci(r.test_accuracy, 3))
+            row.append(_fmt_ci(r.test_loss, 3))
+            if rmse:
+                row.append(_fmt_ci(r.test_rmse, 3))
+            values = r.test_values(cls)
+            row.append(" ".join(f"{values[s]:.3f}" for s in sorted(values)) or "-")
+            if target is not None:
+                reached = [s for s in r.steps_to_target if s is not None]
+                n = len(r.steps_to_target)
+                row.append(_fmt_reached(reached, n, "{:.0f}"))
+                if timings:
+                    secs = [s for s in r.seconds_to_target if s is not None]
+                    row.append(_fmt_reached(secs, n, "{:.1f}", counts=False))
+            row.append("-" if r.choice.fixed_lr else f"{r.failed_tuning}/{r.n_tuning_trials}")
+            row.append(f"{r.failed_final}/{r.n_final_trials}")
+            lines.append(row)
+        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+        text = []
+        for j, line in enumerate(lines):
+            cells = [
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(line, widths, strict=True))
+            ]
+            text.append("  ".join(cells).rstrip())
+            if j == 0:
+                text.append("  ".join("-" * w for w in widths))
+        if any(r.cliff for r in self.results):
+            text.append("! the chosen lr sits next to a learning rate that failed (a cliff)")
+        return "\n".join(text)
+
+
+_FAILURE_WORDS = {"chance": "at chance", "diverged": "diverged", "loss rose": "loss rose"}
+
+
+def _names(results: Sequence[OptimizerResult]) -> str:
+    names = [r.choice.display for r in results]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def fmt_setting(setting: Mapping[str, Any] | None) -> str:
+    if setting is None:
+        return "-"
+    parts = [f"{setting['lr']:.3g}"]
+    parts += [
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in setting.items()
+        if k != "lr"
+    ]
+    return " ".join(parts)
+
+
+def _fmt_ci(ci: tuple[float, float, float], digits: int) -> str:
+    m, lo, hi = ci
+    if not math.isfinite(m):
+        return "-"
+    if not math.isfinite(lo):
+        return f"{m:.{digits}f} [1 seed]"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _fmt_reached(values: list[float], n: int, fmt: str, counts: bool = True) -> str:
+    if n == 0:
+        return "-"
+    if not values:
+        return f"not reached (0/{n})" if counts else "-"
+    text = fmt.format(float(np.mean(values)))
+    return f"{text} ({len(values)}/{n})" if counts else text
+
+
+def score_metric(task: str, metric: str | None = None) -> tuple[str, bool]:
+    """The validation metric tuning selects on: the problem's own (``accuracy``, ``loss``,
+    ``rmse``), else accuracy for classification and loss for regression."""
+    if metric is not None:
+        return METRICS[metric]
+    return ("val/accuracy", True) if task == "classification" else ("val/loss", False)

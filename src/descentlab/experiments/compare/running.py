@@ -1,0 +1,363 @@
+"""Running a comparison: the run directory, the worker processes, the rounds of trials.
+
+:func:`compare` validates the spec and loads the data before anything is written, then
+submits each optimizer's tuning rounds as they are decided (:mod:`.planning`), its final runs
+once its tuning is done, and records every finished trial in the run directory's store; the
+results are then read back from the store (:mod:`.collect`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from descentlab._osutil import FolderLock
+from descentlab.experiments.compare.choices import OptimizerChoice
+from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect
+from descentlab.experiments.compare.planning import (
+    Found,
+    final_setting,
+    final_trials,
+    select,
+    tuning_plan,
+    tuning_trials,
+)
+from descentlab.experiments.compare.progress import Progress, console_progress
+from descentlab.experiments.compare.results import Comparison, score_metric
+from descentlab.experiments.compare.spec import CompareSpec
+from descentlab.experiments.ray_backend import make_runner
+from descentlab.experiments.trials import DataSource, Trial, mark_orphans, store_path_of
+from descentlab.problems import data as datasets
+from descentlab.problems import models
+from descentlab.problems.problem import chance_level, is_problem_ref, resolve_for_compare
+from descentlab.store import Store, canonical_json, provenance
+
+__all__ = ["Interrupted", "compare", "prepare"]
+
+
+class Interrupted(RuntimeError):
+    """The comparison was stopped (Ctrl-C or a signal); run it again to continue."""
+
+
+def compare(
+    spec: CompareSpec,
+    runs_dir: str | os.PathLike[str] = "runs",
+    *,
+    workers: int | None = None,
+    threads: int = 1,
+    progress: bool | Progress | None = None,
+    data: Any = None,
+    report: bool = True,
+    problem: Any = None,
+    backend: str = "local",
+    address: str | None = None,
+    vectorize: bool = True,
+) -> Comparison:
+    """Run (or continue) a comparison; write its report.
+
+    Args:
+        spec: what to compare.
+        runs_dir: the folder in which the run directory ``<runs_dir>/<spec.run_name()>`` is
+            made (it holds the store, checkpoints, figures and ``report.html``).
+        workers: processes to train in (None: one per CPU core; 1: in this process).
+        threads: torch threads per trial.
+        progress: True/False, None (show when stderr is a terminal), or a callable
+            ``progress(event, info)`` that receives ``"trial"`` and ``"selected"`` events.
+        data: ``Splits`` to use instead of loading ``spec.problem``.
+        report: render ``report.html`` at the end.
+        problem: a :class:`~descentlab.problems.problem.Problem` of your own (model factory,
+            data, loss, metric) to compare on; ``spec.problem`` may instead name one
+            (``"pkg.mod:make_problem"``, ``"path/to/file.py:make_problem"``, ``"charlm"``).
+            The returned comparison's ``spec.problem`` carries the data's fingerprint.
+        backend: ``"local"`` (worker processes on this machine) or ``"ray"`` (each trial a
+            Ray task; see :mod:`descentlab.experiments.ray_backend`). The store, the tables
+            and the report are the same either way.
+        address: with ``backend="ray"``, the cluster to join (None: start a local Ray
+            instance on 127.0.0.1).
+        vectorize: train the trials that differ only in hyperparameters or seed together, in
+            one vectorized pass (:func:`~descentlab.engine.multirun.train_many`), in the
+            worker processes; False runs one trial at a time (``benchmarks/compare.py``
+            compares the two). The numbers agree up to floating-point rounding.
+
+    Returns:
+        The :class:`Comparison`.
+
+    Raises:
+        KeyError: unknown problem, model, optimizer or rule (raised before any training).
+        ValueError: bad spec (empty optimizer list, zero budget, target accuracy outside
+            [0, 1]...), or a run directory that holds another comparison.
+        Interrupted: stopped by Ctrl-C or SIGTERM; call again to continue.
+    """
+    spec, data, workers = _resolve(spec, data, problem, workers)
+    run_dir = Path(runs_dir) / spec.run_name()
+    # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
+    # to each worker once.
+    source = DataSource(
+        spec.problem, dict(spec.problem_options), spec.split_seed, spec.val_fraction, data=data
+    )
+    session = _Session(spec, run_dir, console_progress(progress), workers)
+    session.execute(
+        functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
+                          threads=threads, address=address, vectorize=vectorize),
+        data,
+    )  # fmt: skip
+    result = session.finish(threads=threads, backend=backend)
+    if report:
+        from descentlab.report.html import render_report
+
+        session.notify("report", {"path": str(result.report_path)})
+        render_report(result, store=session.store)
+    session.close()
+    return result
+
+
+def _resolve(
+    spec: CompareSpec, data: Any, problem: Any, workers: int | None
+) -> tuple[CompareSpec, Any, int]:
+    """Everything that can be checked without data, checked; a problem of one's own resolved
+    to its data (its fingerprint in ``spec.problem``); the number of worker processes."""
+    spec.validate(custom_data=data is not None or problem is not None)
+    if workers is None:
+        workers = max(1, os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if problem is not None or (data is None and is_problem_ref(spec.problem)):
+        spec, data = resolve_for_compare(spec, problem, workers=workers)
+    return spec, data, workers
+
+
+class _Session:
+    """One call of :func:`compare` on its run directory: the store, the trials submitted and
+    found, and each optimizer's walk from its tuning rounds to its final runs."""
+
+    def __init__(self, spec: CompareSpec, run_dir: Path, notify: Progress, workers: int) -> None:
+        self.spec, self.run_dir, self.notify, self.workers = spec, run_dir, notify, workers
+        self.choices = spec.choices()
+        self.store: Store | None = None
+        self.exp_id: int | None = None
+        self.count = 0
+        self.found: dict[str, Found] = {}
+        self.submitted: set[str] = set()
+        self.finals: set[str] = set()  # labels whose final runs are decided
+        self.task = "classification"
+        self.meta: dict[str, Any] = {}
+        self.t0 = time.perf_counter()
+        # One process works on a run directory at a time; a second identical command waits
+        # (saying which process holds it), then finds the trials done.
+        self.lock = FolderLock(run_dir, what="run directory")
+
+    def execute(self, make_runner: Callable[[], Any], data: Any) -> None:
+        """Start the workers (importing the engine takes seconds) while the data are loaded
+        and checked, then run every trial; stopped, the store says so and the folder is
+        released."""
+        try:
+            with _sigterm_as_interrupt(), make_runner() as runner:
+                runner.start()
+                data, task = prepare(self.spec, data)
+                self.lock.acquire()  # creates the run directory (0700: it holds provenance)
+                self.open(data, task)
+                self.run(runner)
+        except (KeyboardInterrupt, Interrupted) as exc:
+            self.close(interrupted=True)
+            raise Interrupted(
+                f"comparison stopped after {self.count} trial(s); run the same command again "
+                "to continue (finished trials are kept)"
+            ) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def open(self, data: Any, task: str) -> None:
+        """Open the store and this spec's experiment record; note the task and chance level."""
+        self.store = store = Store(store_path_of(self.run_dir))
+        self.exp_id = _open_experiment(store, self.spec, self.run_dir)
+        mark_orphans(store, lambda name: name != EXPERIMENT)
+        model = self.spec.model or data.default_model
+        self.task, self.meta = task, getattr(data, "meta", None) or {}
+        chance = chance_level(data, self.meta.get("metric"))
+        store.update_provenance(
+            self.exp_id,
+            {
+                "task": task,
+                "model": model if isinstance(model, str) else repr(model),
+                "chance": chance,
+                "metric": self.meta.get("metric"),
+                "target": self.meta.get("target"),
+            },
+        )
+        self.metric, self.maximize = score_metric(task, self.meta.get("metric"))
+        self.judge = Judge(self.metric, self.maximize, chance)
+
+    def lookup(self, t: Trial) -> Found | None:
+        return self.found.get(_trial_key(t))
+
+    def advance(self, runner: Any, choice: OptimizerChoice) -> None:
+        """Submit what comes next for ``choice``: its next tuning round, or once tuning is
+        done, its final runs."""
+        if choice.label in self.finals:
+            return
+        cands, missing, done = tuning_plan(
+            self.spec, choice, self.lookup, self.metric, self.maximize
+        )
+        new = [t for t in missing if _trial_key(t) not in self.submitted]
+        self.submitted.update(_trial_key(t) for t in new)
+        runner.submit_many(new)
+        if not done:
+            return
+        self.finals.add(choice.label)
+        best = select(cands, self.maximize)
+        setting = final_setting(choice, cands, best)
+        self.notify(
+            "selected",
+            {"choice": choice, "best": best, "candidates": cands, "metric": self.metric,
+             "setting": setting},
+        )  # fmt: skip
+        if setting is not None:
+            trials = final_trials(self.spec, choice, setting)
+            self.submitted.update(_trial_key(t) for t in trials)
+            runner.submit_many(trials)
+
+    def total(self) -> int:
+        """Trials submitted, plus the final runs not decided yet (refinement rounds add to
+        it as they come)."""
+        undecided = sum(c.label not in self.finals for c in self.choices)
+        return len(self.submitted) + 2 * self.spec.seeds * undecided
+
+    def run(self, runner: Any) -> None:
+        """Run every trial, deciding each optimizer's next round as its trials finish."""
+        self.t0 = time.perf_counter()
+        for c in self.choices:
+            self.advance(runner, c)
+        self.notify(
+            "start", {"total": self.total(), "run_dir": str(self.run_dir), "workers": self.workers}
+        )
+        while runner.pending:
+            out = runner.next_outcome()
+            if out.status == "interrupted":
+                raise Interrupted(f"trial {out.trial.config.name} was interrupted")
+            self.count += 1
+            failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
+            self.found[_trial_key(out.trial)] = Found(out.run_id, out.status, out.summary, failure)
+            self.notify(
+                "trial",
+                {"outcome": out, "done": self.count, "total": self.total(),
+                 "metric": self.metric, "failure": failure},
+            )  # fmt: skip
+            if out.trial.phase == "tune":
+                self.advance(runner, next(c for c in self.choices if c.label == out.trial.label))
+
+    def finish(self, *, threads: int, backend: str) -> Comparison:
+        """The results, read back from the store; the experiment record marked completed
+        with this session's numbers."""
+        assert self.store is not None and self.exp_id is not None
+        store, exp_id = self.store, self.exp_id
+        elapsed = time.perf_counter() - self.t0
+        result = collect(
+            self.spec, store, task=self.task, run_dir=self.run_dir, metric=self.meta.get("metric")
+        )
+        store.set_status(exp_id, "completed", summary={"table": result.table(timings=False)})
+        session = {"seconds": round(elapsed, 2), "workers": self.workers, "threads": threads,
+                   "trials_run": self.count, "backend": backend}  # fmt: skip
+        sessions = [*store.get_run(exp_id).provenance.get("sessions", []), session]
+        store.update_provenance(exp_id, {"sessions": sessions})
+        result.record = store.get_run(exp_id)
+        return result
+
+    def close(self, *, interrupted: bool = False) -> None:
+        """Close the store (marking the experiment interrupted, if it was), then release the
+        run directory."""
+        if self.store is not None:
+            if interrupted:
+                with contextlib.suppress(Exception):
+                    self.store.set_status(
+                        self.exp_id, "interrupted", message="stopped; run again to continue"
+                    )
+            self.store.close()
+            self.store = None
+        self.lock.release()
+
+
+def _experiment_config(spec: CompareSpec) -> dict[str, Any]:
+    return {"experiment": EXPERIMENT, "spec": spec.to_dict()}
+
+
+def _open_experiment(store: Any, spec: CompareSpec, run_dir: Path) -> int:
+    """Find this spec's experiment record, or create it; refuse a directory holding another."""
+    config = _experiment_config(spec)
+    found = store.find_run_by_config(config, status=None)
+    if found is not None:
+        store.set_status(found.id, "running")
+        return found.id
+    others = store.list_runs(name=EXPERIMENT)
+    if others:
+        old = others[-1].config.get("spec", {})
+        new = config["spec"]
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(
+            f"{run_dir} holds a comparison with another configuration (differs in: "
+            f"{', '.join(diff)}); choose another --name or run directory"
+        )
+    return store.create_run(
+        config, name=EXPERIMENT, seed=spec.seed, provenance=provenance(spec.seed)
+    )
+
+
+def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
+    """Validate ``spec`` and load the data, checking model and optimizers on it -- every
+    error a comparison can raise before training is raised here.
+
+    Returns:
+        ``(splits, task)``.
+    """
+    spec.validate(custom_data=data is not None)
+    if data is None:
+        data = datasets.load(
+            spec.problem,
+            seed=spec.split_seed,
+            val_fraction=spec.val_fraction,
+            **spec.problem_options,
+        )
+    task = data.task  # for regression, target_accuracy is ignored (no time-to-target)
+    model = spec.model or data.default_model
+    if isinstance(model, str):  # a problem of your own brings a model factory, checked already
+        models.build(
+            model, input_shape=data.input_shape, n_outputs=data.n_outputs, **spec.model_options
+        )
+    if spec.batch_size is not None and spec.batch_size > data.n_train:
+        raise ValueError(
+            f"batch_size must be <= the number of training examples ({data.n_train}), "
+            f"got {spec.batch_size}"
+        )
+    # One trial config of each phase through the engine's own checks.
+    for choice in spec.choices():
+        for t in tuning_trials(spec, choice)[:1] + final_trials(spec, choice, {"lr": 1e-3})[:1]:
+            t.config.validate()
+    return data, task
+
+
+def _trial_key(trial: Trial) -> str:
+    return canonical_json(trial.record_config())
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (``kill PID``) stops a comparison like Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)

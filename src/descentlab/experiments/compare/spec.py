@@ -1,0 +1,362 @@
+"""What a comparison compares and how: :class:`CompareSpec`, its serialization and its checks.
+
+Everything :func:`~descentlab.experiments.compare.compare` does is decided by the spec; its
+:meth:`~CompareSpec.validate` raises every error it can before any run directory is made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from descentlab.experiments import tuning
+from descentlab.experiments.compare.choices import (
+    OptimizerChoice,
+    accepts,
+    check_optimizer,
+    has_hyper,
+    parse_optimizer,
+)
+from descentlab.experiments.compare.planning import target_of, tuning_settings
+from descentlab.problems import data as datasets
+from descentlab.problems import landscapes as lands
+from descentlab.problems import models
+from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref, problem_slug
+from descentlab.store import canonical_json
+
+__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec"]
+
+#: The lectures' optimizers, compared by default (seeds 000-004), and Adadelta once more at its
+#: default learning rate: the lectures claim it needs none, and the comparison shows it beside
+#: the tuned one.
+DEFAULT_OPTIMIZERS: tuple[Any, ...] = (
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "adadelta",
+    "adadelta@default",
+    "rmsprop",
+    "adam",
+)
+
+
+def _pos_int(name: str, value: Any, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+@dataclass
+class CompareSpec:
+    """Everything that defines a comparison (and so its run directory's name).
+
+    Attributes:
+        problem: dataset name (``descentlab.problems.data.DATASETS``).
+        problem_options: dataset options.
+        model: model name; None takes the problem's default (the CNN for MNIST-1D).
+        model_options: model options.
+        optimizers: names, ``"label=rule expression"`` strings, rules, ``(label, rule)``
+            pairs or :class:`OptimizerChoice` objects (normalised to choices).
+        lr_ranges: per-label learning-rate search ranges overriding the defaults
+            (:data:`DEFAULT_LR_RANGES`).
+        batch_size: examples per step (None: full batch).
+        steps: length of the curve and refit runs.
+        tune_steps: length of each tuning trial (None, the default: ``steps``). Shorter
+            tuning runs favour settings that start fast and may choose a rate that loses at
+            the full horizon.
+        tune_seeds: seeds each tuning setting is trained with (its score is their mean).
+        search: ``"grid"`` or ``"random"``.
+        trials: learning rates on the coarse grid (times the ``space`` grid), or random draws.
+        refine: after the coarse grid, extend it past an edge that wins and add finer points
+            around the best (:func:`~descentlab.experiments.tuning.refine_lrs`; grid search
+            only).
+        max_extend: grid points the extension may add beyond each end of the lr range.
+        space: other hyperparameters to tune, ``{name: [values]}`` (or, for random search,
+            ``{name: (low, high)}`` drawn log-uniformly). A plain name applies to the
+            optimizers that *have* that hyperparameter (a default that is not 0, False or
+            None: ``momentum`` tunes Momentum and Nesterov, never plain SGD); ``"LABEL.name"``
+            applies to the optimizer labelled LABEL only.
+        cv_folds: None for a holdout validation split, else k-fold cross-validation (k >= 2)
+            over train + validation.
+        seeds: seeds of the curve and refit runs (5 by default: fewer give intervals too wide
+            to separate most optimizers).
+        seed: first seed (tuning uses ``seed .. seed + tune_seeds - 1``; the final runs use
+            ``seed .. seed + seeds - 1``).
+        target_accuracy: validation accuracy whose first crossing is timed (classification;
+            None: no timing).
+        eval_every: evaluation interval of the curve runs (None: about 25 evaluations).
+        val_fraction: validation fraction of the holdout split.
+        split_seed: seed of the train/validation split and of the folds.
+        confidence: confidence level of the t-intervals (per optimizer, and of the paired
+            differences that group optimizers not distinguishable from the best).
+        landscapes: landscapes on which the same optimizers' paths are drawn in the report.
+        name: the run directory's name (None: derived from the problem, the model and a hash
+            of this spec, so that the same command finds the same directory).
+
+    Example:
+        >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
+        >>> spec.validate()
+        >>> [c.label for c in spec.choices()], spec.run_name().startswith("mnist1d-default-")
+        (['sgd', 'adam'], True)
+        >>> CompareSpec.from_dict(spec.to_dict()).digest() == spec.digest()
+        True
+    """
+
+    problem: str = "mnist1d"
+    problem_options: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    optimizers: Sequence[Any] = DEFAULT_OPTIMIZERS
+    lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    batch_size: int | None = 128
+    steps: int = 1000
+    tune_steps: int | None = None
+    tune_seeds: int = 1
+    search: str = "grid"
+    trials: int = 5
+    refine: bool = True
+    max_extend: int = 2
+    space: dict[str, Any] = field(default_factory=dict)
+    cv_folds: int | None = None
+    seeds: int = 5
+    seed: int = 0
+    target_accuracy: float | None = 0.8
+    eval_every: int | None = None
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    confidence: float = 0.95
+    landscapes: Sequence[str] = ("ravine", "saddle")
+    name: str | None = None
+
+    # -- derived -----------------------------------------------------------------------------
+
+    def choices(self) -> list[OptimizerChoice]:
+        """The optimizers as :class:`OptimizerChoice` (ranges from ``lr_ranges`` applied)."""
+        out = []
+        for item in self.optimizers:
+            c = parse_optimizer(item)
+            if c.label in self.lr_ranges:
+                c = dataclasses.replace(c, lr_range=tuple(self.lr_ranges[c.label]))
+            out.append(c)
+        return out
+
+    @property
+    def curve_eval_every(self) -> int:
+        return self.eval_every or max(1, self.steps // 25)
+
+    @property
+    def tune_length(self) -> int:
+        return self.tune_steps if self.tune_steps is not None else self.steps
+
+    @property
+    def final_seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
+    @property
+    def tuning_seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.tune_seeds)]
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def validate(self, *, custom_data: bool = False) -> None:
+        """Check every field (names against their registries) before anything runs.
+
+        Args:
+            custom_data: the data are given (``compare(..., data=...)``): ``problem`` is then
+                only a name and is not looked up.
+
+        Raises:
+            KeyError: unknown problem, model, optimizer or rule name (lists valid names).
+            ValueError: an empty optimizer list, a zero budget, a target accuracy outside
+                [0, 1], duplicate labels, bad ranges...
+        """
+        _check_names(self, custom_data)
+        choices = _check_choices(self)
+        _check_budget(self)
+        _check_protocol(self)
+        _check_space(self, choices)
+        _check_optimizers(self, choices)
+
+    # -- serialization ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (optimizers as dicts; rules by their parseable repr)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "optimizers":
+                value = [c.to_dict() for c in self.choices()]
+            elif f.name == "lr_ranges":
+                value = {k: [float(x) for x in v] for k, v in value.items()}
+            elif f.name == "space":
+                value = {
+                    k: (list(v) if isinstance(v, list) else {"range": list(v)})
+                    for k, v in value.items()
+                }
+            elif f.name == "landscapes":
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CompareSpec:
+        """Inverse of :meth:`to_dict`."""
+        kwargs = dict(data)
+        kwargs["optimizers"] = [OptimizerChoice.from_dict(d) for d in data["optimizers"]]
+        kwargs["lr_ranges"] = {k: tuple(v) for k, v in data.get("lr_ranges", {}).items()}
+        kwargs["space"] = {
+            k: (tuple(v["range"]) if isinstance(v, dict) else list(v))
+            for k, v in data.get("space", {}).items()
+        }
+        kwargs["landscapes"] = tuple(data.get("landscapes", ()))
+        return cls(**kwargs)
+
+    def digest(self) -> str:
+        """A short hash of everything but the name (the default directory's suffix)."""
+        d = self.to_dict()
+        d.pop("name")
+        return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:8]
+
+    def run_name(self) -> str:
+        """The run directory's name: :attr:`name`, else ``<problem>-<model>-<digest>``."""
+        if self.name:
+            return self.name
+        return f"{problem_slug(self.problem)}-{self.model or 'default'}-{self.digest()}"
+
+
+# ------------------------------------------------------------------------------------------
+# the checks of CompareSpec.validate, one concern each
+
+
+def _check_names(spec: CompareSpec, custom_data: bool) -> None:
+    """The problem, the model and the landscapes against their registries; the folder name."""
+    if not isinstance(spec.problem, str) or not spec.problem:
+        raise ValueError(f"problem must be a name, got {spec.problem!r}")
+    if (
+        not custom_data
+        and spec.problem not in datasets.DATASETS
+        and not is_problem_ref(spec.problem)
+    ):
+        raise KeyError(
+            f"unknown problem {spec.problem!r}; valid names: "
+            f"{', '.join((*datasets.DATASETS, *BUILTIN_PROBLEMS))}, or a problem function "
+            "'package.module:function' or 'path/to/file.py:function'"
+        )
+    if spec.model is not None and spec.model not in models.MODELS:
+        raise KeyError(f"unknown model {spec.model!r}; valid names: {', '.join(models.MODELS)}")
+    for land in spec.landscapes:
+        lands.get(land)  # KeyError listing the valid names
+    if spec.name is not None and (
+        not isinstance(spec.name, str) or not spec.name or os.sep in spec.name
+    ):
+        raise ValueError(f"name must be a plain folder name, got {spec.name!r}")
+
+
+def _check_choices(spec: CompareSpec) -> list[OptimizerChoice]:
+    """The optimizer list: not empty, unique labels, ranges naming compared optimizers."""
+    if isinstance(spec.optimizers, str) or not isinstance(spec.optimizers, Sequence):
+        raise ValueError(f"optimizers must be a list, got {spec.optimizers!r}")
+    if len(spec.optimizers) == 0:
+        raise ValueError("optimizers must name at least one optimizer, got an empty list")
+    choices = spec.choices()
+    labels = [c.label for c in choices]
+    dup = sorted({x for x in labels if labels.count(x) > 1})
+    if dup:
+        raise ValueError(f"optimizer labels must be unique, got {dup} more than once")
+    unknown = sorted(set(spec.lr_ranges) - set(labels))
+    if unknown:
+        raise ValueError(f"lr_ranges names {unknown}, which are not optimizers here: {labels}")
+    for c in choices:
+        tuning._check_positive_range(f"lr range of {c.label}", c.lr_range)
+    return choices
+
+
+def _nonneg_int(name: str, value: Any, *, minimum: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _check_budget(spec: CompareSpec) -> None:
+    """Steps, trials, seeds and batch size: positive integers."""
+    _pos_int("steps", spec.steps)
+    _pos_int("tune_steps", spec.tune_steps, optional=True)
+    _pos_int("trials", spec.trials)
+    _pos_int("seeds", spec.seeds)
+    _pos_int("tune_seeds", spec.tune_seeds)
+    _pos_int("batch_size", spec.batch_size, optional=True)
+    _pos_int("eval_every", spec.eval_every, optional=True)
+    _nonneg_int("max_extend", spec.max_extend)
+    for key in ("seed", "split_seed"):
+        _nonneg_int(key, getattr(spec, key))
+
+
+def _check_protocol(spec: CompareSpec) -> None:
+    """The search, the folds, the target, the confidence level and the validation fraction."""
+    if not isinstance(spec.refine, bool):
+        raise ValueError(f"refine must be True or False, got {spec.refine!r}")
+    if spec.search not in tuning.SEARCHES:
+        raise ValueError(f"search must be one of {', '.join(tuning.SEARCHES)}, got {spec.search!r}")
+    if spec.cv_folds is not None:
+        try:
+            _nonneg_int("cv_folds", spec.cv_folds, minimum=2)
+        except ValueError:
+            raise ValueError(
+                f"cv_folds must be None or an integer >= 2, got {spec.cv_folds!r}"
+            ) from None
+    t = spec.target_accuracy
+    if t is not None and (
+        isinstance(t, bool)
+        or not isinstance(t, numbers.Real)
+        or not math.isfinite(t)
+        or not 0.0 <= t <= 1.0
+    ):
+        raise ValueError(f"target_accuracy must be in [0, 1], got {t!r}")
+    for key in ("confidence", "val_fraction"):
+        v = getattr(spec, key)
+        if not (isinstance(v, float) and 0.0 < v < 1.0):
+            raise ValueError(f"{key} must be in (0, 1), got {v!r}")
+
+
+def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
+    """The search space: valid entries, each naming a hyperparameter some tuned optimizer has
+    (``"LABEL.name"``: that optimizer takes it)."""
+    tuning.candidates((1.0, 1.0), search=spec.search, trials=1, space=spec.space)
+    labels = [c.label for c in choices]
+    tuned = [c.label for c in choices if not c.fixed_lr]
+    for key in spec.space:
+        target = target_of(key, labels)
+        if target is None:
+            if not any(has_hyper(c, key) for c in choices if not c.fixed_lr):
+                raise ValueError(
+                    f"no optimizer here has the hyperparameter {key!r} of the search space "
+                    f"(tuned optimizers: {tuned}); to add it to one optimizer, name it: "
+                    f"'LABEL.{key}'"
+                )
+            continue
+        label, name = target
+        choice = next(c for c in choices if c.label == label)
+        if choice.fixed_lr:
+            raise ValueError(
+                f"space[{key!r}]: {label!r} keeps its default learning rate (fixed_lr) "
+                "and is not tuned"
+            )
+        if not accepts(choice, name):
+            raise ValueError(f"space[{key!r}]: optimizer {label!r} takes no {name!r}")
+
+
+def _check_optimizers(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
+    """Every optimizer built once with its fixed hyperparameters and with every value of the
+    search space: a bad one would otherwise fail in a trial, after the run folder and the
+    store were made."""
+    for c in choices:
+        check_optimizer(c, {**c.hyper, "lr": c.default_lr() if c.fixed_lr else c.lr_range[0]})
+        for setting in tuning_settings(spec, c):
+            check_optimizer(c, {**c.hyper, **setting})

@@ -1,0 +1,250 @@
+"""The tables and text of a comparison's report: the verdict, the results table, the
+protocol, the configuration and provenance, and every tuning trial.
+
+Each function takes a :class:`~descentlab.experiments.compare.Comparison` and returns HTML;
+the multi-problem report reuses the verdict and the results table for each problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from descentlab.experiments.compare.results import fmt_setting
+from descentlab.report.page import escape, html_table
+
+__all__ = ["config_section", "protocol", "results_table", "trials_section", "verdict"]
+
+
+def _ci(ci: tuple[float, float, float], digits: int = 3) -> str:
+    m, lo, hi = ci
+    if not math.isfinite(m):
+        return "-"
+    return f'{m:.{digits}f} <span class="ci">[{lo:.{digits}f}, {hi:.{digits}f}]</span>'
+
+
+def _mean(values: Iterable[float | None]) -> float:
+    vals = [float(v) for v in values if v is not None and math.isfinite(v)]
+    return float(sum(vals) / len(vals)) if vals else math.nan
+
+
+def results_table(cmp: Any) -> str:
+    """The results table: per optimizer its lr, test metric with t-interval and seeds, the
+    paired comparison with the best, the tuning score, the time to target, failed trials."""
+    classification = cmp.task == "classification"
+    conf = round(cmp.spec.confidence * 100)
+    target = cmp.spec.target_accuracy if classification else None
+    metric_name = "accuracy" if classification else "loss"
+    cols = ["optimizer", "lr"]
+    # Classification shows accuracy only (the test loss is in the figure below): a table
+    # that fits the page beats one that scrolls.
+    tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)
+    rmse = tuned == "rmse"  # a problem scored by its RMSE shows the test RMSE
+    cols.append(f"test {'rmse' if rmse else metric_name} [{conf}% t-interval], per seed")
+    cols.append("vs the best, paired by seed")
+    cols.append(f"tuning val {'acc' if tuned == 'accuracy' else tuned}")
+    if target is not None:
+        cols += [f"steps to {target:g} val acc", f"seconds to {target:g}"]
+    cols.append("failed trials")
+    ranked = cmp.ranking()
+    ranking = {id(x["result"]): x for x in ranked}
+    rows, classes = [], []
+    for r in cmp.results:
+        score = r.candidates[r.best].score if r.best is not None else math.nan
+        lr = escape(fmt_setting(r.best_setting))
+        if r.choice.fixed_lr and r.best_setting is not None:
+            lr += ' <span class="ci">(default, not tuned)</span>'
+        if r.cliff:
+            near = ", ".join(f"{v:.3g}" for v in r.cliff)
+            lr += f' <span class="cliff" title="lr {near} failed">⚠ cliff: {near} failed</span>'
+        row = [escape(r.choice.display), lr]
+        values = r.test_rmse_seeds if rmse else r.test_values(classification)
+        seeds = " ".join(f"{values[s]:.3f}" for s in sorted(values))
+        per_seed = f'<br><span class="ci">{seeds}</span>' if seeds else ""
+        summary = r.test_rmse if rmse else r.test_summary(classification)
+        row.append(_ci(summary) + per_seed)
+        rank = ranking.get(id(r))
+        if rank is None:
+            row.append("-")
+        elif rank is ranked[0]:
+            row.append("<strong>best</strong>")
+        else:
+            d, lo, hi, n = rank["diff"]
+            what = "not distinguishable" if rank["tied"] else "worse"
+            interval = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else "1 seed"
+            row.append(f'{what}<br><span class="ci">{interval}</span>')
+        row.append("-" if not math.isfinite(score) else f"{score:.4f}")
+        if target is not None:
+            steps = [s for s in r.steps_to_target if s is not None]
+            secs = [s for s in r.seconds_to_target if s is not None]
+            n = len(r.steps_to_target)
+            if n == 0:
+                row += ["-", "-"]
+            elif not steps:
+                row += [f"not reached (0/{n})", "-"]
+            else:
+                row += [
+                    f"{_mean(steps):.0f} <span class=ci>({len(steps)}/{n} seeds)</span>",
+                    f"{_mean(secs):.1f}",
+                ]
+        failed = r.failed_tuning + r.failed_final
+        total = r.n_tuning_trials + r.n_final_trials
+        why = ", ".join(f"{n} {k}" for k, n in sorted(r.failures.items()))
+        cell = f"{failed}/{total}"
+        if why:
+            cell = f'<span class="bad">{cell}</span><br><span class="ci">{escape(why)}</span>'
+        row.append(cell)
+        rows.append(row)
+        classes.append("best" if rank is not None and rank["tied"] else "")
+    return html_table(cols, rows, row_classes=classes, raw=True)
+
+
+def verdict(cmp: Any) -> str:
+    """The recommendation, then the warnings (cliffs, failed trials)."""
+    text = f'<p class="verdict"><strong>Recommendation.</strong> {escape(cmp.recommendation())}</p>'
+    warnings = cmp.warnings()
+    if warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+        text += f'<div class="warn"><ul class="tight">{items}</ul></div>'
+    return text
+
+
+def protocol(cmp: Any) -> str:
+    """The protocol as the comparison ran it, step by step."""
+    s = cmp.spec
+    folds = (
+        f"{s.cv_folds}-fold cross-validation over training + validation data (scikit-learn's "
+        f"{'Stratified' if cmp.task == 'classification' else ''}KFold, seed {s.split_seed})"
+        if s.cv_folds
+        else f"a holdout validation split ({s.val_fraction:.0%} of the training data, seed "
+        f"{s.split_seed})"
+    )
+    if s.search == "grid":
+        search = f"a coarse log grid of {s.trials} learning rates per optimizer"
+        if s.refine:
+            search += (
+                f", extended one grid step at a time past an edge that wins (at most "
+                f"{s.max_extend} beyond each end of the range), then refined half a step on "
+                "either side of the best"
+            )
+    else:
+        search = f"{s.trials} random draws (learning rate log-uniform)"
+    if s.space:
+        search += f", with {escape(json.dumps(s.space))}"
+    fixed = [c.display for c in s.choices() if c.fixed_lr]
+    if fixed:
+        search += f"; {escape(', '.join(fixed))} kept at the default learning rate (not tuned)"
+    metric = cmp.select_metric.split("/", 1)[1]
+    seeds = ", ".join(map(str, s.final_seeds))
+    tune_seeds = ", ".join(map(str, s.tuning_seeds))
+    batch = "full batch" if s.batch_size is None else f"mini-batches of {s.batch_size}"
+    chance = (
+        f" ({cmp.chance:.3g} here)" if cmp.chance is not None and math.isfinite(cmp.chance) else ""
+    )
+    conf = round(s.confidence * 100)
+    items = [
+        f"<b>Tune</b> on validation data only: {search}, each trained {s.tune_length} steps "
+        f"({batch}, seed{'s' if s.tune_seeds > 1 else ''} {tune_seeds}) and scored by its "
+        f"final validation {metric} on {folds}. These runs hold no test example at all.",
+        "<b>Count failures</b>: a trial fails when its loss goes non-finite, when its final "
+        f"held-out {metric} is no better than chance{chance} (the most frequent class plus two "
+        "standard errors; for regression, the loss of predicting the training mean), or when "
+        "its final training loss is above its initial one.",
+        f"<b>Select</b> the best mean validation {metric} per optimizer; a failed setting "
+        "never wins (ties go to the smaller learning rate). A chosen rate next to a failed one "
+        "is flagged as a cliff.",
+        f"<b>Curve runs</b>: the chosen setting with {s.seeds} seeds ({seeds}), {s.steps} steps "
+        "on the training split, evaluated on the validation "
+        f"split every {s.curve_eval_every} steps: learning curves, time to target, and (first "
+        "seed) the optimizer's monitor (update-to-parameter ratio).",
+        f"<b>Refit</b> the chosen setting on training + validation data with the same "
+        f"{s.seeds} seeds, {s.steps} steps; the test set is evaluated once, at the end of each "
+        f"refit run. Means and Student's t-intervals ({conf}%) are over these seeds; each "
+        "optimizer is compared with the best paired by seed (a t-interval of the per-seed "
+        "differences: the same seed gives both the same initial weights and mini-batches), "
+        "and those whose interval holds 0 are not distinguishable from it.",
+    ]
+    return '<ol class="protocol">' + "".join(f"<li>{i}</li>" for i in items) + "</ol>"
+
+
+def _kv(items: Mapping[str, Any]) -> str:
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{escape(_kv_value(v))}</dd>" for k, v in items.items())
+    return f'<dl class="kv">{rows}</dl>'
+
+
+def _kv_value(v: Any) -> str:
+    if isinstance(v, Mapping | list):
+        return json.dumps(v, sort_keys=True)
+    return str(v)
+
+
+def config_section(cmp: Any) -> str:
+    """The configuration and the provenance (versions, git, machine, command, sessions)."""
+    s = cmp.spec
+    spec = s.to_dict()
+    spec["optimizers"] = [
+        f"{o['label']}: {o['optimizer']} {o['hyper'] or ''} lr range {o['lr_range']}".strip()
+        for o in spec["optimizers"]
+    ]
+    parts = ["<h3>Configuration</h3>", _kv(spec)]
+    rec = cmp.record
+    if rec is not None:
+        prov = dict(rec.provenance)
+        shown = {}
+        for key in ("versions", "git", "machine", "argv", "created", "task"):
+            if key in prov:
+                shown[key] = prov[key]
+        sessions = prov.get("sessions", [])
+        if sessions:
+            shown["sessions"] = sessions
+            total = sum(float(x.get("seconds", 0.0)) for x in sessions)
+            shown["time spent (all sessions)"] = f"{total:.1f} s"
+        shown["status"] = rec.status
+        shown["run directory"] = str(cmp.run_dir)
+        shown["store"] = str(cmp.store_path)
+        parts += ["<h3>Provenance</h3>", _kv(shown)]
+    return "\n".join(parts)
+
+
+def trials_section(cmp: Any) -> str:
+    """Every tuning setting with its scores, failures and run ids (folded away)."""
+    metric = cmp.select_metric.split("/", 1)[1]
+    s = cmp.spec
+    n = max((len(c.scores) for r in cmp.results for c in r.candidates), default=1)
+    if n == 1:
+        heads = [f"val {metric}"]
+    else:
+        folds = [f"fold {i}" for i in range(s.cv_folds)] if s.cv_folds else ["val"]
+        seeds = [f"seed {x}" for x in s.tuning_seeds] if s.tune_seeds > 1 else [""]
+        heads = [f"{f} {sd}".strip() + f" {metric}" for f in folds for sd in seeds][:n]
+    cols = ["optimizer", "setting", *heads, "mean", "failed", "run ids"]
+    rows, classes = [], []
+    for r in cmp.results:
+        lo, hi = r.choice.lr_range
+        order = sorted(range(len(r.candidates)), key=lambda i: r.candidates[i].setting["lr"])
+        for ci in order:
+            c = r.candidates[ci]
+            scores = [("-" if not math.isfinite(v) else f"{v:.4f}") for v in c.scores]
+            lr = float(c.setting["lr"])
+            where = "" if lo * (1 - 1e-6) <= lr <= hi * (1 + 1e-6) else " (extension)"
+            failed = sorted({f for f in c.failures if f is not None})
+            not_run = sum(st is None for st in c.statuses)
+            rows.append(
+                [
+                    r.choice.display,
+                    fmt_setting(c.setting) + where,
+                    *scores,
+                    "-" if not math.isfinite(c.score) else f"{c.score:.4f}",
+                    ", ".join(failed) or ("not run" if not_run else "-"),
+                    ", ".join(str(i) for i in c.run_ids if i is not None),
+                ]
+            )
+            classes.append("best" if ci == r.best else "")
+    table = html_table(cols, rows, row_classes=classes, text_columns=(0, 1))
+    total = sum(len(r.candidates) for r in cmp.results)
+    return (
+        f"<details><summary>All {total} tuning settings, by learning rate (chosen ones "
+        f"highlighted)</summary>{table}</details>"
+    )
