@@ -433,7 +433,7 @@ def bad_label_splits():
         ({"model": "quadratic_deep"}, None, ValueError, "quadratic_deep"),
         ({"loss": "mse"}, None, ValueError, "loss 'mse' cannot compare"),
         ({"schedule": {"lr": "bold_driver(reject=True)"}}, None, ValueError, "reject=True"),
-        ({"schedule": {"lr": "cosine("}}, None, ValueError, "schedule must look like"),
+        ({"schedule": {"lr": "cosine("}}, None, ValueError, "schedule must be an expression like"),
         ({"model_options": {"depth": 3}}, None, ValueError, "unknown option"),
         (
             {"problem": "regression", "problem_options": {}, "mixup_alpha": 0.2},

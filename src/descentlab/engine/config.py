@@ -29,13 +29,33 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import json
-import math
 import numbers
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Any
+
+from descentlab import schedules
+from descentlab.constraints import (
+    NAME,
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE_INT,
+    Boolean,
+    Constraint,
+    InstanceOf,
+    Interval,
+    Options,
+    ParameterTypeError,
+    invalid,
+    validate,
+)
+from descentlab.optim import Rule
+from descentlab.store import canonical_json
 
 __all__ = [
     "AUGMENT_KEYS",
@@ -43,6 +63,7 @@ __all__ = [
     "MONITORS",
     "RunConfig",
     "build_schedule",
+    "parse_call",
     "parse_schedule_arg",
     "schedule_names",
 ]
@@ -181,71 +202,28 @@ class RunConfig:
         when the run is built).
 
         Raises:
-            ValueError: naming the field and its value.
+            ValueError: naming the field and its value (a wrong type is a
+                :class:`~descentlab.constraints.ParameterTypeError`, a ``ValueError`` too).
         """
-        _check_name("problem", self.problem)
-        _check_name("model", self.model, optional=True)
-        _check_name("loss", self.loss, optional=True)
-        for key in ("problem_options", "model_options", "loss_options", "hyper", "schedule"):
-            value = getattr(self, key)
-            if not isinstance(value, Mapping):
-                raise ValueError(f"{key} must be a dict, got {value!r}")
-            bad = [k for k in value if not isinstance(k, str)]
-            if bad:
-                raise ValueError(f"{key} keys must be strings, got {bad[0]!r}")
-        from descentlab.optim import Rule
-
-        if not (isinstance(self.optimizer, str) and self.optimizer) and not (
-            isinstance(self.optimizer, Rule) or callable(self.optimizer)
-        ):
-            raise ValueError(
-                "optimizer must be a name, an update rule or an optimizer factory, "
-                f"got {self.optimizer!r}"
-            )
-        _check_int("split_seed", self.split_seed, minimum=0)
-        _check_int("seed", self.seed, minimum=0)
-        _check_float("val_fraction", self.val_fraction, low=0.0, high=1.0, closed=False)
-        _check_float("label_smoothing", self.label_smoothing, low=0.0, high=1.0, high_open=True)
-        for key in ("mixup_alpha", "cutmix_alpha", "input_noise", "weight_noise"):
-            _check_float(key, getattr(self, key), low=0.0)
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        validate(_FIELDS, {k: v for k, v in values.items() if v is not None or k not in _OPTIONAL})
         if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
             raise ValueError(
                 "mixup_alpha and cutmix_alpha cannot both be > 0, got "
                 f"{self.mixup_alpha} and {self.cutmix_alpha}"
             )
-        for key in ("drop_last", "evaluate_test"):
-            if not isinstance(getattr(self, key), bool):
-                raise ValueError(f"{key} must be True or False, got {getattr(self, key)!r}")
-        if not isinstance(self.augment, bool):
-            if not isinstance(self.augment, Mapping):
-                raise ValueError(f"augment must be True, False or a dict, got {self.augment!r}")
-            unknown = sorted(set(self.augment) - set(AUGMENT_KEYS))
-            if unknown:
-                raise ValueError(
-                    f"unknown augment option(s) {unknown}; valid options: {list(AUGMENT_KEYS)}"
-                )
-        if self.batch_size is not None:
-            _check_int("batch_size", self.batch_size, minimum=1)
+        if isinstance(self.augment, Mapping):
+            _check_keys("augment option", self.augment, AUGMENT_KEYS)
         if (self.steps is None) == (self.epochs is None):
             raise ValueError(
                 f"give exactly one of steps and epochs, got steps={self.steps!r}, "
                 f"epochs={self.epochs!r}"
             )
-        if self.steps is not None:
-            _check_int("steps", self.steps, minimum=1)
-        if self.epochs is not None:
-            _check_int("epochs", self.epochs, minimum=1)
-        for key in ("eval_every", "checkpoint_every"):
-            if getattr(self, key) is not None:
-                _check_int(key, getattr(self, key), minimum=1)
         if self.early_stopping is not None:
-            _check_early_stopping(self.early_stopping)
-        if not isinstance(self.device, str) or not self.device:
-            raise ValueError(f"device must be a device name like 'cpu', got {self.device!r}")
-        if self.name is not None and (not isinstance(self.name, str) or not self.name):
-            raise ValueError(f"name must be a non-empty string or None, got {self.name!r}")
-        from descentlab.store import canonical_json
-
+            _check_keys("early_stopping key", self.early_stopping, EARLY_STOPPING_KEYS)
+            validate(
+                _EARLY_STOPPING, {f"early_stopping.{k}": v for k, v in self.early_stopping.items()}
+            )
         for key, value in self.to_dict().items():
             try:
                 canonical_json(value)
@@ -293,62 +271,58 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _check_name(key: str, value: Any, *, optional: bool = False) -> None:
-    if value is None and optional:
-        return
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} must be a name, got {value!r}")
-
-
-def _check_int(key: str, value: Any, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{key} must be {kind}, got {value!r}")
-
-
-def _check_float(
-    key: str,
-    value: Any,
-    *,
-    low: float,
-    high: float = math.inf,
-    closed: bool = True,
-    high_open: bool = False,
-) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = low <= value if closed else low < value
-        if ok and high < math.inf:
-            ok = value < high if (high_open or not closed) else value <= high
-    if not ok:
-        if high == math.inf:
-            rng = f">= {low}" if closed else f"> {low}"
-        else:
-            lo = "[" if closed else "("
-            hi = ")" if (high_open or not closed) else "]"
-            rng = f"in {lo}{low}, {high}{hi}"
-        raise ValueError(f"{key} must be a finite number {rng}, got {value!r}")
-
-
-def _check_early_stopping(spec: Any) -> None:
-    if not isinstance(spec, Mapping):
-        raise ValueError(f"early_stopping must be a dict or None, got {spec!r}")
-    unknown = sorted(set(spec) - set(EARLY_STOPPING_KEYS))
+def _check_keys(what: str, given: Mapping[str, Any], valid: tuple[str, ...]) -> None:
+    unknown = sorted(set(given) - set(valid))
     if unknown:
-        raise ValueError(
-            f"unknown early_stopping key(s) {unknown}; valid keys: {list(EARLY_STOPPING_KEYS)}"
-        )
-    _check_int("early_stopping.patience", spec.get("patience", 10), minimum=1)
-    _check_float("early_stopping.min_delta", spec.get("min_delta", 0.0), low=0.0)
-    if not isinstance(spec.get("restore_best", True), bool):
-        raise ValueError(
-            f"early_stopping.restore_best must be True or False, got {spec['restore_best']!r}"
-        )
-    monitor = spec.get("monitor", "val/loss")
-    if monitor not in ("val/loss", "val/accuracy"):
-        raise ValueError(
-            f"early_stopping.monitor must be 'val/loss' or 'val/accuracy', got {monitor!r}"
-        )
+        raise ValueError(f"unknown {what}(s) {unknown}; valid: {list(valid)}")
+
+
+def _str_keys(value: Mapping[str, Any]) -> bool:
+    return all(isinstance(k, str) for k in value)
+
+
+_OPTIONS = InstanceOf(Mapping, "a dict with string keys", _str_keys)
+# The fields that may be None (a default chosen later); None skips their check.
+_OPTIONAL = frozenset(
+    {"model", "loss", "batch_size", "steps", "epochs", "eval_every", "checkpoint_every"}
+    | {"early_stopping", "name"}
+)
+_FIELDS: dict[str, tuple[Constraint | None, ...]] = {
+    "problem": (NAME,),
+    "problem_options": (_OPTIONS,),
+    "split_seed": (NONNEGATIVE_INT,),
+    "val_fraction": (Interval(Real, 0.0, 1.0, closed="neither"),),
+    "model": (NAME,),
+    "model_options": (_OPTIONS,),
+    "loss": (NAME,),
+    "loss_options": (_OPTIONS,),
+    "label_smoothing": (Interval(Real, 0.0, 1.0, closed="left"),),
+    "optimizer": (NAME, InstanceOf(Rule, "an update rule"), InstanceOf(Callable, "a factory")),
+    "hyper": (_OPTIONS,),
+    "schedule": (_OPTIONS,),
+    "batch_size": (POSITIVE_INT,),
+    "drop_last": (Boolean,),
+    "steps": (POSITIVE_INT,),
+    "epochs": (POSITIVE_INT,),
+    "eval_every": (POSITIVE_INT,),
+    "checkpoint_every": (POSITIVE_INT,),
+    "early_stopping": (InstanceOf(Mapping, "a dict"),),
+    "mixup_alpha": (NONNEGATIVE,),
+    "cutmix_alpha": (NONNEGATIVE,),
+    "input_noise": (NONNEGATIVE,),
+    "augment": (Boolean, InstanceOf(Mapping, "a dict")),
+    "weight_noise": (NONNEGATIVE,),
+    "seed": (NONNEGATIVE_INT,),
+    "device": (InstanceOf(str, "a device name like 'cpu'", bool),),
+    "evaluate_test": (Boolean,),
+    "name": (NAME,),
+}
+_EARLY_STOPPING: dict[str, tuple[Constraint | None, ...]] = {
+    "early_stopping.patience": (POSITIVE_INT,),
+    "early_stopping.min_delta": (NONNEGATIVE,),
+    "early_stopping.restore_best": (Boolean,),
+    "early_stopping.monitor": (Options("val/loss", "val/accuracy"),),
+}
 
 
 # ------------------------------------------------------------------------------------------
@@ -375,6 +349,7 @@ _NOT_SCHEDULES = frozenset(
         "multiplicative",
     }
 )
+_SCHEDULE_EXAMPLE = "'cosine' or 'step(step_size=1000, gamma=0.5)'"
 # The argument a schedule of the run's length needs, filled in when left out.
 _RUN_LENGTH_ARGS = {
     "cosine": "T_max",
@@ -390,8 +365,6 @@ def schedule_names() -> tuple[str, ...]:
         >>> "cosine" in schedule_names() and "reduce_on_plateau" in schedule_names()
         True
     """
-    from descentlab import schedules
-
     return tuple(
         sorted(
             n
@@ -401,16 +374,35 @@ def schedule_names() -> tuple[str, ...]:
     )
 
 
-def _parse_call(text: str) -> dict[str, Any]:
-    """``"cosine(T_max=100)"`` -> ``{"name": "cosine", "T_max": 100}`` (nested calls too)."""
-    import ast
+def parse_call(text: str, what: str = "schedule", example: str = _SCHEDULE_EXAMPLE) -> Any:
+    """Read a call expression as plain data, evaluating nothing.
 
+    The one expression grammar of descentlab: schedule specs (``--schedule``) and composed
+    update rules (``compare --optimizer``) are both written in it. A call ``f(a, k=v)`` reads
+    as ``{"name": "f", "args": [a], "k": v}`` (``"args"`` only when there are positional
+    arguments), a bare name ``f`` as ``{"name": "f"}``, a list or tuple as itself with its
+    entries read the same way, and anything else must be a Python literal
+    (:func:`ast.literal_eval`: numbers, strings, booleans, None).
+
+    Args:
+        text: the expression.
+        what: what it describes, for the error messages ("schedule").
+        example: an example of the grammar, for the error messages.
+
+    Raises:
+        ValueError: not an expression, a ``**`` argument, a keyword named ``name`` or
+            ``args``, or an argument that is neither a literal nor a call.
+
+    Example:
+        >>> parse_call("warmup(cosine(T_max=90), steps=10)")
+        {'name': 'warmup', 'args': [{'name': 'cosine', 'T_max': 90}], 'steps': 10}
+        >>> parse_call("chain(trace(momentum=0.9), scale_by_lr())", "rule")
+        {'name': 'chain', 'args': [{'name': 'trace', 'momentum': 0.9}, {'name': 'scale_by_lr'}]}
+    """
     try:
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as exc:
-        raise ValueError(
-            f"schedule must look like 'cosine' or 'step(step_size=1000, gamma=0.5)', got {text!r}"
-        ) from exc
+        raise invalid(what, f"an expression like {example}", text) from exc
 
     def convert(n: ast.AST) -> Any:
         if isinstance(n, ast.Name):
@@ -420,22 +412,27 @@ def _parse_call(text: str) -> dict[str, Any]:
             if n.args:
                 out["args"] = [convert(a) for a in n.args]
             for kw in n.keywords:
-                if kw.arg is None:
-                    raise ValueError(f"schedule {text!r}: '**' arguments are not supported")
+                if kw.arg is None or kw.arg in out or kw.arg in ("name", "args"):
+                    raise ValueError(f"{what} {text!r}: argument {kw.arg or '**'} is not supported")
                 out[kw.arg] = convert(kw.value)
             return out
         if isinstance(n, ast.List | ast.Tuple):
-            return [convert(e) for e in n.elts]
+            items = [convert(e) for e in n.elts]
+            return items if isinstance(n, ast.List) else tuple(items)
         try:
             return ast.literal_eval(n)
         except ValueError:
             raise ValueError(
-                f"schedule {text!r}: arguments must be numbers, strings, lists or schedules"
+                f"{what} {text!r}: arguments must be numbers, strings, booleans, lists or calls"
             ) from None
 
-    spec = convert(node)
+    return convert(node)
+
+
+def _parse_schedule(text: str) -> dict[str, Any]:
+    spec = parse_call(text)
     if not isinstance(spec, dict):
-        raise ValueError(f"schedule must name a schedule, got {text!r}")
+        raise invalid("schedule", f"a call like {_SCHEDULE_EXAMPLE}", text)
     return spec
 
 
@@ -448,8 +445,6 @@ def parse_schedule_arg(text: str) -> tuple[str, str]:
         >>> parse_schedule_arg("betas[0]=linear(0.5, 1.0, 100)")
         ('betas[0]', 'linear(0.5, 1.0, 100)')
     """
-    import re
-
     m = re.match(r"^\s*([A-Za-z_]\w*(?:\[\d+\])?)\s*=(.*)$", text)
     if m is None:
         return "lr", text.strip()
@@ -482,10 +477,8 @@ def build_schedule(spec: Any, *, total_steps: int | None = None) -> tuple[Any, s
         >>> sched(25), monitor
         (0.25, None)
     """
-    from descentlab import schedules
-
     if isinstance(spec, str):
-        spec = _parse_call(spec)
+        spec = _parse_schedule(spec)
     if not isinstance(spec, Mapping):
         if callable(spec):
             return spec, None
@@ -505,6 +498,8 @@ def build_schedule(spec: Any, *, total_steps: int | None = None) -> tuple[Any, s
         kwargs[length_arg] = total_steps
     try:
         built = getattr(schedules, name)(*args, **kwargs)
+    except ParameterTypeError:
+        raise
     except TypeError as exc:
         raise ValueError(f"bad arguments for schedule {name!r}: {exc}") from None
     if isinstance(built, schedules.LossRule):
