@@ -33,7 +33,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.integrate import quad
-from scipy.signal import convolve2d
 from torch import nn
 
 from descentlab.experiments.lectures._common import (
@@ -220,6 +219,8 @@ def _discrete(rng: np.random.Generator) -> Part:
 
 def _image(rng: np.random.Generator, hw: list[int]) -> Part:
     """The 2-D definition against scipy and torch, and the printed form's typo."""
+    from scipy.signal import convolve2d  # over a second to import: only when it runs
+
     part = Part("image2d")
     img = rng.normal(size=hw)
     ker = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0]])  # asymmetric, 2x3

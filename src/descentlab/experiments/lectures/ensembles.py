@@ -49,15 +49,19 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from descentlab import optim
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     check_float,
     check_int,
     check_int_list,
+    finish,
     mean_std,
     resolve,
     timer,
 )
+from descentlab.problems import data as datasets
+from descentlab.problems import models
 
 __all__ = [
     "DEFAULTS",
@@ -153,9 +157,6 @@ def fit_network(
         >>> net.proba(x).shape, net.predict(x).shape
         (torch.Size([30, 3]), torch.Size([30]))
     """
-    from descentlab import optim
-    from descentlab.problems import models
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         model = models.build(
@@ -334,13 +335,21 @@ def samme(
         res.alphas.append(float(alpha))
         res.errors.append(err)
         if m < rounds - 1:
-            w = np.exp(np.log(w) + alpha * incorrect * (w > 0))
-            total = w.sum()
-            if not np.isfinite(total) or total <= 0:
+            w = _reweight(w, alpha, incorrect)
+            if w is None:
                 res.stopped = f"sample weights overflowed at round {m}"
                 break
-            w /= total
     return res
+
+
+def _reweight(w: np.ndarray, alpha: float, incorrect: np.ndarray) -> np.ndarray | None:
+    """SAMME's new sample weights: the mistakes' multiplied by ``e^alpha``, renormalised
+    (None when they overflow)."""
+    w = np.exp(np.log(w) + alpha * incorrect * (w > 0))
+    total = w.sum()
+    if not np.isfinite(total) or total <= 0:
+        return None
+    return w / total
 
 
 def prediction_variance(probas: Sequence[Tensor | np.ndarray]) -> float:
@@ -363,6 +372,299 @@ def prediction_variance(probas: Sequence[Tensor | np.ndarray]) -> float:
 
 def _acc(pred: Any, y: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == y))
+
+
+@dataclass
+class _Setting:
+    """The checked options and the data of one ensembles run."""
+
+    hidden: list[int]
+    weak_hidden: list[int]
+    steps: int
+    weak_steps: int
+    optimizer: str
+    lr: float
+    members: int
+    rounds: int
+    repeats: int
+    depth: int
+    n_classes: int
+    n: int
+    x_pool: Tensor
+    y_pool: Tensor
+    x_test: Tensor
+    y_test: Tensor
+
+    @property
+    def n_pool(self) -> int:
+        return int(self.x_pool.shape[0])
+
+    def net(self, x: Tensor, y: Tensor, seed: int, weights: Any = None, weak: bool = False) -> _Net:
+        """A (weak) network fitted to ``x, y`` (with sample weights)."""
+        return fit_network(
+            x, y, self.n_classes,
+            sample_weight=None if weights is None else torch.as_tensor(weights),
+            hidden=self.weak_hidden if weak else self.hidden, optimizer=self.optimizer,
+            lr=self.lr, steps=self.weak_steps if weak else self.steps, seed=seed,
+        )  # fmt: skip
+
+
+def _setting(o: dict[str, Any]) -> _Setting:
+    """Check the options (ValueError naming the first bad one) and load the data."""
+    hid = check_int_list("hidden", o["hidden"])
+    weak_hid = check_int_list("weak_hidden", o["weak_hidden"])
+    n_steps = check_int("steps", o["steps"])
+    n_weak_steps = check_int("weak_steps", o["weak_steps"])
+    lr_ = check_float("lr", o["lr"])
+    n_members = check_int("members", o["members"], 2)
+    n_rounds = check_int("rounds", o["rounds"], 2)
+    n_rep = check_int("repeats", o["repeats"], 2)
+    depth = check_int("stump_depth", o["stump_depth"])
+    optim.get(o["optimizer"])
+    splits = datasets.load(o["problem"])
+    if splits.task != "classification":
+        raise ValueError(f"problem must be a classification dataset, got {o['problem']!r}")
+    n_pool = int(splits.x_train.shape[0])
+    n = n_pool if o["n_train"] is None else check_int("n_train", o["n_train"], 2)
+    if n > n_pool:
+        raise ValueError(f"n_train must be <= {n_pool} for {o['problem']!r}, got {n}")
+    splits.unseal_test()  # nothing is tuned: the test split only scores the fixed procedures
+    x_test, y_test = splits.x_test, splits.y_test
+    splits.seal_test()
+    return _Setting(
+        hid, weak_hid, n_steps, n_weak_steps, o["optimizer"], lr_, n_members, n_rounds, n_rep,
+        depth, int(splits.n_classes), n, splits.x_train, splits.y_train, x_test, y_test,
+    )  # fmt: skip
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    with timer() as t:
+        out = fn()
+    return out, t()
+
+
+def _fit_all(st: _Setting, s: int, x: Tensor, y: Tensor) -> dict[str, tuple[Any, float]]:
+    """Every method fitted to one repeat's training set: ``{key: (model, seconds)}``."""
+    from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier  # seconds to import
+    from sklearn.tree import DecisionTreeClassifier
+
+    n, k, y_np = st.n, st.n_classes, y.numpy()
+    xf = x.reshape(n, -1).numpy()
+    fitted: dict[str, tuple[Any, float]] = {}
+    fitted["single"] = _timed(lambda: st.net(x, y, s * 1000 + 999))
+    fitted["bagged"] = _timed(
+        lambda: bagging(lambda idx, ms: st.net(x[idx], y[idx], ms), n, st.members, seed=s)
+    )
+    fitted["member"] = (fitted["bagged"][0][0], fitted["bagged"][1] / st.members)
+    fitted["weak"] = _timed(lambda: st.net(x, y, s * 1000 + 998, weak=True))
+    fitted["boosted"] = _timed(lambda: samme(
+        lambda w, m: st.net(x, y, s * 1000 + 500 + m, w, weak=True), x, y_np, k, st.rounds
+    ))  # fmt: skip
+    # scikit-learn on the same training set (flattened inputs), and our SAMME with the same
+    # trees (scikit-learn draws each tree's seed from its RandomState so).
+    fitted["sk_tree"] = _timed(lambda: DecisionTreeClassifier(random_state=s).fit(xf, y_np))
+    fitted["sk_bagging"] = _timed(lambda: BaggingClassifier(
+        DecisionTreeClassifier(), n_estimators=st.members, random_state=s
+    ).fit(xf, y_np))  # fmt: skip
+    fitted["sk_ada"] = _timed(lambda: AdaBoostClassifier(
+        DecisionTreeClassifier(max_depth=st.depth), n_estimators=st.rounds, random_state=s
+    ).fit(xf, y_np))  # fmt: skip
+    rs = np.random.RandomState(s)
+    fitted["our_samme"] = _timed(lambda: samme(
+        lambda w, m: DecisionTreeClassifier(
+            max_depth=st.depth, random_state=rs.randint(np.iinfo(np.int32).max)
+        ).fit(xf, y_np, sample_weight=w),
+        xf, y_np, k, st.rounds,
+    ))  # fmt: skip
+    return fitted
+
+
+_KEYS = ("single", "member", "bagged", "weak", "boosted", "sk_tree", "sk_bagging", "sk_ada",
+         "our_samme")  # fmt: skip
+
+
+@dataclass
+class _Record:
+    """What the repeats measured."""
+
+    per: dict[str, dict[str, list[Any]]] = field(
+        default_factory=lambda: {
+            key: {"test": [], "train": [], "proba": [], "seconds": [], "models": []}
+            for key in _KEYS
+        }
+    )
+    bag_curves: list[list[float]] = field(default_factory=list)
+    boost_curves: list[list[float]] = field(default_factory=list)
+    boost_alphas: list[list[float]] = field(default_factory=list)
+    boost_errors: list[list[float]] = field(default_factory=list)
+    sk_staged: list[list[float]] = field(default_factory=list)
+    same_as_sklearn: bool = True
+
+
+def _outputs(
+    st: _Setting, fitted: dict[str, tuple[Any, float]], x: Tensor, member_p: list[np.ndarray]
+) -> dict[str, tuple[Any, Any, int]]:
+    """Each method's ``(test probabilities, training predictions, models)``."""
+    single, bag, weak, boost, tree, bagged_trees, ada, ours = (
+        fitted[key][0] for key in _KEYS if key != "member"
+    )
+    x_test = st.x_test
+    xtf, xf = x_test.reshape(x_test.shape[0], -1).numpy(), x.reshape(st.n, -1).numpy()
+    votes = boost.votes(x_test)
+    return {
+        "single": (single.proba(x_test).numpy(), single.predict(x), 1),
+        "member": (member_p[0], bag[0].predict(x), 1),
+        "bagged": (np.mean(member_p, axis=0),
+                   np.mean([b.proba(x).numpy() for b in bag], 0).argmax(1), st.members),
+        "weak": (weak.proba(x_test).numpy(), weak.predict(x), 1),
+        "boosted": (votes / votes.sum(1, keepdims=True).clip(1e-12), boost.predict(x),
+                    len(boost.learners)),
+        "sk_tree": (tree.predict_proba(xtf), tree.predict(xf), 1),
+        "sk_bagging": (bagged_trees.predict_proba(xtf), bagged_trees.predict(xf), st.members),
+        "sk_ada": (ada.predict_proba(xtf), ada.predict(xf), len(ada.estimators_)),
+        "our_samme": (None, ours.predict(xf), len(ours.learners)),
+    }  # fmt: skip
+
+
+def _score(
+    st: _Setting, rec: _Record, fitted: dict[str, tuple[Any, float]], x: Tensor, y: Tensor
+) -> None:
+    """Record one repeat: accuracies, probabilities, curves, and whether our SAMME is
+    scikit-learn's."""
+    yt_np, y_np = st.y_test.numpy(), y.numpy()
+    xtf = st.x_test.reshape(st.x_test.shape[0], -1).numpy()
+    bag, boost, ada, ours = (fitted[key][0] for key in ("bagged", "boosted", "sk_ada", "our_samme"))
+    rec.same_as_sklearn = rec.same_as_sklearn and bool(
+        np.array_equal(ours.predict(xtf), ada.predict(xtf))
+        and np.allclose(ours.alphas, ada.estimator_weights_[: len(ours.alphas)])
+    )
+    member_p = [b.proba(st.x_test).numpy() for b in bag]
+    rec.bag_curves.append(
+        [_acc(np.mean(member_p[: b + 1], axis=0).argmax(1), yt_np) for b in range(st.members)]
+    )
+    rec.boost_curves.append(
+        [_acc(boost.predict(st.x_test, m + 1), yt_np) for m in range(len(boost.learners))]
+    )
+    rec.boost_alphas.append(boost.alphas)
+    rec.boost_errors.append(boost.errors)
+    rec.sk_staged.append([float(v) for v in ada.staged_score(xtf, yt_np)])
+    for key, (p_test, train_pred, size) in _outputs(st, fitted, x, member_p).items():
+        r = rec.per[key]
+        test_pred = ours.predict(xtf) if p_test is None else p_test.argmax(1)
+        if key == "member":  # the average member, not just the first
+            r["test"].append(float(np.mean([_acc(q.argmax(1), yt_np) for q in member_p])))
+        else:
+            r["test"].append(_acc(test_pred, yt_np))
+        r["train"].append(_acc(train_pred, y_np))
+        if p_test is not None and key != "sk_ada":  # its probabilities are not votes
+            r["proba"].append(p_test)
+        r["seconds"].append(fitted[key][1])
+        r["models"].append(size)
+
+
+def _repeats(st: _Setting, seed: int) -> _Record:
+    """Every method on ``repeats`` training sets drawn from the pool."""
+    rec = _Record()
+    for r in range(st.repeats):
+        s = seed + r
+        # Each repeat draws its own training set from the pool: the variance across
+        # repeats is the variance over training sets that bagging is meant to reduce.
+        pick = torch.randperm(st.n_pool, generator=torch.Generator().manual_seed(s))[: st.n]
+        x, y = st.x_pool[pick], st.y_pool[pick]
+        _score(st, rec, _fit_all(st, s, x, y), x, y)
+    return rec
+
+
+def _described(st: _Setting) -> dict[str, tuple[str, str, str]]:
+    """Each method's (name, learner, source) in the table."""
+    net_name = f"MLP {tuple(st.hidden)}, {st.steps} steps"
+    weak_name = f"MLP {tuple(st.weak_hidden)}, {st.weak_steps} steps"
+    trees = f"depth-{st.depth} trees"
+    return {
+        "single": ("single network", net_name, "descentlab"),
+        "member": ("one bagging member (mean)", net_name + ", bootstrap", "descentlab"),
+        "bagged": ("bagging (soft vote)", net_name, "descentlab"),
+        "weak": ("weak network", weak_name, "descentlab"),
+        "boosted": ("AdaBoost.SAMME", weak_name, "descentlab"),
+        "sk_tree": ("DecisionTreeClassifier", "tree", "scikit-learn"),
+        "sk_bagging": ("BaggingClassifier", "trees", "scikit-learn"),
+        "sk_ada": ("AdaBoostClassifier (SAMME)", trees, "scikit-learn"),
+        "our_samme": ("our SAMME", trees, "descentlab + scikit-learn trees"),
+    }
+
+
+def _rows(rec: _Record, described: dict[str, tuple[str, str, str]]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for key in _KEYS:
+        rr = rec.per[key]
+        method, learner, source = described[key]
+        m_test, s_test = mean_std(rr["test"])
+        rows.append({
+            "method": method, "learner": learner, "models": max(rr["models"]), "source": source,
+            "train_acc": mean_std(rr["train"])[0], "test_acc": m_test, "test_acc_std": s_test,
+            "pred_variance": prediction_variance(rr["proba"]) if rr["proba"] else None,
+            "seconds": mean_std(rr["seconds"])[0],
+        })  # fmt: skip
+    return rows
+
+
+def _check(result: ExperimentResult, same_as_sklearn: bool) -> None:
+    """The lecture's predictions, from the table."""
+    single, member, bag, weak, boost, tree, trees = result.rows[:7]
+
+    def acc(r: dict[str, Any]) -> str:
+        return f"{r['test_acc']:.3f}"
+
+    result.check(
+        "bagging lowers the prediction variance of the single network",
+        bag["pred_variance"] < single["pred_variance"],
+        f"{bag['pred_variance']:.3g} vs {single['pred_variance']:.3g}", "bagged < single",
+    )  # fmt: skip
+    result.check(
+        "the bagged ensemble is more accurate than its members",
+        bag["test_acc"] > member["test_acc"], f"{acc(bag)} vs {acc(member)}", "bagged > member",
+    )  # fmt: skip
+    result.check(
+        "bagged networks are at least as accurate as the single network",
+        bag["test_acc"] >= single["test_acc"], f"{acc(bag)} vs {acc(single)}", "bagged ≥ single",
+    )  # fmt: skip
+    result.check(
+        "(scikit-learn) bagged trees beat a single tree, with lower variance",
+        trees["test_acc"] > tree["test_acc"] and trees["pred_variance"] < tree["pred_variance"],
+        f"acc {acc(trees)} vs {acc(tree)}, variance "
+        f"{trees['pred_variance']:.3g} vs {tree['pred_variance']:.3g}",
+        "bagged trees: higher acc, lower variance",
+    )  # fmt: skip
+    result.check(
+        "boosting makes a strong learner of weak ones (+5 points or more)",
+        boost["test_acc"] > weak["test_acc"] + 0.05, f"{acc(boost)} vs {acc(weak)}",
+        "boosted ≥ weak + 0.05",
+    )  # fmt: skip
+    result.check(
+        "our SAMME with scikit-learn's trees reproduces AdaBoostClassifier", same_as_sklearn,
+        "identical" if same_as_sklearn else "different", "identical",
+    )  # fmt: skip
+
+
+def _notes(st: _Setting, o: dict[str, Any], seed: int) -> list[str]:
+    return [
+        f"Each of {st.repeats} repeats (seeds {seed}..{seed + st.repeats - 1}) draws its own "
+        f"training set of {st.n} examples from the {st.n_pool} of the {o['problem']} training "
+        "split; every method fits it, networks full batch with descentlab's "
+        f"{o['optimizer']} (lr {st.lr:g}). Accuracies are means over repeats; `pred_variance` "
+        "is the variance across repeats (training sets) of the predicted class probabilities "
+        "on the test set, averaged over examples and classes (boosting: normalised votes).",
+        "A bagging member sees about 63 % distinct examples, so it is weaker than the single "
+        "network trained on all of them; averaging the members wins that back through lower "
+        "variance. For networks, which vary little between training sets, the two roughly "
+        "balance; for high-variance trees bagging is a large gain.",
+        "Bagging averages models that err differently, so its predictions vary less from one "
+        "repeat to the next (Breiman 1996); boosting reweights the examples its weak learners "
+        "miss, turning learners barely better than chance into a strong classifier. The "
+        "scikit-learn rows are an independent reference on the same training sets (trees "
+        "instead of networks); `our SAMME` runs this module's boosting code on scikit-learn's "
+        "trees and should equal `AdaBoostClassifier`.",
+    ]
 
 
 def run(
@@ -413,260 +715,28 @@ def run(
         >>> boosted["test_acc"] > r.row(method="weak network")["test_acc"]  # doctest: +SKIP
         True
     """
-    from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
-    from sklearn.tree import DecisionTreeClassifier
-
-    from descentlab import optim
-    from descentlab.problems import data as datasets
-    from descentlab.store import provenance
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
-    hid = check_int_list("hidden", o["hidden"])
-    weak_hid = check_int_list("weak_hidden", o["weak_hidden"])
-    n_steps = check_int("steps", o["steps"])
-    n_weak_steps = check_int("weak_steps", o["weak_steps"])
-    lr_ = check_float("lr", o["lr"])
-    n_members = check_int("members", o["members"], 2)
-    n_rounds = check_int("rounds", o["rounds"], 2)
-    n_rep = check_int("repeats", o["repeats"], 2)
-    depth = check_int("stump_depth", o["stump_depth"])
-    optim.get(o["optimizer"])
-    splits = datasets.load(o["problem"])
-    if splits.task != "classification":
-        raise ValueError(f"problem must be a classification dataset, got {o['problem']!r}")
-    k = int(splits.n_classes)
-    x_pool, y_pool = splits.x_train, splits.y_train
-    n_pool = int(x_pool.shape[0])
-    n = n_pool if o["n_train"] is None else check_int("n_train", o["n_train"], 2)
-    if n > n_pool:
-        raise ValueError(f"n_train must be <= {n_pool} for {o['problem']!r}, got {n}")
-    splits.unseal_test()  # nothing is tuned: the test split only scores the fixed procedures
-    x_test, y_test = splits.x_test, splits.y_test
-    splits.seal_test()
-    yt_np = y_test.numpy()
-    x, y = x_pool, y_pool  # rebound to each repeat's training set below
-
-    def net(idx: Tensor | None, s: int, weights: Any = None, weak: bool = False) -> _Net:
-        xs, ys = (x, y) if idx is None else (x[idx], y[idx])
-        return fit_network(
-            xs, ys, k, sample_weight=None if weights is None else torch.as_tensor(weights),
-            hidden=weak_hid if weak else hid, optimizer=o["optimizer"], lr=lr_,
-            steps=n_weak_steps if weak else n_steps, seed=s,
-        )  # fmt: skip
-
-    keys = ("single", "member", "bagged", "weak", "boosted", "sk_tree", "sk_bagging", "sk_ada",
-            "our_samme")  # fmt: skip
-    rec: dict[str, dict[str, list[Any]]] = {
-        key: {"test": [], "train": [], "proba": [], "seconds": [], "models": []} for key in keys
-    }
-    bag_curves, boost_curves, boost_alphas, boost_errors, sk_staged = [], [], [], [], []
-    same_as_sklearn = True
-    xtf = x_test.reshape(x_test.shape[0], -1).numpy()
+    st = _setting(o)
     with timer() as elapsed:
-        for r in range(n_rep):
-            s = seed + r
-            # Each repeat draws its own training set from the pool: the variance across
-            # repeats is the variance over training sets that bagging is meant to reduce.
-            pick = torch.randperm(n_pool, generator=torch.Generator().manual_seed(s))[:n]
-            x, y = x_pool[pick], y_pool[pick]
-            y_np = y.numpy()
-            xf = x.reshape(n, -1).numpy()
-            fitted: dict[str, tuple[Any, float]] = {}
-            with timer() as t:
-                single = net(None, s * 1000 + 999)
-            fitted["single"] = (single, t())
-            with timer() as t:
-                bag = bagging(lambda idx, ms: net(idx, ms), n, n_members, seed=s)
-            fitted["bagged"] = (bag, t())
-            fitted["member"] = (bag[0], fitted["bagged"][1] / n_members)
-            with timer() as t:
-                weak = net(None, s * 1000 + 998, weak=True)
-            fitted["weak"] = (weak, t())
-            with timer() as t:
-                boost = samme(lambda w, m, s=s: net(None, s * 1000 + 500 + m, w, weak=True),
-                              x, y_np, k, n_rounds)  # fmt: skip
-            fitted["boosted"] = (boost, t())
-            # scikit-learn on the same training set (flattened inputs), and our SAMME with
-            # the same trees (scikit-learn draws each tree's seed from its RandomState so).
-            with timer() as t:
-                tree = DecisionTreeClassifier(random_state=s).fit(xf, y_np)
-            fitted["sk_tree"] = (tree, t())
-            with timer() as t:
-                bagged_trees = BaggingClassifier(
-                    DecisionTreeClassifier(), n_estimators=n_members, random_state=s
-                ).fit(xf, y_np)
-            fitted["sk_bagging"] = (bagged_trees, t())
-            with timer() as t:
-                ada = AdaBoostClassifier(
-                    DecisionTreeClassifier(max_depth=depth), n_estimators=n_rounds, random_state=s
-                ).fit(xf, y_np)
-            fitted["sk_ada"] = (ada, t())
-            rs = np.random.RandomState(s)
-            with timer() as t:
-                ours = samme(
-                    lambda w, m, rs=rs, xf=xf, y_np=y_np: DecisionTreeClassifier(
-                        max_depth=depth, random_state=rs.randint(np.iinfo(np.int32).max)
-                    ).fit(xf, y_np, sample_weight=w),
-                    xf, y_np, k, n_rounds,
-                )  # fmt: skip
-            fitted["our_samme"] = (ours, t())
-            same_as_sklearn = same_as_sklearn and bool(
-                np.array_equal(ours.predict(xtf), ada.predict(xtf))
-                and np.allclose(ours.alphas, ada.estimator_weights_[: len(ours.alphas)])
-            )
-
-            member_p = [b.proba(x_test).numpy() for b in bag]
-            bag_curves.append(
-                [
-                    _acc(np.mean(member_p[: b + 1], axis=0).argmax(1), yt_np)
-                    for b in range(n_members)
-                ]
-            )
-            boost_curves.append(
-                [_acc(boost.predict(x_test, m + 1), yt_np) for m in range(len(boost.learners))]
-            )
-            boost_alphas.append(boost.alphas)
-            boost_errors.append(boost.errors)
-            sk_staged.append([float(v) for v in ada.staged_score(xtf, yt_np)])
-            votes = boost.votes(x_test)
-            outputs = {
-                "single": (single.proba(x_test).numpy(), single.predict(x), 1),
-                "member": (member_p[0], bag[0].predict(x), 1),
-                "bagged": (np.mean(member_p, axis=0),
-                           np.mean([b.proba(x).numpy() for b in bag], 0).argmax(1), n_members),
-                "weak": (weak.proba(x_test).numpy(), weak.predict(x), 1),
-                "boosted": (votes / votes.sum(1, keepdims=True).clip(1e-12), boost.predict(x),
-                            len(boost.learners)),
-                "sk_tree": (tree.predict_proba(xtf), tree.predict(xf), 1),
-                "sk_bagging": (bagged_trees.predict_proba(xtf), bagged_trees.predict(xf),
-                               n_members),
-                "sk_ada": (ada.predict_proba(xtf), ada.predict(xf), len(ada.estimators_)),
-                "our_samme": (None, ours.predict(xf), len(ours.learners)),
-            }  # fmt: skip
-            for key, (p_test, train_pred, size) in outputs.items():
-                test_pred = ours.predict(xtf) if p_test is None else p_test.argmax(1)
-                if key == "member":  # the average member, not just the first
-                    rec[key]["test"].append(float(np.mean([_acc(q.argmax(1), yt_np)
-                                                           for q in member_p])))  # fmt: skip
-                else:
-                    rec[key]["test"].append(_acc(test_pred, yt_np))
-                rec[key]["train"].append(_acc(train_pred, y_np))
-                if p_test is not None and key != "sk_ada":  # its probabilities are not votes
-                    rec[key]["proba"].append(p_test)
-                rec[key]["seconds"].append(fitted[key][1])
-                rec[key]["models"].append(size)
+        rec = _repeats(st, seed)
         seconds = elapsed()
-
-    net_name = f"MLP {tuple(hid)}, {n_steps} steps"
-    weak_name = f"MLP {tuple(weak_hid)}, {n_weak_steps} steps"
-    trees = f"depth-{depth} trees"
-    described = {
-        "single": ("single network", net_name, "descentlab"),
-        "member": ("one bagging member (mean)", net_name + ", bootstrap", "descentlab"),
-        "bagged": ("bagging (soft vote)", net_name, "descentlab"),
-        "weak": ("weak network", weak_name, "descentlab"),
-        "boosted": ("AdaBoost.SAMME", weak_name, "descentlab"),
-        "sk_tree": ("DecisionTreeClassifier", "tree", "scikit-learn"),
-        "sk_bagging": ("BaggingClassifier", "trees", "scikit-learn"),
-        "sk_ada": ("AdaBoostClassifier (SAMME)", trees, "scikit-learn"),
-        "our_samme": ("our SAMME", trees, "descentlab + scikit-learn trees"),
+    described = _described(st)
+    columns = ["method", "learner", "models", "source", "train_acc", "test_acc", "test_acc_std",
+               "pred_variance", "seconds"]  # fmt: skip
+    result = ExperimentResult("ensembles", f"Bagging and boosting on {o['problem']}", columns,
+                              _rows(rec, described))  # fmt: skip
+    _check(result, rec.same_as_sklearn)
+    result.data = {
+        "bagging_curves": rec.bag_curves,
+        "boosting_curves": rec.boost_curves,
+        "boosting_alphas": rec.boost_alphas,
+        "boosting_errors": rec.boost_errors,
+        "sklearn_ada_staged": rec.sk_staged,
+        "test_acc": {key: rec.per[key]["test"] for key in _KEYS},
+        "labels": {key: described[key][0] for key in _KEYS},
     }
-    rows: list[dict[str, Any]] = []
-    for key in keys:
-        rr = rec[key]
-        method, learner, source = described[key]
-        m_test, s_test = mean_std(rr["test"])
-        rows.append({
-            "method": method, "learner": learner, "models": max(rr["models"]), "source": source,
-            "train_acc": mean_std(rr["train"])[0], "test_acc": m_test, "test_acc_std": s_test,
-            "pred_variance": prediction_variance(rr["proba"]) if rr["proba"] else None,
-            "seconds": mean_std(rr["seconds"])[0],
-        })  # fmt: skip
-
-    single_row, member_row, bag_row, weak_row, boost_row, tree_row, trees_row = rows[:7]
-    checks = {
-        "bagging lowers the prediction variance of the single network": (
-            bag_row["pred_variance"] < single_row["pred_variance"]
-        ),
-        "the bagged ensemble is more accurate than its members": (
-            bag_row["test_acc"] > member_row["test_acc"]
-        ),
-        "bagged networks are at least as accurate as the single network": (
-            bag_row["test_acc"] >= single_row["test_acc"]
-        ),
-        "(scikit-learn) bagged trees beat a single tree, with lower variance": (
-            trees_row["test_acc"] > tree_row["test_acc"]
-            and trees_row["pred_variance"] < tree_row["pred_variance"]
-        ),
-        "boosting makes a strong learner of weak ones (+5 points or more)": (
-            boost_row["test_acc"] > weak_row["test_acc"] + 0.05
-        ),
-        "our SAMME with scikit-learn's trees reproduces AdaBoostClassifier": same_as_sklearn,
-    }
-
-    def acc(r: dict[str, Any]) -> str:
-        return f"{r['test_acc']:.3f}"
-
-    measured = dict(zip(checks, [
-        {"measured": f"{bag_row['pred_variance']:.3g} vs {single_row['pred_variance']:.3g}",
-         "expected": "bagged < single"},
-        {"measured": f"{acc(bag_row)} vs {acc(member_row)}", "expected": "bagged > member"},
-        {"measured": f"{acc(bag_row)} vs {acc(single_row)}", "expected": "bagged ≥ single"},
-        {"measured": f"acc {acc(trees_row)} vs {acc(tree_row)}, variance "
-                     f"{trees_row['pred_variance']:.3g} vs {tree_row['pred_variance']:.3g}",
-         "expected": "bagged trees: higher acc, lower variance"},
-        {"measured": f"{acc(boost_row)} vs {acc(weak_row)}", "expected": "boosted ≥ weak + 0.05"},
-        {"measured": "identical" if same_as_sklearn else "different", "expected": "identical"},
-    ], strict=True))  # fmt: skip
-    notes = [
-        f"Each of {n_rep} repeats (seeds {seed}..{seed + n_rep - 1}) draws its own training set "
-        f"of {n} examples from the {n_pool} of the {o['problem']} training split; every method "
-        "fits it, networks full batch with descentlab's "
-        f"{o['optimizer']} (lr {lr_:g}). Accuracies are means over repeats; `pred_variance` is "
-        "the variance across repeats (training sets) of the predicted class probabilities on "
-        "the test set, averaged over examples and classes (boosting: normalised votes).",
-        "A bagging member sees about 63 % distinct examples, so it is weaker than the single "
-        "network trained on all of them; averaging the members wins that back through lower "
-        "variance. For networks, which vary little between training sets, the two roughly "
-        "balance; for high-variance trees bagging is a large gain.",
-        "Bagging averages models that err differently, so its predictions vary less from one "
-        "repeat to the next (Breiman 1996); boosting reweights the examples its weak learners "
-        "miss, turning learners barely better than chance into a strong classifier. The "
-        "scikit-learn rows are an independent reference on the same training sets (trees "
-        "instead of networks); `our SAMME` runs this module's boosting code on scikit-learn's "
-        "trees and should equal `AdaBoostClassifier`.",
-    ]
-    data = {
-        "bagging_curves": bag_curves,
-        "boosting_curves": boost_curves,
-        "boosting_alphas": boost_alphas,
-        "boosting_errors": boost_errors,
-        "sklearn_ada_staged": sk_staged,
-        "test_acc": {key: rec[key]["test"] for key in keys},
-        "labels": {key: described[key][0] for key in keys},
-    }
-    config = {"quick": quick, "seed": seed, **o, "hidden": hid, "weak_hidden": weak_hid}
-    return ExperimentResult(
-        name="ensembles",
-        title=f"Bagging and boosting on {o['problem']}",
-        columns=[
-            "method",
-            "learner",
-            "models",
-            "source",
-            "train_acc",
-            "test_acc",
-            "test_acc_std",
-            "pred_variance",
-            "seconds",
-        ],
-        rows=rows,
-        checks=checks,
-        measured=measured,
-        notes=notes,
-        data=data,
-        config=config,
-        seconds=seconds,
-        provenance=provenance(seed, experiment="ensembles"),
+    options = {**o, "hidden": st.hidden, "weak_hidden": st.weak_hidden}
+    return finish(
+        result, quick=quick, seed=seed, options=options, seconds=seconds, notes=_notes(st, o, seed)
     )

@@ -39,7 +39,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,15 +48,19 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from descentlab import optim
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     check_float,
     check_int,
+    finish,
     flat_params,
     mean_std,
     resolve,
     timer,
 )
+from descentlab.problems import data as datasets
+from descentlab.problems import models
 
 __all__ = [
     "DEFAULTS",
@@ -236,18 +240,41 @@ def epsilon_sharpness(
     if subspace_dim is not None:
         subspace_dim = check_int("subspace_dim", subspace_dim)
     f = _FlatLoss(model, x, y, loss_fn or _default_loss(y))
-    x0 = f.x0
-    n = x0.numel()
-    if subspace_dim is None:
-        a = None
-        bound = eps * (x0.abs() + 1.0)
-    else:
-        g = torch.Generator().manual_seed(int(seed))
-        a = torch.randn(n, subspace_dim, generator=g, dtype=x0.dtype)
-        coords = torch.linalg.lstsq(a, x0.unsqueeze(1)).solution.squeeze(1)  # A^+ x
-        bound = eps * (coords.abs() + 1.0)
+    a, bound = _subspace_box(f.x0, eps, subspace_dim, seed)
     with torch.no_grad():
-        f0 = float(f(x0))
+        f0 = float(f(f.x0))
+    best, count = _maximize_in_box(f, a, bound.numpy(), f0, maxiter, starts, seed)
+    return SharpnessResult(
+        sharpness=100.0 * (best - f0) / (1.0 + f0),
+        loss=f0,
+        max_loss=best,
+        eps=eps,
+        subspace_dim=subspace_dim,
+        n_params=f.x0.numel(),
+        evaluations=count,
+    )
+
+
+def _subspace_box(
+    x0: Tensor, eps: float, subspace_dim: int | None, seed: int
+) -> tuple[Tensor | None, Tensor]:
+    """The subspace matrix ``A`` (None: the whole space) and the half-widths of the box
+    ``eps (|A^+ x| + 1)``."""
+    if subspace_dim is None:
+        return None, eps * (x0.abs() + 1.0)
+    g = torch.Generator().manual_seed(int(seed))
+    a = torch.randn(x0.numel(), subspace_dim, generator=g, dtype=x0.dtype)
+    coords = torch.linalg.lstsq(a, x0.unsqueeze(1)).solution.squeeze(1)  # A^+ x
+    return a, eps * (coords.abs() + 1.0)
+
+
+def _maximize_in_box(
+    f: _FlatLoss, a: Tensor | None, b: np.ndarray, f0: float, maxiter: int, starts: int,
+    seed: int,
+) -> tuple[float, int]:  # fmt: skip
+    """The largest finite loss ``f(x0 + A y)`` L-BFGS-B finds over ``|y| <= b`` from
+    ``starts`` starts, and the number of evaluations."""
+    x0 = f.x0
     best = [f0]
     count = [0]
 
@@ -262,7 +289,6 @@ def epsilon_sharpness(
             best[0] = max(best[0], fv)
         return -fv, -grad.numpy()
 
-    b = bound.numpy()
     rng = np.random.default_rng(int(seed))
     for k in range(starts):
         # The paper starts at y = 0; at an exact minimum the gradient there vanishes and
@@ -277,15 +303,7 @@ def epsilon_sharpness(
             # No tolerance may end the search early: near a minimum the gradient is ~0.
             options={"maxiter": maxiter, "gtol": 0.0, "ftol": 0.0},
         )
-    return SharpnessResult(
-        sharpness=100.0 * (best[0] - f0) / (1.0 + f0),
-        loss=f0,
-        max_loss=best[0],
-        eps=eps,
-        subspace_dim=subspace_dim,
-        n_params=n,
-        evaluations=count[0],
-    )
+    return best[0], count[0]
 
 
 @torch.no_grad()
@@ -391,8 +409,6 @@ def train_to_loss(
         >>> log["reached"], log["curve_loss"][-1] <= 0.6
         (True, True)
     """
-    from descentlab import optim
-
     loss_fn = _default_loss(y)
     opt = optim.get(optimizer)(model.parameters(), lr=lr)
     n = int(x.shape[0])
@@ -447,6 +463,233 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, float]:
 # the experiment
 
 
+def _batch_or_none(name: str, value: Any) -> int | None:
+    """None for ``"full"``/0/None, else a positive int."""
+    return None if value in ("full", 0, None) else check_int(name, value)
+
+
+@dataclass
+class _Setting:
+    """The checked options and the data of one sharpness run."""
+
+    seeds: int
+    hidden: int
+    lr: float
+    small: int
+    large: int | None
+    target: float
+    max_steps: int
+    eval_every: int
+    eps: list[float]
+    p: int | None
+    maxiter: int
+    starts: int
+    n_dirs: int
+    radius: float
+    optimizer: str
+    n: int
+    x: Tensor
+    y: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    input_shape: Any
+    n_outputs: int
+
+    @property
+    def where(self) -> str:
+        return f"a random {self.p}-d subspace" if self.p is not None else "the full space"
+
+    @property
+    def main_key(self) -> str:
+        kind = "sub" if self.p is not None else "full"
+        return f"sharp_{kind}_{self.eps[0]:g}"
+
+
+def _setting(o: dict[str, Any]) -> _Setting:
+    """Check the options (ValueError naming the first bad one) and load the data."""
+    n_seeds = check_int("seeds", o["seeds"])
+    hidden_ = check_int("hidden", o["hidden"])
+    lr_ = check_float("lr", o["lr"])
+    small = check_int("small_batch", o["small_batch"])
+    large = _batch_or_none("large_batch", o["large_batch"])
+    target = check_float("target_loss", o["target_loss"])
+    max_steps_ = check_int("max_steps", o["max_steps"])
+    eval_every_ = check_int("eval_every", o["eval_every"])
+    eps_list = o["eps"] if isinstance(o["eps"], list | tuple) else [o["eps"]]
+    eps_list = [check_float("eps", e) for e in eps_list]
+    if not eps_list:
+        raise ValueError("eps must name at least one box size, got []")
+    p = _batch_or_none("subspace_dim", o["subspace_dim"])
+    maxiter_ = check_int("maxiter", o["maxiter"])
+    starts_ = check_int("starts", o["starts"])
+    n_dirs = check_int("n_directions", o["n_directions"])
+    radius_ = check_float("radius", o["radius"])
+    optim.get(o["optimizer"])  # unknown names fail before any work
+    splits = datasets.load(o["problem"])
+    if splits.task != "classification":
+        raise ValueError(f"problem must be a classification dataset, got {o['problem']!r}")
+    n_avail = splits.n_train
+    n = n_avail if o["n_train"] is None else check_int("n_train", o["n_train"])
+    if n > n_avail:
+        raise ValueError(f"n_train must be <= {n_avail} for {o['problem']!r}, got {n}")
+    if small >= n or (large is not None and large > n):
+        raise ValueError(
+            f"batch sizes must fit the {n} training examples, got small_batch={small}, "
+            f"large_batch={large}"
+        )
+    if large is not None and large <= small:
+        raise ValueError(f"large_batch must exceed small_batch ({small}), got {large}")
+    splits.unseal_test()  # nothing is tuned here: the test split only measures the gap
+    x_test, y_test = splits.x_test, splits.y_test
+    splits.seal_test()
+    return _Setting(
+        n_seeds, hidden_, lr_, small, large, target, max_steps_, eval_every_, eps_list, p,
+        maxiter_, starts_, n_dirs, radius_, o["optimizer"], n, splits.x_train[:n],
+        splits.y_train[:n], x_test, y_test, splits.input_shape, splits.n_outputs,
+    )  # fmt: skip
+
+
+@dataclass
+class _Record:
+    """What the seeds measured, per batch size."""
+
+    alphas: np.ndarray
+    ts: np.ndarray
+    per: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: {"small": {}, "large": {}})
+    curves: dict[str, Any] = field(default_factory=lambda: {"small": [], "large": []})
+    interp: list[dict[str, Any]] = field(default_factory=list)
+    perturb: dict[str, list[Any]] = field(default_factory=lambda: {"small": [], "large": []})
+
+    def data(self, main_key: str) -> dict[str, Any]:
+        """The figures' data."""
+        return {
+            "alphas": self.alphas,
+            "interpolation": self.interp,
+            "perturbation_t": self.ts,
+            "perturbation": self.perturb,
+            "training_curves": self.curves,
+            "per_seed": self.per,
+            "main_sharpness_key": main_key,
+        }
+
+
+def _measure(
+    st: _Setting, model: nn.Module, log: dict[str, Any], s: int, rec: dict[str, list[Any]]
+) -> None:
+    """Accuracies, weight norm and sharpness of one trained model, appended to ``rec``."""
+    tr_loss, tr_acc = _accuracy(model, st.x, st.y)
+    te_loss, te_acc = _accuracy(model, st.x_test, st.y_test)
+    for key, value in (
+        ("steps", log["steps"]), ("epochs", log["epochs"]), ("reached", log["reached"]),
+        ("train_loss", tr_loss), ("train_acc", tr_acc), ("test_loss", te_loss),
+        ("test_acc", te_acc), ("weight_norm", float(flat_params(model).norm())),
+    ):  # fmt: skip
+        rec.setdefault(key, []).append(value)
+    for e in st.eps:
+        for kind, p in (("sub", st.p), ("full", None)):
+            if kind == "sub" and p is None:
+                continue
+            found = epsilon_sharpness(
+                model, st.x, st.y, eps=e, subspace_dim=p, maxiter=st.maxiter, starts=st.starts,
+                seed=s,
+            )  # fmt: skip
+            rec.setdefault(f"sharp_{kind}_{e:g}", []).append(found.sharpness)
+
+
+def _seed(st: _Setting, s: int, rec: _Record) -> None:
+    """One seed: one initialisation trained with each batch size, then measured."""
+    trained: dict[str, nn.Module] = {}
+    for label, bs in (("small", st.small), ("large", st.large)):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)  # the same initialisation for both batch sizes
+            model = models.build(
+                "mlp", input_shape=st.input_shape, n_outputs=st.n_outputs, hidden=st.hidden
+            )
+        log = train_to_loss(
+            model, st.x, st.y, optimizer=st.optimizer, lr=st.lr, batch_size=bs,
+            target_loss=st.target, max_steps=st.max_steps, eval_every=st.eval_every, seed=s,
+        )  # fmt: skip
+        trained[label] = model
+        _measure(st, model, log, s, rec.per[label])
+        rec.curves[label].append({"steps": log["curve_steps"], "loss": log["curve_loss"]})
+        rec.perturb[label].append(
+            perturbation_losses(model, st.x, st.y, rec.ts, st.n_dirs, seed=1000 + s).tolist()
+        )
+    small, large = trained["small"], trained["large"]
+    tr_l, tr_a = interpolate_losses(small, large, st.x, st.y, rec.alphas)
+    te_l, te_a = interpolate_losses(small, large, st.x_test, st.y_test, rec.alphas)
+    rec.interp.append({"train_loss": tr_l, "train_acc": tr_a, "test_loss": te_l, "test_acc": te_a})
+
+
+def _table(
+    st: _Setting, per: dict[str, dict[str, list[Any]]]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """The columns and the two rows (means over seeds) of the table."""
+    main_eps = st.eps[0]
+    columns = ["batch", "batch_size", "steps", "epochs", "train_loss", "train_acc", "test_acc",
+               "gap", "sharpness", "sharpness_std"]  # fmt: skip
+    extra = []  # (column, record key)
+    for e in st.eps:
+        if st.p is not None and e != main_eps:
+            extra.append((f"sharpness_sub_{e:g}", f"sharp_sub_{e:g}"))
+        extra.append((f"sharpness_full_{e:g}", f"sharp_full_{e:g}"))
+    rows = []
+    for label, bs in (("small", st.small), ("large", st.large)):
+        rec = per[label]
+        gaps = [a - b for a, b in zip(rec["train_acc"], rec["test_acc"], strict=True)]
+        sharp_m, sharp_s = mean_std(rec[st.main_key])
+        row = {"batch": label, "batch_size": st.n if bs is None else bs}
+        for key in ("steps", "epochs", "train_loss", "train_acc", "test_acc"):
+            row[key] = mean_std(rec[key])[0]
+        row.update(gap=mean_std(gaps)[0], sharpness=sharp_m, sharpness_std=sharp_s)
+        row.update({column: mean_std(rec[key])[0] for column, key in extra})
+        rows.append(row)
+    return columns + [column for column, _ in extra], rows
+
+
+def _check(result: ExperimentResult, st: _Setting, per: dict[str, dict[str, list[Any]]]) -> None:
+    """The lecture's predictions, from the table."""
+    sm, lg = result.rows
+    main_eps = st.eps[0]
+    full_key = f"sharpness_full_{main_eps:g}"
+    reached = all(all(per[k]["reached"]) for k in per)
+    for text, key in (
+        (f"the large-batch minimum is sharper (eps={main_eps:g}, {st.where})", "sharpness"),
+        (f"the large-batch minimum is sharper in the full space (eps={main_eps:g})", full_key),
+    ):
+        result.check(
+            text, lg[key] > sm[key], f"{lg[key]:.3g} (large) vs {sm[key]:.3g} (small)",
+            "large > small",
+        )  # fmt: skip
+    result.check(
+        "the large batch generalizes worse (larger train-test gap)", lg["gap"] > sm["gap"],
+        f"gap {lg['gap']:.3g} (large) vs {sm['gap']:.3g} (small)", "large > small",
+    )  # fmt: skip
+    result.check(
+        "both runs reached the target training loss", reached, "yes" if reached else "no", "yes"
+    )
+
+
+def _notes(st: _Setting) -> list[str]:
+    return [
+        f"Both batch sizes start from the same initialisation and stop at the same full-batch "
+        f"training loss ({st.target:g}); sharpness is Keskar's epsilon-sharpness of that loss "
+        f"(x100, relative to 1 + f), maximised by {st.starts} x {st.maxiter} L-BFGS-B "
+        f"iterations (from the minimum, then from random points of the box) in {st.where} "
+        f"(A: standard normal n x p) and in the full space (A = I). Means over {st.seeds} "
+        f"seed(s); `sharpness_std` is their standard deviation.",
+        "The small batch's gradient noise keeps it out of narrow valleys: at equal training "
+        "loss its minimum is flatter, and in Keskar et al.'s account that is why it "
+        "generalizes better. Sharpness is not invariant to reparametrisation (Dinh et al., "
+        "2017), so compare minima of the same network, as here.",
+        "The measure mixes two terms: f(x + d) - f(x) ~ g.d + d'Hd/2. The first grows like "
+        "eps, the second like eps²; training stops where the full-batch gradient g is small "
+        "but not zero, so at small boxes the first-order term dominates and the minima look "
+        "alike, while larger boxes see the curvature. Comparing the columns of two eps tells "
+        "which term speaks (ratio 2 for the gradient, 4 for the curvature when eps doubles).",
+    ]
+
+
 def run(
     *,
     quick: bool = False,
@@ -486,227 +729,37 @@ def run(
         hidden: width of the MNIST-1D paper's MLP.
         optimizer: descentlab optimizer name.
         lr: learning rate (shared by both batch sizes).
-        small_batch: the small batch size.
-        large_batch: the large batch size (None/"full": full batch).
+        small_batch, large_batch: the batch sizes (large None/"full": full batch).
         target_loss: the training loss both runs stop at.
-        max_steps: step limit per run.
-        eval_every: steps between checks of the full-batch training loss.
+        max_steps, eval_every: step limit per run, steps between checks of the loss.
         seeds: number of seeds.
         eps: box sizes of the sharpness (one or several).
         subspace_dim: ``p`` of the random subspace ("full"/0 skips the subspace measure).
-        maxiter: L-BFGS-B iterations per start.
-        starts: L-BFGS-B starts (the first at the minimum, then random points of the box).
-        n_directions: random directions for the perturbation curves.
-        radius: largest relative perturbation of those curves.
+        maxiter, starts: L-BFGS-B iterations per start, and starts (the first at the
+            minimum, then random points of the box).
+        n_directions, radius: random directions of the perturbation curves, and their
+            largest relative perturbation.
 
     Returns:
         an :class:`ExperimentResult` with one row per batch size (means and standard
         deviations over seeds) and the curves in ``data``.
-
-    Example:
-        >>> r = run(quick=True)  # doctest: +SKIP
-        >>> r.row(batch="large")["sharpness"] > r.row(batch="small")["sharpness"]  # doctest: +SKIP
-        True
     """
-    from descentlab.problems import data as datasets
-    from descentlab.problems import models
-    from descentlab.store import provenance
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
-    n_seeds = check_int("seeds", o["seeds"])
-    hidden_ = check_int("hidden", o["hidden"])
-    lr_ = check_float("lr", o["lr"])
-    small = check_int("small_batch", o["small_batch"])
-    large = o["large_batch"]
-    if large in ("full", 0):
-        large = None
-    if large is not None:
-        large = check_int("large_batch", large)
-    target = check_float("target_loss", o["target_loss"])
-    max_steps_ = check_int("max_steps", o["max_steps"])
-    eval_every_ = check_int("eval_every", o["eval_every"])
-    eps_list = o["eps"] if isinstance(o["eps"], list | tuple) else [o["eps"]]
-    eps_list = [check_float("eps", e) for e in eps_list]
-    if not eps_list:
-        raise ValueError("eps must name at least one box size, got []")
-    p = o["subspace_dim"]
-    if p in ("full", 0):
-        p = None
-    if p is not None:
-        p = check_int("subspace_dim", p)
-    maxiter_ = check_int("maxiter", o["maxiter"])
-    starts_ = check_int("starts", o["starts"])
-    n_dirs = check_int("n_directions", o["n_directions"])
-    radius_ = check_float("radius", o["radius"])
-    from descentlab import optim
-
-    optim.get(o["optimizer"])  # unknown names fail before any work
-    splits = datasets.load(o["problem"])
-    if splits.task != "classification":
-        raise ValueError(f"problem must be a classification dataset, got {o['problem']!r}")
-    n_avail = splits.n_train
-    n = n_avail if o["n_train"] is None else check_int("n_train", o["n_train"])
-    if n > n_avail:
-        raise ValueError(f"n_train must be <= {n_avail} for {o['problem']!r}, got {n}")
-    if small >= n or (large is not None and large > n):
-        raise ValueError(
-            f"batch sizes must fit the {n} training examples, got small_batch={small}, "
-            f"large_batch={large}"
-        )
-    if large is not None and large <= small:
-        raise ValueError(f"large_batch must exceed small_batch ({small}), got {large}")
-    x, y = splits.x_train[:n], splits.y_train[:n]
-    splits.unseal_test()  # nothing is tuned here: the test split only measures the gap
-    x_test, y_test = splits.x_test, splits.y_test
-    splits.seal_test()
-
-    alphas = np.linspace(-0.5, 1.5, 41)
-    ts = np.linspace(-radius_, radius_, 41)
-    per: dict[str, dict[str, list[Any]]] = {"small": {}, "large": {}}
-    curves: dict[str, Any] = {"small": [], "large": []}
-    interp: list[dict[str, Any]] = []
-    perturb: dict[str, list[Any]] = {"small": [], "large": []}
+    st = _setting(o)
+    rec = _Record(alphas=np.linspace(-0.5, 1.5, 41), ts=np.linspace(-st.radius, st.radius, 41))
     with timer() as elapsed:
-        for s in range(seed, seed + n_seeds):
-            trained: dict[str, nn.Module] = {}
-            for label, bs in (("small", small), ("large", large)):
-                with torch.random.fork_rng(devices=[]):
-                    torch.manual_seed(s)  # the same initialisation for both batch sizes
-                    model = models.build(
-                        "mlp", input_shape=splits.input_shape, n_outputs=splits.n_outputs,
-                        hidden=hidden_,
-                    )  # fmt: skip
-                log = train_to_loss(
-                    model, x, y, optimizer=o["optimizer"], lr=lr_, batch_size=bs,
-                    target_loss=target, max_steps=max_steps_, eval_every=eval_every_, seed=s,
-                )  # fmt: skip
-                trained[label] = model
-                tr_loss, tr_acc = _accuracy(model, x, y)
-                te_loss, te_acc = _accuracy(model, x_test, y_test)
-                rec = per[label]
-                for key, value in (
-                    ("steps", log["steps"]), ("epochs", log["epochs"]),
-                    ("reached", log["reached"]), ("train_loss", tr_loss),
-                    ("train_acc", tr_acc), ("test_loss", te_loss), ("test_acc", te_acc),
-                    ("weight_norm", float(flat_params(model).norm())),
-                ):  # fmt: skip
-                    rec.setdefault(key, []).append(value)
-                for e in eps_list:
-                    if p is not None:
-                        sub = epsilon_sharpness(
-                            model, x, y, eps=e, subspace_dim=p, maxiter=maxiter_,
-                            starts=starts_, seed=s,
-                        )  # fmt: skip
-                        rec.setdefault(f"sharp_sub_{e:g}", []).append(sub.sharpness)
-                    full = epsilon_sharpness(
-                        model, x, y, eps=e, subspace_dim=None, maxiter=maxiter_,
-                        starts=starts_, seed=s,
-                    )  # fmt: skip
-                    rec.setdefault(f"sharp_full_{e:g}", []).append(full.sharpness)
-                curves[label].append({"steps": log["curve_steps"], "loss": log["curve_loss"]})
-                perturb[label].append(
-                    perturbation_losses(model, x, y, ts, n_dirs, seed=1000 + s).tolist()
-                )
-            tr_l, tr_a = interpolate_losses(trained["small"], trained["large"], x, y, alphas)
-            te_l, te_a = interpolate_losses(
-                trained["small"], trained["large"], x_test, y_test, alphas
-            )
-            interp.append(
-                {"train_loss": tr_l, "train_acc": tr_a, "test_loss": te_l, "test_acc": te_a}
-            )
+        for s in range(seed, seed + st.seeds):
+            _seed(st, s, rec)
         seconds = elapsed()
-
-    main_eps = eps_list[0]
-    main_key = f"sharp_sub_{main_eps:g}" if p is not None else f"sharp_full_{main_eps:g}"
-    rows, columns = [], ["batch", "batch_size", "steps", "epochs", "train_loss", "train_acc",
-                         "test_acc", "gap", "sharpness", "sharpness_std"]  # fmt: skip
-    for e in eps_list:
-        if p is not None and e != main_eps:
-            columns.append(f"sharpness_sub_{e:g}")
-        columns.append(f"sharpness_full_{e:g}")
-    for label, bs in (("small", small), ("large", large)):
-        rec = per[label]
-        gaps = [a - b for a, b in zip(rec["train_acc"], rec["test_acc"], strict=True)]
-        sharp_m, sharp_s = mean_std(rec[main_key])
-        row = {
-            "batch": label,
-            "batch_size": n if bs is None else bs,
-            "steps": mean_std(rec["steps"])[0],
-            "epochs": mean_std(rec["epochs"])[0],
-            "train_loss": mean_std(rec["train_loss"])[0],
-            "train_acc": mean_std(rec["train_acc"])[0],
-            "test_acc": mean_std(rec["test_acc"])[0],
-            "gap": mean_std(gaps)[0],
-            "sharpness": sharp_m,
-            "sharpness_std": sharp_s,
-        }
-        for e in eps_list:
-            if p is not None and e != main_eps:
-                row[f"sharpness_sub_{e:g}"] = mean_std(rec[f"sharp_sub_{e:g}"])[0]
-            row[f"sharpness_full_{e:g}"] = mean_std(rec[f"sharp_full_{e:g}"])[0]
-        rows.append(row)
-    sm, lg = rows
-    reached = all(all(per[k]["reached"]) for k in per)
-    where = f"a random {p}-d subspace" if p is not None else "the full space"
-    checks = {
-        f"the large-batch minimum is sharper (eps={main_eps:g}, {where})": (
-            lg["sharpness"] > sm["sharpness"]
-        ),
-        f"the large-batch minimum is sharper in the full space (eps={main_eps:g})": (
-            lg[f"sharpness_full_{main_eps:g}"] > sm[f"sharpness_full_{main_eps:g}"]
-        ),
-        "the large batch generalizes worse (larger train-test gap)": lg["gap"] > sm["gap"],
-        "both runs reached the target training loss": reached,
-    }
-    full_key = f"sharpness_full_{main_eps:g}"
-    measured = dict(zip(checks, [
-        {"measured": f"{lg['sharpness']:.3g} (large) vs {sm['sharpness']:.3g} (small)",
-         "expected": "large > small"},
-        {"measured": f"{lg[full_key]:.3g} (large) vs {sm[full_key]:.3g} (small)",
-         "expected": "large > small"},
-        {"measured": f"gap {lg['gap']:.3g} (large) vs {sm['gap']:.3g} (small)",
-         "expected": "large > small"},
-        {"measured": "yes" if reached else "no", "expected": "yes"},
-    ], strict=True))  # fmt: skip
-    notes = [
-        f"Both batch sizes start from the same initialisation and stop at the same full-batch "
-        f"training loss ({target:g}); sharpness is Keskar's epsilon-sharpness of that loss "
-        f"(x100, relative to 1 + f), maximised by {starts_} x {maxiter_} L-BFGS-B iterations "
-        f"(from the minimum, then from random points of the box) in {where} "
-        f"(A: standard normal n x p) and in the full space (A = I). Means over {n_seeds} "
-        f"seed(s); `sharpness_std` is their standard deviation.",
-        "The small batch's gradient noise keeps it out of narrow valleys: at equal training "
-        "loss its minimum is flatter, and in Keskar et al.'s account that is why it "
-        "generalizes better. Sharpness is not invariant to reparametrisation (Dinh et al., "
-        "2017), so compare minima of the same network, as here.",
-        "The measure mixes two terms: f(x + d) - f(x) ~ g.d + d'Hd/2. The first grows like "
-        "eps, the second like eps²; training stops where the full-batch gradient g is small "
-        "but not zero, so at small boxes the first-order term dominates and the minima look "
-        "alike, while larger boxes see the curvature. Comparing the columns of two eps tells "
-        "which term speaks (ratio 2 for the gradient, 4 for the curvature when eps doubles).",
-    ]
-    data = {
-        "alphas": alphas,
-        "interpolation": interp,
-        "perturbation_t": ts,
-        "perturbation": perturb,
-        "training_curves": curves,
-        "per_seed": per,
-        "main_sharpness_key": main_key,
-    }
-    config = {"quick": quick, "seed": seed, **o, "n_train": n, "large_batch": large,
-              "subspace_dim": p, "eps": eps_list}  # fmt: skip
-    return ExperimentResult(
-        name="sharpness",
-        title="Batch size and sharp minima (Keskar et al. 2017)",
-        columns=columns,
-        rows=rows,
-        checks=checks,
-        measured=measured,
-        notes=notes,
-        data=data,
-        config=config,
-        seconds=seconds,
-        provenance=provenance(seed, experiment="sharpness"),
+    columns, rows = _table(st, rec.per)
+    result = ExperimentResult(
+        "sharpness", "Batch size and sharp minima (Keskar et al. 2017)", columns, rows
+    )
+    _check(result, st, rec.per)
+    result.data = rec.data(st.main_key)
+    options = {**o, "n_train": st.n, "large_batch": st.large, "subspace_dim": st.p,
+               "eps": st.eps}  # fmt: skip
+    return finish(
+        result, quick=quick, seed=seed, options=options, seconds=seconds, notes=_notes(st)
     )
