@@ -16,6 +16,7 @@ from descentlab.experiments.lectures import convolution as CV
 from descentlab.experiments.lectures import information as IN
 from descentlab.experiments.lectures import regularization as RG
 from descentlab.experiments.lectures._common import ExperimentResult
+from descentlab.engine.procpool import map_in_processes
 from descentlab.report import lecture_book, lecture_claims
 
 _CACHE: dict[str, ExperimentResult] = {}
@@ -147,8 +148,23 @@ def test_book_page_shows_every_item_with_checks(tmp_path):
 
 
 def test_book_rejects_unknown_lectures(tmp_path):
-    with pytest.raises(KeyError, match="000"):
+    with pytest.raises(KeyError, match=r"optimization-basics or 000 \(Optimization: from"):
         lecture_book.write_book(tmp_path, only=["999"])
+
+
+def test_the_process_pool_maps_calls_and_keeps_their_errors():
+    # the book's experiments run through the engine's pool: results in call order, an error
+    # stays in its future and every call is reported once as it finishes
+    seen: list[int] = []
+    futures = map_in_processes(
+        divmod, [(7, 2), (1, 0), (9, 3)], workers=2, done=lambda i, f: seen.append(i)
+    )
+    assert sorted(seen) == [0, 1, 2]
+    assert futures[0].result() == (3, 1) and futures[2].result() == (3, 0)
+    assert isinstance(futures[1].exception(), ZeroDivisionError)
+    assert map_in_processes(divmod, [], workers=2) == []
+    with pytest.raises(ValueError, match="workers must be a positive integer, got 0"):
+        map_in_processes(divmod, [(1, 1)], workers=0)
 
 
 def test_coverage_document_is_current():

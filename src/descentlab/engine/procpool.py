@@ -26,8 +26,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, as_completed, wait
 from typing import Any
 
 import torch
@@ -37,7 +37,7 @@ from descentlab.engine.config import RunConfig
 from descentlab.engine.run import RunResult, train
 from descentlab.store import Store
 
-__all__ = ["default_workers", "train_in_processes"]
+__all__ = ["default_workers", "map_in_processes", "train_in_processes"]
 
 
 def default_workers(n_runs: int) -> int:
@@ -61,6 +61,16 @@ def _init_worker(dtype: torch.dtype, threads: int) -> None:
     torch.set_default_dtype(dtype)
     torch.set_num_threads(threads)
     os.environ.setdefault("DESCENTLAB_QUIET", "1")
+
+
+def _spawn_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` spawned processes, one torch thread each, dying with their parent."""
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(torch.get_default_dtype(), 1),
+    )
 
 
 def _train_one(config: RunConfig, store_spec: tuple[str, float] | None, data: Any) -> RunResult:
@@ -120,13 +130,7 @@ def train_in_processes(
     if not configs:
         return []
     store_spec = None if store is None else (str(store.path), store.timeout)
-    ctx = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(configs)),
-        mp_context=ctx,
-        initializer=_init_worker,
-        initargs=(torch.get_default_dtype(), 1),
-    )
+    pool = _spawn_pool(min(workers, len(configs)))
     try:
         futures: list[Future[RunResult]] = [
             pool.submit(_train_one, cfg, store_spec, data) for cfg in configs
@@ -144,3 +148,38 @@ def train_in_processes(
         return [f.result() for f in futures]
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def map_in_processes(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple[Any, ...]],
+    *,
+    workers: int,
+    done: Callable[[int, Future[Any]], None] | None = None,
+) -> list[Future[Any]]:
+    """Call the module-level function ``fn(*args)`` for each ``args`` of ``calls`` in
+    ``workers`` spawned processes (one torch thread each, as :func:`train_in_processes`).
+
+    Unlike :func:`train_in_processes` a call that raises stops nothing: its exception stays in
+    its future for the caller to handle.
+
+    Args:
+        fn: a picklable (module-level) function.
+        calls: the arguments of each call.
+        workers: worker processes (>= 1).
+        done: ``done(i, future)`` in the parent as call ``i`` finishes (in finishing order).
+
+    Returns:
+        the finished futures, in the order of ``calls``.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if not calls:
+        return []
+    with _spawn_pool(min(workers, len(calls))) as pool:
+        futures = [pool.submit(fn, *args) for args in calls]
+        index = {fut: i for i, fut in enumerate(futures)}
+        for fut in as_completed(futures):
+            if done is not None:
+                done(index[fut], fut)
+    return futures

@@ -22,174 +22,52 @@ Example:
 from __future__ import annotations
 
 import html
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from descentlab.experiments.lectures._common import ExperimentResult, format_value
+from descentlab.engine.procpool import map_in_processes
+from descentlab.experiments import lectures
+from descentlab.experiments.lectures._common import format_value
+from descentlab.report.lecture_claims import EXPERIMENTS, LECTURES
+from descentlab.report.lecture_items import Check, Claim, Context, Evidence, Lecture
+from descentlab.report.page import figure_data_uri, html_page
 
-__all__ = ["Book", "Check", "Claim", "Evidence", "Lecture", "write_book"]
-
-
-@dataclass
-class Check:
-    """One check computed from the numbers."""
-
-    text: str
-    ok: bool
-    measured: str
-    expected: str
+__all__ = ["Check", "Claim", "Evidence", "Lecture", "write_book"]
 
 
-@dataclass
-class Evidence:
-    """What shows a claim: checks, and optionally a figure (matplotlib) and a table."""
+def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:
+    """Run the experiments in ``names`` that have no matching saved result, ``workers`` at a
+    time in the project's worker processes (one torch thread each), longest first; their
+    results land in ``ctx.data_dir`` for :meth:`Context.experiment` to load."""
+    if ctx.data_dir is None or workers < 2:
+        return
+    todo = [name for name in names if ctx.saved(name) is None]
+    if len(todo) < 2:
+        return
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    ctx.log(f"  running {len(todo)} experiments, {workers} at a time: {', '.join(todo)}")
 
-    checks: list[Check] = field(default_factory=list)
-    figure: Any = None
-    table: tuple[list[str], list[list[Any]]] | None = None
-    note: str = ""
+    def done(i: int, fut: Future[float]) -> None:
+        if fut.exception() is None:
+            ctx.log(f"  ran experiment {todo[i]} in {fut.result():.1f} s")
+        else:  # it runs again in-process, where it raises
+            ctx.log(
+                f"  {todo[i]} failed in its worker ({fut.exception()}); it runs again in-process"
+            )
 
-
-@dataclass
-class Claim:
-    """One concrete item of a lecture.
-
-    Attributes:
-        key: a stable id (``"002.31"``).
-        section: the lecture's section where it appears.
-        kind: ``formula``, ``algorithm``, ``example``, ``figure``, ``table`` or ``claim``.
-        text: the item in English.
-        quote: the lecture's own words (short).
-        where: where the project shows or verifies it (module, experiment, test).
-        evidence: ``ctx -> Evidence``.
-    """
-
-    key: str
-    section: str
-    kind: str
-    text: str
-    quote: str
-    where: str
-    evidence: Callable[[Context], Evidence]
-
-
-@dataclass
-class Lecture:
-    """A lecture: its seed file, subject, page name and items in order."""
-
-    seed: str
-    subject: str
-    slug: str
-    origin: str
-    summary: str
-    claims: list[Claim]
-    experiments: tuple[str, ...] = ()
-
-
-class Context:
-    """What the claims share while a book is built: the quick flag, experiment results
-    (run once, cached in ``data_dir``) and seed figures."""
-
-    def __init__(self, quick: bool, data_dir: Path | None, log: Callable[[str], None]) -> None:
-        self.quick = quick
-        self.data_dir = data_dir
-        self.log = log
-        self._results: dict[str, ExperimentResult] = {}
-
-    def experiment(self, name: str) -> ExperimentResult:
-        """The result of lecture experiment ``name`` in this book's setting (quick or full).
-
-        A saved result in ``data_dir`` is reused only when its settings equal the preset's.
-        """
-        if name in self._results:
-            return self._results[name]
-        from descentlab.experiments import lectures
-
-        want = {"quick": self.quick, "seed": 0, **lectures.options(name, quick=self.quick)}
-        path = self.data_dir / f"{name}.json" if self.data_dir is not None else None
-        if path is not None and path.is_file():
-            try:
-                saved = ExperimentResult.load(path)
-            except (OSError, ValueError, TypeError, KeyError):
-                saved = None
-            if saved is not None and _same_config(saved.config, want):
-                self.log(f"  reusing {path}")
-                self._results[name] = saved
-                return saved
-            self.log(f"  {path} was made with other settings: running {name} again")
-        t0 = time.perf_counter()
-        result = lectures.run(name, quick=self.quick)
-        self.log(f"  ran experiment {name} in {time.perf_counter() - t0:.1f} s")
-        if path is not None:
-            result.save(path.parent)
-            result = ExperimentResult.load(path)  # the figures draw from the saved data
-        self._results[name] = result
-        return result
-
-    def prefetch(self, names: Sequence[str], workers: int) -> None:
-        """Run the experiments in ``names`` that have no matching saved result, ``workers`` at a
-        time in separate processes (one torch thread each), longest first; their results land
-        in ``data_dir`` for :meth:`experiment` to load."""
-        from descentlab.experiments import lectures
-
-        if self.data_dir is None or workers < 2:
-            return
-        todo = []
-        for name in names:
-            want = {"quick": self.quick, "seed": 0, **lectures.options(name, quick=self.quick)}
-            path = self.data_dir / f"{name}.json"
-            try:
-                fresh = path.is_file() and _same_config(ExperimentResult.load(path).config, want)
-            except (OSError, ValueError, TypeError, KeyError):
-                fresh = False
-            if not fresh:
-                todo.append(name)
-        if len(todo) < 2:
-            return
-        import concurrent.futures as cf
-        import multiprocessing as mp
-
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.log(f"  running {len(todo)} experiments, {workers} at a time: {', '.join(todo)}")
-        with cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_and_save, n, self.quick, str(self.data_dir)): n
-                       for n in todo}  # fmt: skip
-            for fut in cf.as_completed(futures):
-                name = futures[fut]
-                try:
-                    self.log(f"  ran experiment {name} in {fut.result():.1f} s")
-                except Exception as exc:  # it runs again in-process, where it raises
-                    self.log(f"  {name} failed in its worker ({exc}); it runs again in-process")
+    calls = [(name, ctx.quick, str(ctx.data_dir)) for name in todo]
+    map_in_processes(_run_and_save, calls, workers=workers, done=done)
 
 
 def _run_and_save(name: str, quick: bool, out: str) -> float:
-    """Worker: run one experiment on one thread and save its result."""
-    import torch
-
-    torch.set_num_threads(1)
-    from descentlab.experiments import lectures
-
+    """Worker: run one experiment and save its result."""
     t0 = time.perf_counter()
     lectures.run(name, quick=quick).save(out)
     return time.perf_counter() - t0
-
-
-def _same_config(saved: dict[str, Any], want: dict[str, Any]) -> bool:
-    # options left at None are resolved by the experiment (e.g. from another option)
-    norm = json.loads(json.dumps(want, default=str))
-    return all(saved.get(k) == v for k, v in norm.items() if v is not None)
-
-
-@dataclass
-class Book:
-    """The lectures in order (:data:`descentlab.report.lecture_claims.LECTURES`)."""
-
-    lectures: list[Lecture]
 
 
 # ------------------------------------------------------------------------------------------
@@ -241,8 +119,6 @@ def _e(x: Any) -> str:
 
 
 def _figure_html(fig: Any, alt: str) -> str:
-    from descentlab.report.page import figure_data_uri
-
     uri = figure_data_uri(fig, dpi=90)
     return f'<figure><img alt="{_e(alt)}" src="{uri}"></figure>'
 
@@ -274,8 +150,6 @@ def _checks_html(checks: Sequence[Check]) -> str:
 
 
 def _page(title: str, body: str, nav: str) -> str:
-    from descentlab.report.page import html_page
-
     footer = (
         "descentlab lecture book · self-contained page (no external resources) · every ✔/✘ "
         "is\ncomputed from the numbers shown beside it."
@@ -318,7 +192,7 @@ def _render_lecture(
     setting = "quick setting (smaller runs)" if quick else "full setting"
     body = f"""<header>
 <h1>{_e(lec.subject)}</h1>
-<p class="sub">{_e(lec.origin)} — seed {_e(lec.seed)}</p>
+<p class="sub">{_e(lec.origin)}</p>
 <p>{_e(lec.summary)}</p>
 <p class="score">{len(results)} items, {n_ok} of {n_checks} checks hold
 ({_e(setting)}).</p>
@@ -356,6 +230,55 @@ from the numbers. Built in {seconds:.0f} s ({_e(setting)}).</p>
     return _page("The lectures, every claim shown", body, "")
 
 
+def _chosen(only: Sequence[str] | None) -> list[Lecture]:
+    """The lectures named in ``only`` (their numbers or page names), all when None.
+
+    Raises:
+        KeyError: an unknown name (the message lists the lectures).
+    """
+    if only is None:
+        return list(LECTURES)
+    names = {lec.seed for lec in LECTURES} | {lec.slug for lec in LECTURES}
+    unknown = [o for o in only if o not in names]
+    if unknown:
+        raise KeyError(
+            f"unknown lecture(s) {unknown}; valid: "
+            + ", ".join(f"{lec.slug} or {lec.seed} ({lec.subject})" for lec in LECTURES)
+        )
+    return [lec for lec in LECTURES if lec.seed in only or lec.slug in only]
+
+
+def _evidence(cl: Claim, ctx: Context) -> Evidence:
+    """A claim's evidence; an error or a missing check is shown as a failed check."""
+    try:
+        ev = cl.evidence(ctx)
+    except Exception as exc:  # a failing item is shown as failed, not hidden
+        failed = Check("the evidence could be computed", False, f"{type(exc).__name__}: {exc}",
+                       "no error")  # fmt: skip
+        ev = Evidence(checks=[failed])
+    if not ev.checks:
+        ev.checks.append(Check("the item has a check", False, "none", "≥ 1 check"))
+    return ev
+
+
+def _write_lecture(lec: Lecture, ctx: Context, root: Path) -> tuple[Path, int, int, int]:
+    """Compute a lecture's items and write its page: the page, items, checks that hold,
+    checks."""
+    ctx.log(f"{lec.subject} ({len(lec.claims)} items)")
+    results = []
+    for cl in lec.claims:
+        t1 = time.perf_counter()
+        ev = _evidence(cl, ctx)
+        results.append((cl, ev, time.perf_counter() - t1))
+    path = root / f"{lec.slug}.html"
+    path.write_text(_render_lecture(lec, results, ctx.quick, "index.html"), encoding="utf-8")
+    _close_figures(results)
+    n_checks = sum(len(ev.checks) for _, ev, _ in results)
+    n_ok = sum(c.ok for _, ev, _ in results for c in ev.checks)
+    ctx.log(f"  wrote {path}: {n_ok} of {n_checks} checks hold")
+    return path, len(results), n_ok, n_checks
+
+
 def write_book(
     out: str | os.PathLike[str],
     *,
@@ -370,7 +293,8 @@ def write_book(
         out: output folder (created); experiment results are kept in ``out/data``.
         quick: the experiments' quick presets and draft figures (minutes instead of tens of
             minutes).
-        only: lecture seeds or slugs to build (default all); the index lists the built ones.
+        only: the lectures to build, by number or page name (default all); the index lists
+            the built ones.
         log: progress messages (default: none).
         workers: processes that run the experiments beforehand (default: the CPU count,
             at most 4; 1 runs them one by one as the pages need them).
@@ -381,60 +305,20 @@ def write_book(
     Raises:
         KeyError: an unknown lecture in ``only`` (the message lists them).
     """
-    from descentlab.report.lecture_claims import LECTURES
-
-    say = log or (lambda _msg: None)
-    chosen = list(LECTURES)
-    if only is not None:
-        names = {lec.seed for lec in LECTURES} | {lec.slug for lec in LECTURES}
-        unknown = [o for o in only if o not in names]
-        if unknown:
-            raise KeyError(
-                f"unknown lecture(s) {unknown}; valid: "
-                + ", ".join(f"{lec.seed} ({lec.slug})" for lec in LECTURES)
-            )
-        chosen = [lec for lec in LECTURES if lec.seed in only or lec.slug in only]
+    chosen = _chosen(only)
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
-    ctx = Context(quick, root / "data", say)
+    ctx = Context(quick, root / "data", log or (lambda _msg: None))
     t0 = time.perf_counter()
-    from descentlab.report.lecture_claims import EXPERIMENTS
-
     wanted = {e for lec in chosen for e in lec.experiments}
     n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
-    ctx.prefetch([n for n in EXPERIMENTS if n in wanted], n_workers)
+    _prefetch(ctx, [n for n in EXPERIMENTS if n in wanted], n_workers)
     written: list[Path] = []
     summary = []
     for lec in chosen:
-        say(f"{lec.subject} ({len(lec.claims)} items)")
-        results = []
-        for cl in lec.claims:
-            t1 = time.perf_counter()
-            try:
-                ev = cl.evidence(ctx)
-            except Exception as exc:  # a failing item is shown as failed, not hidden
-                ev = Evidence(
-                    checks=[
-                        Check(
-                            "the evidence could be computed",
-                            False,
-                            f"{type(exc).__name__}: {exc}",
-                            "no error",
-                        )
-                    ]
-                )
-            if not ev.checks:
-                ev.checks.append(Check("the item has a check", False, "none", "≥ 1 check"))
-            results.append((cl, ev, time.perf_counter() - t1))
-        page = f"{lec.slug}.html"
-        path = root / page
-        path.write_text(_render_lecture(lec, results, quick, "index.html"), encoding="utf-8")
-        _close_figures(results)
+        path, n_items, n_ok, n_checks = _write_lecture(lec, ctx, root)
         written.append(path)
-        n_checks = sum(len(ev.checks) for _, ev, _ in results)
-        n_ok = sum(c.ok for _, ev, _ in results for c in ev.checks)
-        summary.append((lec, page, len(results), n_ok, n_checks))
-        say(f"  wrote {path}: {n_ok} of {n_checks} checks hold")
+        summary.append((lec, path.name, n_items, n_ok, n_checks))
     index = root / "index.html"
     index.write_text(_render_index(summary, quick, time.perf_counter() - t0), encoding="utf-8")
     return [index, *written]

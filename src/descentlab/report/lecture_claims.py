@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from descentlab.report.lecture_book import Check, Claim, Context, Evidence, Lecture
+from descentlab.report.lecture_items import Check, Claim, Context, Evidence, Lecture
 
 __all__ = ["EXPERIMENTS", "LECTURES", "coverage_markdown"]
 
