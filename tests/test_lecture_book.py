@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from descentlab.cli import main
+from descentlab.engine.procpool import map_in_processes
 from descentlab.experiments import lectures
 from descentlab.experiments.lectures import convolution as CV
 from descentlab.experiments.lectures import information as IN
 from descentlab.experiments.lectures import regularization as RG
 from descentlab.experiments.lectures._common import ExperimentResult
-from descentlab.engine.procpool import map_in_processes
 from descentlab.report import lecture_book, lecture_claims
 
 _CACHE: dict[str, ExperimentResult] = {}
