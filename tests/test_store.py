@@ -186,7 +186,7 @@ def test_artifacts_are_not_silently_replaced(store, tmp_path):
         (lambda s: s.create_run({"x": math.nan}), ValueError, "JSON-serializable"),
         (lambda s: s.create_run([1, 2]), ValueError, "config must be a mapping"),
         (lambda s: s.list_runs(config={"a..b": 1}), ValueError, "dotted name"),
-        (lambda s: s.list_runs(limit=0), ValueError, "limit must be >= 1"),
+        (lambda s: s.list_runs(limit=0), ValueError, "limit must be a positive integer, got 0"),
         (lambda s: s.log_metrics(1, [(0, "val", "loss")]), ValueError, "must be \\(step"),
         (lambda s: s.log_metrics(1, [(-1, "val", "loss", 1.0)]), ValueError, "step must be"),
         (lambda s: s.log_metrics(1, [(0, "", "loss", 1.0)]), ValueError, "non-empty"),

@@ -61,9 +61,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 
 import numpy as np
+
+from descentlab._osutil import private_dir
+from descentlab.constraints import (
+    NAME,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    InstanceOf,
+    ListOf,
+    Options,
+    check,
+    invalid,
+)
 
 __all__ = [
     "DEFAULT_DB_NAME",
@@ -322,10 +335,14 @@ class MetricSeries(NamedTuple):
     values: np.ndarray
 
 
-def _check_status(status: str) -> str:
-    if status not in STATUSES:
-        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-    return status
+_STATUS = Options(*STATUSES)
+
+
+def _statuses(status: str | Sequence[str]) -> list[str]:
+    """One status or several, checked, as a list."""
+    if isinstance(status, str):
+        return [check("status", status, _STATUS)]
+    return check("status", status, ListOf(_STATUS))
 
 
 def _config_path(key: str) -> str:
@@ -335,29 +352,13 @@ def _config_path(key: str) -> str:
     return "$" + "".join(f'."{p}"' for p in parts)
 
 
-class Store:
-    """A SQLite database of runs, metrics and artifacts, safe for several processes.
-
-    Args:
-        path: the database file (created with its parent directories if missing).
-        timeout: seconds a write waits for another process's write to finish before failing.
-
-    Example:
-        >>> import tempfile, os
-        >>> store = Store(os.path.join(tempfile.mkdtemp(), "lab.sqlite"))
-        >>> rid = store.create_run({"lr": 0.1}, name="a")
-        >>> store.get_run(rid).status
-        'running'
-        >>> store.find_run_by_config({"lr": 0.1}, status="running").id == rid
-        True
-        >>> store.close()
-    """
+class _Database:
+    """The store's SQLite file: opening and checking it, one connection per process, write
+    transactions. :class:`Store` adds the tables' operations."""
 
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
+        self.timeout = check("timeout", timeout, POSITIVE)
         self.path = Path(path)
-        self.timeout = float(timeout)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         if self.path.is_dir():
@@ -369,8 +370,6 @@ class Store:
                     f"store {self.path} cannot be used: {side.name} next to it is not a "
                     "regular file (move it aside)"
                 )
-        from descentlab._osutil import private_dir
-
         try:
             private_dir(self.path.parent)
         except OSError as exc:
@@ -477,7 +476,7 @@ class Store:
             self._conn.close()
         self._conn = None
 
-    def __enter__(self) -> Store:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -486,7 +485,20 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
-    # -- runs ------------------------------------------------------------------------------
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
+        return str(self._connection().execute("PRAGMA integrity_check").fetchone()[0])
+
+    def _require_run(self, c: sqlite3.Connection, run_id: int, column: str = "1") -> Any:
+        """``column`` of run ``run_id`` (inside a transaction), or KeyError naming the run."""
+        row = c.execute(f"SELECT {column} FROM runs WHERE id = ?", (int(run_id),)).fetchone()
+        if row is None:
+            raise KeyError(f"no run with id {run_id} in {self.path}")
+        return row[0]
+
+
+class _Runs(_Database):
+    """The ``runs`` table: create, find, list and update runs."""
 
     def create_run(
         self,
@@ -509,9 +521,8 @@ class Store:
         Returns:
             The new run id.
         """
-        _check_status(status)
-        if not isinstance(config, Mapping):
-            raise ValueError(f"config must be a mapping, got {type(config).__name__}")
+        check("status", status, _STATUS)
+        check("config", config, InstanceOf(Mapping, "a mapping"))
         text = canonical_json(dict(config))
         prov = canonical_json(
             dict(provenance) if provenance is not None else globals()["provenance"](seed)
@@ -563,9 +574,7 @@ class Store:
         where: list[str] = []
         args: list[Any] = []
         if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            for s in statuses:
-                _check_status(s)
+            statuses = _statuses(status)
             where.append(f"status IN ({', '.join('?' * len(statuses))})")
             args.extend(statuses)
         if name is not None:
@@ -590,9 +599,8 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id"
         if limit is not None:
-            if limit < 1:
-                raise ValueError(f"limit must be >= 1, got {limit}")
-            sql = f"SELECT * FROM ({sql} DESC LIMIT {int(limit)}) ORDER BY id"
+            limit = check("limit", limit, POSITIVE_INT)
+            sql = f"SELECT * FROM ({sql} DESC LIMIT {limit}) ORDER BY id"
         rows = self._connection().execute(sql, args).fetchall()
         return [_record(r) for r in rows]
 
@@ -614,9 +622,7 @@ class Store:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE config_hash = ? AND config = ?"
         args: list[Any] = [_hash(text), text]
         if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            for s in statuses:
-                _check_status(s)
+            statuses = _statuses(status)
             sql += f" AND status IN ({', '.join('?' * len(statuses))})"
             args.extend(statuses)
         row = self._connection().execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
@@ -645,18 +651,14 @@ class Store:
             KeyError: no such run.
             ValueError: bad status, or the run's status is not one of ``expect``.
         """
-        _check_status(status)
+        check("status", status, _STATUS)
         summary_text = None if summary is None else canonical_json(_finite(dict(summary)))
         with self._write() as c:
-            row = c.execute("SELECT status FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-            if row is None:
-                raise KeyError(f"no run with id {run_id} in {self.path}")
+            now = self._require_run(c, run_id, "status")
             if expect is not None:
                 allowed = [expect] if isinstance(expect, str) else list(expect)
-                if row[0] not in allowed:
-                    raise ValueError(
-                        f"run {run_id} has status {row[0]!r}, expected one of {allowed}"
-                    )
+                if now not in allowed:
+                    raise ValueError(f"run {run_id} has status {now!r}, expected one of {allowed}")
             c.execute(
                 "UPDATE runs SET status = ?, message = ?, updated_at = ?,"
                 " summary = COALESCE(?, summary) WHERE id = ?",
@@ -670,15 +672,31 @@ class Store:
             KeyError: no such run.
         """
         with self._write() as c:
-            row = c.execute("SELECT provenance FROM runs WHERE id = ?", (int(run_id),)).fetchone()
-            if row is None:
-                raise KeyError(f"no run with id {run_id} in {self.path}")
-            prov = json.loads(row[0])
+            prov = json.loads(self._require_run(c, run_id, "provenance"))
             prov.update(updates)
             c.execute(
                 "UPDATE runs SET provenance = ?, updated_at = ? WHERE id = ?",
                 (canonical_json(prov), _now(), int(run_id)),
             )
+
+
+class Store(_Runs):
+    """A SQLite database of runs, metrics and artifacts, safe for several processes.
+
+    Args:
+        path: the database file (created with its parent directories if missing).
+        timeout: seconds a write waits for another process's write to finish before failing.
+
+    Example:
+        >>> import tempfile, os
+        >>> store = Store(os.path.join(tempfile.mkdtemp(), "lab.sqlite"))
+        >>> rid = store.create_run({"lr": 0.1}, name="a")
+        >>> store.get_run(rid).status
+        'running'
+        >>> store.find_run_by_config({"lr": 0.1}, status="running").id == rid
+        True
+        >>> store.close()
+    """
 
     # -- metrics ---------------------------------------------------------------------------
 
@@ -700,8 +718,7 @@ class Store:
         rid = int(run_id)
         n = 0
         with self._write() as c:
-            if c.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone() is None:
-                raise KeyError(f"no run with id {run_id} in {self.path}")
+            self._require_run(c, rid)
             for row in rows:
                 step, split, name, value = _check_row(row)
                 try:
@@ -784,11 +801,9 @@ class Store:
             KeyError: no such run.
             ValueError: ``name`` is already taken for this run and ``replace`` is False.
         """
-        if not name:
-            raise ValueError(f"artifact name must be non-empty, got {name!r}")
+        check("name", name, NAME)
         with self._write() as c:
-            if c.execute("SELECT 1 FROM runs WHERE id = ?", (int(run_id),)).fetchone() is None:
-                raise KeyError(f"no run with id {run_id} in {self.path}")
+            self._require_run(c, run_id)
             verb = "INSERT OR REPLACE" if replace else "INSERT"
             try:
                 c.execute(
@@ -869,7 +884,7 @@ class Store:
             The new run id.
         """
         run = exported["run"]
-        _check_status(run["status"])
+        check("status", run["status"], _STATUS)
         text = canonical_json(dict(run["config"]))
         summary = run.get("summary")
         with self._write() as c:
@@ -902,16 +917,13 @@ class Store:
                 )
         return rid
 
-    def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound database."""
-        return str(self._connection().execute("PRAGMA integrity_check").fetchone()[0])
-
 
 # Every public method raises StoreError, never sqlite3's exceptions.
-for _name, _method in list(vars(Store).items()):
-    if not _name.startswith("_") and callable(_method) and _name != "close":
-        setattr(Store, _name, _guarded(_method))
-del _name, _method
+for _cls in (_Database, _Runs, Store):
+    for _name, _method in list(vars(_cls).items()):
+        if not _name.startswith("_") and callable(_method) and _name != "close":
+            setattr(_cls, _name, _guarded(_method))
+del _cls, _name, _method
 
 #: The columns each table must have (checked when a store is opened).
 _COLUMNS: dict[str, set[str]] = {
@@ -963,8 +975,7 @@ def _check_row(row: Any) -> tuple[int, str, str, float]:
         step, split, name, value = row
     except (TypeError, ValueError) as exc:
         raise ValueError(f"metric rows must be (step, split, name, value), got {row!r}") from exc
-    if isinstance(step, bool) or int(step) != step or step < 0:
-        raise ValueError(f"metric step must be an integer >= 0, got {step!r}")
+    step = check("metric step", step, NONNEGATIVE_INT)
     if not isinstance(split, str) or not split or not isinstance(name, str) or not name:
-        raise ValueError(f"metric split and name must be non-empty strings, got {row!r}")
-    return int(step), split, name, float(value)
+        raise invalid("metric split and name", "non-empty strings", row)
+    return step, split, name, float(value)

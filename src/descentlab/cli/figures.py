@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "figures",
         help="write the lectures' figures (descent paths, optimizer races, sweeps)",
-        description="Write the lectures' figures as PNG (and the seed 003 races as GIF).",
+        description="Write the lectures' figures as PNG (and the momentum lecture's races as GIF).",
     )
     p.add_argument(
         "which",

@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--optimizers",
         default="sgd,momentum,nesterov,adagrad,adadelta,rmsprop,adam",
-        help="comma-separated optimizer names (default: the seven of seed 003); valid: "
+        help="comma-separated optimizer names (default: the momentum lecture's seven); valid: "
         + ", ".join(optim.NAMES),
     )
     p.add_argument(

@@ -1,11 +1,12 @@
-r"""Check a schedule against the Robbins-Monro conditions over a finite horizon (seed 000).
+r"""Check a schedule against the Robbins-Monro conditions over a finite horizon (the
+optimization lecture).
 
 Stochastic gradient descent converges (Robbins & Monro 1951) when the step sizes satisfy
 
 .. math:: \sum_{t} \eta_t = \infty \qquad\text{and}\qquad \sum_t \eta_t^2 < \infty :
 
 the steps must be able to travel any distance, while the noise they inject must have finite
-total variance. Seed 000's example is :math:`\eta_t = \eta / t`.
+total variance. The optimization lecture's example is :math:`\eta_t = \eta / t`.
 
 No finite computation can prove divergence, so the verdict is read from the *growth* of the
 partial sums :math:`S(n) = \sum_{t<n} \eta_t` over the horizon. For terms decaying like
@@ -28,7 +29,7 @@ from numbers import Integral
 
 import numpy as np
 
-from descentlab.constraints import POSITIVE, Interval, check
+from descentlab.constraints import POSITIVE, Interval, check, invalid
 from descentlab.schedules.base import Schedule, as_schedule
 from descentlab.schedules.loss_driven import LossRule
 
@@ -99,6 +100,41 @@ def growth_exponent(partial_sums: np.ndarray, doublings: int = _DOUBLINGS) -> fl
     return 1.0 + float(np.dot(x, y - y.mean()) / np.dot(x, x))
 
 
+def _growth(name: str, total: float, exponent: float, unbounded: bool) -> str:
+    if math.isinf(exponent):
+        growth = "stopped growing"
+    else:
+        growth = f"its increment per doubling of n scales like n^{exponent:+.2f}"
+    verdict = "unbounded" if unbounded else "bounded"
+    return f"{name} reaches {total:.6g}, {growth} ({verdict})"
+
+
+def _explain(
+    horizon: int,
+    sum_eta: np.ndarray,
+    sum_eta_sq: np.ndarray,
+    exponents: tuple[float, float],
+    tolerance: float,
+) -> str:
+    """The report's sentence: how both sums grow, and the verdict with its reason."""
+    diverges, converges = exponents[0] > -tolerance, not (exponents[1] > -tolerance)
+    meets = diverges and converges
+    if meets:
+        why = "the steps can still travel any distance while their total noise variance is finite"
+    elif not diverges:
+        why = "sum eta stays bounded, so the iterates can stall before reaching the optimum"
+    else:
+        why = "sum eta^2 grows without bound, so the gradient noise never averages out"
+    return (
+        f"Over {horizon} steps: "
+        + _growth("sum eta", float(sum_eta[-1]), exponents[0], diverges)
+        + "; "
+        + _growth("sum eta^2", float(sum_eta_sq[-1]), exponents[1], not converges)
+        + f". Robbins-Monro conditions {'met' if meets else 'not met'}: {why} "
+        f"(a sum counts as unbounded while its exponent > {-tolerance:g})."
+    )
+
+
 def robbins_monro(
     schedule: Schedule | Callable[[int], float],
     horizon: int = 100_000,
@@ -127,10 +163,7 @@ def robbins_monro(
         Robbins & Monro (1951), A stochastic approximation method, Ann. Math. Statist. 22(3).
     """
     if isinstance(schedule, LossRule):
-        raise ValueError(
-            f"schedule must be a step -> value schedule, got the loss rule {schedule!r} "
-            "(its values depend on the losses)"
-        )
+        raise invalid("schedule", "a step -> value schedule, not a loss rule", schedule)
     sched = as_schedule(schedule)
     horizon = check("horizon", horizon, Interval(Integral, 64, None))
     tolerance = check("tolerance", tolerance, POSITIVE)
@@ -147,30 +180,8 @@ def robbins_monro(
     b = growth_exponent(sum_eta_sq)
     diverges = a > -tolerance
     converges = not (b > -tolerance)
-    meets = diverges and converges
 
-    def describe(name: str, total: float, exponent: float, unbounded: bool) -> str:
-        if math.isinf(exponent):
-            growth = "stopped growing"
-        else:
-            growth = f"its increment per doubling of n scales like n^{exponent:+.2f}"
-        verdict = "unbounded" if unbounded else "bounded"
-        return f"{name} reaches {total:.6g}, {growth} ({verdict})"
-
-    if meets:
-        why = "the steps can still travel any distance while their total noise variance is finite"
-    elif not diverges:
-        why = "sum eta stays bounded, so the iterates can stall before reaching the optimum"
-    else:
-        why = "sum eta^2 grows without bound, so the gradient noise never averages out"
-    explanation = (
-        f"Over {horizon} steps: "
-        + describe("sum eta", float(sum_eta[-1]), a, diverges)
-        + "; "
-        + describe("sum eta^2", float(sum_eta_sq[-1]), b, not converges)
-        + f". Robbins-Monro conditions {'met' if meets else 'not met'}: {why} "
-        f"(a sum counts as unbounded while its exponent > {-tolerance:g})."
-    )
+    explanation = _explain(horizon, sum_eta, sum_eta_sq, (a, b), tolerance)
     return RobbinsMonroReport(
         horizon=horizon,
         eta=eta,
@@ -180,6 +191,6 @@ def robbins_monro(
         eta_sq_exponent=b,
         eta_sum_diverges=diverges,
         eta_sq_sum_converges=converges,
-        meets=meets,
+        meets=diverges and converges,
         explanation=explanation,
     )

@@ -1,11 +1,11 @@
 r"""The lectures' decay schedules, written as the lectures write them.
 
-* Seed 003 (cs231n's "learning rate decay over time"): **step decay** ("decay learning rate by
-  half every few epochs"), **exponential decay** :math:`\alpha = \alpha_0 e^{-kt}` and
-  **1/t decay** :math:`\alpha = \alpha_0 / (1 + kt)`.
-* Seed 000 (learning-rate scheduling for SGD): :math:`\eta_t = \eta / t`, the textbook schedule
-  meeting the Robbins-Monro conditions :math:`\sum_t \eta_t = \infty,\ \sum_t \eta_t^2 < \infty`
-  (check any schedule with :func:`~descentlab.schedules.robbins_monro`).
+* The momentum lecture (cs231n's "learning rate decay over time"): **step decay** ("decay
+  learning rate by half every few epochs"), **exponential decay** :math:`\alpha = \alpha_0 e^{-kt}`
+  and **1/t decay** :math:`\alpha = \alpha_0 / (1 + kt)`.
+* The optimization lecture (learning-rate scheduling for SGD): :math:`\eta_t = \eta / t`, the
+  textbook schedule meeting the Robbins-Monro conditions :math:`\sum_t \eta_t = \infty,\ \sum_t
+  \eta_t^2 < \infty` (check any schedule with :func:`~descentlab.schedules.robbins_monro`).
 
 The lectures count epochs or updates ``t``; here ``step`` is the number of updates already
 taken, 0 for the first, as for every schedule in this package. The base (:math:`\alpha_0`,
@@ -33,8 +33,27 @@ __all__ = [
 ]
 
 
-class StepDecay(Schedule):
-    r"""Seed 003's step decay: multiply by `drop` every `every` steps (epochs).
+class _FromA0(Schedule):
+    r"""A schedule whose base the lecture calls :math:`\alpha_0` (``a0``)."""
+
+    @property
+    def a0(self) -> float | None:
+        """The initial value (None: inherited)."""
+        return self.base
+
+
+class _Decay(_FromA0):
+    r"""A decay :math:`\alpha_0 f(k t)` with rate ``k >= 0``."""
+
+    _fields = ("k", "a0")
+
+    def __init__(self, k: float, a0: float | None = None) -> None:
+        self.k = check("k", k, NONNEGATIVE)
+        self.base = check("a0", a0, None, NONNEGATIVE)
+
+
+class StepDecay(_FromA0):
+    r"""The momentum lecture's step decay: multiply by `drop` every `every` steps (epochs).
 
     .. math:: \alpha(t) = \alpha_0 \cdot \text{drop}^{\lfloor t / \text{every} \rfloor}
 
@@ -58,22 +77,17 @@ class StepDecay(Schedule):
         self.drop = check("drop", drop, Interval(Real, 0, 1, closed="right"))
         self.base = check("a0", a0, None, NONNEGATIVE)
 
-    @property
-    def a0(self) -> float | None:
-        """The initial value (None: inherited)."""
-        return self.base
-
     def _at(self, step: int, base: float) -> float:
         return base * self.drop ** (step // self.every)
 
 
 def step_decay(every: int, drop: float = 0.5, a0: float | None = None) -> StepDecay:
-    """Seed 003's step decay (halve every `every` steps by default); see `StepDecay`."""
+    """The momentum lecture's step decay (halve every `every` steps by default); see `StepDecay`."""
     return StepDecay(every, drop, a0)
 
 
-class ExpDecay(Schedule):
-    r"""Seed 003's exponential decay :math:`\alpha(t) = \alpha_0 e^{-kt}`.
+class ExpDecay(_Decay):
+    r"""The momentum lecture's exponential decay :math:`\alpha(t) = \alpha_0 e^{-kt}`.
 
     Equal to torch's ``ExponentialLR(gamma=exp(-k))`` up to rounding. Its sum converges
     (to :math:`\alpha_0 / (1 - e^{-k})`), so it fails Robbins-Monro's first condition: on an
@@ -88,28 +102,17 @@ class ExpDecay(Schedule):
         0.367879441171
     """
 
-    _fields = ("k", "a0")
-
-    def __init__(self, k: float, a0: float | None = None) -> None:
-        self.k = check("k", k, NONNEGATIVE)
-        self.base = check("a0", a0, None, NONNEGATIVE)
-
-    @property
-    def a0(self) -> float | None:
-        """The initial value (None: inherited)."""
-        return self.base
-
     def _at(self, step: int, base: float) -> float:
         return base * math.exp(-self.k * step)
 
 
 def exp_decay(k: float, a0: float | None = None) -> ExpDecay:
-    """Seed 003's ``a0 * exp(-k t)``; see `ExpDecay`."""
+    """The momentum lecture's ``a0 * exp(-k t)``; see `ExpDecay`."""
     return ExpDecay(k, a0)
 
 
-class InverseTimeDecay(Schedule):
-    r"""Seed 003's 1/t decay :math:`\alpha(t) = \alpha_0 / (1 + kt)`.
+class InverseTimeDecay(_Decay):
+    r"""The momentum lecture's 1/t decay :math:`\alpha(t) = \alpha_0 / (1 + kt)`.
 
     For k > 0 it meets the Robbins-Monro conditions (harmonic sum diverges, sum of squares
     converges).
@@ -123,28 +126,17 @@ class InverseTimeDecay(Schedule):
         0.5
     """
 
-    _fields = ("k", "a0")
-
-    def __init__(self, k: float, a0: float | None = None) -> None:
-        self.k = check("k", k, NONNEGATIVE)
-        self.base = check("a0", a0, None, NONNEGATIVE)
-
-    @property
-    def a0(self) -> float | None:
-        """The initial value (None: inherited)."""
-        return self.base
-
     def _at(self, step: int, base: float) -> float:
         return base / (1.0 + self.k * step)
 
 
 def inverse_time(k: float, a0: float | None = None) -> InverseTimeDecay:
-    """Seed 003's ``a0 / (1 + k t)``; see `InverseTimeDecay`."""
+    """The momentum lecture's ``a0 / (1 + k t)``; see `InverseTimeDecay`."""
     return InverseTimeDecay(k, a0)
 
 
 class EtaOverT(Schedule):
-    r"""Seed 000's Robbins-Monro schedule :math:`\eta_t = \eta / t`.
+    r"""The optimization lecture's Robbins-Monro schedule :math:`\eta_t = \eta / t`.
 
     The lecture counts updates from :math:`t = 1`; our steps count from 0, so step ``s`` is the
     lecture's :math:`t = s + t_0` with :math:`t_0 = 1` by default: the first update uses
@@ -177,5 +169,5 @@ class EtaOverT(Schedule):
 
 
 def eta_over_t(eta: float | None = None, t0: float = 1.0) -> EtaOverT:
-    """Seed 000's ``eta / t`` with ``t = step + t0``; see `EtaOverT`."""
+    """The optimization lecture's ``eta / t`` with ``t = step + t0``; see `EtaOverT`."""
     return EtaOverT(eta, t0)

@@ -6,9 +6,9 @@ calls it once per ``scheduler.step(loss=...)`` with the values of every group it
 decision for all groups, as torch's ``ReduceLROnPlateau``); ``state_dict``/``load_state_dict``
 make a resumed run continue exactly.
 
-Seed 001 describes loss-driven learning-rate adaptation ("start with a large learning rate;
-compare the loss at the updated weights with the previous loss and change the learning rate
-accordingly"): :class:`BoldDriver` is that rule, :class:`ReduceOnPlateau` its patient
+The gradient-descent lecture describes loss-driven learning-rate adaptation ("start with a
+large learning rate; compare the loss at the updated weights with the previous loss and change the
+learning rate accordingly"): :class:`BoldDriver` is that rule, :class:`ReduceOnPlateau` its patient
 cousin from torch.
 """
 
@@ -236,18 +236,9 @@ class ReduceOnPlateau(LossRule):
         return out
 
 
-def reduce_on_plateau(
-    mode: str = "min",
-    factor: float = 0.1,
-    patience: int = 10,
-    threshold: float = 1e-4,
-    threshold_mode: str = "rel",
-    cooldown: int = 0,
-    min_lr: float | Sequence[float] = 0.0,
-    eps: float = 1e-8,
-) -> ReduceOnPlateau:
-    """Torch's ``ReduceLROnPlateau`` as a loss rule; see `ReduceOnPlateau`."""
-    return ReduceOnPlateau(mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps)
+def reduce_on_plateau(*args: Any, **kwargs: Any) -> ReduceOnPlateau:
+    """Torch's ``ReduceLROnPlateau`` as a loss rule; the arguments of `ReduceOnPlateau`."""
+    return ReduceOnPlateau(*args, **kwargs)
 
 
 class BoldDriver(LossRule):
@@ -266,8 +257,8 @@ class BoldDriver(LossRule):
     The first loss only sets :math:`L_{prev}`. With ``reject=True`` pass the loss *at the
     current parameters*, i.e. evaluated after ``optimizer.step()``.
 
-    Seed 001's loss-driven adaptation ("if the loss at the updated weights is larger than the
-    previous one, do not take the update; halve the learning rate") is
+    The gradient-descent lecture's loss-driven adaptation ("if the loss at the updated
+    weights is larger than the previous one, do not take the update; halve the learning rate") is
     ``bold_driver(increase=1.0, decrease=0.5, reject=True)``; the classic rule (Vogl et al.
     1988; Battiti 1989, who named it) grows by ~1.05-1.1 on success.
 
@@ -359,13 +350,6 @@ class BoldDriver(LossRule):
         ]
 
 
-def bold_driver(
-    increase: float = 1.05,
-    decrease: float = 0.5,
-    reject: bool = False,
-    min_lr: float | Sequence[float] = 0.0,
-    max_lr: float | Sequence[float] = math.inf,
-    threshold: float = 0.0,
-) -> BoldDriver:
-    """The bold-driver loss rule; see `BoldDriver`."""
-    return BoldDriver(increase, decrease, reject, min_lr, max_lr, threshold)
+def bold_driver(*args: Any, **kwargs: Any) -> BoldDriver:
+    """The bold-driver loss rule; the arguments of `BoldDriver`."""
+    return BoldDriver(*args, **kwargs)

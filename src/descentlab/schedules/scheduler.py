@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from descentlab.constraints import NONNEGATIVE_INT, check
+from descentlab.constraints import NONNEGATIVE_INT, InstanceOf, check, invalid
 from descentlab.schedules.base import Schedule, as_schedule
 from descentlab.schedules.loss_driven import LossRule, check_loss
 
@@ -110,6 +110,45 @@ def _evaluate(schedule: Schedule, step: int, base: Value) -> Value:
     return schedule.value(step, base)
 
 
+def _slots(
+    groups: list[dict[str, Any]], key: str, name: str, index: int | None, spec: Any
+) -> list[_Slot]:
+    """The slots one ``schedules[key]`` entry drives: one per param group it names."""
+    n = len(groups)
+    if isinstance(spec, (list, tuple)):
+        if len(spec) != n:
+            raise ValueError(
+                f"schedules[{key!r}] must give one driver per param group ({n}), got {len(spec)}"
+            )
+        per_group = list(spec)
+    else:
+        per_group = [spec] * n
+    slots = []
+    for g, driver in enumerate(per_group):
+        if driver is None:
+            continue
+        if not isinstance(driver, LossRule):
+            driver = as_schedule(driver, f"schedules[{key!r}]")
+        group = groups[g]
+        if name not in group:
+            valid = sorted(k for k in group if k != "params")
+            raise KeyError(
+                f"param_groups[{g}] has no entry {name!r} to schedule (key {key!r}); "
+                f"valid names: {', '.join(valid)}"
+            )
+        if index is not None:
+            container = group[name]
+            if not isinstance(container, (tuple, list)) or index >= len(container):
+                raise invalid(
+                    f"schedule key {key!r}: param_groups[{g}][{name!r}]",
+                    f"a tuple with more than {index} elements",
+                    container,
+                )
+        base = _to_value(_raw(group, name, index), f"param_groups[{g}][{key!r}]")
+        slots.append(_Slot(key, name, index, g, driver, base))
+    return slots
+
+
 class Scheduler:
     """Schedule any hyperparameters of any ``torch.optim.Optimizer``'s param groups.
 
@@ -144,13 +183,10 @@ class Scheduler:
     ) -> None:
         groups = getattr(optimizer, "param_groups", None)
         if not isinstance(groups, list) or not groups:
-            raise ValueError(
-                f"optimizer must have a non-empty param_groups list, got {optimizer!r}"
-            )
-        if not isinstance(schedules, Mapping) or not schedules:
-            raise ValueError(
-                f"schedules must be a non-empty mapping key -> driver, got {schedules!r}"
-            )
+            raise invalid("optimizer", "an optimizer with a non-empty param_groups list", optimizer)
+        check(
+            "schedules", schedules, InstanceOf(Mapping, "a non-empty mapping key -> driver", bool)
+        )
         n = len(groups)
         slots: list[_Slot] = []
         seen: set[tuple[str, int | None]] = set()
@@ -159,36 +195,7 @@ class Scheduler:
             if (name, index) in seen:
                 raise ValueError(f"schedule key {key!r} is given twice")
             seen.add((name, index))
-            if isinstance(spec, (list, tuple)):
-                if len(spec) != n:
-                    raise ValueError(
-                        f"schedules[{key!r}] must give one driver per param group ({n}), "
-                        f"got {len(spec)}"
-                    )
-                per_group = list(spec)
-            else:
-                per_group = [spec] * n
-            for g, driver in enumerate(per_group):
-                if driver is None:
-                    continue
-                if not isinstance(driver, LossRule):
-                    driver = as_schedule(driver, f"schedules[{key!r}]")
-                group = groups[g]
-                if name not in group:
-                    valid = sorted(k for k in group if k != "params")
-                    raise KeyError(
-                        f"param_groups[{g}] has no entry {name!r} to schedule (key {key!r}); "
-                        f"valid names: {', '.join(valid)}"
-                    )
-                if index is not None:
-                    container = group[name]
-                    if not isinstance(container, (tuple, list)) or index >= len(container):
-                        raise ValueError(
-                            f"schedule key {key!r}: param_groups[{g}][{name!r}] must be a tuple "
-                            f"with more than {index} elements, got {container!r}"
-                        )
-                base = _to_value(_raw(group, name, index), f"param_groups[{g}][{key!r}]")
-                slots.append(_Slot(key, name, index, g, driver, base))
+            slots += _slots(groups, key, name, index, spec)
         rules: list[LossRule] = []
         for slot in slots:
             if isinstance(slot.driver, LossRule) and not any(slot.driver is r for r in rules):

@@ -1,8 +1,8 @@
 """The schedules of ``torch.optim.lr_scheduler``, as pure ``step -> value`` functions.
 
-Seed 000 lists these (LambdaLR, MultiplicativeLR, StepLR, MultiStepLR, ConstantLR, LinearLR,
-ExponentialLR, PolynomialLR, CosineAnnealingLR; "cosine annealing is the trend in recent
-competitions"); warm restarts and one-cycle complete torch's set.
+The optimization lecture lists these (LambdaLR, MultiplicativeLR, StepLR, MultiStepLR,
+ConstantLR, LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR; "cosine annealing is the trend
+in recent competitions"); warm restarts and one-cycle complete torch's set.
 
 Each one reproduces torch's values to 1e-12 relative over 1000 steps (tested against torch's own
 schedulers driving a ``torch.optim.SGD``). Torch *steps* most schedulers in a recursive
@@ -206,7 +206,7 @@ class Step(Schedule):
 
     .. math:: v(t) = v_0 \, \gamma^{\lfloor t / s \rfloor}
 
-    Seed 003's "step decay" (halve every few epochs) is the same with ``gamma=0.5``; see
+    The momentum lecture's "step decay" (halve every few epochs) is the same with ``gamma=0.5``; see
     :func:`~descentlab.schedules.step_decay`.
 
     Args:
@@ -315,9 +315,9 @@ class Linear(Schedule):
 
     .. math:: v(t) = v_0 \left(s + (e - s)\,\frac{\min(t, T)}{T}\right)
 
-    With ``base=1.0`` the factors are absolute values: seed 003's momentum raised from 0.5 to
-    0.99 over the epochs is ``linear(0.5, 0.99, n_epochs, base=1.0)``. Torch restricts the
-    factors to [0, 1] (its recursion divides by the start); here any factors >= 0 work.
+    With ``base=1.0`` the factors are absolute values: the momentum lecture's momentum raised
+    from 0.5 to 0.99 over the epochs is ``linear(0.5, 0.99, n_epochs, base=1.0)``. Torch restricts
+    the factors to [0, 1] (its recursion divides by the start); here any factors >= 0 work.
 
     Args:
         start_factor: s >= 0.
@@ -363,7 +363,7 @@ def linear(
 class Exponential(Schedule):
     r"""Decay by `gamma` every step (torch ``ExponentialLR``): :math:`v(t) = v_0\gamma^t`.
 
-    Seed 003's :math:`\alpha_0 e^{-kt}` is the same with :math:`\gamma = e^{-k}`; see
+    The momentum lecture's :math:`\alpha_0 e^{-kt}` is the same with :math:`\gamma = e^{-k}`; see
     :func:`~descentlab.schedules.exp_decay`.
 
     Args:
@@ -429,7 +429,7 @@ class CosineAnnealing(Schedule):
     .. math:: v(t) = \eta_{min} + (v_0 - \eta_{min})\,\frac{1 + \cos(\pi t / T_{max})}{2}
 
     Past `T_max` the cosine goes on (back up to the base at :math:`2T_{max}`), as torch's does.
-    Seed 000 notes it is the common choice in recent competitions.
+    The optimization lecture notes it is the common choice in recent competitions.
 
     ``form="closed"`` (default) evaluates the formula above. ``form="recursive"`` replays the
     recursion torch uses when it steps,
@@ -654,19 +654,9 @@ class OneCycle(Schedule):
         return _one_cycle_at(s, self._ends, self.anneal_strategy, points)
 
 
-def one_cycle(
-    total_steps: int,
-    max_lr: float | None = None,
-    pct_start: float = 0.3,
-    anneal_strategy: str = "cos",
-    div_factor: float = 25.0,
-    final_div_factor: float = 1e4,
-    three_phase: bool = False,
-) -> OneCycle:
-    """The 1cycle learning rate (torch ``OneCycleLR``); see `OneCycle`."""
-    return OneCycle(
-        total_steps, max_lr, pct_start, anneal_strategy, div_factor, final_div_factor, three_phase
-    )
+def one_cycle(total_steps: int, *args: Any, **kwargs: Any) -> OneCycle:
+    """The 1cycle learning rate (torch ``OneCycleLR``); the arguments of `OneCycle`."""
+    return OneCycle(total_steps, *args, **kwargs)
 
 
 class OneCycleMomentum(Schedule):
@@ -722,15 +712,6 @@ class OneCycleMomentum(Schedule):
         return _one_cycle_at(s, self._ends, self.anneal_strategy, points)
 
 
-def one_cycle_momentum(
-    total_steps: int,
-    base_momentum: float = 0.85,
-    max_momentum: float = 0.95,
-    pct_start: float = 0.3,
-    anneal_strategy: str = "cos",
-    three_phase: bool = False,
-) -> OneCycleMomentum:
-    """Momentum cycling of torch's ``OneCycleLR``; see `OneCycleMomentum`."""
-    return OneCycleMomentum(
-        total_steps, base_momentum, max_momentum, pct_start, anneal_strategy, three_phase
-    )
+def one_cycle_momentum(total_steps: int, *args: Any, **kwargs: Any) -> OneCycleMomentum:
+    """Momentum cycling of torch's ``OneCycleLR``; the arguments of `OneCycleMomentum`."""
+    return OneCycleMomentum(total_steps, *args, **kwargs)
