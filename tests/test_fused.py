@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import math
 import os
 import subprocess
 import sys
@@ -335,21 +336,89 @@ def test_fused_true_refuses_what_it_cannot_run():
         optim.Adam([w], fused="yes")
     with pytest.raises(ValueError, match="fused=True and foreach=True"):
         optim.SGD([w], fused=True, foreach=True)
-    half = torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))
-    opt = optim.Adam([half], fused=True)
-    half.grad = torch.ones(3, dtype=torch.bfloat16)
-    with pytest.raises(ValueError, match=r"float32 or float64, got torch\.bfloat16"):
+    eight = torch.ones(3, dtype=torch.float8_e5m2).requires_grad_()
+    opt = optim.Adam([eight], fused=True)
+    eight.grad = torch.ones(3, dtype=torch.float8_e5m2)
+    with pytest.raises(
+        ValueError, match=r"float32, float64, float16, bfloat16, got torch\.float8_e5m2"
+    ):
         opt.step()
-    assert torch.equal(half.detach(), torch.ones(3, dtype=torch.bfloat16))
+    assert torch.equal(eight.detach().float(), torch.ones(3))
+    assert float(opt.state[eight].get("step", 0)) == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_16_bit_parameters_run_fused_by_default_and_with_fused_true(dtype):
+    for fused in (None, True):
+        half = torch.nn.Parameter(torch.ones(3, dtype=dtype))
+        opt = optim.Adam([half], lr=0.1, fused=fused)
+        half.grad = torch.ones(3, dtype=dtype)
+        opt.step()
+        assert _ran_fused(opt)
+        assert half.dtype == dtype and opt.state[half]["exp_avg"].dtype == dtype
+        assert float(half.detach()[0]) == pytest.approx(0.9, abs=1e-2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_16_bit_kernels_round_to_nearest_even_like_torch(dtype):
+    """The kernels' 16-bit loads and stores against torch's own conversions, in the vector
+    loop and the scalar tail: a gradient step ``p + g * (-lr)`` is one float32 fma (exact in
+    float64, then rounded to float32) rounded to 16 bits. Ties go to even, overflow to
+    infinity; infinities, NaN, signed zeros and subnormals pass through."""
+    fi = torch.finfo(dtype)
+    eps, big, tiny = fi.eps, fi.max, fi.tiny
+    half_ulp_of_max = 2.0 ** (math.log2(big / (2 - eps)) - 1) * eps
+    # (p, g, p - g): lr = 1 in the first group
+    cases = [
+        (1.0, -eps / 2, 1.0),  # a tie: to the even neighbour below
+        (1.0 + eps, -eps / 2, 1.0 + 2 * eps),  # a tie: to the even neighbour above
+        (1.0, eps / 4, 1.0),  # a tie below 1 (finer spacing there)
+        (big, -half_ulp_of_max, math.inf),  # a tie above the largest number: overflow
+        (big, -big, math.inf),
+        (-big, big, -math.inf),
+        (math.inf, 1.0, math.inf),
+        (-math.inf, 1.0, -math.inf),
+        (math.nan, 1.0, math.nan),
+        (tiny / 8, 0.0, tiny / 8),  # subnormal
+        (tiny, tiny / 2, tiny / 2),  # a subnormal result
+        (0.0, 0.0, 0.0),
+        (-0.0, 0.0, -0.0),
+        (3.0, -1.0, 4.0),
+    ]
+    gen = torch.Generator().manual_seed(5)
+    sp, sg, want = (torch.tensor(col, dtype=torch.float64) for col in zip(*cases, strict=True))
+    # the cases at the start (vector loop) and the end (scalar tail: 302 = 18 * 16 + 14)
+    p1 = torch.cat([sp, torch.randn(274, generator=gen, dtype=torch.float64), sp]).to(dtype)
+    g1 = torch.cat([sg, torch.randn(274, generator=gen, dtype=torch.float64), sg]).to(dtype)
+    # arbitrary float32 results: magnitudes over ten decades, lr = 0.7
+    scale = 10.0 ** torch.randint(-6, 4, (301,), generator=gen)
+    p2 = (torch.randn(301, generator=gen, dtype=torch.float64) * scale).to(dtype)
+    g2 = torch.randn(301, generator=gen, dtype=torch.float64).to(dtype)
+    groups = [(p1, g1, 1.0), (p2, g2, 0.7)]
+    ws = [p.clone().requires_grad_() for p, _, _ in groups]
+    opt = optim.Optimizer(
+        [{"params": [w], "lr": lr} for w, (_, _, lr) in zip(ws, groups, strict=True)],
+        optim.chain(optim.scale_by_lr(1.0)),
+        fused=True,
+    )
+    for w, (_, g, _) in zip(ws, groups, strict=True):
+        w.grad = g.clone()
+    opt.step()
+    assert _ran_fused(opt)
+    for w, (p, g, lr) in zip(ws, groups, strict=True):
+        neg = torch.tensor(-lr, dtype=torch.float32).double()
+        expect = (p.double() + g.double() * neg).float().to(dtype)
+        got = w.detach()
+        assert torch.equal(got.isnan(), expect.isnan())
+        same = (got.view(torch.int16) == expect.view(torch.int16)) | expect.isnan()
+        assert bool(same.all()), (got[~same], expect[~same])
+    got = ws[0].detach().double()
+    for part in (got[:14], got[-14:]):
+        torch.testing.assert_close(part, want, rtol=0, atol=0, equal_nan=True)
+        assert torch.equal(part.signbit(), want.signbit())
 
 
 def test_default_falls_back_to_eager_where_fused_cannot_run():
-    half = torch.nn.Parameter(torch.ones(3, dtype=torch.bfloat16))
-    opt = optim.Adam([half], lr=0.1)
-    half.grad = torch.ones(3, dtype=torch.bfloat16)
-    opt.step()
-    assert not _ran_fused(opt)
-    assert float(half.detach()[0]) == pytest.approx(0.9, abs=1e-2)
     w = torch.nn.Parameter(torch.ones(3))
     opt = optim.Adam([w], lr=0.1, monitor=True)  # a monitor needs the update tensors: eager
     w.grad = torch.ones(3)

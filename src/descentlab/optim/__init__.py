@@ -14,10 +14,11 @@
   one up by name.
 - Two backends run a chain: the fused one (:mod:`descentlab.optim.fused`: the whole chain as
   one generated, compiled loop over each parameter's memory; the default where it applies --
-  float32/float64 contiguous CPU tensors and a C++ compiler) and the eager one (``torch``
-  foreach kernels, rule by rule). ``fused=True``/``False`` on any optimizer forces one; both
-  give the same iterates (bit for bit in float32 on AVX-512 CPUs). :func:`fused_available`
-  says whether kernels can be built here.
+  float32, float64, float16 or bfloat16 contiguous CPU tensors and a C++ compiler) and the
+  eager one (``torch`` foreach kernels, rule by rule). ``fused=True``/``False`` on any
+  optimizer forces one; both give the same iterates (bit for bit in float32 on AVX-512 CPUs;
+  float16/bfloat16 kernels compute in float32 and round once per stored value, as torch's
+  fused kernels do). :func:`fused_available` says whether kernels can be built here.
 
 A new optimizer in one expression::
 

@@ -68,6 +68,21 @@ rounding of torch rather than bit-identical; the eager backend is bit-identical 
 NAdam and RAdam follow their textbook order: torch's own for-loop and foreach forms of them
 disagree in float32, so there is no single torch result to reproduce.
 
+float16 and bfloat16 parameters keep their state in their own dtype (as torch's optimizers do)
+and run the same code in float32: each value is widened exactly when loaded, every operation
+rounds to float32, and each stored value (parameter and state) is rounded once to 16 bits, to
+the nearest even -- torch's fused CPU kernels' convention, whose Adam and AdamW they match bit
+for bit (tests/test_torch_contract.py). A step is therefore the exact step from the stored
+state rounded once, to within float32's rounding: one ulp of the 16-bit type at most, and exact
+in all but ~0.01-0.2 % of values. The eager backend (and torch's for-loop) rounds every
+intermediate to 16 bits instead, so the two backends part by a few ulps over 100 steps, the
+fused one staying at least as close to a float64 run. Square roots in these kernels are
+correctly rounded (MKL has no 16-bit root to reproduce). torch 2.13's own 16-bit fused CPU
+kernels are not all right: SGD's vector loop never writes the parameters (only tensors under
+16 elements move), and Adagrad's vector loop rounds ``lr``, ``weight_decay`` and ``eps`` to 16
+bits before use while its scalar tail uses float32 (these kernels use float32 coefficients
+throughout, and match both where they are right).
+
 Why not ``torch.compile``? It was the first design and was measured on this project's 2-core
 machine: 20-100 s to compile one optimizer over a 20-tensor list (Inductor unrolls the list
 into one loop per tensor), about 0.2 ms of guard and wrapper overhead per call when compiled per
@@ -98,6 +113,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "DTYPES",
     "FusedBuilder",
     "FusedUnavailable",
     "cache_dir",
@@ -440,10 +456,12 @@ class FusedBuilder:
     """Collects the per-element C code of a chain (see :meth:`Rule.fuse`).
 
     Inside the loop body the current update is the C variable :attr:`u` (initially the
-    gradient ``g``), the parameter is ``p``, and every value has the C type ``T`` (``float`` or
-    ``double``, the parameters' dtype). A rule reads state with :meth:`state`, declares
-    coefficients with :meth:`coef`, emits statements with :meth:`line` and sets :attr:`u`
-    to the variable holding its output. ``hyper`` holds the group's structural options.
+    gradient ``g``), the parameter is ``p``, and every value has the C type ``T`` (``double``
+    for float64 parameters, else ``float``: float16 and bfloat16 values are widened exactly on
+    load and rounded to the nearest even when stored, as torch's fused kernels do). A rule
+    reads state with :meth:`state`, declares coefficients with :meth:`coef`, emits statements
+    with :meth:`line` and sets :attr:`u` to the variable holding its output. ``hyper`` holds
+    the group's structural options.
 
     Helpers available in C: ``fma(a, b, c)`` (one rounding), ``dl_lerp(a, b, w)`` (torch's
     lerp), ``sqrt``, ``isfinite``.
@@ -546,34 +564,43 @@ class FusedBuilder:
 
     def source(self, dtype: torch.dtype, fold_lr: bool) -> str:
         """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``, for tests)."""
-        scalar = {torch.float32: "float", torch.float64: "double"}[dtype]
-        lanes = 16 if dtype == torch.float32 else 8
+        if dtype not in DTYPES:
+            raise ValueError(f"fused kernels take {_dtype_names()} tensors, got {dtype}")
+        # float16/bfloat16: stored as 16 bits, computed in float32 (rounded to the nearest
+        # even at each store), as torch's fused CPU kernels do; the float32 and float64
+        # kernels' text is unchanged by this (no extra prelude, same names)
+        low = _LOW_PRECISION.get(dtype)
+        scalar = "double" if dtype == torch.float64 else "float"
+        lanes = 8 if dtype == torch.float64 else 16
+        store, ld, st = ("S", "dl_ldx<T>", "dl_stx") if low else ("T0", "dl_ld<T>", "dl_st")
         names = ["p", "g", *self.arrays]
         decl = "\n".join(
-            f"    T0* __restrict__ a_{n} = (T0*)ptrs[{k} * n + i];" for k, n in enumerate(names)
+            f"    {store}* __restrict__ a_{n} = ({store}*)ptrs[{k} * n + i];"
+            for k, n in enumerate(names)
         )
-        final = f"dl_st(a_p + j, {self.final_expr(fold_lr)});"
+        final = f"{st}(a_p + j, {self.final_expr(fold_lr)});"
         # software prefetch 2 KiB ahead in every stream: measured ~10% faster than leaving it
         # to the hardware prefetcher with 4-7 interleaved streams (10M floats, 1 thread)
         prefetch = "\n".join(
-            f"__builtin_prefetch(a_{n} + j + 2048 / sizeof(T0), {0 if n == 'g' else 1});"
+            f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
             for n in names
         )
         body = "\n".join(
             [
-                "T p = dl_ld<T>(a_p + j);",
-                "T g = dl_ld<T>(a_g + j);",
-                *(f"T s_{n} = dl_ld<T>(a_{n} + j);" for n in self.arrays),
+                f"T p = {ld}(a_p + j);",
+                f"T g = {ld}(a_g + j);",
+                *(f"T s_{n} = {ld}(a_{n} + j);" for n in self.arrays),
                 *self.lines,
-                *(f"dl_st(a_{n} + j, s_{n});" for n in self.written),
+                *(f"{st}(a_{n} + j, s_{n});" for n in self.written),
                 final,
             ]
         )
         coefs = "\n".join(
             f"const T c_{c.name} = dl_bc<T>(C[{k}]);" for k, c in enumerate(self.coefs)
         )
+        prelude = _PRELUDE if low is None else _PRELUDE + _LOW_COMMON + low
         return f"""// generated by descentlab.optim.fused ({_VERSION})
-{_PRELUDE}
+{prelude}
 typedef {scalar} T0;
 typedef T0 V __attribute__((vector_size({lanes} * sizeof(T0))));
 static const int64_t W = {lanes};
@@ -718,6 +745,68 @@ template <class T> static inline T dl_lerp(T a, T b, T w) {
 template <class T> static inline auto dl_isnan(T x) { return x != x; }
 template <class T> static inline auto dl_finite(T x) { return (x - x) == 0; }
 """
+
+
+# float16 and bfloat16 storage (the compute type T0 is float): ``dl_ldx`` widens 16 lanes (or
+# one value) exactly, ``dl_stx`` rounds to the nearest even. The square root is the correctly
+# rounded one, as in torch's fused kernels and its float16/bfloat16 ``sqrt`` (the MKL-faithful
+# root of the prelude only reproduces torch's float32 ``sqrt``): ``dl_sqrt`` names it from here
+# on.
+_LOW_COMMON = r"""
+typedef uint16_t S;
+template <class T> static inline T dl_ldx(const S* p);
+static inline VF dl_sqrt_cr(VF x) { return dl_exact_sqrt(x); }
+static inline float dl_sqrt_cr(float x) { return sqrtf(x); }
+#define dl_sqrt dl_sqrt_cr
+"""
+
+_LOW_PRECISION = {
+    # IEEE binary16: the compiler's conversions (vcvtph2ps/vcvtps2ph with F16C or AVX-512,
+    # round to nearest even; overflow to inf, NaN stays NaN)
+    torch.float16: r"""
+typedef _Float16 VH __attribute__((vector_size(16 * sizeof(_Float16))));
+template <> inline VF dl_ldx<VF>(const S* p) {
+    VH h; memcpy(&h, p, sizeof h); return __builtin_convertvector(h, VF);
+}
+template <> inline float dl_ldx<float>(const S* p) { _Float16 h; memcpy(&h, p, 2); return h; }
+static inline void dl_stx(S* p, VF v) {
+    VH h = __builtin_convertvector(v, VH); memcpy(p, &h, sizeof h);
+}
+static inline void dl_stx(S* p, float v) { _Float16 h = (_Float16)v; memcpy(p, &h, 2); }
+""",
+    # bfloat16: the upper half of a float32; rounding adds 0x7fff plus the lowest kept bit
+    # (to nearest, ties to even) and a NaN becomes the quiet NaN 0x7fc0 (c10::BFloat16's rule)
+    torch.bfloat16: r"""
+typedef uint16_t VS __attribute__((vector_size(16 * sizeof(uint16_t))));
+typedef uint32_t VU __attribute__((vector_size(16 * sizeof(uint32_t))));
+template <> inline VF dl_ldx<VF>(const S* p) {
+    VS h; memcpy(&h, p, sizeof h);
+    VU u = __builtin_convertvector(h, VU) << 16;
+    VF f; memcpy(&f, &u, sizeof f); return f;
+}
+template <> inline float dl_ldx<float>(const S* p) {
+    uint32_t u = (uint32_t)*p << 16; float f; memcpy(&f, &u, 4); return f;
+}
+static inline void dl_stx(S* p, VF v) {
+    VU u; memcpy(&u, &v, sizeof u);
+    VU r = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    VU nan = (VU)(v != v);
+    r = (r & ~nan) | (nan & 0x7fc0u);
+    VS h = __builtin_convertvector(r, VS); memcpy(p, &h, sizeof h);
+}
+static inline void dl_stx(S* p, float v) {
+    uint32_t u; memcpy(&u, &v, 4);
+    *p = (v != v) ? (S)0x7fc0 : (S)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+""",
+}
+
+#: the parameter dtypes the fused kernels take
+DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def _dtype_names() -> str:
+    return ", ".join(str(d).removeprefix("torch.") for d in DTYPES)
 
 
 # --------------------------------------------------------------------------------------

@@ -273,9 +273,10 @@ class Optimizer(torch.optim.Optimizer):
     whole chain into one loop over each parameter's memory (one pass per step instead of a
     few per rule); the *eager* one runs each rule with ``torch._foreach_*`` kernels over
     cache-sized chunks of the group. ``fused=None`` (default) uses the fused backend where
-    it applies -- float32/float64 contiguous CPU tensors, a chain whose rules all have a fused
-    form, no monitor attached, a C++ compiler present -- and the eager one elsewhere;
-    ``fused=True`` insists (errors say why it cannot run), ``fused=False`` never fuses.
+    it applies -- float32, float64, float16 or bfloat16 contiguous CPU tensors, a chain whose
+    rules all have a fused form, no monitor attached, a C++ compiler present -- and the eager
+    one elsewhere; ``fused=True`` insists (errors say why it cannot run), ``fused=False``
+    never fuses.
 
     Args:
         params: an iterable of tensors, of dicts (param groups) or of (name, tensor) pairs.
@@ -607,10 +608,10 @@ class Optimizer(torch.optim.Optimizer):
             self._validate(gi, hyper, group["params"])
             if self.fused and self.monitor is None:
                 dtype = params[0].dtype
-                if dtype not in (torch.float32, torch.float64):
+                if dtype not in _fused.DTYPES:
                     raise ValueError(
-                        f"{type(self).__name__}(fused=True): parameters must be float32 or "
-                        f"float64, got {dtype}"
+                        f"{type(self).__name__}(fused=True): parameters must be "
+                        f"{_fused._dtype_names()}, got {dtype}"
                     )
             if sparse:
                 self._check_sparse(gi, hyper)
@@ -831,7 +832,7 @@ class Optimizer(torch.optim.Optimizer):
         if self.fused is False or self.monitor is not None:
             return None
         dtype = params[0].dtype
-        if dtype not in (torch.float32, torch.float64):
+        if dtype not in _fused.DTYPES:
             return None  # fused=True raised in phase 1
         if self.fused is None and not self._compiler_ok():
             return None
