@@ -116,7 +116,7 @@ def test_epochs_replace_steps():
         (["--hyper", "betas"], "--hyper takes KEY=VALUE, got 'betas'"),
         (["--min-delta", "0.1"], "need --early-stopping"),
         (["--schedule", "cosin"], "unknown schedule 'cosin'"),
-        (["--threads", "0"], "--threads must be >= 1, got 0"),
+        (["--threads", "0"], "--threads must be a positive integer, got 0"),
     ],
 )
 def test_user_errors_exit_2_with_a_message(tmp_path, capsys, argv, message):

@@ -184,8 +184,8 @@ def test_landscape_cli_list_and_race(tmp_path, capsys):
             "start must have 1 coordinate for landscape 'xsinx', got 2",
         ),
         (["--function", "saddle", "--steps", "0"], "steps must be a positive integer, got 0"),
-        (["--function", "saddle", "--lr", "-1"], "lr must be > 0, got -1.0"),
-        (["--function", "saddle", "--lr", "0"], "lr must be > 0, got 0.0"),
+        (["--function", "saddle", "--lr", "-1"], "lr must be a finite number > 0, got -1.0"),
+        (["--function", "saddle", "--lr", "0"], "lr must be a finite number > 0, got 0.0"),
         (["--function", "saddle", "--lr", "abc"], "lr must be comma-separated numbers"),
         (
             ["--function", "saddle", "--optimizers", "sgd,adam", "--lr", "0.1,0.2,0.3"],

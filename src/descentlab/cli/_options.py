@@ -8,15 +8,88 @@ line naming the option and the path, and nothing half-written is left behind.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["check_out_dir", "check_store_path", "parse_pairs", "parse_value"]
+__all__ = [
+    "add_command",
+    "check_out_dir",
+    "check_store_path",
+    "number_or_word",
+    "parse_names",
+    "parse_pairs",
+    "parse_value",
+]
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``, run by ``func(args) -> exit code``; returns its parser.
+
+    Example:
+        >>> parser = argparse.ArgumentParser()
+        >>> p = add_command(parser.add_subparsers(), "hello", lambda a: 0, help="h",
+        ...                 description="Say hello.")
+        >>> parser.parse_args(["hello"]).func(None)
+        0
+    """
+    p = subparsers.add_parser(name, help=help, description=description, **kwargs)
+    p.set_defaults(func=func)
+    return p
+
+
+def number_or_word(
+    convert: Callable[[str], Any], words: tuple[str, ...], rule: str
+) -> Callable[[str], Any]:
+    """An argparse ``type``: one of ``words`` (any case) gives ``words[0]``, other text
+    ``convert(text)``; a value neither reads as is an ``ArgumentTypeError``: ``rule, got text``.
+
+    Example:
+        >>> batch = number_or_word(int, ("full", "none"), "batch size must be an integer or 'full'")
+        >>> batch("32"), batch("None")
+        (32, 'full')
+        >>> batch("many")
+        Traceback (most recent call last):
+        ...
+        argparse.ArgumentTypeError: batch size must be an integer or 'full', got 'many'
+    """
+
+    def parse(text: str) -> Any:
+        if text.lower() in words:
+            return words[0]
+        try:
+            return convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
+
+    return parse
+
+
+def parse_names(text: str, flag: str, what: str) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; ValueError naming ``flag`` when none is given.
+
+    Example:
+        >>> parse_names("seed001_parabola_lr, basins", "--only", "figure")
+        ['seed001_parabola_lr', 'basins']
+    """
+    names = [n.strip() for n in str(text).split(",") if n.strip()]
+    if not names:
+        raise ValueError(f"{flag} must name at least one {what}, got {text!r}")
+    return names
 
 
 def parse_value(text: str) -> Any:

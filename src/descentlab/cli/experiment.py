@@ -24,7 +24,7 @@ import json
 import time
 from typing import Any
 
-from descentlab.cli._options import check_out_dir, parse_pairs
+from descentlab.cli._options import add_command, check_out_dir, parse_pairs
 from descentlab.cli.compare import add_backend_arguments, check_backend_arguments
 
 __all__ = ["handler", "parse_options", "register"]
@@ -48,8 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from descentlab.experiments.lectures import DESCRIPTIONS, NAMES
 
     lines = "\n".join(f"  {n:<16} {DESCRIPTIONS[n]}" for n in NAMES)
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "experiment",
+        handler,
         help="run one of the lectures' experiments (figures + table)",
         description="Run one of the lectures' experiments and write its figure (PNG), table "
         "(JSON and Markdown) and checks into an output folder.\n\nexperiments:\n" + lines,
@@ -72,7 +74,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="torch threads (default 1: fastest for these small models)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     add_backend_arguments(p, "training runs (regularization, schedules)")
-    p.set_defaults(func=handler)
 
 
 def _list() -> int:

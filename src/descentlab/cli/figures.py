@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import argparse
 
-from descentlab.cli._options import check_out_dir
+from descentlab.cli._options import add_command, check_out_dir, parse_names
 
 __all__ = ["handler", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``figures`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "figures",
+        handler,
         help="write the lectures' figures (descent paths, optimizer races, sweeps)",
         description="Write the lectures' figures as PNG (and the momentum lecture's races as GIF).",
     )
@@ -34,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--quick", action="store_true", help="draft quality: fewer steps, runs and pixels"
     )
-    p.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -46,11 +47,7 @@ def handler(args: argparse.Namespace) -> int:
             suffix = " (+ .gif)" if name in LF.ANIMATIONS else ""
             print(f"{name}.png{suffix}")
         return 0
-    only = None
-    if args.only:
-        only = [n.strip() for n in args.only.split(",") if n.strip()]
-        if not only:
-            raise ValueError(f"--only must name at least one figure, got {args.only!r}")
+    only = parse_names(args.only, "--only", "figure") if args.only else None
     check_out_dir(args.out, "--out")
     written = LF.write_seed_figures(
         args.out, animations=not args.no_animations, only=only, quick=args.quick

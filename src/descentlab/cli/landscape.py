@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import argparse
 import math
+from numbers import Integral
 from pathlib import Path
 
 from descentlab import optim
-from descentlab.cli._options import check_out_dir
+from descentlab.cli._options import add_command, check_out_dir, parse_names
+from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, check, invalid
 from descentlab.problems import landscapes
 
 __all__ = ["MAX_FRAMES", "MAX_STEPS", "handler", "parse_floats", "register"]
@@ -50,8 +52,10 @@ def parse_floats(name: str, text: str) -> list[float]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``landscape`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "landscape",
+        handler,
         help="list analytic landscapes or race optimizers on one",
         description="List the analytic landscapes (--list), or draw a race of optimizers on "
         "one of them: paths over the contour map, loss curves, and a GIF animation.",
@@ -85,7 +89,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--frames", type=int, default=60, help=f"animation frames, 2 to {MAX_FRAMES} (default 60)"
     )
-    p.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -100,24 +103,17 @@ def handler(args: argparse.Namespace) -> int:
     from descentlab.report import figures as F
 
     f = landscapes.get(args.function)
-    names = [n.strip().lower() for n in str(args.optimizers).split(",") if n.strip()]
-    if not names:
-        raise ValueError(f"--optimizers must name at least one optimizer, got {args.optimizers!r}")
+    names = [n.lower() for n in parse_names(args.optimizers, "--optimizers", "optimizer")]
     for n in names:
         optim.get(n)
-    if isinstance(args.steps, bool) or args.steps <= 0:
-        raise ValueError(f"steps must be a positive integer, got {args.steps}")
-    if args.steps > MAX_STEPS:
-        raise ValueError(
-            f"steps must be at most {MAX_STEPS} (every iterate is kept for the figures), "
-            f"got {args.steps}"
+    steps = check("steps", args.steps, POSITIVE_INT)
+    if steps > MAX_STEPS:
+        raise invalid(
+            "steps", f"at most {MAX_STEPS} (every iterate is kept for the figures)", steps
         )
     lrs = None
     if args.lr is not None:
-        lrs = parse_floats("lr", args.lr)
-        for v in lrs:
-            if v <= 0:
-                raise ValueError(f"lr must be > 0, got {v}")
+        lrs = [check("lr", v, POSITIVE) for v in parse_floats("lr", args.lr)]
         if len(lrs) not in (1, len(names)):
             raise ValueError(
                 f"lr must give one value or one per optimizer ({len(names)}), got {len(lrs)}: "
@@ -131,8 +127,7 @@ def handler(args: argparse.Namespace) -> int:
                 f"start must have {f.dim} coordinate{'s' if f.dim > 1 else ''} for landscape "
                 f"{f.name!r}, got {len(start)}: {args.start}"
             )
-    if not 1 < args.frames <= MAX_FRAMES:
-        raise ValueError(f"frames must be an integer from 2 to {MAX_FRAMES}, got {args.frames}")
+    check("frames", args.frames, Interval(Integral, 2, MAX_FRAMES))
     check_out_dir(args.out, "--out")
     races = F.compare(f, names, lr=lrs, steps=args.steps, start=start)
     out = Path(args.out)

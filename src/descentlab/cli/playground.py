@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from descentlab.cli._options import add_command
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "playground",
+        run,
         help="interactive optimizer playground in the browser (local web app)",
         description="Start the playground: a local web app on 127.0.0.1 and a free port. "
         "Pick a landscape, click starting points, move the sliders; paths and losses come "
@@ -22,7 +26,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reachable from other machines, with a warning)",
     )
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

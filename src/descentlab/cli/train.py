@@ -20,68 +20,42 @@ import json
 from pathlib import Path
 from typing import Any
 
-from descentlab.cli._options import check_out_dir, check_store_path, parse_pairs
+import torch
+
+from descentlab.cli._options import (
+    add_command,
+    check_out_dir,
+    check_store_path,
+    number_or_word,
+    parse_pairs,
+)
+from descentlab.constraints import POSITIVE_INT, check
 
 __all__ = ["format_summary", "register", "run"]
 
-# Options that define a run; --resume takes the recorded config and refuses them.
-_RUN_OPTIONS = (
-    "problem",
-    "problem_option",
-    "split_seed",
-    "val_fraction",
-    "model",
-    "model_option",
-    "loss",
-    "loss_option",
-    "label_smoothing",
-    "optimizer",
-    "lr",
-    "weight_decay",
-    "momentum",
-    "hyper",
-    "schedule",
-    "batch_size",
-    "drop_last",
-    "steps",
-    "epochs",
-    "eval_every",
-    "checkpoint_every",
-    "early_stopping",
-    "min_delta",
-    "monitor",
-    "no_restore_best",
-    "mixup",
-    "cutmix",
-    "input_noise",
-    "weight_noise",
-    "augment",
-    "seed",
-    "no_test",
-    "name",
+# Options that do not define a run: --resume takes the recorded config and refuses the others.
+_SESSION_OPTIONS = frozenset(
+    {"command", "func", "runs_dir", "db", "resume", "restart", "until_step", "no_progress"}
+    | {"threads", "json"}
 )
-
-
-def _batch_size(text: str) -> int | str:
-    if text.lower() in ("full", "none"):
-        return "full"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"batch size must be an integer or 'full', got {text!r}"
-        ) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "train",
+        run,
         help="train one model and record the run",
         description="Train one model (problem + model + loss + optimizer + schedule + "
         "regularizers), show progress, store the run and print its final metrics.",
     )
-    p.set_defaults(func=run)
+    _add_what_and_how(p)
+    _add_regularizers(p)
+    _add_observation(p)
+
+
+def _add_what_and_how(p: argparse.ArgumentParser) -> None:
     what = p.add_argument_group("what is trained")
     what.add_argument("--problem", help="dataset (default mnist1d)")
     what.add_argument("--problem-option", action="append", metavar="K=V", help="dataset option")
@@ -109,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     how.add_argument(
         "--batch-size",
-        type=_batch_size,
+        type=number_or_word(int, ("full", "none"), "batch size must be an integer or 'full'"),
         metavar="N|full",
         help="examples per step: N (mini-batch), 1 (SGD) or 'full' (GD, the default)",
     )
@@ -118,6 +92,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     length.add_argument("--steps", type=int, metavar="N", help="optimizer steps")
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
     how.add_argument("--seed", type=int, metavar="N", help="seed (default 0)")
+
+
+def _add_regularizers(p: argparse.ArgumentParser) -> None:
     reg = p.add_argument_group("regularizers")
     reg.add_argument(
         "--label-smoothing", type=float, metavar="EPS", help="label smoothing of the training loss"
@@ -147,6 +124,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reg.add_argument(
         "--no-restore-best", action="store_true", default=None, help="keep the last weights"
     )
+
+
+def _add_observation(p: argparse.ArgumentParser) -> None:
     obs = p.add_argument_group("observation and storage")
     obs.add_argument(
         "--eval-every", type=int, metavar="N", help="evaluate every N steps (default: 25 times)"
@@ -307,11 +287,7 @@ def run(args: argparse.Namespace) -> int:
         check_store_path(db, "--runs-dir")
     progress = False if args.no_progress else None
     if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(check("--threads", args.threads, POSITIVE_INT))
 
     def announce(run_id: int | None) -> None:
         verb = "resuming" if args.resume is not None else "training"
@@ -322,8 +298,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is not None:
         clash = [
             "--" + k.replace("_", "-")
-            for k in _RUN_OPTIONS
-            if getattr(args, k, None) not in (None, [], False)
+            for k, v in vars(args).items()
+            if k not in _SESSION_OPTIONS and v not in (None, [], False)
         ]
         if clash:
             raise ValueError(
