@@ -482,7 +482,11 @@ def test_result_tables_and_formatting():
     ("name", "options", "match"),
     [
         ("sharpness", {"eps": -1.0}, "eps must be"),
-        ("sharpness", {"large_batch": 8, "small_batch": 32}, "large_batch must exceed"),
+        (
+            "sharpness",
+            {"large_batch": 8, "small_batch": 32},
+            "large_batch must be larger than small",
+        ),
         ("sharpness", {"n_train": 10**6}, "n_train must be"),
         ("bias_variance", {"resample": "jackknife"}, "resample must be one of"),
         ("bias_variance", {"sizes": [5, 3]}, "sizes must be"),

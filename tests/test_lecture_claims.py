@@ -160,8 +160,8 @@ def test_adaptive_checks_all_hold():
     ("name", "options", "match"),
     [
         ("momentum", {"kappa": 0.5}, "kappa must be"),
-        ("momentum", {"betas": [1.2]}, "betas must be"),
-        ("adaptive", {"units": [1, 2]}, "units must include 0"),
+        ("momentum", {"betas": [1.2]}, r"betas\[0\] must be a finite number in \[0, 1\), got 1.2"),
+        ("adaptive", {"units": [1, 2]}, "units must be a list that includes 0"),
         ("adaptive", {"stall_lr": -1.0}, "stall_lr must be"),
         ("convolution", {"image": [2]}, "image must be"),
         ("information", {"pairs": 0}, "pairs must be"),

@@ -21,12 +21,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from descentlab.constraints import (
+    Constraint,
+    Interval,
+    ListOf,
+    Options,
+    check,
+    invalid,
+    validate,
+)
+from descentlab.problems import data as datasets
 from descentlab.store import provenance
 
 __all__ = [
@@ -39,7 +49,10 @@ __all__ = [
     "descend",
     "finish",
     "format_value",
+    "int_list",
+    "load_classification",
     "resolve",
+    "settle",
 ]
 
 
@@ -334,11 +347,39 @@ def resolve(
     return out
 
 
+def int_list(value: Any) -> Any:
+    """A single integer as a list of one (``hidden=64`` means ``[64]``); anything else as is,
+    for :class:`~descentlab.constraints.ListOf` to check."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return [value]
+    return value
+
+
+def settle(
+    table: Mapping[str, Sequence[Constraint | None]], options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The options ``table`` names, checked by :func:`descentlab.constraints.validate` (the
+    first bad one raises, naming the option and its value) and converted (ints as int,
+    numbers as float, lists as lists).
+
+    Example:
+        >>> from descentlab.constraints import POSITIVE_INT
+        >>> settle({"steps": [POSITIVE_INT]}, {"steps": 3, "other": "kept out"})
+        {'steps': 3}
+        >>> settle({"steps": [POSITIVE_INT]}, {"steps": 0})
+        Traceback (most recent call last):
+        ...
+        ValueError: steps must be a positive integer, got 0
+    """
+    return validate(table, {k: options[k] for k in table})
+
+
+# The experiments of lecturesb's modules still call these four; each is one constraint.
+
+
 def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int, or ValueError naming ``name`` and the value."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    """``value`` as an int ``>= minimum``, or ValueError naming ``name`` and the value."""
+    return check(name, value, Interval(numbers.Integral, minimum, None))
 
 
 def check_float(
@@ -346,34 +387,22 @@ def check_float(
     high_open: bool = False,
 ) -> float:  # fmt: skip
     """``value`` as a finite float in the interval, or ValueError naming it."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        v = float(value)
-        ok = math.isfinite(v) and (v > low if low_open else v >= low)
-        ok = ok and (v < high if high_open else v <= high)
-    if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open or high == math.inf else "]"
-        raise ValueError(
-            f"{name} must be a finite number in {lo}{low:g}, {high:g}{hi}, got {value!r}"
-        )
-    return float(value)
+    closed = {(False, False): "both", (False, True): "left", (True, False): "right"}
+    bounded = None if high == math.inf else high
+    interval = Interval(
+        numbers.Real, low, bounded, closed=closed.get((low_open, high_open), "neither")
+    )
+    return check(name, value, interval)
 
 
 def check_int_list(name: str, value: Any, minimum: int = 1) -> list[int]:
     """A non-empty list of ints >= ``minimum`` (a single int is a list of one)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        value = [value]
-    if not isinstance(value, list | tuple) or not value:
-        raise ValueError(f"{name} must be a non-empty list of integers, got {value!r}")
-    return [check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value)]
+    return check(name, int_list(value), ListOf(Interval(numbers.Integral, minimum, None)))
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """``value`` if it is one of ``choices``, else ValueError listing them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
+    return check(name, value, Options(*choices))
 
 
 # ------------------------------------------------------------------------------------------
@@ -391,6 +420,36 @@ def finish(
     result.seconds = seconds
     result.provenance = provenance(seed, experiment=result.name)
     return result
+
+
+class Classification(NamedTuple):
+    """A classification dataset as an experiment uses it (:func:`load_classification`)."""
+
+    splits: Any  #: the :class:`descentlab.problems.data.Splits`
+    n: int  #: the training examples to use
+    x_test: Tensor
+    y_test: Tensor
+
+
+def load_classification(problem: str, n_train: int | None, *, minimum: int = 1) -> Classification:
+    """Load ``problem``, which must be a classification dataset, with ``n_train`` (None: all,
+    else ``minimum`` to all) of its training examples and its test split (read once: nothing
+    is tuned on it, it only scores fixed procedures).
+
+    Raises:
+        ValueError: not a classification dataset, or ``n_train`` out of range (naming it).
+    """
+    splits = datasets.load(problem)
+    if splits.task != "classification":
+        raise invalid("problem", "a classification dataset", problem)
+    n_avail = int(splits.x_train.shape[0])
+    n = n_avail if n_train is None else check(
+        "n_train", n_train, Interval(numbers.Integral, minimum, n_avail)
+    )  # fmt: skip
+    splits.unseal_test()
+    x_test, y_test = splits.x_test, splits.y_test
+    splits.seal_test()
+    return Classification(splits, n, x_test, y_test)
 
 
 def descend(

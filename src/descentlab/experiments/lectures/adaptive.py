@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -44,21 +45,38 @@ import torch
 from torch import Tensor
 
 from descentlab import optim
+from descentlab.constraints import (
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    ListOf,
+    check,
+    invalid,
+)
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     Part,
-    check_float,
-    check_int,
     descend,
     finish,
     resolve,
+    settle,
     timer,
 )
 from descentlab.problems import data as datasets
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
 
-__all__ = ["DEFAULTS", "QUICK", "Algorithm55", "adadelta_units", "run", "uncorrected_step"]
+__all__ = [
+    "CONSTRAINTS",
+    "DEFAULTS",
+    "QUICK",
+    "Algorithm55",
+    "adadelta_units",
+    "run",
+    "uncorrected_step",
+]
 
 #: The full setting.
 DEFAULTS: dict[str, Any] = {
@@ -73,6 +91,19 @@ DEFAULTS: dict[str, Any] = {
 
 #: The small setting of the tests.
 QUICK: dict[str, Any] = {"stall_steps": 800, "adadelta_steps": 100, "adam_steps": 300}
+
+_STEPS = Interval(Integral, 10, None)
+
+#: The options' constraints.
+CONSTRAINTS: dict[str, list[Any]] = {
+    "stall_steps": [_STEPS],
+    "stall_lr": [POSITIVE],
+    "batch_size": [POSITIVE_INT],
+    "adadelta_steps": [_STEPS],
+    "units": [ListOf(Interval(Integral, -6, None))],
+    "adam_steps": [_STEPS],
+    "printed_steps": [_STEPS],
+}
 
 
 class Algorithm55(torch.optim.Optimizer):
@@ -105,14 +136,13 @@ class Algorithm55(torch.optim.Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        if not (isinstance(lr, int | float) and lr > 0):
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        for i, b in enumerate(betas):
-            if not 0.0 <= b < 1.0:
-                raise ValueError(f"betas[{i}] must be in [0, 1), got {b!r}")
-        if not eps >= 0:
-            raise ValueError(f"eps must be >= 0, got {eps!r}")
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps})
+        owner = "Algorithm55"
+        lr = check("lr", lr, POSITIVE, owner=owner)
+        betas = tuple(
+            check("betas", betas, ListOf(Interval(Real, 0, 1, closed="left")), owner=owner)
+        )
+        eps = check("eps", eps, NONNEGATIVE, owner=owner)
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
@@ -543,17 +573,6 @@ def _printed_part(o: dict[str, Any]) -> Part:
     return part
 
 
-def _settings(o: dict[str, Any]) -> list[int]:
-    """Check the options (ValueError naming the first bad one); the units ``k``."""
-    for key in ("stall_steps", "batch_size", "adadelta_steps", "adam_steps", "printed_steps"):
-        check_int(key, o[key], 10 if key != "batch_size" else 1)
-    check_float("stall_lr", o["stall_lr"])
-    ks = [check_int("units", k, -6) for k in o["units"]]
-    if 0 not in ks:
-        raise ValueError(f"units must include 0 (the reference units), got {ks}")
-    return ks
-
-
 def run(
     *,
     quick: bool = False,
@@ -584,8 +603,10 @@ def run(
         an :class:`ExperimentResult`.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
-    ks = _settings(o)
+    seed = check("seed", seed, NONNEGATIVE_INT)
+    ks = settle(CONSTRAINTS, o)["units"]
+    if 0 not in ks:
+        raise invalid("units", "a list that includes 0 (the reference units)", ks)
     res = ExperimentResult(
         name="adaptive",
         title="Adaptive learning rates: AdaGrad's stall, Adadelta's units, Adam's first steps",

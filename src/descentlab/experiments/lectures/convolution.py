@@ -27,6 +27,7 @@ References:
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -35,17 +36,19 @@ import torch.nn.functional as F
 from scipy.integrate import quad
 from torch import nn
 
+from descentlab.constraints import NONNEGATIVE_INT, Interval, ListOf, check, invalid
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     Part,
-    check_int,
     finish,
     resolve,
+    settle,
     timer,
 )
 from descentlab.problems import convarith as ca
 
 __all__ = [
+    "CONSTRAINTS",
     "DEFAULTS",
     "QUICK",
     "continuous_by_definition",
@@ -58,6 +61,12 @@ __all__ = [
 
 DEFAULTS: dict[str, Any] = {"points": 41, "image": [9, 11]}
 QUICK: dict[str, Any] = {"points": 21}
+
+#: The options' constraints.
+CONSTRAINTS: dict[str, list[Any]] = {
+    "points": [Interval(Integral, 3, None)],
+    "image": [ListOf(Interval(Integral, 3, None), min_len=2)],
+}
 
 
 def continuous_by_definition(f: Any, g: Any, t: float, lo: float, hi: float) -> float:
@@ -376,11 +385,11 @@ def run(
         an :class:`ExperimentResult`.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
-    n_pts = check_int("points", o["points"], 3)
-    if not (isinstance(o["image"], list | tuple) and len(o["image"]) == 2):
-        raise ValueError(f"image must be [height, width], got {o['image']!r}")
-    hw = [check_int("image", v, 3) for v in o["image"]]
+    seed = check("seed", seed, NONNEGATIVE_INT)
+    v = settle(CONSTRAINTS, o)
+    n_pts, hw = v["points"], v["image"]
+    if len(hw) != 2:
+        raise invalid("image", "[height, width]", o["image"])
     rng = np.random.default_rng(seed)
     res = ExperimentResult(
         name="convolution",

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -50,20 +51,29 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim
+from descentlab.constraints import (
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    ListOf,
+    check,
+    invalid,
+)
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
-    check_float,
-    check_int,
-    check_int_list,
     finish,
+    int_list,
+    load_classification,
     mean_std,
     resolve,
+    settle,
     timer,
 )
-from descentlab.problems import data as datasets
 from descentlab.problems import models
 
 __all__ = [
+    "CONSTRAINTS",
     "DEFAULTS",
     "QUICK",
     "SammeResult",
@@ -168,12 +178,11 @@ def fit_network(
     if sample_weight is not None:
         w = torch.as_tensor(sample_weight, dtype=torch.float32)
         if w.shape != y.shape or bool((w < 0).any()) or float(w.sum()) <= 0:
-            raise ValueError(
-                "sample_weight must be non-negative, shaped like y, with a positive sum"
-            )
+            must = f"non-negative weights of shape {tuple(y.shape)} with a positive sum"
+            raise invalid("sample_weight", must, w)
         w = w / w.sum()
     model.train()
-    for _ in range(check_int("steps", steps)):
+    for _ in range(check("steps", steps, POSITIVE_INT)):
         opt.zero_grad(set_to_none=True)
         if w is None:
             loss = F.cross_entropy(model(x), y)
@@ -213,7 +222,7 @@ def bagging(
         >>> all(50 < k < 80 for k in sizes)  # about 63 % distinct examples each
         True
     """
-    members = check_int("members", members)
+    members = check("members", members, POSITIVE_INT)
     g = torch.Generator().manual_seed(int(seed))
     out = []
     for b in range(members):
@@ -303,9 +312,9 @@ def samme(
         >>> float((boosted.predict(x) == y).mean()) > 0.9
         True
     """
-    k = check_int("n_classes", n_classes, 2)
-    rounds = check_int("rounds", rounds)
-    nu = check_float("learning_rate", learning_rate)
+    k = check("n_classes", n_classes, Interval(Integral, 2, None))
+    rounds = check("rounds", rounds, POSITIVE_INT)
+    nu = check("learning_rate", learning_rate, POSITIVE)
     y_np = np.asarray(y).astype(np.int64)
     n = y_np.shape[0]
     w = np.full(n, 1.0 / n)
@@ -409,31 +418,33 @@ class _Setting:
         )  # fmt: skip
 
 
+_AT_LEAST_2 = Interval(Integral, 2, None)
+
+#: The options' constraints.
+CONSTRAINTS: dict[str, list[Any]] = {
+    "hidden": [ListOf(POSITIVE_INT)],
+    "weak_hidden": [ListOf(POSITIVE_INT)],
+    "steps": [POSITIVE_INT],
+    "weak_steps": [POSITIVE_INT],
+    "lr": [POSITIVE],
+    "members": [_AT_LEAST_2],
+    "rounds": [_AT_LEAST_2],
+    "repeats": [_AT_LEAST_2],
+    "stump_depth": [POSITIVE_INT],
+}
+
+
 def _setting(o: dict[str, Any]) -> _Setting:
     """Check the options (ValueError naming the first bad one) and load the data."""
-    hid = check_int_list("hidden", o["hidden"])
-    weak_hid = check_int_list("weak_hidden", o["weak_hidden"])
-    n_steps = check_int("steps", o["steps"])
-    n_weak_steps = check_int("weak_steps", o["weak_steps"])
-    lr_ = check_float("lr", o["lr"])
-    n_members = check_int("members", o["members"], 2)
-    n_rounds = check_int("rounds", o["rounds"], 2)
-    n_rep = check_int("repeats", o["repeats"], 2)
-    depth = check_int("stump_depth", o["stump_depth"])
+    lists = {k: int_list(o[k]) for k in ("hidden", "weak_hidden")}
+    v = settle(CONSTRAINTS, {**o, **lists})
     optim.get(o["optimizer"])
-    splits = datasets.load(o["problem"])
-    if splits.task != "classification":
-        raise ValueError(f"problem must be a classification dataset, got {o['problem']!r}")
-    n_pool = int(splits.x_train.shape[0])
-    n = n_pool if o["n_train"] is None else check_int("n_train", o["n_train"], 2)
-    if n > n_pool:
-        raise ValueError(f"n_train must be <= {n_pool} for {o['problem']!r}, got {n}")
-    splits.unseal_test()  # nothing is tuned: the test split only scores the fixed procedures
-    x_test, y_test = splits.x_test, splits.y_test
-    splits.seal_test()
+    data = load_classification(o["problem"], o["n_train"], minimum=2)
+    splits = data.splits
     return _Setting(
-        hid, weak_hid, n_steps, n_weak_steps, o["optimizer"], lr_, n_members, n_rounds, n_rep,
-        depth, int(splits.n_classes), n, splits.x_train, splits.y_train, x_test, y_test,
+        v["hidden"], v["weak_hidden"], v["steps"], v["weak_steps"], o["optimizer"], v["lr"],
+        v["members"], v["rounds"], v["repeats"], v["stump_depth"], int(splits.n_classes),
+        data.n, splits.x_train, splits.y_train, data.x_test, data.y_test,
     )  # fmt: skip
 
 
@@ -716,7 +727,7 @@ def run(
         True
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
+    seed = check("seed", seed, NONNEGATIVE_INT)
     st = _setting(o)
     with timer() as elapsed:
         rec = _repeats(st, seed)

@@ -47,24 +47,32 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
 
+from descentlab.constraints import (
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    ListOf,
+    check,
+)
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     Part,
-    check_float,
-    check_int,
     finish,
     resolve,
+    settle,
     timer,
 )
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
 
-__all__ = ["DEFAULTS", "QUICK", "envelope_rate", "run", "theory_rate"]
+__all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "envelope_rate", "run", "theory_rate"]
 
 #: The full setting.
 DEFAULTS: dict[str, Any] = {
@@ -132,24 +140,18 @@ def _first_tiny(norms: np.ndarray, floor: float) -> int:
     return int(below[0]) if below.size else len(norms)
 
 
-def _settings(o: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The options checked (ValueError naming the first bad one) and converted."""
-    check_int("seed", seed, 0)
+_BETA = Interval(Real, 0, 1, closed="left")
 
-    def betas(name: str) -> list[float]:
-        return [
-            check_float(name, b, low=0.0, low_open=False, high=1.0, high_open=True) for b in o[name]
-        ]
-
-    return {
-        "escape_lr": check_float("escape_lr", o["escape_lr"]),
-        "escape_steps": check_int("escape_steps", o["escape_steps"]),
-        "betas": betas("betas"),
-        "kappa": check_float("kappa", o["kappa"], low=1.0),
-        "rate_steps": check_int("rate_steps", o["rate_steps"], 100),
-        "sweep": betas("sweep"),
-        "ravine_steps": check_int("ravine_steps", o["ravine_steps"], 10),
-    }
+#: The options' constraints.
+CONSTRAINTS: dict[str, list[Any]] = {
+    "escape_lr": [POSITIVE],
+    "escape_steps": [POSITIVE_INT],
+    "betas": [ListOf(_BETA)],
+    "kappa": [Interval(Real, 1, None, closed="neither")],
+    "rate_steps": [Interval(Integral, 100, None)],
+    "sweep": [ListOf(_BETA)],
+    "ravine_steps": [Interval(Integral, 10, None)],
+}
 
 
 def _escape(v: dict[str, Any]) -> Part:
@@ -418,7 +420,8 @@ def run(
         an :class:`ExperimentResult`; ``data`` holds the paths, norms and sweeps.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    v = _settings(o, seed)
+    seed = check("seed", seed, NONNEGATIVE_INT)
+    v = settle(CONSTRAINTS, o)
     result = ExperimentResult(
         name="momentum",
         title="Momentum: escaping a local minimum, Nesterov's rate, less overshoot",

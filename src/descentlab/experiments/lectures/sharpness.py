@@ -49,20 +49,29 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim
+from descentlab.constraints import (
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    ListOf,
+    Options,
+    check,
+    invalid,
+)
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
-    check_float,
-    check_int,
     finish,
     flat_params,
+    load_classification,
     mean_std,
     resolve,
+    settle,
     timer,
 )
-from descentlab.problems import data as datasets
 from descentlab.problems import models
 
 __all__ = [
+    "CONSTRAINTS",
     "DEFAULTS",
     "QUICK",
     "SharpnessResult",
@@ -234,11 +243,10 @@ def epsilon_sharpness(
     References:
         Keskar et al., ICLR 2017, section 2.2.2, https://arxiv.org/abs/1609.04836.
     """
-    eps = check_float("eps", eps)
-    maxiter = check_int("maxiter", maxiter)
-    starts = check_int("starts", starts)
-    if subspace_dim is not None:
-        subspace_dim = check_int("subspace_dim", subspace_dim)
+    eps = check("eps", eps, POSITIVE)
+    maxiter = check("maxiter", maxiter, POSITIVE_INT)
+    starts = check("starts", starts, POSITIVE_INT)
+    subspace_dim = check("subspace_dim", subspace_dim, None, POSITIVE_INT)
     f = _FlatLoss(model, x, y, loss_fn or _default_loss(y))
     a, bound = _subspace_box(f.x0, eps, subspace_dim, seed)
     with torch.no_grad():
@@ -368,7 +376,7 @@ def perturbation_losses(
         >>> perturbation_losses(m, x, y, [-0.5, 0.0, 0.5], n_directions=4).shape
         (4, 3)
     """
-    n_directions = check_int("n_directions", n_directions)
+    n_directions = check("n_directions", n_directions, POSITIVE_INT)
     f = _FlatLoss(model, x, y, loss_fn or _default_loss(y))
     dirs = f.layer_directions(n_directions, torch.Generator().manual_seed(int(seed)))
     return np.asarray([[float(f(f.x0 + t * d)) for t in ts] for d in dirs])
@@ -463,9 +471,29 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, float]:
 # the experiment
 
 
-def _batch_or_none(name: str, value: Any) -> int | None:
-    """None for ``"full"``/0/None, else a positive int."""
-    return None if value in ("full", 0, None) else check_int(name, value)
+_FULL = [None, Options("full", 0), POSITIVE_INT]  # None, "full" and 0 all mean "everything"
+
+#: The options' constraints.
+CONSTRAINTS: dict[str, list[Any]] = {
+    "seeds": [POSITIVE_INT],
+    "hidden": [POSITIVE_INT],
+    "lr": [POSITIVE],
+    "small_batch": [POSITIVE_INT],
+    "large_batch": _FULL,
+    "target_loss": [POSITIVE],
+    "max_steps": [POSITIVE_INT],
+    "eval_every": [POSITIVE_INT],
+    "eps": [POSITIVE, ListOf(POSITIVE)],
+    "subspace_dim": _FULL,
+    "maxiter": [POSITIVE_INT],
+    "starts": [POSITIVE_INT],
+    "n_directions": [POSITIVE_INT],
+    "radius": [POSITIVE],
+}
+
+
+def _full_is_none(value: Any) -> int | None:
+    return None if value in ("full", 0, None) else value
 
 
 @dataclass
@@ -507,45 +535,22 @@ class _Setting:
 
 def _setting(o: dict[str, Any]) -> _Setting:
     """Check the options (ValueError naming the first bad one) and load the data."""
-    n_seeds = check_int("seeds", o["seeds"])
-    hidden_ = check_int("hidden", o["hidden"])
-    lr_ = check_float("lr", o["lr"])
-    small = check_int("small_batch", o["small_batch"])
-    large = _batch_or_none("large_batch", o["large_batch"])
-    target = check_float("target_loss", o["target_loss"])
-    max_steps_ = check_int("max_steps", o["max_steps"])
-    eval_every_ = check_int("eval_every", o["eval_every"])
-    eps_list = o["eps"] if isinstance(o["eps"], list | tuple) else [o["eps"]]
-    eps_list = [check_float("eps", e) for e in eps_list]
-    if not eps_list:
-        raise ValueError("eps must name at least one box size, got []")
-    p = _batch_or_none("subspace_dim", o["subspace_dim"])
-    maxiter_ = check_int("maxiter", o["maxiter"])
-    starts_ = check_int("starts", o["starts"])
-    n_dirs = check_int("n_directions", o["n_directions"])
-    radius_ = check_float("radius", o["radius"])
+    v = settle(CONSTRAINTS, o)
+    small, large = v["small_batch"], _full_is_none(v["large_batch"])
+    eps = v["eps"] if isinstance(v["eps"], list) else [v["eps"]]
     optim.get(o["optimizer"])  # unknown names fail before any work
-    splits = datasets.load(o["problem"])
-    if splits.task != "classification":
-        raise ValueError(f"problem must be a classification dataset, got {o['problem']!r}")
-    n_avail = splits.n_train
-    n = n_avail if o["n_train"] is None else check_int("n_train", o["n_train"])
-    if n > n_avail:
-        raise ValueError(f"n_train must be <= {n_avail} for {o['problem']!r}, got {n}")
+    data = load_classification(o["problem"], o["n_train"])
+    n, splits = data.n, data.splits
     if small >= n or (large is not None and large > n):
-        raise ValueError(
-            f"batch sizes must fit the {n} training examples, got small_batch={small}, "
-            f"large_batch={large}"
-        )
+        raise invalid("small_batch and large_batch", f"batch sizes that fit the {n} training "
+                      "examples", (small, large))  # fmt: skip
     if large is not None and large <= small:
-        raise ValueError(f"large_batch must exceed small_batch ({small}), got {large}")
-    splits.unseal_test()  # nothing is tuned here: the test split only measures the gap
-    x_test, y_test = splits.x_test, splits.y_test
-    splits.seal_test()
+        raise invalid("large_batch", f"larger than small_batch ({small})", large)
     return _Setting(
-        n_seeds, hidden_, lr_, small, large, target, max_steps_, eval_every_, eps_list, p,
-        maxiter_, starts_, n_dirs, radius_, o["optimizer"], n, splits.x_train[:n],
-        splits.y_train[:n], x_test, y_test, splits.input_shape, splits.n_outputs,
+        v["seeds"], v["hidden"], v["lr"], small, large, v["target_loss"], v["max_steps"],
+        v["eval_every"], eps, _full_is_none(v["subspace_dim"]), v["maxiter"], v["starts"],
+        v["n_directions"], v["radius"], o["optimizer"], n, splits.x_train[:n],
+        splits.y_train[:n], data.x_test, data.y_test, splits.input_shape, splits.n_outputs,
     )  # fmt: skip
 
 
@@ -745,7 +750,7 @@ def run(
         deviations over seeds) and the curves in ``data``.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
+    seed = check("seed", seed, NONNEGATIVE_INT)
     st = _setting(o)
     rec = _Record(alphas=np.linspace(-0.5, 1.5, 41), ts=np.linspace(-st.radius, st.radius, 41))
     with timer() as elapsed:
