@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from descentlab.constraints import (
+    Boolean,
     Constraint,
     Interval,
     ListOf,
@@ -337,9 +338,11 @@ def resolve(
 ) -> dict[str, Any]:  # fmt: skip
     """The options an experiment runs with: the preset (full or quick) overridden by the
     options given explicitly (those not None). Only the keys of ``defaults`` are options;
-    other entries of ``given`` (e.g. a function's other locals) are ignored."""
-    if not isinstance(quick, bool):
-        raise ValueError(f"quick must be True or False, got {quick!r}")
+    other entries of ``given`` (e.g. a function's other locals) are ignored, but ``quick``
+    and a ``seed`` among them are checked (True/False, an integer >= 0)."""
+    check("quick", quick, Boolean)
+    if "seed" in given:
+        check("seed", given["seed"], Interval(numbers.Integral, 0, None))
     out = dict(defaults)
     if quick:
         out.update(quick_defaults)

@@ -45,16 +45,7 @@ import torch
 from torch import Tensor
 
 from descentlab import optim
-from descentlab.constraints import (
-    NONNEGATIVE,
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    Interval,
-    ListOf,
-    check,
-    invalid,
-)
+from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf, check, invalid
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     Part,
@@ -141,7 +132,7 @@ class Algorithm55(torch.optim.Optimizer):
         betas = tuple(
             check("betas", betas, ListOf(Interval(Real, 0, 1, closed="left")), owner=owner)
         )
-        eps = check("eps", eps, NONNEGATIVE, owner=owner)
+        eps = check("eps", eps, Interval(Real, 0, None), owner=owner)
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 
     @torch.no_grad()
@@ -603,7 +594,6 @@ def run(
         an :class:`ExperimentResult`.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT)
     ks = settle(CONSTRAINTS, o)["units"]
     if 0 not in ks:
         raise invalid("units", "a list that includes 0 (the reference units)", ks)

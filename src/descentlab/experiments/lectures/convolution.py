@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from scipy.integrate import quad
 from torch import nn
 
-from descentlab.constraints import NONNEGATIVE_INT, Interval, ListOf, check, invalid
+from descentlab.constraints import Interval, ListOf, invalid
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     Part,
@@ -385,7 +385,6 @@ def run(
         an :class:`ExperimentResult`.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT)
     v = settle(CONSTRAINTS, o)
     n_pts, hw = v["points"], v["image"]
     if len(hw) != 2:

@@ -51,15 +51,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim
-from descentlab.constraints import (
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    Interval,
-    ListOf,
-    check,
-    invalid,
-)
+from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf, check, invalid
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     finish,
@@ -727,7 +719,6 @@ def run(
         True
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT)
     st = _setting(o)
     with timer() as elapsed:
         rec = _repeats(st, seed)

@@ -53,14 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from descentlab.constraints import (
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    Interval,
-    ListOf,
-    check,
-)
+from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     Part,
@@ -420,7 +413,6 @@ def run(
         an :class:`ExperimentResult`; ``data`` holds the paths, norms and sweeps.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT)
     v = settle(CONSTRAINTS, o)
     result = ExperimentResult(
         name="momentum",

@@ -49,15 +49,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim
-from descentlab.constraints import (
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    ListOf,
-    Options,
-    check,
-    invalid,
-)
+from descentlab.constraints import POSITIVE, POSITIVE_INT, ListOf, Options, check, invalid
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     finish,
@@ -750,7 +742,6 @@ def run(
         deviations over seeds) and the curves in ``data``.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT)
     st = _setting(o)
     rec = _Record(alphas=np.linspace(-0.5, 1.5, 41), ts=np.linspace(-st.radius, st.radius, 41))
     with timer() as elapsed:
