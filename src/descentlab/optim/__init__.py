@@ -1,11 +1,16 @@
 """Optimizers composed from update rules.
 
-- Update rules (:mod:`descentlab.optim.rules`): ``scale_by_lr``, ``trace``, ``velocity``,
-  ``scale_by_adagrad``, ``scale_by_rms``, ``scale_by_adadelta``, ``scale_by_adam``,
-  ``scale_by_nadam``, ``scale_by_radam``, ``scale_by_adamax``, ``scale_by_asgd``,
-  ``scale_by_rprop``, ``scale_by_lbfgs``, ``add_l2``, ``add_decayed_weights``,
-  ``clip_by_global_norm``, ``clip_by_value``, ``add_noise``, ``maximize``,
-  ``non_finite_guard``; composed with :func:`chain`.
+One module per optimizer family (``sgd.py``: SGD, Momentum, Nesterov; ``adaptive.py``:
+Adagrad, Adadelta, RMSprop; ``adam.py``; ``adam_variants.py``: AdamW, NAdam, RAdam, Adamax;
+``asgd.py``; ``rprop.py``; ``lbfgs.py``) holds its update rules -- the math in the docstring,
+the eager form (``update``) and the fused form (``fuse``) side by side -- its named optimizer
+classes with torch's signatures, and their :class:`OptimizerRecord` (display name, colour,
+learning rates, family, reference, torch-parity configurations). The transforms many
+optimizers share (``scale_by_lr``, ``maximize``, ``add_l2``, ``add_decayed_weights``,
+``clip_by_global_norm``, ``clip_by_value``, ``add_noise``, ``non_finite_guard``) are in
+:mod:`descentlab.optim.transforms`; :func:`chain` composes rules (:mod:`descentlab.optim.base`).
+This package registers the modules' records (:func:`records`, :func:`record`, :func:`get`).
+
 - :class:`Optimizer`: a ``torch.optim.Optimizer`` that runs a chain per param group.
 - Named optimizers with torch's signatures: :class:`SGD`, :class:`Momentum`,
   :class:`Nesterov`, :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`, :class:`Adam`,
@@ -31,28 +36,27 @@ from __future__ import annotations
 
 import torch
 
-from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
-from .fused import FusedUnavailable, fused_available
-from .named import (
-    ASGD,
-    LBFGS,
-    RECORDS,
-    SGD,
-    Adadelta,
-    Adagrad,
-    Adam,
+from . import adam, adam_variants, adaptive, asgd, rprop, sgd
+from .adam import Adam, scale_by_adam
+from .adam_variants import (
     Adamax,
     AdamW,
-    Momentum,
     NAdam,
-    Nesterov,
     RAdam,
-    RMSprop,
-    Rprop,
+    scale_by_adamax,
+    scale_by_nadam,
+    scale_by_radam,
 )
+from .adaptive import Adadelta, Adagrad, RMSprop, scale_by_adadelta, scale_by_adagrad, scale_by_rms
+from .asgd import ASGD, scale_by_asgd
+from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
+from .fused import FusedUnavailable, fused_available
+from .lbfgs import LBFGS, scale_by_lbfgs
 from .optimizer import Monitor, Optimizer, apply_updates
 from .records import OptimizerRecord, ParityConfig, Registry
-from .rules import (
+from .rprop import Rprop, scale_by_rprop
+from .sgd import SGD, Momentum, Nesterov, trace, velocity
+from .transforms import (
     NonFiniteGradientError,
     add_decayed_weights,
     add_l2,
@@ -61,19 +65,7 @@ from .rules import (
     clip_by_value,
     maximize,
     non_finite_guard,
-    scale_by_adadelta,
-    scale_by_adagrad,
-    scale_by_adam,
-    scale_by_adamax,
-    scale_by_asgd,
-    scale_by_lbfgs,
     scale_by_lr,
-    scale_by_nadam,
-    scale_by_radam,
-    scale_by_rms,
-    scale_by_rprop,
-    trace,
-    velocity,
 )
 
 __all__ = [
@@ -131,7 +123,9 @@ __all__ = [
     "velocity",
 ]
 
-_REGISTRY = Registry(RECORDS)
+#: The registered optimizers, in the lectures' order: each module's records.
+_MODULES = (sgd, adaptive, adam, adam_variants, asgd, rprop)
+_REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 
 #: Registered optimizer names, in the lectures' order.
 NAMES: tuple[str, ...] = _REGISTRY.names

@@ -208,13 +208,6 @@ def add_scaled_(xs: list[Tensor], ys: list[Tensor], h: Any) -> None:
         torch._foreach_add_(xs, ys, alpha=h)
 
 
-def add_scaled(xs: list[Tensor], ys: list[Tensor], h: Any) -> list[Tensor]:
-    """xs + h * ys (new tensors)."""
-    if is_batched(h):
-        return [x + y * bcast(h, x) for x, y in zip(xs, ys, strict=True)]
-    return list(torch._foreach_add(xs, ys, alpha=h))
-
-
 def lerp_(xs: list[Tensor], ys: list[Tensor], w: Any) -> None:
     """xs += w * (ys - xs)."""
     if is_batched(w):
@@ -233,21 +226,6 @@ def ema_sq_(xs: list[Tensor], gs: list[Tensor], decay: Any) -> None:
     else:
         torch._foreach_mul_(xs, decay)
         torch._foreach_addcmul_(xs, gs, gs, 1 - decay)
-
-
-def scalars(values: Sequence[float]) -> float | list[float]:
-    """Collapse a per-tensor scalar list to one number when all are equal (faster foreach)."""
-    first = values[0]
-    if all(v == first for v in values):
-        return first
-    return list(values)
-
-
-def mul_scalars_(xs: list[Tensor], s: float | list[float] | Tensor) -> None:
-    if is_batched(s):
-        mul_(xs, s)
-    else:
-        torch._foreach_mul_(xs, s)
 
 
 def step_values(state: State, n: int) -> list[float]:
@@ -330,6 +308,151 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
 
 
 # --------------------------------------------------------------------------------------
+# Helpers for writing rules: state made lazily, per-tensor factors, the roots of the
+# adaptive rules, pairs of hyperparameters.
+# --------------------------------------------------------------------------------------
+
+
+def scalar_dtype() -> torch.dtype:
+    """The dtype of step counters and other scalar state (torch's: the default float)."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def zeros(params: list[Tensor]) -> list[Tensor]:
+    return [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
+
+
+def lazy_state(state, key: str, like: list[Tensor], make) -> list[Tensor]:
+    """State entries made from the param group's values (not the rule's defaults) on a
+    parameter's first step, as torch makes them: ``make(tensor)`` for each missing one."""
+    values = state.get(key)
+    if values is None:
+        values = state[key] = [None] * len(like)
+    for i, v in enumerate(values):
+        if v is None:
+            values[i] = make(like[i])
+    return values
+
+
+def _each_(op: str, xs: list[Tensor], factors: list[Any]) -> None:
+    """xs[i] <op>= factors[i] for op "mul" or "div"; factors are numbers or batched tensors."""
+    if is_batched(*factors):
+        for x, f in zip(xs, factors, strict=True):
+            getattr(x, f"{op}_")(bcast(f, x))
+        return
+    first = factors[0]
+    same = all(f == first for f in factors)
+    getattr(torch, f"_foreach_{op}_")(xs, first if same else [float(f) for f in factors])
+
+
+def scale_each_(xs: list[Tensor], factors: list[Any]) -> None:
+    """xs[i] *= factors[i]; factors are numbers or batched tensors."""
+    _each_("mul", xs, factors)
+
+
+def div_each_(xs: list[Tensor], factors: list[Any]) -> None:
+    """xs[i] /= factors[i]; factors are numbers or batched tensors."""
+    _each_("div", xs, factors)
+
+
+def add_eps_(xs: list[Tensor], eps: Any) -> None:
+    if is_batched(eps):
+        for x in xs:
+            x.add_(bcast(eps, x))
+    else:
+        torch._foreach_add_(xs, eps)
+
+
+def root_denominator(state, acc: list[Tensor], eps: Any, inside: bool) -> Owned:
+    """dl_sqrt(acc) + eps, or dl_sqrt(acc + eps), in scratch memory (or in ``acc`` if Owned)."""
+    if inside:
+        out = add_into(state, acc, None, eps)
+        torch._foreach_sqrt_(out)
+    else:
+        out = sqrt_into(state, acc)
+        add_eps_(out, eps)
+    return out
+
+
+def betas_of(hyper: Hyper) -> tuple[Any, Any]:
+    b1, b2 = hyper["betas"]
+    return as_scalar(b1), as_scalar(b2)
+
+
+def check_betas(hyper: Hyper, scalar: str = "") -> None:
+    """Check ``hyper["betas"]``; ``scalar``: the name of a rule that refuses batched betas."""
+    betas = hyper["betas"]
+    if not isinstance(betas, tuple | list):
+        raise HyperparameterTypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    check_range("betas[0]", betas[0], 0.0, 1.0, hi_open=True)
+    check_range("betas[1]", betas[1], 0.0, 1.0, hi_open=True)
+    if scalar and is_batched(*betas):
+        raise ValueError(f"{scalar} takes scalar betas; batched betas are not supported")
+
+
+def check_scalar(rule: str, hyper: Hyper, *keys: str) -> None:
+    for key in keys:
+        value = hyper[key]
+        for v in value if isinstance(value, tuple | list) else (value,):
+            if is_batched(v):
+                raise ValueError(
+                    f"{rule} takes a scalar {key}; a batched one is not supported, got {v.tolist()}"
+                )
+
+
+# --------------------------------------------------------------------------------------
+# Helpers for fused forms (descentlab.optim.fused): each rule's per-element math as C,
+# mirroring the rounding of its eager foreach kernels (fma where torch's kernel uses one).
+# --------------------------------------------------------------------------------------
+
+
+def hp(key: str, sign: float = 1.0):
+    return lambda h, t, e: sign * float(h[key])
+
+
+def beta_coef(i: int, one_minus: bool = False):
+    if one_minus:
+        return lambda h, t, e: 1 - float(h["betas"][i])
+    return lambda h, t, e: float(h["betas"][i])
+
+
+def fused_lazy_zeros(b: Any, key: str) -> str:
+    """A state array that the eager form creates as zeros on first use (:func:`lazy_state`),
+    created before the kernel runs; returns its C name (read and written)."""
+
+    def make(state: State, params: list[Tensor], grads: list[Tensor], hyper: Hyper) -> None:
+        zero = lambda t: torch.zeros_like(t, memory_format=torch.contiguous_format)  # noqa: E731
+        lazy_state(state, key, grads, zero)
+
+    b.prepare(make, fills=(key,), steady=True)
+    return b.state(key, write=True)
+
+
+def fused_root(b, acc: str, name: str, inside: bool) -> str:
+    """C for dl_sqrt(acc) + eps, or dl_sqrt(acc + eps)."""
+    ce = b.coef(name, hp("eps"), uses=("eps",))
+    return b.let(f"dl_sqrt({acc} + {ce})" if inside else f"dl_sqrt({acc}) + {ce}")
+
+
+def addcdiv_final(prefix: str, num: str, den: str, bias_correction: bool = False):
+    """The final form ``p + (s * num) / den`` of torch's ``p.addcdiv_(num, den, value=s)``,
+    ``s = -lr`` (``-lr / (1 - beta1^t)`` with Adam's bias correction)."""
+
+    def final(b, p: str, lr_fn, lr_uses) -> str:
+        if bias_correction:
+            fn = lambda h, t, e: -(lr_fn(h, t) / (1 - float(h["betas"][0]) ** t))  # noqa: E731
+            uses = (*lr_uses, "betas")
+        else:
+            fn, uses = (lambda h, t, e: -lr_fn(h, t)), lr_uses
+        s = b.coef(f"{prefix}_final", fn, uses=uses)
+        return f"{p} + ({s} * {num}) / {den}"
+
+    return final
+
+
+# --------------------------------------------------------------------------------------
 # Rules
 # --------------------------------------------------------------------------------------
 
@@ -355,6 +478,10 @@ class Rule(ABC):
     role: str = "other"
     state_keys: tuple[str, ...] = ()
     needs_step: bool = False
+    #: True when the fused form is element-local and its coefficients do not depend on the
+    #: gradients (its prepares only allocate state or advance per-tensor scalars): the
+    #: landscapes' whole-trajectory kernels (:mod:`descentlab.problems.kernels`) can run it
+    local: bool = False
     #: True when each tensor's update depends only on that tensor's own values and state, so
     #: the optimizer may process a group in cache-sized chunks (False: e.g. global-norm clipping)
     elementwise: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import warnings
 from array import array
 from collections import defaultdict
@@ -23,6 +24,7 @@ from .base import (
     Workspace,
     chain,
     check_bool,
+    scalar_dtype,
     step_values,
 )
 
@@ -52,10 +54,32 @@ _CACHES = frozenset(
 )
 #: instance attributes torch's LR schedulers attach to an optimizer (not copied, as in torch)
 _ATTACHED = frozenset(("step", "_opt_called"))
+#: rule classes whose eager run under ``fused=None`` was announced (once per process)
+_ANNOUNCED_EAGER: set[type] = set()
 
 
-def _scalar_dtype() -> torch.dtype:
-    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the first frame outside
+    descentlab.optim (the user's constructor call, however deep the subclassing)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _announce_eager(rule: Chain, owner: str) -> None:
+    """Say once per rule class that ``fused=None`` runs a chain eagerly because this rule has
+    no fused form (``fused=True`` is refused for it, ``fused=False`` asks for eager)."""
+    for r in rule.rules:
+        cls = type(r)
+        if cls.fuse is Rule.fuse and cls not in _ANNOUNCED_EAGER:
+            _ANNOUNCED_EAGER.add(cls)
+            warnings.warn(
+                f"descentlab: {r.name} has no fused form; fused=None runs {owner} eagerly "
+                "(pass fused=False to say so and silence this warning)",
+                RuntimeWarning,
+                stacklevel=_caller_stacklevel(),
+            )
 
 
 def _resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
@@ -357,6 +381,8 @@ class Optimizer(torch.optim.Optimizer):
         self.last_step_skipped = False
         self.skipped_steps = 0
         super().__init__(params, defaults)
+        if fused is None:
+            _announce_eager(self.rule, type(self).__name__)
         # a subclass that overrides step() gets torch's wrapper, which runs the hooks
         self._runs_hooks = type(self).step is Optimizer.step
         if monitor:
@@ -465,7 +491,7 @@ class Optimizer(torch.optim.Optimizer):
         init = self.rule.init([params[i] for i in new])
         for j, i in enumerate(new):
             st = sts[i]
-            st["step"] = torch.zeros((), dtype=_scalar_dtype())
+            st["step"] = torch.zeros((), dtype=scalar_dtype())
             for k, values in init.items():
                 st[k] = values[j]
 
@@ -1029,7 +1055,7 @@ def apply_updates(
     rule.validate(h)
     if state is None:
         state = rule.init(params)
-        state["step"] = [torch.zeros((), dtype=_scalar_dtype()) for _ in params]
+        state["step"] = [torch.zeros((), dtype=scalar_dtype()) for _ in params]
     if not rule.precheck(grads, h):
         return state
     torch._foreach_add_(state["step"], 1)

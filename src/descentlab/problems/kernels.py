@@ -59,30 +59,11 @@ import torch
 from torch import Tensor
 
 from descentlab.optim import fused as _fused
-from descentlab.optim import rules as _rules
 from descentlab.optim.fused import FusedBuilder
 from descentlab.optim.optimizer import _resolve
 from descentlab.problems.landscapes import Landscape, value_and_grad
 
 __all__ = ["landscape_code", "run_kernel", "supports"]
-
-#: Rules whose fused form is element-local and whose coefficients do not depend on the
-#: gradients (their prepares only allocate state or advance per-tensor scalars).
-_LOCAL_RULES: tuple[type, ...] = (
-    _rules.scale_by_lr,
-    _rules.maximize,
-    _rules.add_l2,
-    _rules.add_decayed_weights,
-    _rules.trace,
-    _rules.velocity,
-    _rules.scale_by_adagrad,
-    _rules.scale_by_rms,
-    _rules.scale_by_adadelta,
-    _rules.scale_by_adam,
-    _rules.scale_by_nadam,
-    _rules.scale_by_radam,
-    _rules.clip_by_value,
-)
 
 _MAX_DIM = 8  # quadratic and rastrigin: kernels for up to 8 coordinates
 _warned: set[str] = set()
@@ -645,7 +626,7 @@ def _prepare(f: Landscape, opt: Any, dtype: torch.dtype) -> _Prepared | None:
     if land is None or land.dim != f.dim:
         return None
     rules = opt.rule.rules
-    if any(type(r) not in _LOCAL_RULES or getattr(r, "lookahead", False) for r in rules):
+    if any(not r.local or getattr(r, "lookahead", False) for r in rules):
         return None
     group = opt.param_groups[0]
     if any(callable(v) for key, v in group.items() if key != "params"):

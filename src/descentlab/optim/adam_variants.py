@@ -1,0 +1,433 @@
+r"""Adam's variants: AdamW (Loshchilov & Hutter, 2019), NAdam (Dozat, 2016), RAdam (Liu et al.,
+2020) and Adamax (Kingma & Ba, 2015, section 7.1) -- rules :class:`scale_by_nadam`,
+:class:`scale_by_radam`, :class:`scale_by_adamax` and optimizers :class:`AdamW`,
+:class:`NAdam`, :class:`RAdam`, :class:`Adamax`. Adam itself is in :mod:`descentlab.optim.adam`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .adam import Adam, adam_chain, fused_moments
+from .base import (
+    Hyper,
+    Rule,
+    add_eps_,
+    as_scalar,
+    betas_of,
+    chain,
+    check_betas,
+    check_range,
+    check_scalar,
+    div_each_,
+    div_into_,
+    ema_sq_,
+    hp,
+    is_batched,
+    lerp_,
+    scalar_dtype,
+    scale_each_,
+    scratch,
+    sqrt_into,
+    step_values,
+    zeros,
+)
+from .records import OptimizerRecord, ParityConfig
+from .torchapi import Named, Params
+from .transforms import add_l2, scale_by_lr
+from .transforms import maximize as _maximize
+
+__all__ = [
+    "RECORDS",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "scale_by_adamax",
+    "scale_by_nadam",
+    "scale_by_radam",
+]
+
+
+class AdamW(Adam):
+    """AdamW (torch's ``AdamW``): Adam with decoupled weight decay, default 1e-2."""
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
+                 maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 bias_correction: bool = True, eps_inside_sqrt: bool = False,
+                 monitor: bool = False) -> None:
+    # fmt: on
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            foreach=foreach,
+            maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
+            decoupled_weight_decay=True,
+            bias_correction=bias_correction,
+            eps_inside_sqrt=eps_inside_sqrt,
+            monitor=monitor,
+        )
+
+
+class scale_by_nadam(Rule):
+    r"""NAdam (Dozat, 2016): Adam with a Nesterov-style momentum term, as in torch.
+
+    .. math::
+        \mu_t = \beta_1\,(1 - \tfrac12\, 0.96^{t\,\psi}), \quad
+        \Pi_t = \textstyle\prod_{i \le t} \mu_i, \quad
+        u = \frac{1}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}\Big(
+            \frac{1-\mu_t}{1-\Pi_t}\, g_t + \frac{\mu_{t+1}}{1 - \Pi_t \mu_{t+1}}\, m_t\Big)
+
+    with :math:`\psi` = ``momentum_decay``; :math:`m, v` as in :class:`scale_by_adam`.
+    """
+
+    name = "scale_by_nadam"
+    role = "direction + adaptive rate"
+    local = True
+    state_keys = ("exp_avg", "exp_avg_sq", "mu_product")
+
+    def __init__(
+        self,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        momentum_decay: float = 4e-3,
+    ) -> None:
+        super().__init__(betas=tuple(betas), eps=eps, momentum_decay=momentum_decay)
+        self.needs_step = True
+
+    def init(self, params):
+        return {
+            "exp_avg": zeros(params),
+            "exp_avg_sq": zeros(params),
+            "mu_product": [torch.ones((), dtype=scalar_dtype()) for _ in params],
+        }
+
+    def validate(self, hyper: Hyper) -> None:
+        check_betas(hyper, scalar=self.name)
+        check_range("eps", hyper["eps"], 0.0)
+        check_range("momentum_decay", hyper["momentum_decay"], 0.0)
+        if is_batched(hyper["momentum_decay"]):
+            raise ValueError(
+                "scale_by_nadam takes a scalar momentum_decay; a batched one is not supported, "
+                f"got {hyper['momentum_decay'].tolist()}"
+            )
+
+    def fuse(self, b, hyper):
+        m = b.state("exp_avg", write=True)
+        v = b.state("exp_avg_sq", write=True)
+
+        def prepare(state, params, grads, hyper):
+            b1, b2 = betas_of(hyper)
+            if is_batched(b1, b2):
+                raise ValueError(
+                    "scale_by_nadam takes scalar betas; batched betas are not supported"
+                )
+            psi = as_scalar(hyper["momentum_decay"])
+            steps = step_values(state, len(grads))
+            torch._foreach_mul_(
+                state["mu_product"], [b1 * (1.0 - 0.5 * (0.96 ** (t * psi))) for t in steps]
+            )
+
+        b.prepare(prepare, needs=("mu_product",))
+        fused_moments(b, m, v, "nadam")
+        bc2 = b.coef(
+            "nadam_bc2s", lambda h, t, e: (1 - float(h["betas"][1]) ** t) ** 0.5, uses=("betas",)
+        )
+        ce = b.coef("nadam_eps", hp("eps"), uses=("eps",))
+
+        def mu(h, t):
+            return float(h["betas"][0]) * (1.0 - 0.5 * (0.96 ** (t * float(h["momentum_decay"]))))
+
+        prod = lambda st, i: float(st["mu_product"][i])  # noqa: E731
+        cg = b.coef("nadam_cg", lambda h, t, e: (1.0 - mu(h, t)) / (1.0 - e), per_tensor=prod)
+        cav = b.coef(
+            "nadam_ca",
+            lambda h, t, e: mu(h, t + 1) / (1.0 - e * mu(h, t + 1)),
+            per_tensor=prod,
+        )
+        d = b.let(f"dl_sqrt({v}) / {bc2} + {ce}")
+        b.u = b.let(f"({b.u} / {d}) * {cg} + ({m} / {d}) * {cav}")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        b1, b2 = betas_of(hyper)
+        if is_batched(b1, b2):
+            raise ValueError("scale_by_nadam takes scalar betas; batched betas are not supported")
+        eps = as_scalar(hyper["eps"])
+        psi = as_scalar(hyper["momentum_decay"])
+        m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
+        steps = step_values(state, len(grads))
+        lerp_(m, grads, 1 - b1)
+        ema_sq_(v, grads, b2)
+        denom = sqrt_into(state, v)
+        mus = [b1 * (1.0 - 0.5 * (0.96 ** (t * psi))) for t in steps]
+        mu_next = [b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi))) for t in steps]
+        torch._foreach_mul_(mu_prod, mus)
+        div_each_(denom, [(1 - b2**t) ** 0.5 for t in steps])
+        add_eps_(denom, eps)
+        prods = [float(x) for x in mu_prod]
+        c_grad = [(1.0 - mu) / (1.0 - pr) for mu, pr in zip(mus, prods, strict=True)]
+        c_avg = [mn / (1.0 - pr * mn) for mn, pr in zip(mu_next, prods, strict=True)]
+        out = scratch(state, grads)
+        for g, d, o in zip(grads, denom, out, strict=True):
+            torch.div(g, d, out=o)
+        scale_each_(out, c_grad)
+        div_into_(denom, m)
+        scale_each_(denom, c_avg)
+        torch._foreach_add_(out, denom)
+        return out, state
+
+
+class NAdam(Named):
+    """NAdam (torch's ``NAdam``): chain ``maximize -> add_l2 -> scale_by_nadam ->
+    add_decayed_weights -> scale_by_lr``, one of the two penalties on in each param group
+    (``decoupled_weight_decay``, per group as in torch)."""
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, momentum_decay: float = 4e-3,
+                 decoupled_weight_decay: bool = False, *, foreach: bool | None = None,
+                 maximize: bool = False, capturable: bool = False, differentiable: bool = False,
+                 fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        super().__init__(params, adam_chain(scale_by_nadam()), locals())
+
+
+class _ScalarMoments(Rule):
+    """An Adam-like rule of ``betas`` and ``eps`` whose ``state_keys`` start at zero. Both are
+    scalars: its eager form does not broadcast them per run (a batched value is refused
+    before any change)."""
+
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(betas=tuple(betas), eps=eps)
+        self.needs_step = True
+
+    def init(self, params):
+        return {key: zeros(params) for key in self.state_keys}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_betas(hyper, scalar=self.name)
+        check_range("eps", hyper["eps"], 0.0)
+        check_scalar(self.name, hyper, "eps")
+
+
+class scale_by_radam(_ScalarMoments):
+    r"""RAdam (Liu et al., 2020): Adam whose adaptive term is switched on only once the
+    variance of the adaptive rate is tractable.
+
+    .. math::
+        \rho_\infty = \frac{2}{1-\beta_2} - 1, \quad
+        \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1-\beta_2^t}, \quad
+        u = \frac{m_t}{1-\beta_1^t}\cdot
+        \begin{cases} r_t \frac{\sqrt{1-\beta_2^t}}{\sqrt{v_t}+\epsilon} & \rho_t > 5\\
+        1 & \text{otherwise}\end{cases},\quad
+        r_t = \sqrt{\frac{(\rho_t-4)(\rho_t-2)\rho_\infty}{(\rho_\infty-4)(\rho_\infty-2)\rho_t}}
+    """
+
+    name = "scale_by_radam"
+    role = "direction + adaptive rate"
+    local = True
+    state_keys = ("exp_avg", "exp_avg_sq")
+
+    def fuse(self, b, hyper):
+        m = b.state("exp_avg", write=True)
+        v = b.state("exp_avg_sq", write=True)
+
+        def prepare(state, params, grads, hyper):
+            if is_batched(*betas_of(hyper)):
+                raise ValueError(
+                    "scale_by_radam takes scalar betas; batched betas are not supported"
+                )
+
+        b.prepare(prepare)
+        fused_moments(b, m, v, "radam")
+
+        def rho(h, t):
+            b2 = float(h["betas"][1])
+            rho_inf = 2 / (1 - b2) - 1
+            return rho_inf, rho_inf - 2 * t * (b2**t) / (1 - b2**t)
+
+        def rect(h, t, e):
+            rho_inf, rho_t = rho(h, t)
+            if rho_t <= 5:
+                return 0.0
+            b1, b2 = float(h["betas"][0]), float(h["betas"][1])
+            r = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+            return r**0.5 * (1 - b2**t) ** 0.5 / (1 - b1**t)
+
+        on = b.coef("radam_on", lambda h, t, e: 1.0 if rho(h, t)[1] > 5 else 0.0, uses=("betas",))
+        cr = b.coef("radam_rect", rect, uses=("betas",))
+        bc1 = b.coef("radam_bc1", lambda h, t, e: 1 - float(h["betas"][0]) ** t, uses=("betas",))
+        ce = b.coef("radam_eps", hp("eps"), uses=("eps",))
+        b.u = b.let(f"({on} != 0) ? ({m} / (dl_sqrt({v}) + {ce})) * {cr} : {m} / {bc1}")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        b1, b2 = betas_of(hyper)
+        if is_batched(b1, b2):
+            raise ValueError("scale_by_radam takes scalar betas; batched betas are not supported")
+        eps = as_scalar(hyper["eps"])
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        steps = step_values(state, len(grads))
+        lerp_(m, grads, 1 - b1)
+        ema_sq_(v, grads, b2)
+        rho_inf = 2 / (1 - b2) - 1
+        out = scratch(state, grads)
+        for i, t in enumerate(steps):
+            bc1 = 1 - b1**t
+            rho_t = rho_inf - 2 * t * (b2**t) / (1 - b2**t)
+            if rho_t > 5:
+                rect = (
+                    (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+                ) ** 0.5
+                torch.sqrt(v[i], out=out[i]).add_(eps)
+                torch.div(m[i], out[i], out=out[i]).mul_(rect * (1 - b2**t) ** 0.5 / bc1)
+            else:
+                torch.div(m[i], bc1, out=out[i])
+        return out, state
+
+
+class RAdam(Named):
+    """RAdam (torch's ``RAdam``): chain ``maximize -> add_l2 -> scale_by_radam ->
+    add_decayed_weights -> scale_by_lr``, one of the two penalties on in each param group
+    (``decoupled_weight_decay``, per group as in torch)."""
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, decoupled_weight_decay: bool = False,
+                 *, foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 monitor: bool = False) -> None:
+    # fmt: on
+        super().__init__(params, adam_chain(scale_by_radam()), locals())
+
+
+class scale_by_adamax(_ScalarMoments):
+    r"""Adamax (Kingma & Ba, 2015, section 7.1): Adam with the infinity norm.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
+        u_t = \max(\beta_2 u_{t-1},\, |g_t| + \epsilon), \quad
+        u = \frac{m_t}{(1-\beta_1^t)\, u_t}
+
+    followed by :class:`scale_by_lr`. eps is added to :math:`|g_t|` inside the max, as
+    torch does (the paper has no eps).
+
+    Example:
+        >>> import torch
+        >>> from descentlab import optim
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = optim.Optimizer([w], optim.chain(optim.scale_by_adamax(), optim.scale_by_lr(0.1)))
+        >>> (w ** 2).sum().backward(); _ = opt.step()
+        >>> w.detach()
+        tensor([ 0.9000, -1.9000])
+    """
+
+    name = "scale_by_adamax"
+    role = "direction + adaptive rate"
+    state_keys = ("exp_avg", "exp_inf")
+
+    def update(self, grads, state, params, hyper):
+        b1, b2 = betas_of(hyper)
+        eps = as_scalar(hyper["eps"])
+        m, n = state["exp_avg"], state["exp_inf"]
+        steps = step_values(state, len(grads))
+        lerp_(m, grads, 1 - b1)
+        torch._foreach_mul_(n, b2)
+        out = scratch(state, grads)
+        for g, ni, o in zip(grads, n, out, strict=True):
+            torch.abs(g, out=o).add_(eps)
+            torch.maximum(ni, o, out=ni)
+        for mi, ni, o, t in zip(m, n, out, steps, strict=True):
+            torch.div(mi, ni, out=o).div_(1 - b1**t)
+        return out, state
+
+
+class Adamax(Named):
+    r"""Adamax (torch's ``Adamax``): chain ``maximize -> add_l2 -> scale_by_adamax ->
+    scale_by_lr``, Adam with the infinity norm,
+    :math:`p \leftarrow p - \frac{\eta}{1-\beta_1^t}\,\frac{m_t}{u_t}`,
+    :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon)`. Runs eagerly (no fused form).
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import Adamax
+        >>> opt = Adamax(torch.nn.Linear(4, 1).parameters(), lr=2e-3, fused=False)
+    """
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0, foreach: bool | None = None, *,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False,
+                 fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        rule = chain(_maximize(), add_l2(), scale_by_adamax(), scale_by_lr())
+        super().__init__(params, rule, locals())
+
+
+#: this module's registered optimizers (see descentlab.optim.records)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="adamw", display="AdamW", color="#7F7F7F", family="adam", adaptive=True, year=2019,
+        lr_range=(1e-3, 1e-1), demo_lr={}, factory=AdamW,
+        reference="Loshchilov & Hutter, Decoupled Weight Decay Regularization, ICLR 2019",
+        parity=(
+            ParityConfig("adamw", "AdamW", dict(lr=1e-2), dict(weight_decay=0.1)),
+            ParityConfig("adamw-amsgrad", "AdamW", dict(lr=1e-2, amsgrad=True, weight_decay=0.05)),
+        ),
+    ),
+    OptimizerRecord(
+        name="nadam", display="NAdam", color="#8C564B", family="adam", adaptive=True, year=2016,
+        lr_range=(1e-3, 1e-1), demo_lr={}, factory=NAdam,
+        reference="Dozat, Incorporating Nesterov Momentum into Adam, ICLR 2016 workshop",
+        parity=(
+            ParityConfig("nadam", "NAdam", dict(lr=1e-2), dict(momentum_decay=8e-3)),
+            ParityConfig("nadam-wd", "NAdam", dict(lr=1e-2, weight_decay=1e-2)),
+            ParityConfig(
+                "nadam-decoupled",
+                "NAdam",
+                dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="radam", display="RAdam", color="#9467BD", family="adam", adaptive=True, year=2020,
+        lr_range=(1e-3, 1e-1), demo_lr={}, factory=RAdam,
+        reference="Liu et al., On the Variance of the Adaptive Learning Rate and Beyond, ICLR 2020",
+        parity=(
+            ParityConfig("radam", "RAdam", dict(lr=1e-2), dict(betas=(0.9, 0.99))),
+            ParityConfig("radam-wd", "RAdam", dict(lr=1e-2, weight_decay=1e-2)),
+            ParityConfig(
+                "radam-decoupled",
+                "RAdam",
+                dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="adamax", display="Adamax", color="#BCBD22", family="adam", adaptive=True, year=2015,
+        lr_range=(1e-3, 1e-1), demo_lr={}, factory=Adamax,
+        reference="Kingma & Ba, Adam: A Method for Stochastic Optimization (sec. 7.1), ICLR 2015",
+        parity=(
+            ParityConfig("adamax", "Adamax", dict(lr=1e-2), dict(betas=(0.8, 0.99))),
+            ParityConfig(
+                "adamax-wd-maximize",
+                "Adamax",
+                dict(lr=5e-3, weight_decay=1e-2, maximize=True, eps=1e-6),
+                dict(lr=1e-2),
+            ),
+        ),
+    ),
+)
+# fmt: on

@@ -1,0 +1,370 @@
+r"""The adaptive learning rates: AdaGrad (Duchi et al., 2011), Adadelta (Zeiler, 2012) and
+RMSProp (Hinton, 2012) -- rules :class:`scale_by_adagrad`, :class:`scale_by_adadelta`,
+:class:`scale_by_rms` and optimizers :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`.
+
+Each rule's docstring gives its math; ``update`` is its eager form, ``fuse`` its fused form
+(per-element C for :mod:`descentlab.optim.fused`) and, where torch updates the parameter with
+``addcdiv``, ``apply_final`` its parameter update in torch's order.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+
+from .base import (
+    Hyper,
+    Owned,
+    Rule,
+    addcdiv_final,
+    as_scalar,
+    chain,
+    check_bool,
+    check_range,
+    div_into_,
+    ema_sq_,
+    fused_lazy_zeros,
+    fused_root,
+    hp,
+    lazy_state,
+    lerp_,
+    root_denominator,
+    writable,
+    zeros,
+)
+from .records import OptimizerRecord, ParityConfig
+from .sgd import trace
+from .torchapi import Named, Params
+from .transforms import add_l2, scale_by_lr
+from .transforms import maximize as _maximize
+
+__all__ = [
+    "RECORDS",
+    "Adadelta",
+    "Adagrad",
+    "RMSprop",
+    "scale_by_adadelta",
+    "scale_by_adagrad",
+    "scale_by_rms",
+]
+
+
+class _DividedByRoot(Rule):
+    """A rule whose update is the gradient over a root of its statistics, :math:`u = g / d`
+    (:meth:`_denominator` updates the statistics and returns :math:`d`); torch updates the
+    parameter with ``p.addcdiv_(g, d, value=-lr)``, its final form."""
+
+    has_final = True
+
+    @abstractmethod
+    def _denominator(self, grads, state, hyper) -> Owned:
+        """Update the statistics; returns the denominator d (scratch memory)."""
+
+    def update(self, grads, state, params, hyper):
+        denom = self._denominator(grads, state, hyper)
+        div_into_(denom, grads)
+        return denom, state
+
+    def apply_final(self, grads, state, params, hyper, lrs):
+        denom = self._denominator(grads, state, hyper)
+        torch._foreach_addcdiv_(params, grads, denom, [-lr for lr in lrs])
+
+
+class scale_by_adagrad(_DividedByRoot):
+    r"""AdaGrad (Duchi et al., 2011): accumulate squared gradients.
+
+    .. math:: r_t = r_{t-1} + g_t^2, \qquad u = \frac{g_t}{\sqrt{r_t} + \epsilon}
+       \quad\text{or}\quad \frac{g_t}{\sqrt{r_t + \epsilon}}\ (\text{eps\_inside\_sqrt})
+
+    :math:`r_0` = ``initial_accumulator_value``. torch and seeds 001/003 put eps outside the
+    root (seed 003's code uses 1e-7); seed 002 writes it inside. Optax's ``scale_by_rss``
+    adds eps inside as well, with an initial accumulator of 0.1.
+    """
+
+    name = "scale_by_adagrad"
+    role = "adaptive learning rate"
+    local = True
+    state_keys = ("sum",)
+
+    def __init__(
+        self,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        eps_inside_sqrt: bool = False,
+    ) -> None:
+        super().__init__(
+            initial_accumulator_value=initial_accumulator_value,
+            eps=eps,
+            eps_inside_sqrt=eps_inside_sqrt,
+        )
+
+    def init(self, params):
+        v = self.defaults["initial_accumulator_value"]
+        # a complex parameter is a pair of reals: both halves start at v (as torch)
+        return {"sum": [torch.full_like(p, complex(v, v) if p.is_complex() else v) for p in params]}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("initial_accumulator_value", hyper["initial_accumulator_value"], 0.0)
+        check_range("eps", hyper["eps"], 0.0)
+        check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+
+    def fuse_signature(self, hyper):
+        return (bool(hyper["eps_inside_sqrt"]),)
+
+    def fuse(self, b, hyper):
+        acc = b.state("sum", write=True)
+        g = b.u
+        b.line(f"{acc} = dl_fma({g}, {g}, {acc});")
+        d = fused_root(b, acc, "adagrad_eps", bool(hyper["eps_inside_sqrt"]))
+        b.u = b.let(f"{g} / {d}")
+        b.final_form = (b.u, addcdiv_final("adagrad", g, d))
+        return True
+
+    def _denominator(self, grads, state, hyper) -> Owned:
+        sums = state["sum"]
+        torch._foreach_addcmul_(sums, grads, grads, 1)
+        return root_denominator(state, sums, as_scalar(hyper["eps"]), hyper["eps_inside_sqrt"])
+
+
+class Adagrad(Named):
+    r"""AdaGrad (torch's ``Adagrad``): per-coordinate rates shrinking with the sum of squared
+    gradients, :math:`p \leftarrow p - \frac{\eta_t}{\sqrt{r_t}+\epsilon} g`, with
+    :math:`\eta_t = \eta/(1+(t-1)\,\text{lr\_decay})`.
+
+    Chain: ``maximize -> add_l2 -> scale_by_adagrad -> scale_by_lr``. ``eps_inside_sqrt``
+    gives seed 002's :math:`\eta/\sqrt{G_t+\epsilon}`. Optax's ``adagrad`` puts eps inside
+    and starts the accumulator at 0.1; torch and Keras outside (Keras: 1e-7, accumulator 0.1).
+    """
+
+    sparse_grads = True
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-2, lr_decay: float = 0,
+                 weight_decay: float = 0, initial_accumulator_value: float = 0, eps: float = 1e-10,
+                 foreach: bool | None = None, *, maximize: bool = False,
+                 differentiable: bool = False, fused: bool | None = None,
+                 eps_inside_sqrt: bool = False, monitor: bool = False) -> None:
+    # fmt: on
+        adagrad = scale_by_adagrad(initial_accumulator_value=initial_accumulator_value)
+        decay = scale_by_lr(lr_decay=0 if lr_decay is None else lr_decay)  # None: refused by type
+        super().__init__(params, chain(_maximize(), add_l2(), adagrad, decay), locals())
+
+
+class scale_by_adadelta(Rule):
+    r"""Adadelta (Zeiler, 2012), seed 002's equations:
+
+    .. math::
+        G_t = \rho G_{t-1} + (1-\rho) g_t^2, \quad
+        \Delta_t = \frac{\sqrt{H_{t-1} + \epsilon}}{\sqrt{G_t + \epsilon}}\, g_t, \quad
+        H_t = \rho H_{t-1} + (1-\rho) \Delta_t^2, \quad u = \Delta_t
+
+    followed by :class:`scale_by_lr` (torch's ``lr``, default 1.0 -- the paper has none).
+    """
+
+    name = "scale_by_adadelta"
+    role = "adaptive learning rate"
+    local = True
+    state_keys = ("square_avg", "acc_delta")
+
+    def __init__(self, rho: float = 0.9, eps: float = 1e-6) -> None:
+        super().__init__(rho=rho, eps=eps)
+
+    def init(self, params):
+        return {"square_avg": zeros(params), "acc_delta": zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("rho", hyper["rho"], 0.0, 1.0)
+        check_range("eps", hyper["eps"], 0.0)
+
+    def fuse(self, b, hyper):
+        sq = b.state("square_avg", write=True)
+        acc = b.state("acc_delta", write=True)
+        cr = b.coef("ada_rho", hp("rho"), uses=("rho",))
+        c1 = b.coef("ada_1mr", lambda h, t, e: 1 - float(h["rho"]), uses=("rho",))
+        ce = b.coef("ada_eps", hp("eps"), uses=("eps",))
+        b.line(f"{sq} = dl_fma({c1} * {b.u}, {b.u}, {sq} * {cr});")
+        std = b.let(f"dl_sqrt({sq} + {ce})")
+        delta = b.let(f"(dl_sqrt({acc} + {ce}) / {std}) * {b.u}")
+        b.line(f"{acc} = dl_fma({c1} * {delta}, {delta}, {acc} * {cr});")
+        b.u = delta
+        return True
+
+    def update(self, grads, state, params, hyper):
+        rho = as_scalar(hyper["rho"])
+        eps = as_scalar(hyper["eps"])
+        sq, acc = state["square_avg"], state["acc_delta"]
+        ema_sq_(sq, grads, rho)
+        std = root_denominator(state, sq, eps, inside=True)
+        deltas = root_denominator(state, acc, eps, inside=True)
+        torch._foreach_div_(deltas, std)
+        torch._foreach_mul_(deltas, grads)
+        ema_sq_(acc, deltas, rho)
+        return Owned(deltas), state
+
+
+class Adadelta(Named):
+    r"""Adadelta (torch's ``Adadelta``; seed 002's equations), chain
+    ``maximize -> add_l2 -> scale_by_adadelta -> scale_by_lr`` with torch's ``lr=1.0``."""
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
+                 weight_decay: float = 0, foreach: bool | None = None, *, capturable: bool = False,
+                 maximize: bool = False, differentiable: bool = False, fused: bool | None = None,
+                 monitor: bool = False) -> None:
+    # fmt: on
+        rule = chain(_maximize(), add_l2(), scale_by_adadelta(), scale_by_lr())
+        super().__init__(params, rule, locals())
+
+
+class scale_by_rms(_DividedByRoot):
+    r"""RMSProp (Hinton, 2012): a moving average of squared gradients.
+
+    .. math:: r_t = \alpha r_{t-1} + (1-\alpha) g_t^2, \qquad
+       u = \frac{g_t}{\sqrt{r_t - \bar g_t^2} + \epsilon}
+
+    where :math:`\bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t` only when ``centered``
+    (Graves, 2013), else 0. ``eps_inside_sqrt`` puts eps under the root (seed 002; also
+    Optax's ``scale_by_rms``). torch's RMSprop momentum is :class:`trace` after this rule;
+    Keras's RMSprop puts eps outside too but defaults it to 1e-7.
+    """
+
+    name = "scale_by_rms"
+    role = "adaptive learning rate"
+    local = True
+    state_keys = ("square_avg", "grad_avg")
+
+    def __init__(
+        self,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        centered: bool = False,
+        eps_inside_sqrt: bool = False,
+    ) -> None:
+        super().__init__(alpha=alpha, eps=eps, centered=centered, eps_inside_sqrt=eps_inside_sqrt)
+
+    def init(self, params):
+        state = {"square_avg": zeros(params)}
+        if self.defaults["centered"]:
+            state["grad_avg"] = zeros(params)
+        return state
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("alpha", hyper["alpha"], 0.0, 1.0)
+        check_range("eps", hyper["eps"], 0.0)
+        check_bool("centered", hyper["centered"])
+        check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+
+    def fuse_signature(self, hyper):
+        return (bool(hyper["centered"]), bool(hyper["eps_inside_sqrt"]))
+
+    def fuse(self, b, hyper):
+        centered, inside = self.fuse_signature(hyper)
+        sq = b.state("square_avg", write=True)
+        ca = b.coef("rms_alpha", hp("alpha"), uses=("alpha",))
+        c1 = b.coef("rms_1ma", lambda h, t, e: 1 - float(h["alpha"]), uses=("alpha",))
+        b.line(f"{sq} = dl_fma({c1} * {b.u}, {b.u}, {sq} * {ca});")
+        acc = sq
+        if centered:
+            ga = fused_lazy_zeros(b, "grad_avg")
+            b.line(f"{ga} = dl_lerp({ga}, {b.u}, {c1});")
+            acc = b.let(f"dl_fma(-{ga}, {ga}, {sq})")
+        d = fused_root(b, acc, "rms_eps", inside)
+        g = b.u
+        b.u = b.let(f"{g} / {d}")
+        b.final_form = (b.u, addcdiv_final("rms", g, d))
+        return True
+
+    def _denominator(self, grads, state, hyper) -> Owned:
+        alpha = as_scalar(hyper["alpha"])
+        eps = as_scalar(hyper["eps"])
+        sq = state["square_avg"]
+        ema_sq_(sq, grads, alpha)
+        if hyper["centered"]:
+            ga = lazy_state(state, "grad_avg", grads, torch.zeros_like)
+            lerp_(ga, grads, 1 - alpha)
+            acc = writable(state, sq)
+            torch._foreach_addcmul_(acc, ga, ga, -1)
+        else:
+            acc = sq
+        return root_denominator(state, acc, eps, hyper["eps_inside_sqrt"])
+
+
+class RMSprop(Named):
+    r"""RMSprop (torch's ``RMSprop``): chain
+    ``maximize -> add_l2 -> scale_by_rms -> trace -> scale_by_lr``.
+
+    ``centered`` subtracts the squared mean gradient; ``momentum > 0`` adds torch's buffer
+    :math:`b = \mu b + g/(\sqrt{r}+\epsilon)`; ``eps_inside_sqrt`` gives seed 002's form.
+    """
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0, momentum: float = 0, centered: bool = False,
+                 capturable: bool = False, foreach: bool | None = None, maximize: bool = False,
+                 differentiable: bool = False, *, eps_inside_sqrt: bool = False,
+                 fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        rule = chain(_maximize(), add_l2(), scale_by_rms(centered=centered), trace(), scale_by_lr())
+        super().__init__(params, rule, locals())
+
+
+#: this module's registered optimizers (see descentlab.optim.records)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="adagrad", display="AdaGrad", color="#009E73", family="adaptive", adaptive=True,
+        year=2011,
+        lr_range=(1e-2, 1.0), demo_lr={"ravine": 1.0, "saddle": 0.3}, factory=Adagrad,
+        reference="Duchi, Hazan & Singer, Adaptive Subgradient Methods (...), JMLR 2011",
+        parity=(
+            ParityConfig("adagrad", "Adagrad", dict(lr=0.05), dict(lr=0.02)),
+            ParityConfig(
+                "adagrad-decay-init",
+                "Adagrad",
+                dict(lr=0.05, lr_decay=1e-2, initial_accumulator_value=0.1, weight_decay=1e-3),
+                dict(lr_decay=0.0),
+            ),
+            ParityConfig("adagrad-maximize", "Adagrad", dict(lr=0.05, maximize=True, eps=1e-6)),
+        ),
+    ),
+    OptimizerRecord(
+        # lr multiplies an already unit-corrected step (torch's default is 1.0; short runs
+        # favour larger values)
+        name="adadelta", display="Adadelta", color="#CC79A7", family="adaptive", adaptive=False,
+        year=2012,
+        lr_range=(1.0, 100.0), demo_lr={"ravine": 20.0, "saddle": 10.0}, factory=Adadelta,
+        fixed_lr=1.0,
+        reference="Zeiler, ADADELTA: An Adaptive Learning Rate Method, arXiv:1212.5701 (2012)",
+        parity=(
+            ParityConfig("adadelta", "Adadelta", {}, dict(rho=0.95)),
+            ParityConfig(
+                "adadelta-wd",
+                "Adadelta",
+                dict(lr=0.5, rho=0.8, eps=1e-5, weight_decay=1e-2),
+                dict(lr=1.0),
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="rmsprop", display="RMSProp", color="#E69F00", family="adaptive", adaptive=True,
+        year=2012,
+        lr_range=(1e-3, 1e-1), demo_lr={"ravine": 0.05, "saddle": 0.02}, factory=RMSprop,
+        reference="Tieleman & Hinton, Neural Networks for Machine Learning, lecture 6.5, 2012",
+        parity=(
+            ParityConfig("rmsprop", "RMSprop", dict(lr=1e-3), dict(alpha=0.9)),
+            ParityConfig(
+                "rmsprop-centered", "RMSprop", dict(lr=1e-3, centered=True), dict(lr=5e-4)
+            ),
+            ParityConfig(
+                "rmsprop-momentum", "RMSprop", dict(lr=1e-3, momentum=0.9), dict(momentum=0.5)
+            ),
+            ParityConfig(
+                "rmsprop-centered-momentum-wd",
+                "RMSprop",
+                dict(lr=5e-4, momentum=0.9, centered=True, weight_decay=1e-3),
+            ),
+        ),
+    ),
+)
+# fmt: on

@@ -1,0 +1,141 @@
+r"""Averaged SGD (Polyak & Juditsky, 1992): rule :class:`scale_by_asgd` and optimizer
+:class:`ASGD`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import (
+    Hyper,
+    Rule,
+    as_scalar,
+    chain,
+    check_range,
+    check_scalar,
+    lazy_state,
+    scalar_dtype,
+    scratch,
+    step_values,
+    zeros,
+)
+from .records import OptimizerRecord, ParityConfig
+from .torchapi import Named, Params
+from .transforms import add_l2
+from .transforms import maximize as _maximize
+
+__all__ = ["ASGD", "RECORDS", "scale_by_asgd"]
+
+
+class scale_by_asgd(Rule):
+    r"""Averaged SGD (Polyak & Juditsky, 1992) as torch's ``ASGD`` runs it: a decaying
+    step with a small proportional shrink, and a running average of the iterates.
+
+    .. math::
+        p_t = p_{t-1} - \eta_{t-1}(g_t + \lambda p_{t-1}), \quad
+        \bar p_t = \bar p_{t-1} + \mu_{t-1}(p_t - \bar p_{t-1}),
+
+        \eta_t = \frac{\eta}{(1 + \lambda \eta t)^{\alpha}}, \quad
+        \mu_t = \frac{1}{\max(1,\, t - t_0)}
+
+    with :math:`\eta_0 = \eta` (the group's ``lr``) and :math:`\mu_0 = 1`. The average is
+    state ``ax`` (torch's name; it is not written into the parameters); ``eta`` and ``mu``
+    are 0-dim tensors in the state, as in torch. The update is final: do not follow this
+    rule with :class:`scale_by_lr`.
+
+    Args:
+        lr: :math:`\eta \ge 0`.
+        lambd: the decay term :math:`\lambda \ge 0`.
+        alpha: the power of the step decay.
+        t0: the step after which averaging starts.
+    """
+
+    name = "scale_by_asgd"
+    role = "step size"
+    state_keys = ("eta", "mu", "ax")
+
+    def __init__(
+        self, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6
+    ) -> None:
+        super().__init__(lr=lr, lambd=lambd, alpha=alpha, t0=t0)
+        self.needs_step = True
+
+    def init(self, params):
+        return {"ax": zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("lr", hyper["lr"], 0.0)
+        check_range("lambd", hyper["lambd"], 0.0)
+        check_range("alpha", hyper["alpha"], 0.0)
+        check_range("t0", hyper["t0"], 0.0)
+        check_scalar(self.name, hyper, "lr", "lambd", "alpha", "t0")
+
+    def update(self, grads, state, params, hyper):
+        lr, lambd = as_scalar(hyper["lr"]), as_scalar(hyper["lambd"])
+        alpha, t0 = as_scalar(hyper["alpha"]), as_scalar(hyper["t0"])
+        dtype = scalar_dtype()
+        etas = lazy_state(state, "eta", grads, lambda g: torch.tensor(float(lr), dtype=dtype))
+        mus = lazy_state(state, "mu", grads, lambda g: torch.ones((), dtype=dtype))
+        axs = state["ax"]
+        steps = step_values(state, len(grads))
+        out = scratch(state, grads)
+        for g, p, o, eta, mu, ax, t in zip(grads, params, out, etas, mus, axs, steps, strict=True):
+            e, m = eta.item(), mu.item()
+            # torch's operations, then the difference: exact (Sterbenz) while a step is
+            # smaller than the parameter, so p + u is torch's iterate to the bit
+            new = torch.mul(p, 1 - lambd * e).add_(g, alpha=-e)
+            torch.sub(new, p, out=o)
+            new = torch.add(p, o)  # the parameter the optimizer is about to write
+            if m != 1:
+                ax.add_(new.sub_(ax).mul_(m))
+            else:
+                ax.copy_(new)
+            # through a tensor of the default dtype, as torch rounds them (also after a
+            # state dict load has cast eta and mu to the parameter's dtype)
+            eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))
+            mu.copy_(torch.as_tensor(1 / max(1, t - t0)))
+        return out, state
+
+
+class ASGD(Named):
+    r"""Averaged SGD (torch's ``ASGD``): chain ``maximize -> add_l2 -> scale_by_asgd``.
+
+    Steps :math:`p \leftarrow p - \eta_{t-1}(g + \lambda p)` with
+    :math:`\eta_t = \eta/(1+\lambda\eta t)^\alpha`, and keeps the average of the iterates
+    from step ``t0`` on in state ``ax`` (see :class:`~descentlab.optim.scale_by_asgd`).
+    Runs eagerly (no fused form).
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import ASGD
+        >>> opt = ASGD(torch.nn.Linear(4, 1).parameters(), lr=0.01, t0=100, fused=False)
+    """
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75,
+                 t0: float = 1e6, weight_decay: float = 0, foreach: bool | None = None,
+                 maximize: bool = False, differentiable: bool = False, capturable: bool = False, *,
+                 fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        super().__init__(params, chain(_maximize(), add_l2(), scale_by_asgd()), locals())
+
+
+#: this module's registered optimizers (see descentlab.optim.records)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="asgd", display="ASGD", color="#17BECF", family="sgd", adaptive=False, year=1992,
+        lr_range=(1e-2, 1.0), demo_lr={}, factory=ASGD,
+        reference="Polyak & Juditsky, Acceleration of Stochastic Approximation by Averaging, 1992",
+        parity=(
+            ParityConfig("asgd", "ASGD", dict(lr=0.05), dict(lr=0.02)),
+            ParityConfig(
+                "asgd-averaging-wd-maximize",
+                "ASGD",
+                dict(lr=0.05, lambd=1e-2, alpha=0.6, t0=100, weight_decay=1e-3, maximize=True),
+                dict(t0=50, lambd=1e-3),
+            ),
+        ),
+    ),
+)
+# fmt: on

@@ -1,0 +1,375 @@
+r"""Gradient descent and momentum: :class:`SGD`, :class:`Momentum`, :class:`Nesterov` and
+their rules :class:`trace` (momentum with the learning rate outside the buffer, torch's form)
+and :class:`velocity` (the learning rate inside, the lectures' :math:`v = \alpha v - \eta g`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import (
+    Hyper,
+    Rule,
+    add_into,
+    add_scaled_,
+    as_scalar,
+    chain,
+    check_bool,
+    check_choice,
+    check_range,
+    hp,
+    is_batched,
+    mul,
+    mul_,
+    writable,
+    zeros,
+)
+from .records import OptimizerRecord, ParityConfig
+from .torchapi import Named, Params
+from .transforms import add_l2, scale_by_lr
+from .transforms import maximize as _maximize
+
+__all__ = ["RECORDS", "SGD", "Momentum", "Nesterov", "trace", "velocity"]
+
+
+class trace(Rule):
+    r"""Heavy-ball momentum with the learning rate *outside* the buffer (torch's SGD).
+
+    .. math::
+        b_t = \mu\, b_{t-1} + (1-\tau)\, g_t \quad (b_1 = g_1), \qquad
+        u = b_t \;\text{or, with Nesterov,}\; u = g_t + \mu\, b_t
+
+    followed by :class:`scale_by_lr`. The Nesterov form is the change of variables derived
+    in seed 003 (cs231n): it evaluates the gradient at the current point yet reproduces the
+    lookahead method in shifted coordinates. With ``momentum == 0`` the rule passes gradients
+    through and keeps no buffer.
+
+    Args:
+        momentum: :math:`\mu \in [0, 1)`.
+        dampening: :math:`\tau \in [0, 1]` (torch's ``dampening``).
+        nesterov: use Nesterov's form (needs momentum > 0 and dampening == 0).
+    """
+
+    name = "trace"
+    role = "search direction (momentum)"
+    local = True
+    state_keys = ("momentum_buffer",)
+
+    def __init__(self, momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False):
+        super().__init__(momentum=momentum, dampening=dampening, nesterov=nesterov)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("momentum", hyper["momentum"], 0.0, 1.0, hi_open=True)
+        check_range("dampening", hyper.get("dampening", 0.0), 0.0, 1.0)
+        nesterov = hyper.get("nesterov", False)
+        check_bool("nesterov", nesterov)
+        if nesterov:
+            m = hyper["momentum"]
+            if not is_batched(m) and m == 0:
+                raise ValueError(f"nesterov=True requires momentum > 0, got momentum={m}")
+            d = hyper.get("dampening", 0.0)
+            if is_batched(d) or d != 0:
+                raise ValueError(f"nesterov=True requires dampening == 0, got dampening={d}")
+
+    def fuse_signature(self, hyper):
+        m = hyper["momentum"]
+        return (is_batched(m) or as_scalar(m) != 0, bool(hyper.get("nesterov", False)))
+
+    def passes_through(self, hyper: Hyper) -> bool:
+        return not self.fuse_signature(hyper)[0]
+
+    def fuse(self, b, hyper):
+        active, nesterov = self.fuse_signature(hyper)
+        if not active:
+            return True
+
+        def prepare(state, params, grads, hyper):
+            bufs = state.get("momentum_buffer")
+            if bufs is None:
+                bufs = [None] * len(grads)
+                state["momentum_buffer"] = bufs
+            first = []
+            for i, buf in enumerate(bufs):
+                first.append(buf is None)
+                if buf is None:
+                    bufs[i] = torch.empty_like(grads[i], memory_format=torch.contiguous_format)
+            state["_trace_first"] = first
+
+        b.prepare(prepare, fills=("momentum_buffer",), steady=True)
+        buf = b.state("momentum_buffer", write=True)
+        first = b.coef(
+            "trace_first",
+            lambda h, t, e: 1.0 if e else 0.0,
+            per_tensor=lambda st, i: st["_trace_first"][i],
+        )
+        cm = b.coef("trace_m", hp("momentum"), uses=("momentum",))
+        cd = b.coef(
+            "trace_1md", lambda h, t, e: 1 - float(h.get("dampening", 0.0)), uses=("dampening",)
+        )
+        b.line(f"{buf} = ({first} != 0) ? {b.u} : dl_fma({b.u}, {cd}, {buf} * {cm});")
+        b.u = b.let(f"dl_fma({buf}, {cm}, {b.u})") if nesterov else buf
+        return True
+
+    def update(self, grads, state, params, hyper):
+        m = as_scalar(hyper["momentum"])
+        if not is_batched(m) and m == 0:
+            return grads, state
+        d = as_scalar(hyper.get("dampening", 0.0))
+        bufs = state.get("momentum_buffer")
+        if bufs is None:
+            bufs = [None] * len(grads)
+            state["momentum_buffer"] = bufs
+        old_idx = [i for i, b in enumerate(bufs) if b is not None]
+        for i, b in enumerate(bufs):
+            if b is None:
+                bufs[i] = torch.clone(grads[i]).detach()
+        if old_idx:
+            old = [bufs[i] for i in old_idx]
+            g_old = [grads[i] for i in old_idx]
+            mul_(old, m)
+            add_scaled_(old, g_old, 1 - d)
+        if hyper.get("nesterov", False):
+            return add_into(state, grads, bufs, m), state
+        return list(bufs), state  # aliases the buffers: not Owned
+
+
+class velocity(Rule):
+    r"""Momentum with the learning rate *inside* the velocity (seeds 000, 001, 003 eq. 5.12):
+
+    .. math:: v_t = \alpha\, v_{t-1} - \eta\, g_t, \qquad u = v_t \qquad (v_0 = 0)
+
+    It replaces :class:`scale_by_lr` in a chain. At a constant learning rate it produces the
+    same iterates as :class:`trace` (``v = -lr * b``); when the rate changes they differ:
+    here a new rate only affects new gradients, while in torch's form it rescales the whole
+    accumulated buffer at once.
+
+    ``nesterov=True`` uses seed 003's change of variables,
+    :math:`u = -\alpha v_{t-1} + (1+\alpha) v_t`. ``lookahead=True`` evaluates the gradient
+    at the true lookahead point :math:`w + \alpha v` (seeds 001, 002, eq. 5.13): the optimizer
+    then requires a closure and calls it at the shifted parameters.
+
+    Args:
+        momentum: :math:`\alpha \in [0, 1)`.
+        lr: :math:`\eta \ge 0` (a hyperparameter of this rule).
+        nesterov: change-of-variables Nesterov.
+        lookahead: gradient at the lookahead point (structural; fixed at construction).
+    """
+
+    name = "velocity"
+    role = "search direction (momentum)"
+    local = True
+    state_keys = ("velocity",)
+
+    def __init__(
+        self,
+        momentum: float = 0.9,
+        lr: Any = 1e-3,
+        nesterov: bool = False,
+        *,
+        lookahead: bool = False,
+    ) -> None:
+        super().__init__(momentum=momentum, lr=lr, nesterov=nesterov)
+        check_bool("lookahead", lookahead)
+        self.lookahead = lookahead
+        if lookahead:
+            self.name = "velocity_lookahead"
+
+    def __repr__(self) -> str:
+        # `name` tells the lookahead form apart in the family tree; the repr is the call that
+        # builds this rule again.
+        args = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
+        return f"velocity({args}" + (", lookahead=True)" if self.lookahead else ")")
+
+    def init(self, params):
+        return {"velocity": zeros(params)}
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("momentum", hyper["momentum"], 0.0, 1.0, hi_open=True)
+        check_range("lr", hyper["lr"], 0.0)
+        check_bool("nesterov", hyper.get("nesterov", False))
+        if self.lookahead and hyper.get("nesterov", False):
+            raise ValueError(
+                "nesterov=True (change of variables) and lookahead=True are two forms of the "
+                "same method; choose one"
+            )
+
+    def lookahead_shift(self, state, params, hyper):
+        if not self.lookahead:
+            return None
+        vs = state.get("velocity")
+        if vs is None:
+            return None
+        return mul(vs, as_scalar(hyper["momentum"]))
+
+    def fuse_signature(self, hyper):
+        return (bool(hyper.get("nesterov", False)),)
+
+    def fuse(self, b, hyper):
+        v = b.state("velocity", write=True)
+        ca = b.coef("vel_a", hp("momentum"), uses=("momentum",))
+        cl = b.coef("vel_neglr", hp("lr", -1.0), uses=("lr",))
+        nesterov = bool(hyper.get("nesterov", False))
+        prev = b.let(v) if nesterov else None
+        b.line(f"{v} = dl_fma({b.u}, {cl}, {v} * {ca});")
+        if nesterov:
+            cn = b.coef("vel_nega", hp("momentum", -1.0), uses=("momentum",))
+            c1 = b.coef("vel_1pa", lambda h, t, e: 1 + float(h["momentum"]), uses=("momentum",))
+            b.u = b.let(f"dl_fma({v}, {c1}, {prev} * {cn})")
+        else:
+            b.u = v
+        return True
+
+    def update(self, grads, state, params, hyper):
+        a = as_scalar(hyper["momentum"])
+        lr = as_scalar(hyper["lr"])
+        vs = state["velocity"]
+        nesterov = hyper.get("nesterov", False)
+        prev = writable(state, vs) if nesterov else None
+        mul_(vs, a)
+        add_scaled_(vs, grads, -lr)
+        if nesterov:
+            mul_(prev, -a)  # u = (1 + a) v_new - a v_old
+            add_scaled_(prev, vs, 1 + a)
+            return prev, state
+        return list(vs), state
+
+
+class SGD(Named):
+    r"""Stochastic gradient descent, with optional momentum (torch's ``SGD``).
+
+    .. math::
+        g \leftarrow \pm g + \lambda p,\quad
+        b_t = \mu b_{t-1} + (1-\tau) g,\quad
+        p \leftarrow p - \eta\,(b_t \text{ or } g + \mu b_t)
+
+    Chain: ``maximize -> add_l2 -> trace -> scale_by_lr``. With ``momentum=0`` this is the
+    plain update :math:`w \leftarrow w - \eta \nabla L` of seeds 000-004: full-batch gradient
+    descent, SGD or mini-batch SGD depending only on the batch the gradient comes from.
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import SGD
+        >>> model = torch.nn.Linear(4, 1)
+        >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    """
+
+    sparse_grads = True
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
+                 weight_decay: float = 0, nesterov: bool = False, *, maximize: bool = False,
+                 foreach: bool | None = None, differentiable: bool = False,
+                 fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        super().__init__(params, chain(_maximize(), add_l2(), trace(), scale_by_lr()), locals())
+
+
+class Momentum(Named):
+    r"""Gradient descent with momentum, in either of the lectures' two forms.
+
+    - ``form="torch"`` (default; seed 002, cs231n in seed 003): the buffer accumulates
+      gradients and the learning rate multiplies outside,
+      :math:`b = \mu b + g,\; w \leftarrow w - \eta b` (torch's ``SGD(momentum=...)``).
+    - ``form="velocity"`` (seeds 000, 001, 003 eq. 5.12, 004): the learning rate is inside,
+      :math:`v = \alpha v - \eta g,\; w \leftarrow w + v`.
+
+    Equal at a constant learning rate; different when a schedule changes it (the velocity
+    form keeps old steps at their old size).
+    """
+
+    options = ("form", "dampening")  # dampening: a hyperparameter of the torch form only
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.9,
+                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
+                 form: str = "torch", maximize: bool = False, fused: bool | None = None,
+                 monitor: bool = False) -> None:
+    # fmt: on
+        check_choice("form", form, ("torch", "velocity"))
+        if form == "torch":
+            chained = chain(_maximize(), add_l2(), trace(), scale_by_lr())
+            super().__init__(params, chained, locals(), dampening=dampening)
+        elif dampening != 0:
+            raise ValueError(f"dampening applies to form='torch' only, got {dampening}")
+        else:
+            super().__init__(params, chain(_maximize(), add_l2(), velocity()), locals())
+        self.form = form
+
+
+class Nesterov(Named):
+    r"""Nesterov's accelerated gradient, as a change of variables or as a true lookahead.
+
+    - ``lookahead=False`` (default): torch's change-of-variables form derived in seed 003,
+      :math:`b = \mu b + g(w),\; w \leftarrow w - \eta (g + \mu b)` (``form="torch"``), or
+      :math:`v' = \alpha v - \eta g(w),\; w \leftarrow w - \alpha v + (1+\alpha) v'`
+      (``form="velocity"``). Both evaluate the gradient at the current point.
+    - ``lookahead=True`` (seeds 001, 002, eq. 5.13): the gradient is evaluated at the
+      lookahead point, :math:`v = \alpha v - \eta \nabla f(w + \alpha v),\; w \leftarrow w+v`.
+      ``step`` then needs a closure, which the optimizer calls with the parameters shifted.
+    """
+
+    options = ("lookahead", "form")
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.9,
+                 weight_decay: float = 0, *, lookahead: bool = False, form: str = "torch",
+                 maximize: bool = False, fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        check_bool("lookahead", lookahead)
+        check_choice("form", form, ("torch", "velocity"))
+        if lookahead:
+            super().__init__(
+                params, chain(_maximize(), add_l2(), velocity(lookahead=True)), locals()
+            )
+        elif form == "torch":
+            chained = chain(_maximize(), add_l2(), trace(nesterov=True), scale_by_lr())
+            super().__init__(params, chained, locals(), nesterov=True)
+        else:
+            chained = chain(_maximize(), add_l2(), velocity(nesterov=True))
+            super().__init__(params, chained, locals(), nesterov=True)
+        self.lookahead = lookahead
+
+
+#: this module's registered optimizers (see descentlab.optim.records)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="sgd", display="SGD", color="#D62728", family="sgd", adaptive=False, year=1951,
+        lr_range=(1e-2, 1.0), demo_lr={"ravine": 0.18, "saddle": 0.05}, factory=SGD,
+        reference="Robbins & Monro, A Stochastic Approximation Method, Ann. Math. Statist. 1951",
+        parity=(
+            ParityConfig("sgd", "SGD", dict(lr=0.1), dict(lr=0.05)),
+            ParityConfig("sgd-momentum", "SGD", dict(lr=0.05, momentum=0.9), dict(momentum=0.5)),
+            ParityConfig(
+                "sgd-dampening", "SGD", dict(lr=0.05, momentum=0.9, dampening=0.3), dict(lr=0.1)
+            ),
+            ParityConfig(
+                "sgd-nesterov", "SGD", dict(lr=0.05, momentum=0.9, nesterov=True), dict(lr=0.02)
+            ),
+            ParityConfig(
+                "sgd-weight-decay",
+                "SGD",
+                dict(lr=0.05, momentum=0.9, weight_decay=1e-2),
+                dict(weight_decay=0.0),
+            ),
+            ParityConfig(
+                "sgd-maximize", "SGD", dict(lr=0.05, momentum=0.8, maximize=True), dict(lr=0.1)
+            ),
+        ),
+    ),
+    OptimizerRecord(
+        name="momentum", display="Momentum", color="#0072B2", family="momentum", adaptive=False,
+        year=1964,
+        lr_range=(1e-2, 1.0), demo_lr={"ravine": 0.02, "saddle": 0.01}, factory=Momentum,
+        reference="Polyak, Some methods of speeding up the convergence of iteration methods, 1964",
+    ),
+    OptimizerRecord(
+        name="nesterov", display="Nesterov", color="#56B4E9", family="momentum", adaptive=False,
+        year=1983,
+        lr_range=(1e-2, 1.0), demo_lr={"ravine": 0.02, "saddle": 0.01}, factory=Nesterov,
+        reference="Nesterov, A method for solving the convex programming problem (...), 1983",
+    ),
+)
+# fmt: on

@@ -1,0 +1,175 @@
+r"""What the named optimizers share: torch's signatures, flags and state dicts.
+
+Every named optimizer (``optim/sgd.py``, ``optim/adam.py``, ...) is a short chain of
+update rules that takes exactly the arguments of its ``torch.optim`` namesake (same order,
+same defaults) and produces the same iterates (tested to 1e-6 relative in float64 over 300
+steps), plus keyword-only options for the variants the lectures use. ``foreach`` is accepted
+for compatibility and has no effect (descentlab always works on lists of tensors);
+``capturable=True`` and ``differentiable=True`` are not supported and raise ``ValueError``.
+
+Complex parameters are stepped as pairs of reals (torch's ``view_as_real``), with their state
+kept complex like the parameter, so iterates and state dicts match torch's. State dicts load
+both ways: a ``torch.optim`` namesake's (or an older torch's) into these classes, and these
+classes' into torch (``tests/test_torch_contract.py``).
+
+``fused`` (every optimizer here, not only those torch has fused kernels for) chooses the
+backend: ``None`` (default) runs the whole chain as one compiled pass over each parameter's
+memory where it can (:mod:`descentlab.optim.fused`) and eagerly elsewhere, ``True`` insists on
+the fused pass, ``False`` always runs eagerly. Both backends give the same iterates to float
+rounding (tested to 1e-6 relative in float32 over 300 steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import Rule, check_bool, scalar_dtype
+from .optimizer import Optimizer
+
+__all__ = ["Named", "Params", "from_torch", "pair", "torch_flags"]
+
+Params = Iterable[Any]
+
+
+def torch_flags(
+    name: str,
+    *,
+    foreach: bool | None = None,
+    capturable: bool = False,
+    differentiable: bool = False,
+    fused: bool | None = None,
+) -> None:
+    if foreach is not None:
+        check_bool("foreach", foreach)
+    if capturable:
+        raise ValueError(f"{name}: capturable=True is not supported by descentlab, got True")
+    if differentiable:
+        raise ValueError(f"{name}: differentiable=True is not supported by descentlab, got True")
+    if fused is not None:
+        check_bool("fused", fused)
+    if fused and foreach:
+        raise ValueError(f"{name}: fused=True and foreach=True cannot be used together")
+
+
+def pair(betas: Any) -> Any:
+    """``betas`` as a tuple, where it is a sequence (anything else is refused by name when
+    the chain validates it: ``tuple("ab")`` would hide a string)."""
+    return tuple(betas) if isinstance(betas, list | tuple | Tensor) else betas
+
+
+#: constructor arguments that are no hyperparameters: Python's own names in ``locals()``,
+#: torch's implementation switches, the backend and monitor choices
+_PLUMBING = frozenset(
+    ("self", "__class__", "params", "foreach", "capturable", "differentiable", "fused", "monitor")
+)
+#: hyperparameters that are pairs (a list becomes a tuple, as torch keeps them)
+_PAIRS = ("betas", "etas", "step_sizes")
+
+
+class Named(Optimizer):
+    """A named optimizer: a chain of rules whose hyperparameters are the constructor's
+    arguments.
+
+    A subclass's ``__init__`` has torch's signature, builds its chain and passes its
+    arguments on as ``locals()``: each becomes a param-group hyperparameter, except torch's
+    implementation switches (``foreach``, ``capturable``, ``differentiable``, checked here),
+    ``fused``, ``monitor``, the construction-time choices listed in :attr:`options` and the
+    update rules the constructor built. ``extra``: hyperparameters beyond the arguments.
+
+    Example:
+        >>> import torch
+        >>> from descentlab import optim
+        >>> class PlainSGD(Named):
+        ...     def __init__(self, params, lr=1e-3, weight_decay=0.0, *, fused=None):
+        ...         rule = optim.chain(optim.add_l2(), optim.scale_by_lr())
+        ...         super().__init__(params, rule, locals())
+        >>> PlainSGD([torch.nn.Parameter(torch.ones(2))], lr=0.1).param_groups[0]["lr"]
+        0.1
+    """
+
+    #: constructor arguments that choose the chain instead of being hyperparameters
+    options: tuple[str, ...] = ()
+
+    def __init__(self, params: Params, rule: Rule, args: dict[str, Any], **extra: Any) -> None:
+        fused = args.get("fused")
+        torch_flags(
+            type(self).__name__,
+            foreach=args.get("foreach"),
+            capturable=args.get("capturable", False),
+            differentiable=args.get("differentiable", False),
+            fused=fused,
+        )
+        hyper = {
+            k: pair(v) if k in _PAIRS else v
+            for k, v in args.items()
+            if k not in _PLUMBING and k not in self.options and not isinstance(v, Rule)
+        }
+        monitor = args.get("monitor", False)
+        super().__init__(params, rule, **hyper, **extra, monitor=monitor, fused=fused)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load a state dict of this optimizer, of its ``torch.optim`` namesake, or of an
+        older torch (no ``maximize`` key, ``state['step']`` a Python number).
+
+        torch's optimizers keep no group step count and SGD no per-parameter step; torch's
+        flags (``foreach``, ``fused``...) mean nothing here. They are completed as torch
+        completes old state dicts: missing hyperparameters take this optimizer's defaults,
+        a missing group step is the largest step of its parameters, a number step becomes a
+        0-dim tensor. Continuing then gives the iterates torch gives continuing.
+        """
+        super().load_state_dict(from_torch(state_dict, self.defaults))
+
+    def _check_sparse(self, gi: int, hyper: dict[str, Any]) -> None:
+        super()._check_sparse(gi, hyper)
+        wd = hyper["weight_decay"]
+        if isinstance(wd, Tensor) or wd != 0:  # torch's SGD and Adagrad fail here too
+            raise RuntimeError(
+                f"{type(self).__name__}: weight_decay is not compatible with sparse gradients, "
+                f"got weight_decay={wd!r} in param group {gi}"
+            )
+
+    def __repr__(self) -> str:
+        rules = " -> ".join(r.name for r in self.rule.rules)
+        return f"{type(self).__name__}({rules}; " + super().__repr__().split("(", 1)[1]
+
+
+TORCH_FLAGS = ("foreach", "capturable", "differentiable", "fused")
+
+
+def from_torch(state_dict: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a (torch or older) optimizer state dict in this library's layout; the
+    tensors are shared, not copied (torch's own loading shares them too)."""
+    groups, states = state_dict["param_groups"], state_dict["state"]
+    new_states = {k: dict(v) for k, v in states.items()}
+    new_groups = []
+    for group in groups:
+        if group.get("differentiable"):
+            raise ValueError(
+                "load_state_dict: the state dict is of a differentiable=True optimizer, which "
+                "descentlab does not support, got differentiable=True"
+            )
+        g = {k: v for k, v in group.items() if k not in TORCH_FLAGS}
+        for k, v in defaults.items():
+            g.setdefault(k, v)
+        steps = []
+        for pid in g["params"]:
+            st = new_states.get(pid)
+            if not st:
+                continue
+            step = st.get("step")
+            if step is not None and not isinstance(step, torch.Tensor):
+                st["step"] = torch.tensor(float(step), dtype=scalar_dtype())
+            if step is not None:
+                steps.append(float(st["step"]))
+        if "step" not in g:
+            g["step"] = int(max(steps, default=0))
+        for pid in g["params"]:  # torch's SGD keeps no per-parameter step
+            st = new_states.get(pid)
+            if st and "step" not in st:
+                st["step"] = torch.tensor(float(g["step"]), dtype=scalar_dtype())
+        new_groups.append(g)
+    return {**state_dict, "state": new_states, "param_groups": new_groups}

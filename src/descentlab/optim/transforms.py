@@ -1,0 +1,416 @@
+r"""The transforms that many optimizers share: the learning rate, the sign, weight decay,
+clipping, gradient noise and the non-finite guard.
+
+Each rule's docstring gives its math; ``update`` is its eager form and ``fuse`` its fused
+form (per-element C for :mod:`descentlab.optim.fused`), side by side. Notation as in
+:mod:`descentlab.optim.base`: :math:`g` the incoming gradient (or the previous rule's
+output), :math:`p` the parameter, :math:`t` the step count, :math:`u` the rule's output,
+added to the parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import (
+    Hyper,
+    HyperparameterTypeError,
+    Owned,
+    Rule,
+    add_into,
+    as_scalar,
+    bcast,
+    check_bool,
+    check_choice,
+    check_range,
+    hp,
+    is_batched,
+    mul_,
+    scale_each_,
+    scratch,
+    step_values,
+    writable,
+)
+
+__all__ = [
+    "NonFiniteGradientError",
+    "add_decayed_weights",
+    "add_l2",
+    "add_noise",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "maximize",
+    "non_finite_guard",
+    "scale_by_lr",
+]
+
+
+class scale_by_lr(Rule):
+    r"""Multiply by the negative learning rate: :math:`u = -\eta_t\, g`.
+
+    With ``lr_decay`` (AdaGrad's option in torch) the rate decays in inverse time,
+    :math:`\eta_t = \eta / (1 + (t-1)\,\text{lr\_decay})` -- the lectures' ``a0 / (1 + k t)``.
+    A schedule (a callable ``step -> lr``) may be given as ``lr``: the optimizer evaluates
+    it at the group's step count.
+
+    Args:
+        lr: learning rate (>= 0), a number, a length-K tensor or a schedule.
+        lr_decay: inverse-time decay factor, or None to leave it out of the hyperparameters.
+    """
+
+    name = "scale_by_lr"
+    role = "step size"
+    local = True
+
+    def __init__(self, lr: Any = 1e-3, lr_decay: float | None = None) -> None:
+        defaults: dict[str, Any] = {"lr": lr}
+        if lr_decay is not None:
+            defaults["lr_decay"] = lr_decay
+        super().__init__(**defaults)
+        self.needs_step = lr_decay is not None
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("lr", hyper["lr"], 0.0)
+        if "lr_decay" in self.defaults:
+            check_range("lr_decay", hyper["lr_decay"], 0.0)
+
+    @property
+    def lr_uses(self) -> tuple[str, ...]:
+        """The hyperparameters :meth:`step_lr` reads."""
+        return ("lr", "lr_decay") if "lr_decay" in self.defaults else ("lr",)
+
+    def step_lr(self, hyper: Hyper, t: float) -> float:
+        """The learning rate of step ``t`` (Python numbers), as torch computes it."""
+        if "lr_decay" in self.defaults:
+            return float(hyper["lr"]) / (1 + (t - 1) * float(hyper.get("lr_decay", 0)))
+        return float(hyper["lr"])
+
+    def fuse_signature(self, hyper):
+        return ("lr_decay" in self.defaults,)
+
+    def fuse(self, b, hyper):
+        if "lr_decay" in self.defaults:
+            c = b.coef(
+                "lr_decayed",
+                lambda h, t, e: -float(h["lr"]) / (1 + (t - 1) * float(h.get("lr_decay", 0))),
+                uses=("lr", "lr_decay"),
+            )
+        else:
+            c = b.coef("lr_scale", hp("lr", -1.0), uses=("lr",))
+        b.u = b.let(f"{b.u} * {c}")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        lr = as_scalar(hyper["lr"])
+        decay = hyper.get("lr_decay", 0) if "lr_decay" in self.defaults else 0
+        if decay:
+            steps = step_values(state, len(grads))
+            factors = [-lr / (1 + (t - 1) * decay) for t in steps]
+            out = writable(state, grads)
+            scale_each_(out, factors)
+            return out, state
+        out = writable(state, grads)
+        mul_(out, -lr)
+        return out, state
+
+
+class maximize(Rule):
+    """Negate gradients when ``maximize`` is true (torch's ``maximize=True``)."""
+
+    name = "maximize"
+    role = "regularization / sign"
+    local = True
+
+    def __init__(self, maximize: bool = False) -> None:
+        super().__init__(maximize=maximize)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_bool("maximize", hyper["maximize"])
+
+    def fuse_signature(self, hyper):
+        return (bool(hyper["maximize"]),)
+
+    def fuse(self, b, hyper):
+        if hyper["maximize"]:
+            b.u = b.let(f"-{b.u}")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        if not hyper["maximize"]:
+            return grads, state
+        if isinstance(grads, Owned):
+            torch._foreach_neg_(grads)
+            return grads, state
+        out = scratch(state, grads)
+        for g, o in zip(grads, out, strict=True):
+            torch.neg(g, out=o)
+        return out, state
+
+
+class add_l2(Rule):
+    r"""Coupled L2 penalty: :math:`u = g + \lambda p`.
+
+    This is the gradient of seed 002's :math:`\frac{\lambda}{2}\lVert W\rVert^2` added to the
+    loss; placed *before* an adaptive rule it is rescaled by that rule (Adam's
+    ``weight_decay``), which is why AdamW decouples it (:class:`add_decayed_weights`).
+
+    Args:
+        weight_decay: :math:`\lambda \ge 0`.
+        off_when: the name of a boolean hyperparameter that switches this rule off in the
+            param groups where it is true (torch's per-group ``decoupled_weight_decay``: the
+            Adam family chains both penalties and each group picks one).
+    """
+
+    name = "add_l2"
+    role = "regularization / sign"
+    local = True
+
+    def __init__(self, weight_decay: float = 0.0, *, off_when: str | None = None) -> None:
+        super().__init__(weight_decay=weight_decay, **({off_when: False} if off_when else {}))
+        self.switch = off_when
+        self.on = False  # the value of the switch that turns this rule on (none: always on)
+
+    def _active(self, hyper: Hyper) -> bool:
+        return self.switch is None or bool(hyper.get(self.switch, False)) is self.on
+
+    def passes_through(self, hyper: Hyper) -> bool:
+        return not self._active(hyper)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("weight_decay", hyper["weight_decay"], 0.0)
+        if self.switch is not None:
+            check_bool(self.switch, hyper.get(self.switch, False))
+
+    def fuse_signature(self, hyper):
+        return (self._active(hyper),)
+
+    def fuse(self, b, hyper):
+        if not self._active(hyper):
+            return True
+        # always emitted: with weight_decay == 0, dl_fma(p, 0, g) == g, and a schedule may
+        # change the decay without a new kernel
+        c = b.coef(f"wd_{self.name}", hp("weight_decay"), uses=("weight_decay",))
+        b.u = b.let(f"dl_fma(p, {c}, {b.u})")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        wd = as_scalar(hyper["weight_decay"])
+        if (not is_batched(wd) and wd == 0) or not self._active(hyper):
+            return grads, state
+        return add_into(state, grads, params, wd), state
+
+    def __repr__(self) -> str:
+        if self.switch is None:
+            return super().__repr__()
+        kw = "on_when" if self.on else "off_when"
+        return f"{self.name}(weight_decay={self.defaults['weight_decay']!r}, {kw}={self.switch!r})"
+
+
+class add_decayed_weights(add_l2):
+    r"""Decoupled weight decay (Loshchilov & Hutter, 2019): :math:`u = g + \lambda p`,
+    placed *after* the adaptive rule and before :class:`scale_by_lr`, so the parameter
+    shrinks by :math:`\eta\lambda p` whatever the gradient statistics (AdamW).
+
+    Args:
+        weight_decay: :math:`\lambda \ge 0`.
+        on_when: the name of a boolean hyperparameter that switches this rule on only in the
+            param groups where it is true (see :class:`add_l2`).
+    """
+
+    name = "add_decayed_weights"
+
+    def __init__(self, weight_decay: float = 1e-2, *, on_when: str | None = None) -> None:
+        super().__init__(weight_decay, off_when=on_when)
+        self.on = True
+
+
+class clip_by_global_norm(Rule):
+    r"""Rescale so the global L2 norm over the group is at most ``max_norm``:
+    :math:`u = g \cdot \min(1, \frac{c}{\lVert g\rVert_2 + 10^{-6}})` (as
+    ``torch.nn.utils.clip_grad_norm_``, applied per param group)."""
+
+    name = "clip_by_global_norm"
+    elementwise = False
+
+    def __init__(self, max_norm: float = 1.0) -> None:
+        super().__init__(max_norm=max_norm)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("max_norm", hyper["max_norm"], 0.0, lo_open=True)
+
+    def fuse(self, b, hyper):
+        if b.lines or b.u != "g":
+            return False  # the norm is of the raw gradients only when this rule comes first
+
+        def prepare(state, params, grads, hyper):
+            norms = torch._foreach_norm(grads, 2.0)
+            total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+            coef = torch.clamp(as_scalar(hyper["max_norm"]) / (total + 1e-6), max=1.0)
+            state["_clip_coef"] = float(coef)
+
+        b.prepare(prepare)
+        c = b.coef("clip_coef", lambda h, t, e: e, per_tensor=lambda st, i: st["_clip_coef"])
+        b.u = b.let(f"{b.u} * {c}")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        max_norm = as_scalar(hyper["max_norm"])
+        norms = torch._foreach_norm(grads, 2.0)
+        total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        out = writable(state, grads)
+        torch._foreach_mul_(out, coef)
+        return out, state
+
+
+class clip_by_value(Rule):
+    """Clamp every gradient entry to ``[-clip_value, clip_value]``."""
+
+    name = "clip_by_value"
+    local = True
+
+    def __init__(self, clip_value: float = 1.0) -> None:
+        super().__init__(clip_value=clip_value)
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("clip_value", hyper["clip_value"], 0.0, lo_open=True)
+
+    def fuse(self, b, hyper):
+        lo = b.coef("clipv_lo", hp("clip_value", -1.0), uses=("clip_value",))
+        hi = b.coef("clipv_hi", hp("clip_value"), uses=("clip_value",))
+        x = b.let(f"({b.u} < {lo}) ? {lo} : {b.u}")
+        b.u = b.let(f"({x} > {hi}) ? {hi} : {x}")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        c = as_scalar(hyper["clip_value"])
+        out = writable(state, grads)
+        if is_batched(c):
+            for o in out:
+                cb = bcast(c, o)
+                torch.clamp_(o, min=-cb, max=cb)
+        else:
+            torch._foreach_clamp_min_(out, -c)
+            torch._foreach_clamp_max_(out, c)
+        return out, state
+
+
+class add_noise(Rule):
+    r"""Annealed Gaussian gradient noise (Neelakantan et al., 2015):
+    :math:`u = g + \mathcal N(0, \sigma_t^2)`, :math:`\sigma_t^2 = \eta / (1+t)^\gamma`.
+
+    The noise is a deterministic function of (``noise_seed``, step, parameter index), so a
+    resumed run draws exactly the noise an uninterrupted one would.
+    """
+
+    name = "add_noise"
+    elementwise = False  # the noise stream is indexed by position in the whole group
+
+    def __init__(self, noise_eta: float = 0.01, noise_gamma: float = 0.55, noise_seed: int = 0):
+        super().__init__(noise_eta=noise_eta, noise_gamma=noise_gamma, noise_seed=noise_seed)
+        self.needs_step = True
+
+    def validate(self, hyper: Hyper) -> None:
+        check_range("noise_eta", hyper["noise_eta"], 0.0)
+        check_range("noise_gamma", hyper["noise_gamma"], 0.0)
+        seed = hyper["noise_seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise HyperparameterTypeError(
+                f"noise_seed must be a non-negative integer, got {seed!r}"
+            )
+        if seed < 0:
+            raise ValueError(f"noise_seed must be a non-negative integer, got {seed!r}")
+
+    def fuse(self, b, hyper):
+        def prepare(state, params, grads, hyper):
+            seed = hyper["noise_seed"]
+            steps = step_values(state, len(grads))
+            noise = []
+            gen = torch.Generator(device="cpu")
+            for i, (g, t) in enumerate(zip(grads, steps, strict=True)):
+                gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
+                noise.append(torch.randn(g.shape, generator=gen, dtype=g.dtype))
+            state["_noise"] = noise
+
+        b.prepare(prepare, fills=("_noise",))
+        z = b.state("_noise")
+        c = b.coef(
+            "noise_sigma",
+            lambda h, t, e: (float(h["noise_eta"]) / (1 + t) ** float(h["noise_gamma"])) ** 0.5,
+            uses=("noise_eta", "noise_gamma"),
+        )
+        b.u = b.let(f"{b.u} + {z} * {c}")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        eta = as_scalar(hyper["noise_eta"])
+        gamma = as_scalar(hyper["noise_gamma"])
+        seed = hyper["noise_seed"]
+        steps = step_values(state, len(grads))
+        out = writable(state, grads)
+        gen = torch.Generator(device="cpu")
+        for i, (o, t) in enumerate(zip(out, steps, strict=True)):
+            gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
+            sigma = (eta / (1 + t) ** gamma) ** 0.5
+            noise = torch.randn(o.shape, generator=gen, dtype=o.dtype).to(o.device)
+            o.add_(noise * bcast(sigma, o) if is_batched(sigma) else noise.mul_(sigma))
+        return out, state
+
+
+class NonFiniteGradientError(FloatingPointError):
+    """Raised by :class:`non_finite_guard` in ``"raise"`` mode."""
+
+
+class non_finite_guard(Rule):
+    """Handle NaN/inf gradients before anything changes.
+
+    Modes: ``"raise"`` raises :class:`NonFiniteGradientError`; ``"skip"`` skips the whole
+    optimizer step (no parameter or state changes, step count unchanged); ``"zero"`` replaces
+    the bad entries by zero. It inspects the raw gradients, so it must be the first rule of a
+    chain (:func:`chain` enforces this).
+    """
+
+    name = "non_finite_guard"
+
+    def __init__(self, mode: str = "raise") -> None:
+        super().__init__(non_finite=mode)
+
+    def __repr__(self) -> str:
+        # The constructor's argument is `mode`; the param-group key is `non_finite`.
+        return f"{self.name}(mode={self.defaults['non_finite']!r})"
+
+    def validate(self, hyper: Hyper) -> None:
+        check_choice("non_finite", hyper["non_finite"], ("raise", "skip", "zero"))
+
+    def fuse_signature(self, hyper):
+        return (hyper["non_finite"] == "zero",)
+
+    def fuse(self, b, hyper):
+        if hyper["non_finite"] == "zero":
+            b.u = b.let(f"dl_finite({b.u}) ? {b.u} : dl_bc<T>(0)")
+        return True
+
+    def precheck(self, grads, hyper) -> bool:
+        mode = hyper["non_finite"]
+        if mode == "zero" or not grads:
+            return True
+        total = torch.stack(torch._foreach_norm(grads, 2.0)).sum()
+        if bool(torch.isfinite(total)):
+            return True
+        if mode == "skip":
+            return False
+        bad = [i for i, g in enumerate(grads) if not bool(torch.isfinite(g).all())]
+        raise NonFiniteGradientError(
+            f"non-finite gradient in {len(bad)} parameter(s) (indices {bad} of the group); "
+            "parameters and optimizer state were left unchanged"
+        )
+
+    def update(self, grads, state, params, hyper):
+        if hyper["non_finite"] != "zero":
+            return grads, state
+        out = writable(state, grads)
+        for o in out:
+            torch.nan_to_num_(o, nan=0.0, posinf=0.0, neginf=0.0)
+        return out, state
