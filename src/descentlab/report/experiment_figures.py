@@ -457,8 +457,8 @@ def schedules_figure(result: ExperimentResult) -> Figure:
     st = q["settings"]
     ax.set_xlabel("step (log scale)")
     ax.set_ylabel(f"mean loss over {st['runs']} runs (log scale)")
-    ax.set_title(f"Noisy quadratic (seed 000): SGD lr {st['lr']:g}, gradient noise sigma "
-                 f"{st['sigma']:g}, d = {st['dim']}", fontsize=10)  # fmt: skip
+    ax.set_title(f"Noisy quadratic (the optimizer lecture): SGD lr {st['lr']:g}, gradient noise "
+                 f"sigma {st['sigma']:g}, d = {st['dim']}", fontsize=10)  # fmt: skip
     _legend(ax, loc="lower left")
     ax.grid(True, which="both", alpha=0.25)
     fig.suptitle(

@@ -685,7 +685,8 @@ def _table_axes(ctx: Context) -> Evidence:
     return Evidence(
         checks=[
             ck(
-                "seed 001's table: each optimizer's two axes read from its chain of update rules",
+                "the lecture's table: each optimizer's two axes read from its chain of update "
+                "rules",
                 ok,
                 f"{sum(r[2] == r[3] and r[4] == r[5] for r in rows)} of {len(rows)} agree",
                 f"{len(rows)} of {len(rows)}",
@@ -768,7 +769,7 @@ def _adam_formula(
             g = _grad_np(w)
             m = _ema(s, "m", b1, g)
             v = _ema(s, "v", b2, g * g)
-            if folded:  # seed 002: η sqrt(1-β2^t)/(1-β1^t) m / sqrt(v + ε)
+            if folded:  # the DL-basics lecture: η sqrt(1-β2^t)/(1-β1^t) m / sqrt(v + ε)
                 return w - lr * math.sqrt(1 - b2**t) / (1 - b1**t) * m / np.sqrt(v + eps)
             if bias:
                 m, v = m / (1 - b1**t), v / (1 - b2**t)
@@ -793,8 +794,8 @@ def _adam_formula(
 
 
 def _folded_adam(text: str, step: Callable[..., np.ndarray]) -> Check:
-    """Seed 002's Adam folds the corrections into the step: equal to the corrected Adam with
-    eps inside the root, up to how eps is scaled (tiny here: gradients ≫ eps)."""
+    """The DL-basics lecture's Adam folds the corrections into the step: equal to the corrected Adam
+    with eps inside the root, up to how eps is scaled (tiny here: gradients ≫ eps)."""
     from descentlab import optim
 
     lib = _run_opt(lambda p: optim.Adam(p, lr=0.01, eps=1e-8, eps_inside_sqrt=True), 30)
@@ -1274,7 +1275,7 @@ def _adam_defaults(ctx: Context) -> Evidence:
     return Evidence(
         checks=[
             ck(
-                "Adam's defaults: β1 0.9, β2 0.999, lr 1e-3 (seed 003's first try)",
+                "Adam's defaults: β1 0.9, β2 0.999, lr 1e-3 (the momentum lecture's first try)",
                 tuple(g["betas"]) == (0.9, 0.999) and g["lr"] == 1e-3,
                 f"betas {tuple(g['betas'])}, lr {g['lr']:g}",
                 "(0.9, 0.999), 1e-3",

@@ -8,7 +8,7 @@ seed001_xsinx_initial_value.png      x sin x from 2.5 and 1.5, lr 0.25 (initial 
 seed001_xsinx_learning_rate.png      x sin x from 2.5, lr 1.0 vs 0.05 (learning rate)
 seed001_surface.png                  3(x-2)^2 + (y-2)^2: 3-D surface + contour
 seed001_family_tree.png              which optimizers share which update rules
-seed001_optimizer_table.png          seed 001's table: search direction x learning rate, years
+seed001_optimizer_table.png          the derivatives lecture's table: direction x lr, years
 seed003_ravine.png / .gif            7 optimizers in a ravine (cs231n)
 seed003_saddle.png / .gif            7 optimizers at a saddle point (cs231n)
 lr_heatmap_rosenbrock.png            final loss by learning rate x optimizer
@@ -42,7 +42,7 @@ __all__ = [
     "write_seed_figures",
 ]
 
-#: The seven optimizers of seed 003's animation (cs231n), in the lecture's order.
+#: The seven optimizers of the momentum lecture's animation (cs231n), in the lecture's order.
 SEED003_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam")
 
 
@@ -108,7 +108,7 @@ def _family_tree(quick: bool) -> Figure:
     return F.family_tree_figure()
 
 
-#: Seed 001's table: optimizer -> (year, search direction, learning rate).
+#: The derivatives lecture's table: optimizer -> (year, search direction, learning rate).
 OPTIMIZER_TABLE: dict[str, tuple[str, str, str]] = {
     "sgd": ("1945", "gradient", "constant"),
     "momentum": ("1964", "short-term accumulated gradient", "constant"),
@@ -124,8 +124,8 @@ OPTIMIZER_TABLE: dict[str, tuple[str, str, str]] = {
 
 
 def _optimizer_table(quick: bool) -> Figure:
-    """Seed 001's table as a map: search direction (x) by learning rate (y), with the years;
-    each optimizer is placed by the update rules of its own chain (an adaptive denominator
+    """The derivatives lecture's table as a map: search direction (x) by learning rate (y), with the
+    years; each optimizer is placed by the update rules of its own chain (an adaptive denominator
     decides the row, a momentum buffer the column) and the table's cell is printed beside."""
     chains = F.family_chains()
     directions = ["gradient", "short-term accumulated gradient"]
@@ -181,7 +181,8 @@ def _optimizer_table(quick: bool) -> Figure:
     ax.set_xlabel("search direction")
     ax.set_ylabel("learning rate")
     ax.set_title(
-        "Seed 001's table on its two axes; each optimizer placed by the rules of its own chain",
+        "The derivatives lecture's table on its two axes; each optimizer placed by the rules of "
+        "its own chain",
         fontsize=11,
     )
     return fig
@@ -213,12 +214,14 @@ def _noise_floor(quick: bool) -> Figure:
 _RACES = {
     "seed003_ravine": (
         "ravine",
-        "Seed 003 (after cs231n): a ravine — steep walls, gentle floor. SGD zig-zags across,\n"
+        "The momentum lecture (after cs231n): a ravine — steep walls, gentle floor. SGD zig-zags "
+        "across,\n"
         "momentum builds speed along the floor, adaptive methods rescale each coordinate",
     ),
     "seed003_saddle": (
         "saddle",
-        "Seed 003 (after cs231n): a saddle point. Starting on the ridge (y = 0.001), SGD and\n"
+        "The momentum lecture (after cs231n): a saddle point. Starting on the ridge (y = 0.001), "
+        "SGD and\n"
         "momentum linger near the saddle; adaptive methods rescale the tiny y-gradient and escape",
     ),
 }
@@ -278,7 +281,7 @@ def write_seed_figures(
 
     Args:
         out: output folder.
-        animations: also write the GIF animations of the seed 003 races.
+        animations: also write the GIF animations of the momentum lecture's races.
         only: figure names to write (default: all of :data:`NAMES`).
         quick: draft quality (fewer steps, runs and pixels), for smoke tests.
 

@@ -1,29 +1,35 @@
-"""The lectures' experiments (seeds 000, 002, 003), one module each.
+"""The lectures' experiments, one module each.
 
 ==================  ==========================================================================
 name                what it shows
 ==================  ==========================================================================
 ``sharpness``       small vs large batch on MNIST-1D: generalization gap and Keskar et al.'s
-                    epsilon-sharpness (seed 002)
-``bias_variance``   bias², variance and noise across model sizes, from many refits (seed 002)
+                    epsilon-sharpness (the DL-basics lecture)
+``bias_variance``   bias², variance and noise across model sizes, from many refits (the
+                    DL-basics lecture)
 ``ensembles``       bagging vs a single network, AdaBoost.SAMME of weak networks, with
-                    scikit-learn as a reference (seed 002)
+                    scikit-learn as a reference (the DL-basics lecture)
 ``regularization``  none vs early stopping, weight decay (coupled, decoupled), dropout, mixup,
-                    cutmix, label smoothing on an overfitting setup (seed 002)
+                    cutmix, label smoothing on an overfitting setup (the DL-basics lecture)
 ``schedules``       fixed lr vs step, exponential, 1/t, cosine decay; the noisy-quadratic floor
-                    (seeds 000, 003)
-``momentum_forms``  momentum with lr inside vs outside the buffer under a step decay (seeds
-                    000-004 disagree)
+                    (the optimizer and momentum lectures)
+``momentum_forms``  momentum with lr inside vs outside the buffer under a step decay (the
+                    five lectures disagree)
 ``momentum``        momentum escapes a local minimum; Nesterov's and momentum's rates against
-                    theory; less overshoot across a ravine (seeds 001-003)
+                    theory; less overshoot across a ravine (the derivatives, DL-basics and
+                    momentum lectures)
 ``adaptive``        AdaGrad's stall vs RMSProp, Adadelta's unit invariance, Adam's bias
-                    correction and eps, Algorithm 5-5 as printed (seeds 002, 003)
+                    correction and eps, Algorithm 5-5 as printed (the DL-basics and momentum
+                    lectures)
 ``convolution``     the three definitions of convolution against torch (the kernel flip);
                     AlexNet, 1x1 bottleneck and inception arithmetic against torch's layers
-``information``     entropy of the coin and the die; cross-entropy = entropy + KL (seed 004)
+``information``     entropy of the coin and the die; cross-entropy = entropy + KL (the PyTorch
+                    lecture)
 ``closed_form``     four ways to minimize x^2 - 4x + 6; normal equations vs gradient descent;
-                    the second-derivative test; the Hessian's cost against p (seeds 000, 001)
-``minibatch``       the mini-batch gradient is unbiased with variance tr(Σ)/B (seed 000)
+                    the second-derivative test; the Hessian's cost against p (the optimizer and
+                    derivatives lectures)
+``minibatch``       the mini-batch gradient is unbiased with variance tr(Σ)/B (the optimizer
+                    lecture)
 ==================  ==========================================================================
 
 Each experiment is ``run(name, quick=False, seed=0, **options)`` (or the module's own

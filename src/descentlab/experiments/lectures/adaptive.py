@@ -1,14 +1,14 @@
-"""Adaptive learning rates, measured (seeds 002, 003).
+"""Adaptive learning rates, measured (the DL-basics and momentum lectures).
 
 Four claims of the lectures about AdaGrad, Adadelta and Adam:
 
-1. **AdaGrad stalls in long training** (seed 002: "G_t keeps growing, so learning stops in
-   long training"; seed 003: "r grows and may hinder convergence"). Logistic regression on
-   the 8x8 digits with mini-batches, AdaGrad against RMSProp at the same lr. The *effective
-   step size* ``lr / (sqrt(r) + eps)`` (median over the weights) is read from each optimizer's
-   state: AdaGrad's falls like ``t^(-1/2)`` (the noisy mini-batch gradients keep adding to
-   ``r``), RMSProp's moving average keeps it level.
-2. **Adadelta needs no learning rate** (seed 002: "no learning rate"). Its update
+1. **AdaGrad stalls in long training** (the DL-basics lecture: "G_t keeps growing, so learning stops
+   in long training"; the momentum lecture: "r grows and may hinder convergence"). Logistic
+   regression on the 8x8 digits with mini-batches, AdaGrad against RMSProp at the same lr. The
+   *effective step size* ``lr / (sqrt(r) + eps)`` (median over the weights) is read from each
+   optimizer's state: AdaGrad's falls like ``t^(-1/2)`` (the noisy mini-batch gradients keep adding
+   to ``r``), RMSProp's moving average keeps it level.
+2. **Adadelta needs no learning rate** (the DL-basics lecture: "no learning rate"). Its update
    ``sqrt(H + eps) / sqrt(G + eps) g`` carries the parameter's units: measure the parameters
    in units ``10^k`` times smaller (``z = 10^k x``, ``f_k(z) = f(z / 10^k)``) and, with the
    epsilons carrying their units too (``eps 10^(2k)`` beside H, ``eps 10^(-2k)`` beside G),
@@ -16,14 +16,14 @@ Four claims of the lectures about AdaGrad, Adadelta and Adam:
    rate moves by ``10^(2k)`` (the gradient shrinks by ``10^k`` and the step must grow by
    ``10^k``). torch's Adadelta has one eps for both: its first steps are about ``sqrt(eps)``
    in any units, so its path does change with the units -- shown beside.
-3. **Adam without bias correction: "the first step is huge"** (seed 003). With ``m`` and ``v``
-   starting at 0, the uncorrected step under a constant gradient is
+3. **Adam without bias correction: "the first step is huge"** (the momentum lecture). With ``m`` and
+   ``v`` starting at 0, the uncorrected step under a constant gradient is
    ``lr (1 - β1^t) / sqrt(1 - β2^t)``: 3.16 lr at t = 1, about 7 lr near t = 15, back to lr
    only after thousands of steps. The corrected step is lr. Measured on a linear loss (where
-   the formula is exact) and on a network's first steps; and seed 002's tip ``eps = 1e-7``
-   beside torch's ``1e-8``: the two differ only where gradients are as small as eps.
-4. **Seed 003's Algorithm 5-5 as printed** overwrites the moments with their corrected values
-   (lines 7 and 9: ``v = v / (1 - α1^t)``), so the next moving average starts from the
+   the formula is exact) and on a network's first steps; and the DL-basics lecture's tip
+   ``eps = 1e-7`` beside torch's ``1e-8``: the two differ only where gradients are as small as eps.
+4. **The momentum lecture's Algorithm 5-5 as printed** overwrites the moments with their corrected
+   values (lines 7 and 9: ``v = v / (1 - α1^t)``), so the next moving average starts from the
    corrected, larger value and the corrections compound. :class:`Algorithm55` implements it
    literally; it agrees with Adam at step 1 and drifts away from step 2 on.
 
@@ -98,8 +98,8 @@ CONSTRAINTS: dict[str, list[Any]] = {
 
 
 class Algorithm55(torch.optim.Optimizer):
-    """Seed 003's Algorithm 5-5 (Adam) exactly as printed: the moments are *replaced* by their
-    bias-corrected values (lines 7 and 9) and the next step's moving averages start from them.
+    """The momentum lecture's Algorithm 5-5 (Adam) exactly as printed: the moments are *replaced* by
+    their bias-corrected values (lines 7 and 9) and the next step's moving averages start from them.
 
     ::
 
@@ -182,7 +182,8 @@ def adadelta_units(
     lr: float = 1.0,
     units_eps: bool = True,
 ) -> np.ndarray:
-    """Adadelta (seed 002's equations) on ``f_s(z) = f(z / s)`` from ``z0 = s x0``, in float64.
+    """Adadelta (the DL-basics lecture's equations) on ``f_s(z) = f(z / s)`` from ``z0 = s x0``, in
+    float64.
 
     With ``units_eps`` the two epsilons carry units: ``eps s^2`` beside ``H`` (a squared step)
     and ``eps / s^2`` beside ``G`` (a squared gradient), so the path is ``s`` times the
@@ -326,7 +327,7 @@ def _adadelta_part(o: dict[str, Any], ks: list[int]) -> Part:
     lib = descend(optim.Adadelta([p], lr=1.0), p, lambda q: bowl(q[None])[0], n_ad).numpy()
     lib_err = float(np.abs(lib - ref).max())
     part.check(
-        "the float64 loop of seed 002's equations is descentlab's Adadelta (lr = 1)",
+        "the float64 loop of the lecture's equations is descentlab's Adadelta (lr = 1)",
         lib_err < 1e-10,
         f"max |diff| {lib_err:.1e}",
         "< 1e-10",

@@ -1,6 +1,7 @@
-"""Convolution from its definitions, against torch, and the parameter arithmetic (seed 002).
+"""Convolution from its definitions, against torch, and the parameter arithmetic (the DL-basics
+lecture).
 
-Seed 002 defines convolution three ways:
+The DL-basics lecture defines convolution three ways:
 
 .. math::
     (f * g)(t) = \\int f(\\tau)\\, g(t - \\tau)\\, d\\tau, \\qquad
@@ -16,8 +17,8 @@ the flip they give a different answer for any asymmetric kernel. The lecture's s
 carry two typos, checked too: ``∫ f(t - τ) g(t) dτ`` (for ``g(τ)``) and ``I(i - m, i - n)``
 (for ``I(i - m, j - n)``).
 
-The arithmetic part: AlexNet's parameter table (seed 002's numbers), the 1x1 bottleneck and
-GoogLeNet's inception (3a) block, each count checked against the parameters of real
+The arithmetic part: AlexNet's parameter table (the DL-basics lecture's numbers), the 1x1 bottleneck
+and GoogLeNet's inception (3a) block, each count checked against the parameters of real
 ``torch.nn`` layers (built on the ``meta`` device: no memory for AlexNet's 177M weights).
 
 References:
@@ -285,7 +286,7 @@ def _alexnet(part: Part) -> None:
     torch_counts = _alexnet_torch_counts(alex)
     ours = [r["weights"] for r in alex]
     part.check(
-        "AlexNet's table (seed 002) equals the weights of torch's layers",
+        "AlexNet's table in the lecture equals the weights of torch's layers",
         ours == torch_counts,
         f"{sum(ours):,} weights",
         f"{sum(torch_counts):,}",

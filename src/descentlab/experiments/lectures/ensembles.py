@@ -1,8 +1,8 @@
-r"""Bagging and boosting (seed 002) with networks trained by descentlab's optimizers.
+r"""Bagging and boosting (the DL-basics lecture) with networks trained by descentlab's optimizers.
 
-Seed 002: *bagging* (bootstrap aggregating) trains several models on bootstrap resamples of the
-training set and averages their predictions, which is often better than a single model;
-*boosting* trains weak learners in sequence, each focusing on the examples its predecessors
+The DL-basics lecture: *bagging* (bootstrap aggregating) trains several models on bootstrap
+resamples of the training set and averages their predictions, which is often better than a single
+model; *boosting* trains weak learners in sequence, each focusing on the examples its predecessors
 got wrong, and combines them into a strong one.
 
 - :func:`bagging` -- ``B`` networks, each on a bootstrap resample (``n`` draws with

@@ -1,18 +1,18 @@
-"""What momentum does, measured against theory (seeds 001, 002, 003).
+"""What momentum does, measured against theory (the derivatives, DL-basics and momentum lectures).
 
 Three claims of the lectures, each on a landscape where the answer is known:
 
-1. **Momentum escapes a local minimum where gradient descent stops** (seed 001: "gradient
-   descent has no way out of a local minimum; momentum ... can reach the global minimum";
-   seed 003: "local minima problem solved"). On the tilted double well
+1. **Momentum escapes a local minimum where gradient descent stops** (the derivatives lecture:
+   "gradient descent has no way out of a local minimum; momentum ... can reach the global minimum";
+   the momentum lecture: "local minima problem solved"). On the tilted double well
    ``x^4/4 - x^2 + 0.3x`` from x0 = 2.5, plain gradient descent settles in the shallow
    minimum near 1.33; heavy-ball momentum (and Nesterov) arrive at the barrier with speed and
    roll over it into the global minimum near -1.48. A sweep over the momentum coefficient
    shows how much momentum it takes.
-2. **Nesterov converges faster than momentum** (seed 002: "theoretically a higher convergence
-   rate than momentum"). On a quadratic with condition number ``κ`` each eigenvalue ``λ`` of
-   the Hessian is a decoupled 2x2 linear recurrence, so the asymptotic rate of each method is
-   the largest spectral radius over the eigenvalues:
+2. **Nesterov converges faster than momentum** (the DL-basics lecture: "theoretically a higher
+   convergence rate than momentum"). On a quadratic with condition number ``κ`` each eigenvalue
+   ``λ`` of the Hessian is a decoupled 2x2 linear recurrence, so the asymptotic rate of each method
+   is the largest spectral radius over the eigenvalues:
 
    .. math::
        \\text{GD:}\\ |1 - \\eta\\lambda|, \\qquad
@@ -25,14 +25,14 @@ Three claims of the lectures, each on a landscape where the answer is known:
    envelope of ``‖x_t‖``) are compared with these numbers, for a sweep of ``β`` too: for
    small ``β`` momentum is (slightly) faster, the lecture's claim holds in the usual regime
    ``β ≥ 0.85``.
-3. **Momentum reduces overshoot** (seed 003, Fig. 5-10). On the ravine ``0.05x^2 + 5y^2``,
-   gradient descent with lr 0.18 (``ηλ = 1.8`` across the valley) jumps from wall to wall:
-   ``y_t = (-0.8)^t y_0``, a total travel across the valley of ``1.8 / 0.2 = 9 |y_0|``.
-   Momentum (β = 0.5, seed 003's usual start) with the same effective step ``η/(1-β)``
-   averages the alternating gradients out of its velocity: its cross-valley mode contracts
-   by ``sqrt(β) = 0.71`` per step instead of 0.8, it crosses the floor less far and travels
-   less across the valley. (At β = 0.9 with the same effective step the mode contracts by
-   only ``sqrt(0.9) = 0.95``: it travels less but swings for longer.)
+3. **Momentum reduces overshoot** (the momentum lecture, Fig. 5-10). On the ravine
+   ``0.05x^2 + 5y^2``, gradient descent with lr 0.18 (``ηλ = 1.8`` across the valley) jumps from
+   wall to wall: ``y_t = (-0.8)^t y_0``, a total travel across the valley of
+   ``1.8 / 0.2 = 9 |y_0|``. Momentum (β = 0.5, the momentum lecture's usual start) with the same
+   effective step ``η/(1-β)`` averages the alternating gradients out of its velocity: its
+   cross-valley mode contracts by ``sqrt(β) = 0.71`` per step instead of 0.8, it crosses the floor
+   less far and travels less across the valley. (At β = 0.9 with the same effective step the mode
+   contracts by only ``sqrt(0.9) = 0.95``: it travels less but swings for longer.)
 
 Every rate is computed from the numbers of a float64 run, and compared with the formula.
 

@@ -1,10 +1,10 @@
-r"""Batch size and sharp minima (seed 002; Keskar et al., 2017).
+r"""Batch size and sharp minima (the DL-basics lecture; Keskar et al., 2017).
 
-Seed 002 quotes Keskar et al.: large-batch methods "tend to converge to sharp minimizers of the
-training and testing functions", small-batch methods "to flat minimizers ... due to the
-inherent noise in the gradient estimation", and sharp minima generalize worse. This experiment
-trains the same network from the same initialisation with a small and a large batch, stops both
-at the same training loss, and measures
+The DL-basics lecture quotes Keskar et al.: large-batch methods "tend to converge to sharp
+minimizers of the training and testing functions", small-batch methods "to flat minimizers ... due
+to the inherent noise in the gradient estimation", and sharp minima generalize worse. This
+experiment trains the same network from the same initialisation with a small and a large batch,
+stops both at the same training loss, and measures
 
 - train and test accuracy and the generalization gap;
 - Keskar's :math:`\epsilon`-sharpness (:func:`epsilon_sharpness`),
