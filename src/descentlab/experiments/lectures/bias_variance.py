@@ -44,17 +44,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 from torch import Tensor
 
+from descentlab import optim
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     check_choice,
     check_float,
     check_int,
     check_int_list,
+    finish,
     resolve,
     timer,
 )
+from descentlab.problems import data as datasets
+from descentlab.problems.data import regression_true_fn, sample_regression
 
 __all__ = [
     "DEFAULTS",
@@ -238,8 +243,6 @@ def fit_mlps(
         >>> fit_mlps(xs, torch.sin(3 * xs), 8, torch.zeros(3), steps=20).shape
         torch.Size([2, 3])
     """
-    from descentlab import optim
-
     width = check_int("width", width)
     steps = check_int("steps", steps)
     r = xs.shape[0]
@@ -317,8 +320,6 @@ def poly_theory(
 def _training_sets(
     design: str, resample: str, replicates: int, n: int, noise_std: float, fn: str, seed: int
 ) -> tuple[Tensor, Tensor]:
-    from descentlab.problems.data import regression_true_fn, sample_regression
-
     if design == "random":
         base = [sample_regression(n, noise_std=noise_std, fn=fn, seed=seed * 100_003 + r)
                 for r in range(replicates if resample == "fresh" else 1)]  # fmt: skip
@@ -390,11 +391,50 @@ def run(
         >>> r.row(size=1)["bias2"] > r.row(size=11)["bias2"]  # doctest: +SKIP
         True
     """
-    from descentlab.problems import data as datasets
-    from descentlab.store import provenance
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
+    v = _check_options(o, quick)
+    kind, layout, sampling, sigma = v["kind"], v["layout"], v["sampling"], v["sigma"]
+    f, x_grid, f_grid, targets = _test_points(o["fn"], v, seed)
+    theory = kind == "poly" and layout == "fixed" and sampling == "fresh"
+    with timer() as elapsed:
+        xs, ys = _training_sets(layout, sampling, v["reps"], v["n"], sigma, o["fn"], seed)
+        exact_fn = f if theory else None
+        rows, fits, best = _fit_sizes(o, v, xs, ys, x_grid, f_grid, targets, exact_fn, seed)
+        seconds = elapsed()
+    exact = ["bias2_exact", "variance_exact"] if theory else []
+    res = ExperimentResult(
+        name="bias_variance",
+        title=f"Bias-variance decomposition across model sizes ({kind}, {layout} design)",
+        columns=["size", "params", "bias2", "variance", "noise", "total", "mse", *exact, "best"],
+        rows=rows,
+    )
+    label = "degree" if kind == "poly" else "width"
+    _check_trade_off(res, v["sizes"], label, theory)
+    shown = sorted({v["sizes"][0], v["sizes"][best], v["sizes"][-1]})
+    res.data = {"label": label, "x_grid": x_grid, "f_grid": f_grid, "shown": shown,
+                "fits": {str(s): fits[s] for s in shown},
+                "train_example": {"x": xs[0], "y": ys[0]}}  # fmt: skip
+    notes = _notes(o, v, label, v["sizes"][best], theory)
+    options = {**o, "sizes": v["sizes"]}
+    return finish(res, quick=quick, seed=seed, options=options, seconds=seconds, notes=notes)
+
+
+def _test_points(fn: str, v: dict[str, Any], seed: int) -> tuple[Any, Tensor, Tensor, Tensor]:
+    """The true function, ``m`` evenly spaced test inputs in ``[-1, 1]``, its values there
+    and ``reps`` rows of fresh noisy targets."""
+    splits = datasets.load("regression", fn=fn, noise_std=v["sigma"], n_train=v["n"])
+    f = splits.true_fn
+    x_grid = torch.linspace(-1.0, 1.0, v["m"], dtype=torch.float64)
+    f_grid = f(x_grid)
+    g = torch.Generator().manual_seed(int(seed) + 7)
+    noise = torch.randn(v["reps"], v["m"], generator=g, dtype=torch.float64)
+    return f, x_grid, f_grid, f_grid + v["sigma"] * noise
+
+
+def _check_options(o: dict[str, Any], quick: bool) -> dict[str, Any]:
+    """The options checked (``o["sizes"]`` filled in when None): ``kind``, ``sizes``, ``n``,
+    ``layout``, ``reps``, ``sampling``, ``m``, ``n_show``, ``sigma``."""
     kind = check_choice("model", o["model"], ("poly", "mlp"))
     if o["sizes"] is None:
         o["sizes"] = (_QUICK_SIZES if quick else _DEFAULT_SIZES)[kind]
@@ -406,93 +446,103 @@ def run(
         raise ValueError(
             f"a degree-{size_list[-1]} polynomial needs n_train >= {size_list[-1] + 1}, got {n}"
         )
-    layout = check_choice("design", o["design"], ("fixed", "random"))
-    reps = check_int("replicates", o["replicates"], 2)
-    sampling = check_choice("resample", o["resample"], ("fresh", "bootstrap"))
-    m = check_int("n_test", o["n_test"])
-    n_show = check_int("n_fits_shown", o["n_fits_shown"], 0)
-    sigma = check_float("noise_std", o["noise_std"], low=0.0, low_open=False)
+    v = {
+        "kind": kind, "sizes": size_list, "n": n,
+        "layout": check_choice("design", o["design"], ("fixed", "random")),
+        "reps": check_int("replicates", o["replicates"], 2),
+        "sampling": check_choice("resample", o["resample"], ("fresh", "bootstrap")),
+        "m": check_int("n_test", o["n_test"]),
+        "n_show": check_int("n_fits_shown", o["n_fits_shown"], 0),
+        "sigma": check_float("noise_std", o["noise_std"], low=0.0, low_open=False),
+    }  # fmt: skip
     if kind == "mlp":
-        from descentlab import optim
-
         optim.get(o["optimizer"])
         check_float("lr", o["lr"])
         check_int("steps", o["steps"])
-    splits = datasets.load("regression", fn=o["fn"], noise_std=sigma, n_train=n)
-    f = splits.true_fn
-    x_grid = torch.linspace(-1.0, 1.0, m, dtype=torch.float64)
-    f_grid = f(x_grid)
-    g = torch.Generator().manual_seed(int(seed) + 7)
-    targets = f_grid + sigma * torch.randn(reps, m, generator=g, dtype=torch.float64)
-    theory = kind == "poly" and layout == "fixed" and sampling == "fresh"
+    return v
 
-    with timer() as elapsed:
-        xs, ys = _training_sets(layout, sampling, reps, n, sigma, o["fn"], seed)
-        rows, fits = [], {}
-        for size in size_list:
-            if kind == "poly":
-                pred = fit_polynomials(xs, ys, size, x_grid)
-                n_params = size + 1
-            else:
-                pred = fit_mlps(xs, ys, size, x_grid, optimizer=o["optimizer"], lr=o["lr"],
-                                steps=o["steps"], seed=seed)  # fmt: skip
-                n_params = 3 * size + 1
-            row: dict[str, Any] = {"size": size, "params": n_params}
-            row.update(decompose(pred, f_grid, sigma, targets))
-            if theory:
-                exact = poly_theory(xs[0], f(xs[0]), size, x_grid, f_grid, sigma)
-                row["bias2_exact"] = exact["bias2"]
-                row["variance_exact"] = exact["variance"]
-            rows.append(row)
-            fits[size] = {"mean": pred.mean(0), "some": pred[:n_show]}
-        seconds = elapsed()
 
-    totals = [r["total"] for r in rows]
-    best = int(np.argmin(totals))
+def _fit_sizes(
+    o: dict[str, Any], v: dict[str, Any], xs: Tensor, ys: Tensor, x_grid: Tensor,
+    f_grid: Tensor, targets: Tensor, exact_fn: Any, seed: int,
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Tensor]], int]:  # fmt: skip
+    """For every size, the refits' decomposition on ``x_grid`` (with the exact polynomial
+    values where ``exact_fn``, the true function, is given), the fits to draw, and the
+    index of the smallest expected error (marked ``best`` in the rows)."""
+    rows, fits = [], {}
+    for size in v["sizes"]:
+        if v["kind"] == "poly":
+            pred = fit_polynomials(xs, ys, size, x_grid)
+            n_params = size + 1
+        else:
+            pred = fit_mlps(xs, ys, size, x_grid, optimizer=o["optimizer"], lr=o["lr"],
+                            steps=o["steps"], seed=seed)  # fmt: skip
+            n_params = 3 * size + 1
+        row: dict[str, Any] = {"size": size, "params": n_params}
+        row.update(decompose(pred, f_grid, v["sigma"], targets))
+        if exact_fn is not None:
+            exact = poly_theory(xs[0], exact_fn(xs[0]), size, x_grid, f_grid, v["sigma"])
+            row["bias2_exact"] = exact["bias2"]
+            row["variance_exact"] = exact["variance"]
+        rows.append(row)
+        fits[size] = {"mean": pred.mean(0), "some": pred[: v["n_show"]]}
+    best = int(np.argmin([r["total"] for r in rows]))
     for i, r in enumerate(rows):
         r["best"] = i == best
-    shown = sorted({size_list[0], size_list[best], size_list[-1]})
-    from scipy.stats import spearmanr
+    return rows, fits, best
 
+
+def _check_trade_off(res: ExperimentResult, size_list: list[int], label: str,
+                     theory: bool) -> None:  # fmt: skip
+    """The lecture's trade-off: variance grows and bias² shrinks with the size, the three
+    terms add up to the measured error (and match the exact values on a fixed design)."""
+    rows = res.rows
     var_rho = float(spearmanr(size_list, [r["variance"] for r in rows]).statistic)
     bias_rho = float(spearmanr(size_list, [r["bias2"] for r in rows]).statistic)
     rel = max(abs(r["mse"] - r["total"]) / r["total"] for r in rows)
-    label = "degree" if kind == "poly" else "width"
-    checks = {
-        f"variance grows with the {label} (Spearman rho {var_rho:.2f} > 0.7)": var_rho > 0.7,
-        f"bias² shrinks with the {label} (Spearman rho {bias_rho:.2f} < -0.7)": bias_rho < -0.7,
-        "the largest model has more variance and less bias² than the smallest": (
-            rows[-1]["variance"] > rows[0]["variance"] and rows[-1]["bias2"] < rows[0]["bias2"]
-        ),
-        f"bias² + variance + noise matches the measured test MSE (worst {100 * rel:.1f} % "
-        "< 10 %)": rel < 0.10,
-    }
-    measured = dict(zip(checks, [
-        {"measured": f"Spearman ρ {var_rho:.2f}", "expected": "> 0.7"},
-        {"measured": f"Spearman ρ {bias_rho:.2f}", "expected": "< -0.7"},
-        {"measured": f"variance {rows[0]['variance']:.3g} → {rows[-1]['variance']:.3g}, bias² "
-                     f"{rows[0]['bias2']:.3g} → {rows[-1]['bias2']:.3g}",
-         "expected": "variance up, bias² down"},
-        {"measured": f"worst {100 * rel:.1f} %", "expected": "< 10 %"},
-    ], strict=True))  # fmt: skip
+    res.check(f"variance grows with the {label} (Spearman rho {var_rho:.2f} > 0.7)",
+              var_rho > 0.7, f"Spearman ρ {var_rho:.2f}", "> 0.7")  # fmt: skip
+    res.check(f"bias² shrinks with the {label} (Spearman rho {bias_rho:.2f} < -0.7)",
+              bias_rho < -0.7, f"Spearman ρ {bias_rho:.2f}", "< -0.7")  # fmt: skip
+    res.check(
+        "the largest model has more variance and less bias² than the smallest",
+        rows[-1]["variance"] > rows[0]["variance"] and rows[-1]["bias2"] < rows[0]["bias2"],
+        f"variance {rows[0]['variance']:.3g} → {rows[-1]['variance']:.3g}, bias² "
+        f"{rows[0]['bias2']:.3g} → {rows[-1]['bias2']:.3g}",
+        "variance up, bias² down",
+    )
+    res.check(
+        f"bias² + variance + noise matches the measured test MSE (worst {100 * rel:.1f} % < 10 %)",
+        rel < 0.10,
+        f"worst {100 * rel:.1f} %",
+        "< 10 %",
+    )
     if theory:
         var_err = max(abs(r["variance"] / r["variance_exact"] - 1) for r in rows)
-        key = f"estimated variance matches the exact value (worst {100 * var_err:.1f} % < 25 %)"
-        checks[key] = var_err < 0.25
-        measured[key] = {"measured": f"worst {100 * var_err:.1f} %", "expected": "< 25 %"}
-    inputs = "evenly spaced inputs" if layout == "fixed" else "inputs x ~ U(-1, 1)"
-    how = "fresh noise" if sampling == "fresh" else "bootstrap resamples of one training set"
-    if layout == "random" and sampling == "fresh":
+        res.check(
+            f"estimated variance matches the exact value (worst {100 * var_err:.1f} % < 25 %)",
+            var_err < 0.25,
+            f"worst {100 * var_err:.1f} %",
+            "< 25 %",
+        )
+
+
+def _notes(o: dict[str, Any], v: dict[str, Any], label: str, best_size: int,
+           theory: bool) -> list[str]:  # fmt: skip
+    inputs = "evenly spaced inputs" if v["layout"] == "fixed" else "inputs x ~ U(-1, 1)"
+    how = "fresh noise" if v["sampling"] == "fresh" else "bootstrap resamples of one training set"
+    if v["layout"] == "random" and v["sampling"] == "fresh":
         how = "fresh training sets"
     notes = [
-        f"{reps} refits per {label} on {how}: {n} examples at {inputs} of "
-        f"y = {FORMULAS.get(o['fn'], o['fn'])} + N(0, {sigma:g}²). The terms are averaged over "
-        f"{m} evenly spaced test inputs in [-1, 1]; bias² is corrected for the variance of the "
-        "mean fit (unbiased, so it can dip just below 0 where the bias vanishes). `mse` is "
-        "the refits' measured error on fresh noisy targets, an independent check of `total` "
-        "= bias² + variance + noise.",
-        f"The smallest expected error is at {label} {size_list[best]}: below it bias "
-        "dominates (underfitting), above it variance (overfitting), the trade-off of seed 002.",
+        f"{v['reps']} refits per {label} on {how}: {v['n']} examples at {inputs} of "
+        f"y = {FORMULAS.get(o['fn'], o['fn'])} + N(0, {v['sigma']:g}²). The terms are averaged "
+        f"over {v['m']} evenly spaced test inputs in [-1, 1]; bias² is corrected for the "
+        "variance of the mean fit (unbiased, so it can dip just below 0 where the bias "
+        "vanishes). `mse` is the refits' measured error on fresh noisy targets, an independent "
+        "check of `total` = bias² + variance + noise.",
+        f"The smallest expected error is at {label} {best_size}: below it bias "
+        "dominates (underfitting), above it variance (overfitting), the trade-off of the "
+        "regularization and CNN lecture.",
     ]
     if theory:
         notes.append(
@@ -500,33 +550,9 @@ def run(
             "this fixed design (`poly_theory`): the Monte Carlo estimates should agree up to "
             "sampling error."
         )
-    if o["fn"] == "sin" and kind == "poly":
+    if o["fn"] == "sin" and v["kind"] == "poly":
         notes.append(
             "sin(2 pi x) is odd: on a symmetric design an even degree adds variance but no "
             "fit, so bias² falls in steps at odd degrees."
         )
-    data = {
-        "label": label,
-        "x_grid": x_grid,
-        "f_grid": f_grid,
-        "shown": shown,
-        "fits": {str(s): fits[s] for s in shown},
-        "train_example": {"x": xs[0], "y": ys[0]},
-    }
-    columns = ["size", "params", "bias2", "variance", "noise", "total", "mse"]
-    if theory:
-        columns += ["bias2_exact", "variance_exact"]
-    config = {"quick": quick, "seed": seed, **o, "sizes": size_list}
-    return ExperimentResult(
-        name="bias_variance",
-        title=f"Bias-variance decomposition across model sizes ({kind}, {layout} design)",
-        columns=[*columns, "best"],
-        rows=rows,
-        checks=checks,
-        measured=measured,
-        notes=notes,
-        data=data,
-        config=config,
-        seconds=seconds,
-        provenance=provenance(seed, experiment="bias_variance"),
-    )
+    return notes

@@ -29,11 +29,15 @@ import torch
 
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
+    Part,
     check_int,
     check_int_list,
+    finish,
     resolve,
     timer,
 )
+from descentlab.problems import landscapes
+from descentlab.problems.trajectories import run as trajectories
 
 __all__ = ["DEFAULTS", "QUICK", "run"]
 
@@ -82,6 +86,161 @@ def _time_routes(
         times["gradient"].append(_best_time(gradient, reps))
 
 
+def _four_ways_part() -> Part:
+    """The four ways to minimize ``x^2 - 4x + 6``, each computed, against ``x* = 2``."""
+    part = Part("four_ways")
+    a, b, c = 1.0, -4.0, 6.0
+    f = landscapes.get("parabola")
+    xs = torch.linspace(-50, 50, 1001, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        ident = float((f(xs) - ((xs[:, 0] - 2) ** 2 + 2)).abs().max())
+    vertex, fvert = -b / (2 * a), c - b * b / (4 * a)
+    part.check(
+        "1. completing the square: x² - 4x + 6 = (x - 2)² + 2, so x* = 2, f* = 2",
+        ident < 1e-9 and (vertex, fvert) == (2.0, 2.0),
+        f"x* = {vertex:g}, f* = {fvert:g}; identity max |diff| {ident:.0e}",
+        "2, 2",
+    )
+    x_root = torch.tensor([[-b / (2 * a)]], dtype=torch.float64)  # root of f' = 2x - 4
+    d1 = float(landscapes.grad(f, x_root)[0, 0])
+    d2 = float(landscapes.hessian(f, x_root[0])[0, 0])
+    part.check(
+        "2. the derivative: f'(x) = 2x - 4 = 0 at x = 2, f'' = 2 > 0 (autograd)",
+        d1 == 0.0 and abs(d2 - 2.0) < 1e-12,
+        f"f'(2) = {d1:g}, f''(2) = {d2:g}",
+        "0, 2",
+    )
+    grid = torch.arange(-10.0, 10.0 + 1e-9, 1e-3, dtype=torch.float64)[:, None]
+    with torch.no_grad():
+        vals = f(grid)
+    x_grid = float(grid[int(vals.argmin()), 0])
+    part.check(
+        "3. trying every x on [-10, 10] in steps of 1e-3 finds it",
+        abs(x_grid - 2.0) <= 5e-4,
+        f"x = {x_grid:.4f} after {grid.shape[0]:,} evaluations",
+        "2 ± 5e-4",
+    )
+    lr = 0.2
+    tr = trajectories(f, "sgd", torch.tensor([4.0], dtype=torch.float64), 60, lr=lr)
+    err = (tr.paths[0, :, 0] - 2.0).abs().numpy()
+    k_meas = int(np.argmax(err < 1e-6))
+    k_theory = math.ceil(math.log(1e-6 / 2.0) / math.log(abs(1 - 2 * lr)))
+    part.check(
+        "4. gradient descent from 4 (lr 0.2): error × |1 - 2 lr| = 0.6 per step",
+        k_meas == k_theory,
+        f"|x - 2| < 1e-6 after {k_meas} steps",
+        f"{k_theory} steps",
+    )
+    for method, x, cost in (
+        ("complete the square", vertex, "3 coefficients"),
+        ("f'(x) = 0", -b / (2 * a), "solve 2x - 4 = 0"),
+        ("try every x", x_grid, f"{grid.shape[0]:,} evaluations"),
+        ("gradient descent", float(tr.paths[0, k_meas, 0]), f"{k_meas} steps"),
+    ):
+        part.row(method=method, x_or_error=x, expected=2.0, cost=cost)
+    part.data = {"gd_path": tr.paths[0, :12, 0].tolist(), "grid_x": x_grid}
+    return part
+
+
+def _normal_equations_part(n_ls: int, p_ls: int, gen: torch.Generator) -> Part:
+    """Least squares by the normal equations vs gradient descent at lr ``2/(L + μ)``, whose
+    error contracts by ``(κ - 1)/(κ + 1)`` per step; ``values["kappa"]``: κ."""
+    part = Part("normal_equations")
+    X = torch.randn(n_ls, p_ls, generator=gen, dtype=torch.float64)
+    X = X * torch.logspace(0, 1, p_ls, dtype=torch.float64)  # features of unequal scale
+    w_true = torch.randn(p_ls, generator=gen, dtype=torch.float64)
+    y = X @ w_true + 0.1 * torch.randn(n_ls, generator=gen, dtype=torch.float64)
+    w_ne = torch.linalg.solve(X.T @ X, X.T @ y)
+    w_ls = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
+    H = 2 * X.T @ X / n_ls  # Hessian of the mean squared error
+    eig = torch.linalg.eigvalsh(H)
+    L_, mu = float(eig.max()), float(eig.min())
+    kappa = L_ / mu
+    step = 2 / (L_ + mu)
+    w = torch.zeros(p_ls, dtype=torch.float64)
+    errs = []
+    n_gd = int(min(20000, math.ceil(math.log(1e-12) / math.log((kappa - 1) / (kappa + 1)))))
+    for _ in range(n_gd):
+        errs.append(float((w - w_ne).norm()))
+        w = w - step * (2 * X.T @ (X @ w - y) / n_ls)
+    errs.append(float((w - w_ne).norm()))
+    e_ne = float((w_ne - w_ls).norm() / w_ls.norm())
+    part.check(
+        "normal equations (XᵀX) w = Xᵀy give the least-squares solution",
+        e_ne < 1e-10,
+        f"relative |w - lstsq| {e_ne:.1e}",
+        "< 1e-10",
+    )
+    rate = float(np.exp(np.polyfit(np.arange(len(errs)), np.log(np.maximum(errs, 1e-300)), 1)[0]))
+    theory = (kappa - 1) / (kappa + 1)
+    part.check(
+        "gradient descent reaches the same w, at the rate (κ-1)/(κ+1) per step",
+        errs[-1] < 1e-9 * float(w_ne.norm()) and abs(rate - theory) < 0.05 * theory,
+        f"rate {rate:.4f}, |w_T - w*| {errs[-1]:.1e} after {n_gd} steps",
+        f"{theory:.4f} (κ = {kappa:.1f})",
+    )
+    part.data = {"errors": errs, "kappa": kappa, "theory": theory}
+    part.row(method="normal equations vs GD", x_or_error=errs[-1], expected=0.0,
+             cost=f"{n_gd} GD steps, κ = {kappa:.0f}")  # fmt: skip
+    part.values["kappa"] = kappa
+    return part
+
+
+def _second_derivative_part() -> Part:
+    """The second-derivative test on the lecture's cubic ``3x^3 - 2x + 1`` (autograd)."""
+    part = Part("second_derivative")
+    cub = landscapes.get("cubic")
+    r = math.sqrt(2.0) / 3.0  # roots of f' = 9x² - 2
+    pts = torch.tensor([[r], [-r]], dtype=torch.float64)
+    g = landscapes.grad(cub, pts)[:, 0]
+    h = [float(landscapes.hessian(cub, pts[i])[0, 0]) for i in range(2)]
+    kinds = ["local minimum" if v > 0 else "local maximum" for v in h]
+    expected_kinds = [p.kind for p in cub.points]
+    part.check(
+        "second-derivative test on 3x³ - 2x + 1: f'' = 18x > 0 at √2/3 (minimum), "
+        "< 0 at -√2/3 (maximum)",
+        float(g.abs().max()) < 1e-12 and kinds == expected_kinds and abs(h[0] - 18 * r) < 1e-9,
+        f"f'' = {h[0]:.3f}, {h[1]:.3f}",
+        f"{18 * r:.3f}, {-18 * r:.3f}",
+    )
+    part.data = {"points": [r, -r], "f2": h, "kinds": kinds}
+    return part
+
+
+def _cost_part(ps: list[int], n_t: int, reps: int, gen: torch.Generator) -> Part:
+    """The Hessian route's time against p, vs a gradient and a Hessian-vector product."""
+    part = Part("cost")
+    times: dict[str, list[float]] = {"hessian": [], "hvp": [], "gradient": []}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one core: the operation counts, not the thread pool
+    try:
+        _time_routes(ps, n_t, reps, gen, times)
+    finally:
+        torch.set_num_threads(threads)
+    lp = np.log(np.asarray(ps, dtype=np.float64))
+    slopes = {k: float(np.polyfit(lp, np.log(v), 1)[0]) for k, v in times.items()}
+    part.check(
+        "forming and solving with the Hessian grows like p² to p³ (n p² + p³)",
+        1.6 <= slopes["hessian"] <= 3.3,
+        f"log-log slope {slopes['hessian']:.2f}",
+        "2 (n ≫ p) to 3",
+    )
+    part.check(
+        "a gradient or a Hessian-vector product grows like p (n p): much slower",
+        max(slopes["gradient"], slopes["hvp"]) <= slopes["hessian"] - 0.7,
+        f"slopes {slopes['gradient']:.2f}, {slopes['hvp']:.2f}",
+        f"≈ 1 (at most the Hessian's {slopes['hessian']:.2f} - 0.7)",
+    )
+    ratio = times["hessian"][-1] / times["gradient"][-1]
+    part.check(f"at p = {ps[-1]} the Hessian route costs many gradients", ratio > 10,
+               f"{ratio:.0f} gradients", "> 10")  # fmt: skip
+    part.data = {"sizes": ps, "n": n_t, "times": times, "slopes": slopes}
+    part.row(method=f"Hessian route / gradient at p = {ps[-1]}", x_or_error=ratio,
+             expected="≫ 1",
+             cost=f"slopes {slopes['hessian']:.2f} vs {slopes['gradient']:.2f}")  # fmt: skip
+    return part
+
+
 def run(
     *,
     quick: bool = False,
@@ -103,9 +262,6 @@ def run(
         repeats: timing repeats (the fastest counts).
         ls_n, ls_p: examples and features of the least-squares problem.
     """
-    from descentlab.problems import landscapes
-    from descentlab.problems.trajectories import run as trajectories
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
     n_t = check_int("n", o["n"], 2)
@@ -116,198 +272,23 @@ def run(
     n_ls = check_int("ls_n", o["ls_n"], 2)
     p_ls = check_int("ls_p", o["ls_p"], 1)
     gen = torch.Generator().manual_seed(seed)
-    rows: list[dict[str, Any]] = []
-    data: dict[str, Any] = {}
     res = ExperimentResult(
         name="closed_form",
         title="Closed form vs iteration: four ways to a minimum, normal equations, the Hessian",
         columns=["method", "x_or_error", "expected", "cost"],
-        rows=rows,
-        data=data,
+        rows=[],
     )
     with timer() as elapsed:
-        # 1. four ways -----------------------------------------------------------------------
-        a, b, c = 1.0, -4.0, 6.0
-        f = landscapes.get("parabola")
-        xs = torch.linspace(-50, 50, 1001, dtype=torch.float64)[:, None]
-        with torch.no_grad():
-            ident = float((f(xs) - ((xs[:, 0] - 2) ** 2 + 2)).abs().max())
-        vertex, fvert = -b / (2 * a), c - b * b / (4 * a)
-        res.check(
-            "1. completing the square: x² - 4x + 6 = (x - 2)² + 2, so x* = 2, f* = 2",
-            ident < 1e-9 and (vertex, fvert) == (2.0, 2.0),
-            f"x* = {vertex:g}, f* = {fvert:g}; identity max |diff| {ident:.0e}",
-            "2, 2",
-        )
-        x_root = torch.tensor([[-b / (2 * a)]], dtype=torch.float64)  # root of f' = 2x - 4
-        d1 = float(landscapes.grad(f, x_root)[0, 0])
-        d2 = float(landscapes.hessian(f, x_root[0])[0, 0])
-        res.check(
-            "2. the derivative: f'(x) = 2x - 4 = 0 at x = 2, f'' = 2 > 0 (autograd)",
-            d1 == 0.0 and abs(d2 - 2.0) < 1e-12,
-            f"f'(2) = {d1:g}, f''(2) = {d2:g}",
-            "0, 2",
-        )
-        grid = torch.arange(-10.0, 10.0 + 1e-9, 1e-3, dtype=torch.float64)[:, None]
-        with torch.no_grad():
-            vals = f(grid)
-        x_grid = float(grid[int(vals.argmin()), 0])
-        res.check(
-            "3. trying every x on [-10, 10] in steps of 1e-3 finds it",
-            abs(x_grid - 2.0) <= 5e-4,
-            f"x = {x_grid:.4f} after {grid.shape[0]:,} evaluations",
-            "2 ± 5e-4",
-        )
-        lr = 0.2
-        tr = trajectories(f, "sgd", torch.tensor([4.0], dtype=torch.float64), 60, lr=lr)
-        err = (tr.paths[0, :, 0] - 2.0).abs().numpy()
-        k_meas = int(np.argmax(err < 1e-6))
-        k_theory = math.ceil(math.log(1e-6 / 2.0) / math.log(abs(1 - 2 * lr)))
-        res.check(
-            "4. gradient descent from 4 (lr 0.2): error × |1 - 2 lr| = 0.6 per step",
-            k_meas == k_theory,
-            f"|x - 2| < 1e-6 after {k_meas} steps",
-            f"{k_theory} steps",
-        )
-        rows += [
-            {
-                "method": "complete the square",
-                "x_or_error": vertex,
-                "expected": 2.0,
-                "cost": "3 coefficients",
-            },
-            {
-                "method": "f'(x) = 0",
-                "x_or_error": -b / (2 * a),
-                "expected": 2.0,
-                "cost": "solve 2x - 4 = 0",
-            },
-            {
-                "method": "try every x",
-                "x_or_error": x_grid,
-                "expected": 2.0,
-                "cost": f"{grid.shape[0]:,} evaluations",
-            },
-            {
-                "method": "gradient descent",
-                "x_or_error": float(tr.paths[0, k_meas, 0]),
-                "expected": 2.0,
-                "cost": f"{k_meas} steps",
-            },
-        ]
-        data["four_ways"] = {"gd_path": tr.paths[0, :12, 0].tolist(), "grid_x": x_grid}
-
-        # 2. normal equations vs gradient descent --------------------------------------------
-        X = torch.randn(n_ls, p_ls, generator=gen, dtype=torch.float64)
-        X = X * torch.logspace(0, 1, p_ls, dtype=torch.float64)  # features of unequal scale
-        w_true = torch.randn(p_ls, generator=gen, dtype=torch.float64)
-        y = X @ w_true + 0.1 * torch.randn(n_ls, generator=gen, dtype=torch.float64)
-        w_ne = torch.linalg.solve(X.T @ X, X.T @ y)
-        w_ls = torch.linalg.lstsq(X, y[:, None]).solution[:, 0]
-        H = 2 * X.T @ X / n_ls  # Hessian of the mean squared error
-        eig = torch.linalg.eigvalsh(H)
-        L_, mu = float(eig.max()), float(eig.min())
-        kappa = L_ / mu
-        step = 2 / (L_ + mu)
-        w = torch.zeros(p_ls, dtype=torch.float64)
-        errs = []
-        n_gd = int(min(20000, math.ceil(math.log(1e-12) / math.log((kappa - 1) / (kappa + 1)))))
-        for _ in range(n_gd):
-            errs.append(float((w - w_ne).norm()))
-            w = w - step * (2 * X.T @ (X @ w - y) / n_ls)
-        errs.append(float((w - w_ne).norm()))
-        e_ne = float((w_ne - w_ls).norm() / w_ls.norm())
-        res.check(
-            "normal equations (XᵀX) w = Xᵀy give the least-squares solution",
-            e_ne < 1e-10,
-            f"relative |w - lstsq| {e_ne:.1e}",
-            "< 1e-10",
-        )
-        rate = float(
-            np.exp(np.polyfit(np.arange(len(errs)), np.log(np.maximum(errs, 1e-300)), 1)[0])
-        )
-        theory = (kappa - 1) / (kappa + 1)
-        res.check(
-            "gradient descent reaches the same w, at the rate (κ-1)/(κ+1) per step",
-            errs[-1] < 1e-9 * float(w_ne.norm()) and abs(rate - theory) < 0.05 * theory,
-            f"rate {rate:.4f}, |w_T - w*| {errs[-1]:.1e} after {n_gd} steps",
-            f"{theory:.4f} (κ = {kappa:.1f})",
-        )
-        data["normal_equations"] = {"errors": errs, "kappa": kappa, "theory": theory}
-        rows.append(
-            {
-                "method": "normal equations vs GD",
-                "x_or_error": errs[-1],
-                "expected": 0.0,
-                "cost": f"{n_gd} GD steps, κ = {kappa:.0f}",
-            }
-        )
-
-        # 3. second-derivative test ----------------------------------------------------------
-        cub = landscapes.get("cubic")
-        r = math.sqrt(2.0) / 3.0  # roots of f' = 9x² - 2
-        pts = torch.tensor([[r], [-r]], dtype=torch.float64)
-        g = landscapes.grad(cub, pts)[:, 0]
-        h = [float(landscapes.hessian(cub, pts[i])[0, 0]) for i in range(2)]
-        kinds = ["local minimum" if v > 0 else "local maximum" for v in h]
-        expected_kinds = [p.kind for p in cub.points]
-        res.check(
-            "second-derivative test on 3x³ - 2x + 1: f'' = 18x > 0 at √2/3 (minimum), "
-            "< 0 at -√2/3 (maximum)",
-            float(g.abs().max()) < 1e-12 and kinds == expected_kinds and abs(h[0] - 18 * r) < 1e-9,
-            f"f'' = {h[0]:.3f}, {h[1]:.3f}",
-            f"{18 * r:.3f}, {-18 * r:.3f}",
-        )
-        data["second_derivative"] = {"points": [r, -r], "f2": h, "kinds": kinds}
-
-        # 4. cost against p ------------------------------------------------------------------
-        times: dict[str, list[float]] = {"hessian": [], "hvp": [], "gradient": []}
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # one core: the operation counts, not the thread pool
-        try:
-            _time_routes(ps, n_t, reps, gen, times)
-        finally:
-            torch.set_num_threads(threads)
-        lp = np.log(np.asarray(ps, dtype=np.float64))
-        slopes = {k: float(np.polyfit(lp, np.log(v), 1)[0]) for k, v in times.items()}
-        res.check(
-            "forming and solving with the Hessian grows like p² to p³ (n p² + p³)",
-            1.6 <= slopes["hessian"] <= 3.3,
-            f"log-log slope {slopes['hessian']:.2f}",
-            "2 (n ≫ p) to 3",
-        )
-        res.check(
-            "a gradient or a Hessian-vector product grows like p (n p): much slower",
-            max(slopes["gradient"], slopes["hvp"]) <= slopes["hessian"] - 0.7,
-            f"slopes {slopes['gradient']:.2f}, {slopes['hvp']:.2f}",
-            f"≈ 1 (at most the Hessian's {slopes['hessian']:.2f} - 0.7)",
-        )
-        ratio = times["hessian"][-1] / times["gradient"][-1]
-        res.check(
-            f"at p = {ps[-1]} the Hessian route costs many gradients",
-            ratio > 10,
-            f"{ratio:.0f} gradients",
-            "> 10",
-        )
-        data["cost"] = {"sizes": ps, "n": n_t, "times": times, "slopes": slopes}
-        rows.append(
-            {
-                "method": f"Hessian route / gradient at p = {ps[-1]}",
-                "x_or_error": ratio,
-                "expected": "≫ 1",
-                "cost": f"slopes {slopes['hessian']:.2f} vs {slopes['gradient']:.2f}",
-            }
-        )
+        res.add(_four_ways_part())
+        kappa = res.add(_normal_equations_part(n_ls, p_ls, gen)).values["kappa"]
+        res.add(_second_derivative_part())
+        res.add(_cost_part(ps, n_t, reps, gen))
         seconds = elapsed()
-    res.notes = [
+    notes = [
         f"Least squares: {n_ls} examples, {p_ls} features scaled from 1 to 10 (κ = {kappa:.0f}), "
         "MSE loss, gradient descent at lr 2/(L + μ) from 0; the rate is fitted to log|w_t - w*|.",
         f"Cost: random n = {n_t} x p designs, float64, fastest of {reps} repeats on this "
         "machine, one thread; times vary with the machine's load, slopes less.",
     ]
-    res.config = {"quick": quick, "seed": seed, **o, "sizes": ps}
-    res.seconds = seconds
-    from descentlab.store import provenance
-
-    res.provenance = provenance(seed, experiment="closed_form")
-    return res
+    options = {**o, "sizes": ps}
+    return finish(res, quick=quick, seed=seed, options=options, seconds=seconds, notes=notes)

@@ -16,8 +16,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import entropy as sp_entropy
 
-from descentlab.experiments.lectures._common import ExperimentResult, check_int, resolve, timer
+from descentlab.experiments.lectures._common import (
+    ExperimentResult,
+    Part,
+    check_int,
+    finish,
+    resolve,
+    timer,
+)
 
 __all__ = ["DEFAULTS", "QUICK", "cross_entropy", "entropy", "kl", "run"]
 
@@ -46,6 +54,104 @@ def kl(p: np.ndarray, q: np.ndarray, base: float = 2.0) -> float:
     return float((p[nz] * np.log(p[nz] / q[nz])).sum() / np.log(base))
 
 
+#: The coins and dice of the information lecture.
+_CASES: dict[str, np.ndarray] = {
+    "fair coin (1/2, 1/2)": np.array([0.5, 0.5]),
+    "biased coin (0.9, 0.1)": np.array([0.9, 0.1]),
+    "fair die (1/6 each)": np.full(6, 1 / 6),
+    "die with five 1s and one 6 (5/6, 1/6)": np.array([5 / 6, 1 / 6]),
+}
+
+
+def _coins_and_dice_part() -> Part:
+    """Entropies of the coins and dice against scipy; the binary entropy curve."""
+    part = Part()
+    cases = _CASES
+    for name, p in cases.items():
+        part.row(
+            distribution=name, entropy_bits=entropy(p), scipy_bits=float(sp_entropy(p, base=2))
+        )
+    worst = max(abs(r["entropy_bits"] - r["scipy_bits"]) for r in part.rows)
+    part.check(
+        "H(p) = -Σ p log2 p equals scipy.stats.entropy",
+        worst < 1e-12,
+        f"max |diff| {worst:.1e}",
+        "< 1e-12",
+    )
+    coin = entropy(cases["fair coin (1/2, 1/2)"])
+    part.check("a fair coin carries 1 bit", abs(coin - 1) < 1e-12, f"{coin:.6f} bits", "1 bit")
+    grid = np.linspace(0.001, 0.999, 999)
+    hb = np.array([entropy([x, 1 - x]) for x in grid])
+    part.check(
+        "P = 0.5 is the most uncertain coin",
+        abs(grid[hb.argmax()] - 0.5) < 1e-9,
+        f"argmax H = {grid[hb.argmax()]:.3f}",
+        "0.5",
+    )
+    die = entropy(cases["die with five 1s and one 6 (5/6, 1/6)"])
+    fair = entropy(cases["fair die (1/6 each)"])
+    part.check(
+        "the loaded die (5/6, 1/6) is more predictable than a fair die",
+        die < fair and abs(fair - np.log2(6)) < 1e-12,
+        f"{die:.3f} bits",
+        f"< log2 6 = {np.log2(6):.3f} bits",
+    )
+    part.data = {
+        "binary": {"p": grid.tolist(), "h": hb.tolist()},
+        "cases": {k: v.tolist() for k, v in cases.items()},
+    }
+    return part
+
+
+def _identities_part(n: int, rng: np.random.Generator) -> Part:
+    """CE = H + KL on ``n`` random pairs, against torch and scipy; KL's asymmetry."""
+    part = Part()
+    worst_id = worst_ce = worst_kl = 0.0
+    asym = 0
+    for _ in range(n):
+        k = int(rng.integers(2, 11))
+        p = rng.dirichlet(np.ones(k))
+        logits = rng.normal(size=k) * 2
+        q = np.exp(logits - logits.max())
+        q /= q.sum()
+        h, ce, d = entropy(p, np.e), cross_entropy(p, q, np.e), kl(p, q, np.e)
+        worst_id = max(worst_id, abs(ce - (h + d)))
+        t_ce = float(F.cross_entropy(torch.tensor(logits)[None], torch.tensor(p)[None]))
+        worst_ce = max(worst_ce, abs(t_ce - ce))
+        t_kl = float(
+            F.kl_div(torch.tensor(q).log()[None], torch.tensor(p)[None], reduction="batchmean")
+        )
+        worst_kl = max(worst_kl, abs(t_kl - d), abs(float(sp_entropy(p, q)) - d))
+        asym += abs(kl(p, q) - kl(q, p)) > 1e-9
+    for text, worst, what in (
+        (f"cross-entropy = entropy + KL on {n} random pairs", worst_id, "|H(p,q) - H(p) - KL|"),
+        ("our cross-entropy equals torch's cross_entropy (soft targets)", worst_ce, "|diff|"),
+        ("our KL equals torch's kl_div and scipy's", worst_kl, "|diff|"),
+    ):
+        part.check(text, worst < 1e-12, f"max {what} {worst:.1e}", "< 1e-12")
+    part.check(
+        "KL is not symmetric: D(P‖Q) ≠ D(Q‖P)", asym == n, f"{asym} of {n} pairs", f"{n} of {n}"
+    )
+    return part
+
+
+def _ce_curve_part() -> Part:
+    """H(P, Q) over a family of Q: smallest at Q = P."""
+    part = Part("ce_curve")
+    p = np.array([0.7, 0.2, 0.1])
+    q1 = np.linspace(0.05, 0.95, 91)
+    ces = [cross_entropy(p, np.array([x, (1 - x) * 2 / 3, (1 - x) / 3])) for x in q1]
+    best = float(q1[int(np.argmin(ces))])
+    part.check(
+        "H(P, Q) over Q is smallest at Q = P, where it equals H(P)",
+        abs(best - 0.7) < 1e-9 and abs(min(ces) - entropy(p)) < 1e-12,
+        f"argmin q1 = {best:.2f}, min {min(ces):.4f}",
+        f"0.70, H(P) = {entropy(p):.4f}",
+    )
+    part.data = {"q1": q1.tolist(), "ce": ces, "h": entropy(p)}
+    return part
+
+
 def run(*, quick: bool = False, seed: int = 0, pairs: int | None = None) -> ExperimentResult:
     """The coin and the die, CE = H + KL on random distributions, KL's asymmetry.
 
@@ -54,118 +160,20 @@ def run(*, quick: bool = False, seed: int = 0, pairs: int | None = None) -> Expe
         seed: seed of the random distributions.
         pairs: random (p, q) pairs for the identities.
     """
-    from scipy.stats import entropy as sp_entropy
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
     n = check_int("pairs", o["pairs"])
     rng = np.random.default_rng(seed)
-    rows: list[dict[str, Any]] = []
     res = ExperimentResult(
         name="information",
         title="Entropy: the coin and the die; cross-entropy = entropy + KL",
         columns=["distribution", "entropy_bits", "scipy_bits"],
-        rows=rows,
+        rows=[],
     )
     with timer() as elapsed:
-        cases = {
-            "fair coin (1/2, 1/2)": np.array([0.5, 0.5]),
-            "biased coin (0.9, 0.1)": np.array([0.9, 0.1]),
-            "fair die (1/6 each)": np.full(6, 1 / 6),
-            "die with five 1s and one 6 (5/6, 1/6)": np.array([5 / 6, 1 / 6]),
-        }
-        for name, p in cases.items():
-            rows.append(
-                {
-                    "distribution": name,
-                    "entropy_bits": entropy(p),
-                    "scipy_bits": float(sp_entropy(p, base=2)),
-                }
-            )
-        worst = max(abs(r["entropy_bits"] - r["scipy_bits"]) for r in rows)
-        res.check(
-            "H(p) = -Σ p log2 p equals scipy.stats.entropy",
-            worst < 1e-12,
-            f"max |diff| {worst:.1e}",
-            "< 1e-12",
-        )
-        coin = entropy(cases["fair coin (1/2, 1/2)"])
-        res.check("a fair coin carries 1 bit", abs(coin - 1) < 1e-12, f"{coin:.6f} bits", "1 bit")
-        grid = np.linspace(0.001, 0.999, 999)
-        hb = np.array([entropy([x, 1 - x]) for x in grid])
-        res.check(
-            "P = 0.5 is the most uncertain coin",
-            abs(grid[hb.argmax()] - 0.5) < 1e-9,
-            f"argmax H = {grid[hb.argmax()]:.3f}",
-            "0.5",
-        )
-        die = entropy(cases["die with five 1s and one 6 (5/6, 1/6)"])
-        fair = entropy(cases["fair die (1/6 each)"])
-        res.check(
-            "the loaded die (5/6, 1/6) is more predictable than a fair die",
-            die < fair and abs(fair - np.log2(6)) < 1e-12,
-            f"{die:.3f} bits",
-            f"< log2 6 = {np.log2(6):.3f} bits",
-        )
-        # CE = H + KL on random pairs; against torch
-        worst_id = worst_ce = worst_kl = 0.0
-        asym = 0
-        for _ in range(n):
-            k = int(rng.integers(2, 11))
-            p = rng.dirichlet(np.ones(k))
-            logits = rng.normal(size=k) * 2
-            q = np.exp(logits - logits.max())
-            q /= q.sum()
-            h, ce, d = entropy(p, np.e), cross_entropy(p, q, np.e), kl(p, q, np.e)
-            worst_id = max(worst_id, abs(ce - (h + d)))
-            t_ce = float(F.cross_entropy(torch.tensor(logits)[None], torch.tensor(p)[None]))
-            worst_ce = max(worst_ce, abs(t_ce - ce))
-            t_kl = float(
-                F.kl_div(torch.tensor(q).log()[None], torch.tensor(p)[None], reduction="batchmean")
-            )
-            worst_kl = max(worst_kl, abs(t_kl - d), abs(float(sp_entropy(p, q)) - d))
-            asym += abs(kl(p, q) - kl(q, p)) > 1e-9
-        res.check(
-            f"cross-entropy = entropy + KL on {n} random pairs",
-            worst_id < 1e-12,
-            f"max |H(p,q) - H(p) - KL| {worst_id:.1e}",
-            "< 1e-12",
-        )
-        res.check(
-            "our cross-entropy equals torch's cross_entropy (soft targets)",
-            worst_ce < 1e-12,
-            f"max |diff| {worst_ce:.1e}",
-            "< 1e-12",
-        )
-        res.check(
-            "our KL equals torch's kl_div and scipy's",
-            worst_kl < 1e-12,
-            f"max |diff| {worst_kl:.1e}",
-            "< 1e-12",
-        )
-        res.check(
-            "KL is not symmetric: D(P‖Q) ≠ D(Q‖P)", asym == n, f"{asym} of {n} pairs", f"{n} of {n}"
-        )
-        p = np.array([0.7, 0.2, 0.1])
-        qs = [np.array([x, (1 - x) * 2 / 3, (1 - x) / 3]) for x in np.linspace(0.05, 0.95, 91)]
-        ces = [cross_entropy(p, q) for q in qs]
-        best = float(np.linspace(0.05, 0.95, 91)[int(np.argmin(ces))])
-        res.check(
-            "H(P, Q) over Q is smallest at Q = P, where it equals H(P)",
-            abs(best - 0.7) < 1e-9 and abs(min(ces) - entropy(p)) < 1e-12,
-            f"argmin q1 = {best:.2f}, min {min(ces):.4f}",
-            f"0.70, H(P) = {entropy(p):.4f}",
-        )
+        res.data.update(res.add(_coins_and_dice_part()).data)
+        res.add(_identities_part(n, rng))
+        res.add(_ce_curve_part())
         seconds = elapsed()
-    res.data = {
-        "binary": {"p": grid.tolist(), "h": hb.tolist()},
-        "cases": {k: v.tolist() for k, v in cases.items()},
-        "ce_curve": {"q1": np.linspace(0.05, 0.95, 91).tolist(), "ce": ces, "h": entropy(p)},
-    }
-    res.notes = ["Entropies in bits (log base 2); the identities in nats (torch's unit)."]
-    res.config = {"quick": quick, "seed": seed, **o}
-    res.seconds = seconds
-    from descentlab.store import provenance
-
-    res.provenance = provenance(seed, experiment="information")
-    return res
+    notes = ["Entropies in bits (log base 2); the identities in nats (torch's unit)."]
+    return finish(res, quick=quick, seed=seed, options=o, seconds=seconds, notes=notes)

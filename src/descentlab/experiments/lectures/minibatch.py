@@ -19,14 +19,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.func import functional_call, grad, vmap
 
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
+    Part,
     check_int,
     check_int_list,
+    finish,
     resolve,
     timer,
 )
+from descentlab.problems import data as datasets
 
 __all__ = ["DEFAULTS", "QUICK", "per_example_gradients", "run"]
 
@@ -42,8 +46,6 @@ QUICK: dict[str, Any] = {"batches": [1, 4, 16, 64, 256], "draws": 600}
 def per_example_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``(N, p)``: the gradient of each example's cross-entropy, flattened
     (``torch.func.vmap`` over ``torch.func.grad``)."""
-    from torch.func import functional_call, grad, vmap
-
     params = {k: v.detach() for k, v in model.named_parameters()}
 
     def loss(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
@@ -52,6 +54,103 @@ def per_example_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tens
 
     g = vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y)
     return torch.cat([g[k].reshape(x.shape[0], -1) for k in params], dim=1)
+
+
+def _warm_model(x: torch.Tensor, y: torch.Tensor, hid: int, n_warm: int,
+                gen: torch.Generator) -> torch.nn.Module:  # fmt: skip
+    """The MLP after ``n_warm`` SGD steps (lr 0.1, batch 32): a point part-way through
+    training (the global RNG seeded by the caller initialises it)."""
+    n = x.shape[0]
+    model = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], hid), torch.nn.ReLU(), torch.nn.Linear(hid, 10)
+    ).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(n_warm):
+        idx = torch.randint(0, n, (32,), generator=gen)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    return model
+
+
+def _full_gradient_part(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> Part:
+    """The per-example gradients ``G`` and their mean, against autograd's full gradient;
+    ``values``: ``G``, ``full`` and ``trace`` (tr(Σ), the population covariance's)."""
+    part = Part()
+    G = per_example_gradients(model, x, y)  # (N, p)
+    full = G.mean(0)
+    trace = float(((G - full) ** 2).sum(1).mean())
+    model.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    direct = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
+    e_full = float((direct - full).norm() / full.norm())
+    part.check(
+        "the full gradient is the mean of the per-example gradients",
+        e_full < 1e-10,
+        f"relative |diff| {e_full:.1e}",
+        "< 1e-10",
+    )
+    part.values.update(G=G, full=full, trace=trace)
+    return part
+
+
+def _batch_variances(
+    G: torch.Tensor, full: torch.Tensor, b: int, n_draw: int, gen: torch.Generator
+) -> tuple[float, float, torch.Tensor]:
+    """The variance of ``n_draw`` batch-``b`` mean gradients drawn with and without
+    replacement, and the mean of those drawn with replacement."""
+    n = G.shape[0]
+    # a batch's mean gradient is (counts @ G) / b, counts[d, i] = times example i is in
+    # draw d: one matrix product instead of a (draws, b, p) gather
+    idx = torch.randint(0, n, (n_draw, b), generator=gen)
+    counts = torch.zeros(n_draw, n, dtype=G.dtype).scatter_add_(
+        1, idx, torch.ones(n_draw, b, dtype=G.dtype)
+    )
+    gb = counts @ G / b
+    perm = torch.argsort(torch.rand(n_draw, n, generator=gen), dim=1)[:, :b]
+    mask = torch.zeros(n_draw, n, dtype=G.dtype).scatter_(1, perm, 1.0)
+    gbn = mask @ G / b
+    var_r = float(((gb - full) ** 2).sum(1).mean())
+    var_n = float(((gbn - full) ** 2).sum(1).mean())
+    return var_r, var_n, gb.mean(0)
+
+
+def _variance_part(full_part: Part, bs: list[int], n_draw: int, gen: torch.Generator) -> Part:
+    """Variance against B (with and without replacement) against tr(Σ)/B, and the
+    unbiasedness of the smallest batch's mean."""
+    G, full, trace = (full_part.values[k] for k in ("G", "full", "trace"))
+    n = G.shape[0]
+    part = Part()
+    var_r, var_n, means = [], [], []
+    for b in bs:
+        vr, vn, mean = _batch_variances(G, full, b, n_draw, gen)
+        var_r.append(vr)
+        var_n.append(vn)
+        means.append(mean)
+        part.row(batch=b, variance=vr, theory=trace / b, variance_no_replacement=vn,
+                 theory_no_replacement=trace / b * (n - b) / (n - 1))  # fmt: skip
+    slope = float(np.polyfit(np.log(bs), np.log(var_r), 1)[0])
+    part.check("variance ∝ 1/B: slope of log variance vs log B", abs(slope + 1) <= 0.1,
+               f"{slope:.3f}", "-1 ± 0.1")  # fmt: skip
+    rel = max(abs(r["variance"] / r["theory"] - 1) for r in part.rows)
+    part.check("E‖g_B - ∇L‖² = tr(Σ)/B (with replacement)", rel < 0.15,
+               f"worst {100 * rel:.1f} % off", "< 15 % (sampling error of the draws)")  # fmt: skip
+    rel_n = max(abs(r["variance_no_replacement"] / r["theory_no_replacement"] - 1)
+                for r in part.rows)  # fmt: skip
+    part.check("without replacement: tr(Σ)/B · (N-B)/(N-1)", rel_n < 0.15,
+               f"worst {100 * rel_n:.1f} % off", "< 15 %")  # fmt: skip
+    # unbiased: the mean of the draws sits within sampling error of the full gradient
+    z = float(((means[0] - full).norm() ** 2) / (trace / bs[0] / n_draw))
+    part.check(
+        f"unbiased: the mean of {n_draw} batch-{bs[0]} gradients is the full gradient "
+        "up to sampling error",
+        z < 2.0,
+        f"‖mean - ∇L‖² = {z:.2f} × its expected size tr(Σ)/(B·draws)",
+        "≈ 1 (< 2)",
+    )
+    part.data = {"batches": bs, "variance": var_r, "variance_no_replacement": var_n,
+                 "trace": trace, "n": n, "slope": slope}  # fmt: skip
+    return part
 
 
 def run(
@@ -73,8 +172,6 @@ def run(
         hidden: hidden width of the MLP.
         warmup: SGD steps before measuring (a point part-way through training).
     """
-    from descentlab.problems import data as datasets
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
     bs = check_int_list("batches", o["batches"])
@@ -90,112 +187,22 @@ def run(
     if max(bs) > n:
         raise ValueError(f"batch sizes must be <= {n} (training examples), got {max(bs)}")
     torch.manual_seed(seed)
-    model = torch.nn.Sequential(
-        torch.nn.Linear(x.shape[1], hid), torch.nn.ReLU(), torch.nn.Linear(hid, 10)
-    ).double()
     gen = torch.Generator().manual_seed(seed)
-    rows: list[dict[str, Any]] = []
     res = ExperimentResult(
         name="minibatch",
         title="Why mini-batch SGD works: unbiased gradients whose variance falls like 1/B",
         columns=["batch", "variance", "theory", "variance_no_replacement", "theory_no_replacement"],
-        rows=rows,
+        rows=[],
     )
     with timer() as elapsed:
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        for _ in range(n_warm):
-            idx = torch.randint(0, n, (32,), generator=gen)
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-        G = per_example_gradients(model, x, y)  # (N, p)
-        full = G.mean(0)
-        trace = float(((G - full) ** 2).sum(1).mean())  # tr(Σ), population covariance
-        # autograd's full gradient is the mean of the per-example ones
-        model.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        direct = torch.cat([p.grad.reshape(-1) for p in model.parameters()])
-        e_full = float((direct - full).norm() / full.norm())
-        res.check(
-            "the full gradient is the mean of the per-example gradients",
-            e_full < 1e-10,
-            f"relative |diff| {e_full:.1e}",
-            "< 1e-10",
-        )
-        var_r, var_n, means = [], [], []
-        for b in bs:
-            # a batch's mean gradient is (counts @ G) / b, counts[d, i] = times example i is in
-            # draw d: one matrix product instead of a (draws, b, p) gather
-            idx = torch.randint(0, n, (n_draw, b), generator=gen)
-            counts = torch.zeros(n_draw, n, dtype=G.dtype).scatter_add_(
-                1, idx, torch.ones(n_draw, b, dtype=G.dtype)
-            )
-            gb = counts @ G / b
-            var_r.append(float(((gb - full) ** 2).sum(1).mean()))
-            means.append(gb.mean(0))
-            perm = torch.argsort(torch.rand(n_draw, n, generator=gen), dim=1)[:, :b]
-            mask = torch.zeros(n_draw, n, dtype=G.dtype).scatter_(1, perm, 1.0)
-            gbn = mask @ G / b
-            var_n.append(float(((gbn - full) ** 2).sum(1).mean()))
-            rows.append(
-                {
-                    "batch": b,
-                    "variance": var_r[-1],
-                    "theory": trace / b,
-                    "variance_no_replacement": var_n[-1],
-                    "theory_no_replacement": trace / b * (n - b) / (n - 1),
-                }
-            )
-        slope = float(np.polyfit(np.log(bs), np.log(var_r), 1)[0])
-        res.check(
-            "variance ∝ 1/B: slope of log variance vs log B",
-            abs(slope + 1) <= 0.1,
-            f"{slope:.3f}",
-            "-1 ± 0.1",
-        )
-        rel = max(abs(r["variance"] / r["theory"] - 1) for r in rows)
-        res.check(
-            "E‖g_B - ∇L‖² = tr(Σ)/B (with replacement)",
-            rel < 0.15,
-            f"worst {100 * rel:.1f} % off",
-            "< 15 % (sampling error of the draws)",
-        )
-        rel_n = max(
-            abs(r["variance_no_replacement"] / r["theory_no_replacement"] - 1) for r in rows
-        )
-        res.check(
-            "without replacement: tr(Σ)/B · (N-B)/(N-1)",
-            rel_n < 0.15,
-            f"worst {100 * rel_n:.1f} % off",
-            "< 15 %",
-        )
-        # unbiased: the mean of the draws sits within sampling error of the full gradient
-        b0 = bs[0]
-        z = float(((means[0] - full).norm() ** 2) / (trace / b0 / n_draw))
-        res.check(
-            f"unbiased: the mean of {n_draw} batch-{b0} gradients is the full gradient "
-            "up to sampling error",
-            z < 2.0,
-            f"‖mean - ∇L‖² = {z:.2f} × its expected size tr(Σ)/(B·draws)",
-            "≈ 1 (< 2)",
-        )
+        model = _warm_model(x, y, hid, n_warm, gen)
+        full = res.add(_full_gradient_part(model, x, y))
+        res.data = res.add(_variance_part(full, bs, n_draw, gen)).data
         seconds = elapsed()
-    res.data = {
-        "batches": bs,
-        "variance": var_r,
-        "variance_no_replacement": var_n,
-        "trace": trace,
-        "n": n,
-        "slope": slope,
-    }
-    res.notes = [
+    notes = [
         f"MLP 64-{hid}-10 on {n} 8x8 digits after {n_warm} SGD steps (lr 0.1, "
         f"batch 32), {sum(p.numel() for p in model.parameters())} parameters; {n_draw} batches "
         "per size.",
     ]
-    res.config = {"quick": quick, "seed": seed, **o, "batches": bs}
-    res.seconds = seconds
-    from descentlab.store import provenance
-
-    res.provenance = provenance(seed, experiment="minibatch")
-    return res
+    options = {**o, "batches": bs}
+    return finish(res, quick=quick, seed=seed, options=options, seconds=seconds, notes=notes)

@@ -47,16 +47,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import train_test_split
 
+from descentlab.engine.config import RunConfig
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     check_float,
     check_int,
     check_int_list,
+    finish,
     mean_std,
     resolve,
     timer,
 )
+from descentlab.experiments.ray_backend import check_backend, train_all
+from descentlab.problems import data as datasets
 
 __all__ = ["DEFAULTS", "METHODS", "QUICK", "method_configs", "run"]
 
@@ -230,160 +235,166 @@ def run(
         >>> [row["method"] for row in r.rows]  # doctest: +SKIP
         ['none', 'dropout']
     """
-    from sklearn.model_selection import train_test_split
-
-    from descentlab.engine.config import RunConfig
-    from descentlab.experiments.ray_backend import check_backend, train_all
-    from descentlab.problems import data as datasets
-    from descentlab.store import provenance
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
     check_backend(backend, address)
-    n = check_int("n_train", o["n_train"], 10)
-    hid = check_int_list("hidden", o["hidden"])
+    chosen = _check_options(o)
+    small = _small_training_set(o["problem"], o["n_train"])
+    with timer() as elapsed:
+        per, curves = _train_methods(o, chosen, seed, small, store, backend, address)
+        seconds = elapsed()
+    res = ExperimentResult(
+        name="regularization",
+        title=f"Regularization on an overfitting setup ({o['n_train']} digits, wide MLP)",
+        columns=list(_COLUMNS),
+        rows=[_row(m, per[m], o) for m in chosen],
+    )
+    _check_gaps(res, o)
+    res.data = {"curves": curves, "per_seed": per,
+                "descriptions": {m: _describe(m, o) for m in chosen}}  # fmt: skip
+    o["methods"] = chosen
+    return finish(res, quick=quick, seed=seed, options=o, seconds=seconds, notes=_notes(o, small))
+
+
+#: The table's columns.
+_COLUMNS = ("method", "setting", "train_acc", "val_acc", "test_acc", "test_acc_std", "gap",
+            "loss_gap", "steps", "seconds")  # fmt: skip
+
+#: The summary numbers kept per seed, and the curves kept per run.
+_KEPT = ("train/accuracy", "val/accuracy", "test/accuracy", "train/loss", "val/loss",
+         "test/loss", "steps", "wall_time")  # fmt: skip
+_CURVES = ("train/accuracy", "val/accuracy", "train/loss", "val/loss")
+
+
+def _check_options(o: dict[str, Any]) -> list[str]:
+    """Check the options (``o``'s integers and lists converted in place); the methods to run,
+    in table order, ``none`` first."""
+    o["n_train"] = n = check_int("n_train", o["n_train"], 10)
+    o["hidden"] = check_int_list("hidden", o["hidden"])
     check_float("lr", o["lr"])
-    bs = check_int("batch_size", o["batch_size"])
-    n_steps = check_int("steps", o["steps"])
-    every = check_int("eval_every", o["eval_every"])
-    n_seeds = check_int("seeds", o["seeds"])
+    for key in ("batch_size", "steps", "eval_every", "seeds", "patience", "max_translate"):
+        o[key] = check_int(key, o[key])
     chosen = list(o["methods"]) if not isinstance(o["methods"], str) else [o["methods"]]
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise KeyError(f"unknown method(s) {unknown}; valid methods: {', '.join(METHODS)}")
-    chosen = [m for m in METHODS if m in chosen or m == "none"]
-    check_int("patience", o["patience"])
-    check_int("max_translate", o["max_translate"])
     for key in ("l2", "decoupled_wd", "mixup_alpha", "cutmix_alpha", "input_noise",
                 "weight_noise"):  # fmt: skip
         check_float(key, o[key])
     check_float("dropout", o["dropout"], high=1.0, high_open=True)
     check_float("label_smoothing", o["label_smoothing"], high=1.0, high_open=True)
-    if bs > n:
-        raise ValueError(f"batch_size must be <= n_train ({n}), got {bs}")
+    if o["batch_size"] > n:
+        raise ValueError(f"batch_size must be <= n_train ({n}), got {o['batch_size']}")
+    return [m for m in METHODS if m in chosen or m == "none"]
 
-    splits = datasets.load(o["problem"])
+
+def _small_training_set(problem: str, n: int) -> Any:
+    """``problem``'s splits with the training split cut to a stratified subset of ``n``
+    examples (the validation and test splits whole)."""
+    splits = datasets.load(problem)
     if splits.task != "classification" or len(splits.input_shape) != 3:
-        raise ValueError(f"problem must be an image classification dataset, got {o['problem']!r}")
+        raise ValueError(f"problem must be an image classification dataset, got {problem!r}")
     if n >= splits.n_train:
-        raise ValueError(f"n_train must be < {splits.n_train} for {o['problem']!r}, got {n}")
+        raise ValueError(f"n_train must be < {splits.n_train} for {problem!r}, got {n}")
     idx = np.arange(splits.n_train)
     keep, _ = train_test_split(idx, train_size=n, stratify=splits.y_train.numpy(), random_state=0)
     keep = np.sort(keep)
-    small = dataclasses.replace(splits, x_train=splits.x_train[keep], y_train=splits.y_train[keep])
+    return dataclasses.replace(splits, x_train=splits.x_train[keep], y_train=splits.y_train[keep])
+
+
+def _train_methods(
+    o: dict[str, Any], chosen: list[str], seed: int, small: Any, store: Any, backend: str,
+    address: str | None,
+) -> tuple[dict[str, dict[str, list[Any]]], dict[str, list[dict[str, Any]]]]:  # fmt: skip
+    """Train every method with every seed on ``small`` (recorded in ``store``); per method
+    the summary numbers of each seed and each run's learning curves."""
     base = RunConfig(
-        problem=o["problem"], model="digits_mlp", model_options={"hidden": hid},
-        optimizer="adam", hyper={"lr": float(o["lr"])}, batch_size=bs, steps=n_steps,
-        eval_every=every, evaluate_test=True,
+        problem=o["problem"], model="digits_mlp", model_options={"hidden": o["hidden"]},
+        optimizer="adam", hyper={"lr": float(o["lr"])}, batch_size=o["batch_size"],
+        steps=o["steps"], eval_every=o["eval_every"], evaluate_test=True,
     )  # fmt: skip
     configs = method_configs(base, o)
-
+    jobs = [(m, s) for m in chosen for s in range(seed, seed + o["seeds"])]
+    results = train_all(
+        [configs[m].replace(seed=s, name=f"regularization-{m}-seed{s}") for m, s in jobs],
+        store,
+        data=small,
+        backend=backend,
+        address=address,
+    )
     per: dict[str, dict[str, list[Any]]] = {m: {} for m in chosen}
     curves: dict[str, list[dict[str, Any]]] = {m: [] for m in chosen}
-    with timer() as elapsed:
-        jobs = [(m, s) for m in chosen for s in range(seed, seed + n_seeds)]
-        results = train_all(
-            [configs[m].replace(seed=s, name=f"regularization-{m}-seed{s}") for m, s in jobs],
-            store,
-            data=small,
-            backend=backend,
-            address=address,
-        )
-        for (m, _), res in zip(jobs, results, strict=True):
-            summ = res.summary
-            rec = per[m]
-            for key in ("train/accuracy", "val/accuracy", "test/accuracy", "train/loss",
-                        "val/loss", "test/loss", "steps", "wall_time"):  # fmt: skip
-                rec.setdefault(key, []).append(float(summ[key]))
-            curves[m].append({
-                key: {"steps": res.metrics[key].steps, "values": res.metrics[key].values}
-                for key in ("train/accuracy", "val/accuracy", "train/loss", "val/loss")
-            })  # fmt: skip
-        seconds = elapsed()
-
-    rows = []
-    for m in chosen:
-        rec = per[m]
-        gap = [a - b for a, b in zip(rec["train/accuracy"], rec["test/accuracy"], strict=True)]
-        lgap = [b - a for a, b in zip(rec["train/loss"], rec["test/loss"], strict=True)]
-        rows.append({
-            "method": m, "setting": _describe(m, o),
-            "train_acc": mean_std(rec["train/accuracy"])[0],
-            "val_acc": mean_std(rec["val/accuracy"])[0],
-            "test_acc": mean_std(rec["test/accuracy"])[0],
-            "test_acc_std": mean_std(rec["test/accuracy"])[1],
-            "gap": mean_std(gap)[0], "loss_gap": mean_std(lgap)[0],
-            "steps": mean_std(rec["steps"])[0], "seconds": mean_std(rec["wall_time"])[0],
+    for (m, _), res in zip(jobs, results, strict=True):
+        for key in _KEPT:
+            per[m].setdefault(key, []).append(float(res.summary[key]))
+        curves[m].append({
+            key: {"steps": res.metrics[key].steps, "values": res.metrics[key].values}
+            for key in _CURVES
         })  # fmt: skip
-    none = rows[0]
-    others = rows[1:]
-    checks = {
-        "without regularization the wide MLP overfits (train accuracy ~1, test well below)": (
-            none["train_acc"] > 0.99 and none["gap"] > 0.05
-        ),
-    }
-    measured = {
-        next(iter(checks)): {
-            "measured": f"train {none['train_acc']:.3f}, gap {none['gap']:.3f}",
-            "expected": "train > 0.99, gap > 0.05",
-        }
-    }
-    if "early_stopping" in chosen:
-        es = next(r for r in rows if r["method"] == "early_stopping")
-        key = (
-            f"early stopping stops before the end ({es['steps']:.0f} of {n_steps} steps, "
-            f"patience {o['patience']} evaluations)"
-        )
-        checks[key] = es["steps"] < n_steps
-        measured[key] = {"measured": f"{es['steps']:.0f} steps", "expected": f"< {n_steps}"}
-    if others:
-        smaller = [r["method"] for r in others if r["loss_gap"] < none["loss_gap"]]
-        key = f"the regularizers reduce the loss gap vs none ({len(smaller)} of {len(others)})"
-        need = max(1, (2 * len(others) + 2) // 3)
-        checks[key] = len(smaller) >= need
-        measured[key] = {"measured": f"{len(smaller)} of {len(others)}",
-                         "expected": f"≥ {need}"}  # fmt: skip
-        best = max(others, key=lambda r: r["test_acc"])
-        key = f"the best regularizer beats none on test accuracy ({best['method']})"
-        checks[key] = best["test_acc"] > none["test_acc"]
-        measured[key] = {"measured": f"{best['test_acc']:.4f}",
-                         "expected": f"> {none['test_acc']:.4f} (none)"}  # fmt: skip
-    notes = [
-        f"digits_mlp {tuple(hid)} on {n} training digits (stratified subset), Adam lr "
-        f"{o['lr']:g}, batch {bs}, {n_steps} steps, {n_seeds} seed(s); validation "
-        f"({splits.n_val}) and test ({splits.n_test}) splits whole. `gap` = train - test "
-        "accuracy, `loss_gap` = test - train cross-entropy, both on clean data.",
+    return per, curves
+
+
+def _notes(o: dict[str, Any], small: Any) -> list[str]:
+    return [
+        f"digits_mlp {tuple(o['hidden'])} on {o['n_train']} training digits (stratified "
+        f"subset), Adam lr {o['lr']:g}, batch {o['batch_size']}, {o['steps']} steps, "
+        f"{o['seeds']} seed(s); validation ({small.n_val}) and test ({small.n_test}) splits "
+        "whole. `gap` = train - test accuracy, `loss_gap` = test - train cross-entropy, both "
+        "on clean data.",
         "Coupled L2 in Adam is weak and uneven: the penalty's gradient is divided by the "
         "adaptive scale like any gradient, so weights with large gradients are barely decayed. "
         "Decoupled decay (AdamW) shrinks every weight by the same factor per step.",
     ]
-    data = {
-        "curves": curves,
-        "per_seed": per,
-        "descriptions": {m: _describe(m, o) for m in chosen},
-    }
-    config = {"quick": quick, "seed": seed, **o, "hidden": hid, "methods": chosen}
-    return ExperimentResult(
-        name="regularization",
-        title=f"Regularization on an overfitting setup ({n} digits, wide MLP)",
-        columns=[
-            "method",
-            "setting",
-            "train_acc",
-            "val_acc",
-            "test_acc",
-            "test_acc_std",
-            "gap",
-            "loss_gap",
-            "steps",
-            "seconds",
-        ],
-        rows=rows,
-        checks=checks,
-        measured=measured,
-        notes=notes,
-        data=data,
-        config=config,
-        seconds=seconds,
-        provenance=provenance(seed, experiment="regularization"),
+
+
+def _row(m: str, rec: dict[str, list[Any]], o: dict[str, Any]) -> dict[str, Any]:
+    """One method's table row: means over the seeds."""
+    gap = [a - b for a, b in zip(rec["train/accuracy"], rec["test/accuracy"], strict=True)]
+    lgap = [b - a for a, b in zip(rec["train/loss"], rec["test/loss"], strict=True)]
+    return {
+        "method": m, "setting": _describe(m, o),
+        "train_acc": mean_std(rec["train/accuracy"])[0],
+        "val_acc": mean_std(rec["val/accuracy"])[0],
+        "test_acc": mean_std(rec["test/accuracy"])[0],
+        "test_acc_std": mean_std(rec["test/accuracy"])[1],
+        "gap": mean_std(gap)[0], "loss_gap": mean_std(lgap)[0],
+        "steps": mean_std(rec["steps"])[0], "seconds": mean_std(rec["wall_time"])[0],
+    }  # fmt: skip
+
+
+def _check_gaps(res: ExperimentResult, o: dict[str, Any]) -> None:
+    """The lecture's predictions: the plain network overfits, early stopping stops early,
+    most regularizers shrink the loss gap and the best one beats no regularization."""
+    none, others = res.rows[0], res.rows[1:]
+    res.check(
+        "without regularization the wide MLP overfits (train accuracy ~1, test well below)",
+        none["train_acc"] > 0.99 and none["gap"] > 0.05,
+        f"train {none['train_acc']:.3f}, gap {none['gap']:.3f}",
+        "train > 0.99, gap > 0.05",
     )
+    n_steps = o["steps"]
+    es = next((r for r in res.rows if r["method"] == "early_stopping"), None)
+    if es is not None:
+        res.check(
+            f"early stopping stops before the end ({es['steps']:.0f} of {n_steps} steps, "
+            f"patience {o['patience']} evaluations)",
+            es["steps"] < n_steps,
+            f"{es['steps']:.0f} steps",
+            f"< {n_steps}",
+        )
+    if others:
+        smaller = [r["method"] for r in others if r["loss_gap"] < none["loss_gap"]]
+        need = max(1, (2 * len(others) + 2) // 3)
+        res.check(
+            f"the regularizers reduce the loss gap vs none ({len(smaller)} of {len(others)})",
+            len(smaller) >= need,
+            f"{len(smaller)} of {len(others)}",
+            f"≥ {need}",
+        )
+        best = max(others, key=lambda r: r["test_acc"])
+        res.check(
+            f"the best regularizer beats none on test accuracy ({best['method']})",
+            best["test_acc"] > none["test_acc"],
+            f"{best['test_acc']:.4f}",
+            f"> {none['test_acc']:.4f} (none)",
+        )

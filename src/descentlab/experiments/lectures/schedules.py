@@ -38,6 +38,7 @@ References:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -45,14 +46,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from descentlab import optim
+from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     check_float,
     check_int,
+    finish,
     mean_std,
     resolve,
     timer,
 )
+from descentlab.experiments.ray_backend import check_backend, train_all
+from descentlab.problems import landscapes, trajectories
 
 __all__ = ["DEFAULTS", "QUICK", "SCHEDULES", "run", "schedule_specs"]
 
@@ -104,8 +110,6 @@ def schedule_specs(steps: int, final_ratio: float) -> dict[str, str | None]:
 
 
 def _schedule_values(spec: str | None, lr: float, steps: int) -> np.ndarray:
-    from descentlab.engine.config import build_schedule
-
     if spec is None:
         return np.full(steps, lr)
     sched, _ = build_schedule(spec, total_steps=steps)
@@ -115,9 +119,6 @@ def _schedule_values(spec: str | None, lr: float, steps: int) -> np.ndarray:
 def _noisy_quadratic(
     names: Sequence[str], specs: dict[str, str | None], o: dict[str, Any], seed: int
 ) -> dict[str, Any]:
-    from descentlab.engine.config import build_schedule
-    from descentlab.problems import landscapes, trajectories
-
     lr = float(o["quad_lr"])
     steps = int(o["quad_steps"])
     runs = int(o["quad_runs"])
@@ -202,27 +203,47 @@ def run(
         >>> cosine["quad_final_loss"] < floor  # doctest: +SKIP
         True
     """
-    import inspect
-
-    from descentlab import optim
-    from descentlab.engine.config import RunConfig
-    from descentlab.experiments.ray_backend import check_backend, train_all
-    from descentlab.store import provenance
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
     check_backend(backend, address)
-    n_steps = check_int("steps", o["steps"], 5)
+    chosen, hyper = _check_options(o)
+    specs = schedule_specs(o["steps"], o["final_ratio"])
+    with timer() as elapsed:
+        per, curves = _train_schedules(o, chosen, hyper, specs, seed, store, backend, address)
+        quad = _noisy_quadratic(chosen, specs, o, seed)
+        seconds = elapsed()
+    lr_curves = {name: _schedule_values(specs[name], float(o["lr"]), o["steps"]) for name in chosen}
+    res = ExperimentResult(
+        name="schedules",
+        title="Learning-rate schedules: fixed vs step, exponential, 1/t, cosine",
+        columns=list(_COLUMNS),
+        rows=[_row(name, per[name], specs[name], lr_curves[name], quad[name]) for name in chosen],
+    )
+    _check_schedules(res, quad, o)
+    res.data = {"curves": curves, "per_seed": per, "lr": lr_curves, "quadratic": quad}
+    o["schedules"] = chosen
+    notes = _notes(o, hyper, quad["settings"])
+    return finish(res, quick=quick, seed=seed, options=o, seconds=seconds, notes=notes)
+
+
+#: The table's columns.
+_COLUMNS = ("schedule", "spec", "lr_end_ratio", "mean_lr_ratio", "train_loss", "val_acc",
+            "test_acc", "test_acc_std", "late_val_loss_std", "quad_final_loss")  # fmt: skip
+
+
+def _check_options(o: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Check the options (integers and ratios converted in place); the schedules to run, in
+    table order, ``constant`` first, and the optimizer's hyperparameters."""
+    o["steps"] = check_int("steps", o["steps"], 5)
     check_float("lr", o["lr"])
     check_int("batch_size", o["batch_size"])
     check_int("eval_every", o["eval_every"])
-    n_seeds = check_int("seeds", o["seeds"])
-    ratio = check_float("final_ratio", o["final_ratio"], high=1.0, high_open=True)
+    o["seeds"] = check_int("seeds", o["seeds"])
+    check_float("final_ratio", o["final_ratio"], high=1.0, high_open=True)
     chosen = [o["schedules"]] if isinstance(o["schedules"], str) else list(o["schedules"])
     unknown = [s for s in chosen if s not in SCHEDULES]
     if unknown:
         raise KeyError(f"unknown schedule(s) {unknown}; valid: {', '.join(SCHEDULES)}")
-    chosen = [s for s in SCHEDULES if s in chosen or s == "constant"]
     check_float("quad_lr", o["quad_lr"], high=2.0, high_open=True)
     check_int("quad_steps", o["quad_steps"], 5)
     check_int("quad_runs", o["quad_runs"])
@@ -233,128 +254,114 @@ def run(
     if o["momentum"] is not None and "momentum" in inspect.signature(opt_cls).parameters:
         hyper["momentum"] = check_float("momentum", o["momentum"], low=0.0, low_open=False,
                                         high=1.0, high_open=True)  # fmt: skip
-    specs = schedule_specs(n_steps, ratio)
+    return [s for s in SCHEDULES if s in chosen or s == "constant"], hyper
 
+
+def _train_schedules(
+    o: dict[str, Any], chosen: list[str], hyper: dict[str, Any], specs: dict[str, str | None],
+    seed: int, store: Any, backend: str, address: str | None,
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, list[dict[str, Any]]]]:  # fmt: skip
+    """Train every schedule with every seed (recorded in ``store``); per schedule the summary
+    numbers of each seed (with the spread of the validation loss over the last 20 % of the
+    run, ``late_std``) and each run's learning curves."""
+    n_steps = o["steps"]
+    jobs = [(name, s) for name in chosen for s in range(seed, seed + o["seeds"])]
+    configs = [
+        RunConfig(
+            problem=o["problem"], model=o["model"], optimizer=o["optimizer"],
+            hyper=hyper, schedule={} if specs[name] is None else {"lr": specs[name]},
+            batch_size=int(o["batch_size"]), steps=n_steps,
+            eval_every=int(o["eval_every"]), seed=s, name=f"schedules-{name}-seed{s}",
+        )
+        for name, s in jobs
+    ]  # fmt: skip
+    results = train_all(configs, store, backend=backend, address=address)
     per: dict[str, dict[str, list[float]]] = {s: {} for s in chosen}
     curves: dict[str, list[dict[str, Any]]] = {s: [] for s in chosen}
-    with timer() as elapsed:
-        jobs = [(name, s) for name in chosen for s in range(seed, seed + n_seeds)]
-        configs = [
-            RunConfig(
-                problem=o["problem"], model=o["model"], optimizer=o["optimizer"],
-                hyper=hyper, schedule={} if specs[name] is None else {"lr": specs[name]},
-                batch_size=int(o["batch_size"]), steps=n_steps,
-                eval_every=int(o["eval_every"]), seed=s, name=f"schedules-{name}-seed{s}",
-            )
-            for name, s in jobs
-        ]  # fmt: skip
-        results = train_all(configs, store, backend=backend, address=address)
-        for (name, _), res in zip(jobs, results, strict=True):
-            for key in ("train/loss", "val/accuracy", "val/loss", "test/accuracy"):
-                per[name].setdefault(key, []).append(float(res.summary.get(key, math.nan)))
-            per[name].setdefault("diverged", []).append(float(res.status == "diverged"))
-            vl = res.metrics["val/loss"]
-            late = vl.values[vl.steps > 0.8 * n_steps]
-            per[name].setdefault("late_std", []).append(
-                float(np.std(late)) if late.size > 1 else math.nan
-            )
-            curves[name].append({
-                key: {"steps": res.metrics[key].steps, "values": res.metrics[key].values}
-                for key in ("train/loss", "val/accuracy", "val/loss")
-            })  # fmt: skip
-        quad = _noisy_quadratic(chosen, specs, o, seed)
-        seconds = elapsed()
-
-    rows = []
-    for name in chosen:
-        rec = per[name]
-        lrs = _schedule_values(specs[name], float(o["lr"]), n_steps)
-        q = quad[name]
-        rows.append({
-            "schedule": name, "spec": specs[name] or "constant",
-            "lr_end_ratio": float(lrs[-1] / lrs[0]), "mean_lr_ratio": float(lrs.mean() / lrs[0]),
-            "train_loss": mean_std(rec["train/loss"])[0],
-            "val_acc": mean_std(rec["val/accuracy"])[0],
-            "test_acc": mean_std(rec["test/accuracy"])[0],
-            "test_acc_std": mean_std(rec["test/accuracy"])[1],
-            "late_val_loss_std": mean_std(rec["late_std"])[0],
-            "quad_final_loss": float(q[-1]),
+    for (name, _), res in zip(jobs, results, strict=True):
+        for key in ("train/loss", "val/accuracy", "val/loss", "test/accuracy"):
+            per[name].setdefault(key, []).append(float(res.summary.get(key, math.nan)))
+        per[name].setdefault("diverged", []).append(float(res.status == "diverged"))
+        vl = res.metrics["val/loss"]
+        late = vl.values[vl.steps > 0.8 * n_steps]
+        per[name].setdefault("late_std", []).append(
+            float(np.std(late)) if late.size > 1 else math.nan
+        )
+        curves[name].append({
+            key: {"steps": res.metrics[key].steps, "values": res.metrics[key].values}
+            for key in ("train/loss", "val/accuracy", "val/loss")
         })  # fmt: skip
-    const = rows[0]
-    decays = rows[1:]
+    return per, curves
+
+
+def _row(
+    name: str, rec: dict[str, list[float]], spec: str | None, lrs: np.ndarray, q: np.ndarray
+) -> dict[str, Any]:
+    """One schedule's table row: means over the seeds, the rate's shape, the quadratic."""
+    return {
+        "schedule": name, "spec": spec or "constant",
+        "lr_end_ratio": float(lrs[-1] / lrs[0]), "mean_lr_ratio": float(lrs.mean() / lrs[0]),
+        "train_loss": mean_std(rec["train/loss"])[0],
+        "val_acc": mean_std(rec["val/accuracy"])[0],
+        "test_acc": mean_std(rec["test/accuracy"])[0],
+        "test_acc_std": mean_std(rec["test/accuracy"])[1],
+        "late_val_loss_std": mean_std(rec["late_std"])[0],
+        "quad_final_loss": float(q[-1]),
+    }  # fmt: skip
+
+
+def _check_schedules(res: ExperimentResult, quad: dict[str, Any], o: dict[str, Any]) -> None:
+    """The lectures' predictions: the fixed rate hovers at the noisy quadratic's floor, every
+    decay ends below it, the decays bounce less at the end and one of them is best."""
+    const, decays = res.rows[0], res.rows[1:]
     floor = float(quad["floor"])
     tail = max(1, int(o["quad_steps"]) // 5)
     tail_mean = float(np.mean(quad["constant"][-tail:]))
-    checks = {
+    res.check(
         f"constant-lr SGD on the noisy quadratic hovers at its theoretical floor {floor:.3g} "
-        f"(measured {tail_mean:.3g} over the last {tail} steps, within 20 %)": (
-            abs(tail_mean / floor - 1) < 0.2
-        ),
-    }
-    measured = {
-        next(iter(checks)): {"measured": f"{tail_mean:.3g}", "expected": f"{floor:.3g} ± 20 %"}
-    }
-    if decays:
-        below = [r["schedule"] for r in decays if r["quad_final_loss"] < floor]
-        key = f"every decay ends below the constant-lr floor ({len(below)} of {len(decays)})"
-        checks[key] = len(below) == len(decays)
-        measured[key] = {"measured": f"{len(below)} of {len(decays)}",
-                         "expected": f"{len(decays)} of {len(decays)}"}  # fmt: skip
-        quiet = [r["schedule"] for r in decays
-                 if r["late_val_loss_std"] < const["late_val_loss_std"]]  # fmt: skip
-        key = (
-            f"the fixed lr keeps bouncing at the end of training on {o['problem']}: the decays' "
-            f"validation loss fluctuates less over the last 20 % ({len(quiet)} of {len(decays)})"
-        )
-        checks[key] = len(quiet) == len(decays)
-        measured[key] = {"measured": f"{len(quiet)} of {len(decays)} (constant's std "
-                                     f"{const['late_val_loss_std']:.3g})",
-                         "expected": f"{len(decays)} of {len(decays)}"}  # fmt: skip
-        best = max(rows, key=lambda r: r["val_acc"])
-        key = f"a decaying schedule has the best validation accuracy ({best['schedule']})"
-        checks[key] = best["schedule"] != "constant"
-        measured[key] = {"measured": f"{best['schedule']} ({best['val_acc']:.3f})",
-                         "expected": "not constant"}  # fmt: skip
-    notes = [
-        f"{o['problem']} + {o['model']}, {o['optimizer']} ({', '.join(f'{k}={v:g}' for k, v in hyper.items())}), "  # noqa: E501
-        f"batch {o['batch_size']}, {n_steps} steps, {n_seeds} seed(s), same initialisation for "
-        "every schedule. `lr_end_ratio` and `mean_lr_ratio` are the last and the average "
+        f"(measured {tail_mean:.3g} over the last {tail} steps, within 20 %)",
+        abs(tail_mean / floor - 1) < 0.2,
+        f"{tail_mean:.3g}",
+        f"{floor:.3g} ± 20 %",
+    )
+    if not decays:
+        return
+    n = len(decays)
+    below = [r["schedule"] for r in decays if r["quad_final_loss"] < floor]
+    res.check(f"every decay ends below the constant-lr floor ({len(below)} of {n})",
+              len(below) == n, f"{len(below)} of {n}", f"{n} of {n}")  # fmt: skip
+    quiet = [r["schedule"] for r in decays
+             if r["late_val_loss_std"] < const["late_val_loss_std"]]  # fmt: skip
+    res.check(
+        f"the fixed lr keeps bouncing at the end of training on {o['problem']}: the decays' "
+        f"validation loss fluctuates less over the last 20 % ({len(quiet)} of {n})",
+        len(quiet) == n,
+        f"{len(quiet)} of {n} (constant's std {const['late_val_loss_std']:.3g})",
+        f"{n} of {n}",
+    )
+    best = max(res.rows, key=lambda r: r["val_acc"])
+    res.check(
+        f"a decaying schedule has the best validation accuracy ({best['schedule']})",
+        best["schedule"] != "constant",
+        f"{best['schedule']} ({best['val_acc']:.3f})",
+        "not constant",
+    )
+
+
+def _notes(o: dict[str, Any], hyper: dict[str, Any], quad: dict[str, Any]) -> list[str]:
+    rates = ", ".join(f"{k}={v:g}" for k, v in hyper.items())
+    return [
+        f"{o['problem']} + {o['model']}, {o['optimizer']} ({rates}), "
+        f"batch {o['batch_size']}, {o['steps']} steps, {o['seeds']} seed(s), same initialisation "
+        "for every schedule. `lr_end_ratio` and `mean_lr_ratio` are the last and the average "
         "learning rate relative to the initial one; `late_val_loss_std` is the standard "
         "deviation of the validation loss over the evaluations of the last 20 % of the run "
         "(how much the iterate still bounces); `quad_final_loss` is the mean loss of "
-        f"{quad['settings']['runs']} SGD runs on the noisy quadratic (lr "
-        f"{quad['settings']['lr']:g}, sigma {quad['settings']['sigma']:g}, d "
-        f"{quad['settings']['dim']}) after {quad['settings']['steps']} steps.",
+        f"{quad['runs']} SGD runs on the noisy quadratic (lr {quad['lr']:g}, sigma "
+        f"{quad['sigma']:g}, d {quad['dim']}) after {quad['steps']} steps.",
         "A fixed rate large enough to make fast progress early keeps bouncing at the end; the "
         "decays trade some early progress for a quiet finish. How much they gain depends on "
         "the area under the schedule (`mean_lr_ratio`): a decay that is too fast stops learning "
         "early (the finite-horizon face of the Robbins-Monro condition sum(lr) = infinity), "
         "one that is too slow ends as noisy as the fixed rate.",
     ]
-    lr_curves = {name: _schedule_values(specs[name], float(o["lr"]), n_steps) for name in chosen}
-    data = {"curves": curves, "per_seed": per, "lr": lr_curves, "quadratic": quad}
-    config = {"quick": quick, "seed": seed, **o, "schedules": chosen}
-    return ExperimentResult(
-        name="schedules",
-        title="Learning-rate schedules: fixed vs step, exponential, 1/t, cosine",
-        columns=[
-            "schedule",
-            "spec",
-            "lr_end_ratio",
-            "mean_lr_ratio",
-            "train_loss",
-            "val_acc",
-            "test_acc",
-            "test_acc_std",
-            "late_val_loss_std",
-            "quad_final_loss",
-        ],
-        rows=rows,
-        checks=checks,
-        measured=measured,
-        notes=notes,
-        data=data,
-        config=config,
-        seconds=seconds,
-        provenance=provenance(seed, experiment="schedules"),
-    )
