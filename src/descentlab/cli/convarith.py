@@ -1,4 +1,4 @@
-"""``descentlab convarith``: convolution arithmetic of seed 002 from the command line.
+"""``descentlab convarith``: the CNN lecture's convolution arithmetic from the command line.
 
 Examples::
 
@@ -11,6 +11,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from descentlab.problems import convarith as ca
 
 __all__ = ["handler", "register"]
 
@@ -20,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "convarith",
         help="convolution arithmetic: AlexNet's parameters, 1x1 bottleneck, inception block",
-        description="Output shapes and parameter counts of seed 002's networks.",
+        description="Output shapes and parameter counts of the networks of the regularization "
+        "and CNN lecture (AlexNet, the 1x1 bottleneck, GoogLeNet's inception block).",
     )
     p.add_argument("which", choices=["alexnet", "bottleneck", "inception"])
     p.add_argument("--one-gpu", action="store_true", help="alexnet: no two-GPU grouping")
@@ -46,100 +50,97 @@ def _print_table(columns: list[str], rows: list[list[str]]) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Print the table (and write the figure)."""
-    from descentlab.problems import convarith as ca
+    show = {"alexnet": _alexnet, "bottleneck": _bottleneck, "inception": _inception}
+    fig = show[args.which](args)
+    if args.figure:
+        if fig is None:
+            raise ValueError(f"--figure is not available for {args.which!r}")
+        from descentlab.report.figures import save  # matplotlib: only when drawing
 
-    fig = None
-    if args.which == "alexnet":
-        rows = ca.alexnet_table(
-            two_gpu=not args.one_gpu, bias=args.bias, pool_before_fc=args.pool_before_fc
-        )
-        total = sum(r["weights"] for r in rows)
+        print(f"wrote {save(fig, args.figure)}")
+    return 0
+
+
+def _alexnet(args: argparse.Namespace) -> Any:
+    """AlexNet's table; its figure of the weights per layer when ``--figure``."""
+    rows = ca.alexnet_table(
+        two_gpu=not args.one_gpu, bias=args.bias, pool_before_fc=args.pool_before_fc
+    )
+    total = sum(r["weights"] for r in rows)
+    _print_table(
+        ["layer", "in", "out", "weights", "formula", "lecture"],
+        [
+            [
+                r["layer"],
+                "x".join(map(str, r["in_shape"])),
+                "x".join(map(str, r["out_shape"])),
+                f"{r['weights']:,}",
+                r["formula"],
+                r["lecture"] or "-",
+            ]
+            for r in rows
+        ],
+    )
+    fc = sum(r["weights"] for r in rows if r["kind"] == "fc")
+    print(f"total {total:,} weights; fully connected layers {100 * fc / total:.1f} %")
+    if not args.figure:
+        return None
+    from descentlab.report.claim_figures import panel_figure, params_panel
+
+    keys = ("layer", "kind", "weights")
+    layers = [{**{k: r[k] for k in keys}, "lecture": r["lecture"] or "-"} for r in rows]
+    return panel_figure(params_panel, {"arith": {"alexnet": layers}}, width=9.0, height=5.0)
+
+
+def _bottleneck(args: argparse.Namespace) -> None:
+    """What a 1x1 reduction saves before a k x k convolution."""
+    b = ca.bottleneck_savings(args.in_ch, args.out_ch, args.kernel, args.reduce, args.bias)
+    k = args.kernel
+    print(f"direct {k}x{k} conv {args.in_ch} -> {args.out_ch}: {b['direct']:,} weights")
+    print(
+        f"1x1 {args.in_ch} -> {args.reduce}: {b['reduce']:,}; {k}x{k} {args.reduce} -> "
+        f"{args.out_ch}: {b['conv']:,}; together {b['bottleneck']:,}"
+    )
+    print(f"saved {b['saved']:,} weights ({b['ratio']:.2f}x fewer)")
+
+
+def _inception(args: argparse.Namespace) -> Any:
+    """The inception block with and without its 1x1 reductions; its figure when
+    ``--figure``."""
+    with_ = ca.inception_table(True, bias=args.bias)
+    without = ca.inception_table(False, bias=args.bias)
+    for title, rows in (
+        ("GoogLeNet inception (3a), 28x28x192 in:", with_),
+        ("without the 1x1 reductions:", without),
+    ):
+        print(title)
         _print_table(
-            ["layer", "in", "out", "weights", "formula", "lecture"],
+            ["branch", "layer", "in", "out", "kernel", "weights"],
             [
                 [
+                    r["branch"],
                     r["layer"],
-                    "x".join(map(str, r["in_shape"])),
-                    "x".join(map(str, r["out_shape"])),
+                    str(r["in_ch"]),
+                    str(r["out_ch"]),
+                    str(r["kernel"] or "-"),
                     f"{r['weights']:,}",
-                    r["formula"],
-                    r["lecture"] or "-",
                 ]
                 for r in rows
             ],
         )
-        fc = sum(r["weights"] for r in rows if r["kind"] == "fc")
-        print(f"total {total:,} weights; fully connected layers {100 * fc / total:.1f} %")
-        if args.figure:
-            from descentlab.report.claim_figures import panel_figure, params_panel
+        print()
+    if not args.figure:
+        return None
+    from descentlab.report.claim_figures import inception_panel, panel_figure
 
-            data = {
-                "arith": {
-                    "alexnet": [
-                        {
-                            "layer": r["layer"],
-                            "kind": r["kind"],
-                            "weights": r["weights"],
-                            "lecture": r["lecture"] or "-",
-                        }
-                        for r in rows
-                    ]
-                }
-            }
-            fig = panel_figure(params_panel, data, width=9.0, height=5.0)
-    elif args.which == "bottleneck":
-        b = ca.bottleneck_savings(args.in_ch, args.out_ch, args.kernel, args.reduce, args.bias)
-        k = args.kernel
-        print(f"direct {k}x{k} conv {args.in_ch} -> {args.out_ch}: {b['direct']:,} weights")
-        print(
-            f"1x1 {args.in_ch} -> {args.reduce}: {b['reduce']:,}; {k}x{k} {args.reduce} -> "
-            f"{args.out_ch}: {b['conv']:,}; together {b['bottleneck']:,}"
-        )
-        print(f"saved {b['saved']:,} weights ({b['ratio']:.2f}x fewer)")
-    else:
-        with_ = ca.inception_table(True, bias=args.bias)
-        without = ca.inception_table(False, bias=args.bias)
-        for title, rows in (
-            ("GoogLeNet inception (3a), 28x28x192 in:", with_),
-            ("without the 1x1 reductions:", without),
-        ):
-            print(title)
-            _print_table(
-                ["branch", "layer", "in", "out", "kernel", "weights"],
-                [
-                    [
-                        r["branch"],
-                        r["layer"],
-                        str(r["in_ch"]),
-                        str(r["out_ch"]),
-                        str(r["kernel"] or "-"),
-                        f"{r['weights']:,}",
-                    ]
-                    for r in rows
-                ],
-            )
-            print()
-        if args.figure:
-            from descentlab.report.claim_figures import inception_panel, panel_figure
+    def plain(rows: list[dict]) -> list[dict]:
+        return [{k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()} for r in rows]
 
-            def plain(rows: list[dict]) -> list[dict]:
-                return [
-                    {k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()}
-                    for r in rows
-                ]
-
-            data = {
-                "arith": {
-                    "inception": plain(with_),
-                    "naive": plain(without),
-                    "bottleneck": ca.bottleneck_savings(),
-                }
-            }
-            fig = panel_figure(inception_panel, data, width=9.0, height=5.0)
-    if args.figure:
-        if fig is None:
-            raise ValueError(f"--figure is not available for {args.which!r}")
-        from descentlab.report.figures import save
-
-        print(f"wrote {save(fig, args.figure)}")
-    return 0
+    data = {
+        "arith": {
+            "inception": plain(with_),
+            "naive": plain(without),
+            "bottleneck": ca.bottleneck_savings(),
+        }
+    }
+    return panel_figure(inception_panel, data, width=9.0, height=5.0)

@@ -275,36 +275,40 @@ def alexnet_table(
     shape: tuple[int, ...] = (3, h, h)
     rows: list[dict[str, Any]] = []
     for spec in _ALEXNET:
-        row: dict[str, Any] = {"layer": spec["layer"], "kind": spec["kind"], "in_shape": shape}
-        if spec["kind"] == "conv":
-            groups = 2 if (two_gpu and spec["grouped"]) else 1
-            hw = conv_output_shape(shape[1:], spec["k"], spec["s"], spec["p"])
-            out_shape = (spec["out"], *hw)
-            weights = conv_params(spec["in"], spec["out"], spec["k"], bias=bias, groups=groups)
-            formula = f"{spec['k']}*{spec['k']}*{spec['in'] // groups}*{spec['out']}"
-            pool = spec["pool"] and (spec["layer"] != "conv5" or pool_before_fc)
-            pooled = (spec["out"], *conv_output_shape(out_shape[1:], 3, 2)) if pool else out_shape
-            row.update(kernel=spec["k"], stride=spec["s"], padding=spec["p"], groups=groups)
-        else:
-            fan_in = math.prod(shape)
-            out_shape = pooled = (spec["out"],)
-            weights = linear_params(fan_in, spec["out"], bias=bias)
-            formula = f"{fan_in}*{spec['out']}"
-            pool = False
-            row.update(kernel=None, stride=None, padding=None, groups=1)
+        row = _alexnet_layer(spec, shape, two_gpu, bias, pool_before_fc)
         if lecture_config:
-            formula = spec["formula"]
-        row.update(
-            out_shape=out_shape,
-            pool=pool,
-            pooled_shape=pooled,
-            weights=weights,
-            formula=formula,
-            lecture=spec["lecture"] if lecture_config else None,
-        )
+            row["formula"] = spec["formula"]
+        row["lecture"] = spec["lecture"] if lecture_config else None
         rows.append(row)
-        shape = pooled
+        shape = row["pooled_shape"]
     return rows
+
+
+def _alexnet_layer(
+    spec: dict[str, Any], shape: tuple[int, ...], two_gpu: bool, bias: bool, pool_before_fc: bool
+) -> dict[str, Any]:
+    """One row of :func:`alexnet_table` (without ``lecture``) for the layer ``spec`` reading
+    a map of ``shape``."""
+    row: dict[str, Any] = {"layer": spec["layer"], "kind": spec["kind"], "in_shape": shape}
+    if spec["kind"] == "conv":
+        groups = 2 if (two_gpu and spec["grouped"]) else 1
+        hw = conv_output_shape(shape[1:], spec["k"], spec["s"], spec["p"])
+        out_shape: tuple[int, ...] = (spec["out"], *hw)
+        weights = conv_params(spec["in"], spec["out"], spec["k"], bias=bias, groups=groups)
+        formula = f"{spec['k']}*{spec['k']}*{spec['in'] // groups}*{spec['out']}"
+        pool = spec["pool"] and (spec["layer"] != "conv5" or pool_before_fc)
+        pooled = (spec["out"], *conv_output_shape(out_shape[1:], 3, 2)) if pool else out_shape
+        row.update(kernel=spec["k"], stride=spec["s"], padding=spec["p"], groups=groups)
+    else:
+        fan_in = math.prod(shape)
+        out_shape = pooled = (spec["out"],)
+        weights = linear_params(fan_in, spec["out"], bias=bias)
+        formula = f"{fan_in}*{spec['out']}"
+        pool = False
+        row.update(kernel=None, stride=None, padding=None, groups=1)
+    row.update(out_shape=out_shape, pool=pool, pooled_shape=pooled, weights=weights,
+               formula=formula)  # fmt: skip
+    return row
 
 
 def bottleneck_savings(

@@ -40,6 +40,7 @@ lags the other way.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -47,13 +48,19 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from descentlab import optim, schedules
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     check_float,
     check_int,
+    finish,
+    flat_params,
     resolve,
     timer,
 )
+from descentlab.problems import data as datasets
+from descentlab.problems import landscapes, trajectories
+from descentlab.problems import models as model_zoo
 
 __all__ = ["DEFAULTS", "QUICK", "lockstep", "predicted_gap", "run"]
 
@@ -105,10 +112,6 @@ def predicted_gap(
     return np.multiply.outer(factor, d) if ks.ndim else factor * d
 
 
-def _flat(model: nn.Module) -> Tensor:
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
 def lockstep(
     model: nn.Module,
     x: Tensor,
@@ -156,53 +159,29 @@ def lockstep(
         >>> bool(out["max_diff"][:11].max() < 1e-12 < out["max_diff"][11])
         True
     """
-    from descentlab import optim, schedules
-
     models = {"torch": copy.deepcopy(model), "velocity": copy.deepcopy(model)}
     opts = {f: optim.Momentum(models[f].parameters(), lr=lr, momentum=momentum, form=f)
             for f in models}  # fmt: skip
     scheds = {f: (schedules.Scheduler(opts[f], {"lr": schedule}) if schedule is not None
                   else None) for f in models}  # fmt: skip
-    n = int(x.shape[0])
-    gen = torch.Generator().manual_seed(int(seed))
-    xs, ys, pos = x, y, n
-    max_diff = [float((_flat(models["torch"]) - _flat(models["velocity"])).abs().max())]
+    batches = _batches(x, y, batch_size, steps, seed)
+    max_diff = [_max_diff(models)]
     norms: dict[str, list[float]] = {"torch": [], "velocity": []}
     lrs: list[float] = []
     updates: list[Tensor] = []
     ev: dict[str, Any] = {"steps": [], "train_loss": {f: [] for f in models},
                           "val_acc": {f: [] for f in models}}  # fmt: skip
-
-    @torch.no_grad()
-    def evaluate(step: int) -> None:
-        ev["steps"].append(step)
-        for f, m in models.items():
-            ev["train_loss"][f].append(float(F.cross_entropy(m(x), y)))
-            if x_val is not None:
-                ev["val_acc"][f].append(float((m(x_val).argmax(-1) == y_val).double().mean()))
-
-    evaluate(0)
-    for t in range(steps):
-        if pos + batch_size > n:
-            perm = torch.randperm(n, generator=gen)
-            xs, ys, pos = x[perm], y[perm], 0
-        xb, yb = xs[pos : pos + batch_size], ys[pos : pos + batch_size]
-        pos += batch_size
+    _evaluate(ev, 0, models, x, y, x_val, y_val)
+    for t, (xb, yb) in enumerate(batches):
         lrs.append(float(opts["torch"].param_groups[0]["lr"]))
         for f, m in models.items():
-            before = _flat(m)
-            opts[f].zero_grad(set_to_none=True)
-            F.cross_entropy(m(xb), yb).backward()
-            opts[f].step()
-            if scheds[f] is not None:
-                scheds[f].step()
-            delta = _flat(m) - before
+            delta = _step(m, opts[f], scheds[f], xb, yb)
             norms[f].append(float(delta.norm()))
             if f == "torch":
                 updates.append(delta)
-        max_diff.append(float((_flat(models["torch"]) - _flat(models["velocity"])).abs().max()))
+        max_diff.append(_max_diff(models))
         if (t + 1) % eval_every == 0 or t + 1 == steps:
-            evaluate(t + 1)
+            _evaluate(ev, t + 1, models, x, y, x_val, y_val)
     return {
         "max_diff": np.asarray(max_diff),
         "update_norm": {f: np.asarray(v) for f, v in norms.items()},
@@ -213,10 +192,51 @@ def lockstep(
     }
 
 
-def _ravine(o: dict[str, Any], gamma: float, momentum: float) -> dict[str, Any]:
-    from descentlab import schedules
-    from descentlab.problems import landscapes, trajectories
+def _batches(
+    x: Tensor, y: Tensor, batch_size: int, steps: int, seed: int
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """``steps`` mini-batches, a fresh permutation of the examples each epoch (seeded)."""
+    n = int(x.shape[0])
+    gen = torch.Generator().manual_seed(int(seed))
+    xs, ys, pos = x, y, n
+    for _ in range(steps):
+        if pos + batch_size > n:
+            perm = torch.randperm(n, generator=gen)
+            xs, ys, pos = x[perm], y[perm], 0
+        yield xs[pos : pos + batch_size], ys[pos : pos + batch_size]
+        pos += batch_size
 
+
+def _max_diff(models: dict[str, nn.Module]) -> float:
+    """max |theta_torch - theta_velocity| over all weights."""
+    return float((flat_params(models["torch"]) - flat_params(models["velocity"])).abs().max())
+
+
+def _step(model: nn.Module, opt: Any, sched: Any, xb: Tensor, yb: Tensor) -> Tensor:
+    """One update of ``model`` on a batch (then the scheduler's step); the update vector."""
+    before = flat_params(model)
+    opt.zero_grad(set_to_none=True)
+    F.cross_entropy(model(xb), yb).backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return flat_params(model) - before
+
+
+@torch.no_grad()
+def _evaluate(
+    ev: dict[str, Any], step: int, models: dict[str, nn.Module], x: Tensor, y: Tensor,
+    x_val: Tensor | None, y_val: Tensor | None,
+) -> None:  # fmt: skip
+    """Record both models' full-batch training loss (and validation accuracy) at ``step``."""
+    ev["steps"].append(step)
+    for f, m in models.items():
+        ev["train_loss"][f].append(float(F.cross_entropy(m(x), y)))
+        if x_val is not None:
+            ev["val_acc"][f].append(float((m(x_val).argmax(-1) == y_val).double().mean()))
+
+
+def _ravine(o: dict[str, Any], gamma: float, momentum: float) -> dict[str, Any]:
     f = landscapes.get("ravine")
     steps = int(o["ravine_steps"])
     decay = steps // 3
@@ -274,125 +294,179 @@ def run(
         >>> r.row(momentum=0.9, schedule="step")["max_diff_before"] < 1e-12  # doctest: +SKIP
         True
     """
-    from descentlab import schedules
-    from descentlab.problems import data as datasets
-    from descentlab.problems import models as model_zoo
-    from descentlab.store import provenance
-
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
     seed = check_int("seed", seed, 0)
+    v = _check_options(o)
+    mus, gam, n_steps = v["momenta"], v["gamma"], v["steps"]
+    splits, base_model = _data_and_model(o["problem"], v, seed)
+    decay = n_steps // 2
+    with timer() as elapsed:
+        runs = _lockstep_runs(base_model, splits, v, decay, seed)
+        ravine = _ravine(o, gam, mus[0])
+        seconds = elapsed()
+    res = ExperimentResult(
+        name="momentum_forms",
+        title="Momentum with lr inside (velocity) vs outside (torch) the buffer",
+        columns=list(_COLUMNS),
+        rows=[_row(r, decay, gam, n_steps) for r in runs],
+    )
+    _check_forms(res)
+    res.data = {"decay_at": decay, "runs": [_run_data(r, decay, gam, n_steps) for r in runs],
+                "ravine": ravine}  # fmt: skip
+    notes = _notes(o["problem"], v, decay)
+    options = {**o, "momenta": mus, "decay_at": decay}
+    return finish(res, quick=quick, seed=seed, options=options, seconds=seconds, notes=notes)
+
+
+#: The table's columns.
+_COLUMNS = ("momentum", "schedule", "lr", "max_diff_before", "diff_1_after", "predicted_1_after",
+            "k", "diff_k_after", "predicted_k_after", "extra_old_steps", "step_ratio_after",
+            "max_diff_end", "relative_diff_end", "train_loss_torch", "train_loss_velocity",
+            "val_acc_torch", "val_acc_velocity")  # fmt: skip
+
+
+def _check_options(o: dict[str, Any]) -> dict[str, Any]:
+    """The options checked: ``momenta``, ``eff``, ``gamma``, ``steps``, ``bs``, ``every``,
+    ``hidden``."""
     mus = o["momenta"] if isinstance(o["momenta"], list | tuple) else [o["momenta"]]
     if not mus:
         raise ValueError("momenta must hold at least one value, got []")
     mus = [check_float("momenta", m, low=0.0, low_open=True, high=1.0, high_open=True)
            for m in mus]  # fmt: skip
-    eff = check_float("effective_lr", o["effective_lr"])
-    gam = check_float("gamma", o["gamma"], high=1.0, high_open=True)
-    n_steps = check_int("steps", o["steps"], 4)
-    bs = check_int("batch_size", o["batch_size"])
-    every = check_int("eval_every", o["eval_every"])
+    v = {
+        "momenta": mus,
+        "eff": check_float("effective_lr", o["effective_lr"]),
+        "gamma": check_float("gamma", o["gamma"], high=1.0, high_open=True),
+        "steps": check_int("steps", o["steps"], 4),
+        "bs": check_int("batch_size", o["batch_size"]),
+        "every": check_int("eval_every", o["eval_every"]),
+    }
     check_int("ravine_steps", o["ravine_steps"], 3)
     check_float("ravine_lr", o["ravine_lr"])
-    hid = check_int("hidden", o["hidden"])
-    splits = datasets.load(o["problem"])
+    v["hidden"] = check_int("hidden", o["hidden"])
+    return v
+
+
+def _data_and_model(problem: str, v: dict[str, Any], seed: int) -> tuple[Any, nn.Module]:
+    """The classification problem's splits and the MLP both forms start from (float64)."""
+    splits = datasets.load(problem)
     if splits.task != "classification":
-        raise ValueError(f"problem must be a classification dataset, got {o['problem']!r}")
-    x, y = splits.x_train.double(), splits.y_train
-    xv, yv = splits.x_val.double(), splits.y_val
-    if bs > x.shape[0]:
-        raise ValueError(f"batch_size must be <= {x.shape[0]}, got {bs}")
-    decay = n_steps // 2
+        raise ValueError(f"problem must be a classification dataset, got {problem!r}")
+    if v["bs"] > splits.x_train.shape[0]:
+        raise ValueError(f"batch_size must be <= {splits.x_train.shape[0]}, got {v['bs']}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         base_model = model_zoo.build(
-            "mlp", input_shape=splits.input_shape, n_outputs=splits.n_outputs, hidden=hid
+            "mlp", input_shape=splits.input_shape, n_outputs=splits.n_outputs, hidden=v["hidden"]
         ).double()
+    return splits, base_model
 
-    runs: list[dict[str, Any]] = []
-    with timer() as elapsed:
-        cases = [(mu, "step") for mu in mus] + [(mus[0], "cosine")]
-        for mu, kind in cases:
-            lr = eff * (1.0 - mu)
-            sched = (schedules.multistep([decay], gamma=gam) if kind == "step"
-                     else schedules.cosine(n_steps))  # fmt: skip
-            out = lockstep(base_model, x, y, momentum=mu, lr=lr, schedule=sched, steps=n_steps,
-                           batch_size=bs, eval_every=every, seed=seed, x_val=xv,
-                           y_val=yv)  # fmt: skip
-            runs.append({**out, "momentum": mu, "schedule": kind, "lr": lr})
-        ravine = _ravine(o, gam, mus[0])
-        seconds = elapsed()
 
-    rows = []
-    for r in runs:
-        mu, md = r["momentum"], r["max_diff"]
-        scale = float(np.max(np.abs(_flat(r["models"]["torch"]).numpy())))
-        row: dict[str, Any] = {"momentum": mu, "schedule": r["schedule"], "lr": r["lr"]}
-        if r["schedule"] == "step":
-            k_char = max(1, min(round(1.0 / (1.0 - mu)), n_steps - decay))
-            last = r["torch_updates"][decay - 1]
-            pred1 = float(np.abs(predicted_gap(last, mu, gam, 1)).max())
-            predk = float(np.abs(predicted_gap(last, mu, gam, k_char)).max())
-            row.update({
-                "max_diff_before": float(md[: decay + 1].max()),
-                "diff_1_after": float(md[decay + 1]), "predicted_1_after": pred1,
-                "k": k_char, "diff_k_after": float(md[decay + k_char]),
-                "predicted_k_after": predk,
-                "extra_old_steps": (1.0 - gam) * mu / (1.0 - mu),
-                "step_ratio_after": float(r["update_norm"]["velocity"][decay]
-                                          / r["update_norm"]["torch"][decay]),
-            })  # fmt: skip
-        else:
-            row.update({"max_diff_before": None, "diff_1_after": None, "predicted_1_after": None,
-                        "k": None, "diff_k_after": None, "predicted_k_after": None,
-                        "extra_old_steps": None, "step_ratio_after": None})  # fmt: skip
-        ev = r["eval"]
+def _lockstep_runs(
+    base_model: nn.Module, splits: Any, v: dict[str, Any], decay: int, seed: int
+) -> list[dict[str, Any]]:
+    """:func:`lockstep` for every momentum under the step decay, and for the first one
+    under cosine annealing, at the rate ``effective_lr (1 - mu)``."""
+    x, y = splits.x_train.double(), splits.y_train
+    xv, yv = splits.x_val.double(), splits.y_val
+    runs = []
+    cases = [(mu, "step") for mu in v["momenta"]] + [(v["momenta"][0], "cosine")]
+    for mu, kind in cases:
+        lr = v["eff"] * (1.0 - mu)
+        sched = (schedules.multistep([decay], gamma=v["gamma"]) if kind == "step"
+                 else schedules.cosine(v["steps"]))  # fmt: skip
+        out = lockstep(base_model, x, y, momentum=mu, lr=lr, schedule=sched, steps=v["steps"],
+                       batch_size=v["bs"], eval_every=v["every"], seed=seed, x_val=xv,
+                       y_val=yv)  # fmt: skip
+        runs.append({**out, "momentum": mu, "schedule": kind, "lr": lr})
+    return runs
+
+
+def _row(r: dict[str, Any], decay: int, gam: float, n_steps: int) -> dict[str, Any]:
+    """One run's table row: the differences before and after the decay against the
+    prediction (step decay only), and both forms' outcome."""
+    mu, md = r["momentum"], r["max_diff"]
+    scale = float(np.max(np.abs(flat_params(r["models"]["torch"]).numpy())))
+    row: dict[str, Any] = {"momentum": mu, "schedule": r["schedule"], "lr": r["lr"]}
+    if r["schedule"] == "step":
+        k_char = max(1, min(round(1.0 / (1.0 - mu)), n_steps - decay))
+        last = r["torch_updates"][decay - 1]
+        pred1 = float(np.abs(predicted_gap(last, mu, gam, 1)).max())
+        predk = float(np.abs(predicted_gap(last, mu, gam, k_char)).max())
         row.update({
-            "max_diff_end": float(md[-1]), "relative_diff_end": float(md[-1]) / scale,
-            "train_loss_torch": ev["train_loss"]["torch"][-1],
-            "train_loss_velocity": ev["train_loss"]["velocity"][-1],
-            "val_acc_torch": ev["val_acc"]["torch"][-1],
-            "val_acc_velocity": ev["val_acc"]["velocity"][-1],
+            "max_diff_before": float(md[: decay + 1].max()),
+            "diff_1_after": float(md[decay + 1]), "predicted_1_after": pred1,
+            "k": k_char, "diff_k_after": float(md[decay + k_char]),
+            "predicted_k_after": predk,
+            "extra_old_steps": (1.0 - gam) * mu / (1.0 - mu),
+            "step_ratio_after": float(r["update_norm"]["velocity"][decay]
+                                      / r["update_norm"]["torch"][decay]),
         })  # fmt: skip
-        rows.append(row)
+    else:
+        row.update(dict.fromkeys(_COLUMNS[3:11]))
+    ev = r["eval"]
+    row.update({
+        "max_diff_end": float(md[-1]), "relative_diff_end": float(md[-1]) / scale,
+        "train_loss_torch": ev["train_loss"]["torch"][-1],
+        "train_loss_velocity": ev["train_loss"]["velocity"][-1],
+        "val_acc_torch": ev["val_acc"]["torch"][-1],
+        "val_acc_velocity": ev["val_acc"]["velocity"][-1],
+    })  # fmt: skip
+    return row
 
-    step_rows = [r for r in rows if r["schedule"] == "step"]
-    checks = {
-        "the two forms are identical before the decay (max |diff| < 1e-12, float64)": all(
-            r["max_diff_before"] < 1e-12 for r in step_rows
-        ),
-        "they differ after the decay (max |diff| > 1e-4 within 1/(1 - mu) steps)": all(
-            max(r["diff_1_after"], r["diff_k_after"]) > 1e-4 for r in step_rows
-        ),
-        "the first step after the decay matches the prediction (1-gamma) mu |Delta| (10 %)": all(
-            abs(r["diff_1_after"] / r["predicted_1_after"] - 1) < 0.1 for r in step_rows
-        ),
-        "the velocity form's first step after the decay is several times the torch form's "
-        "(> 3x)": all(r["step_ratio_after"] > 3 for r in step_rows),
-        "higher momentum, larger gap after the decay": (
-            len(step_rows) < 2 or step_rows[-1]["diff_k_after"] > step_rows[0]["diff_k_after"]
-        ),
-    }
+
+def _check_forms(res: ExperimentResult) -> None:
+    """Equal before the decay, apart after it by the predicted amount, the velocity form's
+    larger step, and a larger gap with higher momentum."""
+    step_rows = [r for r in res.rows if r["schedule"] == "step"]
     before = max(r["max_diff_before"] for r in step_rows)
     after = min(max(r["diff_1_after"], r["diff_k_after"]) for r in step_rows)
     pred = max(abs(r["diff_1_after"] / r["predicted_1_after"] - 1) for r in step_rows)
     ratio = min(r["step_ratio_after"] for r in step_rows)
-    measured = dict(zip(checks, [
-        {"measured": f"max |diff| {before:.1e}", "expected": "< 1e-12"},
-        {"measured": f"min over momenta {after:.2g}", "expected": "> 1e-4"},
-        {"measured": f"worst {100 * pred:.1f} % off", "expected": "< 10 %"},
-        {"measured": f"≥ {ratio:.2f}x", "expected": "> 3x"},
-        {"measured": " < ".join(f"{r['diff_k_after']:.3g}" for r in step_rows),
-         "expected": "increasing with momentum"},
-    ], strict=True))  # fmt: skip
-    notes = [
-        f"{o['problem']} MLP ({hid} hidden), float64, both forms from the same weights on the "
-        f"same mini-batches (batch {bs}), {n_steps} steps, lr = {eff:g} (1 - mu), multiplied "
-        f"by {gam:g} at step {decay} (`step`), or cosine-annealed to 0 (`cosine`). `diff_*` "
-        "are max |theta_torch - theta_velocity| over all weights, one and k = 1/(1 - mu) steps "
-        "(at most to the end of the run) after the decay; `predicted_*` the first-order "
-        "theory (1 - gamma) |Delta_{s-1}| mu (1 - mu^k) / (1 - mu) from the last update before "
-        "the decay; `extra_old_steps` is "
-        "how many old-sized steps further the velocity form travels in the limit.",
+    res.check("the two forms are identical before the decay (max |diff| < 1e-12, float64)",
+              all(r["max_diff_before"] < 1e-12 for r in step_rows),
+              f"max |diff| {before:.1e}", "< 1e-12")  # fmt: skip
+    res.check("they differ after the decay (max |diff| > 1e-4 within 1/(1 - mu) steps)",
+              all(max(r["diff_1_after"], r["diff_k_after"]) > 1e-4 for r in step_rows),
+              f"min over momenta {after:.2g}", "> 1e-4")  # fmt: skip
+    res.check(
+        "the first step after the decay matches the prediction (1-gamma) mu |Delta| (10 %)",
+        all(abs(r["diff_1_after"] / r["predicted_1_after"] - 1) < 0.1 for r in step_rows),
+        f"worst {100 * pred:.1f} % off",
+        "< 10 %",
+    )
+    res.check("the velocity form's first step after the decay is several times the torch "
+              "form's (> 3x)", all(r["step_ratio_after"] > 3 for r in step_rows),
+              f"≥ {ratio:.2f}x", "> 3x")  # fmt: skip
+    res.check(
+        "higher momentum, larger gap after the decay",
+        len(step_rows) < 2 or step_rows[-1]["diff_k_after"] > step_rows[0]["diff_k_after"],
+        " < ".join(f"{r['diff_k_after']:.3g}" for r in step_rows),
+        "increasing with momentum",
+    )
+
+
+def _run_data(r: dict[str, Any], decay: int, gam: float, n_steps: int) -> dict[str, Any]:
+    """One run's curves for the figure (the predicted gap after a step decay)."""
+    predicted = None
+    if r["schedule"] == "step":
+        gaps = predicted_gap(r["torch_updates"][decay - 1], r["momentum"], gam,
+                             np.arange(1, n_steps - decay + 1))  # fmt: skip
+        predicted = np.abs(gaps).max(1)
+    keys = ("momentum", "schedule", "lr", "max_diff", "update_norm", "lrs", "eval")
+    return {**{k: r[k] for k in keys}, "predicted": predicted}
+
+
+def _notes(problem: str, v: dict[str, Any], decay: int) -> list[str]:
+    return [
+        f"{problem} MLP ({v['hidden']} hidden), float64, both forms from the same weights on "
+        f"the same mini-batches (batch {v['bs']}), {v['steps']} steps, lr = {v['eff']:g} "
+        f"(1 - mu), multiplied by {v['gamma']:g} at step {decay} (`step`), or cosine-annealed "
+        "to 0 (`cosine`). `diff_*` are max |theta_torch - theta_velocity| over all weights, one "
+        "and k = 1/(1 - mu) steps (at most to the end of the run) after the decay; "
+        "`predicted_*` the first-order theory (1 - gamma) |Delta_{s-1}| mu (1 - mu^k) / (1 - mu) "
+        "from the last update before the decay; `extra_old_steps` is how many old-sized steps "
+        "further the velocity form travels in the limit.",
         "When it matters: after a sudden rate drop with high momentum the velocity form keeps "
         "moving at the old speed for about 1/(1 - mu) steps (torch's form slows down at once), "
         "which can undo part of the decay's benefit or, with a large drop, overshoot; with a "
@@ -404,63 +478,3 @@ def run(
         "Papers and code written in one form are reproduced in the other only at a constant "
         "rate.",
     ]
-    data = {
-        "decay_at": decay,
-        "runs": [
-            {
-                "momentum": r["momentum"],
-                "schedule": r["schedule"],
-                "lr": r["lr"],
-                "max_diff": r["max_diff"],
-                "update_norm": r["update_norm"],
-                "lrs": r["lrs"],
-                "eval": r["eval"],
-                "predicted": (
-                    predicted_gap(
-                        r["torch_updates"][decay - 1],
-                        r["momentum"],
-                        gam,
-                        np.arange(1, n_steps - decay + 1),
-                    )
-                    .__abs__()
-                    .max(1)
-                    if r["schedule"] == "step"
-                    else None
-                ),
-            }
-            for r in runs
-        ],
-        "ravine": ravine,
-    }
-    config = {"quick": quick, "seed": seed, **o, "momenta": mus, "decay_at": decay}
-    return ExperimentResult(
-        name="momentum_forms",
-        title="Momentum with lr inside (velocity) vs outside (torch) the buffer",
-        columns=[
-            "momentum",
-            "schedule",
-            "lr",
-            "max_diff_before",
-            "diff_1_after",
-            "predicted_1_after",
-            "k",
-            "diff_k_after",
-            "predicted_k_after",
-            "extra_old_steps",
-            "step_ratio_after",
-            "max_diff_end",
-            "relative_diff_end",
-            "train_loss_torch",
-            "train_loss_velocity",
-            "val_acc_torch",
-            "val_acc_velocity",
-        ],
-        rows=rows,
-        checks=checks,
-        measured=measured,
-        notes=notes,
-        data=data,
-        config=config,
-        seconds=seconds,
-        provenance=provenance(seed, experiment="momentum_forms"),
-    )
