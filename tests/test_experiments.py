@@ -497,7 +497,7 @@ def test_result_tables_and_formatting():
         ("regularization", {"batch_size": 500}, "batch_size must be <= n_train"),
         ("schedules", {"final_ratio": 2.0}, "final_ratio must be"),
         ("momentum_forms", {"gamma": 1.5}, "gamma must be"),
-        ("momentum_forms", {"momenta": []}, "momenta must hold"),
+        ("momentum_forms", {"momenta": []}, "momenta must be a non-empty list"),
         ("sharpness", {"bogus": 1}, "unknown option"),
     ],
 )

@@ -40,6 +40,7 @@ References:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -48,20 +49,24 @@ from scipy.stats import spearmanr
 from torch import Tensor
 
 from descentlab import optim
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    check_choice,
-    check_float,
-    check_int,
-    check_int_list,
-    finish,
-    resolve,
-    timer,
+from descentlab.constraints import (
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    ListOf,
+    Options,
+    check,
+    invalid,
+    validate,
 )
+from descentlab.experiments.lectures._common import ExperimentResult, finish, resolve, timer
 from descentlab.problems import data as datasets
 from descentlab.problems.data import regression_true_fn, sample_regression
 
 __all__ = [
+    "CONSTRAINTS",
     "DEFAULTS",
     "FORMULAS",
     "QUICK",
@@ -148,7 +153,7 @@ def decompose(
         raise ValueError(
             f"predictions must have shape (R, M) with M = len(f_true) = {f.shape[0]}, got {p.shape}"
         )
-    sigma = check_float("noise_std", noise_std, low=0.0, low_open=False)
+    sigma = check("noise_std", noise_std, NONNEGATIVE)
     r = p.shape[0]
     if r < 2:
         raise ValueError(f"predictions must hold at least 2 refits, got {r}")
@@ -192,7 +197,7 @@ def fit_polynomials(xs: Tensor, ys: Tensor, degree: int, x_eval: Tensor) -> Tens
         >>> fit_polynomials(xs, 2 * xs**2 - 1, 2, torch.tensor([0.5])).round(decimals=6)
         tensor([[-0.5000]], dtype=torch.float64)
     """
-    degree = check_int("degree", degree, 0)
+    degree = check("degree", degree, NONNEGATIVE_INT)
     xs64 = np.asarray(xs, dtype=np.float64)
     ys64 = np.asarray(ys, dtype=np.float64)
     v_eval = np.polynomial.legendre.legvander(np.asarray(x_eval, dtype=np.float64), degree)
@@ -243,8 +248,8 @@ def fit_mlps(
         >>> fit_mlps(xs, torch.sin(3 * xs), 8, torch.zeros(3), steps=20).shape
         torch.Size([2, 3])
     """
-    width = check_int("width", width)
-    steps = check_int("steps", steps)
+    width = check("width", width, POSITIVE_INT)
+    steps = check("steps", steps, POSITIVE_INT)
     r = xs.shape[0]
     g = torch.Generator().manual_seed(int(seed))
     dt = torch.float64
@@ -304,7 +309,7 @@ def poly_theory(
         >>> round(poly_theory(x, x**3, 1, x, x**3, noise_std=1.0)["variance"], 12)  # 2 / 10
         0.2
     """
-    degree = check_int("degree", degree, 0)
+    degree = check("degree", degree, NONNEGATIVE_INT)
     v = np.polynomial.legendre.legvander(np.asarray(x_design, dtype=np.float64), degree)
     ve = np.polynomial.legendre.legvander(np.asarray(x_eval, dtype=np.float64), degree)
     beta, *_ = np.linalg.lstsq(v, np.asarray(f_design, dtype=np.float64), rcond=None)
@@ -392,7 +397,7 @@ def run(
         True
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
+    seed = check("seed", seed, NONNEGATIVE_INT, owner="bias_variance")
     v = _check_options(o, quick)
     kind, layout, sampling, sigma = v["kind"], v["layout"], v["sampling"], v["sigma"]
     f, x_grid, f_grid, targets = _test_points(o["fn"], v, seed)
@@ -432,34 +437,42 @@ def _test_points(fn: str, v: dict[str, Any], seed: int) -> tuple[Any, Tensor, Te
     return f, x_grid, f_grid, f_grid + v["sigma"] * noise
 
 
+#: What each option must be (``sizes``: degrees >= 0 or widths >= 1, increasing; ``lr`` and
+#: ``steps`` only train the MLPs).
+CONSTRAINTS: dict[str, list[Any]] = {
+    "model": [Options("poly", "mlp")],
+    "n_train": [Interval(Integral, 2, None)],
+    "design": [Options("fixed", "random")],
+    "replicates": [Interval(Integral, 2, None)],
+    "resample": [Options("fresh", "bootstrap")],
+    "n_test": [POSITIVE_INT],
+    "n_fits_shown": [NONNEGATIVE_INT],
+    "noise_std": [NONNEGATIVE],
+}
+
+
 def _check_options(o: dict[str, Any], quick: bool) -> dict[str, Any]:
     """The options checked (``o["sizes"]`` filled in when None): ``kind``, ``sizes``, ``n``,
     ``layout``, ``reps``, ``sampling``, ``m``, ``n_show``, ``sigma``."""
-    kind = check_choice("model", o["model"], ("poly", "mlp"))
+    c = validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="bias_variance")
+    kind, n = c["model"], c["n_train"]
     if o["sizes"] is None:
         o["sizes"] = (_QUICK_SIZES if quick else _DEFAULT_SIZES)[kind]
-    size_list = check_int_list("sizes", o["sizes"], 0 if kind == "poly" else 1)
-    if len(size_list) < 2 or sorted(set(size_list)) != size_list:
-        raise ValueError(f"sizes must be at least two increasing values, got {o['sizes']!r}")
-    n = check_int("n_train", o["n_train"], 2)
+    least = NONNEGATIVE_INT if kind == "poly" else POSITIVE_INT
+    size_list = check("sizes", o["sizes"], ListOf(least, min_len=2), owner="bias_variance")
+    if sorted(set(size_list)) != size_list:
+        raise invalid("sizes", "increasing", o["sizes"], owner="bias_variance")
     if kind == "poly" and size_list[-1] + 1 > n:
         raise ValueError(
             f"a degree-{size_list[-1]} polynomial needs n_train >= {size_list[-1] + 1}, got {n}"
         )
-    v = {
-        "kind": kind, "sizes": size_list, "n": n,
-        "layout": check_choice("design", o["design"], ("fixed", "random")),
-        "reps": check_int("replicates", o["replicates"], 2),
-        "sampling": check_choice("resample", o["resample"], ("fresh", "bootstrap")),
-        "m": check_int("n_test", o["n_test"]),
-        "n_show": check_int("n_fits_shown", o["n_fits_shown"], 0),
-        "sigma": check_float("noise_std", o["noise_std"], low=0.0, low_open=False),
-    }  # fmt: skip
     if kind == "mlp":
         optim.get(o["optimizer"])
-        check_float("lr", o["lr"])
-        check_int("steps", o["steps"])
-    return v
+        check("lr", o["lr"], POSITIVE, owner="bias_variance")
+        check("steps", o["steps"], POSITIVE_INT, owner="bias_variance")
+    return {"kind": kind, "sizes": size_list, "n": n, "layout": c["design"],
+            "reps": c["replicates"], "sampling": c["resample"], "m": c["n_test"],
+            "n_show": c["n_fits_shown"], "sigma": c["noise_std"]}  # fmt: skip
 
 
 def _fit_sizes(

@@ -22,24 +22,18 @@ from __future__ import annotations
 
 import math
 import time
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
 
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    Part,
-    check_int,
-    check_int_list,
-    finish,
-    resolve,
-    timer,
-)
+from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, Interval, ListOf, check, validate
+from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
 
-__all__ = ["DEFAULTS", "QUICK", "run"]
+__all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "run"]
 
 DEFAULTS: dict[str, Any] = {
     "n": 2048,
@@ -49,6 +43,15 @@ DEFAULTS: dict[str, Any] = {
     "ls_p": 8,
 }
 QUICK: dict[str, Any] = {"sizes": [96, 192, 384, 768], "repeats": 3}
+
+#: What each option must be (at least 3 sizes, for a slope).
+CONSTRAINTS: dict[str, list[Any]] = {
+    "n": [Interval(Integral, 2, None)],
+    "sizes": [ListOf(Interval(Integral, 2, None), min_len=3)],
+    "repeats": [POSITIVE_INT],
+    "ls_n": [Interval(Integral, 2, None)],
+    "ls_p": [POSITIVE_INT],
+}
 
 
 def _best_time(fn: Any, repeats: int) -> float:
@@ -263,14 +266,9 @@ def run(
         ls_n, ls_p: examples and features of the least-squares problem.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
-    n_t = check_int("n", o["n"], 2)
-    ps = check_int_list("sizes", o["sizes"], 2)
-    if len(ps) < 3:
-        raise ValueError(f"sizes must hold at least 3 values for a slope, got {ps}")
-    reps = check_int("repeats", o["repeats"])
-    n_ls = check_int("ls_n", o["ls_n"], 2)
-    p_ls = check_int("ls_p", o["ls_p"], 1)
+    seed = check("seed", seed, NONNEGATIVE_INT, owner="closed_form")
+    v = validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="closed_form")
+    n_t, ps, reps, n_ls, p_ls = (v[k] for k in ("n", "sizes", "repeats", "ls_n", "ls_p"))
     gen = torch.Generator().manual_seed(seed)
     res = ExperimentResult(
         name="closed_form",

@@ -18,14 +18,8 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import entropy as sp_entropy
 
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    Part,
-    check_int,
-    finish,
-    resolve,
-    timer,
-)
+from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, check
+from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
 
 __all__ = ["DEFAULTS", "QUICK", "cross_entropy", "entropy", "kl", "run"]
 
@@ -161,8 +155,8 @@ def run(*, quick: bool = False, seed: int = 0, pairs: int | None = None) -> Expe
         pairs: random (p, q) pairs for the identities.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
-    n = check_int("pairs", o["pairs"])
+    seed = check("seed", seed, NONNEGATIVE_INT, owner="information")
+    n = check("pairs", o["pairs"], POSITIVE_INT, owner="information")
     rng = np.random.default_rng(seed)
     res = ExperimentResult(
         name="information",

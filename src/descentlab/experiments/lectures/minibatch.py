@@ -15,24 +15,26 @@ The slope of log variance against log B is -1.
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    Part,
-    check_int,
-    check_int_list,
-    finish,
-    resolve,
-    timer,
+from descentlab.constraints import (
+    NONNEGATIVE_INT,
+    POSITIVE_INT,
+    Interval,
+    ListOf,
+    check,
+    invalid,
+    validate,
 )
+from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
 from descentlab.problems import data as datasets
 
-__all__ = ["DEFAULTS", "QUICK", "per_example_gradients", "run"]
+__all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "per_example_gradients", "run"]
 
 DEFAULTS: dict[str, Any] = {
     "batches": [1, 2, 4, 8, 16, 32, 64, 128, 256],
@@ -41,6 +43,14 @@ DEFAULTS: dict[str, Any] = {
     "warmup": 100,
 }
 QUICK: dict[str, Any] = {"batches": [1, 4, 16, 64, 256], "draws": 600}
+
+#: What each option must be (at least 3 batch sizes, for a slope).
+CONSTRAINTS: dict[str, list[Any]] = {
+    "batches": [ListOf(POSITIVE_INT, min_len=3)],
+    "draws": [Interval(Integral, 10, None)],
+    "hidden": [POSITIVE_INT],
+    "warmup": [NONNEGATIVE_INT],
+}
 
 
 def per_example_gradients(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -173,19 +183,15 @@ def run(
         warmup: SGD steps before measuring (a point part-way through training).
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
-    bs = check_int_list("batches", o["batches"])
-    if len(bs) < 3:
-        raise ValueError(f"batches must hold at least 3 sizes for a slope, got {bs}")
-    n_draw = check_int("draws", o["draws"], 10)
-    hid = check_int("hidden", o["hidden"])
-    n_warm = check_int("warmup", o["warmup"], 0)
+    seed = check("seed", seed, NONNEGATIVE_INT, owner="minibatch")
+    v = validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="minibatch")
+    bs, n_draw, hid, n_warm = (v[k] for k in ("batches", "draws", "hidden", "warmup"))
     s = datasets.load("digits", seed=seed)
     x = s.x_train.reshape(s.n_train, -1).double()
     y = s.y_train
     n = x.shape[0]
     if max(bs) > n:
-        raise ValueError(f"batch sizes must be <= {n} (training examples), got {max(bs)}")
+        raise invalid("batches", f"sizes <= {n} (the training examples)", bs, owner="minibatch")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     res = ExperimentResult(

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -49,10 +50,18 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim, schedules
+from descentlab.constraints import (
+    NONNEGATIVE,
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    ListOf,
+    check,
+    validate,
+)
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
-    check_float,
-    check_int,
     finish,
     flat_params,
     resolve,
@@ -62,7 +71,7 @@ from descentlab.problems import data as datasets
 from descentlab.problems import landscapes, trajectories
 from descentlab.problems import models as model_zoo
 
-__all__ = ["DEFAULTS", "QUICK", "lockstep", "predicted_gap", "run"]
+__all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "lockstep", "predicted_gap", "run"]
 
 #: The full setting.
 DEFAULTS: dict[str, Any] = {
@@ -103,8 +112,8 @@ def predicted_gap(
         >>> round(float(predicted_gap(np.array([1.0]), 0.9, 0.1, 1000)[0]), 9)  # 0.9 * 0.9 / 0.1
         8.1
     """
-    mu = check_float("momentum", momentum, low=0.0, low_open=False, high=1.0, high_open=True)
-    g = check_float("gamma", gamma, low=0.0, low_open=False)
+    mu = check("momentum", momentum, Interval(Real, 0, 1, closed="left"))
+    g = check("gamma", gamma, NONNEGATIVE)
     d = np.asarray(last_update.detach() if isinstance(last_update, Tensor) else last_update,
                    dtype=np.float64)  # fmt: skip
     ks = np.asarray(k, dtype=np.float64)
@@ -295,7 +304,7 @@ def run(
         True
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
+    seed = check("seed", seed, NONNEGATIVE_INT, owner="momentum_forms")
     v = _check_options(o)
     mus, gam, n_steps = v["momenta"], v["gamma"], v["steps"]
     splits, base_model = _data_and_model(o["problem"], v, seed)
@@ -325,26 +334,29 @@ _COLUMNS = ("momentum", "schedule", "lr", "max_diff_before", "diff_1_after", "pr
             "val_acc_torch", "val_acc_velocity")  # fmt: skip
 
 
+_OPEN_UNIT = Interval(Real, 0, 1, closed="neither")
+
+#: What each option must be (``momenta``: one value or a non-empty list, each in (0, 1)).
+CONSTRAINTS: dict[str, list[Any]] = {
+    "effective_lr": [POSITIVE],
+    "gamma": [_OPEN_UNIT],
+    "steps": [Interval(Integral, 4, None)],
+    "batch_size": [POSITIVE_INT],
+    "eval_every": [POSITIVE_INT],
+    "ravine_steps": [Interval(Integral, 3, None)],
+    "ravine_lr": [POSITIVE],
+    "hidden": [POSITIVE_INT],
+}
+
+
 def _check_options(o: dict[str, Any]) -> dict[str, Any]:
     """The options checked: ``momenta``, ``eff``, ``gamma``, ``steps``, ``bs``, ``every``,
     ``hidden``."""
-    mus = o["momenta"] if isinstance(o["momenta"], list | tuple) else [o["momenta"]]
-    if not mus:
-        raise ValueError("momenta must hold at least one value, got []")
-    mus = [check_float("momenta", m, low=0.0, low_open=True, high=1.0, high_open=True)
-           for m in mus]  # fmt: skip
-    v = {
-        "momenta": mus,
-        "eff": check_float("effective_lr", o["effective_lr"]),
-        "gamma": check_float("gamma", o["gamma"], high=1.0, high_open=True),
-        "steps": check_int("steps", o["steps"], 4),
-        "bs": check_int("batch_size", o["batch_size"]),
-        "every": check_int("eval_every", o["eval_every"]),
-    }
-    check_int("ravine_steps", o["ravine_steps"], 3)
-    check_float("ravine_lr", o["ravine_lr"])
-    v["hidden"] = check_int("hidden", o["hidden"])
-    return v
+    mus = check("momenta", o["momenta"], ListOf(_OPEN_UNIT), _OPEN_UNIT, owner="momentum_forms")
+    mus = mus if isinstance(mus, list) else [mus]
+    c = validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="momentum_forms")
+    return {"momenta": mus, "eff": c["effective_lr"], "gamma": c["gamma"], "steps": c["steps"],
+            "bs": c["batch_size"], "every": c["eval_every"], "hidden": c["hidden"]}  # fmt: skip
 
 
 def _data_and_model(problem: str, v: dict[str, Any], seed: int) -> tuple[Any, nn.Module]:

@@ -44,17 +44,25 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from descentlab.constraints import (
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    ListOf,
+    check,
+    invalid,
+    validate,
+)
 from descentlab.engine.config import RunConfig
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
-    check_float,
-    check_int,
-    check_int_list,
     finish,
     mean_std,
     resolve,
@@ -63,7 +71,7 @@ from descentlab.experiments.lectures._common import (
 from descentlab.experiments.ray_backend import check_backend, train_all
 from descentlab.problems import data as datasets
 
-__all__ = ["DEFAULTS", "METHODS", "QUICK", "method_configs", "run"]
+__all__ = ["CONSTRAINTS", "DEFAULTS", "METHODS", "QUICK", "method_configs", "run"]
 
 #: The methods, in table order.
 METHODS: tuple[str, ...] = (
@@ -112,6 +120,31 @@ QUICK: dict[str, Any] = {
     "eval_every": 15,
     "seeds": 1,
     "patience": 5,
+}
+
+
+_FRACTION = Interval(Real, 0, 1, closed="neither")
+
+#: What each option must be (``hidden``: one width or a list of them; ``methods`` are
+#: checked against :data:`METHODS`).
+CONSTRAINTS: dict[str, list[Any]] = {
+    "n_train": [Interval(Integral, 10, None)],
+    "hidden": [ListOf(POSITIVE_INT), POSITIVE_INT],
+    "lr": [POSITIVE],
+    "batch_size": [POSITIVE_INT],
+    "steps": [POSITIVE_INT],
+    "eval_every": [POSITIVE_INT],
+    "seeds": [POSITIVE_INT],
+    "patience": [POSITIVE_INT],
+    "l2": [POSITIVE],
+    "decoupled_wd": [POSITIVE],
+    "dropout": [_FRACTION],
+    "mixup_alpha": [POSITIVE],
+    "cutmix_alpha": [POSITIVE],
+    "label_smoothing": [_FRACTION],
+    "max_translate": [POSITIVE_INT],
+    "input_noise": [POSITIVE],
+    "weight_noise": [POSITIVE],
 }
 
 
@@ -236,7 +269,7 @@ def run(
         ['none', 'dropout']
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
+    seed = check("seed", seed, NONNEGATIVE_INT, owner="regularization")
     check_backend(backend, address)
     chosen = _check_options(o)
     small = _small_training_set(o["problem"], o["n_train"])
@@ -269,22 +302,16 @@ _CURVES = ("train/accuracy", "val/accuracy", "train/loss", "val/loss")
 def _check_options(o: dict[str, Any]) -> list[str]:
     """Check the options (``o``'s integers and lists converted in place); the methods to run,
     in table order, ``none`` first."""
-    o["n_train"] = n = check_int("n_train", o["n_train"], 10)
-    o["hidden"] = check_int_list("hidden", o["hidden"])
-    check_float("lr", o["lr"])
-    for key in ("batch_size", "steps", "eval_every", "seeds", "patience", "max_translate"):
-        o[key] = check_int(key, o[key])
+    o.update(validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="regularization"))
+    if isinstance(o["hidden"], int):
+        o["hidden"] = [o["hidden"]]
     chosen = list(o["methods"]) if not isinstance(o["methods"], str) else [o["methods"]]
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise KeyError(f"unknown method(s) {unknown}; valid methods: {', '.join(METHODS)}")
-    for key in ("l2", "decoupled_wd", "mixup_alpha", "cutmix_alpha", "input_noise",
-                "weight_noise"):  # fmt: skip
-        check_float(key, o[key])
-    check_float("dropout", o["dropout"], high=1.0, high_open=True)
-    check_float("label_smoothing", o["label_smoothing"], high=1.0, high_open=True)
-    if o["batch_size"] > n:
-        raise ValueError(f"batch_size must be <= n_train ({n}), got {o['batch_size']}")
+    if o["batch_size"] > o["n_train"]:
+        raise invalid("batch_size", f"<= n_train ({o['n_train']})", o["batch_size"],
+                      owner="regularization")  # fmt: skip
     return [m for m in METHODS if m in chosen or m == "none"]
 
 

@@ -41,17 +41,24 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
 
 from descentlab import optim
+from descentlab.constraints import (
+    NONNEGATIVE_INT,
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    check,
+    validate,
+)
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
-    check_float,
-    check_int,
     finish,
     mean_std,
     resolve,
@@ -60,7 +67,7 @@ from descentlab.experiments.lectures._common import (
 from descentlab.experiments.ray_backend import check_backend, train_all
 from descentlab.problems import landscapes, trajectories
 
-__all__ = ["DEFAULTS", "QUICK", "SCHEDULES", "run", "schedule_specs"]
+__all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "SCHEDULES", "run", "schedule_specs"]
 
 #: The schedules compared, in table order.
 SCHEDULES: tuple[str, ...] = ("constant", "step", "exponential", "1/t", "cosine")
@@ -90,6 +97,25 @@ QUICK: dict[str, Any] = {"model": "mlp", "steps": 300, "seeds": 1, "eval_every":
                          "quad_runs": 100, "quad_steps": 400}  # fmt: skip
 
 
+_RATIO = Interval(Real, 0, 1, closed="neither")
+
+#: What each option must be (``schedules`` are checked against :data:`SCHEDULES`,
+#: ``momentum`` where the optimizer takes one).
+CONSTRAINTS: dict[str, list[Any]] = {
+    "steps": [Interval(Integral, 5, None)],
+    "lr": [POSITIVE],
+    "batch_size": [POSITIVE_INT],
+    "eval_every": [POSITIVE_INT],
+    "seeds": [POSITIVE_INT],
+    "final_ratio": [_RATIO],
+    "quad_lr": [Interval(Real, 0, 2, closed="neither")],
+    "quad_steps": [Interval(Integral, 5, None)],
+    "quad_runs": [POSITIVE_INT],
+    "quad_sigma": [POSITIVE],
+    "quad_dim": [POSITIVE_INT],
+}
+
+
 def schedule_specs(steps: int, final_ratio: float) -> dict[str, str | None]:
     """The schedule of each name of :data:`SCHEDULES` for a run of ``steps`` steps, as the
     ``RunConfig.schedule`` spec strings (None: constant).
@@ -98,8 +124,8 @@ def schedule_specs(steps: int, final_ratio: float) -> dict[str, str | None]:
         >>> schedule_specs(1000, 0.01)["1/t"]
         'inverse_time(k=0.01)'
     """
-    steps = check_int("steps", steps)
-    r = check_float("final_ratio", final_ratio, high=1.0, high_open=True)
+    steps = check("steps", steps, POSITIVE_INT)
+    r = check("final_ratio", final_ratio, _RATIO)
     return {
         "constant": None,
         "step": f"step_decay(every={max(1, steps // 5)}, drop=0.5)",
@@ -204,7 +230,7 @@ def run(
         True
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check_int("seed", seed, 0)
+    seed = check("seed", seed, NONNEGATIVE_INT, owner="schedules")
     check_backend(backend, address)
     chosen, hyper = _check_options(o)
     specs = schedule_specs(o["steps"], o["final_ratio"])
@@ -234,26 +260,16 @@ _COLUMNS = ("schedule", "spec", "lr_end_ratio", "mean_lr_ratio", "train_loss", "
 def _check_options(o: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Check the options (integers and ratios converted in place); the schedules to run, in
     table order, ``constant`` first, and the optimizer's hyperparameters."""
-    o["steps"] = check_int("steps", o["steps"], 5)
-    check_float("lr", o["lr"])
-    check_int("batch_size", o["batch_size"])
-    check_int("eval_every", o["eval_every"])
-    o["seeds"] = check_int("seeds", o["seeds"])
-    check_float("final_ratio", o["final_ratio"], high=1.0, high_open=True)
+    o.update(validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="schedules"))
     chosen = [o["schedules"]] if isinstance(o["schedules"], str) else list(o["schedules"])
     unknown = [s for s in chosen if s not in SCHEDULES]
     if unknown:
         raise KeyError(f"unknown schedule(s) {unknown}; valid: {', '.join(SCHEDULES)}")
-    check_float("quad_lr", o["quad_lr"], high=2.0, high_open=True)
-    check_int("quad_steps", o["quad_steps"], 5)
-    check_int("quad_runs", o["quad_runs"])
-    check_float("quad_sigma", o["quad_sigma"])
-    check_int("quad_dim", o["quad_dim"])
     opt_cls = optim.get(o["optimizer"])
     hyper: dict[str, Any] = {"lr": float(o["lr"])}
     if o["momentum"] is not None and "momentum" in inspect.signature(opt_cls).parameters:
-        hyper["momentum"] = check_float("momentum", o["momentum"], low=0.0, low_open=False,
-                                        high=1.0, high_open=True)  # fmt: skip
+        hyper["momentum"] = check("momentum", o["momentum"], Interval(Real, 0, 1, closed="left"),
+                                  owner="schedules")  # fmt: skip
     return [s for s in SCHEDULES if s in chosen or s == "constant"], hyper
 
 
