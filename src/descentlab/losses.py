@@ -7,8 +7,8 @@ functions, so they pickle (runs can be spread over processes).
 ==================  ===========================================================================
 name                loss (``x`` = model output, ``y`` = target)
 ==================  ===========================================================================
-``l1``              ``|x - y|`` (Laplace NLL up to scale, seed 000)
-``mse``             ``(x - y)^2`` (Gaussian NLL up to scale, seed 000)
+``l1``              ``|x - y|`` (Laplace NLL up to scale, the optimization lecture)
+``mse``             ``(x - y)^2`` (Gaussian NLL up to scale, the optimization lecture)
 ``half_sse``        ``0.5 sum_j (x_j - y_j)^2`` per example, averaged over the batch
 ``huber``           quadratic below ``delta``, linear above (``torch.nn.HuberLoss``)
 ``smooth_l1``       Huber divided by ``beta`` (``torch.nn.SmoothL1Loss``)
@@ -24,9 +24,9 @@ name                loss (``x`` = model output, ``y`` = target)
 ``distribution_nll`` ``-log p(y | x)`` for a ``torch.distributions`` family (see :func:`nll`)
 ==================  ===========================================================================
 
-Maximum likelihood (seed 000): with a model ``f_w`` and ``y_i ~ p(y | f_w(x_i))`` i.i.d.,
-``argmax_w sum_i log p(y_i | f_w(x_i)) = argmin_w sum_i -log p(y_i | f_w(x_i))``. For a Laplace
-likelihood ``p(y) = exp(-|y - mu| / b) / (2 b)`` the negative log-likelihood is
+Maximum likelihood (the optimization lecture): with a model ``f_w`` and ``y_i ~ p(y | f_w(x_i))``
+i.i.d., ``argmax_w sum_i log p(y_i | f_w(x_i)) = argmin_w sum_i -log p(y_i | f_w(x_i))``. For a
+Laplace likelihood ``p(y) = exp(-|y - mu| / b) / (2 b)`` the negative log-likelihood is
 ``|y - mu| / b + log 2b``, so its gradient in ``mu`` is ``sign(mu - y) / b``: the L1 loss's
 gradient divided by ``b``. For a Gaussian with variance ``sigma^2`` it is
 ``(y - mu)^2 / (2 sigma^2) + log(2 pi sigma^2) / 2``, whose gradient ``(mu - y) / sigma^2`` is
@@ -246,7 +246,8 @@ def triplet_margin(
 ) -> Tensor:
     """Triplet margin loss ``max(d(a, p) - d(a, n) + margin, 0)`` (``torch.nn.TripletMarginLoss``).
 
-    Pulls the anchor towards the positive and pushes it away from the negative (seed 004).
+    Pulls the anchor towards the positive and pushes it away from the negative (the PyTorch losses
+    lecture).
 
     Args:
         anchor, positive, negative: embeddings of shape ``(N, D)``.
@@ -431,9 +432,9 @@ def nll(
     positive scale); families with ``probs``/``logits`` take logits. The loss is
     ``-log p(y | output)`` averaged (``"mean"``) or summed over the elements of the target.
 
-    Laplace with a fixed ``scale=b`` gives ``|y - mu| / b + log 2b`` (L1, seed 000), Normal with
-    ``scale=sigma`` gives ``(y - mu)^2 / (2 sigma^2) + log(2 pi sigma^2) / 2`` (L2), Categorical
-    gives cross-entropy, Bernoulli gives ``bce_with_logits``.
+    Laplace with a fixed ``scale=b`` gives ``|y - mu| / b + log 2b`` (L1, the optimization lecture),
+    Normal with ``scale=sigma`` gives ``(y - mu)^2 / (2 sigma^2) + log(2 pi sigma^2) / 2`` (L2),
+    Categorical gives cross-entropy, Bernoulli gives ``bce_with_logits``.
 
     Args:
         family: a class from :data:`FAMILIES` or its name (``"normal"``/``"gaussian"``,

@@ -1,5 +1,5 @@
-"""Regularizers (seed 002): early stopping, mixup, cutmix, label smoothing, noise on inputs and
-weights, data augmentation, and L1/L2 penalties.
+"""Regularizers (the regularization and CNN lecture): early stopping, mixup, cutmix, label
+smoothing, noise on inputs and weights, data augmentation, and L1/L2 penalties.
 
 Dropout and batch normalisation are model options (:mod:`descentlab.problems.models`); coupled
 (L2 in the gradient) and decoupled (AdamW) weight decay are update rules of

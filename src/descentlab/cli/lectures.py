@@ -1,10 +1,14 @@
 """``descentlab lectures``: the lecture book, every claim of the five lectures shown.
 
+The lectures are the optimization lecture (000), the derivatives lecture (001), the
+regularization and CNN lecture (002), the momentum lecture (003) and the PyTorch losses lecture
+(004); ``--only`` takes their page names or these numbers.
+
 Examples::
 
     descentlab lectures --out book/ --quick       # minutes: the experiments' quick presets
     descentlab lectures --out book/               # the full book
-    descentlab lectures --out book/ --only 002    # one lecture (seed number or page name)
+    descentlab lectures --out book/ --only momentum-and-adaptive-rates   # one lecture
     descentlab lectures --coverage                # the items and where each is shown
 """
 
@@ -28,7 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", default="runs/lectures", help="output folder (default runs/lectures)")
     p.add_argument("--quick", action="store_true", help="the experiments' quick presets")
-    p.add_argument("--only", help="comma-separated lectures (seed numbers or page names)")
+    p.add_argument(
+        "--only",
+        help="comma-separated lectures: page names (e.g. momentum-and-adaptive-rates) or "
+        "numbers 000-004",
+    )
     p.add_argument(
         "--coverage", action="store_true", help="print the items and where each is shown"
     )
@@ -37,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Build the book (or print the coverage table)."""
-    from descentlab.report import lecture_book, lecture_claims
+    from descentlab.report import lecture_book, lecture_claims  # matplotlib: only when run
 
     if args.coverage:
         print(lecture_claims.coverage_markdown(), end="")

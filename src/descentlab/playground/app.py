@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -125,8 +126,6 @@ def _endpoint(fn: Any) -> Any:
         try:
             req = await _json_body(request)
             # the computation holds the CPU: run it in a worker thread, not the event loop
-            from starlette.concurrency import run_in_threadpool
-
             out = await run_in_threadpool(fn, req)
         except _HTTPError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from descentlab import optim
+from descentlab.experiments.compare import parse_rule  # the compare --optimizer grammar
 from descentlab.problems import landscapes
 from descentlab.problems import trajectories as T
 
@@ -145,8 +146,6 @@ def _optimizer(i: int, spec: Any) -> tuple[Any, float | None, dict[str, Any], st
             raise RequestError(
                 f"{where}.rule is {len(text)} characters long; at most {LIMITS['rule_chars']}"
             )
-        from descentlab.experiments.compare import parse_rule  # the compare --optimizer grammar
-
         try:
             rule = parse_rule(text)
         except (KeyError, ValueError, RecursionError) as exc:

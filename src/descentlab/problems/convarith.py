@@ -1,4 +1,4 @@
-"""Convolution arithmetic: output shapes and parameter counts (seed 002).
+"""Convolution arithmetic: output shapes and parameter counts (the regularization and CNN lecture).
 
 For one spatial dimension of size ``n``, a convolution (or pooling) with kernel ``k``, stride
 ``s``, zero padding ``p`` and dilation ``d`` gives
@@ -17,8 +17,8 @@ from ``C_in`` to ``C_out`` channels in ``g`` groups has
 parameters: every output channel sees ``C_in / g`` input channels through one kernel, shared
 over all positions, which is why convolutions have so few parameters next to dense layers.
 
-:func:`alexnet_table` reproduces the AlexNet parameter table of the lecture (seed 002) and
-:func:`bottleneck_savings` the saving of a 1x1 bottleneck (GoogLeNet's inception block).
+:func:`alexnet_table` reproduces the AlexNet parameter table of the regularization and CNN lecture
+and :func:`bottleneck_savings` the saving of a 1x1 bottleneck (GoogLeNet's inception block).
 
 References:
     Dumoulin & Visin, "A guide to convolution arithmetic for deep learning", 2016,
@@ -201,8 +201,8 @@ def format_count(n: int) -> str:
 # channels; layers 2, 4 and 5 only see the channels of their own GPU (groups=2), layer 3 and
 # the dense layers see both. The lecture counts weights without biases and feeds the first
 # dense layer from the 13x13x256 map of layer 5 (the real network max-pools it to 6x6 first:
-# pool_before_fc=True). "lecture" is the rounded number written in seed 002, "formula" the
-# product it comes from.
+# pool_before_fc=True). "lecture" is the rounded number written in the regularization and CNN
+# lecture, "formula" the product it comes from.
 _ALEXNET: tuple[dict[str, Any], ...] = (
     {"layer": "conv1", "kind": "conv", "in": 3, "out": 96, "k": 11, "s": 4, "p": 0,
      "grouped": False, "pool": True, "lecture": "35k", "formula": "11*11*3*48*2"},
@@ -228,7 +228,8 @@ def alexnet_table(
     bias: bool = False,
     pool_before_fc: bool = False,
 ) -> list[dict[str, Any]]:
-    """AlexNet's layers with output shapes and parameter counts, as in seed 002.
+    """AlexNet's layers with output shapes and parameter counts, as in the regularization and CNN
+    lecture.
 
     With the defaults (two GPUs, weights only, the lecture's 13x13 input to the first dense
     layer) the ``weights`` column is the lecture's table exactly:
@@ -263,8 +264,8 @@ def alexnet_table(
         ``out_shape`` ((C, H, W) or (features,)), ``kernel``, ``stride``, ``padding``,
         ``groups``, ``pool`` (whether a 3x3/2 max-pool follows), ``pooled_shape`` (what the next
         layer reads), ``weights`` (the parameter count), ``formula`` (a product equal to the
-        weights without biases) and ``lecture`` (seed 002's rounded number, only for the
-        lecture's configuration, else ``None``).
+        weights without biases) and ``lecture`` (the regularization and CNN lecture's rounded
+        number, only for the lecture's configuration, else ``None``).
 
     Example:
         >>> [row["weights"] for row in alexnet_table()][:3]
@@ -320,8 +321,8 @@ def bottleneck_savings(
     A direct ``k x k`` convolution ``in_ch -> out_ch`` costs ``k^2 in_ch out_ch`` weights. First
     reducing the channels with a 1x1 convolution ``in_ch -> b`` and then applying the ``k x k``
     convolution ``b -> out_ch`` costs ``in_ch b + k^2 b out_ch``, with the same receptive field
-    and one more nonlinearity (GoogLeNet's inception module, seed 002's "1 x 1 convolution").
-    The lecture's example: ``3x3x128x128 = 147,456`` weights against
+    and one more nonlinearity (GoogLeNet's inception module, the regularization and CNN
+    lecture's "1 x 1 convolution"). The lecture's example: ``3x3x128x128 = 147,456`` weights against
     ``1x1x128x32 + 3x3x32x128 = 4,096 + 36,864 = 40,960``, about 3.6x fewer.
 
     Args:

@@ -3,8 +3,9 @@
 Every dataset comes back as a :class:`Splits` with a train/validation split carved
 deterministically from the training data (stratified for classification) and a test split that
 is *sealed*: reading ``x_test``/``y_test`` raises :class:`TestSetSealedError` until
-:meth:`Splits.unseal_test` is called, so that tuning code cannot touch it by accident (seed 002:
-tune on validation data, refit on all training data, evaluate on the test set once).
+:meth:`Splits.unseal_test` is called, so that tuning code cannot touch it by accident (the
+regularization and CNN lecture: tune on validation data, refit on all training data, evaluate on the
+test set once).
 
 ==================  ==============  ===========================================================
 name                task            source
@@ -304,7 +305,7 @@ def _split_train_val(
     x: np.ndarray, y: np.ndarray, *, val_fraction: float, seed: int, stratify: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Carve a validation split from the training arrays (sklearn's splitter, fixed seed)."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # heavy: imported at first use
 
     x_tr, x_va, y_tr, y_va = train_test_split(
         x, y, test_size=val_fraction, random_state=seed, shuffle=True,
@@ -445,7 +446,7 @@ def mnist1d_arrays(*, cache: bool = True, **args: Any) -> dict[str, Any]:
     if cached is not None:
         return {**cached, "seconds": 0.0, "path": str(path), "args": full}
     t0 = time.perf_counter()
-    from mnist1d.data import get_dataset_args, make_dataset
+    from mnist1d.data import get_dataset_args, make_dataset  # heavy: at first use
 
     pkg_args = get_dataset_args()
     for k, v in full.items():
@@ -491,8 +492,8 @@ def _load_mnist1d(seed: int, val_fraction: float, options: dict[str, Any]) -> Sp
 
 
 def _load_digits(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from sklearn.datasets import load_digits  # heavy: imported at first use
+    from sklearn.model_selection import train_test_split  # heavy: imported at first use
 
     _reject_unknown("digits", options, ("test_fraction", "split_seed"))
     test_fraction = options.get("test_fraction", 0.2)
@@ -699,7 +700,7 @@ def _load_regression(seed: int, val_fraction: float, options: dict[str, Any]) ->
 
 
 def _load_moons(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
-    from sklearn.datasets import make_moons
+    from sklearn.datasets import make_moons  # heavy: imported at first use
 
     _reject_unknown("moons", options, ("n_samples", "noise", "test_fraction", "data_seed"))
     n = _check_int("n_samples", options.get("n_samples", 1000), 10)
@@ -716,7 +717,7 @@ def _load_moons(seed: int, val_fraction: float, options: dict[str, Any]) -> Spli
 
 
 def _load_blobs(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
-    from sklearn.datasets import make_blobs
+    from sklearn.datasets import make_blobs  # heavy: imported at first use
 
     allowed = ("n_samples", "centers", "n_features", "cluster_std", "test_fraction", "data_seed")
     _reject_unknown("blobs", options, allowed)
@@ -749,7 +750,7 @@ def _synthetic_classification(
     n_classes: int,
     meta: dict[str, Any],
 ) -> Splits:
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # heavy: imported at first use
 
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=test_fraction, random_state=data_seed, stratify=y

@@ -7,15 +7,16 @@ tensor are evaluated in a single call. Each landscape carries its formula, a sho
 description, its known critical points (minima, saddles, ...) with their values, a plotting
 domain and a demonstration start point.
 
-The registry holds the functions of the lectures (seed 001: ``x^2 - 4x + 6``, ``x sin x``,
-``3x^3 - 2x + 1``, ``3(x-2)^2 + (y-2)^2``, ``3xy^2 + 4x^3 - 5y^2 + 1``, ``(2x-1)^3``), the
-ravine and saddle terrains of seed 003 (after cs231n), the classic test functions
-(Rosenbrock, Beale, Rastrigin, Himmelblau), a quadratic with a chosen condition number and a
-noisy quadratic whose stochastic gradient has a known noise variance (seed 000).
+The registry holds the functions of the lectures (the derivatives lecture: ``x^2 - 4x + 6``,
+``x sin x``, ``3x^3 - 2x + 1``, ``3(x-2)^2 + (y-2)^2``, ``3xy^2 + 4x^3 - 5y^2 + 1``,
+``(2x-1)^3``), the ravine and saddle terrains of the momentum lecture (after cs231n), the classic
+test functions (Rosenbrock, Beale, Rastrigin, Himmelblau), a quadratic with a chosen condition
+number and a noisy quadratic whose stochastic gradient has a known noise variance (the
+optimization lecture).
 
 Gradients come from autograd (:func:`grad`); :func:`finite_difference_grad` implements the
-definition of the derivative as a limit (seed 004) with central differences in float64, and
-:func:`gradient_error` compares the two.
+definition of the derivative as a limit (the PyTorch losses lecture) with central differences in
+float64, and :func:`gradient_error` compares the two.
 
 Example:
     >>> import torch
@@ -199,8 +200,8 @@ class Landscape:
 
         so that :math:`\\mathbb E[\\tilde f(x)] = f(x)` and
         :math:`\\nabla \\tilde f(x) = \\nabla f(x) + \\sigma \\xi`: an unbiased gradient with
-        covariance :math:`\\sigma^2 I` (the situation of a mini-batch gradient, seed 000).
-        Differentiate the result with autograd to get the stochastic gradient.
+        covariance :math:`\\sigma^2 I` (the situation of a mini-batch gradient, the optimization
+        lecture). Differentiate the result with autograd to get the stochastic gradient.
 
         Args:
             x: points, shape ``(..., d)``.
@@ -263,7 +264,8 @@ def grad(landscape: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
 def finite_difference_grad(
     landscape: Callable[[Tensor], Tensor], x: Tensor, h: float | None = None
 ) -> Tensor:
-    """Central-difference gradient in float64: the derivative as a limit (seed 004).
+    """Central-difference gradient in float64: the derivative as a limit (the PyTorch losses
+    lecture).
 
     .. math:: \\frac{\\partial f}{\\partial x_i}(x) \\approx
               \\frac{f(x + h_i e_i) - f(x - h_i e_i)}{2 h_i},
@@ -350,17 +352,17 @@ def _check_dim(value: int, low: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# the lectures' functions (seed 001)
+# the derivatives lecture's functions
 
 
 def parabola() -> Landscape:
-    """``x^2 - 4x + 6 = (x-2)^2 + 2``: the lecture's first descent example (seed 001)."""
+    """``x^2 - 4x + 6 = (x-2)^2 + 2``: the derivatives lecture's first descent example."""
     return Landscape(
         name="parabola",
         formula=r"$f(x) = x^2 - 4x + 6$",
         plain="f(x) = x^2 - 4x + 6",
-        description="Convex parabola (x-2)^2 + 2 from seed 001; descent from x0 = 4 with lr "
-        "0.2 converges, 0.01 crawls and 1 bounces between 4 and 0 forever.",
+        description="Convex parabola (x-2)^2 + 2 from the derivatives lecture; descent from x0 = 4 "
+        "with lr 0.2 converges, 0.01 crawls and 1 bounces between 4 and 0 forever.",
         dim=1,
         fn=lambda x: _c(x, 0) ** 2 - 4 * _c(x, 0) + 6,
         points=(Point((2.0,), 2.0, "global minimum"),),
@@ -374,14 +376,15 @@ _XSINX_MIN = 4.913180439434884  # root of tan x = -x in (pi, 2 pi)
 
 
 def xsinx() -> Landscape:
-    """``x sin x``: two local minima, initial-value and learning-rate sensitivity (seed 001)."""
+    """``x sin x``: two local minima, initial-value and learning-rate sensitivity (the derivatives
+    lecture)."""
     v = _XSINX_MIN * math.sin(_XSINX_MIN)
     return Landscape(
         name="xsinx",
         formula=r"$f(x) = x \sin x$",
         plain="f(x) = x sin(x)",
-        description="Non-convex x sin x from seed 001: from x0 = 2.5 descent reaches the "
-        "minimum near 4.91, from 1.5 the one at 0 (unbounded below as |x| grows).",
+        description="Non-convex x sin x from the derivatives lecture: from x0 = 2.5 descent "
+        "reaches the minimum near 4.91, from 1.5 the one at 0 (unbounded below as |x| grows).",
         dim=1,
         fn=lambda x: _c(x, 0) * torch.sin(_c(x, 0)),
         points=(
@@ -396,14 +399,14 @@ def xsinx() -> Landscape:
 
 
 def cubic() -> Landscape:
-    """``3x^3 - 2x + 1``: the lecture's derivative example, ``f' = 9x^2 - 2`` (seed 001)."""
+    """``3x^3 - 2x + 1``: the derivatives lecture's derivative example, ``f' = 9x^2 - 2``."""
     r = math.sqrt(2.0) / 3.0
     return Landscape(
         name="cubic",
         formula=r"$f(x) = 3x^3 - 2x + 1$",
         plain="f(x) = 3x^3 - 2x + 1",
-        description="Cubic from seed 001 (derivative 9x^2 - 2): local minimum at sqrt(2)/3, "
-        "local maximum at -sqrt(2)/3, unbounded below.",
+        description="Cubic from the derivatives lecture (derivative 9x^2 - 2): local minimum at "
+        "sqrt(2)/3, local maximum at -sqrt(2)/3, unbounded below.",
         dim=1,
         fn=lambda x: 3 * _c(x, 0) ** 3 - 2 * _c(x, 0) + 1,
         points=(
@@ -417,13 +420,13 @@ def cubic() -> Landscape:
 
 
 def chain_cubic() -> Landscape:
-    """``(2x-1)^3``: the chain-rule example, ``f' = 6(2x-1)^2`` (seed 001)."""
+    """``(2x-1)^3``: the chain-rule example, ``f' = 6(2x-1)^2`` (the derivatives lecture)."""
     return Landscape(
         name="chain_cubic",
         formula=r"$f(x) = (2x - 1)^3$",
         plain="f(x) = (2x - 1)^3",
-        description="Chain-rule example from seed 001 (derivative 6(2x-1)^2): a flat "
-        "inflection point at x = 1/2 and no minimum.",
+        description="Chain-rule example from the derivatives lecture (derivative 6(2x-1)^2): a "
+        "flat inflection point at x = 1/2 and no minimum.",
         dim=1,
         fn=lambda x: (2 * _c(x, 0) - 1) ** 3,
         points=(Point((0.5,), 0.0, "inflection"),),
@@ -434,13 +437,13 @@ def chain_cubic() -> Landscape:
 
 
 def bowl() -> Landscape:
-    """``3(x-2)^2 + (y-2)^2``: the lecture's 3-D surface (seed 001)."""
+    """``3(x-2)^2 + (y-2)^2``: the derivatives lecture's 3-D surface."""
     return Landscape(
         name="bowl",
         formula=r"$f(x, y) = 3(x-2)^2 + (y-2)^2$",
         plain="f(x, y) = 3(x - 2)^2 + (y - 2)^2",
-        description="Elliptic bowl from seed 001 (partials 6(x-2), 2(y-2)); minimum 0 at "
-        "(2, 2), curvature ratio 3.",
+        description="Elliptic bowl from the derivatives lecture (partials 6(x-2), 2(y-2)); minimum "
+        "0 at (2, 2), curvature ratio 3.",
         dim=2,
         fn=lambda x: 3 * (_c(x, 0) - 2) ** 2 + (_c(x, 1) - 2) ** 2,
         points=(Point((2.0, 2.0), 0.0, "global minimum"),),
@@ -451,12 +454,12 @@ def bowl() -> Landscape:
 
 
 def cubic2d() -> Landscape:
-    """``3xy^2 + 4x^3 - 5y^2 + 1``: the lecture's partial-derivative example (seed 001)."""
+    """``3xy^2 + 4x^3 - 5y^2 + 1``: the derivatives lecture's partial-derivative example."""
     return Landscape(
         name="cubic2d",
         formula=r"$f(x, y) = 3xy^2 + 4x^3 - 5y^2 + 1$",
         plain="f(x, y) = 3xy^2 + 4x^3 - 5y^2 + 1",
-        description="Partial-derivative example from seed 001 (f_x = 3y^2 + 12x^2, "
+        description="Partial-derivative example from the derivatives lecture (f_x = 3y^2 + 12x^2, "
         "f_y = 6xy - 10y): one degenerate critical point at the origin, unbounded below.",
         dim=2,
         fn=lambda x: 3 * _c(x, 0) * _c(x, 1) ** 2 + 4 * _c(x, 0) ** 3 - 5 * _c(x, 1) ** 2 + 1,
@@ -483,8 +486,8 @@ def double_well(tilt: float = 0.3) -> Landscape:
     With ``tilt = 0.3`` the local minimum sits at x ≈ 1.332 (f ≈ -0.588) behind a barrier at
     x ≈ 0.152 (f ≈ 0.023); the global minimum is at x ≈ -1.484 (f ≈ -1.435). From x0 = 2.5
     plain gradient descent stops in the local minimum, while heavy-ball momentum arrives
-    with enough speed to roll over the barrier (seeds 001 and 003: "momentum escapes local
-    minima").
+    with enough speed to roll over the barrier (the derivatives and momentum lectures: "momentum
+    escapes local minima").
 
     Args:
         tilt: the linear term, 0 < tilt < 1 (0 makes the two wells equally deep).
@@ -501,9 +504,9 @@ def double_well(tilt: float = 0.3) -> Landscape:
         name="double_well",
         formula=rf"$f(x) = x^4/4 - x^2 + {tilt:g}\,x$",
         plain=f"f(x) = x^4/4 - x^2 + {tilt:g} x",
-        description="Tilted double well (seeds 001, 003): a shallow local minimum near 1.33 "
-        "behind a low barrier, the global minimum near -1.48. From 2.5 gradient descent stops "
-        "in the local minimum; momentum rolls over the barrier.",
+        description="Tilted double well (the derivatives and momentum lectures): a shallow local "
+        "minimum near 1.33 behind a low barrier, the global minimum near -1.48. From 2.5 gradient "
+        "descent stops in the local minimum; momentum rolls over the barrier.",
         dim=1,
         fn=lambda x: _c(x, 0) ** 4 / 4 - _c(x, 0) ** 2 + tilt * _c(x, 0),
         points=(
@@ -519,7 +522,7 @@ def double_well(tilt: float = 0.3) -> Landscape:
 
 
 # --------------------------------------------------------------------------------------------
-# seed 003 terrains
+# the momentum lecture's terrains
 
 
 def ravine() -> Landscape:
@@ -528,8 +531,8 @@ def ravine() -> Landscape:
         name="ravine",
         formula=r"$f(x, y) = 0.05\,x^2 + 5\,y^2$",
         plain="f(x, y) = 0.05 x^2 + 5 y^2",
-        description="Ravine terrain (seed 003, after cs231n): steep walls across, a gentle "
-        "floor along; plain SGD zig-zags across and crawls along, momentum and adaptive "
+        description="Ravine terrain (the momentum lecture, after cs231n): steep walls across, a "
+        "gentle floor along; plain SGD zig-zags across and crawls along, momentum and adaptive "
         "rates do not. Condition number 100.",
         dim=2,
         fn=lambda x: 0.05 * _c(x, 0) ** 2 + 5 * _c(x, 1) ** 2,
@@ -550,8 +553,8 @@ def saddle() -> Landscape:
         name="saddle",
         formula=r"$f(x, y) = x^2 - y^2 + y^4/4$",
         plain="f(x, y) = x^2 - y^2 + y^4 / 4",
-        description="Saddle terrain (seed 003): a saddle point at the origin between two "
-        "minima at (0, ±sqrt 2). From a start on the ridge y ~ 0, SGD lingers near the "
+        description="Saddle terrain (the momentum lecture): a saddle point at the origin between "
+        "two minima at (0, ±sqrt 2). From a start on the ridge y ~ 0, SGD lingers near the "
         "saddle while adaptive methods escape fast.",
         dim=2,
         fn=lambda x: _c(x, 0) ** 2 - _c(x, 1) ** 2 + _c(x, 1) ** 4 / 4,
@@ -758,7 +761,8 @@ def quadratic(
 
 
 def noisy_quadratic(h: float = 1.0, sigma: float = 1.0, dim: int = 2) -> Landscape:
-    """``½ h ‖x‖²`` with a stochastic gradient ``h x + σ ξ``, ``ξ ~ N(0, I)`` (seed 000).
+    """``½ h ‖x‖²`` with a stochastic gradient ``h x + σ ξ``, ``ξ ~ N(0, I)`` (the optimization
+    lecture).
 
     The exact loss is ``f(x) = ½ h ‖x‖²``; :meth:`Landscape.sample` returns a stochastic loss
     whose autograd gradient carries the noise, of variance ``σ²`` per coordinate. Constant-lr
@@ -780,7 +784,7 @@ def noisy_quadratic(h: float = 1.0, sigma: float = 1.0, dim: int = 2) -> Landsca
         plain=f"f(x) = {h:g} |x|^2 / 2, stochastic gradient {h:g} x + {sigma:g} xi, xi ~ N(0, I)",
         description="Quadratic with noisy gradients (variance sigma^2 per coordinate): "
         "constant-lr SGD stalls at a noise floor growing with lr, while lr ~ 1/t keeps "
-        "descending (seed 000).",
+        "descending (the optimization lecture).",
         dim=dim,
         fn=lambda x: 0.5 * h * (x**2).sum(-1),
         points=(Point((0.0,) * dim, 0.0, "global minimum"),),

@@ -1,8 +1,9 @@
-r"""The bias-variance decomposition (seed 002), measured across model sizes.
+r"""The bias-variance decomposition (the regularization and CNN lecture), measured across model
+sizes.
 
 For data :math:`t = f(x) + \epsilon`, :math:`\epsilon \sim \mathcal N(0, \sigma^2)`, and a model
 :math:`\hat f_D` fitted to a random training set :math:`D`, the expected squared error at a
-point splits into three parts (seed 002; its slide writes the first term
+point splits into three parts (the regularization and CNN lecture; its slide writes the first term
 :math:`E[(f - E[\hat f]^2)^2]` and the last :math:`E[\epsilon]`, both typos for the forms
 below):
 
@@ -28,8 +29,8 @@ Models (``model``):
 
 Training sets (``resample``): ``"fresh"`` draws each from the data distribution
 (:func:`descentlab.problems.data.sample_regression`, the ``regression`` dataset's generator);
-``"bootstrap"`` resamples one training set with replacement (seed 002's bootstrapping: the
-spread of the refits then estimates the variance the data at hand can show).
+``"bootstrap"`` resamples one training set with replacement (the regularization and CNN lecture's
+bootstrapping: the spread of the refits then estimates the variance the data at hand can show).
 
 References:
     Geman, Bienenstock, Doursat, "Neural networks and the bias/variance dilemma", Neural
@@ -48,19 +49,8 @@ import torch
 from scipy.stats import spearmanr
 from torch import Tensor
 
+from descentlab import constraints as cs
 from descentlab import optim
-from descentlab.constraints import (
-    NONNEGATIVE,
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    Interval,
-    ListOf,
-    Options,
-    check,
-    invalid,
-    validate,
-)
 from descentlab.experiments.lectures._common import ExperimentResult, finish, resolve, timer
 from descentlab.problems import data as datasets
 from descentlab.problems.data import regression_true_fn, sample_regression
@@ -153,7 +143,7 @@ def decompose(
         raise ValueError(
             f"predictions must have shape (R, M) with M = len(f_true) = {f.shape[0]}, got {p.shape}"
         )
-    sigma = check("noise_std", noise_std, NONNEGATIVE)
+    sigma = cs.check("noise_std", noise_std, cs.NONNEGATIVE)
     r = p.shape[0]
     if r < 2:
         raise ValueError(f"predictions must hold at least 2 refits, got {r}")
@@ -197,7 +187,7 @@ def fit_polynomials(xs: Tensor, ys: Tensor, degree: int, x_eval: Tensor) -> Tens
         >>> fit_polynomials(xs, 2 * xs**2 - 1, 2, torch.tensor([0.5])).round(decimals=6)
         tensor([[-0.5000]], dtype=torch.float64)
     """
-    degree = check("degree", degree, NONNEGATIVE_INT)
+    degree = cs.check("degree", degree, cs.NONNEGATIVE_INT)
     xs64 = np.asarray(xs, dtype=np.float64)
     ys64 = np.asarray(ys, dtype=np.float64)
     v_eval = np.polynomial.legendre.legvander(np.asarray(x_eval, dtype=np.float64), degree)
@@ -248,8 +238,8 @@ def fit_mlps(
         >>> fit_mlps(xs, torch.sin(3 * xs), 8, torch.zeros(3), steps=20).shape
         torch.Size([2, 3])
     """
-    width = check("width", width, POSITIVE_INT)
-    steps = check("steps", steps, POSITIVE_INT)
+    width = cs.check("width", width, cs.POSITIVE_INT)
+    steps = cs.check("steps", steps, cs.POSITIVE_INT)
     r = xs.shape[0]
     g = torch.Generator().manual_seed(int(seed))
     dt = torch.float64
@@ -309,7 +299,7 @@ def poly_theory(
         >>> round(poly_theory(x, x**3, 1, x, x**3, noise_std=1.0)["variance"], 12)  # 2 / 10
         0.2
     """
-    degree = check("degree", degree, NONNEGATIVE_INT)
+    degree = cs.check("degree", degree, cs.NONNEGATIVE_INT)
     v = np.polynomial.legendre.legvander(np.asarray(x_design, dtype=np.float64), degree)
     ve = np.polynomial.legendre.legvander(np.asarray(x_eval, dtype=np.float64), degree)
     beta, *_ = np.linalg.lstsq(v, np.asarray(f_design, dtype=np.float64), rcond=None)
@@ -369,7 +359,7 @@ def run(
     where the true function is known; fresh noisy targets there give the measured test error.
     With ``design="fixed"`` the training inputs are evenly spaced and only the noise is
     redrawn; polynomial fits then also get their exact bias² and variance
-    (:func:`poly_theory`) as a check of the estimates. With ``design="random"`` the inputs are
+    (:func:`poly_theory`) as a cs.check of the estimates. With ``design="random"`` the inputs are
     drawn too (``x ~ U(-1, 1)``, the ``regression`` dataset's generator).
 
     Args:
@@ -397,7 +387,7 @@ def run(
         True
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT, owner="bias_variance")
+    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="bias_variance")
     v = _check_options(o, quick)
     kind, layout, sampling, sigma = v["kind"], v["layout"], v["sampling"], v["sigma"]
     f, x_grid, f_grid, targets = _test_points(o["fn"], v, seed)
@@ -440,36 +430,36 @@ def _test_points(fn: str, v: dict[str, Any], seed: int) -> tuple[Any, Tensor, Te
 #: What each option must be (``sizes``: degrees >= 0 or widths >= 1, increasing; ``lr`` and
 #: ``steps`` only train the MLPs).
 CONSTRAINTS: dict[str, list[Any]] = {
-    "model": [Options("poly", "mlp")],
-    "n_train": [Interval(Integral, 2, None)],
-    "design": [Options("fixed", "random")],
-    "replicates": [Interval(Integral, 2, None)],
-    "resample": [Options("fresh", "bootstrap")],
-    "n_test": [POSITIVE_INT],
-    "n_fits_shown": [NONNEGATIVE_INT],
-    "noise_std": [NONNEGATIVE],
+    "model": [cs.Options("poly", "mlp")],
+    "n_train": [cs.Interval(Integral, 2, None)],
+    "design": [cs.Options("fixed", "random")],
+    "replicates": [cs.Interval(Integral, 2, None)],
+    "resample": [cs.Options("fresh", "bootstrap")],
+    "n_test": [cs.POSITIVE_INT],
+    "n_fits_shown": [cs.NONNEGATIVE_INT],
+    "noise_std": [cs.NONNEGATIVE],
 }
 
 
 def _check_options(o: dict[str, Any], quick: bool) -> dict[str, Any]:
     """The options checked (``o["sizes"]`` filled in when None): ``kind``, ``sizes``, ``n``,
     ``layout``, ``reps``, ``sampling``, ``m``, ``n_show``, ``sigma``."""
-    c = validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="bias_variance")
+    c = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="bias_variance")
     kind, n = c["model"], c["n_train"]
     if o["sizes"] is None:
         o["sizes"] = (_QUICK_SIZES if quick else _DEFAULT_SIZES)[kind]
-    least = NONNEGATIVE_INT if kind == "poly" else POSITIVE_INT
-    size_list = check("sizes", o["sizes"], ListOf(least, min_len=2), owner="bias_variance")
+    least = cs.NONNEGATIVE_INT if kind == "poly" else cs.POSITIVE_INT
+    size_list = cs.check("sizes", o["sizes"], cs.ListOf(least, min_len=2), owner="bias_variance")
     if sorted(set(size_list)) != size_list:
-        raise invalid("sizes", "increasing", o["sizes"], owner="bias_variance")
+        raise cs.invalid("sizes", "increasing", o["sizes"], owner="bias_variance")
     if kind == "poly" and size_list[-1] + 1 > n:
         raise ValueError(
             f"a degree-{size_list[-1]} polynomial needs n_train >= {size_list[-1] + 1}, got {n}"
         )
     if kind == "mlp":
         optim.get(o["optimizer"])
-        check("lr", o["lr"], POSITIVE, owner="bias_variance")
-        check("steps", o["steps"], POSITIVE_INT, owner="bias_variance")
+        cs.check("lr", o["lr"], cs.POSITIVE, owner="bias_variance")
+        cs.check("steps", o["steps"], cs.POSITIVE_INT, owner="bias_variance")
     return {"kind": kind, "sizes": size_list, "n": n, "layout": c["design"],
             "reps": c["replicates"], "sampling": c["resample"], "m": c["n_test"],
             "n_show": c["n_fits_shown"], "sigma": c["noise_std"]}  # fmt: skip
@@ -552,7 +542,7 @@ def _notes(o: dict[str, Any], v: dict[str, Any], label: str, best_size: int,
         f"over {v['m']} evenly spaced test inputs in [-1, 1]; bias² is corrected for the "
         "variance of the mean fit (unbiased, so it can dip just below 0 where the bias "
         "vanishes). `mse` is the refits' measured error on fresh noisy targets, an independent "
-        "check of `total` = bias² + variance + noise.",
+        "cs.check of `total` = bias² + variance + noise.",
         f"The smallest expected error is at {label} {best_size}: below it bias "
         "dominates (underfitting), above it variance (overfitting), the trade-off of the "
         "regularization and CNN lecture.",

@@ -1,9 +1,9 @@
-"""Solving by formula vs solving by iteration (seeds 000, 001).
+"""Solving by formula vs solving by iteration (the optimization and derivatives lectures).
 
-Seed 001 lists four ways to minimize ``x^2 - 4x + 6``: complete the square, set the
+The derivatives lecture lists four ways to minimize ``x^2 - 4x + 6``: complete the square, set the
 derivative to zero, try every x, or iterate a numerical method -- and says deep learning
-must use the last. Seed 000 says the same of "differentiate and set to zero": it needs a
-quadratic, convex loss, the second-derivative test needs the Hessian, and the Hessian costs
+must use the last. The optimization lecture says the same of "differentiate and set to zero": it
+needs a quadratic, convex loss, the second-derivative test needs the Hessian, and the Hessian costs
 ``O(np^2 + p^3)`` (n examples, p parameters; ``O(np + r t p)`` with Hessian-vector products).
 
 This experiment does each:
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, Interval, ListOf, check, validate
+from descentlab import constraints as cs
 from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
@@ -46,11 +46,11 @@ QUICK: dict[str, Any] = {"sizes": [96, 192, 384, 768], "repeats": 3}
 
 #: What each option must be (at least 3 sizes, for a slope).
 CONSTRAINTS: dict[str, list[Any]] = {
-    "n": [Interval(Integral, 2, None)],
-    "sizes": [ListOf(Interval(Integral, 2, None), min_len=3)],
-    "repeats": [POSITIVE_INT],
-    "ls_n": [Interval(Integral, 2, None)],
-    "ls_p": [POSITIVE_INT],
+    "n": [cs.Interval(Integral, 2, None)],
+    "sizes": [cs.ListOf(cs.Interval(Integral, 2, None), min_len=3)],
+    "repeats": [cs.POSITIVE_INT],
+    "ls_n": [cs.Interval(Integral, 2, None)],
+    "ls_p": [cs.POSITIVE_INT],
 }
 
 
@@ -266,8 +266,8 @@ def run(
         ls_n, ls_p: examples and features of the least-squares problem.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT, owner="closed_form")
-    v = validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="closed_form")
+    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="closed_form")
+    v = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="closed_form")
     n_t, ps, reps, n_ls, p_ls = (v[k] for k in ("n", "sizes", "repeats", "ls_n", "ls_p"))
     gen = torch.Generator().manual_seed(seed)
     res = ExperimentResult(

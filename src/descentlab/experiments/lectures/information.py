@@ -1,7 +1,7 @@
-"""Entropy, cross-entropy and KL divergence, computed and checked (seed 004).
+"""Entropy, cross-entropy and KL divergence, computed and checked (the PyTorch losses lecture).
 
-Seed 004: "entropy is the uncertainty of information: a fair coin (P = 0.5) is the most
-uncertain; a die with five faces showing 1 and one showing 6 is predictable (P(1) = 5/6)";
+The PyTorch losses lecture: "entropy is the uncertainty of information: a fair coin (P = 0.5) is the
+most uncertain; a die with five faces showing 1 and one showing 6 is predictable (P(1) = 5/6)";
 ``H(p, q) = -Σ p log q``; ``D_KL(P‖Q) = H(P, Q) - H(P)`` ≥ 0, and ``D_KL(P‖Q) ≠ D_KL(Q‖P)``.
 
 Each number is computed from its formula and compared with an independent reference:
@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import entropy as sp_entropy
 
-from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, check
+from descentlab import constraints as cs
 from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
 
 __all__ = ["DEFAULTS", "QUICK", "cross_entropy", "entropy", "kl", "run"]
@@ -155,8 +155,8 @@ def run(*, quick: bool = False, seed: int = 0, pairs: int | None = None) -> Expe
         pairs: random (p, q) pairs for the identities.
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT, owner="information")
-    n = check("pairs", o["pairs"], POSITIVE_INT, owner="information")
+    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="information")
+    n = cs.check("pairs", o["pairs"], cs.POSITIVE_INT, owner="information")
     rng = np.random.default_rng(seed)
     res = ExperimentResult(
         name="information",

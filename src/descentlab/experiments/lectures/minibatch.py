@@ -1,8 +1,8 @@
-"""Why mini-batch SGD works: the mini-batch gradient's mean and variance (seed 000).
+"""Why mini-batch SGD works: the mini-batch gradient's mean and variance (the optimization lecture).
 
-Seed 000: the total loss is an expectation over the examples, ``(1/N) Σ L_i = E_i[L_i]``, so
-a random batch's average gradient ``(1/B) Σ_b ∇L_b`` estimates the full gradient. Measured
-on a real model (an MLP on the 8x8 digits, at a point part-way through training):
+The optimization lecture: the total loss is an expectation over the examples, ``(1/N) Σ L_i =
+E_i[L_i]``, so a random batch's average gradient ``(1/B) Σ_b ∇L_b`` estimates the full gradient.
+Measured on a real model (an MLP on the 8x8 digits, at a point part-way through training):
 
 - the average of many mini-batch gradients is the full gradient (unbiased);
 - their squared distance to it falls like ``1/B``: ``E‖g_B - ∇L‖² = tr(Σ)/B`` for batches
@@ -22,15 +22,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad, vmap
 
-from descentlab.constraints import (
-    NONNEGATIVE_INT,
-    POSITIVE_INT,
-    Interval,
-    ListOf,
-    check,
-    invalid,
-    validate,
-)
+from descentlab import constraints as cs
 from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
 from descentlab.problems import data as datasets
 
@@ -46,10 +38,10 @@ QUICK: dict[str, Any] = {"batches": [1, 4, 16, 64, 256], "draws": 600}
 
 #: What each option must be (at least 3 batch sizes, for a slope).
 CONSTRAINTS: dict[str, list[Any]] = {
-    "batches": [ListOf(POSITIVE_INT, min_len=3)],
-    "draws": [Interval(Integral, 10, None)],
-    "hidden": [POSITIVE_INT],
-    "warmup": [NONNEGATIVE_INT],
+    "batches": [cs.ListOf(cs.POSITIVE_INT, min_len=3)],
+    "draws": [cs.Interval(Integral, 10, None)],
+    "hidden": [cs.POSITIVE_INT],
+    "warmup": [cs.NONNEGATIVE_INT],
 }
 
 
@@ -183,15 +175,15 @@ def run(
         warmup: SGD steps before measuring (a point part-way through training).
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT, owner="minibatch")
-    v = validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="minibatch")
+    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="minibatch")
+    v = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="minibatch")
     bs, n_draw, hid, n_warm = (v[k] for k in ("batches", "draws", "hidden", "warmup"))
     s = datasets.load("digits", seed=seed)
     x = s.x_train.reshape(s.n_train, -1).double()
     y = s.y_train
     n = x.shape[0]
     if max(bs) > n:
-        raise invalid("batches", f"sizes <= {n} (the training examples)", bs, owner="minibatch")
+        raise cs.invalid("batches", f"sizes <= {n} (the training examples)", bs, owner="minibatch")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     res = ExperimentResult(

@@ -2,11 +2,11 @@ r"""Momentum with the learning rate inside or outside the buffer (the lectures d
 
 Two ways to write heavy-ball momentum appear in the lectures:
 
-- *torch form* (seed 002, cs231n in seed 003; ``torch.optim.SGD``): the buffer sums
-  gradients and the rate multiplies it, :math:`b_t = \mu b_{t-1} + g_t,\ \theta_{t+1} =
-  \theta_t - \eta_t b_t`;
-- *velocity form* (seeds 000, 001, 003 eq. 5.12, 004): the rate is inside,
-  :math:`v_t = \mu v_{t-1} - \eta_t g_t,\ \theta_{t+1} = \theta_t + v_t`.
+- *torch form* (the regularization and CNN lecture, cs231n in the momentum lecture;
+  ``torch.optim.SGD``): the buffer sums gradients and the rate multiplies it,
+  :math:`b_t = \mu b_{t-1} + g_t,\ \theta_{t+1} = \theta_t - \eta_t b_t`;
+- *velocity form* (the optimization, derivatives, momentum (eq. 5.12) and PyTorch losses lectures):
+  the rate is inside, :math:`v_t = \mu v_{t-1} - \eta_t g_t,\ \theta_{t+1} = \theta_t + v_t`.
 
 With a constant rate :math:`v_t = -\eta b_t` and the iterates are the same. When the rate
 changes from :math:`\eta` to :math:`\gamma\eta` at step :math:`s`, the torch form rescales the
@@ -49,17 +49,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from descentlab import constraints as cs
 from descentlab import optim, schedules
-from descentlab.constraints import (
-    NONNEGATIVE,
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    Interval,
-    ListOf,
-    check,
-    validate,
-)
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     finish,
@@ -112,8 +103,8 @@ def predicted_gap(
         >>> round(float(predicted_gap(np.array([1.0]), 0.9, 0.1, 1000)[0]), 9)  # 0.9 * 0.9 / 0.1
         8.1
     """
-    mu = check("momentum", momentum, Interval(Real, 0, 1, closed="left"))
-    g = check("gamma", gamma, NONNEGATIVE)
+    mu = cs.check("momentum", momentum, cs.Interval(Real, 0, 1, closed="left"))
+    g = cs.check("gamma", gamma, cs.NONNEGATIVE)
     d = np.asarray(last_update.detach() if isinstance(last_update, Tensor) else last_update,
                    dtype=np.float64)  # fmt: skip
     ks = np.asarray(k, dtype=np.float64)
@@ -304,7 +295,7 @@ def run(
         True
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT, owner="momentum_forms")
+    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="momentum_forms")
     v = _check_options(o)
     mus, gam, n_steps = v["momenta"], v["gamma"], v["steps"]
     splits, base_model = _data_and_model(o["problem"], v, seed)
@@ -334,27 +325,28 @@ _COLUMNS = ("momentum", "schedule", "lr", "max_diff_before", "diff_1_after", "pr
             "val_acc_torch", "val_acc_velocity")  # fmt: skip
 
 
-_OPEN_UNIT = Interval(Real, 0, 1, closed="neither")
+_OPEN_UNIT = cs.Interval(Real, 0, 1, closed="neither")
 
 #: What each option must be (``momenta``: one value or a non-empty list, each in (0, 1)).
 CONSTRAINTS: dict[str, list[Any]] = {
-    "effective_lr": [POSITIVE],
+    "effective_lr": [cs.POSITIVE],
     "gamma": [_OPEN_UNIT],
-    "steps": [Interval(Integral, 4, None)],
-    "batch_size": [POSITIVE_INT],
-    "eval_every": [POSITIVE_INT],
-    "ravine_steps": [Interval(Integral, 3, None)],
-    "ravine_lr": [POSITIVE],
-    "hidden": [POSITIVE_INT],
+    "steps": [cs.Interval(Integral, 4, None)],
+    "batch_size": [cs.POSITIVE_INT],
+    "eval_every": [cs.POSITIVE_INT],
+    "ravine_steps": [cs.Interval(Integral, 3, None)],
+    "ravine_lr": [cs.POSITIVE],
+    "hidden": [cs.POSITIVE_INT],
 }
 
 
 def _check_options(o: dict[str, Any]) -> dict[str, Any]:
     """The options checked: ``momenta``, ``eff``, ``gamma``, ``steps``, ``bs``, ``every``,
     ``hidden``."""
-    mus = check("momenta", o["momenta"], ListOf(_OPEN_UNIT), _OPEN_UNIT, owner="momentum_forms")
+    one_or_more = (cs.ListOf(_OPEN_UNIT), _OPEN_UNIT)
+    mus = cs.check("momenta", o["momenta"], *one_or_more, owner="momentum_forms")
     mus = mus if isinstance(mus, list) else [mus]
-    c = validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="momentum_forms")
+    c = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="momentum_forms")
     return {"momenta": mus, "eff": c["effective_lr"], "gamma": c["gamma"], "steps": c["steps"],
             "bs": c["batch_size"], "every": c["eval_every"], "hidden": c["hidden"]}  # fmt: skip
 

@@ -1,10 +1,10 @@
-"""Regularization on an overfitting setup (seed 002).
+"""Regularization on an overfitting setup (the regularization and CNN lecture).
 
-Seed 002 lists the regularizers -- early stopping, parameter norm penalty (weight decay), data
-augmentation, noise robustness, label smoothing, mixup, cutmix, dropout, batch normalization --
-and ends: fix the network and the data, try the regularizers, and watch the generalization
-performance. This experiment does exactly that on a setup built to overfit: a wide MLP
-(``digits_mlp``, 512 hidden units) on only ``n_train`` digits (the lecture's "small data" case),
+The regularization and CNN lecture lists the regularizers -- early stopping, parameter norm penalty
+(weight decay), data augmentation, noise robustness, label smoothing, mixup, cutmix, dropout, batch
+normalization -- and ends: fix the network and the data, try the regularizers, and watch the
+generalization performance. This experiment does exactly that on a setup built to overfit: a wide
+MLP (``digits_mlp``, 512 hidden units) on only ``n_train`` digits (the lecture's "small data" case),
 trained by Adam with every method in turn:
 
 ===================  =========================================================================
@@ -24,7 +24,8 @@ method               how (all through :func:`descentlab.engine.run.train`)
 ``augmentation``     each training image shifted by up to ``max_translate`` pixels
 ``input_noise``      Gaussian noise of std ``input_noise`` added to the training inputs
 ``weight_noise``     the weights perturbed by Gaussian noise of std ``weight_noise`` for each
-                     gradient (noise robustness, seed 002: "random noise on inputs or weights")
+                     gradient (noise robustness, the regularization and CNN lecture: "random
+                     noise on inputs or weights")
 ``batch_norm``       ``digits_mlp(batch_norm=True)``: each hidden layer normalized over the batch
 ===================  =========================================================================
 
@@ -50,16 +51,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from descentlab.constraints import (
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    Interval,
-    ListOf,
-    check,
-    invalid,
-    validate,
-)
+from descentlab import constraints as cs
 from descentlab.engine.config import RunConfig
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
@@ -123,28 +115,28 @@ QUICK: dict[str, Any] = {
 }
 
 
-_FRACTION = Interval(Real, 0, 1, closed="neither")
+_FRACTION = cs.Interval(Real, 0, 1, closed="neither")
 
 #: What each option must be (``hidden``: one width or a list of them; ``methods`` are
 #: checked against :data:`METHODS`).
 CONSTRAINTS: dict[str, list[Any]] = {
-    "n_train": [Interval(Integral, 10, None)],
-    "hidden": [ListOf(POSITIVE_INT), POSITIVE_INT],
-    "lr": [POSITIVE],
-    "batch_size": [POSITIVE_INT],
-    "steps": [POSITIVE_INT],
-    "eval_every": [POSITIVE_INT],
-    "seeds": [POSITIVE_INT],
-    "patience": [POSITIVE_INT],
-    "l2": [POSITIVE],
-    "decoupled_wd": [POSITIVE],
+    "n_train": [cs.Interval(Integral, 10, None)],
+    "hidden": [cs.ListOf(cs.POSITIVE_INT), cs.POSITIVE_INT],
+    "lr": [cs.POSITIVE],
+    "batch_size": [cs.POSITIVE_INT],
+    "steps": [cs.POSITIVE_INT],
+    "eval_every": [cs.POSITIVE_INT],
+    "seeds": [cs.POSITIVE_INT],
+    "patience": [cs.POSITIVE_INT],
+    "l2": [cs.POSITIVE],
+    "decoupled_wd": [cs.POSITIVE],
     "dropout": [_FRACTION],
-    "mixup_alpha": [POSITIVE],
-    "cutmix_alpha": [POSITIVE],
+    "mixup_alpha": [cs.POSITIVE],
+    "cutmix_alpha": [cs.POSITIVE],
     "label_smoothing": [_FRACTION],
-    "max_translate": [POSITIVE_INT],
-    "input_noise": [POSITIVE],
-    "weight_noise": [POSITIVE],
+    "max_translate": [cs.POSITIVE_INT],
+    "input_noise": [cs.POSITIVE],
+    "weight_noise": [cs.POSITIVE],
 }
 
 
@@ -269,7 +261,7 @@ def run(
         ['none', 'dropout']
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT, owner="regularization")
+    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="regularization")
     check_backend(backend, address)
     chosen = _check_options(o)
     small = _small_training_set(o["problem"], o["n_train"])
@@ -302,7 +294,7 @@ _CURVES = ("train/accuracy", "val/accuracy", "train/loss", "val/loss")
 def _check_options(o: dict[str, Any]) -> list[str]:
     """Check the options (``o``'s integers and lists converted in place); the methods to run,
     in table order, ``none`` first."""
-    o.update(validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="regularization"))
+    o.update(cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="regularization"))
     if isinstance(o["hidden"], int):
         o["hidden"] = [o["hidden"]]
     chosen = list(o["methods"]) if not isinstance(o["methods"], str) else [o["methods"]]
@@ -310,7 +302,7 @@ def _check_options(o: dict[str, Any]) -> list[str]:
     if unknown:
         raise KeyError(f"unknown method(s) {unknown}; valid methods: {', '.join(METHODS)}")
     if o["batch_size"] > o["n_train"]:
-        raise invalid("batch_size", f"<= n_train ({o['n_train']})", o["batch_size"],
+        raise cs.invalid("batch_size", f"<= n_train ({o['n_train']})", o["batch_size"],
                       owner="regularization")  # fmt: skip
     return [m for m in METHODS if m in chosen or m == "none"]
 

@@ -1,10 +1,12 @@
-r"""Learning-rate schedules (seeds 000 and 003): fixed lr vs step, exponential, 1/t and cosine.
+r"""Learning-rate schedules (the optimization and momentum lectures): fixed lr vs step, exponential,
+1/t and cosine.
 
-Seed 000: with a fixed learning rate SGD reaches the optimum's neighbourhood and then hovers
-("진동하고 수렴하지 않습니다"): the mini-batch noise keeps it at a floor that grows with the
-rate; a decaying rate with :math:`\sum_t \eta_t = \infty,\ \sum_t \eta_t^2 < \infty` (Robbins
-& Monro) converges, and cosine annealing is the popular choice. Seed 003 (cs231n) lists step
-decay, exponential decay :math:`\alpha_0 e^{-kt}` and 1/t decay :math:`\alpha_0/(1+kt)`.
+The optimization lecture: with a fixed learning rate SGD reaches the optimum's neighbourhood and
+then hovers ("진동하고 수렴하지 않습니다"): the mini-batch noise keeps it at a floor that grows
+with the rate; a decaying rate with :math:`\sum_t \eta_t = \infty,\ \sum_t \eta_t^2 < \infty`
+(Robbins & Monro) converges, and cosine annealing is the popular choice. The momentum lecture
+(cs231n) lists step decay, exponential decay :math:`\alpha_0 e^{-kt}` and 1/t decay
+:math:`\alpha_0/(1+kt)`.
 
 Two views:
 
@@ -21,7 +23,8 @@ The schedules over a run of ``T`` steps (step 0 is the first update):
 
 ==============  ============================================================================
 ``constant``    :math:`\eta_0`
-``step``        halve every ``T // 5`` steps (seed 003: "decay by half every few epochs")
+``step``        halve every ``T // 5`` steps (the momentum lecture: "decay by half every few
+                epochs")
 ``exponential`` :math:`\eta_0 e^{-kt}`, :math:`k = \ln(1/r)/T` (ends at :math:`r\eta_0`)
 ``1/t``         :math:`\eta_0 / (1 + kt)`, :math:`k = 10/T` (halved at :math:`T/10`, ends at
                 :math:`\eta_0/11`; its mean rate is close to the exponential's)
@@ -47,15 +50,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from descentlab import constraints as cs
 from descentlab import optim
-from descentlab.constraints import (
-    NONNEGATIVE_INT,
-    POSITIVE,
-    POSITIVE_INT,
-    Interval,
-    check,
-    validate,
-)
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
@@ -97,22 +93,22 @@ QUICK: dict[str, Any] = {"model": "mlp", "steps": 300, "seeds": 1, "eval_every":
                          "quad_runs": 100, "quad_steps": 400}  # fmt: skip
 
 
-_RATIO = Interval(Real, 0, 1, closed="neither")
+_RATIO = cs.Interval(Real, 0, 1, closed="neither")
 
 #: What each option must be (``schedules`` are checked against :data:`SCHEDULES`,
 #: ``momentum`` where the optimizer takes one).
 CONSTRAINTS: dict[str, list[Any]] = {
-    "steps": [Interval(Integral, 5, None)],
-    "lr": [POSITIVE],
-    "batch_size": [POSITIVE_INT],
-    "eval_every": [POSITIVE_INT],
-    "seeds": [POSITIVE_INT],
+    "steps": [cs.Interval(Integral, 5, None)],
+    "lr": [cs.POSITIVE],
+    "batch_size": [cs.POSITIVE_INT],
+    "eval_every": [cs.POSITIVE_INT],
+    "seeds": [cs.POSITIVE_INT],
     "final_ratio": [_RATIO],
-    "quad_lr": [Interval(Real, 0, 2, closed="neither")],
-    "quad_steps": [Interval(Integral, 5, None)],
-    "quad_runs": [POSITIVE_INT],
-    "quad_sigma": [POSITIVE],
-    "quad_dim": [POSITIVE_INT],
+    "quad_lr": [cs.Interval(Real, 0, 2, closed="neither")],
+    "quad_steps": [cs.Interval(Integral, 5, None)],
+    "quad_runs": [cs.POSITIVE_INT],
+    "quad_sigma": [cs.POSITIVE],
+    "quad_dim": [cs.POSITIVE_INT],
 }
 
 
@@ -124,8 +120,8 @@ def schedule_specs(steps: int, final_ratio: float) -> dict[str, str | None]:
         >>> schedule_specs(1000, 0.01)["1/t"]
         'inverse_time(k=0.01)'
     """
-    steps = check("steps", steps, POSITIVE_INT)
-    r = check("final_ratio", final_ratio, _RATIO)
+    steps = cs.check("steps", steps, cs.POSITIVE_INT)
+    r = cs.check("final_ratio", final_ratio, _RATIO)
     return {
         "constant": None,
         "step": f"step_decay(every={max(1, steps // 5)}, drop=0.5)",
@@ -230,7 +226,7 @@ def run(
         True
     """
     o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = check("seed", seed, NONNEGATIVE_INT, owner="schedules")
+    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="schedules")
     check_backend(backend, address)
     chosen, hyper = _check_options(o)
     specs = schedule_specs(o["steps"], o["final_ratio"])
@@ -260,7 +256,7 @@ _COLUMNS = ("schedule", "spec", "lr_end_ratio", "mean_lr_ratio", "train_loss", "
 def _check_options(o: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Check the options (integers and ratios converted in place); the schedules to run, in
     table order, ``constant`` first, and the optimizer's hyperparameters."""
-    o.update(validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="schedules"))
+    o.update(cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="schedules"))
     chosen = [o["schedules"]] if isinstance(o["schedules"], str) else list(o["schedules"])
     unknown = [s for s in chosen if s not in SCHEDULES]
     if unknown:
@@ -268,8 +264,8 @@ def _check_options(o: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     opt_cls = optim.get(o["optimizer"])
     hyper: dict[str, Any] = {"lr": float(o["lr"])}
     if o["momentum"] is not None and "momentum" in inspect.signature(opt_cls).parameters:
-        hyper["momentum"] = check("momentum", o["momentum"], Interval(Real, 0, 1, closed="left"),
-                                  owner="schedules")  # fmt: skip
+        unit = cs.Interval(Real, 0, 1, closed="left")
+        hyper["momentum"] = cs.check("momentum", o["momentum"], unit, owner="schedules")
     return [s for s in SCHEDULES if s in chosen or s == "constant"], hyper
 
 
