@@ -244,6 +244,9 @@ def _cost_part(ps: list[int], n_t: int, reps: int, gen: torch.Generator) -> Part
     return part
 
 
+_TITLE = "Closed form vs iteration: four ways to a minimum, normal equations, the Hessian"
+
+
 def run(
     *,
     quick: bool = False,
@@ -270,12 +273,7 @@ def run(
     v = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="closed_form")
     n_t, ps, reps, n_ls, p_ls = (v[k] for k in ("n", "sizes", "repeats", "ls_n", "ls_p"))
     gen = torch.Generator().manual_seed(seed)
-    res = ExperimentResult(
-        name="closed_form",
-        title="Closed form vs iteration: four ways to a minimum, normal equations, the Hessian",
-        columns=["method", "x_or_error", "expected", "cost"],
-        rows=[],
-    )
+    res = ExperimentResult("closed_form", _TITLE, ["method", "x_or_error", "expected", "cost"], [])
     with timer() as elapsed:
         res.add(_four_ways_part())
         kappa = res.add(_normal_equations_part(n_ls, p_ls, gen)).values["kappa"]

@@ -146,6 +146,10 @@ def _ce_curve_part() -> Part:
     return part
 
 
+_TITLE = "Entropy: the coin and the die; cross-entropy = entropy + KL"
+_COLUMNS = ("distribution", "entropy_bits", "scipy_bits")
+
+
 def run(*, quick: bool = False, seed: int = 0, pairs: int | None = None) -> ExperimentResult:
     """The coin and the die, CE = H + KL on random distributions, KL's asymmetry.
 
@@ -158,12 +162,7 @@ def run(*, quick: bool = False, seed: int = 0, pairs: int | None = None) -> Expe
     seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="information")
     n = cs.check("pairs", o["pairs"], cs.POSITIVE_INT, owner="information")
     rng = np.random.default_rng(seed)
-    res = ExperimentResult(
-        name="information",
-        title="Entropy: the coin and the die; cross-entropy = entropy + KL",
-        columns=["distribution", "entropy_bits", "scipy_bits"],
-        rows=[],
-    )
+    res = ExperimentResult("information", _TITLE, list(_COLUMNS), [])
     with timer() as elapsed:
         res.data.update(res.add(_coins_and_dice_part()).data)
         res.add(_identities_part(n, rng))

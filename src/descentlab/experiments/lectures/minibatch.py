@@ -155,6 +155,10 @@ def _variance_part(full_part: Part, bs: list[int], n_draw: int, gen: torch.Gener
     return part
 
 
+_TITLE = "Why mini-batch SGD works: unbiased gradients whose variance falls like 1/B"
+_COLUMNS = ("batch", "variance", "theory", "variance_no_replacement", "theory_no_replacement")
+
+
 def run(
     *,
     quick: bool = False,
@@ -186,12 +190,7 @@ def run(
         raise cs.invalid("batches", f"sizes <= {n} (the training examples)", bs, owner="minibatch")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    res = ExperimentResult(
-        name="minibatch",
-        title="Why mini-batch SGD works: unbiased gradients whose variance falls like 1/B",
-        columns=["batch", "variance", "theory", "variance_no_replacement", "theory_no_replacement"],
-        rows=[],
-    )
+    res = ExperimentResult("minibatch", _TITLE, list(_COLUMNS), [])
     with timer() as elapsed:
         model = _warm_model(x, y, hid, n_warm, gen)
         full = res.add(_full_gradient_part(model, x, y))
