@@ -25,7 +25,7 @@ TRAIN = [
 COMPARE = [
     "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
     "--model-option", "hidden=4", "--optimizers", "sgd,momentum", "--batch-size", "16",
-    "--steps", "6", "--tune-steps", "4", "--trials", "2", "--seeds", "1",
+    "--steps", "6", "--tune-steps", "4", "--lr-trials", "2", "--seeds", "1",
     "--landscapes", "none", "--no-progress", "--no-report",
 ]  # fmt: skip
 LANDSCAPE = ["landscape", "--function", "ravine", "--optimizers", "sgd", "--steps", "5", "--no-gif"]

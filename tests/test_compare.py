@@ -20,7 +20,6 @@ from descentlab import optim
 from descentlab.cli import main
 from descentlab.experiments import tuning
 from descentlab.experiments.compare import (
-    DEFAULT_LR_RANGES,
     CompareSpec,
     OptimizerChoice,
     compare,
@@ -51,7 +50,7 @@ SMALL = dict(
 SMALL_ARGV = [
     "--problem", "moons", "--problem-option", "n_samples=300", "--model", "mlp",
     "--model-option", "hidden=16", "--optimizers", "sgd,adam", "--batch-size", "16",
-    "--steps", "120", "--tune-steps", "60", "--trials", "3", "--seeds", "2",
+    "--steps", "120", "--tune-steps", "60", "--lr-trials", "3", "--seeds", "2",
     "--target-accuracy", "0.8", "--landscapes", "none",
 ]  # fmt: skip
 
@@ -218,7 +217,7 @@ def test_rule_repr_parses_back(name):
 
 
 def test_parse_optimizer_forms():
-    adam = OptimizerChoice("adam", "adam", lr_range=DEFAULT_LR_RANGES["adam"])
+    adam = OptimizerChoice("adam", "adam", lr_range=optim.record("adam").lr_range)
     assert parse_optimizer("Adam") == adam
     c = parse_optimizer("mine=chain(trace(momentum=0.8), scale_by_lr())")
     assert c.label == "mine" and not c.is_named
@@ -275,7 +274,7 @@ def test_the_test_set_is_never_read_while_tuning(tmp_path):
             reads.append((t.phase, t.label, len(_Tripwire.log)))
 
     spec = CompareSpec(**SMALL)
-    compare(spec, tmp_path, workers=1, progress=progress, data=splits, report=False)
+    compare(spec, tmp_path, workers=1, progress=progress, data=splits)
     # Each optimizer's tuning trials all ran before any of its final runs...
     for label in ("sgd", "adam"):
         phases = [p for p, lab, _ in reads if lab == label]
@@ -295,7 +294,7 @@ def small(tmp_path_factory):
     """The SMALL comparison, run once, uninterrupted, in this process."""
     root = tmp_path_factory.mktemp("small")
     spec = CompareSpec(**{**SMALL, "name": "straight"})
-    return root, spec, compare(spec, root, workers=1, progress=False, report=False)
+    return root, spec, compare(spec, root, workers=1, progress=False)
 
 
 def test_compare_then_rerun_reuses_every_trial(small):
@@ -303,8 +302,7 @@ def test_compare_then_rerun_reuses_every_trial(small):
     store = Store(first.store_path)
     n_runs = len(store.list_runs())
     events = []
-    second = compare(spec, root, workers=1, progress=lambda e, i: events.append((e, i)),
-                     report=False)  # fmt: skip
+    second = compare(spec, root, workers=1, progress=lambda e, i: events.append((e, i)))
     assert len(store.list_runs()) == n_runs  # nothing ran again
     assert all(i["outcome"].reused for e, i in events if e == "trial")
     assert second.rows() == first.rows()
@@ -327,7 +325,7 @@ def test_compare_then_rerun_reuses_every_trial(small):
 def test_cross_validation_scores_are_fold_means(tmp_path):
     spec = CompareSpec(**{**SMALL, "optimizers": ["adam"], "cv_folds": 3, "seeds": 1,
                           "steps": 40, "tune_steps": 30, "refine": False})  # fmt: skip
-    result = compare(spec, tmp_path, workers=1, progress=False, report=False)
+    result = compare(spec, tmp_path, workers=1, progress=False)
     store = Store(result.store_path)
     (res,) = result.results
     for cand in res.candidates:
@@ -347,9 +345,9 @@ def test_composed_optimizer_and_tuned_momentum(tmp_path):
                           "refine": False,
                           "optimizers": ["momentum", "mine=chain(scale_by_rms(alpha=0.9), "
                                          "scale_by_lr())"]})  # fmt: skip
-    result = compare(spec, tmp_path, workers=1, progress=False, report=False)
+    result = compare(spec, tmp_path, workers=1, progress=False)
     mom, mine = result.results
-    grid = tuning.log_grid(*DEFAULT_LR_RANGES["momentum"], 2)
+    grid = tuning.log_grid(*optim.record("momentum").lr_range, 2)
     assert [c.setting for c in mom.candidates] == [
         {"lr": lr, "momentum": m} for lr in grid for m in (0.5, 0.9)
     ]
@@ -396,7 +394,7 @@ def test_bad_input_fails_before_training(tmp_path, change, error, message):
         (["--optimizers", ""], "--optimizers must name at least one optimizer"),
         (["--problem", "nope"], "unknown problem 'nope'"),
         (["--steps", "0"], "steps must be a positive integer, got 0"),
-        (["--trials", "0"], "trials must be a positive integer, got 0"),
+        (["--lr-trials", "0"], "trials must be a positive integer, got 0"),
         (["--target-accuracy", "2"], r"target_accuracy must be in [0, 1], got 2.0"),
         (["--lr-range", "adam=1:x"], "--lr-range takes LOW:HIGH"),
         (["--hyper", "nadam.momentum=0.9"], "--hyper takes LABEL.NAME=VALUE"),
@@ -412,7 +410,7 @@ def test_cli_bad_input(tmp_path, capsys, argv, message):
 def test_other_spec_in_the_same_directory_is_refused(tmp_path):
     spec = CompareSpec(**{**SMALL, "optimizers": ["adam"], "seeds": 1, "trials": 1,
                           "name": "mine"})  # fmt: skip
-    compare(spec, tmp_path, workers=1, progress=False, report=False)
+    compare(spec, tmp_path, workers=1, progress=False)
     other = CompareSpec(**{**SMALL, "optimizers": ["adam"], "seeds": 1, "trials": 2,
                            "name": "mine"})  # fmt: skip
     with pytest.raises(ValueError, match=r"holds a comparison with another configuration "
@@ -487,7 +485,7 @@ def test_regression_tunes_on_validation_loss(tmp_path):
     spec = CompareSpec(problem="regression", problem_options={"n_train": 120}, model="mlp",
                        optimizers=["adam"], batch_size=16, steps=60, tune_steps=40, trials=3,
                        seeds=2, landscapes=())  # fmt: skip
-    result = compare(spec, tmp_path, workers=1, progress=False, report=False)
+    result = compare(spec, tmp_path, workers=1, progress=False)
     (res,) = result.results
     assert result.task == "regression" and result.select_metric == "val/loss"
     assert res.best == int(np.argmin([c.score for c in res.candidates]))

@@ -72,7 +72,7 @@ def test_import_paths_labels_and_ranges():
 def test_bad_optimizer_fails_before_training(tmp_path, optimizer, message):
     spec = CompareSpec(**{**TINY, "optimizers": [optimizer]})
     with pytest.raises(ValueError, match=message):
-        compare(spec, tmp_path, workers=1, progress=False, report=False)
+        compare(spec, tmp_path, workers=1, progress=False)
     assert not any(tmp_path.iterdir())  # nothing was written
 
 
@@ -105,7 +105,7 @@ def test_torch_adam_through_compare_matches_descentlab_adam(tmp_path):
     # One trial at a time: torch.optim.Adam cannot share a vectorized pass, and the vmap
     # engine rounds differently from a single run.
     ours, theirs = compare(
-        spec, tmp_path, workers=1, progress=False, report=False, vectorize=False
+        spec, tmp_path, workers=1, progress=False, vectorize=False
     ).results
     assert theirs.label == "torch.Adam" and ours.choice.lr_range == theirs.choice.lr_range
     # Same grid, same validation scores (descentlab's Adam equals torch's to float32
@@ -171,13 +171,13 @@ def test_third_party_optimizers_compare_and_resume(tmp_path):
                                                  "sf=schedulefree.AdamWScheduleFree"],
                           "lr_ranges": {"lion": (1e-3, 1e-2), "sf": (1e-2, 1e-1)}})  # fmt: skip
     # (Worker processes get them by path: see the pickling check above.)
-    first = compare(spec, tmp_path, workers=1, progress=False, report=False)
+    first = compare(spec, tmp_path, workers=1, progress=False)
     assert first.complete
     for r in first.results:
         assert r.best is not None and r.test_accuracy[0] > 0.7
         assert all(i is not None for i in r.curve_runs + r.refit_runs)
     n = len(Store(first.store_path).list_runs())
-    again = compare(spec, tmp_path, workers=1, progress=False, report=False)
+    again = compare(spec, tmp_path, workers=1, progress=False)
     assert len(Store(first.store_path).list_runs()) == n  # every trial found again
     assert again.rows(timings=False) == first.rows(timings=False)
 

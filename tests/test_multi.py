@@ -17,6 +17,7 @@ from descentlab.experiments.multi import (
     performance_profile,
     rank_table,
 )
+from descentlab.report.profiles import render_multi_report
 from descentlab.store import Store
 
 
@@ -84,8 +85,8 @@ def test_two_problems_rank_table_profiles_and_report(tmp_path):
         settings=SETTINGS,
         workers=1,
         progress=False,
-        problem_reports=False,  # the suite's report only (each problem's is compare's)
     )
+    render_multi_report(multi, problem_reports=False)  # the suite's report only
     assert [p.name for p in multi.problems] == ["moons", "regression"]
     assert [p.metric for p in multi.problems] == ["accuracy", "loss"]
     times = multi.times()

@@ -52,7 +52,7 @@ def _linear_data(seed: int = 0, n: int = 120) -> dict[str, np.ndarray]:
 def test_a_python_problem_is_tuned_on_its_metric_and_fingerprinted(tmp_path):
     problem = Problem(name="lin", model=Linear3, data=_linear_data(), metric="rmse")
     spec = CompareSpec(**TINY)
-    result = compare(spec, tmp_path, workers=1, progress=False, report=False, problem=problem)
+    result = compare(spec, tmp_path, workers=1, progress=False, problem=problem)
     assert result.select_metric == "val/rmse" and result.task == "regression"
     assert result.spec.problem.startswith("lin#") and result.run_dir.name.startswith("lin-")
     store = Store(result.store_path)
@@ -66,12 +66,12 @@ def test_a_python_problem_is_tuned_on_its_metric_and_fingerprinted(tmp_path):
         assert r.best == int(np.nanargmin(scores))
     # The same problem again reuses every trial; load_comparison reads the metric back.
     n = len(store.list_runs())
-    again = compare(spec, tmp_path, workers=1, progress=False, report=False, problem=problem)
+    again = compare(spec, tmp_path, workers=1, progress=False, problem=problem)
     assert len(store.list_runs()) == n and again.rows() == result.rows()
     assert load_comparison(result.run_dir).select_metric == "val/rmse"
     # Other data: another fingerprint, another run directory (old trials are not reused).
     other = Problem(name="lin", model=Linear3, data=_linear_data(seed=1), metric="rmse")
-    moved = compare(spec, tmp_path, workers=1, progress=False, report=False, problem=other)
+    moved = compare(spec, tmp_path, workers=1, progress=False, problem=other)
     assert moved.run_dir != result.run_dir
 
 
@@ -135,7 +135,7 @@ def test_the_readme_example_runs_from_the_command_line(tmp_path, capsys, monkeyp
     monkeypatch.chdir(ROOT)
     code = main(["compare", "--problem", "examples/diabetes.py:make_problem",
                  "--optimizers", "sgd,adam", "--steps", "40", "--tune-steps", "40",
-                 "--trials", "2", "--no-refine", "--seeds", "1", "--batch-size", "32",
+                 "--lr-trials", "2", "--no-refine", "--seeds", "1", "--batch-size", "32",
                  "--workers", "1",
                  "--no-progress", "--no-report", "--runs-dir", str(tmp_path)])  # fmt: skip
     out = capsys.readouterr().out

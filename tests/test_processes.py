@@ -17,7 +17,7 @@ from descentlab.experiments.trials import _alive
 LONG_ARGV = [
     "--problem", "moons", "--problem-option", "n_samples=300", "--model", "mlp",
     "--model-option", "hidden=16", "--optimizers", "sgd,adam", "--batch-size", "16",
-    "--steps", "200000", "--tune-steps", "100000", "--trials", "3", "--seeds", "1",
+    "--steps", "200000", "--tune-steps", "100000", "--lr-trials", "3", "--seeds", "1",
     "--target-accuracy", "0.8", "--landscapes", "none", "--no-report", "--no-progress",
 ]  # fmt: skip
 
@@ -192,7 +192,7 @@ def _compare_once(runs_dir: str, barrier, results) -> None:
     err = io.StringIO()
     barrier.wait()
     with contextlib.redirect_stderr(err):
-        compare(spec, runs_dir, workers=1, progress=False, report=False)
+        compare(spec, runs_dir, workers=1, progress=False)
     results.put(err.getvalue())
 
 

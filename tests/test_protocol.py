@@ -94,7 +94,7 @@ def tiny(tmp_path_factory):
     spec = CompareSpec(
         **TINY, optimizers=[sgd, "adadelta@default"], lr_ranges={"sgd": (1e-2, 1e-2)}
     )
-    result = compare(spec, root, workers=1, progress=False, report=False)
+    result = compare(spec, root, workers=1, progress=False)
     return spec, result
 
 
@@ -350,7 +350,7 @@ def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
 
 def test_vectorized_comparison_equals_one_trial_at_a_time(tmp_path, tiny):
     spec, vectorized = tiny
-    single = compare(spec, tmp_path, workers=1, progress=False, report=False, vectorize=False)
+    single = compare(spec, tmp_path, workers=1, progress=False, vectorize=False)
     a, b = vectorized.rows(timings=False), single.rows(timings=False)
     for ra, rb in zip(a, b, strict=True):
         assert ra["test_per_seed"].keys() == rb["test_per_seed"].keys()
@@ -358,3 +358,13 @@ def test_vectorized_comparison_equals_one_trial_at_a_time(tmp_path, tiny):
             assert v == pytest.approx(rb["test_per_seed"][s], abs=1e-6)
         assert ra["failed_tuning"] == rb["failed_tuning"]
         assert ra["steps_to_target"] == rb["steps_to_target"]
+
+
+def test_old_trials_flag_still_works_and_warns_once():
+    parser = argparse.ArgumentParser()
+    cli_compare.register(parser.add_subparsers())
+    new = cli_compare.build_spec(parser.parse_args(["compare", "--lr-trials", "3"]))
+    with pytest.warns(FutureWarning, match="--trials is deprecated.*--lr-trials") as caught:
+        old = cli_compare.build_spec(parser.parse_args(["compare", "--trials", "3"]))
+    assert len(caught) == 1
+    assert old.trials == new.trials == 3 and old.digest() == new.digest()

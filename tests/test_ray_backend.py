@@ -53,7 +53,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def local_result(tmp_path_factory):
-    return compare(SPEC, tmp_path_factory.mktemp("local"), workers=1, report=False)
+    return compare(SPEC, tmp_path_factory.mktemp("local"), workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def _recorder(outcomes):
 
 def test_ray_table_equals_local(cluster, local_result, local_table, tmp_path):
     outcomes = []
-    result = compare(SPEC, tmp_path, report=False, backend="ray", progress=_recorder(outcomes))
+    result = compare(SPEC, tmp_path, backend="ray", progress=_recorder(outcomes))
     assert result.table(timings=False) == local_table
     assert result.record.provenance["sessions"][-1]["backend"] == "ray"
     # The driver wrote every trial into its own store as the local backend records it:
@@ -156,7 +156,7 @@ def test_node_lost_mid_sweep_gives_the_same_table(cluster, local_table, tmp_path
             state["removed"] = True
 
     try:
-        result = compare(SPEC, tmp_path, report=False, backend="ray", progress=progress)
+        result = compare(SPEC, tmp_path, backend="ray", progress=progress)
     finally:
         if state["removed"]:
             cluster_node = c.add_node(num_cpus=1)
@@ -172,9 +172,9 @@ def test_interrupted_driver_resumes(cluster, local_table, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(Interrupted):
-        compare(SPEC, tmp_path, report=False, backend="ray", progress=stop_after_five)
+        compare(SPEC, tmp_path, backend="ray", progress=stop_after_five)
     outcomes = []
-    result = compare(SPEC, tmp_path, report=False, backend="ray", progress=_recorder(outcomes))
+    result = compare(SPEC, tmp_path, backend="ray", progress=_recorder(outcomes))
     assert result.table(timings=False) == local_table
     # The five trials finished before the interruption were found, not run again.
     assert sum(o.reused for o in outcomes) >= 5
@@ -183,9 +183,9 @@ def test_interrupted_driver_resumes(cluster, local_table, tmp_path):
 
 def test_backend_names_are_checked(tmp_path):
     with pytest.raises(ValueError, match="backend must be one of local, ray, got 'dask'"):
-        compare(SPEC, tmp_path, report=False, backend="dask")
+        compare(SPEC, tmp_path, backend="dask")
     with pytest.raises(ValueError, match="address is only used by the ray backend"):
-        compare(SPEC, tmp_path, report=False, address="127.0.0.1:6379")
+        compare(SPEC, tmp_path, address="127.0.0.1:6379")
     assert not any(tmp_path.iterdir())  # refused before anything was written
 
 

@@ -84,8 +84,9 @@ def _write_lecture_outputs(run_dir):
 def rendered(tmp_path_factory):
     root = tmp_path_factory.mktemp("report")
     spec = CompareSpec(**SPEC)
-    result = compare(spec, root, workers=1, progress=False, report=False)
-    _write_lecture_outputs(result.run_dir)
+    run_dir = compare(spec, root, workers=1, progress=False).run_dir
+    _write_lecture_outputs(run_dir)
+    result = load_comparison(run_dir)  # the value the report shows: trials, paths, outputs
     path = render_report(result)
     return result, path, path.read_text(encoding="utf-8")
 
@@ -166,14 +167,13 @@ def test_report_command_rerenders_from_the_store(rendered, tmp_path, capsys):
 
 def test_figures_have_labelled_axes(rendered):
     result, _, _ = rendered
-    store = Store(result.store_path)
     figs = [
-        CF.final_results_figure(result, store),
-        CF.learning_curves_figure(result, store),
-        CF.validation_overlay_figure(result, store),
-        CF.lr_sensitivity_figure(result, store),
-        CF.time_to_target_figure(result, store),
-        CF.monitor_figure(result, store),
+        CF.final_results_figure(result),
+        CF.learning_curves_figure(result),
+        CF.validation_overlay_figure(result),
+        CF.lr_sensitivity_figure(result),
+        CF.time_to_target_figure(result),
+        CF.monitor_figure(result),
     ]
     for fig in figs:
         assert fig is not None
@@ -206,7 +206,7 @@ def test_interrupted_comparison_renders_partially(tmp_path):
     text = path.read_text(encoding="utf-8")
     assert "This comparison is incomplete" in text
     assert Store(partial.store_path).list_runs(name="compare")[0].status == "interrupted"
-    finished = compare(spec, tmp_path, workers=1, progress=False, report=False)
+    finished = compare(spec, tmp_path, workers=1, progress=False)
     assert finished.complete
 
 
@@ -220,3 +220,44 @@ def test_report_links_to_the_lecture_book_when_it_exists(rendered, tmp_path):
     text = render_report(load_comparison(copy)).read_text(encoding="utf-8")
     assert '<section id="book"><h2>Lecture book</h2>' in text
     assert 'href="../lectures/index.html"' in text
+
+
+def test_the_report_is_a_function_of_the_comparison_alone(rendered, tmp_path, monkeypatch):
+    """Rendering reads no store, trains nothing and runs no trajectory: the value holds the
+    curves, the per-seed test numbers and the landscapes' paths."""
+    result, _, text = rendered
+    r = result.results[0]
+    store = Store(result.store_path)
+    stored = store.metrics(r.curve_runs[0])["val/accuracy"]
+    assert r.curves["val/accuracy"].runs[0][1].tolist() == stored.values.tolist()
+    store.close()
+    assert [race.name for race in result.landscapes] == ["saddle"]
+    from descentlab.problems import trajectories
+    from descentlab.store import Store as StoreClass
+
+    def refuse(*a, **k):
+        raise AssertionError("the report must not query the store or run trajectories")
+
+    monkeypatch.setattr(StoreClass, "__init__", refuse)
+    monkeypatch.setattr(trajectories, "run", refuse)
+    moved = tmp_path / "elsewhere.html"
+    again = render_report(result, path=moved).read_text(encoding="utf-8")
+    for sid in SECTIONS:
+        assert f'<section id="{sid}">' in again
+    assert again.count('src="data:image/png') == text.count('src="data:image/png')
+
+
+def test_each_optimizer_gets_its_own_learning_rate_on_the_landscapes():
+    """A registered optimizer without a tuned demonstration rate gets its record's rule (an
+    adaptive one a step of about 1/50 of the domain), never SGD's rate."""
+    from descentlab.experiments.compare import parse_optimizer
+    from descentlab.experiments.compare.landscapes import landscape_races
+    from descentlab.problems import landscapes
+
+    f = landscapes.get("ravine")
+    (race,) = landscape_races([parse_optimizer(n) for n in ("sgd", "adamw")], ["ravine"], steps=5)
+    lrs = {p.label: p.lr for p in race.paths}
+    width = min(hi - lo for lo, hi in f.domain)
+    assert lrs["sgd"] == 0.18  # the lectures' tuned rate on the ravine
+    assert lrs["adamw"] == float(f"{width / 50:.2g}") != lrs["sgd"]
+    assert race.paths[1].trajectories.paths.shape[1] == 6  # start + 5 steps

@@ -22,7 +22,7 @@ __all__ = ["DEMO_BUDGET", "main"]
 #: ``descentlab compare`` arguments that size the demo: the default comparison has 8
 #: optimizers x (about 7 tuning trials + 5 curve + 5 refit runs), and at 1000 steps a run that
 #: takes over 4 minutes on 2 cores; at 500 steps and 4 coarse points it takes under 3.
-DEMO_BUDGET: tuple[str, ...] = ("--steps", "500", "--trials", "4")
+DEMO_BUDGET: tuple[str, ...] = ("--steps", "500", "--lr-trials", "4")
 
 
 def main(argv: list[str] | None = None) -> int:

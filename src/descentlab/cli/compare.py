@@ -12,12 +12,12 @@ its path, the results table and a recommendation.
 Examples::
 
     descentlab compare
-    descentlab compare --optimizers sgd,momentum,adam --steps 3000 --trials 7 --seeds 5
+    descentlab compare --optimizers sgd,momentum,adam --steps 3000 --lr-trials 7 --seeds 5
     descentlab compare --problem digits --model digits_cnn --cv 5 --target-accuracy 0.95
     descentlab compare --optimizer adam \\
         --optimizer "rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())" \\
         --lr-range rms_mom=1e-4:1e-1
-    descentlab compare --search random --trials 8 --tune momentum=0.5,0.9,0.99
+    descentlab compare --search random --lr-trials 8 --tune momentum=0.5,0.9,0.99
     descentlab compare --optimizers adam --optimizer lion=pytorch_optimizer.Lion \\
         --optimizer sf=schedulefree.AdamWScheduleFree --hyper sf.warmup_steps=100
     descentlab compare --problem examples/diabetes.py:make_problem
@@ -33,16 +33,33 @@ or, when it has finished, re-renders its report.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
 import textwrap
 import time
+import warnings
+from collections.abc import Callable
 from typing import Any
 
-from descentlab.cli._options import check_out_dir
+from descentlab.cli._options import add_command, check_out_dir, number_or_word
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
+from descentlab.experiments import ray_backend
+from descentlab.experiments.compare import (
+    DEFAULT_OPTIMIZERS,
+    CompareSpec,
+    Interrupted,
+    compare,
+    parse_optimizer,
+)
+from descentlab.experiments.multi import (
+    SUITE_OPTIMIZERS,
+    MultiComparison,
+    compare_many,
+    expand_problems,
+)
 
 __all__ = [
     "add_backend_arguments",
@@ -63,35 +80,19 @@ def _range(text: str, flag: str) -> tuple[float, float]:
         raise ValueError(f"{flag} takes LOW:HIGH (e.g. 1e-4:1e-1), got {text!r}") from None
 
 
-def _batch_size(text: str) -> int | str:
-    if text.lower() in ("full", "none"):
-        return "full"
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"batch size must be an integer or 'full', got {text!r}"
-        ) from None
-
-
-def _target(text: str) -> float | str:
-    if text.lower() in ("none", "off"):
-        return "none"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"target accuracy must be a number in [0, 1] or 'none', got {text!r}"
-        ) from None
+_BATCH_SIZE = number_or_word(int, ("full", "none"), "batch size must be an integer or 'full'")
+_TARGET = number_or_word(
+    float, ("none", "off"), "target accuracy must be a number in [0, 1] or 'none'"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand."""
-    from descentlab.experiments.compare import DEFAULT_OPTIMIZERS, CompareSpec
-
     d = CompareSpec()
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "compare",
+        run,
         help="compare optimizers: tune on validation data, several seeds, report",
         description="Compare optimizers on one problem with a fixed protocol: tune each "
         "optimizer's learning rate on validation data, rerun the best with several seeds, "
@@ -99,8 +100,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "self-contained HTML report. Re-running the same command continues an interrupted "
         "comparison.",
     )
-    p.set_defaults(func=run)
-    what = p.add_argument_group("what is compared")
+    _what_arguments(p.add_argument_group("what is compared"), d)
+    _budget_arguments(p.add_argument_group("budget and protocol"), d)
+    _output_arguments(p.add_argument_group("output and execution"))
+
+
+def _what_arguments(what: Any, d: CompareSpec) -> None:
     what.add_argument(
         "--problem",
         default=d.problem,
@@ -144,9 +149,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="LABEL",
         help="keep this optimizer at its default learning rate (not tuned), repeatable",
     )
-    budget = p.add_argument_group("budget and protocol")
+
+
+def _budget_arguments(budget: Any, d: CompareSpec) -> None:
     budget.add_argument(
-        "--batch-size", type=_batch_size, metavar="N|full", help=f"default {d.batch_size}"
+        "--batch-size", type=_BATCH_SIZE, metavar="N|full", help=f"default {d.batch_size}"
     )
     budget.add_argument(
         "--steps", type=int, metavar="N", help=f"steps of the final runs (default {d.steps})"
@@ -164,12 +171,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"seeds per tuning setting, scores averaged (default {d.tune_seeds})",
     )
     budget.add_argument(
-        "--trials",
+        "--lr-trials",
         type=int,
         metavar="N",
         help="learning rates per optimizer on the coarse grid (or random draws; default "
         f"{d.trials})",
     )
+    # The old name of --lr-trials (it never meant training runs): still read, with a warning.
+    budget.add_argument("--trials", type=int, dest="old_trials", help=argparse.SUPPRESS)
     budget.add_argument(
         "--no-refine",
         action="store_true",
@@ -197,7 +206,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     budget.add_argument("--seed", type=int, metavar="N", help="first seed (default 0)")
     budget.add_argument(
         "--target-accuracy",
-        type=_target,
+        type=_TARGET,
         metavar="F|none",
         help=f"validation accuracy to time (default {d.target_accuracy})",
     )
@@ -211,7 +220,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="A,B",
         help="landscapes for the paths figure (default ravine,saddle; 'none' for none)",
     )
-    out = p.add_argument_group("output and execution")
+
+
+def _output_arguments(out: Any) -> None:
     out.add_argument("--runs-dir", default="runs", help="folder of run directories (default runs)")
     out.add_argument(
         "--name", help="run directory name (default: <problem>-<model>-<hash of the settings>)"
@@ -244,8 +255,6 @@ def add_backend_arguments(parser: Any, what: str) -> None:
 
 def check_backend_arguments(args: argparse.Namespace) -> str:
     """The chosen backend, checked before any work (ValueError: one clear line)."""
-    from descentlab.experiments import ray_backend
-
     if args.address is not None and args.backend != "ray":
         raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
     if args.backend == "ray" and not ray_backend.ray_available():
@@ -253,10 +262,8 @@ def check_backend_arguments(args: argparse.Namespace) -> str:
     return args.backend
 
 
-def build_spec(args: argparse.Namespace) -> Any:
+def build_spec(args: argparse.Namespace) -> CompareSpec:
     """The :class:`~descentlab.experiments.compare.CompareSpec` the arguments describe."""
-    from descentlab.experiments.compare import CompareSpec
-
     spec = CompareSpec(**build_fields(args))
     spec.validate()
     return spec
@@ -265,8 +272,23 @@ def build_spec(args: argparse.Namespace) -> Any:
 def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) -> dict[str, Any]:
     """The :class:`~descentlab.experiments.compare.CompareSpec` fields the arguments set
     (fields left at their defaults are absent)."""
-    from descentlab.experiments.compare import CompareSpec, parse_optimizer
+    fields: dict[str, Any] = {"problem": args.problem}
+    default = CompareSpec().optimizers if default_optimizers is None else default_optimizers
+    fields.update(_optimizer_fields(args, default))
+    labels = [parse_optimizer(o).label for o in fields.get("optimizers", default)]
+    lr_ranges = _lr_ranges(args.lr_range, labels)
+    if lr_ranges:
+        fields["lr_ranges"] = lr_ranges
+    space = _space(args.tune)
+    if space:
+        fields["space"] = space
+    fields.update(_plain_fields(args))
+    return fields
 
+
+def _optimizer_fields(args: argparse.Namespace, default: Any) -> dict[str, Any]:
+    """``optimizers`` from --optimizers and --optimizer, with --hyper and --fixed-lr applied
+    (absent when none of them is given)."""
     optimizers: list[Any] = []
     if args.optimizers is not None:
         optimizers += [s.strip() for s in args.optimizers.split(",") if s.strip()]
@@ -275,10 +297,9 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
                 f"--optimizers must name at least one optimizer, got {args.optimizers!r}"
             )
     optimizers += list(args.optimizer or [])
-    fields: dict[str, Any] = {"problem": args.problem}
+    fields: dict[str, Any] = {}
     if optimizers or args.optimizers is not None:
         fields["optimizers"] = optimizers
-    default = CompareSpec().optimizers if default_optimizers is None else default_optimizers
     choices = [parse_optimizer(o) for o in fields.get("optimizers", default)]
     labels = [c.label for c in choices]
     hyper: dict[str, dict[str, Any]] = {}
@@ -295,9 +316,7 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
             raise ValueError(f"--fixed-lr names {label!r}, which is not compared here: {labels}")
         fixed.add(label)
     if hyper or fixed:
-        import dataclasses
-
-        choices = [
+        fields["optimizers"] = [
             dataclasses.replace(
                 c,
                 hyper={**c.hyper, **hyper.get(c.label, {})},
@@ -305,20 +324,26 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
             )
             for c in choices
         ]
-        fields["optimizers"] = choices
+    return fields
+
+
+def _lr_ranges(items: list[str] | None, labels: list[str]) -> dict[str, tuple[float, float]]:
+    """--lr-range [LABEL=]LO:HI, for one optimizer or (without LABEL) all."""
     lr_ranges: dict[str, tuple[float, float]] = {}
-    for item in args.lr_range or []:
+    for item in items or []:
         label, sep, text = item.rpartition("=")
         rng = _range(text, "--lr-range")
-        targets = [label] if sep else labels
         if sep and label not in labels:
             raise ValueError(f"--lr-range names {label!r}, which is not compared here: {labels}")
-        for t in targets:
+        for t in [label] if sep else labels:
             lr_ranges[t] = rng
-    if lr_ranges:
-        fields["lr_ranges"] = lr_ranges
+    return lr_ranges
+
+
+def _space(items: list[str] | None) -> dict[str, Any]:
+    """--tune [LABEL.]K=V1,V2 (values) or K=LO:HI (a log-uniform range)."""
     space: dict[str, Any] = {}
-    for item in args.tune or []:
+    for item in items or []:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--tune takes K=V1,V2,... or K=LO:HI, got {item!r}")
@@ -326,8 +351,20 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
             space[key.strip()] = _range(text, "--tune")
         else:
             space[key.strip()] = [_value(v.strip()) for v in text.split(",") if v.strip()]
-    if space:
-        fields["space"] = space
+    return space
+
+
+def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields given as plain values (None: not given)."""
+    trials = args.lr_trials
+    if args.old_trials is not None:
+        warnings.warn(
+            "--trials is deprecated: it is the number of learning rates per optimizer, "
+            "now --lr-trials",
+            FutureWarning,
+            stacklevel=2,
+        )
+        trials = args.old_trials if trials is None else trials
     simple = {
         "problem_options": _pairs(args.problem_option, "--problem-option") or None,
         "model": args.model,
@@ -335,7 +372,7 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
         "steps": args.steps,
         "tune_steps": args.tune_steps,
         "tune_seeds": args.tune_seeds,
-        "trials": args.trials,
+        "trials": trials,
         "search": args.search,
         "cv_folds": args.cv,
         "seeds": args.seeds,
@@ -345,7 +382,7 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
         "split_seed": args.split_seed,
         "name": args.name,
     }
-    fields.update({k: v for k, v in simple.items() if v is not None})
+    fields = {k: v for k, v in simple.items() if v is not None}
     if args.no_refine:
         fields["refine"] = False
     if args.batch_size is not None:
@@ -361,12 +398,26 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted)."""
-    from descentlab.experiments.compare import Interrupted, compare
+    """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted).
 
+    The comparison (experiments) returns a plain value; the report (report) renders it."""
     t0 = time.perf_counter()
-    if args.problems is not None:
-        return _run_many(args, t0)
+    work, show = _many(args) if args.problems is not None else _one(args)
+    try:
+        value = work()
+    except Interrupted as exc:
+        print(f"descentlab: {exc}", file=sys.stderr)
+        return 130
+    _render(args, value)
+    show(args, value, time.perf_counter() - t0)
+    return 0
+
+
+Work = tuple[Callable[[], Any], Callable[[argparse.Namespace, Any, float], None]]
+
+
+def _one(args: argparse.Namespace) -> Work:
+    """One problem: the comparison to run (every argument checked first) and its printout."""
     spec = build_spec(args)
     check_out_dir(args.runs_dir, "--runs-dir")
     if args.workers is not None and args.workers < 1:
@@ -374,37 +425,23 @@ def run(args: argparse.Namespace) -> int:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     check_backend_arguments(args)
-    progress = not args.no_progress
-    try:
-        result = compare(
-            spec,
-            args.runs_dir,
-            workers=args.workers,
-            threads=args.threads,
-            progress=progress,
-            report=not args.no_report,
-            backend=args.backend,
-            address=args.address,
-        )
-    except Interrupted as exc:
-        print(f"descentlab: {exc}", file=sys.stderr)
-        return 130
-    elapsed = time.perf_counter() - t0
+
+    def work() -> Any:
+        return compare(spec, args.runs_dir, workers=args.workers, threads=args.threads,
+                       progress=not args.no_progress, backend=args.backend,
+                       address=args.address)  # fmt: skip
+
+    return work, _show_one
+
+
+def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "run_dir": str(result.run_dir),
-                    "report": None if args.no_report else str(result.report_path),
-                    "rows": result.rows(),
-                    "recommendation": result.recommendation(),
-                    "warnings": result.warnings(),
-                    "seconds": elapsed,
-                },
-                default=str,
-            )
-        )
-        return 0
+        print(json.dumps({"run_dir": str(result.run_dir),
+                          "report": None if args.no_report else str(result.report_path),
+                          "rows": result.rows(), "recommendation": result.recommendation(),
+                          "warnings": result.warnings(), "seconds": elapsed},
+                         default=str))  # fmt: skip
+        return
     print(result.table())
     print()
     print(textwrap.fill(result.recommendation(), width=100))
@@ -413,42 +450,47 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report:
         print(f"report: {result.report_path}")
     print(f"done in {elapsed:.1f} s (store {result.store_path})")
-    return 0
 
 
-def _run_many(args: argparse.Namespace, t0: float) -> int:
-    """``--problems``: the protocol on each problem, then the multi-problem report."""
-    from descentlab.experiments.compare import Interrupted
-    from descentlab.experiments.multi import SUITE_OPTIMIZERS, compare_many, expand_problems
-
+def _many(args: argparse.Namespace) -> Work:
+    """``--problems``: the protocol on each problem, then the multi-problem view."""
     problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)
     if fields.get("name") is not None:
         raise ValueError("--name names one comparison; with --problems each has its own")
-    try:
-        multi = compare_many(
-            problems,
-            args.runs_dir,
-            settings=fields,
-            workers=args.workers,
-            threads=args.threads,
-            progress=not args.no_progress,
-            report=not args.no_report,
-        )
-    except Interrupted as exc:
-        print(f"descentlab: {exc}", file=sys.stderr)
-        return 130
-    elapsed = time.perf_counter() - t0
+
+    def work() -> Any:
+        return compare_many(problems, args.runs_dir, settings=fields, workers=args.workers,
+                            threads=args.threads, progress=not args.no_progress)  # fmt: skip
+
+    return work, _show_many
+
+
+def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
     if args.json:
         print(json.dumps({"report": str(multi.report_path), "seconds": elapsed,
                           "problems": [p.name for p in multi.problems],
                           "steps_to_target": [[None if math.isinf(v) else v for v in row]
                                               for row in multi.times().tolist()],
                           "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
-        return 0
+        return
     print(multi.table())
     if not args.no_report:
         print(f"report: {multi.report_path}")
     print(f"done in {elapsed:.1f} s")
-    return 0
+
+
+def _render(args: argparse.Namespace, value: Any) -> None:
+    """Write the report of a comparison or a multi-problem comparison (unless --no-report)."""
+    if args.no_report:
+        return
+    # The report draws with matplotlib: imported here, off the command line's fast path.
+    if isinstance(value, MultiComparison):
+        from descentlab.report.profiles import render_multi_report
+
+        render_multi_report(value)
+    else:
+        from descentlab.report.html import render_report
+
+        render_report(value)

@@ -132,7 +132,7 @@ def handler(args: argparse.Namespace) -> int:
     races = F.compare(f, names, lr=lrs, steps=args.steps, start=start)
     out = Path(args.out)
     stem = f"{f.name}_{'-'.join(names)}"
-    title = f"{', '.join(F.DISPLAY_NAMES.get(n, n) for n in names)} on {f.name}"
+    title = f"{', '.join(F.display_name(n) for n in names)} on {f.name}"
     fig = F.comparison_figure(f, races, title=title)
     written = [F.save(fig, out / f"{stem}.png")]
     if f.dim == 2 and not args.no_gif:

@@ -52,6 +52,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
+
+from descentlab.experiments import tuning
+from descentlab.experiments.compare import CompareSpec, compare
+from descentlab.problems.problem import is_problem_ref, problem_slug, resolve_for_compare
 
 __all__ = [
     "DEFAULT_SUITE",
@@ -161,8 +166,6 @@ def rank_table(scores: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
         >>> rank_table(np.array([[0.9, 0.8, 0.9], [1.0, np.nan, 3.0]]), [True, False]).tolist()
         [[1.5, 3.0, 1.5], [1.0, 3.0, 2.0]]
     """
-    from scipy.stats import rankdata
-
     s = np.asarray(scores, dtype=float)
     out = np.empty_like(s)
     for i, row in enumerate(s):
@@ -241,8 +244,6 @@ class MultiComparison:
 
 def _problem_name(problem: Any) -> str:
     if isinstance(problem, str):
-        from descentlab.problems.problem import is_problem_ref, problem_slug
-
         return (
             problem_slug(problem)
             if is_problem_ref(problem) and problem not in SUITE_SETTINGS
@@ -252,8 +253,6 @@ def _problem_name(problem: Any) -> str:
 
 
 def _spec_for(problem: Any, settings: Mapping[str, Any]) -> Any:
-    from descentlab.experiments.compare import CompareSpec
-
     key = problem if isinstance(problem, str) else None
     fields: dict[str, Any] = {"optimizers": SUITE_OPTIMIZERS, "landscapes": ()}
     fields.update(SUITE_SETTINGS.get(key or "", {}))
@@ -271,10 +270,9 @@ def compare_many(
     workers: int | None = None,
     threads: int = 1,
     progress: Any = None,
-    report: bool = True,
-    problem_reports: bool = True,
 ) -> MultiComparison:
-    """Compare the same optimizers on several problems; write a multi-problem report.
+    """Compare the same optimizers on several problems; return the multi-problem view (write
+    its report with :func:`descentlab.report.profiles.render_multi_report`).
 
     Args:
         problems: ``"default"``, ``"mnist1d,digits,..."`` or a list of dataset names,
@@ -286,8 +284,6 @@ def compare_many(
             problem (optimizers, trials, seeds...); they override the suite's per-problem
             settings (:data:`SUITE_SETTINGS`). Default optimizers: :data:`SUITE_OPTIMIZERS`.
         workers, threads, progress: as for :func:`~descentlab.experiments.compare.compare`.
-        report: write the suite's report.
-        problem_reports: also write each problem's own report (with ``report``).
 
     Returns:
         The :class:`MultiComparison`.
@@ -296,13 +292,9 @@ def compare_many(
         ValueError, KeyError: a bad problem or setting (every spec is checked before any
             training).
     """
-    from descentlab.experiments.compare import compare
-
     settings = dict(settings or {})
     items = expand_problems(problems)
     specs = [_spec_for(p, settings) for p in items]
-    from descentlab.problems.problem import resolve_for_compare
-
     for spec, p in zip(specs, items, strict=True):
         own = not isinstance(p, str) or _is_problem(p)
         spec.validate(custom_data=own)
@@ -318,7 +310,6 @@ def compare_many(
             workers=workers,
             threads=threads,
             progress=progress,
-            report=report and problem_reports,
             problem=None if isinstance(p, str) else p,
         )
         summaries.append(_summarise(_problem_name(p), cmp))
@@ -331,50 +322,27 @@ def compare_many(
         run_dir=run_dir,
         settings=settings,
     )
-    if report:
-        from descentlab.report.profiles import render_multi_report
-
-        render_multi_report(result)
     return result
 
 
 def _is_problem(name: str) -> bool:
-    from descentlab.problems.problem import is_problem_ref
-
     return is_problem_ref(name)
 
 
 def _summarise(name: str, cmp: Any) -> ProblemSummary:
-    """Final test metrics and times to target of one problem, read from its store."""
-    from descentlab.experiments import tuning
-    from descentlab.store import Store
-
+    """Final test metrics and times to target of one problem (from its comparison's values:
+    the refit runs' test metric by seed, the curve runs' validation curves)."""
     key = cmp.select_metric.split("/", 1)[1]
     maximize = key == "accuracy"
-    store = Store(cmp.store_path)
-    try:
-        finals: list[float] = []
-        curves: list[list[tuple[np.ndarray, np.ndarray]]] = []
-        for r in cmp.results:
-            vals = []
-            for rid in r.refit_runs:
-                if rid is None:
-                    continue
-                rec = store.get_run(rid)
-                v = (rec.summary or {}).get(f"test/{key}")
-                if rec.status == "completed" and v is not None and math.isfinite(v):
-                    vals.append(float(v))
-            finals.append(float(np.mean(vals)) if vals else math.nan)
-            runs = []
-            for rid in r.curve_runs:
-                if rid is None:
-                    continue
-                series = store.metrics(rid).get(f"val/{key}")
-                if series is not None and len(series.steps):
-                    runs.append((np.asarray(series.steps), np.asarray(series.values, dtype=float)))
-            curves.append(runs)
-    finally:
-        store.close()
+    finals: list[float] = []
+    curves: list[list[tuple[np.ndarray, np.ndarray]]] = []
+    for r in cmp.results:
+        by_seed = {"accuracy": r.test_accuracy_seeds, "loss": r.test_loss_seeds,
+                   "rmse": r.test_rmse_seeds}[key]  # fmt: skip
+        vals = [v for v in by_seed.values() if math.isfinite(v)]
+        finals.append(float(np.mean(vals)) if vals else math.nan)
+        got = r.curves.get(f"val/{key}")
+        curves.append([] if got is None else list(got.runs))
     given = _given_target(cmp)
     target, kind = (
         (given, "given") if given is not None else (_auto_target(curves, maximize), "auto")

@@ -1,8 +1,8 @@
 """Hyperparameter search on validation data only: candidates, folds, selection, statistics.
 
-The pieces of the tuning protocol of seed 002 ("tune on folds, refit on all training data,
-never touch the test set while choosing"), kept apart from any training so that each is small
-and testable:
+The pieces of the tuning protocol of the optimization-techniques lecture ("tune on folds,
+refit on all training data, never touch the test set while choosing"), kept apart from any
+training so that each is small and testable:
 
 - :func:`log_grid` and :func:`candidates` list the configurations to try: a log grid of
   learning rates (times a grid of other hyperparameters), or a random search that draws the
@@ -44,6 +44,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
+from scipy import stats
 
 from descentlab.problems.data import chance_level
 
@@ -305,8 +307,6 @@ def refine_lrs(
 
 
 def _no_test(splits: Any) -> dict[str, Any]:
-    import torch
-
     shape = (0, *splits.input_shape)
     y_shape = (0,) if splits.task == "classification" else (0, splits.n_outputs)
     return {
@@ -361,8 +361,6 @@ def fold_splits(splits: Any, k: int, *, seed: int = 0) -> list[Any]:
     Returns:
         ``k`` Splits, each with empty (sealed) test tensors.
     """
-    import torch
-
     x, y = splits.train_val()
     folds = fold_indices(y, k, seed=seed, stratify=splits.task == "classification")
     out = []
@@ -457,6 +455,13 @@ def trial_failure(
     return None
 
 
+def _sample(values: Sequence[float | None], confidence: float) -> np.ndarray:
+    """The finite values as an array (None, NaN and inf left out); ``confidence`` checked."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    return np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+
+
 def bootstrap_ci(
     values: Sequence[float],
     *,
@@ -485,11 +490,7 @@ def bootstrap_ci(
         >>> round(m, 2), lo <= m <= hi
         (0.82, True)
     """
-    from scipy import stats
-
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    arr = _sample(values, confidence)
     if arr.size == 0:
         return math.nan, math.nan, math.nan
     mean = float(arr.mean())
@@ -537,11 +538,7 @@ def t_interval(
         >>> round(m, 2), round(hi - m, 4)  # t_{0.975, 2} * 0.02 / sqrt(3)
         (0.82, 0.0497)
     """
-    from scipy import stats
-
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    arr = _sample(values, confidence)
     if arr.size == 0:
         return math.nan, math.nan, math.nan
     mean = float(arr.mean())

@@ -22,7 +22,7 @@ import torch
 from matplotlib.figure import Figure
 
 from descentlab.experiments.lectures import ExperimentResult
-from descentlab.report.figures import DISPLAY_NAMES, new_figure
+from descentlab.report.figures import display_name, new_figure
 
 __all__ = [
     "PANELS",
@@ -60,7 +60,7 @@ def _a(x: Any) -> np.ndarray:
 
 
 def _name(key: str) -> str:
-    return {"gd": "GD"}.get(key, DISPLAY_NAMES.get(key, key))
+    return {"gd": "GD"}.get(key) or display_name(key)
 
 
 def _legend(ax: Any, **kw: Any) -> None:

@@ -1,8 +1,9 @@
 """Figures of an optimizer comparison (:mod:`descentlab.experiments.compare`).
 
-Each function takes a :class:`~descentlab.experiments.compare.Comparison` and the store that
-holds its runs, draws on a fresh Agg figure (no pyplot state) and returns it, or None when
-there is nothing to draw (e.g. a comparison stopped before its final runs).
+Each function takes a :class:`~descentlab.experiments.compare.Comparison` -- a plain value
+that already holds the curves, the tuning scores and the landscapes' paths -- draws on a fresh
+Agg figure (no pyplot state) and returns it, or None when there is nothing to draw (e.g. a
+comparison stopped before its final runs). Nothing here reads the store or trains.
 
 ================================  ==============================================================
 function                          what it shows
@@ -21,9 +22,8 @@ function                          what it shows
 
 Example:
     >>> from descentlab.experiments.compare import load_comparison
-    >>> from descentlab.store import Store
     >>> cmp = load_comparison("runs/mnist1d-default-1a2b3c4d")  # doctest: +SKIP
-    >>> fig = final_results_figure(cmp, Store(cmp.store_path))  # doctest: +SKIP
+    >>> fig = final_results_figure(cmp)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from descentlab import optim
+from descentlab.problems import landscapes
 from descentlab.report import figures as F
 
 __all__ = [
@@ -55,33 +56,19 @@ _FALLBACK = ["#1F77B4", "#2CA02C", "#BCBD22", "#17BECF", "#8C564B", "#E377C2", "
 
 
 def color_of(label: str, index: int) -> str:
-    """The optimizer's colour in every descentlab figure (fallback cycle for new labels)."""
-    palette = getattr(F, "_COLORS", {})
-    return palette.get(label.lower(), _FALLBACK[index % len(_FALLBACK)])
+    """The optimizer's colour in every descentlab figure: its record's for a registered
+    optimizer's label (fallback cycle for other labels)."""
+    if label.lower() in optim.NAMES:
+        return optim.record(label).color
+    return _FALLBACK[index % len(_FALLBACK)]
 
 
-def seed_curves(
-    store: Any, run_ids: Sequence[int | None], key: str
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """One metric of several runs on a common step grid: ``(steps, values[seeds, steps])``.
-
-    Runs that stopped early (diverged) are padded with NaN after their last value.
-    """
-    series = []
-    for rid in run_ids:
-        if rid is None:
-            continue
-        m = store.metrics(rid, split=key.split("/", 1)[0], name=key.split("/", 1)[1])
-        if key in m and len(m[key].steps):
-            series.append(m[key])
-    if not series:
-        return None
-    steps = np.unique(np.concatenate([s.steps for s in series]))
-    values = np.full((len(series), len(steps)), np.nan)
-    for i, s in enumerate(series):
-        idx = np.searchsorted(steps, s.steps)
-        values[i, idx] = s.values
-    return steps, values
+def seed_curves(result: Any, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """One metric of an optimizer's curve runs on a common step grid:
+    ``(steps, values[seeds, steps])`` (runs that stopped early are padded with NaN), or None
+    when none logged it."""
+    curves = result.curves.get(key)
+    return None if curves is None else curves.aligned()
 
 
 def _band(ax: Any, steps: np.ndarray, values: np.ndarray, color: str, **kw: Any) -> None:
@@ -114,7 +101,12 @@ def _finite(values: Sequence[float | None]) -> list[float]:
 # ------------------------------------------------------------------------------------------
 
 
-def final_results_figure(comparison: Any, store: Any) -> Figure | None:
+def _with_curves(comparison: Any) -> list[Any]:
+    """The optimizers whose curve runs (some of them) have finished."""
+    return [r for r in comparison.results if any(x is not None for x in r.curve_runs)]
+
+
+def final_results_figure(comparison: Any) -> Figure | None:
     """Test accuracy (and loss) per optimizer: t-interval bar, mean, and each seed's value."""
     results = [r for r in comparison.results if any(x is not None for x in r.refit_runs)]
     if not results:
@@ -130,14 +122,8 @@ def final_results_figure(comparison: Any, store: Any) -> Figure | None:
         for y, r in zip(ypos, results, strict=True):
             i = comparison.results.index(r)
             c = color_of(r.label, i)
-            per_seed = []
-            for rid in r.refit_runs:
-                if rid is None:
-                    continue
-                rec = store.get_run(rid)
-                v = (rec.summary or {}).get(key)
-                if v is not None:
-                    per_seed.append(v)
+            seeds = r.test_accuracy_seeds if key == "test/accuracy" else r.test_loss_seeds
+            per_seed = [seeds[s] for s in sorted(seeds)]
             m, lo, hi = r.test_accuracy if key == "test/accuracy" else r.test_loss
             if math.isfinite(m):
                 ax.plot([lo, hi], [y, y], color=c, lw=6, alpha=0.35, solid_capstyle="butt")
@@ -164,9 +150,9 @@ def final_results_figure(comparison: Any, store: Any) -> Figure | None:
     return fig
 
 
-def learning_curves_figure(comparison: Any, store: Any) -> Figure | None:
+def learning_curves_figure(comparison: Any) -> Figure | None:
     """Per optimizer: training and validation curves of the curve runs (mean, min-max band)."""
-    results = [r for r in comparison.results if any(x is not None for x in r.curve_runs)]
+    results = _with_curves(comparison)
     if not results:
         return None
     classification = comparison.task == "classification"
@@ -179,7 +165,7 @@ def learning_curves_figure(comparison: Any, store: Any) -> Figure | None:
         i = comparison.results.index(r)
         c = color_of(r.label, i)
         for split, style in (("train", "-"), ("val", "--")):
-            got = seed_curves(store, r.curve_runs, f"{split}/{metric}")
+            got = seed_curves(r, f"{split}/{metric}")
             if got is not None:
                 label = "train" if split == "train" else "validation"
                 _band(ax, got[0], got[1], c, ls=style, lw=1.8, label=label)
@@ -212,9 +198,9 @@ def learning_curves_figure(comparison: Any, store: Any) -> Figure | None:
     return fig
 
 
-def validation_overlay_figure(comparison: Any, store: Any) -> Figure | None:
+def validation_overlay_figure(comparison: Any) -> Figure | None:
     """All optimizers on one pair of axes: validation metric and training loss against step."""
-    results = [r for r in comparison.results if any(x is not None for x in r.curve_runs)]
+    results = _with_curves(comparison)
     if not results:
         return None
     classification = comparison.task == "classification"
@@ -227,7 +213,7 @@ def validation_overlay_figure(comparison: Any, store: Any) -> Figure | None:
         # figure shows the bands).
         key = "val/accuracy" if classification else "val/loss"
         for ax, k in ((ax_v, key), (ax_t, "train/loss")):
-            got = seed_curves(store, r.curve_runs, k)
+            got = seed_curves(r, k)
             if got is not None:
                 with _quiet():
                     mean = np.nanmean(got[1], axis=0)
@@ -255,7 +241,7 @@ def validation_overlay_figure(comparison: Any, store: Any) -> Figure | None:
     return fig
 
 
-def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
+def lr_sensitivity_figure(comparison: Any) -> Figure | None:
     """Validation metric of every tuning setting against its learning rate.
 
     With other tuned hyperparameters, each learning rate shows its best setting. Failed
@@ -345,7 +331,7 @@ def lr_sensitivity_figure(comparison: Any, store: Any = None) -> Figure | None:
     return fig
 
 
-def time_to_target_figure(comparison: Any, store: Any = None) -> Figure | None:
+def time_to_target_figure(comparison: Any) -> Figure | None:
     """Steps and seconds to the target validation accuracy, per optimizer and seed."""
     target = comparison.spec.target_accuracy
     if comparison.task != "classification" or target is None:
@@ -393,13 +379,13 @@ def time_to_target_figure(comparison: Any, store: Any = None) -> Figure | None:
     return fig
 
 
-def monitor_figure(comparison: Any, store: Any) -> Figure | None:
+def monitor_figure(comparison: Any) -> Figure | None:
     """The update-to-parameter ratio ``||Δθ|| / ||θ||`` of each optimizer over training."""
     fig = F.new_figure(8.5, 4.6)
     ax = fig.subplots()
     drawn = 0
     for i, r in enumerate(comparison.results):
-        got = seed_curves(store, r.curve_runs, "monitor/update_ratio")
+        got = seed_curves(r, "monitor/update_ratio")
         if got is None:
             continue
         steps, values = got
@@ -422,59 +408,14 @@ def monitor_figure(comparison: Any, store: Any) -> Figure | None:
     return fig
 
 
-def _landscape_lr(f: Any, choice: Any, start: torch.Tensor, steps: int, bound: float) -> float:
-    """The learning rate (of 25 on a log grid, 1e-4 .. 1e2) with the lowest final loss of a
-    composed optimizer on ``f`` -- one batched run over the grid."""
-    from descentlab.experiments.tuning import round_sig
-    from descentlab.problems import trajectories
-
-    grid = [round_sig(float(v), 2) for v in np.geomspace(1e-4, 1e2, 25)]
-    try:
-        tr = trajectories.run(f, choice.optimizer, start, steps, lr=grid,
-                              hyper=dict(choice.hyper) or None, bound=bound)  # fmt: skip
-    except (ValueError, TypeError):
-        return float(f.lr)
-    final = tr.losses[:, -1].clone()
-    final[tr.diverged] = float("inf")
-    final[~torch.isfinite(final)] = float("inf")
-    if not bool(torch.isfinite(final).any()):
-        return float(f.lr)
-    return grid[int(torch.argmin(final))]
-
-
-def landscape_figures(comparison: Any, *, steps: int = 150) -> list[tuple[str, Figure]]:
-    """The compared optimizers' paths on each of ``comparison.spec.landscapes``.
-
-    A network's learning rate means nothing on a 2-D function, so each optimizer gets one for
-    the terrain: named optimizers the demonstration rates of
-    :func:`descentlab.report.figures.default_lr`, composed ones the rate with the lowest final
-    loss on a log grid (1e-4 .. 1e2).
-    """
-    from descentlab.problems import landscapes, trajectories
-
+def landscape_figures(comparison: Any) -> list[tuple[str, Figure]]:
+    """The compared optimizers' paths on each landscape of the comparison
+    (:attr:`~descentlab.experiments.compare.Comparison.landscapes`, computed with it: each
+    optimizer at a learning rate for that terrain)."""
     out = []
-    choices = [r.choice for r in comparison.results]
-    for name in comparison.spec.landscapes:
-        f = landscapes.get(name)
-        start = torch.tensor(f.start, dtype=torch.float64)
-        bound = 100 * max(max(abs(lo), abs(hi)) for lo, hi in f.domain)
-        races = []
-        for c in choices:
-            if c.is_named:
-                lr = F.default_lr(f, c.optimizer)
-                spec: Any = c.optimizer
-            else:
-                lr, spec = _landscape_lr(f, c, start, steps, bound), c.optimizer
-            try:
-                tr = trajectories.run(
-                    f, spec, start, steps, lr=lr, hyper=dict(c.hyper) or None, bound=bound
-                )
-            except (ValueError, TypeError):
-                continue  # an optimizer the trajectory runner cannot drive (e.g. lookahead)
-            races.append(F.Race(c.label, lr, tr))
-        if races:
-            fig = F.comparison_figure(
-                f, races, title=f"The same optimizers on the {name} landscape ({steps} steps)"
-            )
-            out.append((name, fig))
+    for race in comparison.landscapes:
+        f = landscapes.get(race.name)
+        races = [F.Race(p.label, p.lr, p.trajectories) for p in race.paths]
+        title = f"The same optimizers on the {race.name} landscape ({race.steps} steps)"
+        out.append((race.name, F.comparison_figure(f, races, title=title)))
     return out

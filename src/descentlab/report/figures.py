@@ -37,7 +37,6 @@ from descentlab.problems.landscapes import Landscape
 from descentlab.problems.trajectories import OptimizerSpec, Trajectories, optimizer_label, run
 
 __all__ = [
-    "DISPLAY_NAMES",
     "Race",
     "animate_comparison",
     "basin_figure",
@@ -46,6 +45,7 @@ __all__ = [
     "comparison_figure",
     "default_lr",
     "descent_1d_figure",
+    "display_name",
     "family_chains",
     "family_tree_figure",
     "final_loss_table",
@@ -57,96 +57,28 @@ __all__ = [
     "surface_figure",
 ]
 
-#: How the lectures write the optimizers' names.
-DISPLAY_NAMES: dict[str, str] = {
-    "sgd": "SGD",
-    "momentum": "Momentum",
-    "nesterov": "Nesterov",
-    "adagrad": "AdaGrad",
-    "adadelta": "Adadelta",
-    "rmsprop": "RMSProp",
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "nadam": "NAdam",
-    "radam": "RAdam",
-    "adamax": "Adamax",
-    "asgd": "ASGD",
-    "rprop": "Rprop",
-}
-
-# One colour per optimizer, fixed across figures (colour-blind friendly, after Okabe & Ito).
-_COLORS: dict[str, str] = {
-    "sgd": "#D62728",
-    "momentum": "#0072B2",
-    "nesterov": "#56B4E9",
-    "adagrad": "#009E73",
-    "adadelta": "#CC79A7",
-    "rmsprop": "#E69F00",
-    "adam": "#000000",
-    "adamw": "#7F7F7F",
-    "nadam": "#8C564B",
-    "radam": "#9467BD",
-    "adamax": "#BCBD22",
-    "asgd": "#17BECF",
-    "rprop": "#AA4499",
-}
 _FALLBACK_COLORS = ["#1F77B4", "#2CA02C", "#D62728", "#BCBD22", "#17BECF"]
 
-# Learning rates that show each optimizer at its best on the demonstration terrains (chosen
-# by looking at the races; each figure's legend prints the value used). Adaptive methods
-# take steps of about lr per coordinate, so their rates are on the scale of the terrain.
-_DEMO_LR: dict[str, dict[str, float]] = {
-    "ravine": {
-        "sgd": 0.18,
-        "momentum": 0.02,
-        "nesterov": 0.02,
-        "adagrad": 1.0,
-        "adadelta": 20.0,
-        "rmsprop": 0.05,
-        "adam": 0.3,
-    },
-    "saddle": {
-        "sgd": 0.05,
-        "momentum": 0.01,
-        "nesterov": 0.01,
-        "adagrad": 0.3,
-        "adadelta": 10.0,
-        "rmsprop": 0.02,
-        "adam": 0.05,
-    },
-}
-_ADAPTIVE = {"adagrad", "rmsprop", "adam", "adamw", "nadam", "radam", "adamax", "rprop"}
+
+def display_name(name: str) -> str:
+    """How the lectures write an optimizer's name (its record's ``display``; other names as
+    given)."""
+    key = name.lower()
+    return optim.record(key).display if key in optim.NAMES else name
 
 
 def default_lr(landscape: Landscape | str, optimizer: str) -> float:
-    """A learning rate that shows ``optimizer`` well on ``landscape``.
-
-    The tuned demonstration values for the seed 003 terrains; elsewhere the landscape's own
-    gradient-descent rate for SGD-like methods, ten times it for the momentum methods' inner
-    rate (capped) and a step of about 1/50 of the domain for the adaptive ones (whose steps
-    are about ``lr`` per coordinate); torch's default 1.0 for Adadelta.
-    """
-    f = landscapes.get(landscape) if isinstance(landscape, str) else landscape
-    name = optimizer.lower()
-    tuned = _DEMO_LR.get(f.name, {})
-    if name in tuned:
-        return tuned[name]
-    if name in ("momentum", "nesterov"):
-        return f.lr / 10
-    if name == "adadelta":
-        return 1.0
-    if name in _ADAPTIVE:
-        width = min(hi - lo for lo, hi in f.domain)
-        return float(f"{width / 50:.2g}")
-    return f.lr
+    """A learning rate that shows ``optimizer`` well on ``landscape``: its record's
+    :meth:`~descentlab.optim.OptimizerRecord.lr_on` (the tuned demonstration value where the
+    lectures show it, else a rule by family -- never another optimizer's rate)."""
+    return optim.record(optimizer).lr_on(_landscape(landscape))
 
 
 def _color(name: str, i: int) -> str:
-    return _COLORS.get(name.lower(), _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)])
-
-
-def _display(name: str) -> str:
-    return DISPLAY_NAMES.get(name.lower(), name)
+    key = name.lower()
+    if key in optim.NAMES:
+        return optim.record(key).color
+    return _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)]
 
 
 def _landscape(landscape: Landscape | str) -> Landscape:
@@ -182,7 +114,7 @@ class Race:
 
     @property
     def label(self) -> str:
-        return f"{_display(self.name)} (lr={self.lr:g})"
+        return f"{display_name(self.name)} (lr={self.lr:g})"
 
 
 def compare(
@@ -286,18 +218,17 @@ def _draw_terrain(ax, f: Landscape, domain, *, fill: bool = True, n: int = 240) 
     ax.set_ylabel("$y$")
 
 
+def _marker(marker: str, label: str, *, ms: float = 9, color: str = "white") -> Line2D:
+    """A legend entry for a marked point of a landscape (black edge, no line)."""
+    return Line2D([], [], marker=marker, ms=ms, color=color, mec="black", ls="", label=label)
+
+
 def _terrain_legend_handles(f: Landscape) -> list[Line2D]:
     handles = []
     if any(p.is_minimum for p in f.points):
-        handles.append(
-            Line2D([], [], marker="*", ms=13, color="gold", mec="black", ls="", label="minimum")
-        )
+        handles.append(_marker("*", "minimum", ms=13, color="gold"))
     if any(p.kind == "saddle" for p in f.points):
-        handles.append(
-            Line2D(
-                [], [], marker="X", ms=9, color="white", mec="black", ls="", label="saddle point"
-            )
-        )
+        handles.append(_marker("X", "saddle point"))
     return handles
 
 
@@ -314,6 +245,11 @@ def _race_domain(f: Landscape, races: Sequence[Race]) -> list[tuple[float, float
         pad = 0.03 * (hi2 - lo2)
         out.append((lo2 - pad if lo2 < lo else lo2, hi2 + pad if hi2 > hi else hi2))
     return out
+
+
+def _draw_start(ax: Any, start: Any) -> None:
+    """The common start of the paths: a white square."""
+    ax.plot(start[0], start[1], "s", color="white", mec="black", ms=8, zorder=8, label="start")
 
 
 def _status(race: Race, fstar: float | None) -> str:
@@ -349,15 +285,7 @@ def comparison_figure(
             lw = 1.4 + 0.3 * (len(races) - 1 - i)
             ax.plot(p[:, 0], p[:, 1], "-", color=c, lw=lw, alpha=0.95, label=r.label)
             ax.plot(p[-1, 0], p[-1, 1], "o", color=c, mec="white", ms=7, zorder=7)
-        ax.plot(
-            *races[0].traj.paths[0, 0].numpy(),
-            "s",
-            color="white",
-            mec="black",
-            ms=8,
-            zorder=8,
-            label="start",
-        )
+        _draw_start(ax, races[0].traj.paths[0, 0].numpy())
     else:
         _draw_curve_with_races(ax, f, races)
     handles, _ = ax.get_legend_handles_labels()
@@ -377,7 +305,7 @@ def comparison_figure(
             y,
             color=_color(r.name, i),
             lw=1.8,
-            label=f"{_display(r.name)}: {_status(r, offset)}",
+            label=f"{display_name(r.name)}: {_status(r, offset)}",
         )
     if offset is not None:
         axl.set_yscale("log")
@@ -450,15 +378,7 @@ def animate_comparison(
         (head,) = ax.plot([], [], "o", color=c, mec="white", ms=8, zorder=7)
         lines.append(line)
         heads.append(head)
-    ax.plot(
-        *races[0].traj.paths[0, 0].numpy(),
-        "s",
-        color="white",
-        mec="black",
-        ms=8,
-        zorder=8,
-        label="start",
-    )
+    _draw_start(ax, races[0].traj.paths[0, 0].numpy())
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=handles + _terrain_legend_handles(f), fontsize=8, loc="best", framealpha=0.9)
     head_title = title or f"{f.name}: {f.formula}"
@@ -477,7 +397,7 @@ def animate_comparison(
 
 
 # --------------------------------------------------------------------------------------------
-# seed 001: one-dimensional descent with labelled iterates
+# the gradient-descent lecture: one-dimensional descent with labelled iterates
 
 
 def descent_1d_figure(
@@ -500,8 +420,8 @@ def descent_1d_figure(
         shared_axes: share x/y limits between panels.
         title: figure title.
         xlim: x range of the curve (default: the landscape's domain, grown to the paths).
-        overlay: draw every run in one panel (seed 001's sensitivity plots) instead of one
-            panel each.
+        overlay: draw every run in one panel (the gradient-descent lecture's sensitivity
+            plots) instead of one panel each.
     """
     f = _landscape(landscape)
     if f.dim != 1:
@@ -624,7 +544,7 @@ def _label_iterates(ax, f: Landscape, px, py, color, xspan, yspan, above: bool =
 
 
 # --------------------------------------------------------------------------------------------
-# seed 001: 3-D surface with contour
+# the gradient-descent lecture: 3-D surface with contour
 
 
 def surface_figure(
@@ -689,7 +609,7 @@ def surface_figure(
         lw=1.5,
         label=f"gradient descent, lr = {path_lr or f.lr:g}",
     )
-    ax2.plot(p[0, 0], p[0, 1], "s", color="white", mec="black", ms=8, label="start")
+    _draw_start(ax2, p[0])
     for m in f.minima:
         ax2.plot(*m.x, marker="*", ms=16, color="gold", mec="black", ls="", label="minimum")
     ax2.set_xlabel("$x$")
@@ -803,7 +723,7 @@ def lr_heatmap_figure(
                 )
             )
     ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs], rotation=45)
-    ax.set_yticks(range(len(optimizers)), [_display(n) for n in optimizers])
+    ax.set_yticks(range(len(optimizers)), [display_name(n) for n in optimizers])
     ax.set_xlabel("learning rate")
     ax.set_ylabel("optimizer")
     cb = fig.colorbar(im, ax=ax, shrink=0.9)
@@ -946,7 +866,7 @@ def basin_figure(
         for p in f.points:
             if p.kind == "local maximum":
                 ax.plot(*p.x, marker="^", ms=10, color="white", mec="black", zorder=5)
-        disp = _display(name) if isinstance(name, str) else optimizer_label(name)
+        disp = display_name(name) if isinstance(name, str) else optimizer_label(name)
         extra = "".join(f", {h}={v}" for h, v in ((hyper or {}).get(key) or {}).items())
         summary = ", ".join(f"{100 * shares[k, i]:.0f}%" for i in range(len(mins)))
         ax.set_title(
@@ -963,15 +883,9 @@ def basin_figure(
         handles.append(Patch(color=cols[-2], label=f"not at a minimum after {steps} steps"))
     if shares[:, len(mins) + 1].any():
         handles.append(Patch(color=cols[-1], label="diverged"))
-    handles.append(
-        Line2D([], [], marker="*", ms=13, color="white", mec="black", ls="", label="minimum")
-    )
+    handles.append(_marker("*", "minimum", ms=13))
     if any(p.kind == "local maximum" for p in f.points):
-        handles.append(
-            Line2D(
-                [], [], marker="^", ms=9, color="white", mec="black", ls="", label="local maximum"
-            )
-        )
+        handles.append(_marker("^", "local maximum"))
     fig.legend(
         handles=handles,
         loc="lower center",
@@ -990,7 +904,7 @@ def basin_figure(
 
 
 # --------------------------------------------------------------------------------------------
-# seed 000: the noise floor of constant-rate SGD
+# the optimization-basics lecture: the noise floor of constant-rate SGD
 
 
 def noise_floor_figure(
@@ -1056,29 +970,9 @@ def noise_floor_figure(
 
 
 # --------------------------------------------------------------------------------------------
-# seed 001: the optimizer family tree, from the chains
+# the gradient-descent lecture: the optimizer family tree, from the chains
 
 
-#: What each update rule contributes, in the lectures' terms (seed 001's table: search
-#: direction vs learning rate).
-_ROLES: dict[str, str] = {
-    "scale_by_lr": "step size",
-    "trace": "search direction (momentum)",
-    "velocity": "search direction (momentum)",
-    "velocity_lookahead": "search direction (momentum)",
-    "scale_by_adagrad": "adaptive learning rate",
-    "scale_by_rms": "adaptive learning rate",
-    "scale_by_adadelta": "adaptive learning rate",
-    "scale_by_adam": "direction + adaptive rate",
-    "scale_by_nadam": "direction + adaptive rate",
-    "scale_by_radam": "direction + adaptive rate",
-    "scale_by_adamax": "direction + adaptive rate",
-    "scale_by_rprop": "adaptive learning rate",
-    "scale_by_asgd": "step size",
-    "add_l2": "regularization / sign",
-    "add_decayed_weights": "regularization / sign",
-    "maximize": "regularization / sign",
-}
 _ROLE_COLORS = {
     "step size": "#BBBBBB",
     "search direction (momentum)": "#56B4E9",
@@ -1090,8 +984,15 @@ _ROLE_COLORS = {
 
 
 def rule_roles() -> dict[str, str]:
-    """Rule name -> its role in the lectures' taxonomy (used to colour the family tree)."""
-    return dict(_ROLES)
+    """Rule name -> its role in the lectures' taxonomy (each rule's ``role``; used to colour
+    the family tree)."""
+    out: dict[str, str] = {}
+    todo = [optim.Rule]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        out.setdefault(cls.name, cls.role)
+    return out
 
 
 def _is_identity(rule: optim.Rule, hyper: Mapping[str, Any]) -> bool:
@@ -1142,8 +1043,9 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
 
     Top row: optimizers (with the lecture variants ``Momentum(form="velocity")`` and
     ``Nesterov(lookahead=True)``), each with its active chain written above it; bottom row:
-    the update rules that distinguish them, coloured by their role in seed 001's table
-    (search direction, adaptive learning rate, or both); an edge joins an optimizer to each
+    the update rules that distinguish them, coloured by their role (each rule's ``role``) in
+    the gradient-descent lecture's table (search direction, adaptive learning rate, or
+    both); an edge joins an optimizer to each
     such rule of its chain. Solid edges act at the default hyperparameters; dotted ones are
     in the chain but pass gradients through there (SGD's ``trace`` has momentum 0).
     ``scale_by_lr`` (in almost every chain) and the ``maximize``/``add_l2`` plumbing (in
@@ -1151,7 +1053,9 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
     Whether a rule acts is measured, not declared: three steps of the rule alone with the
     optimizer's default hyperparameters either change the gradients or do not.
     """
-    variants: dict[str, tuple[str, dict[str, Any]]] = {_display(n): (n, {}) for n in optim.NAMES}
+    variants: dict[str, tuple[str, dict[str, Any]]] = {
+        display_name(n): (n, {}) for n in optim.NAMES
+    }
     if include_variants:
         variants = {
             "SGD": variants["SGD"],
@@ -1167,6 +1071,7 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
         for label, (name, opts) in variants.items()
     }
     noted = {"scale_by_lr", "maximize", "add_l2"}
+    roles = rule_roles()
     n_opt = len(chains)
     ox = {name: float(i) for i, name in enumerate(chains)}
     users: dict[str, list[tuple[str, bool]]] = {}
@@ -1188,7 +1093,7 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
     ax.axis("off")
     y_opt, y_rule = 1.0, 0.0
     for r in rule_order:
-        role = _ROLES.get(r, "other")
+        role = roles.get(r, "other")
         for name, active in users[r]:
             ax.plot(
                 [ox[name], rx[r]],
@@ -1229,7 +1134,7 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
             color="#333333",
         )
     for r in rule_order:
-        role = _ROLES.get(r, "other")
+        role = roles.get(r, "other")
         ax.add_patch(
             FancyBboxPatch(
                 (rx[r] - 0.52, y_rule - 0.08),
@@ -1274,7 +1179,7 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
         color="#333333",
     )
     roles_shown = [
-        role for role in _ROLE_COLORS if any(_ROLES.get(r, "other") == role for r in rule_order)
+        role for role in _ROLE_COLORS if any(roles.get(r, "other") == role for r in rule_order)
     ]
     handles = [
         Patch(facecolor=_ROLE_COLORS[role], edgecolor="#333333", label=role) for role in roles_shown
@@ -1302,8 +1207,8 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
     ax.text(-0.6, 0.2, "update rules", fontsize=9, color="#333333")
     ax.set_title(
         "The optimizer family tree, drawn from the chains: which optimizers share which update "
-        "rules\n(seed 001's table: search direction vs learning rate; Adam = momentum + "
-        "RMSProp, seed 000)",
+        "rules\n(the gradient-descent lecture's table: search direction vs learning rate; "
+        "Adam = momentum + RMSProp, the optimization-basics lecture)",
         fontsize=11,
     )
     return fig

@@ -37,7 +37,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from descentlab.experiments.outputs import scan_run_folder
 from descentlab.report import compare_figures as CF
 from descentlab.report.compare_tables import (
     config_section,
@@ -55,7 +54,6 @@ from descentlab.report.page import (
     version,
     write_page,
 )
-from descentlab.store import Store
 
 __all__ = ["render_report"]
 
@@ -83,15 +81,18 @@ Section = tuple[str, str, str]  # (id, heading, html)
 def render_report(
     comparison: Any,
     *,
-    store: Any = None,
     path: str | os.PathLike[str] | None = None,
     save_figures: bool = True,
 ) -> Path:
     """Write the comparison's self-contained HTML report.
 
+    A function of ``comparison`` alone (a plain value from
+    :func:`~descentlab.experiments.compare.compare` or
+    :func:`~descentlab.experiments.compare.load_comparison`): no store query, no training,
+    no search happens here.
+
     Args:
         comparison: a :class:`~descentlab.experiments.compare.Comparison`.
-        store: its store (opened from the run directory if None).
         path: the output file (default ``<run dir>/report.html``).
         save_figures: also write each figure as PNG under ``<run dir>/figures/``.
 
@@ -104,23 +105,15 @@ def render_report(
     out = Path(path) if path is not None else comparison.report_path
     if out.is_dir():
         raise ValueError(f"the report's path must be a file, got the folder {out}")
-    own_store = store is None
-    if own_store:
-        store = Store(comparison.store_path)
-    try:
-        fig_dir = comparison.run_dir / "figures" if save_figures else None
-        text = _page(comparison, _Figures(fig_dir, comparison, store))
-    finally:
-        if own_store:
-            store.close()
-    return write_page(out, text)
+    fig_dir = comparison.run_dir / "figures" if save_figures else None
+    return write_page(out, _page(comparison, _Figures(fig_dir, comparison)))
 
 
 class _Figures:
     """Draws one figure of the report into its ``<figure>`` markup (and its PNG file)."""
 
-    def __init__(self, fig_dir: Path | None, cmp: Any, store: Any) -> None:
-        self.fig_dir, self.cmp, self.store = fig_dir, cmp, store
+    def __init__(self, fig_dir: Path | None, cmp: Any) -> None:
+        self.fig_dir, self.cmp = fig_dir, cmp
 
     def html(self, name: str, fig: Any, caption: str, alt: str) -> str:
         if fig is None:
@@ -129,7 +122,7 @@ class _Figures:
         return figure(figure_data_uri(fig, save_to=save), caption, alt)
 
     def __call__(self, name: str, draw: Callable[..., Any], caption: str, alt: str) -> str:
-        return self.html(name, draw(self.cmp, self.store), caption, alt)
+        return self.html(name, draw(self.cmp), caption, alt)
 
 
 def _page(cmp: Any, figs: _Figures) -> str:
@@ -277,7 +270,7 @@ def _landscapes(cmp: Any, figs: _Figures) -> list[Section]:
 
 
 def _lectures(cmp: Any) -> list[Section]:
-    folder = scan_run_folder(cmp.run_dir)
+    folder = cmp.folder
     out = []
     if folder.outputs:
         out.append(("lectures", "Lecture experiments", render_outputs(folder.outputs)))

@@ -153,7 +153,7 @@ def _optimizer_table(quick: bool) -> Figure:
         else:
             row = 0
         agrees = (directions[col], rates[row]) == (direction, rate)
-        label = f"{F.DISPLAY_NAMES[name]} ({year})" + ("" if agrees else "  ✘ table differs")
+        label = f"{F.display_name(name)} ({year})" + ("" if agrees else "  ✘ table differs")
         placed.setdefault((col, row), []).append(label)
     for (col, row), labels in placed.items():
         ax.text(

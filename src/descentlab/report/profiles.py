@@ -1,8 +1,10 @@
 """The multi-problem report: rank table, performance profiles and one section per problem.
 
 :func:`render_multi_report` writes ``<runs>/suite-<hash>/report.html`` for a
-:class:`~descentlab.experiments.multi.MultiComparison`; each problem's section links to that
-problem's own full report.
+:class:`~descentlab.experiments.multi.MultiComparison` (and, by default, each problem's own
+full report, to which its section links). Like the comparison report, it is a function of
+that value alone: every number and curve was read from the stores by
+:func:`~descentlab.experiments.multi.compare_many`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from descentlab.experiments.multi import performance_profile
+from descentlab.report import compare_figures as CF
+from descentlab.report.compare_figures import color_of
 from descentlab.report.compare_tables import results_table, verdict
+from descentlab.report.html import render_report
 from descentlab.report.page import (
     escape,
     figure,
@@ -24,6 +30,7 @@ from descentlab.report.page import (
     html_table,
     report_page,
     version,
+    write_page,
 )
 
 __all__ = ["performance_profile_figure", "render_multi_report"]
@@ -37,9 +44,6 @@ def performance_profile_figure(multi: Any, *, tau_max: float | None = None) -> F
         tau_max: the right end of the axis (default: a little beyond the largest finite
             ratio, at least 4).
     """
-    from descentlab.experiments.multi import performance_profile
-    from descentlab.report.compare_figures import color_of
-
     times = multi.times()
     ratios, _ = performance_profile(times, [1.0])
     finite = ratios[np.isfinite(ratios)]
@@ -69,29 +73,50 @@ def _fmt_steps(v: float) -> str:
     return "not reached" if not math.isfinite(v) else f"{v:.0f}"
 
 
-def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = None) -> Path:
-    """Write the multi-problem report; returns its path."""
-    from descentlab.experiments.multi import performance_profile
-    from descentlab.report import compare_figures as CF
-    from descentlab.store import Store
+Section = tuple[str, str, str]  # (id, heading, html)
 
+
+def render_multi_report(
+    multi: Any, *, path: str | os.PathLike[str] | None = None, problem_reports: bool = True
+) -> Path:
+    """Write the multi-problem report; returns its path.
+
+    Args:
+        multi: the :class:`~descentlab.experiments.multi.MultiComparison`.
+        path: the output file (default ``<suite dir>/report.html``).
+        problem_reports: also write each problem's own report (linked from its section).
+    """
     out = Path(path) if path is not None else multi.report_path
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if problem_reports:
+        for p in multi.problems:
+            render_report(p.comparison)
     fig_dir = out.parent / "figures"
-    ranks = multi.ranks()
-    times = multi.times()
-    ratios, rho1 = performance_profile(times, [1.0])
-    sections: list[tuple[str, str, str]] = []
+    sections = [
+        _ranks(multi),
+        _profiles(multi, fig_dir),
+        *(_problem(multi, i, out.parent, fig_dir) for i in range(len(multi.problems))),
+    ]
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    title = f"Optimizers on {len(multi.problems)} problems"
+    sub = (
+        f"{len(multi.labels)} optimizers ({escape(', '.join(multi.displays))}) on "
+        f"{escape(', '.join(p.name for p in multi.problems))}; each tuned per problem on "
+        f"validation data. Rendered {now} by descentlab."
+    )
+    footer = f"descentlab {escape(version())} · self-contained report · {escape(str(out.parent))}"
+    return write_page(out, report_page(title, sub, sections, footer))
 
-    # -- ranks ---------------------------------------------------------------------------
-    rows = []
-    for i, p in enumerate(multi.problems):
-        row = [f"{p.name} (test {p.metric}, {'higher' if p.maximize else 'lower'} is better)"]
-        for j in range(len(multi.labels)):
-            v = p.final[j]
-            cell = "–" if math.isnan(v) else f"{v:.3f} <b>#{ranks[i, j]:g}</b>"
-            row.append(cell)
-        rows.append(row)
+
+def _ranks(multi: Any) -> Section:
+    ranks = multi.ranks()
+    rows = [
+        [f"{p.name} (test {p.metric}, {'higher' if p.maximize else 'lower'} is better)"]
+        + [
+            "–" if math.isnan(v) else f"{v:.3f} <b>#{rank:g}</b>"
+            for v, rank in zip(p.final, ranks[i], strict=True)
+        ]
+        for i, p in enumerate(multi.problems)
+    ]
     mean_rank = ranks.mean(axis=0)
     rows.append(["<b>mean rank</b>", *(f"<b>{m:.2f}</b>" for m in mean_rank)])
     lowest = float(mean_rank.min())
@@ -103,11 +128,15 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
         f"<b>{escape(' and '.join(leaders))}</b>{' (tied)' if len(leaders) > 1 else ''}.</p>"
         + html_table(["problem", *multi.displays], rows, raw=True)
     )
-    sections.append(("ranks", "Rank table", rank_html))
+    return ("ranks", "Rank table", rank_html)
 
-    # -- performance profiles ---------------------------------------------------------------
-    fig = performance_profile_figure(multi)
-    uri = figure_data_uri(fig, save_to=fig_dir / "performance_profiles.png")
+
+def _profiles(multi: Any, fig_dir: Path) -> Section:
+    times = multi.times()
+    ratios, rho1 = performance_profile(times, [1.0])
+    uri = figure_data_uri(
+        performance_profile_figure(multi), save_to=fig_dir / "performance_profiles.png"
+    )
     trows = []
     for i, p in enumerate(multi.problems):
         tgt = "–" if p.target is None else f"{p.target:.4g} ({p.target_kind})"
@@ -134,48 +163,26 @@ def render_multi_report(multi: Any, *, path: str | os.PathLike[str] | None = Non
         "loss or RMSE).</p>"
         + html_table(["problem", "target", *multi.displays], trows, text_columns=(0, 1))
     )
-    sections.append(("profiles", "Performance profiles", profile_html))
+    return ("profiles", "Performance profiles", profile_html)
 
-    # -- one section per problem ------------------------------------------------------------
-    for i, p in enumerate(multi.problems):
-        cmp = p.comparison
-        rel = os.path.relpath(cmp.report_path, out.parent)
-        link = (
-            f' <a href="{escape(rel)}">Full report of this problem</a>.'
-            if cmp.report_path.is_file()
-            else ""
-        )
-        parts = [
-            f"<p>Run directory <code>{escape(str(cmp.run_dir))}</code>.{link}</p>",
-            verdict(cmp),
-            results_table(cmp),
-        ]
-        store = Store(cmp.store_path)
-        try:
-            curves = CF.learning_curves_figure(cmp, store)
-            if curves is not None:
-                parts.append(
-                    figure(
-                        figure_data_uri(curves, save_to=fig_dir / f"curves_{i}_{p.name}.png"),
-                        f"{escape(p.name)}: learning curves of the chosen settings (mean "
-                        "over seeds).",
-                        f"learning curves on {p.name}",
-                    )
-                )
-        finally:
-            store.close()
-        sections.append((f"problem-{i}", f"Problem: {p.name}", "\n".join(parts)))
 
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    title = f"Optimizers on {len(multi.problems)} problems"
-    sub = (
-        f"{len(multi.labels)} optimizers ({escape(', '.join(multi.displays))}) on "
-        f"{escape(', '.join(p.name for p in multi.problems))}; each tuned per problem on "
-        f"validation data. Rendered {now} by descentlab."
+def _problem(multi: Any, i: int, where: Path, fig_dir: Path) -> Section:
+    p = multi.problems[i]
+    cmp = p.comparison
+    rel = os.path.relpath(cmp.report_path, where)
+    link = (
+        f' <a href="{escape(rel)}">Full report of this problem</a>.'
+        if cmp.report_path.is_file()
+        else ""
     )
-    footer = f"descentlab {escape(version())} · self-contained report · {escape(str(out.parent))}"
-    text = report_page(title, sub, sections, footer)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
-    return out
+    parts = [
+        f"<p>Run directory <code>{escape(str(cmp.run_dir))}</code>.{link}</p>",
+        verdict(cmp),
+        results_table(cmp),
+    ]
+    curves = CF.learning_curves_figure(cmp)
+    if curves is not None:
+        uri = figure_data_uri(curves, save_to=fig_dir / f"curves_{i}_{p.name}.png")
+        caption = f"{escape(p.name)}: learning curves of the chosen settings (mean over seeds)."
+        parts.append(figure(uri, caption, f"learning curves on {p.name}"))
+    return (f"problem-{i}", f"Problem: {p.name}", "\n".join(parts))

@@ -1,8 +1,9 @@
 r"""Which optimizer, with which learning rate, for this model? A fixed protocol to answer it.
 
-The lectures' answer (seed 001, quoting Bengio) is that no optimizer wins everywhere: one has
-to experiment. :func:`compare` runs that experiment with the methodology of seed 002, for a
-problem and a list of optimizers (named, or composed from update rules):
+The lectures' answer (the gradient-descent lecture, quoting Bengio) is that no optimizer wins
+everywhere: one has to experiment. :func:`compare` runs that experiment with the methodology of
+the optimization-techniques lecture, for a problem and a list of optimizers (named, or composed
+from update rules):
 
 .. code-block:: text
 
@@ -47,7 +48,6 @@ References:
 """
 
 from descentlab.experiments.compare.choices import (
-    DEFAULT_LR_RANGES,
     OptimizerChoice,
     parse_optimizer,
     parse_rule,
@@ -66,7 +66,6 @@ from descentlab.experiments.compare.running import Interrupted, compare, prepare
 from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
 
 __all__ = [
-    "DEFAULT_LR_RANGES",
     "DEFAULT_OPTIMIZERS",
     "CandidateResult",
     "CompareSpec",

@@ -23,33 +23,11 @@ from descentlab.experiments import external
 from descentlab.problems.trajectories import optimizer_label
 
 __all__ = [
-    "DEFAULT_LR_RANGES",
     "OptimizerChoice",
     "parse_optimizer",
     "parse_rule",
 ]
 
-#: Learning-rate search ranges: two decades each, placed so that the best rate for small networks
-#: (the MNIST-1D CNN and MLPs) lies inside, with the edges showing too small and too large.
-#: Adaptive methods take steps of about ``lr`` per coordinate, plain SGD of ``lr * |g|``,
-#: momentum methods' effective rate is ``lr / (1 - momentum)``, and Adadelta's ``lr`` multiplies
-#: an already unit-corrected step (torch's default is 1.0; short runs favour larger values).
-DEFAULT_LR_RANGES: dict[str, tuple[float, float]] = {
-    "sgd": (1e-2, 1.0),
-    "momentum": (1e-2, 1.0),
-    "nesterov": (1e-2, 1.0),
-    "adagrad": (1e-2, 1.0),
-    "adadelta": (1.0, 100.0),
-    "rmsprop": (1e-3, 1e-1),
-    "adam": (1e-3, 1e-1),
-    "adamw": (1e-3, 1e-1),
-    "nadam": (1e-3, 1e-1),
-    "radam": (1e-3, 1e-1),
-    "adamax": (1e-3, 1e-1),
-    "asgd": (1e-2, 1.0),
-    # Rprop's lr is its initial step per coordinate (then adapted within step_sizes)
-    "rprop": (1e-4, 1e-2),
-}
 _FALLBACK_LR_RANGE = (1e-4, 1.0)
 # "adadelta@default": the optimizer at its default learning rate, not tuned.
 _FIXED_SUFFIX = "@default"
@@ -69,7 +47,8 @@ class OptimizerChoice:
             (``descentlab.optim.chain(...)``) or an optimizer from outside descentlab
             (:mod:`descentlab.experiments.external`).
         hyper: fixed hyperparameters (not tuned), e.g. ``{"momentum": 0.9}``.
-        lr_range: the learning-rate search range ``(low, high)``.
+        lr_range: the learning-rate search range ``(low, high)`` (a registered optimizer's:
+            its record's :attr:`~descentlab.optim.OptimizerRecord.lr_range`).
     """
 
     label: str
@@ -86,12 +65,10 @@ class OptimizerChoice:
     def display(self) -> str:
         """The label as the lectures write it (``Adam``, ``RMSProp``...); an optimizer kept at
         its default learning rate under a label of its own reads ``Adadelta (default lr)``."""
-        from descentlab.report.figures import DISPLAY_NAMES
-
-        if self.label in DISPLAY_NAMES:
-            return DISPLAY_NAMES[self.label]
+        if self.label in optim.NAMES:
+            return optim.record(self.label).display
         if self.fixed_lr and self.is_named and self.label != self.optimizer:
-            return f"{DISPLAY_NAMES.get(self.optimizer, self.optimizer)} (default lr)"
+            return f"{optim.record(self.optimizer).display} (default lr)"
         return self.label
 
     def default_lr(self) -> float:
@@ -245,7 +222,7 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
             return OptimizerChoice(
                 label=label or (f"{name}_default" if fixed else name),
                 optimizer=name,
-                lr_range=DEFAULT_LR_RANGES.get(name, _FALLBACK_LR_RANGE),
+                lr_range=optim.record(name).lr_range,
                 fixed_lr=fixed,
             )
     if isinstance(spec, optim.Rule):
@@ -260,7 +237,7 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
         return OptimizerChoice(
             label=label or (f"{ext.label}_default" if fixed else ext.label),
             optimizer=ext,
-            lr_range=DEFAULT_LR_RANGES.get(key, _FALLBACK_LR_RANGE),
+            lr_range=optim.record(key).lr_range if key in optim.NAMES else _FALLBACK_LR_RANGE,
             fixed_lr=fixed,
         )
     raise ValueError(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.experiments import tuning
+from descentlab.experiments.compare.landscapes import landscape_races
 from descentlab.experiments.compare.planning import (
     Found,
     cliff,
@@ -25,12 +26,18 @@ from descentlab.experiments.compare.planning import (
     select,
     tuning_plan,
 )
-from descentlab.experiments.compare.results import Comparison, OptimizerResult, score_metric
+from descentlab.experiments.compare.results import (
+    Comparison,
+    OptimizerResult,
+    SeedCurves,
+    score_metric,
+)
 from descentlab.experiments.compare.spec import CompareSpec
+from descentlab.experiments.outputs import scan_run_folder
 from descentlab.experiments.trials import Trial, finished_run, store_path_of
 from descentlab.store import Store
 
-__all__ = ["EXPERIMENT", "Judge", "collect", "load_comparison"]
+__all__ = ["EXPERIMENT", "Judge", "collect", "load_comparison", "with_context"]
 
 #: The name of a comparison's experiment record in its store.
 EXPERIMENT = "compare"
@@ -124,6 +131,7 @@ def collect(
         if setting is not None:
             res.setting = setting
             _fill_final(spec, store, res, task, judge)
+            res.curves = _curves(store, res.curve_runs)
             complete &= all(r is not None for r in res.curve_runs + res.refit_runs)
         elif not done:
             complete = False
@@ -234,6 +242,29 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
         spec = CompareSpec.from_dict(records[-1].config["spec"])
         task = records[-1].provenance.get("task", "classification")
         metric = records[-1].provenance.get("metric")
-        return collect(spec, store, task=task, run_dir=run_dir, metric=metric)
+        result = collect(spec, store, task=task, run_dir=run_dir, metric=metric)
     finally:
         store.close()
+    return with_context(result)
+
+
+def with_context(result: Comparison) -> Comparison:
+    """``result`` with what its report shows beside the trials: the optimizers' paths on the
+    spec's landscapes and the lecture outputs found beside the run directory."""
+    result.landscapes = landscape_races([r.choice for r in result.results], result.spec.landscapes)
+    result.folder = scan_run_folder(result.run_dir)
+    return result
+
+
+def _curves(store: Any, run_ids: list[int | None]) -> dict[str, SeedCurves]:
+    """Every metric the curve runs logged (training, validation, monitor), over the seeds."""
+    runs: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for rid in run_ids:
+        if rid is None:
+            continue
+        for key, series in store.metrics(rid).items():
+            if len(series.steps):
+                runs.setdefault(key, []).append(
+                    (np.asarray(series.steps), np.asarray(series.values, dtype=float))
+                )
+    return {key: SeedCurves(r) for key, r in runs.items()}

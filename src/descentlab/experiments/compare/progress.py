@@ -16,7 +16,7 @@ from descentlab.experiments.trials import TrialOutcome
 __all__ = ["Progress", "console_progress"]
 
 #: A progress callback: ``progress(event, info)`` with the events ``"start"``, ``"trial"``,
-#: ``"selected"`` and ``"report"``.
+#: ``"selected"`` and ``"done"``.
 Progress = Callable[[str, dict[str, Any]], None]
 
 
@@ -93,8 +93,10 @@ class _ConsoleProgress:
                     f"{choice.display}: best lr {fmt_setting(cand.setting)} "
                     f"({info['metric']} {cand.score:.4f}; {failed}/{n} tuning trial(s) failed)"
                 )
-        elif event == "report":
+        elif event == "done":
             if self.bar is not None:
                 self.bar.close()
                 self.bar = None
-            self._print(f"writing the report ({time.perf_counter() - self.t0:.0f} s so far)")
+            self._print(
+                f"{info['trials_run']} trial(s) run in {time.perf_counter() - self.t0:.0f} s"
+            )

@@ -17,13 +17,15 @@ import numpy as np
 
 from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import OptimizerChoice
+from descentlab.experiments.compare.landscapes import LandscapeRace
+from descentlab.experiments.outputs import RunFolder
 from descentlab.experiments.trials import store_path_of
 from descentlab.problems.problem import METRICS
 
 if TYPE_CHECKING:
     from descentlab.experiments.compare.spec import CompareSpec
 
-__all__ = ["CandidateResult", "Comparison", "OptimizerResult", "score_metric"]
+__all__ = ["CandidateResult", "Comparison", "OptimizerResult", "SeedCurves", "score_metric"]
 
 
 @dataclass
@@ -55,6 +57,30 @@ class CandidateResult:
         return sum(f is not None for f in self.failures)
 
 
+@dataclass(frozen=True)
+class SeedCurves:
+    """One logged metric of several runs (one per seed), as logged: ``runs[i] = (steps,
+    values)``; runs with nothing logged are left out.
+
+    Example:
+        >>> c = SeedCurves([(np.array([0, 5]), np.array([1.0, 0.5])), (np.array([0]), np.array([2.0]))])
+        >>> c.aligned()
+        (array([0, 5]), array([[1. , 0.5],
+               [2. , nan]]))
+    """  # noqa: E501
+
+    runs: list[tuple[np.ndarray, np.ndarray]]
+
+    def aligned(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values[runs, steps])`` on the union of the steps; a run that stopped
+        early (diverged) is padded with NaN after its last value."""
+        steps = np.unique(np.concatenate([s for s, _ in self.runs]))
+        values = np.full((len(self.runs), len(steps)), np.nan)
+        for i, (s, v) in enumerate(self.runs):
+            values[i, np.searchsorted(steps, s)] = v
+        return steps, values
+
+
 @dataclass
 class OptimizerResult:
     """Everything the comparison found for one optimizer.
@@ -76,6 +102,8 @@ class OptimizerResult:
         cliff: learning rates next to the chosen one that failed (a chosen rate at a cliff's
             edge is fragile).
         setting: the setting of the final runs (the chosen one, or the fixed default lr).
+        curves: the curve runs' logged metrics (``"train/loss"``, ``"val/accuracy"``,
+            ``"monitor/update_ratio"``...), each over the seeds.
     """
 
     choice: OptimizerChoice
@@ -100,6 +128,7 @@ class OptimizerResult:
     test_loss_seeds: dict[int, float] = field(default_factory=dict)
     test_rmse: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     test_rmse_seeds: dict[int, float] = field(default_factory=dict)
+    curves: dict[str, SeedCurves] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -141,6 +170,12 @@ class Comparison:
         complete: every trial has finished.
         chance: the held-out metric at which a trial counts as failed (see
             :func:`~descentlab.experiments.tuning.chance_level`), if known.
+        landscapes: the same optimizers' paths on ``spec.landscapes``
+            (:func:`~descentlab.experiments.compare.landscapes.landscape_races`).
+        folder: lecture outputs and the lecture book found beside the run
+            (:func:`~descentlab.experiments.outputs.scan_run_folder`).
+
+    Everything the report shows is here: the report only draws and lays it out.
     """
 
     spec: CompareSpec
@@ -151,6 +186,8 @@ class Comparison:
     record: Any = None
     complete: bool = True
     chance: float | None = None
+    landscapes: list[LandscapeRace] = field(default_factory=list)
+    folder: RunFolder = field(default_factory=RunFolder)
 
     @property
     def store_path(self) -> Path:

@@ -20,7 +20,7 @@ from typing import Any
 
 from descentlab._osutil import FolderLock
 from descentlab.experiments.compare.choices import OptimizerChoice
-from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect
+from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
 from descentlab.experiments.compare.planning import (
     Found,
     final_setting,
@@ -54,13 +54,16 @@ def compare(
     threads: int = 1,
     progress: bool | Progress | None = None,
     data: Any = None,
-    report: bool = True,
     problem: Any = None,
     backend: str = "local",
     address: str | None = None,
     vectorize: bool = True,
 ) -> Comparison:
-    """Run (or continue) a comparison; write its report.
+    """Run (or continue) a comparison; return everything it found.
+
+    The returned :class:`Comparison` is a plain value holding what its report shows (tables,
+    curves, tuning scores, the landscapes' paths); write the report with
+    :func:`descentlab.report.html.render_report` (``descentlab compare`` does both).
 
     Args:
         spec: what to compare.
@@ -71,7 +74,6 @@ def compare(
         progress: True/False, None (show when stderr is a terminal), or a callable
             ``progress(event, info)`` that receives ``"trial"`` and ``"selected"`` events.
         data: ``Splits`` to use instead of loading ``spec.problem``.
-        report: render ``report.html`` at the end.
         problem: a :class:`~descentlab.problems.problem.Problem` of your own (model factory,
             data, loss, metric) to compare on; ``spec.problem`` may instead name one
             (``"pkg.mod:make_problem"``, ``"path/to/file.py:make_problem"``, ``"charlm"``).
@@ -109,13 +111,9 @@ def compare(
         data,
     )  # fmt: skip
     result = session.finish(threads=threads, backend=backend)
-    if report:
-        from descentlab.report.html import render_report
-
-        session.notify("report", {"path": str(result.report_path)})
-        render_report(result, store=session.store)
     session.close()
-    return result
+    session.notify("done", {"run_dir": str(run_dir), "trials_run": session.count})
+    return with_context(result)
 
 
 def _resolve(

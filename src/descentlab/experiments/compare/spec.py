@@ -32,7 +32,7 @@ from descentlab.store import canonical_json
 
 __all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec"]
 
-#: The lectures' optimizers, compared by default (seeds 000-004), and Adadelta once more at its
+#: The lectures' optimizers, compared by default (the five lectures), and Adadelta once more at its
 #: default learning rate: the lectures claim it needs none, and the comparison shows it beside
 #: the tuned one.
 DEFAULT_OPTIMIZERS: tuple[Any, ...] = (
@@ -66,7 +66,7 @@ class CompareSpec:
         optimizers: names, ``"label=rule expression"`` strings, rules, ``(label, rule)``
             pairs or :class:`OptimizerChoice` objects (normalised to choices).
         lr_ranges: per-label learning-rate search ranges overriding the defaults
-            (:data:`DEFAULT_LR_RANGES`).
+            (each registered optimizer's record's ``lr_range``).
         batch_size: examples per step (None: full batch).
         steps: length of the curve and refit runs.
         tune_steps: length of each tuning trial (None, the default: ``steps``). Shorter
