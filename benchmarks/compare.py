@@ -54,9 +54,7 @@ def run_once(spec: CompareSpec, workers: int, vectorize: bool) -> tuple[float, f
     directory."""
     with tempfile.TemporaryDirectory(prefix="dl-bench-compare-") as root:
         t0, c0 = time.perf_counter(), _cpu_seconds()
-        result = compare(
-            spec, root, workers=workers, progress=False, vectorize=vectorize
-        )
+        result = compare(spec, root, workers=workers, progress=False, vectorize=vectorize)
         seconds, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         store = Store(result.store_path)
         try:

@@ -216,6 +216,23 @@ def test_rule_repr_parses_back(name):
     assert repr(parse_rule(repr(rule))) == repr(rule)
 
 
+def test_composed_rules_are_read_by_the_one_call_grammar():
+    """The rule expression is read by engine.config.parse_call, the grammar schedules use:
+    the same data, the same refusals (nothing is evaluated)."""
+    from descentlab.engine.config import parse_call
+
+    text = "chain(scale_by_adam(betas=(0.9, 0.99)), trace(momentum=0.5), scale_by_lr(lr=0.1))"
+    assert parse_call(text)["args"][0] == {"name": "scale_by_adam", "betas": (0.9, 0.99)}
+    rule = parse_rule(text)
+    assert [r.name for r in rule.rules] == ["scale_by_adam", "trace", "scale_by_lr"]
+    assert rule.rules[0].defaults["betas"] == (0.9, 0.99) and rule.rules[2].defaults["lr"] == 0.1
+    for bad in ("chain(", "chain(trace(momentum=a + b))", "chain(**k)"):
+        with pytest.raises(ValueError, match="composed optimizer"):
+            parse_rule(bad)
+    with pytest.raises(KeyError, match="unknown update rule 'record'"):
+        parse_rule("chain(record('adam'))")  # optim's functions that are not rules
+
+
 def test_parse_optimizer_forms():
     adam = OptimizerChoice("adam", "adam", lr_range=optim.record("adam").lr_range)
     assert parse_optimizer("Adam") == adam

@@ -104,9 +104,7 @@ def test_torch_adam_through_compare_matches_descentlab_adam(tmp_path):
     spec = CompareSpec(**{**TINY, "optimizers": ["adam", torch.optim.Adam]})
     # One trial at a time: torch.optim.Adam cannot share a vectorized pass, and the vmap
     # engine rounds differently from a single run.
-    ours, theirs = compare(
-        spec, tmp_path, workers=1, progress=False, vectorize=False
-    ).results
+    ours, theirs = compare(spec, tmp_path, workers=1, progress=False, vectorize=False).results
     assert theirs.label == "torch.Adam" and ours.choice.lr_range == theirs.choice.lr_range
     # Same grid, same validation scores (descentlab's Adam equals torch's to float32
     # rounding), so the same choice and the same test numbers.

@@ -9,7 +9,6 @@ dummy parameter so that a bad hyperparameter fails before any training.
 
 from __future__ import annotations
 
-import ast
 import inspect
 import numbers
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 
 from descentlab import optim
+from descentlab.engine.config import parse_call
 from descentlab.experiments import external
 from descentlab.problems.trajectories import optimizer_label
 
@@ -109,21 +109,24 @@ class OptimizerChoice:
 
 
 def _rule_factories() -> dict[str, Callable[..., Any]]:
-    skip = {"get", "family", "apply_updates"}
-    return {
-        n: getattr(optim, n)
-        for n in optim.__all__
-        if n[0].islower() and n not in skip and callable(getattr(optim, n))
-    }
+    """The names a rule expression may call: every update rule class of
+    :mod:`descentlab.optim`, and ``chain``."""
+    out: dict[str, Callable[..., Any]] = {"chain": optim.chain}
+    for n in optim.__all__:
+        obj = getattr(optim, n)
+        if n[0].islower() and isinstance(obj, type) and issubclass(obj, optim.Rule):
+            out[n] = obj
+    return dict(sorted(out.items()))
 
 
 def parse_rule(text: str) -> Any:
     """Build an update rule from an expression such as
     ``"chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())"``.
 
-    Only the rule factories of :mod:`descentlab.optim` (and ``chain``) may be called, with
-    literal arguments; nothing is evaluated. The ``repr`` of a rule parses back to an equal
-    rule.
+    The expression is read by :func:`descentlab.engine.config.parse_call` (descentlab's one
+    call grammar, shared with schedules); only the rule factories of :mod:`descentlab.optim`
+    (and ``chain``) may then be called, with literal arguments; nothing is evaluated. The
+    ``repr`` of a rule parses back to an equal rule.
 
     Raises:
         KeyError: an unknown rule name (lists the valid ones).
@@ -133,43 +136,30 @@ def parse_rule(text: str) -> Any:
         >>> parse_rule("chain(trace(momentum=0.8), scale_by_lr(lr=0.1))")
         chain(trace(momentum=0.8, dampening=0.0, nesterov=False), scale_by_lr(lr=0.1))
     """
-    factories = _rule_factories()
-    try:
-        node = ast.parse(text.strip(), mode="eval").body
-    except SyntaxError as exc:
-        raise ValueError(
-            f"a composed optimizer must look like 'chain(scale_by_adam(), scale_by_lr())', "
-            f"got {text!r}"
-        ) from exc
-
-    def build(n: ast.AST) -> Any:
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name):
-            name = n.func.id
-            if name not in factories:
-                raise KeyError(
-                    f"unknown update rule {name!r}; valid names: {', '.join(sorted(factories))}"
-                )
-            args = [build(a) for a in n.args]
-            kwargs = {}
-            for kw in n.keywords:
-                if kw.arg is None:
-                    raise ValueError(f"{text!r}: '**' arguments are not supported")
-                kwargs[kw.arg] = build(kw.value)
-            try:
-                return factories[name](*args, **kwargs)
-            except TypeError as exc:
-                raise ValueError(f"bad arguments for {name}: {exc}") from None
-        try:
-            return ast.literal_eval(n)
-        except ValueError:
-            raise ValueError(
-                f"{text!r}: arguments must be numbers, strings, booleans or rules"
-            ) from None
-
-    rule = build(node)
+    tree = parse_call(text, "composed optimizer", "'chain(scale_by_adam(), scale_by_lr())'")
+    rule = _build_rule(tree, _rule_factories())
     if not isinstance(rule, optim.Rule):
         raise ValueError(f"a composed optimizer must be an update rule, got {text!r}")
     return rule
+
+
+def _build_rule(node: Any, factories: Mapping[str, Callable[..., Any]]) -> Any:
+    """A rule from :func:`~descentlab.engine.config.parse_call`'s data: each call a rule
+    factory's, applied to its arguments built the same way; literals stay as they are."""
+    if isinstance(node, list | tuple):
+        return type(node)(_build_rule(x, factories) for x in node)
+    if not isinstance(node, dict):
+        return node
+    kwargs = dict(node)
+    name, args = kwargs.pop("name"), kwargs.pop("args", [])
+    if name not in factories:
+        raise KeyError(f"unknown update rule {name!r}; valid names: {', '.join(sorted(factories))}")
+    args = [_build_rule(a, factories) for a in args]
+    kwargs = {k: _build_rule(v, factories) for k, v in kwargs.items()}
+    try:
+        return factories[name](*args, **kwargs)
+    except TypeError as exc:
+        raise ValueError(f"bad arguments for {name}: {exc}") from None
 
 
 def parse_optimizer(spec: Any) -> OptimizerChoice:
