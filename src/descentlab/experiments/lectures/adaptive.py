@@ -46,18 +46,11 @@ from torch import Tensor
 
 from descentlab import optim
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf, check, invalid
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    Part,
-    descend,
-    finish,
-    resolve,
-    settle,
-    timer,
-)
 from descentlab.problems import data as datasets
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
+
+from ._common import ExperimentResult, Part, descend, finish, resolve, settle, timer
 
 __all__ = [
     "CONSTRAINTS",

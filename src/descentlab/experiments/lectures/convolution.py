@@ -38,15 +38,9 @@ from scipy.integrate import quad
 from torch import nn
 
 from descentlab.constraints import Interval, ListOf, invalid
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    Part,
-    finish,
-    resolve,
-    settle,
-    timer,
-)
 from descentlab.problems import convarith as ca
+
+from ._common import ExperimentResult, Part, finish, resolve, settle, timer
 
 __all__ = [
     "CONSTRAINTS",

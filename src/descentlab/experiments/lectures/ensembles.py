@@ -52,17 +52,9 @@ from torch.nn import functional as F
 
 from descentlab import optim
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf, check, invalid
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    finish,
-    int_list,
-    load_classification,
-    mean_std,
-    resolve,
-    settle,
-    timer,
-)
 from descentlab.problems import models
+
+from ._common import ExperimentResult, finish, load_classification, mean_std, resolve, settle, timer
 
 __all__ = [
     "CONSTRAINTS",
@@ -414,8 +406,8 @@ _AT_LEAST_2 = Interval(Integral, 2, None)
 
 #: The options' constraints.
 CONSTRAINTS: dict[str, list[Any]] = {
-    "hidden": [ListOf(POSITIVE_INT)],
-    "weak_hidden": [ListOf(POSITIVE_INT)],
+    "hidden": [POSITIVE_INT, ListOf(POSITIVE_INT)],  # one int: one hidden layer
+    "weak_hidden": [POSITIVE_INT, ListOf(POSITIVE_INT)],
     "steps": [POSITIVE_INT],
     "weak_steps": [POSITIVE_INT],
     "lr": [POSITIVE],
@@ -428,8 +420,9 @@ CONSTRAINTS: dict[str, list[Any]] = {
 
 def _setting(o: dict[str, Any]) -> _Setting:
     """Check the options (ValueError naming the first bad one) and load the data."""
-    lists = {k: int_list(o[k]) for k in ("hidden", "weak_hidden")}
-    v = settle(CONSTRAINTS, {**o, **lists})
+    v = settle(CONSTRAINTS, o)
+    for key in ("hidden", "weak_hidden"):
+        v[key] = v[key] if isinstance(v[key], list) else [v[key]]
     optim.get(o["optimizer"])
     data = load_classification(o["problem"], o["n_train"], minimum=2)
     splits = data.splits

@@ -54,16 +54,10 @@ import numpy as np
 import torch
 
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    Part,
-    finish,
-    resolve,
-    settle,
-    timer,
-)
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
+
+from ._common import ExperimentResult, Part, finish, resolve, settle, timer
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "envelope_rate", "run", "theory_rate"]
 
