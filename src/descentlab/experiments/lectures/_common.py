@@ -11,6 +11,8 @@ figures and the report can be redrawn without rerunning anything.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
 import numbers
@@ -48,6 +50,7 @@ __all__ = [
     "check_int",
     "check_int_list",
     "descend",
+    "experiment",
     "finish",
     "format_value",
     "int_list",
@@ -348,6 +351,63 @@ def resolve(
         out.update(quick_defaults)
     out.update({k: v for k, v in given.items() if k in defaults and v is not None})
     return out
+
+
+def experiment(
+    defaults: Mapping[str, Any],
+    quick_defaults: Mapping[str, Any],
+    constraints: Mapping[str, Sequence[Constraint | None]] | None = None,
+    *extra: inspect.Parameter,
+) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
+    """Make ``fn(o, v, *, quick, seed, **extra)`` an experiment
+    ``run(*, quick=False, seed=0, **options)``.
+
+    The ``run`` it returns resolves the options (:func:`resolve`: the preset overridden by the
+    options given), checks them against ``constraints`` (:func:`settle`; the first bad one
+    raises, naming it and its value) and calls ``fn`` with the resolved options ``o`` and the
+    checked, converted ones ``v``. Its signature (``inspect.signature``, ``help``) lists the
+    options of ``defaults``, each defaulting to None (the preset's value), then ``extra``
+    (passed to ``fn`` as given); an unknown option is a ValueError listing the valid ones.
+    Everything is checked before any work.
+
+    Example:
+        >>> from descentlab.constraints import POSITIVE_INT
+        >>> @experiment({"steps": 10}, {"steps": 2}, {"steps": [POSITIVE_INT]})
+        ... def run(o, v, *, quick, seed):
+        ...     return v["steps"]
+        >>> list(inspect.signature(run).parameters)
+        ['quick', 'seed', 'steps']
+        >>> run(), run(quick=True), run(steps=5)
+        (10, 2, 5)
+        >>> run(step=5)
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown option(s) ['step']; valid options: steps
+    """
+    kw = inspect.Parameter.KEYWORD_ONLY
+    params = [
+        inspect.Parameter("quick", kw, default=False, annotation=bool),
+        inspect.Parameter("seed", kw, default=0, annotation=int),
+        *(inspect.Parameter(name, kw, default=None, annotation=Any) for name in defaults),
+        *extra,
+    ]
+    valid = [q.name for q in params[2:]]
+    table = constraints or {}
+
+    def wrap(fn: Callable[..., ExperimentResult]) -> Callable[..., ExperimentResult]:
+        @functools.wraps(fn)
+        def run(*, quick: bool = False, seed: int = 0, **options: Any) -> ExperimentResult:
+            unknown = sorted(set(options) - set(valid))
+            if unknown:
+                raise ValueError(f"unknown option(s) {unknown}; valid options: {', '.join(valid)}")
+            o = resolve({"seed": seed, **options}, defaults, quick_defaults, quick)
+            more = {q.name: options[q.name] for q in extra if q.name in options}
+            return fn(o, settle(table, o), quick=quick, seed=seed, **more)
+
+        run.__signature__ = inspect.Signature(params, return_annotation=ExperimentResult)  # type: ignore[attr-defined]
+        return run
+
+    return wrap
 
 
 def int_list(value: Any) -> Any:

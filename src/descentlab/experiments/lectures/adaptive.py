@@ -50,7 +50,7 @@ from descentlab.problems import data as datasets
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
 
-from ._common import ExperimentResult, Part, descend, finish, resolve, settle, timer
+from ._common import ExperimentResult, Part, descend, experiment, finish, timer
 
 __all__ = [
     "CONSTRAINTS",
@@ -558,18 +558,8 @@ def _printed_part(o: dict[str, Any]) -> Part:
     return part
 
 
-def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    stall_steps: int | None = None,
-    stall_lr: float | None = None,
-    batch_size: int | None = None,
-    adadelta_steps: int | None = None,
-    units: Sequence[int] | None = None,
-    adam_steps: int | None = None,
-    printed_steps: int | None = None,
-) -> ExperimentResult:
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """AdaGrad's stall against RMSProp, Adadelta's unit invariance, Adam's bias correction and
     eps, and Algorithm 5-5 as printed.
 
@@ -587,8 +577,7 @@ def run(
     Returns:
         an :class:`ExperimentResult`.
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    ks = settle(CONSTRAINTS, o)["units"]
+    ks = v["units"]
     if 0 not in ks:
         raise invalid("units", "a list that includes 0 (the reference units)", ks)
     res = ExperimentResult(

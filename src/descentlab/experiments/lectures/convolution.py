@@ -40,7 +40,7 @@ from torch import nn
 from descentlab.constraints import Interval, ListOf, invalid
 from descentlab.problems import convarith as ca
 
-from ._common import ExperimentResult, Part, finish, resolve, settle, timer
+from ._common import ExperimentResult, Part, experiment, finish, timer
 
 __all__ = [
     "CONSTRAINTS",
@@ -364,9 +364,8 @@ def _arithmetic() -> Part:
     return part
 
 
-def run(
-    *, quick: bool = False, seed: int = 0, points: int | None = None, image: Any = None
-) -> ExperimentResult:
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """Convolution's three definitions against closed forms and torch; conv arithmetic
     against torch's layers.
 
@@ -379,8 +378,6 @@ def run(
     Returns:
         an :class:`ExperimentResult`.
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    v = settle(CONSTRAINTS, o)
     n_pts, hw = v["points"], v["image"]
     if len(hw) != 2:
         raise invalid("image", "[height, width]", o["image"])

@@ -54,7 +54,7 @@ from descentlab import optim
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf, check, invalid
 from descentlab.problems import models
 
-from ._common import ExperimentResult, finish, load_classification, mean_std, resolve, settle, timer
+from ._common import ExperimentResult, experiment, finish, load_classification, mean_std, timer
 
 __all__ = [
     "CONSTRAINTS",
@@ -418,9 +418,8 @@ CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
-def _setting(o: dict[str, Any]) -> _Setting:
-    """Check the options (ValueError naming the first bad one) and load the data."""
-    v = settle(CONSTRAINTS, o)
+def _setting(o: dict[str, Any], v: dict[str, Any]) -> _Setting:
+    """The setting of the checked options ``v`` (and of ``o``: the optimizer, the data)."""
     for key in ("hidden", "weak_hidden"):
         v[key] = v[key] if isinstance(v[key], list) else [v[key]]
     optim.get(o["optimizer"])
@@ -663,23 +662,8 @@ def _notes(st: _Setting, o: dict[str, Any], seed: int) -> list[str]:
     ]
 
 
-def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    problem: str | None = None,
-    n_train: int | None = None,
-    hidden: Sequence[int] | None = None,
-    steps: int | None = None,
-    weak_hidden: Sequence[int] | None = None,
-    weak_steps: int | None = None,
-    optimizer: str | None = None,
-    lr: float | None = None,
-    members: int | None = None,
-    rounds: int | None = None,
-    repeats: int | None = None,
-    stump_depth: int | None = None,
-) -> ExperimentResult:
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """Single network vs bagged networks vs AdaBoost (SAMME) of weak networks, on digits.
 
     Every network is trained full batch by the descentlab ``optimizer`` on the training
@@ -711,8 +695,7 @@ def run(
         >>> boosted["test_acc"] > r.row(method="weak network")["test_acc"]  # doctest: +SKIP
         True
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    st = _setting(o)
+    st = _setting(o, v)
     with timer() as elapsed:
         rec = _repeats(st, seed)
         seconds = elapsed()

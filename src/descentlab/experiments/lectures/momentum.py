@@ -57,7 +57,7 @@ from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, ListOf
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
 
-from ._common import ExperimentResult, Part, finish, resolve, settle, timer
+from ._common import ExperimentResult, Part, experiment, finish, timer
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "envelope_rate", "run", "theory_rate"]
 
@@ -377,18 +377,8 @@ def _notes(v: dict[str, Any], escape: Part, rates: Part, overshoot: Part) -> lis
     ]
 
 
-def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    escape_lr: float | None = None,
-    escape_steps: int | None = None,
-    betas: Sequence[float] | None = None,
-    kappa: float | None = None,
-    rate_steps: int | None = None,
-    sweep: Sequence[float] | None = None,
-    ravine_steps: int | None = None,
-) -> ExperimentResult:
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """Momentum's escape from a local minimum, Nesterov's rate against momentum's, and the
     overshoot across a ravine.
 
@@ -406,8 +396,6 @@ def run(
     Returns:
         an :class:`ExperimentResult`; ``data`` holds the paths, norms and sweeps.
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    v = settle(CONSTRAINTS, o)
     result = ExperimentResult(
         name="momentum",
         title="Momentum: escaping a local minimum, Nesterov's rate, less overshoot",

@@ -52,12 +52,11 @@ from descentlab import optim
 from descentlab.constraints import POSITIVE, POSITIVE_INT, ListOf, Options, check, invalid
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
+    experiment,
     finish,
     flat_params,
     load_classification,
     mean_std,
-    resolve,
-    settle,
     timer,
 )
 from descentlab.problems import models
@@ -525,9 +524,8 @@ class _Setting:
         return f"sharp_{kind}_{self.eps[0]:g}"
 
 
-def _setting(o: dict[str, Any]) -> _Setting:
-    """Check the options (ValueError naming the first bad one) and load the data."""
-    v = settle(CONSTRAINTS, o)
+def _setting(o: dict[str, Any], v: dict[str, Any]) -> _Setting:
+    """The setting of the checked options ``v`` (and of ``o``: the optimizer, the data)."""
     small, large = v["small_batch"], _full_is_none(v["large_batch"])
     eps = v["eps"] if isinstance(v["eps"], list) else [v["eps"]]
     optim.get(o["optimizer"])  # unknown names fail before any work
@@ -687,28 +685,8 @@ def _notes(st: _Setting) -> list[str]:
     ]
 
 
-def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    problem: str | None = None,
-    n_train: int | None = None,
-    hidden: int | None = None,
-    optimizer: str | None = None,
-    lr: float | None = None,
-    small_batch: int | None = None,
-    large_batch: int | str | None = None,
-    target_loss: float | None = None,
-    max_steps: int | None = None,
-    eval_every: int | None = None,
-    seeds: int | None = None,
-    eps: Sequence[float] | float | None = None,
-    subspace_dim: int | str | None = None,
-    maxiter: int | None = None,
-    starts: int | None = None,
-    n_directions: int | None = None,
-    radius: float | None = None,
-) -> ExperimentResult:
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """Small vs large batch on MNIST-1D (MLP): accuracy, generalization gap, sharpness.
 
     For each of ``seeds`` seeds, one initialisation is trained twice with the same optimizer
@@ -741,8 +719,7 @@ def run(
         an :class:`ExperimentResult` with one row per batch size (means and standard
         deviations over seeds) and the curves in ``data``.
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    st = _setting(o)
+    st = _setting(o, v)
     rec = _Record(alphas=np.linspace(-0.5, 1.5, 41), ts=np.linspace(-st.radius, st.radius, 41))
     with timer() as elapsed:
         for s in range(seed, seed + st.seeds):
