@@ -45,15 +45,10 @@ def _ran_fused(opt: optim.Optimizer) -> bool:
     return any(plan is not None for plan in opt._plans.values())
 
 
-# Optimizers whose rules have no fused form (fused=True is refused for them: test_torch_contract)
-EAGER_ONLY = (optim.Adamax, optim.ASGD, optim.Rprop)
-FUSED_PARITY = [p for p in PARITY if p[2] not in EAGER_ONLY]
-
-
 @pytest.mark.parametrize(
     ("our_cls", "kwargs", "group2"),
-    [(p[2], p[3], p[4]) for p in FUSED_PARITY],
-    ids=[p[0] for p in FUSED_PARITY],
+    [(p[2], p[3], p[4]) for p in PARITY],
+    ids=[p[0] for p in PARITY],
 )
 def test_fused_matches_eager_float32(our_cls, kwargs, group2):
     dtype = torch.float32

@@ -27,9 +27,6 @@ common = pytest.importorskip("torch.testing._internal.common_optimizers")
 
 # every torch namesake of a registered optimizer (from the records' parity configurations)
 NAMES = list(dict.fromkeys(c.torch for rec in optim.records() for c in rec.parity))
-# Named optimizers whose rules have no fused form: fused=True is refused (tested below), so
-# the fused backend's runs of the tests are skipped for them.
-EAGER_ONLY = {"Adamax", "ASGD", "Rprop"}
 INFOS = {info.name: info for info in common.optim_db if info.name in NAMES}
 TORCH_ONLY = ("foreach", "fused", "differentiable", "capturable")
 
@@ -54,18 +51,15 @@ def _configs() -> list[tuple[str, dict]]:
 CONFIGS = _configs()
 
 
-@pytest.fixture(autouse=True)
-def _no_fused_backend_for_eager_only(request):
-    spec = getattr(request.node, "callspec", None)
-    params = spec.params if spec is not None else {}
-    if params.get("fused") and params.get("name") in EAGER_ONLY:
-        pytest.skip(f"{params['name']} has no fused form (fused=True is refused)")
-
-
-@pytest.mark.parametrize("name", sorted(EAGER_ONLY))
-def test_fused_true_is_refused_for_eager_only_optimizers(name):
-    with pytest.raises(ValueError, match="no fused form"):
-        getattr(optim, name)([torch.nn.Parameter(torch.ones(2))], fused=True)
+@pytest.mark.parametrize("name", NAMES)
+def test_every_named_optimizer_runs_fused_by_default_without_a_warning(name):
+    w = torch.nn.Parameter(torch.ones(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt = getattr(optim, name)([w])
+        w.grad = torch.ones(2)
+        opt.step()
+    assert any(plan is not None for plan in opt._plans.values())
 
 
 def _ids(cases):
@@ -555,6 +549,9 @@ FUSED_FORMS = [
     ("AdamW", dict(lr=0.01, weight_decay=0.1)),
     ("NAdam", dict(lr=0.01, decoupled_weight_decay=True, weight_decay=0.1)),
     ("RAdam", dict(lr=0.05, weight_decay=0.01)),
+    ("Adamax", dict(lr=0.02, weight_decay=0.01)),
+    ("ASGD", dict(lr=0.02, t0=20, lambd=0.01, weight_decay=0.01)),
+    ("Rprop", dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 0.1))),
 ]
 FIDS = _ids(FUSED_FORMS)
 ALL_DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]

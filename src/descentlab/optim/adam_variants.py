@@ -14,6 +14,7 @@ from .base import (
     Rule,
     add_eps_,
     as_scalar,
+    beta_coef,
     betas_of,
     chain,
     check_betas,
@@ -337,6 +338,23 @@ class scale_by_adamax(_ScalarMoments):
     role = "direction + adaptive rate"
     state_keys = ("exp_avg", "exp_inf")
 
+    def fuse(self, b, hyper):
+        m = b.state("exp_avg", write=True)
+        n = b.state("exp_inf", write=True)
+        c1 = b.coef("adamax_1mb1", beta_coef(0, one_minus=True), uses=("betas",))
+        c2 = b.coef("adamax_b2", beta_coef(1), uses=("betas",))
+        ce = b.coef("adamax_eps", hp("eps"), uses=("eps",))
+        bc1 = b.coef("adamax_bc1", lambda h, t, e: 1 - float(h["betas"][0]) ** t, uses=("betas",))
+        g = b.u
+        b.line(f"{m} = dl_lerp({m}, {g}, {c1});")
+        # torch.maximum(n * b2, |g| + eps), each rounded as the eager ops round; a NaN on
+        # either side wins, as in torch.maximum
+        decayed = b.let(f"{n} * {c2}")
+        mag = b.let(f"(({g} < 0) ? -{g} : {g}) + {ce}")
+        b.line(f"{n} = (dl_isnan({decayed}) | ({decayed} > {mag})) ? {decayed} : {mag};")
+        b.u = b.let(f"({m} / {n}) / {bc1}")
+        return True
+
     def update(self, grads, state, params, hyper):
         b1, b2 = betas_of(hyper)
         eps = as_scalar(hyper["eps"])
@@ -357,7 +375,7 @@ class Adamax(Named):
     r"""Adamax (torch's ``Adamax``): chain ``maximize -> add_l2 -> scale_by_adamax ->
     scale_by_lr``, Adam with the infinity norm,
     :math:`p \leftarrow p - \frac{\eta}{1-\beta_1^t}\,\frac{m_t}{u_t}`,
-    :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon)`. Runs eagerly (no fused form).
+    :math:`u_t = \max(\beta_2 u_{t-1}, |g_t|+\epsilon)`.
 
     Example:
         >>> import torch

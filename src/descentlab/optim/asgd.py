@@ -70,17 +70,55 @@ class scale_by_asgd(Rule):
         check_range("t0", hyper["t0"], 0.0)
         check_scalar(self.name, hyper, "lr", "lambd", "alpha", "t0")
 
-    def update(self, grads, state, params, hyper):
+    @staticmethod
+    def _advance(state, grads, hyper) -> list[tuple[float, float]]:
+        """Each tensor's (eta, mu) for this step -- made from the group's lr on its first
+        step, as torch makes them -- with the state's eta and mu moved on to the next step's
+        values, as torch moves them after its update."""
         lr, lambd = as_scalar(hyper["lr"]), as_scalar(hyper["lambd"])
         alpha, t0 = as_scalar(hyper["alpha"]), as_scalar(hyper["t0"])
         dtype = scalar_dtype()
         etas = lazy_state(state, "eta", grads, lambda g: torch.tensor(float(lr), dtype=dtype))
         mus = lazy_state(state, "mu", grads, lambda g: torch.ones((), dtype=dtype))
+        now = []
+        for eta, mu, t in zip(etas, mus, step_values(state, len(grads)), strict=True):
+            now.append((eta.item(), mu.item()))
+            # through a tensor of the default dtype, as torch rounds them (also after a
+            # state dict load has cast eta and mu to the parameter's dtype)
+            eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))
+            mu.copy_(torch.as_tensor(1 / max(1, t - t0)))
+        return now
+
+    def fuse(self, b, hyper):
+        def prepare(state, params, grads, hyper):
+            state["_asgd_now"] = self._advance(state, grads, hyper)
+
+        # eta and mu are 0-dim state the prepare reads and moves on (and creates on a first
+        # step): coefficients of the kernel, which updates the parameters and ax
+        b.prepare(prepare, fills=("eta", "mu"), needs=("eta", "mu"))
+        ax = b.state("ax", write=True)
+        now = lambda st, i: st["_asgd_now"][i]  # noqa: E731
+        shrink = b.coef(
+            "asgd_shrink", lambda h, t, e: 1 - float(h["lambd"]) * e[0], uses=("lambd",),
+            per_tensor=now,
+        )  # fmt: skip
+        neg_eta = b.coef("asgd_neg_eta", lambda h, t, e: -e[0], per_tensor=now)
+        mu = b.coef("asgd_mu", lambda h, t, e: e[1], per_tensor=now)
+        averaging = b.coef("asgd_avg", lambda h, t, e: float(e[1] != 1), per_tensor=now)
+        # torch's p.mul_(1 - lambd * eta).add_(g, alpha=-eta), as the eager form's update:
+        # its difference from p (the kernel then stores p + u)
+        new = b.let(f"dl_fma({b.u}, {neg_eta}, p * {shrink})")
+        b.u = b.let(f"{new} - p")
+        stored = b.let(f"p + {b.u}")
+        b.line(f"{ax} = ({averaging} != 0) ? {ax} + ({stored} - {ax}) * {mu} : {stored};")
+        return True
+
+    def update(self, grads, state, params, hyper):
+        lambd = as_scalar(hyper["lambd"])
         axs = state["ax"]
-        steps = step_values(state, len(grads))
         out = scratch(state, grads)
-        for g, p, o, eta, mu, ax, t in zip(grads, params, out, etas, mus, axs, steps, strict=True):
-            e, m = eta.item(), mu.item()
+        now = self._advance(state, grads, hyper)
+        for g, p, o, ax, (e, m) in zip(grads, params, out, axs, now, strict=True):
             # torch's operations, then the difference: exact (Sterbenz) while a step is
             # smaller than the parameter, so p + u is torch's iterate to the bit
             new = torch.mul(p, 1 - lambd * e).add_(g, alpha=-e)
@@ -90,10 +128,6 @@ class scale_by_asgd(Rule):
                 ax.add_(new.sub_(ax).mul_(m))
             else:
                 ax.copy_(new)
-            # through a tensor of the default dtype, as torch rounds them (also after a
-            # state dict load has cast eta and mu to the parameter's dtype)
-            eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))
-            mu.copy_(torch.as_tensor(1 / max(1, t - t0)))
         return out, state
 
 
@@ -103,7 +137,6 @@ class ASGD(Named):
     Steps :math:`p \leftarrow p - \eta_{t-1}(g + \lambda p)` with
     :math:`\eta_t = \eta/(1+\lambda\eta t)^\alpha`, and keeps the average of the iterates
     from step ``t0`` on in state ``ax`` (see :class:`~descentlab.optim.scale_by_asgd`).
-    Runs eagerly (no fused form).
 
     Example:
         >>> import torch

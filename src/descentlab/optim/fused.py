@@ -545,7 +545,8 @@ class FusedBuilder:
         allocate a state buffer or update a per-tensor scalar the coefficients read).
 
         Args:
-            fills: state arrays ``fn`` creates where they are missing.
+            fills: state entries ``fn`` creates where they are missing (arrays, or 0-dim
+                values it keeps in ``needs``); the optimizer stores them.
             needs: state entries other than the arrays that ``fn`` reads or updates.
             steady: ``fn`` only creates missing ``fills`` (and per-tensor coefficients read
                 None as "nothing was created"), so a step may skip it when they all exist.

@@ -894,13 +894,14 @@ class Optimizer(torch.optim.Optimizer):
                 torch._foreach_sub_(state["step"], 1)  # nothing else has changed yet
                 raise ValueError(f"{type(self).__name__}(fused=True): {why}")
             return False
-        for key in plan.builder.arrays:  # the prepares may have created entries
-            if key in plan.builder.fills and not key.startswith("_"):
-                if owners is not None:
-                    self._scatter(params, {key: state[key]}, sts, owners)
-                    continue
-                for st, v in zip(sts, state[key], strict=True):
-                    st[key] = v
+        for key in dict.fromkeys(plan.builder.fills):  # the prepares may have created them
+            if key.startswith("_"):
+                continue
+            if owners is not None and key in plan.builder.arrays:
+                self._scatter(params, {key: state[key]}, sts, owners)
+                continue
+            for st, v in zip(sts, state[key], strict=True):
+                st[key] = v
         base = self._step_bases.get(gi)
         group = self.param_groups[gi]
         if (

@@ -75,12 +75,43 @@ class scale_by_rprop(Rule):
         check_range("step_sizes[0]", lo, 0.0)
         check_range("step_sizes[1]", hi, as_scalar(lo))
 
-    def update(self, grads, state, params, hyper):
+    @staticmethod
+    def _sizes(state, grads, hyper) -> list:
+        """The step sizes, made from the group's lr on a tensor's first step (as torch)."""
         lr = as_scalar(hyper["lr"])
+        return lazy_state(state, "step_size", grads, lambda g: torch.full_like(g, lr))
+
+    def fuse(self, b, hyper):
+        b.prepare(
+            lambda state, params, grads, hyper: self._sizes(state, grads, hyper),
+            fills=("step_size",),
+            steady=True,
+        )
+        prev = b.state("prev", write=True)
+        size = b.state("step_size", write=True)
+        minus = b.coef("rprop_minus", lambda h, t, e: float(h["etas"][0]), uses=("etas",))
+        plus = b.coef("rprop_plus", lambda h, t, e: float(h["etas"][1]), uses=("etas",))
+        lo = b.coef("rprop_lo", lambda h, t, e: float(h["step_sizes"][0]), uses=("step_sizes",))
+        hi = b.coef("rprop_hi", lambda h, t, e: float(h["step_sizes"][1]), uses=("step_sizes",))
+        one, zero = "dl_bc<T>(1)", "dl_bc<T>(0)"
+        g = b.u
+        # the sign of the rounded product picks the factor (a NaN product's sign is 0 in
+        # torch: factor 1); clamp_(lo, hi) keeps a NaN size
+        gp = b.let(f"{g} * {prev}")
+        factor = b.let(f"({gp} > 0) ? {plus} : (({gp} < 0) ? {minus} : {one})")
+        grown = b.let(f"{size} * {factor}")
+        low = b.let(f"({grown} < {lo}) ? {lo} : {grown}")
+        b.line(f"{size} = ({low} > {hi}) ? {hi} : {low};")
+        b.line(f"{prev} = ({gp} < 0) ? {zero} : {g};")
+        sign = b.let(f"({prev} > 0) ? {one} : (({prev} < 0) ? -{one} : {zero})")
+        b.u = b.let(f"-({sign} * {size})")
+        return True
+
+    def update(self, grads, state, params, hyper):
         minus, plus = (as_scalar(e) for e in hyper["etas"])
         lo, hi = (as_scalar(s) for s in hyper["step_sizes"])
         prevs = state["prev"]
-        sizes = lazy_state(state, "step_size", grads, lambda g: torch.full_like(g, lr))
+        sizes = self._sizes(state, grads, hyper)
         out = scratch(state, grads)
         for g, prev, size, o in zip(grads, prevs, sizes, out, strict=True):
             factor = torch.mul(g, prev).sign_()
@@ -97,7 +128,7 @@ class Rprop(Named):
     r"""Rprop (torch's ``Rprop``): chain ``maximize -> scale_by_rprop``; sign-based steps
     whose per-coordinate sizes start at ``lr`` and adapt by ``etas`` within
     ``step_sizes`` (see :class:`~descentlab.optim.scale_by_rprop`). Meant for full-batch
-    gradients. Runs eagerly (no fused form).
+    gradients.
 
     Example:
         >>> import torch
