@@ -50,6 +50,9 @@ CASES: dict[str, tuple[dict, type, dict, bool]] = {
     "adamw": (dict(lr=1e-3), torch.optim.AdamW, dict(lr=1e-3), True),
     "nadam": (dict(lr=1e-3), torch.optim.NAdam, dict(lr=1e-3), False),
     "radam": (dict(lr=1e-3), torch.optim.RAdam, dict(lr=1e-3), False),
+    "adamax": (dict(lr=2e-3), torch.optim.Adamax, dict(lr=2e-3), False),
+    "asgd": (dict(lr=1e-2), torch.optim.ASGD, dict(lr=1e-2), False),
+    "rprop": (dict(lr=1e-2), torch.optim.Rprop, dict(lr=1e-2), False),
 }
 
 PATHS = ["dl fused", "dl eager", "torch loop", "torch foreach", "torch fused"]
