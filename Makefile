@@ -25,7 +25,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
-# Two workers: CI has 2 cores; tests pin torch to one thread each (tests/conftest.py).
+# Two workers: CI has 2 cores; tests pin torch to one thread each (conftest.py). pytest's
+# testpaths (pyproject.toml) are tests/ and src/: every `>>>` example in src/ runs as a doctest.
 test: lint chromium
 	$(PY) -m pytest -q -n 2
 

@@ -1,13 +1,6 @@
-import os
-
-import matplotlib
+# Threads, the figure backend and quiet progress are set for every test in ../conftest.py.
 import pytest
 import torch
-
-matplotlib.use("Agg")
-os.environ.setdefault("DESCENTLAB_QUIET", "1")
-# Small tensors run far faster single-threaded, and xdist workers must not oversubscribe.
-torch.set_num_threads(1)
 
 
 @pytest.fixture

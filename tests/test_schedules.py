@@ -3,7 +3,6 @@ the lectures' equations, closed-form partial sums and float64 reference loops.""
 
 from __future__ import annotations
 
-import doctest
 import io
 import math
 import pickle
@@ -17,12 +16,6 @@ import torch
 from torch.optim import lr_scheduler as tls
 
 import descentlab.schedules as S
-from descentlab.schedules import base as s_base
-from descentlab.schedules import convergence as s_convergence
-from descentlab.schedules import lectures as s_lectures
-from descentlab.schedules import loss_driven as s_loss_driven
-from descentlab.schedules import scheduler as s_scheduler
-from descentlab.schedules import torchlike as s_torchlike
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -1009,14 +1002,8 @@ def test_scheduler_repr_and_rule_state_round_trip():
     assert "CosineAnnealing(T_max=10" in text and "'momentum'" in text
 
 
-DOC_MODULES = [S, s_base, s_torchlike, s_lectures, s_loss_driven, s_scheduler, s_convergence]
-
-
-@pytest.mark.parametrize("module", DOC_MODULES, ids=lambda m: m.__name__)
-def test_docstring_examples_run(module):
-    names = {k: getattr(S, k) for k in S.__all__}
-    result = doctest.testmod(module, extraglobs=names, optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0
+# The docstring examples of every schedules module run as doctests (pytest's
+# --doctest-modules over src/, see pyproject.toml).
 
 
 def test_public_api_is_exported_with_docstrings():
