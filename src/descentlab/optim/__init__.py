@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import torch
 
-from . import adam, adam_variants, adaptive, asgd, rprop, sgd
+from . import adam, adam_variants, adaptive, asgd, lion, rprop, sgd
 from .adam import Adam, scale_by_adam
 from .adam_variants import (
     Adamax,
@@ -52,6 +52,7 @@ from .asgd import ASGD, scale_by_asgd
 from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
 from .fused import FusedUnavailable, fused_available
 from .lbfgs import LBFGS, scale_by_lbfgs
+from .lion import Lion, scale_by_lion
 from .optimizer import Monitor, Optimizer, apply_updates
 from .records import OptimizerRecord, ParityConfig, Registry
 from .rprop import Rprop, scale_by_rprop
@@ -81,6 +82,7 @@ __all__ = [
     "Chain",
     "FusedUnavailable",
     "HyperparameterTypeError",
+    "Lion",
     "Momentum",
     "Monitor",
     "NAdam",
@@ -114,6 +116,7 @@ __all__ = [
     "scale_by_adamax",
     "scale_by_asgd",
     "scale_by_lbfgs",
+    "scale_by_lion",
     "scale_by_lr",
     "scale_by_nadam",
     "scale_by_radam",
@@ -124,7 +127,7 @@ __all__ = [
 ]
 
 #: The registered optimizers, in the lectures' order: each module's records.
-_MODULES = (sgd, adaptive, adam, adam_variants, asgd, rprop)
+_MODULES = (sgd, adaptive, adam, adam_variants, asgd, rprop, lion)
 _REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 
 #: Registered optimizer names, in the lectures' order.
