@@ -1,0 +1,183 @@
+r"""Lookahead (Zhang et al., 2019): k steps forward, one step back.
+
+A *fast* optimizer (any chain) takes ``sync_period`` steps; then the *slow* weights move a
+fraction ``slow_step_size`` of the way towards the fast ones and the fast weights restart
+from there:
+
+.. math::
+    \phi \leftarrow \phi + \alpha\,(\theta_{t} - \phi), \qquad \theta_t \leftarrow \phi
+    \qquad \text{every } k \text{ steps}
+
+The rule :class:`lookahead` comes *after* the learning rate (it reads the finished update
+``u`` and the parameter): ``chain(..., scale_by_lr(), lookahead())``, so the parameters are
+the fast weights and the slow weights live in the state (``"slow"``). Optax's
+``optax.lookahead(fast, sync_period, slow_step_size)``, matched to 1e-10 in float64
+(``tests/test_optax_reference.py``).
+
+Conventions: Optax keeps both weights as the parameters (``LookaheadParams``) and the
+gradient is taken at the fast ones, as here; the fast optimizer's state is kept across a
+synchronization (Optax's default ``reset_state=False``, the paper's "maintain" option).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import HyperparameterTypeError, Rule, chain, check_range, lerp_, scratch, step_values
+from .named import RECORDS as _BASE_RECORDS
+from .optimizer import Optimizer
+from .records import OptimizerRecord
+
+__all__ = ["RECORD", "Lookahead", "lookahead", "resolve_base"]
+
+
+def _check_period(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HyperparameterTypeError(f"sync_period must be an integer >= 1, got {value!r}")
+    if value < 1:
+        raise ValueError(f"sync_period must be an integer >= 1, got {value!r}")
+
+
+class lookahead(Rule):
+    r"""Every ``sync_period`` steps, pull the slow weights towards the fast ones and reset
+    the fast weights to them (Zhang et al., 2019). Place it last, after the learning rate.
+
+    Args:
+        sync_period: :math:`k \ge 1`, fast steps per synchronization.
+        slow_step_size: :math:`\alpha \in [0, 1]`.
+
+    Example:
+        >>> from descentlab import optim
+        >>> optim.chain(optim.scale_by_adam(), optim.scale_by_lr(1e-3), optim.lookahead(5, 0.5))
+        ... # doctest: +ELLIPSIS
+        chain(scale_by_adam(...), scale_by_lr(lr=0.001), lookahead(sync_period=5, ...))
+    """
+
+    name = "lookahead"
+    role = "search direction (momentum)"
+    state_keys = ("slow",)
+
+    def __init__(self, sync_period: int = 5, slow_step_size: float = 0.5) -> None:
+        super().__init__(sync_period=sync_period, slow_step_size=slow_step_size)
+        self.needs_step = True
+
+    def init(self, params):
+        return {"slow": [p.detach().clone(memory_format=torch.preserve_format) for p in params]}
+
+    def validate(self, hyper) -> None:
+        _check_period(hyper["sync_period"])
+        check_range("slow_step_size", hyper["slow_step_size"], 0.0, 1.0)
+
+    def update(self, grads, state, params, hyper):
+        k = hyper["sync_period"]
+        steps = step_values(state, len(params))
+        sync = [i for i, t in enumerate(steps) if int(t) % k == 0]
+        if not sync:
+            return grads, state
+        out = scratch(state, grads)
+        torch._foreach_copy_(out, grads)
+        slow = [state["slow"][i] for i in sync]
+        fast = torch._foreach_add([params[i] for i in sync], [grads[i] for i in sync])
+        lerp_(slow, fast, hyper["slow_step_size"])
+        for j, i in enumerate(sync):
+            torch.sub(slow[j], params[i], out=out[i])
+        return out, state
+
+    def fuse(self, b, hyper):
+        slow = b.state("slow", write=True)
+        a = b.coef("la_alpha", lambda h, t, e: float(h["slow_step_size"]), uses=("slow_step_size",))
+        on = b.coef("la_sync", lambda h, t, e: float(int(t) % int(h["sync_period"]) == 0))
+        fast = b.let(f"p + {b.u}")
+        b.line(f"{slow} = ({on} != 0) ? dl_lerp({slow}, {fast}, {a}) : {slow};")
+        b.u = b.let(f"({on} != 0) ? ({slow} - p) : {b.u}")
+        return True
+
+
+def resolve_base(base: Any) -> type[Optimizer]:
+    """A base optimizer given by registry name (``"adam"``) or as a descentlab class."""
+    if isinstance(base, type) and issubclass(base, Optimizer):
+        return base
+    names = {r.name: r.factory for r in _BASE_RECORDS}
+    if not isinstance(base, str):
+        raise HyperparameterTypeError(
+            f"base must be an optimizer name ({', '.join(names)}) or a descentlab optimizer "
+            f"class, got {base!r}"
+        )
+    key = base.strip().lower()
+    if key not in names:
+        raise ValueError(f"base must be one of {', '.join(names)}, got {base!r}")
+    return names[key]
+
+
+def base_chain(
+    base: Any, kwargs: dict[str, Any], lr: float | None = None
+) -> tuple[Rule, dict[str, Any]]:
+    """The chain and hyperparameters of ``base(params, lr=lr, **kwargs)`` (``lr`` None: the
+    base's default), built on a probe (so its own checks refuse bad values, naming them,
+    before anything is created)."""
+    cls = resolve_base(base)
+    if lr is not None:
+        kwargs = {**kwargs, "lr": lr}
+    probe = cls([torch.nn.Parameter(torch.zeros(1))], **{"fused": False, **kwargs})
+    hyper = {k: v for k, v in probe.defaults.items() if k in probe.rule.defaults}
+    return probe.rule, hyper
+
+
+class Lookahead(Optimizer):
+    r"""Lookahead around a named optimizer: ``chain(<base's rules>, lookahead())``.
+
+    Args:
+        params: parameters or param groups.
+        base: the fast optimizer, a registry name (``"adam"``, ``"sgd"``...) or a class.
+        sync_period: fast steps per synchronization (:math:`k`, the paper's 5).
+        slow_step_size: :math:`\alpha` (the paper's 0.5).
+        lr: the base's learning rate (None: the base's default).
+        fused: backend (None: fused where the base has a fused form).
+        base_kwargs: the base optimizer's hyperparameters (``lr``, ``momentum``, ...).
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import Lookahead
+        >>> w = torch.nn.Parameter(torch.ones(3))
+        >>> opt = Lookahead([w], base="sgd", lr=0.1, sync_period=2, fused=False)
+        >>> for _ in range(2):
+        ...     opt.zero_grad(); (w * w).sum().backward(); opt.step()
+        >>> round(w[0].item(), 4)  # fast: 1 -> 0.8 -> 0.64; slow: 1 + 0.5 (0.64 - 1)
+        0.82
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        base: Any = "adam",
+        sync_period: int = 5,
+        slow_step_size: float = 0.5,
+        lr: float | None = None,
+        *,
+        fused: bool | None = None,
+        monitor: bool = False,
+        **base_kwargs: Any,
+    ) -> None:
+        rule, hyper = base_chain(base, base_kwargs, lr)
+        hyper.update(sync_period=sync_period, slow_step_size=slow_step_size)
+        super().__init__(
+            params, chain(*rule.rules, lookahead()), monitor=monitor, fused=fused, **hyper
+        )
+        self.base = resolve_base(base)
+
+
+RECORD = OptimizerRecord(
+    name="lookahead",
+    display="Lookahead",
+    color="#17BECF",
+    lr_range=(1e-3, 1e-1),
+    demo_lr={},
+    family="adam",
+    adaptive=True,
+    year=2019,
+    reference="Zhang, Lucas, Hinton & Ba, Lookahead Optimizer: k steps forward, 1 step back, "
+    "NeurIPS 2019 (arXiv:1907.08610)",
+    factory=Lookahead,
+)
