@@ -1,0 +1,233 @@
+r"""Schedule-Free AdamW (Defazio et al., 2024): averaging in place of a decaying schedule.
+
+Three sequences: the base (AdamW-like, momentum-free) steps move :math:`z`, the averaged
+point :math:`x` is what one evaluates, and gradients are taken at their interpolation
+:math:`y`:
+
+.. math::
+    v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
+    z_{t+1} = z_t - \gamma_t\Big(\frac{g_t}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+              + \lambda\, y_t\Big), \\
+    c_{t+1} = \frac{\gamma_{\max,t}^{\,r}}{\sum_{i \le t} \gamma_{\max,i}^{\,r}}, \quad
+    x_{t+1} = (1 - c_{t+1})\, x_t + c_{t+1} z_{t+1}, \quad
+    y_{t+1} = \beta_1 x_{t+1} + (1-\beta_1)\, z_{t+1}
+
+with :math:`g_t = \nabla f(y_t)`, :math:`\gamma_{\max,t}` the largest learning rate so far
+and :math:`r` = ``weight_lr_power``. The parameters hold :math:`y` while training;
+:meth:`ScheduleFreeAdamW.eval` swaps in :math:`x` and :meth:`~ScheduleFreeAdamW.train` swaps
+back (the reference PyTorch API; descentlab's training engine calls both around each
+evaluation). Optax's ``optax.contrib.schedule_free_adamw``, matched to 1e-10 in float64
+(``tests/test_optax_reference.py``).
+
+Conventions: weight decay is taken at :math:`y` and multiplied by the learning rate (Optax
+and the reference code); the bias correction divides :math:`v` (Optax), where the reference
+PyTorch code multiplies the learning rate by :math:`\sqrt{1-\beta_2^t}` -- which then also
+enters the averaging weight :math:`c` (a different method in its first steps, tested against
+a float64 loop of the reference equations in ``tests/test_modern_optim.py`` as the
+``bias_correction="lr"`` option). A learning-rate schedule (warmup) is evaluated once per
+step and used for both the step and the weight; Optax evaluates it one step later for the
+weight. Hyperparameters are scalars (no batched runs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .base import Rule, check_choice, check_range, is_batched, step_values
+from .named import _eager_only, _Named, _pair, _torch_flags
+from .records import OptimizerRecord
+from .rules import _check_betas, _zeros
+
+__all__ = ["RECORD", "ScheduleFreeAdamW", "schedule_free_adamw"]
+
+_SCALARS = ("lr", "eps", "weight_decay", "weight_lr_power")
+
+
+class schedule_free_adamw(Rule):
+    r"""The whole Schedule-Free AdamW step (it includes the learning rate: the averaging
+    weight depends on it); the update is :math:`y_{t+1} - y_t`.
+
+    Args:
+        lr: :math:`\gamma` (> 0; a schedule is evaluated at each step).
+        betas: :math:`(\beta_1, \beta_2)`; :math:`\beta_1 \in (0, 1)` interpolates ``y``.
+        eps: added to the root.
+        weight_decay: :math:`\lambda`, at ``y``, times the learning rate.
+        weight_lr_power: :math:`r`, the averaging weight :math:`\gamma_{\max}^r`.
+        bias_correction: ``"v"`` (Optax: divide :math:`v`) or ``"lr"`` (the reference
+            PyTorch code: multiply :math:`\gamma` by :math:`\sqrt{1-\beta_2^t}`, weight too).
+    """
+
+    name = "schedule_free_adamw"
+    role = "direction + adaptive rate"
+    state_keys = ("z", "exp_avg_sq", "weight_sum", "lr_max")
+    elementwise = False
+
+    def __init__(
+        self,
+        lr: float = 0.0025,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        weight_lr_power: float = 2.0,
+        bias_correction: str = "v",
+    ) -> None:
+        super().__init__(
+            lr=lr,
+            betas=_pair(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            weight_lr_power=weight_lr_power,
+            bias_correction=bias_correction,
+        )
+        self.needs_step = True
+
+    def init(self, params):
+        scalar = lambda p: torch.zeros((), dtype=torch.float64)  # noqa: E731
+        return {
+            "z": [p.detach().clone(memory_format=torch.preserve_format) for p in params],
+            "exp_avg_sq": _zeros(params),
+            "weight_sum": [scalar(p) for p in params],
+            "lr_max": [scalar(p) for p in params],
+        }
+
+    def validate(self, hyper) -> None:
+        _check_betas(hyper)
+        check_range("lr", hyper["lr"], 0.0)
+        check_range("eps", hyper["eps"], 0.0)
+        check_range("weight_decay", hyper["weight_decay"], 0.0)
+        check_range("weight_lr_power", hyper["weight_lr_power"], 0.0)
+        check_choice("bias_correction", hyper["bias_correction"], ("v", "lr"))
+        b1 = hyper["betas"][0]
+        if not is_batched(b1) and b1 == 0:
+            raise ValueError("betas[0] must be > 0 for Schedule-Free (it divides), got 0.0")
+        for key in (*_SCALARS, "betas"):
+            values = hyper[key] if key == "betas" else (hyper[key],)
+            if is_batched(*values):
+                raise ValueError(
+                    f"{key} must be a scalar for Schedule-Free AdamW (no batched runs), "
+                    f"got {hyper[key]!r}"
+                )
+
+    def update(self, grads, state, params, hyper):
+        b1, b2 = (float(b) for b in hyper["betas"])
+        lr, eps, wd = (float(hyper[k]) for k in ("lr", "eps", "weight_decay"))
+        power = float(hyper["weight_lr_power"])
+        out = []
+        for i, t in enumerate(step_values(state, len(params))):
+            y, g, z, v = params[i], grads[i], state["z"][i], state["exp_avg_sq"][i]
+            bc2 = 1 - b2**t
+            lr_t = lr * bc2**0.5 if hyper["bias_correction"] == "lr" else lr
+            lr_max = max(float(state["lr_max"][i]), lr_t)
+            state["lr_max"][i].fill_(lr_max)
+            weight = lr_max**power
+            total = float(state["weight_sum"][i]) + weight
+            state["weight_sum"][i].fill_(total)
+            ck = weight / total if total > 0 else 0.0
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            if hyper["bias_correction"] == "lr":
+                step = g / (v.sqrt() + eps)
+            else:
+                step = g / ((v / bc2).sqrt() + eps)
+            if wd != 0:
+                step.add_(y, alpha=wd)
+            x = (y - (1 - b1) * z) / b1
+            z.sub_(step, alpha=lr_t)
+            x.mul_(1 - ck).add_(z, alpha=ck)
+            out.append(x.mul_(b1).add_(z, alpha=1 - b1).sub_(y))
+        return out, state
+
+
+class ScheduleFreeAdamW(_Named):
+    r"""Schedule-Free AdamW (Defazio et al., 2024), the reference PyTorch code's signature
+    (``AdamWScheduleFree``) without its warmup argument: put a warmup on ``lr`` with
+    :mod:`descentlab.schedules`. Train in :meth:`train` mode (the default), evaluate in
+    :meth:`eval` mode. Runs eagerly (no fused form).
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import ScheduleFreeAdamW
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -1.0]))
+        >>> opt = ScheduleFreeAdamW([w], lr=0.1, fused=False)
+        >>> for _ in range(50):
+        ...     opt.zero_grad(); (w * w).sum().backward(); opt.step()
+        >>> opt.eval(); bool(w.abs().max() < 0.2)  # the averaged point x
+        True
+        >>> opt.train()
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 0.0025,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        weight_lr_power: float = 2.0,
+        *,
+        bias_correction: str = "v",
+        foreach: bool | None = None,
+        fused: bool | None = None,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags("ScheduleFreeAdamW", foreach=foreach, fused=fused)
+        hyper = dict(
+            lr=lr,
+            betas=_pair(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            weight_lr_power=weight_lr_power,
+            bias_correction=bias_correction,
+        )
+        super().__init__(params, schedule_free_adamw(), hyper, monitor=monitor, fused=fused)
+        self.training = True
+        _eager_only("ScheduleFreeAdamW", fused)
+
+    def _swap(self, to_x: bool) -> None:
+        with torch.no_grad():
+            for group in self.param_groups:
+                b1 = float(group["betas"][0])
+                for p in group["params"]:
+                    z = self.state[p].get("z")
+                    if z is None:
+                        continue
+                    if to_x:  # x = (y - (1 - b1) z) / b1
+                        p.sub_(z, alpha=1 - b1).div_(b1)
+                    else:  # y = b1 x + (1 - b1) z
+                        p.mul_(b1).add_(z, alpha=1 - b1)
+
+    def eval(self) -> None:
+        """Put the averaged point :math:`x` into the parameters (for evaluation)."""
+        if self.training:
+            self._swap(to_x=True)
+            self.training = False
+
+    def train(self) -> None:
+        """Put the gradient point :math:`y` back into the parameters (for training)."""
+        if not self.training:
+            self._swap(to_x=False)
+            self.training = True
+
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        if not self.training:
+            raise RuntimeError(
+                "ScheduleFreeAdamW is in eval mode (parameters hold the averaged point x); "
+                "call train() before step()"
+            )
+        return super().step(closure)
+
+
+RECORD = OptimizerRecord(
+    name="sfadamw",
+    display="Schedule-Free AdamW",
+    color="#7F7F7F",
+    lr_range=(1e-3, 1e-1),
+    demo_lr={},
+    family="adam",
+    adaptive=True,
+    year=2024,
+    reference="Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled, "
+    "NeurIPS 2024 (arXiv:2405.15682)",
+    factory=ScheduleFreeAdamW,
+)
