@@ -1,0 +1,317 @@
+r"""Muon (Jordan et al., 2024): momentum orthogonalized by Newton-Schulz, for matrices.
+
+For a 2-D parameter (a weight matrix) the momentum is replaced by the nearest
+semi-orthogonal matrix :math:`UV^\top` of its SVD :math:`USV^\top` -- steepest descent under
+the spectral norm -- computed without an SVD by a quintic Newton-Schulz iteration:
+
+.. math::
+    B_t = \mu B_{t-1} + (1-\mu) g_t, \quad
+    \tilde B_t = (1-\mu) g_t + \mu B_t \text{ (Nesterov) or } B_t, \\
+    X_0 = \tilde B_t / \max(\lVert \tilde B_t\rVert_F, \epsilon), \quad
+    X_{k+1} = a X_k + (b A_k + c A_k^2) X_k,\; A_k = X_k X_k^\top, \\
+    p \leftarrow p(1 - \eta\lambda) - \eta\, s\, X_K, \quad
+    s = \sqrt{\max(1, A/B)} \text{ (``original``) or } 0.2\sqrt{\max(A, B)}
+    \text{ (``match_rms_adamw``)}
+
+on the (wide) orientation of the matrix, (A, B) its shape. Every other parameter (biases,
+gains, embeddings of other ranks) takes an AdamW step with its own ``adamw_*``
+hyperparameters, as Optax's ``optax.contrib.muon`` partitions them.
+
+``torch.optim.Muon`` (2-D parameters only): its signature, defaults and operation order,
+including the iteration in bfloat16 (``ns_dtype=torch.bfloat16``; ``None`` iterates in the
+parameter's dtype), matched to 1e-6 relative over 300 steps (``tests/test_modern_optim.py``).
+Optax's Muon to 1e-10 in float64 with ``nesterov=False`` and ``eps=0``
+(``tests/test_optax_reference.py``). Conventions of Optax that differ: the momentum is
+bias-corrected (with Nesterov the gradient and momentum then mix with other weights); ``eps``
+is added to the norm rather than clamping it; the shape scaling reads JAX's (in, out) layout
+(torch's (out, in) transposed); its AdamW fallback follows ``nesterov`` (NAdam-like when true).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import (
+    HyperparameterTypeError,
+    Rule,
+    chain,
+    check_bool,
+    check_choice,
+    check_range,
+    is_batched,
+    step_values,
+)
+from .named import _eager_only, _Named, _pair, _torch_flags
+from .records import OptimizerRecord
+from .rules import _check_betas, scale_by_lr
+
+__all__ = ["RECORD", "Muon", "newton_schulz", "scale_by_muon"]
+
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+_SCALARS = ("lr", "weight_decay", "momentum", "eps", "adamw_eps", "adamw_weight_decay")
+
+
+def newton_schulz(
+    m: Tensor,
+    coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
+    steps: int = 5,
+    eps: float = 1e-7,
+    dtype: torch.dtype | None = torch.bfloat16,
+) -> Tensor:
+    r"""An approximately semi-orthogonal matrix near :math:`UV^\top` (:math:`m = USV^\top`):
+    ``steps`` quintic Newton-Schulz iterations on the wide orientation of ``m``, normalized
+    by its Frobenius norm, computed in ``dtype`` (None: ``m``'s own).
+
+    Example:
+        >>> import torch
+        >>> m = torch.tensor([[3.0, 0.0], [0.0, 0.5]], dtype=torch.float64)
+        >>> x = newton_schulz(m, dtype=None)  # singular values pushed into ~[0.7, 1.2]
+        >>> [round(v, 2) for v in torch.linalg.svdvals(x).tolist()]
+        [0.99, 0.73]
+    """
+    a, b, c = coefficients
+    x = m.to(dtype or m.dtype, copy=True)
+    tall = m.size(0) > m.size(1)
+    if tall:
+        x = x.T
+    x.div_(x.norm().clamp(min=eps))
+    for _ in range(steps):
+        gram = x @ x.T
+        poly = torch.addmm(gram, gram, gram, beta=b, alpha=c)
+        x = torch.addmm(x, poly, x, beta=a)
+    return x.T if tall else x
+
+
+def _shape_scale(fn: str | None, shape: torch.Size) -> float:
+    rows, cols = shape[0], shape[1]
+    if fn == "match_rms_adamw":
+        return 0.2 * math.sqrt(max(rows, cols))
+    return math.sqrt(max(1, rows / cols))
+
+
+def _check_coefficients(value: Any) -> None:
+    if not isinstance(value, tuple | list) or len(value) != 3:
+        raise HyperparameterTypeError(
+            f"ns_coefficients must be a tuple of three numbers (a, b, c), got {value!r}"
+        )
+    for i, v in enumerate(value):
+        check_range(f"ns_coefficients[{i}]", v)
+
+
+def _check_steps(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise HyperparameterTypeError(f"ns_steps must be an integer in [0, 100), got {value!r}")
+    if not 0 <= value < 100:
+        raise ValueError(f"ns_steps must be an integer in [0, 100), got {value!r}")
+
+
+_DTYPES = ("bfloat16", "float16", "float32", "float64")
+
+
+def _dtype_name(value: Any) -> Any:
+    """``ns_dtype`` as a param-group value: a dtype's name (a plain string), or None."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, torch.dtype) and value.is_floating_point:
+        return str(value).removeprefix("torch.")
+    raise HyperparameterTypeError(
+        f"ns_dtype must be a floating torch.dtype (or its name) or None, got {value!r}"
+    )
+
+
+class scale_by_muon(Rule):
+    r"""Muon's direction for 2-D tensors and AdamW's for the others, each with its own
+    learning rate and decoupled weight decay; chain it before ``scale_by_lr(lr)``. It
+    updates the parameters itself in torch's operation order (``has_final``: ``p.mul_(1 -
+    lr * wd)``, then ``p.add_(O, alpha=-lr * s)``; AdamW's ``p.addcdiv_``), so float32 runs
+    round as torch's do -- through a bfloat16 iteration, where one ulp of difference would
+    grow. See the module notes for the math."""
+
+    name = "scale_by_muon"
+    role = "direction + adaptive rate"
+    state_keys = ("momentum_buffer", "exp_avg", "exp_avg_sq")
+    elementwise = False
+    has_final = True
+
+    def __init__(self, **defaults: Any) -> None:
+        super().__init__(**defaults)
+        self.needs_step = True
+
+    def init(self, params):
+        flat = [p.dim() == 2 for p in params]
+        zeros = lambda p, on: torch.zeros_like(p) if on else None  # noqa: E731
+        return {
+            "momentum_buffer": [zeros(p, f) for p, f in zip(params, flat, strict=True)],
+            "exp_avg": [zeros(p, not f) for p, f in zip(params, flat, strict=True)],
+            "exp_avg_sq": [zeros(p, not f) for p, f in zip(params, flat, strict=True)],
+        }
+
+    def validate(self, hyper) -> None:
+        check_range("lr", hyper["lr"], 0.0)
+        check_range("weight_decay", hyper["weight_decay"], 0.0)
+        check_range("momentum", hyper["momentum"], 0.0, 1.0, hi_open=True)
+        check_bool("nesterov", hyper["nesterov"])
+        _check_coefficients(hyper["ns_coefficients"])
+        check_range("eps", hyper["eps"], 0.0)
+        _check_steps(hyper["ns_steps"])
+        if hyper["adjust_lr_fn"] is not None:
+            check_choice("adjust_lr_fn", hyper["adjust_lr_fn"], ("original", "match_rms_adamw"))
+        if hyper["ns_dtype"] is not None:
+            check_choice("ns_dtype", hyper["ns_dtype"], _DTYPES)
+        if hyper["adamw_lr"] is not None:
+            check_range("adamw_lr", hyper["adamw_lr"], 0.0)
+        _check_betas({"betas": hyper["adamw_betas"]})
+        check_range("adamw_eps", hyper["adamw_eps"], 0.0)
+        check_range("adamw_weight_decay", hyper["adamw_weight_decay"], 0.0)
+        for key in (*_SCALARS, "adamw_lr"):
+            if is_batched(hyper[key]):
+                raise ValueError(f"{key} must be a scalar for Muon, got {hyper[key]!r}")
+        if hyper["lr"] == 0 and hyper["adamw_lr"] not in (None, 0):
+            raise ValueError(
+                f"lr must be > 0 when adamw_lr is set (the fallback's rate is relative to it), "
+                f"got lr=0 and adamw_lr={hyper['adamw_lr']!r}"
+            )
+
+    def update(self, grads, state, params, hyper):
+        """The direction ``u`` with ``-lr * u`` the step (the optimizer's general path)."""
+        out = []
+        lr = float(hyper["lr"])
+        for i, (p, g, t) in enumerate(self._items(grads, state, params)):
+            if p.dim() == 2:
+                x = self._orthogonal(g, state["momentum_buffer"][i], hyper)
+                u = x.to(p.dtype).mul_(_shape_scale(hyper["adjust_lr_fn"], p.shape))
+                u.add_(p, alpha=float(hyper["weight_decay"]))
+            else:
+                m, denom, step = self._adam(g, state, i, t, hyper)
+                u = (m / denom).mul_(-step / lr if lr else 0.0)
+                u.add_(p, alpha=_adamw_lr(hyper) * float(hyper["adamw_weight_decay"]) / lr
+                       if lr else 0.0)  # fmt: skip
+            out.append(u)
+        return out, state
+
+    def apply_final(self, grads, state, params, hyper, lrs):
+        lr = float(hyper["lr"])
+        for i, (p, g, t) in enumerate(self._items(grads, state, params)):
+            if p.dim() == 2:
+                x = self._orthogonal(g, state["momentum_buffer"][i], hyper)
+                p.mul_(1 - lr * float(hyper["weight_decay"]))
+                p.add_(x, alpha=-lr * _shape_scale(hyper["adjust_lr_fn"], p.shape))
+            else:
+                wd = float(hyper["adamw_weight_decay"])
+                if wd != 0:
+                    p.mul_(1 - _adamw_lr(hyper) * wd)
+                m, denom, step = self._adam(g, state, i, t, hyper)
+                p.addcdiv_(m, denom, value=-step)
+
+    @staticmethod
+    def _items(grads, state, params):
+        return zip(params, grads, step_values(state, len(params)), strict=True)
+
+    @staticmethod
+    def _orthogonal(g: Tensor, buf: Tensor, hyper: Any) -> Tensor:
+        mu = float(hyper["momentum"])
+        buf.lerp_(g, 1 - mu)
+        direction = g.lerp(buf, mu) if hyper["nesterov"] else buf
+        dtype = hyper["ns_dtype"]
+        return newton_schulz(
+            direction,
+            tuple(hyper["ns_coefficients"]),
+            hyper["ns_steps"],
+            float(hyper["eps"]),
+            None if dtype is None else getattr(torch, dtype),
+        )
+
+    @staticmethod
+    def _adam(g: Tensor, state: Any, i: int, t: float, hyper: Any) -> tuple[Tensor, Tensor, float]:
+        """AdamW's moments in torch's order: (m, sqrt(v) / sqrt(1 - b2^t) + eps, step size)."""
+        b1, b2 = (float(b) for b in hyper["adamw_betas"])
+        m, v = state["exp_avg"][i], state["exp_avg_sq"][i]
+        m.lerp_(g, 1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        denom = (v.sqrt() / (1 - b2**t) ** 0.5).add_(float(hyper["adamw_eps"]))
+        return m, denom, _adamw_lr(hyper) / (1 - b1**t)
+
+
+def _adamw_lr(hyper: Any) -> float:
+    return float(hyper["lr"] if hyper["adamw_lr"] is None else hyper["adamw_lr"])
+
+
+class Muon(_Named):
+    r"""Muon with ``torch.optim.Muon``'s signature, plus an AdamW step for parameters that
+    are not matrices (torch's refuses them) and the iteration's dtype. Runs eagerly.
+
+    Args:
+        params: parameters or param groups (any ranks: 2-D ones take Muon's step).
+        lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps,
+        adjust_lr_fn: as ``torch.optim.Muon``.
+        ns_dtype: the Newton-Schulz iteration's dtype (torch's bfloat16; None: the
+            parameter's).
+        adamw_lr: the fallback's learning rate (None: ``lr``).
+        adamw_betas, adamw_eps, adamw_weight_decay: the fallback's AdamW hyperparameters.
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import Muon
+        >>> net = torch.nn.Linear(4, 3)  # weight (3, 4): Muon; bias (3,): AdamW
+        >>> opt = Muon(net.parameters(), lr=0.02, adamw_lr=3e-4, fused=False)
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
+        eps: float = 1e-7,
+        ns_steps: int = 5,
+        adjust_lr_fn: str | None = None,
+        *,
+        ns_dtype: torch.dtype | None = torch.bfloat16,
+        adamw_lr: float | None = None,
+        adamw_betas: tuple[float, float] = (0.9, 0.999),
+        adamw_eps: float = 1e-8,
+        adamw_weight_decay: float = 0.0,
+        fused: bool | None = None,
+        monitor: bool = False,
+    ) -> None:
+        _torch_flags("Muon", fused=fused)
+        hyper = dict(
+            lr=lr,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_coefficients=_pair(ns_coefficients),
+            eps=eps,
+            ns_steps=ns_steps,
+            adjust_lr_fn=adjust_lr_fn,
+            ns_dtype=_dtype_name(ns_dtype),
+            adamw_lr=adamw_lr,
+            adamw_betas=_pair(adamw_betas),
+            adamw_eps=adamw_eps,
+            adamw_weight_decay=adamw_weight_decay,
+        )
+        rule = chain(scale_by_muon(**hyper), scale_by_lr(lr))
+        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
+        _eager_only("Muon", fused)
+
+
+RECORD = OptimizerRecord(
+    name="muon",
+    display="Muon",
+    color="#FF9896",
+    lr_range=(1e-3, 1e-1),
+    demo_lr={},
+    family="momentum",
+    adaptive=True,
+    year=2024,
+    reference="Jordan et al., Muon: An optimizer for hidden layers in neural networks, 2024 "
+    "(kellerjordan.github.io/posts/muon); Liu et al., Muon is Scalable for LLM Training, "
+    "arXiv:2502.16982",
+    factory=Muon,
+)
