@@ -36,7 +36,21 @@ from __future__ import annotations
 
 import torch
 
-from . import adam, adam_variants, adaptive, asgd, lion, rprop, sgd
+from . import (
+    adafactor,
+    adam,
+    adam_variants,
+    adaptive,
+    asgd,
+    lion,
+    muon,
+    rprop,
+    sam,
+    schedule_free,
+    sgd,
+)
+from . import lookahead as _lookahead
+from .adafactor import Adafactor, scale_by_adafactor
 from .adam import Adam, scale_by_adam
 from .adam_variants import (
     Adamax,
@@ -53,9 +67,13 @@ from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
 from .fused import FusedUnavailable, fused_available
 from .lbfgs import LBFGS, scale_by_lbfgs
 from .lion import Lion, scale_by_lion
+from .lookahead import Lookahead, lookahead
+from .muon import Muon, scale_by_muon
 from .optimizer import Monitor, Optimizer, apply_updates
 from .records import OptimizerRecord, ParityConfig, Registry
 from .rprop import Rprop, scale_by_rprop
+from .sam import SAM, sam_ascent
+from .schedule_free import ScheduleFreeAdamW, schedule_free_adamw
 from .sgd import SGD, Momentum, Nesterov, trace, velocity
 from .transforms import (
     NonFiniteGradientError,
@@ -73,8 +91,10 @@ __all__ = [
     "ASGD",
     "LBFGS",
     "NAMES",
+    "SAM",
     "SGD",
     "Adadelta",
+    "Adafactor",
     "Adagrad",
     "Adam",
     "AdamW",
@@ -83,8 +103,10 @@ __all__ = [
     "FusedUnavailable",
     "HyperparameterTypeError",
     "Lion",
+    "Lookahead",
     "Momentum",
     "Monitor",
+    "Muon",
     "NAdam",
     "Nesterov",
     "NonFiniteGradientError",
@@ -96,6 +118,7 @@ __all__ = [
     "RMSprop",
     "Rprop",
     "Rule",
+    "ScheduleFreeAdamW",
     "add_decayed_weights",
     "add_l2",
     "add_noise",
@@ -106,11 +129,14 @@ __all__ = [
     "family",
     "fused_available",
     "get",
+    "lookahead",
     "maximize",
     "non_finite_guard",
     "record",
     "records",
+    "sam_ascent",
     "scale_by_adadelta",
+    "scale_by_adafactor",
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
@@ -118,16 +144,31 @@ __all__ = [
     "scale_by_lbfgs",
     "scale_by_lion",
     "scale_by_lr",
+    "scale_by_muon",
     "scale_by_nadam",
     "scale_by_radam",
     "scale_by_rms",
     "scale_by_rprop",
+    "schedule_free_adamw",
     "trace",
     "velocity",
 ]
 
 #: The registered optimizers, in the lectures' order: each module's records.
-_MODULES = (sgd, adaptive, adam, adam_variants, asgd, rprop, lion)
+_MODULES = (
+    sgd,
+    adaptive,
+    adam,
+    adam_variants,
+    asgd,
+    rprop,
+    lion,
+    _lookahead,
+    sam,
+    schedule_free,
+    adafactor,
+    muon,
+)
 _REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 
 #: Registered optimizer names, in the lectures' order.

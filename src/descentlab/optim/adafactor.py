@@ -31,10 +31,11 @@ from typing import Any
 import torch
 
 from .base import HyperparameterTypeError, Rule, chain, check_range, is_batched, step_values
-from .named import _eager_only, _maximize, _Named, _torch_flags
 from .records import OptimizerRecord, ParityConfig
+from .torchapi import Named, Params
+from .transforms import maximize as _maximize
 
-__all__ = ["RECORD", "Adafactor", "scale_by_adafactor"]
+__all__ = ["RECORDS", "Adafactor", "scale_by_adafactor"]
 
 _SCALARS = ("lr", "beta2_decay", "d", "weight_decay")
 
@@ -131,7 +132,7 @@ class scale_by_adafactor(Rule):
         return out, state
 
 
-class Adafactor(_Named):
+class Adafactor(Named):
     r"""Adafactor with ``torch.optim.Adafactor``'s signature: chain ``maximize ->
     scale_by_adafactor``. Runs eagerly (its step reduces over each tensor).
 
@@ -141,54 +142,41 @@ class Adafactor(_Named):
         >>> opt = Adafactor(torch.nn.Linear(4, 3).parameters(), lr=1e-2, fused=False)
     """
 
-    def __init__(
-        self,
-        params: Any,
-        lr: float = 1e-2,
-        beta2_decay: float = -0.8,
-        eps: tuple[float | None, float] = (None, 1e-3),
-        d: float = 1.0,
-        weight_decay: float = 0.0,
-        *,
-        foreach: bool | None = None,
-        maximize: bool = False,
-        fused: bool | None = None,
-        monitor: bool = False,
-    ) -> None:
-        _torch_flags("Adafactor", foreach=foreach, fused=fused)
-        hyper = dict(
-            lr=lr,
-            beta2_decay=beta2_decay,
-            eps=tuple(eps) if isinstance(eps, list) else eps,
-            d=d,
-            weight_decay=weight_decay,
-            maximize=maximize,
-        )
-        rule = chain(_maximize(), scale_by_adafactor())
-        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
-        _eager_only("Adafactor", fused)
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-2, beta2_decay: float = -0.8,
+                 eps: tuple[float | None, float] = (None, 1e-3), d: float = 1.0,
+                 weight_decay: float = 0.0, *, foreach: bool | None = None,
+                 maximize: bool = False, fused: bool | None = None,
+                 monitor: bool = False) -> None:
+    # fmt: on
+        if isinstance(eps, list):
+            eps = tuple(eps)
+        super().__init__(params, chain(_maximize(), scale_by_adafactor()), locals())
 
 
-RECORD = OptimizerRecord(
-    name="adafactor",
-    display="Adafactor",
-    color="#AEC7E8",
-    lr_range=(1e-3, 1e-1),
-    demo_lr={},
-    family="adaptive",
-    adaptive=True,
-    year=2018,
-    reference="Shazeer & Stern, Adafactor: Adaptive Learning Rates with Sublinear Memory "
-    "Cost, ICML 2018 (arXiv:1804.04235)",
-    factory=Adafactor,
-    parity=(
-        ParityConfig("adafactor", "Adafactor", dict(lr=1e-2), dict(lr=5e-3)),
-        ParityConfig(
-            "adafactor-wd-eps-d",
-            "Adafactor",
-            dict(lr=2e-2, eps=(1e-20, 1e-2), d=2.0, weight_decay=1e-2, beta2_decay=-0.6),
-            dict(weight_decay=0.0),
+#: this module's registered optimizer (see descentlab.optim.records)
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="adafactor",
+        display="Adafactor",
+        color="#AEC7E8",
+        lr_range=(1e-3, 1e-1),
+        demo_lr={},
+        family="adaptive",
+        adaptive=True,
+        year=2018,
+        reference="Shazeer & Stern, Adafactor: Adaptive Learning Rates with Sublinear Memory "
+        "Cost, ICML 2018 (arXiv:1804.04235)",
+        factory=Adafactor,
+        parity=(
+            ParityConfig("adafactor", "Adafactor", dict(lr=1e-2), dict(lr=5e-3)),
+            ParityConfig(
+                "adafactor-wd-eps-d",
+                "Adafactor",
+                dict(lr=2e-2, eps=(1e-20, 1e-2), d=2.0, weight_decay=1e-2, beta2_decay=-0.6),
+                dict(weight_decay=0.0),
+            ),
+            ParityConfig("adafactor-maximize", "Adafactor", dict(lr=1e-2, maximize=True)),
         ),
-        ParityConfig("adafactor-maximize", "Adafactor", dict(lr=1e-2, maximize=True)),
     ),
 )

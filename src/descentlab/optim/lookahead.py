@@ -25,12 +25,15 @@ from typing import Any
 
 import torch
 
+from . import adam, adam_variants, adaptive, asgd, lion, rprop, sgd
 from .base import HyperparameterTypeError, Rule, chain, check_range, lerp_, scratch, step_values
-from .named import RECORDS as _BASE_RECORDS
 from .optimizer import Optimizer
 from .records import OptimizerRecord
 
-__all__ = ["RECORD", "Lookahead", "lookahead", "resolve_base"]
+__all__ = ["RECORDS", "Lookahead", "base_chain", "lookahead", "resolve_base"]
+
+#: the optimizers Lookahead and SAM can wrap by name: the classic ones and Lion
+_BASES = (sgd, adaptive, adam, adam_variants, asgd, rprop, lion)
 
 
 def _check_period(value: Any) -> None:
@@ -99,7 +102,7 @@ def resolve_base(base: Any) -> type[Optimizer]:
     """A base optimizer given by registry name (``"adam"``) or as a descentlab class."""
     if isinstance(base, type) and issubclass(base, Optimizer):
         return base
-    names = {r.name: r.factory for r in _BASE_RECORDS}
+    names = {r.name: r.factory for m in _BASES for r in m.RECORDS}
     if not isinstance(base, str):
         raise HyperparameterTypeError(
             f"base must be an optimizer name ({', '.join(names)}) or a descentlab optimizer "
@@ -168,16 +171,19 @@ class Lookahead(Optimizer):
         self.base = resolve_base(base)
 
 
-RECORD = OptimizerRecord(
-    name="lookahead",
-    display="Lookahead",
-    color="#17BECF",
-    lr_range=(1e-3, 1e-1),
-    demo_lr={},
-    family="adam",
-    adaptive=True,
-    year=2019,
-    reference="Zhang, Lucas, Hinton & Ba, Lookahead Optimizer: k steps forward, 1 step back, "
-    "NeurIPS 2019 (arXiv:1907.08610)",
-    factory=Lookahead,
+#: this module's registered optimizer (see descentlab.optim.records)
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="lookahead",
+        display="Lookahead",
+        color="#17BECF",
+        lr_range=(1e-3, 1e-1),
+        demo_lr={},
+        family="adam",
+        adaptive=True,
+        year=2019,
+        reference="Zhang, Lucas, Hinton & Ba, Lookahead Optimizer: k steps forward, 1 step back, "
+        "NeurIPS 2019 (arXiv:1907.08610)",
+        factory=Lookahead,
+    ),
 )

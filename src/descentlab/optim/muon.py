@@ -39,17 +39,18 @@ from .base import (
     HyperparameterTypeError,
     Rule,
     chain,
+    check_betas,
     check_bool,
     check_choice,
     check_range,
     is_batched,
     step_values,
 )
-from .named import _eager_only, _Named, _pair, _torch_flags
 from .records import OptimizerRecord
-from .rules import _check_betas, scale_by_lr
+from .torchapi import Named, Params, pair
+from .transforms import scale_by_lr
 
-__all__ = ["RECORD", "Muon", "newton_schulz", "scale_by_muon"]
+__all__ = ["RECORDS", "Muon", "newton_schulz", "scale_by_muon"]
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 _SCALARS = ("lr", "weight_decay", "momentum", "eps", "adamw_eps", "adamw_weight_decay")
@@ -164,7 +165,7 @@ class scale_by_muon(Rule):
             check_choice("ns_dtype", hyper["ns_dtype"], _DTYPES)
         if hyper["adamw_lr"] is not None:
             check_range("adamw_lr", hyper["adamw_lr"], 0.0)
-        _check_betas({"betas": hyper["adamw_betas"]})
+        check_betas({"betas": hyper["adamw_betas"]})
         check_range("adamw_eps", hyper["adamw_eps"], 0.0)
         check_range("adamw_weight_decay", hyper["adamw_weight_decay"], 0.0)
         for key in (*_SCALARS, "adamw_lr"):
@@ -240,7 +241,7 @@ def _adamw_lr(hyper: Any) -> float:
     return float(hyper["lr"] if hyper["adamw_lr"] is None else hyper["adamw_lr"])
 
 
-class Muon(_Named):
+class Muon(Named):
     r"""Muon with ``torch.optim.Muon``'s signature, plus an AdamW step for parameters that
     are not matrices (torch's refuses them) and the iteration's dtype. Runs eagerly.
 
@@ -260,58 +261,36 @@ class Muon(_Named):
         >>> opt = Muon(net.parameters(), lr=0.02, adamw_lr=3e-4, fused=False)
     """
 
-    def __init__(
-        self,
-        params: Any,
-        lr: float = 1e-3,
-        weight_decay: float = 0.1,
-        momentum: float = 0.95,
-        nesterov: bool = True,
-        ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
-        eps: float = 1e-7,
-        ns_steps: int = 5,
-        adjust_lr_fn: str | None = None,
-        *,
-        ns_dtype: torch.dtype | None = torch.bfloat16,
-        adamw_lr: float | None = None,
-        adamw_betas: tuple[float, float] = (0.9, 0.999),
-        adamw_eps: float = 1e-8,
-        adamw_weight_decay: float = 0.0,
-        fused: bool | None = None,
-        monitor: bool = False,
-    ) -> None:
-        _torch_flags("Muon", fused=fused)
-        hyper = dict(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            nesterov=nesterov,
-            ns_coefficients=_pair(ns_coefficients),
-            eps=eps,
-            ns_steps=ns_steps,
-            adjust_lr_fn=adjust_lr_fn,
-            ns_dtype=_dtype_name(ns_dtype),
-            adamw_lr=adamw_lr,
-            adamw_betas=_pair(adamw_betas),
-            adamw_eps=adamw_eps,
-            adamw_weight_decay=adamw_weight_decay,
-        )
-        rule = chain(scale_by_muon(**hyper), scale_by_lr(lr))
-        super().__init__(params, rule, hyper, monitor=monitor, fused=fused)
-        _eager_only("Muon", fused)
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1e-3, weight_decay: float = 0.1,
+                 momentum: float = 0.95, nesterov: bool = True,
+                 ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
+                 eps: float = 1e-7, ns_steps: int = 5, adjust_lr_fn: str | None = None, *,
+                 ns_dtype: torch.dtype | str | None = torch.bfloat16,
+                 adamw_lr: float | None = None, adamw_betas: tuple[float, float] = (0.9, 0.999),
+                 adamw_eps: float = 1e-8, adamw_weight_decay: float = 0.0,
+                 fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        ns_dtype = _dtype_name(ns_dtype)
+        ns_coefficients, adamw_betas = pair(ns_coefficients), pair(adamw_betas)
+        rule = chain(scale_by_muon(), scale_by_lr())
+        super().__init__(params, rule, locals())
 
 
-RECORD = OptimizerRecord(
-    name="muon",
-    display="Muon",
-    color="#FF9896",
-    lr_range=(1e-3, 1e-1),
-    demo_lr={},
-    family="momentum",
-    adaptive=True,
-    year=2024,
-    reference="Jordan et al., Muon: An optimizer for hidden layers in neural networks, 2024 "
-    "(kellerjordan.github.io/posts/muon); Liu et al., Muon is Scalable for LLM Training, "
-    "arXiv:2502.16982",
-    factory=Muon,
+#: this module's registered optimizer (see descentlab.optim.records)
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="muon",
+        display="Muon",
+        color="#FF9896",
+        lr_range=(1e-3, 1e-1),
+        demo_lr={},
+        family="momentum",
+        adaptive=True,
+        year=2024,
+        reference="Jordan et al., Muon: An optimizer for hidden layers in neural networks, 2024 "
+        "(kellerjordan.github.io/posts/muon); Liu et al., Muon is Scalable for LLM Training, "
+        "arXiv:2502.16982",
+        factory=Muon,
+    ),
 )

@@ -31,7 +31,7 @@ from .lookahead import base_chain, resolve_base
 from .optimizer import Optimizer
 from .records import OptimizerRecord
 
-__all__ = ["RECORD", "SAM", "sam_ascent"]
+__all__ = ["RECORDS", "SAM", "sam_ascent"]
 
 
 class sam_ascent(Rule):
@@ -163,16 +163,19 @@ class SAM(Optimizer):
         return loss
 
 
-RECORD = OptimizerRecord(
-    name="sam",
-    display="SAM",
-    color="#BCBD22",
-    lr_range=(1e-2, 1.0),
-    demo_lr={},
-    family="sgd",
-    adaptive=False,
-    year=2021,
-    reference="Foret, Kleiner, Mobahi & Neyshabur, Sharpness-Aware Minimization for "
-    "Efficiently Improving Generalization, ICLR 2021 (arXiv:2010.01412)",
-    factory=SAM,
+#: this module's registered optimizer (see descentlab.optim.records)
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="sam",
+        display="SAM",
+        color="#BCBD22",
+        lr_range=(1e-2, 1.0),
+        demo_lr={},
+        family="sgd",
+        adaptive=False,
+        year=2021,
+        reference="Foret, Kleiner, Mobahi & Neyshabur, Sharpness-Aware Minimization for "
+        "Efficiently Improving Generalization, ICLR 2021 (arXiv:2010.01412)",
+        factory=SAM,
+    ),
 )

@@ -35,12 +35,11 @@ from typing import Any
 
 import torch
 
-from .base import Rule, check_choice, check_range, is_batched, step_values
-from .named import _eager_only, _Named, _pair, _torch_flags
+from .base import Rule, check_betas, check_choice, check_range, is_batched, step_values, zeros
 from .records import OptimizerRecord
-from .rules import _check_betas, _zeros
+from .torchapi import Named, Params, pair
 
-__all__ = ["RECORD", "ScheduleFreeAdamW", "schedule_free_adamw"]
+__all__ = ["RECORDS", "ScheduleFreeAdamW", "schedule_free_adamw"]
 
 _SCALARS = ("lr", "eps", "weight_decay", "weight_lr_power")
 
@@ -75,7 +74,7 @@ class schedule_free_adamw(Rule):
     ) -> None:
         super().__init__(
             lr=lr,
-            betas=_pair(betas),
+            betas=pair(betas),
             eps=eps,
             weight_decay=weight_decay,
             weight_lr_power=weight_lr_power,
@@ -87,13 +86,13 @@ class schedule_free_adamw(Rule):
         scalar = lambda p: torch.zeros((), dtype=torch.float64)  # noqa: E731
         return {
             "z": [p.detach().clone(memory_format=torch.preserve_format) for p in params],
-            "exp_avg_sq": _zeros(params),
+            "exp_avg_sq": zeros(params),
             "weight_sum": [scalar(p) for p in params],
             "lr_max": [scalar(p) for p in params],
         }
 
     def validate(self, hyper) -> None:
-        _check_betas(hyper)
+        check_betas(hyper)
         check_range("lr", hyper["lr"], 0.0)
         check_range("eps", hyper["eps"], 0.0)
         check_range("weight_decay", hyper["weight_decay"], 0.0)
@@ -139,7 +138,7 @@ class schedule_free_adamw(Rule):
         return out, state
 
 
-class ScheduleFreeAdamW(_Named):
+class ScheduleFreeAdamW(Named):
     r"""Schedule-Free AdamW (Defazio et al., 2024), the reference PyTorch code's signature
     (``AdamWScheduleFree``) without its warmup argument: put a warmup on ``lr`` with
     :mod:`descentlab.schedules`. Train in :meth:`train` mode (the default), evaluate in
@@ -157,32 +156,15 @@ class ScheduleFreeAdamW(_Named):
         >>> opt.train()
     """
 
-    def __init__(
-        self,
-        params: Any,
-        lr: float = 0.0025,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        weight_lr_power: float = 2.0,
-        *,
-        bias_correction: str = "v",
-        foreach: bool | None = None,
-        fused: bool | None = None,
-        monitor: bool = False,
-    ) -> None:
-        _torch_flags("ScheduleFreeAdamW", foreach=foreach, fused=fused)
-        hyper = dict(
-            lr=lr,
-            betas=_pair(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            weight_lr_power=weight_lr_power,
-            bias_correction=bias_correction,
-        )
-        super().__init__(params, schedule_free_adamw(), hyper, monitor=monitor, fused=fused)
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 0.0025,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, weight_lr_power: float = 2.0, *,
+                 bias_correction: str = "v", foreach: bool | None = None,
+                 fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        super().__init__(params, schedule_free_adamw(), locals())
         self.training = True
-        _eager_only("ScheduleFreeAdamW", fused)
 
     def _swap(self, to_x: bool) -> None:
         with torch.no_grad():
@@ -218,16 +200,19 @@ class ScheduleFreeAdamW(_Named):
         return super().step(closure)
 
 
-RECORD = OptimizerRecord(
-    name="sfadamw",
-    display="Schedule-Free AdamW",
-    color="#7F7F7F",
-    lr_range=(1e-3, 1e-1),
-    demo_lr={},
-    family="adam",
-    adaptive=True,
-    year=2024,
-    reference="Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled, "
-    "NeurIPS 2024 (arXiv:2405.15682)",
-    factory=ScheduleFreeAdamW,
+#: this module's registered optimizer (see descentlab.optim.records)
+RECORDS: tuple[OptimizerRecord, ...] = (
+    OptimizerRecord(
+        name="sfadamw",
+        display="Schedule-Free AdamW",
+        color="#7F7F7F",
+        lr_range=(1e-3, 1e-1),
+        demo_lr={},
+        family="adam",
+        adaptive=True,
+        year=2024,
+        reference="Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled, "
+        "NeurIPS 2024 (arXiv:2405.15682)",
+        factory=ScheduleFreeAdamW,
+    ),
 )
