@@ -24,7 +24,7 @@ ROLES = {
 def test_one_record_per_registered_name_in_registry_order():
     recs = optim.records()
     assert tuple(r.name for r in recs) == optim.NAMES
-    assert len(optim.NAMES) == 13
+    assert len(optim.NAMES) == 19  # 13 classic + Lion, Lookahead, SAM, SF-AdamW, Adafactor, Muon
     for r in recs:
         assert optim.record(r.name) is r
         assert optim.record(f" {r.name.upper()} ") is r
@@ -81,8 +81,10 @@ def test_parity_configs_build_both_optimizers():
 
 
 def test_torch_namesakes_have_parity_configs():
+    # torch's Muon takes matrices only: its parity (with torch's AdamW for the rest, as
+    # descentlab's Muon falls back) runs in tests/test_modern_optim.py
     for r in optim.records():
-        if hasattr(torch.optim, r.factory.__name__):
+        if hasattr(torch.optim, r.factory.__name__) and r.name != "muon":
             assert r.parity, f"{r.name}: torch.optim.{r.factory.__name__} exists but no parity"
 
 

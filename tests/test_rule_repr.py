@@ -60,6 +60,39 @@ NON_DEFAULT: dict[str, list[dict]] = {
     "scale_by_radam": [{"betas": (0.7, 0.9), "eps": 1e-6}],
     "scale_by_rms": [{"alpha": 0.9, "eps": 1e-6, "centered": True, "eps_inside_sqrt": True}],
     "trace": [{"momentum": 0.8, "dampening": 0.1}, {"momentum": 0.7, "nesterov": True}],
+    "scale_by_lion": [{"betas": (0.8, 0.95)}],
+    "lookahead": [{"sync_period": 3, "slow_step_size": 0.7}],
+    "sam_ascent": [{"rho": 0.1, "adaptive": True}],
+    "schedule_free_adamw": [
+        {
+            "lr": 0.01,
+            "betas": (0.8, 0.99),
+            "eps": 1e-6,
+            "weight_decay": 0.01,
+            "weight_lr_power": 1.0,
+            "bias_correction": "lr",
+        }
+    ],
+    "scale_by_adafactor": [
+        {"lr": 0.02, "beta2_decay": -0.6, "eps": (1e-20, 1e-2), "d": 2.0, "weight_decay": 0.01}
+    ],
+    "scale_by_muon": [
+        {
+            "lr": 0.02,
+            "weight_decay": 0.05,
+            "momentum": 0.9,
+            "nesterov": False,
+            "ns_coefficients": (3.0, -3.0, 1.0),
+            "eps": 1e-6,
+            "ns_steps": 4,
+            "adjust_lr_fn": "match_rms_adamw",
+            "ns_dtype": "float64",
+            "adamw_lr": 0.01,
+            "adamw_betas": (0.8, 0.99),
+            "adamw_eps": 1e-6,
+            "adamw_weight_decay": 0.01,
+        }
+    ],
     "velocity": [
         {"momentum": 0.8, "lr": 0.05, "nesterov": True},
         {"momentum": 0.6, "lr": 0.02, "lookahead": True},

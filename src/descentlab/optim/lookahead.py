@@ -176,7 +176,7 @@ RECORDS: tuple[OptimizerRecord, ...] = (
     OptimizerRecord(
         name="lookahead",
         display="Lookahead",
-        color="#17BECF",
+        color="#882255",
         lr_range=(1e-3, 1e-1),
         demo_lr={},
         family="adam",

@@ -168,7 +168,7 @@ RECORDS: tuple[OptimizerRecord, ...] = (
     OptimizerRecord(
         name="sam",
         display="SAM",
-        color="#BCBD22",
+        color="#999933",
         lr_range=(1e-2, 1.0),
         demo_lr={},
         family="sgd",

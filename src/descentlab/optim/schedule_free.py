@@ -205,7 +205,7 @@ RECORDS: tuple[OptimizerRecord, ...] = (
     OptimizerRecord(
         name="sfadamw",
         display="Schedule-Free AdamW",
-        color="#7F7F7F",
+        color="#332288",
         lr_range=(1e-3, 1e-1),
         demo_lr={},
         family="adam",
