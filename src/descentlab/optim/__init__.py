@@ -2,7 +2,9 @@
 
 One module per optimizer family (``sgd.py``: SGD, Momentum, Nesterov; ``adaptive.py``:
 Adagrad, Adadelta, RMSprop; ``adam.py``; ``adam_variants.py``: AdamW, NAdam, RAdam, Adamax;
-``asgd.py``; ``rprop.py``; ``lbfgs.py``) holds its update rules -- the math in the docstring,
+``asgd.py``; ``rprop.py``; ``lbfgs.py``; and the modern ones, one each: ``lion.py``,
+``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``) holds its
+update rules -- the math in the docstring,
 the eager form (``update``) and the fused form (``fuse``) side by side -- its named optimizer
 classes with torch's signatures, and their :class:`OptimizerRecord` (display name, colour,
 learning rates, family, reference, torch-parity configurations). The transforms many
@@ -15,8 +17,10 @@ This package registers the modules' records (:func:`records`, :func:`record`, :f
 - Named optimizers with torch's signatures: :class:`SGD`, :class:`Momentum`,
   :class:`Nesterov`, :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`, :class:`Adam`,
   :class:`AdamW`, :class:`NAdam`, :class:`RAdam`, :class:`Adamax`, :class:`ASGD`,
-  :class:`Rprop`, :class:`LBFGS` (closure-driven; not in :data:`NAMES`); :func:`get` looks
-  one up by name.
+  :class:`Rprop`, :class:`LBFGS` (closure-driven; not in :data:`NAMES`), :class:`Adafactor`,
+  :class:`Muon` (with an AdamW step for non-matrices); beyond torch.optim :class:`Lion`,
+  :class:`Lookahead` and :class:`SAM` (around any of these), :class:`ScheduleFreeAdamW`;
+  :func:`get` looks one up by name.
 - Two backends run a chain: the fused one (:mod:`descentlab.optim.fused`: the whole chain as
   one generated, compiled loop over each parameter's memory; the default where it applies --
   float32, float64, float16 or bfloat16 contiguous CPU tensors and a C++ compiler) and the

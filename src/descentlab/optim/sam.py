@@ -111,7 +111,7 @@ class SAM(Optimizer):
         >>> opt = SAM([w], base="sgd", lr=0.1, rho=0.5, fused=False)
         >>> def closure():
         ...     opt.zero_grad(); loss = (w * w).sum(); loss.backward(); return loss
-        >>> float(opt.step(closure))  # the loss at w; the step used the gradient at 1.1 w
+        >>> opt.step(closure).item()  # the loss at w; the step used the gradient at 1.1 w
         25.0
         >>> [round(v, 4) for v in w.detach().tolist()]
         [2.34, 3.12]
