@@ -518,16 +518,8 @@ class _Recorder:
         self.frozen_loss = torch.zeros(k, dtype=x0.dtype)
         self.any_diverged = False
 
-    def _find_diverged(self, t: int, x: Tensor, exact: Tensor) -> None:
+    def _freeze_new(self, t: int, x: Tensor, exact: Tensor) -> None:
         """Freeze the runs that left the finite numbers or the bound at step ``t``."""
-        # Cheap test first: the sums of all points and losses are finite (and the largest
-        # coordinate inside the bound) unless some run went bad -- only then look per run.
-        # (A sum of finite terms can overflow; the per-run test then finds nobody.)
-        suspect = not math.isfinite(float(exact.sum() + x.sum()))
-        if self.bound is not None and not suspect:
-            suspect = float(x.abs().max()) > self.bound
-        if not suspect:
-            return
         bad = ~torch.isfinite(exact) | ~torch.isfinite(x).all(-1)
         if self.bound is not None:
             bad |= x.abs().amax(-1) > self.bound
@@ -544,7 +536,14 @@ class _Recorder:
         """Record step ``t`` (``exact``: the exact losses at the runner's points), holding
         the diverged runs at their frozen points (their gradients zeroed)."""
         x = runner.points()
-        self._find_diverged(t, x, exact)
+        # Cheap test first: the sums of all points and losses are finite (and the largest
+        # coordinate inside the bound) unless some run went bad -- only then look per run.
+        # (A sum of finite terms can overflow; the per-run test then finds nobody.)
+        suspect = not math.isfinite(float(exact.sum() + x.sum()))
+        if self.bound is not None and not suspect:
+            suspect = float(x.abs().max()) > self.bound
+        if suspect:
+            self._freeze_new(t, x, exact)
         if self.any_diverged:
             runner.set_rows(self.diverged, self.frozen_x)
             x = runner.points()
