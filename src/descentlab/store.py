@@ -65,6 +65,7 @@ from typing import Any, NamedTuple, Self
 
 import numpy as np
 
+from descentlab import __version__
 from descentlab._osutil import private_dir
 from descentlab.constraints import (
     NAME,
@@ -264,12 +265,10 @@ def provenance(seed: int | None = None, **extra: Any) -> dict[str, Any]:
         >>> sorted(provenance(seed=0))
         ['argv', 'created', 'git', 'machine', 'seed', 'versions']
     """
-    import descentlab
-
     versions: dict[str, str | None] = {
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "descentlab": descentlab.__version__,
+        "descentlab": __version__,
     }
     threads: int | None = None
     torch = sys.modules.get("torch")

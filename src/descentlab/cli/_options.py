@@ -33,7 +33,6 @@ def add_command(
     subparsers: argparse._SubParsersAction,
     name: str,
     func: Callable[[argparse.Namespace], int],
-    *,
     help: str,
     description: str,
     **kwargs: Any,

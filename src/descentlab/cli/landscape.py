@@ -32,6 +32,12 @@ from descentlab.problems import landscapes
 
 __all__ = ["MAX_FRAMES", "MAX_STEPS", "handler", "parse_floats", "register"]
 
+_HELP = "list analytic landscapes or race optimizers on one"
+_DESCRIPTION = (
+    "List the analytic landscapes (--list), or draw a race of optimizers on "
+    "one of them: paths over the contour map, loss curves, and a GIF animation."
+)
+
 #: The most steps a race may take: every iterate of every optimizer is kept for the figures.
 MAX_STEPS = 100_000
 #: The most frames of the animation.
@@ -52,14 +58,7 @@ def parse_floats(name: str, text: str) -> list[float]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``landscape`` subcommand."""
-    p = add_command(
-        subparsers,
-        "landscape",
-        handler,
-        help="list analytic landscapes or race optimizers on one",
-        description="List the analytic landscapes (--list), or draw a race of optimizers on "
-        "one of them: paths over the contour map, loss curves, and a GIF animation.",
-    )
+    p = add_command(subparsers, "landscape", handler, _HELP, _DESCRIPTION)
     p.add_argument("--list", action="store_true", help="list the landscapes and exit")
     p.add_argument("--function", help="landscape name (see --list)")
     p.add_argument(

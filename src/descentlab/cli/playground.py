@@ -7,17 +7,16 @@ import sys
 
 from descentlab.cli._options import add_command
 
+_HELP = "interactive optimizer playground in the browser (local web app)"
+_DESCRIPTION = (
+    "Start the playground: a local web app on 127.0.0.1 and a free port. "
+    "Pick a landscape, click starting points, move the sliders; paths and losses come "
+    "from descentlab on this machine. Ctrl-C stops it."
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(
-        subparsers,
-        "playground",
-        run,
-        help="interactive optimizer playground in the browser (local web app)",
-        description="Start the playground: a local web app on 127.0.0.1 and a free port. "
-        "Pick a landscape, click starting points, move the sliders; paths and losses come "
-        "from descentlab on this machine. Ctrl-C stops it.",
-    )
+    p = add_command(subparsers, "playground", run, _HELP, _DESCRIPTION)
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument(
         "--host",

@@ -33,6 +33,12 @@ from descentlab.constraints import POSITIVE_INT, check
 
 __all__ = ["format_summary", "register", "run"]
 
+_HELP = "train one model and record the run"
+_DESCRIPTION = (
+    "Train one model (problem + model + loss + optimizer + schedule + "
+    "regularizers), show progress, store the run and print its final metrics."
+)
+
 # Options that do not define a run: --resume takes the recorded config and refuses the others.
 _SESSION_OPTIONS = frozenset(
     {"command", "func", "runs_dir", "db", "resume", "restart", "until_step", "no_progress"}
@@ -42,14 +48,7 @@ _SESSION_OPTIONS = frozenset(
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    p = add_command(
-        subparsers,
-        "train",
-        run,
-        help="train one model and record the run",
-        description="Train one model (problem + model + loss + optimizer + schedule + "
-        "regularizers), show progress, store the run and print its final metrics.",
-    )
+    p = add_command(subparsers, "train", run, _HELP, _DESCRIPTION)
     _add_what_and_how(p)
     _add_regularizers(p)
     _add_observation(p)
