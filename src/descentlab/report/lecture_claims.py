@@ -21,7 +21,21 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch.optim import lr_scheduler as TL
 
+from descentlab import losses, optim, regularize
+from descentlab import schedules as S
+from descentlab.experiments.lectures._common import format_value
+from descentlab.problems import convarith as ca
+from descentlab.problems import data as datasets
+from descentlab.problems import landscapes as L
+from descentlab.problems.trajectories import run as trajectories
+from descentlab.report import experiment_figures as EF
+from descentlab.report import figures as FG
+from descentlab.report import lecture_figures as LF
+from descentlab.report.claim_figures import PANELS, panel_figure
+from descentlab.report.figures import basin_labels, family_chains, final_loss_table
 from descentlab.report.lecture_items import Check, Claim, Context, Evidence, Lecture
 
 __all__ = ["EXPERIMENTS", "LECTURES", "coverage_markdown"]
@@ -38,8 +52,6 @@ EXPERIMENTS: tuple[str, ...] = (
 
 
 def _fmt(x: Any) -> str:
-    from descentlab.experiments.lectures._common import format_value
-
     return x if isinstance(x, str) else format_value(x)
 
 
@@ -81,30 +93,22 @@ def from_experiment(
             )
         fig = None
         if panel is not None:
-            from descentlab.report.claim_figures import PANELS, panel_figure
-
             fig = panel_figure(PANELS[panel][1], r.data)
         elif whole:
-            from descentlab.report.experiment_figures import figures
-
-            fig = figures(r)[name]
+            fig = EF.figures(r)[name]
         return Evidence(checks=checks, figure=fig, note=note)
 
     return make
 
 
 def seed_figure(name: str, quick: bool) -> Any:
-    from descentlab.report import lecture_figures as LF
-
     return LF.build(name, quick)
 
 
 def _traj(
     landscape: Any, opt: str, start: Sequence[float], steps: int, lr: float, **hyper: Any
 ) -> Any:
-    from descentlab.problems.trajectories import run
-
-    return run(
+    return trajectories(
         landscape,
         opt,
         torch.tensor(list(start), dtype=torch.float64),
@@ -169,6 +173,16 @@ def _formula_check(
     return ck(text, err < tol, f"max rel. |diff| {err:.1e} over {steps} steps", f"< {tol:.0e}")
 
 
+def _formula_evidence(
+    text: str,
+    make: Callable[[Any], torch.optim.Optimizer],
+    step: Callable[..., np.ndarray],
+    **options: Any,
+) -> Evidence:
+    """Evidence of one :func:`_formula_check` (``options``: its keyword arguments)."""
+    return Evidence(checks=[_formula_check(text, make, step, **options)])
+
+
 def _ema(state: dict[str, Any], key: str, beta: float, x: np.ndarray) -> np.ndarray:
     state[key] = beta * state.get(key, np.zeros_like(x)) + (1 - beta) * x
     return state[key]
@@ -211,8 +225,6 @@ def _mle(ctx: Context) -> Evidence:
 
 def _nll(family: str) -> Callable[[Context], Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab import losses
-
         rng = np.random.default_rng(1)
         y = torch.tensor(rng.standard_t(3, size=101) + 1.0)
         mus = torch.linspace(-1, 3, 4001, dtype=torch.float64)
@@ -254,17 +266,11 @@ def _nll(family: str) -> Callable[[Context], Evidence]:
 
 
 def _sgd_formula(ctx: Context) -> Evidence:
-    from descentlab import optim
-
     def step(w: np.ndarray, s: dict[str, Any], t: int) -> np.ndarray:
         return w - 0.1 * _grad_np(w)
 
-    return Evidence(
-        checks=[
-            _formula_check(
-                "w ← w - η ∇L(w): descentlab SGD (η = 0.1)", lambda p: optim.SGD(p, lr=0.1), step
-            )
-        ]
+    return _formula_evidence(
+        "w ← w - η ∇L(w): descentlab SGD (η = 0.1)", lambda p: optim.SGD(p, lr=0.1), step
     )
 
 
@@ -298,8 +304,6 @@ def _noise_floor(ctx: Context) -> Evidence:
 
 
 def _robbins_monro(ctx: Context) -> Evidence:
-    from descentlab import schedules as S
-
     r = S.robbins_monro(S.eta_over_t(0.1), 10_000)
     c = S.robbins_monro(S.constant(0.1), 10_000)
     return Evidence(
@@ -327,29 +331,40 @@ def _robbins_monro(ctx: Context) -> Evidence:
 
 
 def _torch_schedules(ctx: Context) -> Evidence:
-    from torch.optim import lr_scheduler as L
-
-    from descentlab import schedules as S
-
     cases = {
         "LambdaLR": (
-            lambda o: L.LambdaLR(o, lambda t: 0.95**t),
+            lambda o: TL.LambdaLR(o, lambda t: 0.95**t),
             S.lambda_schedule(lambda t: 0.95**t, base=0.1),
         ),
         "MultiplicativeLR": (
-            lambda o: L.MultiplicativeLR(o, lambda t: 0.9),
+            lambda o: TL.MultiplicativeLR(o, lambda t: 0.9),
             S.multiplicative(lambda t: 0.9, base=0.1),
         ),
-        "StepLR": (lambda o: L.StepLR(o, 7, 0.5), S.step(7, 0.5, base=0.1)),
+        "StepLR": (lambda o: TL.StepLR(o, 7, 0.5), S.step(7, 0.5, base=0.1)),
         "MultiStepLR": (
-            lambda o: L.MultiStepLR(o, [5, 12], 0.3),
+            lambda o: TL.MultiStepLR(o, [5, 12], 0.3),
             S.multistep([5, 12], 0.3, base=0.1),
         ),
-        "ConstantLR": (lambda o: L.ConstantLR(o, 0.5, 6), S.constant_factor(0.5, 6, base=0.1)),
-        "LinearLR": (lambda o: L.LinearLR(o, 0.2, 1.0, 10), S.linear(0.2, 1.0, 10, base=0.1)),
-        "ExponentialLR": (lambda o: L.ExponentialLR(o, 0.9), S.exponential(0.9, base=0.1)),
-        "PolynomialLR": (lambda o: L.PolynomialLR(o, 15, 2.0), S.polynomial(15, 2.0, base=0.1)),
-        "CosineAnnealingLR": (lambda o: L.CosineAnnealingLR(o, 20), S.cosine(20, base=0.1)),
+        "ConstantLR": (
+            lambda o: TL.ConstantLR(o, 0.5, 6),
+            S.constant_factor(0.5, 6, base=0.1),
+        ),
+        "LinearLR": (
+            lambda o: TL.LinearLR(o, 0.2, 1.0, 10),
+            S.linear(0.2, 1.0, 10, base=0.1),
+        ),
+        "ExponentialLR": (
+            lambda o: TL.ExponentialLR(o, 0.9),
+            S.exponential(0.9, base=0.1),
+        ),
+        "PolynomialLR": (
+            lambda o: TL.PolynomialLR(o, 15, 2.0),
+            S.polynomial(15, 2.0, base=0.1),
+        ),
+        "CosineAnnealingLR": (
+            lambda o: TL.CosineAnnealingLR(o, 20),
+            S.cosine(20, base=0.1),
+        ),
     }
     rows, worst = [], 0.0
     for name, (make, ours) in cases.items():
@@ -378,18 +393,12 @@ def _torch_schedules(ctx: Context) -> Evidence:
 
 def _velocity_formula(text: str, lr: float = 0.05, beta: float = 0.9) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab import optim
-
         def step(w: np.ndarray, s: dict[str, Any], t: int) -> np.ndarray:
             s["v"] = beta * s.get("v", np.zeros_like(w)) - lr * _grad_np(w)
             return w + s["v"]
 
-        return Evidence(
-            checks=[
-                _formula_check(
-                    text, lambda p: optim.Momentum(p, lr=lr, momentum=beta, form="velocity"), step
-                )
-            ]
+        return _formula_evidence(
+            text, lambda p: optim.Momentum(p, lr=lr, momentum=beta, form="velocity"), step
         )
 
     return make
@@ -424,8 +433,6 @@ def _memory(ctx: Context) -> Evidence:
 
 
 def _rms_per_coordinate(ctx: Context) -> Evidence:
-    from descentlab import optim
-
     w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
     opt = optim.RMSprop([w], lr=0.01, alpha=0.99, eps=0.0)
     g = torch.tensor([100.0, 1.0, 0.01], dtype=torch.float64)
@@ -448,8 +455,6 @@ def _rms_per_coordinate(ctx: Context) -> Evidence:
 
 def _rms_formula(eps_inside: bool, eps: float, text: str) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab import optim
-
         lr, rho = 0.01, 0.9
 
         def step(w: np.ndarray, s: dict[str, Any], t: int) -> np.ndarray:
@@ -458,24 +463,16 @@ def _rms_formula(eps_inside: bool, eps: float, text: str) -> Callable[..., Evide
             d = np.sqrt(r + eps) if eps_inside else eps + np.sqrt(r)
             return w - lr * g / d
 
-        return Evidence(
-            checks=[
-                _formula_check(
-                    text,
-                    lambda p: optim.RMSprop(
-                        p, lr=lr, alpha=rho, eps=eps, eps_inside_sqrt=eps_inside
-                    ),
-                    step,
-                )
-            ]
+        return _formula_evidence(
+            text,
+            lambda p: optim.RMSprop(p, lr=lr, alpha=rho, eps=eps, eps_inside_sqrt=eps_inside),
+            step,
         )
 
     return make
 
 
 def _adam_is_rms_plus_momentum(ctx: Context) -> Evidence:
-    from descentlab import optim
-
     a = _run_opt(lambda p: optim.Adam(p, lr=0.01, betas=(0.0, 0.9), bias_correction=False), 40)
     r = _run_opt(lambda p: optim.RMSprop(p, lr=0.01, alpha=0.9), 40)
     e1 = float(np.abs(a - r).max())
@@ -516,8 +513,6 @@ def _derivative(
     points: Sequence[Sequence[float]],
 ) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab.problems import landscapes as L
-
         f = L.get(name)
         x = torch.tensor(points, dtype=torch.float64)
         auto = L.grad(f, x)
@@ -546,8 +541,6 @@ def _derivative(
 
 
 def _steepest(ctx: Context) -> Evidence:
-    from descentlab.problems import landscapes as L
-
     f = L.get("bowl")
     x = torch.tensor([[0.5, 3.0]], dtype=torch.float64)
     g = L.grad(f, x)[0]
@@ -595,8 +588,6 @@ def _parabola_panels(ctx: Context) -> Evidence:
 
 def _xsinx(which: str) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab.problems import landscapes as L
-
         f = L.get("xsinx")
         if which == "initial":
             a = float(_traj(f, "sgd", [2.5], 200, 0.25).paths[0, -1, 0])
@@ -630,9 +621,6 @@ def _xsinx(which: str) -> Callable[..., Evidence]:
 
 
 def _basins(ctx: Context) -> Evidence:
-    from descentlab.problems import landscapes as L
-    from descentlab.report.figures import basin_labels
-
     f = L.get("himmelblau")
     g = torch.linspace(-5, 5, 25, dtype=torch.float64)
     starts = torch.cartesian_prod(g, g)
@@ -653,8 +641,6 @@ def _basins(ctx: Context) -> Evidence:
 
 
 def _table_axes(ctx: Context) -> Evidence:
-    from descentlab.report.figures import family_chains
-
     chains = family_chains()
     dir_rules = {"trace", "velocity", "velocity_lookahead"}
     rows, ok = [], True
@@ -680,7 +666,6 @@ def _table_axes(ctx: Context) -> Evidence:
         )
         ok &= got_dir == direction and got_rate == rate
         rows.append([name, year, direction, got_dir, rate, got_rate])
-    from descentlab.report import lecture_figures as LF
 
     return Evidence(
         checks=[
@@ -709,8 +694,6 @@ def _table_axes(ctx: Context) -> Evidence:
 
 def _nesterov_formula(text: str) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab import optim
-
         lr, beta = 0.05, 0.9
 
         def step(w: np.ndarray, s: dict[str, Any], t: int) -> np.ndarray:
@@ -718,17 +701,11 @@ def _nesterov_formula(text: str) -> Callable[..., Evidence]:
             s["v"] = beta * v - lr * _grad_np(w + beta * v)
             return w + s["v"]
 
-        return Evidence(
-            checks=[
-                _formula_check(
-                    text,
-                    lambda p: optim.Nesterov(
-                        p, lr=lr, momentum=beta, lookahead=True, form="velocity"
-                    ),
-                    step,
-                    closure=True,
-                )
-            ]
+        return _formula_evidence(
+            text,
+            lambda p: optim.Nesterov(p, lr=lr, momentum=beta, lookahead=True, form="velocity"),
+            step,
+            closure=True,
         )
 
     return make
@@ -736,8 +713,6 @@ def _nesterov_formula(text: str) -> Callable[..., Evidence]:
 
 def _adagrad_formula(text: str, eps: float, inside: bool) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab import optim
-
         lr = 0.1
 
         def step(w: np.ndarray, s: dict[str, Any], t: int) -> np.ndarray:
@@ -746,12 +721,8 @@ def _adagrad_formula(text: str, eps: float, inside: bool) -> Callable[..., Evide
             d = np.sqrt(s["r"] + eps) if inside else eps + np.sqrt(s["r"])
             return w - lr * g / d
 
-        return Evidence(
-            checks=[
-                _formula_check(
-                    text, lambda p: optim.Adagrad(p, lr=lr, eps=eps, eps_inside_sqrt=inside), step
-                )
-            ]
+        return _formula_evidence(
+            text, lambda p: optim.Adagrad(p, lr=lr, eps=eps, eps_inside_sqrt=inside), step
         )
 
     return make
@@ -761,8 +732,6 @@ def _adam_formula(
     text: str, inside: bool, bias: bool, eps: float = 1e-8, folded: bool = False
 ) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab import optim
-
         lr, b1, b2 = 0.01, 0.9, 0.999
 
         def step(w: np.ndarray, s: dict[str, Any], t: int) -> np.ndarray:
@@ -778,16 +747,10 @@ def _adam_formula(
 
         if folded:
             return Evidence(checks=[_folded_adam(text, step)])
-        return Evidence(
-            checks=[
-                _formula_check(
-                    text,
-                    lambda p: optim.Adam(
-                        p, lr=lr, eps=eps, eps_inside_sqrt=inside, bias_correction=bias
-                    ),
-                    step,
-                )
-            ]
+        return _formula_evidence(
+            text,
+            lambda p: optim.Adam(p, lr=lr, eps=eps, eps_inside_sqrt=inside, bias_correction=bias),
+            step,
         )
 
     return make
@@ -796,8 +759,6 @@ def _adam_formula(
 def _folded_adam(text: str, step: Callable[..., np.ndarray]) -> Check:
     """The DL-basics lecture's Adam folds the corrections into the step: equal to the corrected Adam
     with eps inside the root, up to how eps is scaled (tiny here: gradients ≫ eps)."""
-    from descentlab import optim
-
     lib = _run_opt(lambda p: optim.Adam(p, lr=0.01, eps=1e-8, eps_inside_sqrt=True), 30)
     w = _W0.copy()
     st: dict[str, Any] = {}
@@ -810,16 +771,15 @@ def _folded_adam(text: str, step: Callable[..., np.ndarray]) -> Check:
 
 
 def _bold_driver(ctx: Context) -> Evidence:
-    from descentlab import schedules as S
-    from descentlab.problems.trajectories import run
-
     rule = S.bold_driver(increase=1.0, decrease=0.5, reject=True)
 
-    out = run(
+    out = trajectories(
         "parabola", "sgd", torch.tensor([4.0], dtype=torch.float64), 40, lr=1.5, loss_rule=rule
     )
     x = float(out.paths[0, -1, 0])
-    plain = run("parabola", "sgd", torch.tensor([4.0], dtype=torch.float64), 40, lr=1.5, bound=1e6)
+    plain = trajectories(
+        "parabola", "sgd", torch.tensor([4.0], dtype=torch.float64), 40, lr=1.5, bound=1e6
+    )
     return Evidence(
         checks=[
             ck(
@@ -839,8 +799,6 @@ def _bold_driver(ctx: Context) -> Evidence:
 
 
 def _no_best(ctx: Context) -> Evidence:
-    from descentlab.report.figures import final_loss_table
-
     names = ("sgd", "momentum", "adagrad", "rmsprop", "adam")
     lrs = [1e-3, 1e-2, 0.1, 1.0] if ctx.quick else [1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
     winners = {}
@@ -866,8 +824,6 @@ def _no_best(ctx: Context) -> Evidence:
 
 
 def _sealed(ctx: Context) -> Evidence:
-    from descentlab.problems import data as datasets
-
     s = datasets.load("digits")
     try:
         s.x_test  # noqa: B018
@@ -909,8 +865,6 @@ def _bootstrap(ctx: Context) -> Evidence:
 
 
 def _l2_penalty(ctx: Context) -> Evidence:
-    from descentlab import optim, regularize
-
     torch.manual_seed(0)
     w = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))
     alpha = 0.3
@@ -980,8 +934,6 @@ def _reg_method(method: str, text: str) -> Callable[..., Evidence]:
 
 def _deep_net_loss(batch_norm: bool, steps: int) -> float:
     """Training loss of an 8-hidden-layer MLP on the digits after ``steps`` SGD steps."""
-    from descentlab.problems import data as datasets
-
     s = datasets.load("digits")
     x, y = s.x_train.reshape(s.n_train, -1), s.y_train
     torch.manual_seed(0)
@@ -1043,10 +995,6 @@ def _batch_norm_formula(ctx: Context) -> Evidence:
 
 
 def _label_smoothing(ctx: Context) -> Evidence:
-    import torch.nn.functional as F
-
-    from descentlab import regularize
-
     torch.manual_seed(0)
     logits = torch.randn(8, 5, dtype=torch.float64)
     y = torch.randint(0, 5, (8,))
@@ -1067,8 +1015,6 @@ def _label_smoothing(ctx: Context) -> Evidence:
 
 
 def _mixup(ctx: Context) -> Evidence:
-    from descentlab import regularize
-
     g = torch.Generator().manual_seed(0)
     x = torch.randn(6, 1, 4, 4, dtype=torch.float64)
     y = torch.arange(6)
@@ -1090,8 +1036,6 @@ def _mixup(ctx: Context) -> Evidence:
 
 
 def _conv_shapes(ctx: Context) -> Evidence:
-    from descentlab.problems import convarith as ca
-
     cases = [
         ((227, 227), 3, 96, 11, 4, 0),
         ((27, 27), 96, 256, 5, 1, 2),
@@ -1185,8 +1129,6 @@ def _ema_noise(ctx: Context) -> Evidence:
 
 
 def _alpha_zero(ctx: Context) -> Evidence:
-    from descentlab import optim
-
     a = _run_opt(lambda p: optim.Momentum(p, lr=0.1, momentum=0.0, form="velocity"), 30)
     b = _run_opt(lambda p: optim.SGD(p, lr=0.1), 30)
     e = float(np.abs(a - b).max())
@@ -1196,9 +1138,6 @@ def _alpha_zero(ctx: Context) -> Evidence:
 
 
 def _momentum_schedule(ctx: Context) -> Evidence:
-    from descentlab import optim
-    from descentlab import schedules as S
-
     p = torch.nn.Parameter(torch.zeros(1))
     opt = optim.Momentum([p], lr=0.01, momentum=0.5)
     sch = S.Scheduler(opt, {"momentum": S.linear(0.5, 0.99, 500, base=1.0)})
@@ -1221,8 +1160,6 @@ def _momentum_schedule(ctx: Context) -> Evidence:
 
 
 def _torch_form(ctx: Context) -> Evidence:
-    from descentlab import optim
-
     a = _run_opt(lambda p: optim.Momentum(p, lr=0.05, momentum=0.9), 40)
     b = _run_opt(lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), 40)
     e = float(np.abs(a - b).max())
@@ -1244,8 +1181,6 @@ def _torch_form(ctx: Context) -> Evidence:
 
 
 def _change_of_variables(ctx: Context) -> Evidence:
-    from descentlab import optim
-
     look = _run_opt(
         lambda p: optim.Nesterov(p, lr=0.05, momentum=0.9, lookahead=True, form="velocity"),
         30,
@@ -1269,8 +1204,6 @@ def _change_of_variables(ctx: Context) -> Evidence:
 
 
 def _adam_defaults(ctx: Context) -> Evidence:
-    from descentlab import optim
-
     g = optim.Adam([torch.nn.Parameter(torch.zeros(1))]).param_groups[0]
     return Evidence(
         checks=[
@@ -1286,9 +1219,7 @@ def _adam_defaults(ctx: Context) -> Evidence:
 
 def _terrain(name: str) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab.report import figures as F
-
-        races = F.compare(
+        races = FG.compare(
             name, ("sgd", "momentum", "adagrad", "rmsprop", "adam"), steps=30 if ctx.quick else 150
         )
         final = {r.name: float(r.traj.losses[0, -1]) for r in races}
@@ -1316,8 +1247,6 @@ def _terrain(name: str) -> Callable[..., Evidence]:
 
 def _decay(kind: str) -> Callable[..., Evidence]:
     def make(ctx: Context) -> Evidence:
-        from descentlab import schedules as S
-
         ts = np.arange(0, 50)
         if kind == "step":
             ours = [S.step_decay(10, 0.5, a0=0.1)(t) for t in ts]
@@ -1344,8 +1273,6 @@ def _decay(kind: str) -> Callable[..., Evidence]:
 
 
 def _l1_mse(ctx: Context) -> Evidence:
-    from descentlab import losses
-
     x, y = torch.tensor([3.0, 11.0]), torch.tensor([1.0, 1.0])
     l1 = losses.get("l1", reduction="none")(x, y).tolist()
     l2 = losses.get("mse", reduction="none")(x, y).tolist()
@@ -1363,10 +1290,6 @@ def _l1_mse(ctx: Context) -> Evidence:
 
 
 def _ce_torch(ctx: Context) -> Evidence:
-    import torch.nn.functional as F
-
-    from descentlab import losses
-
     torch.manual_seed(0)
     x = torch.randn(10, 4, dtype=torch.float64)
     y = torch.tensor([0, 1, 2, 3, 1, 1, 0, -100, 2, 3])
@@ -1393,8 +1316,6 @@ def _ce_torch(ctx: Context) -> Evidence:
 
 
 def _kl_directions(ctx: Context) -> Evidence:
-    from descentlab import losses
-
     p = torch.tensor([[0.7, 0.2, 0.1]], dtype=torch.float64)
     q = torch.tensor([[0.3, 0.3, 0.4]], dtype=torch.float64)
     fwd = float(losses.get("kl_div_forward", input_is_log_probs=True)(q.log(), p))
@@ -1428,8 +1349,6 @@ def _triplet(ctx: Context) -> Evidence:
 
 
 def _adam_torch(ctx: Context) -> Evidence:
-    from descentlab import optim
-
     a = _run_opt(lambda p: optim.Adam(p, lr=0.01), 50)
     b = _run_opt(lambda p: torch.optim.Adam(p, lr=0.01), 50)
     e = float(np.abs(a - b).max())
@@ -1443,8 +1362,6 @@ def _adam_torch(ctx: Context) -> Evidence:
 
 
 def _adam_rms_good(ctx: Context) -> Evidence:
-    from descentlab.report.figures import final_loss_table
-
     names = ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
     lrs = [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0]
     rows, ok_ar, ok_sgd = [], True, True
@@ -1475,8 +1392,6 @@ def _adam_rms_good(ctx: Context) -> Evidence:
 
 
 def _lr_hard(ctx: Context) -> Evidence:
-    from descentlab.report.figures import final_loss_table
-
     lrs = [1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
     table, _ = final_loss_table("rosenbrock", ["sgd"], lrs, steps=300)
     row = table[0]
@@ -1498,8 +1413,6 @@ def _lr_hard(ctx: Context) -> Evidence:
 
 
 def _derivative_limit(ctx: Context) -> Evidence:
-    from descentlab.problems import landscapes as L
-
     f = L.get("xsinx")
     x = torch.tensor([[1.3]], dtype=torch.float64)
     exact = float(torch.sin(x) + x * torch.cos(x))
@@ -1518,9 +1431,7 @@ def _derivative_limit(ctx: Context) -> Evidence:
 
 
 def _momentum_vs_sgd(ctx: Context) -> Evidence:
-    from descentlab.report import figures as F
-
-    races = F.compare("ravine", ("sgd", "momentum"), lr=[0.02, 0.02], steps=100)
+    races = FG.compare("ravine", ("sgd", "momentum"), lr=[0.02, 0.02], steps=100)
     a, b = (float(r.traj.losses[0, -1]) for r in races)
     return Evidence(
         checks=[
@@ -1531,7 +1442,9 @@ def _momentum_vs_sgd(ctx: Context) -> Evidence:
                 f"< {a:.3g} (SGD)",
             ),
         ],
-        figure=F.comparison_figure("ravine", races, title="SGD without and with momentum, lr 0.02"),
+        figure=FG.comparison_figure(
+            "ravine", races, title="SGD without and with momentum, lr 0.02"
+        ),
     )
 
 
