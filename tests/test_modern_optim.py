@@ -328,7 +328,6 @@ def test_eager_only_optimizers_announce_the_fallback_once():
     from descentlab.optim import optimizer
 
     pairs = [
-        (optim.ScheduleFreeAdamW, optim.schedule_free_adamw),
         (optim.Adafactor, optim.scale_by_adafactor),
         (optim.Muon, optim.scale_by_muon),
     ]
@@ -344,10 +343,10 @@ def test_eager_only_optimizers_announce_the_fallback_once():
 
 
 @pytest.mark.skipif(not optim.fused_available(), reason="no C++ compiler")
-@pytest.mark.parametrize("name", ["lion", "lookahead"])
+@pytest.mark.parametrize("name", ["lion", "lookahead", "sfadamw"])
 def test_fused_matches_eager_in_float32(name):
-    """Lion and Lookahead (around Adam) have fused forms: 300 float32 steps of the digits MLP
-    on both backends agree to float rounding."""
+    """Lion, Lookahead (around Adam) and Schedule-Free AdamW have fused forms: 300 float32
+    steps of the digits MLP on both backends agree to float rounding."""
     ref = digits_mlp(torch.float32)
     ours = copy.deepcopy(ref)
     idx = batches(300)

@@ -35,7 +35,17 @@ from typing import Any
 
 import torch
 
-from .base import Rule, check_betas, check_choice, check_range, is_batched, step_values, zeros
+from .base import (
+    Rule,
+    beta_coef,
+    check_betas,
+    check_choice,
+    check_range,
+    hp,
+    is_batched,
+    step_values,
+    zeros,
+)
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 
@@ -109,40 +119,91 @@ class schedule_free_adamw(Rule):
                     f"got {hyper[key]!r}"
                 )
 
+    @staticmethod
+    def _lr_t(hyper, t: float) -> float:
+        r"""This step's rate: ``lr``, times :math:`\sqrt{1-\beta_2^t}` in the reference form."""
+        lr = float(hyper["lr"])
+        if hyper["bias_correction"] == "lr":
+            return lr * (1 - float(hyper["betas"][1]) ** t) ** 0.5
+        return lr
+
+    def _advance(self, state, hyper) -> list[float]:
+        r"""Update each tensor's largest rate and weight sum; returns the averaging weights
+        :math:`c = \gamma_{\max}^r / \sum \gamma_{\max}^r` (0 before any weight)."""
+        power = float(hyper["weight_lr_power"])
+        out = []
+        for i, t in enumerate(step_values(state, len(state["z"]))):
+            lr_max = max(float(state["lr_max"][i]), self._lr_t(hyper, t))
+            state["lr_max"][i].fill_(lr_max)
+            total = float(state["weight_sum"][i]) + lr_max**power
+            state["weight_sum"][i].fill_(total)
+            out.append(lr_max**power / total if total > 0 else 0.0)
+        return out
+
     def update(self, grads, state, params, hyper):
         b1, b2 = (float(b) for b in hyper["betas"])
-        lr, eps, wd = (float(hyper[k]) for k in ("lr", "eps", "weight_decay"))
-        power = float(hyper["weight_lr_power"])
+        eps, wd = float(hyper["eps"]), float(hyper["weight_decay"])
+        cks = self._advance(state, hyper)
         out = []
         for i, t in enumerate(step_values(state, len(params))):
             y, g, z, v = params[i], grads[i], state["z"][i], state["exp_avg_sq"][i]
-            bc2 = 1 - b2**t
-            lr_t = lr * bc2**0.5 if hyper["bias_correction"] == "lr" else lr
-            lr_max = max(float(state["lr_max"][i]), lr_t)
-            state["lr_max"][i].fill_(lr_max)
-            weight = lr_max**power
-            total = float(state["weight_sum"][i]) + weight
-            state["weight_sum"][i].fill_(total)
-            ck = weight / total if total > 0 else 0.0
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
             if hyper["bias_correction"] == "lr":
                 step = g / (v.sqrt() + eps)
             else:
-                step = g / ((v / bc2).sqrt() + eps)
+                step = g / ((v / (1 - b2**t)).sqrt() + eps)
             if wd != 0:
                 step.add_(y, alpha=wd)
             x = (y - (1 - b1) * z) / b1
-            z.sub_(step, alpha=lr_t)
-            x.mul_(1 - ck).add_(z, alpha=ck)
+            z.sub_(step, alpha=self._lr_t(hyper, t))
+            x.mul_(1 - cks[i]).add_(z, alpha=cks[i])
             out.append(x.mul_(b1).add_(z, alpha=1 - b1).sub_(y))
         return out, state
+
+    def fuse_signature(self, hyper):
+        return (hyper["bias_correction"],)
+
+    def fuse(self, b, hyper):
+        z = b.state("z", write=True)
+        v = b.state("exp_avg_sq", write=True)
+
+        def prepare(state, params, grads, hyper):
+            state["_sf_ck"] = self._advance(state, hyper)
+
+        b.prepare(prepare, needs=("lr_max", "weight_sum"))
+        fused_moments_v(b, v)
+        ce = b.coef("sf_eps", hp("eps"), uses=("eps",))
+        if hyper["bias_correction"] == "lr":
+            d = b.let(f"dl_sqrt({v}) + {ce}")
+        else:
+            bc2 = b.coef("sf_bc2", lambda h, t, e: 1 - float(h["betas"][1]) ** t, uses=("betas",))
+            d = b.let(f"dl_sqrt({v} / {bc2}) + {ce}")
+        wd = b.coef("sf_wd", hp("weight_decay"), uses=("weight_decay",))
+        b1 = b.coef("sf_b1", beta_coef(0), uses=("betas",))
+        c1 = b.coef("sf_1mb1", beta_coef(0, one_minus=True), uses=("betas",))
+        lr = b.coef("sf_lr", lambda h, t, e: self._lr_t(h, t), uses=("lr", "betas"))
+        ck = b.coef("sf_ck", lambda h, t, e: e, per_tensor=lambda st, i: st["_sf_ck"][i])
+        c1k = b.coef("sf_1mck", lambda h, t, e: 1 - e, per_tensor=lambda st, i: st["_sf_ck"][i])
+        step = b.let(f"{b.u} / {d} + p * {wd}")
+        x = b.let(f"(p - {c1} * {z}) / {b1}")
+        b.line(f"{z} = {z} - {step} * {lr};")
+        x = b.let(f"{x} * {c1k} + {z} * {ck}")
+        b.u = b.let(f"({x} * {b1} + {z} * {c1}) - p")
+        return True
+
+
+def fused_moments_v(b, v: str) -> None:
+    r""":math:`v \leftarrow \beta_2 v + (1-\beta_2) g^2` as ``ema_sq_`` rounds it."""
+    c2 = b.coef("sf_b2", beta_coef(1), uses=("betas",))
+    c3 = b.coef("sf_1mb2", beta_coef(1, one_minus=True), uses=("betas",))
+    b.line(f"{v} = dl_fma({c3} * {b.u}, {b.u}, {v} * {c2});")
 
 
 class ScheduleFreeAdamW(Named):
     r"""Schedule-Free AdamW (Defazio et al., 2024), the reference PyTorch code's signature
     (``AdamWScheduleFree``) without its warmup argument: put a warmup on ``lr`` with
     :mod:`descentlab.schedules`. Train in :meth:`train` mode (the default), evaluate in
-    :meth:`eval` mode. Runs eagerly (no fused form).
+    :meth:`eval` mode.
 
     Example:
         >>> import torch
@@ -207,7 +268,7 @@ RECORDS: tuple[OptimizerRecord, ...] = (
         display="Schedule-Free AdamW",
         color="#332288",
         lr_range=(1e-3, 1e-1),
-        demo_lr={},
+        demo_lr={"ravine": 0.3, "saddle": 0.3},
         family="adam",
         adaptive=True,
         year=2024,
