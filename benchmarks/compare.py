@@ -81,7 +81,7 @@ def main() -> None:
         model=args.model,
         optimizers=[s.strip() for s in args.optimizers.split(",") if s.strip()],
         steps=args.steps,
-        trials=args.trials,
+        lrs_per_optimizer=args.trials,
         seeds=args.seeds,
         landscapes=(),
     )

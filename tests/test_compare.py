@@ -41,7 +41,7 @@ SMALL = dict(
     batch_size=16,
     steps=120,
     tune_steps=60,
-    trials=3,
+    lrs_per_optimizer=3,
     seeds=2,
     target_accuracy=0.8,
     landscapes=(),
@@ -358,8 +358,8 @@ def test_cross_validation_scores_are_fold_means(tmp_path):
 
 
 def test_composed_optimizer_and_tuned_momentum(tmp_path):
-    spec = CompareSpec(**{**SMALL, "seeds": 1, "trials": 2, "space": {"momentum": [0.5, 0.9]},
-                          "refine": False,
+    spec = CompareSpec(**{**SMALL, "seeds": 1, "lrs_per_optimizer": 2,
+                          "space": {"momentum": [0.5, 0.9]}, "refine": False,
                           "optimizers": ["momentum", "mine=chain(scale_by_rms(alpha=0.9), "
                                          "scale_by_lr())"]})  # fmt: skip
     result = compare(spec, tmp_path, workers=1, progress=False)
@@ -385,7 +385,11 @@ def test_composed_optimizer_and_tuned_momentum(tmp_path):
         ({"model": "resnet"}, KeyError, "unknown model 'resnet'; valid names"),
         ({"steps": 0}, ValueError, "steps must be a positive integer, got 0"),
         ({"tune_steps": 0}, ValueError, "tune_steps must be a positive integer, got 0"),
-        ({"trials": 0}, ValueError, "trials must be a positive integer, got 0"),
+        (
+            {"lrs_per_optimizer": 0},
+            ValueError,
+            "lrs_per_optimizer must be a positive integer, got 0",
+        ),
         ({"seeds": 0}, ValueError, "seeds must be a positive integer, got 0"),
         ({"target_accuracy": 1.5}, ValueError, r"target_accuracy must be in \[0, 1\], got 1.5"),
         ({"target_accuracy": -0.1}, ValueError, r"target_accuracy must be in \[0, 1\]"),
@@ -411,7 +415,7 @@ def test_bad_input_fails_before_training(tmp_path, change, error, message):
         (["--optimizers", ""], "--optimizers must name at least one optimizer"),
         (["--problem", "nope"], "unknown problem 'nope'"),
         (["--steps", "0"], "steps must be a positive integer, got 0"),
-        (["--lr-trials", "0"], "trials must be a positive integer, got 0"),
+        (["--lr-trials", "0"], "lrs_per_optimizer must be a positive integer, got 0"),
         (["--target-accuracy", "2"], r"target_accuracy must be in [0, 1], got 2.0"),
         (["--lr-range", "adam=1:x"], "--lr-range takes LOW:HIGH"),
         (["--hyper", "nadam.momentum=0.9"], "--hyper takes LABEL.NAME=VALUE"),
@@ -425,13 +429,13 @@ def test_cli_bad_input(tmp_path, capsys, argv, message):
 
 
 def test_other_spec_in_the_same_directory_is_refused(tmp_path):
-    spec = CompareSpec(**{**SMALL, "optimizers": ["adam"], "seeds": 1, "trials": 1,
+    spec = CompareSpec(**{**SMALL, "optimizers": ["adam"], "seeds": 1, "lrs_per_optimizer": 1,
                           "name": "mine"})  # fmt: skip
     compare(spec, tmp_path, workers=1, progress=False)
-    other = CompareSpec(**{**SMALL, "optimizers": ["adam"], "seeds": 1, "trials": 2,
+    other = CompareSpec(**{**SMALL, "optimizers": ["adam"], "seeds": 1, "lrs_per_optimizer": 2,
                            "name": "mine"})  # fmt: skip
     with pytest.raises(ValueError, match=r"holds a comparison with another configuration "
-                       r"\(differs in: trials\)"):  # fmt: skip
+                       r"\(differs in: lrs_per_optimizer\)"):  # fmt: skip
         compare(other, tmp_path, workers=1, progress=False)
 
 
@@ -500,8 +504,8 @@ def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_tabl
 
 def test_regression_tunes_on_validation_loss(tmp_path):
     spec = CompareSpec(problem="regression", problem_options={"n_train": 120}, model="mlp",
-                       optimizers=["adam"], batch_size=16, steps=60, tune_steps=40, trials=3,
-                       seeds=2, landscapes=())  # fmt: skip
+                       optimizers=["adam"], batch_size=16, steps=60, tune_steps=40,
+                       lrs_per_optimizer=3, seeds=2, landscapes=())  # fmt: skip
     result = compare(spec, tmp_path, workers=1, progress=False)
     (res,) = result.results
     assert result.task == "regression" and result.select_metric == "val/loss"

@@ -188,7 +188,8 @@ def _compare_once(runs_dir: str, barrier, results) -> None:
 
     spec = CompareSpec(problem="moons", problem_options={"n_samples": 60}, model="mlp",
                        model_options={"hidden": 4}, optimizers=["sgd"], batch_size=16,
-                       steps=10, tune_steps=10, trials=1, seeds=1, landscapes=())  # fmt: skip
+                       steps=10, tune_steps=10, lrs_per_optimizer=1, seeds=1,
+                       landscapes=())  # fmt: skip
     err = io.StringIO()
     barrier.wait()
     with contextlib.redirect_stderr(err):

@@ -41,7 +41,7 @@ TINY = dict(
     model_options={"hidden": 8},
     batch_size=16,
     steps=40,
-    trials=1,
+    lrs_per_optimizer=1,
     refine=False,
     seeds=2,
     target_accuracy=0.8,
@@ -128,14 +128,16 @@ def test_a_trial_that_learns_nothing_is_counted_as_failed(tiny):
 
 
 def test_tune_momentum_leaves_sgd_alone():
-    spec = CompareSpec(optimizers=["sgd", "momentum", "nesterov", "adam"], trials=2,
+    spec = CompareSpec(optimizers=["sgd", "momentum", "nesterov", "adam"], lrs_per_optimizer=2,
                        space={"momentum": [0.5, 0.9]})  # fmt: skip
     spec.validate()
     keys = {c.label: {k for s in tuning_settings(spec, c) for k in s} for c in spec.choices()}
     assert keys == {"sgd": {"lr"}, "momentum": {"lr", "momentum"},
                     "nesterov": {"lr", "momentum"}, "adam": {"lr"}}  # fmt: skip
     # Named, it reaches SGD only.
-    spec = CompareSpec(optimizers=["sgd", "momentum"], trials=2, space={"sgd.momentum": [0, 0.9]})
+    spec = CompareSpec(
+        optimizers=["sgd", "momentum"], lrs_per_optimizer=2, space={"sgd.momentum": [0, 0.9]}
+    )
     spec.validate()
     sgd, mom = spec.choices()
     assert [s["momentum"] for s in tuning_settings(spec, sgd)] == [0, 0.9, 0, 0.9]
@@ -180,7 +182,7 @@ def _plan(spec, lookup):
 
 
 def test_search_extends_past_a_winning_edge_then_refines():
-    spec = CompareSpec(optimizers=["adam"], trials=3, lr_ranges={"adam": (1e-4, 1e-2)})
+    spec = CompareSpec(optimizers=["adam"], lrs_per_optimizer=3, lr_ranges={"adam": (1e-4, 1e-2)})
     peak = 0.2  # beyond the range's top edge: two extensions (0.1, 1.0) are needed
     cands = _plan(spec, _fake_lookup(lambda lr, s: -abs(math.log10(lr / peak))))
     lrs = [c.setting["lr"] for c in cands]
@@ -192,7 +194,7 @@ def test_search_extends_past_a_winning_edge_then_refines():
 
 
 def test_extension_is_bounded_and_goes_down_when_all_fail():
-    spec = CompareSpec(optimizers=["adam"], trials=3, lr_ranges={"adam": (1e-4, 1e-2)},
+    spec = CompareSpec(optimizers=["adam"], lrs_per_optimizer=3, lr_ranges={"adam": (1e-4, 1e-2)},
                        max_extend=2)  # fmt: skip
     cands = _plan(spec, _fake_lookup(lambda lr, s: 0.5, fail=lambda lr: True))
     assert [c.setting["lr"] for c in cands] == [1e-4, 1e-3, 1e-2, 1e-5, 1e-6]
@@ -205,7 +207,7 @@ def test_extension_is_bounded_and_goes_down_when_all_fail():
 
 
 def test_cliff_next_to_the_chosen_lr_is_reported():
-    spec = CompareSpec(optimizers=["sgd"], trials=3, lr_ranges={"sgd": (0.01, 1.0)})
+    spec = CompareSpec(optimizers=["sgd"], lrs_per_optimizer=3, lr_ranges={"sgd": (0.01, 1.0)})
     # Accuracy rises with lr until 1.0 fails (SGD's chosen 0.316 next to a failure at 1.0).
     cands = _plan(spec, _fake_lookup(lambda lr, s: lr, fail=lambda lr: lr >= 0.5))
     from descentlab.experiments.compare.planning import cliff, select
@@ -220,7 +222,7 @@ def test_cliff_next_to_the_chosen_lr_is_reported():
 
 
 def test_tuning_is_full_length_by_default_and_averages_seeds():
-    spec = CompareSpec(optimizers=["adam"], trials=2, tune_seeds=3, refine=False)
+    spec = CompareSpec(optimizers=["adam"], lrs_per_optimizer=2, tune_seeds=3, refine=False)
     assert CompareSpec().tune_steps is None and spec.tune_length == spec.steps
     trials = tuning_trials(spec, spec.choices()[0])
     assert {t.config.steps for t in trials} == {spec.steps}
@@ -333,7 +335,7 @@ def test_fixed_lr_keeps_the_optimizers_default(tiny):
 
 
 def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
-    spec = CompareSpec(optimizers=["sgd", "adam"], trials=3, tune_seeds=2, refine=False)
+    spec = CompareSpec(optimizers=["sgd", "adam"], lrs_per_optimizer=3, tune_seeds=2, refine=False)
     sgd, adam = spec.choices()
     trials = tuning_trials(spec, sgd) + tuning_trials(spec, adam)
     groups = group_trials(trials)
@@ -367,4 +369,14 @@ def test_old_trials_flag_still_works_and_warns_once():
     with pytest.warns(FutureWarning, match="--trials is deprecated.*--lr-trials") as caught:
         old = cli_compare.build_spec(parser.parse_args(["compare", "--trials", "3"]))
     assert len(caught) == 1
-    assert old.trials == new.trials == 3 and old.digest() == new.digest()
+    assert old.lrs_per_optimizer == new.lrs_per_optimizer == 3 and old.digest() == new.digest()
+
+
+def test_old_trials_keyword_of_the_spec_still_works_and_warns():
+    with pytest.warns(FutureWarning, match="lrs_per_optimizer"):
+        old = CompareSpec(optimizers=["adam"], trials=3)
+    new = CompareSpec(optimizers=["adam"], lrs_per_optimizer=3)
+    assert old.lrs_per_optimizer == 3 and old.digest() == new.digest()
+    stored = {**new.to_dict(), "trials": 4}  # a spec stored by an earlier version
+    stored.pop("lrs_per_optimizer")
+    assert CompareSpec.from_dict(stored).lrs_per_optimizer == 4

@@ -17,6 +17,8 @@ from __future__ import annotations
 import sys
 import time
 
+from descentlab.cli import main as cli_main
+
 __all__ = ["DEMO_BUDGET", "main"]
 
 #: ``descentlab compare`` arguments that size the demo: the default comparison has 8
@@ -27,8 +29,6 @@ DEMO_BUDGET: tuple[str, ...] = ("--steps", "500", "--lr-trials", "4")
 
 def main(argv: list[str] | None = None) -> int:
     """Run the default comparison and print the elapsed wall-clock time."""
-    from descentlab.cli import main as cli_main
-
     t0 = time.perf_counter()
     extra = sys.argv[1:] if argv is None else argv
     code = cli_main(["compare", *DEMO_BUDGET, *extra])

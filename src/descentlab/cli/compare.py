@@ -175,7 +175,7 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         type=int,
         metavar="N",
         help="learning rates per optimizer on the coarse grid (or random draws; default "
-        f"{d.trials})",
+        f"{d.lrs_per_optimizer})",
     )
     # The old name of --lr-trials (it never meant training runs): still read, with a warning.
     budget.add_argument("--trials", type=int, dest="old_trials", help=argparse.SUPPRESS)
@@ -372,7 +372,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "steps": args.steps,
         "tune_steps": args.tune_steps,
         "tune_seeds": args.tune_seeds,
-        "trials": trials,
+        "lrs_per_optimizer": trials,
         "search": args.search,
         "cv_folds": args.cv,
         "seeds": args.seeds,

@@ -39,6 +39,10 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+
+from descentlab.engine.run import optimizer_modes
+
 __all__ = [
     "ImportedOptimizer",
     "PythonOptimizer",
@@ -119,8 +123,6 @@ def _describe_object(obj: Any) -> str:
 
 
 def _check_target(obj: Any, where: str) -> None:
-    import torch
-
     if isinstance(obj, type):
         if not issubclass(obj, torch.optim.Optimizer):
             raise ValueError(
@@ -288,8 +290,6 @@ def check_external(
         ValueError: an undeclared hyperparameter (listing the declared ones), a constructor
             error, or a factory that does not return a ``torch.optim.Optimizer``.
     """
-    import torch
-
     declared = opt.parameters()
     keys = [probe] if probe is not None else list(hyper)
     if declared is not None:
@@ -301,8 +301,6 @@ def check_external(
             )
     if probe is not None:
         return
-    from descentlab.engine.run import optimizer_modes
-
     params = [torch.nn.Parameter(torch.ones(2))]
     try:
         built = opt(params, **hyper)

@@ -281,7 +281,7 @@ def compare_many(
         runs_dir: where every problem's run directory and the suite's directory
             (``suite-<hash>``, holding ``report.html``) go.
         settings: :class:`~descentlab.experiments.compare.CompareSpec` fields for every
-            problem (optimizers, trials, seeds...); they override the suite's per-problem
+            problem (optimizers, lrs_per_optimizer, seeds...); they override the suite's per-problem
             settings (:data:`SUITE_SETTINGS`). Default optimizers: :data:`SUITE_OPTIMIZERS`.
         workers, threads, progress: as for :func:`~descentlab.experiments.compare.compare`.
 

@@ -40,12 +40,15 @@ Example (a local Ray instance; two trials run as Ray tasks):
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from descentlab.engine.checkpoint import write_bytes_atomic
+from descentlab.engine.run import train
 from descentlab.experiments.trials import (
     DataSource,
     Trial,
@@ -55,6 +58,7 @@ from descentlab.experiments.trials import (
     _execute_group,
     _threads,
 )
+from descentlab.store import Store
 
 __all__ = [
     "BACKENDS",
@@ -81,8 +85,6 @@ class BackendUnavailable(RuntimeError):
 
 def ray_available() -> bool:
     """Whether Ray can be imported."""
-    import importlib.util
-
     return importlib.util.find_spec("ray") is not None
 
 
@@ -144,8 +146,6 @@ def make_runner(
 def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, list[dict[str, Any]]]:
     """Call ``work(store)`` with a scratch store in a temporary folder; return what it returned
     and the runs it recorded (in the order recorded), exported with their files' bytes."""
-    from descentlab.store import Store
-
     os.environ.setdefault("DESCENTLAB_QUIET", "1")
     with tempfile.TemporaryDirectory(prefix="descentlab-trial-") as tmp:
         store = Store(Path(tmp) / "trial.sqlite")
@@ -179,8 +179,6 @@ def _run_remote(source: DataSource, trials: list[Trial], threads: int) -> list[d
 def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple[Any, Any]:
     """The body of a training's Ray task: ``train(config)``, against a scratch store when the
     driver records the run."""
-    from descentlab.engine.run import train
-
     with _threads(threads):
         if not recorded:
             return train(config, data=data, progress=False), None
@@ -192,8 +190,6 @@ def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple
 
 def _place_files(store: Any, exported: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
     """What :meth:`Store.import_run` calls to write a run's files next to ``store``."""
-    from descentlab.engine.checkpoint import write_bytes_atomic
-
     folder = store.path.parent / "checkpoints"
 
     def place(run_id: int) -> dict[str, tuple[str, str]]:
@@ -257,8 +253,6 @@ def train_all(
     Returns:
         One :class:`~descentlab.engine.run.RunResult` per config.
     """
-    from descentlab.engine.run import train
-
     if check_backend(backend, address) == "local":
         with contextlib.nullcontext() if threads is None else _threads(threads):
             return [train(c, store, data=data, progress=False) for c in configs]

@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,8 +85,6 @@ class _quiet:
     """Silence numpy's all-NaN slice warnings inside a block."""
 
     def __enter__(self) -> None:
-        import warnings
-
         self._ctx = warnings.catch_warnings()
         self._ctx.__enter__()
         warnings.simplefilter("ignore", category=RuntimeWarning)

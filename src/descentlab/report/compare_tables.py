@@ -122,7 +122,7 @@ def protocol(cmp: Any) -> str:
         f"{s.split_seed})"
     )
     if s.search == "grid":
-        search = f"a coarse log grid of {s.trials} learning rates per optimizer"
+        search = f"a coarse log grid of {s.lrs_per_optimizer} learning rates per optimizer"
         if s.refine:
             search += (
                 f", extended one grid step at a time past an edge that wins (at most "
@@ -130,7 +130,7 @@ def protocol(cmp: Any) -> str:
                 "either side of the best"
             )
     else:
-        search = f"{s.trials} random draws (learning rate log-uniform)"
+        search = f"{s.lrs_per_optimizer} random draws (learning rate log-uniform)"
     if s.space:
         search += f", with {escape(json.dumps(s.space))}"
     fixed = [c.display for c in s.choices() if c.fixed_lr]

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
 
-from descentlab import optim
+from descentlab import optim, schedules
 from descentlab.problems import landscapes
 from descentlab.problems.landscapes import Landscape
 from descentlab.problems.trajectories import OptimizerSpec, Trajectories, optimizer_label, run
@@ -925,8 +925,6 @@ def noise_floor_figure(
     dashed lines are the theoretical floors :func:`~descentlab.problems.landscapes.
     sgd_stationary_loss` ``d η σ² / (2 (2 - η h))``.
     """
-    from descentlab import schedules
-
     f = landscapes.get("noisy_quadratic", h=h, sigma=sigma, dim=dim)
     start = torch.full((dim,), 3.0, dtype=torch.float64)
     lr_t = torch.tensor([float(v) for v in lrs], dtype=torch.float64).repeat_interleave(runs)

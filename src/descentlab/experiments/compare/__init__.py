@@ -31,7 +31,7 @@ Example:
     >>> import tempfile
     >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 300}, model="mlp",
     ...                    optimizers=["sgd", "adam"], batch_size=32, steps=60, tune_steps=30,
-    ...                    trials=2, seeds=2, target_accuracy=0.8, landscapes=())
+    ...                    lrs_per_optimizer=2, seeds=2, target_accuracy=0.8, landscapes=())
     >>> result = compare(spec, tempfile.mkdtemp(), workers=1, progress=False)
     >>> [r.label for r in result.results]
     ['sgd', 'adam']

@@ -162,7 +162,7 @@ def _build_rule(node: Any, factories: Mapping[str, Callable[..., Any]]) -> Any:
         raise ValueError(f"bad arguments for {name}: {exc}") from None
 
 
-def parse_optimizer(spec: Any) -> OptimizerChoice:
+def parse_optimizer(optimizer: Any) -> OptimizerChoice:
     """An :class:`OptimizerChoice` from a name, ``"label=rule expression"``, an import path
     (``"torch.optim.SGD"``, ``"lion=pytorch_optimizer.Lion"``, ``"pkg.mod:Name"``), a rule, a
     ``torch.optim.Optimizer`` class or factory ``params -> optimizer`` (see
@@ -187,26 +187,26 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
         >>> c.label, c.fixed_lr, c.default_lr()
         ('adadelta_default', True, 1.0)
     """
-    if isinstance(spec, OptimizerChoice):
-        return spec
+    if isinstance(optimizer, OptimizerChoice):
+        return optimizer
     label: str | None = None
-    if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
-        label, spec = spec
+    if isinstance(optimizer, tuple) and len(optimizer) == 2 and isinstance(optimizer[0], str):
+        label, optimizer = optimizer
     fixed = False
-    if isinstance(spec, str):
-        text = spec.strip()
+    if isinstance(optimizer, str):
+        text = optimizer.strip()
         if "=" in text.split("(", 1)[0]:
             label, _, text = text.partition("=")
             label, text = label.strip(), text.strip()
         if text.lower().endswith(_FIXED_SUFFIX):
             fixed, text = True, text[: -len(_FIXED_SUFFIX)].strip()
         if external.looks_like_path(text):
-            spec = external.ImportedOptimizer(text)
+            optimizer = external.ImportedOptimizer(text)
         elif "(" in text:
-            spec = parse_rule(text)
+            optimizer = parse_rule(text)
         else:
             if not text:
-                raise ValueError(f"optimizer must be a name, got {spec!r}")
+                raise ValueError(f"optimizer must be a name, got {optimizer!r}")
             optim.get(text)  # KeyError listing the valid names
             name = text.lower()
             return OptimizerChoice(
@@ -215,14 +215,14 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
                 lr_range=optim.record(name).lr_range,
                 fixed_lr=fixed,
             )
-    if isinstance(spec, optim.Rule):
+    if isinstance(optimizer, optim.Rule):
         if not label:
-            label = optimizer_label(spec) + ("_default" if fixed else "")
+            label = optimizer_label(optimizer) + ("_default" if fixed else "")
         return OptimizerChoice(
-            label=label, optimizer=spec, lr_range=_FALLBACK_LR_RANGE, fixed_lr=fixed
+            label=label, optimizer=optimizer, lr_range=_FALLBACK_LR_RANGE, fixed_lr=fixed
         )
-    if external.is_external(spec) or isinstance(spec, type) or callable(spec):
-        ext = external.wrap(spec)
+    if external.is_external(optimizer) or isinstance(optimizer, type) or callable(optimizer):
+        ext = external.wrap(optimizer)
         key = ext.name.lower()
         return OptimizerChoice(
             label=label or (f"{ext.label}_default" if fixed else ext.label),
@@ -234,12 +234,12 @@ def parse_optimizer(spec: Any) -> OptimizerChoice:
         "optimizer must be a name (one of "
         f"{', '.join(optim.NAMES)}), 'label=rule expression', an import path "
         f"('torch.optim.SGD'), an update rule, a torch optimizer class or factory, or a "
-        f"(label, optimizer) pair, got {spec!r}"
+        f"(label, optimizer) pair, got {optimizer!r}"
     )
 
 
 # ------------------------------------------------------------------------------------------
-# the specification
+# what an optimizer takes
 
 
 def defaults_of(choice: OptimizerChoice) -> dict[str, Any]:

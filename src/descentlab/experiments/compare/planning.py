@@ -84,7 +84,7 @@ def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str
     return tuning.candidates(
         choice.lr_range,
         search=spec.search,
-        trials=spec.trials,
+        trials=spec.lrs_per_optimizer,
         space=_space_for(spec, choice),
         seed=spec.seed,
     )
@@ -100,7 +100,7 @@ def tuning_trials(
 
     Example:
         >>> from descentlab.experiments.compare import CompareSpec
-        >>> spec = CompareSpec(optimizers=["adam"], trials=3, cv_folds=2)
+        >>> spec = CompareSpec(optimizers=["adam"], lrs_per_optimizer=3, cv_folds=2)
         >>> [(t.config.hyper["lr"], t.data) for t in tuning_trials(spec, spec.choices()[0])]
         [(0.001, 'fold:0:2'), (0.001, 'fold:1:2'), (0.01, 'fold:0:2'), (0.01, 'fold:1:2'), (0.1, 'fold:0:2'), (0.1, 'fold:1:2')]
     """  # noqa: E501
@@ -184,7 +184,7 @@ def tuning_plan(
     if not settings:
         return [], [], True
     refine = spec.refine and spec.search == "grid"
-    step = tuning.grid_step(*choice.lr_range, spec.trials)
+    step = tuning.grid_step(*choice.lr_range, spec.lrs_per_optimizer)
     while True:
         cands, missing = _candidates(spec, choice, settings, lookup, metric)
         if missing or not refine:

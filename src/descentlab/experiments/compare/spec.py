@@ -11,6 +11,7 @@ import hashlib
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +75,8 @@ class CompareSpec:
             the full horizon.
         tune_seeds: seeds each tuning setting is trained with (its score is their mean).
         search: ``"grid"`` or ``"random"``.
-        trials: learning rates on the coarse grid (times the ``space`` grid), or random draws.
+        lrs_per_optimizer: learning rates per optimizer on the coarse grid (times the ``space``
+            grid), or random draws. (``trials=``, its old name, still works and warns once.)
         refine: after the coarse grid, extend it past an edge that wins and add finer points
             around the best (:func:`~descentlab.experiments.tuning.refine_lrs`; grid search
             only).
@@ -121,7 +123,7 @@ class CompareSpec:
     tune_steps: int | None = None
     tune_seeds: int = 1
     search: str = "grid"
-    trials: int = 5
+    lrs_per_optimizer: int = 5
     refine: bool = True
     max_extend: int = 2
     space: dict[str, Any] = field(default_factory=dict)
@@ -135,6 +137,18 @@ class CompareSpec:
     confidence: float = 0.95
     landscapes: Sequence[str] = ("ravine", "saddle")
     name: str | None = None
+    #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
+    trials: dataclasses.InitVar[int | None] = None
+
+    def __post_init__(self, trials: int | None) -> None:
+        if trials is not None:
+            warnings.warn(
+                "CompareSpec(trials=...) is deprecated: it is the number of learning rates per "
+                "optimizer, now lrs_per_optimizer",
+                FutureWarning,
+                stacklevel=3,
+            )
+            self.lrs_per_optimizer = trials
 
     # -- derived -----------------------------------------------------------------------------
 
@@ -210,6 +224,8 @@ class CompareSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> CompareSpec:
         """Inverse of :meth:`to_dict`."""
         kwargs = dict(data)
+        if "trials" in kwargs:  # stored by an earlier version under its old name
+            kwargs["lrs_per_optimizer"] = kwargs.pop("trials")
         kwargs["optimizers"] = [OptimizerChoice.from_dict(d) for d in data["optimizers"]]
         kwargs["lr_ranges"] = {k: tuple(v) for k, v in data.get("lr_ranges", {}).items()}
         kwargs["space"] = {
@@ -285,10 +301,10 @@ def _nonneg_int(name: str, value: Any, *, minimum: int = 0) -> None:
 
 
 def _check_budget(spec: CompareSpec) -> None:
-    """Steps, trials, seeds and batch size: positive integers."""
+    """Steps, learning rates per optimizer, seeds and batch size: positive integers."""
     _pos_int("steps", spec.steps)
     _pos_int("tune_steps", spec.tune_steps, optional=True)
-    _pos_int("trials", spec.trials)
+    _pos_int("lrs_per_optimizer", spec.lrs_per_optimizer)
     _pos_int("seeds", spec.seeds)
     _pos_int("tune_seeds", spec.tune_seeds)
     _pos_int("batch_size", spec.batch_size, optional=True)
