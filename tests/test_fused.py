@@ -106,6 +106,54 @@ def test_fused_adamax_asgd_rprop_are_eager_bit_for_bit(cls, kw, dtype):
         assert torch.equal(sf[key], value), key
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adam", "Adagrad", "RMSprop", "Adamax"])
+def test_a_zero_weight_decay_adds_nothing_as_in_torch(name):
+    """weight_decay=0 is skipped, as the eager form and torch skip it: infinite and NaN
+    parameters and -0 gradients pass through (``dl_fma(p, 0, g)`` would be NaN for p = inf
+    and +0 for g = -0)."""
+    inf, nan = math.inf, math.nan
+    init = torch.tensor([inf, -inf, nan, 1.0, -0.0, 2.0] * 6)  # 36: vector loop and tail
+    grad = torch.tensor([1.0, -1.0, 1.0, -0.0, -0.0, 0.5] * 6)
+    runs = []
+    for make in (
+        lambda ps: getattr(optim, name)(ps, lr=0.1, fused=True),
+        lambda ps: getattr(optim, name)(ps, lr=0.1, fused=False),
+        lambda ps: getattr(torch.optim, name)(ps, lr=0.1, foreach=False),
+    ):
+        w = init.clone().requires_grad_()
+        opt = make([w])
+        for _ in range(3):
+            w.grad = grad.clone()
+            opt.step()
+        runs.append(w.detach())
+    fused, eager, theirs = runs
+    assert bool(fused[:2].isinf().all()) and bool(fused[2].isnan())
+    for other in (eager, theirs):
+        torch.testing.assert_close(fused, other, rtol=0, atol=0, equal_nan=True)
+        assert torch.equal(fused.signbit(), other.signbit())
+
+
+def test_weight_decay_scheduled_through_zero_switches_kernels():
+    """A decay that is 0 at some steps runs a kernel without it there (two kernels, both
+    cached), equal to the eager backend."""
+    gen = torch.Generator().manual_seed(4)
+    init = torch.randn(40, generator=gen)
+    grads = [torch.randn(40, generator=gen) for _ in range(6)]
+    runs = []
+    for fused in (True, False):
+        w = init.clone().requires_grad_()
+        opt = optim.SGD(
+            [w], lr=0.1, momentum=0.9, weight_decay=lambda t: 0.1 * (t % 2), fused=fused
+        )
+        for g in grads:
+            w.grad = g.clone()
+            opt.step()
+        runs.append((w.detach(), opt))
+    (wf, of), (we, _) = runs
+    assert torch.equal(wf, we)
+    assert sum(plan is not None for plan in of._plans.values()) == 2
+
+
 # Composed chains that exercise the rules no named optimizer uses, in float32 and float64.
 CHAINS = [
     (

@@ -184,13 +184,14 @@ class add_l2(Rule):
             check_bool(self.switch, hyper.get(self.switch, False))
 
     def fuse_signature(self, hyper):
-        return (self._active(hyper),)
+        wd = hyper["weight_decay"]
+        return (self._active(hyper), is_batched(wd) or as_scalar(wd) != 0)
 
     def fuse(self, b, hyper):
-        if not self._active(hyper):
+        if not all(self.fuse_signature(hyper)):
+            # a zero decay is skipped, as the eager form and torch skip it: dl_fma(p, 0, g)
+            # is not g where p is infinite or NaN (0 * inf), or g is -0
             return True
-        # always emitted: with weight_decay == 0, dl_fma(p, 0, g) == g, and a schedule may
-        # change the decay without a new kernel
         c = b.coef(f"wd_{self.name}", hp("weight_decay"), uses=("weight_decay",))
         b.u = b.let(f"dl_fma(p, {c}, {b.u})")
         return True
