@@ -551,3 +551,14 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     a = np.asarray(values, dtype=np.float64)
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
+
+
+#: The options of an experiment whose runs train through the engine: ``store`` (a
+#: :class:`descentlab.store.Store` to record them in), ``backend`` and ``address`` (here, or as
+#: Ray tasks: :func:`descentlab.experiments.ray_backend.train_all`). Pass them to
+#: :func:`experiment` after the constraints.
+TRAINING_OPTIONS: tuple[inspect.Parameter, ...] = (
+    inspect.Parameter("store", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any),
+    inspect.Parameter("backend", inspect.Parameter.KEYWORD_ONLY, default="local", annotation=str),
+    inspect.Parameter("address", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any),
+)

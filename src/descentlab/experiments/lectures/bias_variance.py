@@ -40,7 +40,6 @@ References:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
 
@@ -51,7 +50,7 @@ from torch import Tensor
 
 from descentlab import constraints as cs
 from descentlab import optim
-from descentlab.experiments.lectures._common import ExperimentResult, finish, resolve, timer
+from descentlab.experiments.lectures._common import ExperimentResult, experiment, finish, timer
 from descentlab.problems import data as datasets
 from descentlab.problems.data import regression_true_fn, sample_regression
 
@@ -334,24 +333,22 @@ def _training_sets(
     return xs[0][idx], ys[0][idx]
 
 
-def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    model: str | None = None,
-    sizes: Sequence[int] | None = None,
-    fn: str | None = None,
-    noise_std: float | None = None,
-    n_train: int | None = None,
-    design: str | None = None,
-    replicates: int | None = None,
-    resample: str | None = None,
-    n_test: int | None = None,
-    optimizer: str | None = None,
-    lr: float | None = None,
-    steps: int | None = None,
-    n_fits_shown: int | None = None,
-) -> ExperimentResult:
+#: What each option must be (``sizes``: degrees >= 0 or widths >= 1, increasing; ``lr`` and
+#: ``steps`` only train the MLPs).
+CONSTRAINTS: dict[str, list[Any]] = {
+    "model": [cs.Options("poly", "mlp")],
+    "n_train": [cs.Interval(Integral, 2, None)],
+    "design": [cs.Options("fixed", "random")],
+    "replicates": [cs.Interval(Integral, 2, None)],
+    "resample": [cs.Options("fresh", "bootstrap")],
+    "n_test": [cs.POSITIVE_INT],
+    "n_fits_shown": [cs.NONNEGATIVE_INT],
+    "noise_std": [cs.NONNEGATIVE],
+}
+
+
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """Bias², variance and noise vs model size on the ``regression`` dataset's distribution.
 
     For every size, ``replicates`` models are fitted to ``replicates`` training sets of
@@ -359,7 +356,7 @@ def run(
     where the true function is known; fresh noisy targets there give the measured test error.
     With ``design="fixed"`` the training inputs are evenly spaced and only the noise is
     redrawn; polynomial fits then also get their exact bias² and variance
-    (:func:`poly_theory`) as a cs.check of the estimates. With ``design="random"`` the inputs are
+    (:func:`poly_theory`) as a check of the estimates. With ``design="random"`` the inputs are
     drawn too (``x ~ U(-1, 1)``, the ``regression`` dataset's generator).
 
     Args:
@@ -386,9 +383,7 @@ def run(
         >>> r.row(size=1)["bias2"] > r.row(size=11)["bias2"]  # doctest: +SKIP
         True
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="bias_variance")
-    v = _check_options(o, quick)
+    v = _check_options(o, v, quick)
     kind, layout, sampling, sigma = v["kind"], v["layout"], v["sampling"], v["sigma"]
     f, x_grid, f_grid, targets = _test_points(o["fn"], v, seed)
     theory = kind == "poly" and layout == "fixed" and sampling == "fresh"
@@ -427,24 +422,9 @@ def _test_points(fn: str, v: dict[str, Any], seed: int) -> tuple[Any, Tensor, Te
     return f, x_grid, f_grid, f_grid + v["sigma"] * noise
 
 
-#: What each option must be (``sizes``: degrees >= 0 or widths >= 1, increasing; ``lr`` and
-#: ``steps`` only train the MLPs).
-CONSTRAINTS: dict[str, list[Any]] = {
-    "model": [cs.Options("poly", "mlp")],
-    "n_train": [cs.Interval(Integral, 2, None)],
-    "design": [cs.Options("fixed", "random")],
-    "replicates": [cs.Interval(Integral, 2, None)],
-    "resample": [cs.Options("fresh", "bootstrap")],
-    "n_test": [cs.POSITIVE_INT],
-    "n_fits_shown": [cs.NONNEGATIVE_INT],
-    "noise_std": [cs.NONNEGATIVE],
-}
-
-
-def _check_options(o: dict[str, Any], quick: bool) -> dict[str, Any]:
+def _check_options(o: dict[str, Any], c: dict[str, Any], quick: bool) -> dict[str, Any]:
     """The options checked (``o["sizes"]`` filled in when None): ``kind``, ``sizes``, ``n``,
     ``layout``, ``reps``, ``sampling``, ``m``, ``n_show``, ``sigma``."""
-    c = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="bias_variance")
     kind, n = c["model"], c["n_train"]
     if o["sizes"] is None:
         o["sizes"] = (_QUICK_SIZES if quick else _DEFAULT_SIZES)[kind]
@@ -542,7 +522,7 @@ def _notes(o: dict[str, Any], v: dict[str, Any], label: str, best_size: int,
         f"over {v['m']} evenly spaced test inputs in [-1, 1]; bias² is corrected for the "
         "variance of the mean fit (unbiased, so it can dip just below 0 where the bias "
         "vanishes). `mse` is the refits' measured error on fresh noisy targets, an independent "
-        "cs.check of `total` = bias² + variance + noise.",
+        "check of `total` = bias² + variance + noise.",
         f"The smallest expected error is at {label} {best_size}: below it bias "
         "dominates (underfitting), above it variance (overfitting), the trade-off of the "
         "regularization and CNN lecture.",

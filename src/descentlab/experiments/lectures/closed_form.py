@@ -29,7 +29,13 @@ import numpy as np
 import torch
 
 from descentlab import constraints as cs
-from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
+from descentlab.experiments.lectures._common import (
+    ExperimentResult,
+    Part,
+    experiment,
+    finish,
+    timer,
+)
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
 
@@ -247,16 +253,8 @@ def _cost_part(ps: list[int], n_t: int, reps: int, gen: torch.Generator) -> Part
 _TITLE = "Closed form vs iteration: four ways to a minimum, normal equations, the Hessian"
 
 
-def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    n: int | None = None,
-    sizes: Any = None,
-    repeats: int | None = None,
-    ls_n: int | None = None,
-    ls_p: int | None = None,
-) -> ExperimentResult:
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """The four ways, normal equations vs gradient descent, the second-derivative test and
     the Hessian's cost against p.
 
@@ -268,9 +266,6 @@ def run(
         repeats: timing repeats (the fastest counts).
         ls_n, ls_p: examples and features of the least-squares problem.
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="closed_form")
-    v = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="closed_form")
     n_t, ps, reps, n_ls, p_ls = (v[k] for k in ("n", "sizes", "repeats", "ls_n", "ls_p"))
     gen = torch.Generator().manual_seed(seed)
     res = ExperimentResult("closed_form", _TITLE, ["method", "x_or_error", "expected", "cost"], [])

@@ -19,9 +19,15 @@ import torch.nn.functional as F
 from scipy.stats import entropy as sp_entropy
 
 from descentlab import constraints as cs
-from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
+from descentlab.experiments.lectures._common import (
+    ExperimentResult,
+    Part,
+    experiment,
+    finish,
+    timer,
+)
 
-__all__ = ["DEFAULTS", "QUICK", "cross_entropy", "entropy", "kl", "run"]
+__all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "cross_entropy", "entropy", "kl", "run"]
 
 DEFAULTS: dict[str, Any] = {"pairs": 200}
 QUICK: dict[str, Any] = {"pairs": 50}
@@ -146,11 +152,15 @@ def _ce_curve_part() -> Part:
     return part
 
 
+#: What each option must be.
+CONSTRAINTS: dict[str, list[Any]] = {"pairs": [cs.POSITIVE_INT]}
+
 _TITLE = "Entropy: the coin and the die; cross-entropy = entropy + KL"
 _COLUMNS = ("distribution", "entropy_bits", "scipy_bits")
 
 
-def run(*, quick: bool = False, seed: int = 0, pairs: int | None = None) -> ExperimentResult:
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """The coin and the die, CE = H + KL on random distributions, KL's asymmetry.
 
     Args:
@@ -158,9 +168,7 @@ def run(*, quick: bool = False, seed: int = 0, pairs: int | None = None) -> Expe
         seed: seed of the random distributions.
         pairs: random (p, q) pairs for the identities.
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="information")
-    n = cs.check("pairs", o["pairs"], cs.POSITIVE_INT, owner="information")
+    n = v["pairs"]
     rng = np.random.default_rng(seed)
     res = ExperimentResult("information", _TITLE, list(_COLUMNS), [])
     with timer() as elapsed:

@@ -23,7 +23,13 @@ import torch
 from torch.func import functional_call, grad, vmap
 
 from descentlab import constraints as cs
-from descentlab.experiments.lectures._common import ExperimentResult, Part, finish, resolve, timer
+from descentlab.experiments.lectures._common import (
+    ExperimentResult,
+    Part,
+    experiment,
+    finish,
+    timer,
+)
 from descentlab.problems import data as datasets
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "per_example_gradients", "run"]
@@ -159,15 +165,8 @@ _TITLE = "Why mini-batch SGD works: unbiased gradients whose variance falls like
 _COLUMNS = ("batch", "variance", "theory", "variance_no_replacement", "theory_no_replacement")
 
 
-def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    batches: Any = None,
-    draws: int | None = None,
-    hidden: int | None = None,
-    warmup: int | None = None,
-) -> ExperimentResult:
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """Mini-batch gradients of an MLP on digits: unbiased, variance ∝ 1/B.
 
     Args:
@@ -178,9 +177,6 @@ def run(
         hidden: hidden width of the MLP.
         warmup: SGD steps before measuring (a point part-way through training).
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="minibatch")
-    v = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="minibatch")
     bs, n_draw, hid, n_warm = (v[k] for k in ("batches", "draws", "hidden", "warmup"))
     s = datasets.load("digits", seed=seed)
     x = s.x_train.reshape(s.n_train, -1).double()

@@ -53,9 +53,9 @@ from descentlab import constraints as cs
 from descentlab import optim, schedules
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
+    experiment,
     finish,
     flat_params,
-    resolve,
     timer,
 )
 from descentlab.problems import data as datasets
@@ -252,21 +252,24 @@ def _ravine(o: dict[str, Any], gamma: float, momentum: float) -> dict[str, Any]:
     return out
 
 
-def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    problem: str | None = None,
-    hidden: int | None = None,
-    momenta: list[float] | None = None,
-    effective_lr: float | None = None,
-    gamma: float | None = None,
-    batch_size: int | None = None,
-    steps: int | None = None,
-    eval_every: int | None = None,
-    ravine_steps: int | None = None,
-    ravine_lr: float | None = None,
-) -> ExperimentResult:
+_OPEN_UNIT = cs.Interval(Real, 0, 1, closed="neither")
+
+#: What each option must be (``momenta``: one value or a non-empty list, each in (0, 1)).
+CONSTRAINTS: dict[str, list[Any]] = {
+    "momenta": [cs.ListOf(_OPEN_UNIT), _OPEN_UNIT],
+    "effective_lr": [cs.POSITIVE],
+    "gamma": [_OPEN_UNIT],
+    "steps": [cs.Interval(Integral, 4, None)],
+    "batch_size": [cs.POSITIVE_INT],
+    "eval_every": [cs.POSITIVE_INT],
+    "ravine_steps": [cs.Interval(Integral, 3, None)],
+    "ravine_lr": [cs.POSITIVE],
+    "hidden": [cs.POSITIVE_INT],
+}
+
+
+@experiment(DEFAULTS, QUICK, CONSTRAINTS)
+def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
     """Torch-form vs velocity-form momentum under a step decay (and a cosine schedule).
 
     For each momentum :math:`\\mu` in ``momenta`` the network is trained in lockstep by both
@@ -294,9 +297,7 @@ def run(
         >>> r.row(momentum=0.9, schedule="step")["max_diff_before"] < 1e-12  # doctest: +SKIP
         True
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="momentum_forms")
-    v = _check_options(o)
+    v = _check_options(v)
     mus, gam, n_steps = v["momenta"], v["gamma"], v["steps"]
     splits, base_model = _data_and_model(o["problem"], v, seed)
     decay = n_steps // 2
@@ -325,28 +326,10 @@ _COLUMNS = ("momentum", "schedule", "lr", "max_diff_before", "diff_1_after", "pr
             "val_acc_torch", "val_acc_velocity")  # fmt: skip
 
 
-_OPEN_UNIT = cs.Interval(Real, 0, 1, closed="neither")
-
-#: What each option must be (``momenta``: one value or a non-empty list, each in (0, 1)).
-CONSTRAINTS: dict[str, list[Any]] = {
-    "effective_lr": [cs.POSITIVE],
-    "gamma": [_OPEN_UNIT],
-    "steps": [cs.Interval(Integral, 4, None)],
-    "batch_size": [cs.POSITIVE_INT],
-    "eval_every": [cs.POSITIVE_INT],
-    "ravine_steps": [cs.Interval(Integral, 3, None)],
-    "ravine_lr": [cs.POSITIVE],
-    "hidden": [cs.POSITIVE_INT],
-}
-
-
-def _check_options(o: dict[str, Any]) -> dict[str, Any]:
-    """The options checked: ``momenta``, ``eff``, ``gamma``, ``steps``, ``bs``, ``every``,
-    ``hidden``."""
-    one_or_more = (cs.ListOf(_OPEN_UNIT), _OPEN_UNIT)
-    mus = cs.check("momenta", o["momenta"], *one_or_more, owner="momentum_forms")
-    mus = mus if isinstance(mus, list) else [mus]
-    c = cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="momentum_forms")
+def _check_options(c: dict[str, Any]) -> dict[str, Any]:
+    """The checked options under short names: ``momenta`` (a list), ``eff``, ``gamma``,
+    ``steps``, ``bs``, ``every``, ``hidden``."""
+    mus = c["momenta"] if isinstance(c["momenta"], list) else [c["momenta"]]
     return {"momenta": mus, "eff": c["effective_lr"], "gamma": c["gamma"], "steps": c["steps"],
             "bs": c["batch_size"], "every": c["eval_every"], "hidden": c["hidden"]}  # fmt: skip
 

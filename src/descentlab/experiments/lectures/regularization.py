@@ -44,7 +44,6 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
@@ -54,10 +53,11 @@ from sklearn.model_selection import train_test_split
 from descentlab import constraints as cs
 from descentlab.engine.config import RunConfig
 from descentlab.experiments.lectures._common import (
+    TRAINING_OPTIONS,
     ExperimentResult,
+    experiment,
     finish,
     mean_std,
-    resolve,
     timer,
 )
 from descentlab.experiments.ray_backend import check_backend, train_all
@@ -199,33 +199,11 @@ def _describe(method: str, o: dict[str, Any]) -> str:
     }[method]
 
 
+@experiment(DEFAULTS, QUICK, CONSTRAINTS, *TRAINING_OPTIONS)
 def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    problem: str | None = None,
-    n_train: int | None = None,
-    hidden: Sequence[int] | None = None,
-    lr: float | None = None,
-    batch_size: int | None = None,
-    steps: int | None = None,
-    eval_every: int | None = None,
-    seeds: int | None = None,
-    methods: Sequence[str] | None = None,
-    patience: int | None = None,
-    l2: float | None = None,
-    decoupled_wd: float | None = None,
-    dropout: float | None = None,
-    mixup_alpha: float | None = None,
-    cutmix_alpha: float | None = None,
-    label_smoothing: float | None = None,
-    max_translate: int | None = None,
-    input_noise: float | None = None,
-    weight_noise: float | None = None,
-    store: Any = None,
-    backend: str = "local",
-    address: str | None = None,
-) -> ExperimentResult:
+    o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int, store: Any = None,
+    backend: str = "local", address: str | None = None,
+) -> ExperimentResult:  # fmt: skip
     """None vs early stopping vs weight decay (coupled, decoupled) vs dropout vs mixup vs
     cutmix vs label smoothing, on ``n_train`` digits with a wide MLP.
 
@@ -247,10 +225,8 @@ def run(
         methods: a subset of :data:`METHODS` (``none`` is always run).
         patience, l2, decoupled_wd, dropout, mixup_alpha, cutmix_alpha, label_smoothing,
             max_translate, input_noise, weight_noise: the regularizers' strengths.
-        store: a :class:`descentlab.store.Store` to record the runs in.
-        backend, address: where the runs train: here (``"local"``) or as Ray tasks
-            (``"ray"``; ``address`` joins a cluster), see
-            :func:`~descentlab.experiments.ray_backend.train_all`.
+        store, backend, address: where the runs are recorded and where they train
+            (:data:`~descentlab.experiments.lectures._common.TRAINING_OPTIONS`).
 
     Returns:
         an :class:`ExperimentResult`, one row per method.
@@ -260,10 +236,8 @@ def run(
         >>> [row["method"] for row in r.rows]  # doctest: +SKIP
         ['none', 'dropout']
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="regularization")
     check_backend(backend, address)
-    chosen = _check_options(o)
+    chosen = _check_options(o, v)
     small = _small_training_set(o["problem"], o["n_train"])
     with timer() as elapsed:
         per, curves = _train_methods(o, chosen, seed, small, store, backend, address)
@@ -291,10 +265,10 @@ _KEPT = ("train/accuracy", "val/accuracy", "test/accuracy", "train/loss", "val/l
 _CURVES = ("train/accuracy", "val/accuracy", "train/loss", "val/loss")
 
 
-def _check_options(o: dict[str, Any]) -> list[str]:
-    """Check the options (``o``'s integers and lists converted in place); the methods to run,
-    in table order, ``none`` first."""
-    o.update(cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="regularization"))
+def _check_options(o: dict[str, Any], v: dict[str, Any]) -> list[str]:
+    """``o`` with the checked values ``v`` (a single hidden width as a list); the methods to
+    run, in table order, ``none`` first."""
+    o.update(v)
     if isinstance(o["hidden"], int):
         o["hidden"] = [o["hidden"]]
     chosen = list(o["methods"]) if not isinstance(o["methods"], str) else [o["methods"]]

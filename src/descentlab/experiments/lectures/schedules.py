@@ -54,10 +54,11 @@ from descentlab import constraints as cs
 from descentlab import optim
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.experiments.lectures._common import (
+    TRAINING_OPTIONS,
     ExperimentResult,
+    experiment,
     finish,
     mean_std,
-    resolve,
     timer,
 )
 from descentlab.experiments.ray_backend import check_backend, train_all
@@ -174,30 +175,11 @@ class _Scaled:
         return self.base * float(self.schedule(step))
 
 
+@experiment(DEFAULTS, QUICK, CONSTRAINTS, *TRAINING_OPTIONS)
 def run(
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    problem: str | None = None,
-    model: str | None = None,
-    optimizer: str | None = None,
-    lr: float | None = None,
-    momentum: float | None = None,
-    batch_size: int | None = None,
-    steps: int | None = None,
-    eval_every: int | None = None,
-    seeds: int | None = None,
-    final_ratio: float | None = None,
-    schedules: Sequence[str] | None = None,
-    quad_lr: float | None = None,
-    quad_steps: int | None = None,
-    quad_runs: int | None = None,
-    quad_sigma: float | None = None,
-    quad_dim: int | None = None,
-    store: Any = None,
-    backend: str = "local",
-    address: str | None = None,
-) -> ExperimentResult:
+    o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int, store: Any = None,
+    backend: str = "local", address: str | None = None,
+) -> ExperimentResult:  # fmt: skip
     """Fixed lr vs step, exponential, 1/t and cosine decay on a real problem and on the noisy
     quadratic.
 
@@ -211,10 +193,8 @@ def run(
         final_ratio: ``r``, where the exponential decay ends (``r * lr``).
         schedules: a subset of :data:`SCHEDULES` (``constant`` is always run).
         quad_lr, quad_steps, quad_runs, quad_sigma, quad_dim: the noisy quadratic.
-        store: a :class:`descentlab.store.Store` to record the runs in.
-        backend, address: where the runs train: here (``"local"``) or as Ray tasks
-            (``"ray"``; ``address`` joins a cluster), see
-            :func:`~descentlab.experiments.ray_backend.train_all`.
+        store, backend, address: where the runs are recorded and where they train
+            (:data:`~descentlab.experiments.lectures._common.TRAINING_OPTIONS`).
 
     Returns:
         an :class:`ExperimentResult`, one row per schedule.
@@ -225,10 +205,8 @@ def run(
         >>> cosine["quad_final_loss"] < floor  # doctest: +SKIP
         True
     """
-    o = resolve(dict(locals()), DEFAULTS, QUICK, quick)
-    seed = cs.check("seed", seed, cs.NONNEGATIVE_INT, owner="schedules")
     check_backend(backend, address)
-    chosen, hyper = _check_options(o)
+    chosen, hyper = _check_options(o, v)
     specs = schedule_specs(o["steps"], o["final_ratio"])
     with timer() as elapsed:
         per, curves = _train_schedules(o, chosen, hyper, specs, seed, store, backend, address)
@@ -253,10 +231,10 @@ _COLUMNS = ("schedule", "spec", "lr_end_ratio", "mean_lr_ratio", "train_loss", "
             "test_acc", "test_acc_std", "late_val_loss_std", "quad_final_loss")  # fmt: skip
 
 
-def _check_options(o: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+def _check_options(o: dict[str, Any], v: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     """Check the options (integers and ratios converted in place); the schedules to run, in
     table order, ``constant`` first, and the optimizer's hyperparameters."""
-    o.update(cs.validate(CONSTRAINTS, {k: o[k] for k in CONSTRAINTS}, owner="schedules"))
+    o.update(v)
     chosen = [o["schedules"]] if isinstance(o["schedules"], str) else list(o["schedules"])
     unknown = [s for s in chosen if s not in SCHEDULES]
     if unknown:
