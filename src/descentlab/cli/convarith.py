@@ -13,19 +13,21 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from descentlab.cli._options import add_command
 from descentlab.problems import convarith as ca
 
 __all__ = ["handler", "register"]
 
+_HELP = "convolution arithmetic: AlexNet's parameters, 1x1 bottleneck, inception block"
+_DESCRIPTION = (
+    "Output shapes and parameter counts of the networks of the regularization and CNN lecture "
+    "(AlexNet, the 1x1 bottleneck, GoogLeNet's inception block)."
+)
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``convarith`` subcommand."""
-    p = subparsers.add_parser(
-        "convarith",
-        help="convolution arithmetic: AlexNet's parameters, 1x1 bottleneck, inception block",
-        description="Output shapes and parameter counts of the networks of the regularization "
-        "and CNN lecture (AlexNet, the 1x1 bottleneck, GoogLeNet's inception block).",
-    )
+    p = add_command(subparsers, "convarith", handler, _HELP, _DESCRIPTION)
     p.add_argument("which", choices=["alexnet", "bottleneck", "inception"])
     p.add_argument("--one-gpu", action="store_true", help="alexnet: no two-GPU grouping")
     p.add_argument("--bias", action="store_true", help="count biases")
@@ -37,7 +39,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--reduce", type=int, default=32, help="bottleneck: channels after the 1x1")
     p.add_argument("--kernel", type=int, default=3, help="bottleneck: the main kernel size")
     p.add_argument("--figure", help="also write a figure of the parameters per layer (PNG)")
-    p.set_defaults(func=handler)
 
 
 def _print_table(columns: list[str], rows: list[list[str]]) -> None:

@@ -18,18 +18,21 @@ import argparse
 import sys
 import time
 
+from descentlab.cli._options import add_command
+
 __all__ = ["handler", "register"]
+
+_HELP = "write the lecture book: one HTML page per lecture, every claim checked"
+_DESCRIPTION = (
+    "Write one self-contained HTML page per lecture (titled by its subject) and an index: each "
+    "item of the lecture with the figure, table or experiment that shows it and checks "
+    "computed from the numbers."
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``lectures`` subcommand."""
-    p = subparsers.add_parser(
-        "lectures",
-        help="write the lecture book: one HTML page per lecture, every claim checked",
-        description="Write one self-contained HTML page per lecture (titled by its subject) "
-        "and an index: each item of the lecture with the figure, table or experiment that "
-        "shows it and checks computed from the numbers.",
-    )
+    p = add_command(subparsers, "lectures", handler, _HELP, _DESCRIPTION)
     p.add_argument("--out", default="runs/lectures", help="output folder (default runs/lectures)")
     p.add_argument("--quick", action="store_true", help="the experiments' quick presets")
     p.add_argument(
@@ -40,7 +43,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--coverage", action="store_true", help="print the items and where each is shown"
     )
-    p.set_defaults(func=handler)
 
 
 def handler(args: argparse.Namespace) -> int:
