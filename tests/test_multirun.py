@@ -14,12 +14,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim
 from descentlab.engine import multirun
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import VectorizeError, expand_configs, plan, train_many
 from descentlab.engine.run import train
+from descentlab.engine.vconv import Conv1dAsMatmul, vmap_friendly
 from descentlab.problems import data
 from descentlab.store import Store
 
@@ -143,6 +145,24 @@ CASES = [
         [{"seed": 0, "hyper": {"lr": 1e-2}}, {"seed": 1, "hyper": {"lr": 3e-3}}],
     ),
     (
+        "MNIST-1D CNN, one data order: the first layer's windows shared by the runs",
+        "mnist1d",
+        {"model": "cnn", "optimizer": "adam", "batch_size": 50, "steps": 30, "eval_every": 10,
+         "seed": 2},
+        [{"hyper": {"lr": 1e-2}}, {"hyper": {"lr": 3e-3}}, {"hyper": {"lr": 1e-3}}],
+    ),
+    (
+        "several optimizers in one pass, each with its own rule, lrs and schedule state",
+        "mnist1d",
+        {"model": "cnn", "batch_size": 50, "steps": 30, "eval_every": 10,
+         "schedule": {"lr": "reduce_on_plateau(patience=0, factor=0.5)"}},
+        [{"optimizer": "sgd", "hyper": {"lr": 0.1}, "seed": 1},
+         {"optimizer": "adam", "hyper": {"lr": 1e-2}, "seed": 1},
+         {"optimizer": "momentum", "hyper": {"lr": 0.05, "momentum": 0.9}, "seed": 0},
+         {"optimizer": "adam", "hyper": {"lr": 3e-3}, "seed": 2},
+         {"optimizer": "sgd", "hyper": {"lr": 0.3}, "seed": 0}],
+    ),
+    (
         "one seed, several lrs: one shared data order (unbatched inputs)",
         "moons",
         {"model": "linear", "optimizer": "adagrad", "batch_size": 20, "steps": 40},
@@ -190,8 +210,8 @@ def test_conv1d_as_a_product_equals_nn_conv1d(k, s, p, d, bias, shape):
     c_in = shape[-2]
     g = torch.Generator().manual_seed(0)
     ref = torch.nn.Conv1d(c_in, 6, k, stride=s, padding=p, dilation=d, bias=bias).double()
-    mine = multirun._vmap_friendly(copy.deepcopy(ref))
-    assert type(mine) is multirun._Conv1dAsMatmul
+    mine = vmap_friendly(copy.deepcopy(ref))
+    assert type(mine) is Conv1dAsMatmul
     x = torch.randn(shape, dtype=torch.float64, generator=g, requires_grad=True)
     out_ref = ref(x)
     out = mine(x)
@@ -209,13 +229,35 @@ def test_conv1d_as_a_product_equals_nn_conv1d(k, s, p, d, bias, shape):
             for t in r.parameters():
                 t.copy_(torch.randn(t.shape, dtype=t.dtype, generator=g))
     params, _ = torch.func.stack_module_state(runs)
-    xs = torch.randn(3, *shape, dtype=torch.float64, generator=g)
-    base = multirun._vmap_friendly(copy.deepcopy(ref).to("meta"))
-    batched = torch.func.vmap(lambda prm, xb: torch.func.functional_call(base, prm, (xb,)))(
-        params, xs
-    )
-    for i, r in enumerate(runs):
-        torch.testing.assert_close(batched[i], r(xs[i]), rtol=1e-12, atol=1e-12)
+    base = vmap_friendly(copy.deepcopy(ref).to("meta"))
+
+    def loss(prm, xb, wb):
+        return (torch.func.functional_call(base, prm, (xb,)) * wb).sum()
+
+    # each run's own input, or one input shared by the runs (one data order): outputs, and
+    # under vmap(grad) -- the vectorized engine's step -- every run's gradients, also when
+    # traced into a graph of ATen operations as the engine replays it
+    for shared in (False, True):
+        xs = torch.randn(shape if shared else (3, *shape), dtype=torch.float64, generator=g)
+        ws = torch.randn(3, *out.shape, dtype=torch.float64, generator=g)
+        dims = (0, None if shared else 0, 0)
+        batched = torch.func.vmap(
+            lambda prm, xb: torch.func.functional_call(base, prm, (xb,)), in_dims=dims[:2]
+        )(params, xs)
+        step = torch.func.vmap(torch.func.grad_and_value(loss, argnums=(0, 1)), in_dims=dims)
+        traced = make_fx(step)(params, xs, ws)
+        for fn in (step, traced):
+            (g_params, g_x), values = fn(params, xs, ws)
+            for i, r in enumerate(runs):
+                xi = (xs if shared else xs[i]).clone().requires_grad_(True)
+                out_i = r(xi)
+                torch.testing.assert_close(batched[i], out_i, rtol=1e-12, atol=1e-12)
+                value = (out_i * ws[i]).sum()
+                grads_i = torch.autograd.grad(value, [xi, *r.parameters()])
+                torch.testing.assert_close(values[i], value, rtol=1e-12, atol=1e-12)
+                torch.testing.assert_close(g_x[i], grads_i[0], rtol=1e-12, atol=1e-12)
+                for (name, _), ref_g in zip(r.named_parameters(), grads_i[1:], strict=True):
+                    torch.testing.assert_close(g_params[name][i], ref_g, rtol=1e-12, atol=1e-12)
 
 
 def test_only_plain_conv1d_layers_become_products():
@@ -226,8 +268,8 @@ def test_only_plain_conv1d_layers_become_products():
         torch.nn.Conv1d(4, 4, 3, padding=1, padding_mode="circular"),
         torch.nn.Conv2d(4, 4, 3),
     )
-    kinds = [type(m).__name__ for m in multirun._vmap_friendly(model)]
-    assert kinds == ["_Conv1dAsMatmul", "Conv1d", "Conv1d", "Conv1d", "Conv2d"]
+    kinds = [type(m).__name__ for m in vmap_friendly(model)]
+    assert kinds == ["Conv1dAsMatmul", "Conv1d", "Conv1d", "Conv1d", "Conv2d"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -323,6 +365,11 @@ def test_auto_plans_vmap_for_dense_models_and_processes_for_convolutions(monkeyp
     assert plan(conv2d, overrides=seeds) == [("vmap", [0, 1, 2])]
     gru = cnn.replace(model="gru")
     assert plan(gru, overrides=seeds) == [("sequential", [0, 1, 2])]
+    # several optimizers of one model: one pass (each steps its own slice)
+    optimizers = [{"optimizer": o, "seed": 0} for o in ("sgd", "adam", "sgd", "rmsprop")]
+    assert plan(cnn, overrides=optimizers, workers=2) == [("vmap", [0, 1, 2, 3])]
+    factory = [*expand_configs(cnn, optimizers[:2]), cnn.replace(optimizer=torch.optim.SGD)]
+    assert plan(factory, workers=1) == [("vmap", [0, 1]), ("sequential", [2])]
     checkpointed = base.replace(checkpoint_every=2)
     assert plan(checkpointed, overrides=seeds, workers=1) == [("sequential", [0, 1, 2])]
     assert plan(base, overrides=seeds, mode="processes") == [("processes", [0, 1, 2])]

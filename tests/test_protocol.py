@@ -16,6 +16,7 @@ import torch
 from scipy import stats
 
 from descentlab.cli import compare as cli_compare
+from descentlab.experiments import trials as trials_module
 from descentlab.experiments import tuning
 from descentlab.experiments.compare import (
     DEFAULT_OPTIMIZERS,
@@ -30,7 +31,7 @@ from descentlab.experiments.compare import (
     tuning_settings,
     tuning_trials,
 )
-from descentlab.experiments.trials import group_trials
+from descentlab.experiments.trials import DataSource, TrialRunner, group_trials, split_groups
 from descentlab.problems import data as datasets
 from descentlab.store import Store
 
@@ -339,8 +340,13 @@ def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
     sgd, adam = spec.choices()
     trials = tuning_trials(spec, sgd) + tuning_trials(spec, adam)
     groups = group_trials(trials)
-    assert [len(g) for g in groups] == [6, 6]
-    assert {t.label for t in groups[0]} == {"sgd"}
+    # one model, one data order, one length: the optimizers share the pass (each steps its
+    # own runs with its own rule)
+    assert [len(g) for g in groups] == [12]
+    assert [t.label for t in groups[0]] == ["sgd"] * 6 + ["adam"] * 6
+    # two worker processes, nothing running: each gets half
+    assert [len(g) for g in split_groups(groups, 2)] == [6, 6]
+    assert split_groups(groups, 1) == groups
     from descentlab.experiments.compare import final_trials
 
     finals = final_trials(spec, adam, {"lr": 0.01})
@@ -348,6 +354,29 @@ def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
     # is its own); the other curve runs go together, and so do the refit runs.
     assert [len(g) for g in group_trials(finals)] == [1, spec.seeds - 1, spec.seeds]
     assert [t.monitored for t in finals if t.phase == "curve"] == [True] + [False] * 4
+
+
+def test_trials_submitted_before_an_outcome_is_asked_for_train_together(tmp_path, monkeypatch):
+    """The comparison submits each optimizer's round separately; the runner sends them off
+    together when the first outcome is asked for: one vectorized pass for all of them."""
+    spec = CompareSpec(**{**TINY, "trials": 2}, optimizers=["sgd", "adam"])
+    calls = []
+    real = trials_module._execute_group
+
+    def spy(store, source, group):
+        calls.append([t.label for t in group])
+        return real(store, source, group)
+
+    monkeypatch.setattr(trials_module, "_execute_group", spy)
+    source = DataSource("moons", {"n_samples": 200})
+    path = tmp_path / "lab.sqlite"
+    with TrialRunner(path, source, workers=1, vectorize=True) as runner:
+        for choice in spec.choices():
+            runner.submit_many(tuning_trials(spec, choice))
+        assert calls == [] and runner.pending == 2 * spec.trials
+        outcomes = [runner.next_outcome() for _ in range(2 * spec.trials)]
+    assert calls == [["sgd"] * spec.trials + ["adam"] * spec.trials]
+    assert all(o.status == "completed" and not o.reused for o in outcomes)
 
 
 def test_vectorized_comparison_equals_one_trial_at_a_time(tmp_path, tiny):

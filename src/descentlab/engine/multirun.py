@@ -39,13 +39,15 @@ same statuses, same store records. Three ways to get there:
   batched products are large enough for a second intra-op thread to pay, so a vectorized group
   runs at torch's thread setting, lowered to the cores idle when it starts (and restored
   after). ``Conv1d`` layers are computed as products over their windows
-  (:class:`_Conv1dAsMatmul`): left to vmap, a ``Conv1d`` whose weight differs per run becomes
-  one grouped convolution (``groups=K``) that takes more arithmetic time than K separate
-  convolutions. Measured with ``benchmarks/multirun.py`` (MNIST-1D, K=16, Adam, per-run seeds
-  and learning rates, 1000 steps, against a plain ``torch.optim`` loop): the MLP 3.9-4.3x on
-  an idle 2-core machine, 2.7-3.1x with the other core busy; the CNN 2.8x idle, 1.7x at one
-  thread or with the other core busy (grouped convolutions: 1.2x; two worker processes: 1.85x
-  idle, below 1x on a busy machine).
+  (:mod:`descentlab.engine.vconv`): left to vmap, a ``Conv1d`` whose weight differs per run
+  becomes one grouped convolution (``groups=K``) that takes more arithmetic time than K
+  separate convolutions. Evaluation runs each run's own model (one forward pass per run, the
+  single run's :func:`~descentlab.engine.run.evaluate`): evaluation batches are large, so
+  there is no per-operation cost to share. Measured on the MNIST-1D CNN (Adam, batch 128, one
+  thread, a 2-core machine under a load average of 8-12): one vectorized step costs 1.2-1.5 ms
+  per run at K=15 and 1.4-1.5 ms at K=5 against 2.1-2.5 ms for a run alone (1.5x at K=5, 1.8x
+  at K=15); the single run's step is nearly all MKL-DNN convolution arithmetic, so what vmap
+  gains is the product form's faster matrix products, not per-operation costs.
 - for ``digits_cnn``: **processes** when ``workers`` is given or at least two cores are idle
   (>= 1.5 idle cores in a 0.2 s sample of ``/proc/stat``), else **vmap** (its ``Conv2d``
   layers stay grouped convolutions, which on 8x8 images are faster than the product form).
@@ -62,14 +64,16 @@ sequential runs, under the same condition).
 
 What the vectorized mode supports. Per run: ``seed`` (model initialisation, data order,
 augmentation), every numeric hyperparameter (``lr``, ``momentum``, ``betas``,
-``weight_decay``...), ``early_stopping``, ``evaluate_test`` and ``name``. Shared by the group
-(the grouping key): problem, split, model, loss, optimizer (name or update rule), schedule
-specs, batch size, steps/epochs, evaluation interval and regularizers. Named optimizers and
-composed update rules; per-step schedules (one :class:`~descentlab.schedules.Scheduler` writes
+``weight_decay``...), the optimizer itself (runs of several optimizers share the forward and
+backward pass; the runs of each optimizer step together, with one optimizer over their slice
+of the stacked parameters), ``early_stopping``, ``evaluate_test`` and ``name``. Shared by the
+group (the grouping key): problem, split, model, loss, schedule specs, batch size,
+steps/epochs, evaluation interval and regularizers. Named optimizers and composed update
+rules; per-step schedules (one :class:`~descentlab.schedules.Scheduler` writes
 each run's value into the batched tensor, relative schedules from each run's own base);
 loss-driven schedules (``reduce_on_plateau``, ``bold_driver``) as K independent copies, each
 watching its own run's metric; evaluation at intervals (train/validation loss and accuracy per
-run, one batched forward pass); per-run divergence (a run whose loss becomes non-finite is
+run); per-run divergence (a run whose loss becomes non-finite is
 marked ``diverged`` and frozen -- its weights, buffers and metrics are kept as they were at the
 failing step, exactly where a single run stops, and its gradients are zeroed from then on --
 while the others continue); early stopping per run (frozen the same way);
@@ -129,13 +133,17 @@ from descentlab.engine.run import (
     _build,
     _Built,
     _Loop,
-    _make_optimizer,
     _normalize,
     _progress_bar,
     _series,
     _stream_seed,
+    evaluate,
     train,
 )
+from descentlab.engine.run import (
+    _make_optimizer as run_make_optimizer,
+)
+from descentlab.engine.vconv import vmap_friendly
 from descentlab.store import Store, provenance
 
 __all__ = ["MODES", "VMAP_MODELS", "VectorizeError", "expand_configs", "plan", "train_many"]
@@ -154,7 +162,7 @@ VMAP_MODELS: tuple[str, ...] = (
 )
 
 # Fields that every run of one vectorized group must share (the rest may differ per run:
-# seed, hyper, early_stopping, evaluate_test, name; checkpoint_every must be None).
+# optimizer, seed, hyper, early_stopping, evaluate_test, name; checkpoint_every must be None).
 _SHARED_FIELDS: tuple[str, ...] = (
     "problem",
     "problem_options",
@@ -165,7 +173,6 @@ _SHARED_FIELDS: tuple[str, ...] = (
     "loss",
     "loss_options",
     "label_smoothing",
-    "optimizer",
     "schedule",
     "batch_size",
     "drop_last",
@@ -195,8 +202,6 @@ _MERGED_FIELDS: tuple[str, ...] = (
 # Trace each step's vmap(grad) into a plain graph of ATen operations (see _traced_fn); tests
 # switch it off to check the eager path, which computes the same numbers.
 _TRACE = True
-# Evaluate in one batched forward pass up to this many examples x runs.
-_EVAL_CHUNK = 1 << 17
 
 Row = tuple[int, str, str, float]
 
@@ -441,8 +446,10 @@ def _plan(
         name = data.model_name(configs[idx[0]])
         # VMAP_MODELS always; other vmap-able models when processes would not run in parallel.
         wanted = name in VMAP_MODELS or (not procs and name not in _NO_VMAP_MODELS)
-        if len(idx) >= 2 and wanted and all(_static_reason(configs[i]) is None for i in idx):
-            batches.append(("vmap", idx))
+        able = [i for i in idx if _static_reason(configs[i]) is None]
+        if len(able) >= 2 and wanted:
+            batches.append(("vmap", able))
+            rest.extend(i for i in idx if i not in able)
         else:
             rest.extend(idx)
     rest.sort()
@@ -668,11 +675,161 @@ def _per_run(value: Any, k: int) -> list[float | None]:
     return [None] * k
 
 
+def _optimizer_key(cfg: RunConfig) -> str:
+    """Runs with equal keys step with one optimizer over their stacked parameters."""
+    return _json_key(cfg.optimizer)
+
+
+def _optimizer_runs(configs: Sequence[RunConfig]) -> list[int]:
+    """Lengths of the consecutive runs of ``configs`` that share an optimizer."""
+    lengths: list[int] = []
+    previous = None
+    for cfg in configs:
+        key = _optimizer_key(cfg)
+        if lengths and key == previous:
+            lengths[-1] += 1
+        else:
+            lengths.append(1)
+        previous = key
+    return lengths
+
+
+class _OptimizerGroup:
+    """The runs ``start:stop`` of a vectorized group that share one optimizer (one chain of
+    update rules): their hyperparameters stacked into length-``n`` tensors where they differ,
+    one optimizer over the slices ``[start:stop]`` of the stacked parameters, its per-step
+    schedules, and one copy of each loss-driven schedule per run.
+
+    Runs of other optimizers share the forward and backward pass (the model and the data are
+    the same) and step with their own group: each run keeps its own update rule."""
+
+    def __init__(
+        self,
+        configs: Sequence[RunConfig],
+        opts: Sequence[Any],
+        start: int,
+        stop: int,
+        total: int,
+        dtype: torch.dtype,
+    ) -> None:
+        from descentlab import optim
+
+        self.start, self.stop, self.n = start, stop, stop - start
+        self.cfg = configs[start]
+        opts = list(opts[start:stop])
+        if not all(isinstance(o, optim.Optimizer) for o in opts):
+            raise VectorizeError(
+                f"optimizer {type(opts[0]).__name__} is not a descentlab optimizer"
+            )
+        chains = [tuple(type(r) for r in o.rule.rules) for o in opts]
+        if any(c != chains[0] for c in chains) or any(type(o) is not type(opts[0]) for o in opts):
+            raise VectorizeError("the runs' optimizers are different chains of update rules")
+        for r in opts[0].rule.rules:
+            _check_rule(r)
+        self.hyper: dict[str, Any] = {
+            key: _stack_values(key, [o.defaults[key] for o in opts], dtype)
+            for key in opts[0].defaults
+        }
+        fixed = getattr(opts[0], "fixed", {})
+        if any(getattr(o, "fixed", {}) != fixed for o in opts[1:]):
+            raise VectorizeError("the runs' optimizers differ in structural options")
+        self.per_step: dict[str, Any] = {}
+        self.loss_rules: dict[str, Any] = {}
+        monitors = set()
+        for key, spec in self.cfg.schedule.items():
+            built, monitor = build_schedule(spec, total_steps=total)
+            if monitor is None:
+                self.per_step[key] = built
+            else:
+                self.loss_rules[key] = built
+                monitors.add(monitor)
+        if len(monitors) > 1:
+            raise ValueError(f"loss-driven schedules must watch one metric, got {sorted(monitors)}")
+        self.rule_monitor = monitors.pop() if monitors else None
+        for key in self.loss_rules:
+            # n independent decisions need n values from the start.
+            value = _get_entry(self.hyper, key)
+            if not isinstance(value, Tensor):
+                _set_entry(self.hyper, key, torch.full((self.n,), float(value), dtype=dtype))
+        self.optimizer: Any = None
+        self.scheduler: Any = None
+        self.whole = False
+
+    def _slices(self, tensors: list[Tensor]) -> list[Tensor]:
+        if self.whole:
+            return tensors
+        return [t.detach()[self.start : self.stop] for t in tensors]
+
+    def make(self, params: list[Tensor]) -> Any:
+        """An optimizer over this group's slices of the stacked ``params``."""
+        opt = run_make_optimizer(self.cfg.optimizer, self._slices(params), self.cfg.hyper)
+        group = opt.param_groups[0]
+        for key, value in self.hyper.items():
+            group[key] = value
+        return opt
+
+    def attach(self, params: list[Tensor], k: int) -> None:
+        """Build the optimizer (and its schedules) over the stacked parameters of K runs."""
+        self.whole = self.n == k
+        self.optimizer = self.make(params)
+        if self.per_step:
+            from descentlab import schedules
+
+            self.scheduler = schedules.Scheduler(self.optimizer, self.per_step)
+
+    def run_rules(self) -> list[dict[str, Any]]:
+        """One fresh copy of the loss-driven schedules per run."""
+        out = []
+        for _ in range(self.n):
+            rules = {key: copy.deepcopy(r) for key, r in self.loss_rules.items()}
+            for r in rules.values():
+                r.check_groups(1)
+                r.reset()
+            out.append(rules)
+        return out
+
+    def step(self, opt: Any, params: list[Tensor], grads: list[Tensor]) -> None:
+        """One step of ``opt`` (this group's optimizer or a copy over ``params``) with this
+        group's slices of the stacked gradients."""
+        for p, g in zip(opt.param_groups[0]["params"], self._slices(grads), strict=True):
+            p.grad = g
+        opt.step()
+        if opt is self.optimizer and self.scheduler is not None:
+            self.scheduler.step()
+
+    def values(self, key: str) -> list[float | None]:
+        """Each run's current value of hyperparameter ``key``."""
+        return _per_run(_get_entry(self.optimizer.param_groups[0], key), self.n)
+
+    def step_rules(self, i: int, rules: Mapping[str, Any], metric: float) -> None:
+        """Run ``i``'s loss-driven schedules, after an evaluation that measured ``metric``."""
+        group = self.optimizer.param_groups[0]
+        for key, rule in rules.items():
+            current = _get_entry(group, key)
+            new = rule.step(metric, [float(current[i - self.start])])[0]
+            with torch.no_grad():
+                current[i - self.start] = new
+
+
+def _check_rule(r: Any) -> None:
+    from descentlab import optim
+
+    if not r.elementwise:
+        raise VectorizeError(
+            f"update rule {r.name!r} reduces over whole tensors, which would mix the runs"
+        )
+    if type(r).precheck is not optim.Rule.precheck:
+        raise VectorizeError(
+            f"update rule {r.name!r} checks all gradients at once, which would mix the runs"
+        )
+    if getattr(r, "lookahead", False):
+        raise VectorizeError(f"update rule {r.name!r} needs a lookahead closure")
+
+
 class _Vectorized:
     """K runs of one architecture in one pass (see the module docstring)."""
 
     def __init__(self, configs: list[RunConfig], splits: Any) -> None:
-        from descentlab import optim
 
         self.configs = configs
         self.k = k = len(configs)
@@ -689,59 +846,22 @@ class _Vectorized:
         shapes = [[tuple(p.shape) for p in m.state_dict().values()] for m in models]
         if any(s != structure[0] for s in structure) or any(s != shapes[0] for s in shapes):
             raise VectorizeError("the runs' models differ in architecture")
-        # -- the optimizer over the stacked parameters ------------------------------------
-        opts = [b.optimizer for b in self.builts]
-        if not all(isinstance(o, optim.Optimizer) for o in opts):
-            raise VectorizeError(
-                f"optimizer {type(opts[0]).__name__} is not a descentlab optimizer"
-            )
-        chains = [tuple(type(r) for r in o.rule.rules) for o in opts]
-        if any(c != chains[0] for c in chains) or any(type(o) is not type(opts[0]) for o in opts):
-            raise VectorizeError("the runs' optimizers are different chains of update rules")
-        rule = opts[0].rule
-        for r in rule.rules:
-            if not r.elementwise:
-                raise VectorizeError(
-                    f"update rule {r.name!r} reduces over whole tensors, which would mix the runs"
-                )
-            if type(r).precheck is not optim.Rule.precheck:
-                raise VectorizeError(
-                    f"update rule {r.name!r} checks all gradients at once, which would mix the runs"
-                )
-            if getattr(r, "lookahead", False):
-                raise VectorizeError(f"update rule {r.name!r} needs a lookahead closure")
         param_dtype = next(iter(models[0].parameters())).dtype
-        self.hyper: dict[str, Any] = {}
-        for key in opts[0].defaults:
-            values = [o.defaults[key] for o in opts]
-            self.hyper[key] = _stack_values(key, values, param_dtype)
-        self.fixed = getattr(opts[0], "fixed", {})
-        for o in opts[1:]:
-            if getattr(o, "fixed", {}) != self.fixed:
-                raise VectorizeError("the runs' optimizers differ in structural options")
-        # -- schedules ------------------------------------------------------------------
         self.total = b0.total_steps
-        self.per_step: dict[str, Any] = {}
-        self.loss_rules: dict[str, Any] = {}
-        monitors = set()
-        for key, spec in cfg0.schedule.items():
-            built, monitor = build_schedule(spec, total_steps=self.total)
-            if monitor is None:
-                self.per_step[key] = built
-            else:
-                self.loss_rules[key] = built
-                monitors.add(monitor)
-        if len(monitors) > 1:
-            raise ValueError(f"loss-driven schedules must watch one metric, got {sorted(monitors)}")
-        self.rule_monitor = monitors.pop() if monitors else None
-        for key in self.loss_rules:
-            # K independent decisions need K values from the start.
-            value = _get_entry(self.hyper, key)
-            if not isinstance(value, Tensor):
-                _set_entry(self.hyper, key, torch.full((k,), float(value), dtype=param_dtype))
+        # -- one optimizer per run of runs that share an update rule (``_OptimizerGroup``) ---
+        self.opt_groups: list[_OptimizerGroup] = []
+        start = 0
+        for key in _optimizer_runs(configs):
+            stop = start + key
+            self.opt_groups.append(
+                _OptimizerGroup(configs, [b.optimizer for b in self.builts], start, stop,
+                                self.total, param_dtype)
+            )  # fmt: skip
+            start = stop
+        self.rule_monitor = self.opt_groups[0].rule_monitor
         # -- stacked model ----------------------------------------------------------------
         self.params, self.buffers = stack_module_state(models)
-        self.base = _vmap_friendly(copy.deepcopy(models[0]).to("meta"))
+        self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
         self.dtype = param_dtype
         self.classification = b0.classification
         self.train_loss = b0.train_loss
@@ -762,28 +882,13 @@ class _Vectorized:
         self._vmapped: dict[Any, Any] = {}
         self._trace = True
         self._trial()
-        self.optimizer = self._make_optimizer(list(self.params.values()))
-        self.scheduler = None
-        if self.per_step:
-            from descentlab import schedules
-
-            self.scheduler = schedules.Scheduler(self.optimizer, self.per_step)
-        self.run_rules: list[dict[str, Any]] = []
-        for _ in range(k):
-            rules = {key: copy.deepcopy(r) for key, r in self.loss_rules.items()}
-            for r in rules.values():
-                r.check_groups(1)
-                r.reset()
-            self.run_rules.append(rules)
+        for og in self.opt_groups:
+            og.attach(list(self.params.values()), k)
+        self.run_rules: list[dict[str, Any]] = [
+            rules for og in self.opt_groups for rules in og.run_rules()
+        ]
 
     # -- building blocks ------------------------------------------------------------------
-
-    def _make_optimizer(self, params: list[Tensor]) -> Any:
-        opt = _make_optimizer(self.cfg0.optimizer, params, self.cfg0.hyper)
-        group = opt.param_groups[0]
-        for key, value in self.hyper.items():
-            group[key] = value
-        return opt
 
     def _augmenter(self) -> Callable[[Tensor, torch.Generator], Tensor] | None:
         cfg = self.cfg0
@@ -870,23 +975,6 @@ class _Vectorized:
         self._vmapped[key] = fn
         return fn
 
-    def _fn(self, kind: str) -> Callable[..., Tensor]:
-        """Evaluation: ``"forward"`` (K outputs of shared inputs) or ``"loss"`` (K losses)."""
-        fn = self._vmapped.get(kind)
-        if fn is not None:
-            return fn
-        base, eval_loss = self.base, self.eval_loss
-        if kind == "forward":
-
-            def forward(p: Any, b: Any, x: Tensor) -> Tensor:
-                return functional_call(base, (p, b), (x,))
-
-            fn = vmap(forward, in_dims=(0, 0, None), randomness="different")
-        else:
-            fn = vmap(eval_loss, in_dims=(0, None))
-        self._vmapped[kind] = fn
-        return fn
-
     def _trainable(self) -> dict[str, Tensor]:
         return {n: p for n, p in self.params.items() if p.requires_grad}
 
@@ -933,7 +1021,7 @@ class _Vectorized:
                 params = {n: p.detach().clone().requires_grad_(p.requires_grad)
                           for n, p in self.params.items()}  # fmt: skip
                 buffers = {n: b.clone() for n, b in self.buffers.items()}
-                opt = self._make_optimizer(list(params.values()))
+                opts = [og.make(list(params.values())) for og in self.opt_groups]
                 bs = min(self.cfg0.batch_size or self.n, self.n)
                 x = self.x_train[:bs].expand(self.k, *self.x_train[:bs].shape).contiguous()
                 y = self.y_train[:bs].expand(self.k, *self.y_train[:bs].shape).contiguous()
@@ -943,13 +1031,15 @@ class _Vectorized:
                 kind = "mix" if self.mix else "train"
                 self.base.train()
                 _, grads = self._losses_and_grads(kind, 0, inputs, params, buffers, None)
-                for n, g in grads.items():
-                    params[n].grad = g
-                opt.step()
+                for og, opt in zip(self.opt_groups, opts, strict=True):
+                    og.step(opt, list(params.values()), list(grads.values()))
                 with torch.no_grad():
+                    # the eval-mode forward too (GRU's has no batching rule: the model is
+                    # left to one run at a time, whose numbers are known to be right)
                     self.base.eval()
-                    out = self._fn("forward")(params, buffers, self.x_val[:2])
-                    self._fn("loss")(out, self.y_val[:2])
+                    vmap(functional_call, in_dims=(None, 0, None))(
+                        self.base, (params, buffers), (self.x_val[:2],)
+                    )
             except VectorizeError:
                 raise
             except Exception as exc:
@@ -964,31 +1054,18 @@ class _Vectorized:
 
     @torch.no_grad()
     def _evaluate(self, x: Tensor, y: Tensor) -> dict[str, list[float]]:
-        """Mean loss (and accuracy) of every run on ``(x, y)``, as ``run.evaluate`` computes
-        it for one model: eval mode, exact means over chunks."""
-        self.base.eval()
-        try:
-            n = int(x.shape[0])
-            chunk = max(1, _EVAL_CHUNK // self.k)
-            total = torch.zeros(self.k, dtype=torch.float64)
-            correct = torch.zeros(self.k, dtype=torch.int64)
-            forward, loss = self._fn("forward"), self._fn("loss")
-            for start in range(0, n, chunk):
-                xb, yb = x[start : start + chunk], y[start : start + chunk]
-                out = forward(self.params, self.buffers, xb)
-                total += loss(out, yb).double() * xb.shape[0]
-                if self.classification:
-                    if out.shape[-1] == 1:
-                        pred = (out.reshape(self.k, -1) > 0).long()
-                    else:
-                        pred = out.argmax(-1)
-                    correct += (pred == yb).sum(1)
-            result = {"loss": (total / n).tolist()}
-            if self.classification:
-                result["accuracy"] = (correct.double() / n).tolist()
-            return result
-        finally:
-            self.base.train()
+        """The metrics of every run on ``(x, y)``, each computed by ``run.evaluate`` on the
+        run's own model holding its current weights -- the single run's evaluation. One
+        forward pass per run: evaluation batches are large, so there is no per-operation cost
+        to share, and the model's own layers (``nn.Conv1d``: MKL-DNN) are faster on them than
+        the vectorized product form."""
+        out: dict[str, list[float]] = {}
+        for i, b in enumerate(self.builts):
+            _load_into(b.model, self._snapshot(i))
+            metrics = evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
+            for key, value in metrics.items():
+                out.setdefault(key, []).append(value)
+        return out
 
     # -- training ---------------------------------------------------------------------
 
@@ -1162,14 +1239,12 @@ class _Vectorized:
                     message = f"non-finite training loss ({value}) at step {step}"
                     self._freeze(i, "diverged", message, step)
             self.frozen_t = torch.tensor(self.frozen)
-        for name, g in grads.items():
-            if self._frozen_any:
-                # a frozen run's gradient may be NaN: zero it (see _freeze)
-                g = g.masked_fill(self._view(g), 0.0)
-            self.params[name].grad = g
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
+        gs = list(grads.values())
+        if self._frozen_any:
+            # a frozen run's gradient may be NaN: zero it (see _freeze)
+            gs = [g.masked_fill(self._view(g), 0.0) for g in gs]
+        for og in self.opt_groups:
+            og.step(og.optimizer, list(self.params.values()), gs)
         return values
 
     def _view(self, t: Tensor) -> Tensor:
@@ -1189,8 +1264,9 @@ class _Vectorized:
         self.objective_sum.zero_()
         self.objective_count = 0
         epochs = self._epochs_done()
-        group = self.optimizer.param_groups[0]
-        hyper = {key: _per_run(_get_entry(group, key), self.k) for key in self.cfg0.schedule}
+        hyper = {
+            key: [v for og in self.opt_groups for v in og.values(key)] for key in self.cfg0.schedule
+        }
         rows: list[list[Row]] = []
         for i in range(self.k):
             r: list[Row] = [(step, *key.split("/", 1), v[i]) for key, v in values.items()]
@@ -1258,12 +1334,8 @@ class _Vectorized:
                 self.final[i] = self._snapshot(i)
 
     def _step_loss_rules(self, i: int, metric: float) -> None:
-        group = self.optimizer.param_groups[0]
-        for key, rule in self.run_rules[i].items():
-            current = _get_entry(group, key)
-            new = rule.step(metric, [float(current[i])])[0]
-            with torch.no_grad():
-                current[i] = new
+        og = next(og for og in self.opt_groups if og.start <= i < og.stop)
+        og.step_rules(i, self.run_rules[i], metric)
 
     def _early_stopping(self, i: int, vals: dict[str, float], step: int) -> None:
         early = self.builts[i].early
@@ -1321,52 +1393,6 @@ class _Vectorized:
         )
 
 
-class _Conv1dAsMatmul(nn.Conv1d):
-    """``nn.Conv1d`` computed as one matrix product over gathered windows, for ``vmap``.
-
-    Under ``vmap`` a convolution whose weight differs per run becomes one grouped convolution
-    (``groups=K``), which on a CPU takes more time than K separate convolutions. Written as a
-    product instead -- the windows, channels last, ``(N, L_out, k C)`` times the weight
-    ``(k C, C_out)`` -- it batches into one ``bmm`` per layer. The windows are strided slices
-    joined along the channels (``unfold`` would be shorter, but its backward has no batching
-    rule). The output is returned as a transposed view, so a following layer's transpose gets
-    a contiguous tensor back without a copy. Same parameters, same result up to the order of
-    the sums (float32: ~1e-7 relative).
-
-    Not used for ``nn.Conv2d``: measured on the digits CNN (8x8 images, K=16, two threads), the
-    product form took 26 s against 15 s for vmap's grouped convolution.
-    """
-
-    def forward(self, x: Tensor) -> Tensor:
-        (k,), (s,), (p,), (d,) = self.kernel_size, self.stride, self.padding, self.dilation
-        xl = x.transpose(-1, -2)  # (..., L, C)
-        if p:
-            xl = torch.nn.functional.pad(xl, (0, 0, p, p))
-        n_out = (xl.shape[-2] - d * (k - 1) - 1) // s + 1
-        span = s * (n_out - 1) + 1
-        cols = torch.cat([xl[..., j * d : j * d + span : s, :] for j in range(k)], dim=-1)
-        # weight (C_out, C, k) -> (k, C, C_out), the order of the windows' columns
-        w = self.weight.permute(2, 1, 0).reshape(k * self.in_channels, self.out_channels)
-        out = cols @ w
-        if self.bias is not None:
-            out = out + self.bias
-        return out.transpose(-1, -2)
-
-
-def _vmap_friendly(model: nn.Module) -> nn.Module:
-    """``model`` with its plain ``Conv1d`` layers computed as :class:`_Conv1dAsMatmul`, in
-    place: the vectorized engine calls it on its own meta-device copy."""
-    for mod in model.modules():
-        if (
-            type(mod) is nn.Conv1d
-            and mod.groups == 1
-            and mod.padding_mode == "zeros"
-            and not isinstance(mod.padding, str)
-        ):
-            mod.__class__ = _Conv1dAsMatmul
-    return model
-
-
 def _load_into(model: nn.Module, state: dict[str, Tensor] | None) -> None:
     if state is None:
         return
@@ -1389,14 +1415,22 @@ def _vmap_threads() -> int:
 def _train_vectorized(
     configs: list[RunConfig], splits: Any, store: Store | None, progress: bool | None
 ) -> list[RunResult]:
+    # The runs of one optimizer are put next to each other (each optimizer steps a slice).
+    keys = [_optimizer_key(c) for c in configs]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    order = sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
     old = torch.get_num_threads()
     threads = _vmap_threads()
     try:
         if threads != old:
             torch.set_num_threads(threads)
         with torch.random.fork_rng(devices=[]):
-            group = _Vectorized(configs, splits)
-            return group.run(store, progress)
+            group = _Vectorized([configs[i] for i in order], splits)
+            out = group.run(store, progress)
     finally:
         if torch.get_num_threads() != old:
             torch.set_num_threads(old)
+    results: list[RunResult] = [out[0]] * len(out)
+    for position, i in enumerate(order):
+        results[i] = out[position]
+    return results

@@ -64,6 +64,7 @@ __all__ = [
     "finished_run",
     "mark_orphans",
     "outcome_score",
+    "split_groups",
     "store_path_of",
 ]
 
@@ -325,6 +326,26 @@ def group_trials(trials: list[Trial]) -> list[list[Trial]]:
     return list(groups.values())
 
 
+def split_groups(groups: list[list[Trial]], idle: int) -> list[list[Trial]]:
+    """``groups`` with the largest split in halves until there are ``idle`` of them (or every
+    group is one trial): worker processes that would wait get a share of the work. Each part
+    keeps its trials' order.
+
+    Example:
+        >>> split_groups([list("abcdefg"), list("xy")], 3)
+        [['a', 'b', 'c', 'd'], ['e', 'f', 'g'], ['x', 'y']]
+    """
+    out = [list(g) for g in groups]
+    while len(out) < idle:
+        i = max(range(len(out)), key=lambda j: len(out[j]), default=None)
+        if i is None or len(out[i]) < 2:
+            break
+        g = out[i]
+        half = (len(g) + 1) // 2
+        out[i : i + 1] = [g[:half], g[half:]]
+    return out
+
+
 def _execute_group(store: Any, source: DataSource, trials: list[Trial]) -> list[TrialOutcome]:
     """Run ``trials`` here, together (``train_many``) when there are several."""
     if len(trials) == 1:
@@ -477,6 +498,8 @@ class TrialRunner:
         self._ready: deque[TrialOutcome] = deque()
         self._local: deque[tuple[list[int], list[Trial]]] = deque()
         self._trials: dict[int, Trial] = {}
+        self._waiting: list[Trial] = []  # submitted, not yet sent (see submit_many)
+        self._task_of: dict[int, int] = {}  # trial index -> the task (first index) it is in
         self._next = 0
         self._procs: list[Any] = []
         self._tasks: Any = None
@@ -554,28 +577,42 @@ class TrialRunner:
     @property
     def pending(self) -> int:
         """Trials submitted whose outcome has not been taken yet."""
-        return len(self._ready) + len(self._trials)
+        return len(self._ready) + len(self._trials) + len(self._waiting)
 
     def submit(self, trial: Trial) -> None:
         """Queue ``trial`` (or its stored outcome, if it has finished before)."""
         self.submit_many([trial])
 
     def submit_many(self, trials: list[Trial]) -> None:
-        """Queue ``trials`` (those finished before come back from the store); with
-        ``vectorize``, the ones that can share a vectorized pass go as one task."""
-        todo = []
+        """Queue ``trials`` (those finished before come back from the store).
+
+        With ``vectorize``, trials wait until an outcome is asked for (:meth:`next_outcome`):
+        then every trial queued since -- of any optimizer -- is grouped into the vectorized
+        passes it can share (:func:`group_trials`), and groups are split so that every worker
+        process has one while fewer groups than workers are running."""
         for trial in trials:
             record = finished_run(self.store, trial)
             if record is not None:
                 summary = dict(record.summary or {})
                 self._ready.append(TrialOutcome(trial, record.id, record.status, summary, True))
             else:
-                todo.append(trial)
-        groups = group_trials(todo) if self.vectorize else [[t] for t in todo]
+                self._waiting.append(trial)
+        if not self.vectorize:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send the queued trials off: one at a time, or in vectorized groups."""
+        todo, self._waiting = self._waiting, []
+        if not self.vectorize:
+            groups = [[t] for t in todo]
+        else:
+            running = len({self._task_of[i] for i in self._trials})
+            groups = split_groups(group_trials(todo), self.workers - running)
         for group in groups:
             indices = list(range(self._next, self._next + len(group)))
             self._next += len(group)
             self._trials.update(zip(indices, group, strict=True))
+            self._task_of.update(dict.fromkeys(indices, indices[0]))
             if len(group) == 1:
                 self._dispatch(indices[0], group[0])
             else:
@@ -603,9 +640,26 @@ class TrialRunner:
         """
         if self._ready:
             return self._ready.popleft()
+        if self._waiting:
+            # Outcomes already back come first: the trials their callers submit next then
+            # join the queued ones in the same vectorized passes.
+            self._poll()
+            if self._ready:
+                return self._ready.popleft()
+            self._flush()
         if not self._trials:
             raise RuntimeError("no trial is pending")
         return self._collect()
+
+    def _poll(self) -> None:
+        """Move the outcomes that worker processes have finished to the ready queue (no
+        waiting)."""
+        while self.workers > 1 and self._procs:
+            try:
+                item = self._results.get_nowait()
+            except queue.Empty:
+                return
+            self._ready.append(self._received(*item))
 
     def _collect(self) -> TrialOutcome:
         """Wait for the next trial that runs here or in a worker to finish."""
@@ -615,6 +669,7 @@ class TrialRunner:
                 outcomes = _execute_group(self.store, self.source, group)
             for index in indices:
                 del self._trials[index]
+                self._task_of.pop(index, None)
             self._ready.extend(outcomes)
             return self._ready.popleft()
         while True:
@@ -630,10 +685,14 @@ class TrialRunner:
                         "'__main__':`, cannot start them -- use workers=1 there"
                     ) from None
                 continue
-            trial = self._trials.pop(index)
-            if error is not None:
-                raise TrialError(f"trial {trial.config.name!r} failed: {error}")
-            return outcome
+            return self._received(index, outcome, error)
+
+    def _received(self, index: int, outcome: TrialOutcome | None, error: str | None) -> Any:
+        trial = self._trials.pop(index)
+        self._task_of.pop(index, None)
+        if error is not None:
+            raise TrialError(f"trial {trial.config.name!r} failed: {error}")
+        return outcome
 
 
 def mark_orphans(store: Any, names: Any = None) -> int:
