@@ -359,7 +359,7 @@ def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
 def test_trials_submitted_before_an_outcome_is_asked_for_train_together(tmp_path, monkeypatch):
     """The comparison submits each optimizer's round separately; the runner sends them off
     together when the first outcome is asked for: one vectorized pass for all of them."""
-    spec = CompareSpec(**{**TINY, "trials": 2}, optimizers=["sgd", "adam"])
+    spec = CompareSpec(**{**TINY, "lrs_per_optimizer": 2}, optimizers=["sgd", "adam"])
     calls = []
     real = trials_module._execute_group
 
@@ -373,9 +373,9 @@ def test_trials_submitted_before_an_outcome_is_asked_for_train_together(tmp_path
     with TrialRunner(path, source, workers=1, vectorize=True) as runner:
         for choice in spec.choices():
             runner.submit_many(tuning_trials(spec, choice))
-        assert calls == [] and runner.pending == 2 * spec.trials
-        outcomes = [runner.next_outcome() for _ in range(2 * spec.trials)]
-    assert calls == [["sgd"] * spec.trials + ["adam"] * spec.trials]
+        assert calls == [] and runner.pending == 2 * spec.lrs_per_optimizer
+        outcomes = [runner.next_outcome() for _ in range(2 * spec.lrs_per_optimizer)]
+    assert calls == [["sgd"] * spec.lrs_per_optimizer + ["adam"] * spec.lrs_per_optimizer]
     assert all(o.status == "completed" and not o.reused for o in outcomes)
 
 
