@@ -26,6 +26,7 @@ from typing import Any
 
 from descentlab.cli._options import add_command, check_out_dir, parse_pairs
 from descentlab.cli.compare import add_backend_arguments, check_backend_arguments
+from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, check
 
 __all__ = ["handler", "parse_options", "register"]
 
@@ -99,11 +100,8 @@ def handler(args: argparse.Namespace) -> int:
     from descentlab.experiments import lectures
     from descentlab.report import experiment_figures
 
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    torch.set_num_threads(check("--threads", args.threads, POSITIVE_INT))
+    check("--seed", args.seed, NONNEGATIVE_INT)
     options = parse_options(args.options)
     out = check_out_dir(args.out, "--out")
     fn = lectures.get(args.name)

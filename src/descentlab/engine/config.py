@@ -51,6 +51,7 @@ from descentlab.constraints import (
     Interval,
     Options,
     ParameterTypeError,
+    check,
     invalid,
     validate,
 )
@@ -482,7 +483,7 @@ def build_schedule(spec: Any, *, total_steps: int | None = None) -> tuple[Any, s
     if not isinstance(spec, Mapping):
         if callable(spec):
             return spec, None
-        raise ValueError(f"schedule spec must be a string, a dict or a schedule, got {spec!r}")
+        raise invalid("schedule spec", "a string, a dict or a schedule", spec, type_error=True)
     if "name" not in spec:
         raise ValueError(f"schedule spec needs a 'name', got {dict(spec)!r}")
     kwargs = dict(spec)
@@ -504,8 +505,7 @@ def build_schedule(spec: Any, *, total_steps: int | None = None) -> tuple[Any, s
         raise ValueError(f"bad arguments for schedule {name!r}: {exc}") from None
     if isinstance(built, schedules.LossRule):
         monitor = monitor or "val/loss"
-        if monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {', '.join(MONITORS)}, got {monitor!r}")
+        check("monitor", monitor, Options(*MONITORS))
         if getattr(built, "reject", False):
             # A rejected step rolls back to a snapshot that a checkpoint does not hold.
             raise ValueError(
