@@ -51,6 +51,8 @@ ACCEPTED = [
     ((None, POS_INT), None, None),
     ((Options("min", "max"),), "max", "max"),
     ((Options(1, 2),), 2, 2),
+    ((Options("min", "max"),), np.str_("min"), "min"),
+    ((Options(True, "auto"),), True, True),
     ((Boolean,), False, False),
     ((Boolean(),), True, True),
     ((NAME,), "sgd", "sgd"),

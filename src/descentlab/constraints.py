@@ -284,12 +284,17 @@ class Options(Constraint):
         self.options = tuple(options)
 
     def accepts_type(self, value: Any) -> bool:
+        if isinstance(value, bool):  # a bool only where an option is one
+            return any(isinstance(o, bool) for o in self.options)
         return any(
-            type(value) is type(o) or (_is_real(value) and _is_real(o)) for o in self.options
+            isinstance(value, type(o)) or (_is_real(value) and _is_real(o)) for o in self.options
         )
 
     def accepts(self, value: Any) -> bool:
         return value in self.options
+
+    def convert(self, value: Any) -> Any:
+        return self.options[self.options.index(value)]  # the option itself (np.str_ -> str)
 
     def __str__(self) -> str:
         return "one of " + ", ".join(map(repr, self.options))
