@@ -354,3 +354,29 @@ def test_fused_matches_eager_in_float32(name):
     train(ours, optim.get(name)(ours.parameters(), lr=1e-3, fused=True), idx, torch.float32)
     for p, q in zip(ours.parameters(), ref.parameters(), strict=True):
         assert float((p - q).detach().abs().max() / q.detach().abs().max()) <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["Adafactor", "Muon"])
+def test_a_torch_state_dict_loads_and_continues_as_torch_does(name):
+    """Five steps of torch's optimizer, its state dict loaded into descentlab's namesake:
+    five more steps land where torch's own five more do (matrices only, torch's Muon)."""
+    g = torch.Generator().manual_seed(5)
+    w0 = torch.randn(6, 4, generator=g, dtype=torch.float64)
+    x = torch.randn(4, 8, generator=g, dtype=torch.float64)
+    kw = {"lr": 0.02} if name == "Muon" else {"lr": 0.05, "weight_decay": 0.01}
+
+    def run(opt, w, steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            (torch.tanh(w @ x) ** 2).sum().backward()
+            opt.step()
+
+    ref = w0.clone().requires_grad_()
+    torch_opt = getattr(torch.optim, name)([ref], **kw)
+    run(torch_opt, ref, 5)
+    ours = ref.detach().clone().requires_grad_()
+    mine = _quiet(getattr(optim, name), [ours], **kw)
+    mine.load_state_dict(copy.deepcopy(torch_opt.state_dict()))
+    run(torch_opt, ref, 5)
+    run(mine, ours, 5)
+    assert float((ours - ref).detach().abs().max() / ref.detach().abs().max()) <= 1e-12

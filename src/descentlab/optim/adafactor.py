@@ -155,28 +155,21 @@ class Adafactor(Named):
 
 
 #: this module's registered optimizer (see descentlab.optim.records)
-RECORDS: tuple[OptimizerRecord, ...] = (
-    OptimizerRecord(
-        name="adafactor",
-        display="Adafactor",
-        color="#AEC7E8",
-        lr_range=(1e-3, 1e-1),
-        demo_lr={"ravine": 0.3, "saddle": 0.05},
-        family="adaptive",
-        adaptive=True,
-        year=2018,
-        reference="Shazeer & Stern, Adafactor: Adaptive Learning Rates with Sublinear Memory "
-        "Cost, ICML 2018 (arXiv:1804.04235)",
-        factory=Adafactor,
-        parity=(
-            ParityConfig("adafactor", "Adafactor", dict(lr=1e-2), dict(lr=5e-3)),
-            ParityConfig(
-                "adafactor-wd-eps-d",
-                "Adafactor",
-                dict(lr=2e-2, eps=(1e-20, 1e-2), d=2.0, weight_decay=1e-2, beta2_decay=-0.6),
-                dict(weight_decay=0.0),
-            ),
-            ParityConfig("adafactor-maximize", "Adafactor", dict(lr=1e-2, maximize=True)),
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
+    name="adafactor", display="Adafactor", color="#AEC7E8", family="adaptive", adaptive=True,
+    year=2018, factory=Adafactor, lr_range=(1e-3, 1e-1), demo_lr={"ravine": 0.3, "saddle": 0.05},
+    reference="Shazeer & Stern, Adafactor: Adaptive Learning Rates with Sublinear Memory Cost, "
+    "ICML 2018 (arXiv:1804.04235)",
+    parity=(
+        ParityConfig("adafactor", "Adafactor", dict(lr=1e-2), dict(lr=5e-3)),
+        ParityConfig(
+            "adafactor-wd-eps-d",
+            "Adafactor",
+            dict(lr=2e-2, eps=(1e-20, 1e-2), d=2.0, weight_decay=1e-2, beta2_decay=-0.6),
+            dict(weight_decay=0.0),
         ),
+        ParityConfig("adafactor-maximize", "Adafactor", dict(lr=1e-2, maximize=True)),
     ),
-)
+),)
+# fmt: on

@@ -112,18 +112,11 @@ class Lion(Named):
 
 
 #: this module's registered optimizer (see descentlab.optim.records)
-RECORDS: tuple[OptimizerRecord, ...] = (
-    OptimizerRecord(
-        name="lion",
-        display="Lion",
-        color="#44AA99",
-        lr_range=(1e-4, 1e-2),
-        demo_lr={"ravine": 0.18, "saddle": 0.1},
-        family="adaptive",
-        adaptive=True,
-        year=2023,
-        reference="Chen et al., Symbolic Discovery of Optimization Algorithms, NeurIPS 2023 "
-        "(arXiv:2302.06675)",
-        factory=Lion,
-    ),
-)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
+    name="lion", display="Lion", color="#44AA99", family="adaptive", adaptive=True,
+    year=2023, factory=Lion, lr_range=(1e-4, 1e-2), demo_lr={"ravine": 0.18, "saddle": 0.1},
+    reference="Chen et al., Symbolic Discovery of Optimization Algorithms, NeurIPS 2023 "
+    "(arXiv:2302.06675)",
+),)
+# fmt: on

@@ -30,7 +30,7 @@ from .base import HyperparameterTypeError, Rule, chain, check_range, lerp_, scra
 from .optimizer import Optimizer
 from .records import OptimizerRecord
 
-__all__ = ["RECORDS", "Lookahead", "base_chain", "lookahead", "resolve_base"]
+__all__ = ["RECORDS", "Lookahead", "Wrapped", "base_chain", "lookahead", "resolve_base"]
 
 #: the optimizers Lookahead and SAM can wrap by name: the classic ones and Lion
 _BASES = (sgd, adaptive, adam, adam_variants, asgd, rprop, lion)
@@ -114,6 +114,30 @@ def resolve_base(base: Any) -> type[Optimizer]:
     return names[key]
 
 
+class Wrapped(Optimizer):
+    """An optimizer around a named base optimizer: ``chain(*before, <base's rules>,
+    *after)`` with the base's hyperparameters (``lr`` None: the base's default) and the
+    wrapper's own ``extra`` ones."""
+
+    def __init__(
+        self,
+        params: Any,
+        base: Any,
+        lr: float | None,
+        base_kwargs: dict[str, Any],
+        extra: dict[str, Any],
+        rules: tuple[tuple[Rule, ...], tuple[Rule, ...]],
+        *,
+        fused: bool | None,
+        monitor: bool,
+    ) -> None:
+        rule, hyper = base_chain(base, base_kwargs, lr)
+        before, after = rules
+        chained = chain(*before, *rule.rules, *after)
+        super().__init__(params, chained, monitor=monitor, fused=fused, **hyper, **extra)
+        self.base = resolve_base(base)
+
+
 def base_chain(
     base: Any, kwargs: dict[str, Any], lr: float | None = None
 ) -> tuple[Rule, dict[str, Any]]:
@@ -128,7 +152,7 @@ def base_chain(
     return probe.rule, hyper
 
 
-class Lookahead(Optimizer):
+class Lookahead(Wrapped):
     r"""Lookahead around a named optimizer: ``chain(<base's rules>, lookahead())``.
 
     Args:
@@ -163,27 +187,17 @@ class Lookahead(Optimizer):
         monitor: bool = False,
         **base_kwargs: Any,
     ) -> None:
-        rule, hyper = base_chain(base, base_kwargs, lr)
-        hyper.update(sync_period=sync_period, slow_step_size=slow_step_size)
-        super().__init__(
-            params, chain(*rule.rules, lookahead()), monitor=monitor, fused=fused, **hyper
-        )
-        self.base = resolve_base(base)
+        extra = dict(sync_period=sync_period, slow_step_size=slow_step_size)
+        rules = ((), (lookahead(),))
+        super().__init__(params, base, lr, base_kwargs, extra, rules, fused=fused, monitor=monitor)
 
 
 #: this module's registered optimizer (see descentlab.optim.records)
-RECORDS: tuple[OptimizerRecord, ...] = (
-    OptimizerRecord(
-        name="lookahead",
-        display="Lookahead",
-        color="#882255",
-        lr_range=(1e-3, 1e-1),
-        demo_lr={"ravine": 0.3, "saddle": 0.1},
-        family="adam",
-        adaptive=True,
-        year=2019,
-        reference="Zhang, Lucas, Hinton & Ba, Lookahead Optimizer: k steps forward, 1 step back, "
-        "NeurIPS 2019 (arXiv:1907.08610)",
-        factory=Lookahead,
-    ),
-)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
+    name="lookahead", display="Lookahead", color="#882255", family="adam", adaptive=True,
+    year=2019, factory=Lookahead, lr_range=(1e-3, 1e-1), demo_lr={"ravine": 0.3, "saddle": 0.1},
+    reference="Zhang, Lucas, Hinton & Ba, Lookahead Optimizer: k steps forward, 1 step back, "
+    "NeurIPS 2019 (arXiv:1907.08610)",
+),)
+# fmt: on

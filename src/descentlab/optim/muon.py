@@ -154,21 +154,9 @@ class scale_by_muon(Rule):
         adamw_eps: float = 1e-8,
         adamw_weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(
-            lr=lr,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            nesterov=nesterov,
-            ns_coefficients=pair(ns_coefficients),
-            eps=eps,
-            ns_steps=ns_steps,
-            adjust_lr_fn=adjust_lr_fn,
-            ns_dtype=ns_dtype,
-            adamw_lr=adamw_lr,
-            adamw_betas=pair(adamw_betas),
-            adamw_eps=adamw_eps,
-            adamw_weight_decay=adamw_weight_decay,
-        )
+        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        args.update(ns_coefficients=pair(ns_coefficients), adamw_betas=pair(adamw_betas))
+        super().__init__(**args)
         self.needs_step = True
 
     def init(self, params):
@@ -307,19 +295,12 @@ class Muon(Named):
 
 
 #: this module's registered optimizer (see descentlab.optim.records)
-RECORDS: tuple[OptimizerRecord, ...] = (
-    OptimizerRecord(
-        name="muon",
-        display="Muon",
-        color="#FF9896",
-        lr_range=(1e-3, 1e-1),
-        demo_lr={"ravine": 0.1, "saddle": 0.1},
-        family="momentum",
-        adaptive=True,
-        year=2024,
-        reference="Jordan et al., Muon: An optimizer for hidden layers in neural networks, 2024 "
-        "(kellerjordan.github.io/posts/muon); Liu et al., Muon is Scalable for LLM Training, "
-        "arXiv:2502.16982",
-        factory=Muon,
-    ),
-)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
+    name="muon", display="Muon", color="#FF9896", family="momentum", adaptive=True,
+    year=2024, factory=Muon, lr_range=(1e-3, 1e-1), demo_lr={"ravine": 0.1, "saddle": 0.1},
+    reference="Jordan et al., Muon: An optimizer for hidden layers in neural networks, 2024 "
+    "(kellerjordan.github.io/posts/muon); Liu et al., Muon is Scalable for LLM Training, "
+    "arXiv:2502.16982",
+),)
+# fmt: on

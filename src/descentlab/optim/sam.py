@@ -26,9 +26,8 @@ from typing import Any
 
 import torch
 
-from .base import Rule, as_scalar, bcast, chain, check_bool, check_range
-from .lookahead import base_chain, resolve_base
-from .optimizer import Optimizer
+from .base import Rule, as_scalar, bcast, check_bool, check_range
+from .lookahead import Wrapped
 from .records import OptimizerRecord
 
 __all__ = ["RECORDS", "SAM", "sam_ascent"]
@@ -90,7 +89,7 @@ class sam_ascent(Rule):
         return out
 
 
-class SAM(Optimizer):
+class SAM(Wrapped):
     r"""Sharpness-aware minimization around a named optimizer:
     ``chain(sam_ascent(), <base's rules>)``; ``step(closure)`` evaluates the gradient at
     ``w``, moves to ``w + eps``, evaluates it there, moves back and lets the base step.
@@ -129,12 +128,8 @@ class SAM(Optimizer):
         monitor: bool = False,
         **base_kwargs: Any,
     ) -> None:
-        rule, hyper = base_chain(base, base_kwargs, lr)
-        hyper.update(rho=rho, adaptive=adaptive)
-        super().__init__(
-            params, chain(sam_ascent(), *rule.rules), monitor=monitor, fused=fused, **hyper
-        )
-        self.base = resolve_base(base)
+        extra, rules = dict(rho=rho, adaptive=adaptive), ((sam_ascent(),), ())
+        super().__init__(params, base, lr, base_kwargs, extra, rules, fused=fused, monitor=monitor)
         self._lookahead = False  # step() below takes both gradients itself
 
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
@@ -164,18 +159,11 @@ class SAM(Optimizer):
 
 
 #: this module's registered optimizer (see descentlab.optim.records)
-RECORDS: tuple[OptimizerRecord, ...] = (
-    OptimizerRecord(
-        name="sam",
-        display="SAM",
-        color="#999933",
-        lr_range=(1e-2, 1.0),
-        demo_lr={"ravine": 0.1, "saddle": 0.56},
-        family="sgd",
-        adaptive=False,
-        year=2021,
-        reference="Foret, Kleiner, Mobahi & Neyshabur, Sharpness-Aware Minimization for "
-        "Efficiently Improving Generalization, ICLR 2021 (arXiv:2010.01412)",
-        factory=SAM,
-    ),
-)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
+    name="sam", display="SAM", color="#999933", family="sgd", adaptive=False,
+    year=2021, factory=SAM, lr_range=(1e-2, 1.0), demo_lr={"ravine": 0.1, "saddle": 0.56},
+    reference="Foret, Kleiner, Mobahi & Neyshabur, Sharpness-Aware Minimization for Efficiently "
+    "Improving Generalization, ICLR 2021 (arXiv:2010.01412)",
+),)
+# fmt: on

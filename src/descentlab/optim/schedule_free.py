@@ -82,14 +82,8 @@ class schedule_free_adamw(Rule):
         weight_lr_power: float = 2.0,
         bias_correction: str = "v",
     ) -> None:
-        super().__init__(
-            lr=lr,
-            betas=pair(betas),
-            eps=eps,
-            weight_decay=weight_decay,
-            weight_lr_power=weight_lr_power,
-            bias_correction=bias_correction,
-        )
+        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__(**{**args, "betas": pair(betas)})
         self.needs_step = True
 
     def init(self, params):
@@ -262,18 +256,12 @@ class ScheduleFreeAdamW(Named):
 
 
 #: this module's registered optimizer (see descentlab.optim.records)
-RECORDS: tuple[OptimizerRecord, ...] = (
-    OptimizerRecord(
-        name="sfadamw",
-        display="Schedule-Free AdamW",
-        color="#332288",
-        lr_range=(1e-3, 1e-1),
-        demo_lr={"ravine": 0.3, "saddle": 0.3},
-        family="adam",
-        adaptive=True,
-        year=2024,
-        reference="Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled, "
-        "NeurIPS 2024 (arXiv:2405.15682)",
-        factory=ScheduleFreeAdamW,
-    ),
-)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
+    name="sfadamw", display="Schedule-Free AdamW", color="#332288", family="adam", adaptive=True,
+    year=2024, factory=ScheduleFreeAdamW, lr_range=(1e-3, 1e-1),
+    demo_lr={"ravine": 0.3, "saddle": 0.3},
+    reference="Defazio, Yang, Mehta, Mishchenko, Khaled & Cutkosky, The Road Less Scheduled, "
+    "NeurIPS 2024 (arXiv:2405.15682)",
+),)
+# fmt: on
