@@ -22,6 +22,9 @@ import torch
 from matplotlib.figure import Figure
 
 from descentlab.experiments.lectures import ExperimentResult
+from descentlab.experiments.lectures.information import entropy
+from descentlab.experiments.lectures.momentum import theory_rate
+from descentlab.problems import landscapes
 from descentlab.report.figures import display_name, new_figure
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "adam_bias_panel",
     "adam_eps_panel",
     "adaptive_figure",
+    "dress_panel",
     "escape_panel",
     "momentum_figure",
     "overshoot_panel",
@@ -38,6 +42,7 @@ __all__ = [
     "printed_adam_panel",
     "rate_sweep_panel",
     "rates_panel",
+    "small_legend",
 ]
 
 _C = {
@@ -63,8 +68,26 @@ def _name(key: str) -> str:
     return {"gd": "GD"}.get(key) or display_name(key)
 
 
-def _legend(ax: Any, **kw: Any) -> None:
+def small_legend(ax: Any, **kw: Any) -> None:
+    """A legend in 8 pt on a nearly opaque box."""
     ax.legend(fontsize=8, framealpha=0.9, **kw)
+
+
+def dress_panel(
+    ax: Any,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    *,
+    legend: Mapping[str, Any] | None = None,
+    grid: Mapping[str, Any] | None = None,
+) -> None:
+    """A panel's axis labels, its title (10 pt), its legend and a light grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    small_legend(ax, **(legend or {}))
+    ax.grid(True, **({"alpha": 0.3} if grid is None else grid))
 
 
 def panel_figure(
@@ -85,8 +108,6 @@ def panel_figure(
 
 def escape_panel(ax: Any, data: Mapping[str, Any]) -> None:
     """The double well with the paths of GD, momentum and Nesterov (x against f(x))."""
-    from descentlab.problems import landscapes
-
     e = data["escape"]
     f = landscapes.get("double_well")
     xs = torch.linspace(-2.3, 2.7, 400, dtype=torch.float64)[:, None]
@@ -118,11 +139,13 @@ def escape_panel(ax: Any, data: Mapping[str, Any]) -> None:
             fontsize=8,
         )
     ax.set_ylim(-2.2, 4.8)
-    ax.set_xlabel("$x$")
-    ax.set_ylabel("$f(x)$")
-    ax.set_title(f"From $x_0$ = 2.5, lr {e['lr']:g} (first 80 steps shown)", fontsize=10)
-    _legend(ax, loc="upper center")
-    ax.grid(True, alpha=0.3)
+    dress_panel(
+        ax,
+        "$x$",
+        "$f(x)$",
+        f"From $x_0$ = 2.5, lr {e['lr']:g} (first 80 steps shown)",
+        legend=dict(loc="upper center"),
+    )
 
 
 def escape_sweep_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -132,11 +155,12 @@ def escape_sweep_panel(ax: Any, data: Mapping[str, Any]) -> None:
     ax.axhline(e["local"], color="#999999", ls=":", label=f"local minimum {e['local']:.3f}")
     ax.axhline(e["global"], color="#333333", ls="--", label=f"global minimum {e['global']:.3f}")
     ax.plot(bs, fin, "o-", color=_C["momentum"], label="momentum: final x")
-    ax.set_xlabel("momentum β (β = 0 is plain gradient descent)")
-    ax.set_ylabel("final $x$")
-    ax.set_title("How much momentum it takes to roll over the barrier", fontsize=10)
-    _legend(ax)
-    ax.grid(True, alpha=0.3)
+    dress_panel(
+        ax,
+        "momentum β (β = 0 is plain gradient descent)",
+        "final $x$",
+        "How much momentum it takes to roll over the barrier",
+    )
 
 
 def rates_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -154,17 +178,18 @@ def rates_panel(ax: Any, data: Mapping[str, Any]) -> None:
         )
         ax.semilogy(t, n[0] * r["theory"][key] ** t, color=_C[key], ls="--", lw=0.9)
     ax.set_ylim(1e-16, 3)
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel(r"$\|x_t - x^\star\|$ (dashed: theory $\rho^t$)")
-    ax.set_title(f"Quadratic, κ = {r['kappa']:g}: rate per step", fontsize=10)
-    _legend(ax, loc="lower left")
-    ax.grid(True, which="major", alpha=0.3)
+    dress_panel(
+        ax,
+        "step $t$",
+        r"$\|x_t - x^\star\|$ (dashed: theory $\rho^t$)",
+        f"Quadratic, κ = {r['kappa']:g}: rate per step",
+        legend=dict(loc="lower left"),
+        grid=dict(which="major", alpha=0.3),
+    )
 
 
 def rate_sweep_panel(ax: Any, data: Mapping[str, Any]) -> None:
     """Rate against β for momentum and Nesterov (lr 1/L): theory curves, measured dots."""
-    from descentlab.experiments.lectures.momentum import theory_rate
-
     r = data["rates"]
     grid = np.linspace(0.0, 0.985, 160)
     for key in ("momentum", "nesterov"):
@@ -179,11 +204,9 @@ def rate_sweep_panel(ax: Any, data: Mapping[str, Any]) -> None:
             mec="black",
             label=f"{_name(key)}: measured",
         )
-    ax.set_xlabel("momentum β (lr = 1/L)")
-    ax.set_ylabel("rate ρ (smaller is faster)")
-    ax.set_title("Nesterov is faster for β ≳ 0.85", fontsize=10)
-    _legend(ax)
-    ax.grid(True, alpha=0.3)
+    dress_panel(
+        ax, "momentum β (lr = 1/L)", "rate ρ (smaller is faster)", "Nesterov is faster for β ≳ 0.85"
+    )
 
 
 def overshoot_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -201,11 +224,13 @@ def overshoot_panel(ax: Any, data: Mapping[str, Any]) -> None:
             f"{ov[key]['travel']:.2f}|y0|, overshoot {ov[key]['overshoot']:.2f}|y0|",
         )
     ax.axhline(0, color="#333333", lw=0.8)
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel("$y_t$ (across the ravine; 0 = floor)")
-    ax.set_title("Same effective step lr/(1-β): momentum damps the zig-zag", fontsize=10)
-    _legend(ax, loc="lower right")
-    ax.grid(True, alpha=0.3)
+    dress_panel(
+        ax,
+        "step $t$",
+        "$y_t$ (across the ravine; 0 = floor)",
+        "Same effective step lr/(1-β): momentum damps the zig-zag",
+        legend=dict(loc="lower right"),
+    )
 
 
 def momentum_figure(result: ExperimentResult) -> Figure:
@@ -221,11 +246,12 @@ def momentum_figure(result: ExperimentResult) -> Figure:
     r = result.data["rates"]
     for key in ("momentum", "nesterov"):
         ax.semilogy(_a(r["stiff"][key])[:60] + 1e-18, color=_C[key], label=_name(key))
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel("|steep coordinate| (eigenvalue L)")
-    ax.set_title("The lookahead kills the steep mode at once", fontsize=10)
-    _legend(ax)
-    ax.grid(True, alpha=0.3)
+    dress_panel(
+        ax,
+        "step $t$",
+        "|steep coordinate| (eigenvalue L)",
+        "The lookahead kills the steep mode at once",
+    )
     fig.suptitle(result.title, fontsize=13)
     return fig
 
@@ -248,22 +274,26 @@ def adagrad_panel(ax: Any, data: Mapping[str, Any]) -> None:
     s = _a(st["adagrad"]["steps"])
     e0 = st["adagrad"]["effective"][0]
     ax.loglog(s, e0 / np.sqrt(s), color="#888888", ls=":", label=r"$\propto t^{-1/2}$")
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel("effective step size (median over weights)")
-    ax.set_title(f"Same lr {st['lr']:g}: AdaGrad's step keeps shrinking", fontsize=10)
-    _legend(ax)
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "step $t$",
+        "effective step size (median over weights)",
+        f"Same lr {st['lr']:g}: AdaGrad's step keeps shrinking",
+        grid=dict(which="both", alpha=0.25),
+    )
 
 
 def adagrad_loss_panel(ax: Any, data: Mapping[str, Any]) -> None:
     st = data["stall"]
     for key in ("adagrad", "rmsprop"):
         ax.loglog(st[key]["steps"], st[key]["loss"], color=_C[key], lw=1.8, label=_name(key))
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel("training loss (all training data)")
-    ax.set_title("…so its progress slows down", fontsize=10)
-    _legend(ax)
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "step $t$",
+        "training loss (all training data)",
+        "…so its progress slows down",
+        grid=dict(which="both", alpha=0.25),
+    )
 
 
 def adadelta_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -290,11 +320,14 @@ def adadelta_panel(ax: Any, data: Mapping[str, Any]) -> None:
             color=f"C{i}",
             label=f"torch's one ε, units 10^{k}",
         )
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel("distance to the minimum (in units 1)")
-    ax.set_title("Adadelta at lr = 1 on $3(x-2)^2 + (y-2)^2$ in units $10^k$", fontsize=10)
-    _legend(ax, loc="lower left")
-    ax.grid(True, which="major", alpha=0.3)
+    dress_panel(
+        ax,
+        "step $t$",
+        "distance to the minimum (in units 1)",
+        "Adadelta at lr = 1 on $3(x-2)^2 + (y-2)^2$ in units $10^k$",
+        legend=dict(loc="lower left"),
+        grid=dict(which="major", alpha=0.3),
+    )
 
 
 def adam_bias_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -318,11 +351,13 @@ def adam_bias_panel(ax: Any, data: Mapping[str, Any]) -> None:
         lw=2,
         label="with bias correction (measured)",
     )
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel("step size / lr")
-    ax.set_title("The first steps without bias correction are several lr", fontsize=10)
-    _legend(ax)
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "step $t$",
+        "step size / lr",
+        "The first steps without bias correction are several lr",
+        grid=dict(which="both", alpha=0.25),
+    )
 
 
 def adam_eps_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -331,11 +366,9 @@ def adam_eps_panel(ax: Any, data: Mapping[str, Any]) -> None:
     for key, c in (("1e-08", "#0072B2"), ("1e-07", "#D55E00")):
         ax.semilogx(g, ad["first_step"][key], "o-", ms=3, color=c, label=f"ε = {key}")
     ax.axvline(1e-7, color="#999999", ls=":")
-    ax.set_xlabel("gradient size |g|")
-    ax.set_ylabel("first step / lr")
-    ax.set_title("ε = 1e-7 vs 1e-8: different only where |g| ~ ε", fontsize=10)
-    _legend(ax)
-    ax.grid(True, alpha=0.3)
+    dress_panel(
+        ax, "gradient size |g|", "first step / lr", "ε = 1e-7 vs 1e-8: different only where |g| ~ ε"
+    )
 
 
 def printed_adam_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -390,11 +423,13 @@ def continuous_conv_panel(ax: Any, data: Mapping[str, Any]) -> None:
     ax.plot(t, c["first"], "o", ms=4, color="#0072B2", label=r"$\int f(\tau) g(t-\tau) d\tau$")
     ax.plot(t, c["second"], "x", ms=6, color="#009E73", label=r"$\int f(t-\tau) g(\tau) d\tau$")
     ax.plot(t, c["typo"], "--", color="#D55E00", label=r"as printed: $\int f(t-\tau) g(t) d\tau$")
-    ax.set_xlabel("$t$")
-    ax.set_ylabel("$(f * g)(t)$")
-    ax.set_title("Continuous: two unit boxes (quadrature)", fontsize=10)
-    _legend(ax, loc="upper right")
-    ax.grid(True, alpha=0.3)
+    dress_panel(
+        ax,
+        "$t$",
+        "$(f * g)(t)$",
+        "Continuous: two unit boxes (quadrature)",
+        legend=dict(loc="upper right"),
+    )
 
 
 def discrete_conv_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -410,11 +445,7 @@ def discrete_conv_panel(ax: Any, data: Mapping[str, Any]) -> None:
         color="#D55E00",
         label="torch conv1d as is (cross-correlation)",
     )
-    ax.set_xlabel("$t$")
-    ax.set_ylabel("$(f * g)(t)$")
-    ax.set_title(f"Discrete: kernel g = {d['g']}", fontsize=10)
-    _legend(ax)
-    ax.grid(True, alpha=0.3)
+    dress_panel(ax, "$t$", "$(f * g)(t)$", f"Discrete: kernel g = {d['g']}")
 
 
 def conv2d_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -484,7 +515,7 @@ def inception_panel(ax: Any, data: Mapping[str, Any]) -> None:
         f"{b['bottleneck']:,}",
         fontsize=10,
     )
-    _legend(ax)
+    small_legend(ax)
     ax.grid(True, axis="y", alpha=0.3)
 
 
@@ -519,7 +550,6 @@ def entropy_panel(ax: Any, data: Mapping[str, Any]) -> None:
     ax.plot(0.5, 1.0, "o", color="#0072B2", mec="black", label="fair coin: 1 bit")
     cases = data["cases"]
     die = cases["die with five 1s and one 6 (5/6, 1/6)"]
-    from descentlab.experiments.lectures.information import entropy
 
     ax.plot(
         5 / 6,
@@ -534,7 +564,7 @@ def entropy_panel(ax: Any, data: Mapping[str, Any]) -> None:
     ax.set_ylabel("entropy (bits)")
     ax.set_ylim(0, 2.8)
     ax.set_title("Entropy: the fair coin is the most uncertain", fontsize=10)
-    _legend(ax)
+    small_legend(ax)
     ax.grid(True, alpha=0.3)
 
 
@@ -543,11 +573,12 @@ def cross_entropy_panel(ax: Any, data: Mapping[str, Any]) -> None:
     ax.plot(c["q1"], c["ce"], color="#0072B2", lw=2, label="H(P, Q), P = (0.7, 0.2, 0.1)")
     ax.axhline(c["h"], color="#D55E00", ls="--", label=f"H(P) = {c['h']:.3f} bits")
     ax.axvline(0.7, color="#999999", ls=":")
-    ax.set_xlabel("Q = (q1, 2(1-q1)/3, (1-q1)/3)")
-    ax.set_ylabel("bits")
-    ax.set_title("Cross-entropy = H(P) + KL(P‖Q) ≥ H(P), equal at Q = P", fontsize=10)
-    _legend(ax)
-    ax.grid(True, alpha=0.3)
+    dress_panel(
+        ax,
+        "Q = (q1, 2(1-q1)/3, (1-q1)/3)",
+        "bits",
+        "Cross-entropy = H(P) + KL(P‖Q) ≥ H(P), equal at Q = P",
+    )
 
 
 def information_figure(result: ExperimentResult) -> Figure:
@@ -577,13 +608,13 @@ def normal_equations_panel(ax: Any, data: Mapping[str, Any]) -> None:
         color="#333333",
         label=f"theory ((κ-1)/(κ+1))^t = {ne['theory']:.4f}^t",
     )
-    ax.set_xlabel("step $t$")
-    ax.set_ylabel("distance to the closed-form solution")
-    ax.set_title(
-        f"Least squares: one solve vs {len(e) - 1} steps (κ = {ne['kappa']:.0f})", fontsize=10
+    dress_panel(
+        ax,
+        "step $t$",
+        "distance to the closed-form solution",
+        f"Least squares: one solve vs {len(e) - 1} steps (κ = {ne['kappa']:.0f})",
+        grid=dict(which="major", alpha=0.3),
     )
-    _legend(ax)
-    ax.grid(True, which="major", alpha=0.3)
 
 
 def hessian_cost_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -601,11 +632,13 @@ def hessian_cost_panel(ax: Any, data: Mapping[str, Any]) -> None:
             color=color,
             label=f"{labels[key]}: slope {c['slopes'][key]:.2f}",
         )
-    ax.set_xlabel("parameters p")
-    ax.set_ylabel("seconds (fastest of repeats, one thread)")
-    ax.set_title(f"Cost against p (n = {c['n']})", fontsize=10)
-    _legend(ax)
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "parameters p",
+        "seconds (fastest of repeats, one thread)",
+        f"Cost against p (n = {c['n']})",
+        grid=dict(which="both", alpha=0.25),
+    )
 
 
 def four_ways_panel(ax: Any, data: Mapping[str, Any]) -> None:
@@ -616,11 +649,7 @@ def four_ways_panel(ax: Any, data: Mapping[str, Any]) -> None:
     ax.plot(
         2, 2, "*", ms=16, color="gold", mec="black", label="1.-3. vertex / f' = 0 / grid: (2, 2)"
     )
-    ax.set_xlabel("$x$")
-    ax.set_ylabel("$f(x)$")
-    ax.set_title("Four ways to the same minimum", fontsize=10)
-    _legend(ax)
-    ax.grid(True, alpha=0.3)
+    dress_panel(ax, "$x$", "$f(x)$", "Four ways to the same minimum")
 
 
 def closed_form_figure(result: ExperimentResult) -> Figure:
@@ -661,11 +690,13 @@ def minibatch_panel(ax: Any, data: Mapping[str, Any]) -> None:
         lw=1,
         label="tr(Σ)/B · (N-B)/(N-1)",
     )
-    ax.set_xlabel("batch size B")
-    ax.set_ylabel(r"$E\|g_B - \nabla L\|^2$")
-    ax.set_title("Mini-batch gradient variance falls like 1/B", fontsize=10)
-    _legend(ax)
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "batch size B",
+        r"$E\|g_B - \nabla L\|^2$",
+        "Mini-batch gradient variance falls like 1/B",
+        grid=dict(which="both", alpha=0.25),
+    )
 
 
 def minibatch_figure(result: ExperimentResult) -> Figure:
@@ -681,7 +712,7 @@ def minibatch_figure(result: ExperimentResult) -> Figure:
     axes[1].set_ylim(0, 1.5)
     axes[1].set_xlabel("batch size B")
     axes[1].set_title("Measured over theory (1 = exact)", fontsize=10)
-    _legend(axes[1])
+    small_legend(axes[1])
     axes[2].semilogx(b, np.sqrt(_a(d["variance"])), "o-", color="#009E73")
     axes[2].set_xlabel("batch size B")
     axes[2].set_ylabel("gradient noise (std)")

@@ -26,15 +26,20 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-from descentlab.experiments.lectures import ExperimentResult
+from descentlab.experiments import lectures
+from descentlab.experiments.lectures import NAMES, ExperimentResult
+from descentlab.experiments.lectures.bias_variance import FORMULAS
 from descentlab.report.claim_figures import (
     adaptive_figure,
     closed_form_figure,
     convolution_figure,
+    dress_panel,
     information_figure,
     minibatch_figure,
     momentum_figure,
+    small_legend,
 )
 from descentlab.report.figures import new_figure, save
 
@@ -69,10 +74,6 @@ def _mean_curve(runs: list[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np
     steps = _a(runs[0][key]["steps"])[:n]
     values = np.mean([_a(r[key]["values"])[:n] for r in runs], axis=0)
     return steps, values
-
-
-def _legend(ax: Any, **kw: Any) -> None:
-    ax.legend(fontsize=8, framealpha=0.9, **kw)
 
 
 # ------------------------------------------------------------------------------------------
@@ -131,7 +132,7 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
     n_dirs = len(d["perturbation"]["small"][0])
     ax2.set_title(f"Loss along random directions around each minimum\n(mean and range over "
                   f"{n_dirs} directions x {cfg['seeds']} seed(s))", fontsize=10)  # fmt: skip
-    _legend(ax2, loc="upper center")
+    small_legend(ax2, loc="upper center")
     ax2.grid(True, which="both", alpha=0.25)
 
     # (c) the sharpness measures
@@ -163,7 +164,7 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
         f"max by {cfg.get('starts', 1)} x {cfg['maxiter']} L-BFGS-B iterations in the box",
         fontsize=10,
     )
-    _legend(ax3, loc="upper left")
+    small_legend(ax3, loc="upper left")
     ax3.grid(True, axis="y", alpha=0.25)
     fig.suptitle(
         f"Batch size and sharp minima on {cfg['problem']} (MLP {cfg['hidden']} hidden, "
@@ -210,11 +211,14 @@ def bias_variance_figure(result: ExperimentResult) -> Figure:
             ha="right", transform=ax.get_xaxis_transform())  # fmt: skip
     finite = [v for r in rows for v in (r["bias2"], r["variance"]) if v > 0]
     ax.set_ylim(max(min(finite) / 2, 1e-5), None)
-    ax.set_xlabel(f"model size ({label})")
-    ax.set_ylabel("expected squared error (log scale)")
-    ax.set_title(f"Decomposition from {cfg['replicates']} refits per {label}", fontsize=10)
-    _legend(ax, loc="lower right", ncol=2)
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        f"model size ({label})",
+        "expected squared error (log scale)",
+        f"Decomposition from {cfg['replicates']} refits per {label}",
+        legend=dict(loc="lower right", ncol=2),
+        grid=dict(which="both", alpha=0.25),
+    )
 
     x = _a(d["x_grid"])
     f = _a(d["f_grid"])
@@ -240,9 +244,8 @@ def bias_variance_figure(result: ExperimentResult) -> Figure:
         a.set_xlabel("x")
         if i == 0:
             a.set_ylabel("y")
-            _legend(a, loc="lower left")
+            small_legend(a, loc="lower left")
         a.grid(True, alpha=0.25)
-    from descentlab.experiments.lectures.bias_variance import FORMULAS
 
     formula = FORMULAS.get(cfg["fn"], f"{cfg['fn']}(x)")
     fig.suptitle(
@@ -303,7 +306,6 @@ def ensembles_figure(result: ExperimentResult) -> Figure:
     ax2.set_xlabel("test accuracy (%), ± std over repeats")
     ax2.set_title("Methods (models in parentheses; var = prediction variance\nacross training "
                   "sets)", fontsize=10)  # fmt: skip
-    from matplotlib.patches import Patch
 
     ax2.legend(handles=[Patch(color=_BLUE, label="descentlab networks"),
                         Patch(color=_ORANGE, label="scikit-learn reference"),
@@ -343,36 +345,51 @@ def ensembles_figure(result: ExperimentResult) -> Figure:
 # regularization
 
 
+def _four_panels(result: ExperimentResult, column: str) -> tuple[Figure, Any, list[str], dict]:
+    """A 2 x 2 figure, the names in the table's ``column`` and a colour for each."""
+    fig = new_figure(15, 9.5)
+    axes = fig.subplots(2, 2)
+    names = [r[column] for r in result.rows]
+    return fig, axes, names, {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(names)}
+
+
+def _curves_panel(
+    ax: Any, curves: Mapping[str, Any], key: str, colors: Mapping[str, str], ylabel: str,
+    log: bool, widths: tuple[str, float, float], dot: str | None = None,
+) -> None:  # fmt: skip
+    """The mean learning curve of metric ``key`` for each name of ``colors`` (``widths``: the
+    name drawn bold, its line width, the others'; ``dot``: a name whose last point is marked)."""
+    bold, bold_lw, lw = widths
+    for n, color in colors.items():
+        steps, values = _mean_curve(curves[n], key)
+        ax.plot(steps, values, color=color, lw=bold_lw if n == bold else lw, label=n)
+        if n == dot:
+            ax.plot(steps[-1], values[-1], "o", color=color, ms=6)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.25)
+
+
 def regularization_figure(result: ExperimentResult) -> Figure:
     """Learning curves of every method, and the generalization gaps."""
     d, cfg = result.data, result.config
-    fig = new_figure(15, 9.5)
-    axes = fig.subplots(2, 2)
-    methods = [r["method"] for r in result.rows]
-    colors = {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(methods)}
-    panels = (
+    fig, axes, methods, colors = _four_panels(result, "method")
+    for ax, key, ylabel, log in (
         (axes[0, 0], "train/loss", "training loss (clean data, log scale)", True),
         (axes[0, 1], "val/loss", "validation loss (log scale)", True),
         (axes[1, 0], "val/accuracy", "validation accuracy", False),
-    )
-    for ax, key, ylabel, log in panels:
-        for m in methods:
-            steps, values = _mean_curve(d["curves"][m], key)
-            lw = 2.4 if m == "none" else 1.4
-            ax.plot(steps, values, color=colors[m], lw=lw, label=m)
-            if m == "early_stopping":
-                ax.plot(steps[-1], values[-1], "o", color=colors[m], ms=6)
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="both", alpha=0.25)
+    ):
+        _curves_panel(
+            ax, d["curves"], key, colors, ylabel, log, ("none", 2.4, 1.4), "early_stopping"
+        )
     axes[0, 0].set_title("Training loss: regularizers keep it from collapsing to 0", fontsize=10)
     axes[0, 1].set_title("Validation loss: without regularization it climbs back (overfitting)",
                          fontsize=10)  # fmt: skip
     axes[1, 0].set_title("Validation accuracy (early stopping's dot: where it stopped)",
                          fontsize=10)  # fmt: skip
-    _legend(axes[0, 1], loc="upper right", ncol=2)
+    small_legend(axes[0, 1], loc="upper right", ncol=2)
     lo = min(np.min(_mean_curve(d["curves"][m], "val/accuracy")[1][1:]) for m in methods)
     axes[1, 0].set_ylim(max(lo - 0.02, 0), 1.0)
 
@@ -392,7 +409,7 @@ def regularization_figure(result: ExperimentResult) -> Figure:
     ax.set_xlabel("loss gap: test - train cross-entropy (nats)")
     ax.set_title("Generalization gap per method (text: test accuracy and train - test "
                  "accuracy)", fontsize=10)  # fmt: skip
-    _legend(ax, loc="lower right")
+    small_legend(ax, loc="lower right")
     ax.grid(True, axis="x", alpha=0.25)
     fig.suptitle(
         f"Regularization on {cfg['n_train']} {cfg['problem']} examples with a wide MLP "
@@ -410,39 +427,32 @@ def regularization_figure(result: ExperimentResult) -> Figure:
 def schedules_figure(result: ExperimentResult) -> Figure:
     """Learning-rate schedules: the rates, learning curves, and the noisy-quadratic floor."""
     d, cfg = result.data, result.config
-    fig = new_figure(15, 9.5)
-    axes = fig.subplots(2, 2)
-    names = [r["schedule"] for r in result.rows]
-    colors = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(names)}
+    fig, axes, names, colors = _four_panels(result, "schedule")
     ax = axes[0, 0]
     for n in names:
         lr = _a(d["lr"][n])
         ax.plot(np.arange(lr.size), lr, color=colors[n], lw=2, label=n)
-    ax.set_xlabel("step")
-    ax.set_ylabel("learning rate")
-    ax.set_title("The schedules (relative to the same initial rate)", fontsize=10)
-    _legend(ax, loc="upper right")
-    ax.grid(True, alpha=0.25)
+    dress_panel(
+        ax,
+        "step",
+        "learning rate",
+        "The schedules (relative to the same initial rate)",
+        legend=dict(loc="upper right"),
+        grid=dict(alpha=0.25),
+    )
     for ax, key, ylabel, log, title in (
         (axes[0, 1], "train/loss", "training loss (log scale)", True,
          f"Training loss on {cfg['problem']} ({cfg['model']})"),
         (axes[1, 0], "val/accuracy", "validation accuracy", False,
          "Validation accuracy: the fixed rate keeps bouncing"),
     ):  # fmt: skip
-        for n in names:
-            steps, values = _mean_curve(d["curves"][n], key)
-            ax.plot(steps, values, color=colors[n], lw=2.2 if n == "constant" else 1.5, label=n)
-        if log:
-            ax.set_yscale("log")
-        ax.set_xlabel("step")
-        ax.set_ylabel(ylabel)
+        _curves_panel(ax, d["curves"], key, colors, ylabel, log, ("constant", 2.2, 1.5))
         ax.set_title(title, fontsize=10)
-        ax.grid(True, which="both", alpha=0.25)
     finals = [_mean_curve(d["curves"][n], "val/accuracy")[1] for n in names]
     top = max(float(np.max(v)) for v in finals)
     low = min(float(np.min(v[len(v) // 4 :])) for v in finals)
     axes[1, 0].set_ylim(max(0.0, low - 0.03), min(1.0, top + 0.02))
-    _legend(axes[1, 0], loc="lower right")
+    small_legend(axes[1, 0], loc="lower right")
 
     ax = axes[1, 1]
     q = d["quadratic"]
@@ -455,12 +465,15 @@ def schedules_figure(result: ExperimentResult) -> Figure:
     ax.set_xscale("log")
     ax.set_yscale("log")
     st = q["settings"]
-    ax.set_xlabel("step (log scale)")
-    ax.set_ylabel(f"mean loss over {st['runs']} runs (log scale)")
-    ax.set_title(f"Noisy quadratic (the optimizer lecture): SGD lr {st['lr']:g}, gradient noise "
-                 f"sigma {st['sigma']:g}, d = {st['dim']}", fontsize=10)  # fmt: skip
-    _legend(ax, loc="lower left")
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "step (log scale)",
+        f"mean loss over {st['runs']} runs (log scale)",
+        f"Noisy quadratic (the optimizer lecture): SGD lr {st['lr']:g}, gradient noise "
+        f"sigma {st['sigma']:g}, d = {st['dim']}",
+        legend=dict(loc="lower left"),
+        grid=dict(which="both", alpha=0.25),
+    )
     fig.suptitle(
         f"Fixed learning rate vs decay schedules ({cfg['optimizer']}, lr {cfg['lr']:g}, "
         f"batch {cfg['batch_size']}, {cfg['steps']} steps, mean of {cfg['seeds']} seed(s))",
@@ -501,7 +514,7 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
     ax.set_ylabel("y")
     ax.set_title(rf"Ravine $0.05x^2 + 5y^2$, $\mu$ = {rv['momentum']:g}, lr {rv['lr']:g}: "
                  "identical paths until the decay", fontsize=10)  # fmt: skip
-    _legend(ax, loc="upper right")
+    small_legend(ax, loc="upper right")
 
     # (b) parameter gap over time
     ax = axes[0, 1]
@@ -517,12 +530,14 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
     ax.axvline(decay, color=_GREY, ls="--", lw=1)
     ax.text(decay, 0.03, f" lr x {cfg['gamma']:g}", transform=ax.get_xaxis_transform(),
             color=_GREY, fontsize=8)  # fmt: skip
-    ax.set_xlabel("step")
-    ax.set_ylabel(r"max $|\theta_{torch} - \theta_{velocity}|$ over all weights (log scale)")
-    ax.set_title("Network (float64, same batches): rounding-level equal before the decay, "
-                 "apart after", fontsize=10)  # fmt: skip
-    _legend(ax, loc="center left")
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "step",
+        r"max $|\theta_{torch} - \theta_{velocity}|$ over all weights (log scale)",
+        "Network (float64, same batches): rounding-level equal before the decay, apart after",
+        legend=dict(loc="center left"),
+        grid=dict(which="both", alpha=0.25),
+    )
 
     # (c) update sizes around the decay
     ax = axes[1, 0]
@@ -535,12 +550,15 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
             ax.semilogy(np.arange(un.size)[lo:hi], un[lo:hi], style, color=color, lw=1.6,
                         label=rf"{form}, $\mu$ = {r['momentum']:g}")  # fmt: skip
     ax.axvline(decay, color=_GREY, ls="--", lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel(r"update size $\|\theta_{t+1} - \theta_t\|$ (log scale)")
-    ax.set_title("Step sizes: torch's form drops at once, the velocity form coasts on its\n"
-                 r"old momentum for about $1/(1-\mu)$ steps", fontsize=10)  # fmt: skip
-    _legend(ax, loc="upper right", ncol=2)
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "step",
+        r"update size $\|\theta_{t+1} - \theta_t\|$ (log scale)",
+        "Step sizes: torch's form drops at once, the velocity form coasts on its\n"
+        r"old momentum for about $1/(1-\mu)$ steps",
+        legend=dict(loc="upper right", ncol=2),
+        grid=dict(which="both", alpha=0.25),
+    )
 
     # (d) training loss of the two forms
     ax = axes[1, 1]
@@ -551,11 +569,14 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
             ax.semilogy(ev["steps"], ev["train_loss"][form], style, color=color, lw=1.6,
                         label=rf"{form}, $\mu$ = {r['momentum']:g}, {r['schedule']}")  # fmt: skip
     ax.axvline(decay, color=_GREY, ls="--", lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("full-batch training loss (log scale)")
-    ax.set_title("Outcome: training loss of both forms", fontsize=10)
-    _legend(ax, loc="lower left", ncol=1)
-    ax.grid(True, which="both", alpha=0.25)
+    dress_panel(
+        ax,
+        "step",
+        "full-batch training loss (log scale)",
+        "Outcome: training loss of both forms",
+        legend=dict(loc="lower left", ncol=1),
+        grid=dict(which="both", alpha=0.25),
+    )
     fig.suptitle(
         r"Momentum with the learning rate outside the buffer (torch: $b \leftarrow \mu b + g,\ "
         r"\theta \leftarrow \theta - \eta b$) vs inside (velocity: $v \leftarrow \mu v - "
@@ -622,8 +643,6 @@ def find_results(directory: str | os.PathLike[str]) -> list[ExperimentResult]:
         >>> find_results("/nonexistent")
         []
     """
-    from descentlab.experiments.lectures import NAMES
-
     folder = Path(directory)
     out = []
     for name in NAMES:
@@ -653,8 +672,6 @@ def run_and_write(
     Raises:
         FileExistsError: a result is already there and ``force`` is False.
     """
-    from descentlab.experiments import lectures
-
     lectures.get(name)
     out = Path(out_dir)
     if (out / f"{name}.json").exists() and not force:

@@ -28,8 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from descentlab.report import figures as F
 
@@ -62,20 +64,19 @@ def _parabola(quick: bool) -> Figure:
     )
 
 
+def _xsinx(panels: list[dict[str, Any]], steps: int, title: str) -> Figure:
+    return F.descent_1d_figure(
+        "xsinx", panels, steps=steps, overlay=True, xlim=(-1.0, 7.0), title=title
+    )
+
+
 def _xsinx_initial(quick: bool) -> Figure:
     panels = [
         {"start": 2.5, "lr": 0.25, "label": "$x_0$ = 2.5 → minimum near 4.91"},
         {"start": 1.5, "lr": 0.25, "label": "$x_0$ = 1.5 → minimum at 0"},
     ]
-    return F.descent_1d_figure(
-        "xsinx",
-        panels,
-        steps=8,
-        overlay=True,
-        xlim=(-1.0, 7.0),
-        title="Initial-value sensitivity: same learning rate 0.25, different starts, "
-        "different minima",
-    )
+    title = "Initial-value sensitivity: same learning rate 0.25, different starts, different minima"
+    return _xsinx(panels, 8, title)
 
 
 def _xsinx_lr(quick: bool) -> Figure:
@@ -83,14 +84,8 @@ def _xsinx_lr(quick: bool) -> Figure:
         {"start": 2.5, "lr": 1.0, "label": "lr = 1.0: overshoots, jumps across the valley"},
         {"start": 2.5, "lr": 0.05, "label": "lr = 0.05: small, slow steps"},
     ]
-    return F.descent_1d_figure(
-        "xsinx",
-        panels,
-        steps=6,
-        overlay=True,
-        xlim=(-1.0, 7.0),
-        title="Learning-rate sensitivity: same start $x_0$ = 2.5, learning rates 1.0 and 0.05",
-    )
+    title = "Learning-rate sensitivity: same start $x_0$ = 2.5, learning rates 1.0 and 0.05"
+    return _xsinx(panels, 6, title)
 
 
 def _surface(quick: bool) -> Figure:
@@ -171,8 +166,6 @@ def _optimizer_table(quick: bool) -> Figure:
         [0, 1, 2],
         ["constant", "∝ 1 / long-term\nchange (AdaGrad)", "∝ 1 / short-term\nchange (RMSProp)"],
     )
-    from matplotlib.patches import Patch
-
     ax.legend(
         handles=[Patch(fc="#eef5fc", ec="#0b63b5", label="optimizer (year in the table), placed "
                        "by the active rules of its chain")],
