@@ -133,12 +133,12 @@ CASES = [
     (
         "compare-tune-not-a-number",
         [*COMPARE, "--tune", "momentum=abc", "--workers", "1", "--runs-dir", "{t}/runs"],
-        r"optimizer 'momentum': momentum must be a number, got 'abc'",
+        r"optimizer 'momentum': momentum must be a number in \[0\.0, 1\.0\), got 'abc'",
     ),
     (
         "compare-tune-not-a-number-workers",
         [*COMPARE, "--tune", "momentum=abc", "--workers", "2", "--runs-dir", "{t}/runs"],
-        r"optimizer 'momentum': momentum must be a number, got 'abc'",
+        r"optimizer 'momentum': momentum must be a number in \[0\.0, 1\.0\), got 'abc'",
     ),
     # -- usage errors (argparse) are one line too
     ("argparse-missing-value", [*COMPARE, "--lr-range", "-1:1"], r"--lr-range: expected one"),

@@ -42,7 +42,7 @@ def _max_rel_err(a: torch.nn.Module, b: torch.nn.Module) -> float:
 
 
 def _ran_fused(opt: optim.Optimizer) -> bool:
-    return any(plan is not None for plan in opt._plans.values())
+    return any(plan is not None for plan in opt._fused.plans.values())
 
 
 @pytest.mark.parametrize(
@@ -235,7 +235,7 @@ def test_schedules_changing_lr_and_momentum_never_recompile():
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 / (1 + t))
     idx = batches(40)
     train(model, opt, idx[:1], torch.float32)
-    compiled, plans = F.compile_count(), len(opt._plans)
+    compiled, plans = F.compile_count(), len(opt._fused.plans)
     x = torch.randn(8, 64)
     for t in range(1, 40):
         opt.param_groups[0]["momentum"] = 0.5 + 0.49 * t / 40  # seed 003: 0.5 -> 0.99
@@ -245,7 +245,7 @@ def test_schedules_changing_lr_and_momentum_never_recompile():
         opt.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.1 / 40)
     assert F.compile_count() == compiled, "a schedule recompiled the kernel"
-    assert len(opt._plans) == plans == 1
+    assert len(opt._fused.plans) == plans == 1
 
 
 def _probe(dtype: torch.dtype):
@@ -253,7 +253,7 @@ def _probe(dtype: torch.dtype):
     opt = optim.Adam(model.parameters(), fused=True)
     model(torch.ones(1, 2, dtype=dtype)).sum().backward()
     opt.step()
-    (plan,) = [p for p in opt._plans.values() if p is not None]
+    (plan,) = [p for p in opt._fused.plans.values() if p is not None]
     return plan.kernel.probe
 
 
@@ -504,7 +504,7 @@ def test_default_falls_back_to_eager_where_fused_cannot_run():
     opt = optim.Adam([w], lr=0.1, monitor=True)  # a monitor needs the update tensors: eager
     w.grad = torch.ones(3)
     opt.step()
-    assert not opt._plans and len(opt.monitor.records) == 1
+    assert not opt._fused.plans and len(opt.monitor.records) == 1
     opt = optim.Optimizer([w], optim.chain(_NoFusedForm(), optim.scale_by_lr(0.1)))
     opt.step()
     assert torch.allclose(w.detach(), torch.full((3,), 0.8))

@@ -154,11 +154,11 @@ def test_refusals_name_the_parameter():
     w = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(ValueError, match="line_search_fn must be one of 'strong_wolfe'"):
         optim.LBFGS([w], line_search_fn="armijo")
-    with pytest.raises(ValueError, match="history_size must be >= 1, got 0"):
+    with pytest.raises(ValueError, match="history_size must be a positive integer, got 0"):
         optim.LBFGS([w], history_size=0)
-    with pytest.raises(TypeError, match=r"max_iter must be an integer, got 2\.5"):
+    with pytest.raises(TypeError, match=r"max_iter must be a positive integer, got 2\.5"):
         optim.LBFGS([w], max_iter=2.5)
-    with pytest.raises(ValueError, match="lr must be >= 0"):
+    with pytest.raises(ValueError, match=r"lr must be a number >= 0\.0, got -1\.0"):
         optim.LBFGS([w], lr=-1.0)
     with pytest.raises(ValueError, match="one parameter group"):
         optim.LBFGS([{"params": [w]}, {"params": [torch.nn.Parameter(torch.ones(1))]}])

@@ -434,7 +434,7 @@ def test_invalid_value_set_by_a_scheduler_fails_before_any_change():
     opt.step()
     snapshot = copy.deepcopy(opt.state_dict())
     opt.param_groups[0]["lr"] = -0.5
-    with pytest.raises(ValueError, match=r"lr must be >= 0\.0, got -0\.5"):
+    with pytest.raises(ValueError, match=r"lr must be a number >= 0\.0, got -0\.5"):
         opt.step()
     assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], snapshot["state"][0]["exp_avg"])
     assert float(opt.state[w]["step"]) == 1

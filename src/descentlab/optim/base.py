@@ -22,13 +22,16 @@ State tensors are updated in place (PyTorch's habit, for speed); a rule never wr
 
 from __future__ import annotations
 
-import math
+import functools
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from descentlab.constraints import Boolean, Interval, Options, ParameterTypeError, check, invalid
 
 __all__ = [
     "Chain",
@@ -248,18 +251,17 @@ def step_values(state: State, n: int) -> list[float]:
 # --------------------------------------------------------------------------------------
 
 
-class HyperparameterTypeError(TypeError, ValueError):
-    """A hyperparameter of the wrong type (a string, None, a list, a complex number).
+#: A hyperparameter of the wrong type (a string, None, a list, a complex number): a
+#: ``TypeError``, as torch.optim raises for these, and also a ``ValueError``, so code that
+#: catches every bad value as one (descentlab's CLI and run engine) keeps doing so. It is
+#: :class:`descentlab.constraints.ParameterTypeError`: one error format for every check.
+HyperparameterTypeError = ParameterTypeError
 
-    A ``TypeError``, as torch.optim raises for these, and also a ``ValueError``, so code that
-    catches every bad value as one (descentlab's CLI and run engine) keeps doing so.
-    """
 
-
-def _values(value: Any) -> list[float]:
-    if isinstance(value, Tensor):
-        return [float(v) for v in value.detach().reshape(-1).tolist()]
-    return [float(value)]
+@functools.lru_cache(maxsize=128)
+def _interval(lo: float | None, hi: float | None, closed: Any, tensors: bool) -> Interval:
+    # inf is a valid value; a tensor (a batched hyperparameter) is checked element by element
+    return Interval(numbers.Real, lo, hi, closed=closed, finite=False, tensors=tensors)
 
 
 def check_range(
@@ -271,40 +273,35 @@ def check_range(
     lo_open: bool = False,
     hi_open: bool = False,
 ) -> None:
-    """Raise ``ValueError("name must be ..., got value")`` when ``value`` is out of range,
-    ``TypeError`` when it is not a real number (or a real tensor)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Tensor):
-        raise HyperparameterTypeError(f"{name} must be a number, got {value!r}")
-    if isinstance(value, Tensor) and (value.is_complex() or value.dtype == torch.bool):
-        raise HyperparameterTypeError(
-            f"{name} must be a real number, got a tensor of dtype {value.dtype}"
-        )
-    for v in _values(value):
-        bad = math.isnan(v)
-        if lo is not None:
-            bad |= v <= lo if lo_open else v < lo
-        if hi is not None:
-            bad |= v >= hi if hi_open else v > hi
-        if bad:
-            lo_s = "" if lo is None else f"{'>' if lo_open else '>='} {lo}"
-            hi_s = "" if hi is None else f"{'<' if hi_open else '<='} {hi}"
-            cond = " and ".join(s for s in (lo_s, hi_s) if s)
-            shown = value if not isinstance(value, Tensor) else value.tolist()
-            raise ValueError(f"{name} must be {cond}, got {shown}")
+    """Raise ``ValueError("name must be ..., got value")`` when ``value`` (a number, or a real
+    tensor: every element) is out of range or NaN, :data:`HyperparameterTypeError` when it is
+    not a real number or tensor (:func:`descentlab.constraints.check`)."""
+    closed = {(False, False): "both", (False, True): "left", (True, False): "right"}.get(
+        (lo_open, hi_open), "neither"
+    )
+    check(name, value, _interval(lo, hi, closed, isinstance(value, Tensor)))
+
+
+def check_pair(name: str, value: Any, what: str = "a pair") -> None:
+    """Refuse anything but a tuple or list (:data:`HyperparameterTypeError`) of two entries."""
+    if not isinstance(value, tuple | list):
+        raise invalid(name, what, value, type_error=True)
+    if len(value) != 2:
+        raise invalid(name, what, value)
 
 
 def check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise HyperparameterTypeError(f"{name} must be True or False, got {value!r}")
+    """Refuse anything but ``True`` or ``False`` (:data:`HyperparameterTypeError`)."""
+    check(name, value, _BOOLEAN)
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
-    if not isinstance(value, str):
-        raise HyperparameterTypeError(
-            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
-        )
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    """Refuse a string not among ``choices`` (``ValueError``) or a non-string
+    (:data:`HyperparameterTypeError`)."""
+    check(name, value, Options(*choices))
+
+
+_BOOLEAN = Boolean()
 
 
 # --------------------------------------------------------------------------------------
@@ -382,10 +379,7 @@ def betas_of(hyper: Hyper) -> tuple[Any, Any]:
 def check_betas(hyper: Hyper, scalar: str = "") -> None:
     """Check ``hyper["betas"]``; ``scalar``: the name of a rule that refuses batched betas."""
     betas = hyper["betas"]
-    if not isinstance(betas, tuple | list):
-        raise HyperparameterTypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    if len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    check_pair("betas", betas, "a pair (beta1, beta2)")
     check_range("betas[0]", betas[0], 0.0, 1.0, hi_open=True)
     check_range("betas[1]", betas[1], 0.0, 1.0, hi_open=True)
     if scalar and is_batched(*betas):
@@ -633,6 +627,29 @@ class Chain(Rule):
 
     def fuse(self, b: Any, hyper: Hyper) -> bool:
         return all(r.fuse(b, hyper) for r in self._rules)
+
+    def final_plan(self, hyper: Hyper) -> tuple[int, Rule | None] | None:
+        """Where the chain ends in ``core -> [add_decayed_weights] -> scale_by_lr`` (rules
+        that pass their input through at these hyperparameters aside) and ``core`` has
+        :attr:`~descentlab.optim.Rule.has_final`: (core's index, the active decoupled decay
+        rule or None). The step then updates the parameters as torch's for-loop does --
+        ``p.mul_(1 - lr * wd)``, then ``p.addcdiv_(num, den, value=-step_size)`` -- so float32
+        iterates round exactly as torch's. None: the general ``p + (-lr) * u``."""
+        rules = self._rules
+        if len(rules) < 2 or type(rules[-1]).__name__ != "scale_by_lr":
+            return None
+        decay = None
+        for k in range(len(rules) - 2, -1, -1):
+            r = rules[k]
+            if r.has_final:
+                return k, decay
+            if r.passes_through(hyper):
+                continue
+            if decay is None and type(r).__name__ == "add_decayed_weights":
+                decay = r
+                continue
+            return None
+        return None
 
     def lookahead_shift(
         self, state: State, params: list[Tensor], hyper: Hyper

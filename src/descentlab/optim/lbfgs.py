@@ -11,9 +11,10 @@ import torch
 from torch import Tensor
 from torch.optim.lbfgs import _strong_wolfe  # torch's line search: torch's iterates
 
+from descentlab.constraints import POSITIVE_INT, check
+
 from .base import (
     Hyper,
-    HyperparameterTypeError,
     Rule,
     chain,
     check_bool,
@@ -21,7 +22,8 @@ from .base import (
     check_range,
     check_scalar,
 )
-from .optimizer import _NOT_HYPER, Optimizer
+from .hyper import NOT_HYPER
+from .optimizer import Optimizer
 from .torchapi import TORCH_FLAGS, Named, Params
 from .transforms import scale_by_lr
 
@@ -76,11 +78,7 @@ class scale_by_lbfgs(Rule):
 
     def validate(self, hyper: Hyper) -> None:
         for key in ("max_iter", "max_eval", "history_size"):
-            value = hyper[key]
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise HyperparameterTypeError(f"{key} must be an integer, got {value!r}")
-            if value < 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
+            check(key, hyper[key], POSITIVE_INT)
         check_range("tolerance_grad", hyper["tolerance_grad"], 0.0)
         check_range("tolerance_change", hyper["tolerance_change"], 0.0)
         check_scalar(self.name, hyper, "tolerance_grad", "tolerance_change")
@@ -168,19 +166,12 @@ class LBFGS(Named):
         tensor([1., 1.], dtype=torch.float64)
     """
 
-    def __init__(
-        self,
-        params: Params,
-        lr: float = 1,
-        max_iter: int = 20,
-        max_eval: int | None = None,
-        tolerance_grad: float = 1e-7,
-        tolerance_change: float = 1e-9,
-        history_size: int = 100,
-        line_search_fn: str | None = None,
-        *,
-        fused: bool | None = None,
-    ) -> None:
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 1, max_iter: int = 20,
+                 max_eval: int | None = None, tolerance_grad: float = 1e-7,
+                 tolerance_change: float = 1e-9, history_size: int = 100,
+                 line_search_fn: str | None = None, *, fused: bool | None = None) -> None:
+    # fmt: on
         if fused:
             raise ValueError(
                 "LBFGS(fused=True): scale_by_lbfgs has no fused form (it is not elementwise)"
@@ -267,7 +258,7 @@ class LBFGS(Named):
             )
         closure = torch.enable_grad()(closure)
         group = self.param_groups[0]
-        self._validate(0, {k: v for k, v in group.items() if k not in _NOT_HYPER})
+        self._validate(0, {k: v for k, v in group.items() if k not in NOT_HYPER})
         lr = float(group["lr"])
         max_iter, max_eval = group["max_iter"], group["max_eval"]
         tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import sys
 import warnings
-from array import array
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,12 +19,14 @@ from .base import (
     HyperparameterTypeError,
     Rule,
     State,
-    Workspace,
     chain,
     check_bool,
     scalar_dtype,
-    step_values,
 )
+from .eager import EagerPath
+from .fusedpath import FusedPath
+from .hyper import HyperChecks, check_group, check_known, resolve
+from .state import GroupStates, as_real, gather, init_new, realify, scatter
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
@@ -36,22 +36,9 @@ _GLOBAL_POST_HOOKS = _torch_optimizer._global_optimizer_post_hooks
 _profiler_enabled = torch.autograd._profiler_enabled
 _is_compiling = torch.compiler.is_compiling
 
-_PLAIN = (float, int, bool, str, tuple, type(None))
-_NOT_HYPER = ("params", "step", "initial_lr")
 #: per-step caches, left out of copies and pickles (rebuilt on the next step; whether a
 #: compiler is present is asked again where an unpickled optimizer runs)
-_CACHES = frozenset(
-    (
-        "_plans",
-        "_workspaces",
-        "_step_bases",
-        "_sts_cache",
-        "_steady",
-        "_validated",
-        "_plain",
-        "_cc_ok",
-    )
-)
+_CACHES = frozenset(("_fused", "_eager", "_states", "_hyper"))
 #: instance attributes torch's LR schedulers attach to an optimizer (not copied, as in torch)
 _ATTACHED = frozenset(("step", "_opt_called"))
 #: rule classes whose eager run under ``fused=None`` was announced (once per process)
@@ -80,142 +67,6 @@ def _announce_eager(rule: Chain, owner: str) -> None:
                 RuntimeWarning,
                 stacklevel=_caller_stacklevel(),
             )
-
-
-def _resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
-    """The group's hyperparameters for update number ``step`` (0 = the first update);
-    callables (schedules) are evaluated there."""
-    return {
-        k: (v(step) if callable(v) else v)
-        for k, v in group.items()
-        if k not in ("params", "step", "initial_lr")
-    }
-
-
-class _TrackedState(defaultdict):
-    """``optimizer.state`` that counts its own mutations, so per-group caches of the
-    parameters' state dicts know when one was replaced (``opt.state[p] = {}``)."""
-
-    version = 0
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.version += 1
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: Any) -> None:
-        self.version += 1
-        super().__delitem__(key)
-
-    def pop(self, *args: Any) -> Any:
-        self.version += 1
-        return super().pop(*args)
-
-    def popitem(self) -> Any:
-        self.version += 1
-        return super().popitem()
-
-    def clear(self) -> None:
-        self.version += 1
-        super().clear()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self.version += 1
-        super().update(*args, **kwargs)
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        self.version += 1
-        return super().setdefault(key, default)
-
-    def __ior__(self, other: Any) -> Any:
-        self.version += 1
-        return super().__ior__(other)
-
-
-def _check_batched(hyper: Mapping[str, Any], params: list[Tensor], where: str = "") -> None:
-    """Refuse tensor hyperparameters that the step could not broadcast, before anything
-    changes: a batched (1-D, length K) value runs K problems along each parameter's leading
-    dimension, so every parameter of the group needs K there (K = 1 broadcasts to all)."""
-    prefix = f"{where}: " if where else ""
-    for key, v in hyper.items():
-        items = (
-            [(f"{key}[{i}]", x) for i, x in enumerate(v)]
-            if isinstance(v, tuple | list)
-            else [(key, v)]
-        )
-        for name, x in items:
-            if not isinstance(x, Tensor):
-                continue
-            if x.is_complex() or x.dtype == torch.bool:
-                raise HyperparameterTypeError(
-                    f"{prefix}{name} must be a real tensor, got dtype {x.dtype}"
-                )
-            if x.ndim > 1 or (x.ndim == 1 and x.numel() == 0):
-                raise ValueError(
-                    f"{prefix}{name} must be a number, a 0-dim tensor or a 1-D tensor of length "
-                    f"K >= 1 (one value per run), got shape {tuple(x.shape)}"
-                )
-            if x.ndim == 0:
-                continue
-            k = x.numel()
-            for j, p in enumerate(params):
-                if p.ndim == 0 or (k != 1 and p.shape[0] != k):
-                    raise ValueError(
-                        f"{prefix}{name} has length {k} (batched: one value per row of each "
-                        f"parameter's leading dimension), but parameter {j} has shape "
-                        f"{tuple(p.shape)}"
-                    )
-
-
-def _signature(hyper: Mapping[str, Any], params: list[Tensor]) -> tuple | None:
-    """What a group's validation depends on when its hyperparameters hold tensors: each
-    tensor by identity and in-place version, every other value by equality, and the
-    parameters' shapes; None where a value has no reliable equality (validate every step)."""
-    sig: list[Any] = []
-    for key, v in hyper.items():
-        for x in v if type(v) is tuple else (v,):
-            if isinstance(x, Tensor):
-                sig.append((key, id(x), x._version))
-            elif type(x) in _PLAIN:
-                sig.append((key, x))
-            else:
-                return None
-    sig.append(tuple(p.shape for p in params))
-    return tuple(sig)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """``a == b`` as one bool (False where a tensor compares elementwise)."""
-    try:
-        return bool(a == b)
-    except (RuntimeError, TypeError, ValueError):
-        return False
-
-
-def _as_real(t: Any) -> Any:
-    """A complex tensor as its real view (``[..., 2]``): torch's optimizers treat a complex
-    number as a pair of reals, so every rule runs on the views."""
-    return torch.view_as_real(t) if isinstance(t, Tensor) and t.is_complex() else t
-
-
-def _realify(state: State) -> State:
-    return {k: [_as_real(v) for v in vs] if type(vs) is list else vs for k, vs in state.items()}
-
-
-def _as_complex(value: Any, old: Any, real_shape: torch.Size) -> Any:
-    """What a complex parameter's state entry becomes after a rule computed ``value`` on the
-    real views: ``old`` itself when ``value`` is its view, else the complex view of a new
-    buffer (so the state keeps torch's layout: complex like the parameter)."""
-    if not isinstance(value, Tensor) or value.is_complex() or value.shape != real_shape:
-        return value
-    if isinstance(old, Tensor) and old.is_complex() and old.data_ptr() == value.data_ptr():
-        return old
-    return torch.view_as_complex(value)
-
-
-def _tracked(state: Any) -> _TrackedState:
-    if type(state) is _TrackedState:
-        return state
-    return _TrackedState(dict, state)
 
 
 @dataclass
@@ -271,6 +122,23 @@ class Monitor:
         """(steps, values) of one statistic for one group."""
         rows = [r for r in self.records if r["group"] == group and key in r]
         return [r["step"] for r in rows], [r[key] for r in rows]
+
+
+@dataclass(slots=True)
+class _GroupStep:
+    """One param group's step, between the checks (phase 1) and the update (phase 2):
+    its parameters with gradients (real views of complex ones, whose ``owners`` they are),
+    resolved hyperparameters, new step count, fused plan (None: eager) and sparsity."""
+
+    gi: int
+    group: dict[str, Any]
+    params: list[Tensor]
+    grads: list[Tensor]
+    hyper: dict[str, Any]
+    step: int
+    plan: Any
+    owners: list[Tensor] | None
+    sparse: bool
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -344,37 +212,17 @@ class Optimizer(torch.optim.Optimizer):
                 f"rule must be an update rule (descentlab.optim.Rule), got {rule!r}"
             )
         self.rule: Chain = rule if isinstance(rule, Chain) else chain(rule)
-        unknown = sorted(set(hyper) - set(self.rule.defaults))
-        if unknown:
-            valid = ", ".join(sorted(self.rule.defaults))
-            raise ValueError(
-                f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {self.rule!r}; "
-                f"valid: {valid}"
-            )
+        check_known(self.rule, hyper)
         # A final plain scale_by_lr is folded into the parameter update (p += -lr * u): one
         # pass and one temporary fewer per step, as torch's own kernels do.
         last = self.rule.rules[-1]
         self._fold_lr = type(last).__name__ == "scale_by_lr" and "lr_decay" not in last.defaults
-        self._inner: Chain | None = (
-            chain(*self.rule.rules[:-1]) if self._fold_lr and len(self.rule.rules) > 1 else None
-        )
         defaults = {**self.rule.defaults, **hyper}
-        self._probe_validate(defaults, where="defaults")
+        check_group(self, defaults, where="defaults")
         self.monitor: Monitor | None = None
         self.fused = fused
         if fused:
-            if not _fused.fused_available():
-                raise _fused.FusedUnavailable(
-                    f"{type(self).__name__}(fused=True) needs a C++ compiler (g++ or c++ on PATH, "
-                    "or $CXX); none was found"
-                )
-            probe = _fused.FusedBuilder(hyper=defaults)
-            if not self.rule.fuse(probe, defaults):
-                missing = [r.name for r in self.rule.rules if type(r).fuse is Rule.fuse]
-                raise ValueError(
-                    f"fused=True: rule(s) {', '.join(missing) or 'of this chain'} have no fused "
-                    f"form in this position, got {self.rule!r}"
-                )
+            FusedPath.refuse_impossible(self, defaults)
         self._reset_caches()
         self._noop_precheck = type(self.rule.rules[0]).precheck is Rule.precheck
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
@@ -392,13 +240,10 @@ class Optimizer(torch.optim.Optimizer):
     def _reset_caches(self) -> None:
         """Empty every per-step cache (at construction and after copying or unpickling:
         the caches hold compiled kernels, raw pointers and views, rebuilt on the next step)."""
-        self._plans: dict[tuple, _fused.FusedPlan | None] = {}
-        self._workspaces: dict[int, Workspace] = {}
-        self._step_bases: dict[int, tuple[Any, list[Tensor], list[int]]] = {}
-        self._sts_cache: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
-        self._steady: dict[int, tuple] = {}
-        self._validated: dict[int, Any] = {}
-        self._plain: dict[int, bool] = {}  # the group's hyperparameters are Python values
+        self._fused = FusedPath(self._fold_lr)
+        self._eager = EagerPath(self.rule, self._fold_lr)
+        self._states = GroupStates()
+        self._hyper = HyperChecks()
 
     def __getstate__(self) -> dict[str, Any]:
         # torch's keeps only defaults, state and param_groups; the rule, backend choice,
@@ -415,29 +260,12 @@ class Optimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self._reset_caches()
 
-    def _probe_validate(self, group: Mapping[str, Any], where: str) -> None:
-        for k, v in self.fixed.items():
-            if k in group and not _equal(group[k], v):
-                raise ValueError(
-                    f"{k} is fixed at construction for {type(self).__name__} ({v!r}); "
-                    f"{where} asked for {group[k]!r}"
-                )
-        hyper = _resolve(group, int(group.get("step", 0)))
-        label = "" if where == "defaults" else where
-        _check_batched(hyper, list(group.get("params", ())), label)
-        try:
-            self.rule.validate(hyper)
-        except ValueError as exc:
-            if where == "defaults":
-                raise
-            raise type(exc)(f"{where}: {exc}") from None
-
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
         group = self.param_groups[-1]
         group.setdefault("step", 0)
         try:
-            self._probe_validate(group, where=f"param group {len(self.param_groups) - 1}")
+            check_group(self, group, where=f"param group {len(self.param_groups) - 1}")
         except ValueError:
             self.param_groups.pop()
             raise
@@ -451,106 +279,10 @@ class Optimizer(torch.optim.Optimizer):
         m, self.monitor = self.monitor, None
         return m
 
-    # ------------------------------------------------------------------ state helpers
-    # (``self.state`` is keyed by tensors, whose hash is a Python call: look each up once)
-    def _gather(self, params: list[Tensor], sts: list[dict] | None = None) -> State:
-        if sts is None:
-            sts = [self.state[p] for p in params]
-        keys = dict.fromkeys(itertools.chain.from_iterable(sts))
-        return {k: [st.get(k) for st in sts] for k in keys}
-
-    def _scatter(
-        self,
-        params: list[Tensor],
-        state: State,
-        sts: list[dict] | None = None,
-        owners: list[Tensor] | None = None,
-    ) -> None:
-        """Write ``state`` back into the parameters' state dicts; ``owners``: the complex
-        parameters whose real views ``params`` are (their state is stored complex)."""
-        if sts is None:
-            sts = [self.state[p] for p in params]
-        for k, values in state.items():
-            if k.startswith("_"):
-                continue
-            if owners is None:
-                for st, v in zip(sts, values, strict=True):
-                    if v is not None:
-                        st[k] = v
-                continue
-            for st, v, p, o in zip(sts, values, params, owners, strict=True):
-                if v is not None:
-                    st[k] = _as_complex(v, st.get(k), p.shape) if o.is_complex() else v
-
-    def _init_new(self, params: list[Tensor], sts: list[dict] | None = None) -> None:
-        if sts is None:
-            sts = [self.state[p] for p in params]
-        new = [i for i, st in enumerate(sts) if not st]
-        if not new:
-            return
-        init = self.rule.init([params[i] for i in new])
-        for j, i in enumerate(new):
-            st = sts[i]
-            st["step"] = torch.zeros((), dtype=scalar_dtype())
-            for k, values in init.items():
-                st[k] = values[j]
-
     def _validate(self, gi: int, hyper: dict[str, Any], params: list[Tensor] | None = None) -> None:
-        """Validate a group's hyperparameters (skipped when they repeat the last valid ones:
-        plain values by equality, tensors by identity and version, so a step costs no
-        validation unless a schedule or the user changed something). ``params``: the
-        group's parameters (default ``param_groups[gi]["params"]``), which batched values
-        must fit."""
-        if params is None:
-            params = self.param_groups[gi]["params"]
-        last = self._validated.get(gi)
-        plain = self._plain[gi] = all(
-            type(v) in _PLAIN and (type(v) is not tuple or all(type(x) in _PLAIN for x in v))
-            for v in hyper.values()
-        )
-        if plain:
-            if last is not None and last == hyper:
-                return
-            key: Any = hyper
-        else:
-            sig = _signature(hyper, params)
-            if sig is not None and type(last) is tuple and last[0] == sig:
-                return
-            key = None if sig is None else (sig, hyper)  # the dict keeps the tensors' ids
-        self._validated.pop(gi, None)
-        try:
-            _check_batched(hyper, params)
-            self.rule.validate(hyper)
-        except ValueError as exc:
-            raise type(exc)(f"param group {gi}: {exc}") from None
-        if key is not None:
-            self._validated[gi] = key
-
-    def _advance_steps(self, gi: int, steps: list[Tensor]) -> list[float]:
-        """Add 1 to every parameter's step counter; returns the new counts.
-
-        The counters stay one 0-dim tensor per parameter (torch's ``state_dict`` layout), but
-        as views into one tensor per group, so a step increments them all with one operation
-        instead of one per parameter. Counters that arrive otherwise (a fresh parameter, a
-        loaded state dict) are rebased onto a new shared tensor once. ``steps`` are the
-        counters of the group's parameters with gradients, in order.
-        """
-        cached = self._step_bases.get(gi)
-        if cached is None or cached[2] != list(map(id, steps)):
-            if len({s.dtype for s in steps}) != 1 or any(s.ndim for s in steps):
-                torch._foreach_add_(steps, 1)
-                return [float(s) for s in steps]
-            base = torch.stack([s.detach() for s in steps])
-            views = list(base.unbind(0))
-            for st, v in zip(self._sts_cache[gi][3], views, strict=True):
-                st["step"] = v
-            # a NumPy view of the counters: incrementing through it costs a microsecond,
-            # a torch op on a 20-element tensor several
-            cached = (base.numpy(), views, list(map(id, views)))
-            self._step_bases[gi] = cached
-        counts = cached[0]
-        counts += 1
-        return counts.tolist()
+        """Validate group ``gi``'s resolved hyperparameters (cached while they repeat)."""
+        params = self.param_groups[gi]["params"] if params is None else params
+        self._hyper.check(self.rule, gi, hyper, params)
 
     # ------------------------------------------------------------------ step
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
@@ -582,7 +314,8 @@ class Optimizer(torch.optim.Optimizer):
 
     def _plain_step(self, closure: Callable[[], Any] | None = None) -> Any:
         # the steady fused step runs no torch op that autograd could record
-        if closure is None and self._steady and not self._lookahead and self._fast_step():
+        steady = closure is None and self._fused.steady and not self._lookahead
+        if steady and self._fused.steady_step(self):
             return None
         return self._step(closure)
 
@@ -601,221 +334,99 @@ class Optimizer(torch.optim.Optimizer):
     def _step(self, closure: Callable[[], Any] | None) -> Any:
         loss = None
         if self._lookahead:
-            loss = self._lookahead_closure(closure)
+            loss = _at_lookahead(self, closure)
         elif closure is not None:
             with torch.enable_grad():
                 loss = closure()
-
         # Phase 1: everything that can fail, before anything changes.
-        plans = []
-        for gi, group in enumerate(self.param_groups):
-            params, grads = [], []
-            for j, p in enumerate(group["params"]):
-                g = p.grad
-                if g is None:
-                    continue
-                if g.is_sparse and not self.sparse_grads:
-                    raise ValueError(
-                        f"{type(self).__name__} does not support sparse gradients "
-                        f"(param group {gi}, parameter {j}); use torch.optim.SparseAdam"
-                    )
-                params.append(p)
-                grads.append(g)
-            if not params:
-                continue
-            sparse = any(g.is_sparse for g in grads)
-            owners = None
-            if any(p.is_complex() for p in params):
-                owners = params
-                params = [_as_real(p) for p in params]
-                grads = [_as_real(g) for g in grads]
-            step = int(group["step"]) + 1
-            hyper = _resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
-            self._validate(gi, hyper, group["params"])
-            if self.fused and self.monitor is None:
-                dtype = params[0].dtype
-                if dtype not in _fused.DTYPES:
-                    raise ValueError(
-                        f"{type(self).__name__}(fused=True): parameters must be "
-                        f"{_fused._dtype_names()}, got {dtype}"
-                    )
-            if sparse:
-                self._check_sparse(gi, hyper)
-                # rows absent from a sparse gradient are zeros: the dense update leaves their
-                # parameters as torch's sparse one does, and rounds the others as it does
-                grads = [g.coalesce().to_dense() if g.is_sparse else g for g in grads]
-            plan = None if sparse else self._fused_choice(params, hyper)  # may raise
-            if self.fused and plan is not None:
-                # what the kernel refuses, refused here: a later group's refusal would
-                # otherwise come after the earlier groups' updates
-                for t in itertools.chain(params, grads):
-                    if not (t.is_cpu and t.dtype is plan.dtype and t.is_contiguous()):
-                        raise ValueError(
-                            f"{type(self).__name__}(fused=True): param group {gi}: "
-                            f"{_fused._why(t, plan.dtype)}"
-                        )
-            plans.append((gi, group, params, grads, hyper, step, plan, owners, sparse))
-
-        for _, _, _, grads, hyper, _, _, _, _ in plans:
-            if not self.rule.precheck(grads, hyper):
+        todo = [s for gi, g in enumerate(self.param_groups) if (s := self._prepare(gi, g))]
+        for s in todo:
+            if not self.rule.precheck(s.grads, s.hyper):
                 self.last_step_skipped = True
                 self.skipped_steps += 1
                 return loss
         self.last_step_skipped = False
-
         # Phase 2: update.
-        for gi, group, params, grads, hyper, step, plan, owners, sparse in plans:
-            sts = self._param_states(gi, owners or params)
-            self._init_new(owners or params, sts)
-            steps = [st["step"] for st in sts]
-            values = self._advance_steps(gi, steps)
-            if plan is not None and self._fused_step(
-                gi, plan, params, grads, sts, hyper, values, owners
-            ):
-                group["step"] = step
-                continue
-            state = self._gather(params, sts)
-            if owners is not None:
-                state = _realify(state)
-            state["_step_values"] = values
-            if self.monitor is not None:
-                updates, state = self.rule.update(list(grads), state, params, hyper)
-                self.monitor.record(step, gi, grads, updates, params, hyper)
-                torch._foreach_add_(params, updates)
-            else:
-                ws = self._workspaces.setdefault(gi, Workspace())
-                # torch's sparse path adds lr * update: the general p + (-lr) * u order
-                final = self._final_plan(hyper) if self._plain.get(gi) and not sparse else None
-                for a, b in self._chunks(params):
-                    self._update_chunk(params, grads, state, hyper, ws, a, b, final)
-            self._scatter(params, state, sts, owners)
-            group["step"] = step
+        for s in todo:
+            self._update(s)
         return loss
 
-    def _fast_step(self) -> bool:
-        """The whole step in as little Python as possible, while nothing but the gradients has
-        changed since the last fused step (same parameters, all with gradients; same state
-        tensors, constant hyperparameters, plans; equal step counts). Everything is checked
-        for every group before anything changes; False sends the step down the general path.
-        (Each check costs: this path exists because a step's Python runs with cold caches.)
-        """
-        state = self.state
-        if self.monitor is not None or type(state) is not _TrackedState:
-            return False
-        version = state.version
-        todo = []
-        for gi, group in enumerate(self.param_groups):
-            ctx = self._steady.get(gi)
-            if ctx is None or ctx[0] is not state or ctx[1] != version:
-                return False
-            _, _, plist, n, hyper, sts, plan, counts, step_ids = ctx
-            params = group["params"]
-            # the parameters' storage is checked by pointer in steady_pointers
-            if params is not plist or len(params) != n:
-                return False
-            try:
-                if {k: v for k, v in group.items() if k not in _NOT_HYPER} != hyper:
-                    return False
-            except RuntimeError:  # a tensor hyperparameter with several values
-                return False
-            try:
-                if [id(st["step"]) for st in sts] != step_ids:
-                    return False
-                cols = [[st[key] for st in sts] for key in plan.builder.arrays]
-            except KeyError:
-                return False
-            t = counts[0]
-            if t != counts[n - 1]:
-                return False
-            ptrs = plan.steady_pointers(params, [p.grad for p in params], cols)
-            if ptrs is None:
-                return False
-            todo.append((group, params, hyper, plan, counts, ptrs, t + 1))
-        for group, params, hyper, plan, counts, ptrs, t in todo:
-            plan.launch(params, ptrs, hyper, t)
-            counts[:] = array(counts.format, [t]) * len(params)
-            group["step"] = int(group["step"]) + 1
-        self.last_step_skipped = False
-        return True
+    def _prepare(self, gi: int, group: dict[str, Any]) -> _GroupStep | None:
+        """Phase 1 for one group: its parameters with gradients, hyperparameters (validated)
+        and backend; raises on anything the step cannot do. None: nothing to step."""
+        params, grads = [], []
+        for j, p in enumerate(group["params"]):
+            g = p.grad
+            if g is None:
+                continue
+            if g.is_sparse and not self.sparse_grads:
+                raise ValueError(
+                    f"{type(self).__name__} does not support sparse gradients "
+                    f"(param group {gi}, parameter {j}); use torch.optim.SparseAdam"
+                )
+            params.append(p)
+            grads.append(g)
+        if not params:
+            return None
+        sparse = any(g.is_sparse for g in grads)
+        owners = None
+        if any(p.is_complex() for p in params):
+            owners = params
+            params = [as_real(p) for p in params]
+            grads = [as_real(g) for g in grads]
+        step = int(group["step"]) + 1
+        hyper = resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
+        self._validate(gi, hyper, group["params"])
+        if self.fused and self.monitor is None and params[0].dtype not in _fused.DTYPES:
+            raise ValueError(
+                f"{type(self).__name__}(fused=True): parameters must be "
+                f"{_fused._dtype_names()}, got {params[0].dtype}"
+            )
+        if sparse:
+            self._check_sparse(gi, hyper)
+            # rows absent from a sparse gradient are zeros: the dense update leaves their
+            # parameters as torch's sparse one does, and rounds the others as it does
+            grads = [g.coalesce().to_dense() if g.is_sparse else g for g in grads]
+        plan = None if sparse else self._fused.choose(self, params, hyper)  # may raise
+        if self.fused and plan is not None:
+            # what the kernel refuses, refused here: a later group's refusal would
+            # otherwise come after the earlier groups' updates
+            for t in itertools.chain(params, grads):
+                if not (t.is_cpu and t.dtype is plan.dtype and t.is_contiguous()):
+                    raise ValueError(
+                        f"{type(self).__name__}(fused=True): param group {gi}: "
+                        f"{_fused._why(t, plan.dtype)}"
+                    )
+        return _GroupStep(gi, group, params, grads, hyper, step, plan, owners, sparse)
 
-    def _param_states(self, gi: int, params: list[Tensor]) -> list[dict]:
-        """The state dicts of ``params`` (cached while neither the parameters nor
-        ``self.state`` change: a lookup hashes each tensor in Python)."""
-        state = self.state
-        if type(state) is not _TrackedState:  # after __init__ or load_state_dict
-            state = self.state = _tracked(state)
-        cached = self._sts_cache.get(gi)
-        ids = list(map(id, params))
-        if (
-            cached is not None
-            and cached[0] is state
-            and cached[1] == state.version
-            and cached[2] == ids
+    def _update(self, s: _GroupStep) -> None:
+        """Phase 2 for one group: initialise new state, count the step, update."""
+        gi, params, grads, hyper = s.gi, s.params, s.grads, s.hyper
+        sts = self._states.of(self, gi, s.owners or params)
+        init_new(self.rule, s.owners or params, sts)
+        values = self._states.advance(gi, [st["step"] for st in sts])
+        if s.plan is not None and self._fused.run(
+            self, gi, s.plan, params, grads, sts, hyper, values, s.owners
         ):
-            return cached[3]
-        sts = [state[p] for p in params]
-        self._sts_cache[gi] = (state, state.version, ids, sts)
-        return sts
+            s.group["step"] = s.step
+            return
+        state = gather(sts)
+        if s.owners is not None:
+            state = realify(state)
+        state["_step_values"] = values
+        if self.monitor is not None:
+            updates, state = self.rule.update(list(grads), state, params, hyper)
+            self.monitor.record(s.step, gi, grads, updates, params, hyper)
+            torch._foreach_add_(params, updates)
+        else:
+            # torch's sparse path adds lr * update: the general p + (-lr) * u order
+            plain = self._hyper.plain.get(gi) and not s.sparse
+            final = self.rule.final_plan(hyper) if plain else None
+            self._eager.run(gi, params, grads, state, hyper, final, self.chunk_elements)
+        scatter(params, state, sts, s.owners)
+        s.group["step"] = s.step
 
     # ------------------------------------------------------------------ fused backend
-    def _fused_plan(self, hyper: Mapping[str, Any], dtype: torch.dtype) -> Any:
-        """The compiled plan for this group's structure, or None where the chain has no
-        fused form (cached: one plan per structural signature and dtype)."""
-        # the final lr is folded into the parameter update for batched learning rates too,
-        # so a batched run is bit-identical to K separate runs
-        fold = self._fold_lr
-        key = (dtype, fold, self.rule.fuse_signature(hyper))
-        if key in self._plans:
-            return self._plans[key]
-        builder = self._fused_builder(hyper)
-        plan = None
-        if builder is not None:
-            try:
-                plan = _fused.FusedPlan(builder, dtype, fold)
-            except _fused.FusedUnavailable as exc:
-                if self.fused:
-                    raise
-                warnings.warn(
-                    f"descentlab: the fused backend is unavailable ({exc}); running eagerly",
-                    RuntimeWarning,
-                    stacklevel=4,
-                )
-        self._plans[key] = plan
-        return plan
-
-    def _fused_builder(
-        self, hyper: Mapping[str, Any], builder: _fused.FusedBuilder | None = None
-    ) -> _fused.FusedBuilder | None:
-        """The chain's per-element code for this structure (in ``builder`` if given), with a
-        final plain learning rate folded into the update as coefficient ``neglr``; None where
-        some rule has no fused form."""
-        fold = self._fold_lr
-        rules = self.rule.rules[:-1] if fold else self.rule.rules
-        if builder is None:
-            builder = _fused.FusedBuilder(hyper=hyper)
-        final = self._final_plan(hyper)
-        if final is not None:  # the parameter update in torch's operation order
-            k, decay = final
-            if not all(r.fuse(builder, hyper) for r in self.rule.rules[: k + 1]):
-                return None
-            assert builder.final_form is not None and builder.final_form[0] == builder.u
-            p = "p"
-            if decay is not None:  # torch: p.mul_(1 - lr * weight_decay) first
-                c = builder.coef(
-                    "final_decay",
-                    lambda h, t, e: 1 - float(h["lr"]) * float(h["weight_decay"]),
-                    uses=("lr", "weight_decay"),
-                )
-                p = f"(p * {c})"
-            lr_rule = self.rule.rules[-1]
-            builder.final = builder.final_form[1](builder, p, lr_rule.step_lr, lr_rule.lr_uses)
-            return builder
-        if not all(r.fuse(builder, hyper) for r in rules):
-            return None
-        if fold:
-            builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
-        return builder
-
     def _check_sparse(self, gi: int, hyper: Mapping[str, Any]) -> None:
         """Refuse, before any change, what a step cannot do with sparse gradients."""
         if self.fused:
@@ -824,213 +435,34 @@ class Optimizer(torch.optim.Optimizer):
                 f"(param group {gi}), as torch's fused kernels do not; use fused=None or False"
             )
 
-    def _final_plan(self, hyper: Mapping[str, Any]) -> tuple[int, Rule | None] | None:
-        """Where the chain ends in ``core -> [add_decayed_weights] -> scale_by_lr`` (rules
-        that pass their input through at these hyperparameters aside) and ``core`` has
-        :attr:`~descentlab.optim.Rule.has_final`: (core's index, the active decoupled decay
-        rule or None). The step then updates the parameters as torch's for-loop does --
-        ``p.mul_(1 - lr * wd)``, then ``p.addcdiv_(num, den, value=-step_size)`` -- so float32
-        iterates round exactly as torch's. None: the general ``p + (-lr) * u``."""
-        rules = self.rule.rules
-        if len(rules) < 2 or type(rules[-1]).__name__ != "scale_by_lr":
-            return None
-        decay = None
-        for k in range(len(rules) - 2, -1, -1):
-            r = rules[k]
-            if r.has_final:
-                return k, decay
-            if r.passes_through(hyper):
-                continue
-            if decay is None and type(r).__name__ == "add_decayed_weights":
-                decay = r
-                continue
-            return None
-        return None
 
-    def _compiler_ok(self) -> bool:
-        ok = getattr(self, "_cc_ok", None)
-        if ok is None:
-            ok = self._cc_ok = _fused.fused_available()
-        return ok
-
-    def _fused_choice(self, params: list[Tensor], hyper: Mapping[str, Any]) -> Any:
-        """The fused plan for this group's step, or None to run it eagerly."""
-        if self.fused is False or self.monitor is not None:
-            return None
-        dtype = params[0].dtype
-        if dtype not in _fused.DTYPES:
-            return None  # fused=True raised in phase 1
-        if self.fused is None and not self._compiler_ok():
-            return None
-        plan = self._fused_plan(hyper, dtype)
-        if plan is None and self.fused:
-            raise ValueError(
-                f"{type(self).__name__}(fused=True): the chain {self.rule!r} has no fused form "
-                "with these options"
-            )
-        return plan
-
-    def _fused_step(
-        self,
-        gi: int,
-        plan: Any,
-        params: list[Tensor],
-        grads: list[Tensor],
-        sts: list[dict],
-        hyper: Mapping[str, Any],
-        values: list[float],
-        owners: list[Tensor] | None = None,
-    ) -> bool:
-        """Run one group's step with the fused backend; False: run it eagerly instead.
-        (``owners``: the complex parameters whose real views ``params`` are.)"""
-        state: State = {k: [st.get(k) for st in sts] for k in plan.keys}
-        if owners is not None:
-            state = _realify(state)
-        state["step"] = [st["step"] for st in sts]
-        state["_step_values"] = values
-        why = plan.run(params, grads, state, hyper, values, plain=self._plain.get(gi, False))
-        if why:
-            if self.fused:
-                torch._foreach_sub_(state["step"], 1)  # nothing else has changed yet
-                raise ValueError(f"{type(self).__name__}(fused=True): {why}")
-            return False
-        for key in dict.fromkeys(plan.builder.fills):  # the prepares may have created them
-            if key.startswith("_"):
-                continue
-            if owners is not None and key in plan.builder.arrays:
-                self._scatter(params, {key: state[key]}, sts, owners)
-                continue
-            for st, v in zip(sts, state[key], strict=True):
-                st[key] = v
-        base = self._step_bases.get(gi)
-        group = self.param_groups[gi]
-        if (
-            plan.builder.steady_ok
-            and self._plain.get(gi)
-            and base is not None
-            and self._noop_precheck
-            and len(params) == len(group["params"])
-            and not any(callable(v) for v in group.values())
-        ):
-            counts = memoryview(base[0])  # the step counters, without NumPy's call costs
-            if len(set(counts.tolist())) == 1:
-                self._steady[gi] = (
-                    self.state,
-                    self.state.version,
-                    group["params"],
-                    len(params),
-                    hyper,
-                    sts,
-                    plan,
-                    counts,
-                    [id(st.get("step")) for st in sts],
-                )
-            else:
-                self._steady.pop(gi, None)
-        else:
-            self._steady.pop(gi, None)
-        return True
-
-    def _chunks(self, params: list[Tensor]) -> list[tuple[int, int]]:
-        if not self.rule.elementwise:
-            return [(0, len(params))]
-        bounds, start, size = [], 0, 0
-        for i, p in enumerate(params):
-            n = p.numel()
-            if size and size + n > self.chunk_elements:
-                bounds.append((start, i))
-                start, size = i, 0
-            size += n
-        bounds.append((start, len(params)))
-        return bounds
-
-    def _update_chunk(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        state: State,
-        hyper: Mapping[str, Any],
-        ws: Workspace,
-        a: int,
-        b: int,
-        final: tuple[int, Rule | None] | None = None,
-    ) -> None:
-        whole = a == 0 and b == len(params)
-        sub: State = state if whole else {k: v[a:b] for k, v in state.items()}
-        sub_params, sub_grads = (params, grads) if whole else (params[a:b], grads[a:b])
-        ws.reset()
-        sub["_workspace"] = ws
-        lr = hyper.get("lr")
-        if isinstance(lr, Tensor) and lr.ndim == 0:
-            lr = lr.item()
-        try:
-            if final is not None:
-                self._final_update(sub_params, sub_grads, sub, hyper, final)
-            elif self._fold_lr and isinstance(lr, int | float):
-                directions, sub = (
-                    self._inner.update(list(sub_grads), sub, sub_params, hyper)
-                    if self._inner is not None
-                    else (sub_grads, sub)
-                )
-                torch._foreach_add_(sub_params, directions, alpha=-lr)
-            else:
-                updates, sub = self.rule.update(list(sub_grads), sub, sub_params, hyper)
-                torch._foreach_add_(sub_params, updates)
-        finally:
-            sub.pop("_workspace", None)
-        if not whole:
-            n = len(params)
-            for k, values in sub.items():
-                state.setdefault(k, [None] * n)[a:b] = values
-
-    def _final_update(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        state: State,
-        hyper: Mapping[str, Any],
-        final: tuple[int, Rule | None],
-    ) -> None:
-        """The eager step of :meth:`_final_plan`'s chains (Python hyperparameters only)."""
-        k, decay = final
-        rules = self.rule.rules
-        g: list[Tensor] = list(grads)
-        for r in rules[:k]:
-            g, state = r.update(g, state, params, hyper)
-        lr_rule = rules[-1]
-        if "lr_decay" in lr_rule.defaults:
-            lrs = [lr_rule.step_lr(hyper, t) for t in step_values(state, len(params))]
-        else:
-            lrs = [lr_rule.step_lr(hyper, 0)] * len(params)
-        if decay is not None and hyper["weight_decay"] != 0:
-            torch._foreach_mul_(params, 1 - hyper["lr"] * hyper["weight_decay"])
-        rules[k].apply_final(g, state, params, hyper, lrs)
-
-    def _lookahead_closure(self, closure: Callable[[], Any] | None) -> Any:
-        if closure is None:
-            raise ValueError(
-                f"{type(self).__name__} with lookahead=True evaluates the gradient at the "
-                "lookahead point and needs step(closure)"
-            )
-        saved: list[tuple[Tensor, Tensor]] = []
-        for group in self.param_groups:
-            params = [p for p in group["params"] if self.state[p]]
-            if not params:
-                continue
-            hyper = _resolve(group, int(group["step"]))
-            shifts = self.rule.lookahead_shift(self._gather(params), params, hyper)
-            if shifts is None:
-                continue
-            for p, s in zip(params, shifts, strict=True):
-                saved.append((p, p.detach().clone()))
-                p.add_(s)
-        try:
-            with torch.enable_grad():
-                loss = closure()
-        finally:
-            for p, original in saved:
-                p.copy_(original)
-        return loss
+def _at_lookahead(opt: Optimizer, closure: Callable[[], Any] | None) -> Any:
+    """The closure's loss with every parameter shifted to its rule's lookahead point (true
+    Nesterov), the parameters put back afterwards."""
+    if closure is None:
+        raise ValueError(
+            f"{type(opt).__name__} with lookahead=True evaluates the gradient at the "
+            "lookahead point and needs step(closure)"
+        )
+    saved: list[tuple[Tensor, Tensor]] = []
+    for group in opt.param_groups:
+        params = [p for p in group["params"] if opt.state[p]]
+        if not params:
+            continue
+        hyper = resolve(group, int(group["step"]))
+        shifts = opt.rule.lookahead_shift(gather([opt.state[p] for p in params]), params, hyper)
+        if shifts is None:
+            continue
+        for p, s in zip(params, shifts, strict=True):
+            saved.append((p, p.detach().clone()))
+            p.add_(s)
+    try:
+        with torch.enable_grad():
+            loss = closure()
+    finally:
+        for p, original in saved:
+            p.copy_(original)
+    return loss
 
 
 def apply_updates(

@@ -6,10 +6,10 @@ import torch
 
 from .base import (
     Hyper,
-    HyperparameterTypeError,
     Rule,
     as_scalar,
     chain,
+    check_pair,
     check_range,
     check_scalar,
     lazy_state,
@@ -62,11 +62,7 @@ class scale_by_rprop(Rule):
     def validate(self, hyper: Hyper) -> None:
         check_range("lr", hyper["lr"], 0.0)
         for key in ("etas", "step_sizes"):
-            value = hyper[key]
-            if not isinstance(value, tuple | list):
-                raise HyperparameterTypeError(f"{key} must be a pair, got {value!r}")
-            if len(value) != 2:
-                raise ValueError(f"{key} must be a pair, got {value!r}")
+            check_pair(key, hyper[key])
         check_scalar(self.name, hyper, "lr", "etas", "step_sizes")
         minus, plus = hyper["etas"]
         check_range("etas[0]", minus, 0.0, 1.0, lo_open=True, hi_open=True)

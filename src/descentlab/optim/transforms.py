@@ -14,9 +14,10 @@ from typing import Any
 
 import torch
 
+from descentlab.constraints import NONNEGATIVE_INT, check
+
 from .base import (
     Hyper,
-    HyperparameterTypeError,
     Owned,
     Rule,
     add_into,
@@ -316,13 +317,7 @@ class add_noise(Rule):
     def validate(self, hyper: Hyper) -> None:
         check_range("noise_eta", hyper["noise_eta"], 0.0)
         check_range("noise_gamma", hyper["noise_gamma"], 0.0)
-        seed = hyper["noise_seed"]
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise HyperparameterTypeError(
-                f"noise_seed must be a non-negative integer, got {seed!r}"
-            )
-        if seed < 0:
-            raise ValueError(f"noise_seed must be a non-negative integer, got {seed!r}")
+        check("noise_seed", hyper["noise_seed"], NONNEGATIVE_INT)
 
     def fuse(self, b, hyper):
         def prepare(state, params, grads, hyper):

@@ -60,7 +60,7 @@ from torch import Tensor
 
 from descentlab.optim import fused as _fused
 from descentlab.optim.fused import FusedBuilder
-from descentlab.optim.optimizer import _resolve
+from descentlab.optim.hyper import resolve as _resolve
 from descentlab.problems.landscapes import Landscape, value_and_grad
 
 __all__ = ["landscape_code", "run_kernel", "supports"]
@@ -634,7 +634,7 @@ def _prepare(f: Landscape, opt: Any, dtype: torch.dtype) -> _Prepared | None:
     hyper = _resolve(group, 0)
     opt._validate(0, hyper)
     builder = _UsesBuilder(hyper=hyper)
-    if opt._fused_builder(hyper, builder) is None:
+    if opt._fused.builder(opt, hyper, builder) is None:
         return None
     return _Prepared(opt, hyper, builder, land, opt._fold_lr)
 

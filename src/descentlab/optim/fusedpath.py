@@ -1,0 +1,286 @@
+"""How an :class:`~descentlab.optim.Optimizer` runs its fused backend: one compiled plan per
+chain structure and dtype (:mod:`descentlab.optim.fused` generates and compiles them), the
+group's step through a plan, and the *steady* step -- the whole step in as little Python as
+possible while nothing but the gradients changes from one step to the next.
+"""
+
+from __future__ import annotations
+
+import warnings
+from array import array
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from . import fused as _fused
+from .base import Rule, State
+from .hyper import NOT_HYPER
+from .state import TrackedState, realify, scatter
+
+if TYPE_CHECKING:
+    from .optimizer import Optimizer
+
+__all__ = ["FusedPath", "SteadyContext"]
+
+
+@dataclass(slots=True)
+class SteadyContext:
+    """What one param group's steady step checks and uses, recorded after a fused step.
+
+    Attributes:
+        state: the optimizer's state mapping then, and ``version``, its mutation count.
+        params: the group's parameter list (the same list object) and ``n``, its length.
+        hyper: the group's hyperparameters (Python values: compared by equality).
+        sts: the parameters' state dicts.
+        plan: the compiled plan.
+        counts: the group's step counters (a view, all equal).
+        step_ids: ``id`` of each parameter's step tensor.
+    """
+
+    state: TrackedState
+    version: int
+    params: list[Tensor]
+    n: int
+    hyper: Mapping[str, Any]
+    sts: list[dict]
+    plan: _fused.FusedPlan
+    counts: memoryview
+    step_ids: list[int]
+
+
+class FusedPath:
+    """The fused backend of one optimizer: its compiled plans, the compiler check, and the
+    steady contexts of its param groups (all caches: rebuilt after a copy or unpickling)."""
+
+    def __init__(self, fold_lr: bool) -> None:
+        #: a final plain ``scale_by_lr`` is folded into the parameter update
+        self.fold_lr = fold_lr
+        self.plans: dict[tuple, _fused.FusedPlan | None] = {}
+        self.steady: dict[int, SteadyContext] = {}
+        self._compiler: bool | None = None
+
+    @staticmethod
+    def refuse_impossible(opt: Optimizer, defaults: Mapping[str, Any]) -> None:
+        """``fused=True`` at construction: refuse what can never run fused here (no compiler,
+        a rule without a fused form), naming why."""
+        if not _fused.fused_available():
+            raise _fused.FusedUnavailable(
+                f"{type(opt).__name__}(fused=True) needs a C++ compiler (g++ or c++ on PATH, "
+                "or $CXX); none was found"
+            )
+        probe = _fused.FusedBuilder(hyper=defaults)
+        if not opt.rule.fuse(probe, defaults):
+            missing = [r.name for r in opt.rule.rules if type(r).fuse is Rule.fuse]
+            raise ValueError(
+                f"fused=True: rule(s) {', '.join(missing) or 'of this chain'} have no fused "
+                f"form in this position, got {opt.rule!r}"
+            )
+
+    def compiler_ok(self) -> bool:
+        if self._compiler is None:
+            self._compiler = _fused.fused_available()
+        return self._compiler
+
+    # ------------------------------------------------------------------ plans
+    def choose(self, opt: Optimizer, params: list[Tensor], hyper: Mapping[str, Any]) -> Any:
+        """The fused plan for this group's step, or None to run it eagerly."""
+        if opt.fused is False or opt.monitor is not None:
+            return None
+        dtype = params[0].dtype
+        if dtype not in _fused.DTYPES:
+            return None  # fused=True raised in phase 1
+        if opt.fused is None and not self.compiler_ok():
+            return None
+        plan = self.plan(opt, hyper, dtype)
+        if plan is None and opt.fused:
+            raise ValueError(
+                f"{type(opt).__name__}(fused=True): the chain {opt.rule!r} has no fused form "
+                "with these options"
+            )
+        return plan
+
+    def plan(self, opt: Optimizer, hyper: Mapping[str, Any], dtype: torch.dtype) -> Any:
+        """The compiled plan for this group's structure, or None where the chain has no
+        fused form (cached: one plan per structural signature and dtype)."""
+        # the final lr is folded into the parameter update for batched learning rates too,
+        # so a batched run is bit-identical to K separate runs
+        key = (dtype, self.fold_lr, opt.rule.fuse_signature(hyper))
+        if key in self.plans:
+            return self.plans[key]
+        builder = self.builder(opt, hyper)
+        plan = None
+        if builder is not None:
+            try:
+                plan = _fused.FusedPlan(builder, dtype, self.fold_lr)
+            except _fused.FusedUnavailable as exc:
+                if opt.fused:
+                    raise
+                warnings.warn(
+                    f"descentlab: the fused backend is unavailable ({exc}); running eagerly",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+        self.plans[key] = plan
+        return plan
+
+    def builder(
+        self,
+        opt: Optimizer,
+        hyper: Mapping[str, Any],
+        builder: _fused.FusedBuilder | None = None,
+    ) -> _fused.FusedBuilder | None:
+        """The chain's per-element code for this structure (in ``builder`` if given), with a
+        final plain learning rate folded into the update as coefficient ``neglr``; None where
+        some rule has no fused form."""
+        rules = opt.rule.rules
+        if builder is None:
+            builder = _fused.FusedBuilder(hyper=hyper)
+        final = opt.rule.final_plan(hyper)
+        if final is not None:  # the parameter update in torch's operation order
+            k, decay = final
+            if not all(r.fuse(builder, hyper) for r in rules[: k + 1]):
+                return None
+            assert builder.final_form is not None and builder.final_form[0] == builder.u
+            p = "p"
+            if decay is not None:  # torch: p.mul_(1 - lr * weight_decay) first
+                c = builder.coef(
+                    "final_decay",
+                    lambda h, t, e: 1 - float(h["lr"]) * float(h["weight_decay"]),
+                    uses=("lr", "weight_decay"),
+                )
+                p = f"(p * {c})"
+            lr_rule = rules[-1]
+            builder.final = builder.final_form[1](builder, p, lr_rule.step_lr, lr_rule.lr_uses)
+            return builder
+        if not all(r.fuse(builder, hyper) for r in (rules[:-1] if self.fold_lr else rules)):
+            return None
+        if self.fold_lr:
+            builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
+        return builder
+
+    # ------------------------------------------------------------------ one group's step
+    def run(
+        self,
+        opt: Optimizer,
+        gi: int,
+        plan: Any,
+        params: list[Tensor],
+        grads: list[Tensor],
+        sts: list[dict],
+        hyper: Mapping[str, Any],
+        values: list[float],
+        owners: list[Tensor] | None = None,
+    ) -> bool:
+        """Run one group's step through ``plan``; False: run it eagerly instead.
+        (``owners``: the complex parameters whose real views ``params`` are.)"""
+        state: State = {k: [st.get(k) for st in sts] for k in plan.keys}
+        if owners is not None:
+            state = realify(state)
+        state["step"] = [st["step"] for st in sts]
+        state["_step_values"] = values
+        why = plan.run(params, grads, state, hyper, values, plain=opt._hyper.plain.get(gi, False))
+        if why:
+            if opt.fused:
+                torch._foreach_sub_(state["step"], 1)  # nothing else has changed yet
+                raise ValueError(f"{type(opt).__name__}(fused=True): {why}")
+            return False
+        for key in dict.fromkeys(plan.builder.fills):  # the prepares may have created them
+            if key.startswith("_"):
+                continue
+            if owners is not None and key in plan.builder.arrays:
+                scatter(params, {key: state[key]}, sts, owners)
+                continue
+            for st, v in zip(sts, state[key], strict=True):
+                st[key] = v
+        self._remember(opt, gi, plan, params, sts, hyper)
+        return True
+
+    def _remember(
+        self,
+        opt: Optimizer,
+        gi: int,
+        plan: Any,
+        params: list[Tensor],
+        sts: list[dict],
+        hyper: Mapping[str, Any],
+    ) -> None:
+        """Record the group's steady context where the next step may take the steady path:
+        plain hyperparameters, every parameter stepped, equal step counts, no gradient check."""
+        base = opt._states.step_bases.get(gi)
+        group = opt.param_groups[gi]
+        self.steady.pop(gi, None)
+        if not (
+            plan.builder.steady_ok
+            and opt._hyper.plain.get(gi)
+            and base is not None
+            and opt._noop_precheck
+            and len(params) == len(group["params"])
+            and not any(callable(v) for v in group.values())
+        ):
+            return
+        counts = memoryview(base[0])  # the step counters, without NumPy's call costs
+        if len(set(counts.tolist())) == 1:
+            step_ids = [id(st.get("step")) for st in sts]
+            self.steady[gi] = SteadyContext(
+                opt.state, opt.state.version, group["params"], len(params), hyper, sts, plan,
+                counts, step_ids,
+            )  # fmt: skip
+
+    # ------------------------------------------------------------------ the steady step
+    def steady_step(self, opt: Optimizer) -> bool:
+        """The whole step in as little Python as possible, while nothing but the gradients has
+        changed since the last fused step (same parameters, all with gradients; same state
+        tensors, constant hyperparameters, plans; equal step counts). Everything is checked
+        for every group before anything changes; False sends the step down the general path.
+        (Each check costs: this path exists because a step's Python runs with cold caches.)
+        """
+        state = opt.state
+        if opt.monitor is not None or type(state) is not TrackedState:
+            return False
+        todo = []
+        for gi, group in enumerate(opt.param_groups):
+            ctx = self.steady.get(gi)
+            if ctx is None or ctx.state is not state or ctx.version != state.version:
+                return False
+            launch = _steady_launch(ctx, group)
+            if launch is None:
+                return False
+            todo.append((group, ctx, *launch))
+        for group, ctx, ptrs, t in todo:
+            ctx.plan.launch(ctx.params, ptrs, ctx.hyper, t)
+            ctx.counts[:] = array(ctx.counts.format, [t]) * ctx.n
+            group["step"] = int(group["step"]) + 1
+        opt.last_step_skipped = False
+        return True
+
+
+def _steady_launch(ctx: SteadyContext, group: dict) -> tuple[list[int], int] | None:
+    """The kernel's pointers and the new step count for ``group``'s steady step, or None
+    where anything but the gradients changed since ``ctx`` was recorded."""
+    params = group["params"]
+    # the parameters' storage is checked by pointer in steady_pointers
+    if params is not ctx.params or len(params) != ctx.n:
+        return None
+    try:
+        if {k: v for k, v in group.items() if k not in NOT_HYPER} != ctx.hyper:
+            return None
+    except RuntimeError:  # a tensor hyperparameter with several values
+        return None
+    sts = ctx.sts
+    try:
+        if [id(st["step"]) for st in sts] != ctx.step_ids:
+            return None
+        cols = [[st[key] for st in sts] for key in ctx.plan.builder.arrays]
+    except KeyError:
+        return None
+    counts = ctx.counts
+    t = counts[0]
+    if t != counts[ctx.n - 1]:
+        return None
+    ptrs = ctx.plan.steady_pointers(params, [p.grad for p in params], cols)
+    if ptrs is None:
+        return None
+    return ptrs, t + 1

@@ -1,0 +1,160 @@
+"""A param group's hyperparameters: resolved at each step (schedules are evaluated),
+validated before anything changes, and not validated again while they repeat."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import HyperparameterTypeError, Rule
+
+__all__ = [
+    "NOT_HYPER",
+    "HyperChecks",
+    "check_batched",
+    "check_group",
+    "check_known",
+    "equal",
+    "resolve",
+]
+
+_PLAIN = (float, int, bool, str, tuple, type(None))
+
+
+NOT_HYPER = ("params", "step", "initial_lr")
+
+
+def resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
+    """The group's hyperparameters for update number ``step`` (0 = the first update);
+    callables (schedules) are evaluated there."""
+    return {k: (v(step) if callable(v) else v) for k, v in group.items() if k not in NOT_HYPER}
+
+
+def check_batched(hyper: Mapping[str, Any], params: list[Tensor], where: str = "") -> None:
+    """Refuse tensor hyperparameters that the step could not broadcast, before anything
+    changes: a batched (1-D, length K) value runs K problems along each parameter's leading
+    dimension, so every parameter of the group needs K there (K = 1 broadcasts to all)."""
+    prefix = f"{where}: " if where else ""
+    for key, v in hyper.items():
+        items = (
+            [(f"{key}[{i}]", x) for i, x in enumerate(v)]
+            if isinstance(v, tuple | list)
+            else [(key, v)]
+        )
+        for name, x in items:
+            if not isinstance(x, Tensor):
+                continue
+            if x.is_complex() or x.dtype == torch.bool:
+                raise HyperparameterTypeError(
+                    f"{prefix}{name} must be a real tensor, got dtype {x.dtype}"
+                )
+            if x.ndim > 1 or (x.ndim == 1 and x.numel() == 0):
+                raise ValueError(
+                    f"{prefix}{name} must be a number, a 0-dim tensor or a 1-D tensor of length "
+                    f"K >= 1 (one value per run), got shape {tuple(x.shape)}"
+                )
+            if x.ndim == 0:
+                continue
+            k = x.numel()
+            for j, p in enumerate(params):
+                if p.ndim == 0 or (k != 1 and p.shape[0] != k):
+                    raise ValueError(
+                        f"{prefix}{name} has length {k} (batched: one value per row of each "
+                        f"parameter's leading dimension), but parameter {j} has shape "
+                        f"{tuple(p.shape)}"
+                    )
+
+
+def _signature(hyper: Mapping[str, Any], params: list[Tensor]) -> tuple | None:
+    """What a group's validation depends on when its hyperparameters hold tensors: each
+    tensor by identity and in-place version, every other value by equality, and the
+    parameters' shapes; None where a value has no reliable equality (validate every step)."""
+    sig: list[Any] = []
+    for key, v in hyper.items():
+        for x in v if type(v) is tuple else (v,):
+            if isinstance(x, Tensor):
+                sig.append((key, id(x), x._version))
+            elif type(x) in _PLAIN:
+                sig.append((key, x))
+            else:
+                return None
+    sig.append(tuple(p.shape for p in params))
+    return tuple(sig)
+
+
+def equal(a: Any, b: Any) -> bool:
+    """``a == b`` as one bool (False where a tensor compares elementwise)."""
+    try:
+        return bool(a == b)
+    except (RuntimeError, TypeError, ValueError):
+        return False
+
+
+def check_known(rule: Rule, hyper: Mapping[str, Any]) -> None:
+    """Refuse hyperparameters that no rule of the chain reads, listing the valid ones."""
+    unknown = sorted(set(hyper) - set(rule.defaults))
+    if unknown:
+        valid = ", ".join(sorted(rule.defaults))
+        raise ValueError(
+            f"unknown hyperparameter(s) {', '.join(map(repr, unknown))} for {rule!r}; "
+            f"valid: {valid}"
+        )
+
+
+def check_group(opt: Any, group: Mapping[str, Any], where: str) -> None:
+    """Validate a param group (or the defaults, ``where="defaults"``) of ``opt`` when it is
+    added: its fixed options, batched values against its parameters, the rule's checks."""
+    for k, v in opt.fixed.items():
+        if k in group and not equal(group[k], v):
+            raise ValueError(
+                f"{k} is fixed at construction for {type(opt).__name__} ({v!r}); "
+                f"{where} asked for {group[k]!r}"
+            )
+    hyper = resolve(group, int(group.get("step", 0)))
+    label = "" if where == "defaults" else where
+    check_batched(hyper, list(group.get("params", ())), label)
+    try:
+        opt.rule.validate(hyper)
+    except ValueError as exc:
+        if where == "defaults":
+            raise
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+class HyperChecks:
+    """Each param group's last valid hyperparameters (a cache: rebuilt after a copy)."""
+
+    def __init__(self) -> None:
+        self.validated: dict[int, Any] = {}
+        self.plain: dict[int, bool] = {}  # the group's hyperparameters are Python values
+
+    def check(self, rule: Rule, gi: int, hyper: dict[str, Any], params: list[Tensor]) -> None:
+        """Validate a group's hyperparameters (skipped when they repeat the last valid ones:
+        plain values by equality, tensors by identity and version, so a step costs no
+        validation unless a schedule or the user changed something). ``params``: the
+        group's parameters, which batched values must fit."""
+        last = self.validated.get(gi)
+        plain = self.plain[gi] = all(
+            type(v) in _PLAIN and (type(v) is not tuple or all(type(x) in _PLAIN for x in v))
+            for v in hyper.values()
+        )
+        if plain:
+            if last is not None and last == hyper:
+                return
+            key: Any = hyper
+        else:
+            sig = _signature(hyper, params)
+            if sig is not None and type(last) is tuple and last[0] == sig:
+                return
+            key = None if sig is None else (sig, hyper)  # the dict keeps the tensors' ids
+        self.validated.pop(gi, None)
+        try:
+            check_batched(hyper, params)
+            rule.validate(hyper)
+        except ValueError as exc:
+            raise type(exc)(f"param group {gi}: {exc}") from None
+        if key is not None:
+            self.validated[gi] = key

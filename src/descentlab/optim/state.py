@@ -1,0 +1,188 @@
+"""The per-parameter state of an optimizer's param groups: looked up once, stepped in one
+operation, complex parameters as pairs of reals.
+
+``optimizer.state`` maps each parameter to a dict (torch's layout). Hashing a tensor is a
+Python call, so :class:`GroupStates` caches each group's list of state dicts while neither
+the parameters nor the mapping change (:class:`TrackedState` counts its mutations), and keeps
+each group's step counters as views into one tensor, so a step increments them all at once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import Rule, State, scalar_dtype
+
+__all__ = [
+    "GroupStates",
+    "TrackedState",
+    "as_complex",
+    "as_real",
+    "gather",
+    "init_new",
+    "realify",
+    "scatter",
+    "tracked",
+]
+
+
+class TrackedState(defaultdict):
+    """``optimizer.state`` that counts its own mutations, so per-group caches of the
+    parameters' state dicts know when one was replaced (``opt.state[p] = {}``)."""
+
+    version = 0
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: Any) -> None:
+        self.version += 1
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self.version += 1
+        return super().pop(*args)
+
+    def popitem(self) -> Any:
+        self.version += 1
+        return super().popitem()
+
+    def clear(self) -> None:
+        self.version += 1
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.version += 1
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        self.version += 1
+        return super().setdefault(key, default)
+
+    def __ior__(self, other: Any) -> Any:
+        self.version += 1
+        return super().__ior__(other)
+
+
+def as_real(t: Any) -> Any:
+    """A complex tensor as its real view (``[..., 2]``): torch's optimizers treat a complex
+    number as a pair of reals, so every rule runs on the views."""
+    return torch.view_as_real(t) if isinstance(t, Tensor) and t.is_complex() else t
+
+
+def realify(state: State) -> State:
+    return {k: [as_real(v) for v in vs] if type(vs) is list else vs for k, vs in state.items()}
+
+
+def as_complex(value: Any, old: Any, real_shape: torch.Size) -> Any:
+    """What a complex parameter's state entry becomes after a rule computed ``value`` on the
+    real views: ``old`` itself when ``value`` is its view, else the complex view of a new
+    buffer (so the state keeps torch's layout: complex like the parameter)."""
+    if not isinstance(value, Tensor) or value.is_complex() or value.shape != real_shape:
+        return value
+    if isinstance(old, Tensor) and old.is_complex() and old.data_ptr() == value.data_ptr():
+        return old
+    return torch.view_as_complex(value)
+
+
+def tracked(state: Any) -> TrackedState:
+    if type(state) is TrackedState:
+        return state
+    return TrackedState(dict, state)
+
+
+def gather(sts: list[dict]) -> State:
+    """The state dicts ``sts`` (one per parameter) as one :data:`State` of aligned lists."""
+    keys = dict.fromkeys(itertools.chain.from_iterable(sts))
+    return {k: [st.get(k) for st in sts] for k in keys}
+
+
+def scatter(
+    params: list[Tensor], state: State, sts: list[dict], owners: list[Tensor] | None = None
+) -> None:
+    """Write ``state`` back into the parameters' state dicts ``sts``; ``owners``: the complex
+    parameters whose real views ``params`` are (their state is stored complex)."""
+    for k, values in state.items():
+        if k.startswith("_"):
+            continue
+        if owners is None:
+            for st, v in zip(sts, values, strict=True):
+                if v is not None:
+                    st[k] = v
+            continue
+        for st, v, p, o in zip(sts, values, params, owners, strict=True):
+            if v is not None:
+                st[k] = as_complex(v, st.get(k), p.shape) if o.is_complex() else v
+
+
+def init_new(rule: Rule, params: list[Tensor], sts: list[dict]) -> None:
+    """The rule's initial state (and a zero step count) for the parameters without state."""
+    new = [i for i, st in enumerate(sts) if not st]
+    if not new:
+        return
+    init = rule.init([params[i] for i in new])
+    for j, i in enumerate(new):
+        st = sts[i]
+        st["step"] = torch.zeros((), dtype=scalar_dtype())
+        for k, values in init.items():
+            st[k] = values[j]
+
+
+class GroupStates:
+    """Per param group: the cached list of its parameters' state dicts, and its step counters
+    as views into one tensor (both rebuilt when the parameters or the state mapping change)."""
+
+    def __init__(self) -> None:
+        self.sts: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
+        self.step_bases: dict[int, tuple[Any, list[Tensor], list[int]]] = {}
+
+    def of(self, owner: Any, gi: int, params: list[Tensor]) -> list[dict]:
+        """The state dicts of ``params`` (cached while neither the parameters nor
+        ``owner.state`` change: a lookup hashes each tensor in Python)."""
+        state = owner.state
+        if type(state) is not TrackedState:  # after __init__ or load_state_dict
+            state = owner.state = tracked(state)
+        cached = self.sts.get(gi)
+        ids = list(map(id, params))
+        if (
+            cached is not None
+            and cached[0] is state
+            and cached[1] == state.version
+            and cached[2] == ids
+        ):
+            return cached[3]
+        sts = [state[p] for p in params]
+        self.sts[gi] = (state, state.version, ids, sts)
+        return sts
+
+    def advance(self, gi: int, steps: list[Tensor]) -> list[float]:
+        """Add 1 to every parameter's step counter; returns the new counts.
+
+        The counters stay one 0-dim tensor per parameter (torch's ``state_dict`` layout), but
+        as views into one tensor per group, so a step increments them all with one operation
+        instead of one per parameter. Counters that arrive otherwise (a fresh parameter, a
+        loaded state dict) are rebased onto a new shared tensor once. ``steps`` are the
+        counters of the group's parameters with gradients, in order.
+        """
+        cached = self.step_bases.get(gi)
+        if cached is None or cached[2] != list(map(id, steps)):
+            if len({s.dtype for s in steps}) != 1 or any(s.ndim for s in steps):
+                torch._foreach_add_(steps, 1)
+                return [float(s) for s in steps]
+            base = torch.stack([s.detach() for s in steps])
+            views = list(base.unbind(0))
+            for st, v in zip(self.sts[gi][3], views, strict=True):
+                st["step"] = v
+            # a NumPy view of the counters: incrementing through it costs a microsecond,
+            # a torch op on a 20-element tensor several
+            cached = (base.numpy(), views, list(map(id, views)))
+            self.step_bases[gi] = cached
+        counts = cached[0]
+        counts += 1
+        return counts.tolist()
