@@ -86,3 +86,32 @@ def test_a_named_subclass_needs_only_its_chain():
     torch.testing.assert_close(w.detach(), torch.full((2,), 1 - 0.5 * 1.1))
     with pytest.raises(ValueError, match="PlainSGD: capturable=True is not supported"):
         PlainSGD([w], capturable=True)
+
+
+def test_an_optimizers_rule_shows_the_values_in_use_and_parses_back():
+    from descentlab.experiments.compare import parse_rule
+
+    w = [torch.nn.Parameter(torch.ones(2))]
+    rule = optim.Adam(w, lr=0.1, betas=(0.8, 0.99), weight_decay=0.01, fused=False).rule
+    text = repr(rule)
+    assert "scale_by_lr(lr=0.1)" in text and "betas=(0.8, 0.99)" in text
+    assert "add_l2(weight_decay=0.01, off_when='decoupled_weight_decay')" in text
+    assert repr(parse_rule(text)) == text
+    mine = optim.chain(optim.trace(), optim.scale_by_lr())
+    opt = optim.Optimizer(w, mine, lr=0.3, momentum=0.5, fused=False)
+    assert (
+        repr(opt.rule)
+        == "chain(trace(momentum=0.5, dampening=0.0, nesterov=False), scale_by_lr(lr=0.3))"
+    )
+    assert (
+        repr(mine)
+        == "chain(trace(momentum=0.9, dampening=0.0, nesterov=False), scale_by_lr(lr=0.001))"
+    )
+
+
+def test_a_fused_true_refusal_shows_the_values_in_use():
+    if not optim.fused_available():
+        pytest.skip("no C++ compiler: fused=True is refused for that reason first")
+    w = [torch.nn.Parameter(torch.ones(2))]
+    with pytest.raises(ValueError, match=r"scale_by_lr\(lr=0\.25\)"):
+        optim.Optimizer(w, optim.chain(_noisy_sign(), optim.scale_by_lr()), lr=0.25, fused=True)

@@ -22,6 +22,7 @@ State tensors are updated in place (PyTorch's habit, for speed); a rule never wr
 
 from __future__ import annotations
 
+import copy
 import functools
 import numbers
 from abc import ABC, abstractmethod
@@ -586,7 +587,7 @@ class Chain(Rule):
         defaults: dict[str, Any] = {}
         for r in flat:
             for k, v in r.defaults.items():
-                if k in defaults and defaults[k] != v:
+                if k in defaults and defaults[k] is not v and defaults[k] != v:
                     raise ValueError(
                         f"rules disagree on the default of hyperparameter {k!r}: "
                         f"{defaults[k]!r} vs {v!r}"
@@ -601,6 +602,23 @@ class Chain(Rule):
     @property
     def rules(self) -> tuple[Rule, ...]:
         return self._rules
+
+    def bound(self, values: Mapping[str, Any]) -> Chain:
+        """A copy of this chain whose rules' defaults are the values in use, ``values`` (an
+        optimizer's defaults), so that its repr -- and every error that shows it -- says
+        what runs; the rules given here are left as they are.
+
+        Example:
+            >>> from descentlab import optim
+            >>> optim.chain(optim.scale_by_lr()).bound({"lr": 0.1})
+            chain(scale_by_lr(lr=0.1))
+        """
+        rules = []
+        for r in self._rules:
+            r = copy.copy(r)
+            r.defaults = {k: values.get(k, v) for k, v in r.defaults.items()}
+            rules.append(r)
+        return Chain(*rules)
 
     def init(self, params: list[Tensor]) -> State:
         state: State = {}

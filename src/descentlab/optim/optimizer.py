@@ -219,6 +219,7 @@ class Optimizer(torch.optim.Optimizer):
         self._fold_lr = type(last).__name__ == "scale_by_lr" and "lr_decay" not in last.defaults
         defaults = {**self.rule.defaults, **hyper}
         check_group(self, defaults, where="defaults")
+        self.rule = self.rule.bound(defaults)  # its repr shows the values in use
         self.monitor: Monitor | None = None
         self.fused = fused
         if fused:
