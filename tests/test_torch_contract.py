@@ -59,7 +59,7 @@ def test_every_named_optimizer_runs_fused_by_default_without_a_warning(name):
         opt = getattr(optim, name)([w])
         w.grad = torch.ones(2)
         opt.step()
-    assert any(plan is not None for plan in opt._plans.values())
+    assert any(plan is not None for plan in opt._fused.plans.values())
 
 
 def _ids(cases):

@@ -606,7 +606,8 @@ class Chain(Rule):
     def bound(self, values: Mapping[str, Any]) -> Chain:
         """A copy of this chain whose rules' defaults are the values in use, ``values`` (an
         optimizer's defaults), so that its repr -- and every error that shows it -- says
-        what runs; the rules given here are left as they are.
+        what runs; the rules given here are left as they are. Batched (tensor) values and
+        schedules stay out of the copy: a rule's ``init`` reads its defaults.
 
         Example:
             >>> from descentlab import optim
@@ -616,7 +617,7 @@ class Chain(Rule):
         rules = []
         for r in self._rules:
             r = copy.copy(r)
-            r.defaults = {k: values.get(k, v) for k, v in r.defaults.items()}
+            r.defaults = {k: _in_use(values.get(k, v), v) for k, v in r.defaults.items()}
             rules.append(r)
         return Chain(*rules)
 
@@ -680,6 +681,15 @@ class Chain(Rule):
 
     def __repr__(self) -> str:
         return "chain(" + ", ".join(repr(r) for r in self._rules) + ")"
+
+
+def _in_use(value: Any, default: Any) -> Any:
+    """``value`` where it is a plain Python value (a number, flag, name or a tuple of
+    them), else ``default``."""
+    plain = (int, float, bool, str, type(None))
+    if type(value) in plain or (type(value) is tuple and all(type(x) in plain for x in value)):
+        return value
+    return default
 
 
 def chain(*rules: Rule) -> Chain:
