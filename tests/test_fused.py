@@ -151,7 +151,7 @@ def test_weight_decay_scheduled_through_zero_switches_kernels():
         runs.append((w.detach(), opt))
     (wf, of), (we, _) = runs
     assert torch.equal(wf, we)
-    assert sum(plan is not None for plan in of._plans.values()) == 2
+    assert sum(plan is not None for plan in of._fused.plans.values()) == 2
 
 
 # Composed chains that exercise the rules no named optimizer uses, in float32 and float64.
