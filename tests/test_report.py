@@ -255,8 +255,11 @@ def test_each_optimizer_gets_its_own_learning_rate_on_the_landscapes():
     from descentlab.problems import landscapes
 
     f = landscapes.get("ravine")
-    (race,) = landscape_races([parse_optimizer(n) for n in ("sgd", "adamw")], ["ravine"], steps=5)
+    names = ("sgd", "adamw", "adadelta@default")
+    (race,) = landscape_races([parse_optimizer(n) for n in names], ["ravine"], steps=5)
     lrs = {p.label: p.lr for p in race.paths}
+    assert lrs["adadelta_default"] == 1.0  # kept at its default, as in the comparison
+    assert race.paths[2].display == "Adadelta (default lr)"
     width = min(hi - lo for lo, hi in f.domain)
     assert lrs["sgd"] == 0.18  # the lectures' tuned rate on the ravine
     assert lrs["adamw"] == float(f"{width / 50:.2g}") != lrs["sgd"]

@@ -414,7 +414,7 @@ def landscape_figures(comparison: Any) -> list[tuple[str, Figure]]:
     out = []
     for race in comparison.landscapes:
         f = landscapes.get(race.name)
-        races = [F.Race(p.label, p.lr, p.trajectories) for p in race.paths]
+        races = [F.Race(p.display, p.lr, p.trajectories) for p in race.paths]
         title = f"The same optimizers on the {race.name} landscape ({race.steps} steps)"
         out.append((race.name, F.comparison_figure(f, races, title=title)))
     return out

@@ -256,8 +256,8 @@ def _landscapes(cmp: Any, figs: _Figures) -> list[Section]:
         figs.html(
             f"landscape_{name}",
             fig,
-            f"The same optimizers on the {name} landscape of the lecture on optimizers' paths "
-            "(cs231n's animation), from one start, with learning rates tuned for this terrain "
+            f"The same optimizers on the {name} landscape of the momentum lecture (cs231n's "
+            "animation), from one start, with learning rates tuned for this terrain "
             "(a network's learning rate means nothing on a 2-D function). Left: paths over the "
             "contour map; right: loss along the path.",
             f"{name} landscape",

@@ -1,7 +1,8 @@
 """The compared optimizers' paths on analytic landscapes (the report's last figures).
 
 A network's learning rate means nothing on a 2-D function, so each optimizer gets one for
-the terrain: a registered optimizer its record's demonstration rate
+the terrain: one kept at its default learning rate in the comparison keeps it here too; a
+registered optimizer its record's demonstration rate
 (:meth:`~descentlab.optim.OptimizerRecord.lr_on`: tuned where the lectures show it, else a
 rule by family, so that a new optimizer gets its own rate, never SGD's); a composed or
 outside optimizer the rate with the lowest final loss on a log grid (1e-4 .. 1e2, one
@@ -33,9 +34,11 @@ __all__ = ["LandscapePath", "LandscapeRace", "landscape_races"]
 
 @dataclass(frozen=True)
 class LandscapePath:
-    """One optimizer's path: its label, the learning rate used and the trajectory (K = 1)."""
+    """One optimizer's path: its label, its name as the lectures write it, the learning rate
+    used and the trajectory (K = 1)."""
 
     label: str
+    display: str
     lr: float
     trajectories: Trajectories
 
@@ -67,7 +70,9 @@ def landscape_races(
         bound = 100 * max(max(abs(lo), abs(hi)) for lo, hi in f.domain)
         paths = []
         for c in choices:
-            if c.is_named:
+            if c.fixed_lr:  # shown as compared: at its default learning rate
+                lr = c.default_lr()
+            elif c.is_named:
                 lr = optim.record(c.optimizer).lr_on(f)
             else:
                 lr = _best_lr(f, c, start, steps, bound)
@@ -76,7 +81,7 @@ def landscape_races(
                 tr = trajectories.run(f, c.optimizer, start, steps, lr=lr, hyper=hyper, bound=bound)
             except (ValueError, TypeError):
                 continue  # an optimizer the trajectory runner cannot drive (e.g. lookahead)
-            paths.append(LandscapePath(c.label, lr, tr))
+            paths.append(LandscapePath(c.label, c.display, lr, tr))
         if paths:
             out.append(LandscapeRace(name, steps, paths))
     return out
