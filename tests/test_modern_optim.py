@@ -410,3 +410,39 @@ def test_a_torch_state_dict_loads_and_continues_as_torch_does(name):
     run(torch_opt, ref, 5)
     run(mine, ours, 5)
     assert float((ours - ref).detach().abs().max() / ref.detach().abs().max()) <= 1e-12
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_runs_on_a_landscape_by_name(name):
+    """Each new optimizer races on the saddle by name at its record's demonstration rate and
+    leaves the saddle point towards a minimum (f = -1 there; the start is at f = 3.24)."""
+    from descentlab.problems import landscapes, trajectories
+
+    f = landscapes.get("saddle")
+    lr = optim.record(name).lr_on(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        tr = trajectories.run(f, name, starts=[-1.8, 0.001], lr=lr, steps=150)
+    assert not bool(tr.diverged.any())
+    assert float(tr.losses[0, -1]) < -0.5, float(tr.losses[0, -1])
+
+
+def test_compare_runs_the_new_optimizers_by_name(tmp_path, capsys):
+    """``descentlab compare --optimizers lion,lookahead,sam,sfadamw,adafactor,muon`` on a
+    tiny problem: every optimizer is tuned, run and reported."""
+    from descentlab.cli import main
+
+    argv = [
+        "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+        "--model-option", "hidden=4", "--optimizers", ",".join(NEW), "--batch-size", "16",
+        "--steps", "6", "--tune-steps", "4", "--lr-trials", "2", "--seeds", "1",
+        "--tune-seeds", "1", "--no-refine", "--landscapes", "none", "--no-progress",
+        "--workers", "1", "--runs-dir", str(tmp_path), "--name", "modern",
+    ]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert main(argv) == 0
+    out = capsys.readouterr().out
+    for name in NEW:
+        assert optim.record(name).display in out or name in out, name
+    assert (tmp_path / "modern" / "report.html").exists()
