@@ -33,8 +33,6 @@ from descentlab.constraints import (
     Boolean,
     Constraint,
     Interval,
-    ListOf,
-    Options,
     check,
     invalid,
     validate,
@@ -45,15 +43,10 @@ from descentlab.store import provenance
 __all__ = [
     "ExperimentResult",
     "Part",
-    "check_choice",
-    "check_float",
-    "check_int",
-    "check_int_list",
     "descend",
     "experiment",
     "finish",
     "format_value",
-    "int_list",
     "load_classification",
     "resolve",
     "settle",
@@ -410,14 +403,6 @@ def experiment(
     return wrap
 
 
-def int_list(value: Any) -> Any:
-    """A single integer as a list of one (``hidden=64`` means ``[64]``); anything else as is,
-    for :class:`~descentlab.constraints.ListOf` to check."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return [value]
-    return value
-
-
 def settle(
     table: Mapping[str, Sequence[Constraint | None]], options: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -435,37 +420,6 @@ def settle(
         ValueError: steps must be a positive integer, got 0
     """
     return validate(table, {k: options[k] for k in table})
-
-
-# The experiments of lecturesb's modules still call these four; each is one constraint.
-
-
-def check_int(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int ``>= minimum``, or ValueError naming ``name`` and the value."""
-    return check(name, value, Interval(numbers.Integral, minimum, None))
-
-
-def check_float(
-    name: str, value: Any, *, low: float = 0.0, high: float = math.inf, low_open: bool = True,
-    high_open: bool = False,
-) -> float:  # fmt: skip
-    """``value`` as a finite float in the interval, or ValueError naming it."""
-    closed = {(False, False): "both", (False, True): "left", (True, False): "right"}
-    bounded = None if high == math.inf else high
-    interval = Interval(
-        numbers.Real, low, bounded, closed=closed.get((low_open, high_open), "neither")
-    )
-    return check(name, value, interval)
-
-
-def check_int_list(name: str, value: Any, minimum: int = 1) -> list[int]:
-    """A non-empty list of ints >= ``minimum`` (a single int is a list of one)."""
-    return check(name, int_list(value), ListOf(Interval(numbers.Integral, minimum, None)))
-
-
-def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
-    """``value`` if it is one of ``choices``, else ValueError listing them."""
-    return check(name, value, Options(*choices))
 
 
 # ------------------------------------------------------------------------------------------
