@@ -37,7 +37,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from descentlab import optim
 from descentlab.problems import landscapes
 from descentlab.report import figures as F
 
@@ -53,15 +52,8 @@ __all__ = [
     "validation_overlay_figure",
 ]
 
-_FALLBACK = ["#1F77B4", "#2CA02C", "#BCBD22", "#17BECF", "#8C564B", "#E377C2", "#7F7F7F"]
-
-
-def color_of(label: str, index: int) -> str:
-    """The optimizer's colour in every descentlab figure: its record's for a registered
-    optimizer's label (fallback cycle for other labels)."""
-    if label.lower() in optim.NAMES:
-        return optim.record(label).color
-    return _FALLBACK[index % len(_FALLBACK)]
+#: An optimizer's colour (its record's; a fallback cycle for other labels), as in every figure.
+color_of = F.color_of
 
 
 def seed_curves(result: Any, key: str) -> tuple[np.ndarray, np.ndarray] | None:

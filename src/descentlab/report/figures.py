@@ -41,6 +41,7 @@ __all__ = [
     "animate_comparison",
     "basin_figure",
     "basin_labels",
+    "color_of",
     "compare",
     "comparison_figure",
     "default_lr",
@@ -74,7 +75,9 @@ def default_lr(landscape: Landscape | str, optimizer: str) -> float:
     return optim.record(optimizer).lr_on(_landscape(landscape))
 
 
-def _color(name: str, i: int) -> str:
+def color_of(name: str, i: int) -> str:
+    """An optimizer's colour in every descentlab figure: its record's for a registered name
+    (any case), else the ``i``-th of a fallback cycle."""
     key = name.lower()
     if key in optim.NAMES:
         return optim.record(key).color
@@ -280,7 +283,7 @@ def comparison_figure(
         _draw_terrain(ax, f, domain)
         for i, r in enumerate(races):
             p = r.traj.paths[0].numpy()
-            c = _color(r.name, i)
+            c = color_of(r.name, i)
             # Earlier paths drawn wider: a path hidden under a later one still shows as a rim.
             lw = 1.4 + 0.3 * (len(races) - 1 - i)
             ax.plot(p[:, 0], p[:, 1], "-", color=c, lw=lw, alpha=0.95, label=r.label)
@@ -303,7 +306,7 @@ def comparison_figure(
         axl.plot(
             steps,
             y,
-            color=_color(r.name, i),
+            color=color_of(r.name, i),
             lw=1.8,
             label=f"{display_name(r.name)}: {_status(r, offset)}",
         )
@@ -333,7 +336,7 @@ def _draw_curve_with_races(ax, f: Landscape, races: Sequence[Race]) -> None:
     ax.plot(xs[:, 0], ys, color="#4A6A8A", lw=2, label=f.formula)
     for i, r in enumerate(races):
         p = r.traj.paths[0, :, 0]
-        c = _color(r.name, i)
+        c = color_of(r.name, i)
         ax.plot(
             p.numpy(), r.traj.losses[0].numpy(), "o-", color=c, ms=4, lw=1, alpha=0.8, label=r.label
         )
@@ -373,7 +376,7 @@ def animate_comparison(
     _draw_terrain(ax, f, domain, n=160)
     lines, heads = [], []
     for i, r in enumerate(races):
-        c = _color(r.name, i)
+        c = color_of(r.name, i)
         (line,) = ax.plot([], [], "-", color=c, lw=2.0, label=r.label)
         (head,) = ax.plot([], [], "o", color=c, mec="white", ms=8, zorder=7)
         lines.append(line)
@@ -1029,7 +1032,7 @@ def family_chains(
     probe = [torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))]
     out: dict[str, list[tuple[str, bool]]] = {}
     for label, (name, options) in variants.items():
-        opt = optim.get(name)(probe, **options)
+        opt = optim.get(name)(probe, fused=False, **options)  # a probe: the eager rules
         group = opt.param_groups[0]
         hyper = {k: v for k, v in group.items() if k not in ("params", "step")}
         out[label] = [(r.name, not _is_identity(r, hyper)) for r in opt.rule.rules]
@@ -1064,12 +1067,15 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
             **{k: v for k, v in variants.items() if k not in ("SGD", "Momentum", "Nesterov")},
         }
     chains = family_chains(variants)
-    _chain_hyper = {
-        label: optim.get(name)([torch.nn.Parameter(torch.zeros(1))], **opts).param_groups[0]
+    built = {
+        label: optim.get(name)([torch.nn.Parameter(torch.zeros(1))], fused=False, **opts)
         for label, (name, opts) in variants.items()
     }
+    _chain_hyper = {label: opt.param_groups[0] for label, opt in built.items()}
     noted = {"scale_by_lr", "maximize", "add_l2"}
     roles = rule_roles()
+    for opt in built.values():  # a rule's name can depend on its options (velocity_lookahead)
+        roles.update({r.name: r.role for r in opt.rule.rules})
     n_opt = len(chains)
     ox = {name: float(i) for i, name in enumerate(chains)}
     users: dict[str, list[tuple[str, bool]]] = {}
@@ -1084,7 +1090,8 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
     n_rule = len(rule_order)
     rx = {r: i * (n_opt - 1) / max(n_rule - 1, 1) for i, r in enumerate(rule_order)}
 
-    fig = new_figure(15.0, 6.6)
+    # About an inch per column: the names and chains stay legible as optimizers are added.
+    fig = new_figure(max(15.0, 1.05 * max(n_opt, n_rule) + 1.0), 6.6)
     ax = fig.subplots()
     ax.set_xlim(-0.6, n_opt - 0.4)
     ax.set_ylim(-0.62, 1.42)
@@ -1121,7 +1128,8 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
                 zorder=2,
             )
         )
-        ax.text(ox[name], y_opt, name, ha="center", va="center", fontsize=9, weight="bold")
+        shown = name if "\n" in name else name.replace(" ", "\n")  # Schedule-Free\nAdamW
+        ax.text(ox[name], y_opt, shown, ha="center", va="center", fontsize=9, weight="bold")
         ax.text(
             ox[name],
             y_opt + 0.12,
@@ -1144,12 +1152,12 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
                 zorder=2,
             )
         )
-        ax.text(rx[r], y_rule, r, ha="center", va="center", fontsize=8, zorder=3)
+        ax.text(rx[r], y_rule, r, ha="center", va="center", fontsize=7, zorder=3)
         n_active = sum(a for _, a in users[r])
         ax.text(
             rx[r],
             y_rule - 0.13,
-            f"acts in {n_active} optimizer{'s' if n_active != 1 else ''}",
+            f"acts in {n_active}",
             ha="center",
             va="top",
             fontsize=7,
