@@ -59,6 +59,11 @@ def ck(text: str, ok: bool, measured: Any, expected: Any) -> Check:
     return Check(text, bool(ok), _fmt(measured), _fmt(expected))
 
 
+def _diff_check(text: str, err: float, tol: str) -> Check:
+    """A check that a largest absolute difference ``err`` is below ``tol`` (as written)."""
+    return ck(text, err < float(tol), f"max |diff| {err:.1e}", f"< {tol}")
+
+
 def close(text: str, measured: float, expected: float, tol: float, rel: bool = False) -> Check:
     """A check that ``measured`` is within ``tol`` (absolute, or relative) of ``expected``."""
     err = abs(measured - expected) / (abs(expected) if rel else 1.0)
@@ -245,11 +250,10 @@ def _nll(family: str) -> Callable[[Context], Evidence]:
         arg = float(mus[int(simple.argmin())])
         return Evidence(
             checks=[
-                ck(
+                _diff_check(
                     f"descentlab's NLL = {formula} equals -torch.distributions' log_prob",
-                    err < 1e-12,
-                    f"max |diff| {err:.1e}",
-                    "< 1e-12",
+                    err,
+                    "1e-12",
                 ),
                 ck(
                     "minimizing the NLL over μ = minimizing the plain "
@@ -485,12 +489,7 @@ def _adam_is_rms_plus_momentum(ctx: Context) -> Evidence:
 
     return Evidence(
         checks=[
-            ck(
-                "Adam with β1 = 0 (no momentum) is RMSProp",
-                e1 < 1e-12,
-                f"max |diff| {e1:.1e}",
-                "< 1e-12",
-            ),
+            _diff_check("Adam with β1 = 0 (no momentum) is RMSProp", e1, "1e-12"),
             _formula_check(
                 "Adam = RMSProp's scale applied to momentum's average (with bias "
                 "correction) — descentlab Adam",
@@ -522,18 +521,8 @@ def _derivative(
         e2 = float((fd - ref).abs().max())
         return Evidence(
             checks=[
-                ck(
-                    f"{text}: autograd equals the formula",
-                    e1 < 1e-12,
-                    f"max |diff| {e1:.1e}",
-                    "< 1e-12",
-                ),
-                ck(
-                    "and the limit definition (central differences)",
-                    e2 < 1e-6,
-                    f"max |diff| {e2:.1e}",
-                    "< 1e-6",
-                ),
+                _diff_check(f"{text}: autograd equals the formula", e1, "1e-12"),
+                _diff_check("and the limit definition (central differences)", e2, "1e-6"),
             ]
         )
 
@@ -879,12 +868,7 @@ def _l2_penalty(ctx: Context) -> Evidence:
     pen = float(regularize.l2_penalty([w.detach()]))
     return Evidence(
         checks=[
-            ck(
-                "SGD's weight_decay α is gradient descent on loss + α/2 ‖W‖²",
-                e < 1e-12,
-                f"max |diff| {e:.1e}",
-                "< 1e-12",
-            ),
+            _diff_check("SGD's weight_decay α is gradient descent on loss + α/2 ‖W‖²", e, "1e-12"),
             close(
                 "descentlab's l2_penalty is ½‖W‖², so the cost is loss + α · l2_penalty",
                 pen,
@@ -972,12 +956,11 @@ def _batch_norm_formula(ctx: Context) -> Evidence:
     row_table = ev.table
     return Evidence(
         checks=[
-            ck(
+            _diff_check(
                 "μ_B, σ²_B (1/m, biased) and x̂ = (x - μ_B)/√(σ²_B + ε) equal torch's "
                 "BatchNorm1d in training mode",
-                e < 1e-12,
-                f"max |diff| {e:.1e}",
-                "< 1e-12",
+                e,
+                "1e-12",
             ),
             ck(
                 f"with many layers BN helps: 8 hidden layers, SGD lr 0.05, {steps} steps, "
@@ -1132,9 +1115,7 @@ def _alpha_zero(ctx: Context) -> Evidence:
     a = _run_opt(lambda p: optim.Momentum(p, lr=0.1, momentum=0.0, form="velocity"), 30)
     b = _run_opt(lambda p: optim.SGD(p, lr=0.1), 30)
     e = float(np.abs(a - b).max())
-    return Evidence(
-        checks=[ck("α = 0: momentum is plain SGD", e < 1e-14, f"max |diff| {e:.1e}", "< 1e-14")]
-    )
+    return Evidence(checks=[_diff_check("α = 0: momentum is plain SGD", e, "1e-14")])
 
 
 def _momentum_schedule(ctx: Context) -> Evidence:
@@ -1175,7 +1156,7 @@ def _torch_form(ctx: Context) -> Evidence:
                 lambda p: optim.Momentum(p, lr=0.05, momentum=0.9),
                 step,
             ),
-            ck("and torch.optim.SGD(momentum=0.9)", e < 1e-12, f"max |diff| {e:.1e}", "< 1e-12"),
+            _diff_check("and torch.optim.SGD(momentum=0.9)", e, "1e-12"),
         ]
     )
 
@@ -1357,7 +1338,7 @@ def _adam_torch(ctx: Context) -> Evidence:
         inside=False,
         bias=True,
     )(ctx)
-    ev.checks.append(ck("and torch.optim.Adam", e < 1e-12, f"max |diff| {e:.1e}", "< 1e-12"))
+    ev.checks.append(_diff_check("and torch.optim.Adam", e, "1e-12"))
     return ev
 
 

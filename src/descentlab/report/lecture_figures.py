@@ -64,28 +64,35 @@ def _parabola(quick: bool) -> Figure:
     )
 
 
-def _xsinx(panels: list[dict[str, Any]], steps: int, title: str) -> Figure:
-    return F.descent_1d_figure(
-        "xsinx", panels, steps=steps, overlay=True, xlim=(-1.0, 7.0), title=title
-    )
+#: The two x sin x figures: (the runs, steps shown, title).
+_XSINX: dict[str, tuple[list[dict[str, Any]], int, str]] = {
+    "seed001_xsinx_initial_value": (
+        [
+            {"start": 2.5, "lr": 0.25, "label": "$x_0$ = 2.5 → minimum near 4.91"},
+            {"start": 1.5, "lr": 0.25, "label": "$x_0$ = 1.5 → minimum at 0"},
+        ],
+        8,
+        "Initial-value sensitivity: same learning rate 0.25, different starts, different minima",
+    ),
+    "seed001_xsinx_learning_rate": (
+        [
+            {"start": 2.5, "lr": 1.0, "label": "lr = 1.0: overshoots, jumps across the valley"},
+            {"start": 2.5, "lr": 0.05, "label": "lr = 0.05: small, slow steps"},
+        ],
+        6,
+        "Learning-rate sensitivity: same start $x_0$ = 2.5, learning rates 1.0 and 0.05",
+    ),
+}
 
 
-def _xsinx_initial(quick: bool) -> Figure:
-    panels = [
-        {"start": 2.5, "lr": 0.25, "label": "$x_0$ = 2.5 → minimum near 4.91"},
-        {"start": 1.5, "lr": 0.25, "label": "$x_0$ = 1.5 → minimum at 0"},
-    ]
-    title = "Initial-value sensitivity: same learning rate 0.25, different starts, different minima"
-    return _xsinx(panels, 8, title)
+def _xsinx_figure(stem: str) -> Callable[[bool], Figure]:
+    def make(quick: bool) -> Figure:
+        panels, steps, title = _XSINX[stem]
+        return F.descent_1d_figure(
+            "xsinx", panels, steps=steps, overlay=True, xlim=(-1.0, 7.0), title=title
+        )
 
-
-def _xsinx_lr(quick: bool) -> Figure:
-    panels = [
-        {"start": 2.5, "lr": 1.0, "label": "lr = 1.0: overshoots, jumps across the valley"},
-        {"start": 2.5, "lr": 0.05, "label": "lr = 0.05: small, slow steps"},
-    ]
-    title = "Learning-rate sensitivity: same start $x_0$ = 2.5, learning rates 1.0 and 0.05"
-    return _xsinx(panels, 6, title)
+    return make
 
 
 def _surface(quick: bool) -> Figure:
@@ -234,8 +241,8 @@ def _race_figure(stem: str) -> Callable[[bool], Figure]:
 
 _BUILDERS: dict[str, Callable[[bool], Figure]] = {
     "seed001_parabola_lr": _parabola,
-    "seed001_xsinx_initial_value": _xsinx_initial,
-    "seed001_xsinx_learning_rate": _xsinx_lr,
+    "seed001_xsinx_initial_value": _xsinx_figure("seed001_xsinx_initial_value"),
+    "seed001_xsinx_learning_rate": _xsinx_figure("seed001_xsinx_learning_rate"),
     "seed001_surface": _surface,
     "seed001_family_tree": _family_tree,
     "seed001_optimizer_table": _optimizer_table,
