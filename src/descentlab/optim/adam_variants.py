@@ -26,6 +26,7 @@ from .base import (
     hp,
     is_batched,
     lerp_,
+    scalar_betas,
     scalar_dtype,
     scale_each_,
     scratch,
@@ -128,11 +129,7 @@ class scale_by_nadam(Rule):
         v = b.state("exp_avg_sq", write=True)
 
         def prepare(state, params, grads, hyper):
-            b1, b2 = betas_of(hyper)
-            if is_batched(b1, b2):
-                raise ValueError(
-                    "scale_by_nadam takes scalar betas; batched betas are not supported"
-                )
+            b1, _ = scalar_betas(hyper, "scale_by_nadam")
             psi = as_scalar(hyper["momentum_decay"])
             steps = step_values(state, len(grads))
             torch._foreach_mul_(
@@ -161,9 +158,7 @@ class scale_by_nadam(Rule):
         return True
 
     def update(self, grads, state, params, hyper):
-        b1, b2 = betas_of(hyper)
-        if is_batched(b1, b2):
-            raise ValueError("scale_by_nadam takes scalar betas; batched betas are not supported")
+        b1, b2 = scalar_betas(hyper, "scale_by_nadam")
         eps = as_scalar(hyper["eps"])
         psi = as_scalar(hyper["momentum_decay"])
         m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
@@ -245,10 +240,7 @@ class scale_by_radam(_ScalarMoments):
         v = b.state("exp_avg_sq", write=True)
 
         def prepare(state, params, grads, hyper):
-            if is_batched(*betas_of(hyper)):
-                raise ValueError(
-                    "scale_by_radam takes scalar betas; batched betas are not supported"
-                )
+            scalar_betas(hyper, "scale_by_radam")
 
         b.prepare(prepare)
         fused_moments(b, m, v, "radam")
@@ -274,9 +266,7 @@ class scale_by_radam(_ScalarMoments):
         return True
 
     def update(self, grads, state, params, hyper):
-        b1, b2 = betas_of(hyper)
-        if is_batched(b1, b2):
-            raise ValueError("scale_by_radam takes scalar betas; batched betas are not supported")
+        b1, b2 = scalar_betas(hyper, "scale_by_radam")
         eps = as_scalar(hyper["eps"])
         m, v = state["exp_avg"], state["exp_avg_sq"]
         steps = step_values(state, len(grads))
@@ -393,6 +383,20 @@ class Adamax(Named):
         super().__init__(params, rule, locals())
 
 
+def _coupled_and_decoupled(name: str, torch_name: str, group2: dict) -> tuple:
+    """torch-parity configurations of an Adam-like optimizer: plain (the second param group
+    with ``group2``), with coupled weight decay, and with decoupled weight decay."""
+    return (
+        ParityConfig(name, torch_name, dict(lr=1e-2), group2),
+        ParityConfig(f"{name}-wd", torch_name, dict(lr=1e-2, weight_decay=1e-2)),
+        ParityConfig(
+            f"{name}-decoupled",
+            torch_name,
+            dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
+        ),
+    )
+
+
 #: this module's registered optimizers (see descentlab.optim.records)
 # fmt: off
 RECORDS: tuple[OptimizerRecord, ...] = (
@@ -409,29 +413,13 @@ RECORDS: tuple[OptimizerRecord, ...] = (
         name="nadam", display="NAdam", color="#8C564B", family="adam", adaptive=True, year=2016,
         lr_range=(1e-3, 1e-1), demo_lr={}, factory=NAdam,
         reference="Dozat, Incorporating Nesterov Momentum into Adam, ICLR 2016 workshop",
-        parity=(
-            ParityConfig("nadam", "NAdam", dict(lr=1e-2), dict(momentum_decay=8e-3)),
-            ParityConfig("nadam-wd", "NAdam", dict(lr=1e-2, weight_decay=1e-2)),
-            ParityConfig(
-                "nadam-decoupled",
-                "NAdam",
-                dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
-            ),
-        ),
+        parity=_coupled_and_decoupled("nadam", "NAdam", dict(momentum_decay=8e-3)),
     ),
     OptimizerRecord(
         name="radam", display="RAdam", color="#9467BD", family="adam", adaptive=True, year=2020,
         lr_range=(1e-3, 1e-1), demo_lr={}, factory=RAdam,
         reference="Liu et al., On the Variance of the Adaptive Learning Rate and Beyond, ICLR 2020",
-        parity=(
-            ParityConfig("radam", "RAdam", dict(lr=1e-2), dict(betas=(0.9, 0.99))),
-            ParityConfig("radam-wd", "RAdam", dict(lr=1e-2, weight_decay=1e-2)),
-            ParityConfig(
-                "radam-decoupled",
-                "RAdam",
-                dict(lr=1e-2, weight_decay=1e-1, decoupled_weight_decay=True),
-            ),
-        ),
+        parity=_coupled_and_decoupled("radam", "RAdam", dict(betas=(0.9, 0.99))),
     ),
     OptimizerRecord(
         name="adamax", display="Adamax", color="#BCBD22", family="adam", adaptive=True, year=2015,

@@ -189,12 +189,18 @@ def as_scalar(value: Any) -> Any:
     return value
 
 
-def mul_(xs: list[Tensor], h: Any) -> None:
+def _scalar_op_(op: str, xs: list[Tensor], h: Any) -> None:
+    """xs[i] <op>= h for op "mul" or "add"; h is a number or a batched tensor."""
     if is_batched(h):
         for x in xs:
-            x.mul_(bcast(h, x))
+            getattr(x, f"{op}_")(bcast(h, x))
     else:
-        torch._foreach_mul_(xs, h)
+        getattr(torch, f"_foreach_{op}_")(xs, h)
+
+
+def mul_(xs: list[Tensor], h: Any) -> None:
+    """xs *= h (a number or a batched tensor)."""
+    _scalar_op_("mul", xs, h)
 
 
 def mul(xs: list[Tensor], h: Any) -> list[Tensor]:
@@ -354,11 +360,8 @@ def div_each_(xs: list[Tensor], factors: list[Any]) -> None:
 
 
 def add_eps_(xs: list[Tensor], eps: Any) -> None:
-    if is_batched(eps):
-        for x in xs:
-            x.add_(bcast(eps, x))
-    else:
-        torch._foreach_add_(xs, eps)
+    """xs += eps (a number or a batched tensor)."""
+    _scalar_op_("add", xs, eps)
 
 
 def root_denominator(state, acc: list[Tensor], eps: Any, inside: bool) -> Owned:
@@ -383,8 +386,17 @@ def check_betas(hyper: Hyper, scalar: str = "") -> None:
     check_pair("betas", betas, "a pair (beta1, beta2)")
     check_range("betas[0]", betas[0], 0.0, 1.0, hi_open=True)
     check_range("betas[1]", betas[1], 0.0, 1.0, hi_open=True)
-    if scalar and is_batched(*betas):
-        raise ValueError(f"{scalar} takes scalar betas; batched betas are not supported")
+    if scalar:
+        scalar_betas(hyper, scalar)
+
+
+def scalar_betas(hyper: Hyper, rule: str) -> tuple[Any, Any]:
+    """The betas of a rule whose eager form takes them as scalars (no per-run broadcast);
+    batched ones are refused, naming the rule."""
+    b1, b2 = betas_of(hyper)
+    if is_batched(b1, b2):
+        raise ValueError(f"{rule} takes scalar betas; batched betas are not supported")
+    return b1, b2
 
 
 def check_scalar(rule: str, hyper: Hyper, *keys: str) -> None:
