@@ -576,8 +576,19 @@ FUSED_FORMS = [
     ("Adamax", dict(lr=0.02, weight_decay=0.01)),
     ("ASGD", dict(lr=0.02, t0=20, lambd=0.01, weight_decay=0.01)),
     ("Rprop", dict(lr=0.01, etas=(0.4, 1.3), step_sizes=(1e-4, 0.1))),
+    ("Lion", dict(lr=0.01, weight_decay=0.1)),
+    ("ScheduleFreeAdamW", dict(lr=0.02, weight_decay=0.01)),
 ]
 FIDS = _ids(FUSED_FORMS)
+# float32/float64 fused vs for-loop after 100 steps, in ulps at the parameters' scale: 4 where
+# the kernel follows the eager form's operation order (only square roots may round otherwise);
+# Schedule-Free AdamW's kernel orders its interpolations its own way (measured: 14 ulps in
+# float64, 10 in float32)
+ULPS_APART = {"ScheduleFreeAdamW": 16}
+# Lion's update is the sign of an interpolation that vanishes exactly, in exact arithmetic,
+# for some 16-bit inputs; there the rounding of 1 - beta1 (float32 in the kernel, float64 in
+# the reference) picks the sign, a whole step apart: left out of the per-step comparison
+ROUNDED_ONCE = [row for row in FUSED_FORMS if row[0] != "Lion"]
 ALL_DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
 SIXTEEN = [torch.float16, torch.bfloat16]
 STEPS16 = 100
@@ -627,7 +638,8 @@ def _ours(name, kw, **backend):
 @pytest.mark.parametrize(("name", "kw"), FUSED_FORMS, ids=FIDS)
 def test_fused_matches_the_for_loop_in_every_dtype(name, kw, dtype):
     """100 steps of the same gradients on both backends. float32 and float64: within 4 ulps
-    (the kernels' float64 root is correctly rounded, MKL's is not always; on CPUs where
+    (ULPS_APART for a kernel in its own order; the kernels' float64 root is correctly rounded,
+    MKL's is not always; on CPUs where
     :func:`~descentlab.optim.fused.sqrt_reproduces_torch` is False the float32 roots differ by
     an ulp too). float16 and bfloat16: the for-loop rounds every intermediate to 16 bits, the
     kernel only what it stores, so they part by a few ulps -- and the kernel's drift from the
@@ -642,7 +654,7 @@ def test_fused_matches_the_for_loop_in_every_dtype(name, kw, dtype):
     assert float((exact - init.double()).abs().max()) > 10 * float(_spacing(scale, dtype))
     apart = _ulps(fused, eager, scale, dtype)
     if dtype in (torch.float32, torch.float64):
-        assert apart <= 4, apart
+        assert apart <= ULPS_APART.get(name, 4), apart
         return
     drift, eager_drift = _ulps(fused, exact, scale, dtype), _ulps(eager, exact, scale, dtype)
     assert drift <= min(eager_drift + 2, STEPS16 / 2), (drift, eager_drift, apart)
@@ -662,7 +674,7 @@ def _reference_step(name, kw, opt, p, grad):
 
 
 @pytest.mark.parametrize("dtype", SIXTEEN, ids=str)
-@pytest.mark.parametrize(("name", "kw"), FUSED_FORMS, ids=FIDS)
+@pytest.mark.parametrize(("name", "kw"), ROUNDED_ONCE, ids=_ids(ROUNDED_ONCE))
 def test_fused_16_bit_step_is_the_exact_step_rounded_once(name, kw, dtype):
     """float16/bfloat16 kernels widen, compute in float32 and round each stored value once
     (to nearest even), as torch's fused kernels do. So from any state a step gives the exact
