@@ -13,6 +13,7 @@ pytest.importorskip("httpx2")
 
 from starlette.testclient import TestClient
 
+from descentlab import optim
 from descentlab.playground import compute
 from descentlab.playground.app import CSP, create_app, is_loopback
 from descentlab.problems import landscapes as L
@@ -60,6 +61,19 @@ def test_meta_lists_landscapes_optimizers_and_limits(client):
     adam = next(o for o in m["optimizers"] if o["name"] == "adam")
     assert adam["params"] == {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8}
     assert m["limits"]["steps"] == compute.LIMITS["steps"]
+
+
+@pytest.mark.parametrize("name", optim.NAMES)
+def test_meta_offers_every_named_optimizer_only_numeric_sliders_and_it_runs(client, name):
+    # the page formats every slider value as a number (a None lr or a (None, 1e-3) eps
+    # stopped it from starting); each offered value must also be accepted back by /api/run
+    o = next(o for o in client.get("/api/meta").json()["optimizers"] if o["name"] == name)
+    assert isinstance(o["params"].get("lr"), float), o
+    for key, value in o["params"].items():
+        values = value if key == "betas" else [value]
+        assert all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values), o
+    out = _run(client, optimizers=[{"name": name, **o["params"]}])
+    assert out.status_code == 200, out.text
 
 
 def test_run_1d_gradient_descent_matches_the_lecture_recurrence(client):

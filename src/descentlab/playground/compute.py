@@ -121,13 +121,29 @@ def _starts(f: landscapes.Landscape, value: Any) -> list[list[float]]:
 
 
 def _named_params(name: str) -> dict[str, Any]:
-    """The slider hyperparameters a named optimizer takes, with their defaults."""
-    sig = inspect.signature(optim.get(name).__init__)
-    return {
-        k: (list(p.default) if isinstance(p.default, tuple) else p.default)
-        for k, p in sig.parameters.items()
-        if k in SLIDERS
-    }
+    """The slider hyperparameters a named optimizer takes, with their defaults.
+
+    A slider is offered only for a number (``betas``: a pair of numbers); a wrapper whose
+    ``lr`` defaults to None (Lookahead, SAM) shows its base optimizer's default rate, and
+    a structured default such as Adafactor's ``eps=(None, 1e-3)`` gets no slider.
+    """
+    sig = inspect.signature(optim.get(name).__init__).parameters
+    out: dict[str, Any] = {}
+    for k in SLIDERS:
+        if k not in sig:
+            continue
+        v = sig[k].default
+        if k == "lr" and v is None and isinstance(sig.get("base", None), inspect.Parameter):
+            v = _named_params(sig["base"].default).get("lr")
+        if k == "betas" and isinstance(v, tuple) and all(_is_number(b) for b in v):
+            out[k] = list(v)
+        elif k != "betas" and _is_number(v):
+            out[k] = v
+    return out
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _optimizer(i: int, spec: Any) -> tuple[Any, float | None, dict[str, Any], str]:
