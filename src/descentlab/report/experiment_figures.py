@@ -166,13 +166,12 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
     )
     small_legend(ax3, loc="upper left")
     ax3.grid(True, axis="y", alpha=0.25)
-    fig.suptitle(
+    return _titled(
+        fig,
         f"Batch size and sharp minima on {cfg['problem']} (MLP {cfg['hidden']} hidden, "
         f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['n_train']} training examples): "
         "the large batch stops in a sharper minimum",
-        fontsize=11,
     )
-    return fig
 
 
 # ------------------------------------------------------------------------------------------
@@ -248,13 +247,12 @@ def bias_variance_figure(result: ExperimentResult) -> Figure:
         a.grid(True, alpha=0.25)
 
     formula = FORMULAS.get(cfg["fn"], f"{cfg['fn']}(x)")
-    fig.suptitle(
+    return _titled(
+        fig,
         f"Bias-variance trade-off: y = {formula} + N(0, {cfg['noise_std']:g}²), "
         f"{cfg['n_train']} examples per training set ({cfg['design']} design, "
         f"{cfg['resample']} resampling)",
-        fontsize=11,
     )
-    return fig
 
 
 # ------------------------------------------------------------------------------------------
@@ -333,16 +331,21 @@ def ensembles_figure(result: ExperimentResult) -> Figure:
     ax3.set_title("SAMME's weak networks (first repeat):\neach focuses on what the last missed",
                   fontsize=10)  # fmt: skip
     ax3.grid(True, alpha=0.25)
-    fig.suptitle(
+    return _titled(
+        fig,
         f"Bagging and boosting on {cfg['problem']} ({cfg['n_train']} training examples per "
         f"repeat; networks trained by descentlab's {cfg['optimizer']})",
-        fontsize=11,
     )
-    return fig
 
 
 # ------------------------------------------------------------------------------------------
 # regularization
+
+
+def _titled(fig: Figure, title: str) -> Figure:
+    """``fig`` with its title (11 pt) over the panels."""
+    fig.suptitle(title, fontsize=11)
+    return fig
 
 
 def _four_panels(result: ExperimentResult, column: str) -> tuple[Figure, Any, list[str], dict]:
@@ -411,13 +414,12 @@ def regularization_figure(result: ExperimentResult) -> Figure:
                  "accuracy)", fontsize=10)  # fmt: skip
     small_legend(ax, loc="lower right")
     ax.grid(True, axis="x", alpha=0.25)
-    fig.suptitle(
+    return _titled(
+        fig,
         f"Regularization on {cfg['n_train']} {cfg['problem']} examples with a wide MLP "
         f"({' x '.join(map(str, cfg['hidden']))} hidden units), Adam lr {cfg['lr']:g}, batch "
         f"{cfg['batch_size']}, mean of {cfg['seeds']} seed(s)",
-        fontsize=11,
     )
-    return fig
 
 
 # ------------------------------------------------------------------------------------------
@@ -474,12 +476,11 @@ def schedules_figure(result: ExperimentResult) -> Figure:
         legend=dict(loc="lower left"),
         grid=dict(which="both", alpha=0.25),
     )
-    fig.suptitle(
+    return _titled(
+        fig,
         f"Fixed learning rate vs decay schedules ({cfg['optimizer']}, lr {cfg['lr']:g}, "
         f"batch {cfg['batch_size']}, {cfg['steps']} steps, mean of {cfg['seeds']} seed(s))",
-        fontsize=11,
     )
-    return fig
 
 
 # ------------------------------------------------------------------------------------------
@@ -577,14 +578,13 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
         legend=dict(loc="lower left", ncol=1),
         grid=dict(which="both", alpha=0.25),
     )
-    fig.suptitle(
+    return _titled(
+        fig,
         r"Momentum with the learning rate outside the buffer (torch: $b \leftarrow \mu b + g,\ "
         r"\theta \leftarrow \theta - \eta b$) vs inside (velocity: $v \leftarrow \mu v - "
         r"\eta g,\ \theta \leftarrow \theta + v$), lr $\times$ "
         f"{cfg['gamma']:g} at step {decay}",
-        fontsize=11,
     )
-    return fig
 
 
 #: experiment name -> figure function.
