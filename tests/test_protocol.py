@@ -409,3 +409,11 @@ def test_old_trials_keyword_of_the_spec_still_works_and_warns():
     stored = {**new.to_dict(), "trials": 4}  # a spec stored by an earlier version
     stored.pop("lrs_per_optimizer")
     assert CompareSpec.from_dict(stored).lrs_per_optimizer == 4
+
+
+def test_run_folder_names_survive_the_rename_of_trials():
+    # the digest names the default run folder; the rename trials -> lrs_per_optimizer
+    # must not move it, or re-running the same command redoes every finished trial
+    # (values computed with the code before the rename, e358704)
+    assert CompareSpec().digest() == "2493b970"
+    assert CompareSpec(problem="digits").digest() == "83c35a08"

@@ -239,6 +239,9 @@ class CompareSpec:
         """A short hash of everything but the name (the default directory's suffix)."""
         d = self.to_dict()
         d.pop("name")
+        # hashed under the field's earlier name, so that run folders made before the
+        # rename are found again (and resumed) by the same command
+        d["trials"] = d.pop("lrs_per_optimizer")
         return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:8]
 
     def run_name(self) -> str:
