@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from descentlab.experiments.trials import _alive
+from descentlab._osutil import pid_alive as _alive
 
 LONG_ARGV = [
     "--problem", "moons", "--problem-option", "n_samples=300", "--model", "mlp",

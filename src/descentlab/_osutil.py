@@ -15,7 +15,14 @@ import signal
 import sys
 import threading
 
-__all__ = ["FolderBusy", "FolderLock", "check_private_dir", "die_with_parent", "private_dir"]
+__all__ = [
+    "FolderBusy",
+    "FolderLock",
+    "check_private_dir",
+    "die_with_parent",
+    "pid_alive",
+    "private_dir",
+]
 
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
@@ -171,3 +178,20 @@ class FolderLock:
 
 class FolderBusy(RuntimeError):
     """Another process holds a :class:`FolderLock`."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this machine is alive: it exists (one that is not ours to
+    signal counts), and it is not a zombie -- a killed process whose parent died too stays
+    one until init reaps it, and is dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError, IndexError):
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    return True

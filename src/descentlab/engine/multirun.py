@@ -116,7 +116,6 @@ import dataclasses
 import json
 import math
 import os
-import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -126,27 +125,38 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 
+from descentlab.engine.common import (
+    Built,
+    Row,
+    RunResult,
+    build,
+    create_record,
+    evaluate,
+    hyper_value,
+    input_pipeline,
+    make_optimizer,
+    normalize,
+    progress_bar,
+    series,
+    stream_seed,
+    summarize,
+)
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.procpool import default_workers, train_in_processes
-from descentlab.engine.run import (
-    RunResult,
-    _build,
-    _Built,
-    _Loop,
-    _normalize,
-    _progress_bar,
-    _series,
-    _stream_seed,
-    evaluate,
-    train,
-)
-from descentlab.engine.run import (
-    _make_optimizer as run_make_optimizer,
-)
+from descentlab.engine.run import train
 from descentlab.engine.vconv import vmap_friendly
-from descentlab.store import Store, provenance
+from descentlab.store import Store
 
-__all__ = ["MODES", "VMAP_MODELS", "VectorizeError", "expand_configs", "plan", "train_many"]
+__all__ = [
+    "MODES",
+    "VMAP_MODELS",
+    "VectorizeError",
+    "expand_configs",
+    "group_key",
+    "plan",
+    "train_many",
+    "vectorize_reason",
+]
 
 #: Values of ``train_many(mode=...)``.
 MODES: tuple[str, ...] = ("auto", "vmap", "processes", "sequential")
@@ -202,8 +212,6 @@ _MERGED_FIELDS: tuple[str, ...] = (
 # Trace each step's vmap(grad) into a plain graph of ATen operations (see _traced_fn); tests
 # switch it off to check the eager path, which computes the same numbers.
 _TRACE = True
-
-Row = tuple[int, str, str, float]
 
 
 class VectorizeError(ValueError):
@@ -289,7 +297,7 @@ def _collect(configs: Any, overrides: Sequence[Mapping[str, Any]] | None) -> lis
     out = []
     for i, cfg in enumerate(configs):
         try:
-            out.append(_normalize(_as_config(cfg, f"configs[{i}]")))
+            out.append(normalize(_as_config(cfg, f"configs[{i}]")))
         except ValueError as exc:
             raise ValueError(f"configs[{i}]: {exc}") from None
     return out
@@ -336,7 +344,9 @@ def _json_key(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=default)
 
 
-def _group_key(cfg: RunConfig) -> str:
+def group_key(cfg: RunConfig) -> str:
+    """Configs with equal keys can train in one vectorized pass (they share every field of
+    ``_SHARED_FIELDS``); they may differ in optimizer, seed, hyperparameters and name."""
     return _json_key({f: getattr(cfg, f) for f in _SHARED_FIELDS})
 
 
@@ -344,8 +354,9 @@ def _data_key(cfg: RunConfig) -> str:
     return _json_key([cfg.problem, cfg.problem_options, cfg.split_seed, cfg.val_fraction])
 
 
-def _static_reason(cfg: RunConfig) -> str | None:
-    """Why a config cannot be vectorized, from its fields alone (None: maybe it can)."""
+def vectorize_reason(cfg: RunConfig) -> str | None:
+    """Why a config cannot be vectorized, from its fields alone (None: maybe it can: the
+    model and the update rules are checked when the group is set up)."""
     from descentlab import optim
 
     if cfg.checkpoint_every is not None:
@@ -437,7 +448,7 @@ def _plan(
         return [("processes", list(range(n)))] if n else []
     groups: dict[str, list[int]] = {}
     for i, cfg in enumerate(configs):
-        groups.setdefault(_group_key(cfg), []).append(i)
+        groups.setdefault(group_key(cfg), []).append(i)
     if mode == "vmap":
         return [("vmap", idx) for idx in groups.values()]
     batches: list[tuple[str, list[int]]] = []
@@ -446,7 +457,7 @@ def _plan(
         name = data.model_name(configs[idx[0]])
         # VMAP_MODELS always; other vmap-able models when processes would not run in parallel.
         wanted = name in VMAP_MODELS or (not procs and name not in _NO_VMAP_MODELS)
-        able = [i for i in idx if _static_reason(configs[i]) is None]
+        able = [i for i in idx if vectorize_reason(configs[i]) is None]
         if len(able) >= 2 and wanted:
             batches.append(("vmap", able))
             rest.extend(i for i in idx if i not in able)
@@ -594,7 +605,7 @@ def _train_processes(
     configs: list[RunConfig], store: Store | None, workers: int, data: Any, progress: bool | None
 ) -> list[RunResult]:
     desc = f"{len(configs)} runs in {min(workers, len(configs))} processes"
-    with _progress_bar(progress, len(configs), 0, desc) as bar:
+    with progress_bar(progress, len(configs), 0, desc) as bar:
         return train_in_processes(configs, store, workers=workers, data=data, bar=bar)
 
 
@@ -642,14 +653,6 @@ def _stack_values(key: str, values: list[Any], dtype: torch.dtype) -> Any:
 def _parse_key(key: str) -> tuple[str, int | None]:
     name, _, index = key.partition("[")
     return name, (int(index.rstrip("]")) if index else None)
-
-
-def _get_entry(group: Mapping[str, Any], key: str) -> Any:
-    name, index = _parse_key(key)
-    value = group.get(name)
-    if index is not None and isinstance(value, list | tuple):
-        value = value[index]
-    return value
 
 
 def _set_entry(group: dict[str, Any], key: str, value: Any) -> None:
@@ -748,7 +751,7 @@ class _OptimizerGroup:
         self.rule_monitor = monitors.pop() if monitors else None
         for key in self.loss_rules:
             # n independent decisions need n values from the start.
-            value = _get_entry(self.hyper, key)
+            value = hyper_value(self.hyper, key)
             if not isinstance(value, Tensor):
                 _set_entry(self.hyper, key, torch.full((self.n,), float(value), dtype=dtype))
         self.optimizer: Any = None
@@ -762,7 +765,7 @@ class _OptimizerGroup:
 
     def make(self, params: list[Tensor]) -> Any:
         """An optimizer over this group's slices of the stacked ``params``."""
-        opt = run_make_optimizer(self.cfg.optimizer, self._slices(params), self.cfg.hyper)
+        opt = make_optimizer(self.cfg.optimizer, self._slices(params), self.cfg.hyper)
         group = opt.param_groups[0]
         for key, value in self.hyper.items():
             group[key] = value
@@ -799,13 +802,13 @@ class _OptimizerGroup:
 
     def values(self, key: str) -> list[float | None]:
         """Each run's current value of hyperparameter ``key``."""
-        return _per_run(_get_entry(self.optimizer.param_groups[0], key), self.n)
+        return _per_run(hyper_value(self.optimizer.param_groups[0], key), self.n)
 
     def step_rules(self, i: int, rules: Mapping[str, Any], metric: float) -> None:
         """Run ``i``'s loss-driven schedules, after an evaluation that measured ``metric``."""
         group = self.optimizer.param_groups[0]
         for key, rule in rules.items():
-            current = _get_entry(group, key)
+            current = hyper_value(group, key)
             new = rule.step(metric, [float(current[i - self.start])])[0]
             with torch.no_grad():
                 current[i - self.start] = new
@@ -834,11 +837,11 @@ class _Vectorized:
         self.configs = configs
         self.k = k = len(configs)
         for cfg in configs:
-            reason = _static_reason(cfg)
+            reason = vectorize_reason(cfg)
             if reason is not None:
                 raise VectorizeError(reason)
         # Each run is built (and checked) exactly as train() builds it: same initial weights.
-        self.builts: list[_Built] = [_build(cfg, splits) for cfg in configs]
+        self.builts: list[Built] = [build(cfg, splits) for cfg in configs]
         b0 = self.b0 = self.builts[0]
         self.cfg0 = cfg0 = configs[0]
         models = [b.model for b in self.builts]
@@ -871,13 +874,10 @@ class _Vectorized:
         self.n = int(self.x_train.shape[0])
         seeds = [cfg.seed for cfg in configs]
         self.shared_order = all(s == seeds[0] for s in seeds)
-        self.data_gens = [torch.Generator().manual_seed(_stream_seed(s, 1)) for s in seeds]
-        self.aug_gens = [torch.Generator().manual_seed(_stream_seed(s, 2)) for s in seeds]
-        self.input_regs = bool(
-            cfg0.augment or cfg0.input_noise > 0 or cfg0.mixup_alpha or cfg0.cutmix_alpha
-        )
+        self.data_gens = [torch.Generator().manual_seed(stream_seed(s, 1)) for s in seeds]
+        self.aug_gens = [torch.Generator().manual_seed(stream_seed(s, 2)) for s in seeds]
         self.mix = cfg0.mixup_alpha > 0 or cfg0.cutmix_alpha > 0
-        self.augment = self._augmenter()
+        self.pipeline = input_pipeline(cfg0, self.x_train.dim())
         self.noisy_names = [n for n, p in models[0].named_parameters() if p.requires_grad]
         self._vmapped: dict[Any, Any] = {}
         self._trace = True
@@ -889,20 +889,6 @@ class _Vectorized:
         ]
 
     # -- building blocks ------------------------------------------------------------------
-
-    def _augmenter(self) -> Callable[[Tensor, torch.Generator], Tensor] | None:
-        cfg = self.cfg0
-        if cfg.augment is False:
-            return None
-        from descentlab import regularize
-
-        opts = {} if cfg.augment is True else dict(cfg.augment)
-        if self.x_train.dim() == 4:
-            m = int(opts.get("max_translate", 1))
-            return lambda x, g: regularize.augment_image(x, m, g)
-        shift = int(opts.get("max_shift", 3))
-        scale = tuple(opts.get("scale_range", (0.9, 1.1)))
-        return lambda x, g: regularize.augment_1d(x, shift, scale, g)
 
     def _objective(self, kind: str) -> Callable[..., Tensor]:
         """One run's training loss ``(trainable, fixed, buffers, *inputs) -> loss``."""
@@ -1082,23 +1068,12 @@ class _Vectorized:
         self.store, self.run_ids = store, run_ids
         if store is not None:
             for i, (cfg, b) in enumerate(zip(cfgs, builts, strict=True)):
-                run_ids[i] = store.create_run(
-                    cfg.to_dict(),
-                    name=cfg.run_name(b.model_name),
-                    seed=cfg.seed,
-                    provenance=provenance(
-                        cfg.seed,
-                        resolved={"model": b.model_name, "loss": b.loss_name},
-                        total_steps=self.total,
-                        pid=os.getpid(),
-                        hostname=socket.gethostname(),
-                        multirun={"mode": "vmap", "runs": k, "index": i},
-                    ),
-                )
+                multirun = {"mode": "vmap", "runs": k, "index": i}
+                run_ids[i] = create_record(store, cfg, b, multirun=multirun)
         finished = [False] * k
         try:
             desc = f"{k} runs of {self.b0.model_name} (vmap)"
-            with _progress_bar(progress, self.total, 0, desc) as bar:
+            with progress_bar(progress, self.total, 0, desc) as bar:
                 self._loop(bar)
             results = []
             for i in range(k):
@@ -1180,23 +1155,13 @@ class _Vectorized:
     ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
         """Per-run augmentation, input noise and mixup/cutmix, each run drawing from its own
         generator in the order a single run draws (augment, noise, mix)."""
-        from descentlab import regularize
-
-        cfg = self.cfg0
         xs, ys, y2s, ws = [], [], [], []
         for i in range(self.k):
-            xb = x if dim is None else x[i]
-            yb = y if dim is None else y[i]
-            g = self.aug_gens[i]
-            if self.augment is not None:
-                xb = self.augment(xb, g)
-            if cfg.input_noise > 0:
-                xb = regularize.add_input_noise(xb, cfg.input_noise, g)
+            xb, yb, yb2, lam = self.pipeline(
+                x if dim is None else x[i], y if dim is None else y[i], self.aug_gens[i]
+            )
             if self.mix:
-                mix = regularize.mixup if cfg.mixup_alpha > 0 else regularize.cutmix
-                alpha = cfg.mixup_alpha if cfg.mixup_alpha > 0 else cfg.cutmix_alpha
-                xb, ya, yb2, lam = mix(xb, yb, alpha, g)
-                ys.append(ya)
+                ys.append(yb)
                 y2s.append(yb2)
                 ws.append([lam, 1.0 - lam])
             xs.append(xb)
@@ -1221,7 +1186,7 @@ class _Vectorized:
         noise = self._weight_noise() if self.cfg0.weight_noise > 0 else None
         kind = "train"
         inputs: tuple[Tensor, ...] = (x, y)
-        if self.input_regs:
+        if self.pipeline is not None:
             x, y, y2, w = self._regularized_inputs(x, y, dim)
             dim = 0
             inputs = (x, y) if y2 is None else (x, y, y2, w)
@@ -1362,19 +1327,8 @@ class _Vectorized:
         if status == "completed" and b.early is not None and b.early.restore_best:
             state = self.best[i] or state
         _load_into(b.model, state)
-        summary: dict[str, Any] = {}
-        loop = _Loop(cfg, b)
-        if status == "completed":
-            summary.update(loop._split_metrics())
-            if cfg.evaluate_test:
-                test = loop.test_metrics()
-                self._log(i, [(self.stop_step[i], "test", k, v) for k, v in test.items()])
-                summary.update({f"test/{k}": v for k, v in test.items()})
-        summary.update(
-            {"steps": self.stop_step[i], "epochs": self.stop_epochs[i], "wall_time": self.elapsed}
-        )
-        if b.early is not None:
-            summary["best_step"] = b.early.best_step
+        position = (self.stop_step[i], self.stop_epochs[i], self.elapsed)
+        summary = summarize(cfg, b, status, position, lambda rows: self._log(i, rows))
         run_id = self.run_ids[i]
         if self.store is not None:
             self.store.set_status(run_id, status, message=self.message[i], summary=summary)
@@ -1383,7 +1337,7 @@ class _Vectorized:
             steps=self.stop_step[i],
             epochs=self.stop_epochs[i],
             wall_time=self.elapsed,
-            metrics=_series(self.history[i]),
+            metrics=series(self.history[i]),
             summary=summary,
             model=b.model,
             config=cfg,

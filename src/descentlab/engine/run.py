@@ -45,145 +45,54 @@ References:
 from __future__ import annotations
 
 import contextlib
-import copy
-import inspect
 import math
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from descentlab import regularize
+from descentlab._osutil import pid_alive
 from descentlab.engine.checkpoint import (
     CheckpointError,
     checksum_path,
     load_checkpoint,
     save_checkpoint,
 )
-from descentlab.engine.config import RunConfig, build_schedule
-from descentlab.store import MetricSeries, Store, provenance
+from descentlab.engine.common import (
+    Built,
+    Row,
+    RunResult,
+    build,
+    create_record,
+    evaluate,
+    hyper_value,
+    input_pipeline,
+    normalize,
+    progress_bar,
+    series,
+    split_metrics,
+    stream_seed,
+    summarize,
+    test_metrics,
+)
+from descentlab.engine.config import RunConfig
+from descentlab.store import Store
 
 __all__ = ["RunResult", "evaluate", "optimizer_modes", "resume", "train"]
 
 _CHECKPOINT_FORMAT = 1
-# Evaluate in one forward pass up to this many examples (exact means for any loss); beyond it,
-# in chunks averaged by size.
-_EVAL_CHUNK = 16384
-
-
-@dataclass
-class RunResult:
-    """What one run produced.
-
-    Attributes:
-        status: ``completed``, ``diverged`` or ``interrupted`` (paused by ``until_step`` or a
-            signal; resumable).
-        steps: optimizer steps taken.
-        epochs: passes over the training data (fractional).
-        wall_time: seconds spent training and evaluating, summed over resumptions.
-        metrics: ``{"split/name": MetricSeries(steps, values)}`` at every evaluation:
-            ``train/loss``, ``train/accuracy``, ``val/loss``, ``val/accuracy`` (accuracy for
-            classification), ``train/objective`` (the mean regularized mini-batch loss since
-            the previous evaluation), ``progress/epoch``, ``progress/wall_time``,
-            ``hyper/<name>`` for scheduled hyperparameters, and ``test/*`` at the last step.
-        summary: the returned model's final metrics (after restoring the best weights if early
-            stopping asked for it) plus ``steps``, ``epochs``, ``wall_time``, ``best_step``.
-        model: the trained model.
-        config: the run's configuration.
-        run_id: the run's id in the store, or None.
-        message: why the run ended, if not by completing its steps.
-        checkpoint_path: the run's checkpoint file, or None.
-    """
-
-    status: str
-    steps: int
-    epochs: float
-    wall_time: float
-    metrics: dict[str, MetricSeries]
-    summary: dict[str, Any]
-    model: nn.Module
-    config: RunConfig
-    run_id: int | None = None
-    message: str | None = None
-    checkpoint_path: Path | None = None
 
 
 # ------------------------------------------------------------------------------------------
 # evaluation
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
-    *,
-    classification: bool,
-) -> dict[str, float]:
-    """Mean loss (and accuracy, for classification) of ``model`` on ``(x, y)`` in eval mode.
-
-    Args:
-        model: the model (put in eval mode; its previous mode is restored).
-        x: inputs.
-        y: targets (class indices for classification).
-        loss_fn: a mean-reduced loss ``loss_fn(outputs, targets)``.
-        classification: also report accuracy, ``mean(argmax(outputs) == y)`` (for one output,
-            ``outputs > 0``).
-
-    Accuracy counts every target: for targets with more than one entry per example (a
-    language model's next token at each position) it is the fraction of correct entries.
-    Regression also reports ``rmse``, ``sqrt(mean((outputs - targets) ** 2))`` over every
-    entry, when the outputs have the targets' number of entries.
-
-    Returns:
-        ``{"loss": ..., "accuracy": ...}`` (accuracy only for classification), or
-        ``{"loss": ..., "rmse": ...}`` for regression.
-
-    Example:
-        >>> m = nn.Linear(2, 2)
-        >>> out = evaluate(m, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
-        ...                nn.CrossEntropyLoss(), classification=True)
-        >>> sorted(out)
-        ['accuracy', 'loss']
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        n = int(x.shape[0])
-        total_loss = 0.0
-        correct = 0
-        squared = 0.0
-        entries = 0
-        for start in range(0, n, _EVAL_CHUNK):
-            xb, yb = x[start : start + _EVAL_CHUNK], y[start : start + _EVAL_CHUNK]
-            out = model(xb)
-            total_loss += float(loss_fn(out, yb)) * xb.shape[0]
-            entries += yb.numel()
-            if classification:
-                pred = (out.reshape(-1) > 0).long() if out.shape[-1] == 1 else out.argmax(-1)
-                correct += int((pred.reshape(yb.shape) == yb).sum())
-            elif out.numel() == yb.numel():
-                squared += float(((out.reshape(yb.shape) - yb) ** 2).sum())
-            else:
-                squared = math.nan
-        result = {"loss": total_loss / n}
-        if classification:
-            result["accuracy"] = correct / entries
-        elif math.isfinite(squared):
-            result["rmse"] = math.sqrt(squared / entries)
-        return result
-    finally:
-        model.train(was_training)
 
 
 def optimizer_modes(optimizer: Any) -> bool:
@@ -214,239 +123,6 @@ class _NonFinite(Exception):
         self.value = value
 
 
-def _stream_seed(seed: int, stream: int) -> int:
-    # Independent, reproducible streams from one seed (NumPy's SeedSequence hashing).
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-@dataclass
-class _Built:
-    splits: Any
-    classification: bool
-    model_name: str
-    loss_name: str
-    model: nn.Module
-    train_loss: Callable[[Tensor, Tensor], Tensor]
-    eval_loss: Callable[[Tensor, Tensor], Tensor]
-    optimizer: Any
-    scheduler: Any
-    rule_scheduler: Any
-    rule_monitor: str | None
-    scheduled: tuple[str, ...]
-    early: Any
-    total_steps: int
-    x_train: Tensor
-    y_train: Tensor
-    x_val: Tensor
-    y_val: Tensor
-
-
-def _make_optimizer(spec: Any, params: list[nn.Parameter], hyper: Mapping[str, Any]) -> Any:
-    from descentlab import optim
-
-    if isinstance(spec, str):
-        factory = optim.get(spec)
-        accepted = [n for n in inspect.signature(factory).parameters if n != "params"]
-        unknown = sorted(set(hyper) - set(accepted))
-        if unknown:
-            raise ValueError(
-                f"unknown hyperparameter(s) {unknown} for optimizer {spec!r}; valid: "
-                + ", ".join(accepted)
-            )
-        return factory(params, **hyper)
-    if isinstance(spec, optim.Rule):
-        return optim.Optimizer(params, spec, **hyper)
-    return spec(params, **hyper)
-
-
-def _make_schedulers(
-    optimizer: Any, spec: Mapping[str, Any], total_steps: int
-) -> tuple[Any, Any, str | None]:
-    """(per-step Scheduler, per-evaluation loss-rule Scheduler, the metric the rules watch)."""
-    if not spec:
-        return None, None, None
-    from descentlab import schedules
-
-    per_step: dict[str, Any] = {}
-    per_eval: dict[str, Any] = {}
-    monitors: set[str] = set()
-    for key, value in spec.items():
-        built, monitor = build_schedule(value, total_steps=total_steps)
-        if monitor is None:
-            per_step[key] = built
-        else:
-            per_eval[key] = built
-            monitors.add(monitor)
-    if len(monitors) > 1:
-        raise ValueError(f"loss-driven schedules must watch one metric, got {sorted(monitors)}")
-    return (
-        schedules.Scheduler(optimizer, per_step) if per_step else None,
-        schedules.Scheduler(optimizer, per_eval) if per_eval else None,
-        monitors.pop() if monitors else None,
-    )
-
-
-def _make_early_stopping(spec: Mapping[str, Any] | None) -> Any:
-    if spec is None:
-        return None
-    from descentlab import regularize
-
-    monitor = spec.get("monitor", "val/loss")
-    return regularize.EarlyStopping(
-        patience=int(spec.get("patience", 10)),
-        min_delta=float(spec.get("min_delta", 0.0)),
-        mode="max" if monitor.endswith("accuracy") else "min",
-        restore_best=bool(spec.get("restore_best", True)),
-    )
-
-
-def _total_steps(config: RunConfig, n_train: int) -> int:
-    if config.steps is not None:
-        return int(config.steps)
-    if config.batch_size is None:
-        per_epoch = 1
-    elif config.drop_last:
-        per_epoch = n_train // config.batch_size
-    else:
-        per_epoch = math.ceil(n_train / config.batch_size)
-    return int(config.epochs) * per_epoch
-
-
-def _build(config: RunConfig, data: Any = None) -> _Built:
-    """Load, check and build everything; raises before any training state exists."""
-    from descentlab import losses
-    from descentlab.problems import data as datasets
-    from descentlab.problems import models
-
-    config.validate()
-    splits = data
-    if splits is None:
-        splits = datasets.load(
-            config.problem,
-            seed=config.split_seed,
-            val_fraction=config.val_fraction,
-            **config.problem_options,
-        )
-    classification = splits.task == "classification"
-    if classification:
-        datasets.check_labels(splits.y_train, splits.n_classes, name="y_train")
-        datasets.check_labels(splits.y_val, splits.n_classes, name="y_val")
-    n_train = int(splits.x_train.shape[0])
-    if config.batch_size is not None and config.batch_size > n_train:
-        raise ValueError(
-            f"batch_size must be <= the number of training examples ({n_train}), "
-            f"got {config.batch_size}"
-        )
-    total = _total_steps(config, n_train)
-    if total < 1:
-        raise ValueError(
-            f"drop_last with batch_size {config.batch_size} leaves no step per epoch "
-            f"({n_train} training examples)"
-        )
-    if not classification:
-        for key in ("label_smoothing", "mixup_alpha", "cutmix_alpha"):
-            if getattr(config, key) > 0:
-                raise ValueError(
-                    f"{key} needs a classification problem, got {getattr(config, key)} for "
-                    f"{config.problem!r} ({splits.task})"
-                )
-    if config.augment is not False and splits.x_train.dim() not in (2, 3, 4):
-        raise ValueError(
-            f"augment needs 1-D signals or images, got inputs of shape "
-            f"{tuple(splits.x_train.shape[1:])}"
-        )
-
-    model_spec = config.model or splits.default_model
-    loss_spec = config.loss or splits.default_loss
-    # A problem of your own (descentlab.problems.problem) brings a model factory and may
-    # bring a loss function instead of names.
-    model_name = model_spec if isinstance(model_spec, str) else repr(model_spec)
-    loss_name = loss_spec if isinstance(loss_spec, str) else repr(loss_spec)
-    model_options = dict(config.model_options)
-    if model_name == "quadratic_deep" and getattr(splits, "hessian", None) is not None:
-        model_options.setdefault("hessian", splits.hessian)
-    device = torch.device(config.device)
-    torch.manual_seed(config.seed)
-    if isinstance(model_spec, str):
-        model = models.build(
-            model_name, input_shape=splits.input_shape, n_outputs=splits.n_outputs, **model_options
-        ).to(device)
-    else:
-        from descentlab.problems.problem import build_model
-
-        model = build_model(model_spec, f"model {model_name!r}", **model_options).to(device)
-    if isinstance(loss_spec, str):
-        eval_loss = losses.get(loss_name, **config.loss_options)
-    elif config.loss_options or config.label_smoothing > 0:
-        raise ValueError(
-            f"loss {loss_name!r} is a function: loss_options and label_smoothing do not apply"
-        )
-    else:
-        eval_loss = loss_spec
-    train_loss = eval_loss
-    if config.label_smoothing > 0:
-        train_loss = losses.get(
-            loss_name, **{**config.loss_options, "label_smoothing": config.label_smoothing}
-        )
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = _make_optimizer(config.optimizer, params, config.hyper)
-    scheduler, rule_scheduler, rule_monitor = _make_schedulers(optimizer, config.schedule, total)
-    early = _make_early_stopping(config.early_stopping)
-
-    x_train, y_train = splits.x_train.to(device), splits.y_train.to(device)
-    x_val, y_val = splits.x_val.to(device), splits.y_val.to(device)
-    smallest = n_train if config.batch_size is None else config.batch_size
-    if config.batch_size is not None and not config.drop_last and n_train % config.batch_size:
-        smallest = n_train % config.batch_size
-    _probe(model, train_loss, (model_name, loss_name), x_train[:smallest], y_train[:smallest])
-    return _Built(
-        splits=splits,
-        classification=classification,
-        model_name=model_name,
-        loss_name=loss_name,
-        model=model,
-        train_loss=train_loss,
-        eval_loss=eval_loss,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        rule_scheduler=rule_scheduler,
-        rule_monitor=rule_monitor,
-        scheduled=tuple(config.schedule),
-        early=early,
-        total_steps=total,
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-    )
-
-
-@torch.no_grad()
-def _probe(model: nn.Module, loss_fn: Any, names: tuple[str, str], x: Tensor, y: Tensor) -> None:
-    """A training-mode forward pass and loss on the smallest batch the run will see, on a copy
-    of the model with the random state saved: model/loss mismatches and models that cannot
-    train on such a batch (batch norm on one example) fail here, before training."""
-    model_name, loss_name = names
-    probe = copy.deepcopy(model).train()
-    with torch.random.fork_rng(devices=[]):
-        try:
-            out = probe(x)
-        except (RuntimeError, ValueError, IndexError) as exc:
-            raise ValueError(
-                f"model {model_name!r} cannot train on a batch of inputs of shape "
-                f"{tuple(x.shape)}: {exc}"
-            ) from exc
-        try:
-            value = loss_fn(out, y)
-        except (RuntimeError, ValueError, IndexError) as exc:
-            raise ValueError(
-                f"loss {loss_name!r} cannot compare the model's outputs {tuple(out.shape)} with "
-                f"the targets {tuple(y.shape)}: {exc}"
-            ) from exc
-    if value.dim() != 0:
-        raise ValueError(f"loss {loss_name!r} must reduce to a scalar, got {tuple(value.shape)}")
-
-
 # ------------------------------------------------------------------------------------------
 # the loop
 
@@ -474,13 +150,10 @@ class _StopRequest:
             signal.signal(sig, old)
 
 
-Row = tuple[int, str, str, float]
-
-
 class _Loop:
     """State of one run in progress; :meth:`state_dict` is exactly what a checkpoint holds."""
 
-    def __init__(self, config: RunConfig, built: _Built) -> None:
+    def __init__(self, config: RunConfig, built: Built) -> None:
         self.config = config
         self.b = built
         self.step = 0
@@ -491,8 +164,8 @@ class _Loop:
         self.objective_sum = 0.0
         self.objective_count = 0
         self.history: list[Row] = []
-        self.data_gen = torch.Generator().manual_seed(_stream_seed(config.seed, 1))
-        self.aug_gen = torch.Generator().manual_seed(_stream_seed(config.seed, 2))
+        self.data_gen = torch.Generator().manual_seed(stream_seed(config.seed, 1))
+        self.aug_gen = torch.Generator().manual_seed(stream_seed(config.seed, 2))
         self._xs = built.x_train
         self._ys = built.y_train
         self.finished = False  # set when the run has ended: evaluations leave eval mode on
@@ -579,38 +252,17 @@ class _Loop:
 
     def _objective(self) -> Callable[[Tensor, Tensor], Tensor]:
         """``(x_batch, y_batch) -> training loss`` with the configured input regularizers."""
-        cfg, b = self.config, self.b
+        b = self.b
         model, loss_fn = b.model, b.train_loss
-        if not (cfg.augment or cfg.input_noise > 0 or cfg.mixup_alpha or cfg.cutmix_alpha):
+        pipeline = input_pipeline(self.config, b.x_train.dim())
+        if pipeline is None:
             return lambda xb, yb: loss_fn(model(xb), yb)
-        from descentlab import regularize
-
         gen = self.aug_gen
-        augment = None
-        if cfg.augment is not False:
-            opts = {} if cfg.augment is True else dict(cfg.augment)
-            if b.x_train.dim() == 4:
-                m = int(opts.get("max_translate", 1))
-                augment = lambda x: regularize.augment_image(x, m, gen)  # noqa: E731
-            else:
-                shift = int(opts.get("max_shift", 3))
-                scale = tuple(opts.get("scale_range", (0.9, 1.1)))
-                augment = lambda x: regularize.augment_1d(x, shift, scale, gen)  # noqa: E731
-        noise = cfg.input_noise
-        mix, alpha = None, 0.0
-        if cfg.mixup_alpha > 0:
-            mix, alpha = regularize.mixup, cfg.mixup_alpha
-        elif cfg.cutmix_alpha > 0:
-            mix, alpha = regularize.cutmix, cfg.cutmix_alpha
 
         def objective(xb: Tensor, yb: Tensor) -> Tensor:
-            if augment is not None:
-                xb = augment(xb)
-            if noise > 0:
-                xb = regularize.add_input_noise(xb, noise, gen)
-            if mix is None:
-                return loss_fn(model(xb), yb)
-            xm, ya, yb2, lam = mix(xb, yb, alpha, gen)
+            xm, ya, yb2, lam = pipeline(xb, yb, gen)
+            if yb2 is None:
+                return loss_fn(model(xm), ya)
             return regularize.mixup_loss(loss_fn, model(xm), ya, yb2, lam)
 
         return objective
@@ -633,13 +285,8 @@ class _Loop:
                 opt.train()
 
     def _split_metrics(self) -> dict[str, float]:
-        b = self.b
-        out: dict[str, float] = {}
         with self._evaluating():
-            for split, x, y in (("train", b.x_train, b.y_train), ("val", b.x_val, b.y_val)):
-                metrics = evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
-                out.update({f"{split}/{k}": v for k, v in metrics.items()})
-        return out
+            return split_metrics(self.b)
 
     def _evaluation_rows(self) -> list[Row]:
         s, b = self.step, self.b
@@ -651,10 +298,7 @@ class _Loop:
         values["progress/wall_time"] = self.elapsed
         group = b.optimizer.param_groups[0]
         for key in b.scheduled:
-            name, _, index = key.partition("[")
-            value = group.get(name)
-            if index and isinstance(value, list | tuple):
-                value = value[int(index.rstrip("]"))]
+            value = hyper_value(group, key)
             if isinstance(value, Tensor) and value.numel() == 1:
                 value = value.item()
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -662,49 +306,23 @@ class _Loop:
         return [(s, *k.split("/", 1), v) for k, v in values.items()]
 
     def test_metrics(self) -> dict[str, float]:
-        """The one evaluation on the test split (unsealed for it, sealed again afterwards)."""
-        b = self.b
-        splits = b.splits
-        splits.unseal_test()
-        try:
-            device = b.x_train.device
-            x, y = splits.x_test.to(device), splits.y_test.to(device)
-        finally:
-            splits.seal_test()
-        if b.classification:
-            from descentlab.problems import data as datasets
-
-            datasets.check_labels(y, splits.n_classes, name="y_test")
+        """The one evaluation on the test split."""
         with self._evaluating():
-            return evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
+            return test_metrics(self.b)
 
     # -- running --------------------------------------------------------------------------
 
-    def run(
-        self,
-        *,
-        until: int,
-        on_rows: Callable[[list[Row]], None],
-        on_checkpoint: Callable[[], None] | None,
-        stop: _StopRequest,
-        bar: Any,
-    ) -> tuple[str, str | None]:
-        """Train from ``self.step`` to ``until``; returns ``(status, message)``."""
+    def _closure(self, batch: list[Tensor], last: list[float]) -> Callable[[], Tensor]:
+        """The optimizer's closure on ``batch``: the regularized loss (at noisy weights with
+        weight noise), stopped with :class:`_NonFinite` before any update when it is not
+        finite; the loss's value goes to ``last[0]``."""
         cfg, b = self.config, self.b
-        model, optimizer, scheduler = b.model, b.optimizer, b.scheduler
+        model, optimizer = b.model, b.optimizer
         objective = self._objective()
-        total = b.total_steps
-        eval_every = cfg.eval_every or max(1, total // 25)
-        ckpt_every = cfg.checkpoint_every if on_checkpoint is not None else None
-        early, monitor = b.early, (cfg.early_stopping or {}).get("monitor", "val/loss")
         weight_noise = None
         if cfg.weight_noise > 0:
-            from descentlab import regularize
-
             weight_noise = regularize.WeightNoise(cfg.weight_noise, self.aug_gen)
         isfinite = math.isfinite
-        batch: list[Tensor] = [b.x_train, b.y_train]
-        last = [0.0]
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
@@ -717,14 +335,59 @@ class _Loop:
             last[0] = value
             return loss.detach()
 
-        model.train()
+        return closure
+
+    def _evaluate_now(
+        self, on_rows: Callable[[list[Row]], None], bar: Any
+    ) -> tuple[str, str | None] | None:
+        """Evaluate and record at the current step; ``(status, message)`` when the run ends
+        here (a non-finite evaluation, early stopping), else None. Loss-driven schedules
+        step."""
+        b, step = self.b, self.step
+        rows = self._evaluation_rows()
+        on_rows(rows)
+        values = {f"{sp}/{nm}": v for _, sp, nm, v in rows}
+        if bar is not None:
+            shown = (f"{k[4:]} {v:.4g}" for k, v in values.items() if k[:4] == "val/")
+            bar.set_postfix_str("val " + ", ".join(shown), refresh=False)
+        if not (math.isfinite(values["val/loss"]) and math.isfinite(values["train/loss"])):
+            return "diverged", f"non-finite evaluation loss at step {step}"
+        if b.rule_scheduler is not None:
+            b.rule_scheduler.step(loss=values[b.rule_monitor])
+        early, monitor = b.early, (self.config.early_stopping or {}).get("monitor", "val/loss")
+        if early is not None and early.update(values[monitor], b.model, step=step):
+            return "completed", (
+                f"early stopping at step {step} (best {monitor} {early.best:.6g} at step "
+                f"{early.best_step})"
+            )
+        return None
+
+    def run(
+        self,
+        *,
+        until: int,
+        on_rows: Callable[[list[Row]], None],
+        on_checkpoint: Callable[[], None] | None,
+        stop: _StopRequest,
+        bar: Any,
+    ) -> tuple[str, str | None]:
+        """Train from ``self.step`` to ``until``; returns ``(status, message)``."""
+        cfg, b = self.config, self.b
+        optimizer, scheduler = b.optimizer, b.scheduler
+        total = b.total_steps
+        eval_every = cfg.eval_every or max(1, total // 25)
+        ckpt_every = cfg.checkpoint_every if on_checkpoint is not None else None
+        batch: list[Tensor] = [b.x_train, b.y_train]
+        last = [0.0]
+        closure = self._closure(batch, last)
+        b.model.train()
         if optimizer_modes(optimizer):
             optimizer.train()
         started = time.perf_counter()
         if self.step == 0 and not self.history:
             # The starting point, so curves begin at the initial loss.
             on_rows(self._evaluation_rows())
-            model.train()
+            b.model.train()
         try:
             while self.step < until:
                 batch[0], batch[1] = self._next_batch()
@@ -746,21 +409,9 @@ class _Loop:
                     now = time.perf_counter()
                     self.elapsed += now - started
                     started = now
-                    rows = self._evaluation_rows()
-                    on_rows(rows)
-                    values = {f"{sp}/{nm}": v for _, sp, nm, v in rows}
-                    if bar is not None:
-                        shown = (f"{k[4:]} {v:.4g}" for k, v in values.items() if k[:4] == "val/")
-                        bar.set_postfix_str("val " + ", ".join(shown), refresh=False)
-                    if not (isfinite(values["val/loss"]) and isfinite(values["train/loss"])):
-                        return "diverged", f"non-finite evaluation loss at step {step}"
-                    if b.rule_scheduler is not None:
-                        b.rule_scheduler.step(loss=values[b.rule_monitor])
-                    if early is not None and early.update(values[monitor], model, step=step):
-                        return "completed", (
-                            f"early stopping at step {step} (best {monitor} "
-                            f"{early.best:.6g} at step {early.best_step})"
-                        )
+                    ended = self._evaluate_now(on_rows, bar)
+                    if ended is not None:
+                        return ended
                 if ckpt_every is not None and step % ckpt_every == 0 and step < total:
                     on_checkpoint()
                 if stop.signal is not None:
@@ -779,45 +430,6 @@ class _Loop:
 
 def _default_checkpoint(store: Store, run_id: int) -> Path:
     return store.path.parent / "checkpoints" / f"run-{run_id}.pt"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-@contextlib.contextmanager
-def _progress_bar(show: bool | None, total: int, initial: int, desc: str) -> Iterator[Any]:
-    if show is None:
-        show = sys.stderr.isatty()
-    if not show:
-        yield None
-        return
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
-def _normalize(config: RunConfig | Mapping[str, Any]) -> RunConfig:
-    if not isinstance(config, RunConfig):
-        if not isinstance(config, Mapping):
-            raise ValueError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
-        config = RunConfig.from_dict(config)
-    config.validate()
-    # A JSON round trip gives the config exactly as a resumed run will read it from the store
-    # (tuples become lists), so that both build identical objects.
-    if not config.has_custom_objects:
-        config = RunConfig.from_dict(config.to_dict())
-    return config
 
 
 def _check_until(until_step: Any) -> None:
@@ -870,7 +482,7 @@ def train(
         >>> train(cfg, progress=False).summary["val/accuracy"] > 0.7
         True
     """
-    config = _normalize(config)
+    config = normalize(config)
     _check_until(until_step)
     if store is None and checkpoint_path is None:
         for key, value in (
@@ -901,7 +513,7 @@ def _launch(
     on_start: Callable[[int | None], None] | None,
 ) -> RunResult:
     with torch.random.fork_rng(devices=[]):
-        built = _build(config, data)
+        built = build(config, data)
         loop = _Loop(config, built)
         if load and ckpt_path is not None and _has_checkpoint(ckpt_path):
             state = load_checkpoint(ckpt_path)  # verified against its checksum
@@ -913,18 +525,7 @@ def _launch(
                 raise ValueError(f"the run in {ckpt_path} has ended (status {state['status']!r})")
             loop.load_state_dict(state)
         if store is not None and run_id is None:
-            run_id = store.create_run(
-                config.to_dict(),
-                name=config.run_name(built.model_name),
-                seed=config.seed,
-                provenance=provenance(
-                    config.seed,
-                    resolved={"model": built.model_name, "loss": built.loss_name},
-                    total_steps=built.total_steps,
-                    pid=os.getpid(),
-                    hostname=socket.gethostname(),
-                ),
-            )
+            run_id = create_record(store, config, built)
         if store is not None and ckpt_path is None:
             ckpt_path = _default_checkpoint(store, run_id)
         if on_start is not None:
@@ -966,7 +567,7 @@ def _execute(
 
     try:
         desc = config.run_name(b.model_name)
-        with _StopRequest() as stop, _progress_bar(progress, total, loop.step, desc) as bar:
+        with _StopRequest() as stop, progress_bar(progress, total, loop.step, desc) as bar:
             status, message = loop.run(
                 until=until,
                 on_rows=on_rows,
@@ -974,21 +575,14 @@ def _execute(
                 stop=stop,
                 bar=bar,
             )
-        summary: dict[str, Any] = {}
         if status == "completed":
             if b.early is not None and b.early.restore_best:
                 b.early.restore(b.model)
             loop.finished = True
-            summary.update(loop._split_metrics())
-            if config.evaluate_test:
-                test = loop.test_metrics()
-                on_rows([(loop.step, "test", k, v) for k, v in test.items()])
-                summary.update({f"test/{k}": v for k, v in test.items()})
+        position = (loop.step, loop.epochs_done, loop.elapsed)
+        summary = summarize(config, b, status, position, on_rows, loop._evaluating)
         if ckpt_path is not None:
             save(status)
-        summary.update({"steps": loop.step, "epochs": loop.epochs_done, "wall_time": loop.elapsed})
-        if b.early is not None:
-            summary["best_step"] = b.early.best_step
         if store is not None:
             store.set_status(run_id, status, message=message, summary=summary)
     except BaseException as exc:
@@ -1002,7 +596,7 @@ def _execute(
         steps=loop.step,
         epochs=loop.epochs_done,
         wall_time=loop.elapsed,
-        metrics=_series(loop.history),
+        metrics=series(loop.history),
         summary=summary,
         model=b.model,
         config=config,
@@ -1010,18 +604,6 @@ def _execute(
         message=message,
         checkpoint_path=ckpt_path,
     )
-
-
-def _series(rows: list[Row]) -> dict[str, MetricSeries]:
-    grouped: dict[str, tuple[list[int], list[float]]] = {}
-    for step, split, name, value in rows:
-        steps, values = grouped.setdefault(f"{split}/{name}", ([], []))
-        steps.append(step)
-        values.append(value)
-    return {
-        k: MetricSeries(np.asarray(s, dtype=np.int64), np.asarray(v, dtype=np.float64))
-        for k, (s, v) in sorted(grouped.items())
-    }
 
 
 def resume(
@@ -1076,18 +658,7 @@ def resume(
     """
     _check_until(until_step)
     record = store.get_run(run_id)
-    if record.status in ("completed", "diverged"):
-        raise ValueError(f"run {run_id} has already ended with status {record.status!r}")
-    prov = record.provenance
-    pid = prov.get("pid")
-    if (
-        record.status == "running"
-        and prov.get("hostname") == socket.gethostname()
-        and isinstance(pid, int)
-        and pid != os.getpid()
-        and _pid_alive(pid)
-    ):
-        raise ValueError(f"run {run_id} is still running in process {pid}; stop it first")
+    _check_resumable(record)
     config = RunConfig.from_dict(record.config)
     if optimizer is not None:
         config = config.replace(optimizer=optimizer)
@@ -1098,34 +669,57 @@ def resume(
             f"run {run_id} used a Python optimizer object ({config.optimizer}); pass it again "
             "with resume(..., optimizer=...)"
         )
-    config = _normalize(config)
+    config = normalize(config)
+    ckpt_path, after, load = _resume_point(store, run_id, restart)
+    store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
+    store.truncate_metrics(run_id, after_step=after)
+    prov = record.provenance
+    resumes = [*prov.get("resumes", []), {"from_step": max(after, 0), "pid": os.getpid()}]
+    store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid()})
+    return _launch(config, store, run_id, data, ckpt_path, load, until_step, progress, on_start)
+
+
+def _check_resumable(record: Any) -> None:
+    """A run that has ended, or that still runs in a live process of this host, cannot be
+    resumed."""
+    if record.status in ("completed", "diverged"):
+        raise ValueError(f"run {record.id} has already ended with status {record.status!r}")
+    prov = record.provenance
+    pid = prov.get("pid")
+    if (
+        record.status == "running"
+        and prov.get("hostname") == socket.gethostname()
+        and isinstance(pid, int)
+        and pid != os.getpid()
+        and pid_alive(pid)
+    ):
+        raise ValueError(f"run {record.id} is still running in process {pid}; stop it first")
+
+
+def _resume_point(store: Store, run_id: int, restart: bool) -> tuple[Path, int, bool]:
+    """``(checkpoint path, last step it holds or -1, whether to load it)``, checked before
+    anything changes. Without a checkpoint (none was ever written, or ``restart`` after a
+    corrupted or missing one) the run starts over: every metric it logged goes."""
     artifacts = store.artifacts(run_id)
     recorded = "checkpoint" in artifacts
     ckpt_path = (
         Path(artifacts["checkpoint"]["path"]) if recorded else _default_checkpoint(store, run_id)
     )
-    # Checked before anything changes. Without a checkpoint (none was ever written, or the
-    # user asked to restart) the run starts over: every metric it logged goes.
-    after, load = -1, True
     try:
         if recorded and not _has_checkpoint(ckpt_path):
             raise CheckpointError(
                 f"checkpoint {ckpt_path} is missing, but the store records it for run {run_id}"
             )
         if _has_checkpoint(ckpt_path):
-            after = int(load_checkpoint(ckpt_path)["step"])
+            return ckpt_path, int(load_checkpoint(ckpt_path)["step"]), True
     except CheckpointError as exc:
         if not restart:
             raise CheckpointError(
                 f"{exc}; to start run {run_id} over from step 0 instead, resume it with "
                 "restart=True (descentlab train --resume ID --restart)"
             ) from None
-        after, load = -1, False
-    store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
-    store.truncate_metrics(run_id, after_step=after)
-    resumes = [*prov.get("resumes", []), {"from_step": max(after, 0), "pid": os.getpid()}]
-    store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid()})
-    return _launch(config, store, run_id, data, ckpt_path, load, until_step, progress, on_start)
+        return ckpt_path, -1, False
+    return ckpt_path, -1, True
 
 
 def _has_checkpoint(path: Path) -> bool:

@@ -53,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from descentlab._osutil import pid_alive
+
 __all__ = [
     "FINISHED",
     "DataSource",
@@ -308,7 +310,7 @@ def _vectorizable(trial: Trial) -> bool:
     return (
         not trial.monitored
         and cfg.problem in datasets.DATASETS
-        and multirun._static_reason(cfg) is None
+        and multirun.vectorize_reason(cfg) is None
     )
 
 
@@ -321,7 +323,7 @@ def group_trials(trials: list[Trial]) -> list[list[Trial]]:
 
     groups: dict[Any, list[Trial]] = {}
     for i, t in enumerate(trials):
-        key = (t.data, multirun._group_key(t.config)) if _vectorizable(t) else ("alone", i)
+        key = (t.data, multirun.group_key(t.config)) if _vectorizable(t) else ("alone", i)
         groups.setdefault(key, []).append(t)
     return list(groups.values())
 
@@ -719,7 +721,7 @@ def mark_orphans(store: Any, names: Any = None) -> int:
         pid = rec.provenance.get("pid")
         if rec.provenance.get("hostname") != host or not isinstance(pid, int):
             continue
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or pid_alive(pid):
             continue
         with contextlib.suppress(ValueError, KeyError):
             store.set_status(
@@ -727,20 +729,6 @@ def mark_orphans(store: Any, names: Any = None) -> int:
             )
             marked += 1
     return marked
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A killed process whose parent died too stays a zombie until init reaps it: dead.
-    with contextlib.suppress(OSError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    return True
 
 
 def outcome_score(outcome: TrialOutcome, metric: str) -> float:

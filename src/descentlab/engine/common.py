@@ -1,0 +1,573 @@
+"""What one training run and a vectorized group of runs share: building a run from its
+config, the regularized inputs of a step, evaluation, the rows of metrics and the run's
+record in the store, and the result.
+
+:mod:`descentlab.engine.run` (one run, checkpoints, resume) and
+:mod:`descentlab.engine.multirun` (K runs at once) both use these, so that a run trained alone
+and the same run trained in a vectorized group are built, regularized, evaluated and recorded
+by the same code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import math
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from descentlab import losses, optim, regularize, schedules
+from descentlab.engine.config import RunConfig, build_schedule
+from descentlab.problems import data as datasets
+from descentlab.problems import models
+from descentlab.problems.problem import build_model
+from descentlab.store import MetricSeries, Store, provenance
+
+__all__ = [
+    "EVAL_CHUNK",
+    "Built",
+    "Row",
+    "RunResult",
+    "build",
+    "create_record",
+    "evaluate",
+    "hyper_value",
+    "input_pipeline",
+    "make_early_stopping",
+    "make_optimizer",
+    "make_schedulers",
+    "normalize",
+    "progress_bar",
+    "series",
+    "split_metrics",
+    "stream_seed",
+    "summarize",
+    "test_metrics",
+    "total_steps",
+]
+
+# Evaluate in one forward pass up to this many examples (exact means for any loss); beyond it,
+# in chunks averaged by size.
+EVAL_CHUNK = 16384
+
+#: One metric row: ``(step, split, name, value)``.
+Row = tuple[int, str, str, float]
+
+
+@dataclass
+class RunResult:
+    """What one run produced.
+
+    Attributes:
+        status: ``completed``, ``diverged`` or ``interrupted`` (paused by ``until_step`` or a
+            signal; resumable).
+        steps: optimizer steps taken.
+        epochs: passes over the training data (fractional).
+        wall_time: seconds spent training and evaluating, summed over resumptions.
+        metrics: ``{"split/name": MetricSeries(steps, values)}`` at every evaluation:
+            ``train/loss``, ``train/accuracy``, ``val/loss``, ``val/accuracy`` (accuracy for
+            classification), ``train/objective`` (the mean regularized mini-batch loss since
+            the previous evaluation), ``progress/epoch``, ``progress/wall_time``,
+            ``hyper/<name>`` for scheduled hyperparameters, and ``test/*`` at the last step.
+        summary: the returned model's final metrics (after restoring the best weights if early
+            stopping asked for it) plus ``steps``, ``epochs``, ``wall_time``, ``best_step``.
+        model: the trained model.
+        config: the run's configuration.
+        run_id: the run's id in the store, or None.
+        message: why the run ended, if not by completing its steps.
+        checkpoint_path: the run's checkpoint file, or None.
+    """
+
+    status: str
+    steps: int
+    epochs: float
+    wall_time: float
+    metrics: dict[str, MetricSeries]
+    summary: dict[str, Any]
+    model: nn.Module
+    config: RunConfig
+    run_id: int | None = None
+    message: str | None = None
+    checkpoint_path: Path | None = None
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    loss_fn: Callable[[Tensor, Tensor], Tensor],
+    *,
+    classification: bool,
+) -> dict[str, float]:
+    """Mean loss (and accuracy, for classification) of ``model`` on ``(x, y)`` in eval mode.
+
+    Args:
+        model: the model (put in eval mode; its previous mode is restored).
+        x: inputs.
+        y: targets (class indices for classification).
+        loss_fn: a mean-reduced loss ``loss_fn(outputs, targets)``.
+        classification: also report accuracy, ``mean(argmax(outputs) == y)`` (for one output,
+            ``outputs > 0``).
+
+    Accuracy counts every target: for targets with more than one entry per example (a
+    language model's next token at each position) it is the fraction of correct entries.
+    Regression also reports ``rmse``, ``sqrt(mean((outputs - targets) ** 2))`` over every
+    entry, when the outputs have the targets' number of entries.
+
+    Returns:
+        ``{"loss": ..., "accuracy": ...}`` (accuracy only for classification), or
+        ``{"loss": ..., "rmse": ...}`` for regression.
+
+    Example:
+        >>> m = nn.Linear(2, 2)
+        >>> out = evaluate(m, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
+        ...                nn.CrossEntropyLoss(), classification=True)
+        >>> sorted(out)
+        ['accuracy', 'loss']
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        n = int(x.shape[0])
+        total_loss = 0.0
+        correct = 0
+        squared = 0.0
+        entries = 0
+        for start in range(0, n, EVAL_CHUNK):
+            xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+            out = model(xb)
+            total_loss += float(loss_fn(out, yb)) * xb.shape[0]
+            entries += yb.numel()
+            if classification:
+                pred = (out.reshape(-1) > 0).long() if out.shape[-1] == 1 else out.argmax(-1)
+                correct += int((pred.reshape(yb.shape) == yb).sum())
+            elif out.numel() == yb.numel():
+                squared += float(((out.reshape(yb.shape) - yb) ** 2).sum())
+            else:
+                squared = math.nan
+        result = {"loss": total_loss / n}
+        if classification:
+            result["accuracy"] = correct / entries
+        elif math.isfinite(squared):
+            result["rmse"] = math.sqrt(squared / entries)
+        return result
+    finally:
+        model.train(was_training)
+
+
+def stream_seed(seed: int, stream: int) -> int:
+    # Independent, reproducible streams from one seed (NumPy's SeedSequence hashing).
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+@dataclass
+class Built:
+    splits: Any
+    classification: bool
+    model_name: str
+    loss_name: str
+    model: nn.Module
+    train_loss: Callable[[Tensor, Tensor], Tensor]
+    eval_loss: Callable[[Tensor, Tensor], Tensor]
+    optimizer: Any
+    scheduler: Any
+    rule_scheduler: Any
+    rule_monitor: str | None
+    scheduled: tuple[str, ...]
+    early: Any
+    total_steps: int
+    x_train: Tensor
+    y_train: Tensor
+    x_val: Tensor
+    y_val: Tensor
+
+
+def make_optimizer(spec: Any, params: list[Any], hyper: Mapping[str, Any]) -> Any:
+    """The optimizer a config names: a registry name (its hyperparameters checked against the
+    factory's signature), an update rule, or a factory ``f(params, **hyper)``."""
+    if isinstance(spec, str):
+        factory = optim.get(spec)
+        accepted = [n for n in inspect.signature(factory).parameters if n != "params"]
+        unknown = sorted(set(hyper) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"unknown hyperparameter(s) {unknown} for optimizer {spec!r}; valid: "
+                + ", ".join(accepted)
+            )
+        return factory(params, **hyper)
+    if isinstance(spec, optim.Rule):
+        return optim.Optimizer(params, spec, **hyper)
+    return spec(params, **hyper)
+
+
+def make_schedulers(
+    optimizer: Any, spec: Mapping[str, Any], total_steps: int
+) -> tuple[Any, Any, str | None]:
+    """(per-step Scheduler, per-evaluation loss-rule Scheduler, the metric the rules watch)."""
+    if not spec:
+        return None, None, None
+    per_step: dict[str, Any] = {}
+    per_eval: dict[str, Any] = {}
+    monitors: set[str] = set()
+    for key, value in spec.items():
+        built, monitor = build_schedule(value, total_steps=total_steps)
+        if monitor is None:
+            per_step[key] = built
+        else:
+            per_eval[key] = built
+            monitors.add(monitor)
+    if len(monitors) > 1:
+        raise ValueError(f"loss-driven schedules must watch one metric, got {sorted(monitors)}")
+    return (
+        schedules.Scheduler(optimizer, per_step) if per_step else None,
+        schedules.Scheduler(optimizer, per_eval) if per_eval else None,
+        monitors.pop() if monitors else None,
+    )
+
+
+def make_early_stopping(spec: Mapping[str, Any] | None) -> Any:
+    if spec is None:
+        return None
+    monitor = spec.get("monitor", "val/loss")
+    return regularize.EarlyStopping(
+        patience=int(spec.get("patience", 10)),
+        min_delta=float(spec.get("min_delta", 0.0)),
+        mode="max" if monitor.endswith("accuracy") else "min",
+        restore_best=bool(spec.get("restore_best", True)),
+    )
+
+
+def total_steps(config: RunConfig, n_train: int) -> int:
+    if config.steps is not None:
+        return int(config.steps)
+    if config.batch_size is None:
+        per_epoch = 1
+    elif config.drop_last:
+        per_epoch = n_train // config.batch_size
+    else:
+        per_epoch = math.ceil(n_train / config.batch_size)
+    return int(config.epochs) * per_epoch
+
+
+def _load_checked(config: RunConfig, data: Any) -> tuple[Any, bool, int]:
+    """The run's data (``data``, or the problem loaded by name), checked against the config;
+    returns ``(splits, classification, total steps)``."""
+    splits = data
+    if splits is None:
+        splits = datasets.load(
+            config.problem,
+            seed=config.split_seed,
+            val_fraction=config.val_fraction,
+            **config.problem_options,
+        )
+    classification = splits.task == "classification"
+    if classification:
+        datasets.check_labels(splits.y_train, splits.n_classes, name="y_train")
+        datasets.check_labels(splits.y_val, splits.n_classes, name="y_val")
+    n_train = int(splits.x_train.shape[0])
+    if config.batch_size is not None and config.batch_size > n_train:
+        raise ValueError(
+            f"batch_size must be <= the number of training examples ({n_train}), "
+            f"got {config.batch_size}"
+        )
+    total = total_steps(config, n_train)
+    if total < 1:
+        raise ValueError(
+            f"drop_last with batch_size {config.batch_size} leaves no step per epoch "
+            f"({n_train} training examples)"
+        )
+    if not classification:
+        for key in ("label_smoothing", "mixup_alpha", "cutmix_alpha"):
+            if getattr(config, key) > 0:
+                raise ValueError(
+                    f"{key} needs a classification problem, got {getattr(config, key)} for "
+                    f"{config.problem!r} ({splits.task})"
+                )
+    if config.augment is not False and splits.x_train.dim() not in (2, 3, 4):
+        raise ValueError(
+            f"augment needs 1-D signals or images, got inputs of shape "
+            f"{tuple(splits.x_train.shape[1:])}"
+        )
+    return splits, classification, total
+
+
+def _model_and_losses(config: RunConfig, splits: Any) -> tuple[nn.Module, str, str, Any, Any]:
+    """``(model, model name, loss name, training loss, evaluation loss)``; the model is
+    initialised from the run's seed."""
+    model_spec = config.model or splits.default_model
+    loss_spec = config.loss or splits.default_loss
+    # A problem of your own (descentlab.problems.problem) brings a model factory and may
+    # bring a loss function instead of names.
+    model_name = model_spec if isinstance(model_spec, str) else repr(model_spec)
+    loss_name = loss_spec if isinstance(loss_spec, str) else repr(loss_spec)
+    model_options = dict(config.model_options)
+    if model_name == "quadratic_deep" and getattr(splits, "hessian", None) is not None:
+        model_options.setdefault("hessian", splits.hessian)
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    if isinstance(model_spec, str):
+        model = models.build(
+            model_name, input_shape=splits.input_shape, n_outputs=splits.n_outputs, **model_options
+        ).to(device)
+    else:
+        model = build_model(model_spec, f"model {model_name!r}", **model_options).to(device)
+    if isinstance(loss_spec, str):
+        eval_loss = losses.get(loss_name, **config.loss_options)
+    elif config.loss_options or config.label_smoothing > 0:
+        raise ValueError(
+            f"loss {loss_name!r} is a function: loss_options and label_smoothing do not apply"
+        )
+    else:
+        eval_loss = loss_spec
+    train_loss = eval_loss
+    if config.label_smoothing > 0:
+        train_loss = losses.get(
+            loss_name, **{**config.loss_options, "label_smoothing": config.label_smoothing}
+        )
+    return model, model_name, loss_name, train_loss, eval_loss
+
+
+def build(config: RunConfig, data: Any = None) -> Built:
+    """Load, check and build everything one run needs; raises before any training state
+    exists."""
+    config.validate()
+    splits, classification, total = _load_checked(config, data)
+    model, model_name, loss_name, train_loss, eval_loss = _model_and_losses(config, splits)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(config.optimizer, params, config.hyper)
+    scheduler, rule_scheduler, rule_monitor = make_schedulers(optimizer, config.schedule, total)
+    device = torch.device(config.device)
+    x_train, y_train = splits.x_train.to(device), splits.y_train.to(device)
+    x_val, y_val = splits.x_val.to(device), splits.y_val.to(device)
+    n_train = int(x_train.shape[0])
+    smallest = n_train if config.batch_size is None else config.batch_size
+    if config.batch_size is not None and not config.drop_last and n_train % config.batch_size:
+        smallest = n_train % config.batch_size
+    _probe(model, train_loss, (model_name, loss_name), x_train[:smallest], y_train[:smallest])
+    return Built(
+        splits=splits,
+        classification=classification,
+        model_name=model_name,
+        loss_name=loss_name,
+        model=model,
+        train_loss=train_loss,
+        eval_loss=eval_loss,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        rule_scheduler=rule_scheduler,
+        rule_monitor=rule_monitor,
+        scheduled=tuple(config.schedule),
+        early=make_early_stopping(config.early_stopping),
+        total_steps=total,
+        x_train=x_train,
+        y_train=y_train,
+        x_val=x_val,
+        y_val=y_val,
+    )
+
+
+@torch.no_grad()
+def _probe(model: nn.Module, loss_fn: Any, names: tuple[str, str], x: Tensor, y: Tensor) -> None:
+    """A training-mode forward pass and loss on the smallest batch the run will see, on a copy
+    of the model with the random state saved: model/loss mismatches and models that cannot
+    train on such a batch (batch norm on one example) fail here, before training."""
+    model_name, loss_name = names
+    probe = copy.deepcopy(model).train()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            out = probe(x)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise ValueError(
+                f"model {model_name!r} cannot train on a batch of inputs of shape "
+                f"{tuple(x.shape)}: {exc}"
+            ) from exc
+        try:
+            value = loss_fn(out, y)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise ValueError(
+                f"loss {loss_name!r} cannot compare the model's outputs {tuple(out.shape)} with "
+                f"the targets {tuple(y.shape)}: {exc}"
+            ) from exc
+    if value.dim() != 0:
+        raise ValueError(f"loss {loss_name!r} must reduce to a scalar, got {tuple(value.shape)}")
+
+
+@contextlib.contextmanager
+def progress_bar(show: bool | None, total: int, initial: int, desc: str) -> Iterator[Any]:
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show:
+        yield None
+        return
+    bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def normalize(config: RunConfig | Mapping[str, Any]) -> RunConfig:
+    if not isinstance(config, RunConfig):
+        if not isinstance(config, Mapping):
+            raise ValueError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
+        config = RunConfig.from_dict(config)
+    config.validate()
+    # A JSON round trip gives the config exactly as a resumed run will read it from the store
+    # (tuples become lists), so that both build identical objects.
+    if not config.has_custom_objects:
+        config = RunConfig.from_dict(config.to_dict())
+    return config
+
+
+def series(rows: list[Row]) -> dict[str, MetricSeries]:
+    grouped: dict[str, tuple[list[int], list[float]]] = {}
+    for step, split, name, value in rows:
+        steps, values = grouped.setdefault(f"{split}/{name}", ([], []))
+        steps.append(step)
+        values.append(value)
+    return {
+        k: MetricSeries(np.asarray(s, dtype=np.int64), np.asarray(v, dtype=np.float64))
+        for k, (s, v) in sorted(grouped.items())
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# shared by the single and the vectorized loop
+
+
+def hyper_value(group: Mapping[str, Any], key: str) -> Any:
+    """The value of hyperparameter ``key`` (``"lr"``, or ``"betas[1]"`` for one entry of a
+    tuple) in an optimizer's param group."""
+    name, _, index = key.partition("[")
+    value = group.get(name)
+    if index and isinstance(value, list | tuple):
+        value = value[int(index.rstrip("]"))]
+    return value
+
+
+def _augmenter(config: RunConfig, x_dim: int) -> Callable[[Tensor, torch.Generator], Tensor] | None:
+    if config.augment is False:
+        return None
+    opts = {} if config.augment is True else dict(config.augment)
+    if x_dim == 4:
+        m = int(opts.get("max_translate", 1))
+        return lambda x, g: regularize.augment_image(x, m, g)
+    shift = int(opts.get("max_shift", 3))
+    scale = tuple(opts.get("scale_range", (0.9, 1.1)))
+    return lambda x, g: regularize.augment_1d(x, shift, scale, g)
+
+
+#: ``(x, y, generator) -> (x', y_a, y_b or None, lam or None)``
+InputPipeline = Callable[
+    [Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor, Tensor | None, float | None]
+]
+
+
+def input_pipeline(config: RunConfig, x_dim: int) -> InputPipeline | None:
+    """The configured input regularizers of a training batch, in the order a run draws them
+    from its augmentation generator: augmentation, input noise, then mixup or cutmix (which
+    returns the second targets and the mixing weight). None when there are none."""
+    if not (config.augment or config.input_noise > 0 or config.mixup_alpha or config.cutmix_alpha):
+        return None
+    augment = _augmenter(config, x_dim)
+    noise = config.input_noise
+    mix, alpha = None, 0.0
+    if config.mixup_alpha > 0:
+        mix, alpha = regularize.mixup, config.mixup_alpha
+    elif config.cutmix_alpha > 0:
+        mix, alpha = regularize.cutmix, config.cutmix_alpha
+
+    def pipeline(
+        xb: Tensor, yb: Tensor, gen: torch.Generator
+    ) -> tuple[Tensor, Tensor, Tensor | None, float | None]:
+        if augment is not None:
+            xb = augment(xb, gen)
+        if noise > 0:
+            xb = regularize.add_input_noise(xb, noise, gen)
+        if mix is None:
+            return xb, yb, None, None
+        return mix(xb, yb, alpha, gen)
+
+    return pipeline
+
+
+def split_metrics(b: Built) -> dict[str, float]:
+    """``train/*`` and ``val/*`` metrics of the run's model (:func:`evaluate`)."""
+    out: dict[str, float] = {}
+    for split, x, y in (("train", b.x_train, b.y_train), ("val", b.x_val, b.y_val)):
+        metrics = evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
+        out.update({f"{split}/{k}": v for k, v in metrics.items()})
+    return out
+
+
+def test_metrics(b: Built) -> dict[str, float]:
+    """The one evaluation on the test split (unsealed for it, sealed again afterwards)."""
+    splits = b.splits
+    splits.unseal_test()
+    try:
+        device = b.x_train.device
+        x, y = splits.x_test.to(device), splits.y_test.to(device)
+    finally:
+        splits.seal_test()
+    if b.classification:
+        datasets.check_labels(y, splits.n_classes, name="y_test")
+    return evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
+
+
+def summarize(
+    config: RunConfig,
+    b: Built,
+    status: str,
+    position: tuple[int, float, float],
+    log: Callable[[list[Row]], None],
+    evaluating: Callable[[], Any] = contextlib.nullcontext,
+) -> dict[str, Any]:
+    """The summary of a run that ended with ``status`` at ``position = (steps, epochs, wall
+    time)``: a completed run's final train/validation metrics and (once, logged through
+    ``log``) its test metrics, then its length and early stopping's best step. ``evaluating``
+    is the context the model is evaluated in (optimizers with an eval mode)."""
+    steps, epochs, elapsed = position
+    summary: dict[str, Any] = {}
+    if status == "completed":
+        with evaluating():
+            summary.update(split_metrics(b))
+            if config.evaluate_test:
+                test = test_metrics(b)
+        if config.evaluate_test:
+            log([(steps, "test", k, v) for k, v in test.items()])
+            summary.update({f"test/{k}": v for k, v in test.items()})
+    summary.update({"steps": steps, "epochs": epochs, "wall_time": elapsed})
+    if b.early is not None:
+        summary["best_step"] = b.early.best_step
+    return summary
+
+
+def create_record(store: Store, config: RunConfig, b: Built, **extra: Any) -> int:
+    """Record a new run of ``config`` in ``store`` (status ``running``); returns its id. The
+    provenance names the resolved model and loss, the length, this process and host, and
+    ``extra``."""
+    return store.create_run(
+        config.to_dict(),
+        name=config.run_name(b.model_name),
+        seed=config.seed,
+        provenance=provenance(
+            config.seed,
+            resolved={"model": b.model_name, "loss": b.loss_name},
+            total_steps=b.total_steps,
+            pid=os.getpid(),
+            hostname=socket.gethostname(),
+            **extra,
+        ),
+    )
