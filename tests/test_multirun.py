@@ -17,7 +17,7 @@ import torch
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim
-from descentlab.engine import multirun
+from descentlab.engine import multirun, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import VectorizeError, expand_configs, plan, train_many
 from descentlab.engine.run import train
@@ -181,7 +181,7 @@ PARAMS = [pytest.param(*case, True, id=case[0]) for case in CASES] + [
 def test_vectorized_runs_equal_sequential_runs(
     float64, moons, digits, mnist1d, monkeypatch, name, problem, shared, runs, trace
 ):
-    monkeypatch.setattr(multirun, "_TRACE", trace)
+    monkeypatch.setattr(vectorized, "_TRACE", trace)
     splits = as_float64({"moons": moons, "digits": digits, "mnist1d": mnist1d}[problem])
     base = RunConfig(problem=problem, **shared)
     got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
@@ -408,13 +408,13 @@ def test_vectorized_groups_use_threads_only_on_idle_cores(monkeypatch, setting, 
 
 def test_train_many_restores_the_thread_setting(monkeypatch, moons):
     seen = []
-    real_run = multirun._Vectorized.run
+    real_run = vectorized._Vectorized.run
 
     def run(self, store, progress):
         seen.append(torch.get_num_threads())
         return real_run(self, store, progress)
 
-    monkeypatch.setattr(multirun._Vectorized, "run", run)
+    monkeypatch.setattr(vectorized._Vectorized, "run", run)
     monkeypatch.setattr(multirun, "_vmap_threads", lambda: 2)
     base = RunConfig(problem="moons", **{**MOONS_MLP, "steps": 3})
     before = torch.get_num_threads()

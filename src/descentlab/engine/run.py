@@ -71,6 +71,7 @@ from descentlab.engine.common import (
     Row,
     RunResult,
     build,
+    count_step,
     create_record,
     evaluate,
     hyper_value,
@@ -399,15 +400,9 @@ class _Loop:
                     return "diverged", f"non-finite training loss ({exc.value}) at step {self.step}"
                 if scheduler is not None:
                     scheduler.step()
-                self.step += 1
-                self.objective_sum += last[0]
-                self.objective_count += 1
-                if bar is not None:
-                    bar.update(1)
+                now = count_step(self, last[0], bar, (eval_every, total), started)
                 step = self.step
-                if step % eval_every == 0 or step == total:
-                    now = time.perf_counter()
-                    self.elapsed += now - started
+                if now is not None:
                     started = now
                     ended = self._evaluate_now(on_rows, bar)
                     if ended is not None:

@@ -1,0 +1,815 @@
+"""The vectorized engine of :func:`~descentlab.engine.multirun.train_many`: K runs of one
+model trained in one pass (stacked parameters, ``torch.func.vmap``), each equal to the run
+:func:`~descentlab.engine.run.train` would give (see :mod:`descentlab.engine.multirun`).
+
+:class:`_Vectorized` is put together from three parts -- the data order and training inputs
+(:class:`_Batches`), the vmapped losses and gradients (:class:`_Gradients`) and each run's
+record (:class:`_Records`) -- and one :class:`_OptimizerGroup` per optimizer among the runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+from torch.fx.experimental.proxy_tensor import make_fx
+
+from descentlab import optim, schedules
+from descentlab.engine import common
+from descentlab.engine.config import RunConfig, build_schedule
+from descentlab.engine.vconv import vmap_friendly
+from descentlab.store import Store
+
+__all__ = ["VectorizeError", "json_key", "train_group"]
+
+# Trace each step's vmap(grad) into a plain graph of ATen operations (see _traced_fn); tests
+# switch it off to check the eager path, which computes the same numbers.
+_TRACE = True
+
+
+class VectorizeError(ValueError):
+    """The runs cannot be trained in one vectorized pass (the message says why)."""
+
+
+def json_key(value: Any) -> str:
+    """A string equal for equal JSON-able values; objects that JSON cannot hold (rules,
+    schedules, factories) are keyed by identity."""
+
+    def default(obj: Any) -> str:
+        return f"<object {id(obj)}>"
+
+    return json.dumps(value, sort_keys=True, default=default)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return (
+            isinstance(a, Tensor)
+            and isinstance(b, Tensor)
+            and a.shape == b.shape
+            and bool(torch.equal(a, b))
+        )
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:
+        return False
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _stack_values(key: str, values: list[Any], dtype: torch.dtype) -> Any:
+    """One value for the stacked optimizer: shared as is, or a length-K tensor of numbers."""
+    first = values[0]
+    if all(_same(v, first) for v in values[1:]):
+        return first
+    if all(_is_number(v) for v in values):
+        return torch.tensor([float(v) for v in values], dtype=dtype)
+    if all(isinstance(v, tuple | list) and len(v) == len(first) for v in values):
+        items = [
+            _stack_values(f"{key}[{j}]", [v[j] for v in values], dtype) for j in range(len(first))
+        ]
+        return tuple(items) if isinstance(first, tuple) else items
+    raise VectorizeError(
+        f"hyperparameter {key!r} differs between the runs and is not a number: {values!r}"
+    )
+
+
+def _parse_key(key: str) -> tuple[str, int | None]:
+    name, _, index = key.partition("[")
+    return name, (int(index.rstrip("]")) if index else None)
+
+
+def _set_entry(group: dict[str, Any], key: str, value: Any) -> None:
+    name, index = _parse_key(key)
+    if index is None:
+        group[name] = value
+        return
+    items = list(group[name])
+    items[index] = value
+    group[name] = tuple(items) if isinstance(group[name], tuple) else items
+
+
+def _per_run(value: Any, k: int) -> list[float | None]:
+    """The K per-run numbers of a group entry (None where it is not a number)."""
+    if isinstance(value, Tensor):
+        if value.ndim == 1 and value.numel() == k:
+            return [float(v) for v in value.tolist()]
+        if value.numel() == 1:
+            return [float(value.item())] * k
+        return [None] * k
+    if _is_number(value):
+        return [float(value)] * k
+    return [None] * k
+
+
+def _optimizer_key(cfg: RunConfig) -> str:
+    """Runs with equal keys step with one optimizer over their stacked parameters."""
+    return json_key(cfg.optimizer)
+
+
+def _optimizer_runs(configs: Sequence[RunConfig]) -> list[int]:
+    """Lengths of the consecutive runs of ``configs`` that share an optimizer."""
+    lengths: list[int] = []
+    previous = None
+    for cfg in configs:
+        key = _optimizer_key(cfg)
+        if lengths and key == previous:
+            lengths[-1] += 1
+        else:
+            lengths.append(1)
+        previous = key
+    return lengths
+
+
+class _OptimizerGroup:
+    """The runs ``start:stop`` of a vectorized group that share one optimizer (one chain of
+    update rules): their hyperparameters stacked into length-``n`` tensors where they differ,
+    one optimizer over the slices ``[start:stop]`` of the stacked parameters, its per-step
+    schedules, and one copy of each loss-driven schedule per run.
+
+    Runs of other optimizers share the forward and backward pass (the model and the data are
+    the same) and step with their own group: each run keeps its own update rule."""
+
+    def __init__(
+        self,
+        configs: Sequence[RunConfig],
+        opts: Sequence[Any],
+        start: int,
+        stop: int,
+        total: int,
+        dtype: torch.dtype,
+    ) -> None:
+        self.start, self.stop, self.n = start, stop, stop - start
+        self.cfg = configs[start]
+        opts = list(opts[start:stop])
+        if not all(isinstance(o, optim.Optimizer) for o in opts):
+            raise VectorizeError(
+                f"optimizer {type(opts[0]).__name__} is not a descentlab optimizer"
+            )
+        chains = [tuple(type(r) for r in o.rule.rules) for o in opts]
+        if any(c != chains[0] for c in chains) or any(type(o) is not type(opts[0]) for o in opts):
+            raise VectorizeError("the runs' optimizers are different chains of update rules")
+        for r in opts[0].rule.rules:
+            _check_rule(r)
+        self.hyper: dict[str, Any] = {
+            key: _stack_values(key, [o.defaults[key] for o in opts], dtype)
+            for key in opts[0].defaults
+        }
+        fixed = getattr(opts[0], "fixed", {})
+        if any(getattr(o, "fixed", {}) != fixed for o in opts[1:]):
+            raise VectorizeError("the runs' optimizers differ in structural options")
+        self.per_step: dict[str, Any] = {}
+        self.loss_rules: dict[str, Any] = {}
+        monitors = set()
+        for key, spec in self.cfg.schedule.items():
+            built, monitor = build_schedule(spec, total_steps=total)
+            if monitor is None:
+                self.per_step[key] = built
+            else:
+                self.loss_rules[key] = built
+                monitors.add(monitor)
+        if len(monitors) > 1:
+            raise ValueError(f"loss-driven schedules must watch one metric, got {sorted(monitors)}")
+        self.rule_monitor = monitors.pop() if monitors else None
+        for key in self.loss_rules:
+            # n independent decisions need n values from the start.
+            value = common.hyper_value(self.hyper, key)
+            if not isinstance(value, Tensor):
+                _set_entry(self.hyper, key, torch.full((self.n,), float(value), dtype=dtype))
+        self.optimizer: Any = None
+        self.scheduler: Any = None
+        self.whole = False
+
+    def _slices(self, tensors: list[Tensor]) -> list[Tensor]:
+        if self.whole:
+            return tensors
+        return [t.detach()[self.start : self.stop] for t in tensors]
+
+    def make(self, params: list[Tensor]) -> Any:
+        """An optimizer over this group's slices of the stacked ``params``."""
+        opt = common.make_optimizer(self.cfg.optimizer, self._slices(params), self.cfg.hyper)
+        group = opt.param_groups[0]
+        for key, value in self.hyper.items():
+            group[key] = value
+        return opt
+
+    def attach(self, params: list[Tensor], k: int) -> None:
+        """Build the optimizer (and its schedules) over the stacked parameters of K runs."""
+        self.whole = self.n == k
+        self.optimizer = self.make(params)
+        if self.per_step:
+            self.scheduler = schedules.Scheduler(self.optimizer, self.per_step)
+
+    def run_rules(self) -> list[dict[str, Any]]:
+        """One fresh copy of the loss-driven schedules per run."""
+        out = []
+        for _ in range(self.n):
+            rules = {key: copy.deepcopy(r) for key, r in self.loss_rules.items()}
+            for r in rules.values():
+                r.check_groups(1)
+                r.reset()
+            out.append(rules)
+        return out
+
+    def step(self, opt: Any, params: list[Tensor], grads: list[Tensor]) -> None:
+        """One step of ``opt`` (this group's optimizer or a copy over ``params``) with this
+        group's slices of the stacked gradients."""
+        for p, g in zip(opt.param_groups[0]["params"], self._slices(grads), strict=True):
+            p.grad = g
+        opt.step()
+        if opt is self.optimizer and self.scheduler is not None:
+            self.scheduler.step()
+
+    def values(self, key: str) -> list[float | None]:
+        """Each run's current value of hyperparameter ``key``."""
+        return _per_run(common.hyper_value(self.optimizer.param_groups[0], key), self.n)
+
+    def step_rules(self, i: int, rules: Mapping[str, Any], metric: float) -> None:
+        """Run ``i``'s loss-driven schedules, after an evaluation that measured ``metric``."""
+        group = self.optimizer.param_groups[0]
+        for key, rule in rules.items():
+            current = common.hyper_value(group, key)
+            new = rule.step(metric, [float(current[i - self.start])])[0]
+            with torch.no_grad():
+                current[i - self.start] = new
+
+
+def _check_rule(r: Any) -> None:
+    if not r.elementwise:
+        raise VectorizeError(
+            f"update rule {r.name!r} reduces over whole tensors, which would mix the runs"
+        )
+    if type(r).precheck is not optim.Rule.precheck:
+        raise VectorizeError(
+            f"update rule {r.name!r} checks all gradients at once, which would mix the runs"
+        )
+    if getattr(r, "lookahead", False):
+        raise VectorizeError(f"update rule {r.name!r} needs a lookahead closure")
+
+
+class _Batches:
+    """The K runs' data order and training inputs: each run's own data-order and augmentation
+    generators (one shared order when the runs share their seed), batches as stacked inputs
+    (or one shared batch), and the input regularizers and weight noise drawn per run exactly
+    as a single run draws them (:func:`~descentlab.engine.common.input_pipeline`)."""
+
+    def _init_batches(self, configs: list[RunConfig], b0: common.Built, model: nn.Module) -> None:
+        cfg0 = configs[0]
+        self.x_train, self.y_train = b0.x_train, b0.y_train
+        self.x_val, self.y_val = b0.x_val, b0.y_val
+        self.n = int(self.x_train.shape[0])
+        seeds = [cfg.seed for cfg in configs]
+        self.shared_order = all(s == seeds[0] for s in seeds)
+        self.data_gens = [torch.Generator().manual_seed(common.stream_seed(s, 1)) for s in seeds]
+        self.aug_gens = [torch.Generator().manual_seed(common.stream_seed(s, 2)) for s in seeds]
+        self.mix = cfg0.mixup_alpha > 0 or cfg0.cutmix_alpha > 0
+        self.pipeline = common.input_pipeline(cfg0, self.x_train.dim())
+        self.noisy_names = [n for n, p in model.named_parameters() if p.requires_grad]
+
+    def _epochs_done(self) -> float:
+        bs = self.cfg0.batch_size
+        if bs is None or self.perm is None:
+            return float(self.epoch)
+        n = self.n
+        if self.cfg0.drop_last:
+            n -= n % bs
+        return self.epoch - 1 + min(self.pos, n) / n
+
+    def _next_batch(self) -> tuple[Any, Any, int | None]:
+        """The step's inputs and targets, and their vmap dimension (None: shared)."""
+        bs = self.cfg0.batch_size
+        if bs is None:
+            self.epoch += 1
+            return self.x_train, self.y_train, None
+        n = self.n
+        if self.perm is None or self.pos >= n or (self.cfg0.drop_last and self.pos + bs > n):
+            if self.shared_order:
+                perm = torch.randperm(n, generator=self.data_gens[0])
+                self.perm = perm.expand(self.k, n)
+            else:
+                self.perm = torch.stack([torch.randperm(n, generator=g) for g in self.data_gens])
+            self.epoch += 1
+            self.pos = 0
+        start = self.pos
+        self.pos = start + bs
+        device = self.x_train.device
+        if self.shared_order:
+            idx = self.perm[0, start : self.pos].to(device)
+            return self.x_train.index_select(0, idx), self.y_train.index_select(0, idx), None
+        idx = self.perm[:, start : self.pos].to(device)  # (K, B)
+        # index_select of the flattened (K, B) indices: a third of the time of x[idx]
+        flat = idx.reshape(-1)
+        x = self.x_train.index_select(0, flat).view(*idx.shape, *self.x_train.shape[1:])
+        y = self.y_train.index_select(0, flat).view(*idx.shape, *self.y_train.shape[1:])
+        return x, y, 0
+
+    def _regularized_inputs(
+        self, x: Tensor, y: Tensor, dim: int | None
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """Per-run augmentation, input noise and mixup/cutmix, each run drawing from its own
+        generator in the order a single run draws (augment, noise, mix)."""
+        xs, ys, y2s, ws = [], [], [], []
+        for i in range(self.k):
+            xb, yb, yb2, lam = self.pipeline(
+                x if dim is None else x[i], y if dim is None else y[i], self.aug_gens[i]
+            )
+            if self.mix:
+                ys.append(yb)
+                y2s.append(yb2)
+                ws.append([lam, 1.0 - lam])
+            xs.append(xb)
+        if not self.mix:
+            return torch.stack(xs), (y if dim == 0 else y.expand(self.k, *y.shape)), None, None
+        w = torch.tensor(ws, dtype=self.dtype, device=x.device)
+        return torch.stack(xs), torch.stack(ys), torch.stack(y2s), w
+
+    def _weight_noise(self) -> dict[str, Tensor]:
+        """Each run's ``eps`` (stacked), drawn as ``regularize.WeightNoise`` draws it: one
+        ``randn`` per trainable parameter, in order, from the run's augmentation generator."""
+        noise: dict[str, list[Tensor]] = {n: [] for n in self.noisy_names}
+        for g in self.aug_gens:
+            for name in self.noisy_names:
+                p = self.params[name]
+                noise[name].append(torch.randn(p.shape[1:], generator=g, dtype=p.dtype))
+        return {n: torch.stack(v) for n, v in noise.items()}
+
+
+class _Gradients:
+    """The K runs' losses and gradients in one pass: the model applied to the stacked
+    parameters with ``functional_call`` under ``vmap``, its step traced once per input shape
+    (``make_fx``), and a trial step on copies that finds what vmap cannot do before any run is
+    recorded. Uses ``params``, ``buffers``, ``base``, ``train_loss`` and the batches' fields."""
+
+    def _objective(self, kind: str) -> Callable[..., Tensor]:
+        """One run's training loss ``(trainable, fixed, buffers, *inputs) -> loss``."""
+        base, train_loss = self.base, self.train_loss
+
+        def forward(p: Any, fixed: Any, b: Any, x: Tensor) -> Tensor:
+            return functional_call(base, ({**p, **fixed}, b), (x,))
+
+        if kind == "train":
+
+            def f(p: Any, fixed: Any, b: Any, x: Tensor, y: Tensor) -> Tensor:
+                return train_loss(forward(p, fixed, b, x), y)
+
+            return f
+
+        # lam L(f(x'), y_a) + (1 - lam) L(f(x'), y_b), with lam and 1 - lam computed in Python
+        # as regularize.mixup_loss does (w holds both).
+        def g(p: Any, fixed: Any, b: Any, x: Tensor, y: Tensor, y2: Tensor, w: Tensor) -> Tensor:
+            out = forward(p, fixed, b, x)
+            return w[0] * train_loss(out, y) + w[1] * train_loss(out, y2)
+
+        return g
+
+    def _in_dims(self, kind: str, dim: int | None) -> tuple[int | None, ...]:
+        return (0, 0, 0, dim, dim) if kind == "train" else (0, 0, 0, 0, 0, 0, 0)
+
+    def _losses_fn(self, kind: str, dim: int | None) -> Callable[..., Tensor]:
+        """The K losses under vmap (eager path: autograd takes the gradients)."""
+        key = ("losses", kind, dim)
+        fn = self._vmapped.get(key)
+        if fn is None:
+            fn = vmap(self._objective(kind), in_dims=self._in_dims(kind, dim),
+                      randomness="different")  # fmt: skip
+            self._vmapped[key] = fn
+        return fn
+
+    def _traced_fn(self, kind: str, dim: int | None, inputs: tuple[Tensor, ...]) -> Any:
+        """``vmap(grad_and_value(objective))`` traced once per input shape into a graph of
+        plain batched ATen operations (``make_fx``), or None where tracing is off or fails.
+
+        Replaying the graph gives the same numbers as the eager path (the same operations in
+        the same order, random ones included: dropout draws fresh masks at every call) without
+        re-running vmap's and functional_call's Python machinery and the autograd engine at
+        every step -- on the MNIST-1D MLP that overhead is about as large as the arithmetic.
+        """
+        if not (_TRACE and self._trace):
+            return None
+        key = ("traced", kind, dim, *[(tuple(t.shape), t.dtype) for t in inputs])
+        if key in self._vmapped:
+            return self._vmapped[key]
+        joint = vmap(
+            grad_and_value(self._objective(kind)),
+            in_dims=self._in_dims(kind, dim),
+            randomness="different",
+        )
+        fn = None
+        # Tracing runs the function once on real tensors: on copies, with the RNG put back.
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                p = {n: t.detach().clone() for n, t in self._trainable().items()}
+                fixed = {n: t.detach().clone() for n, t in self._fixed().items()}
+                b = {n: t.clone() for n, t in self.buffers.items()}
+                # distinct copies: the tracer would merge an input passed twice into one
+                fn = make_fx(joint)(p, fixed, b, *[t.clone() for t in inputs])
+            except Exception:
+                fn = None  # the eager path does the same computation
+        self._vmapped[key] = fn
+        return fn
+
+    def _trainable(self) -> dict[str, Tensor]:
+        return {n: p for n, p in self.params.items() if p.requires_grad}
+
+    def _fixed(self) -> dict[str, Tensor]:
+        return {n: p for n, p in self.params.items() if not p.requires_grad}
+
+    def _losses_and_grads(
+        self,
+        kind: str,
+        dim: int | None,
+        inputs: tuple[Tensor, ...],
+        params: dict[str, Tensor],
+        buffers: dict[str, Tensor],
+        noise: dict[str, Tensor] | None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The K training losses and the gradients of every run (at the noisy weights when
+        there is weight noise: ``w + std * eps``, as ``regularize.WeightNoise`` perturbs)."""
+        trainable = {n: p for n, p in params.items() if p.requires_grad}
+        fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
+        std = self.cfg0.weight_noise
+        traced = self._traced_fn(kind, dim, inputs)
+        if traced is not None:
+            with torch.no_grad():
+                p_in = {n: p.detach() for n, p in trainable.items()}
+                if noise is not None:
+                    p_in.update({n: torch.add(p_in[n], e, alpha=std) for n, e in noise.items()})
+                grads, losses = traced(p_in, fixed, buffers, *inputs)
+            return losses, grads
+        p_in = dict(trainable)
+        if noise is not None:
+            p_in.update({n: torch.add(p_in[n], e, alpha=std) for n, e in noise.items()})
+        losses = self._losses_fn(kind, dim)(p_in, fixed, buffers, *inputs)
+        names = list(trainable)
+        # The sum's gradient is each run's own gradient (the runs share no parameter).
+        values = torch.autograd.grad(losses.sum(), [trainable[n] for n in names])
+        return losses.detach(), dict(zip(names, values, strict=True))
+
+    def _trial(self) -> None:
+        """One step and one evaluation on copies: anything vmap, the tracer or the batched
+        rules cannot do fails here, before any run is recorded."""
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                params = {n: p.detach().clone().requires_grad_(p.requires_grad)
+                          for n, p in self.params.items()}  # fmt: skip
+                buffers = {n: b.clone() for n, b in self.buffers.items()}
+                opts = [og.make(list(params.values())) for og in self.opt_groups]
+                bs = min(self.cfg0.batch_size or self.n, self.n)
+                x = self.x_train[:bs].expand(self.k, *self.x_train[:bs].shape).contiguous()
+                y = self.y_train[:bs].expand(self.k, *self.y_train[:bs].shape).contiguous()
+                inputs: tuple[Tensor, ...] = (x, y)
+                if self.mix:
+                    inputs = (x, y, y, torch.tensor([[1.0, 0.0]] * self.k, dtype=self.dtype))
+                kind = "mix" if self.mix else "train"
+                self.base.train()
+                _, grads = self._losses_and_grads(kind, 0, inputs, params, buffers, None)
+                for og, opt in zip(self.opt_groups, opts, strict=True):
+                    og.step(opt, list(params.values()), list(grads.values()))
+                with torch.no_grad():
+                    # the eval-mode forward too (GRU's has no batching rule: the model is
+                    # left to one run at a time, whose numbers are known to be right)
+                    self.base.eval()
+                    vmap(functional_call, in_dims=(None, 0, None))(
+                        self.base, (params, buffers), (self.x_val[:2],)
+                    )
+            except VectorizeError:
+                raise
+            except Exception as exc:
+                raise VectorizeError(
+                    f"model {self.b0.model_name!r} with optimizer {self.cfg0.optimizer!r} "
+                    f"cannot be trained under torch.func.vmap: {type(exc).__name__}: {exc}"
+                ) from exc
+            finally:
+                self.base.train()
+
+
+class _Records:
+    """Each run's record: its store entry, metrics history, status, message, where it
+    stopped, and the weights it ends with (frozen at divergence or early stopping, or the best
+    ones to restore); the results at the end."""
+
+    def run(self, store: Store | None, progress: bool | None) -> list[common.RunResult]:
+        k, cfgs, builts = self.k, self.configs, self.builts
+        run_ids: list[int | None] = [None] * k
+        self.status: list[str | None] = [None] * k
+        self.message: list[str | None] = [None] * k
+        self.history: list[list[common.Row]] = [[] for _ in range(k)]
+        self.stop_step = [0] * k
+        self.stop_epochs = [0.0] * k
+        self.final: list[dict[str, Tensor] | None] = [None] * k
+        self.best: list[dict[str, Tensor] | None] = [None] * k
+        self.store, self.run_ids = store, run_ids
+        if store is not None:
+            for i, (cfg, b) in enumerate(zip(cfgs, builts, strict=True)):
+                multirun = {"mode": "vmap", "runs": k, "index": i}
+                run_ids[i] = common.create_record(store, cfg, b, multirun=multirun)
+        finished = [False] * k
+        try:
+            desc = f"{k} runs of {self.b0.model_name} (vmap)"
+            with common.progress_bar(progress, self.total, 0, desc) as bar:
+                self._loop(bar)
+            results = []
+            for i in range(k):
+                results.append(self._finish(i))
+                finished[i] = True
+            return results
+        except BaseException as exc:
+            if store is not None:
+                failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                for i in range(k):
+                    if run_ids[i] is not None and not finished[i]:
+                        with contextlib.suppress(Exception):
+                            store.set_status(
+                                run_ids[i], failed, message=f"{type(exc).__name__}: {exc}"
+                            )
+            raise
+
+    def _log(self, i: int, rows: list[common.Row]) -> None:
+        self.history[i].extend(rows)
+        if self.store is not None:
+            self.store.log_metrics(self.run_ids[i], rows)
+
+    def _snapshot(self, i: int) -> dict[str, Tensor]:
+        out = {n: p.detach()[i].clone() for n, p in self.params.items()}
+        out.update({n: b[i].clone() for n, b in self.buffers.items()})
+        return out
+
+    def _freeze(self, i: int, status: str, message: str | None, step: int) -> None:
+        """End run i at ``step``: its result is the snapshot taken here. Its slice of the
+        stacked tensors is never read again (nothing couples the runs); its gradients are
+        zeroed from now on so that no NaN or inf enters the optimizer's state."""
+        self.status[i] = status
+        self.message[i] = message
+        self.stop_step[i] = step
+        self.stop_epochs[i] = self._epochs_done()
+        self.final[i] = self._snapshot(i)
+        self.frozen[i] = True
+        self._frozen_any = True
+
+    def _early_stopping(self, i: int, vals: dict[str, float], step: int) -> None:
+        early = self.builts[i].early
+        if early is None:
+            return
+        monitor = (self.configs[i].early_stopping or {}).get("monitor", "val/loss")
+        value = vals[monitor]
+        improved = early.is_improvement(value)
+        stop = early.update(value, None, step=step)
+        if improved and early.restore_best:
+            self.best[i] = self._snapshot(i)
+        if stop:
+            message = (
+                f"early stopping at step {step} (best {monitor} {early.best:.6g} at step "
+                f"{early.best_step})"
+            )
+            self._freeze(i, "completed", message, step)
+
+    def _finish(self, i: int) -> common.RunResult:
+        """Put run i's final weights into its own model; summary, test metrics, store."""
+        cfg, b = self.configs[i], self.builts[i]
+        status = self.status[i]
+        state = self.final[i]
+        if status == "completed" and b.early is not None and b.early.restore_best:
+            state = self.best[i] or state
+        _load_into(b.model, state)
+        position = (self.stop_step[i], self.stop_epochs[i], self.elapsed)
+        summary = common.summarize(cfg, b, status, position, lambda rows: self._log(i, rows))
+        run_id = self.run_ids[i]
+        if self.store is not None:
+            self.store.set_status(run_id, status, message=self.message[i], summary=summary)
+        return common.RunResult(
+            status=status,
+            steps=self.stop_step[i],
+            epochs=self.stop_epochs[i],
+            wall_time=self.elapsed,
+            metrics=common.series(self.history[i]),
+            summary=summary,
+            model=b.model,
+            config=cfg,
+            run_id=run_id,
+            message=self.message[i],
+            checkpoint_path=None,
+        )
+
+
+class _Vectorized(_Records, _Gradients, _Batches):
+    """K runs of one architecture in one pass (see the module docstring of
+    :mod:`descentlab.engine.multirun`)."""
+
+    def __init__(self, configs: list[RunConfig], splits: Any) -> None:
+        self.configs = configs
+        self.k = k = len(configs)
+        # Each run is built (and checked) exactly as train() builds it: same initial weights.
+        self.builts: list[common.Built] = [common.build(cfg, splits) for cfg in configs]
+        b0 = self.b0 = self.builts[0]
+        self.cfg0 = configs[0]
+        models = [b.model for b in self.builts]
+        structure = [type(b.model) for b in self.builts]
+        shapes = [[tuple(p.shape) for p in m.state_dict().values()] for m in models]
+        if any(s != structure[0] for s in structure) or any(s != shapes[0] for s in shapes):
+            raise VectorizeError("the runs' models differ in architecture")
+        param_dtype = next(iter(models[0].parameters())).dtype
+        self.total = b0.total_steps
+        # -- one optimizer per run of runs that share an update rule (``_OptimizerGroup``) ---
+        self.opt_groups: list[_OptimizerGroup] = []
+        start = 0
+        for key in _optimizer_runs(configs):
+            stop = start + key
+            self.opt_groups.append(
+                _OptimizerGroup(configs, [b.optimizer for b in self.builts], start, stop,
+                                self.total, param_dtype)
+            )  # fmt: skip
+            start = stop
+        self.rule_monitor = self.opt_groups[0].rule_monitor
+        # -- stacked model ----------------------------------------------------------------
+        self.params, self.buffers = stack_module_state(models)
+        self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
+        self.dtype = param_dtype
+        self.classification = b0.classification
+        self.train_loss = b0.train_loss
+        self.eval_loss = b0.eval_loss
+        self._init_batches(configs, b0, models[0])
+        self._vmapped: dict[Any, Any] = {}
+        self._trace = True
+        self._trial()
+        for og in self.opt_groups:
+            og.attach(list(self.params.values()), k)
+        self.run_rules: list[dict[str, Any]] = [
+            rules for og in self.opt_groups for rules in og.run_rules()
+        ]
+
+    @torch.no_grad()
+    def _evaluate(self, x: Tensor, y: Tensor) -> dict[str, list[float]]:
+        """The metrics of every run on ``(x, y)``, each computed by ``run.evaluate`` on the
+        run's own model holding its current weights -- the single run's evaluation. One
+        forward pass per run: evaluation batches are large, so there is no per-operation cost
+        to share, and the model's own layers (``nn.Conv1d``: MKL-DNN) are faster on them than
+        the vectorized product form."""
+        out: dict[str, list[float]] = {}
+        for i, b in enumerate(self.builts):
+            _load_into(b.model, self._snapshot(i))
+            metrics = common.evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
+            for key, value in metrics.items():
+                out.setdefault(key, []).append(value)
+        return out
+
+    def _train_step(self) -> Tensor:
+        """One optimizer step of every run; returns the K training losses (before the step)."""
+        x, y, dim = self._next_batch()
+        noise = self._weight_noise() if self.cfg0.weight_noise > 0 else None
+        kind = "train"
+        inputs: tuple[Tensor, ...] = (x, y)
+        if self.pipeline is not None:
+            x, y, y2, w = self._regularized_inputs(x, y, dim)
+            dim = 0
+            inputs = (x, y) if y2 is None else (x, y, y2, w)
+            kind = "train" if y2 is None else "mix"
+        values, grads = self._losses_and_grads(kind, dim, inputs, self.params, self.buffers, noise)
+        finite = torch.isfinite(values)
+        if self._frozen_any:
+            finite |= self.frozen_t
+        if not bool(finite.all()):
+            step = self.step + 1  # the failed step counts, as in a single run
+            for i, ok in enumerate(finite.tolist()):
+                if not ok:
+                    value = float(values[i])
+                    self._log(i, [(step, "train", "objective", value)])
+                    message = f"non-finite training loss ({value}) at step {step}"
+                    self._freeze(i, "diverged", message, step)
+            self.frozen_t = torch.tensor(self.frozen)
+        gs = list(grads.values())
+        if self._frozen_any:
+            # a frozen run's gradient may be NaN: zero it (see _freeze)
+            gs = [g.masked_fill(self._view(g), 0.0) for g in gs]
+        for og in self.opt_groups:
+            og.step(og.optimizer, list(self.params.values()), gs)
+        return values
+
+    def _view(self, t: Tensor) -> Tensor:
+        return self.frozen_t.view(-1, *([1] * (t.dim() - 1)))
+
+    def _evaluation_rows(self) -> list[list[common.Row]]:
+        step = self.step
+        values: dict[str, list[float]] = {}
+        for split, x, y in (
+            ("train", self.x_train, self.y_train),
+            ("val", self.x_val, self.y_val),
+        ):
+            for name, v in self._evaluate(x, y).items():
+                values[f"{split}/{name}"] = v
+        if self.objective_count:
+            values["train/objective"] = (self.objective_sum / self.objective_count).tolist()
+        self.objective_sum.zero_()
+        self.objective_count = 0
+        epochs = self._epochs_done()
+        hyper = {
+            key: [v for og in self.opt_groups for v in og.values(key)] for key in self.cfg0.schedule
+        }
+        rows: list[list[common.Row]] = []
+        for i in range(self.k):
+            r: list[common.Row] = [(step, *key.split("/", 1), v[i]) for key, v in values.items()]
+            r.append((step, "progress", "epoch", epochs))
+            r.append((step, "progress", "wall_time", self.elapsed))
+            for key, v in hyper.items():
+                if v[i] is not None:
+                    r.append((step, "hyper", key, v[i]))
+            rows.append(r)
+        return rows
+
+    def _loop(self, bar: Any) -> None:
+        cfg0, k = self.cfg0, self.k
+        total = self.total
+        eval_every = cfg0.eval_every or max(1, total // 25)
+        self.step = 0
+        self.epoch = 0
+        self.perm: Tensor | None = None
+        self.pos = 0
+        self.elapsed = 0.0
+        self.frozen = [False] * k
+        self.frozen_t = torch.zeros(k, dtype=torch.bool)
+        self._frozen_any = False
+        self.objective_sum = torch.zeros(k, dtype=torch.float64)
+        self.objective_count = 0
+        isfinite = math.isfinite
+        self.base.train()
+        started = time.perf_counter()
+        for i, rows in enumerate(self._evaluation_rows()):
+            self._log(i, rows)
+        try:
+            while self.step < total and not all(self.frozen):
+                values = self._train_step()
+                now = common.count_step(self, values.double(), bar, (eval_every, total), started)
+                step = self.step
+                if now is not None:
+                    started = now
+                    all_rows = self._evaluation_rows()
+                    for i, rows in enumerate(all_rows):
+                        if self.frozen[i]:
+                            continue
+                        self._log(i, rows)
+                        vals = {f"{sp}/{nm}": v for _, sp, nm, v in rows}
+                        if not (isfinite(vals["val/loss"]) and isfinite(vals["train/loss"])):
+                            message = f"non-finite evaluation loss at step {step}"
+                            self._freeze(i, "diverged", message, step)
+                            continue
+                        if self.run_rules[i]:
+                            self._step_loss_rules(i, vals[self.rule_monitor])
+                        self._early_stopping(i, vals, step)
+                    self.frozen_t = torch.tensor(self.frozen)
+        finally:
+            self.elapsed += time.perf_counter() - started
+        for i in range(k):
+            if self.status[i] is None:
+                self.status[i] = "completed"
+                self.stop_step[i] = self.step
+                self.stop_epochs[i] = self._epochs_done()
+                self.final[i] = self._snapshot(i)
+
+    def _step_loss_rules(self, i: int, metric: float) -> None:
+        og = next(og for og in self.opt_groups if og.start <= i < og.stop)
+        og.step_rules(i, self.run_rules[i], metric)
+
+
+def _load_into(model: nn.Module, state: dict[str, Tensor] | None) -> None:
+    if state is None:
+        return
+    with torch.no_grad():
+        for name, t in (*model.named_parameters(), *model.named_buffers()):
+            if name in state:
+                t.copy_(state[name])
+
+
+def train_group(
+    configs: list[RunConfig], splits: Any, store: Store | None, progress: bool | None
+) -> list[common.RunResult]:
+    """Train ``configs`` in one vectorized pass; results in the order of ``configs``.
+
+    Raises:
+        VectorizeError: something in the runs cannot be vectorized (found before any run is
+            recorded).
+    """
+    # The runs of one optimizer are put next to each other (each optimizer steps a slice).
+    keys = [_optimizer_key(c) for c in configs]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}
+    order = sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
+    with torch.random.fork_rng(devices=[]):
+        group = _Vectorized([configs[i] for i in order], splits)
+        out = group.run(store, progress)
+    results: list[common.RunResult] = [out[0]] * len(out)
+    for position, i in enumerate(order):
+        results[i] = out[position]
+    return results
