@@ -11,8 +11,11 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import inspect
 import json
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +29,7 @@ __all__ = [
     "parse_names",
     "parse_pairs",
     "parse_value",
+    "plain_text",
 ]
 
 
@@ -34,10 +38,13 @@ def add_command(
     name: str,
     func: Callable[[argparse.Namespace], int],
     help: str,
-    description: str,
+    description: str | None = None,
     **kwargs: Any,
 ) -> argparse.ArgumentParser:
     """Add the subcommand ``name``, run by ``func(args) -> exit code``; returns its parser.
+
+    Without ``description``, ``--help`` shows the docstring of ``func``'s module as plain text
+    (its summary, examples and notes: the one place a subcommand is described).
 
     Example:
         >>> parser = argparse.ArgumentParser()
@@ -46,9 +53,23 @@ def add_command(
         >>> parser.parse_args(["hello"]).func(None)
         0
     """
+    if description is None:
+        description = plain_text(inspect.getdoc(sys.modules[func.__module__]) or "")
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
     p = subparsers.add_parser(name, help=help, description=description, **kwargs)
     p.set_defaults(func=func)
     return p
+
+
+def plain_text(doc: str) -> str:
+    """A docstring as terminal text: no reST roles or literal quotes, ``::`` as ``:``.
+
+    Example:
+        >>> plain_text("``descentlab x``: at most :data:`MAX` steps. Examples::")
+        'descentlab x: at most MAX steps. Examples:'
+    """
+    doc = re.sub(r":\w+:`~?([^`]+)`", r"\1", doc)
+    return doc.replace("``", "").replace("::", ":")
 
 
 def number_or_word(

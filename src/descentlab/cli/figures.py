@@ -1,5 +1,7 @@
 """``descentlab figures``: write the lectures' figures.
 
+Write the lectures' figures as PNG (and the momentum lecture's races as GIF).
+
 Examples::
 
     descentlab figures seeds --out figures/            # every lecture figure (PNG + GIF)
@@ -16,12 +18,11 @@ from descentlab.cli._options import add_command, check_out_dir, parse_names
 __all__ = ["handler", "register"]
 
 _HELP = "write the lectures' figures (descent paths, optimizer races, sweeps)"
-_DESCRIPTION = "Write the lectures' figures as PNG (and the momentum lecture's races as GIF)."
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``figures`` subcommand."""
-    p = add_command(subparsers, "figures", handler, _HELP, _DESCRIPTION)
+    p = add_command(subparsers, "figures", handler, _HELP)
     p.add_argument(
         "which",
         choices=["seeds", "list"],

@@ -1,5 +1,8 @@
 """``descentlab landscape``: list the analytic landscapes, or race optimizers on one.
 
+List the analytic landscapes (``--list``), or draw a race of optimizers on one of them:
+paths over the contour map, loss curves, and a GIF animation.
+
 Examples::
 
     descentlab landscape --list
@@ -33,10 +36,6 @@ from descentlab.problems import landscapes
 __all__ = ["MAX_FRAMES", "MAX_STEPS", "handler", "parse_floats", "register"]
 
 _HELP = "list analytic landscapes or race optimizers on one"
-_DESCRIPTION = (
-    "List the analytic landscapes (--list), or draw a race of optimizers on "
-    "one of them: paths over the contour map, loss curves, and a GIF animation."
-)
 
 #: The most steps a race may take: every iterate of every optimizer is kept for the figures.
 MAX_STEPS = 100_000
@@ -58,7 +57,7 @@ def parse_floats(name: str, text: str) -> list[float]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``landscape`` subcommand."""
-    p = add_command(subparsers, "landscape", handler, _HELP, _DESCRIPTION)
+    p = add_command(subparsers, "landscape", handler, _HELP)
     p.add_argument("--list", action="store_true", help="list the landscapes and exit")
     p.add_argument("--function", help="landscape name (see --list)")
     p.add_argument(

@@ -1,4 +1,9 @@
-"""``descentlab playground``: the interactive playground in the browser."""
+"""``descentlab playground``: the interactive playground in the browser.
+
+Start the playground: a local web app on 127.0.0.1 and a free port. Pick a landscape, click
+starting points, move the sliders; paths and losses come from descentlab on this machine.
+Ctrl-C stops it.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,11 @@ import sys
 from descentlab.cli._options import add_command
 
 _HELP = "interactive optimizer playground in the browser (local web app)"
-_DESCRIPTION = (
-    "Start the playground: a local web app on 127.0.0.1 and a free port. "
-    "Pick a landscape, click starting points, move the sliders; paths and losses come "
-    "from descentlab on this machine. Ctrl-C stops it."
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = add_command(subparsers, "playground", run, _HELP, _DESCRIPTION)
+    """Add the ``playground`` subcommand."""
+    p = add_command(subparsers, "playground", run, _HELP)
     p.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     p.add_argument(
         "--host",

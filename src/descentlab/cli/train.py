@@ -1,5 +1,8 @@
 """``descentlab train``: one training run from the command line, recorded in the store.
 
+Train one model (problem + model + loss + optimizer + schedule + regularizers), show
+progress, store the run and print its final metrics.
+
 Examples::
 
     descentlab train --problem mnist1d --model cnn --optimizer adam --lr 1e-2 \\
@@ -34,10 +37,6 @@ from descentlab.constraints import POSITIVE_INT, check
 __all__ = ["format_summary", "register", "run"]
 
 _HELP = "train one model and record the run"
-_DESCRIPTION = (
-    "Train one model (problem + model + loss + optimizer + schedule + "
-    "regularizers), show progress, store the run and print its final metrics."
-)
 
 # Options that do not define a run: --resume takes the recorded config and refuses the others.
 _SESSION_OPTIONS = frozenset(
@@ -48,7 +47,7 @@ _SESSION_OPTIONS = frozenset(
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    p = add_command(subparsers, "train", run, _HELP, _DESCRIPTION)
+    p = add_command(subparsers, "train", run, _HELP)
     _add_what_and_how(p)
     _add_regularizers(p)
     _add_observation(p)
