@@ -1,12 +1,14 @@
 """Benchmark: one comparison spec run with vectorized trials and one trial at a time.
 
-``descentlab compare`` trains the trials of one optimizer that differ only in learning rate,
-other hyperparameters or seed -- a tuning round, the refit runs of the chosen setting -- in
-one vectorized pass (``train_many``'s vmap engine) inside its worker processes. This runs the
-same :class:`~descentlab.experiments.compare.CompareSpec` twice, in fresh run directories,
-with ``vectorize=True`` and ``vectorize=False`` (same worker count, same protocol: coarse grid,
-extension, refinement, curve and refit runs), and prints the throughput of each -- runs x
-steps trained per second of wall-clock time, worker start-up included -- and their ratio.
+``descentlab compare`` trains the trials of one model that differ in optimizer, learning rate,
+other hyperparameters or seed -- the coarse rounds of every optimizer, refinement rounds, the
+curve and refit runs -- in one vectorized pass (``train_many``'s vmap engine; each optimizer
+steps its own runs) inside its worker processes. This runs the same
+:class:`~descentlab.experiments.compare.CompareSpec` twice, in fresh run directories, with
+``vectorize=True`` and ``vectorize=False`` (same worker count and torch threads per worker,
+same protocol: coarse grid, extension, refinement, curve and refit runs), and prints the
+throughput of each -- runs x steps trained per second of wall-clock time, worker start-up
+included -- and their ratio.
 
 The first seed's curve run of each optimizer (monitored, and timed alone) runs by itself in both
 modes, so the ratio is the whole protocol's, not just the vectorized part's. On a machine that
@@ -16,15 +18,26 @@ seconds of this process and its workers are printed too, with their own ratio.
 Usage::
 
     python benchmarks/compare.py [--optimizers sgd,momentum,adam] [--steps 400] [--trials 5]
-                                 [--seeds 3] [--workers 2] [--model cnn] [--repeats 1]
+                                 [--seeds 3] [--workers 2] [--threads 1] [--model cnn]
+                                 [--repeats 1]
 
-Goal (issue 11): >= 2x on the MNIST-1D CNN -- not reached. Measured with the defaults on the
-shared 2-core machine under a load average of ~16 (so wall-clock times mostly measure the
-neighbours): 0.79x wall-clock, 0.88x per CPU second. The groups a comparison forms are small
-(5 coarse learning rates; 4 curve and 5 refit seeds; 1-2 points per refinement round), and at
-K = 5 the vectorized CNN step costs what 5 separate steps cost (``train_many`` directly, one
-thread, 400 steps: 5.1-5.4 CPU s vmap against 5.3 s sequential; the MLP: 1.5-1.9 against 2.0).
-``benchmarks/multirun.py`` shows the CNN's gain at K = 16.
+Goal (issue 11): >= 2x on the MNIST-1D CNN -- not reached. Measured with the defaults
+(``python benchmarks/compare.py``) on the shared 2-core AMD EPYC machine, load average 4-6:
+1.23x wall-clock (213 against 174 runs x steps / s), 1.23x per CPU second (295 against 240);
+under a load average of 14: 0.86x wall-clock, 1.13x per CPU second. Before this version:
+0.79x and 0.88x. In one process (``workers=1``, 200 steps) the trials' own CPU time is 1.43x
+smaller vectorized (groups of 15, 6, 6 and 9 trials, three curve runs alone).
+
+Where the time goes (torch.profiler, cProfile): a run alone spends nearly all of its step in
+MKL-DNN's ``Conv1d`` forward and backward (about 0.95 of 1.26 ms on an idle core); there is
+little per-operation cost for vmap to share. The vectorized step gains only by doing the same
+arithmetic faster: ``Conv1d`` as channel-major batched products (``engine/vconv.py``) costs 1.2-1.5
+ms per run at K=15 and 1.4-1.5 ms at K=5 against 2.1-2.5 ms alone on the loaded machine (1.8x
+and 1.5x). MKL's single-precision GEMM runs its AVX2 path on this AMD CPU (85 GFLOP/s for
+1024x1024; 40-70 GFLOP/s for the layers' shapes), which caps that gain near 2.3x. Around the
+steps, the protocol's fixed costs count in both modes: two worker processes' start-up, the
+monitored curve run of each optimizer (alone), refinement rounds of one or two trials, and the
+evaluations (each run's own model, as fast as a run alone).
 """
 
 from __future__ import annotations
