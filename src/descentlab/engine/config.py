@@ -6,7 +6,7 @@ run is observed (evaluation and checkpoint intervals, seed). It is a plain datac
 round-trips through JSON (:meth:`RunConfig.to_dict` / :meth:`RunConfig.from_dict`), which is
 what the store records and what ``--resume`` rebuilds a run from.
 
-Batch size selects the lecture's three regimes (seeds 000-002):
+Batch size selects the lecture's three regimes (the first three lectures):
 
 ===============  ======================================================================
 ``batch_size``   regime

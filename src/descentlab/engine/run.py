@@ -18,8 +18,8 @@ output does not fit the loss) *before* anything is trained or recorded, then run
     test split evaluated once, at the end (if asked)
 
 Full-batch gradient descent (``batch_size=None``), SGD (``1``) and mini-batch SGD (``n``)
-differ only in the batch (seeds 000-002). Every random draw comes from a stream derived from
-the run's seed: the global torch generator (model initialisation, dropout; saved and restored
+differ only in the batch (the first three lectures). Every random draw comes from a stream derived
+from the run's seed: the global torch generator (model initialisation, dropout; saved and restored
 around the run so callers are unaffected), one ``torch.Generator`` for the data order and one
 for augmentation. The same seed therefore gives the same numbers bit for bit, and a checkpoint
 holds every piece of state -- model, optimizer, scheduler, the three generators, the position in

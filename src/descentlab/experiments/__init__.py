@@ -5,7 +5,8 @@
 - :mod:`descentlab.experiments.tuning`, :mod:`descentlab.experiments.trials` -- search
   spaces, cross-validation splits and resumable trials;
 - :mod:`descentlab.experiments.lectures` -- sharp minima, bias-variance, bagging and
-  boosting, regularization, schedules, momentum forms (seed 002, 000, 003).
+  boosting, regularization, schedules, momentum forms (the DL-basics, optimization-basics and
+  momentum lectures).
 
 Import the submodules directly, e.g. ``from descentlab.experiments import lectures``.
 """

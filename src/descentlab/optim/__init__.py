@@ -203,7 +203,8 @@ def get(name: str) -> type[Optimizer]:
 
 
 def family(**options: dict) -> dict[str, list[str]]:
-    """Each named optimizer's chain, as rule names (the optimizer family tree of seed 001).
+    """Each named optimizer's chain, as rule names (the optimizer family tree of the derivatives
+    lecture).
 
     Args:
         options: per-name constructor options, e.g. ``family(sgd={"momentum": 0.9})``.

@@ -47,23 +47,24 @@ __all__ = ["RECORDS", "Adam", "adam_chain", "fused_moments", "scale_by_adam"]
 
 
 class scale_by_adam(Rule):
-    r"""Adam (Kingma & Ba, 2015) = momentum + RMSProp (seed 000), with its options.
+    r"""Adam (Kingma & Ba, 2015) = momentum + RMSProp (the optimization-basics lecture), with its
+    options.
 
     .. math::
         m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t, \quad
         v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2, \quad
         u = \frac{m_t / (1-\beta_1^t)}{\sqrt{v_t / (1-\beta_2^t)} + \epsilon}
 
-    - ``bias_correction=False`` drops both :math:`1-\beta^t` factors (seed 003's first
+    - ``bias_correction=False`` drops both :math:`1-\beta^t` factors (the momentum lecture's first
       version, whose "first step is huge": on step 1 the update is
       :math:`(1-\beta_1)/\sqrt{1-\beta_2} \approx 3.16` times the corrected one for the
       default betas, because the second moment starts near zero);
-    - ``eps_inside_sqrt=True`` uses seed 002's form
+    - ``eps_inside_sqrt=True`` uses the DL-basics lecture's form
       :math:`u = \sqrt{1-\beta_2^t}/(1-\beta_1^t)\; m_t / \sqrt{v_t + \epsilon}`;
     - ``amsgrad=True`` divides by the running maximum of :math:`v_t` (Reddi et al., 2018).
 
-    Keras writes eps as "epsilon hat" and defaults it to 1e-7 (seed 002's tip); torch and
-    Optax default to 1e-8, outside the root.
+    Keras writes eps as "epsilon hat" and defaults it to 1e-7 (the DL-basics lecture's tip); torch
+    and Optax default to 1e-8, outside the root.
     """
 
     name = "scale_by_adam"
@@ -206,8 +207,8 @@ class Adam(Named):
     (torch's per-group option) switches on ``add_decayed_weights`` (AdamW) instead of
     ``add_l2``.
 
-    Options beyond torch: ``bias_correction=False`` (seed 003's first Adam) and
-    ``eps_inside_sqrt=True`` (seed 002). See :class:`~descentlab.optim.scale_by_adam`.
+    Options beyond torch: ``bias_correction=False`` (the momentum lecture's first Adam) and
+    ``eps_inside_sqrt=True`` (the DL-basics lecture). See :class:`~descentlab.optim.scale_by_adam`.
     """
 
     # fmt: off

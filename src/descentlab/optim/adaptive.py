@@ -77,9 +77,9 @@ class scale_by_adagrad(_DividedByRoot):
     .. math:: r_t = r_{t-1} + g_t^2, \qquad u = \frac{g_t}{\sqrt{r_t} + \epsilon}
        \quad\text{or}\quad \frac{g_t}{\sqrt{r_t + \epsilon}}\ (\text{eps\_inside\_sqrt})
 
-    :math:`r_0` = ``initial_accumulator_value``. torch and seeds 001/003 put eps outside the
-    root (seed 003's code uses 1e-7); seed 002 writes it inside. Optax's ``scale_by_rss``
-    adds eps inside as well, with an initial accumulator of 0.1.
+    :math:`r_0` = ``initial_accumulator_value``. torch and the derivatives and momentum lectures
+    put eps outside the root (the momentum lecture's code uses 1e-7); the DL-basics lecture writes
+    it inside. Optax's ``scale_by_rss`` adds eps inside as well, with an initial accumulator of 0.1.
     """
 
     name = "scale_by_adagrad"
@@ -133,8 +133,9 @@ class Adagrad(Named):
     :math:`\eta_t = \eta/(1+(t-1)\,\text{lr\_decay})`.
 
     Chain: ``maximize -> add_l2 -> scale_by_adagrad -> scale_by_lr``. ``eps_inside_sqrt``
-    gives seed 002's :math:`\eta/\sqrt{G_t+\epsilon}`. Optax's ``adagrad`` puts eps inside
-    and starts the accumulator at 0.1; torch and Keras outside (Keras: 1e-7, accumulator 0.1).
+    gives the DL-basics lecture's :math:`\eta/\sqrt{G_t+\epsilon}`. Optax's ``adagrad`` puts eps
+    inside and starts the accumulator at 0.1; torch and Keras outside (Keras: 1e-7, accumulator
+    0.1).
     """
 
     sparse_grads = True
@@ -152,7 +153,7 @@ class Adagrad(Named):
 
 
 class scale_by_adadelta(Rule):
-    r"""Adadelta (Zeiler, 2012), seed 002's equations:
+    r"""Adadelta (Zeiler, 2012), the DL-basics lecture's equations:
 
     .. math::
         G_t = \rho G_{t-1} + (1-\rho) g_t^2, \quad
@@ -204,7 +205,7 @@ class scale_by_adadelta(Rule):
 
 
 class Adadelta(Named):
-    r"""Adadelta (torch's ``Adadelta``; seed 002's equations), chain
+    r"""Adadelta (torch's ``Adadelta``; the DL-basics lecture's equations), chain
     ``maximize -> add_l2 -> scale_by_adadelta -> scale_by_lr`` with torch's ``lr=1.0``."""
 
     # fmt: off
@@ -224,7 +225,7 @@ class scale_by_rms(_DividedByRoot):
        u = \frac{g_t}{\sqrt{r_t - \bar g_t^2} + \epsilon}
 
     where :math:`\bar g_t = \alpha \bar g_{t-1} + (1-\alpha) g_t` only when ``centered``
-    (Graves, 2013), else 0. ``eps_inside_sqrt`` puts eps under the root (seed 002; also
+    (Graves, 2013), else 0. ``eps_inside_sqrt`` puts eps under the root (the DL-basics lecture; also
     Optax's ``scale_by_rms``). torch's RMSprop momentum is :class:`trace` after this rule;
     Keras's RMSprop puts eps outside too but defaults it to 1e-7.
     """
@@ -295,7 +296,8 @@ class RMSprop(Named):
     ``maximize -> add_l2 -> scale_by_rms -> trace -> scale_by_lr``.
 
     ``centered`` subtracts the squared mean gradient; ``momentum > 0`` adds torch's buffer
-    :math:`b = \mu b + g/(\sqrt{r}+\epsilon)`; ``eps_inside_sqrt`` gives seed 002's form.
+    :math:`b = \mu b + g/(\sqrt{r}+\epsilon)`; ``eps_inside_sqrt`` gives the DL-basics lecture's
+    form.
     """
 
     # fmt: off

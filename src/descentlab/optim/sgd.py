@@ -42,8 +42,8 @@ class trace(Rule):
         u = b_t \;\text{or, with Nesterov,}\; u = g_t + \mu\, b_t
 
     followed by :class:`scale_by_lr`. The Nesterov form is the change of variables derived
-    in seed 003 (cs231n): it evaluates the gradient at the current point yet reproduces the
-    lookahead method in shifted coordinates. With ``momentum == 0`` the rule passes gradients
+    in the momentum lecture (cs231n): it evaluates the gradient at the current point yet reproduces
+    the lookahead method in shifted coordinates. With ``momentum == 0`` the rule passes gradients
     through and keeps no buffer.
 
     Args:
@@ -136,7 +136,8 @@ class trace(Rule):
 
 
 class velocity(Rule):
-    r"""Momentum with the learning rate *inside* the velocity (seeds 000, 001, 003 eq. 5.12):
+    r"""Momentum with the learning rate *inside* the velocity (the optimization-basics, derivatives
+    and momentum (eq. 5.12) lectures):
 
     .. math:: v_t = \alpha\, v_{t-1} - \eta\, g_t, \qquad u = v_t \qquad (v_0 = 0)
 
@@ -145,10 +146,10 @@ class velocity(Rule):
     here a new rate only affects new gradients, while in torch's form it rescales the whole
     accumulated buffer at once.
 
-    ``nesterov=True`` uses seed 003's change of variables,
+    ``nesterov=True`` uses the momentum lecture's change of variables,
     :math:`u = -\alpha v_{t-1} + (1+\alpha) v_t`. ``lookahead=True`` evaluates the gradient
-    at the true lookahead point :math:`w + \alpha v` (seeds 001, 002, eq. 5.13): the optimizer
-    then requires a closure and calls it at the shifted parameters.
+    at the true lookahead point :math:`w + \alpha v` (the derivatives and DL-basics lectures, eq.
+    5.13): the optimizer then requires a closure and calls it at the shifted parameters.
 
     Args:
         momentum: :math:`\alpha \in [0, 1)`.
@@ -245,7 +246,7 @@ class SGD(Named):
         p \leftarrow p - \eta\,(b_t \text{ or } g + \mu b_t)
 
     Chain: ``maximize -> add_l2 -> trace -> scale_by_lr``. With ``momentum=0`` this is the
-    plain update :math:`w \leftarrow w - \eta \nabla L` of seeds 000-004: full-batch gradient
+    plain update :math:`w \leftarrow w - \eta \nabla L` of all five lectures: full-batch gradient
     descent, SGD or mini-batch SGD depending only on the batch the gradient comes from.
 
     Example:
@@ -269,11 +270,12 @@ class SGD(Named):
 class Momentum(Named):
     r"""Gradient descent with momentum, in either of the lectures' two forms.
 
-    - ``form="torch"`` (default; seed 002, cs231n in seed 003): the buffer accumulates
-      gradients and the learning rate multiplies outside,
+    - ``form="torch"`` (default; the DL-basics lecture, cs231n in the momentum lecture): the buffer
+      accumulates gradients and the learning rate multiplies outside,
       :math:`b = \mu b + g,\; w \leftarrow w - \eta b` (torch's ``SGD(momentum=...)``).
-    - ``form="velocity"`` (seeds 000, 001, 003 eq. 5.12, 004): the learning rate is inside,
-      :math:`v = \alpha v - \eta g,\; w \leftarrow w + v`.
+    - ``form="velocity"`` (the optimization-basics, derivatives, momentum (eq. 5.12) and PyTorch
+      losses lectures): the learning rate is inside, :math:`v = \alpha v - \eta g,\; w \leftarrow w
+      + v`.
 
     Equal at a constant learning rate; different when a schedule changes it (the velocity
     form keeps old steps at their old size).
@@ -301,13 +303,14 @@ class Momentum(Named):
 class Nesterov(Named):
     r"""Nesterov's accelerated gradient, as a change of variables or as a true lookahead.
 
-    - ``lookahead=False`` (default): torch's change-of-variables form derived in seed 003,
-      :math:`b = \mu b + g(w),\; w \leftarrow w - \eta (g + \mu b)` (``form="torch"``), or
+    - ``lookahead=False`` (default): torch's change-of-variables form derived in the momentum
+      lecture, :math:`b = \mu b + g(w),\; w \leftarrow w - \eta (g + \mu b)` (``form="torch"``), or
       :math:`v' = \alpha v - \eta g(w),\; w \leftarrow w - \alpha v + (1+\alpha) v'`
       (``form="velocity"``). Both evaluate the gradient at the current point.
-    - ``lookahead=True`` (seeds 001, 002, eq. 5.13): the gradient is evaluated at the
-      lookahead point, :math:`v = \alpha v - \eta \nabla f(w + \alpha v),\; w \leftarrow w+v`.
-      ``step`` then needs a closure, which the optimizer calls with the parameters shifted.
+    - ``lookahead=True`` (the derivatives and DL-basics lectures, eq. 5.13): the gradient is
+      evaluated at the lookahead point, :math:`v = \alpha v - \eta \nabla f(w + \alpha v),\; w
+      \leftarrow w+v`. ``step`` then needs a closure, which the optimizer calls with the parameters
+      shifted.
     """
 
     options = ("lookahead", "form")

@@ -153,8 +153,8 @@ class maximize(Rule):
 class add_l2(Rule):
     r"""Coupled L2 penalty: :math:`u = g + \lambda p`.
 
-    This is the gradient of seed 002's :math:`\frac{\lambda}{2}\lVert W\rVert^2` added to the
-    loss; placed *before* an adaptive rule it is rescaled by that rule (Adam's
+    This is the gradient of the DL-basics lecture's :math:`\frac{\lambda}{2}\lVert W\rVert^2` added
+    to the loss; placed *before* an adaptive rule it is rescaled by that rule (Adam's
     ``weight_decay``), which is why AdamW decouples it (:class:`add_decayed_weights`).
 
     Args:
