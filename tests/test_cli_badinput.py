@@ -255,3 +255,16 @@ def test_debug_variable_shows_the_traceback(place, capsys, monkeypatch):
     monkeypatch.setenv("DESCENTLAB_DEBUG", "1")
     with pytest.raises(ValueError, match="must be a folder"):
         main([*LANDSCAPE, "--out", str(place["file"])])
+
+
+@pytest.mark.parametrize("command", ["landscape", "train", "compare", "report", "lectures"])
+def test_help_prints_limits_as_numbers_not_source_names(command, capsys):
+    # a subcommand's --help is its module docstring as text: a :data:`NAME` reference
+    # is printed as the number it names (landscape: "--steps at most 100,000")
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"\bMAX_[A-Z]+\b|:data:|``", out), out
+    if command == "landscape":
+        assert "--steps at most 100,000 and --frames at most 1,000" in out

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +54,32 @@ def add_command(
         0
     """
     if description is None:
-        description = plain_text(inspect.getdoc(sys.modules[func.__module__]) or "")
+        module = sys.modules[func.__module__]
+        description = plain_text(inspect.getdoc(module) or "", vars(module))
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
     p = subparsers.add_parser(name, help=help, description=description, **kwargs)
     p.set_defaults(func=func)
     return p
 
 
-def plain_text(doc: str) -> str:
-    """A docstring as terminal text: no reST roles or literal quotes, ``::`` as ``:``.
+def plain_text(doc: str, values: Mapping[str, Any] | None = None) -> str:
+    """A docstring as terminal text: no reST roles or literal quotes, ``::`` as ``:``;
+    ``:data:`NAME``` becomes the value of ``NAME`` in ``values`` (a module's namespace)
+    where it holds one, so that a limit is printed as the number it is.
 
     Example:
         >>> plain_text("``descentlab x``: at most :data:`MAX` steps. Examples::")
         'descentlab x: at most MAX steps. Examples:'
+        >>> plain_text("at most :data:`MAX` steps", {"MAX": 100_000})
+        'at most 100,000 steps'
     """
+    names = values or {}
+
+    def value(m: re.Match[str]) -> str:
+        v = names.get(m.group(1))
+        return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else m.group(1)
+
+    doc = re.sub(r":data:`~?([A-Za-z_]\w*)`", value, doc)
     doc = re.sub(r":\w+:`~?([^`]+)`", r"\1", doc)
     return doc.replace("``", "").replace("::", ":")
 
