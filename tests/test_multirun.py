@@ -192,6 +192,25 @@ def test_vectorized_runs_equal_sequential_runs(
     assert got[0].model is not got[1].model
 
 
+def test_a_step_that_cannot_be_traced_is_announced_once_and_gives_the_same_runs(
+    float64, moons, monkeypatch
+):
+    def refuse(fn):
+        raise RuntimeError("not traceable here")
+
+    monkeypatch.setattr(vectorized, "make_fx", refuse)
+    monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    _name, problem, shared, runs = CASES[0]
+    splits = as_float64(moons)
+    base = RunConfig(problem=problem, **shared)
+    with pytest.warns(RuntimeWarning, match="could not be traced") as record:
+        got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
+    assert sum("could not be traced" in str(w.message) for w in record) == 1
+    refs = [train(c, data=splits, progress=False) for c in expand_configs(base, runs)]
+    for g, r in zip(got, refs, strict=True):
+        assert_same_run(g, r)
+
+
 # kernel, stride, padding, dilation, bias, input shape
 CONV1D = [
     (5, 2, 1, 1, True, (7, 1, 40)),  # the MNIST-1D CNN's first layer

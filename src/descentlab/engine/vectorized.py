@@ -29,6 +29,9 @@ from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.vconv import vmap_friendly
 from descentlab.store import Store
 
+#: step kinds whose failed tracing was announced (once per process)
+_UNTRACED: set[str] = set()
+
 __all__ = ["VectorizeError", "json_key", "train_group"]
 
 # Trace each step's vmap(grad) into a plain graph of ATen operations (see _traced_fn); tests
@@ -407,7 +410,7 @@ class _Gradients:
             in_dims=self._in_dims(kind, dim),
             randomness="different",
         )
-        fn = None
+        fn, failure = None, None
         # Tracing runs the function once on real tensors: on copies, with the RNG put back.
         with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -417,10 +420,28 @@ class _Gradients:
                 b = {n: t.clone() for n, t in self.buffers.items()}
                 # distinct copies: the tracer would merge an input passed twice into one
                 fn = make_fx(joint)(p, fixed, b, *[t.clone() for t in inputs])
-            except Exception:
-                fn = None  # the eager path does the same computation
+            except Exception as exc:  # the eager path does the same computation, slower
+                failure = f"{type(exc).__name__}: {exc}"
+        if failure is not None:
+            self._untraced.append((kind, failure))
+            if not self._in_trial:  # the trial step silences warnings: it announces after
+                self._announce_untraced()
         self._vmapped[key] = fn
         return fn
+
+    def _announce_untraced(self) -> None:
+        """Warn once per process and step kind that tracing failed (the vmap path gives the
+        same numbers, more slowly)."""
+        for kind, failure in self._untraced:
+            if kind not in _UNTRACED:
+                _UNTRACED.add(kind)
+                warnings.warn(
+                    f"descentlab: the vectorized {kind} step could not be traced ({failure}); "
+                    "it runs through vmap at every step instead (same numbers, slower)",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        self._untraced.clear()
 
     def _trainable(self) -> dict[str, Tensor]:
         return {n: p for n, p in self.params.items() if p.requires_grad}
@@ -645,7 +666,11 @@ class _Vectorized(_Records, _Gradients, _Batches):
         self._init_batches(configs, b0, models[0])
         self._vmapped: dict[Any, Any] = {}
         self._trace = True
+        self._untraced: list[tuple[str, str]] = []
+        self._in_trial = True
         self._trial()
+        self._in_trial = False
+        self._announce_untraced()
         for og in self.opt_groups:
             og.attach(list(self.params.values()), k)
         self.run_rules: list[dict[str, Any]] = [
