@@ -17,6 +17,7 @@ ROLES = {
     "adaptive learning rate",
     "direction + adaptive rate",
     "regularization / sign",
+    "wrapper (gradient point, averaging)",
     "other",
 }
 
@@ -123,5 +124,7 @@ def test_every_rule_has_a_role():
         assert cls.role in ROLES, cls
     assert optim.scale_by_adam.role == "direction + adaptive rate"
     assert optim.trace.role == optim.velocity.role == "search direction (momentum)"
+    # Lookahead and SAM change where the gradient is taken or average the iterates
+    assert optim.lookahead.role == optim.sam_ascent.role == "wrapper (gradient point, averaging)"
     assert optim.add_decayed_weights.role == optim.add_l2.role == "regularization / sign"
     assert optim.scale_by_lr.role == "step size"

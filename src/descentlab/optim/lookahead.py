@@ -59,7 +59,7 @@ class lookahead(Rule):
     """
 
     name = "lookahead"
-    role = "search direction (momentum)"
+    role = "wrapper (gradient point, averaging)"
     state_keys = ("slow",)
 
     def __init__(self, sync_period: int = 5, slow_step_size: float = 0.5) -> None:

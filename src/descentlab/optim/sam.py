@@ -44,7 +44,7 @@ class sam_ascent(Rule):
     """
 
     name = "sam_ascent"
-    role = "search direction (momentum)"
+    role = "wrapper (gradient point, averaging)"
     #: the gradient is taken at another point than the parameters: needs ``step(closure)``
     lookahead = True
 

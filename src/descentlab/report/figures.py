@@ -980,6 +980,7 @@ _ROLE_COLORS = {
     "adaptive learning rate": "#E69F00",
     "direction + adaptive rate": "#009E73",
     "regularization / sign": "#DDDDDD",
+    "wrapper (gradient point, averaging)": "#AA4499",
     "other": "#CC79A7",
 }
 
