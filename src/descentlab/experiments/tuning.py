@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy import stats
 
 from descentlab.problems.data import chance_level
 
@@ -496,6 +495,8 @@ def bootstrap_ci(
     mean = float(arr.mean())
     if arr.size < 2 or np.all(arr == arr[0]):
         return mean, mean, mean
+    from scipy import stats  # at first use: worker processes that only train never need it
+
     res = stats.bootstrap(
         (arr,),
         np.mean,
@@ -547,6 +548,8 @@ def t_interval(
     sem = float(arr.std(ddof=1)) / math.sqrt(arr.size)
     if sem == 0:
         return mean, mean, mean
+    from scipy import stats
+
     lo, hi = stats.t.interval(confidence, df=arr.size - 1, loc=mean, scale=sem)
     return mean, max(float(lo), bounds[0]), min(float(hi), bounds[1])
 
