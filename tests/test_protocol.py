@@ -350,9 +350,9 @@ def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
     from descentlab.experiments.compare import final_trials
 
     finals = final_trials(spec, adam, {"lr": 0.01})
-    # The first seed's curve run is monitored and runs alone (its wall-clock time to target
-    # is its own); the other curve runs go together, and so do the refit runs.
-    assert [len(g) for g in group_trials(finals)] == [1, spec.seeds - 1, spec.seeds]
+    # The first seed's curve run is monitored; it trains with the other seeds' curve runs
+    # (the group records its monitor's statistics), and the refit runs go together.
+    assert [len(g) for g in group_trials(finals)] == [spec.seeds, spec.seeds]
     assert [t.monitored for t in finals if t.phase == "curve"] == [True] + [False] * 4
 
 
@@ -389,6 +389,23 @@ def test_vectorized_comparison_equals_one_trial_at_a_time(tmp_path, tiny):
             assert v == pytest.approx(rb["test_per_seed"][s], abs=1e-6)
         assert ra["failed_tuning"] == rb["failed_tuning"]
         assert ra["steps_to_target"] == rb["steps_to_target"]
+    store_v, store_s = Store(vectorized.store_path), Store(single.store_path)
+    timed = [r for r in single.results if r.curve_runs[0] is not None]
+    assert timed  # (SGD, pinned at 0 by its weight decay, fails tuning: no final runs)
+    for rv, rs in zip(vectorized.results, single.results, strict=True):
+        if rs.curve_runs[0] is None:
+            continue
+        # the monitored curve run (first seed) trained with its siblings: the same monitor
+        # records as alone; wall-clock seconds only from the run that trained alone
+        mv = store_v.metrics(rv.curve_runs[0], split="monitor")
+        ms = store_s.metrics(rs.curve_runs[0], split="monitor")
+        assert sorted(mv) == sorted(ms) and len(mv) == 4
+        for key, series in ms.items():
+            np.testing.assert_array_equal(mv[key].steps, series.steps)
+            np.testing.assert_allclose(mv[key].values, series.values, rtol=1e-5)
+        assert all(s is None for s in rv.seconds_to_target)
+        assert rs.steps_to_target[0] is not None and rs.seconds_to_target[0] > 0
+        assert all(s is None for s in rs.seconds_to_target[1:])
 
 
 def test_old_trials_flag_still_works_and_warns_once():

@@ -66,7 +66,10 @@ What the vectorized mode supports. Per run: ``seed`` (model initialisation, data
 augmentation), every numeric hyperparameter (``lr``, ``momentum``, ``betas``,
 ``weight_decay``...), the optimizer itself (runs of several optimizers share the forward and
 backward pass; the runs of each optimizer step together, with one optimizer over their slice
-of the stacked parameters), ``early_stopping``, ``evaluate_test`` and ``name``. Shared by the
+of the stacked parameters; a :class:`~descentlab.engine.monitoring.MonitoredOptimizer` steps
+with the runs of the optimizer it wraps, and the group records for it, on the stacked tensors,
+the statistics its :class:`~descentlab.optim.Monitor` records in a run alone),
+``early_stopping``, ``evaluate_test`` and ``name``. Shared by the
 group (the grouping key): problem, split, model, loss, schedule specs, batch size,
 steps/epochs, evaluation interval and regularizers. Named optimizers and composed update
 rules; per-step schedules (one :class:`~descentlab.schedules.Scheduler` writes
@@ -121,6 +124,7 @@ import torch
 
 from descentlab.engine.common import RunResult, normalize, progress_bar
 from descentlab.engine.config import RunConfig, build_schedule
+from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.procpool import default_workers, train_in_processes
 from descentlab.engine.run import train
 from descentlab.engine.vectorized import VectorizeError, json_key, train_group
@@ -294,9 +298,10 @@ def _check_names(cfg: RunConfig, i: int) -> None:
         raise KeyError(
             f"{where}: unknown loss {cfg.loss!r}; valid names: {', '.join(losses.LOSSES)}"
         )
-    if isinstance(cfg.optimizer, str):
+    name = base_optimizer(cfg.optimizer)
+    if isinstance(name, str):
         try:
-            optim.get(cfg.optimizer)
+            optim.get(name)
         except KeyError as exc:
             raise KeyError(f"{where}: {exc.args[0]}") from None
     for key, spec in cfg.schedule.items():
@@ -328,7 +333,7 @@ def vectorize_reason(cfg: RunConfig) -> str | None:
             f"checkpoint_every={cfg.checkpoint_every}: vectorized runs keep no checkpoints "
             "(checkpoints and resume are per run)"
         )
-    if not isinstance(cfg.optimizer, str | optim.Rule):
+    if not isinstance(base_optimizer(cfg.optimizer), str | optim.Rule):
         return (
             f"optimizer {cfg.optimizer!r} is a factory; only descentlab's named optimizers and "
             "update rules take per-run (length-K) hyperparameters"

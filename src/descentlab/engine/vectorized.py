@@ -26,6 +26,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from descentlab import optim, schedules
 from descentlab.engine import common
 from descentlab.engine.config import RunConfig, build_schedule
+from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
 from descentlab.store import Store
 
@@ -119,8 +120,9 @@ def _per_run(value: Any, k: int) -> list[float | None]:
 
 
 def _optimizer_key(cfg: RunConfig) -> str:
-    """Runs with equal keys step with one optimizer over their stacked parameters."""
-    return json_key(cfg.optimizer)
+    """Runs with equal keys step with one optimizer over their stacked parameters (a
+    monitored optimizer steps with the runs of the optimizer it wraps)."""
+    return json_key(base_optimizer(cfg.optimizer))
 
 
 def _optimizer_runs(configs: Sequence[RunConfig]) -> list[int]:
@@ -192,6 +194,11 @@ class _OptimizerGroup:
             value = common.hyper_value(self.hyper, key)
             if not isinstance(value, Tensor):
                 _set_entry(self.hyper, key, torch.full((self.n,), float(value), dtype=dtype))
+        # the runs whose own optimizer has a monitor attached (MonitoredOptimizer): the
+        # group records for them what it would record in a run alone
+        self.monitors: list[tuple[int, optim.Monitor]] = [
+            (j, o.monitor) for j, o in enumerate(opts) if o.monitor is not None
+        ]
         self.optimizer: Any = None
         self.scheduler: Any = None
         self.whole = False
@@ -203,7 +210,8 @@ class _OptimizerGroup:
 
     def make(self, params: list[Tensor]) -> Any:
         """An optimizer over this group's slices of the stacked ``params``."""
-        opt = common.make_optimizer(self.cfg.optimizer, self._slices(params), self.cfg.hyper)
+        spec = base_optimizer(self.cfg.optimizer)
+        opt = common.make_optimizer(spec, self._slices(params), self.cfg.hyper)
         group = opt.param_groups[0]
         for key, value in self.hyper.items():
             group[key] = value
@@ -227,12 +235,33 @@ class _OptimizerGroup:
             out.append(rules)
         return out
 
-    def step(self, opt: Any, params: list[Tensor], grads: list[Tensor]) -> None:
+    def step(
+        self, opt: Any, params: list[Tensor], grads: list[Tensor], frozen: Sequence[bool] = ()
+    ) -> None:
         """One step of ``opt`` (this group's optimizer or a copy over ``params``) with this
-        group's slices of the stacked gradients."""
+        group's slices of the stacked gradients. On the group's optimizer, the monitored runs
+        that are not ``frozen`` (indexed over the whole group) and whose monitor records this
+        step get their records."""
         for p, g in zip(opt.param_groups[0]["params"], self._slices(grads), strict=True):
             p.grad = g
-        opt.step()
+        if opt is self.optimizer and self.monitors:
+            step = int(opt.param_groups[0].get("step", 0)) + 1
+            due = [
+                (j, m)
+                for j, m in self.monitors
+                if step % m.every == 0 and not (frozen and frozen[self.start + j])
+            ]
+            if due:
+                # attached for this step only: the other steps keep the unmonitored path
+                opt.attach_monitor(_RunMonitors(due, self.n))
+                try:
+                    opt.step()
+                finally:
+                    opt.detach_monitor()
+            else:
+                opt.step()
+        else:
+            opt.step()
         if opt is self.optimizer and self.scheduler is not None:
             self.scheduler.step()
 
@@ -248,6 +277,48 @@ class _OptimizerGroup:
             new = rule.step(metric, [float(current[i - self.start])])[0]
             with torch.no_grad():
                 current[i - self.start] = new
+
+
+class _RunMonitors(optim.Monitor):
+    """Attached to a group's stacked optimizer for one step: gives each due run's own
+    :class:`~descentlab.optim.Monitor` the record the run alone would record -- the L2 norms
+    of the run's slice of the gradients, the update and the parameters before the update
+    (every tensor of the param group: each run's norm over its slices), and its own values
+    of the hyperparameters."""
+
+    def __init__(self, due: list[tuple[int, optim.Monitor]], n: int) -> None:
+        super().__init__()
+        self.due, self.n = due, n
+
+    def record(
+        self,
+        step: int,
+        index: int,
+        grads: list[Tensor],
+        updates: list[Tensor],
+        params: list[Tensor],
+        hyper: Mapping[str, Any],
+    ) -> None:
+        n = self.n
+
+        def norms(tensors: list[Tensor]) -> Tensor:  # (n,): each run's norm over the tensors
+            each = [torch.linalg.vector_norm(t.reshape(n, -1), dim=1) for t in tensors]
+            return torch.linalg.vector_norm(torch.stack(each), dim=0)
+
+        gn, un, pn = norms(grads), norms(updates), norms(params)
+        for j, monitor in self.due:
+            own = {key: _run_value(v, j, n) for key, v in hyper.items()}
+            monitor.add(step, index, gn[j], un[j], pn[j], own)
+
+
+def _run_value(value: Any, j: int, n: int) -> Any:
+    """Run ``j``'s value of a stacked hyperparameter (a length-``n`` tensor, or a tuple of
+    them; a shared value as it is)."""
+    if isinstance(value, Tensor) and value.ndim == 1 and value.numel() == n:
+        return float(value[j])
+    if isinstance(value, tuple):
+        return tuple(_run_value(v, j, n) for v in value)
+    return value
 
 
 def _check_rule(r: Any) -> None:
@@ -721,7 +792,7 @@ class _Vectorized(_Records, _Gradients, _Batches):
             # a frozen run's gradient may be NaN: zero it (see _freeze)
             gs = [g.masked_fill(self._view(g), 0.0) for g in gs]
         for og in self.opt_groups:
-            og.step(og.optimizer, list(self.params.values()), gs)
+            og.step(og.optimizer, list(self.params.values()), gs, self.frozen)
         return values
 
     def _view(self, t: Tensor) -> Tensor:

@@ -15,9 +15,10 @@ mode, safe for several processes). On an interrupt the workers are asked to stop
 engine ends the current run as ``interrupted``), then killed if they do not exit. A worker
 exits as soon as the main process dies, even one killed with ``kill -9``.
 
-:class:`MonitoredOptimizer` wraps an optimizer so that its
-:class:`~descentlab.optim.Monitor` records the update-to-parameter ratio every few steps; the
-records are stored as ``monitor/*`` metrics of the run.
+:class:`MonitoredOptimizer` (:mod:`descentlab.engine.monitoring`) wraps an optimizer so that
+its :class:`~descentlab.optim.Monitor` records the update-to-parameter ratio every few steps;
+the records are stored as ``monitor/*`` metrics of the run, whether it trained alone or in a
+vectorized group.
 
 Example:
     >>> import tempfile, os
@@ -55,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from descentlab._osutil import pid_alive
+from descentlab.engine.monitoring import MonitoredOptimizer
 
 __all__ = [
     "FINISHED",
@@ -73,9 +75,6 @@ __all__ = [
 
 #: Statuses of a trial that is done (a diverged trial is a result, not a failure).
 FINISHED: tuple[str, ...] = ("completed", "diverged")
-
-#: Monitor statistics stored per monitored run (as ``monitor/<name>`` metrics).
-_MONITOR_KEYS: tuple[str, ...] = ("update_ratio", "grad_norm", "update_norm", "param_norm")
 
 
 class TrialError(RuntimeError):
@@ -164,74 +163,6 @@ def _derived(source: DataSource, kind: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------------
-# monitoring
-
-
-class MonitoredOptimizer:
-    """An optimizer factory ``f(params, **hyper)`` that attaches a :class:`~descentlab.optim.
-    Monitor` recording every ``every`` steps.
-
-    Args:
-        optimizer: a name from ``descentlab.optim.NAMES``, an update rule, or a
-            ``torch.optim.Optimizer`` class (not monitored: torch's optimizers have no
-            monitor).
-        every: record every this many steps.
-
-    Its ``repr`` is stable (``monitored(adam, every=50)``), so a run config holding it is
-    found again in the store.
-    """
-
-    def __init__(self, optimizer: Any, every: int) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
-        self.optimizer = optimizer
-        self.every = every
-        self.monitor: Any = None
-
-    def __call__(self, params: Any, **hyper: Any) -> Any:
-        from descentlab import optim
-
-        spec = self.optimizer
-        if isinstance(spec, str):
-            opt = optim.get(spec)(params, **hyper)
-        elif isinstance(spec, optim.Rule):
-            opt = optim.Optimizer(params, spec, **hyper)
-        else:
-            opt = spec(params, **hyper)
-        self.monitor = None
-        if isinstance(opt, optim.Optimizer):
-            self.monitor = opt.attach_monitor(optim.Monitor(every=self.every))
-        return opt
-
-    @property
-    def can_monitor(self) -> bool:
-        """Whether the wrapped optimizer is descentlab's (a name or an update rule)."""
-        from descentlab import optim
-
-        return isinstance(self.optimizer, str | optim.Rule)
-
-    def rows(self) -> list[tuple[int, str, str, float]]:
-        """The records as store rows ``(step, "monitor", name, value)`` (group 0)."""
-        if self.monitor is None:
-            return []
-        out = []
-        for rec in self.monitor.records:
-            if rec["group"] != 0:
-                continue
-            out.extend((int(rec["step"]), "monitor", k, float(rec[k])) for k in _MONITOR_KEYS)
-        return out
-
-    def __repr__(self) -> str:
-        inner = self.optimizer
-        if isinstance(inner, type):
-            inner = f"{inner.__module__}.{inner.__qualname__}"
-        return f"monitored({inner}, every={self.every})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer, "every": self.every, "monitor": None}
-
-
-# ------------------------------------------------------------------------------------------
 # trials
 
 
@@ -302,17 +233,14 @@ def finished_run(store: Any, trial: Trial) -> Any:
 
 
 def _vectorizable(trial: Trial) -> bool:
-    """Whether ``trial`` may share a vectorized pass with others (a monitored trial records
-    its own optimizer's statistics, which a shared pass has no place for)."""
+    """Whether ``trial`` may share a vectorized pass with others (a monitored trial may: the
+    group records its monitor's statistics for it; an optimizer from outside descentlab may
+    not, monitored or not)."""
     from descentlab.engine import multirun
     from descentlab.problems import data as datasets
 
     cfg = trial.config
-    return (
-        not trial.monitored
-        and cfg.problem in datasets.DATASETS
-        and multirun.vectorize_reason(cfg) is None
-    )
+    return cfg.problem in datasets.DATASETS and multirun.vectorize_reason(cfg) is None
 
 
 def group_trials(trials: list[Trial]) -> list[list[Trial]]:
@@ -364,6 +292,8 @@ def _execute_group(store: Any, source: DataSource, trials: list[Trial]) -> list[
         progress=False,
         data=source.get(trials[0].data),
     )
+    for t, r in zip(trials, results, strict=True):
+        _store_monitor(store, t, r)
     each = (time.perf_counter() - t0) / len(trials)
     return [
         TrialOutcome(t, r.run_id, r.status, dict(r.summary), False, each)
@@ -377,14 +307,20 @@ def _execute(store: Any, source: DataSource, trial: Trial) -> TrialOutcome:
 
     t0 = time.perf_counter()
     result = train(trial.config, store, data=source.get(trial.data), progress=False)
-    if trial.monitored and result.run_id is not None and result.status in FINISHED:
-        rows = trial.config.optimizer.rows()
-        if rows:
-            store.log_metrics(result.run_id, rows)
+    _store_monitor(store, trial, result)
     summary = dict(result.summary)
     return TrialOutcome(
         trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
     )
+
+
+def _store_monitor(store: Any, trial: Trial, result: Any) -> None:
+    """A finished monitored trial's monitor records, stored as ``monitor/*`` metrics of its
+    run (its optimizer factory holds them, whether the run trained alone or in a group)."""
+    if trial.monitored and result.run_id is not None and result.status in FINISHED:
+        rows = trial.config.optimizer.rows()
+        if rows:
+            store.log_metrics(result.run_id, rows)
 
 
 @contextlib.contextmanager

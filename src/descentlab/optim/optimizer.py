@@ -95,11 +95,26 @@ class Monitor:
         params: list[Tensor],
         hyper: Mapping[str, Any],
     ) -> None:
+        """Record param group ``index``'s step ``step`` if it is an ``every``-th one."""
         if step % self.every:
             return
         gn = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         un = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(updates)))
         pn = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params)))
+        self.add(step, index, gn, un, pn, hyper)
+
+    def add(
+        self,
+        step: int,
+        index: int,
+        grad_norm: Tensor,
+        update_norm: Tensor,
+        param_norm: Tensor,
+        hyper: Mapping[str, Any],
+    ) -> None:
+        """Append one record of norms computed elsewhere (0-d tensors; :meth:`record`
+        computes them from the step's tensors, a vectorized group from its slice of them)."""
+        gn, un, pn = grad_norm, update_norm, param_norm
         rec: dict[str, Any] = {
             "step": step,
             "group": index,

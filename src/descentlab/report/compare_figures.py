@@ -330,13 +330,15 @@ def time_to_target_figure(comparison: Any) -> Figure | None:
     results = [r for r in comparison.results if r.steps_to_target]
     if not results:
         return None
-    fig = F.new_figure(11.0, 0.5 * len(results) + 1.8)
-    axes = fig.subplots(1, 2, sharey=True)
+    # seconds come only from a monitored run that trained alone (not in a vectorized group)
+    timed = any(_finite(r.seconds_to_target) for r in results)
+    fig = F.new_figure(11.0 if timed else 6.5, 0.5 * len(results) + 1.8)
+    axes = list(np.atleast_1d(fig.subplots(1, 2 if timed else 1, sharey=True)))
     ypos = np.arange(len(results))[::-1]
-    for ax, attr, unit in (
-        (axes[0], "steps_to_target", "steps"),
-        (axes[1], "seconds_to_target", "seconds"),
-    ):
+    panels = [(axes[0], "steps_to_target", "steps")]
+    if timed:
+        panels.append((axes[1], "seconds_to_target", "seconds"))
+    for ax, attr, unit in panels:
         xmax = 0.0
         for r in results:
             xmax = max([xmax, *_finite(getattr(r, attr))])
@@ -344,18 +346,18 @@ def time_to_target_figure(comparison: Any) -> Figure | None:
             i = comparison.results.index(r)
             c = color_of(r.label, i)
             vals = _finite(getattr(r, attr))
-            n = len(getattr(r, attr))
             if vals:
                 ax.barh(y, float(np.mean(vals)), color=c, alpha=0.55, height=0.6)
                 ax.plot(vals, [y] * len(vals), "o", color=c, mec="black", ms=5, mew=0.6)
             else:
+                reached = attr == "seconds_to_target" and r.steps_to_target[0] is not None
                 ax.text(
                     0.02 * max(xmax, 1.0),
                     y,
-                    "not reached",
+                    "not timed (vectorized)" if reached else "not reached",
                     va="center",
                     fontsize=9,
-                    color="#B00020",
+                    color="#555555" if reached else "#B00020",
                 )
         ax.set_xlabel(f"{unit} until validation accuracy >= {target:g} (mean bar, seed dots)")
         ax.grid(True, axis="x", alpha=0.3)
@@ -365,7 +367,8 @@ def time_to_target_figure(comparison: Any) -> Figure | None:
         ticks.append(r.choice.display + ("" if k == n else f"\n(reached {k}/{n} seeds)"))
     axes[0].set_yticks(ypos, ticks)
     axes[0].set_title("optimizer steps", fontsize=11)
-    axes[1].set_title("wall-clock seconds (first seed, run alone, one core)", fontsize=11)
+    if timed:
+        axes[1].set_title("wall-clock seconds (first seed, run alone, one core)", fontsize=11)
     fig.suptitle(f"Time to reach {target:g} validation accuracy", fontsize=12)
     return fig
 

@@ -87,7 +87,7 @@ def results_table(cmp: Any) -> str:
             else:
                 row += [
                     f"{_mean(steps):.0f} <span class=ci>({len(steps)}/{n} seeds)</span>",
-                    f"{_mean(secs):.1f}",
+                    f"{_mean(secs):.1f}" if secs else "-",  # not timed: trained in a group
                 ]
         failed = r.failed_tuning + r.failed_final
         total = r.n_tuning_trials + r.n_final_trials

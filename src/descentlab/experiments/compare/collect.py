@@ -183,9 +183,10 @@ def _fill_final(
                         seconds=_align(wall, acc.steps) if wall is not None else None,
                     )
                 res.steps_to_target.append(step)
-                # Wall-clock time only from the run that trained alone (a vectorized group's
-                # time is shared by its runs).
-                res.seconds_to_target.append(secs if t.monitored else None)
+                # Wall-clock time only from the monitored run, and only where it trained
+                # alone (a vectorized group's time is shared by its runs).
+                alone = not (rec.provenance or {}).get("multirun")
+                res.seconds_to_target.append(secs if t.monitored and alone else None)
         else:
             res.refit_runs[i] = rec.id
             if rec.status == "completed":

@@ -243,8 +243,10 @@ def final_trials(
     chosen setting, one of each per seed (tag ``(seed,)``).
 
     The first seed's curve run is monitored (its optimizer records the update-to-parameter
-    ratio) and runs alone, so that it also gives an honest wall-clock time to the target; the
-    other seeds' curve runs, like the refit runs, can share one vectorized pass.
+    ratio); the curve runs of all seeds, like the refit runs, can share one vectorized pass
+    (the group records the monitored run's statistics for it). A curve run that trains alone
+    (``vectorize=False``, or a model that cannot be vectorized) also gives the wall-clock time
+    to the target.
 
     Example:
         >>> from descentlab.experiments.compare import CompareSpec
