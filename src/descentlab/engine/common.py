@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import inspect
 import math
 import os
 import socket
@@ -201,7 +200,7 @@ def make_optimizer(spec: Any, params: list[Any], hyper: Mapping[str, Any]) -> An
     factory's signature), an update rule, or a factory ``f(params, **hyper)``."""
     if isinstance(spec, str):
         factory = optim.get(spec)
-        accepted = [n for n in inspect.signature(factory).parameters if n != "params"]
+        accepted = list(optim.factory_keywords(factory, hyper))  # a wrapper's base's too
         unknown = sorted(set(hyper) - set(accepted))
         if unknown:
             raise ValueError(

@@ -71,7 +71,7 @@ from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
 from .fused import FusedUnavailable, fused_available
 from .lbfgs import LBFGS, scale_by_lbfgs
 from .lion import Lion, scale_by_lion
-from .lookahead import Lookahead, lookahead
+from .lookahead import Lookahead, factory_keywords, lookahead
 from .muon import Muon, scale_by_muon
 from .optimizer import Monitor, Optimizer, apply_updates
 from .records import OptimizerRecord, ParityConfig, Registry
@@ -130,6 +130,7 @@ __all__ = [
     "chain",
     "clip_by_global_norm",
     "clip_by_value",
+    "factory_keywords",
     "family",
     "fused_available",
     "get",

@@ -21,6 +21,8 @@ synchronization (Optax's default ``reset_state=False``, the paper's "maintain" o
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -136,6 +138,37 @@ class Wrapped(Optimizer):
         chained = chain(*before, *rule.rules, *after)
         super().__init__(params, chained, monitor=monitor, fused=fused, **hyper, **extra)
         self.base = resolve_base(base)
+
+
+def factory_keywords(factory: Any, hyper: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The keyword hyperparameters ``factory(params, **hyper)`` takes, with their defaults
+    (``inspect.Parameter.empty`` where there is none): its own, and for a wrapper
+    (:class:`Wrapped`: Lookahead, SAM) its base optimizer's too -- the base named by
+    ``hyper["base"]`` or the wrapper's default one. The wrapper's own come first and win.
+
+    Example:
+        >>> from descentlab.optim.sam import SAM
+        >>> ks = factory_keywords(SAM, {"base": "adam"})
+        >>> ks["rho"], ks["betas"], "base_kwargs" in ks
+        (0.05, (0.9, 0.999), False)
+    """
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return {}
+    own = {
+        n: p.default
+        for n, p in sig.parameters.items()
+        if n != "params" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+    if not (isinstance(factory, type) and issubclass(factory, Wrapped)):
+        return own
+    base = (hyper or {}).get("base", own.get("base"))
+    try:
+        inner = factory_keywords(resolve_base(base))
+    except (TypeError, ValueError):
+        return own  # a bad base is refused, naming it, when the optimizer is built
+    return {**own, **{k: v for k, v in inner.items() if k not in own}}
 
 
 def base_chain(

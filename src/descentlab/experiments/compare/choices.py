@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from descentlab import optim
+from descentlab.engine.common import make_optimizer
 from descentlab.engine.config import parse_call
 from descentlab.experiments import external
 from descentlab.problems.trajectories import optimizer_label
@@ -251,11 +252,8 @@ def defaults_of(choice: OptimizerChoice) -> dict[str, Any]:
         target = getattr(choice.optimizer, "target", None)
     else:
         return {**dict(getattr(choice.optimizer, "defaults", {})), **choice.hyper}
-    try:
-        params = list(inspect.signature(target).parameters.values()) if target else []
-    except (TypeError, ValueError):
-        params = []
-    out = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+    keywords = optim.factory_keywords(target, choice.hyper) if target else {}
+    out = {k: v for k, v in keywords.items() if v is not inspect.Parameter.empty}
     return {**out, **choice.hyper}
 
 
@@ -294,15 +292,15 @@ def check_optimizer(
     if probe is not None:
         cls = optim.get(choice.optimizer) if choice.is_named else None
         if cls is not None:
-            if probe not in inspect.signature(cls).parameters:
+            if probe not in optim.factory_keywords(cls, choice.hyper):
                 raise ValueError(f"{choice.label} takes no {probe!r}")
             return
         if probe not in choice.optimizer.defaults:
             raise ValueError(f"{choice.label} takes no {probe!r}")
         return
     try:
-        if choice.is_named:
-            optim.get(choice.optimizer)(params, **hyper)
+        if choice.is_named:  # the engine's own check: unknown names listed with valid ones
+            make_optimizer(choice.optimizer, params, hyper)
         else:
             optim.Optimizer(params, choice.optimizer, **hyper)
     except TypeError as exc:
