@@ -231,6 +231,13 @@ def _output_arguments(out: Any) -> None:
         "--workers", type=int, metavar="N", help="worker processes (default: one per core)"
     )
     out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
+    out.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="train each trial by itself, not in vectorized groups (slower, same numbers up "
+        "to rounding; the first seed's curve run then also gives the wall-clock seconds to "
+        "the target)",
+    )
     add_backend_arguments(out, "trials")
     out.add_argument("--no-progress", action="store_true", help="no progress output")
     out.add_argument("--no-report", action="store_true", help="skip the HTML report")
@@ -429,7 +436,7 @@ def _one(args: argparse.Namespace) -> Work:
     def work() -> Any:
         return compare(spec, args.runs_dir, workers=args.workers, threads=args.threads,
                        progress=not args.no_progress, backend=args.backend,
-                       address=args.address)  # fmt: skip
+                       address=args.address, vectorize=not args.one_at_a_time)  # fmt: skip
 
     return work, _show_one
 
@@ -462,7 +469,8 @@ def _many(args: argparse.Namespace) -> Work:
 
     def work() -> Any:
         return compare_many(problems, args.runs_dir, settings=fields, workers=args.workers,
-                            threads=args.threads, progress=not args.no_progress)  # fmt: skip
+                            threads=args.threads, progress=not args.no_progress,
+                            vectorize=not args.one_at_a_time)  # fmt: skip
 
     return work, _show_many
 

@@ -270,6 +270,7 @@ def compare_many(
     workers: int | None = None,
     threads: int = 1,
     progress: Any = None,
+    vectorize: bool = True,
 ) -> MultiComparison:
     """Compare the same optimizers on several problems; return the multi-problem view (write
     its report with :func:`descentlab.report.profiles.render_multi_report`).
@@ -283,7 +284,8 @@ def compare_many(
         settings: :class:`~descentlab.experiments.compare.CompareSpec` fields for every
             problem (optimizers, lrs_per_optimizer, seeds...); they override the suite's per-problem
             settings (:data:`SUITE_SETTINGS`). Default optimizers: :data:`SUITE_OPTIMIZERS`.
-        workers, threads, progress: as for :func:`~descentlab.experiments.compare.compare`.
+        workers, threads, progress, vectorize: as for
+            :func:`~descentlab.experiments.compare.compare`.
 
     Returns:
         The :class:`MultiComparison`.
@@ -311,6 +313,7 @@ def compare_many(
             threads=threads,
             progress=progress,
             problem=None if isinstance(p, str) else p,
+            vectorize=vectorize,
         )
         summaries.append(_summarise(_problem_name(p), cmp))
     digest = hashlib.sha256("|".join(f"{s.run_name()}" for s in specs).encode()).hexdigest()[:8]

@@ -86,7 +86,9 @@ def compare(
         vectorize: train the trials that differ only in hyperparameters or seed together, in
             one vectorized pass (:func:`~descentlab.engine.multirun.train_many`), in the
             worker processes; False runs one trial at a time (``benchmarks/compare.py``
-            compares the two). The numbers agree up to floating-point rounding.
+            compares the two). The numbers agree up to floating-point rounding; the
+            wall-clock seconds to the target come only from a curve run that trained alone
+            (``vectorize=False``, ``descentlab compare --one-at-a-time``).
 
     Returns:
         The :class:`Comparison`.
