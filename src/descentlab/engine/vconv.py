@@ -15,10 +15,13 @@ with its own ``vmap`` rule, so that the K runs' products are one ``bmm`` (or, wh
 share their input -- one data order, the first layer -- one ``mm`` with ``K C_out`` rows), in
 the layout in which MKL's kernels are fastest: the small weight on the left, the long
 ``(C k, N L_out)`` window matrix on the right (measured on the MNIST-1D CNN's second layer,
-K=8, one thread: 0.62 ms against 0.99 ms with the windows on the left). The windows are one
-strided view copied once (``unfold``), and the gradient of the input adds the window
-gradients back with ``k`` strided additions; the output is returned as a view whose memory is
-channel-major, which is the layout the next layer's windows read without a copy.
+K=8, one thread: 0.62 ms against 0.99 ms with the windows on the left). The largest float32
+products go through oneDNN instead, one call per run (see :func:`_matmul`). The windows are
+copied tap by tap from the unpadded input (zeros only where a window reaches into the
+padding), and the gradient of the input is put back phase by phase: each input position is
+written once by its first tap and added to by the others, none zero-filled first. The output
+is returned as a view whose memory is channel-major, which is the layout the next layer's
+windows read.
 
 Same parameters, same result as ``nn.Conv1d`` up to the order of the sums (float64: 1e-12;
 float32: ~1e-7 relative). Only plain layers are replaced (``groups=1``, zero padding given as
@@ -52,37 +55,120 @@ def _n_out(length: int, geom: Geometry) -> int:
     return (length + 2 * p - d * (k - 1) - 1) // s + 1
 
 
+# oneDNN's single-precision matrix product (``mkldnn::_linear_pointwise``: ``X W^T``) uses
+# AVX-512 where MKL's SGEMM, on a CPU not made by Intel, runs its AVX2 kernels. Inside the
+# traced MNIST-1D CNN step (K=8, one thread, AMD EPYC) it took 55-73 us per run against 78-106
+# us for ``bmm`` on the second layer's three products (25 x 75 x 1280 multiply-adds each), but
+# about as long as ``bmm`` on the third layer's (half as many: its fixed cost per call, ~10 us,
+# and the K calls' stacking eat the gain) and longer on the first layer's 5-wide products. So
+# it is used for products of at least :data:`_ONEDNN_MIN_MACS` multiply-adds per run with
+# every dimension at least :data:`_ONEDNN_MIN_DIM`, after a probe (:func:`_probe_onednn`) found
+# the operator present and equal to ``torch.matmul`` on a small case; otherwise
+# ``torch.matmul`` -- the same product up to the order of the sums, so nothing is announced.
+_ONEDNN: dict[str, bool] = {}
+_ONEDNN_MIN_DIM = 16
+_ONEDNN_MIN_MACS = 2_000_000
+
+
+def _probe_onednn() -> bool:
+    """Whether ``mkldnn::_linear_pointwise`` exists and computes ``a b`` (float32) to within
+    rounding on a small case; checked once per process (by :func:`vmap_friendly`, outside any
+    tracing: the probe's operations must not enter a traced graph)."""
+    if "ok" not in _ONEDNN:
+        try:
+            gen = torch.Generator().manual_seed(0)
+            # float32 whatever the default dtype (a float64 run may have set it)
+            a = torch.randn(24, 40, generator=gen, dtype=torch.float32)
+            b = torch.randn(40, 32, generator=gen, dtype=torch.float32)
+            got = torch.ops.mkldnn._linear_pointwise(a, b.t(), None, "none", [], "")
+            ok = got.shape == (24, 32) and torch.allclose(got, a @ b, rtol=1e-5, atol=1e-5)
+        except (AttributeError, RuntimeError):
+            ok = False
+        _ONEDNN["ok"] = bool(ok)
+    return _ONEDNN["ok"]
+
+
+def _matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``torch.matmul(a, b)``, through oneDNN (one call per run) for the large float32
+    products of K runs: ``a`` ``(K, m, k)`` and ``b`` ``(K, k, n)``."""
+    m, kk = a.shape[-2:]
+    n = b.shape[-1]
+    if not (
+        _ONEDNN.get("ok", False)
+        and a.dim() == b.dim() == 3
+        and a.shape[0] == b.shape[0]
+        and a.dtype == b.dtype == torch.float32
+        and a.device.type == b.device.type == "cpu"
+        and min(m, kk, n) >= _ONEDNN_MIN_DIM
+        and m * kk * n >= _ONEDNN_MIN_MACS
+    ):
+        return torch.matmul(a, b)
+    linear = torch.ops.mkldnn._linear_pointwise
+    runs = zip(a.unbind(0), b.transpose(-1, -2).unbind(0), strict=True)
+    return torch.stack([linear(ai, bi, None, "none", [], "") for ai, bi in runs])
+
+
 def _im2col(x: Tensor, geom: Geometry) -> Tensor:
-    """Windows of ``x`` (``(..., N, C, L)``) as ``(..., C k, N L_out)``, one copy."""
+    """Windows of ``x`` (``(..., N, C, L)``) as ``(..., C k, N L_out)``: one strided copy per
+    kernel tap into a fresh matrix, zeros only where a window reaches into the padding (no
+    padded copy of ``x``)."""
     k, s, p, d = geom
     n, c, length = x.shape[-3:]
     n_out = _n_out(length, geom)
     xt = x.transpose(-3, -2)  # (..., C, N, L): no copy when x came from another such layer
-    if p:
-        xt = torch.nn.functional.pad(xt, (p, p))
-    win = xt.unfold(-1, d * (k - 1) + 1, s)  # (..., C, N, L_out, span)
-    if d > 1:
-        win = win[..., ::d]
-    win = win.movedim(-1, -3)  # (..., C, k, N, L_out)
-    return win.reshape(*x.shape[:-3], c * k, n * n_out)
+    cols = x.new_empty(*x.shape[:-3], c, k, n, n_out)
+    for j in range(k):
+        # window l reads input position s l + d j - p: those inside [0, L) are l in [lo, hi)
+        lo = min(n_out, max(0, -((d * j - p) // s)))
+        hi = max(lo, min(n_out, (length - 1 + p - d * j) // s + 1))
+        tap = cols[..., j, :, :]
+        if hi > lo:
+            start = s * lo + d * j - p
+            tap[..., lo:hi].copy_(xt[..., start : start + s * (hi - lo - 1) + 1 : s])
+        if lo > 0:
+            tap[..., :lo].zero_()
+        if hi < n_out:
+            tap[..., hi:].zero_()
+    return cols.view(*x.shape[:-3], c * k, n * n_out)
 
 
 def _col2im(cols: Tensor, n: int, c: int, length: int, geom: Geometry) -> Tensor:
     """The adjoint of :func:`_im2col`: ``(..., C k, N L_out)`` -> ``(..., N, C, L)``, a dense
-    tensor that is channel-major in memory (the padding's positions are never written)."""
+    tensor that is channel-major in memory.
+
+    The input positions ``i = s m + r`` of one phase ``r`` receive the taps ``j`` with
+    ``d j - p = r (mod s)`` from windows ``l = m + (r + p - d j) / s``: each position is
+    written once by its phase's first tap and added to by the others (for kernel 3, stride 2
+    and padding 1: the even positions get one tap, the odd ones two); positions no window
+    reads are zeroed."""
     k, s, p, d = geom
     n_out = _n_out(length, geom)
     lead = cols.shape[:-2]
     g = cols.reshape(*lead, c, k, n, n_out)
-    out = cols.new_zeros(*lead, c, n, length)
-    for j in range(k):
-        # window position l reads input position s l + d j - p: keep those inside [0, L)
-        first = max(0, -((d * j - p) // s))
-        last = min(n_out - 1, (length - 1 + p - d * j) // s)
-        if last < first:
-            continue
-        start = s * first + d * j - p
-        out[..., start : start + s * (last - first) + 1 : s] += g[..., j, :, first : last + 1]
+    out = cols.new_empty(*lead, c, n, length)
+    for r in range(min(s, length)):
+        phase = out[..., r::s]
+        n_r = phase.shape[-1]
+        covered = False
+        for j in range(k):
+            if (d * j - p - r) % s:
+                continue
+            off = (r + p - d * j) // s  # window of position s m + r: l = m + off
+            lo, hi = max(0, -off), min(n_r, n_out - off)
+            if hi <= lo:
+                continue
+            src = g[..., j, :, lo + off : hi + off]
+            if covered:
+                phase[..., lo:hi].add_(src)
+                continue
+            phase[..., lo:hi].copy_(src)
+            if lo > 0:
+                phase[..., :lo].zero_()
+            if hi < n_r:
+                phase[..., hi:].zero_()
+            covered = True
+        if not covered:
+            phase.zero_()
     return out.transpose(-3, -2)
 
 
@@ -93,7 +179,7 @@ def _product(x: Tensor, w: Tensor, b: Tensor | None, geom: Geometry) -> tuple[Te
     cols = _im2col(x, geom)
     c_out = w.shape[-3]
     w2 = w.reshape(*w.shape[:-3], c_out, -1)
-    out = torch.matmul(w2, cols)  # (..., C_out, N L_out)
+    out = _matmul(w2, cols)  # (..., C_out, N L_out)
     if b is not None:
         out = out + b.unsqueeze(-1)
     out = out.view(*out.shape[:-1], n, _n_out(length, geom))
@@ -111,9 +197,9 @@ def _grads(
     gx = gw = gb = None
     if need[0]:
         w2 = w.reshape(*w.shape[:-3], c_out, -1)
-        gx = _col2im(torch.matmul(w2.transpose(-1, -2), g2), n, c, length, geom)
+        gx = _col2im(_matmul(w2.transpose(-1, -2), g2), n, c, length, geom)
     if need[1]:
-        gw = torch.matmul(g2, cols.transpose(-1, -2)).view(*g2.shape[:-2], *w.shape[-3:])
+        gw = _matmul(g2, cols.transpose(-1, -2)).view(*g2.shape[:-2], *w.shape[-3:])
     if need[2]:
         gb = g2.sum(-1)
     return gx, gw, gb
@@ -205,6 +291,7 @@ class Conv1dAsMatmul(nn.Conv1d):
 def vmap_friendly(model: nn.Module) -> nn.Module:
     """``model`` with its plain ``Conv1d`` layers computed as :class:`Conv1dAsMatmul`, in
     place (the vectorized engine calls it on its own meta-device copy)."""
+    _probe_onednn()
     for mod in model.modules():
         if (
             type(mod) is nn.Conv1d
