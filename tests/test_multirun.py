@@ -195,11 +195,12 @@ def test_vectorized_runs_equal_sequential_runs(
 def test_a_step_that_cannot_be_traced_is_announced_once_and_gives_the_same_runs(
     float64, moons, monkeypatch
 ):
-    def refuse(fn):
+    def refuse(fn, *args, **kwargs):
         raise RuntimeError("not traceable here")
 
     monkeypatch.setattr(vectorized, "make_fx", refuse)
     monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    monkeypatch.setattr(vectorized, "_GRAPHS", type(vectorized._GRAPHS)())  # none traced yet
     _name, problem, shared, runs = CASES[0]
     splits = as_float64(moons)
     base = RunConfig(problem=problem, **shared)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import gc
 import json
 import math
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,14 +32,34 @@ from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
 from descentlab.store import Store
 
-#: step kinds whose failed tracing was announced (once per process)
+#: step kinds whose failed tracing was announced, and "kept graph" (once per process)
 _UNTRACED: set[str] = set()
+_STALE = (
+    "descentlab: a traced step kept from an earlier vectorized group did not reproduce this "
+    "group's step; it was traced afresh (same numbers; please report this)"
+)
 
 __all__ = ["VectorizeError", "json_key", "train_group"]
 
 # Trace each step's vmap(grad) into a plain graph of ATen operations (see _traced_fn); tests
 # switch it off to check the eager path, which computes the same numbers.
 _TRACE = True
+
+#: traced steps kept for later groups in this process, most recently used last (_graph_key)
+_GRAPHS: OrderedDict[str, Any] = OrderedDict()
+_GRAPHS_KEPT = 16
+
+# A reused graph must reproduce the eager step to this relative precision (of each tensor's
+# largest entry): the same operations in the same order agree to the last bits.
+_RTOL = {torch.float16: 1e-2, torch.bfloat16: 1e-2, torch.float32: 1e-5, torch.float64: 1e-12}
+
+# The fields of a run's config that its traced step can depend on (the others -- optimizer,
+# hyperparameters, schedules, seed, length, evaluations, input regularizers, weight noise --
+# act outside the graph: on its inputs or on its outputs).
+_GRAPH_FIELDS = (
+    "problem", "problem_options", "split_seed", "val_fraction", "model", "model_options",
+    "loss", "loss_options", "label_smoothing", "batch_size", "drop_last", "device",
+)  # fmt: skip
 
 
 class VectorizeError(ValueError):
@@ -52,6 +74,52 @@ def json_key(value: Any) -> str:
         return f"<object {id(obj)}>"
 
     return json.dumps(value, sort_keys=True, default=default)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Any:
+    """Python's cyclic garbage collector off inside (and back on after, if it was on).
+
+    Tracing makes many short-lived objects; collected while they live, they are promoted to
+    the oldest generation and soon set off a full collection of the whole process's objects
+    (0.1-0.5 s each with torch loaded)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _graph_key(group: Any, kind: str, dim: int | None, inputs: tuple[Tensor, ...]) -> str | None:
+    """What a group's traced step is a function of, as a string; None where part of it is
+    not a plain value (a model or loss given as a function or object: no graph is shared).
+
+    The graph depends on the model and the loss (named, with their options, and the data they
+    are built for), the step kind, which inputs are batched, and the names, shapes and dtypes
+    of the parameters (K runs), buffers and batch -- not on the optimizer, hyperparameters,
+    seeds or the values of any tensor."""
+    cfg, b0 = group.cfg0, group.b0
+    splits = b0.splits
+    if not (isinstance(b0.model_name, str) and isinstance(cfg.model or splits.default_model, str)):
+        return None
+    if not isinstance(cfg.loss or splits.default_loss, str):
+        return None
+    fields = {name: getattr(cfg, name) for name in _GRAPH_FIELDS}
+    fields.update(model_name=b0.model_name, loss_name=b0.loss_name, kind=kind, dim=dim,
+                  default_dtype=str(torch.get_default_dtype()))  # fmt: skip
+    fields["data"] = [type(splits).__name__, getattr(splits, "name", None), splits.task,
+                      list(splits.input_shape), splits.n_outputs]  # fmt: skip
+    fields["tensors"] = [
+        [[n, list(t.shape), str(t.dtype), t.requires_grad] for n, t in group.params.items()],
+        [[n, list(t.shape), str(t.dtype)] for n, t in group.buffers.items()],
+        [[list(t.shape), str(t.dtype)] for t in inputs],
+    ]
+    try:
+        return json.dumps(fields, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -470,6 +538,12 @@ class _Gradients:
         the same order, random ones included: dropout draws fresh masks at every call) without
         re-running vmap's and functional_call's Python machinery and the autograd engine at
         every step -- on the MNIST-1D MLP that overhead is about as large as the arithmetic.
+
+        A graph is a pure function of its inputs (parameters, buffers, batch). One traced for
+        an earlier group of the same computation in this process (:func:`_graph_key`: the
+        same model, loss, step kind, shapes and dtypes) is reused once it reproduces the eager
+        step on this group's inputs (:meth:`_reproduces`, one eager step): tracing costs
+        0.15-0.5 s on the MNIST-1D CNN, what tracing saves over 30-100 of its steps.
         """
         if not (_TRACE and self._trace):
             return None
@@ -481,37 +555,96 @@ class _Gradients:
             in_dims=self._in_dims(kind, dim),
             randomness="different",
         )
-        fn, failure = None, None
-        # Tracing runs the function once on real tensors: on copies, with the RNG put back.
-        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                p = {n: t.detach().clone() for n, t in self._trainable().items()}
-                fixed = {n: t.detach().clone() for n, t in self._fixed().items()}
-                b = {n: t.clone() for n, t in self.buffers.items()}
-                # distinct copies: the tracer would merge an input passed twice into one
-                fn = make_fx(joint)(p, fixed, b, *[t.clone() for t in inputs])
-            except Exception as exc:  # the eager path does the same computation, slower
-                failure = f"{type(exc).__name__}: {exc}"
+        shared = _graph_key(self, kind, dim, inputs)
+        fn = _GRAPHS.get(shared) if shared is not None else None
+        if fn is not None:
+            if self._reproduces(fn, joint, inputs):
+                _GRAPHS.move_to_end(shared)
+                self._vmapped[key] = fn
+                return fn
+            del _GRAPHS[shared]
+            self._untraced.append(("kept graph", _STALE))
+        fn, failure = self._trace_graph(joint, inputs)
         if failure is not None:
             self._untraced.append((kind, failure))
-            if not self._in_trial:  # the trial step silences warnings: it announces after
-                self._announce_untraced()
+        elif shared is not None and not any(n.op == "get_attr" for n in fn.graph.nodes):
+            # (a graph holding constants -- tensors made in the forward pass -- is kept to
+            # this group)
+            _GRAPHS[shared] = fn
+            while len(_GRAPHS) > _GRAPHS_KEPT:
+                _GRAPHS.popitem(last=False)
+        if not self._in_trial:  # the trial step silences warnings: it announces after
+            self._announce_untraced()
         self._vmapped[key] = fn
         return fn
 
+    def _copies(self, inputs: tuple[Tensor, ...]) -> tuple[Any, ...]:
+        """The arguments of a step: copies of the parameters, buffers and ``inputs``."""
+        return (
+            {n: t.detach().clone() for n, t in self._trainable().items()},
+            {n: t.detach().clone() for n, t in self._fixed().items()},
+            {n: t.clone() for n, t in self.buffers.items()},
+            *[t.clone() for t in inputs],
+        )
+
+    def _trace_graph(
+        self, joint: Callable[..., Any], inputs: tuple[Tensor, ...]
+    ) -> tuple[Any, str | None]:
+        """``(graph, None)``, or ``(None, why)`` where ``joint`` cannot be traced.
+
+        Traced on fake tensors (shapes and dtypes only): nothing is computed, the graph keeps
+        no data, and a step whose operations depend on values fails here instead of being
+        traced with the values of one step. Distinct copies: the tracer would merge an input
+        passed twice into one."""
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                with _gc_paused():
+                    fn = make_fx(joint, tracing_mode="fake")(*self._copies(inputs))
+                    # the nodes' metadata (fake values, stack traces) is not needed to replay
+                    for node in fn.graph.nodes:
+                        node.meta.clear()
+            except Exception as exc:  # the eager path does the same computation, slower
+                return None, f"{type(exc).__name__}: {exc}"
+        return fn, None
+
+    def _reproduces(self, fn: Any, joint: Callable[..., Any], inputs: tuple[Tensor, ...]) -> bool:
+        """Whether graph ``fn`` gives the eager ``joint``'s losses and gradients on copies of
+        this group's parameters, buffers and ``inputs`` (the same random draws: each from the
+        same state, which is put back), up to float rounding."""
+        outs = []
+        for f in (joint, fn):
+            with torch.random.fork_rng(devices=[]), torch.no_grad(), _gc_paused():
+                try:
+                    outs.append(torch.utils._pytree.tree_leaves(f(*self._copies(inputs))))
+                except Exception:
+                    return False
+        ref, got = outs
+        if len(ref) != len(got):
+            return False
+        for a, b in zip(got, ref, strict=True):
+            if a.shape != b.shape or a.dtype != b.dtype:
+                return False
+            finite = b[torch.isfinite(b)]
+            tol = _RTOL.get(a.dtype, 0.0) * (float(finite.abs().max()) if finite.numel() else 0.0)
+            same = (a == b) | ((a - b).abs() <= tol) | (a.isnan() & b.isnan())
+            if not bool(same.all()):
+                return False
+        return True
+
     def _announce_untraced(self) -> None:
-        """Warn once per process and step kind that tracing failed (the vmap path gives the
-        same numbers, more slowly)."""
-        for kind, failure in self._untraced:
-            if kind not in _UNTRACED:
-                _UNTRACED.add(kind)
-                warnings.warn(
-                    f"descentlab: the vectorized {kind} step could not be traced ({failure}); "
-                    "it runs through vmap at every step instead (same numbers, slower)",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
+        """Warn once per process and subject that tracing failed (the vmap path gives the
+        same numbers, more slowly) or that a kept graph was traced afresh."""
+        for subject, text in self._untraced:
+            if subject not in _UNTRACED:
+                _UNTRACED.add(subject)
+                if subject in ("train", "mix"):
+                    text = (
+                        f"descentlab: the vectorized {subject} step could not be traced "
+                        f"({text}); it runs through vmap at every step instead (same numbers, "
+                        "slower)"
+                    )
+                warnings.warn(text, RuntimeWarning, stacklevel=3)
         self._untraced.clear()
 
     def _trainable(self) -> dict[str, Tensor]:
@@ -561,15 +694,21 @@ class _Gradients:
                           for n, p in self.params.items()}  # fmt: skip
                 buffers = {n: b.clone() for n, b in self.buffers.items()}
                 opts = [og.make(list(params.values())) for og in self.opt_groups]
+                # the inputs of the first step, as _train_step gives them (so that its traced
+                # graph is the one the runs use): shared when the runs share their data order
                 bs = min(self.cfg0.batch_size or self.n, self.n)
-                x = self.x_train[:bs].expand(self.k, *self.x_train[:bs].shape).contiguous()
-                y = self.y_train[:bs].expand(self.k, *self.y_train[:bs].shape).contiguous()
+                x, y = self.x_train[:bs], self.y_train[:bs]
+                dim: int | None = None
+                if not (self.shared_order and self.pipeline is None):
+                    dim = 0
+                    x = x.expand(self.k, *x.shape).contiguous()
+                    y = y.expand(self.k, *y.shape).contiguous()
                 inputs: tuple[Tensor, ...] = (x, y)
                 if self.mix:
                     inputs = (x, y, y, torch.tensor([[1.0, 0.0]] * self.k, dtype=self.dtype))
                 kind = "mix" if self.mix else "train"
                 self.base.train()
-                _, grads = self._losses_and_grads(kind, 0, inputs, params, buffers, None)
+                _, grads = self._losses_and_grads(kind, dim, inputs, params, buffers, None)
                 for og, opt in zip(self.opt_groups, opts, strict=True):
                     og.step(opt, list(params.values()), list(grads.values()))
                 with torch.no_grad():

@@ -1,0 +1,135 @@
+"""The vectorized engine's traced steps: traced once per process for the graph's structure,
+reused by later groups of the same computation (and by the first real step after the trial
+step), never by a group whose computation differs; every run equal to the run alone.
+
+The reference for each vectorized run is :func:`descentlab.engine.run.train` with the same
+config (float64), as in tests/test_multirun.py.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+
+import pytest
+import torch
+from test_multirun import as_float64, assert_same_run
+
+from descentlab.engine import vectorized
+from descentlab.engine.config import RunConfig
+from descentlab.engine.multirun import expand_configs, train_many
+from descentlab.engine.run import train
+from descentlab.problems import data
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load("digits")
+
+
+@pytest.fixture
+def traces(monkeypatch):
+    """A fresh process-wide graph store; the list of the tracer's calls."""
+    calls = []
+    real = vectorized.make_fx
+
+    def counting(fn, *args, **kwargs):
+        calls.append(kwargs)
+        return real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(vectorized, "make_fx", counting)
+    monkeypatch.setattr(vectorized, "_GRAPHS", OrderedDict())
+    monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    return calls
+
+
+BASE = {"problem": "digits", "model": "digits_mlp", "model_options": {"hidden": [16]},
+        "batch_size": 500, "steps": 12, "eval_every": 6, "evaluate_test": False}  # fmt: skip
+
+
+def check_group(base, runs, splits):
+    got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
+    refs = [train(c, data=splits, progress=False) for c in expand_configs(base, runs)]
+    for g, r in zip(got, refs, strict=True):
+        assert_same_run(g, r)
+
+
+@pytest.mark.parametrize("seeds", [(3, 3), (0, 1)], ids=["one data order", "own orders"])
+def test_the_trial_step_traces_the_graph_the_runs_step_with(float64, digits, traces, seeds):
+    # 1149 training examples, batch 383: three full batches an epoch, one shape
+    splits = as_float64(digits)
+    base = RunConfig(optimizer="adam", **{**BASE, "batch_size": 383})
+    runs = [{"seed": s, "hyper": {"lr": lr}} for s, lr in zip(seeds, (1e-2, 3e-3), strict=True)]
+    check_group(base, runs, splits)
+    assert len(traces) == 1
+    assert traces[0]["tracing_mode"] == "fake"
+
+
+def test_a_later_group_reuses_the_traced_step_with_the_same_numbers(float64, digits, traces):
+    splits = as_float64(digits)
+    first = RunConfig(optimizer="adam", **BASE)
+    check_group(first, [{"seed": 0, "hyper": {"lr": 1e-2}}, {"seed": 1}], splits)
+    assert len(traces) == 2  # the full batches and the epoch's last, smaller one
+    assert len(vectorized._GRAPHS) == 2
+    # other optimizers, hyperparameters, seeds, length: the same graphs, traced no more
+    later = RunConfig(optimizer="sgd", **{**BASE, "steps": 40, "eval_every": 20})
+    runs = [{"seed": 5, "hyper": {"lr": 0.3}}, {"optimizer": "momentum", "seed": 2,
+            "hyper": {"lr": 0.1, "momentum": 0.9}}]  # fmt: skip
+    check_group(later, runs, splits)
+    assert len(traces) == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model_options": {"hidden": [16], "dropout": 0.25}},
+        {"label_smoothing": 0.1},
+        {"batch_size": 400},
+        {"model_options": {"hidden": [16], "batch_norm": True}},
+    ],
+    ids=["dropout", "label smoothing", "batch size", "batch norm"],
+)
+def test_a_group_whose_step_differs_traces_its_own(float64, digits, traces, change):
+    """Same parameter shapes, another step: traced afresh, and the runs are bit for bit those
+    of the group traced in a fresh process (dropout's masks are the vectorized engine's own,
+    so the reference is the group itself, not single runs)."""
+    splits = as_float64(digits)
+    runs = [{"seed": 0}, {"seed": 1, "hyper": {"lr": 3e-3}}]
+    base = RunConfig(optimizer="adam", **{**BASE, "model_options": {"hidden": [16],
+                     "dropout": 0.5}})  # fmt: skip
+    train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
+    before = len(traces)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no kept graph found wrong
+        got = train_many(base.replace(**change), overrides=runs, mode="vmap", data=splits,
+                         progress=False)  # fmt: skip
+    assert len(traces) > before
+    assert len(vectorized._GRAPHS) == len(traces)  # kept beside the first group's, own keys
+    vectorized._GRAPHS.clear()
+    fresh = train_many(base.replace(**change), overrides=runs, mode="vmap", data=splits,
+                       progress=False)  # fmt: skip
+    for g, f in zip(got, fresh, strict=True):
+        for a, b in zip(g.model.state_dict().values(), f.model.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_a_kept_graph_that_does_not_reproduce_the_step_is_traced_afresh(float64, digits, traces):
+    """A graph kept under this group's key but of another computation (dropout 0.5 where the
+    runs have none) is caught by the check on the trial's copies, announced once, and
+    replaced: the runs are those of a fresh trace."""
+    splits = as_float64(digits)
+    runs = [{"seed": 0}, {"seed": 1}]
+    base = RunConfig(optimizer="adam", **BASE)
+    other = base.replace(model_options={"hidden": [16], "dropout": 0.5})
+    train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
+    keys = list(vectorized._GRAPHS)
+    train_many(other, overrides=runs, mode="vmap", data=splits, progress=False)
+    wrong = [g for k, g in vectorized._GRAPHS.items() if k not in keys]
+    assert len(wrong) == len(keys) == 2
+    for key, graph in zip(keys, wrong, strict=True):  # planted: same shapes, other step
+        vectorized._GRAPHS[key] = graph
+    before = len(traces)
+    with pytest.warns(RuntimeWarning, match="did not reproduce") as record:
+        check_group(base, runs, splits)
+    assert sum("did not reproduce" in str(w.message) for w in record) == 1
+    assert len(traces) == before + 2
