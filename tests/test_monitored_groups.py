@@ -10,6 +10,9 @@ two unmonitored seeds) at the same steps, equal to float64 rounding (float32: 1e
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -154,3 +157,16 @@ def test_an_optimizer_without_a_monitor_still_trains_alone():
     torch_trial = Trial("curve", "t", wrapped, "holdout", (0,))
     assert not torch_trial.monitored
     assert group_trials([torch_trial, *trials]) == [[torch_trial], trials]
+
+
+def test_the_trials_module_still_imports_without_torch():
+    """A worker process imports it before it can die with its parent: it stays light (the
+    monitored optimizer, now in the engine, is imported when first asked for)."""
+    code = (
+        "import sys, descentlab.experiments.trials as t; "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "from descentlab.experiments.trials import MonitoredOptimizer; "
+        "from descentlab.engine.monitoring import MonitoredOptimizer as M; "
+        "assert MonitoredOptimizer is M"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ})

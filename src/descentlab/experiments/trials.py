@@ -53,10 +53,12 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from descentlab._osutil import pid_alive
-from descentlab.engine.monitoring import MonitoredOptimizer
+
+if TYPE_CHECKING:
+    from descentlab.engine.monitoring import MonitoredOptimizer
 
 __all__ = [
     "FINISHED",
@@ -75,6 +77,17 @@ __all__ = [
 
 #: Statuses of a trial that is done (a diverged trial is a result, not a failure).
 FINISHED: tuple[str, ...] = ("completed", "diverged")
+
+
+def __getattr__(name: str) -> Any:
+    # MonitoredOptimizer lives in the engine, imported when first asked for: a worker
+    # process imports this module before it can die with its parent (and before its
+    # warm-up), so the module stays free of torch and the engine.
+    if name == "MonitoredOptimizer":
+        from descentlab.engine.monitoring import MonitoredOptimizer
+
+        return MonitoredOptimizer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class TrialError(RuntimeError):
@@ -188,6 +201,8 @@ class Trial:
     def monitored(self) -> bool:
         """Whether the run records monitor statistics (descentlab's optimizers only; an
         optimizer from outside descentlab has no monitor)."""
+        from descentlab.engine.monitoring import MonitoredOptimizer
+
         opt = self.config.optimizer
         return isinstance(opt, MonitoredOptimizer) and opt.can_monitor
 

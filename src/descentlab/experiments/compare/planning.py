@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from descentlab.engine.config import RunConfig
+from descentlab.engine.monitoring import MonitoredOptimizer
 from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import OptimizerChoice, has_hyper, parse_optimizer
 from descentlab.experiments.compare.results import CandidateResult
-from descentlab.experiments.trials import MonitoredOptimizer, Trial
+from descentlab.experiments.trials import Trial
 
 if TYPE_CHECKING:
     from descentlab.experiments.compare.spec import CompareSpec
