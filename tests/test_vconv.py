@@ -93,10 +93,12 @@ def test_vectorized_layer_in_float32_equals_each_runs_nn_conv1d():
         return (torch.func.functional_call(base, prm, (xb,)) * wb).sum()
 
     step = torch.func.vmap(torch.func.grad_and_value(loss, argnums=(0, 1)))
-    traced = make_fx(step)(params, xs, ws)
-    graph_ops = {str(n.target) for n in traced.graph.nodes if n.op == "call_function"}
-    assert "mkldnn._linear_pointwise.default" in graph_ops
-    for fn in (step, traced):
+    # traced on real tensors, and on fake ones (shapes only) as the engine traces its step
+    traced = [make_fx(step, tracing_mode=mode)(params, xs, ws) for mode in ("real", "fake")]
+    for gm in traced:
+        graph_ops = {str(n.target) for n in gm.graph.nodes if n.op == "call_function"}
+        assert "mkldnn._linear_pointwise.default" in graph_ops
+    for fn in (step, *traced):
         (g_params, g_x), values = fn(params, xs, ws)
         for i, r in enumerate(runs):
             xi = xs[i].clone().requires_grad_(True)
