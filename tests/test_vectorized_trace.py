@@ -15,7 +15,7 @@ import pytest
 import torch
 from test_multirun import as_float64, assert_same_run
 
-from descentlab.engine import vectorized
+from descentlab.engine import common, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import expand_configs, train_many
 from descentlab.engine.run import train
@@ -65,7 +65,10 @@ def test_the_trial_step_traces_the_graph_the_runs_step_with(float64, digits, tra
     assert traces[0]["tracing_mode"] == "fake"
 
 
-def test_a_later_group_reuses_the_traced_step_with_the_same_numbers(float64, digits, traces):
+def test_a_later_group_reuses_the_traced_step_with_the_same_numbers(
+    float64, digits, traces, monkeypatch
+):
+    monkeypatch.setattr(vectorized, "_TRACE_AFTER", 1)  # every shape traced at once
     splits = as_float64(digits)
     first = RunConfig(optimizer="adam", **BASE)
     check_group(first, [{"seed": 0, "hyper": {"lr": 1e-2}}, {"seed": 1}], splits)
@@ -113,10 +116,13 @@ def test_a_group_whose_step_differs_traces_its_own(float64, digits, traces, chan
             assert torch.equal(a, b)
 
 
-def test_a_kept_graph_that_does_not_reproduce_the_step_is_traced_afresh(float64, digits, traces):
+def test_a_kept_graph_that_does_not_reproduce_the_step_is_traced_afresh(
+    float64, digits, traces, monkeypatch
+):
     """A graph kept under this group's key but of another computation (dropout 0.5 where the
     runs have none) is caught by the check on the trial's copies, announced once, and
     replaced: the runs are those of a fresh trace."""
+    monkeypatch.setattr(vectorized, "_TRACE_AFTER", 1)  # every shape traced at once
     splits = as_float64(digits)
     runs = [{"seed": 0}, {"seed": 1}]
     base = RunConfig(optimizer="adam", **BASE)
@@ -133,3 +139,46 @@ def test_a_kept_graph_that_does_not_reproduce_the_step_is_traced_afresh(float64,
         check_group(base, runs, splits)
     assert sum("did not reproduce" in str(w.message) for w in record) == 1
     assert len(traces) == before + 2
+
+
+@pytest.mark.parametrize(("after", "n_traces"), [(32, 1), (3, 2)])
+def test_an_epochs_last_batch_is_traced_only_once_it_recurs(
+    float64, digits, traces, monkeypatch, after, n_traces
+):
+    """1149 examples in batches of 500: every third step has 149. In 12 steps that batch comes
+    4 times: computed by vmap (no trace) unless it is traced at its 3rd occurrence; the runs
+    equal single runs either way."""
+    monkeypatch.setattr(vectorized, "_TRACE_AFTER", after)
+    splits = as_float64(digits)
+    base = RunConfig(optimizer="momentum", **{**BASE, "hyper": {"momentum": 0.9}})
+    check_group(base, [{"seed": 0, "hyper": {"lr": 0.1}}, {"seed": 1, "hyper": {"lr": 0.03}}],
+                splits)  # fmt: skip
+    assert len(traces) == n_traces
+
+
+def test_runs_that_start_alike_are_evaluated_once_before_the_first_step(
+    float64, digits, monkeypatch
+):
+    """Three runs, two starting weights (seeds 4, 4, 7): at step 0 two evaluations per split,
+    then three; every run's metrics equal its single run's."""
+    calls = []
+    real = common.evaluate
+
+    def counting(model, x, *args, **kwargs):
+        calls.append(len(x))
+        return real(model, x, *args, **kwargs)
+
+    splits = as_float64(digits)
+    base = RunConfig(optimizer="adam", **{**BASE, "steps": 6, "eval_every": 3})
+    runs = [{"seed": 4, "hyper": {"lr": 1e-2}}, {"seed": 4, "hyper": {"lr": 3e-3}},
+            {"seed": 7, "hyper": {"lr": 1e-2}}]  # fmt: skip
+    monkeypatch.setattr(common, "evaluate", counting)
+    got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
+    monkeypatch.setattr(common, "evaluate", real)
+    n_train, n_val = len(splits.x_train), len(splits.x_val)
+    per_split = {n: calls.count(n) for n in (n_train, n_val)}
+    # steps 0, 3 and 6, and each run's summary of its final weights
+    assert per_split == {n_train: 2 + 3 + 3 + 3, n_val: 2 + 3 + 3 + 3}
+    refs = [train(c, data=splits, progress=False) for c in expand_configs(base, runs)]
+    for g, r in zip(got, refs, strict=True):
+        assert_same_run(g, r)
