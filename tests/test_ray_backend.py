@@ -23,10 +23,12 @@ except ray_backend.BackendUnavailable as exc:
 pytestmark = pytest.mark.slow
 
 # The protocol's default budget (grid of learning rates, seeds) on a small, fast problem.
+# torch's Adam takes no per-run hyperparameters: its final runs (at its default lr, no
+# tuning) train one at a time, each with its checkpoint (vectorized groups keep none).
 SPEC = CompareSpec(
     problem="moons",
     model="mlp",
-    optimizers=["sgd", "adam"],
+    optimizers=["sgd", "adam", "tadam=torch.optim.Adam@default"],
     steps=40,
     tune_steps=None,
     landscapes=(),
