@@ -156,11 +156,10 @@ def test_an_epochs_last_batch_is_traced_only_once_it_recurs(
     assert len(traces) == n_traces
 
 
-def test_runs_that_start_alike_are_evaluated_once_before_the_first_step(
-    float64, digits, monkeypatch
-):
+def test_each_set_of_weights_is_evaluated_once(float64, digits, monkeypatch):
     """Three runs, two starting weights (seeds 4, 4, 7): at step 0 two evaluations per split,
-    then three; every run's metrics equal its single run's."""
+    then three; the final weights' metrics in the summary are the last evaluation's. Every
+    run's metrics and summary equal its single run's."""
     calls = []
     real = common.evaluate
 
@@ -177,8 +176,8 @@ def test_runs_that_start_alike_are_evaluated_once_before_the_first_step(
     monkeypatch.setattr(common, "evaluate", real)
     n_train, n_val = len(splits.x_train), len(splits.x_val)
     per_split = {n: calls.count(n) for n in (n_train, n_val)}
-    # steps 0, 3 and 6, and each run's summary of its final weights
-    assert per_split == {n_train: 2 + 3 + 3 + 3, n_val: 2 + 3 + 3 + 3}
+    # steps 0, 3 and 6; the summaries' final metrics are those measured at step 6
+    assert per_split == {n_train: 2 + 3 + 3, n_val: 2 + 3 + 3}
     refs = [train(c, data=splits, progress=False) for c in expand_configs(base, runs)]
     for g, r in zip(got, refs, strict=True):
         assert_same_run(g, r)

@@ -534,16 +534,19 @@ def summarize(
     position: tuple[int, float, float],
     log: Callable[[list[Row]], None],
     evaluating: Callable[[], Any] = contextlib.nullcontext,
+    measured: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run that ended with ``status`` at ``position = (steps, epochs, wall
     time)``: a completed run's final train/validation metrics and (once, logged through
     ``log``) its test metrics, then its length and early stopping's best step. ``evaluating``
-    is the context the model is evaluated in (optimizers with an eval mode)."""
+    is the context the model is evaluated in (optimizers with an eval mode); ``measured``: the
+    model's train/validation metrics (:func:`split_metrics`) where the caller has just
+    measured them on the same weights."""
     steps, epochs, elapsed = position
     summary: dict[str, Any] = {}
     if status == "completed":
         with evaluating():
-            summary.update(split_metrics(b))
+            summary.update(split_metrics(b) if measured is None else measured)
             if config.evaluate_test:
                 test = test_metrics(b)
         if config.evaluate_test:

@@ -830,7 +830,13 @@ class _Records:
             state = self.best[i] or state
         _load_into(b.model, state)
         position = (self.stop_step[i], self.stop_epochs[i], self.elapsed)
-        summary = common.summarize(cfg, b, status, position, lambda rows: self._log(i, rows))
+        # the final weights' metrics, measured by the evaluation at the last step
+        step, measured = self.last_evaluation[i]
+        if state is not self.final[i] or step != self.stop_step[i]:
+            measured = None
+        summary = common.summarize(
+            cfg, b, status, position, lambda rows: self._log(i, rows), measured=measured
+        )
         run_id = self.run_ids[i]
         if self.store is not None:
             self.store.set_status(run_id, status, message=self.message[i], summary=summary)
@@ -1012,8 +1018,10 @@ class _Vectorized(_Records, _Gradients, _Batches):
         isfinite = math.isfinite
         self.base.train()
         started = time.perf_counter()
+        self.last_evaluation: list[tuple[int, dict[str, float]]] = []
         for i, rows in enumerate(self._evaluation_rows()):
             self._log(i, rows)
+            self._measured(i, rows)
         try:
             while self.step < total and not all(self.frozen):
                 values = self._train_step()
@@ -1026,7 +1034,7 @@ class _Vectorized(_Records, _Gradients, _Batches):
                         if self.frozen[i]:
                             continue
                         self._log(i, rows)
-                        vals = {f"{sp}/{nm}": v for _, sp, nm, v in rows}
+                        vals = self._measured(i, rows)
                         if not (isfinite(vals["val/loss"]) and isfinite(vals["train/loss"])):
                             message = f"non-finite evaluation loss at step {step}"
                             self._freeze(i, "diverged", message, step)
@@ -1043,6 +1051,18 @@ class _Vectorized(_Records, _Gradients, _Batches):
                 self.stop_step[i] = self.step
                 self.stop_epochs[i] = self._epochs_done()
                 self.final[i] = self._snapshot(i)
+
+    def _measured(self, i: int, rows: list[common.Row]) -> dict[str, float]:
+        """Run i's evaluation ``rows`` as ``{"split/name": value}``, kept as its last one."""
+        vals = {f"{sp}/{nm}": v for _, sp, nm, v in rows}
+        split = {k: v for k, v in vals.items() if k.split("/")[0] in ("train", "val")}
+        split.pop("train/objective", None)
+        entry = (self.step, split)
+        if i < len(self.last_evaluation):
+            self.last_evaluation[i] = entry
+        else:
+            self.last_evaluation.append(entry)
+        return vals
 
     def _step_loss_rules(self, i: int, metric: float) -> None:
         og = next(og for og in self.opt_groups if og.start <= i < og.stop)
