@@ -140,3 +140,24 @@ def test_without_onednn_the_product_is_matmul(monkeypatch):
     mine = vmap_friendly(copy.deepcopy(r))
     x = torch.randn(128, 25, 19, generator=g)
     torch.testing.assert_close(mine(x), r(x), rtol=1e-5, atol=1e-5)
+
+
+def test_traced_step_builds_no_gradient_for_the_windows():
+    """The windows (a second, non-differentiable output) get no zero-filled gradient in the
+    traced step; the gradients are unchanged (float64, against nn.Conv1d)."""
+    g = torch.Generator().manual_seed(5)
+    runs = [torch.nn.Conv1d(3, 4, 3, stride=2, padding=1).double() for _ in range(2)]
+    params, _ = torch.func.stack_module_state(runs)
+    base = vmap_friendly(copy.deepcopy(runs[0]).to("meta"))
+    xs = torch.randn(2, 5, 3, 11, dtype=torch.float64, generator=g)
+
+    def loss(prm, xb):
+        return torch.func.functional_call(base, prm, (xb,)).square().sum()
+
+    traced = make_fx(torch.func.vmap(torch.func.grad(loss)))(params, xs)
+    assert not [n for n in traced.graph.nodes if "zeros" in str(n.target)]
+    grads = traced(params, xs)
+    for i, r in enumerate(runs):
+        ref = torch.autograd.grad(r(xs[i]).square().sum(), list(r.parameters()))
+        for (name, _), want in zip(r.named_parameters(), ref, strict=True):
+            torch.testing.assert_close(grads[name][i], want, rtol=1e-12, atol=1e-12)

@@ -227,11 +227,15 @@ class _Product(torch.autograd.Function):
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
         x, w, _, geom = inputs
         ctx.mark_non_differentiable(output[1])
+        # the windows' gradient is never used: not materialized as zeros at every step
+        ctx.set_materialize_grads(False)
         ctx.save_for_backward(output[1], w)
         ctx.x_shape, ctx.geom = tuple(x.shape), geom
 
     @staticmethod
-    def backward(ctx: Any, g: Tensor, _cols: Any) -> Any:
+    def backward(ctx: Any, g: Tensor | None, _cols: Any) -> Any:
+        if g is None:  # gradients are not materialized: no gradient reached the output
+            return None, None, None, None
         cols, w = ctx.saved_tensors
         need = tuple(ctx.needs_input_grad[:3])
         gx, gw, gb = _Grads.apply(g, cols, w, ctx.x_shape, ctx.geom, need)
