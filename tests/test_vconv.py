@@ -161,3 +161,33 @@ def test_traced_step_builds_no_gradient_for_the_windows():
         ref = torch.autograd.grad(r(xs[i]).square().sum(), list(r.parameters()))
         for (name, _), want in zip(r.named_parameters(), ref, strict=True):
             torch.testing.assert_close(grads[name][i], want, rtol=1e-12, atol=1e-12)
+
+
+def test_output_layout_follows_the_next_layer():
+    """A layer followed by another product layer returns its output channel-major (the next
+    windows' layout); the last one, followed by a flatten and a linear layer, contiguous (the
+    layout of the gradient they send back). Same numbers as nn.Conv1d either way (float64,
+    outputs and gradients through ReLUs)."""
+    g = torch.Generator().manual_seed(6)
+    ref = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 5, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv1d(5, 4, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 3, 3),
+    ).double()
+    mine = vmap_friendly(copy.deepcopy(ref))
+    assert [getattr(m, "contiguous_output", None) for m in mine] == [
+        False, None, True, None, None, None
+    ]  # fmt: skip
+    x = torch.randn(6, 2, 11, dtype=torch.float64, generator=g, requires_grad=True)
+    first, last = mine[0](x), mine[2](torch.relu(mine[0](x)))
+    assert not first.is_contiguous() and first.transpose(0, 1).is_contiguous()
+    assert last.is_contiguous()
+    out_ref, out = ref(x), mine(x)
+    torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-12)
+    grads_ref = torch.autograd.grad(out_ref.square().sum(), [x, *ref.parameters()])
+    grads = torch.autograd.grad(out.square().sum(), [x, *mine.parameters()])
+    for a, b in zip(grads, grads_ref, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

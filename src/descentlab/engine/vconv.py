@@ -172,9 +172,12 @@ def _col2im(cols: Tensor, n: int, c: int, length: int, geom: Geometry) -> Tensor
     return out.transpose(-3, -2)
 
 
-def _product(x: Tensor, w: Tensor, b: Tensor | None, geom: Geometry) -> tuple[Tensor, Tensor]:
+def _product(
+    x: Tensor, w: Tensor, b: Tensor | None, geom: Geometry, contiguous: bool = False
+) -> tuple[Tensor, Tensor]:
     """``(out, cols)`` for input ``(..., N, C, L)``, weight ``(..., C_out, C, k)`` and bias
-    ``(..., C_out)``; leading dimensions broadcast (they are the runs under vmap)."""
+    ``(..., C_out)``; leading dimensions broadcast (they are the runs under vmap). ``out`` is
+    channel-major in memory, or contiguous where ``contiguous``."""
     n, _, length = x.shape[-3:]
     cols = _im2col(x, geom)
     c_out = w.shape[-3]
@@ -182,8 +185,8 @@ def _product(x: Tensor, w: Tensor, b: Tensor | None, geom: Geometry) -> tuple[Te
     out = _matmul(w2, cols)  # (..., C_out, N L_out)
     if b is not None:
         out = out + b.unsqueeze(-1)
-    out = out.view(*out.shape[:-1], n, _n_out(length, geom))
-    return out.transpose(-3, -2), cols  # (..., N, C_out, L_out), channel-major in memory
+    out = out.view(*out.shape[:-1], n, _n_out(length, geom)).transpose(-3, -2)
+    return (out.contiguous() if contiguous else out), cols  # (..., N, C_out, L_out)
 
 
 def _grads(
@@ -220,12 +223,12 @@ class _Product(torch.autograd.Function):
     """``(out, cols) = conv1d`` as a product (see :func:`_product`); cols is saved."""
 
     @staticmethod
-    def forward(x: Tensor, w: Tensor, b: Tensor | None, geom: Geometry) -> Any:
-        return _product(x, w, b, geom)
+    def forward(x: Tensor, w: Tensor, b: Tensor | None, geom: Geometry, contiguous: bool) -> Any:
+        return _product(x, w, b, geom, contiguous)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: Any, output: Any) -> None:
-        x, w, _, geom = inputs
+        x, w, _, geom, _ = inputs
         ctx.mark_non_differentiable(output[1])
         # the windows' gradient is never used: not materialized as zeros at every step
         ctx.set_materialize_grads(False)
@@ -235,16 +238,19 @@ class _Product(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor | None, _cols: Any) -> Any:
         if g is None:  # gradients are not materialized: no gradient reached the output
-            return None, None, None, None
+            return None, None, None, None, None
         cols, w = ctx.saved_tensors
         need = tuple(ctx.needs_input_grad[:3])
         gx, gw, gb = _Grads.apply(g, cols, w, ctx.x_shape, ctx.geom, need)
-        return gx, gw, gb, None
+        return gx, gw, gb, None, None
 
     @staticmethod
-    def vmap(info: Any, in_dims: Any, x: Tensor, w: Tensor, b: Tensor | None, geom: Geometry):
-        xd, wd, bd, _ = in_dims
-        out, cols = _Product.apply(_to_front(x, xd), _to_front(w, wd), _to_front(b, bd), geom)
+    def vmap(  # type: ignore[no-untyped-def]
+        info: Any, in_dims: Any, x: Tensor, w: Tensor, b: Tensor | None, geom: Geometry, contig
+    ):
+        xd, wd, bd = in_dims[:3]
+        x_, w_, b_ = _to_front(x, xd), _to_front(w, wd), _to_front(b, bd)
+        out, cols = _Product.apply(x_, w_, b_, geom, contig)
         # the output always carries the runs' dimension; the windows only when the input does
         return (out, cols), (0, None if xd is None else 0)
 
@@ -281,14 +287,22 @@ class _Grads(torch.autograd.Function):
 
 
 class Conv1dAsMatmul(nn.Conv1d):
-    """``nn.Conv1d`` computed as a product over its windows (see the module notes)."""
+    """``nn.Conv1d`` computed as a product over its windows (see the module notes).
+
+    Its output is channel-major in memory -- the layout the next such layer's windows read --
+    unless ``contiguous_output`` (set by :func:`vmap_friendly` where the next layer with
+    parameters is not one): then contiguous, the layout of the gradient that a flatten and
+    linear read-out send back, so that a ReLU's backward in between sees one layout (mixed
+    layouts cost it ~10x: 50 us per run and step on the MNIST-1D CNN's last layer, K=8)."""
+
+    contiguous_output: bool = False
 
     def forward(self, x: Tensor) -> Tensor:
         unbatched = x.dim() == 2
         if unbatched:
             x = x.unsqueeze(0)
         geom = (self.kernel_size[0], self.stride[0], int(self.padding[0]), self.dilation[0])
-        out, _ = _Product.apply(x, self.weight, self.bias, geom)
+        out, _ = _Product.apply(x, self.weight, self.bias, geom, self.contiguous_output)
         return out.squeeze(0) if unbatched else out
 
 
@@ -304,4 +318,10 @@ def vmap_friendly(model: nn.Module) -> nn.Module:
             and not isinstance(mod.padding, str)
         ):
             mod.__class__ = Conv1dAsMatmul
+    # the layers with parameters in registration order: a converted layer whose next one is
+    # not converted returns its output contiguous (only the layout differs, never a number)
+    layers = [m for m in model.modules() if not list(m.children()) and list(m.parameters())]
+    for mod, nxt in zip(layers, [*layers[1:], None], strict=True):
+        if isinstance(mod, Conv1dAsMatmul):
+            mod.contiguous_output = not isinstance(nxt, Conv1dAsMatmul)
     return model
