@@ -182,6 +182,7 @@ def test_vectorized_runs_equal_sequential_runs(
     float64, moons, digits, mnist1d, monkeypatch, name, problem, shared, runs, trace
 ):
     monkeypatch.setattr(vectorized, "_TRACE", trace)
+    monkeypatch.setattr(vectorized, "_TRACE_AFTER", 1)  # short runs traced too
     splits = as_float64({"moons": moons, "digits": digits, "mnist1d": mnist1d}[problem])
     base = RunConfig(problem=problem, **shared)
     got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)

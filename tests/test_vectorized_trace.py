@@ -40,6 +40,7 @@ def traces(monkeypatch):
     monkeypatch.setattr(vectorized, "make_fx", counting)
     monkeypatch.setattr(vectorized, "_GRAPHS", OrderedDict())
     monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    monkeypatch.setattr(vectorized, "_TRACE_AFTER", 1)  # these short runs traced too
     return calls
 
 
@@ -145,12 +146,13 @@ def test_a_kept_graph_that_does_not_reproduce_the_step_is_traced_afresh(
 def test_an_epochs_last_batch_is_traced_only_once_it_recurs(
     float64, digits, traces, monkeypatch, after, n_traces
 ):
-    """1149 examples in batches of 500: every third step has 149. In 12 steps that batch comes
-    4 times: computed by vmap (no trace) unless it is traced at its 3rd occurrence; the runs
+    """1149 examples in batches of 500: every third step has 149. In 40 steps that batch comes
+    13 times: computed by vmap (no trace) unless it is traced at its 3rd occurrence; the runs
     equal single runs either way."""
     monkeypatch.setattr(vectorized, "_TRACE_AFTER", after)
     splits = as_float64(digits)
-    base = RunConfig(optimizer="momentum", **{**BASE, "hyper": {"momentum": 0.9}})
+    longer = {**BASE, "hyper": {"momentum": 0.9}, "steps": 40, "eval_every": 20}
+    base = RunConfig(optimizer="momentum", **longer)
     check_group(base, [{"seed": 0, "hyper": {"lr": 0.1}}, {"seed": 1, "hyper": {"lr": 0.03}}],
                 splits)  # fmt: skip
     assert len(traces) == n_traces
@@ -181,3 +183,13 @@ def test_each_set_of_weights_is_evaluated_once(float64, digits, monkeypatch):
     refs = [train(c, data=splits, progress=False) for c in expand_configs(base, runs)]
     for g, r in zip(got, refs, strict=True):
         assert_same_run(g, r)
+
+
+def test_runs_too_short_for_a_trace_to_pay_are_not_traced(float64, digits, traces, monkeypatch):
+    monkeypatch.setattr(vectorized, "_TRACE_AFTER", 32)
+    splits = as_float64(digits)
+    base = RunConfig(optimizer="adam", **BASE)  # 12 steps
+    check_group(base, [{"seed": 0, "hyper": {"lr": 1e-2}}, {"seed": 1}], splits)
+    assert traces == []
+    check_group(base.replace(steps=32, eval_every=16), [{"seed": 0}, {"seed": 1}], splits)
+    assert len(traces) == 1  # the full batches; the last one comes 10 times

@@ -47,8 +47,10 @@ __all__ = ["VectorizeError", "json_key", "train_group"]
 _TRACE = True
 
 # A step whose inputs have another shape than the first step's is traced at its
-# _TRACE_AFTER-th occurrence (a trace costs what tracing saves over 30-100 MNIST-1D CNN steps:
-# an epoch's last batch in a run of a dozen epochs is not worth it).
+# _TRACE_AFTER-th occurrence, and the first step's shape only in runs of at least
+# _TRACE_AFTER steps: a trace costs what tracing saves over 45-60 steps of the MNIST-1D CNN
+# and 70-160 of its MLP (K = 2-15, one thread), so an epoch's last batch in a run of a
+# dozen epochs, or a run of a dozen steps, is computed by vmap (the same numbers).
 _TRACE_AFTER = 32
 
 #: traced steps kept for later groups in this process, most recently used last (_graph_key)
@@ -556,7 +558,12 @@ class _Gradients:
         key = ("traced", kind, dim, *[(tuple(t.shape), t.dtype) for t in inputs])
         if key in self._vmapped:
             return self._vmapped[key]
-        if not self._in_trial:
+        if self._in_trial:
+            # the first step's shape, used at nearly every step: traced unless the runs are
+            # too short for the trace to pay (vmap computes their steps: same numbers)
+            if self.total < _TRACE_AFTER:
+                return None
+        else:
             # Another shape than the first step's (an epoch's last, smaller batch): traced at
             # its _TRACE_AFTER-th step; before, vmap computes it (same numbers, slower).
             self._uses[key] = uses = self._uses.get(key, 0) + 1
