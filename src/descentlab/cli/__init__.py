@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    from descentlab.engine.memory import keep_freed_memory
+
+    keep_freed_memory()  # this process is the program: it may keep the memory it frees
     try:
         return int(args.func(args) or 0)
     except Exception as exc:

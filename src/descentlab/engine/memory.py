@@ -14,6 +14,11 @@ blocks up to 32 MiB come from the heap, and the heap is not trimmed below 1 GiB,
 process keeps at most what its largest step held. Elsewhere (another C library) it does
 nothing: only speed differs, never a number.
 
+It changes the whole process's allocator, so descentlab calls it only in processes it owns:
+the ``descentlab`` program and its worker processes (both modes of a comparison, vectorized
+and one trial at a time, run under the same setting). A program of your own that calls
+:func:`~descentlab.engine.multirun.train_many` in its own process may call it first.
+
 Example:
     >>> keep_freed_memory() in (True, False)
     True

@@ -34,6 +34,7 @@ import torch
 
 from descentlab._osutil import die_with_parent
 from descentlab.engine.config import RunConfig
+from descentlab.engine.memory import keep_freed_memory
 from descentlab.engine.run import RunResult, train
 from descentlab.store import Store
 
@@ -57,6 +58,7 @@ def default_workers(n_runs: int) -> int:
 
 def _init_worker(dtype: torch.dtype, threads: int) -> None:
     die_with_parent()
+    keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)
     # The parent's default dtype (e.g. float64 in tests) is not inherited by a spawned process.
     torch.set_default_dtype(dtype)
     torch.set_num_threads(threads)

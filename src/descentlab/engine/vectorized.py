@@ -28,7 +28,6 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from descentlab import optim, schedules
 from descentlab.engine import common
 from descentlab.engine.config import RunConfig, build_schedule
-from descentlab.engine.memory import keep_freed_memory
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
 from descentlab.store import Store
@@ -894,9 +893,6 @@ class _Vectorized(_Records, _Gradients, _Batches):
         # -- stacked model ----------------------------------------------------------------
         self.params, self.buffers = stack_module_state(models)
         self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
-        # the step's temporaries (megabytes per run) are reused, not unmapped and faulted in
-        # again at every step (engine/memory.py)
-        keep_freed_memory()
         self.dtype = param_dtype
         self.classification = b0.classification
         self.train_loss = b0.train_loss

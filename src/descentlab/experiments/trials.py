@@ -367,6 +367,9 @@ def _worker_main(
     from descentlab.store import Store
 
     torch.set_num_threads(threads)
+    from descentlab.engine.memory import keep_freed_memory
+
+    keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)
     # Warm up while the main process prepares the data: a fresh process spends seconds on the
     # engine's imports (scikit-learn, losses, models, optimizers) at its first run.
     _warm_up()
