@@ -35,7 +35,9 @@ same statuses, same store records. Three ways to get there:
   (Python, dispatch, autograd, the optimizer's per-tensor work), which vmap pays once for K
   runs, while the arithmetic batches into ``bmm`` at about the speed of K separate products.
   Each step's ``vmap(grad_and_value(loss))`` is traced once per batch shape into a plain graph
-  of ATen operations (``make_fx``), which removes most of the remaining per-step Python. The
+  of ATen operations (``make_fx``), which removes most of the remaining per-step Python (a
+  process keeps the graphs for its later groups of the same shapes; runs of fewer than 32
+  steps, and an epoch's last batch before its 32nd occurrence, run through vmap). The
   batched products are large enough for a second intra-op thread to pay, so a vectorized group
   runs at torch's thread setting, lowered to the cores idle when it starts (and restored
   after). ``Conv1d`` layers are computed as products over their windows
