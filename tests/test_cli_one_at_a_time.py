@@ -27,3 +27,18 @@ def test_seconds_to_target_only_one_at_a_time(tmp_path, capsys, alone):
         assert secs[0] is not None and secs[0] > 0
     else:
         assert all(s is None for s in secs)
+
+
+@pytest.mark.parametrize("alone", [True, False])
+def test_tables_show_a_seconds_column_only_when_timed(tmp_path, alone):
+    from descentlab.experiments.compare import CompareSpec, compare
+    from descentlab.report.compare_tables import results_table
+
+    spec = CompareSpec(problem="moons", problem_options={"n_samples": 200}, model="mlp",
+                       optimizers=["adam"], steps=60, lrs_per_optimizer=2, refine=False,
+                       seeds=2, target_accuracy=0.6, landscapes=())  # fmt: skip
+    cmp = compare(spec, tmp_path, workers=1, progress=False, vectorize=not alone)
+    assert cmp.results[0].steps_to_target[0] is not None
+    assert ("  s to 0.6" in cmp.table()) is alone  # ("steps to 0.6" also ends so)
+    assert ("seconds to 0.6" in results_table(cmp)) is alone
+    assert "steps to 0.6" in cmp.table() and "steps to 0.6" in results_table(cmp)

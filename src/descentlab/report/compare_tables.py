@@ -45,8 +45,10 @@ def results_table(cmp: Any) -> str:
     cols.append(f"test {'rmse' if rmse else metric_name} [{conf}% t-interval], per seed")
     cols.append("vs the best, paired by seed")
     cols.append(f"tuning val {'acc' if tuned == 'accuracy' else tuned}")
+    # seconds come only from a first-seed curve run that trained alone (--one-at-a-time)
+    timed = any(s is not None for r in cmp.results for s in r.seconds_to_target)
     if target is not None:
-        cols += [f"steps to {target:g} val acc", f"seconds to {target:g}"]
+        cols += [f"steps to {target:g} val acc"] + ([f"seconds to {target:g}"] if timed else [])
     cols.append("failed trials")
     ranked = cmp.ranking()
     ranking = {id(x["result"]): x for x in ranked}
@@ -81,14 +83,15 @@ def results_table(cmp: Any) -> str:
             secs = [s for s in r.seconds_to_target if s is not None]
             n = len(r.steps_to_target)
             if n == 0:
-                row += ["-", "-"]
+                cells = ["-", "-"]
             elif not steps:
-                row += [f"not reached (0/{n})", "-"]
+                cells = [f"not reached (0/{n})", "-"]
             else:
-                row += [
+                cells = [
                     f"{_mean(steps):.0f} <span class=ci>({len(steps)}/{n} seeds)</span>",
                     f"{_mean(secs):.1f}" if secs else "-",  # not timed: trained in a group
                 ]
+            row += cells if timed else cells[:1]
         failed = r.failed_tuning + r.failed_final
         total = r.n_tuning_trials + r.n_final_trials
         why = ", ".join(f"{n} {k}" for k, n in sorted(r.failures.items()))

@@ -378,6 +378,8 @@ class Comparison:
         if rmse:
             head.append(f"test rmse [{conf}% CI]")
         head.append(f"test {'acc' if cls else 'loss'} per seed")
+        # seconds only where a first-seed curve run trained alone (--one-at-a-time)
+        timings = timings and any(s is not None for r in self.results for s in r.seconds_to_target)
         if target is not None:
             head.append(f"steps to {target:g}")
             if timings:
