@@ -366,8 +366,8 @@ def time_to_target_figure(comparison: Any) -> Figure | None:
         n, k = len(r.steps_to_target), len(_finite(r.steps_to_target))
         ticks.append(r.choice.display + ("" if k == n else f"\n(reached {k}/{n} seeds)"))
     axes[0].set_yticks(ypos, ticks)
-    axes[0].set_title("optimizer steps", fontsize=11)
-    if timed:
+    if timed:  # two panels: say which is which (one panel's x label says it)
+        axes[0].set_title("optimizer steps", fontsize=11)
         axes[1].set_title("wall-clock seconds (first seed, run alone, one core)", fontsize=11)
     fig.suptitle(f"Time to reach {target:g} validation accuracy", fontsize=12)
     return fig
