@@ -10,9 +10,10 @@ same protocol: coarse grid, extension, refinement, curve and refit runs), and pr
 throughput of each -- runs x steps trained per second of wall-clock time, worker start-up
 included -- and their ratio.
 
-The first seed's curve run of each optimizer (monitored, and timed alone) runs by itself in both
-modes, so the ratio is the whole protocol's, not just the vectorized part's. On a machine that
-other work keeps busy, wall-clock time measures the neighbours as much as this code; the CPU
+Every trial of the protocol can share a vectorized pass, the monitored curve run included (the
+group records its optimizer's statistics from its slice of the step). On a machine that other
+work keeps busy, wall-clock time measures the neighbours as much as this code (a loaded machine
+slows the one-at-a-time arm more: 2.4x was read there, 1.2x on the same code quiet); the CPU
 seconds of this process and its workers are printed too, with their own ratio.
 
 Usage::
@@ -21,23 +22,24 @@ Usage::
                                  [--seeds 3] [--workers 2] [--threads 1] [--model cnn]
                                  [--repeats 1]
 
-Goal (issue 11): >= 2x on the MNIST-1D CNN -- not reached. Measured with the defaults
-(``python benchmarks/compare.py``) on the shared 2-core AMD EPYC machine, load average 4-6:
-1.23x wall-clock (213 against 174 runs x steps / s), 1.23x per CPU second (295 against 240);
-under a load average of 14: 0.86x wall-clock, 1.13x per CPU second. Before this version:
-0.79x and 0.88x. In one process (``workers=1``, 200 steps) the trials' own CPU time is 1.43x
-smaller vectorized (groups of 15, 6, 6 and 9 trials, three curve runs alone).
+Goal (issue 11): >= 2x on the MNIST-1D CNN -- not reached. Measured with ``--repeats 3`` on the
+idle 2-core AMD EPYC (load average below 1 at the start), medians: vectorized 1050, one at a
+time 854 runs x steps / s: **1.23x** wall-clock, 1.24x per CPU second (28.6 against 35.2 CPU
+s). Before this version: 761 against 683, 1.11x; the one-at-a-time arm got faster too (worker
+processes exit without finalizing the interpreter, import less, keep freed memory).
 
-Where the time goes (torch.profiler, cProfile): a run alone spends nearly all of its step in
-MKL-DNN's ``Conv1d`` forward and backward (about 0.95 of 1.26 ms on an idle core); there is
-little per-operation cost for vmap to share. The vectorized step gains only by doing the same
-arithmetic faster: ``Conv1d`` as channel-major batched products (``engine/vconv.py``) costs 1.2-1.5
-ms per run at K=15 and 1.4-1.5 ms at K=5 against 2.1-2.5 ms alone on the loaded machine (1.8x
-and 1.5x). MKL's single-precision GEMM runs its AVX2 path on this AMD CPU (85 GFLOP/s for
-1024x1024; 40-70 GFLOP/s for the layers' shapes), which caps that gain near 2.3x. Around the
-steps, the protocol's fixed costs count in both modes: two worker processes' start-up, the
-monitored curve run of each optimizer (alone), refinement rounds of one or two trials, and the
-evaluations (each run's own model, as fast as a run alone).
+Where the vectorized arm's 28.6 CPU seconds go (timers around the engine, both workers):
+starting two worker processes ~6.5 s (torch, torch._dynamo and scikit-learn imports; the same
+in both arms), the training steps 14.5 s (0.93 ms per run and step, against 1.57 ms for a run
+alone with its optimizer, zero_grad and autograd per step), tracing 2.3 s (8 graphs; a graph is
+kept and reused only by a later group of the same size), group set-up 2.6 s, evaluations 3.0 s
+(each run's own model: as fast as alone -- a vmapped evaluation was 2-4x slower). In the step,
+the products (``engine/vconv.py``: MKL's batched SGEMM, which runs its AVX2 path on this AMD CPU,
+and oneDNN for the second layer) take ~0.42 ms per run and step at K=8; copying windows and
+putting gradients back ~0.17 ms; ReLU, bias, stacking and the loss ~0.15 ms. A run alone spends
+~0.95 of its 1.26 ms step in oneDNN's ``Conv1d``. At these shapes the products cap the step
+near 0.5 ms, so the whole protocol's ratio stays well under 2x while start-up and evaluation
+cost the same in both arms.
 """
 
 from __future__ import annotations
