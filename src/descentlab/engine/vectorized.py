@@ -915,7 +915,7 @@ class _Vectorized(_Records, _Gradients, _Batches):
         ]
 
     @torch.no_grad()
-    def _evaluate(self, x: Tensor, y: Tensor) -> dict[str, list[float]]:
+    def _evaluate(self, x: Tensor, y: Tensor) -> dict[str, list[float | None]]:
         """The metrics of every run on ``(x, y)``, each computed by ``run.evaluate`` on the
         run's own model holding its current weights -- the single run's evaluation. One
         forward pass per run: evaluation batches are large, so there is no per-operation cost
@@ -923,8 +923,11 @@ class _Vectorized(_Records, _Gradients, _Batches):
         the vectorized product form.
 
         Before the first step, runs that start from the same weights (the same seed) are
-        evaluated once: the same deterministic forward pass would give the same numbers."""
-        out: dict[str, list[float]] = {}
+        evaluated once: the same deterministic forward pass would give the same numbers.
+
+        A metric a run's evaluation does not give (the RMSE of non-finite outputs) is None for
+        that run: its records leave it out, as the run alone does."""
+        per_run: list[dict[str, float]] = []
         done: list[tuple[str, dict[str, Tensor], dict[str, float]]] = []
         for i, b in enumerate(self.builts):
             state = self._snapshot(i)
@@ -939,9 +942,9 @@ class _Vectorized(_Records, _Gradients, _Batches):
                 )
                 if self.step == 0:
                     done.append((loss, state, metrics))
-            for key, value in metrics.items():
-                out.setdefault(key, []).append(value)
-        return out
+            per_run.append(metrics)
+        keys = dict.fromkeys(key for metrics in per_run for key in metrics)
+        return {key: [metrics.get(key) for metrics in per_run] for key in keys}
 
     def _train_step(self) -> Tensor:
         """One optimizer step of every run; returns the K training losses (before the step)."""
@@ -980,7 +983,7 @@ class _Vectorized(_Records, _Gradients, _Batches):
 
     def _evaluation_rows(self) -> list[list[common.Row]]:
         step = self.step
-        values: dict[str, list[float]] = {}
+        values: dict[str, list[float | None]] = {}
         for split, x, y in (
             ("train", self.x_train, self.y_train),
             ("val", self.x_val, self.y_val),
@@ -997,7 +1000,9 @@ class _Vectorized(_Records, _Gradients, _Batches):
         }
         rows: list[list[common.Row]] = []
         for i in range(self.k):
-            r: list[common.Row] = [(step, *key.split("/", 1), v[i]) for key, v in values.items()]
+            r: list[common.Row] = [
+                (step, *key.split("/", 1), v[i]) for key, v in values.items() if v[i] is not None
+            ]
             r.append((step, "progress", "epoch", epochs))
             r.append((step, "progress", "wall_time", self.elapsed))
             for key, v in hyper.items():
