@@ -131,7 +131,8 @@ def test_without_onednn_the_product_is_matmul(monkeypatch):
         raise RuntimeError("no oneDNN here")
 
     monkeypatch.setattr(torch.ops.mkldnn, "_linear_pointwise", broken)
-    assert vconv._probe_onednn() is False
+    with pytest.warns(RuntimeWarning, match="uses torch.matmul"):  # announced
+        assert vconv._probe_onednn() is False
     g = torch.Generator().manual_seed(4)
     a = torch.randn(2, 25, 75, generator=g)
     b = torch.randn(2, 75, 1280, generator=g)

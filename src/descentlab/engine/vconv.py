@@ -39,6 +39,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -64,7 +65,7 @@ def _n_out(length: int, geom: Geometry) -> int:
 # it is used for products of at least :data:`_ONEDNN_MIN_MACS` multiply-adds per run with
 # every dimension at least :data:`_ONEDNN_MIN_DIM`, after a probe (:func:`_probe_onednn`) found
 # the operator present and equal to ``torch.matmul`` on a small case; otherwise
-# ``torch.matmul`` -- the same product up to the order of the sums, so nothing is announced.
+# ``torch.matmul`` -- the same product up to the order of the sums, announced once (slower).
 _ONEDNN: dict[str, bool] = {}
 _ONEDNN_MIN_DIM = 16
 _ONEDNN_MIN_MACS = 2_000_000
@@ -85,6 +86,14 @@ def _probe_onednn() -> bool:
         except (AttributeError, RuntimeError):
             ok = False
         _ONEDNN["ok"] = bool(ok)
+        if not ok:
+            warnings.warn(
+                "descentlab: oneDNN's matrix product is missing or disagreed with "
+                "torch.matmul on a probe; the vectorized Conv1d uses torch.matmul (the same "
+                "numbers up to rounding, slower on some CPUs)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
     return _ONEDNN["ok"]
 
 
