@@ -4,6 +4,8 @@ r"""Averaged SGD (Polyak & Juditsky, 1992): rule :class:`scale_by_asgd` and opti
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .base import (
@@ -108,7 +110,9 @@ class scale_by_asgd(Rule):
         # torch's p.mul_(1 - lambd * eta).add_(g, alpha=-eta), as the eager form's update:
         # its difference from p (the kernel then stores p + u)
         new = b.let(f"dl_fma({b.u}, {neg_eta}, p * {shrink})")
-        b.u = b.let(f"{new} - p")
+        # an unchanged parameter moves by 0 (an infinite one stays, as in torch: inf - inf
+        # would be NaN); elsewhere new == p already gives new - p == 0
+        b.u = b.let(f"({new} == p) ? dl_bc<T>(0) : ({new} - p)")
         stored = b.let(f"p + {b.u}")
         b.line(f"{ax} = ({averaging} != 0) ? {ax} + ({stored} - {ax}) * {mu} : {stored};")
         return True
@@ -123,6 +127,10 @@ class scale_by_asgd(Rule):
             # smaller than the parameter, so p + u is torch's iterate to the bit
             new = torch.mul(p, 1 - lambd * e).add_(g, alpha=-e)
             torch.sub(new, p, out=o)
+            # an infinite p stays, as in torch (inf - inf would be NaN); a sum is the
+            # cheapest look for a non-finite entry
+            if not math.isfinite(float(o.sum())):
+                o.masked_fill_(new == p, 0.0)
             new = torch.add(p, o)  # the parameter the optimizer is about to write
             if m != 1:
                 ax.add_(new.sub_(ax).mul_(m))
