@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import torch
@@ -58,3 +59,14 @@ def train(
         loss = sign * torch.nn.functional.cross_entropy(model(x[ix]), y[ix])
         loss.backward()
         opt.step()
+
+
+def as_float64(splits):  # type: ignore[no-untyped-def]
+    """A data set's ``Splits`` with every floating-point tensor in float64."""
+    from descentlab.problems import data
+
+    fields = {}
+    for f in dataclasses.fields(splits):
+        v = getattr(splits, f.name)
+        fields[f.name] = v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
+    return data.Splits(**fields)

@@ -17,6 +17,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _models import as_float64
 
 from descentlab.engine.config import RunConfig
 from descentlab.experiments import trials as trials_module
@@ -25,14 +26,6 @@ from descentlab.problems import data
 from descentlab.store import Store
 
 KEYS = ("update_ratio", "grad_norm", "update_norm", "param_norm")
-
-
-def as_float64(splits: data.Splits) -> data.Splits:
-    fields = {}
-    for f in dataclasses.fields(splits):
-        v = getattr(splits, f.name)
-        fields[f.name] = v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-    return data.Splits(**fields)
 
 
 class _Source:

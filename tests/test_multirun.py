@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _models import as_float64
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim
@@ -24,14 +25,6 @@ from descentlab.engine.run import train
 from descentlab.engine.vconv import Conv1dAsMatmul, vmap_friendly
 from descentlab.problems import data
 from descentlab.store import Store
-
-
-def as_float64(splits: data.Splits) -> data.Splits:
-    fields = {}
-    for f in dataclasses.fields(splits):
-        v = getattr(splits, f.name)
-        fields[f.name] = v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
-    return data.Splits(**fields)
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +214,10 @@ CONV1D = [
     (3, 1, 2, 2, True, (4, 3, 11)),
     (4, 3, 0, 1, False, (2, 5, 17)),
     (3, 2, 1, 1, True, (3, 12)),  # unbatched input (C, L)
+    (2, 3, 0, 1, True, (3, 2, 11)),  # stride > kernel: positions read by no window
+    (2, 1, 3, 1, True, (2, 3, 4)),  # padding wider than the kernel: windows in the padding
+    (3, 2, 2, 2, True, (3, 2, 9)),  # dilation with stride 2
+    (3, 4, 1, 3, True, (2, 2, 13)),  # dilation and stride 4: phases with no tap
 ]
 
 

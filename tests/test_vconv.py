@@ -14,29 +14,6 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from descentlab.engine import vconv
 from descentlab.engine.vconv import Conv1dAsMatmul, vmap_friendly
 
-# (kernel, stride, padding, dilation, input shape)
-GEOMETRIES = [
-    (2, 3, 0, 1, (3, 2, 11)),  # stride > kernel: positions 2, 5, 8 are read by no window
-    (2, 1, 3, 1, (2, 3, 4)),  # padding wider than the kernel: windows wholly in the padding
-    (3, 2, 2, 2, (3, 2, 9)),  # dilation with stride 2
-    (3, 4, 1, 3, (2, 2, 13)),  # dilation and stride 4: phases with no tap
-]
-
-
-@pytest.mark.parametrize(("k", "s", "p", "d", "shape"), GEOMETRIES)
-def test_windows_and_their_adjoint_match_nn_conv1d(k, s, p, d, shape):
-    g = torch.Generator().manual_seed(1)
-    ref = torch.nn.Conv1d(shape[1], 4, k, stride=s, padding=p, dilation=d).double()
-    mine = vmap_friendly(copy.deepcopy(ref))
-    x = torch.randn(shape, dtype=torch.float64, generator=g, requires_grad=True)
-    out_ref, out = ref(x), mine(x)
-    torch.testing.assert_close(out, out_ref, rtol=1e-12, atol=1e-12)
-    w = torch.randn(out.shape, dtype=torch.float64, generator=g)
-    grads_ref = torch.autograd.grad((out_ref * w).sum(), [x, *ref.parameters()])
-    grads = torch.autograd.grad((out * w).sum(), [x, *mine.parameters()])
-    for a, b in zip(grads, grads_ref, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
-
 
 def _second_layer_runs(k_runs: int, gen: torch.Generator) -> list[torch.nn.Conv1d]:
     """The MNIST-1D CNN's second layer (25 -> 25 channels, kernel 3, stride 2, padding 1),

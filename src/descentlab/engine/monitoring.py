@@ -54,14 +54,9 @@ class MonitoredOptimizer:
 
     def __call__(self, params: Any, **hyper: Any) -> Any:
         from descentlab import optim
+        from descentlab.engine.common import make_optimizer  # the engine's one way to build
 
-        spec = self.optimizer
-        if isinstance(spec, str):
-            opt = optim.get(spec)(params, **hyper)
-        elif isinstance(spec, optim.Rule):
-            opt = optim.Optimizer(params, spec, **hyper)
-        else:
-            opt = spec(params, **hyper)
+        opt = make_optimizer(self.optimizer, params, hyper)
         self.monitor = None
         if isinstance(opt, optim.Optimizer):
             self.monitor = opt.attach_monitor(optim.Monitor(every=self.every))
