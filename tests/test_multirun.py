@@ -156,6 +156,13 @@ CASES = [
          {"optimizer": "sgd", "hyper": {"lr": 0.3}, "seed": 0}],
     ),
     (
+        "MNIST-1D CNN with label smoothing, input noise and weight noise",
+        "mnist1d",
+        {"model": "cnn", "optimizer": "sgd", "batch_size": 40, "steps": 20, "eval_every": 10,
+         "label_smoothing": 0.1, "input_noise": 0.05, "weight_noise": 0.01},
+        [{"seed": 0, "hyper": {"lr": 0.1}}, {"seed": 1, "hyper": {"lr": 0.05}}],
+    ),
+    (
         "one seed, several lrs: one shared data order (unbatched inputs)",
         "moons",
         {"model": "linear", "optimizer": "adagrad", "batch_size": 20, "steps": 40},
@@ -164,17 +171,22 @@ CASES = [
 ]  # fmt: skip
 
 
-# Every case on the traced path (the default), two on the eager fallback.
-PARAMS = [pytest.param(*case, True, id=case[0]) for case in CASES] + [
-    pytest.param(*CASES[i], False, id=f"eager: {CASES[i][0]}") for i in (0, 4)
-]
+# Every case on the traced path (the default: the MNIST-1D CNN's cases on the compiled kernel
+# of descentlab.engine.vcnn), two on the eager fallback, and the CNN's on the traced graph.
+CNN_CASES = [i for i, case in enumerate(CASES) if case[2].get("model") == "cnn"]
+PARAMS = (
+    [pytest.param(*case, True, True, id=case[0]) for case in CASES]
+    + [pytest.param(*CASES[i], False, True, id=f"eager: {CASES[i][0]}") for i in (0, 4)]
+    + [pytest.param(*CASES[i], True, False, id=f"graph: {CASES[i][0]}") for i in CNN_CASES]
+)
 
 
-@pytest.mark.parametrize(("name", "problem", "shared", "runs", "trace"), PARAMS)
+@pytest.mark.parametrize(("name", "problem", "shared", "runs", "trace", "kernel"), PARAMS)
 def test_vectorized_runs_equal_sequential_runs(
-    float64, moons, digits, mnist1d, monkeypatch, name, problem, shared, runs, trace
+    float64, moons, digits, mnist1d, monkeypatch, name, problem, shared, runs, trace, kernel
 ):
     monkeypatch.setattr(vectorized, "_TRACE", trace)
+    monkeypatch.setattr(vectorized, "_KERNEL", kernel)
     monkeypatch.setattr(vectorized, "_TRACE_AFTER", 1)  # short runs traced too
     splits = as_float64({"moons": moons, "digits": digits, "mnist1d": mnist1d}[problem])
     base = RunConfig(problem=problem, **shared)

@@ -26,7 +26,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim, schedules
-from descentlab.engine import common
+from descentlab.engine import common, vcnn
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
@@ -44,6 +44,10 @@ __all__ = ["VectorizeError", "json_key", "train_group"]
 # Trace each step's vmap(grad) into a plain graph of ATen operations (see _traced_fn); tests
 # switch it off to check the eager path, which computes the same numbers.
 _TRACE = True
+
+# The MNIST-1D CNN's step computed by the compiled kernel (descentlab.engine.vcnn) where it
+# applies; tests switch it off to check the traced graph's path for that model too.
+_KERNEL = True
 
 # A step whose inputs have another shape than the first step's is traced at its
 # _TRACE_AFTER-th occurrence, and the first step's shape only in runs of at least
@@ -667,6 +671,44 @@ class _Gradients:
                 warnings.warn(text, RuntimeWarning, stacklevel=3)
         self._untraced.clear()
 
+    def _cnn_kernel(self, model: nn.Module) -> vcnn.CNNKernel | None:
+        """The compiled step of the MNIST-1D CNN (:mod:`~descentlab.engine.vcnn`) where it
+        applies, else None (a kernel that cannot be built is announced once)."""
+        cfg = self.cfg0
+        applies = vcnn.applicable(model, self.b0.loss_name, cfg.loss_options, self.dtype,
+                                  mix=self.mix)  # fmt: skip
+        if not (_KERNEL and applies):
+            return None
+        try:
+            return vcnn.CNNKernel(model, cfg.label_smoothing, self.dtype)
+        except RuntimeError as exc:
+            self._untraced.append(("cnn kernel", vcnn.UNAVAILABLE.format(reason=exc)))
+            return None
+
+    def _check_cnn(
+        self, inputs: tuple[Tensor, ...], dim: int | None, params: Any, buffers: Any
+    ) -> None:
+        """Before a process first trusts the compiled step for a shape (:func:`vcnn.verified`):
+        its losses and gradients on the first batch against vmap and autograd."""
+        kernel = self._cnn
+        assert kernel is not None
+        key = kernel.key(int(inputs[0].shape[-1]))
+        if not vcnn.needs_check(key):
+            if not vcnn.verified(key, None, None):
+                self._cnn = None  # (announced by the group that compared)
+            return
+        trainable = {n: p for n, p in params.items() if p.requires_grad}
+        fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
+        losses = self._losses_fn("train", dim)(trainable, fixed, buffers, *inputs)
+        names = list(trainable)
+        values = torch.autograd.grad(losses.sum(), [trainable[n] for n in names])
+        ref = (losses.detach(), dict(zip(names, values, strict=True)))
+        with torch.no_grad():
+            got = kernel({n: p.detach() for n, p in trainable.items()}, *inputs, dim)
+        if not vcnn.verified(key, got, ref):
+            self._cnn = None
+            self._untraced.append(("cnn kernel check", vcnn.DISAGREES))
+
     def _trainable(self) -> dict[str, Tensor]:
         return {n: p for n, p in self.params.items() if p.requires_grad}
 
@@ -687,6 +729,12 @@ class _Gradients:
         trainable = {n: p for n, p in params.items() if p.requires_grad}
         fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
         std = self.cfg0.weight_noise
+        if kind == "train" and self._cnn is not None:
+            with torch.no_grad():
+                p_in = {n: p.detach() for n, p in trainable.items()}
+                if noise is not None:
+                    p_in.update({n: torch.add(p_in[n], e, alpha=std) for n, e in noise.items()})
+                return self._cnn(p_in, *inputs, dim)
         traced = self._traced_fn(kind, dim, inputs)
         if traced is not None:
             with torch.no_grad():
@@ -728,6 +776,8 @@ class _Gradients:
                     inputs = (x, y, y, torch.tensor([[1.0, 0.0]] * self.k, dtype=self.dtype))
                 kind = "mix" if self.mix else "train"
                 self.base.train()
+                if self._cnn is not None:
+                    self._check_cnn(inputs, dim, params, buffers)
                 _, grads = self._losses_and_grads(kind, dim, inputs, params, buffers, None)
                 for og, opt in zip(self.opt_groups, opts, strict=True):
                     og.step(opt, list(params.values()), list(grads.values()))
@@ -904,6 +954,7 @@ class _Vectorized(_Records, _Gradients, _Batches):
         self._uses: dict[Any, int] = {}
         self._trace = True
         self._untraced: list[tuple[str, str]] = []
+        self._cnn = self._cnn_kernel(models[0])
         self._in_trial = True
         self._trial()
         self._in_trial = False

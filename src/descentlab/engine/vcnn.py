@@ -1,0 +1,277 @@
+r"""The MNIST-1D CNN's vectorized training step as one compiled call.
+
+:func:`~descentlab.engine.multirun.train_many` trains K runs of one model in one pass. For
+most models that pass is ``vmap`` over the stacked parameters, traced into a graph of batched
+ATen operations (:mod:`descentlab.engine.vectorized`); for the MNIST-1D paper's CNN
+(:class:`~descentlab.problems.models.MNIST1DCNN`: three ``Conv1d`` with ReLU and a linear
+read-out) with the cross-entropy loss, the training losses and gradients of all K runs come
+from one call of a C++ kernel (``vcnn_kernel.cpp``) instead:
+
+.. math::
+    a_1 = \mathrm{relu}(W_1 * x + b_1),\ a_2 = \mathrm{relu}(W_2 * a_1 + b_2),\
+    a_3 = \mathrm{relu}(W_3 * a_2 + b_3),\ z = W_4\,\mathrm{vec}(a_3) + b_4,
+
+    L = \frac{1}{B} \sum_n (1 - \varepsilon)\,(\mathrm{lse}(z_n) - z_{n, y_n})
+        + \frac{\varepsilon}{O} \sum_o (\mathrm{lse}(z_n) - z_{n, o}),
+
+and back: :math:`\partial L / \partial z = (\mathrm{softmax}(z) - (1 - \varepsilon)
+e_y - \varepsilon / O) / B`, each convolution's weight gradient a correlation of its output's
+gradient with its input, and its input's gradient the transposed convolution, masked by the
+ReLU below (``a > 0``, as torch's ``threshold_backward``).
+
+Why: at the MNIST-1D CNN's sizes (25 channels, lengths 40 -> 19 -> 10 -> 5, batches of 128)
+a run's step is ~12 million multiply-adds; in the traced graph the K runs' products are fast,
+but the window copies, stacking, ReLUs, bias additions and the dispatch of some hundred ATen
+operations cost as much again. The kernel keeps one run's activations (under 1 MB) in the
+core's cache for its whole forward and backward pass, lays them out ``[channel][position]
+[example]`` with the examples innermost (64-byte vectors over the batch), and computes every
+layer as blocks of 4 channels x 4 vectors of multiply-adds in registers; runs are spread over
+OpenMP threads (``torch.set_num_threads`` applies).
+
+Numerics: the same sums in another order -- float64 agrees with ``torch.autograd`` on the
+model to ~1e-15 relative, float32 to rounding (~1e-6); a run trained in a group is the run
+trained alone up to that rounding, as with the traced graph. The kernel is compiled and cached
+like the fused optimizers' (:func:`descentlab.optim.fused.load_library`: verified bytes), and
+before a process first trusts it for a shape and dtype its losses and gradients are compared
+with ``vmap`` and autograd on the group's first batch (:func:`verified`); a kernel that cannot
+be built, or that disagrees, is announced once and the traced path is used.
+
+Applies when: the model is an ``MNIST1DCNN`` (its three kernel sizes 5/3/3, any channels,
+lengths and outputs), the loss is ``cross_entropy`` without options (``label_smoothing`` from
+the run's config is supported), the step is a plain training step (no mixup or cutmix), the
+parameters are float32 or float64 on the CPU and every parameter is trained.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import threading
+from importlib import resources
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable", "needs_check", "verified"]
+
+#: parameter names of MNIST1DCNN in the kernel's order
+_NAMES = (
+    "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+    "conv3.weight", "conv3.bias", "linear.weight", "linear.bias",
+)  # fmt: skip
+_KERNEL_SIZES = (5, 3, 3)
+
+_lock = threading.Lock()
+_verified: dict[tuple[Any, ...], bool] = {}
+
+#: announcements (once per process, by the vectorized engine) of the traced graph used instead
+UNAVAILABLE = (
+    "descentlab: the compiled MNIST-1D CNN step is unavailable ({reason}); the vectorized step "
+    "uses the traced graph (same numbers up to rounding, slower)"
+)
+DISAGREES = (
+    "descentlab: the compiled MNIST-1D CNN step disagreed with vmap and autograd on a first "
+    "batch; the vectorized step uses the traced graph (same numbers up to rounding, slower). "
+    "Please report this."
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _source() -> str:
+    return resources.files("descentlab.engine").joinpath("vcnn_kernel.cpp").read_text("utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> Any:
+    """The compiled kernel's two entry points (float32, float64), or the reason it is not
+    available (a string)."""
+    from descentlab.optim import fused
+
+    try:
+        _, lib = fused.load_library(_source())
+    except fused.FusedUnavailable as exc:
+        return str(exc).splitlines()[0]
+    fns = {}
+    for dtype, name in ((torch.float32, "dl_cnn_step_f32"), (torch.float64, "dl_cnn_step_f64")):
+        fn = getattr(lib, name)
+        fn.restype = ctypes.c_int
+        fn.argtypes = [
+            ctypes.c_void_p,  # dims
+            ctypes.c_void_p,  # x
+            ctypes.c_int64,  # x stride per run (0: shared)
+            ctypes.c_void_p,  # y
+            ctypes.c_int64,  # y stride per run
+            ctypes.c_void_p,  # parameters[8]
+            ctypes.c_void_p,  # gradients[8]
+            ctypes.c_void_p,  # losses[K]
+            ctypes.c_double,  # label smoothing
+            ctypes.c_int,  # threads
+        ]
+        fns[dtype] = fn
+    return fns
+
+
+def applicable(
+    model: nn.Module,
+    loss_name: Any,
+    loss_options: dict[str, Any],
+    dtype: torch.dtype,
+    *,
+    mix: bool = False,
+) -> bool:
+    """Whether the kernel computes this group's training step (see the module notes)."""
+    from descentlab.problems.models import MNIST1DCNN
+
+    if type(model) is not MNIST1DCNN or mix or loss_name != "cross_entropy" or loss_options:
+        return False
+    if dtype not in (torch.float32, torch.float64):
+        return False
+    convs = (model.conv1, model.conv2, model.conv3)
+    if tuple(c.kernel_size[0] for c in convs) != _KERNEL_SIZES:
+        return False
+    for c in convs:
+        if c.groups != 1 or c.dilation[0] != 1 or c.padding_mode != "zeros" or c.bias is None:
+            return False
+        if isinstance(c.padding, str):
+            return False
+    if model.conv1.in_channels != 1 or model.linear.bias is None:
+        return False
+    params = dict(model.named_parameters())
+    if tuple(params) != _NAMES or not all(p.requires_grad for p in params.values()):
+        return False
+    return all(p.dtype == dtype and p.device.type == "cpu" for p in params.values())
+
+
+class CNNKernel:
+    """The compiled training step of K runs of one :class:`MNIST1DCNN` (see the module notes).
+
+    Args:
+        model: one run's model (its geometry is read from it).
+        label_smoothing: the cross-entropy's label smoothing.
+        dtype: the parameters' dtype.
+
+    Raises:
+        RuntimeError: the kernel cannot be compiled or loaded here (the message says why).
+    """
+
+    def __init__(self, model: nn.Module, label_smoothing: float, dtype: torch.dtype) -> None:
+        fns = _library()
+        if isinstance(fns, str):
+            raise RuntimeError(fns)
+        self._fn = fns[dtype]
+        self.dtype = dtype
+        self.eps = float(label_smoothing)
+        convs = (model.conv1, model.conv2, model.conv3)
+        self.channels = int(model.conv1.out_channels)
+        self.outputs = int(model.linear.out_features)
+        #: positions after the third convolution (the read-out's features / channels)
+        self.length3 = int(model.linear.in_features // self.channels)
+        self.geom = [(c.kernel_size[0], c.stride[0], int(c.padding[0])) for c in convs]
+
+    def key(self, x_len: int) -> tuple[Any, ...]:
+        """What the kernel's arithmetic depends on, besides the values."""
+        return (self.dtype, self.channels, self.outputs, x_len, tuple(self.geom), self.eps)
+
+    def _dims(self, b: int, l0: int, k: int) -> Tensor:
+        lengths = [l0]
+        for ks, s, p in self.geom:
+            lengths.append((lengths[-1] + 2 * p - ks) // s + 1)
+        if lengths[-1] != self.length3:
+            raise ValueError(
+                f"input length {l0} gives {lengths[-1]} positions after the convolutions; the "
+                f"read-out expects {self.length3}"
+            )
+        flat = [b, l0, self.channels, self.outputs, *lengths[1:]]
+        for g in self.geom:
+            flat.extend(g)
+        flat.append(k)
+        return torch.tensor(flat, dtype=torch.int64)
+
+    def __call__(
+        self, params: dict[str, Tensor], x: Tensor, y: Tensor, dim: int | None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The K training losses and each run's gradients (stacked like ``params``) for
+        inputs ``x`` (``(B, L)`` or ``(B, 1, L)`` shared by the runs, with a leading K where
+        ``dim`` is 0) and integer targets ``y``."""
+        p = [params[n].detach().contiguous() for n in _NAMES]
+        k = int(p[0].shape[0])
+        if dim is None:
+            xs = x.reshape(x.shape[0], x.shape[-1])
+            ys = y
+        else:
+            xs = x.reshape(x.shape[0], x.shape[1], x.shape[-1])
+            ys = y
+        if xs.dtype != self.dtype:
+            raise TypeError(f"inputs are {xs.dtype}, the parameters {self.dtype}")
+        b, l0 = int(xs.shape[-2]), int(xs.shape[-1])
+        x_stride = 0
+        if dim is not None:
+            if xs.stride(0) == 0:
+                xs = xs[0]
+            else:
+                x_stride = b * l0
+        xs = xs.contiguous()
+        y_stride = 0
+        if ys.dim() == 2:
+            if ys.stride(0) == 0:
+                ys = ys[0]
+            else:
+                y_stride = b
+        ys = ys.to(torch.int64).contiguous()
+        if ys.numel():
+            lo, hi = torch.aminmax(ys)
+            if int(lo) < 0 or int(hi) >= self.outputs:
+                raise ValueError(
+                    f"targets must be class indices in [0, {self.outputs}), got "
+                    f"[{int(lo)}, {int(hi)}]"
+                )
+        grads = [torch.empty_like(t) for t in p]
+        losses = torch.empty(k, dtype=self.dtype)
+        dims = self._dims(b, l0, k)
+        ptrs = (ctypes.c_void_p * 8)(*[t.data_ptr() for t in p])
+        gptrs = (ctypes.c_void_p * 8)(*[t.data_ptr() for t in grads])
+        failed = self._fn(
+            dims.data_ptr(),
+            xs.data_ptr(),
+            x_stride,
+            ys.data_ptr(),
+            y_stride,
+            ctypes.addressof(ptrs),
+            ctypes.addressof(gptrs),
+            losses.data_ptr(),
+            self.eps,
+            torch.get_num_threads(),
+        )
+        if failed:
+            raise MemoryError("the compiled CNN step could not allocate its workspace")
+        return losses, dict(zip(_NAMES, grads, strict=True))
+
+
+def needs_check(key: tuple[Any, ...]) -> bool:
+    """Whether this process has not yet compared the kernel for ``key`` (:func:`verified`)."""
+    with _lock:
+        return key not in _verified
+
+
+def verified(key: tuple[Any, ...], got: Any, ref: Any) -> bool:
+    """Whether the kernel's ``got`` (losses, gradients) equals the reference ``ref`` (the
+    vmap path's losses and gradients) to rounding; the answer is remembered per ``key`` for
+    the process (later calls may pass None)."""
+    with _lock:
+        if key in _verified:
+            return _verified[key]
+    losses, grads = got
+    ref_losses, ref_grads = ref
+    tol = {torch.float32: 1e-4, torch.float64: 1e-10}[losses.dtype]
+    ok = True
+    pairs = [(losses, ref_losses)] + [(grads[n], ref_grads[n]) for n in _NAMES]
+    for a, b in pairs:
+        b = b.detach()
+        scale = float(b.abs().max()) if b.numel() else 0.0
+        if a.shape != b.shape or not bool(((a - b).abs() <= tol * max(scale, 1e-30)).all()):
+            ok = False
+            break
+    with _lock:
+        _verified[key] = ok
+    return ok

@@ -1,0 +1,323 @@
+// descentlab.engine.vcnn: the MNIST-1D CNN's training loss and gradients for K runs.
+//
+// One run's step: input (B, L0) -> three Conv1d + ReLU -> flatten -> Linear -> cross-entropy
+// (mean over the batch, optional label smoothing), then the backward pass. Every layer is
+// computed as a convolution over activations laid out [channel][position][example], the
+// examples innermost and padded to a whole number of 64-byte vectors, so that every inner
+// loop is a run of vector multiply-adds over examples; the linear read-out is a convolution
+// of kernel 1 over C*L3 channels of length 1 (torch's flatten order: c * L3 + l). Runs are
+// independent: OpenMP splits them over threads, each with its own workspace.
+#pragma GCC optimize("fp-contract=fast")
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+typedef float VF __attribute__((vector_size(64)));
+typedef double VD __attribute__((vector_size(64)));
+
+template <class T> struct Vec;
+template <> struct Vec<float> { typedef VF V; enum { N = 16 }; };
+template <> struct Vec<double> { typedef VD V; enum { N = 8 }; };
+
+template <class V> static inline V ld(const void* p) { V v; memcpy(&v, p, sizeof v); return v; }
+template <class V> static inline void st(void* p, V v) { memcpy(p, &v, sizeof v); }
+
+template <class T> static inline T hsum(typename Vec<T>::V v) {
+    T s = 0;
+    for (int i = 0; i < Vec<T>::N; ++i) s += v[i];
+    return s;
+}
+
+// out[co][l][:] = bias[co] + sum_{ci, j} W[co][ci][j] in[ci][s l + j - p][:]  (ReLU if relu)
+// in: [Cin][Lin][nv vectors], out: [Cout][Lout][nv vectors], W: [Cout][Cin][KS].
+template <class T, int KS, int CB, int BV>
+static void fwd_block(const T* in, int Cin, int Lin, const T* W, const T* bias, int Cout,
+                      int Lout, int s, int p, T* out, int nv, bool relu, int co, int v0) {
+    typedef typename Vec<T>::V V;
+    const int NL = Vec<T>::N;
+    const int64_t row = (int64_t)nv * NL;
+    for (int l = 0; l < Lout; ++l) {
+        V acc[CB][BV];
+        for (int c = 0; c < CB; ++c)
+            for (int b = 0; b < BV; ++b) acc[c][b] = (V){} + bias[co + c];
+        int jlo = 0, jhi = KS;
+        while (jlo < KS && s * l + jlo - p < 0) ++jlo;
+        while (jhi > jlo && s * l + jhi - 1 - p >= Lin) --jhi;
+        for (int ci = 0; ci < Cin; ++ci) {
+            const T* src = in + ((int64_t)ci * Lin + (s * l - p)) * row + (int64_t)v0 * NL;
+            const T* w = W + ((int64_t)co * Cin + ci) * KS;
+            for (int j = jlo; j < jhi; ++j) {
+                V x[BV];
+                for (int b = 0; b < BV; ++b) x[b] = ld<V>(src + (int64_t)j * row + b * NL);
+                for (int c = 0; c < CB; ++c) {
+                    const T wc = w[(int64_t)c * Cin * KS + j];
+                    for (int b = 0; b < BV; ++b) acc[c][b] += wc * x[b];
+                }
+            }
+        }
+        for (int c = 0; c < CB; ++c)
+            for (int b = 0; b < BV; ++b) {
+                V a = acc[c][b];
+                // ReLU keeping NaN (as torch.relu does): a diverged run stays non-finite
+                if (relu) a = a < 0 ? (V){} : a;
+                st(out + ((int64_t)(co + c) * Lout + l) * row + (int64_t)(v0 + b) * NL, a);
+            }
+    }
+}
+
+template <class T, int KS>
+static void conv_fwd(const T* in, int Cin, int Lin, const T* W, const T* bias, int Cout,
+                     int Lout, int s, int p, T* out, int nv, bool relu) {
+    int co = 0;
+    for (; co + 4 <= Cout; co += 4) {
+        int v = 0;
+        for (; v + 4 <= nv; v += 4)
+            fwd_block<T, KS, 4, 4>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
+        for (; v < nv; ++v)
+            fwd_block<T, KS, 4, 1>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
+    }
+    for (; co < Cout; ++co) {
+        int v = 0;
+        for (; v + 4 <= nv; v += 4)
+            fwd_block<T, KS, 1, 4>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
+        for (; v < nv; ++v)
+            fwd_block<T, KS, 1, 1>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
+    }
+}
+
+// gW[co][ci][j] = sum_{l, b} g[co][l][b] in[ci][s l + j - p][b];  gb[co] = sum_{l, b} g[co][l][b]
+template <class T, int KS, int CB>
+static void bwd_w_block(const T* g, const T* in, int Cin, int Lin, int Lout, int s, int p,
+                        int nv, T* gW, int co) {
+    typedef typename Vec<T>::V V;
+    const int NL = Vec<T>::N;
+    const int64_t row = (int64_t)nv * NL;
+    for (int ci = 0; ci < Cin; ++ci) {
+        V acc[CB][KS];
+        for (int c = 0; c < CB; ++c)
+            for (int j = 0; j < KS; ++j) acc[c][j] = (V){};
+        for (int l = 0; l < Lout; ++l) {
+            int jlo = 0, jhi = KS;
+            while (jlo < KS && s * l + jlo - p < 0) ++jlo;
+            while (jhi > jlo && s * l + jhi - 1 - p >= Lin) --jhi;
+            const T* src = in + ((int64_t)ci * Lin + (s * l - p)) * row;
+            for (int v = 0; v < nv; ++v) {
+                V gv[CB];
+                for (int c = 0; c < CB; ++c)
+                    gv[c] = ld<V>(g + ((int64_t)(co + c) * Lout + l) * row + (int64_t)v * NL);
+                for (int j = jlo; j < jhi; ++j) {
+                    const V x = ld<V>(src + (int64_t)j * row + (int64_t)v * NL);
+                    for (int c = 0; c < CB; ++c) acc[c][j] += gv[c] * x;
+                }
+            }
+        }
+        for (int c = 0; c < CB; ++c)
+            for (int j = 0; j < KS; ++j) gW[((int64_t)(co + c) * Cin + ci) * KS + j] = hsum<T>(acc[c][j]);
+    }
+}
+
+template <class T, int KS>
+static void conv_bwd_w(const T* g, const T* in, int Cin, int Lin, int Cout, int Lout, int s,
+                       int p, int nv, T* gW, T* gb) {
+    typedef typename Vec<T>::V V;
+    const int NL = Vec<T>::N;
+    const int64_t row = (int64_t)nv * NL;
+    int co = 0;
+    for (; co + 4 <= Cout; co += 4) bwd_w_block<T, KS, 4>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
+    for (; co < Cout; ++co) bwd_w_block<T, KS, 1>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
+    for (int c = 0; c < Cout; ++c) {
+        V acc = {};
+        const T* gc = g + (int64_t)c * Lout * row;
+        for (int64_t i = 0; i < (int64_t)Lout * nv; ++i) acc += ld<V>(gc + i * NL);
+        gb[c] = hsum<T>(acc);
+    }
+}
+
+// gin[ci][q][b] = sum_{co, j : s l + j - p = q} W[co][ci][j] g[co][l][b], times (a[ci][q][b] > 0)
+// (the gradient before the previous layer's ReLU, whose output is a).
+template <class T, int KS, int CB, int BV>
+static void bwd_in_block(const T* g, const T* W, const T* a, int Cin, int Lin, int Cout,
+                         int Lout, int s, int p, int nv, T* gin, int ci, int v0) {
+    typedef typename Vec<T>::V V;
+    const int NL = Vec<T>::N;
+    const int64_t row = (int64_t)nv * NL;
+    for (int q = 0; q < Lin; ++q) {
+        V acc[CB][BV];
+        for (int c = 0; c < CB; ++c)
+            for (int b = 0; b < BV; ++b) acc[c][b] = (V){};
+        int js[KS], ls[KS], n = 0;
+        for (int j = 0; j < KS; ++j) {
+            int t = q + p - j;
+            if (t < 0 || t % s) continue;
+            int l = t / s;
+            if (l >= Lout) continue;
+            js[n] = j;
+            ls[n] = l;
+            ++n;
+        }
+        for (int co = 0; co < Cout; ++co) {
+            const T* w = W + ((int64_t)co * Cin + ci) * KS;
+            for (int t = 0; t < n; ++t) {
+                const T* src = g + ((int64_t)co * Lout + ls[t]) * row + (int64_t)v0 * NL;
+                V x[BV];
+                for (int b = 0; b < BV; ++b) x[b] = ld<V>(src + b * NL);
+                for (int c = 0; c < CB; ++c) {
+                    const T wc = w[(int64_t)c * KS + js[t]];
+                    for (int b = 0; b < BV; ++b) acc[c][b] += wc * x[b];
+                }
+            }
+        }
+        for (int c = 0; c < CB; ++c)
+            for (int b = 0; b < BV; ++b) {
+                const int64_t off = ((int64_t)(ci + c) * Lin + q) * row + (int64_t)(v0 + b) * NL;
+                const V m = ld<V>(a + off);
+                st(gin + off, m > 0 ? acc[c][b] : (V){});
+            }
+    }
+}
+
+template <class T, int KS>
+static void conv_bwd_in(const T* g, const T* W, const T* a, int Cin, int Lin, int Cout,
+                        int Lout, int s, int p, int nv, T* gin) {
+    int ci = 0;
+    for (; ci + 4 <= Cin; ci += 4) {
+        int v = 0;
+        for (; v + 4 <= nv; v += 4)
+            bwd_in_block<T, KS, 4, 4>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
+        for (; v < nv; ++v)
+            bwd_in_block<T, KS, 4, 1>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
+    }
+    for (; ci < Cin; ++ci) {
+        int v = 0;
+        for (; v + 4 <= nv; v += 4)
+            bwd_in_block<T, KS, 1, 4>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
+        for (; v < nv; ++v)
+            bwd_in_block<T, KS, 1, 1>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
+    }
+}
+
+struct Dims {
+    int64_t B, L0, C, O, L1, L2, L3;
+    int64_t k1, s1, p1, k2, s2, p2, k3, s3, p3;
+};
+
+// Workspace of one thread, grown as needed and kept.
+template <class T> struct Work {
+    T* buf = nullptr;
+    int64_t size = 0;
+    T* get(int64_t n) {
+        if (n > size) {
+            free(buf);
+            void* p = nullptr;
+            if (posix_memalign(&p, 64, (size_t)n * sizeof(T)) != 0) p = nullptr;
+            buf = (T*)p;
+            size = buf ? n : 0;
+        }
+        return buf;
+    }
+};
+
+// One run: loss and gradients. Returns 0, or -1 when the workspace cannot be allocated.
+template <class T>
+static int run_one(const Dims& d, const T* x, const int64_t* y, const T* const* prm,
+                   T* const* grd, T* loss, double eps, Work<T>& work) {
+    const int NL = Vec<T>::N;
+    const int nv = (int)((d.B + NL - 1) / NL);
+    const int64_t row = (int64_t)nv * NL;
+    const int C = (int)d.C, O = (int)d.O, F = (int)(d.C * d.L3);
+    const int L0 = (int)d.L0, L1 = (int)d.L1, L2 = (int)d.L2, L3 = (int)d.L3;
+    const int64_t n0 = L0 * row, n1 = C * L1 * row, n2 = C * L2 * row, n3 = C * L3 * row;
+    const int64_t no = O * row;
+    T* w = work.get(n0 + 2 * (n1 + n2 + n3 + no));
+    if (!w) return -1;
+    T *x0 = w, *a1 = x0 + n0, *a2 = a1 + n1, *a3 = a2 + n2, *z = a3 + n3;
+    T *g1 = z + no, *g2 = g1 + n1, *g3 = g2 + n2, *gz = g3 + n3;
+    // input, transposed to [position][example] (padding examples are zeros)
+    for (int l = 0; l < L0; ++l) {
+        T* dst = x0 + (int64_t)l * row;
+        for (int64_t b = 0; b < d.B; ++b) dst[b] = x[b * L0 + l];
+        for (int64_t b = d.B; b < row; ++b) dst[b] = 0;
+    }
+    const int s1 = (int)d.s1, p1 = (int)d.p1, s2 = (int)d.s2, p2 = (int)d.p2;
+    const int s3 = (int)d.s3, p3 = (int)d.p3;
+    conv_fwd<T, 5>(x0, 1, L0, prm[0], prm[1], C, L1, s1, p1, a1, nv, true);
+    conv_fwd<T, 3>(a1, C, L1, prm[2], prm[3], C, L2, s2, p2, a2, nv, true);
+    conv_fwd<T, 3>(a2, C, L2, prm[4], prm[5], C, L3, s3, p3, a3, nv, true);
+    conv_fwd<T, 1>(a3, F, 1, prm[6], prm[7], O, 1, 1, 0, z, nv, false);
+    // cross-entropy: loss_b = (1 - eps) (lse - z_y) + eps / O sum_o (lse - z_o);
+    // d loss / d z_o = (softmax_o - (1 - eps) [o = y] - eps / O) / B
+    T total = 0;
+    const T invB = (T)1 / (T)d.B, keep = (T)(1.0 - eps), spread = (T)(eps / (double)O);
+    for (int64_t b = 0; b < d.B; ++b) {
+        T m = z[b];
+        for (int o = 1; o < O; ++o) m = z[o * row + b] > m ? z[o * row + b] : m;
+        T sum = 0;
+        for (int o = 0; o < O; ++o) sum += exp(z[o * row + b] - m);
+        const T lse = m + log(sum);
+        const int64_t yb = y[b];
+        T lb = keep * (lse - z[yb * row + b]);
+        if (eps != 0) {
+            T sm = 0;
+            for (int o = 0; o < O; ++o) sm += lse - z[o * row + b];
+            lb += spread * sm;
+        }
+        total += lb;
+        for (int o = 0; o < O; ++o) {
+            T t = exp(z[o * row + b] - lse) - spread - (o == yb ? keep : (T)0);
+            gz[o * row + b] = t * invB;
+        }
+    }
+    for (int o = 0; o < O; ++o)
+        for (int64_t b = d.B; b < row; ++b) gz[o * row + b] = 0;
+    *loss = total * invB;
+    // backward: read-out, then each convolution (weights, bias, and the input's gradient
+    // through the ReLU below it)
+    conv_bwd_w<T, 1>(gz, a3, F, 1, O, 1, 1, 0, nv, grd[6], grd[7]);
+    conv_bwd_in<T, 1>(gz, prm[6], a3, F, 1, O, 1, 1, 0, nv, g3);
+    conv_bwd_w<T, 3>(g3, a2, C, L2, C, L3, s3, p3, nv, grd[4], grd[5]);
+    conv_bwd_in<T, 3>(g3, prm[4], a2, C, L2, C, L3, s3, p3, nv, g2);
+    conv_bwd_w<T, 3>(g2, a1, C, L1, C, L2, s2, p2, nv, grd[2], grd[3]);
+    conv_bwd_in<T, 3>(g2, prm[2], a1, C, L1, C, L2, s2, p2, nv, g1);
+    conv_bwd_w<T, 5>(g1, x0, 1, L0, C, L1, s1, p1, nv, grd[0], grd[1]);
+    return 0;
+}
+
+// K runs. Per-run strides: x_stride / y_stride elements between runs' batches (0: shared);
+// parameters and gradients: 8 arrays each, run-major (K, ...) contiguous.
+template <class T>
+static int step(const int64_t* dims, const T* x, int64_t x_stride, const int64_t* y,
+                int64_t y_stride, T* const* prm, T* const* grd, T* losses, double eps,
+                int threads) {
+    Dims d;
+    memcpy(&d, dims, sizeof d);
+    const int64_t K = dims[sizeof(Dims) / sizeof(int64_t)];
+    const int64_t sizes[8] = {d.C * d.k1, d.C, d.C * d.C * d.k2, d.C, d.C * d.C * d.k3, d.C,
+                              d.O * d.C * d.L3, d.O};
+    int failed = 0;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed)
+    for (int64_t k = 0; k < K; ++k) {
+        static thread_local Work<T> work;
+        const T* p[8];
+        T* g[8];
+        for (int i = 0; i < 8; ++i) {
+            p[i] = prm[i] + k * sizes[i];
+            g[i] = grd[i] + k * sizes[i];
+        }
+        failed |= run_one<T>(d, x + k * x_stride, y + k * y_stride, p, g, losses + k, eps, work);
+    }
+    return failed;
+}
+
+extern "C" int dl_cnn_step_f32(const int64_t* dims, const float* x, int64_t xs, const int64_t* y,
+                               int64_t ys, float* const* prm, float* const* grd, float* losses,
+                               double eps, int threads) {
+    return step<float>(dims, x, xs, y, ys, prm, grd, losses, eps, threads);
+}
+
+extern "C" int dl_cnn_step_f64(const int64_t* dims, const double* x, int64_t xs,
+                               const int64_t* y, int64_t ys, double* const* prm,
+                               double* const* grd, double* losses, double eps, int threads) {
+    return step<double>(dims, x, xs, y, ys, prm, grd, losses, eps, threads);
+}

@@ -1,0 +1,196 @@
+"""The compiled MNIST-1D CNN step (descentlab.engine.vcnn): losses and gradients against
+torch.autograd on the model, run by run; its use in vectorized groups; what it refuses."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import stack_module_state
+
+from descentlab.engine import vcnn, vectorized
+from descentlab.engine.config import RunConfig
+from descentlab.engine.multirun import train_many
+from descentlab.optim import fused
+from descentlab.problems import data
+from descentlab.problems.models import MNIST1DCNN, MNIST1DMLP
+
+pytestmark = pytest.mark.skipif(fused.compiler() is None, reason="needs a C++ compiler")
+
+
+@pytest.fixture(scope="module")
+def mnist1d():
+    s = data.load("mnist1d")
+    return dataclasses.replace(s, x_train=s.x_train[:200], y_train=s.y_train[:200],
+                               x_val=s.x_val[:100], y_val=s.y_val[:100])  # fmt: skip
+
+
+def _group(k, length, outputs, channels, dtype, seed=0):
+    torch.manual_seed(seed)
+    models = [MNIST1DCNN(length, outputs, channels=channels).to(dtype) for _ in range(k)]
+    params, _ = stack_module_state(models)
+    return models, params
+
+
+def _reference(model, x, y, eps):
+    """One run's loss and gradients by autograd on the model itself."""
+    model.zero_grad()
+    loss = F.cross_entropy(model(x), y, label_smoothing=eps)
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+# (K, batch, length, outputs, channels, label smoothing, inputs shared by the runs)
+SHAPES = [
+    (3, 37, 40, 10, 25, 0.0, False),  # a batch that is not a whole number of vectors
+    (2, 128, 40, 10, 25, 0.1, True),  # the MNIST-1D CNN's step, one data order, smoothing
+    (4, 5, 33, 4, 7, 0.0, False),  # fewer examples than vector lanes, other geometry
+    (1, 16, 12, 3, 1, 0.3, False),  # one channel, one run
+    (2, 70, 72, 6, 9, 0.0, True),  # longer inputs
+]
+TOLERANCE = {torch.float64: 1e-12, torch.float32: 2e-5}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(("k", "b", "length", "o", "c", "eps", "shared"), SHAPES)
+def test_losses_and_gradients_equal_autograd_run_by_run(dtype, k, b, length, o, c, eps, shared):
+    models, params = _group(k, length, o, c, dtype)
+    gen = torch.Generator().manual_seed(1)
+    shape = (b, length) if shared else (k, b, length)
+    x = torch.randn(*shape, generator=gen, dtype=dtype)
+    y = torch.randint(0, o, shape[:-1], generator=gen)
+    losses, grads = vcnn.CNNKernel(models[0], eps, dtype)(params, x, y, None if shared else 0)
+    tol = TOLERANCE[dtype]
+    assert losses.shape == (k,) and losses.dtype == dtype
+    for i, model in enumerate(models):
+        xi, yi = (x, y) if shared else (x[i], y[i])
+        ref_loss, ref_grads = _reference(model, xi, yi, eps)
+        assert math.isclose(float(losses[i]), float(ref_loss), rel_tol=tol)
+        for name, g in ref_grads.items():
+            scale = float(g.abs().max())
+            err = float((grads[name][i] - g).abs().max())
+            assert err <= tol * scale, (name, err, scale)
+
+
+def test_inputs_with_a_channel_dimension_and_expanded_targets():
+    models, params = _group(2, 40, 10, 5, torch.float64)
+    x = torch.randn(2, 9, 1, 40, dtype=torch.float64)
+    y = torch.randint(0, 10, (9,)).expand(2, 9)  # shared targets, stride 0 over the runs
+    losses, grads = vcnn.CNNKernel(models[0], 0.0, torch.float64)(params, x, y, 0)
+    for i, model in enumerate(models):
+        ref_loss, ref_grads = _reference(model, x[i], y[i], 0.0)
+        torch.testing.assert_close(losses[i], ref_loss, rtol=1e-12, atol=0)
+        torch.testing.assert_close(grads["conv2.weight"][i], ref_grads["conv2.weight"])
+
+
+def test_a_non_finite_weight_gives_a_non_finite_loss_as_autograd_does():
+    # ReLU keeps NaN (torch.relu(nan) is nan): a diverged run must not look finite
+    models, params = _group(2, 40, 10, 5, torch.float64)
+    params = {n: p.clone() for n, p in params.items()}
+    params["conv1.weight"][1, 0, 0, 2] = float("nan")
+    x = torch.randn(2, 8, 40, dtype=torch.float64)
+    y = torch.randint(0, 10, (2, 8))
+    losses, _ = vcnn.CNNKernel(models[0], 0.0, torch.float64)(params, x, y, 0)
+    assert math.isfinite(float(losses[0])) and math.isnan(float(losses[1]))
+
+
+def test_targets_outside_the_classes_are_refused():
+    models, params = _group(1, 40, 10, 3, torch.float64)
+    kernel = vcnn.CNNKernel(models[0], 0.0, torch.float64)
+    x = torch.randn(4, 40, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"class indices in \[0, 10\), got \[0, 10\]"):
+        kernel(params, x, torch.tensor([0, 3, 10, 2]), None)
+    with pytest.raises(ValueError, match="input length 30 gives 4 positions"):
+        kernel(params, torch.randn(4, 30, dtype=torch.float64), torch.zeros(4).long(), None)
+
+
+def _cnn():
+    return MNIST1DCNN(40, 10)
+
+
+@pytest.mark.parametrize(
+    ("model", "loss", "options", "dtype", "mix", "expected"),
+    [
+        (_cnn, "cross_entropy", {}, torch.float32, False, True),
+        (_cnn, "cross_entropy", {}, torch.float64, False, True),
+        (_cnn, "cross_entropy", {"reduction": "sum"}, torch.float32, False, False),
+        (_cnn, "cross_entropy", {}, torch.float32, True, False),  # mixup / cutmix
+        (_cnn, "nll", {}, torch.float32, False, False),
+        (_cnn, "cross_entropy", {}, torch.float16, False, False),
+        (lambda: MNIST1DMLP(40, 10), "cross_entropy", {}, torch.float32, False, False),
+    ],
+)
+def test_which_groups_the_kernel_computes(model, loss, options, dtype, mix, expected):
+    m = model().to(dtype)
+    assert vcnn.applicable(m, loss, options, dtype, mix=mix) is expected
+
+
+def test_a_frozen_layer_is_left_to_the_traced_graph():
+    m = _cnn()
+    m.conv1.weight.requires_grad_(False)
+    assert not vcnn.applicable(m, "cross_entropy", {}, torch.float32)
+
+
+def _configs(n, **kw):
+    base = dict(problem="mnist1d", model="cnn", optimizer="adam", batch_size=32, steps=6,
+                eval_every=3, evaluate_test=False)  # fmt: skip
+    base.update(kw)
+    return [RunConfig(**base, hyper={"lr": 1e-3 * (i + 1)}, seed=i, name=f"r{i}") for i in range(n)]
+
+
+def _finals(results):
+    return [torch.cat([p.detach().flatten() for p in r.model.parameters()]) for r in results]
+
+
+def test_a_vectorized_cnn_group_steps_through_the_kernel(mnist1d, monkeypatch):
+    calls = []
+    real = vcnn.CNNKernel.__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(vcnn.CNNKernel, "__call__", counted)
+    got = train_many(_configs(3), data=mnist1d, mode="vmap", progress=False)
+    assert len(calls) >= 6  # every training step (and the set-up's first-batch check)
+    monkeypatch.setattr(vectorized, "_KERNEL", False)
+    ref = train_many(_configs(3), data=mnist1d, mode="vmap", progress=False)
+    for a, b in zip(_finals(got), _finals(ref), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_kernel_that_disagrees_is_announced_once_and_not_used(mnist1d, monkeypatch):
+    monkeypatch.setattr(vcnn, "_verified", {})
+    monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    real = vcnn.CNNKernel.__call__
+
+    def wrong(self, *args, **kwargs):
+        losses, grads = real(self, *args, **kwargs)
+        grads["conv2.bias"] = grads["conv2.bias"] + 1.0
+        return losses, grads
+
+    monkeypatch.setattr(vcnn.CNNKernel, "__call__", wrong)
+    with pytest.warns(RuntimeWarning, match="disagreed with vmap and autograd") as record:
+        got = train_many(_configs(2), data=mnist1d, mode="vmap", progress=False)
+        train_many(_configs(2), data=mnist1d, mode="vmap", progress=False)
+    assert sum("disagreed" in str(w.message) for w in record) == 1
+    monkeypatch.setattr(vectorized, "_KERNEL", False)
+    ref = train_many(_configs(2), data=mnist1d, mode="vmap", progress=False)
+    for a, b in zip(_finals(got), _finals(ref), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_without_a_compiler_the_traced_graph_is_used_and_announced_once(mnist1d, monkeypatch):
+    monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    monkeypatch.setattr(vcnn, "_library", lambda: "no C++ compiler here")
+    with pytest.warns(RuntimeWarning, match=r"unavailable \(no C\+\+ compiler here\)") as rec:
+        got = train_many(_configs(2), data=mnist1d, mode="vmap", progress=False)
+        train_many(_configs(2), data=mnist1d, mode="vmap", progress=False)
+    assert sum("unavailable" in str(w.message) for w in rec) == 1
+    monkeypatch.setattr(vectorized, "_KERNEL", False)
+    ref = train_many(_configs(2), data=mnist1d, mode="vmap", progress=False)
+    for a, b in zip(_finals(got), _finals(ref), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
