@@ -43,13 +43,15 @@ same statuses, same store records. Three ways to get there:
   after). ``Conv1d`` layers are computed as products over their windows
   (:mod:`descentlab.engine.vconv`): left to vmap, a ``Conv1d`` whose weight differs per run
   becomes one grouped convolution (``groups=K``) that takes more arithmetic time than K
-  separate convolutions. Evaluation runs each run's own model (one forward pass per run, the
-  single run's :func:`~descentlab.engine.run.evaluate`): evaluation batches are large, so
-  there is no per-operation cost to share. Measured on the MNIST-1D CNN (Adam, batch 128, one
-  thread, a 2-core machine under a load average of 8-12): one vectorized step costs 1.2-1.5 ms
-  per run at K=15 and 1.4-1.5 ms at K=5 against 2.1-2.5 ms for a run alone (1.5x at K=5, 1.8x
-  at K=15); the single run's step is nearly all MKL-DNN convolution arithmetic, so what vmap
-  gains is the product form's faster matrix products, not per-operation costs.
+  separate convolutions. The MNIST-1D CNN's training step (with cross-entropy) is not traced
+  at all: one compiled call computes the K runs' losses and gradients
+  (:mod:`descentlab.engine.vcnn`), and each optimizer steps its runs as before. Evaluation runs
+  each run's own model (one forward pass per run, the single run's
+  :func:`~descentlab.engine.run.evaluate`): evaluation batches are large, so there is no
+  per-operation cost to share. Measured on the MNIST-1D CNN (batch 128, one thread, the idle
+  2-core AMD EPYC, K=28 runs of 7 optimizers x 4 lrs, 300 steps): 0.31 ms per run and step
+  with the compiled step, optimizer steps included, against 1.02 ms for the traced graph and
+  1.5-1.6 ms for a run alone, whose step is mostly oneDNN's ``Conv1d``.
 - for ``digits_cnn``: **processes** when ``workers`` is given or at least two cores are idle
   (>= 1.5 idle cores in a 0.2 s sample of ``/proc/stat``), else **vmap** (its ``Conv2d``
   layers stay grouped convolutions, which on 8x8 images are faster than the product form).

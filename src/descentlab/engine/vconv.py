@@ -24,9 +24,11 @@ is returned as a view whose memory is channel-major, which is the layout the nex
 windows read.
 
 Same parameters, same result as ``nn.Conv1d`` up to the order of the sums (float64: 1e-12;
-float32: ~1e-7 relative). Only plain layers are replaced (``groups=1``, zero padding given as
-numbers); ``nn.Conv2d`` is not: on the digits CNN (8x8 images) vmap's grouped convolution was
-faster than the product form.
+float32: ~1e-7 relative). The MNIST-1D CNN itself trains through a compiled step
+(:mod:`descentlab.engine.vcnn`) where it applies; this form serves every other model with
+``Conv1d`` layers (a user's own, for one) and the CNN where that step does not apply. Only
+plain layers are replaced (``groups=1``, zero padding given as numbers); ``nn.Conv2d`` is not:
+on the digits CNN (8x8 images) vmap's grouped convolution was faster than the product form.
 
 Example:
     >>> import copy

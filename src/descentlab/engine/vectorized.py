@@ -3,8 +3,9 @@ model trained in one pass (stacked parameters, ``torch.func.vmap``), each equal 
 :func:`~descentlab.engine.run.train` would give (see :mod:`descentlab.engine.multirun`).
 
 :class:`_Vectorized` is put together from three parts -- the data order and training inputs
-(:class:`_Batches`), the vmapped losses and gradients (:class:`_Gradients`) and each run's
-record (:class:`_Records`) -- and one :class:`_OptimizerGroup` per optimizer among the runs.
+(:class:`_Batches`), the vmapped losses and gradients (:class:`_Gradients`; for the MNIST-1D
+CNN one compiled call, :mod:`descentlab.engine.vcnn`) and each run's record
+(:class:`_Records`) -- and one :class:`_OptimizerGroup` per optimizer among the runs.
 """
 
 from __future__ import annotations
