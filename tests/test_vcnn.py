@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import stack_module_state
 
-from descentlab.engine import vcnn, vectorized
+from descentlab.engine import common, vcnn, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import train_many
 from descentlab.optim import fused
@@ -105,6 +105,50 @@ def test_targets_outside_the_classes_are_refused():
         kernel(params, x, torch.tensor([0, 3, 10, 2]), None)
     with pytest.raises(ValueError, match="input length 30 gives 4 positions"):
         kernel(params, torch.randn(4, 30, dtype=torch.float64), torch.zeros(4).long(), None)
+
+
+# (runs, examples, length, outputs, channels): chunks of 256 examples, a last partial chunk,
+# fewer examples than vector lanes
+EVAL_SHAPES = [(3, 1000, 40, 10, 25), (2, 7, 33, 4, 5), (1, 256, 40, 10, 3)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(("k", "n", "length", "o", "c"), EVAL_SHAPES)
+def test_evaluation_equals_common_evaluate_run_by_run(dtype, k, n, length, o, c):
+    models, params = _group(k, length, o, c, dtype)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(n, length, generator=gen, dtype=dtype)
+    y = torch.randint(0, o, (n,), generator=gen)
+    got = vcnn.CNNKernel(models[0], 0.0, dtype).evaluate(params, x, y)
+    for i, model in enumerate(models):
+        ref = common.evaluate(model, x, y, torch.nn.CrossEntropyLoss(), classification=True)
+        assert math.isclose(got[i]["loss"], ref["loss"], rel_tol=TOLERANCE[dtype])
+        assert got[i]["accuracy"] == ref["accuracy"]
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda p: (p["linear.weight"].zero_(), p["linear.bias"].zero_()),  # all logits tied
+        lambda p: p["linear.bias"][:, 3].fill_(float("nan")),  # one class's logit NaN
+        lambda p: p["linear.bias"].fill_(float("nan")),  # every logit NaN
+    ],
+    ids=["ties", "one NaN logit", "all NaN"],
+)
+def test_evaluation_picks_the_class_torch_argmax_picks(tamper):
+    models, params = _group(2, 40, 10, 4, torch.float64)
+    with torch.no_grad():
+        tamper(params)
+        for i, model in enumerate(models):
+            for name, p in model.named_parameters():
+                p.copy_(params[name][i])
+    x = torch.randn(50, 40, dtype=torch.float64)
+    y = torch.arange(50) % 10
+    got = vcnn.CNNKernel(models[0], 0.0, torch.float64).evaluate(params, x, y)
+    for i, model in enumerate(models):
+        ref = common.evaluate(model, x, y, torch.nn.CrossEntropyLoss(), classification=True)
+        assert got[i]["accuracy"] == ref["accuracy"]
+        assert got[i]["loss"] == pytest.approx(ref["loss"], rel=1e-12, nan_ok=True)
 
 
 def _cnn():

@@ -36,6 +36,12 @@ before a process first trusts it for a shape and dtype its losses and gradients 
 with ``vmap`` and autograd on the group's first batch (:func:`verified`); a kernel that cannot
 be built, or that disagrees, is announced once and the traced path is used.
 
+The same kernel evaluates such a group (:meth:`CNNKernel.evaluate`): each run's mean
+cross-entropy and accuracy on a shared data set, all K runs in one call, 256 examples at a
+time -- the metrics :func:`~descentlab.engine.common.evaluate` gives on the run's own model
+(float64: to 1e-12; ``argmax`` picks the first of equal logits and a NaN as the largest, as
+torch's does), about 10x faster than K forward passes of the model.
+
 Applies when: the model is an ``MNIST1DCNN`` (its three kernel sizes 5/3/3, any channels,
 lengths and outputs), the loss is ``cross_entropy`` without options (``label_smoothing`` from
 the run's config is supported), the step is a plain training step (no mixup or cutmix), the
@@ -46,6 +52,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import threading
 from importlib import resources
 from typing import Any
@@ -61,6 +68,8 @@ _NAMES = (
     "conv3.weight", "conv3.bias", "linear.weight", "linear.bias",
 )  # fmt: skip
 _KERNEL_SIZES = (5, 3, 3)
+#: examples per chunk of an evaluation (one chunk's activations stay in the core's cache)
+_EVAL_CHUNK = 256
 
 _lock = threading.Lock()
 _verified: dict[tuple[Any, ...], bool] = {}
@@ -93,10 +102,10 @@ def _library() -> Any:
     except fused.FusedUnavailable as exc:
         return str(exc).splitlines()[0]
     fns = {}
-    for dtype, name in ((torch.float32, "dl_cnn_step_f32"), (torch.float64, "dl_cnn_step_f64")):
-        fn = getattr(lib, name)
-        fn.restype = ctypes.c_int
-        fn.argtypes = [
+    for dtype, suffix in ((torch.float32, "f32"), (torch.float64, "f64")):
+        step = getattr(lib, f"dl_cnn_step_{suffix}")
+        step.restype = ctypes.c_int
+        step.argtypes = [
             ctypes.c_void_p,  # dims
             ctypes.c_void_p,  # x
             ctypes.c_int64,  # x stride per run (0: shared)
@@ -108,7 +117,19 @@ def _library() -> Any:
             ctypes.c_double,  # label smoothing
             ctypes.c_int,  # threads
         ]
-        fns[dtype] = fn
+        evaluate = getattr(lib, f"dl_cnn_eval_{suffix}")
+        evaluate.restype = ctypes.c_int
+        evaluate.argtypes = [
+            ctypes.c_void_p,  # dims (B: the chunk)
+            ctypes.c_void_p,  # x (n examples, shared)
+            ctypes.c_int64,  # n
+            ctypes.c_void_p,  # y
+            ctypes.c_void_p,  # parameters[8]
+            ctypes.c_void_p,  # loss sums[K] (float64)
+            ctypes.c_void_p,  # correct[K] (int64)
+            ctypes.c_int,  # threads
+        ]
+        fns[dtype] = (step, evaluate)
     return fns
 
 
@@ -159,7 +180,7 @@ class CNNKernel:
         fns = _library()
         if isinstance(fns, str):
             raise RuntimeError(fns)
-        self._fn = fns[dtype]
+        self._fn, self._eval = fns[dtype]
         self.dtype = dtype
         self.eps = float(label_smoothing)
         convs = (model.conv1, model.conv2, model.conv3)
@@ -187,6 +208,56 @@ class CNNKernel:
             flat.extend(g)
         flat.append(k)
         return torch.tensor(flat, dtype=torch.int64)
+
+    def _targets(self, y: Tensor) -> Tensor:
+        """``y`` as contiguous int64 class indices; anything outside ``[0, outputs)`` is
+        refused (the kernel indexes with them)."""
+        y = y.to(torch.int64).contiguous()
+        if y.numel():
+            lo, hi = torch.aminmax(y)
+            if int(lo) < 0 or int(hi) >= self.outputs:
+                raise ValueError(
+                    f"targets must be class indices in [0, {self.outputs}), got "
+                    f"[{int(lo)}, {int(hi)}]"
+                )
+        return y
+
+    @staticmethod
+    def _pointers(tensors: list[Tensor]) -> Any:
+        return (ctypes.c_void_p * len(tensors))(*[t.data_ptr() for t in tensors])
+
+    def evaluate(self, params: dict[str, Tensor], x: Tensor, y: Tensor) -> list[dict[str, float]]:
+        """Each run's mean cross-entropy and accuracy on ``(x, y)`` (shared by the runs), as
+        :func:`~descentlab.engine.common.evaluate` computes them on the run's own model
+        (``argmax`` picks the first of equal logits, and a NaN as the largest)."""
+        p = [params[n].detach().contiguous() for n in _NAMES]
+        k = int(p[0].shape[0])
+        xs = x.reshape(x.shape[0], x.shape[-1])
+        if xs.dtype != self.dtype:
+            raise TypeError(f"inputs are {xs.dtype}, the parameters {self.dtype}")
+        xs = xs.contiguous()
+        n, l0 = int(xs.shape[0]), int(xs.shape[1])
+        ys = self._targets(y)
+        sums = torch.zeros(k, dtype=torch.float64)
+        correct = torch.zeros(k, dtype=torch.int64)
+        ptrs = self._pointers(p)
+        dims = self._dims(_EVAL_CHUNK, l0, k)  # (kept alive for the call)
+        failed = self._eval(
+            dims.data_ptr(),
+            xs.data_ptr(),
+            n,
+            ys.data_ptr(),
+            ctypes.addressof(ptrs),
+            sums.data_ptr(),
+            correct.data_ptr(),
+            torch.get_num_threads(),
+        )
+        if failed:
+            raise MemoryError("the compiled CNN evaluation could not allocate its workspace")
+        return [
+            {"loss": s / n, "accuracy": c / n}
+            for s, c in zip(sums.tolist(), correct.tolist(), strict=True)
+        ]
 
     def __call__(
         self, params: dict[str, Tensor], x: Tensor, y: Tensor, dim: int | None
@@ -218,19 +289,11 @@ class CNNKernel:
                 ys = ys[0]
             else:
                 y_stride = b
-        ys = ys.to(torch.int64).contiguous()
-        if ys.numel():
-            lo, hi = torch.aminmax(ys)
-            if int(lo) < 0 or int(hi) >= self.outputs:
-                raise ValueError(
-                    f"targets must be class indices in [0, {self.outputs}), got "
-                    f"[{int(lo)}, {int(hi)}]"
-                )
+        ys = self._targets(ys)
         grads = [torch.empty_like(t) for t in p]
         losses = torch.empty(k, dtype=self.dtype)
         dims = self._dims(b, l0, k)
-        ptrs = (ctypes.c_void_p * 8)(*[t.data_ptr() for t in p])
-        gptrs = (ctypes.c_void_p * 8)(*[t.data_ptr() for t in grads])
+        ptrs, gptrs = self._pointers(p), self._pointers(grads)
         failed = self._fn(
             dims.data_ptr(),
             xs.data_ptr(),
@@ -254,10 +317,20 @@ def needs_check(key: tuple[Any, ...]) -> bool:
         return key not in _verified
 
 
-def verified(key: tuple[Any, ...], got: Any, ref: Any) -> bool:
+def verified(
+    key: tuple[Any, ...],
+    got: Any,
+    ref: Any,
+    evaluated: list[dict[str, float]] | None = None,
+    reference: list[dict[str, float]] | None = None,
+    examples: int = 1,
+) -> bool:
     """Whether the kernel's ``got`` (losses, gradients) equals the reference ``ref`` (the
-    vmap path's losses and gradients) to rounding; the answer is remembered per ``key`` for
-    the process (later calls may pass None)."""
+    vmap path's losses and gradients) to rounding, and its evaluations ``evaluated`` the
+    ``reference`` metrics of :func:`~descentlab.engine.common.evaluate` on ``examples``
+    examples (losses to rounding, accuracies to one example: a near-tie of two logits may
+    round either way).
+    The answer is remembered per ``key`` for the process (later calls may pass None)."""
     with _lock:
         if key in _verified:
             return _verified[key]
@@ -272,6 +345,12 @@ def verified(key: tuple[Any, ...], got: Any, ref: Any) -> bool:
         if a.shape != b.shape or not bool(((a - b).abs() <= tol * max(scale, 1e-30)).all()):
             ok = False
             break
+    for mine, theirs in zip(evaluated or [], reference or [], strict=True):
+        if not (
+            math.isclose(mine["loss"], theirs["loss"], rel_tol=tol)
+            and abs(mine["accuracy"] - theirs["accuracy"]) * examples <= 1.0 + 1e-9
+        ):
+            ok = False
     with _lock:
         _verified[key] = ok
     return ok

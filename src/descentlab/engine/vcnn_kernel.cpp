@@ -219,43 +219,78 @@ template <class T> struct Work {
     }
 };
 
+// Activations of one run for a batch of B examples (row = B rounded up to whole vectors).
+template <class T> struct Acts {
+    int nv;
+    int64_t row;
+    T *x0, *a1, *a2, *a3, *z;
+};
+
+static inline int64_t acts_size(const Dims& d, int64_t row) {
+    return (d.L0 + d.C * (d.L1 + d.L2 + d.L3) + d.O) * row;
+}
+
+// The forward pass of examples x[0, B) (rows of L0 inputs) into the activations at w.
+template <class T>
+static Acts<T> forward(const Dims& d, const T* x, int64_t B, const T* const* prm, T* w) {
+    const int NL = Vec<T>::N;
+    Acts<T> a;
+    a.nv = (int)((B + NL - 1) / NL);
+    const int64_t row = a.row = (int64_t)a.nv * NL;
+    const int C = (int)d.C, O = (int)d.O, F = (int)(d.C * d.L3);
+    const int L0 = (int)d.L0, L1 = (int)d.L1, L2 = (int)d.L2, L3 = (int)d.L3;
+    a.x0 = w;
+    a.a1 = a.x0 + L0 * row;
+    a.a2 = a.a1 + C * L1 * row;
+    a.a3 = a.a2 + C * L2 * row;
+    a.z = a.a3 + C * L3 * row;
+    // input, transposed to [position][example] (padding examples are zeros)
+    for (int l = 0; l < L0; ++l) {
+        T* dst = a.x0 + (int64_t)l * row;
+        for (int64_t b = 0; b < B; ++b) dst[b] = x[b * L0 + l];
+        for (int64_t b = B; b < row; ++b) dst[b] = 0;
+    }
+    conv_fwd<T, 5>(a.x0, 1, L0, prm[0], prm[1], C, L1, (int)d.s1, (int)d.p1, a.a1, a.nv, true);
+    conv_fwd<T, 3>(a.a1, C, L1, prm[2], prm[3], C, L2, (int)d.s2, (int)d.p2, a.a2, a.nv, true);
+    conv_fwd<T, 3>(a.a2, C, L2, prm[4], prm[5], C, L3, (int)d.s3, (int)d.p3, a.a3, a.nv, true);
+    conv_fwd<T, 1>(a.a3, F, 1, prm[6], prm[7], O, 1, 1, 0, a.z, a.nv, false);
+    return a;
+}
+
+// log-sum-exp of example b's logits (max first, as torch's log_softmax)
+template <class T> static inline T lse_of(const T* z, int O, int64_t row, int64_t b) {
+    T m = z[b];
+    for (int o = 1; o < O; ++o) m = z[o * row + b] > m ? z[o * row + b] : m;
+    T sum = 0;
+    for (int o = 0; o < O; ++o) sum += exp(z[o * row + b] - m);
+    return m + log(sum);
+}
+
 // One run: loss and gradients. Returns 0, or -1 when the workspace cannot be allocated.
 template <class T>
 static int run_one(const Dims& d, const T* x, const int64_t* y, const T* const* prm,
                    T* const* grd, T* loss, double eps, Work<T>& work) {
     const int NL = Vec<T>::N;
-    const int nv = (int)((d.B + NL - 1) / NL);
-    const int64_t row = (int64_t)nv * NL;
+    const int64_t row = (d.B + NL - 1) / NL * NL;
+    const int64_t na = acts_size(d, row);
+    T* w = work.get(2 * na);
+    if (!w) return -1;
+    const Acts<T> a = forward<T>(d, x, d.B, prm, w);
+    const int nv = a.nv;
     const int C = (int)d.C, O = (int)d.O, F = (int)(d.C * d.L3);
     const int L0 = (int)d.L0, L1 = (int)d.L1, L2 = (int)d.L2, L3 = (int)d.L3;
-    const int64_t n0 = L0 * row, n1 = C * L1 * row, n2 = C * L2 * row, n3 = C * L3 * row;
-    const int64_t no = O * row;
-    T* w = work.get(n0 + 2 * (n1 + n2 + n3 + no));
-    if (!w) return -1;
-    T *x0 = w, *a1 = x0 + n0, *a2 = a1 + n1, *a3 = a2 + n2, *z = a3 + n3;
-    T *g1 = z + no, *g2 = g1 + n1, *g3 = g2 + n2, *gz = g3 + n3;
-    // input, transposed to [position][example] (padding examples are zeros)
-    for (int l = 0; l < L0; ++l) {
-        T* dst = x0 + (int64_t)l * row;
-        for (int64_t b = 0; b < d.B; ++b) dst[b] = x[b * L0 + l];
-        for (int64_t b = d.B; b < row; ++b) dst[b] = 0;
-    }
-    const int s1 = (int)d.s1, p1 = (int)d.p1, s2 = (int)d.s2, p2 = (int)d.p2;
-    const int s3 = (int)d.s3, p3 = (int)d.p3;
-    conv_fwd<T, 5>(x0, 1, L0, prm[0], prm[1], C, L1, s1, p1, a1, nv, true);
-    conv_fwd<T, 3>(a1, C, L1, prm[2], prm[3], C, L2, s2, p2, a2, nv, true);
-    conv_fwd<T, 3>(a2, C, L2, prm[4], prm[5], C, L3, s3, p3, a3, nv, true);
-    conv_fwd<T, 1>(a3, F, 1, prm[6], prm[7], O, 1, 1, 0, z, nv, false);
+    // gradients with respect to each layer's output, in the second half of the workspace
+    T* g1 = w + na + L0 * row;
+    T* g2 = g1 + C * L1 * row;
+    T* g3 = g2 + C * L2 * row;
+    T* gz = g3 + C * L3 * row;
+    const T* z = a.z;
     // cross-entropy: loss_b = (1 - eps) (lse - z_y) + eps / O sum_o (lse - z_o);
     // d loss / d z_o = (softmax_o - (1 - eps) [o = y] - eps / O) / B
     T total = 0;
     const T invB = (T)1 / (T)d.B, keep = (T)(1.0 - eps), spread = (T)(eps / (double)O);
     for (int64_t b = 0; b < d.B; ++b) {
-        T m = z[b];
-        for (int o = 1; o < O; ++o) m = z[o * row + b] > m ? z[o * row + b] : m;
-        T sum = 0;
-        for (int o = 0; o < O; ++o) sum += exp(z[o * row + b] - m);
-        const T lse = m + log(sum);
+        const T lse = lse_of<T>(z, O, row, b);
         const int64_t yb = y[b];
         T lb = keep * (lse - z[yb * row + b]);
         if (eps != 0) {
@@ -274,13 +309,52 @@ static int run_one(const Dims& d, const T* x, const int64_t* y, const T* const* 
     *loss = total * invB;
     // backward: read-out, then each convolution (weights, bias, and the input's gradient
     // through the ReLU below it)
-    conv_bwd_w<T, 1>(gz, a3, F, 1, O, 1, 1, 0, nv, grd[6], grd[7]);
-    conv_bwd_in<T, 1>(gz, prm[6], a3, F, 1, O, 1, 1, 0, nv, g3);
-    conv_bwd_w<T, 3>(g3, a2, C, L2, C, L3, s3, p3, nv, grd[4], grd[5]);
-    conv_bwd_in<T, 3>(g3, prm[4], a2, C, L2, C, L3, s3, p3, nv, g2);
-    conv_bwd_w<T, 3>(g2, a1, C, L1, C, L2, s2, p2, nv, grd[2], grd[3]);
-    conv_bwd_in<T, 3>(g2, prm[2], a1, C, L1, C, L2, s2, p2, nv, g1);
-    conv_bwd_w<T, 5>(g1, x0, 1, L0, C, L1, s1, p1, nv, grd[0], grd[1]);
+    const int s1 = (int)d.s1, p1 = (int)d.p1, s2 = (int)d.s2, p2 = (int)d.p2;
+    const int s3 = (int)d.s3, p3 = (int)d.p3;
+    conv_bwd_w<T, 1>(gz, a.a3, F, 1, O, 1, 1, 0, nv, grd[6], grd[7]);
+    conv_bwd_in<T, 1>(gz, prm[6], a.a3, F, 1, O, 1, 1, 0, nv, g3);
+    conv_bwd_w<T, 3>(g3, a.a2, C, L2, C, L3, s3, p3, nv, grd[4], grd[5]);
+    conv_bwd_in<T, 3>(g3, prm[4], a.a2, C, L2, C, L3, s3, p3, nv, g2);
+    conv_bwd_w<T, 3>(g2, a.a1, C, L1, C, L2, s2, p2, nv, grd[2], grd[3]);
+    conv_bwd_in<T, 3>(g2, prm[2], a.a1, C, L1, C, L2, s2, p2, nv, g1);
+    conv_bwd_w<T, 5>(g1, a.x0, 1, L0, C, L1, s1, p1, nv, grd[0], grd[1]);
+    return 0;
+}
+
+// One run's evaluation on n examples, in chunks of d.B: the sum of the cross-entropy losses
+// (in double) and the number of examples whose largest logit (the first of equals; NaN counts
+// as largest, as torch's argmax) is the target.
+template <class T>
+static int eval_one(const Dims& d, const T* x, int64_t n, const int64_t* y, const T* const* prm,
+                    double* loss_sum, int64_t* correct, Work<T>& work) {
+    const int NL = Vec<T>::N;
+    const int64_t row = (d.B + NL - 1) / NL * NL;
+    T* w = work.get(acts_size(d, row));
+    if (!w) return -1;
+    const int O = (int)d.O;
+    double total = 0;
+    int64_t right = 0;
+    for (int64_t start = 0; start < n; start += d.B) {
+        const int64_t B = n - start < d.B ? n - start : d.B;
+        const Acts<T> a = forward<T>(d, x + start * d.L0, B, prm, w);
+        for (int64_t b = 0; b < B; ++b) {
+            const int64_t yb = y[start + b];
+            total += (double)(lse_of<T>(a.z, O, a.row, b) - a.z[yb * a.row + b]);
+            int best = 0;
+            T top = a.z[b];
+            for (int o = 1; o < O; ++o) {
+                const T v = a.z[o * a.row + b];
+                if (top != top) break;
+                if (v != v || v > top) {
+                    top = v;
+                    best = o;
+                }
+            }
+            right += best == yb;
+        }
+    }
+    *loss_sum = total;
+    *correct = right;
     return 0;
 }
 
@@ -308,6 +382,38 @@ static int step(const int64_t* dims, const T* x, int64_t x_stride, const int64_t
         failed |= run_one<T>(d, x + k * x_stride, y + k * y_stride, p, g, losses + k, eps, work);
     }
     return failed;
+}
+
+// K runs evaluated on the same n examples (chunks of dims' B).
+template <class T>
+static int evaluate(const int64_t* dims, const T* x, int64_t n, const int64_t* y,
+                    T* const* prm, double* loss_sums, int64_t* correct, int threads) {
+    Dims d;
+    memcpy(&d, dims, sizeof d);
+    const int64_t K = dims[sizeof(Dims) / sizeof(int64_t)];
+    const int64_t sizes[8] = {d.C * d.k1, d.C, d.C * d.C * d.k2, d.C, d.C * d.C * d.k3, d.C,
+                              d.O * d.C * d.L3, d.O};
+    int failed = 0;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed)
+    for (int64_t k = 0; k < K; ++k) {
+        static thread_local Work<T> work;
+        const T* p[8];
+        for (int i = 0; i < 8; ++i) p[i] = prm[i] + k * sizes[i];
+        failed |= eval_one<T>(d, x, n, y, p, loss_sums + k, correct + k, work);
+    }
+    return failed;
+}
+
+extern "C" int dl_cnn_eval_f32(const int64_t* dims, const float* x, int64_t n, const int64_t* y,
+                               float* const* prm, double* loss_sums, int64_t* correct,
+                               int threads) {
+    return evaluate<float>(dims, x, n, y, prm, loss_sums, correct, threads);
+}
+
+extern "C" int dl_cnn_eval_f64(const int64_t* dims, const double* x, int64_t n,
+                               const int64_t* y, double* const* prm, double* loss_sums,
+                               int64_t* correct, int threads) {
+    return evaluate<double>(dims, x, n, y, prm, loss_sums, correct, threads);
 }
 
 extern "C" int dl_cnn_step_f32(const int64_t* dims, const float* x, int64_t xs, const int64_t* y,

@@ -49,6 +49,8 @@ _TRACE = True
 # The MNIST-1D CNN's step computed by the compiled kernel (descentlab.engine.vcnn) where it
 # applies; tests switch it off to check the traced graph's path for that model too.
 _KERNEL = True
+# validation examples the compiled CNN evaluation is checked on (with the step; see _check_cnn)
+_CHECK_EXAMPLES = 256
 
 # A step whose inputs have another shape than the first step's is traced at its
 # _TRACE_AFTER-th occurrence, and the first step's shape only in runs of at least
@@ -706,7 +708,15 @@ class _Gradients:
         ref = (losses.detach(), dict(zip(names, values, strict=True)))
         with torch.no_grad():
             got = kernel({n: p.detach() for n, p in trainable.items()}, *inputs, dim)
-        if not vcnn.verified(key, got, ref):
+            # the evaluation too: every run's model (still at the group's starting weights,
+            # as the copies are) on some validation examples, by common.evaluate
+            xv, yv = self.x_val[:_CHECK_EXAMPLES], self.y_val[:_CHECK_EXAMPLES]
+            evaluated = kernel.evaluate(params, xv, yv)
+            reference = [
+                common.evaluate(b.model, xv, yv, b.eval_loss, classification=True)
+                for b in self.builts
+            ]
+        if not vcnn.verified(key, got, ref, evaluated, reference, len(yv)):
             self._cnn = None
             self._untraced.append(("cnn kernel check", vcnn.DISAGREES))
 
@@ -978,7 +988,14 @@ class _Vectorized(_Records, _Gradients, _Batches):
         evaluated once: the same deterministic forward pass would give the same numbers.
 
         A metric a run's evaluation does not give (the RMSE of non-finite outputs) is None for
-        that run: its records leave it out, as the run alone does."""
+        that run: its records leave it out, as the run alone does.
+
+        The MNIST-1D CNN's runs, where its compiled step applies, are evaluated by the same
+        kernel, all K in one call (:meth:`vcnn.CNNKernel.evaluate
+        <descentlab.engine.vcnn.CNNKernel.evaluate>`: the same metrics, ~10x faster)."""
+        if self._cnn is not None and self.classification:
+            per_run = self._cnn.evaluate(self.params, x, y)
+            return {key: [m[key] for m in per_run] for key in ("loss", "accuracy")}
         per_run: list[dict[str, float]] = []
         done: list[tuple[str, dict[str, Tensor], dict[str, float]]] = []
         for i, b in enumerate(self.builts):
