@@ -31,7 +31,13 @@ from descentlab.experiments.compare import (
     tuning_settings,
     tuning_trials,
 )
-from descentlab.experiments.trials import DataSource, TrialRunner, group_trials, split_groups
+from descentlab.experiments.trials import (
+    DataSource,
+    TrialRunner,
+    group_trials,
+    plan_tasks,
+    trial_cost,
+)
 from descentlab.problems import data as datasets
 from descentlab.store import Store
 
@@ -345,8 +351,8 @@ def test_trials_that_differ_in_lr_or_seed_share_a_vectorized_group():
     assert [len(g) for g in groups] == [12]
     assert [t.label for t in groups[0]] == ["sgd"] * 6 + ["adam"] * 6
     # two worker processes, nothing running: each gets half
-    assert [len(g) for g in split_groups(groups, 2)] == [6, 6]
-    assert split_groups(groups, 1) == groups
+    assert [len(g) for g in plan_tasks(groups, 2, cost=trial_cost)] == [6, 6]
+    assert plan_tasks(groups, 1, cost=trial_cost) == groups
     from descentlab.experiments.compare import final_trials
 
     finals = final_trials(spec, adam, {"lr": 0.01})

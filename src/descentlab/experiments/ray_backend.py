@@ -294,8 +294,11 @@ class RayTrialRunner(TrialRunner):
             one Ray task (see :meth:`~descentlab.experiments.trials.TrialRunner.submit_many`).
 
     A Ray session that is already initialised in this process is used as it is and left
-    running; one this runner started is shut down by :meth:`close`.
+    running; one this runner started is shut down by :meth:`close`. Every vectorized group
+    is one Ray task, submitted at once: the cluster schedules them.
     """
+
+    plans_work = False
 
     def __init__(
         self,
@@ -373,6 +376,7 @@ class RayTrialRunner(TrialRunner):
                 break
         ref = ready[0]
         indices = self._refs.pop(ref)
+        self._running.pop(indices[0], None)
         trials = [self._trials.pop(i) for i in indices]
         names = ", ".join(repr(t.config.name) for t in trials)
         try:

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import math
 import multiprocessing as mp
@@ -50,10 +51,10 @@ import sys
 import time
 import traceback
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._osutil import pid_alive
 
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from descentlab.engine.monitoring import MonitoredOptimizer
 
 __all__ = [
+    "EVAL_COST_STEPS",
     "FINISHED",
     "DataSource",
     "MonitoredOptimizer",
@@ -71,9 +73,12 @@ __all__ = [
     "finished_run",
     "mark_orphans",
     "outcome_score",
-    "split_groups",
+    "plan_tasks",
     "store_path_of",
+    "trial_cost",
 ]
+
+T = TypeVar("T")
 
 #: Statuses of a trial that is done (a diverged trial is a result, not a failure).
 FINISHED: tuple[str, ...] = ("completed", "diverged")
@@ -263,33 +268,149 @@ def group_trials(trials: list[Trial]) -> list[list[Trial]]:
     same shared fields (:func:`~descentlab.engine.multirun.train_many`'s grouping: the runs
     may differ in seed, hyperparameters and name). Order is kept within and between groups
     (a group stands where its first trial stood)."""
+    return [[trials[i] for i in g] for g in _group_positions(trials)]
+
+
+def _group_positions(trials: Sequence[Trial]) -> list[list[int]]:
+    """:func:`group_trials`, as positions in ``trials``."""
     from descentlab.engine import multirun
 
-    groups: dict[Any, list[Trial]] = {}
+    groups: dict[Any, list[int]] = {}
     for i, t in enumerate(trials):
         key = (t.data, multirun.group_key(t.config)) if _vectorizable(t) else ("alone", i)
-        groups.setdefault(key, []).append(t)
+        groups.setdefault(key, []).append(i)
     return list(groups.values())
 
 
-def split_groups(groups: list[list[Trial]], idle: int) -> list[list[Trial]]:
-    """``groups`` with the largest split in halves until there are ``idle`` of them (or every
-    group is one trial): worker processes that would wait get a share of the work. Each part
-    keeps its trials' order.
+# -- scheduling ------------------------------------------------------------------------------
+
+#: What one evaluation (train and validation metrics) costs, in training steps: measured on
+#: the MNIST-1D CNN of ``make demo`` (500 steps: a curve run, 26 evaluations, takes 1.46x the
+#: time of a refit run, 2 evaluations). Only the ratios between trials' costs matter.
+EVAL_COST_STEPS = 10
+
+#: Steps counted per epoch for a config given in epochs (the data's size is not known where
+#: the work is planned).
+_STEPS_PER_EPOCH = 100
+
+
+def trial_cost(trial: Trial) -> float:
+    r"""The estimated cost of training ``trial``, in training steps of its model.
+
+    .. math:: \text{cost} = T + E\,(1 + \lceil T / \text{eval\_every} \rceil)
+
+    with :math:`T` the steps, :math:`E` = :data:`EVAL_COST_STEPS` and the evaluations the
+    engine makes (the starting point, then every ``eval_every`` steps and at the end;
+    ``eval_every`` None: every :math:`T / 25`). A run of a vectorized group costs about the
+    same per step for groups of 4 or more runs.
 
     Example:
-        >>> split_groups([list("abcdefg"), list("xy")], 3)
-        [['a', 'b', 'c', 'd'], ['e', 'f', 'g'], ['x', 'y']]
+        >>> from descentlab.engine.config import RunConfig
+        >>> cfg = RunConfig(problem="moons", steps=500, eval_every=100)
+        >>> trial_cost(Trial("tune", "adam", cfg, "holdout"))
+        560.0
     """
-    out = [list(g) for g in groups]
-    while len(out) < idle:
-        i = max(range(len(out)), key=lambda j: len(out[j]), default=None)
-        if i is None or len(out[i]) < 2:
+    cfg = trial.config
+    steps = cfg.steps if cfg.steps is not None else _STEPS_PER_EPOCH * (cfg.epochs or 1)
+    every = cfg.eval_every or max(1, steps // 25)
+    return float(steps + EVAL_COST_STEPS * (1 + math.ceil(steps / every)))
+
+
+def _never(item: Any) -> bool:
+    return False
+
+
+def _water_level(amount: float, loads: Sequence[float]) -> float:
+    """The level ``L`` at which ``sum(max(0, L - load))`` is ``amount``: the time every worker
+    finishes when ``amount`` is poured over workers that are busy for ``loads``."""
+    level, below = 0.0, 0.0
+    ordered = sorted(loads)
+    for i, load in enumerate(ordered):
+        # workers 0..i are below the level once it passes ``load``
+        nxt = ordered[i + 1] if i + 1 < len(ordered) else math.inf
+        level = (amount + below + load) / (i + 1)
+        below += load
+        if level <= nxt:
+            return level
+    return level
+
+
+def plan_tasks(
+    groups: Sequence[Sequence[T]],
+    idle: int,
+    *,
+    cost: Callable[[T], float],
+    urgent: Callable[[T], bool] = _never,
+    busy: Sequence[float] = (),
+    min_part: int = 4,
+) -> list[list[T]]:
+    """The tasks that ``idle`` free workers start now: each a leading part of one group
+    (trials of a group can train in one vectorized pass), at most one per worker; the rest
+    waits for a worker that frees up (and for trials submitted meanwhile to join it).
+
+    The policy: work whose outcome decides what runs next (``urgent``: tuning trials) goes
+    before the rest; within that pool the largest group goes first, cut so that this
+    worker's part reaches the level at which the pool, poured over every worker's remaining
+    work (``busy``, the parts planned here, nothing for the idle ones), would finish: the
+    workers end together. A part, and what it leaves of its group, keeps at least
+    ``min_part`` trials (a vectorized run costs about the same per step from there on),
+    unless the pool holds fewer than ``min_part`` trials per free worker: then the free
+    workers share them evenly rather than some staying idle.
+
+    Args:
+        groups: the waiting work, in groups that can share a pass (each in its own order).
+        idle: free workers.
+        cost: a trial's estimated cost (any unit: seconds, steps).
+        urgent: whether a trial's outcome unblocks further work.
+        busy: the remaining cost of each busy worker's task (same unit).
+        min_part: the smallest part worth a pass of its own.
+
+    Returns:
+        The parts to start now, one per worker.
+
+    Example:
+        >>> refits, tuning = ["r1", "r2"], ["t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"]
+        >>> plan_tasks([refits, tuning], 2, cost=lambda t: 1.0, urgent=lambda t: t[0] == "t")
+        [['t1', 't2', 't3', 't4'], ['t5', 't6', 't7', 't8']]
+    """
+    for name, value, least in (("idle", idle, 0), ("min_part", min_part, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            kind = "non-negative" if least == 0 else "positive"
+            raise ValueError(f"{name} must be a {kind} integer, got {value!r}")
+    pieces: list[tuple[bool, list[T], list[float]]] = []
+    for g in groups:
+        for flag in (True, False):  # an urgent trial never waits on its group's others
+            part = [t for t in g if bool(urgent(t)) is flag]
+            if part:
+                pieces.append((flag, part, [float(cost(t)) for t in part]))
+    loads = [float(b) for b in busy]
+    out: list[list[T]] = []
+    for free in range(idle, 0, -1):
+        pieces = [p for p in pieces if p[1]]
+        if not pieces:
             break
-        g = out[i]
-        half = (len(g) + 1) // 2
-        out[i : i + 1] = [g[:half], g[half:]]
+        pool = [p for p in pieces if p[0]] or pieces
+        flag, trials, costs = max(pool, key=lambda p: sum(p[2]))
+        share = _water_level(sum(sum(p[2]) for p in pool), loads + [0.0] * free)
+        # Parts smaller than min_part only where the pool cannot give every free worker a
+        # full part (a worker otherwise idle takes a small part).
+        count = sum(len(p[1]) for p in pool)
+        lo = min_part if count >= free * min_part else max(1, count // free)
+        k = _cut(costs, share, lo)
+        out.append(trials[:k])
+        loads.append(sum(costs[:k]))
+        del trials[:k], costs[:k]
     return out
+
+
+def _cut(costs: Sequence[float], share: float, lo: int) -> int:
+    """How many leading trials of a group (with ``costs``) make the part whose cost is
+    nearest ``share`` (ties: more trials): the whole group, or a part of at least ``lo``
+    trials that leaves at least ``lo``."""
+    n = len(costs)
+    totals = list(itertools.accumulate(costs))
+    counts = [*range(lo, n - lo + 1), n]
+    return min(counts, key=lambda k: (abs(totals[k - 1] - share), -k))
 
 
 def _execute_group(store: Any, source: DataSource, trials: list[Trial]) -> list[TrialOutcome]:
@@ -389,12 +510,12 @@ def _worker_main(
         try:
             if store is None:
                 store = Store(store_path)
-            for index, outcome in zip(indices, _execute_group(store, source, trials), strict=True):
-                results.put((index, outcome, None))
+            # a task's outcomes come back together: the main process sees the worker free
+            # with every outcome it can plan from
+            results.put((indices, _execute_group(store, source, trials), None))
         except BaseException as exc:  # report everything, including KeyboardInterrupt
             text = "".join(traceback.format_exception(exc))
-            for index in indices:
-                results.put((index, None, f"{type(exc).__name__}: {exc}\n{text}"))
+            results.put((indices, None, f"{type(exc).__name__}: {exc}\n{text}"))
             if not isinstance(exc, Exception):
                 return
 
@@ -469,9 +590,10 @@ class TrialRunner:
         self.vectorize = bool(vectorize)
         self._ready: deque[TrialOutcome] = deque()
         self._local: deque[tuple[list[int], list[Trial]]] = deque()
-        self._trials: dict[int, Trial] = {}
+        self._trials: dict[int, Trial] = {}  # sent, outcome not back yet
         self._waiting: list[Trial] = []  # submitted, not yet sent (see submit_many)
-        self._task_of: dict[int, int] = {}  # trial index -> the task (first index) it is in
+        self._running: dict[int, _Task] = {}  # sent tasks by their first trial's index
+        self._done = [0.0, 0.0]  # seconds and estimated cost of the tasks finished
         self._next = 0
         self._procs: list[Any] = []
         self._tasks: Any = None
@@ -558,10 +680,13 @@ class TrialRunner:
     def submit_many(self, trials: list[Trial]) -> None:
         """Queue ``trials`` (those finished before come back from the store).
 
-        With ``vectorize``, trials wait until an outcome is asked for (:meth:`next_outcome`):
-        then every trial queued since -- of any optimizer -- is grouped into the vectorized
-        passes it can share (:func:`group_trials`), and groups are split so that every worker
-        process has one while fewer groups than workers are running."""
+        With ``vectorize``, trials wait until an outcome is asked for (:meth:`next_outcome`)
+        and a worker is free: then the waiting trials -- of any optimizer, submitted at any
+        time -- are grouped into the vectorized passes they can share (:func:`group_trials`)
+        and each free worker gets one part (:func:`plan_tasks`): tuning trials first (their
+        outcomes decide what is submitted next), the largest group first, cut by estimated
+        cost (:func:`trial_cost`) so that the workers finish together. Where and with whom
+        a trial trains never changes its numbers."""
         for trial in trials:
             record = finished_run(self.store, trial)
             if record is not None:
@@ -572,27 +697,60 @@ class TrialRunner:
         if not self.vectorize:
             self._flush()
 
-    def _flush(self) -> None:
-        """Send the queued trials off: one at a time, or in vectorized groups."""
-        todo, self._waiting = self._waiting, []
-        if not self.vectorize:
-            groups = [[t] for t in todo]
-        else:
-            running = len({self._task_of[i] for i in self._trials})
-            groups = split_groups(group_trials(todo), self.workers - running)
-        for group in groups:
-            indices = list(range(self._next, self._next + len(group)))
-            self._next += len(group)
-            self._trials.update(zip(indices, group, strict=True))
-            self._task_of.update(dict.fromkeys(indices, indices[0]))
-            if len(group) == 1:
-                self._dispatch(indices[0], group[0])
-            else:
-                self._dispatch_group(indices, group)
+    @property
+    def _holding(self) -> bool:
+        """Whether waiting trials stay in this process until a worker is free (vectorized
+        work, on this runner's own workers); otherwise they are sent off at once (one at a
+        time, the workers' shared queue balances them; a cluster schedules its tasks)."""
+        return self.vectorize and self.plans_work
 
-    def _dispatch(self, index: int, trial: Trial) -> None:
-        """Send a trial that has to run to where it runs (this process or a worker)."""
-        self._dispatch_group([index], [trial])
+    #: Whether this runner plans which worker trains what (False: the tasks go to a
+    #: cluster's scheduler all at once, see ``RayTrialRunner``).
+    plans_work: bool = True
+
+    def _flush(self) -> None:
+        """Send every waiting trial off: one at a time, or in vectorized groups."""
+        todo, self._waiting = self._waiting, []
+        for group in group_trials(todo) if self.vectorize else [[t] for t in todo]:
+            self._send(group)
+
+    def _schedule(self) -> None:
+        """Give each free worker its part of the waiting trials (:func:`plan_tasks`)."""
+        idle = self.workers - len(self._running)
+        if idle <= 0 or not self._waiting:
+            return
+        now = time.monotonic()
+        waiting = self._waiting
+        costs = [trial_cost(t) for t in waiting]
+        parts = plan_tasks(
+            _group_positions(waiting),
+            idle,
+            cost=costs.__getitem__,
+            urgent=lambda i: waiting[i].phase == "tune",
+            busy=[self._remaining(task, now) for task in self._running.values()],
+        )
+        sent = {i for part in parts for i in part}
+        self._waiting = [t for i, t in enumerate(waiting) if i not in sent]
+        for part in parts:
+            self._send([waiting[i] for i in part])
+
+    def _remaining(self, task: _Task, now: float) -> float:
+        """The estimated cost a running task has left: its cost less what the seconds since
+        it was sent did at the rate of the finished tasks (all of it while none has)."""
+        seconds, cost = self._done
+        if seconds <= 0.0 or cost <= 0.0:
+            return task.cost
+        return max(0.0, task.cost - (now - task.sent) * cost / seconds)
+
+    def _send(self, group: list[Trial]) -> None:
+        """Send trials that train together (one vectorized pass, or one trial) to where they
+        run."""
+        indices = list(range(self._next, self._next + len(group)))
+        self._next += len(group)
+        self._trials.update(zip(indices, group, strict=True))
+        cost = sum(trial_cost(t) for t in group)
+        self._running[indices[0]] = _Task(indices, cost, time.monotonic())
+        self._dispatch_group(indices, group)
 
     def _dispatch_group(self, indices: list[int], group: list[Trial]) -> None:
         """Send trials that train together (one vectorized pass) to where they run."""
@@ -614,11 +772,14 @@ class TrialRunner:
             return self._ready.popleft()
         if self._waiting:
             # Outcomes already back come first: the trials their callers submit next then
-            # join the queued ones in the same vectorized passes.
+            # join the waiting ones in the same vectorized passes.
             self._poll()
             if self._ready:
                 return self._ready.popleft()
-            self._flush()
+            if self._holding:
+                self._schedule()
+            else:
+                self._flush()
         if not self._trials:
             raise RuntimeError("no trial is pending")
         return self._collect()
@@ -631,7 +792,7 @@ class TrialRunner:
                 item = self._results.get_nowait()
             except queue.Empty:
                 return
-            self._ready.append(self._received(*item))
+            self._finished(*item)
 
     def _collect(self) -> TrialOutcome:
         """Wait for the next trial that runs here or in a worker to finish."""
@@ -639,14 +800,11 @@ class TrialRunner:
             indices, group = self._local.popleft()
             with _threads(self.threads):
                 outcomes = _execute_group(self.store, self.source, group)
-            for index in indices:
-                del self._trials[index]
-                self._task_of.pop(index, None)
-            self._ready.extend(outcomes)
+            self._finished(indices, outcomes, None)
             return self._ready.popleft()
         while True:
             try:
-                index, outcome, error = self._results.get(timeout=0.5)
+                item = self._results.get(timeout=0.5)
             except queue.Empty:
                 dead = [p for p in self._procs if not p.is_alive()]
                 if dead:
@@ -657,14 +815,32 @@ class TrialRunner:
                         "'__main__':`, cannot start them -- use workers=1 there"
                     ) from None
                 continue
-            return self._received(index, outcome, error)
+            self._finished(*item)
+            return self._ready.popleft()
 
-    def _received(self, index: int, outcome: TrialOutcome | None, error: str | None) -> Any:
-        trial = self._trials.pop(index)
-        self._task_of.pop(index, None)
-        if error is not None:
-            raise TrialError(f"trial {trial.config.name!r} failed: {error}")
-        return outcome
+    def _finished(
+        self, indices: list[int], outcomes: list[TrialOutcome] | None, error: str | None
+    ) -> None:
+        """A task is back: its outcomes join the ready queue; its seconds teach the rate at
+        which running tasks are estimated to progress."""
+        task = self._running.pop(indices[0], None)
+        trials = [self._trials.pop(i) for i in indices]
+        if error is not None or outcomes is None:
+            raise TrialError(f"trial {trials[0].config.name!r} failed: {error}")
+        seconds = sum(o.seconds for o in outcomes)  # the worker's own clock: no start-up
+        if task is not None and seconds > 0.0:
+            self._done[0] += seconds
+            self._done[1] += task.cost
+        self._ready.extend(outcomes)
+
+
+@dataclass
+class _Task:
+    """Trials sent off to train together: their indices, estimated cost and when sent."""
+
+    indices: list[int]
+    cost: float
+    sent: float
 
 
 def mark_orphans(store: Any, names: Any = None) -> int:
