@@ -798,8 +798,14 @@ class TrialRunner:
         """Wait for the next trial that runs here or in a worker to finish."""
         if self.workers == 1:
             indices, group = self._local.popleft()
-            with _threads(self.threads):
-                outcomes = _execute_group(self.store, self.source, group)
+            try:
+                with _threads(self.threads):
+                    outcomes = _execute_group(self.store, self.source, group)
+            except BaseException:  # the task is over: its error goes to the caller as it is
+                self._running.pop(indices[0], None)
+                for index in indices:
+                    self._trials.pop(index, None)
+                raise
             self._finished(indices, outcomes, None)
             return self._ready.popleft()
         while True:
