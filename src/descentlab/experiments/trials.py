@@ -11,9 +11,11 @@ diverged) and runs the others from the start.
 :class:`TrialRunner` runs trials in this process (``workers=1``) or in worker processes
 (``spawn``; each single-threaded, which is fastest for small models and keeps results
 bit-identical wherever a trial runs). Workers write their runs to the same SQLite store (WAL
-mode, safe for several processes). On an interrupt the workers are asked to stop (SIGINT: the
-engine ends the current run as ``interrupted``), then killed if they do not exit. A worker
-exits as soon as the main process dies, even one killed with ``kill -9``.
+mode, safe for several processes). Vectorized work waits in the main process until a worker
+is free, then goes out in parts planned so that the workers finish together
+(:func:`plan_tasks`, tuning trials first). On an interrupt the workers are asked to stop
+(SIGINT: the engine ends the current run as ``interrupted``), then killed if they do not
+exit. A worker exits as soon as the main process dies, even one killed with ``kill -9``.
 
 :class:`MonitoredOptimizer` (:mod:`descentlab.engine.monitoring`) wraps an optimizer so that
 its :class:`~descentlab.optim.Monitor` records the update-to-parameter ratio every few steps;
@@ -564,7 +566,8 @@ class TrialRunner:
         threads: torch threads per trial (1 is fastest for small models and makes results
             identical wherever a trial runs).
         vectorize: let :meth:`submit_many` train trials that differ only in seed or
-            hyperparameters together, in one vectorized pass (one task for one process).
+            hyperparameters together, in one vectorized pass (one task for one process);
+            the waiting trials are handed out as workers free up (:func:`plan_tasks`).
 
     Use :meth:`submit` to queue a trial and :meth:`next_outcome` to get the next finished one
     (finished-before trials come back first, marked ``reused``). Use it as a context manager:
