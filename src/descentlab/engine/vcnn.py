@@ -93,8 +93,8 @@ def _source() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _library() -> Any:
-    """The compiled kernel's two entry points (float32, float64), or the reason it is not
-    available (a string)."""
+    """``{dtype: (step, evaluate)}``: the compiled kernel's entry points for float32 and
+    float64, or the reason it is not available (a string)."""
     from descentlab.optim import fused
 
     try:
