@@ -4,7 +4,8 @@ Each of the K runs is the paper's setup (Adam, batch 100) with its own seed (mod
 initialisation and data order) and its own learning rate. ``train_many`` trains the K runs in
 ``mode="auto"`` (or ``--mode``): both models are vectorized (the MLP with ``torch.func.vmap``,
 the CNN's losses and gradients by the compiled step of :mod:`descentlab.engine.vcnn`;
-``--mode processes`` compares worker processes). The output names the plan and the cores idle at the start.
+``--mode processes`` compares worker processes). The output names the plan and the cores
+idle at the start.
 
 The reference is the plain PyTorch loop one would write without ``train_many``: for each run,
 ``torch.optim.Adam`` on the same initial weights over the same mini-batches, one run after the

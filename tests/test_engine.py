@@ -531,3 +531,40 @@ def test_build_schedule_from_specs(spec, expected):
         want = expected(t)
         if want is not None:
             assert sched(t) == pytest.approx(want, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize(
+    ("extra", "fresh"),
+    [
+        ({}, 0),  # the last step's evaluation is the summary's
+        ({"early_stopping": {"patience": 100, "restore_best": True}}, 1),  # other weights
+        ({"eval_every": 7}, 0),  # the last step is evaluated off the eval_every grid too
+    ],
+)
+def test_the_summary_reuses_the_last_steps_evaluation_of_the_final_weights(
+    monkeypatch, extra, fresh
+):
+    from descentlab.engine import common
+    from descentlab.engine import run as run_module
+
+    calls = []
+    real = run_module.split_metrics
+
+    def counted(b):
+        calls.append(1)
+        return real(b)
+
+    monkeypatch.setattr(run_module, "split_metrics", counted)  # the loop's evaluations
+    monkeypatch.setattr(common, "split_metrics", counted)  # the summary's
+    splits = data.load("moons", n_samples=200)
+    cfg = small(steps=20, **{"eval_every": 10, **extra})
+    result = train(cfg, data=splits, progress=False)
+    evaluations = len(range(0, 21, cfg.eval_every)) + (20 % cfg.eval_every != 0)
+    assert len(calls) == evaluations + fresh
+    for split, x, y in (
+        ("train", splits.x_train, splits.y_train),
+        ("val", splits.x_val, splits.y_val),
+    ):
+        again = evaluate(result.model, x, y, F.cross_entropy, classification=True)
+        for key, value in again.items():
+            assert result.summary[f"{split}/{key}"] == pytest.approx(value, rel=1e-12), key

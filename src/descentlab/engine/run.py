@@ -170,6 +170,7 @@ class _Loop:
         self._xs = built.x_train
         self._ys = built.y_train
         self.finished = False  # set when the run has ended: evaluations leave eval mode on
+        self.last_measured: tuple[int, dict[str, float]] | None = None
 
     # -- checkpoint state -----------------------------------------------------------------
 
@@ -292,6 +293,9 @@ class _Loop:
     def _evaluation_rows(self) -> list[Row]:
         s, b = self.step, self.b
         values = self._split_metrics()
+        #: the last evaluation's train/val metrics and its step (the summary of a run that
+        #: ends there reuses them: the same weights, the same numbers)
+        self.last_measured = (s, dict(values))
         if self.objective_count:
             values["train/objective"] = self.objective_sum / self.objective_count
         self.objective_sum, self.objective_count = 0.0, 0
@@ -570,12 +574,17 @@ def _execute(
                 stop=stop,
                 bar=bar,
             )
+        measured = None
         if status == "completed":
             if b.early is not None and b.early.restore_best:
                 b.early.restore(b.model)
+            elif loop.last_measured is not None and loop.last_measured[0] == loop.step:
+                measured = loop.last_measured[1]  # the final weights, measured at this step
             loop.finished = True
         position = (loop.step, loop.epochs_done, loop.elapsed)
-        summary = summarize(config, b, status, position, on_rows, loop._evaluating)
+        summary = summarize(
+            config, b, status, position, on_rows, loop._evaluating, measured=measured
+        )
         if ckpt_path is not None:
             save(status)
         if store is not None:
