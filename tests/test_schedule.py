@@ -9,9 +9,10 @@ import pytest
 
 from descentlab.engine.config import RunConfig
 from descentlab.experiments import trials as trials_module
-from descentlab.experiments.compare import CompareSpec, compare
+from descentlab.experiments.compare import CompareSpec, Interrupted, compare
 from descentlab.experiments.trials import (
     EVAL_COST_STEPS,
+    FINISHED,
     DataSource,
     Trial,
     TrialRunner,
@@ -158,11 +159,24 @@ def _table(result):  # type: ignore[no-untyped-def]
 
 
 def test_two_workers_vectorized_equal_one_process(tmp_path, monkeypatch):
-    """A comparison trained by two worker processes in scheduled parts gives the table of
-    the same comparison trained in one process, and every trial ran exactly once; run
-    again, it reuses every stored trial."""
+    """A comparison trained by two worker processes in scheduled parts -- stopped by Ctrl-C
+    with work held back, then run again -- gives the table of the same comparison trained in
+    one process, every trial finished once; run again, it reuses every stored trial."""
     spec = CompareSpec(**TINY, optimizers=["sgd", "adam", "adadelta@default"])
     one = compare(spec, tmp_path / "one", workers=1, progress=False)
+    seen = []
+
+    def stop_at_the_fifth(event, info):  # type: ignore[no-untyped-def]
+        if event == "trial":
+            seen.append(info["outcome"].trial)
+            if len(seen) == 5:
+                raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted):
+        compare(spec, tmp_path / "two", workers=2, progress=stop_at_the_fifth)
+    # the four tuning trials (their outcomes decide the rest) came first, before the final
+    # runs of adadelta@default submitted with them
+    assert [t.phase for t in seen[:4]] == ["tune"] * 4
     two = compare(spec, tmp_path / "two", workers=2, progress=False)
     for a, b in zip(_table(one), _table(two), strict=True):
         assert a["failed_tuning"] == b["failed_tuning"]
@@ -172,13 +186,14 @@ def test_two_workers_vectorized_equal_one_process(tmp_path, monkeypatch):
             assert v == pytest.approx(b["test_per_seed"][s], abs=1e-6)
     from descentlab.store import Store
 
+    def finished(store):  # type: ignore[no-untyped-def]
+        return [r for r in store.list_runs() if r.name != "compare" and r.status in FINISHED]
+
     with Store(one.store_path) as s1, Store(two.store_path) as s2:
-        runs1 = sorted(r.name for r in s1.list_runs() if r.name != "compare")
-        runs2 = sorted(r.name for r in s2.list_runs() if r.name != "compare")
-        tuning = [r for r in s2.list_runs() if r.name.startswith("tune/")]
+        runs1, runs2 = sorted(r.name for r in finished(s1)), sorted(r.name for r in finished(s2))
         assert runs1 == runs2 and len(runs2) == 2 * 2 + 3 * 2 * 4  # tuning + finals
-        # the four tuning trials (their outcomes decide the rest) went first, half to each
-        # worker, before the final runs of adadelta@default submitted with them
+        # two free workers: the tuning trials went in halves
+        tuning = [r for r in finished(s2) if r.name.startswith("tune/")]
         assert [r.provenance["multirun"]["runs"] for r in tuning] == [2] * 4
     # resumed (in one process: the trials are found in the store before any is sent):
     # nothing trains again
