@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -107,6 +108,22 @@ def test_plan_tasks_balances_the_finish():
     load_b += sum(COST[s[0]] for s in third)
     assert sorted(first + second + third) == sorted(curves + refits)
     assert abs(load_a - load_b) <= COST["c"]
+
+
+def test_water_level_pours_the_amount_over_the_loads():
+    """The level L solves sum(max(0, L - load)) = amount (checked by the sum itself, and
+    against bisection)."""
+    rng = random.Random(0)
+    for _ in range(200):
+        loads = [rng.choice([0.0, rng.uniform(0, 10)]) for _ in range(rng.randint(1, 6))]
+        amount = rng.uniform(0.01, 30)
+        level = trials_module._water_level(amount, loads)
+        assert sum(max(0.0, level - x) for x in loads) == pytest.approx(amount)
+        lo, hi = 0.0, 100.0
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if sum(max(0.0, mid - x) for x in loads) < amount else (lo, mid)
+        assert level == pytest.approx(lo, abs=1e-9)
 
 
 def test_plan_tasks_rejects_bad_arguments():

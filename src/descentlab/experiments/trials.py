@@ -347,9 +347,9 @@ def plan_tasks(
     busy: Sequence[float] = (),
     min_part: int = 4,
 ) -> list[list[T]]:
-    """The tasks that ``idle`` free workers start now: each a leading part of one group
-    (trials of a group can train in one vectorized pass), at most one per worker; the rest
-    waits for a worker that frees up (and for trials submitted meanwhile to join it).
+    """The tasks that ``idle`` free workers start now: each a part of one group (trials of a
+    group can train in one vectorized pass), in the group's order, at most one per worker;
+    the rest waits for a worker that frees up (and for trials submitted meanwhile to join it).
 
     The policy: work whose outcome decides what runs next (``urgent``: tuning trials) goes
     before the rest; within that pool the largest group goes first, cut so that this
