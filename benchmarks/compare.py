@@ -13,8 +13,8 @@ included -- and their ratio.
 Every trial of the protocol can share a vectorized pass, the monitored curve run included (the
 group records its optimizer's statistics from its slice of the step). On a machine that other
 work keeps busy, wall-clock time measures the neighbours as much as this code (a loaded machine
-slows the one-at-a-time arm more: 2.4x was read there, 1.2x on the same code quiet); the CPU
-seconds of this process and its workers are printed too, with their own ratio.
+slows the one-at-a-time arm more); the CPU seconds of this process and its workers are printed
+too, with their own ratio.
 
 Usage::
 
@@ -22,24 +22,23 @@ Usage::
                                  [--seeds 3] [--workers 2] [--threads 1] [--model cnn]
                                  [--repeats 1]
 
-Goal (issue 11): >= 2x on the MNIST-1D CNN -- not reached. Measured with ``--repeats 3`` on the
-idle 2-core AMD EPYC (load average below 1 at the start), medians: vectorized 1050, one at a
-time 854 runs x steps / s: **1.23x** wall-clock, 1.24x per CPU second (28.6 against 35.2 CPU
-s). Before this version: 761 against 683, 1.11x; the one-at-a-time arm got faster too (worker
-processes exit without finalizing the interpreter, import less, keep freed memory).
+Goal (issue 11): >= 2x on the MNIST-1D CNN. Measured with ``--repeats 3`` on the idle 2-core
+AMD EPYC (load average below 1 at the start), medians: vectorized 2192, one at a time 774
+runs x steps / s: **2.83x** wall-clock, 2.97x per CPU second (13.3 against 39.4 CPU s). The
+comparison ``make demo`` runs (``--optimizers sgd,momentum,nesterov,adagrad,adadelta,
+adadelta@default,rmsprop,adam --steps 500 --trials 4 --seeds 5``, 122 trials), once: 15.7
+against 60.9 s, **3.88x** wall-clock, 3.94x per CPU second. Before the compiled CNN step
+(``engine/vcnn.py``) and the scheduler that keeps both workers busy
+(``experiments/trials.py``'s ``plan_tasks``), the default measured 1.23x and the demo's 1.38x.
 
-Where the vectorized arm's 28.6 CPU seconds go (timers around the engine, both workers):
-starting two worker processes ~6.5 s (torch, torch._dynamo and scikit-learn imports; the same
-in both arms), the training steps 14.5 s (0.93 ms per run and step, against 1.57 ms for a run
-alone with its optimizer, zero_grad and autograd per step), tracing 2.3 s (8 graphs; a graph is
-kept and reused only by a later group of the same size), group set-up 2.6 s, evaluations 3.0 s
-(each run's own model: as fast as alone -- a vmapped evaluation was 2-4x slower). In the step,
-the products (``engine/vconv.py``: MKL's batched SGEMM, which runs its AVX2 path on this AMD CPU,
-and oneDNN for the second layer) take ~0.42 ms per run and step at K=8; copying windows and
-putting gradients back ~0.17 ms; ReLU, bias, stacking and the loss ~0.15 ms. A run alone spends
-~0.95 of its 1.26 ms step in oneDNN's ``Conv1d``. At these shapes the products cap the step
-near 0.5 ms, so the whole protocol's ratio stays well under 2x while start-up and evaluation
-cost the same in both arms.
+Where the vectorized arm's ~13 CPU seconds go: starting two worker processes ~6.5 s (torch,
+torch._dynamo and scikit-learn imports -- the same in both arms, and now half of this arm's
+time), the training steps ~4.7 s (0.3 ms per run and step: one compiled call computes the
+losses and gradients of all the group's runs, ~0.25 ms per run, then each optimizer steps its
+runs; a run alone takes ~1.6 ms, mostly in oneDNN's ``Conv1d``), evaluations ~1 s (the same
+kernel, all runs in one call; ~3 s one model at a time), recording metrics in the store ~1.5
+s. Both arms record and start up alike, so at more steps or seeds the ratio rises toward the
+step's ~5x.
 """
 
 from __future__ import annotations
