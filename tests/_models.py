@@ -70,3 +70,19 @@ def as_float64(splits):  # type: ignore[no-untyped-def]
         v = getattr(splits, f.name)
         fields[f.name] = v.double() if isinstance(v, torch.Tensor) and v.is_floating_point() else v
     return data.Splits(**fields)
+
+
+def tiny_compare(**changes):  # type: ignore[no-untyped-def]
+    """Keyword arguments of a CompareSpec that runs in seconds: a small MLP on 200 points of
+    two moons, the coarse grid only, no landscapes; ``changes`` override."""
+    return {
+        "problem": "moons",
+        "problem_options": {"n_samples": 200},
+        "model": "mlp",
+        "model_options": {"hidden": 8},
+        "batch_size": 16,
+        "refine": False,
+        "target_accuracy": 0.8,
+        "landscapes": (),
+        **changes,
+    }

@@ -9,6 +9,7 @@ import pytest
 import pytorch_optimizer
 import schedulefree
 import torch
+from _models import tiny_compare
 
 from descentlab.cli import main
 from descentlab.engine.config import RunConfig
@@ -19,21 +20,8 @@ from descentlab.experiments.trials import MonitoredOptimizer
 from descentlab.problems import data as datasets
 from descentlab.store import Store
 
-TINY = dict(
-    problem="moons",
-    problem_options={"n_samples": 200},
-    model="mlp",
-    model_options={"hidden": 8},
-    batch_size=16,
-    steps=40,
-    tune_steps=20,
-    lrs_per_optimizer=2,
-    seeds=1,
-    target_accuracy=0.8,
-    landscapes=(),
-    refine=False,  # the coarse grid only: the search has its own tests
-    max_extend=0,
-)
+# the coarse grid only: the search has its own tests
+TINY = tiny_compare(steps=40, tune_steps=20, lrs_per_optimizer=2, seeds=1, max_extend=0)
 
 
 def test_import_paths_labels_and_ranges():

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _models import tiny_compare
 from scipy import stats
 
 from descentlab.cli import compare as cli_compare
@@ -41,19 +42,7 @@ from descentlab.experiments.trials import (
 from descentlab.problems import data as datasets
 from descentlab.store import Store
 
-TINY = dict(
-    problem="moons",
-    problem_options={"n_samples": 200},
-    model="mlp",
-    model_options={"hidden": 8},
-    batch_size=16,
-    steps=40,
-    lrs_per_optimizer=1,
-    refine=False,
-    seeds=2,
-    target_accuracy=0.8,
-    landscapes=(),
-)
+TINY = tiny_compare(steps=40, lrs_per_optimizer=1, seeds=2)
 
 
 # ------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import math
 import random
 
 import pytest
+from _models import tiny_compare
 
 from descentlab.engine.config import RunConfig
 from descentlab.experiments import trials as trials_module
@@ -153,19 +154,7 @@ def test_trial_cost_counts_steps_and_evaluations():
 # ------------------------------------------------------------------------------------------
 # end to end
 
-TINY = dict(
-    problem="moons",
-    problem_options={"n_samples": 200},
-    model="mlp",
-    model_options={"hidden": 8},
-    batch_size=16,
-    steps=30,
-    lrs_per_optimizer=2,
-    refine=False,
-    seeds=4,
-    target_accuracy=0.8,
-    landscapes=(),
-)
+TINY = tiny_compare(steps=30, lrs_per_optimizer=2, seeds=4)
 
 
 def _table(result):  # type: ignore[no-untyped-def]

@@ -358,27 +358,37 @@ static int eval_one(const Dims& d, const T* x, int64_t n, const int64_t* y, cons
     return 0;
 }
 
-// K runs. Per-run strides: x_stride / y_stride elements between runs' batches (0: shared);
-// parameters and gradients: 8 arrays each, run-major (K, ...) contiguous.
+// The dimensions passed from Python (Dims, then K) and the number of elements of each of
+// the 8 parameter arrays per run (run-major, (K, ...) contiguous).
+static int64_t read_dims(const int64_t* dims, Dims& d, int64_t* sizes) {
+    memcpy(&d, dims, sizeof d);
+    const int64_t per_run[8] = {d.C * d.k1, d.C, d.C * d.C * d.k2, d.C, d.C * d.C * d.k3, d.C,
+                                d.O * d.C * d.L3, d.O};
+    memcpy(sizes, per_run, sizeof per_run);
+    return dims[sizeof(Dims) / sizeof(int64_t)];
+}
+
+// Run k's slice of 8 stacked arrays.
+template <class P> static inline void slices(P* const* arrays, const int64_t* sizes, int64_t k,
+                                             P** out) {
+    for (int i = 0; i < 8; ++i) out[i] = arrays[i] + k * sizes[i];
+}
+
+// K runs. Per-run strides: x_stride / y_stride elements between runs' batches (0: shared).
 template <class T>
 static int step(const int64_t* dims, const T* x, int64_t x_stride, const int64_t* y,
                 int64_t y_stride, T* const* prm, T* const* grd, T* losses, double eps,
                 int threads) {
     Dims d;
-    memcpy(&d, dims, sizeof d);
-    const int64_t K = dims[sizeof(Dims) / sizeof(int64_t)];
-    const int64_t sizes[8] = {d.C * d.k1, d.C, d.C * d.C * d.k2, d.C, d.C * d.C * d.k3, d.C,
-                              d.O * d.C * d.L3, d.O};
+    int64_t sizes[8];
+    const int64_t K = read_dims(dims, d, sizes);
     int failed = 0;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed)
     for (int64_t k = 0; k < K; ++k) {
         static thread_local Work<T> work;
-        const T* p[8];
-        T* g[8];
-        for (int i = 0; i < 8; ++i) {
-            p[i] = prm[i] + k * sizes[i];
-            g[i] = grd[i] + k * sizes[i];
-        }
+        T *p[8], *g[8];
+        slices<T>(prm, sizes, k, p);
+        slices<T>(grd, sizes, k, g);
         failed |= run_one<T>(d, x + k * x_stride, y + k * y_stride, p, g, losses + k, eps, work);
     }
     return failed;
@@ -389,16 +399,14 @@ template <class T>
 static int evaluate(const int64_t* dims, const T* x, int64_t n, const int64_t* y,
                     T* const* prm, double* loss_sums, int64_t* correct, int threads) {
     Dims d;
-    memcpy(&d, dims, sizeof d);
-    const int64_t K = dims[sizeof(Dims) / sizeof(int64_t)];
-    const int64_t sizes[8] = {d.C * d.k1, d.C, d.C * d.C * d.k2, d.C, d.C * d.C * d.k3, d.C,
-                              d.O * d.C * d.L3, d.O};
+    int64_t sizes[8];
+    const int64_t K = read_dims(dims, d, sizes);
     int failed = 0;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1) reduction(| : failed)
     for (int64_t k = 0; k < K; ++k) {
         static thread_local Work<T> work;
-        const T* p[8];
-        for (int i = 0; i < 8; ++i) p[i] = prm[i] + k * sizes[i];
+        T* p[8];
+        slices<T>(prm, sizes, k, p);
         failed |= eval_one<T>(d, x, n, y, p, loss_sums + k, correct + k, work);
     }
     return failed;
