@@ -296,3 +296,27 @@ def test_all_statuses_settable(store):
     for status in STATUSES:
         store.set_status(rid, status)
         assert store.get_run(rid).status == status
+
+
+def test_the_git_revision_is_asked_once_per_process(monkeypatch):
+    from descentlab import store as store_module
+
+    calls = []
+    real = store_module.subprocess.run
+
+    def counted(*args, **kwargs):
+        calls.append(args[0][3] if len(args[0]) > 3 else args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_module.subprocess, "run", counted)
+    store_module._git_revision_once.cache_clear()
+    try:
+        first = provenance(seed=1)["git"]
+        second = provenance(seed=2)["git"]
+        assert len(calls) <= 2  # rev-parse and status, the first time only
+        assert first == second
+        if first is not None:  # each caller gets its own copy
+            first["commit"] = "changed"
+            assert provenance()["git"]["commit"] != "changed"
+    finally:
+        store_module._git_revision_once.cache_clear()

@@ -226,7 +226,16 @@ def canonical_json(obj: Any) -> str:
 
 
 def _git_revision() -> dict[str, Any] | None:
-    """The git commit of the checkout this package is imported from, if it is one."""
+    """The git commit of the checkout this package is imported from, if it is one (a copy of
+    :func:`_git_revision_once`'s answer)."""
+    found = _git_revision_once()
+    return None if found is None else dict(found)
+
+
+@functools.lru_cache(maxsize=1)
+def _git_revision_once() -> dict[str, Any] | None:
+    """Asked once per process: the code a process runs is the code it imported when it
+    started, and the two git commands cost ~8 ms, which every recorded run paid."""
     here = Path(__file__).resolve().parent
     try:
         head = subprocess.run(
@@ -257,7 +266,8 @@ def provenance(seed: int | None = None, **extra: Any) -> dict[str, Any]:
 
     Returns:
         A dict with ``versions`` (python, torch, numpy, descentlab), ``git`` (commit and
-        whether the working tree had uncommitted changes, or None outside a checkout),
+        whether the working tree had uncommitted changes, asked once per process, or None
+        outside a checkout),
         ``machine`` (platform, architecture, host name, CPU count, torch threads), ``seed``,
         ``argv`` and ``created``.
 
