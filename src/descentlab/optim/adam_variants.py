@@ -29,6 +29,7 @@ from .base import (
     scalar_betas,
     scalar_dtype,
     scale_each_,
+    scaled_final,
     scratch,
     sqrt_into,
     step_values,
@@ -81,7 +82,21 @@ class AdamW(Adam):
         )
 
 
-class scale_by_nadam(Rule):
+class _ScaledFinal:
+    """For a core rule whose output is its whole update: :attr:`Rule.has_final` with the
+    parameter update ``p + (-lr) * u``, after ``p.mul_(1 - lr * wd)`` where a decoupled decay
+    follows it -- torch's order for NAdam and RAdam, in which an infinite parameter stays
+    infinite (the decay added to ``u`` first made ``inf - inf``)."""
+
+    has_final = True
+
+    def apply_final(self, grads, state, params, hyper, lrs):
+        u, _ = self.update(grads, state, params, hyper)  # its own scratch: writable
+        torch._foreach_mul_(u, [-lr for lr in lrs])
+        torch._foreach_add_(params, u)
+
+
+class scale_by_nadam(_ScaledFinal, Rule):
     r"""NAdam (Dozat, 2016): Adam with a Nesterov-style momentum term, as in torch.
 
     .. math::
@@ -155,6 +170,7 @@ class scale_by_nadam(Rule):
         )
         d = b.let(f"dl_sqrt({v}) / {bc2} + {ce}")
         b.u = b.let(f"({b.u} / {d}) * {cg} + ({m} / {d}) * {cav}")
+        b.final_form = (b.u, scaled_final("nadam"))
         return True
 
     def update(self, grads, state, params, hyper):
@@ -217,7 +233,7 @@ class _ScalarMoments(Rule):
         check_scalar(self.name, hyper, "eps")
 
 
-class scale_by_radam(_ScalarMoments):
+class scale_by_radam(_ScaledFinal, _ScalarMoments):
     r"""RAdam (Liu et al., 2020): Adam whose adaptive term is switched on only once the
     variance of the adaptive rate is tractable.
 
@@ -263,6 +279,7 @@ class scale_by_radam(_ScalarMoments):
         bc1 = b.coef("radam_bc1", lambda h, t, e: 1 - float(h["betas"][0]) ** t, uses=("betas",))
         ce = b.coef("radam_eps", hp("eps"), uses=("eps",))
         b.u = b.let(f"({on} != 0) ? ({m} / (dl_sqrt({v}) + {ce})) * {cr} : {m} / {bc1}")
+        b.final_form = (b.u, scaled_final("radam"))
         return True
 
     def update(self, grads, state, params, hyper):

@@ -459,6 +459,19 @@ def addcdiv_final(prefix: str, num: str, den: str, bias_correction: bool = False
     return final
 
 
+def scaled_final(prefix: str):
+    """The final form ``p + u * s``, ``s = -lr``, of a core whose output ``u`` is its whole
+    update: the general step's rounding (``u * -lr``, then added), after the decoupled decay's
+    ``p * (1 - lr * wd)`` where one follows (torch's NAdam and RAdam: ``p.mul_`` first, so
+    an infinite parameter stays infinite)."""
+
+    def final(b, p: str, lr_fn, lr_uses) -> str:
+        s = b.coef(f"{prefix}_final", lambda h, t, e: -lr_fn(h, t), uses=lr_uses)
+        return f"{p} + {b.u} * {s}"
+
+    return final
+
+
 # --------------------------------------------------------------------------------------
 # Rules
 # --------------------------------------------------------------------------------------
