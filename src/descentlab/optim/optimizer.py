@@ -156,6 +156,31 @@ class _GroupStep:
     sparse: bool
 
 
+def _is_dynamo_disabled_wrapper(fn: Any) -> bool:
+    code = getattr(fn, "__code__", None)
+    return (
+        code is not None
+        and code.co_name == "inner"
+        and code.co_filename.endswith("_compile.py")
+        and hasattr(fn, "__wrapped__")
+    )
+
+
+def _torch_method(name: str) -> Callable[..., Any]:
+    """``torch.optim.Optimizer``'s method ``name``.
+
+    torch wraps ``add_param_group``, ``zero_grad``, ``state_dict`` and ``load_state_dict`` in
+    ``torch._disable_dynamo``, which imports ``torch._dynamo`` at the first call (~1.1 s: a
+    process that trains spent it before its first step) only so that they run uncompiled.
+    While ``torch._dynamo`` has not been imported nothing can be compiling, so the function
+    inside is called directly: the same code in the same situation. Once it is imported, the
+    wrapped method is called, as torch calls it."""
+    fn = getattr(torch.optim.Optimizer, name)
+    if "torch._dynamo" not in sys.modules and _is_dynamo_disabled_wrapper(fn):
+        return fn.__wrapped__
+    return fn
+
+
 class Optimizer(torch.optim.Optimizer):
     """Run an update rule (usually a :func:`chain`) on each param group.
 
@@ -276,8 +301,20 @@ class Optimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self._reset_caches()
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """torch's ``zero_grad`` (see :func:`_torch_method`)."""
+        _torch_method("zero_grad")(self, set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        """torch's ``state_dict`` (see :func:`_torch_method`)."""
+        return _torch_method("state_dict")(self)
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """torch's ``load_state_dict`` (see :func:`_torch_method`)."""
+        _torch_method("load_state_dict")(self, state_dict)
+
     def add_param_group(self, param_group: dict[str, Any]) -> None:
-        super().add_param_group(param_group)
+        _torch_method("add_param_group")(self, param_group)
         group = self.param_groups[-1]
         group.setdefault("step", 0)
         try:
