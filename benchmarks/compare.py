@@ -23,22 +23,21 @@ Usage::
                                  [--repeats 1]
 
 Goal (issue 11): >= 2x on the MNIST-1D CNN. Measured with ``--repeats 3`` on the idle 2-core
-AMD EPYC (load average below 1 at the start), medians: vectorized 2192, one at a time 774
-runs x steps / s: **2.83x** wall-clock, 2.97x per CPU second (13.3 against 39.4 CPU s). The
+AMD EPYC (load average below 1 at the start), medians: vectorized 2711, one at a time 991
+runs x steps / s: **2.73x** wall-clock, 2.85x per CPU second (10.8 against 30.6 CPU s). The
 comparison ``make demo`` runs (``--optimizers sgd,momentum,nesterov,adagrad,adadelta,
-adadelta@default,rmsprop,adam --steps 500 --trials 4 --seeds 5``, 122 trials), once: 15.7
-against 60.9 s, **3.88x** wall-clock, 3.94x per CPU second. Before the compiled CNN step
+adadelta@default,rmsprop,adam --steps 500 --trials 4 --seeds 5``, 122 trials), once: 13.9
+against 55.8 s, **4.02x** wall-clock, 4.13x per CPU second. Before the compiled CNN step
 (``engine/vcnn.py``) and the scheduler that keeps both workers busy
 (``experiments/trials.py``'s ``plan_tasks``), the default measured 1.23x and the demo's 1.38x.
 
-Where the vectorized arm's ~13 CPU seconds go: starting two worker processes ~6.5 s (torch,
-torch._dynamo and scikit-learn imports -- the same in both arms, and now half of this arm's
-time), the training steps ~4.7 s (0.3 ms per run and step: one compiled call computes the
-losses and gradients of all the group's runs, ~0.25 ms per run, then each optimizer steps its
-runs; a run alone takes ~1.6 ms, mostly in oneDNN's ``Conv1d``), evaluations ~1 s (the same
-kernel, all runs in one call; ~3 s one model at a time), recording metrics in the store ~1.5
-s. Both arms record and start up alike, so at more steps or seeds the ratio rises toward the
-step's ~5x.
+Where the vectorized arm's ~11 CPU seconds go: starting two worker processes ~4.3 s (torch and
+scikit-learn imports -- the same in both arms, and now 40% of this arm's time), the training
+steps ~4.7 s (0.3 ms per run and step: one compiled call computes the losses and gradients of
+all the group's runs, ~0.25 ms per run, then each optimizer steps its runs; a run alone takes
+~1.6 ms, mostly in oneDNN's ``Conv1d``), evaluations ~1 s (the same kernel, all runs in one
+call; ~3 s one model at a time), recording metrics in the store ~1.5 s. Both arms record and
+start up alike, so at more steps or seeds the ratio rises toward the step's ~5x.
 """
 
 from __future__ import annotations
