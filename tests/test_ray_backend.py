@@ -7,6 +7,7 @@ of one CPU each, every address loopback, usage statistics off, no dashboard.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import os
 
@@ -146,6 +147,25 @@ def test_ray_table_equals_local(cluster, local_result, local_table, tmp_path):
                 assert os.path.isfile(art["path"])
                 checkpoints += 1
         assert checkpoints > 0
+
+
+def test_a_rounds_vectorized_group_is_shared_by_the_clusters_slots(cluster, tmp_path, monkeypatch):
+    # two CPU slots: SGD's and Adam's 10 coarse tuning trials (one vectorized group) go out as
+    # two Ray tasks of 5, not one task on one CPU; the table is the local one
+    spec = dataclasses.replace(SPEC, optimizers=["sgd", "adam"])
+    sent = []
+    real = ray_backend.RayTrialRunner._dispatch_group
+
+    def spy(self, indices, group):
+        sent.append([t.phase for t in group])
+        return real(self, indices, group)
+
+    monkeypatch.setattr(ray_backend.RayTrialRunner, "_dispatch_group", spy)
+    result = compare(spec, tmp_path / "ray", backend="ray")
+    assert [len(p) for p in sent[:2]] == [5, 5] and sent[0] == ["tune"] * 5
+    assert max(len(p) for p in sent) <= 5
+    local = compare(spec, tmp_path / "local", workers=1)
+    assert result.table(timings=False) == local.table(timings=False)
 
 
 def test_node_lost_mid_sweep_gives_the_same_table(cluster, local_table, tmp_path):

@@ -241,3 +241,38 @@ def test_workers_1_trains_tuning_trials_first_and_merges_later_ones(tmp_path, mo
     assert first.trial.phase == "tune"
     assert calls == [("tune", 4), ("refit", 6)]
     assert sorted(o.trial.config.seed for o in rest if o.trial.phase == "refit") == list(range(6))
+
+
+# ------------------------------------------------------------------------------------------
+# Ray: groups cut for the cluster's task slots (experiments/ray_backend.py)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "slots", "parts"),
+    [
+        ([10], 1, [10]),  # one slot: nothing to share
+        ([10], 2, [5, 5]),
+        ([10, 1, 1], 2, [5, 5, 1, 1]),  # singles count towards each slot's share
+        ([28], 16, [4, 4, 4, 4, 4, 4, 4]),  # parts of at least 4 however many slots
+        ([20, 3], 4, [5, 5, 5, 5, 3]),
+        ([7], 8, [7]),  # two parts would be smaller than 4
+        ([3, 2], 4, [3, 2]),
+        ([40, 40], 16, [5] * 16),
+    ],
+)
+def test_groups_are_cut_for_the_clusters_slots(sizes, slots, parts):
+    from descentlab.experiments.ray_backend import spread_groups
+
+    groups = [[(g, i) for i in range(n)] for g, n in enumerate(sizes)]
+    got = spread_groups(groups, slots)
+    assert [len(p) for p in got] == parts
+    assert [t for p in got for t in p] == [t for g in groups for t in g]  # order kept
+    assert all(len({g for g, _ in p}) == 1 for p in got)  # a part is from one group
+
+
+@pytest.mark.parametrize(("slots", "min_part"), [(0, 4), (2, 0), (True, 4), (2.0, 4)])
+def test_spread_groups_refuses_bad_sizes(slots, min_part):
+    from descentlab.experiments.ray_backend import spread_groups
+
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        spread_groups([[1, 2]], slots, min_part=min_part)

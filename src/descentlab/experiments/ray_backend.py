@@ -57,6 +57,7 @@ from descentlab.experiments.trials import (
     TrialRunner,
     _execute_group,
     _threads,
+    group_trials,
 )
 from descentlab.store import Store
 
@@ -67,6 +68,7 @@ __all__ = [
     "check_backend",
     "make_runner",
     "ray_available",
+    "spread_groups",
     "train_all",
 ]
 
@@ -81,6 +83,40 @@ _POLL = 0.5
 
 class BackendUnavailable(RuntimeError):
     """The chosen backend cannot run here (e.g. Ray is not installed)."""
+
+
+def spread_groups(
+    groups: Sequence[Sequence[Any]], slots: int, *, min_part: int = 4
+) -> list[list[Any]]:
+    """``groups`` (trials that can share one vectorized pass) cut into Ray tasks for a
+    cluster of ``slots`` task slots: parts of at most about ``total / slots`` trials, so that
+    every slot gets a share of the work, but of at least ``min_part`` trials (a vectorized
+    pass costs about the same per run from there on) unless the group is smaller; each group
+    is cut into near-equal parts, in its order.
+
+    Example:
+        >>> spread_groups([list("abcdefghij"), ["x"], ["y"]], 2)
+        [['a', 'b', 'c', 'd', 'e'], ['f', 'g', 'h', 'i', 'j'], ['x'], ['y']]
+        >>> [len(p) for p in spread_groups([list(range(20)), list(range(3))], 4)]
+        [5, 5, 5, 5, 3]
+        >>> [len(p) for p in spread_groups([list(range(10))], 8)]  # parts of >= 4
+        [5, 5]
+    """
+    for name, value in (("slots", slots), ("min_part", min_part)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    total = sum(len(g) for g in groups)
+    target = max(min_part, -(-total // slots))
+    out: list[list[Any]] = []
+    for g in groups:
+        parts = max(1, min(-(-len(g) // target), len(g) // min_part))
+        size, extra = divmod(len(g), parts)
+        start = 0
+        for i in range(parts):
+            stop = start + size + (1 if i < extra else 0)
+            out.append(list(g[start:stop]))
+            start = stop
+    return out
 
 
 def ray_available() -> bool:
@@ -294,8 +330,9 @@ class RayTrialRunner(TrialRunner):
             one Ray task (see :meth:`~descentlab.experiments.trials.TrialRunner.submit_many`).
 
     A Ray session that is already initialised in this process is used as it is and left
-    running; one this runner started is shut down by :meth:`close`. Every vectorized group
-    is one Ray task, submitted at once: the cluster schedules them.
+    running; one this runner started is shut down by :meth:`close`. The trials waiting are
+    submitted at once, the cluster schedules them; vectorized groups are cut into parts first
+    (:func:`spread_groups`) so that every CPU slot of the cluster gets a share of a round.
     """
 
     plans_work = False
@@ -358,6 +395,24 @@ class RayTrialRunner(TrialRunner):
             self._store.close()
 
     # -- work ------------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Send every waiting trial off as Ray tasks; vectorized groups cut so that each of
+        the cluster's task slots gets a share (one group of a round's trials would otherwise
+        be one task on one CPU)."""
+        if not self.vectorize:
+            super()._flush()
+            return
+        todo, self._waiting = self._waiting, []
+        for part in spread_groups(group_trials(todo), self._slots()):
+            self._send(part)
+
+    def _slots(self) -> int:
+        """How many of this runner's tasks the cluster runs at once (its CPUs over the CPUs a
+        task asks for)."""
+        self.start()
+        cpus = float(self._ray.cluster_resources().get("CPU", 1.0))
+        return max(1, int(cpus) // max(1, self.threads))
 
     def _dispatch_group(self, indices: list[int], group: list[Trial]) -> None:
         self.start()
