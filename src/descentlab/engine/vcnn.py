@@ -60,7 +60,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable", "needs_check", "verified"]
+__all__ = ["DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable", "checked", "verified"]
 
 #: parameter names of MNIST1DCNN in the kernel's order
 _NAMES = (
@@ -189,12 +189,20 @@ class CNNKernel:
         #: positions after the third convolution (the read-out's features / channels)
         self.length3 = int(model.linear.in_features // self.channels)
         self.geom = [(c.kernel_size[0], c.stride[0], int(c.padding[0])) for c in convs]
+        self._dim_cache: dict[tuple[int, int, int], Tensor] = {}
 
     def key(self, x_len: int) -> tuple[Any, ...]:
         """What the kernel's arithmetic depends on, besides the values."""
         return (self.dtype, self.channels, self.outputs, x_len, tuple(self.geom), self.eps)
 
     def _dims(self, b: int, l0: int, k: int) -> Tensor:
+        """The kernel's dimensions argument (kept per shape: the step asks at every call)."""
+        dims = self._dim_cache.get((b, l0, k))
+        if dims is None:
+            dims = self._dim_cache[(b, l0, k)] = self._new_dims(b, l0, k)
+        return dims
+
+    def _new_dims(self, b: int, l0: int, k: int) -> Tensor:
         lengths = [l0]
         for ks, s, p in self.geom:
             lengths.append((lengths[-1] + 2 * p - ks) // s + 1)
@@ -241,7 +249,7 @@ class CNNKernel:
         sums = torch.zeros(k, dtype=torch.float64)
         correct = torch.zeros(k, dtype=torch.int64)
         ptrs = self._pointers(p)
-        dims = self._dims(_EVAL_CHUNK, l0, k)  # (kept alive for the call)
+        dims = self._dims(_EVAL_CHUNK, l0, k)
         failed = self._eval(
             dims.data_ptr(),
             xs.data_ptr(),
@@ -269,10 +277,9 @@ class CNNKernel:
         k = int(p[0].shape[0])
         if dim is None:
             xs = x.reshape(x.shape[0], x.shape[-1])
-            ys = y
         else:
             xs = x.reshape(x.shape[0], x.shape[1], x.shape[-1])
-            ys = y
+        ys = y
         if xs.dtype != self.dtype:
             raise TypeError(f"inputs are {xs.dtype}, the parameters {self.dtype}")
         b, l0 = int(xs.shape[-2]), int(xs.shape[-1])
@@ -311,10 +318,10 @@ class CNNKernel:
         return losses, dict(zip(_NAMES, grads, strict=True))
 
 
-def needs_check(key: tuple[Any, ...]) -> bool:
-    """Whether this process has not yet compared the kernel for ``key`` (:func:`verified`)."""
+def checked(key: tuple[Any, ...]) -> bool | None:
+    """This process's answer of :func:`verified` for ``key``, or None before it compared."""
     with _lock:
-        return key not in _verified
+        return _verified.get(key)
 
 
 def verified(
@@ -330,10 +337,7 @@ def verified(
     ``reference`` metrics of :func:`~descentlab.engine.common.evaluate` on ``examples``
     examples (losses to rounding, accuracies to one example: a near-tie of two logits may
     round either way).
-    The answer is remembered per ``key`` for the process (later calls may pass None)."""
-    with _lock:
-        if key in _verified:
-            return _verified[key]
+    The answer is remembered per ``key`` for the process (:func:`checked`)."""
     losses, grads = got
     ref_losses, ref_grads = ref
     tol = {torch.float32: 1e-4, torch.float64: 1e-10}[losses.dtype]

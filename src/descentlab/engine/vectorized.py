@@ -696,16 +696,14 @@ class _Gradients:
         kernel = self._cnn
         assert kernel is not None
         key = kernel.key(int(inputs[0].shape[-1]))
-        if not vcnn.needs_check(key):
-            if not vcnn.verified(key, None, None):
+        known = vcnn.checked(key)
+        if known is not None:
+            if not known:
                 self._cnn = None  # (announced by the group that compared)
             return
         trainable = {n: p for n, p in params.items() if p.requires_grad}
         fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
-        losses = self._losses_fn("train", dim)(trainable, fixed, buffers, *inputs)
-        names = list(trainable)
-        values = torch.autograd.grad(losses.sum(), [trainable[n] for n in names])
-        ref = (losses.detach(), dict(zip(names, values, strict=True)))
+        ref = self._vmap_losses_and_grads("train", dim, inputs, trainable, fixed, buffers)
         with torch.no_grad():
             got = kernel({n: p.detach() for n, p in trainable.items()}, *inputs, dim)
             # the evaluation too: every run's model (still at the group's starting weights,
@@ -739,24 +737,36 @@ class _Gradients:
         there is weight noise: ``w + std * eps``, as ``regularize.WeightNoise`` perturbs)."""
         trainable = {n: p for n, p in params.items() if p.requires_grad}
         fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
-        std = self.cfg0.weight_noise
-        if kind == "train" and self._cnn is not None:
+        compiled = kind == "train" and self._cnn is not None
+        traced = None if compiled else self._traced_fn(kind, dim, inputs)
+        if compiled or traced is not None:
             with torch.no_grad():
-                p_in = {n: p.detach() for n, p in trainable.items()}
-                if noise is not None:
-                    p_in.update({n: torch.add(p_in[n], e, alpha=std) for n, e in noise.items()})
-                return self._cnn(p_in, *inputs, dim)
-        traced = self._traced_fn(kind, dim, inputs)
-        if traced is not None:
-            with torch.no_grad():
-                p_in = {n: p.detach() for n, p in trainable.items()}
-                if noise is not None:
-                    p_in.update({n: torch.add(p_in[n], e, alpha=std) for n, e in noise.items()})
+                p_in = self._noisy({n: p.detach() for n, p in trainable.items()}, noise)
+                if compiled:
+                    return self._cnn(p_in, *inputs, dim)
                 grads, losses = traced(p_in, fixed, buffers, *inputs)
             return losses, grads
-        p_in = dict(trainable)
+        return self._vmap_losses_and_grads(kind, dim, inputs, trainable, fixed, buffers, noise)
+
+    def _noisy(self, p_in: dict[str, Tensor], noise: dict[str, Tensor] | None) -> dict[str, Tensor]:
+        """``p_in`` at the noisy weights ``w + std * eps`` where there is weight noise."""
         if noise is not None:
+            std = self.cfg0.weight_noise
             p_in.update({n: torch.add(p_in[n], e, alpha=std) for n, e in noise.items()})
+        return p_in
+
+    def _vmap_losses_and_grads(
+        self,
+        kind: str,
+        dim: int | None,
+        inputs: tuple[Tensor, ...],
+        trainable: dict[str, Tensor],
+        fixed: dict[str, Tensor],
+        buffers: dict[str, Tensor],
+        noise: dict[str, Tensor] | None = None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """The eager path: the K losses under vmap, their gradients by autograd."""
+        p_in = self._noisy(dict(trainable), noise)
         losses = self._losses_fn(kind, dim)(p_in, fixed, buffers, *inputs)
         names = list(trainable)
         # The sum's gradient is each run's own gradient (the runs share no parameter).
