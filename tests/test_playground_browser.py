@@ -1,7 +1,10 @@
 """The playground in a real browser: headless Chromium (Debian's ``chromium``) driven by
-Playwright. Loads the page, clicks a start onto the contour map, moves a learning-rate
-slider, and checks that the paths and the loss panel changed and that the console stayed
-clean; saves screenshots of the three modes under out/playground-screenshots/.
+Playwright, one browser for the whole module, a fresh page per test.
+
+What a learner sees is asserted, not only photographed: where a click lands, what the loss
+axis labels, which runs are marked as diverged, the defaults of every optimizer (its record's),
+Goh's optimal momentum marked on the quadratic's sliders, the colours, the requests a drag
+leaves behind. Screenshots of every view go to out/playground-screenshots/.
 
 Skips, saying what to install, where Playwright or the browser is missing (`make test`
 installs both where it can).
@@ -9,11 +12,15 @@ installs both where it can).
 
 from __future__ import annotations
 
+import itertools
+import json
+import math
 import shutil
 import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -22,6 +29,9 @@ uvicorn = pytest.importorskip("uvicorn")
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the browser test needs Playwright: pip install playwright"
 )
+
+from descentlab import optim  # noqa: E402
+from descentlab.problems import landscapes as L  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -56,20 +66,68 @@ def server_url():
     sock.close()
 
 
+@pytest.fixture(scope="module")
+def browser():
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser, server_url):
+    """``open_page(hash)``: a fresh page at ``server_url#hash``, drawn and animated; every
+    page must end with a clean console."""
+    pages, problems = [], []
+
+    def make(fragment: str = "", refused: bool = False):
+        """``refused``: the page's request is meant to be turned away (HTTP 422)."""
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+
+        def console(m):
+            if m.type == "error" and not (refused and "status of 422" in m.text):
+                problems.append(m.text)
+
+        page.on("console", console)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        pages.append(page)
+        page.goto(server_url + ("#" + fragment if fragment else ""))
+        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+        _drawn(page)
+        return page
+
+    yield make
+    for p in pages:
+        p.close()
+    assert problems == [], f"console errors: {problems}"
+
+
+def _opts(**specs) -> str:
+    """The ``opts`` URL field: ``name={"on": 1, "lr": ...}`` for each optimizer given."""
+    return quote(json.dumps([{"name": n, **s} for n, s in specs.items()]))
+
+
 def _updates(page) -> int:
     return int(page.get_attribute("body", "data-updates") or 0)
 
 
+def _drawn(page) -> None:
+    """The paths have finished animating (maps and refusals do not animate)."""
+    page.wait_for_selector("body:not([data-animating='1'])", timeout=30_000)
+
+
 def _wait_update(page, before: int) -> None:
     page.wait_for_selector(f"body[data-updates='{before + 1}']", timeout=60_000)
-    page.wait_for_timeout(1200)  # the paths animate for about a second
+    _drawn(page)
 
 
 def _main_traces(page):
     return page.evaluate(
         "() => document.getElementById('main-plot').data"
         ".filter(t => t.mode && t.mode.startsWith('lines'))"
-        ".map(t => ({name: t.name, x: Array.from(t.x), y: Array.from(t.y)}))"
+        ".map(t => ({name: t.name, x: Array.from(t.x), y: Array.from(t.y),"
+        " color: t.line && t.line.color}))"
     )
 
 
@@ -79,69 +137,260 @@ def _loss_traces(page):
     )
 
 
-def test_click_a_start_move_the_lr_slider_and_see_paths_and_losses_change(server_url):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: problems.append(str(e)))
-        page.goto(server_url)
-        page.wait_for_selector("body[data-ready='1']", timeout=60_000)
-        page.wait_for_timeout(1200)
-        before = _main_traces(page)
-        assert len(before) >= 6  # six optimizers from the default start
-        page.screenshot(path=str(SHOTS / "1-paths-default.png"))
+def _state(page):
+    return page.evaluate("() => state")
 
-        # click a start onto the contour map (the plot area's upper left quarter)
-        box = page.locator("#main-plot .nsewdrag").first.bounding_box()
-        n = _updates(page)
-        page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.25 * box["height"])
-        _wait_update(page, n)
-        assert page.locator("#starts li").count() == 2
-        after_click = _main_traces(page)
-        assert len(after_click) == 2 * len(before)  # every optimizer from both starts
-        assert "start=2" in page.url or "%3B" in page.url or ";" in page.url  # state in the URL
 
-        # move Adam's learning-rate slider
-        adam_before = [t for t in after_click if t["name"] == "adam"]
-        loss_before = _loss_traces(page)
-        n = _updates(page)
-        page.locator("#lr-adam").fill("-1.3")
-        _wait_update(page, n)
-        adam_after = [t for t in _main_traces(page) if t["name"] == "adam"]
-        assert adam_after and adam_after != adam_before
-        assert _loss_traces(page) != loss_before
-        assert "lr%22%3A0.05" in page.url or '"lr":0.05' in page.url
-        page.screenshot(path=str(SHOTS / "2-paths-two-starts-adam-lr.png"))
+def test_click_a_start_move_the_lr_slider_and_see_paths_and_losses_change(open_page):
+    page = open_page()
+    before = _main_traces(page)
+    assert len(before) >= 6  # six optimizers from the default start
+    page.screenshot(path=str(SHOTS / "1-paths-default.png"))
 
-        # the state is in the URL: a fresh page from it draws the same picture
-        url = page.url
-        page2 = browser.new_page(viewport={"width": 1400, "height": 900})
-        page2.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-        page2.on("pageerror", lambda e: problems.append(str(e)))
-        page2.goto(url)
-        page2.wait_for_selector("body[data-ready='1']", timeout=60_000)
-        assert page2.locator("#starts li").count() == 2
+    # click a start onto the contour map (the plot area's upper left quarter)
+    box = page.locator("#main-plot .nsewdrag").first.bounding_box()
+    n = _updates(page)
+    page.mouse.click(box["x"] + 0.3 * box["width"], box["y"] + 0.25 * box["height"])
+    _wait_update(page, n)
+    assert page.locator("#starts li").count() == 2
+    after_click = _main_traces(page)
+    assert len(after_click) == 2 * len(before)  # every optimizer from both starts
+    assert "%3B" in page.url or ";" in page.url  # both starts in the URL
 
-        # 1-D mode: x^2 - 4x + 6 with the iterates labelled (a pasted link: hashchange)
-        n = _updates(page2)
-        page2.goto(server_url + "#mode=oned&land=parabola&steps=8&starts=4")
-        _wait_update(page2, n)
-        texts = page2.evaluate(
-            "() => document.getElementById('main-plot').data.filter(t => t.text)"
-            ".map(t => Array.from(t.text))"
+    # move Adam's learning-rate slider
+    adam_before = [t for t in after_click if t["name"] == "adam"]
+    loss_before = _loss_traces(page)
+    n = _updates(page)
+    page.locator("#lr-adam").fill("-1.3")
+    _wait_update(page, n)
+    adam_after = [t for t in _main_traces(page) if t["name"] == "adam"]
+    assert adam_after and adam_after != adam_before
+    assert _loss_traces(page) != loss_before
+    assert "lr%22%3A0.05" in page.url or '"lr":0.05' in page.url
+    page.screenshot(path=str(SHOTS / "2-paths-two-starts-adam-lr.png"))
+
+    # the state is in the URL: a fresh page from it draws the same picture
+    page2 = open_page(page.url.split("#", 1)[1])
+    assert page2.locator("#starts li").count() == 2
+
+
+def test_one_d_iterates_labelled_and_the_lr_map(open_page, server_url):
+    page = open_page("mode=oned&land=parabola&steps=8&starts=4")
+    texts = page.evaluate(
+        "() => document.getElementById('main-plot').data.filter(t => t.text)"
+        ".map(t => Array.from(t.text))"
+    )
+    assert texts and texts[0][:2] == ["x₀", "x₁"]
+    page.screenshot(path=str(SHOTS / "3-one-d-parabola.png"))
+    n = _updates(page)
+    page.goto(server_url + "#mode=oned&land=xsinx&starts=0.5;2.5;4.8&steps=30")  # hashchange
+    _wait_update(page, n)
+    page.screenshot(path=str(SHOTS / "3b-one-d-xsinx-three-starts.png"))
+
+    page = open_page("mode=map&land=xsinx&steps=60&starts=2.5&mopt=sgd&mn=32")
+    kinds = page.evaluate("() => document.getElementById('main-plot').data.map(t => t.type)")
+    assert kinds[0] == "heatmap"
+    page.screenshot(path=str(SHOTS / "4-lr-map-xsinx.png"))
+    page = open_page("mode=map")
+    page.screenshot(path=str(SHOTS / "4b-lr-map-default.png"))
+
+
+def _plot_area(page):
+    """The contour map's plot area on the screen, and its axes' data ranges."""
+    box = page.locator("#bg-plot .nsewdrag").first.bounding_box()
+    ranges = page.evaluate(
+        "() => { const l = document.getElementById('bg-plot').layout;"
+        " return [l.xaxis.range, l.yaxis.range]; }"
+    )
+    return box, ranges
+
+
+def _expected(box, ranges, fx, fy):
+    (x0, x1), (y0, y1) = ranges
+    return [x0 + fx * (x1 - x0), y1 - fy * (y1 - y0)]
+
+
+def test_a_double_click_adds_one_start_and_clicks_land_where_made(open_page):
+    page = open_page("mode=paths&land=rosenbrock&steps=300")
+    box, ranges = _plot_area(page)
+    assert ranges == [[-2, 2], [-1, 3]]
+    n = _updates(page)
+    page.mouse.dblclick(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"])
+    # and at once (while the double click's redraw is under way) a click elsewhere
+    page.mouse.click(box["x"] + 0.2 * box["width"], box["y"] + 0.8 * box["height"])
+    page.wait_for_selector(f"body[data-updates='{n + 1}']", timeout=60_000)
+    _drawn(page)
+    starts = _state(page)["starts"]
+    assert len(starts) == 3, starts  # the default start, the double click, the click
+    tol = [0.01 * (hi - lo) for lo, hi in ranges]
+    for got, (fx, fy) in zip(starts[1:], [(0.5, 0.5), (0.2, 0.8)], strict=True):
+        want = _expected(box, ranges, fx, fy)
+        assert abs(got[0] - want[0]) < tol[0] and abs(got[1] - want[1]) < tol[1], (got, want)
+    # the drawn axes did not move: the paths' layer and the contour map agree
+    assert (
+        page.evaluate(
+            "() => [document.getElementById('main-plot')._fullLayout.xaxis.range,"
+            " document.getElementById('main-plot')._fullLayout.yaxis.range]"
         )
-        assert texts and texts[0][:2] == ["x₀", "x₁"]
-        page2.screenshot(path=str(SHOTS / "3-one-d-parabola.png"))
+        == ranges
+    )
 
-        # learning-rate map
-        n = _updates(page2)
-        page2.goto(server_url + "#mode=map&land=xsinx&steps=60&starts=2.5&mopt=sgd&mn=32")
-        _wait_update(page2, n)
-        kinds = page2.evaluate("() => document.getElementById('main-plot').data.map(t => t.type)")
-        assert kinds == ["heatmap"]
-        page2.screenshot(path=str(SHOTS / "4-lr-map-xsinx.png"))
-        browser.close()
-    assert problems == [], f"console errors: {problems}"
+
+def test_log_scale_loss_axis_labels_do_not_pile_up(open_page):
+    # GD at its optimal rate on the quadratic: the loss falls through dozens of decades
+    page = open_page(
+        "mode=paths&land=quadratic&kappa=10&steps=400&opts="
+        + _opts(sgd={"on": 1, "lr": 1.8}, adam={"on": 0}, adagrad={"on": 0})
+    )
+    assert page.evaluate("() => document.getElementById('loss-plot').layout.yaxis.type") == "log"
+    boxes = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#loss-plot .ytick text'))"
+        ".map(e => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; })"
+    )
+    assert 2 <= len(boxes) <= 12, boxes
+    boxes.sort()
+    for (_, bottom), (top, _) in itertools.pairwise(boxes):
+        assert top >= bottom - 0.5, f"overlapping tick labels: {boxes}"
+
+
+def test_diverged_runs_are_marked_and_one_d_iterates_stay_on_screen(open_page):
+    page = open_page(
+        "mode=paths&land=rosenbrock&steps=100&opts=" + _opts(sgd={"on": 1, "lr": 0.05})
+    )
+    marks = page.evaluate(
+        "() => document.getElementById('main-plot').data.filter(t => t.name === 'diverged')"
+        ".map(t => ({x: Array.from(t.x), y: Array.from(t.y), symbol: t.marker.symbol,"
+        " visible: t.visible}))"
+    )
+    assert marks and marks[0]["symbol"] == "x" and marks[0]["visible"] is True, marks
+    sgd = next(t for t in _main_traces(page) if t["name"] == "sgd")
+    (x0, x1), (y0, y1) = _plot_area(page)[1]
+    # where it stopped, or where it left the map: its last point on the picture
+    on_map = [
+        (x, y) for x, y in zip(sgd["x"], sgd["y"], strict=True) if x0 <= x <= x1 and y0 <= y <= y1
+    ]
+    assert (marks[0]["x"][0], marks[0]["y"][0]) == on_map[-1]
+    assert len(on_map) < len(sgd["x"])  # it did leave the map
+    assert "diverged" in page.inner_text("#status")
+    page.screenshot(path=str(SHOTS / "5-paths-diverged-marked.png"))
+
+    # 1-D: lr 1.05 bounces outwards (|1 - 2 lr| = 1.1) but stays finite: every iterate drawn
+    page = open_page("mode=oned&land=parabola&steps=12&starts=4&opts=" + _opts(sgd={"lr": 1.05}))
+    xr, yr = page.evaluate(
+        "() => { const l = document.getElementById('main-plot')._fullLayout;"
+        " return [l.xaxis.range, l.yaxis.range]; }"
+    )
+    sgd = next(t for t in _main_traces(page) if t["name"] == "sgd")
+    assert all(xr[0] <= x <= xr[1] for x in sgd["x"]), (xr, sgd["x"])
+    assert all(yr[0] <= y <= yr[1] for y in sgd["y"]), (yr, sgd["y"])
+    page.screenshot(path=str(SHOTS / "6-one-d-bouncing-out.png"))
+    # lr 1.5 doubles the distance each step and leaves the box: marked where it stopped
+    page = open_page("mode=oned&land=parabola&steps=12&starts=4&opts=" + _opts(sgd={"lr": 1.5}))
+    n_marks = page.evaluate(
+        "() => document.getElementById('main-plot').data.filter(t => t.name === 'diverged').length"
+    )
+    assert n_marks == 1
+
+
+def _goh(kappa: float, L_: float = 1.0) -> tuple[float, float, float]:
+    mu = L_ / kappa
+    return (
+        2 / (mu + L_),
+        (2 / (math.sqrt(mu) + math.sqrt(L_))) ** 2,
+        ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)) ** 2,
+    )
+
+
+def test_quadratic_opens_on_goh_optimum_marked_and_momentum_wins(open_page):
+    page = open_page("mode=paths&land=quadratic")
+    s = _state(page)
+    kappa = s["kappa"]
+    gd_lr, hb_lr, hb_beta = _goh(kappa)
+    opts = {o["name"]: o for o in s["opts"]}
+    assert opts["sgd"]["on"] and opts["momentum"]["on"]
+    assert opts["sgd"]["lr"] == pytest.approx(gd_lr, rel=1e-3)
+    assert opts["momentum"]["lr"] == pytest.approx(hb_lr, rel=1e-3)
+    assert opts["momentum"]["momentum"] == pytest.approx(hb_beta, rel=1e-3)
+    marks = page.evaluate(
+        "() => Object.fromEntries(Array.from(document.querySelectorAll('.slider-mark'))"
+        ".map(e => [e.dataset.for, +e.dataset.value]))"
+    )
+    assert marks["lr-sgd"] == pytest.approx(gd_lr, rel=1e-6)
+    assert marks["lr-momentum"] == pytest.approx(hb_lr, rel=1e-6)
+    assert marks["momentum-momentum"] == pytest.approx(hb_beta, rel=1e-6)
+    # the lesson: momentum's loss falls at (sqrt(k)-1)/(sqrt(k)+1) per step, GD's at (k-1)/(k+1)
+    names = page.evaluate("() => document.getElementById('loss-plot').data.map(t => t.name)")
+    losses = dict(zip(names, _loss_traces(page), strict=True))
+    t = 60
+    assert losses["momentum"][t] < 1e-3 * losses["sgd"][t], (
+        losses["momentum"][t],
+        losses["sgd"][t],
+    )
+    page.screenshot(path=str(SHOTS / "7-quadratic-goh-optimum.png"))
+
+    # the kappa slider: the sidebar's formula and the marks follow it
+    n = _updates(page)
+    page.locator("#kappa").fill("3")
+    _wait_update(page, n)
+    assert "kappa = 1000" in page.inner_text("#formula")
+    marks = page.evaluate(
+        "() => Object.fromEntries(Array.from(document.querySelectorAll('.slider-mark'))"
+        ".map(e => [e.dataset.for, +e.dataset.value]))"
+    )
+    gd_lr, hb_lr, hb_beta = _goh(1000.0)
+    assert marks["lr-momentum"] == pytest.approx(hb_lr, rel=1e-6)
+    assert marks["momentum-momentum"] == pytest.approx(hb_beta, rel=1e-6)
+    page.screenshot(path=str(SHOTS / "8-quadratic-kappa-1000.png"))
+
+
+def test_every_default_is_the_records_and_every_colour_distinct(open_page):
+    page = open_page("mode=paths&land=rosenbrock")
+    f = L.get("rosenbrock")
+    for o in _state(page)["opts"]:
+        want = optim.record(o["name"]).lr_on(f)
+        assert o["lr"] == pytest.approx(want, rel=1e-12), (o["name"], o["lr"], want)
+    swatches = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#optimizers .swatch'))"
+        ".map(e => getComputedStyle(e).backgroundColor)"
+    )
+    assert len(swatches) == len(optim.NAMES) == len(set(swatches))
+
+    def rgb(hexa: str) -> str:
+        h = hexa.lstrip("#")
+        return "rgb({}, {}, {})".format(*(int(h[i : i + 2], 16) for i in (0, 2, 4)))
+
+    assert swatches == [rgb(optim.record(n).color) for n in optim.NAMES]
+    for t in _main_traces(page):
+        assert t["color"].lower() == optim.record(t["name"]).color.lower()
+
+
+def test_chains_that_would_mislead_are_refused_with_a_message(open_page):
+    page = open_page(
+        "mode=paths&land=rosenbrock&rule=" + quote("chain(trace(momentum=0.5))"), refused=True
+    )
+    assert page.locator("#status.error").count() == 1
+    assert "uphill" in page.inner_text("#status")
+    page = open_page(
+        "mode=paths&land=rosenbrock&rule=" + quote("chain(sam_ascent(), scale_by_lr())"),
+        refused=True,
+    )
+    assert "sam_ascent" in page.inner_text("#status") and "'sam'" in page.inner_text("#status")
+
+
+def test_a_drag_aborts_the_requests_it_supersedes(browser, server_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.add_init_script(
+        "window.__runs = []; const f = window.fetch;"
+        "window.fetch = (url, opts) => { if (String(url).includes('/api/run'))"
+        " window.__runs.push((opts && opts.signal) || null); return f(url, opts); };"
+    )
+    page.goto(server_url + "#mode=paths&land=rosenbrock&steps=1000")
+    page.wait_for_selector("body[data-ready='1']", timeout=60_000)
+    for v in ("-2.0", "-1.8", "-1.6", "-1.4"):
+        page.locator("#lr-adam").fill(v)
+        page.wait_for_timeout(200)  # past the debounce: each position sends its request
+    page.wait_for_timeout(1500)
+    aborted = page.evaluate("() => window.__runs.map(s => s !== null && s.aborted)")
+    page.close()
+    assert len(aborted) >= 4
+    assert all(aborted[:-1]) and not aborted[-1], aborted

@@ -7,13 +7,15 @@ out, see :mod:`descentlab.playground.compute`).
 
 Security: the server binds 127.0.0.1 unless told otherwise; requests must name an allowed
 host (DNS rebinding); bodies are limited to ``LIMITS["body_bytes"]``; malformed JSON gets 400,
-values past the limits 422, each with ``{"error": message}``; nothing is evaluated (composed
+values past the limits 422, each with ``{"error": message}`` (499: the client left before its
+computation began, which is then not done); nothing is evaluated (composed
 rules go through the ``compare --optimizer`` grammar); every response carries a
 Content-Security-Policy that allows only the app's own scripts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -121,16 +123,37 @@ class _HTTPError(Exception):
         self.message = message
 
 
-def _endpoint(fn: Any) -> Any:
+async def _watch_disconnect(request: Request, gone: threading.Event) -> None:
+    """Set ``gone`` when the client disconnects (the page aborts a superseded request).
+
+    Called once the body has been read, so the next ASGI message is the disconnect."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
+
+
+def _endpoint(fn: Any, cancellable: bool = False) -> Any:
     async def handler(request: Request) -> Response:
         try:
             req = await _json_body(request)
             # the computation holds the CPU: run it in a worker thread, not the event loop
-            out = await run_in_threadpool(fn, req)
+            if not cancellable:
+                out = await run_in_threadpool(fn, req)
+            else:  # a client that has gone (a drag superseded it) stops the work not begun
+                gone = threading.Event()
+                watch = asyncio.ensure_future(_watch_disconnect(request, gone))
+                try:
+                    out = await run_in_threadpool(fn, req, cancel=gone)
+                finally:
+                    watch.cancel()
         except _HTTPError as exc:
             return JSONResponse({"error": exc.message}, status_code=exc.status)
         except compute.RequestError as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
+        except compute.Cancelled as exc:  # 499: nginx's "client closed request"
+            return JSONResponse({"error": str(exc)}, status_code=499)
         return JSONResponse(out)
 
     return handler
@@ -162,8 +185,8 @@ def create_app(allowed_hosts: list[str] | None = None) -> Starlette:
         Route("/static/{name}", _static),
         Route("/api/meta", _meta),
         Route("/api/surface", _endpoint(compute.surface), methods=["POST"]),
-        Route("/api/run", _endpoint(compute.run_paths), methods=["POST"]),
-        Route("/api/map", _endpoint(compute.lr_map), methods=["POST"]),
+        Route("/api/run", _endpoint(compute.run_paths, cancellable=True), methods=["POST"]),
+        Route("/api/map", _endpoint(compute.lr_map, cancellable=True), methods=["POST"]),
     ]
     middleware = [
         Middleware(_Headers, max_body=compute.LIMITS["body_bytes"]),

@@ -14,9 +14,11 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -26,7 +28,19 @@ from descentlab.experiments.compare import parse_rule  # the compare --optimizer
 from descentlab.problems import landscapes
 from descentlab.problems import trajectories as T
 
-__all__ = ["LIMITS", "RequestError", "lr_map", "meta", "run_paths", "surface"]
+__all__ = [
+    "CHAIN_COLOR",
+    "LIMITS",
+    "QUADRATIC_KAPPA",
+    "Cancelled",
+    "RequestError",
+    "defaults",
+    "goh_optimum",
+    "lr_map",
+    "meta",
+    "run_paths",
+    "surface",
+]
 
 #: Bounds of every request (a request past one gets HTTP 422 with a message).
 LIMITS: dict[str, Any] = {
@@ -39,7 +53,7 @@ LIMITS: dict[str, Any] = {
     "map_side": 64,
     "grid": 200,
     "kappa": (1.0, 1e4),
-    "lr": (1e-6, 10.0),
+    "lr": (1e-6, 100.0),  # the records' demonstration rates reach 20 (Adadelta on the ravine)
     "coord": 1e3,
 }
 
@@ -49,9 +63,23 @@ _LANDSCAPES_1D = ("parabola", "xsinx", "cubic", "chain_cubic")
 _NOT_OFFERED = ("noisy_quadratic",)  # stochastic: a path of noise, not a descent picture
 _lock = threading.Lock()  # one computation at a time: the machine's cores go to it
 
+#: The quadratic's condition number when the page opens: large enough that gradient descent
+#: visibly crawls along the shallow axis while heavy ball, at Goh's optimum, does not.
+QUADRATIC_KAPPA = 100.0
+#: A composed chain's colour: none of the optimizers' own (their records' colours).
+CHAIN_COLOR = "#FF00FF"
+#: The optimizers switched on when a landscape opens (its lesson at first sight).
+_ON_2D = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+_ON = {"quadratic": ("sgd", "momentum")}  # the sqrt(kappa) speed-up, nothing in the way
+_ON_1D = ("sgd",)  # the derivatives lecture's picture: plain gradient descent, iterates labelled
+
 
 class RequestError(ValueError):
     """A request the playground refuses (HTTP 422); the message names field and value."""
+
+
+class Cancelled(RuntimeError):
+    """The client went away (a newer request superseded this one): the work was dropped."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,13 +119,24 @@ def _check_keys(name: str, req: dict, allowed: tuple[str, ...]) -> None:
         raise RequestError(f"unknown field(s) in {name}: {', '.join(map(repr, extra))}")
 
 
+def _coord_range(name: str, value: Any) -> tuple[float, float]:
+    """An increasing ``[low, high]`` of coordinates within the limits."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise RequestError(f"{name} must be [low, high], got {value!r}")
+    c = LIMITS["coord"]
+    lo, hi = _number(f"{name}[0]", value[0], -c, c), _number(f"{name}[1]", value[1], -c, c)
+    if not lo < hi:
+        raise RequestError(f"{name} must be increasing, got {value!r}")
+    return lo, hi
+
+
 def _landscape(req: dict) -> landscapes.Landscape:
     name = _field(req, "landscape")
     if not isinstance(name, str) or name not in _offered():
         raise RequestError(f"landscape must be one of {', '.join(_offered())}, got {name!r}")
     if name == "quadratic":
         lo, hi = LIMITS["kappa"]
-        kappa = _number("kappa", _field(req, "kappa", 10.0), lo, hi)
+        kappa = _number("kappa", _field(req, "kappa", QUADRATIC_KAPPA), lo, hi)
         return landscapes.get("quadratic", kappa=kappa)
     return landscapes.get(name)
 
@@ -167,6 +206,13 @@ def _optimizer(i: int, spec: Any) -> tuple[Any, float | None, dict[str, Any], st
         except (KeyError, ValueError, RecursionError) as exc:
             msg = exc.args[0] if exc.args else str(exc)
             raise RequestError(f"{where}.rule: {msg}") from None
+        if any(isinstance(r, optim.sam_ascent) for r in rule.rules):
+            raise RequestError(
+                f"{where}.rule: sam_ascent() in a chain only passes the gradient through; the "
+                "ascent to w + rho g/|g| and the gradient taken there are the work of the named "
+                "optimizer 'sam' (optim.SAM), so this chain would draw plain gradient descent: "
+                "switch on 'sam' instead"
+            )
         lr = None
         if "lr" in spec and "lr" in rule.defaults:
             lr = _number(f"{where}.lr", spec["lr"], lo, hi)
@@ -211,27 +257,154 @@ def _clean(values: list[float]) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values]
 
 
-def _run(f, opt, starts, steps, lr, hyper) -> T.Trajectories:
+@contextlib.contextmanager
+def _machine(cancel: threading.Event | None) -> Iterator[None]:
+    """Hold the computation lock; give up (:class:`Cancelled`) as soon as ``cancel`` is set
+    while waiting for it or before starting."""
+    while not _lock.acquire(timeout=0.02):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the client went away before the computation started")
     try:
-        with _lock:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the client went away before the computation started")
+        yield
+    finally:
+        _lock.release()
+
+
+def _run(f, opt, starts, steps, lr, hyper, cancel=None, **kw) -> T.Trajectories:
+    try:
+        with _machine(cancel):
             return T.run(
                 f, opt, torch.tensor(starts, dtype=torch.float64), steps, lr=lr,
-                hyper=hyper, bound=_bound(f),
+                hyper=hyper, bound=_bound(f), **kw,
             )  # fmt: skip
     except (KeyError, ValueError) as exc:
         msg = exc.args[0] if exc.args else str(exc)
         raise RequestError(str(msg)) from None
 
 
+def _check_descends(f, where: str, rule, starts, lr, hyper, cancel=None) -> None:
+    """A composed chain's first step must go downhill from every start with a gradient.
+
+    descentlab adds a rule's output to the parameters; only ``scale_by_lr()`` (or
+    ``velocity``) turns a gradient into a step *against* it, so a chain without one (or one
+    that flips the sign back) climbs. One eager step from each start, then the sign of
+    ``(x_1 - x_0) . grad f(x_0)``.
+    """
+    tr = _run(f, rule, starts, 1, lr, hyper, cancel, kernel=False)
+    x0 = torch.tensor(starts, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(f(x0).sum(), x0)
+    step = tr.paths[:, 1] - tr.paths[:, 0]
+    ahead = (step * g).sum(-1)
+    for i in range(len(starts)):
+        if bool(g[i].abs().max() > 0) and float(ahead[i]) > 0:
+            at = ", ".join(f"{v:g}" for v in starts[i])
+            raise RequestError(
+                f"{where}.rule: its first step from ({at}) goes uphill (along +gradient): "
+                "descentlab adds a rule's output to x, and only scale_by_lr() (or velocity) "
+                "turns the gradient into a step against it; end the chain with scale_by_lr(), "
+                "e.g. chain(trace(momentum=0.9), scale_by_lr())"
+            )
+
+
 # --------------------------------------------------------------------------------------------
 # endpoints
 
 
+def goh_optimum(mu: float, L: float) -> dict[str, float]:
+    """The optimal constant step sizes on a quadratic whose Hessian has its eigenvalues in
+    ``[mu, L]`` (Goh, "Why Momentum Really Works", Distill 2017; Polyak 1964):
+
+    - gradient descent: ``lr = 2 / (mu + L)``, error shrinking by ``(kappa - 1)/(kappa + 1)``
+      per step;
+    - heavy ball (torch's momentum form, ``lr`` outside the buffer, which at a constant rate
+      is Polyak's ``x - alpha grad + beta (x - x_prev)`` with ``alpha = lr``):
+      ``alpha = (2 / (sqrt(mu) + sqrt(L)))^2``, ``beta = ((sqrt(kappa) - 1)/(sqrt(kappa) + 1))^2``,
+      rate ``(sqrt(kappa) - 1)/(sqrt(kappa) + 1)``.
+
+    Example:
+        >>> o = goh_optimum(0.01, 1.0)
+        >>> round(o["gd_lr"], 4), round(o["hb_lr"], 4), round(o["hb_momentum"], 4)
+        (1.9802, 3.3058, 0.6694)
+    """
+    kappa = L / mu
+    root = math.sqrt(kappa)
+    return {
+        "gd_lr": 2.0 / (mu + L),
+        "gd_rate": (kappa - 1) / (kappa + 1),
+        "hb_lr": (2.0 / (math.sqrt(mu) + math.sqrt(L))) ** 2,
+        "hb_momentum": ((root - 1) / (root + 1)) ** 2,
+        "hb_rate": (root - 1) / (root + 1),
+    }
+
+
+def _marks(f: landscapes.Landscape) -> dict[str, dict[str, dict[str, Any]]]:
+    """Values to mark on the optimizers' sliders: on the quadratic, Goh's optima."""
+    if f.name != "quadratic":
+        return {}
+    mu, L = f.params["mu"], f.params["L"]
+    o = goh_optimum(mu, L)
+    src = "(Goh, Why Momentum Really Works, Distill 2017)"
+    hb = (
+        f"heavy ball's optimum on eigenvalues in [{mu:g}, {L:g}]: error x{o['hb_rate']:.3g} "
+        f"per step against gradient descent's x{o['gd_rate']:.3g} {src}"
+    )
+    return {
+        "sgd": {
+            "lr": {
+                "value": o["gd_lr"],
+                "label": f"optimal lr = 2/(mu+L) = {o['gd_lr']:.3g}: error x{o['gd_rate']:.3g} "
+                f"per step {src}",
+            }
+        },
+        "momentum": {
+            "lr": {"value": o["hb_lr"], "label": f"optimal lr = (2/(sqrt mu + sqrt L))^2 "
+                   f"= {o['hb_lr']:.3g}, {hb}"},
+            "momentum": {"value": o["hb_momentum"], "label": "optimal momentum = "
+                         f"((sqrt k - 1)/(sqrt k + 1))^2 = {o['hb_momentum']:.3g}, {hb}"},
+        },
+    }  # fmt: skip
+
+
+def defaults(f: landscapes.Landscape) -> dict[str, Any]:
+    """What the page opens with on ``f``: every optimizer's slider values (the learning rate
+    of its record, :meth:`~descentlab.optim.records.OptimizerRecord.lr_on`; its signature's
+    other defaults), the values marked on the sliders (on the quadratic Goh's optimal rates,
+    which are then also the defaults of gradient descent and momentum), the optimizers
+    switched on, the number of steps and, on the quadratic, kappa."""
+    marks = _marks(f)
+    opts: dict[str, dict[str, Any]] = {}
+    for name in optim.NAMES:
+        params = _named_params(name)
+        params["lr"] = optim.record(name).lr_on(f)
+        for key, mark in marks.get(name, {}).items():
+            params[key] = mark["value"]
+        opts[name] = params
+    one_d = f.name in _LANDSCAPES_1D
+    out: dict[str, Any] = {
+        "optimizers": opts,
+        "marks": marks,
+        "on": list(_ON_1D if one_d else _ON.get(f.name, _ON_2D)),
+        "steps": 12 if one_d else 150 if f.name == "quadratic" else 300,
+    }
+    if f.name == "quadratic":
+        out["kappa"] = f.params["kappa"]
+    return out
+
+
+def _opened(name: str) -> landscapes.Landscape:
+    """The landscape as the page opens it (the quadratic at :data:`QUADRATIC_KAPPA`)."""
+    if name == "quadratic":
+        return landscapes.get(name, kappa=QUADRATIC_KAPPA)
+    return landscapes.get(name)
+
+
 def meta() -> dict[str, Any]:
-    """Landscapes, optimizers with their slider defaults, and the limits."""
+    """Landscapes with their defaults, optimizers with their colours, and the limits."""
     lands = []
     for name in _offered():
-        f = landscapes.get(name)
+        f = _opened(name)
         gm = f.global_minimum
         lands.append(
             {
@@ -245,24 +418,34 @@ def meta() -> dict[str, Any]:
                 "minimum": gm.value if gm is not None else None,
                 "points": [{"x": list(p.x), "kind": p.kind} for p in f.points],
                 "one_d": name in _LANDSCAPES_1D,
+                "defaults": defaults(f),
             }
         )
-    opts = [{"name": n, "params": _named_params(n)} for n in optim.NAMES]
+    opts = [
+        {"name": n, "display": optim.record(n).display, "color": optim.record(n).color,
+         "params": _named_params(n)}
+        for n in optim.NAMES
+    ]  # fmt: skip
     limits = {k: list(v) if isinstance(v, tuple) else v for k, v in LIMITS.items()}
-    return {"landscapes": lands, "optimizers": opts, "limits": limits}
+    return {"landscapes": lands, "optimizers": opts, "limits": limits, "chain_color": CHAIN_COLOR}
 
 
 def surface(req: Any) -> dict[str, Any]:
     """The landscape on a grid over its domain (1-D: a curve) for the contour map."""
     f = _landscape(req)
-    _check_keys("the request", req, ("landscape", "kappa", "n"))
+    _check_keys("the request", req, ("landscape", "kappa", "n", "x_range"))
     n = _integer("n", _field(req, "n", 120), 10, LIMITS["grid"])
     if f.dim == 1:
         (lo, hi), = f.domain  # fmt: skip
+        if "x_range" in req:  # the view grown to show iterates that left the domain
+            lo, hi = _coord_range("x_range", req["x_range"])
         x = torch.linspace(lo, hi, 4 * n, dtype=torch.float64)
         with torch.no_grad():
             y = f(x[:, None])
-        return {"dim": 1, "x": x.tolist(), "f": _clean(y.tolist()), "plain": f.plain}
+        return {"dim": 1, "x": x.tolist(), "f": _clean(y.tolist()), "plain": f.plain,
+                "defaults": defaults(f)}  # fmt: skip
+    elif "x_range" in req:
+        raise RequestError(f"x_range applies to 1-D landscapes only, not {f.name}")
     (x0, x1), (y0, y1) = f.domain[:2]
     xs = torch.linspace(x0, x1, n, dtype=torch.float64)
     ys = torch.linspace(y0, y1, n, dtype=torch.float64)
@@ -284,11 +467,15 @@ def surface(req: Any) -> dict[str, Any]:
         "z": shown.tolist(),
         "f_min": zmin,
         "plain": f.plain,
+        "defaults": defaults(f),
     }
 
 
-def run_paths(req: Any) -> dict[str, Any]:
-    """Every optimizer from every start: paths ``x_0..x_T``, losses, divergence."""
+def run_paths(req: Any, cancel: threading.Event | None = None) -> dict[str, Any]:
+    """Every optimizer from every start: paths ``x_0..x_T``, losses, divergence.
+
+    ``cancel``: set when the client has gone; the work not yet started is dropped
+    (:class:`Cancelled`)."""
     f = _landscape(req)
     _check_keys("the request", req, ("landscape", "kappa", "starts", "steps", "optimizers"))
     starts = _starts(f, _field(req, "starts"))
@@ -299,10 +486,13 @@ def run_paths(req: Any) -> dict[str, Any]:
     if len(specs) > LIMITS["optimizers"]:
         raise RequestError(f"at most {LIMITS['optimizers']} optimizers, got {len(specs)}")
     parsed = [_optimizer(i, s) for i, s in enumerate(specs)]  # all checked before any runs
+    for i, (opt, lr, hyper, _) in enumerate(parsed):
+        if not isinstance(opt, str):
+            _check_descends(f, f"optimizers[{i}]", opt, starts, lr, hyper, cancel)
     gm = f.global_minimum
     runs = []
     for opt, lr, hyper, label in parsed:
-        tr = _run(f, opt, starts, steps, lr, hyper)
+        tr = _run(f, opt, starts, steps, lr, hyper, cancel)
         runs.append(
             {
                 "label": label,
@@ -315,9 +505,9 @@ def run_paths(req: Any) -> dict[str, Any]:
     return {"runs": runs, "f_min": gm.value if gm is not None else None, "steps": steps}
 
 
-def lr_map(req: Any) -> dict[str, Any]:
+def lr_map(req: Any, cancel: threading.Event | None = None) -> dict[str, Any]:
     """Final loss over a grid: learning rate x start coordinate, or learning rate x momentum,
-    as one batch of ``n_lr * n_y`` trajectories."""
+    as one batch of ``n_lr * n_y`` trajectories (``cancel`` as in :func:`run_paths`)."""
     f = _landscape(req)
     _check_keys(
         "the request",
@@ -342,6 +532,9 @@ def lr_map(req: Any) -> dict[str, Any]:
         raise RequestError(f"lr_range must be increasing, got {lo_hi!r}")
     opt, _, hyper, label = _optimizer(0, _field(req, "optimizer"))
     start = _starts(f, [_field(req, "start", list(f.start))])[0]
+    if not isinstance(opt, str):
+        probe_lr = lr_lo if "lr" in opt.defaults else None
+        _check_descends(f, "optimizer", opt, [start], probe_lr, hyper, cancel)
     lrs = torch.logspace(math.log10(lr_lo), math.log10(lr_hi), n_lr, dtype=torch.float64)
     if mode == "lr_momentum":
         if isinstance(opt, str) and "momentum" not in _named_params(opt):
@@ -355,20 +548,14 @@ def lr_map(req: Any) -> dict[str, Any]:
         y_name = "momentum"
     else:
         (d_lo, d_hi) = f.domain[0]
-        yr = _field(req, "y_range", [d_lo, d_hi])
-        if not isinstance(yr, list) or len(yr) != 2:
-            raise RequestError(f"y_range must be [low, high], got {yr!r}")
-        c = LIMITS["coord"]
-        y_lo, y_hi = _number("y_range[0]", yr[0], -c, c), _number("y_range[1]", yr[1], -c, c)
-        if not y_lo < y_hi:
-            raise RequestError(f"y_range must be increasing, got {yr!r}")
+        y_lo, y_hi = _coord_range("y_range", _field(req, "y_range", [d_lo, d_hi]))
         ys = torch.linspace(y_lo, y_hi, n_y, dtype=torch.float64)
         x0 = torch.tensor([start] * (n_lr * n_y), dtype=torch.float64)
         x0[:, 0] = ys.repeat_interleave(n_lr)  # the first coordinate varies (2-D: y fixed)
         y_name = "x0"
     lr_all = lrs.repeat(n_y)
     try:
-        with _lock:
+        with _machine(cancel):
             tr = T.run(f, opt, x0, steps, lr=lr_all, hyper=hyper, bound=_bound(f))
     except (KeyError, ValueError) as exc:
         raise RequestError(str(exc.args[0] if exc.args else exc)) from None

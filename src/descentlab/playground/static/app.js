@@ -1,51 +1,42 @@
 // descentlab playground: the page only draws; every number comes from the server.
 "use strict";
 
-const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
-  "#9a6324", "#000075", "#808000"];
-const ADAPTIVE = new Set(["adagrad", "rmsprop", "adam", "adamw", "nadam", "radam"]);
-const DEFAULT_ON = new Set(["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"]);
+// Every default (learning rates, momenta, colours, steps, which optimizers are on, the
+// values marked on the sliders) comes from the server, which reads the optimizer records.
 const $ = (id) => document.getElementById(id);
 
 let META = null;
 let state = null;          // everything the URL holds
-let surfaceCache = {};     // landscape key -> surface response
+let surfaceCache = {};     // landscape key -> promise of its surface response
 let animation = null;      // the running path animation
 let pending = null;        // debounce timer
 let requestNo = 0;         // answers to old requests are dropped
+let inFlight = null;       // the AbortController of the update under way
+let marks = {};            // optimizer -> slider -> {value, label}: marked on the sliders
+let clickFrame = null;     // the drawn map's axis ranges: where a click lands
 
 // ---------------------------------------------------------------------------- state & URL
 
 function landMeta(name) { return META.landscapes.find((l) => l.name === name); }
 
-function defaultLr(opt, land) {
-  const width = land.domain[0][1] - land.domain[0][0];
-  if (opt === "adadelta") return 1.0;
-  if (ADAPTIVE.has(opt)) return Math.min(1, +(0.005 * width).toPrecision(2));
-  // momentum 0.9 multiplies the step by about 1/(1 - 0.9): where the landscape's lr is near
-  // the stability limit (quadratics), start ten times smaller
-  if ((opt === "momentum" || opt === "nesterov") && land.lr > 0.05) {
-    return +(land.lr / 10).toPrecision(3);
-  }
-  return land.lr;
+function colorOf(name) {
+  const o = META.optimizers.find((q) => q.name === name);
+  return o ? o.color : META.chain_color;
 }
 
 function defaultOpts(land) {
-  // 1-D: the lecture's picture, plain gradient descent with its iterates labelled
-  const on = land.dim === 1 ? new Set(["sgd"]) : DEFAULT_ON;
-  return META.optimizers.map((o) => {
-    const s = { name: o.name, on: on.has(o.name) };
-    for (const [k, v] of Object.entries(o.params)) s[k] = v;
-    s.lr = defaultLr(o.name, land);
-    if ("momentum" in s && (o.name === "sgd" || o.name === "rmsprop")) s.momentum = 0;
-    return s;
-  });
+  // the server's defaults for this landscape: each optimizer's record's learning rate
+  const d = land.defaults;
+  const on = new Set(d.on);
+  return META.optimizers.map((o) => Object.assign({ name: o.name, on: on.has(o.name) },
+    JSON.parse(JSON.stringify(d.optimizers[o.name]))));
 }
 
 function defaultState(mode, landName) {
   const land = landMeta(landName);
+  marks = land.defaults.marks;
   return {
-    mode, land: land.name, kappa: 10, steps: land.dim === 1 ? 12 : 300,
+    mode, land: land.name, kappa: land.defaults.kappa || 1, steps: land.defaults.steps,
     starts: [land.start.slice()], opts: defaultOpts(land), rule: "", ruleLr: 0.01,
     mapOpt: "sgd", mapMode: "lr_start", mapN: 48,
   };
@@ -104,9 +95,10 @@ function readUrl() {
 
 // ---------------------------------------------------------------------------- server
 
-async function post(path, body) {
+async function post(path, body, signal) {
   const r = await fetch(path, {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    signal,
   });
   const out = await r.json();
   if (!r.ok) throw new Error(out.error || ("HTTP " + r.status));
@@ -119,14 +111,32 @@ function status(text, isError) {
   el.classList.toggle("error", !!isError);
 }
 
-async function getSurface() {
-  const key = state.land + (state.land === "quadratic" ? ":" + state.kappa : "");
+function surfaceKey(xRange) {
+  return state.land + (state.land === "quadratic" ? ":" + state.kappa : "") +
+    (xRange ? ":" + xRange.join(",") : "");
+}
+
+// the landscape on a grid (1-D: over xRange where given), its formula at this kappa, and the
+// defaults and slider marks at this kappa; cached (never aborted: any later draw reuses it)
+async function getSurface(xRange) {
+  const key = surfaceKey(xRange);
   if (!surfaceCache[key]) {
     const body = { landscape: state.land, n: 120 };
     if (state.land === "quadratic") body.kappa = state.kappa;
-    surfaceCache[key] = await post("/api/surface", body);
+    if (xRange) body.x_range = xRange;
+    surfaceCache[key] = post("/api/surface", body);
+    surfaceCache[key].catch(() => { delete surfaceCache[key]; });
   }
-  return surfaceCache[key];
+  const surf = await surfaceCache[key];
+  showFormula(surf);
+  return surf;
+}
+
+// the sidebar says what the picture shows: the formula at this kappa, its slider marks
+function showFormula(surf) {
+  $("formula").textContent = surf.plain;
+  marks = surf.defaults.marks;
+  renderMarks();
 }
 
 function optimizerSpecs() {
@@ -155,15 +165,41 @@ function slider(parent, label, value, min, max, step, toValue, fromValue, onChan
   lab.append(label + " = ", span);
   const input = document.createElement("input");
   Object.assign(input, { type: "range", min, max, step });
-  if (id) input.id = id;
+  if (id) { input.id = id; lab.htmlFor = id; }
   input.value = fromValue(value);
   span.textContent = fmt(value);
-  input.addEventListener("input", () => {
-    const v = toValue(+input.value);
-    span.textContent = fmt(v);
-    onChange(v);
-  });
-  parent.append(lab, input);
+  const set = (v) => { span.textContent = fmt(v); onChange(v); };
+  input.addEventListener("input", () => set(toValue(+input.value)));
+  // the wrap holds the slider and the value marked on it (renderMarks)
+  const wrap = document.createElement("div");
+  wrap.className = "slider-wrap";
+  wrap._mark = { fromValue, set: (v) => { input.value = fromValue(v); set(v); } };
+  wrap.append(input);
+  parent.append(lab, wrap);
+}
+
+// Goh's optimal values (on the quadratic) as a tick under their sliders, as in distill's
+// "Why Momentum Really Works"; a click on the tick moves the slider there
+function renderMarks() {
+  for (const el of document.querySelectorAll(".slider-mark")) el.remove();
+  for (const [name, sliders] of Object.entries(marks || {})) {
+    for (const [key, m] of Object.entries(sliders)) {
+      const input = $(key + "-" + name);
+      if (!input) continue;
+      const wrap = input.parentElement;
+      const frac = (wrap._mark.fromValue(m.value) - +input.min) / (+input.max - +input.min);
+      if (!(frac >= 0 && frac <= 1)) continue;
+      const tick = document.createElement("button");
+      tick.className = "slider-mark";
+      tick.dataset.for = input.id;
+      tick.dataset.value = String(m.value);
+      tick.title = m.label + " (click to use it)";
+      tick.setAttribute("aria-label", m.label);
+      tick.style.left = "calc(8px + " + (100 * frac).toFixed(3) + "% - " + (16 * frac).toFixed(3) + "px)";
+      tick.addEventListener("click", () => wrap._mark.set(m.value));
+      wrap.append(tick);
+    }
+  }
 }
 
 const log10 = (v) => Math.log10(v);
@@ -182,7 +218,7 @@ function buildOptimizers() {
     const cb = document.createElement("input");
     cb.type = "checkbox"; cb.checked = o.on; cb.id = "on-" + o.name;
     const sw = document.createElement("span");
-    sw.className = "swatch"; sw.style.background = COLORS[i % COLORS.length];
+    sw.className = "swatch"; sw.style.background = colorOf(o.name);
     lab.append(cb, sw, o.name);
     head.append(lab);
     const params = document.createElement("div");
@@ -190,10 +226,11 @@ function buildOptimizers() {
     cb.addEventListener("change", () => {
       o.on = cb.checked; div.classList.toggle("off", !o.on); changed();
     });
-    slider(params, "lr", o.lr, -5, 1, 0.01, pow10, log10, (v) => { o.lr = v; changed(); },
-      "lr-" + o.name);
+    const [lrLo, lrHi] = META.limits.lr.map(Math.log10);
+    slider(params, "lr", o.lr, Math.max(-5, lrLo), lrHi, 0.01, pow10, log10,
+      (v) => { o.lr = v; changed(); }, "lr-" + o.name);
     if ("momentum" in o) slider(params, "momentum", o.momentum, 0, 0.99, 0.01, same, same,
-      (v) => { o.momentum = v; changed(); });
+      (v) => { o.momentum = v; changed(); }, "momentum-" + o.name);
     if ("betas" in o) {
       slider(params, "β₁", o.betas[0], 0, 0.99, 0.01, same, same,
         (v) => { o.betas = [v, o.betas[1]]; changed(); });
@@ -236,7 +273,7 @@ function syncControls() {
     .map((l) => new Option(l.name + (l.dim === 1 ? " (1-D)" : ""), l.name)));
   sel.value = state.land;
   const land = landMeta(state.land);
-  $("formula").textContent = land.plain;
+  $("formula").textContent = land.plain;  // until the surface at this kappa arrives
   $("description").textContent = land.description;
   $("kappa-row").classList.toggle("hidden", state.land !== "quadratic");
   $("kappa").value = Math.log10(state.kappa);
@@ -254,6 +291,7 @@ function syncControls() {
   $("map-n").value = state.mapN;
   $("map-n-val").textContent = state.mapN + " × " + state.mapN;
   buildOptimizers();
+  renderMarks();
   buildStarts();
   // panels that changed size: plotly measures its div only when drawing or on window resize
   for (const id of ["bg-plot", "main-plot", "path-plot", "loss-plot"]) {
@@ -337,18 +375,22 @@ function wireControls() {
 
 // ---------------------------------------------------------------------------- clicks
 
+// A click lands where it was made: the pixel maps to data through the ranges this page drew
+// (clickFrame) over the plot area's box on the screen -- never through plotly's axis objects,
+// which a redraw under way may hold half-built.
 function dataCoords(gd, ev) {
-  const fl = gd._fullLayout;
-  if (!fl || !fl.xaxis) return null;
-  const rect = gd.getBoundingClientRect();
-  const px = ev.clientX - rect.left - fl.xaxis._offset;
-  const py = ev.clientY - rect.top - fl.yaxis._offset;
-  if (px < 0 || py < 0 || px > fl.xaxis._length || py > fl.yaxis._length) return null;
-  return [fl.xaxis.p2c(px), fl.yaxis.p2c(py)];
+  const area = gd.querySelector(".nsewdrag");
+  if (!clickFrame || !area) return null;
+  const r = area.getBoundingClientRect();
+  const fx = (ev.clientX - r.left) / r.width, fy = (ev.clientY - r.top) / r.height;
+  if (!(fx >= 0 && fx <= 1 && fy >= 0 && fy <= 1)) return null;
+  const [[x0, x1], [y0, y1]] = clickFrame;
+  return [x0 + fx * (x1 - x0), y1 - fy * (y1 - y0)];
 }
 
 function onPlotClick(ev) {
   if (state.mode === "map") return; // the heatmap's own click shows a run
+  if (ev.detail > 1) return; // the second click of a double click: the first added the start
   const xy = dataCoords($("main-plot"), ev);
   if (!xy) return;
   const land = landMeta(state.land);
@@ -370,7 +412,8 @@ const LAYOUT = {
   legend: { orientation: "h", y: -0.12, font: { size: 12 } }, font: { size: 12 },
   paper_bgcolor: "#fff", plot_bgcolor: "#fff",
 };
-const CONFIG = { displayModeBar: false, responsive: true, scrollZoom: false };
+// no zoom, no double-click reset: the axes are the landscape's, and a click adds a start
+const CONFIG = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: false };
 
 function lossView(losses, fMin) {
   // log scale of f - f*, when f* is known; else f itself on a linear scale
@@ -380,6 +423,18 @@ function lossView(losses, fMin) {
     y: losses.map((v) => (v === null || v - fMin <= 0 ? null : v - fMin)),
     title: "f(x_t) − f*  (log scale)", type: "log",
   };
+}
+
+// a label every few decades, at most about seven (a label on every decade piles up into a
+// smear past a dozen decades); over less than three decades, 1-2-5 labels
+function logTicks(traces) {
+  let lo = Infinity, hi = -Infinity;
+  for (const t of traces) {
+    for (const v of t.y) if (v > 0 && isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+  }
+  const span = Math.log10(hi) - Math.log10(lo);
+  if (!(span >= 3)) return { dtick: "D2" };
+  return { dtick: Math.ceil(span / 6), minor: { showgrid: false } };
 }
 
 function drawLoss(runs, labels, colors, fMin) {
@@ -399,7 +454,8 @@ function drawLoss(runs, labels, colors, fMin) {
   Plotly.react("loss-plot", traces, Object.assign({}, LAYOUT, {
     title: { text: "loss against step", font: { size: 13 } }, showlegend: false,
     xaxis: { title: { text: "step t" } },
-    yaxis: { title: { text: yTitle }, type: yType, exponentformat: "power", dtick: yType === "log" ? 1 : undefined },
+    yaxis: Object.assign({ title: { text: yTitle }, type: yType, exponentformat: "power" },
+      yType === "log" ? logTicks(traces) : {}),
   }), CONFIG);
 }
 
@@ -423,20 +479,25 @@ function surfaceTraces(surf, land) {
 
 function stopAnimation() { if (animation) { cancelAnimationFrame(animation); animation = null; } }
 
-function animatePaths(gd, indices, full) {
-  // reveal the paths step by step over about a second (the path layer only: the contour
-  // map lies in its own plot underneath and is not redrawn)
+function animatePaths(gd, indices, full, done) {
+  // reveal the paths step by step over about a second of the clock, however slowly the
+  // frames come (the path layer only: the contour map lies in its own plot underneath and
+  // is not redrawn); then ``done``. body[data-animating] says whether it is under way.
   stopAnimation();
   const T = full.length ? full[0].x.length : 0;
-  const frames = Math.min(T, 30);
-  let f = 1;
+  const t0 = performance.now();
+  document.body.dataset.animating = "1";
   const tick = () => {
-    const upto = Math.max(1, Math.ceil((T * f) / frames));
+    const frac = Math.min(1, (performance.now() - t0) / 1000);
+    const upto = Math.max(1, Math.ceil(T * frac));
     Plotly.restyle(gd, {
       x: full.map((p) => p.x.slice(0, upto)), y: full.map((p) => p.y.slice(0, upto)),
     }, indices);
-    f += 1;
-    animation = f <= frames ? requestAnimationFrame(tick) : null;
+    animation = frac < 1 ? requestAnimationFrame(tick) : null;
+    if (!animation) {
+      if (done) done();
+      document.body.dataset.animating = "0";
+    }
   };
   animation = requestAnimationFrame(tick);
 }
@@ -466,35 +527,81 @@ function overlayLayout(layout) {
   });
 }
 
-async function drawPaths(no) {
+// 1-D: the view grows past the domain to keep every iterate on the screen, up to four
+// domain widths on each side (beyond that a run is marked where it left the view)
+function viewRange1d(land, res) {
+  const [lo, hi] = land.domain[0];
+  const w = hi - lo;
+  let a = lo, b = hi;
+  for (const run of res.runs) {
+    for (const path of run.paths) {
+      for (const [x] of path) {
+        if (x >= lo - 4 * w && x <= hi + 4 * w) { a = Math.min(a, x); b = Math.max(b, x); }
+      }
+    }
+  }
+  if (a === lo && b === hi) return [lo, hi];
+  const pad = 0.04 * (b - a);
+  return [+(Math.min(a - pad, lo)).toPrecision(4), +(Math.max(b + pad, hi)).toPrecision(4)];
+}
+
+const inside = (v, [lo, hi]) => v >= lo && v <= hi;
+
+// where a diverged run is marked: its last point (frozen where it stopped), or, if that lies
+// off the picture, its last point on it
+function divergedMark(x, y, xr, yr) {
+  for (let t = x.length - 1; t >= 0; t--) {
+    if (inside(x[t], xr) && inside(y[t], yr)) return t;
+  }
+  return -1;
+}
+
+async function drawPaths(no, signal) {
   const land = landMeta(state.land);
   const specs = optimizerSpecs();
   if (!specs.length) { status("Switch on at least one optimizer."); return; }
   const body = { landscape: state.land, starts: state.starts, steps: state.steps, optimizers: specs };
   if (state.land === "quadratic") body.kappa = state.kappa;
   const t0 = performance.now();
-  const [surf, res] = await Promise.all([getSurface(), post("/api/run", body)]);
+  let [surf, res] = await Promise.all([getSurface(), post("/api/run", body, signal)]);
   if (no !== requestNo) return;
   const labels = [], colors = [];
-  const onOpts = state.opts.map((o, i) => [o, i]).filter(([o]) => o.on);
-  for (const [o, i] of onOpts) { labels.push(o.name); colors.push(COLORS[i % COLORS.length]); }
-  if (specs.length > onOpts.length) { labels.push("chain"); colors.push("#111"); }
+  for (const o of state.opts) if (o.on) { labels.push(o.name); colors.push(colorOf(o.name)); }
+  if (specs.length > labels.length) { labels.push("chain"); colors.push(META.chain_color); }
   const gd = $("main-plot");
+  const oneD = land.dim === 1;
+  let xr, yr;
+  if (oneD) {
+    xr = viewRange1d(land, res);
+    if (xr[0] !== land.domain[0][0] || xr[1] !== land.domain[0][1]) surf = await getSurface(xr);
+    if (no !== requestNo) return;
+    yr = curveRange(surf.f);
+  } else {
+    [xr, yr] = land.domain;
+  }
   const traces = [];
   const full = [];
-  const oneD = land.dim === 1;
   const label1d = oneD && state.starts.length * res.runs.length <= 3;
   if (oneD) {
     traces.push({ x: surf.x, y: surf.f, mode: "lines", line: { color: "#1d2330", width: 2 },
       name: "f(x)", hoverinfo: "skip", showlegend: false });
   }
   const first = traces.length;
+  const stops = { x: [], y: [], color: [], text: [] };
   res.runs.forEach((run, i) => {
     run.paths.forEach((path, k) => {
       const x = path.map((p) => p[0]);
       const y = oneD ? run.losses[k] : path.map((p) => p[1]);
       full.push({ x, y });
       const div = run.diverged_at[k];
+      if (div >= 0) {
+        const t = divergedMark(x, y, xr, yr);
+        if (t >= 0) {
+          stops.x.push(x[t]); stops.y.push(y[t]); stops.color.push(colors[i]);
+          stops.text.push(labels[i] + " diverged at step " + div + (t < x.length - 1
+            ? ": left the picture after step " + t : ": stopped here (left |x| ≤ 100 × the domain)"));
+        }
+      }
       const tr = {
         x: x.slice(0, 1), y: y.slice(0, 1), mode: "lines+markers", name: labels[i],
         legendgroup: labels[i], showlegend: k === 0,
@@ -511,19 +618,28 @@ async function drawPaths(no) {
       traces.push(tr);
     });
   });
-  const startTrace = {
-    x: state.starts.map((s) => s[0]),
-    y: oneD ? state.starts.map(() => null) : state.starts.map((s) => s[1]),
-    mode: "markers", marker: { symbol: "circle-open", size: 12, color: "#fff", line: { width: 2 } },
-    name: "start", hoverinfo: "skip", showlegend: false,
-  };
-  if (!oneD) traces.push(startTrace);
-  const [xr, yr] = oneD ? [land.domain[0], curveRange(surf.f)] : land.domain;
+  if (!oneD) {
+    traces.push({
+      x: state.starts.map((s) => s[0]), y: state.starts.map((s) => s[1]),
+      mode: "markers", marker: { symbol: "circle-open", size: 12, color: "#fff", line: { width: 2 } },
+      name: "start", hoverinfo: "skip", showlegend: false,
+    });
+  }
+  const marked = traces.length;
+  if (stops.x.length) {
+    // a cross where each diverged run stopped, shown once its path has been drawn
+    traces.push({
+      x: stops.x, y: stops.y, mode: "markers", name: "diverged", visible: false,
+      marker: { symbol: "x", size: 15, color: stops.color, line: { color: "#fff", width: 1.5 } },
+      text: stops.text, hovertemplate: "%{text}<extra></extra>", showlegend: false,
+    });
+  }
+  const fixed = { fixedrange: true, zeroline: false };
   const layout = Object.assign({}, LAYOUT, {
     showlegend: false,
     title: { text: surf.plain, font: { size: 14 } },  // the server's, with this κ
-    xaxis: { range: xr, title: { text: "x" }, zeroline: false },
-    yaxis: { range: yr, title: { text: oneD ? "f(x)" : "y" }, zeroline: false },
+    xaxis: Object.assign({ range: xr, title: { text: "x" } }, fixed),
+    yaxis: Object.assign({ range: yr, title: { text: oneD ? "f(x)" : "y" } }, fixed),
   });
   if (oneD) {
     clearBackground();
@@ -532,14 +648,17 @@ async function drawPaths(no) {
     await Plotly.react("bg-plot", surfaceTraces(surf, land), layout, CONFIG);
     await Plotly.react(gd, traces, overlayLayout(layout), CONFIG);
   }
+  clickFrame = [xr, yr];
   drawLegend(labels, colors);
   const idx = full.map((_, j) => first + j);
-  animatePaths(gd, idx, full);
+  animatePaths(gd, idx, full, stops.x.length
+    ? () => Plotly.restyle(gd, { visible: true }, [marked]) : null);
   drawLoss(res.runs, labels, colors, res.f_min);
   const ms = Math.round(performance.now() - t0);
   const diverged = res.runs.reduce((n, r) => n + r.diverged_at.filter((d) => d >= 0).length, 0);
   status(res.runs.length + " optimizer(s) × " + state.starts.length + " start(s) × " +
-    res.steps + " steps in " + ms + " ms" + (diverged ? "; " + diverged + " run(s) diverged (marked where they stopped)" : "") +
+    res.steps + " steps in " + ms + " ms" + (diverged ? "; " + diverged +
+    " run(s) diverged (marked ✕ where they stopped or left the picture)" : "") +
     ". Click the map to add a start.");
 }
 
@@ -550,7 +669,7 @@ function curveRange(f) {
   return [lo - pad, hi + pad];
 }
 
-async function drawMap(no) {
+async function drawMap(no, signal) {
   const land = landMeta(state.land);
   const o = state.opts.find((q) => q.name === state.mapOpt) || state.opts[0];
   const spec = { name: o.name };
@@ -559,12 +678,17 @@ async function drawMap(no) {
     status(o.name + " has no momentum: choose sgd, momentum, nesterov or rmsprop for this map.", true);
     return;
   }
+  // three decades below the optimizer's learning rate (its slider's; by default its
+  // record's) to one above: the band that converges and the cliff where runs diverge
+  const [limLo, limHi] = META.limits.lr;
+  const e = Math.log10(o.lr);
+  const lrRange = [Math.max(limLo, 10 ** (Math.floor(e) - 3)), Math.min(limHi, 10 ** (Math.ceil(e) + 1))];
   const body = { landscape: state.land, optimizer: spec, steps: state.steps, mode: state.mapMode,
-    start: state.starts[0], n_lr: state.mapN, n_y: state.mapN, lr_range: [1e-4, 1.0] };
+    start: state.starts[0], n_lr: state.mapN, n_y: state.mapN, lr_range: lrRange };
   if (state.land === "quadratic") body.kappa = state.kappa;
   if (state.mapMode === "lr_start") body.y_range = land.domain[0];
   const t0 = performance.now();
-  const res = await post("/api/map", body);
+  const res = await post("/api/map", body, signal);
   if (no !== requestNo) return;
   // with a known global minimum: the gap to it on a log scale; without one (x sin x has
   // several minima, or none): the final loss itself, so that each basin gets its colour
@@ -576,61 +700,75 @@ async function drawMap(no) {
     : land.dim === 1 ? "start x₀" : "start x₀ (first coordinate; y₀ = " + fmt(res.start[1]) + ")";
   clearBackground();
   drawLegend([], []);
-  await Plotly.react("main-plot", [{
+  // the optimizer's own setting (on the quadratic's momentum map: Goh's optimum), as a cross
+  const here = { x: [o.lr], y: [res.y_name === "momentum" ? o.momentum : res.start[0]],
+    mode: "markers", marker: { symbol: "x-thin-open", size: 14, color: "#fff", line: { width: 2.5, color: "#fff" } },
+    name: "this setting", hovertemplate: "the sliders' setting: lr %{x:.3g}, %{y:.3g}<extra></extra>",
+    showlegend: false };
+  const heat = {
     type: "heatmap", x: res.lr, y: res.y, z, colorscale: "Viridis", zmin: gap ? -12 : undefined,
     colorbar: { title: { text: zName, side: "right" } },
     hovertemplate: "lr %{x:.3g}, " + (res.y_name === "momentum" ? "momentum" : "x₀") +
       " %{y:.3g}<br>" + zName + " = %{z:.3g}<extra></extra>",
-  }], Object.assign({}, LAYOUT, {
+  };
+  await Plotly.react("main-plot", [heat, here], Object.assign({}, LAYOUT, {
     title: { text: o.name + " on " + state.land + ": final loss after " + res.steps + " steps", font: { size: 14 } },
-    xaxis: { type: "log", title: { text: "learning rate" } },
-    yaxis: { title: { text: yName } }, plot_bgcolor: "#b3261e",
+    xaxis: { type: "log", title: { text: "learning rate" }, fixedrange: true, zeroline: false },
+    yaxis: { title: { text: yName }, fixedrange: true, zeroline: false },
+    plot_bgcolor: "#b3261e",
   }), CONFIG);
   const gd = $("main-plot");
   if (gd.removeAllListeners) gd.removeAllListeners("plotly_click");
   gd.on("plotly_click", (ev) => {
     const p = ev.points && ev.points[0];
-    if (p) showCell(o, spec, p.x, p.y, res);
+    if (p && p.data.type === "heatmap") showCell(o, spec, p.x, p.y, res);
   });
   const ms = Math.round(performance.now() - t0);
   status(res.lr.length * res.y.length + " runs × " + res.steps + " steps in " + ms +
     " ms (one batch; blank = diverged). Click a cell to see its path.");
-  showCell(o, spec, res.lr[Math.floor(res.lr.length / 2)], res.y[Math.floor(res.y.length / 2)], res);
+  showCell(o, spec, res.lr[Math.floor(res.lr.length / 2)], res.y[Math.floor(res.y.length / 2)],
+    res, signal);
 }
 
-async function showCell(o, spec, lr, y, res) {
+async function showCell(o, spec, lr, y, res, signal) {
   const land = landMeta(state.land);
   const start = res.start.slice();
   const one = Object.assign({}, spec, { lr });
   if (res.y_name === "momentum") one.momentum = y; else start[0] = y;
   const body = { landscape: state.land, starts: [start], steps: res.steps, optimizers: [one] };
   if (state.land === "quadratic") body.kappa = state.kappa;
-  const [surf, run] = await Promise.all([getSurface(), post("/api/run", body)]);
+  const [surf, run] = await Promise.all([getSurface(), post("/api/run", body, signal)]);
   const path = run.runs[0].paths[0];
+  const color = colorOf(o.name);
   const traces = land.dim === 1
     ? [{ x: surf.x, y: surf.f, mode: "lines", line: { color: "#1d2330" }, hoverinfo: "skip" },
       { x: path.map((p) => p[0]), y: run.runs[0].losses[0], mode: "lines+markers",
-        line: { color: "#e6194b" }, marker: { size: 5 } }]
+        line: { color }, marker: { size: 5 } }]
     : [...surfaceTraces(surf, land), { x: path.map((p) => p[0]), y: path.map((p) => p[1]),
-      mode: "lines+markers", line: { color: "#e6194b", width: 2 }, marker: { size: 3 } }];
+      mode: "lines+markers", line: { color, width: 2 }, marker: { size: 3 } }];
   const [xr, yr] = land.dim === 1 ? [land.domain[0], curveRange(surf.f)] : land.domain;
   Plotly.react("path-plot", traces, Object.assign({}, LAYOUT, {
     showlegend: false,
     title: { text: o.name + ", lr " + fmt(lr) + (res.y_name === "momentum" ? ", momentum " + fmt(y) : ", x₀ " + fmt(y)),
       font: { size: 13 } },
-    xaxis: { range: xr }, yaxis: { range: yr },
+    xaxis: { range: xr, fixedrange: true }, yaxis: { range: yr, fixedrange: true },
   }), CONFIG);
-  drawLoss(run.runs, [o.name], ["#e6194b"], run.f_min);
+  drawLoss(run.runs, [o.name], [color], run.f_min);
 }
 
 async function update() {
   const no = ++requestNo;
   stopAnimation();
+  // a newer picture supersedes the one under way: its requests are aborted (and the server
+  // drops the work it has not begun)
+  if (inFlight) inFlight.abort();
+  const controller = new AbortController();
+  inFlight = controller;
   try {
-    if (state.mode === "map") await drawMap(no);
-    else await drawPaths(no);
+    if (state.mode === "map") await drawMap(no, controller.signal);
+    else await drawPaths(no, controller.signal);
   } catch (e) {
-    if (no === requestNo) status(e.message, true);
+    if (no === requestNo && e.name !== "AbortError") status(e.message, true);
   }
   // for tests and scripts: how many updates have been drawn
   document.body.dataset.updates = String(+(document.body.dataset.updates || 0) + 1);
