@@ -342,6 +342,18 @@ def test_quadratic_opens_on_goh_optimum_marked_and_momentum_wins(open_page):
     assert marks["momentum-momentum"] == pytest.approx(hb_beta, rel=1e-6)
     page.screenshot(path=str(SHOTS / "8-quadratic-kappa-1000.png"))
 
+    # the map view on the quadratic: momentum over lr x momentum, the optimum marked on it
+    page = open_page("mode=map&land=quadratic")
+    s = _state(page)
+    assert (s["mapOpt"], s["mapMode"]) == ("momentum", "lr_momentum")
+    cross = page.evaluate(
+        "() => document.getElementById('main-plot').data.filter(t => t.name === 'this setting')"
+        ".map(t => [t.x[0], t.y[0]])"
+    )
+    _, hb_lr, hb_beta = _goh(s["kappa"])
+    assert cross[0] == pytest.approx([hb_lr, hb_beta], rel=1e-6)
+    page.screenshot(path=str(SHOTS / "9-lr-map-quadratic-momentum.png"))
+
 
 def test_every_default_is_the_records_and_every_colour_distinct(open_page):
     page = open_page("mode=paths&land=rosenbrock")

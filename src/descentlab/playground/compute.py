@@ -372,7 +372,8 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
     of its record, :meth:`~descentlab.optim.records.OptimizerRecord.lr_on`; its signature's
     other defaults), the values marked on the sliders (on the quadratic Goh's optimal rates,
     which are then also the defaults of gradient descent and momentum), the optimizers
-    switched on, the number of steps and, on the quadratic, kappa."""
+    switched on, the number of steps, the learning-rate map's optimizer and rows and, on the
+    quadratic, kappa."""
     marks = _marks(f)
     opts: dict[str, dict[str, Any]] = {}
     for name in optim.NAMES:
@@ -387,6 +388,10 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
         "marks": marks,
         "on": list(_ON_1D if one_d else _ON.get(f.name, _ON_2D)),
         "steps": 12 if one_d else 150 if f.name == "quadratic" else 300,
+        # the map: on the quadratic, momentum over lr x momentum, Goh's optimum at its corner
+        "map": {"optimizer": "momentum", "mode": "lr_momentum"}
+        if f.name == "quadratic"
+        else {"optimizer": "sgd", "mode": "lr_start"},
     }
     if f.name == "quadratic":
         out["kappa"] = f.params["kappa"]

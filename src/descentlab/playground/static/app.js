@@ -38,7 +38,7 @@ function defaultState(mode, landName) {
   return {
     mode, land: land.name, kappa: land.defaults.kappa || 1, steps: land.defaults.steps,
     starts: [land.start.slice()], opts: defaultOpts(land), rule: "", ruleLr: 0.01,
-    mapOpt: "sgd", mapMode: "lr_start", mapN: 48,
+    mapOpt: land.defaults.map.optimizer, mapMode: land.defaults.map.mode, mapN: 48,
   };
 }
 
@@ -87,8 +87,8 @@ function readUrl() {
   } catch (e) { /* a hand-edited link: keep the defaults */ }
   s.rule = p.get("rule") || "";
   s.ruleLr = num(p.get("rlr"), s.ruleLr);
-  s.mapOpt = p.get("mopt") || s.mapOpt;
-  s.mapMode = p.get("mmode") === "lr_momentum" ? "lr_momentum" : "lr_start";
+  if (META.optimizers.some((o) => o.name === p.get("mopt"))) s.mapOpt = p.get("mopt");
+  if (["lr_start", "lr_momentum"].includes(p.get("mmode"))) s.mapMode = p.get("mmode");
   s.mapN = Math.round(num(p.get("mn"), s.mapN));
   return s;
 }
@@ -326,9 +326,9 @@ function wireControls() {
     b.addEventListener("click", () => setMode(b.dataset.mode));
   }
   $("land").addEventListener("change", () => {
+    // a new landscape opens on its own defaults (its map's too); the chain and grid stay
     const s = defaultState(state.mode, $("land").value);
-    s.rule = state.rule; s.ruleLr = state.ruleLr; s.mapOpt = state.mapOpt;
-    s.mapMode = state.mapMode; s.mapN = state.mapN;
+    s.rule = state.rule; s.ruleLr = state.ruleLr; s.mapN = state.mapN;
     state = s;
     syncControls();
     changed();
@@ -611,7 +611,15 @@ async function drawPaths(no, signal) {
       };
       if (label1d) {
         tr.mode = "lines+markers+text";
-        tr.text = x.map((_, t) => (t < 8 ? "x" + String(t).split("").map((c) => "₀₁₂₃₄₅₆₇₈₉"[+c]).join("") : ""));
+        // x₀ … x₇, each where it stands clear of the label before it (not piled up where
+        // the iterates have converged)
+        const gap = 0.03 * (xr[1] - xr[0]);
+        let last = -Infinity;
+        tr.text = x.map((v, t) => {
+          if (t >= 8 || Math.abs(v - last) < gap) return "";
+          last = v;
+          return "x" + String(t).split("").map((c) => "₀₁₂₃₄₅₆₇₈₉"[+c]).join("");
+        });
         tr.textposition = "top left";
         tr.textfont = { color: colors[i], size: 12 };
       }
@@ -696,6 +704,15 @@ async function drawMap(no, signal) {
   const z = res.final_loss.map((row) => row.map((v) => (v === null ? null
     : gap ? Math.log10(Math.max(v - land.minimum, 0) + 1e-12) : v)));
   const zName = gap ? "log₁₀(f(x_T) − f*)" : "f(x_T)";
+  // without one, the colours span f over the landscape's domain (runs that ran off to far
+  // lower or higher values saturate) so that the basins stand apart
+  let zRange = gap ? [-12, undefined] : [undefined, undefined];
+  if (!gap && land.dim === 1) {
+    const surf = await getSurface();
+    if (no !== requestNo) return;
+    const f = surf.f.filter((v) => v !== null);
+    zRange = [Math.min(...f), Math.max(...f)];
+  }
   const yName = res.y_name === "momentum" ? "momentum"
     : land.dim === 1 ? "start x₀" : "start x₀ (first coordinate; y₀ = " + fmt(res.start[1]) + ")";
   clearBackground();
@@ -703,10 +720,11 @@ async function drawMap(no, signal) {
   // the optimizer's own setting (on the quadratic's momentum map: Goh's optimum), as a cross
   const here = { x: [o.lr], y: [res.y_name === "momentum" ? o.momentum : res.start[0]],
     mode: "markers", marker: { symbol: "x-thin-open", size: 14, color: "#fff", line: { width: 2.5, color: "#fff" } },
-    name: "this setting", hovertemplate: "the sliders' setting: lr %{x:.3g}, %{y:.3g}<extra></extra>",
+    name: "this setting", hovertemplate: "the sliders' setting: lr %{x:.3g}, %{y:.3g}" +
+      (marks[o.name] ? " (by default the optimum marked on them)" : "") + "<extra></extra>",
     showlegend: false };
   const heat = {
-    type: "heatmap", x: res.lr, y: res.y, z, colorscale: "Viridis", zmin: gap ? -12 : undefined,
+    type: "heatmap", x: res.lr, y: res.y, z, colorscale: "Viridis", zmin: zRange[0], zmax: zRange[1],
     colorbar: { title: { text: zName, side: "right" } },
     hovertemplate: "lr %{x:.3g}, " + (res.y_name === "momentum" ? "momentum" : "x₀") +
       " %{y:.3g}<br>" + zName + " = %{z:.3g}<extra></extra>",
@@ -726,8 +744,8 @@ async function drawMap(no, signal) {
   const ms = Math.round(performance.now() - t0);
   status(res.lr.length * res.y.length + " runs × " + res.steps + " steps in " + ms +
     " ms (one batch; blank = diverged). Click a cell to see its path.");
-  showCell(o, spec, res.lr[Math.floor(res.lr.length / 2)], res.y[Math.floor(res.y.length / 2)],
-    res, signal);
+  // below the map: the run at the sliders' setting (the cross)
+  showCell(o, spec, here.x[0], here.y[0], res, signal);
 }
 
 async function showCell(o, spec, lr, y, res, signal) {
