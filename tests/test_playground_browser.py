@@ -391,6 +391,9 @@ def test_chains_that_would_mislead_are_refused_with_a_message(open_page):
 
 def test_a_drag_aborts_the_requests_it_supersedes(browser, server_url):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
+    problems: list[str] = []  # an aborted request is not an error
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
     page.add_init_script(
         "window.__runs = []; const f = window.fetch;"
         "window.fetch = (url, opts) => { if (String(url).includes('/api/run'))"
@@ -403,6 +406,8 @@ def test_a_drag_aborts_the_requests_it_supersedes(browser, server_url):
         page.wait_for_timeout(200)  # past the debounce: each position sends its request
     page.wait_for_timeout(1500)
     aborted = page.evaluate("() => window.__runs.map(s => s !== null && s.aborted)")
+    page_status = page.evaluate("() => document.getElementById('status').className")
     page.close()
     assert len(aborted) >= 4
     assert all(aborted[:-1]) and not aborted[-1], aborted
+    assert problems == [] and "error" not in page_status, (problems, page_status)

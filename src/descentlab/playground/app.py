@@ -206,19 +206,19 @@ def is_loopback(host: str) -> bool:
 
 
 def warm_up(stop: threading.Event | None = None) -> None:
-    """Compile the trajectory kernels of the default optimizers (1-D and 2-D) in the
-    background, so that the first picture does not wait for the compiler; ``stop`` ends it
-    between two compilations."""
-    for land, start in (("rosenbrock", [[-1.2, 1.0]]), ("parabola", [[4.0]])):
-        for name in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "nadam"):
+    """Compile the trajectory kernels of the optimizers each view opens with (their served
+    defaults: Rosenbrock, the parabola, the quadratic) in the background, so that the first
+    picture does not wait for the compiler; ``stop`` ends it between two compilations."""
+    for land in ("rosenbrock", "parabola", "quadratic"):
+        f = compute.opened(land)
+        d = compute.defaults(f)
+        for name in d["on"]:
             if stop is not None and stop.is_set():
                 return
-            spec = {"name": name, "lr": 1e-3}
-            if name == "sgd":
-                spec["momentum"] = 0.0
             compute.run_paths(
-                {"landscape": land, "starts": start, "steps": 2, "optimizers": [spec]}
-            )
+                {"landscape": land, "starts": [list(f.start)], "steps": 2,
+                 "optimizers": [{"name": name, **d["optimizers"][name]}]}
+            )  # fmt: skip
 
 
 def serve(

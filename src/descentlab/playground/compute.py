@@ -38,6 +38,7 @@ __all__ = [
     "goh_optimum",
     "lr_map",
     "meta",
+    "opened",
     "run_paths",
     "surface",
 ]
@@ -398,7 +399,7 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
     return out
 
 
-def _opened(name: str) -> landscapes.Landscape:
+def opened(name: str) -> landscapes.Landscape:
     """The landscape as the page opens it (the quadratic at :data:`QUADRATIC_KAPPA`)."""
     if name == "quadratic":
         return landscapes.get(name, kappa=QUADRATIC_KAPPA)
@@ -409,7 +410,7 @@ def meta() -> dict[str, Any]:
     """Landscapes with their defaults, optimizers with their colours, and the limits."""
     lands = []
     for name in _offered():
-        f = _opened(name)
+        f = opened(name)
         gm = f.global_minimum
         lands.append(
             {
