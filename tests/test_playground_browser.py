@@ -226,6 +226,15 @@ def test_a_double_click_adds_one_start_and_clicks_land_where_made(open_page):
     for got, (fx, fy) in zip(starts[1:], [(0.5, 0.5), (0.2, 0.8)], strict=True):
         want = _expected(box, ranges, fx, fy)
         assert abs(got[0] - want[0]) < tol[0] and abs(got[1] - want[1]) < tol[1], (got, want)
+    # a click while the paths are being redrawn (the animation restyles the layer under it)
+    n = _updates(page)
+    page.locator("#lr-adam").fill("-1.5")
+    page.wait_for_selector("body[data-animating='1']", timeout=60_000)
+    page.mouse.click(box["x"] + 0.9 * box["width"], box["y"] + 0.1 * box["height"])
+    page.wait_for_selector(f"body[data-updates='{n + 2}']", timeout=60_000)
+    _drawn(page)
+    got, want = _state(page)["starts"][-1], _expected(box, ranges, 0.9, 0.1)
+    assert abs(got[0] - want[0]) < tol[0] and abs(got[1] - want[1]) < tol[1], (got, want)
     # the drawn axes did not move: the paths' layer and the contour map agree
     assert (
         page.evaluate(
