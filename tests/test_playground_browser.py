@@ -327,6 +327,7 @@ def test_quadratic_opens_on_goh_optimum_marked_and_momentum_wins(open_page):
     assert marks["lr-sgd"] == pytest.approx(gd_lr, rel=1e-6)
     assert marks["lr-momentum"] == pytest.approx(hb_lr, rel=1e-6)
     assert marks["momentum-momentum"] == pytest.approx(hb_beta, rel=1e-6)
+    assert f"momentum {hb_beta:.3g}" in page.inner_text("#optimizers")  # said in words too
     # the lesson: momentum's loss falls at (sqrt(k)-1)/(sqrt(k)+1) per step, GD's at (k-1)/(k+1)
     names = page.evaluate("() => document.getElementById('loss-plot').data.map(t => t.name)")
     losses = dict(zip(names, _loss_traces(page), strict=True))

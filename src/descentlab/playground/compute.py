@@ -368,6 +368,21 @@ def _marks(f: landscapes.Landscape) -> dict[str, dict[str, dict[str, Any]]]:
     }  # fmt: skip
 
 
+def _mark_notes(f: landscapes.Landscape) -> dict[str, str]:
+    """One line under each optimizer with marked sliders: what the marks are."""
+    if f.name != "quadratic":
+        return {}
+    o = goh_optimum(f.params["mu"], f.params["L"])
+    k = f"{f.params['kappa']:g}"
+    return {
+        "sgd": f"\u25b2 optimal for \u03ba = {k}: lr = 2/(\u03bc+L) = {o['gd_lr']:.3g}; the "
+        f"error shrinks \u00d7{o['gd_rate']:.3g} per step",
+        "momentum": f"\u25b2 Goh's optimum for \u03ba = {k}: lr {o['hb_lr']:.3g}, momentum "
+        f"{o['hb_momentum']:.3g}; the error shrinks \u00d7{o['hb_rate']:.3g} per step "
+        f"(gradient descent: \u00d7{o['gd_rate']:.3g})",
+    }
+
+
 def defaults(f: landscapes.Landscape) -> dict[str, Any]:
     """What the page opens with on ``f``: every optimizer's slider values (the learning rate
     of its record, :meth:`~descentlab.optim.records.OptimizerRecord.lr_on`; its signature's
@@ -376,6 +391,7 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
     switched on, the number of steps, the learning-rate map's optimizer and rows and, on the
     quadratic, kappa."""
     marks = _marks(f)
+    notes = _mark_notes(f)
     opts: dict[str, dict[str, Any]] = {}
     for name in optim.NAMES:
         params = _named_params(name)
@@ -387,6 +403,7 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
     out: dict[str, Any] = {
         "optimizers": opts,
         "marks": marks,
+        "notes": notes,
         "on": list(_ON_1D if one_d else _ON.get(f.name, _ON_2D)),
         "steps": 12 if one_d else 150 if f.name == "quadratic" else 300,
         # the map: on the quadratic, momentum over lr x momentum, Goh's optimum at its corner

@@ -13,6 +13,7 @@ let pending = null;        // debounce timer
 let requestNo = 0;         // answers to old requests are dropped
 let inFlight = null;       // the AbortController of the update under way
 let marks = {};            // optimizer -> slider -> {value, label}: marked on the sliders
+let notes = {};            // optimizer -> what its marks are (a line under its sliders)
 let clickFrame = null;     // the drawn map's axis ranges: where a click lands
 
 // ---------------------------------------------------------------------------- state & URL
@@ -35,6 +36,7 @@ function defaultOpts(land) {
 function defaultState(mode, landName) {
   const land = landMeta(landName);
   marks = land.defaults.marks;
+  notes = land.defaults.notes;
   return {
     mode, land: land.name, kappa: land.defaults.kappa || 1, steps: land.defaults.steps,
     starts: [land.start.slice()], opts: defaultOpts(land), rule: "", ruleLr: 0.01,
@@ -136,6 +138,7 @@ async function getSurface(xRange) {
 function showFormula(surf) {
   $("formula").textContent = surf.plain;
   marks = surf.defaults.marks;
+  notes = surf.defaults.notes;
   renderMarks();
 }
 
@@ -181,7 +184,15 @@ function slider(parent, label, value, min, max, step, toValue, fromValue, onChan
 // Goh's optimal values (on the quadratic) as a tick under their sliders, as in distill's
 // "Why Momentum Really Works"; a click on the tick moves the slider there
 function renderMarks() {
-  for (const el of document.querySelectorAll(".slider-mark")) el.remove();
+  for (const el of document.querySelectorAll(".slider-mark, .mark-note")) el.remove();
+  for (const [name, text] of Object.entries(notes || {})) {
+    const input = $("lr-" + name);
+    if (!input) continue;
+    const p = document.createElement("p");
+    p.className = "note mark-note";
+    p.textContent = text;
+    input.closest(".params").append(p);
+  }
   for (const [name, sliders] of Object.entries(marks || {})) {
     for (const [key, m] of Object.entries(sliders)) {
       const input = $(key + "-" + name);
