@@ -270,6 +270,8 @@ class Optimizer(torch.optim.Optimizer):
         if fused:
             FusedPath.refuse_impossible(self, defaults)
         self._reset_caches()
+        if params is None:
+            _refuse_batched_without_params(defaults)
         self._noop_precheck = type(self.rule.rules[0]).precheck is Rule.precheck
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
         self.last_step_skipped = False
@@ -459,7 +461,13 @@ class Optimizer(torch.optim.Optimizer):
             # what the kernel refuses, refused here: a later group's refusal would
             # otherwise come after the earlier groups' updates
             for t in itertools.chain(params, grads):
-                if not (t.is_cpu and t.dtype is plan.dtype and t.is_contiguous()):
+                if not t.is_cpu:  # torch's RuntimeError at the step, naming the device
+                    raise RuntimeError(
+                        f"{type(self).__name__}(fused=True) requires all the params to be "
+                        f"CPU tensors (descentlab's fused kernels run on the CPU), but param "
+                        f"group {gi} has one on the {t.device.type} device"
+                    )
+                if not (t.dtype is plan.dtype and t.is_contiguous()):
                     raise ValueError(
                         f"{type(self).__name__}(fused=True): param group {gi}: "
                         f"{_fused._why(t, plan.dtype)}"
@@ -500,6 +508,18 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError(
                 f"{type(self).__name__}(fused=True) does not support sparse gradients "
                 f"(param group {gi}), as torch's fused kernels do not; use fused=None or False"
+            )
+
+
+def _refuse_batched_without_params(defaults: Mapping[str, Any]) -> None:
+    """``params=None``: refuse a tensor hyperparameter of several elements as torch does (its
+    length K must match the parameters' leading dimension, which None does not give), before
+    torch refuses ``None`` itself."""
+    for k, v in defaults.items():
+        if isinstance(v, Tensor) and v.numel() != 1:
+            raise ValueError(
+                f"Tensor {k} must be 1-element: a length-K {k} runs K problems along the "
+                f"parameters' leading dimension, and params=None gives none; got {k}={v!r}"
             )
 
 
