@@ -916,3 +916,64 @@ def test_sparse_gradients_refused_where_torch_refuses_them():
             opt.step()
         assert torch.equal(p.detach(), torch.ones(3, dtype=torch.float64))
         assert not opt.state[p]
+
+
+# --------------------------------------------------------------------------------------
+# Muon on parameters that are not matrices: the documented AdamW fallback (torch's Muon
+# refuses them), against torch's AdamW and through torch's convergence test
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tensor_lr", [False, True], ids=["float-lr", "tensor-lr"])
+def test_muon_fallback_on_vectors_is_torchs_adamw(tensor_lr):
+    """Both step paths (a Python lr takes torch's final form, a tensor lr the general one)."""
+    gen = torch.Generator().manual_seed(0)
+    init = torch.randn(7, generator=gen, dtype=torch.float64)
+    grads = [torch.randn(7, generator=gen, dtype=torch.float64) for _ in range(6)]
+    grads[3] = torch.zeros(7, dtype=torch.float64)  # a zero gradient in between
+    lr = torch.tensor(0.01, dtype=torch.float64) if tensor_lr else 0.01
+    p, q = torch.nn.Parameter(init.clone()), torch.nn.Parameter(init.clone())
+    ours = optim.Muon([p], lr=lr, adamw_betas=(0.8, 0.99), adamw_weight_decay=0.1)
+    ref = torch.optim.AdamW([q], lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, foreach=False)
+    for g in grads:
+        p.grad, q.grad = g.clone(), g.clone()
+        ours.step()
+        ref.step()
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-14, atol=1e-15)
+
+
+MUON = next(i for i in common.optim_db if i.name == "Muon")
+
+
+def test_muon_with_a_bias_goes_the_right_direction_in_torchs_convergence_test():
+    """torch's ``test_forloop_goes_right_direction`` (a weight and a bias, 20 steps, each of
+    Muon's optim_db inputs, with and without its schedulers): the loss falls."""
+    failures = []
+    for sched in [*MUON.scheduler_inputs, []]:
+        for inp in MUON.optim_inputs_func(device="cpu"):
+            torch.manual_seed(1)
+            weight, bias = (
+                torch.nn.Parameter(torch.randn(10, 5)),
+                torch.nn.Parameter(torch.randn(10)),
+            )
+            x = torch.randn(5)
+            opt = optim.Muon([weight, bias], **inp.kwargs)
+            schedulers = [s(opt) for s in sched]
+
+            def closure(opt=opt, weight=weight, bias=bias, x=x):
+                opt.zero_grad()
+                loss = (weight.mv(x) + bias).pow(2).sum()
+                loss.backward()
+                return loss
+
+            start = closure().item()
+            for _ in range(20):
+                loss = closure()
+                opt.step()
+                for s in schedulers:
+                    s.step(loss) if isinstance(
+                        s, torch.optim.lr_scheduler.ReduceLROnPlateau
+                    ) else s.step()
+            if not closure().item() < start:
+                failures.append((inp.desc, [type(s).__name__ for s in schedulers]))
+    assert not failures, failures
