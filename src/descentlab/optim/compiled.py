@@ -45,8 +45,11 @@ _LIVE: weakref.WeakValueDictionary[int, Optimizer] = weakref.WeakValueDictionary
 _NEXT = itertools.count(1)
 
 
-def handle(opt: Optimizer) -> int:
-    """A new handle for ``opt`` (each optimizer, copy or unpickled one gets its own)."""
+def handle(opt: Optimizer, old: int | None = None) -> int:
+    """A new handle for ``opt`` (each optimizer, copy or unpickled one gets its own; after
+    ``load_state_dict`` a new one, so graphs compiled before recompile), ``old`` released."""
+    if old is not None:
+        _LIVE.pop(old, None)
     h = next(_NEXT)
     _LIVE[h] = opt
     return h

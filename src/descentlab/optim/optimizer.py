@@ -292,7 +292,7 @@ class Optimizer(torch.optim.Optimizer):
         self._eager = EagerPath(self.rule, self._fold_lr)
         self._states = GroupStates()
         self._hyper = HyperChecks()
-        self._graph_handle = _compiled.handle(self)
+        self._graph_handle = _compiled.handle(self, self.__dict__.get("_graph_handle"))
         self._graph_params: list[Tensor] = []
         if hasattr(self, "param_groups"):
             self._list_graph_params()
