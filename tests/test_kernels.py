@@ -194,3 +194,46 @@ def test_coefficients_that_ignore_the_step_are_detected():
         return (lambda: t)()
 
     assert kernels._reads_step(inner)
+
+
+def _registered_instances() -> list[L.Landscape]:
+    """Every registered landscape, at its default and at every dimension its factory takes
+    (up to the kernels' largest): drawn from the registry, so a new one is checked too."""
+    import inspect
+
+    out = []
+    for name in L.NAMES:
+        dims = [None]
+        if "dim" in inspect.signature(L._REGISTRY[name]).parameters:
+            dims += list(range(1, kernels._MAX_DIM + 1))
+        for d in dims:
+            try:
+                out.append(L.get(name) if d is None else L.get(name, dim=d))
+            except ValueError:
+                continue  # a dimension this landscape does not take
+    return [f for f in out if not f.stochastic]
+
+
+INSTANCES = _registered_instances()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("f", INSTANCES, ids=[f"{f.name}-{f.dim}d" for f in INSTANCES])
+def test_every_closed_form_is_the_landscapes_autograd_gradient(f, dtype, monkeypatch):
+    """The C the trajectory kernel runs against the landscape's own torch function and
+    autograd at 256 points of its domain, to a few ulps (libm's sin/cos/pow against torch's
+    vectorized ones; the polynomial ones are bitwise); a landscape without a closed form must
+    announce that its trajectories run step by step."""
+    x = _starts(f, 256).to(dtype)
+    got = kernels.closed_form_value_and_grad(f, x)
+    if got is None:
+        monkeypatch.setattr(kernels, "_warned", set())
+        opt = optim.SGD([torch.zeros(1, f.dim, dtype=dtype, requires_grad=True)], lr=0.1)
+        with pytest.warns(RuntimeWarning, match="no closed form .* step by step"):
+            assert not kernels.supports(f, opt, dtype)
+        return
+    want = L.value_and_grad(f, x)
+    eps = torch.finfo(dtype).eps
+    for k, g, w in zip(("value", "gradient"), got, want, strict=True):
+        err = float(((g - w).abs() / w.abs().clamp(min=1)).max())
+        assert err <= 8 * eps, f"{f.name} ({f.dim}-D): the kernel's {k} is {err:.3g} off"

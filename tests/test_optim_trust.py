@@ -230,15 +230,21 @@ def test_copy_with_a_scheduler_attached_steps_only_itself(how):
     assert dup.param_groups[0]["lr"] == 0.05
 
 
-def test_fullgraph_compile_names_the_eager_step():
-    """``fullgraph=True`` cannot hold the eager step: the error says which function and why."""
+def test_fullgraph_compile_of_the_bound_step_traces_and_steps_like_eager():
+    """``torch.compile(opt.step, fullgraph=True)`` traces (the step is one operator of the
+    graph, see tests/test_compiled_step.py) and gives the eager step, state kept."""
     torch._dynamo.reset()
-    params = _params()
-    opt = optim.SGD(params, lr=0.1)
-    _set_grads(params)
-    with pytest.raises(Exception, match="_step_eagerly_under_torch_compile"):
-        torch.compile(opt.step, fullgraph=True)()
-    assert all(float(opt.state[p].get("step", 0)) == 0 for p in params)
+    params, ref_params = _params(), _params()
+    opt, ref = optim.SGD(params, lr=0.1, momentum=0.9), optim.SGD(ref_params, lr=0.1, momentum=0.9)
+    step = torch.compile(opt.step, fullgraph=True)
+    for _ in range(2):
+        _set_grads(params)
+        _set_grads(ref_params)
+        step()
+        ref.step()
+    assert all(float(opt.state[p]["step"]) == 2 for p in params)
+    assert all(torch.equal(p, q) for p, q in zip(params, ref_params, strict=True))
+    torch._dynamo.reset()
 
 
 def test_torch_optimizers_copy_too():

@@ -22,6 +22,7 @@ from .base import (
     check_range,
     check_scalar,
 )
+from .compiled import in_compiled_region, refuse_closure, step_untraced
 from .hyper import NOT_HYPER
 from .optimizer import Optimizer
 from .torchapi import TORCH_FLAGS, Named, Params
@@ -251,6 +252,10 @@ class LBFGS(Named):
         Args:
             closure: re-evaluates the model and returns the loss (required).
         """
+        if torch.compiler.is_compiling():
+            refuse_closure(self)
+        if in_compiled_region():  # run eagerly after a graph break: untraced
+            return step_untraced(LBFGS.step, self, closure)
         if closure is None:
             raise ValueError(
                 "LBFGS.step needs a closure that re-evaluates the loss (zero_grad, forward, "

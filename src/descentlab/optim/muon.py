@@ -205,7 +205,7 @@ class scale_by_muon(Rule):
                 u.add_(p, alpha=float(hyper["weight_decay"]))
             else:
                 m, denom, step = self._adam(g, state, i, t, hyper)
-                u = (m / denom).mul_(-step / lr if lr else 0.0)
+                u = (m / denom).mul_(step / lr if lr else 0.0)
                 u.add_(p, alpha=_adamw_lr(hyper) * float(hyper["adamw_weight_decay"]) / lr
                        if lr else 0.0)  # fmt: skip
             out.append(u)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 from torch.optim import optimizer as _torch_optimizer
 
+from . import compiled as _compiled
 from . import fused as _fused
 from .base import (
     Chain,
@@ -35,10 +36,11 @@ _GLOBAL_PRE_HOOKS = _torch_optimizer._global_optimizer_pre_hooks
 _GLOBAL_POST_HOOKS = _torch_optimizer._global_optimizer_post_hooks
 _profiler_enabled = torch.autograd._profiler_enabled
 _is_compiling = torch.compiler.is_compiling
+_in_compiled_region = _compiled.in_compiled_region
 
 #: per-step caches, left out of copies and pickles (rebuilt on the next step; whether a
 #: compiler is present is asked again where an unpickled optimizer runs)
-_CACHES = frozenset(("_fused", "_eager", "_states", "_hyper"))
+_CACHES = frozenset(("_fused", "_eager", "_states", "_hyper", "_graph_handle", "_graph_params"))
 #: instance attributes torch's LR schedulers attach to an optimizer (not copied, as in torch)
 _ATTACHED = frozenset(("step", "_opt_called"))
 #: rule classes whose eager run under ``fused=None`` was announced (once per process)
@@ -198,8 +200,11 @@ class Optimizer(torch.optim.Optimizer):
     ``TypeError``, as torch's optimizers raise, and a ``ValueError``), one out of range
     ``ValueError``; both name the parameter and the value.
 
-    ``copy.deepcopy`` and pickling give an optimizer that continues identically; under
-    ``torch.compile`` the step runs eagerly behind a graph break (its state kept).
+    ``copy.deepcopy`` and pickling give an optimizer that continues identically. Under
+    ``torch.compile`` (a compiled function that calls ``step()``, a whole compiled training
+    step, or ``torch.compile(opt.step)``) the step is one operator of the compiled graph that
+    runs this step (:mod:`descentlab.optim.compiled`): the eager iterates bit for bit, state
+    kept, ``fullgraph=True`` traces; ``step(closure)`` is refused there.
 
     Two backends run the chain. The *fused* one (:mod:`descentlab.optim.fused`) compiles the
     whole chain into one loop over each parameter's memory (one pass per step instead of a
@@ -265,6 +270,8 @@ class Optimizer(torch.optim.Optimizer):
         if fused:
             FusedPath.refuse_impossible(self, defaults)
         self._reset_caches()
+        if params is None:
+            _refuse_batched_without_params(defaults)
         self._noop_precheck = type(self.rule.rules[0]).precheck is Rule.precheck
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
         self.last_step_skipped = False
@@ -285,6 +292,15 @@ class Optimizer(torch.optim.Optimizer):
         self._eager = EagerPath(self.rule, self._fold_lr)
         self._states = GroupStates()
         self._hyper = HyperChecks()
+        self._graph_handle = _compiled.handle(self, self.__dict__.get("_graph_handle"))
+        self._graph_params: list[Tensor] = []
+        if hasattr(self, "param_groups"):
+            self._list_graph_params()
+
+    def _list_graph_params(self) -> None:
+        """Every parameter in param-group order: what a step traced by ``torch.compile``
+        reads (:func:`descentlab.optim.compiled.step_in_graph`)."""
+        self._graph_params = [p for g in self.param_groups for p in g["params"]]
 
     def __getstate__(self) -> dict[str, Any]:
         # torch's keeps only defaults, state and param_groups; the rule, backend choice,
@@ -299,7 +315,7 @@ class Optimizer(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self._reset_caches()
+        self._reset_caches()  # load_state_dict comes here too
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """torch's ``zero_grad`` (see :func:`_torch_method`)."""
@@ -322,6 +338,7 @@ class Optimizer(torch.optim.Optimizer):
         except ValueError:
             self.param_groups.pop()
             raise
+        self._list_graph_params()
 
     def attach_monitor(self, monitor: Monitor | None = None) -> Monitor:
         """Start recording per-step statistics; returns the :class:`Monitor`."""
@@ -352,7 +369,17 @@ class Optimizer(torch.optim.Optimizer):
         # it alone, and runs the same wrapper only when a hook is registered or the profiler
         # is on.
         if _is_compiling():
-            return self._step_eagerly_under_torch_compile(closure)
+            return _compiled.step_in_graph(self, closure)
+        if _in_compiled_region():
+            # called eagerly inside a compiled function (a graph break before it): the step
+            # runs untraced, as inside the graph's operator
+            return _compiled.untraced(self._run_step)(closure)
+        return self._run_step(closure)
+
+    step.hooked = True  # type: ignore[attr-defined]
+
+    def _run_step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """The step, outside ``torch.compile`` or inside its graph's operator."""
         if self._runs_hooks and (
             self._optimizer_step_pre_hooks
             or self._optimizer_step_post_hooks
@@ -363,8 +390,6 @@ class Optimizer(torch.optim.Optimizer):
             return self._hooked_step(self, closure)
         return self._plain_step(closure)
 
-    step.hooked = True  # type: ignore[attr-defined]
-
     def _plain_step(self, closure: Callable[[], Any] | None = None) -> Any:
         # the steady fused step runs no torch op that autograd could record
         steady = closure is None and self._fused.steady and not self._lookahead
@@ -373,15 +398,6 @@ class Optimizer(torch.optim.Optimizer):
         return self._step(closure)
 
     _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
-
-    @torch._disable_dynamo
-    def _step_eagerly_under_torch_compile(self, closure: Callable[[], Any] | None = None) -> Any:
-        """The step under ``torch.compile``: run eagerly (a graph break), state kept.
-
-        The step's Python (per-group caches, a state mapping that counts its mutations, the
-        fused kernels called through raw pointers) is not something dynamo can trace
-        faithfully, and the fused kernels are compiled code already."""
-        return self.step(closure)
 
     @torch.no_grad()
     def _step(self, closure: Callable[[], Any] | None) -> Any:
@@ -445,7 +461,13 @@ class Optimizer(torch.optim.Optimizer):
             # what the kernel refuses, refused here: a later group's refusal would
             # otherwise come after the earlier groups' updates
             for t in itertools.chain(params, grads):
-                if not (t.is_cpu and t.dtype is plan.dtype and t.is_contiguous()):
+                if not t.is_cpu:  # torch's RuntimeError at the step, naming the device
+                    raise RuntimeError(
+                        f"{type(self).__name__}(fused=True) requires all the params to be "
+                        f"CPU tensors (descentlab's fused kernels run on the CPU), but param "
+                        f"group {gi} has one on the {t.device.type} device"
+                    )
+                if not (t.dtype is plan.dtype and t.is_contiguous()):
                     raise ValueError(
                         f"{type(self).__name__}(fused=True): param group {gi}: "
                         f"{_fused._why(t, plan.dtype)}"
@@ -486,6 +508,18 @@ class Optimizer(torch.optim.Optimizer):
             raise ValueError(
                 f"{type(self).__name__}(fused=True) does not support sparse gradients "
                 f"(param group {gi}), as torch's fused kernels do not; use fused=None or False"
+            )
+
+
+def _refuse_batched_without_params(defaults: Mapping[str, Any]) -> None:
+    """``params=None``: refuse a tensor hyperparameter of several elements as torch does (its
+    length K must match the parameters' leading dimension, which None does not give), before
+    torch refuses ``None`` itself."""
+    for k, v in defaults.items():
+        if isinstance(v, Tensor) and v.numel() != 1:
+            raise ValueError(
+                f"Tensor {k} must be 1-element: a length-K {k} runs K problems along the "
+                f"parameters' leading dimension, and params=None gives none; got {k}={v!r}"
             )
 
 

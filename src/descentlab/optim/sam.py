@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from .base import Rule, as_scalar, bcast, check_bool, check_range
+from .compiled import in_compiled_region, refuse_closure, step_untraced
 from .lookahead import Wrapped
 from .records import OptimizerRecord
 
@@ -135,6 +136,10 @@ class SAM(Wrapped):
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
         """One SAM step; ``closure`` re-evaluates the model (zeroing gradients first) and
         returns the loss. Returns the loss at the current point."""
+        if torch.compiler.is_compiling():
+            refuse_closure(self)
+        if in_compiled_region():  # run eagerly after a graph break: untraced
+            return step_untraced(SAM.step, self, closure)
         if closure is None:
             raise ValueError(
                 "SAM evaluates the gradient at a second point and needs step(closure), got None"

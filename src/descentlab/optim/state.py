@@ -131,7 +131,8 @@ def init_new(rule: Rule, params: list[Tensor], sts: list[dict]) -> None:
         st = sts[i]
         st["step"] = torch.zeros((), dtype=scalar_dtype())
         for k, values in init.items():
-            st[k] = values[j]
+            if values[j] is not None:  # a key this parameter does not use is left out (torch)
+                st[k] = values[j]
 
 
 class GroupStates:

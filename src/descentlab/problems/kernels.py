@@ -11,6 +11,10 @@ of all ``K`` runs is one call of a C++ kernel, generated from two pieces:
 - the landscape's value and gradient **in closed form** (every registered deterministic
   landscape is a small analytic function), written in the order of operations of torch's
   forward and autograd formulas, so that the gradient is the one ``trajectories.run`` gets.
+  This C is a second copy of the landscape's definition: tests/test_kernels.py checks it
+  against the landscape's torch function and autograd for every registered landscape and
+  dimension (drawn from the registry), and a landscape without one announces that its
+  trajectories run step by step.
 
 The kernel keeps a block of runs (32 float64 or 64 float32 lanes, several AVX-512 vectors)
 in registers for all ``T`` steps and streams out the iterates and losses; blocks run on
@@ -26,9 +30,10 @@ Applies to: the named optimizers and composed chains whose rules are all element
 gradient-free coefficients (not ``clip_by_global_norm``, ``add_noise``,
 ``non_finite_guard``, nor Nesterov's lookahead gradient); numeric or per-run hyperparameters
 (no schedules, schedulers or loss rules); float32/float64; the deterministic registered
-landscapes (``rosenbrock`` in 2-D, ``quadratic`` up to 8-D). Everything else takes the
-step-by-step path. Kernels are compiled by :func:`descentlab.optim.fused.load_library` (the
-fused backend's compiler driver and disk cache) once per chain structure, landscape and dtype.
+landscapes (``rosenbrock`` in 2-D, ``quadratic`` and ``rastrigin`` up to 8-D). Everything else
+takes the step-by-step path (announced once for a registered landscape). Kernels are compiled
+by :func:`descentlab.optim.fused.load_library` (the fused backend's compiler driver and disk
+cache) once per chain structure, landscape and dtype.
 
 Numerics: the iterates equal the step-by-step path's (float64: to 1e-12 in the tests; the
 remaining ulp-level differences come from libm's ``sin``/``pow`` against torch's vectorized
@@ -61,9 +66,9 @@ from torch import Tensor
 from descentlab.optim import fused as _fused
 from descentlab.optim.fused import FusedBuilder
 from descentlab.optim.hyper import resolve as _resolve
-from descentlab.problems.landscapes import Landscape, value_and_grad
+from descentlab.problems.landscapes import NAMES, Landscape, value_and_grad
 
-__all__ = ["landscape_code", "run_kernel", "supports"]
+__all__ = ["closed_form_value_and_grad", "landscape_code", "run_kernel", "supports"]
 
 _MAX_DIM = 8  # quadratic and rastrigin: kernels for up to 8 coordinates
 _warned: set[str] = set()
@@ -130,6 +135,13 @@ _CLOSED: dict[str, _Closed] = {
         " G[0] = yy * 3 + ((x * x) * 3) * 4;"
         " G[1] = x3 * (y * 2) + (y * 2) * (-5);"
         " return ((x3 * yy + (x * x * x) * 4) - yy * 5) + 1;",
+    ),
+    # (x**4 / 4 - x**2) + tilt x; autograd: tilt, then -(2x), then (4 x**3) / 4
+    "double_well": _Closed(
+        (1,),
+        "T x = X[0]; G[0] = (PC(0) + -(x * 2)) + ((x * x * x) * 4) * PC(1);"
+        " return (dl_pow4(x) / 4 - x * x) + x * PC(0);",
+        lambda f: (float(f.params["tilt"]), 0.25),
     ),
     # 0.05 x**2 + 5 y**2
     "ravine": _Closed(
@@ -624,6 +636,12 @@ def _prepare(f: Landscape, opt: Any, dtype: torch.dtype) -> _Prepared | None:
         return None
     land = landscape_code(f)
     if land is None or land.dim != f.dim:
+        if not f.stochastic and f.name in NAMES:  # a function of the user's: step by step
+            _warn_once(
+                f"closed-{f.name}-{f.dim}",
+                f"descentlab: landscape {f.name!r} in {f.dim}-D has no closed form for the "
+                "trajectory kernel; its trajectories run step by step with autograd (slower)",
+            )
         return None
     rules = opt.rule.rules
     if any(not r.local or getattr(r, "lookahead", False) for r in rules):
@@ -675,7 +693,7 @@ def run_kernel(
     k, d = x0.shape
     x0 = x0.contiguous()
     params = torch.tensor(land.params or (0.0,), dtype=torch.float64)
-    if not _closed_form_agrees(f, land, value_grad, x0, params):
+    if not _closed_form_agrees(f, land, value_grad, x0):
         return None
     init = prep.opt.rule.init([x0])
     states = []
@@ -716,24 +734,41 @@ def run_kernel(
     return path, loss, div_at
 
 
-def _closed_form_agrees(
-    f: Landscape, land: LandscapeCode, value_grad: Any, x0: Tensor, params: Tensor
-) -> bool:
+def _evaluate(land: LandscapeCode, value_grad: Any, x: Tensor) -> tuple[Tensor, Tensor]:
+    """The closed form's value and gradient at the points ``x`` (``(n, d)``), as the kernel
+    computes them (``value_grad``: its entry point)."""
+    x = x.contiguous()
+    params = torch.tensor(land.params or (0.0,), dtype=torch.float64)
+    fk = torch.empty(x.shape[0], dtype=x.dtype)
+    gk = torch.empty_like(x)
+    kind = _kinds(land.dim).index(land.kind)
+    value_grad(kind, x.shape[0], x.data_ptr(), fk.data_ptr(), gk.data_ptr(), params.data_ptr())
+    return fk, gk
+
+
+def closed_form_value_and_grad(f: Landscape, x: Tensor) -> tuple[Tensor, Tensor] | None:
+    """The trajectory kernel's own value and gradient of ``f`` at the points ``x``
+    (``(n, d)``, float32 or float64), or None where ``f`` has no closed form: what the tests
+    check against autograd for every registered landscape."""
+    from descentlab.optim import SGD
+
+    land = landscape_code(f)
+    if land is None or land.dim != f.dim:
+        return None
+    opt = SGD([torch.zeros(1, f.dim, dtype=x.dtype, requires_grad=True)], lr=0.1)
+    prep = _prepare(f, opt, x.dtype)
+    if prep is None:
+        return None
+    _, value_grad = _load_kernel(_source(prep.builder, land.dim, x.dtype, prep.fold))
+    return _evaluate(land, value_grad, x)
+
+
+def _closed_form_agrees(f: Landscape, land: LandscapeCode, value_grad: Any, x0: Tensor) -> bool:
     """The kernel's value and gradient at (up to 64 of) the starts against the landscape's
     torch function and autograd; a mismatch (a different function under a registered name)
     is announced and sends the run down the step-by-step path."""
     x = x0[:64].contiguous()
-    n = x.shape[0]
-    fk = torch.empty(n, dtype=x.dtype)
-    gk = torch.empty_like(x)
-    value_grad(
-        _kinds(land.dim).index(land.kind),
-        n,
-        x.data_ptr(),
-        fk.data_ptr(),
-        gk.data_ptr(),
-        params.data_ptr(),
-    )
+    fk, gk = _evaluate(land, value_grad, x)
     ft, gt = value_and_grad(f, x)
     tol = 1e-10 if x.dtype == torch.float64 else 1e-4
     ok = torch.allclose(fk, ft, rtol=tol, atol=tol) and torch.allclose(gk, gt, rtol=tol, atol=tol)

@@ -1,0 +1,156 @@
+"""An optimizer's step inside ``torch.compile``: one opaque operator in the compiled graph.
+
+When dynamo traces a function that calls ``opt.step()`` (PyTorch's compiled-optimizer
+pattern, or a whole compiled training step), the step's Python -- per-group caches, the state
+mapping that counts its mutations, the fused kernels called through raw pointers -- is not
+something it can trace faithfully: traced, it loses the optimizer state. Instead the traced
+step puts one call of the operator ``descentlab::optimizer_step`` into the graph, which
+declares that it reads the gradients and writes the parameters (``mutates_args``), so the
+graph orders it after the backward pass and before any later use of the parameters. When the
+graph runs, the operator runs the optimizer's own step (eager or fused backend, hooks and
+checks included) on those tensors: the compiled step gives the eager step's iterates bit for
+bit, ``fullgraph=True`` traces, and nothing about the step -- learning rates, step counts,
+state -- is a guard of the graph (a scheduler changing ``lr`` recompiles nothing).
+
+The optimizer state is the operator's own (as a C++ operator's buffers would be): the graph
+never sees it. Closures are refused under ``torch.compile`` (a closure re-runs the model:
+call ``opt.step(closure)`` outside the compiled function).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from .optimizer import Optimizer
+
+__all__ = [
+    "handle",
+    "in_compiled_region",
+    "refuse_closure",
+    "step_in_graph",
+    "step_untraced",
+    "untraced",
+]
+
+#: the optimizers a compiled graph may call, by handle (an int the graph holds as a constant)
+_LIVE: weakref.WeakValueDictionary[int, Optimizer] = weakref.WeakValueDictionary()
+_NEXT = itertools.count(1)
+
+
+def handle(opt: Optimizer, old: int | None = None) -> int:
+    """A new handle for ``opt`` (each optimizer, copy or unpickled one gets its own; after
+    ``load_state_dict`` a new one, so graphs compiled before recompile), ``old`` released."""
+    if old is not None:
+        _LIVE.pop(old, None)
+    h = next(_NEXT)
+    _LIVE[h] = opt
+    return h
+
+
+#: dynamo's frame callback: set (not None/False) while a compiled function runs, where the
+#: frames it calls eagerly (after a graph break) are traced in turn
+_frame_callback = torch._C._dynamo.eval_frame.get_eval_frame_callback
+
+
+def in_compiled_region() -> bool:
+    """Whether this eager code runs inside a compiled function (after a graph break): the
+    frames it calls would be traced by dynamo (0.1 us)."""
+    return _frame_callback() not in (None, False)
+
+
+def untraced(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` run without dynamo tracing the frames it calls (only ever needed while dynamo
+    runs, so importing it costs nothing more)."""
+    import torch._dynamo
+
+    return torch._dynamo.disable(fn, recursive=True)
+
+
+def step_untraced(step: Callable[..., Any], opt: Any, closure: Any) -> Any:
+    """A class's ``step`` run untraced inside a compiled function, without the hook wrapper
+    torch puts around it (the hooks already ran around the call that got here)."""
+    fn = inspect.unwrap(step, stop=lambda f: not getattr(f, "hooked", False))
+    return untraced(fn)(opt, closure)
+
+
+def refuse_closure(opt: Any) -> None:
+    raise RuntimeError(
+        f"{type(opt).__name__}.step(closure) cannot run inside torch.compile (the closure "
+        "re-evaluates the model): call opt.step(closure) outside the compiled function"
+    )
+
+
+@torch.library.custom_op("descentlab::optimizer_step", mutates_args=("params",))
+def _optimizer_step(
+    handle: int, index: list[int], params: list[Tensor], grads: list[Tensor]
+) -> None:
+    """Run optimizer ``handle``'s step; ``params`` are its parameters number ``index`` (in
+    param-group order) with the gradients ``grads``, every other parameter has none."""
+    opt = _LIVE.get(handle)
+    if opt is None:
+        raise RuntimeError(
+            f"descentlab: the optimizer of this compiled graph (handle {handle}) no longer exists"
+        )
+    everyone = opt._graph_params
+    if any(i >= len(everyone) for i in index):
+        raise RuntimeError(
+            f"descentlab: {type(opt).__name__}'s parameters changed since this step was "
+            "compiled; call torch._dynamo.reset()"
+        )
+    reals = [everyone[i] for i in index]
+    # the graph passes the parameters themselves and their gradients, unless the compiler
+    # chose copies, or the gradients changed inside the graph: then the step runs on the
+    # parameters with the graph's gradients (every other parameter without one, as at the
+    # trace), and the copies get the result
+    copies = [(p, arg) for p, arg in zip(reals, params, strict=True) if arg is not p]
+    swap = any(p.grad is not g for p, g in zip(reals, grads, strict=True)) or sum(
+        p.grad is not None for p in everyone
+    ) != len(reals)
+    with torch.no_grad():
+        for p, arg in copies:
+            p.copy_(arg)
+    saved = [(p, p.grad) for p in everyone] if swap else []
+    try:
+        if swap:
+            for p in everyone:
+                p.grad = None
+            for p, g in zip(reals, grads, strict=True):
+                p.grad = g
+        opt._run_step()
+    finally:
+        for p, g in saved:
+            p.grad = g
+    with torch.no_grad():
+        for p, arg in copies:
+            arg.copy_(p)
+
+
+@_optimizer_step.register_fake
+def _(handle: int, index: list[int], params: list[Tensor], grads: list[Tensor]) -> None:
+    return None
+
+
+def step_in_graph(opt: Optimizer, closure: Callable[[], Any] | None) -> None:
+    """The step as dynamo traces it: the parameters with gradients and one operator call.
+
+    (Reads ``opt._graph_params``, not ``opt.param_groups``: dynamo guards on every value of
+    the param groups it reads, so a learning rate changed by a scheduler would recompile.)"""
+    if closure is not None or opt._lookahead:  # lookahead rules need one too
+        refuse_closure(opt)
+    index, params, grads = [], [], []
+    for i, p in enumerate(opt._graph_params):
+        if p.grad is not None:
+            index.append(i)
+            params.append(p)
+            grads.append(p.grad)
+    if params:
+        with torch.no_grad():
+            torch.ops.descentlab.optimizer_step(opt._graph_handle, index, params, grads)
