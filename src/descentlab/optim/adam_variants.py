@@ -10,21 +10,16 @@ import torch
 
 from .adam import Adam, adam_chain, fused_moments
 from .base import (
-    Hyper,
     Rule,
     add_eps_,
     as_scalar,
     beta_coef,
     betas_of,
     chain,
-    check_betas,
-    check_range,
-    check_scalar,
     div_each_,
     div_into_,
     ema_sq_,
     hp,
-    is_batched,
     lerp_,
     scalar_betas,
     scalar_dtype,
@@ -35,6 +30,7 @@ from .base import (
     step_values,
     zeros,
 )
+from .hyperspec import NONNEG, SCALAR_BETAS, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import add_l2, scale_by_lr
@@ -129,15 +125,7 @@ class scale_by_nadam(_ScaledFinal, Rule):
             "mu_product": [torch.ones((), dtype=scalar_dtype()) for _ in params],
         }
 
-    def validate(self, hyper: Hyper) -> None:
-        check_betas(hyper, scalar=self.name)
-        check_range("eps", hyper["eps"], 0.0)
-        check_range("momentum_decay", hyper["momentum_decay"], 0.0)
-        if is_batched(hyper["momentum_decay"]):
-            raise ValueError(
-                "scale_by_nadam takes a scalar momentum_decay; a batched one is not supported, "
-                f"got {hyper['momentum_decay'].tolist()}"
-            )
+    checks = declare(betas=SCALAR_BETAS, eps=NONNEG, momentum_decay=Real(0.0, scalar=True))
 
     def fuse(self, b, hyper):
         m = b.state("exp_avg", write=True)
@@ -227,10 +215,7 @@ class _ScalarMoments(Rule):
     def init(self, params):
         return {key: zeros(params) for key in self.state_keys}
 
-    def validate(self, hyper: Hyper) -> None:
-        check_betas(hyper, scalar=self.name)
-        check_range("eps", hyper["eps"], 0.0)
-        check_scalar(self.name, hyper, "eps")
+    checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
 
 
 class scale_by_radam(_ScaledFinal, _ScalarMoments):

@@ -14,14 +14,11 @@ from abc import abstractmethod
 import torch
 
 from .base import (
-    Hyper,
     Owned,
     Rule,
     addcdiv_final,
     as_scalar,
     chain,
-    check_bool,
-    check_range,
     div_into_,
     ema_sq_,
     fused_lazy_zeros,
@@ -33,6 +30,7 @@ from .base import (
     writable,
     zeros,
 )
+from .hyperspec import NONNEG, Flag, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .sgd import trace
 from .torchapi import Named, Params
@@ -104,10 +102,7 @@ class scale_by_adagrad(_DividedByRoot):
         # a complex parameter is a pair of reals: both halves start at v (as torch)
         return {"sum": [torch.full_like(p, complex(v, v) if p.is_complex() else v) for p in params]}
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("initial_accumulator_value", hyper["initial_accumulator_value"], 0.0)
-        check_range("eps", hyper["eps"], 0.0)
-        check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+    checks = declare(initial_accumulator_value=NONNEG, eps=NONNEG, eps_inside_sqrt=Flag())
 
     def fuse_signature(self, hyper):
         return (bool(hyper["eps_inside_sqrt"]),)
@@ -174,9 +169,7 @@ class scale_by_adadelta(Rule):
     def init(self, params):
         return {"square_avg": zeros(params), "acc_delta": zeros(params)}
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("rho", hyper["rho"], 0.0, 1.0)
-        check_range("eps", hyper["eps"], 0.0)
+    checks = declare(rho=Real(0.0, 1.0), eps=NONNEG)
 
     def fuse(self, b, hyper):
         sq = b.state("square_avg", write=True)
@@ -250,11 +243,7 @@ class scale_by_rms(_DividedByRoot):
             state["grad_avg"] = zeros(params)
         return state
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("alpha", hyper["alpha"], 0.0, 1.0)
-        check_range("eps", hyper["eps"], 0.0)
-        check_bool("centered", hyper["centered"])
-        check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+    checks = declare(alpha=Real(0.0, 1.0), eps=NONNEG, centered=Flag(), eps_inside_sqrt=Flag())
 
     def fuse_signature(self, hyper):
         return (bool(hyper["centered"]), bool(hyper["eps_inside_sqrt"]))

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Rule, beta_coef, chain, check_betas, lerp_, scratch, zeros
+from .base import Rule, beta_coef, chain, lerp_, scratch, zeros
+from .hyperspec import BETAS, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import add_decayed_weights, scale_by_lr
@@ -52,8 +53,7 @@ class scale_by_lion(Rule):
     def init(self, params):
         return {"exp_avg": zeros(params)}
 
-    def validate(self, hyper) -> None:
-        check_betas(hyper)
+    checks = declare(betas=BETAS)
 
     def update(self, grads, state, params, hyper):
         b1, b2 = hyper["betas"]

@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 
-from .base import Rule, as_scalar, bcast, check_bool, check_range
+from .base import Rule, as_scalar, bcast
+from .hyperspec import NONNEG, Flag, declare
 from .lookahead import Wrapped
 from .records import OptimizerRecord
 
@@ -51,9 +52,7 @@ class sam_ascent(Rule):
     def __init__(self, rho: float = 0.05, adaptive: bool = False) -> None:
         super().__init__(rho=rho, adaptive=adaptive)
 
-    def validate(self, hyper) -> None:
-        check_range("rho", hyper["rho"], 0.0)
-        check_bool("adaptive", hyper["adaptive"])
+    checks = declare(rho=NONNEG, adaptive=Flag())
 
     def update(self, grads, state, params, hyper):
         return grads, state
