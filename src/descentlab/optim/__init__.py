@@ -41,6 +41,7 @@ from __future__ import annotations
 import torch
 
 from . import (
+    adabelief,
     adafactor,
     adam,
     adam_variants,
@@ -54,6 +55,7 @@ from . import (
     sgd,
 )
 from . import lookahead as _lookahead
+from .adabelief import AdaBelief, scale_by_adabelief
 from .adafactor import Adafactor, scale_by_adafactor
 from .adam import Adam, scale_by_adam
 from .adam_variants import (
@@ -97,6 +99,7 @@ __all__ = [
     "NAMES",
     "SAM",
     "SGD",
+    "AdaBelief",
     "Adadelta",
     "Adafactor",
     "Adagrad",
@@ -140,6 +143,7 @@ __all__ = [
     "record",
     "records",
     "sam_ascent",
+    "scale_by_adabelief",
     "scale_by_adadelta",
     "scale_by_adafactor",
     "scale_by_adagrad",
@@ -173,6 +177,7 @@ _MODULES = (
     schedule_free,
     adafactor,
     muon,
+    adabelief,
 )
 _REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 
