@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Rule, State, step_values, zeros
+from .base import Rule, State, bcast, step_values, zeros
 
 __all__ = [
     "CEmitter",
@@ -49,6 +49,7 @@ __all__ = [
     "Expr",
     "Form",
     "FormRule",
+    "absolute",
     "addcdiv",
     "addcmul",
     "lerp",
@@ -147,6 +148,11 @@ def sqrt(x: Expr) -> Expr:
 def maximum(a: Expr, b: Expr) -> Expr:
     """The larger of two values, NaN if either is (torch's ``maximum``)."""
     return Op("maximum", (a, b))
+
+
+def absolute(x: Expr) -> Expr:
+    """``|x|`` (torch's ``abs``: ``|-0| = +0``, NaN stays NaN)."""
+    return Op("abs", (x,))
 
 
 def sign(x: Expr) -> Expr:
@@ -319,6 +325,8 @@ class CEmitter(Emitter):
             return b.let(f"dl_sqrt({a[0]})")
         if op == "maximum":
             return b.let(f"(dl_isnan({a[1]}) | ({a[1]} > {a[0]})) ? {a[1]} : {a[0]}")
+        if op == "abs":  # x + 0 turns -0 into +0, as torch's abs
+            return b.let(f"({a[0]} < 0) ? -{a[0]} : {a[0]} + 0")
         if op == "sign":
             if self.one is None:
                 self.one = b.coef(f"{self.prefix}_one", lambda h, t, e: 1.0)
@@ -342,11 +350,43 @@ _C_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
 
 class _Scalars(list):
-    """A coefficient's per-tensor values (one float per tensor)."""
+    """A coefficient's per-tensor values: one float per tensor, or with batched
+    hyperparameters a length-K tensor (one value per row of the leading dimension)."""
+
+    @property
+    def batched(self) -> bool:
+        return any(isinstance(v, Tensor) for v in self)
 
     def one(self) -> float | None:
         first = self[0]
+        if self.batched:
+            return None
         return first if all(v == first for v in self) else None
+
+
+def _batched_apply(op: str, a: list[Any], alpha: Any) -> list[Tensor]:
+    """One primitive with a batched coefficient, tensor by tensor (the value broadcast along
+    each tensor's leading dimension, as the fused kernels take one value per row; scalars'
+    roundings as :mod:`descentlab.optim.base`'s batched helpers)."""
+    n = len(next(x for x in a if not isinstance(x, _Scalars)))
+    cols = [x if isinstance(x, list) else [x] * n for x in a]
+    out = []
+    for i in range(n):
+        xs = [c[i] for c in cols]
+        like = next(x for x in xs if isinstance(x, Tensor) and x.ndim >= 1)
+        v = [bcast(x, like) for x in xs]
+        if op in ("add", "sub", "mul", "div"):
+            y = v[1] if alpha is None else v[1] * bcast(alpha[i], like)
+            out.append(getattr(torch, op if op != "sub" else "subtract")(v[0], y))
+        elif op == "lerp":
+            out.append(torch.lerp(v[0], v[1], v[2]))
+        elif op == "addcmul":
+            out.append(v[0] + v[1] * v[2] * v[3])
+        elif op == "addcdiv":
+            out.append(v[0] + (v[3] * v[1]) / v[2])
+        else:
+            raise ValueError(f"primitive {op!r} takes no batched coefficient")
+    return out
 
 
 class EagerEmitter(Emitter):
@@ -375,10 +415,12 @@ class EagerEmitter(Emitter):
         if self._steps is None:
             self._steps = step_values(self.state, len(self.params))
         h = self.hyper
-        return _Scalars(float(c.fn(h, t)) for t in self._steps)
+        return _Scalars(_number(c.fn(h, t)) for t in self._steps)
 
     def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
         f = torch
+        if any(isinstance(x, _Scalars) and x.batched for x in (*a, alpha) if x is not None):
+            return _batched_apply(op, a, alpha)
         if op in ("add", "sub", "mul", "div"):
             x, y = a
             if isinstance(x, _Scalars):
@@ -406,6 +448,8 @@ class EagerEmitter(Emitter):
             return list(f._foreach_maximum(a[0], a[1]))
         if op == "sign":
             return list(f._foreach_sign(a[0]))
+        if op == "abs":
+            return list(f._foreach_abs(a[0]))
         raise ValueError(f"no foreach form for primitive {op!r}")
 
     def materialize(self, value: Any) -> Any:
@@ -424,6 +468,13 @@ def _arg(y: Any) -> Any:
         one = y.one()
         return one if one is not None else list(y)
     return y
+
+
+def _number(v: Any) -> Any:
+    """A coefficient's value: a float, or a 1-D tensor where a hyperparameter is batched."""
+    if isinstance(v, Tensor):
+        return v if v.ndim >= 1 and v.numel() > 1 else float(v)
+    return float(v)
 
 
 def _plain(v: Any) -> Any:
@@ -470,6 +521,8 @@ def reference(
                 return torch.maximum(a[0], a[1])
             if op == "sign":
                 return torch.sign(a[0])
+            if op == "abs":
+                return abs(a[0])
             raise ValueError(op)
 
         def assign(self, key: str, value: Any, expr: Expr) -> Any:
@@ -503,7 +556,7 @@ class FormRule(Rule):
     def built(self, hyper: Mapping[str, Any]) -> Form:
         """The form at these hyperparameters' structure (cached per signature)."""
         key = self.fuse_signature(hyper)
-        cache = self.__dict__.setdefault("_forms", {})
+        cache = self.__dict__.setdefault("_cache_forms", {})
         form = cache.get(key)
         if form is None:
             form = Form()
@@ -513,6 +566,10 @@ class FormRule(Rule):
 
     def init(self, params: list[Tensor]) -> State:
         return {k: zeros(params) for k in self.state_keys}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the built forms are a cache (their coefficients are local functions: not picklable)
+        return {k: v for k, v in self.__dict__.items() if k != "_cache_forms"}
 
     def fuse_signature(self, hyper: Mapping[str, Any]) -> tuple:
         from .hyperspec import Flag
