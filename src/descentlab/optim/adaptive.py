@@ -30,6 +30,7 @@ from .base import (
     writable,
     zeros,
 )
+from .form import Form, FormRule, addcmul, sqrt
 from .hyperspec import NONNEG, Flag, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .sgd import trace
@@ -147,7 +148,7 @@ class Adagrad(Named):
         super().__init__(params, chain(_maximize(), add_l2(), adagrad, decay), locals())
 
 
-class scale_by_adadelta(Rule):
+class scale_by_adadelta(FormRule):
     r"""Adadelta (Zeiler, 2012), the DL-basics lecture's equations:
 
     .. math::
@@ -160,41 +161,21 @@ class scale_by_adadelta(Rule):
 
     name = "scale_by_adadelta"
     role = "adaptive learning rate"
-    local = True
     state_keys = ("square_avg", "acc_delta")
+    checks = declare(rho=Real(0.0, 1.0), eps=NONNEG)
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-6) -> None:
         super().__init__(rho=rho, eps=eps)
 
-    def init(self, params):
-        return {"square_avg": zeros(params), "acc_delta": zeros(params)}
-
-    checks = declare(rho=Real(0.0, 1.0), eps=NONNEG)
-
-    def fuse(self, b, hyper):
-        sq = b.state("square_avg", write=True)
-        acc = b.state("acc_delta", write=True)
-        cr = b.coef("ada_rho", hp("rho"), uses=("rho",))
-        c1 = b.coef("ada_1mr", lambda h, t, e: 1 - float(h["rho"]), uses=("rho",))
-        ce = b.coef("ada_eps", hp("eps"), uses=("eps",))
-        b.line(f"{sq} = dl_fma({c1} * {b.u}, {b.u}, {sq} * {cr});")
-        std = b.let(f"dl_sqrt({sq} + {ce})")
-        delta = b.let(f"(dl_sqrt({acc} + {ce}) / {std}) * {b.u}")
-        b.line(f"{acc} = dl_fma({c1} * {delta}, {delta}, {acc} * {cr});")
-        b.u = delta
-        return True
-
-    def update(self, grads, state, params, hyper):
-        rho = as_scalar(hyper["rho"])
-        eps = as_scalar(hyper["eps"])
-        sq, acc = state["square_avg"], state["acc_delta"]
-        ema_sq_(sq, grads, rho)
-        std = root_denominator(state, sq, eps, inside=True)
-        deltas = root_denominator(state, acc, eps, inside=True)
-        torch._foreach_div_(deltas, std)
-        torch._foreach_mul_(deltas, grads)
-        ema_sq_(acc, deltas, rho)
-        return Owned(deltas), state
+    def form(self, f: Form, hyper) -> None:
+        rho = f.coef("rho", lambda h, t: h["rho"], uses=("rho",))
+        w = f.coef("1mr", lambda h, t: 1 - h["rho"], uses=("rho",))
+        eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
+        sq = f.assign("square_avg", addcmul(f.state("square_avg") * rho, f.g, f.g, w))
+        std = f.let(sqrt(sq + eps))
+        delta = f.let((sqrt(f.state("acc_delta") + eps) / std) * f.g)
+        f.assign("acc_delta", addcmul(f.state("acc_delta") * rho, delta, delta, w))
+        f.out(delta)
 
 
 class Adadelta(Named):
