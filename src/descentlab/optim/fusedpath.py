@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from . import fused as _fused
-from .base import Rule, State
+from .base import Chain, Rule, State
 from .hyper import NOT_HYPER, number
 from .state import TrackedState, realify, scatter
 
@@ -35,7 +35,7 @@ class SteadyContext:
         params: the group's parameter list (the same list object) and ``n``, its length.
         hyper: the group's hyperparameters (Python values: compared by equality);
             ``signature``, the chain's structure at them (its kernel), and ``kernel_keys``,
-            the hyperparameters that signature read.
+            the hyperparameters each rule's part of that signature read.
         sts: the parameters' state dicts.
         plan: the compiled plan.
         counts: the group's step counters (a view, all equal).
@@ -48,7 +48,7 @@ class SteadyContext:
     n: int
     hyper: Mapping[str, Any]
     signature: tuple
-    kernel_keys: frozenset[str]
+    kernel_keys: tuple[frozenset[str], ...]
     sts: list[dict]
     plan: _fused.FusedPlan
     counts: memoryview
@@ -313,11 +313,29 @@ class _Reads(Mapping):
         return len(self.data)
 
 
-def _signature(rule: Rule, hyper: Mapping[str, Any]) -> tuple[tuple, frozenset[str]]:
-    """The chain's structural signature at ``hyper`` and the keys it read (only a change of
-    one of those can change it)."""
-    reads = _Reads(hyper)
-    return rule.fuse_signature(reads), frozenset(reads.read)
+def _signature(rule: Rule, hyper: Mapping[str, Any]) -> tuple[tuple, tuple[frozenset[str], ...]]:
+    """Each rule's structural signature at ``hyper`` (a chain's is the tuple of its rules')
+    and the keys each read: only a change of one of those can change that rule's part."""
+    parts = rule.rules if isinstance(rule, Chain) else (rule,)
+    sigs, keys = [], []
+    for r in parts:
+        reads = _Reads(hyper)
+        sigs.append(r.fuse_signature(reads))
+        keys.append(frozenset(reads.read))
+    return (tuple(sigs) if isinstance(rule, Chain) else sigs[0]), tuple(keys)
+
+
+def _same_structure(rule: Rule, ctx: SteadyContext, hyper: Mapping[str, Any], changed) -> bool:
+    """Whether the kernel's structure is unchanged: the signature of each rule that read a
+    changed value is computed again (no other rule's is)."""
+    if isinstance(rule, Chain):
+        for i, keys in enumerate(ctx.kernel_keys):
+            if not changed.isdisjoint(keys) and (
+                rule.rules[i].fuse_signature(hyper) != ctx.signature[i]
+            ):
+                return False
+        return True
+    return changed.isdisjoint(ctx.kernel_keys[0]) or rule.fuse_signature(hyper) == ctx.signature
 
 
 def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, Any]) -> bool:
@@ -331,8 +349,7 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
     changed = frozenset(k for k, v in hyper.items() if v != old[k])
     if not all(number(hyper[k]) and number(old[k]) for k in changed):
         return False
-    # the kernel's structure is re-derived only where its signature reads a changed value
-    if not changed.isdisjoint(ctx.kernel_keys) and opt.rule.fuse_signature(hyper) != ctx.signature:
+    if not _same_structure(opt.rule, ctx, hyper, changed):
         return False
     try:
         for test in opt.rule.changed_checks(changed):
