@@ -15,12 +15,20 @@ step of a second process that finds the kernels in the disk cache.
 
     python benchmarks/step.py                 # 1M and 10M parameters
     python benchmarks/step.py --sizes 1e7 --repeat 30 --threads 1
+
+``--schedule lr`` (or ``momentum``: betas where the optimizer has them, else momentum) times
+instead a step whose value changes before every step, as torch's LRScheduler changes ``lr``
+(a cosine from the value down to 1 %), against descentlab's step at a constant value and
+torch's fastest path (fused where it exists, else foreach) under the same schedule:
+
+    python benchmarks/step.py --schedule lr --sizes 1e5,1e6,1e7 --threads 1 --clock cpu
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -148,6 +156,71 @@ def run(sizes: list[int], repeat: int, names: list[str]) -> list[dict]:
     return rows
 
 
+def _scheduled(group: dict, key: str, base: object, i: int) -> None:
+    """Set ``group[key]`` to its value at step ``i`` of a 100-step cosine (lr: base -> 1 %;
+    betas/momentum: beta1 or momentum between base and 0.8 base)."""
+    c = (1 + math.cos(math.pi * (i % 100) / 100)) / 2
+    if key == "lr":
+        group["lr"] = base * (0.01 + 0.99 * c)
+    elif key == "betas":
+        group["betas"] = (base[0] * (0.8 + 0.2 * c), base[1])
+    else:
+        group["momentum"] = base * (0.8 + 0.2 * c)
+
+
+def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> None:
+    """Step time with a value changed before every step (see the module docstring)."""
+    print(
+        f"\n{what} changed before every step (median ms per step; dl = descentlab's default "
+        "backend, torch = its fused path where it has one, else foreach)"
+    )
+    print(
+        f"{'optimizer':<9} {'params':>7} {'key':>8} {'dl const':>9} {'dl sched':>9} "
+        f"{'sched/const':>11} {'torch sched':>11} {'dl/torch':>8}"
+    )
+    for total in sizes:
+        for name in names:
+            ours_kw, tcls, tkw, has_fused = CASES[name]
+            ocls = optim.get(name)
+            probe = ocls(make_params(20), **ours_kw)
+            hyper = probe.param_groups[0]
+            if what == "lr":
+                key = "lr"
+            elif "betas" in hyper:
+                key = "betas"
+            elif hyper.get("momentum", 0):
+                key = "momentum"
+            else:
+                continue
+            tkind = dict(fused=True) if has_fused else dict(foreach=True)
+            arms = {
+                "const": ocls(make_params(total), **ours_kw),
+                "sched": ocls(make_params(total), **ours_kw),
+                "torch": tcls(make_params(total), **tkw, **tkind),
+            }
+            base = {k: o.param_groups[0][key] for k, o in arms.items()}
+            times: dict[str, list[float]] = {k: [] for k in arms}
+            with torch.no_grad():
+                for i in range(3 + repeat):
+                    order = [*arms][i % 3 :] + [*arms][: i % 3]  # each arm first in turn
+                    for k in order:
+                        opt = arms[k]
+                        if k != "const":
+                            for group in opt.param_groups:
+                                _scheduled(group, key, base[k], i)
+                        dt = _timed(opt.step)
+                        if i >= 3:
+                            times[k].append(dt)
+            med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+            print(
+                f"{name:<9} {total / 1e6:>6.1f}M {key:>8} {med['const']:>9.3f} "
+                f"{med['sched']:>9.3f} {med['sched'] / med['const']:>10.3f}x "
+                f"{med['torch']:>11.3f} {med['sched'] / med['torch']:>7.2f}x",
+                flush=True,
+            )
+            del arms
+
+
 HEADER = (
     f"{'optimizer':<9} {'dl fused':>9} {'dl eager':>9} {'t loop':>8} {'t foreach':>9} "
     f"{'t fused':>8} {'fused/best':>10} {'eager/best':>10} {'dflt/loop':>9} "
@@ -222,6 +295,12 @@ def main(argv: list[str] | None = None) -> None:
         help="wall: elapsed time; cpu: this process's CPU time, which leaves out the time other "
         "processes hold the CPU (only meaningful with --threads 1)",
     )
+    parser.add_argument(
+        "--schedule",
+        choices=("lr", "momentum"),
+        default=None,
+        help="time steps whose lr (or betas/momentum) changes before every step instead",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -237,6 +316,9 @@ def main(argv: list[str] | None = None) -> None:
         f"threads, {args.clock} clock, {args.repeat} round-robin repeats; "
         "dl = descentlab (default backend: fused)"
     )
+    if args.schedule:
+        run_schedule(sizes, args.repeat, names, args.schedule)
+        return
     if not args.no_compile:
         compile_overhead(names)
     rows = run(sizes, args.repeat, names)

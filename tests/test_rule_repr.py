@@ -5,7 +5,8 @@ report`` parses it back with the safe rule-expression grammar of ``compare --opt
 (:func:`descentlab.experiments.compare.parse_rule`), so a repr that does not parse back (or
 parses to another rule) breaks the report. The table below gives, for every rule the grammar
 knows, arguments that differ from the defaults; the test fails when a rule is added to the
-registry without a row here.
+registry without a row here -- unless it is written in the form
+(:class:`descentlab.optim.form.FormRule`), whose declared hyperparameter specs give its row.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import torch
 from descentlab import optim
 from descentlab.experiments.compare import parse_optimizer, parse_rule
 from descentlab.experiments.compare.choices import _rule_factories
+from descentlab.optim import hyperspec as hs
+from descentlab.optim.form import FormRule
 
 # rule name -> argument sets; together they move every constructor argument off its default.
 NON_DEFAULT: dict[str, list[dict]] = {
@@ -104,6 +107,26 @@ RULES = {
     for name, f in _rule_factories().items()
     if isinstance(f, type) and issubclass(f, optim.Rule)
 }
+
+
+def _moved(spec, default):
+    """A valid value of ``spec`` other than ``default`` (from the declaration)."""
+    if isinstance(spec, hs.Flag):
+        return not default
+    if isinstance(spec, hs.Pair):
+        return (_moved(spec.first, default[0]), _moved(spec.second, default[1]))
+    if isinstance(spec, hs.Real):
+        for v in (default * 0.5, default * 2, 0.5, 1.5):
+            if v != default and spec.inside(v):
+                return v
+    raise AssertionError(f"no moved value for {spec!r}")
+
+
+# rules written in the form: a row from their declared specs
+for _name, _f in RULES.items():
+    if issubclass(_f, FormRule) and _name not in NON_DEFAULT:
+        _defaults = _f().defaults
+        NON_DEFAULT[_name] = [{k: _moved(s, _defaults[k]) for k, s in _f.checks.items()}]
 CASES = [(name, kw) for name, sets in NON_DEFAULT.items() for kw in sets]
 
 

@@ -3,9 +3,11 @@
 One module per optimizer family (``sgd.py``: SGD, Momentum, Nesterov; ``adaptive.py``:
 Adagrad, Adadelta, RMSprop; ``adam.py``; ``adam_variants.py``: AdamW, NAdam, RAdam, Adamax;
 ``asgd.py``; ``rprop.py``; ``lbfgs.py``; and the modern ones, one each: ``lion.py``,
-``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``) holds its
-update rules -- the math in the docstring,
-the eager form (``update``) and the fused form (``fuse``) side by side -- its named optimizer
+``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``,
+``adabelief.py``) holds its update rules -- the math in the docstring and, for the rules written
+in the form (:mod:`descentlab.optim.form`: AdaBelief, Lion, Adamax, Adadelta), that math once,
+from which the eager and fused backends are derived; the others keep the eager form
+(``update``) and the fused form (``fuse``) side by side -- its named optimizer
 classes with torch's signatures, and their :class:`OptimizerRecord` (display name, colour,
 learning rates, family, reference, torch-parity configurations). The transforms many
 optimizers share (``scale_by_lr``, ``maximize``, ``add_l2``, ``add_decayed_weights``,
@@ -41,6 +43,7 @@ from __future__ import annotations
 import torch
 
 from . import (
+    adabelief,
     adafactor,
     adam,
     adam_variants,
@@ -54,6 +57,7 @@ from . import (
     sgd,
 )
 from . import lookahead as _lookahead
+from .adabelief import AdaBelief, scale_by_adabelief
 from .adafactor import Adafactor, scale_by_adafactor
 from .adam import Adam, scale_by_adam
 from .adam_variants import (
@@ -97,6 +101,7 @@ __all__ = [
     "NAMES",
     "SAM",
     "SGD",
+    "AdaBelief",
     "Adadelta",
     "Adafactor",
     "Adagrad",
@@ -140,6 +145,7 @@ __all__ = [
     "record",
     "records",
     "sam_ascent",
+    "scale_by_adabelief",
     "scale_by_adadelta",
     "scale_by_adafactor",
     "scale_by_adagrad",
@@ -173,6 +179,7 @@ _MODULES = (
     schedule_free,
     adafactor,
     muon,
+    adabelief,
 )
 _REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 

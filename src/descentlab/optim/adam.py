@@ -13,7 +13,6 @@ import torch
 from torch import Tensor
 
 from .base import (
-    Hyper,
     Owned,
     Rule,
     add_eps_,
@@ -22,9 +21,6 @@ from .base import (
     beta_coef,
     betas_of,
     chain,
-    check_betas,
-    check_bool,
-    check_range,
     div_each_,
     div_into_,
     ema_sq_,
@@ -38,6 +34,7 @@ from .base import (
     step_values,
     zeros,
 )
+from .hyperspec import BETAS, NONNEG, Flag, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import add_decayed_weights, add_l2, scale_by_lr
@@ -95,11 +92,9 @@ class scale_by_adam(Rule):
             state["max_exp_avg_sq"] = zeros(params)
         return state
 
-    def validate(self, hyper: Hyper) -> None:
-        check_betas(hyper)
-        check_range("eps", hyper["eps"], 0.0)
-        for flag in ("amsgrad", "bias_correction", "eps_inside_sqrt"):
-            check_bool(flag, hyper[flag])
+    checks = declare(
+        betas=BETAS, eps=NONNEG, amsgrad=Flag(), bias_correction=Flag(), eps_inside_sqrt=Flag()
+    )
 
     def fuse_signature(self, hyper):
         return (

@@ -10,21 +10,14 @@ import torch
 
 from .adam import Adam, adam_chain, fused_moments
 from .base import (
-    Hyper,
     Rule,
     add_eps_,
     as_scalar,
-    beta_coef,
-    betas_of,
     chain,
-    check_betas,
-    check_range,
-    check_scalar,
     div_each_,
     div_into_,
     ema_sq_,
     hp,
-    is_batched,
     lerp_,
     scalar_betas,
     scalar_dtype,
@@ -35,6 +28,8 @@ from .base import (
     step_values,
     zeros,
 )
+from .form import Form, FormRule, absolute, lerp, maximum
+from .hyperspec import NONNEG, SCALAR_BETAS, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import add_l2, scale_by_lr
@@ -129,15 +124,7 @@ class scale_by_nadam(_ScaledFinal, Rule):
             "mu_product": [torch.ones((), dtype=scalar_dtype()) for _ in params],
         }
 
-    def validate(self, hyper: Hyper) -> None:
-        check_betas(hyper, scalar=self.name)
-        check_range("eps", hyper["eps"], 0.0)
-        check_range("momentum_decay", hyper["momentum_decay"], 0.0)
-        if is_batched(hyper["momentum_decay"]):
-            raise ValueError(
-                "scale_by_nadam takes a scalar momentum_decay; a batched one is not supported, "
-                f"got {hyper['momentum_decay'].tolist()}"
-            )
+    checks = declare(betas=SCALAR_BETAS, eps=NONNEG, momentum_decay=Real(0.0, scalar=True))
 
     def fuse(self, b, hyper):
         m = b.state("exp_avg", write=True)
@@ -227,10 +214,7 @@ class _ScalarMoments(Rule):
     def init(self, params):
         return {key: zeros(params) for key in self.state_keys}
 
-    def validate(self, hyper: Hyper) -> None:
-        check_betas(hyper, scalar=self.name)
-        check_range("eps", hyper["eps"], 0.0)
-        check_scalar(self.name, hyper, "eps")
+    checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
 
 
 class scale_by_radam(_ScaledFinal, _ScalarMoments):
@@ -320,7 +304,7 @@ class RAdam(Named):
         super().__init__(params, adam_chain(scale_by_radam()), locals())
 
 
-class scale_by_adamax(_ScalarMoments):
+class scale_by_adamax(FormRule):
     r"""Adamax (Kingma & Ba, 2015, section 7.1): Adam with the infinity norm.
 
     .. math::
@@ -343,39 +327,22 @@ class scale_by_adamax(_ScalarMoments):
 
     name = "scale_by_adamax"
     role = "direction + adaptive rate"
+    local = False  # as before the form: not among the trajectory kernels' rules
     state_keys = ("exp_avg", "exp_inf")
+    checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
 
-    def fuse(self, b, hyper):
-        m = b.state("exp_avg", write=True)
-        n = b.state("exp_inf", write=True)
-        c1 = b.coef("adamax_1mb1", beta_coef(0, one_minus=True), uses=("betas",))
-        c2 = b.coef("adamax_b2", beta_coef(1), uses=("betas",))
-        ce = b.coef("adamax_eps", hp("eps"), uses=("eps",))
-        bc1 = b.coef("adamax_bc1", lambda h, t, e: 1 - float(h["betas"][0]) ** t, uses=("betas",))
-        g = b.u
-        b.line(f"{m} = dl_lerp({m}, {g}, {c1});")
-        # torch.maximum(n * b2, |g| + eps), each rounded as the eager ops round; a NaN on
-        # either side wins, as in torch.maximum
-        decayed = b.let(f"{n} * {c2}")
-        mag = b.let(f"(({g} < 0) ? -{g} : {g}) + {ce}")
-        b.line(f"{n} = (dl_isnan({decayed}) | ({decayed} > {mag})) ? {decayed} : {mag};")
-        b.u = b.let(f"({m} / {n}) / {bc1}")
-        return True
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(betas=tuple(betas), eps=eps)
 
-    def update(self, grads, state, params, hyper):
-        b1, b2 = betas_of(hyper)
-        eps = as_scalar(hyper["eps"])
-        m, n = state["exp_avg"], state["exp_inf"]
-        steps = step_values(state, len(grads))
-        lerp_(m, grads, 1 - b1)
-        torch._foreach_mul_(n, b2)
-        out = scratch(state, grads)
-        for g, ni, o in zip(grads, n, out, strict=True):
-            torch.abs(g, out=o).add_(eps)
-            torch.maximum(ni, o, out=ni)
-        for mi, ni, o, t in zip(m, n, out, steps, strict=True):
-            torch.div(mi, ni, out=o).div_(1 - b1**t)
-        return out, state
+    def form(self, f: Form, hyper) -> None:
+        w1 = f.coef("1mb1", lambda h, t: 1 - h["betas"][0], uses=("betas",))
+        b2 = f.coef("b2", lambda h, t: h["betas"][1], uses=("betas",))
+        eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
+        bc1 = f.coef("bc1", lambda h, t: 1 - h["betas"][0] ** t, uses=("betas",))
+        m = f.assign("exp_avg", lerp(f.state("exp_avg"), f.g, w1))
+        # torch.maximum(n * b2, |g| + eps): a NaN on either side wins
+        n = f.assign("exp_inf", maximum(f.state("exp_inf") * b2, absolute(f.g) + eps))
+        f.out((m / n) / bc1)
 
 
 class Adamax(Named):

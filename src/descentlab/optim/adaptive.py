@@ -14,14 +14,11 @@ from abc import abstractmethod
 import torch
 
 from .base import (
-    Hyper,
     Owned,
     Rule,
     addcdiv_final,
     as_scalar,
     chain,
-    check_bool,
-    check_range,
     div_into_,
     ema_sq_,
     fused_lazy_zeros,
@@ -33,6 +30,8 @@ from .base import (
     writable,
     zeros,
 )
+from .form import Form, FormRule, addcmul, sqrt
+from .hyperspec import NONNEG, Flag, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .sgd import trace
 from .torchapi import Named, Params
@@ -104,10 +103,7 @@ class scale_by_adagrad(_DividedByRoot):
         # a complex parameter is a pair of reals: both halves start at v (as torch)
         return {"sum": [torch.full_like(p, complex(v, v) if p.is_complex() else v) for p in params]}
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("initial_accumulator_value", hyper["initial_accumulator_value"], 0.0)
-        check_range("eps", hyper["eps"], 0.0)
-        check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+    checks = declare(initial_accumulator_value=NONNEG, eps=NONNEG, eps_inside_sqrt=Flag())
 
     def fuse_signature(self, hyper):
         return (bool(hyper["eps_inside_sqrt"]),)
@@ -152,7 +148,7 @@ class Adagrad(Named):
         super().__init__(params, chain(_maximize(), add_l2(), adagrad, decay), locals())
 
 
-class scale_by_adadelta(Rule):
+class scale_by_adadelta(FormRule):
     r"""Adadelta (Zeiler, 2012), the DL-basics lecture's equations:
 
     .. math::
@@ -165,43 +161,21 @@ class scale_by_adadelta(Rule):
 
     name = "scale_by_adadelta"
     role = "adaptive learning rate"
-    local = True
     state_keys = ("square_avg", "acc_delta")
+    checks = declare(rho=Real(0.0, 1.0), eps=NONNEG)
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-6) -> None:
         super().__init__(rho=rho, eps=eps)
 
-    def init(self, params):
-        return {"square_avg": zeros(params), "acc_delta": zeros(params)}
-
-    def validate(self, hyper: Hyper) -> None:
-        check_range("rho", hyper["rho"], 0.0, 1.0)
-        check_range("eps", hyper["eps"], 0.0)
-
-    def fuse(self, b, hyper):
-        sq = b.state("square_avg", write=True)
-        acc = b.state("acc_delta", write=True)
-        cr = b.coef("ada_rho", hp("rho"), uses=("rho",))
-        c1 = b.coef("ada_1mr", lambda h, t, e: 1 - float(h["rho"]), uses=("rho",))
-        ce = b.coef("ada_eps", hp("eps"), uses=("eps",))
-        b.line(f"{sq} = dl_fma({c1} * {b.u}, {b.u}, {sq} * {cr});")
-        std = b.let(f"dl_sqrt({sq} + {ce})")
-        delta = b.let(f"(dl_sqrt({acc} + {ce}) / {std}) * {b.u}")
-        b.line(f"{acc} = dl_fma({c1} * {delta}, {delta}, {acc} * {cr});")
-        b.u = delta
-        return True
-
-    def update(self, grads, state, params, hyper):
-        rho = as_scalar(hyper["rho"])
-        eps = as_scalar(hyper["eps"])
-        sq, acc = state["square_avg"], state["acc_delta"]
-        ema_sq_(sq, grads, rho)
-        std = root_denominator(state, sq, eps, inside=True)
-        deltas = root_denominator(state, acc, eps, inside=True)
-        torch._foreach_div_(deltas, std)
-        torch._foreach_mul_(deltas, grads)
-        ema_sq_(acc, deltas, rho)
-        return Owned(deltas), state
+    def form(self, f: Form, hyper) -> None:
+        rho = f.coef("rho", lambda h, t: h["rho"], uses=("rho",))
+        w = f.coef("1mr", lambda h, t: 1 - h["rho"], uses=("rho",))
+        eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
+        sq = f.assign("square_avg", addcmul(f.state("square_avg") * rho, f.g, f.g, w))
+        std = f.let(sqrt(sq + eps))
+        delta = f.let((sqrt(f.state("acc_delta") + eps) / std) * f.g)
+        f.assign("acc_delta", addcmul(f.state("acc_delta") * rho, delta, delta, w))
+        f.out(delta)
 
 
 class Adadelta(Named):
@@ -250,11 +224,7 @@ class scale_by_rms(_DividedByRoot):
             state["grad_avg"] = zeros(params)
         return state
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("alpha", hyper["alpha"], 0.0, 1.0)
-        check_range("eps", hyper["eps"], 0.0)
-        check_bool("centered", hyper["centered"])
-        check_bool("eps_inside_sqrt", hyper["eps_inside_sqrt"])
+    checks = declare(alpha=Real(0.0, 1.0), eps=NONNEG, centered=Flag(), eps_inside_sqrt=Flag())
 
     def fuse_signature(self, hyper):
         return (bool(hyper["centered"]), bool(hyper["eps_inside_sqrt"]))

@@ -9,24 +9,25 @@ import math
 import torch
 
 from .base import (
-    Hyper,
     Rule,
     as_scalar,
     chain,
-    check_range,
-    check_scalar,
     lazy_state,
     scalar_dtype,
     scratch,
     step_values,
     zeros,
 )
+from .hyperspec import Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import add_l2
 from .transforms import maximize as _maximize
 
 __all__ = ["ASGD", "RECORDS", "scale_by_asgd"]
+
+
+_SCALAR = Real(0.0, scalar=True)
 
 
 class scale_by_asgd(Rule):
@@ -65,12 +66,7 @@ class scale_by_asgd(Rule):
     def init(self, params):
         return {"ax": zeros(params)}
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("lr", hyper["lr"], 0.0)
-        check_range("lambd", hyper["lambd"], 0.0)
-        check_range("alpha", hyper["alpha"], 0.0)
-        check_range("t0", hyper["t0"], 0.0)
-        check_scalar(self.name, hyper, "lr", "lambd", "alpha", "t0")
+    checks = declare(lr=_SCALAR, lambd=_SCALAR, alpha=_SCALAR, t0=_SCALAR)
 
     @staticmethod
     def _advance(state, grads, hyper) -> list[tuple[float, float]]:

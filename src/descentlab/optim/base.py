@@ -26,13 +26,15 @@ import copy
 import functools
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from descentlab.constraints import Boolean, Interval, Options, ParameterTypeError, check, invalid
+
+from .hyperspec import Relation, Spec
 
 __all__ = [
     "Chain",
@@ -482,7 +484,9 @@ class Rule(ABC):
 
     Subclasses set ``name``, store hyperparameter defaults in ``self.defaults`` (these become
     param-group keys) and implement :meth:`update`; stateful rules implement :meth:`init`
-    and list their state names in ``state_keys``. ``validate`` checks a group's values.
+    and list their state names in ``state_keys``. :attr:`checks` declares what each
+    hyperparameter accepts (:meth:`validate` checks a group's values from it). An elementwise
+    rule is best written as a :class:`~descentlab.optim.form.FormRule`: its math once.
 
     Attributes:
         name: short identifier, used in reprs and the optimizer family tree.
@@ -520,9 +524,40 @@ class Rule(ABC):
     ) -> tuple[list[Tensor], State]:
         """Transform ``grads`` into updates (to be added to ``params``)."""
 
-    def validate(self, hyper: Hyper) -> None:  # noqa: B027 (optional hook, no-op default)
+    #: each hyperparameter's constraint, declared (:mod:`descentlab.optim.hyperspec`):
+    #: :meth:`validate` checks them all, :meth:`check_changed` only those a schedule changed
+    checks: ClassVar[Mapping[str, Spec]] = {}
+    #: checks that read several hyperparameters (re-run when any of their keys changes)
+    relations: ClassVar[tuple[Relation, ...]] = ()
+
+    def validate(self, hyper: Hyper) -> None:
         """Raise ``ValueError`` (``TypeError`` for a value of the wrong type) naming the
-        parameter and value if ``hyper`` is invalid."""
+        parameter and value if ``hyper`` is invalid (the declared :attr:`checks` and
+        :attr:`relations`; a rule whose constraints no declaration expresses overrides it)."""
+        for key, spec in self.checks.items():
+            if key in hyper:
+                spec.check(key, hyper[key], self.name)
+        for rel in self.relations:
+            rel.test(hyper)
+
+    def check_changed(self, hyper: Hyper, keys: frozenset[str]) -> None:
+        """Check the values of ``keys`` in ``hyper`` (a schedule changed them; the other values
+        passed :meth:`validate` before): their declared specs and the relations that read them.
+        A rule with a hand-written :meth:`validate` runs all of it."""
+        for test in self.changed_checks(keys):
+            test(hyper)
+
+    def changed_checks(self, keys: frozenset[str]) -> list[Callable[[Hyper], None]]:
+        """The checks :meth:`check_changed` runs when ``keys`` changed (each raises)."""
+        if type(self).validate is not Rule.validate:
+            return [self.validate] if not keys.isdisjoint(self.defaults) else []
+        name, out = self.name, []
+        for key in keys:
+            spec = self.checks.get(key)
+            if spec is not None:
+                out.append(functools.partial(_check_one, spec, key, name))
+        out.extend(rel.test for rel in self.relations if not rel.keys.isdisjoint(keys))
+        return out
 
     # -- optional hooks --------------------------------------------------------------
     def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
@@ -663,6 +698,13 @@ class Chain(Rule):
         for r in self._rules:
             r.validate(hyper)
 
+    def changed_checks(self, keys: frozenset[str]) -> list[Callable[[Hyper], None]]:
+        cache = self.__dict__.setdefault("_changed_checks", {})
+        tests = cache.get(keys)
+        if tests is None:
+            tests = cache[keys] = [t for r in self._rules for t in r.changed_checks(keys)]
+        return tests
+
     def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
         return self._rules[0].precheck(grads, hyper)
 
@@ -706,6 +748,10 @@ class Chain(Rule):
 
     def __repr__(self) -> str:
         return "chain(" + ", ".join(repr(r) for r in self._rules) + ")"
+
+
+def _check_one(spec: Spec, key: str, rule: str, hyper: Hyper) -> None:
+    spec.check(key, hyper[key], rule)
 
 
 def _in_use(value: Any, default: Any) -> Any:

@@ -3,9 +3,11 @@ r"""The fused backend: a whole chain of update rules in one pass over each param
 The eager backend runs a chain rule by rule, each rule a few ``torch._foreach_*`` passes over
 all the tensors of a group; an optimizer step is memory-bound, so every extra pass costs about
 as much as the arithmetic of the whole step. Here every rule that supports it
-(:meth:`Rule.fuse <descentlab.optim.Rule.fuse>`) emits its per-element math into one loop
-body; the loop reads each parameter, gradient and state entry once and writes the parameter and
-state once -- Adam's 28 bytes per float32 parameter, the traffic of torch's own fused kernels.
+(:meth:`Rule.fuse <descentlab.optim.Rule.fuse>`; a rule written in the form of
+:mod:`descentlab.optim.form` gets it from the form's C emitter) emits its per-element math into
+one loop body; the loop reads each parameter, gradient and state entry once and writes the
+parameter and state once -- Adam's 28 bytes per float32 parameter, the traffic of torch's own
+fused kernels.
 
 How it works:
 

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from . import fused as _fused
-from .base import Rule, State
-from .hyper import NOT_HYPER
+from .base import Chain, Rule, State
+from .hyper import NOT_HYPER, number
 from .state import TrackedState, realify, scatter
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ class SteadyContext:
     Attributes:
         state: the optimizer's state mapping then, and ``version``, its mutation count.
         params: the group's parameter list (the same list object) and ``n``, its length.
-        hyper: the group's hyperparameters (Python values: compared by equality).
+        hyper: the group's hyperparameters (Python values: compared by equality);
+            ``signature``, the chain's structure at them (its kernel), and ``kernel_keys``,
+            the hyperparameters each rule's part of that signature read.
         sts: the parameters' state dicts.
         plan: the compiled plan.
         counts: the group's step counters (a view, all equal).
@@ -45,6 +47,8 @@ class SteadyContext:
     params: list[Tensor]
     n: int
     hyper: Mapping[str, Any]
+    signature: tuple
+    kernel_keys: tuple[frozenset[str], ...]
     sts: list[dict]
     plan: _fused.FusedPlan
     counts: memoryview
@@ -225,8 +229,8 @@ class FusedPath:
         if len(set(counts.tolist())) == 1:
             step_ids = [id(st.get("step")) for st in sts]
             self.steady[gi] = SteadyContext(
-                opt.state, opt.state.version, group["params"], len(params), hyper, sts, plan,
-                counts, step_ids,
+                opt.state, opt.state.version, group["params"], len(params), hyper,
+                *_signature(opt.rule, hyper), sts, plan, counts, step_ids,
             )  # fmt: skip
 
     # ------------------------------------------------------------------ the steady step
@@ -245,7 +249,7 @@ class FusedPath:
             ctx = self.steady.get(gi)
             if ctx is None or ctx.state is not state or ctx.version != state.version:
                 return False
-            launch = _steady_launch(ctx, group)
+            launch = _steady_launch(opt, gi, ctx, group)
             if launch is None:
                 return False
             todo.append((group, ctx, *launch))
@@ -257,17 +261,22 @@ class FusedPath:
         return True
 
 
-def _steady_launch(ctx: SteadyContext, group: dict) -> tuple[list[int], int] | None:
+def _steady_launch(
+    opt: Optimizer, gi: int, ctx: SteadyContext, group: dict
+) -> tuple[list[int], int] | None:
     """The kernel's pointers and the new step count for ``group``'s steady step, or None
-    where anything but the gradients changed since ``ctx`` was recorded."""
+    where anything but the gradients and plain numeric hyperparameters (a schedule's) changed
+    since ``ctx`` was recorded."""
     params = group["params"]
     # the parameters' storage is checked by pointer in steady_pointers
     if params is not ctx.params or len(params) != ctx.n:
         return None
+    hyper = {k: v for k, v in group.items() if k not in NOT_HYPER}
     try:
-        if {k: v for k, v in group.items() if k not in NOT_HYPER} != ctx.hyper:
-            return None
+        same = hyper == ctx.hyper
     except RuntimeError:  # a tensor hyperparameter with several values
+        return None
+    if not same and not _rescheduled(opt, gi, ctx, hyper):
         return None
     sts = ctx.sts
     try:
@@ -284,3 +293,69 @@ def _steady_launch(ctx: SteadyContext, group: dict) -> tuple[list[int], int] | N
     if ptrs is None:
         return None
     return ptrs, t + 1
+
+
+class _Reads(Mapping):
+    """A read-only view of a mapping that records which keys were read."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data, self.read = data, set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return self.data[key]
+
+    def __iter__(self):
+        self.read.update(self.data)
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def _signature(rule: Rule, hyper: Mapping[str, Any]) -> tuple[tuple, tuple[frozenset[str], ...]]:
+    """Each rule's structural signature at ``hyper`` (a chain's is the tuple of its rules')
+    and the keys each read: only a change of one of those can change that rule's part."""
+    parts = rule.rules if isinstance(rule, Chain) else (rule,)
+    sigs, keys = [], []
+    for r in parts:
+        reads = _Reads(hyper)
+        sigs.append(r.fuse_signature(reads))
+        keys.append(frozenset(reads.read))
+    return (tuple(sigs) if isinstance(rule, Chain) else sigs[0]), tuple(keys)
+
+
+def _same_structure(rule: Rule, ctx: SteadyContext, hyper: Mapping[str, Any], changed) -> bool:
+    """Whether the kernel's structure is unchanged: the signature of each rule that read a
+    changed value is computed again (no other rule's is)."""
+    if isinstance(rule, Chain):
+        for i, keys in enumerate(ctx.kernel_keys):
+            if not changed.isdisjoint(keys) and (
+                rule.rules[i].fuse_signature(hyper) != ctx.signature[i]
+            ):
+                return False
+        return True
+    return changed.isdisjoint(ctx.kernel_keys[0]) or rule.fuse_signature(hyper) == ctx.signature
+
+
+def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, Any]) -> bool:
+    """Take the numbers a schedule changed into ``ctx`` (a check of each changed value, and
+    nothing else: no re-validation of the others, no new plan); False where more than numbers
+    changed, or the chain's structure (its kernel) did. A bad value raises, naming it, before
+    any group's step has changed anything."""
+    old = ctx.hyper
+    if hyper.keys() != old.keys():
+        return False
+    changed = frozenset(k for k, v in hyper.items() if v != old[k])
+    if not all(number(hyper[k]) and number(old[k]) for k in changed):
+        return False
+    if not _same_structure(opt.rule, ctx, hyper, changed):
+        return False
+    try:
+        for test in opt.rule.changed_checks(changed):
+            test(hyper)
+    except ValueError as exc:
+        raise type(exc)(f"param group {gi}: {exc}") from None
+    ctx.hyper = hyper
+    opt._hyper.validated[gi] = hyper
+    return True

@@ -22,6 +22,12 @@ __all__ = [
 ]
 
 _PLAIN = (float, int, bool, str, tuple, type(None))
+_NUMBERS = (float, int)
+
+
+def number(v: Any) -> bool:
+    """A plain number or a tuple of them (not a bool: a flag may change the structure)."""
+    return type(v) in _NUMBERS or (type(v) is tuple and all(type(x) in _NUMBERS for x in v))
 
 
 NOT_HYPER = ("params", "step", "initial_lr")
@@ -144,6 +150,17 @@ class HyperChecks:
         if plain:
             if last is not None and last == hyper:
                 return
+            if type(last) is dict and last.keys() == hyper.keys():
+                # a schedule changed some numbers: check those values (and what relates them)
+                changed = frozenset(k for k, v in hyper.items() if v != last[k])
+                if all(number(hyper[k]) and number(last[k]) for k in changed):
+                    try:
+                        for test in rule.changed_checks(changed):
+                            test(hyper)
+                    except ValueError as exc:
+                        raise type(exc)(f"param group {gi}: {exc}") from None
+                    self.validated[gi] = hyper
+                    return
             key: Any = hyper
         else:
             sig = _signature(hyper, params)

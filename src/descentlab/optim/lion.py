@@ -18,9 +18,9 @@ the paper's equations write :math:`\eta_t\lambda`); :math:`\operatorname{sign}(0
 
 from __future__ import annotations
 
-import torch
-
-from .base import Rule, beta_coef, chain, check_betas, lerp_, scratch, zeros
+from .base import chain
+from .form import Form, FormRule, lerp, sign
+from .hyperspec import BETAS, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import add_decayed_weights, scale_by_lr
@@ -29,7 +29,7 @@ from .transforms import maximize as _maximize
 __all__ = ["RECORDS", "Lion", "scale_by_lion"]
 
 
-class scale_by_lion(Rule):
+class scale_by_lion(FormRule):
     r"""Lion's direction :math:`u = \operatorname{sign}(\beta_1 m + (1-\beta_1) g)`, then
     :math:`m \leftarrow \beta_2 m + (1-\beta_2) g` (both through torch's ``lerp``).
 
@@ -44,37 +44,20 @@ class scale_by_lion(Rule):
 
     name = "scale_by_lion"
     role = "direction + adaptive rate"
+    local = False  # as before the form: not among the trajectory kernels' rules
     state_keys = ("exp_avg",)
+    checks = declare(betas=BETAS)
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.99)) -> None:
         super().__init__(betas=pair(betas))
 
-    def init(self, params):
-        return {"exp_avg": zeros(params)}
-
-    def validate(self, hyper) -> None:
-        check_betas(hyper)
-
-    def update(self, grads, state, params, hyper):
-        b1, b2 = hyper["betas"]
-        m = state["exp_avg"]
-        out = scratch(state, grads)
-        torch._foreach_copy_(out, m)
-        lerp_(out, grads, 1 - b1)
-        torch._foreach_sign_(out)
-        lerp_(m, grads, 1 - b2)
-        return out, state
-
-    def fuse(self, b, hyper):
-        m = b.state("exp_avg", write=True)
-        w1 = b.coef("lion_1mb1", beta_coef(0, one_minus=True), uses=("betas",))
-        w2 = b.coef("lion_1mb2", beta_coef(1, one_minus=True), uses=("betas",))
-        one = b.coef("lion_one", lambda h, t, e: 1.0)
-        c = b.let(f"dl_lerp({m}, {b.u}, {w1})")
-        b.line(f"{m} = dl_lerp({m}, {b.u}, {w2});")
-        # sign(c): +-1, and c itself at 0 (keeping its sign) or NaN
-        b.u = b.let(f"({c} > 0) ? {one} : (({c} < 0) ? -{one} : {c})")
-        return True
+    def form(self, f: Form, hyper) -> None:
+        w1 = f.coef("1mb1", lambda h, t: 1 - h["betas"][0], uses=("betas",))
+        w2 = f.coef("1mb2", lambda h, t: 1 - h["betas"][1], uses=("betas",))
+        m = f.state("exp_avg")
+        c = f.let(lerp(m, f.g, w1))
+        f.assign("exp_avg", lerp(m, f.g, w2))
+        f.out(sign(c))
 
 
 class Lion(Named):

@@ -9,18 +9,26 @@ from .base import (
     Rule,
     as_scalar,
     chain,
-    check_pair,
     check_range,
-    check_scalar,
     lazy_state,
     scratch,
     zeros,
 )
+from .hyperspec import NONNEG, Pair, Real, Relation, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import maximize as _maximize
 
 __all__ = ["RECORDS", "Rprop", "scale_by_rprop"]
+
+
+_ONE = "{rule} takes a scalar {name}; a batched one is not supported, got {value}"
+
+
+def _ordered(hyper: Hyper) -> None:
+    """The largest step size is at least the smallest."""
+    lo, hi = hyper["step_sizes"]
+    check_range("step_sizes[1]", hi, as_scalar(lo))
 
 
 class scale_by_rprop(Rule):
@@ -59,17 +67,17 @@ class scale_by_rprop(Rule):
     def init(self, params):
         return {"prev": zeros(params)}
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("lr", hyper["lr"], 0.0)
-        for key in ("etas", "step_sizes"):
-            check_pair(key, hyper[key])
-        check_scalar(self.name, hyper, "lr", "etas", "step_sizes")
-        minus, plus = hyper["etas"]
-        check_range("etas[0]", minus, 0.0, 1.0, lo_open=True, hi_open=True)
-        check_range("etas[1]", plus, 1.0, lo_open=True)
-        lo, hi = hyper["step_sizes"]
-        check_range("step_sizes[0]", lo, 0.0)
-        check_range("step_sizes[1]", hi, as_scalar(lo))
+    checks = declare(
+        lr=Real(0.0, scalar=True),
+        etas=Pair(
+            Real(0.0, 1.0, lo_open=True, hi_open=True),
+            Real(1.0, lo_open=True),
+            scalar=True,
+            message=_ONE,
+        ),
+        step_sizes=Pair(NONNEG, Real(), scalar=True, message=_ONE),
+    )
+    relations = (Relation(("step_sizes",), _ordered),)
 
     @staticmethod
     def _sizes(state, grads, hyper) -> list:

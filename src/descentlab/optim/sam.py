@@ -26,8 +26,9 @@ from typing import Any
 
 import torch
 
-from .base import Rule, as_scalar, bcast, check_bool, check_range
+from .base import Rule, as_scalar, bcast
 from .compiled import in_compiled_region, refuse_closure, step_untraced
+from .hyperspec import NONNEG, Flag, declare
 from .lookahead import Wrapped
 from .records import OptimizerRecord
 
@@ -52,9 +53,7 @@ class sam_ascent(Rule):
     def __init__(self, rho: float = 0.05, adaptive: bool = False) -> None:
         super().__init__(rho=rho, adaptive=adaptive)
 
-    def validate(self, hyper) -> None:
-        check_range("rho", hyper["rho"], 0.0)
-        check_bool("adaptive", hyper["adaptive"])
+    checks = declare(rho=NONNEG, adaptive=Flag())
 
     def update(self, grads, state, params, hyper):
         return grads, state

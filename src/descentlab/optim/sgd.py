@@ -18,7 +18,6 @@ from .base import (
     chain,
     check_bool,
     check_choice,
-    check_range,
     hp,
     is_batched,
     mul,
@@ -26,12 +25,27 @@ from .base import (
     writable,
     zeros,
 )
+from .hyperspec import NONNEG, Flag, Real, Relation, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import add_l2, scale_by_lr
 from .transforms import maximize as _maximize
 
 __all__ = ["RECORDS", "SGD", "Momentum", "Nesterov", "trace", "velocity"]
+
+
+_MOMENTUM = Real(0.0, 1.0, hi_open=True)
+
+
+def _nesterov_needs(hyper: Hyper) -> None:
+    """Nesterov's form needs a momentum and no dampening."""
+    if hyper.get("nesterov", False):
+        m = hyper["momentum"]
+        if not is_batched(m) and m == 0:
+            raise ValueError(f"nesterov=True requires momentum > 0, got momentum={m}")
+        d = hyper.get("dampening", 0.0)
+        if is_batched(d) or d != 0:
+            raise ValueError(f"nesterov=True requires dampening == 0, got dampening={d}")
 
 
 class trace(Rule):
@@ -60,18 +74,8 @@ class trace(Rule):
     def __init__(self, momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False):
         super().__init__(momentum=momentum, dampening=dampening, nesterov=nesterov)
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("momentum", hyper["momentum"], 0.0, 1.0, hi_open=True)
-        check_range("dampening", hyper.get("dampening", 0.0), 0.0, 1.0)
-        nesterov = hyper.get("nesterov", False)
-        check_bool("nesterov", nesterov)
-        if nesterov:
-            m = hyper["momentum"]
-            if not is_batched(m) and m == 0:
-                raise ValueError(f"nesterov=True requires momentum > 0, got momentum={m}")
-            d = hyper.get("dampening", 0.0)
-            if is_batched(d) or d != 0:
-                raise ValueError(f"nesterov=True requires dampening == 0, got dampening={d}")
+    checks = declare(momentum=_MOMENTUM, dampening=Real(0.0, 1.0), nesterov=Flag())
+    relations = (Relation(("nesterov", "momentum", "dampening"), _nesterov_needs),)
 
     def fuse_signature(self, hyper):
         m = hyper["momentum"]
@@ -186,11 +190,15 @@ class velocity(Rule):
     def init(self, params):
         return {"velocity": zeros(params)}
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("momentum", hyper["momentum"], 0.0, 1.0, hi_open=True)
-        check_range("lr", hyper["lr"], 0.0)
-        check_bool("nesterov", hyper.get("nesterov", False))
-        if self.lookahead and hyper.get("nesterov", False):
+    checks = declare(momentum=_MOMENTUM, lr=NONNEG, nesterov=Flag())
+
+    @property
+    def relations(self) -> tuple[Relation, ...]:  # type: ignore[override]
+        return (Relation(("nesterov",), self._one_form),) if self.lookahead else ()
+
+    @staticmethod
+    def _one_form(hyper: Hyper) -> None:
+        if hyper.get("nesterov", False):
             raise ValueError(
                 "nesterov=True (change of variables) and lookahead=True are two forms of the "
                 "same method; choose one"

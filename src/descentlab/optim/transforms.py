@@ -14,8 +14,6 @@ from typing import Any
 
 import torch
 
-from descentlab.constraints import NONNEGATIVE_INT, check
-
 from .base import (
     Hyper,
     Owned,
@@ -23,9 +21,6 @@ from .base import (
     add_into,
     as_scalar,
     bcast,
-    check_bool,
-    check_choice,
-    check_range,
     hp,
     is_batched,
     mul_,
@@ -34,6 +29,7 @@ from .base import (
     step_values,
     writable,
 )
+from .hyperspec import NONNEG, Choice, Flag, Integer, Real, declare
 
 __all__ = [
     "NonFiniteGradientError",
@@ -72,10 +68,7 @@ class scale_by_lr(Rule):
         super().__init__(**defaults)
         self.needs_step = lr_decay is not None
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("lr", hyper["lr"], 0.0)
-        if "lr_decay" in self.defaults:
-            check_range("lr_decay", hyper["lr_decay"], 0.0)
+    checks = declare(lr=NONNEG, lr_decay=NONNEG)
 
     @property
     def lr_uses(self) -> tuple[str, ...]:
@@ -127,8 +120,7 @@ class maximize(Rule):
     def __init__(self, maximize: bool = False) -> None:
         super().__init__(maximize=maximize)
 
-    def validate(self, hyper: Hyper) -> None:
-        check_bool("maximize", hyper["maximize"])
+    checks = declare(maximize=Flag())
 
     def fuse_signature(self, hyper):
         return (bool(hyper["maximize"]),)
@@ -171,6 +163,7 @@ class add_l2(Rule):
     def __init__(self, weight_decay: float = 0.0, *, off_when: str | None = None) -> None:
         super().__init__(weight_decay=weight_decay, **({off_when: False} if off_when else {}))
         self.switch = off_when
+        self.checks = declare(weight_decay=NONNEG, **({off_when: Flag()} if off_when else {}))
         self.on = False  # the value of the switch that turns this rule on (none: always on)
 
     def _active(self, hyper: Hyper) -> bool:
@@ -178,11 +171,6 @@ class add_l2(Rule):
 
     def passes_through(self, hyper: Hyper) -> bool:
         return not self._active(hyper)
-
-    def validate(self, hyper: Hyper) -> None:
-        check_range("weight_decay", hyper["weight_decay"], 0.0)
-        if self.switch is not None:
-            check_bool(self.switch, hyper.get(self.switch, False))
 
     def fuse_signature(self, hyper):
         wd = hyper["weight_decay"]
@@ -239,8 +227,7 @@ class clip_by_global_norm(Rule):
     def __init__(self, max_norm: float = 1.0) -> None:
         super().__init__(max_norm=max_norm)
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("max_norm", hyper["max_norm"], 0.0, lo_open=True)
+    checks = declare(max_norm=Real(0.0, lo_open=True))
 
     def fuse(self, b, hyper):
         if b.lines or b.u != "g":
@@ -276,8 +263,7 @@ class clip_by_value(Rule):
     def __init__(self, clip_value: float = 1.0) -> None:
         super().__init__(clip_value=clip_value)
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("clip_value", hyper["clip_value"], 0.0, lo_open=True)
+    checks = declare(clip_value=Real(0.0, lo_open=True))
 
     def fuse(self, b, hyper):
         lo = b.coef("clipv_lo", hp("clip_value", -1.0), uses=("clip_value",))
@@ -314,10 +300,7 @@ class add_noise(Rule):
         super().__init__(noise_eta=noise_eta, noise_gamma=noise_gamma, noise_seed=noise_seed)
         self.needs_step = True
 
-    def validate(self, hyper: Hyper) -> None:
-        check_range("noise_eta", hyper["noise_eta"], 0.0)
-        check_range("noise_gamma", hyper["noise_gamma"], 0.0)
-        check("noise_seed", hyper["noise_seed"], NONNEGATIVE_INT)
+    checks = declare(noise_eta=NONNEG, noise_gamma=NONNEG, noise_seed=Integer(0))
 
     def fuse(self, b, hyper):
         def prepare(state, params, grads, hyper):
@@ -377,8 +360,7 @@ class non_finite_guard(Rule):
         # The constructor's argument is `mode`; the param-group key is `non_finite`.
         return f"{self.name}(mode={self.defaults['non_finite']!r})"
 
-    def validate(self, hyper: Hyper) -> None:
-        check_choice("non_finite", hyper["non_finite"], ("raise", "skip", "zero"))
+    checks = declare(non_finite=Choice(("raise", "skip", "zero")))
 
     def fuse_signature(self, hyper):
         return (hyper["non_finite"] == "zero",)

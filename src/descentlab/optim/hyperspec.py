@@ -1,0 +1,225 @@
+"""Hyperparameter constraints declared as data.
+
+A rule lists what each of its hyperparameters accepts in :attr:`Rule.checks
+<descentlab.optim.Rule.checks>` (name -> spec) and what ties several together in
+:attr:`Rule.relations <descentlab.optim.Rule.relations>`. From that one declaration come:
+
+- :meth:`Rule.validate <descentlab.optim.Rule.validate>`: every value of a param group, when
+  it is added and whenever it changes in a way the optimizer cannot check alone;
+- :meth:`Rule.check_changed <descentlab.optim.Rule.check_changed>`: only the values a schedule
+  changed (torch's LRScheduler sets ``lr`` before every step), so a changed learning rate
+  costs one comparison, not a validation of the whole group;
+- the error messages (one format: :mod:`descentlab.constraints`), their words for the docs
+  (:func:`describe`) and the refusal tests, which draw bad values from the specs
+  (:meth:`Real.bad_values`).
+
+A spec checks plain Python values and batched (1-D tensor) values; a tensor whose every
+element lies in range passes, as torch.optim accepts tensor hyperparameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from descentlab.constraints import Boolean, Interval, Options, check, invalid
+
+__all__ = [
+    "BETAS",
+    "NONNEG",
+    "SCALAR_BETAS",
+    "Choice",
+    "Flag",
+    "Integer",
+    "Pair",
+    "Real",
+    "Relation",
+    "Spec",
+    "declare",
+    "describe",
+]
+
+Hyper = Mapping[str, Any]
+
+
+def _batched(value: Any) -> bool:
+    return isinstance(value, Tensor) and value.ndim >= 1
+
+
+@functools.lru_cache(maxsize=128)
+def _interval(lo: float | None, hi: float | None, closed: str, tensors: bool) -> Interval:
+    # inf is a valid value; a tensor (a batched hyperparameter) is checked element by element
+    return Interval(numbers.Real, lo, hi, closed=closed, finite=False, tensors=tensors)  # type: ignore[arg-type]
+
+
+class Spec:
+    """What one hyperparameter accepts: :meth:`check` raises naming it and its value."""
+
+    def check(self, name: str, value: Any, rule: str) -> None:
+        raise NotImplementedError
+
+    def words(self) -> str:
+        """What the value must be, in words (for docs and messages)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Real(Spec):
+    """A real number (or a real tensor of them) in ``[lo, hi]``, either end open.
+
+    ``scalar``: a batched (1-D tensor) value is refused, naming the rule (its eager form
+    cannot broadcast it). ``message``: the text of that refusal, ``{rule}``, ``{name}`` and
+    ``{value}`` filled in.
+    """
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    scalar: bool = False
+    message: str = "{rule} takes a scalar {name}; a batched one is not supported, got {value}"
+
+    @property
+    def closed(self) -> str:
+        return {(False, False): "both", (False, True): "left", (True, False): "right"}.get(
+            (self.lo_open, self.hi_open), "neither"
+        )
+
+    def inside(self, x: float) -> bool:
+        """Whether the number ``x`` lies in range (False for NaN)."""
+        lo, hi = self.lo, self.hi
+        return (lo is None or x > lo or (x == lo and not self.lo_open)) and (
+            hi is None or x < hi or (x == hi and not self.hi_open)
+        )
+
+    def check(self, name: str, value: Any, rule: str) -> None:
+        if type(value) is float and self.inside(value):  # the common case, in a comparison
+            return
+        check(name, value, _interval(self.lo, self.hi, self.closed, isinstance(value, Tensor)))
+        if self.scalar and _batched(value):
+            raise ValueError(self.message.format(rule=rule, name=name, value=value.tolist()))
+
+    def words(self) -> str:
+        return str(_interval(self.lo, self.hi, self.closed, False))
+
+    def bad_values(self) -> list[float]:
+        """Values just outside the range, and NaN (for generated refusal tests)."""
+        out = [float("nan")]
+        if self.lo is not None:
+            out.append(self.lo if self.lo_open else self.lo - max(1.0, abs(self.lo)))
+        if self.hi is not None:
+            out.append(self.hi if self.hi_open else self.hi + max(1.0, abs(self.hi)))
+        return out
+
+
+@dataclass(frozen=True)
+class Integer(Spec):
+    """An integer ``>= lo`` (``hi``: and ``<= hi``); a bool is not one."""
+
+    lo: int | None = None
+    hi: int | None = None
+
+    def check(self, name: str, value: Any, rule: str) -> None:
+        check(name, value, self._interval())
+
+    def _interval(self) -> Interval:
+        return Interval(numbers.Integral, self.lo, self.hi)
+
+    def words(self) -> str:
+        return str(self._interval())
+
+
+@dataclass(frozen=True)
+class Flag(Spec):
+    """``True`` or ``False``."""
+
+    def check(self, name: str, value: Any, rule: str) -> None:
+        if value is True or value is False:
+            return
+        check(name, value, _BOOLEAN)
+
+    def words(self) -> str:
+        return str(_BOOLEAN)
+
+
+_BOOLEAN = Boolean()
+
+
+@dataclass(frozen=True)
+class Choice(Spec):
+    """One of a few strings (``none``: None is allowed too)."""
+
+    options: tuple[str, ...]
+    none: bool = False
+
+    def check(self, name: str, value: Any, rule: str) -> None:
+        if value is None and self.none:
+            return
+        check(name, value, Options(*self.options))
+
+    def words(self) -> str:
+        text = str(Options(*self.options))
+        return f"None or {text}" if self.none else text
+
+
+@dataclass(frozen=True)
+class Pair(Spec):
+    """A tuple or list of two entries, each checked by its own spec (``name[0]``, ``name[1]``).
+
+    ``what``: the words of the refusal of anything but a pair; ``scalar``: batched entries are
+    refused with ``message``.
+    """
+
+    first: Spec
+    second: Spec
+    what: str = "a pair"
+    scalar: bool = False
+    message: str = "{rule} takes scalar {name}; batched {name} are not supported"
+
+    def check(self, name: str, value: Any, rule: str) -> None:
+        if not isinstance(value, tuple | list):
+            raise invalid(name, self.what, value, type_error=True)
+        if len(value) != 2:
+            raise invalid(name, self.what, value)
+        self.first.check(f"{name}[0]", value[0], rule)
+        self.second.check(f"{name}[1]", value[1], rule)
+        for x in value if self.scalar else ():
+            if _batched(x):
+                raise ValueError(self.message.format(rule=rule, name=name, value=x.tolist()))
+
+    def words(self) -> str:
+        return f"{self.what}: {self.first.words()}, {self.second.words()}"
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A check that reads several hyperparameters (``keys``): ``test(hyper)`` raises."""
+
+    keys: frozenset[str]
+    test: Callable[[Hyper], None] = field(compare=False)
+
+    def __init__(self, keys: tuple[str, ...], test: Callable[[Hyper], None]) -> None:
+        object.__setattr__(self, "keys", frozenset(keys))
+        object.__setattr__(self, "test", test)
+
+
+#: a number >= 0; betas: a pair of numbers in [0, 1) (``SCALAR_BETAS``: not batched)
+NONNEG = Real(0.0)
+_BETA = Real(0.0, 1.0, hi_open=True)
+BETAS = Pair(_BETA, _BETA, "a pair (beta1, beta2)")
+SCALAR_BETAS = Pair(_BETA, _BETA, "a pair (beta1, beta2)", scalar=True)
+
+
+def declare(**specs: Spec) -> Mapping[str, Spec]:
+    """A rule's :attr:`~descentlab.optim.Rule.checks`: name -> spec, in check order."""
+    return specs
+
+
+def describe(checks: Mapping[str, Spec]) -> dict[str, str]:
+    """Each declared hyperparameter and what it must be, in words."""
+    return {key: spec.words() for key, spec in checks.items()}

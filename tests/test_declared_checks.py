@@ -1,0 +1,78 @@
+"""Refusals generated from the rules' declared hyperparameter specs
+(:mod:`descentlab.optim.hyperspec`): for every registered optimizer, every declared number is
+refused outside its range -- at construction and when a schedule sets it -- with one error
+naming it and the value, before anything changes. No table here: adding a rule with a
+declaration adds its cases."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from descentlab import optim
+from descentlab.optim import hyperspec as hs
+
+
+def _cases() -> list[tuple[str, str, object]]:
+    out = []
+    for rec in optim.records():
+        probe = rec.factory([torch.nn.Parameter(torch.zeros(2))], fused=False)
+        group = probe.param_groups[0]
+        for rule in probe.rule.rules:
+            for key, spec in rule.checks.items():
+                if key not in group or callable(group[key]):
+                    continue
+                if isinstance(spec, hs.Real):
+                    out += [(rec.name, key, bad) for bad in spec.bad_values()]
+                elif isinstance(spec, hs.Pair) and isinstance(spec.first, hs.Real):
+                    good = group[key]
+                    out += [(rec.name, key, (bad, good[1])) for bad in spec.first.bad_values()]
+                elif isinstance(spec, hs.Flag):
+                    out.append((rec.name, key, "yes"))
+    return out
+
+
+CASES = _cases()
+
+
+def test_every_declared_rule_has_cases():
+    names = {c[0] for c in CASES}
+    assert {"sgd", "adam", "adamw", "lion", "adabelief", "rprop", "asgd"} <= names
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "bad"), CASES, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in CASES]
+)
+@pytest.mark.filterwarnings("ignore:descentlab.*no fused form")
+def test_a_declared_bad_value_is_refused_naming_it(name, key, bad):
+    shown = key if not isinstance(bad, tuple) else f"{key}[0]"
+    w = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(ValueError, match=rf"\b{re.escape(shown)} must be"):
+        optim.get(name)([{"params": [w], key: bad}], fused=False)
+    # a schedule setting it: refused before the parameter or state changes
+    opt = optim.get(name)([w])
+
+    def closure():
+        opt.zero_grad()
+        loss = (w * w).sum()
+        loss.backward()
+        return loss
+
+    def step():  # without a closure where the optimizer takes none (the steady fused step)
+        try:
+            w.grad = torch.ones(3)
+            return opt.step()
+        except ValueError as exc:
+            if "closure" not in str(exc):
+                raise
+            return opt.step(closure)
+
+    for _ in range(2):
+        step()
+    before = w.detach().clone()
+    opt.param_groups[0][key] = bad
+    with pytest.raises(ValueError, match=rf"param group 0: {re.escape(shown)} must be"):
+        step()
+    assert torch.equal(w.detach(), before)

@@ -1,0 +1,154 @@
+"""Rules written once in the form (descentlab.optim.form): every registered optimizer whose
+chain holds one is checked, drawn from the registry (no table here): fused against eager,
+both against a float64 evaluation of the form's primitives by their definitions, and
+AdaBelief against a float64 loop written from the paper and against pytorch_optimizer."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from descentlab import optim
+from descentlab.optim import form as FM
+from descentlab.optim import fused as F
+
+BITWISE = F.sqrt_reproduces_torch()
+
+
+def _form_optimizers() -> list[str]:
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    return [
+        r.name
+        for r in optim.records()
+        if any(isinstance(rule, FM.FormRule) for rule in r.factory(probe, fused=False).rule.rules)
+    ]
+
+
+FORMS = _form_optimizers()
+
+
+def _run(name: str, dtype: torch.dtype, fused: bool, steps: int = 60, **kw) -> torch.Tensor:
+    g = torch.Generator().manual_seed(3)
+    w = torch.nn.Parameter(torch.randn(4099, dtype=dtype, generator=g))  # a vector tail too
+    opt = optim.get(name)([w], fused=fused, **kw)
+    for _ in range(steps):
+        w.grad = torch.randn(4099, dtype=dtype, generator=g)
+        opt.step()
+    return w.detach()
+
+
+def test_the_registry_has_form_rules():
+    assert "adabelief" in FORMS
+
+
+@pytest.mark.parametrize("name", FORMS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_fused_equals_eager(name, dtype):
+    """Both backends come from the one form: bit for bit in float32 where the kernels'
+    root is torch's; float64 roots (torch's MKL vs the correctly rounded one) may part by an
+    ulp, as for every fused rule (descentlab.optim.fused)."""
+    kw = dict(lr=1e-2, weight_decay=0.1)
+    a, b = _run(name, dtype, True, **kw), _run(name, dtype, False, **kw)
+    if dtype == torch.float32 and BITWISE:
+        assert torch.equal(a, b)
+    else:
+        tol = 1e-12 if dtype == torch.float64 else 2e-5
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+def _reference_run(name: str, steps: int = 40) -> tuple[torch.Tensor, torch.Tensor]:
+    """The optimizer's eager float64 run, and the same chain with the form rule evaluated by
+    :func:`~descentlab.optim.form.reference` (primitives by their definitions)."""
+    g = torch.Generator().manual_seed(5)
+    w0 = torch.randn(64, dtype=torch.float64, generator=g)
+    grads = [torch.randn(64, dtype=torch.float64, generator=g) for _ in range(steps)]
+    w = torch.nn.Parameter(w0.clone())
+    opt = optim.get(name)([w], fused=False, lr=1e-2)
+    (rule,) = [r for r in opt.rule.rules if isinstance(r, FM.FormRule)]
+    hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
+    for gr in grads:
+        w.grad = gr.clone()
+        opt.step()
+    # the reference: only the form rule and the plain learning rate (no decay, maximize off)
+    p = w0.clone()
+    state = {k: torch.zeros(64, dtype=torch.float64) for k in rule.state_keys}
+    form = rule.built(hyper)
+    for t, gr in enumerate(grads, 1):
+        u = FM.reference(form, gr, p, state, hyper, float(t))
+        p = p - hyper["lr"] * u
+    return w.detach(), p
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_the_emitted_kernels_follow_the_forms_definitions(name):
+    got, want = _reference_run(name)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _paper_adabelief(w, grads, lr, b1, b2, eps, wd):
+    """Zhuang et al. 2020, Algorithm 2 (AdaBelief), float64, with decoupled weight decay."""
+    w = w.clone()
+    m = torch.zeros_like(w)
+    s = torch.zeros_like(w)
+    for t, g in enumerate(grads, 1):
+        m = b1 * m + (1 - b1) * g
+        s = b2 * s + (1 - b2) * (g - m) ** 2 + eps
+        m_hat = m / (1 - b1**t)
+        s_hat = s / (1 - b2**t)
+        w = w * (1 - lr * wd) - lr * m_hat / (torch.sqrt(s_hat) + eps)
+    return w
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "eager"])
+def test_adabelief_follows_the_paper(fused):
+    g = torch.Generator().manual_seed(7)
+    w0 = torch.randn(300, dtype=torch.float64, generator=g)
+    grads = [torch.randn(300, dtype=torch.float64, generator=g) for _ in range(100)]
+    kw = dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-8, weight_decay=0.05)
+    w = torch.nn.Parameter(w0.clone())
+    opt = optim.AdaBelief([w], fused=fused, **kw)
+    for gr in grads:
+        w.grad = gr.clone()
+        opt.step()
+    want = _paper_adabelief(w0, grads, kw["lr"], *kw["betas"], kw["eps"], kw["weight_decay"])
+    torch.testing.assert_close(w.detach(), want, rtol=1e-12, atol=1e-12)
+
+
+def test_adabelief_matches_pytorch_optimizer():
+    po = pytest.importorskip("pytorch_optimizer")
+    g = torch.Generator().manual_seed(9)
+    w0 = torch.randn(500, dtype=torch.float64, generator=g)
+    grads = [torch.randn(500, dtype=torch.float64, generator=g) for _ in range(100)]
+    a, b = torch.nn.Parameter(w0.clone()), torch.nn.Parameter(w0.clone())
+    ours = optim.AdaBelief([a], lr=1e-2, weight_decay=0.1)
+    theirs = po.AdaBelief([b], lr=1e-2, weight_decay=0.1, weight_decouple=True, eps=1e-16)
+    for gr in grads:
+        a.grad, b.grad = gr.clone(), gr.clone()
+        ours.step()
+        theirs.step()
+    torch.testing.assert_close(a.detach(), b.detach(), rtol=1e-12, atol=1e-12)
+    assert not math.isclose(float(a.detach()[0]), float(w0[0]))
+
+
+def test_a_form_may_not_read_a_state_entry_from_before_its_update():
+    f = FM.Form()
+    old = f.state("m")
+    w = f.coef("w", lambda h, t: 0.5)
+    f.assign("m", FM.lerp(old, f.g, w))
+    with pytest.raises(ValueError, match="reads 'm' from before its update"):
+        f.out(old * w)
+
+
+def test_no_rule_written_in_the_form_holds_c():
+    """A form rule has no C: its kernel comes from the C emitter."""
+    import inspect
+
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    for name in FORMS:
+        for rule in optim.get(name)(probe, fused=False).rule.rules:
+            if isinstance(rule, FM.FormRule):
+                src = inspect.getsource(type(rule))
+                for c in ("b.line(", "b.let(", "dl_", "b.coef("):
+                    assert c not in src, f"{type(rule).__name__} holds C ({c})"

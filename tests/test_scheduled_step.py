@@ -1,0 +1,167 @@
+"""A schedule that changes a number every step (torch's LRScheduler, cycling momentum or betas)
+keeps the fused backend's steady step: the changed value is checked, and nothing else is
+re-validated, re-planned or re-compiled (issue 23, item 2). Speed is measured in
+``benchmarks/step.py --schedule``; here the work done is counted."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from descentlab import optim
+from descentlab.optim import fused as F
+
+# (optimizer, constructor options, hyperparameter, its value at step i)
+CHANGES = [
+    ("adamw", dict(lr=1e-2), "lr", lambda i: 1e-2 * (1 + math.cos(i / 3)) / 2 + 1e-4),
+    ("adam", dict(lr=1e-2), "betas", lambda i: (0.85 + 0.01 * (i % 5), 0.99 - 1e-3 * (i % 4))),
+    ("sgd", dict(lr=1e-2, momentum=0.9), "momentum", lambda i: 0.5 + 0.04 * i),
+    ("sgd", dict(lr=1e-2, momentum=0.9, nesterov=True), "lr", lambda i: 1e-2 / (1 + i)),
+    ("rmsprop", dict(lr=1e-2), "alpha", lambda i: 0.9 + 0.005 * i),
+    ("adagrad", dict(lr=1e-2), "lr", lambda i: 1e-2 / (1 + i)),
+    ("adadelta", dict(lr=1.0), "rho", lambda i: 0.9 - 0.01 * i),
+]
+
+
+def _params(seed: int = 0) -> list[torch.nn.Parameter]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(n, generator=g)) for n in (300, 70, 5)]
+
+
+def _grads(params: list[torch.Tensor], i: int) -> None:
+    g = torch.Generator().manual_seed(100 + i)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=g)
+
+
+class _Spy:
+    """Counts the general step and every whole-group validation of ``opt``."""
+
+    def __init__(self, opt: optim.Optimizer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.general = self.validate = 0
+        step = opt._step
+
+        def general(closure=None):
+            self.general += 1
+            return step(closure)
+
+        monkeypatch.setattr(opt, "_step", general)
+        for rule in opt.rule.rules:
+            check = rule.validate
+
+            def validate(hyper, check=check):
+                self.validate += 1
+                return check(hyper)
+
+            monkeypatch.setattr(rule, "validate", validate)
+        chain_validate = opt.rule.validate
+
+        def whole(hyper):
+            self.validate += 1
+            return chain_validate(hyper)
+
+        monkeypatch.setattr(opt.rule, "validate", whole)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw", "key", "value"), CHANGES, ids=[f"{c[0]}-{c[2]}" for c in CHANGES]
+)
+def test_a_changed_number_costs_a_check_of_it_and_nothing_else(monkeypatch, name, kw, key, value):
+    params = _params()
+    opt = optim.get(name)(params, **kw, fused=True)
+    ref_params = _params()
+    ref = optim.get(name)(ref_params, **kw, fused=True)
+    for i in range(2):  # reach the steady state
+        for ps, o in ((params, opt), (ref_params, ref)):
+            _grads(ps, i)
+            o.step()
+    compiled = F.compile_count()
+    spy = _Spy(opt, monkeypatch)
+    for i in range(2, 12):
+        for ps, o in ((params, opt), (ref_params, ref)):
+            o.param_groups[0][key] = value(i)
+            _grads(ps, i)
+        opt.step()
+        ref._fused.steady.clear()  # the reference takes the general (validated, planned) step
+        ref.step()
+    assert spy.general == 0, "a changed number sent the step down the general path"
+    assert spy.validate == 0, "a changed number re-validated the whole group"
+    assert F.compile_count() == compiled
+    assert len([p for p in opt._fused.plans.values() if p is not None]) == 1
+    for a, b in zip(params, ref_params, strict=True):
+        assert torch.equal(a, b)
+    for p, q in zip(params, ref_params, strict=True):
+        for k, v in opt.state[p].items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(ref.state[q][k])), k
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "message"),
+    [
+        ("lr", -1.0, "param group 0: lr must be a number >= 0.0, got -1.0"),
+        ("betas", (0.9, 1.5), r"param group 0: betas\[1\] must be a number in \[0.0, 1.0\)"),
+        ("eps", float("nan"), "param group 0: eps must be a number >= 0.0, got nan"),
+        ("betas", (0.9,), r"param group 0: betas must be a pair \(beta1, beta2\)"),
+    ],
+)
+def test_a_bad_changed_value_is_refused_before_anything_changes(key, bad, message):
+    params = _params()
+    opt = optim.AdamW(params, lr=1e-2, fused=True)
+    for i in range(3):
+        _grads(params, i)
+        opt.step()
+    before = [p.detach().clone() for p in params]
+    state = {k: v.clone() for k, v in opt.state[params[0]].items()}
+    opt.param_groups[0][key] = bad
+    with pytest.raises(ValueError, match=message):
+        opt.step()
+    for p, b in zip(params, before, strict=True):
+        assert torch.equal(p, b)
+    for k, v in opt.state[params[0]].items():
+        assert torch.equal(v, state[k]), k
+    assert opt.param_groups[0]["step"] == 3
+
+
+def test_a_structural_change_leaves_the_steady_step_and_stays_right(monkeypatch):
+    """momentum 0.9 -> 0 changes SGD's kernel (a zero momentum keeps no buffer): the step
+    takes the general path and matches a run that never was steady."""
+    params, ref_params = _params(), _params()
+    opt = optim.SGD(params, lr=1e-2, momentum=0.9, fused=True)
+    ref = optim.SGD(ref_params, lr=1e-2, momentum=0.9, fused=True)
+    for i in range(3):
+        for ps, o in ((params, opt), (ref_params, ref)):
+            _grads(ps, i)
+            ref._fused.steady.clear()
+            o.step()
+    spy = _Spy(opt, monkeypatch)
+    for i in range(3, 6):
+        for ps, o in ((params, opt), (ref_params, ref)):
+            o.param_groups[0]["momentum"] = 0.0
+            _grads(ps, i)
+            ref._fused.steady.clear()
+            o.step()
+    assert spy.general >= 1
+    for a, b in zip(params, ref_params, strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "eager"])
+def test_the_general_step_also_checks_only_the_changed_value(monkeypatch, fused):
+    """NAdam's step is never steady (its running product changes per step), and the eager
+    backend has no steady step: a changed lr still costs no whole-group validation, and a bad
+    one is refused."""
+    params = _params()
+    opt = optim.NAdam(params, lr=1e-2, fused=fused)
+    _grads(params, 0)
+    opt.step()
+    spy = _Spy(opt, monkeypatch)
+    for i in range(1, 5):
+        opt.param_groups[0]["lr"] = 1e-2 / (1 + i)
+        _grads(params, i)
+        opt.step()
+    assert spy.general == 4 and spy.validate == 0
+    opt.param_groups[0]["lr"] = -0.5
+    with pytest.raises(ValueError, match=r"param group 0: lr must be a number >= 0\.0, got -0\.5"):
+        opt.step()
