@@ -1,0 +1,246 @@
+"""The GPU backend's Triton kernels (descentlab.optim.gpu), generated from the one form, run on
+CPU tensors under Triton's interpreter (TRITON_INTERPRET=1): every registered optimizer whose
+chain holds a rule written in the form (drawn from the registry, no table here) against the
+eager backend of the same form, step by step from the same state; one launch per group over
+tensors of odd sizes; the announced eager fallback and the refusal of fused=True. The tests
+marked ``cuda`` run the same kernels compiled for a real device, wherever one is present."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
+
+from descentlab import optim
+from descentlab.optim import base, gpu
+from descentlab.optim import form as FM
+from descentlab.optim import fused as F
+
+SIZES = (5, 600, 3, 1100)  # odd sizes: partial blocks, several blocks per tensor (BLOCK 512)
+ONE = (301,)  # the interpreter's time is per program instance: one for the long runs
+KW = dict(lr=1e-2, weight_decay=0.1)
+
+
+def _form_optimizers() -> list[str]:
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    return [
+        r.name
+        for r in optim.records()
+        if any(isinstance(rule, FM.FormRule) for rule in r.factory(probe, fused=False).rule.rules)
+    ]
+
+
+FORMS = _form_optimizers()
+
+
+@pytest.fixture
+def interpreted(monkeypatch):
+    """Triton's interpreter; steps taken inside ``gpu.interpret_on_cpu()`` run the kernels."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+
+
+def ulps(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The largest distance of ``a`` from ``b`` in units of ``b``'s last place."""
+    a, b = a.detach().double(), b.detach()
+    mag = b.abs()
+    ulp = (torch.nextafter(mag, torch.full_like(mag, float("inf"))) - mag).double()
+    return float(((a - b.double()).abs() / ulp).max())
+
+
+def _params(dtype: torch.dtype, sizes=ONE, seed: int = 0) -> list[torch.nn.Parameter]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(n, generator=g).to(dtype)) for n in sizes]
+
+
+def _per_step(
+    name: str, dtype: torch.dtype, reference_fused: bool, steps: int, sizes=ONE, groups=1
+) -> float:
+    """The largest distance in ulps, over ``steps`` steps, of one Triton step from the
+    reference backend's step taken from the same parameters and state (``groups``: the
+    parameters split into this many param groups)."""
+    ref_params, tri_params = _params(dtype, sizes), _params(dtype, sizes)
+    half = len(sizes) // 2
+
+    def split(ps):
+        return [{"params": ps[:half]}, {"params": ps[half:], "lr": 3e-3}] if groups == 2 else ps
+
+    ref = optim.get(name)(split(ref_params), fused=reference_fused, **KW)
+    tri = optim.get(name)(split(tri_params), **KW)
+    g = torch.Generator().manual_seed(1)
+    worst = 0.0
+    for _ in range(steps):
+        with torch.no_grad():
+            for a, b in zip(tri_params, ref_params, strict=True):
+                a.copy_(b)
+        if ref.state:
+            tri.load_state_dict(copy.deepcopy(ref.state_dict()))
+        for a, b in zip(tri_params, ref_params, strict=True):
+            b.grad = torch.randn(b.shape, generator=g).to(dtype)
+            a.grad = b.grad.clone()
+        ref.step()  # the CPU backends
+        with gpu.interpret_on_cpu():
+            tri.step()
+        for a, b in zip(tri_params, ref_params, strict=True):
+            worst = max(worst, ulps(a, b))
+            for key, value in ref.state[b].items():
+                if key != "step":
+                    worst = max(worst, ulps(tri.state[a][key], value))
+    return worst
+
+
+def test_the_registry_has_form_rules():
+    assert {"adabelief", "lion"} <= set(FORMS)
+
+
+@pytest.mark.parametrize("name", FORMS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_triton_step_within_one_ulp_of_eager(name, dtype, interpreted):
+    """Steps (100 in float32, 30 in float64), each from the eager backend's parameters and
+    state: the generated kernel's parameters and state are within 1 ulp of eager's (bit for
+    bit but for the square root, correctly rounded in the kernel and MKL's in torch, as the
+    fused C's on such CPUs)."""
+    steps = 100 if dtype == torch.float32 else 30
+    assert _per_step(name, dtype, reference_fused=False, steps=steps) <= 1.0
+
+
+@pytest.mark.skipif(not F.fused_available(), reason="no C++ compiler: no fused CPU kernel")
+@pytest.mark.parametrize("name", FORMS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+def test_triton_16bit_storage_matches_the_fused_cpu_kernel(name, dtype, interpreted):
+    """16-bit storage, float32 compute, one rounding per stored value: as the fused C (the
+    eager backend rounds after every operation), within 1 ulp of the 16-bit type per step."""
+    assert _per_step(name, dtype, reference_fused=True, steps=20) <= 1.0
+
+
+class _Launches:
+    def __init__(self, kernel):
+        self.kernel, self.grids = kernel, []
+
+    def __getitem__(self, grid):
+        self.grids.append(grid)
+        return self.kernel[grid]
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_one_launch_per_group_over_tensors_of_odd_sizes(name, interpreted, monkeypatch):
+    """Two param groups of tensors of odd sizes: each group one launch per step, one
+    program instance per (tensor, block), every tensor within 1 ulp of eager."""
+    compiled = gpu._compile
+    seen: list[_Launches] = []
+
+    def counting(source, kernel_name):
+        seen.append(_Launches(compiled(source, kernel_name)))
+        return seen[-1]
+
+    monkeypatch.setattr(gpu, "BLOCK", 512)
+    monkeypatch.setattr(gpu, "_KERNELS", {})
+    monkeypatch.setattr(gpu, "_compile", counting)
+    assert _per_step(name, torch.float32, False, steps=3, sizes=SIZES, groups=2) <= 1.0
+    (launches,) = seen
+    blocks = [sum(-(-n // 512) for n in SIZES[:2]), sum(-(-n // 512) for n in SIZES[2:])]
+    assert launches.grids == [(b,) for b in blocks] * 3
+
+
+class _NoForm(base.Rule):
+    """A rule without a form (or fused C): -0.5 g."""
+
+    name = "no_form_rule"
+    local = True
+
+    def update(self, grads, state, params, hyper):
+        return [g * -0.5 for g in grads], state
+
+
+def test_a_rule_without_a_form_runs_eagerly_announced_once(interpreted):
+    w = torch.nn.Parameter(torch.ones(3))
+    with warnings.catch_warnings():  # the CPU backends' own announcement, at construction
+        warnings.simplefilter("ignore")
+        opt = optim.Optimizer([w], base.chain(_NoForm()))
+    gpu._ANNOUNCED.clear()
+    with pytest.warns(RuntimeWarning, match="no_form_rule has no form"), gpu.interpret_on_cpu():
+        w.grad = torch.ones(3)
+        opt.step()
+    with warnings.catch_warnings(), gpu.interpret_on_cpu():
+        warnings.simplefilter("error")
+        w.grad = torch.ones(3)
+        opt.step()
+    assert torch.equal(w.detach(), torch.zeros(3))
+
+
+def test_fused_true_on_the_gpu_path_refuses_a_rule_without_a_form(interpreted):
+    w = torch.nn.Parameter(torch.ones(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = optim.Optimizer([w], base.chain(_NoForm()))
+    opt.fused = True  # as on a CUDA device, where fused=True is not refused at construction
+    w.grad = torch.ones(3)
+    refused = r"fused=True\) on cpu: param group 0: no_form_rule has no form"
+    with pytest.raises(ValueError, match=refused), gpu.interpret_on_cpu():
+        opt.step()
+    assert torch.equal(w.detach(), torch.ones(3))
+
+
+# ------------------------------------------------------------------ on a real device
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("name", FORMS)
+def test_cuda_matches_the_eager_form_on_the_cpu(name):
+    """Compiled for the device: parameters within 1 ulp per step of the CPU's eager form."""
+    ref = _params(torch.float32)
+    dev = [torch.nn.Parameter(p.detach().cuda()) for p in ref]
+    a, b = optim.get(name)(dev, **KW), optim.get(name)(ref, fused=False, **KW)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        with torch.no_grad():
+            for x, y in zip(dev, ref, strict=True):
+                x.copy_(y)
+        if b.state:
+            a.load_state_dict(copy.deepcopy(b.state_dict()))
+        for x, y in zip(dev, ref, strict=True):
+            y.grad = torch.randn(y.shape, generator=g)
+            x.grad = y.grad.cuda()
+        a.step()
+        b.step()
+        for x, y in zip(dev, ref, strict=True):
+            assert ulps(x.cpu(), y) <= 1.0
+
+
+@cuda
+def test_cuda_adamax_matches_torch_on_the_device():
+    """Parity with torch's CUDA Adamax (foreach): the tolerance of the CPU parity tests."""
+    ref = _params(torch.float32)
+    ours = [torch.nn.Parameter(p.detach().cuda()) for p in ref]
+    theirs = [torch.nn.Parameter(p.detach().cuda()) for p in ref]
+    a = optim.Adamax(ours, lr=1e-2, weight_decay=0.1)
+    b = torch.optim.Adamax(theirs, lr=1e-2, weight_decay=0.1)
+    g = torch.Generator(device="cuda").manual_seed(2)
+    for _ in range(100):
+        for x, y in zip(ours, theirs, strict=True):
+            y.grad = torch.randn(y.shape, device="cuda", generator=g)
+            x.grad = y.grad.clone()
+        a.step()
+        b.step()
+    for x, y in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+
+
+@cuda
+def test_cuda_one_kernel_launch_per_group_step():
+    params = [torch.nn.Parameter(torch.randn(n, device="cuda")) for n in SIZES]
+    opt = optim.get("lion")(params, **KW)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()  # compiles
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        opt.step()
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    names = [e.name for e in kernels if e.name.startswith("dl_")]
+    assert len(names) == 1, [e.name for e in kernels]
