@@ -40,6 +40,7 @@ BLOCK = 1024
 _ROUTE_CPU = False
 _ANNOUNCED: set[str] = set()
 _KERNELS: dict[tuple[str, bool], Any] = {}
+_TABLES: dict[tuple, tuple[Tensor, ...]] = {}
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -94,29 +95,47 @@ class TritonPlan:
             params if a == "p" else grads if a == "g" else state[a.removeprefix("state:")]
             for a in prog.arrays
         ]
-        n = len(params)
-        ptrs = torch.tensor(
-            [[arr[i].data_ptr() for arr in arrays] for i in range(n)], dtype=torch.int64
-        )
-        numel = [p.numel() for p in params]
-        blocks = torch.tensor(
-            [(i, s) for i, m in enumerate(numel) for s in range(0, m, BLOCK)], dtype=torch.int64
+        addresses = tuple(arr[i].data_ptr() for i in range(len(params)) for arr in arrays)
+        numel = tuple(p.numel() for p in params)
+        ptrs, numel_t, blocks = _cached(
+            (device, addresses, numel, BLOCK, len(arrays)),
+            lambda: _tables(addresses, numel, len(arrays), device),
         )
         h = {k: _plain(v) for k, v in hyper.items()}
-        rows = {t: [float(c.fn(h, t)) for _, c in prog.coefs] for t in dict.fromkeys(steps)}
-        coefs = (
-            torch.tensor([rows[t] for t in steps], dtype=self.compute)
-            if prog.coefs
-            else torch.zeros((n, 1), dtype=self.compute)
-        )
-        nonblock = device.type == "cuda"
-        ptrs, numel_t, blocks, coefs = (
-            x.to(device, non_blocking=nonblock)
-            for x in (ptrs, torch.tensor(numel, dtype=torch.int64), blocks, coefs)
-        )
+        rows = {t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)}
+        values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
+        coefs = _cached(
+            (device, self.compute, values),
+            lambda: (torch.tensor(values, dtype=self.compute).to(device, non_blocking=True),),
+        )[0]
         self.kernel[(blocks.shape[0],)](
             ptrs, numel_t, blocks, coefs, NA=len(arrays), NC=coefs.shape[1], BLOCK=BLOCK
         )
+
+
+def _tables(
+    addresses: tuple[int, ...], numel: tuple[int, ...], arrays: int, device: torch.device
+) -> tuple[Tensor, ...]:
+    """The launch's tables on ``device``: pointers ``[tensors, arrays]``, sizes, and one
+    ``(tensor, first element)`` row per program instance."""
+    blocks = [(i, s) for i, m in enumerate(numel) for s in range(0, m, BLOCK)]
+    host = (
+        torch.tensor(addresses, dtype=torch.int64).view(len(numel), arrays),
+        torch.tensor(numel, dtype=torch.int64),
+        torch.tensor(blocks, dtype=torch.int64),
+    )
+    return tuple(x.to(device, non_blocking=True) for x in host)
+
+
+def _cached(key: tuple, make: Any) -> tuple[Tensor, ...]:
+    """Device tables by their exact contents (the key is the data: a hit is always right);
+    the last 64 kept, so a steady loop copies nothing to the device."""
+    hit = _TABLES.get(key)
+    if hit is None:
+        hit = _TABLES[key] = make()
+        if len(_TABLES) > 64:
+            _TABLES.pop(next(iter(_TABLES)))
+    return hit
 
 
 def _compile(source: str, name: str) -> Any:
