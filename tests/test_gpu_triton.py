@@ -238,3 +238,14 @@ def test_cuda_one_kernel_launch_per_group_step():
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     names = [e.name for e in kernels if e.name.startswith("dl_")]
     assert len(names) == 1, [e.name for e in kernels]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_the_cuda_benchmark_refuses_in_one_line_without_a_device(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import step
+
+    with pytest.raises(SystemExit, match=r"^step.py --device cuda: no CUDA device here \("):
+        step.main(["--device", "cuda"])
