@@ -152,6 +152,25 @@ def test_one_launch_per_group_over_tensors_of_odd_sizes(name, interpreted, monke
     assert launches.grids == [(b,) for b in blocks] * 3
 
 
+@pytest.mark.parametrize("name", FORMS)
+def test_complex_parameters_step_as_pairs_of_reals(name, interpreted, monkeypatch):
+    launched = []
+    run = gpu.TritonPlan.run
+    monkeypatch.setattr(gpu.TritonPlan, "run", lambda self, *a: launched.append(run(self, *a)))
+    g = torch.Generator().manual_seed(4)
+    a = torch.nn.Parameter(torch.randn(7, dtype=torch.complex64, generator=g))
+    b = torch.nn.Parameter(a.detach().clone())
+    tri, ref = optim.get(name)([a], **KW), optim.get(name)([b], fused=False, **KW)
+    for _ in range(5):
+        b.grad = torch.randn(7, dtype=torch.complex64, generator=g)
+        a.grad = b.grad.clone()
+        with gpu.interpret_on_cpu():
+            tri.step()
+        ref.step()
+    assert len(launched) == 5 and tri.state[a]["exp_avg"].dtype == torch.complex64
+    assert ulps(torch.view_as_real(a), torch.view_as_real(b)) <= 1.0
+
+
 class _NoForm(base.Rule):
     """A rule without a form (or fused C): -0.5 g."""
 

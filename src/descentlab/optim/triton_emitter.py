@@ -181,7 +181,7 @@ def glue_form(rule: Rule, f: Form, hyper: Mapping[str, Any]) -> None:
             c = f.coef("lr", lambda h, t: -float(h["lr"]), uses=("lr",))
         f.out(f.g * c)
     else:
-        raise Unsupported(f"{rule.name} has no form (it runs eagerly)")
+        raise Unsupported(f"{rule.name} has no form")
 
 
 def _batched(hyper: Mapping[str, Any]) -> str | None:
