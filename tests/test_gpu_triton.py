@@ -7,8 +7,10 @@ marked ``cuda`` run the same kernels compiled for a real device, wherever one is
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import warnings
+from unittest import mock
 
 import pytest
 import torch
@@ -17,7 +19,6 @@ pytest.importorskip("triton", reason="triton is not installed (the GPU backend's
 
 from descentlab import optim
 from descentlab.optim import base, gpu
-from descentlab.optim import form as FM
 from descentlab.optim import fused as F
 
 SIZES = (5, 600, 3, 1100)  # odd sizes: partial blocks, several blocks per tensor (BLOCK 512)
@@ -25,16 +26,9 @@ ONE = (301,)  # the interpreter's time is per program instance: one for the long
 KW = dict(lr=1e-2, weight_decay=0.1)
 
 
-def _form_optimizers() -> list[str]:
-    probe = [torch.nn.Parameter(torch.zeros(2))]
-    return [
-        r.name
-        for r in optim.records()
-        if any(isinstance(rule, FM.FormRule) for rule in r.factory(probe, fused=False).rule.rules)
-    ]
-
-
-FORMS = _form_optimizers()
+#: every registered optimizer with a rule written in the form -> its chain has a Triton program
+TRITON = gpu.triton_optimizers()
+FORMS = list(TRITON)
 
 
 @pytest.fixture
@@ -75,6 +69,8 @@ def _per_step(
     def split(ps):
         return [{"params": ps[:half]}, {"params": ps[half:], "lr": 3e-3}] if groups == 2 else ps
 
+    run = gpu.TritonPlan.run
+    route = gpu.interpret_on_cpu if device == "cpu" else contextlib.nullcontext
     ref = optim.get(name)(split(ref_params), fused=reference_fused, **KW)
     tri = optim.get(name)(split(tri_params), **KW)
     g = torch.Generator().manual_seed(1)
@@ -89,8 +85,10 @@ def _per_step(
             b.grad = torch.randn(b.shape, generator=g).to(dtype)
             a.grad = b.grad.to(device, copy=True)
         ref.step()  # the CPU backends
-        with gpu.interpret_on_cpu():
+        with route(), mock.patch.object(gpu.TritonPlan, "run", autospec=True) as spy:
+            spy.side_effect = run
             tri.step()
+        assert spy.call_count == groups  # the Triton kernel stepped every group
         for a, b in zip(tri_params, ref_params, strict=True):
             worst = max(worst, ulps(a.cpu(), b))
             for key, value in ref.state[b].items():
@@ -99,8 +97,11 @@ def _per_step(
     return worst
 
 
-def test_the_registry_has_form_rules():
-    assert {"adabelief", "lion"} <= set(FORMS)
+def test_every_optimizer_written_in_the_form_has_a_triton_kernel():
+    """A chain holding a form rule whose glue rule has no Triton form would run eagerly on a
+    GPU: add the glue's form (triton_emitter.glue_form) or write the rule in the form."""
+    assert {"adabelief", "lion"} <= set(TRITON)
+    assert [name for name, ok in TRITON.items() if not ok] == []
 
 
 @pytest.mark.parametrize("name", FORMS)

@@ -29,10 +29,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .form import _plain
+from .form import FormRule, _plain
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program
 
-__all__ = ["BLOCK", "TritonPlan", "choose", "interpret_on_cpu", "triton_available"]
+__all__ = [
+    "BLOCK",
+    "TritonPlan",
+    "choose",
+    "interpret_on_cpu",
+    "triton_available",
+    "triton_optimizers",
+]
 
 #: elements per program instance (one (tensor, chunk) row of the block table)
 BLOCK = 1024
@@ -214,3 +221,22 @@ def choose(
         raise ValueError(f"{owner}(fused=True) on {params[0].device}: param group {gi}: {why}")
     _announce(f"{owner}:{why}", f"{owner} runs eagerly on {params[0].device}: {why}")
     return None
+
+
+def triton_optimizers() -> dict[str, bool]:
+    """Every registered optimizer whose chain holds a rule written in the form, and whether its
+    whole chain (at its default hyperparameters) has a Triton program."""
+    import descentlab.optim as registry
+
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    out = {}
+    for r in registry.records():
+        opt = r.factory(probe, fused=False)
+        if any(isinstance(x, FormRule) for x in opt.rule.rules):
+            hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+            try:
+                program(opt.rule, hyper, opt._fold_lr)
+                out[r.name] = True
+            except Unsupported:
+                out[r.name] = False
+    return out
