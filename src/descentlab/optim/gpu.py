@@ -115,8 +115,17 @@ class TritonPlan:
             (device, self.compute, values),
             lambda: (torch.tensor(values, dtype=self.compute).to(device, non_blocking=True),),
         )[0]
+        # no contraction of a product and a sum into an fma: the form's roundings, not the
+        # compiler's (the form's own fmas are explicit)
         self.kernel[(blocks.shape[0],)](
-            ptrs, numel_t, blocks, coefs, NA=len(arrays), NC=coefs.shape[1], BLOCK=BLOCK
+            ptrs,
+            numel_t,
+            blocks,
+            coefs,
+            NA=len(arrays),
+            NC=coefs.shape[1],
+            BLOCK=BLOCK,
+            enable_fp_fusion=False,
         )
 
 

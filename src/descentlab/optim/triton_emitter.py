@@ -122,6 +122,8 @@ class TritonEmitter(Emitter):
         let = self.prog.let
         if op == "add" and alpha is not None:
             return let(f"tl.fma({a[1]}, {alpha}, {a[0]})")
+        if op == "div":  # IEEE division (Triton's float32 ``/`` may be approximate)
+            return let(f"_div({a[0]}, {a[1]})")
         if op in _INFIX:
             return let(f"{a[0]} {_INFIX[op]} {a[1]}")
         if op == "neg":
@@ -136,7 +138,7 @@ class TritonEmitter(Emitter):
         if op == "addcmul":
             return let(f"tl.fma({a[3]} * {a[1]}, {a[2]}, {a[0]})")
         if op == "addcdiv":
-            return let(f"{a[0]} + ({a[3]} * {a[1]}) / {a[2]}")
+            return let(f"{a[0]} + _div({a[3]} * {a[1]}, {a[2]})")
         if op == "sqrt":
             return let(f"_sqrt({a[0]})")  # correctly rounded: kernel_source
         if op == "maximum":
@@ -157,7 +159,14 @@ class TritonEmitter(Emitter):
         return value
 
 
-_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+_INFIX = {"add": "+", "sub": "-", "mul": "*"}
+
+#: the correctly rounded root and quotient of each compute type (float32's ``sqrt_rn`` and
+#: ``div_rn``; float64's ``sqrt`` and ``/`` are IEEE's)
+_HELPERS = {
+    "tl.float32": ("tl.sqrt_rn(x)", "tl.div_rn(a, b)"),
+    "tl.float64": ("tl.sqrt(x)", "a / b"),
+}
 
 
 def glue_form(rule: Rule, f: Form, hyper: Mapping[str, Any]) -> None:
@@ -235,9 +244,20 @@ def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> st
     ``BLOCK``. One program instance per row of ``blocks``.
     """
     comp = _TL[compute_dtype(dtypes[0])]
+    root, quotient = _HELPERS[comp]
     out = [
         "import triton",
         "import triton.language as tl",
+        "",
+        "",
+        "@triton.jit",
+        "def _sqrt(x):",
+        f"    return {root}",
+        "",
+        "",
+        "@triton.jit",
+        "def _div(a, b):",
+        f"    return {quotient}",
         "",
         "",
         "@triton.jit",
@@ -253,10 +273,7 @@ def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> st
         out.append(f"    a{j} = tl.load(ptrs + i * NA + {j}).to(tl.pointer_type({_TL[dt]}))")
     for j in range(len(prog.coefs)):
         out.append(f"    c{j} = tl.load(coefs + i * NC + {j})")
-    # the correctly rounded root: sqrt_rn (float32 only); float64's sqrt is the IEEE one
-    root = "tl.sqrt" if comp == "tl.float64" else "tl.sqrt_rn"
     for line in prog.lines:
-        line = line.replace("_sqrt(", f"{root}(")
         load = line.find("_ld(")
         if load >= 0:
             j = int(line[load + 4 : line.index(")", load)])
