@@ -22,6 +22,12 @@ instead a step whose value changes before every step, as torch's LRScheduler cha
 torch's fastest path (fused where it exists, else foreach) under the same schedule:
 
     python benchmarks/step.py --schedule lr --sizes 1e5,1e6,1e7 --threads 1 --clock cpu
+
+``--device cuda`` times the GPU backend's generated Triton step instead (benchmarks/gpu_step.py:
+bytes moved against the measured copy bandwidth, ratios to torch's foreach and fused paths,
+kernel launches per step from the torch profiler); it stops with one line without a device:
+
+    python benchmarks/step.py --device cuda --sizes 1e7,1e8
 """
 
 from __future__ import annotations
@@ -285,7 +291,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e6,1e7", help="total parameters, comma-separated")
     parser.add_argument("--repeat", type=int, default=15, help="timed steps per measurement")
-    parser.add_argument("--optimizers", default=",".join(CASES))
+    parser.add_argument(
+        "--optimizers", default=None, help="comma-separated (default: all; on cuda: the form's)"
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: the generated Triton step against torch's CUDA paths (benchmarks/gpu_step.py)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile overhead")
     parser.add_argument(
@@ -302,6 +316,12 @@ def main(argv: list[str] | None = None) -> None:
         help="time steps whose lr (or betas/momentum) changes before every step instead",
     )
     args = parser.parse_args(argv)
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    if args.device == "cuda":  # refuses with one line, before any work, without a device
+        from gpu_step import run_cuda
+
+        run_cuda(sizes, args.repeat, args.optimizers and args.optimizers.split(","))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.clock == "cpu":
@@ -309,8 +329,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--clock cpu needs --threads 1 (CPU time adds up over threads)")
         global CLOCK
         CLOCK = time.process_time
-    sizes = [int(float(s)) for s in args.sizes.split(",")]
-    names = [n.strip() for n in args.optimizers.split(",")]
+    names = [n.strip() for n in (args.optimizers or ",".join(CASES)).split(",")]
     print(
         f"descentlab step benchmark: torch {torch.__version__}, {torch.get_num_threads()} "
         f"threads, {args.clock} clock, {args.repeat} round-robin repeats; "

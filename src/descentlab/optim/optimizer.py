@@ -15,6 +15,7 @@ from torch.optim import optimizer as _torch_optimizer
 
 from . import compiled as _compiled
 from . import fused as _fused
+from . import gpu as _gpu
 from .base import (
     Chain,
     HyperparameterTypeError,
@@ -456,6 +457,10 @@ class Optimizer(torch.optim.Optimizer):
             # rows absent from a sparse gradient are zeros: the dense update leaves their
             # parameters as torch's sparse one does, and rounds the others as it does
             grads = [g.coalesce().to_dense() if g.is_sparse else g for g in grads]
+        # GPU groups: the Triton kernel of the chain's form, or eager (gpu.py; may raise)
+        gpu = None if sparse else _gpu.choose(self, gi, params, grads, hyper)
+        if gpu is not None or (params[0].is_cuda and not sparse):
+            return _GroupStep(gi, group, params, grads, hyper, step, gpu, owners, sparse)
         plan = None if sparse else self._fused.choose(self, params, hyper)  # may raise
         if self.fused and plan is not None:
             # what the kernel refuses, refused here: a later group's refusal would
@@ -480,6 +485,11 @@ class Optimizer(torch.optim.Optimizer):
         sts = self._states.of(self, gi, s.owners or params)
         init_new(self.rule, s.owners or params, sts)
         values = self._states.advance(gi, [st["step"] for st in sts])
+        if isinstance(s.plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
+            state = gather(sts)
+            s.plan.run(params, grads, realify(state) if s.owners else state, hyper, values)
+            s.group["step"] = s.step
+            return
         if s.plan is not None and self._fused.run(
             self, gi, s.plan, params, grads, sts, hyper, values, s.owners
         ):

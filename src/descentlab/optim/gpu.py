@@ -1,0 +1,251 @@
+"""The GPU backend: a CUDA param group steps in one launch of a Triton kernel generated from
+its chain's forms (:mod:`descentlab.optim.triton_emitter`).
+
+:func:`choose` is the optimizer's backend choice for a group on a CUDA device (phase 1 of a
+step: it raises, before anything changes, what ``fused=True`` cannot do); :meth:`TritonPlan.run`
+is the update (phase 2). A chain with a rule not written in the form runs eagerly on the GPU,
+announced once per rule class (``fused=True`` refuses it). Kernels are cached per (chain
+structure, dtypes); their source is text compiled by Triton.
+
+Without a GPU the same kernels run on CPU tensors under Triton's interpreter
+(``TRITON_INTERPRET=1``, set before triton is imported): :func:`interpret_on_cpu` routes CPU
+param groups through this path, for the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import warnings
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .form import FormRule, _plain
+from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program
+
+__all__ = [
+    "BLOCK",
+    "TritonPlan",
+    "choose",
+    "interpret_on_cpu",
+    "triton_available",
+    "triton_optimizers",
+]
+
+#: elements per program instance (one (tensor, chunk) row of the block table)
+BLOCK = 1024
+
+_ROUTE_CPU = False
+_ANNOUNCED: set[str] = set()
+_KERNELS: dict[tuple[str, bool], Any] = {}
+_TABLES: dict[tuple, tuple[Tensor, ...]] = {}
+_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def triton_available() -> bool:
+    """Whether triton can be imported here."""
+    return importlib.util.find_spec("triton") is not None
+
+
+@contextlib.contextmanager
+def interpret_on_cpu() -> Iterator[None]:
+    """Step CPU param groups through the Triton path (under ``TRITON_INTERPRET=1``)."""
+    global _ROUTE_CPU
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError("interpret_on_cpu() needs TRITON_INTERPRET=1 set before triton loads")
+    _ROUTE_CPU, before = True, _ROUTE_CPU
+    try:
+        yield
+    finally:
+        _ROUTE_CPU = before
+
+
+def _announce(key: str, message: str) -> None:
+    if key not in _ANNOUNCED:
+        _ANNOUNCED.add(key)
+        warnings.warn(f"descentlab: {message}", RuntimeWarning, stacklevel=5)
+
+
+def _on_gpu(params: list[Tensor]) -> bool:
+    return params[0].is_cuda or (_ROUTE_CPU and params[0].is_cpu)
+
+
+@dataclass
+class TritonPlan:
+    """A group's compiled Triton step: the chain's program and its kernel."""
+
+    prog: Program
+    kernel: Any
+    compute: torch.dtype
+
+    def run(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: Mapping[str, list[Tensor]],
+        hyper: Mapping[str, Any],
+        steps: list[float],
+    ) -> None:
+        """One step of the group: every tensor in one launch (``steps``: each tensor's step
+        count, the ``t`` of its coefficients)."""
+        prog, device = self.prog, params[0].device
+        arrays = [
+            params if a == "p" else grads if a == "g" else state[a.removeprefix("state:")]
+            for a in prog.arrays
+        ]
+        addresses = tuple(arr[i].data_ptr() for i in range(len(params)) for arr in arrays)
+        numel = tuple(p.numel() for p in params)
+        ptrs, numel_t, blocks = _cached(
+            (device, addresses, numel, BLOCK, len(arrays)),
+            lambda: _tables(addresses, numel, len(arrays), device),
+        )
+        h = {k: _plain(v) for k, v in hyper.items()}
+        rows = {t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)}
+        values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
+        coefs = _cached(
+            (device, self.compute, values),
+            lambda: (torch.tensor(values, dtype=self.compute).to(device, non_blocking=True),),
+        )[0]
+        # no contraction of a product and a sum into an fma: the form's roundings, not the
+        # compiler's (the form's own fmas are explicit)
+        self.kernel[(blocks.shape[0],)](
+            ptrs,
+            numel_t,
+            blocks,
+            coefs,
+            NA=len(arrays),
+            NC=coefs.shape[1],
+            BLOCK=BLOCK,
+            enable_fp_fusion=False,
+        )
+
+
+def _tables(
+    addresses: tuple[int, ...], numel: tuple[int, ...], arrays: int, device: torch.device
+) -> tuple[Tensor, ...]:
+    """The launch's tables on ``device``: pointers ``[tensors, arrays]``, sizes, and one
+    ``(tensor, first element)`` row per program instance."""
+    blocks = [(i, s) for i, m in enumerate(numel) for s in range(0, m, BLOCK)]
+    host = (
+        torch.tensor(addresses, dtype=torch.int64).view(len(numel), arrays),
+        torch.tensor(numel, dtype=torch.int64),
+        torch.tensor(blocks, dtype=torch.int64),
+    )
+    return tuple(x.to(device, non_blocking=True) for x in host)
+
+
+def _cached(key: tuple, make: Any) -> tuple[Tensor, ...]:
+    """Device tables by their exact contents (the key is the data: a hit is always right);
+    the last 64 kept, so a steady loop copies nothing to the device."""
+    hit = _TABLES.get(key)
+    if hit is None:
+        hit = _TABLES[key] = make()
+        if len(_TABLES) > 64:
+            _TABLES.pop(next(iter(_TABLES)))
+    return hit
+
+
+def _compile(source: str, name: str) -> Any:
+    """The ``@triton.jit`` function of ``source`` (written to a file: Triton reads a kernel's
+    source from its module's file)."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    folder = os.path.join(tempfile.gettempdir(), f"descentlab-triton-{os.getuid()}")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{name}_{digest}.py")
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as fh:
+            fh.write(source)
+        os.replace(tmp, path)
+    with open(path) as fh:  # verified before use: a cached file must be this source
+        if fh.read() != source:
+            raise RuntimeError(
+                f"descentlab: the cached Triton kernel {path} differs from its source"
+            )
+    mod_name = f"descentlab_triton_{name}_{digest}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def plan_for(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> TritonPlan:
+    """The Triton plan of ``opt``'s chain at ``hyper``'s structure for parameters of ``dtype``
+    (raises :class:`Unsupported`). Programs are cached per chain and structure, kernels per
+    source text."""
+    compute = compute_dtype(dtype)
+    per_rule = _PROGRAMS.setdefault(opt.rule, {})
+    key = (opt.rule.fuse_signature(hyper), opt._fold_lr)
+    prog = per_rule.get(key)
+    if prog is None:
+        prog = per_rule[key] = program(opt.rule, hyper, opt._fold_lr)
+    name = "dl_" + "_".join(r.name for r in opt.rule.rules)
+    source = kernel_source(prog, [dtype] * len(prog.arrays), name)
+    mode = (source, os.environ.get("TRITON_INTERPRET") == "1")  # jit reads it when decorating
+    kernel = _KERNELS.get(mode)
+    if kernel is None:
+        kernel = _KERNELS[mode] = _compile(source, name)
+    return TritonPlan(prog, kernel, compute)
+
+
+def choose(
+    opt: Any, gi: int, params: list[Tensor], grads: list[Tensor], hyper: Mapping[str, Any]
+) -> TritonPlan | None:
+    """The Triton plan of a GPU param group, or None: not a GPU group (the CPU backends
+    choose), or it runs eagerly (announced once; ``fused=True`` raises instead)."""
+    if not params or not _on_gpu(params):
+        return None
+    owner = type(opt).__name__
+    if opt.fused is False or opt.monitor is not None:
+        return None
+    dtype = params[0].dtype
+    why = None
+    if not triton_available():
+        why = "triton is not installed"
+    else:
+        for t in (*params, *grads):
+            if t.dtype is not dtype or not t.is_contiguous() or t.device != params[0].device:
+                why = f"its tensors must be contiguous {dtype} on {params[0].device}, got {t.dtype}"
+                break
+    plan = None
+    if why is None:
+        try:
+            plan = plan_for(opt, hyper, dtype)
+        except Unsupported as exc:
+            why = str(exc)
+    if plan is not None:
+        return plan
+    if opt.fused:
+        raise ValueError(f"{owner}(fused=True) on {params[0].device}: param group {gi}: {why}")
+    _announce(f"{owner}:{why}", f"{owner} runs eagerly on {params[0].device}: {why}")
+    return None
+
+
+def triton_optimizers() -> dict[str, bool]:
+    """Every registered optimizer whose chain holds a rule written in the form, and whether its
+    whole chain (at its default hyperparameters) has a Triton program."""
+    import descentlab.optim as registry
+
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    out = {}
+    for r in registry.records():
+        opt = r.factory(probe, fused=False)
+        if any(isinstance(x, FormRule) for x in opt.rule.rules):
+            hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+            try:
+                program(opt.rule, hyper, opt._fold_lr)
+                out[r.name] = True
+            except Unsupported:
+                out[r.name] = False
+    return out

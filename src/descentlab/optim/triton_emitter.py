@@ -1,0 +1,288 @@
+r"""A GPU kernel derived from the one form (:mod:`descentlab.optim.form`): Triton source text.
+
+:class:`TritonEmitter` is the form's fourth emitter (beside the eager foreach, the fused C and
+the float64 reference): it writes one primitive per line of a ``@triton.jit`` kernel, in the
+form's operation order, each rounding as the C emitter's (``lerp``, ``addcmul`` and
+``add(alpha=)`` through one fused multiply-add; the square root correctly rounded, as the
+fused C's on every CPU whose MKL root it does not reproduce). :func:`program` chains the forms
+of a whole optimizer's rules into one per-element program, and :func:`kernel_source` wraps it
+in a **multi-tensor** kernel: one launch steps every tensor of a param group, each program
+instance one ``(tensor, chunk)`` row of a block table, its tensor's addresses read from a
+table of pointers and its coefficients from a table of per-tensor numbers (computed once per
+step per group, on the host, in double precision; rounded to the compute type).
+
+Storage and compute: float32 and float64 parameters compute in their own type; float16 and
+bfloat16 are loaded, widened exactly to float32, computed there and rounded once per stored
+value (parameters and state keep their dtype, as in torch's fused kernels and the fused C).
+
+The glue rules of the named optimizers' chains (``maximize``, ``add_l2``,
+``add_decayed_weights``, ``scale_by_lr``) are not written in the form yet on this branch; their
+one-line math is given here as forms (:func:`glue_form`) until they are (then this table goes).
+A final ``scale_by_lr`` is folded into the parameter update, ``p = fma(u, -lr, p)``, as the eager
+backend's ``_foreach_add_(p, u, alpha=-lr)``.
+
+This module only writes text: it imports neither triton nor a device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import Chain, Rule
+from .form import Coef, Emitter, Expr, Form, FormRule, add
+
+__all__ = [
+    "Program",
+    "TritonEmitter",
+    "Unsupported",
+    "compute_dtype",
+    "glue_form",
+    "kernel_source",
+    "program",
+]
+
+#: storage dtype -> Triton type name
+_TL = {
+    torch.float32: "tl.float32",
+    torch.float64: "tl.float64",
+    torch.float16: "tl.float16",
+    torch.bfloat16: "tl.bfloat16",
+}
+
+
+class Unsupported(ValueError):
+    """The chain (at these hyperparameters) has no Triton form; the message says which rule."""
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The type a kernel computes in for parameters of ``dtype`` (float32 for 16-bit)."""
+    if dtype not in _TL:
+        raise Unsupported(f"no Triton kernel for {dtype} parameters")
+    return torch.float64 if dtype is torch.float64 else torch.float32
+
+
+@dataclass
+class Program:
+    """A chain's per-element program: kernel body lines, the arrays it touches (``p``, ``g``,
+    then state keys, in pointer-table order), the state keys it writes, and its
+    coefficients (``(name, fn)`` in coefficient-table order)."""
+
+    lines: list[str] = field(default_factory=list)
+    arrays: list[str] = field(default_factory=lambda: ["p", "g"])
+    written: list[str] = field(default_factory=list)
+    coefs: list[tuple[str, Coef]] = field(default_factory=list)
+    current: dict[str, str] = field(default_factory=dict)
+    counter: int = 0
+
+    def let(self, expr: str) -> str:
+        name = f"v{self.counter}"
+        self.counter += 1
+        self.lines.append(f"{name} = {expr}")
+        return name
+
+    def array(self, key: str) -> str:
+        """The variable holding ``key``'s current value (loaded at its first use)."""
+        if key not in self.current:
+            if key not in self.arrays:
+                self.arrays.append(key)
+            self.current[key] = self.let(f"_ld({self.arrays.index(key)})")
+        return self.current[key]
+
+    def coef(self, name: str, c: Coef) -> str:
+        for i, (n, _) in enumerate(self.coefs):
+            if n == name:
+                return f"c{i}"
+        self.coefs.append((name, c))
+        return f"c{len(self.coefs) - 1}"
+
+
+class TritonEmitter(Emitter):
+    """One rule's form as Triton statements appended to a :class:`Program` (``u``: the
+    variable holding the rule's input update; ``prefix`` names its coefficients)."""
+
+    def __init__(self, prog: Program, u: str, prefix: str) -> None:
+        self.prog, self.u, self.prefix = prog, u, prefix
+
+    def leaf(self, name: str) -> str:
+        if name == "g":
+            return self.u
+        if name == "p":
+            return self.prog.array("p")
+        return self.prog.array(f"state:{name}")
+
+    def coef(self, c: Coef) -> str:
+        return self.prog.coef(f"{self.prefix}.{c.name}", c)
+
+    def apply(self, op: str, a: list[str], alpha: str | None) -> str:
+        let = self.prog.let
+        if op == "add" and alpha is not None:
+            return let(f"tl.fma({a[1]}, {alpha}, {a[0]})")
+        if op == "div":  # IEEE division (Triton's float32 ``/`` may be approximate)
+            return let(f"_div({a[0]}, {a[1]})")
+        if op in _INFIX:
+            return let(f"{a[0]} {_INFIX[op]} {a[1]}")
+        if op == "neg":
+            return let(f"-{a[0]}")
+        if op == "lerp":  # torch's lerp: one fma, exact at both ends (as dl_lerp)
+            d = let(f"{a[1]} - {a[0]}")
+            w = a[2]
+            return let(
+                f"tl.where(({w} < 0.5) & ({w} > -0.5), tl.fma({w}, {d}, {a[0]}), "
+                f"tl.fma({w} - 1, {d}, {a[1]}))"
+            )
+        if op == "addcmul":
+            return let(f"tl.fma({a[3]} * {a[1]}, {a[2]}, {a[0]})")
+        if op == "addcdiv":
+            return let(f"{a[0]} + _div({a[3]} * {a[1]}, {a[2]})")
+        if op == "sqrt":
+            return let(f"_sqrt({a[0]})")  # correctly rounded: kernel_source
+        if op == "maximum":
+            return let(f"tl.where(({a[1]} != {a[1]}) | ({a[1]} > {a[0]}), {a[1]}, {a[0]})")
+        if op == "abs":  # x + 0 turns -0 into +0, as torch's abs
+            return let(f"tl.where({a[0]} < 0, -{a[0]}, {a[0]} + 0)")
+        if op == "sign":
+            x = a[0]
+            return let(f"tl.where({x} > 0, _one, tl.where({x} < 0, -_one, {x}))")
+        raise Unsupported(f"no Triton form for primitive {op!r}")
+
+    def assign(self, key: str, value: str, expr: Expr) -> str:
+        k = f"state:{key}"
+        self.prog.array(k)
+        if k not in self.prog.written:
+            self.prog.written.append(k)
+        self.prog.current[k] = value
+        return value
+
+
+_INFIX = {"add": "+", "sub": "-", "mul": "*"}
+
+#: the correctly rounded root and quotient of each compute type (float32's ``sqrt_rn`` and
+#: ``div_rn``; float64's ``sqrt`` and ``/`` are IEEE's)
+_HELPERS = {
+    "tl.float32": ("tl.sqrt_rn(x)", "tl.div_rn(a, b)"),
+    "tl.float64": ("tl.sqrt(x)", "a / b"),
+}
+
+
+def glue_form(rule: Rule, f: Form, hyper: Mapping[str, Any]) -> None:
+    """The form of a glue rule of the named chains (their fused C's math, one line each)."""
+    name = type(rule).__name__
+    if name == "maximize":
+        f.out(-f.g if hyper["maximize"] else f.g)
+    elif name in ("add_l2", "add_decayed_weights"):
+        wd = hyper["weight_decay"]
+        if not rule._active(hyper) or float(wd) == 0:  # type: ignore[attr-defined]
+            f.out(f.g)
+        else:
+            c = f.coef("wd", lambda h, t: float(h["weight_decay"]), uses=("weight_decay",))
+            f.out(add(f.g, f.p, c))  # fma(p, wd, u), as the fused C's dl_fma(p, wd, u)
+    elif name == "scale_by_lr":
+        if "lr_decay" in rule.defaults:
+            c = f.coef(
+                "lr", lambda h, t: -float(h["lr"]) / (1 + (t - 1) * float(h.get("lr_decay", 0)))
+            )
+        else:
+            c = f.coef("lr", lambda h, t: -float(h["lr"]), uses=("lr",))
+        f.out(f.g * c)
+    else:
+        raise Unsupported(f"{rule.name} has no form")
+
+
+def _batched(hyper: Mapping[str, Any]) -> str | None:
+    for k, v in hyper.items():
+        if isinstance(v, Tensor) and v.ndim >= 1 and v.numel() > 1:
+            return k
+        if isinstance(v, tuple) and any(isinstance(x, Tensor) and x.numel() > 1 for x in v):
+            return k
+    return None
+
+
+def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
+    """The per-element program of ``rule``'s whole chain at ``hyper``'s structure (raises
+    :class:`Unsupported` naming the first rule without a form, or a batched hyperparameter)."""
+    key = _batched(hyper)
+    if key is not None:
+        raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
+    rules = list(rule.rules)
+    prog = Program()
+    u = prog.array("g")
+    fold = fold_lr and rules and type(rules[-1]).__name__ == "scale_by_lr"
+    body = rules[:-1] if fold else rules
+    for k, r in enumerate(body):
+        if isinstance(r, FormRule):
+            form = r.built(hyper)
+        else:
+            form = Form()
+            glue_form(r, form, hyper)
+        u = TritonEmitter(prog, u, f"{k}:{r.name}").run(form)
+    p = prog.array("p")
+    if fold:
+        lr = Form()
+        glue_form(rules[-1], lr, hyper)
+        neg_lr = next(iter(lr.coefs.values()))
+        c = prog.coef(f"{len(rules) - 1}:{rules[-1].name}.lr", neg_lr)
+        new_p = prog.let(f"tl.fma({u}, {c}, {p})")
+    else:
+        new_p = prog.let(f"{p} + {u}")
+    prog.current["p"] = new_p
+    prog.written.insert(0, "p")
+    return prog
+
+
+def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> str:
+    """The ``@triton.jit`` multi-tensor kernel ``name`` of ``prog`` for arrays of ``dtypes``
+    (one per entry of ``prog.arrays``).
+
+    Arguments: ``ptrs`` (int64 ``[tensors, arrays]``: each tensor's addresses), ``numel``
+    (int64 ``[tensors]``), ``blocks`` (int64 ``[blocks, 2]``: tensor index, first element),
+    ``coefs`` (``[tensors, coefficients]`` in the compute type); constexprs ``NA``, ``NC``,
+    ``BLOCK``. One program instance per row of ``blocks``.
+    """
+    comp = _TL[compute_dtype(dtypes[0])]
+    root, quotient = _HELPERS[comp]
+    out = [
+        "import triton",
+        "import triton.language as tl",
+        "",
+        "",
+        "@triton.jit",
+        "def _sqrt(x):",
+        f"    return {root}",
+        "",
+        "",
+        "@triton.jit",
+        "def _div(a, b):",
+        f"    return {quotient}",
+        "",
+        "",
+        "@triton.jit",
+        f"def {name}(ptrs, numel, blocks, coefs, NA: tl.constexpr, NC: tl.constexpr,",
+        "        BLOCK: tl.constexpr):",
+        "    row = tl.program_id(0).to(tl.int64)",
+        "    i = tl.load(blocks + 2 * row)",
+        "    offs = tl.load(blocks + 2 * row + 1) + tl.arange(0, BLOCK)",
+        "    mask = offs < tl.load(numel + i)",
+        f"    _one = tl.full((BLOCK,), 1, {comp})",
+    ]
+    for j, dt in enumerate(dtypes):
+        out.append(f"    a{j} = tl.load(ptrs + i * NA + {j}).to(tl.pointer_type({_TL[dt]}))")
+    for j in range(len(prog.coefs)):
+        out.append(f"    c{j} = tl.load(coefs + i * NC + {j})")
+    for line in prog.lines:
+        load = line.find("_ld(")
+        if load >= 0:
+            j = int(line[load + 4 : line.index(")", load)])
+            conv = f".to({comp})" if dtypes[j] is not compute_dtype(dtypes[j]) else ""
+            line = f"{line[:load]}tl.load(a{j} + offs, mask=mask, other=0){conv}"
+        out.append(f"    {line}")
+    for key in prog.written:
+        j = prog.arrays.index(key)
+        v = prog.current[key]
+        conv = f".to({_TL[dtypes[j]]})" if dtypes[j] is not compute_dtype(dtypes[j]) else ""
+        out.append(f"    tl.store(a{j} + offs, {v}{conv}, mask=mask)")
+    return "\n".join(out) + "\n"

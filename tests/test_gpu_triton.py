@@ -1,0 +1,280 @@
+"""The GPU backend's Triton kernels (descentlab.optim.gpu), generated from the one form, run on
+CPU tensors under Triton's interpreter (TRITON_INTERPRET=1): every registered optimizer whose
+chain holds a rule written in the form (drawn from the registry, no table here) against the
+eager backend of the same form, step by step from the same state; one launch per group over
+tensors of odd sizes; the announced eager fallback and the refusal of fused=True. The tests
+marked ``cuda`` run the same kernels compiled for a real device, wherever one is present."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import warnings
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
+
+from descentlab import optim
+from descentlab.optim import base, gpu
+from descentlab.optim import fused as F
+
+SIZES = (5, 600, 3, 1100)  # odd sizes: partial blocks, several blocks per tensor (BLOCK 512)
+ONE = (301,)  # the interpreter's time is per program instance: one for the long runs
+KW = dict(lr=1e-2, weight_decay=0.1)
+
+
+#: every registered optimizer with a rule written in the form -> its chain has a Triton program
+TRITON = gpu.triton_optimizers()
+FORMS = list(TRITON)
+
+
+@pytest.fixture
+def interpreted(monkeypatch):
+    """Triton's interpreter; steps taken inside ``gpu.interpret_on_cpu()`` run the kernels."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+
+
+def ulps(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The largest distance of ``a`` from ``b`` in units of ``b``'s last place."""
+    a, b = a.detach().double(), b.detach()
+    mag = b.abs()
+    ulp = (torch.nextafter(mag, torch.full_like(mag, float("inf"))) - mag).double()
+    return float(((a - b.double()).abs() / ulp).max())
+
+
+def _params(dtype: torch.dtype, sizes=ONE, seed: int = 0) -> list[torch.nn.Parameter]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(n, generator=g).to(dtype)) for n in sizes]
+
+
+def _ieee_sqrt(xs):
+    """The IEEE (correctly rounded) square root, numpy's, where torch's CPU root is MKL's (not
+    always correctly rounded): the eager form with the kernel's root."""
+    return [torch.from_numpy(np.sqrt(x.numpy())) for x in xs]
+
+
+def _per_step(
+    name: str,
+    dtype: torch.dtype,
+    reference_fused: bool,
+    steps: int,
+    sizes=ONE,
+    groups=1,
+    device: str = "cpu",
+) -> float:
+    """The largest distance in ulps, over ``steps`` steps, of one Triton step (on
+    ``device``) from the CPU reference backend's step taken from the same parameters and
+    state (``groups``: the parameters split into this many param groups)."""
+    ref_params = _params(dtype, sizes)
+    tri_params = [torch.nn.Parameter(p.detach().to(device)) for p in _params(dtype, sizes)]
+    half = len(sizes) // 2
+
+    def split(ps):
+        return [{"params": ps[:half]}, {"params": ps[half:], "lr": 3e-3}] if groups == 2 else ps
+
+    run = gpu.TritonPlan.run
+    route = gpu.interpret_on_cpu if device == "cpu" else contextlib.nullcontext
+    ref = optim.get(name)(split(ref_params), fused=reference_fused, **KW)
+    tri = optim.get(name)(split(tri_params), **KW)
+    g = torch.Generator().manual_seed(1)
+    worst = 0.0
+    for _ in range(steps):
+        with torch.no_grad():
+            for a, b in zip(tri_params, ref_params, strict=True):
+                a.copy_(b)
+        if ref.state:
+            tri.load_state_dict(copy.deepcopy(ref.state_dict()))
+        for a, b in zip(tri_params, ref_params, strict=True):
+            b.grad = torch.randn(b.shape, generator=g).to(dtype)
+            a.grad = b.grad.to(device, copy=True)
+        with mock.patch.object(torch, "_foreach_sqrt", _ieee_sqrt):
+            ref.step()  # the CPU backends (eager: with the IEEE root)
+        with route(), mock.patch.object(gpu.TritonPlan, "run", autospec=True) as spy:
+            spy.side_effect = run
+            tri.step()
+        assert spy.call_count == groups  # the Triton kernel stepped every group
+        for a, b in zip(tri_params, ref_params, strict=True):
+            worst = max(worst, ulps(a.cpu(), b))
+            for key, value in ref.state[b].items():
+                if key != "step":
+                    worst = max(worst, ulps(tri.state[a][key].cpu(), value))
+    return worst
+
+
+def test_every_optimizer_written_in_the_form_has_a_triton_kernel():
+    """A chain holding a form rule whose glue rule has no Triton form would run eagerly on a
+    GPU: add the glue's form (triton_emitter.glue_form) or write the rule in the form."""
+    assert {"adabelief", "lion"} <= set(TRITON)
+    assert [name for name, ok in TRITON.items() if not ok] == []
+
+
+@pytest.mark.parametrize("name", FORMS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_triton_step_is_the_eager_form_bit_for_bit(name, dtype, interpreted):
+    """Steps (100 in float32, 30 in float64), each from the eager backend's parameters and
+    state: the generated kernel's parameters and state equal eager's bit for bit when eager's
+    square root is the IEEE one, as the kernel's (torch's MKL root is not always correctly
+    rounded: against it the kernel is within an ulp or so per root on the value's path)."""
+    steps = 100 if dtype == torch.float32 else 30
+    assert _per_step(name, dtype, reference_fused=False, steps=steps) == 0.0
+
+
+@pytest.mark.skipif(not F.fused_available(), reason="no C++ compiler: no fused CPU kernel")
+@pytest.mark.parametrize("name", FORMS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+def test_triton_16bit_storage_matches_the_fused_cpu_kernel(name, dtype, interpreted):
+    """16-bit storage, float32 compute, one rounding per stored value: as the fused C (the
+    eager backend rounds after every operation), within 1 ulp of the 16-bit type per step."""
+    assert _per_step(name, dtype, reference_fused=True, steps=20) <= 1.0
+
+
+class _Launches:
+    def __init__(self, kernel):
+        self.kernel, self.grids = kernel, []
+
+    def __getitem__(self, grid):
+        self.grids.append(grid)
+        return self.kernel[grid]
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_one_launch_per_group_over_tensors_of_odd_sizes(name, interpreted, monkeypatch):
+    """Two param groups of tensors of odd sizes: each group one launch per step, one
+    program instance per (tensor, block), every tensor within 1 ulp of eager."""
+    compiled = gpu._compile
+    seen: list[_Launches] = []
+
+    def counting(source, kernel_name):
+        seen.append(_Launches(compiled(source, kernel_name)))
+        return seen[-1]
+
+    monkeypatch.setattr(gpu, "BLOCK", 512)
+    monkeypatch.setattr(gpu, "_KERNELS", {})
+    monkeypatch.setattr(gpu, "_compile", counting)
+    assert _per_step(name, torch.float32, False, steps=3, sizes=SIZES, groups=2) == 0.0
+    (launches,) = seen
+    blocks = [sum(-(-n // 512) for n in SIZES[:2]), sum(-(-n // 512) for n in SIZES[2:])]
+    assert launches.grids == [(b,) for b in blocks] * 3
+
+
+@pytest.mark.parametrize("name", FORMS)
+def test_complex_parameters_step_as_pairs_of_reals(name, interpreted, monkeypatch):
+    launched = []
+    run = gpu.TritonPlan.run
+    monkeypatch.setattr(gpu.TritonPlan, "run", lambda self, *a: launched.append(run(self, *a)))
+    g = torch.Generator().manual_seed(4)
+    a = torch.nn.Parameter(torch.randn(7, dtype=torch.complex64, generator=g))
+    b = torch.nn.Parameter(a.detach().clone())
+    tri, ref = optim.get(name)([a], **KW), optim.get(name)([b], fused=False, **KW)
+    for _ in range(5):
+        b.grad = torch.randn(7, dtype=torch.complex64, generator=g)
+        a.grad = b.grad.clone()
+        with gpu.interpret_on_cpu():
+            tri.step()
+        with mock.patch.object(torch, "_foreach_sqrt", _ieee_sqrt):
+            ref.step()
+    assert len(launched) == 5 and all(v.is_complex() for v in tri.state[a].values() if v.ndim)
+    assert torch.equal(a, b)
+
+
+class _NoForm(base.Rule):
+    """A rule without a form (or fused C): -0.5 g."""
+
+    name = "no_form_rule"
+    local = True
+
+    def update(self, grads, state, params, hyper):
+        return [g * -0.5 for g in grads], state
+
+
+def test_a_rule_without_a_form_runs_eagerly_announced_once(interpreted):
+    w = torch.nn.Parameter(torch.ones(3))
+    with warnings.catch_warnings():  # the CPU backends' own announcement, at construction
+        warnings.simplefilter("ignore")
+        opt = optim.Optimizer([w], base.chain(_NoForm()))
+    gpu._ANNOUNCED.clear()
+    with pytest.warns(RuntimeWarning, match="no_form_rule has no form"), gpu.interpret_on_cpu():
+        w.grad = torch.ones(3)
+        opt.step()
+    with warnings.catch_warnings(), gpu.interpret_on_cpu():
+        warnings.simplefilter("error")
+        w.grad = torch.ones(3)
+        opt.step()
+    assert torch.equal(w.detach(), torch.zeros(3))
+
+
+def test_fused_true_on_the_gpu_path_refuses_a_rule_without_a_form(interpreted):
+    w = torch.nn.Parameter(torch.ones(3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = optim.Optimizer([w], base.chain(_NoForm()))
+    opt.fused = True  # as on a CUDA device, where fused=True is not refused at construction
+    w.grad = torch.ones(3)
+    refused = r"fused=True\) on cpu: param group 0: no_form_rule has no form"
+    with pytest.raises(ValueError, match=refused), gpu.interpret_on_cpu():
+        opt.step()
+    assert torch.equal(w.detach(), torch.ones(3))
+
+
+# ------------------------------------------------------------------ on a real device
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@cuda
+@pytest.mark.parametrize("name", FORMS)
+def test_cuda_matches_the_eager_form_on_the_cpu(name):
+    """Compiled for the device (IEEE root and quotient, no contraction into fmas): bit for bit
+    per step with the CPU's eager form with the IEEE root, tensors of odd sizes in two groups."""
+    assert (
+        _per_step(name, torch.float32, False, steps=20, sizes=SIZES, groups=2, device="cuda") == 0
+    )
+
+
+@cuda
+def test_cuda_adamax_matches_torch_on_the_device():
+    """Parity with torch's CUDA Adamax (foreach): the tolerance of the CPU parity tests."""
+    ref = _params(torch.float32)
+    ours = [torch.nn.Parameter(p.detach().cuda()) for p in ref]
+    theirs = [torch.nn.Parameter(p.detach().cuda()) for p in ref]
+    a = optim.Adamax(ours, lr=1e-2, weight_decay=0.1)
+    b = torch.optim.Adamax(theirs, lr=1e-2, weight_decay=0.1)
+    g = torch.Generator(device="cuda").manual_seed(2)
+    for _ in range(100):
+        for x, y in zip(ours, theirs, strict=True):
+            y.grad = torch.randn(y.shape, device="cuda", generator=g)
+            x.grad = y.grad.clone()
+        a.step()
+        b.step()
+    for x, y in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
+
+
+@cuda
+def test_cuda_one_kernel_launch_per_group_step():
+    params = [torch.nn.Parameter(torch.randn(n, device="cuda")) for n in SIZES]
+    opt = optim.get("lion")(params, **KW)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()  # compiles
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        opt.step()
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    names = [e.name for e in kernels if e.name.startswith("dl_")]
+    assert len(names) == 1, [e.name for e in kernels]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_the_cuda_benchmark_refuses_in_one_line_without_a_device(monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    import step
+
+    with pytest.raises(SystemExit, match=r"^step.py --device cuda: no CUDA device here \("):
+        step.main(["--device", "cuda"])
