@@ -89,11 +89,14 @@ def ravine(ctx: Context, methods: tuple[str, ...] = ("momentum",)) -> Evidence:
         [FG.display_name(r.name), RAVINE_LR, _floor_left(r), float(r.traj.losses[0, -1])]
         for r in races
     ]
+    shown = [r for r in races if not bool(r.traj.diverged[0])]
+    gone = [FG.display_name(r.name) for r in races if bool(r.traj.diverged[0])]
     fig = FG.comparison_figure(
         "ravine",
-        races,
+        shown,
         title=f"Ravine, every method at lr {RAVINE_LR}, {RAVINE_STEPS} steps: distance left along "
-        f"the floor SGD {left['sgd']:.2g}, Momentum {left['momentum']:.2g}",
+        f"the floor SGD {left['sgd']:.2g}, Momentum {left['momentum']:.2g}"
+        + (f" ({', '.join(gone)} diverges at this lr: see the table)" if gone else ""),
     )
     return Evidence(
         checks=checks,
@@ -203,7 +206,15 @@ def problems_of_sgd(ctx: Context) -> Evidence:
                 1e-3,
             ),
         ],
-        figures=[LF.build("seed003_ravine", ctx.quick)],
+        figures=[
+            FG.comparison_figure(
+                "ravine",
+                [sgd],
+                title=f"SGD at lr {RAVINE_LR}: across the ravine y flips sign at every step, "
+                f"along the floor it crawls ({_floor_left(sgd):.2g} of 10 still to go after "
+                f"{RAVINE_STEPS} steps)",
+            )
+        ],
     )
 
 
