@@ -4,9 +4,10 @@ Each mutant is a deliberate bug in one part of descentlab -- an optimizer (each 
 a schedule, the sampler, a loss-driven rule, a loss, a regularizer, an experiment. For each
 one this script copies ``src/`` to a temporary folder, applies the bug there (a textual edit
 of one line, or a runtime patch of one method for the backend-specific optimizer bugs), then
-builds only the book items the bug concerns (``write_book(items=...)``, quick setting, no
-cache) in a fresh process and counts the ✘ on the pages. A mutant is *caught* when at least
-one check turns ✘.
+builds only the book cards the bug concerns (quick setting, no cache) in a fresh process and
+counts the ✘ on their pages -- for a regularizer only the cards' evidence of its mechanism
+(the multi-seed training runs of the regularization experiment would take minutes per
+mutant). A mutant is *caught* when at least one check turns ✘.
 
 A mutant whose target is gone (the code was rewritten: the text to edit does not occur
 exactly once, or the method to patch does not exist) is reported as *not applicable* -- never
@@ -52,6 +53,8 @@ class Mutant:
         old, new: the text replaced (``old`` must occur exactly once).
         patch: for a runtime mutant, Python run before the build; it raises
             ``NotApplicable`` when its target is missing.
+        only: build only the evidence of those items whose "shown by" contains this text
+            (e.g. the regularizer's mechanism, not the multi-seed training it also shows).
     """
 
     name: str
@@ -62,6 +65,7 @@ class Mutant:
     old: str = ""
     new: str = ""
     patch: str = ""
+    only: str = ""
 
 
 def _eager(cls_path: str) -> str:
@@ -173,16 +177,18 @@ MUTANTS: tuple[Mutant, ...] = (
     # regularizers
     Mutant("mixup_unmixed_partner", "regularizer", "mixup weighs the partner by λ too", (88,),
            file="regularize.py", old="x_mixed = lam * x + (1.0 - lam) * x[perm]",
-           new="x_mixed = lam * x + lam * x[perm]"),
+           new="x_mixed = lam * x + lam * x[perm]", only="regularizer_mechanism"),
     Mutant("label_smoothing_k_minus_1", "regularizer", "label smoothing spreads ε over K - 1 "
                                                        "classes", (88,),
            file="regularize.py", old="return (1.0 - eps) * onehot + eps / n_classes",
-           new="return (1.0 - eps) * onehot + eps / max(n_classes - 1, 1)"),
+           new="return (1.0 - eps) * onehot + eps / max(n_classes - 1, 1)",
+           only="regularizer_mechanism"),
     Mutant("input_noise_double", "regularizer", "input noise has twice the std", (87,),
-           file="regularize.py", old="return x + s * noise", new="return x + 2 * s * noise"),
+           file="regularize.py", old="return x + s * noise", new="return x + 2 * s * noise",
+           only="regularizer_mechanism"),
     Mutant("dropout_dropped", "regularizer", "digits_mlp forgets its dropout layer", (89,),
            file="problems/models.py", old="                layers.append(nn.Dropout(dropout))",
-           new="                pass"),
+           new="                pass", only="regularizer_mechanism"),
     # experiments
     Mutant("minibatch_biased", "experiment", "the mini-batch experiment divides by B + 1", (14,),
            file="experiments/lectures/minibatch.py", old="gb = counts @ G / b",
@@ -198,7 +204,7 @@ MUTANTS: tuple[Mutant, ...] = (
 )  # fmt: skip
 
 _RUNNER = r"""
-import json, re, sys
+import dataclasses, json, re, sys
 class NotApplicable(Exception):
     pass
 patch = sys.argv[3]
@@ -208,12 +214,30 @@ except NotApplicable as exc:
     print(json.dumps({"applicable": False, "why": str(exc)}))
     raise SystemExit(0)
 from pathlib import Path
-from descentlab.book.build import write_book
-items = [int(i) for i in sys.argv[2].split(",")]
-paths = write_book(sys.argv[1], quick=True, items=items, cache=False, workers=1)
+from descentlab.book.build import card, evaluate
+from descentlab.book.lectures import LECTURES
+from descentlab.book.model import Context, shown_by
+from descentlab.report.lecture_book import LecturePage, render_lecture
+items = {int(i) for i in sys.argv[2].split(",")}
+only = sys.argv[4]
+ctx = Context(True, None, lambda m: None)
 fails, texts = 0, []
-for p in paths[1:]:
-    html = Path(p).read_text(encoding="utf-8")
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+for lec in LECTURES:
+    cards = []
+    for it in lec.items:
+        if it.number not in items:
+            continue
+        it = dataclasses.replace(it, show=tuple(f for f in it.show if only in shown_by(f)))
+        if not it.show:
+            raise SystemExit(f"item {it.number} has no evidence matching {only!r}")
+        cards.append(card(it, evaluate(it, ctx)))
+    if not cards:
+        continue
+    page = LecturePage(lec.subject, lec.origin, lec.summary, lec.slug + ".html", cards)
+    html = render_lecture(page, "quick setting (mutant)")
+    (out / page.filename).write_text(html, encoding="utf-8")
     for m in re.finditer(r'<span class="no">✘</span></td><td>(.*?)</td><td>(.*?)</td>', html):
         fails += 1
         texts.append(m.group(1)[:120] + " | " + m.group(2)[:80])
@@ -242,10 +266,12 @@ def _apply(mutant: Mutant, src: Path) -> str | None:
     return None
 
 
-def _build(src: Path, items: tuple[int, ...], patch: str, out: Path, timeout: int) -> dict:
+def _build(
+    src: Path, items: tuple[int, ...], patch: str, only: str, out: Path, timeout: int
+) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
-        [sys.executable, "-c", _RUNNER, str(out), ",".join(map(str, items)), patch],
+        [sys.executable, "-c", _RUNNER, str(out), ",".join(map(str, items)), patch, only],
         env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -260,12 +286,19 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
     with tempfile.TemporaryDirectory(prefix="descentlab-mutants-") as tmp_s:
         tmp = Path(tmp_s)
         base_src = _copy_src(tmp / "base")
-        items = tuple(sorted({i for m in mutants for i in m.items}))
+        base: dict = {"applicable": True, "fails": 0, "texts": []}
         t0 = time.perf_counter()
-        base = _build(base_src, items, "", tmp / "base" / "book", timeout)
-        ok = base.get("fails") == 0
-        log(f"baseline: items {','.join(map(str, items))}: {base.get('fails', '?')} ✘ "
-            f"({time.perf_counter() - t0:.0f} s){'' if ok else ' -- ' + str(base)}")  # fmt: skip
+        for only in sorted({m.only for m in mutants}):
+            items = tuple(sorted({i for m in mutants if m.only == only for i in m.items}))
+            b = _build(base_src, items, "", only, tmp / "base" / "book", timeout)
+            base["fails"] += b.get("fails", 1)
+            base["texts"] += b.get("texts", [b.get("error", "")])
+        ok = base["fails"] == 0
+        why = "" if ok else " -- " + str(base["texts"])
+        log(
+            f"baseline: {base['fails']} ✘ on the unmutated code "
+            f"({time.perf_counter() - t0:.0f} s){why}"
+        )
         results["(baseline)"] = base
         for m in mutants:
             t1 = time.perf_counter()
@@ -275,7 +308,7 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
             if why is not None:
                 out = {"applicable": False, "why": why}
             else:
-                out = _build(src, m.items, m.patch, work / "book", timeout)
+                out = _build(src, m.items, m.patch, m.only, work / "book", timeout)
             results[m.name] = out
             if not out.get("applicable", True):
                 verdict = f"NOT APPLICABLE ({out['why']})"

@@ -96,7 +96,7 @@ def ravine(ctx: Context, methods: tuple[str, ...] = ("momentum",)) -> Evidence:
         shown,
         title=f"Ravine, every method at lr {RAVINE_LR}, {RAVINE_STEPS} steps: distance left along "
         f"the floor SGD {left['sgd']:.2g}, Momentum {left['momentum']:.2g}"
-        + (f" ({', '.join(gone)} diverges at this lr: see the table)" if gone else ""),
+        + (f"\n({', '.join(gone)} diverges at this lr: see the table)" if gone else ""),
     )
     return Evidence(
         checks=checks,

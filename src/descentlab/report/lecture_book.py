@@ -293,8 +293,9 @@ def _score(counts: dict[str, int]) -> str:
     nr = counts["not_reproduced"]
     extra = f", {nr} not reproduced here (○)" if nr else ""
     framing = f", {counts['framing']} framing" if counts["framing"] else ""
+    items = f"{counts['items']} item{'' if counts['items'] == 1 else 's'}"
     return (
-        f"{counts['items']} items{framing}: {counts['ok']} of {counts['checks']} checks hold "
+        f"{items}{framing}: {counts['ok']} of {counts['checks']} checks hold "
         f"(✔), {counts['fail']} fail (✘){extra}"
     )
 
