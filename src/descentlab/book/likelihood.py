@@ -98,7 +98,7 @@ def nll(ctx: Context, family: str) -> Evidence:
                 f"{'L1' if family == 'laplace' else 'MSE'} loss "
                 "(the constants drop out)",
                 int(ours_all.argmin()) == int(simple.argmin()),
-                f"argmin μ {arg:.3f} for both",
+                f"argmin μ {float(mus[int(ours_all.argmin())]):.3f} (NLL), {arg:.3f} (loss)",
                 "the same μ",
             ),
             close(f"and the minimizer is the sample {name} (grid step 1e-3)", arg, best, 1e-3),
