@@ -109,6 +109,8 @@ CASES = [
     ("store.py", "import descentlab.cli.train\n", "store imports descentlab.cli.train"),
     ("problems/p.py", "if True:\n    from descentlab.experiments import f\n", "problems imp"),
     ("newthing.py", "x = 1\n", "layer 'newthing' is not in README"),
+    ("report/lecture_book.py", "from descentlab.book import build\n", "report imports descentl"),
+    ("book/build.py", "from descentlab.report import lecture_book\n", None),
 ]
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from descentlab.book import build, model
+from descentlab.book.lectures import ITEMS, LECTURES
 from descentlab.cli import main
 from descentlab.engine.procpool import map_in_processes
 from descentlab.experiments import lectures
@@ -17,7 +19,6 @@ from descentlab.experiments.lectures import convolution as CV
 from descentlab.experiments.lectures import information as IN
 from descentlab.experiments.lectures import regularization as RG
 from descentlab.experiments.lectures._common import ExperimentResult
-from descentlab.report import lecture_book, lecture_claims
 
 _CACHE: dict[str, ExperimentResult] = {}
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,12 +90,10 @@ def test_entropy_coin_and_die_and_ce_is_h_plus_kl():
 
 def test_closed_form_four_ways_and_normal_equations():
     r = quick("closed_form")
-    timing = ("grows like", "many gradients")
-    for text, ok in r.checks.items():
-        if not any(t in text for t in timing):
-            assert ok, (text, r.measured[text])
+    for text, ok in r.checks.items():  # operation counts, not times: every check holds
+        assert ok, (text, r.measured[text])
     s = r.data["cost"]["slopes"]
-    assert s["hessian"] > s["gradient"] + 0.5  # n p² + p³ against n p
+    assert s["hessian"] > s["gradient"] + 0.9  # n p² + p³ against n p
 
 
 def test_minibatch_variance_falls_like_one_over_b():
@@ -122,34 +121,123 @@ def test_regularization_new_methods_configs():
 
 
 def test_book_page_shows_every_item_with_checks(tmp_path):
-    paths = lecture_book.write_book(tmp_path, quick=True, only=["004"])
+    paths = build.write_book(tmp_path, quick=True, only=["004"])
     index, page = paths
     text = page.read_text(encoding="utf-8")
-    lec = next(x for x in lecture_claims.LECTURES if x.seed == "004")
+    lec = next(x for x in LECTURES if x.seed == "004")
     assert page.name == f"{lec.slug}.html"
     assert f"<title>{lec.subject}</title>" in text  # titled by the subject
-    assert text.count('<section class="claim') == len(lec.claims)
-    for cl in lec.claims:  # in the lecture's order
-        assert f'id="c{cl.key}"' in text
-    keys = re.findall(r'<section class="claim \w+" id="c([\d.]+)"', text)
-    assert keys == [cl.key for cl in lec.claims]
+    assert text.count('<section class="claim') == len(lec.items) == 16
+    numbers = [int(n) for n in re.findall(r'<section class="claim \w+" id="i(\d+)"', text)]
+    assert numbers == list(range(116, 132))  # seed_items' numbers, in the lecture's order
     assert '<span class="no">' not in text, "a check failed on the 004 page"
-    assert text.count('<span class="ok">✔</span>') >= len(lec.claims)
-    assert text.count("<td>") > 3 * len(lec.claims)  # measured and expected beside each check
+    assert text.count('<span class="ok">✔</span>') >= len(lec.items)
+    assert 'rel="prev"' in text or 'rel="next"' in text or len(paths) == 2
+    assert "fonts-noto-cjk" in text and 'lang="ko"' in text  # the CJK note and font stack
     # self-contained
     assert "http://" not in text and "https://" not in text and "<script" not in text
     assert all(s.startswith("data:image/png;base64,") for s in re.findall(r'src="([^"]*)"', text))
     assert f'href="{page.name}"' in index.read_text(encoding="utf-8")
-    # the experiment results are kept and reused by the next build
+    # the experiment results are kept with their key and reused by the next build
     assert (tmp_path / "data" / "information.json").is_file()
+    assert (tmp_path / "data" / "information.key.json").is_file()
     msgs: list[str] = []
-    lecture_book.write_book(tmp_path, quick=True, only=["004"], log=msgs.append)
+    build.write_book(tmp_path, quick=True, only=["004"], items=[118], log=msgs.append)
     assert any("reusing" in m for m in msgs)
 
 
-def test_book_rejects_unknown_lectures(tmp_path):
+def test_cached_results_are_keyed_by_code(tmp_path, monkeypatch):
+    # a saved result is reused only when settings *and* the code hash match
+    ctx = model.Context(True, tmp_path, lambda m: None)
+    model.run_and_save("information", True, str(tmp_path))
+    assert ctx.saved("information") is not None
+    monkeypatch.setattr(model, "code_hash", lambda root=None: "changed code")
+    assert ctx.saved("information") is None
+    msgs: list[str] = []
+    model.Context(True, tmp_path, msgs.append).experiment("information")
+    assert any("other settings or other code" in m for m in msgs)
+
+
+def test_book_rejects_unknown_lectures_and_items(tmp_path):
     with pytest.raises(KeyError, match=r"optimization-basics or 000 \(Optimization: from"):
-        lecture_book.write_book(tmp_path, only=["999"])
+        build.write_book(tmp_path, only=["999"])
+    with pytest.raises(KeyError, match=r"items must be numbers 1-131 of seed_items.md, got \[0\]"):
+        build.write_book(tmp_path, items=[0])
+
+
+def test_one_entry_per_seed_item_in_order():
+    numbers = [it.number for it in ITEMS]
+    assert numbers == list(range(1, 132))
+    assert [len(lec.items) for lec in LECTURES] == [30, 30, 36, 19, 16]
+    for it in ITEMS:  # every item is shown by evidence, or marked as framing
+        assert it.show or it.framing, it.number
+        assert it.shown_by and "<locals>" not in it.shown_by, it.shown_by
+    seed = ROOT.parent / "shared" / "seed_items.md"
+    if seed.is_file():  # the numbering and kinds are seed_items.md's
+        listed = re.findall(r"^(\d+)\. \[([A-Z/]+)\]", seed.read_text(encoding="utf-8"), re.M)
+        assert [(int(n), k) for n, k in listed] == [(it.number, it.kind) for it in ITEMS]
+
+
+def test_a_check_that_fails_shows_as_failed_and_not_reproduced_is_never_ok():
+    from descentlab.report.lecture_book import Check
+
+    item = ITEMS[0]
+    failing = model.Item(1, "s", "C", "t", show=(lambda ctx: 1 / 0,))
+    ev = build.evaluate(failing, model.Context(True, None, lambda m: None))
+    assert [c.status for c in ev.checks] == ["fail"] and "ZeroDivisionError" in ev.checks[
+        0
+    ].measured
+    nr = Check("x generalizes better", "not_reproduced", "-0.01", "> 0")
+    assert not nr.ok and not nr.failed and nr.mark == "○"
+    with pytest.raises(ValueError, match="status must be one of"):
+        Check("x", "maybe", "1", "1")
+    assert item.shown_by == "book.likelihood.distribution_match"
+
+
+def test_tolerances_are_stated_and_can_fail():
+    from descentlab.book.checks import close, formula_checks
+
+    assert close("x", 1.35, 1.0, 0.05).status == "fail"  # 'expected ≈ 1, measured 1.35' fails
+    assert "± 0.05" in close("x", 1.0, 1.0, 0.05).expected
+    with pytest.raises(ValueError, match="tol must be a positive finite number"):
+        close("x", 1.0, 1.0, 0.0)
+    from descentlab import optim
+    from descentlab.book import reference as R
+
+    # a wrong loop (lr 0.11 instead of 0.1) fails on both backends; the right one holds
+    wrong = formula_checks("w", lambda p, **k: optim.SGD(p, lr=0.1, **k),
+                           lambda w, g: R.sgd(w, g, 0.11, 30))  # fmt: skip
+    right = formula_checks("w", lambda p, **k: optim.SGD(p, lr=0.1, **k),
+                           lambda w, g: R.sgd(w, g, 0.1, 30))  # fmt: skip
+    assert [c.status for c in wrong] == ["fail", "fail"]
+    assert [c.status for c in right] == ["ok", "ok"]
+    assert "eager backend" in right[0].text and "fused backend" in right[1].text
+
+
+def test_generalization_verdict_uses_held_out_intervals():
+    from descentlab.book import generalization as G
+    from descentlab.experiments.lectures._common import ExperimentResult
+
+    def ctx_with(acc_none, acc_m):
+        r = ExperimentResult("regularization", "t", ["method", "setting", "loss_gap"],
+                             [{"method": "none", "setting": "-", "loss_gap": 0.1},
+                              {"method": "dropout", "setting": "p", "loss_gap": 0.05}])  # fmt: skip
+        r.data = {"per_seed": {
+            m: {"test/accuracy": a, "test/loss": [1 - x for x in a],
+                "train/accuracy": [1.0] * len(a)}
+            for m, a in (("none", acc_none), ("dropout", acc_m))}}  # fmt: skip
+        ctx = model.Context(True, None, lambda m: None)
+        ctx._results["regularization"] = r
+        return ctx
+
+    worse = G.generalizes_better(ctx_with([0.92, 0.93, 0.91], [0.89, 0.90, 0.88]), "dropout", "d")
+    assert worse.checks[0].status == "not_reproduced" and "Not reproduced here" in worse.notes[0]
+    better = G.generalizes_better(
+        ctx_with([0.90, 0.91, 0.89], [0.93, 0.935, 0.925]), "dropout", "d"
+    )
+    assert better.checks[0].status == "ok"
+    one_seed = G.generalizes_better(ctx_with([0.9], [0.95]), "dropout", "d")
+    assert one_seed.checks[0].status == "fail"  # one seed gives no interval: never a verdict
 
 
 def test_the_process_pool_maps_calls_and_keeps_their_errors():
@@ -169,9 +257,7 @@ def test_the_process_pool_maps_calls_and_keeps_their_errors():
 
 def test_coverage_document_is_current():
     doc = ROOT / "docs" / "lectures-coverage.md"
-    assert doc.read_text(encoding="utf-8") == lecture_claims.coverage_markdown()
-    keys = [c.key for lec in lecture_claims.LECTURES for c in lec.claims]
-    assert len(keys) == len(set(keys)) >= 98
+    assert doc.read_text(encoding="utf-8") == build.coverage_markdown()
 
 
 def test_optimizer_table_years_and_axes_from_the_chains():

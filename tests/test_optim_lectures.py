@@ -11,6 +11,7 @@ import torch
 from _models import digits_tensors
 
 from descentlab import optim
+from descentlab.book import reference as R
 
 STEPS = 200
 
@@ -56,99 +57,8 @@ def _run(opt_factory, w0, loss_t, steps=STEPS, closure=False, lrs=None):
     return w.detach().numpy()
 
 
-# --- reference loops (numpy float64, the lectures' notation) ----------------------------
-
-
-def ref_velocity(w, grad, lr, a, steps=STEPS, lrs=None):
-    v = np.zeros_like(w)
-    for t in range(steps):
-        eta = lr if lrs is None else lrs[t]
-        v = a * v - eta * grad(w)  # seed 003 eq. 5.12
-        w = w + v
-    return w
-
-
-def ref_torch_momentum(w, grad, lr, mu, steps=STEPS, lrs=None):
-    b = None
-    for t in range(steps):
-        eta = lr if lrs is None else lrs[t]
-        g = grad(w)
-        b = g if b is None else mu * b + g  # cs231n: vx = rho * vx + dx
-        w = w - eta * b
-    return w
-
-
-def ref_lookahead_nesterov(w, grad, lr, a, steps=STEPS):
-    v = np.zeros_like(w)
-    for _ in range(steps):
-        v = a * v - lr * grad(w + a * v)  # seed 003 eq. 5.13 / seed 001
-        w = w + v
-    return w
-
-
-def ref_adagrad_eps_inside(w, grad, lr, eps, steps=STEPS):
-    G = np.zeros_like(w)
-    for _ in range(steps):
-        g = grad(w)
-        G = G + g * g
-        w = w - lr / np.sqrt(G + eps) * g  # seed 002
-    return w
-
-
-def ref_rmsprop_eps_inside(w, grad, lr, gamma, eps, steps=STEPS):
-    G = np.zeros_like(w)
-    for _ in range(steps):
-        g = grad(w)
-        G = gamma * G + (1 - gamma) * g * g
-        w = w - lr / np.sqrt(G + eps) * g  # seed 002
-    return w
-
-
-def ref_adam_seed002(w, grad, lr, b1, b2, eps, steps=STEPS):
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    for t in range(1, steps + 1):
-        g = grad(w)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        w = w - lr / np.sqrt(v + eps) * np.sqrt(1 - b2**t) / (1 - b1**t) * m  # seed 002
-    return w
-
-
-def ref_adam_no_bias_correction(w, grad, lr, b1, b2, eps, steps=STEPS):
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    for _ in range(steps):
-        g = grad(w)
-        m = b1 * m + (1 - b1) * g  # seed 003: first_moment
-        v = b2 * v + (1 - b2) * g * g
-        w = w - lr * m / (np.sqrt(v) + eps)
-    return w
-
-
-def ref_adadelta(w, grad, rho, eps, steps=STEPS):
-    G = np.zeros_like(w)
-    H = np.zeros_like(w)
-    for _ in range(steps):
-        g = grad(w)
-        G = rho * G + (1 - rho) * g * g
-        dw = np.sqrt(H + eps) / np.sqrt(G + eps) * g  # seed 002
-        w = w - dw
-        H = rho * H + (1 - rho) * dw * dw
-    return w
-
-
-def ref_adam_amsgrad(w, grad, lr, b1, b2, eps, steps=STEPS):
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    vmax = np.zeros_like(w)
-    for t in range(1, steps + 1):
-        g = grad(w)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        vmax = np.maximum(vmax, v)
-        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(vmax / (1 - b2**t)) + eps)
-    return w
+# --- reference loops: descentlab.book.reference (float64 NumPy, the lectures' notation), -----
+# shared with the lecture book; each returns every iterate, the last is compared here.
 
 
 VARIANTS = [
@@ -156,49 +66,49 @@ VARIANTS = [
     (
         "velocity-momentum",
         lambda p: optim.Momentum(p, lr=0.1, momentum=0.9, form="velocity"),
-        lambda w, g: ref_velocity(w, g, 0.1, 0.9),
+        lambda w, g: R.velocity(w, g, 0.1, 0.9, STEPS)[-1],
         False,
     ),
     (
         "lookahead-nesterov",
         lambda p: optim.Nesterov(p, lr=0.1, momentum=0.9, lookahead=True),
-        lambda w, g: ref_lookahead_nesterov(w, g, 0.1, 0.9),
+        lambda w, g: R.lookahead_nesterov(w, g, 0.1, 0.9, STEPS)[-1],
         True,
     ),
     (
         "adagrad-eps-inside",
         lambda p: optim.Adagrad(p, lr=0.1, eps=1e-3, eps_inside_sqrt=True),
-        lambda w, g: ref_adagrad_eps_inside(w, g, 0.1, 1e-3),
+        lambda w, g: R.adagrad(w, g, 0.1, 1e-3, STEPS, inside=True)[-1],
         False,
     ),
     (
         "rmsprop-eps-inside",
         lambda p: optim.RMSprop(p, lr=1e-2, alpha=0.9, eps=1e-4, eps_inside_sqrt=True),
-        lambda w, g: ref_rmsprop_eps_inside(w, g, 1e-2, 0.9, 1e-4),
+        lambda w, g: R.rmsprop(w, g, 1e-2, 0.9, 1e-4, STEPS, inside=True)[-1],
         False,
     ),
     (
         "adam-eps-inside-seed002",
         lambda p: optim.Adam(p, lr=1e-2, eps=1e-6, eps_inside_sqrt=True),
-        lambda w, g: ref_adam_seed002(w, g, 1e-2, 0.9, 0.999, 1e-6),
+        lambda w, g: R.adam_folded(w, g, 1e-2, 0.9, 0.999, 1e-6, STEPS)[-1],
         False,
     ),
     (
         "adam-no-bias-correction",
         lambda p: optim.Adam(p, lr=1e-2, eps=1e-7, bias_correction=False),
-        lambda w, g: ref_adam_no_bias_correction(w, g, 1e-2, 0.9, 0.999, 1e-7),
+        lambda w, g: R.adam(w, g, 1e-2, 0.9, 0.999, 1e-7, STEPS, bias_correction=False)[-1],
         False,
     ),
     (
         "adadelta-seed002",
         lambda p: optim.Adadelta(p, lr=1.0, rho=0.9, eps=1e-6),
-        lambda w, g: ref_adadelta(w, g, 0.9, 1e-6),
+        lambda w, g: R.adadelta(w, g, 0.9, 1e-6, STEPS)[-1],
         False,
     ),
     (
         "adam-amsgrad",
         lambda p: optim.Adam(p, lr=1e-2, amsgrad=True),
-        lambda w, g: ref_adam_amsgrad(w, g, 1e-2, 0.9, 0.999, 1e-8),
+        lambda w, g: R.adam_amsgrad(w, g, 1e-2, 0.9, 0.999, 1e-8, STEPS)[-1],
         False,
     ),
 ]
@@ -228,12 +138,15 @@ def test_momentum_forms_equal_at_constant_lr_and_differ_under_step_decay():
     )
     np.testing.assert_allclose(
         torch_sched,
-        ref_torch_momentum(w0.copy(), grad_np, 0.1, 0.9, lrs=lrs),
+        R.cs231n_momentum(w0.copy(), grad_np, 0.1, 0.9, STEPS, lrs=lrs)[-1],
         rtol=1e-9,
         atol=1e-11,
     )
     np.testing.assert_allclose(
-        vel_sched, ref_velocity(w0.copy(), grad_np, 0.1, 0.9, lrs=lrs), rtol=1e-9, atol=1e-11
+        vel_sched,
+        R.velocity(w0.copy(), grad_np, 0.1, 0.9, STEPS, lrs=lrs)[-1],
+        rtol=1e-9,
+        atol=1e-11,
     )
     assert np.abs(torch_sched - vel_sched).max() > 1e-4
 

@@ -41,25 +41,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "numbers 000-004",
     )
     p.add_argument(
+        "--items",
+        help="comma-separated item numbers of seed_items.md: build only those cards",
+    )
+    p.add_argument(
         "--coverage", action="store_true", help="print the items and where each is shown"
     )
 
 
 def handler(args: argparse.Namespace) -> int:
     """Build the book (or print the coverage table)."""
-    from descentlab.report import lecture_book, lecture_claims  # matplotlib: only when run
+    from descentlab.book import build  # matplotlib: only when run
 
     if args.coverage:
-        print(lecture_claims.coverage_markdown(), end="")
+        print(build.coverage_markdown(), end="")
         return 0
     only = None
     if args.only:
         only = [o.strip() for o in args.only.split(",") if o.strip()]
         if not only:
             raise ValueError(f"--only must name at least one lecture, got {args.only!r}")
+    items = None
+    if args.items:
+        try:
+            items = [int(i) for i in args.items.split(",") if i.strip()]
+        except ValueError:
+            raise ValueError(
+                f"--items must be comma-separated numbers, got {args.items!r}"
+            ) from None
     t0 = time.perf_counter()
-    paths = lecture_book.write_book(
-        args.out, quick=args.quick, only=only, log=lambda m: print(m, file=sys.stderr)
+    paths = build.write_book(
+        args.out, quick=args.quick, only=only, items=items, log=lambda m: print(m, file=sys.stderr)
     )
     print(
         f"wrote {paths[0]} and {len(paths) - 1} lecture page(s) in {time.perf_counter() - t0:.0f} s"

@@ -36,6 +36,7 @@ __all__ = [
     "adaptive_figure",
     "dress_panel",
     "escape_panel",
+    "genealogy_figure",
     "momentum_figure",
     "overshoot_panel",
     "panel_figure",
@@ -627,7 +628,7 @@ def hessian_cost_panel(ax: Any, data: Mapping[str, Any]) -> None:
     for key, color in (("hessian", "#D55E00"), ("hvp", "#009E73"), ("gradient", "#0072B2")):
         ax.loglog(
             c["sizes"],
-            c["times"][key],
+            c["flops"][key],
             "o-",
             color=color,
             label=f"{labels[key]}: slope {c['slopes'][key]:.2f}",
@@ -635,7 +636,7 @@ def hessian_cost_panel(ax: Any, data: Mapping[str, Any]) -> None:
     dress_panel(
         ax,
         "parameters p",
-        "seconds (fastest of repeats, one thread)",
+        "floating-point operations (counted)",
         f"Cost against p (n = {c['n']})",
         grid=dict(which="both", alpha=0.25),
     )
@@ -738,3 +739,47 @@ PANELS.update(
         "minibatch": ("minibatch", minibatch_panel),
     }
 )
+
+
+def genealogy_figure(rows: list[dict[str, Any]], title: str) -> Figure:
+    """The lectures' optimizer genealogy: one box per optimizer (name, year, what it adds),
+    placed by generation (column) and lineage (row), an arrow from each parent.
+
+    Args:
+        rows: ``{"name", "year", "parents": [names], "adds", "col", "row"}`` per optimizer.
+        title: the figure's title.
+    """
+    ncol = max(r["col"] for r in rows) + 1
+    nrow = max(r["row"] for r in rows) + 1
+    fig = new_figure(11.5, 1.35 * nrow + 1.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_xlim(-0.05, ncol - 0.05)
+    ax.set_ylim(nrow - 0.45, -0.6)
+    ax.axis("off")
+    pos = {r["name"]: (r["col"], r["row"]) for r in rows}
+    boxes = {}
+    for r in rows:
+        x, y = pos[r["name"]]
+        boxes[r["name"]] = ax.text(
+            x + 0.02, y, f"{r['name']} ({r['year']})\n{r['adds']}", va="center", ha="left",
+            fontsize=10,
+            bbox={"boxstyle": "round,pad=0.35", "fc": r.get("color", "#eef2f7"), "ec": "#9aa5b1"},
+        )  # fmt: skip
+    fig.canvas.draw()  # lays out the boxes, so their edges are known
+    renderer = fig.canvas.get_renderer()
+    inv = ax.transData.inverted()
+    edges = {}
+    for name, t in boxes.items():  # each box's left and right edge in data coordinates
+        ext = t.get_bbox_patch().get_window_extent(renderer)
+        (x0, _), (x1, _) = inv.transform([(ext.x0, ext.y0), (ext.x1, ext.y1)])
+        edges[name] = (x0, x1)
+    for r in rows:
+        for parent in r["parents"]:
+            (_, y0), (_, y1) = pos[parent], pos[r["name"]]
+            ax.annotate(
+                "", xy=(edges[r["name"]][0], y1), xytext=(edges[parent][1], y0),
+                arrowprops={"arrowstyle": "-|>", "color": "#5b6673", "lw": 1.2,
+                            "shrinkA": 1, "shrinkB": 1},
+            )  # fmt: skip
+    ax.set_title(title, fontsize=11)
+    return fig

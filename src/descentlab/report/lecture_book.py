@@ -1,84 +1,163 @@
-"""The lecture book: one self-contained HTML page per lecture, every claim shown and checked.
+"""The lecture book's pages: HTML for the cards, lecture pages and index it is given.
 
-``descentlab lectures --out DIR`` (:func:`write_book`) writes ``index.html`` and one page per
-lecture of ``shared/seeds``, titled by the lecture's subject. A page lists the lecture's
-concrete items -- formulas, algorithms, examples, figures, claims -- in the lecture's order,
-each with the lecture's own words, the figure or table that shows it, and checks computed
-from the numbers: ✔ or ✘ with the measured value beside the expected one. Nothing on a page
-is asserted without a number behind it.
+This module only renders. The items, their evidence and the building of the book live in
+:mod:`descentlab.book`; it hands over :class:`Card` values (an item with its computed
+:class:`Evidence`) and this module turns them into self-contained HTML (figures embedded as
+PNG data URIs, no script, no external resource).
 
-The items themselves live in :mod:`descentlab.report.lecture_claims`; the numbers come from
-the lecture experiments (:mod:`descentlab.experiments.lectures`), the lecture figures
-(:mod:`descentlab.report.lecture_figures`) and small computations against independent
-references (torch, scipy, closed forms). The experiments' results are kept in
-``DIR/data/<name>.json`` and reused by the next build when their settings match (a result
-whose settings differ is run again, never silently reused).
+A :class:`Check` has one of three marks: ✔ (``"ok"``: the claim holds in the numbers beside
+it), ✘ (``"fail"``) and ○ (``"not_reproduced"``: an empirical claim of the lecture that this
+setup does not reproduce -- the card says so and why, it is never shown as ✔).
 
 Example:
-    >>> from descentlab.report.lecture_book import write_book
-    >>> paths = write_book("book/", quick=True)  # doctest: +SKIP
+    >>> c = Check("x is 2", "ok", "2", "2 ± 1e-12")
+    >>> c.ok, c.mark
+    (True, '✔')
 """
 
 from __future__ import annotations
 
 import html
-import os
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from descentlab.engine.procpool import map_in_processes
-from descentlab.experiments import lectures
 from descentlab.experiments.lectures._common import format_value
-from descentlab.report.lecture_claims import EXPERIMENTS, LECTURES
-from descentlab.report.lecture_items import Check, Claim, Context, Evidence, Lecture
 from descentlab.report.page import figure_data_uri, html_page
 
-__all__ = ["Check", "Claim", "Evidence", "Lecture", "write_book"]
+__all__ = [
+    "STATUSES",
+    "Card",
+    "Check",
+    "Evidence",
+    "LecturePage",
+    "render_index",
+    "render_lecture",
+]
+
+#: A check's possible statuses and their marks.
+STATUSES: dict[str, str] = {"ok": "✔", "fail": "✘", "not_reproduced": "○"}
 
 
-def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:
-    """Run the experiments in ``names`` that have no matching saved result, ``workers`` at a
-    time in the project's worker processes (one torch thread each), longest first; their
-    results land in ``ctx.data_dir`` for :meth:`Context.experiment` to load."""
-    if ctx.data_dir is None or workers < 2:
-        return
-    todo = [name for name in names if ctx.saved(name) is None]
-    if len(todo) < 2:
-        return
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
-    ctx.log(f"  running {len(todo)} experiments, {workers} at a time: {', '.join(todo)}")
+@dataclass
+class Check:
+    """One check computed from the numbers.
 
-    def done(i: int, fut: Future[float]) -> None:
-        if fut.exception() is None:
-            ctx.log(f"  ran experiment {todo[i]} in {fut.result():.1f} s")
-        else:  # it runs again in-process, where it raises
-            ctx.log(
-                f"  {todo[i]} failed in its worker ({fut.exception()}); it runs again in-process"
-            )
+    Attributes:
+        text: what is checked (with the setting: learning rates, seeds, backend).
+        status: ``"ok"``, ``"fail"`` or ``"not_reproduced"``.
+        measured: the measured value, as shown.
+        expected: the expected value with its tolerance, as shown.
+    """
 
-    calls = [(name, ctx.quick, str(ctx.data_dir)) for name in todo]
-    map_in_processes(_run_and_save, calls, workers=workers, done=done)
+    text: str
+    status: str
+    measured: str
+    expected: str
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {sorted(STATUSES)}, got {self.status!r}")
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+    @property
+    def mark(self) -> str:
+        return STATUSES[self.status]
 
 
-def _run_and_save(name: str, quick: bool, out: str) -> float:
-    """Worker: run one experiment and save its result."""
-    t0 = time.perf_counter()
-    lectures.run(name, quick=quick).save(out)
-    return time.perf_counter() - t0
+@dataclass
+class Evidence:
+    """What shows an item: checks, figures (matplotlib), tables and notes."""
+
+    checks: list[Check] = field(default_factory=list)
+    figures: list[Any] = field(default_factory=list)
+    tables: list[tuple[list[str], list[list[Any]]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def extend(self, other: Evidence) -> Evidence:
+        """Append ``other``'s checks, figures, tables and notes (returns self)."""
+        self.checks += other.checks
+        self.figures += other.figures
+        self.tables += other.tables
+        self.notes += other.notes
+        return self
 
 
-# ------------------------------------------------------------------------------------------
-# HTML
+@dataclass
+class Card:
+    """One item as its card shows it.
+
+    Attributes:
+        anchor: the HTML id (``i17``).
+        label: ``"item 17"``.
+        section: the lecture's section.
+        kind: the item's kind (claim, algorithm, formula, figure, example, table).
+        text: the item in English.
+        quote: the lecture's own words.
+        shown_by: where the project shows it (derived from the evidence functions).
+        evidence: the computed evidence.
+        framing: non-empty for a framing slide: why it has no check.
+        rewrite: non-empty where the book rewrites the lecture's rule: how.
+    """
+
+    anchor: str
+    label: str
+    section: str
+    kind: str
+    text: str
+    quote: str
+    shown_by: str
+    evidence: Evidence
+    framing: str = ""
+    rewrite: str = ""
+
+    @property
+    def state(self) -> str:
+        """``good`` (every check ✔), ``bad`` (a ✘), ``open`` (○, no ✘) or ``framing``."""
+        checks = self.evidence.checks
+        if any(c.failed for c in checks):
+            return "bad"
+        if self.framing and not checks:
+            return "framing"
+        return "good" if all(c.ok for c in checks) else "open"
+
+
+@dataclass
+class LecturePage:
+    """A lecture page: its title lines, its cards and the neighbouring pages."""
+
+    subject: str
+    origin: str
+    summary: str
+    filename: str
+    cards: list[Card]
+    previous: tuple[str, str] | None = None  # (filename, subject)
+    next: tuple[str, str] | None = None
+
+    def counts(self) -> dict[str, int]:
+        """Items, checks and checks per status."""
+        checks = [c for card in self.cards for c in card.evidence.checks]
+        out = {s: sum(c.status == s for c in checks) for s in STATUSES}
+        out["checks"] = len(checks)
+        out["items"] = len(self.cards)
+        out["framing"] = sum(card.state == "framing" for card in self.cards)
+        return out
+
 
 _CSS = """
 :root { --ink:#1d2733; --muted:#5b6673; --line:#d9dee5; --accent:#0b63b5; --bg:#fbfcfd;
-        --good:#1b7f3b; --bad:#b00020; }
+        --good:#1b7f3b; --bad:#b00020; --open:#8a6d00; }
 * { box-sizing: border-box; }
 body { font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans CJK KR",
-       "Noto Sans KR", "NanumGothic", "Malgun Gothic", Arial, sans-serif;
+       "Noto Sans KR", "Source Han Sans KR", "NanumGothic", "Nanum Gothic", "Malgun Gothic",
+       "Apple SD Gothic Neo", "UnDotum", "WenQuanYi Zen Hei", Arial, sans-serif;
        color: var(--ink); background: var(--bg); margin: 0; }
 main { max-width: 1100px; margin: 0 auto; padding: 24px 32px 64px; }
 header { border-bottom: 3px solid var(--accent); margin-bottom: 18px; padding-bottom: 10px; }
@@ -86,32 +165,50 @@ h1 { font-size: 27px; margin: 0 0 4px; }
 h2 { font-size: 19px; margin: 0 0 6px; }
 .sub { color: var(--muted); margin: 2px 0; }
 nav a, a { color: var(--accent); text-decoration: none; }
-nav { font-size: 14px; margin-top: 6px; }
+nav { font-size: 14px; margin: 6px 0; display: flex; justify-content: space-between; gap: 12px; }
 .claim { background: white; border: 1px solid var(--line); border-radius: 8px;
          padding: 14px 18px; margin: 16px 0; }
 .claim.bad { border-left: 5px solid var(--bad); }
 .claim.good { border-left: 5px solid var(--good); }
+.claim.open { border-left: 5px solid var(--open); }
+.claim.framing { border-left: 5px solid var(--muted); }
 .meta { color: var(--muted); font-size: 13px; margin-bottom: 4px; }
 .kind { display: inline-block; background: #eef2f7; border-radius: 4px; padding: 0 6px;
         margin-right: 6px; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; }
 blockquote { margin: 6px 0 10px; padding: 6px 12px; border-left: 3px solid #c9d3de;
              color: #3a4652; background: #f6f8fa; font-size: 14px; }
+blockquote:lang(ko) { font-family: "Noto Sans CJK KR", "Noto Sans KR", "Source Han Sans KR",
+       "NanumGothic", "Nanum Gothic", "Malgun Gothic", "Apple SD Gothic Neo", "UnDotum",
+       "WenQuanYi Zen Hei", sans-serif; }
 table { border-collapse: collapse; margin: 8px 0; font-size: 13.5px; }
 th, td { padding: 4px 9px; border-bottom: 1px solid var(--line); text-align: left;
          vertical-align: top; }
 th { background: #f0f3f6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.checks td.mark { font-size: 17px; width: 26px; }
-.ok { color: var(--good); } .no { color: var(--bad); }
+.ok { color: var(--good); } .no { color: var(--bad); } .nr { color: var(--open); }
+.rewrite, .framing-note { background: #fff8e1; border: 1px solid #f0d98a; border-radius: 6px;
+         padding: 6px 10px; font-size: 14px; margin: 6px 0; }
 figure { margin: 10px 0 4px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: white; }
 .where { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 .where code { font-size: 12px; }
 .toc li { margin: 2px 0; }
 .score { font-weight: 600; }
+.fontnote { color: var(--muted); font-size: 13px; }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
          var(--line); padding-top: 8px; }
 """
+
+_FONT_NOTE = (
+    "The lectures' quotes are Korean. They show in the first Korean font the browser finds "
+    "(Noto Sans CJK KR, NanumGothic, Malgun Gothic, Apple SD Gothic Neo, ...); where none is "
+    "installed they appear as boxes. To get one: Debian/Ubuntu <code>apt-get install "
+    "fonts-noto-cjk</code> (or <code>fonts-nanum</code>), Fedora <code>dnf install "
+    "google-noto-sans-cjk-fonts</code>, macOS and Windows ship one."
+)
+
+_CLASSES = {"ok": "ok", "fail": "no", "not_reproduced": "nr"}
 
 
 def _e(x: Any) -> str:
@@ -138,192 +235,125 @@ def _table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def _checks_html(checks: Sequence[Check]) -> str:
     rows = []
     for c in checks:
-        mark = '<span class="ok">✔</span>' if c.ok else '<span class="no">✘</span>'
+        mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
         rows.append(
             f'<tr><td class="mark">{mark}</td><td>{_e(c.text)}</td>'
             f"<td>{_e(c.measured)}</td><td>{_e(c.expected)}</td></tr>"
         )
     return (
         '<table class="checks"><thead><tr><th></th><th>check</th><th>measured</th>'
-        f"<th>expected</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>expected (tolerance)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
-def _page(title: str, body: str, nav: str) -> str:
+def _card_html(card: Card) -> str:
+    ev = card.evidence
+    parts = [
+        f'<section class="claim {card.state}" id="{_e(card.anchor)}">',
+        f'<div class="meta"><span class="kind">{_e(card.kind)}</span>{_e(card.label)} · '
+        f"{_e(card.section)}</div>",
+        f"<h2>{_e(card.text)}</h2>",
+    ]
+    if card.quote:
+        parts.append(f'<blockquote lang="ko">{_e(card.quote)}</blockquote>')
+    if card.rewrite:
+        parts.append(
+            f'<p class="rewrite">The book rewrites the lecture here: {_e(card.rewrite)}</p>'
+        )
+    if card.framing:
+        parts.append(f'<p class="framing-note">Framing: {_e(card.framing)}</p>')
+    if ev.checks:
+        parts.append(_checks_html(ev.checks))
+    for table in ev.tables:
+        parts.append(_table_html(*table))
+    for fig in ev.figures:
+        parts.append(_figure_html(fig, card.text))
+    for note in ev.notes:
+        parts.append(f'<p class="sub">{_e(note)}</p>')
+    parts.append(f'<div class="where">Shown by: <code>{_e(card.shown_by)}</code></div>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _nav(page: LecturePage, index: str) -> str:
+    prev = (
+        f'<a rel="prev" href="{_e(page.previous[0])}">← {_e(page.previous[1])}</a>'
+        if page.previous
+        else "<span></span>"
+    )
+    nxt = (
+        f'<a rel="next" href="{_e(page.next[0])}">{_e(page.next[1])} →</a>'
+        if page.next
+        else "<span></span>"
+    )
+    return f'<nav>{prev}<a href="{_e(index)}">all lectures</a>{nxt}</nav>'
+
+
+def _score(counts: dict[str, int]) -> str:
+    nr = counts["not_reproduced"]
+    extra = f", {nr} not reproduced here (○)" if nr else ""
+    framing = f", {counts['framing']} framing" if counts["framing"] else ""
+    items = f"{counts['items']} item{'' if counts['items'] == 1 else 's'}"
+    return (
+        f"{items}{framing}: {counts['ok']} of {counts['checks']} checks hold "
+        f"(✔), {counts['fail']} fail (✘){extra}"
+    )
+
+
+def _page(title: str, body: str) -> str:
     footer = (
-        "descentlab lecture book · self-contained page (no external resources) · every ✔/✘ "
-        "is\ncomputed from the numbers shown beside it."
+        "descentlab lecture book · self-contained page (no external resources) · every "
+        "✔/✘/○ is computed from the numbers shown beside it.<br>"
+        f'<span class="fontnote">{_FONT_NOTE}</span>'
     )
-    return html_page(title, f"{nav}\n{body}", footer, css=_CSS)
+    return html_page(title, body, footer, css=_CSS)
 
 
-def _render_lecture(
-    lec: Lecture, results: list[tuple[Claim, Evidence, float]], quick: bool, index: str
-) -> str:
-    n_checks = sum(len(ev.checks) for _, ev, _ in results)
-    n_ok = sum(c.ok for _, ev, _ in results for c in ev.checks)
+def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -> str:
+    """The HTML of one lecture page (``setting``: e.g. ``"quick setting"``)."""
     toc = "".join(
-        f'<li><a href="#c{_e(cl.key)}">{_e(cl.key)}</a> {_e(cl.text)}'
-        f"{'' if all(c.ok for c in ev.checks) else ' <span class=no>✘</span>'}</li>"
-        for cl, ev, _ in results
+        f'<li><a href="#{_e(c.anchor)}">{_e(c.label)}</a> {_e(c.text)}'
+        + {"bad": " <span class=no>✘</span>", "open": " <span class=nr>○</span>"}.get(c.state, "")
+        + "</li>"
+        for c in page.cards
     )
-    cards = []
-    for cl, ev, _ in results:
-        good = all(c.ok for c in ev.checks) and ev.checks
-        parts = [
-            f'<section class="claim {"good" if good else "bad"}" id="c{_e(cl.key)}">',
-            f'<div class="meta"><span class="kind">{_e(cl.kind)}</span>{_e(cl.key)} · '
-            f"{_e(cl.section)}</div>",
-            f"<h2>{_e(cl.text)}</h2>",
-        ]
-        if cl.quote:
-            parts.append(f"<blockquote>{_e(cl.quote)}</blockquote>")
-        if ev.checks:
-            parts.append(_checks_html(ev.checks))
-        if ev.table is not None:
-            parts.append(_table_html(*ev.table))
-        if ev.figure is not None:
-            parts.append(_figure_html(ev.figure, cl.text))
-        if ev.note:
-            parts.append(f'<p class="sub">{_e(ev.note)}</p>')
-        parts.append(f'<div class="where">Shown by: <code>{_e(cl.where)}</code></div>')
-        parts.append("</section>")
-        cards.append("\n".join(parts))
-    setting = "quick setting (smaller runs)" if quick else "full setting"
-    body = f"""<header>
-<h1>{_e(lec.subject)}</h1>
-<p class="sub">{_e(lec.origin)}</p>
-<p>{_e(lec.summary)}</p>
-<p class="score">{len(results)} items, {n_ok} of {n_checks} checks hold
-({_e(setting)}).</p>
+    nav = _nav(page, index)
+    body = f"""{nav}
+<header>
+<h1>{_e(page.subject)}</h1>
+<p class="sub">{_e(page.origin)}</p>
+<p>{_e(page.summary)}</p>
+<p class="score">{_e(_score(page.counts()))} ({_e(setting)}).</p>
 </header>
 <ol class="toc">{toc}</ol>
-{"".join(cards)}"""
-    nav = f'<nav><a href="{_e(index)}">← all lectures</a></nav>'
-    return _page(lec.subject, body, nav)
+{"".join(_card_html(c) for c in page.cards)}
+{nav}"""
+    return _page(page.subject, body)
 
 
-def _render_index(
-    lectures: list[tuple[Lecture, str, int, int, int]], quick: bool, seconds: float
-) -> str:
+def render_index(pages: Sequence[LecturePage], setting: str, seconds: float) -> str:
+    """The HTML of the book's index: one row per lecture page with its counts."""
     rows = []
-    for lec, page, n_items, n_ok, n_checks in lectures:
-        mark = "ok" if n_ok == n_checks else "no"
+    totals = {"items": 0, "checks": 0, "ok": 0, "fail": 0, "not_reproduced": 0, "framing": 0}
+    for p in pages:
+        c = p.counts()
+        for k in totals:
+            totals[k] += c[k]
+        mark = "no" if c["fail"] else "ok"
         rows.append(
-            f'<tr><td><a href="{_e(page)}">{_e(lec.subject)}</a><br><span class="sub">'
-            f"{_e(lec.origin)}</span></td><td class=num>{n_items}</td>"
-            f'<td class="num {mark}">{n_ok} / {n_checks}</td></tr>'
+            f'<tr><td><a href="{_e(p.filename)}">{_e(p.subject)}</a><br><span class="sub">'
+            f'{_e(p.origin)}</span></td><td class="num">{c["items"]}</td>'
+            f'<td class="num {mark}">{c["ok"]} / {c["checks"]}</td>'
+            f'<td class="num">{c["fail"]}</td><td class="num">{c["not_reproduced"]}</td></tr>'
         )
-    total_items = sum(x[2] for x in lectures)
-    total_ok = sum(x[3] for x in lectures)
-    total = sum(x[4] for x in lectures)
-    setting = "quick setting" if quick else "full setting"
     body = f"""<header>
 <h1>The lectures, every claim shown</h1>
 <p class="sub">Five lectures on optimization for deep learning (shared/seeds), rebuilt with
 descentlab: each item with the figure, table or experiment that shows it and checks computed
 from the numbers. Built in {seconds:.0f} s ({_e(setting)}).</p>
 </header>
-<table><thead><tr><th>lecture</th><th>items</th><th>checks that hold</th></tr></thead>
+<table><thead><tr><th>lecture</th><th>items</th><th>✔ checks</th><th>✘</th><th>○ not
+reproduced here</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
-<p class="score">{total_items} items, {total_ok} of {total} checks hold.</p>"""
-    return _page("The lectures, every claim shown", body, "")
-
-
-def _chosen(only: Sequence[str] | None) -> list[Lecture]:
-    """The lectures named in ``only`` (their numbers or page names), all when None.
-
-    Raises:
-        KeyError: an unknown name (the message lists the lectures).
-    """
-    if only is None:
-        return list(LECTURES)
-    names = {lec.seed for lec in LECTURES} | {lec.slug for lec in LECTURES}
-    unknown = [o for o in only if o not in names]
-    if unknown:
-        raise KeyError(
-            f"unknown lecture(s) {unknown}; valid: "
-            + ", ".join(f"{lec.slug} or {lec.seed} ({lec.subject})" for lec in LECTURES)
-        )
-    return [lec for lec in LECTURES if lec.seed in only or lec.slug in only]
-
-
-def _evidence(cl: Claim, ctx: Context) -> Evidence:
-    """A claim's evidence; an error or a missing check is shown as a failed check."""
-    try:
-        ev = cl.evidence(ctx)
-    except Exception as exc:  # a failing item is shown as failed, not hidden
-        failed = Check("the evidence could be computed", False, f"{type(exc).__name__}: {exc}",
-                       "no error")  # fmt: skip
-        ev = Evidence(checks=[failed])
-    if not ev.checks:
-        ev.checks.append(Check("the item has a check", False, "none", "≥ 1 check"))
-    return ev
-
-
-def _write_lecture(lec: Lecture, ctx: Context, root: Path) -> tuple[Path, int, int, int]:
-    """Compute a lecture's items and write its page: the page, items, checks that hold,
-    checks."""
-    ctx.log(f"{lec.subject} ({len(lec.claims)} items)")
-    results = []
-    for cl in lec.claims:
-        t1 = time.perf_counter()
-        ev = _evidence(cl, ctx)
-        results.append((cl, ev, time.perf_counter() - t1))
-    path = root / f"{lec.slug}.html"
-    path.write_text(_render_lecture(lec, results, ctx.quick, "index.html"), encoding="utf-8")
-    _close_figures(results)
-    n_checks = sum(len(ev.checks) for _, ev, _ in results)
-    n_ok = sum(c.ok for _, ev, _ in results for c in ev.checks)
-    ctx.log(f"  wrote {path}: {n_ok} of {n_checks} checks hold")
-    return path, len(results), n_ok, n_checks
-
-
-def write_book(
-    out: str | os.PathLike[str],
-    *,
-    quick: bool = False,
-    only: Sequence[str] | None = None,
-    log: Callable[[str], None] | None = None,
-    workers: int | None = None,
-) -> list[Path]:
-    """Build the lecture book into ``out``: ``index.html`` and one page per lecture.
-
-    Args:
-        out: output folder (created); experiment results are kept in ``out/data``.
-        quick: the experiments' quick presets and draft figures (minutes instead of tens of
-            minutes).
-        only: the lectures to build, by number or page name (default all); the index lists
-            the built ones.
-        log: progress messages (default: none).
-        workers: processes that run the experiments beforehand (default: the CPU count,
-            at most 4; 1 runs them one by one as the pages need them).
-
-    Returns:
-        the pages written, index first.
-
-    Raises:
-        KeyError: an unknown lecture in ``only`` (the message lists them).
-    """
-    chosen = _chosen(only)
-    root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
-    ctx = Context(quick, root / "data", log or (lambda _msg: None))
-    t0 = time.perf_counter()
-    wanted = {e for lec in chosen for e in lec.experiments}
-    n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
-    _prefetch(ctx, [n for n in EXPERIMENTS if n in wanted], n_workers)
-    written: list[Path] = []
-    summary = []
-    for lec in chosen:
-        path, n_items, n_ok, n_checks = _write_lecture(lec, ctx, root)
-        written.append(path)
-        summary.append((lec, path.name, n_items, n_ok, n_checks))
-    index = root / "index.html"
-    index.write_text(_render_index(summary, quick, time.perf_counter() - t0), encoding="utf-8")
-    return [index, *written]
-
-
-def _close_figures(results: list[tuple[Claim, Evidence, float]]) -> None:
-    for _, ev, _ in results:
-        ev.figure = None  # the Agg figures are garbage once embedded
+<p class="score">{_e(_score(totals))}.</p>"""
+    return _page("The lectures, every claim shown", body)

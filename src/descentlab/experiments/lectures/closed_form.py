@@ -15,18 +15,18 @@ This experiment does each:
    same loss, whose error contracts by ``(κ - 1)/(κ + 1)`` per step at lr ``2/(L + μ)``;
 3. the second-derivative test on the lecture's cubic ``3x^3 - 2x + 1`` (autograd's Hessian);
 4. the cost against p: forming and solving with the Hessian (``n p^2 + p^3``) vs one
-   Hessian-vector product and one gradient (``n p`` each), timed.
+   Hessian-vector product and one gradient (``n p`` each), by operation count.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from descentlab import constraints as cs
 from descentlab.experiments.lectures._common import (
@@ -44,41 +44,39 @@ __all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "run"]
 DEFAULTS: dict[str, Any] = {
     "n": 2048,
     "sizes": [128, 256, 512, 1024, 1536],
-    "repeats": 5,
     "ls_n": 200,
     "ls_p": 8,
 }
-QUICK: dict[str, Any] = {"sizes": [96, 192, 384, 768], "repeats": 3}
+QUICK: dict[str, Any] = {"sizes": [96, 192, 384, 768]}
 
 #: What each option must be (at least 3 sizes, for a slope).
 CONSTRAINTS: dict[str, list[Any]] = {
     "n": [cs.Interval(Integral, 2, None)],
     "sizes": [cs.ListOf(cs.Interval(Integral, 2, None), min_len=3)],
-    "repeats": [cs.POSITIVE_INT],
     "ls_n": [cs.Interval(Integral, 2, None)],
     "ls_p": [cs.POSITIVE_INT],
 }
 
 
-def _best_time(fn: Any, repeats: int) -> float:
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def _flops(fn: Any) -> int:
+    """Floating-point operations of the matrix products ``fn`` runs, counted by torch's
+    :class:`~torch.utils.flop_counter.FlopCounterMode` (deterministic: no clock)."""
+    with FlopCounterMode(display=False) as counter:
         fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return int(counter.get_total_flops())
 
 
-def _time_routes(
-    ps: list[int], n: int, reps: int, gen: torch.Generator, times: dict[str, list[float]]
+def _count_routes(
+    ps: list[int], n: int, gen: torch.Generator, counts: dict[str, list[float]]
 ) -> None:
-    """Time, for each p: forming XᵀX and solving with it (n p² + p³), one Hessian-vector
-    product Xᵀ(Xv) and one gradient Xᵀ(Xw - y) (n p each)."""
+    """Count, for each p: forming XᵀX and Xᵀy (2np² + 2np, counted) and solving the p x p
+    system by LU ((2/3)p³, LAPACK's count: torch's counter does not see ``solve``); one
+    Hessian-vector product Xᵀ(Xv) and one gradient Xᵀ(Xw - y) (about 4np each, counted)."""
     for p in ps:
         Xp = torch.randn(n, p, generator=gen, dtype=torch.float64)
-        yp = torch.randn(n, generator=gen, dtype=torch.float64)
-        wp = torch.zeros(p, dtype=torch.float64)
-        vp = torch.randn(p, generator=gen, dtype=torch.float64)
+        yp = torch.randn(n, 1, generator=gen, dtype=torch.float64)
+        wp = torch.zeros(p, 1, dtype=torch.float64)
+        vp = torch.randn(p, 1, generator=gen, dtype=torch.float64)
 
         def newton(Xp: torch.Tensor = Xp, yp: torch.Tensor = yp) -> None:
             Hp = Xp.T @ Xp  # n p²
@@ -90,9 +88,9 @@ def _time_routes(
         def gradient(Xp: torch.Tensor = Xp, yp: torch.Tensor = yp, wp: torch.Tensor = wp) -> None:
             Xp.T @ (Xp @ wp - yp)
 
-        times["hessian"].append(_best_time(newton, reps))
-        times["hvp"].append(_best_time(hvp, reps))
-        times["gradient"].append(_best_time(gradient, reps))
+        counts["hessian"].append(_flops(newton) + 2 * p**3 / 3)
+        counts["hvp"].append(_flops(hvp))
+        counts["gradient"].append(_flops(gradient))
 
 
 def _four_ways_part() -> Part:
@@ -216,38 +214,39 @@ def _second_derivative_part() -> Part:
     return part
 
 
-def _cost_part(ps: list[int], n_t: int, reps: int, gen: torch.Generator) -> Part:
-    """The Hessian route's time against p, vs a gradient and a Hessian-vector product."""
+def _cost_part(ps: list[int], n_t: int, gen: torch.Generator) -> Part:
+    """The Hessian route's operation count against p, vs a gradient and a Hessian-vector
+    product."""
     part = Part("cost")
-    times: dict[str, list[float]] = {"hessian": [], "hvp": [], "gradient": []}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one core: the operation counts, not the thread pool
-    try:
-        _time_routes(ps, n_t, reps, gen, times)
-    finally:
-        torch.set_num_threads(threads)
+    counts: dict[str, list[float]] = {"hessian": [], "hvp": [], "gradient": []}
+    _count_routes(ps, n_t, gen, counts)
     lp = np.log(np.asarray(ps, dtype=np.float64))
-    slopes = {k: float(np.polyfit(lp, np.log(v), 1)[0]) for k, v in times.items()}
+    slopes = {k: float(np.polyfit(lp, np.log(v), 1)[0]) for k, v in counts.items()}
     part.check(
-        "forming and solving with the Hessian grows like p² to p³ (n p² + p³)",
-        1.6 <= slopes["hessian"] <= 3.3,
-        f"log-log slope {slopes['hessian']:.2f}",
-        "2 (n ≫ p) to 3",
+        "forming and solving with the Hessian grows like p² to p³ (n p² + p³ operations)",
+        1.9 <= slopes["hessian"] <= 3.0,
+        f"log-log slope {slopes['hessian']:.3f}",
+        "in [1.9, 3] (2 while n ≫ p)",
     )
     part.check(
-        "a gradient or a Hessian-vector product grows like p (n p): much slower",
-        max(slopes["gradient"], slopes["hvp"]) <= slopes["hessian"] - 0.7,
-        f"slopes {slopes['gradient']:.2f}, {slopes['hvp']:.2f}",
-        f"≈ 1 (at most the Hessian's {slopes['hessian']:.2f} - 0.7)",
+        "a gradient or a Hessian-vector product grows like p (n p operations)",
+        max(abs(slopes["gradient"] - 1), abs(slopes["hvp"] - 1)) <= 0.02,
+        f"slopes {slopes['gradient']:.3f}, {slopes['hvp']:.3f}",
+        "1 ± 0.02",
     )
-    ratio = times["hessian"][-1] / times["gradient"][-1]
-    part.check(f"at p = {ps[-1]} the Hessian route costs many gradients", ratio > 10,
-               f"{ratio:.0f} gradients", "> 10")  # fmt: skip
-    part.data = {"sizes": ps, "n": n_t, "times": times, "slopes": slopes}
+    ratio = counts["hessian"][-1] / counts["gradient"][-1]
+    part.check(f"at p = {ps[-1]} the Hessian route costs many gradients", ratio > p_half(ps),
+               f"{ratio:.0f} gradients", f"> p/2 = {p_half(ps):.0f}")  # fmt: skip
+    part.data = {"sizes": ps, "n": n_t, "flops": counts, "slopes": slopes}
     part.row(method=f"Hessian route / gradient at p = {ps[-1]}", x_or_error=ratio,
              expected="≫ 1",
              cost=f"slopes {slopes['hessian']:.2f} vs {slopes['gradient']:.2f}")  # fmt: skip
     return part
+
+
+def p_half(ps: list[int]) -> float:
+    """Half the largest p: the Hessian route costs about p/2 gradients (2np² vs 4np)."""
+    return ps[-1] / 2
 
 
 _TITLE = "Closed form vs iteration: four ways to a minimum, normal equations, the Hessian"
@@ -263,23 +262,23 @@ def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> Expe
         seed: seed of the random designs.
         n: examples of the timing problem.
         sizes: parameter counts p of the timing problem.
-        repeats: timing repeats (the fastest counts).
         ls_n, ls_p: examples and features of the least-squares problem.
     """
-    n_t, ps, reps, n_ls, p_ls = (v[k] for k in ("n", "sizes", "repeats", "ls_n", "ls_p"))
+    n_t, ps, n_ls, p_ls = (v[k] for k in ("n", "sizes", "ls_n", "ls_p"))
     gen = torch.Generator().manual_seed(seed)
     res = ExperimentResult("closed_form", _TITLE, ["method", "x_or_error", "expected", "cost"], [])
     with timer() as elapsed:
         res.add(_four_ways_part())
         kappa = res.add(_normal_equations_part(n_ls, p_ls, gen)).values["kappa"]
         res.add(_second_derivative_part())
-        res.add(_cost_part(ps, n_t, reps, gen))
+        res.add(_cost_part(ps, n_t, gen))
         seconds = elapsed()
     notes = [
         f"Least squares: {n_ls} examples, {p_ls} features scaled from 1 to 10 (κ = {kappa:.0f}), "
         "MSE loss, gradient descent at lr 2/(L + μ) from 0; the rate is fitted to log|w_t - w*|.",
-        f"Cost: random n = {n_t} x p designs, float64, fastest of {reps} repeats on this "
-        "machine, one thread; times vary with the machine's load, slopes less.",
+        f"Cost: random n = {n_t} x p designs; floating-point operations of the matrix products "
+        "counted by torch's FlopCounterMode, plus LAPACK's (2/3)p³ for the LU solve (no clock: "
+        "the counts do not depend on the machine's load).",
     ]
     options = {**o, "sizes": ps}
     return finish(res, quick=quick, seed=seed, options=options, seconds=seconds, notes=notes)

@@ -110,7 +110,7 @@ QUICK: dict[str, Any] = {
     "lr": 3e-3,
     "steps": 450,
     "eval_every": 15,
-    "seeds": 1,
+    "seeds": 3,
     "patience": 5,
 }
 

@@ -1,0 +1,361 @@
+"""Mutation testing of the lecture book: does the book catch wrong code?
+
+Each mutant is a deliberate bug in one part of descentlab -- an optimizer (each backend),
+a schedule, the sampler, a loss-driven rule, a loss, a regularizer, an experiment. For each
+one this script copies ``src/`` to a temporary folder, applies the bug there (a textual edit
+of one line, or a runtime patch of one method for the backend-specific optimizer bugs), then
+builds only the book cards the bug concerns (quick setting, no cache) in a fresh process and
+counts the ✘ on their pages -- for a regularizer only the cards' evidence of its mechanism
+(the multi-seed training runs of the regularization experiment would take minutes per
+mutant). A mutant is *caught* when at least one check turns ✘.
+
+A mutant whose target is gone (the code was rewritten: the text to edit does not occur
+exactly once, or the method to patch does not exist) is reported as *not applicable* -- never
+counted as caught. Before the mutants, the same items are built on the unmutated copy: they
+must all hold, or a mutant's ✘ would prove nothing.
+
+Usage::
+
+    python scripts/mutate_book.py              # every mutant
+    python scripts/mutate_book.py --list       # the mutants
+    python scripts/mutate_book.py sampler_with_replacement eager_rmsprop
+
+Exit status: 0 when every applicable mutant is caught and none is inapplicable, 1 otherwise.
+It is not part of the test suite (minutes: one quick build per mutant).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One deliberate bug.
+
+    Attributes:
+        name: a short id.
+        area: what it breaks (optimizer/eager, schedule, sampler, ...).
+        what: the bug in words.
+        items: the book items (seed_items.md numbers) that concern it.
+        file: for a textual mutant, the file under ``src/descentlab``.
+        old, new: the text replaced (``old`` must occur exactly once).
+        patch: for a runtime mutant, Python run before the build; it raises
+            ``NotApplicable`` when its target is missing.
+        only: build only the evidence of those items whose "shown by" contains this text
+            (e.g. the regularizer's mechanism, not the multi-seed training it also shows).
+    """
+
+    name: str
+    area: str
+    what: str
+    items: tuple[int, ...]
+    file: str = ""
+    old: str = ""
+    new: str = ""
+    patch: str = ""
+    only: str = ""
+
+
+def _eager(cls_path: str) -> str:
+    """A runtime patch of a rule class's eager methods (``update``, and ``apply_final`` where
+    the eager backend ends the chain with it): the rule's step is 0.1 % too large. The fused
+    backend (``fuse``) is untouched."""
+    module, cls = cls_path.rsplit(".", 1)
+    return f"""
+import importlib
+mod = importlib.import_module({module!r})
+cls = getattr(mod, {cls!r}, None)
+if cls is None or not callable(getattr(cls, "update", None)):
+    raise NotApplicable("{cls_path}.update is gone")
+_update = cls.update
+def update(self, grads, state, params, hyper):
+    updates, state = _update(self, grads, state, params, hyper)
+    return [u * 1.001 for u in updates], state
+cls.update = update
+_final = getattr(cls, "apply_final", None)
+if callable(_final):
+    def apply_final(self, g, state, params, hyper, lrs):
+        return _final(self, g, state, params, hyper, [lr * 1.001 for lr in lrs])
+    cls.apply_final = apply_final
+"""
+
+
+def _fused(cls_path: str) -> str:
+    """A runtime patch of a rule class's ``fuse``: the fused kernel scales the state the rule
+    writes back by 1.001 at every step (the eager backend is untouched)."""
+    module, cls = cls_path.rsplit(".", 1)
+    return f"""
+import importlib
+mod = importlib.import_module({module!r})
+cls = getattr(mod, {cls!r}, None)
+if cls is None or not callable(getattr(cls, "fuse", None)):
+    raise NotApplicable("{cls_path}.fuse is gone")
+_orig = cls.fuse
+def fuse(self, b, hyper):
+    if not isinstance(getattr(b, "written", None), list) or not callable(getattr(b, "line", None)):
+        raise NotApplicable("the fused builder has no .written/.line any more")
+    before = list(b.written)
+    out = _orig(self, b, hyper)
+    keys = [k for k in b.written if k not in before]
+    if not keys:
+        raise NotApplicable("{cls_path}.fuse writes no state")
+    for k in keys:
+        v = b.state(k, write=True)
+        b.line(f"{{v}} = {{v}} * 1.001;")
+    return out
+cls.fuse = fuse
+"""
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    # optimizers, eager backend
+    Mutant("eager_velocity", "optimizer/eager", "velocity momentum's eager step is 0.1 % too large",
+           (25, 51, 99), patch=_eager("descentlab.optim.sgd.velocity")),
+    Mutant("eager_rmsprop", "optimizer/eager", "RMSProp's eager scale is 0.1 % too large",
+           (28, 57, 80), patch=_eager("descentlab.optim.adaptive.scale_by_rms")),
+    Mutant("eager_adam", "optimizer/eager", "Adam's eager scale is 0.1 % too large",
+           (58, 130), patch=_eager("descentlab.optim.adam.scale_by_adam")),
+    Mutant("eager_adagrad", "optimizer/eager", "AdaGrad's eager scale is 0.1 % too large",
+           (55, 76, 128), patch=_eager("descentlab.optim.adaptive.scale_by_adagrad")),
+    # optimizers, fused backend
+    Mutant("fused_velocity", "optimizer/fused", "velocity momentum's fused kernel inflates its "
+                                                "velocity by 0.1 % a step",
+           (25, 51), patch=_fused("descentlab.optim.sgd.velocity")),
+    Mutant("fused_rmsprop", "optimizer/fused", "RMSProp's fused kernel inflates its average of g² "
+                                               "by 0.1 % a step",
+           (28, 80), patch=_fused("descentlab.optim.adaptive.scale_by_rms")),
+    Mutant("fused_adam", "optimizer/fused", "Adam's fused kernel inflates its moments by 0.1 % a "
+                                            "step",
+           (58, 130), patch=_fused("descentlab.optim.adam.scale_by_adam")),
+    # schedules
+    Mutant("eta_over_t_sqrt", "schedule", "η/t becomes η/√t", (20, 21),
+           file="schedules/lectures.py", old="return base / (step + self.t0)",
+           new="return base / (step + self.t0) ** 0.5"),
+    Mutant("step_decay_off_by_one", "schedule", "step decay drops one step early", (115,),
+           file="schedules/lectures.py", old="return base * self.drop ** (step // self.every)",
+           new="return base * self.drop ** ((step + 1) // self.every)"),
+    Mutant("steplr_off_by_one", "schedule", "StepLR drops one step late", (22,),
+           file="schedules/torchlike.py", old="return _power(base, self.gamma, step // "
+                                              "self.step_size)",
+           new="return _power(base, self.gamma, max(step - 1, 0) // self.step_size)"),
+    # the sampler
+    Mutant("sampler_with_replacement", "sampler", "the engine draws each epoch's batches with "
+                                                  "replacement",
+           (48,), file="engine/run.py", old="self.perm = torch.randperm(n, "
+                                            "generator=self.data_gen)",
+           new="self.perm = torch.randint(0, n, (n,), generator=self.data_gen)"),
+    # loss-driven rules
+    Mutant("bold_driver_never_rejects", "loss-driven rule", "the bold driver never rejects a step",
+           (54,), file="schedules/loss_driven.py", old="self.accepted = not self.reject",
+           new="self.accepted = True"),
+    # losses
+    Mutant("l1_squared", "loss", "the L1 loss squares the error", (116, 6),
+           file="losses.py", old="return F.l1_loss(output, target, reduction=reduction)",
+           new="return F.mse_loss(output, target, reduction=reduction)"),
+    Mutant("kl_reverse_is_forward", "loss", "kl_div_reverse computes the forward KL", (122,),
+           file="losses.py",
+           old='return _kl_reduce(F.kl_div(torch.log(p), log_q, reduction="none", '
+               'log_target=True), reduction)',
+           new='return _kl_reduce(F.kl_div(log_q, p, reduction="none"), reduction)'),
+    Mutant("triplet_margin_halved", "loss", "the triplet loss uses half the margin", (123,),
+           file="losses.py", old="anchor, positive, negative, margin=margin, p=p, eps=eps, "
+                                 "swap=swap, reduction=reduction",
+           new="anchor, positive, negative, margin=margin / 2, p=p, eps=eps, swap=swap, "
+               "reduction=reduction"),
+    # regularizers
+    Mutant("mixup_unmixed_partner", "regularizer", "mixup weighs the partner by λ too", (88,),
+           file="regularize.py", old="x_mixed = lam * x + (1.0 - lam) * x[perm]",
+           new="x_mixed = lam * x + lam * x[perm]", only="regularizer_mechanism"),
+    Mutant("label_smoothing_k_minus_1", "regularizer", "label smoothing spreads ε over K - 1 "
+                                                       "classes", (88,),
+           file="regularize.py", old="return (1.0 - eps) * onehot + eps / n_classes",
+           new="return (1.0 - eps) * onehot + eps / max(n_classes - 1, 1)",
+           only="regularizer_mechanism"),
+    Mutant("input_noise_double", "regularizer", "input noise has twice the std", (87,),
+           file="regularize.py", old="return x + s * noise", new="return x + 2 * s * noise",
+           only="regularizer_mechanism"),
+    Mutant("dropout_dropped", "regularizer", "digits_mlp forgets its dropout layer", (89,),
+           file="problems/models.py", old="                layers.append(nn.Dropout(dropout))",
+           new="                pass", only="regularizer_mechanism"),
+    # experiments
+    Mutant("minibatch_biased", "experiment", "the mini-batch experiment divides by B + 1", (14,),
+           file="experiments/lectures/minibatch.py", old="gb = counts @ G / b",
+           new="gb = counts @ G / (b + 1)"),
+    Mutant("momentum_escape_no_momentum", "experiment", "the escape race runs momentum with β 0",
+           (50,), file="experiments/lectures/momentum.py", old='("momentum", {"momentum": 0.9}),',
+           new='("momentum", {"momentum": 0.0}),'),
+    Mutant("closed_form_hvp_forms_hessian", "experiment", "the Hessian-vector product forms the "
+                                                          "Hessian",
+           (10,), file="experiments/lectures/closed_form.py", old="Xp.T @ (Xp @ vp)  # n p: H v "
+                                                                  "without forming H",
+           new="(Xp.T @ Xp) @ vp"),
+)  # fmt: skip
+
+_RUNNER = r"""
+import dataclasses, json, re, sys
+class NotApplicable(Exception):
+    pass
+patch = sys.argv[3]
+try:
+    exec(patch, {"NotApplicable": NotApplicable, "__name__": "mutant"})
+except NotApplicable as exc:
+    print(json.dumps({"applicable": False, "why": str(exc)}))
+    raise SystemExit(0)
+from pathlib import Path
+from descentlab.book.build import card, evaluate
+from descentlab.book.lectures import LECTURES
+from descentlab.book.model import Context, shown_by
+from descentlab.report.lecture_book import LecturePage, render_lecture
+items = {int(i) for i in sys.argv[2].split(",")}
+only = sys.argv[4]
+ctx = Context(True, None, lambda m: None)
+fails, texts = 0, []
+out = Path(sys.argv[1])
+out.mkdir(parents=True, exist_ok=True)
+for lec in LECTURES:
+    cards = []
+    for it in lec.items:
+        if it.number not in items:
+            continue
+        it = dataclasses.replace(it, show=tuple(f for f in it.show if only in shown_by(f)))
+        if not it.show:
+            raise SystemExit(f"item {it.number} has no evidence matching {only!r}")
+        cards.append(card(it, evaluate(it, ctx)))
+    if not cards:
+        continue
+    page = LecturePage(lec.subject, lec.origin, lec.summary, lec.slug + ".html", cards)
+    html = render_lecture(page, "quick setting (mutant)")
+    (out / page.filename).write_text(html, encoding="utf-8")
+    for m in re.finditer(r'<span class="no">✘</span></td><td>(.*?)</td><td>(.*?)</td>', html):
+        fails += 1
+        texts.append(m.group(1)[:120] + " | " + m.group(2)[:80])
+print(json.dumps({"applicable": True, "fails": fails, "texts": texts}))
+"""
+
+
+def _copy_src(tmp: Path) -> Path:
+    src = tmp / "src"
+    shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    return src
+
+
+def _apply(mutant: Mutant, src: Path) -> str | None:
+    """Apply a textual mutant in the copy; returns why it is not applicable, or None."""
+    if not mutant.file:
+        return None
+    path = src / "descentlab" / mutant.file
+    if not path.is_file():
+        return f"{mutant.file} is gone"
+    text = path.read_text(encoding="utf-8")
+    n = text.count(mutant.old)
+    if n != 1:
+        return f"the text to mutate occurs {n} times in {mutant.file} (expected once)"
+    path.write_text(text.replace(mutant.old, mutant.new), encoding="utf-8")
+    return None
+
+
+def _build(
+    src: Path, items: tuple[int, ...], patch: str, only: str, out: Path, timeout: int
+) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(src), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUNNER, str(out), ",".join(map(str, items)), patch, only],
+        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"applicable": True, "error": (proc.stderr or proc.stdout)[-600:]}
+    return json.loads(lines[-1])
+
+
+def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
+    """Baseline, then each mutant; returns ``{name: outcome}``."""
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="descentlab-mutants-") as tmp_s:
+        tmp = Path(tmp_s)
+        base_src = _copy_src(tmp / "base")
+        base: dict = {"applicable": True, "fails": 0, "texts": []}
+        t0 = time.perf_counter()
+        for only in sorted({m.only for m in mutants}):
+            items = tuple(sorted({i for m in mutants if m.only == only for i in m.items}))
+            b = _build(base_src, items, "", only, tmp / "base" / "book", timeout)
+            base["fails"] += b.get("fails", 1)
+            base["texts"] += b.get("texts", [b.get("error", "")])
+        ok = base["fails"] == 0
+        why = "" if ok else " -- " + str(base["texts"])
+        log(
+            f"baseline: {base['fails']} ✘ on the unmutated code "
+            f"({time.perf_counter() - t0:.0f} s){why}"
+        )
+        results["(baseline)"] = base
+        for m in mutants:
+            t1 = time.perf_counter()
+            work = tmp / m.name
+            src = _copy_src(work)
+            why = _apply(m, src)
+            if why is not None:
+                out = {"applicable": False, "why": why}
+            else:
+                out = _build(src, m.items, m.patch, m.only, work / "book", timeout)
+            results[m.name] = out
+            if not out.get("applicable", True):
+                verdict = f"NOT APPLICABLE ({out['why']})"
+            elif "error" in out:
+                verdict = f"ERROR (not counted as caught): {out['error'].strip().splitlines()[-1:]}"
+            elif out["fails"] > 0:
+                verdict = f"caught: {out['fails']} ✘ -- {out['texts'][0]}"
+            else:
+                verdict = "SURVIVED (no ✘)"
+            log(f"{m.name:32s} [{m.area}] {verdict} ({time.perf_counter() - t1:.0f} s)")
+            shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help="mutants to run (default: all)")
+    ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument("--timeout", type=int, default=900, help="seconds per build (default 900)")
+    ap.add_argument("--json", help="also write the outcomes to this file")
+    args = ap.parse_args(argv)
+    if args.list:
+        for m in MUTANTS:
+            print(f"{m.name:32s} [{m.area}] {m.what} (items {', '.join(map(str, m.items))})")
+        return 0
+    known = {m.name: m for m in MUTANTS}
+    unknown = [n for n in args.names if n not in known]
+    if unknown:
+        print(f"unknown mutant(s) {unknown}; valid: {', '.join(known)}", file=sys.stderr)
+        return 2
+    chosen = [known[n] for n in args.names] if args.names else list(MUTANTS)
+    results = run(chosen, args.timeout)
+    applicable = [m for m in chosen if results[m.name].get("applicable", True)]
+    caught = [
+        m
+        for m in applicable
+        if results[m.name].get("fails", 0) > 0 and "error" not in results[m.name]
+    ]
+    inapplicable = len(chosen) - len(applicable)
+    baseline_ok = results["(baseline)"].get("fails") == 0
+    print(f"\nscore: {len(caught)} of {len(chosen)} mutants caught"
+          f" ({inapplicable} not applicable; baseline "
+          f"{'clean' if baseline_ok else 'NOT clean'})")  # fmt: skip
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 0 if baseline_ok and len(caught) == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

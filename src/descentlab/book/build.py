@@ -1,0 +1,224 @@
+"""Building the lecture book: compute each item's evidence, hand the cards to the renderer
+(:mod:`descentlab.report.lecture_book`), write the pages; and the coverage table.
+
+``descentlab lectures --out DIR`` (:func:`write_book`) writes ``index.html`` and one page per
+lecture of ``shared/seeds``, titled by the lecture's subject, with previous/next links. The
+experiments' results are kept in ``DIR/data/<name>.json`` with the key that produced them
+(settings and code hash, :mod:`descentlab.book.model`); a result whose key differs is run
+again, never silently reused.
+
+Example:
+    >>> from descentlab.book.build import write_book
+    >>> paths = write_book("book/", quick=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from pathlib import Path
+
+from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
+from descentlab.book.model import Context, Item, Lecture, run_and_save, shown_by
+from descentlab.engine.procpool import map_in_processes
+from descentlab.report.lecture_book import (
+    Card,
+    Check,
+    Evidence,
+    LecturePage,
+    render_index,
+    render_lecture,
+)
+
+__all__ = ["coverage_markdown", "evaluate", "write_book"]
+
+
+def evaluate(item: Item, ctx: Context) -> Evidence:
+    """An item's evidence: its evidence functions' results joined; an error, or an item with
+    evidence but no check, is shown as a failed check (never hidden)."""
+    ev = Evidence()
+    for fn in item.show:
+        try:
+            ev.extend(fn(ctx))
+        except Exception as exc:  # shown on the card as a failed check
+            ev.checks.append(Check(f"the evidence {shown_by(fn)} could be computed", "fail",
+                                   f"{type(exc).__name__}: {exc}", "no error"))  # fmt: skip
+    if item.show and not ev.checks:
+        ev.checks.append(Check("the item has a check", "fail", "none", "≥ 1 check"))
+    return ev
+
+
+def card(item: Item, ev: Evidence) -> Card:
+    """The card of an item with its evidence."""
+    return Card(
+        anchor=f"i{item.number}", label=f"item {item.number}", section=item.section,
+        kind=item.kind_words, text=item.text, quote=item.quote, shown_by=item.shown_by,
+        evidence=ev, framing=item.framing, rewrite=item.rewrite,
+    )  # fmt: skip
+
+
+def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:
+    """Run the experiments in ``names`` without a matching saved result, ``workers`` at a
+    time in the engine's worker processes, longest first."""
+    if ctx.data_dir is None or workers < 2:
+        return
+    todo = [name for name in names if ctx.saved(name) is None]
+    if len(todo) < 2:
+        return
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    ctx.log(f"  running {len(todo)} experiments, {workers} at a time: {', '.join(todo)}")
+
+    def done(i: int, fut: Future[float]) -> None:
+        if fut.exception() is None:
+            ctx.log(f"  ran experiment {todo[i]} in {fut.result():.1f} s")
+        else:  # it runs again in-process, where it raises
+            ctx.log(
+                f"  {todo[i]} failed in its worker ({fut.exception()}); it runs again in-process"
+            )
+
+    calls = [(name, ctx.quick, str(ctx.data_dir)) for name in todo]
+    map_in_processes(run_and_save, calls, workers=workers, done=done)
+
+
+def _chosen(only: Sequence[str] | None) -> list[Lecture]:
+    """The lectures named in ``only`` (numbers or page names), all when None.
+
+    Raises:
+        KeyError: an unknown name (the message lists the lectures).
+    """
+    if only is None:
+        return list(LECTURES)
+    names = {lec.seed for lec in LECTURES} | {lec.slug for lec in LECTURES}
+    unknown = [o for o in only if o not in names]
+    if unknown:
+        raise KeyError(
+            f"unknown lecture(s) {unknown}; valid: "
+            + ", ".join(f"{lec.slug} or {lec.seed} ({lec.subject})" for lec in LECTURES)
+        )
+    return [lec for lec in LECTURES if lec.seed in only or lec.slug in only]
+
+
+def _check_items(items: Sequence[int] | None) -> set[int] | None:
+    if items is None:
+        return None
+    known = {it.number for it in ITEMS}
+    bad = [i for i in items if i not in known]
+    if bad:
+        raise KeyError(f"items must be numbers 1-{max(known)} of seed_items.md, got {bad}")
+    return set(items)
+
+
+def write_book(
+    out: str | os.PathLike[str],
+    *,
+    quick: bool = False,
+    only: Sequence[str] | None = None,
+    items: Sequence[int] | None = None,
+    log: Callable[[str], None] | None = None,
+    workers: int | None = None,
+    cache: bool = True,
+) -> list[Path]:
+    """Build the lecture book into ``out``: ``index.html`` and one page per lecture.
+
+    Args:
+        out: output folder (created); experiment results are kept in ``out/data``.
+        quick: the experiments' quick presets and draft figures.
+        only: the lectures to build, by number or page name (default all).
+        items: only these items (numbers of seed_items.md) on the built pages (the mutation
+            harness builds just the items a mutant concerns).
+        log: progress messages (default: none).
+        workers: processes that run the experiments beforehand (default: the CPU count, at
+            most 4; 1 runs them as the pages need them).
+        cache: keep and reuse experiment results in ``out/data`` (keyed by settings and code).
+
+    Returns:
+        the pages written, index first.
+
+    Raises:
+        KeyError: an unknown lecture in ``only`` or item in ``items``.
+    """
+    chosen = _chosen(only)
+    wanted_items = _check_items(items)
+    if wanted_items is not None:
+        chosen = [lec for lec in chosen if any(i.number in wanted_items for i in lec.items)]
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    ctx = Context(quick, root / "data" if cache else None, log or (lambda _msg: None))
+    t0 = time.perf_counter()
+    wanted = {e for lec in chosen for e in lec.experiments} if wanted_items is None else set()
+    n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+    _prefetch(ctx, [n for n in EXPERIMENTS if n in wanted], n_workers)
+    pages: list[LecturePage] = []
+    for lec in chosen:
+        ctx.log(f"{lec.subject} ({len(lec.items)} items)")
+        cards = []
+        for it in lec.items:
+            if wanted_items is not None and it.number not in wanted_items:
+                continue
+            cards.append(card(it, evaluate(it, ctx)))
+        pages.append(LecturePage(lec.subject, lec.origin, lec.summary, f"{lec.slug}.html", cards))
+    for i, page in enumerate(pages):
+        page.previous = (pages[i - 1].filename, pages[i - 1].subject) if i > 0 else None
+        page.next = (pages[i + 1].filename, pages[i + 1].subject) if i + 1 < len(pages) else None
+    setting = "quick setting (smaller runs)" if quick else "full setting"
+    written = []
+    for page in pages:
+        path = root / page.filename
+        path.write_text(render_lecture(page, setting), encoding="utf-8")
+        c = page.counts()
+        ctx.log(
+            f"  wrote {path}: {c['ok']} ✔, {c['fail']} ✘, {c['not_reproduced']} ○ of {c['checks']} "
+            "checks"
+        )
+        for cd in page.cards:
+            cd.evidence.figures = []  # the Agg figures are garbage once embedded
+        written.append(path)
+    index = root / "index.html"
+    index.write_text(render_index(pages, setting, time.perf_counter() - t0), encoding="utf-8")
+    return [index, *written]
+
+
+def coverage_markdown() -> str:
+    """The coverage table: every item of seed_items.md, its kind and what shows it."""
+    out = [
+        "# The lectures' items and where each is shown",
+        "",
+        "Generated by `descentlab lectures --coverage`; one row per item of "
+        "`shared/seed_items.md` (numbered as there). The lecture book (`descentlab lectures --out "
+        "DIR`) shows each item with its checks; `framing` marks a framing slide with nothing to "
+        "compute.",
+        "",
+    ]
+    counts = []
+    for lec in LECTURES:
+        framing = sum(bool(i.framing) and not i.show for i in lec.items)
+        counts.append(
+            f"| {lec.seed} | {lec.subject} | {len(lec.items)} | {len(lec.items) - framing} | "
+            f"{framing} |"
+        )
+        out += [
+            f"## {lec.subject} (seed {lec.seed}, `{lec.slug}.html`)",
+            "",
+            "| # | kind | item | shown / verified by |",
+            "|---|---|---|---|",
+        ]
+        for it in lec.items:
+            text = it.text.replace("|", "\\|")
+            where = (it.shown_by if it.show else f"framing: {it.framing}").replace("|", "\\|")
+            out.append(f"| {it.number} | {it.kind_words} | {text} | `{where}` |")
+        out.append("")
+    head = [
+        "| seed | lecture | items | with a computed check | framing |",
+        "|---|---|---|---|---|",
+        *counts,
+        "",
+    ]
+    total = len(ITEMS)
+    out[4:4] = [f"{total} items in {len(LECTURES)} lectures.", "", *head]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(coverage_markdown(), end="")
