@@ -25,7 +25,8 @@ ROLES = {
 def test_one_record_per_registered_name_in_registry_order():
     recs = optim.records()
     assert tuple(r.name for r in recs) == optim.NAMES
-    assert len(optim.NAMES) == 19  # 13 classic + Lion, Lookahead, SAM, SF-AdamW, Adafactor, Muon
+    # 13 classic + Lion, Lookahead, SAM, SF-AdamW, Adafactor, Muon, Shampoo, SOAP
+    assert len(optim.NAMES) == 21
     for r in recs:
         assert optim.record(r.name) is r
         assert optim.record(f" {r.name.upper()} ") is r

@@ -3,7 +3,8 @@
 One module per optimizer family (``sgd.py``: SGD, Momentum, Nesterov; ``adaptive.py``:
 Adagrad, Adadelta, RMSprop; ``adam.py``; ``adam_variants.py``: AdamW, NAdam, RAdam, Adamax;
 ``asgd.py``; ``rprop.py``; ``lbfgs.py``; and the modern ones, one each: ``lion.py``,
-``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``) holds its
+``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``,
+``shampoo.py``, ``soap.py``) holds its
 update rules -- the math in the docstring,
 the eager form (``update``) and the fused form (``fuse``) side by side -- its named optimizer
 classes with torch's signatures, and their :class:`OptimizerRecord` (display name, colour,
@@ -19,6 +20,7 @@ This package registers the modules' records (:func:`records`, :func:`record`, :f
   :class:`AdamW`, :class:`NAdam`, :class:`RAdam`, :class:`Adamax`, :class:`ASGD`,
   :class:`Rprop`, :class:`LBFGS` (closure-driven; not in :data:`NAMES`), :class:`Adafactor`,
   :class:`Muon` (with an AdamW step for non-matrices); beyond torch.optim :class:`Lion`,
+  :class:`Shampoo` and :class:`SOAP` (matrix preconditioners),
   :class:`Lookahead` and :class:`SAM` (around any of these), :class:`ScheduleFreeAdamW`;
   :func:`get` looks one up by name.
 - Two backends run a chain: the fused one (:mod:`descentlab.optim.fused`: the whole chain as
@@ -52,6 +54,8 @@ from . import (
     sam,
     schedule_free,
     sgd,
+    shampoo,
+    soap,
 )
 from . import lookahead as _lookahead
 from .adafactor import Adafactor, scale_by_adafactor
@@ -79,6 +83,8 @@ from .rprop import Rprop, scale_by_rprop
 from .sam import SAM, sam_ascent
 from .schedule_free import ScheduleFreeAdamW, schedule_free_adamw
 from .sgd import SGD, Momentum, Nesterov, trace, velocity
+from .shampoo import Shampoo, scale_by_shampoo
+from .soap import SOAP, scale_by_soap
 from .transforms import (
     NonFiniteGradientError,
     add_decayed_weights,
@@ -97,6 +103,7 @@ __all__ = [
     "NAMES",
     "SAM",
     "SGD",
+    "SOAP",
     "Adadelta",
     "Adafactor",
     "Adagrad",
@@ -123,6 +130,7 @@ __all__ = [
     "Rprop",
     "Rule",
     "ScheduleFreeAdamW",
+    "Shampoo",
     "add_decayed_weights",
     "add_l2",
     "add_noise",
@@ -154,6 +162,8 @@ __all__ = [
     "scale_by_radam",
     "scale_by_rms",
     "scale_by_rprop",
+    "scale_by_shampoo",
+    "scale_by_soap",
     "schedule_free_adamw",
     "trace",
     "velocity",
@@ -173,6 +183,8 @@ _MODULES = (
     schedule_free,
     adafactor,
     muon,
+    shampoo,
+    soap,
 )
 _REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 
