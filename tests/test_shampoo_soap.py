@@ -335,3 +335,33 @@ def test_bad_hyperparameters_are_refused_in_one_line_before_any_change(cls, kw, 
     with pytest.raises(error, match=match):
         opt.step()
     assert torch.equal(w, torch.ones(2, 2)) and not opt.state[w]
+
+
+# ------------------------------------------------------------------------------------------
+# the playground
+
+
+@pytest.mark.parametrize("name", ["shampoo", "soap"])
+def test_the_playground_preconditions_a_2d_point_with_a_full_2x2_matrix(name):
+    """A start on a 2-D landscape is a (1, 2) parameter: Shampoo merges it into the vector
+    (the root of its 2 x 2 statistics, the paper's full-matrix case), SOAP keeps a 2 x 2
+    basis; the playground's path is the optimizer's on a (2,) parameter (SOAP's with
+    ``precondition_1d``)."""
+    from descentlab.playground import compute
+    from descentlab.problems import landscapes
+
+    out = compute.run_paths({"landscape": "rosenbrock", "starts": [[-1.0, 1.5]], "steps": 30,
+                             "optimizers": [{"name": name, "lr": 0.01}]})  # fmt: skip
+    f = landscapes.get("rosenbrock")
+    x = torch.nn.Parameter(torch.tensor([-1.0, 1.5], dtype=torch.float64))
+    kw = {"precondition_1d": True} if name == "soap" else {}
+    opt = optim.get(name)([x], lr=0.01, fused=False, **kw)
+    path = [x.tolist()]
+    for _ in range(30):
+        opt.zero_grad()
+        f(x[None]).sum().backward()
+        opt.step()
+        path.append(x.tolist())
+    got = np.array(out["runs"][0]["paths"][0])
+    assert np.abs(got - np.array(path)).max() <= 1e-12 * np.abs(path).max()
+    assert not np.allclose(got[-1], got[0])

@@ -278,7 +278,7 @@ class SOAP(Named):
 # fmt: off
 RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
     name="soap", display="SOAP", color="#C49C94", family="adam", adaptive=True,
-    year=2024, factory=SOAP, lr_range=(3e-4, 3e-2),
+    year=2024, factory=SOAP, lr_range=(1e-3, 1e-1),
     reference="Vyas et al., SOAP: Improving and Stabilizing Shampoo using Adam, 2024 "
     "(arXiv:2409.11321)",
 ),)
