@@ -57,7 +57,7 @@ from torch.nn import functional as F
 
 from descentlab.constraints import Boolean, Interval, Options, check, invalid
 
-from .base import Rule, chain, check_pair, step_values
+from .base import Rule, chain, check_pair, check_scalar, step_values
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import add_decayed_weights, scale_by_lr
@@ -244,6 +244,8 @@ class scale_by_shampoo(Rule):
         check("betas[1]", b2, Interval(Real, 0.0, 1.0))  # 1: the paper's sum
         for key, constraints in CONSTRAINTS.items():
             check(key, hyper[key], *constraints)
+        # a batched rate would mean K runs along the leading dimension: the matrices span it
+        check_scalar("scale_by_shampoo", hyper, *(k for k in ("lr", "weight_decay") if k in hyper))
         if hyper["grafting"] in ("rmsprop", "adam") and b2 == 1:
             raise invalid(
                 "betas[1]", f"< 1 with grafting={hyper['grafting']!r} (its average of g^2)", b2

@@ -156,9 +156,10 @@ class scale_by_soap(Rule):
 
     def validate(self, hyper) -> None:
         check_betas(hyper)
+        # a batched value would mean K runs along the leading dimension: the matrices span it
+        check_scalar("scale_by_soap", hyper, "lr", "weight_decay", "betas")
         for key, constraints in CONSTRAINTS.items():
             check(key, hyper[key], *constraints)
-        check_scalar("scale_by_soap", hyper, "lr", "weight_decay", "betas")
 
     def update(self, grads, state, params, hyper):
         out = []
