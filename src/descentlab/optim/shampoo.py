@@ -274,11 +274,10 @@ class scale_by_shampoo(Rule):
             s = self._preconditioned(i, g, layout, state, hyper, t).to(g.dtype)
             if hyper["grafting"] != "none":
                 s.mul_(torch.linalg.vector_norm(graft) / (torch.linalg.vector_norm(s) + 1e-16))
-        moms = state["shampoo_momentum"], state["graft_momentum"]
-        for key in ("shampoo_momentum", "graft_momentum"):
+        for key in ("shampoo_momentum", "graft_momentum"):  # both kept, as Distributed Shampoo
             if state[key][i] is None:
                 state[key][i] = torch.zeros_like(p)
-        m_s, m_g = moms[0][i], moms[1][i]
+        m_s, m_g = state["shampoo_momentum"][i], state["graft_momentum"][i]
         m_s.mul_(b1).add_(s)
         m_g.mul_(b1).add_(graft)
         started = t >= int(hyper["start_preconditioning_step"])
