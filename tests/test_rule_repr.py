@@ -96,6 +96,35 @@ NON_DEFAULT: dict[str, list[dict]] = {
             "adamw_weight_decay": 0.01,
         }
     ],
+    "scale_by_shampoo": [
+        {
+            "betas": (0.8, 0.99),
+            "epsilon": 1e-6,
+            "block_size": 3,
+            "precondition_frequency": 2,
+            "start_preconditioning_step": 2,
+            "grafting": "adagrad",
+            "graft_eps": 1e-6,
+            "nesterov": True,
+            "merge_dims": False,
+            "precondition_1d": False,
+            "root_dtype": "float32",
+        }
+    ],
+    "scale_by_soap": [
+        {
+            "lr": 0.01,
+            "betas": (0.9, 0.99),
+            "shampoo_beta": 0.9,
+            "eps": 1e-6,
+            "weight_decay": 0.05,
+            "precondition_frequency": 2,
+            "max_precondition_dim": 3,
+            "merge_dims": True,
+            "precondition_1d": True,
+            "correct_bias": False,
+        }
+    ],
     "velocity": [
         {"momentum": 0.8, "lr": 0.05, "nesterov": True},
         {"momentum": 0.6, "lr": 0.02, "lookahead": True},

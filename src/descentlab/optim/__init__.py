@@ -4,8 +4,8 @@ One module per optimizer family (``sgd.py``: SGD, Momentum, Nesterov; ``adaptive
 Adagrad, Adadelta, RMSprop; ``adam.py``; ``adam_variants.py``: AdamW, NAdam, RAdam, Adamax;
 ``asgd.py``; ``rprop.py``; ``lbfgs.py``; and the modern ones, one each: ``lion.py``,
 ``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``,
-``adabelief.py``) holds its update rules -- the math in the docstring and, for the rules written
-in the form (:mod:`descentlab.optim.form`: AdaBelief, Lion, Adamax, Adadelta), that math once,
+``adabelief.py``, ``shampoo.py``, ``soap.py``) holds its update rules -- the math in the
+docstring and, for the rules written in the form (:mod:`descentlab.optim.form`: AdaBelief, Lion, Adamax, Adadelta), that math once,
 from which the eager and fused backends are derived; the others keep the eager form
 (``update``) and the fused form (``fuse``) side by side -- its named optimizer
 classes with torch's signatures, and their :class:`OptimizerRecord` (display name, colour,
@@ -21,6 +21,7 @@ This package registers the modules' records (:func:`records`, :func:`record`, :f
   :class:`AdamW`, :class:`NAdam`, :class:`RAdam`, :class:`Adamax`, :class:`ASGD`,
   :class:`Rprop`, :class:`LBFGS` (closure-driven; not in :data:`NAMES`), :class:`Adafactor`,
   :class:`Muon` (with an AdamW step for non-matrices); beyond torch.optim :class:`Lion`,
+  :class:`Shampoo` and :class:`SOAP` (matrix preconditioners),
   :class:`Lookahead` and :class:`SAM` (around any of these), :class:`ScheduleFreeAdamW`;
   :func:`get` looks one up by name.
 - Two backends run a chain: the fused one (:mod:`descentlab.optim.fused`: the whole chain as
@@ -55,6 +56,8 @@ from . import (
     sam,
     schedule_free,
     sgd,
+    shampoo,
+    soap,
 )
 from . import lookahead as _lookahead
 from .adabelief import AdaBelief, scale_by_adabelief
@@ -83,6 +86,8 @@ from .rprop import Rprop, scale_by_rprop
 from .sam import SAM, sam_ascent
 from .schedule_free import ScheduleFreeAdamW, schedule_free_adamw
 from .sgd import SGD, Momentum, Nesterov, trace, velocity
+from .shampoo import Shampoo, scale_by_shampoo
+from .soap import SOAP, scale_by_soap
 from .transforms import (
     NonFiniteGradientError,
     add_decayed_weights,
@@ -101,6 +106,7 @@ __all__ = [
     "NAMES",
     "SAM",
     "SGD",
+    "SOAP",
     "AdaBelief",
     "Adadelta",
     "Adafactor",
@@ -128,6 +134,7 @@ __all__ = [
     "Rprop",
     "Rule",
     "ScheduleFreeAdamW",
+    "Shampoo",
     "add_decayed_weights",
     "add_l2",
     "add_noise",
@@ -160,6 +167,8 @@ __all__ = [
     "scale_by_radam",
     "scale_by_rms",
     "scale_by_rprop",
+    "scale_by_shampoo",
+    "scale_by_soap",
     "schedule_free_adamw",
     "trace",
     "velocity",
@@ -180,6 +189,8 @@ _MODULES = (
     adafactor,
     muon,
     adabelief,
+    shampoo,
+    soap,
 )
 _REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 

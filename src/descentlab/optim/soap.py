@@ -1,0 +1,286 @@
+r"""SOAP (Vyas et al., 2024): Adam in the eigenbasis of Shampoo's preconditioner.
+
+For a matrix gradient :math:`G` SOAP keeps Shampoo's statistics :math:`L, R`, their
+eigenbases :math:`Q_L, Q_R`, Adam's first moment :math:`M` (in the parameter's basis) and
+second moment :math:`V` (in the eigenbasis). One step (the paper's Algorithm 3, with the
+reference implementation's bias correction and decoupled weight decay):
+
+.. math::
+    G' = Q_L^\top G Q_R, \quad M \leftarrow \beta_1 M + (1-\beta_1) G, \quad
+    V \leftarrow \beta_2 V + (1-\beta_2)\, G' \odot G' \\
+    N = Q_L \frac{Q_L^\top M Q_R}{\sqrt V + \epsilon} Q_R^\top, \quad
+    W \leftarrow \Big(W - \eta \frac{\sqrt{1-\beta_2^s}}{1-\beta_1^s} N\Big)(1 - \eta\lambda) \\
+    L \leftarrow \beta_s L + (1-\beta_s) G G^\top, \quad
+    R \leftarrow \beta_s R + (1-\beta_s) G^\top G
+
+(:math:`\beta_s` = ``shampoo_beta``, :math:`\beta_2` when None). Every
+``precondition_frequency`` steps the bases are refreshed by one step of power iteration and
+a QR decomposition (Algorithm 4): :math:`S = L Q_L`, its columns (and :math:`V`'s matching
+rows) sorted by the estimated eigenvalues :math:`\mathrm{diag}(Q_L^\top S)`, descending,
+then :math:`Q_L \leftarrow \mathrm{QR}(S)`. A tensor of any order keeps one statistic and
+basis per dimension (the products along each dimension).
+
+As the reference implementation (``nikhilvyas/SOAP``): a parameter's first step only
+initialises :math:`L, R` from its gradient and takes their eigenbases (``eigh``, descending
+eigenvalues), without moving; :math:`s` counts the steps after it. Dimensions longer than
+``max_precondition_dim`` keep the identity as their basis, and vectors do unless
+``precondition_1d`` (then: Adam in the eigenbasis of the vector's :math:`g g^\top` average);
+``merge_dims`` first merges neighbouring dimensions while their product stays <=
+``max_precondition_dim``. Runs eagerly; statistics and bases in float64 for float64
+parameters, else float32.
+
+Chain: ``maximize -> scale_by_soap -> scale_by_lr`` (the decay inside, in the reference's
+order). Verified in float64 against pytorch-optimizer's ``SOAP`` and a loop written from the
+paper's Algorithm 3 (``tests/test_shampoo_soap.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import chain as _concat
+from numbers import Integral, Real
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from descentlab.constraints import Boolean, Interval, check
+
+from .base import Rule, chain, check_betas, check_scalar, step_values
+from .records import OptimizerRecord
+from .torchapi import Named, Params, pair
+from .transforms import maximize as _maximize
+from .transforms import scale_by_lr
+
+__all__ = ["RECORDS", "SOAP", "merge_small_dims", "scale_by_soap"]
+
+#: the hyperparameters' constraints (betas are checked as a pair)
+CONSTRAINTS: dict[str, tuple[Any, ...]] = {
+    "lr": (Interval(Real, 0.0, None),),
+    "shampoo_beta": (None, Interval(Real, 0.0, 1.0, closed="left")),
+    "eps": (Interval(Real, 0.0, None),),
+    "weight_decay": (Interval(Real, 0.0, None),),
+    "precondition_frequency": (Interval(Integral, 1, None),),
+    "max_precondition_dim": (Interval(Integral, 1, None),),
+    "merge_dims": (Boolean(),),
+    "precondition_1d": (Boolean(),),
+    "correct_bias": (Boolean(),),
+}
+
+
+def merge_small_dims(shape: tuple[int, ...], limit: int) -> tuple[int, ...]:
+    """Neighbouring dimensions multiplied while the product stays <= ``limit`` (the SOAP
+    reference's ``merge_dims``).
+
+    Example:
+        >>> merge_small_dims((2, 3, 4), 6), merge_small_dims((2, 3, 4), 100)
+        ((6, 4), (24,))
+    """
+    out: list[int] = []
+    current = 1
+    for d in shape:
+        if current * d > limit:
+            if current > 1:
+                out.append(current)
+                current = d
+            else:
+                out.append(d)
+                current = 1
+        else:
+            current *= d
+    if current > 1 or not out:
+        out.append(current)
+    return tuple(out)
+
+
+def _project(x: Tensor, bases: list[Tensor | None], back: bool = False) -> Tensor:
+    """``x`` times each basis along its dimension: :math:`Q^\\top` (``back``: :math:`Q`)."""
+    for q in bases:
+        if q is None:
+            x = x.permute(*range(1, x.dim()), 0)
+        else:
+            x = torch.tensordot(x, q, dims=[[0], [1 if back else 0]])
+    return x
+
+
+def _eigenbasis(stat: Tensor) -> Tensor:
+    """Eigenvectors of a symmetric ``stat``, descending eigenvalues (the reference's ``eigh``
+    of ``stat + 1e-30 I``)."""
+    eye = torch.eye(stat.shape[0], dtype=stat.dtype, device=stat.device)
+    _, q = torch.linalg.eigh(stat + 1e-30 * eye)
+    return torch.flip(q, dims=[1])
+
+
+class scale_by_soap(Rule):
+    r"""SOAP's step and decoupled weight decay as a direction for ``scale_by_lr`` (see the
+    module notes for the math).
+
+    Args:
+        lr: :math:`\eta` (the decay's factor :math:`1 - \eta\lambda`).
+        betas: :math:`(\beta_1, \beta_2)`, Adam's, each in [0, 1).
+        shampoo_beta: :math:`\beta_s` of the statistics (None: :math:`\beta_2`).
+        eps: Adam's :math:`\epsilon`.
+        weight_decay: decoupled :math:`\lambda`, applied after the step as the reference.
+        precondition_frequency: the bases are refreshed every this many steps.
+        max_precondition_dim: longer dimensions keep the identity basis.
+        merge_dims: merge small neighbouring dimensions first.
+        precondition_1d: vectors get a basis too.
+        correct_bias: Adam's bias correction.
+    """
+
+    name = "scale_by_soap"
+    role = "direction + adaptive rate"
+    state_keys = ("exp_avg", "exp_avg_sq", "soap_stats", "soap_bases")
+    elementwise = False
+
+    def __init__(
+        self,
+        lr: float = 3e-3,
+        betas: tuple[float, float] = (0.95, 0.95),
+        shampoo_beta: float | None = None,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+        precondition_frequency: int = 10,
+        max_precondition_dim: int = 10000,
+        merge_dims: bool = False,
+        precondition_1d: bool = False,
+        correct_bias: bool = True,
+    ) -> None:
+        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        super().__init__(**{**args, "betas": pair(betas)})
+        self.needs_step = True
+
+    def init(self, params):
+        # made on a parameter's first step from its param group's values
+        return {key: [None] * len(params) for key in self.state_keys}
+
+    def validate(self, hyper) -> None:
+        check_betas(hyper)
+        # a batched value would mean K runs along the leading dimension: the matrices span it
+        check_scalar("scale_by_soap", hyper, "lr", "weight_decay", "betas")
+        for key, constraints in CONSTRAINTS.items():
+            check(key, hyper[key], *constraints)
+
+    def update(self, grads, state, params, hyper):
+        out = []
+        for i, t in enumerate(step_values(state, len(params))):
+            out.append(self._direction(i, grads[i], params[i], state, hyper, int(t)))
+        return out, state
+
+    def shape(self, p: Tensor, hyper: Any) -> tuple[int, ...]:
+        """The shape whose dimensions get bases (``merge_dims`` applied)."""
+        shape = tuple(p.shape) or (1,)
+        if hyper["merge_dims"] and p.dim() > 1:
+            shape = merge_small_dims(shape, int(hyper["max_precondition_dim"]))
+        return shape
+
+    def _direction(self, i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
+        b1, b2 = (float(b) for b in hyper["betas"])
+        shape = self.shape(p, hyper)
+        dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
+        x = g.to(dtype).reshape(shape)
+        if state["soap_bases"][i] is None:  # the first step: statistics and bases only
+            limit = int(hyper["max_precondition_dim"])
+            vector = p.dim() <= 1 and not hyper["precondition_1d"]
+            state["soap_stats"][i] = [
+                None if vector or d > limit else torch.zeros(d, d, dtype=dtype, device=g.device)
+                for d in shape
+            ]
+            self._accumulate(x, state["soap_stats"][i], hyper)
+            state["soap_bases"][i] = [
+                None if s is None else _eigenbasis(s) for s in state["soap_stats"][i]
+            ]
+            state["exp_avg"][i] = torch.zeros_like(p)
+            state["exp_avg_sq"][i] = torch.zeros_like(p)
+            return torch.zeros_like(p)
+        s = t - 1  # the steps after the first
+        bases, m, v = state["soap_bases"][i], state["exp_avg"][i], state["exp_avg_sq"][i]
+        projected = _project(x, bases).reshape(p.shape).to(p.dtype)
+        m.lerp_(g, 1 - b1)
+        v.lerp_(projected.square(), 1 - b2)
+        denom = v.sqrt().add_(float(hyper["eps"]))
+        m_rotated = _project(m.to(dtype).reshape(shape), bases).reshape(p.shape).to(p.dtype)
+        n = _project((m_rotated / denom).to(dtype).reshape(shape), bases, back=True)
+        step = math.sqrt(1 - b2**s) / (1 - b1**s) if hyper["correct_bias"] else 1.0
+        lr, wd = float(hyper["lr"]), float(hyper["weight_decay"])
+        u = n.reshape(p.shape).to(p.dtype).mul_(step * (1 - lr * wd))
+        if wd != 0:
+            u.add_(p, alpha=wd)
+        self._accumulate(x, state["soap_stats"][i], hyper)
+        if s % int(hyper["precondition_frequency"]) == 0:
+            self._refresh(state["soap_stats"][i], bases, v, shape)
+        return u
+
+    @staticmethod
+    def _accumulate(x: Tensor, stats: list[Tensor | None], hyper: Any) -> None:
+        """Each statistic's :math:`\\beta_s` average of the gradient's products along its
+        dimension (``tensordot`` over the others)."""
+        beta = hyper["shampoo_beta"]
+        beta = float(hyper["betas"][1] if beta is None else beta)
+        for k, stat in enumerate(stats):
+            if stat is None:
+                continue
+            if x.dim() == 1:
+                outer = x.unsqueeze(1) @ x.unsqueeze(0)
+            else:
+                others = [*_concat(range(k), range(k + 1, x.dim()))]
+                outer = torch.tensordot(x, x, dims=[others, others])
+            stat.lerp_(outer, 1 - beta)
+
+    @staticmethod
+    def _refresh(
+        stats: list[Tensor | None], bases: list[Tensor | None], v: Tensor, shape: tuple[int, ...]
+    ) -> None:
+        """One power-iteration step and a QR decomposition per basis (Algorithm 4), ``v``'s
+        entries reordered with the eigenvalue estimates."""
+        sq = v.reshape(shape)
+        for k, (stat, q) in enumerate(zip(stats, bases, strict=True)):
+            if stat is None or q is None:
+                continue
+            product = stat @ q
+            order = torch.argsort((q * product).sum(dim=0), descending=True)
+            sq = sq.index_select(k, order.to(sq.device))
+            bases[k] = torch.linalg.qr(product.index_select(1, order))[0]
+        v.copy_(sq.reshape(v.shape))
+
+
+class SOAP(Named):
+    r"""SOAP: chain ``maximize -> scale_by_soap -> scale_by_lr``, the signature of the
+    reference implementation (``nikhilvyas/SOAP``; ``max_precond_dim`` spelled out). Runs
+    eagerly.
+
+    Args:
+        params: parameters or param groups.
+        lr, betas, shampoo_beta, eps, weight_decay, precondition_frequency,
+        max_precondition_dim, merge_dims, precondition_1d, correct_bias: see
+            :class:`scale_by_soap`.
+        maximize: ascend instead.
+
+    Example:
+        >>> import torch
+        >>> from descentlab.optim import SOAP
+        >>> opt = SOAP(torch.nn.Linear(4, 3).parameters(), lr=3e-3, fused=False)
+    """
+
+    # fmt: off
+    def __init__(self, params: Params, lr: float = 3e-3,
+                 betas: tuple[float, float] = (0.95, 0.95), shampoo_beta: float | None = None,
+                 eps: float = 1e-8, weight_decay: float = 0.01,
+                 precondition_frequency: int = 10, max_precondition_dim: int = 10000,
+                 merge_dims: bool = False, precondition_1d: bool = False,
+                 correct_bias: bool = True, *, maximize: bool = False,
+                 fused: bool | None = None, monitor: bool = False) -> None:
+    # fmt: on
+        betas = pair(betas)
+        super().__init__(params, chain(_maximize(), scale_by_soap(), scale_by_lr(3e-3)), locals())
+
+
+#: this module's registered optimizer (see descentlab.optim.records)
+# fmt: off
+RECORDS: tuple[OptimizerRecord, ...] = (OptimizerRecord(
+    name="soap", display="SOAP", color="#C49C94", family="adam", adaptive=True,
+    year=2024, factory=SOAP, lr_range=(1e-3, 1e-1),
+    reference="Vyas et al., SOAP: Improving and Stabilizing Shampoo using Adam, 2024 "
+    "(arXiv:2409.11321)",
+),)
+# fmt: on
