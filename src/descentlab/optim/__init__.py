@@ -5,9 +5,10 @@ Adagrad, Adadelta, RMSprop; ``adam.py``; ``adam_variants.py``: AdamW, NAdam, RAd
 ``asgd.py``; ``rprop.py``; ``lbfgs.py``; and the modern ones, one each: ``lion.py``,
 ``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``,
 ``adabelief.py``, ``shampoo.py``, ``soap.py``) holds its update rules -- the math in the
-docstring and, for the rules written in the form (:mod:`descentlab.optim.form`: AdaBelief, Lion, Adamax, Adadelta), that math once,
-from which the eager and fused backends are derived; the others keep the eager form
-(``update``) and the fused form (``fuse``) side by side -- its named optimizer
+docstring and, for the rules written in the form (:mod:`descentlab.optim.form`: AdaBelief,
+Lion, Adamax, Adadelta), that math once, from which the eager and fused backends are
+derived; the others keep the eager form (``update``) and the fused form (``fuse``) side by
+side -- its named optimizer
 classes with torch's signatures, and their :class:`OptimizerRecord` (display name, colour,
 learning rates, family, reference, torch-parity configurations). The transforms many
 optimizers share (``scale_by_lr``, ``maximize``, ``add_l2``, ``add_decayed_weights``,
