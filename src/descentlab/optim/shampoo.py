@@ -252,6 +252,8 @@ class scale_by_shampoo(Rule):
             )
 
     def update(self, grads, state, params, hyper):
+        for key in self.state_keys:  # made on first use: a key no parameter holds yet is absent
+            state.setdefault(key, [None] * len(params))
         out = []
         for i, t in enumerate(step_values(state, len(params))):
             out.append(self._direction(i, grads[i], params[i], state, hyper, int(t)))
