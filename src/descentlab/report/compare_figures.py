@@ -8,7 +8,7 @@ comparison stopped before its final runs). Nothing here reads the store or train
 ================================  ==============================================================
 function                          what it shows
 ================================  ==============================================================
-:func:`final_results_figure`       test accuracy (loss) per optimizer: mean, t-interval, seeds
+:func:`final_results_figure`       test accuracy (loss) per optimizer: mean, interval, seeds
 :func:`learning_curves_figure`    train / validation curves per optimizer, mean and band over
                                   seeds (the curve runs, trained on the training split)
 :func:`validation_overlay_figure` every optimizer's validation accuracy and training loss on one
@@ -98,7 +98,7 @@ def _with_curves(comparison: Any) -> list[Any]:
 
 
 def final_results_figure(comparison: Any) -> Figure | None:
-    """Test accuracy (and loss) per optimizer: t-interval bar, mean, and each seed's value."""
+    """Test accuracy (and loss) per optimizer: interval bar, mean, and each seed's value."""
     results = [r for r in comparison.results if any(x is not None for x in r.refit_runs)]
     if not results:
         return None
@@ -129,7 +129,7 @@ def final_results_figure(comparison: Any) -> Figure | None:
     axes[0].set_ylim(-0.7, len(results) - 0.3)
     handles = [
         Line2D([], [], marker="o", color="gray", ls="", ms=8, label="mean over seeds"),
-        Line2D([], [], color="gray", lw=6, alpha=0.35, label=f"{conf}% t-interval"),
+        Line2D([], [], color="gray", lw=6, alpha=0.35, label=f"{conf}% interval"),
         Line2D([], [], marker="|", color="black", ls="", ms=10, label="one seed"),
     ]
     axes[-1].legend(handles=handles, fontsize=8, loc="best")

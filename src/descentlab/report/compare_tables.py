@@ -42,8 +42,8 @@ def results_table(cmp: Any) -> str:
     # that fits the page beats one that scrolls.
     tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)
     rmse = tuned == "rmse"  # a problem scored by its RMSE shows the test RMSE
-    cols.append(f"test {'rmse' if rmse else metric_name} [{conf}% t-interval], per seed")
-    cols.append("vs the best, paired by seed")
+    cols.append(f"test {'rmse' if rmse else metric_name} [{conf}% interval], per seed")
+    cols.append("vs the best, paired by seed and test example (positive: worse)")
     cols.append(f"tuning val {'acc' if tuned == 'accuracy' else tuned}")
     # seconds come only from a first-seed curve run that trained alone (--one-at-a-time)
     timed = any(s is not None for r in cmp.results for s in r.seconds_to_target)
@@ -73,10 +73,10 @@ def results_table(cmp: Any) -> str:
         elif rank is ranked[0]:
             row.append("<strong>best</strong>")
         else:
-            d, lo, hi, n = rank["diff"]
-            what = "not distinguishable" if rank["tied"] else "worse"
-            interval = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else "1 seed"
-            row.append(f'{what}<br><span class="ci">{interval}</span>')
+            test = rank["test"]
+            row.append(
+                f'{escape(test.verdict)}<br><span class="ci">{escape(test.describe())}</span>'
+            )
         row.append("-" if not math.isfinite(score) else f"{score:.4f}")
         if target is not None:
             steps = [s for s in r.steps_to_target if s is not None]
@@ -164,10 +164,18 @@ def protocol(cmp: Any) -> str:
         "seed) the optimizer's monitor (update-to-parameter ratio).",
         f"<b>Refit</b> the chosen setting on training + validation data with the same "
         f"{s.seeds} seeds, {s.steps} steps; the test set is evaluated once, at the end of each "
-        f"refit run. Means and Student's t-intervals ({conf}%) are over these seeds; each "
-        "optimizer is compared with the best paired by seed (a t-interval of the per-seed "
-        "differences: the same seed gives both the same initial weights and mini-batches), "
-        "and those whose interval holds 0 are not distinguishable from it.",
+        f"refit run, which stores each test example's outcome. Means and their {conf}% "
+        "intervals count both sources of noise: the seeds' and the test set's own sampling "
+        "(seeds and test examples crossed: the variance of the mean is the seed means' "
+        "variance over the seeds plus the example means' variance over the examples, with "
+        "Welch-Satterthwaite's degrees of freedom; clipped to the metric's range). Each "
+        "optimizer is compared with the best paired by seed and by test example (the same "
+        "seed gives both the same initial weights and mini-batches): <i>worse</i> when the "
+        "interval of the difference excludes 0, <i>behind on every seed</i> when it does "
+        "not but every seed has it behind (with k seeds a sign test cannot go below "
+        "p = 2<sup>1-k</sup>), else <i>not distinguishable</i>, with the smallest difference "
+        "the comparison would detect (80% power) and how many seeds would detect the one "
+        "observed -- or that none would, when the test set's noise alone is larger.",
     ]
     return '<ol class="protocol">' + "".join(f"<li>{i}</li>" for i in items) + "</ol>"
 

@@ -6,7 +6,7 @@ there are no scripts, no external links and no external resources. It holds, in 
 
 1. the recommendation (best by final test metric and by time to target, and which optimizers
    are not distinguishable from the best, paired by seed), warnings (failures, cliffs), and
-   the results table (test accuracy and loss with t-intervals and each seed's value, the
+   the results table (test accuracy and loss with intervals and each seed's value, the
    paired comparison with the best, steps and seconds to the target validation accuracy,
    failed trials);
 2. test results per seed, learning curves (train and validation, mean and band over seeds),
@@ -180,7 +180,8 @@ def _results(cmp: Any, figs: _Figures) -> Section:
             "test_results",
             CF.final_results_figure,
             "Each optimizer at its chosen learning rate: the dot is the mean over seeds, the "
-            "shaded bar the t-interval of the mean, ticks the individual seeds.",
+            "shaded bar the interval of the mean (seeds' and test examples' noise), ticks the "
+            "individual seeds.",
             "test results per optimizer",
         )
     )

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.experiments import tuning
+from descentlab.experiments.compare import stats
 from descentlab.experiments.compare.landscapes import landscape_races
 from descentlab.experiments.compare.planning import (
     Found,
@@ -34,6 +35,7 @@ from descentlab.experiments.compare.results import (
 )
 from descentlab.experiments.compare.spec import CompareSpec
 from descentlab.experiments.outputs import scan_run_folder
+from descentlab.experiments.test_outcomes import read_outcomes
 from descentlab.experiments.trials import Trial, finished_run, store_path_of
 from descentlab.store import Store
 
@@ -190,6 +192,11 @@ def _fill_final(
         else:
             res.refit_runs[i] = rec.id
             if rec.status == "completed":
+                outcomes = read_outcomes(store, rec)
+                if isinstance(outcomes, str):
+                    res.test_outcomes_missing[seed] = outcomes
+                else:
+                    res.test_examples[seed] = outcomes
                 for key, into in (
                     ("test/accuracy", res.test_accuracy_seeds),
                     ("test/loss", res.test_loss_seeds),
@@ -199,14 +206,18 @@ def _fill_final(
                     if value is not None:
                         into[seed] = float(value)
     conf = spec.confidence
-    if res.test_accuracy_seeds:
-        res.test_accuracy = tuning.t_interval(
-            list(res.test_accuracy_seeds.values()), confidence=conf, bounds=(0.0, 1.0)
+    for name, bounds in (("accuracy", (0.0, 1.0)), ("loss", (0.0, math.inf))):
+        values = res.test_outcome_values(name)
+        if values:
+            res.test_estimates[name] = stats.estimate(values, confidence=conf, bounds=bounds)
+    if "accuracy" in res.test_estimates:
+        res.test_accuracy = res.test_estimates["accuracy"].interval
+    if "loss" in res.test_estimates:
+        res.test_loss = res.test_estimates["loss"].interval
+    if res.test_rmse_seeds:  # a square root of a mean: over seeds only (stated in the report)
+        res.test_rmse = tuning.t_interval(
+            list(res.test_rmse_seeds.values()), confidence=conf, bounds=(0.0, math.inf)
         )
-    if res.test_loss_seeds:
-        res.test_loss = tuning.t_interval(list(res.test_loss_seeds.values()), confidence=conf)
-    if res.test_rmse_seeds:
-        res.test_rmse = tuning.t_interval(list(res.test_rmse_seeds.values()), confidence=conf)
 
 
 def _align(series: Any, steps: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from descentlab.experiments import tuning
+from descentlab.experiments.compare import stats
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.landscapes import LandscapeRace
 from descentlab.experiments.outputs import RunFolder
@@ -24,6 +25,7 @@ from descentlab.problems.problem import METRICS
 
 if TYPE_CHECKING:
     from descentlab.experiments.compare.spec import CompareSpec
+    from descentlab.experiments.compare.stats import Estimate
 
 __all__ = ["CandidateResult", "Comparison", "OptimizerResult", "SeedCurves", "score_metric"]
 
@@ -91,9 +93,15 @@ class OptimizerResult:
             ``fixed_lr`` optimizer).
         best: index of the chosen setting (None: all failed / not tuned yet / fixed lr).
         curve_runs / refit_runs: run ids per seed (None where missing).
-        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds (t-interval).
+        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds and test
+            examples (:func:`~descentlab.experiments.compare.stats.estimate`).
         test_accuracy_seeds / test_loss_seeds: the refit runs' values by seed.
         test_rmse / test_rmse_seeds: the same for the RMSE (regression).
+        test_examples: the refit runs' per-example test outcomes by seed (``{"loss": [n],
+            "accuracy": [n]}``, :mod:`descentlab.experiments.test_outcomes`);
+            test_outcomes_missing: by seed, why a completed refit run has none.
+        test_estimates: ``{"accuracy"/"loss": Estimate}``: the intervals of
+            ``test_accuracy`` / ``test_loss`` with their parts (seeds', test examples').
         steps_to_target / seconds_to_target: per curve seed (None: not reached).
         final_val_accuracy: per curve seed, the last validation accuracy.
         diverged_tuning: diverged tuning trials; diverged_final: diverged curve/refit runs.
@@ -129,6 +137,9 @@ class OptimizerResult:
     test_rmse: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     test_rmse_seeds: dict[int, float] = field(default_factory=dict)
     curves: dict[str, SeedCurves] = field(default_factory=dict)
+    test_examples: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    test_outcomes_missing: dict[int, str] = field(default_factory=dict)
+    test_estimates: dict[str, Estimate] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -151,6 +162,15 @@ class OptimizerResult:
     def test_values(self, classification: bool) -> dict[int, float]:
         """The headline test metric by seed (accuracy, or loss for regression)."""
         return self.test_accuracy_seeds if classification else self.test_loss_seeds
+
+    def test_outcome_values(self, name: str) -> dict[int, Any]:
+        """The test ``name`` (``"accuracy"``, ``"loss"``) by seed: per-example arrays where
+        every refit seed has them, else one number per seed."""
+        numbers = self.test_accuracy_seeds if name == "accuracy" else self.test_loss_seeds
+        arrays = {s: e[name] for s, e in self.test_examples.items() if name in e}
+        if numbers and set(arrays) == set(numbers):
+            return dict(sorted(arrays.items()))
+        return dict(numbers)
 
     def test_summary(self, classification: bool) -> tuple[float, float, float]:
         return self.test_accuracy if classification else self.test_loss
@@ -230,15 +250,17 @@ class Comparison:
 
     def ranking(self) -> list[dict[str, Any]]:
         """The optimizers with final test results, best first, each compared with the best
-        **paired by seed**: ``{"result", "mean", "diff": (mean, low, high, pairs), "tied"}``.
+        **paired by seed and by test example**: ``{"result", "mean", "diff": (mean, low, high,
+        pairs), "test": PairedTest, "tied"}``.
 
-        ``diff`` is the best's per-seed test metric minus this one's (for a loss, this one's
-        minus the best's: positive means worse), with its t-interval at the spec's confidence
-        (:func:`~descentlab.experiments.tuning.paired_difference`). ``tied`` means the
-        interval holds 0, or there are fewer than two pairs to tell: the data do not show
-        this optimizer worse than the best.
+        ``diff`` is how much worse this one is than the best (positive: worse) with its
+        interval at the spec's confidence, under the crossed seeds x test examples model of
+        :mod:`~descentlab.experiments.compare.stats` (the test set's sampling noise
+        included where the refit runs stored per-example outcomes). ``tied`` means the data
+        do not show this optimizer worse than the best.
         """
         cls = self.classification
+        name = "accuracy" if cls else "loss"
         scored = [r for r in self.results if math.isfinite(r.test_summary(cls)[0])]
         if not scored:
             return []
@@ -247,12 +269,24 @@ class Comparison:
         top = scored[0]
         out = []
         for r in scored:
-            a, b = top.test_values(cls), r.test_values(cls)
-            if not cls:
-                a, b = b, a
-            d = tuning.paired_difference(a, b, confidence=self.spec.confidence)
-            tied = r is top or d[3] < 2 or not (d[1] > 0 or d[2] < 0)
-            out.append({"result": r, "mean": r.test_summary(cls)[0], "diff": d, "tied": tied})
+            test = stats.paired_test(
+                top.test_outcome_values(name),
+                r.test_outcome_values(name),
+                maximize=cls,
+                confidence=self.spec.confidence,
+            )
+            d = test.diff
+            diff = (d.mean, d.low, d.high, d.seeds)
+            tied = r is top or test.tied
+            out.append(
+                {
+                    "result": r,
+                    "mean": r.test_summary(cls)[0],
+                    "diff": diff,
+                    "test": test,
+                    "tied": tied,
+                }
+            )
         return out
 
     def fastest(self) -> tuple[OptimizerResult | None, list[OptimizerResult]]:
@@ -297,28 +331,22 @@ class Comparison:
         conf = round(self.spec.confidence * 100)
         top = ranking[0]["result"]
         m, lo, hi = top.test_summary(cls)
+        est = top.test_estimates.get("accuracy" if cls else "loss")
         n = len(top.test_values(cls))
         what = "test accuracy" if cls else "test loss"
         f = ".3f" if cls else ".4g"  # losses span decades
+        over = f"{n} seed{'s' if n != 1 else ''}"
+        if est is not None and est.examples:
+            over += f" and {est.examples} test examples"
+        elif n:
+            over += ", seeds' noise only"
         ci = f"[{lo:{f}}, {hi:{f}}]" if math.isfinite(lo) else "(no interval: one seed)"
         text = (
             f"Best by final {what}: {top.choice.display} at lr {fmt_setting(top.best_setting)}"
             f"{' (its default, not tuned)' if top.choice.fixed_lr else ''}, {m:{f}} "
-            f"({conf}% t-interval {ci}, {n} seed{'s' if n != 1 else ''})."
+            f"({conf}% interval {ci} over {over})."
         )
-        tied = [x["result"] for x in ranking[1:] if x["tied"]]
-        worse = [x["result"] for x in ranking[1:] if not x["tied"]]
-        if tied:
-            text += (
-                f" Paired by seed, {_names(tied)} {'is' if len(tied) == 1 else 'are'} not "
-                f"distinguishable from it (the {conf}% interval of the per-seed difference "
-                "holds 0)"
-            )
-            text += (
-                f"; {_names(worse)} {'is' if len(worse) == 1 else 'are'} worse." if worse else "."
-            )
-        elif worse:
-            text += f" Every other optimizer is worse, paired by seed at {conf}%."
+        text += _verdicts(ranking[1:], conf)
         fast, fast_ties = self.fastest()
         if fast is not None:
             target = self.spec.target_accuracy
@@ -329,17 +357,7 @@ class Comparison:
                 f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
             )
             text += f", not distinguishable from {_names(fast_ties)}." if fast_ties else "."
-        if len(ranking) > 1:
-            if tied:
-                text += (
-                    f" How sure: with {self.spec.seeds} seeds the comparison cannot separate "
-                    f"the first {len(tied) + 1}; more seeds (--seeds) would."
-                )
-            else:
-                text += (
-                    f" How sure: {top.choice.display} is ahead of every other optimizer by a "
-                    f"paired {conf}% interval that excludes 0."
-                )
+        text += _how_sure(ranking, self.spec.seeds)
         return text
 
     def warnings(self) -> list[str]:
@@ -363,6 +381,14 @@ class Comparison:
                 parts.append(f"{r.choice.display} {sum(r.failures.values())}/{n} ({why})")
         if parts:
             out.append("Failed trials: " + "; ".join(parts) + ".")
+        for r in self.results:
+            if r.test_outcomes_missing:
+                seeds = ", ".join(str(s) for s in sorted(r.test_outcomes_missing))
+                why = sorted(set(r.test_outcomes_missing.values()))[0]
+                out.append(
+                    f"{r.choice.display}: no per-example test outcomes for seed(s) {seeds} "
+                    f"({why}): its interval and comparisons count the seeds' noise only."
+                )
         return out
 
     def table(self, *, timings: bool = True) -> str:
@@ -423,6 +449,82 @@ class Comparison:
         if any(r.cliff for r in self.results):
             text.append("! the chosen lr sits next to a learning rate that failed (a cliff)")
         return "\n".join(text)
+
+
+def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
+    """One sentence per verdict about the others against the best; each says only what
+    its test supports."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for x in others:
+        groups.setdefault(x["test"].verdict, []).append(x)
+    text = ""
+    worse = [x["result"] for x in groups.get("worse", [])]
+    if worse:
+        every = len(worse) == len(others)
+        who = "Every other optimizer is" if every else f"{_names(worse)} {_is(worse)}"
+        text += (
+            f" {who} worse (the {conf}% interval of the paired difference, over seeds and test "
+            "examples, excludes 0)."
+        )
+    for x in groups.get("behind on every seed", []):
+        t = x["test"]
+        text += (
+            f" {x['result'].choice.display} is behind on every seed ({t.behind}/{t.diff.seeds}) "
+            f"but not shown worse at {conf}%: the interval of the difference, "
+            f"[{t.diff.low:+.3g}, {t.diff.high:+.3g}], holds 0 (a sign test with "
+            f"{t.diff.seeds} seeds cannot go below p = {t.min_sign_p:.3g})."
+        )
+    same = [x["result"] for x in groups.get("identical", [])]
+    if same:
+        text += f" {_names(same)} {_is(same)} identical to it on every seed and test example."
+    tied = groups.get("not distinguishable", [])
+    if tied:
+        mdd = max((x["test"].mdd for x in tied if math.isfinite(x["test"].mdd)), default=math.nan)
+        undetected = ""
+        if math.isfinite(mdd):
+            undetected = f"; differences below {mdd:.3g} would likely go undetected"
+        text += (
+            f" {_names([x['result'] for x in tied])} {_is(tied)} not distinguishable from it "
+            f"(the {conf}% interval of the paired difference holds 0{undetected})."
+        )
+    return text
+
+
+def _how_sure(ranking: list[dict[str, Any]], seeds: int) -> str:
+    """What more seeds would and would not do, from each unseparated pair's numbers."""
+    if len(ranking) < 2:
+        return ""
+    top = ranking[0]["result"].choice.display
+    open_ = [x for x in ranking[1:] if x["tied"] and x["test"].verdict != "identical"]
+    if not open_:
+        if all(x["test"].verdict == "worse" for x in ranking[1:]):
+            return f" How sure: {top} is ahead of every other optimizer."
+        return ""
+    more = [x for x in open_ if x["test"].seeds_needed is not None]
+    never = [
+        x
+        for x in open_
+        if x["test"].seeds_needed is None and x["test"].diff.examples and x["test"].diff.mean
+    ]
+    parts = []
+    if more:
+        need = max(x["test"].seeds_needed for x in more)
+        parts.append(
+            f"about {need} seeds (--seeds {need}, now {seeds}) would detect differences as large "
+            f"as those observed between {top} and {_names([x['result'] for x in more])}, if "
+            "they are real"
+        )
+    if never:
+        parts.append(
+            f"more seeds would not separate {top} from "
+            f"{_names([x['result'] for x in never])}: the test set's own noise is larger than "
+            "the difference (a larger test set would)"
+        )
+    return (" How sure: " + "; ".join(parts) + ".") if parts else ""
+
+
+def _is(items: Sequence[Any]) -> str:
+    return "is" if len(items) == 1 else "are"
 
 
 _FAILURE_WORDS = {"chance": "at chance", "diverged": "diverged", "loss rose": "loss rose"}
