@@ -243,8 +243,9 @@ def finished_run(store: Any, trial: Trial) -> Any:
     """The stored run that finished ``trial`` (newest first), or None.
 
     A monitored trial counts as finished only once its monitor records are stored too (they
-    are written just after the run ends), a refit trial once its per-example test outcomes
-    are (or the reason they are not).
+    are written just after the run ends). A refit run stored before runs recorded their
+    per-example test outcomes is reused as it is: the comparison says that its intervals
+    count the seeds' noise only.
     """
     record = store.find_run_by_config(trial.record_config(), status=FINISHED)
     if record is None:
@@ -252,11 +253,6 @@ def finished_run(store: Any, trial: Trial) -> Any:
     monitored = trial.monitored and record.status == "completed"
     if monitored and not store.metrics(record.id, split="monitor", name="update_ratio"):
         return None
-    if _needs_outcomes(trial) and record.status == "completed":
-        from descentlab.experiments.test_outcomes import OUTCOMES_KEY
-
-        if OUTCOMES_KEY not in (record.provenance or {}):
-            return None  # stored before per-example outcomes were: trained again
     return record
 
 

@@ -38,10 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from descentlab.report import compare_figures as CF
+from descentlab.report.compare_export import EXPORT_FILES, write_exports
 from descentlab.report.compare_tables import (
     config_section,
     protocol,
     results_table,
+    table_note,
     trials_section,
     verdict,
 )
@@ -106,6 +108,7 @@ def render_report(
     if out.is_dir():
         raise ValueError(f"the report's path must be a file, got the folder {out}")
     fig_dir = comparison.run_dir / "figures" if save_figures else None
+    write_exports(comparison, out.parent)  # every trial and run, linked from the page
     return write_page(out, _page(comparison, _Figures(fig_dir, comparison)))
 
 
@@ -167,13 +170,12 @@ def _results(cmp: Any, figs: _Figures) -> Section:
             "numbers have not finished. Run the same command again to continue.</p>"
         )
     parts.append(results_table(cmp))
+    parts.append(f'<p class="sub">{table_note(cmp)}</p>')
+    csv_name, json_name = EXPORT_FILES
     parts.append(
-        '<p class="sub">Test numbers come from the refit runs (trained on training + '
-        "validation data, test set evaluated once at the end); validation numbers and times "
-        "from the curve runs (trained on the training split). Highlighted rows are the best "
-        "and those not distinguishable from it. Seconds are the first seed's curve run, which "
-        "trains alone (the others share vectorized passes): wall-clock time on one core, "
-        "including evaluations; they vary from machine to machine.</p>"
+        f'<p class="sub">Every trial and run: <a href="{csv_name}">{csv_name}</a> (one row '
+        f'per run) and <a href="{json_name}">{json_name}</a> (the table, the paired tests '
+        "and the same trials), beside this report.</p>"
     )
     parts.append(
         figs(
@@ -202,8 +204,11 @@ def _curves(cmp: Any, figs: _Figures) -> Section:
         figs(
             "validation_overlay",
             CF.validation_overlay_figure,
-            f"All optimizers on common axes: validation {metric} (left) and training loss "
-            "(right, log scale).",
+            f"All optimizers on common axes: validation {metric} (left), training loss against "
+            "steps (middle) and against wall-clock seconds (right; log scale). Runs trained "
+            "together in one vectorized pass share its clock, so the right panel compares "
+            "optimizers' cost only where they trained in separate passes (--one-at-a-time "
+            "trains each alone).",
             "validation accuracy and training loss of all optimizers",
         ),
     ]
@@ -216,9 +221,10 @@ def _sensitivity(cmp: Any, figs: _Figures) -> Section:
         CF.lr_sensitivity_figure,
         f"Final validation {_metric(cmp)} of every tuning trial against its learning rate "
         "(DeepOBS's tuneability picture). A flat, wide curve is an optimizer that is easy to "
-        "tune; a narrow peak needs a careful search. Crosses are settings that failed (on the "
-        "bottom edge: diverged); points between the coarse grid's are its refinement, points "
-        "beyond it its extension.",
+        "tune; a narrow peak needs a careful search. Settings that failed are in the strip "
+        "under the axes, one row per optimizer (x diverged, v at chance, ^ training loss "
+        "rose); points between the coarse grid's are its refinement, points beyond it its "
+        "extension.",
         "learning-rate sensitivity",
     )
     return ("sensitivity", "Learning-rate sensitivity", sens)

@@ -134,6 +134,7 @@ def collect(
             res.setting = setting
             _fill_final(spec, store, res, task, judge)
             res.curves = _curves(store, res.curve_runs)
+            res.collapsed = _collapses(store, spec.final_seeds, res.curve_runs)
             complete &= all(r is not None for r in res.curve_runs + res.refit_runs)
         elif not done:
             complete = False
@@ -266,6 +267,20 @@ def with_context(result: Comparison) -> Comparison:
     result.landscapes = landscape_races([r.choice for r in result.results], result.spec.landscapes)
     result.folder = scan_run_folder(result.run_dir)
     return result
+
+
+def _collapses(store: Any, seeds: list[int], run_ids: list[int | None]) -> dict[int, int]:
+    """``{seed: step}`` of the curve runs whose training loss collapsed late."""
+    out = {}
+    for seed, rid in zip(seeds, run_ids, strict=False):
+        if rid is None:
+            continue
+        series = store.metrics(rid, split="train", name="loss").get("train/loss")
+        if series is not None:
+            step = tuning.late_collapse(series.steps, series.values)
+            if step is not None:
+                out[seed] = step
+    return out
 
 
 def _curves(store: Any, run_ids: list[int | None]) -> dict[str, SeedCurves]:

@@ -100,6 +100,8 @@ class OptimizerResult:
         test_examples: the refit runs' per-example test outcomes by seed (``{"loss": [n],
             "accuracy": [n]}``, :mod:`descentlab.experiments.test_outcomes`);
             test_outcomes_missing: by seed, why a completed refit run has none.
+        collapsed: ``{seed: step}``: curve runs whose training loss collapsed late
+            (:func:`~descentlab.experiments.tuning.late_collapse`).
         test_estimates: ``{"accuracy"/"loss": Estimate}``: the intervals of
             ``test_accuracy`` / ``test_loss`` with their parts (seeds', test examples').
         steps_to_target / seconds_to_target: per curve seed (None: not reached).
@@ -140,6 +142,7 @@ class OptimizerResult:
     test_examples: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
     test_outcomes_missing: dict[int, str] = field(default_factory=dict)
     test_estimates: dict[str, Estimate] = field(default_factory=dict)
+    collapsed: dict[int, int] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -381,13 +384,21 @@ class Comparison:
                 parts.append(f"{r.choice.display} {sum(r.failures.values())}/{n} ({why})")
         if parts:
             out.append("Failed trials: " + "; ".join(parts) + ".")
+        missing = [r for r in self.results if r.test_outcomes_missing]
+        if missing:
+            why = sorted({w for r in missing for w in r.test_outcomes_missing.values()})
+            out.append(
+                f"No per-example test outcomes for {_names(missing)} ({'; '.join(why)}: runs "
+                "stored before they were recorded, or outcomes that did not match the run): "
+                "their intervals and comparisons count the seeds' noise only, not the test "
+                "set's."
+            )
         for r in self.results:
-            if r.test_outcomes_missing:
-                seeds = ", ".join(str(s) for s in sorted(r.test_outcomes_missing))
-                why = sorted(set(r.test_outcomes_missing.values()))[0]
+            if r.collapsed:
+                where = ", ".join(f"seed {s} at step {t}" for s, t in sorted(r.collapsed.items()))
                 out.append(
-                    f"{r.choice.display}: no per-example test outcomes for seed(s) {seeds} "
-                    f"({why}): its interval and comparisons count the seeds' noise only."
+                    f"{r.choice.display}: late collapse ({where}): the training loss rose to "
+                    "more than twice its lowest in the last quarter of the run and stayed there."
                 )
         return out
 
@@ -462,9 +473,11 @@ def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
     if worse:
         every = len(worse) == len(others)
         who = "Every other optimizer is" if every else f"{_names(worse)} {_is(worse)}"
+        examples = all(x["test"].diff.examples for x in groups["worse"])
+        over = "seeds and test examples" if examples else "seeds"
         text += (
-            f" {who} worse (the {conf}% interval of the paired difference, over seeds and test "
-            "examples, excludes 0)."
+            f" {who} worse (the {conf}% interval of the paired difference, over {over}, "
+            "excludes 0)."
         )
     for x in groups.get("behind on every seed", []):
         t = x["test"]
@@ -538,11 +551,17 @@ def _names(results: Sequence[OptimizerResult]) -> str:
 
 
 def fmt_setting(setting: Mapping[str, Any] | None) -> str:
+    """A setting as text: its lr, then ``k=v`` for the others (an unset one: ``k=default``).
+
+    Example:
+        >>> fmt_setting({"lr": 0.01, "momentum": 0.9, "weight_decay": None})
+        '0.01 momentum=0.9 weight_decay=default'
+    """
     if setting is None:
         return "-"
-    parts = [f"{setting['lr']:.3g}"]
+    parts = [f"{setting['lr']:.3g}" if setting.get("lr") is not None else "default"]
     parts += [
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={'default' if v is None else v}"
         for k, v in setting.items()
         if k != "lr"
     ]
