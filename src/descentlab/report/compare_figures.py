@@ -160,8 +160,8 @@ def learning_curves_figure(comparison: Any) -> Figure | None:
             if got is not None:
                 label = "train" if split == "train" else "validation"
                 _band(ax, got[0], got[1], c, ls=style, lw=1.8, label=label)
-        if classification and comparison.spec.target_accuracy is not None:
-            ax.axhline(comparison.spec.target_accuracy, color="gray", lw=0.8, ls=":")
+        if classification and comparison.target_accuracy is not None:
+            ax.axhline(comparison.target_accuracy, color="gray", lw=0.8, ls=":")
         lr = r.best_setting["lr"] if r.best_setting else float("nan")
         ax.set_title(f"{r.choice.display} (lr={lr:.3g})", fontsize=10)
         ax.grid(True, alpha=0.3)
@@ -177,8 +177,8 @@ def learning_curves_figure(comparison: Any) -> Figure | None:
         Line2D([], [], color="black", ls="-", lw=1.8, label="train split"),
         Line2D([], [], color="black", ls="--", lw=1.8, label="validation split"),
     ]
-    if classification and comparison.spec.target_accuracy is not None:
-        target = comparison.spec.target_accuracy
+    if classification and comparison.target_accuracy is not None:
+        target = comparison.target_accuracy
         handles.append(Line2D([], [], color="gray", ls=":", label=f"target {target:g}"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     fig.suptitle(
@@ -212,13 +212,13 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
         clock = _loss_by_clock(r)
         if clock is not None:
             ax_w.plot(*clock, color=c, lw=1.8)
-    if classification and comparison.spec.target_accuracy is not None:
+    if classification and comparison.target_accuracy is not None:
         ax_v.axhline(
-            comparison.spec.target_accuracy,
+            comparison.target_accuracy,
             color="gray",
             lw=0.8,
             ls=":",
-            label=f"target {comparison.spec.target_accuracy:g}",
+            label=f"target {comparison.target_accuracy:g}",
         )
     ax_v.set_title("validation " + ("accuracy" if classification else "loss"), fontsize=11)
     ax_v.set_ylabel("accuracy" if classification else "loss")
@@ -350,7 +350,7 @@ def lr_sensitivity_figure(comparison: Any) -> Figure | None:
 
 def time_to_target_figure(comparison: Any) -> Figure | None:
     """Steps and seconds to the target validation accuracy, per optimizer and seed."""
-    target = comparison.spec.target_accuracy
+    target = comparison.target_accuracy
     if comparison.task != "classification" or target is None:
         return None
     results = [r for r in comparison.results if r.steps_to_target]

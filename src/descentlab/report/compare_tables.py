@@ -41,7 +41,7 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
     """The results table's columns, each with what it holds (the note under the table)."""
     classification = cmp.task == "classification"
     conf = round(cmp.spec.confidence * 100)
-    target = cmp.spec.target_accuracy if classification else None
+    target = cmp.target_accuracy
     metric_name = "accuracy" if classification else "loss"
     # Classification shows accuracy only (the test loss is in the figure below): a table
     # that fits the page beats one that scrolls.
@@ -139,7 +139,7 @@ def results_table(cmp: Any) -> str:
     paired comparison with the best, the tuning score, the time to target, failed trials
     (:func:`table_note` describes them)."""
     classification = cmp.task == "classification"
-    target = cmp.spec.target_accuracy if classification else None
+    target = cmp.target_accuracy
     tuned = cmp.select_metric.split("/", 1)[1]
     rmse = tuned == "rmse"
     cols = [name for name, _ in _columns(cmp)]

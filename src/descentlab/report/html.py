@@ -232,12 +232,12 @@ def _sensitivity(cmp: Any, figs: _Figures) -> Section:
 
 def _time_to_target(cmp: Any, figs: _Figures) -> list[Section]:
     s = cmp.spec
-    if cmp.task != "classification" or s.target_accuracy is None:
+    if cmp.target_accuracy is None:
         return []
     ttt = figs(
         "time_to_target",
         CF.time_to_target_figure,
-        f"First evaluation at which validation accuracy reached {s.target_accuracy:g} "
+        f"First evaluation at which validation accuracy reached {cmp.target_accuracy:g} "
         f"(evaluations every {s.curve_eval_every} steps, so steps are rounded up to that "
         "grid).",
         "time to target",

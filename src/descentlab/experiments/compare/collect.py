@@ -132,7 +132,7 @@ def collect(
         setting = final_setting(choice, cands, best) if done else None
         if setting is not None:
             res.setting = setting
-            _fill_final(spec, store, res, task, judge)
+            _fill_final(spec, store, res, task, judge, timed=metric == "val/accuracy")
             res.curves = _curves(store, res.curve_runs)
             res.collapsed = _collapses(store, spec.final_seeds, res.curve_runs)
             complete &= all(r is not None for r in res.curve_runs + res.refit_runs)
@@ -152,7 +152,7 @@ def collect(
 
 
 def _fill_final(
-    spec: CompareSpec, store: Any, res: OptimizerResult, task: str, judge: Judge
+    spec: CompareSpec, store: Any, res: OptimizerResult, task: str, judge: Judge, *, timed: bool
 ) -> None:
     trials = final_trials(spec, res.choice, res.best_setting or {})
     for t in trials:
@@ -173,7 +173,7 @@ def _fill_final(
             if rec.status == "completed":
                 res.final_val_accuracy.append(summary.get("val/accuracy", math.nan) or math.nan)
                 res.final_val_loss.append(summary.get("val/loss", math.nan) or math.nan)
-            if task == "classification" and spec.target_accuracy is not None:
+            if timed and spec.target_accuracy is not None:  # a problem scored by accuracy
                 m = store.metrics(rec.id)
                 acc = m.get("val/accuracy")
                 wall = m.get("progress/wall_time")

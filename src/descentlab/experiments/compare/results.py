@@ -224,6 +224,13 @@ class Comparison:
     def classification(self) -> bool:
         return self.task == "classification"
 
+    @property
+    def target_accuracy(self) -> float | None:
+        """The validation accuracy whose first crossing is timed: the spec's, for a problem
+        scored by its accuracy; None otherwise (a language model scored by its loss has no
+        accuracy target anyone is expected to reach)."""
+        return self.spec.target_accuracy if self.select_metric == "val/accuracy" else None
+
     def rows(self, *, timings: bool = True) -> list[dict[str, Any]]:
         """The results table as dicts (``timings=False`` leaves out wall-clock seconds, the
         only entries that differ between two runs of the same comparison)."""
@@ -296,7 +303,7 @@ class Comparison:
         """The optimizer that reached the target validation accuracy in the fewest steps (most
         seeds reaching first, then mean steps), and the others not distinguishable from it
         (paired by seed, over the seeds both reached)."""
-        if not self.classification or self.spec.target_accuracy is None:
+        if self.target_accuracy is None:
             return None, []
 
         def key(r: OptimizerResult) -> tuple[int, float]:
@@ -352,7 +359,7 @@ class Comparison:
         text += _verdicts(ranking[1:], conf)
         fast, fast_ties = self.fastest()
         if fast is not None:
-            target = self.spec.target_accuracy
+            target = self.target_accuracy
             steps = [s for s in fast.steps_to_target if s is not None]
             text += (
                 f" Fastest to {target:g} validation accuracy: {fast.choice.display} at lr "
@@ -405,7 +412,7 @@ class Comparison:
     def table(self, *, timings: bool = True) -> str:
         """The results table as aligned text (what ``descentlab compare`` prints)."""
         cls = self.classification
-        target = self.spec.target_accuracy if cls else None
+        target = self.target_accuracy
         conf = round(self.spec.confidence * 100)
         head = ["optimizer", "lr"]
         if cls:
