@@ -153,3 +153,19 @@ def test_every_trial_and_run_is_exported_and_linked(exported):
     data = json.loads((path.parent / "comparison.json").read_text())
     assert len(data["trials"]) == len(rows) and data["ranking"][0]["optimizer"] == "SGD"
     assert data["recommendation"] == result.recommendation()
+
+
+def test_tuning_noise_is_measured_and_shown(tmp_path):
+    import statistics
+
+    # one tuning seed; the chosen setting's curve runs (same split, other seeds) spread by
+    # 0.02, and one other setting scored within that of the chosen one
+    r = _opt("adam", [_cand(0.001, 0.80), _cand(0.003, 0.84), _cand(0.01, 0.85)])
+    r.best = 2
+    r.final_val_accuracy = [0.80, 0.82, 0.84]
+    sd, n = r.tuning_noise("val/accuracy")
+    assert n == 3 and sd == pytest.approx(statistics.stdev([0.80, 0.82, 0.84]))
+    assert r.close_candidates("val/accuracy", True) == 1
+    assert "± 0.0200 seed sd (3 seeds); 1 other setting within it" in results_table(
+        _cmp(tmp_path, [r])
+    )

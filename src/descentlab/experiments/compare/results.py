@@ -166,6 +166,34 @@ class OptimizerResult:
         """The headline test metric by seed (accuracy, or loss for regression)."""
         return self.test_accuracy_seeds if classification else self.test_loss_seeds
 
+    def tuning_noise(self, metric: str) -> tuple[float, int]:
+        """How much one tuning trial's score moves with the seed: the standard deviation
+        (``ddof=1``) of the chosen setting's final validation ``metric`` (``"val/accuracy"``
+        or ``"val/loss"``) over the curve runs -- the same setting, data split and length as
+        its tuning trial, with other seeds -- and how many seeds it is over (NaN, n with
+        n < 2 or another metric).
+
+        With one tuning seed, a candidate whose score is within about this of the chosen
+        one's was not told apart from it by the tuning."""
+        values = {"val/accuracy": self.final_val_accuracy, "val/loss": self.final_val_loss}
+        vals = [v for v in values.get(metric, []) if v is not None and math.isfinite(v)]
+        if len(vals) < 2:
+            return math.nan, len(vals)
+        return float(np.std(vals, ddof=1)), len(vals)
+
+    def close_candidates(self, metric: str, maximize: bool) -> int:
+        """Tuning settings other than the chosen one whose score is within one
+        :meth:`tuning_noise` of the chosen setting's (0 when the noise is unknown)."""
+        sd, _ = self.tuning_noise(metric)
+        if self.best is None or not math.isfinite(sd):
+            return 0
+        top = self.candidates[self.best].score
+        return sum(
+            1
+            for i, c in enumerate(self.candidates)
+            if i != self.best and math.isfinite(c.score) and abs(top - c.score) <= sd
+        )
+
     def test_outcome_values(self, name: str) -> dict[int, Any]:
         """The test ``name`` (``"accuracy"``, ``"loss"``) by seed: per-example arrays where
         every refit seed has them, else one number per seed."""
