@@ -166,6 +166,6 @@ def test_tuning_noise_is_measured_and_shown(tmp_path):
     sd, n = r.tuning_noise("val/accuracy")
     assert n == 3 and sd == pytest.approx(statistics.stdev([0.80, 0.82, 0.84]))
     assert r.close_candidates("val/accuracy", True) == 1
-    assert "± 0.0200 seed sd (3 seeds); 1 other setting within it" in results_table(
+    assert "± 0.0200 seed sd (3 seeds)<br>1 other setting within it" in results_table(
         _cmp(tmp_path, [r])
     )

@@ -178,8 +178,8 @@ def results_table(cmp: Any) -> str:
         sd, n = r.tuning_noise(cmp.select_metric)
         if math.isfinite(score) and math.isfinite(sd):
             close = r.close_candidates(cmp.select_metric, tuned == "accuracy")
-            cell += f'<br><span class="ci">± {sd:.4f} seed sd ({n} seeds)'
-            cell += f"; {close} other setting{'s' if close != 1 else ''} within it</span>"
+            cell += f'<br><span class="ci">± {sd:.4f} seed sd ({n} seeds)<br>'
+            cell += f"{close} other setting{'s' if close != 1 else ''} within it</span>"
         row.append(cell)
         if target is not None:
             steps = [s for s in r.steps_to_target if s is not None]
