@@ -199,3 +199,31 @@ def test_outcomes_that_disagree_with_the_run_are_not_stored(tmp_path):
         assert not store.metrics(rid, split="test_example")
     finally:
         store.close()
+
+
+def test_regression_outcomes_give_the_rmse_and_its_interval(tmp_path):
+    import torch
+
+    from descentlab.engine.common import evaluate
+    from descentlab.engine.config import RunConfig
+    from descentlab.experiments.test_outcomes import store_outcomes
+    from descentlab.problems import data as datasets
+
+    splits = datasets.load("regression")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(splits.input_shape[0], 1))
+    cfg = RunConfig(problem="regression", model="mlp", optimizer="sgd", hyper={"lr": 0.1}, steps=1)
+    splits.unseal_test()
+    ref = evaluate(model, splits.x_test, splits.y_test, torch.nn.MSELoss(), classification=False)
+    splits.seal_test()
+    store = Store(tmp_path / "s.sqlite")
+    try:
+        rid = store.create_run({"a": 1}, name="r")
+        store.set_status(rid, "completed", summary={f"test/{k}": v for k, v in ref.items()})
+        store_outcomes(store, rid, model, cfg, splits)
+        out = read_outcomes(store, store.get_run(rid))
+        assert math.sqrt(out["squared_error"].mean()) == pytest.approx(ref["rmse"], rel=1e-6)
+    finally:
+        store.close()
+    e = estimate({0: out["squared_error"], 1: out["squared_error"]}, bounds=(0, math.inf))
+    assert e.low >= 0 and math.sqrt(e.low) < ref["rmse"] < math.sqrt(e.high)

@@ -39,7 +39,8 @@ CHUNK = 1024
 def per_example(
     model: Any, x: Any, y: Any, loss_fn: Any, *, classification: bool
 ) -> dict[str, np.ndarray]:
-    """``{"loss": [n], "accuracy": [n]}`` (accuracy only for classification) of ``model`` on
+    """``{"loss": [n], "accuracy": [n]}`` (accuracy for classification; for regression with
+    one output per target ``"squared_error"``, whose mean's root is the RMSE) of ``model`` on
     ``(x, y)`` in eval mode, one value per example, as
     :func:`~descentlab.engine.common.evaluate` counts them (its mean loss is the mean of
     these; its accuracy counts every target, the same as these weighted by targets per
@@ -59,6 +60,7 @@ def per_example(
     model.eval()
     losses: list[float] = []
     correct: list[float] = []
+    squared: list[float] = []
     try:
         with torch.no_grad():
             for start in range(0, int(x.shape[0]), CHUNK):
@@ -73,21 +75,29 @@ def per_example(
                         pred = out.argmax(-1).reshape(yb.shape)
                     hits = (pred == yb).reshape(yb.shape[0], -1).double().mean(1)
                     correct.extend(hits.tolist())
+                elif out.numel() == yb.numel():
+                    err = (out.reshape(yb.shape).double() - yb.double()) ** 2
+                    squared.extend(err.reshape(yb.shape[0], -1).mean(1).tolist())
     finally:
         model.train(was_training)
     result = {"loss": np.asarray(losses, dtype=float)}
     if classification:
         result["accuracy"] = np.asarray(correct, dtype=float)
+    elif len(squared) == len(losses):
+        result["squared_error"] = np.asarray(squared, dtype=float)
     return result
 
 
 def _check(outcomes: Mapping[str, np.ndarray], summary: Mapping[str, Any]) -> str | None:
     """Why ``outcomes`` disagree with the run's test summary, or None."""
     for name, values in outcomes.items():
-        want = summary.get(f"test/{name}")
+        key = "rmse" if name == "squared_error" else name
+        want = summary.get(f"test/{key}")
         if want is None or not math.isfinite(float(want)):
-            return f"the run has no finite test/{name}"
+            return f"the run has no finite test/{key}"
         got = float(np.mean(values))
+        if name == "squared_error":  # the run's RMSE is the root of their mean
+            got = math.sqrt(got)
         if not math.isclose(got, float(want), rel_tol=1e-4, abs_tol=1e-6):
             return f"their mean {name} {got:.6g} is not the run's test/{name} {float(want):.6g}"
     return None

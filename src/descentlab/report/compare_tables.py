@@ -49,10 +49,8 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
     rmse = tuned == "rmse"  # a problem scored by its RMSE shows the test RMSE
     test = "rmse" if rmse else metric_name
     noise = (
-        "over the seeds only"
-        if rmse
-        else "counting the seeds' noise and, where the refit runs stored per-example outcomes, "
-        "the test set's"
+        "counting the seeds' noise and, where the refit runs stored per-example outcomes, "
+        "the test set's" + (" (the RMSE: the root of the mean squared error)" if rmse else "")
     )
     cols = [
         ("optimizer", "the optimizer (highlighted: the best and those not shown worse)"),

@@ -215,7 +215,14 @@ def _fill_final(
         res.test_accuracy = res.test_estimates["accuracy"].interval
     if "loss" in res.test_estimates:
         res.test_loss = res.test_estimates["loss"].interval
-    if res.test_rmse_seeds:  # a square root of a mean: over seeds only (stated in the report)
+    sq = {s: e["squared_error"] for s, e in res.test_examples.items() if "squared_error" in e}
+    if res.test_rmse_seeds and sq and set(sq) == set(res.test_rmse_seeds):
+        # the root of the mean squared error over seeds and examples, and the roots of its
+        # interval's ends (a monotone map of an interval of the mean squared error)
+        e = stats.estimate(sq, confidence=conf, bounds=(0.0, math.inf))
+        res.test_estimates["squared_error"] = e
+        res.test_rmse = (math.sqrt(e.mean), math.sqrt(e.low), math.sqrt(e.high))
+    elif res.test_rmse_seeds:  # over the seeds only (the warnings say so)
         res.test_rmse = tuning.t_interval(
             list(res.test_rmse_seeds.values()), confidence=conf, bounds=(0.0, math.inf)
         )
