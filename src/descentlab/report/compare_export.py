@@ -18,6 +18,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from descentlab.report.page import write_page
+
 __all__ = ["EXPORT_FILES", "trial_rows", "write_exports"]
 
 #: The files :func:`write_exports` writes beside the report.
@@ -144,16 +146,6 @@ def _ranking(cmp: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``trials.csv`` and ``comparison.json`` into ``folder``; returns their paths."""
     folder = Path(folder)
@@ -175,8 +167,8 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
         "warnings": cmp.warnings(),
         "trials": rows,
     }
-    _atomic(csv_path, buf.getvalue())
-    _atomic(json_path, json.dumps(_clean(payload), indent=1, allow_nan=False))
+    write_page(csv_path, buf.getvalue())  # atomic: never half-written
+    write_page(json_path, json.dumps(_clean(payload), indent=1, allow_nan=False))
     return csv_path, json_path
 
 
