@@ -24,8 +24,11 @@ comparison does) and then summarises across problems:
       \rho_s(\tau) = \frac{|\{p : r_{p,s} \le \tau\}|}{n_\text{problems}}
 
   is the fraction of problems on which ``s`` reaches the target within a factor ``tau`` of the
-  fastest optimizer; ``rho_s(1)`` is the fraction it wins, ``rho_s(inf)`` the fraction it
-  solves at all.
+  fastest optimizer; ``rho_s(1)`` is the fraction it is fastest on (ties counted for each:
+  the table's *wins* split them instead, so that they add to at most 100%), ``rho_s(inf)``
+  the fraction it solves at all;
+- **AlgoPerf's benchmark score** (:func:`benchmark_score`): the profile integrated from
+  ``tau = 1`` to ``4`` and normalised to [0, 1].
 
 Time is counted in optimizer steps (deterministic and equal across machines; every optimizer
 here costs one gradient per step).
@@ -60,12 +63,15 @@ from descentlab.problems.problem import is_problem_ref, problem_slug, resolve_fo
 
 __all__ = [
     "DEFAULT_SUITE",
+    "SCORE_MAX_RATIO",
     "SUITE_SETTINGS",
     "MultiComparison",
+    "benchmark_score",
     "compare_many",
     "expand_problems",
     "performance_profile",
     "rank_table",
+    "wins",
 ]
 
 #: The problems of ``--problems default``.
@@ -154,6 +160,50 @@ def performance_profile(
     return ratios, rho
 
 
+#: AlgoPerf's largest performance ratio: reaching the target more than 4x later than the
+#: fastest counts as not reaching it (Dahl et al. 2023, section 4.5).
+SCORE_MAX_RATIO = 4.0
+
+
+def benchmark_score(times: np.ndarray, r_max: float = SCORE_MAX_RATIO) -> np.ndarray:
+    r"""AlgoPerf's benchmark score per optimizer: the integrated performance profile,
+
+    .. math::
+        B_s = \frac{1}{r_\max - 1} \int_1^{r_\max} \rho_s(\tau)\, d\tau
+            = \frac{1}{n_\text{problems}} \sum_p
+              \frac{\max(0,\ r_\max - r_{p,s})}{r_\max - 1},
+
+    in [0, 1]: 1 for an optimizer that is fastest on every problem, 0 for one that never
+    reaches a target within ``r_max`` times the fastest's time.
+
+    Example:
+        >>> benchmark_score(np.array([[10.0, 20.0], [30.0, np.inf]])).round(4).tolist()
+        [1.0, 0.3333]
+    """
+    ratios, _ = performance_profile(times, [1.0])
+    if not r_max > 1:
+        raise ValueError(f"r_max must be > 1, got {r_max!r}")
+    with np.errstate(invalid="ignore"):
+        part = np.where(np.isfinite(ratios), np.clip(r_max - ratios, 0.0, None), 0.0)
+    return part.mean(axis=0) / (r_max - 1.0)
+
+
+def wins(times: np.ndarray) -> np.ndarray:
+    """The fraction of problems on which each optimizer reached the target first, ties split
+    (two optimizers equally fastest on a problem get half of it each): never more than 100%
+    together.
+
+    Example:
+        >>> wins(np.array([[10.0, 10.0], [30.0, np.inf], [np.inf, np.inf]])).tolist()
+        [0.5, 0.16666666666666666]
+    """
+    t = np.asarray(times, dtype=float)
+    best = t.min(axis=1, keepdims=True)
+    first = (t == best) & np.isfinite(best)
+    share = first / np.maximum(first.sum(axis=1, keepdims=True), 1)
+    return share.mean(axis=0)
+
+
 def rank_table(scores: np.ndarray, maximize: Sequence[bool]) -> np.ndarray:
     """Ranks of optimizers on each problem (1 = best; ties share the mean rank; NaN scores,
     no result, rank last together).
@@ -227,8 +277,13 @@ class MultiComparison:
                 row.append("-" if math.isnan(v) else f"{v:.3f} #{ranks[i, j]:g}")
             lines.append(row)
         lines.append(["mean rank", *(f"{m:.2f}" for m in ranks.mean(axis=0))])
-        _, rho = performance_profile(self.times(), [1.0])
-        lines.append(["wins (time to target)", *(f"{v:.0%}" for v in rho[:, 0])])
+        lines.append(["wins (time to target)", *(f"{v:.0%}" for v in wins(self.times()))])
+        lines.append(
+            [
+                f"AlgoPerf score (r<={SCORE_MAX_RATIO:g})",
+                *(f"{v:.3f}" for v in benchmark_score(self.times())),
+            ]
+        )
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
         out = []
         for k, line in enumerate(lines):

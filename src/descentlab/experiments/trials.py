@@ -243,7 +243,9 @@ def finished_run(store: Any, trial: Trial) -> Any:
     """The stored run that finished ``trial`` (newest first), or None.
 
     A monitored trial counts as finished only once its monitor records are stored too (they
-    are written just after the run ends).
+    are written just after the run ends). A refit run stored before runs recorded their
+    per-example test outcomes is reused as it is: the comparison says that its intervals
+    count the seeds' noise only.
     """
     record = store.find_run_by_config(trial.record_config(), status=FINISHED)
     if record is None:
@@ -433,6 +435,7 @@ def _execute_group(store: Any, source: DataSource, trials: list[Trial]) -> list[
     )
     for t, r in zip(trials, results, strict=True):
         _store_monitor(store, t, r)
+        _store_test_outcomes(store, source, t, r)
     each = (time.perf_counter() - t0) / len(trials)
     return [
         TrialOutcome(t, r.run_id, r.status, dict(r.summary), False, each)
@@ -447,6 +450,7 @@ def _execute(store: Any, source: DataSource, trial: Trial) -> TrialOutcome:
     t0 = time.perf_counter()
     result = train(trial.config, store, data=source.get(trial.data), progress=False)
     _store_monitor(store, trial, result)
+    _store_test_outcomes(store, source, trial, result)
     summary = dict(result.summary)
     return TrialOutcome(
         trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
@@ -460,6 +464,19 @@ def _store_monitor(store: Any, trial: Trial, result: Any) -> None:
         rows = trial.config.optimizer.rows()
         if rows:
             store.log_metrics(result.run_id, rows)
+
+
+def _needs_outcomes(trial: Trial) -> bool:
+    return trial.phase == "refit" and bool(getattr(trial.config, "evaluate_test", False))
+
+
+def _store_test_outcomes(store: Any, source: DataSource, trial: Trial, result: Any) -> None:
+    """A completed refit trial's per-example test outcomes
+    (:mod:`descentlab.experiments.test_outcomes`), stored with its run."""
+    if _needs_outcomes(trial) and result.run_id is not None and result.status == "completed":
+        from descentlab.experiments.test_outcomes import store_outcomes
+
+        store_outcomes(store, result.run_id, result.model, trial.config, source.get(trial.data))
 
 
 @contextlib.contextmanager

@@ -628,3 +628,37 @@ def time_to_target(
     i = int(idx[0])
     secs = None if seconds is None else float(np.asarray(seconds, dtype=float)[i])
     return int(steps_a[i]), secs
+
+
+def late_collapse(
+    steps: Sequence[int] | np.ndarray,
+    loss: Sequence[float] | np.ndarray,
+    *,
+    factor: float = 2.0,
+    late: float = 0.75,
+) -> int | None:
+    """The step at which a run's loss collapsed late, or None.
+
+    A run collapses late when its loss, after reaching its lowest value, first rises above
+    ``factor`` times that value in the last ``1 - late`` of the run (at or after ``late``
+    of its final step) and is still above it at the end -- a seed whose loss jumps near the
+    end, which a table of final numbers would otherwise show as merely a poor seed. A run
+    whose loss went non-finite diverged (counted as a failure elsewhere), not collapsed.
+
+    Example:
+        >>> late_collapse([0, 25, 50, 75, 90, 100], [2.0, 0.5, 0.3, 0.3, 0.31, 1.2])
+        100
+        >>> late_collapse([0, 25, 50, 75, 100], [2.0, 0.5, 0.3, 0.3, 0.29]) is None
+        True
+    """
+    s = np.asarray(steps, dtype=float)
+    v = np.asarray(loss, dtype=float)
+    if v.size < 3 or not np.all(np.isfinite(v)) or s.size != v.size:
+        return None
+    best = int(np.argmin(v))
+    low = float(v[best])
+    if not v[-1] > factor * low or low < 0:
+        return None
+    above = np.flatnonzero(v[best:] > factor * low)
+    first = int(s[best + above[0]])
+    return first if first >= late * float(s[-1]) else None

@@ -8,7 +8,7 @@ comparison stopped before its final runs). Nothing here reads the store or train
 ================================  ==============================================================
 function                          what it shows
 ================================  ==============================================================
-:func:`final_results_figure`       test accuracy (loss) per optimizer: mean, t-interval, seeds
+:func:`final_results_figure`       test accuracy (loss) per optimizer: mean, interval, seeds
 :func:`learning_curves_figure`    train / validation curves per optimizer, mean and band over
                                   seeds (the curve runs, trained on the training split)
 :func:`validation_overlay_figure` every optimizer's validation accuracy and training loss on one
@@ -98,7 +98,7 @@ def _with_curves(comparison: Any) -> list[Any]:
 
 
 def final_results_figure(comparison: Any) -> Figure | None:
-    """Test accuracy (and loss) per optimizer: t-interval bar, mean, and each seed's value."""
+    """Test accuracy (and loss) per optimizer: interval bar, mean, and each seed's value."""
     results = [r for r in comparison.results if any(x is not None for x in r.refit_runs)]
     if not results:
         return None
@@ -129,7 +129,7 @@ def final_results_figure(comparison: Any) -> Figure | None:
     axes[0].set_ylim(-0.7, len(results) - 0.3)
     handles = [
         Line2D([], [], marker="o", color="gray", ls="", ms=8, label="mean over seeds"),
-        Line2D([], [], color="gray", lw=6, alpha=0.35, label=f"{conf}% t-interval"),
+        Line2D([], [], color="gray", lw=6, alpha=0.35, label=f"{conf}% interval"),
         Line2D([], [], marker="|", color="black", ls="", ms=10, label="one seed"),
     ]
     axes[-1].legend(handles=handles, fontsize=8, loc="best")
@@ -160,8 +160,8 @@ def learning_curves_figure(comparison: Any) -> Figure | None:
             if got is not None:
                 label = "train" if split == "train" else "validation"
                 _band(ax, got[0], got[1], c, ls=style, lw=1.8, label=label)
-        if classification and comparison.spec.target_accuracy is not None:
-            ax.axhline(comparison.spec.target_accuracy, color="gray", lw=0.8, ls=":")
+        if classification and comparison.target_accuracy is not None:
+            ax.axhline(comparison.target_accuracy, color="gray", lw=0.8, ls=":")
         lr = r.best_setting["lr"] if r.best_setting else float("nan")
         ax.set_title(f"{r.choice.display} (lr={lr:.3g})", fontsize=10)
         ax.grid(True, alpha=0.3)
@@ -177,8 +177,8 @@ def learning_curves_figure(comparison: Any) -> Figure | None:
         Line2D([], [], color="black", ls="-", lw=1.8, label="train split"),
         Line2D([], [], color="black", ls="--", lw=1.8, label="validation split"),
     ]
-    if classification and comparison.spec.target_accuracy is not None:
-        target = comparison.spec.target_accuracy
+    if classification and comparison.target_accuracy is not None:
+        target = comparison.target_accuracy
         handles.append(Line2D([], [], color="gray", ls=":", label=f"target {target:g}"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=9)
     fig.suptitle(
@@ -195,8 +195,8 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
     if not results:
         return None
     classification = comparison.task == "classification"
-    fig = F.new_figure(12.0, 4.4)
-    ax_v, ax_t = fig.subplots(1, 2)
+    fig = F.new_figure(15.0, 4.4)
+    ax_v, ax_t, ax_w = fig.subplots(1, 3)
     for r in results:
         i = comparison.results.index(r)
         c = color_of(r.label, i)
@@ -209,13 +209,16 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
                 with _quiet():
                     mean = np.nanmean(got[1], axis=0)
                 ax.plot(got[0], mean, color=c, lw=1.8, label=r.choice.display)
-    if classification and comparison.spec.target_accuracy is not None:
+        clock = _loss_by_clock(r)
+        if clock is not None:
+            ax_w.plot(*clock, color=c, lw=1.8)
+    if classification and comparison.target_accuracy is not None:
         ax_v.axhline(
-            comparison.spec.target_accuracy,
+            comparison.target_accuracy,
             color="gray",
             lw=0.8,
             ls=":",
-            label=f"target {comparison.spec.target_accuracy:g}",
+            label=f"target {comparison.target_accuracy:g}",
         )
     ax_v.set_title("validation " + ("accuracy" if classification else "loss"), fontsize=11)
     ax_v.set_ylabel("accuracy" if classification else "loss")
@@ -224,6 +227,11 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
     ax_t.set_yscale("log")
     if not classification:
         ax_v.set_yscale("log")
+    ax_w.set_title("training loss against wall-clock time", fontsize=11)
+    ax_w.set_ylabel("loss (log scale)")
+    ax_w.set_xlabel("seconds of training (evaluations included)")
+    ax_w.set_yscale("log")
+    ax_w.grid(True, alpha=0.3)
     for ax in (ax_v, ax_t):
         ax.set_xlabel("step")
         ax.grid(True, alpha=0.3)
@@ -232,13 +240,34 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
     return fig
 
 
+_FAIL_MARKERS = {"diverged": "x", "chance": "v", "loss rose": "^"}
+
+
+def _loss_by_clock(result: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(seconds, training loss)``: the means over seeds at each evaluation."""
+    loss, clock = seed_curves(result, "train/loss"), seed_curves(result, "progress/wall_time")
+    if loss is None or clock is None:
+        return None
+    steps = np.intersect1d(loss[0], clock[0])
+    if steps.size == 0:
+        return None
+    li = np.searchsorted(loss[0], steps)
+    ci = np.searchsorted(clock[0], steps)
+    with _quiet():
+        secs = np.nanmean(clock[1][:, ci], axis=0)
+        values = np.nanmean(loss[1][:, li], axis=0)
+    keep = np.isfinite(secs) & np.isfinite(values)
+    return (secs[keep], values[keep]) if keep.any() else None
+
+
 def lr_sensitivity_figure(comparison: Any) -> Figure | None:
     """Validation metric of every tuning setting against its learning rate.
 
-    With other tuned hyperparameters, each learning rate shows its best setting. Failed
-    settings are crosses: at their score when they have one (no better than chance, or a
-    training loss that rose), on the bottom edge when they diverged. The chosen setting is
-    ringed; the dashed line is the chance level below which a trial counts as failed.
+    With other tuned hyperparameters, each learning rate shows its best setting. The chosen
+    setting is ringed; the dashed line is the chance level below which a trial counts as
+    failed. Failed settings are drawn in a strip under the axes, one row per optimizer
+    (x diverged, v at chance, ^ training loss rose), so that no optimizer's failure hides
+    under another's marker.
     """
     results = [
         r
@@ -249,27 +278,25 @@ def lr_sensitivity_figure(comparison: Any) -> Figure | None:
         return None
     # The tuning score: accuracy (higher is better) or a loss / RMSE (lower, log scale).
     classification = comparison.select_metric == "val/accuracy"
-    fig = F.new_figure(9.0, 5.2)
-    ax = fig.subplots()
-    all_scores = _finite([c.score for r in results for c in r.candidates])
-    floor = 0.0
-    if not classification:
-        floor = min(all_scores) / 2 if all_scores else 1e-3
-    diverged_plotted = False
+    failing = [r for r in results if any(c.failed for c in r.candidates)]
+    fig = F.new_figure(9.0, 5.2 + 0.28 * len(failing))
+    if failing:
+        ax, strip = fig.subplots(2, 1, sharex=True, height_ratios=[5.0, 0.5 + 0.35 * len(failing)])
+    else:
+        ax, strip = fig.subplots(), None
+    used: set[str] = set()
     for r in results:
         i = comparison.results.index(r)
         c = color_of(r.label, i)
         by_lr: dict[float, float] = {}
-        div_lrs: list[float] = []
-        fail_pts: list[tuple[float, float]] = []
         for cand in r.candidates:
             lr = float(cand.setting["lr"])
             if cand.failed:
-                raw = [v for v in cand.scores if v is not None and math.isfinite(v)]
-                if cand.diverged or not raw:
-                    div_lrs.append(lr)
-                else:
-                    fail_pts.append((lr, float(np.mean(raw))))
+                why = next((f for f in cand.failures if f is not None), "diverged")
+                marker = _FAIL_MARKERS.get(why, "x")
+                row = len(failing) - 1 - failing.index(r)
+                strip.plot([lr], [row], marker, color=c, ms=8, mew=2, ls="")  # type: ignore[union-attr]
+                used.add(why)
                 continue
             if not math.isfinite(cand.score):
                 continue
@@ -279,13 +306,6 @@ def lr_sensitivity_figure(comparison: Any) -> Figure | None:
                 by_lr[lr] = cand.score
         lrs = sorted(by_lr)
         ax.plot(lrs, [by_lr[v] for v in lrs], "o-", color=c, lw=1.6, ms=5, label=r.choice.display)
-        if div_lrs:
-            ax.plot(div_lrs, [floor] * len(div_lrs), "x", color=c, ms=9, mew=2, clip_on=False)
-            diverged_plotted = True
-        if fail_pts:
-            xs, ys = zip(*fail_pts, strict=True)
-            ax.plot(xs, ys, "x", color=c, ms=9, mew=2)
-            diverged_plotted = True
         if r.best is not None:
             b = r.candidates[r.best]
             ax.plot([b.setting["lr"]], [b.score], "o", ms=13, mfc="none", mec=c, mew=2)
@@ -304,19 +324,25 @@ def lr_sensitivity_figure(comparison: Any) -> Figure | None:
             fontsize=8,
             color="0.35",
         )
-    ax.set_xlabel("learning rate (log scale)")
+    bottom = strip if strip is not None else ax
+    bottom.set_xlabel("learning rate (log scale)")
+    if strip is not None:
+        strip.set_yticks(range(len(failing)))
+        strip.set_yticklabels([r.choice.display for r in reversed(failing)], fontsize=8)
+        strip.set_ylim(-0.6, len(failing) - 0.4)
+        strip.grid(True, axis="x", which="both", alpha=0.25)
+        words = {"diverged": "x diverged", "chance": "v at chance", "loss rose": "^ loss rose"}
+        strip.set_title(
+            "failed settings: " + ", ".join(words.get(k, k) for k in sorted(used)),
+            fontsize=9,
+            loc="left",
+        )
     metric = comparison.select_metric.split("/", 1)[1]
     folds = comparison.spec.cv_folds
     where = f"mean over {folds} folds" if folds else "holdout validation split"
     ax.set_ylabel(f"validation {metric} ({where})")
-    if classification:
-        ax.set_ylim(bottom=floor)
     steps = comparison.spec.tune_length
-    ax.set_title(
-        f"Learning-rate sensitivity ({steps} steps per trial; ring = chosen"
-        + ("; x = failed)" if diverged_plotted else ")"),
-        fontsize=11,
-    )
+    ax.set_title(f"Learning-rate sensitivity ({steps} steps per trial; ring = chosen)", fontsize=11)
     ax.grid(True, which="both", alpha=0.25)
     fig.legend(loc="outside lower center", ncols=min(len(results), 7), fontsize=8)
     return fig
@@ -324,7 +350,7 @@ def lr_sensitivity_figure(comparison: Any) -> Figure | None:
 
 def time_to_target_figure(comparison: Any) -> Figure | None:
     """Steps and seconds to the target validation accuracy, per optimizer and seed."""
-    target = comparison.spec.target_accuracy
+    target = comparison.target_accuracy
     if comparison.task != "classification" or target is None:
         return None
     results = [r for r in comparison.results if r.steps_to_target]

@@ -15,7 +15,14 @@ from typing import Any
 from descentlab.experiments.compare.results import fmt_setting
 from descentlab.report.page import escape, html_table
 
-__all__ = ["config_section", "protocol", "results_table", "trials_section", "verdict"]
+__all__ = [
+    "config_section",
+    "protocol",
+    "results_table",
+    "table_note",
+    "trials_section",
+    "verdict",
+]
 
 
 def _ci(ci: tuple[float, float, float], digits: int = 3) -> str:
@@ -30,26 +37,114 @@ def _mean(values: Iterable[float | None]) -> float:
     return float(sum(vals) / len(vals)) if vals else math.nan
 
 
-def results_table(cmp: Any) -> str:
-    """The results table: per optimizer its lr, test metric with t-interval and seeds, the
-    paired comparison with the best, the tuning score, the time to target, failed trials."""
+def _columns(cmp: Any) -> list[tuple[str, str]]:
+    """The results table's columns, each with what it holds (the note under the table)."""
     classification = cmp.task == "classification"
     conf = round(cmp.spec.confidence * 100)
-    target = cmp.spec.target_accuracy if classification else None
+    target = cmp.target_accuracy
     metric_name = "accuracy" if classification else "loss"
-    cols = ["optimizer", "lr"]
     # Classification shows accuracy only (the test loss is in the figure below): a table
     # that fits the page beats one that scrolls.
     tuned = cmp.select_metric.split("/", 1)[1]  # the problem's own metric (accuracy, loss, rmse)
     rmse = tuned == "rmse"  # a problem scored by its RMSE shows the test RMSE
-    cols.append(f"test {'rmse' if rmse else metric_name} [{conf}% t-interval], per seed")
-    cols.append("vs the best, paired by seed")
-    cols.append(f"tuning val {'acc' if tuned == 'accuracy' else tuned}")
+    test = "rmse" if rmse else metric_name
+    noise = (
+        "counting the seeds' noise and, where the refit runs stored per-example outcomes, "
+        "the test set's" + (" (the RMSE: the root of the mean squared error)" if rmse else "")
+    )
+    cols = [
+        ("optimizer", "the optimizer (highlighted: the best and those not shown worse)"),
+        (
+            "lr",
+            "the chosen setting (unset hyperparameters at their defaults); a cliff is a failed "
+            "learning rate next to it; a late collapse a seed whose training loss jumped near "
+            "the end",
+        ),
+        (
+            f"test {test} [{conf}% interval], per seed",
+            f"the refit runs' test {test} (trained on training + validation data, test set "
+            f"evaluated once at the end): mean, {conf}% interval {noise}, each seed's value",
+        ),
+        (
+            "vs the best, paired by seed and test example (positive: worse)",
+            "the verdict against the best and its paired difference with interval, the seeds "
+            "on which it was behind with the sign test, and the smallest difference the "
+            "comparison would detect",
+        ),
+        (
+            f"tuning val {'acc' if tuned == 'accuracy' else tuned}",
+            f"the chosen setting's mean validation {tuned} during tuning, with the tuning "
+            "noise: the standard deviation of the same setting's final validation score over "
+            "the curve runs' seeds (same split and length), and how many other settings "
+            "scored within it (the tuning did not tell those apart)",
+        ),
+    ]
     # seconds come only from a first-seed curve run that trained alone (--one-at-a-time)
     timed = any(s is not None for r in cmp.results for s in r.seconds_to_target)
     if target is not None:
-        cols += [f"steps to {target:g} val acc"] + ([f"seconds to {target:g}"] if timed else [])
-    cols.append("failed trials")
+        cols.append(
+            (
+                f"steps to {target:g} val acc",
+                f"the curve runs' (training split) first evaluation at {target:g} validation "
+                "accuracy: mean over the seeds that reached it",
+            )
+        )
+        if timed:
+            cols.append(
+                (
+                    f"seconds to {target:g}",
+                    "the first seed's curve run, which trains alone: wall-clock seconds on one "
+                    "core, evaluations included (machine-dependent)",
+                )
+            )
+    cols.append(
+        (
+            "failed trials",
+            "tuning and final runs that diverged, ended at chance, or whose training loss rose",
+        )
+    )
+    return cols
+
+
+def _versus(test: Any) -> str:
+    """The paired test's cell: the verdict, then the difference, the seeds it was behind on
+    and the smallest detectable difference, one per line (the full sentence as a tooltip)."""
+    d = test.diff
+    lines = []
+    if test.verdict != "identical" and math.isfinite(d.low):
+        lines.append(f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]")
+        lines.append(f"behind on {test.behind}/{d.seeds} seeds, sign p = {test.sign_p:.3g}")
+        if test.verdict != "worse" and math.isfinite(test.mdd):
+            lines.append(f"detectable: &gt; {test.mdd:.3f}")
+        if not d.examples:
+            lines.append("seeds' noise only")
+    elif test.verdict != "identical":
+        lines.append("1 seed: no interval")
+    detail = "<br>".join(lines)
+    return f'<span title="{escape(test.describe())}">{escape(test.verdict)}</span>' + (
+        f'<br><span class="ci">{detail}</span>' if detail else ""
+    )
+
+
+def table_note(cmp: Any) -> str:
+    """The note under the results table: what each of its columns holds (HTML)."""
+    return (
+        "Columns: "
+        + "; ".join(f"<b>{escape(name)}</b>: {escape(what)}" for name, what in _columns(cmp))
+        + "."
+    )
+
+
+def results_table(cmp: Any) -> str:
+    """The results table: per optimizer its setting, test metric with interval and seeds, the
+    paired comparison with the best, the tuning score, the time to target, failed trials
+    (:func:`table_note` describes them)."""
+    classification = cmp.task == "classification"
+    target = cmp.target_accuracy
+    tuned = cmp.select_metric.split("/", 1)[1]
+    rmse = tuned == "rmse"
+    cols = [name for name, _ in _columns(cmp)]
+    timed = any(s is not None for r in cmp.results for s in r.seconds_to_target)
     ranked = cmp.ranking()
     ranking = {id(x["result"]): x for x in ranked}
     rows, classes = [], []
@@ -61,6 +156,9 @@ def results_table(cmp: Any) -> str:
         if r.cliff:
             near = ", ".join(f"{v:.3g}" for v in r.cliff)
             lr += f' <span class="cliff" title="lr {near} failed">⚠ cliff: {near} failed</span>'
+        if r.collapsed:
+            seeds = ", ".join(str(s) for s in sorted(r.collapsed))
+            lr += f' <span class="cliff">⚠ late collapse: seed {seeds}</span>'
         row = [escape(r.choice.display), lr]
         values = r.test_rmse_seeds if rmse else r.test_values(classification)
         seeds = " ".join(f"{values[s]:.3f}" for s in sorted(values))
@@ -73,11 +171,14 @@ def results_table(cmp: Any) -> str:
         elif rank is ranked[0]:
             row.append("<strong>best</strong>")
         else:
-            d, lo, hi, n = rank["diff"]
-            what = "not distinguishable" if rank["tied"] else "worse"
-            interval = f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" if math.isfinite(lo) else "1 seed"
-            row.append(f'{what}<br><span class="ci">{interval}</span>')
-        row.append("-" if not math.isfinite(score) else f"{score:.4f}")
+            row.append(_versus(rank["test"]))
+        cell = "-" if not math.isfinite(score) else f"{score:.4f}"
+        sd, n = r.tuning_noise(cmp.select_metric)
+        if math.isfinite(score) and math.isfinite(sd):
+            close = r.close_candidates(cmp.select_metric, tuned == "accuracy")
+            cell += f'<br><span class="ci">± {sd:.4f} seed sd ({n} seeds)<br>'
+            cell += f"{close} other setting{'s' if close != 1 else ''} within it</span>"
+        row.append(cell)
         if target is not None:
             steps = [s for s in r.steps_to_target if s is not None]
             secs = [s for s in r.seconds_to_target if s is not None]
@@ -164,10 +265,18 @@ def protocol(cmp: Any) -> str:
         "seed) the optimizer's monitor (update-to-parameter ratio).",
         f"<b>Refit</b> the chosen setting on training + validation data with the same "
         f"{s.seeds} seeds, {s.steps} steps; the test set is evaluated once, at the end of each "
-        f"refit run. Means and Student's t-intervals ({conf}%) are over these seeds; each "
-        "optimizer is compared with the best paired by seed (a t-interval of the per-seed "
-        "differences: the same seed gives both the same initial weights and mini-batches), "
-        "and those whose interval holds 0 are not distinguishable from it.",
+        f"refit run, which stores each test example's outcome. Means and their {conf}% "
+        "intervals count both sources of noise: the seeds' and the test set's own sampling "
+        "(seeds and test examples crossed: the variance of the mean is the seed means' "
+        "variance over the seeds plus the example means' variance over the examples, with "
+        "Welch-Satterthwaite's degrees of freedom; clipped to the metric's range). Each "
+        "optimizer is compared with the best paired by seed and by test example (the same "
+        "seed gives both the same initial weights and mini-batches): <i>worse</i> when the "
+        "interval of the difference excludes 0, <i>behind on every seed</i> when it does "
+        "not but every seed has it behind (with k seeds a sign test cannot go below "
+        "p = 2<sup>1-k</sup>), else <i>not distinguishable</i>, with the smallest difference "
+        "the comparison would detect (80% power) and how many seeds would detect the one "
+        "observed -- or that none would, when the test set's noise alone is larger.",
     ]
     return '<ol class="protocol">' + "".join(f"<li>{i}</li>" for i in items) + "</ol>"
 
@@ -178,9 +287,22 @@ def _kv(items: Mapping[str, Any]) -> str:
 
 
 def _kv_value(v: Any) -> str:
+    """A configuration value as shown: an unset one (None) is "default"."""
+    if v is None:
+        return "default"
     if isinstance(v, Mapping | list):
-        return json.dumps(v, sort_keys=True)
+        return json.dumps(_defaults(v), sort_keys=True)
     return str(v)
+
+
+def _defaults(v: Any) -> Any:
+    if v is None:
+        return "default"
+    if isinstance(v, Mapping):
+        return {k: _defaults(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_defaults(x) for x in v]
+    return v
 
 
 def config_section(cmp: Any) -> str:
@@ -188,7 +310,8 @@ def config_section(cmp: Any) -> str:
     s = cmp.spec
     spec = s.to_dict()
     spec["optimizers"] = [
-        f"{o['label']}: {o['optimizer']} {o['hyper'] or ''} lr range {o['lr_range']}".strip()
+        f"{o['label']}: {o['optimizer']} {o['hyper'] or ''} lr range "
+        f"{'default' if o['lr_range'] is None else o['lr_range']}".strip()
         for o in spec["optimizers"]
     ]
     parts = ["<h3>Configuration</h3>", _kv(spec)]

@@ -6,7 +6,7 @@ there are no scripts, no external links and no external resources. It holds, in 
 
 1. the recommendation (best by final test metric and by time to target, and which optimizers
    are not distinguishable from the best, paired by seed), warnings (failures, cliffs), and
-   the results table (test accuracy and loss with t-intervals and each seed's value, the
+   the results table (test accuracy and loss with intervals and each seed's value, the
    paired comparison with the best, steps and seconds to the target validation accuracy,
    failed trials);
 2. test results per seed, learning curves (train and validation, mean and band over seeds),
@@ -38,10 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from descentlab.report import compare_figures as CF
+from descentlab.report.compare_export import EXPORT_FILES, write_exports
 from descentlab.report.compare_tables import (
     config_section,
     protocol,
     results_table,
+    table_note,
     trials_section,
     verdict,
 )
@@ -106,6 +108,7 @@ def render_report(
     if out.is_dir():
         raise ValueError(f"the report's path must be a file, got the folder {out}")
     fig_dir = comparison.run_dir / "figures" if save_figures else None
+    write_exports(comparison, out.parent)  # every trial and run, linked from the page
     return write_page(out, _page(comparison, _Figures(fig_dir, comparison)))
 
 
@@ -167,20 +170,20 @@ def _results(cmp: Any, figs: _Figures) -> Section:
             "numbers have not finished. Run the same command again to continue.</p>"
         )
     parts.append(results_table(cmp))
+    parts.append(f'<p class="sub">{table_note(cmp)}</p>')
+    csv_name, json_name = EXPORT_FILES
     parts.append(
-        '<p class="sub">Test numbers come from the refit runs (trained on training + '
-        "validation data, test set evaluated once at the end); validation numbers and times "
-        "from the curve runs (trained on the training split). Highlighted rows are the best "
-        "and those not distinguishable from it. Seconds are the first seed's curve run, which "
-        "trains alone (the others share vectorized passes): wall-clock time on one core, "
-        "including evaluations; they vary from machine to machine.</p>"
+        f'<p class="sub">Every trial and run: <a href="{csv_name}">{csv_name}</a> (one row '
+        f'per run) and <a href="{json_name}">{json_name}</a> (the table, the paired tests '
+        "and the same trials), beside this report.</p>"
     )
     parts.append(
         figs(
             "test_results",
             CF.final_results_figure,
             "Each optimizer at its chosen learning rate: the dot is the mean over seeds, the "
-            "shaded bar the t-interval of the mean, ticks the individual seeds.",
+            "shaded bar the interval of the mean (seeds' and test examples' noise), ticks the "
+            "individual seeds.",
             "test results per optimizer",
         )
     )
@@ -201,8 +204,11 @@ def _curves(cmp: Any, figs: _Figures) -> Section:
         figs(
             "validation_overlay",
             CF.validation_overlay_figure,
-            f"All optimizers on common axes: validation {metric} (left) and training loss "
-            "(right, log scale).",
+            f"All optimizers on common axes: validation {metric} (left), training loss against "
+            "steps (middle) and against wall-clock seconds (right; log scale). Runs trained "
+            "together in one vectorized pass share its clock, so the right panel compares "
+            "optimizers' cost only where they trained in separate passes (--one-at-a-time "
+            "trains each alone).",
             "validation accuracy and training loss of all optimizers",
         ),
     ]
@@ -215,9 +221,10 @@ def _sensitivity(cmp: Any, figs: _Figures) -> Section:
         CF.lr_sensitivity_figure,
         f"Final validation {_metric(cmp)} of every tuning trial against its learning rate "
         "(DeepOBS's tuneability picture). A flat, wide curve is an optimizer that is easy to "
-        "tune; a narrow peak needs a careful search. Crosses are settings that failed (on the "
-        "bottom edge: diverged); points between the coarse grid's are its refinement, points "
-        "beyond it its extension.",
+        "tune; a narrow peak needs a careful search. Settings that failed are in the strip "
+        "under the axes, one row per optimizer (x diverged, v at chance, ^ training loss "
+        "rose); points between the coarse grid's are its refinement, points beyond it its "
+        "extension.",
         "learning-rate sensitivity",
     )
     return ("sensitivity", "Learning-rate sensitivity", sens)
@@ -225,12 +232,12 @@ def _sensitivity(cmp: Any, figs: _Figures) -> Section:
 
 def _time_to_target(cmp: Any, figs: _Figures) -> list[Section]:
     s = cmp.spec
-    if cmp.task != "classification" or s.target_accuracy is None:
+    if cmp.target_accuracy is None:
         return []
     ttt = figs(
         "time_to_target",
         CF.time_to_target_figure,
-        f"First evaluation at which validation accuracy reached {s.target_accuracy:g} "
+        f"First evaluation at which validation accuracy reached {cmp.target_accuracy:g} "
         f"(evaluations every {s.curve_eval_every} steps, so steps are rounded up to that "
         "grid).",
         "time to target",

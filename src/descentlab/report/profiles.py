@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from descentlab.experiments.multi import performance_profile
+from descentlab.experiments.multi import (
+    SCORE_MAX_RATIO,
+    benchmark_score,
+    performance_profile,
+    wins,
+)
 from descentlab.report import compare_figures as CF
 from descentlab.report.compare_figures import color_of
 from descentlab.report.compare_tables import results_table, verdict
@@ -119,6 +124,14 @@ def _ranks(multi: Any) -> Section:
     ]
     mean_rank = ranks.mean(axis=0)
     rows.append(["<b>mean rank</b>", *(f"<b>{m:.2f}</b>" for m in mean_rank)])
+    score = benchmark_score(multi.times())
+    rows.append(
+        [
+            f"<b>AlgoPerf benchmark score</b> (integrated performance profile, "
+            f"τ ≤ {SCORE_MAX_RATIO:g}; 1 = fastest everywhere)",
+            *(f"<b>{v:.3f}</b>" for v in score),
+        ]
+    )
     lowest = float(mean_rank.min())
     leaders = [d for d, m in zip(multi.displays, mean_rank, strict=True) if m == lowest]
     rank_html = (
@@ -133,7 +146,7 @@ def _ranks(multi: Any) -> Section:
 
 def _profiles(multi: Any, fig_dir: Path) -> Section:
     times = multi.times()
-    ratios, rho1 = performance_profile(times, [1.0])
+    ratios, _ = performance_profile(times, [1.0])
     uri = figure_data_uri(
         performance_profile_figure(multi), save_to=fig_dir / "performance_profiles.png"
     )
@@ -148,7 +161,8 @@ def _profiles(multi: Any, fig_dir: Path) -> Section:
                 for j in range(len(multi.labels))
             ]
         )
-    trows.append(["fastest on", "", *(f"{v:.0%} of problems" for v in rho1[:, 0])])
+    won = wins(times)
+    trows.append(["fastest on (ties split)", "", *(f"{v:.0%} of problems" for v in won)])
     caption = (
         "For each optimizer, the fraction of problems on which its steps to the target are "
         "within a factor τ of the fastest optimizer's. At τ = 1: the fraction it is fastest "

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from descentlab.experiments import tuning
+from descentlab.experiments.compare import stats
 from descentlab.experiments.compare.landscapes import landscape_races
 from descentlab.experiments.compare.planning import (
     Found,
@@ -34,6 +35,7 @@ from descentlab.experiments.compare.results import (
 )
 from descentlab.experiments.compare.spec import CompareSpec
 from descentlab.experiments.outputs import scan_run_folder
+from descentlab.experiments.test_outcomes import read_outcomes
 from descentlab.experiments.trials import Trial, finished_run, store_path_of
 from descentlab.store import Store
 
@@ -130,8 +132,9 @@ def collect(
         setting = final_setting(choice, cands, best) if done else None
         if setting is not None:
             res.setting = setting
-            _fill_final(spec, store, res, task, judge)
+            _fill_final(spec, store, res, task, judge, timed=metric == "val/accuracy")
             res.curves = _curves(store, res.curve_runs)
+            res.collapsed = _collapses(store, spec.final_seeds, res.curve_runs)
             complete &= all(r is not None for r in res.curve_runs + res.refit_runs)
         elif not done:
             complete = False
@@ -149,7 +152,7 @@ def collect(
 
 
 def _fill_final(
-    spec: CompareSpec, store: Any, res: OptimizerResult, task: str, judge: Judge
+    spec: CompareSpec, store: Any, res: OptimizerResult, task: str, judge: Judge, *, timed: bool
 ) -> None:
     trials = final_trials(spec, res.choice, res.best_setting or {})
     for t in trials:
@@ -170,7 +173,7 @@ def _fill_final(
             if rec.status == "completed":
                 res.final_val_accuracy.append(summary.get("val/accuracy", math.nan) or math.nan)
                 res.final_val_loss.append(summary.get("val/loss", math.nan) or math.nan)
-            if task == "classification" and spec.target_accuracy is not None:
+            if timed and spec.target_accuracy is not None:  # a problem scored by accuracy
                 m = store.metrics(rec.id)
                 acc = m.get("val/accuracy")
                 wall = m.get("progress/wall_time")
@@ -190,6 +193,11 @@ def _fill_final(
         else:
             res.refit_runs[i] = rec.id
             if rec.status == "completed":
+                outcomes = read_outcomes(store, rec)
+                if isinstance(outcomes, str):
+                    res.test_outcomes_missing[seed] = outcomes
+                else:
+                    res.test_examples[seed] = outcomes
                 for key, into in (
                     ("test/accuracy", res.test_accuracy_seeds),
                     ("test/loss", res.test_loss_seeds),
@@ -199,14 +207,25 @@ def _fill_final(
                     if value is not None:
                         into[seed] = float(value)
     conf = spec.confidence
-    if res.test_accuracy_seeds:
-        res.test_accuracy = tuning.t_interval(
-            list(res.test_accuracy_seeds.values()), confidence=conf, bounds=(0.0, 1.0)
+    for name, bounds in (("accuracy", (0.0, 1.0)), ("loss", (0.0, math.inf))):
+        values = res.test_outcome_values(name)
+        if values:
+            res.test_estimates[name] = stats.estimate(values, confidence=conf, bounds=bounds)
+    if "accuracy" in res.test_estimates:
+        res.test_accuracy = res.test_estimates["accuracy"].interval
+    if "loss" in res.test_estimates:
+        res.test_loss = res.test_estimates["loss"].interval
+    sq = {s: e["squared_error"] for s, e in res.test_examples.items() if "squared_error" in e}
+    if res.test_rmse_seeds and sq and set(sq) == set(res.test_rmse_seeds):
+        # the root of the mean squared error over seeds and examples, and the roots of its
+        # interval's ends (a monotone map of an interval of the mean squared error)
+        e = stats.estimate(sq, confidence=conf, bounds=(0.0, math.inf))
+        res.test_estimates["squared_error"] = e
+        res.test_rmse = (math.sqrt(e.mean), math.sqrt(e.low), math.sqrt(e.high))
+    elif res.test_rmse_seeds:  # over the seeds only (the warnings say so)
+        res.test_rmse = tuning.t_interval(
+            list(res.test_rmse_seeds.values()), confidence=conf, bounds=(0.0, math.inf)
         )
-    if res.test_loss_seeds:
-        res.test_loss = tuning.t_interval(list(res.test_loss_seeds.values()), confidence=conf)
-    if res.test_rmse_seeds:
-        res.test_rmse = tuning.t_interval(list(res.test_rmse_seeds.values()), confidence=conf)
 
 
 def _align(series: Any, steps: np.ndarray) -> np.ndarray:
@@ -255,6 +274,20 @@ def with_context(result: Comparison) -> Comparison:
     result.landscapes = landscape_races([r.choice for r in result.results], result.spec.landscapes)
     result.folder = scan_run_folder(result.run_dir)
     return result
+
+
+def _collapses(store: Any, seeds: list[int], run_ids: list[int | None]) -> dict[int, int]:
+    """``{seed: step}`` of the curve runs whose training loss collapsed late."""
+    out = {}
+    for seed, rid in zip(seeds, run_ids, strict=False):
+        if rid is None:
+            continue
+        series = store.metrics(rid, split="train", name="loss").get("train/loss")
+        if series is not None:
+            step = tuning.late_collapse(series.steps, series.values)
+            if step is not None:
+                out[seed] = step
+    return out
 
 
 def _curves(store: Any, run_ids: list[int | None]) -> dict[str, SeedCurves]:

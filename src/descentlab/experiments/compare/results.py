@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from descentlab.experiments import tuning
+from descentlab.experiments.compare import stats
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.landscapes import LandscapeRace
 from descentlab.experiments.outputs import RunFolder
@@ -24,6 +25,7 @@ from descentlab.problems.problem import METRICS
 
 if TYPE_CHECKING:
     from descentlab.experiments.compare.spec import CompareSpec
+    from descentlab.experiments.compare.stats import Estimate
 
 __all__ = ["CandidateResult", "Comparison", "OptimizerResult", "SeedCurves", "score_metric"]
 
@@ -91,9 +93,17 @@ class OptimizerResult:
             ``fixed_lr`` optimizer).
         best: index of the chosen setting (None: all failed / not tuned yet / fixed lr).
         curve_runs / refit_runs: run ids per seed (None where missing).
-        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds (t-interval).
+        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds and test
+            examples (:func:`~descentlab.experiments.compare.stats.estimate`).
         test_accuracy_seeds / test_loss_seeds: the refit runs' values by seed.
         test_rmse / test_rmse_seeds: the same for the RMSE (regression).
+        test_examples: the refit runs' per-example test outcomes by seed (``{"loss": [n],
+            "accuracy": [n]}``, :mod:`descentlab.experiments.test_outcomes`);
+            test_outcomes_missing: by seed, why a completed refit run has none.
+        collapsed: ``{seed: step}``: curve runs whose training loss collapsed late
+            (:func:`~descentlab.experiments.tuning.late_collapse`).
+        test_estimates: ``{"accuracy"/"loss": Estimate}``: the intervals of
+            ``test_accuracy`` / ``test_loss`` with their parts (seeds', test examples').
         steps_to_target / seconds_to_target: per curve seed (None: not reached).
         final_val_accuracy: per curve seed, the last validation accuracy.
         diverged_tuning: diverged tuning trials; diverged_final: diverged curve/refit runs.
@@ -129,6 +139,10 @@ class OptimizerResult:
     test_rmse: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     test_rmse_seeds: dict[int, float] = field(default_factory=dict)
     curves: dict[str, SeedCurves] = field(default_factory=dict)
+    test_examples: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    test_outcomes_missing: dict[int, str] = field(default_factory=dict)
+    test_estimates: dict[str, Estimate] = field(default_factory=dict)
+    collapsed: dict[int, int] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -151,6 +165,43 @@ class OptimizerResult:
     def test_values(self, classification: bool) -> dict[int, float]:
         """The headline test metric by seed (accuracy, or loss for regression)."""
         return self.test_accuracy_seeds if classification else self.test_loss_seeds
+
+    def tuning_noise(self, metric: str) -> tuple[float, int]:
+        """How much one tuning trial's score moves with the seed: the standard deviation
+        (``ddof=1``) of the chosen setting's final validation ``metric`` (``"val/accuracy"``
+        or ``"val/loss"``) over the curve runs -- the same setting, data split and length as
+        its tuning trial, with other seeds -- and how many seeds it is over (NaN, n with
+        n < 2 or another metric).
+
+        With one tuning seed, a candidate whose score is within about this of the chosen
+        one's was not told apart from it by the tuning."""
+        values = {"val/accuracy": self.final_val_accuracy, "val/loss": self.final_val_loss}
+        vals = [v for v in values.get(metric, []) if v is not None and math.isfinite(v)]
+        if len(vals) < 2:
+            return math.nan, len(vals)
+        return float(np.std(vals, ddof=1)), len(vals)
+
+    def close_candidates(self, metric: str, maximize: bool) -> int:
+        """Tuning settings other than the chosen one whose score is within one
+        :meth:`tuning_noise` of the chosen setting's (0 when the noise is unknown)."""
+        sd, _ = self.tuning_noise(metric)
+        if self.best is None or not math.isfinite(sd):
+            return 0
+        top = self.candidates[self.best].score
+        return sum(
+            1
+            for i, c in enumerate(self.candidates)
+            if i != self.best and math.isfinite(c.score) and abs(top - c.score) <= sd
+        )
+
+    def test_outcome_values(self, name: str) -> dict[int, Any]:
+        """The test ``name`` (``"accuracy"``, ``"loss"``) by seed: per-example arrays where
+        every refit seed has them, else one number per seed."""
+        numbers = self.test_accuracy_seeds if name == "accuracy" else self.test_loss_seeds
+        arrays = {s: e[name] for s, e in self.test_examples.items() if name in e}
+        if numbers and set(arrays) == set(numbers):
+            return dict(sorted(arrays.items()))
+        return dict(numbers)
 
     def test_summary(self, classification: bool) -> tuple[float, float, float]:
         return self.test_accuracy if classification else self.test_loss
@@ -201,6 +252,13 @@ class Comparison:
     def classification(self) -> bool:
         return self.task == "classification"
 
+    @property
+    def target_accuracy(self) -> float | None:
+        """The validation accuracy whose first crossing is timed: the spec's, for a problem
+        scored by its accuracy; None otherwise (a language model scored by its loss has no
+        accuracy target anyone is expected to reach)."""
+        return self.spec.target_accuracy if self.select_metric == "val/accuracy" else None
+
     def rows(self, *, timings: bool = True) -> list[dict[str, Any]]:
         """The results table as dicts (``timings=False`` leaves out wall-clock seconds, the
         only entries that differ between two runs of the same comparison)."""
@@ -230,15 +288,17 @@ class Comparison:
 
     def ranking(self) -> list[dict[str, Any]]:
         """The optimizers with final test results, best first, each compared with the best
-        **paired by seed**: ``{"result", "mean", "diff": (mean, low, high, pairs), "tied"}``.
+        **paired by seed and by test example**: ``{"result", "mean", "diff": (mean, low, high,
+        pairs), "test": PairedTest, "tied"}``.
 
-        ``diff`` is the best's per-seed test metric minus this one's (for a loss, this one's
-        minus the best's: positive means worse), with its t-interval at the spec's confidence
-        (:func:`~descentlab.experiments.tuning.paired_difference`). ``tied`` means the
-        interval holds 0, or there are fewer than two pairs to tell: the data do not show
-        this optimizer worse than the best.
+        ``diff`` is how much worse this one is than the best (positive: worse) with its
+        interval at the spec's confidence, under the crossed seeds x test examples model of
+        :mod:`~descentlab.experiments.compare.stats` (the test set's sampling noise
+        included where the refit runs stored per-example outcomes). ``tied`` means the data
+        do not show this optimizer worse than the best.
         """
         cls = self.classification
+        name = "accuracy" if cls else "loss"
         scored = [r for r in self.results if math.isfinite(r.test_summary(cls)[0])]
         if not scored:
             return []
@@ -247,19 +307,31 @@ class Comparison:
         top = scored[0]
         out = []
         for r in scored:
-            a, b = top.test_values(cls), r.test_values(cls)
-            if not cls:
-                a, b = b, a
-            d = tuning.paired_difference(a, b, confidence=self.spec.confidence)
-            tied = r is top or d[3] < 2 or not (d[1] > 0 or d[2] < 0)
-            out.append({"result": r, "mean": r.test_summary(cls)[0], "diff": d, "tied": tied})
+            test = stats.paired_test(
+                top.test_outcome_values(name),
+                r.test_outcome_values(name),
+                maximize=cls,
+                confidence=self.spec.confidence,
+            )
+            d = test.diff
+            diff = (d.mean, d.low, d.high, d.seeds)
+            tied = r is top or test.tied
+            out.append(
+                {
+                    "result": r,
+                    "mean": r.test_summary(cls)[0],
+                    "diff": diff,
+                    "test": test,
+                    "tied": tied,
+                }
+            )
         return out
 
     def fastest(self) -> tuple[OptimizerResult | None, list[OptimizerResult]]:
         """The optimizer that reached the target validation accuracy in the fewest steps (most
         seeds reaching first, then mean steps), and the others not distinguishable from it
         (paired by seed, over the seeds both reached)."""
-        if not self.classification or self.spec.target_accuracy is None:
+        if self.target_accuracy is None:
             return None, []
 
         def key(r: OptimizerResult) -> tuple[int, float]:
@@ -297,31 +369,25 @@ class Comparison:
         conf = round(self.spec.confidence * 100)
         top = ranking[0]["result"]
         m, lo, hi = top.test_summary(cls)
+        est = top.test_estimates.get("accuracy" if cls else "loss")
         n = len(top.test_values(cls))
         what = "test accuracy" if cls else "test loss"
         f = ".3f" if cls else ".4g"  # losses span decades
+        over = f"{n} seed{'s' if n != 1 else ''}"
+        if est is not None and est.examples:
+            over += f" and {est.examples} test examples"
+        elif n:
+            over += ", seeds' noise only"
         ci = f"[{lo:{f}}, {hi:{f}}]" if math.isfinite(lo) else "(no interval: one seed)"
         text = (
             f"Best by final {what}: {top.choice.display} at lr {fmt_setting(top.best_setting)}"
             f"{' (its default, not tuned)' if top.choice.fixed_lr else ''}, {m:{f}} "
-            f"({conf}% t-interval {ci}, {n} seed{'s' if n != 1 else ''})."
+            f"({conf}% interval {ci} over {over})."
         )
-        tied = [x["result"] for x in ranking[1:] if x["tied"]]
-        worse = [x["result"] for x in ranking[1:] if not x["tied"]]
-        if tied:
-            text += (
-                f" Paired by seed, {_names(tied)} {'is' if len(tied) == 1 else 'are'} not "
-                f"distinguishable from it (the {conf}% interval of the per-seed difference "
-                "holds 0)"
-            )
-            text += (
-                f"; {_names(worse)} {'is' if len(worse) == 1 else 'are'} worse." if worse else "."
-            )
-        elif worse:
-            text += f" Every other optimizer is worse, paired by seed at {conf}%."
+        text += _verdicts(ranking[1:], conf)
         fast, fast_ties = self.fastest()
         if fast is not None:
-            target = self.spec.target_accuracy
+            target = self.target_accuracy
             steps = [s for s in fast.steps_to_target if s is not None]
             text += (
                 f" Fastest to {target:g} validation accuracy: {fast.choice.display} at lr "
@@ -329,17 +395,7 @@ class Comparison:
                 f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
             )
             text += f", not distinguishable from {_names(fast_ties)}." if fast_ties else "."
-        if len(ranking) > 1:
-            if tied:
-                text += (
-                    f" How sure: with {self.spec.seeds} seeds the comparison cannot separate "
-                    f"the first {len(tied) + 1}; more seeds (--seeds) would."
-                )
-            else:
-                text += (
-                    f" How sure: {top.choice.display} is ahead of every other optimizer by a "
-                    f"paired {conf}% interval that excludes 0."
-                )
+        text += _how_sure(ranking, self.spec.seeds)
         return text
 
     def warnings(self) -> list[str]:
@@ -363,12 +419,28 @@ class Comparison:
                 parts.append(f"{r.choice.display} {sum(r.failures.values())}/{n} ({why})")
         if parts:
             out.append("Failed trials: " + "; ".join(parts) + ".")
+        missing = [r for r in self.results if r.test_outcomes_missing]
+        if missing:
+            why = sorted({w for r in missing for w in r.test_outcomes_missing.values()})
+            out.append(
+                f"No per-example test outcomes for {_names(missing)} ({'; '.join(why)}: runs "
+                "stored before they were recorded, or outcomes that did not match the run): "
+                "their intervals and comparisons count the seeds' noise only, not the test "
+                "set's."
+            )
+        for r in self.results:
+            if r.collapsed:
+                where = ", ".join(f"seed {s} at step {t}" for s, t in sorted(r.collapsed.items()))
+                out.append(
+                    f"{r.choice.display}: late collapse ({where}): the training loss rose to "
+                    "more than twice its lowest in the last quarter of the run and stayed there."
+                )
         return out
 
     def table(self, *, timings: bool = True) -> str:
         """The results table as aligned text (what ``descentlab compare`` prints)."""
         cls = self.classification
-        target = self.spec.target_accuracy if cls else None
+        target = self.target_accuracy
         conf = round(self.spec.confidence * 100)
         head = ["optimizer", "lr"]
         if cls:
@@ -425,6 +497,84 @@ class Comparison:
         return "\n".join(text)
 
 
+def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
+    """One sentence per verdict about the others against the best; each says only what
+    its test supports."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for x in others:
+        groups.setdefault(x["test"].verdict, []).append(x)
+    text = ""
+    worse = [x["result"] for x in groups.get("worse", [])]
+    if worse:
+        every = len(worse) == len(others)
+        who = "Every other optimizer is" if every else f"{_names(worse)} {_is(worse)}"
+        examples = all(x["test"].diff.examples for x in groups["worse"])
+        over = "seeds and test examples" if examples else "seeds"
+        text += (
+            f" {who} worse (the {conf}% interval of the paired difference, over {over}, "
+            "excludes 0)."
+        )
+    for x in groups.get("behind on every seed", []):
+        t = x["test"]
+        text += (
+            f" {x['result'].choice.display} is behind on every seed ({t.behind}/{t.diff.seeds}) "
+            f"but not shown worse at {conf}%: the interval of the difference, "
+            f"[{t.diff.low:+.3g}, {t.diff.high:+.3g}], holds 0 (a sign test with "
+            f"{t.diff.seeds} seeds cannot go below p = {t.min_sign_p:.3g})."
+        )
+    same = [x["result"] for x in groups.get("identical", [])]
+    if same:
+        text += f" {_names(same)} {_is(same)} identical to it on every seed and test example."
+    tied = groups.get("not distinguishable", [])
+    if tied:
+        mdd = max((x["test"].mdd for x in tied if math.isfinite(x["test"].mdd)), default=math.nan)
+        undetected = ""
+        if math.isfinite(mdd):
+            undetected = f"; differences below {mdd:.3g} would likely go undetected"
+        text += (
+            f" {_names([x['result'] for x in tied])} {_is(tied)} not distinguishable from it "
+            f"(the {conf}% interval of the paired difference holds 0{undetected})."
+        )
+    return text
+
+
+def _how_sure(ranking: list[dict[str, Any]], seeds: int) -> str:
+    """What more seeds would and would not do, from each unseparated pair's numbers."""
+    if len(ranking) < 2:
+        return ""
+    top = ranking[0]["result"].choice.display
+    open_ = [x for x in ranking[1:] if x["tied"] and x["test"].verdict != "identical"]
+    if not open_:
+        if all(x["test"].verdict == "worse" for x in ranking[1:]):
+            return f" How sure: {top} is ahead of every other optimizer."
+        return ""
+    more = [x for x in open_ if x["test"].seeds_needed is not None]
+    never = [
+        x
+        for x in open_
+        if x["test"].seeds_needed is None and x["test"].diff.examples and x["test"].diff.mean
+    ]
+    parts = []
+    if more:
+        need = max(x["test"].seeds_needed for x in more)
+        parts.append(
+            f"about {need} seeds (--seeds {need}, now {seeds}) would detect differences as large "
+            f"as those observed between {top} and {_names([x['result'] for x in more])}, if "
+            "they are real"
+        )
+    if never:
+        parts.append(
+            f"more seeds would not separate {top} from "
+            f"{_names([x['result'] for x in never])}: the test set's own noise is larger than "
+            "the difference (a larger test set would)"
+        )
+    return (" How sure: " + "; ".join(parts) + ".") if parts else ""
+
+
+def _is(items: Sequence[Any]) -> str:
+    return "is" if len(items) == 1 else "are"
+
+
 _FAILURE_WORDS = {"chance": "at chance", "diverged": "diverged", "loss rose": "loss rose"}
 
 
@@ -436,11 +586,17 @@ def _names(results: Sequence[OptimizerResult]) -> str:
 
 
 def fmt_setting(setting: Mapping[str, Any] | None) -> str:
+    """A setting as text: its lr, then ``k=v`` for the others (an unset one: ``k=default``).
+
+    Example:
+        >>> fmt_setting({"lr": 0.01, "momentum": 0.9, "weight_decay": None})
+        '0.01 momentum=0.9 weight_decay=default'
+    """
     if setting is None:
         return "-"
-    parts = [f"{setting['lr']:.3g}"]
+    parts = [f"{setting['lr']:.3g}" if setting.get("lr") is not None else "default"]
     parts += [
-        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={'default' if v is None else v}"
         for k, v in setting.items()
         if k != "lr"
     ]

@@ -48,6 +48,12 @@ DEFAULT_OPTIMIZERS: tuple[Any, ...] = (
 )
 
 
+#: The most seeds, tuning seeds or learning rates per optimizer a comparison takes.
+MAX_COUNT = 1000
+#: Seeds are 64-bit integers (torch.manual_seed).
+MAX_SEED = 2**63 - 1
+
+
 def _pos_int(name: str, value: Any, *, optional: bool = False) -> None:
     if value is None and optional:
         return
@@ -195,6 +201,7 @@ class CompareSpec:
         _check_names(self, custom_data)
         choices = _check_choices(self)
         _check_budget(self)
+        _check_ranges(self, choices)
         _check_protocol(self)
         _check_space(self, choices)
         _check_optimizers(self, choices)
@@ -295,7 +302,51 @@ def _check_choices(spec: CompareSpec) -> list[OptimizerChoice]:
         raise ValueError(f"lr_ranges names {unknown}, which are not optimizers here: {labels}")
     for c in choices:
         tuning._check_positive_range(f"lr range of {c.label}", c.lr_range)
+        _check_hyper(c)
     return choices
+
+
+def _nonfinite(value: Any) -> bool:
+    """A number (or a number's text: ``"nan"``, ``"inf"``) that is not finite."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return False
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return not math.isfinite(float(value))
+    if isinstance(value, list | tuple):
+        return any(_nonfinite(v) for v in value)
+    return False
+
+
+def _check_hyper(choice: OptimizerChoice) -> None:
+    """An optimizer's fixed hyperparameters: finite, and not the learning rate (which the
+    comparison sets: a fixed ``lr`` would be silently replaced)."""
+    for key, value in choice.hyper.items():
+        if key == "lr":
+            raise ValueError(
+                f"hyperparameter {choice.label}.lr={value!r}: the learning rate is tuned, not "
+                f"fixed (its range: --lr-range {choice.label}=LOW:HIGH; its default: "
+                f"--fixed-lr {choice.label})"
+            )
+        if _nonfinite(value):
+            raise ValueError(
+                f"hyperparameter {choice.label}.{key} must be a finite number, got {value!r}"
+            )
+
+
+def _check_ranges(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
+    """A tuned optimizer's learning-rate range holds more than one point when several are
+    tried (``low == high`` gives the same trial again and again)."""
+    for c in choices:
+        lo, hi = c.lr_range
+        if not c.fixed_lr and lo == hi and spec.lrs_per_optimizer > 1:
+            raise ValueError(
+                f"lr range of {c.label} is empty ({lo:g}:{hi:g}) but {spec.lrs_per_optimizer} "
+                "learning rates are to be tried in it: give LOW < HIGH, or one learning rate "
+                "(--lr-trials 1)"
+            )
 
 
 def _nonneg_int(name: str, value: Any, *, minimum: int = 0) -> None:
@@ -310,11 +361,22 @@ def _check_budget(spec: CompareSpec) -> None:
     _pos_int("lrs_per_optimizer", spec.lrs_per_optimizer)
     _pos_int("seeds", spec.seeds)
     _pos_int("tune_seeds", spec.tune_seeds)
+    for key in ("seeds", "tune_seeds", "lrs_per_optimizer"):
+        if getattr(spec, key) > MAX_COUNT:
+            raise ValueError(
+                f"{key} must be at most {MAX_COUNT} (each one is a set of training runs), got "
+                f"{getattr(spec, key)!r}"
+            )
     _pos_int("batch_size", spec.batch_size, optional=True)
     _pos_int("eval_every", spec.eval_every, optional=True)
     _nonneg_int("max_extend", spec.max_extend)
     for key in ("seed", "split_seed"):
         _nonneg_int(key, getattr(spec, key))
+        if getattr(spec, key) + spec.seeds > MAX_SEED:
+            raise ValueError(
+                f"{key} must be below {MAX_SEED - spec.seeds} (seeds are 64-bit integers), got "
+                f"{getattr(spec, key)!r}"
+            )
 
 
 def _check_protocol(spec: CompareSpec) -> None:

@@ -1,0 +1,272 @@
+r"""The statistics of a comparison's verdict: intervals and paired comparisons that count the
+test set's own sampling noise as well as the seeds', within the metric's range, with the
+smallest difference the comparison could have detected.
+
+The model (stated). A refit run with seed :math:`s` gets outcome :math:`v_{si}` on test
+example :math:`i` (1/0 correct, or its loss); the table's number is the mean over :math:`k`
+seeds and :math:`n` examples. Seeds and test examples are both samples (of initialisations
+and mini-batch orders; of the data distribution), crossed: every seed sees the same sealed
+test set. In a crossed two-way random-effects model the mean's variance is
+:math:`\sigma^2_{seed}/k + \sigma^2_{ex}/n + \sigma^2_{int}/(kn)`; it is estimated by
+
+.. math::
+    \widehat{\mathrm{Var}} = s^2_{\text{seed means}}/k + s^2_{\text{example means}}/n
+
+(each sample variance also holds a share of the interaction, so the estimate errs on the
+wide side by at most :math:`\sigma^2_{int}/(kn)`), with a Student-t reference distribution
+whose degrees of freedom are Welch--Satterthwaite's. A paired comparison applies the same
+to the differences :math:`v^A_{si} - v^B_{si}` (same seed: same initial weights and
+mini-batches; same example). With one value per seed and no per-example outcomes the model
+reduces to the paired t-test over seeds, and the result says that the test noise is missing.
+
+What the test can and cannot show is reported beside it: the seeds on which one optimizer
+was behind, the two-sided sign test over seeds (with :math:`k` seeds it cannot go below
+:math:`2^{1-k}`: 0.0625 for 5), the minimum detectable difference (80 % power at the
+comparison's level), and how many seeds would detect the observed difference -- or that no
+number of seeds would, because the test set's own noise is larger than the difference.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["POWER", "Estimate", "PairedTest", "estimate", "paired_test"]
+
+#: The power at which the minimum detectable difference is stated.
+POWER = 0.8
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over seeds (and test examples) with its interval.
+
+    Attributes:
+        mean, low, high: the mean and its interval, clipped to the metric's range (``low``
+            and ``high`` are NaN with fewer than two seeds: no seed noise to estimate).
+        seeds: seeds.
+        examples: test examples per seed, or None where only one value per seed was known
+            (the test set's noise is then not in the interval).
+        se: standard error; seed_var / example_var: its two components (variances of the
+            mean).
+        df: degrees of freedom (Welch--Satterthwaite).
+    """
+
+    mean: float
+    low: float
+    high: float
+    seeds: int
+    examples: int | None
+    se: float
+    seed_var: float
+    example_var: float
+    df: float
+
+    @property
+    def interval(self) -> tuple[float, float, float]:
+        return self.mean, self.low, self.high
+
+
+def _matrix(values: Mapping[Any, Any], keys: list[Any]) -> tuple[np.ndarray, bool]:
+    """``values[key]`` stacked as rows: per-example arrays of one length, else one column of
+    per-seed numbers (and False: no per-example outcomes)."""
+    rows = [values[k] for k in keys]
+    arrays = [np.asarray(r, dtype=float).reshape(-1) for r in rows]
+    sizes = {a.size for a in arrays}
+    if arrays and all(a.size > 1 for a in arrays) and len(sizes) == 1:
+        return np.vstack(arrays), True
+    return np.asarray([float(np.mean(a)) for a in arrays]).reshape(-1, 1), False
+
+
+def _components(m: np.ndarray, per_example: bool) -> tuple[float, float, float]:
+    """``(seed variance of the mean, example variance of the mean, df)`` of ``m[seed, ex]``."""
+    k, n = m.shape
+    seed_var = float(np.var(m.mean(1), ddof=1)) / k if k > 1 else math.nan
+    example_var = float(np.var(m.mean(0), ddof=1)) / n if per_example and n > 1 else 0.0
+    parts = [(seed_var, k - 1), (example_var, n - 1)] if per_example else [(seed_var, k - 1)]
+    total = sum(v for v, _ in parts)
+    denom = sum(v * v / d for v, d in parts if d > 0 and v > 0)
+    df = total * total / denom if denom > 0 else math.inf
+    return seed_var, example_var, df
+
+
+def estimate(
+    values: Mapping[Any, Any],
+    *,
+    confidence: float = 0.95,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> Estimate:
+    """The mean of ``values`` (one per-example array, or one number, per seed) with its
+    interval under the crossed seeds x examples model (module docstring), clipped to
+    ``bounds`` (the metric's range: ``(0, 1)`` for an accuracy, ``(0, inf)`` for a loss).
+
+    Example:
+        >>> e = estimate({0: [1, 1, 0, 1], 1: [1, 0, 0, 1]}, bounds=(0, 1))
+        >>> e.mean, e.examples, 0 <= e.low <= e.mean <= e.high <= 1
+        (0.625, 4, True)
+    """
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    keys = [k for k in values if values[k] is not None and np.all(np.isfinite(values[k]))]
+    if not keys:
+        return Estimate(math.nan, math.nan, math.nan, 0, None, math.nan, math.nan, math.nan, 0)
+    m, per_example = _matrix(values, keys)
+    mean = float(m.mean())
+    k, n = m.shape
+    examples = n if per_example else None
+    if k < 2:
+        return Estimate(mean, math.nan, math.nan, k, examples, math.nan, math.nan, math.nan, 0)
+    seed_var, example_var, df = _components(m, per_example)
+    se = math.sqrt(seed_var + example_var)
+    if se == 0:
+        lo = hi = mean
+    else:
+        from scipy import stats
+
+        half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
+        lo, hi = mean - half, mean + half
+    return Estimate(
+        mean, max(lo, bounds[0]), min(hi, bounds[1]), k, examples, se, seed_var, example_var, df
+    )
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """One optimizer against the best, paired by seed (and by test example).
+
+    Attributes:
+        diff: the interval of how much worse this one is (positive: worse), an
+            :class:`Estimate` of the paired differences (not clipped).
+        behind / ahead: seeds on which this one's mean was worse / better than the best's.
+        sign_p: the two-sided exact sign test over seeds (ties left out); 1 with none.
+        min_sign_p: the smallest p-value the sign test can give with these seeds.
+        mdd: the minimum detectable difference, at the comparison's level and 80 % power.
+        seeds_needed: seeds at which the observed difference would be detected (80 % power),
+            or None where no number of seeds would (the test set's noise alone hides it) or
+            where the difference is already detected or is zero.
+        verdict: ``"worse"`` (the interval excludes 0), ``"behind on every seed"`` (the
+            interval holds 0 while every seed has it behind and the seeds' noise, not the
+            test set's, is what hides it), ``"identical"`` (no difference on any seed or
+            example) or ``"not distinguishable"``.
+    """
+
+    diff: Estimate
+    behind: int
+    ahead: int
+    sign_p: float
+    min_sign_p: float
+    mdd: float
+    seeds_needed: int | None
+    verdict: str
+    confidence: float
+
+    @property
+    def tied(self) -> bool:
+        """Not shown worse than the best."""
+        return self.verdict != "worse"
+
+    def describe(self, digits: int = 3) -> str:
+        """What the comparison shows and cannot show, in one sentence."""
+        d = self.diff
+        k = d.seeds
+        conf = round(self.confidence * 100)
+        if k == 0:
+            return "no paired seeds"
+        if self.verdict == "identical":
+            return f"identical on all {k} seeds" + (
+                f" and {d.examples} test examples" if d.examples else ""
+            )
+        noise = (
+            f"seeds and {d.examples} test examples"
+            if d.examples
+            else "seeds only (no per-example test outcomes: the test set's noise is not in it)"
+        )
+        if not math.isfinite(d.low):
+            return f"{d.mean:+.{digits}f} from 1 seed: no interval"
+        text = (
+            f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}] ({conf}%, {noise}); "
+            f"behind on {self.behind}/{k} seeds (sign test p = {self.sign_p:.3g}; with {k} seeds "
+            f"it cannot go below {self.min_sign_p:.3g})"
+        )
+        if self.verdict != "worse":
+            text += f"; a difference below {self.mdd:.{digits}f} would likely go undetected"
+            if self.seeds_needed is not None:
+                text += f"; about {self.seeds_needed} seeds would detect one this large"
+            elif d.examples and abs(d.mean) > 0:
+                text += "; more seeds would not: the test set's own noise is larger than it"
+        return text
+
+
+def _sign_test(behind: int, ahead: int) -> float:
+    if behind + ahead == 0:
+        return 1.0
+    from scipy import stats
+
+    return float(stats.binomtest(behind, behind + ahead, 0.5).pvalue)
+
+
+def paired_test(
+    best: Mapping[Any, Any],
+    other: Mapping[Any, Any],
+    *,
+    maximize: bool,
+    confidence: float = 0.95,
+) -> PairedTest:
+    """``other`` against ``best``, paired by seed (the keys) and, where both give per-example
+    arrays of one length, by test example (module docstring). ``maximize``: larger is better
+    (accuracy); the difference is oriented so that positive means ``other`` is worse.
+
+    Example:
+        >>> t = paired_test({s: [1, 1, 1, 0] for s in range(5)},
+        ...                 {s: [1, 1, 0, 0] for s in range(5)}, maximize=True)
+        >>> t.behind, t.verdict                 # one test example of four, on every seed
+        (5, 'not distinguishable')
+    """
+    keys = [
+        k
+        for k in best
+        if k in other
+        and best[k] is not None
+        and other[k] is not None
+        and np.all(np.isfinite(best[k]))
+        and np.all(np.isfinite(other[k]))
+    ]
+    a = {k: np.asarray(best[k], dtype=float) for k in keys}
+    b = {k: np.asarray(other[k], dtype=float) for k in keys}
+    if any(a[k].shape != b[k].shape for k in keys):  # not the same examples: seeds only
+        a = {k: float(np.mean(v)) for k, v in a.items()}
+        b = {k: float(np.mean(v)) for k, v in b.items()}
+    sign = 1.0 if maximize else -1.0
+    diffs = {k: sign * (a[k] - b[k]) for k in keys}
+    d = estimate(diffs, confidence=confidence)
+    per_seed = [float(np.mean(diffs[k])) for k in keys]
+    behind = sum(x > 0 for x in per_seed)
+    ahead = sum(x < 0 for x in per_seed)
+    k = len(keys)
+    min_p = min(1.0, 2.0 * 0.5**k) if k else 1.0
+    sign_p = _sign_test(behind, ahead)
+    mdd, needed = math.nan, None
+    if k >= 2 and math.isfinite(d.se):
+        from scipy import stats
+
+        alpha = 1 - confidence
+        t_a = float(stats.t.ppf(1 - alpha / 2, d.df))
+        t_b = float(stats.t.ppf(POWER, d.df))
+        mdd = (t_a + t_b) * d.se
+        z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(POWER))
+        room = (abs(d.mean) / z) ** 2 - d.example_var
+        if d.mean != 0 and d.low <= 0 <= d.high and room > 0 and d.seed_var > 0:
+            needed = max(k + 1, math.ceil(d.seed_var * k / room))
+    if k >= 1 and d.se == 0 and d.mean == 0:
+        verdict = "identical"
+    elif k >= 2 and d.low > 0:
+        verdict = "worse"
+    elif k >= 2 and behind == k and d.seed_var >= d.example_var:
+        verdict = "behind on every seed"
+    else:
+        verdict = "not distinguishable"
+    return PairedTest(d, behind, ahead, sign_p, min_p, mdd, needed, verdict, confidence)

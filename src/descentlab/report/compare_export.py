@@ -1,0 +1,187 @@
+"""Every trial and run of a comparison as CSV and JSON, written beside its report.
+
+``trials.csv`` has one row per training run: each tuning trial (its setting, fold or tuning
+seed, validation score, status and failure), each curve run (final validation metrics, steps
+and seconds to the target) and each refit run (test metrics). ``comparison.json`` holds the
+specification, the results table, the ranking with its paired tests and the same trials.
+Both are functions of the :class:`~descentlab.experiments.compare.Comparison` alone, and are
+written atomically (a half-written file is never left behind).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from descentlab.report.page import write_page
+
+__all__ = ["EXPORT_FILES", "trial_rows", "write_exports"]
+
+#: The files :func:`write_exports` writes beside the report.
+EXPORT_FILES: tuple[str, str] = ("trials.csv", "comparison.json")
+
+_COLUMNS = [
+    "optimizer",
+    "phase",
+    "setting",
+    "split",
+    "seed",
+    "run_id",
+    "status",
+    "failure",
+    "val_score",
+    "final_val_accuracy",
+    "final_val_loss",
+    "steps_to_target",
+    "seconds_to_target",
+    "test_accuracy",
+    "test_loss",
+    "test_rmse",
+]
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _splits(cmp: Any, n: int) -> list[str]:
+    s = cmp.spec
+    folds = [f"fold {i}" for i in range(s.cv_folds)] if s.cv_folds else ["holdout"]
+    seeds = [f"seed {x}" for x in s.tuning_seeds]
+    names = [f"{f}, {sd}" for f in folds for sd in seeds]
+    return names[:n] + [f"#{i}" for i in range(len(names), n)]
+
+
+def trial_rows(cmp: Any) -> list[dict[str, Any]]:
+    """One dict per run of the comparison (columns :data:`_COLUMNS`; None where not
+    applicable)."""
+    rows: list[dict[str, Any]] = []
+    seeds = cmp.spec.final_seeds
+    for r in cmp.results:
+        base = {k: None for k in _COLUMNS} | {"optimizer": r.choice.display}
+        for cand in r.candidates:
+            where = _splits(cmp, len(cand.scores))
+            for j, score in enumerate(cand.scores):
+                rows.append(
+                    base
+                    | {
+                        "phase": "tune",
+                        "setting": json.dumps(cand.setting, sort_keys=True),
+                        "split": where[j],
+                        "run_id": cand.run_ids[j] if j < len(cand.run_ids) else None,
+                        "status": cand.statuses[j] if j < len(cand.statuses) else None,
+                        "failure": cand.failures[j] if j < len(cand.failures) else None,
+                        "val_score": _num(score),
+                    }
+                )
+        setting = json.dumps(r.best_setting, sort_keys=True) if r.best_setting else None
+        reached = iter(zip(r.steps_to_target, r.seconds_to_target, strict=False))
+        vals = iter(zip(r.final_val_accuracy, r.final_val_loss, strict=False))
+        for seed, rid in zip(seeds, r.curve_runs, strict=False):
+            if rid is None:
+                continue
+            step, secs = next(reached, (None, None))
+            acc, loss = next(vals, (None, None))
+            rows.append(
+                base
+                | {
+                    "phase": "curve",
+                    "setting": setting,
+                    "split": "train / validation",
+                    "seed": seed,
+                    "run_id": rid,
+                    "final_val_accuracy": _num(acc),
+                    "final_val_loss": _num(loss),
+                    "steps_to_target": step,
+                    "seconds_to_target": _num(secs),
+                }
+            )
+        for seed, rid in zip(seeds, r.refit_runs, strict=False):
+            if rid is None:
+                continue
+            rows.append(
+                base
+                | {
+                    "phase": "refit",
+                    "setting": setting,
+                    "split": "train + validation / test",
+                    "seed": seed,
+                    "run_id": rid,
+                    "test_accuracy": _num(r.test_accuracy_seeds.get(seed)),
+                    "test_loss": _num(r.test_loss_seeds.get(seed)),
+                    "test_rmse": _num(r.test_rmse_seeds.get(seed)),
+                }
+            )
+    return rows
+
+
+def _ranking(cmp: Any) -> list[dict[str, Any]]:
+    out = []
+    for x in cmp.ranking():
+        t = x["test"]
+        d = t.diff
+        out.append(
+            {
+                "optimizer": x["result"].choice.display,
+                "mean": _num(x["mean"]),
+                "verdict": "best" if x is cmp.ranking()[0] else t.verdict,
+                "difference": {"mean": _num(d.mean), "low": _num(d.low), "high": _num(d.high)},
+                "seeds": d.seeds,
+                "test_examples": d.examples,
+                "behind_on_seeds": t.behind,
+                "sign_test_p": _num(t.sign_p),
+                "minimum_detectable_difference": _num(t.mdd),
+                "seeds_needed": t.seeds_needed,
+                "describe": t.describe(),
+            }
+        )
+    return out
+
+
+def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``trials.csv`` and ``comparison.json`` into ``folder``; returns their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = trial_rows(cmp)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, json_path = folder / EXPORT_FILES[0], folder / EXPORT_FILES[1]
+    payload = {
+        "spec": cmp.spec.to_dict(),
+        "task": cmp.task,
+        "select_metric": cmp.select_metric,
+        "complete": cmp.complete,
+        "table": cmp.rows(),
+        "ranking": _ranking(cmp),
+        "recommendation": cmp.recommendation(),
+        "warnings": cmp.warnings(),
+        "trials": rows,
+    }
+    write_page(csv_path, buf.getvalue())  # atomic: never half-written
+    write_page(json_path, json.dumps(_clean(payload), indent=1, allow_nan=False))
+    return csv_path, json_path
+
+
+def _clean(v: Any) -> Any:
+    """``v`` as plain JSON: NaN and infinities as null, tuples and arrays as lists."""
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if hasattr(v, "tolist"):
+        return _clean(v.tolist())
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    return str(v)

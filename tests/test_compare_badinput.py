@@ -1,0 +1,79 @@
+"""Bad input to the main job (issue 26, part 4): a learning rate fixed by ``--hyper`` (which
+the tuning would silently replace), a non-finite hyperparameter, an empty learning-rate range
+with several rates to try, and seed counts that would grow without bound are each refused
+before any work: exit code 2, one line naming the parameter and the value, nothing written."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from descentlab.cli import main
+
+COMPARE = [
+    "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+    "--model-option", "hidden=4", "--optimizers", "sgd,momentum", "--batch-size", "16",
+    "--steps", "6", "--tune-steps", "4", "--lr-trials", "2", "--seeds", "1",
+    "--landscapes", "none", "--no-progress", "--no-report", "--workers", "1",
+]  # fmt: skip
+SUITE = ["compare", "--problems", "moons,blobs", "--optimizers", "sgd", "--steps", "6",
+         "--no-progress", "--no-report", "--workers", "1"]  # fmt: skip
+
+CASES = [
+    (
+        "hyper-lr-nan",
+        [*COMPARE, "--hyper", "sgd.lr=nan"],
+        r"sgd\.lr='nan': the learning rate is tuned",
+    ),
+    ("hyper-lr", [*COMPARE, "--hyper", "sgd.lr=0.1"], r"sgd\.lr=0\.1: the learning rate is tuned"),
+    (
+        "hyper-nan",
+        [*COMPARE, "--hyper", "momentum.momentum=nan"],
+        r"momentum\.momentum must be a finite number, got 'nan'",
+    ),
+    (
+        "hyper-inf",
+        [*COMPARE, "--hyper", "sgd.weight_decay=inf"],
+        r"sgd\.weight_decay must be a finite number, got 'inf'",
+    ),
+    (
+        "lr-range-empty",
+        [*COMPARE, "--lr-range", "sgd=1e-3:1e-3"],
+        r"lr range of sgd is empty \(0\.001:0\.001\) but 2 learning rates",
+    ),
+    (
+        "seeds-huge",
+        [*COMPARE, "--seeds", "99999999999999999999"],
+        r"seeds must be at most 1000 .*got 99999999999999999999",
+    ),
+    (
+        "seed-huge",
+        [*COMPARE, "--seed", "99999999999999999999"],
+        r"seed must be below \d+ .*got 99999999999999999999",
+    ),
+    ("tune-seeds-huge", [*COMPARE, "--tune-seeds", "5000"], r"tune_seeds must be at most 1000"),
+    (
+        "suite-seeds-huge",
+        [*SUITE, "--seeds", "99999999999999999999"],
+        r"seeds must be at most 1000",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_to_compare_is_refused_before_any_work(argv, message, tmp_path, capsys):
+    try:
+        code = main([*argv, "--runs-dir", str(tmp_path / "runs")])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert re.search(r"^descentlab(?: \w+)?: error: " + ".*" + message, err[0]), err[0]
+    assert list(tmp_path.iterdir()) == []  # no run folder, no store
+
+
+def test_one_learning_rate_in_a_one_point_range_is_allowed():
+    from descentlab.experiments.compare import CompareSpec
+
+    CompareSpec(optimizers=["sgd"], lr_ranges={"sgd": (0.01, 0.01)}, lrs_per_optimizer=1).validate()

@@ -1,0 +1,171 @@
+"""The report a practitioner can use (issue 26, part 3): every trial and run exported as CSV
+and JSON and linked from the report; loss against wall-clock time beside loss against steps;
+failed trials visible in the lr-sensitivity plot; a late-collapsing seed flagged; unset
+settings shown as "default"; the note under the table describing the columns it has."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from _models import tiny_compare
+
+from descentlab.experiments import tuning
+from descentlab.experiments.compare import (
+    CandidateResult,
+    CompareSpec,
+    Comparison,
+    OptimizerResult,
+    compare,
+)
+from descentlab.experiments.compare.choices import parse_optimizer
+from descentlab.experiments.compare.results import SeedCurves, fmt_setting
+from descentlab.report import compare_figures as CF
+from descentlab.report.compare_tables import config_section, results_table, table_note
+from descentlab.report.html import render_report
+from descentlab.store import Store
+
+
+def _opt(label, candidates=(), accs=(0.9, 0.91), curves=None):
+    seeds = list(range(len(accs)))
+    return OptimizerResult(
+        choice=parse_optimizer(label), candidates=list(candidates), best=None,
+        curve_runs=[1] * len(seeds), refit_runs=[1] * len(seeds),
+        test_accuracy=tuning.t_interval(accs, bounds=(0, 1)), test_loss=(math.nan,) * 3,
+        steps_to_target=[100] * len(seeds), seconds_to_target=[None] * len(seeds),
+        final_val_accuracy=[], final_val_loss=[], diverged_tuning=0, diverged_final=0,
+        setting={"lr": 0.01}, test_accuracy_seeds=dict(zip(seeds, accs, strict=True)),
+        curves=curves or {},
+    )  # fmt: skip
+
+
+def _cand(lr, score, failure=None):
+    status = "diverged" if failure == "diverged" else "completed"
+    return CandidateResult({"lr": lr}, [score], [status], [1], [failure])
+
+
+def _cmp(tmp_path, results, **spec):
+    s = CompareSpec(optimizers=[r.choice.label for r in results], **spec)
+    return Comparison(s, results, tmp_path, "classification", "val/accuracy", chance=0.12)
+
+
+def test_failed_trials_of_two_optimizers_at_one_lr_are_both_visible(tmp_path):
+    # today SGD's failed lr = 1 hid under Momentum's marker: both diverged at lr 1
+    sgd = _opt("sgd", [_cand(0.1, 0.8), _cand(1.0, math.nan, "diverged")])
+    mom = _opt("momentum", [_cand(0.1, 0.85), _cand(1.0, math.nan, "diverged")])
+    fig = CF.lr_sensitivity_figure(_cmp(tmp_path, [sgd, mom]))
+    fig.canvas.draw()
+    spots = []
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_marker() == "x":
+                xy = ax.transData.transform(np.column_stack(line.get_data()))
+                spots += [tuple(np.round(p)) for p in xy]
+    assert len(spots) == 2 and spots[0] != spots[1]
+    assert abs(spots[0][1] - spots[1][1]) > 5  # pixels apart: neither hides the other
+
+
+def test_late_collapse_is_found_flagged_and_only_late():
+    steps = np.arange(0, 101, 10)
+    fine = np.linspace(2.0, 0.2, 11)
+    late = fine.copy()
+    late[-1] = 1.5  # the loss jumps in the last evaluation
+    early = fine.copy()
+    early[3:] = 1.9  # rose early and stayed: a poor run, not a late collapse
+    assert tuning.late_collapse(steps, fine) is None
+    assert tuning.late_collapse(steps, late) == 100
+    assert tuning.late_collapse(steps, early) is None
+    assert tuning.late_collapse(steps, np.r_[fine[:-1], np.nan]) is None  # diverged
+
+
+def test_a_late_collapsing_seed_is_flagged_in_the_table(tmp_path):
+    adam = _opt("adam")
+    adam.collapsed = {1: 900}
+    cmp = _cmp(tmp_path, [adam])
+    assert "late collapse: seed 1" in results_table(cmp)
+    assert any("late collapse (seed 1 at step 900)" in w for w in cmp.warnings())
+
+
+def test_unset_settings_show_as_default(tmp_path):
+    assert fmt_setting({"lr": 0.01, "weight_decay": None}) == "0.01 weight_decay=default"
+    text = config_section(_cmp(tmp_path, [_opt("sgd")]))
+    assert "None" not in text and "<dt>cv_folds</dt><dd>default</dd>" in text
+
+
+def test_the_note_under_the_table_describes_its_columns(tmp_path):
+    with_target = _cmp(tmp_path, [_opt("sgd")])
+    note = table_note(with_target)
+    assert "steps to 0.8 val acc" in note and "seconds to" not in note
+    assert "vs the best" in note and "failed trials" in note
+    no_target = _cmp(tmp_path, [_opt("sgd")], target_accuracy=None)
+    assert "steps to" not in table_note(no_target)
+    # every column of the table is described, and nothing else
+    header = results_table(with_target).split("</thead>")[0]
+    for name in ("optimizer", "lr", "failed trials", "tuning val acc"):
+        assert f"<b>{name}</b>" in note and name in header
+
+
+def test_loss_against_wall_clock_beside_loss_against_steps(tmp_path):
+    steps = np.array([0, 10, 20])
+    curves = {
+        "train/loss": SeedCurves([(steps, np.array([2.0, 1.0, 0.5]))]),
+        "val/accuracy": SeedCurves([(steps, np.array([0.1, 0.6, 0.8]))]),
+        "progress/wall_time": SeedCurves([(steps, np.array([0.0, 1.5, 3.0]))]),
+    }
+    fig = CF.validation_overlay_figure(_cmp(tmp_path, [_opt("adam", curves=curves)]))
+    clock = [ax for ax in fig.axes if "wall-clock" in ax.get_title()]
+    assert len(clock) == 1 and "seconds" in clock[0].get_xaxis().get_label_text()
+    (line,) = clock[0].get_lines()
+    assert list(line.get_xdata()) == [0.0, 1.5, 3.0] and list(line.get_ydata()) == [2, 1, 0.5]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    spec = CompareSpec(**tiny_compare(steps=30, lrs_per_optimizer=2, seeds=2), optimizers=["sgd"])
+    result = compare(spec, root, workers=1, progress=False)
+    path = render_report(result, save_figures=False)
+    return result, path
+
+
+def test_every_trial_and_run_is_exported_and_linked(exported):
+    result, path = exported
+    text = path.read_text(encoding="utf-8")
+    assert 'href="trials.csv"' in text and 'href="comparison.json"' in text
+    with open(path.parent / "trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    (sgd,) = result.results
+    assert len(rows) == sgd.n_tuning_trials + sgd.n_final_trials
+    assert [r["phase"] for r in rows].count("refit") == 2
+    store = Store(result.store_path)
+    try:
+        for row in rows:  # each row is the stored run it names
+            rec = store.get_run(int(row["run_id"]))
+            if row["phase"] == "refit":
+                assert float(row["test_accuracy"]) == rec.summary["test/accuracy"]
+            if row["phase"] == "tune":
+                assert float(row["val_score"]) == rec.summary["val/accuracy"]
+    finally:
+        store.close()
+    data = json.loads((path.parent / "comparison.json").read_text())
+    assert len(data["trials"]) == len(rows) and data["ranking"][0]["optimizer"] == "SGD"
+    assert data["recommendation"] == result.recommendation()
+
+
+def test_tuning_noise_is_measured_and_shown(tmp_path):
+    import statistics
+
+    # one tuning seed; the chosen setting's curve runs (same split, other seeds) spread by
+    # 0.02, and one other setting scored within that of the chosen one
+    r = _opt("adam", [_cand(0.001, 0.80), _cand(0.003, 0.84), _cand(0.01, 0.85)])
+    r.best = 2
+    r.final_val_accuracy = [0.80, 0.82, 0.84]
+    sd, n = r.tuning_noise("val/accuracy")
+    assert n == 3 and sd == pytest.approx(statistics.stdev([0.80, 0.82, 0.84]))
+    assert r.close_candidates("val/accuracy", True) == 1
+    assert "± 0.0200 seed sd (3 seeds)<br>1 other setting within it" in results_table(
+        _cmp(tmp_path, [r])
+    )
