@@ -53,7 +53,7 @@ def handler(args: argparse.Namespace) -> int:
         print(lecture_claims.coverage_markdown(), end="")
         return 0
     only = None
-    if args.only:
+    if args.only is not None:  # --only '' names nothing: refused, not the whole book
         only = [o.strip() for o in args.only.split(",") if o.strip()]
         if not only:
             raise ValueError(f"--only must name at least one lecture, got {args.only!r}")

@@ -34,7 +34,7 @@ from descentlab.experiments import lectures
 from descentlab.experiments.lectures._common import format_value
 from descentlab.report.lecture_claims import EXPERIMENTS, LECTURES
 from descentlab.report.lecture_items import Check, Claim, Context, Evidence, Lecture
-from descentlab.report.page import figure_data_uri, html_page
+from descentlab.report.page import figure_data_uri, html_page, write_page
 
 __all__ = ["Check", "Claim", "Evidence", "Lecture", "write_book"]
 
@@ -271,7 +271,7 @@ def _write_lecture(lec: Lecture, ctx: Context, root: Path) -> tuple[Path, int, i
         ev = _evidence(cl, ctx)
         results.append((cl, ev, time.perf_counter() - t1))
     path = root / f"{lec.slug}.html"
-    path.write_text(_render_lecture(lec, results, ctx.quick, "index.html"), encoding="utf-8")
+    write_page(path, _render_lecture(lec, results, ctx.quick, "index.html"))
     _close_figures(results)
     n_checks = sum(len(ev.checks) for _, ev, _ in results)
     n_ok = sum(c.ok for _, ev, _ in results for c in ev.checks)
@@ -320,7 +320,7 @@ def write_book(
         written.append(path)
         summary.append((lec, path.name, n_items, n_ok, n_checks))
     index = root / "index.html"
-    index.write_text(_render_index(summary, quick, time.perf_counter() - t0), encoding="utf-8")
+    write_page(index, _render_index(summary, quick, time.perf_counter() - t0))
     return [index, *written]
 
 
