@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from descentlab.cli import main
@@ -112,12 +112,14 @@ def _tree(root: Path) -> list[str]:
 
 
 @settings(
-    max_examples=400,
+    max_examples=200,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(case=st.sampled_from(CASES), value=VALUES)
+@example(case=("compare", "--lr-trials"), value=str(2**63))  # was an IndexError traceback
+@example(case=("compare", "--lr-trials"), value="100000")  # was seconds of grid building
 def test_numeric_options_exit_0_or_2_with_one_line_and_leave_nothing(
     patched, tmp_path_factory, capsys, case, value
 ):
