@@ -185,3 +185,30 @@ def test_the_readme_compare_example_runs_as_a_script_without_the_guard(tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "SGD" in proc.stdout and "Adam" in proc.stdout
     assert (tmp_path / "copy.html").is_file()
+
+
+# ------------------------------------------------------------------------------------------
+# an unreachable Ray head
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_unreachable_ray_head_is_one_line_within_the_stated_timeout(scheme, monkeypatch):
+    import time
+
+    from descentlab.experiments import ray_backend
+
+    monkeypatch.setattr(ray_backend, "CONNECT_TIMEOUT", 2.0)
+    address = f"{scheme}127.0.0.1:{_closed_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(ray_backend.BackendUnavailable, match=r"cannot reach the Ray head at "):
+        ray_backend._reachable(address)
+    assert time.monotonic() - t0 < 5.0
+    ray_backend._reachable("auto")  # Ray's own lookup: not probed here
