@@ -135,6 +135,7 @@ def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Rand
         cwd = Path(d)
         store = cwd / "runs" / ("soak" if name == "compare" else "") / "descentlab.sqlite"
         started = False
+        last_out = ""
         for k in range(kills):
             if time.monotonic() > deadline:
                 print(f"{name}: budget spent after {k} kills", flush=True)
@@ -154,7 +155,9 @@ def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Rand
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 counts["kills"] += 1
-            proc.communicate()
+            out, _ = proc.communicate()
+            if finished_early and proc.returncode == 0:
+                last_out = out  # a run that reached its end between two kills
             time.sleep(1.5)  # workers notice their parent's death (pipe + PDEATHSIG)
             left = _leftovers(cwd, proc.pid)
             if left:
@@ -174,6 +177,8 @@ def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Rand
         if name == "train" and _has_run(store):
             final_argv = ["train", "--resume", "1", "--runs-dir", "runs", "--no-progress", "--json"]
         code, out, err, _ = _finish(final_argv, cwd)
+        if name == "train" and code != 0 and "has already ended" in err and last_out:
+            code, out = 0, last_out  # it completed between two kills: that run's summary
         if code != 0:
             counts["reruns_failed"] += 1
             print(f"{name}: the final run failed ({code}): {err.strip()[-500:]}", flush=True)

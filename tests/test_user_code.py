@@ -105,26 +105,33 @@ def test_playground_empty_host_is_refused(host, tmp_path):
     """In a child process with a time limit: the bug served (on every interface) for ever."""
     env = {**os.environ, "PYTHONPATH": SRC}
     argv = [sys.executable, "-m", "descentlab", "playground", "--no-browser", "--host", host]
-    try:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired:
-        pytest.fail("playground --host '' started serving")
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2, proc.stderr
-    assert len(lines) == 1 and "--host must be an address to bind" in lines[0], proc.stderr
+    err = tmp_path / "stderr"
+    with open(err, "w") as fh:  # a file, not a pipe: a server's children cannot hold it open
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=fh,
+                                start_new_session=True)  # fmt: skip
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            pytest.fail("playground --host '' started serving")
+    text = err.read_text()
+    lines = text.strip().splitlines()
+    assert code == 2, text
+    assert len(lines) == 1 and "--host must be an address to bind" in lines[0], text
 
 
 # ------------------------------------------------------------------------------------------
 # a script without ``if __name__ == "__main__":``
 
 
-def _script(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
+def _script(tmp_path: Path, body: str, timeout: float = 600) -> subprocess.CompletedProcess:
     path = tmp_path / "script.py"
     path.write_text(textwrap.dedent(body))
     env = {**os.environ, "PYTHONPATH": SRC}
     return subprocess.run(
         [sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
-        timeout=600,
+        timeout=timeout,
     )  # fmt: skip
 
 
@@ -162,6 +169,7 @@ def test_a_script_without_the_main_guard_runs_worker_processes(tmp_path):
         futures = map_in_processes(math.sqrt, [(4.0,), (9.0,), (16.0,)], workers=2)
         print([f.result() for f in futures])
         """,
+        timeout=180,  # without the fix the pool's workers fail to start and it can hang
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[2.0, 3.0, 4.0]"
