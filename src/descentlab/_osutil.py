@@ -6,6 +6,7 @@ Only the standard library is imported here, so that a spawned worker process can
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import multiprocessing
@@ -14,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 
 __all__ = [
     "FolderBusy",
@@ -22,6 +24,8 @@ __all__ = [
     "die_with_parent",
     "pid_alive",
     "private_dir",
+    "spawning",
+    "unguarded_main",
 ]
 
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
@@ -61,20 +65,9 @@ def _exit_when_ready(sentinel: int) -> None:
 def private_dir(path: str | os.PathLike[str]) -> None:
     """Create ``path`` and its missing parents with mode ``0700`` (existing folders are left
     as they are). For folders that hold code, provenance or a user's runs."""
-    missing = []
-    p = os.path.abspath(os.fspath(path))
-    while not os.path.isdir(p):
-        missing.append(p)
-        parent = os.path.dirname(p)
-        if parent == p:
-            break
-        p = parent
-    for d in reversed(missing):
-        try:
-            os.mkdir(d, 0o700)
-        except FileExistsError:
-            if not os.path.isdir(d):
-                raise NotADirectoryError(f"{d} exists and is not a folder") from None
+    from descentlab._files import make_dirs
+
+    make_dirs(path, 0o700)
 
 
 def check_private_dir(path: str | os.PathLike[str]) -> None:
@@ -142,8 +135,15 @@ class FolderLock:
             import fcntl
         except ImportError:  # not POSIX: no lock
             return
-        private_dir(self.folder)
-        fd = os.open(os.path.join(self.folder, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        from descentlab._files import make_dirs, note_created
+
+        make_dirs(self.folder, 0o700)
+        path = os.path.join(self.folder, ".lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            note_created(path)  # taken back if the command runs out of space
+        except FileExistsError:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -154,7 +154,10 @@ class FolderLock:
                 print(f"descentlab: {busy}; waiting for it to finish", file=sys.stderr, flush=True)
                 fcntl.flock(fd, fcntl.LOCK_EX)  # Ctrl-C and SIGTERM still interrupt this
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"process {os.getpid()} ({' '.join(sys.argv)[:200]})\n".encode(), 0)
+            # who holds it, for the message of a second process; the lock itself is the flock,
+            # held even where a full disk refuses these bytes
+            with contextlib.suppress(OSError):
+                os.pwrite(fd, f"process {os.getpid()} ({' '.join(sys.argv)[:200]})\n".encode(), 0)
         except BaseException:
             os.close(fd)
             raise
@@ -195,3 +198,71 @@ def pid_alive(pid: int) -> bool:
             stat = f.read()
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+# ------------------------------------------------------------------------------------------
+# spawned processes and a script without ``if __name__ == "__main__":``
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """Whether ``test`` is ``__name__ == "__main__"`` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1):
+        return False
+    if not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    consts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(consts) == 1
+
+
+def unguarded_main() -> bool:
+    """Whether this call comes from a script's top-level code outside ``if __name__ ==
+    "__main__":``.
+
+    A process started with ``spawn`` runs the parent's main script again (as ``__mp_main__``)
+    before it does its work; a script that calls descentlab at its top level without the
+    guard would then call it again in every worker, which ``multiprocessing`` refuses. Only a
+    script run by path counts (not ``python -c``, an interactive session or ``python -m``).
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not isinstance(path, str) or getattr(main, "__spec__", None) is not None:
+        return False
+    frame = sys._getframe(1)
+    while frame is not None and not (
+        frame.f_globals is vars(main) and frame.f_code.co_name == "<module>"
+    ):
+        frame = frame.f_back
+    if frame is None:
+        return False
+    line = frame.f_lineno
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return not any(
+        isinstance(node, ast.If)
+        and _is_main_test(node.test)
+        and node.lineno <= line <= (node.end_lineno or node.lineno)
+        for node in ast.walk(tree)
+    )
+
+
+@contextlib.contextmanager
+def spawning() -> Iterator[None]:
+    """Start ``spawn`` processes inside this block: if the main script calls descentlab outside
+    ``if __name__ == "__main__":`` (:func:`unguarded_main`), they start without running that
+    script again -- its top-level code would start the same work in every worker. (Objects
+    defined in such a script cannot be sent to the workers then; they need the guard.)"""
+    main = sys.modules.get("__main__")
+    if main is None or not unguarded_main():
+        yield
+        return
+    path = main.__file__
+    del main.__file__  # multiprocessing.spawn reads it to run the script in the child
+    try:
+        yield
+    finally:
+        main.__file__ = path

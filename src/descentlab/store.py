@@ -52,6 +52,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -66,7 +67,7 @@ from typing import Any, NamedTuple, Self
 import numpy as np
 
 from descentlab import __version__
-from descentlab._osutil import private_dir
+from descentlab._files import check_target, make_dirs, note_created, out_of_space
 from descentlab.constraints import (
     NAME,
     NONNEGATIVE_INT,
@@ -140,13 +141,18 @@ CREATE TABLE IF NOT EXISTS artifacts (
 
 class StoreError(ValueError):
     """The store file cannot be used (corrupted, not a descentlab store, locked, a folder,
-    unwritable...). The message is one line naming the file."""
+    unwritable, no space left...). The message is one line naming the file."""
+
+    #: the store could not be written for lack of space (see :func:`descentlab._files.out_of_space`)
+    no_space: bool = False
 
 
 def _explain(path: Path, exc: BaseException, timeout: float) -> str:
     """One line saying what is wrong with the store at ``path``."""
     msg = str(exc)
     low = msg.lower()
+    if _no_space(path, exc):
+        return f"{path}: no space left on device (the store could not be written; SQLite: {msg})"
     if isinstance(exc, ValueError):  # JSON that does not parse
         return f"store {path} is corrupted: a stored record is not valid JSON ({msg})"
     if "not a database" in low:
@@ -186,9 +192,24 @@ def _guarded(method: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except (sqlite3.Error, json.JSONDecodeError) as exc:
-            raise StoreError(_explain(self.path, exc, self.timeout)) from None
+            error = StoreError(_explain(self.path, exc, self.timeout))
+            error.no_space = _no_space(self.path, exc)
+            raise error from None
 
     return wrapper
+
+
+def _no_space(path: Path, exc: BaseException) -> bool:
+    """Whether SQLite's error means the store's disk is full: SQLITE_FULL, or an I/O error
+    (growing the ``-shm`` or ``-wal`` file) while less than 1 MiB is free there."""
+    if out_of_space(exc):
+        return True
+    if not (isinstance(exc, sqlite3.Error) and "disk i/o" in str(exc).lower()):
+        return False
+    try:
+        return shutil.disk_usage(path.absolute().parent).free < 2**20
+    except OSError:
+        return False
 
 
 def _busy(exc: sqlite3.Error) -> bool:
@@ -372,6 +393,10 @@ class _Database:
         self._pid = -1
         if self.path.is_dir():
             raise StoreError(f"store {self.path} is a folder, not a store file")
+        try:
+            check_target(self.path, follow_links=True)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
         for suffix in ("-wal", "-shm", "-journal"):
             side = Path(f"{self.path}{suffix}")
             if side.exists() and not side.is_file():
@@ -380,12 +405,15 @@ class _Database:
                     "regular file (move it aside)"
                 )
         try:
-            private_dir(self.path.parent)
+            make_dirs(self.path.parent, 0o700)
         except OSError as exc:
             raise StoreError(
                 f"store {self.path} cannot be created: {exc.strerror or exc}"
                 + (f" ({exc.filename})" if getattr(exc, "filename", None) else "")
             ) from None
+        if not self.path.exists():  # made by this process: taken back if it runs out of space
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                note_created(f"{self.path}{suffix}")
         try:
             self._open()
         except BaseException:
@@ -404,6 +432,16 @@ class _Database:
                 f"{self.path} is not a descentlab store: it is another program's SQLite "
                 f"database (tables: {listed}); choose another file"
             )
+        if tables:
+            # Damage inside the file (a page overwritten) is found only when that page is read:
+            # check every page once, before this process adds to the store (a few ms per MB).
+            problems = [str(row[0]) for row in conn.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                first = "; ".join(line.strip() for line in problems[0].splitlines()[:2])
+                raise StoreError(
+                    f"store {self.path} is corrupted (SQLite quick_check: {first}); "
+                    "restore it from a backup or move it aside to start a new store"
+                )
         with self._write() as c:  # idempotent: finishes a store another process began
             for statement in _SCHEMA.split(";"):
                 if statement.strip():

@@ -31,6 +31,7 @@ from descentlab.report.lecture_book import (
     render_index,
     render_lecture,
 )
+from descentlab.report.page import write_page
 
 __all__ = ["coverage_markdown", "evaluate", "write_book"]
 
@@ -166,7 +167,7 @@ def write_book(
     written = []
     for page in pages:
         path = root / page.filename
-        path.write_text(render_lecture(page, setting), encoding="utf-8")
+        write_page(path, render_lecture(page, setting))
         c = page.counts()
         ctx.log(
             f"  wrote {path}: {c['ok']} ✔, {c['fail']} ✘, {c['not_reproduced']} ○ of {c['checks']} "
@@ -176,7 +177,7 @@ def write_book(
             cd.evidence.figures = []  # the Agg figures are garbage once embedded
         written.append(path)
     index = root / "index.html"
-    index.write_text(render_index(pages, setting, time.perf_counter() - t0), encoding="utf-8")
+    write_page(index, render_index(pages, setting, time.perf_counter() - t0))
     return [index, *written]
 
 

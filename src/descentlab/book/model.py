@@ -13,13 +13,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from descentlab._files import write_atomic
 from descentlab.experiments import lectures
 from descentlab.experiments.lectures._common import ExperimentResult
 from descentlab.report.lecture_book import Evidence
@@ -154,10 +154,7 @@ def run_and_save(name: str, quick: bool, out: str) -> float:
     key = result_key(name, quick)
     result = lectures.run(name, quick=quick)
     result.save(out)
-    path = Path(out) / f"{name}.key.json"
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(key, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(Path(out) / f"{name}.key.json", json.dumps(key, sort_keys=True))
     return time.perf_counter() - t0
 
 

@@ -21,6 +21,8 @@ import sqlite3
 import sys
 from typing import NoReturn
 
+from descentlab._files import out_of_space, remove_created, track_created
+
 __all__ = ["build_parser", "main", "user_error"]
 
 
@@ -57,14 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     from descentlab.engine.memory import keep_freed_memory
 
     keep_freed_memory()  # this process is the program: it may keep the memory it frees
-    try:
-        return int(args.func(args) or 0)
-    except Exception as exc:
-        message = user_error(exc)
-        if message is None or os.environ.get("DESCENTLAB_DEBUG"):
-            raise
-        print(f"descentlab: error: {message}", file=sys.stderr)
-        return 2
+    with track_created():
+        try:
+            return int(args.func(args) or 0)
+        except Exception as exc:
+            if out_of_space(exc):  # leave nothing this command created (see descentlab._files)
+                remove_created()
+            message = user_error(exc)
+            if message is None or os.environ.get("DESCENTLAB_DEBUG"):
+                raise
+            print(f"descentlab: error: {message}", file=sys.stderr)
+            return 2
 
 
 def _error_types() -> tuple[type[BaseException], ...]:

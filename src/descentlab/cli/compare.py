@@ -361,6 +361,10 @@ def _space(items: list[str] | None) -> dict[str, Any]:
     return space
 
 
+#: The most learning rates per optimizer on the coarse grid the command takes.
+MAX_LR_TRIALS = 1000
+
+
 def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The fields given as plain values (None: not given)."""
     trials = args.lr_trials
@@ -372,6 +376,9 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
             stacklevel=2,
         )
         trials = args.old_trials if trials is None else trials
+    if trials is not None and trials > MAX_LR_TRIALS:
+        # the grid is built up front: 10**5 points took seconds, 2**63 failed with an IndexError
+        raise ValueError(f"--lr-trials must be at most {MAX_LR_TRIALS:,}, got {trials}")
     simple = {
         "problem_options": _pairs(args.problem_option, "--problem-option") or None,
         "model": args.model,

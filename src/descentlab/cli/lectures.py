@@ -57,7 +57,7 @@ def handler(args: argparse.Namespace) -> int:
         print(build.coverage_markdown(), end="")
         return 0
     only = None
-    if args.only:
+    if args.only is not None:  # --only '' names nothing: refused, not the whole book
         only = [o.strip() for o in args.only.split(",") if o.strip()]
         if not only:
             raise ValueError(f"--only must name at least one lecture, got {args.only!r}")

@@ -29,6 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.host.strip():
+        # an empty host binds every interface (and the URL printed would be http://:PORT/)
+        raise ValueError(
+            f"--host must be an address to bind, e.g. 127.0.0.1 (the default), got {args.host!r}"
+        )
     try:
         from descentlab.playground import app
     except ImportError as exc:

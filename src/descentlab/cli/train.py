@@ -271,8 +271,8 @@ class _StoreOnFirstUse:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``descentlab train``; returns the exit code (0 completed, 3 diverged, 130
-    interrupted)."""
+    """Run ``descentlab train``; returns the exit code (0 completed or paused by
+    ``--until-step``, 3 diverged, 130 interrupted)."""
     from descentlab.engine.run import resume, train
     from descentlab.store import DEFAULT_DB_NAME, Store
 
@@ -329,15 +329,28 @@ def run(args: argparse.Namespace) -> int:
             on_start=announce,
         )
     store.close()
+    # A pause asked for with --until-step is this command's success (exit 0), not a Ctrl-C
+    paused = (
+        result.status == "interrupted"
+        and args.until_step is not None
+        and result.steps >= args.until_step
+    )
+    status = "paused" if paused else result.status
     if args.json:
-        print(json.dumps({"run_id": result.run_id, "status": result.status, **result.summary}))
+        print(json.dumps({"run_id": result.run_id, "status": status, **result.summary}))
     else:
         table = format_summary(result.summary)
         if table.count("\n"):
             print(table)
         line = (
-            f"run {result.run_id}: {result.status} after {result.steps} steps "
+            f"run {result.run_id}: {status} after {result.steps} steps "
             f"({result.epochs:.3g} epochs, {result.wall_time:.1f} s)"
         )
-        print(line + (f" -- {result.message}" if result.message else ""))
+        if paused:
+            line += f" -- continue it with: descentlab train --resume {result.run_id}"
+        elif result.message:
+            line += f" -- {result.message}"
+        print(line)
+    if paused:
+        return 0
     return {"completed": 0, "diverged": 3, "interrupted": 130}.get(result.status, 1)

@@ -32,18 +32,16 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from descentlab._osutil import private_dir
+from descentlab._files import atomic_path, write_atomic
 
 __all__ = [
     "CheckpointError",
@@ -62,31 +60,6 @@ def checksum_path(path: str | os.PathLike[str]) -> Path:
     """The checksum file of the checkpoint at ``path`` (``<path>.sha256``)."""
     path = Path(path)
     return path.with_name(path.name + ".sha256")
-
-
-def _fsync_dir(directory: Path) -> None:
-    # A rename is durable only once the directory entry is on disk (POSIX; no-op elsewhere).
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _write_atomic(directory: Path, name: str, write: Any) -> str:
-    """``write(fh)`` into a temporary file in ``directory`` (flushed, fsync-ed); its path."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return tmp
 
 
 def _read_checksum(path: Path) -> dict[str, Any] | None:
@@ -125,9 +98,9 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 
 def _save(path: str | os.PathLike[str], write: Any, step: Any) -> None:
     path = Path(path)
-    private_dir(path.parent)
-    tmp = _write_atomic(path.parent, path.name, write)
-    try:
+    with atomic_path(path, private=True) as tmp:
+        with open(tmp, "wb") as fh:
+            write(fh)
         digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()
         try:
             old = _read_checksum(path)
@@ -137,20 +110,11 @@ def _save(path: str | os.PathLike[str], write: Any, step: Any) -> None:
             "sha256": digest,
             "bytes": os.path.getsize(tmp),
             "step": step,
-            # the checkpoint still in place until the rename below: a kill in between leaves
-            # it, and it must still verify
+            # the checkpoint still in place until the rename that ends this block: a kill in
+            # between leaves it, and it must still verify
             "previous": None if old is None else old.get("sha256"),
         }
-        side = _write_atomic(
-            path.parent, checksum_path(path).name, lambda fh: fh.write(json.dumps(record).encode())
-        )
-        os.replace(side, checksum_path(path))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+        write_atomic(checksum_path(path), json.dumps(record), private=True)
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any]:

@@ -16,9 +16,10 @@ Results come back in submission order. The first run that raises cancels the run
 started and its exception is re-raised in the parent.
 
 .. note::
-    Under ``spawn`` a worker imports the parent's ``__main__`` module: scripts that call
-    :func:`~descentlab.engine.multirun.train_many` with processes must guard their entry point
-    with ``if __name__ == "__main__":`` (as for any ``multiprocessing`` code).
+    Under ``spawn`` a worker imports the parent's ``__main__`` module. A script that calls
+    :func:`~descentlab.engine.multirun.train_many` at its top level, without ``if __name__ ==
+    "__main__":``, still works: its workers then start without running the script again
+    (:func:`descentlab._osutil.spawning`), so they cannot use objects defined in it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 
 import torch
 
-from descentlab._osutil import die_with_parent
+from descentlab._osutil import die_with_parent, spawning
 from descentlab.engine.config import RunConfig
 from descentlab.engine.memory import keep_freed_memory
 from descentlab.engine.run import RunResult, train
@@ -134,9 +135,10 @@ def train_in_processes(
     store_spec = None if store is None else (str(store.path), store.timeout)
     pool = _spawn_pool(min(workers, len(configs)))
     try:
-        futures: list[Future[RunResult]] = [
-            pool.submit(_train_one, cfg, store_spec, data) for cfg in configs
-        ]
+        with spawning():  # the processes start at the first submit
+            futures: list[Future[RunResult]] = [
+                pool.submit(_train_one, cfg, store_spec, data) for cfg in configs
+            ]
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when=FIRST_EXCEPTION)
@@ -179,7 +181,8 @@ def map_in_processes(
     if not calls:
         return []
     with _spawn_pool(min(workers, len(calls))) as pool:
-        futures = [pool.submit(fn, *args) for args in calls]
+        with spawning():  # the processes start at the first submit
+            futures = [pool.submit(fn, *args) for args in calls]
         index = {fut: i for i, fut in enumerate(futures)}
         for fut in as_completed(futures):
             if done is not None:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -255,9 +256,36 @@ def _connect(address: str | None, num_cpus: int | None) -> tuple[Any, bool]:
         # "local": a new instance of our own, never one found on the machine.
         options.update(address="local", _node_ip_address="127.0.0.1", num_cpus=num_cpus)
     else:
+        _reachable(address)
         options.update(address=address)
     ray.init(**options)
     return ray, True
+
+
+#: Seconds to wait for a Ray head's port to answer before giving up (Ray itself retries for
+#: minutes, logging each failure).
+CONNECT_TIMEOUT = 10.0
+
+
+def _reachable(address: str) -> None:
+    """Raise :class:`BackendUnavailable` if ``address`` (``HOST:PORT`` or
+    ``ray://HOST:PORT``) does not accept a TCP connection within :data:`CONNECT_TIMEOUT`;
+    other forms (``"auto"``) are left to Ray."""
+    text = address.removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return
+    host = host.strip("[]")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = "no answer"
+        raise BackendUnavailable(
+            f"cannot reach the Ray head at {address} within {CONNECT_TIMEOUT:g} s ({reason}); "
+            "is the cluster running (ray start --head) and the address right?"
+        ) from None
 
 
 def train_all(

@@ -50,6 +50,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections import deque
@@ -58,7 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from descentlab._osutil import pid_alive
+from descentlab._files import out_of_space
+from descentlab._osutil import pid_alive, spawning
 
 if TYPE_CHECKING:
     from descentlab.engine.monitoring import MonitoredOptimizer
@@ -99,6 +101,9 @@ def __getattr__(name: str) -> Any:
 
 class TrialError(RuntimeError):
     """A trial failed with an error (the message carries the worker's traceback)."""
+
+    #: the trial failed for lack of space (see :func:`descentlab._files.out_of_space`)
+    no_space: bool = False
 
 
 # ------------------------------------------------------------------------------------------
@@ -494,6 +499,19 @@ def _threads(n: int):
 # -- worker processes ------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Any:
+    """SIGINT ignored in this process while open (only in the main thread, where it can be)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def _worker_main(
     store_path: str, source: DataSource, threads: int, tasks: Any, results: Any
 ) -> None:
@@ -535,7 +553,8 @@ def _worker_main(
             results.put((indices, _execute_group(store, source, trials), None))
         except BaseException as exc:  # report everything, including KeyboardInterrupt
             text = "".join(traceback.format_exception(exc))
-            results.put((indices, None, f"{type(exc).__name__}: {exc}\n{text}"))
+            no_space = out_of_space(exc)  # the main process then takes back what it made
+            results.put((indices, None, f"{type(exc).__name__}: {exc}\n{text}", no_space))
             if not isinstance(exc, Exception):
                 return
 
@@ -648,14 +667,19 @@ class TrialRunner:
         ctx = mp.get_context("spawn")
         self._tasks = ctx.Queue()
         self._results = ctx.Queue()
-        for _ in range(self.workers):
-            p = ctx.Process(
-                target=_worker_main,
-                args=(self.store_path, self.source, self.threads, self._tasks, self._results),
-                daemon=True,
-            )
-            p.start()
-            self._procs.append(p)
+        # A worker starts with SIGINT ignored (an ignored signal stays ignored across exec, and
+        # Python keeps it so): an abort while it is still importing must not print a
+        # KeyboardInterrupt traceback from its bootstrap. The engine's own handler still ends
+        # a running trial as interrupted.
+        with _sigint_ignored(), spawning():
+            for _ in range(self.workers):
+                p = ctx.Process(
+                    target=_worker_main,
+                    args=(self.store_path, self.source, self.threads, self._tasks, self._results),
+                    daemon=True,
+                )
+                p.start()
+                self._procs.append(p)
 
     def close(self, *, abort: bool = False) -> None:
         """Stop the workers: after their queued trials, or (``abort``) at once -- queued
@@ -669,7 +693,10 @@ class TrialRunner:
                         self._tasks.get_nowait()
             for _ in procs:
                 self._tasks.put(None)
-            if abort:
+            if abort and not self._running:  # no trial out there: nothing to record, end now
+                for p in procs:
+                    p.kill()
+            elif abort:
                 for p in procs:
                     if p.is_alive() and p.pid is not None:
                         with contextlib.suppress(ProcessLookupError):
@@ -822,10 +849,14 @@ class TrialRunner:
             try:
                 with _threads(self.threads):
                     outcomes = _execute_group(self.store, self.source, group)
-            except BaseException:  # the task is over: its error goes to the caller as it is
+            except BaseException as exc:  # the task is over: its error goes to the caller
                 self._running.pop(indices[0], None)
                 for index in indices:
                     self._trials.pop(index, None)
+                if isinstance(exc, SystemExit):  # user code's sys.exit(): a failed trial
+                    raise TrialError(
+                        f"trial {group[0].config.name!r} failed: it called sys.exit({exc.code!r})"
+                    ) from None
                 raise
             self._finished(indices, outcomes, None)
             return self._ready.popleft()
@@ -838,22 +869,28 @@ class TrialRunner:
                     raise RuntimeError(
                         f"a worker process exited unexpectedly (exit code {dead[0].exitcode}); "
                         "see its traceback above. Worker processes are spawned: a script run "
-                        "from stdin, or one that starts work outside `if __name__ == "
-                        "'__main__':`, cannot start them -- use workers=1 there"
+                        "from stdin, or one that needs its own functions in the workers, must "
+                        "start work inside `if __name__ == '__main__':` -- or use workers=1"
                     ) from None
                 continue
             self._finished(*item)
             return self._ready.popleft()
 
     def _finished(
-        self, indices: list[int], outcomes: list[TrialOutcome] | None, error: str | None
+        self,
+        indices: list[int],
+        outcomes: list[TrialOutcome] | None,
+        error: str | None,
+        no_space: bool = False,
     ) -> None:
         """A task is back: its outcomes join the ready queue; its seconds teach the rate at
         which running tasks are estimated to progress."""
         task = self._running.pop(indices[0], None)
         trials = [self._trials.pop(i) for i in indices]
         if error is not None or outcomes is None:
-            raise TrialError(f"trial {trials[0].config.name!r} failed: {error}")
+            failed = TrialError(f"trial {trials[0].config.name!r} failed: {error}")
+            failed.no_space = no_space  # a file could not be written for lack of space
+            raise failed
         seconds = sum(o.seconds for o in outcomes)  # the worker's own clock: no start-up
         if task is not None and seconds > 0.0:
             self._done[0] += seconds

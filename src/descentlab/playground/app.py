@@ -227,12 +227,14 @@ def serve(
     """Run the playground until Ctrl-C. ``port=0`` takes a free port; the URL is printed.
 
     Raises:
-        ValueError: a port outside 0..65535.
+        ValueError: a port outside 0..65535, or an empty host (it would bind every interface).
     """
     import uvicorn
 
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, got {port}")
+    if not isinstance(host, str) or not host.strip():
+        raise ValueError(f"host must be an address to bind (e.g. 127.0.0.1), got {host!r}")
     hosts = ["127.0.0.1", "localhost", "[::1]"]
     if not is_loopback(host):
         print(

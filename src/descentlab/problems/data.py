@@ -50,7 +50,6 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +61,7 @@ import torch
 from torch import Tensor
 
 from descentlab import losses
+from descentlab._files import write_atomic
 
 __all__ = [
     "DATASETS",
@@ -229,19 +229,9 @@ def cache_dir() -> Path:
 
 
 def _atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write ``arrays`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``arrays`` to ``path`` atomically (temporary file in the same folder, then rename;
+    folders made for it are removed again if that fails)."""
+    write_atomic(path, lambda fh: np.savez(fh, **arrays), private=True)
 
 
 def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:

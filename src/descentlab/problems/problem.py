@@ -92,6 +92,27 @@ METRICS: dict[str, tuple[str, bool]] = {
 _REQUIRED_DATA = ("x_train", "y_train", "x_test", "y_test")
 
 
+#: What user code (a problem file, its function, model factory, model or loss) may raise and a
+#: problem reports as its failure: any error, and ``sys.exit()`` (``SystemExit``), which would
+#: otherwise end the whole command with the user's exit code and no message. Ctrl-C
+#: (``KeyboardInterrupt``) still stops the command.
+USER_CODE_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
+
+
+def failure(exc: BaseException) -> str:
+    """How user code failed, for a message: ``"ValueError: bad"``, ``"it called sys.exit(3)"``.
+
+    Example:
+        >>> failure(SystemExit(3)), failure(KeyError("x"))
+        ('it called sys.exit(3)', "KeyError: 'x'")
+    """
+    if isinstance(exc, SystemExit):
+        return (
+            f"it called sys.exit({exc.code!r})" if exc.code is not None else "it called sys.exit()"
+        )
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _builtin_charlm(**options: Any) -> Problem:
     # charlm builds on this module's Problem: imported here, at first use, not in a cycle.
     from descentlab.problems.charlm import char_lm_problem
@@ -354,19 +375,18 @@ class Problem:
         try:
             with torch.no_grad():
                 out = model(x)
-        except Exception as exc:
+        except USER_CODE_ERRORS as exc:
             raise ValueError(
-                f"{where}: the model cannot take inputs of shape {tuple(x.shape)}: "
-                f"{type(exc).__name__}: {exc}"
+                f"{where}: the model cannot take inputs of shape {tuple(x.shape)}: {failure(exc)}"
             ) from None
         loss = self.loss_name
         fn = losses.get(loss) if isinstance(loss, str) else loss
         try:
             value = fn(out, y)
-        except Exception as exc:
+        except USER_CODE_ERRORS as exc:
             raise ValueError(
                 f"{where}: the loss cannot compare the model's outputs {tuple(out.shape)} with "
-                f"targets {tuple(y.shape)}: {type(exc).__name__}: {exc}"
+                f"targets {tuple(y.shape)}: {failure(exc)}"
             ) from None
         if not isinstance(value, Tensor) or value.dim() != 0:
             raise ValueError(f"{where}: the loss must return a scalar tensor, got {value!r}")
@@ -396,10 +416,8 @@ def build_model(factory: Callable[..., Any], where: str, **options: Any) -> nn.M
     """Call a problem's model factory; a clear error when it fails or returns no module."""
     try:
         model = factory(**options)
-    except Exception as exc:
-        raise ValueError(
-            f"{where}: the model factory failed: {type(exc).__name__}: {exc}"
-        ) from None
+    except USER_CODE_ERRORS as exc:
+        raise ValueError(f"{where}: the model factory failed: {failure(exc)}") from None
     if not isinstance(model, nn.Module):
         raise ValueError(
             f"{where}: the model factory must return a torch.nn.Module, got {type(model).__name__}"
@@ -454,11 +472,9 @@ def _import_file(path: Path) -> Any:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except USER_CODE_ERRORS as exc:
         del sys.modules[name]
-        raise ValueError(
-            f"problem file {path} failed while importing: {type(exc).__name__}: {exc}"
-        ) from None
+        raise ValueError(f"problem file {path} failed while importing: {failure(exc)}") from None
     return module
 
 
@@ -496,8 +512,8 @@ def _load_cached(ref: str, options: str) -> Problem:
             raise ValueError(f"problem {ref!r}: {func!r} is not a function")
     try:
         made = fn(**kwargs)
-    except Exception as exc:
-        raise ValueError(f"problem function {text} failed: {type(exc).__name__}: {exc}") from None
+    except USER_CODE_ERRORS as exc:
+        raise ValueError(f"problem function {text} failed: {failure(exc)}") from None
     if isinstance(made, Mapping):
         made = _from_mapping(text, made)
     if not isinstance(made, Problem):

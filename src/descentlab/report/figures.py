@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
 
 from descentlab import optim, schedules
+from descentlab._files import atomic_path, check_target, write_atomic
 from descentlab.problems import landscapes
 from descentlab.problems.landscapes import Landscape
 from descentlab.problems.trajectories import OptimizerSpec, Trajectories, optimizer_label, run
@@ -96,10 +98,19 @@ def new_figure(width: float = 6.4, height: float = 4.8, **kwargs: Any) -> Figure
 
 
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
-    """Write ``fig`` as PNG (parent folders are created); returns the path."""
+    """Write ``fig`` in the format its suffix names (parent folders are created); returns the
+    path.
+
+    A path without a suffix gets ``.png`` (as matplotlib does); a path that is a folder (or
+    anything else but a regular file) is refused (:func:`descentlab._files.check_target`).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, facecolor="white")
+    check_target(path)  # before the suffix: ``--figure adir`` must not write ``adir.png``
+    if not path.suffix:
+        path = path.with_name(path.name + ".png")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix[1:].lower(), dpi=dpi, facecolor="white")
+    write_atomic(path, buf.getvalue())
     return path
 
 
@@ -367,7 +378,7 @@ def animate_comparison(
     if f.dim != 2:
         raise ValueError(f"landscape must have dimension 2 to animate, got {f.dim}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_target(path)
     steps = races[0].traj.steps
     idx = np.unique(np.round(np.geomspace(1, steps + 1, frames)).astype(int)) - 1
     fig = new_figure(7.0, 5.4)
@@ -395,7 +406,8 @@ def animate_comparison(
         return [*lines, *heads]
 
     anim = animation.FuncAnimation(fig, draw, frames=list(idx), blit=False)
-    anim.save(path, writer=animation.PillowWriter(fps=fps), dpi=dpi)
+    with atomic_path(path) as tmp:
+        anim.save(tmp, writer=animation.PillowWriter(fps=fps), dpi=dpi)
     return path
 
 

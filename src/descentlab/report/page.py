@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import descentlab
+from descentlab._files import write_atomic
 
 __all__ = [
     "escape",
@@ -105,8 +106,7 @@ def figure_data_uri(
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
     data = buf.getvalue()
     if save_to is not None:
-        Path(save_to).parent.mkdir(parents=True, exist_ok=True)
-        Path(save_to).write_bytes(data)
+        write_atomic(save_to, data)
     return png_data_uri(data)
 
 
@@ -185,17 +185,10 @@ def report_page(title: str, sub: str, sections: list[tuple[str, str, str]], foot
 
 
 def write_page(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (a half-written page is never left behind)."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
+    """Write ``text`` to ``path`` atomically (a half-written page is never left behind; only a
+    regular file is replaced: see :mod:`descentlab._files`)."""
+    write_atomic(path, text)
+    return Path(path)
 
 
 def version() -> str:

@@ -262,6 +262,10 @@ class CompareSpec:
 # the checks of CompareSpec.validate, one concern each
 
 
+#: The longest folder name (in bytes) the common file systems take (ext4, XFS, APFS, NTFS).
+NAME_MAX = 255
+
+
 def _check_names(spec: CompareSpec, custom_data: bool) -> None:
     """The problem, the model and the landscapes against their registries; the folder name."""
     if not isinstance(spec.problem, str) or not spec.problem:
@@ -281,9 +285,17 @@ def _check_names(spec: CompareSpec, custom_data: bool) -> None:
     for land in spec.landscapes:
         lands.get(land)  # KeyError listing the valid names
     if spec.name is not None and (
-        not isinstance(spec.name, str) or not spec.name or os.sep in spec.name
+        not isinstance(spec.name, str)
+        or spec.name in ("", ".", "..")
+        or os.sep in spec.name
+        or "\0" in spec.name
     ):
         raise ValueError(f"name must be a plain folder name, got {spec.name!r}")
+    if spec.name is not None and len(os.fsencode(spec.name)) > NAME_MAX:
+        raise ValueError(
+            f"name must be at most {NAME_MAX} bytes (a folder name), got "
+            f"{len(os.fsencode(spec.name)):,}: {spec.name[:40]!r}..."
+        )
 
 
 def _check_choices(spec: CompareSpec) -> list[OptimizerChoice]:

@@ -1,0 +1,300 @@
+"""Writing files: the one place a file is put in place, and what a failed command takes back.
+
+Every report, figure, table, checkpoint, lecture output and cache file descentlab writes goes
+through :func:`atomic_path` (or :func:`write_atomic` on top of it): the content is written to a
+temporary file in the destination's folder, flushed and ``fsync``-ed, then renamed over the
+destination. Just before the rename, :func:`check_target` makes sure the destination is a
+regular file or nothing: a rename replaces whatever directory entry is there, so without the
+check ``--output /dev/full`` would replace the device node with an HTML page.
+
+Symbolic links: the destination must not be one. A rename replaces the link itself, not the
+file it points to, and following it instead would let a link planted in a run folder make
+descentlab overwrite any file the user can write (``~/.bashrc``, a system file for root). A
+link is refused with one line naming it and its target; give the target's path instead. Links
+in the folders above the destination are followed as usual.
+
+A command that fails for lack of space (``ENOSPC``, a quota, ``RLIMIT_FSIZE``, SQLite's
+"database or disk is full") should leave nothing it created. Inside :func:`track_created` (the
+CLI's dispatcher opens it), the writers record the files and folders they create
+(:func:`note_created`); :func:`remove_created` deletes them again, newest first, folders only
+when empty. Files that existed before the command are never recorded, so a store that was
+there stays (SQLite's transactions keep it intact).
+
+Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, Any
+
+__all__ = [
+    "NoSpaceError",
+    "atomic_path",
+    "check_target",
+    "make_dirs",
+    "note_created",
+    "out_of_space",
+    "remove_created",
+    "track_created",
+    "write_atomic",
+]
+
+#: errno values that mean "no room for this file": a full disk, a quota, a file size limit.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+_created: list[str] | None = None  # None: not tracking
+
+
+class NoSpaceError(OSError):
+    """A file could not be written for lack of space; ``filename`` names it."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def check_target(path: str | os.PathLike[str], *, follow_links: bool = False) -> None:
+    """Refuse to write over ``path`` unless it is a regular file or does not exist.
+
+    With ``follow_links`` (a file that is opened and changed in place, like a store, not
+    replaced), a link to a regular file is accepted and what it points to is checked.
+
+    Raises:
+        ValueError: ``path`` is a folder, a device, a FIFO, a socket or a symbolic link
+            (see the module's note on links); the message names it.
+
+    Example:
+        >>> check_target("/dev/null")
+        Traceback (most recent call last):
+        ...
+        ValueError: cannot write /dev/null: it is a device, not a regular file (descentlab \
+replaces only regular files)
+    """
+    p = os.fspath(path)
+    try:
+        st = os.stat(p) if follow_links else os.lstat(p)
+    except FileNotFoundError:
+        return
+    except OSError:
+        return  # a name too long, a folder that cannot be searched: writing says why
+    if stat.S_ISREG(st.st_mode):
+        return
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(p)
+        except OSError:
+            target = "?"
+        raise ValueError(
+            f"cannot write {p}: it is a symbolic link (to {target}); descentlab does not "
+            "write through links -- give the file's own path"
+        )
+    raise ValueError(
+        f"cannot write {p}: it is {_kind(st.st_mode)}, not a regular file (descentlab "
+        "replaces only regular files)"
+    )
+
+
+def make_dirs(folder: str | os.PathLike[str], mode: int = 0o777) -> list[str]:
+    """Create ``folder`` and its missing parents (``mode``, less the umask); the folders made,
+    outermost first (each also recorded by :func:`note_created`).
+
+    Raises:
+        NotADirectoryError: ``folder`` or a parent exists and is not a folder.
+    """
+    missing = []
+    p = os.path.abspath(os.fspath(folder))
+    while not os.path.isdir(p):
+        missing.append(p)
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    made = []
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, mode)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", d) from None
+            continue
+        made.append(d)
+        note_created(d)
+    return made
+
+
+def _no_space(exc: OSError, path: str) -> NoSpaceError:
+    reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror
+    return NoSpaceError(exc.errno, reason or "no space left on device", path)
+
+
+@contextlib.contextmanager
+def atomic_path(
+    path: str | os.PathLike[str], *, private: bool = False, durable: bool = True
+) -> Iterator[str]:
+    """A temporary path to write ``path``'s new content to; renamed over ``path`` on success.
+
+    The destination is checked (:func:`check_target`) before anything is written and again
+    just before the rename. Missing folders above it are created (``0700`` if ``private``).
+    On any failure the temporary file, and the folders made for it, are removed; a failure
+    for lack of space is raised as :class:`NoSpaceError` naming ``path``.
+
+    Args:
+        path: the destination.
+        private: the file is made ``0600`` (its folders ``0700``); else ``0666`` less umask.
+        durable: ``fsync`` the file before the rename and the folder after it.
+
+    Example:
+        >>> import os, tempfile
+        >>> out = os.path.join(tempfile.mkdtemp(), "a", "b.txt")
+        >>> with atomic_path(out) as tmp:
+        ...     _ = open(tmp, "w").write("hello")
+        >>> open(out).read()
+        'hello'
+    """
+    dest = os.fspath(path)
+    check_target(dest)
+    folder = os.path.dirname(os.path.abspath(dest))
+    made = make_dirs(folder, 0o700 if private else 0o777)
+    existed = os.path.lexists(dest)
+    tmp = None
+    try:
+        # the destination's extension last: writers that pick a format by it (Pillow) still can
+        name = os.path.basename(dest)
+        ext = os.path.splitext(name)[1][:16]
+        fd, tmp = tempfile.mkstemp(prefix=f".{name[:64]}.", suffix=f".tmp{ext}", dir=folder)
+        os.close(fd)
+        if not private:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a report from others
+        yield tmp
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        check_target(dest)
+        os.replace(tmp, dest)
+        tmp = None
+        if not existed:
+            note_created(dest)
+        if durable:
+            _fsync_dir(folder)
+    except OSError as exc:
+        _undo(tmp, made)
+        if exc.errno in NO_SPACE_ERRNOS:
+            raise _no_space(exc, dest) from exc
+        raise
+    except BaseException:
+        _undo(tmp, made)
+        raise
+
+
+def _undo(tmp: str | None, made: list[str]) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    for d in reversed(made):
+        with contextlib.suppress(OSError):
+            os.rmdir(d)
+
+
+def _fsync_dir(folder: str) -> None:
+    # A rename is durable only once the directory entry is on disk (POSIX; no-op elsewhere).
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomic(
+    path: str | os.PathLike[str],
+    data: bytes | str | Callable[[IO[bytes]], Any],
+    *,
+    private: bool = False,
+    durable: bool = True,
+) -> str:
+    """Write ``data`` (bytes, text as UTF-8, or a function writing to a binary file) to
+    ``path`` through :func:`atomic_path`; returns the path."""
+    with atomic_path(path, private=private, durable=durable) as tmp, open(tmp, "wb") as fh:
+        if callable(data):
+            data(fh)
+        else:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return os.fspath(path)
+
+
+# ------------------------------------------------------------------------------------------
+# what a command created, taken back when it fails for lack of space
+
+
+@contextlib.contextmanager
+def track_created() -> Iterator[list[str]]:
+    """Record, while open, the files and folders the writers create (see
+    :func:`note_created`); yields the list. Not re-entrant: an inner call shares the list."""
+    global _created
+    if _created is not None:
+        yield _created
+        return
+    _created = []
+    try:
+        yield _created
+    finally:
+        _created = None
+
+
+def note_created(path: str | os.PathLike[str]) -> None:
+    """Record that this process created ``path`` (a no-op outside :func:`track_created`)."""
+    if _created is not None:
+        _created.append(os.path.abspath(os.fspath(path)))
+
+
+def remove_created() -> list[str]:
+    """Delete what was recorded since :func:`track_created` opened, newest first (folders only
+    once empty); returns what was deleted."""
+    removed: list[str] = []
+    if _created is None:
+        return removed
+    for p in reversed(_created):
+        with contextlib.suppress(OSError):
+            if os.path.isdir(p) and not os.path.islink(p):
+                os.rmdir(p)
+            else:
+                os.unlink(p)
+            removed.append(p)
+    _created.clear()
+    return removed
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says a file could not be written
+    for lack of space."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in NO_SPACE_ERRNOS:
+            return True
+        if getattr(e, "sqlite_errorname", "") == "SQLITE_FULL":  # sqlite3.Error
+            return True
+        if getattr(e, "no_space", False):
+            return True
+        e = e.__cause__ or e.__context__
+    return False

@@ -1,0 +1,222 @@
+"""User code and long-running commands (issue 28, section 2): ``sys.exit()`` in a problem file
+is a failing problem like any other; a script without ``if __name__ == "__main__":`` still
+runs a comparison with worker processes; a requested pause is a success; options that name
+nothing are refused."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import descentlab
+from descentlab.cli import main
+
+SRC = str(Path(descentlab.__file__).resolve().parents[1])  # the code under test, in a child
+TINY = [
+    "--optimizers", "sgd", "--batch-size", "16", "--steps", "4", "--tune-steps", "4",
+    "--lr-trials", "2", "--seeds", "1", "--landscapes", "none", "--no-progress", "--no-report",
+    "--workers", "1",
+]  # fmt: skip
+
+_PROBLEM = """
+import sys
+import torch
+from torch import nn
+{top}
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        {forward}
+        return self.lin(x)
+
+
+def model():
+    {factory}
+    return Net()
+
+
+def loss(out, y):
+    {loss}
+    return nn.functional.cross_entropy(out, y)
+
+
+def make():
+    {function}
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    return {{"model": model, "data": {{"x_train": x[:40], "y_train": y[:40],
+            "x_test": x[40:], "y_test": y[40:]}}, "loss": loss}}
+"""
+EXIT = "sys.exit(3)"
+PLACES = ["top", "function", "factory", "forward", "loss"]
+
+
+def _problem_file(tmp_path: Path, place: str) -> Path:
+    fields = {p: ("pass" if p != "top" else "") for p in PLACES}
+    fields[place] = EXIT
+    path = tmp_path / f"exits_in_{place}.py"
+    path.write_text(textwrap.dedent(_PROBLEM).format(**fields))
+    return path
+
+
+def _run(argv, capsys):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("place", PLACES)
+def test_a_problem_that_calls_sys_exit_is_a_failing_problem(place, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = _problem_file(tmp_path, place)
+    argv = ["compare", "--problem", f"{path}:make", *TINY, "--runs-dir", tmp_path / "runs"]
+    code, _out, err = _run(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("descentlab: error: "), lines[0]
+    assert "sys.exit(3)" in lines[0], lines[0]
+
+
+def test_lectures_only_empty_is_refused(tmp_path, capsys):
+    code, _out, err = _run(["lectures", "--only", "", "--out", tmp_path / "book"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and re.search(r"--only must name at least one lecture", lines[0]), err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("host", ["", "  "])
+def test_playground_empty_host_is_refused(host, tmp_path):
+    """In a child process with a time limit: the bug served (on every interface) for ever."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    argv = [sys.executable, "-m", "descentlab", "playground", "--no-browser", "--host", host]
+    err = tmp_path / "stderr"
+    with open(err, "w") as fh:  # a file, not a pipe: a server's children cannot hold it open
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=fh,
+                                start_new_session=True)  # fmt: skip
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+            pytest.fail("playground --host '' started serving")
+    text = err.read_text()
+    lines = text.strip().splitlines()
+    assert code == 2, text
+    assert len(lines) == 1 and "--host must be an address to bind" in lines[0], text
+
+
+# ------------------------------------------------------------------------------------------
+# a script without ``if __name__ == "__main__":``
+
+
+def _script(tmp_path: Path, body: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(body))
+    env = {**os.environ, "PYTHONPATH": SRC}
+    return subprocess.run(
+        [sys.executable, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def test_unguarded_main_tells_top_level_code_from_the_guarded_block(tmp_path):
+    proc = _script(
+        tmp_path,
+        """
+        from descentlab._osutil import unguarded_main
+
+        def called():
+            return unguarded_main()
+
+        print("top", unguarded_main(), called())
+        if __name__ == "__main__":
+            print("guarded", unguarded_main(), called())
+        if "__main__" == __name__:
+            print("reversed", unguarded_main())
+        """,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == [
+        "top True True",
+        "guarded False False",
+        "reversed False",
+    ]
+
+
+def test_a_script_without_the_main_guard_runs_worker_processes(tmp_path):
+    proc = _script(
+        tmp_path,
+        """
+        import math
+        from descentlab.engine.procpool import map_in_processes
+
+        futures = map_in_processes(math.sqrt, [(4.0,), (9.0,), (16.0,)], workers=2)
+        print([f.result() for f in futures])
+        """,
+        timeout=180,  # without the fix the pool's workers fail to start and it can hang
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[2.0, 3.0, 4.0]"
+
+
+@pytest.mark.slow
+def test_the_readme_compare_example_runs_as_a_script_without_the_guard(tmp_path):
+    """README's example, its spec made tiny, pasted into a script as it is."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```python\n(from descentlab\.experiments\.compare import .*?)```", readme,
+                      re.S).group(1)  # fmt: skip
+    assert "__main__" not in block  # the example has no guard, and need not
+    tiny = (
+        'CompareSpec(problem="moons", problem_options={"n_samples": 120}, model="mlp", '
+        'model_options={"hidden": 4}, optimizers=["sgd", "adam"], batch_size=16, steps=4, '
+        "tune_steps=4, lrs_per_optimizer=2, refine=False, seeds=1, landscapes=())"
+    )
+    code = re.sub(r"CompareSpec\(.*?\), \"runs\"\)", f'{tiny}, "runs", workers=2)', block)
+    assert code != block
+    proc = _script(tmp_path, code)
+    assert proc.returncode == 0, proc.stderr
+    assert "SGD" in proc.stdout and "Adam" in proc.stdout
+    assert (tmp_path / "copy.html").is_file()
+
+
+# ------------------------------------------------------------------------------------------
+# an unreachable Ray head
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_an_unreachable_ray_head_is_one_line_within_the_stated_timeout(scheme, monkeypatch):
+    import time
+
+    from descentlab.experiments import ray_backend
+
+    monkeypatch.setattr(ray_backend, "CONNECT_TIMEOUT", 2.0)
+    address = f"{scheme}127.0.0.1:{_closed_port()}"
+    t0 = time.monotonic()
+    with pytest.raises(ray_backend.BackendUnavailable, match=r"cannot reach the Ray head at "):
+        ray_backend._reachable(address)
+    assert time.monotonic() - t0 < 5.0
+    ray_backend._reachable("auto")  # Ray's own lookup: not probed here
