@@ -33,6 +33,7 @@ tensor's dtype where used (as torch rounds a Python scalar).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -240,20 +241,24 @@ def _leaves(expr: Expr) -> list[Leaf]:
 # --------------------------------------------------------------------------------------
 
 
-class Emitter:
+class Emitter(ABC):
     """What a target implements (the C kernel, the eager foreach kernels, a GPU kernel)."""
 
+    @abstractmethod
     def leaf(self, name: str) -> Any:
-        raise NotImplementedError
+        """The value of a leaf: ``g``, ``p`` or a state entry."""
 
+    @abstractmethod
     def coef(self, c: Coef) -> Any:
-        raise NotImplementedError
+        """The value of a per-tensor coefficient."""
 
+    @abstractmethod
     def apply(self, op: str, args: list[Any], alpha: Any) -> Any:
-        raise NotImplementedError
+        """One primitive ``op`` on already evaluated operands."""
 
+    @abstractmethod
     def assign(self, key: str, value: Any, expr: Expr) -> Any:
-        raise NotImplementedError
+        """Store ``value`` as the new state entry ``key``; returns what later reads see."""
 
     def materialize(self, value: Any) -> Any:
         """A value named by ``let``: evaluated here, once."""
@@ -549,9 +554,9 @@ class FormRule(Rule):
     local = True
     needs_step = True
 
+    @abstractmethod
     def form(self, f: Form, hyper: Mapping[str, Any]) -> None:
         """Write the per-element math into ``f`` (``hyper``: only flags may choose the code)."""
-        raise NotImplementedError
 
     def built(self, hyper: Mapping[str, Any]) -> Form:
         """The form at these hyperparameters' structure (cached per signature)."""

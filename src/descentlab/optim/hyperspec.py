@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,15 +58,16 @@ def _interval(lo: float | None, hi: float | None, closed: str, tensors: bool) ->
     return Interval(numbers.Real, lo, hi, closed=closed, finite=False, tensors=tensors)  # type: ignore[arg-type]
 
 
-class Spec:
+class Spec(ABC):
     """What one hyperparameter accepts: :meth:`check` raises naming it and its value."""
 
+    @abstractmethod
     def check(self, name: str, value: Any, rule: str) -> None:
-        raise NotImplementedError
+        """Raise (one line naming ``name`` and ``value``) unless ``value`` is accepted."""
 
+    @abstractmethod
     def words(self) -> str:
         """What the value must be, in words (for docs and messages)."""
-        raise NotImplementedError
 
 
 @dataclass(frozen=True)
