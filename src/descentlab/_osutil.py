@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 __all__ = [
@@ -119,14 +120,19 @@ class FolderLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def holder(self) -> str:
-        """Who holds the lock, as written in the lock file."""
-        try:
-            with open(os.path.join(self.folder, ".lock"), encoding="utf-8") as fh:
-                text = fh.read().strip()
-        except OSError:
-            text = ""
-        return text or "another process"
+    def holder(self, patience: float = 0.5) -> str:
+        """Who holds the lock, as written in the lock file. The holder writes it just after
+        taking the lock, so an empty file is read again for up to ``patience`` seconds."""
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                with open(os.path.join(self.folder, ".lock"), encoding="utf-8") as fh:
+                    text = fh.read().strip()
+            except OSError:
+                text = ""
+            if text or time.monotonic() >= deadline:
+                return text or "another process"
+            time.sleep(0.02)
 
     def acquire(self) -> None:
         if self._fd is not None:
