@@ -40,6 +40,7 @@ __all__ = [
     "Chain",
     "HyperparameterTypeError",
     "Owned",
+    "PerTensorRule",
     "Rule",
     "Workspace",
     "chain",
@@ -614,6 +615,27 @@ class Rule(ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
         return f"{self.name}({args})"
+
+
+class PerTensorRule(Rule):
+    """A rule that updates each tensor of the group on its own (a matrix preconditioner, not
+    elementwise): :meth:`direction` makes a tensor's state on its first step, from its param
+    group's values, so nothing is made at ``init`` and a key no tensor holds yet is absent."""
+
+    def init(self, params):
+        return {}
+
+    def update(self, grads, state, params, hyper):
+        for key in self.state_keys:
+            state.setdefault(key, [None] * len(params))
+        steps = step_values(state, len(params))
+        out = [self.direction(i, grads[i], params[i], state, hyper, int(t))
+               for i, t in enumerate(steps)]  # fmt: skip
+        return out, state
+
+    @abstractmethod
+    def direction(self, i: int, g: Tensor, p: Tensor, state: State, hyper: Hyper, t: int) -> Tensor:
+        """Tensor ``i``'s update at step ``t``, reading and writing ``state[key][i]``."""
 
 
 class Chain(Rule):

@@ -57,7 +57,7 @@ from torch.nn import functional as F
 
 from descentlab.constraints import Boolean, Interval, Options, check, invalid
 
-from .base import Rule, chain, check_pair, check_scalar, step_values
+from .base import PerTensorRule, chain, check_pair, check_scalar
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import add_decayed_weights, scale_by_lr
@@ -187,7 +187,7 @@ def _state_dtype(p: Tensor) -> torch.dtype:
     return torch.float64 if p.dtype == torch.float64 else torch.float32
 
 
-class scale_by_shampoo(Rule):
+class scale_by_shampoo(PerTensorRule):
     r"""Shampoo's direction, grafted and with momentum (see the module notes for the math);
     chain it before ``add_decayed_weights`` and ``scale_by_lr``.
 
@@ -233,10 +233,6 @@ class scale_by_shampoo(Rule):
         super().__init__(**{**args, "betas": pair(betas)})
         self.needs_step = True
 
-    def init(self, params):
-        # made on a parameter's first step from its param group's values (epsilon, layout)
-        return {key: [None] * len(params) for key in self.state_keys}
-
     def validate(self, hyper) -> None:
         check_pair("betas", hyper["betas"], "a pair (beta1, beta2)")
         b1, b2 = hyper["betas"]
@@ -251,14 +247,6 @@ class scale_by_shampoo(Rule):
                 "betas[1]", f"< 1 with grafting={hyper['grafting']!r} (its average of g^2)", b2
             )
 
-    def update(self, grads, state, params, hyper):
-        for key in self.state_keys:  # made on first use: a key no parameter holds yet is absent
-            state.setdefault(key, [None] * len(params))
-        out = []
-        for i, t in enumerate(step_values(state, len(params))):
-            out.append(self._direction(i, grads[i], params[i], state, hyper, int(t)))
-        return out, state
-
     def layout(self, p: Tensor, hyper: Any) -> BlockLayout | None:
         """The parameter's blocks, or None where it keeps no statistics (a vector or scalar
         without ``precondition_1d``)."""
@@ -266,7 +254,7 @@ class scale_by_shampoo(Rule):
             return None
         return BlockLayout.of(tuple(p.shape), int(hyper["block_size"]), hyper["merge_dims"])
 
-    def _direction(self, i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
+    def direction(self, i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
         b1 = float(hyper["betas"][0])
         graft = self._graft(i, g, state, hyper, t)
         layout = self.layout(p, hyper)

@@ -46,7 +46,7 @@ from torch import Tensor
 
 from descentlab.constraints import Boolean, Interval, check
 
-from .base import Rule, chain, check_betas, check_scalar, step_values
+from .base import PerTensorRule, chain, check_betas, check_scalar
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import maximize as _maximize
@@ -111,7 +111,7 @@ def _eigenbasis(stat: Tensor) -> Tensor:
     return torch.flip(q, dims=[1])
 
 
-class scale_by_soap(Rule):
+class scale_by_soap(PerTensorRule):
     r"""SOAP's step and decoupled weight decay as a direction for ``scale_by_lr`` (see the
     module notes for the math).
 
@@ -150,24 +150,12 @@ class scale_by_soap(Rule):
         super().__init__(**{**args, "betas": pair(betas)})
         self.needs_step = True
 
-    def init(self, params):
-        # made on a parameter's first step from its param group's values
-        return {key: [None] * len(params) for key in self.state_keys}
-
     def validate(self, hyper) -> None:
         check_betas(hyper)
         # a batched value would mean K runs along the leading dimension: the matrices span it
         check_scalar("scale_by_soap", hyper, "lr", "weight_decay", "betas")
         for key, constraints in CONSTRAINTS.items():
             check(key, hyper[key], *constraints)
-
-    def update(self, grads, state, params, hyper):
-        for key in self.state_keys:  # made on first use: a key no parameter holds yet is absent
-            state.setdefault(key, [None] * len(params))
-        out = []
-        for i, t in enumerate(step_values(state, len(params))):
-            out.append(self._direction(i, grads[i], params[i], state, hyper, int(t)))
-        return out, state
 
     def shape(self, p: Tensor, hyper: Any) -> tuple[int, ...]:
         """The shape whose dimensions get bases (``merge_dims`` applied)."""
@@ -176,7 +164,7 @@ class scale_by_soap(Rule):
             shape = merge_small_dims(shape, int(hyper["max_precondition_dim"]))
         return shape
 
-    def _direction(self, i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
+    def direction(self, i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
         b1, b2 = (float(b) for b in hyper["betas"])
         shape = self.shape(p, hyper)
         dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
