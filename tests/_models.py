@@ -1,4 +1,5 @@
-"""Shared test fixtures: a real model on real data (an MLP on scikit-learn's digits)."""
+"""Shared test fixtures: a real model on real data (an MLP on scikit-learn's digits), and the
+smallest real `train` and `compare` command lines with an in-process runner for CLI tests."""
 
 from __future__ import annotations
 
@@ -86,3 +87,29 @@ def tiny_compare(**changes):  # type: ignore[no-untyped-def]
         "landscapes": (),
         **changes,
     }
+
+
+#: the smallest real ``descentlab train`` and ``descentlab compare`` command lines
+TRAIN = [
+    "train", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+    "--model-option", "hidden=4", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16",
+    "--steps", "5", "--no-progress",
+]  # fmt: skip
+COMPARE = [
+    "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
+    "--model-option", "hidden=4", "--optimizers", "sgd,momentum", "--batch-size", "16",
+    "--steps", "6", "--tune-steps", "4", "--lr-trials", "2", "--seeds", "1",
+    "--landscapes", "none", "--no-progress",
+]  # fmt: skip
+
+
+def run_cli(argv, capsys):  # type: ignore[no-untyped-def]
+    """``descentlab ARGV`` in this process: (exit code, stdout, stderr)."""
+    from descentlab.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

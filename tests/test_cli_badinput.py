@@ -14,20 +14,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from _models import COMPARE as BASE_COMPARE
+from _models import TRAIN
 
 from descentlab.cli import main, user_error
 
-TRAIN = [
-    "train", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
-    "--model-option", "hidden=4", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16",
-    "--steps", "5", "--no-progress",
-]  # fmt: skip
-COMPARE = [
-    "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
-    "--model-option", "hidden=4", "--optimizers", "sgd,momentum", "--batch-size", "16",
-    "--steps", "6", "--tune-steps", "4", "--lr-trials", "2", "--seeds", "1",
-    "--landscapes", "none", "--no-progress", "--no-report",
-]  # fmt: skip
+COMPARE = [*BASE_COMPARE, "--no-report"]
 LANDSCAPE = ["landscape", "--function", "ravine", "--optimizers", "sgd", "--steps", "5", "--no-gif"]
 FIGURES = ["figures", "seeds", "--quick", "--only", "seed001_parabola_lr"]
 EXPERIMENT = ["experiment", "bias_variance", "--quick"]

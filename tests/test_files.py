@@ -25,32 +25,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _models import COMPARE, TRAIN, run_cli
 
 import descentlab
-from descentlab.cli import main
 
 SRC = str(Path(descentlab.__file__).resolve().parents[1])  # the code under test, in a child
-TRAIN = [
-    "train", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
-    "--model-option", "hidden=4", "--optimizer", "adam", "--lr", "0.01", "--batch-size", "16",
-    "--steps", "5", "--no-progress",
-]  # fmt: skip
-COMPARE = [
-    "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
-    "--model-option", "hidden=4", "--optimizers", "sgd,momentum", "--batch-size", "16",
-    "--steps", "6", "--tune-steps", "4", "--lr-trials", "2", "--seeds", "1",
-    "--landscapes", "none", "--no-progress",
-]  # fmt: skip
 LANDSCAPE = ["landscape", "--function", "ravine", "--optimizers", "sgd", "--steps", "5"]
-
-
-def _run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _one_line(code, err, pattern):
@@ -209,7 +189,7 @@ def test_cli_report_output_that_is_not_a_regular_file_is_one_line(
 ):
     target, points_to = _make(kind, tmp_path / "report.html")
     before = _snapshot(target, points_to)
-    code, _out, err = _run(["report", finished_run, "--output", target], capsys)
+    code, _out, err = run_cli(["report", finished_run, "--output", target], capsys)
     _one_line(code, err, r"cannot write \S+report\.html: it is |--output must be a file")
     assert _snapshot(target, points_to) == before
 
@@ -217,7 +197,7 @@ def test_cli_report_output_that_is_not_a_regular_file_is_one_line(
 def test_cli_figure_given_a_folder_is_refused_not_written_beside_it(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "adir").mkdir()
-    code, _out, err = _run(["convarith", "alexnet", "--figure", "adir"], capsys)
+    code, _out, err = run_cli(["convarith", "alexnet", "--figure", "adir"], capsys)
     _one_line(code, err, r"cannot write adir: it is a folder")
     assert sorted(os.listdir(tmp_path)) == ["adir"]
     assert list((tmp_path / "adir").iterdir()) == []
@@ -225,7 +205,7 @@ def test_cli_figure_given_a_folder_is_refused_not_written_beside_it(tmp_path, ca
 
 def test_cli_figure_without_suffix_is_a_png(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, _err = _run(["convarith", "alexnet", "--figure", "fig"], capsys)
+    code, out, _err = run_cli(["convarith", "alexnet", "--figure", "fig"], capsys)
     assert code == 0
     assert "wrote fig.png" in out
     assert (tmp_path / "fig.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -233,7 +213,7 @@ def test_cli_figure_without_suffix_is_a_png(tmp_path, capsys, monkeypatch):
 
 def test_cli_landscape_output_that_is_a_fifo_is_one_line(tmp_path, capsys):
     os.mkfifo(tmp_path / "ravine_sgd.png")
-    code, _out, err = _run([*LANDSCAPE, "--no-gif", "--out", tmp_path], capsys)
+    code, _out, err = run_cli([*LANDSCAPE, "--no-gif", "--out", tmp_path], capsys)
     _one_line(code, err, r"ravine_sgd\.png: it is a FIFO")
     assert stat.S_ISFIFO(os.lstat(tmp_path / "ravine_sgd.png").st_mode)
 
@@ -243,14 +223,16 @@ def test_cli_landscape_output_that_is_a_fifo_is_one_line(tmp_path, capsys):
 
 
 def test_cli_compare_name_too_long_is_refused_before_anything_is_made(tmp_path, capsys):
-    code, _out, err = _run([*COMPARE, "--name", "x" * 5000, "--runs-dir", tmp_path / "r"], capsys)
+    code, _out, err = run_cli(
+        [*COMPARE, "--name", "x" * 5000, "--runs-dir", tmp_path / "r"], capsys
+    )
     _one_line(code, err, r"name must be at most 255 bytes")
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("name", [".", "..", "a\0b"])
 def test_cli_compare_name_that_is_no_folder_name_is_refused(name, tmp_path, capsys):
-    code, _out, err = _run([*COMPARE, "--name", name, "--runs-dir", tmp_path / "r"], capsys)
+    code, _out, err = run_cli([*COMPARE, "--name", name, "--runs-dir", tmp_path / "r"], capsys)
     _one_line(code, err, r"name must be a plain folder name")
     assert list(tmp_path.iterdir()) == []
 
@@ -287,7 +269,7 @@ def test_a_store_with_random_bytes_in_its_middle_is_refused(tmp_path):
 def test_cli_train_on_a_damaged_store_is_one_line_and_adds_nothing(tmp_path, capsys):
     path = _damaged_store(tmp_path)
     before = path.read_bytes()
-    code, _out, err = _run([*TRAIN, "--db", path], capsys)
+    code, _out, err = run_cli([*TRAIN, "--db", path], capsys)
     _one_line(code, err, r"store \S+descentlab\.sqlite is corrupted \(SQLite quick_check")
     assert path.read_bytes() == before
 

@@ -13,9 +13,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _models import run_cli
 
 import descentlab
-from descentlab.cli import main
 
 SRC = str(Path(descentlab.__file__).resolve().parents[1])  # the code under test, in a child
 TINY = [
@@ -70,21 +70,12 @@ def _problem_file(tmp_path: Path, place: str) -> Path:
     return path
 
 
-def _run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("place", PLACES)
 def test_a_problem_that_calls_sys_exit_is_a_failing_problem(place, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = _problem_file(tmp_path, place)
     argv = ["compare", "--problem", f"{path}:make", *TINY, "--runs-dir", tmp_path / "runs"]
-    code, _out, err = _run(argv, capsys)
+    code, _out, err = run_cli(argv, capsys)
     lines = err.strip().splitlines()
     assert code == 2, err
     assert len(lines) == 1, err
@@ -93,7 +84,7 @@ def test_a_problem_that_calls_sys_exit_is_a_failing_problem(place, tmp_path, cap
 
 
 def test_lectures_only_empty_is_refused(tmp_path, capsys):
-    code, _out, err = _run(["lectures", "--only", "", "--out", tmp_path / "book"], capsys)
+    code, _out, err = run_cli(["lectures", "--only", "", "--out", tmp_path / "book"], capsys)
     lines = err.strip().splitlines()
     assert code == 2, err
     assert len(lines) == 1 and re.search(r"--only must name at least one lecture", lines[0]), err
