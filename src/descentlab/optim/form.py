@@ -53,11 +53,16 @@ __all__ = [
     "absolute",
     "addcdiv",
     "addcmul",
+    "clamp",
+    "eq",
+    "gt",
     "lerp",
+    "lt",
     "maximum",
     "reference",
     "sign",
     "sqrt",
+    "where",
 ]
 
 CoefFn = Callable[[Mapping[str, Any], float], float]
@@ -98,11 +103,20 @@ class Leaf(Expr):
 
 @dataclass(eq=False)
 class Coef(Expr):
-    """A per-tensor number ``fn(hyper, t)`` (``uses``: the hyperparameters it reads)."""
+    """A per-tensor number ``fn(hyper, t)`` (``uses``: the hyperparameters it reads), or
+    ``fn(hyper, t, per_tensor(state, i))`` where it reads more than the step (see
+    :meth:`Form.prepare`)."""
 
     name: str
     fn: CoefFn
     uses: tuple[str, ...]
+    per_tensor: Callable[[Mapping[str, list], int], Any] | None = None
+
+    def value(self, hyper: Mapping[str, Any], t: float, state: Mapping[str, list], i: int) -> Any:
+        """This coefficient for tensor ``i`` at step ``t``."""
+        if self.per_tensor is None:
+            return self.fn(hyper, t)
+        return self.fn(hyper, t, self.per_tensor(state, i))  # type: ignore[call-arg]
 
 
 @dataclass(eq=False)
@@ -157,13 +171,126 @@ def absolute(x: Expr) -> Expr:
 
 
 def sign(x: Expr) -> Expr:
-    """-1, 0 or 1 (NaN stays NaN; a zero keeps its sign), torch's ``sign``."""
+    """-1, 0 or 1, torch's ``sign`` on the CPU: NaN and both zeros give +0."""
     return Op("sign", (x,))
+
+
+# --------------------------------------------------------------------------------------
+# Selections: comparisons, where and clamp (Rprop's sign-driven step sizes, ASGD's average,
+# the first momentum buffer of SGD); each emitter's code for them is in this section too.
+# A comparison is a mask, used only as the condition of :func:`where`.
+# --------------------------------------------------------------------------------------
+
+_MASKS = {"gt": ">", "lt": "<", "eq": "==", "ne0": "!="}
+SELECTIONS = frozenset((*_MASKS, "where", "clamp"))
+
+
+def gt(a: Expr, b: Expr) -> Expr:
+    """The mask ``a > b`` (false where either is NaN)."""
+    return Op("gt", (a, b))
+
+
+def lt(a: Expr, b: Expr) -> Expr:
+    """The mask ``a < b`` (false where either is NaN)."""
+    return Op("lt", (a, b))
+
+
+def eq(a: Expr, b: Expr) -> Expr:
+    """The mask ``a == b`` (false where either is NaN)."""
+    return Op("eq", (a, b))
+
+
+def where(cond: Expr, a: Expr, b: Expr) -> Expr:
+    """``a`` where ``cond`` holds, else ``b``; ``cond`` is a mask or a coefficient (a
+    per-tensor flag: true where not 0). Only the chosen value is stored, so a value computed
+    from state made uninitialised on a first step may stand in the branch not taken."""
+    if isinstance(cond, Coef):
+        cond = Op("ne0", (cond,))
+    return Op("where", (cond, a, b))
+
+
+def clamp(x: Expr, lo: Expr, hi: Expr) -> Expr:
+    """``min(max(x, lo), hi)`` as torch's ``clamp`` (NaN stays NaN)."""
+    return Op("clamp", (x, lo, hi))
+
+
+def _flag(cond: Expr) -> bool:
+    """A where's condition that is a per-tensor flag (a coefficient), not a mask."""
+    return isinstance(cond, Op) and cond.op == "ne0"
+
+
+def _c_selection(b: Any, op: str, a: list[str]) -> str:
+    if op in _MASKS:  # a mask is an operand of where only: inline, never a T variable
+        return f"({a[0]} {_MASKS[op]} {a[1] if op != 'ne0' else 0})"
+    if op == "where":
+        return b.let(f"{a[0]} ? {a[1]} : {a[2]}")
+    low = b.let(f"({a[0]} < {a[1]}) ? {a[1]} : {a[0]}")
+    return b.let(f"({low} > {a[2]}) ? {a[2]} : {low}")
+
+
+def _eager_selection(op: str, a: list[Any], dtypes: list[torch.dtype]) -> list[Any]:
+    """Tensor by tensor (torch has no foreach comparison or where)."""
+    n = len(dtypes)
+    cols = [x if isinstance(x, list) else [x] * n for x in a]
+    if op == "clamp" and not any(isinstance(x, Tensor) for x in (*cols[1], *cols[2])):
+        lo, hi = cols[1], cols[2]  # one foreach pair where the bounds are numbers
+        if all(v == lo[0] for v in lo) and all(v == hi[0] for v in hi):
+            return list(torch._foreach_clamp_max(torch._foreach_clamp_min(a[0], lo[0]), hi[0]))
+    out: list[Any] = []
+    for i, dt in enumerate(dtypes):
+        xs = [c[i] for c in cols]
+        if op == "ne0":
+            out.append(bool(xs[0] != 0))
+        elif op in _MASKS:
+            out.append(getattr(torch, op)(*xs))
+        elif op == "where" and isinstance(xs[0], bool):
+            out.append(xs[1] if xs[0] else xs[2])
+        elif op == "where":
+            mask = xs[0]
+            v = [_along(x, mask, dt) for x in xs[1:]]
+            out.append(torch.where(mask, v[0], v[1]))
+        else:
+            lo, hi = (x if isinstance(x, float) else _along(x, xs[0], dt) for x in xs[1:])
+            out.append(torch.clamp(xs[0], min=lo, max=hi))
+    return out
+
+
+def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """A branch of a where: a number as a 0-dim tensor of ``dtype``, a batched coefficient's
+    length-K values along the leading dimension, a tensor as it is."""
+    if not isinstance(x, Tensor):
+        return torch.tensor(x, dtype=dtype)
+    if x.ndim == 1 and x.shape != mask.shape:
+        return x.to(dtype).view(-1, *([1] * (mask.ndim - 1)))
+    return x
+
+
+def _reference_selection(op: str, a: list[Any]) -> Any:
+    if op == "ne0":
+        return a[0] != 0
+    if op in _MASKS:
+        x, y = (torch.as_tensor(v, dtype=torch.float64) for v in a)
+        return getattr(torch, op)(x, y)
+    if op == "where":
+        if isinstance(a[0], bool):
+            return a[1] if a[0] else a[2]
+        return torch.where(a[0], *(torch.as_tensor(v, dtype=torch.float64) for v in a[1:]))
+    return torch.clamp(torch.as_tensor(a[0], dtype=torch.float64), min=a[1], max=a[2])
 
 
 # --------------------------------------------------------------------------------------
 # Forms
 # --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """A form's Python step before its per-element program (:meth:`Form.prepare`)."""
+
+    fn: Callable[..., None]
+    fills: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
+    steady: bool = False
 
 
 @dataclass
@@ -183,6 +310,7 @@ class Form:
     states: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     output: Expr | None = None
+    prepares: list[Prepare] = field(default_factory=list)
     _versions: dict[str, int] = field(default_factory=dict)
 
     def state(self, key: str) -> Expr:
@@ -190,11 +318,33 @@ class Form:
             self.states.append(key)
         return Leaf(f"state:{key}", self._versions.get(key, 0))
 
-    def coef(self, name: str, fn: CoefFn, uses: Sequence[str] = ()) -> Coef:
+    def coef(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        uses: Sequence[str] = (),
+        per_tensor: Callable[[Mapping[str, list], int], Any] | None = None,
+    ) -> Coef:
         if name in self.coefs:
             raise ValueError(f"coefficient {name!r} declared twice")
-        c = self.coefs[name] = Coef(name, fn, tuple(uses))
+        c = self.coefs[name] = Coef(name, fn, tuple(uses), per_tensor)
         return c
+
+    def prepare(
+        self,
+        fn: Callable[..., None],
+        *,
+        fills: Sequence[str] = (),
+        needs: Sequence[str] = (),
+        steady: bool = False,
+    ) -> None:
+        """Run ``fn(state, params, grads, hyper)`` before the per-element program, on every
+        backend: it makes state on a tensor's first step (from the group's values, as torch
+        does) and computes the per-tensor values the coefficients read (``per_tensor``).
+        ``grads`` give only shapes (the fused backend passes the raw gradients);
+        ``fills``, ``needs`` and ``steady`` as :meth:`~descentlab.optim.fused.FusedBuilder.prepare`.
+        """
+        self.prepares.append(Prepare(fn, tuple(fills), tuple(needs), steady))
 
     def let(self, expr: Expr) -> Expr:
         self._check(expr)
@@ -264,6 +414,11 @@ class Emitter(ABC):
         """A value named by ``let``: evaluated here, once."""
         return value
 
+    def select(self, flag: Any, a: Expr, b: Expr, ev: Callable[[Expr], Any]) -> Any:
+        """``where`` on a per-tensor flag (``ev`` evaluates a branch): both branches, by
+        default; a target that can evaluates only the chosen one."""
+        return self.apply("where", [flag, ev(a), ev(b)], None)
+
     def run(self, form: Form) -> Any:
         """Evaluate ``form``; returns the output's value."""
         memo: dict[int, Any] = {}
@@ -278,6 +433,8 @@ class Emitter(ABC):
                 v = self.coef(e)
             elif isinstance(e, Let):
                 raise AssertionError("a let is evaluated where it is declared")
+            elif isinstance(e, Op) and e.op == "where" and _flag(e.args[0]):
+                v = self.select(ev(e.args[0]), e.args[1], e.args[2], ev)
             else:
                 assert isinstance(e, Op)
                 args = [ev(a) for a in e.args]
@@ -309,11 +466,15 @@ class CEmitter(Emitter):
         return self.b.state(name, write=name in self.written)
 
     def coef(self, c: Coef) -> str:
-        fn = c.fn
-        return self.b.coef(f"{self.prefix}_{c.name}", lambda h, t, e: fn(h, t), uses=c.uses)
+        fn, name = c.fn, f"{self.prefix}_{c.name}"
+        if c.per_tensor is not None:
+            return self.b.coef(name, fn, uses=c.uses, per_tensor=c.per_tensor)
+        return self.b.coef(name, lambda h, t, e: fn(h, t), uses=c.uses)
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
         b = self.b
+        if op in SELECTIONS:
+            return _c_selection(b, op, a)
         if op == "add" and alpha is not None:
             return b.let(f"dl_fma({a[1]}, {alpha}, {a[0]})")
         if op in _C_INFIX:
@@ -334,10 +495,14 @@ class CEmitter(Emitter):
             return b.let(f"({a[0]} < 0) ? -{a[0]} : {a[0]} + 0")
         if op == "sign":
             if self.one is None:
-                self.one = b.coef(f"{self.prefix}_one", lambda h, t, e: 1.0)
+                self.one = b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
             x, one = a[0], self.one
-            return b.let(f"({x} > 0) ? {one} : (({x} < 0) ? -{one} : {x})")
+            return b.let(f"({x} > 0) ? {one} : (({x} < 0) ? -{one} : {one} * 0)")
         raise ValueError(f"no C form for primitive {op!r}")
+
+    def materialize(self, value: str) -> str:
+        # a state entry's value named before its assignment is copied (the name is reused)
+        return self.b.let(value) if value.startswith("s_") else value
 
     def assign(self, key: str, value: str, expr: Expr) -> str:
         var = self.b.state(key, write=True)
@@ -346,6 +511,8 @@ class CEmitter(Emitter):
 
     def run(self, form: Form) -> str:
         self.written = set(form.written)
+        for pr in form.prepares:
+            self.b.prepare(pr.fn, fills=pr.fills, needs=pr.needs, steady=pr.steady)
         out = super().run(form)
         self.b.u = out
         return out
@@ -405,7 +572,7 @@ class EagerEmitter(Emitter):
         state: State,
         hyper: Mapping[str, Any],
     ) -> None:
-        self.grads, self.params, self.state = grads, params, state
+        self.grads, self.params, self.state, self.given = grads, params, state, hyper
         self.hyper = {k: _plain(v) for k, v in hyper.items()}
         self._steps: list[float] | None = None
 
@@ -419,11 +586,18 @@ class EagerEmitter(Emitter):
     def coef(self, c: Coef) -> _Scalars:
         if self._steps is None:
             self._steps = step_values(self.state, len(self.params))
-        h = self.hyper
-        return _Scalars(_number(c.fn(h, t)) for t in self._steps)
+        h, st = self.hyper, self.state
+        return _Scalars(_number(c.value(h, t, st, i)) for i, t in enumerate(self._steps))
+
+    def run(self, form: Form) -> Any:
+        for pr in form.prepares:
+            pr.fn(self.state, self.params, self.grads, self.given)
+        return super().run(form)
 
     def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
         f = torch
+        if op in SELECTIONS:
+            return _eager_selection(op, a, [p.dtype for p in self.params])
         if any(isinstance(x, _Scalars) and x.batched for x in (*a, alpha) if x is not None):
             return _batched_apply(op, a, alpha)
         if op in ("add", "sub", "mul", "div"):
@@ -457,6 +631,11 @@ class EagerEmitter(Emitter):
             return list(f._foreach_abs(a[0]))
         raise ValueError(f"no foreach form for primitive {op!r}")
 
+    def select(self, flag: Any, a: Expr, b: Expr, ev: Callable[[Expr], Any]) -> Any:
+        if all(flag) or not any(flag):  # the branch every tensor takes, only
+            return ev(a) if flag[0] else ev(b)
+        return super().select(flag, a, b, ev)
+
     def materialize(self, value: Any) -> Any:
         # a named value must not change when a state entry it is is assigned later
         if any(value is v for v in self.state.values()):
@@ -464,7 +643,8 @@ class EagerEmitter(Emitter):
         return value
 
     def assign(self, key: str, value: list[Tensor], expr: Expr) -> list[Tensor]:
-        torch._foreach_copy_(self.state[key], value)
+        if value is not self.state[key]:  # (a where may keep the entry as it is)
+            torch._foreach_copy_(self.state[key], value)
         return self.state[key]
 
 
@@ -494,16 +674,23 @@ def reference(
     form: Form, g: Tensor, p: Tensor, state: dict[str, Tensor], hyper: Mapping[str, Any], t: float
 ) -> Tensor:
     """The form in float64 from each primitive's definition (no fused roundings, torch's
-    kernels not used): the update of one tensor; ``state`` is updated in place."""
+    kernels not used): the update of one tensor; ``state`` is updated in place (its
+    :meth:`Form.prepare` steps run first, on it as a group of one tensor)."""
+    lists: dict[str, list] = {k: [v] for k, v in state.items()}
+    lists["_step_values"] = [t]
+    for pr in form.prepares:
+        pr.fn(lists, [p], [g], hyper)
 
     class _Ref(Emitter):
         def leaf(self, name: str) -> Any:
-            return {"g": g, "p": p}.get(name, state.get(name))
+            return {"g": g, "p": p}.get(name) if name in ("g", "p") else lists[name][0]
 
         def coef(self, c: Coef) -> float:
-            return float(c.fn(hyper, t))
+            return float(c.value(hyper, t, lists, 0))
 
         def apply(self, op: str, a: list[Any], alpha: Any) -> Any:
+            if op in SELECTIONS:
+                return _reference_selection(op, a)
             if op == "add":
                 return a[0] + (a[1] if alpha is None else alpha * a[1])
             if op == "sub":
@@ -531,10 +718,12 @@ def reference(
             raise ValueError(op)
 
         def assign(self, key: str, value: Any, expr: Expr) -> Any:
-            state[key] = value
+            lists[key] = [value]
             return value
 
-    return _Ref().run(form)
+    out = _Ref().run(form)
+    state.update({k: v[0] for k, v in lists.items() if not k.startswith("_")})
+    return out
 
 
 # --------------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ class TritonPlan:
         """One step of the group: every tensor in one launch (``steps``: each tensor's step
         count, the ``t`` of its coefficients)."""
         prog, device = self.prog, params[0].device
+        for pr in prog.prepares:  # may make state: the caller stores it
+            pr.fn(state, params, grads, hyper)
         arrays = [
             params if a == "p" else grads if a == "g" else state[a.removeprefix("state:")]
             for a in prog.arrays
@@ -109,8 +111,15 @@ class TritonPlan:
             lambda: _tables(addresses, numel, len(arrays), device),
         )
         h = {k: _plain(v) for k, v in hyper.items()}
-        rows = {t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)}
-        values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
+        if any(c.per_tensor is not None for _, c in prog.coefs):
+            values = tuple(
+                tuple(float(c.value(h, t, state, i)) for _, c in prog.coefs)
+                for i, t in enumerate(steps)
+            )
+        else:
+            once = dict.fromkeys(steps)
+            rows = {t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in once}
+            values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
         coefs = _cached(
             (device, self.compute, values),
             lambda: (torch.tensor(values, dtype=self.compute).to(device, non_blocking=True),),
@@ -233,16 +242,22 @@ def choose(
 
 
 def triton_optimizers() -> dict[str, bool]:
-    """Every registered optimizer whose chain holds a rule written in the form, and whether its
-    whole chain (at its default hyperparameters) has a Triton program."""
+    """Every registered optimizer whose chain holds a rule written in the form (other than the
+    glue every chain shares: the learning rate, the sign, weight decay) that acts at its default
+    hyperparameters (SGD's momentum of 0 passes gradients through), and whether its whole chain
+    there has a Triton program."""
     import descentlab.optim as registry
 
+    glue = registry.transforms.__name__
     probe = [torch.nn.Parameter(torch.zeros(2))]
     out = {}
     for r in registry.records():
         opt = r.factory(probe, fused=False)
-        if any(isinstance(x, FormRule) for x in opt.rule.rules):
-            hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+        hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+        if any(
+            isinstance(x, FormRule) and x.__module__ != glue and not x.passes_through(hyper)
+            for x in opt.rule.rules
+        ):
             try:
                 program(opt.rule, hyper, opt._fold_lr)
                 out[r.name] = True

@@ -487,7 +487,9 @@ class Optimizer(torch.optim.Optimizer):
         values = self._states.advance(gi, [st["step"] for st in sts])
         if isinstance(s.plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
             state = gather(sts)
-            s.plan.run(params, grads, realify(state) if s.owners else state, hyper, values)
+            state = realify(state) if s.owners else state
+            s.plan.run(params, grads, state, hyper, values)
+            scatter(params, state, sts, s.owners)  # what the program's prepares made
             s.group["step"] = s.step
             return
         if s.plan is not None and self._fused.run(
