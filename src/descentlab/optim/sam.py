@@ -26,8 +26,9 @@ from typing import Any
 
 import torch
 
-from .base import Rule, as_scalar, bcast
+from .base import as_scalar, bcast
 from .compiled import in_compiled_region, refuse_closure, step_untraced
+from .form import Form, FormRule
 from .hyperspec import NONNEG, Flag, declare
 from .lookahead import Wrapped
 from .records import OptimizerRecord
@@ -35,7 +36,7 @@ from .records import OptimizerRecord
 __all__ = ["RECORDS", "SAM", "sam_ascent"]
 
 
-class sam_ascent(Rule):
+class sam_ascent(FormRule):
     r"""SAM's ascent step, :math:`\hat\epsilon = \rho\, g / \lVert g\rVert` (ASAM:
     :math:`\rho\,|w|^2 g / \lVert |w| g\rVert`), computed by :meth:`ascent` over every
     parameter; as a link of the chain it passes the update through unchanged.
@@ -47,6 +48,8 @@ class sam_ascent(Rule):
 
     name = "sam_ascent"
     role = "wrapper (gradient point, averaging)"
+    local = False
+    needs_step = False
     #: the gradient is taken at another point than the parameters: needs ``step(closure)``
     lookahead = True
 
@@ -55,13 +58,10 @@ class sam_ascent(Rule):
 
     checks = declare(rho=NONNEG, adaptive=Flag())
 
-    def update(self, grads, state, params, hyper):
-        return grads, state
+    def form(self, f: Form, hyper) -> None:
+        f.out(f.g)
 
     def passes_through(self, hyper) -> bool:
-        return True
-
-    def fuse(self, b, hyper):
         return True
 
     @staticmethod
