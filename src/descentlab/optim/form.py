@@ -288,9 +288,7 @@ class Prepare:
     """A form's Python step before its per-element program (:meth:`Form.prepare`)."""
 
     fn: Callable[..., None]
-    fills: tuple[str, ...] = ()
-    needs: tuple[str, ...] = ()
-    steady: bool = False
+    how: Mapping[str, Any]  # fills, needs, steady: FusedBuilder.prepare's
 
 
 @dataclass
@@ -330,21 +328,14 @@ class Form:
         c = self.coefs[name] = Coef(name, fn, tuple(uses), per_tensor)
         return c
 
-    def prepare(
-        self,
-        fn: Callable[..., None],
-        *,
-        fills: Sequence[str] = (),
-        needs: Sequence[str] = (),
-        steady: bool = False,
-    ) -> None:
+    def prepare(self, fn: Callable[..., None], **how: Any) -> None:
         """Run ``fn(state, params, grads, hyper)`` before the per-element program, on every
         backend: it makes state on a tensor's first step (from the group's values, as torch
         does) and computes the per-tensor values the coefficients read (``per_tensor``).
-        ``grads`` give only shapes (the fused backend passes the raw gradients);
-        ``fills``, ``needs`` and ``steady`` as :meth:`~descentlab.optim.fused.FusedBuilder.prepare`.
+        ``grads`` give only shapes (the fused backend passes the raw gradients). ``how``:
+        ``fills``, ``needs``, ``steady``, as :meth:`~descentlab.optim.fused.FusedBuilder.prepare`.
         """
-        self.prepares.append(Prepare(fn, tuple(fills), tuple(needs), steady))
+        self.prepares.append(Prepare(fn, how))
 
     def let(self, expr: Expr) -> Expr:
         self._check(expr)
@@ -512,7 +503,7 @@ class CEmitter(Emitter):
     def run(self, form: Form) -> str:
         self.written = set(form.written)
         for pr in form.prepares:
-            self.b.prepare(pr.fn, fills=pr.fills, needs=pr.needs, steady=pr.steady)
+            self.b.prepare(pr.fn, **pr.how)
         out = super().run(form)
         self.b.u = out
         return out
