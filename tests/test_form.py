@@ -80,15 +80,18 @@ def test_fused_equals_eager(name, dtype):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
 
-def _reference_run(name: str, steps: int = 40, **kw) -> tuple[torch.Tensor, torch.Tensor]:
+def _reference_run(
+    name: str, steps: int = 40, make=None, **kw
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The optimizer's eager float64 run, and the same chain with every rule written in the
     form evaluated by :func:`~descentlab.optim.form.reference` (primitives by their
-    definitions; a rule not in the form by its own eager update), ``p <- p + u``."""
+    definitions; a rule not in the form by its own eager update), ``p <- p + u``
+    (``make``: the optimizer of a parameter list, instead of the registry's ``name``)."""
     g = torch.Generator().manual_seed(5)
     w0 = torch.randn(64, dtype=torch.float64, generator=g)
     grads = [torch.randn(64, dtype=torch.float64, generator=g) for _ in range(steps)]
     w = torch.nn.Parameter(w0.clone())
-    opt = optim.get(name)([w], fused=False, lr=1e-2, **kw)
+    opt = make([w]) if make else optim.get(name)([w], fused=False, lr=1e-2, **kw)
     hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
     for gr in grads:
         w.grad = gr.clone()
@@ -131,6 +134,38 @@ def test_variants_fused_equal_eager_and_follow_the_forms(name, kw):
     assert torch.equal(a, b)
     got, want = _reference_run(name, **kw)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def _glue(params, fused: bool = False):
+    """The glue transforms no registered chain holds (or not at these values), in one chain."""
+    rule = optim.chain(
+        optim.non_finite_guard("zero"),
+        optim.clip_by_value(0.5),
+        optim.maximize(True),
+        optim.add_l2(0.1),
+        optim.trace(0.9, 0.1),
+        optim.scale_by_lr(1e-2, lr_decay=0.1),
+    )
+    return optim.Optimizer(params, rule, fused=fused)
+
+
+def test_the_glue_fused_equals_eager_and_follows_its_forms():
+    g = torch.Generator().manual_seed(13)
+    w0 = torch.randn(4099, generator=g)
+    got = []
+    for fused in (True, False):
+        w = torch.nn.Parameter(w0.clone())
+        opt = _glue([w], fused)
+        gen = torch.Generator().manual_seed(14)
+        for k in range(30):
+            grad = torch.randn(4099, generator=gen)
+            grad[k], grad[k + 40] = float("nan"), float("-inf")  # zeroed by the guard
+            w.grad = grad
+            opt.step()
+        got.append(w.detach())
+    assert torch.isfinite(got[0]).all() and torch.equal(got[0], got[1])
+    ours, want = _reference_run("glue", make=_glue)
+    torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
 
 
 def _paper_adabelief(w, grads, lr, b1, b2, eps, wd):

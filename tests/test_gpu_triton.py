@@ -119,7 +119,7 @@ def _per_step(
 
 def test_every_optimizer_written_in_the_form_has_a_triton_kernel():
     """A chain holding a form rule whose glue rule has no Triton form would run eagerly on a
-    GPU: add the glue's form (triton_emitter.glue_form) or write the rule in the form."""
+    GPU: write the glue rule in the form too."""
     assert {"adabelief", "lion"} <= set(TRITON)
     assert [name for name, ok in TRITON.items() if not ok] == []
 

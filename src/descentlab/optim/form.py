@@ -674,7 +674,7 @@ def reference(
 
     class _Ref(Emitter):
         def leaf(self, name: str) -> Any:
-            return {"g": g, "p": p}.get(name) if name in ("g", "p") else lists[name][0]
+            return g if name == "g" else p if name == "p" else lists[name][0]
 
         def coef(self, c: Coef) -> float:
             return float(c.value(hyper, t, lists, 0))
