@@ -28,8 +28,7 @@ from typing import Any
 import torch
 
 from . import adam, adam_variants, adaptive, asgd, lion, rprop, sgd
-from .base import HyperparameterTypeError, Rule, chain, check_range
-from .form import Form, FormRule, lerp, where
+from .base import HyperparameterTypeError, Rule, chain, check_range, lerp_, scratch, step_values
 from .optimizer import Optimizer
 from .records import OptimizerRecord
 
@@ -46,7 +45,7 @@ def _check_period(value: Any) -> None:
         raise ValueError(f"sync_period must be an integer >= 1, got {value!r}")
 
 
-class lookahead(FormRule):
+class lookahead(Rule):
     r"""Every ``sync_period`` steps, pull the slow weights towards the fast ones and reset
     the fast weights to them (Zhang et al., 2019). Place it last, after the learning rate.
 
@@ -63,11 +62,11 @@ class lookahead(FormRule):
 
     name = "lookahead"
     role = "wrapper (gradient point, averaging)"
-    local = False
     state_keys = ("slow",)
 
     def __init__(self, sync_period: int = 5, slow_step_size: float = 0.5) -> None:
         super().__init__(sync_period=sync_period, slow_step_size=slow_step_size)
+        self.needs_step = True
 
     def init(self, params):
         return {"slow": [p.detach().clone(memory_format=torch.preserve_format) for p in params]}
@@ -76,12 +75,29 @@ class lookahead(FormRule):
         _check_period(hyper["sync_period"])
         check_range("slow_step_size", hyper["slow_step_size"], 0.0, 1.0)
 
-    def form(self, f: Form, hyper) -> None:
-        a = f.coef("alpha", lambda h, t: h["slow_step_size"], uses=("slow_step_size",))
-        on = f.coef("sync", lambda h, t: float(int(t) % int(h["sync_period"]) == 0))
-        slow = f.state("slow")
-        slow = f.assign("slow", where(on, lerp(slow, f.p + f.g, a), slow))
-        f.out(where(on, slow - f.p, f.g))
+    def update(self, grads, state, params, hyper):
+        k = hyper["sync_period"]
+        steps = step_values(state, len(params))
+        sync = [i for i, t in enumerate(steps) if int(t) % k == 0]
+        if not sync:
+            return grads, state
+        out = scratch(state, grads)
+        torch._foreach_copy_(out, grads)
+        slow = [state["slow"][i] for i in sync]
+        fast = torch._foreach_add([params[i] for i in sync], [grads[i] for i in sync])
+        lerp_(slow, fast, hyper["slow_step_size"])
+        for j, i in enumerate(sync):
+            torch.sub(slow[j], params[i], out=out[i])
+        return out, state
+
+    def fuse(self, b, hyper):
+        slow = b.state("slow", write=True)
+        a = b.coef("la_alpha", lambda h, t, e: float(h["slow_step_size"]), uses=("slow_step_size",))
+        on = b.coef("la_sync", lambda h, t, e: float(int(t) % int(h["sync_period"]) == 0))
+        fast = b.let(f"p + {b.u}")
+        b.line(f"{slow} = ({on} != 0) ? dl_lerp({slow}, {fast}, {a}) : {slow};")
+        b.u = b.let(f"({on} != 0) ? ({slow} - p) : {b.u}")
+        return True
 
 
 def resolve_base(base: Any) -> type[Optimizer]:

@@ -26,9 +26,8 @@ from typing import Any
 
 import torch
 
-from .base import as_scalar, bcast
+from .base import Rule, as_scalar, bcast
 from .compiled import in_compiled_region, refuse_closure, step_untraced
-from .form import Form, FormRule
 from .hyperspec import NONNEG, Flag, declare
 from .lookahead import Wrapped
 from .records import OptimizerRecord
@@ -36,7 +35,7 @@ from .records import OptimizerRecord
 __all__ = ["RECORDS", "SAM", "sam_ascent"]
 
 
-class sam_ascent(FormRule):
+class sam_ascent(Rule):
     r"""SAM's ascent step, :math:`\hat\epsilon = \rho\, g / \lVert g\rVert` (ASAM:
     :math:`\rho\,|w|^2 g / \lVert |w| g\rVert`), computed by :meth:`ascent` over every
     parameter; as a link of the chain it passes the update through unchanged.
@@ -48,8 +47,6 @@ class sam_ascent(FormRule):
 
     name = "sam_ascent"
     role = "wrapper (gradient point, averaging)"
-    local = False
-    needs_step = False
     #: the gradient is taken at another point than the parameters: needs ``step(closure)``
     lookahead = True
 
@@ -58,10 +55,13 @@ class sam_ascent(FormRule):
 
     checks = declare(rho=NONNEG, adaptive=Flag())
 
-    def form(self, f: Form, hyper) -> None:
-        f.out(f.g)
+    def update(self, grads, state, params, hyper):
+        return grads, state
 
     def passes_through(self, hyper) -> bool:
+        return True
+
+    def fuse(self, b, hyper):
         return True
 
     @staticmethod
