@@ -99,3 +99,32 @@ def test_bindings_are_made_once_per_library(tmp_path, monkeypatch):
     source = 'extern "C" int dl_answer(void) { return 7; }'
     assert N.load(source, bind)() == N.load(source, bind)() == 7
     assert len(calls) == 1
+
+
+def test_the_cnn_kernel_loads_through_the_layer(monkeypatch):
+    """(Its build takes ~10 s, so not in the table above: the layer it goes through is.)"""
+    from descentlab.engine import vcnn
+
+    seen = []
+    monkeypatch.setattr(N, "load", lambda source, bind, what: seen.append(source) or {})
+    vcnn._library.cache_clear()
+    try:
+        assert vcnn._library() == {}
+    finally:
+        vcnn._library.cache_clear()
+    assert seen == [vcnn._source()]
+
+
+def test_an_entry_that_cannot_be_written_is_refused_naming_it(tmp_path, monkeypatch):
+    """A folder where the library goes: one error naming it (a fused=None step then runs
+    eagerly, announced), not a stray OSError or ValueError from the write."""
+    monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
+    source = 'extern "C" int dl_answer(void) { return 9; }'
+    lib = tmp_path / "fused" / f"k_{N._key(source, N.compiler())}.so"
+    lib.mkdir(parents=True)
+    with (
+        pytest.warns(RuntimeWarning, match="failed verification"),
+        pytest.raises(N.KernelUnavailable, match=f"writing the kernel to the cache failed.*{lib}"),
+    ):
+        N.load_library(source)
+    assert lib.is_dir() and not lib.with_suffix(".json").exists()

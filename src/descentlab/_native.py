@@ -213,9 +213,12 @@ def _build(
     # The library first, then its sidecar: a library whose sidecar is not (yet) its own fails
     # verification and is rebuilt, never loaded. Not fsync-ed: an entry that a crash leaves
     # damaged fails verification the same way.
-    write_atomic(lib, data, private=True, durable=False)
-    side = json.dumps({**meta, "so_sha256": _sha256(data)})
-    write_atomic(meta_path, side, private=True, durable=False)
+    try:
+        write_atomic(lib, data, private=True, durable=False)
+        side = json.dumps({**meta, "so_sha256": _sha256(data)})
+        write_atomic(meta_path, side, private=True, durable=False)
+    except (OSError, ValueError) as exc:  # a full disk; a folder or link where the file goes
+        raise KernelUnavailable(f"writing the {what} to the cache failed: {exc}") from None
     _compiles += 1
     return data
 
