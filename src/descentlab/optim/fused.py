@@ -20,16 +20,12 @@ How it works:
 2. **Compilation.** The source is compiled once by the system C++ compiler (``g++ -O3
    -march=native -fopenmp``, ~1-2 s) into a shared library cached on disk, keyed by a hash
    of the source, the flags and the CPU: a second process loads it in about a millisecond.
-   The directory is ``$DESCENTLAB_CACHE/fused`` or ``~/.cache/descentlab/fused``.
-   **Nothing cached is loaded unverified.** Each ``k_<key>.so`` has a sidecar
-   ``k_<key>.json`` recording the SHA-256 of the library's bytes, of the generated source and
-   the compiler command; a process reads the library once, checks those three against what it
-   would build, and loads exactly the bytes it checked (from an anonymous in-memory file on
-   Linux, so a file changed or truncated afterwards cannot reach it). An entry that fails --
-   truncated, garbage, empty, another kernel copied over it, a library planted without its
-   sidecar -- is rebuilt, with one warning. The cache folders are created ``0700``; a folder
-   owned by another user or writable by group or others is refused (``fused=None`` then runs
-   eagerly, with one warning; ``fused=True`` raises :class:`FusedUnavailable`).
+   :mod:`descentlab._native` does this for every kernel of descentlab: the folder
+   (``$DESCENTLAB_CACHE/fused`` or ``~/.cache/descentlab/fused``, private), verification of
+   each cached library against its sidecar before it is loaded (a damaged entry is rebuilt,
+   with one warning), loading exactly the verified bytes. A cache folder owned by another
+   user or writable by group or others is refused (``fused=None`` then runs eagerly, with
+   one warning; ``fused=True`` raises :class:`FusedUnavailable`).
 3. **Each step.** Python computes the coefficients in double precision exactly as the eager
    rules do, and passes them with the tensors' data pointers to the kernel (via ``ctypes``, so
    no Python runs per element). Because every hyperparameter is a *runtime* argument, a
@@ -95,24 +91,18 @@ rounds: float32 rounding differences alone move the parity problem's parameters 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import threading
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from descentlab import _native
+from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
 __all__ = [
     "DTYPES",
@@ -122,218 +112,47 @@ __all__ = [
     "compile_count",
     "compiler",
     "fused_available",
-    "load_library",
     "sqrt_reproduces_torch",
 ]
 
 
-class FusedUnavailable(RuntimeError):
-    """The fused backend cannot run here (no C++ compiler, or the compiler failed)."""
+class FusedUnavailable(KernelUnavailable):
+    """The fused backend cannot run here (no C++ compiler, the compiler failed, the kernel
+    cache cannot be used)."""
 
 
 CHUNK = 1 << 15  # elements per OpenMP work item
 _SMALL = 1 << 16  # groups smaller than this run on one thread (fork-join costs more)
-_VERSION = "descentlab-fused-3"
-
-_lock = threading.Lock()
-_loaded: dict[str, Any] = {}
-_libraries: dict[str, ctypes.CDLL] = {}
-_compiles = 0
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels are kept (``$DESCENTLAB_CACHE/fused`` or
-    ``$XDG_CACHE_HOME/descentlab/fused``, default ``~/.cache/descentlab/fused``)."""
-    root = os.environ.get("DESCENTLAB_CACHE")
-    if root:
-        return Path(root) / "fused"
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "descentlab" / "fused"
-
-
-def compiler() -> str | None:
-    """The C++ compiler the fused backend uses (``$CXX``, else g++ or c++), or None."""
-    return _find_compiler(os.environ.get("CXX"), os.environ.get("PATH"))
-
-
-@functools.lru_cache(maxsize=8)
-def _find_compiler(cxx: str | None, path: str | None) -> str | None:
-    # cached: searching PATH costs ~0.2 ms, and the optimizer asks at every step
-    if cxx and shutil.which(cxx, path=path):
-        return shutil.which(cxx, path=path)
-    for name in ("g++", "c++"):
-        found = shutil.which(name, path=path)
-        if found:
-            return found
-    return None
+_VERSION = "descentlab-fused-3"  # the first line of every generated source
 
 
 def fused_available() -> bool:
     """True when a C++ compiler is present, so ``fused=True`` can build its kernels."""
-    return compiler() is not None
+    return _native.compiler() is not None
 
 
-def compile_count() -> int:
-    """How many kernels this process has compiled (cache hits on disk do not count)."""
-    return _compiles
-
-
-def _cpu_tag() -> str:
-    """Identifies the instruction set the cached binaries were built for (-march=native)."""
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = line
-                    break
-    except OSError:
-        flags = platform.processor()
-    return hashlib.sha256((platform.machine() + flags).encode()).hexdigest()[:16]
-
-
-_FLAGS = [
-    "-O3",
-    "-march=native",
-    "-fopenmp",
-    "-fPIC",
-    "-shared",
-    "-ffp-contract=off",  # a * b + c stays two roundings unless the source says dl_fma()
-    "-fno-math-errno",
-    "-std=c++17",
-    "-fno-exceptions",
-    "-fno-rtti",
-]
-
-
-def _command(cc: str, src: str, out: str) -> list[str]:
-    return [cc, *_FLAGS, src, "-o", out, "-lm"]
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _trusted_dir(directory: Path) -> None:
-    """Create the cache folder ``0700`` (with any missing parents) and refuse one that another
-    user could have written a library into."""
-    from descentlab._osutil import check_private_dir, private_dir
-
-    try:
-        private_dir(directory)
-        check_private_dir(directory)
-    except OSError as exc:
-        raise FusedUnavailable(f"the fused-kernel cache cannot be used: {exc}") from None
-
-
-def _verified_bytes(lib: Path, meta_path: Path, expect: Mapping[str, Any]) -> bytes | str:
-    """The library's bytes if the entry matches ``expect`` (and its own recorded hash), else
-    why not."""
-    import json
-
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return "no sidecar (k_*.json) records its hash"
-    except (OSError, ValueError) as exc:
-        return f"unreadable sidecar ({exc})"
-    if not isinstance(meta, dict):
-        return "unreadable sidecar (not a JSON object)"
-    for name, value in expect.items():
-        if meta.get(name) != value:
-            return f"its sidecar records another {name.replace('_', ' ')}"
-    try:
-        data = lib.read_bytes()
-    except OSError as exc:
-        return f"unreadable ({exc})"
-    if _sha256(data) != meta.get("so_sha256"):
-        return f"its bytes ({len(data)}) do not have the recorded SHA-256"
-    return data
-
-
-def _write_entry(directory: Path, lib: Path, meta_path: Path, source: str, cc: str, meta: dict):
-    """Compile ``source`` into ``lib`` and write its sidecar; returns the library's bytes."""
-    import json
-
-    global _compiles
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        src = Path(tmp) / "kernel.cpp"
-        src.write_text(source, encoding="utf-8")
-        out = Path(tmp) / "kernel.so"
-        # its own session: a Ctrl-C at the terminal (meant for the program: a server
-        # stopping while it warms its kernels) does not kill a compiler half-way; an
-        # interrupted wait still kills it (subprocess.run)
-        proc = subprocess.run(
-            _command(cc, str(src), str(out)),
-            capture_output=True,
-            text=True,
-            check=False,
-            start_new_session=True,
-        )
-        if proc.returncode != 0:
-            raise FusedUnavailable(
-                f"compiling a fused optimizer kernel failed ({cc}):\n{proc.stderr[-2000:]}"
-            )
-        data = out.read_bytes()
-        side = Path(tmp) / "kernel.json"
-        side.write_text(json.dumps({**meta, "so_sha256": _sha256(data)}), encoding="utf-8")
-        # Each rename is atomic: a concurrent process sees an old or a new file, never a
-        # partial one; a library whose sidecar is not (yet) its own fails verification and
-        # is rebuilt, never loaded.
-        os.replace(out, lib)
-        os.replace(side, meta_path)
-    _compiles += 1
-    return data
-
-
-def _dlopen(data: bytes, lib: Path) -> ctypes.CDLL:
-    """Load exactly ``data`` (verified bytes): from an anonymous memory file on Linux (kept
-    open for the life of the process, so its name is never reused), else from ``lib``."""
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        try:
-            fd = os.memfd_create(lib.name, getattr(os, "MFD_CLOEXEC", 0))
-        except OSError:
-            fd = -1
-        if fd >= 0:
-            _memfds.append(fd)
-            # e.g. memory files may not be mapped executable here: then the checked file
-            with contextlib.suppress(OSError):
-                os.write(fd, data)
-                return ctypes.CDLL(f"/proc/self/fd/{fd}")
-    # The folder is private and entries are only ever replaced by a rename, so the file just
-    # verified is the file loaded.
-    return ctypes.CDLL(str(lib))
-
-
-_memfds: list[int] = []
-
-# In the key: entries of caches written before kernels had sidecars are never looked at (they
-# would otherwise each be rebuilt with a warning).
-_CACHE_FORMAT = "verified-sidecar-1"
+def _bind_step(handle: ctypes.CDLL) -> Any:
+    fn = handle.dl_step
+    fn.probe = handle.dl_sqrt_probe
+    fn.restype = None
+    fn.argtypes = [
+        ctypes.c_int64,  # tensors
+        ctypes.c_void_p,  # numel[n]
+        ctypes.c_void_p,  # rows[n]
+        ctypes.c_void_p,  # pointers[n * arrays]
+        ctypes.c_void_p,  # coefficients
+        ctypes.c_void_p,  # coefficient offset of each tensor[n]
+        ctypes.c_int,  # threads
+    ]
+    return fn
 
 
 def _load(source: str) -> Any:
-    """The compiled kernel for ``source`` (from memory, the verified disk cache, or the
-    compiler)."""
-    key, handle = load_library(source)
-    with _lock:
-        fn = _loaded.get(key)
-        if fn is not None:
-            return fn
-        fn = handle.dl_step
-        fn.probe = handle.dl_sqrt_probe
-        fn.restype = None
-        fn.argtypes = [
-            ctypes.c_int64,  # tensors
-            ctypes.c_void_p,  # numel[n]
-            ctypes.c_void_p,  # rows[n]
-            ctypes.c_void_p,  # pointers[n * arrays]
-            ctypes.c_void_p,  # coefficients
-            ctypes.c_void_p,  # coefficient offset of each tensor[n]
-            ctypes.c_int,  # threads
-        ]
-        _loaded[key] = fn
-        return fn
+    """The compiled step kernel for ``source`` (:func:`descentlab._native.load`)."""
+    try:
+        return _native.load(source, _bind_step, what="fused optimizer kernel")
+    except KernelUnavailable as exc:
+        raise FusedUnavailable(str(exc)) from None
 
 
 _SQRT_PROBE = """// descentlab.optim.fused: which float32 square root torch computes on this CPU
@@ -369,8 +188,8 @@ def sqrt_reproduces_torch() -> bool:
     kernel is cached and verified like any other).
     """
     try:
-        _, lib = load_library(_SQRT_PROBE.format(prelude=_PRELUDE))
-    except FusedUnavailable:
+        _, lib = _native.load_library(_SQRT_PROBE.format(prelude=_PRELUDE), what="probe kernel")
+    except KernelUnavailable:
         return False
     g = torch.Generator().manual_seed(0)
     x = torch.cat(
@@ -384,59 +203,6 @@ def sqrt_reproduces_torch() -> bool:
         ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(x.numel())
     )
     return torch.equal(out, torch.sqrt(x))
-
-
-def load_library(source: str) -> tuple[str, ctypes.CDLL]:
-    """``(key, library)``: the C++ ``source`` compiled into a shared library, from memory,
-    the verified disk cache or the compiler (``key`` hashes the source, flags, compiler and
-    CPU). Other generated kernels (:mod:`descentlab.problems.kernels`) share this cache.
-
-    Raises:
-        FusedUnavailable: no C++ compiler, or compiling or loading failed.
-    """
-    import warnings
-
-    cc = compiler()
-    if cc is None:
-        raise FusedUnavailable(
-            "the fused optimizer backend needs a C++ compiler (g++ or c++ on PATH, or $CXX); "
-            "none was found -- install gcc or use fused=False"
-        )
-    key = hashlib.sha256(
-        "\0".join([_VERSION, _CACHE_FORMAT, source, " ".join(_FLAGS), cc, _cpu_tag()]).encode()
-    ).hexdigest()[:32]
-    with _lock:
-        handle = _libraries.get(key)
-        if handle is not None:
-            return key, handle
-        directory = cache_dir()
-        _trusted_dir(directory)
-        lib = directory / f"k_{key}.so"
-        meta_path = lib.with_suffix(".json")
-        expect = {
-            "version": _VERSION,
-            "source_sha256": _sha256(source.encode()),
-            "command": _command(cc, "kernel.cpp", "kernel.so"),
-            "cpu": _cpu_tag(),
-        }
-        data: bytes | str = "missing"
-        if lib.exists() or meta_path.exists():
-            data = _verified_bytes(lib, meta_path, expect)
-            if isinstance(data, str):
-                warnings.warn(
-                    f"descentlab: the cached fused kernel {lib} failed verification ({data}); "
-                    "rebuilding it",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        if isinstance(data, str):
-            data = _write_entry(directory, lib, meta_path, source, cc, expect)
-        try:
-            handle = _dlopen(data, lib)
-        except OSError as exc:  # verified bytes the loader still refuses (another machine?)
-            raise FusedUnavailable(f"loading the fused kernel {lib} failed: {exc}") from None
-        _libraries[key] = handle
-        return key, handle
 
 
 # --------------------------------------------------------------------------------------
