@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.own_process = argv is None  # the program's own command line: a command may end it
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
