@@ -50,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     app.serve(args.host, args.port, open_browser=not args.no_browser)
-    if getattr(args, "own_process", False):  # not when main([...]) is called in a program
+    from descentlab.cli import own_process
+
+    if own_process():  # not when main([...]) is called in a program
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
