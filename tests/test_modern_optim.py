@@ -134,7 +134,7 @@ def test_muon_refuses_what_torch_refuses():
         optim.Muon(w, lr=-0.1, fused=False)
     with pytest.raises(ValueError, match=r"adjust_lr_fn must be one of .*, got 'bad'"):
         optim.Muon(w, adjust_lr_fn="bad", fused=False)
-    with pytest.raises(ValueError, match=r"ns_steps must be an integer in \[0, 100\), got 100"):
+    with pytest.raises(ValueError, match=r"ns_steps must be an integer in \[0, 99\], got 100"):
         optim.Muon(w, ns_steps=100, fused=False)
     with pytest.raises(TypeError, match=r"ns_coefficients must be a tuple of three numbers"):
         optim.Muon(w, ns_coefficients=(1.0, 2.0), fused=False)
