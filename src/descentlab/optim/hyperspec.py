@@ -126,7 +126,8 @@ class Real(Spec):
         if value is None and self.none:
             return
         try:
-            check(name, value, _interval(self.lo, self.hi, self.closed, isinstance(value, Tensor)))
+            interval = _interval(self.lo, self.hi, self.closed, isinstance(value, Tensor))
+            check(name, value, *((None,) if self.none else ()), interval)
         except ValueError as exc:  # (a batched value has no words in torch: it refuses one)
             torch = None if _batched(value) else self.torch
             raise _in_torchs_words(exc, torch, name=name, value=value) from None
