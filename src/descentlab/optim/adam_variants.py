@@ -124,7 +124,11 @@ class scale_by_nadam(_ScaledFinal, Rule):
             "mu_product": [torch.ones((), dtype=scalar_dtype()) for _ in params],
         }
 
-    checks = declare(betas=SCALAR_BETAS, eps=NONNEG, momentum_decay=Real(0.0, scalar=True))
+    checks = declare(
+        betas=SCALAR_BETAS,
+        eps=NONNEG,
+        momentum_decay=Real(0.0, scalar=True, torch="Invalid momentum_decay value: {value}"),
+    )
 
     def fuse(self, b, hyper):
         m = b.state("exp_avg", write=True)

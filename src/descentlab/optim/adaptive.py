@@ -162,7 +162,7 @@ class scale_by_adadelta(FormRule):
     name = "scale_by_adadelta"
     role = "adaptive learning rate"
     state_keys = ("square_avg", "acc_delta")
-    checks = declare(rho=Real(0.0, 1.0), eps=NONNEG)
+    checks = declare(rho=Real(0.0, 1.0, torch="Invalid rho value: {value}"), eps=NONNEG)
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-6) -> None:
         super().__init__(rho=rho, eps=eps)
@@ -224,7 +224,12 @@ class scale_by_rms(_DividedByRoot):
             state["grad_avg"] = zeros(params)
         return state
 
-    checks = declare(alpha=Real(0.0, 1.0), eps=NONNEG, centered=Flag(), eps_inside_sqrt=Flag())
+    checks = declare(
+        alpha=Real(0.0, 1.0, torch="Invalid alpha value: {value}"),
+        eps=NONNEG,
+        centered=Flag(),
+        eps_inside_sqrt=Flag(),
+    )
 
     def fuse_signature(self, hyper):
         return (bool(hyper["centered"]), bool(hyper["eps_inside_sqrt"]))

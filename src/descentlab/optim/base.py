@@ -510,6 +510,9 @@ class Rule(ABC):
     #: True when each tensor's update depends only on that tensor's own values and state, so
     #: the optimizer may process a group in cache-sized chunks (False: e.g. global-norm clipping)
     elementwise: bool = True
+    #: False where the rule refuses complex parameters (torch's Adafactor and Muon do: their
+    #: matrix statistics assume real entries); True: a complex one is stepped as a pair of reals
+    complex_params: bool = True
 
     def __init__(self, **defaults: Any) -> None:
         self.defaults: dict[str, Any] = dict(defaults)

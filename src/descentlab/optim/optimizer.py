@@ -441,6 +441,8 @@ class Optimizer(torch.optim.Optimizer):
         sparse = any(g.is_sparse for g in grads)
         owners = None
         if any(p.is_complex() for p in params):
+            if not all(r.complex_params for r in self.rule.rules):  # torch's words and type
+                raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
             owners = params
             params = [as_real(p) for p in params]
             grads = [as_real(g) for g in grads]
