@@ -129,3 +129,128 @@ def test_the_order_is_read_from_the_readme_line():
     assert read_layers(text) == [("a", "b"), ("c",), ("d",)]
     with pytest.raises(AssertionError, match="no 'Architecture: layers' section"):
         read_layers("# x\n")
+
+
+# --- import circles: no module imports, by any chain of imports, a module that imports it ---
+
+#: Import edges a circle may still use, each with its reason (kept honest below: an edge that
+#: no longer exists must leave this table).
+KNOWN_CIRCLE_EDGES = {
+    # triton_optimizers() (GPU report) walks the registry of the package it belongs to
+    ("descentlab.optim.gpu", "descentlab.optim"): "optim/gpu.py's triton_optimizers",
+}
+
+
+def module_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """``module -> the descentlab modules it imports`` (every import: top of the file, inside a
+    function or under ``TYPE_CHECKING``; ``from pkg import sub`` imports ``pkg.sub`` when that
+    is a module, else ``pkg``)."""
+    files = {".".join(module_parts(p, package)): p for p in sorted(package.rglob("*.py"))}
+
+    def known(name: str) -> str:
+        while name not in files and "." in name:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        edges = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                edges |= {known(a.name) for a in node.names if a.name.split(".")[0] == package.name}
+            elif isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level + 1] if node.level else []
+                module = ".".join(base + (node.module.split(".") if node.module else []))
+                if module.split(".")[0] != package.name:
+                    continue
+                for a in node.names:
+                    sub = f"{module}.{a.name}"
+                    edges.add(sub if sub in files else known(module))
+        graph[name] = edges - {name, package.name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]], allowed: dict = KNOWN_CIRCLE_EDGES) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), ``allowed`` edges left
+    out: each group is one or more import circles."""
+    graph = {m: {t for t in e if t in graph and (m, t) not in allowed} for m, e in graph.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles():
+    graph = module_graph()
+    found = circles(graph)
+    assert not found, "import circles (strongly connected modules):\n" + "\n".join(map(str, found))
+    for (a, b), why in KNOWN_CIRCLE_EDGES.items():
+        assert b in graph.get(a, ()), f"{a} no longer imports {b} ({why}): drop it from the table"
+
+
+# (files of a package "pkg": name -> source; the modules of the circles the check finds)
+CIRCLE_CASES = [
+    ({"a.py": "from pkg import b\n", "b.py": "x = 1\n"}, []),
+    ({"a.py": "from pkg import b\n", "b.py": "from pkg.a import f\n"}, [["pkg.a", "pkg.b"]]),
+    (
+        {
+            "a.py": "from . import b\n",
+            "b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import A\n",
+        },
+        [["pkg.a", "pkg.b"]],
+    ),
+    (
+        {"a.py": "import pkg.b\n", "b.py": "def f():\n    import pkg.c\n", "c.py": "import pkg.a"},
+        [["pkg.a", "pkg.b", "pkg.c"]],
+    ),
+    ({"__init__.py": "from .a import f\n", "a.py": "from pkg.b import g\n", "b.py": ""}, []),
+    ({"__init__.py": "from .a import f\n", "a.py": "import pkg\n"}, []),
+    (
+        {
+            "__init__.py": "from .a import f\n",
+            "a.py": "from pkg import b\n",
+            "b.py": "import pkg\n",
+        },
+        [],
+    ),
+    (
+        {
+            "sub/__init__.py": "from .a import f\n",
+            "sub/a.py": "from pkg.sub import b\n",
+            "sub/b.py": "from pkg.sub import a\n",
+        },
+        [["pkg.sub.a", "pkg.sub.b"]],
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "expected"), CIRCLE_CASES)
+def test_the_check_finds_import_circles(tmp_path, files, expected):
+    root = tmp_path / "pkg"
+    for name, source in {"__init__.py": "", **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(source)
+    assert circles(module_graph(root), allowed={}) == expected

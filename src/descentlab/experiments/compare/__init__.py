@@ -58,12 +58,11 @@ from descentlab.experiments.compare.planning import (
     final_setting,
     final_trials,
     tuning_plan,
-    tuning_settings,
     tuning_trials,
 )
 from descentlab.experiments.compare.results import CandidateResult, Comparison, OptimizerResult
 from descentlab.experiments.compare.running import Interrupted, compare, prepare
-from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
+from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec, tuning_settings
 
 __all__ = [
     "DEFAULT_OPTIMIZERS",
