@@ -88,7 +88,10 @@ def test_readme_places_every_top_level_module():
     top = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     top |= {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert top <= placed, f"not in README's layer order: {sorted(top - placed)}"
-    assert LAYERS[0] == ("_osutil", "_files", "constraints") and LAYERS[-1] == ("demo", "__main__")
+    assert LAYERS[0] == ("_osutil", "_files", "_lazy", "constraints") and LAYERS[-1] == (
+        "demo",
+        "__main__",
+    )
 
 
 def test_no_module_imports_a_higher_layer():
@@ -254,3 +257,108 @@ def test_the_check_finds_import_circles(tmp_path, files, expected):
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(source)
     assert circles(module_graph(root), allowed={}) == expected
+
+
+# --- the report renders values it is given: it imports no runner ---
+
+#: What runs training, trials, experiments or trajectories: a module (any name of it) or one
+#: name of a module. The report layer imports none of them.
+RUNNERS = (
+    "descentlab.engine",
+    "descentlab.experiments.trials",
+    "descentlab.experiments.ray_backend",
+    "descentlab.experiments.compare.running",
+    "descentlab.experiments.compare.planning",
+    "descentlab.experiments.compare.collect",
+    "descentlab.experiments.lectures.run",
+    "descentlab.experiments.lectures.get",
+    "descentlab.problems.trajectories.run",
+    "descentlab.problems.trajectories.races",
+)
+
+#: Imports of a runner the report still makes, each with its reason (an entry that no longer
+#: matches an import must leave the table).
+KNOWN_REPORT_RUNS = {
+    ("report/figures.py", "descentlab.problems.trajectories.run"): "the lecture book's sweeps, "
+    "basin maps and noise floors run their trajectories in the figure functions it calls",
+    ("report/figures.py", "descentlab.problems.trajectories.races"): "figures.compare, the "
+    "lecture book's name for the races",
+    ("report/lecture_figures.py", "descentlab.problems.trajectories.races"): "`descentlab "
+    "figures` makes the lectures' race figures from nothing",
+}
+
+
+def imported_names(tree: ast.AST, parts: list[str], is_package: bool) -> list[str]:
+    """Every descentlab module and ``module.name`` that ``tree`` imports (a module imported as
+    an object -- ``from descentlab.experiments import lectures`` -- counts as all its names)."""
+    here = parts if is_package else parts[:-1]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"{a.name}.*" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = here[: len(here) - node.level + 1] if node.level else []
+            module = ".".join(base + (node.module.split(".") if node.module else []))
+            found += [f"{module}.{a.name}" for a in node.names]
+            found += [f"{module}.{a.name}.*" for a in node.names]  # the name may be a module
+    return [n for n in found if n.startswith("descentlab.")]
+
+
+def report_runs(package: Path = PACKAGE) -> list[tuple[str, str]]:
+    """``(file, runner)`` for every import of a runner by a module of the report layer."""
+    out = []
+    for path in sorted((package / "report").rglob("*.py")):
+        parts = module_parts(path, package)
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        names = imported_names(tree, parts, path.name == "__init__.py")
+        where = str(path.relative_to(package))
+        for runner in RUNNERS:
+            if any(_reaches(n, runner) for n in names):
+                out.append((where, runner))
+    return out
+
+
+def _reaches(name: str, runner: str) -> bool:
+    """Whether importing ``name`` (``module.*``: a module as an object) gives ``runner``."""
+    if name.endswith(".*"):
+        module = name[:-2]
+        if module == "descentlab":  # the package root imports nothing (its version only)
+            return False
+        return (
+            runner == module
+            or (runner + ".").startswith(module + ".")
+            or module.startswith(runner + ".")
+        )
+    return name == runner or name.startswith(runner + ".")
+
+
+def test_the_report_imports_no_runner():
+    found = report_runs()
+    unknown = [f for f in found if f not in KNOWN_REPORT_RUNS]
+    assert not unknown, f"the report layer imports what runs: {unknown}"
+    stale = [k for k in KNOWN_REPORT_RUNS if k not in found]
+    assert not stale, f"no longer imported: drop from KNOWN_REPORT_RUNS: {stale}"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from descentlab.experiments import lectures\n", "descentlab.experiments.lectures.run"),
+        ("from descentlab.experiments.lectures import NAMES, ExperimentResult\n", None),
+        (
+            "from descentlab.experiments.lectures import run\n",
+            "descentlab.experiments.lectures.run",
+        ),
+        ("import descentlab.engine.run\n", "descentlab.engine"),
+        ("def f():\n    from descentlab.engine import train\n", "descentlab.engine"),
+        ("from ..experiments.compare import running\n", "descentlab.experiments.compare.running"),
+        ("from descentlab.experiments.compare.results import fmt_setting\n", None),
+        ("from descentlab.problems import trajectories\n", "descentlab.problems.trajectories.run"),
+    ],
+)
+def test_the_check_finds_a_runner_in_the_report(tmp_path, source, expected):
+    path = tmp_path / "descentlab" / "report" / "x.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(source)
+    found = [runner for _, runner in report_runs(tmp_path / "descentlab")]
+    assert (found[0] if found else None) == expected, found
