@@ -46,20 +46,8 @@ from typing import Any
 from descentlab.cli._options import add_command, check_out_dir, number_or_word
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
-from descentlab.experiments import ray_backend
-from descentlab.experiments.compare import (
-    DEFAULT_OPTIMIZERS,
-    CompareSpec,
-    Interrupted,
-    compare,
-    parse_optimizer,
-)
-from descentlab.experiments.multi import (
-    SUITE_OPTIMIZERS,
-    MultiComparison,
-    compare_many,
-    expand_problems,
-)
+from descentlab.experiments.compare.choices import parse_optimizer
+from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
 
 __all__ = [
     "add_backend_arguments",
@@ -264,6 +252,8 @@ def check_backend_arguments(args: argparse.Namespace) -> str:
     """The chosen backend, checked before any work (ValueError: one clear line)."""
     if args.address is not None and args.backend != "ray":
         raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
+    from descentlab.experiments import ray_backend
+
     if args.backend == "ray" and not ray_backend.ray_available():
         raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
     return args.backend
@@ -415,6 +405,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted).
 
     The comparison (experiments) returns a plain value; the report (report) renders it."""
+    from descentlab.experiments.compare import Interrupted
+
     t0 = time.perf_counter()
     work, show = _many(args) if args.problems is not None else _one(args)
     try:
@@ -441,6 +433,8 @@ def _one(args: argparse.Namespace) -> Work:
     check_backend_arguments(args)
 
     def work() -> Any:
+        from descentlab.experiments.compare import compare
+
         return compare(spec, args.runs_dir, workers=args.workers, threads=args.threads,
                        progress=not args.no_progress, backend=args.backend,
                        address=args.address, vectorize=not args.one_at_a_time)  # fmt: skip
@@ -468,6 +462,9 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
 
 def _many(args: argparse.Namespace) -> Work:
     """``--problems``: the protocol on each problem, then the multi-problem view."""
+    # scipy.stats (~1 CPU s): imported when several problems are compared, not for --help
+    from descentlab.experiments.multi import SUITE_OPTIMIZERS, compare_many, expand_problems
+
     problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)
@@ -501,6 +498,8 @@ def _render(args: argparse.Namespace, value: Any) -> None:
     if args.no_report:
         return
     # The report draws with matplotlib: imported here, off the command line's fast path.
+    from descentlab.experiments.multi import MultiComparison
+
     if isinstance(value, MultiComparison):
         from descentlab.report.profiles import render_multi_report
 

@@ -24,14 +24,13 @@ from descentlab.experiments.compare.choices import (
     has_hyper,
     parse_optimizer,
 )
-from descentlab.experiments.compare.planning import target_of, tuning_settings
 from descentlab.problems import data as datasets
 from descentlab.problems import landscapes as lands
 from descentlab.problems import models
 from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref, problem_slug
 from descentlab.store import canonical_json
 
-__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec"]
+__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec", "target_of", "tuning_settings"]
 
 #: The lectures' optimizers, compared by default (the five lectures), and Adadelta once more at its
 #: default learning rate: the lectures claim it needs none, and the comparison shows it beside
@@ -259,6 +258,47 @@ class CompareSpec:
 
 
 # ------------------------------------------------------------------------------------------
+# the search space: which settings of each optimizer are tuned
+
+
+def target_of(key: str, labels: Sequence[str]) -> tuple[str, str] | None:
+    """``(label, name)`` for a search-space key ``"LABEL.name"`` naming one optimizer."""
+    for label in sorted(labels, key=len, reverse=True):
+        if key.startswith(label + ".") and len(key) > len(label) + 1:
+            return label, key[len(label) + 1 :]
+    return None
+
+
+def _space_for(spec: CompareSpec, choice: OptimizerChoice) -> dict[str, Any]:
+    """The search space of one optimizer: the plain names it has, and ``LABEL.name`` keys
+    naming it (those win over a plain name)."""
+    labels = [parse_optimizer(o).label for o in spec.optimizers]
+    out: dict[str, Any] = {}
+    targeted: dict[str, Any] = {}
+    for key, values in spec.space.items():
+        target = target_of(key, labels)
+        if target is None:
+            if has_hyper(choice, key):
+                out[key] = values
+        elif target[0] == choice.label:
+            targeted[target[1]] = values
+    return {**out, **targeted}
+
+
+def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str, Any]]:
+    """The settings of the first tuning round for one optimizer (the tuned hyperparameters
+    only): the coarse grid, or the random draws; none for a ``fixed_lr`` optimizer."""
+    if choice.fixed_lr:
+        return []
+    return tuning.candidates(
+        choice.lr_range,
+        search=spec.search,
+        trials=spec.lrs_per_optimizer,
+        space=_space_for(spec, choice),
+        seed=spec.seed,
+    )
+
+
 # the checks of CompareSpec.validate, one concern each
 
 
