@@ -18,6 +18,7 @@ Examples::
         --optimizer "rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())" \\
         --lr-range rms_mom=1e-4:1e-1
     descentlab compare --search random --lr-trials 8 --tune momentum=0.5,0.9,0.99
+    descentlab compare --budget 20 --tune-seeds 2          # equal budgets (AlgoPerf)
     descentlab compare --optimizers adam --optimizer lion=pytorch_optimizer.Lion \\
         --optimizer sf=schedulefree.AdamWScheduleFree --hyper sf.warmup_steps=100
     descentlab compare --problem examples/diabetes.py:make_problem
@@ -54,6 +55,7 @@ from descentlab.experiments.compare import (
     compare,
     parse_optimizer,
 )
+from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM
 from descentlab.experiments.multi import (
     SUITE_OPTIMIZERS,
     MultiComparison,
@@ -184,7 +186,20 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         action="store_true",
         help="tune on the coarse grid only (no extension past a winning edge, no finer points)",
     )
-    budget.add_argument("--search", choices=("grid", "random"), help="default grid")
+    budget.add_argument(
+        "--search",
+        choices=("grid", "random", QUASIRANDOM),
+        help="default grid (--problems: quasirandom); quasirandom: the equal budget of --budget",
+    )
+    budget.add_argument(
+        "--budget",
+        type=int,
+        metavar="N",
+        help="equal, declared budgets (AlgoPerf external tuning): N trials for every "
+        "optimizer, drawn quasi-randomly from its declared search space (lr, momentum or "
+        f"betas, weight decay, warmup, schedule); implies --search {QUASIRANDOM} "
+        f"(default {DEFAULT_BUDGET} with it)",
+    )
     budget.add_argument(
         "--lr-range",
         action="append",
@@ -376,6 +391,22 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
             stacklevel=2,
         )
         trials = args.old_trials if trials is None else trials
+    search = args.search
+    if args.budget is not None:
+        if trials is not None:
+            raise ValueError(
+                f"--budget {args.budget} and --lr-trials {trials} both set the trials per "
+                "optimizer: give one"
+            )
+        if search not in (None, QUASIRANDOM):
+            raise ValueError(
+                f"--budget draws quasi-randomly (--search {QUASIRANDOM}), got --search {search}"
+            )
+        if args.budget < 1:
+            raise ValueError(f"--budget must be a positive integer, got {args.budget}")
+        trials, search = args.budget, QUASIRANDOM
+    elif search == QUASIRANDOM and trials is None:
+        trials = DEFAULT_BUDGET
     if trials is not None and trials > MAX_LR_TRIALS:
         # the grid is built up front: 10**5 points took seconds, 2**63 failed with an IndexError
         raise ValueError(f"--lr-trials must be at most {MAX_LR_TRIALS:,}, got {trials}")
@@ -387,7 +418,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "tune_steps": args.tune_steps,
         "tune_seeds": args.tune_seeds,
         "lrs_per_optimizer": trials,
-        "search": args.search,
+        "search": search,
         "cv_folds": args.cv,
         "seeds": args.seeds,
         "seed": args.seed,
@@ -457,6 +488,7 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
                          default=str))  # fmt: skip
         return
     print(result.table())
+    print(result.budget())
     print()
     print(textwrap.fill(result.recommendation(), width=100))
     for line in result.warnings():
@@ -491,6 +523,8 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
                           "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
         return
     print(multi.table())
+    for line in multi.budget_lines():
+        print(line)
     if not args.no_report:
         print(f"report: {multi.report_path}")
     print(f"done in {elapsed:.1f} s")

@@ -59,11 +59,13 @@ from scipy.stats import rankdata
 
 from descentlab.experiments import tuning
 from descentlab.experiments.compare import CompareSpec, compare
+from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM, budget_line
 from descentlab.problems.problem import is_problem_ref, problem_slug, resolve_for_compare
 
 __all__ = [
     "DEFAULT_SUITE",
     "SCORE_MAX_RATIO",
+    "SUITE_PROTOCOL",
     "SUITE_SETTINGS",
     "MultiComparison",
     "benchmark_score",
@@ -89,6 +91,15 @@ SUITE_SETTINGS: dict[str, dict[str, Any]] = {
         "steps": 250,
         "tune_steps": 250,
     },
+}
+
+#: The tuning protocol of a suite unless told otherwise: AlgoPerf's external tuning, equal
+#: declared budgets of :data:`~descentlab.experiments.compare.search_space.DEFAULT_BUDGET`
+#: quasi-random trials per optimizer, each scored over 2 seeds (the mean).
+SUITE_PROTOCOL: dict[str, Any] = {
+    "search": QUASIRANDOM,
+    "lrs_per_optimizer": DEFAULT_BUDGET,
+    "tune_seeds": 2,
 }
 
 #: The optimizers a suite compares unless told otherwise (the adaptive/non-adaptive contrast).
@@ -265,6 +276,17 @@ class MultiComparison:
         scores = np.array([p.final for p in self.problems], dtype=float)
         return rank_table(scores, [p.maximize for p in self.problems])
 
+    def budget_lines(self) -> list[str]:
+        """The tuning budget of the suite, one line per distinct protocol (the trials' steps
+        per problem)."""
+        lines: dict[str, list[str]] = {}
+        for p in self.problems:
+            spec = p.comparison.spec
+            tuned = [c for c in spec.choices() if not c.fixed_lr]
+            key = budget_line(spec, tuned, steps="@")
+            lines.setdefault(key, []).append(f"{p.name} {spec.tune_length}")
+        return [k.replace("@", "steps per trial: " + ", ".join(v)) for k, v in lines.items()]
+
     def table(self) -> str:
         """The rank table as aligned text (what ``descentlab compare --problems`` prints)."""
         ranks = self.ranks()
@@ -309,7 +331,9 @@ def _problem_name(problem: Any) -> str:
 
 def _spec_for(problem: Any, settings: Mapping[str, Any]) -> Any:
     key = problem if isinstance(problem, str) else None
-    fields: dict[str, Any] = {"optimizers": SUITE_OPTIMIZERS, "landscapes": ()}
+    fields: dict[str, Any] = {"optimizers": SUITE_OPTIMIZERS, "landscapes": (), **SUITE_PROTOCOL}
+    if settings.get("search", QUASIRANDOM) != QUASIRANDOM:  # another search: its own count
+        fields.pop("lrs_per_optimizer")
     fields.update(SUITE_SETTINGS.get(key or "", {}))
     fields.update(settings)
     if key is not None:

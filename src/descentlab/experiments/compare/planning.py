@@ -16,6 +16,7 @@ from descentlab.engine.monitoring import MonitoredOptimizer
 from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import OptimizerChoice, has_hyper, parse_optimizer
 from descentlab.experiments.compare.results import CandidateResult
+from descentlab.experiments.compare.search_space import QUASIRANDOM, draw_settings, run_fields
 from descentlab.experiments.trials import Trial
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str
     only): the coarse grid, or the random draws; none for a ``fixed_lr`` optimizer."""
     if choice.fixed_lr:
         return []
+    if spec.search == QUASIRANDOM:
+        return draw_settings(spec, choice, _space_for(spec, choice))
     return tuning.candidates(
         choice.lr_range,
         search=spec.search,
@@ -111,11 +114,13 @@ def tuning_trials(
     steps = spec.tune_length
     out = []
     for ci, setting in enumerate(settings):
+        hyper, schedule = run_fields(setting, steps=steps)
         for fi, kind in enumerate(_fold_kinds(spec)):
             for si, seed in enumerate(spec.tuning_seeds):
                 cfg = base.replace(
                     optimizer=choice.optimizer,
-                    hyper={**choice.hyper, **setting},
+                    hyper={**choice.hyper, **hyper},
+                    schedule=schedule,
                     steps=steps,
                     eval_every=max(1, steps // 5),
                     seed=seed,
@@ -256,7 +261,8 @@ def final_trials(
         ...  for t in final_trials(spec, spec.choices()[0], {"lr": 0.01})]
         [('curve', 'holdout', 0, False), ('curve', 'holdout', 1, False), ('refit', 'refit', 0, True), ('refit', 'refit', 1, True)]
     """  # noqa: E501
-    base = _base_config(spec).replace(hyper={**choice.hyper, **setting})
+    hyper, schedule = run_fields(setting, steps=spec.steps)
+    base = _base_config(spec).replace(hyper={**choice.hyper, **hyper}, schedule=schedule)
     every = spec.curve_eval_every
     out = []
     for s in spec.final_seeds:
