@@ -144,3 +144,38 @@ def test_bad_budgets_are_refused(capsys, tmp_path, extra, message) -> None:
     code, _, err = run_cli([*argv, *extra, "--runs-dir", tmp_path / "runs"], capsys)
     assert code != 0 and message in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_results_table_fits_a_1300px_page(tmp_path) -> None:
+    """Six tuned hyperparameters per row made the HTML results table wider than the page: the
+    setting is now a wrapping column, one hyperparameter a line. Measured in Chromium where
+    it is installed (the playground's browser test's), else checked on the markup."""
+    import shutil
+
+    from descentlab.experiments.compare import compare
+    from descentlab.report.compare_tables import results_table
+    from descentlab.report.page import report_page
+    from tests._models import tiny_compare
+
+    labels = ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"]
+    spec = CompareSpec(**tiny_compare(optimizers=labels, search=QUASIRANDOM,
+                                      lrs_per_optimizer=1, steps=4, seeds=1))  # fmt: skip
+    cmp = compare(spec, tmp_path / "runs", workers=1, progress=False)
+    table = results_table(cmp)
+    assert 'class="text">0.' in table and "<br>beta1=" in table and "<br>schedule=" in table
+    page = tmp_path / "page.html"
+    page.write_text(report_page("t", "s", [("results", "Results", table)], "f"))
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if chromium is None:
+        pytest.skip("no chromium to measure the page in")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        view = browser.new_page(viewport={"width": 1300, "height": 900})
+        view.goto(page.as_uri())
+        overflow = view.evaluate(
+            "() => { const s = document.querySelector('.scroll');"
+            " return s.scrollWidth - s.clientWidth; }"
+        )
+        browser.close()
+    assert overflow <= 0, f"the table is {overflow}px wider than the page"
