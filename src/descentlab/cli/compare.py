@@ -520,9 +520,17 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
                           "problems": [p.name for p in multi.problems],
                           "steps_to_target": [[None if math.isinf(v) else v for v in row]
                                               for row in multi.times().tolist()],
+                          "seconds_to_target": [[None if math.isinf(v) else v for v in row]
+                                                for row in multi.seconds().tolist()],
+                          "targets": [{"problem": p.name, "validation": p.target,
+                                       "test": p.test_target, "kind": p.target_kind}
+                                      for p in multi.problems],
+                          "budget": multi.budget_lines(),
                           "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
         return
     print(multi.table())
+    print()
+    print(multi.targets_table())
     for line in multi.budget_lines():
         print(line)
     if not args.no_report:
