@@ -50,6 +50,7 @@ import dataclasses
 import hashlib
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,10 +324,11 @@ class MultiComparison:
             out.append("  ".join(cells).rstrip())
             if k == 0:
                 out.append("  ".join("-" * w for w in widths))
-        out.append(
-            "(steps / seconds: median over the curve seeds; a run trained in a vectorized pass of "
-            "K runs is charged 1/K of its clock; fixed targets: measured by reference runs, "
-            "scripts/measure_targets.py)"
+        out += textwrap.wrap(
+            "(steps / seconds: median over the curve seeds; a run trained in a vectorized pass "
+            "of K runs is charged 1/K of its clock; fixed targets: measured by reference runs, "
+            "scripts/measure_targets.py)",
+            width=100,
         )
         notes = [p.target_note for p in self.problems if p.target_note]
         out += [f"note: {n}: its target is relative to this comparison (auto)" for n in notes]
