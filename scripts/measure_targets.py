@@ -2,11 +2,9 @@
 
 For each problem of ``descentlab compare --problems default``, in the suite's setting (its
 model, batch size, steps and split: ``descentlab.experiments.multi.SUITE_SETTINGS``), a
-reference comparison of Adam alone: its learning rate chosen on a 5-point log grid over its
-range on validation data (constant lr, one tuning seed), then 3 seeds. The validation target is
-the median of the 3 curve runs' final validation metric, the test target the median of the 3
-refit runs' test metric (AlgoPerf, Dahl et al. 2023, fixes its targets from reference runs the
-same way: before, and apart from, the optimizers it scores).
+reference comparison of Adam alone (``descentlab.experiments.reference.measure_target``: its
+learning rate chosen on a 5-point log grid over its range on validation data, constant lr, one
+tuning seed, then 3 seeds; the medians of the final validation and refit test metrics).
 
 Run ``python scripts/measure_targets.py`` (all problems; minutes on 2 cores) or ``...
 NAME...``; ``--check`` compares what it measures with the stored file (exit 1 on a
@@ -18,63 +16,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import tempfile
 from pathlib import Path
-from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from descentlab.experiments.compare import compare  # noqa: E402
 from descentlab.experiments.multi import DEFAULT_SUITE, _spec_for  # noqa: E402
-from descentlab.problems.targets import TARGETS_FILE, fingerprint  # noqa: E402
-
-REFERENCE = {
-    "optimizers": ["adam"],
-    "search": "grid",
-    "lrs_per_optimizer": 5,
-    "refine": False,
-    "tune_seeds": 1,
-    "seeds": 3,
-}
-WORDS = (
-    "Adam, lr chosen on a 5-point log grid over {lo:g}..{hi:g} on validation data (chose "
-    "{lr:.3g}), constant lr, then 3 seeds; median of their final validation / refit test metric"
-)
+from descentlab.experiments.reference import measure_target  # noqa: E402
+from descentlab.problems.targets import TARGETS_FILE  # noqa: E402
 
 
 def measure(name: str, runs_dir: str, workers: int | None) -> dict:
-    spec = _spec_for(name, REFERENCE)
+    spec = _spec_for(name, {})
     spec.validate()
-    cmp = compare(spec, runs_dir, workers=workers, progress=True)
-    key = cmp.select_metric.split("/", 1)[1]
-    (res,) = cmp.results
-    curves = res.curves.get(f"val/{key}")
-    if curves is None or res.best_setting is None:
-        raise SystemExit(f"{name}: the reference runs failed (no validation curves)")
-    val = [float(v[-1]) for _, v in curves.runs]
-    test = list(
-        {
-            "accuracy": res.test_accuracy_seeds,
-            "loss": res.test_loss_seeds,
-            "rmse": res.test_rmse_seeds,
-        }[key].values()
-    )
-    if len(val) != 3 or len(test) != 3 or not all(map(math.isfinite, val + test)):
-        raise SystemExit(f"{name}: the reference runs did not all finish ({val}, {test})")
-    lo, hi = res.choice.lr_range
-    return {
-        "metric": key,
-        "maximize": key == "accuracy",
-        "validation": round(median(val), 4),
-        "test": round(median(test), 4),
-        "steps": spec.steps,
-        "fingerprint": fingerprint(spec.to_dict()),
-        "reference": WORDS.format(lo=lo, hi=hi, lr=res.best_setting["lr"]),
-    }
+    entry = measure_target(name, spec, runs_dir, workers=workers, progress=True).to_dict()
+    del entry["problem"]
+    return entry
 
 
 def main() -> int:

@@ -215,6 +215,12 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         "Nesterov, not SGD); LABEL.K to that optimizer only",
     )
     budget.add_argument(
+        "--measure-targets",
+        action="store_true",
+        help="--problems: a problem with no target of its own and none stored gets one from "
+        "reference runs (Adam tuned on a 5-point grid, 3 seeds; run once, found again after)",
+    )
+    budget.add_argument(
         "--cv", type=int, metavar="K", help="k-fold cross-validation (default: holdout split)"
     )
     budget.add_argument("--seeds", type=int, metavar="N", help=f"seeds (default {d.seeds})")
@@ -463,6 +469,10 @@ Work = tuple[Callable[[], Any], Callable[[argparse.Namespace, Any, float], None]
 
 def _one(args: argparse.Namespace) -> Work:
     """One problem: the comparison to run (every argument checked first) and its printout."""
+    if args.measure_targets:
+        raise ValueError(
+            "--measure-targets sets the targets of a suite's problems: use it with --problems"
+        )
     spec = build_spec(args)
     check_out_dir(args.runs_dir, "--runs-dir")
     if args.workers is not None and args.workers < 1:
@@ -484,7 +494,8 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
         print(json.dumps({"run_dir": str(result.run_dir),
                           "report": None if args.no_report else str(result.report_path),
                           "rows": result.rows(), "recommendation": result.recommendation(),
-                          "warnings": result.warnings(), "seconds": elapsed},
+                          "warnings": result.warnings(), "budget": result.budget(),
+                          "seconds": elapsed},
                          default=str))  # fmt: skip
         return
     print(result.table())
@@ -509,7 +520,8 @@ def _many(args: argparse.Namespace) -> Work:
     def work() -> Any:
         return compare_many(problems, args.runs_dir, settings=fields, workers=args.workers,
                             threads=args.threads, progress=not args.no_progress,
-                            vectorize=not args.one_at_a_time)  # fmt: skip
+                            vectorize=not args.one_at_a_time,
+                            measure_targets=args.measure_targets)  # fmt: skip
 
     return work, _show_many
 

@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from descentlab.experiments import tuning, variants
+from descentlab.experiments import reference, tuning, variants
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM, budget_line
 from descentlab.problems import targets
@@ -257,7 +257,9 @@ class ProblemSummary:
     metric: str  # accuracy / loss / rmse
     maximize: bool
     target: float | None
-    target_kind: str  # "given", "fixed" (stored, measured by reference runs) or "auto"
+    # "given" (the problem's own), "fixed" (stored, measured by reference runs), "measured"
+    # (by reference runs for this comparison, --measure-targets) or "auto"
+    target_kind: str
     final: list[float]  # per optimizer, mean final test metric (NaN: none)
     steps_to_target: list[float]  # per optimizer, median over seeds (inf: not reached)
     error: str | None = None
@@ -331,7 +333,11 @@ class MultiComparison:
             width=100,
         )
         notes = [p.target_note for p in self.problems if p.target_note]
-        out += [f"note: {n}: its target is relative to this comparison (auto)" for n in notes]
+        out += [
+            f"note: {n}: its target is relative to this comparison (auto; --measure-targets "
+            "measures one by reference runs)"
+            for n in notes
+        ]
         out += [f"variant {k}: {v}" for k, v in self.variants.items()]
         return "\n".join(out)
 
@@ -417,6 +423,7 @@ def compare_many(
     threads: int = 1,
     progress: Any = None,
     vectorize: bool = True,
+    measure_targets: bool = False,
 ) -> MultiComparison:
     """Compare the same optimizers on several problems; return the multi-problem view (write
     its report with :func:`descentlab.report.profiles.render_multi_report`).
@@ -432,6 +439,10 @@ def compare_many(
             settings (:data:`SUITE_SETTINGS`). Default optimizers: :data:`SUITE_OPTIMIZERS`.
         workers, threads, progress, vectorize: as for
             :func:`~descentlab.experiments.compare.compare`.
+        measure_targets: a problem with no target of its own and none stored gets one from
+            its reference comparison (:func:`~descentlab.experiments.reference.measure_target`,
+            run once in ``runs_dir``: found again, not trained again, the next time) instead
+            of a target relative to the compared optimizers.
 
     Returns:
         The :class:`MultiComparison`.
@@ -461,7 +472,15 @@ def compare_many(
             problem=None if isinstance(p, str) else p,
             vectorize=vectorize,
         )
-        summaries.append(_summarise(_problem_name(p), cmp))
+        name = _problem_name(p)
+        measured = None
+        own = _given_target(cmp) is not None or targets.target_for(name, spec.to_dict())[0]
+        if measure_targets and not own:
+            measured = reference.measure_target(
+                name, spec, runs_dir, workers=workers, progress=progress,
+                problem=None if isinstance(p, str) else p,
+            )  # fmt: skip
+        summaries.append(_summarise(name, cmp, measured))
     digest = hashlib.sha256("|".join(f"{s.run_name()}" for s in specs).encode()).hexdigest()[:8]
     run_dir = Path(runs_dir) / f"suite-{digest}"
     result = MultiComparison(
@@ -491,7 +510,7 @@ def _is_problem(name: str) -> bool:
     return is_problem_ref(name)
 
 
-def _summarise(name: str, cmp: Any) -> ProblemSummary:
+def _summarise(name: str, cmp: Any, measured: targets.Target | None = None) -> ProblemSummary:
     """Final test metrics and times to target of one problem (from its comparison's values:
     the refit runs' test metric by seed, the curve runs' validation curves and clocks)."""
     key = cmp.select_metric.split("/", 1)[1]
@@ -509,6 +528,8 @@ def _summarise(name: str, cmp: Any) -> ProblemSummary:
     fixed, why_not = targets.target_for(name, cmp.spec.to_dict())
     if given is not None:
         target, kind, test_target = given, "given", None
+    elif measured is not None and measured.metric == key:
+        target, kind, test_target = measured.validation, "measured", measured.test
     elif fixed is not None and fixed.metric == key:
         target, kind, test_target = fixed.validation, "fixed", fixed.test
     else:
