@@ -101,3 +101,27 @@ def test_time_to_a_fixed_target_in_steps_and_seconds(tiny, monkeypatch) -> None:
         assert (secs < math.inf) == (steps < math.inf)
         if secs < math.inf:
             assert 0 < secs < 60
+
+
+def test_measure_targets_runs_the_reference_once(tmp_path, capsys) -> None:
+    from descentlab.experiments.multi import compare_many
+    from descentlab.experiments.reference import reference_spec
+    from descentlab.store import Store
+
+    settings = tiny_compare(optimizers=["sgd", "adam"], lrs_per_optimizer=2, steps=20, seeds=1)
+    settings.pop("problem")
+    first = compare_many("moons", tmp_path, settings=settings, workers=1, measure_targets=True)
+    (p,) = first.problems
+    assert p.target_kind == "measured" and p.target_note is None
+    ref_dir = tmp_path / reference_spec(p.comparison.spec).run_name()
+    with Store(ref_dir / "descentlab.sqlite") as store:
+        runs = [r.id for r in store.list_runs()]
+    assert len(runs) >= 5 + 3 + 3  # 5 grid points, 3 curve and 3 refit runs of Adam
+    again = compare_many("moons", tmp_path, settings=settings, workers=1, measure_targets=True)
+    with Store(ref_dir / "descentlab.sqlite") as store:
+        assert [r.id for r in store.list_runs()] == runs  # found again, not trained again
+    assert (again.problems[0].target, again.problems[0].test_target) == (p.target, p.test_target)
+    # without the option the target is relative to the comparison, and the output says so
+    auto = compare_many("moons", tmp_path, settings=settings, workers=1)
+    assert auto.problems[0].target_kind == "auto"
+    assert "--measure-targets measures one" in auto.targets_table()
