@@ -5,7 +5,10 @@ default learning rate), RMSProp and Adam on MNIST-1D with the CNN: each optimize
 rate is tuned on validation data (a coarse grid, extended past a winning edge and refined
 around the best, each trial as long as the final runs), the chosen setting is rerun with 5
 seeds for learning curves and refit on training + validation data with 5 seeds for the test
-numbers (see :mod:`descentlab.experiments.compare`). Failed trials (non-finite loss, no better
+numbers (see :mod:`descentlab.experiments.compare`). ``--budget N`` gives every optimizer the
+same N trials, drawn quasi-randomly from the search space it declares (AlgoPerf's external
+tuning; the default of ``--problems``, with N = 20 and 2 tuning seeds; see
+:mod:`descentlab.experiments.compare.search_space`). Failed trials (non-finite loss, no better
 than chance, loss above its start) are counted. Writes ``runs/<name>/report.html`` and prints
 its path, the results table and a recommendation.
 

@@ -86,7 +86,8 @@ class CompareSpec:
             from its declared search space
             (:mod:`~descentlab.experiments.compare.search_space`), never refined.
         lrs_per_optimizer: learning rates per optimizer on the coarse grid (times the ``space``
-            grid), or random draws. (``trials=``, its old name, still works and warns once.)
+            grid), or random draws, or (``search="quasirandom"``) the trials every optimizer
+            gets (its equal budget). (``trials=``, its old name, still works and warns once.)
         refine: after the coarse grid, extend it past an edge that wins and add finer points
             around the best (:func:`~descentlab.experiments.tuning.refine_lrs`; grid search
             only).
