@@ -8,13 +8,16 @@ comparison does) and then summarises across problems:
   problem's metric: accuracy up, loss and RMSE down; ties share the mean rank; an optimizer
   without a result ranks last), with the mean rank over problems;
 - **time to target**: on each problem, the first evaluation step at which a curve run's
-  validation metric reaches the problem's target, the median over seeds (never reached:
-  infinite). The target is the problem's own (``Problem.target``) or, by default, 95% of
-  the way from the initial validation metric to the best final one any optimizer reached
-  (mean over seeds): linearly for accuracy, geometrically for a loss or RMSE (whose initial
-  value can be orders of magnitude above the best: ``best * (initial / best) ** 0.05``).
-  AlgoPerf fixes targets from reference runs; with the short budgets of a laptop a target
-  relative to what the compared optimizers reach keeps every problem informative;
+  validation metric reaches the problem's target, and the wall-clock seconds to it (a run
+  trained in a vectorized pass of K runs is charged 1/K of the pass's clock), the medians
+  over seeds (never reached within the problem's step budget: infinite). The target is the
+  problem's own (``Problem.target``), else its **fixed** target, measured by reference runs
+  and stored with the problems (:mod:`descentlab.problems.targets`, as AlgoPerf fixes its
+  workloads' targets), else with ``measure_targets`` one measured by its reference
+  comparison (:mod:`descentlab.experiments.reference`), else (*auto*) 95% of the way from
+  the initial validation metric to the best final one any optimizer reached (mean over
+  seeds): linearly for accuracy, geometrically for a loss or RMSE (whose initial value can be
+  orders of magnitude above the best: ``best * (initial / best) ** 0.05``);
 - **performance profiles** (Dolan & Moré, 2002; the AlgoPerf benchmark's summary): with
   ``t[p, s]`` optimizer ``s``'s time to target on problem ``p``,
 
@@ -30,8 +33,10 @@ comparison does) and then summarises across problems:
 - **AlgoPerf's benchmark score** (:func:`benchmark_score`): the profile integrated from
   ``tau = 1`` to ``4`` and normalised to [0, 1].
 
-Time is counted in optimizer steps (deterministic and equal across machines; every optimizer
-here costs one gradient per step).
+The profiles and the score count time in optimizer steps (deterministic and equal across
+machines; every optimizer here costs one gradient per step). Problems may be held-out
+variants (``NAME~SEED``, :mod:`descentlab.experiments.variants`); a suite tunes with equal,
+declared budgets (:data:`SUITE_PROTOCOL`).
 
 The default suite (``--problems default``) is MNIST-1D (CNN), digits (MLP), DeepOBS's noisy
 quadratic and a character-level transformer language model
