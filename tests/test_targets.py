@@ -125,3 +125,11 @@ def test_measure_targets_runs_the_reference_once(tmp_path, capsys) -> None:
     auto = compare_many("moons", tmp_path, settings=settings, workers=1)
     assert auto.problems[0].target_kind == "auto"
     assert "--measure-targets measures one" in auto.targets_table()
+
+
+def test_measure_targets_without_problems_is_refused(capsys, tmp_path) -> None:
+    from tests._models import COMPARE, run_cli
+
+    code, _, err = run_cli([*COMPARE, "--measure-targets", "--runs-dir", tmp_path / "r"], capsys)
+    assert code != 0 and "--measure-targets sets the targets of a suite's problems" in err
+    assert not (tmp_path / "r").exists()
