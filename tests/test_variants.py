@@ -1,5 +1,5 @@
 """Held-out variants of a workload (issue 26, item 2): ``--problems`` adds randomized variants
-(another width or data subset), seeded, each a problem of its own."""
+(another width or data split), seeded, each a problem of its own."""
 
 from __future__ import annotations
 
@@ -34,10 +34,11 @@ def test_variants_are_seeded_and_change_width_or_data(name: str) -> None:
             ((key, new),) = spec.model_options.items()
             old = base.model_options.get(key, models.default_options(spec.model or "cnn")[key])
             assert new in (round(old / 2), old * 2)
-    kinds = {f"a variant of {name}, width", f"a variant of {name}, data subset"}
+    data = "data subset" if name == "charlm" else "data split"
+    kinds = {f"a variant of {name}, width", f"a variant of {name}, {data}"}
     # both kinds appear over 8 seeds where the problem has a width
-    if name == "quadratic_deep":  # no width: a data subset only
-        kinds = {f"a variant of {name}, data subset"}
+    if name == "quadratic_deep":  # no width: another split only
+        kinds = {f"a variant of {name}, {data}"}
     assert seen == kinds, seen
     assert _spec_for(f"{name}~1", {}).run_name() != base.run_name()
 

@@ -321,16 +321,7 @@ class MultiComparison:
                 else:
                     row.append(f"{st:.0f} / {sc:.1f} s" if math.isfinite(sc) else f"{st:.0f} / -")
             lines.append(row)
-        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-        out = []
-        for k, line in enumerate(lines):
-            cells = [
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            ]
-            out.append("  ".join(cells).rstrip())
-            if k == 0:
-                out.append("  ".join("-" * w for w in widths))
+        out = _aligned(lines)
         out += textwrap.wrap(
             "(steps / seconds: median over the curve seeds; a run trained in a vectorized pass "
             "of K runs is charged 1/K of its clock; fixed targets: measured by reference runs, "
@@ -376,17 +367,23 @@ class MultiComparison:
                 *(f"{v:.3f}" for v in benchmark_score(self.times())),
             ]
         )
-        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-        out = []
-        for k, line in enumerate(lines):
-            cells = [
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            ]
-            out.append("  ".join(cells).rstrip())
-            if k == 0:
-                out.append("  ".join("-" * w for w in widths))
-        return "\n".join(out)
+        return "\n".join(_aligned(lines))
+
+
+def _aligned(lines: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text: the first column left, the others right, a rule under
+    the header row."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = []
+    for k, line in enumerate(lines):
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        out.append("  ".join(cells).rstrip())
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
 
 
 def _problem_name(problem: Any) -> str:

@@ -8,8 +8,10 @@ changes one thing, chosen and valued by its seed:
 
 - **width**: the model's width halved or doubled (MNIST-1D's CNN channels, the digits MLP's
   hidden units, the character-level transformer's ``d_model``), where the problem has one;
-- **data subset**: another train/validation split of the training data (``split_seed``;
-  the character-level model, whose split is fixed: three quarters of its corpus).
+- **data**: another train/validation split of the training data (``split_seed``: tuning,
+  selection and the curves see other examples; the refit, on train + validation, sees the
+  same ones), or for the character-level model, whose split is fixed, a subset of its corpus
+  (three quarters: other training, validation and test text).
 
 (The models take no activation option, so no variant changes one.) A variant is a problem of
 its own, named ``NAME~SEED``: its own run directory, no stored target (its target is set
@@ -93,4 +95,4 @@ def variant_fields(name: str, seed: int, fields: Mapping[str, Any]) -> tuple[dic
     split = int(rng.integers(1, 100_000))
     old = out.get("split_seed", 0)
     out["split_seed"] = split if split != old else split + 1
-    return out, f"data subset: train/validation split seed {old} -> {out['split_seed']}"
+    return out, f"data split: train/validation split seed {old} -> {out['split_seed']}"
