@@ -5,7 +5,10 @@ default learning rate), RMSProp and Adam on MNIST-1D with the CNN: each optimize
 rate is tuned on validation data (a coarse grid, extended past a winning edge and refined
 around the best, each trial as long as the final runs), the chosen setting is rerun with 5
 seeds for learning curves and refit on training + validation data with 5 seeds for the test
-numbers (see :mod:`descentlab.experiments.compare`). Failed trials (non-finite loss, no better
+numbers (see :mod:`descentlab.experiments.compare`). ``--budget N`` gives every optimizer the
+same N trials, drawn quasi-randomly from the search space it declares (AlgoPerf's external
+tuning; the default of ``--problems``, with N = 20 and 2 tuning seeds; see
+:mod:`descentlab.experiments.compare.search_space`). Failed trials (non-finite loss, no better
 than chance, loss above its start) are counted. Writes ``runs/<name>/report.html`` and prints
 its path, the results table and a recommendation.
 
@@ -18,6 +21,7 @@ Examples::
         --optimizer "rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())" \\
         --lr-range rms_mom=1e-4:1e-1
     descentlab compare --search random --lr-trials 8 --tune momentum=0.5,0.9,0.99
+    descentlab compare --budget 20 --tune-seeds 2          # equal budgets (AlgoPerf)
     descentlab compare --optimizers adam --optimizer lion=pytorch_optimizer.Lion \\
         --optimizer sf=schedulefree.AdamWScheduleFree --hyper sf.warmup_steps=100
     descentlab compare --problem examples/diabetes.py:make_problem
@@ -47,6 +51,7 @@ from descentlab.cli._options import add_command, check_out_dir, number_or_word
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
 from descentlab.experiments.compare.choices import parse_optimizer
+from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM
 from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
 
 __all__ = [
@@ -172,7 +177,20 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         action="store_true",
         help="tune on the coarse grid only (no extension past a winning edge, no finer points)",
     )
-    budget.add_argument("--search", choices=("grid", "random"), help="default grid")
+    budget.add_argument(
+        "--search",
+        choices=("grid", "random", QUASIRANDOM),
+        help="default grid (--problems: quasirandom); quasirandom: the equal budget of --budget",
+    )
+    budget.add_argument(
+        "--budget",
+        type=int,
+        metavar="N",
+        help="equal, declared budgets (AlgoPerf external tuning): N trials for every "
+        "optimizer, drawn quasi-randomly from its declared search space (lr, momentum or "
+        f"betas, weight decay, warmup, schedule); implies --search {QUASIRANDOM} "
+        f"(default {DEFAULT_BUDGET} with it)",
+    )
     budget.add_argument(
         "--lr-range",
         action="append",
@@ -186,6 +204,12 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         help="also tune another hyperparameter: a list of values, or (random search) a "
         "log-uniform range. K applies to the optimizers that have K (momentum: Momentum and "
         "Nesterov, not SGD); LABEL.K to that optimizer only",
+    )
+    budget.add_argument(
+        "--measure-targets",
+        action="store_true",
+        help="--problems: a problem with no target of its own and none stored gets one from "
+        "reference runs (Adam tuned on a 5-point grid, 3 seeds; run once, found again after)",
     )
     budget.add_argument(
         "--cv", type=int, metavar="K", help="k-fold cross-validation (default: holdout split)"
@@ -366,6 +390,22 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
             stacklevel=2,
         )
         trials = args.old_trials if trials is None else trials
+    search = args.search
+    if args.budget is not None:
+        if trials is not None:
+            raise ValueError(
+                f"--budget {args.budget} and --lr-trials {trials} both set the trials per "
+                "optimizer: give one"
+            )
+        if search not in (None, QUASIRANDOM):
+            raise ValueError(
+                f"--budget draws quasi-randomly (--search {QUASIRANDOM}), got --search {search}"
+            )
+        if args.budget < 1:
+            raise ValueError(f"--budget must be a positive integer, got {args.budget}")
+        trials, search = args.budget, QUASIRANDOM
+    elif search == QUASIRANDOM and trials is None:
+        trials = DEFAULT_BUDGET
     if trials is not None and trials > MAX_LR_TRIALS:
         # the grid is built up front: 10**5 points took seconds, 2**63 failed with an IndexError
         raise ValueError(f"--lr-trials must be at most {MAX_LR_TRIALS:,}, got {trials}")
@@ -377,7 +417,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "tune_steps": args.tune_steps,
         "tune_seeds": args.tune_seeds,
         "lrs_per_optimizer": trials,
-        "search": args.search,
+        "search": search,
         "cv_folds": args.cv,
         "seeds": args.seeds,
         "seed": args.seed,
@@ -424,6 +464,10 @@ Work = tuple[Callable[[], Any], Callable[[argparse.Namespace, Any, float], None]
 
 def _one(args: argparse.Namespace) -> Work:
     """One problem: the comparison to run (every argument checked first) and its printout."""
+    if args.measure_targets:
+        raise ValueError(
+            "--measure-targets sets the targets of a suite's problems: use it with --problems"
+        )
     spec = build_spec(args)
     check_out_dir(args.runs_dir, "--runs-dir")
     if args.workers is not None and args.workers < 1:
@@ -447,10 +491,12 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
         print(json.dumps({"run_dir": str(result.run_dir),
                           "report": None if args.no_report else str(result.report_path),
                           "rows": result.rows(), "recommendation": result.recommendation(),
-                          "warnings": result.warnings(), "seconds": elapsed},
+                          "warnings": result.warnings(), "budget": result.budget(),
+                          "seconds": elapsed},
                          default=str))  # fmt: skip
         return
     print(result.table())
+    print(result.budget())
     print()
     print(textwrap.fill(result.recommendation(), width=100))
     for line in result.warnings():
@@ -474,7 +520,8 @@ def _many(args: argparse.Namespace) -> Work:
     def work() -> Any:
         return compare_many(problems, args.runs_dir, settings=fields, workers=args.workers,
                             threads=args.threads, progress=not args.no_progress,
-                            vectorize=not args.one_at_a_time)  # fmt: skip
+                            vectorize=not args.one_at_a_time,
+                            measure_targets=args.measure_targets)  # fmt: skip
 
     return work, _show_many
 
@@ -485,9 +532,19 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
                           "problems": [p.name for p in multi.problems],
                           "steps_to_target": [[None if math.isinf(v) else v for v in row]
                                               for row in multi.times().tolist()],
+                          "seconds_to_target": [[None if math.isinf(v) else v for v in row]
+                                                for row in multi.seconds().tolist()],
+                          "targets": [{"problem": p.name, "validation": p.target,
+                                       "test": p.test_target, "kind": p.target_kind}
+                                      for p in multi.problems],
+                          "budget": multi.budget_lines(),
                           "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
         return
     print(multi.table())
+    print()
+    print(multi.targets_table())
+    for line in multi.budget_lines():
+        print(line)
     if not args.no_report:
         print(f"report: {multi.report_path}")
     print(f"done in {elapsed:.1f} s")

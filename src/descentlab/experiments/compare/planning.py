@@ -16,6 +16,7 @@ from descentlab.engine.monitoring import MonitoredOptimizer
 from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.results import CandidateResult
+from descentlab.experiments.compare.search_space import run_fields
 from descentlab.experiments.compare.spec import CompareSpec, tuning_settings
 from descentlab.experiments.trials import Trial
 
@@ -69,11 +70,13 @@ def tuning_trials(
     steps = spec.tune_length
     out = []
     for ci, setting in enumerate(settings):
+        hyper, schedule = run_fields(setting, steps=steps)
         for fi, kind in enumerate(_fold_kinds(spec)):
             for si, seed in enumerate(spec.tuning_seeds):
                 cfg = base.replace(
                     optimizer=choice.optimizer,
-                    hyper={**choice.hyper, **setting},
+                    hyper={**choice.hyper, **hyper},
+                    schedule=schedule,
                     steps=steps,
                     eval_every=max(1, steps // 5),
                     seed=seed,
@@ -214,7 +217,8 @@ def final_trials(
         ...  for t in final_trials(spec, spec.choices()[0], {"lr": 0.01})]
         [('curve', 'holdout', 0, False), ('curve', 'holdout', 1, False), ('refit', 'refit', 0, True), ('refit', 'refit', 1, True)]
     """  # noqa: E501
-    base = _base_config(spec).replace(hyper={**choice.hyper, **setting})
+    hyper, schedule = run_fields(setting, steps=spec.steps)
+    base = _base_config(spec).replace(hyper={**choice.hyper, **hyper}, schedule=schedule)
     every = spec.curve_eval_every
     out = []
     for s in spec.final_seeds:

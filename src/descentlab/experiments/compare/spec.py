@@ -24,6 +24,7 @@ from descentlab.experiments.compare.choices import (
     has_hyper,
     parse_optimizer,
 )
+from descentlab.experiments.compare.search_space import QUASIRANDOM, draw_settings, hyper_of
 from descentlab.problems import data as datasets
 from descentlab.problems import landscapes as lands
 from descentlab.problems import models
@@ -79,9 +80,13 @@ class CompareSpec:
             tuning runs favour settings that start fast and may choose a rate that loses at
             the full horizon.
         tune_seeds: seeds each tuning setting is trained with (its score is their mean).
-        search: ``"grid"`` or ``"random"``.
+        search: ``"grid"``, ``"random"`` or ``"quasirandom"``: the equal-budget protocol of
+            AlgoPerf's external tuning, ``lrs_per_optimizer`` trials for every optimizer drawn
+            from its declared search space
+            (:mod:`~descentlab.experiments.compare.search_space`), never refined.
         lrs_per_optimizer: learning rates per optimizer on the coarse grid (times the ``space``
-            grid), or random draws. (``trials=``, its old name, still works and warns once.)
+            grid), or random draws, or (``search="quasirandom"``) the trials every optimizer
+            gets (its equal budget). (``trials=``, its old name, still works and warns once.)
         refine: after the coarse grid, extend it past an edge that wins and add finer points
             around the best (:func:`~descentlab.experiments.tuning.refine_lrs`; grid search
             only).
@@ -290,6 +295,8 @@ def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str
     only): the coarse grid, or the random draws; none for a ``fixed_lr`` optimizer."""
     if choice.fixed_lr:
         return []
+    if spec.search == QUASIRANDOM:
+        return draw_settings(spec, choice, _space_for(spec, choice))
     return tuning.candidates(
         choice.lr_range,
         search=spec.search,
@@ -435,8 +442,11 @@ def _check_protocol(spec: CompareSpec) -> None:
     """The search, the folds, the target, the confidence level and the validation fraction."""
     if not isinstance(spec.refine, bool):
         raise ValueError(f"refine must be True or False, got {spec.refine!r}")
-    if spec.search not in tuning.SEARCHES:
-        raise ValueError(f"search must be one of {', '.join(tuning.SEARCHES)}, got {spec.search!r}")
+    if spec.search not in (*tuning.SEARCHES, QUASIRANDOM):
+        raise ValueError(
+            f"search must be one of {', '.join((*tuning.SEARCHES, QUASIRANDOM))}, got "
+            f"{spec.search!r}"
+        )
     if spec.cv_folds is not None:
         try:
             _nonneg_int("cv_folds", spec.cv_folds, minimum=2)
@@ -461,7 +471,9 @@ def _check_protocol(spec: CompareSpec) -> None:
 def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
     """The search space: valid entries, each naming a hyperparameter some tuned optimizer has
     (``"LABEL.name"``: that optimizer takes it)."""
-    tuning.candidates((1.0, 1.0), search=spec.search, trials=1, space=spec.space)
+    # the equal-budget search takes the same entries as the random one
+    search = "random" if spec.search == QUASIRANDOM else spec.search
+    tuning.candidates((1.0, 1.0), search=search, trials=1, space=spec.space)
     labels = [c.label for c in choices]
     tuned = [c.label for c in choices if not c.fixed_lr]
     for key in spec.space:
@@ -492,4 +504,4 @@ def _check_optimizers(spec: CompareSpec, choices: list[OptimizerChoice]) -> None
     for c in choices:
         check_optimizer(c, {**c.hyper, "lr": c.default_lr() if c.fixed_lr else c.lr_range[0]})
         for setting in tuning_settings(spec, c):
-            check_optimizer(c, {**c.hyper, **setting})
+            check_optimizer(c, {**c.hyper, **hyper_of(setting)})
