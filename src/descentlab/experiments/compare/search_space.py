@@ -46,15 +46,25 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from descentlab.experiments.compare.choices import OptimizerChoice, defaults_of, has_hyper
 from descentlab.experiments.tuning import round_sig
 
-if TYPE_CHECKING:
-    from descentlab.experiments.compare.spec import CompareSpec
+
+class CompareSpec(Protocol):
+    """What this module reads of a :class:`~descentlab.experiments.compare.spec.CompareSpec`
+    (described, not imported: the spec imports this module)."""
+
+    search: str
+    seed: int
+    refine: bool
+    tune_seeds: int
+    lrs_per_optimizer: int
+    tune_length: int
+
 
 __all__ = [
     "DEFAULT_BUDGET",
