@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from descentlab.engine.device import check_device
 from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import (
     OptimizerChoice,
@@ -108,6 +109,9 @@ class CompareSpec:
         landscapes: landscapes on which the same optimizers' paths are drawn in the report.
         name: the run directory's name (None: derived from the problem, the model and a hash
             of this spec, so that the same command finds the same directory).
+        device: the torch device every trial trains on (``"cpu"``, ``"cuda"``, ``"cuda:N"``);
+            one this machine does not have is refused by :meth:`validate`. Not ``"cpu"``, it
+            is part of the digest (the numbers differ by rounding from the CPU's).
 
     Example:
         >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
@@ -143,6 +147,7 @@ class CompareSpec:
     confidence: float = 0.95
     landscapes: Sequence[str] = ("ravine", "saddle")
     name: str | None = None
+    device: str = "cpu"
     #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
     trials: dataclasses.InitVar[int | None] = None
 
@@ -198,6 +203,7 @@ class CompareSpec:
             ValueError: an empty optimizer list, a zero budget, a target accuracy outside
                 [0, 1], duplicate labels, bad ranges...
         """
+        check_device(self.device)  # first: a missing GPU is said before anything else
         _check_names(self, custom_data)
         choices = _check_choices(self)
         _check_budget(self)
@@ -246,6 +252,8 @@ class CompareSpec:
         """A short hash of everything but the name (the default directory's suffix)."""
         d = self.to_dict()
         d.pop("name")
+        if d["device"] == "cpu":  # the folders made before the field existed keep their name
+            d.pop("device")
         # hashed under the field's earlier name, so that run folders made before the
         # rename are found again (and resumed) by the same command
         d["trials"] = d.pop("lrs_per_optimizer")
