@@ -191,9 +191,15 @@ def moved_bytes(opt: torch.optim.Optimizer) -> int:
 
 
 def measure(
-    name: str, total: int, repeat: int, inner: int, dtype: torch.dtype = torch.float32
+    name: str,
+    total: int,
+    repeat: int,
+    inner: int,
+    dtype: torch.dtype = torch.float32,
+    count: bool = True,
 ) -> dict[str, Any]:
-    """One optimizer at one size: medians, bound, ratios, launches (see the module notes)."""
+    """One optimizer at one size: medians, bound, ratios, launches (see the module notes;
+    ``count``: launches counted, else None -- they do not depend on the size)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the CPU backends' announcements at construction
         paths = _paths(name, total, dtype)
@@ -220,7 +226,7 @@ def measure(
             for k, fn in steps.items():
                 times[k].append(_timed(fn, n_inner))
             times["copy"].append(_timed(copy, n_inner))
-        counts = {k: launches(fn) for k, fn in steps.items()}
+        counts = {k: launches(fn) for k, fn in steps.items()} if count else {}
     med = {k: statistics.median(v) for k, v in times.items()}
     bandwidth = 2 * numel * src.element_size() / (med["copy"] / 1e3)  # bytes/s
     moved = moved_bytes(paths["dl"])
@@ -240,7 +246,7 @@ def measure(
         "dl_over_bound": med["dl"] / bound,
         "dl_over_torch": med["dl"] / med["torch"] if "torch" in med else None,
         "dl_over_eager": med["dl"] / med["dl eager"] if "dl eager" in med else None,
-        "launches": {k: {"kernels": c[0], "htod": c[1]} for k, c in counts.items()},
+        "launches": {k: {"kernels": c[0], "htod": c[1]} for k, c in counts.items()} or None,
         "announced": sorted({str(w.message) for w in said if "descentlab" in str(w.message)}),
     }
     return row
@@ -259,13 +265,21 @@ def _line(r: dict[str, Any]) -> str:
         ratios.append(f"dl/torch {r['torch_path']} {r['dl_over_torch']:.2f}x")
     if r["dl_over_eager"] is not None:
         ratios.append(f"dl/eager {r['dl_over_eager']:.2f}x")
-    kernels = ", ".join(f"{k} {v['kernels']}+{v['htod']}" for k, v in r["launches"].items())
-    return (
+    line = (
         f"{r['optimizer']:9s} [{r['backend']}] {cells} ms | moved {r['moved_mb']:.0f} MB, copy "
         f"{r['copy_gb_s']:.0f} GB/s, bound {r['bound_ms']:.3f} ms, dl/bound "
-        f"{r['dl_over_bound']:.2f}x | {' '.join(ratios)}\n"
-        f"          launches per step (kernels+HtoD copies): {kernels}"
+        f"{r['dl_over_bound']:.2f}x | {' '.join(ratios)}"
     )
+    if r["launches"]:
+        kernels = ", ".join(f"{k} {v['kernels']}+{v['htod']}" for k, v in r["launches"].items())
+        line += f"\n          launches per step (kernels+HtoD copies): {kernels}"
+    for said in r["announced"]:
+        line += f"\n          announced: {said}"
+    return line
+
+
+def _device_name() -> str:
+    return torch.cuda.get_device_name() if DEVICE.type == "cuda" else str(DEVICE)
 
 
 def run_cuda(
@@ -284,7 +298,7 @@ def run_cuda(
     if unknown:
         sys.exit(f"step.py --device cuda: unknown optimizer(s) {', '.join(unknown)}")
     print(
-        f"device: {torch.cuda.get_device_name()}; torch {torch.__version__}; median ms per step "
+        f"device: {_device_name()}; torch {torch.__version__}; median ms per step "
         f"over {repeat} round-robin samples of {inner} steps; {dtype}",
         flush=True,
     )
@@ -297,7 +311,7 @@ def run_cuda(
                 if name in MATRIX and i > 0:
                     continue
                 try:
-                    row = measure(name, total, repeat, inner, dtype)
+                    row = measure(name, total, repeat, inner, dtype, count=i == 0)
                 except Exception as exc:  # one optimizer's failure is reported, not fatal
                     row = {
                         "optimizer": name,

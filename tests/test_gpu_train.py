@@ -10,6 +10,9 @@ import warnings
 
 import pytest
 import torch
+
+pytest.importorskip("sklearn", reason="the data sets' splits (scikit-learn)")
+
 from _models import COMPARE, TRAIN, run_cli, tiny_compare
 
 from descentlab.engine import RunConfig, train, train_many

@@ -221,7 +221,12 @@ def test_fused_true_on_the_gpu_path_refuses_a_rule_without_a_form(interpreted):
 
 
 # ------------------------------------------------------------------ on a real device
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+_needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def cuda(test):
+    """Marked ``cuda`` (scripts/gpu_session.py runs ``-m cuda``) and skipped without a device."""
+    return pytest.mark.cuda(_needs_cuda(test))
 
 
 @cuda
