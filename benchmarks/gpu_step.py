@@ -102,7 +102,7 @@ def _paths(name: str, total: int, dtype: torch.dtype) -> dict[str, torch.optim.O
         return _params(total, matrix, dtype, seed=0)
 
     paths = {"dl": _ours(name, params())}
-    if backend(paths["dl"]) == "triton":
+    if backend(paths["dl"]) != "eager":
         paths["dl eager"] = _ours(name, params(), fused=False)
     if name in TORCH:
         tcls, tkw, fused = TORCH[name]
@@ -110,15 +110,23 @@ def _paths(name: str, total: int, dtype: torch.dtype) -> dict[str, torch.optim.O
     return paths
 
 
-def backend(opt: torch.optim.Optimizer) -> str:
-    """``"triton"`` where descentlab's default step on the device is the generated kernel."""
+def _plan(opt: torch.optim.Optimizer) -> gpu.TritonPlan | None:
     group = opt.param_groups[0]
     hyper = {k: v for k, v in group.items() if k != "params"}
     try:
-        gpu.plan_for(opt, hyper, group["params"][0].dtype)
+        return gpu.plan_for(opt, hyper, group["params"][0].dtype)
     except ValueError:
+        return None
+
+
+def backend(opt: torch.optim.Optimizer) -> str:
+    """descentlab's default step on the device: ``"triton"`` (the generated kernel),
+    ``"torch+triton"`` (rules that are not element-local with torch ops, then the kernel) or
+    ``"eager"``."""
+    plan = _plan(opt)
+    if plan is None:
         return "eager"
-    return "triton"
+    return "triton" if plan.prefix is None else "torch+triton"
 
 
 def _stepper(opt: torch.optim.Optimizer):
@@ -175,10 +183,9 @@ def launches(fn) -> tuple[int, int]:
 def moved_bytes(opt: torch.optim.Optimizer) -> int:
     """Bytes one step must move at least (see the module notes)."""
     params = [p for g in opt.param_groups for p in g["params"]]
-    if backend(opt) == "triton":
-        group = opt.param_groups[0]
-        hyper = {k: v for k, v in group.items() if k != "params"}
-        prog = gpu.plan_for(opt, hyper, params[0].dtype).prog
+    plan = _plan(opt)
+    if plan is not None and plan.prefix is None:
+        prog = plan.prog
         arrays = len(prog.arrays) + len(prog.written)
         return sum(arrays * p.numel() * p.element_size() for p in params)
     total = 0

@@ -29,8 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .base import Chain
 from .form import FormRule, _plain
-from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program
+from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
 
 __all__ = [
     "BLOCK",
@@ -81,11 +82,13 @@ def _on_gpu(params: list[Tensor]) -> bool:
 
 @dataclass
 class TritonPlan:
-    """A group's compiled Triton step: the chain's program and its kernel."""
+    """A group's compiled Triton step: the chain's program and its kernel, and the chain's
+    rules before it (``prefix``: not element-local, run with torch ops; None: none)."""
 
     prog: Program
     kernel: Any
     compute: torch.dtype
+    prefix: Chain | None = None
 
     def run(
         self,
@@ -95,9 +98,16 @@ class TritonPlan:
         hyper: Mapping[str, Any],
         steps: list[float],
     ) -> None:
-        """One step of the group: every tensor in one launch (``steps``: each tensor's step
-        count, the ``t`` of its coefficients)."""
+        """One step of the group: the prefix's torch ops, then every tensor in one launch
+        (``steps``: each tensor's step count, the ``t`` of its coefficients). The prefix may
+        replace entries of ``state`` (a dict): the caller writes them back."""
         prog, device = self.prog, params[0].device
+        if self.prefix is not None:
+            assert isinstance(state, dict)
+            state["_step_values"] = steps  # the step counts the prefix's rules read
+            grads, _ = self.prefix.update(list(grads), state, params, hyper)
+            del state["_step_values"]
+            grads = [g.contiguous() for g in grads]
         arrays = [
             params if a == "p" else grads if a == "g" else state[a.removeprefix("state:")]
             for a in prog.arrays
@@ -187,16 +197,19 @@ def plan_for(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> TritonPl
     compute = compute_dtype(dtype)
     per_rule = _PROGRAMS.setdefault(opt.rule, {})
     key = (opt.rule.fuse_signature(hyper), opt._fold_lr)
-    prog = per_rule.get(key)
-    if prog is None:
-        prog = per_rule[key] = program(opt.rule, hyper, opt._fold_lr)
-    name = "dl_" + "_".join(r.name for r in opt.rule.rules)
+    got = per_rule.get(key)
+    if got is None:
+        start = split(opt.rule, hyper)
+        got = per_rule[key] = (start, program(opt.rule, hyper, opt._fold_lr, start))
+    start, prog = got
+    rules = opt.rule.rules
+    name = "dl_" + "_".join(r.name for r in rules[start:])
     source = kernel_source(prog, [dtype] * len(prog.arrays), name)
     mode = (source, os.environ.get("TRITON_INTERPRET") == "1")  # jit reads it when decorating
     kernel = _KERNELS.get(mode)
     if kernel is None:
         kernel = _KERNELS[mode] = _compile(source, name)
-    return TritonPlan(prog, kernel, compute)
+    return TritonPlan(prog, kernel, compute, Chain(*rules[:start]) if start else None)
 
 
 def choose(
@@ -225,6 +238,13 @@ def choose(
         except Unsupported as exc:
             why = str(exc)
     if plan is not None:
+        if plan.prefix is not None:
+            names = ", ".join(r.name for r in plan.prefix.rules)
+            _announce(
+                f"{owner}:prefix:{names}",
+                f"{owner}: {names} (not element-local) runs with torch ops on "
+                f"{params[0].device}; the rest of its chain in one Triton launch per group",
+            )
         return plan
     if opt.fused:
         raise ValueError(f"{owner}(fused=True) on {params[0].device}: param group {gi}: {why}")
@@ -244,7 +264,7 @@ def triton_optimizers() -> dict[str, bool]:
         if any(isinstance(x, FormRule) for x in opt.rule.rules):
             hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
             try:
-                program(opt.rule, hyper, opt._fold_lr)
+                program(opt.rule, hyper, opt._fold_lr, split(opt.rule, hyper))
                 out[r.name] = True
             except Unsupported:
                 out[r.name] = False

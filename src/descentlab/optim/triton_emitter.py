@@ -41,9 +41,11 @@ __all__ = [
     "TritonEmitter",
     "Unsupported",
     "compute_dtype",
+    "emittable",
     "glue_form",
     "kernel_source",
     "program",
+    "split",
 ]
 
 #: storage dtype -> Triton type name
@@ -202,13 +204,50 @@ def _batched(hyper: Mapping[str, Any]) -> str | None:
     return None
 
 
-def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
-    """The per-element program of ``rule``'s whole chain at ``hyper``'s structure (raises
-    :class:`Unsupported` naming the first rule without a form, or a batched hyperparameter)."""
+def emittable(rule: Rule, hyper: Mapping[str, Any]) -> bool:
+    """Whether ``rule`` has a per-element form here (a :class:`FormRule` or a glue rule)."""
+    if isinstance(rule, FormRule):
+        return True
+    try:
+        glue_form(rule, Form(), hyper)
+    except Unsupported:
+        return False
+    return True
+
+
+def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
+    """Where the chain's Triton part starts: after its last rule without a per-element form.
+    The rules before it (a global-norm clip, Muon's orthogonalization, Shampoo's roots...) run
+    with torch ops on the device and hand their updates to the kernel as its gradients.
+
+    Raises :class:`Unsupported` where no rule is left for the kernel, where a rule before it
+    is element-local (a rule that would belong in the kernel, but has no form), or where a
+    rule before it updates the parameters itself (:meth:`~descentlab.optim.base.Chain.
+    final_plan`: Muon's adjusted learning rate)."""
+    rules = list(rule.rules)
+    start = 0
+    for k, r in enumerate(rules):
+        if not emittable(r, hyper):
+            start = k + 1
+    local = [r.name for r in rules[:start] if r.local and r.elementwise and not emittable(r, hyper)]
+    if local:
+        raise Unsupported(f"{local[0]} has no form")
+    if start == len(rules):
+        raise Unsupported(f"{rules[-1].name} has no form")
+    final = rule.final_plan(hyper)
+    if final is not None and final[0] < start:  # it updates the parameters itself
+        raise Unsupported(f"{rules[final[0]].name} has no form")
+    return start
+
+
+def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool, start: int = 0) -> Program:
+    """The per-element program of ``rule``'s chain from its rule ``start`` on (:func:`split`)
+    at ``hyper``'s structure (raises :class:`Unsupported` naming the first rule without a form,
+    or a batched hyperparameter)."""
     key = _batched(hyper)
     if key is not None:
         raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
-    rules = list(rule.rules)
+    rules = list(rule.rules)[start:]
     prog = Program()
     u = prog.array("g")
     fold = fold_lr and rules and type(rules[-1]).__name__ == "scale_by_lr"
@@ -219,13 +258,13 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
         else:
             form = Form()
             glue_form(r, form, hyper)
-        u = TritonEmitter(prog, u, f"{k}:{r.name}").run(form)
+        u = TritonEmitter(prog, u, f"{start + k}:{r.name}").run(form)
     p = prog.array("p")
     if fold:
         lr = Form()
         glue_form(rules[-1], lr, hyper)
         neg_lr = next(iter(lr.coefs.values()))
-        c = prog.coef(f"{len(rules) - 1}:{rules[-1].name}.lr", neg_lr)
+        c = prog.coef(f"{start + len(rules) - 1}:{rules[-1].name}.lr", neg_lr)
         new_p = prog.let(f"tl.fma({u}, {c}, {p})")
     else:
         new_p = prog.let(f"{p} + {u}")
