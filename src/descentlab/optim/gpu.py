@@ -200,16 +200,18 @@ def plan_for(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> TritonPl
     got = per_rule.get(key)
     if got is None:
         start = split(opt.rule, hyper)
-        got = per_rule[key] = (start, program(opt.rule, hyper, opt._fold_lr, start))
-    start, prog = got
-    rules = opt.rule.rules
-    name = "dl_" + "_".join(r.name for r in rules[start:])
+        rules = opt.rule.rules
+        kernel_part = Chain(*rules[start:]) if start else opt.rule
+        prefix = Chain(*rules[:start]) if start else None
+        got = per_rule[key] = (prefix, kernel_part, program(kernel_part, hyper, opt._fold_lr))
+    prefix, kernel_part, prog = got
+    name = "dl_" + "_".join(r.name for r in kernel_part.rules)
     source = kernel_source(prog, [dtype] * len(prog.arrays), name)
     mode = (source, os.environ.get("TRITON_INTERPRET") == "1")  # jit reads it when decorating
     kernel = _KERNELS.get(mode)
     if kernel is None:
         kernel = _KERNELS[mode] = _compile(source, name)
-    return TritonPlan(prog, kernel, compute, Chain(*rules[:start]) if start else None)
+    return TritonPlan(prog, kernel, compute, prefix)
 
 
 def choose(
@@ -264,7 +266,8 @@ def triton_optimizers() -> dict[str, bool]:
         if any(isinstance(x, FormRule) for x in opt.rule.rules):
             hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
             try:
-                program(opt.rule, hyper, opt._fold_lr, split(opt.rule, hyper))
+                start = split(opt.rule, hyper)
+                program(Chain(*opt.rule.rules[start:]), hyper, opt._fold_lr)
                 out[r.name] = True
             except Unsupported:
                 out[r.name] = False

@@ -240,14 +240,13 @@ def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
     return start
 
 
-def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool, start: int = 0) -> Program:
-    """The per-element program of ``rule``'s chain from its rule ``start`` on (:func:`split`)
-    at ``hyper``'s structure (raises :class:`Unsupported` naming the first rule without a form,
-    or a batched hyperparameter)."""
+def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
+    """The per-element program of ``rule``'s whole chain at ``hyper``'s structure (raises
+    :class:`Unsupported` naming the first rule without a form, or a batched hyperparameter)."""
     key = _batched(hyper)
     if key is not None:
         raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
-    rules = list(rule.rules)[start:]
+    rules = list(rule.rules)
     prog = Program()
     u = prog.array("g")
     fold = fold_lr and rules and type(rules[-1]).__name__ == "scale_by_lr"
@@ -258,13 +257,13 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool, start: int = 0
         else:
             form = Form()
             glue_form(r, form, hyper)
-        u = TritonEmitter(prog, u, f"{start + k}:{r.name}").run(form)
+        u = TritonEmitter(prog, u, f"{k}:{r.name}").run(form)
     p = prog.array("p")
     if fold:
         lr = Form()
         glue_form(rules[-1], lr, hyper)
         neg_lr = next(iter(lr.coefs.values()))
-        c = prog.coef(f"{start + len(rules) - 1}:{rules[-1].name}.lr", neg_lr)
+        c = prog.coef(f"{len(rules) - 1}:{rules[-1].name}.lr", neg_lr)
         new_p = prog.let(f"tl.fma({u}, {c}, {p})")
     else:
         new_p = prog.let(f"{p} + {u}")
