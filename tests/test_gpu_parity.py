@@ -84,3 +84,38 @@ def test_matches_torch_on_the_device(torch_cls, our_cls, kwargs, group2):
         scale = pb.detach().abs().max().clamp_min(1e-12)
         worst = max(worst, float((pa.detach() - pb.detach()).abs().max() / scale))
     assert worst <= TOL, f"largest relative difference {worst:.2e} (torch path {path})"
+
+
+def test_bf16_autocast_with_grad_scaler_follows_torch_on_the_device():
+    """tests/test_torch_contract.py's bf16 autocast case on CUDA: AdamW under bfloat16
+    autocast and a GradScaler for 30 steps. A one-ulp difference in a float32 weight can flip
+    its bfloat16 rounding, which later gradients amplify, so descentlab must equal one of
+    torch's own CUDA paths (for-loop, foreach) bit for bit."""
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 20, device="cuda"), torch.randn(64, 1, device="cuda")
+    net = torch.nn.Sequential(
+        torch.nn.Linear(20, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1)
+    ).cuda()
+    models = {k: copy.deepcopy(net) for k in ("for-loop", "foreach", "descentlab")}
+    opts = {
+        "for-loop": torch.optim.AdamW(models["for-loop"].parameters(), lr=1e-2, foreach=False),
+        "foreach": torch.optim.AdamW(models["foreach"].parameters(), lr=1e-2, foreach=True),
+        "descentlab": optim.AdamW(models["descentlab"].parameters(), lr=1e-2),
+    }
+    scalers = {k: torch.amp.GradScaler("cuda") for k in models}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a chain without a form runs eagerly: announced
+        for _ in range(30):
+            for k, model in models.items():
+                opts[k].zero_grad()
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    loss = torch.nn.functional.mse_loss(model(x).float(), y)
+                scalers[k].scale(loss).backward()
+                scalers[k].step(opts[k])
+                scalers[k].update()
+    ours = list(models["descentlab"].parameters())
+    same = {
+        k: all(torch.equal(p, q) for p, q in zip(ours, models[k].parameters(), strict=True))
+        for k in ("for-loop", "foreach")
+    }
+    assert any(same.values()), same
