@@ -101,10 +101,18 @@ def _summary_close(a: dict, b: dict) -> None:
 
 @pytest.mark.cuda
 @needs_cuda
-@pytest.mark.parametrize("optimizer", ["adam", "lion"])
-def test_train_on_cuda_matches_the_cpu(optimizer):
-    cpu = train(_config(optimizer=optimizer))
-    gpu = train(_config(optimizer=optimizer, device="cuda"))
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"optimizer": "adam"},
+        {"optimizer": "adabelief"},  # written in the form: the Triton kernel on the device
+        {"input_noise": 0.1, "weight_noise": 0.01, "mixup_alpha": 0.2},  # CPU generators
+    ],
+    ids=["adam", "adabelief", "noise-mixup"],
+)
+def test_train_on_cuda_matches_the_cpu(changes):
+    cpu = train(_config(**changes))
+    gpu = train(_config(**changes, device="cuda"))
     assert gpu.config.device == "cuda"
     _summary_close(gpu.summary, cpu.summary)
 
@@ -120,7 +128,7 @@ def test_cli_train_on_cuda(tmp_path, capsys):
 @pytest.mark.cuda
 @needs_cuda
 def test_train_many_vectorized_on_cuda_is_k_single_runs():
-    base = _config(device="cuda")
+    base = _config(device="cuda", input_noise=0.1, weight_noise=0.01)
     overrides = [{"seed": s, "hyper": {"lr": lr}} for s in (0, 1) for lr in (3e-3, 1e-2)]
     many = train_many(base, overrides=overrides, mode="vmap")
     for o, got in zip(overrides, many, strict=True):
