@@ -163,3 +163,42 @@ def test_cli_compare_on_cuda(tmp_path, capsys):
     )
     assert code == 0, err
     assert "done in" in out
+
+
+@pytest.mark.parametrize(
+    ("devices", "gpus"), [(["cpu", "cpu"], 0), (["cuda", "cpu"], 1), (["cuda:0"], 1)]
+)
+def test_the_ray_backend_asks_for_a_gpu_for_a_task_training_on_cuda(devices, gpus, tmp_path):
+    """A Ray task whose trials train on CUDA asks Ray for one GPU (Ray then places it on a
+    node with one free and makes that GPU the task's ``cuda``); a CPU task asks for none."""
+    from types import SimpleNamespace
+
+    from descentlab.experiments import ray_backend
+
+    asked = []
+
+    class Remote:
+        def options(self, **kw):
+            asked.append(kw)
+            return SimpleNamespace(remote=lambda *a: object())
+
+    runner = ray_backend.RayTrialRunner(tmp_path / "s.sqlite", None, threads=2)
+    runner._ray, runner._remote = object(), Remote()  # as if started: no Ray here
+    group = [SimpleNamespace(config=SimpleNamespace(device=d)) for d in devices]
+    runner._dispatch_group(list(range(len(group))), group)
+    assert asked == [{"num_cpus": 2, "num_gpus": gpus}]
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_compare_on_cuda_through_ray_equals_local(tmp_path):
+    """The Ray backend on this machine (a local instance that sees its GPU): the tasks ask
+    for the GPU and the comparison's table is the local backend's on CUDA."""
+    pytest.importorskip("ray", reason="the Ray backend (pip install 'descentlab[ray]')")
+    from descentlab.experiments.compare import compare
+
+    spec = CompareSpec(**tiny_compare(optimizers=["sgd", "adam"], steps=6, seeds=1,
+                                      lrs_per_optimizer=2, device="cuda"))  # fmt: skip
+    local = compare(spec, tmp_path / "local", workers=1)
+    ray = compare(spec, tmp_path / "ray", backend="ray")
+    assert ray.table(timings=False) == local.table(timings=False)
