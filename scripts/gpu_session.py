@@ -23,9 +23,11 @@ reported and the next one still runs; the whole stays under 8 minutes on an H100
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -54,17 +56,34 @@ def run_part(name: str, argv: list[str], out: Path, limit: float) -> dict[str, A
     with open(log, "w") as fh:
         fh.write(f"$ {' '.join(argv)}\n")
         fh.flush()
+        # its own process group: a part stopped at its limit takes its children along (the
+        # comparisons' worker processes), and frees the device for the next part
+        proc = subprocess.Popen(
+            argv, cwd=ROOT, env=_env(), stdout=fh, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
         try:
-            proc = subprocess.run(
-                argv, cwd=ROOT, env=_env(), stdout=fh, stderr=subprocess.STDOUT, timeout=limit
-            )
-            status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}"
+            code = proc.wait(timeout=limit)
+            status = "ok" if code == 0 else f"exit {code}"
         except subprocess.TimeoutExpired:
             status = f"stopped at its {limit:.0f} s limit"
+            _stop(proc)
     seconds = time.monotonic() - t0
     tail = log.read_text(errors="replace").strip().splitlines()[-3:]
     print(f"[{name}] {status} in {seconds:.0f} s (log {log})", flush=True)
     return {"part": name, "status": status, "seconds": seconds, "tail": tail}
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the part's process group, SIGKILL 5 s later if it is still there."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 ENV_PROBE = """

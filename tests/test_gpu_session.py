@@ -80,3 +80,21 @@ def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch
     assert "| tiny GPT 1x32 |" in table
     short = capsys.readouterr().out
     assert "lion" in short and "tiny GPT" in short
+
+
+def test_a_part_past_its_limit_is_stopped_with_its_children(session, tmp_path):
+    """The part's process group goes: a comparison's worker would otherwise hold the device
+    through the next part."""
+    import sys
+
+    code = (
+        "import subprocess, sys, time; "
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(c.pid, flush=True); time.sleep(60)"
+    )
+    got = session.run_part("slow", [sys.executable, "-c", code], tmp_path, 2)
+    assert got["status"] == "stopped at its 2 s limit"
+    child = int((tmp_path / "slow.log").read_text().splitlines()[1])
+    status = Path(f"/proc/{child}/status")
+    if status.exists():  # killed, not yet reaped by its new parent
+        assert "State:\tZ" in status.read_text()
