@@ -195,6 +195,12 @@ def glue_form(rule: Rule, f: Form, hyper: Mapping[str, Any]) -> None:
         raise Unsupported(f"{rule.name} has no form")
 
 
+def _refuse_batched(hyper: Mapping[str, Any]) -> None:
+    key = _batched(hyper)
+    if key is not None:
+        raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
+
+
 def _batched(hyper: Mapping[str, Any]) -> str | None:
     for k, v in hyper.items():
         if isinstance(v, Tensor) and v.ndim >= 1 and v.numel() > 1:
@@ -205,11 +211,9 @@ def _batched(hyper: Mapping[str, Any]) -> str | None:
 
 
 def emittable(rule: Rule, hyper: Mapping[str, Any]) -> bool:
-    """Whether ``rule`` has a per-element form here (a :class:`FormRule` or a glue rule)."""
-    if isinstance(rule, FormRule):
-        return True
+    """Whether ``rule`` has a per-element Triton program at ``hyper``'s structure."""
     try:
-        glue_form(rule, Form(), hyper)
+        program(Chain(rule), hyper, False)
     except Unsupported:
         return False
     return True
@@ -224,6 +228,7 @@ def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
     is element-local (a rule that would belong in the kernel, but has no form), or where a
     rule before it updates the parameters itself (:meth:`~descentlab.optim.base.Chain.
     final_plan`: Muon's adjusted learning rate)."""
+    _refuse_batched(hyper)
     rules = list(rule.rules)
     start = 0
     for k, r in enumerate(rules):
@@ -243,9 +248,7 @@ def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
 def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
     """The per-element program of ``rule``'s whole chain at ``hyper``'s structure (raises
     :class:`Unsupported` naming the first rule without a form, or a batched hyperparameter)."""
-    key = _batched(hyper)
-    if key is not None:
-        raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
+    _refuse_batched(hyper)
     rules = list(rule.rules)
     prog = Program()
     u = prog.array("g")
