@@ -202,3 +202,18 @@ def test_compare_on_cuda_through_ray_equals_local(tmp_path):
     local = compare(spec, tmp_path / "local", workers=1)
     ray = compare(spec, tmp_path / "ray", backend="ray")
     assert ray.table(timings=False) == local.table(timings=False)
+
+
+def test_auto_vectorizes_convolutions_on_a_gpu(monkeypatch):
+    """On the CPU, digits_cnn's runs go to worker processes where two cores are free; on a
+    GPU they are vectorized (one device: one pass of K runs, not K processes sharing it)."""
+    from descentlab.engine import multirun, plan
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # planning only
+    monkeypatch.setattr(multirun, "_idle_cores", lambda: 2.0)
+    conv2d = RunConfig(problem="digits", model="digits_cnn", steps=5)
+    seeds = [{"seed": s} for s in range(3)]
+    assert plan(conv2d, overrides=seeds, workers=2) == [("processes", [0, 1, 2])]
+    on_gpu = conv2d.replace(device="cuda")
+    assert plan(on_gpu, overrides=seeds, workers=2) == [("vmap", [0, 1, 2])]
+    assert plan(on_gpu, overrides=seeds, mode="processes") == [("processes", [0, 1, 2])]
