@@ -140,6 +140,7 @@ def test_train_many_vectorized_on_cuda_is_k_single_runs():
 @needs_cuda
 def test_train_many_cnn_on_cuda_announces_the_vmap_path():
     """The compiled CNN step is CPU-only: on CUDA the K runs step through vmap, said once."""
+    pytest.importorskip("mnist1d", reason="the MNIST-1D data set's generator")
     from descentlab.engine import vectorized
 
     vectorized._UNTRACED.discard("cnn kernel device")
