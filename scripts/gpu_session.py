@@ -96,7 +96,7 @@ try:
     print("triton", triton.__version__)
 except ImportError:
     print("triton missing")
-for m in ("pytest", "numpy", "sklearn", "matplotlib", "scipy", "tqdm"):
+for m in ("pytest", "numpy", "sklearn", "matplotlib", "scipy", "tqdm", "mnist1d", "ray", "psutil"):
     print(m, "present" if importlib.util.find_spec(m) else "MISSING")
 """
 
