@@ -89,6 +89,9 @@ def test_the_cpu_device_keeps_a_comparisons_folder_name():
     assert CompareSpec(device="cuda").digest() != "2493b970"
     spec = CompareSpec(device="cuda:0")
     assert CompareSpec.from_dict(spec.to_dict()).device == "cuda:0"
+    # a comparison folder's record is found by the spec's dict: the CPU's is the earlier one
+    assert "device" not in CompareSpec().to_dict()
+    assert CompareSpec.from_dict(CompareSpec().to_dict()).device == "cpu"
 
 
 # ------------------------------------------------------------------ on a real device

@@ -110,8 +110,10 @@ class CompareSpec:
         name: the run directory's name (None: derived from the problem, the model and a hash
             of this spec, so that the same command finds the same directory).
         device: the torch device every trial trains on (``"cpu"``, ``"cuda"``, ``"cuda:N"``);
-            one this machine does not have is refused by :meth:`validate`. Not ``"cpu"``, it
-            is part of the digest (the numbers differ by rounding from the CPU's).
+            one this machine does not have is refused by :meth:`validate`. ``"cpu"`` is left
+            out of :meth:`to_dict` (a comparison stored before the field existed is found
+            again); another device is part of it and of the digest (its numbers differ by
+            rounding from the CPU's).
 
     Example:
         >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
@@ -230,6 +232,8 @@ class CompareSpec:
                 }
             elif f.name == "landscapes":
                 value = list(value)
+            elif f.name == "device" and value == "cpu":
+                continue  # a comparison stored before the field existed is found again
             out[f.name] = value
         return out
 
@@ -252,8 +256,6 @@ class CompareSpec:
         """A short hash of everything but the name (the default directory's suffix)."""
         d = self.to_dict()
         d.pop("name")
-        if d["device"] == "cpu":  # the folders made before the field existed keep their name
-            d.pop("device")
         # hashed under the field's earlier name, so that run folders made before the
         # rename are found again (and resumed) by the same command
         d["trials"] = d.pop("lrs_per_optimizer")
