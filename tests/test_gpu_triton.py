@@ -314,6 +314,16 @@ def test_cuda_matches_the_eager_form_on_the_cpu(name):
 
 
 @cuda
+@pytest.mark.skipif(not F.fused_available(), reason="no C++ compiler: no fused CPU kernel")
+@pytest.mark.parametrize("name", FORMS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+def test_cuda_16bit_storage_matches_the_fused_cpu_kernel(name, dtype):
+    """16-bit storage, float32 compute, one rounding per stored value on the device: within
+    1 ulp of the 16-bit type per step of the fused CPU kernel, as under the interpreter."""
+    assert _per_step(name, dtype, True, steps=20, sizes=SIZES, groups=2, device="cuda") <= 1.0
+
+
+@cuda
 def test_cuda_adamax_matches_torch_on_the_device():
     """Parity with torch's CUDA Adamax (foreach): the tolerance of the CPU parity tests."""
     ref = _params(torch.float32)
