@@ -90,8 +90,8 @@ def _per_step(
             tri.load_state_dict(copy.deepcopy(ref.state_dict()))
             for a, b in zip(tri_params, ref_params, strict=True):
                 for key, value in ref.state[b].items():  # per-tensor numbers (NAdam's
-                    if value.ndim == 0:  # mu_product) keep their dtype: torch's loading
-                        tri.state[a][key] = value.to(device, copy=True)  # casts them
+                    if value.ndim == 0 and key != "step":  # mu_product) keep their dtype:
+                        tri.state[a][key] = value.to(device, copy=True)  # torch casts them
         for a, b in zip(tri_params, ref_params, strict=True):
             b.grad = torch.randn(b.shape, generator=g).to(dtype)
             a.grad = b.grad.to(device, copy=True)
