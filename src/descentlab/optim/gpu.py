@@ -123,7 +123,7 @@ class TritonPlan:
         values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
         coefs = _cached(
             (device, self.compute, values),
-            lambda: (torch.tensor(values, dtype=self.compute).to(device, non_blocking=True),),
+            lambda: (_to_device(torch.tensor(values, dtype=self.compute), device),),
         )[0]
         # no contraction of a product and a sum into an fma: the form's roundings, not the
         # compiler's (the form's own fmas are explicit)
@@ -150,7 +150,15 @@ def _tables(
         torch.tensor(numel, dtype=torch.int64),
         torch.tensor(blocks, dtype=torch.int64),
     )
-    return tuple(x.to(device, non_blocking=True) for x in host)
+    return tuple(_to_device(x, device) for x in host)
+
+
+def _to_device(host: Tensor, device: torch.device) -> Tensor:
+    """``host`` copied to ``device`` without waiting: staged in pinned memory (a copy from
+    pageable memory may wait for the stream, i.e. for the backward pass still running)."""
+    if device.type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True)
 
 
 def _cached(key: tuple, make: Any) -> tuple[Tensor, ...]:
