@@ -193,6 +193,18 @@ def test_the_ray_backend_asks_for_a_gpu_for_a_task_training_on_cuda(devices, gpu
     assert asked == [{"num_cpus": 2, "num_gpus": gpus}]
 
 
+def test_the_ray_backend_cuts_a_cuda_round_into_one_part_per_gpu(tmp_path):
+    """A round's vectorized group is cut into one part per task slot: CPUs over threads on
+    the CPU, GPUs for trials on CUDA (16 parts on one GPU would train one after another)."""
+    from types import SimpleNamespace
+
+    from descentlab.experiments import ray_backend
+
+    runner = ray_backend.RayTrialRunner(tmp_path / "s.sqlite", None, threads=2)
+    runner._ray = SimpleNamespace(cluster_resources=lambda: {"CPU": 16.0, "GPU": 2.0})
+    assert (runner._slots(), runner._slots(cuda=True)) == (8, 2)
+
+
 @pytest.mark.cuda
 @needs_cuda
 def test_compare_on_cuda_through_ray_equals_local(tmp_path):
