@@ -294,6 +294,18 @@ def test_split_keeps_element_local_rules_without_a_form_out_of_the_prefix():
         TE.split(muon.rule, hyper)
 
 
+def test_fused_true_with_a_monitor_runs_eagerly_announced(interpreted):
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = optim.get("lion")([w], lr=0.1, monitor=True)
+    opt.fused = True  # as on a CUDA device, where fused=True is not refused at construction
+    gpu._ANNOUNCED.clear()
+    w.grad = torch.ones(3)
+    said = r"Lion\(fused=True\) runs eagerly on cpu while a monitor is attached"
+    with pytest.warns(RuntimeWarning, match=said), gpu.interpret_on_cpu():
+        opt.step()
+    assert [r["step"] for r in opt.monitor.records] == [1]  # the eager step recorded it
+
+
 # ------------------------------------------------------------------ on a real device
 _needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

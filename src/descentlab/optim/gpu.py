@@ -230,7 +230,15 @@ def choose(
     if not params or not _on_gpu(params):
         return None
     owner = type(opt).__name__
-    if opt.fused is False or opt.monitor is not None:
+    if opt.fused is False:
+        return None
+    if opt.monitor is not None:  # it records each rule's updates: the eager backend's
+        if opt.fused:
+            _announce(
+                f"{owner}:monitor",
+                f"{owner}(fused=True) runs eagerly on {params[0].device} while a monitor is "
+                "attached (it records each rule's updates, which the kernel never forms)",
+            )
         return None
     dtype = params[0].dtype
     why = None
