@@ -262,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     results = [run_part(n, _argv(n, out, args.quick), out, LIMITS[n]) for n in parts]
     path = write_table(out, results, device)
     print(f"\ntable: {path}\n")
+    for r in results:  # the parts' last lines: pytest's summary among them
+        print(f"{r['part']:6s} {r['status']}: {r['tail'][-1] if r['tail'] else ''}"[:160])
     print(short_table(out))
     return 0 if all(r["status"] == "ok" for r in results) else 1
 
