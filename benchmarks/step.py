@@ -23,11 +23,12 @@ torch's fastest path (fused where it exists, else foreach) under the same schedu
 
     python benchmarks/step.py --schedule lr --sizes 1e5,1e6,1e7 --threads 1 --clock cpu
 
-``--device cuda`` times the GPU backend's generated Triton step instead (benchmarks/gpu_step.py:
-bytes moved against the measured copy bandwidth, ratios to torch's foreach and fused paths,
+``--device cuda`` times every named optimizer's step on the GPU instead (benchmarks/gpu_step.py:
+descentlab's default there -- the generated Triton kernel -- against torch's fused path where it
+has one and foreach otherwise, bytes moved against the copy bandwidth measured in the same run,
 kernel launches per step from the torch profiler); it stops with one line without a device:
 
-    python benchmarks/step.py --device cuda --sizes 1e7,1e8
+    python benchmarks/step.py --device cuda --sizes 1e7,1e8 --json results.jsonl
 """
 
 from __future__ import annotations
@@ -291,9 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e6,1e7", help="total parameters, comma-separated")
     parser.add_argument("--repeat", type=int, default=15, help="timed steps per measurement")
-    parser.add_argument(
-        "--optimizers", default=None, help="comma-separated (default: all; on cuda: the form's)"
-    )
+    parser.add_argument("--optimizers", default=None, help="comma-separated (default: all)")
     parser.add_argument(
         "--device",
         choices=("cpu", "cuda"),
@@ -315,12 +314,26 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="time steps whose lr (or betas/momentum) changes before every step instead",
     )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
+        help="with --device cuda: the parameters' dtype",
+    )
+    parser.add_argument(
+        "--inner", type=int, default=5, help="with --device cuda: steps per timed sample"
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", help="with --device cuda: append one JSON line per result"
+    )
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     if args.device == "cuda":  # refuses with one line, before any work, without a device
         from gpu_step import run_cuda
 
-        run_cuda(sizes, args.repeat, args.optimizers and args.optimizers.split(","))
+        names = args.optimizers and [n.strip() for n in args.optimizers.split(",")]
+        run_cuda(sizes, args.repeat, names, inner=args.inner,
+                 dtype=getattr(torch, args.dtype), json_path=args.json)  # fmt: skip
         return
     if args.threads:
         torch.set_num_threads(args.threads)

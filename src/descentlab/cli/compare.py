@@ -244,6 +244,9 @@ def _output_arguments(out: Any) -> None:
     )
     out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
     out.add_argument(
+        "--device", help="torch device every trial trains on: cpu (default), cuda or cuda:N"
+    )
+    out.add_argument(
         "--one-at-a-time",
         action="store_true",
         help="train each trial by itself, not in vectorized groups (slower, same numbers up "
@@ -425,6 +428,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "val_fraction": args.val_fraction,
         "split_seed": args.split_seed,
         "name": args.name,
+        "device": getattr(args, "device", None),
     }
     fields = {k: v for k, v in simple.items() if v is not None}
     if args.no_refine:

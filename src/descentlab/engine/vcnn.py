@@ -60,7 +60,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable", "checked", "verified"]
+__all__ = ["CPU_ONLY", "DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable", "checked", "verified"]
 
 #: parameter names of MNIST1DCNN in the kernel's order
 _NAMES = (
@@ -78,6 +78,10 @@ _verified: dict[tuple[Any, ...], bool] = {}
 UNAVAILABLE = (
     "descentlab: the compiled MNIST-1D CNN step is unavailable ({reason}); the vectorized step "
     "uses the traced graph (same numbers up to rounding, slower)"
+)
+CPU_ONLY = (
+    "descentlab: the compiled MNIST-1D CNN step runs on the CPU only; the vectorized runs on "
+    "{device} step through vmap (same numbers up to rounding)"
 )
 DISAGREES = (
     "descentlab: the compiled MNIST-1D CNN step disagreed with vmap and autograd on a first "
@@ -144,8 +148,10 @@ def applicable(
     dtype: torch.dtype,
     *,
     mix: bool = False,
+    any_device: bool = False,
 ) -> bool:
-    """Whether the kernel computes this group's training step (see the module notes)."""
+    """Whether the kernel computes this group's training step (see the module notes;
+    ``any_device``: whether it would, were the parameters on the CPU)."""
     from descentlab.problems.models import MNIST1DCNN
 
     if type(model) is not MNIST1DCNN or mix or loss_name != "cross_entropy" or loss_options:
@@ -165,7 +171,7 @@ def applicable(
     params = dict(model.named_parameters())
     if tuple(params) != _NAMES or not all(p.requires_grad for p in params.values()):
         return False
-    return all(p.dtype == dtype and p.device.type == "cpu" for p in params.values())
+    return all(p.dtype == dtype and (any_device or p.device.type == "cpu") for p in params.values())
 
 
 class CNNKernel:

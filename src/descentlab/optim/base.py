@@ -179,9 +179,9 @@ def is_batched(*values: Any) -> bool:
 def bcast(value: Any, like: Tensor) -> Any:
     """Shape a length-K hyperparameter tensor to broadcast over ``like``'s leading dim."""
     if isinstance(value, Tensor) and value.ndim == 1 and like.ndim > 1:
-        return value.view(-1, *([1] * (like.ndim - 1))).to(like.dtype)
+        return value.view(-1, *([1] * (like.ndim - 1))).to(like.device, like.dtype)
     if isinstance(value, Tensor):
-        return value.to(like.dtype)
+        return value.to(like.device, like.dtype)
     return value
 
 

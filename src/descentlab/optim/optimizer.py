@@ -488,8 +488,10 @@ class Optimizer(torch.optim.Optimizer):
         init_new(self.rule, s.owners or params, sts)
         values = self._states.advance(gi, [st["step"] for st in sts])
         if isinstance(s.plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
-            state = gather(sts)
-            s.plan.run(params, grads, realify(state) if s.owners else state, hyper, values)
+            state = realify(gather(sts)) if s.owners else gather(sts)
+            s.plan.run(params, grads, state, hyper, values)
+            if s.plan.prefix is not None:  # its torch ops may have made new state tensors
+                scatter(params, state, sts, s.owners)
             s.group["step"] = s.step
             return
         if s.plan is not None and self._fused.run(

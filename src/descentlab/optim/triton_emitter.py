@@ -41,9 +41,11 @@ __all__ = [
     "TritonEmitter",
     "Unsupported",
     "compute_dtype",
+    "emittable",
     "glue_form",
     "kernel_source",
     "program",
+    "split",
 ]
 
 #: storage dtype -> Triton type name
@@ -193,6 +195,12 @@ def glue_form(rule: Rule, f: Form, hyper: Mapping[str, Any]) -> None:
         raise Unsupported(f"{rule.name} has no form")
 
 
+def _refuse_batched(hyper: Mapping[str, Any]) -> None:
+    key = _batched(hyper)
+    if key is not None:
+        raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
+
+
 def _batched(hyper: Mapping[str, Any]) -> str | None:
     for k, v in hyper.items():
         if isinstance(v, Tensor) and v.ndim >= 1 and v.numel() > 1:
@@ -202,12 +210,45 @@ def _batched(hyper: Mapping[str, Any]) -> str | None:
     return None
 
 
+def emittable(rule: Rule, hyper: Mapping[str, Any]) -> bool:
+    """Whether ``rule`` has a per-element Triton program at ``hyper``'s structure."""
+    try:
+        program(Chain(rule), hyper, False)
+    except Unsupported:
+        return False
+    return True
+
+
+def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
+    """Where the chain's Triton part starts: after its last rule without a per-element form.
+    The rules before it (a global-norm clip, Muon's orthogonalization, Shampoo's roots...) run
+    with torch ops on the device and hand their updates to the kernel as its gradients.
+
+    Raises :class:`Unsupported` where no rule is left for the kernel, where a rule before it
+    is element-local (a rule that would belong in the kernel, but has no form), or where a
+    rule before it updates the parameters itself (:meth:`~descentlab.optim.base.Chain.
+    final_plan`: Muon's adjusted learning rate)."""
+    _refuse_batched(hyper)
+    rules = list(rule.rules)
+    start = 0
+    for k, r in enumerate(rules):
+        if not emittable(r, hyper):
+            start = k + 1
+    local = [r.name for r in rules[:start] if r.local and r.elementwise and not emittable(r, hyper)]
+    if local:
+        raise Unsupported(f"{local[0]} has no form")
+    if start == len(rules):
+        raise Unsupported(f"{rules[-1].name} has no form")
+    final = rule.final_plan(hyper)
+    if final is not None and final[0] < start:  # it updates the parameters itself
+        raise Unsupported(f"{rules[final[0]].name} has no form")
+    return start
+
+
 def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
     """The per-element program of ``rule``'s whole chain at ``hyper``'s structure (raises
     :class:`Unsupported` naming the first rule without a form, or a batched hyperparameter)."""
-    key = _batched(hyper)
-    if key is not None:
-        raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
+    _refuse_batched(hyper)
     rules = list(rule.rules)
     prog = Program()
     u = prog.array("g")

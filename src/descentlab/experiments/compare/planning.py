@@ -41,6 +41,7 @@ def _base_config(spec: CompareSpec) -> Any:
         model_options=dict(spec.model_options),
         batch_size=spec.batch_size,
         steps=spec.steps,
+        device=spec.device,
     )
 
 

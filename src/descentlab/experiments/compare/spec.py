@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from descentlab.engine.device import check_device
 from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import (
     OptimizerChoice,
@@ -112,6 +113,11 @@ class CompareSpec:
         landscapes: landscapes on which the same optimizers' paths are drawn in the report.
         name: the run directory's name (None: derived from the problem, the model and a hash
             of this spec, so that the same command finds the same directory).
+        device: the torch device every trial trains on (``"cpu"``, ``"cuda"``, ``"cuda:N"``);
+            one this machine does not have is refused by :meth:`validate`. ``"cpu"`` is left
+            out of :meth:`to_dict` (a comparison stored before the field existed is found
+            again); another device is part of it and of the digest (its numbers differ by
+            rounding from the CPU's).
 
     Example:
         >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
@@ -147,6 +153,7 @@ class CompareSpec:
     confidence: float = 0.95
     landscapes: Sequence[str] = ("ravine", "saddle")
     name: str | None = None
+    device: str = "cpu"
     #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
     trials: dataclasses.InitVar[int | None] = None
 
@@ -202,6 +209,7 @@ class CompareSpec:
             ValueError: an empty optimizer list, a zero budget, a target accuracy outside
                 [0, 1], duplicate labels, bad ranges...
         """
+        check_device(self.device)  # first: a missing GPU is said before anything else
         _check_names(self, custom_data)
         choices = _check_choices(self)
         _check_budget(self)
@@ -228,6 +236,8 @@ class CompareSpec:
                 }
             elif f.name == "landscapes":
                 value = list(value)
+            elif f.name == "device" and value == "cpu":
+                continue  # a comparison stored before the field existed is found again
             out[f.name] = value
         return out
 
