@@ -33,6 +33,7 @@ tensor's dtype where used (as torch rounds a Python scalar).
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ import torch
 from torch import Tensor
 
 from .base import Rule, State, bcast, step_values, zeros
+from .lowbit import StateFormat, sr_salt, state_format
 
 __all__ = [
     "CEmitter",
@@ -50,6 +52,8 @@ __all__ = [
     "Expr",
     "Form",
     "FormRule",
+    "StoredCEmitter",
+    "StoredEagerEmitter",
     "absolute",
     "addcdiv",
     "addcmul",
@@ -569,7 +573,15 @@ class FormRule(Rule):
             cache[key] = form
         return form
 
+    #: state entries that are never negative (a second moment): a low-bit format may store
+    #: them unsigned (:mod:`descentlab.optim.lowbit`)
+    nonnegative: tuple[str, ...] = ()
+    #: how the state is stored (None: in the parameters' dtype); see :meth:`with_state`
+    state_format: StateFormat | None = None
+
     def init(self, params: list[Tensor]) -> State:
+        if self.state_format is not None:
+            return _stored_init(self, params)
         return {k: zeros(params) for k in self.state_keys}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -579,12 +591,131 @@ class FormRule(Rule):
     def fuse_signature(self, hyper: Mapping[str, Any]) -> tuple:
         from .hyperspec import Flag
 
-        return tuple(bool(hyper[k]) for k, s in self.checks.items() if isinstance(s, Flag))
+        flags = tuple(bool(hyper[k]) for k, s in self.checks.items() if isinstance(s, Flag))
+        return flags if self.state_format is None else (*flags, self.state_format.tag)
 
     def update(self, grads, state, params, hyper):
-        out = EagerEmitter(grads, params, state, hyper).run(self.built(hyper))
-        return out, state
+        if self.state_format is not None:
+            emitter: EagerEmitter = StoredEagerEmitter(grads, params, state, hyper, self)
+        else:
+            emitter = EagerEmitter(grads, params, state, hyper)
+        return emitter.run(self.built(hyper)), state
 
     def fuse(self, b: Any, hyper: Mapping[str, Any]) -> bool:
-        CEmitter(b, self.name).run(self.built(hyper))
+        if self.state_format is not None:
+            StoredCEmitter(b, self.name, self).run(self.built(hyper))
+        else:
+            CEmitter(b, self.name).run(self.built(hyper))
         return True
+
+    def with_state(self, state_dtype: str | StateFormat | None) -> FormRule:
+        """A copy of this rule whose state is stored as ``state_dtype`` (``"int8"``,
+        ``"bfloat16"``, a :class:`~descentlab.optim.lowbit.StateFormat`, or None for the
+        parameters' dtype): the composable form of an optimizer's ``state_dtype=``."""
+        rule = copy.copy(self)
+        rule.state_format = state_format(state_dtype)
+        return rule
+
+    def stored_keys(self) -> tuple[str, ...]:
+        """The state entries as stored (a low-bit format's companions included)."""
+        fmt = self.state_format
+        if fmt is None:
+            return tuple(self.state_keys)
+        return tuple(k for key in self.state_keys for k in fmt.keys(key))
+
+
+# --------------------------------------------------------------------------------------
+# Stored state: a low-bit format (descentlab.optim.lowbit) where the emitters load and store
+# state. A stored entry is decoded to float32 when first read, later reads in the step see
+# the float32 values the form computes, and written entries are encoded once, at the end.
+# --------------------------------------------------------------------------------------
+
+
+def _stored_init(rule: FormRule, params: list[Tensor]) -> State:
+    fmt = rule.state_format
+    assert fmt is not None
+    out: State = {}
+    for key in rule.state_keys:
+        cols = fmt.init(params, key not in rule.nonnegative)
+        out.update(zip(fmt.keys(key), cols, strict=True))
+    return out
+
+
+class StoredEagerEmitter(EagerEmitter):
+    """:class:`EagerEmitter` whose state is stored in ``rule.state_format``."""
+
+    def __init__(
+        self,
+        grads: list[Tensor],
+        params: list[Tensor],
+        state: State,
+        hyper: Mapping[str, Any],
+        rule: FormRule,
+    ) -> None:
+        super().__init__(grads, params, state, hyper)
+        assert rule.state_format is not None
+        self.fmt = rule.state_format
+        self.rule = rule
+        self.work: dict[str, list[Tensor]] = {}
+
+    def leaf(self, name: str) -> list[Tensor]:
+        if name not in self.rule.state_keys:
+            return super().leaf(name)
+        got = self.work.get(name)
+        if got is None:
+            cols = [self.state[k] for k in self.fmt.keys(name)]
+            signed = name not in self.rule.nonnegative
+            got = self.work[name] = [
+                self.fmt.decode([c[i] for c in cols], signed) for i in range(len(self.params))
+            ]
+        return got
+
+    def _aliased(self, value: Any) -> bool:
+        lists = [*self.state.values(), *self.work.values(), self.grads, self.params]
+        return any(value is v for v in lists)
+
+    def materialize(self, value: Any) -> Any:
+        return list(torch._foreach_clone(value)) if self._aliased(value) else value
+
+    def assign(self, key: str, value: list[Tensor], expr: Expr) -> list[Tensor]:
+        if key not in self.rule.state_keys:
+            return super().assign(key, value, expr)
+        if self._aliased(value):
+            value = list(torch._foreach_clone(value))
+        self.work[key] = value
+        return value
+
+    def run(self, form: Form) -> Any:
+        out = super().run(form)
+        steps = step_values(self.state, len(self.params))
+        for index, key in enumerate(self.rule.state_keys):
+            if key not in form.written:
+                continue
+            cols = [self.state[k] for k in self.fmt.keys(key)]
+            signed = key not in self.rule.nonnegative
+            for i, v in enumerate(self.work[key]):
+                self.fmt.encode(v, [c[i] for c in cols], signed, sr_salt(index, steps[i]))
+        return out
+
+
+class StoredCEmitter(CEmitter):
+    """:class:`CEmitter` whose state is stored in ``rule.state_format``: the builder loads
+    and stores those entries through the format's C (:meth:`FusedBuilder.store_as`)."""
+
+    def __init__(self, builder: Any, prefix: str, rule: FormRule) -> None:
+        super().__init__(builder, prefix)
+        self.rule = rule
+
+    def run(self, form: Form) -> str:
+        fmt = self.rule.state_format
+        assert fmt is not None
+        for index, key in enumerate(self.rule.state_keys):
+            if key not in form.states:
+                continue
+            salt = None
+            if fmt.salted:
+                salt = self.b.coef(
+                    f"{self.prefix}_salt{index}", lambda h, t, e, i=index: float(sr_salt(i, t))
+                )
+            self.b.store_as(key, fmt, key not in self.rule.nonnegative, salt)
+        return super().run(form)
