@@ -111,11 +111,12 @@ def test_quantization_matches_the_paper_loop(signed, block):
 
 
 def test_the_encoder_table_gives_bucketize_exactly():
-    """The kernels' cell table against torch.bucketize over the thresholds, on every float32
-    next to a threshold and a cell boundary (where a wrong table would show)."""
+    """The kernels' packed cell table (one lookup and one integer comparison) against
+    torch.bucketize over the thresholds, on every float32 next to a threshold and a cell
+    boundary (where a wrong table would show)."""
     for signed in (True, False):
         t = L.thresholds(signed)
-        table, thr, _ = L.Int8Blockwise.tables(signed)
+        packed = torch.from_numpy(L.Int8Blockwise.tables(signed)[3].astype("int64"))
         xs = torch.cat([t, -t, torch.linspace(-1, 1, 20001)])
         ups = torch.nextafter(xs, torch.tensor(math.inf))
         downs = torch.nextafter(xs, torch.tensor(-math.inf))
@@ -126,14 +127,16 @@ def test_the_encoder_table_gives_bucketize_exactly():
         cell = (u >> 31) * (1 + 25 * 256) + torch.where(
             e < 103, 0, 1 + ((e - 103) << 8) + ((u >> 15) & 255)
         )
-        c = torch.from_numpy(table.astype("int64"))[cell]
-        c = c + (xs >= torch.from_numpy(thr)[c]).long()
+        w = packed[cell]
+        key = torch.where(u >> 31 == 1, 0x7FFF - (u & 0x7FFF), u & 0x7FFF)
+        c = (w & 255) + (key >= (w >> 8)).long()
         assert torch.equal(c, torch.bucketize(xs, t, right=True))
 
 
 def test_bytes_equal_torchaos_8bit_quantization():
     """torchao's 8-bit optimizer state (block 256, bitsandbytes' signed map for the first
-    moment and unsigned for the second) holds the same bytes for the same values."""
+    moment and unsigned for the second) holds the same bytes for the same values (but where
+    a value lies within an ulp of a decision threshold)."""
     qu = pytest.importorskip("torchao.optim.quant_utils")
     for signed in (True, False):
         qmap = torch.tensor(qu.create_dynamic_map(signed), dtype=torch.float32)
@@ -144,10 +147,15 @@ def test_bytes_equal_torchaos_8bit_quantization():
         codes, sc = torch.empty(x.shape, dtype=torch.uint8), torch.empty(2000)
         L.Int8Blockwise().encode(x, [codes, sc], signed, 0)
         assert torch.equal(sc, scale)
-        assert torch.equal(codes, codes_ao)
+        # torchao divides by the scale, descentlab multiplies by its reciprocal (the kernels'
+        # divider is their bottleneck): a code may differ only within an ulp of a threshold
+        differ = codes != codes_ao
+        assert int(differ.sum()) <= 5
+        assert bool(_near_midpoint(y[differ].double(), signed).all())
+        same = ~differ
         torch.testing.assert_close(
-            L.Int8Blockwise().decode([codes, sc], signed),
-            qu.dequant_with_qmap(codes_ao, qmap, scale),
+            L.Int8Blockwise().decode([codes, sc], signed)[same],
+            qu.dequant_with_qmap(codes_ao, qmap, scale)[same],
             rtol=0,
             atol=0,
         )

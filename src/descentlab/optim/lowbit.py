@@ -10,7 +10,9 @@ optimizers compute):
   Block-wise Quantization" (ICLR 2022). Each block of ``block_size`` consecutive elements (256,
   as torchao; or 2048, bitsandbytes' optimizers) keeps its absolute maximum ``a`` (float32, the
   entry ``<key>_scale``, at least 1e-12 as torchao clips it) and one byte per element: the index
-  of the value of the *dynamic quantization map* nearest to ``x / a`` (ties to the larger).
+  of the value of the *dynamic quantization map* nearest to ``x * (1 / a)`` (ties to the
+  larger; torchao divides by ``a``, which rounds differently within an ulp of a decision
+  threshold only: a division per value would be the fused kernel's bottleneck).
   The map is the paper's dynamic tree type as bitsandbytes builds it
   (:func:`dynamic_map`): signed for entries that may be negative (a first moment), unsigned --
   one more fraction bit -- for entries a rule declares non-negative
@@ -183,7 +185,7 @@ class Int8Blockwise(StateFormat):
         pad = self.blocks(n) * b - n
         amax = torch.nn.functional.pad(a, (0, pad)).view(-1, b).amax(1)
         sc = torch.where(amax > MIN_SCALE, amax, torch.tensor(MIN_SCALE, dtype=torch.float32))
-        y = x / sc.repeat_interleave(b)[:n]
+        y = x * (1.0 / sc).repeat_interleave(b)[:n]  # the reciprocal: no division per value
         t = thresholds(signed).to(x.device)
         c = torch.bucketize(y, t, right=True)
         zero = int(torch.searchsorted(dynamic_map(signed), torch.tensor(0.0)))
@@ -193,12 +195,15 @@ class Int8Blockwise(StateFormat):
 
     @staticmethod
     @functools.lru_cache(maxsize=4)
-    def tables(signed: bool) -> tuple[np.ndarray, np.ndarray, int]:
-        """``(table, thresholds, zero code)`` of the kernels' encoder: ``table[cell]`` is the
-        code of the cell's smallest value, the cell of a float32 ``x`` being its sign, its
-        exponent (those below 2^-24 share one cell, above 2^0 clamp to it) and its top
+    def tables(signed: bool) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+        """``(table, thresholds, zero code, packed)`` of the kernels' encoder: ``table[cell]``
+        is the code of the cell's smallest value, the cell of a float32 ``x`` being its sign,
+        its exponent (those below 2^-24 share one cell, above 2^0 clamp to it) and its top
         :data:`CELL_BITS` fraction bits; the code of ``x`` is ``table[cell] + (x >= t[table
-        [cell]])`` because no cell holds two thresholds (checked here)."""
+        [cell]])`` because no cell holds two thresholds (checked here). ``packed[cell]`` holds
+        the code in its low byte and, above it, the key of the threshold inside the cell
+        (0x8000: none), compared with ``x``'s key -- its 15 bits below the cell's, counted
+        down for a negative value -- so one lookup encodes."""
         t = thresholds(signed).double().numpy()
         k, emin = CELL_BITS, _EMIN
         per_sign = 1 + (128 - emin) * (1 << k)
@@ -216,11 +221,19 @@ class Int8Blockwise(StateFormat):
         cells_max = np.concatenate([hi, -lo])
         table = np.searchsorted(t, cells_min, side="right")  # thresholds <= the cell's minimum
         inside = np.searchsorted(t, cells_max, side="right") - table
-        if inside.max() > 1:
+        if inside.max() > 1 or inside[0] or inside[per_sign]:  # a tiny cell spans exponents
             raise AssertionError("a cell of the int8 encoder's table holds two thresholds")
         zero = int(np.searchsorted(t, 0.0, side="right"))
         padded = np.concatenate([t, [np.inf]]).astype(np.float32)
-        return table.astype(np.uint8), padded, zero
+        # the threshold inside a cell (if any) by its 15 bits below the cell's, ordered as the
+        # values are (a negative value's bits count down): x >= t <=> key(x) >= key(t) there
+        t32 = padded[np.minimum(table, 255)]
+        bits = t32.view(np.uint32)
+        low = (bits & 0x7FFF).astype(np.int64)
+        key = np.where(bits >> 31 == 1, 0x7FFF - low, low)
+        key = np.where(inside == 1, key, 0x8000)  # none: no value's key reaches it
+        packed = table.astype(np.uint32) | (key.astype(np.uint32) << 8)
+        return table.astype(np.uint8), padded, zero, packed
 
 
 #: fraction bits of a cell of the int8 encoder's table, and its smallest biased exponent
@@ -323,33 +336,90 @@ typedef uint32_t dl_VU32 __attribute__((vector_size(16 * sizeof(uint32_t))));
 template <class T> static inline T dl_q8_ld(const uint8_t* p, const float* map);
 template <> inline float dl_q8_ld<float>(const uint8_t* p, const float* map) { return map[*p]; }
 template <> inline VF dl_q8_ld<VF>(const uint8_t* p, const float* map) {
+#if defined(__AVX512F__)
+    typedef int32_t VI __attribute__((vector_size(64)));
+    typedef uint8_t VB __attribute__((vector_size(16)));
+    VB b;
+    memcpy(&b, p, sizeof b);
+    const VF z = {};
+    return __builtin_ia32_gathersiv16sf(z, map, __builtin_convertvector(b, VI),
+                                        (unsigned short)-1, 4);
+#else
     VF v;
     for (int k = 0; k < 16; ++k) v[k] = map[p[k]];
     return v;
+#endif
 }
-/* one block: its absolute maximum (NaN ignored, at least 1e-12) and each value's code, the
-   number of thresholds <= x / scale, from the cell table and one comparison */
+static inline VF dl_abs(VF v) {
+    dl_VU32 u;
+    memcpy(&u, &v, sizeof u);
+    u &= 0x7fffffffu;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+/* the loop body keeps a block's new values in a buffer and their running absolute maximum
+   (NaN ignored) in mx, lane by lane */
+static inline void dl_q8_put(float* buf, VF v, VF& mx) {
+    memcpy(buf, &v, sizeof v);
+    const VF a = dl_abs(v);
+    mx = (a > mx) ? a : mx;
+}
+static inline void dl_q8_put(float* buf, float v, VF& mx) {
+    *buf = v;
+    const float a = fabsf(v);
+    mx[0] = (a > mx[0]) ? a : mx[0];
+}
+/* the code of x (|x| <= 1): the number of thresholds <= x, from the cell of x's sign, exponent
+   and top fraction bits and one comparison */
+static inline uint32_t dl_q8_cell(uint32_t u) {
+    uint32_t e = (u >> 23) & 255u;
+    e = (e > 127u) ? 127u : e;
+    return (u >> 31) * DL_Q8_CELLS
+        + ((e < DL_Q8_EMIN) ? 0u
+           : 1u + ((e - DL_Q8_EMIN) << DL_Q8_BITS) + ((u >> (23 - DL_Q8_BITS))
+                                                      & ((1u << DL_Q8_BITS) - 1u)));
+}
+/* one block: its scale (the absolute maximum, at least 1e-12) and each value's code: the
+   packed cell's code, plus one where x's key reaches the key of the threshold in the cell */
 static inline void dl_q8_block(const float* buf, int64_t n, uint8_t* codes, float* scale,
-                               const uint8_t* tab, const float* thr, uint8_t zero) {
+                               VF mx, const uint32_t* tab, uint8_t zero) {
     float m = 0.0f;
-    for (int64_t k = 0; k < n; ++k) {
-        const float a = fabsf(buf[k]);
-        m = (a > m) ? a : m;
-    }
+    for (int k = 0; k < 16; ++k) m = (mx[k] > m) ? mx[k] : m;
     const float sc = (m > 1e-12f) ? m : 1e-12f;
+    const float inv = 1.0f / sc;
     *scale = sc;
-    for (int64_t k = 0; k < n; ++k) {
-        const float x = buf[k] / sc;
+    int64_t k = 0;
+#if defined(__AVX512F__)
+    typedef int32_t VI __attribute__((vector_size(64)));
+    typedef uint8_t VB __attribute__((vector_size(16)));
+    const VI zi = {};
+    for (; k + 16 <= n; k += 16) {
+        VF x;
+        memcpy(&x, buf + k, sizeof x);
+        x = x * inv;
+        dl_VU32 u;
+        memcpy(&u, &x, sizeof u);
+        dl_VU32 e = (u >> 23) & 255u;
+        e = (e > 127u) ? (e - e + 127u) : e;
+        const dl_VU32 low = (dl_VU32)(e < DL_Q8_EMIN);
+        const dl_VU32 cell = (u >> 31) * DL_Q8_CELLS
+            + (~low & (1u + ((e - DL_Q8_EMIN) << DL_Q8_BITS)
+                       + ((u >> (23 - DL_Q8_BITS)) & ((1u << DL_Q8_BITS) - 1u))));
+        const VI w = __builtin_ia32_gathersiv16si(zi, tab, (VI)cell, (unsigned short)-1, 4);
+        const VI key = (VI)((u & 0x7fffu) ^ ((0u - (u >> 31)) & 0x7fffu));
+        VI c = (w & 255) - (VI)(key >= ((w >> 8) & 0xffff));
+        c = (x != x) ? (c - c + (int32_t)zero) : c;
+        const VB b = __builtin_convertvector(c, VB);
+        memcpy(codes + k, &b, sizeof b);
+    }
+#endif
+    for (; k < n; ++k) {
+        const float x = buf[k] * inv;
         uint32_t u;
         memcpy(&u, &x, 4);
-        uint32_t e = (u >> 23) & 255u;
-        e = (e > 127u) ? 127u : e;
-        const uint32_t cell = (u >> 31) * DL_Q8_CELLS
-            + ((e < DL_Q8_EMIN) ? 0u
-               : 1u + ((e - DL_Q8_EMIN) << DL_Q8_BITS) + ((u >> (23 - DL_Q8_BITS))
-                                                          & ((1u << DL_Q8_BITS) - 1u)));
-        const uint32_t c = tab[cell];
-        codes[k] = (x != x) ? zero : (uint8_t)(c + (x >= thr[c]));
+        const uint32_t w = tab[dl_q8_cell(u)];
+        const uint32_t key = (u & 0x7fffu) ^ ((0u - (u >> 31)) & 0x7fffu);
+        codes[k] = (x != x) ? zero : (uint8_t)((w & 255u) + (key >= ((w >> 8) & 0xffffu)));
     }
 }
 template <class T> static inline T dl_bf_ld(const uint16_t* p);
@@ -392,12 +462,11 @@ def c_prelude() -> str:
         _C_COMMON,
     ]
     for signed, tag in ((True, "s"), (False, "u")):
-        table, thr, _ = Int8Blockwise.tables(signed)
+        packed = Int8Blockwise.tables(signed)[3]
         q = dynamic_map(signed).numpy()
         parts.append(f"static const float dl_q8_map_{tag}[256] = {{{_c_floats(q)}}};")
-        parts.append(f"static const float dl_q8_thr_{tag}[256] = {{{_c_floats(thr)}}};")
-        cells = ", ".join(str(int(c)) for c in table)
-        parts.append(f"static const uint8_t dl_q8_tab_{tag}[{len(table)}] = {{{cells}}};")
+        cells = ", ".join(str(int(c)) for c in packed)
+        parts.append(f"static const uint32_t dl_q8_tab_{tag}[{len(packed)}] = {{{cells}}};")
     return "\n".join(parts)
 
 
@@ -411,12 +480,15 @@ def c_code(fmt: StateFormat, key: str, signed: bool, salt_index: int | None) -> 
         b = fmt.block_size
         return {
             "decl": "",
-            "open": f"const float sc_{key} = a_{key}_scale[jb_ / {b}]; float buf_{key}[{b}];",
+            "open": (
+                f"const float sc_{key} = a_{key}_scale[jb_ / {b}]; float buf_{key}[{b}]; "
+                f"VF mx_{key} = {{}};"
+            ),
             "load": f"T s_{key} = dl_q8_ld<T>(a_{key} + j, dl_q8_map_{tag}) * sc_{key};",
-            "store": f"dl_st(buf_{key} + (j - jb_), s_{key});",
+            "store": f"dl_q8_put(buf_{key} + (j - jb_), s_{key}, mx_{key});",
             "close": (
                 f"dl_q8_block(buf_{key}, je_ - jb_, a_{key} + jb_, a_{key}_scale + jb_ / {b}, "
-                f"dl_q8_tab_{tag}, dl_q8_thr_{tag}, {zero});"
+                f"mx_{key}, dl_q8_tab_{tag}, {zero});"
             ),
         }
     if isinstance(fmt, BF16Stochastic):
