@@ -324,3 +324,13 @@ def test_non_float32_parameters_are_refused_before_any_change():
     with pytest.raises(ValueError, match=r"needs float32 parameters, got torch.float64"):
         opt.step()
     assert torch.equal(a.detach(), torch.ones(4)) and not opt.state
+
+
+def test_batched_hyperparameters_are_refused():
+    """K runs stacked in one tensor would share blocks (and the rounding's random bits)."""
+    w = torch.nn.Parameter(torch.ones(3, 300))
+    opt = optim.AdaBelief([w], lr=torch.tensor([0.1, 0.2, 0.3]), state_dtype="int8")
+    w.grad = torch.ones(3, 300)
+    with pytest.raises(ValueError, match=r"batched hyperparameters \(here 'lr'"):
+        opt.step()
+    assert torch.equal(w.detach(), torch.ones(3, 300)) and not opt.state

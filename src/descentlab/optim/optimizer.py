@@ -456,7 +456,7 @@ class Optimizer(torch.optim.Optimizer):
         hyper = resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
         self._validate(gi, hyper, group["params"])
         if self.state_dtype is not None:
-            check_stored_params(self, gi, params, owners)
+            check_stored_params(self, gi, params, owners, hyper)
         if self.fused and self.monitor is None and params[0].dtype not in _fused.DTYPES:
             raise ValueError(
                 f"{type(self).__name__}(fused=True): parameters must be "

@@ -13,7 +13,7 @@ does not store int8 is refused (the codes are not the moments).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -49,9 +49,23 @@ def stored_chain(rule: Chain, state_dtype: str | StateFormat | None, owner: str)
 
 
 def check_stored_params(
-    opt: Optimizer, gi: int, params: list[Tensor], owners: list[Tensor] | None
+    opt: Optimizer,
+    gi: int,
+    params: list[Tensor],
+    owners: list[Tensor] | None,
+    hyper: Mapping[str, Any],
 ) -> None:
-    """Refuse, before the step changes anything, parameters low-bit state cannot follow."""
+    """Refuse, before the step changes anything, parameters low-bit state cannot follow, and
+    batched (per-run) hyperparameters: a block, or the rounding's random bits, would couple
+    the runs stacked in a tensor, so they would not be the runs trained alone."""
+    for key, v in hyper.items():
+        vs = v if isinstance(v, tuple) else (v,)
+        if any(isinstance(x, Tensor) and x.numel() > 1 for x in vs):
+            raise ValueError(
+                f"{type(opt).__name__}(state_dtype={opt.state_dtype.name!r}): batched "
+                f"hyperparameters (here {key!r}, param group {gi}) would share low-bit "
+                "state blocks between the runs; train each run by itself"
+            )
     for j, p in enumerate(owners or params):
         if p.dtype != torch.float32:
             raise ValueError(
