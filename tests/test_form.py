@@ -78,7 +78,9 @@ def _run(name: str, dtype: torch.dtype, fused: bool, flags=None, steps: int = 60
 
 
 def test_the_registry_has_form_rules():
-    assert "adabelief" in FORMS
+    assert {"adabelief", "adam", "adamw", "nadam", "radam", "adagrad", "rmsprop"} <= set(FORMS)
+    ids = [c.id for c in CASES]
+    assert any("amsgrad" in i for i in ids) and any("centered" in i for i in ids)
 
 
 @pytest.mark.parametrize(("name", "flags"), CASES)
