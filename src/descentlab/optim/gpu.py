@@ -109,8 +109,20 @@ class TritonPlan:
             lambda: _tables(addresses, numel, len(arrays), device),
         )
         h = {k: _plain(v) for k, v in hyper.items()}
-        rows = {t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)}
-        values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
+        for key, c in prog.products:  # NAdam's running product, as the CPU backends
+            torch._foreach_mul_(
+                state[key.removeprefix("state:")], [float(c.fn(h, t)) for t in steps]
+            )
+        if any(c.reads for _, c in prog.coefs):  # coefficients of a per-tensor number
+            values = tuple(
+                tuple(float(_coef_value(c, h, t, state, i)) for _, c in prog.coefs)
+                for i, t in enumerate(steps)
+            )
+        else:
+            rows = {
+                t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)
+            }
+            values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
         coefs = _cached(
             (device, self.compute, values),
             lambda: (torch.tensor(values, dtype=self.compute).to(device, non_blocking=True),),
@@ -127,6 +139,10 @@ class TritonPlan:
             BLOCK=BLOCK,
             enable_fp_fusion=False,
         )
+
+
+def _coef_value(c: Any, h: Mapping[str, Any], t: float, state: Mapping[str, Any], i: int) -> Any:
+    return c.fn(h, t, float(state[c.reads][i])) if c.reads else c.fn(h, t)
 
 
 def _tables(

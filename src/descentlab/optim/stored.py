@@ -106,7 +106,7 @@ def loader(opt: Any, state_dict: dict[str, Any]) -> Callable[[], None]:
         for r in rules:
             fmt = r.state_format
             assert fmt is not None
-            for key in r.state_keys:
+            for key in r.stored():
                 if key in st:
                     entries.update(_entries(fmt, key, key not in r.nonnegative, p, pid, st))
         todo.append((p, entries))
