@@ -383,3 +383,15 @@ def test_adamw_fused_equals_eager(fmt):
         assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
     else:
         torch.testing.assert_close(a[:3], b[:3], rtol=2e-5, atol=2e-5)
+
+
+def test_small_tensors_keep_float32_state_as_torchao_and_bitsandbytes():
+    """Under 4096 elements (torchao's and bitsandbytes' min_8bit_size) the state stays float32:
+    a few values gain nothing, and a quantized second moment of zero next to a large one would
+    step by lr * m / eps."""
+    a, b = torch.nn.Parameter(torch.ones(4095)), torch.nn.Parameter(torch.ones(4096))
+    opt = optim.AdamW([a, b], state_dtype="int8")
+    a.grad, b.grad = torch.ones(4095), torch.ones(4096)
+    opt.step()
+    assert opt.state[a]["exp_avg"].dtype == torch.float32 and "exp_avg_scale" not in opt.state[a]
+    assert opt.state[b]["exp_avg"].dtype == torch.uint8 and "exp_avg_scale" in opt.state[b]

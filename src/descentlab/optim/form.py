@@ -910,12 +910,18 @@ class StoredEagerEmitter(EagerEmitter):
             return super().leaf(name)
         got = self.work.get(name)
         if got is None:
-            cols = [self.state[k] for k in self.fmt.keys(name)]
+            cols = [self._entries(k) for k in self.fmt.keys(name)]
             signed = name not in self.rule.nonnegative
             got = self.work[name] = [
                 self.fmt.decode([c[i] for c in cols], signed) for i in range(len(self.params))
             ]
         return got
+
+    def _entries(self, key: str) -> list[Any]:
+        """A stored entry of every tensor (None where a tensor does not have it: a blockwise
+        format's small tensors have no block scales)."""
+        got = self.state.get(key)
+        return [None] * len(self.params) if got is None else got
 
     def _aliased(self, value: Any) -> bool:
         lists = [*self.state.values(), *self.work.values(), self.grads, self.params]
@@ -938,7 +944,7 @@ class StoredEagerEmitter(EagerEmitter):
         for index, key in enumerate(self.keys):
             if key not in form.written:
                 continue
-            cols = [self.state[k] for k in self.fmt.keys(key)]
+            cols = [self._entries(k) for k in self.fmt.keys(key)]
             signed = key not in self.rule.nonnegative
             for i, v in enumerate(self.work[key]):
                 self.fmt.encode(v, [c[i] for c in cols], signed, sr_salt(index, steps[i]))

@@ -615,30 +615,35 @@ class FusedBuilder:
             if stored.get(n, (n, 0))[1] == 0
         )
         code = self._stored_code()
-        body = "\n".join(
-            [
-                f"T p = {ld}(a_p + j);",
-                f"T g = {ld}(a_g + j);",
-                *(
-                    code[n]["load"] if n in code else f"T s_{n} = {ld}(a_{n} + j);"
-                    for n in self.arrays
-                    if n not in stored or n in code
-                ),
-                *self.lines,
-                *(
-                    code[n]["store"] if n in code else f"{st}(a_{n} + j, s_{n});"
-                    for n in self.written
-                ),
-                final,
-            ]
-        )
+
+        def body_of(code: Mapping[str, Mapping[str, str]]) -> str:
+            return "\n".join(
+                [
+                    f"T p = {ld}(a_p + j);",
+                    f"T g = {ld}(a_g + j);",
+                    *(
+                        code[n]["load"] if n in code else f"T s_{n} = {ld}(a_{n} + j);"
+                        for n in self.arrays
+                        if n not in stored or n in code
+                    ),
+                    *self.lines,
+                    *(
+                        code[n]["store"] if n in code else f"{st}(a_{n} + j, s_{n});"
+                        for n in self.written
+                    ),
+                    final,
+                ]
+            )
+
+        body = body_of(code)
         coefs = "\n".join(
             f"const T c_{c.name} = dl_bc<T>(C[{k}]);" for k, c in enumerate(self.coefs)
         )
         prelude = _PRELUDE if low is None else _PRELUDE + _LOW_COMMON + low
         finish = ""
         if code:
-            decl, finish, prelude = self._stored_frame(decl, code, prelude)
+            plain = body_of(self._plain_code())
+            decl, finish, prelude = self._stored_frame(decl, code, prelude, plain, coefs)
         return _KERNEL.format(
             finish=finish,
             version=_VERSION,
@@ -664,8 +669,19 @@ class FusedBuilder:
         out = {}
         for name, (key, idx) in stored.items():
             fmt = self.formats[key][0]
-            out[name] = lowbit.c_type(fmt.expect(torch.empty(0))[idx][0])
+            out[name] = lowbit.c_type(fmt.dtypes[idx])
         return out
+
+    def _plain_code(self) -> dict[str, dict[str, str]]:
+        """Loads and stores of the stored entries of a tensor that keeps float32 state (a
+        blockwise format's tensors under its ``min_size``)."""
+        return {
+            key: {
+                "load": f"T s_{key} = dl_ld<T>((T0*)a_{key} + j);",
+                "store": f"dl_st((T0*)a_{key} + j, s_{key});",
+            }
+            for key in self.formats
+        }
 
     def _stored_code(self) -> dict[str, dict[str, str]]:
         from . import lowbit
@@ -677,7 +693,12 @@ class FusedBuilder:
         }
 
     def _stored_frame(
-        self, decl: str, code: Mapping[str, Mapping[str, str]], prelude: str
+        self,
+        decl: str,
+        code: Mapping[str, Mapping[str, str]],
+        prelude: str,
+        plain: str,
+        coefs: str,
     ) -> tuple[str, str, str]:
         """The segment's declarations and its end with stored state: a blockwise format runs
         the segment block by block (CHUNK is a multiple of every block size, so a segment --
@@ -690,6 +711,17 @@ class FusedBuilder:
         decl += "\n" + "\n".join(f"    {c['decl']}" for c in code.values() if c["decl"])
         finish = ""
         if blocks:
+            # a tensor under the format's min_size keeps float32 state (no block scales):
+            # the plain loops, then return
+            first = next(k for k, (f, _, _) in self.formats.items() if hasattr(f, "block_size"))
+            decl += (
+                f"\n    if (a_{first}_scale == 0) {{\n    int64_t j = j0;\n"
+                f"    {{\n        typedef V T;\n{coefs}\n"
+                f"        for (; j + W <= j1; j += W) {{\n{plain}\n        }}\n    }}\n"
+                f"    {{\n        typedef T0 T;\n{coefs}\n"
+                f"        for (; j < j1; ++j) {{\n{plain}\n        }}\n    }}\n"
+                "    return;\n    }"
+            )
             b = blocks.pop()
             decl += (
                 f"\n    for (int64_t jb_ = j0; jb_ < j1; jb_ += {b}) {{"
@@ -1048,7 +1080,7 @@ class FusedPlan:
         ptrs += [g.data_ptr() for g in grads]
         if b.prepares or len(static) != n * (1 + len(b.arrays)):
             for key in b.arrays:  # the prepares may have created state
-                ptrs += [t.data_ptr() for t in state[key]]
+                ptrs += [0 if t is None else t.data_ptr() for t in state[key]]
         else:
             ptrs += static[n:]
         a_numel, a_rows, total, rows = self._shape
@@ -1088,7 +1120,7 @@ class FusedPlan:
             return None
         static = [p.data_ptr() for p in params]
         for col in cols:
-            static += [x.data_ptr() for x in col]
+            static += [0 if x is None else x.data_ptr() for x in col]
         if static != self._static:
             return None
         try:  # None has no data_ptr; a sparse tensor no is_contiguous
@@ -1152,9 +1184,12 @@ class FusedPlan:
         key, idx = where
         fmt = self.builder.formats[key][0]
         for p, t in zip(params, col or [None] * len(params), strict=True):
-            if t is None:
-                return f"missing optimizer state {name!r}"
-            want, shape = fmt.expect(p)[idx]
+            expect = fmt.expect(p)[idx]
+            if expect is None and t is None:
+                continue
+            if t is None or expect is None:
+                return f"optimizer state {name!r} does not fit {fmt.name} state"
+            want, shape = expect
             if not (t.is_cpu and t.dtype is want and t.is_contiguous()):
                 return f"state {name!r} of {fmt.name} state must be {want}, got {t.dtype}"
             if tuple(t.shape) != shape:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -102,6 +103,8 @@ class StateFormat(ABC):
     name: str
     #: whether encoding takes a per-step seed (stochastic rounding)
     salted: bool = False
+    #: the dtype of each entry of :meth:`keys`
+    dtypes: tuple[torch.dtype, ...] = ()
 
     @property
     @abstractmethod
@@ -113,8 +116,9 @@ class StateFormat(ABC):
         """The state entries that store ``key`` (``key`` first)."""
 
     @abstractmethod
-    def init(self, params: list[Tensor], signed: bool) -> list[list[Tensor]]:
-        """The stored zeros of each entry of :meth:`keys`, one list per entry."""
+    def init(self, params: list[Tensor], signed: bool) -> list[list[Any]]:
+        """The stored zeros of each entry of :meth:`keys`, one list per entry (None where a
+        parameter does not have that entry)."""
 
     @abstractmethod
     def decode(self, stored: list[Tensor], signed: bool) -> Tensor:
@@ -125,8 +129,8 @@ class StateFormat(ABC):
         """Store ``value`` (float32) into the entries ``stored`` in place."""
 
     @abstractmethod
-    def expect(self, p: Tensor) -> list[tuple[torch.dtype, tuple[int, ...]]]:
-        """The dtype and shape of each stored entry of parameter ``p``."""
+    def expect(self, p: Tensor) -> list[tuple[torch.dtype, tuple[int, ...]] | None]:
+        """The dtype and shape of each stored entry of parameter ``p`` (None: absent)."""
 
     def from_float(self, value: Tensor, signed: bool) -> list[Tensor]:
         """Stored entries holding ``value`` (a float state loaded from a float32 optimizer)."""
@@ -141,6 +145,10 @@ class Int8Blockwise(StateFormat):
     """8-bit blockwise dynamic quantization (Dettmers et al. 2022; see the module)."""
 
     block_size: int = 256
+    #: tensors with fewer elements keep float32 state (bitsandbytes' ``min_8bit_size`` and
+    #: torchao's rule: a bias's few values gain nothing, and a second moment quantized to zero
+    #: next to a large one gives a step of ``lr * m / eps``)
+    min_size: int = 4096
     name = "int8"
 
     def __post_init__(self) -> None:
@@ -149,10 +157,20 @@ class Int8Blockwise(StateFormat):
                 f"Int8Blockwise: block_size must be 256 or 2048 (the paper's), "
                 f"got {self.block_size!r}"
             )
+        if not (isinstance(self.min_size, int) and self.min_size >= 0):
+            raise ValueError(
+                f"Int8Blockwise: min_size must be an integer >= 0, got {self.min_size!r}"
+            )
 
     @property
     def tag(self) -> tuple:
-        return ("int8", self.block_size)
+        return ("int8", self.block_size, self.min_size)
+
+    dtypes = (torch.uint8, torch.float32)
+
+    def small(self, p: Tensor) -> bool:
+        """Whether ``p``'s state stays float32 (fewer than :attr:`min_size` elements)."""
+        return p.numel() < self.min_size
 
     def keys(self, key: str) -> tuple[str, ...]:
         return (key, f"{key}_scale")
@@ -160,17 +178,28 @@ class Int8Blockwise(StateFormat):
     def blocks(self, n: int) -> int:
         return -(-n // self.block_size)
 
-    def init(self, params: list[Tensor], signed: bool) -> list[list[Tensor]]:
+    def init(self, params: list[Tensor], signed: bool) -> list[list[Any]]:
         zero = int(torch.searchsorted(dynamic_map(signed), torch.tensor(0.0)))
-        codes = [torch.full(p.shape, zero, dtype=torch.uint8, device=p.device) for p in params]
-        scales = [torch.full((self.blocks(p.numel()),), MIN_SCALE, device=p.device) for p in params]
+        codes: list[Any] = []
+        scales: list[Any] = []
+        for p in params:
+            if self.small(p):
+                codes.append(torch.zeros(p.shape, device=p.device))
+                scales.append(None)
+            else:
+                codes.append(torch.full(p.shape, zero, dtype=torch.uint8, device=p.device))
+                scales.append(torch.full((self.blocks(p.numel()),), MIN_SCALE, device=p.device))
         return [codes, scales]
 
-    def expect(self, p: Tensor) -> list[tuple[torch.dtype, tuple[int, ...]]]:
+    def expect(self, p: Tensor) -> list[tuple[torch.dtype, tuple[int, ...]] | None]:
+        if self.small(p):
+            return [(torch.float32, tuple(p.shape)), None]
         return [(torch.uint8, tuple(p.shape)), (torch.float32, (self.blocks(p.numel()),))]
 
     def decode(self, stored: list[Tensor], signed: bool) -> Tensor:
         codes, scale = stored
+        if scale is None:  # a small tensor's float32 state
+            return codes
         q = dynamic_map(signed).to(codes.device)
         n = codes.numel()
         per = scale.repeat_interleave(self.block_size)[:n]
@@ -178,6 +207,10 @@ class Int8Blockwise(StateFormat):
 
     def encode(self, value: Tensor, stored: list[Tensor], signed: bool, salt: int) -> None:
         codes, scale = stored
+        if scale is None:
+            if value is not codes:
+                codes.copy_(value)
+            return
         x = value.reshape(-1)
         n, b = x.numel(), self.block_size
         a = x.abs()
@@ -280,13 +313,15 @@ class BF16Stochastic(StateFormat):
     def tag(self) -> tuple:
         return ("bf16sr",)
 
+    dtypes = (torch.bfloat16,)
+
     def keys(self, key: str) -> tuple[str, ...]:
         return (key,)
 
     def init(self, params: list[Tensor], signed: bool) -> list[list[Tensor]]:
         return [[torch.zeros(p.shape, dtype=torch.bfloat16, device=p.device) for p in params]]
 
-    def expect(self, p: Tensor) -> list[tuple[torch.dtype, tuple[int, ...]]]:
+    def expect(self, p: Tensor) -> list[tuple[torch.dtype, tuple[int, ...]] | None]:
         return [(torch.bfloat16, tuple(p.shape))]
 
     def decode(self, stored: list[Tensor], signed: bool) -> Tensor:

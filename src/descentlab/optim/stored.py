@@ -127,10 +127,11 @@ def _entries(
     want = fmt.expect(p)
     got = [st.get(n) for n in names]
     if all(
-        isinstance(v, Tensor) and v.dtype == d and tuple(v.shape) == s
-        for v, (d, s) in zip(got, want, strict=True)
+        (w is None and v is None)
+        or (w is not None and isinstance(v, Tensor) and v.dtype == w[0] and tuple(v.shape) == w[1])
+        for v, w in zip(got, want, strict=True)
     ):
-        return dict(zip(names, got, strict=True))
+        return {n: v for n, v in zip(names, got, strict=True) if v is not None}
     v = got[0]
     if (
         isinstance(v, Tensor)
@@ -138,12 +139,16 @@ def _entries(
         and tuple(v.shape) == tuple(p.shape)
         and all(x is None for x in got[1:])
     ):
-        return dict(zip(names, fmt.from_float(v.detach().float(), signed), strict=True))
+        made = fmt.from_float(v.detach().float(), signed)
+        return {n: x for n, x in zip(names, made, strict=True) if x is not None}
     found = ", ".join(
         f"{n}: {'missing' if x is None else f'{x.dtype} {tuple(x.shape)}'}"
         for n, x in zip(names, got, strict=True)
     )
-    expect = ", ".join(f"{n}: {d} {s}" for n, (d, s) in zip(names, want, strict=True))
+    expect = ", ".join(
+        f"{n}: {'absent' if w is None else f'{w[0]} {w[1]}'}"
+        for n, w in zip(names, want, strict=True)
+    )
     raise ValueError(
         f"load_state_dict: parameter {pid}'s state does not fit state_dtype={fmt.name!r}: "
         f"found {found}; expected {expect} (or a float {key!r} of the parameter's shape)"
