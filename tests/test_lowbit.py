@@ -395,3 +395,41 @@ def test_small_tensors_keep_float32_state_as_torchao_and_bitsandbytes():
     opt.step()
     assert opt.state[a]["exp_avg"].dtype == torch.float32 and "exp_avg_scale" not in opt.state[a]
     assert opt.state[b]["exp_avg"].dtype == torch.uint8 and "exp_avg_scale" in opt.state[b]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("fmt", ["int8", "bf16"])
+def test_low_bit_state_runs_eagerly_on_cuda(fmt):
+    """No Triton kernel stores low-bit state: a CUDA group runs the eager emitter (announced),
+    which follows the CPU's to float32 rounding."""
+    out = {}
+    for dev in ("cpu", "cuda"):
+        g = torch.Generator().manual_seed(4)
+        w = torch.nn.Parameter(torch.randn(8192, generator=g).to(dev))
+        opt = optim.AdamW([w], lr=1e-2, state_dtype=FORMATS[fmt])
+        for _ in range(3):
+            w.grad = torch.randn(8192, generator=g).to(dev)
+            opt.step()
+        out[dev] = (w.detach().cpu(), opt.state[w]["exp_avg"].dtype)
+    torch.testing.assert_close(out["cuda"][0], out["cpu"][0], rtol=1e-4, atol=1e-5)
+    assert out["cuda"][1] == out["cpu"][1]
+
+
+def test_the_gpu_backend_refuses_low_bit_state_by_name(monkeypatch):
+    """The Triton kernels read state as the parameters' dtype: a low-bit group is sent to the
+    eager backend (announced), and fused=True is refused (on the CPU: the GPU path's routing
+    hook, nothing compiled)."""
+    from descentlab.optim import gpu
+
+    if not gpu.triton_available():
+        pytest.skip("triton is not installed")
+    monkeypatch.setattr(gpu, "_ROUTE_CPU", True)
+    w = torch.nn.Parameter(torch.ones(8))
+    w.grad = torch.ones(8)
+    opt = optim.AdamW([w], state_dtype="int8")
+    hyper = dict(opt.param_groups[0])
+    with pytest.warns(RuntimeWarning, match=r"state_dtype='int8' has no Triton kernel"):
+        assert gpu.choose(opt, 0, [w], [w.grad], hyper) is None
+    opt.fused = True
+    with pytest.raises(ValueError, match=r"state_dtype='int8' has no Triton kernel"):
+        gpu.choose(opt, 0, [w], [w.grad], hyper)

@@ -229,6 +229,8 @@ def choose(
     why = None
     if not triton_available():
         why = "triton is not installed"
+    elif getattr(opt, "state_dtype", None) is not None:  # descentlab.optim.lowbit: CPU kernels
+        why = f"state_dtype={opt.state_dtype.name!r} has no Triton kernel (it runs eagerly)"
     else:
         for t in (*params, *grads):
             if t.dtype is not dtype or not t.is_contiguous() or t.device != params[0].device:
