@@ -29,6 +29,13 @@ has one and foreach otherwise, bytes moved against the copy bandwidth measured i
 kernel launches per step from the torch profiler); it stops with one line without a device:
 
     python benchmarks/step.py --device cuda --sizes 1e7,1e8 --json results.jsonl
+
+``--state-dtypes int8,bfloat16`` times the fused step with low-bit optimizer state
+(:mod:`descentlab.optim.lowbit`) against the same optimizer's float32-state fused step, and
+prints the ratio of state memory:
+
+    python benchmarks/step.py --optimizers adamw --state-dtypes int8,bfloat16 --sizes 1e7 \\
+        --threads 1 --clock cpu --repeat 20
 """
 
 from __future__ import annotations
@@ -161,6 +168,48 @@ def run(sizes: list[int], repeat: int, names: list[str]) -> list[dict]:
             print(_fmt(row), flush=True)
             del opts
     return rows
+
+
+def state_bytes(opt: torch.optim.Optimizer) -> int:
+    """Bytes of the optimizer's state tensors (the step counts left out)."""
+    return sum(
+        v.numel() * v.element_size()
+        for st in opt.state.values()
+        for k, v in st.items()
+        if k != "step" and isinstance(v, torch.Tensor)
+    )
+
+
+def run_state(sizes: list[int], repeat: int, names: list[str], dtypes: list[str]) -> None:
+    """The fused step with low-bit state (``state_dtype``) against the same optimizer's fused
+    float32 step, round-robin: medians, their ratio, and the ratio of state memory."""
+    for total in sizes:
+        print(f"\n{total / 1e6:.0f}M float32 parameters in 20 tensors (median ms per fused step)")
+        print(f"{'optimizer':<12}{'state':>10}{'ms':>9}{'/f32':>7}{'memory/f32':>12}")
+        for name in names:
+            ours_kw = CASES[name][0] if name in CASES else {}
+            arms = {}
+            for sd in [None, *dtypes]:
+                params = make_params(total)
+                arms[sd] = optim.get(name)(params, **ours_kw, fused=True, state_dtype=sd)
+            with torch.no_grad():
+                for _ in range(3):
+                    for opt in arms.values():
+                        opt.step()
+            times: dict = {k: [] for k in arms}
+            for _ in range(repeat):
+                for sd, opt in arms.items():
+                    times[sd].append(_timed(opt.step))
+            base = statistics.median(times[None])
+            mem = state_bytes(arms[None])
+            for sd in arms:
+                med = statistics.median(times[sd])
+                print(
+                    f"{name:<12}{sd or 'float32':>10}{1e3 * med:>9.2f}{med / base:>7.2f}"
+                    f"{state_bytes(arms[sd]) / mem:>12.3f}",
+                    flush=True,
+                )
+            del arms
 
 
 def _scheduled(group: dict, key: str, base: object, i: int) -> None:
@@ -326,6 +375,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--json", metavar="PATH", help="with --device cuda: append one JSON line per result"
     )
+    parser.add_argument(
+        "--state-dtypes",
+        default=None,
+        help="time instead the fused step with these low-bit states (int8,bfloat16) against "
+        "float32 state, e.g. --optimizers adamw --state-dtypes int8,bfloat16",
+    )
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     if args.device == "cuda":  # refuses with one line, before any work, without a device
@@ -350,6 +405,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.schedule:
         run_schedule(sizes, args.repeat, names, args.schedule)
+        return
+    if args.state_dtypes:
+        run_state(sizes, args.repeat, names, args.state_dtypes.split(","))
         return
     if not args.no_compile:
         compile_overhead(names)

@@ -252,6 +252,9 @@ class FusedBuilder:
     #: the C expression of the new parameter when a final form applies (else the default
     #: ``p + u`` or ``p + u * -lr``)
     final: str | None = None
+    #: state entries stored in a low-bit format (:meth:`store_as`): key -> (format, signed,
+    #: the C name of its seed coefficient or None)
+    formats: dict[str, tuple[Any, bool, str | None]] = field(default_factory=dict)
     _n: int = 0
 
     def tmp(self) -> str:
@@ -325,6 +328,26 @@ class FusedBuilder:
         self.fills.extend(fills)
         self.needs.extend(k for k in needs if k not in self.needs)
 
+    def store_as(self, key: str, fmt: Any, signed: bool, salt: str | None) -> None:
+        """Store state ``key`` in the low-bit format ``fmt``
+        (:class:`~descentlab.optim.lowbit.StateFormat`; ``signed``: it may be negative;
+        ``salt``: the coefficient seeding its stochastic rounding): the kernel decodes it to
+        float32 where the body reads ``s_<key>`` and encodes what the body leaves there."""
+        self.state(key)
+        for extra in fmt.keys(key)[1:]:
+            if extra not in self.arrays:
+                self.arrays.append(extra)
+        self.formats[key] = (fmt, signed, salt)
+
+    def stored_arrays(self) -> dict[str, tuple[str, int]]:
+        """Every array a low-bit format stores: name -> (its key, its index in the format's
+        entries)."""
+        return {
+            name: (key, idx)
+            for key, (fmt, _, _) in self.formats.items()
+            for idx, name in enumerate(fmt.keys(key))
+        }
+
     def final_expr(self, fold_lr: bool) -> str:
         """The C expression of the updated parameter."""
         if self.final is not None:
@@ -343,8 +366,10 @@ class FusedBuilder:
         lanes = 8 if dtype == torch.float64 else 16
         store, ld, st = ("S", "dl_ldx<T>", "dl_stx") if low else ("T0", "dl_ld<T>", "dl_st")
         names = ["p", "g", *self.arrays]
+        stored = self.stored_arrays()
+        types = {n: store for n in names} | self._stored_types(dtype, stored)
         decl = "\n".join(
-            f"    {store}* __restrict__ a_{n} = ({store}*)ptrs[{k} * n + i];"
+            f"    {types[n]}* __restrict__ a_{n} = ({types[n]}*)ptrs[{k} * n + i];"
             for k, n in enumerate(names)
         )
         final = f"{st}(a_p + j, {self.final_expr(fold_lr)});"
@@ -353,22 +378,40 @@ class FusedBuilder:
         prefetch = "\n".join(
             f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
             for n in names
+            if stored.get(n, (n, 0))[1] == 0
         )
-        body = "\n".join(
-            [
-                f"T p = {ld}(a_p + j);",
-                f"T g = {ld}(a_g + j);",
-                *(f"T s_{n} = {ld}(a_{n} + j);" for n in self.arrays),
-                *self.lines,
-                *(f"{st}(a_{n} + j, s_{n});" for n in self.written),
-                final,
-            ]
-        )
+        code = self._stored_code()
+
+        def body_of(code: Mapping[str, Mapping[str, str]]) -> str:
+            return "\n".join(
+                [
+                    f"T p = {ld}(a_p + j);",
+                    f"T g = {ld}(a_g + j);",
+                    *(
+                        code[n]["load"] if n in code else f"T s_{n} = {ld}(a_{n} + j);"
+                        for n in self.arrays
+                        if n not in stored or n in code
+                    ),
+                    *self.lines,
+                    *(
+                        code[n]["store"] if n in code else f"{st}(a_{n} + j, s_{n});"
+                        for n in self.written
+                    ),
+                    final,
+                ]
+            )
+
+        body = body_of(code)
         coefs = "\n".join(
             f"const T c_{c.name} = dl_bc<T>(C[{k}]);" for k, c in enumerate(self.coefs)
         )
         prelude = _PRELUDE if low is None else _PRELUDE + _LOW_COMMON + low
+        finish = ""
+        if code:
+            plain = body_of(self._plain_code())
+            decl, finish, prelude = self._stored_frame(decl, code, prelude, plain, coefs)
         return _KERNEL.format(
+            finish=finish,
             version=_VERSION,
             prelude=prelude,
             scalar=scalar,
@@ -380,6 +423,81 @@ class FusedBuilder:
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
         )
+
+    # -- state stored in a low-bit format (descentlab.optim.lowbit) ---------------------
+    def _stored_types(
+        self, dtype: torch.dtype, stored: Mapping[str, tuple[str, int]]
+    ) -> dict[str, str]:
+        from . import lowbit
+
+        if stored and dtype != torch.float32:
+            raise ValueError(f"low-bit optimizer state needs float32 parameters, got {dtype}")
+        out = {}
+        for name, (key, idx) in stored.items():
+            fmt = self.formats[key][0]
+            out[name] = lowbit.c_type(fmt.dtypes[idx])
+        return out
+
+    def _plain_code(self) -> dict[str, dict[str, str]]:
+        """Loads and stores of the stored entries of a tensor that keeps float32 state (a
+        blockwise format's tensors under its ``min_size``)."""
+        return {
+            key: {
+                "load": f"T s_{key} = dl_ld<T>((T0*)a_{key} + j);",
+                "store": f"dl_st((T0*)a_{key} + j, s_{key});",
+            }
+            for key in self.formats
+        }
+
+    def _stored_code(self) -> dict[str, dict[str, str]]:
+        from . import lowbit
+
+        index = {f"c_{c.name}": k for k, c in enumerate(self.coefs)}
+        return {
+            key: lowbit.c_code(fmt, key, signed, None if salt is None else index[salt])
+            for key, (fmt, signed, salt) in self.formats.items()
+        }
+
+    def _stored_frame(
+        self,
+        decl: str,
+        code: Mapping[str, Mapping[str, str]],
+        prelude: str,
+        plain: str,
+        coefs: str,
+    ) -> tuple[str, str, str]:
+        """The segment's declarations and its end with stored state: a blockwise format runs
+        the segment block by block (CHUNK is a multiple of every block size, so a segment --
+        one row of a tensor without batched hyperparameters -- starts at a block), opening
+        each block before the loops and encoding it after them."""
+        from . import lowbit
+
+        blocks = {getattr(f, "block_size", None) for f, _, _ in self.formats.values()} - {None}
+        assert len(blocks) <= 1 and all(CHUNK % b == 0 for b in blocks)
+        decl += "\n" + "\n".join(f"    {c['decl']}" for c in code.values() if c["decl"])
+        finish = ""
+        if blocks:
+            # a tensor under the format's min_size keeps float32 state (no block scales):
+            # the plain loops, then return
+            first = next(k for k, (f, _, _) in self.formats.items() if hasattr(f, "block_size"))
+            decl += (
+                f"\n    if (a_{first}_scale == 0) {{\n    int64_t j = j0;\n"
+                f"    {{\n        typedef V T;\n{coefs}\n"
+                f"        for (; j + W <= j1; j += W) {{\n{plain}\n        }}\n    }}\n"
+                f"    {{\n        typedef T0 T;\n{coefs}\n"
+                f"        for (; j < j1; ++j) {{\n{plain}\n        }}\n    }}\n"
+                "    return;\n    }"
+            )
+            b = blocks.pop()
+            decl += (
+                f"\n    for (int64_t jb_ = j0; jb_ < j1; jb_ += {b}) {{"
+                f"\n    const int64_t je_ = (jb_ + {b} < j1) ? jb_ + {b} : j1;"
+                + "".join(f"\n    {c['open']}" for c in code.values() if c["open"])
+                + "\n    const int64_t j0 = jb_, j1 = je_;  // this block"
+            )
+            finish = "".join(f"\n    {c['close']}" for c in code.values() if c["close"])
+            finish += "\n    }"
+        return decl, finish, prelude + lowbit.c_prelude()
 
 
 # The kernel: ``dl_segment`` runs the loop body over one row segment of one tensor (vector
@@ -410,6 +528,7 @@ static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
 {body}
         }}
     }}
+{finish}
 }}
 
 extern "C" void dl_step(int64_t n, const int64_t* numel, const int64_t* rows,
@@ -705,6 +824,8 @@ class FusedPlan:
             if col is not None:
                 static += [0 if t is None else t.data_ptr() for t in col]
         k, rows_h = (1, [hyper]) if plain else self._rows(hyper)
+        if k != 1 and b.formats:
+            return "blockwise low-bit state with batched hyperparameters runs eagerly"
         if static != self._static or k != self._k or 0 in static:
             why = self._check_static(params, cols)
             if why:
@@ -725,7 +846,7 @@ class FusedPlan:
         ptrs += [g.data_ptr() for g in grads]
         if b.prepares or len(static) != n * (1 + len(b.arrays)):
             for key in b.arrays:  # the prepares may have created state
-                ptrs += [t.data_ptr() for t in state[key]]
+                ptrs += [0 if t is None else t.data_ptr() for t in state[key]]
         else:
             ptrs += static[n:]
         a_numel, a_rows, total, rows = self._shape
@@ -765,7 +886,7 @@ class FusedPlan:
             return None
         static = [p.data_ptr() for p in params]
         for col in cols:
-            static += [x.data_ptr() for x in col]
+            static += [0 if x is None else x.data_ptr() for x in col]
         if static != self._static:
             return None
         try:  # None has no data_ptr; a sparse tensor no is_contiguous
@@ -798,7 +919,13 @@ class FusedPlan:
         for p in params:
             if not (p.is_cpu and p.dtype is dtype and p.is_contiguous()):
                 return _why(p, dtype)
+        stored = self.builder.stored_arrays()
         for key, col in zip(self.builder.arrays, cols, strict=True):
+            if key in stored:
+                why = self._check_stored(key, stored[key], params, col)
+                if why:
+                    return why
+                continue
             filled = key in self.builder.fills
             if col is None:
                 if filled:
@@ -813,6 +940,26 @@ class FusedPlan:
                     return _why(t, dtype)
                 if t.shape != p.shape:
                     return f"state of shape {tuple(t.shape)} for a parameter of {tuple(p.shape)}"
+        return ""
+
+    def _check_stored(
+        self, name: str, where: tuple[str, int], params: list[Tensor], col: list | None
+    ) -> str:
+        """What is wrong with the low-bit state entries ``col`` (``where``: their key and
+        index in the format's entries), or ""."""
+        key, idx = where
+        fmt = self.builder.formats[key][0]
+        for p, t in zip(params, col or [None] * len(params), strict=True):
+            expect = fmt.expect(p)[idx]
+            if expect is None and t is None:
+                continue
+            if t is None or expect is None:
+                return f"optimizer state {name!r} does not fit {fmt.name} state"
+            want, shape = expect
+            if not (t.is_cpu and t.dtype is want and t.is_contiguous()):
+                return f"state {name!r} of {fmt.name} state must be {want}, got {t.dtype}"
+            if tuple(t.shape) != shape:
+                return f"state {name!r} of shape {tuple(t.shape)}, expected {shape}"
         return ""
 
     def _rows(self, hyper: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:

@@ -119,8 +119,20 @@ class TritonPlan:
             lambda: _tables(addresses, numel, len(arrays), device),
         )
         h = {k: _plain(v) for k, v in hyper.items()}
-        rows = {t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)}
-        values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
+        for key, c in prog.products:  # NAdam's running product, as the CPU backends
+            torch._foreach_mul_(
+                state[key.removeprefix("state:")], [float(c.fn(h, t)) for t in steps]
+            )
+        if any(c.reads for _, c in prog.coefs):  # coefficients of a per-tensor number
+            values = tuple(
+                tuple(float(_coef_value(c, h, t, state, i)) for _, c in prog.coefs)
+                for i, t in enumerate(steps)
+            )
+        else:
+            rows = {
+                t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)
+            }
+            values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
         coefs = _cached(
             (device, self.compute, values),
             lambda: (_to_device(torch.tensor(values, dtype=self.compute), device),),
@@ -137,6 +149,10 @@ class TritonPlan:
             BLOCK=BLOCK,
             enable_fp_fusion=False,
         )
+
+
+def _coef_value(c: Any, h: Mapping[str, Any], t: float, state: Mapping[str, Any], i: int) -> Any:
+    return c.fn(h, t, float(state[c.reads][i])) if c.reads else c.fn(h, t)
 
 
 def _tables(
@@ -244,6 +260,8 @@ def choose(
     why = None
     if not triton_available():
         why = "triton is not installed"
+    elif getattr(opt, "state_dtype", None) is not None:  # descentlab.optim.lowbit: CPU kernels
+        why = f"state_dtype={opt.state_dtype.name!r} has no Triton kernel (it runs eagerly)"
     else:
         for t in (*params, *grads):
             if t.dtype is not dtype or not t.is_contiguous() or t.device != params[0].device:

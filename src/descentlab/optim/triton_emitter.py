@@ -80,6 +80,8 @@ class Program:
     coefs: list[tuple[str, Coef]] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
+    #: per-tensor numbers in state multiplied before the launch (:meth:`Form.product`)
+    products: list[tuple[str, Coef]] = field(default_factory=list)
 
     def let(self, expr: str) -> str:
         name = f"v{self.counter}"
@@ -109,16 +111,30 @@ class TritonEmitter(Emitter):
 
     def __init__(self, prog: Program, u: str, prefix: str) -> None:
         self.prog, self.u, self.prefix = prog, u, prefix
+        self.p: str | None = None  # a final form's parameter (after a decoupled decay)
+        self.lr_fn: Any = None
 
     def leaf(self, name: str) -> str:
         if name == "g":
             return self.u
         if name == "p":
-            return self.prog.array("p")
+            return self.p or self.prog.array("p")
+        if name in self.lazy:
+            raise Unsupported(f"state {name!r} made on its first use has no Triton form yet")
         return self.prog.array(f"state:{name}")
 
+    def statements(self, form: Form) -> None:
+        self.lazy = set(form.lazy)
+        super().statements(form)
+
     def coef(self, c: Coef) -> str:
+        if c.lr:  # a final form's: the step's learning rate from the chain's scale_by_lr
+            fn, lr_fn = c.fn, self.lr_fn
+            c = Coef(c.name, lambda h, t: fn(h, t, lr_fn(h, t)), c.uses)
         return self.prog.coef(f"{self.prefix}.{c.name}", c)
+
+    def scale(self, key: str, factor: Coef) -> None:
+        self.prog.products.append((f"state:{key}", factor))
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
         let = self.prog.let
@@ -150,6 +166,8 @@ class TritonEmitter(Emitter):
         if op == "sign":
             x = a[0]
             return let(f"tl.where({x} > 0, _one, tl.where({x} < 0, -_one, {x}))")
+        if op == "branch":
+            return let(f"tl.where({a[0]} != 0, {a[1]}, {a[2]})")
         raise Unsupported(f"no Triton form for primitive {op!r}")
 
     def assign(self, key: str, value: str, expr: Expr) -> str:
@@ -252,17 +270,29 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
     rules = list(rule.rules)
     prog = Program()
     u = prog.array("g")
+    final = rule.final_plan(hyper)
+    if final is not None and not isinstance(rules[final[0]], FormRule):
+        final = None
     fold = fold_lr and rules and type(rules[-1]).__name__ == "scale_by_lr"
-    body = rules[:-1] if fold else rules
+    body = rules[: final[0] + 1] if final else rules[:-1] if fold else rules
+    em = None
     for k, r in enumerate(body):
         if isinstance(r, FormRule):
             form = r.built(hyper)
         else:
             form = Form()
             glue_form(r, form, hyper)
-        u = TritonEmitter(prog, u, f"{k}:{r.name}").run(form)
+        em = TritonEmitter(prog, u, f"{k}:{r.name}")
+        u = em.run(form)
     p = prog.array("p")
-    if fold:
+    if final:  # the rule's own parameter update, after torch's p.mul_(1 - lr * wd)
+        assert em is not None
+        if final[1] is not None:
+            decay = Coef("decay", lambda h, t: 1 - float(h["lr"]) * float(h["weight_decay"]), ())
+            p = prog.let(f"{p} * {prog.coef('final.decay', decay)}")
+        em.p, em.lr_fn = p, rules[-1].step_lr  # type: ignore[attr-defined]
+        new_p = em.final(form)
+    elif fold:
         lr = Form()
         glue_form(rules[-1], lr, hyper)
         neg_lr = next(iter(lr.coefs.values()))
