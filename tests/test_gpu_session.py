@@ -6,6 +6,7 @@ interpreter, host clock) and fills the session's markdown table."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,8 @@ def test_an_unknown_part_is_refused(session, capsys):
 
 
 def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch, capsys):
-    """The step benchmark (a Triton optimizer, an eager one with torch's fused path, SAM with
-    its closure) at two sizes and the tiny GPT, on CPU tensors; the table has every row."""
+    """The step benchmark (two Triton optimizers, Adam against torch's fused path, SAM eager
+    with its closure) at two sizes and the tiny GPT, on CPU tensors; the table has every row."""
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     import gpu_gpt
     import gpu_step
@@ -66,7 +67,7 @@ def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch
     lion = rows[0]
     assert (lion["optimizer"], lion["backend"], lion["size"]) == ("lion", "triton", 1280)
     assert set(lion["ms"]) == {"dl", "dl eager", "copy"}
-    assert rows[1]["torch_path"] == "fused" and rows[1]["backend"] == "eager"
+    assert rows[1]["torch_path"] == "fused" and rows[1]["backend"] == "triton"
     assert rows[3]["launches"] is None  # counted at the first size only
     # the Triton step moves p, g and the momentum once each way (p and m written): 5 arrays
     assert lion["moved_mb"] == pytest.approx(5 * 1280 * 4 / 1e6)
@@ -96,5 +97,7 @@ def test_a_part_past_its_limit_is_stopped_with_its_children(session, tmp_path):
     assert got["status"] == "stopped at its 2 s limit"
     child = int((tmp_path / "slow.log").read_text().splitlines()[1])
     status = Path(f"/proc/{child}/status")
-    if status.exists():  # killed, not yet reaped by its new parent
-        assert "State:\tZ" in status.read_text()
+    deadline = time.monotonic() + 5  # SIGKILL is sent; on a busy machine dying takes a moment
+    while "State:\tZ" not in (status.read_text() if status.exists() else "State:\tZ"):
+        assert time.monotonic() < deadline, f"the part's child {child} outlived its part"
+        time.sleep(0.05)

@@ -35,16 +35,6 @@ UNDECLARED: dict[tuple[str, str], list] = {
     ("add_decayed_weights", "on_when"): ["decoupled_weight_decay"],
     ("add_l2", "off_when"): ["decoupled"],
     ("non_finite_guard", "mode"): ["skip", "zero"],  # declared under its hyperparameter's name
-    ("scale_by_adafactor", "eps"): [(1e-20, 1e-2)],
-    ("scale_by_lbfgs", "max_eval"): [4],
-    ("scale_by_lbfgs", "line_search_fn"): ["strong_wolfe"],
-    ("scale_by_muon", "adjust_lr_fn"): ["match_rms_adamw"],
-    ("scale_by_muon", "ns_dtype"): ["float64"],
-    ("scale_by_muon", "adamw_lr"): [0.01],
-    ("scale_by_shampoo", "grafting"): ["adagrad"],
-    ("scale_by_shampoo", "root_dtype"): ["float32"],
-    ("scale_by_soap", "shampoo_beta"): [0.9],
-    ("schedule_free_adamw", "bias_correction"): ["lr"],
 }
 
 
@@ -57,8 +47,11 @@ def _moved(spec, default):
         return [o for o in spec.options if o != default]
     if isinstance(spec, hs.Pair):
         return [(_moved(spec.first, default[0])[0], _moved(spec.second, default[1])[0])]
+    if isinstance(spec, hs.Items):
+        return [tuple(_moved(e, d)[0] for e, d in zip(spec.entries, default, strict=True))]
     if isinstance(spec, hs.Integer):
-        return [v for v in (default + 1, default - 1) if spec.lo is None or v >= spec.lo][:1]
+        near = (default + 1, default - 1) if default is not None else ((spec.lo or 0) + 3,)
+        return [v for v in near if spec.lo is None or v >= spec.lo][:1]
     if isinstance(spec, hs.Real):
         start = [default * 0.5, default * 2] if default is not None else []
         return [v for v in (*start, 0.5, 1.5) if v != default and spec.inside(v)][:1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -23,8 +23,16 @@ from .base import Chain
 from .form import FormRule
 from .lowbit import StateFormat, state_format
 
-if TYPE_CHECKING:
-    from .optimizer import Optimizer
+
+class Optimizer(Protocol):
+    """What this module reads of a :class:`~descentlab.optim.optimizer.Optimizer`
+    (described, not imported: the optimizer imports this module)."""
+
+    rule: Chain
+    state: Any
+    param_groups: list[dict[str, Any]]
+    state_dtype: StateFormat | None
+
 
 __all__ = ["check_stored_params", "loader", "stored_chain"]
 
