@@ -1,14 +1,24 @@
-"""``step.py --device cuda``: the step of every optimizer with a rule written in the form, on a
-CUDA device, through descentlab's generated Triton kernel (its default there), against its eager
-backend (torch's foreach kernels) and torch.optim's foreach and fused paths where torch has the
-optimizer.
+"""``step.py --device cuda``: the step of every named optimizer on a CUDA device, descentlab's
+default path there (the Triton kernel generated from the chain's form, one launch per group;
+eager with torch's foreach kernels where the chain has a rule without a form) against torch's
+fastest path where torch has the optimizer (``fused=True`` for Adam, AdamW, SGD and Adagrad,
+``foreach=True`` for the others) and against descentlab's own eager backend.
 
-For each size (float32 parameters in 20 tensors) it prints the median time of one step per path
-(CUDA events; the paths timed round-robin, one step each in turn), the bytes one step must move
-(each array the kernel touches read once, each it writes written once) and the bound they give
-at the copy bandwidth measured in the same run (``dst.copy_(src)`` over as many bytes), the
-ratios of descentlab's Triton step to torch's paths and to that bound, and the kernels and
-host-to-device copies of one step counted by the torch profiler.
+For each size (parameters in 20 tensors) and optimizer it prints, and writes as one JSON object
+per line with ``--json``:
+
+- the median time of one step per path (CUDA events around ``--inner`` steps; the paths timed
+  round-robin, one sample each in turn, ``--repeat`` samples), ms;
+- the bytes one step must move (descentlab's Triton step: each array its kernel touches read
+  once, each it writes written once; otherwise parameters, gradients and every state tensor of
+  the parameters' size read, parameters and state written) and the bound they give at the
+  copy bandwidth measured in the same run, round-robin with the steps (``dst.copy_(src)``);
+- the ratios of descentlab's step to torch's path and to that bound;
+- the CUDA kernels and host-to-device copies of one step, counted by the torch profiler.
+
+Muon, Shampoo and SOAP are not element-local (matrix roots and orthogonalizations: their time
+is arithmetic, not bytes): they run on square matrices, at the smallest size only. SAM is given
+a closure that restores the gradients.
 
 Without a CUDA device (or without triton) it stops with one line before any work.
 """
@@ -16,87 +26,169 @@ Without a CUDA device (or without triton) it stops with one line before any work
 from __future__ import annotations
 
 import functools
+import gc
+import json
+import math
 import statistics
 import sys
+import time
+import warnings
+from typing import Any
 
 import torch
 
 from descentlab import optim
-from descentlab.optim import form as FM
 from descentlab.optim import gpu
 
-#: optimizers torch has, by registry name: (torch class, has a fused CUDA kernel)
-TORCH = {
-    "adam": (torch.optim.Adam, True),
-    "adamw": (torch.optim.AdamW, True),
-    "sgd": (torch.optim.SGD, True),
-    "adagrad": (torch.optim.Adagrad, True),
-    "adamax": (torch.optim.Adamax, False),
-    "nadam": (torch.optim.NAdam, False),
-    "radam": (torch.optim.RAdam, False),
-    "rmsprop": (torch.optim.RMSprop, False),
-    "adadelta": (torch.optim.Adadelta, False),
+#: registry name -> (torch class, torch kwargs, torch has a fused CUDA kernel); the same
+#: hyperparameters are given to descentlab's optimizer
+TORCH: dict[str, tuple[type, dict, bool]] = {
+    "sgd": (torch.optim.SGD, dict(lr=1e-3), True),
+    "momentum": (torch.optim.SGD, dict(lr=1e-3, momentum=0.9), True),
+    "nesterov": (torch.optim.SGD, dict(lr=1e-3, momentum=0.9, nesterov=True), True),
+    "adagrad": (torch.optim.Adagrad, dict(lr=1e-2), True),
+    "adam": (torch.optim.Adam, dict(lr=1e-3), True),
+    "adamw": (torch.optim.AdamW, dict(lr=1e-3), True),
+    "adadelta": (torch.optim.Adadelta, dict(), False),
+    "rmsprop": (torch.optim.RMSprop, dict(lr=1e-3), False),
+    "nadam": (torch.optim.NAdam, dict(lr=1e-3), False),
+    "radam": (torch.optim.RAdam, dict(lr=1e-3), False),
+    "adamax": (torch.optim.Adamax, dict(lr=2e-3), False),
+    "asgd": (torch.optim.ASGD, dict(lr=1e-2), False),
+    "rprop": (torch.optim.Rprop, dict(lr=1e-2), False),
 }
-LR = 1e-3
+#: torch kwargs that descentlab's registry names already imply
+_IMPLIED = {"momentum": ("momentum", "nesterov"), "nesterov": ("momentum", "nesterov")}
+#: not element-local: square matrices, the smallest size only
+MATRIX = ("muon", "shampoo", "soap")
+N_TENSORS = 20
+#: where the steps run: CUDA; the tests run this module on the CPU under Triton's interpreter
+#: (times then by the host clock, no profiler counts)
+DEVICE = torch.device("cuda")
 
 
-def refuse_without_cuda() -> None:
+def refuse_without_cuda(what: str = "step.py --device cuda") -> None:
     """Stop with one line where this mode cannot run."""
     if not torch.cuda.is_available():
-        sys.exit("step.py --device cuda: no CUDA device here (torch.cuda.is_available() is False)")
+        sys.exit(f"{what}: no CUDA device here (torch.cuda.is_available() is False)")
     if not gpu.triton_available():
-        sys.exit("step.py --device cuda: triton is not installed (pip install triton)")
+        sys.exit(f"{what}: triton is not installed (pip install triton)")
 
 
-def form_optimizers() -> list[str]:
-    """Registered optimizers whose chain holds a rule written in the form."""
-    probe = [torch.nn.Parameter(torch.zeros(2))]
-    return [
-        r.name
-        for r in optim.records()
-        if any(isinstance(x, FM.FormRule) for x in r.factory(probe, fused=False).rule.rules)
-    ]
-
-
-def _params(total: int, n: int = 20) -> list[torch.nn.Parameter]:
-    g = torch.Generator(device="cuda").manual_seed(0)
+def _params(total: int, matrix: bool, dtype: torch.dtype, seed: int) -> list[torch.nn.Parameter]:
+    g = torch.Generator(device=DEVICE).manual_seed(seed)
+    each = total // N_TENSORS
+    side = math.isqrt(each)
+    shape = (side, side) if matrix else (each,)
     out = []
-    for _ in range(n):
-        p = torch.nn.Parameter(torch.randn(total // n, device="cuda", generator=g))
-        p.grad = torch.randn(total // n, device="cuda", generator=g) * 1e-2
+    for _ in range(N_TENSORS):
+        p = torch.nn.Parameter(torch.randn(shape, device=DEVICE, generator=g).to(dtype))
+        p.grad = (torch.randn(shape, device=DEVICE, generator=g) * 1e-2).to(dtype)
         out.append(p)
     return out
 
 
-def _paths(name: str, total: int) -> dict[str, torch.optim.Optimizer]:
-    cls = optim.get(name)
-    paths = {
-        "dl triton": cls(_params(total), lr=LR),
-        "dl eager": cls(_params(total), lr=LR, fused=False),
-    }
+def _ours(name: str, params: list, **kw: Any) -> torch.optim.Optimizer:
+    hyper = dict(TORCH[name][1]) if name in TORCH else {}
+    for k in _IMPLIED.get(name, ()):
+        hyper.pop(k, None)
+    return optim.get(name)(params, **hyper, **kw)
+
+
+def _paths(name: str, total: int, dtype: torch.dtype) -> dict[str, torch.optim.Optimizer]:
+    """The optimizers timed for ``name``, each over its own copy of the same parameters."""
+    matrix = name in MATRIX
+
+    def params():
+        return _params(total, matrix, dtype, seed=0)
+
+    paths = {"dl": _ours(name, params())}
+    if backend(paths["dl"]) != "eager":
+        paths["dl eager"] = _ours(name, params(), fused=False)
     if name in TORCH:
-        tcls, fused = TORCH[name]
-        paths["torch foreach"] = tcls(_params(total), lr=LR, foreach=True)
-        if fused:
-            paths["torch fused"] = tcls(_params(total), lr=LR, fused=True)
+        tcls, tkw, _ = TORCH[name]
+        path = {"fused": True} if torch_path(name) == "fused" else {"foreach": True}
+        paths["torch"] = tcls(params(), **tkw, **path)
     return paths
 
 
-def _time(fn) -> float:
+@functools.cache
+def torch_path(name: str) -> str | None:
+    """torch's fastest path for ``name`` here: ``"fused"`` where it has the kernel for this
+    device (Adagrad's is CPU-only in some versions), else ``"foreach"``; None: no torch
+    namesake."""
+    if name not in TORCH:
+        return None
+    tcls, tkw, fused = TORCH[name]
+    if not fused:
+        return "foreach"
+    w = torch.nn.Parameter(torch.ones(2, device=DEVICE))
+    w.grad = torch.ones(2, device=DEVICE)
+    try:
+        tcls([w], **tkw, fused=True).step()
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        return "foreach"
+    return "fused"
+
+
+def _plan(opt: torch.optim.Optimizer) -> gpu.TritonPlan | None:
+    group = opt.param_groups[0]
+    hyper = {k: v for k, v in group.items() if k != "params"}
+    try:
+        return gpu.plan_for(opt, hyper, group["params"][0].dtype)
+    except ValueError:
+        return None
+
+
+def backend(opt: torch.optim.Optimizer) -> str:
+    """descentlab's default step on the device: ``"triton"`` (the generated kernel),
+    ``"torch+triton"`` (rules that are not element-local with torch ops, then the kernel) or
+    ``"eager"``."""
+    plan = _plan(opt)
+    if plan is None:
+        return "eager"
+    return "triton" if plan.prefix is None else "torch+triton"
+
+
+def _stepper(opt: torch.optim.Optimizer):
+    """``opt.step`` (SAM: with a closure that puts the gradients back, as a loss would)."""
+    if not getattr(opt, "needs_closure", False) and type(opt).__name__ != "SAM":
+        return opt.step
+    params = [p for group in opt.param_groups for p in group["params"]]
+    grads = [p.grad.clone() for p in params]
+
+    def closure():
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.clone()
+        return 0.0
+
+    return lambda: opt.step(closure)
+
+
+def _timed(fn, inner: int) -> float:
+    """Milliseconds per call of ``fn`` over ``inner`` calls, between two CUDA events."""
+    if DEVICE.type != "cuda":
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        return 1e3 * (time.perf_counter() - t0) / inner
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
-    fn()
+    for _ in range(inner):
+        fn()
     end.record()
     end.synchronize()
-    return start.elapsed_time(end)  # ms
+    return start.elapsed_time(end) / inner
 
 
-def _launches(opt: torch.optim.Optimizer) -> tuple[int, int]:
-    """(kernels, host-to-device copies) of one step, from the torch profiler."""
+def launches(fn) -> tuple[int, int]:
+    """(CUDA kernels, host-to-device copies) of one call of ``fn``, from the torch profiler."""
+    if DEVICE.type != "cuda":
+        return 0, 0
     acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=acts) as prof:
-        opt.step()
+        fn()
         torch.cuda.synchronize()
     kernels = copies = 0
     for e in prof.events():
@@ -109,49 +201,160 @@ def _launches(opt: torch.optim.Optimizer) -> tuple[int, int]:
     return kernels, copies
 
 
-def _moved(opt: optim.Optimizer, numel: int) -> int:
-    """Bytes the Triton step moves: each array read once, each written array written once."""
-    group = opt.param_groups[0]
-    hyper = {k: v for k, v in group.items() if k != "params"}
-    prog = gpu.plan_for(opt, hyper, torch.float32).prog
-    return (len(prog.arrays) + len(prog.written)) * numel * 4
+def moved_bytes(opt: torch.optim.Optimizer) -> int:
+    """Bytes one step must move at least (see the module notes)."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    plan = _plan(opt)
+    if plan is not None and plan.prefix is None:
+        prog = plan.prog
+        arrays = len(prog.arrays) + len(prog.written)
+        return sum(arrays * p.numel() * p.element_size() for p in params)
+    total = 0
+    for p in params:
+        same = [v for v in opt.state[p].values() if torch.is_tensor(v) and v.numel() == p.numel()]
+        total += 3 * p.numel() * p.element_size() + 2 * sum(
+            v.numel() * v.element_size() for v in same
+        )
+    return total
 
 
-def run_cuda(sizes: list[int], repeat: int, names: list[str] | None) -> None:
+def measure(
+    name: str,
+    total: int,
+    repeat: int,
+    inner: int,
+    dtype: torch.dtype = torch.float32,
+    count: bool = True,
+) -> dict[str, Any]:
+    """One optimizer at one size: medians, bound, ratios, launches (see the module notes;
+    ``count``: launches counted, else None -- they do not depend on the size)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the CPU backends' announcements at construction
+        paths = _paths(name, total, dtype)
+    steps = {k: _stepper(opt) for k, opt in paths.items()}
+    numel = sum(p.numel() for g in paths["dl"].param_groups for p in g["params"])
+    src = torch.randn(numel, device=DEVICE).to(dtype)
+    dst = torch.empty_like(src)
+
+    def copy() -> None:
+        dst.copy_(src)
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")  # the eager fallback's announcement: in the row
+        for fn in steps.values():  # compiles, allocates state
+            fn()
+        second = [_timed(fn, 1) for fn in steps.values()]
+        slow = max(second) > 200.0  # a matrix method's roots: few samples
+        n_inner, n_repeat = (1, 3) if slow else (inner, repeat)
+        for _ in range(0 if slow else 2):
+            for fn in steps.values():
+                fn()
+        times: dict[str, list[float]] = {k: [] for k in [*steps, "copy"]}
+        for _ in range(n_repeat):
+            for k, fn in steps.items():
+                times[k].append(_timed(fn, n_inner))
+            times["copy"].append(_timed(copy, n_inner))
+        counts = {k: launches(fn) for k, fn in steps.items()} if count else {}
+    med = {k: statistics.median(v) for k, v in times.items()}
+    bandwidth = 2 * numel * src.element_size() / (med["copy"] / 1e3)  # bytes/s
+    moved = moved_bytes(paths["dl"])
+    bound = 1e3 * moved / bandwidth
+    row = {
+        "optimizer": name,
+        "size": numel,
+        "dtype": str(dtype).removeprefix("torch."),
+        "shape": "matrix" if name in MATRIX else "vector",
+        "backend": backend(paths["dl"]),
+        "torch_path": torch_path(name),
+        "ms": med,
+        "samples": n_repeat,
+        "moved_mb": moved / 1e6,
+        "copy_gb_s": bandwidth / 1e9,
+        "bound_ms": bound,
+        "dl_over_bound": med["dl"] / bound,
+        "dl_over_torch": med["dl"] / med["torch"] if "torch" in med else None,
+        "dl_over_eager": med["dl"] / med["dl eager"] if "dl eager" in med else None,
+        "launches": {k: {"kernels": c[0], "htod": c[1]} for k, c in counts.items()} or None,
+        "announced": sorted({str(w.message) for w in said if "descentlab" in str(w.message)}),
+    }
+    return row
+
+
+def _free() -> None:
+    gc.collect()
+    if DEVICE.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _line(r: dict[str, Any]) -> str:
+    cells = " | ".join(f"{k} {v:.3f}" for k, v in r["ms"].items() if k != "copy")
+    ratios = []
+    if r["dl_over_torch"] is not None:
+        ratios.append(f"dl/torch {r['torch_path']} {r['dl_over_torch']:.2f}x")
+    if r["dl_over_eager"] is not None:
+        ratios.append(f"dl/eager {r['dl_over_eager']:.2f}x")
+    line = (
+        f"{r['optimizer']:9s} [{r['backend']}] {cells} ms | moved {r['moved_mb']:.0f} MB, copy "
+        f"{r['copy_gb_s']:.0f} GB/s, bound {r['bound_ms']:.3f} ms, dl/bound "
+        f"{r['dl_over_bound']:.2f}x | {' '.join(ratios)}"
+    )
+    if r["launches"]:
+        kernels = ", ".join(f"{k} {v['kernels']}+{v['htod']}" for k, v in r["launches"].items())
+        line += f"\n          launches per step (kernels+HtoD copies): {kernels}"
+    for said in r["announced"]:
+        line += f"\n          announced: {said}"
+    return line
+
+
+def _device_name() -> str:
+    return torch.cuda.get_device_name() if DEVICE.type == "cuda" else str(DEVICE)
+
+
+def run_cuda(
+    sizes: list[int],
+    repeat: int,
+    names: list[str] | None,
+    *,
+    inner: int = 5,
+    dtype: torch.dtype = torch.float32,
+    json_path: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every optimizer in ``names`` (default: every registered one) at every size."""
     refuse_without_cuda()
-    names = names or form_optimizers()
-    print(f"device: {torch.cuda.get_device_name()}; median ms per step over {repeat} repeats")
-    for total in sizes:
-        src = torch.randn(total, device="cuda")
-        dst = torch.empty_like(src)
-        print(f"\n{total / 1e6:g}M float32 parameters in 20 tensors")
-        for name in names:
-            paths = _paths(name, total)
-            for _ in range(3):  # warm-up: kernels compiled, state allocated
-                for opt in paths.values():
-                    opt.step()
-                dst.copy_(src)
-            times: dict[str, list[float]] = {k: [] for k in [*paths, "copy"]}
-            for _ in range(repeat):
-                for k, opt in paths.items():
-                    times[k].append(_time(opt.step))
-                times["copy"].append(_time(functools.partial(dst.copy_, src)))
-            med = {k: statistics.median(v) for k, v in times.items()}
-            bandwidth = 2 * total * 4 / (med["copy"] / 1e3)  # bytes/s of a copy
-            moved = _moved(paths["dl triton"], total)
-            bound = 1e3 * moved / bandwidth
-            ours = med["dl triton"]
-            cells = [f"{k} {v:.3f}" for k, v in med.items() if k != "copy"]
-            ratios = [f"/{k} {ours / med[k]:.2f}x" for k in paths if k != "dl triton"]
-            launches = {k: _launches(opt) for k, opt in paths.items()}
-            print(
-                f"{name:10s} {' | '.join(cells)} | moved {moved / 1e6:.0f} MB, copy "
-                f"{bandwidth / 1e9:.0f} GB/s, bound {bound:.3f} ms, triton/bound "
-                f"{ours / bound:.2f}x | {' '.join(ratios)}"
-            )
-            print(
-                "           launches per step (kernels, HtoD copies): "
-                + ", ".join(f"{k} {kc}+{hc}" for k, (kc, hc) in launches.items()),
-                flush=True,
-            )
-            del paths
+    names = names or [r.name for r in optim.records()]
+    unknown = sorted(set(names) - {r.name for r in optim.records()})
+    if unknown:
+        sys.exit(f"step.py --device cuda: unknown optimizer(s) {', '.join(unknown)}")
+    print(
+        f"device: {_device_name()}; torch {torch.__version__}; median ms per step "
+        f"over {repeat} round-robin samples of {inner} steps; {dtype}",
+        flush=True,
+    )
+    rows = []
+    out = open(json_path, "a") if json_path else None  # noqa: SIM115 - one line per result
+    try:
+        for i, total in enumerate(sizes):
+            print(f"\n{total / 1e6:g}M parameters in {N_TENSORS} tensors", flush=True)
+            for name in names:
+                if name in MATRIX and i > 0:
+                    continue
+                try:
+                    row = measure(name, total, repeat, inner, dtype, count=i == 0)
+                except Exception as exc:  # one optimizer's failure is reported, not fatal
+                    row = {
+                        "optimizer": name,
+                        "size": total,
+                        "error": f"{type(exc).__name__}: {exc}",
+                    }
+                    print(f"{name:9s} FAILED {row['error'][:300]}", flush=True)
+                else:
+                    print(_line(row), flush=True)
+                _free()  # this optimizer's tensors, before the next one's
+                rows.append(row)
+                if out is not None:
+                    out.write(json.dumps(row) + "\n")
+                    out.flush()
+    finally:
+        if out is not None:
+            out.close()
+    return rows

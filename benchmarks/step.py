@@ -23,11 +23,19 @@ torch's fastest path (fused where it exists, else foreach) under the same schedu
 
     python benchmarks/step.py --schedule lr --sizes 1e5,1e6,1e7 --threads 1 --clock cpu
 
-``--device cuda`` times the GPU backend's generated Triton step instead (benchmarks/gpu_step.py:
-bytes moved against the measured copy bandwidth, ratios to torch's foreach and fused paths,
+``--device cuda`` times every named optimizer's step on the GPU instead (benchmarks/gpu_step.py:
+descentlab's default there -- the generated Triton kernel -- against torch's fused path where it
+has one and foreach otherwise, bytes moved against the copy bandwidth measured in the same run,
 kernel launches per step from the torch profiler); it stops with one line without a device:
 
-    python benchmarks/step.py --device cuda --sizes 1e7,1e8
+    python benchmarks/step.py --device cuda --sizes 1e7,1e8 --json results.jsonl
+
+``--state-dtypes int8,bfloat16`` times the fused step with low-bit optimizer state
+(:mod:`descentlab.optim.lowbit`) against the same optimizer's float32-state fused step, and
+prints the ratio of state memory:
+
+    python benchmarks/step.py --optimizers adamw --state-dtypes int8,bfloat16 --sizes 1e7 \\
+        --threads 1 --clock cpu --repeat 20
 """
 
 from __future__ import annotations
@@ -162,6 +170,48 @@ def run(sizes: list[int], repeat: int, names: list[str]) -> list[dict]:
     return rows
 
 
+def state_bytes(opt: torch.optim.Optimizer) -> int:
+    """Bytes of the optimizer's state tensors (the step counts left out)."""
+    return sum(
+        v.numel() * v.element_size()
+        for st in opt.state.values()
+        for k, v in st.items()
+        if k != "step" and isinstance(v, torch.Tensor)
+    )
+
+
+def run_state(sizes: list[int], repeat: int, names: list[str], dtypes: list[str]) -> None:
+    """The fused step with low-bit state (``state_dtype``) against the same optimizer's fused
+    float32 step, round-robin: medians, their ratio, and the ratio of state memory."""
+    for total in sizes:
+        print(f"\n{total / 1e6:.0f}M float32 parameters in 20 tensors (median ms per fused step)")
+        print(f"{'optimizer':<12}{'state':>10}{'ms':>9}{'/f32':>7}{'memory/f32':>12}")
+        for name in names:
+            ours_kw = CASES[name][0] if name in CASES else {}
+            arms = {}
+            for sd in [None, *dtypes]:
+                params = make_params(total)
+                arms[sd] = optim.get(name)(params, **ours_kw, fused=True, state_dtype=sd)
+            with torch.no_grad():
+                for _ in range(3):
+                    for opt in arms.values():
+                        opt.step()
+            times: dict = {k: [] for k in arms}
+            for _ in range(repeat):
+                for sd, opt in arms.items():
+                    times[sd].append(_timed(opt.step))
+            base = statistics.median(times[None])
+            mem = state_bytes(arms[None])
+            for sd in arms:
+                med = statistics.median(times[sd])
+                print(
+                    f"{name:<12}{sd or 'float32':>10}{1e3 * med:>9.2f}{med / base:>7.2f}"
+                    f"{state_bytes(arms[sd]) / mem:>12.3f}",
+                    flush=True,
+                )
+            del arms
+
+
 def _scheduled(group: dict, key: str, base: object, i: int) -> None:
     """Set ``group[key]`` to its value at step ``i`` of a 100-step cosine (lr: base -> 1 %;
     betas/momentum: beta1 or momentum between base and 0.8 base)."""
@@ -291,9 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e6,1e7", help="total parameters, comma-separated")
     parser.add_argument("--repeat", type=int, default=15, help="timed steps per measurement")
-    parser.add_argument(
-        "--optimizers", default=None, help="comma-separated (default: all; on cuda: the form's)"
-    )
+    parser.add_argument("--optimizers", default=None, help="comma-separated (default: all)")
     parser.add_argument(
         "--device",
         choices=("cpu", "cuda"),
@@ -315,12 +363,32 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="time steps whose lr (or betas/momentum) changes before every step instead",
     )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default="float32",
+        help="with --device cuda: the parameters' dtype",
+    )
+    parser.add_argument(
+        "--inner", type=int, default=5, help="with --device cuda: steps per timed sample"
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", help="with --device cuda: append one JSON line per result"
+    )
+    parser.add_argument(
+        "--state-dtypes",
+        default=None,
+        help="time instead the fused step with these low-bit states (int8,bfloat16) against "
+        "float32 state, e.g. --optimizers adamw --state-dtypes int8,bfloat16",
+    )
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     if args.device == "cuda":  # refuses with one line, before any work, without a device
         from gpu_step import run_cuda
 
-        run_cuda(sizes, args.repeat, args.optimizers and args.optimizers.split(","))
+        names = args.optimizers and [n.strip() for n in args.optimizers.split(",")]
+        run_cuda(sizes, args.repeat, names, inner=args.inner,
+                 dtype=getattr(torch, args.dtype), json_path=args.json)  # fmt: skip
         return
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -337,6 +405,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.schedule:
         run_schedule(sizes, args.repeat, names, args.schedule)
+        return
+    if args.state_dtypes:
+        run_state(sizes, args.repeat, names, args.state_dtypes.split(","))
         return
     if not args.no_compile:
         compile_overhead(names)

@@ -9,9 +9,12 @@ duration), and checks after each kill that
 - the store, if there is one, passes SQLite's ``PRAGMA integrity_check``,
 
 then starts it again (a comparison and the book continue where they were; a training run is
-resumed with ``train --resume``). After the kills it runs the workload to its end and checks
-that the result equals the reference: the comparison's table (without its wall-clock column),
-the training run's final metrics, the page's checks.
+resumed with ``train --resume``). A run may reach its end between two kills: that is a valid
+outcome, its result is checked like the final one, and the next kill hits a fresh training
+run. After the kills it runs the workload to its end and checks that the result equals the
+reference: the comparison's table (without its wall-clock columns), each training run's
+final status and summary as the store holds them (without wall-clock values), the page's
+deterministic content (its tables and checks, without anything measured in seconds).
 
 Bounded in time: ``--budget`` seconds in all (default 1,500); a workload stops killing when its
 share is spent. Not part of the test suite (it takes minutes). Run::
@@ -25,6 +28,7 @@ Exit status 0 when every check held; the last line gives the counts.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -105,89 +109,168 @@ def _compare_result(out: str) -> object:
              "time", "wall"))} for r in rows]  # fmt: skip
 
 
-def _train_result(out: str) -> object:
-    d = json.loads(out.strip().splitlines()[-1])
-    return {k: v for k, v in d.items() if k not in ("run_id", "wall_time")}
+def _timeless(d: dict) -> dict:
+    """Without the values that depend on the clock (wall time, seconds, rates per second)."""
+    return {k: v for k, v in d.items() if not any(w in k.lower() for w in _CLOCK)}
 
 
-def _lecture_result(out: str, cwd: Path) -> object:
+_CLOCK = ("time", "second", "elapsed", "per_s", "/s")
+_ENDED = ("completed", "diverged")
+
+
+def _runs(store: Path) -> list[tuple[int, str, dict | None]]:
+    """(id, status, summary) of every run in the store, oldest first (read-only)."""
+    if not store.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30) as conn:
+            rows = conn.execute("SELECT id, status, summary FROM runs ORDER BY id").fetchall()
+    except sqlite3.Error:
+        return []
+    return [(i, st, None if sm is None else json.loads(sm)) for i, st, sm in rows]
+
+
+def _train_result(status: str, summary: dict | None) -> object:
+    return {"status": status, **_timeless(summary or {})}
+
+
+def _lecture_result(cwd: Path) -> object:
+    """The page's deterministic content: each experiment's table rows and checks (no
+    durations: an experiment's ``seconds`` and anything measured in time are left out)."""
     data = {}
     for p in sorted((cwd / "book" / "data").glob("*.json")):
+        if p.name.endswith(".key.json"):
+            continue
         d = json.loads(p.read_text())
-        data[p.name] = (d.get("rows"), d.get("checks"))
+        rows = [_timeless(r) if isinstance(r, dict) else r for r in d.get("rows") or []]
+        data[p.name] = (rows, d.get("checks"))
     return data
 
 
+def _result(name: str, out: str, cwd: Path) -> object:
+    return _lecture_result(cwd) if name == "lectures" else _compare_result(out)
+
+
+def _check_after_kill(name: str, k: int, cwd: Path, pid: int, store: Path, counts: dict) -> None:
+    time.sleep(1.5)  # workers notice their parent's death (pipe + PDEATHSIG)
+    left = _leftovers(cwd, pid)
+    if left:
+        counts["orphans"] += 1
+        print(f"{name}: kill {k}: processes left: {left}", flush=True)
+        for p in left:
+            with _suppress():
+                os.kill(p, signal.SIGKILL)
+    if not _store_ok(store):
+        counts["damaged_stores"] += 1
+        print(f"{name}: kill {k}: the store failed its integrity check", flush=True)
+
+
+def _kill_at_random(argv: list[str], cwd: Path, seconds: float, rng: random.Random):
+    """Start ``argv``; SIGKILL it after a random delay unless it ends first. Returns
+    (process, delay, whether it ended by itself)."""
+    proc = _start(argv, cwd)
+    delay = rng.uniform(0.2, seconds)
+    try:
+        proc.communicate(timeout=delay)
+        return proc, delay, True
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return proc, delay, False
+
+
+def soak_train(argv: list[str], kills: int, budget: float, rng: random.Random) -> dict:
+    """Kill training runs and resume each until it ends. A run that ends between two kills is
+    a valid outcome (the next kills hit a fresh run); every ended run's status and summary,
+    as the store holds them, must equal the uninterrupted reference run's."""
+    counts = {"kills": 0, "orphans": 0, "damaged_stores": 0, "reruns_failed": 0,
+              "ended_runs": 0, "ended_same": 0, "same": None}  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="chaos-train-ref-") as ref_dir:
+        code, _out, err, seconds = _finish(argv, Path(ref_dir))
+        runs = _runs(Path(ref_dir) / "runs" / "descentlab.sqlite")
+        if code != 0 or len(runs) != 1 or runs[0][1] not in _ENDED:
+            raise SystemExit(f"train: the reference run failed ({code}): {err[-2000:]}")
+        reference = _train_result(runs[0][1], runs[0][2])
+    print(f"train: reference run in {seconds:.1f} s", flush=True)
+    deadline = time.monotonic() + budget
+    resume = ["train", "--runs-dir", "runs", "--no-progress", "--json", "--resume"]
+    seen: set[int] = set()
+
+    def check_ended(store: Path) -> None:
+        for rid, status, summary in _runs(store):
+            if status in _ENDED and rid not in seen:
+                seen.add(rid)
+                counts["ended_runs"] += 1
+                result = _train_result(status, summary)
+                if result == reference:
+                    counts["ended_same"] += 1
+                else:
+                    print(f"train: run {rid} differs from the reference:\n{result}\n"
+                          f"{reference}", flush=True)  # fmt: skip
+
+    with tempfile.TemporaryDirectory(prefix="chaos-train-") as d:
+        cwd = Path(d)
+        store = cwd / "runs" / "descentlab.sqlite"
+        for k in range(kills):
+            if time.monotonic() > deadline:
+                print(f"train: budget spent after {k} kills", flush=True)
+                break
+            runs = _runs(store)
+            live = runs[-1][0] if runs and runs[-1][1] not in _ENDED else None
+            run_argv = argv if live is None else [*resume, str(live)]
+            proc, delay, ended = _kill_at_random(run_argv, cwd, seconds, rng)
+            counts["kills"] += not ended
+            _check_after_kill("train", k, cwd, proc.pid, store, counts)
+            if ended and proc.returncode != 0:
+                counts["reruns_failed"] += 1
+                print(f"train: kill {k}: the run failed ({proc.returncode})", flush=True)
+            check_ended(store)
+            print(f"train: kill {k} after {delay:.1f} s"
+                  + (" (it had ended)" if ended else ""), flush=True)  # fmt: skip
+        runs = _runs(store)
+        if not runs or runs[-1][1] not in _ENDED:  # the last run (or a first one) to its end
+            final = argv if not runs else [*resume, str(runs[-1][0])]
+            code, _out, err, _ = _finish(final, cwd)
+            if code != 0:
+                counts["reruns_failed"] += 1
+                print(f"train: the final run failed ({code}): {err.strip()[-500:]}", flush=True)
+        check_ended(store)
+        if not _store_ok(store):
+            counts["damaged_stores"] += 1
+    ok = counts["ended_runs"] > 0 and counts["ended_same"] == counts["ended_runs"]
+    counts["same"] = ok and counts["reruns_failed"] == 0
+    return counts
+
+
 def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Random) -> dict:
-    """One workload's soak; returns its counts."""
+    """One workload's soak (the comparison or the lecture book); returns its counts."""
     counts = {"kills": 0, "orphans": 0, "damaged_stores": 0, "reruns_failed": 0, "same": None}
     with tempfile.TemporaryDirectory(prefix=f"chaos-{name}-ref-") as ref_dir:
         code, out, err, seconds = _finish(argv, Path(ref_dir))
         if code != 0:
             raise SystemExit(f"{name}: the reference run failed ({code}): {err[-2000:]}")
-        reference = (
-            _lecture_result(out, Path(ref_dir)) if name == "lectures" else
-            _compare_result(out) if name == "compare" else _train_result(out)
-        )  # fmt: skip
+        reference = _result(name, out, Path(ref_dir))
     print(f"{name}: reference run in {seconds:.1f} s", flush=True)
     deadline = time.monotonic() + budget
     with tempfile.TemporaryDirectory(prefix=f"chaos-{name}-") as d:
         cwd = Path(d)
-        store = cwd / "runs" / ("soak" if name == "compare" else "") / "descentlab.sqlite"
-        started = False
-        last_out = ""
+        store = cwd / "runs" / "soak" / "descentlab.sqlite"
         for k in range(kills):
             if time.monotonic() > deadline:
                 print(f"{name}: budget spent after {k} kills", flush=True)
                 break
-            run_argv = argv
-            if name == "train" and started and _has_run(store):
-                run_argv = ["train", "--resume", "1", "--runs-dir", "runs", "--no-progress",
-                            "--json"]  # fmt: skip
-            proc = _start(run_argv, cwd)
-            started = True
-            delay = rng.uniform(0.2, seconds)
-            try:
-                proc.wait(timeout=delay)
-                finished_early = True
-            except subprocess.TimeoutExpired:
-                finished_early = False
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-                counts["kills"] += 1
-            out, _ = proc.communicate()
-            if finished_early and proc.returncode == 0:
-                last_out = out  # a run that reached its end between two kills
-            time.sleep(1.5)  # workers notice their parent's death (pipe + PDEATHSIG)
-            left = _leftovers(cwd, proc.pid)
-            if left:
-                counts["orphans"] += 1
-                print(f"{name}: kill {k}: processes left: {left}", flush=True)
-                for pid in left:
-                    with _suppress():
-                        os.kill(pid, signal.SIGKILL)
-            if not _store_ok(store):
-                counts["damaged_stores"] += 1
-                print(f"{name}: kill {k}: the store failed its integrity check", flush=True)
+            proc, delay, ended = _kill_at_random(argv, cwd, seconds, rng)
+            counts["kills"] += not ended
+            _check_after_kill(name, k, cwd, proc.pid, store, counts)
             print(f"{name}: kill {k} after {delay:.1f} s"
-                  + (" (it had finished)" if finished_early else ""), flush=True)  # fmt: skip
-            if finished_early and name != "train":
-                continue
-        final_argv = argv
-        if name == "train" and _has_run(store):
-            final_argv = ["train", "--resume", "1", "--runs-dir", "runs", "--no-progress", "--json"]
-        code, out, err, _ = _finish(final_argv, cwd)
-        if name == "train" and code != 0 and "has already ended" in err and last_out:
-            code, out = 0, last_out  # it completed between two kills: that run's summary
+                  + (" (it had ended)" if ended else ""), flush=True)  # fmt: skip
+        code, out, err, _ = _finish(argv, cwd)
         if code != 0:
             counts["reruns_failed"] += 1
             print(f"{name}: the final run failed ({code}): {err.strip()[-500:]}", flush=True)
             counts["same"] = False
         else:
-            result = (
-                _lecture_result(out, cwd) if name == "lectures" else
-                _compare_result(out) if name == "compare" else _train_result(out)
-            )  # fmt: skip
+            result = _result(name, out, cwd)
             counts["same"] = result == reference
             if not counts["same"]:
                 print(f"{name}: differs from the reference:\n{result}\n{reference}", flush=True)
@@ -204,16 +287,6 @@ class _suppress:
         return exc[0] is not None and issubclass(exc[0], OSError)  # type: ignore[arg-type]
 
 
-def _has_run(store: Path) -> bool:
-    if not store.exists():
-        return False
-    try:
-        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30) as conn:
-            return conn.execute("SELECT count(*) FROM runs").fetchone()[0] > 0
-    except sqlite3.Error:
-        return False
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20, help="kills per workload (20)")
@@ -227,13 +300,17 @@ def main() -> int:
     ok = True
     summary = []
     for name in names:
-        c = soak(name, workloads[name], args.kills, args.budget / len(names), rng)
-        held = c["orphans"] == 0 and c["damaged_stores"] == 0 and c["same"] is True
+        run = soak_train if name == "train" else functools.partial(soak, name)
+        c = run(workloads[name], args.kills, args.budget / len(names), rng)
+        held = c["orphans"] == c["damaged_stores"] == c["reruns_failed"] == 0 and c["same"] is True
         ok &= held
+        ended = ""
+        if name == "train":
+            ended = f"{c['ended_same']} of {c['ended_runs']} ended runs equal to the reference, "
         summary.append(
-            f"{name}: {c['kills']} kills, {c['orphans']} with processes left, "
-            f"{c['damaged_stores']} damaged stores, final result "
-            f"{'equal to' if c['same'] else 'DIFFERENT from'} the reference"
+            f"{name}: {c['kills']} kills, {c['orphans']} with processes left, {ended}"
+            f"{c['reruns_failed']} failed re-runs, {c['damaged_stores']} damaged stores, "
+            f"final result {'equal to' if c['same'] else 'DIFFERENT from'} the reference"
         )
     print("; ".join(summary))
     return 0 if ok else 1

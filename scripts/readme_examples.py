@@ -38,7 +38,8 @@ EXAMPLES: dict[str, str] = {
         "descentlab compare --problem examples/diabetes.py:make_problem "
         "--optimizers sgd,momentum,adam --steps 300"
     ),
-    "suite": "descentlab compare --problems default",
+    # the default budget (20 trials per optimizer) takes about 4 times as long
+    "suite": "descentlab compare --problems default --budget 5",
 }
 
 BLOCK = re.compile(

@@ -86,17 +86,18 @@ def _argv(cmd: str, opt: str, value: str) -> list[str]:
 @pytest.fixture(scope="module")
 def patched():
     mp = pytest.MonkeyPatch()
-    import descentlab.cli.compare as cli_compare
     import descentlab.engine.run as run
-    import descentlab.report.experiment_figures as experiment_figures
-    import descentlab.report.figures as figures
+    import descentlab.experiments.compare.running as running
+    import descentlab.experiments.lectures as lectures
+    import descentlab.experiments.multi as multi
+    import descentlab.problems.trajectories as trajectories
 
     mp.setattr(run, "train", _reached)
     mp.setattr(run, "resume", _reached)
-    mp.setattr(cli_compare, "compare", _reached)
-    mp.setattr(cli_compare, "compare_many", _reached)
-    mp.setattr(figures, "compare", _reached)
-    mp.setattr(experiment_figures, "run_and_write", _reached)
+    mp.setattr(running, "compare", _reached)
+    mp.setattr(multi, "compare_many", _reached)
+    mp.setattr(trajectories, "races", _reached)
+    mp.setattr(lectures, "run", _reached)
     try:
         import descentlab.playground.app as app
 

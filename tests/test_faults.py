@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from descentlab import _native as N
 from descentlab import optim
-from descentlab.optim import fused as F
 
 # ------------------------------------------------------------------------------------------
-# fused-kernel cache: 5 faults, 5 recovered
+# kernel cache (descentlab._native): 8 faults, 8 recovered
 
 _PLANTED = r"""
 #include <stdio.h>
@@ -44,7 +44,7 @@ def _sgd_run(fused):
 def kernels(tmp_path_factory):
     """Compiled once for the module: SGD-momentum's kernel (its files and final parameter),
     Adam's kernel bytes and a planted library whose constructor writes a marker file."""
-    if not F.fused_available():
+    if N.compiler() is None:
         pytest.skip("no C++ compiler")
     root = tmp_path_factory.mktemp("kernels")
     mp = pytest.MonkeyPatch()
@@ -54,18 +54,19 @@ def kernels(tmp_path_factory):
         w = torch.nn.Parameter(torch.ones(8))
         w.grad = torch.ones(8)
         optim.Adam([w], lr=0.1, fused=True).step()
-        (adam,) = F.cache_dir().glob("k_*.so")
+        (adam,) = N.cache_dir().glob("k_*.so")
         mp.setenv("DESCENTLAB_CACHE", str(root / "sgd"))
         expected = _sgd_run(True)
-        (lib,) = F.cache_dir().glob("k_*.so")
+        (lib,) = N.cache_dir().glob("k_*.so")
     finally:
         mp.undo()
     marker = root / "constructor-ran"
     src = root / "planted.cpp"
     src.write_text(_PLANTED.replace("@MARKER@", str(marker)))
     planted = root / "planted.so"
-    subprocess.run([F.compiler(), "-shared", "-fPIC", str(src), "-o", str(planted)], check=True)
+    subprocess.run([N.compiler(), "-shared", "-fPIC", str(src), "-o", str(planted)], check=True)
     return {"sgd": lib, "expected": expected, "adam": adam.read_bytes(),
+            "adam.json": adam.with_suffix(".json").read_bytes(),
             "planted": planted.read_bytes(), "marker": marker}  # fmt: skip
 
 
@@ -74,8 +75,8 @@ def kernel_cache(kernels, tmp_path, monkeypatch):
     """A fresh cache holding SGD-momentum's kernel, nothing loaded in memory."""
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path / "cache"))
     _forget_kernels(monkeypatch)
-    F._trusted_dir(F.cache_dir())  # made as the loader makes it
-    lib = F.cache_dir() / kernels["sgd"].name
+    N._trusted_dir(N.cache_dir())  # made as the loader makes it
+    lib = N.cache_dir() / kernels["sgd"].name
     for suffix in (".so", ".json"):
         if kernels["sgd"].with_suffix(suffix).exists():
             lib.with_suffix(suffix).write_bytes(kernels["sgd"].with_suffix(suffix).read_bytes())
@@ -83,32 +84,44 @@ def kernel_cache(kernels, tmp_path, monkeypatch):
 
 
 def _forget_kernels(monkeypatch) -> None:
-    """As in a new process: no kernel or library loaded in memory."""
-    monkeypatch.setattr(F, "_loaded", {})
-    monkeypatch.setattr(F, "_libraries", {})
+    """As in a new process: no library loaded or bound in memory."""
+    monkeypatch.setattr(N, "_libraries", {})
+    monkeypatch.setattr(N, "_bound", {})
 
 
-FAULTS = ["truncated", "garbage", "empty", "swapped", "planted"]
+# fault -> how it damages the entry ``lib`` (its library and its sidecar ``.json``)
+FAULTS = {
+    "truncated": lambda lib, k: lib.write_bytes(
+        k["sgd"].read_bytes()[: k["sgd"].stat().st_size // 2]
+    ),
+    "garbage": lambda lib, k: lib.write_bytes(os.urandom(len(k["sgd"].read_bytes()))),
+    "empty": lambda lib, k: lib.write_bytes(b""),
+    # another optimizer's kernel under this one's name
+    "swapped": lambda lib, k: lib.write_bytes(k["adam"]),
+    # another kernel's library with its own sidecar (both hashes agree with each other)
+    "swapped with its sidecar": lambda lib, k: (
+        lib.write_bytes(k["adam"]),
+        lib.with_suffix(".json").write_bytes(k["adam.json"]),
+    ),
+    # a library planted under the kernel's name
+    "planted": lambda lib, k: lib.write_bytes(k["planted"]),
+    # a library planted, and the sidecar that would record another's hash removed
+    "planted without sidecar": lambda lib, k: (
+        lib.write_bytes(k["planted"]),
+        lib.with_suffix(".json").unlink(),
+    ),
+    "sidecar garbage": lambda lib, k: lib.with_suffix(".json").write_bytes(os.urandom(200)),
+}
 
 
 def _break(lib: Path, fault: str, kernels) -> None:
-    good = kernels["sgd"].read_bytes()
-    if fault == "truncated":
-        lib.write_bytes(good[: len(good) // 2])
-    elif fault == "garbage":
-        lib.write_bytes(os.urandom(len(good)))
-    elif fault == "empty":
-        lib.write_bytes(b"")
-    elif fault == "swapped":  # another optimizer's kernel under this one's name
-        lib.write_bytes(kernels["adam"])
-    else:  # a library planted under the kernel's name
-        lib.write_bytes(kernels["planted"])
+    FAULTS[fault](lib, kernels)
 
 
 def _recovers(lib: Path, fault: str, kernels, monkeypatch, fused) -> None:
     _break(lib, fault, kernels)
     _forget_kernels(monkeypatch)  # a new process: the kernel comes from disk
-    before = F.compile_count()
+    before = N.compile_count()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         got = _sgd_run(fused)
@@ -116,17 +129,17 @@ def _recovers(lib: Path, fault: str, kernels, monkeypatch, fused) -> None:
     messages = [str(w.message) for w in caught]
     assert len(messages) == 1, (fault, messages)
     assert "failed verification" in messages[0] and lib.name in messages[0], messages
-    assert F.compile_count() == before + 1, f"{fault}: the kernel was not rebuilt"
+    assert N.compile_count() == before + 1, f"{fault}: the kernel was not rebuilt"
     torch.testing.assert_close(got, kernels["expected"], rtol=0, atol=0)
 
 
-def test_kernel_cache_fault_table_5_of_5_recovered(kernels, kernel_cache, monkeypatch):
+def test_kernel_cache_fault_table_8_of_8_recovered(kernels, kernel_cache, monkeypatch):
     lib, _ = kernel_cache
     recovered = []
     for fault in FAULTS:  # the default backend (fused=None)
         _recovers(lib, fault, kernels, monkeypatch, None)
         recovered.append(fault)
-    assert recovered == FAULTS  # 5/5
+    assert recovered == list(FAULTS)  # 8/8
 
 
 def test_kernel_cache_fault_recovered_with_fused_true(kernels, kernel_cache, monkeypatch):
@@ -141,7 +154,7 @@ def test_kernel_cache_sidecar_records_hashes_and_command(kernel_cache):
     meta = json.loads(lib.with_suffix(".json").read_text())
     assert meta["so_sha256"] == hashlib.sha256(lib.read_bytes()).hexdigest()
     assert len(meta["source_sha256"]) == 64
-    assert meta["command"][0] == F.compiler() and "-O3" in meta["command"]
+    assert meta["command"][0] == N.compiler() and "-O3" in meta["command"]
 
 
 def test_kernel_cache_folders_are_private(kernel_cache):
@@ -164,16 +177,16 @@ def test_untrusted_kernel_cache_folder_is_refused(kernel_cache, monkeypatch, pro
         why = "owned by user 65534"
     try:
         _forget_kernels(monkeypatch)
-        before = F.compile_count()
+        before = N.compile_count()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             got = _sgd_run(None)  # the default falls back to eager, announced once
         messages = [str(w.message) for w in caught]
         assert len(messages) == 1 and why in messages[0] and str(folder) in messages[0], messages
-        assert F.compile_count() == before
+        assert N.compile_count() == before
         torch.testing.assert_close(got, _sgd_run(False), rtol=0, atol=0)
         _forget_kernels(monkeypatch)
-        with pytest.raises(F.FusedUnavailable, match=why):
+        with pytest.raises(optim.FusedUnavailable, match=why):
             _sgd_run(True)
     finally:
         os.chown(folder, os.geteuid(), os.getegid())

@@ -57,9 +57,9 @@ def test_figures_follow_the_umask(tmp_path, umask):
 
 
 def test_fused_kernel_cache_is_private(tmp_path, monkeypatch):
-    from descentlab.optim import fused as F
+    from descentlab import _native
 
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path / "cache"))
-    F._trusted_dir(F.cache_dir())
+    _native._trusted_dir(_native.cache_dir())
     assert _mode(tmp_path / "cache") == 0o700
     assert _mode(tmp_path / "cache" / "fused") == 0o700

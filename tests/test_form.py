@@ -14,6 +14,7 @@ import torch
 from descentlab import optim
 from descentlab.optim import form as FM
 from descentlab.optim import fused as F
+from descentlab.optim.hyperspec import Flag
 
 BITWISE = F.sqrt_reproduces_torch()
 
@@ -49,12 +50,60 @@ def _form_optimizers() -> list[str]:
 FORMS = _form_optimizers()
 
 
-def _run(name: str, dtype: torch.dtype, fused: bool, steps: int = 60, **kw) -> torch.Tensor:
+def _form_rules(opt) -> list[FM.FormRule]:
+    return [r for r in opt.rule.rules if _own_form_rule(r)]
+
+
+def _valid(name: str, flags: dict) -> bool:
+    try:
+        optim.get(name)([{"params": [torch.nn.Parameter(torch.zeros(2))], **flags}])
+    except ValueError:
+        return False
+    return True
+
+
+def _cases() -> list:
+    """Every form optimizer at its defaults, and with each flag of its form rules turned
+    (amsgrad, centered, eps_inside_sqrt, ...): drawn from the registry and the rules'
+    declared checks, no table here."""
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    out = []
+    for name in FORMS:
+        out.append(pytest.param(name, {}, id=name))
+        for rule in _form_rules(optim.get(name)(probe, fused=False)):
+            for key, spec in rule.checks.items():
+                if isinstance(spec, Flag):
+                    flip = {key: not rule.defaults[key]}
+                    if not _valid(name, flip):  # nesterov without momentum: refused
+                        continue
+                    out.append(pytest.param(name, flip, id=f"{name}-{key}={flip[key]}"))
+    return out
+
+
+CASES = _cases()
+
+
+def _alone(name: str) -> bool:
+    """The form rule is the chain's only stateful rule (not inside Lookahead, say): the
+    reference below runs it with the plain learning rate."""
+    opt = optim.get(name)([torch.nn.Parameter(torch.zeros(2))], fused=False)
+    group = opt.param_groups[0]
+    return all(
+        isinstance(r, FM.FormRule) or not r.state_keys or r.passes_through(group)
+        for r in opt.rule.rules
+    )
+
+
+REFERENCE_CASES = [c for c in CASES if _alone(c.values[0])]
+
+
+def _run(name: str, dtype: torch.dtype, fused: bool, flags=None, steps: int = 60, **kw):
     g = torch.Generator().manual_seed(3)
     w = torch.nn.Parameter(torch.randn(4099, dtype=dtype, generator=g))  # a vector tail too
     factory = optim.get(name)
     takes = inspect.signature(factory).parameters
-    opt = factory([w], fused=fused, **{k: v for k, v in kw.items() if k in takes})
+    kw = {k: v for k, v in kw.items() if k in takes}
+    opt = factory([{"params": [w], **(flags or {})}], fused=fused, **kw)
     for _ in range(steps):
         w.grad = torch.randn(4099, dtype=dtype, generator=g)
         opt.step()
@@ -62,17 +111,21 @@ def _run(name: str, dtype: torch.dtype, fused: bool, steps: int = 60, **kw) -> t
 
 
 def test_the_registry_has_form_rules():
-    assert "adabelief" in FORMS
+    assert {"adabelief", "adam", "adamw", "nadam", "radam", "adagrad", "rmsprop"} <= set(FORMS)
+    ids = [c.id for c in CASES]
+    assert any("amsgrad" in i for i in ids) and any("centered" in i for i in ids)
 
 
-@pytest.mark.parametrize("name", FORMS)
+@pytest.mark.parametrize(("name", "flags"), CASES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
-def test_fused_equals_eager(name, dtype):
+def test_fused_equals_eager(name, flags, dtype):
     """Both backends come from the one form: bit for bit in float32 where the kernels'
     root is torch's; float64 roots (torch's MKL vs the correctly rounded one) may part by an
-    ulp, as for every fused rule (descentlab.optim.fused)."""
+    ulp, as for every fused rule (descentlab.optim.fused). A coupled decay runs the rule's
+    final form (or the general update), a decoupled one the final form after
+    ``p * (1 - lr * wd)``."""
     kw = dict(lr=1e-2, weight_decay=0.1)
-    a, b = _run(name, dtype, True, **kw), _run(name, dtype, False, **kw)
+    a, b = _run(name, dtype, True, flags, **kw), _run(name, dtype, False, flags, **kw)
     if dtype == torch.float32 and BITWISE:
         assert torch.equal(a, b)
     else:
@@ -80,8 +133,19 @@ def test_fused_equals_eager(name, dtype):
         torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
 
+def _has_final_form(name: str, flags: dict) -> bool:
+    """A form rule of the chain that acts at these flags has a final form (Adam's family)."""
+    opt = optim.get(name)([{"params": [torch.nn.Parameter(torch.zeros(2))], **flags}])
+    hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
+    return any(
+        r.built(hyper).final_expr is not None
+        for r in _form_rules(opt)
+        if not r.passes_through(hyper)
+    )
+
+
 def _reference_run(
-    name: str, steps: int = 40, make=None, **kw
+    name: str, flags: dict | None = None, steps: int = 40, make=None, **kw
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The optimizer's eager float64 run, and the same chain with every rule written in the
     form evaluated by :func:`~descentlab.optim.form.reference` (primitives by their
@@ -91,7 +155,8 @@ def _reference_run(
     w0 = torch.randn(64, dtype=torch.float64, generator=g)
     grads = [torch.randn(64, dtype=torch.float64, generator=g) for _ in range(steps)]
     w = torch.nn.Parameter(w0.clone())
-    opt = make([w]) if make else optim.get(name)([w], fused=False, lr=1e-2, **kw)
+    group = {"params": [w], **(flags or {})}
+    opt = make([w]) if make else optim.get(name)([group], fused=False, lr=1e-2, **kw)
     hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
     for gr in grads:
         w.grad = gr.clone()
@@ -113,9 +178,41 @@ def _reference_run(
     return w.detach(), p
 
 
-@pytest.mark.parametrize("name", FORMS)
-def test_the_emitted_kernels_follow_the_forms_definitions(name):
-    got, want = _reference_run(name)
+def _final_reference_run(name: str, flags: dict, steps: int = 40):
+    """The optimizer's eager float64 run (no weight decay), and its form rule evaluated by
+    :func:`~descentlab.optim.form.reference` (primitives by their definitions) with the plain
+    learning rate: by its final form where the rule has one (the optimizer then uses it),
+    that checked against ``p - lr * u`` at every step."""
+    g = torch.Generator().manual_seed(5)
+    w0 = torch.randn(64, dtype=torch.float64, generator=g)
+    grads = [torch.randn(64, dtype=torch.float64, generator=g) for _ in range(steps)]
+    w = torch.nn.Parameter(w0.clone())
+    opt = optim.get(name)([{"params": [w], **flags}], fused=False, lr=1e-2, weight_decay=0.0)
+    hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
+    (rule,) = [r for r in _form_rules(opt) if not r.passes_through(hyper)]
+    for gr in grads:
+        w.grad = gr.clone()
+        opt.step()
+    p = w0.clone()
+    state = {k: v[0] for k, v in rule.init([w0.clone()]).items()}
+    form = rule.built(hyper)
+    lr = hyper["lr"]
+    for t, gr in enumerate(grads, 1):
+        if form.final_expr is None:
+            p = p - lr * FM.reference(form, gr, p, state, hyper, float(t))
+            continue
+        before = {k: v.clone() for k, v in state.items()}
+        u = FM.reference(form, gr, p, before, hyper, float(t))
+        new = FM.reference(form, gr, p, state, hyper, float(t), lr=lr)
+        torch.testing.assert_close(new, p - lr * u, rtol=1e-13, atol=1e-15)
+        p = new
+    return w.detach(), p
+
+
+@pytest.mark.parametrize(("name", "flags"), REFERENCE_CASES)
+def test_the_emitted_kernels_follow_the_forms_definitions(name, flags):
+    run = _final_reference_run if _has_final_form(name, flags) else _reference_run
+    got, want = run(name, flags)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 

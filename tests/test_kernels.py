@@ -13,13 +13,12 @@ import warnings
 import pytest
 import torch
 
-from descentlab import optim
-from descentlab.optim import fused
+from descentlab import _native, optim
 from descentlab.problems import kernels
 from descentlab.problems import landscapes as L
 from descentlab.problems import trajectories as T
 
-pytestmark = pytest.mark.skipif(not fused.fused_available(), reason="needs a C++ compiler")
+pytestmark = pytest.mark.skipif(_native.compiler() is None, reason="needs a C++ compiler")
 
 
 def _starts(f: L.Landscape, k: int, seed: int = 0) -> torch.Tensor:
@@ -177,7 +176,7 @@ def test_a_different_function_under_a_registered_name_is_caught(float64, monkeyp
 
 def test_no_compiler_is_announced_once(monkeypatch):
     monkeypatch.setattr(kernels, "_warned", set())
-    monkeypatch.setattr(fused, "fused_available", lambda: False)
+    monkeypatch.setattr(_native, "compiler", lambda: None)
     with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
         tr = T.run("bowl", "sgd", torch.zeros(2, 2), 5, lr=0.1)
     assert not tr.kernel

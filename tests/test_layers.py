@@ -88,7 +88,8 @@ def test_readme_places_every_top_level_module():
     top = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     top |= {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert top <= placed, f"not in README's layer order: {sorted(top - placed)}"
-    assert LAYERS[0] == ("_osutil", "_files", "constraints") and LAYERS[-1] == ("demo", "__main__")
+    assert LAYERS[0] == ("_osutil", "_files", "_lazy", "_native", "constraints")
+    assert LAYERS[-1] == ("demo", "__main__")
 
 
 def test_no_module_imports_a_higher_layer():
@@ -129,3 +130,233 @@ def test_the_order_is_read_from_the_readme_line():
     assert read_layers(text) == [("a", "b"), ("c",), ("d",)]
     with pytest.raises(AssertionError, match="no 'Architecture: layers' section"):
         read_layers("# x\n")
+
+
+# --- import circles: no module imports, by any chain of imports, a module that imports it ---
+
+#: Import edges a circle may still use, each with its reason (kept honest below: an edge that
+#: no longer exists must leave this table).
+KNOWN_CIRCLE_EDGES = {
+    # triton_optimizers() (GPU report) walks the registry of the package it belongs to
+    ("descentlab.optim.gpu", "descentlab.optim"): "optim/gpu.py's triton_optimizers",
+}
+
+
+def module_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
+    """``module -> the descentlab modules it imports`` (every import: top of the file, inside a
+    function or under ``TYPE_CHECKING``; ``from pkg import sub`` imports ``pkg.sub`` when that
+    is a module, else ``pkg``)."""
+    files = {".".join(module_parts(p, package)): p for p in sorted(package.rglob("*.py"))}
+
+    def known(name: str) -> str:
+        while name not in files and "." in name:
+            name = name.rpartition(".")[0]
+        return name
+
+    graph = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        edges = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                edges |= {known(a.name) for a in node.names if a.name.split(".")[0] == package.name}
+            elif isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level + 1] if node.level else []
+                module = ".".join(base + (node.module.split(".") if node.module else []))
+                if module.split(".")[0] != package.name:
+                    continue
+                for a in node.names:
+                    sub = f"{module}.{a.name}"
+                    edges.add(sub if sub in files else known(module))
+        graph[name] = edges - {name, package.name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]], allowed: dict = KNOWN_CIRCLE_EDGES) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), ``allowed`` edges left
+    out: each group is one or more import circles."""
+    graph = {m: {t for t in e if t in graph and (m, t) not in allowed} for m, e in graph.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_circles():
+    graph = module_graph()
+    found = circles(graph)
+    assert not found, "import circles (strongly connected modules):\n" + "\n".join(map(str, found))
+    for (a, b), why in KNOWN_CIRCLE_EDGES.items():
+        assert b in graph.get(a, ()), f"{a} no longer imports {b} ({why}): drop it from the table"
+
+
+# (files of a package "pkg": name -> source; the modules of the circles the check finds)
+CIRCLE_CASES = [
+    ({"a.py": "from pkg import b\n", "b.py": "x = 1\n"}, []),
+    ({"a.py": "from pkg import b\n", "b.py": "from pkg.a import f\n"}, [["pkg.a", "pkg.b"]]),
+    (
+        {
+            "a.py": "from . import b\n",
+            "b.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import A\n",
+        },
+        [["pkg.a", "pkg.b"]],
+    ),
+    (
+        {"a.py": "import pkg.b\n", "b.py": "def f():\n    import pkg.c\n", "c.py": "import pkg.a"},
+        [["pkg.a", "pkg.b", "pkg.c"]],
+    ),
+    ({"__init__.py": "from .a import f\n", "a.py": "from pkg.b import g\n", "b.py": ""}, []),
+    ({"__init__.py": "from .a import f\n", "a.py": "import pkg\n"}, []),
+    (
+        {
+            "__init__.py": "from .a import f\n",
+            "a.py": "from pkg import b\n",
+            "b.py": "import pkg\n",
+        },
+        [],
+    ),
+    (
+        {
+            "sub/__init__.py": "from .a import f\n",
+            "sub/a.py": "from pkg.sub import b\n",
+            "sub/b.py": "from pkg.sub import a\n",
+        },
+        [["pkg.sub.a", "pkg.sub.b"]],
+    ),
+]
+
+
+@pytest.mark.parametrize(("files", "expected"), CIRCLE_CASES)
+def test_the_check_finds_import_circles(tmp_path, files, expected):
+    root = tmp_path / "pkg"
+    for name, source in {"__init__.py": "", **files}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(source)
+    assert circles(module_graph(root), allowed={}) == expected
+
+
+# --- the report renders values it is given: it imports no runner ---
+
+#: What runs training, trials, experiments or trajectories: a module (any name of it) or one
+#: name of a module. The report layer imports none of them.
+RUNNERS = (
+    "descentlab.engine",
+    "descentlab.experiments.trials",
+    "descentlab.experiments.ray_backend",
+    "descentlab.experiments.compare.running",
+    "descentlab.experiments.compare.planning",
+    "descentlab.experiments.compare.collect",
+    "descentlab.experiments.lectures.run",
+    "descentlab.experiments.lectures.get",
+    "descentlab.problems.trajectories.run",
+    "descentlab.problems.trajectories.races",
+)
+
+#: Imports of a runner the report still makes, each with its reason (an entry that no longer
+#: matches an import must leave the table).
+KNOWN_REPORT_RUNS = {
+    ("report/figures.py", "descentlab.problems.trajectories.run"): "the lecture book's sweeps, "
+    "basin maps and noise floors run their trajectories in the figure functions it calls",
+    ("report/figures.py", "descentlab.problems.trajectories.races"): "figures.compare, the "
+    "lecture book's name for the races",
+    ("report/lecture_figures.py", "descentlab.problems.trajectories.races"): "`descentlab "
+    "figures` makes the lectures' race figures from nothing",
+}
+
+
+def imported_names(tree: ast.AST, parts: list[str], is_package: bool) -> list[str]:
+    """Every descentlab module and ``module.name`` that ``tree`` imports (a module imported as
+    an object -- ``from descentlab.experiments import lectures`` -- counts as all its names)."""
+    here = parts if is_package else parts[:-1]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"{a.name}.*" for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = here[: len(here) - node.level + 1] if node.level else []
+            module = ".".join(base + (node.module.split(".") if node.module else []))
+            found += [f"{module}.{a.name}" for a in node.names]
+            found += [f"{module}.{a.name}.*" for a in node.names]  # the name may be a module
+    return [n for n in found if n.startswith("descentlab.")]
+
+
+def report_runs(package: Path = PACKAGE) -> list[tuple[str, str]]:
+    """``(file, runner)`` for every import of a runner by a module of the report layer."""
+    out = []
+    for path in sorted((package / "report").rglob("*.py")):
+        parts = module_parts(path, package)
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        names = imported_names(tree, parts, path.name == "__init__.py")
+        where = str(path.relative_to(package))
+        for runner in RUNNERS:
+            if any(_reaches(n, runner) for n in names):
+                out.append((where, runner))
+    return out
+
+
+def _reaches(name: str, runner: str) -> bool:
+    """Whether importing ``name`` (``module.*``: a module as an object) gives ``runner``."""
+    if name.endswith(".*"):
+        module = name[:-2]
+        if module == "descentlab":  # the package root imports nothing (its version only)
+            return False
+        return (
+            runner == module
+            or (runner + ".").startswith(module + ".")
+            or module.startswith(runner + ".")
+        )
+    return name == runner or name.startswith(runner + ".")
+
+
+def test_the_report_imports_no_runner():
+    found = report_runs()
+    unknown = [f for f in found if f not in KNOWN_REPORT_RUNS]
+    assert not unknown, f"the report layer imports what runs: {unknown}"
+    stale = [k for k in KNOWN_REPORT_RUNS if k not in found]
+    assert not stale, f"no longer imported: drop from KNOWN_REPORT_RUNS: {stale}"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from descentlab.experiments import lectures\n", "descentlab.experiments.lectures.run"),
+        ("from descentlab.experiments.lectures import NAMES, ExperimentResult\n", None),
+        (
+            "from descentlab.experiments.lectures import run\n",
+            "descentlab.experiments.lectures.run",
+        ),
+        ("import descentlab.engine.run\n", "descentlab.engine"),
+        ("def f():\n    from descentlab.engine import train\n", "descentlab.engine"),
+        ("from ..experiments.compare import running\n", "descentlab.experiments.compare.running"),
+        ("from descentlab.experiments.compare.results import fmt_setting\n", None),
+        ("from descentlab.problems import trajectories\n", "descentlab.problems.trajectories.run"),
+    ],
+)
+def test_the_check_finds_a_runner_in_the_report(tmp_path, source, expected):
+    path = tmp_path / "descentlab" / "report" / "x.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(source)
+    found = [runner for _, runner in report_runs(tmp_path / "descentlab")]
+    assert (found[0] if found else None) == expected, found

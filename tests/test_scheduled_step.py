@@ -100,8 +100,18 @@ def test_a_changed_number_costs_a_check_of_it_and_nothing_else(monkeypatch, name
 @pytest.mark.parametrize(
     ("key", "bad", "message"),
     [
-        ("lr", -1.0, "param group 0: lr must be a number >= 0.0, got -1.0"),
-        ("betas", (0.9, 1.5), r"param group 0: betas\[1\] must be a number in \[0.0, 1.0\)"),
+        (
+            "lr",
+            -1.0,
+            r"param group 0: Invalid learning rate: -1\.0 "
+            r"\(lr must be a number >= 0\.0, got -1\.0\)",
+        ),  # torch's words first
+        (
+            "betas",
+            (0.9, 1.5),
+            r"param group 0: Invalid beta parameter at index 1: 1\.5 "
+            r"\(betas\[1\] must be a number in \[0.0, 1.0\)",
+        ),
         ("eps", float("nan"), "param group 0: eps must be a number >= 0.0, got nan"),
         ("betas", (0.9,), r"param group 0: betas must be a pair \(beta1, beta2\)"),
     ],
@@ -163,5 +173,9 @@ def test_the_general_step_also_checks_only_the_changed_value(monkeypatch, fused)
         opt.step()
     assert spy.general == 4 and spy.validate == 0
     opt.param_groups[0]["lr"] = -0.5
-    with pytest.raises(ValueError, match=r"param group 0: lr must be a number >= 0\.0, got -0\.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"param group 0: Invalid learning rate: -0\.5 "
+        r"\(lr must be a number >= 0\.0, got -0\.5\)",
+    ):
         opt.step()

@@ -4,6 +4,8 @@ unwrapped while nothing can be compiling, and wrapped once torch._dynamo is load
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import subprocess
 import sys
@@ -44,3 +46,72 @@ def test_torch_methods_are_unwrapped_only_while_torch_dynamo_is_not_imported(mon
         assert _torch_method(name) is wrapped.__wrapped__
     # a method torch does not wrap is returned as it is
     assert _torch_method("__repr__") is torch.optim.Optimizer.__repr__
+
+
+#: What printing help must not import: the training loop, the runners, the statistics, the
+#: report, the lectures' experiments, the Ray backend (each costs start-up time, some a second)
+NOT_FOR_HELP = (
+    "descentlab.engine.run",
+    "descentlab.engine.multirun",
+    "descentlab.engine.vectorized",
+    "descentlab.engine.checkpoint",
+    "descentlab.experiments.trials",
+    "descentlab.experiments.ray_backend",
+    "descentlab.experiments.multi",
+    "descentlab.experiments.compare.running",
+    "descentlab.experiments.compare.stats",
+    "descentlab.report",
+    "descentlab.book",
+    "descentlab.playground",
+    "scipy.stats",
+    "sklearn",
+    "matplotlib",
+    "ray",
+    "triton",
+    "torch._dynamo",
+)
+
+_HELP_SCRIPT = """
+import contextlib, io, json, sys
+from descentlab.cli import build_parser, main
+subcommands = list(build_parser()._subparsers._group_actions[0].choices)
+for argv in (["--help"], *[[name, "--help"] for name in subcommands]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(argv)
+print(json.dumps({"subcommands": subcommands, "modules": sorted(sys.modules)}))
+"""
+
+
+def help_imports(src: str = SRC) -> dict:
+    """The subcommands and every module imported after ``descentlab --help`` and each
+    ``descentlab SUBCOMMAND --help`` ran in one fresh process."""
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run(
+        [sys.executable, "-c", _HELP_SCRIPT], capture_output=True, text=True, env=env, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_help_imports_only_what_it_needs():
+    found = help_imports()
+    assert {"compare", "train", "experiment", "report"} <= set(found["subcommands"])
+    lectures = "descentlab.experiments.lectures."
+    loaded = [
+        m
+        for m in found["modules"]
+        if any(m == x or m.startswith(x + ".") for x in NOT_FOR_HELP)
+        or (m.startswith(lectures) and m != lectures + "_common")
+    ]
+    assert not loaded, f"--help imported {loaded}"
+
+
+def test_every_lecture_experiment_is_listed():
+    from descentlab.experiments import lectures
+
+    folder = Path(lectures.__file__).parent
+    modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    assert set(lectures.NAMES) == modules
+    assert (
+        lectures.get("information")
+        is importlib.import_module(f"{lectures.__name__}.information").run
+    )

@@ -167,7 +167,8 @@ def test_optim_db_config_matches_torch(name, kw, fused):
 
 
 # --------------------------------------------------------------------------------------
-# optim_db error inputs: refused with torch's exception type
+# optim_db error inputs: refused with torch's exception type and words (the regex torch's
+# TestOptimRenewed.test_errors matches), Muon's included
 # --------------------------------------------------------------------------------------
 
 # What descentlab accepts on purpose where torch refuses (each a documented feature).
@@ -179,13 +180,18 @@ ACCEPTED = {
     "betas must be either both floats or both Tensors": (
         "each beta may be a number or a tensor independently"
     ),
+    "Muon only supports 2D parameters": (
+        "descentlab's Muon steps the other parameters with AdamW (its documented fallback)"
+    ),
 }
+# every torch optimizer descentlab exports under torch's name (Muon has no parity config)
+ERROR_INFOS = {i.name: i for i in common.optim_db if hasattr(optim, i.name)}
 
 
 def _error_cases():
     out = []
-    for name in NAMES:
-        for e in INFOS[name].optim_error_inputs_func(device="cpu", dtype=torch.float32):
+    for name, info in ERROR_INFOS.items():
+        for e in info.optim_error_inputs_func(device="cpu", dtype=torch.float32):
             out.append((name, e))
     return out
 
@@ -209,7 +215,7 @@ def test_optim_db_error_input_refused_like_torch(name, err):
         with pytest.warns(err.error_type):
             opt = cls(params, **kw)
         return
-    with pytest.raises(err.error_type):
+    with pytest.raises(err.error_type, match=err.error_regex):
         opt = cls(params, **kw)
         if err.error_on == common.OptimizerErrorEnum.STEP_ERROR:
             for group in opt.param_groups:
@@ -228,22 +234,8 @@ PARAMS_NONE = [
 ]
 
 
-# these refuse a batched lr in words of their own (torch's wording: issue 28, the validation
-# declarations' branch); strict, so the marker goes when the wording is torch's
-OWN_WORDING = {"ASGD", "Rprop", "Adafactor"}
-
-
 @pytest.mark.parametrize(
-    ("name", "err"),
-    [
-        pytest.param(
-            n,
-            e,
-            id=f"{n}-{i}",
-            marks=pytest.mark.xfail(n in OWN_WORDING, reason="own wording", strict=True),
-        )
-        for i, (n, e) in enumerate(PARAMS_NONE)
-    ],
+    ("name", "err"), PARAMS_NONE, ids=[f"{n}-{i}" for i, (n, _) in enumerate(PARAMS_NONE)]
 )
 def test_params_none_with_a_batched_lr_raises_torchs_value_error(name, err):
     kw = {k: v for k, v in err.optimizer_error_input.kwargs.items() if k != "foreach"}

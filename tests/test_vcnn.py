@@ -11,14 +11,14 @@ import torch
 import torch.nn.functional as F
 from torch.func import stack_module_state
 
+from descentlab import _native
 from descentlab.engine import common, vcnn, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import train_many
-from descentlab.optim import fused
 from descentlab.problems import data
 from descentlab.problems.models import MNIST1DCNN, MNIST1DMLP
 
-pytestmark = pytest.mark.skipif(fused.compiler() is None, reason="needs a C++ compiler")
+pytestmark = pytest.mark.skipif(_native.compiler() is None, reason="needs a C++ compiler")
 
 
 @pytest.fixture(scope="module")

@@ -364,14 +364,18 @@ def add_input_noise(x: Tensor, std: float, generator: torch.Generator) -> Tensor
     Args:
         x: inputs.
         std: noise standard deviation (>= 0).
-        generator: torch generator (on ``x``'s device).
+        generator: torch generator (on any device: the noise is moved to ``x``'s).
 
     Returns:
         a new tensor.
     """
     s = _check_positive("std", std, allow_zero=True)
     _check_generator(generator)
-    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    # drawn where the generator lives (a CPU generator for CUDA data too: the same draws on
+    # every device), then moved
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device).to(
+        x.device
+    )
     return x + s * noise
 
 
@@ -432,8 +436,9 @@ class WeightNoise:
             with torch.no_grad():
                 for p in params:
                     noise = torch.randn(
-                        p.shape, generator=self.generator, dtype=p.dtype, device=p.device
-                    )
+                        p.shape, generator=self.generator, dtype=p.dtype,
+                        device=self.generator.device,
+                    ).to(p.device)  # fmt: skip
                     p.add_(noise, alpha=self.std)
             yield model
         finally:

@@ -23,7 +23,15 @@ from typing import NoReturn
 
 from descentlab._files import out_of_space, remove_created, track_created
 
-__all__ = ["build_parser", "main", "user_error"]
+__all__ = ["build_parser", "main", "own_process", "user_error"]
+
+_run = {"own_process": False}
+
+
+def own_process() -> bool:
+    """Whether this command runs as the program (``descentlab ...``, :func:`main` without
+    ``argv``), not called in another program: then it may end the process itself."""
+    return _run["own_process"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _run["own_process"] = argv is None  # the program's own command line: a command may end it
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

@@ -5,7 +5,10 @@ default learning rate), RMSProp and Adam on MNIST-1D with the CNN: each optimize
 rate is tuned on validation data (a coarse grid, extended past a winning edge and refined
 around the best, each trial as long as the final runs), the chosen setting is rerun with 5
 seeds for learning curves and refit on training + validation data with 5 seeds for the test
-numbers (see :mod:`descentlab.experiments.compare`). Failed trials (non-finite loss, no better
+numbers (see :mod:`descentlab.experiments.compare`). ``--budget N`` gives every optimizer the
+same N trials, drawn quasi-randomly from the search space it declares (AlgoPerf's external
+tuning; the default of ``--problems``, with N = 20 and 2 tuning seeds; see
+:mod:`descentlab.experiments.compare.search_space`). Failed trials (non-finite loss, no better
 than chance, loss above its start) are counted. Writes ``runs/<name>/report.html`` and prints
 its path, the results table and a recommendation.
 
@@ -18,6 +21,7 @@ Examples::
         --optimizer "rms_mom=chain(scale_by_rms(alpha=0.9), trace(momentum=0.9), scale_by_lr())" \\
         --lr-range rms_mom=1e-4:1e-1
     descentlab compare --search random --lr-trials 8 --tune momentum=0.5,0.9,0.99
+    descentlab compare --budget 20 --tune-seeds 2          # equal budgets (AlgoPerf)
     descentlab compare --optimizers adam --optimizer lion=pytorch_optimizer.Lion \\
         --optimizer sf=schedulefree.AdamWScheduleFree --hyper sf.warmup_steps=100
     descentlab compare --problem examples/diabetes.py:make_problem
@@ -46,20 +50,9 @@ from typing import Any
 from descentlab.cli._options import add_command, check_out_dir, number_or_word
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
-from descentlab.experiments import ray_backend
-from descentlab.experiments.compare import (
-    DEFAULT_OPTIMIZERS,
-    CompareSpec,
-    Interrupted,
-    compare,
-    parse_optimizer,
-)
-from descentlab.experiments.multi import (
-    SUITE_OPTIMIZERS,
-    MultiComparison,
-    compare_many,
-    expand_problems,
-)
+from descentlab.experiments.compare.choices import parse_optimizer
+from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM
+from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
 
 __all__ = [
     "add_backend_arguments",
@@ -184,7 +177,20 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         action="store_true",
         help="tune on the coarse grid only (no extension past a winning edge, no finer points)",
     )
-    budget.add_argument("--search", choices=("grid", "random"), help="default grid")
+    budget.add_argument(
+        "--search",
+        choices=("grid", "random", QUASIRANDOM),
+        help="default grid (--problems: quasirandom); quasirandom: the equal budget of --budget",
+    )
+    budget.add_argument(
+        "--budget",
+        type=int,
+        metavar="N",
+        help="equal, declared budgets (AlgoPerf external tuning): N trials for every "
+        "optimizer, drawn quasi-randomly from its declared search space (lr, momentum or "
+        f"betas, weight decay, warmup, schedule); implies --search {QUASIRANDOM} "
+        f"(default {DEFAULT_BUDGET} with it)",
+    )
     budget.add_argument(
         "--lr-range",
         action="append",
@@ -198,6 +204,12 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         help="also tune another hyperparameter: a list of values, or (random search) a "
         "log-uniform range. K applies to the optimizers that have K (momentum: Momentum and "
         "Nesterov, not SGD); LABEL.K to that optimizer only",
+    )
+    budget.add_argument(
+        "--measure-targets",
+        action="store_true",
+        help="--problems: a problem with no target of its own and none stored gets one from "
+        "reference runs (Adam tuned on a 5-point grid, 3 seeds; run once, found again after)",
     )
     budget.add_argument(
         "--cv", type=int, metavar="K", help="k-fold cross-validation (default: holdout split)"
@@ -232,6 +244,9 @@ def _output_arguments(out: Any) -> None:
     )
     out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
     out.add_argument(
+        "--device", help="torch device every trial trains on: cpu (default), cuda or cuda:N"
+    )
+    out.add_argument(
         "--one-at-a-time",
         action="store_true",
         help="train each trial by itself, not in vectorized groups (slower, same numbers up "
@@ -264,6 +279,8 @@ def check_backend_arguments(args: argparse.Namespace) -> str:
     """The chosen backend, checked before any work (ValueError: one clear line)."""
     if args.address is not None and args.backend != "ray":
         raise ValueError(f"--address needs --backend ray, got --address {args.address!r}")
+    from descentlab.experiments import ray_backend
+
     if args.backend == "ray" and not ray_backend.ray_available():
         raise ValueError("--backend ray needs Ray: pip install 'descentlab[ray]'")
     return args.backend
@@ -376,6 +393,22 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
             stacklevel=2,
         )
         trials = args.old_trials if trials is None else trials
+    search = args.search
+    if args.budget is not None:
+        if trials is not None:
+            raise ValueError(
+                f"--budget {args.budget} and --lr-trials {trials} both set the trials per "
+                "optimizer: give one"
+            )
+        if search not in (None, QUASIRANDOM):
+            raise ValueError(
+                f"--budget draws quasi-randomly (--search {QUASIRANDOM}), got --search {search}"
+            )
+        if args.budget < 1:
+            raise ValueError(f"--budget must be a positive integer, got {args.budget}")
+        trials, search = args.budget, QUASIRANDOM
+    elif search == QUASIRANDOM and trials is None:
+        trials = DEFAULT_BUDGET
     if trials is not None and trials > MAX_LR_TRIALS:
         # the grid is built up front: 10**5 points took seconds, 2**63 failed with an IndexError
         raise ValueError(f"--lr-trials must be at most {MAX_LR_TRIALS:,}, got {trials}")
@@ -387,7 +420,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "tune_steps": args.tune_steps,
         "tune_seeds": args.tune_seeds,
         "lrs_per_optimizer": trials,
-        "search": args.search,
+        "search": search,
         "cv_folds": args.cv,
         "seeds": args.seeds,
         "seed": args.seed,
@@ -395,6 +428,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "val_fraction": args.val_fraction,
         "split_seed": args.split_seed,
         "name": args.name,
+        "device": getattr(args, "device", None),
     }
     fields = {k: v for k, v in simple.items() if v is not None}
     if args.no_refine:
@@ -415,6 +449,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``descentlab compare``; returns the exit code (0 done, 130 interrupted).
 
     The comparison (experiments) returns a plain value; the report (report) renders it."""
+    from descentlab.experiments.compare import Interrupted
+
     t0 = time.perf_counter()
     work, show = _many(args) if args.problems is not None else _one(args)
     try:
@@ -432,6 +468,10 @@ Work = tuple[Callable[[], Any], Callable[[argparse.Namespace, Any, float], None]
 
 def _one(args: argparse.Namespace) -> Work:
     """One problem: the comparison to run (every argument checked first) and its printout."""
+    if args.measure_targets:
+        raise ValueError(
+            "--measure-targets sets the targets of a suite's problems: use it with --problems"
+        )
     spec = build_spec(args)
     check_out_dir(args.runs_dir, "--runs-dir")
     if args.workers is not None and args.workers < 1:
@@ -441,6 +481,8 @@ def _one(args: argparse.Namespace) -> Work:
     check_backend_arguments(args)
 
     def work() -> Any:
+        from descentlab.experiments.compare import compare
+
         return compare(spec, args.runs_dir, workers=args.workers, threads=args.threads,
                        progress=not args.no_progress, backend=args.backend,
                        address=args.address, vectorize=not args.one_at_a_time)  # fmt: skip
@@ -453,10 +495,12 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
         print(json.dumps({"run_dir": str(result.run_dir),
                           "report": None if args.no_report else str(result.report_path),
                           "rows": result.rows(), "recommendation": result.recommendation(),
-                          "warnings": result.warnings(), "seconds": elapsed},
+                          "warnings": result.warnings(), "budget": result.budget(),
+                          "seconds": elapsed},
                          default=str))  # fmt: skip
         return
     print(result.table())
+    print(result.budget())
     print()
     print(textwrap.fill(result.recommendation(), width=100))
     for line in result.warnings():
@@ -468,6 +512,9 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
 
 def _many(args: argparse.Namespace) -> Work:
     """``--problems``: the protocol on each problem, then the multi-problem view."""
+    # scipy.stats (~1 CPU s): imported when several problems are compared, not for --help
+    from descentlab.experiments.multi import SUITE_OPTIMIZERS, compare_many, expand_problems
+
     problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)
@@ -477,7 +524,8 @@ def _many(args: argparse.Namespace) -> Work:
     def work() -> Any:
         return compare_many(problems, args.runs_dir, settings=fields, workers=args.workers,
                             threads=args.threads, progress=not args.no_progress,
-                            vectorize=not args.one_at_a_time)  # fmt: skip
+                            vectorize=not args.one_at_a_time,
+                            measure_targets=args.measure_targets)  # fmt: skip
 
     return work, _show_many
 
@@ -488,9 +536,19 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
                           "problems": [p.name for p in multi.problems],
                           "steps_to_target": [[None if math.isinf(v) else v for v in row]
                                               for row in multi.times().tolist()],
+                          "seconds_to_target": [[None if math.isinf(v) else v for v in row]
+                                                for row in multi.seconds().tolist()],
+                          "targets": [{"problem": p.name, "validation": p.target,
+                                       "test": p.test_target, "kind": p.target_kind}
+                                      for p in multi.problems],
+                          "budget": multi.budget_lines(),
                           "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
         return
     print(multi.table())
+    print()
+    print(multi.targets_table())
+    for line in multi.budget_lines():
+        print(line)
     if not args.no_report:
         print(f"report: {multi.report_path}")
     print(f"done in {elapsed:.1f} s")
@@ -501,6 +559,8 @@ def _render(args: argparse.Namespace, value: Any) -> None:
     if args.no_report:
         return
     # The report draws with matplotlib: imported here, off the command line's fast path.
+    from descentlab.experiments.multi import MultiComparison
+
     if isinstance(value, MultiComparison):
         from descentlab.report.profiles import render_multi_report
 

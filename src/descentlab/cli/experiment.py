@@ -136,9 +136,8 @@ def handler(args: argparse.Namespace) -> int:
     print(f"experiment {args.name} ({mode} setting) -> {out}/", flush=True)
     start = time.perf_counter()
     try:
-        result, paths = experiment_figures.run_and_write(
-            args.name, out, quick=args.quick, seed=args.seed, force=args.force, **options
-        )
+        result = lectures.run(args.name, quick=args.quick, seed=args.seed, **options)
+        paths = experiment_figures.write(result, out)  # the report draws what it is given
     finally:
         store = options.get("store")
         if store is not None:

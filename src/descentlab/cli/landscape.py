@@ -31,7 +31,7 @@ from pathlib import Path
 from descentlab import optim
 from descentlab.cli._options import add_command, check_out_dir, parse_names
 from descentlab.constraints import POSITIVE, POSITIVE_INT, Interval, check, invalid
-from descentlab.problems import landscapes
+from descentlab.problems import landscapes, trajectories
 
 __all__ = ["MAX_FRAMES", "MAX_STEPS", "handler", "parse_floats", "register"]
 
@@ -127,7 +127,7 @@ def handler(args: argparse.Namespace) -> int:
             )
     check("frames", args.frames, Interval(Integral, 2, MAX_FRAMES))
     check_out_dir(args.out, "--out")
-    races = F.compare(f, names, lr=lrs, steps=args.steps, start=start)
+    races = trajectories.races(f, names, lr=lrs, steps=args.steps, start=start)
     out = Path(args.out)
     stem = f"{f.name}_{'-'.join(names)}"
     title = f"{', '.join(F.display_name(n) for n in names)} on {f.name}"

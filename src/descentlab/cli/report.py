@@ -15,7 +15,6 @@ import argparse
 from pathlib import Path
 
 from descentlab.cli._options import add_command
-from descentlab.experiments.compare import load_comparison
 
 __all__ = ["register", "run"]
 
@@ -38,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``descentlab report``: rebuild the comparison from its store (experiments), then
     render it (report); returns the exit code."""
+    from descentlab.experiments.compare import load_comparison
     from descentlab.report.html import render_report  # matplotlib: off the fast path
 
     if args.output is not None and Path(args.output).is_dir():

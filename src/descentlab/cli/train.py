@@ -90,6 +90,7 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
     length.add_argument("--steps", type=int, metavar="N", help="optimizer steps")
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
     how.add_argument("--seed", type=int, metavar="N", help="seed (default 0)")
+    how.add_argument("--device", help="torch device: cpu (default), cuda or cuda:N")
 
 
 def _add_regularizers(p: argparse.ArgumentParser) -> None:
@@ -212,6 +213,7 @@ def _config(args: argparse.Namespace) -> Any:
         "weight_noise": args.weight_noise,
         "augment": args.augment,
         "seed": args.seed,
+        "device": args.device,
         "evaluate_test": False if args.no_test else None,
         "name": args.name,
     }

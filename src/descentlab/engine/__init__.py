@@ -8,27 +8,23 @@
   checksum (:class:`CheckpointError` when damaged or missing).
 """
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import RunConfig, build_schedule, parse_schedule_arg, schedule_names
-from .multirun import MODES, VMAP_MODELS, VectorizeError, expand_configs, plan, train_many
-from .run import RunResult, evaluate, resume, train
+from descentlab._lazy import exports
 
-__all__ = [
-    "MODES",
-    "VMAP_MODELS",
-    "CheckpointError",
-    "RunConfig",
-    "RunResult",
-    "VectorizeError",
-    "build_schedule",
-    "evaluate",
-    "expand_configs",
-    "load_checkpoint",
-    "parse_schedule_arg",
-    "plan",
-    "resume",
-    "save_checkpoint",
-    "schedule_names",
-    "train",
-    "train_many",
-]
+# each submodule is imported when one of its names is first read (training imports the
+# engine; reading a RunConfig or printing --help does not)
+__all__, __getattr__, __dir__ = exports(
+    __name__,
+    {
+        "checkpoint": ("CheckpointError", "load_checkpoint", "save_checkpoint"),
+        "config": ("RunConfig", "build_schedule", "parse_schedule_arg", "schedule_names"),
+        "multirun": (
+            "MODES",
+            "VMAP_MODELS",
+            "VectorizeError",
+            "expand_configs",
+            "plan",
+            "train_many",
+        ),
+        "run": ("RunResult", "evaluate", "resume", "train"),
+    },
+)

@@ -49,6 +49,7 @@ __all__ = [
     "make_optimizer",
     "make_schedulers",
     "normalize",
+    "optimizer_modes",
     "progress_bar",
     "series",
     "split_metrics",
@@ -193,6 +194,22 @@ class Built:
     y_train: Tensor
     x_val: Tensor
     y_val: Tensor
+
+
+def optimizer_modes(optimizer: Any) -> bool:
+    """Whether ``optimizer`` has ``train()`` and ``eval()`` modes (Schedule-Free optimizers:
+    their evaluation weights differ from the ones gradients are taken at).
+
+    The engine calls ``train()`` before training and around every evaluation ``eval()``, then
+    ``train()`` again; a finished run's optimizer (and model) stay in eval mode.
+
+    Example:
+        >>> optimizer_modes(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))
+        False
+    """
+    return callable(getattr(optimizer, "train", None)) and callable(
+        getattr(optimizer, "eval", None)
+    )
 
 
 def make_optimizer(spec: Any, params: list[Any], hyper: Mapping[str, Any]) -> Any:
@@ -342,8 +359,7 @@ def _model_and_losses(config: RunConfig, splits: Any) -> tuple[nn.Module, str, s
 
 def build(config: RunConfig, data: Any = None) -> Built:
     """Load, check and build everything one run needs; raises before any training state
-    exists."""
-    config.validate()
+    exists. ``config`` was checked where it entered (:func:`normalize`): it is not again."""
     splits, classification, total = _load_checked(config, data)
     model, model_name, loss_name, train_loss, eval_loss = _model_and_losses(config, splits)
     params = [p for p in model.parameters() if p.requires_grad]

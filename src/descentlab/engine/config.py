@@ -55,6 +55,7 @@ from descentlab.constraints import (
     invalid,
     validate,
 )
+from descentlab.engine.device import check_device
 from descentlab.optim import Rule
 from descentlab.store import canonical_json
 
@@ -123,7 +124,9 @@ class RunConfig:
         weight_noise: standard deviation of Gaussian noise added to the weights for each
             training forward/backward pass (``regularize.WeightNoise``; 0 disables).
         seed: seed of model initialisation, data order, dropout and augmentation.
-        device: torch device (``"cpu"``).
+        device: torch device: ``"cpu"`` (the default), ``"cuda"`` or ``"cuda:N"``; one this
+            machine does not have is refused by :meth:`validate` (see
+            :mod:`descentlab.engine.device`).
         evaluate_test: evaluate the test split once, at the end.
         name: a name for the run in the store (default: ``problem-model-optimizer``).
     """
@@ -208,6 +211,7 @@ class RunConfig:
         """
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         validate(_FIELDS, {k: v for k, v in values.items() if v is not None or k not in _OPTIONAL})
+        check_device(self.device)  # before any data is loaded or model built
         if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
             raise ValueError(
                 "mixup_alpha and cutmix_alpha cannot both be > 0, got "

@@ -52,7 +52,8 @@ same statuses, same store records. Three ways to get there:
   2-core AMD EPYC, K=28 runs of 7 optimizers x 4 lrs, 300 steps): 0.31 ms per run and step
   with the compiled step, optimizer steps included, against 1.02 ms for the traced graph and
   1.5-1.6 ms for a run alone, whose step is mostly oneDNN's ``Conv1d``.
-- for ``digits_cnn``: **processes** when ``workers`` is given or at least two cores are idle
+- for ``digits_cnn``: on a GPU (``device`` not ``"cpu"``) **vmap**; on the CPU
+  **processes** when ``workers`` is given or at least two cores are idle
   (>= 1.5 idle cores in a 0.2 s sample of ``/proc/stat``), else **vmap** (its ``Conv2d``
   layers stay grouped convolutions, which on 8x8 images are faster than the product form).
   Processes pay only on idle cores: Linux shares CPU time fairly between sessions
@@ -428,8 +429,10 @@ def _plan(
     rest: list[int] = []
     for idx in groups.values():
         name = data.model_name(configs[idx[0]])
-        # VMAP_MODELS always; other vmap-able models when processes would not run in parallel.
-        wanted = name in VMAP_MODELS or (not procs and name not in _NO_VMAP_MODELS)
+        # VMAP_MODELS always; other vmap-able models when processes would not run in parallel,
+        # or on a GPU (one device: K runs in one pass beat K processes sharing it)
+        one = procs and str(configs[idx[0]].device) == "cpu"
+        wanted = name in VMAP_MODELS or (not one and name not in _NO_VMAP_MODELS)
         able = [i for i in idx if vectorize_reason(configs[i]) is None]
         if len(able) >= 2 and wanted:
             batches.append(("vmap", able))

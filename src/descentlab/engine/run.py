@@ -77,6 +77,7 @@ from descentlab.engine.common import (
     hyper_value,
     input_pipeline,
     normalize,
+    optimizer_modes,
     progress_bar,
     series,
     split_metrics,
@@ -87,29 +88,13 @@ from descentlab.engine.common import (
 from descentlab.engine.config import RunConfig
 from descentlab.store import Store
 
-__all__ = ["RunResult", "evaluate", "optimizer_modes", "resume", "train"]
+__all__ = ["RunResult", "evaluate", "resume", "train"]
 
 _CHECKPOINT_FORMAT = 1
 
 
 # ------------------------------------------------------------------------------------------
 # evaluation
-
-
-def optimizer_modes(optimizer: Any) -> bool:
-    """Whether ``optimizer`` has ``train()`` and ``eval()`` modes (Schedule-Free optimizers:
-    their evaluation weights differ from the ones gradients are taken at).
-
-    The engine calls ``train()`` before training and around every evaluation ``eval()``, then
-    ``train()`` again; a finished run's optimizer (and model) stay in eval mode.
-
-    Example:
-        >>> optimizer_modes(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1))
-        False
-    """
-    return callable(getattr(optimizer, "train", None)) and callable(
-        getattr(optimizer, "eval", None)
-    )
 
 
 # ------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ OpenMP threads (``torch.set_num_threads`` applies).
 Numerics: the same sums in another order -- float64 agrees with ``torch.autograd`` on the
 model to ~1e-15 relative, float32 to rounding (~1e-6); a run trained in a group is the run
 trained alone up to that rounding, as with the traced graph. The kernel is compiled and cached
-like the fused optimizers' (:func:`descentlab.optim.fused.load_library`: verified bytes), and
+like every kernel of descentlab (:mod:`descentlab._native`: verified bytes), and
 before a process first trusts it for a shape and dtype its losses and gradients are compared
 with ``vmap`` and autograd on the group's first batch (:func:`verified`); a kernel that cannot
 be built, or that disagrees, is announced once and the traced path is used.
@@ -60,7 +60,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable", "checked", "verified"]
+__all__ = ["CPU_ONLY", "DISAGREES", "UNAVAILABLE", "CNNKernel", "applicable", "checked", "verified"]
 
 #: parameter names of MNIST1DCNN in the kernel's order
 _NAMES = (
@@ -79,6 +79,10 @@ UNAVAILABLE = (
     "descentlab: the compiled MNIST-1D CNN step is unavailable ({reason}); the vectorized step "
     "uses the traced graph (same numbers up to rounding, slower)"
 )
+CPU_ONLY = (
+    "descentlab: the compiled MNIST-1D CNN step runs on the CPU only; the vectorized runs on "
+    "{device} step through vmap (same numbers up to rounding)"
+)
 DISAGREES = (
     "descentlab: the compiled MNIST-1D CNN step disagreed with vmap and autograd on a first "
     "batch; the vectorized step uses the traced graph (same numbers up to rounding, slower). "
@@ -91,16 +95,8 @@ def _source() -> str:
     return resources.files("descentlab.engine").joinpath("vcnn_kernel.cpp").read_text("utf-8")
 
 
-@functools.lru_cache(maxsize=1)
-def _library() -> Any:
-    """``{dtype: (step, evaluate)}``: the compiled kernel's entry points for float32 and
-    float64, or the reason it is not available (a string)."""
-    from descentlab.optim import fused
-
-    try:
-        _, lib = fused.load_library(_source())
-    except fused.FusedUnavailable as exc:
-        return str(exc).splitlines()[0]
+def _bind(lib: ctypes.CDLL) -> dict[torch.dtype, tuple[Any, Any]]:
+    """``{dtype: (step, evaluate)}``: the kernel's entry points for float32 and float64."""
     fns = {}
     for dtype, suffix in ((torch.float32, "f32"), (torch.float64, "f64")):
         step = getattr(lib, f"dl_cnn_step_{suffix}")
@@ -133,6 +129,18 @@ def _library() -> Any:
     return fns
 
 
+@functools.lru_cache(maxsize=1)
+def _library() -> dict[torch.dtype, tuple[Any, Any]] | str:
+    """``{dtype: (step, evaluate)}`` (:func:`_bind`), or the reason the kernel is not
+    available (a string; asked once per process)."""
+    from descentlab import _native
+
+    try:
+        return _native.load(_source(), _bind, what="MNIST-1D CNN kernel")
+    except _native.KernelUnavailable as exc:
+        return str(exc).splitlines()[0]
+
+
 def applicable(
     model: nn.Module,
     loss_name: Any,
@@ -140,8 +148,10 @@ def applicable(
     dtype: torch.dtype,
     *,
     mix: bool = False,
+    any_device: bool = False,
 ) -> bool:
-    """Whether the kernel computes this group's training step (see the module notes)."""
+    """Whether the kernel computes this group's training step (see the module notes;
+    ``any_device``: whether it would, were the parameters on the CPU)."""
     from descentlab.problems.models import MNIST1DCNN
 
     if type(model) is not MNIST1DCNN or mix or loss_name != "cross_entropy" or loss_options:
@@ -161,7 +171,7 @@ def applicable(
     params = dict(model.named_parameters())
     if tuple(params) != _NAMES or not all(p.requires_grad for p in params.values()):
         return False
-    return all(p.dtype == dtype and p.device.type == "cpu" for p in params.values())
+    return all(p.dtype == dtype and (any_device or p.device.type == "cpu") for p in params.values())
 
 
 class CNNKernel:

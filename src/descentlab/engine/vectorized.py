@@ -500,7 +500,7 @@ class _Batches:
             for name in self.noisy_names:
                 p = self.params[name]
                 noise[name].append(torch.randn(p.shape[1:], generator=g, dtype=p.dtype))
-        return {n: torch.stack(v) for n, v in noise.items()}
+        return {n: torch.stack(v).to(self.device) for n, v in noise.items()}
 
 
 class _Gradients:
@@ -679,8 +679,12 @@ class _Gradients:
         applies, else None (a kernel that cannot be built is announced once)."""
         cfg = self.cfg0
         applies = vcnn.applicable(model, self.b0.loss_name, cfg.loss_options, self.dtype,
-                                  mix=self.mix)  # fmt: skip
+                                  mix=self.mix, any_device=True)  # fmt: skip
         if not (_KERNEL and applies):
+            return None
+        device = next(model.parameters()).device
+        if device.type != "cpu":
+            self._untraced.append(("cnn kernel device", vcnn.CPU_ONLY.format(device=device)))
             return None
         try:
             return vcnn.CNNKernel(model, cfg.label_smoothing, self.dtype)
@@ -794,7 +798,8 @@ class _Gradients:
                     y = y.expand(self.k, *y.shape).contiguous()
                 inputs: tuple[Tensor, ...] = (x, y)
                 if self.mix:
-                    inputs = (x, y, y, torch.tensor([[1.0, 0.0]] * self.k, dtype=self.dtype))
+                    inputs = (x, y, y, torch.tensor([[1.0, 0.0]] * self.k, dtype=self.dtype,
+                                                    device=x.device))  # fmt: skip
                 kind = "mix" if self.mix else "train"
                 self.base.train()
                 if self._cnn is not None:
@@ -965,6 +970,7 @@ class _Vectorized(_Records, _Gradients, _Batches):
         self.rule_monitor = self.opt_groups[0].rule_monitor
         # -- stacked model ----------------------------------------------------------------
         self.params, self.buffers = stack_module_state(models)
+        self.device = next(iter(self.params.values())).device
         self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
         self.dtype = param_dtype
         self.classification = b0.classification
@@ -1048,7 +1054,7 @@ class _Vectorized(_Records, _Gradients, _Batches):
                     self._log(i, [(step, "train", "objective", value)])
                     message = f"non-finite training loss ({value}) at step {step}"
                     self._freeze(i, "diverged", message, step)
-            self.frozen_t = torch.tensor(self.frozen)
+            self.frozen_t = torch.tensor(self.frozen, device=self.device)
         gs = list(grads.values())
         if self._frozen_any:
             # a frozen run's gradient may be NaN: zero it (see _freeze)
@@ -1100,9 +1106,9 @@ class _Vectorized(_Records, _Gradients, _Batches):
         self.pos = 0
         self.elapsed = 0.0
         self.frozen = [False] * k
-        self.frozen_t = torch.zeros(k, dtype=torch.bool)
+        self.frozen_t = torch.zeros(k, dtype=torch.bool, device=self.device)
         self._frozen_any = False
-        self.objective_sum = torch.zeros(k, dtype=torch.float64)
+        self.objective_sum = torch.zeros(k, dtype=torch.float64, device=self.device)
         self.objective_count = 0
         isfinite = math.isfinite
         self.base.train()
@@ -1131,7 +1137,7 @@ class _Vectorized(_Records, _Gradients, _Batches):
                         if self.run_rules[i]:
                             self._step_loss_rules(i, vals[self.rule_monitor])
                         self._early_stopping(i, vals, step)
-                    self.frozen_t = torch.tensor(self.frozen)
+                    self.frozen_t = torch.tensor(self.frozen, device=self.device)
         finally:
             self.elapsed += time.perf_counter() - started
         for i in range(k):

@@ -8,13 +8,16 @@ comparison does) and then summarises across problems:
   problem's metric: accuracy up, loss and RMSE down; ties share the mean rank; an optimizer
   without a result ranks last), with the mean rank over problems;
 - **time to target**: on each problem, the first evaluation step at which a curve run's
-  validation metric reaches the problem's target, the median over seeds (never reached:
-  infinite). The target is the problem's own (``Problem.target``) or, by default, 95% of
-  the way from the initial validation metric to the best final one any optimizer reached
-  (mean over seeds): linearly for accuracy, geometrically for a loss or RMSE (whose initial
-  value can be orders of magnitude above the best: ``best * (initial / best) ** 0.05``).
-  AlgoPerf fixes targets from reference runs; with the short budgets of a laptop a target
-  relative to what the compared optimizers reach keeps every problem informative;
+  validation metric reaches the problem's target, and the wall-clock seconds to it (a run
+  trained in a vectorized pass of K runs is charged 1/K of the pass's clock), the medians
+  over seeds (never reached within the problem's step budget: infinite). The target is the
+  problem's own (``Problem.target``), else its **fixed** target, measured by reference runs
+  and stored with the problems (:mod:`descentlab.problems.targets`, as AlgoPerf fixes its
+  workloads' targets), else with ``measure_targets`` one measured by its reference
+  comparison (:mod:`descentlab.experiments.reference`), else (*auto*) 95% of the way from
+  the initial validation metric to the best final one any optimizer reached (mean over
+  seeds): linearly for accuracy, geometrically for a loss or RMSE (whose initial value can be
+  orders of magnitude above the best: ``best * (initial / best) ** 0.05``);
 - **performance profiles** (Dolan & Moré, 2002; the AlgoPerf benchmark's summary): with
   ``t[p, s]`` optimizer ``s``'s time to target on problem ``p``,
 
@@ -30,8 +33,10 @@ comparison does) and then summarises across problems:
 - **AlgoPerf's benchmark score** (:func:`benchmark_score`): the profile integrated from
   ``tau = 1`` to ``4`` and normalised to [0, 1].
 
-Time is counted in optimizer steps (deterministic and equal across machines; every optimizer
-here costs one gradient per step).
+The profiles and the score count time in optimizer steps (deterministic and equal across
+machines; every optimizer here costs one gradient per step). Problems may be held-out
+variants (``NAME~SEED``, :mod:`descentlab.experiments.variants`); a suite tunes with equal,
+declared budgets (:data:`SUITE_PROTOCOL`).
 
 The default suite (``--problems default``) is MNIST-1D (CNN), digits (MLP), DeepOBS's noisy
 quadratic and a character-level transformer language model
@@ -46,9 +51,11 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,13 +64,17 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from descentlab.experiments import tuning
+from descentlab.experiments import reference, tuning, variants
 from descentlab.experiments.compare import CompareSpec, compare
+from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM, budget_line
+from descentlab.problems import targets
 from descentlab.problems.problem import is_problem_ref, problem_slug, resolve_for_compare
+from descentlab.store import Store
 
 __all__ = [
     "DEFAULT_SUITE",
     "SCORE_MAX_RATIO",
+    "SUITE_PROTOCOL",
     "SUITE_SETTINGS",
     "MultiComparison",
     "benchmark_score",
@@ -91,6 +102,15 @@ SUITE_SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: The tuning protocol of a suite unless told otherwise: AlgoPerf's external tuning, equal
+#: declared budgets of :data:`~descentlab.experiments.compare.search_space.DEFAULT_BUDGET`
+#: quasi-random trials per optimizer, each scored over 2 seeds (the mean).
+SUITE_PROTOCOL: dict[str, Any] = {
+    "search": QUASIRANDOM,
+    "lrs_per_optimizer": DEFAULT_BUDGET,
+    "tune_seeds": 2,
+}
+
 #: The optimizers a suite compares unless told otherwise (the adaptive/non-adaptive contrast).
 SUITE_OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "rmsprop", "adam")
 
@@ -113,7 +133,11 @@ def expand_problems(problems: str | Sequence[Any]) -> list[Any]:
         items = list(problems)
     out: list[Any] = []
     for p in items:
-        out.extend(DEFAULT_SUITE if p == "default" else [p])
+        v = variants.parse_variant(p) if isinstance(p, str) else None
+        if v is not None and v[0] == "default":  # a variant of each default problem
+            out.extend(f"{name}{variants.SEPARATOR}{v[1]}" for name in DEFAULT_SUITE)
+        else:
+            out.extend(DEFAULT_SUITE if p == "default" else [p])
     if not out:
         raise ValueError(f"problems must name at least one problem, got {problems!r}")
     names = [p if isinstance(p, str) else getattr(p, "name", repr(p)) for p in out]
@@ -238,10 +262,15 @@ class ProblemSummary:
     metric: str  # accuracy / loss / rmse
     maximize: bool
     target: float | None
-    target_kind: str  # "given" or "auto"
+    # "given" (the problem's own), "fixed" (stored, measured by reference runs), "measured"
+    # (by reference runs for this comparison, --measure-targets) or "auto"
+    target_kind: str
     final: list[float]  # per optimizer, mean final test metric (NaN: none)
     steps_to_target: list[float]  # per optimizer, median over seeds (inf: not reached)
     error: str | None = None
+    seconds: list[float] = field(default_factory=list)  # per optimizer, like steps_to_target
+    test_target: float | None = None  # the fixed test target (None: none stored)
+    target_note: str | None = None  # why a stored target does not apply here
 
 
 @dataclass
@@ -253,6 +282,7 @@ class MultiComparison:
     problems: list[ProblemSummary]
     run_dir: Path
     settings: dict[str, Any] = field(default_factory=dict)
+    variants: dict[str, str] = field(default_factory=dict)  # a variant's name -> what changed
 
     @property
     def report_path(self) -> Path:
@@ -264,6 +294,59 @@ class MultiComparison:
     def ranks(self) -> np.ndarray:
         scores = np.array([p.final for p in self.problems], dtype=float)
         return rank_table(scores, [p.maximize for p in self.problems])
+
+    def seconds(self) -> np.ndarray:
+        """``(problems, optimizers)`` wall-clock seconds to target (inf: not reached)."""
+        return np.array(
+            [p.seconds or [math.inf] * len(self.labels) for p in self.problems], dtype=float
+        )
+
+    def targets_table(self) -> str:
+        """Time to each problem's validation target, in steps and wall-clock seconds, under
+        the problem's step budget (what ``descentlab compare --problems`` prints second)."""
+        head = ["time to validation target", *self.displays]
+        lines = [head]
+        secs = self.seconds()
+        for i, p in enumerate(self.problems):
+            if p.target is None:
+                lines.append([f"{p.name}: no target", *("-" for _ in self.labels)])
+                continue
+            sign = ">=" if p.maximize else "<="
+            budget = p.comparison.spec.steps
+            row = [f"{p.name}: {p.metric} {sign} {p.target:.4g} ({p.target_kind}), {budget} steps"]
+            for j in range(len(self.labels)):
+                st, sc = p.steps_to_target[j], secs[i, j]
+                if not math.isfinite(st):
+                    row.append("not reached")
+                else:
+                    row.append(f"{st:.0f} / {sc:.1f} s" if math.isfinite(sc) else f"{st:.0f} / -")
+            lines.append(row)
+        out = _aligned(lines)
+        out += textwrap.wrap(
+            "(steps / seconds: median over the curve seeds; a run trained in a vectorized pass "
+            "of K runs is charged 1/K of its clock; fixed targets: measured by reference runs, "
+            "scripts/measure_targets.py)",
+            width=100,
+        )
+        notes = [p.target_note for p in self.problems if p.target_note]
+        out += [
+            f"note: {n}: its target is relative to this comparison (auto; --measure-targets "
+            "measures one by reference runs)"
+            for n in notes
+        ]
+        out += [f"variant {k}: {v}" for k, v in self.variants.items()]
+        return "\n".join(out)
+
+    def budget_lines(self) -> list[str]:
+        """The tuning budget of the suite, one line per distinct protocol (the trials' steps
+        per problem)."""
+        lines: dict[str, list[str]] = {}
+        for p in self.problems:
+            spec = p.comparison.spec
+            tuned = [c for c in spec.choices() if not c.fixed_lr]
+            key = budget_line(spec, tuned, steps="@")
+            lines.setdefault(key, []).append(f"{p.name} {spec.tune_length}")
+        return [k.replace("@", "steps per trial: " + ", ".join(v)) for k, v in lines.items()]
 
     def table(self) -> str:
         """The rank table as aligned text (what ``descentlab compare --problems`` prints)."""
@@ -284,20 +367,28 @@ class MultiComparison:
                 *(f"{v:.3f}" for v in benchmark_score(self.times())),
             ]
         )
-        widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-        out = []
-        for k, line in enumerate(lines):
-            cells = [
-                c.ljust(w) if i == 0 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(line, widths, strict=True))
-            ]
-            out.append("  ".join(cells).rstrip())
-            if k == 0:
-                out.append("  ".join("-" * w for w in widths))
-        return "\n".join(out)
+        return "\n".join(_aligned(lines))
+
+
+def _aligned(lines: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text: the first column left, the others right, a rule under
+    the header row."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = []
+    for k, line in enumerate(lines):
+        cells = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        ]
+        out.append("  ".join(cells).rstrip())
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
 
 
 def _problem_name(problem: Any) -> str:
+    if isinstance(problem, str) and variants.parse_variant(problem) is not None:
+        return problem
     if isinstance(problem, str):
         return (
             problem_slug(problem)
@@ -309,7 +400,15 @@ def _problem_name(problem: Any) -> str:
 
 def _spec_for(problem: Any, settings: Mapping[str, Any]) -> Any:
     key = problem if isinstance(problem, str) else None
-    fields: dict[str, Any] = {"optimizers": SUITE_OPTIMIZERS, "landscapes": ()}
+    variant = variants.parse_variant(key) if key is not None else None
+    if variant is not None:  # NAME~SEED: the suite's settings of NAME, then its variant
+        base = _spec_for(variant[0], settings)
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        changed, _ = variants.variant_fields(variant[0], variant[1], fields)
+        return CompareSpec(**changed)
+    fields: dict[str, Any] = {"optimizers": SUITE_OPTIMIZERS, "landscapes": (), **SUITE_PROTOCOL}
+    if settings.get("search", QUASIRANDOM) != QUASIRANDOM:  # another search: its own count
+        fields.pop("lrs_per_optimizer")
     fields.update(SUITE_SETTINGS.get(key or "", {}))
     fields.update(settings)
     if key is not None:
@@ -326,6 +425,7 @@ def compare_many(
     threads: int = 1,
     progress: Any = None,
     vectorize: bool = True,
+    measure_targets: bool = False,
 ) -> MultiComparison:
     """Compare the same optimizers on several problems; return the multi-problem view (write
     its report with :func:`descentlab.report.profiles.render_multi_report`).
@@ -341,6 +441,10 @@ def compare_many(
             settings (:data:`SUITE_SETTINGS`). Default optimizers: :data:`SUITE_OPTIMIZERS`.
         workers, threads, progress, vectorize: as for
             :func:`~descentlab.experiments.compare.compare`.
+        measure_targets: a problem with no target of its own and none stored gets one from
+            its reference comparison (:func:`~descentlab.experiments.reference.measure_target`,
+            run once in ``runs_dir``: found again, not trained again, the next time) instead
+            of a target relative to the compared optimizers.
 
     Returns:
         The :class:`MultiComparison`.
@@ -370,7 +474,15 @@ def compare_many(
             problem=None if isinstance(p, str) else p,
             vectorize=vectorize,
         )
-        summaries.append(_summarise(_problem_name(p), cmp))
+        name = _problem_name(p)
+        measured = None
+        own = _given_target(cmp) is not None or targets.target_for(name, spec.to_dict())[0]
+        if measure_targets and not own:
+            measured = reference.measure_target(
+                name, spec, runs_dir, workers=workers, progress=progress,
+                problem=None if isinstance(p, str) else p,
+            )  # fmt: skip
+        summaries.append(_summarise(name, cmp, measured))
     digest = hashlib.sha256("|".join(f"{s.run_name()}" for s in specs).encode()).hexdigest()[:8]
     run_dir = Path(runs_dir) / f"suite-{digest}"
     result = MultiComparison(
@@ -379,17 +491,30 @@ def compare_many(
         problems=summaries,
         run_dir=run_dir,
         settings=settings,
+        variants=_variant_notes(items, settings),
     )
     return result
+
+
+def _variant_notes(items: Sequence[Any], settings: Mapping[str, Any]) -> dict[str, str]:
+    """What each held-out variant among ``items`` changes, in words."""
+    out = {}
+    for p in items:
+        v = variants.parse_variant(p) if isinstance(p, str) else None
+        if v is not None:
+            spec = _spec_for(v[0], settings)
+            base = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+            out[p] = f"a variant of {v[0]}, {variants.variant_fields(v[0], v[1], base)[1]}"
+    return out
 
 
 def _is_problem(name: str) -> bool:
     return is_problem_ref(name)
 
 
-def _summarise(name: str, cmp: Any) -> ProblemSummary:
+def _summarise(name: str, cmp: Any, measured: targets.Target | None = None) -> ProblemSummary:
     """Final test metrics and times to target of one problem (from its comparison's values:
-    the refit runs' test metric by seed, the curve runs' validation curves)."""
+    the refit runs' test metric by seed, the curve runs' validation curves and clocks)."""
     key = cmp.select_metric.split("/", 1)[1]
     maximize = key == "accuracy"
     finals: list[float] = []
@@ -402,22 +527,61 @@ def _summarise(name: str, cmp: Any) -> ProblemSummary:
         got = r.curves.get(f"val/{key}")
         curves.append([] if got is None else list(got.runs))
     given = _given_target(cmp)
-    target, kind = (
-        (given, "given") if given is not None else (_auto_target(curves, maximize), "auto")
-    )
+    fixed, why_not = targets.target_for(name, cmp.spec.to_dict())
+    if given is not None:
+        target, kind, test_target = given, "given", None
+    elif measured is not None and measured.metric == key:
+        target, kind, test_target = measured.validation, "measured", measured.test
+    elif fixed is not None and fixed.metric == key:
+        target, kind, test_target = fixed.validation, "fixed", fixed.test
+    else:
+        target, kind, test_target = _auto_target(curves, maximize), "auto", None
+    steps, seconds = _times_to_target(cmp, key, target, maximize)
+    return ProblemSummary(
+        name, cmp, key, maximize, target, kind, finals, steps, seconds=seconds,
+        test_target=test_target, target_note=None if kind != "auto" else why_not,
+    )  # fmt: skip
+
+
+def _times_to_target(
+    cmp: Any, key: str, target: float | None, maximize: bool
+) -> tuple[list[float], list[float]]:
+    """Per optimizer, the median over the curve runs of the steps and wall-clock seconds to
+    ``target`` (inf: not reached within the run's steps). A run trained in a vectorized pass
+    of K runs is charged 1/K of the pass's clock (its share of the machine)."""
     steps: list[float] = []
-    for runs in curves:
-        per_seed = []
-        for s, v in runs:
-            hit, _ = (
-                tuning.time_to_target(s, v, target, maximize=maximize)
-                if target is not None
-                else (None, None)
-            )
-            # Step 0 is the initial model: a target already met there costs one step.
-            per_seed.append(math.inf if hit is None else float(max(hit, 1)))
-        steps.append(float(np.median(per_seed)) if per_seed else math.inf)
-    return ProblemSummary(name, cmp, key, maximize, target, kind, finals, steps)
+    seconds: list[float] = []
+    store = Store(cmp.store_path) if cmp.store_path.is_file() else None
+    try:
+        for r in cmp.results:
+            per_step, per_sec = [], []
+            for run_id in r.curve_runs:
+                if run_id is None or store is None or target is None:
+                    continue
+                m = store.metrics(run_id)
+                val, wall = m.get(f"val/{key}"), m.get("progress/wall_time")
+                if val is None:
+                    continue
+                clock = None if wall is None else _at_steps(wall, val.steps)
+                hit, secs = tuning.time_to_target(
+                    val.steps, val.values, target, seconds=clock, maximize=maximize
+                )
+                # Step 0 is the initial model: a target already met there costs one step.
+                per_step.append(math.inf if hit is None else float(max(hit, 1)))
+                share = (store.get_run(run_id).provenance or {}).get("multirun") or {}
+                k = max(1, int(share.get("runs", 1)))
+                per_sec.append(math.inf if hit is None or secs is None else secs / k)
+            steps.append(float(np.median(per_step)) if per_step else math.inf)
+            seconds.append(float(np.median(per_sec)) if per_sec else math.inf)
+    finally:
+        if store is not None:
+            store.close()
+    return steps, seconds
+
+
+def _at_steps(series: Any, steps: np.ndarray) -> np.ndarray:
+    lookup = dict(zip(series.steps.tolist(), series.values.tolist(), strict=True))
+    return np.asarray([lookup.get(int(s), math.nan) for s in steps], dtype=float)
 
 
 def _given_target(cmp: Any) -> float | None:

@@ -343,6 +343,10 @@ def train_all(
             ray.shutdown()
 
 
+def _on_cuda(trial: Trial) -> bool:
+    return str(trial.config.device).startswith("cuda")
+
+
 class RayTrialRunner(TrialRunner):
     """Run trials as Ray tasks; the driver (this process) alone writes the store.
 
@@ -432,19 +436,24 @@ class RayTrialRunner(TrialRunner):
             super()._flush()
             return
         todo, self._waiting = self._waiting, []
-        for part in spread_groups(group_trials(todo), self._slots()):
+        slots = self._slots(cuda=any(_on_cuda(t) for t in todo))
+        for part in spread_groups(group_trials(todo), slots):
             self._send(part)
 
-    def _slots(self) -> int:
-        """How many of this runner's tasks the cluster runs at once (its CPUs over the CPUs a
-        task asks for)."""
+    def _slots(self, cuda: bool = False) -> int:
+        """How many of this runner's tasks the cluster runs at once: its CPUs over the CPUs a
+        task asks for, or with ``cuda`` its GPUs (one per task: a round's vectorized group
+        cut into more parts than GPUs would train its parts one after another)."""
         self.start()
-        cpus = float(self._ray.cluster_resources().get("CPU", 1.0))
+        resources = self._ray.cluster_resources()
+        if cuda:
+            return max(1, int(float(resources.get("GPU", 1.0))))
+        cpus = float(resources.get("CPU", 1.0))
         return max(1, int(cpus) // max(1, self.threads))
 
     def _dispatch_group(self, indices: list[int], group: list[Trial]) -> None:
         self.start()
-        cuda = any(str(t.config.device).startswith("cuda") for t in group)
+        cuda = any(_on_cuda(t) for t in group)
         ref = self._remote.options(num_cpus=self.threads, num_gpus=1 if cuda else 0).remote(
             self._source_ref, group, self.threads
         )

@@ -32,6 +32,7 @@ class scale_by_adabelief(FormRule):
     role = "direction + adaptive rate"
     state_keys = ("exp_avg", "exp_avg_var")
     checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
+    nonnegative = ("exp_avg_var",)
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-16) -> None:
         super().__init__(betas=tuple(betas), eps=eps)
@@ -64,6 +65,9 @@ class AdaBelief(Named):
             gradient.
         maximize: ascend instead.
         fused: backend (None: fused where it can).
+        state_dtype: how the moments are stored: None (float32), ``"int8"`` (8-bit
+            blockwise) or ``"bfloat16"`` (stochastic rounding); see
+            :mod:`descentlab.optim.lowbit`.
     """
 
     # fmt: off
@@ -71,7 +75,7 @@ class AdaBelief(Named):
                  eps: float = 1e-16, weight_decay: float = 0.0, *,
                  decoupled_weight_decay: bool = True, maximize: bool = False,
                  foreach: bool | None = None, fused: bool | None = None,
-                 monitor: bool = False) -> None:
+                 monitor: bool = False, state_dtype: str | None = None) -> None:
     # fmt: on
         super().__init__(params, adam_chain(scale_by_adabelief()), locals())
 

@@ -26,26 +26,17 @@ learning rate. No momentum (torch's has none either).
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
-from .base import HyperparameterTypeError, Rule, chain, check_range, is_batched, step_values
+from .base import Rule, chain, step_values
+from .hyperspec import Pair, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import maximize as _maximize
 
 __all__ = ["RECORDS", "Adafactor", "scale_by_adafactor"]
 
-_SCALARS = ("lr", "beta2_decay", "d", "weight_decay")
-
-
-def _check_eps(eps: Any) -> None:
-    if not isinstance(eps, tuple | list) or len(eps) != 2:
-        raise HyperparameterTypeError(f"eps must be a pair (eps1 or None, eps2), got {eps!r}")
-    if eps[0] is not None:
-        check_range("eps[0]", eps[0], 0.0)
-    check_range("eps[1]", eps[1], 0.0)
+_EPS_WORDS = ("epsilon1 should be >= 0 but is: {entry}", "epsilon2 should be >= 0 but is: {entry}")
 
 
 class scale_by_adafactor(Rule):
@@ -91,15 +82,22 @@ class scale_by_adafactor(Rule):
                 state["variance"].append(torch.zeros_like(p))
         return state
 
-    def validate(self, hyper) -> None:
-        check_range("lr", hyper["lr"], 0.0)
-        check_range("beta2_decay", hyper["beta2_decay"], hi=0.0)
-        _check_eps(hyper["eps"])
-        check_range("d", hyper["d"], 1.0)
-        check_range("weight_decay", hyper["weight_decay"], 0.0)
-        for key in _SCALARS:
-            if is_batched(hyper[key]):
-                raise ValueError(f"{key} must be a scalar for Adafactor, got {hyper[key]!r}")
+    # torch's words where torch refuses the same value (torch.optim.Adafactor's own checks);
+    # a batched value is refused too (the factored statistics are per tensor)
+    checks = declare(
+        lr=Real(0.0, scalar=True, torch="Learning rate should be >= 0 but is: {value}"),
+        beta2_decay=Real(hi=0.0, scalar=True, torch="beta2_decay should be <= 0 but is: {value}"),
+        eps=Pair(
+            Real(0.0, none=True),
+            Real(0.0),
+            "a pair (eps1 or None, eps2)",
+            scalar=True,
+            torch=_EPS_WORDS,
+        ),
+        d=Real(1.0, scalar=True, torch="Clipping threshold d should be >= 1 but is: {value}"),
+        weight_decay=Real(0.0, scalar=True, torch="weight_decay should be >= 0 but is: {value}"),
+    )
+    complex_params = False  # as torch's: the factored statistics assume real matrices
 
     def update(self, grads, state, params, hyper):
         lr, decay = float(hyper["lr"]), float(hyper["beta2_decay"])

@@ -1,49 +1,26 @@
 r"""Adam (Kingma & Ba, 2015): rule :class:`scale_by_adam` and optimizer :class:`Adam`.
 
-Adam's whole update on the default path is here: the math (:class:`scale_by_adam`'s
-docstring), the eager form (``update``, and ``apply_final``, torch's parameter update), the
-fused form (``fuse``: the per-element C the fused backend compiles) and the chain
+Adam's whole update is here: its math, once, in the form of :mod:`descentlab.optim.form`
+(:meth:`scale_by_adam.form`: the moments, the update and torch's parameter update), from
+which the eager and fused backends are derived, and the chain
 ``maximize -> add_l2 -> scale_by_adam -> add_decayed_weights -> scale_by_lr``
 (:func:`adam_chain`; the shared transforms are in :mod:`descentlab.optim.transforms`).
 """
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-
-from .base import (
-    Owned,
-    Rule,
-    add_eps_,
-    addcdiv_final,
-    as_scalar,
-    beta_coef,
-    betas_of,
-    chain,
-    div_each_,
-    div_into_,
-    ema_sq_,
-    fused_lazy_zeros,
-    fused_root,
-    hp,
-    lazy_state,
-    lerp_,
-    root_denominator,
-    sqrt_into,
-    step_values,
-    zeros,
-)
+from .base import Rule, chain
+from .form import Form, FormRule, addcdiv, addcmul, lerp, maximum, sqrt
 from .hyperspec import BETAS, NONNEG, Flag, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import add_decayed_weights, add_l2, scale_by_lr
 from .transforms import maximize as _maximize
 
-__all__ = ["RECORDS", "Adam", "adam_chain", "fused_moments", "scale_by_adam"]
+__all__ = ["RECORDS", "Adam", "adam_chain", "adam_moments", "scale_by_adam"]
 
 
-class scale_by_adam(Rule):
+class scale_by_adam(FormRule):
     r"""Adam (Kingma & Ba, 2015) = momentum + RMSProp (the optimization-basics lecture), with its
     options.
 
@@ -61,13 +38,18 @@ class scale_by_adam(Rule):
     - ``amsgrad=True`` divides by the running maximum of :math:`v_t` (Reddi et al., 2018).
 
     Keras writes eps as "epsilon hat" and defaults it to 1e-7 (the DL-basics lecture's tip); torch
-    and Optax default to 1e-8, outside the root.
+    and Optax default to 1e-8, outside the root. The parameter update is torch's
+    ``p.addcdiv_(m, d, value=-lr / (1 - beta1^t))`` (its final form).
     """
 
     name = "scale_by_adam"
     role = "direction + adaptive rate"
-    local = True
     state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    checks = declare(
+        betas=BETAS, eps=NONNEG, amsgrad=Flag(), bias_correction=Flag(), eps_inside_sqrt=Flag()
+    )
+    has_final = True
+    nonnegative = ("exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(
         self,
@@ -84,103 +66,35 @@ class scale_by_adam(Rule):
             bias_correction=bias_correction,
             eps_inside_sqrt=eps_inside_sqrt,
         )
-        self.needs_step = True
 
-    def init(self, params):
-        state = {"exp_avg": zeros(params), "exp_avg_sq": zeros(params)}
-        if self.defaults["amsgrad"]:
-            state["max_exp_avg_sq"] = zeros(params)
-        return state
-
-    checks = declare(
-        betas=BETAS, eps=NONNEG, amsgrad=Flag(), bias_correction=Flag(), eps_inside_sqrt=Flag()
-    )
-
-    def fuse_signature(self, hyper):
-        return (
-            bool(hyper["amsgrad"]),
-            bool(hyper["bias_correction"]),
-            bool(hyper["eps_inside_sqrt"]),
-        )
-
-    def fuse(self, b, hyper):
-        amsgrad, bias_correction, inside = self.fuse_signature(hyper)
-        m = b.state("exp_avg", write=True)
-        v = b.state("exp_avg_sq", write=True)
-        fused_moments(b, m, v, "adam")
-        if amsgrad:
-            vmax = fused_lazy_zeros(b, "max_exp_avg_sq")
-            b.line(f"{vmax} = (dl_isnan({v}) | ({v} > {vmax})) ? {v} : {vmax};")
-            v = vmax
-        if bias_correction:
-            bc1 = b.coef("adam_bc1", lambda h, t, e: 1 - float(h["betas"][0]) ** t, uses=("betas",))
-            bc2 = b.coef(
-                "adam_bc2s",
-                lambda h, t, e: (1 - float(h["betas"][1]) ** t) ** 0.5,
-                uses=("betas",),
-            )
-            ce = b.coef("adam_eps", hp("eps"), uses=("eps",))
-            root = f"dl_sqrt({v} + {ce}) / {bc2}" if inside else f"dl_sqrt({v}) / {bc2} + {ce}"
-            d = b.let(root)
-            b.u = b.let(f"({m} / {d}) / {bc1}")
-            b.final_form = (b.u, addcdiv_final("adam", m, d, bias_correction=True))
-        else:
-            d = fused_root(b, v, "adam_eps", inside)
-            b.u = b.let(f"{m} / {d}")
-            b.final_form = (b.u, addcdiv_final("adam", m, d))
-        return True
-
-    has_final = True
-
-    def apply_final(self, grads, state, params, hyper, lrs):
-        denom, m, bc1 = self._denominator(grads, state, hyper)
-        if bc1 is None:
-            steps = [-lr for lr in lrs]
-        else:  # torch: step_size = lr / bias_correction1; p.addcdiv_(m, denom, -step_size)
-            steps = [-(lr / c) for lr, c in zip(lrs, bc1, strict=True)]
-        torch._foreach_addcdiv_(params, m, denom, steps)
-
-    def update(self, grads, state, params, hyper):
-        denom, m, bc1 = self._denominator(grads, state, hyper)
-        div_into_(denom, m)
-        if bc1 is not None:
-            div_each_(denom, bc1)
-        return denom, state
-
-    def _denominator(self, grads, state, hyper) -> tuple[Owned, list[Tensor], list | None]:
-        """Update the moments; returns (the denominator, m, the bias corrections 1 - b1^t or
-        None): the update is m / denominator / (1 - b1^t)."""
-        b1, b2 = betas_of(hyper)
-        eps = as_scalar(hyper["eps"])
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(m, grads, 1 - b1)
-        ema_sq_(v, grads, b2)
-        if hyper["amsgrad"]:
-            vmax = lazy_state(state, "max_exp_avg_sq", grads, torch.zeros_like)
-            torch._foreach_maximum_(vmax, v)
-            v = vmax
+    def form(self, f: Form, hyper) -> None:
+        m, v = adam_moments(f)
+        if hyper["amsgrad"]:  # torch.maximum(max_exp_avg_sq, v): made on first use
+            v = f.assign("max_exp_avg_sq", maximum(f.state("max_exp_avg_sq", lazy=True), v))
+        eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
+        root = sqrt(v + eps) if hyper["eps_inside_sqrt"] else sqrt(v)
         if hyper["bias_correction"]:
-            steps = step_values(state, len(grads))
-            bc1 = [1 - b1**t for t in steps]
-            bc2_sqrt = [(1 - b2**t) ** 0.5 for t in steps]
-            if hyper["eps_inside_sqrt"]:
-                denom = root_denominator(state, v, eps, inside=True)
-                div_each_(denom, bc2_sqrt)
-            else:
-                denom = sqrt_into(state, v)
-                div_each_(denom, bc2_sqrt)
-                add_eps_(denom, eps)
-            return denom, m, bc1
-        return root_denominator(state, v, eps, hyper["eps_inside_sqrt"]), m, None
+            b1 = lambda h, t: 1 - h["betas"][0] ** t  # noqa: E731
+            bc2 = f.coef("bc2s", lambda h, t: (1 - h["betas"][1] ** t) ** 0.5, uses=("betas",))
+            d = f.let(root / bc2 if hyper["eps_inside_sqrt"] else root / bc2 + eps)
+            f.out((m / d) / f.coef("bc1", b1, uses=("betas",)))
+            step = f.lr_coef("step", lambda h, t, lr: -(lr / b1(h, t)), uses=("betas",))
+        else:
+            d = f.let(root if hyper["eps_inside_sqrt"] else root + eps)
+            f.out(m / d)
+            step = f.lr_coef("step", lambda h, t, lr: -lr)
+        f.final(addcdiv(f.p, m, d, step))  # torch: p.addcdiv_(m, d, value=-step_size)
 
 
-def fused_moments(b, m: str, v: str, prefix: str) -> None:
-    """Adam's moment updates, as lerp_ and ema_sq_ round them."""
-    c1 = b.coef(f"{prefix}_1mb1", beta_coef(0, one_minus=True), uses=("betas",))
-    c2 = b.coef(f"{prefix}_b2", beta_coef(1), uses=("betas",))
-    c3 = b.coef(f"{prefix}_1mb2", beta_coef(1, one_minus=True), uses=("betas",))
-    b.line(f"{m} = dl_lerp({m}, {b.u}, {c1});")
-    b.line(f"{v} = dl_fma({c3} * {b.u}, {b.u}, {v} * {c2});")
+def adam_moments(f: Form) -> tuple:
+    """Adam's moments in ``f``: ``m = lerp(m, g, 1 - b1)``, ``v = v b2 + (1 - b2) g^2``
+    (torch's ``lerp_`` and ``mul_(b2).addcmul_(g, g, 1 - b2)``); returns the new (m, v)."""
+    w1 = f.coef("1mb1", lambda h, t: 1 - h["betas"][0], uses=("betas",))
+    b2 = f.coef("b2", lambda h, t: h["betas"][1], uses=("betas",))
+    w2 = f.coef("1mb2", lambda h, t: 1 - h["betas"][1], uses=("betas",))
+    m = f.assign("exp_avg", lerp(f.state("exp_avg"), f.g, w1))
+    v = f.assign("exp_avg_sq", addcmul(f.state("exp_avg_sq") * b2, f.g, f.g, w2))
+    return m, v
 
 
 def adam_chain(core: Rule) -> Rule:
@@ -204,6 +118,8 @@ class Adam(Named):
 
     Options beyond torch: ``bias_correction=False`` (the momentum lecture's first Adam) and
     ``eps_inside_sqrt=True`` (the DL-basics lecture). See :class:`~descentlab.optim.scale_by_adam`.
+    ``state_dtype`` stores the moments in 8 bits (``"int8"``) or bfloat16 (``"bfloat16"``,
+    stochastic rounding): :mod:`descentlab.optim.lowbit`.
     """
 
     # fmt: off
@@ -212,7 +128,8 @@ class Adam(Named):
                  foreach: bool | None = None, maximize: bool = False, capturable: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
                  decoupled_weight_decay: bool = False, bias_correction: bool = True,
-                 eps_inside_sqrt: bool = False, monitor: bool = False) -> None:
+                 eps_inside_sqrt: bool = False, monitor: bool = False,
+                 state_dtype: str | None = None) -> None:
     # fmt: on
         super().__init__(params, adam_chain(scale_by_adam(amsgrad=amsgrad)), locals())
 

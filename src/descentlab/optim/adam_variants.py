@@ -6,30 +6,10 @@ r"""Adam's variants: AdamW (Loshchilov & Hutter, 2019), NAdam (Dozat, 2016), RAd
 
 from __future__ import annotations
 
-import torch
-
-from .adam import Adam, adam_chain, fused_moments
-from .base import (
-    Rule,
-    add_eps_,
-    as_scalar,
-    chain,
-    div_each_,
-    div_into_,
-    ema_sq_,
-    hp,
-    lerp_,
-    scalar_betas,
-    scalar_dtype,
-    scale_each_,
-    scaled_final,
-    scratch,
-    sqrt_into,
-    step_values,
-    zeros,
-)
-from .form import Form, FormRule, absolute, lerp, maximum
-from .hyperspec import NONNEG, SCALAR_BETAS, Real, declare
+from .adam import Adam, adam_chain, adam_moments
+from .base import chain
+from .form import Form, FormRule, absolute, branch, lerp, maximum, sqrt
+from .hyperspec import SCALAR_BETAS, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import add_l2, scale_by_lr
@@ -56,7 +36,7 @@ class AdamW(Adam):
                  maximize: bool = False, foreach: bool | None = None, capturable: bool = False,
                  differentiable: bool = False, fused: bool | None = None,
                  bias_correction: bool = True, eps_inside_sqrt: bool = False,
-                 monitor: bool = False) -> None:
+                 monitor: bool = False, state_dtype: str | None = None) -> None:
     # fmt: on
         super().__init__(
             params,
@@ -74,24 +54,24 @@ class AdamW(Adam):
             bias_correction=bias_correction,
             eps_inside_sqrt=eps_inside_sqrt,
             monitor=monitor,
+            state_dtype=state_dtype,
         )
 
 
-class _ScaledFinal:
-    """For a core rule whose output is its whole update: :attr:`Rule.has_final` with the
-    parameter update ``p + (-lr) * u``, after ``p.mul_(1 - lr * wd)`` where a decoupled decay
-    follows it -- torch's order for NAdam and RAdam, in which an infinite parameter stays
-    infinite (the decay added to ``u`` first made ``inf - inf``)."""
-
-    has_final = True
-
-    def apply_final(self, grads, state, params, hyper, lrs):
-        u, _ = self.update(grads, state, params, hyper)  # its own scratch: writable
-        torch._foreach_mul_(u, [-lr for lr in lrs])
-        torch._foreach_add_(params, u)
+def _scaled_final(f: Form, u) -> None:
+    """The final form ``p + u * (-lr)`` of a rule whose output ``u`` is its whole update:
+    torch's NAdam and RAdam add ``-lr * u`` after their ``p.mul_(1 - lr * wd)``, in which
+    order an infinite parameter stays infinite (the decay added to ``u`` first made
+    ``inf - inf``)."""
+    f.final(f.p + u * f.lr_coef("neglr", lambda h, t, lr: -lr))
 
 
-class scale_by_nadam(_ScaledFinal, Rule):
+def _mu(h, t: float) -> float:
+    """NAdam's momentum factor at step ``t``: beta1 (1 - 0.96^(t psi) / 2)."""
+    return h["betas"][0] * (1.0 - 0.5 * (0.96 ** (t * h["momentum_decay"])))
+
+
+class scale_by_nadam(FormRule):
     r"""NAdam (Dozat, 2016): Adam with a Nesterov-style momentum term, as in torch.
 
     .. math::
@@ -100,13 +80,19 @@ class scale_by_nadam(_ScaledFinal, Rule):
         u = \frac{1}{\sqrt{v_t/(1-\beta_2^t)} + \epsilon}\Big(
             \frac{1-\mu_t}{1-\Pi_t}\, g_t + \frac{\mu_{t+1}}{1 - \Pi_t \mu_{t+1}}\, m_t\Big)
 
-    with :math:`\psi` = ``momentum_decay``; :math:`m, v` as in :class:`scale_by_adam`.
+    with :math:`\psi` = ``momentum_decay``; :math:`m, v` as in :class:`scale_by_adam`;
+    :math:`\Pi_t` is kept per tensor (``mu_product``, in the default float dtype, as torch).
     """
 
     name = "scale_by_nadam"
     role = "direction + adaptive rate"
-    local = True
     state_keys = ("exp_avg", "exp_avg_sq", "mu_product")
+    checks = declare(
+        betas=SCALAR_BETAS,
+        eps=Real(0.0, scalar=True),
+        momentum_decay=Real(0.0, scalar=True, torch="Invalid momentum_decay value: {value}"),
+    )
+    has_final = True
 
     def __init__(
         self,
@@ -115,76 +101,21 @@ class scale_by_nadam(_ScaledFinal, Rule):
         momentum_decay: float = 4e-3,
     ) -> None:
         super().__init__(betas=tuple(betas), eps=eps, momentum_decay=momentum_decay)
-        self.needs_step = True
 
-    def init(self, params):
-        return {
-            "exp_avg": zeros(params),
-            "exp_avg_sq": zeros(params),
-            "mu_product": [torch.ones((), dtype=scalar_dtype()) for _ in params],
-        }
-
-    checks = declare(betas=SCALAR_BETAS, eps=NONNEG, momentum_decay=Real(0.0, scalar=True))
-
-    def fuse(self, b, hyper):
-        m = b.state("exp_avg", write=True)
-        v = b.state("exp_avg_sq", write=True)
-
-        def prepare(state, params, grads, hyper):
-            b1, _ = scalar_betas(hyper, "scale_by_nadam")
-            psi = as_scalar(hyper["momentum_decay"])
-            steps = step_values(state, len(grads))
-            torch._foreach_mul_(
-                state["mu_product"], [b1 * (1.0 - 0.5 * (0.96 ** (t * psi))) for t in steps]
-            )
-
-        b.prepare(prepare, needs=("mu_product",))
-        fused_moments(b, m, v, "nadam")
-        bc2 = b.coef(
-            "nadam_bc2s", lambda h, t, e: (1 - float(h["betas"][1]) ** t) ** 0.5, uses=("betas",)
+    def form(self, f: Form, hyper) -> None:
+        uses = ("betas", "momentum_decay")
+        f.product("mu_product", _mu, uses=uses)
+        m, v = adam_moments(f)
+        bc2 = f.coef("bc2s", lambda h, t: (1 - h["betas"][1] ** t) ** 0.5, uses=("betas",))
+        eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
+        cg = f.coef("cg", lambda h, t, pr: (1.0 - _mu(h, t)) / (1.0 - pr), uses, "mu_product")
+        ca = f.coef(
+            "ca", lambda h, t, pr: _mu(h, t + 1) / (1.0 - pr * _mu(h, t + 1)), uses, "mu_product"
         )
-        ce = b.coef("nadam_eps", hp("eps"), uses=("eps",))
-
-        def mu(h, t):
-            return float(h["betas"][0]) * (1.0 - 0.5 * (0.96 ** (t * float(h["momentum_decay"]))))
-
-        prod = lambda st, i: float(st["mu_product"][i])  # noqa: E731
-        cg = b.coef("nadam_cg", lambda h, t, e: (1.0 - mu(h, t)) / (1.0 - e), per_tensor=prod)
-        cav = b.coef(
-            "nadam_ca",
-            lambda h, t, e: mu(h, t + 1) / (1.0 - e * mu(h, t + 1)),
-            per_tensor=prod,
-        )
-        d = b.let(f"dl_sqrt({v}) / {bc2} + {ce}")
-        b.u = b.let(f"({b.u} / {d}) * {cg} + ({m} / {d}) * {cav}")
-        b.final_form = (b.u, scaled_final("nadam"))
-        return True
-
-    def update(self, grads, state, params, hyper):
-        b1, b2 = scalar_betas(hyper, "scale_by_nadam")
-        eps = as_scalar(hyper["eps"])
-        psi = as_scalar(hyper["momentum_decay"])
-        m, v, mu_prod = state["exp_avg"], state["exp_avg_sq"], state["mu_product"]
-        steps = step_values(state, len(grads))
-        lerp_(m, grads, 1 - b1)
-        ema_sq_(v, grads, b2)
-        denom = sqrt_into(state, v)
-        mus = [b1 * (1.0 - 0.5 * (0.96 ** (t * psi))) for t in steps]
-        mu_next = [b1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * psi))) for t in steps]
-        torch._foreach_mul_(mu_prod, mus)
-        div_each_(denom, [(1 - b2**t) ** 0.5 for t in steps])
-        add_eps_(denom, eps)
-        prods = [float(x) for x in mu_prod]
-        c_grad = [(1.0 - mu) / (1.0 - pr) for mu, pr in zip(mus, prods, strict=True)]
-        c_avg = [mn / (1.0 - pr * mn) for mn, pr in zip(mu_next, prods, strict=True)]
-        out = scratch(state, grads)
-        for g, d, o in zip(grads, denom, out, strict=True):
-            torch.div(g, d, out=o)
-        scale_each_(out, c_grad)
-        div_into_(denom, m)
-        scale_each_(denom, c_avg)
-        torch._foreach_add_(out, denom)
-        return out, state
+        d = f.let(sqrt(v) / bc2 + eps)
+        u = f.let((f.g / d) * cg + (m / d) * ca)
+        f.out(u)
+        _scaled_final(f, u)
 
 
 class NAdam(Named):
@@ -202,22 +133,24 @@ class NAdam(Named):
         super().__init__(params, adam_chain(scale_by_nadam()), locals())
 
 
-class _ScalarMoments(Rule):
-    """An Adam-like rule of ``betas`` and ``eps`` whose ``state_keys`` start at zero. Both are
-    scalars: its eager form does not broadcast them per run (a batched value is refused
-    before any change)."""
-
-    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        super().__init__(betas=tuple(betas), eps=eps)
-        self.needs_step = True
-
-    def init(self, params):
-        return {key: zeros(params) for key in self.state_keys}
-
-    checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
+def _rho(h, t: float) -> tuple[float, float]:
+    r"""RAdam's :math:`(\rho_\infty, \rho_t)`."""
+    b2 = h["betas"][1]
+    rho_inf = 2 / (1 - b2) - 1
+    return rho_inf, rho_inf - 2 * t * (b2**t) / (1 - b2**t)
 
 
-class scale_by_radam(_ScaledFinal, _ScalarMoments):
+def _rect(h, t: float) -> float:
+    r"""RAdam's :math:`r_t \sqrt{1-\beta_2^t}/(1-\beta_1^t)` (0 where it is off)."""
+    rho_inf, rho_t = _rho(h, t)
+    if rho_t <= 5:
+        return 0.0
+    b1, b2 = h["betas"]
+    r = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
+    return r**0.5 * (1 - b2**t) ** 0.5 / (1 - b1**t)
+
+
+class scale_by_radam(FormRule):
     r"""RAdam (Liu et al., 2020): Adam whose adaptive term is switched on only once the
     variance of the adaptive rate is tractable.
 
@@ -232,61 +165,22 @@ class scale_by_radam(_ScaledFinal, _ScalarMoments):
 
     name = "scale_by_radam"
     role = "direction + adaptive rate"
-    local = True
     state_keys = ("exp_avg", "exp_avg_sq")
+    checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
+    has_final = True
 
-    def fuse(self, b, hyper):
-        m = b.state("exp_avg", write=True)
-        v = b.state("exp_avg_sq", write=True)
+    def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(betas=tuple(betas), eps=eps)
 
-        def prepare(state, params, grads, hyper):
-            scalar_betas(hyper, "scale_by_radam")
-
-        b.prepare(prepare)
-        fused_moments(b, m, v, "radam")
-
-        def rho(h, t):
-            b2 = float(h["betas"][1])
-            rho_inf = 2 / (1 - b2) - 1
-            return rho_inf, rho_inf - 2 * t * (b2**t) / (1 - b2**t)
-
-        def rect(h, t, e):
-            rho_inf, rho_t = rho(h, t)
-            if rho_t <= 5:
-                return 0.0
-            b1, b2 = float(h["betas"][0]), float(h["betas"][1])
-            r = (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-            return r**0.5 * (1 - b2**t) ** 0.5 / (1 - b1**t)
-
-        on = b.coef("radam_on", lambda h, t, e: 1.0 if rho(h, t)[1] > 5 else 0.0, uses=("betas",))
-        cr = b.coef("radam_rect", rect, uses=("betas",))
-        bc1 = b.coef("radam_bc1", lambda h, t, e: 1 - float(h["betas"][0]) ** t, uses=("betas",))
-        ce = b.coef("radam_eps", hp("eps"), uses=("eps",))
-        b.u = b.let(f"({on} != 0) ? ({m} / (dl_sqrt({v}) + {ce})) * {cr} : {m} / {bc1}")
-        b.final_form = (b.u, scaled_final("radam"))
-        return True
-
-    def update(self, grads, state, params, hyper):
-        b1, b2 = scalar_betas(hyper, "scale_by_radam")
-        eps = as_scalar(hyper["eps"])
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        steps = step_values(state, len(grads))
-        lerp_(m, grads, 1 - b1)
-        ema_sq_(v, grads, b2)
-        rho_inf = 2 / (1 - b2) - 1
-        out = scratch(state, grads)
-        for i, t in enumerate(steps):
-            bc1 = 1 - b1**t
-            rho_t = rho_inf - 2 * t * (b2**t) / (1 - b2**t)
-            if rho_t > 5:
-                rect = (
-                    (rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)
-                ) ** 0.5
-                torch.sqrt(v[i], out=out[i]).add_(eps)
-                torch.div(m[i], out[i], out=out[i]).mul_(rect * (1 - b2**t) ** 0.5 / bc1)
-            else:
-                torch.div(m[i], bc1, out=out[i])
-        return out, state
+    def form(self, f: Form, hyper) -> None:
+        m, v = adam_moments(f)
+        on = f.coef("on", lambda h, t: 1.0 if _rho(h, t)[1] > 5 else 0.0, uses=("betas",))
+        rect = f.coef("rect", _rect, uses=("betas",))
+        bc1 = f.coef("bc1", lambda h, t: 1 - h["betas"][0] ** t, uses=("betas",))
+        eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
+        u = f.let(branch(on, (m / (sqrt(v) + eps)) * rect, m / bc1))
+        f.out(u)
+        _scaled_final(f, u)
 
 
 class RAdam(Named):

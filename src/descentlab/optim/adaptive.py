@@ -2,35 +2,17 @@ r"""The adaptive learning rates: AdaGrad (Duchi et al., 2011), Adadelta (Zeiler,
 RMSProp (Hinton, 2012) -- rules :class:`scale_by_adagrad`, :class:`scale_by_adadelta`,
 :class:`scale_by_rms` and optimizers :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`.
 
-Each rule's docstring gives its math; ``update`` is its eager form, ``fuse`` its fused form
-(per-element C for :mod:`descentlab.optim.fused`) and, where torch updates the parameter with
-``addcdiv``, ``apply_final`` its parameter update in torch's order.
+Each rule's math is written once, in the form of :mod:`descentlab.optim.form` (its
+``form``), with torch's parameter update ``p.addcdiv_(g, d, value=-lr)`` as its final form;
+the eager and fused backends are derived from it.
 """
 
 from __future__ import annotations
 
-from abc import abstractmethod
-
 import torch
 
-from .base import (
-    Owned,
-    Rule,
-    addcdiv_final,
-    as_scalar,
-    chain,
-    div_into_,
-    ema_sq_,
-    fused_lazy_zeros,
-    fused_root,
-    hp,
-    lazy_state,
-    lerp_,
-    root_denominator,
-    writable,
-    zeros,
-)
-from .form import Form, FormRule, addcmul, sqrt
+from .base import chain
+from .form import Form, FormRule, addcdiv, addcmul, lerp, sqrt
 from .hyperspec import NONNEG, Flag, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .sgd import trace
@@ -49,28 +31,16 @@ __all__ = [
 ]
 
 
-class _DividedByRoot(Rule):
-    """A rule whose update is the gradient over a root of its statistics, :math:`u = g / d`
-    (:meth:`_denominator` updates the statistics and returns :math:`d`); torch updates the
-    parameter with ``p.addcdiv_(g, d, value=-lr)``, its final form."""
-
-    has_final = True
-
-    @abstractmethod
-    def _denominator(self, grads, state, hyper) -> Owned:
-        """Update the statistics; returns the denominator d (scratch memory)."""
-
-    def update(self, grads, state, params, hyper):
-        denom = self._denominator(grads, state, hyper)
-        div_into_(denom, grads)
-        return denom, state
-
-    def apply_final(self, grads, state, params, hyper, lrs):
-        denom = self._denominator(grads, state, hyper)
-        torch._foreach_addcdiv_(params, grads, denom, [-lr for lr in lrs])
+def _divided_by_root(f: Form, acc, inside: bool) -> None:
+    """The update ``g / d``, ``d = sqrt(acc) + eps`` (``sqrt(acc + eps)`` when ``inside``),
+    and torch's parameter update ``p.addcdiv_(g, d, value=-lr)`` as the final form."""
+    eps = f.coef("eps", lambda h, t: h["eps"], uses=("eps",))
+    d = f.let(sqrt(acc + eps) if inside else sqrt(acc) + eps)
+    f.out(f.g / d)
+    f.final(addcdiv(f.p, f.g, d, f.lr_coef("neglr", lambda h, t, lr: -lr)))
 
 
-class scale_by_adagrad(_DividedByRoot):
+class scale_by_adagrad(FormRule):
     r"""AdaGrad (Duchi et al., 2011): accumulate squared gradients.
 
     .. math:: r_t = r_{t-1} + g_t^2, \qquad u = \frac{g_t}{\sqrt{r_t} + \epsilon}
@@ -83,8 +53,9 @@ class scale_by_adagrad(_DividedByRoot):
 
     name = "scale_by_adagrad"
     role = "adaptive learning rate"
-    local = True
     state_keys = ("sum",)
+    checks = declare(initial_accumulator_value=NONNEG, eps=NONNEG, eps_inside_sqrt=Flag())
+    has_final = True
 
     def __init__(
         self,
@@ -103,24 +74,10 @@ class scale_by_adagrad(_DividedByRoot):
         # a complex parameter is a pair of reals: both halves start at v (as torch)
         return {"sum": [torch.full_like(p, complex(v, v) if p.is_complex() else v) for p in params]}
 
-    checks = declare(initial_accumulator_value=NONNEG, eps=NONNEG, eps_inside_sqrt=Flag())
-
-    def fuse_signature(self, hyper):
-        return (bool(hyper["eps_inside_sqrt"]),)
-
-    def fuse(self, b, hyper):
-        acc = b.state("sum", write=True)
-        g = b.u
-        b.line(f"{acc} = dl_fma({g}, {g}, {acc});")
-        d = fused_root(b, acc, "adagrad_eps", bool(hyper["eps_inside_sqrt"]))
-        b.u = b.let(f"{g} / {d}")
-        b.final_form = (b.u, addcdiv_final("adagrad", g, d))
-        return True
-
-    def _denominator(self, grads, state, hyper) -> Owned:
-        sums = state["sum"]
-        torch._foreach_addcmul_(sums, grads, grads, 1)
-        return root_denominator(state, sums, as_scalar(hyper["eps"]), hyper["eps_inside_sqrt"])
+    def form(self, f: Form, hyper) -> None:
+        one = f.coef("one", lambda h, t: 1.0)
+        acc = f.assign("sum", addcmul(f.state("sum"), f.g, f.g, one))  # torch: value=1
+        _divided_by_root(f, acc, hyper["eps_inside_sqrt"])
 
 
 class Adagrad(Named):
@@ -162,7 +119,7 @@ class scale_by_adadelta(FormRule):
     name = "scale_by_adadelta"
     role = "adaptive learning rate"
     state_keys = ("square_avg", "acc_delta")
-    checks = declare(rho=Real(0.0, 1.0), eps=NONNEG)
+    checks = declare(rho=Real(0.0, 1.0, torch="Invalid rho value: {value}"), eps=NONNEG)
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-6) -> None:
         super().__init__(rho=rho, eps=eps)
@@ -192,7 +149,7 @@ class Adadelta(Named):
         super().__init__(params, rule, locals())
 
 
-class scale_by_rms(_DividedByRoot):
+class scale_by_rms(FormRule):
     r"""RMSProp (Hinton, 2012): a moving average of squared gradients.
 
     .. math:: r_t = \alpha r_{t-1} + (1-\alpha) g_t^2, \qquad
@@ -206,8 +163,14 @@ class scale_by_rms(_DividedByRoot):
 
     name = "scale_by_rms"
     role = "adaptive learning rate"
-    local = True
     state_keys = ("square_avg", "grad_avg")
+    checks = declare(
+        alpha=Real(0.0, 1.0, torch="Invalid alpha value: {value}"),
+        eps=NONNEG,
+        centered=Flag(),
+        eps_inside_sqrt=Flag(),
+    )
+    has_final = True
 
     def __init__(
         self,
@@ -218,47 +181,14 @@ class scale_by_rms(_DividedByRoot):
     ) -> None:
         super().__init__(alpha=alpha, eps=eps, centered=centered, eps_inside_sqrt=eps_inside_sqrt)
 
-    def init(self, params):
-        state = {"square_avg": zeros(params)}
-        if self.defaults["centered"]:
-            state["grad_avg"] = zeros(params)
-        return state
-
-    checks = declare(alpha=Real(0.0, 1.0), eps=NONNEG, centered=Flag(), eps_inside_sqrt=Flag())
-
-    def fuse_signature(self, hyper):
-        return (bool(hyper["centered"]), bool(hyper["eps_inside_sqrt"]))
-
-    def fuse(self, b, hyper):
-        centered, inside = self.fuse_signature(hyper)
-        sq = b.state("square_avg", write=True)
-        ca = b.coef("rms_alpha", hp("alpha"), uses=("alpha",))
-        c1 = b.coef("rms_1ma", lambda h, t, e: 1 - float(h["alpha"]), uses=("alpha",))
-        b.line(f"{sq} = dl_fma({c1} * {b.u}, {b.u}, {sq} * {ca});")
-        acc = sq
-        if centered:
-            ga = fused_lazy_zeros(b, "grad_avg")
-            b.line(f"{ga} = dl_lerp({ga}, {b.u}, {c1});")
-            acc = b.let(f"dl_fma(-{ga}, {ga}, {sq})")
-        d = fused_root(b, acc, "rms_eps", inside)
-        g = b.u
-        b.u = b.let(f"{g} / {d}")
-        b.final_form = (b.u, addcdiv_final("rms", g, d))
-        return True
-
-    def _denominator(self, grads, state, hyper) -> Owned:
-        alpha = as_scalar(hyper["alpha"])
-        eps = as_scalar(hyper["eps"])
-        sq = state["square_avg"]
-        ema_sq_(sq, grads, alpha)
-        if hyper["centered"]:
-            ga = lazy_state(state, "grad_avg", grads, torch.zeros_like)
-            lerp_(ga, grads, 1 - alpha)
-            acc = writable(state, sq)
-            torch._foreach_addcmul_(acc, ga, ga, -1)
-        else:
-            acc = sq
-        return root_denominator(state, acc, eps, hyper["eps_inside_sqrt"])
+    def form(self, f: Form, hyper) -> None:
+        alpha = f.coef("alpha", lambda h, t: h["alpha"], uses=("alpha",))
+        w = f.coef("1ma", lambda h, t: 1 - h["alpha"], uses=("alpha",))
+        acc = f.assign("square_avg", addcmul(f.state("square_avg") * alpha, f.g, f.g, w))
+        if hyper["centered"]:  # torch: square_avg.addcmul(grad_avg, grad_avg, value=-1)
+            ga = f.assign("grad_avg", lerp(f.state("grad_avg", lazy=True), f.g, w))
+            acc = addcmul(acc, ga, ga, f.coef("m1", lambda h, t: -1.0))
+        _divided_by_root(f, acc, hyper["eps_inside_sqrt"])
 
 
 class RMSprop(Named):

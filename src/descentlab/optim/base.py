@@ -119,21 +119,6 @@ def _small(xs: Sequence[Tensor]) -> bool:
     return sum(t.numel() for t in xs) < 4096 * len(xs)
 
 
-def sqrt_into(state: State, xs: list[Tensor]) -> Owned:
-    """sqrt(xs) in scratch memory (in place if ``xs`` is Owned)."""
-    if isinstance(xs, Owned):
-        torch._foreach_sqrt_(xs)
-        return xs
-    out = scratch(state, xs)
-    if _small(xs):
-        torch._foreach_copy_(out, xs)
-        torch._foreach_sqrt_(out)
-    else:
-        for x, o in zip(xs, out, strict=True):
-            torch.sqrt(x, out=o)
-    return out
-
-
 def add_into(state: State, xs: list[Tensor], ys: list[Tensor] | None, alpha: Any) -> Owned:
     """xs + alpha * ys (ys None: xs + alpha) in scratch memory, in place if xs is Owned."""
     if isinstance(xs, Owned) or is_batched(alpha):
@@ -160,12 +145,6 @@ def add_into(state: State, xs: list[Tensor], ys: list[Tensor] | None, alpha: Any
     return out
 
 
-def div_into_(dens: list[Tensor], nums: list[Tensor]) -> None:
-    """dens <- nums / dens, elementwise, without allocating."""
-    for n, d in zip(nums, dens, strict=True):
-        torch.div(n, d, out=d)
-
-
 # --------------------------------------------------------------------------------------
 # Scalar-or-batched hyperparameter arithmetic. A hyperparameter is a Python number (fast
 # foreach path) or a 1-D tensor broadcast along each tensor's leading dimension.
@@ -179,9 +158,9 @@ def is_batched(*values: Any) -> bool:
 def bcast(value: Any, like: Tensor) -> Any:
     """Shape a length-K hyperparameter tensor to broadcast over ``like``'s leading dim."""
     if isinstance(value, Tensor) and value.ndim == 1 and like.ndim > 1:
-        return value.view(-1, *([1] * (like.ndim - 1))).to(like.dtype)
+        return value.view(-1, *([1] * (like.ndim - 1))).to(like.device, like.dtype)
     if isinstance(value, Tensor):
-        return value.to(like.dtype)
+        return value.to(like.device, like.dtype)
     return value
 
 
@@ -357,27 +336,6 @@ def scale_each_(xs: list[Tensor], factors: list[Any]) -> None:
     _each_("mul", xs, factors)
 
 
-def div_each_(xs: list[Tensor], factors: list[Any]) -> None:
-    """xs[i] /= factors[i]; factors are numbers or batched tensors."""
-    _each_("div", xs, factors)
-
-
-def add_eps_(xs: list[Tensor], eps: Any) -> None:
-    """xs += eps (a number or a batched tensor)."""
-    _scalar_op_("add", xs, eps)
-
-
-def root_denominator(state, acc: list[Tensor], eps: Any, inside: bool) -> Owned:
-    """dl_sqrt(acc) + eps, or dl_sqrt(acc + eps), in scratch memory (or in ``acc`` if Owned)."""
-    if inside:
-        out = add_into(state, acc, None, eps)
-        torch._foreach_sqrt_(out)
-    else:
-        out = sqrt_into(state, acc)
-        add_eps_(out, eps)
-    return out
-
-
 def betas_of(hyper: Hyper) -> tuple[Any, Any]:
     b1, b2 = hyper["betas"]
     return as_scalar(b1), as_scalar(b2)
@@ -428,53 +386,6 @@ def beta_coef(i: int, one_minus: bool = False):
     return lambda h, t, e: float(h["betas"][i])
 
 
-def fused_lazy_zeros(b: Any, key: str) -> str:
-    """A state array that the eager form creates as zeros on first use (:func:`lazy_state`),
-    created before the kernel runs; returns its C name (read and written)."""
-
-    def make(state: State, params: list[Tensor], grads: list[Tensor], hyper: Hyper) -> None:
-        zero = lambda t: torch.zeros_like(t, memory_format=torch.contiguous_format)  # noqa: E731
-        lazy_state(state, key, grads, zero)
-
-    b.prepare(make, fills=(key,), steady=True)
-    return b.state(key, write=True)
-
-
-def fused_root(b, acc: str, name: str, inside: bool) -> str:
-    """C for dl_sqrt(acc) + eps, or dl_sqrt(acc + eps)."""
-    ce = b.coef(name, hp("eps"), uses=("eps",))
-    return b.let(f"dl_sqrt({acc} + {ce})" if inside else f"dl_sqrt({acc}) + {ce}")
-
-
-def addcdiv_final(prefix: str, num: str, den: str, bias_correction: bool = False):
-    """The final form ``p + (s * num) / den`` of torch's ``p.addcdiv_(num, den, value=s)``,
-    ``s = -lr`` (``-lr / (1 - beta1^t)`` with Adam's bias correction)."""
-
-    def final(b, p: str, lr_fn, lr_uses) -> str:
-        if bias_correction:
-            fn = lambda h, t, e: -(lr_fn(h, t) / (1 - float(h["betas"][0]) ** t))  # noqa: E731
-            uses = (*lr_uses, "betas")
-        else:
-            fn, uses = (lambda h, t, e: -lr_fn(h, t)), lr_uses
-        s = b.coef(f"{prefix}_final", fn, uses=uses)
-        return f"{p} + ({s} * {num}) / {den}"
-
-    return final
-
-
-def scaled_final(prefix: str):
-    """The final form ``p + u * s``, ``s = -lr``, of a core whose output ``u`` is its whole
-    update: the general step's rounding (``u * -lr``, then added), after the decoupled decay's
-    ``p * (1 - lr * wd)`` where one follows (torch's NAdam and RAdam: ``p.mul_`` first, so
-    an infinite parameter stays infinite)."""
-
-    def final(b, p: str, lr_fn, lr_uses) -> str:
-        s = b.coef(f"{prefix}_final", lambda h, t, e: -lr_fn(h, t), uses=lr_uses)
-        return f"{p} + {b.u} * {s}"
-
-    return final
-
-
 # --------------------------------------------------------------------------------------
 # Rules
 # --------------------------------------------------------------------------------------
@@ -510,6 +421,9 @@ class Rule(ABC):
     #: True when each tensor's update depends only on that tensor's own values and state, so
     #: the optimizer may process a group in cache-sized chunks (False: e.g. global-norm clipping)
     elementwise: bool = True
+    #: False where the rule refuses complex parameters (torch's Adafactor and Muon do: their
+    #: matrix statistics assume real entries); True: a complex one is stepped as a pair of reals
+    complex_params: bool = True
 
     def __init__(self, **defaults: Any) -> None:
         self.defaults: dict[str, Any] = dict(defaults)

@@ -23,13 +23,24 @@ import inspect
 import itertools
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from .optimizer import Optimizer
+
+class Optimizer(Protocol):
+    """What a compiled graph's step reads and calls of its
+    :class:`~descentlab.optim.Optimizer` (a protocol: that class imports this module, not this
+    module it)."""
+
+    param_groups: list[dict[str, Any]]
+    _graph_params: list[Tensor]
+    _graph_handle: int
+    _lookahead: bool
+
+    def _run_step(self) -> Any: ...
+
 
 __all__ = [
     "handle",

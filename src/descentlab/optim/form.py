@@ -33,6 +33,7 @@ tensor's dtype where used (as torch rounds a Python scalar).
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Rule, State, bcast, step_values, zeros
+from .base import Rule, State, bcast, lazy_state, scalar_dtype, step_values, zeros
+from .lowbit import StateFormat, sr_salt, state_format
 
 __all__ = [
     "CEmitter",
@@ -50,9 +52,12 @@ __all__ = [
     "Expr",
     "Form",
     "FormRule",
+    "StoredCEmitter",
+    "StoredEagerEmitter",
     "absolute",
     "addcdiv",
     "addcmul",
+    "branch",
     "clamp",
     "eq",
     "gt",
@@ -103,17 +108,23 @@ class Leaf(Expr):
 
 @dataclass(eq=False)
 class Coef(Expr):
-    """A per-tensor number ``fn(hyper, t)`` (``uses``: the hyperparameters it reads), or
-    ``fn(hyper, t, per_tensor(state, i))`` where it reads more than the step (see
-    :meth:`Form.prepare`)."""
+    """A per-tensor number ``fn(hyper, t)`` (``uses``: the hyperparameters it reads);
+    ``fn(hyper, t, x)`` where it ``reads`` a per-tensor number of the state
+    (:meth:`Form.product`), the step's learning rate (``lr``: :meth:`Form.lr_coef`), or
+    ``per_tensor(state, i)`` (see :meth:`Form.prepare`)."""
 
     name: str
-    fn: CoefFn
+    fn: Callable[..., float]
     uses: tuple[str, ...]
+    reads: str | None = None
+    lr: bool = False
     per_tensor: Callable[[Mapping[str, list], int], Any] | None = None
 
     def value(self, hyper: Mapping[str, Any], t: float, state: Mapping[str, list], i: int) -> Any:
-        """This coefficient for tensor ``i`` at step ``t``."""
+        """This coefficient for tensor ``i`` at step ``t`` (not one that reads the rate)."""
+        assert not self.lr, f"{self.name!r} reads the learning rate: final forms only"
+        if self.reads is not None:
+            return self.fn(hyper, t, float(state[self.reads][i]))
         if self.per_tensor is None:
             return self.fn(hyper, t)
         return self.fn(hyper, t, self.per_tensor(state, i))  # type: ignore[call-arg]
@@ -298,7 +309,8 @@ class Form:
     ``f.g`` is the incoming update, ``f.p`` the parameter; :meth:`state` reads a state entry,
     :meth:`coef` declares a coefficient, :meth:`let` names a value (evaluated there, once),
     :meth:`assign` writes a state entry (later reads see the new value; reading the old one
-    after it is refused), :meth:`out` sets the rule's output.
+    after it is refused), :meth:`out` sets the rule's output and :meth:`final` the parameter
+    update in the rule's own operation order (see "Final forms" below).
     """
 
     g: Expr = field(default_factory=lambda: Leaf("g"))
@@ -308,12 +320,19 @@ class Form:
     states: list[str] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     output: Expr | None = None
+    final_expr: Expr | None = None
+    lazy: list[str] = field(default_factory=list)
+    scalars: dict[str, float] = field(default_factory=dict)
     prepares: list[Prepare] = field(default_factory=list)
     _versions: dict[str, int] = field(default_factory=dict)
 
-    def state(self, key: str) -> Expr:
+    def state(self, key: str, *, lazy: bool = False) -> Expr:
+        """State entry ``key`` (``lazy``: made as zeros on its first step where the rule's
+        ``init`` did not make it, as torch makes amsgrad's maximum)."""
         if key not in self.states:
             self.states.append(key)
+        if lazy and key not in self.lazy:
+            self.lazy.append(key)
         return Leaf(f"state:{key}", self._versions.get(key, 0))
 
     def coef(
@@ -321,11 +340,18 @@ class Form:
         name: str,
         fn: Callable[..., Any],
         uses: Sequence[str] = (),
+        reads: str = "",
         per_tensor: Callable[[Mapping[str, list], int], Any] | None = None,
     ) -> Coef:
-        if name in self.coefs:
-            raise ValueError(f"coefficient {name!r} declared twice")
-        c = self.coefs[name] = Coef(name, fn, tuple(uses), per_tensor)
+        """Coefficient ``fn(hyper, t)``; ``fn(hyper, t, x)`` with ``reads``: ``x`` the
+        tensor's number kept in state ``reads`` (:meth:`product`), after this step's update;
+        with ``per_tensor``: ``x = per_tensor(state, i)`` (see :meth:`prepare`)."""
+        return self._declare(Coef(name, fn, tuple(uses), reads or None, per_tensor=per_tensor))
+
+    def _declare(self, c: Coef) -> Coef:
+        if c.name in self.coefs:
+            raise ValueError(f"coefficient {c.name!r} declared twice")
+        self.coefs[c.name] = c
         return c
 
     def prepare(self, fn: Callable[..., None], **how: Any) -> None:
@@ -356,6 +382,35 @@ class Form:
         self._check(expr)
         self.output = expr
 
+    # -- final forms, running products: see the section "Final forms" below -----------
+    def final(self, expr: Expr) -> None:
+        """The parameter update in the rule's own operation order, used where the chain ends
+        in this rule, an optional decoupled decay and the learning rate
+        (:meth:`~descentlab.optim.Chain.final_plan`): ``expr`` is the new parameter, its
+        outermost primitive applied to ``f.p`` (the parameter after the decay) --
+        ``addcdiv(f.p, m, d, step)`` is torch's ``p.addcdiv_(m, d, value=step)``. Its
+        coefficients may read the step's learning rate (:meth:`lr_coef`)."""
+        self._check(expr)
+        if not (isinstance(expr, Op) and expr.args and expr.args[0] is self.p):
+            raise ValueError(
+                "a final form updates the parameter: its outermost primitive's first operand "
+                f"must be f.p, got {_describe(expr)}"
+            )
+        self.final_expr = expr
+
+    def lr_coef(self, name: str, fn: Callable[..., float], uses: Sequence[str] = ()) -> Coef:
+        """Coefficient ``fn(hyper, t, lr)`` of a final form: ``lr`` is the step's learning rate
+        (the chain's ``scale_by_lr``: with Adagrad's ``lr_decay``, the decayed one)."""
+        return self._declare(Coef(name, fn, tuple(uses), lr=True))
+
+    def product(self, key: str, fn: CoefFn, uses: Sequence[str] = (), init: float = 1.0) -> None:
+        """A per-tensor number kept in state ``key`` (a 0-dim tensor of the default float
+        dtype, ``init`` at first), multiplied here by ``fn(hyper, t)`` -- NAdam's running
+        product of momentum factors; coefficients read it with ``reads=key``."""
+        c = self._declare(Coef(f"{key}_factor", fn, tuple(uses)))
+        self.scalars[key] = init
+        self.statements.append(("product", key, c))
+
     def _check(self, expr: Expr) -> None:
         """Refuse a read of a state entry's value from before its last assignment (every
         backend would see the new one)."""
@@ -366,6 +421,10 @@ class Form:
                     f"the form reads {key!r} from before its update; name that value with "
                     "let() before the assignment"
                 )
+
+
+def _describe(expr: Expr) -> str:
+    return expr.op if isinstance(expr, Op) else type(expr).__name__
 
 
 def _leaves(expr: Expr) -> list[Leaf]:
@@ -405,41 +464,75 @@ class Emitter(ABC):
         """A value named by ``let``: evaluated here, once."""
         return value
 
-    def select(self, flag: Any, a: Expr, b: Expr, ev: Callable[[Expr], Any]) -> Any:
-        """``where`` on a per-tensor flag (``ev`` evaluates a branch): both branches, by
-        default; a target that can evaluates only the chosen one."""
-        return self.apply("where", [flag, ev(a), ev(b)], None)
+    def scale(self, key: str, factor: Coef) -> None:
+        """Multiply the per-tensor number in state ``key`` by the coefficient ``factor``
+        (:meth:`Form.product`)."""
+        raise ValueError(f"{type(self).__name__} keeps no per-tensor numbers in state")
+
+    def select(self, on: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+        """:func:`branch`: ``a()`` where the coefficient ``on`` is nonzero, else ``b()``."""
+        return self.apply("branch", [on, a(), b()], None)
+
+    def select_flag(self, flag: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+        """``where`` on a per-tensor flag: both branches, by default; a target that can
+        evaluates only the chosen one."""
+        return self.apply("where", [flag, a(), b()], None)
+
+    def update_param(self, op: str, args: list[Any], alpha: Any) -> Any:
+        """A final form's outermost primitive (``args[0]``: the parameter)."""
+        return self.apply(op, args, alpha)
+
+    def value(self, e: Expr) -> Any:
+        """The value of ``e`` (each subexpression evaluated once)."""
+        memo = self._memo
+        got = memo.get(id(e))
+        if got is not None:
+            return got
+        if isinstance(e, Leaf):
+            v = self.leaf(e.name.split(":", 1)[-1] if ":" in e.name else e.name)
+        elif isinstance(e, Coef):
+            v = self.coef(e)
+        elif isinstance(e, Let):
+            raise AssertionError("a let is evaluated where it is declared")
+        else:
+            assert isinstance(e, Op)
+            if e.op == "branch":
+                on, a, b = e.args
+                v = self.select(self.value(on), lambda: self.value(a), lambda: self.value(b))
+            elif e.op == "where" and _flag(e.args[0]):
+                on, a, b = e.args
+                v = self.select_flag(self.value(on), lambda: self.value(a), lambda: self.value(b))
+            else:
+                args = [self.value(a) for a in e.args]
+                v = self.apply(e.op, args, None if e.alpha is None else self.value(e.alpha))
+        memo[id(e)] = v
+        return v
+
+    def statements(self, form: Form) -> None:
+        """Evaluate ``form``'s statements in order."""
+        self._memo: dict[int, Any] = {}
+        for kind, target, expr in form.statements:
+            if kind == "let":
+                self._memo[id(target)] = self.materialize(self.value(expr))
+            elif kind == "product":
+                self.scale(target, expr)
+            else:
+                self.assign(target, self.value(expr), expr)
 
     def run(self, form: Form) -> Any:
         """Evaluate ``form``; returns the output's value."""
-        memo: dict[int, Any] = {}
-
-        def ev(e: Expr) -> Any:
-            got = memo.get(id(e))
-            if got is not None:
-                return got
-            if isinstance(e, Leaf):
-                v = self.leaf(e.name.split(":", 1)[-1] if ":" in e.name else e.name)
-            elif isinstance(e, Coef):
-                v = self.coef(e)
-            elif isinstance(e, Let):
-                raise AssertionError("a let is evaluated where it is declared")
-            elif isinstance(e, Op) and e.op == "where" and _flag(e.args[0]):
-                v = self.select(ev(e.args[0]), e.args[1], e.args[2], ev)
-            else:
-                assert isinstance(e, Op)
-                args = [ev(a) for a in e.args]
-                v = self.apply(e.op, args, None if e.alpha is None else ev(e.alpha))
-            memo[id(e)] = v
-            return v
-
-        for kind, target, expr in form.statements:
-            if kind == "let":
-                memo[id(target)] = self.materialize(ev(expr))
-            else:
-                self.assign(target, ev(expr), expr)
+        self.statements(form)
         assert form.output is not None, "a form must set its output with out()"
-        return ev(form.output)
+        return self.value(form.output)
+
+    def final(self, form: Form) -> Any:
+        """The new parameter of ``form``'s final form (after :meth:`statements` or
+        :meth:`run`): the parameter leaf is read afresh (a decoupled decay may precede)."""
+        e = form.final_expr
+        assert isinstance(e, Op), "the form has no final form"
+        self._memo.pop(id(form.p), None)
+        args = [self.value(a) for a in e.args]
+        return self.update_param(e.op, args, None if e.alpha is None else self.value(e.alpha))
 
 
 class CEmitter(Emitter):
@@ -448,19 +541,40 @@ class CEmitter(Emitter):
     def __init__(self, builder: Any, prefix: str) -> None:
         self.b, self.prefix = builder, prefix
         self.one: str | None = None
+        self.written: set[str] = set()
+        self.lazy: set[str] = set()
+        self.p, self.lr_fn, self.lr_uses = "p", None, ()
 
     def leaf(self, name: str) -> str:
         if name == "g":
             return self.b.u
         if name == "p":
-            return "p"
-        return self.b.state(name, write=name in self.written)
+            return self.p
+        return self._array(name)
+
+    def _array(self, key: str) -> str:
+        if key in self.lazy:  # made as zeros before the kernel runs, where missing
+            self.lazy.discard(key)
+            _lazy_zeros(self.b, key)
+        return self.b.state(key, write=key in self.written)
 
     def coef(self, c: Coef) -> str:
-        fn, name = c.fn, f"{self.prefix}_{c.name}"
+        fn, name, uses = c.fn, f"{self.prefix}_{c.name}", c.uses
         if c.per_tensor is not None:
-            return self.b.coef(name, fn, uses=c.uses, per_tensor=c.per_tensor)
-        return self.b.coef(name, lambda h, t, e: fn(h, t), uses=c.uses)
+            return self.b.coef(name, fn, uses=uses, per_tensor=c.per_tensor)
+        if c.lr:
+            lr_fn = self.lr_fn
+            assert lr_fn is not None, f"{c.name!r} reads the learning rate: final forms only"
+            return self.b.coef(
+                name, lambda h, t, e: fn(h, t, lr_fn(h, t)), uses=(*uses, *self.lr_uses)
+            )
+        if c.reads is not None:
+            key = c.reads
+            return self.b.coef(
+                name, lambda h, t, e: fn(h, t, e), uses=uses,
+                per_tensor=lambda st, i: float(st[key][i]),
+            )  # fmt: skip
+        return self.b.coef(name, lambda h, t, e: fn(h, t), uses=uses)
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
         b = self.b
@@ -489,6 +603,8 @@ class CEmitter(Emitter):
                 self.one = b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
             x, one = a[0], self.one
             return b.let(f"({x} > 0) ? {one} : (({x} < 0) ? -{one} : {one} * 0)")
+        if op == "branch":
+            return b.let(f"({a[0]} != 0) ? {a[1]} : {a[2]}")
         raise ValueError(f"no C form for primitive {op!r}")
 
     def materialize(self, value: str) -> str:
@@ -496,17 +612,26 @@ class CEmitter(Emitter):
         return self.b.let(value) if value.startswith("s_") else value
 
     def assign(self, key: str, value: str, expr: Expr) -> str:
-        var = self.b.state(key, write=True)
+        var = self._array(key)
         self.b.line(f"{var} = {value};")
         return var
 
+    def scale(self, key: str, factor: Coef) -> None:
+        _scale_in_prepare(self.b, key, factor)
+
     def run(self, form: Form) -> str:
-        self.written = set(form.written)
+        self.written, self.lazy = set(form.written), set(form.lazy)
         for pr in form.prepares:
             self.b.prepare(pr.fn, **pr.how)
         out = super().run(form)
         self.b.u = out
         return out
+
+    def final_c(self, form: Form, p: str, lr_fn: Callable, lr_uses: Sequence[str]) -> str:
+        """The C expression of the new parameter (``p``: the parameter after a decoupled
+        decay; ``lr_fn(hyper, t)``: the step's learning rate, reading ``lr_uses``)."""
+        self.p, self.lr_fn, self.lr_uses = p, lr_fn, tuple(lr_uses)
+        return self.final(form)
 
 
 _C_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
@@ -566,24 +691,57 @@ class EagerEmitter(Emitter):
         self.grads, self.params, self.state, self.given = grads, params, state, hyper
         self.hyper = {k: _plain(v) for k, v in hyper.items()}
         self._steps: list[float] | None = None
+        self.lazy: list[str] = []
+        #: the step's learning rate of each tensor (a final form's :meth:`Form.lr_coef`)
+        self.lrs: list[float] | None = None
 
     def leaf(self, name: str) -> list[Tensor]:
         if name == "g":
             return self.grads
         if name == "p":
             return self.params
+        if name in self.lazy:
+            return lazy_state(self.state, name, self.grads, torch.zeros_like)
         return self.state[name]
 
     def coef(self, c: Coef) -> _Scalars:
         if self._steps is None:
             self._steps = step_values(self.state, len(self.params))
-        h, st = self.hyper, self.state
-        return _Scalars(_number(c.value(h, t, st, i)) for i, t in enumerate(self._steps))
+        h, fn, steps = self.hyper, c.fn, self._steps
+        if c.lr:
+            assert self.lrs is not None, f"{c.name!r} reads the learning rate: final forms only"
+            return _Scalars(_number(fn(h, t, lr)) for t, lr in zip(steps, self.lrs, strict=True))
+        if c.reads is not None:
+            xs = self.state[c.reads]
+            return _Scalars(_number(fn(h, t, float(x))) for t, x in zip(steps, xs, strict=True))
+        if c.per_tensor is not None:
+            st = self.state
+            return _Scalars(_number(c.value(h, t, st, i)) for i, t in enumerate(steps))
+        return _Scalars(_number(fn(h, t)) for t in steps)
 
-    def run(self, form: Form) -> Any:
+    def statements(self, form: Form) -> None:
         for pr in form.prepares:
             pr.fn(self.state, self.params, self.grads, self.given)
-        return super().run(form)
+        self.lazy = form.lazy
+        super().statements(form)
+
+    def scale(self, key: str, factor: Coef) -> None:
+        torch._foreach_mul_(self.state[key], list(self.coef(factor)))
+
+    def select(self, on: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+        one = on.one()
+        if one is not None:  # the same branch for every tensor: only it is evaluated
+            return a() if one != 0 else b()
+        xs, ys = a(), b()
+        return [x if o != 0 else y for o, x, y in zip(on, xs, ys, strict=True)]
+
+    def update_param(self, op: str, args: list[Any], alpha: Any) -> list[Tensor]:
+        """In place on the parameters: ``p.addcdiv_(m, d, value=s)`` for ``addcdiv(p, ...)``."""
+        kw = {} if alpha is None else {"alpha": alpha.one()}
+        if None in kw.values():
+            raise ValueError("a final form's alpha must be the same for every tensor")
+        getattr(torch, f"_foreach_{op}_")(self.params, *(_arg(x) for x in args[1:]), **kw)
+        return self.params
 
     def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
         f = torch
@@ -622,10 +780,10 @@ class EagerEmitter(Emitter):
             return list(f._foreach_abs(a[0]))
         raise ValueError(f"no foreach form for primitive {op!r}")
 
-    def select(self, flag: Any, a: Expr, b: Expr, ev: Callable[[Expr], Any]) -> Any:
+    def select_flag(self, flag: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
         if all(flag) or not any(flag):  # the branch every tensor takes, only
-            return ev(a) if flag[0] else ev(b)
-        return super().select(flag, a, b, ev)
+            return a() if flag[0] else b()
+        return super().select_flag(flag, a, b)
 
     def materialize(self, value: Any) -> Any:
         # a named value must not change when a state entry it is is assigned later
@@ -662,22 +820,48 @@ def _plain(v: Any) -> Any:
 
 
 def reference(
-    form: Form, g: Tensor, p: Tensor, state: dict[str, Tensor], hyper: Mapping[str, Any], t: float
+    form: Form,
+    g: Tensor,
+    p: Tensor,
+    state: dict[str, Any],
+    hyper: Mapping[str, Any],
+    t: float,
+    lr: float | None = None,
 ) -> Tensor:
     """The form in float64 from each primitive's definition (no fused roundings, torch's
-    kernels not used): the update of one tensor; ``state`` is updated in place (its
-    :meth:`Form.prepare` steps run first, on it as a group of one tensor)."""
+    kernels not used): the update of one tensor, or with ``lr`` the new parameter by its
+    final form (:meth:`Form.final`); ``state`` is updated in place (its :meth:`Form.prepare`
+    steps run first, on it as a group of one tensor; a lazy entry missing from it is made as
+    zeros; a :meth:`Form.product` number is multiplied as it is stored)."""
     lists: dict[str, list] = {k: [v] for k, v in state.items()}
     lists["_step_values"] = [t]
     for pr in form.prepares:
         pr.fn(lists, [p], [g], hyper)
+    state.update({k: v[0] for k, v in lists.items() if not k.startswith("_")})
 
     class _Ref(Emitter):
         def leaf(self, name: str) -> Any:
-            return g if name == "g" else p if name == "p" else lists[name][0]
+            if name in ("g", "p"):
+                return {"g": g, "p": p}[name]
+            if name in form.lazy and state.get(name) is None:
+                state[name] = torch.zeros_like(g)
+            return state[name]
 
         def coef(self, c: Coef) -> float:
-            return float(c.value(hyper, t, lists, 0))
+            if c.lr:
+                assert lr is not None, f"{c.name!r} reads the learning rate: final forms only"
+                return float(c.fn(hyper, t, lr))
+            if c.reads is not None:
+                return float(c.fn(hyper, t, float(state[c.reads])))
+            if c.per_tensor is not None:  # what the prepares computed
+                return float(c.fn(hyper, t, c.per_tensor(lists, 0)))
+            return float(c.fn(hyper, t))
+
+        def scale(self, key: str, factor: Coef) -> None:
+            state[key] = state[key] * self.coef(factor)
+
+        def select(self, on: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+            return a() if on != 0 else b()
 
         def apply(self, op: str, a: list[Any], alpha: Any) -> Any:
             if op in SELECTIONS:
@@ -709,12 +893,14 @@ def reference(
             raise ValueError(op)
 
         def assign(self, key: str, value: Any, expr: Expr) -> Any:
-            lists[key] = [value]
+            state[key] = value
             return value
 
-    out = _Ref().run(form)
-    state.update({k: v[0] for k, v in lists.items() if not k.startswith("_")})
-    return out
+    ref = _Ref()
+    if lr is None:
+        return ref.run(form)
+    ref.statements(form)
+    return ref.final(form)
 
 
 # --------------------------------------------------------------------------------------
@@ -724,9 +910,13 @@ def reference(
 
 class FormRule(Rule):
     """An elementwise rule whose math is its :meth:`form`: the eager ``update`` and the fused
-    ``fuse`` are derived from it (:class:`EagerEmitter`, :class:`CEmitter`), its state is
-    created as zeros (the keys in ``state_keys``), and its kernel's structure is the values of
-    its declared flags (:attr:`~descentlab.optim.Rule.checks`).
+    ``fuse`` are derived from it (:class:`EagerEmitter`, :class:`CEmitter`), and so is its
+    parameter update in its own operation order where the form has a final form
+    (:meth:`Form.final`; the rule then sets ``has_final = True``: ``apply_final`` and the
+    fused ``final_form`` come from it). Its state is what the form reads at the rule's
+    defaults, made as zeros (a :meth:`Form.product` number as its ``init``), and its
+    kernel's structure is the values of its declared flags
+    (:attr:`~descentlab.optim.Rule.checks`).
 
     Subclasses set ``name``, ``state_keys``, ``checks`` and write :meth:`form`.
     """
@@ -746,11 +936,28 @@ class FormRule(Rule):
         if form is None:
             form = Form()
             self.form(form, hyper)
+            if (form.final_expr is not None) != self.has_final:
+                raise TypeError(
+                    f"{self.name}: has_final is {self.has_final} but its form "
+                    f"{'sets' if form.final_expr is not None else 'has no'} final form"
+                )
             cache[key] = form
         return form
 
+    #: state entries that are never negative (a second moment): a low-bit format may store
+    #: them unsigned (:mod:`descentlab.optim.lowbit`)
+    nonnegative: tuple[str, ...] = ()
+    #: how the state is stored (None: in the parameters' dtype); see :meth:`with_state`
+    state_format: StateFormat | None = None
+
     def init(self, params: list[Tensor]) -> State:
-        return {k: zeros(params) for k in self.state_keys}
+        form = self.built(self.defaults)
+        if self.state_format is not None:
+            return _stored_init(self, form, params)
+        state: State = {k: zeros(params) for k in form.states}
+        for key, value in form.scalars.items():
+            state[key] = [torch.full((), value, dtype=scalar_dtype()) for _ in params]
+        return state
 
     def __getstate__(self) -> dict[str, Any]:
         # the built forms are a cache (their coefficients are local functions: not picklable)
@@ -759,12 +966,198 @@ class FormRule(Rule):
     def fuse_signature(self, hyper: Mapping[str, Any]) -> tuple:
         from .hyperspec import Flag
 
-        return tuple(bool(hyper[k]) for k, s in self.checks.items() if isinstance(s, Flag))
+        flags = tuple(bool(hyper[k]) for k, s in self.checks.items() if isinstance(s, Flag))
+        return flags if self.state_format is None else (*flags, self.state_format.tag)
 
     def update(self, grads, state, params, hyper):
-        out = EagerEmitter(grads, params, state, hyper).run(self.built(hyper))
-        return out, state
+        return self._eager(grads, params, state, hyper).run(self.built(hyper)), state
+
+    def _eager(self, grads, params, state, hyper) -> EagerEmitter:
+        if self.state_format is not None:
+            return StoredEagerEmitter(grads, params, state, hyper, self)
+        return EagerEmitter(grads, params, state, hyper)
+
+    def apply_final(self, grads, state, params, hyper, lrs):
+        form = self.built(hyper)
+        em = self._eager(grads, params, state, hyper)
+        em.lrs = lrs
+        em.statements(form)
+        em.final(form)
 
     def fuse(self, b: Any, hyper: Mapping[str, Any]) -> bool:
-        CEmitter(b, self.name).run(self.built(hyper))
+        form = self.built(hyper)
+        em = CEmitter(b, self.name)
+        if self.state_format is not None:
+            em = StoredCEmitter(b, self.name, self)
+        em.run(form)
+        if form.final_expr is not None:
+            b.final_form = (b.u, lambda b, p, lr_fn, uses: em.final_c(form, p, lr_fn, uses))
         return True
+
+    def with_state(self, state_dtype: str | StateFormat | None) -> FormRule:
+        """A copy of this rule whose state is stored as ``state_dtype`` (``"int8"``,
+        ``"bfloat16"``, a :class:`~descentlab.optim.lowbit.StateFormat`, or None for the
+        parameters' dtype): the composable form of an optimizer's ``state_dtype=``."""
+        rule = copy.copy(self)
+        rule.state_format = state_format(state_dtype)
+        return rule
+
+    def stored(self) -> list[str]:
+        """The elementwise state entries (a low-bit format stores them; the per-tensor numbers
+        of :meth:`Form.product` stay as they are)."""
+        return list(self.built(self.defaults).states)
+
+    def stored_keys(self) -> tuple[str, ...]:
+        """The state entries as stored (a low-bit format's companions included)."""
+        fmt = self.state_format
+        if fmt is None:
+            return tuple(self.stored())
+        return tuple(k for key in self.stored() for k in fmt.keys(key))
+
+
+# --------------------------------------------------------------------------------------
+# Final forms, per-tensor branches and running products (the Adam family's constructs)
+# --------------------------------------------------------------------------------------
+
+
+def branch(on: Coef, a: Expr, b: Expr) -> Expr:
+    """``a`` where the per-tensor coefficient ``on`` is nonzero, else ``b`` (RAdam's
+    rectification switch). The eager backend evaluates only the side a tensor takes."""
+    return Op("branch", (on, a, b))
+
+
+def _lazy_zeros(b: Any, key: str) -> None:
+    """A lazy state entry (:meth:`Form.state`) of the fused kernel: made as zeros, where
+    missing, before the kernel runs (a steady prepare: skipped once it exists)."""
+
+    def make(state: State, params: list[Tensor], grads: list[Tensor], hyper: Any) -> None:
+        zero = lambda t: torch.zeros_like(t, memory_format=torch.contiguous_format)  # noqa: E731
+        lazy_state(state, key, grads, zero)
+
+    b.prepare(make, fills=(key,), steady=True)
+
+
+def _scale_in_prepare(b: Any, key: str, factor: Coef) -> None:
+    """:meth:`Form.product` in the fused backend: the per-tensor numbers are multiplied in
+    Python before the kernel runs, as the eager backend multiplies them (``_foreach_mul_``)."""
+    fn = factor.fn
+
+    def prepare(state: State, params: list[Tensor], grads: list[Tensor], hyper: Any) -> None:
+        h = {k: _plain(v) for k, v in hyper.items()}
+        steps = step_values(state, len(grads))
+        torch._foreach_mul_(state[key], [float(fn(h, t)) for t in steps])
+
+    b.prepare(prepare, needs=(key,))
+
+
+# --------------------------------------------------------------------------------------
+# Stored state: a low-bit format (descentlab.optim.lowbit) where the emitters load and store
+# state. A stored entry is decoded to float32 when first read, later reads in the step see
+# the float32 values the form computes, and written entries are encoded once, at the end.
+# --------------------------------------------------------------------------------------
+
+
+def _stored_init(rule: FormRule, form: Form, params: list[Tensor]) -> State:
+    """The rule's state stored in its format: every elementwise entry made at once (a lazy
+    one too: its zeros are stored ones), the per-tensor numbers as floats."""
+    fmt = rule.state_format
+    assert fmt is not None
+    out: State = {}
+    for key in form.states:
+        cols = fmt.init(params, key not in rule.nonnegative)
+        out.update(zip(fmt.keys(key), cols, strict=True))
+    for key, value in form.scalars.items():
+        out[key] = [torch.full((), value, dtype=scalar_dtype()) for _ in params]
+    return out
+
+
+class StoredEagerEmitter(EagerEmitter):
+    """:class:`EagerEmitter` whose elementwise state is stored in ``rule.state_format``."""
+
+    def __init__(
+        self,
+        grads: list[Tensor],
+        params: list[Tensor],
+        state: State,
+        hyper: Mapping[str, Any],
+        rule: FormRule,
+    ) -> None:
+        super().__init__(grads, params, state, hyper)
+        assert rule.state_format is not None
+        self.fmt = rule.state_format
+        self.rule = rule
+        self.keys = rule.stored()
+        self.work: dict[str, list[Tensor]] = {}
+
+    def leaf(self, name: str) -> list[Tensor]:
+        if name not in self.keys:
+            return super().leaf(name)
+        got = self.work.get(name)
+        if got is None:
+            cols = [self._entries(k) for k in self.fmt.keys(name)]
+            signed = name not in self.rule.nonnegative
+            got = self.work[name] = [
+                self.fmt.decode([c[i] for c in cols], signed) for i in range(len(self.params))
+            ]
+        return got
+
+    def _entries(self, key: str) -> list[Any]:
+        """A stored entry of every tensor (None where a tensor does not have it: a blockwise
+        format's small tensors have no block scales)."""
+        got = self.state.get(key)
+        return [None] * len(self.params) if got is None else got
+
+    def _aliased(self, value: Any) -> bool:
+        lists = [*self.state.values(), *self.work.values(), self.grads, self.params]
+        return any(value is v for v in lists)
+
+    def materialize(self, value: Any) -> Any:
+        return list(torch._foreach_clone(value)) if self._aliased(value) else value
+
+    def assign(self, key: str, value: list[Tensor], expr: Expr) -> list[Tensor]:
+        if key not in self.keys:
+            return super().assign(key, value, expr)
+        if self._aliased(value):
+            value = list(torch._foreach_clone(value))
+        self.work[key] = value
+        return value
+
+    def statements(self, form: Form) -> None:
+        super().statements(form)
+        steps = step_values(self.state, len(self.params))
+        for index, key in enumerate(self.keys):
+            if key not in form.written:
+                continue
+            cols = [self._entries(k) for k in self.fmt.keys(key)]
+            signed = key not in self.rule.nonnegative
+            for i, v in enumerate(self.work[key]):
+                self.fmt.encode(v, [c[i] for c in cols], signed, sr_salt(index, steps[i]))
+
+
+class StoredCEmitter(CEmitter):
+    """:class:`CEmitter` whose elementwise state is stored in ``rule.state_format``: the
+    builder loads and stores those entries through the format's C
+    (:meth:`~descentlab.optim.fused.FusedBuilder.store_as`)."""
+
+    def __init__(self, builder: Any, prefix: str, rule: FormRule) -> None:
+        super().__init__(builder, prefix)
+        self.rule = rule
+
+    def run(self, form: Form) -> str:
+        fmt = self.rule.state_format
+        assert fmt is not None
+        for index, key in enumerate(self.rule.stored()):
+            if key not in form.states:
+                continue
+            salt = None
+            if fmt.salted:
+                salt = self.b.coef(
+                    f"{self.prefix}_salt{index}", lambda h, t, e, i=index: float(sr_salt(i, t))
+                )
+            self.b.store_as(key, fmt, key not in self.rule.nonnegative, salt)
+        return super().run(form)
+
+    def _array(self, key: str) -> str:
+        if key in self.b.formats:  # a lazy entry is made with the stored state, at init
+            self.lazy.discard(key)
+        return super()._array(key)

@@ -20,16 +20,12 @@ How it works:
 2. **Compilation.** The source is compiled once by the system C++ compiler (``g++ -O3
    -march=native -fopenmp``, ~1-2 s) into a shared library cached on disk, keyed by a hash
    of the source, the flags and the CPU: a second process loads it in about a millisecond.
-   The directory is ``$DESCENTLAB_CACHE/fused`` or ``~/.cache/descentlab/fused``.
-   **Nothing cached is loaded unverified.** Each ``k_<key>.so`` has a sidecar
-   ``k_<key>.json`` recording the SHA-256 of the library's bytes, of the generated source and
-   the compiler command; a process reads the library once, checks those three against what it
-   would build, and loads exactly the bytes it checked (from an anonymous in-memory file on
-   Linux, so a file changed or truncated afterwards cannot reach it). An entry that fails --
-   truncated, garbage, empty, another kernel copied over it, a library planted without its
-   sidecar -- is rebuilt, with one warning. The cache folders are created ``0700``; a folder
-   owned by another user or writable by group or others is refused (``fused=None`` then runs
-   eagerly, with one warning; ``fused=True`` raises :class:`FusedUnavailable`).
+   :mod:`descentlab._native` does this for every kernel of descentlab: the folder
+   (``$DESCENTLAB_CACHE/fused`` or ``~/.cache/descentlab/fused``, private), verification of
+   each cached library against its sidecar before it is loaded (a damaged entry is rebuilt,
+   with one warning), loading exactly the verified bytes. A cache folder owned by another
+   user or writable by group or others is refused (``fused=None`` then runs eagerly, with
+   one warning; ``fused=True`` raises :class:`FusedUnavailable`).
 3. **Each step.** Python computes the coefficients in double precision exactly as the eager
    rules do, and passes them with the tensors' data pointers to the kernel (via ``ctypes``, so
    no Python runs per element). Because every hyperparameter is a *runtime* argument, a
@@ -95,24 +91,18 @@ rounds: float32 rounding differences alone move the parity problem's parameters 
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
-import hashlib
-import os
-import platform
-import shutil
-import subprocess
-import tempfile
-import threading
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from descentlab import _native
+from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
 __all__ = [
     "DTYPES",
@@ -122,218 +112,47 @@ __all__ = [
     "compile_count",
     "compiler",
     "fused_available",
-    "load_library",
     "sqrt_reproduces_torch",
 ]
 
 
-class FusedUnavailable(RuntimeError):
-    """The fused backend cannot run here (no C++ compiler, or the compiler failed)."""
+class FusedUnavailable(KernelUnavailable):
+    """The fused backend cannot run here (no C++ compiler, the compiler failed, the kernel
+    cache cannot be used)."""
 
 
 CHUNK = 1 << 15  # elements per OpenMP work item
 _SMALL = 1 << 16  # groups smaller than this run on one thread (fork-join costs more)
-_VERSION = "descentlab-fused-3"
-
-_lock = threading.Lock()
-_loaded: dict[str, Any] = {}
-_libraries: dict[str, ctypes.CDLL] = {}
-_compiles = 0
-
-
-def cache_dir() -> Path:
-    """Where compiled kernels are kept (``$DESCENTLAB_CACHE/fused`` or
-    ``$XDG_CACHE_HOME/descentlab/fused``, default ``~/.cache/descentlab/fused``)."""
-    root = os.environ.get("DESCENTLAB_CACHE")
-    if root:
-        return Path(root) / "fused"
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "descentlab" / "fused"
-
-
-def compiler() -> str | None:
-    """The C++ compiler the fused backend uses (``$CXX``, else g++ or c++), or None."""
-    return _find_compiler(os.environ.get("CXX"), os.environ.get("PATH"))
-
-
-@functools.lru_cache(maxsize=8)
-def _find_compiler(cxx: str | None, path: str | None) -> str | None:
-    # cached: searching PATH costs ~0.2 ms, and the optimizer asks at every step
-    if cxx and shutil.which(cxx, path=path):
-        return shutil.which(cxx, path=path)
-    for name in ("g++", "c++"):
-        found = shutil.which(name, path=path)
-        if found:
-            return found
-    return None
+_VERSION = "descentlab-fused-3"  # the first line of every generated source
 
 
 def fused_available() -> bool:
     """True when a C++ compiler is present, so ``fused=True`` can build its kernels."""
-    return compiler() is not None
+    return _native.compiler() is not None
 
 
-def compile_count() -> int:
-    """How many kernels this process has compiled (cache hits on disk do not count)."""
-    return _compiles
-
-
-def _cpu_tag() -> str:
-    """Identifies the instruction set the cached binaries were built for (-march=native)."""
-    flags = ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    flags = line
-                    break
-    except OSError:
-        flags = platform.processor()
-    return hashlib.sha256((platform.machine() + flags).encode()).hexdigest()[:16]
-
-
-_FLAGS = [
-    "-O3",
-    "-march=native",
-    "-fopenmp",
-    "-fPIC",
-    "-shared",
-    "-ffp-contract=off",  # a * b + c stays two roundings unless the source says dl_fma()
-    "-fno-math-errno",
-    "-std=c++17",
-    "-fno-exceptions",
-    "-fno-rtti",
-]
-
-
-def _command(cc: str, src: str, out: str) -> list[str]:
-    return [cc, *_FLAGS, src, "-o", out, "-lm"]
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _trusted_dir(directory: Path) -> None:
-    """Create the cache folder ``0700`` (with any missing parents) and refuse one that another
-    user could have written a library into."""
-    from descentlab._osutil import check_private_dir, private_dir
-
-    try:
-        private_dir(directory)
-        check_private_dir(directory)
-    except OSError as exc:
-        raise FusedUnavailable(f"the fused-kernel cache cannot be used: {exc}") from None
-
-
-def _verified_bytes(lib: Path, meta_path: Path, expect: Mapping[str, Any]) -> bytes | str:
-    """The library's bytes if the entry matches ``expect`` (and its own recorded hash), else
-    why not."""
-    import json
-
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return "no sidecar (k_*.json) records its hash"
-    except (OSError, ValueError) as exc:
-        return f"unreadable sidecar ({exc})"
-    if not isinstance(meta, dict):
-        return "unreadable sidecar (not a JSON object)"
-    for name, value in expect.items():
-        if meta.get(name) != value:
-            return f"its sidecar records another {name.replace('_', ' ')}"
-    try:
-        data = lib.read_bytes()
-    except OSError as exc:
-        return f"unreadable ({exc})"
-    if _sha256(data) != meta.get("so_sha256"):
-        return f"its bytes ({len(data)}) do not have the recorded SHA-256"
-    return data
-
-
-def _write_entry(directory: Path, lib: Path, meta_path: Path, source: str, cc: str, meta: dict):
-    """Compile ``source`` into ``lib`` and write its sidecar; returns the library's bytes."""
-    import json
-
-    global _compiles
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        src = Path(tmp) / "kernel.cpp"
-        src.write_text(source, encoding="utf-8")
-        out = Path(tmp) / "kernel.so"
-        # its own session: a Ctrl-C at the terminal (meant for the program: a server
-        # stopping while it warms its kernels) does not kill a compiler half-way; an
-        # interrupted wait still kills it (subprocess.run)
-        proc = subprocess.run(
-            _command(cc, str(src), str(out)),
-            capture_output=True,
-            text=True,
-            check=False,
-            start_new_session=True,
-        )
-        if proc.returncode != 0:
-            raise FusedUnavailable(
-                f"compiling a fused optimizer kernel failed ({cc}):\n{proc.stderr[-2000:]}"
-            )
-        data = out.read_bytes()
-        side = Path(tmp) / "kernel.json"
-        side.write_text(json.dumps({**meta, "so_sha256": _sha256(data)}), encoding="utf-8")
-        # Each rename is atomic: a concurrent process sees an old or a new file, never a
-        # partial one; a library whose sidecar is not (yet) its own fails verification and
-        # is rebuilt, never loaded.
-        os.replace(out, lib)
-        os.replace(side, meta_path)
-    _compiles += 1
-    return data
-
-
-def _dlopen(data: bytes, lib: Path) -> ctypes.CDLL:
-    """Load exactly ``data`` (verified bytes): from an anonymous memory file on Linux (kept
-    open for the life of the process, so its name is never reused), else from ``lib``."""
-    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
-        try:
-            fd = os.memfd_create(lib.name, getattr(os, "MFD_CLOEXEC", 0))
-        except OSError:
-            fd = -1
-        if fd >= 0:
-            _memfds.append(fd)
-            # e.g. memory files may not be mapped executable here: then the checked file
-            with contextlib.suppress(OSError):
-                os.write(fd, data)
-                return ctypes.CDLL(f"/proc/self/fd/{fd}")
-    # The folder is private and entries are only ever replaced by a rename, so the file just
-    # verified is the file loaded.
-    return ctypes.CDLL(str(lib))
-
-
-_memfds: list[int] = []
-
-# In the key: entries of caches written before kernels had sidecars are never looked at (they
-# would otherwise each be rebuilt with a warning).
-_CACHE_FORMAT = "verified-sidecar-1"
+def _bind_step(handle: ctypes.CDLL) -> Any:
+    fn = handle.dl_step
+    fn.probe = handle.dl_sqrt_probe
+    fn.restype = None
+    fn.argtypes = [
+        ctypes.c_int64,  # tensors
+        ctypes.c_void_p,  # numel[n]
+        ctypes.c_void_p,  # rows[n]
+        ctypes.c_void_p,  # pointers[n * arrays]
+        ctypes.c_void_p,  # coefficients
+        ctypes.c_void_p,  # coefficient offset of each tensor[n]
+        ctypes.c_int,  # threads
+    ]
+    return fn
 
 
 def _load(source: str) -> Any:
-    """The compiled kernel for ``source`` (from memory, the verified disk cache, or the
-    compiler)."""
-    key, handle = load_library(source)
-    with _lock:
-        fn = _loaded.get(key)
-        if fn is not None:
-            return fn
-        fn = handle.dl_step
-        fn.probe = handle.dl_sqrt_probe
-        fn.restype = None
-        fn.argtypes = [
-            ctypes.c_int64,  # tensors
-            ctypes.c_void_p,  # numel[n]
-            ctypes.c_void_p,  # rows[n]
-            ctypes.c_void_p,  # pointers[n * arrays]
-            ctypes.c_void_p,  # coefficients
-            ctypes.c_void_p,  # coefficient offset of each tensor[n]
-            ctypes.c_int,  # threads
-        ]
-        _loaded[key] = fn
-        return fn
+    """The compiled step kernel for ``source`` (:func:`descentlab._native.load`)."""
+    try:
+        return _native.load(source, _bind_step, what="fused optimizer kernel")
+    except KernelUnavailable as exc:
+        raise FusedUnavailable(str(exc)) from None
 
 
 _SQRT_PROBE = """// descentlab.optim.fused: which float32 square root torch computes on this CPU
@@ -369,8 +188,8 @@ def sqrt_reproduces_torch() -> bool:
     kernel is cached and verified like any other).
     """
     try:
-        _, lib = load_library(_SQRT_PROBE.format(prelude=_PRELUDE))
-    except FusedUnavailable:
+        _, lib = _native.load_library(_SQRT_PROBE.format(prelude=_PRELUDE), what="probe kernel")
+    except KernelUnavailable:
         return False
     g = torch.Generator().manual_seed(0)
     x = torch.cat(
@@ -384,59 +203,6 @@ def sqrt_reproduces_torch() -> bool:
         ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(x.numel())
     )
     return torch.equal(out, torch.sqrt(x))
-
-
-def load_library(source: str) -> tuple[str, ctypes.CDLL]:
-    """``(key, library)``: the C++ ``source`` compiled into a shared library, from memory,
-    the verified disk cache or the compiler (``key`` hashes the source, flags, compiler and
-    CPU). Other generated kernels (:mod:`descentlab.problems.kernels`) share this cache.
-
-    Raises:
-        FusedUnavailable: no C++ compiler, or compiling or loading failed.
-    """
-    import warnings
-
-    cc = compiler()
-    if cc is None:
-        raise FusedUnavailable(
-            "the fused optimizer backend needs a C++ compiler (g++ or c++ on PATH, or $CXX); "
-            "none was found -- install gcc or use fused=False"
-        )
-    key = hashlib.sha256(
-        "\0".join([_VERSION, _CACHE_FORMAT, source, " ".join(_FLAGS), cc, _cpu_tag()]).encode()
-    ).hexdigest()[:32]
-    with _lock:
-        handle = _libraries.get(key)
-        if handle is not None:
-            return key, handle
-        directory = cache_dir()
-        _trusted_dir(directory)
-        lib = directory / f"k_{key}.so"
-        meta_path = lib.with_suffix(".json")
-        expect = {
-            "version": _VERSION,
-            "source_sha256": _sha256(source.encode()),
-            "command": _command(cc, "kernel.cpp", "kernel.so"),
-            "cpu": _cpu_tag(),
-        }
-        data: bytes | str = "missing"
-        if lib.exists() or meta_path.exists():
-            data = _verified_bytes(lib, meta_path, expect)
-            if isinstance(data, str):
-                warnings.warn(
-                    f"descentlab: the cached fused kernel {lib} failed verification ({data}); "
-                    "rebuilding it",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-        if isinstance(data, str):
-            data = _write_entry(directory, lib, meta_path, source, cc, expect)
-        try:
-            handle = _dlopen(data, lib)
-        except OSError as exc:  # verified bytes the loader still refuses (another machine?)
-            raise FusedUnavailable(f"loading the fused kernel {lib} failed: {exc}") from None
-        _libraries[key] = handle
-        return key, handle
 
 
 # --------------------------------------------------------------------------------------
@@ -486,6 +252,9 @@ class FusedBuilder:
     #: the C expression of the new parameter when a final form applies (else the default
     #: ``p + u`` or ``p + u * -lr``)
     final: str | None = None
+    #: state entries stored in a low-bit format (:meth:`store_as`): key -> (format, signed,
+    #: the C name of its seed coefficient or None)
+    formats: dict[str, tuple[Any, bool, str | None]] = field(default_factory=dict)
     _n: int = 0
 
     def tmp(self) -> str:
@@ -559,6 +328,26 @@ class FusedBuilder:
         self.fills.extend(fills)
         self.needs.extend(k for k in needs if k not in self.needs)
 
+    def store_as(self, key: str, fmt: Any, signed: bool, salt: str | None) -> None:
+        """Store state ``key`` in the low-bit format ``fmt``
+        (:class:`~descentlab.optim.lowbit.StateFormat`; ``signed``: it may be negative;
+        ``salt``: the coefficient seeding its stochastic rounding): the kernel decodes it to
+        float32 where the body reads ``s_<key>`` and encodes what the body leaves there."""
+        self.state(key)
+        for extra in fmt.keys(key)[1:]:
+            if extra not in self.arrays:
+                self.arrays.append(extra)
+        self.formats[key] = (fmt, signed, salt)
+
+    def stored_arrays(self) -> dict[str, tuple[str, int]]:
+        """Every array a low-bit format stores: name -> (its key, its index in the format's
+        entries)."""
+        return {
+            name: (key, idx)
+            for key, (fmt, _, _) in self.formats.items()
+            for idx, name in enumerate(fmt.keys(key))
+        }
+
     def final_expr(self, fold_lr: bool) -> str:
         """The C expression of the updated parameter."""
         if self.final is not None:
@@ -577,8 +366,10 @@ class FusedBuilder:
         lanes = 8 if dtype == torch.float64 else 16
         store, ld, st = ("S", "dl_ldx<T>", "dl_stx") if low else ("T0", "dl_ld<T>", "dl_st")
         names = ["p", "g", *self.arrays]
+        stored = self.stored_arrays()
+        types = {n: store for n in names} | self._stored_types(dtype, stored)
         decl = "\n".join(
-            f"    {store}* __restrict__ a_{n} = ({store}*)ptrs[{k} * n + i];"
+            f"    {types[n]}* __restrict__ a_{n} = ({types[n]}*)ptrs[{k} * n + i];"
             for k, n in enumerate(names)
         )
         final = f"{st}(a_p + j, {self.final_expr(fold_lr)});"
@@ -587,22 +378,40 @@ class FusedBuilder:
         prefetch = "\n".join(
             f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
             for n in names
+            if stored.get(n, (n, 0))[1] == 0
         )
-        body = "\n".join(
-            [
-                f"T p = {ld}(a_p + j);",
-                f"T g = {ld}(a_g + j);",
-                *(f"T s_{n} = {ld}(a_{n} + j);" for n in self.arrays),
-                *self.lines,
-                *(f"{st}(a_{n} + j, s_{n});" for n in self.written),
-                final,
-            ]
-        )
+        code = self._stored_code()
+
+        def body_of(code: Mapping[str, Mapping[str, str]]) -> str:
+            return "\n".join(
+                [
+                    f"T p = {ld}(a_p + j);",
+                    f"T g = {ld}(a_g + j);",
+                    *(
+                        code[n]["load"] if n in code else f"T s_{n} = {ld}(a_{n} + j);"
+                        for n in self.arrays
+                        if n not in stored or n in code
+                    ),
+                    *self.lines,
+                    *(
+                        code[n]["store"] if n in code else f"{st}(a_{n} + j, s_{n});"
+                        for n in self.written
+                    ),
+                    final,
+                ]
+            )
+
+        body = body_of(code)
         coefs = "\n".join(
             f"const T c_{c.name} = dl_bc<T>(C[{k}]);" for k, c in enumerate(self.coefs)
         )
         prelude = _PRELUDE if low is None else _PRELUDE + _LOW_COMMON + low
+        finish = ""
+        if code:
+            plain = body_of(self._plain_code())
+            decl, finish, prelude = self._stored_frame(decl, code, prelude, plain, coefs)
         return _KERNEL.format(
+            finish=finish,
             version=_VERSION,
             prelude=prelude,
             scalar=scalar,
@@ -614,6 +423,81 @@ class FusedBuilder:
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
         )
+
+    # -- state stored in a low-bit format (descentlab.optim.lowbit) ---------------------
+    def _stored_types(
+        self, dtype: torch.dtype, stored: Mapping[str, tuple[str, int]]
+    ) -> dict[str, str]:
+        from . import lowbit
+
+        if stored and dtype != torch.float32:
+            raise ValueError(f"low-bit optimizer state needs float32 parameters, got {dtype}")
+        out = {}
+        for name, (key, idx) in stored.items():
+            fmt = self.formats[key][0]
+            out[name] = lowbit.c_type(fmt.dtypes[idx])
+        return out
+
+    def _plain_code(self) -> dict[str, dict[str, str]]:
+        """Loads and stores of the stored entries of a tensor that keeps float32 state (a
+        blockwise format's tensors under its ``min_size``)."""
+        return {
+            key: {
+                "load": f"T s_{key} = dl_ld<T>((T0*)a_{key} + j);",
+                "store": f"dl_st((T0*)a_{key} + j, s_{key});",
+            }
+            for key in self.formats
+        }
+
+    def _stored_code(self) -> dict[str, dict[str, str]]:
+        from . import lowbit
+
+        index = {f"c_{c.name}": k for k, c in enumerate(self.coefs)}
+        return {
+            key: lowbit.c_code(fmt, key, signed, None if salt is None else index[salt])
+            for key, (fmt, signed, salt) in self.formats.items()
+        }
+
+    def _stored_frame(
+        self,
+        decl: str,
+        code: Mapping[str, Mapping[str, str]],
+        prelude: str,
+        plain: str,
+        coefs: str,
+    ) -> tuple[str, str, str]:
+        """The segment's declarations and its end with stored state: a blockwise format runs
+        the segment block by block (CHUNK is a multiple of every block size, so a segment --
+        one row of a tensor without batched hyperparameters -- starts at a block), opening
+        each block before the loops and encoding it after them."""
+        from . import lowbit
+
+        blocks = {getattr(f, "block_size", None) for f, _, _ in self.formats.values()} - {None}
+        assert len(blocks) <= 1 and all(CHUNK % b == 0 for b in blocks)
+        decl += "\n" + "\n".join(f"    {c['decl']}" for c in code.values() if c["decl"])
+        finish = ""
+        if blocks:
+            # a tensor under the format's min_size keeps float32 state (no block scales):
+            # the plain loops, then return
+            first = next(k for k, (f, _, _) in self.formats.items() if hasattr(f, "block_size"))
+            decl += (
+                f"\n    if (a_{first}_scale == 0) {{\n    int64_t j = j0;\n"
+                f"    {{\n        typedef V T;\n{coefs}\n"
+                f"        for (; j + W <= j1; j += W) {{\n{plain}\n        }}\n    }}\n"
+                f"    {{\n        typedef T0 T;\n{coefs}\n"
+                f"        for (; j < j1; ++j) {{\n{plain}\n        }}\n    }}\n"
+                "    return;\n    }"
+            )
+            b = blocks.pop()
+            decl += (
+                f"\n    for (int64_t jb_ = j0; jb_ < j1; jb_ += {b}) {{"
+                f"\n    const int64_t je_ = (jb_ + {b} < j1) ? jb_ + {b} : j1;"
+                + "".join(f"\n    {c['open']}" for c in code.values() if c["open"])
+                + "\n    const int64_t j0 = jb_, j1 = je_;  // this block"
+            )
+            finish = "".join(f"\n    {c['close']}" for c in code.values() if c["close"])
+            finish += "\n    }"
+        return decl, finish, prelude + lowbit.c_prelude()
 
 
 # The kernel: ``dl_segment`` runs the loop body over one row segment of one tensor (vector
@@ -644,6 +528,7 @@ static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
 {body}
         }}
     }}
+{finish}
 }}
 
 extern "C" void dl_step(int64_t n, const int64_t* numel, const int64_t* rows,
@@ -939,6 +824,8 @@ class FusedPlan:
             if col is not None:
                 static += [0 if t is None else t.data_ptr() for t in col]
         k, rows_h = (1, [hyper]) if plain else self._rows(hyper)
+        if k != 1 and b.formats:
+            return "blockwise low-bit state with batched hyperparameters runs eagerly"
         if static != self._static or k != self._k or 0 in static:
             why = self._check_static(params, cols)
             if why:
@@ -959,7 +846,7 @@ class FusedPlan:
         ptrs += [g.data_ptr() for g in grads]
         if b.prepares or len(static) != n * (1 + len(b.arrays)):
             for key in b.arrays:  # the prepares may have created state
-                ptrs += [t.data_ptr() for t in state[key]]
+                ptrs += [0 if t is None else t.data_ptr() for t in state[key]]
         else:
             ptrs += static[n:]
         a_numel, a_rows, total, rows = self._shape
@@ -999,7 +886,7 @@ class FusedPlan:
             return None
         static = [p.data_ptr() for p in params]
         for col in cols:
-            static += [x.data_ptr() for x in col]
+            static += [0 if x is None else x.data_ptr() for x in col]
         if static != self._static:
             return None
         try:  # None has no data_ptr; a sparse tensor no is_contiguous
@@ -1032,7 +919,13 @@ class FusedPlan:
         for p in params:
             if not (p.is_cpu and p.dtype is dtype and p.is_contiguous()):
                 return _why(p, dtype)
+        stored = self.builder.stored_arrays()
         for key, col in zip(self.builder.arrays, cols, strict=True):
+            if key in stored:
+                why = self._check_stored(key, stored[key], params, col)
+                if why:
+                    return why
+                continue
             filled = key in self.builder.fills
             if col is None:
                 if filled:
@@ -1047,6 +940,26 @@ class FusedPlan:
                     return _why(t, dtype)
                 if t.shape != p.shape:
                     return f"state of shape {tuple(t.shape)} for a parameter of {tuple(p.shape)}"
+        return ""
+
+    def _check_stored(
+        self, name: str, where: tuple[str, int], params: list[Tensor], col: list | None
+    ) -> str:
+        """What is wrong with the low-bit state entries ``col`` (``where``: their key and
+        index in the format's entries), or ""."""
+        key, idx = where
+        fmt = self.builder.formats[key][0]
+        for p, t in zip(params, col or [None] * len(params), strict=True):
+            expect = fmt.expect(p)[idx]
+            if expect is None and t is None:
+                continue
+            if t is None or expect is None:
+                return f"optimizer state {name!r} does not fit {fmt.name} state"
+            want, shape = expect
+            if not (t.is_cpu and t.dtype is want and t.is_contiguous()):
+                return f"state {name!r} of {fmt.name} state must be {want}, got {t.dtype}"
+            if tuple(t.shape) != shape:
+                return f"state {name!r} of shape {tuple(t.shape)}, expected {shape}"
         return ""
 
     def _rows(self, hyper: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:

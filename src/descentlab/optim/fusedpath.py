@@ -10,18 +10,31 @@ import warnings
 from array import array
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
 from . import fused as _fused
 from .base import Chain, Rule, State
-from .hyper import NOT_HYPER, number
-from .state import TrackedState, realify, scatter
+from .hyper import NOT_HYPER, HyperChecks, number
+from .state import GroupStates, TrackedState, realify, scatter
 
-if TYPE_CHECKING:
-    from .optimizer import Optimizer
+
+class Optimizer(Protocol):
+    """What the fused path reads and sets of the :class:`~descentlab.optim.Optimizer` it runs
+    (a protocol: that class imports this module, not this module it)."""
+
+    rule: Chain
+    state: Any
+    param_groups: list[dict[str, Any]]
+    fused: bool | None
+    monitor: Any
+    last_step_skipped: bool
+    _hyper: HyperChecks
+    _states: GroupStates
+    _noop_precheck: bool
+
 
 __all__ = ["FusedPath", "SteadyContext"]
 

@@ -29,8 +29,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .base import Chain
 from .form import FormRule, _plain
-from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program
+from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
 
 __all__ = [
     "BLOCK",
@@ -81,11 +82,13 @@ def _on_gpu(params: list[Tensor]) -> bool:
 
 @dataclass
 class TritonPlan:
-    """A group's compiled Triton step: the chain's program and its kernel."""
+    """A group's compiled Triton step: the chain's program and its kernel, and the chain's
+    rules before it (``prefix``: not element-local, run with torch ops; None: none)."""
 
     prog: Program
     kernel: Any
     compute: torch.dtype
+    prefix: Chain | None = None
 
     def run(
         self,
@@ -95,11 +98,19 @@ class TritonPlan:
         hyper: Mapping[str, Any],
         steps: list[float],
     ) -> None:
-        """One step of the group: every tensor in one launch (``steps``: each tensor's step
-        count, the ``t`` of its coefficients)."""
+        """One step of the group: the prefix's torch ops, then every tensor in one launch
+        (``steps``: each tensor's step count, the ``t`` of its coefficients). The prefix may
+        replace entries of ``state`` (a dict): the caller writes them back."""
         prog, device = self.prog, params[0].device
-        for pr in prog.prepares:  # may make state: the caller stores it
-            pr.fn(state, params, grads, hyper)
+        if self.prefix is not None or prog.prepares:
+            assert isinstance(state, dict)
+            state["_step_values"] = steps  # the step counts the prefix's rules read
+            if self.prefix is not None:
+                grads, _ = self.prefix.update(list(grads), state, params, hyper)
+                grads = [g.contiguous() for g in grads]
+            for pr in prog.prepares:  # may make state: the caller stores it
+                pr.fn(state, params, grads, hyper)
+            del state["_step_values"]
         arrays = [
             params if a == "p" else grads if a == "g" else state[a.removeprefix("state:")]
             for a in prog.arrays
@@ -111,18 +122,23 @@ class TritonPlan:
             lambda: _tables(addresses, numel, len(arrays), device),
         )
         h = {k: _plain(v) for k, v in hyper.items()}
-        if any(c.per_tensor is not None for _, c in prog.coefs):
+        for key, c in prog.products:  # NAdam's running product, as the CPU backends
+            torch._foreach_mul_(
+                state[key.removeprefix("state:")], [float(c.fn(h, t)) for t in steps]
+            )
+        if any(c.reads or c.per_tensor is not None for _, c in prog.coefs):  # per-tensor
             values = tuple(
                 tuple(float(c.value(h, t, state, i)) for _, c in prog.coefs)
                 for i, t in enumerate(steps)
             )
         else:
-            once = dict.fromkeys(steps)
-            rows = {t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in once}
+            rows = {
+                t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)
+            }
             values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
         coefs = _cached(
             (device, self.compute, values),
-            lambda: (torch.tensor(values, dtype=self.compute).to(device, non_blocking=True),),
+            lambda: (_to_device(torch.tensor(values, dtype=self.compute), device),),
         )[0]
         # no contraction of a product and a sum into an fma: the form's roundings, not the
         # compiler's (the form's own fmas are explicit)
@@ -149,7 +165,15 @@ def _tables(
         torch.tensor(numel, dtype=torch.int64),
         torch.tensor(blocks, dtype=torch.int64),
     )
-    return tuple(x.to(device, non_blocking=True) for x in host)
+    return tuple(_to_device(x, device) for x in host)
+
+
+def _to_device(host: Tensor, device: torch.device) -> Tensor:
+    """``host`` copied to ``device`` without waiting: staged in pinned memory (a copy from
+    pageable memory may wait for the stream, i.e. for the backward pass still running)."""
+    if device.type == "cuda":
+        host = host.pin_memory()
+    return host.to(device, non_blocking=True)
 
 
 def _cached(key: tuple, make: Any) -> tuple[Tensor, ...]:
@@ -196,16 +220,21 @@ def plan_for(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> TritonPl
     compute = compute_dtype(dtype)
     per_rule = _PROGRAMS.setdefault(opt.rule, {})
     key = (opt.rule.fuse_signature(hyper), opt._fold_lr)
-    prog = per_rule.get(key)
-    if prog is None:
-        prog = per_rule[key] = program(opt.rule, hyper, opt._fold_lr)
-    name = "dl_" + "_".join(r.name for r in opt.rule.rules)
+    got = per_rule.get(key)
+    if got is None:
+        start = split(opt.rule, hyper)
+        rules = opt.rule.rules
+        kernel_part = Chain(*rules[start:]) if start else opt.rule
+        prefix = Chain(*rules[:start]) if start else None
+        got = per_rule[key] = (prefix, kernel_part, program(kernel_part, hyper, opt._fold_lr))
+    prefix, kernel_part, prog = got
+    name = "dl_" + "_".join(r.name for r in kernel_part.rules)
     source = kernel_source(prog, [dtype] * len(prog.arrays), name)
     mode = (source, os.environ.get("TRITON_INTERPRET") == "1")  # jit reads it when decorating
     kernel = _KERNELS.get(mode)
     if kernel is None:
         kernel = _KERNELS[mode] = _compile(source, name)
-    return TritonPlan(prog, kernel, compute)
+    return TritonPlan(prog, kernel, compute, prefix)
 
 
 def choose(
@@ -216,12 +245,22 @@ def choose(
     if not params or not _on_gpu(params):
         return None
     owner = type(opt).__name__
-    if opt.fused is False or opt.monitor is not None:
+    if opt.fused is False:
+        return None
+    if opt.monitor is not None:  # it records each rule's updates: the eager backend's
+        if opt.fused:
+            _announce(
+                f"{owner}:monitor",
+                f"{owner}(fused=True) runs eagerly on {params[0].device} while a monitor is "
+                "attached (it records each rule's updates, which the kernel never forms)",
+            )
         return None
     dtype = params[0].dtype
     why = None
     if not triton_available():
         why = "triton is not installed"
+    elif getattr(opt, "state_dtype", None) is not None:  # descentlab.optim.lowbit: CPU kernels
+        why = f"state_dtype={opt.state_dtype.name!r} has no Triton kernel (it runs eagerly)"
     else:
         for t in (*params, *grads):
             if t.dtype is not dtype or not t.is_contiguous() or t.device != params[0].device:
@@ -234,6 +273,13 @@ def choose(
         except Unsupported as exc:
             why = str(exc)
     if plan is not None:
+        if plan.prefix is not None:
+            names = ", ".join(r.name for r in plan.prefix.rules)
+            _announce(
+                f"{owner}:prefix:{names}",
+                f"{owner}: {names} (not element-local) runs with torch ops on "
+                f"{params[0].device}; the rest of its chain in one Triton launch per group",
+            )
         return plan
     if opt.fused:
         raise ValueError(f"{owner}(fused=True) on {params[0].device}: param group {gi}: {why}")
@@ -259,7 +305,8 @@ def triton_optimizers() -> dict[str, bool]:
             for x in opt.rule.rules
         ):
             try:
-                program(opt.rule, hyper, opt._fold_lr)
+                start = split(opt.rule, hyper)
+                program(Chain(*opt.rule.rules[start:]), hyper, opt._fold_lr)
                 out[r.name] = True
             except Unsupported:
                 out[r.name] = False

@@ -15,6 +15,12 @@ A rule lists what each of its hyperparameters accepts in :attr:`Rule.checks
 
 A spec checks plain Python values and batched (1-D tensor) values; a tensor whose every
 element lies in range passes, as torch.optim accepts tensor hyperparameters.
+
+Where torch has the optimizer, a spec carries torch's wording of the refusal (``torch=``, e.g.
+``"Invalid weight_decay value: {value}"``): a value out of range is refused with torch's
+words first and this module's after them, ``Invalid weight_decay value: -1 (weight_decay must
+be a number >= 0.0, got -1)``, so that code (and torch's own tests) matching torch's message
+match descentlab's too.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ __all__ = [
     "Choice",
     "Flag",
     "Integer",
+    "Items",
     "Pair",
     "Real",
     "Relation",
@@ -50,6 +57,13 @@ Hyper = Mapping[str, Any]
 
 def _batched(value: Any) -> bool:
     return isinstance(value, Tensor) and value.ndim >= 1
+
+
+def _in_torchs_words(exc: ValueError, torch: str | None, **fields: Any) -> ValueError:
+    """``exc`` with torch's wording in front (a wrong type keeps this module's error)."""
+    if torch is None or isinstance(exc, TypeError):
+        return exc
+    return ValueError(f"{torch.format(**fields)} ({exc})")
 
 
 @functools.lru_cache(maxsize=128)
@@ -76,7 +90,9 @@ class Real(Spec):
 
     ``scalar``: a batched (1-D tensor) value is refused, naming the rule (its eager form
     cannot broadcast it). ``message``: the text of that refusal, ``{rule}``, ``{name}`` and
-    ``{value}`` filled in.
+    ``{value}`` filled in (torch's words first, as torch refuses a tensor lr of several
+    elements). ``torch``: torch's wording of an out-of-range refusal (``{name}``,
+    ``{value}``), see the module notes. ``none``: None is allowed too.
     """
 
     lo: float | None = None
@@ -84,7 +100,12 @@ class Real(Spec):
     lo_open: bool = False
     hi_open: bool = False
     scalar: bool = False
-    message: str = "{rule} takes a scalar {name}; a batched one is not supported, got {value}"
+    message: str = (
+        "Tensor {name} must be 1-element: {rule} takes a scalar {name}; a batched one is not "
+        "supported, got {value}"
+    )
+    torch: str | None = None
+    none: bool = False
 
     @property
     def closed(self) -> str:
@@ -102,12 +123,20 @@ class Real(Spec):
     def check(self, name: str, value: Any, rule: str) -> None:
         if type(value) is float and self.inside(value):  # the common case, in a comparison
             return
-        check(name, value, _interval(self.lo, self.hi, self.closed, isinstance(value, Tensor)))
+        if value is None and self.none:
+            return
+        try:
+            interval = _interval(self.lo, self.hi, self.closed, isinstance(value, Tensor))
+            check(name, value, *((None,) if self.none else ()), interval)
+        except ValueError as exc:  # (a batched value has no words in torch: it refuses one)
+            torch = None if _batched(value) else self.torch
+            raise _in_torchs_words(exc, torch, name=name, value=value) from None
         if self.scalar and _batched(value):
             raise ValueError(self.message.format(rule=rule, name=name, value=value.tolist()))
 
     def words(self) -> str:
-        return str(_interval(self.lo, self.hi, self.closed, False))
+        text = str(_interval(self.lo, self.hi, self.closed, False))
+        return f"None or {text}" if self.none else text
 
     def bad_values(self) -> list[float]:
         """Values just outside the range, and NaN (for generated refusal tests)."""
@@ -154,15 +183,20 @@ _BOOLEAN = Boolean()
 
 @dataclass(frozen=True)
 class Choice(Spec):
-    """One of a few strings (``none``: None is allowed too)."""
+    """One of a few strings (``none``: None is allowed too; ``torch``: torch's wording of the
+    refusal, ``{value}`` filled in, see the module notes)."""
 
     options: tuple[str, ...]
     none: bool = False
+    torch: str | None = None
 
     def check(self, name: str, value: Any, rule: str) -> None:
         if value is None and self.none:
             return
-        check(name, value, Options(*self.options))
+        try:
+            check(name, value, Options(*self.options))
+        except ValueError as exc:
+            raise _in_torchs_words(exc, self.torch, name=name, value=value) from None
 
     def words(self) -> str:
         text = str(Options(*self.options))
@@ -174,7 +208,9 @@ class Pair(Spec):
     """A tuple or list of two entries, each checked by its own spec (``name[0]``, ``name[1]``).
 
     ``what``: the words of the refusal of anything but a pair; ``scalar``: batched entries are
-    refused with ``message``.
+    refused with ``message``; ``torch``: torch's wording of an entry out of range
+    (``{value}`` the pair, ``{index}`` and ``{entry}`` the entry; or one wording per entry),
+    see the module notes.
     """
 
     first: Spec
@@ -182,20 +218,47 @@ class Pair(Spec):
     what: str = "a pair"
     scalar: bool = False
     message: str = "{rule} takes scalar {name}; batched {name} are not supported"
+    torch: str | tuple[str, str] | None = None
 
     def check(self, name: str, value: Any, rule: str) -> None:
         if not isinstance(value, tuple | list):
             raise invalid(name, self.what, value, type_error=True)
         if len(value) != 2:
             raise invalid(name, self.what, value)
-        self.first.check(f"{name}[0]", value[0], rule)
-        self.second.check(f"{name}[1]", value[1], rule)
+        for index, spec in enumerate((self.first, self.second)):
+            entry = f"{name}[{index}]"
+            try:
+                spec.check(entry, value[index], rule)
+            except ValueError as exc:
+                if not str(exc).startswith(f"{entry} must be"):  # not a range: as it is
+                    raise
+                words = dict(value=value, index=index, entry=value[index])
+                torch = self.torch[index] if isinstance(self.torch, tuple) else self.torch
+                raise _in_torchs_words(exc, torch, **words) from None
         for x in value if self.scalar else ():
             if _batched(x):
                 raise ValueError(self.message.format(rule=rule, name=name, value=x.tolist()))
 
     def words(self) -> str:
         return f"{self.what}: {self.first.words()}, {self.second.words()}"
+
+
+@dataclass(frozen=True)
+class Items(Spec):
+    """A tuple or list of ``len(entries)`` values, each checked by its own spec (``name[i]``);
+    ``what``: the words of the refusal of anything else."""
+
+    entries: tuple[Spec, ...]
+    what: str
+
+    def check(self, name: str, value: Any, rule: str) -> None:
+        if not isinstance(value, tuple | list) or len(value) != len(self.entries):
+            raise invalid(name, self.what, value, type_error=True)
+        for i, (spec, v) in enumerate(zip(self.entries, value, strict=True)):
+            spec.check(f"{name}[{i}]", v, rule)
+
+    def words(self) -> str:
+        return f"{self.what}: {', '.join(e.words() for e in self.entries)}"
 
 
 @dataclass(frozen=True)
@@ -213,8 +276,9 @@ class Relation:
 #: a number >= 0; betas: a pair of numbers in [0, 1) (``SCALAR_BETAS``: not batched)
 NONNEG = Real(0.0)
 _BETA = Real(0.0, 1.0, hi_open=True)
-BETAS = Pair(_BETA, _BETA, "a pair (beta1, beta2)")
-SCALAR_BETAS = Pair(_BETA, _BETA, "a pair (beta1, beta2)", scalar=True)
+_BETA_WORDS = "Invalid beta parameter at index {index}: {entry}"  # torch's Adam family
+BETAS = Pair(_BETA, _BETA, "a pair (beta1, beta2)", torch=_BETA_WORDS)
+SCALAR_BETAS = Pair(_BETA, _BETA, "a pair (beta1, beta2)", scalar=True, torch=_BETA_WORDS)
 
 
 def declare(**specs: Spec) -> Mapping[str, Spec]:

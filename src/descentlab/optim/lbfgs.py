@@ -11,19 +11,14 @@ import torch
 from torch import Tensor
 from torch.optim.lbfgs import _strong_wolfe  # torch's line search: torch's iterates
 
-from descentlab.constraints import POSITIVE_INT, check
-
 from .base import (
-    Hyper,
     Rule,
     chain,
     check_bool,
-    check_choice,
-    check_range,
-    check_scalar,
 )
 from .compiled import in_compiled_region, refuse_closure, step_untraced
 from .hyper import NOT_HYPER
+from .hyperspec import Choice, Integer, Real, declare
 from .optimizer import Optimizer
 from .torchapi import TORCH_FLAGS, Named, Params
 from .transforms import scale_by_lr
@@ -77,14 +72,14 @@ class scale_by_lbfgs(Rule):
             line_search_fn=line_search_fn,
         )
 
-    def validate(self, hyper: Hyper) -> None:
-        for key in ("max_iter", "max_eval", "history_size"):
-            check(key, hyper[key], POSITIVE_INT)
-        check_range("tolerance_grad", hyper["tolerance_grad"], 0.0)
-        check_range("tolerance_change", hyper["tolerance_change"], 0.0)
-        check_scalar(self.name, hyper, "tolerance_grad", "tolerance_change")
-        if hyper["line_search_fn"] is not None:
-            check_choice("line_search_fn", hyper["line_search_fn"], ("strong_wolfe",))
+    checks = declare(
+        max_iter=Integer(1),
+        max_eval=Integer(1),
+        history_size=Integer(1),
+        tolerance_grad=Real(0.0, scalar=True),
+        tolerance_change=Real(0.0, scalar=True),
+        line_search_fn=Choice(("strong_wolfe",), none=True),
+    )
 
     def direction(self, state: dict[str, Any], flat_grad: Tensor, history_size: int) -> Tensor:
         """The next search direction; updates the history in ``state`` (torch's keys:

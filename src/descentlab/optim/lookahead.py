@@ -28,7 +28,8 @@ from typing import Any
 import torch
 
 from . import adam, adam_variants, adaptive, asgd, lion, rprop, sgd
-from .base import HyperparameterTypeError, Rule, chain, check_range, lerp_, scratch, step_values
+from .base import HyperparameterTypeError, Rule, chain, lerp_, scratch, step_values
+from .hyperspec import Integer, Real, declare
 from .optimizer import Optimizer
 from .records import OptimizerRecord
 
@@ -36,13 +37,6 @@ __all__ = ["RECORDS", "Lookahead", "Wrapped", "base_chain", "lookahead", "resolv
 
 #: the optimizers Lookahead and SAM can wrap by name: the classic ones and Lion
 _BASES = (sgd, adaptive, adam, adam_variants, asgd, rprop, lion)
-
-
-def _check_period(value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise HyperparameterTypeError(f"sync_period must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"sync_period must be an integer >= 1, got {value!r}")
 
 
 class lookahead(Rule):
@@ -71,9 +65,7 @@ class lookahead(Rule):
     def init(self, params):
         return {"slow": [p.detach().clone(memory_format=torch.preserve_format) for p in params]}
 
-    def validate(self, hyper) -> None:
-        _check_period(hyper["sync_period"])
-        check_range("slow_step_size", hyper["slow_step_size"], 0.0, 1.0)
+    checks = declare(sync_period=Integer(1), slow_step_size=Real(0.0, 1.0))
 
     def update(self, grads, state, params, hyper):
         k = hyper["sync_period"]

@@ -35,17 +35,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import (
-    HyperparameterTypeError,
-    Rule,
-    chain,
-    check_betas,
-    check_bool,
-    check_choice,
-    check_range,
-    is_batched,
-    step_values,
-)
+from .base import HyperparameterTypeError, Rule, chain, is_batched, step_values
+from .hyperspec import Choice, Flag, Integer, Items, Pair, Real, Relation, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import scale_by_lr
@@ -53,7 +44,6 @@ from .transforms import scale_by_lr
 __all__ = ["RECORDS", "Muon", "newton_schulz", "scale_by_muon"]
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
-_SCALARS = ("lr", "weight_decay", "momentum", "eps", "adamw_eps", "adamw_weight_decay")
 
 
 def newton_schulz(
@@ -94,22 +84,6 @@ def _shape_scale(fn: str | None, shape: torch.Size) -> float:
     return math.sqrt(max(1, rows / cols))
 
 
-def _check_coefficients(value: Any) -> None:
-    if not isinstance(value, tuple | list) or len(value) != 3:
-        raise HyperparameterTypeError(
-            f"ns_coefficients must be a tuple of three numbers (a, b, c), got {value!r}"
-        )
-    for i, v in enumerate(value):
-        check_range(f"ns_coefficients[{i}]", v)
-
-
-def _check_steps(value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise HyperparameterTypeError(f"ns_steps must be an integer in [0, 100), got {value!r}")
-    if not 0 <= value < 100:
-        raise ValueError(f"ns_steps must be an integer in [0, 100), got {value!r}")
-
-
 _DTYPES = ("bfloat16", "float16", "float32", "float64")
 
 
@@ -122,6 +96,18 @@ def _dtype_name(value: Any) -> Any:
     raise HyperparameterTypeError(
         f"ns_dtype must be a floating torch.dtype (or its name) or None, got {value!r}"
     )
+
+
+_BETA = Real(0.0, 1.0, hi_open=True)
+
+
+def _adamw_lr_needs_lr(hyper: Any) -> None:
+    lr, adamw_lr = hyper["lr"], hyper["adamw_lr"]
+    if not is_batched(lr) and lr == 0 and adamw_lr not in (None, 0):
+        raise ValueError(
+            f"lr must be > 0 when adamw_lr is set (the fallback's rate is relative to it), "
+            f"got lr=0 and adamw_lr={adamw_lr!r}"
+        )
 
 
 class scale_by_muon(Rule):
@@ -168,31 +154,29 @@ class scale_by_muon(Rule):
             "exp_avg_sq": [zeros(p, not f) for p, f in zip(params, flat, strict=True)],
         }
 
-    def validate(self, hyper) -> None:
-        check_range("lr", hyper["lr"], 0.0)
-        check_range("weight_decay", hyper["weight_decay"], 0.0)
-        check_range("momentum", hyper["momentum"], 0.0, 1.0, hi_open=True)
-        check_bool("nesterov", hyper["nesterov"])
-        _check_coefficients(hyper["ns_coefficients"])
-        check_range("eps", hyper["eps"], 0.0)
-        _check_steps(hyper["ns_steps"])
-        if hyper["adjust_lr_fn"] is not None:
-            check_choice("adjust_lr_fn", hyper["adjust_lr_fn"], ("original", "match_rms_adamw"))
-        if hyper["ns_dtype"] is not None:
-            check_choice("ns_dtype", hyper["ns_dtype"], _DTYPES)
-        if hyper["adamw_lr"] is not None:
-            check_range("adamw_lr", hyper["adamw_lr"], 0.0)
-        check_betas({"betas": hyper["adamw_betas"]})
-        check_range("adamw_eps", hyper["adamw_eps"], 0.0)
-        check_range("adamw_weight_decay", hyper["adamw_weight_decay"], 0.0)
-        for key in (*_SCALARS, "adamw_lr"):
-            if is_batched(hyper[key]):
-                raise ValueError(f"{key} must be a scalar for Muon, got {hyper[key]!r}")
-        if hyper["lr"] == 0 and hyper["adamw_lr"] not in (None, 0):
-            raise ValueError(
-                f"lr must be > 0 when adamw_lr is set (the fallback's rate is relative to it), "
-                f"got lr=0 and adamw_lr={hyper['adamw_lr']!r}"
-            )
+    # torch's words where torch refuses the same value (torch.optim.Muon's own checks);
+    # batched values are refused (Newton-Schulz runs per matrix)
+    checks = declare(
+        lr=Real(0.0, scalar=True, torch="Learning rate should be >= 0 but is: {value}"),
+        weight_decay=Real(0.0, scalar=True, torch="weight decay should be >= 0 but is: {value}"),
+        momentum=Real(0.0, 1.0, hi_open=True, scalar=True),
+        nesterov=Flag(),
+        ns_coefficients=Items((Real(), Real(), Real()), "a tuple of three numbers (a, b, c)"),
+        eps=Real(0.0, scalar=True),
+        ns_steps=Integer(0, 99),
+        adjust_lr_fn=Choice(
+            ("original", "match_rms_adamw"),
+            none=True,
+            torch="Adjust learning rate function {value} is not supported",
+        ),
+        ns_dtype=Choice(_DTYPES, none=True),
+        adamw_lr=Real(0.0, scalar=True, none=True),
+        adamw_betas=Pair(_BETA, _BETA, "a pair (beta1, beta2)", scalar=True),
+        adamw_eps=Real(0.0, scalar=True),
+        adamw_weight_decay=Real(0.0, scalar=True),
+    )
+    relations = (Relation(("lr", "adamw_lr"), _adamw_lr_needs_lr),)
+    complex_params = False  # as torch's: Newton-Schulz on real matrices
 
     def update(self, grads, state, params, hyper):
         """The direction ``u`` with ``-lr * u`` the step (the optimizer's general path)."""

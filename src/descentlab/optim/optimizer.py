@@ -28,7 +28,9 @@ from .base import (
 from .eager import EagerPath
 from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
+from .lowbit import StateFormat
 from .state import GroupStates, as_real, gather, init_new, realify, scatter
+from .stored import check_stored_params, loader, stored_chain
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
@@ -249,6 +251,7 @@ class Optimizer(torch.optim.Optimizer):
         *,
         monitor: bool | Monitor = False,
         fused: bool | None = None,
+        state_dtype: str | StateFormat | None = None,
         **hyper: Any,
     ) -> None:
         if fused is not None:
@@ -266,6 +269,8 @@ class Optimizer(torch.optim.Optimizer):
         defaults = {**self.rule.defaults, **hyper}
         check_group(self, defaults, where="defaults")
         self.rule = self.rule.bound(defaults)  # its repr shows the values in use
+        #: how the rules' state is stored (descentlab.optim.lowbit): None, the parameters' dtype
+        self.state_dtype = stored_chain(self.rule, state_dtype, type(self).__name__)
         self.monitor: Monitor | None = None
         self.fused = fused
         if fused:
@@ -327,8 +332,11 @@ class Optimizer(torch.optim.Optimizer):
         return _torch_method("state_dict")(self)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """torch's ``load_state_dict`` (see :func:`_torch_method`)."""
+        """torch's ``load_state_dict`` (see :func:`_torch_method`); low-bit state
+        (``state_dtype``) keeps its stored dtypes (:func:`~descentlab.optim.lowbit.loader`)."""
+        restore = loader(self, state_dict)  # refuses before anything changes
         _torch_method("load_state_dict")(self, state_dict)
+        restore()
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         _torch_method("add_param_group")(self, param_group)
@@ -441,12 +449,16 @@ class Optimizer(torch.optim.Optimizer):
         sparse = any(g.is_sparse for g in grads)
         owners = None
         if any(p.is_complex() for p in params):
+            if not all(r.complex_params for r in self.rule.rules):  # torch's words and type
+                raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
             owners = params
             params = [as_real(p) for p in params]
             grads = [as_real(g) for g in grads]
         step = int(group["step"]) + 1
         hyper = resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
         self._validate(gi, hyper, group["params"])
+        if self.state_dtype is not None:
+            check_stored_params(self, gi, params, owners, hyper)
         if self.fused and self.monitor is None and params[0].dtype not in _fused.DTYPES:
             raise ValueError(
                 f"{type(self).__name__}(fused=True): parameters must be "
@@ -486,10 +498,10 @@ class Optimizer(torch.optim.Optimizer):
         init_new(self.rule, s.owners or params, sts)
         values = self._states.advance(gi, [st["step"] for st in sts])
         if isinstance(s.plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
-            state = gather(sts)
-            state = realify(state) if s.owners else state
+            state = realify(gather(sts)) if s.owners else gather(sts)
             s.plan.run(params, grads, state, hyper, values)
-            scatter(params, state, sts, s.owners)  # what the program's prepares made
+            # the prefix's torch ops and the program's prepares may have made state tensors
+            scatter(params, state, sts, s.owners)
             s.group["step"] = s.step
             return
         if s.plan is not None and self._fused.run(

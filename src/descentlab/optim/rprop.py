@@ -14,7 +14,7 @@ from .transforms import maximize as _maximize
 __all__ = ["RECORDS", "Rprop", "scale_by_rprop"]
 
 
-_ONE = "{rule} takes a scalar {name}; a batched one is not supported, got {value}"
+_ONE = Real.message
 
 
 def _ordered(hyper: Hyper) -> None:
@@ -68,6 +68,7 @@ class scale_by_rprop(FormRule):
             Real(1.0, lo_open=True),
             scalar=True,
             message=_ONE,
+            torch="Invalid eta values: {value[0]}, {value[1]}",
         ),
         step_sizes=Pair(NONNEG, Real(), scalar=True, message=_ONE),
     )

@@ -35,14 +35,13 @@ from typing import Any
 
 import torch
 
-from .base import check_betas, check_choice, check_range, is_batched, step_values, zeros
+from .base import step_values, zeros
 from .form import Form, FormRule, add, addcmul, sqrt
+from .hyperspec import Choice, Pair, Real, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 
 __all__ = ["RECORDS", "ScheduleFreeAdamW", "schedule_free_adamw"]
-
-_SCALARS = ("lr", "eps", "weight_decay", "weight_lr_power")
 
 
 class schedule_free_adamw(FormRule):
@@ -86,23 +85,19 @@ class schedule_free_adamw(FormRule):
             "lr_max": [scalar(p) for p in params],
         }
 
-    def validate(self, hyper) -> None:
-        check_betas(hyper)
-        check_range("lr", hyper["lr"], 0.0)
-        check_range("eps", hyper["eps"], 0.0)
-        check_range("weight_decay", hyper["weight_decay"], 0.0)
-        check_range("weight_lr_power", hyper["weight_lr_power"], 0.0)
-        check_choice("bias_correction", hyper["bias_correction"], ("v", "lr"))
-        b1 = hyper["betas"][0]
-        if not is_batched(b1) and b1 == 0:
-            raise ValueError("betas[0] must be > 0 for Schedule-Free (it divides), got 0.0")
-        for key in (*_SCALARS, "betas"):
-            values = hyper[key] if key == "betas" else (hyper[key],)
-            if is_batched(*values):
-                raise ValueError(
-                    f"{key} must be a scalar for Schedule-Free AdamW (no batched runs), "
-                    f"got {hyper[key]!r}"
-                )
+    # scalars only (no batched runs); beta1 divides (the averaging weight), so it is > 0
+    checks = declare(
+        betas=Pair(
+            Real(0.0, 1.0, lo_open=True, hi_open=True, scalar=True),
+            Real(0.0, 1.0, hi_open=True, scalar=True),
+            "a pair (beta1, beta2)",
+        ),
+        lr=Real(0.0, scalar=True),
+        eps=Real(0.0, scalar=True),
+        weight_decay=Real(0.0, scalar=True),
+        weight_lr_power=Real(0.0, scalar=True),
+        bias_correction=Choice(("v", "lr")),
+    )
 
     @staticmethod
     def _lr_t(hyper, t: float) -> float:

@@ -20,7 +20,7 @@ from .transforms import maximize as _maximize
 __all__ = ["RECORDS", "SGD", "Momentum", "Nesterov", "trace", "velocity"]
 
 
-_MOMENTUM = Real(0.0, 1.0, hi_open=True)
+_MOMENTUM = Real(0.0, 1.0, hi_open=True, torch="Invalid momentum value: {value}")
 
 
 def _nesterov_needs(hyper: Hyper) -> None:

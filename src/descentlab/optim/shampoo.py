@@ -48,16 +48,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from descentlab.constraints import Boolean, Interval, Options, check, invalid
+from descentlab.constraints import invalid
 
-from .base import PerTensorRule, chain, check_pair, check_scalar
+from .base import PerTensorRule, chain
+from .hyperspec import Choice, Flag, Integer, Pair, Real, Relation, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import add_decayed_weights, scale_by_lr
@@ -69,18 +69,14 @@ GRAFTS = ("none", "sgd", "adagrad", "rmsprop", "adam")
 ROOT_DTYPES = ("float32", "float64")
 
 #: the hyperparameters' constraints (betas are checked as a pair, the relations below)
-CONSTRAINTS: dict[str, tuple[Any, ...]] = {
-    "epsilon": (Interval(Real, 0.0, None, closed="neither"),),
-    "block_size": (Interval(Integral, 1, None),),
-    "precondition_frequency": (Interval(Integral, 1, None),),
-    "start_preconditioning_step": (Interval(Integral, 1, None),),
-    "grafting": (Options(*GRAFTS),),
-    "graft_eps": (Interval(Real, 0.0, None),),
-    "nesterov": (Boolean(),),
-    "merge_dims": (Boolean(),),
-    "precondition_1d": (Boolean(),),
-    "root_dtype": (Options(*ROOT_DTYPES),),
-}
+
+
+def _graft_average_needs_beta2_below_1(hyper: Any) -> None:
+    b2 = hyper["betas"][1]
+    if hyper["grafting"] in ("rmsprop", "adam") and b2 == 1:
+        raise invalid(
+            "betas[1]", f"< 1 with grafting={hyper['grafting']!r} (its average of g^2)", b2
+        )
 
 
 def merge_dims(shape: tuple[int, ...], limit: int) -> tuple[int, ...]:
@@ -233,19 +229,28 @@ class scale_by_shampoo(PerTensorRule):
         super().__init__(**{**args, "betas": pair(betas)})
         self.needs_step = True
 
-    def validate(self, hyper) -> None:
-        check_pair("betas", hyper["betas"], "a pair (beta1, beta2)")
-        b1, b2 = hyper["betas"]
-        check("betas[0]", b1, Interval(Real, 0.0, 1.0, closed="left"))
-        check("betas[1]", b2, Interval(Real, 0.0, 1.0))  # 1: the paper's sum
-        for key, constraints in CONSTRAINTS.items():
-            check(key, hyper[key], *constraints)
-        # a batched rate would mean K runs along the leading dimension: the matrices span it
-        check_scalar("scale_by_shampoo", hyper, *(k for k in ("lr", "weight_decay") if k in hyper))
-        if hyper["grafting"] in ("rmsprop", "adam") and b2 == 1:
-            raise invalid(
-                "betas[1]", f"< 1 with grafting={hyper['grafting']!r} (its average of g^2)", b2
-            )
+    # scalars only where a batched value would mean K runs along the leading dimension (the
+    # matrices span it); beta2 = 1 is the paper's sum
+    checks = declare(
+        betas=Pair(
+            Real(0.0, 1.0, hi_open=True, scalar=True),
+            Real(0.0, 1.0, scalar=True),
+            "a pair (beta1, beta2)",
+        ),
+        epsilon=Real(0.0, lo_open=True),
+        block_size=Integer(1),
+        precondition_frequency=Integer(1),
+        start_preconditioning_step=Integer(1),
+        grafting=Choice(GRAFTS),
+        graft_eps=Real(0.0),
+        nesterov=Flag(),
+        merge_dims=Flag(),
+        precondition_1d=Flag(),
+        root_dtype=Choice(ROOT_DTYPES),
+        lr=Real(scalar=True),
+        weight_decay=Real(scalar=True),
+    )
+    relations = (Relation(("grafting", "betas"), _graft_average_needs_beta2_below_1),)
 
     def layout(self, p: Tensor, hyper: Any) -> BlockLayout | None:
         """The parameter's blocks, or None where it keeps no statistics (a vector or scalar

@@ -38,15 +38,13 @@ from __future__ import annotations
 
 import math
 from itertools import chain as _concat
-from numbers import Integral, Real
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from descentlab.constraints import Boolean, Interval, check
-
-from .base import PerTensorRule, chain, check_betas, check_scalar
+from .base import PerTensorRule, chain
+from .hyperspec import SCALAR_BETAS, Flag, Integer, Real, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import maximize as _maximize
@@ -55,17 +53,6 @@ from .transforms import scale_by_lr
 __all__ = ["RECORDS", "SOAP", "merge_small_dims", "scale_by_soap"]
 
 #: the hyperparameters' constraints (betas are checked as a pair)
-CONSTRAINTS: dict[str, tuple[Any, ...]] = {
-    "lr": (Interval(Real, 0.0, None),),
-    "shampoo_beta": (None, Interval(Real, 0.0, 1.0, closed="left")),
-    "eps": (Interval(Real, 0.0, None),),
-    "weight_decay": (Interval(Real, 0.0, None),),
-    "precondition_frequency": (Interval(Integral, 1, None),),
-    "max_precondition_dim": (Interval(Integral, 1, None),),
-    "merge_dims": (Boolean(),),
-    "precondition_1d": (Boolean(),),
-    "correct_bias": (Boolean(),),
-}
 
 
 def merge_small_dims(shape: tuple[int, ...], limit: int) -> tuple[int, ...]:
@@ -150,12 +137,20 @@ class scale_by_soap(PerTensorRule):
         super().__init__(**{**args, "betas": pair(betas)})
         self.needs_step = True
 
-    def validate(self, hyper) -> None:
-        check_betas(hyper)
-        # a batched value would mean K runs along the leading dimension: the matrices span it
-        check_scalar("scale_by_soap", hyper, "lr", "weight_decay", "betas")
-        for key, constraints in CONSTRAINTS.items():
-            check(key, hyper[key], *constraints)
+    # scalars only: a batched value would mean K runs along the leading dimension (the
+    # matrices span it)
+    checks = declare(
+        betas=SCALAR_BETAS,
+        lr=Real(0.0, scalar=True),
+        shampoo_beta=Real(0.0, 1.0, hi_open=True, none=True),
+        eps=Real(0.0),
+        weight_decay=Real(0.0, scalar=True),
+        precondition_frequency=Integer(1),
+        max_precondition_dim=Integer(1),
+        merge_dims=Flag(),
+        precondition_1d=Flag(),
+        correct_bias=Flag(),
+    )
 
     def shape(self, p: Tensor, hyper: Any) -> tuple[int, ...]:
         """The shape whose dimensions get bases (``merge_dims`` applied)."""

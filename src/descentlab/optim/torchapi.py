@@ -64,7 +64,17 @@ def pair(betas: Any) -> Any:
 #: constructor arguments that are no hyperparameters: Python's own names in ``locals()``,
 #: torch's implementation switches, the backend and monitor choices
 _PLUMBING = frozenset(
-    ("self", "__class__", "params", "foreach", "capturable", "differentiable", "fused", "monitor")
+    (
+        "self",
+        "__class__",
+        "params",
+        "foreach",
+        "capturable",
+        "differentiable",
+        "fused",
+        "monitor",
+        "state_dtype",
+    )
 )
 #: hyperparameters that are pairs (a list becomes a tuple, as torch keeps them)
 _PAIRS = ("betas", "etas", "step_sizes")
@@ -109,7 +119,15 @@ class Named(Optimizer):
             if k not in _PLUMBING and k not in self.options and not isinstance(v, Rule)
         }
         monitor = args.get("monitor", False)
-        super().__init__(params, rule, **hyper, **extra, monitor=monitor, fused=fused)
+        super().__init__(
+            params,
+            rule,
+            **hyper,
+            **extra,
+            monitor=monitor,
+            fused=fused,
+            state_dtype=args.get("state_dtype"),
+        )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Load a state dict of this optimizer, of its ``torch.optim`` namesake, or of an

@@ -49,6 +49,9 @@ def _rate(hyper: Hyper, t: float, decayed: bool) -> Any:
     return hyper["lr"]
 
 
+_WEIGHT_DECAY = Real(0.0, torch="Invalid weight_decay value: {value}")  # torch's words
+
+
 class scale_by_lr(FormRule):
     r"""Multiply by the negative learning rate: :math:`u = -\eta_t\, g`.
 
@@ -72,7 +75,10 @@ class scale_by_lr(FormRule):
         super().__init__(**defaults)
         self.needs_step = lr_decay is not None
 
-    checks = declare(lr=NONNEG, lr_decay=NONNEG)
+    checks = declare(  # torch's words (its optimizers' own checks of these)
+        lr=Real(0.0, torch="Invalid learning rate: {value}"),
+        lr_decay=Real(0.0, torch="Invalid lr_decay value: {value}"),
+    )
 
     @property
     def lr_uses(self) -> tuple[str, ...]:
@@ -128,7 +134,9 @@ class add_l2(FormRule):
     def __init__(self, weight_decay: float = 0.0, *, off_when: str | None = None) -> None:
         super().__init__(weight_decay=weight_decay, **({off_when: False} if off_when else {}))
         self.switch = off_when
-        self.checks = declare(weight_decay=NONNEG, **({off_when: Flag()} if off_when else {}))
+        self.checks = declare(
+            weight_decay=_WEIGHT_DECAY, **({off_when: Flag()} if off_when else {})
+        )
         self.on = False  # the value of the switch that turns this rule on (none: always on)
 
     def _active(self, hyper: Hyper) -> bool:

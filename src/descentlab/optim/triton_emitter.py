@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Chain
+from .base import Chain, Rule
 from .form import _MASKS, Coef, Emitter, Expr, Form, FormRule, Prepare
 
 __all__ = [
@@ -40,8 +40,10 @@ __all__ = [
     "TritonEmitter",
     "Unsupported",
     "compute_dtype",
+    "emittable",
     "kernel_source",
     "program",
+    "split",
 ]
 
 #: storage dtype -> Triton type name
@@ -77,6 +79,8 @@ class Program:
     prepares: list[Prepare] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
+    #: per-tensor numbers in state multiplied before the launch (:meth:`Form.product`)
+    products: list[tuple[str, Coef]] = field(default_factory=list)
 
     def let(self, expr: str) -> str:
         name = f"v{self.counter}"
@@ -106,16 +110,30 @@ class TritonEmitter(Emitter):
 
     def __init__(self, prog: Program, u: str, prefix: str) -> None:
         self.prog, self.u, self.prefix = prog, u, prefix
+        self.p: str | None = None  # a final form's parameter (after a decoupled decay)
+        self.lr_fn: Any = None
 
     def leaf(self, name: str) -> str:
         if name == "g":
             return self.u
         if name == "p":
-            return self.prog.array("p")
+            return self.p or self.prog.array("p")
+        if name in self.lazy:
+            raise Unsupported(f"state {name!r} made on its first use has no Triton form yet")
         return self.prog.array(f"state:{name}")
 
+    def statements(self, form: Form) -> None:
+        self.lazy = set(form.lazy)
+        super().statements(form)
+
     def coef(self, c: Coef) -> str:
+        if c.lr:  # a final form's: the step's learning rate from the chain's scale_by_lr
+            fn, lr_fn = c.fn, self.lr_fn
+            c = Coef(c.name, lambda h, t: fn(h, t, lr_fn(h, t)), c.uses)
         return self.prog.coef(f"{self.prefix}.{c.name}", c)
+
+    def scale(self, key: str, factor: Coef) -> None:
+        self.prog.products.append((f"state:{key}", factor))
 
     def run(self, form: Form) -> str:
         self.prog.prepares.extend(form.prepares)
@@ -158,6 +176,8 @@ class TritonEmitter(Emitter):
         if op == "sign":
             x = a[0]
             return let(f"tl.where({x} > 0, _one, tl.where({x} < 0, -_one, _one * 0))")
+        if op == "branch":
+            return let(f"tl.where({a[0]} != 0, {a[1]}, {a[2]})")
         raise Unsupported(f"no Triton form for primitive {op!r}")
 
     def assign(self, key: str, value: str, expr: Expr) -> str:
@@ -179,6 +199,12 @@ _HELPERS = {
 }
 
 
+def _refuse_batched(hyper: Mapping[str, Any]) -> None:
+    key = _batched(hyper)
+    if key is not None:
+        raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
+
+
 def _batched(hyper: Mapping[str, Any]) -> str | None:
     for k, v in hyper.items():
         if isinstance(v, Tensor) and v.ndim >= 1 and v.numel() > 1:
@@ -188,24 +214,70 @@ def _batched(hyper: Mapping[str, Any]) -> str | None:
     return None
 
 
+def emittable(rule: Rule, hyper: Mapping[str, Any]) -> bool:
+    """Whether ``rule`` has a per-element Triton program at ``hyper``'s structure."""
+    try:
+        program(Chain(rule), hyper, False)
+    except Unsupported:
+        return False
+    return True
+
+
+def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
+    """Where the chain's Triton part starts: after its last rule without a per-element form.
+    The rules before it (a global-norm clip, Muon's orthogonalization, Shampoo's roots...) run
+    with torch ops on the device and hand their updates to the kernel as its gradients.
+
+    Raises :class:`Unsupported` where no rule is left for the kernel, where a rule before it
+    is element-local (a rule that would belong in the kernel, but has no form), or where a
+    rule before it updates the parameters itself (:meth:`~descentlab.optim.base.Chain.
+    final_plan`: Muon's adjusted learning rate)."""
+    _refuse_batched(hyper)
+    rules = list(rule.rules)
+    start = 0
+    for k, r in enumerate(rules):
+        if not emittable(r, hyper):
+            start = k + 1
+    local = [r.name for r in rules[:start] if r.local and r.elementwise and not emittable(r, hyper)]
+    if local:
+        raise Unsupported(f"{local[0]} has no form")
+    if start == len(rules):
+        raise Unsupported(f"{rules[-1].name} has no form")
+    final = rule.final_plan(hyper)
+    if final is not None and final[0] < start:  # it updates the parameters itself
+        raise Unsupported(f"{rules[final[0]].name} has no form")
+    return start
+
+
 def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
     """The per-element program of ``rule``'s whole chain at ``hyper``'s structure (raises
     :class:`Unsupported` naming the first rule without a form, or a batched hyperparameter)."""
-    key = _batched(hyper)
-    if key is not None:
-        raise Unsupported(f"batched hyperparameter {key!r} (one value per row) has no Triton form")
+    _refuse_batched(hyper)
     rules = list(rule.rules)
     prog = Program()
     u = prog.array("g")
+    final = rule.final_plan(hyper)
+    if final is not None and not isinstance(rules[final[0]], FormRule):
+        final = None
     fold = fold_lr and rules and type(rules[-1]).__name__ == "scale_by_lr"
-    body = rules[:-1] if fold else rules
+    body = rules[: final[0] + 1] if final else rules[:-1] if fold else rules
     for r in rules:
         if not isinstance(r, FormRule):
             raise Unsupported(f"{r.name} has no form")
+    em = None
     for k, r in enumerate(body):
-        u = TritonEmitter(prog, u, f"{k}:{r.name}").run(r.built(hyper))
+        form = r.built(hyper)
+        em = TritonEmitter(prog, u, f"{k}:{r.name}")
+        u = em.run(form)
     p = prog.array("p")
-    if fold:
+    if final:  # the rule's own parameter update, after torch's p.mul_(1 - lr * wd)
+        assert em is not None
+        if final[1] is not None:
+            decay = Coef("decay", lambda h, t: 1 - float(h["lr"]) * float(h["weight_decay"]), ())
+            p = prog.let(f"{p} * {prog.coef('final.decay', decay)}")
+        em.p, em.lr_fn = p, rules[-1].step_lr  # type: ignore[attr-defined]
+        new_p = em.final(form)
+    elif fold:
         neg_lr = rules[-1].built(hyper).coefs["lr"]  # type: ignore[attr-defined]
         c = prog.coef(f"{len(rules) - 1}:{rules[-1].name}.lr", neg_lr)
         new_p = prog.let(f"tl.fma({u}, {c}, {p})")

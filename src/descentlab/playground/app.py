@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -134,18 +133,81 @@ async def _watch_disconnect(request: Request, gone: threading.Event) -> None:
             return
 
 
-def _endpoint(fn: Any, cancellable: bool = False) -> Any:
+class _Stopping:
+    """The server is stopping (Ctrl-C): computations not yet begun are dropped and requests
+    waiting for a computation are answered (503) at once, so that the server closes without
+    waiting for any of them.
+
+    Computations run in daemon threads (one at a time, :func:`compute._machine`): one under
+    way when the server stops is abandoned, and holds neither the server nor the process.
+    All bookkeeping happens on the event loop's thread; :meth:`stop` may be called from a
+    signal handler there or from any other thread.
+    """
+
+    def __init__(self) -> None:
+        self.flag = threading.Event()
+        self._cancels: set[threading.Event] = set()
+        self._waiting: set[asyncio.Future] = set()
+
+    def stop(self) -> None:
+        self.flag.set()
+        for cancel in list(self._cancels):
+            cancel.set()
+        for fut in list(self._waiting):
+            with contextlib.suppress(RuntimeError):  # its loop has closed: nothing waits
+                fut.get_loop().call_soon_threadsafe(_settle, fut, None, _HTTPError(
+                    503, "the playground is stopping"))  # fmt: skip
+
+    async def compute(self, fn: Any, req: Any, cancel: threading.Event | None) -> Any:
+        """``fn(req)`` (with ``cancel=``) in a daemon thread; :class:`_HTTPError` 503 when the
+        server stops first."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future = loop.create_future()
+        kwargs = {} if cancel is None else {"cancel": cancel}
+
+        def work() -> None:
+            try:
+                out, exc = fn(req, **kwargs), None
+            except Exception as err:
+                out, exc = None, err
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+                loop.call_soon_threadsafe(_settle, fut, out, exc)
+
+        if cancel is not None:
+            self._cancels.add(cancel)
+        self._waiting.add(fut)
+        try:
+            if self.flag.is_set():
+                raise _HTTPError(503, "the playground is stopping")
+            threading.Thread(target=work, daemon=True, name="playground-compute").start()
+            return await fut
+        finally:
+            self._waiting.discard(fut)
+            if cancel is not None:
+                self._cancels.discard(cancel)
+
+
+def _settle(fut: asyncio.Future, out: Any, exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(out)
+
+
+def _endpoint(fn: Any, stopping: _Stopping, cancellable: bool = False) -> Any:
     async def handler(request: Request) -> Response:
         try:
             req = await _json_body(request)
             # the computation holds the CPU: run it in a worker thread, not the event loop
             if not cancellable:
-                out = await run_in_threadpool(fn, req)
+                out = await stopping.compute(fn, req, None)
             else:  # a client that has gone (a drag superseded it) stops the work not begun
                 gone = threading.Event()
                 watch = asyncio.ensure_future(_watch_disconnect(request, gone))
                 try:
-                    out = await run_in_threadpool(fn, req, cancel=gone)
+                    out = await stopping.compute(fn, req, gone)
                 finally:
                     watch.cancel()
         except _HTTPError as exc:
@@ -176,17 +238,23 @@ async def _static(request: Request) -> Response:
     return FileResponse(_STATIC / name, media_type=_FILES[name])
 
 
-def create_app(allowed_hosts: list[str] | None = None) -> Starlette:
+def create_app(
+    allowed_hosts: list[str] | None = None, stopping: _Stopping | None = None
+) -> Starlette:
     """The playground app. ``allowed_hosts``: Host header values accepted (default: the
-    loopback names; ``testserver`` is Starlette's test client)."""
+    loopback names; ``testserver`` is Starlette's test client); ``stopping``: what
+    :func:`serve` calls on Ctrl-C (default: a fresh one, never called)."""
     hosts = allowed_hosts or ["127.0.0.1", "localhost", "[::1]", "testserver"]
+    stopping = stopping or _Stopping()
     routes = [
         Route("/", _index),
         Route("/static/{name}", _static),
         Route("/api/meta", _meta),
-        Route("/api/surface", _endpoint(compute.surface), methods=["POST"]),
-        Route("/api/run", _endpoint(compute.run_paths, cancellable=True), methods=["POST"]),
-        Route("/api/map", _endpoint(compute.lr_map, cancellable=True), methods=["POST"]),
+        Route("/api/surface", _endpoint(compute.surface, stopping), methods=["POST"]),
+        Route(
+            "/api/run", _endpoint(compute.run_paths, stopping, cancellable=True), methods=["POST"]
+        ),
+        Route("/api/map", _endpoint(compute.lr_map, stopping, cancellable=True), methods=["POST"]),
     ]
     middleware = [
         Middleware(_Headers, max_body=compute.LIMITS["body_bytes"]),
@@ -257,15 +325,23 @@ def serve(
         warming.start()
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    stopping = _Stopping()
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:  # Ctrl-C, SIGTERM
+            stopping.stop()  # before uvicorn waits for the open requests: none is left open
+            super().handle_exit(sig, frame)
+
     # no lifespan task: nothing to start or stop, and no traceback from it on Ctrl-C
     config = uvicorn.Config(
-        create_app(hosts), log_level="warning", access_log=False, lifespan="off"
+        create_app(hosts, stopping), log_level="warning", access_log=False, lifespan="off"
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
     try:
         with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
             server.run(sockets=[sock])
     finally:
+        stopping.stop()  # the server has closed (also when it failed): drop work not begun
         sock.close()
         stop.set()
         if warming.is_alive():  # let a compilation under way finish (and clean up after it)

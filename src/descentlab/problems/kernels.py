@@ -32,8 +32,8 @@ gradient-free coefficients (not ``clip_by_global_norm``, ``add_noise``,
 (no schedules, schedulers or loss rules); float32/float64; the deterministic registered
 landscapes (``rosenbrock`` in 2-D, ``quadratic`` and ``rastrigin`` up to 8-D). Everything else
 takes the step-by-step path (announced once for a registered landscape). Kernels are compiled
-by :func:`descentlab.optim.fused.load_library` (the fused backend's compiler driver and disk
-cache) once per chain structure, landscape and dtype.
+by :mod:`descentlab._native` (every kernel's compiler driver and verified disk cache) once per
+chain structure, landscape and dtype.
 
 Numerics: the iterates equal the step-by-step path's (float64: to 1e-12 in the tests; the
 remaining ulp-level differences come from libm's ``sin``/``pow`` against torch's vectorized
@@ -63,6 +63,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descentlab import _native
 from descentlab.optim import fused as _fused
 from descentlab.optim.fused import FusedBuilder
 from descentlab.optim.hyper import resolve as _resolve
@@ -481,22 +482,15 @@ def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> 
     return f"// descentlab.problems.kernels\n{_fused._PRELUDE}\n{kernel}"
 
 
-_kernels: dict[str, Any] = {}
-
-
-def _load_kernel(source: str) -> Any:
-    key, lib = _fused.load_library(source)
-    entry = _kernels.get(key)
-    if entry is None:
-        traj = lib.dl_traj
-        traj.restype = None
-        traj.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, *([ctypes.c_void_p] * 9)]
-        traj.argtypes += [ctypes.c_double, ctypes.c_int]
-        vg = lib.dl_value_grad
-        vg.restype = None
-        vg.argtypes = [ctypes.c_int, ctypes.c_int64, *([ctypes.c_void_p] * 4)]
-        entry = _kernels[key] = (traj, vg)
-    return entry
+def _bind(lib: ctypes.CDLL) -> tuple[Any, Any]:
+    traj = lib.dl_traj
+    traj.restype = None
+    traj.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, *([ctypes.c_void_p] * 9)]
+    traj.argtypes += [ctypes.c_double, ctypes.c_int]
+    vg = lib.dl_value_grad
+    vg.restype = None
+    vg.argtypes = [ctypes.c_int, ctypes.c_int64, *([ctypes.c_void_p] * 4)]
+    return traj, vg
 
 
 # --------------------------------------------------------------------------------------------
@@ -677,7 +671,7 @@ def run_kernel(
     prep = _prepare(f, opt, dtype)
     if prep is None:
         return None
-    if not _fused.fused_available():
+    if _native.compiler() is None:
         _warn_once(
             "compiler",
             "descentlab: no C++ compiler (g++ or c++ on PATH, or $CXX): trajectories run step "
@@ -686,8 +680,9 @@ def run_kernel(
         return None
     builder, land = prep.builder, prep.land
     try:
-        traj, value_grad = _load_kernel(_source(builder, land.dim, dtype, prep.fold))
-    except _fused.FusedUnavailable as exc:
+        source = _source(builder, land.dim, dtype, prep.fold)
+        traj, value_grad = _native.load(source, _bind, what="trajectory kernel")
+    except _native.KernelUnavailable as exc:
         _warn_once("compile", f"descentlab: trajectory kernel unavailable ({exc}); step by step")
         return None
     k, d = x0.shape
@@ -759,7 +754,8 @@ def closed_form_value_and_grad(f: Landscape, x: Tensor) -> tuple[Tensor, Tensor]
     prep = _prepare(f, opt, x.dtype)
     if prep is None:
         return None
-    _, value_grad = _load_kernel(_source(prep.builder, land.dim, x.dtype, prep.fold))
+    source = _source(prep.builder, land.dim, x.dtype, prep.fold)
+    _, value_grad = _native.load(source, _bind, what="trajectory kernel")
     return _evaluate(land, value_grad, x)
 
 

@@ -113,16 +113,10 @@ def failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _builtin_charlm(**options: Any) -> Problem:
-    # charlm builds on this module's Problem: imported here, at first use, not in a cycle.
-    from descentlab.problems.charlm import char_lm_problem
-
-    return char_lm_problem(**options)
-
-
 #: Problems built into descentlab that are :class:`Problem` objects (the datasets of
-#: :mod:`descentlab.problems.data` are the others).
-BUILTIN_PROBLEMS: dict[str, Callable[..., Problem]] = {"charlm": _builtin_charlm}
+#: :mod:`descentlab.problems.data` are the others): name -> the ``module:function`` that makes
+#: it, loaded like a user's problem function (a problem builds on this module, not it on them).
+BUILTIN_PROBLEMS: dict[str, str] = {"charlm": "descentlab.problems.charlm:char_lm_problem"}
 
 
 class _Factory:
@@ -482,34 +476,31 @@ def _import_file(path: Path) -> Any:
 def _load_cached(ref: str, options: str) -> Problem:
     text = ref.split("#", 1)[0].strip()
     kwargs = json.loads(options)
-    if text in BUILTIN_PROBLEMS:
-        fn: Callable[..., Any] = BUILTIN_PROBLEMS[text]
+    m = _REF.match(BUILTIN_PROBLEMS.get(text, text))
+    if m is None:
+        raise ValueError(
+            f"problem must be a dataset name, a built-in problem ({', '.join(BUILTIN_PROBLEMS)}"
+            f"), 'package.module:function' or 'path/to/file.py:function', got {ref!r}"
+        )
+    target, func = m.group("target"), m.group("func")
+    if target.endswith(".py"):
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"problem {ref!r}: no file {path}")
+        module = _import_file(path)
     else:
-        m = _REF.match(text)
-        if m is None:
-            raise ValueError(
-                f"problem must be a dataset name, a built-in problem ({', '.join(BUILTIN_PROBLEMS)}"
-                f"), 'package.module:function' or 'path/to/file.py:function', got {ref!r}"
-            )
-        target, func = m.group("target"), m.group("func")
-        if target.endswith(".py"):
-            path = Path(target).expanduser().resolve()
-            if not path.is_file():
-                raise ValueError(f"problem {ref!r}: no file {path}")
-            module = _import_file(path)
-        else:
-            try:
-                module = importlib.import_module(target)
-            except ImportError as exc:
-                raise ValueError(f"problem {ref!r}: cannot import {target!r} ({exc})") from None
-        fn = module
         try:
-            for part in func.split("."):
-                fn = getattr(fn, part)
-        except AttributeError:
-            raise ValueError(f"problem {ref!r}: {target} has no {func!r}") from None
-        if not callable(fn):
-            raise ValueError(f"problem {ref!r}: {func!r} is not a function")
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ValueError(f"problem {ref!r}: cannot import {target!r} ({exc})") from None
+    fn = module
+    try:
+        for part in func.split("."):
+            fn = getattr(fn, part)
+    except AttributeError:
+        raise ValueError(f"problem {ref!r}: {target} has no {func!r}") from None
+    if not callable(fn):
+        raise ValueError(f"problem {ref!r}: {func!r} is not a function")
     try:
         made = fn(**kwargs)
     except USER_CODE_ERRORS as exc:

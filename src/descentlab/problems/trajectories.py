@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,16 @@ from descentlab.problems import kernels
 from descentlab.problems.landscapes import Landscape
 from descentlab.problems.landscapes import get as get_landscape
 
-__all__ = ["OptimizerSpec", "Trajectories", "optimizer_label", "run"]
+__all__ = [
+    "OptimizerSpec",
+    "Race",
+    "Trajectories",
+    "default_lr",
+    "display_name",
+    "optimizer_label",
+    "races",
+    "run",
+]
 
 #: What :func:`run` accepts as an optimizer.
 OptimizerSpec = str | optim.Rule | type[torch.optim.Optimizer]
@@ -762,3 +771,87 @@ def run(
     _step_by_step(f, runner, rec, steps, _observers(runner, rec, scheduler, loss_rule,
                                                    loss_rule_key), seed)  # fmt: skip
     return rec.trajectories(f.name, label, lr_tensor, runner.batched)
+
+
+def display_name(name: str) -> str:
+    """How the lectures write an optimizer's name (its record's ``display``; other names as
+    given)."""
+    key = name.lower()
+    return optim.record(key).display if key in optim.NAMES else name
+
+
+def default_lr(landscape: Landscape | str, optimizer: str) -> float:
+    """A learning rate that shows ``optimizer`` well on ``landscape``: its record's
+    :meth:`~descentlab.optim.OptimizerRecord.lr_on` (the tuned demonstration value where the
+    lectures show it, else a rule by family -- never another optimizer's rate)."""
+    f = get_landscape(landscape) if isinstance(landscape, str) else landscape
+    return optim.record(optimizer).lr_on(f)
+
+
+# --------------------------------------------------------------------------------------------
+# races: several optimizers from one start
+
+
+@dataclass(frozen=True)
+class Race:
+    """One optimizer's run in a comparison: its name, learning rate and trajectory (K = 1)."""
+
+    name: str
+    lr: float
+    traj: Trajectories
+
+    @property
+    def label(self) -> str:
+        return f"{display_name(self.name)} (lr={self.lr:g})"
+
+
+def races(
+    landscape: Landscape | str,
+    optimizers: Sequence[str],
+    *,
+    lr: float | Sequence[float] | None = None,
+    steps: int = 150,
+    start: Sequence[float] | None = None,
+    hyper: Mapping[str, Mapping[str, Any]] | None = None,
+    bound: float | None = None,
+) -> list[Race]:
+    """Run each optimizer once from the same start (what the race figures draw).
+
+    Args:
+        landscape: a landscape or its name.
+        optimizers: optimizer names (:data:`descentlab.optim.NAMES`).
+        lr: one learning rate for all, one per optimizer, or ``None`` for :func:`default_lr`.
+        steps: number of steps (> 0).
+        start: starting point (default: the landscape's demonstration start).
+        hyper: per-optimizer extra hyperparameters, e.g. ``{"momentum": {"momentum": 0.8}}``.
+        bound: divergence box (default: 100 times the landscape's domain).
+
+    Returns:
+        One :class:`Race` per optimizer, in order.
+    """
+    f = get_landscape(landscape) if isinstance(landscape, str) else landscape
+    names = [str(n).strip().lower() for n in optimizers]
+    if not names:
+        raise ValueError("optimizers must name at least one optimizer, got none")
+    for n in names:
+        optim.get(n)  # KeyError listing the valid names
+    if lr is None:
+        lrs = [default_lr(f, n) for n in names]
+    elif isinstance(lr, int | float):
+        lrs = [float(lr)] * len(names)
+    else:
+        lrs = [float(v) for v in lr]
+        if len(lrs) == 1:
+            lrs = lrs * len(names)
+        if len(lrs) != len(names):
+            raise ValueError(
+                f"lr must give one value or one per optimizer ({len(names)}), got {len(lrs)}"
+            )
+    start_t = torch.tensor(f.start if start is None else list(start), dtype=torch.float64)
+    if bound is None:
+        bound = 100 * max(max(abs(lo), abs(hi)) for lo, hi in f.domain)
+    races = []
+    for name, rate in zip(names, lrs, strict=True):
+        tr = run(f, name, start_t, steps, lr=rate, hyper=(hyper or {}).get(name), bound=bound)
+        races.append(Race(name, rate, tr))
+    return races

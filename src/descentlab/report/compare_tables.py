@@ -150,7 +150,7 @@ def results_table(cmp: Any) -> str:
     rows, classes = [], []
     for r in cmp.results:
         score = r.candidates[r.best].score if r.best is not None else math.nan
-        lr = escape(fmt_setting(r.best_setting))
+        lr = _setting_cell(r.best_setting)
         if r.choice.fixed_lr and r.best_setting is not None:
             lr += ' <span class="ci">(default, not tuned)</span>'
         if r.cliff:
@@ -202,7 +202,17 @@ def results_table(cmp: Any) -> str:
         row.append(cell)
         rows.append(row)
         classes.append("best" if rank is not None and rank["tied"] else "")
-    return html_table(cols, rows, row_classes=classes, raw=True)
+    return html_table(cols, rows, row_classes=classes, raw=True, text_columns=(0, 1))
+
+
+def _setting_cell(setting: Any) -> str:
+    """A chosen setting for the results table: the learning rate, then each other tuned
+    hyperparameter on a line of its own (a row of 6 settings side by side made the table
+    wider than the page)."""
+    text = fmt_setting(setting)
+    lr, _, rest = text.partition(" ")
+    lines = "".join(f"<br>{escape(part)}" for part in rest.split(" ") if part)
+    return escape(lr) + (f'<span class="ci">{lines}</span>' if lines else "")
 
 
 def verdict(cmp: Any) -> str:

@@ -5,8 +5,8 @@ One function per experiment of :mod:`descentlab.experiments.lectures` turns its
 :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot state). They read only
 ``result.data``, so a result loaded back from its JSON file (:meth:`ExperimentResult.load`)
 redraws the same figures. :func:`write` saves the figures as PNG next to the result's JSON and
-Markdown; :func:`run_and_write` runs an experiment and writes everything (what
-``descentlab experiment NAME`` does).
+Markdown. Running the experiment is the experiments layer's work (``descentlab experiment NAME``
+runs it, then hands the result to :func:`write`).
 
 Example:
     >>> from descentlab.experiments import lectures
@@ -28,7 +28,6 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from descentlab.experiments import lectures
 from descentlab.experiments.lectures import NAMES, ExperimentResult
 from descentlab.experiments.lectures.bias_variance import FORMULAS
 from descentlab.report.claim_figures import (
@@ -51,7 +50,6 @@ __all__ = [
     "find_results",
     "momentum_forms_figure",
     "regularization_figure",
-    "run_and_write",
     "schedules_figure",
     "sharpness_figure",
     "write",
@@ -650,33 +648,3 @@ def find_results(directory: str | os.PathLike[str]) -> list[ExperimentResult]:
         if path.is_file():
             out.append(ExperimentResult.load(path))
     return out
-
-
-def run_and_write(
-    name: str,
-    out_dir: str | os.PathLike[str],
-    *,
-    quick: bool = False,
-    seed: int = 0,
-    force: bool = False,
-    **options: Any,
-) -> tuple[ExperimentResult, list[Path]]:
-    """Run experiment ``name`` and write its figures, JSON and Markdown into ``out_dir``.
-
-    Refuses to overwrite an earlier result there (``<name>.json``) unless ``force``; the check
-    comes before any work.
-
-    Returns:
-        ``(result, paths written)``.
-
-    Raises:
-        FileExistsError: a result is already there and ``force`` is False.
-    """
-    lectures.get(name)
-    out = Path(out_dir)
-    if (out / f"{name}.json").exists() and not force:
-        raise FileExistsError(
-            f"{out / f'{name}.json'} exists; choose another --out or pass --force to overwrite"
-        )
-    result = lectures.run(name, quick=quick, seed=seed, **options)
-    return result, write(result, out)

@@ -8,9 +8,15 @@ The runs themselves come from :func:`descentlab.problems.trajectories.run`, so e
 one batched computation: a learning-rate x optimizer heat map is one run per optimizer with a
 vector of learning rates, a basin map is one run over a grid of starting points.
 
+A race between optimizers is run by :func:`descentlab.problems.trajectories.races` and handed
+to :func:`comparison_figure` (``compare`` here is that function under the name the lecture
+book uses). The sweeps, basin maps and noise floors below still run their trajectories
+themselves.
+
 Example:
+    >>> from descentlab.problems import trajectories
     >>> from descentlab.report import figures
-    >>> runs = figures.compare("saddle", ["sgd", "adam"], steps=100)
+    >>> runs = trajectories.races("saddle", ["sgd", "adam"], steps=100)
     >>> fig = figures.comparison_figure("saddle", runs)
     >>> figures.save(fig, "/tmp/saddle.png")  # doctest: +SKIP
 """
@@ -19,7 +25,6 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +41,18 @@ from descentlab import optim, schedules
 from descentlab._files import atomic_path, check_target, write_atomic
 from descentlab.problems import landscapes
 from descentlab.problems.landscapes import Landscape
-from descentlab.problems.trajectories import OptimizerSpec, Trajectories, optimizer_label, run
+from descentlab.problems.trajectories import (
+    OptimizerSpec,
+    Race,
+    default_lr,
+    display_name,
+    optimizer_label,
+    run,
+)
+
+# The lecture book runs its races through this name (the book moves in the learner issue):
+# the races are run by the problems layer, the figures below draw them.
+from descentlab.problems.trajectories import races as compare
 
 __all__ = [
     "Race",
@@ -61,20 +77,6 @@ __all__ = [
 ]
 
 _FALLBACK_COLORS = ["#1F77B4", "#2CA02C", "#D62728", "#BCBD22", "#17BECF"]
-
-
-def display_name(name: str) -> str:
-    """How the lectures write an optimizer's name (its record's ``display``; other names as
-    given)."""
-    key = name.lower()
-    return optim.record(key).display if key in optim.NAMES else name
-
-
-def default_lr(landscape: Landscape | str, optimizer: str) -> float:
-    """A learning rate that shows ``optimizer`` well on ``landscape``: its record's
-    :meth:`~descentlab.optim.OptimizerRecord.lr_on` (the tuned demonstration value where the
-    lectures show it, else a rule by family -- never another optimizer's rate)."""
-    return optim.record(optimizer).lr_on(_landscape(landscape))
 
 
 def color_of(name: str, i: int) -> str:
@@ -112,75 +114,6 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     fig.savefig(buf, format=path.suffix[1:].lower(), dpi=dpi, facecolor="white")
     write_atomic(path, buf.getvalue())
     return path
-
-
-# --------------------------------------------------------------------------------------------
-# races: several optimizers from one start
-
-
-@dataclass(frozen=True)
-class Race:
-    """One optimizer's run in a comparison: its name, learning rate and trajectory (K = 1)."""
-
-    name: str
-    lr: float
-    traj: Trajectories
-
-    @property
-    def label(self) -> str:
-        return f"{display_name(self.name)} (lr={self.lr:g})"
-
-
-def compare(
-    landscape: Landscape | str,
-    optimizers: Sequence[str],
-    *,
-    lr: float | Sequence[float] | None = None,
-    steps: int = 150,
-    start: Sequence[float] | None = None,
-    hyper: Mapping[str, Mapping[str, Any]] | None = None,
-    bound: float | None = None,
-) -> list[Race]:
-    """Run each optimizer once from the same start.
-
-    Args:
-        landscape: a landscape or its name.
-        optimizers: optimizer names (:data:`descentlab.optim.NAMES`).
-        lr: one learning rate for all, one per optimizer, or ``None`` for :func:`default_lr`.
-        steps: number of steps (> 0).
-        start: starting point (default: the landscape's demonstration start).
-        hyper: per-optimizer extra hyperparameters, e.g. ``{"momentum": {"momentum": 0.8}}``.
-        bound: divergence box (default: 100 times the landscape's domain).
-
-    Returns:
-        One :class:`Race` per optimizer, in order.
-    """
-    f = _landscape(landscape)
-    names = [str(n).strip().lower() for n in optimizers]
-    if not names:
-        raise ValueError("optimizers must name at least one optimizer, got none")
-    for n in names:
-        optim.get(n)  # KeyError listing the valid names
-    if lr is None:
-        lrs = [default_lr(f, n) for n in names]
-    elif isinstance(lr, int | float):
-        lrs = [float(lr)] * len(names)
-    else:
-        lrs = [float(v) for v in lr]
-        if len(lrs) == 1:
-            lrs = lrs * len(names)
-        if len(lrs) != len(names):
-            raise ValueError(
-                f"lr must give one value or one per optimizer ({len(names)}), got {len(lrs)}"
-            )
-    start_t = torch.tensor(f.start if start is None else list(start), dtype=torch.float64)
-    if bound is None:
-        bound = 100 * max(max(abs(lo), abs(hi)) for lo, hi in f.domain)
-    races = []
-    for name, rate in zip(names, lrs, strict=True):
-        tr = run(f, name, start_t, steps, lr=rate, hyper=(hyper or {}).get(name), bound=bound)
-        races.append(Race(name, rate, tr))
-    return races
 
 
 def _grid(f: Landscape, domain: Sequence[tuple[float, float]], n: int = 240):

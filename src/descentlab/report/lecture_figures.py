@@ -33,6 +33,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from descentlab.problems.trajectories import Race, races
 from descentlab.report import figures as F
 
 __all__ = [
@@ -227,8 +228,8 @@ _RACES = {
 }
 
 
-def _races(stem: str, quick: bool) -> list[F.Race]:
-    return F.compare(_RACES[stem][0], SEED003_OPTIMIZERS, steps=30 if quick else 150)
+def _races(stem: str, quick: bool) -> list[Race]:
+    return races(_RACES[stem][0], SEED003_OPTIMIZERS, steps=30 if quick else 150)
 
 
 def _race_figure(stem: str) -> Callable[[bool], Figure]:

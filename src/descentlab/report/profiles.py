@@ -140,6 +140,7 @@ def _ranks(multi: Any) -> Section:
         f"problem (1 = best, ties share the mean rank). Best mean rank ({lowest:.2f}): "
         f"<b>{escape(' and '.join(leaders))}</b>{' (tied)' if len(leaders) > 1 else ''}.</p>"
         + html_table(["problem", *multi.displays], rows, raw=True)
+        + "".join(f"<p>{escape(line[0].upper() + line[1:])}.</p>" for line in multi.budget_lines())
     )
     return ("ranks", "Rank table", rank_html)
 
@@ -150,13 +151,17 @@ def _profiles(multi: Any, fig_dir: Path) -> Section:
     uri = figure_data_uri(
         performance_profile_figure(multi), save_to=fig_dir / "performance_profiles.png"
     )
+    secs = multi.seconds()
     trows = []
     for i, p in enumerate(multi.problems):
         tgt = "–" if p.target is None else f"{p.target:.4g} ({p.target_kind})"
+        if p.test_target is not None:
+            tgt += f"; test {p.test_target:.4g}"
         trows.append(
-            [f"{p.name} (val {p.metric})", tgt]
+            [f"{p.name} (val {p.metric}, {p.comparison.spec.steps} steps)", tgt]
             + [
                 _fmt_steps(times[i, j])
+                + ("" if not math.isfinite(secs[i, j]) else f" / {secs[i, j]:.1f} s")
                 + ("" if not math.isfinite(ratios[i, j]) else f" (×{ratios[i, j]:.2f})")
                 for j in range(len(multi.labels))
             ]
@@ -171,10 +176,14 @@ def _profiles(multi: Any, fig_dir: Path) -> Section:
     )
     profile_html = (
         figure(uri, caption, "performance profiles")
-        + "<p>Steps to each problem's validation target (median over curve seeds), and the "
-        "ratio to the fastest. An <i>auto</i> target lies 95% of the way from the initial "
-        "validation metric to the best final one any optimizer reached (geometrically for a "
-        "loss or RMSE).</p>"
+        + "<p>Steps and wall-clock seconds to each problem's validation target within its step "
+        "budget (median over curve seeds; a run trained in a vectorized pass of K runs is "
+        "charged 1/K of the pass's clock), and the ratio of steps to the fastest. A "
+        "<i>fixed</i> target was measured by reference runs before any comparison (Adam, its "
+        "lr tuned on validation data, 3 seeds: <code>scripts/measure_targets.py</code>), as "
+        "AlgoPerf fixes its workloads' targets; a <i>given</i> one is the problem's own; an "
+        "<i>auto</i> target lies 95% of the way from the initial validation metric to the "
+        "best final one any optimizer reached (geometrically for a loss or RMSE).</p>"
         + html_table(["problem", "target", *multi.displays], trows, text_columns=(0, 1))
     )
     return ("profiles", "Performance profiles", profile_html)

@@ -29,6 +29,7 @@ run's (apart from wall-clock seconds). Trials run in worker processes (``workers
 
 Example:
     >>> import tempfile
+    >>> from descentlab.experiments.compare import CompareSpec, compare
     >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 300}, model="mlp",
     ...                    optimizers=["sgd", "adam"], batch_size=32, steps=60, tune_steps=30,
     ...                    lrs_per_optimizer=2, seeds=2, target_accuracy=0.8, landscapes=())
@@ -47,42 +48,18 @@ References:
     (cross-validation; the test set is used once, at the end).
 """
 
-from descentlab.experiments.compare.choices import (
-    OptimizerChoice,
-    parse_optimizer,
-    parse_rule,
-)
-from descentlab.experiments.compare.collect import collect, load_comparison
-from descentlab.experiments.compare.planning import (
-    Found,
-    final_setting,
-    final_trials,
-    tuning_plan,
-    tuning_settings,
-    tuning_trials,
-)
-from descentlab.experiments.compare.results import CandidateResult, Comparison, OptimizerResult
-from descentlab.experiments.compare.running import Interrupted, compare, prepare
-from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
+from descentlab._lazy import exports
 
-__all__ = [
-    "DEFAULT_OPTIMIZERS",
-    "CandidateResult",
-    "CompareSpec",
-    "Comparison",
-    "Found",
-    "Interrupted",
-    "OptimizerChoice",
-    "OptimizerResult",
-    "collect",
-    "compare",
-    "final_setting",
-    "final_trials",
-    "load_comparison",
-    "parse_optimizer",
-    "parse_rule",
-    "prepare",
-    "tuning_plan",
-    "tuning_settings",
-    "tuning_trials",
-]
+# each submodule is imported when one of its names is first read (reading a CompareSpec, as
+# `descentlab compare --help` does, imports neither the runner nor the statistics)
+__all__, __getattr__, __dir__ = exports(
+    __name__,
+    {
+        "choices": ("OptimizerChoice", "parse_optimizer", "parse_rule"),
+        "collect": ("collect", "load_comparison"),
+        "planning": ("Found", "final_setting", "final_trials", "tuning_plan", "tuning_trials"),
+        "results": ("CandidateResult", "Comparison", "OptimizerResult"),
+        "running": ("Interrupted", "compare", "prepare"),
+        "spec": ("DEFAULT_OPTIMIZERS", "CompareSpec", "tuning_settings"),
+    },
+)

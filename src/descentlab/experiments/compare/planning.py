@@ -9,17 +9,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from descentlab.engine.config import RunConfig
 from descentlab.engine.monitoring import MonitoredOptimizer
 from descentlab.experiments import tuning
-from descentlab.experiments.compare.choices import OptimizerChoice, has_hyper, parse_optimizer
+from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.results import CandidateResult
+from descentlab.experiments.compare.search_space import run_fields
+from descentlab.experiments.compare.spec import CompareSpec, tuning_settings
 from descentlab.experiments.trials import Trial
-
-if TYPE_CHECKING:
-    from descentlab.experiments.compare.spec import CompareSpec
 
 __all__ = [
     "Found",
@@ -27,19 +26,9 @@ __all__ = [
     "final_setting",
     "final_trials",
     "select",
-    "target_of",
     "tuning_plan",
-    "tuning_settings",
     "tuning_trials",
 ]
-
-
-def target_of(key: str, labels: Sequence[str]) -> tuple[str, str] | None:
-    """``(label, name)`` for a search-space key ``"LABEL.name"`` naming one optimizer."""
-    for label in sorted(labels, key=len, reverse=True):
-        if key.startswith(label + ".") and len(key) > len(label) + 1:
-            return label, key[len(label) + 1 :]
-    return None
 
 
 def _base_config(spec: CompareSpec) -> Any:
@@ -52,43 +41,14 @@ def _base_config(spec: CompareSpec) -> Any:
         model_options=dict(spec.model_options),
         batch_size=spec.batch_size,
         steps=spec.steps,
+        device=spec.device,
     )
-
-
-def _space_for(spec: CompareSpec, choice: OptimizerChoice) -> dict[str, Any]:
-    """The search space of one optimizer: the plain names it has, and ``LABEL.name`` keys
-    naming it (those win over a plain name)."""
-    labels = [parse_optimizer(o).label for o in spec.optimizers]
-    out: dict[str, Any] = {}
-    targeted: dict[str, Any] = {}
-    for key, values in spec.space.items():
-        target = target_of(key, labels)
-        if target is None:
-            if has_hyper(choice, key):
-                out[key] = values
-        elif target[0] == choice.label:
-            targeted[target[1]] = values
-    return {**out, **targeted}
 
 
 def _fold_kinds(spec: CompareSpec) -> list[str]:
     if spec.cv_folds is None:
         return ["holdout"]
     return [f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds)]
-
-
-def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str, Any]]:
-    """The settings of the first tuning round for one optimizer (the tuned hyperparameters
-    only): the coarse grid, or the random draws; none for a ``fixed_lr`` optimizer."""
-    if choice.fixed_lr:
-        return []
-    return tuning.candidates(
-        choice.lr_range,
-        search=spec.search,
-        trials=spec.lrs_per_optimizer,
-        space=_space_for(spec, choice),
-        seed=spec.seed,
-    )
 
 
 def tuning_trials(
@@ -111,11 +71,13 @@ def tuning_trials(
     steps = spec.tune_length
     out = []
     for ci, setting in enumerate(settings):
+        hyper, schedule = run_fields(setting, steps=steps)
         for fi, kind in enumerate(_fold_kinds(spec)):
             for si, seed in enumerate(spec.tuning_seeds):
                 cfg = base.replace(
                     optimizer=choice.optimizer,
-                    hyper={**choice.hyper, **setting},
+                    hyper={**choice.hyper, **hyper},
+                    schedule=schedule,
                     steps=steps,
                     eval_every=max(1, steps // 5),
                     seed=seed,
@@ -256,7 +218,8 @@ def final_trials(
         ...  for t in final_trials(spec, spec.choices()[0], {"lr": 0.01})]
         [('curve', 'holdout', 0, False), ('curve', 'holdout', 1, False), ('refit', 'refit', 0, True), ('refit', 'refit', 1, True)]
     """  # noqa: E501
-    base = _base_config(spec).replace(hyper={**choice.hyper, **setting})
+    hyper, schedule = run_fields(setting, steps=spec.steps)
+    base = _base_config(spec).replace(hyper={**choice.hyper, **hyper}, schedule=schedule)
     every = spec.curve_eval_every
     out = []
     for s in spec.final_seeds:

@@ -398,6 +398,19 @@ class Comparison:
         text += _how_sure(ranking, self.spec.seeds)
         return text
 
+    def budget(self) -> str:
+        """The tuning budget as one line, with the trials each optimizer was given."""
+        from descentlab.experiments.compare.search_space import budget_line
+
+        tuned = [r for r in self.results if not r.choice.fixed_lr]
+        return budget_line(self.spec, [r.choice for r in tuned]) + (
+            " (tuning trials run: "
+            + ", ".join(f"{r.choice.display} {r.n_tuning_trials}" for r in tuned)
+            + ")"
+            if tuned
+            else ""
+        )
+
     def warnings(self) -> list[str]:
         """Cliffs, one line each, then one line counting the failed trials per optimizer."""
         out = []

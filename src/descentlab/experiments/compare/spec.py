@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from descentlab.engine.device import check_device
 from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import (
     OptimizerChoice,
@@ -24,14 +25,14 @@ from descentlab.experiments.compare.choices import (
     has_hyper,
     parse_optimizer,
 )
-from descentlab.experiments.compare.planning import target_of, tuning_settings
+from descentlab.experiments.compare.search_space import QUASIRANDOM, draw_settings, hyper_of
 from descentlab.problems import data as datasets
 from descentlab.problems import landscapes as lands
 from descentlab.problems import models
 from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref, problem_slug
 from descentlab.store import canonical_json
 
-__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec"]
+__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec", "target_of", "tuning_settings"]
 
 #: The lectures' optimizers, compared by default (the five lectures), and Adadelta once more at its
 #: default learning rate: the lectures claim it needs none, and the comparison shows it beside
@@ -80,9 +81,13 @@ class CompareSpec:
             tuning runs favour settings that start fast and may choose a rate that loses at
             the full horizon.
         tune_seeds: seeds each tuning setting is trained with (its score is their mean).
-        search: ``"grid"`` or ``"random"``.
+        search: ``"grid"``, ``"random"`` or ``"quasirandom"``: the equal-budget protocol of
+            AlgoPerf's external tuning, ``lrs_per_optimizer`` trials for every optimizer drawn
+            from its declared search space
+            (:mod:`~descentlab.experiments.compare.search_space`), never refined.
         lrs_per_optimizer: learning rates per optimizer on the coarse grid (times the ``space``
-            grid), or random draws. (``trials=``, its old name, still works and warns once.)
+            grid), or random draws, or (``search="quasirandom"``) the trials every optimizer
+            gets (its equal budget). (``trials=``, its old name, still works and warns once.)
         refine: after the coarse grid, extend it past an edge that wins and add finer points
             around the best (:func:`~descentlab.experiments.tuning.refine_lrs`; grid search
             only).
@@ -108,6 +113,11 @@ class CompareSpec:
         landscapes: landscapes on which the same optimizers' paths are drawn in the report.
         name: the run directory's name (None: derived from the problem, the model and a hash
             of this spec, so that the same command finds the same directory).
+        device: the torch device every trial trains on (``"cpu"``, ``"cuda"``, ``"cuda:N"``);
+            one this machine does not have is refused by :meth:`validate`. ``"cpu"`` is left
+            out of :meth:`to_dict` (a comparison stored before the field existed is found
+            again); another device is part of it and of the digest (its numbers differ by
+            rounding from the CPU's).
 
     Example:
         >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
@@ -143,6 +153,7 @@ class CompareSpec:
     confidence: float = 0.95
     landscapes: Sequence[str] = ("ravine", "saddle")
     name: str | None = None
+    device: str = "cpu"
     #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
     trials: dataclasses.InitVar[int | None] = None
 
@@ -198,6 +209,7 @@ class CompareSpec:
             ValueError: an empty optimizer list, a zero budget, a target accuracy outside
                 [0, 1], duplicate labels, bad ranges...
         """
+        check_device(self.device)  # first: a missing GPU is said before anything else
         _check_names(self, custom_data)
         choices = _check_choices(self)
         _check_budget(self)
@@ -224,6 +236,8 @@ class CompareSpec:
                 }
             elif f.name == "landscapes":
                 value = list(value)
+            elif f.name == "device" and value == "cpu":
+                continue  # a comparison stored before the field existed is found again
             out[f.name] = value
         return out
 
@@ -259,6 +273,49 @@ class CompareSpec:
 
 
 # ------------------------------------------------------------------------------------------
+# the search space: which settings of each optimizer are tuned
+
+
+def target_of(key: str, labels: Sequence[str]) -> tuple[str, str] | None:
+    """``(label, name)`` for a search-space key ``"LABEL.name"`` naming one optimizer."""
+    for label in sorted(labels, key=len, reverse=True):
+        if key.startswith(label + ".") and len(key) > len(label) + 1:
+            return label, key[len(label) + 1 :]
+    return None
+
+
+def _space_for(spec: CompareSpec, choice: OptimizerChoice) -> dict[str, Any]:
+    """The search space of one optimizer: the plain names it has, and ``LABEL.name`` keys
+    naming it (those win over a plain name)."""
+    labels = [parse_optimizer(o).label for o in spec.optimizers]
+    out: dict[str, Any] = {}
+    targeted: dict[str, Any] = {}
+    for key, values in spec.space.items():
+        target = target_of(key, labels)
+        if target is None:
+            if has_hyper(choice, key):
+                out[key] = values
+        elif target[0] == choice.label:
+            targeted[target[1]] = values
+    return {**out, **targeted}
+
+
+def tuning_settings(spec: CompareSpec, choice: OptimizerChoice) -> list[dict[str, Any]]:
+    """The settings of the first tuning round for one optimizer (the tuned hyperparameters
+    only): the coarse grid, or the random draws; none for a ``fixed_lr`` optimizer."""
+    if choice.fixed_lr:
+        return []
+    if spec.search == QUASIRANDOM:
+        return draw_settings(spec, choice, _space_for(spec, choice))
+    return tuning.candidates(
+        choice.lr_range,
+        search=spec.search,
+        trials=spec.lrs_per_optimizer,
+        space=_space_for(spec, choice),
+        seed=spec.seed,
+    )
+
+
 # the checks of CompareSpec.validate, one concern each
 
 
@@ -395,8 +452,11 @@ def _check_protocol(spec: CompareSpec) -> None:
     """The search, the folds, the target, the confidence level and the validation fraction."""
     if not isinstance(spec.refine, bool):
         raise ValueError(f"refine must be True or False, got {spec.refine!r}")
-    if spec.search not in tuning.SEARCHES:
-        raise ValueError(f"search must be one of {', '.join(tuning.SEARCHES)}, got {spec.search!r}")
+    if spec.search not in (*tuning.SEARCHES, QUASIRANDOM):
+        raise ValueError(
+            f"search must be one of {', '.join((*tuning.SEARCHES, QUASIRANDOM))}, got "
+            f"{spec.search!r}"
+        )
     if spec.cv_folds is not None:
         try:
             _nonneg_int("cv_folds", spec.cv_folds, minimum=2)
@@ -421,7 +481,9 @@ def _check_protocol(spec: CompareSpec) -> None:
 def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
     """The search space: valid entries, each naming a hyperparameter some tuned optimizer has
     (``"LABEL.name"``: that optimizer takes it)."""
-    tuning.candidates((1.0, 1.0), search=spec.search, trials=1, space=spec.space)
+    # the equal-budget search takes the same entries as the random one
+    search = "random" if spec.search == QUASIRANDOM else spec.search
+    tuning.candidates((1.0, 1.0), search=search, trials=1, space=spec.space)
     labels = [c.label for c in choices]
     tuned = [c.label for c in choices if not c.fixed_lr]
     for key in spec.space:
@@ -452,4 +514,4 @@ def _check_optimizers(spec: CompareSpec, choices: list[OptimizerChoice]) -> None
     for c in choices:
         check_optimizer(c, {**c.hyper, "lr": c.default_lr() if c.fixed_lr else c.lr_range[0]})
         for setting in tuning_settings(spec, c):
-            check_optimizer(c, {**c.hyper, **setting})
+            check_optimizer(c, {**c.hyper, **hyper_of(setting)})

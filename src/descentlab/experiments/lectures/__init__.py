@@ -46,48 +46,19 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
-from descentlab.experiments.lectures import (
-    adaptive,
-    bias_variance,
-    closed_form,
-    convolution,
-    ensembles,
-    information,
-    minibatch,
-    momentum,
-    momentum_forms,
-    regularization,
-    schedules,
-    sharpness,
-)
 from descentlab.experiments.lectures._common import ExperimentResult
 
-__all__ = ["DESCRIPTIONS", "EXPERIMENTS", "NAMES", "ExperimentResult", "get", "options", "run"]
+__all__ = ["DESCRIPTIONS", "NAMES", "ExperimentResult", "get", "options", "run"]
 
-#: name -> the experiment's ``run`` function.
-EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
-    "sharpness": sharpness.run,
-    "bias_variance": bias_variance.run,
-    "ensembles": ensembles.run,
-    "regularization": regularization.run,
-    "schedules": schedules.run,
-    "momentum_forms": momentum_forms.run,
-    "momentum": momentum.run,
-    "adaptive": adaptive.run,
-    "convolution": convolution.run,
-    "information": information.run,
-    "closed_form": closed_form.run,
-    "minibatch": minibatch.run,
-}
-
-#: The experiment names, in the lectures' order.
-NAMES: tuple[str, ...] = tuple(EXPERIMENTS)
-
-#: One line per experiment (for ``descentlab experiment list``).
+#: One line per experiment (for ``descentlab experiment list``), in the lectures' order; each
+#: is the module of that name here, imported when it is first run (listing the experiments,
+#: ``descentlab experiment --help``, imports none of them).
 DESCRIPTIONS: dict[str, str] = {
     "sharpness": "small vs large batch on MNIST-1D: generalization gap and epsilon-sharpness",
     "bias_variance": "bias², variance and noise vs model size from many refits",
@@ -103,20 +74,15 @@ DESCRIPTIONS: dict[str, str] = {
     "minibatch": "the mini-batch gradient: unbiased, variance tr(Σ)/B on an MLP",
 }
 
-_MODULES = {
-    "sharpness": sharpness,
-    "bias_variance": bias_variance,
-    "ensembles": ensembles,
-    "regularization": regularization,
-    "schedules": schedules,
-    "momentum_forms": momentum_forms,
-    "momentum": momentum,
-    "adaptive": adaptive,
-    "convolution": convolution,
-    "information": information,
-    "closed_form": closed_form,
-    "minibatch": minibatch,
-}
+#: The experiment names, in the lectures' order.
+NAMES: tuple[str, ...] = tuple(DESCRIPTIONS)
+
+
+def _module(name: str) -> ModuleType:
+    """The module of experiment ``name`` (KeyError: unknown name, listing the valid ones)."""
+    if name not in DESCRIPTIONS:
+        raise KeyError(f"unknown experiment {name!r}; valid names: {', '.join(NAMES)}")
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def get(name: str) -> Callable[..., ExperimentResult]:
@@ -125,9 +91,7 @@ def get(name: str) -> Callable[..., ExperimentResult]:
     Raises:
         KeyError: unknown name (the message lists the valid ones).
     """
-    if name not in EXPERIMENTS:
-        raise KeyError(f"unknown experiment {name!r}; valid names: {', '.join(NAMES)}")
-    return EXPERIMENTS[name]
+    return _module(name).run
 
 
 def options(name: str, *, quick: bool = False) -> dict[str, Any]:
@@ -137,8 +101,7 @@ def options(name: str, *, quick: bool = False) -> dict[str, Any]:
         >>> options("sharpness")["eps"]
         [0.001, 0.0005]
     """
-    get(name)
-    module = _MODULES[name]
+    module = _module(name)
     out = dict(module.DEFAULTS)
     if quick:
         out.update(module.QUICK)

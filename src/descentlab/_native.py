@@ -1,0 +1,325 @@
+"""Native kernels: the one place C++ source becomes a loaded library (build, cache, verify, load).
+
+Every generated or shipped kernel of descentlab comes through here: the fused optimizer step
+(:mod:`descentlab.optim.fused`), the whole-trajectory kernels
+(:mod:`descentlab.problems.kernels`) and the vectorized MNIST-1D CNN
+(:mod:`descentlab.engine.vcnn`). Each hands its C++ source to :func:`load` with a function
+that binds the library's entry points; what it gets back is bound once per process.
+
+- **Compiler.** ``$CXX``, else ``g++`` or ``c++`` on ``PATH`` (:func:`compiler`); every source
+  is compiled with the same flags (``-O3 -march=native -fopenmp -ffp-contract=off ...``).
+- **Cache.** ``$DESCENTLAB_CACHE/fused``, else ``$XDG_CACHE_HOME/descentlab/fused``, default
+  ``~/.cache/descentlab/fused`` (:func:`cache_dir`), created ``0700``; a folder owned by
+  another user or writable by group or others is refused (:class:`KernelUnavailable`).
+- **Keys.** An entry ``k_<key>.so`` is named by a hash of the source, the flags, the
+  compiler and the CPU's instruction set, so a changed source, compiler or machine never
+  finds another's library.
+- **Writing.** The compiled library and its sidecar ``k_<key>.json`` (the SHA-256 of the
+  library's bytes and of the source, the compiler command, the CPU) are each put in place
+  by :func:`descentlab._files.write_atomic` (a rename): a concurrent process sees an old or a
+  new file, never a partial one.
+- **Verification.** Nothing cached is loaded unverified: a process reads the library once,
+  checks its bytes and the sidecar against what it would build, and loads exactly the bytes
+  it checked. An entry that fails -- truncated, garbage, empty, another kernel copied over
+  it, a library planted without its sidecar, a sidecar of another entry -- is rebuilt, with
+  one warning naming the file.
+- **Loading.** On Linux the checked bytes are written in full to an anonymous memory file
+  (kept open for the life of the process) and loaded from there, so a file changed or
+  truncated afterwards cannot reach the process; a memory file that cannot be written in
+  full is never loaded (the checked file in the private folder is). Elsewhere the checked
+  file is loaded.
+
+Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = [
+    "KernelUnavailable",
+    "cache_dir",
+    "compile_count",
+    "compiler",
+    "load",
+    "load_library",
+]
+
+T = TypeVar("T")
+
+
+class KernelUnavailable(RuntimeError):
+    """A native kernel cannot be had here: no C++ compiler, the compiler failed, the cache
+    folder is not private, or the library does not load."""
+
+
+# In the key and the sidecar: caches written by older formats are never looked at (they would
+# otherwise each be rebuilt with a warning).
+_VERSION = "descentlab-fused-3"
+_CACHE_FORMAT = "verified-sidecar-1"
+
+_FLAGS = [
+    "-O3",
+    "-march=native",
+    "-fopenmp",
+    "-fPIC",
+    "-shared",
+    "-ffp-contract=off",  # a * b + c stays two roundings unless the source says dl_fma()
+    "-fno-math-errno",
+    "-std=c++17",
+    "-fno-exceptions",
+    "-fno-rtti",
+]
+
+_lock = threading.Lock()
+_libraries: dict[str, ctypes.CDLL] = {}  # key -> the loaded library
+_bound: dict[tuple[str, Callable[..., Any]], Any] = {}  # (key, bind) -> bind(library)
+_memfds: list[int] = []  # kept open: a loaded library's memory file
+_compiles = 0
+
+
+def cache_dir() -> Path:
+    """Where compiled kernels are kept (``$DESCENTLAB_CACHE/fused`` or
+    ``$XDG_CACHE_HOME/descentlab/fused``, default ``~/.cache/descentlab/fused``)."""
+    root = os.environ.get("DESCENTLAB_CACHE")
+    if root:
+        return Path(root) / "fused"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "descentlab" / "fused"
+
+
+def compiler() -> str | None:
+    """The C++ compiler kernels are built with (``$CXX``, else g++ or c++), or None."""
+    return _find_compiler(os.environ.get("CXX"), os.environ.get("PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _find_compiler(cxx: str | None, path: str | None) -> str | None:
+    # cached: searching PATH costs ~0.2 ms, and the optimizer asks at every step
+    if cxx and shutil.which(cxx, path=path):
+        return shutil.which(cxx, path=path)
+    for name in ("g++", "c++"):
+        found = shutil.which(name, path=path)
+        if found:
+            return found
+    return None
+
+
+def compile_count() -> int:
+    """How many kernels this process has compiled (cache hits on disk do not count)."""
+    return _compiles
+
+
+@functools.lru_cache(maxsize=1)
+def _cpu_tag() -> str:
+    """Identifies the instruction set the cached binaries were built for (-march=native)."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = line
+                    break
+    except OSError:
+        flags = platform.processor()
+    return hashlib.sha256((platform.machine() + flags).encode()).hexdigest()[:16]
+
+
+def _command(cc: str, src: str, out: str) -> list[str]:
+    return [cc, *_FLAGS, src, "-o", out, "-lm"]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _key(source: str, cc: str) -> str:
+    parts = [_VERSION, _CACHE_FORMAT, source, " ".join(_FLAGS), cc, _cpu_tag()]
+    return _sha256("\0".join(parts).encode())[:32]
+
+
+def _trusted_dir(directory: Path) -> None:
+    """Create the cache folder ``0700`` (with any missing parents) and refuse one that another
+    user could have written a library into."""
+    from descentlab._osutil import check_private_dir, private_dir
+
+    try:
+        private_dir(directory)
+        check_private_dir(directory)
+    except OSError as exc:
+        raise KernelUnavailable(f"the kernel cache cannot be used: {exc}") from None
+
+
+def _verified_bytes(lib: Path, meta_path: Path, expect: Mapping[str, Any]) -> bytes | str:
+    """The library's bytes if the entry matches ``expect`` (and its own recorded hash), else
+    why not."""
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "no sidecar (k_*.json) records its hash"
+    except (OSError, ValueError) as exc:
+        return f"unreadable sidecar ({exc})"
+    if not isinstance(meta, dict):
+        return "unreadable sidecar (not a JSON object)"
+    for name, value in expect.items():
+        if meta.get(name) != value:
+            return f"its sidecar records another {name.replace('_', ' ')}"
+    try:
+        data = lib.read_bytes()
+    except OSError as exc:
+        return f"unreadable ({exc})"
+    if _sha256(data) != meta.get("so_sha256"):
+        return f"its bytes ({len(data)}) do not have the recorded SHA-256"
+    return data
+
+
+def _build(
+    directory: Path, lib: Path, meta_path: Path, source: str, cc: str, meta: dict, what: str
+) -> bytes:
+    """Compile ``source`` into ``lib`` and write its sidecar; returns the library's bytes."""
+    from descentlab._files import write_atomic
+
+    global _compiles
+    with tempfile.TemporaryDirectory(dir=directory) as tmp:
+        src = Path(tmp) / "kernel.cpp"
+        src.write_text(source, encoding="utf-8")
+        out = Path(tmp) / "kernel.so"
+        # its own session: a Ctrl-C at the terminal (meant for the program: a server
+        # stopping while it warms its kernels) does not kill a compiler half-way; an
+        # interrupted wait still kills it (subprocess.run)
+        proc = subprocess.run(
+            _command(cc, str(src), str(out)),
+            capture_output=True,
+            text=True,
+            check=False,
+            start_new_session=True,
+        )
+        if proc.returncode != 0:
+            raise KernelUnavailable(f"compiling a {what} failed ({cc}):\n{proc.stderr[-2000:]}")
+        data = out.read_bytes()
+    # The library first, then its sidecar: a library whose sidecar is not (yet) its own fails
+    # verification and is rebuilt, never loaded. Not fsync-ed: an entry that a crash leaves
+    # damaged fails verification the same way.
+    try:
+        write_atomic(lib, data, private=True, durable=False)
+        side = json.dumps({**meta, "so_sha256": _sha256(data)})
+        write_atomic(meta_path, side, private=True, durable=False)
+    except (OSError, ValueError) as exc:  # a full disk; a folder or link where the file goes
+        raise KernelUnavailable(f"writing the {what} to the cache failed: {exc}") from None
+    _compiles += 1
+    return data
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (``os.write`` may write less than it is given), or
+    raise ``OSError``."""
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        if n <= 0:
+            raise OSError(f"wrote {len(data) - len(view)} of {len(data)} bytes")
+        view = view[n:]
+    if os.fstat(fd).st_size != len(data):
+        raise OSError(f"the memory file holds {os.fstat(fd).st_size} of {len(data)} bytes")
+
+
+def _dlopen(data: bytes, lib: Path) -> ctypes.CDLL:
+    """Load exactly ``data`` (verified bytes): from an anonymous memory file on Linux, written
+    in full (a truncated library would be mapped, and fault at its first call), else from
+    ``lib``."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        try:
+            fd = os.memfd_create(lib.name, getattr(os, "MFD_CLOEXEC", 0))
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                _write_all(fd, data)
+                handle = ctypes.CDLL(f"/proc/self/fd/{fd}")
+            except OSError:  # e.g. memory files may not be mapped executable here
+                os.close(fd)
+            else:
+                _memfds.append(fd)  # open for the life of the process: its name is never reused
+                return handle
+    # The folder is private and entries are only ever replaced by a rename, so the file just
+    # verified is the file loaded.
+    return ctypes.CDLL(str(lib))
+
+
+def load_library(source: str, *, what: str = "kernel") -> tuple[str, ctypes.CDLL]:
+    """``(key, library)``: the C++ ``source`` compiled into a shared library, from memory,
+    the verified disk cache or the compiler (``key`` hashes the source, flags, compiler and
+    CPU). ``what`` names the kernel in warnings and errors.
+
+    Raises:
+        KernelUnavailable: no C++ compiler, an untrusted cache folder, or compiling or
+            loading failed.
+    """
+    cc = compiler()
+    if cc is None:
+        raise KernelUnavailable(
+            f"building a {what} needs a C++ compiler (g++ or c++ on PATH, or $CXX); none was "
+            "found -- install gcc"
+        )
+    key = _key(source, cc)
+    with _lock:
+        handle = _libraries.get(key)
+        if handle is not None:
+            return key, handle
+        directory = cache_dir()
+        _trusted_dir(directory)
+        lib = directory / f"k_{key}.so"
+        meta_path = lib.with_suffix(".json")
+        expect = {
+            "version": _VERSION,
+            "source_sha256": _sha256(source.encode()),
+            "command": _command(cc, "kernel.cpp", "kernel.so"),
+            "cpu": _cpu_tag(),
+        }
+        data: bytes | str = "missing"
+        if lib.exists() or meta_path.exists():
+            data = _verified_bytes(lib, meta_path, expect)
+            if isinstance(data, str):
+                warnings.warn(
+                    f"descentlab: the cached {what} {lib} failed verification ({data}); "
+                    "rebuilding it",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        if isinstance(data, str):
+            data = _build(directory, lib, meta_path, source, cc, expect, what)
+        try:
+            handle = _dlopen(data, lib)
+        except OSError as exc:  # verified bytes the loader still refuses (another machine?)
+            raise KernelUnavailable(f"loading the {what} {lib} failed: {exc}") from None
+        _libraries[key] = handle
+        return key, handle
+
+
+def load(source: str, bind: Callable[[ctypes.CDLL], T], *, what: str = "kernel") -> T:
+    """``bind(library)`` for the library compiled from ``source`` (:func:`load_library`),
+    bound once per process: ``bind`` sets the entry points' ``argtypes``/``restype`` and
+    returns them. It is part of the memo's key, so pass a module-level function.
+
+    Raises:
+        KernelUnavailable: as :func:`load_library`.
+    """
+    key, lib = load_library(source, what=what)
+    with _lock:
+        entry = _bound.get((key, bind))
+        if entry is None:
+            entry = _bound[(key, bind)] = bind(lib)
+        return entry

@@ -1,0 +1,103 @@
+"""The GPU session's script and benchmarks (scripts/gpu_session.py, benchmarks/gpu_step.py,
+benchmarks/gpu_gpt.py) off the device: without CUDA the session says so in one line and runs
+nothing; the benchmarks' code runs on CPU tensors (the Triton kernels under Triton's
+interpreter, host clock) and fills the session's markdown table."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
+
+from descentlab.optim import gpu
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def session(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    import gpu_session
+
+    return gpu_session
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_without_cuda_the_session_says_so_and_runs_nothing(session, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OUT", str(tmp_path / "out"))
+    assert session.main([]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out == [
+        "gpu_session: no CUDA device here (torch.cuda.is_available() is False): nothing run"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unknown_part_is_refused(session, capsys):
+    with pytest.raises(SystemExit):
+        session.main(["--parts", "tests,bench"])
+    assert "--parts: unknown part(s) bench" in capsys.readouterr().err
+
+
+def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch, capsys):
+    """The step benchmark (two Triton optimizers, Adam against torch's fused path, SAM eager
+    with its closure) at two sizes and the tiny GPT, on CPU tensors; the table has every row."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    import gpu_gpt
+    import gpu_step
+
+    monkeypatch.setattr(gpu_step, "DEVICE", torch.device("cpu"))
+    monkeypatch.setattr(gpu_step, "refuse_without_cuda", lambda: None)
+    monkeypatch.setattr(gpu_gpt, "DEVICE", torch.device("cpu"))
+    with gpu.interpret_on_cpu():
+        rows = gpu_step.run_cuda(
+            [20 * 64, 20 * 128], 1, ["lion", "adam", "sam"], inner=1,
+            json_path=str(tmp_path / "step.jsonl"),
+        )  # fmt: skip
+    tiny = ["--layers", "1", "--width", "32", "--heads", "2", "--context", "8", "--batch", "2",
+            "--vocab", "64", "--warmup", "1", "--repeat", "2"]  # fmt: skip
+    gpu_gpt.main([*tiny, "--json", str(tmp_path / "gpt.jsonl")])
+    assert [r.get("error") for r in rows] == [None] * 6
+    lion = rows[0]
+    assert (lion["optimizer"], lion["backend"], lion["size"]) == ("lion", "triton", 1280)
+    assert set(lion["ms"]) == {"dl", "dl eager", "copy"}
+    assert rows[1]["torch_path"] == "fused" and rows[1]["backend"] == "triton"
+    assert rows[3]["launches"] is None  # counted at the first size only
+    # the Triton step moves p, g and the momentum once each way (p and m written): 5 arrays
+    assert lion["moved_mb"] == pytest.approx(5 * 1280 * 4 / 1e6)
+    gpt = json.loads((tmp_path / "gpt.jsonl").read_text())
+    assert gpt["max_loss_difference"] < 1e-3 and gpt["benchmark"] == "tiny-gpt"
+    monkeypatch.setenv("OUT", str(tmp_path))
+    capsys.readouterr()
+    assert session.main(["--table-only"]) == 0
+    table = (tmp_path / "gpu_table.md").read_text()
+    assert table.count("| lion |") == 2 and table.count("| adam |") == 2
+    assert "| tiny GPT 1x32 |" in table
+    short = capsys.readouterr().out
+    assert "lion" in short and "tiny GPT" in short
+
+
+def test_a_part_past_its_limit_is_stopped_with_its_children(session, tmp_path):
+    """The part's process group goes: a comparison's worker would otherwise hold the device
+    through the next part."""
+    import sys
+
+    code = (
+        "import subprocess, sys, time; "
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        "print(c.pid, flush=True); time.sleep(60)"
+    )
+    got = session.run_part("slow", [sys.executable, "-c", code], tmp_path, 2)
+    assert got["status"] == "stopped at its 2 s limit"
+    child = int((tmp_path / "slow.log").read_text().splitlines()[1])
+    status = Path(f"/proc/{child}/status")
+    deadline = time.monotonic() + 5  # SIGKILL is sent; on a busy machine dying takes a moment
+    while "State:\tZ" not in (status.read_text() if status.exists() else "State:\tZ"):
+        assert time.monotonic() < deadline, f"the part's child {child} outlived its part"
+        time.sleep(0.05)

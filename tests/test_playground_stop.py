@@ -1,0 +1,121 @@
+"""Ctrl-C stops ``descentlab playground`` (issue 28, section 2): the process is gone and its port
+free soon after it says "stopped", even with computations running and queued.
+
+A real child process in its own session; SIGINT goes to the whole group, as a terminal's
+Ctrl-C does. The bug answered every queued request first and then waited for the last
+computation thread (seconds after "stopped", longer with more work queued).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import descentlab
+
+pytest.importorskip("uvicorn")
+pytest.importorskip("starlette")
+
+SRC = str(Path(descentlab.__file__).resolve().parents[1])  # the code under test, in a child
+#: Seconds from Ctrl-C to the process gone. The server stops at once and the process leaves
+#: right after "stopped"; the bound leaves room for a loaded machine (measured ~0.2-0.5 s).
+BOUND = 3.0
+#: Eager composed chains (no compiled kernel): seconds of work per request on this machine.
+_BODY = {
+    "landscape": "rosenbrock",
+    "starts": [[-1.5, 2.0]] * 16,
+    "steps": 1000,
+    "optimizers": [
+        {"rule": r}
+        for r in ("chain(scale_by_adam(), scale_by_lr(0.01))",
+                  "chain(trace(0.9), scale_by_lr(0.001))",
+                  "chain(scale_by_rms(), scale_by_lr(0.01))",
+                  "chain(scale_by_adagrad(), scale_by_lr(0.1))") * 2
+    ],
+}  # fmt: skip
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, limit: float = 120) -> None:
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        assert proc.poll() is None, "the playground exited before serving"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    pytest.fail("the playground never listened")
+
+
+def _post(url: str, answers: list) -> None:
+    request = urllib.request.Request(
+        url, data=json.dumps(_BODY).encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=120) as r:
+            answers.append(r.status)
+    except urllib.error.HTTPError as exc:
+        answers.append(exc.code)
+    except OSError as exc:  # the connection closed: an answer too
+        answers.append(type(exc).__name__)
+
+
+def test_ctrl_c_ends_the_process_and_frees_the_port_with_work_running_and_queued(tmp_path):
+    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "descentlab", "playground", "--no-browser"]
+    with open(out, "w") as fh:  # a file, not a pipe: nothing can hold it open after the test
+        proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    try:
+        end = time.monotonic() + 120
+        while "http://" not in out.read_text() and time.monotonic() < end:
+            time.sleep(0.05)
+        url = next(w for w in out.read_text().split() if w.startswith("http://"))
+        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        _wait_listening(port, proc)
+        answers: list = []
+        clients = [
+            threading.Thread(target=_post, args=(url + "api/run", answers), daemon=True)
+            for _ in range(4)
+        ]  # one computing, three queued behind the playground's one-at-a-time lock
+        for c in clients:
+            c.start()
+        time.sleep(1.5)  # the first computation is under way
+        assert proc.poll() is None
+        os.killpg(proc.pid, signal.SIGINT)
+        sent = time.monotonic()
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the playground still runs 60 s after Ctrl-C")
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = out.read_text()
+    assert code == 0, text
+    assert "stopped" in text, text
+    assert "Traceback" not in text, text
+    assert took < BOUND, f"the process ended {took:.1f} s after Ctrl-C\n{text}"
+    with socket.socket() as s:  # the port is free: nothing listens, a new server can bind it
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    with socket.socket() as s:  # (SO_REUSEADDR, as the playground binds: closed connections
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # wait in TIME_WAIT)
+        s.bind(("127.0.0.1", port))
+        s.listen()
+    for c in clients:
+        c.join(timeout=10)
+    assert len(answers) == 4 and answers.count(200) <= 1, answers  # queued work was dropped
