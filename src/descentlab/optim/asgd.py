@@ -4,20 +4,10 @@ r"""Averaged SGD (Polyak & Juditsky, 1992): rule :class:`scale_by_asgd` and opti
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .base import (
-    Rule,
-    as_scalar,
-    chain,
-    lazy_state,
-    scalar_dtype,
-    scratch,
-    step_values,
-    zeros,
-)
+from .base import as_scalar, chain, lazy_state, scalar_dtype, step_values, zeros
+from .form import Form, FormRule, add, eq, where
 from .hyperspec import Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
@@ -30,7 +20,7 @@ __all__ = ["ASGD", "RECORDS", "scale_by_asgd"]
 _SCALAR = Real(0.0, scalar=True)
 
 
-class scale_by_asgd(Rule):
+class scale_by_asgd(FormRule):
     r"""Averaged SGD (Polyak & Juditsky, 1992) as torch's ``ASGD`` runs it: a decaying
     step with a small proportional shrink, and a running average of the iterates.
 
@@ -55,84 +45,59 @@ class scale_by_asgd(Rule):
 
     name = "scale_by_asgd"
     role = "step size"
+    local = False
     state_keys = ("eta", "mu", "ax")
 
     def __init__(
         self, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6
     ) -> None:
         super().__init__(lr=lr, lambd=lambd, alpha=alpha, t0=t0)
-        self.needs_step = True
 
     def init(self, params):
         return {"ax": zeros(params)}
 
     checks = declare(lr=_SCALAR, lambd=_SCALAR, alpha=_SCALAR, t0=_SCALAR)
 
-    @staticmethod
-    def _advance(state, grads, hyper) -> list[tuple[float, float]]:
-        """Each tensor's (eta, mu) for this step -- made from the group's lr on its first
-        step, as torch makes them -- with the state's eta and mu moved on to the next step's
-        values, as torch moves them after its update."""
-        lr, lambd = as_scalar(hyper["lr"]), as_scalar(hyper["lambd"])
-        alpha, t0 = as_scalar(hyper["alpha"]), as_scalar(hyper["t0"])
-        dtype = scalar_dtype()
-        etas = lazy_state(state, "eta", grads, lambda g: torch.tensor(float(lr), dtype=dtype))
-        mus = lazy_state(state, "mu", grads, lambda g: torch.ones((), dtype=dtype))
-        now = []
-        for eta, mu, t in zip(etas, mus, step_values(state, len(grads)), strict=True):
-            now.append((eta.item(), mu.item()))
-            # through a tensor of the default dtype, as torch rounds them (also after a
-            # state dict load has cast eta and mu to the parameter's dtype)
-            eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))
-            mu.copy_(torch.as_tensor(1 / max(1, t - t0)))
-        return now
-
-    def fuse(self, b, hyper):
-        def prepare(state, params, grads, hyper):
-            state["_asgd_now"] = self._advance(state, grads, hyper)
-
+    def form(self, f: Form, hyper) -> None:
         # eta and mu are 0-dim state the prepare reads and moves on (and creates on a first
-        # step): coefficients of the kernel, which updates the parameters and ax
-        b.prepare(prepare, fills=("eta", "mu"), needs=("eta", "mu"))
-        ax = b.state("ax", write=True)
+        # step): coefficients of the per-element update of the parameters and ax
+        f.prepare(_advance, fills=("eta", "mu"), needs=("eta", "mu"))
         now = lambda st, i: st["_asgd_now"][i]  # noqa: E731
-        shrink = b.coef(
-            "asgd_shrink", lambda h, t, e: 1 - float(h["lambd"]) * e[0], uses=("lambd",),
-            per_tensor=now,
-        )  # fmt: skip
-        neg_eta = b.coef("asgd_neg_eta", lambda h, t, e: -e[0], per_tensor=now)
-        mu = b.coef("asgd_mu", lambda h, t, e: e[1], per_tensor=now)
-        averaging = b.coef("asgd_avg", lambda h, t, e: float(e[1] != 1), per_tensor=now)
-        # torch's p.mul_(1 - lambd * eta).add_(g, alpha=-eta), as the eager form's update:
-        # its difference from p (the kernel then stores p + u)
-        new = b.let(f"dl_fma({b.u}, {neg_eta}, p * {shrink})")
-        # an unchanged parameter moves by 0 (an infinite one stays, as in torch: inf - inf
-        # would be NaN); elsewhere new == p already gives new - p == 0
-        b.u = b.let(f"({new} == p) ? dl_bc<T>(0) : ({new} - p)")
-        stored = b.let(f"p + {b.u}")
-        b.line(f"{ax} = ({averaging} != 0) ? {ax} + ({stored} - {ax}) * {mu} : {stored};")
-        return True
+        shrink = f.coef(
+            "shrink", lambda h, t, e: 1 - h["lambd"] * e[0], uses=("lambd",), per_tensor=now
+        )
+        neg_eta = f.coef("neg_eta", lambda h, t, e: -e[0], per_tensor=now)
+        mu = f.coef("mu", lambda h, t, e: e[1], per_tensor=now)
+        averaging = f.coef("avg", lambda h, t, e: float(e[1] != 1), per_tensor=now)
+        zero = f.coef("zero", lambda h, t: 0.0)
+        # torch's p.mul_(1 - lambd * eta).add_(g, alpha=-eta), as its difference from p: exact
+        # (Sterbenz) while a step is smaller than the parameter, so p + u is torch's iterate;
+        # an unchanged parameter moves by 0 (an infinite one stays: inf - inf would be NaN)
+        new = f.let(add(f.p * shrink, f.g, neg_eta))
+        u = f.let(where(eq(new, f.p), zero, new - f.p))
+        stored = f.let(f.p + u)  # the parameter the optimizer is about to write
+        ax = f.state("ax")
+        f.assign("ax", where(averaging, ax + (stored - ax) * mu, stored))
+        f.out(u)
 
-    def update(self, grads, state, params, hyper):
-        lambd = as_scalar(hyper["lambd"])
-        axs = state["ax"]
-        out = scratch(state, grads)
-        now = self._advance(state, grads, hyper)
-        for g, p, o, ax, (e, m) in zip(grads, params, out, axs, now, strict=True):
-            # torch's operations, then the difference: exact (Sterbenz) while a step is
-            # smaller than the parameter, so p + u is torch's iterate to the bit
-            new = torch.mul(p, 1 - lambd * e).add_(g, alpha=-e)
-            torch.sub(new, p, out=o)
-            # an infinite p stays, as in torch (inf - inf would be NaN); a sum is the
-            # cheapest look for a non-finite entry
-            if not math.isfinite(float(o.sum())):
-                o.masked_fill_(new == p, 0.0)
-            new = torch.add(p, o)  # the parameter the optimizer is about to write
-            if m != 1:
-                ax.add_(new.sub_(ax).mul_(m))
-            else:
-                ax.copy_(new)
-        return out, state
+
+def _advance(state, params, grads, hyper) -> None:
+    """Each tensor's (eta, mu) for this step -- made from the group's lr on its first step,
+    as torch makes them -- with the state's eta and mu moved on to the next step's values,
+    as torch moves them after its update."""
+    lr, lambd = as_scalar(hyper["lr"]), as_scalar(hyper["lambd"])
+    alpha, t0 = as_scalar(hyper["alpha"]), as_scalar(hyper["t0"])
+    dtype = scalar_dtype()
+    etas = lazy_state(state, "eta", grads, lambda g: torch.tensor(float(lr), dtype=dtype))
+    mus = lazy_state(state, "mu", grads, lambda g: torch.ones((), dtype=dtype))
+    now = []
+    for eta, mu, t in zip(etas, mus, step_values(state, len(grads)), strict=True):
+        now.append((eta.item(), mu.item()))
+        # through a tensor of the default dtype, as torch rounds them (also after a state
+        # dict load has cast eta and mu to the parameter's dtype)
+        eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))
+        mu.copy_(torch.as_tensor(1 / max(1, t - t0)))
+    state["_asgd_now"] = now
 
 
 class ASGD(Named):

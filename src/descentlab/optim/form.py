@@ -58,11 +58,16 @@ __all__ = [
     "addcdiv",
     "addcmul",
     "branch",
+    "clamp",
+    "eq",
+    "gt",
     "lerp",
+    "lt",
     "maximum",
     "reference",
     "sign",
     "sqrt",
+    "where",
 ]
 
 CoefFn = Callable[[Mapping[str, Any], float], float]
@@ -105,13 +110,24 @@ class Leaf(Expr):
 class Coef(Expr):
     """A per-tensor number ``fn(hyper, t)`` (``uses``: the hyperparameters it reads);
     ``fn(hyper, t, x)`` where it ``reads`` a per-tensor number of the state
-    (:meth:`Form.product`) or the step's learning rate (``lr``: :meth:`Form.lr_coef`)."""
+    (:meth:`Form.product`), the step's learning rate (``lr``: :meth:`Form.lr_coef`), or
+    ``per_tensor(state, i)`` (see :meth:`Form.prepare`)."""
 
     name: str
     fn: Callable[..., float]
     uses: tuple[str, ...]
     reads: str | None = None
     lr: bool = False
+    per_tensor: Callable[[Mapping[str, list], int], Any] | None = None
+
+    def value(self, hyper: Mapping[str, Any], t: float, state: Mapping[str, list], i: int) -> Any:
+        """This coefficient for tensor ``i`` at step ``t`` (not one that reads the rate)."""
+        assert not self.lr, f"{self.name!r} reads the learning rate: final forms only"
+        if self.reads is not None:
+            return self.fn(hyper, t, float(state[self.reads][i]))
+        if self.per_tensor is None:
+            return self.fn(hyper, t)
+        return self.fn(hyper, t, self.per_tensor(state, i))  # type: ignore[call-arg]
 
 
 @dataclass(eq=False)
@@ -166,13 +182,124 @@ def absolute(x: Expr) -> Expr:
 
 
 def sign(x: Expr) -> Expr:
-    """-1, 0 or 1 (NaN stays NaN; a zero keeps its sign), torch's ``sign``."""
+    """-1, 0 or 1, torch's ``sign`` on the CPU: NaN and both zeros give +0."""
     return Op("sign", (x,))
+
+
+# --------------------------------------------------------------------------------------
+# Selections: comparisons, where and clamp (Rprop's sign-driven step sizes, ASGD's average,
+# the first momentum buffer of SGD); each emitter's code for them is in this section too.
+# A comparison is a mask, used only as the condition of :func:`where`.
+# --------------------------------------------------------------------------------------
+
+_MASKS = {"gt": ">", "lt": "<", "eq": "==", "ne0": "!="}
+SELECTIONS = frozenset((*_MASKS, "where", "clamp"))
+
+
+def gt(a: Expr, b: Expr) -> Expr:
+    """The mask ``a > b`` (false where either is NaN)."""
+    return Op("gt", (a, b))
+
+
+def lt(a: Expr, b: Expr) -> Expr:
+    """The mask ``a < b`` (false where either is NaN)."""
+    return Op("lt", (a, b))
+
+
+def eq(a: Expr, b: Expr) -> Expr:
+    """The mask ``a == b`` (false where either is NaN)."""
+    return Op("eq", (a, b))
+
+
+def where(cond: Expr, a: Expr, b: Expr) -> Expr:
+    """``a`` where ``cond`` holds, else ``b``; ``cond`` is a mask or a coefficient (a
+    per-tensor flag: true where not 0). Only the chosen value is stored, so a value computed
+    from state made uninitialised on a first step may stand in the branch not taken."""
+    if isinstance(cond, Coef):
+        cond = Op("ne0", (cond,))
+    return Op("where", (cond, a, b))
+
+
+def clamp(x: Expr, lo: Expr, hi: Expr) -> Expr:
+    """``min(max(x, lo), hi)`` as torch's ``clamp`` (NaN stays NaN)."""
+    return Op("clamp", (x, lo, hi))
+
+
+def _flag(cond: Expr) -> bool:
+    """A where's condition that is a per-tensor flag (a coefficient), not a mask."""
+    return isinstance(cond, Op) and cond.op == "ne0"
+
+
+def _c_selection(b: Any, op: str, a: list[str]) -> str:
+    if op in _MASKS:  # a mask is an operand of where only: inline, never a T variable
+        return f"({a[0]} {_MASKS[op]} {a[1] if op != 'ne0' else 0})"
+    if op == "where":
+        return b.let(f"{a[0]} ? {a[1]} : {a[2]}")
+    low = b.let(f"({a[0]} < {a[1]}) ? {a[1]} : {a[0]}")
+    return b.let(f"({low} > {a[2]}) ? {a[2]} : {low}")
+
+
+def _eager_selection(op: str, a: list[Any], dtypes: list[torch.dtype]) -> list[Any]:
+    """Tensor by tensor (torch has no foreach comparison or where)."""
+    n = len(dtypes)
+    cols = [x if isinstance(x, list) else [x] * n for x in a]
+    if op == "clamp" and not any(isinstance(x, Tensor) for x in (*cols[1], *cols[2])):
+        lo, hi = cols[1], cols[2]  # one foreach pair where the bounds are numbers
+        if all(v == lo[0] for v in lo) and all(v == hi[0] for v in hi):
+            return list(torch._foreach_clamp_max(torch._foreach_clamp_min(a[0], lo[0]), hi[0]))
+    out: list[Any] = []
+    for i, dt in enumerate(dtypes):
+        xs = [c[i] for c in cols]
+        if op == "ne0":
+            out.append(bool(xs[0] != 0))
+        elif op in _MASKS:
+            out.append(getattr(torch, op)(*xs))
+        elif op == "where" and isinstance(xs[0], bool):
+            out.append(xs[1] if xs[0] else xs[2])
+        elif op == "where":
+            mask = xs[0]
+            v = [_along(x, mask, dt) for x in xs[1:]]
+            out.append(torch.where(mask, v[0], v[1]))
+        else:
+            lo, hi = (x if isinstance(x, float) else _along(x, xs[0], dt) for x in xs[1:])
+            out.append(torch.clamp(xs[0], min=lo, max=hi))
+    return out
+
+
+def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """A branch of a where: a number as a 0-dim tensor of ``dtype``, a batched coefficient's
+    length-K values along the leading dimension, a tensor as it is."""
+    if not isinstance(x, Tensor):
+        return torch.tensor(x, dtype=dtype)
+    if x.ndim == 1 and x.shape != mask.shape:
+        return x.to(dtype).view(-1, *([1] * (mask.ndim - 1)))
+    return x
+
+
+def _reference_selection(op: str, a: list[Any]) -> Any:
+    if op == "ne0":
+        return a[0] != 0
+    if op in _MASKS:
+        x, y = (torch.as_tensor(v, dtype=torch.float64) for v in a)
+        return getattr(torch, op)(x, y)
+    if op == "where":
+        if isinstance(a[0], bool):
+            return a[1] if a[0] else a[2]
+        return torch.where(a[0], *(torch.as_tensor(v, dtype=torch.float64) for v in a[1:]))
+    return torch.clamp(torch.as_tensor(a[0], dtype=torch.float64), min=a[1], max=a[2])
 
 
 # --------------------------------------------------------------------------------------
 # Forms
 # --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """A form's Python step before its per-element program (:meth:`Form.prepare`)."""
+
+    fn: Callable[..., None]
+    how: Mapping[str, Any]  # fills, needs, steady: FusedBuilder.prepare's
 
 
 @dataclass
@@ -196,6 +323,7 @@ class Form:
     final_expr: Expr | None = None
     lazy: list[str] = field(default_factory=list)
     scalars: dict[str, float] = field(default_factory=dict)
+    prepares: list[Prepare] = field(default_factory=list)
     _versions: dict[str, int] = field(default_factory=dict)
 
     def state(self, key: str, *, lazy: bool = False) -> Expr:
@@ -208,17 +336,32 @@ class Form:
         return Leaf(f"state:{key}", self._versions.get(key, 0))
 
     def coef(
-        self, name: str, fn: Callable[..., float], uses: Sequence[str] = (), reads: str = ""
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        uses: Sequence[str] = (),
+        reads: str = "",
+        per_tensor: Callable[[Mapping[str, list], int], Any] | None = None,
     ) -> Coef:
         """Coefficient ``fn(hyper, t)``; ``fn(hyper, t, x)`` with ``reads``: ``x`` the
-        tensor's number kept in state ``reads`` (:meth:`product`), after this step's update."""
-        return self._declare(Coef(name, fn, tuple(uses), reads or None))
+        tensor's number kept in state ``reads`` (:meth:`product`), after this step's update;
+        with ``per_tensor``: ``x = per_tensor(state, i)`` (see :meth:`prepare`)."""
+        return self._declare(Coef(name, fn, tuple(uses), reads or None, per_tensor=per_tensor))
 
     def _declare(self, c: Coef) -> Coef:
         if c.name in self.coefs:
             raise ValueError(f"coefficient {c.name!r} declared twice")
         self.coefs[c.name] = c
         return c
+
+    def prepare(self, fn: Callable[..., None], **how: Any) -> None:
+        """Run ``fn(state, params, grads, hyper)`` before the per-element program, on every
+        backend: it makes state on a tensor's first step (from the group's values, as torch
+        does) and computes the per-tensor values the coefficients read (``per_tensor``).
+        ``grads`` give only shapes (the fused backend passes the raw gradients). ``how``:
+        ``fills``, ``needs``, ``steady``, as :meth:`~descentlab.optim.fused.FusedBuilder.prepare`.
+        """
+        self.prepares.append(Prepare(fn, how))
 
     def let(self, expr: Expr) -> Expr:
         self._check(expr)
@@ -330,6 +473,11 @@ class Emitter(ABC):
         """:func:`branch`: ``a()`` where the coefficient ``on`` is nonzero, else ``b()``."""
         return self.apply("branch", [on, a(), b()], None)
 
+    def select_flag(self, flag: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+        """``where`` on a per-tensor flag: both branches, by default; a target that can
+        evaluates only the chosen one."""
+        return self.apply("where", [flag, a(), b()], None)
+
     def update_param(self, op: str, args: list[Any], alpha: Any) -> Any:
         """A final form's outermost primitive (``args[0]``: the parameter)."""
         return self.apply(op, args, alpha)
@@ -351,6 +499,9 @@ class Emitter(ABC):
             if e.op == "branch":
                 on, a, b = e.args
                 v = self.select(self.value(on), lambda: self.value(a), lambda: self.value(b))
+            elif e.op == "where" and _flag(e.args[0]):
+                on, a, b = e.args
+                v = self.select_flag(self.value(on), lambda: self.value(a), lambda: self.value(b))
             else:
                 args = [self.value(a) for a in e.args]
                 v = self.apply(e.op, args, None if e.alpha is None else self.value(e.alpha))
@@ -409,6 +560,8 @@ class CEmitter(Emitter):
 
     def coef(self, c: Coef) -> str:
         fn, name, uses = c.fn, f"{self.prefix}_{c.name}", c.uses
+        if c.per_tensor is not None:
+            return self.b.coef(name, fn, uses=uses, per_tensor=c.per_tensor)
         if c.lr:
             lr_fn = self.lr_fn
             assert lr_fn is not None, f"{c.name!r} reads the learning rate: final forms only"
@@ -425,6 +578,8 @@ class CEmitter(Emitter):
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
         b = self.b
+        if op in SELECTIONS:
+            return _c_selection(b, op, a)
         if op == "add" and alpha is not None:
             return b.let(f"dl_fma({a[1]}, {alpha}, {a[0]})")
         if op in _C_INFIX:
@@ -445,12 +600,16 @@ class CEmitter(Emitter):
             return b.let(f"({a[0]} < 0) ? -{a[0]} : {a[0]} + 0")
         if op == "sign":
             if self.one is None:
-                self.one = b.coef(f"{self.prefix}_one", lambda h, t, e: 1.0)
+                self.one = b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
             x, one = a[0], self.one
-            return b.let(f"({x} > 0) ? {one} : (({x} < 0) ? -{one} : {x})")
+            return b.let(f"({x} > 0) ? {one} : (({x} < 0) ? -{one} : {one} * 0)")
         if op == "branch":
             return b.let(f"({a[0]} != 0) ? {a[1]} : {a[2]}")
         raise ValueError(f"no C form for primitive {op!r}")
+
+    def materialize(self, value: str) -> str:
+        # a state entry's value named before its assignment is copied (the name is reused)
+        return self.b.let(value) if value.startswith("s_") else value
 
     def assign(self, key: str, value: str, expr: Expr) -> str:
         var = self._array(key)
@@ -462,6 +621,8 @@ class CEmitter(Emitter):
 
     def run(self, form: Form) -> str:
         self.written, self.lazy = set(form.written), set(form.lazy)
+        for pr in form.prepares:
+            self.b.prepare(pr.fn, **pr.how)
         out = super().run(form)
         self.b.u = out
         return out
@@ -527,7 +688,7 @@ class EagerEmitter(Emitter):
         state: State,
         hyper: Mapping[str, Any],
     ) -> None:
-        self.grads, self.params, self.state = grads, params, state
+        self.grads, self.params, self.state, self.given = grads, params, state, hyper
         self.hyper = {k: _plain(v) for k, v in hyper.items()}
         self._steps: list[float] | None = None
         self.lazy: list[str] = []
@@ -553,9 +714,14 @@ class EagerEmitter(Emitter):
         if c.reads is not None:
             xs = self.state[c.reads]
             return _Scalars(_number(fn(h, t, float(x))) for t, x in zip(steps, xs, strict=True))
+        if c.per_tensor is not None:
+            st = self.state
+            return _Scalars(_number(c.value(h, t, st, i)) for i, t in enumerate(steps))
         return _Scalars(_number(fn(h, t)) for t in steps)
 
     def statements(self, form: Form) -> None:
+        for pr in form.prepares:
+            pr.fn(self.state, self.params, self.grads, self.given)
         self.lazy = form.lazy
         super().statements(form)
 
@@ -579,6 +745,8 @@ class EagerEmitter(Emitter):
 
     def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
         f = torch
+        if op in SELECTIONS:
+            return _eager_selection(op, a, [p.dtype for p in self.params])
         if any(isinstance(x, _Scalars) and x.batched for x in (*a, alpha) if x is not None):
             return _batched_apply(op, a, alpha)
         if op in ("add", "sub", "mul", "div"):
@@ -612,6 +780,11 @@ class EagerEmitter(Emitter):
             return list(f._foreach_abs(a[0]))
         raise ValueError(f"no foreach form for primitive {op!r}")
 
+    def select_flag(self, flag: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+        if all(flag) or not any(flag):  # the branch every tensor takes, only
+            return a() if flag[0] else b()
+        return super().select_flag(flag, a, b)
+
     def materialize(self, value: Any) -> Any:
         # a named value must not change when a state entry it is is assigned later
         if any(value is v for v in self.state.values()):
@@ -619,7 +792,8 @@ class EagerEmitter(Emitter):
         return value
 
     def assign(self, key: str, value: list[Tensor], expr: Expr) -> list[Tensor]:
-        torch._foreach_copy_(self.state[key], value)
+        if value is not self.state[key]:  # (a where may keep the entry as it is)
+            torch._foreach_copy_(self.state[key], value)
         return self.state[key]
 
 
@@ -656,8 +830,14 @@ def reference(
 ) -> Tensor:
     """The form in float64 from each primitive's definition (no fused roundings, torch's
     kernels not used): the update of one tensor, or with ``lr`` the new parameter by its
-    final form (:meth:`Form.final`); ``state`` is updated in place (a lazy entry missing
-    from it is made as zeros; a :meth:`Form.product` number is multiplied as it is stored)."""
+    final form (:meth:`Form.final`); ``state`` is updated in place (its :meth:`Form.prepare`
+    steps run first, on it as a group of one tensor; a lazy entry missing from it is made as
+    zeros; a :meth:`Form.product` number is multiplied as it is stored)."""
+    lists: dict[str, list] = {k: [v] for k, v in state.items()}
+    lists["_step_values"] = [t]
+    for pr in form.prepares:
+        pr.fn(lists, [p], [g], hyper)
+    state.update({k: v[0] for k, v in lists.items() if not k.startswith("_")})
 
     class _Ref(Emitter):
         def leaf(self, name: str) -> Any:
@@ -673,6 +853,8 @@ def reference(
                 return float(c.fn(hyper, t, lr))
             if c.reads is not None:
                 return float(c.fn(hyper, t, float(state[c.reads])))
+            if c.per_tensor is not None:  # what the prepares computed
+                return float(c.fn(hyper, t, c.per_tensor(lists, 0)))
             return float(c.fn(hyper, t))
 
         def scale(self, key: str, factor: Coef) -> None:
@@ -682,6 +864,8 @@ def reference(
             return a() if on != 0 else b()
 
         def apply(self, op: str, a: list[Any], alpha: Any) -> Any:
+            if op in SELECTIONS:
+                return _reference_selection(op, a)
             if op == "add":
                 return a[0] + (a[1] if alpha is None else alpha * a[1])
             if op == "sub":

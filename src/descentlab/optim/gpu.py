@@ -102,12 +102,15 @@ class TritonPlan:
         (``steps``: each tensor's step count, the ``t`` of its coefficients). The prefix may
         replace entries of ``state`` (a dict): the caller writes them back."""
         prog, device = self.prog, params[0].device
-        if self.prefix is not None:
+        if self.prefix is not None or prog.prepares:
             assert isinstance(state, dict)
             state["_step_values"] = steps  # the step counts the prefix's rules read
-            grads, _ = self.prefix.update(list(grads), state, params, hyper)
+            if self.prefix is not None:
+                grads, _ = self.prefix.update(list(grads), state, params, hyper)
+                grads = [g.contiguous() for g in grads]
+            for pr in prog.prepares:  # may make state: the caller stores it
+                pr.fn(state, params, grads, hyper)
             del state["_step_values"]
-            grads = [g.contiguous() for g in grads]
         arrays = [
             params if a == "p" else grads if a == "g" else state[a.removeprefix("state:")]
             for a in prog.arrays
@@ -123,9 +126,9 @@ class TritonPlan:
             torch._foreach_mul_(
                 state[key.removeprefix("state:")], [float(c.fn(h, t)) for t in steps]
             )
-        if any(c.reads for _, c in prog.coefs):  # coefficients of a per-tensor number
+        if any(c.reads or c.per_tensor is not None for _, c in prog.coefs):  # per-tensor
             values = tuple(
-                tuple(float(_coef_value(c, h, t, state, i)) for _, c in prog.coefs)
+                tuple(float(c.value(h, t, state, i)) for _, c in prog.coefs)
                 for i, t in enumerate(steps)
             )
         else:
@@ -149,10 +152,6 @@ class TritonPlan:
             BLOCK=BLOCK,
             enable_fp_fusion=False,
         )
-
-
-def _coef_value(c: Any, h: Mapping[str, Any], t: float, state: Mapping[str, Any], i: int) -> Any:
-    return c.fn(h, t, float(state[c.reads][i])) if c.reads else c.fn(h, t)
 
 
 def _tables(
@@ -289,16 +288,22 @@ def choose(
 
 
 def triton_optimizers() -> dict[str, bool]:
-    """Every registered optimizer whose chain holds a rule written in the form, and whether its
-    whole chain (at its default hyperparameters) has a Triton program."""
+    """Every registered optimizer whose chain holds a rule written in the form (other than the
+    glue every chain shares: the learning rate, the sign, weight decay) that acts at its default
+    hyperparameters (SGD's momentum of 0 passes gradients through), and whether its whole chain
+    there has a Triton program."""
     import descentlab.optim as registry
 
+    glue = registry.transforms.__name__
     probe = [torch.nn.Parameter(torch.zeros(2))]
     out = {}
     for r in registry.records():
         opt = r.factory(probe, fused=False)
-        if any(isinstance(x, FormRule) for x in opt.rule.rules):
-            hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+        hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+        if any(
+            isinstance(x, FormRule) and x.__module__ != glue and not x.passes_through(hyper)
+            for x in opt.rule.rules
+        ):
             try:
                 start = split(opt.rule, hyper)
                 program(Chain(*opt.rule.rules[start:]), hyper, opt._fold_lr)

@@ -500,8 +500,8 @@ class Optimizer(torch.optim.Optimizer):
         if isinstance(s.plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
             state = realify(gather(sts)) if s.owners else gather(sts)
             s.plan.run(params, grads, state, hyper, values)
-            if s.plan.prefix is not None:  # its torch ops may have made new state tensors
-                scatter(params, state, sts, s.owners)
+            # the prefix's torch ops and the program's prepares may have made state tensors
+            scatter(params, state, sts, s.owners)
             s.group["step"] = s.step
             return
         if s.plan is not None and self._fused.run(

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import (
-    Hyper,
-    Rule,
-    as_scalar,
-    chain,
-    check_range,
-    lazy_state,
-    scratch,
-    zeros,
-)
+from .base import Hyper, as_scalar, chain, check_range, lazy_state, zeros
+from .form import Form, FormRule, clamp, gt, lt, sign, where
 from .hyperspec import NONNEG, Pair, Real, Relation, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
@@ -31,7 +23,7 @@ def _ordered(hyper: Hyper) -> None:
     check_range("step_sizes[1]", hi, as_scalar(lo))
 
 
-class scale_by_rprop(Rule):
+class scale_by_rprop(FormRule):
     r"""Rprop (Riedmiller & Braun, 1993), torch's variant: per-coordinate step sizes that
     grow while the gradient keeps its sign and shrink when it flips.
 
@@ -54,6 +46,8 @@ class scale_by_rprop(Rule):
 
     name = "scale_by_rprop"
     role = "adaptive learning rate"
+    local = False
+    needs_step = False
     state_keys = ("prev", "step_size")
 
     def __init__(
@@ -80,53 +74,26 @@ class scale_by_rprop(Rule):
     )
     relations = (Relation(("step_sizes",), _ordered),)
 
-    @staticmethod
-    def _sizes(state, grads, hyper) -> list:
-        """The step sizes, made from the group's lr on a tensor's first step (as torch)."""
-        lr = as_scalar(hyper["lr"])
-        return lazy_state(state, "step_size", grads, lambda g: torch.full_like(g, lr))
-
-    def fuse(self, b, hyper):
-        b.prepare(
-            lambda state, params, grads, hyper: self._sizes(state, grads, hyper),
-            fills=("step_size",),
-            steady=True,
-        )
-        prev = b.state("prev", write=True)
-        size = b.state("step_size", write=True)
-        minus = b.coef("rprop_minus", lambda h, t, e: float(h["etas"][0]), uses=("etas",))
-        plus = b.coef("rprop_plus", lambda h, t, e: float(h["etas"][1]), uses=("etas",))
-        lo = b.coef("rprop_lo", lambda h, t, e: float(h["step_sizes"][0]), uses=("step_sizes",))
-        hi = b.coef("rprop_hi", lambda h, t, e: float(h["step_sizes"][1]), uses=("step_sizes",))
-        one, zero = "dl_bc<T>(1)", "dl_bc<T>(0)"
-        g = b.u
+    def form(self, f: Form, hyper) -> None:
+        f.prepare(_first_sizes, fills=("step_size",), steady=True)
+        minus = f.coef("minus", lambda h, t: h["etas"][0], uses=("etas",))
+        plus = f.coef("plus", lambda h, t: h["etas"][1], uses=("etas",))
+        lo = f.coef("lo", lambda h, t: h["step_sizes"][0], uses=("step_sizes",))
+        hi = f.coef("hi", lambda h, t: h["step_sizes"][1], uses=("step_sizes",))
+        one, zero = f.coef("one", lambda h, t: 1.0), f.coef("zero", lambda h, t: 0.0)
         # the sign of the rounded product picks the factor (a NaN product's sign is 0 in
-        # torch: factor 1); clamp_(lo, hi) keeps a NaN size
-        gp = b.let(f"{g} * {prev}")
-        factor = b.let(f"({gp} > 0) ? {plus} : (({gp} < 0) ? {minus} : {one})")
-        grown = b.let(f"{size} * {factor}")
-        low = b.let(f"({grown} < {lo}) ? {lo} : {grown}")
-        b.line(f"{size} = ({low} > {hi}) ? {hi} : {low};")
-        b.line(f"{prev} = ({gp} < 0) ? {zero} : {g};")
-        sign = b.let(f"({prev} > 0) ? {one} : (({prev} < 0) ? -{one} : {zero})")
-        b.u = b.let(f"-({sign} * {size})")
-        return True
+        # torch: factor 1); clamp keeps a NaN size
+        gp = f.let(f.g * f.state("prev"))
+        factor = where(gt(gp, zero), plus, where(lt(gp, zero), minus, one))
+        size = f.assign("step_size", clamp(f.state("step_size") * factor, lo, hi))
+        prev = f.assign("prev", where(lt(gp, zero), zero, f.g))
+        f.out(-(sign(prev) * size))
 
-    def update(self, grads, state, params, hyper):
-        minus, plus = (as_scalar(e) for e in hyper["etas"])
-        lo, hi = (as_scalar(s) for s in hyper["step_sizes"])
-        prevs = state["prev"]
-        sizes = self._sizes(state, grads, hyper)
-        out = scratch(state, grads)
-        for g, prev, size, o in zip(grads, prevs, sizes, out, strict=True):
-            factor = torch.mul(g, prev).sign_()
-            flipped = factor < 0
-            factor.masked_fill_(factor > 0, plus).masked_fill_(flipped, minus)
-            factor.masked_fill_(factor == 0, 1.0)
-            size.mul_(factor).clamp_(lo, hi)
-            prev.copy_(g).masked_fill_(flipped, 0.0)
-            torch.sign(prev, out=o).mul_(size).neg_()
-        return out, state
+
+def _first_sizes(state, params, grads, hyper) -> None:
+    """The step sizes, made from the group's lr on a tensor's first step (as torch)."""
+    lr = as_scalar(hyper["lr"])
+    lazy_state(state, "step_size", grads, lambda g: torch.full_like(g, lr))
 
 
 class Rprop(Named):

@@ -35,13 +35,8 @@ from typing import Any
 
 import torch
 
-from .base import (
-    Rule,
-    beta_coef,
-    hp,
-    step_values,
-    zeros,
-)
+from .base import step_values, zeros
+from .form import Form, FormRule, add, addcmul, sqrt
 from .hyperspec import Choice, Pair, Real, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
@@ -49,7 +44,7 @@ from .torchapi import Named, Params, pair
 __all__ = ["RECORDS", "ScheduleFreeAdamW", "schedule_free_adamw"]
 
 
-class schedule_free_adamw(Rule):
+class schedule_free_adamw(FormRule):
     r"""The whole Schedule-Free AdamW step (it includes the learning rate: the averaging
     weight depends on it); the update is :math:`y_{t+1} - y_t`.
 
@@ -66,6 +61,7 @@ class schedule_free_adamw(Rule):
     name = "schedule_free_adamw"
     role = "direction + adaptive rate"
     state_keys = ("z", "exp_avg_sq", "weight_sum", "lr_max")
+    local = False
     elementwise = False
 
     def __init__(
@@ -79,7 +75,6 @@ class schedule_free_adamw(Rule):
     ) -> None:
         args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         super().__init__(**{**args, "betas": pair(betas)})
-        self.needs_step = True
 
     def init(self, params):
         scalar = lambda p: torch.zeros((), dtype=torch.float64)  # noqa: E731
@@ -125,63 +120,41 @@ class schedule_free_adamw(Rule):
             out.append(lr_max**power / total if total > 0 else 0.0)
         return out
 
-    def update(self, grads, state, params, hyper):
-        b1, b2 = (float(b) for b in hyper["betas"])
-        eps, wd = float(hyper["eps"]), float(hyper["weight_decay"])
-        cks = self._advance(state, hyper)
-        out = []
-        for i, t in enumerate(step_values(state, len(params))):
-            y, g, z, v = params[i], grads[i], state["z"][i], state["exp_avg_sq"][i]
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            if hyper["bias_correction"] == "lr":
-                step = g / (v.sqrt() + eps)
-            else:
-                step = g / ((v / (1 - b2**t)).sqrt() + eps)
-            if wd != 0:
-                step.add_(y, alpha=wd)
-            x = (y - (1 - b1) * z) / b1
-            z.sub_(step, alpha=self._lr_t(hyper, t))
-            x.mul_(1 - cks[i]).add_(z, alpha=cks[i])
-            out.append(x.mul_(b1).add_(z, alpha=1 - b1).sub_(y))
-        return out, state
-
     def fuse_signature(self, hyper):
-        return (hyper["bias_correction"],)
+        return (hyper["bias_correction"], float(hyper["weight_decay"]) != 0)
 
-    def fuse(self, b, hyper):
-        z = b.state("z", write=True)
-        v = b.state("exp_avg_sq", write=True)
-
-        def prepare(state, params, grads, hyper):
-            state["_sf_ck"] = self._advance(state, hyper)
-
-        b.prepare(prepare, needs=("lr_max", "weight_sum"))
-        fused_moments_v(b, v)
-        ce = b.coef("sf_eps", hp("eps"), uses=("eps",))
+    def form(self, f: Form, hyper) -> None:
+        f.prepare(self._weights, needs=("lr_max", "weight_sum"))
+        coef = f.coef
+        b1 = coef("b1", lambda h, t: h["betas"][0], uses=("betas",))
+        w1 = coef("1mb1", lambda h, t: 1 - h["betas"][0], uses=("betas",))
+        b2 = coef("b2", lambda h, t: h["betas"][1], uses=("betas",))
+        w2 = coef("1mb2", lambda h, t: 1 - h["betas"][1], uses=("betas",))
+        eps = coef("eps", lambda h, t: h["eps"], uses=("eps",))
+        neg_lr = coef("neglr", lambda h, t: -self._lr_t(h, t), uses=("lr", "betas"))
+        ck = coef("ck", lambda h, t, e: e, per_tensor=_weight)
+        keep = coef("1mck", lambda h, t, e: 1 - e, per_tensor=_weight)
+        v = f.assign("exp_avg_sq", addcmul(f.state("exp_avg_sq") * b2, f.g, f.g, w2))
         if hyper["bias_correction"] == "lr":
-            d = b.let(f"dl_sqrt({v}) + {ce}")
+            step = f.g / (sqrt(v) + eps)
         else:
-            bc2 = b.coef("sf_bc2", lambda h, t, e: 1 - float(h["betas"][1]) ** t, uses=("betas",))
-            d = b.let(f"dl_sqrt({v} / {bc2}) + {ce}")
-        wd = b.coef("sf_wd", hp("weight_decay"), uses=("weight_decay",))
-        b1 = b.coef("sf_b1", beta_coef(0), uses=("betas",))
-        c1 = b.coef("sf_1mb1", beta_coef(0, one_minus=True), uses=("betas",))
-        lr = b.coef("sf_lr", lambda h, t, e: self._lr_t(h, t), uses=("lr", "betas"))
-        ck = b.coef("sf_ck", lambda h, t, e: e, per_tensor=lambda st, i: st["_sf_ck"][i])
-        c1k = b.coef("sf_1mck", lambda h, t, e: 1 - e, per_tensor=lambda st, i: st["_sf_ck"][i])
-        step = b.let(f"{b.u} / {d} + p * {wd}")
-        x = b.let(f"(p - {c1} * {z}) / {b1}")
-        b.line(f"{z} = {z} - {step} * {lr};")
-        x = b.let(f"{x} * {c1k} + {z} * {ck}")
-        b.u = b.let(f"({x} * {b1} + {z} * {c1}) - p")
-        return True
+            bc2 = coef("bc2", lambda h, t: 1 - h["betas"][1] ** t, uses=("betas",))
+            step = f.g / (sqrt(v / bc2) + eps)
+        if self.fuse_signature(hyper)[1]:  # the decay, at y, where there is one
+            step = add(
+                step, f.p, coef("wd", lambda h, t: h["weight_decay"], uses=("weight_decay",))
+            )
+        x = f.let((f.p - f.state("z") * w1) / b1)
+        z = f.assign("z", add(f.state("z"), step, neg_lr))
+        x = add(x * keep, z, ck)
+        f.out(add(x * b1, z, w1) - f.p)  # the new y, as its difference from y
+
+    def _weights(self, state, params, grads, hyper) -> None:
+        state["_sf_ck"] = self._advance(state, hyper)
 
 
-def fused_moments_v(b, v: str) -> None:
-    r""":math:`v \leftarrow \beta_2 v + (1-\beta_2) g^2` as ``ema_sq_`` rounds it."""
-    c2 = b.coef("sf_b2", beta_coef(1), uses=("betas",))
-    c3 = b.coef("sf_1mb2", beta_coef(1, one_minus=True), uses=("betas",))
-    b.line(f"{v} = dl_fma({c3} * {b.u}, {b.u}, {v} * {c2});")
+def _weight(state, i: int) -> float:
+    return state["_sf_ck"][i]
 
 
 class ScheduleFreeAdamW(Named):

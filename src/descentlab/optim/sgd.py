@@ -9,22 +9,8 @@ from typing import Any
 
 import torch
 
-from .base import (
-    Hyper,
-    Rule,
-    add_into,
-    add_scaled_,
-    as_scalar,
-    chain,
-    check_bool,
-    check_choice,
-    hp,
-    is_batched,
-    mul,
-    mul_,
-    writable,
-    zeros,
-)
+from .base import Hyper, as_scalar, chain, check_bool, check_choice, is_batched, mul
+from .form import Form, FormRule, add, where
 from .hyperspec import NONNEG, Flag, Real, Relation, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
@@ -48,7 +34,19 @@ def _nesterov_needs(hyper: Hyper) -> None:
             raise ValueError(f"nesterov=True requires dampening == 0, got dampening={d}")
 
 
-class trace(Rule):
+def _first_buffers(state, params, grads, hyper) -> None:
+    """torch's momentum buffer is the first gradient: the buffers a tensor lacks are made
+    (uninitialised: the form stores ``g`` in them) and flagged for the step's ``first``."""
+    bufs = state.get("momentum_buffer")
+    if bufs is None:
+        bufs = state["momentum_buffer"] = [None] * len(grads)
+    state["_trace_first"] = [b is None for b in bufs]
+    for i, b in enumerate(bufs):
+        if b is None:
+            bufs[i] = torch.empty_like(grads[i], memory_format=torch.contiguous_format)
+
+
+class trace(FormRule):
     r"""Heavy-ball momentum with the learning rate *outside* the buffer (torch's SGD).
 
     .. math::
@@ -68,7 +66,7 @@ class trace(Rule):
 
     name = "trace"
     role = "search direction (momentum)"
-    local = True
+    needs_step = False
     state_keys = ("momentum_buffer",)
 
     def __init__(self, momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False):
@@ -77,6 +75,9 @@ class trace(Rule):
     checks = declare(momentum=_MOMENTUM, dampening=Real(0.0, 1.0), nesterov=Flag())
     relations = (Relation(("nesterov", "momentum", "dampening"), _nesterov_needs),)
 
+    def init(self, params):
+        return {}  # the buffer is made on a tensor's first step, as torch makes it
+
     def fuse_signature(self, hyper):
         m = hyper["momentum"]
         return (is_batched(m) or as_scalar(m) != 0, bool(hyper.get("nesterov", False)))
@@ -84,62 +85,23 @@ class trace(Rule):
     def passes_through(self, hyper: Hyper) -> bool:
         return not self.fuse_signature(hyper)[0]
 
-    def fuse(self, b, hyper):
+    def form(self, f: Form, hyper) -> None:
         active, nesterov = self.fuse_signature(hyper)
         if not active:
-            return True
-
-        def prepare(state, params, grads, hyper):
-            bufs = state.get("momentum_buffer")
-            if bufs is None:
-                bufs = [None] * len(grads)
-                state["momentum_buffer"] = bufs
-            first = []
-            for i, buf in enumerate(bufs):
-                first.append(buf is None)
-                if buf is None:
-                    bufs[i] = torch.empty_like(grads[i], memory_format=torch.contiguous_format)
-            state["_trace_first"] = first
-
-        b.prepare(prepare, fills=("momentum_buffer",), steady=True)
-        buf = b.state("momentum_buffer", write=True)
-        first = b.coef(
-            "trace_first",
-            lambda h, t, e: 1.0 if e else 0.0,
-            per_tensor=lambda st, i: st["_trace_first"][i],
+            f.out(f.g)
+            return
+        f.prepare(_first_buffers, fills=("momentum_buffer",), steady=True)
+        first = f.coef(
+            "first", lambda h, t, e: float(bool(e)), per_tensor=lambda st, i: st["_trace_first"][i]
         )
-        cm = b.coef("trace_m", hp("momentum"), uses=("momentum",))
-        cd = b.coef(
-            "trace_1md", lambda h, t, e: 1 - float(h.get("dampening", 0.0)), uses=("dampening",)
-        )
-        b.line(f"{buf} = ({first} != 0) ? {b.u} : dl_fma({b.u}, {cd}, {buf} * {cm});")
-        b.u = b.let(f"dl_fma({buf}, {cm}, {b.u})") if nesterov else buf
-        return True
-
-    def update(self, grads, state, params, hyper):
-        m = as_scalar(hyper["momentum"])
-        if not is_batched(m) and m == 0:
-            return grads, state
-        d = as_scalar(hyper.get("dampening", 0.0))
-        bufs = state.get("momentum_buffer")
-        if bufs is None:
-            bufs = [None] * len(grads)
-            state["momentum_buffer"] = bufs
-        old_idx = [i for i, b in enumerate(bufs) if b is not None]
-        for i, b in enumerate(bufs):
-            if b is None:
-                bufs[i] = torch.clone(grads[i]).detach()
-        if old_idx:
-            old = [bufs[i] for i in old_idx]
-            g_old = [grads[i] for i in old_idx]
-            mul_(old, m)
-            add_scaled_(old, g_old, 1 - d)
-        if hyper.get("nesterov", False):
-            return add_into(state, grads, bufs, m), state
-        return list(bufs), state  # aliases the buffers: not Owned
+        m = f.coef("m", lambda h, t: h["momentum"], uses=("momentum",))
+        keep = f.coef("1md", lambda h, t: 1 - h.get("dampening", 0.0), uses=("dampening",))
+        buf = f.state("momentum_buffer")
+        buf = f.assign("momentum_buffer", where(first, f.g, add(buf * m, f.g, keep)))
+        f.out(add(f.g, buf, m) if nesterov else buf)
 
 
-class velocity(Rule):
+class velocity(FormRule):
     r"""Momentum with the learning rate *inside* the velocity (the optimization-basics, derivatives
     and momentum (eq. 5.12) lectures):
 
@@ -164,7 +126,7 @@ class velocity(Rule):
 
     name = "velocity"
     role = "search direction (momentum)"
-    local = True
+    needs_step = False
     state_keys = ("velocity",)
 
     def __init__(
@@ -186,9 +148,6 @@ class velocity(Rule):
         # builds this rule again.
         args = ", ".join(f"{k}={v!r}" for k, v in self.defaults.items())
         return f"velocity({args}" + (", lookahead=True)" if self.lookahead else ")")
-
-    def init(self, params):
-        return {"velocity": zeros(params)}
 
     checks = declare(momentum=_MOMENTUM, lr=NONNEG, nesterov=Flag())
 
@@ -212,37 +171,18 @@ class velocity(Rule):
             return None
         return mul(vs, as_scalar(hyper["momentum"]))
 
-    def fuse_signature(self, hyper):
-        return (bool(hyper.get("nesterov", False)),)
-
-    def fuse(self, b, hyper):
-        v = b.state("velocity", write=True)
-        ca = b.coef("vel_a", hp("momentum"), uses=("momentum",))
-        cl = b.coef("vel_neglr", hp("lr", -1.0), uses=("lr",))
-        nesterov = bool(hyper.get("nesterov", False))
-        prev = b.let(v) if nesterov else None
-        b.line(f"{v} = dl_fma({b.u}, {cl}, {v} * {ca});")
-        if nesterov:
-            cn = b.coef("vel_nega", hp("momentum", -1.0), uses=("momentum",))
-            c1 = b.coef("vel_1pa", lambda h, t, e: 1 + float(h["momentum"]), uses=("momentum",))
-            b.u = b.let(f"dl_fma({v}, {c1}, {prev} * {cn})")
-        else:
-            b.u = v
-        return True
-
-    def update(self, grads, state, params, hyper):
-        a = as_scalar(hyper["momentum"])
-        lr = as_scalar(hyper["lr"])
-        vs = state["velocity"]
-        nesterov = hyper.get("nesterov", False)
-        prev = writable(state, vs) if nesterov else None
-        mul_(vs, a)
-        add_scaled_(vs, grads, -lr)
-        if nesterov:
-            mul_(prev, -a)  # u = (1 + a) v_new - a v_old
-            add_scaled_(prev, vs, 1 + a)
-            return prev, state
-        return list(vs), state
+    def form(self, f: Form, hyper) -> None:
+        a = f.coef("a", lambda h, t: h["momentum"], uses=("momentum",))
+        neg_lr = f.coef("neglr", lambda h, t: -h["lr"], uses=("lr",))
+        v = f.state("velocity")
+        prev = f.let(v) if hyper.get("nesterov", False) else None
+        v = f.assign("velocity", add(v * a, f.g, neg_lr))
+        if prev is None:
+            f.out(v)
+            return
+        neg_a = f.coef("nega", lambda h, t: -h["momentum"], uses=("momentum",))
+        one_plus_a = f.coef("1pa", lambda h, t: 1 + h["momentum"], uses=("momentum",))
+        f.out(add(prev * neg_a, v, one_plus_a))  # u = (1 + a) v_new - a v_old
 
 
 class SGD(Named):

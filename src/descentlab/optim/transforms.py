@@ -1,8 +1,10 @@
 r"""The transforms that many optimizers share: the learning rate, the sign, weight decay,
 clipping, gradient noise and the non-finite guard.
 
-Each rule's docstring gives its math; ``update`` is its eager form and ``fuse`` its fused
-form (per-element C for :mod:`descentlab.optim.fused`), side by side. Notation as in
+Each rule's docstring gives its math. The element-local ones (the learning rate, the sign,
+the two weight decays) are written once, in the form (:mod:`descentlab.optim.form`), from
+which every backend is derived; for the others ``update`` is the eager form and ``fuse`` the
+fused one (per-element C for :mod:`descentlab.optim.fused`), side by side. Notation as in
 :mod:`descentlab.optim.base`: :math:`g` the incoming gradient (or the previous rule's
 output), :math:`p` the parameter, :math:`t` the step count, :math:`u` the rule's output,
 added to the parameter.
@@ -16,19 +18,14 @@ import torch
 
 from .base import (
     Hyper,
-    Owned,
     Rule,
-    add_into,
     as_scalar,
     bcast,
-    hp,
     is_batched,
-    mul_,
-    scale_each_,
-    scratch,
     step_values,
     writable,
 )
+from .form import Form, FormRule, add, clamp, eq, where
 from .hyperspec import NONNEG, Choice, Flag, Integer, Real, declare
 
 __all__ = [
@@ -44,10 +41,18 @@ __all__ = [
 ]
 
 
+def _rate(hyper: Hyper, t: float, decayed: bool) -> Any:
+    r"""The learning rate of step ``t`` (a number, or a batched tensor), as torch computes it:
+    with ``lr_decay``, :math:`\eta / (1 + (t-1)\,\text{lr\_decay})`."""
+    if decayed:
+        return hyper["lr"] / (1 + (t - 1) * hyper.get("lr_decay", 0))
+    return hyper["lr"]
+
+
 _WEIGHT_DECAY = Real(0.0, torch="Invalid weight_decay value: {value}")  # torch's words
 
 
-class scale_by_lr(Rule):
+class scale_by_lr(FormRule):
     r"""Multiply by the negative learning rate: :math:`u = -\eta_t\, g`.
 
     With ``lr_decay`` (AdaGrad's option in torch) the rate decays in inverse time,
@@ -62,7 +67,6 @@ class scale_by_lr(Rule):
 
     name = "scale_by_lr"
     role = "step size"
-    local = True
 
     def __init__(self, lr: Any = 1e-3, lr_decay: float | None = None) -> None:
         defaults: dict[str, Any] = {"lr": lr}
@@ -83,72 +87,33 @@ class scale_by_lr(Rule):
 
     def step_lr(self, hyper: Hyper, t: float) -> float:
         """The learning rate of step ``t`` (Python numbers), as torch computes it."""
-        if "lr_decay" in self.defaults:
-            return float(hyper["lr"]) / (1 + (t - 1) * float(hyper.get("lr_decay", 0)))
-        return float(hyper["lr"])
+        return float(_rate({k: float(hyper[k]) for k in self.lr_uses}, t, self.needs_step))
 
     def fuse_signature(self, hyper):
         return ("lr_decay" in self.defaults,)
 
-    def fuse(self, b, hyper):
-        if "lr_decay" in self.defaults:
-            c = b.coef(
-                "lr_decayed",
-                lambda h, t, e: -float(h["lr"]) / (1 + (t - 1) * float(h.get("lr_decay", 0))),
-                uses=("lr", "lr_decay"),
-            )
-        else:
-            c = b.coef("lr_scale", hp("lr", -1.0), uses=("lr",))
-        b.u = b.let(f"{b.u} * {c}")
-        return True
-
-    def update(self, grads, state, params, hyper):
-        lr = as_scalar(hyper["lr"])
-        decay = hyper.get("lr_decay", 0) if "lr_decay" in self.defaults else 0
-        if decay:
-            steps = step_values(state, len(grads))
-            factors = [-lr / (1 + (t - 1) * decay) for t in steps]
-            out = writable(state, grads)
-            scale_each_(out, factors)
-            return out, state
-        out = writable(state, grads)
-        mul_(out, -lr)
-        return out, state
+    def form(self, f: Form, hyper) -> None:
+        decayed = self.needs_step
+        f.out(f.g * f.coef("lr", lambda h, t: -_rate(h, t, decayed), uses=self.lr_uses))
 
 
-class maximize(Rule):
+class maximize(FormRule):
     """Negate gradients when ``maximize`` is true (torch's ``maximize=True``)."""
 
     name = "maximize"
     role = "regularization / sign"
-    local = True
+    needs_step = False
 
     def __init__(self, maximize: bool = False) -> None:
         super().__init__(maximize=maximize)
 
     checks = declare(maximize=Flag())
 
-    def fuse_signature(self, hyper):
-        return (bool(hyper["maximize"]),)
-
-    def fuse(self, b, hyper):
-        if hyper["maximize"]:
-            b.u = b.let(f"-{b.u}")
-        return True
-
-    def update(self, grads, state, params, hyper):
-        if not hyper["maximize"]:
-            return grads, state
-        if isinstance(grads, Owned):
-            torch._foreach_neg_(grads)
-            return grads, state
-        out = scratch(state, grads)
-        for g, o in zip(grads, out, strict=True):
-            torch.neg(g, out=o)
-        return out, state
+    def form(self, f: Form, hyper) -> None:
+        f.out(-f.g if hyper["maximize"] else f.g)
 
 
-class add_l2(Rule):
+class add_l2(FormRule):
     r"""Coupled L2 penalty: :math:`u = g + \lambda p`.
 
     This is the gradient of the DL-basics lecture's :math:`\frac{\lambda}{2}\lVert W\rVert^2` added
@@ -164,7 +129,7 @@ class add_l2(Rule):
 
     name = "add_l2"
     role = "regularization / sign"
-    local = True
+    needs_step = False
 
     def __init__(self, weight_decay: float = 0.0, *, off_when: str | None = None) -> None:
         super().__init__(weight_decay=weight_decay, **({off_when: False} if off_when else {}))
@@ -178,26 +143,19 @@ class add_l2(Rule):
         return self.switch is None or bool(hyper.get(self.switch, False)) is self.on
 
     def passes_through(self, hyper: Hyper) -> bool:
-        return not self._active(hyper)
+        return not all(self.fuse_signature(hyper))
 
     def fuse_signature(self, hyper):
         wd = hyper["weight_decay"]
         return (self._active(hyper), is_batched(wd) or as_scalar(wd) != 0)
 
-    def fuse(self, b, hyper):
+    def form(self, f: Form, hyper) -> None:
         if not all(self.fuse_signature(hyper)):
-            # a zero decay is skipped, as the eager form and torch skip it: dl_fma(p, 0, g)
-            # is not g where p is infinite or NaN (0 * inf), or g is -0
-            return True
-        c = b.coef(f"wd_{self.name}", hp("weight_decay"), uses=("weight_decay",))
-        b.u = b.let(f"dl_fma(p, {c}, {b.u})")
-        return True
-
-    def update(self, grads, state, params, hyper):
-        wd = as_scalar(hyper["weight_decay"])
-        if (not is_batched(wd) and wd == 0) or not self._active(hyper):
-            return grads, state
-        return add_into(state, grads, params, wd), state
+            # a zero decay is skipped, as torch skips it: fma(p, 0, g) is not g where p is
+            # infinite or NaN (0 * inf), or g is -0
+            f.out(f.g)
+            return
+        f.out(add(f.g, f.p, f.coef("wd", lambda h, t: h["weight_decay"], uses=("weight_decay",))))
 
     def __repr__(self) -> str:
         if self.switch is None:
@@ -262,35 +220,21 @@ class clip_by_global_norm(Rule):
         return out, state
 
 
-class clip_by_value(Rule):
+class clip_by_value(FormRule):
     """Clamp every gradient entry to ``[-clip_value, clip_value]``."""
 
     name = "clip_by_value"
-    local = True
+    needs_step = False
 
     def __init__(self, clip_value: float = 1.0) -> None:
         super().__init__(clip_value=clip_value)
 
     checks = declare(clip_value=Real(0.0, lo_open=True))
 
-    def fuse(self, b, hyper):
-        lo = b.coef("clipv_lo", hp("clip_value", -1.0), uses=("clip_value",))
-        hi = b.coef("clipv_hi", hp("clip_value"), uses=("clip_value",))
-        x = b.let(f"({b.u} < {lo}) ? {lo} : {b.u}")
-        b.u = b.let(f"({x} > {hi}) ? {hi} : {x}")
-        return True
-
-    def update(self, grads, state, params, hyper):
-        c = as_scalar(hyper["clip_value"])
-        out = writable(state, grads)
-        if is_batched(c):
-            for o in out:
-                cb = bcast(c, o)
-                torch.clamp_(o, min=-cb, max=cb)
-        else:
-            torch._foreach_clamp_min_(out, -c)
-            torch._foreach_clamp_max_(out, c)
-        return out, state
+    def form(self, f: Form, hyper) -> None:
+        lo = f.coef("lo", lambda h, t: -h["clip_value"], uses=("clip_value",))
+        hi = f.coef("hi", lambda h, t: h["clip_value"], uses=("clip_value",))
+        f.out(clamp(f.g, lo, hi))
 
 
 class add_noise(Rule):
@@ -350,7 +294,7 @@ class NonFiniteGradientError(FloatingPointError):
     """Raised by :class:`non_finite_guard` in ``"raise"`` mode."""
 
 
-class non_finite_guard(Rule):
+class non_finite_guard(FormRule):
     """Handle NaN/inf gradients before anything changes.
 
     Modes: ``"raise"`` raises :class:`NonFiniteGradientError`; ``"skip"`` skips the whole
@@ -360,6 +304,8 @@ class non_finite_guard(Rule):
     """
 
     name = "non_finite_guard"
+    local = False
+    needs_step = False
 
     def __init__(self, mode: str = "raise") -> None:
         super().__init__(non_finite=mode)
@@ -373,10 +319,12 @@ class non_finite_guard(Rule):
     def fuse_signature(self, hyper):
         return (hyper["non_finite"] == "zero",)
 
-    def fuse(self, b, hyper):
-        if hyper["non_finite"] == "zero":
-            b.u = b.let(f"dl_finite({b.u}) ? {b.u} : dl_bc<T>(0)")
-        return True
+    def form(self, f: Form, hyper) -> None:
+        if hyper["non_finite"] != "zero":
+            f.out(f.g)
+            return
+        zero = f.coef("zero", lambda h, t: 0.0)
+        f.out(where(eq(f.g - f.g, zero), f.g, zero))  # x - x is 0 where x is finite
 
     def precheck(self, grads, hyper) -> bool:
         mode = hyper["non_finite"]
@@ -392,11 +340,3 @@ class non_finite_guard(Rule):
             f"non-finite gradient in {len(bad)} parameter(s) (indices {bad} of the group); "
             "parameters and optimizer state were left unchanged"
         )
-
-    def update(self, grads, state, params, hyper):
-        if hyper["non_finite"] != "zero":
-            return grads, state
-        out = writable(state, grads)
-        for o in out:
-            torch.nan_to_num_(o, nan=0.0, posinf=0.0, neginf=0.0)
-        return out, state

@@ -15,11 +15,10 @@ Storage and compute: float32 and float64 parameters compute in their own type; f
 bfloat16 are loaded, widened exactly to float32, computed there and rounded once per stored
 value (parameters and state keep their dtype, as in torch's fused kernels and the fused C).
 
-The glue rules of the named optimizers' chains (``maximize``, ``add_l2``,
-``add_decayed_weights``, ``scale_by_lr``) are not written in the form yet on this branch; their
-one-line math is given here as forms (:func:`glue_form`) until they are (then this table goes).
 A final ``scale_by_lr`` is folded into the parameter update, ``p = fma(u, -lr, p)``, as the eager
-backend's ``_foreach_add_(p, u, alpha=-lr)``.
+backend's ``_foreach_add_(p, u, alpha=-lr)``. A form's ``prepare`` steps (state made on a first
+step, per-tensor values the coefficients read) are collected in the :class:`Program` and run
+on the host before the launch (:class:`~descentlab.optim.gpu.TritonPlan`).
 
 This module only writes text: it imports neither triton nor a device.
 """
@@ -34,7 +33,7 @@ import torch
 from torch import Tensor
 
 from .base import Chain, Rule
-from .form import Coef, Emitter, Expr, Form, FormRule, add
+from .form import _MASKS, Coef, Emitter, Expr, Form, FormRule, Prepare
 
 __all__ = [
     "Program",
@@ -42,7 +41,6 @@ __all__ = [
     "Unsupported",
     "compute_dtype",
     "emittable",
-    "glue_form",
     "kernel_source",
     "program",
     "split",
@@ -78,6 +76,7 @@ class Program:
     arrays: list[str] = field(default_factory=lambda: ["p", "g"])
     written: list[str] = field(default_factory=list)
     coefs: list[tuple[str, Coef]] = field(default_factory=list)
+    prepares: list[Prepare] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
     #: per-tensor numbers in state multiplied before the launch (:meth:`Form.product`)
@@ -136,8 +135,19 @@ class TritonEmitter(Emitter):
     def scale(self, key: str, factor: Coef) -> None:
         self.prog.products.append((f"state:{key}", factor))
 
+    def run(self, form: Form) -> str:
+        self.prog.prepares.extend(form.prepares)
+        return super().run(form)
+
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
         let = self.prog.let
+        if op in _MASKS:  # a mask: the condition of a where
+            return let(f"{a[0]} {_MASKS[op]} {a[1] if op != 'ne0' else 0}")
+        if op == "where":
+            return let(f"tl.where({a[0]}, {a[1]}, {a[2]})")
+        if op == "clamp":
+            low = let(f"tl.where({a[0]} < {a[1]}, {a[1]}, {a[0]})")
+            return let(f"tl.where({low} > {a[2]}, {a[2]}, {low})")
         if op == "add" and alpha is not None:
             return let(f"tl.fma({a[1]}, {alpha}, {a[0]})")
         if op == "div":  # IEEE division (Triton's float32 ``/`` may be approximate)
@@ -165,7 +175,7 @@ class TritonEmitter(Emitter):
             return let(f"tl.where({a[0]} < 0, -{a[0]}, {a[0]} + 0)")
         if op == "sign":
             x = a[0]
-            return let(f"tl.where({x} > 0, _one, tl.where({x} < 0, -_one, {x}))")
+            return let(f"tl.where({x} > 0, _one, tl.where({x} < 0, -_one, _one * 0))")
         if op == "branch":
             return let(f"tl.where({a[0]} != 0, {a[1]}, {a[2]})")
         raise Unsupported(f"no Triton form for primitive {op!r}")
@@ -187,30 +197,6 @@ _HELPERS = {
     "tl.float32": ("tl.sqrt_rn(x)", "tl.div_rn(a, b)"),
     "tl.float64": ("tl.sqrt(x)", "a / b"),
 }
-
-
-def glue_form(rule: Rule, f: Form, hyper: Mapping[str, Any]) -> None:
-    """The form of a glue rule of the named chains (their fused C's math, one line each)."""
-    name = type(rule).__name__
-    if name == "maximize":
-        f.out(-f.g if hyper["maximize"] else f.g)
-    elif name in ("add_l2", "add_decayed_weights"):
-        wd = hyper["weight_decay"]
-        if not rule._active(hyper) or float(wd) == 0:  # type: ignore[attr-defined]
-            f.out(f.g)
-        else:
-            c = f.coef("wd", lambda h, t: float(h["weight_decay"]), uses=("weight_decay",))
-            f.out(add(f.g, f.p, c))  # fma(p, wd, u), as the fused C's dl_fma(p, wd, u)
-    elif name == "scale_by_lr":
-        if "lr_decay" in rule.defaults:
-            c = f.coef(
-                "lr", lambda h, t: -float(h["lr"]) / (1 + (t - 1) * float(h.get("lr_decay", 0)))
-            )
-        else:
-            c = f.coef("lr", lambda h, t: -float(h["lr"]), uses=("lr",))
-        f.out(f.g * c)
-    else:
-        raise Unsupported(f"{rule.name} has no form")
 
 
 def _refuse_batched(hyper: Mapping[str, Any]) -> None:
@@ -275,13 +261,12 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
         final = None
     fold = fold_lr and rules and type(rules[-1]).__name__ == "scale_by_lr"
     body = rules[: final[0] + 1] if final else rules[:-1] if fold else rules
+    for r in rules:
+        if not isinstance(r, FormRule):
+            raise Unsupported(f"{r.name} has no form")
     em = None
     for k, r in enumerate(body):
-        if isinstance(r, FormRule):
-            form = r.built(hyper)
-        else:
-            form = Form()
-            glue_form(r, form, hyper)
+        form = r.built(hyper)
         em = TritonEmitter(prog, u, f"{k}:{r.name}")
         u = em.run(form)
     p = prog.array("p")
@@ -293,9 +278,7 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
         em.p, em.lr_fn = p, rules[-1].step_lr  # type: ignore[attr-defined]
         new_p = em.final(form)
     elif fold:
-        lr = Form()
-        glue_form(rules[-1], lr, hyper)
-        neg_lr = next(iter(lr.coefs.values()))
+        neg_lr = rules[-1].built(hyper).coefs["lr"]  # type: ignore[attr-defined]
         c = prog.coef(f"{len(rules) - 1}:{rules[-1].name}.lr", neg_lr)
         new_p = prog.let(f"tl.fma({u}, {c}, {p})")
     else:
