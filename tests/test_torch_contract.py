@@ -969,3 +969,19 @@ def test_muon_with_a_bias_goes_the_right_direction_in_torchs_convergence_test():
             if not closure().item() < start:
                 failures.append((inp.desc, [type(s).__name__ for s in schedulers]))
     assert not failures, failures
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adagrad", "SGD"])
+def test_fused_on_the_meta_device_is_refused_at_the_step_in_torchs_words(name):
+    """torch's test_fused_error_on_params_on_meta: a RuntimeError at ``step()`` whose message
+    starts as torch's does."""
+    import descentlab.optim as ours
+
+    for cls in (getattr(torch.optim, name), getattr(ours, name)):
+        p = torch.nn.Parameter(torch.ones(3, device="meta"))
+        p.grad = torch.ones(3, device="meta")
+        opt = cls([p], lr=0.1, fused=True)
+        with pytest.raises(RuntimeError, match=r"^`fused=True` requires all the params to be "
+                           r"floating point Tensors of supported devices: \[.*'cpu'.*\] but "
+                           r"torch.float32 and meta"):  # fmt: skip
+            opt.step()

@@ -478,11 +478,12 @@ class Optimizer(torch.optim.Optimizer):
             # what the kernel refuses, refused here: a later group's refusal would
             # otherwise come after the earlier groups' updates
             for t in itertools.chain(params, grads):
-                if not t.is_cpu:  # torch's RuntimeError at the step, naming the device
+                if not t.is_cpu:  # torch's RuntimeError (and words) at the step
                     raise RuntimeError(
-                        f"{type(self).__name__}(fused=True) requires all the params to be "
-                        f"CPU tensors (descentlab's fused kernels run on the CPU), but param "
-                        f"group {gi} has one on the {t.device.type} device"
+                        "`fused=True` requires all the params to be floating point Tensors of "
+                        f"supported devices: ['cpu', 'cuda'] but {t.dtype} and "
+                        f"{t.device.type} ({type(self).__name__}'s fused step runs on the CPU, "
+                        f"and on CUDA through Triton; param group {gi})"
                     )
                 if not (t.dtype is plan.dtype and t.is_contiguous()):
                     raise ValueError(
