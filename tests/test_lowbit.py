@@ -110,27 +110,107 @@ def test_quantization_matches_the_paper_loop(signed, block):
     assert float(err.max()) <= 0.5 * float(L.dynamic_map(signed).diff().max()) + 1e-7
 
 
-def test_the_encoder_table_gives_bucketize_exactly():
-    """The kernels' packed cell table (one lookup and one integer comparison) against
-    torch.bucketize over the thresholds, on every float32 next to a threshold and a cell
-    boundary (where a wrong table would show)."""
-    for signed in (True, False):
-        t = L.thresholds(signed)
-        packed = torch.from_numpy(L.Int8Blockwise.tables(signed)[3].astype("int64"))
-        xs = torch.cat([t, -t, torch.linspace(-1, 1, 20001)])
-        ups = torch.nextafter(xs, torch.tensor(math.inf))
-        downs = torch.nextafter(xs, torch.tensor(-math.inf))
-        xs = torch.cat([xs, ups, downs, torch.tensor([0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30])])
-        xs = xs[(xs >= -1) & (xs <= 1)]
-        u = xs.view(torch.int32).long() & 0xFFFFFFFF
-        e = ((u >> 23) & 255).clamp(max=127)
-        cell = (u >> 31) * (1 + 25 * 256) + torch.where(
-            e < 103, 0, 1 + ((e - 103) << 8) + ((u >> 15) & 255)
+_ENCODE_PROBE = """// tests/test_lowbit.py: the fused kernels' int8 encoder on given values
+{prelude}
+extern "C" void dl_q8_probe(const float* x, uint8_t* out, int64_t n, int sgn) {{
+    VF one = {{}};
+    one += 1.0f;  // every block's absolute maximum: 1, so the encoder codes x itself
+    for (int64_t j = 0; j < n; j += 256) {{
+        float sc;
+        dl_q8_block(x + j, (n - j < 256) ? n - j : 256, out + j, &sc, one,
+                    sgn ? dl_q8_enc_s : dl_q8_enc_u);
+    }}
+}}
+"""
+
+
+def _kernel_codes(x: torch.Tensor, signed: bool) -> torch.Tensor:
+    """The codes the fused kernels' encoder (lowbit's C, compiled as the kernels are) gives
+    the float32 values ``x``."""
+    import ctypes
+
+    from descentlab import _native
+
+    try:
+        _, lib = _native.load_library(
+            _ENCODE_PROBE.format(prelude=F._PRELUDE + L.c_prelude()), what="encoder probe"
         )
-        w = packed[cell]
-        key = torch.where(u >> 31 == 1, 0x7FFF - (u & 0x7FFF), u & 0x7FFF)
-        c = (w & 255) + (key >= (w >> 8)).long()
-        assert torch.equal(c, torch.bucketize(xs, t, right=True))
+    except _native.KernelUnavailable as exc:
+        pytest.skip(str(exc))
+    x = x.contiguous()
+    out = torch.empty(x.shape, dtype=torch.uint8)
+    lib.dl_q8_probe(
+        ctypes.c_void_p(x.data_ptr()),
+        ctypes.c_void_p(out.data_ptr()),
+        ctypes.c_int64(x.numel()),
+        ctypes.c_int(int(signed)),
+    )
+    return out
+
+
+def _ulps_around(v: torch.Tensor, k: int) -> torch.Tensor:
+    """``v`` and the ``k`` float32 values on each side of each of its values."""
+    out, up, down = [v], v, v
+    for _ in range(k):
+        up = torch.nextafter(up, torch.tensor(math.inf))
+        down = torch.nextafter(down, torch.tensor(-math.inf))
+        out += [up, down]
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_the_kernels_encoder_gives_bucketize_exactly(signed):
+    """The kernels' arithmetic encoder (region by comparisons, place in the decade by a
+    multiply-add, a search near a threshold) against torch.bucketize over the thresholds (the
+    eager encoder): on the 24 float32 values on each side of every threshold (where rounding
+    decides, ties included), of every region boundary's mirror, 1, 0 and the tiny values, on
+    200,000 values spread over 30 decades of both signs, and on inf and NaN. (Run over all
+    2^32 float32 values while it was written: no difference.)"""
+    t = L.thresholds(signed)
+    g = torch.Generator().manual_seed(3)
+    decades = torch.randint(0, 30, (200_000,), generator=g)
+    spread = torch.rand(200_000, generator=g) * 10.0**-decades
+    special = torch.tensor([0.0, 1.0, 1.5, 1e-30, 1e-45, math.inf, 3e38])
+    xs = torch.cat([_ulps_around(torch.cat([t, special]), 24), spread])
+    xs = torch.cat([xs, -xs, torch.tensor([math.nan, -math.nan])])
+    zero = int(torch.searchsorted(L.dynamic_map(signed), torch.tensor(0.0)))
+    want = torch.where(torch.isnan(xs), zero, torch.bucketize(xs, t, right=True))
+    got = _kernel_codes(xs, signed).long()
+    bad = (got != want).nonzero().flatten()
+    assert bad.numel() == 0, [(float(xs[i]), int(got[i]), int(want[i])) for i in bad[:5]]
+
+
+def test_int8_lion_fused_equals_eager_bit_for_bit():
+    """A rule without a square root (Lion: a signed int8 moment) is bit for bit the same on
+    both backends on every CPU: the kernel's block scales and codes are the eager encoder's."""
+
+    def run(fused):
+        g = torch.Generator().manual_seed(8)
+        ws = [torch.nn.Parameter(torch.randn(n, generator=g)) for n in (5000, 70_001)]
+        rule = optim.chain(optim.scale_by_lion(), optim.scale_by_lr(0.1))
+        opt = optim.Optimizer(ws, rule, state_dtype="int8", fused=fused)
+        for _ in range(6):
+            for w in ws:
+                w.grad = torch.randn(w.shape, generator=g) * torch.randn(w.shape, generator=g).exp()
+            opt.step()
+        return [w.detach() for w in ws] + [v for w in ws for v in opt.state[w].values()]
+
+    a, b = run(True), run(False)
+    assert sum(v.dtype == torch.uint8 for v in a) == 2
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("make", [lambda: optim.trace(0.9), optim.scale_by_adagrad])
+def test_a_rule_that_makes_its_own_state_is_refused(make):
+    """torch's momentum buffer (the first gradient) and Adagrad's initial accumulator are made
+    by the rules themselves: a low-bit format would never be applied (the state silently stayed
+    float32 on the eager backend, and the fused one refused with a puzzling message)."""
+    w = torch.nn.Parameter(torch.zeros(5000))
+    rule = make()
+    with pytest.raises(ValueError, match=rf"state_dtype='int8' cannot store {rule.name}'s state"):
+        optim.Optimizer([w], optim.chain(rule, optim.scale_by_lr(0.1)), state_dtype="int8")
+    with pytest.raises(ValueError, match=rf"state_dtype='bfloat16' cannot store {rule.name}'s"):
+        rule.with_state("bfloat16")
 
 
 def test_bytes_equal_torchaos_8bit_quantization():

@@ -998,8 +998,11 @@ class FormRule(Rule):
         """A copy of this rule whose state is stored as ``state_dtype`` (``"int8"``,
         ``"bfloat16"``, a :class:`~descentlab.optim.lowbit.StateFormat`, or None for the
         parameters' dtype): the composable form of an optimizer's ``state_dtype=``."""
+        fmt = state_format(state_dtype)
+        if fmt is not None:
+            check_storable(self, fmt, self.name)
         rule = copy.copy(self)
-        rule.state_format = state_format(state_dtype)
+        rule.state_format = fmt
         return rule
 
     def stored(self) -> list[str]:
@@ -1055,6 +1058,18 @@ def _scale_in_prepare(b: Any, key: str, factor: Coef) -> None:
 # state. A stored entry is decoded to float32 when first read, later reads in the step see
 # the float32 values the form computes, and written entries are encoded once, at the end.
 # --------------------------------------------------------------------------------------
+
+
+def check_storable(rule: FormRule, fmt: StateFormat, owner: str) -> None:
+    """Refuse a low-bit format for a rule that makes its state itself (its own ``init``:
+    torch's momentum buffer, made from the first gradient, Adagrad's initial accumulator...):
+    the format's entries would never be made, and the state would silently stay float."""
+    if type(rule).init is not FormRule.init:
+        keys = ", ".join(repr(k) for k in rule.state_keys)
+        raise ValueError(
+            f"{owner}: state_dtype={fmt.name!r} cannot store {rule.name}'s state ({keys}): "
+            "the rule makes that state itself; leave its state_dtype None"
+        )
 
 
 def _stored_init(rule: FormRule, form: Form, params: list[Tensor]) -> State:

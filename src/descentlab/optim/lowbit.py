@@ -30,14 +30,16 @@ Encoding a value that is NaN stores the code of zero (int8); the step's own outp
 from the float32 value, so a NaN still reaches the parameters.
 
 The fused kernel quantizes a block in the pass that updates it: the block's new values are kept
-in a 1 KiB buffer, their maximum taken, and each is encoded by one table lookup -- the float's
-sign, exponent and top 8 fraction bits index a table holding the code of the cell's smallest
-value and the position of the one decision threshold the cell may hold, compared with the
-value's remaining bits (:meth:`Int8Blockwise.tables` builds it and checks that no cell holds two
-thresholds) -- which gives exactly ``bucketize`` over the thresholds, the eager backend's
-encoding. Speed on one core (``benchmarks/step.py --state-dtypes``): the bfloat16 step moves
-fewer bytes and is faster than the float32 one; the int8 step is compute-bound (a gather per
-value to decode, one to encode) and slower than the float32 one, for a quarter of the memory.
+in a 1 KiB buffer, their maximum taken, and each is encoded in vectors without a table: its
+region (zero, one of the seven decades, one) by eight exact comparisons of its bits, its place
+in the decade by one multiply-add, and -- for the few values whose place lies within 2^-12 of a
+decision threshold -- a binary search over the thresholds (:meth:`Int8Blockwise.encoder`). This
+gives exactly ``bucketize`` over the thresholds, the eager backend's encoding, on every float32
+value (checked over all 2^32 while it was written; tests/test_lowbit.py checks the kernel next
+to every threshold). Speed on one core (``benchmarks/step.py --state-dtypes``): the bfloat16
+step moves fewer bytes and is faster than the float32 one; the int8 step is compute-bound (a
+table read per value to decode, the arithmetic above to encode) and slower than the float32
+one, for a quarter of the memory.
 """
 
 from __future__ import annotations
@@ -233,50 +235,66 @@ class Int8Blockwise(StateFormat):
 
     @staticmethod
     @functools.lru_cache(maxsize=4)
-    def tables(signed: bool) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-        """``(table, thresholds, zero code, packed)`` of the kernels' encoder: ``table[cell]``
-        is the code of the cell's smallest value, the cell of a float32 ``x`` being its sign,
-        its exponent (those below 2^-24 share one cell, above 2^0 clamp to it) and its top
-        :data:`CELL_BITS` fraction bits; the code of ``x`` is ``table[cell] + (x >= t[table
-        [cell]])`` because no cell holds two thresholds (checked here). ``packed[cell]`` holds
-        the code in its low byte and, above it, the key of the threshold inside the cell
-        (0x8000: none), compared with ``x``'s key -- its 15 bits below the cell's, counted
-        down for a negative value -- so one lookup encodes."""
-        t = thresholds(signed).double().numpy()
-        k, emin = CELL_BITS, _EMIN
-        per_sign = 1 + (128 - emin) * (1 << k)
-        lo = np.empty(per_sign, dtype=np.float64)
-        hi = np.empty(per_sign, dtype=np.float64)
-        tiny = np.float32(2.0 ** (emin - 127))
-        lo[0], hi[0] = 0.0, float(np.nextafter(tiny, np.float32(0)))
-        e = np.repeat(np.arange(emin, 128, dtype=np.uint32), 1 << k)
-        m = np.tile(np.arange(1 << k, dtype=np.uint32), 128 - emin)
-        bits_lo = (e << 23) | (m << (23 - k))
-        bits_hi = bits_lo + np.uint32((1 << (23 - k)) - 1)
-        lo[1:] = bits_lo.view(np.float32).astype(np.float64)
-        hi[1:] = bits_hi.view(np.float32).astype(np.float64)
-        cells_min = np.concatenate([lo, -hi])  # sign 0 cells, then sign 1 cells
-        cells_max = np.concatenate([hi, -lo])
-        table = np.searchsorted(t, cells_min, side="right")  # thresholds <= the cell's minimum
-        inside = np.searchsorted(t, cells_max, side="right") - table
-        if inside.max() > 1 or inside[0] or inside[per_sign]:  # a tiny cell spans exponents
-            raise AssertionError("a cell of the int8 encoder's table holds two thresholds")
+    def encoder(signed: bool) -> dict[str, np.ndarray | int]:
+        """The constants of the kernels' arithmetic encoder for one map (see :data:`_C_COMMON`):
+        the code of a float32 ``x`` is ``#{thresholds <= x}`` (:func:`thresholds`), computed
+        from the map's structure -- zero, seven decades ``d`` of ``n_d`` linearly spaced
+        values ``10^(d-6) * (0.1 + 0.9 (k + 1/2) / n_d)``, then 1 -- instead of searched:
+
+        - ``kpos[j]``: the bits of the threshold entering region ``j`` (decade ``j``; ``j = 7``:
+          the value 1), so that ``|x|``'s bits ``>= kpos[j]`` counts it for ``x >= 0``;
+          ``dneg[j]``: 1 where that threshold is an exact midpoint (a tie), which a negative
+          ``x`` passes only strictly beyond (``x < t <=> |x| > |t|``; no 1 on the negative
+          side; an unsigned map codes every negative ``x`` as 0). The regions of ``x``
+          are counted exactly, ties included.
+        - within decade ``d``: ``y = |x| * a[d] - b[d]`` puts the decade's inner thresholds
+          at (within float32 rounding of) the integers ``1 .. n_d - 1``, so the code is
+          ``base[d] + min(trunc(y), nmax[d])``; where ``y`` is within :data:`NEAR` of an
+          integer, the rounding could decide, and the kernel counts the thresholds instead
+          (a binary search, a few values in ten thousand).
+
+        Checked here: the thresholds have this structure (a decade's inner thresholds lie
+        within NEAR / 4 of their integers). The kernels' result equals the search on every
+        float32 (tests/test_lowbit.py checks it next to every threshold)."""
+        q = dynamic_map(signed).double().numpy()
+        t = thresholds(signed).numpy()
         zero = int(np.searchsorted(t, 0.0, side="right"))
-        padded = np.concatenate([t, [np.inf]]).astype(np.float32)
-        # the threshold inside a cell (if any) by its 15 bits below the cell's, ordered as the
-        # values are (a negative value's bits count down): x >= t <=> key(x) >= key(t) there
-        t32 = padded[np.minimum(table, 255)]
-        bits = t32.view(np.uint32)
-        low = (bits & 0x7FFF).astype(np.int64)
-        key = np.where(bits >> 31 == 1, 0x7FFF - low, low)
-        key = np.where(inside == 1, key, 0x8000)  # none: no value's key reaches it
-        packed = table.astype(np.uint32) | (key.astype(np.uint32) << 8)
-        return table.astype(np.uint8), padded, zero, packed
+        sizes = [2**d if signed else 2 ** (d + 1) for d in range(7)]
+        base = np.cumsum([zero + 1, *sizes]).astype(np.int32)  # decades 0..6, then 1.0
+        assert base[-1] == 255 and q[255] == 1.0 and q[zero] == 0.0
+        kpos = t.view(np.int32)[base - 1].astype(np.int64)
+        dneg = np.zeros(8, dtype=np.int64)  # unsigned: a negative x codes as 0 (all t > 0)
+        if signed:  # the negative side mirrors the positive one, without the value 1
+            assert np.array_equal(q[:zero], -q[zero + 1 : 255][::-1])
+            kneg = (-t[254 - base[:-1]]).view(np.int32).astype(np.int64) + 1
+            dneg[:7] = kneg - kpos[:7]
+            assert set(dneg.tolist()) <= {0, 1}  # 1: the midpoint is a float32 (a tie)
+        a = np.zeros(8, dtype=np.float32)
+        b = np.full(8, -0.5, dtype=np.float32)  # the region of 1: y = 0.5, code base[7]
+        nmax = np.zeros(8, dtype=np.int32)
+        for d, n in enumerate(sizes):
+            a[d] = np.float32(n / (0.9 * 10.0 ** (d - 6)))
+            b[d] = np.float32(n / 9)
+            nmax[d] = n - 1
+            inner = t[base[d] : base[d] + n - 1].astype(np.float32)
+            y = inner * a[d] - b[d]  # float32, as the kernel computes it
+            if np.abs(y - np.arange(1, n)).max(initial=0.0) > NEAR / 4:
+                raise AssertionError("the int8 map's thresholds are not where its encoder looks")
+        return {
+            "kpos": kpos,
+            "dneg": dneg,
+            "a": a,
+            "b": b,
+            "nmax": nmax,
+            "base": base,
+            "zero": zero,
+            "t": t,
+        }
 
 
-#: fraction bits of a cell of the int8 encoder's table, and its smallest biased exponent
-CELL_BITS = 8
-_EMIN = 127 - 24
+#: how close to an integer the encoder's decade position ``y`` must be to count the thresholds
+#: instead (float32 rounding moves a threshold's ``y`` by about 1e-5 at most)
+NEAR = 2.0**-12
 
 
 def _hash32(x: Tensor) -> Tensor:
@@ -409,58 +427,112 @@ static inline void dl_q8_put(float* buf, float v, VF& mx) {
     const float a = fabsf(v);
     mx[0] = (a > mx[0]) ? a : mx[0];
 }
-/* the code of x (|x| <= 1): the number of thresholds <= x, from the cell of x's sign, exponent
-   and top fraction bits and one comparison */
-static inline uint32_t dl_q8_cell(uint32_t u) {
-    uint32_t e = (u >> 23) & 255u;
-    e = (e > 127u) ? 127u : e;
-    return (u >> 31) * DL_Q8_CELLS
-        + ((e < DL_Q8_EMIN) ? 0u
-           : 1u + ((e - DL_Q8_EMIN) << DL_Q8_BITS) + ((u >> (23 - DL_Q8_BITS))
-                                                      & ((1u << DL_Q8_BITS) - 1u)));
+/* The int8 encoder (Int8Blockwise.encoder): the code of x is the number of thresholds <= x,
+   computed from the map's structure instead of searched -- the region of |x| (zero, decade
+   0..6, one) by eight exact comparisons of its bits (per sign: ties go up), then its place in
+   the decade by one multiply-add, all in vectors; a lane whose place lies within DL_Q8_NEAR of
+   a threshold (a few in ten thousand) counts the thresholds by binary search instead. */
+struct dl_q8_enc {
+    int32_t kpos[16], dneg[16], nmax[16], base[16];
+    float a[16], b[16];
+    int32_t zero, sgn;
+    float t[255];
+};
+#if defined(__AVX512F__)
+#define DL_QW 16
+#else
+#define DL_QW 8
+#endif
+typedef float dl_QF __attribute__((vector_size(DL_QW * sizeof(float))));
+typedef int32_t dl_QI __attribute__((vector_size(DL_QW * sizeof(int32_t))));
+typedef uint8_t dl_QB __attribute__((vector_size(DL_QW * sizeof(int32_t))));
+typedef long long dl_QL __attribute__((vector_size(DL_QW * sizeof(int32_t))));
+/* the number of thresholds <= x (x not NaN) */
+static inline uint32_t dl_q8_search(float x, const float* t) {
+    uint32_t c = 0;
+    for (uint32_t s = 128; s; s >>= 1) c += (t[c + s - 1] <= x) ? s : 0;
+    return c;
 }
-/* one block: its scale (the absolute maximum, at least 1e-12) and each value's code: the
-   packed cell's code, plus one where x's key reaches the key of the threshold in the cell */
+static inline uint8_t dl_q8_code(float x, const dl_q8_enc& E) {
+    return (x != x) ? (uint8_t)E.zero : (uint8_t)dl_q8_search(x, E.t);
+}
+static inline bool dl_q8_any(dl_QI m) {
+#if defined(__AVX512F__)
+    return __builtin_ia32_ptestmd512(m, m, (unsigned short)-1) != 0;
+#elif defined(__AVX__)
+    return !__builtin_ia32_ptestz256((dl_QL)m, (dl_QL)m);
+#else
+    int32_t l[DL_QW];
+    memcpy(l, &m, sizeof l);
+    int32_t any = 0;
+    for (int k = 0; k < DL_QW; ++k) any |= l[k];
+    return any != 0;
+#endif
+}
+/* each lane's low byte, in order */
+static inline void dl_q8_bytes(uint8_t* out, dl_QI c) {
+#if defined(__AVX512F__)
+    typedef uint8_t VB __attribute__((vector_size(DL_QW)));
+    const VB b = __builtin_convertvector(c, VB);
+    memcpy(out, &b, sizeof b);
+#else
+    const dl_QB low = {0, 4, 8, 12, 16, 20, 24, 28};
+    const dl_QB b = __builtin_shuffle((dl_QB)c, low);
+    memcpy(out, &b, DL_QW);
+#endif
+}
+/* one block: its scale (the absolute maximum, at least 1e-12) and each value's code */
 static inline void dl_q8_block(const float* buf, int64_t n, uint8_t* codes, float* scale,
-                               VF mx, const uint32_t* tab, uint8_t zero) {
+                               VF mx, const dl_q8_enc& E) {
     float m = 0.0f;
     for (int k = 0; k < 16; ++k) m = (mx[k] > m) ? mx[k] : m;
     const float sc = (m > 1e-12f) ? m : 1e-12f;
     const float inv = 1.0f / sc;
     *scale = sc;
+    dl_QI nmax, base;
+    dl_QF av, bv;
+    memcpy(&nmax, E.nmax, sizeof nmax);
+    memcpy(&base, E.base, sizeof base);
+    memcpy(&av, E.a, sizeof av);
+    memcpy(&bv, E.b, sizeof bv);
+    const dl_QI zero = {}, one = zero + 1;
     int64_t k = 0;
-#if defined(__AVX512F__)
-    typedef int32_t VI __attribute__((vector_size(64)));
-    typedef uint8_t VB __attribute__((vector_size(16)));
-    const VI zi = {};
-    for (; k + 16 <= n; k += 16) {
-        VF x;
+    for (; k + DL_QW <= n; k += DL_QW) {
+        dl_QF x;
         memcpy(&x, buf + k, sizeof x);
         x = x * inv;
-        dl_VU32 u;
+        dl_QI u;
         memcpy(&u, &x, sizeof u);
-        dl_VU32 e = (u >> 23) & 255u;
-        e = (e > 127u) ? (e - e + 127u) : e;
-        const dl_VU32 low = (dl_VU32)(e < DL_Q8_EMIN);
-        const dl_VU32 cell = (u >> 31) * DL_Q8_CELLS
-            + (~low & (1u + ((e - DL_Q8_EMIN) << DL_Q8_BITS)
-                       + ((u >> (23 - DL_Q8_BITS)) & ((1u << DL_Q8_BITS) - 1u))));
-        const VI w = __builtin_ia32_gathersiv16si(zi, tab, (VI)cell, (unsigned short)-1, 4);
-        const VI key = (VI)((u & 0x7fffu) ^ ((0u - (u >> 31)) & 0x7fffu));
-        VI c = (w & 255) - (VI)(key >= ((w >> 8) & 0xffff));
-        c = (x != x) ? (c - c + (int32_t)zero) : c;
-        const VB b = __builtin_convertvector(c, VB);
-        memcpy(codes + k, &b, sizeof b);
+        const dl_QI neg = u >> 31, mag = u & 0x7fffffff, up = mag + neg;
+        /* the region r of |x|: 8 less the boundaries not reached (for x < 0, a boundary that
+           is an exact midpoint is reached only past it: up; and the value 1 never: u < 0) */
+        dl_QI r = zero + 8;
+        for (int j = 0; j < 7; ++j) r += (dl_QI)(E.kpos[j] > (E.dneg[j] ? up : mag));
+        r += (dl_QI)(E.kpos[7] > u);
+        const dl_QI d = (r > zero) ? r - one : zero;
+        dl_QF ax;
+        memcpy(&ax, &mag, sizeof ax);
+        const dl_QF y = ax * __builtin_shuffle(av, d) - __builtin_shuffle(bv, d);
+        const dl_QI k0 = __builtin_convertvector(y, dl_QI);
+        const dl_QF f = y - __builtin_convertvector(k0, dl_QF);
+        const dl_QI top = __builtin_shuffle(nmax, d);
+        dl_QI c = __builtin_shuffle(base, d) + ((k0 < top) ? k0 : top);
+        c = (r == zero) ? zero + E.zero : c;
+        /* near a threshold, or NaN (no comparison holds): search */
+        dl_QI near = ~(dl_QI)((f >= DL_Q8_NEAR) & (f <= 1.0f - DL_Q8_NEAR)) & (dl_QI)(r > zero);
+        if (E.sgn) {
+            c = neg ? (zero + 254) - c : c;
+        } else {  /* every threshold is > 0: a negative x (or NaN) codes as 0 */
+            c = c & ~neg;
+            near = near & ~neg;
+        }
+        if (dl_q8_any(near)) {
+            for (int l = 0; l < DL_QW; ++l)
+                if (near[l]) c[l] = dl_q8_code(x[l], E);
+        }
+        dl_q8_bytes(codes + k, c);
     }
-#endif
-    for (; k < n; ++k) {
-        const float x = buf[k] * inv;
-        uint32_t u;
-        memcpy(&u, &x, 4);
-        const uint32_t w = tab[dl_q8_cell(u)];
-        const uint32_t key = (u & 0x7fffu) ^ ((0u - (u >> 31)) & 0x7fffu);
-        codes[k] = (x != x) ? zero : (uint8_t)((w & 255u) + (key >= ((w >> 8) & 0xffffu)));
-    }
+    for (; k < n; ++k) codes[k] = dl_q8_code(buf[k] * inv, E);
 }
 template <class T> static inline T dl_bf_ld(const uint16_t* p);
 template <> inline float dl_bf_ld<float>(const uint16_t* p) {
@@ -494,19 +566,22 @@ static inline void dl_sr_st(uint16_t* p, VF v, uint32_t salt, int64_t j) {
 
 @functools.lru_cache(maxsize=1)
 def c_prelude() -> str:
-    """The formats' C helpers and the int8 tables (both maps)."""
-    parts = [
-        f"#define DL_Q8_CELLS {1 + (128 - _EMIN) * (1 << CELL_BITS)}u",
-        f"#define DL_Q8_EMIN {_EMIN}u",
-        f"#define DL_Q8_BITS {CELL_BITS}u",
-        _C_COMMON,
-    ]
+    """The formats' C helpers, the int8 maps and their encoders' constants."""
+    parts = [f"#define DL_Q8_NEAR {NEAR!r}f", _C_COMMON]
     for signed, tag in ((True, "s"), (False, "u")):
-        packed = Int8Blockwise.tables(signed)[3]
         q = dynamic_map(signed).numpy()
         parts.append(f"static const float dl_q8_map_{tag}[256] = {{{_c_floats(q)}}};")
-        cells = ", ".join(str(int(c)) for c in packed)
-        parts.append(f"static const uint32_t dl_q8_tab_{tag}[{len(packed)}] = {{{cells}}};")
+        e = Int8Blockwise.encoder(signed)
+
+        def ints(key: str, e: dict = e) -> str:
+            return "{" + ", ".join(str(int(v)) for v in np.tile(e[key], 2)) + "}"
+
+        def floats(key: str, e: dict = e) -> str:
+            return "{" + _c_floats(np.tile(e[key], 2)) + "}"
+
+        fields = [ints("kpos"), ints("dneg"), ints("nmax"), ints("base"), floats("a")]
+        fields += [floats("b"), str(e["zero"]), str(int(signed)), "{" + _c_floats(e["t"]) + "}"]
+        parts.append(f"static const dl_q8_enc dl_q8_enc_{tag} = {{{', '.join(fields)}}};")
     return "\n".join(parts)
 
 
@@ -516,7 +591,6 @@ def c_code(fmt: StateFormat, key: str, signed: bool, salt_index: int | None) -> 
     (around each block of a blockwise format; ``jb_``, ``je_``: the block's bounds)."""
     if isinstance(fmt, Int8Blockwise):
         tag = "s" if signed else "u"
-        zero = Int8Blockwise.tables(signed)[2]
         b = fmt.block_size
         return {
             "decl": "",
@@ -528,7 +602,7 @@ def c_code(fmt: StateFormat, key: str, signed: bool, salt_index: int | None) -> 
             "store": f"dl_q8_put(buf_{key} + (j - jb_), s_{key}, mx_{key});",
             "close": (
                 f"dl_q8_block(buf_{key}, je_ - jb_, a_{key} + jb_, a_{key}_scale + jb_ / {b}, "
-                f"mx_{key}, dl_q8_tab_{tag}, {zero});"
+                f"mx_{key}, dl_q8_enc_{tag});"
             ),
         }
     if isinstance(fmt, BF16Stochastic):

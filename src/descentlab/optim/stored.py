@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .base import Chain
-from .form import FormRule
+from .form import FormRule, check_storable
 from .lowbit import StateFormat, state_format
 
 
@@ -50,6 +50,9 @@ def stored_chain(rule: Chain, state_dtype: str | StateFormat | None, owner: str)
                 f"{owner}: state_dtype={state_dtype!r} needs every stateful rule written in "
                 f"the form (descentlab.optim.form); {r.name} is not, in {rule!r}"
             )
+    for r in rule.rules:
+        if isinstance(r, FormRule) and r.state_keys:
+            check_storable(r, fmt, owner)
     for r in rule.rules:
         if isinstance(r, FormRule) and r.state_keys:
             r.state_format = fmt
