@@ -369,3 +369,38 @@ def test_the_playground_preconditions_a_2d_point_with_a_full_2x2_matrix(name):
     got = np.array(out["runs"][0]["paths"][0])
     assert np.abs(got - np.array(path)).max() <= 1e-12 * np.abs(path).max()
     assert not np.allclose(got[-1], got[0])
+
+
+# ------------------------------------------------------------------------------------------
+# descentlab compare (the issue's acceptance: both step on MNIST-1D's CNN and the character
+# language model through the comparison, with its equal budgets)
+
+COMPARED = {
+    "mnist1d": dict(problem="mnist1d", problem_options={"num_samples": 1000}, model="cnn"),
+    "charlm": dict(
+        problem="charlm",
+        problem_options=dict(n_chars=20_000, context=16, d_model=16, n_heads=2, n_layers=1),
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("problem", list(COMPARED))
+def test_shampoo_and_soap_train_through_compare(problem, tmp_path):
+    """A small comparison (3 learning rates each, the same steps and seeds for both): every
+    run completes, each optimizer's chosen setting beats chance (the protocol's check), and
+    its refit runs' test loss lies below the loss of a uniform guess."""
+    from descentlab.experiments.compare import CompareSpec, compare
+
+    spec = CompareSpec(
+        **COMPARED[problem], optimizers=["shampoo", "soap"], batch_size=32, steps=60,
+        tune_steps=40, lrs_per_optimizer=3, seeds=2, refine=False, landscapes=(),
+    )  # fmt: skip
+    result = compare(spec, tmp_path, workers=1, progress=False)
+    chance = np.log(10 if problem == "mnist1d" else 97)  # classes; the vocabulary
+    assert [r.choice.optimizer for r in result.results] == ["shampoo", "soap"]
+    for r in result.results:
+        assert all(s == "completed" for c in r.candidates for s in c.statuses), r.choice
+        assert r.best is not None and r.failed_final == 0 and r.diverged_final == 0
+        assert len(r.refit_runs) == 2
+        assert np.isfinite(r.test_loss[0]) and r.test_loss[0] < chance, (r.choice, r.test_loss)
