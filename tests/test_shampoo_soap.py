@@ -404,3 +404,14 @@ def test_shampoo_and_soap_train_through_compare(problem, tmp_path):
         assert r.best is not None and r.failed_final == 0 and r.diverged_final == 0
         assert len(r.refit_runs) == 2
         assert np.isfinite(r.test_loss[0]) and r.test_loss[0] < chance, (r.choice, r.test_loss)
+
+
+def test_the_family_tree_holds_shampoo_and_soap():
+    """``optim.family()`` (the chains the family tree draws) reads every registered optimizer:
+    Shampoo in the adaptive family and SOAP in Adam's, each with its own preconditioning rule."""
+    with pytest.warns(RuntimeWarning, match="no fused form"):
+        tree = optim.family()
+    assert set(tree) == set(optim.NAMES)
+    assert tree["shampoo"] == ["maximize", "scale_by_shampoo", "add_decayed_weights", "scale_by_lr"]
+    assert tree["soap"] == ["maximize", "scale_by_soap", "scale_by_lr"]
+    assert optim.record("shampoo").family == "adaptive" and optim.record("soap").family == "adam"
