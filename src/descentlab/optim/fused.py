@@ -223,16 +223,14 @@ class _Coef:
 class FusedBuilder:
     """Collects the per-element C code of a chain (see :meth:`Rule.fuse`).
 
-    Inside the loop body the current update is the C variable :attr:`u` (initially the
-    gradient ``g``), the parameter is ``p``, and every value has the C type ``T`` (``double``
-    for float64 parameters, else ``float``: float16 and bfloat16 values are widened exactly on
-    load and rounded to the nearest even when stored, as torch's fused kernels do). A rule
-    reads state with :meth:`state`, declares coefficients with :meth:`coef`, emits statements
-    with :meth:`line` and sets :attr:`u` to the variable holding its output. ``hyper`` holds
-    the group's structural options.
-
-    Helpers available in C: ``fma(a, b, c)`` (one rounding), ``dl_lerp(a, b, w)`` (torch's
-    lerp), ``sqrt``, ``isfinite``.
+    Its loop body is written by the form's C emitter
+    (:class:`~descentlab.optim.form.CEmitter`), rule after rule of the chain: the current
+    update is the C variable :attr:`u` (initially the gradient ``g``), the parameter is ``p``,
+    state entries are read through :meth:`state` and per-tensor numbers declared with
+    :meth:`coef`; every value has the C type ``T`` (``double`` for float64 parameters, else
+    ``float``: float16 and bfloat16 values are widened exactly on load and rounded to the
+    nearest even when stored, as torch's fused kernels do). ``hyper`` holds the group's
+    structural options.
     """
 
     hyper: Mapping[str, Any]
@@ -255,21 +253,13 @@ class FusedBuilder:
     #: state entries stored in a low-bit format (:meth:`store_as`): key -> (format, signed,
     #: the C name of its seed coefficient or None)
     formats: dict[str, tuple[Any, bool, str | None]] = field(default_factory=dict)
-    _n: int = 0
+    _rules: int = 0
 
-    def tmp(self) -> str:
-        """A fresh C variable name."""
-        self._n += 1
-        return f"t{self._n}"
-
-    def line(self, code: str) -> None:
-        self.lines.append(code)
-
-    def let(self, expr: str) -> str:
-        """``T tN = expr;`` -- returns ``tN``."""
-        name = self.tmp()
-        self.line(f"T {name} = {expr};")
-        return name
+    def scope(self, name: str) -> str:
+        """The prefix of the coefficients of the next rule written into the body: its name
+        and position (two instances of one rule in a chain keep their coefficients apart)."""
+        self._rules += 1
+        return f"{name}{self._rules}"
 
     def state(self, key: str, *, write: bool = False) -> str:
         """The C variable holding this element of state ``key`` (written back if ``write``)."""
