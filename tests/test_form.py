@@ -266,6 +266,48 @@ def test_the_glue_fused_equals_eager_and_follows_its_forms():
     torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
 
 
+def _clipped_noisy(params, fused: bool = False):
+    """The glue written in the form with a prepare step (the global-norm clip's factor, the
+    noise's draws), a rule twice in one chain (clip_by_value: each instance its own
+    coefficients), and Lookahead's sync after the learning rate."""
+    rule = optim.chain(
+        optim.clip_by_global_norm(2.0),
+        optim.clip_by_value(0.05),
+        optim.add_noise(0.01, 0.55, 3),
+        optim.trace(0.9),
+        optim.clip_by_value(0.05),
+        optim.scale_by_lr(1e-2),
+        optim.lookahead(3, 0.5),
+    )
+    return optim.Optimizer(params, rule, fused=fused)
+
+
+def test_prepared_glue_and_a_rule_twice_fused_equal_eager_and_follow_their_forms():
+    g = torch.Generator().manual_seed(15)
+    w0 = torch.randn(4099, generator=g)
+    got = []
+    for fused in (True, False):
+        w = torch.nn.Parameter(w0.clone())
+        opt = _clipped_noisy([w], fused)
+        gen = torch.Generator().manual_seed(16)
+        for _ in range(12):
+            w.grad = torch.randn(4099, generator=gen)
+            opt.step()
+        got.append(w.detach())
+    assert torch.equal(got[0], got[1]) and not torch.equal(got[0], w0)
+    ours, want = _reference_run("clipped", make=_clipped_noisy)
+    torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
+
+
+def test_a_rule_reading_its_whole_input_is_fused_only_first():
+    """The global-norm clip's factor is computed before the kernel, from the raw gradients:
+    after another rule it has no fused form (fused=True refuses, naming the position)."""
+    w = torch.nn.Parameter(torch.ones(3))
+    rule = optim.chain(optim.clip_by_value(0.5), optim.clip_by_global_norm(1.0))
+    with pytest.raises(ValueError, match="no fused form in this position"):
+        optim.Optimizer([w], rule, fused=True)
+
+
 def _paper_adabelief(w, grads, lr, b1, b2, eps, wd):
     """Zhuang et al. 2020, Algorithm 2 (AdaBelief), float64, with decoupled weight decay."""
     w = w.clone()
