@@ -396,3 +396,24 @@ def test_no_rule_written_in_the_form_holds_c():
                 src = inspect.getsource(type(rule))
                 for c in ("b.line(", "b.let(", "dl_", "b.coef("):
                     assert c not in src, f"{type(rule).__name__} holds C ({c})"
+
+
+#: the modules that generate kernels (the emitters, the builders, the low-bit formats' C)
+_GENERATORS = {"form", "fused", "fusedpath", "lowbit", "triton_emitter", "gpu"}
+
+
+def test_no_rule_module_holds_c():
+    """Every rule's fused and GPU kernels come from the emitters: no module of rules writes C
+    (Lookahead's sync and the clip's and noise's hooks once did)."""
+    import pkgutil
+    from importlib import import_module
+
+    checked = 0
+    for info in pkgutil.iter_modules(optim.__path__):
+        if info.name in _GENERATORS:
+            continue
+        src = inspect.getsource(import_module(f"{optim.__name__}.{info.name}"))
+        for c in ("b.line(", "b.let(", "b.coef(", "dl_"):
+            assert c not in src, f"descentlab.optim.{info.name} holds C ({c})"
+        checked += 1
+    assert checked > 20

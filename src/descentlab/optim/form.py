@@ -961,11 +961,11 @@ class FormRule(Rule):
     state_format: StateFormat | None = None
 
     def init(self, params: list[Tensor]) -> State:
-        form = self.built(self.defaults)
-        if self.state_format is not None:
-            return _stored_init(self, form, params)
-        state: State = {k: zeros(params) for k in form.states if not k.startswith("_")}
-        for key, value in form.scalars.items():
+        if self.state_format is None:
+            state: State = {k: zeros(params) for k in self.stored()}
+        else:
+            state = _stored_init(self, params)
+        for key, value in self.built(self.defaults).scalars.items():
             state[key] = [torch.full((), value, dtype=scalar_dtype()) for _ in params]
         return state
 
@@ -1070,17 +1070,15 @@ def _scale_in_prepare(b: Any, key: str, factor: Coef) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _stored_init(rule: FormRule, form: Form, params: list[Tensor]) -> State:
-    """The rule's state stored in its format: every elementwise entry made at once (a lazy
-    one too: its zeros are stored ones), the per-tensor numbers as floats."""
+def _stored_init(rule: FormRule, params: list[Tensor]) -> State:
+    """The rule's elementwise state stored in its format, every entry made at once (a lazy
+    one too: its zeros are stored ones)."""
     fmt = rule.state_format
     assert fmt is not None
     out: State = {}
     for key in rule.stored():
         cols = fmt.init(params, key not in rule.nonnegative)
         out.update(zip(fmt.keys(key), cols, strict=True))
-    for key, value in form.scalars.items():
-        out[key] = [torch.full((), value, dtype=scalar_dtype()) for _ in params]
     return out
 
 
