@@ -155,19 +155,6 @@ def _load(source: str) -> Any:
         raise FusedUnavailable(str(exc)) from None
 
 
-_SQRT_PROBE = """// descentlab.optim.fused: which float32 square root torch computes on this CPU
-{prelude}
-typedef float T0;
-typedef T0 V __attribute__((vector_size(16 * sizeof(T0))));
-static const int64_t W = 16;
-extern "C" void dl_sqrt_probe(const T0* x, T0* out, int64_t n) {{
-    int64_t j = 0;
-    for (; j + W <= n; j += W) dl_st(out + j, dl_sqrt(dl_ld<V>(x + j)));
-    for (; j < n; ++j) out[j] = dl_sqrt(x[j]);
-}}
-"""
-
-
 @functools.lru_cache(maxsize=1)
 def sqrt_reproduces_torch() -> bool:
     """Whether the kernels' float32 square root is bit-identical to ``torch.sqrt`` here.
@@ -184,11 +171,12 @@ def sqrt_reproduces_torch() -> bool:
     and fused Adam differ from each other on such a CPU. Float64 roots are correctly rounded
     everywhere. The tests use it to decide between bit-identity and a rounding tolerance.
 
-    The answer is measured once per process on 110,000 values spanning 60 decades (the probe
-    kernel is cached and verified like any other).
+    The answer is measured once per process on 110,000 values spanning 60 decades, by the
+    ``dl_sqrt_probe`` of the float32 kernel of the empty chain (cached and verified like any
+    other).
     """
     try:
-        _, lib = _native.load_library(_SQRT_PROBE.format(prelude=_PRELUDE), what="probe kernel")
+        probe = _load(FusedBuilder(hyper={}).source(torch.float32, False)).probe
     except KernelUnavailable:
         return False
     g = torch.Generator().manual_seed(0)
@@ -199,9 +187,7 @@ def sqrt_reproduces_torch() -> bool:
         ]
     ).float()
     out = torch.empty_like(x)
-    lib.dl_sqrt_probe(
-        ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(x.numel())
-    )
+    probe(ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(x.numel()))
     return torch.equal(out, torch.sqrt(x))
 
 
@@ -345,7 +331,7 @@ class FusedBuilder:
         return f"dl_fma({self.u}, c_neglr, p)" if fold_lr else f"p + {self.u}"
 
     def source(self, dtype: torch.dtype, fold_lr: bool) -> str:
-        """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``, for tests)."""
+        """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``: its square root)."""
         if dtype not in DTYPES:
             raise ValueError(f"fused kernels take {_dtype_names()} tensors, got {dtype}")
         # float16/bfloat16: stored as 16 bits, computed in float32 (rounded to the nearest
