@@ -247,20 +247,27 @@ def _glue(params, fused: bool = False):
     return optim.Optimizer(params, rule, fused=fused)
 
 
-def test_the_glue_fused_equals_eager_and_follows_its_forms():
-    g = torch.Generator().manual_seed(13)
-    w0 = torch.randn(4099, generator=g)
+def _fused_and_eager(make, seed: int, steps: int, poison: bool = False) -> list[torch.Tensor]:
+    """The parameter after ``steps`` steps of ``make(params, fused)``, fused then eager
+    (``poison``: a NaN and a -inf in every gradient)."""
+    w0 = torch.randn(4099, generator=torch.Generator().manual_seed(seed))
     got = []
     for fused in (True, False):
         w = torch.nn.Parameter(w0.clone())
-        opt = _glue([w], fused)
-        gen = torch.Generator().manual_seed(14)
-        for k in range(30):
+        opt = make([w], fused)
+        gen = torch.Generator().manual_seed(seed + 1)
+        for k in range(steps):
             grad = torch.randn(4099, generator=gen)
-            grad[k], grad[k + 40] = float("nan"), float("-inf")  # zeroed by the guard
+            if poison:
+                grad[k], grad[k + 40] = float("nan"), float("-inf")  # zeroed by the guard
             w.grad = grad
             opt.step()
         got.append(w.detach())
+    return [w0, *got]
+
+
+def test_the_glue_fused_equals_eager_and_follows_its_forms():
+    _, *got = _fused_and_eager(_glue, 13, 30, poison=True)
     assert torch.isfinite(got[0]).all() and torch.equal(got[0], got[1])
     ours, want = _reference_run("glue", make=_glue)
     torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
@@ -283,17 +290,7 @@ def _clipped_noisy(params, fused: bool = False):
 
 
 def test_prepared_glue_and_a_rule_twice_fused_equal_eager_and_follow_their_forms():
-    g = torch.Generator().manual_seed(15)
-    w0 = torch.randn(4099, generator=g)
-    got = []
-    for fused in (True, False):
-        w = torch.nn.Parameter(w0.clone())
-        opt = _clipped_noisy([w], fused)
-        gen = torch.Generator().manual_seed(16)
-        for _ in range(12):
-            w.grad = torch.randn(4099, generator=gen)
-            opt.step()
-        got.append(w.detach())
+    w0, *got = _fused_and_eager(_clipped_noisy, 15, 12)
     assert torch.equal(got[0], got[1]) and not torch.equal(got[0], w0)
     ours, want = _reference_run("clipped", make=_clipped_noisy)
     torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
