@@ -10,7 +10,9 @@ from there:
 
 The rule :class:`lookahead` comes *after* the learning rate (it reads the finished update
 ``u`` and the parameter): ``chain(..., scale_by_lr(), lookahead())``, so the parameters are
-the fast weights and the slow weights live in the state (``"slow"``). Optax's
+the fast weights and the slow weights live in the state (``"slow"``). The sync is written
+once, in the form (:mod:`descentlab.optim.form`): a ``where`` on the step's sync flag, so the
+whole chain is one fused kernel on the CPU and one Triton launch on a GPU. Optax's
 ``optax.lookahead(fast, sync_period, slow_step_size)``, matched to 1e-10 in float64
 (``tests/test_optax_reference.py``).
 
