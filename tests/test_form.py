@@ -273,7 +273,7 @@ def test_the_glue_fused_equals_eager_and_follows_its_forms():
     torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
 
 
-def _clipped_noisy(params, fused: bool = False):
+def _clipped_noisy(params, fused: bool | None = False):
     """The glue written in the form with a prepare step (the global-norm clip's factor, the
     noise's draws), a rule twice in one chain (clip_by_value: each instance its own
     coefficients), and Lookahead's sync after the learning rate."""
@@ -294,6 +294,39 @@ def test_prepared_glue_and_a_rule_twice_fused_equal_eager_and_follow_their_forms
     assert torch.equal(got[0], got[1]) and not torch.equal(got[0], w0)
     ours, want = _reference_run("clipped", make=_clipped_noisy)
     torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
+
+
+def test_prepared_glue_and_a_rule_twice_in_one_triton_launch(monkeypatch):
+    """The same chain on the GPU path (under Triton's interpreter): the global-norm clip with
+    torch ops, the rest (noise, both clips, Lookahead's sync) in one launch, bit for bit the
+    eager backend."""
+    pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
+    import warnings
+
+    from descentlab.optim import gpu
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    g = torch.Generator().manual_seed(17)
+    start = [torch.randn(7, 5, generator=g), torch.randn(301, generator=g)]
+    ours = [torch.nn.Parameter(t.clone()) for t in start]
+    theirs = [torch.nn.Parameter(t.clone()) for t in start]
+    tri, ref = _clipped_noisy(ours, fused=None), _clipped_noisy(theirs)
+    launched = []
+    run = gpu.TritonPlan.run
+    monkeypatch.setattr(
+        gpu.TritonPlan, "run", lambda self, *a: launched.append(self.prefix) or run(self, *a)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the prefix's announcement
+        for _ in range(7):
+            for a, b in zip(ours, theirs, strict=True):
+                b.grad = torch.randn(b.shape, generator=g)
+                a.grad = b.grad.clone()
+            with gpu.interpret_on_cpu():
+                tri.step()
+            ref.step()
+    assert [[r.name for r in p.rules] for p in launched] == [["clip_by_global_norm"]] * 7
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
 def test_a_rule_reading_its_whole_input_is_fused_only_first():
