@@ -12,10 +12,13 @@ the operation order is the form's, and every backend follows it:
   one fused multiply-add, ``sqrt`` as torch's on this CPU: see :mod:`descentlab.optim.fused`),
   so the two backends agree bit for bit by construction;
 - :func:`reference` evaluates it in float64 element by element from the primitives'
-  mathematical definitions (the tests' independent check of both).
+  mathematical definitions (the tests' independent check of both);
+- :class:`~descentlab.optim.triton_emitter.TritonEmitter` writes it into a GPU kernel.
 
-A GPU emitter (the next issue's) is one more class with the same interface: ``leaf``,
-``coef``, ``apply`` (one primitive), ``assign`` and ``result``; no rule changes.
+An emitter is a class with one interface (:class:`Emitter`: ``leaf``, ``coef``, ``apply`` one
+primitive, ``assign``); no rule changes for a new target. Work a rule needs before its
+per-element program (state made on a first step, a group's norm, random draws) is a
+:meth:`Form.prepare` step, run by every backend.
 
 Example: AdaBelief's moments (:mod:`descentlab.optim.adabelief`)::
 
