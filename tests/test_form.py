@@ -134,10 +134,11 @@ def test_fused_equals_eager(name, flags, dtype):
 
 
 def _has_final_form(name: str, flags: dict) -> bool:
-    """A form rule of the chain that acts at these flags has a final form (Adam's family)."""
+    """A form rule of the chain that acts at these flags has a final form (Adam's family)
+    and the chain ends in it (not so inside Lookahead: its slow-weight sync comes last)."""
     opt = optim.get(name)([{"params": [torch.nn.Parameter(torch.zeros(2))], **flags}])
     hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
-    return any(
+    return opt.rule.final_plan(hyper) is not None and any(
         r.built(hyper).final_expr is not None
         for r in _form_rules(opt)
         if not r.passes_through(hyper)
@@ -246,23 +247,95 @@ def _glue(params, fused: bool = False):
     return optim.Optimizer(params, rule, fused=fused)
 
 
-def test_the_glue_fused_equals_eager_and_follows_its_forms():
-    g = torch.Generator().manual_seed(13)
-    w0 = torch.randn(4099, generator=g)
+def _fused_and_eager(make, seed: int, steps: int, poison: bool = False) -> list[torch.Tensor]:
+    """The parameter after ``steps`` steps of ``make(params, fused)``, fused then eager
+    (``poison``: a NaN and a -inf in every gradient)."""
+    w0 = torch.randn(4099, generator=torch.Generator().manual_seed(seed))
     got = []
     for fused in (True, False):
         w = torch.nn.Parameter(w0.clone())
-        opt = _glue([w], fused)
-        gen = torch.Generator().manual_seed(14)
-        for k in range(30):
+        opt = make([w], fused)
+        gen = torch.Generator().manual_seed(seed + 1)
+        for k in range(steps):
             grad = torch.randn(4099, generator=gen)
-            grad[k], grad[k + 40] = float("nan"), float("-inf")  # zeroed by the guard
+            if poison:
+                grad[k], grad[k + 40] = float("nan"), float("-inf")  # zeroed by the guard
             w.grad = grad
             opt.step()
         got.append(w.detach())
+    return [w0, *got]
+
+
+def test_the_glue_fused_equals_eager_and_follows_its_forms():
+    _, *got = _fused_and_eager(_glue, 13, 30, poison=True)
     assert torch.isfinite(got[0]).all() and torch.equal(got[0], got[1])
     ours, want = _reference_run("glue", make=_glue)
     torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
+
+
+def _clipped_noisy(params, fused: bool | None = False):
+    """The glue written in the form with a prepare step (the global-norm clip's factor, the
+    noise's draws), a rule twice in one chain (clip_by_value: each instance its own
+    coefficients), and Lookahead's sync after the learning rate."""
+    rule = optim.chain(
+        optim.clip_by_global_norm(2.0),
+        optim.clip_by_value(0.05),
+        optim.add_noise(0.01, 0.55, 3),
+        optim.trace(0.9),
+        optim.clip_by_value(0.05),
+        optim.scale_by_lr(1e-2),
+        optim.lookahead(3, 0.5),
+    )
+    return optim.Optimizer(params, rule, fused=fused)
+
+
+def test_prepared_glue_and_a_rule_twice_fused_equal_eager_and_follow_their_forms():
+    w0, *got = _fused_and_eager(_clipped_noisy, 15, 12)
+    assert torch.equal(got[0], got[1]) and not torch.equal(got[0], w0)
+    ours, want = _reference_run("clipped", make=_clipped_noisy)
+    torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
+
+
+def test_prepared_glue_and_a_rule_twice_in_one_triton_launch(monkeypatch):
+    """The same chain on the GPU path (under Triton's interpreter): the global-norm clip with
+    torch ops, the rest (noise, both clips, Lookahead's sync) in one launch, bit for bit the
+    eager backend."""
+    pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
+    import warnings
+
+    from descentlab.optim import gpu
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    g = torch.Generator().manual_seed(17)
+    start = [torch.randn(7, 5, generator=g), torch.randn(301, generator=g)]
+    ours = [torch.nn.Parameter(t.clone()) for t in start]
+    theirs = [torch.nn.Parameter(t.clone()) for t in start]
+    tri, ref = _clipped_noisy(ours, fused=None), _clipped_noisy(theirs)
+    launched = []
+    run = gpu.TritonPlan.run
+    monkeypatch.setattr(
+        gpu.TritonPlan, "run", lambda self, *a: launched.append(self.prefix) or run(self, *a)
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the prefix's announcement
+        for _ in range(7):
+            for a, b in zip(ours, theirs, strict=True):
+                b.grad = torch.randn(b.shape, generator=g)
+                a.grad = b.grad.clone()
+            with gpu.interpret_on_cpu():
+                tri.step()
+            ref.step()
+    assert [[r.name for r in p.rules] for p in launched] == [["clip_by_global_norm"]] * 7
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+
+
+def test_a_rule_reading_its_whole_input_is_fused_only_first():
+    """The global-norm clip's factor is computed before the kernel, from the raw gradients:
+    after another rule it has no fused form (fused=True refuses, naming the position)."""
+    w = torch.nn.Parameter(torch.ones(3))
+    rule = optim.chain(optim.clip_by_value(0.5), optim.clip_by_global_norm(1.0))
+    with pytest.raises(ValueError, match="no fused form in this position"):
+        optim.Optimizer([w], rule, fused=True)
 
 
 def _paper_adabelief(w, grads, lr, b1, b2, eps, wd):
@@ -353,3 +426,24 @@ def test_no_rule_written_in_the_form_holds_c():
                 src = inspect.getsource(type(rule))
                 for c in ("b.line(", "b.let(", "dl_", "b.coef("):
                     assert c not in src, f"{type(rule).__name__} holds C ({c})"
+
+
+#: the modules that generate kernels (the emitters, the builders, the low-bit formats' C)
+_GENERATORS = {"form", "fused", "fusedpath", "lowbit", "triton_emitter", "gpu"}
+
+
+def test_no_rule_module_holds_c():
+    """Every rule's fused and GPU kernels come from the emitters: no module of rules writes C
+    (Lookahead's sync and the clip's and noise's hooks once did)."""
+    import pkgutil
+    from importlib import import_module
+
+    checked = 0
+    for info in pkgutil.iter_modules(optim.__path__):
+        if info.name in _GENERATORS:
+            continue
+        src = inspect.getsource(import_module(f"{optim.__name__}.{info.name}"))
+        for c in ("b.line(", "b.let(", "b.coef(", "dl_"):
+            assert c not in src, f"descentlab.optim.{info.name} holds C ({c})"
+        checked += 1
+    assert checked > 20

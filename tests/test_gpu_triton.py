@@ -37,9 +37,7 @@ def _kw(name: str) -> dict:
 TRITON = gpu.triton_optimizers()
 #: chains holding a form rule that still run eagerly on CUDA (announced once), each with why;
 #: the test below fails when one gets a kernel, so an entry cannot outlive its reason
-EAGER_ON_CUDA = {
-    "lookahead": "Lookahead's slow-weight sync is a rule of its own, not yet written in the form",
-}
+EAGER_ON_CUDA: dict[str, str] = {}
 FORMS = [name for name, ok in TRITON.items() if ok]
 
 

@@ -97,6 +97,14 @@ def test_every_named_optimizer_on_rosenbrock_float64(float64, name, lr, hyper):
     _assert_same(fast, slow)
 
 
+def test_lookahead_runs_in_the_kernel(float64):
+    """Lookahead's slow-weight sync is element-local in the form: the kernel takes the whole
+    chain (it ran step by step before) and agrees with the step-by-step path."""
+    x0 = _starts(L.get("rosenbrock"), 40, seed=5)
+    fast, slow = _both("rosenbrock", "lookahead", x0, 150, lr=1e-2, hyper={"sync_period": 4})
+    _assert_same(fast, slow)
+
+
 def test_composed_chain_with_per_run_lr_and_momentum(float64):
     rule = optim.chain(
         optim.clip_by_value(5.0), optim.add_l2(1e-3), optim.trace(0.9), optim.scale_by_lr()

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from descentlab.constraints import Boolean, Interval, Options, ParameterTypeError, check, invalid
+from descentlab.constraints import Boolean, Interval, Options, ParameterTypeError, check
 
 from .hyperspec import Relation, Spec
 
@@ -114,37 +114,6 @@ def writable(state: State, xs: list[Tensor]) -> Owned:
     return out
 
 
-def _small(xs: Sequence[Tensor]) -> bool:
-    """Many small tensors: one foreach call beats a Python loop of out= calls."""
-    return sum(t.numel() for t in xs) < 4096 * len(xs)
-
-
-def add_into(state: State, xs: list[Tensor], ys: list[Tensor] | None, alpha: Any) -> Owned:
-    """xs + alpha * ys (ys None: xs + alpha) in scratch memory, in place if xs is Owned."""
-    if isinstance(xs, Owned) or is_batched(alpha):
-        out = writable(state, xs)
-        if ys is None:
-            for o in out:
-                o.add_(bcast(alpha, o))
-        else:
-            add_scaled_(out, ys, alpha)
-        return out
-    out = scratch(state, xs)
-    if _small(xs):
-        torch._foreach_copy_(out, xs)
-        if ys is None:
-            torch._foreach_add_(out, alpha)
-        else:
-            torch._foreach_add_(out, ys, alpha=alpha)
-    elif ys is None:
-        for x, o in zip(xs, out, strict=True):
-            torch.add(x, alpha, out=o)
-    else:
-        for x, y, o in zip(xs, ys, out, strict=True):
-            torch.add(x, y, alpha=alpha, out=o)
-    return out
-
-
 # --------------------------------------------------------------------------------------
 # Scalar-or-batched hyperparameter arithmetic. A hyperparameter is a Python number (fast
 # foreach path) or a 1-D tensor broadcast along each tensor's leading dimension.
@@ -171,53 +140,10 @@ def as_scalar(value: Any) -> Any:
     return value
 
 
-def _scalar_op_(op: str, xs: list[Tensor], h: Any) -> None:
-    """xs[i] <op>= h for op "mul" or "add"; h is a number or a batched tensor."""
-    if is_batched(h):
-        for x in xs:
-            getattr(x, f"{op}_")(bcast(h, x))
-    else:
-        getattr(torch, f"_foreach_{op}_")(xs, h)
-
-
-def mul_(xs: list[Tensor], h: Any) -> None:
-    """xs *= h (a number or a batched tensor)."""
-    _scalar_op_("mul", xs, h)
-
-
 def mul(xs: list[Tensor], h: Any) -> list[Tensor]:
     if is_batched(h):
         return [x * bcast(h, x) for x in xs]
     return list(torch._foreach_mul(xs, h))
-
-
-def add_scaled_(xs: list[Tensor], ys: list[Tensor], h: Any) -> None:
-    """xs += h * ys."""
-    if is_batched(h):
-        for x, y in zip(xs, ys, strict=True):
-            x.add_(y * bcast(h, x))
-    else:
-        torch._foreach_add_(xs, ys, alpha=h)
-
-
-def lerp_(xs: list[Tensor], ys: list[Tensor], w: Any) -> None:
-    """xs += w * (ys - xs)."""
-    if is_batched(w):
-        for x, y in zip(xs, ys, strict=True):
-            x.lerp_(y, bcast(w, x))
-    else:
-        torch._foreach_lerp_(xs, ys, w)
-
-
-def ema_sq_(xs: list[Tensor], gs: list[Tensor], decay: Any) -> None:
-    """xs = decay * xs + (1 - decay) * g^2, in torch's operation order."""
-    if is_batched(decay):
-        for x, g in zip(xs, gs, strict=True):
-            d = bcast(decay, x)
-            x.mul_(d).add_(g * g * (1 - d))
-    else:
-        torch._foreach_mul_(xs, decay)
-        torch._foreach_addcmul_(xs, gs, gs, 1 - decay)
 
 
 def step_values(state: State, n: int) -> list[float]:
@@ -271,14 +197,6 @@ def check_range(
     check(name, value, _interval(lo, hi, closed, isinstance(value, Tensor)))
 
 
-def check_pair(name: str, value: Any, what: str = "a pair") -> None:
-    """Refuse anything but a tuple or list (:data:`HyperparameterTypeError`) of two entries."""
-    if not isinstance(value, tuple | list):
-        raise invalid(name, what, value, type_error=True)
-    if len(value) != 2:
-        raise invalid(name, what, value)
-
-
 def check_bool(name: str, value: Any) -> None:
     """Refuse anything but ``True`` or ``False`` (:data:`HyperparameterTypeError`)."""
     check(name, value, _BOOLEAN)
@@ -294,8 +212,7 @@ _BOOLEAN = Boolean()
 
 
 # --------------------------------------------------------------------------------------
-# Helpers for writing rules: state made lazily, per-tensor factors, the roots of the
-# adaptive rules, pairs of hyperparameters.
+# Helpers for writing rules: the scalar state's dtype, state made as zeros or lazily.
 # --------------------------------------------------------------------------------------
 
 
@@ -318,72 +235,6 @@ def lazy_state(state, key: str, like: list[Tensor], make) -> list[Tensor]:
         if v is None:
             values[i] = make(like[i])
     return values
-
-
-def _each_(op: str, xs: list[Tensor], factors: list[Any]) -> None:
-    """xs[i] <op>= factors[i] for op "mul" or "div"; factors are numbers or batched tensors."""
-    if is_batched(*factors):
-        for x, f in zip(xs, factors, strict=True):
-            getattr(x, f"{op}_")(bcast(f, x))
-        return
-    first = factors[0]
-    same = all(f == first for f in factors)
-    getattr(torch, f"_foreach_{op}_")(xs, first if same else [float(f) for f in factors])
-
-
-def scale_each_(xs: list[Tensor], factors: list[Any]) -> None:
-    """xs[i] *= factors[i]; factors are numbers or batched tensors."""
-    _each_("mul", xs, factors)
-
-
-def betas_of(hyper: Hyper) -> tuple[Any, Any]:
-    b1, b2 = hyper["betas"]
-    return as_scalar(b1), as_scalar(b2)
-
-
-def check_betas(hyper: Hyper, scalar: str = "") -> None:
-    """Check ``hyper["betas"]``; ``scalar``: the name of a rule that refuses batched betas."""
-    betas = hyper["betas"]
-    check_pair("betas", betas, "a pair (beta1, beta2)")
-    check_range("betas[0]", betas[0], 0.0, 1.0, hi_open=True)
-    check_range("betas[1]", betas[1], 0.0, 1.0, hi_open=True)
-    if scalar:
-        scalar_betas(hyper, scalar)
-
-
-def scalar_betas(hyper: Hyper, rule: str) -> tuple[Any, Any]:
-    """The betas of a rule whose eager form takes them as scalars (no per-run broadcast);
-    batched ones are refused, naming the rule."""
-    b1, b2 = betas_of(hyper)
-    if is_batched(b1, b2):
-        raise ValueError(f"{rule} takes scalar betas; batched betas are not supported")
-    return b1, b2
-
-
-def check_scalar(rule: str, hyper: Hyper, *keys: str) -> None:
-    for key in keys:
-        value = hyper[key]
-        for v in value if isinstance(value, tuple | list) else (value,):
-            if is_batched(v):
-                raise ValueError(
-                    f"{rule} takes a scalar {key}; a batched one is not supported, got {v.tolist()}"
-                )
-
-
-# --------------------------------------------------------------------------------------
-# Helpers for fused forms (descentlab.optim.fused): each rule's per-element math as C,
-# mirroring the rounding of its eager foreach kernels (fma where torch's kernel uses one).
-# --------------------------------------------------------------------------------------
-
-
-def hp(key: str, sign: float = 1.0):
-    return lambda h, t, e: sign * float(h[key])
-
-
-def beta_coef(i: int, one_minus: bool = False):
-    if one_minus:
-        return lambda h, t, e: 1 - float(h["betas"][i])
-    return lambda h, t, e: float(h["betas"][i])
 
 
 # --------------------------------------------------------------------------------------

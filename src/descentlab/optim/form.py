@@ -12,10 +12,13 @@ the operation order is the form's, and every backend follows it:
   one fused multiply-add, ``sqrt`` as torch's on this CPU: see :mod:`descentlab.optim.fused`),
   so the two backends agree bit for bit by construction;
 - :func:`reference` evaluates it in float64 element by element from the primitives'
-  mathematical definitions (the tests' independent check of both).
+  mathematical definitions (the tests' independent check of both);
+- :class:`~descentlab.optim.triton_emitter.TritonEmitter` writes it into a GPU kernel.
 
-A GPU emitter (the next issue's) is one more class with the same interface: ``leaf``,
-``coef``, ``apply`` (one primitive), ``assign`` and ``result``; no rule changes.
+An emitter is a class with one interface (:class:`Emitter`: ``leaf``, ``coef``, ``apply`` one
+primitive, ``assign``); no rule changes for a new target. Work a rule needs before its
+per-element program (state made on a first step, a group's norm, random draws) is a
+:meth:`Form.prepare` step, run by every backend.
 
 Example: AdaBelief's moments (:mod:`descentlab.optim.adabelief`)::
 
@@ -230,15 +233,6 @@ def _flag(cond: Expr) -> bool:
     return isinstance(cond, Op) and cond.op == "ne0"
 
 
-def _c_selection(b: Any, op: str, a: list[str]) -> str:
-    if op in _MASKS:  # a mask is an operand of where only: inline, never a T variable
-        return f"({a[0]} {_MASKS[op]} {a[1] if op != 'ne0' else 0})"
-    if op == "where":
-        return b.let(f"{a[0]} ? {a[1]} : {a[2]}")
-    low = b.let(f"({a[0]} < {a[1]}) ? {a[1]} : {a[0]}")
-    return b.let(f"({low} > {a[2]}) ? {a[2]} : {low}")
-
-
 def _eager_selection(op: str, a: list[Any], dtypes: list[torch.dtype]) -> list[Any]:
     """Tensor by tensor (torch has no foreach comparison or where)."""
     n = len(dtypes)
@@ -300,6 +294,7 @@ class Prepare:
 
     fn: Callable[..., None]
     how: Mapping[str, Any]  # fills, needs, steady: FusedBuilder.prepare's
+    reads_g: bool = False
 
 
 @dataclass
@@ -328,7 +323,9 @@ class Form:
 
     def state(self, key: str, *, lazy: bool = False) -> Expr:
         """State entry ``key`` (``lazy``: made as zeros on its first step where the rule's
-        ``init`` did not make it, as torch makes amsgrad's maximum)."""
+        ``init`` did not make it, as torch makes amsgrad's maximum). A key starting with
+        ``_`` is a per-step array that a :meth:`prepare` makes (the rule's noise), never kept
+        in the optimizer's state."""
         if key not in self.states:
             self.states.append(key)
         if lazy and key not in self.lazy:
@@ -354,14 +351,17 @@ class Form:
         self.coefs[c.name] = c
         return c
 
-    def prepare(self, fn: Callable[..., None], **how: Any) -> None:
+    def prepare(self, fn: Callable[..., None], *, reads_g: bool = False, **how: Any) -> None:
         """Run ``fn(state, params, grads, hyper)`` before the per-element program, on every
         backend: it makes state on a tensor's first step (from the group's values, as torch
-        does) and computes the per-tensor values the coefficients read (``per_tensor``).
-        ``grads`` give only shapes (the fused backend passes the raw gradients). ``how``:
-        ``fills``, ``needs``, ``steady``, as :meth:`~descentlab.optim.fused.FusedBuilder.prepare`.
+        does) or a per-step array (a ``_`` key, :meth:`state`), and computes the per-tensor
+        values the coefficients read (``per_tensor``). ``grads`` give only shapes (the kernels
+        pass the raw gradients), unless ``reads_g``: ``fn`` reads the values of the rule's
+        input (the global norm of a clip), so a kernel takes the rule only where its input is
+        the raw gradients (first in the chain). ``how``: ``fills``, ``needs``, ``steady``, as
+        :meth:`~descentlab.optim.fused.FusedBuilder.prepare`.
         """
-        self.prepares.append(Prepare(fn, how))
+        self.prepares.append(Prepare(fn, how, reads_g))
 
     def let(self, expr: Expr) -> Expr:
         self._check(expr)
@@ -536,7 +536,10 @@ class Emitter(ABC):
 
 
 class CEmitter(Emitter):
-    """Per-element C for the fused backend's builder (every value of type ``T``)."""
+    """Per-element C for the fused backend's builder (every value of type ``T``): each
+    primitive is one line ``T tN = ...;`` of the builder's loop body, from :data:`C_FORMS`.
+    ``prefix`` scopes the rule's coefficients (:meth:`~descentlab.optim.fused.FusedBuilder.
+    scope`: two instances of one rule in a chain keep theirs apart)."""
 
     def __init__(self, builder: Any, prefix: str) -> None:
         self.b, self.prefix = builder, prefix
@@ -544,6 +547,12 @@ class CEmitter(Emitter):
         self.written: set[str] = set()
         self.lazy: set[str] = set()
         self.p, self.lr_fn, self.lr_uses = "p", None, ()
+
+    def let(self, expr: str) -> str:
+        """``T tN = expr;`` in the loop body; returns ``tN``."""
+        name = f"t{len(self.b.lines)}"  # one line per statement: a fresh name in the chain
+        self.b.lines.append(f"T {name} = {expr};")
+        return name
 
     def leaf(self, name: str) -> str:
         if name == "g":
@@ -577,43 +586,25 @@ class CEmitter(Emitter):
         return self.b.coef(name, lambda h, t, e: fn(h, t), uses=uses)
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
-        b = self.b
-        if op in SELECTIONS:
-            return _c_selection(b, op, a)
-        if op == "add" and alpha is not None:
-            return b.let(f"dl_fma({a[1]}, {alpha}, {a[0]})")
-        if op in _C_INFIX:
-            return b.let(f"{a[0]} {_C_INFIX[op]} {a[1]}")
-        if op == "neg":
-            return b.let(f"-{a[0]}")
-        if op == "lerp":
-            return b.let(f"dl_lerp({a[0]}, {a[1]}, {a[2]})")
-        if op == "addcmul":
-            return b.let(f"dl_fma({a[3]} * {a[1]}, {a[2]}, {a[0]})")
-        if op == "addcdiv":
-            return b.let(f"{a[0]} + ({a[3]} * {a[1]}) / {a[2]}")
-        if op == "sqrt":
-            return b.let(f"dl_sqrt({a[0]})")
-        if op == "maximum":
-            return b.let(f"(dl_isnan({a[1]}) | ({a[1]} > {a[0]})) ? {a[1]} : {a[0]}")
-        if op == "abs":  # x + 0 turns -0 into +0, as torch's abs
-            return b.let(f"({a[0]} < 0) ? -{a[0]} : {a[0]} + 0")
-        if op == "sign":
-            if self.one is None:
-                self.one = b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
-            x, one = a[0], self.one
-            return b.let(f"({x} > 0) ? {one} : (({x} < 0) ? -{one} : {one} * 0)")
-        if op == "branch":
-            return b.let(f"({a[0]} != 0) ? {a[1]} : {a[2]}")
-        raise ValueError(f"no C form for primitive {op!r}")
+        form = C_FORMS.get("add_alpha" if op == "add" and alpha is not None else op)
+        if form is None:
+            raise ValueError(f"no C form for primitive {op!r}")
+        if op in _MASKS:  # a mask is an operand of where only: inline, never a T variable
+            return form.format(*a)
+        if op == "sign" and self.one is None:  # 1 of type T (a literal would be a scalar)
+            self.one = self.b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
+        value = ""
+        for step in form if isinstance(form, tuple) else (form,):
+            value = self.let(step.format(*a, alpha=alpha, one=self.one, r=value))
+        return value
 
     def materialize(self, value: str) -> str:
         # a state entry's value named before its assignment is copied (the name is reused)
-        return self.b.let(value) if value.startswith("s_") else value
+        return self.let(value) if value.startswith("s_") else value
 
     def assign(self, key: str, value: str, expr: Expr) -> str:
         var = self._array(key)
-        self.b.line(f"{var} = {value};")
+        self.b.lines.append(f"{var} = {value};")
         return var
 
     def scale(self, key: str, factor: Coef) -> None:
@@ -634,7 +625,29 @@ class CEmitter(Emitter):
         return self.final(form)
 
 
-_C_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
+#: each primitive's C, rounding as its torch kernel (operands ``{0}``, ``{1}``...; ``{alpha}``:
+#: add's; ``{one}``: 1 of type ``T``; a tuple: statements in order, ``{r}`` the previous one's
+#: value). ``lerp``, ``addcmul`` and ``add(alpha=)`` round once through a fused multiply-add.
+C_FORMS: dict[str, str | tuple[str, ...]] = {
+    "add": "{0} + {1}",
+    "add_alpha": "dl_fma({1}, {alpha}, {0})",
+    "sub": "{0} - {1}",
+    "mul": "{0} * {1}",
+    "div": "{0} / {1}",
+    "neg": "-{0}",
+    "lerp": "dl_lerp({0}, {1}, {2})",
+    "addcmul": "dl_fma({3} * {1}, {2}, {0})",
+    "addcdiv": "{0} + ({3} * {1}) / {2}",
+    "sqrt": "dl_sqrt({0})",
+    "maximum": "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
+    "abs": "({0} < 0) ? -{0} : {0} + 0",  # x + 0 turns -0 into +0, as torch's abs
+    "sign": "({0} > 0) ? {one} : (({0} < 0) ? -{one} : {one} * 0)",
+    "branch": "({0} != 0) ? {1} : {2}",
+    "where": "{0} ? {1} : {2}",
+    "clamp": ("({0} < {1}) ? {1} : {0}", "({r} > {2}) ? {2} : {r}"),
+    **{m: f"({{0}} {sym} {{1}})" for m, sym in _MASKS.items() if m != "ne0"},
+    "ne0": "({0} != 0)",
+}
 
 
 class _Scalars(list):
@@ -845,7 +858,7 @@ def reference(
                 return {"g": g, "p": p}[name]
             if name in form.lazy and state.get(name) is None:
                 state[name] = torch.zeros_like(g)
-            return state[name]
+            return state[name] if name in state else lists[name][0]  # (a per-step array)
 
         def coef(self, c: Coef) -> float:
             if c.lr:
@@ -951,11 +964,11 @@ class FormRule(Rule):
     state_format: StateFormat | None = None
 
     def init(self, params: list[Tensor]) -> State:
-        form = self.built(self.defaults)
-        if self.state_format is not None:
-            return _stored_init(self, form, params)
-        state: State = {k: zeros(params) for k in form.states}
-        for key, value in form.scalars.items():
+        if self.state_format is None:
+            state: State = {k: zeros(params) for k in self.stored()}
+        else:
+            state = _stored_init(self, params)
+        for key, value in self.built(self.defaults).scalars.items():
             state[key] = [torch.full((), value, dtype=scalar_dtype()) for _ in params]
         return state
 
@@ -986,9 +999,12 @@ class FormRule(Rule):
 
     def fuse(self, b: Any, hyper: Mapping[str, Any]) -> bool:
         form = self.built(hyper)
-        em = CEmitter(b, self.name)
+        if b.u != "g" and any(pr.reads_g for pr in form.prepares):
+            return False  # the kernel's prepares see the raw gradients, not this rule's input
+        prefix = b.scope(self.name)
+        em = CEmitter(b, prefix)
         if self.state_format is not None:
-            em = StoredCEmitter(b, self.name, self)
+            em = StoredCEmitter(b, prefix, self)
         em.run(form)
         if form.final_expr is not None:
             b.final_form = (b.u, lambda b, p, lr_fn, uses: em.final_c(form, p, lr_fn, uses))
@@ -1007,8 +1023,8 @@ class FormRule(Rule):
 
     def stored(self) -> list[str]:
         """The elementwise state entries (a low-bit format stores them; the per-tensor numbers
-        of :meth:`Form.product` stay as they are)."""
-        return list(self.built(self.defaults).states)
+        of :meth:`Form.product` stay as they are; a per-step array is not kept)."""
+        return [k for k in self.built(self.defaults).states if not k.startswith("_")]
 
     def stored_keys(self) -> tuple[str, ...]:
         """The state entries as stored (a low-bit format's companions included)."""
@@ -1072,17 +1088,15 @@ def check_storable(rule: FormRule, fmt: StateFormat, owner: str) -> None:
         )
 
 
-def _stored_init(rule: FormRule, form: Form, params: list[Tensor]) -> State:
-    """The rule's state stored in its format: every elementwise entry made at once (a lazy
-    one too: its zeros are stored ones), the per-tensor numbers as floats."""
+def _stored_init(rule: FormRule, params: list[Tensor]) -> State:
+    """The rule's elementwise state stored in its format, every entry made at once (a lazy
+    one too: its zeros are stored ones)."""
     fmt = rule.state_format
     assert fmt is not None
     out: State = {}
-    for key in form.states:
+    for key in rule.stored():
         cols = fmt.init(params, key not in rule.nonnegative)
         out.update(zip(fmt.keys(key), cols, strict=True))
-    for key, value in form.scalars.items():
-        out[key] = [torch.full((), value, dtype=scalar_dtype()) for _ in params]
     return out
 
 

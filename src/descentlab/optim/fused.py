@@ -155,19 +155,6 @@ def _load(source: str) -> Any:
         raise FusedUnavailable(str(exc)) from None
 
 
-_SQRT_PROBE = """// descentlab.optim.fused: which float32 square root torch computes on this CPU
-{prelude}
-typedef float T0;
-typedef T0 V __attribute__((vector_size(16 * sizeof(T0))));
-static const int64_t W = 16;
-extern "C" void dl_sqrt_probe(const T0* x, T0* out, int64_t n) {{
-    int64_t j = 0;
-    for (; j + W <= n; j += W) dl_st(out + j, dl_sqrt(dl_ld<V>(x + j)));
-    for (; j < n; ++j) out[j] = dl_sqrt(x[j]);
-}}
-"""
-
-
 @functools.lru_cache(maxsize=1)
 def sqrt_reproduces_torch() -> bool:
     """Whether the kernels' float32 square root is bit-identical to ``torch.sqrt`` here.
@@ -184,11 +171,12 @@ def sqrt_reproduces_torch() -> bool:
     and fused Adam differ from each other on such a CPU. Float64 roots are correctly rounded
     everywhere. The tests use it to decide between bit-identity and a rounding tolerance.
 
-    The answer is measured once per process on 110,000 values spanning 60 decades (the probe
-    kernel is cached and verified like any other).
+    The answer is measured once per process on 110,000 values spanning 60 decades, by the
+    ``dl_sqrt_probe`` of the float32 kernel of the empty chain (cached and verified like any
+    other).
     """
     try:
-        _, lib = _native.load_library(_SQRT_PROBE.format(prelude=_PRELUDE), what="probe kernel")
+        probe = _load(FusedBuilder(hyper={}).source(torch.float32, False)).probe
     except KernelUnavailable:
         return False
     g = torch.Generator().manual_seed(0)
@@ -199,9 +187,7 @@ def sqrt_reproduces_torch() -> bool:
         ]
     ).float()
     out = torch.empty_like(x)
-    lib.dl_sqrt_probe(
-        ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(x.numel())
-    )
+    probe(ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), ctypes.c_int64(x.numel()))
     return torch.equal(out, torch.sqrt(x))
 
 
@@ -223,16 +209,14 @@ class _Coef:
 class FusedBuilder:
     """Collects the per-element C code of a chain (see :meth:`Rule.fuse`).
 
-    Inside the loop body the current update is the C variable :attr:`u` (initially the
-    gradient ``g``), the parameter is ``p``, and every value has the C type ``T`` (``double``
-    for float64 parameters, else ``float``: float16 and bfloat16 values are widened exactly on
-    load and rounded to the nearest even when stored, as torch's fused kernels do). A rule
-    reads state with :meth:`state`, declares coefficients with :meth:`coef`, emits statements
-    with :meth:`line` and sets :attr:`u` to the variable holding its output. ``hyper`` holds
-    the group's structural options.
-
-    Helpers available in C: ``fma(a, b, c)`` (one rounding), ``dl_lerp(a, b, w)`` (torch's
-    lerp), ``sqrt``, ``isfinite``.
+    Its loop body is written by the form's C emitter
+    (:class:`~descentlab.optim.form.CEmitter`), rule after rule of the chain: the current
+    update is the C variable :attr:`u` (initially the gradient ``g``), the parameter is ``p``,
+    state entries are read through :meth:`state` and per-tensor numbers declared with
+    :meth:`coef`; every value has the C type ``T`` (``double`` for float64 parameters, else
+    ``float``: float16 and bfloat16 values are widened exactly on load and rounded to the
+    nearest even when stored, as torch's fused kernels do). ``hyper`` holds the group's
+    structural options.
     """
 
     hyper: Mapping[str, Any]
@@ -255,21 +239,13 @@ class FusedBuilder:
     #: state entries stored in a low-bit format (:meth:`store_as`): key -> (format, signed,
     #: the C name of its seed coefficient or None)
     formats: dict[str, tuple[Any, bool, str | None]] = field(default_factory=dict)
-    _n: int = 0
+    _rules: int = 0
 
-    def tmp(self) -> str:
-        """A fresh C variable name."""
-        self._n += 1
-        return f"t{self._n}"
-
-    def line(self, code: str) -> None:
-        self.lines.append(code)
-
-    def let(self, expr: str) -> str:
-        """``T tN = expr;`` -- returns ``tN``."""
-        name = self.tmp()
-        self.line(f"T {name} = {expr};")
-        return name
+    def scope(self, name: str) -> str:
+        """The prefix of the coefficients of the next rule written into the body: its name
+        and position (two instances of one rule in a chain keep their coefficients apart)."""
+        self._rules += 1
+        return f"{name}{self._rules}"
 
     def state(self, key: str, *, write: bool = False) -> str:
         """The C variable holding this element of state ``key`` (written back if ``write``)."""
@@ -355,7 +331,7 @@ class FusedBuilder:
         return f"dl_fma({self.u}, c_neglr, p)" if fold_lr else f"p + {self.u}"
 
     def source(self, dtype: torch.dtype, fold_lr: bool) -> str:
-        """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``, for tests)."""
+        """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``: its square root)."""
         if dtype not in DTYPES:
             raise ValueError(f"fused kernels take {_dtype_names()} tensors, got {dtype}")
         # float16/bfloat16: stored as 16 bits, computed in float32 (rounded to the nearest

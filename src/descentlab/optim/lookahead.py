@@ -10,7 +10,9 @@ from there:
 
 The rule :class:`lookahead` comes *after* the learning rate (it reads the finished update
 ``u`` and the parameter): ``chain(..., scale_by_lr(), lookahead())``, so the parameters are
-the fast weights and the slow weights live in the state (``"slow"``). Optax's
+the fast weights and the slow weights live in the state (``"slow"``). The sync is written
+once, in the form (:mod:`descentlab.optim.form`): a ``where`` on the step's sync flag, so the
+whole chain is one fused kernel on the CPU and one Triton launch on a GPU. Optax's
 ``optax.lookahead(fast, sync_period, slow_step_size)``, matched to 1e-10 in float64
 (``tests/test_optax_reference.py``).
 
@@ -28,7 +30,8 @@ from typing import Any
 import torch
 
 from . import adam, adam_variants, adaptive, asgd, lion, rprop, sgd
-from .base import HyperparameterTypeError, Rule, chain, lerp_, scratch, step_values
+from .base import HyperparameterTypeError, Rule, chain
+from .form import Form, FormRule, lerp, where
 from .hyperspec import Integer, Real, declare
 from .optimizer import Optimizer
 from .records import OptimizerRecord
@@ -39,7 +42,7 @@ __all__ = ["RECORDS", "Lookahead", "Wrapped", "base_chain", "lookahead", "resolv
 _BASES = (sgd, adaptive, adam, adam_variants, asgd, rprop, lion)
 
 
-class lookahead(Rule):
+class lookahead(FormRule):
     r"""Every ``sync_period`` steps, pull the slow weights towards the fast ones and reset
     the fast weights to them (Zhang et al., 2019). Place it last, after the learning rate.
 
@@ -60,36 +63,19 @@ class lookahead(Rule):
 
     def __init__(self, sync_period: int = 5, slow_step_size: float = 0.5) -> None:
         super().__init__(sync_period=sync_period, slow_step_size=slow_step_size)
-        self.needs_step = True
 
     def init(self, params):
         return {"slow": [p.detach().clone(memory_format=torch.preserve_format) for p in params]}
 
     checks = declare(sync_period=Integer(1), slow_step_size=Real(0.0, 1.0))
 
-    def update(self, grads, state, params, hyper):
-        k = hyper["sync_period"]
-        steps = step_values(state, len(params))
-        sync = [i for i, t in enumerate(steps) if int(t) % k == 0]
-        if not sync:
-            return grads, state
-        out = scratch(state, grads)
-        torch._foreach_copy_(out, grads)
-        slow = [state["slow"][i] for i in sync]
-        fast = torch._foreach_add([params[i] for i in sync], [grads[i] for i in sync])
-        lerp_(slow, fast, hyper["slow_step_size"])
-        for j, i in enumerate(sync):
-            torch.sub(slow[j], params[i], out=out[i])
-        return out, state
-
-    def fuse(self, b, hyper):
-        slow = b.state("slow", write=True)
-        a = b.coef("la_alpha", lambda h, t, e: float(h["slow_step_size"]), uses=("slow_step_size",))
-        on = b.coef("la_sync", lambda h, t, e: float(int(t) % int(h["sync_period"]) == 0))
-        fast = b.let(f"p + {b.u}")
-        b.line(f"{slow} = ({on} != 0) ? dl_lerp({slow}, {fast}, {a}) : {slow};")
-        b.u = b.let(f"({on} != 0) ? ({slow} - p) : {b.u}")
-        return True
+    def form(self, f: Form, hyper) -> None:
+        k = ("sync_period",)
+        sync = f.coef("sync", lambda h, t: float(int(t) % int(h["sync_period"]) == 0), uses=k)
+        alpha = f.coef("alpha", lambda h, t: h["slow_step_size"], uses=("slow_step_size",))
+        slow = f.state("slow")
+        slow = f.assign("slow", where(sync, lerp(slow, f.p + f.g, alpha), slow))
+        f.out(where(sync, slow - f.p, f.g))  # the fast weights restart from the slow ones
 
 
 def resolve_base(base: Any) -> type[Optimizer]:

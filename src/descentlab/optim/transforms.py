@@ -1,10 +1,10 @@
 r"""The transforms that many optimizers share: the learning rate, the sign, weight decay,
 clipping, gradient noise and the non-finite guard.
 
-Each rule's docstring gives its math. The element-local ones (the learning rate, the sign,
-the two weight decays) are written once, in the form (:mod:`descentlab.optim.form`), from
-which every backend is derived; for the others ``update`` is the eager form and ``fuse`` the
-fused one (per-element C for :mod:`descentlab.optim.fused`), side by side. Notation as in
+Each rule's docstring gives its math, and each is written once, in the form
+(:mod:`descentlab.optim.form`), from which every backend is derived; the global-norm clip's
+factor and the noise's draws are computed by a prepare step of the form, before the
+per-element program. Notation as in
 :mod:`descentlab.optim.base`: :math:`g` the incoming gradient (or the previous rule's
 output), :math:`p` the parameter, :math:`t` the step count, :math:`u` the rule's output,
 added to the parameter.
@@ -16,15 +16,7 @@ from typing import Any
 
 import torch
 
-from .base import (
-    Hyper,
-    Rule,
-    as_scalar,
-    bcast,
-    is_batched,
-    step_values,
-    writable,
-)
+from .base import Hyper, as_scalar, is_batched, step_values
 from .form import Form, FormRule, add, clamp, eq, where
 from .hyperspec import NONNEG, Choice, Flag, Integer, Real, declare
 
@@ -182,42 +174,34 @@ class add_decayed_weights(add_l2):
         self.on = True
 
 
-class clip_by_global_norm(Rule):
+class clip_by_global_norm(FormRule):
     r"""Rescale so the global L2 norm over the group is at most ``max_norm``:
     :math:`u = g \cdot \min(1, \frac{c}{\lVert g\rVert_2 + 10^{-6}})` (as
-    ``torch.nn.utils.clip_grad_norm_``, applied per param group)."""
+    ``torch.nn.utils.clip_grad_norm_``, applied per param group). The factor is computed
+    before the per-element program, from the rule's input: a kernel takes the rule only first
+    in its chain (on a GPU it runs with torch ops, before the kernel)."""
 
     name = "clip_by_global_norm"
+    local = False
     elementwise = False
+    needs_step = False
 
     def __init__(self, max_norm: float = 1.0) -> None:
         super().__init__(max_norm=max_norm)
 
     checks = declare(max_norm=Real(0.0, lo_open=True))
 
-    def fuse(self, b, hyper):
-        if b.lines or b.u != "g":
-            return False  # the norm is of the raw gradients only when this rule comes first
+    def form(self, f: Form, hyper) -> None:
+        f.prepare(_clip_factor, reads_g=True)
+        factor = f.coef("factor", lambda h, t, x: x, per_tensor=lambda st, i: st["_clip_factor"])
+        f.out(f.g * factor)
 
-        def prepare(state, params, grads, hyper):
-            norms = torch._foreach_norm(grads, 2.0)
-            total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
-            coef = torch.clamp(as_scalar(hyper["max_norm"]) / (total + 1e-6), max=1.0)
-            state["_clip_coef"] = float(coef)
 
-        b.prepare(prepare)
-        c = b.coef("clip_coef", lambda h, t, e: e, per_tensor=lambda st, i: st["_clip_coef"])
-        b.u = b.let(f"{b.u} * {c}")
-        return True
-
-    def update(self, grads, state, params, hyper):
-        max_norm = as_scalar(hyper["max_norm"])
-        norms = torch._foreach_norm(grads, 2.0)
-        total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
-        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-        out = writable(state, grads)
-        torch._foreach_mul_(out, coef)
-        return out, state
+def _clip_factor(state, params, grads, hyper) -> None:
+    """The group's clipping factor, in the gradients' dtype (as torch's ``clip_grad_norm_``)."""
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+    factor = torch.clamp(as_scalar(hyper["max_norm"]) / (total + 1e-6), max=1.0)
+    state["_clip_factor"] = float(factor)
 
 
 class clip_by_value(FormRule):
@@ -237,57 +221,43 @@ class clip_by_value(FormRule):
         f.out(clamp(f.g, lo, hi))
 
 
-class add_noise(Rule):
+class add_noise(FormRule):
     r"""Annealed Gaussian gradient noise (Neelakantan et al., 2015):
-    :math:`u = g + \mathcal N(0, \sigma_t^2)`, :math:`\sigma_t^2 = \eta / (1+t)^\gamma`.
+    :math:`u = g + \sigma_t z`, :math:`z \sim \mathcal N(0, 1)`,
+    :math:`\sigma_t^2 = \eta / (1+t)^\gamma`.
 
     The noise is a deterministic function of (``noise_seed``, step, parameter index), so a
     resumed run draws exactly the noise an uninterrupted one would.
     """
 
     name = "add_noise"
+    local = False
     elementwise = False  # the noise stream is indexed by position in the whole group
 
     def __init__(self, noise_eta: float = 0.01, noise_gamma: float = 0.55, noise_seed: int = 0):
         super().__init__(noise_eta=noise_eta, noise_gamma=noise_gamma, noise_seed=noise_seed)
-        self.needs_step = True
 
     checks = declare(noise_eta=NONNEG, noise_gamma=NONNEG, noise_seed=Integer(0))
 
-    def fuse(self, b, hyper):
-        def prepare(state, params, grads, hyper):
-            seed = hyper["noise_seed"]
-            steps = step_values(state, len(grads))
-            noise = []
-            gen = torch.Generator(device="cpu")
-            for i, (g, t) in enumerate(zip(grads, steps, strict=True)):
-                gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
-                noise.append(torch.randn(g.shape, generator=gen, dtype=g.dtype))
-            state["_noise"] = noise
-
-        b.prepare(prepare, fills=("_noise",))
-        z = b.state("_noise")
-        c = b.coef(
-            "noise_sigma",
-            lambda h, t, e: (float(h["noise_eta"]) / (1 + t) ** float(h["noise_gamma"])) ** 0.5,
+    def form(self, f: Form, hyper) -> None:
+        f.prepare(_draw_noise, fills=("_noise",))
+        sigma = f.coef(
+            "sigma",
+            lambda h, t: (h["noise_eta"] / (1 + t) ** h["noise_gamma"]) ** 0.5,
             uses=("noise_eta", "noise_gamma"),
         )
-        b.u = b.let(f"{b.u} + {z} * {c}")
-        return True
+        f.out(f.g + f.state("_noise") * sigma)
 
-    def update(self, grads, state, params, hyper):
-        eta = as_scalar(hyper["noise_eta"])
-        gamma = as_scalar(hyper["noise_gamma"])
-        seed = hyper["noise_seed"]
-        steps = step_values(state, len(grads))
-        out = writable(state, grads)
-        gen = torch.Generator(device="cpu")
-        for i, (o, t) in enumerate(zip(out, steps, strict=True)):
-            gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
-            sigma = (eta / (1 + t) ** gamma) ** 0.5
-            noise = torch.randn(o.shape, generator=gen, dtype=o.dtype).to(o.device)
-            o.add_(noise * bcast(sigma, o) if is_batched(sigma) else noise.mul_(sigma))
-        return out, state
+
+def _draw_noise(state, params, grads, hyper) -> None:
+    """This step's standard normal draws, one stream per (seed, step, tensor index)."""
+    seed = hyper["noise_seed"]
+    gen = torch.Generator(device="cpu")
+    noise = []
+    for i, (g, t) in enumerate(zip(grads, step_values(state, len(grads)), strict=True)):
+        gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
+        noise.append(torch.randn(g.shape, generator=gen, dtype=g.dtype).to(g.device))
+    state["_noise"] = noise
 
 
 class NonFiniteGradientError(FloatingPointError):

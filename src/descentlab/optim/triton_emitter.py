@@ -136,6 +136,8 @@ class TritonEmitter(Emitter):
         self.prog.products.append((f"state:{key}", factor))
 
     def run(self, form: Form) -> str:
+        if any(pr.reads_g for pr in form.prepares):  # a group's norm: torch ops before
+            raise Unsupported(f"{self.prefix} reads its whole input before the kernel")
         self.prog.prepares.extend(form.prepares)
         return super().run(form)
 
