@@ -138,6 +138,7 @@ class OneModel:
     def __init__(self, config: RunConfig, built: Built, aug_gen: torch.Generator) -> None:
         self.config, self.b = config, built
         self.aug_gen = aug_gen
+        self.has_modes = optimizer_modes(built.optimizer)
         self._batch: list[Tensor] = [built.x_train, built.y_train]
         self._last = [0.0]
         self._closure = self._make_closure()
@@ -146,7 +147,7 @@ class OneModel:
 
     def train_mode(self) -> None:
         self.b.model.train()
-        if optimizer_modes(self.b.optimizer):
+        if self.has_modes:
             self.b.optimizer.train()
 
     def _objective(self) -> Callable[[Tensor, Tensor], Tensor]:
@@ -216,7 +217,7 @@ class OneModel:
         continues in train mode (``back``; after the run's end the optimizer stays in eval
         mode)."""
         opt = self.b.optimizer
-        if not optimizer_modes(opt):
+        if not self.has_modes:
             yield
             return
         opt.eval()
