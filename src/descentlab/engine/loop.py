@@ -287,7 +287,6 @@ class Loop:
             # The starting point, so curves begin at the initial loss.
             for i, rows in enumerate(self._evaluation_rows()):
                 self.log(i, rows)
-            stepper.train_mode()
         stopped_by = None
         try:
             while self.step < until and not all(self.frozen):
