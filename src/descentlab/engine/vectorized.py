@@ -49,7 +49,7 @@ _TRACE = True
 # The MNIST-1D CNN's step computed by the compiled kernel (descentlab.engine.vcnn) where it
 # applies; tests switch it off to check the traced graph's path for that model too.
 _KERNEL = True
-# validation examples the compiled CNN evaluation is checked on (with the step; see Gradients.check_cnn)
+# validation examples the compiled CNN evaluation is checked on (with the step: check_cnn)
 _CHECK_EXAMPLES = 256
 
 # A step whose inputs have another shape than the first step's is traced at its
