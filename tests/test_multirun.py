@@ -438,13 +438,13 @@ def test_vectorized_groups_use_threads_only_on_idle_cores(monkeypatch, setting, 
 
 def test_train_many_restores_the_thread_setting(monkeypatch, moons):
     seen = []
-    real_run = vectorized._Vectorized.run
+    real_run = vectorized.Loop.run
 
-    def run(self, store, progress):
+    def run(self, **kwargs):
         seen.append(torch.get_num_threads())
-        return real_run(self, store, progress)
+        return real_run(self, **kwargs)
 
-    monkeypatch.setattr(vectorized._Vectorized, "run", run)
+    monkeypatch.setattr(vectorized.Loop, "run", run)
     monkeypatch.setattr(multirun, "_vmap_threads", lambda: 2)
     base = RunConfig(problem="moons", **{**MOONS_MLP, "steps": 3})
     before = torch.get_num_threads()

@@ -544,8 +544,25 @@ class _Database:
         return row[0]
 
 
-class _Runs(_Database):
-    """The ``runs`` table: create, find, list and update runs."""
+class Store(_Database):
+    """A SQLite database of runs, metrics and artifacts, safe for several processes.
+
+    Args:
+        path: the database file (created with its parent directories if missing).
+        timeout: seconds a write waits for another process's write to finish before failing.
+
+    Example:
+        >>> import tempfile, os
+        >>> store = Store(os.path.join(tempfile.mkdtemp(), "lab.sqlite"))
+        >>> rid = store.create_run({"lr": 0.1}, name="a")
+        >>> store.get_run(rid).status
+        'running'
+        >>> store.find_run_by_config({"lr": 0.1}, status="running").id == rid
+        True
+        >>> store.close()
+    """
+
+    # -- the runs table: create, find, list and update runs --------------------------------
 
     def create_run(
         self,
@@ -726,24 +743,7 @@ class _Runs(_Database):
                 (canonical_json(prov), _now(), int(run_id)),
             )
 
-
-class Store(_Runs):
-    """A SQLite database of runs, metrics and artifacts, safe for several processes.
-
-    Args:
-        path: the database file (created with its parent directories if missing).
-        timeout: seconds a write waits for another process's write to finish before failing.
-
-    Example:
-        >>> import tempfile, os
-        >>> store = Store(os.path.join(tempfile.mkdtemp(), "lab.sqlite"))
-        >>> rid = store.create_run({"lr": 0.1}, name="a")
-        >>> store.get_run(rid).status
-        'running'
-        >>> store.find_run_by_config({"lr": 0.1}, status="running").id == rid
-        True
-        >>> store.close()
-    """
+    # -- metrics and artifacts ------------------------------------------------------------
 
     # -- metrics ---------------------------------------------------------------------------
 
@@ -966,7 +966,7 @@ class Store(_Runs):
 
 
 # Every public method raises StoreError, never sqlite3's exceptions.
-for _cls in (_Database, _Runs, Store):
+for _cls in (_Database, Store):
     for _name, _method in list(vars(_cls).items()):
         if not _name.startswith("_") and callable(_method) and _name != "close":
             setattr(_cls, _name, _guarded(_method))

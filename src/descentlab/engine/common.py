@@ -16,7 +16,6 @@ import math
 import os
 import socket
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +39,6 @@ __all__ = [
     "Row",
     "RunResult",
     "build",
-    "count_step",
     "create_record",
     "evaluate",
     "hyper_value",
@@ -591,24 +589,3 @@ def create_record(store: Store, config: RunConfig, b: Built, **extra: Any) -> in
             **extra,
         ),
     )
-
-
-def count_step(
-    loop: Any, objective: Any, bar: Any, cadence: tuple[int, int], started: float
-) -> float | None:
-    """Count one training step of ``loop`` (a single run's or a vectorized group's: fields
-    ``step``, ``objective_sum``, ``objective_count``, ``elapsed``) with its training loss
-    ``objective``; when an evaluation is due (``cadence = (eval_every, total)``: every
-    ``eval_every`` steps and at step ``total``), add the time since ``started`` to
-    ``loop.elapsed`` and return the new start, else None."""
-    loop.step += 1
-    loop.objective_sum += objective
-    loop.objective_count += 1
-    if bar is not None:
-        bar.update(1)
-    eval_every, total = cadence
-    if loop.step % eval_every == 0 or loop.step == total:
-        now = time.perf_counter()
-        loop.elapsed += now - started
-        return now
-    return None

@@ -50,8 +50,7 @@ import os
 import signal
 import socket
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +67,8 @@ from descentlab.engine.checkpoint import (
 )
 from descentlab.engine.common import (
     Built,
-    Row,
     RunResult,
     build,
-    count_step,
     create_record,
     evaluate,
     hyper_value,
@@ -79,13 +76,10 @@ from descentlab.engine.common import (
     normalize,
     optimizer_modes,
     progress_bar,
-    series,
     split_metrics,
-    stream_seed,
-    summarize,
-    test_metrics,
 )
 from descentlab.engine.config import RunConfig
+from descentlab.engine.loop import Batches, Loop
 from descentlab.store import Store
 
 __all__ = ["RunResult", "evaluate", "resume", "train"]
@@ -136,106 +130,25 @@ class _StopRequest:
             signal.signal(sig, old)
 
 
-class _Loop:
-    """State of one run in progress; :meth:`state_dict` is exactly what a checkpoint holds."""
+class OneModel:
+    """The :class:`~descentlab.engine.loop.Stepper` of one run: its model, its optimizer
+    stepped with a closure (the regularized loss at the batch, at noisy weights with weight
+    noise), its schedules and its evaluation (in the optimizer's eval mode where it has one)."""
 
-    def __init__(self, config: RunConfig, built: Built) -> None:
-        self.config = config
-        self.b = built
-        self.step = 0
-        self.epoch = 0
-        self.perm: Tensor | None = None
-        self.pos = 0
-        self.elapsed = 0.0
-        self.objective_sum = 0.0
-        self.objective_count = 0
-        self.history: list[Row] = []
-        self.data_gen = torch.Generator().manual_seed(stream_seed(config.seed, 1))
-        self.aug_gen = torch.Generator().manual_seed(stream_seed(config.seed, 2))
-        self._xs = built.x_train
-        self._ys = built.y_train
-        self.finished = False  # set when the run has ended: evaluations leave eval mode on
-        self.last_measured: tuple[int, dict[str, float]] | None = None
+    def __init__(self, config: RunConfig, built: Built, aug_gen: torch.Generator) -> None:
+        self.config, self.b = config, built
+        self.aug_gen = aug_gen
+        self.has_modes = optimizer_modes(built.optimizer)
+        self._batch: list[Tensor] = [built.x_train, built.y_train]
+        self._last = [0.0]
+        self._closure = self._make_closure()
 
-    # -- checkpoint state -----------------------------------------------------------------
+    # -- training -------------------------------------------------------------------------
 
-    def state_dict(self, status: str) -> dict[str, Any]:
-        b = self.b
-        return {
-            "format": _CHECKPOINT_FORMAT,
-            "config": self.config.to_dict(),
-            "status": status,
-            "step": self.step,
-            "model": b.model.state_dict(),
-            "optimizer": b.optimizer.state_dict(),
-            "scheduler": None if b.scheduler is None else b.scheduler.state_dict(),
-            "rule_scheduler": None if b.rule_scheduler is None else b.rule_scheduler.state_dict(),
-            "early_stopping": None if b.early is None else b.early.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "data": self.data_gen.get_state(),
-                "augment": self.aug_gen.get_state(),
-            },
-            "data_order": {"epoch": self.epoch, "perm": self.perm, "pos": self.pos},
-            "objective": [self.objective_sum, self.objective_count],
-            "history": [list(r) for r in self.history],
-            "elapsed": self.elapsed,
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        b = self.b
-        if state.get("format") != _CHECKPOINT_FORMAT:
-            raise ValueError(f"checkpoint format {state.get('format')!r} is not supported")
-        b.model.load_state_dict(state["model"])
-        b.optimizer.load_state_dict(state["optimizer"])
-        for obj, key in ((b.scheduler, "scheduler"), (b.rule_scheduler, "rule_scheduler")):
-            if obj is not None:
-                obj.load_state_dict(state[key])
-        if b.early is not None:
-            b.early.load_state_dict(state["early_stopping"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.data_gen.set_state(state["rng"]["data"])
-        self.aug_gen.set_state(state["rng"]["augment"])
-        order = state["data_order"]
-        self.epoch, self.perm, self.pos = int(order["epoch"]), order["perm"], int(order["pos"])
-        if self.perm is not None:
-            perm = self.perm.to(b.x_train.device)
-            self._xs, self._ys = b.x_train[perm], b.y_train[perm]
-        self.objective_sum, self.objective_count = state["objective"]
-        self.history = [(int(s), sp, nm, float(v)) for s, sp, nm, v in state["history"]]
-        self.elapsed = float(state["elapsed"])
-        self.step = int(state["step"])
-
-    # -- data -----------------------------------------------------------------------------
-
-    def _next_batch(self) -> tuple[Tensor, Tensor]:
-        bs = self.config.batch_size
-        b = self.b
-        if bs is None:
-            self.epoch += 1
-            return b.x_train, b.y_train
-        n = b.x_train.shape[0]
-        if self.perm is None or self.pos >= n or (self.config.drop_last and self.pos + bs > n):
-            # A fresh permutation each epoch; gathering once makes each batch a cheap slice.
-            self.perm = torch.randperm(n, generator=self.data_gen)
-            perm = self.perm.to(b.x_train.device)
-            self._xs, self._ys = b.x_train[perm], b.y_train[perm]
-            self.epoch += 1
-            self.pos = 0
-        start = self.pos
-        self.pos = start + bs
-        return self._xs[start : self.pos], self._ys[start : self.pos]
-
-    @property
-    def epochs_done(self) -> float:
-        if self.config.batch_size is None or self.perm is None:
-            return float(self.epoch)
-        n = self.b.x_train.shape[0]
-        if self.config.drop_last:
-            n -= n % self.config.batch_size
-        return self.epoch - 1 + min(self.pos, n) / n
-
-    # -- regularized training loss -------------------------------------------------------
+    def train_mode(self) -> None:
+        self.b.model.train()
+        if self.has_modes:
+            self.b.optimizer.train()
 
     def _objective(self) -> Callable[[Tensor, Tensor], Tensor]:
         """``(x_batch, y_batch) -> training loss`` with the configured input regularizers."""
@@ -254,58 +167,10 @@ class _Loop:
 
         return objective
 
-    # -- evaluation -----------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _evaluating(self) -> Iterator[None]:
-        """Optimizers with train/eval modes (Schedule-Free) evaluate in eval mode; training
-        continues in train mode (after the run's end the optimizer stays in eval mode)."""
-        opt = self.b.optimizer
-        if not optimizer_modes(opt):
-            yield
-            return
-        opt.eval()
-        try:
-            yield
-        finally:
-            if not self.finished:
-                opt.train()
-
-    def _split_metrics(self) -> dict[str, float]:
-        with self._evaluating():
-            return split_metrics(self.b)
-
-    def _evaluation_rows(self) -> list[Row]:
-        s, b = self.step, self.b
-        values = self._split_metrics()
-        #: the last evaluation's train/val metrics and its step (the summary of a run that
-        #: ends there reuses them: the same weights, the same numbers)
-        self.last_measured = (s, dict(values))
-        if self.objective_count:
-            values["train/objective"] = self.objective_sum / self.objective_count
-        self.objective_sum, self.objective_count = 0.0, 0
-        values["progress/epoch"] = self.epochs_done
-        values["progress/wall_time"] = self.elapsed
-        group = b.optimizer.param_groups[0]
-        for key in b.scheduled:
-            value = hyper_value(group, key)
-            if isinstance(value, Tensor) and value.numel() == 1:
-                value = value.item()
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                values[f"hyper/{key}"] = float(value)
-        return [(s, *k.split("/", 1), v) for k, v in values.items()]
-
-    def test_metrics(self) -> dict[str, float]:
-        """The one evaluation on the test split."""
-        with self._evaluating():
-            return test_metrics(self.b)
-
-    # -- running --------------------------------------------------------------------------
-
-    def _closure(self, batch: list[Tensor], last: list[float]) -> Callable[[], Tensor]:
-        """The optimizer's closure on ``batch``: the regularized loss (at noisy weights with
-        weight noise), stopped with :class:`_NonFinite` before any update when it is not
-        finite; the loss's value goes to ``last[0]``."""
+    def _make_closure(self) -> Callable[[], Tensor]:
+        """The optimizer's closure on the current batch: the regularized loss (at noisy
+        weights with weight noise), stopped with :class:`_NonFinite` before any update when it
+        is not finite; the loss's value goes to ``self._last[0]``."""
         cfg, b = self.config, self.b
         model, optimizer = b.model, b.optimizer
         objective = self._objective()
@@ -313,6 +178,7 @@ class _Loop:
         if cfg.weight_noise > 0:
             weight_noise = regularize.WeightNoise(cfg.weight_noise, self.aug_gen)
         isfinite = math.isfinite
+        batch, last = self._batch, self._last
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
@@ -327,85 +193,128 @@ class _Loop:
 
         return closure
 
-    def _evaluate_now(
-        self, on_rows: Callable[[list[Row]], None], bar: Any
-    ) -> tuple[str, str | None] | None:
-        """Evaluate and record at the current step; ``(status, message)`` when the run ends
-        here (a non-finite evaluation, early stopping), else None. Loss-driven schedules
-        step."""
-        b, step = self.b, self.step
-        rows = self._evaluation_rows()
-        on_rows(rows)
-        values = {f"{sp}/{nm}": v for _, sp, nm, v in rows}
-        if bar is not None:
-            shown = (f"{k[4:]} {v:.4g}" for k, v in values.items() if k[:4] == "val/")
-            bar.set_postfix_str("val " + ", ".join(shown), refresh=False)
-        if not (math.isfinite(values["val/loss"]) and math.isfinite(values["train/loss"])):
-            return "diverged", f"non-finite evaluation loss at step {step}"
-        if b.rule_scheduler is not None:
-            b.rule_scheduler.step(loss=values[b.rule_monitor])
-        early, monitor = b.early, (self.config.early_stopping or {}).get("monitor", "val/loss")
-        if early is not None and early.update(values[monitor], b.model, step=step):
-            return "completed", (
-                f"early stopping at step {step} (best {monitor} {early.best:.6g} at step "
-                f"{early.best_step})"
-            )
-        return None
-
-    def run(
+    def step(
         self,
-        *,
-        until: int,
-        on_rows: Callable[[list[Row]], None],
-        on_checkpoint: Callable[[], None] | None,
-        stop: _StopRequest,
-        bar: Any,
-    ) -> tuple[str, str | None]:
-        """Train from ``self.step`` to ``until``; returns ``(status, message)``."""
-        cfg, b = self.config, self.b
-        optimizer, scheduler = b.optimizer, b.scheduler
-        total = b.total_steps
-        eval_every = cfg.eval_every or max(1, total // 25)
-        ckpt_every = cfg.checkpoint_every if on_checkpoint is not None else None
-        batch: list[Tensor] = [b.x_train, b.y_train]
-        last = [0.0]
-        closure = self._closure(batch, last)
-        b.model.train()
-        if optimizer_modes(optimizer):
-            optimizer.train()
-        started = time.perf_counter()
-        if self.step == 0 and not self.history:
-            # The starting point, so curves begin at the initial loss.
-            on_rows(self._evaluation_rows())
-            b.model.train()
+        batch: tuple[Tensor, Tensor, int | None],
+        frozen: Sequence[bool],
+        diverged: Callable[[int, float], None],
+    ) -> float:
+        self._batch[0], self._batch[1] = batch[0], batch[1]
         try:
-            while self.step < until:
-                batch[0], batch[1] = self._next_batch()
-                try:
-                    optimizer.step(closure)
-                except _NonFinite as exc:
-                    self.step += 1
-                    on_rows([(self.step, "train", "objective", exc.value)])
-                    return "diverged", f"non-finite training loss ({exc.value}) at step {self.step}"
-                if scheduler is not None:
-                    scheduler.step()
-                now = count_step(self, last[0], bar, (eval_every, total), started)
-                step = self.step
-                if now is not None:
-                    started = now
-                    ended = self._evaluate_now(on_rows, bar)
-                    if ended is not None:
-                        return ended
-                if ckpt_every is not None and step % ckpt_every == 0 and step < total:
-                    on_checkpoint()
-                if stop.signal is not None:
-                    name = signal.Signals(stop.signal).name
-                    return "interrupted", f"stopped by {name} at step {step}"
-            if self.step >= total:
-                return "completed", None
-            return "interrupted", f"paused at step {self.step} (until_step)"
+            self.b.optimizer.step(self._closure)
+        except _NonFinite as exc:
+            diverged(0, exc.value)
+            return exc.value
+        if self.b.scheduler is not None:
+            self.b.scheduler.step()
+        return self._last[0]
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _modes(self, back: bool) -> Iterator[None]:
+        """Optimizers with train/eval modes (Schedule-Free) evaluate in eval mode; training
+        continues in train mode (``back``; after the run's end the optimizer stays in eval
+        mode)."""
+        opt = self.b.optimizer
+        if not self.has_modes:
+            yield
+            return
+        opt.eval()
+        try:
+            yield
         finally:
-            self.elapsed += time.perf_counter() - started
+            if back:
+                opt.train()
+
+    def evaluating(self, i: int) -> contextlib.AbstractContextManager[None]:
+        return self._modes(back=False)
+
+    def metrics(self) -> list[dict[str, float | None]]:
+        with self._modes(back=True):
+            return [dict(split_metrics(self.b))]
+
+    def hyper(self) -> list[dict[str, float]]:
+        out: dict[str, float] = {}
+        group = self.b.optimizer.param_groups[0]
+        for key in self.b.scheduled:
+            value = hyper_value(group, key)
+            if isinstance(value, Tensor) and value.numel() == 1:
+                value = value.item()
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[key] = float(value)
+        return [out]
+
+    def after_evaluation(self, i: int, values: dict[str, float]) -> None:
+        if self.b.rule_scheduler is not None:
+            self.b.rule_scheduler.step(loss=values[self.b.rule_monitor])
+
+    def early_update(self, i: int, early: Any, value: float, step: int) -> bool:
+        return bool(early.update(value, self.b.model, step=step))
+
+    # -- results --------------------------------------------------------------------------
+
+    def keep(self, i: int) -> None:
+        """(The model holds the run's weights where it stopped: nothing to keep.)"""
+
+    def restore(self, i: int, final: Any, best: bool) -> None:
+        if best:
+            self.b.early.restore(self.b.model)
+
+
+def _state_dict(loop: Loop, part: OneModel, status: str) -> dict[str, Any]:
+    """Exactly what a checkpoint of one run holds."""
+    b = part.b
+    batches = loop.batches
+    return {
+        "format": _CHECKPOINT_FORMAT,
+        "config": part.config.to_dict(),
+        "status": status,
+        "step": loop.step,
+        "model": b.model.state_dict(),
+        "optimizer": b.optimizer.state_dict(),
+        "scheduler": None if b.scheduler is None else b.scheduler.state_dict(),
+        "rule_scheduler": None if b.rule_scheduler is None else b.rule_scheduler.state_dict(),
+        "early_stopping": None if b.early is None else b.early.state_dict(),
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "data": batches.data_gens[0].get_state(),
+            "augment": batches.aug_gens[0].get_state(),
+        },
+        "data_order": batches.state_dict(),
+        "objective": [loop.objective_sum, loop.objective_count],
+        "history": [list(r) for r in loop.history[0]],
+        "elapsed": loop.elapsed,
+    }
+
+
+def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> None:
+    b = part.b
+    if state.get("format") != _CHECKPOINT_FORMAT:
+        raise ValueError(f"checkpoint format {state.get('format')!r} is not supported")
+    b.model.load_state_dict(state["model"])
+    b.optimizer.load_state_dict(state["optimizer"])
+    for obj, key in ((b.scheduler, "scheduler"), (b.rule_scheduler, "rule_scheduler")):
+        if obj is not None:
+            obj.load_state_dict(state[key])
+    if b.early is not None:
+        b.early.load_state_dict(state["early_stopping"])
+    torch.set_rng_state(state["rng"]["torch"])
+    loop.batches.data_gens[0].set_state(state["rng"]["data"])
+    loop.batches.aug_gens[0].set_state(state["rng"]["augment"])
+    loop.batches.load_state_dict(state["data_order"])
+    loop.objective_sum, loop.objective_count = state["objective"]
+    loop.history[0] = [(int(s), sp, nm, float(v)) for s, sp, nm, v in state["history"]]
+    loop.elapsed = float(state["elapsed"])
+    loop.step = int(state["step"])
+
+
+def _one_run(config: RunConfig, built: Built) -> tuple[Loop, OneModel]:
+    """The loop over one run, and its stepper."""
+    batches = Batches([config.seed], built.x_train, built.y_train, config.batch_size,
+                      config.drop_last)  # fmt: skip
+    part = OneModel(config, built, batches.aug_gens[0])
+    return Loop([config], [built], part, batches), part
 
 
 # ------------------------------------------------------------------------------------------
@@ -498,7 +407,7 @@ def _launch(
 ) -> RunResult:
     with torch.random.fork_rng(devices=[]):
         built = build(config, data)
-        loop = _Loop(config, built)
+        loop, part = _one_run(config, built)
         if load and ckpt_path is not None and _has_checkpoint(ckpt_path):
             state = load_checkpoint(ckpt_path)  # verified against its checksum
             if state["config"] != config.to_dict():
@@ -507,32 +416,29 @@ def _launch(
                 )
             if state["status"] in ("completed", "diverged"):
                 raise ValueError(f"the run in {ckpt_path} has ended (status {state['status']!r})")
-            loop.load_state_dict(state)
+            _load_state_dict(loop, part, state)
         if store is not None and run_id is None:
             run_id = create_record(store, config, built)
         if store is not None and ckpt_path is None:
             ckpt_path = _default_checkpoint(store, run_id)
         if on_start is not None:
             on_start(run_id)
-        return _execute(loop, store, run_id, ckpt_path, until_step, progress)
+        return _execute(loop, part, store, run_id, ckpt_path, until_step, progress)
 
 
 def _execute(
-    loop: _Loop,
+    loop: Loop,
+    part: OneModel,
     store: Store | None,
     run_id: int | None,
     ckpt_path: Path | None,
     until_step: int | None,
     progress: bool | None,
 ) -> RunResult:
-    config, b = loop.config, loop.b
+    config, b = part.config, part.b
     total = b.total_steps
     until = total if until_step is None else min(until_step, total)
-
-    def on_rows(rows: list[Row]) -> None:
-        loop.history.extend(rows)
-        if store is not None:
-            store.log_metrics(run_id, rows)
+    loop.store, loop.run_ids[0] = store, run_id
 
     # The store records the checkpoint once one exists: a recorded checkpoint that is gone
     # later is an error at resume, not a silent start from scratch.
@@ -540,7 +446,7 @@ def _execute(
 
     def save(status: str) -> None:
         nonlocal registered
-        save_checkpoint(loop.state_dict(status), ckpt_path)
+        save_checkpoint(_state_dict(loop, part, status), ckpt_path)
         if not registered:
             if "checkpoint" not in store.artifacts(run_id):
                 store.add_artifact(run_id, "checkpoint", ckpt_path, kind="checkpoint")
@@ -552,47 +458,19 @@ def _execute(
     try:
         desc = config.run_name(b.model_name)
         with _StopRequest() as stop, progress_bar(progress, total, loop.step, desc) as bar:
-            status, message = loop.run(
+            loop.run(
                 until=until,
-                on_rows=on_rows,
-                on_checkpoint=None if ckpt_path is None else on_checkpoint,
-                stop=stop,
                 bar=bar,
+                stop=stop,
+                on_checkpoint=None if ckpt_path is None else on_checkpoint,
             )
-        measured = None
-        if status == "completed":
-            if b.early is not None and b.early.restore_best:
-                b.early.restore(b.model)
-            elif loop.last_measured is not None and loop.last_measured[0] == loop.step:
-                measured = loop.last_measured[1]  # the final weights, measured at this step
-            loop.finished = True
-        position = (loop.step, loop.epochs_done, loop.elapsed)
-        summary = summarize(
-            config, b, status, position, on_rows, loop._evaluating, measured=measured
-        )
+        summary = loop.summary(0)
         if ckpt_path is not None:
-            save(status)
-        if store is not None:
-            store.set_status(run_id, status, message=message, summary=summary)
+            save(loop.status[0])
+        return loop.result(0, summary, ckpt_path)
     except BaseException as exc:
-        if store is not None and run_id is not None:
-            failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            with contextlib.suppress(Exception):
-                store.set_status(run_id, failed, message=f"{type(exc).__name__}: {exc}")
+        loop.failed(exc)
         raise
-    return RunResult(
-        status=status,
-        steps=loop.step,
-        epochs=loop.epochs_done,
-        wall_time=loop.elapsed,
-        metrics=series(loop.history),
-        summary=summary,
-        model=b.model,
-        config=config,
-        run_id=run_id,
-        message=message,
-        checkpoint_path=ckpt_path,
-    )
 
 
 def resume(

@@ -2,10 +2,11 @@
 model trained in one pass (stacked parameters, ``torch.func.vmap``), each equal to the run
 :func:`~descentlab.engine.run.train` would give (see :mod:`descentlab.engine.multirun`).
 
-:class:`_Vectorized` is put together from three parts -- the data order and training inputs
-(:class:`_Batches`), the vmapped losses and gradients (:class:`_Gradients`; for the MNIST-1D
-CNN one compiled call, :mod:`descentlab.engine.vcnn`) and each run's record
-(:class:`_Records`) -- and one :class:`_OptimizerGroup` per optimizer among the runs.
+The K runs are trained by the one loop (:class:`~descentlab.engine.loop.Loop`: batches,
+evaluation cadence, early stopping, records), given :class:`Stacked` -- the K runs' stacked
+parameters, one :class:`_OptimizerGroup` per optimizer among them, their evaluation -- whose
+losses and gradients come from :class:`Gradients` (vmap, its traced graph, or for the
+MNIST-1D CNN one compiled call, :mod:`descentlab.engine.vcnn`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import contextlib
 import copy
 import gc
 import json
-import math
-import time
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +28,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from descentlab import optim, schedules
 from descentlab.engine import common, vcnn
 from descentlab.engine.config import RunConfig, build_schedule
+from descentlab.engine.loop import Batches, Loop
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
 from descentlab.store import Store
@@ -49,7 +49,7 @@ _TRACE = True
 # The MNIST-1D CNN's step computed by the compiled kernel (descentlab.engine.vcnn) where it
 # applies; tests switch it off to check the traced graph's path for that model too.
 _KERNEL = True
-# validation examples the compiled CNN evaluation is checked on (with the step; see _check_cnn)
+# validation examples the compiled CNN evaluation is checked on (with the step: check_cnn)
 _CHECK_EXAMPLES = 256
 
 # A step whose inputs have another shape than the first step's is traced at its
@@ -416,98 +416,43 @@ def _check_rule(r: Any) -> None:
         raise VectorizeError(f"update rule {r.name!r} needs a lookahead closure")
 
 
-class _Batches:
-    """The K runs' data order and training inputs: each run's own data-order and augmentation
-    generators (one shared order when the runs share their seed), batches as stacked inputs
-    (or one shared batch), and the input regularizers and weight noise drawn per run exactly
-    as a single run draws them (:func:`~descentlab.engine.common.input_pipeline`)."""
+class Gradients:
+    """How the K runs' losses and gradients are computed, all K in one pass: by the compiled
+    step of the MNIST-1D CNN (:mod:`~descentlab.engine.vcnn`) where it applies, else by the
+    model applied to the stacked parameters with ``functional_call`` under ``vmap``, its step
+    traced once per input shape (``make_fx``).
 
-    def _init_batches(self, configs: list[RunConfig], b0: common.Built, model: nn.Module) -> None:
-        cfg0 = configs[0]
-        self.x_train, self.y_train = b0.x_train, b0.y_train
-        self.x_val, self.y_val = b0.x_val, b0.y_val
-        self.n = int(self.x_train.shape[0])
-        seeds = [cfg.seed for cfg in configs]
-        self.shared_order = all(s == seeds[0] for s in seeds)
-        self.data_gens = [torch.Generator().manual_seed(common.stream_seed(s, 1)) for s in seeds]
-        self.aug_gens = [torch.Generator().manual_seed(common.stream_seed(s, 2)) for s in seeds]
-        self.mix = cfg0.mixup_alpha > 0 or cfg0.cutmix_alpha > 0
-        self.pipeline = common.input_pipeline(cfg0, self.x_train.dim())
-        self.noisy_names = [n for n, p in model.named_parameters() if p.requires_grad]
+    Args:
+        base: the model's structure (on the meta device), applied to the stacked tensors.
+        builts: the K runs as built (their models are the CNN kernel's check's reference).
+        params, buffers: the stacked parameters and buffers (:class:`Stacked`'s).
+        total: the runs' length (short runs are not traced).
+        mix: whether the inputs are mixed (mixup/cutmix).
+    """
 
-    def _epochs_done(self) -> float:
-        bs = self.cfg0.batch_size
-        if bs is None or self.perm is None:
-            return float(self.epoch)
-        n = self.n
-        if self.cfg0.drop_last:
-            n -= n % bs
-        return self.epoch - 1 + min(self.pos, n) / n
-
-    def _next_batch(self) -> tuple[Any, Any, int | None]:
-        """The step's inputs and targets, and their vmap dimension (None: shared)."""
-        bs = self.cfg0.batch_size
-        if bs is None:
-            self.epoch += 1
-            return self.x_train, self.y_train, None
-        n = self.n
-        if self.perm is None or self.pos >= n or (self.cfg0.drop_last and self.pos + bs > n):
-            if self.shared_order:
-                perm = torch.randperm(n, generator=self.data_gens[0])
-                self.perm = perm.expand(self.k, n)
-            else:
-                self.perm = torch.stack([torch.randperm(n, generator=g) for g in self.data_gens])
-            self.epoch += 1
-            self.pos = 0
-        start = self.pos
-        self.pos = start + bs
-        device = self.x_train.device
-        if self.shared_order:
-            idx = self.perm[0, start : self.pos].to(device)
-            return self.x_train.index_select(0, idx), self.y_train.index_select(0, idx), None
-        idx = self.perm[:, start : self.pos].to(device)  # (K, B)
-        # index_select of the flattened (K, B) indices: a third of the time of x[idx]
-        flat = idx.reshape(-1)
-        x = self.x_train.index_select(0, flat).view(*idx.shape, *self.x_train.shape[1:])
-        y = self.y_train.index_select(0, flat).view(*idx.shape, *self.y_train.shape[1:])
-        return x, y, 0
-
-    def _regularized_inputs(
-        self, x: Tensor, y: Tensor, dim: int | None
-    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        """Per-run augmentation, input noise and mixup/cutmix, each run drawing from its own
-        generator in the order a single run draws (augment, noise, mix)."""
-        xs, ys, y2s, ws = [], [], [], []
-        for i in range(self.k):
-            xb, yb, yb2, lam = self.pipeline(
-                x if dim is None else x[i], y if dim is None else y[i], self.aug_gens[i]
-            )
-            if self.mix:
-                ys.append(yb)
-                y2s.append(yb2)
-                ws.append([lam, 1.0 - lam])
-            xs.append(xb)
-        if not self.mix:
-            return torch.stack(xs), (y if dim == 0 else y.expand(self.k, *y.shape)), None, None
-        w = torch.tensor(ws, dtype=self.dtype, device=x.device)
-        return torch.stack(xs), torch.stack(ys), torch.stack(y2s), w
-
-    def _weight_noise(self) -> dict[str, Tensor]:
-        """Each run's ``eps`` (stacked), drawn as ``regularize.WeightNoise`` draws it: one
-        ``randn`` per trainable parameter, in order, from the run's augmentation generator."""
-        noise: dict[str, list[Tensor]] = {n: [] for n in self.noisy_names}
-        for g in self.aug_gens:
-            for name in self.noisy_names:
-                p = self.params[name]
-                noise[name].append(torch.randn(p.shape[1:], generator=g, dtype=p.dtype))
-        return {n: torch.stack(v).to(self.device) for n, v in noise.items()}
-
-
-class _Gradients:
-    """The K runs' losses and gradients in one pass: the model applied to the stacked
-    parameters with ``functional_call`` under ``vmap``, its step traced once per input shape
-    (``make_fx``), and a trial step on copies that finds what vmap cannot do before any run is
-    recorded. Uses ``params``, ``buffers``, ``base``, ``train_loss`` and the batches' fields."""
+    def __init__(
+        self,
+        base: nn.Module,
+        configs: Sequence[RunConfig],
+        builts: Sequence[common.Built],
+        params: dict[str, Tensor],
+        buffers: dict[str, Tensor],
+        total: int,
+        mix: bool,
+    ) -> None:
+        self.base, self.builts = base, builts
+        self.cfg0, self.b0 = configs[0], builts[0]
+        self.params, self.buffers = params, buffers
+        self.train_loss = self.b0.train_loss
+        self.total, self.mix = total, mix
+        self.dtype = next(iter(params.values())).dtype
+        self.x_val, self.y_val = self.b0.x_val, self.b0.y_val
+        self._vmapped: dict[Any, Any] = {}
+        self._uses: dict[Any, int] = {}
+        self._trace = True
+        self._untraced: list[tuple[str, str]] = []
+        self._in_trial = False
+        self.cnn = self._cnn_kernel(self.b0.model)
 
     def _objective(self, kind: str) -> Callable[..., Tensor]:
         """One run's training loss ``(trainable, fixed, buffers, *inputs) -> loss``."""
@@ -601,7 +546,7 @@ class _Gradients:
             while len(_GRAPHS) > _GRAPHS_KEPT:
                 _GRAPHS.popitem(last=False)
         if not self._in_trial:  # the trial step silences warnings: it announces after
-            self._announce_untraced()
+            self.announce_untraced()
         self._vmapped[key] = fn
         return fn
 
@@ -659,7 +604,7 @@ class _Gradients:
                 return False
         return True
 
-    def _announce_untraced(self) -> None:
+    def announce_untraced(self) -> None:
         """Warn once per process and subject that tracing failed (the vmap path gives the
         same numbers, more slowly) or that a kept graph was traced afresh."""
         for subject, text in self._untraced:
@@ -692,18 +637,18 @@ class _Gradients:
             self._untraced.append(("cnn kernel", vcnn.UNAVAILABLE.format(reason=exc)))
             return None
 
-    def _check_cnn(
+    def check_cnn(
         self, inputs: tuple[Tensor, ...], dim: int | None, params: Any, buffers: Any
     ) -> None:
         """Before a process first trusts the compiled step for a shape (:func:`vcnn.verified`):
         its losses and gradients on the first batch against vmap and autograd."""
-        kernel = self._cnn
+        kernel = self.cnn
         assert kernel is not None
         key = kernel.key(int(inputs[0].shape[-1]))
         known = vcnn.checked(key)
         if known is not None:
             if not known:
-                self._cnn = None  # (announced by the group that compared)
+                self.cnn = None  # (announced by the group that compared)
             return
         trainable = {n: p for n, p in params.items() if p.requires_grad}
         fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
@@ -719,7 +664,7 @@ class _Gradients:
                 for b in self.builts
             ]
         if not vcnn.verified(key, got, ref, evaluated, reference, len(yv)):
-            self._cnn = None
+            self.cnn = None
             self._untraced.append(("cnn kernel check", vcnn.DISAGREES))
 
     def _trainable(self) -> dict[str, Tensor]:
@@ -728,7 +673,7 @@ class _Gradients:
     def _fixed(self) -> dict[str, Tensor]:
         return {n: p for n, p in self.params.items() if not p.requires_grad}
 
-    def _losses_and_grads(
+    def __call__(
         self,
         kind: str,
         dim: int | None,
@@ -741,13 +686,13 @@ class _Gradients:
         there is weight noise: ``w + std * eps``, as ``regularize.WeightNoise`` perturbs)."""
         trainable = {n: p for n, p in params.items() if p.requires_grad}
         fixed = {n: p.detach() for n, p in params.items() if not p.requires_grad}
-        compiled = kind == "train" and self._cnn is not None
+        compiled = kind == "train" and self.cnn is not None
         traced = None if compiled else self._traced_fn(kind, dim, inputs)
         if compiled or traced is not None:
             with torch.no_grad():
                 p_in = self._noisy({n: p.detach() for n, p in trainable.items()}, noise)
                 if compiled:
-                    return self._cnn(p_in, *inputs, dim)
+                    return self.cnn(p_in, *inputs, dim)
                 grads, losses = traced(p_in, fixed, buffers, *inputs)
             return losses, grads
         return self._vmap_losses_and_grads(kind, dim, inputs, trainable, fixed, buffers, noise)
@@ -777,6 +722,147 @@ class _Gradients:
         values = torch.autograd.grad(losses.sum(), [trainable[n] for n in names])
         return losses.detach(), dict(zip(names, values, strict=True))
 
+
+class Stacked:
+    """The :class:`~descentlab.engine.loop.Stepper` of K runs of one architecture: their
+    parameters stacked (``torch.func.stack_module_state``), their losses and gradients from
+    :class:`Gradients`, one :class:`_OptimizerGroup` per optimizer among them, the input
+    regularizers and weight noise drawn per run exactly as a single run draws them, and each
+    run evaluated by its own model (see the module docstring of
+    :mod:`descentlab.engine.multirun`).
+
+    A run the loop has ended (diverged, stopped early) keeps its weights as they were then;
+    its slice of the stacked tensors is never read again (nothing couples the runs) and its
+    gradients are zeroed from then on, so that no NaN or inf enters the optimizer's state.
+    """
+
+    def __init__(
+        self, configs: list[RunConfig], builts: list[common.Built], batches: Batches
+    ) -> None:
+        self.configs, self.builts, self.batches = configs, builts, batches
+        self.k = k = len(configs)
+        b0 = self.b0 = builts[0]
+        self.cfg0 = configs[0]
+        models = [b.model for b in builts]
+        structure = [type(m) for m in models]
+        shapes = [[tuple(p.shape) for p in m.state_dict().values()] for m in models]
+        if any(s != structure[0] for s in structure) or any(s != shapes[0] for s in shapes):
+            raise VectorizeError("the runs' models differ in architecture")
+        param_dtype = next(iter(models[0].parameters())).dtype
+        total = b0.total_steps
+        # -- one optimizer per run of runs that share an update rule (``_OptimizerGroup``) ---
+        self.opt_groups: list[_OptimizerGroup] = []
+        start = 0
+        for key in _optimizer_runs(configs):
+            stop = start + key
+            self.opt_groups.append(
+                _OptimizerGroup(configs, [b.optimizer for b in builts], start, stop, total,
+                                param_dtype)
+            )  # fmt: skip
+            start = stop
+        self.rule_monitor = self.opt_groups[0].rule_monitor
+        # -- stacked model ----------------------------------------------------------------
+        self.params, self.buffers = stack_module_state(models)
+        self.device = next(iter(self.params.values())).device
+        self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
+        self.mix = self.cfg0.mixup_alpha > 0 or self.cfg0.cutmix_alpha > 0
+        self.pipeline = common.input_pipeline(self.cfg0, batches.x.dim())
+        self.noisy_names = [n for n, p in models[0].named_parameters() if p.requires_grad]
+        self.gradients = Gradients(self.base, configs, builts, self.params, self.buffers,
+                                   total, self.mix)  # fmt: skip
+        self.gradients._in_trial = True
+        self._trial()
+        self.gradients._in_trial = False
+        self.gradients.announce_untraced()
+        for og in self.opt_groups:
+            og.attach(list(self.params.values()), k)
+        self.run_rules: list[dict[str, Any]] = [
+            rules for og in self.opt_groups for rules in og.run_rules()
+        ]
+        self.best: list[dict[str, Tensor] | None] = [None] * k
+        self._stepped = False
+        self._mask_of: tuple[bool, ...] = ()
+        self._mask = torch.zeros(k, dtype=torch.bool, device=self.device)
+
+    # -- training -------------------------------------------------------------------------
+
+    def train_mode(self) -> None:
+        self.base.train()
+
+    def _frozen_mask(self, frozen: Sequence[bool]) -> Tensor:
+        key = tuple(frozen)
+        if key != self._mask_of:
+            self._mask_of = key
+            self._mask = torch.tensor(key, device=self.device)
+        return self._mask
+
+    def step(
+        self,
+        batch: tuple[Tensor, Tensor, int | None],
+        frozen: Sequence[bool],
+        diverged: Callable[[int, float], None],
+    ) -> Tensor:
+        """One optimizer step of every run; returns the K training losses (before the step)."""
+        self._stepped = True
+        x, y, dim = batch
+        noise = self._weight_noise() if self.cfg0.weight_noise > 0 else None
+        kind = "train"
+        inputs: tuple[Tensor, ...] = (x, y)
+        if self.pipeline is not None:
+            x, y, y2, w = self._regularized_inputs(x, y, dim)
+            dim = 0
+            inputs = (x, y) if y2 is None else (x, y, y2, w)
+            kind = "train" if y2 is None else "mix"
+        values, grads = self.gradients(kind, dim, inputs, self.params, self.buffers, noise)
+        frozen_any = any(frozen)
+        finite = torch.isfinite(values)
+        if frozen_any:
+            finite |= self._frozen_mask(frozen)
+        if not bool(finite.all()):
+            for i, ok in enumerate(finite.tolist()):
+                if not ok:
+                    diverged(i, float(values[i]))
+            frozen_any = True
+        gs = list(grads.values())
+        if frozen_any:
+            # a frozen run's gradient may be NaN: zero it
+            mask = self._frozen_mask(frozen)
+            gs = [g.masked_fill(mask.view(-1, *([1] * (g.dim() - 1))), 0.0) for g in gs]
+        for og in self.opt_groups:
+            og.step(og.optimizer, list(self.params.values()), gs, frozen)
+        return values.double()
+
+    def _regularized_inputs(
+        self, x: Tensor, y: Tensor, dim: int | None
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """Per-run augmentation, input noise and mixup/cutmix, each run drawing from its own
+        generator in the order a single run draws (augment, noise, mix)."""
+        assert self.pipeline is not None
+        xs, ys, y2s, ws = [], [], [], []
+        for i, gen in enumerate(self.batches.aug_gens):
+            xb, yb, yb2, lam = self.pipeline(
+                x if dim is None else x[i], y if dim is None else y[i], gen
+            )
+            if self.mix:
+                ys.append(yb)
+                y2s.append(yb2)
+                ws.append([lam, 1.0 - lam])
+            xs.append(xb)
+        if not self.mix:
+            return torch.stack(xs), (y if dim == 0 else y.expand(self.k, *y.shape)), None, None
+        w = torch.tensor(ws, dtype=self.gradients.dtype, device=x.device)
+        return torch.stack(xs), torch.stack(ys), torch.stack(y2s), w
+
+    def _weight_noise(self) -> dict[str, Tensor]:
+        """Each run's ``eps`` (stacked), drawn as ``regularize.WeightNoise`` draws it: one
+        ``randn`` per trainable parameter, in order, from the run's augmentation generator."""
+        noise: dict[str, list[Tensor]] = {n: [] for n in self.noisy_names}
+        for g in self.batches.aug_gens:
+            for name in self.noisy_names:
+                p = self.params[name]
+                noise[name].append(torch.randn(p.shape[1:], generator=g, dtype=p.dtype))
+        return {n: torch.stack(v).to(self.device) for n, v in noise.items()}
+
     def _trial(self) -> None:
         """One step and one evaluation on copies: anything vmap, the tracer or the batched
         rules cannot do fails here, before any run is recorded."""
@@ -787,24 +873,26 @@ class _Gradients:
                           for n, p in self.params.items()}  # fmt: skip
                 buffers = {n: b.clone() for n, b in self.buffers.items()}
                 opts = [og.make(list(params.values())) for og in self.opt_groups]
-                # the inputs of the first step, as _train_step gives them (so that its traced
+                # the inputs of the first step, as :class:`Batches` gives them (so that its traced
                 # graph is the one the runs use): shared when the runs share their data order
-                bs = min(self.cfg0.batch_size or self.n, self.n)
-                x, y = self.x_train[:bs], self.y_train[:bs]
+                n = self.batches.n
+                bs = min(self.cfg0.batch_size or n, n)
+                x, y = self.batches.x[:bs], self.batches.y[:bs]
                 dim: int | None = None
-                if not (self.shared_order and self.pipeline is None):
+                if not (self.batches.shared and self.pipeline is None):
                     dim = 0
                     x = x.expand(self.k, *x.shape).contiguous()
                     y = y.expand(self.k, *y.shape).contiguous()
                 inputs: tuple[Tensor, ...] = (x, y)
                 if self.mix:
-                    inputs = (x, y, y, torch.tensor([[1.0, 0.0]] * self.k, dtype=self.dtype,
-                                                    device=x.device))  # fmt: skip
+                    w = torch.tensor([[1.0, 0.0]] * self.k, dtype=self.gradients.dtype,
+                                     device=x.device)  # fmt: skip
+                    inputs = (x, y, y, w)
                 kind = "mix" if self.mix else "train"
                 self.base.train()
-                if self._cnn is not None:
-                    self._check_cnn(inputs, dim, params, buffers)
-                _, grads = self._losses_and_grads(kind, dim, inputs, params, buffers, None)
+                if self.gradients.cnn is not None:
+                    self.gradients.check_cnn(inputs, dim, params, buffers)
+                _, grads = self.gradients(kind, dim, inputs, params, buffers, None)
                 for og, opt in zip(self.opt_groups, opts, strict=True):
                     og.step(opt, list(params.values()), list(grads.values()))
                 with torch.no_grad():
@@ -812,7 +900,7 @@ class _Gradients:
                     # left to one run at a time, whose numbers are known to be right)
                     self.base.eval()
                     vmap(functional_call, in_dims=(None, 0, None))(
-                        self.base, (params, buffers), (self.x_val[:2],)
+                        self.base, (params, buffers), (self.b0.x_val[:2],)
                     )
             except VectorizeError:
                 raise
@@ -824,178 +912,12 @@ class _Gradients:
             finally:
                 self.base.train()
 
-
-class _Records:
-    """Each run's record: its store entry, metrics history, status, message, where it
-    stopped, and the weights it ends with (frozen at divergence or early stopping, or the best
-    ones to restore); the results at the end."""
-
-    def run(self, store: Store | None, progress: bool | None) -> list[common.RunResult]:
-        k, cfgs, builts = self.k, self.configs, self.builts
-        run_ids: list[int | None] = [None] * k
-        self.status: list[str | None] = [None] * k
-        self.message: list[str | None] = [None] * k
-        self.history: list[list[common.Row]] = [[] for _ in range(k)]
-        self.stop_step = [0] * k
-        self.stop_epochs = [0.0] * k
-        self.final: list[dict[str, Tensor] | None] = [None] * k
-        self.best: list[dict[str, Tensor] | None] = [None] * k
-        self.store, self.run_ids = store, run_ids
-        if store is not None:
-            for i, (cfg, b) in enumerate(zip(cfgs, builts, strict=True)):
-                multirun = {"mode": "vmap", "runs": k, "index": i}
-                run_ids[i] = common.create_record(store, cfg, b, multirun=multirun)
-        finished = [False] * k
-        try:
-            desc = f"{k} runs of {self.b0.model_name} (vmap)"
-            with common.progress_bar(progress, self.total, 0, desc) as bar:
-                self._loop(bar)
-            results = []
-            for i in range(k):
-                results.append(self._finish(i))
-                finished[i] = True
-            return results
-        except BaseException as exc:
-            if store is not None:
-                failed = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-                for i in range(k):
-                    if run_ids[i] is not None and not finished[i]:
-                        with contextlib.suppress(Exception):
-                            store.set_status(
-                                run_ids[i], failed, message=f"{type(exc).__name__}: {exc}"
-                            )
-            raise
-
-    def _log(self, i: int, rows: list[common.Row]) -> None:
-        self.history[i].extend(rows)
-        if self.store is not None:
-            self.store.log_metrics(self.run_ids[i], rows)
-
-    def _snapshot(self, i: int) -> dict[str, Tensor]:
-        out = {n: p.detach()[i].clone() for n, p in self.params.items()}
-        out.update({n: b[i].clone() for n, b in self.buffers.items()})
-        return out
-
-    def _freeze(self, i: int, status: str, message: str | None, step: int) -> None:
-        """End run i at ``step``: its result is the snapshot taken here. Its slice of the
-        stacked tensors is never read again (nothing couples the runs); its gradients are
-        zeroed from now on so that no NaN or inf enters the optimizer's state."""
-        self.status[i] = status
-        self.message[i] = message
-        self.stop_step[i] = step
-        self.stop_epochs[i] = self._epochs_done()
-        self.final[i] = self._snapshot(i)
-        self.frozen[i] = True
-        self._frozen_any = True
-
-    def _early_stopping(self, i: int, vals: dict[str, float], step: int) -> None:
-        early = self.builts[i].early
-        if early is None:
-            return
-        monitor = (self.configs[i].early_stopping or {}).get("monitor", "val/loss")
-        value = vals[monitor]
-        improved = early.is_improvement(value)
-        stop = early.update(value, None, step=step)
-        if improved and early.restore_best:
-            self.best[i] = self._snapshot(i)
-        if stop:
-            message = (
-                f"early stopping at step {step} (best {monitor} {early.best:.6g} at step "
-                f"{early.best_step})"
-            )
-            self._freeze(i, "completed", message, step)
-
-    def _finish(self, i: int) -> common.RunResult:
-        """Put run i's final weights into its own model; summary, test metrics, store."""
-        cfg, b = self.configs[i], self.builts[i]
-        status = self.status[i]
-        state = self.final[i]
-        if status == "completed" and b.early is not None and b.early.restore_best:
-            state = self.best[i] or state
-        _load_into(b.model, state)
-        position = (self.stop_step[i], self.stop_epochs[i], self.elapsed)
-        # the final weights' metrics, measured by the evaluation at the last step
-        step, measured = self.last_evaluation[i]
-        if state is not self.final[i] or step != self.stop_step[i]:
-            measured = None
-        summary = common.summarize(
-            cfg, b, status, position, lambda rows: self._log(i, rows), measured=measured
-        )
-        run_id = self.run_ids[i]
-        if self.store is not None:
-            self.store.set_status(run_id, status, message=self.message[i], summary=summary)
-        return common.RunResult(
-            status=status,
-            steps=self.stop_step[i],
-            epochs=self.stop_epochs[i],
-            wall_time=self.elapsed,
-            metrics=common.series(self.history[i]),
-            summary=summary,
-            model=b.model,
-            config=cfg,
-            run_id=run_id,
-            message=self.message[i],
-            checkpoint_path=None,
-        )
-
-
-class _Vectorized(_Records, _Gradients, _Batches):
-    """K runs of one architecture in one pass (see the module docstring of
-    :mod:`descentlab.engine.multirun`)."""
-
-    def __init__(self, configs: list[RunConfig], splits: Any) -> None:
-        self.configs = configs
-        self.k = k = len(configs)
-        # Each run is built (and checked) exactly as train() builds it: same initial weights.
-        self.builts: list[common.Built] = [common.build(cfg, splits) for cfg in configs]
-        b0 = self.b0 = self.builts[0]
-        self.cfg0 = configs[0]
-        models = [b.model for b in self.builts]
-        structure = [type(b.model) for b in self.builts]
-        shapes = [[tuple(p.shape) for p in m.state_dict().values()] for m in models]
-        if any(s != structure[0] for s in structure) or any(s != shapes[0] for s in shapes):
-            raise VectorizeError("the runs' models differ in architecture")
-        param_dtype = next(iter(models[0].parameters())).dtype
-        self.total = b0.total_steps
-        # -- one optimizer per run of runs that share an update rule (``_OptimizerGroup``) ---
-        self.opt_groups: list[_OptimizerGroup] = []
-        start = 0
-        for key in _optimizer_runs(configs):
-            stop = start + key
-            self.opt_groups.append(
-                _OptimizerGroup(configs, [b.optimizer for b in self.builts], start, stop,
-                                self.total, param_dtype)
-            )  # fmt: skip
-            start = stop
-        self.rule_monitor = self.opt_groups[0].rule_monitor
-        # -- stacked model ----------------------------------------------------------------
-        self.params, self.buffers = stack_module_state(models)
-        self.device = next(iter(self.params.values())).device
-        self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
-        self.dtype = param_dtype
-        self.classification = b0.classification
-        self.train_loss = b0.train_loss
-        self.eval_loss = b0.eval_loss
-        self._init_batches(configs, b0, models[0])
-        self._vmapped: dict[Any, Any] = {}
-        self._uses: dict[Any, int] = {}
-        self._trace = True
-        self._untraced: list[tuple[str, str]] = []
-        self._cnn = self._cnn_kernel(models[0])
-        self._in_trial = True
-        self._trial()
-        self._in_trial = False
-        self._announce_untraced()
-        for og in self.opt_groups:
-            og.attach(list(self.params.values()), k)
-        self.run_rules: list[dict[str, Any]] = [
-            rules for og in self.opt_groups for rules in og.run_rules()
-        ]
+    # -- evaluation -----------------------------------------------------------------------
 
     @torch.no_grad()
-    def _evaluate(self, x: Tensor, y: Tensor) -> dict[str, list[float | None]]:
-        """The metrics of every run on ``(x, y)``, each computed by ``run.evaluate`` on the
-        run's own model holding its current weights -- the single run's evaluation. One
+    def _evaluate(self, x: Tensor, y: Tensor) -> list[dict[str, float]]:
+        """The metrics of every run on ``(x, y)``, each computed by ``common.evaluate`` on
+        the run's own model holding its current weights -- the single run's evaluation. One
         forward pass per run: evaluation batches are large, so there is no per-operation cost
         to share, and the model's own layers (``nn.Conv1d``: MKL-DNN) are faster on them than
         the vectorized product form.
@@ -1003,165 +925,77 @@ class _Vectorized(_Records, _Gradients, _Batches):
         Before the first step, runs that start from the same weights (the same seed) are
         evaluated once: the same deterministic forward pass would give the same numbers.
 
-        A metric a run's evaluation does not give (the RMSE of non-finite outputs) is None for
-        that run: its records leave it out, as the run alone does.
+        A metric a run's evaluation does not give (the RMSE of non-finite outputs) is missing
+        for that run: its records leave it out, as the run alone does.
 
         The MNIST-1D CNN's runs, where its compiled step applies, are evaluated by the same
         kernel, all K in one call (:meth:`vcnn.CNNKernel.evaluate
         <descentlab.engine.vcnn.CNNKernel.evaluate>`: the same metrics, ~10x faster)."""
-        if self._cnn is not None and self.classification:
-            per_run = self._cnn.evaluate(self.params, x, y)
-            return {key: [m[key] for m in per_run] for key in ("loss", "accuracy")}
+        cnn = self.gradients.cnn
+        if cnn is not None and self.b0.classification:
+            keys = ("loss", "accuracy")
+            return [{key: m[key] for key in keys} for m in cnn.evaluate(self.params, x, y)]
         per_run: list[dict[str, float]] = []
         done: list[tuple[str, dict[str, Tensor], dict[str, float]]] = []
         for i, b in enumerate(self.builts):
-            state = self._snapshot(i)
+            state = self.keep(i)
             loss = json_key([self.configs[i].loss, self.configs[i].loss_options])
             metrics = None
-            if self.step == 0:
+            if not self._stepped:
                 metrics = next((m for k, s, m in done if k == loss and _same_state(s, state)), None)
             if metrics is None:
                 _load_into(b.model, state)
                 metrics = common.evaluate(
                     b.model, x, y, b.eval_loss, classification=b.classification
                 )
-                if self.step == 0:
+                if not self._stepped:
                     done.append((loss, state, metrics))
             per_run.append(metrics)
-        keys = dict.fromkeys(key for metrics in per_run for key in metrics)
-        return {key: [metrics.get(key) for metrics in per_run] for key in keys}
+        return per_run
 
-    def _train_step(self) -> Tensor:
-        """One optimizer step of every run; returns the K training losses (before the step)."""
-        x, y, dim = self._next_batch()
-        noise = self._weight_noise() if self.cfg0.weight_noise > 0 else None
-        kind = "train"
-        inputs: tuple[Tensor, ...] = (x, y)
-        if self.pipeline is not None:
-            x, y, y2, w = self._regularized_inputs(x, y, dim)
-            dim = 0
-            inputs = (x, y) if y2 is None else (x, y, y2, w)
-            kind = "train" if y2 is None else "mix"
-        values, grads = self._losses_and_grads(kind, dim, inputs, self.params, self.buffers, noise)
-        finite = torch.isfinite(values)
-        if self._frozen_any:
-            finite |= self.frozen_t
-        if not bool(finite.all()):
-            step = self.step + 1  # the failed step counts, as in a single run
-            for i, ok in enumerate(finite.tolist()):
-                if not ok:
-                    value = float(values[i])
-                    self._log(i, [(step, "train", "objective", value)])
-                    message = f"non-finite training loss ({value}) at step {step}"
-                    self._freeze(i, "diverged", message, step)
-            self.frozen_t = torch.tensor(self.frozen, device=self.device)
-        gs = list(grads.values())
-        if self._frozen_any:
-            # a frozen run's gradient may be NaN: zero it (see _freeze)
-            gs = [g.masked_fill(self._view(g), 0.0) for g in gs]
-        for og in self.opt_groups:
-            og.step(og.optimizer, list(self.params.values()), gs, self.frozen)
-        return values
-
-    def _view(self, t: Tensor) -> Tensor:
-        return self.frozen_t.view(-1, *([1] * (t.dim() - 1)))
-
-    def _evaluation_rows(self) -> list[list[common.Row]]:
-        step = self.step
-        values: dict[str, list[float | None]] = {}
+    def metrics(self) -> list[dict[str, float | None]]:
+        out: list[dict[str, float | None]] = [{} for _ in range(self.k)]
         for split, x, y in (
-            ("train", self.x_train, self.y_train),
-            ("val", self.x_val, self.y_val),
+            ("train", self.b0.x_train, self.b0.y_train),
+            ("val", self.b0.x_val, self.b0.y_val),
         ):
-            for name, v in self._evaluate(x, y).items():
-                values[f"{split}/{name}"] = v
-        if self.objective_count:
-            values["train/objective"] = (self.objective_sum / self.objective_count).tolist()
-        self.objective_sum.zero_()
-        self.objective_count = 0
-        epochs = self._epochs_done()
-        hyper = {
-            key: [v for og in self.opt_groups for v in og.values(key)] for key in self.cfg0.schedule
-        }
-        rows: list[list[common.Row]] = []
-        for i in range(self.k):
-            r: list[common.Row] = [
-                (step, *key.split("/", 1), v[i]) for key, v in values.items() if v[i] is not None
-            ]
-            r.append((step, "progress", "epoch", epochs))
-            r.append((step, "progress", "wall_time", self.elapsed))
-            for key, v in hyper.items():
-                if v[i] is not None:
-                    r.append((step, "hyper", key, v[i]))
-            rows.append(r)
-        return rows
+            for i, metrics in enumerate(self._evaluate(x, y)):
+                out[i].update({f"{split}/{name}": v for name, v in metrics.items()})
+        return out
 
-    def _loop(self, bar: Any) -> None:
-        cfg0, k = self.cfg0, self.k
-        total = self.total
-        eval_every = cfg0.eval_every or max(1, total // 25)
-        self.step = 0
-        self.epoch = 0
-        self.perm: Tensor | None = None
-        self.pos = 0
-        self.elapsed = 0.0
-        self.frozen = [False] * k
-        self.frozen_t = torch.zeros(k, dtype=torch.bool, device=self.device)
-        self._frozen_any = False
-        self.objective_sum = torch.zeros(k, dtype=torch.float64, device=self.device)
-        self.objective_count = 0
-        isfinite = math.isfinite
-        self.base.train()
-        started = time.perf_counter()
-        self.last_evaluation: list[tuple[int, dict[str, float]]] = []
-        for i, rows in enumerate(self._evaluation_rows()):
-            self._log(i, rows)
-            self._measured(i, rows)
-        try:
-            while self.step < total and not all(self.frozen):
-                values = self._train_step()
-                now = common.count_step(self, values.double(), bar, (eval_every, total), started)
-                step = self.step
-                if now is not None:
-                    started = now
-                    all_rows = self._evaluation_rows()
-                    for i, rows in enumerate(all_rows):
-                        if self.frozen[i]:
-                            continue
-                        self._log(i, rows)
-                        vals = self._measured(i, rows)
-                        if not (isfinite(vals["val/loss"]) and isfinite(vals["train/loss"])):
-                            message = f"non-finite evaluation loss at step {step}"
-                            self._freeze(i, "diverged", message, step)
-                            continue
-                        if self.run_rules[i]:
-                            self._step_loss_rules(i, vals[self.rule_monitor])
-                        self._early_stopping(i, vals, step)
-                    self.frozen_t = torch.tensor(self.frozen, device=self.device)
-        finally:
-            self.elapsed += time.perf_counter() - started
-        for i in range(k):
-            if self.status[i] is None:
-                self.status[i] = "completed"
-                self.stop_step[i] = self.step
-                self.stop_epochs[i] = self._epochs_done()
-                self.final[i] = self._snapshot(i)
+    def hyper(self) -> list[dict[str, float]]:
+        out: list[dict[str, float]] = [{} for _ in range(self.k)]
+        for key in self.cfg0.schedule:
+            values = [v for og in self.opt_groups for v in og.values(key)]
+            for i, v in enumerate(values):
+                if v is not None:
+                    out[i][key] = v
+        return out
 
-    def _measured(self, i: int, rows: list[common.Row]) -> dict[str, float]:
-        """Run i's evaluation ``rows`` as ``{"split/name": value}``, kept as its last one."""
-        vals = {f"{sp}/{nm}": v for _, sp, nm, v in rows}
-        split = {k: v for k, v in vals.items() if k.split("/")[0] in ("train", "val")}
-        split.pop("train/objective", None)
-        entry = (self.step, split)
-        if i < len(self.last_evaluation):
-            self.last_evaluation[i] = entry
-        else:
-            self.last_evaluation.append(entry)
-        return vals
+    def after_evaluation(self, i: int, values: dict[str, float]) -> None:
+        if self.run_rules[i]:
+            og = next(og for og in self.opt_groups if og.start <= i < og.stop)
+            og.step_rules(i, self.run_rules[i], values[self.rule_monitor])
 
-    def _step_loss_rules(self, i: int, metric: float) -> None:
-        og = next(og for og in self.opt_groups if og.start <= i < og.stop)
-        og.step_rules(i, self.run_rules[i], metric)
+    def early_update(self, i: int, early: Any, value: float, step: int) -> bool:
+        improved = early.is_improvement(value)
+        stop = bool(early.update(value, None, step=step))
+        if improved and early.restore_best:
+            self.best[i] = self.keep(i)
+        return stop
+
+    # -- results --------------------------------------------------------------------------
+
+    def keep(self, i: int) -> dict[str, Tensor]:
+        out = {n: p.detach()[i].clone() for n, p in self.params.items()}
+        out.update({n: b[i].clone() for n, b in self.buffers.items()})
+        return out
+
+    def restore(self, i: int, final: Any, best: bool) -> None:
+        _load_into(self.builts[i].model, (self.best[i] or final) if best else final)
+
+    def evaluating(self, i: int) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 def _same_state(a: dict[str, Tensor], b: dict[str, Tensor]) -> bool:
@@ -1192,9 +1026,38 @@ def train_group(
     first = {key: i for i, key in reversed(list(enumerate(keys)))}
     order = sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
     with torch.random.fork_rng(devices=[]):
-        group = _Vectorized([configs[i] for i in order], splits)
-        out = group.run(store, progress)
+        out = _train_stacked([configs[i] for i in order], splits, store, progress)
     results: list[common.RunResult] = [out[0]] * len(out)
     for position, i in enumerate(order):
         results[i] = out[position]
     return results
+
+
+def _train_stacked(
+    configs: list[RunConfig], splits: Any, store: Store | None, progress: bool | None
+) -> list[common.RunResult]:
+    """K runs built (each exactly as ``train()`` builds it: the same initial weights),
+    stacked, recorded and trained by the one loop."""
+    builts = [common.build(cfg, splits) for cfg in configs]
+    b0, cfg0, k = builts[0], configs[0], len(configs)
+    batches = Batches([cfg.seed for cfg in configs], b0.x_train, b0.y_train, cfg0.batch_size,
+                      cfg0.drop_last)  # fmt: skip
+    loop = Loop(configs, builts, Stacked(configs, builts, batches), batches)
+    if store is not None:
+        loop.store = store
+        for i, (cfg, b) in enumerate(zip(configs, builts, strict=True)):
+            multirun = {"mode": "vmap", "runs": k, "index": i}
+            loop.run_ids[i] = common.create_record(store, cfg, b, multirun=multirun)
+    done = [False] * k
+    try:
+        desc = f"{k} runs of {b0.model_name} (vmap)"
+        with common.progress_bar(progress, loop.total, 0, desc) as bar:
+            loop.run(until=loop.total, bar=bar)
+        results = []
+        for i in range(k):
+            results.append(loop.result(i, loop.summary(i)))
+            done[i] = True
+        return results
+    except BaseException as exc:
+        loop.failed(exc, done)
+        raise

@@ -144,6 +144,7 @@ class _Session:
         self.exp_id: int | None = None
         self.count = 0
         self.found: dict[str, Found] = {}
+        self.keys: dict[int, tuple[Trial, str]] = {}
         self.submitted: set[str] = set()
         self.finals: set[str] = set()  # labels whose final runs are decided
         self.task = "classification"
@@ -195,8 +196,16 @@ class _Session:
         self.metric, self.maximize = score_metric(task, self.meta.get("metric"))
         self.judge = Judge(self.metric, self.maximize, chance)
 
+    def key(self, t: Trial) -> str:
+        """The trial's key in the store (its recorded config), computed once per trial (the
+        trial is kept with it, so that its id is not reused)."""
+        kept = self.keys.get(id(t))
+        if kept is None:
+            kept = self.keys[id(t)] = (t, _trial_key(t))
+        return kept[1]
+
     def lookup(self, t: Trial) -> Found | None:
-        return self.found.get(_trial_key(t))
+        return self.found.get(self.key(t))
 
     def advance(self, runner: Any, choice: OptimizerChoice) -> None:
         """Submit what comes next for ``choice``: its next tuning round, or once tuning is
@@ -206,8 +215,8 @@ class _Session:
         cands, missing, done = tuning_plan(
             self.spec, choice, self.lookup, self.metric, self.maximize
         )
-        new = [t for t in missing if _trial_key(t) not in self.submitted]
-        self.submitted.update(_trial_key(t) for t in new)
+        new = [t for t in missing if self.key(t) not in self.submitted]
+        self.submitted.update(self.key(t) for t in new)
         runner.submit_many(new)
         if not done:
             return
@@ -221,7 +230,7 @@ class _Session:
         )  # fmt: skip
         if setting is not None:
             trials = final_trials(self.spec, choice, setting)
-            self.submitted.update(_trial_key(t) for t in trials)
+            self.submitted.update(self.key(t) for t in trials)
             runner.submit_many(trials)
 
     def total(self) -> int:
@@ -244,7 +253,7 @@ class _Session:
                 raise Interrupted(f"trial {out.trial.config.name} was interrupted")
             self.count += 1
             failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
-            self.found[_trial_key(out.trial)] = Found(out.run_id, out.status, out.summary, failure)
+            self.found[self.key(out.trial)] = Found(out.run_id, out.status, out.summary, failure)
             self.notify(
                 "trial",
                 {"outcome": out, "done": self.count, "total": self.total(),

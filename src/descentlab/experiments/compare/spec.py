@@ -209,6 +209,11 @@ class CompareSpec:
             ValueError: an empty optimizer list, a zero budget, a target accuracy outside
                 [0, 1], duplicate labels, bad ranges...
         """
+        # Checked once: the CLI, compare() and prepare() all ask; a spec whose fields are
+        # unchanged since it passed (their repr, nested values included) is not checked again.
+        key = (custom_data, repr(self))
+        if self.__dict__.get("_passed") == key:
+            return
         check_device(self.device)  # first: a missing GPU is said before anything else
         _check_names(self, custom_data)
         choices = _check_choices(self)
@@ -217,6 +222,7 @@ class CompareSpec:
         _check_protocol(self)
         _check_space(self, choices)
         _check_optimizers(self, choices)
+        self.__dict__["_passed"] = key
 
     # -- serialization ---------------------------------------------------------------------
 

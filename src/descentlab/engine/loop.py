@@ -1,0 +1,376 @@
+"""The one training loop: K >= 1 runs in lockstep, a single run being K = 1.
+
+:class:`Loop` owns what every run of :func:`~descentlab.engine.run.train` and every
+vectorized group of :func:`~descentlab.engine.multirun.train_many` does the same way: the
+batches (:class:`Batches`), the step count and the evaluation cadence, each run's records
+(metrics, status, where it stopped), divergence, loss-driven schedules' turns, early stopping,
+checkpoints and stop requests. What differs -- how the K runs' losses and gradients are
+computed and their optimizers stepped, and how they are evaluated -- is a :class:`Stepper`
+the loop is given: one model and its optimizer (:class:`~descentlab.engine.run.OneModel`), or
+K stacked models (:class:`~descentlab.engine.vectorized.Stacked`, whose gradients come from
+``torch.func.vmap``, a traced graph of it, or the compiled CNN kernel of
+:mod:`descentlab.engine.vcnn`).
+
+.. code-block:: text
+
+    evaluate every run (step 0)
+    for step = 1 .. T:
+        batch  <- Batches.next()             (each run's own data order, or one shared order)
+        losses <- stepper.step(batch)        non-finite -> that run "diverged", frozen
+        every eval_every steps and at T: each live run's train/val metrics -> its record;
+                                         non-finite -> "diverged"; loss-driven schedules;
+                                         early stopping -> "completed", frozen
+        every checkpoint_every steps: checkpoint; a stop request ends the loop here
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from descentlab.engine.common import Built, Row, RunResult, series, stream_seed, summarize
+from descentlab.engine.config import RunConfig
+from descentlab.store import Store
+
+__all__ = ["Batches", "Loop", "Stepper"]
+
+
+class Batches:
+    """The K runs' data order and each step's batch: every run has its own data-order and
+    augmentation generators (streams 1 and 2 of its seed); runs that share their seed share
+    one order, and their batch is one tensor (vmap dimension None), else each run's batch is
+    stacked along a leading dimension (0). A new permutation each epoch; full-batch runs
+    (``batch_size=None``) take the whole training set at every step."""
+
+    def __init__(
+        self, seeds: Sequence[int], x: Tensor, y: Tensor, batch_size: int | None, drop_last: bool
+    ) -> None:
+        self.x, self.y = x, y
+        self.n = int(x.shape[0])
+        self.k = len(seeds)
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self.shared = all(s == seeds[0] for s in seeds)
+        self.data_gens = [torch.Generator().manual_seed(stream_seed(s, 1)) for s in seeds]
+        self.aug_gens = [torch.Generator().manual_seed(stream_seed(s, 2)) for s in seeds]
+        self.epoch = 0
+        #: this epoch's permutation: (n,) for a shared order, (K, n) otherwise
+        self.perm: Tensor | None = None
+        self.pos = 0
+        self._xs, self._ys = x, y  # a shared order's epoch, gathered once
+
+    def next(self) -> tuple[Tensor, Tensor, int | None]:
+        """The step's inputs and targets, and their vmap dimension (None: one shared batch)."""
+        bs = self.batch_size
+        if bs is None:
+            self.epoch += 1
+            return self.x, self.y, None
+        n = self.n
+        if self.perm is None or self.pos >= n or (self.drop_last and self.pos + bs > n):
+            if self.shared:
+                self._order(torch.randperm(n, generator=self.data_gens[0]))
+            else:
+                self.perm = torch.stack([torch.randperm(n, generator=g) for g in self.data_gens])
+            self.epoch += 1
+            self.pos = 0
+        start = self.pos
+        self.pos = stop = start + bs
+        if self.shared:
+            return self._xs[start:stop], self._ys[start:stop], None
+        assert self.perm is not None
+        idx = self.perm[:, start:stop].to(self.x.device)  # (K, B)
+        # index_select of the flattened (K, B) indices: a third of the time of x[idx]
+        flat = idx.reshape(-1)
+        x = self.x.index_select(0, flat).view(*idx.shape, *self.x.shape[1:])
+        y = self.y.index_select(0, flat).view(*idx.shape, *self.y.shape[1:])
+        return x, y, 0
+
+    def _order(self, perm: Tensor) -> None:
+        # gathering the epoch once makes each batch a cheap slice
+        self.perm = perm
+        on = perm.to(self.x.device)
+        self._xs, self._ys = self.x[on], self.y[on]
+
+    @property
+    def epochs_done(self) -> float:
+        bs = self.batch_size
+        if bs is None or self.perm is None:
+            return float(self.epoch)
+        n = self.n
+        if self.drop_last:
+            n -= n % bs
+        return self.epoch - 1 + min(self.pos, n) / n
+
+    def state_dict(self) -> dict[str, Any]:
+        """The position in the data order (one run's: its generators are the caller's)."""
+        return {"epoch": self.epoch, "perm": self.perm, "pos": self.pos}
+
+    def load_state_dict(self, order: dict[str, Any]) -> None:
+        self.epoch, self.pos = int(order["epoch"]), int(order["pos"])
+        if order["perm"] is not None:
+            self._order(order["perm"])
+
+
+class Stepper(Protocol):
+    """What the loop is given: how K runs take a step and are measured."""
+
+    def train_mode(self) -> None:
+        """Put the model(s) (and optimizers with modes) in training mode."""
+
+    def step(
+        self,
+        batch: tuple[Tensor, Tensor, int | None],
+        frozen: Sequence[bool],
+        diverged: Callable[[int, float], None],
+    ) -> Any:
+        """One optimizer step of every run not ``frozen``; a run whose training loss is not
+        finite is reported to ``diverged(i, loss)`` before any update. Returns the K losses
+        to average into ``train/objective`` (a float for one run, else a float64 tensor)."""
+
+    def metrics(self) -> list[dict[str, float | None]]:
+        """Each run's ``train/*`` and ``val/*`` metrics now (None: a metric it does not give)."""
+
+    def hyper(self) -> list[dict[str, float]]:
+        """Each run's current values of its scheduled hyperparameters."""
+
+    def after_evaluation(self, i: int, values: dict[str, float]) -> None:
+        """Run ``i``'s loss-driven schedules take their turn on its metrics."""
+
+    def early_update(self, i: int, early: Any, value: float, step: int) -> bool:
+        """Run ``i``'s early stopping sees ``value`` (the best weights kept as it asks);
+        True when it stops the run."""
+
+    def keep(self, i: int) -> Any:
+        """Run ``i``'s weights as they are now (kept when it stops while others go on)."""
+
+    def restore(self, i: int, final: Any, best: bool) -> None:
+        """Put run ``i``'s result weights into its model: the best ones if ``best``."""
+
+    def evaluating(self, i: int) -> contextlib.AbstractContextManager[Any]:
+        """The context run ``i``'s model is evaluated in after the loop (summary, test)."""
+
+
+class Loop:
+    """K runs trained in lockstep by one :class:`Stepper` (see the module docstring).
+
+    Args:
+        configs: the runs' configs (they share batch size, length, evaluation cadence).
+        builts: the runs as :func:`~descentlab.engine.common.build` built them.
+        stepper: how they step and are measured.
+        batches: their data order.
+    """
+
+    def __init__(
+        self,
+        configs: Sequence[RunConfig],
+        builts: Sequence[Built],
+        stepper: Stepper,
+        batches: Batches,
+    ) -> None:
+        self.configs, self.builts = list(configs), list(builts)
+        self.stepper, self.batches = stepper, batches
+        self.k = k = len(self.configs)
+        self.total = self.builts[0].total_steps
+        self.eval_every = self.configs[0].eval_every or max(1, self.total // 25)
+        self.step = 0
+        self.elapsed = 0.0
+        self.objective_sum: Any = 0.0
+        self.objective_count = 0
+        self.store: Store | None = None
+        self.run_ids: list[int | None] = [None] * k
+        self.history: list[list[Row]] = [[] for _ in range(k)]
+        self.status: list[str | None] = [None] * k
+        self.message: list[str | None] = [None] * k
+        self.stop_step = [0] * k
+        self.stop_epochs = [0.0] * k
+        self.final: list[Any] = [None] * k
+        self.frozen = [False] * k
+        #: each run's last evaluation's train/val metrics and its step (the summary of a run
+        #: that ends there reuses them: the same weights, the same numbers)
+        self.last_measured: list[tuple[int, dict[str, float]] | None] = [None] * k
+
+    # -- records --------------------------------------------------------------------------
+
+    def log(self, i: int, rows: list[Row]) -> None:
+        self.history[i].extend(rows)
+        if self.store is not None:
+            self.store.log_metrics(self.run_ids[i], rows)
+
+    def _end(self, i: int, status: str, message: str | None, step: int) -> None:
+        """End run ``i`` at ``step``: its result is its weights now. The others go on."""
+        self.status[i], self.message[i], self.stop_step[i] = status, message, step
+        self.stop_epochs[i] = self.batches.epochs_done
+        self.final[i] = self.stepper.keep(i)
+        self.frozen[i] = True
+
+    def _diverged(self, i: int, value: float) -> None:
+        step = self.step + 1  # the failed step counts
+        self.log(i, [(step, "train", "objective", value)])
+        self._end(i, "diverged", f"non-finite training loss ({value}) at step {step}", step)
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def _evaluation_rows(self) -> list[list[Row]]:
+        step = self.step
+        metrics = self.stepper.metrics()
+        objective: list[float] | None = None
+        if self.objective_count:
+            mean = self.objective_sum / self.objective_count
+            objective = mean.tolist() if isinstance(mean, Tensor) else [mean]
+        self.objective_sum, self.objective_count = 0.0, 0
+        epochs = self.batches.epochs_done
+        hyper = self.stepper.hyper()
+        out: list[list[Row]] = []
+        for i in range(self.k):
+            measured = {key: v for key, v in metrics[i].items() if v is not None}
+            self.last_measured[i] = (step, measured)
+            rows: list[Row] = [(step, *key.split("/", 1), v) for key, v in measured.items()]
+            if objective is not None:
+                rows.append((step, "train", "objective", objective[i]))
+            rows.append((step, "progress", "epoch", epochs))
+            rows.append((step, "progress", "wall_time", self.elapsed))
+            rows.extend((step, "hyper", key, v) for key, v in hyper[i].items())
+            out.append(rows)
+        return out
+
+    def _evaluate(self, bar: Any) -> None:
+        """Evaluate and record every live run; end those whose evaluation is not finite or
+        whose early stopping stops them; loss-driven schedules take their turn."""
+        step = self.step
+        for i, rows in enumerate(self._evaluation_rows()):
+            if self.frozen[i]:
+                continue
+            self.log(i, rows)
+            values = {f"{sp}/{nm}": v for _, sp, nm, v in rows}
+            if bar is not None and self.k == 1:
+                shown = (f"{k[4:]} {v:.4g}" for k, v in values.items() if k[:4] == "val/")
+                bar.set_postfix_str("val " + ", ".join(shown), refresh=False)
+            if not (math.isfinite(values["val/loss"]) and math.isfinite(values["train/loss"])):
+                self._end(i, "diverged", f"non-finite evaluation loss at step {step}", step)
+                continue
+            self.stepper.after_evaluation(i, values)
+            early = self.builts[i].early
+            if early is None:
+                continue
+            monitor = (self.configs[i].early_stopping or {}).get("monitor", "val/loss")
+            if self.stepper.early_update(i, early, values[monitor], step):
+                message = (
+                    f"early stopping at step {step} (best {monitor} {early.best:.6g} at step "
+                    f"{early.best_step})"
+                )
+                self._end(i, "completed", message, step)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(
+        self,
+        *,
+        until: int,
+        bar: Any = None,
+        stop: Any = None,
+        on_checkpoint: Callable[[], None] | None = None,
+    ) -> None:
+        """Train from ``self.step`` to ``until`` (or until every run has ended, or ``stop``'s
+        ``signal`` is set); every run still going at the end gets its status: completed at
+        the last step, else interrupted."""
+        stepper, batches, total = self.stepper, self.batches, self.total
+        ckpt_every = self.configs[0].checkpoint_every if on_checkpoint is not None else None
+        stepper.train_mode()
+        started = time.perf_counter()
+        if self.step == 0 and not any(self.history):
+            # The starting point, so curves begin at the initial loss.
+            for i, rows in enumerate(self._evaluation_rows()):
+                self.log(i, rows)
+        stopped_by = None
+        try:
+            while self.step < until and not all(self.frozen):
+                losses = stepper.step(batches.next(), self.frozen, self._diverged)
+                if all(self.frozen):
+                    self.step += 1
+                    break
+                self.step += 1
+                self.objective_sum += losses
+                self.objective_count += 1
+                if bar is not None:
+                    bar.update(1)
+                step = self.step
+                if step % self.eval_every == 0 or step == total:
+                    now = time.perf_counter()
+                    self.elapsed += now - started
+                    started = now
+                    self._evaluate(bar)
+                    if all(self.frozen):
+                        break
+                if ckpt_every is not None and step % ckpt_every == 0 and step < total:
+                    on_checkpoint()
+                if stop is not None and stop.signal is not None:
+                    stopped_by = signal.Signals(stop.signal).name
+                    break
+        finally:
+            self.elapsed += time.perf_counter() - started
+        for i in range(self.k):
+            if self.frozen[i]:
+                continue
+            if self.step >= total:
+                self._end(i, "completed", None, self.step)
+            elif stopped_by is not None:
+                self._end(
+                    i, "interrupted", f"stopped by {stopped_by} at step {self.step}", self.step
+                )
+            else:
+                self._end(i, "interrupted", f"paused at step {self.step} (until_step)", self.step)
+
+    # -- results --------------------------------------------------------------------------
+
+    def summary(self, i: int) -> dict[str, Any]:
+        """Run ``i``'s result weights put into its model, and its summary (test metrics
+        logged once)."""
+        cfg, b, status = self.configs[i], self.builts[i], self.status[i]
+        assert status is not None
+        best = status == "completed" and b.early is not None and b.early.restore_best
+        self.stepper.restore(i, self.final[i], best)
+        measured = None
+        last = self.last_measured[i]
+        if status == "completed" and not best and last is not None and last[0] == self.stop_step[i]:
+            measured = last[1]  # the final weights, measured at this step
+        position = (self.stop_step[i], self.stop_epochs[i], self.elapsed)
+        log = lambda rows: self.log(i, rows)  # noqa: E731
+        return summarize(cfg, b, status, position, log, lambda: self.stepper.evaluating(i),
+                         measured=measured)  # fmt: skip
+
+    def result(self, i: int, summary: dict[str, Any], checkpoint_path: Any = None) -> RunResult:
+        """Run ``i``'s status and summary recorded; its :class:`RunResult`."""
+        status = self.status[i]
+        assert status is not None
+        if self.store is not None:
+            self.store.set_status(self.run_ids[i], status, message=self.message[i],
+                                  summary=summary)  # fmt: skip
+        return RunResult(
+            status=status,
+            steps=self.stop_step[i],
+            epochs=self.stop_epochs[i],
+            wall_time=self.elapsed,
+            metrics=series(self.history[i]),
+            summary=summary,
+            model=self.builts[i].model,
+            config=self.configs[i],
+            run_id=self.run_ids[i],
+            message=self.message[i],
+            checkpoint_path=checkpoint_path,
+        )
+
+    def failed(self, exc: BaseException, done: Sequence[bool] = ()) -> None:
+        """Record the runs not ``done`` as failed (interrupted by Ctrl-C) after ``exc``."""
+        if self.store is None:
+            return
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        for i, run_id in enumerate(self.run_ids):
+            if run_id is not None and not (done and done[i]):
+                with contextlib.suppress(Exception):
+                    self.store.set_status(run_id, status, message=f"{type(exc).__name__}: {exc}")
