@@ -45,6 +45,9 @@ def test_an_unknown_part_is_refused(session, capsys):
     assert "--parts: unknown part(s) bench" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="a CUDA device is visible: the benchmarks run on it instead"
+)
 def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch, capsys):
     """The step benchmark (two Triton optimizers, Adam against torch's fused path, SAM eager
     with its closure) at two sizes and the tiny GPT, on CPU tensors; the table has every row."""
@@ -134,3 +137,15 @@ def test_a_steps_annotation_on_the_device_is_not_a_kernel(monkeypatch, typed):
     names, copies = gpu_step.device_work(events)
     assert names == ["dl_maximize_scale_by_lion_add_decayed_weights_scale_by_lr"]
     assert copies == 1
+
+
+def test_the_interpreter_part_runs_the_child_test_and_the_tests_part_does_not(session, tmp_path):
+    """The parts' limits fit one 10-minute device command; the ``interpreter`` part runs the
+    cuda test that runs the interpreter tests with the device hidden (it exists under that
+    name), the ``tests`` part every other cuda test."""
+    assert sum(session.LIMITS.values()) <= 570 and set(session.LIMITS) == set(session.PARTS)
+    child = session._argv("interpreter", tmp_path, False)
+    rest = session._argv("tests", tmp_path, False)
+    assert child[child.index("-k") + 1] == session.CHILD
+    assert rest[rest.index("-k") + 1] == f"not {session.CHILD}"
+    assert f"def {session.CHILD}(" in (ROOT / child[-1]).read_text()

@@ -308,7 +308,8 @@ def test_any_chain_of_element_local_rules_is_one_launch_of_its_eager_form(drawn)
     one Triton program, steps in one launch
     per group (two groups), and equals its eager form (IEEE root) bit for bit at each of 100
     float32 steps and 30 float64 steps, each from the eager backend's state; complex
-    parameters as pairs of reals, 10 steps."""
+    parameters as pairs of reals, 10 steps; bfloat16 storage within an ulp of the fused CPU
+    kernel (float32 compute, one rounding per stored value), 10 steps."""
     if torch.cuda.is_available():
         pytest.skip(HIDDEN)
     make = _drawn(*drawn)
@@ -316,6 +317,8 @@ def test_any_chain_of_element_local_rules_is_one_launch_of_its_eager_form(drawn)
         assert _per_step(make, torch.float32, False, steps=100, groups=2, sizes=(301, 5)) == 0
         assert _per_step(make, torch.float64, False, steps=30, groups=2, sizes=(301, 5)) == 0
         assert _per_step(make, torch.complex64, False, steps=10, sizes=(7,)) == 0
+        if F.fused_available():  # 16-bit storage, float32 compute: as the fused C kernel
+            assert _per_step(make, torch.bfloat16, True, steps=10, sizes=(301,)) <= 1.0
 
 
 @pytest.mark.parametrize("name", sorted(PATHS))
