@@ -45,7 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("env", "step", "gpt", "tests", "interpreter")
 #: seconds each part may take (the sum, 570 s, stays under one 10-minute device command)
-LIMITS = {"env": 10, "step": 170, "gpt": 50, "tests": 240, "interpreter": 100}
+LIMITS = {"env": 10, "step": 170, "gpt": 50, "tests": 220, "interpreter": 120}
 #: the cuda test that runs the interpreter tests in a child: the ``interpreter`` part
 CHILD = "test_the_interpreter_tests_pass_with_the_device_hidden"
 TEST_FILES = ("tests/test_gpu_triton.py", "tests/test_gpu_parity.py", "tests/test_gpu_train.py")

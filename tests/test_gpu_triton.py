@@ -632,8 +632,8 @@ def test_the_interpreter_tests_pass_with_the_device_hidden():
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not cuda"]
     if importlib.util.find_spec("matplotlib") is None:
         argv.append("--noconftest")  # ../conftest.py imports matplotlib (as gpu_session)
-    if importlib.util.find_spec("xdist") is not None:
-        argv += ["-n", str(min(8, os.cpu_count() or 1))]
+    if torch.cuda.is_available() and importlib.util.find_spec("xdist") is not None:
+        argv += ["-n", str(min(8, os.cpu_count() or 1))]  # the device machine's cores
     done = subprocess.run(
         [*argv, __file__], env=env, capture_output=True, text=True, timeout=900, check=False
     )
