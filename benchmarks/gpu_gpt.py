@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from gpu_step import launches as _profiled
 from torch import nn
 
 from descentlab import optim
@@ -87,20 +88,8 @@ def _ms(a, b) -> float:
 
 
 def _launches(fn) -> int:
-    if DEVICE.type != "cuda":
-        return 0
-    torch.cuda.synchronize()
-    acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
-    with torch.profiler.profile(activities=acts) as prof:
-        fn()
-        torch.cuda.synchronize()
-    return sum(
-        1
-        for e in prof.events()
-        if e.device_type == torch.autograd.DeviceType.CUDA
-        and "Memcpy" not in e.name
-        and "Memset" not in e.name
-    )
+    """Kernels one call of ``fn`` launches (the step benchmark's count)."""
+    return _profiled(fn)[0] if DEVICE.type == "cuda" else 0
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,7 +14,8 @@ per line with ``--json``:
   the parameters' size read, parameters and state written) and the bound they give at the
   copy bandwidth measured in the same run, round-robin with the steps (``dst.copy_(src)``);
 - the ratios of descentlab's step to torch's path and to that bound;
-- the CUDA kernels and host-to-device copies of one step, counted by the torch profiler.
+- the CUDA kernels (and their names) and host-to-device copies of one step, counted by the
+  torch profiler (kernels only: not the ``record_function`` ranges it also shows on the device).
 
 Muon, Shampoo and SOAP are not element-local (matrix roots and orthogonalizations: their time
 is arithmetic, not bytes): they run on square matrices, at the smallest size only. SAM is given
@@ -181,24 +182,47 @@ def _timed(fn, inner: int) -> float:
     return start.elapsed_time(end) / inner
 
 
-def launches(fn) -> tuple[int, int]:
-    """(CUDA kernels, host-to-device copies) of one call of ``fn``, from the torch profiler."""
+def launches(fn) -> tuple[int, int, list[str]]:
+    """(CUDA kernels, host-to-device copies, the kernels' names) of one call of ``fn``, from
+    the torch profiler (:func:`device_work`)."""
     if DEVICE.type != "cuda":
-        return 0, 0
+        return 0, 0, []
     acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
     torch.cuda.synchronize()
     with torch.profiler.profile(activities=acts) as prof:
         fn()
         torch.cuda.synchronize()
-    kernels = copies = 0
-    for e in prof.events():
-        if e.device_type != torch.autograd.DeviceType.CUDA:
+    names, copies = device_work(prof.events())
+    return len(names), copies, names
+
+
+def device_work(events: Any) -> tuple[list[str], int]:
+    """The kernels (their names) and host-to-device copies among a profile's events.
+
+    Only kernels count as launches. The device's timeline also holds copies, fills and **user
+    annotations**: every ``record_function`` range (torch.optim wraps each ``step`` in one,
+    ``Optimizer.step#Lion.step``) appears there as a ``gpu_user_annotation`` event spanning the
+    kernels it launched. Counting every device event made the H100 run's one-launch steps read
+    2 kernels per step. Where torch gives each event its activity type, that decides; else a
+    device event named as a CPU event (an annotation's range) is not a kernel."""
+    cuda, cpu = torch.autograd.DeviceType.CUDA, torch.autograd.DeviceType.CPU
+    events = list(events)
+    host = {e.name for e in events if e.device_type == cpu}
+    names, copies = [], 0
+    for e in events:
+        if e.device_type != cuda:
             continue
-        if "Memcpy HtoD" in e.name:
+        kind = getattr(e, "activity_type", None)
+        if kind:
+            if kind == "kernel":
+                names.append(e.name)
+            elif kind == "gpu_memcpy" and "HtoD" in e.name:
+                copies += 1
+        elif "Memcpy HtoD" in e.name:
             copies += 1
-        elif "Memcpy" not in e.name and "Memset" not in e.name:
-            kernels += 1
-    return kernels, copies
+        elif "Memcpy" not in e.name and "Memset" not in e.name and e.name not in host:
+            names.append(e.name)
+    return names, copies
 
 
 def moved_bytes(opt: torch.optim.Optimizer) -> int:
@@ -274,7 +298,8 @@ def measure(
         "dl_over_bound": med["dl"] / bound,
         "dl_over_torch": med["dl"] / med["torch"] if "torch" in med else None,
         "dl_over_eager": med["dl"] / med["dl eager"] if "dl eager" in med else None,
-        "launches": {k: {"kernels": c[0], "htod": c[1]} for k, c in counts.items()} or None,
+        "launches": {k: {"kernels": c[0], "htod": c[1], "names": c[2]} for k, c in counts.items()}
+        or None,
         "announced": sorted({str(w.message) for w in said if "descentlab" in str(w.message)}),
     }
     return row

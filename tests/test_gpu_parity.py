@@ -63,6 +63,17 @@ def _train(model, opt, idx, sign):
         opt.step()
 
 
+# Why NAdam with coupled weight decay read 1.10e-5 (> TOL) on the H100 (descentlab's eager
+# backend then, before NAdam's form reached the kernel): descentlab's NAdam rounds as torch's
+# ``_multi_tensor_nadam`` in its denominator (sqrt(v) / sqrt(bc2) + eps, where the for-loop
+# takes sqrt(v / bc2) + eps) and updates the parameter once (p - lr u with u = g/d cg + m/d ca)
+# where both torch paths round it twice (two ``addcdiv_``); on CUDA torch's ``addcdiv`` also
+# computes p + value (g / d), contracted into an fma by nvcc, where the form defines the CPU's
+# (value g) / d. Each is an ulp-level difference per step; 100 steps of training feed them
+# back through the gradients. On the CPU (measured: 100 steps, float32) descentlab lands
+# 8.1e-7 from torch's for-loop, and torch's own foreach path 3.7e-6 from it: this
+# configuration's training amplifies rounding more than the others, within the tolerance on
+# the CPU. A failure says how far torch's own other path lands on the device.
 @pytest.mark.parametrize(
     ("torch_cls", "our_cls", "kwargs", "group2"),
     [p[1:] for p in PARITY],
@@ -78,12 +89,30 @@ def test_matches_torch_on_the_device(torch_cls, our_cls, kwargs, group2):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a chain without a form runs eagerly: announced
         _train(ours, our_cls(param_groups(ours, group2), **kwargs), idx, sign)
+    worst = _distance(ours, ref)
+    if worst <= TOL:
+        return
+    # the failure says how far torch's own other CUDA path lands from its reference (the
+    # rounding spread of this configuration's training: see the note above)
+    other = copy.deepcopy(ours)
+    other.load_state_dict(digits_mlp(torch.float32).state_dict())
+    flip = {"foreach": True} if path != {"foreach": True} else {"foreach": False}
+    _train(other, torch_cls(param_groups(other, group2), **flip, **kwargs), idx, sign)
+    spread = _distance(other, ref)
+    raise AssertionError(
+        f"largest relative difference {worst:.2e} > {TOL:.0e} (torch path {path}); torch's "
+        f"own {flip} path is {spread:.2e} from it"
+    )
+
+
+def _distance(ours: torch.nn.Module, ref: torch.nn.Module) -> float:
+    """The largest difference of a parameter, relative to the reference's largest entry."""
     worst = 0.0
     for pa, pb in zip(ours.parameters(), ref.parameters(), strict=True):
         assert pa.is_cuda
         scale = pb.detach().abs().max().clamp_min(1e-12)
         worst = max(worst, float((pa.detach() - pb.detach()).abs().max() / scale))
-    assert worst <= TOL, f"largest relative difference {worst:.2e} (torch path {path})"
+    return worst
 
 
 def test_bf16_autocast_with_grad_scaler_follows_torch_on_the_device():

@@ -45,6 +45,9 @@ def test_an_unknown_part_is_refused(session, capsys):
     assert "--parts: unknown part(s) bench" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="a CUDA device is visible: the benchmarks run on it instead"
+)
 def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch, capsys):
     """The step benchmark (two Triton optimizers, Adam against torch's fused path, SAM eager
     with its closure) at two sizes and the tiny GPT, on CPU tensors; the table has every row."""
@@ -101,3 +104,48 @@ def test_a_part_past_its_limit_is_stopped_with_its_children(session, tmp_path):
     while "State:\tZ" not in (status.read_text() if status.exists() else "State:\tZ"):
         assert time.monotonic() < deadline, f"the part's child {child} outlived its part"
         time.sleep(0.05)
+
+
+def _event(name: str, device: str, kind: str | None):
+    from types import SimpleNamespace
+
+    dt = getattr(torch.autograd.DeviceType, device)
+    event = SimpleNamespace(name=name, device_type=dt)
+    if kind is not None:
+        event.activity_type = kind
+    return event
+
+
+@pytest.mark.parametrize("typed", [True, False], ids=["activity-type", "names-only"])
+def test_a_steps_annotation_on_the_device_is_not_a_kernel(monkeypatch, typed):
+    """The profile of one Triton step: torch.optim's ``record_function`` range around
+    ``step`` shows on the device's timeline too (a ``gpu_user_annotation``): one kernel, one
+    copy -- the H100 run counted every device event that was not a copy: 2 kernels."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import gpu_step
+
+    kind = (lambda k: k) if typed else (lambda k: None)
+    step = "Optimizer.step#Lion.step"
+    events = [
+        _event(step, "CPU", kind("user_annotation")),
+        _event("cudaLaunchKernel", "CPU", kind("cuda_runtime")),
+        _event(step, "CUDA", kind("gpu_user_annotation")),
+        _event("dl_maximize_scale_by_lion_add_decayed_weights_scale_by_lr", "CUDA", kind("kernel")),
+        _event("Memcpy HtoD (Pinned -> Device)", "CUDA", kind("gpu_memcpy")),
+        _event("Memset (Device)", "CUDA", kind("gpu_memset")),
+    ]
+    names, copies = gpu_step.device_work(events)
+    assert names == ["dl_maximize_scale_by_lion_add_decayed_weights_scale_by_lr"]
+    assert copies == 1
+
+
+def test_the_interpreter_part_runs_the_child_test_and_the_tests_part_does_not(session, tmp_path):
+    """The parts' limits fit one 10-minute device command; the ``interpreter`` part runs the
+    cuda test that runs the interpreter tests with the device hidden (it exists under that
+    name), the ``tests`` part every other cuda test."""
+    assert sum(session.LIMITS.values()) <= 570 and set(session.LIMITS) == set(session.PARTS)
+    child = session._argv("interpreter", tmp_path, False)
+    rest = session._argv("tests", tmp_path, False)
+    assert child[child.index("-k") + 1] == session.CHILD
+    assert rest[rest.index("-k") + 1] == f"not {session.CHILD}"
+    assert f"def {session.CHILD}(" in (ROOT / child[-1]).read_text()

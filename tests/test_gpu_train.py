@@ -80,6 +80,24 @@ def test_train_many_on_cuda_without_a_device_refuses_before_any_run(tmp_path):
     assert store.list_runs() == []
 
 
+@no_cuda
+@pytest.mark.parametrize("api", ["train", "compare", "compare-ray"])
+def test_the_python_apis_refuse_cuda_without_a_device_before_any_work(api, tmp_path):
+    """``train(RunConfig(device="cuda"))`` and ``compare(CompareSpec(device="cuda"), folder)``
+    (local or Ray backend): one line, nothing written."""
+    from descentlab.experiments import compare as C
+
+    spec = CompareSpec(**tiny_compare(device="cuda"))
+    call = {
+        "train": lambda: train(_config(device="cuda")),
+        "compare": lambda: C.compare(spec, tmp_path / "c", workers=1),
+        "compare-ray": lambda: C.compare(spec, tmp_path / "r", backend="ray"),
+    }[api]
+    with pytest.raises(ValueError, match=NO_CUDA) as err:
+        call()
+    assert "\n" not in str(err.value) and list(tmp_path.iterdir()) == []
+
+
 def test_the_cpu_device_keeps_a_comparisons_folder_name():
     """The device field joined CompareSpec after run folders were named by its digest: on the
     CPU the digest is the one the earlier code gave (the folders are found again); on CUDA it

@@ -35,8 +35,10 @@ from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, 
 
 __all__ = [
     "BLOCK",
+    "CudaPath",
     "TritonPlan",
     "choose",
+    "cuda_paths",
     "interpret_on_cpu",
     "triton_available",
     "triton_optimizers",
@@ -287,15 +289,49 @@ def choose(
     return None
 
 
+@dataclass(frozen=True)
+class CudaPath:
+    """How a param group of a named optimizer steps on a CUDA device (at its defaults):
+    ``kind`` ``"triton"`` (one launch of the generated kernel), ``"torch+triton"`` (the
+    ``prefix`` rules, not element-local, with torch ops, then one launch) or ``"eager"``
+    (torch ops throughout, announced; ``why``: the first rule without a form)."""
+
+    kind: str
+    prefix: tuple[str, ...] = ()
+    why: str = ""
+
+
+def cuda_paths() -> dict[str, CudaPath]:
+    """Every registered optimizer's :class:`CudaPath` (what :func:`choose` picks for a
+    contiguous float32 group without a monitor or low-bit state)."""
+    import descentlab.optim as registry
+
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    out = {}
+    for r in registry.records():
+        opt = r.factory(probe, fused=False)
+        hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+        try:
+            start = split(opt.rule, hyper)
+            program(Chain(*opt.rule.rules[start:]), hyper, opt._fold_lr)
+        except Unsupported as exc:
+            out[r.name] = CudaPath("eager", why=str(exc))
+            continue
+        prefix = tuple(x.name for x in opt.rule.rules[:start])
+        out[r.name] = CudaPath("torch+triton" if prefix else "triton", prefix)
+    return out
+
+
 def triton_optimizers() -> dict[str, bool]:
     """Every registered optimizer whose chain holds a rule written in the form (other than the
     glue every chain shares: the learning rate, the sign, weight decay) that acts at its default
     hyperparameters (SGD's momentum of 0 passes gradients through), and whether its whole chain
-    there has a Triton program."""
+    there has a Triton program (:func:`cuda_paths` gives every optimizer's path)."""
     import descentlab.optim as registry
 
     glue = registry.transforms.__name__
     probe = [torch.nn.Parameter(torch.zeros(2))]
+    paths = cuda_paths()
     out = {}
     for r in registry.records():
         opt = r.factory(probe, fused=False)
@@ -304,10 +340,5 @@ def triton_optimizers() -> dict[str, bool]:
             isinstance(x, FormRule) and x.__module__ != glue and not x.passes_through(hyper)
             for x in opt.rule.rules
         ):
-            try:
-                start = split(opt.rule, hyper)
-                program(Chain(*opt.rule.rules[start:]), hyper, opt._fold_lr)
-                out[r.name] = True
-            except Unsupported:
-                out[r.name] = False
+            out[r.name] = paths[r.name].kind != "eager"
     return out
