@@ -47,7 +47,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
 COMPARE = [
     "compare", "--problem", "moons", "--problem-option", "n_samples=300", "--model", "mlp",
     "--model-option", "hidden=8", "--optimizers", "sgd,momentum,adam", "--batch-size", "16",
-    "--steps", "40", "--tune-steps", "20", "--lr-trials", "3", "--seeds", "2",
+    "--steps", "20", "--tune-steps", "10", "--lr-trials", "2", "--seeds", "2",
     "--landscapes", "none", "--no-progress", "--no-report", "--workers", "2", "--json",
     "--runs-dir", "runs", "--name", "soak",
 ]  # fmt: skip
