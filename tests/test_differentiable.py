@@ -422,3 +422,21 @@ def test_every_exported_optimizer_takes_differentiable_or_refuses_it_as_torch(re
     ref.grad = grad.detach().clone()
     plain.step()
     assert torch.equal(p.detach(), ref.detach())
+
+
+@pytest.mark.parametrize(("name", "kw"), CONFIGS, ids=IDS)
+def test_outcomes_of_torchs_no_op_checks_are_torchs(name, kw):
+    """torch's generic checks with its differentiable configurations: a step over
+    parameters without gradients changes nothing (both pass); a zero gradient on a leaf that
+    requires grad is refused (both raise torch's RuntimeError: the in-place update of a
+    leaf under autograd)."""
+    for lib in (torch.optim, optim):
+        params = [torch.randn(2, 3) for _ in range(2)]
+        old = [p.clone() for p in params]
+        getattr(lib, name)(params, **kw, differentiable=True).step(lambda: torch.tensor([1.0]))
+        assert all(torch.equal(a, b) for a, b in zip(old, params, strict=True))
+        p = torch.randn(5, 1, requires_grad=True)
+        opt = getattr(lib, name)([p], **kw, differentiable=True)
+        p.grad = torch.zeros_like(p)
+        with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
+            opt.step(lambda: torch.tensor([1.0]))
