@@ -21,8 +21,10 @@ share is spent. Not part of the test suite (it takes minutes). Run::
 
     python scripts/chaos_soak.py                      # 20 kills for each workload
     python scripts/chaos_soak.py --kills 5 --only compare --seed 1
+    python scripts/chaos_soak.py --only compare,lectures --budget 2200 --record docs/chaos_soak.json
 
-Exit status 0 when every check held; the last line gives the counts.
+Exit status 0 when every check held (all kills made, and each check); the last line gives
+the counts, and ``--record docs/chaos_soak.json`` appends them to the recorded runs.
 """
 
 from __future__ import annotations
@@ -325,7 +327,9 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=1500.0, help="seconds in all (1500)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="compare,train,lectures")
-    parser.add_argument("--record", type=Path, help="also write the counts to this JSON file")
+    parser.add_argument(
+        "--record", type=Path, help="also append the counts to this JSON file (a list of runs)"
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     workloads = {"compare": COMPARE, "train": TRAIN, "lectures": LECTURE}
@@ -349,8 +353,11 @@ def main() -> int:
     print("; ".join(summary))
     if args.record is not None:
         settings = {"kills": args.kills, "budget": args.budget, "seed": args.seed}
-        record = {"settings": settings, "seconds": round(time.monotonic() - t0), **record}
-        args.record.write_text(json.dumps(record, indent=1) + "\n")
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        record = {"date": when, "settings": settings, "seconds": round(time.monotonic() - t0),
+                  **record}  # fmt: skip
+        runs = json.loads(args.record.read_text()) if args.record.exists() else []
+        args.record.write_text(json.dumps([*runs, record], indent=1) + "\n")
     return 0 if ok else 1
 
 
