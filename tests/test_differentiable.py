@@ -388,6 +388,12 @@ def test_what_autograd_cannot_trace_is_refused_at_construction():
     ):
         optim.Adam(p, differentiable="yes")
     assert issubclass(HyperparameterTypeError, TypeError)
+    q = torch.ones(3, dtype=torch.float64, requires_grad=True).clone()
+    q.grad = torch.ones(3, dtype=torch.float64)
+    compiled = optim.Adam([q], differentiable=True)
+    with pytest.raises(RuntimeError, match="cannot step inside torch.compile"):
+        torch.compile(compiled.step)()  # it ran unrecorded: no gradient through the step
+    assert torch.equal(q.detach(), torch.ones(3, dtype=torch.float64)) and not compiled.state[q]
 
 
 @pytest.mark.parametrize("rec", optim.records(), ids=lambda r: r.name)

@@ -399,6 +399,12 @@ class Optimizer(torch.optim.Optimizer):
         # as the rest of the steady fused step. This step is marked ``hooked`` so torch leaves
         # it alone, and runs the same wrapper only when a hook is registered or the profiler
         # is on.
+        if self.differentiable and (_is_compiling() or _in_compiled_region()):
+            raise RuntimeError(
+                f"{type(self).__name__}(differentiable=True) cannot step inside torch.compile: "
+                "the compiled step is one operator that autograd does not differentiate "
+                "through; call step() outside the compiled function"
+            )
         if _is_compiling():
             return _compiled.step_in_graph(self, closure)
         if _in_compiled_region():
