@@ -391,7 +391,7 @@ def test_what_autograd_cannot_trace_is_refused_at_construction():
     q = torch.ones(3, dtype=torch.float64, requires_grad=True).clone()
     q.grad = torch.ones(3, dtype=torch.float64)
     compiled = optim.Adam([q], differentiable=True)
-    with pytest.raises(RuntimeError, match="cannot step inside torch.compile"):
+    with pytest.raises(RuntimeError, match=r"cannot step inside torch\.compile"):
         torch.compile(compiled.step)()  # it ran unrecorded: no gradient through the step
     assert torch.equal(q.detach(), torch.ones(3, dtype=torch.float64)) and not compiled.state[q]
 
