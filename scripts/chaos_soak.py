@@ -21,8 +21,10 @@ share is spent. Not part of the test suite (it takes minutes). Run::
 
     python scripts/chaos_soak.py                      # 20 kills for each workload
     python scripts/chaos_soak.py --kills 5 --only compare --seed 1
+    python scripts/chaos_soak.py --only compare,lectures --budget 2200 --record docs/chaos_soak.json
 
-Exit status 0 when every check held; the last line gives the counts.
+Exit status 0 when every check held (all kills made, and each check); the last line gives
+the counts, and ``--record docs/chaos_soak.json`` appends them to the recorded runs.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import functools
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -46,7 +49,7 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg"}
 COMPARE = [
     "compare", "--problem", "moons", "--problem-option", "n_samples=300", "--model", "mlp",
     "--model-option", "hidden=8", "--optimizers", "sgd,momentum,adam", "--batch-size", "16",
-    "--steps", "40", "--tune-steps", "20", "--lr-trials", "3", "--seeds", "2",
+    "--steps", "20", "--tune-steps", "10", "--lr-trials", "2", "--seeds", "2",
     "--landscapes", "none", "--no-progress", "--no-report", "--workers", "2", "--json",
     "--runs-dir", "runs", "--name", "soak",
 ]  # fmt: skip
@@ -167,16 +170,16 @@ def _check_after_kill(name: str, k: int, cwd: Path, pid: int, store: Path, count
 
 def _kill_at_random(argv: list[str], cwd: Path, seconds: float, rng: random.Random):
     """Start ``argv``; SIGKILL it after a random delay unless it ends first. Returns
-    (process, delay, whether it ended by itself)."""
+    (process, delay, whether it ended by itself, its standard output if it did)."""
     proc = _start(argv, cwd)
     delay = rng.uniform(0.2, seconds)
     try:
-        proc.communicate(timeout=delay)
-        return proc, delay, True
+        out, _ = proc.communicate(timeout=delay)
+        return proc, delay, True, out
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return proc, delay, False
+        return proc, delay, False, ""
 
 
 def soak_train(argv: list[str], kills: int, budget: float, rng: random.Random) -> dict:
@@ -211,22 +214,24 @@ def soak_train(argv: list[str], kills: int, budget: float, rng: random.Random) -
     with tempfile.TemporaryDirectory(prefix="chaos-train-") as d:
         cwd = Path(d)
         store = cwd / "runs" / "descentlab.sqlite"
-        for k in range(kills):
+        k = 0
+        while counts["kills"] < kills:
             if time.monotonic() > deadline:
-                print(f"train: budget spent after {k} kills", flush=True)
+                print(f"train: budget spent after {counts['kills']} kills", flush=True)
                 break
             runs = _runs(store)
             live = runs[-1][0] if runs and runs[-1][1] not in _ENDED else None
             run_argv = argv if live is None else [*resume, str(live)]
-            proc, delay, ended = _kill_at_random(run_argv, cwd, seconds, rng)
+            proc, delay, ended, _out = _kill_at_random(run_argv, cwd, seconds, rng)
             counts["kills"] += not ended
             _check_after_kill("train", k, cwd, proc.pid, store, counts)
             if ended and proc.returncode != 0:
                 counts["reruns_failed"] += 1
                 print(f"train: kill {k}: the run failed ({proc.returncode})", flush=True)
             check_ended(store)
-            print(f"train: kill {k} after {delay:.1f} s"
+            print(f"train: attempt {k}, kill {counts['kills']} after {delay:.1f} s"
                   + (" (it had ended)" if ended else ""), flush=True)  # fmt: skip
+            k += 1
         runs = _runs(store)
         if not runs or runs[-1][1] not in _ENDED:  # the last run (or a first one) to its end
             final = argv if not runs else [*resume, str(runs[-1][0])]
@@ -243,8 +248,13 @@ def soak_train(argv: list[str], kills: int, budget: float, rng: random.Random) -
 
 
 def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Random) -> dict:
-    """One workload's soak (the comparison or the lecture book); returns its counts."""
-    counts = {"kills": 0, "orphans": 0, "damaged_stores": 0, "reruns_failed": 0, "same": None}
+    """One workload's soak (the comparison or the lecture book); returns its counts.
+
+    Keeps killing until ``kills`` runs were really killed (a run that reaches its end between
+    two kills is checked against the reference like the final one, and the next kill hits a
+    fresh run in an emptied folder)."""
+    counts = {"kills": 0, "orphans": 0, "damaged_stores": 0, "reruns_failed": 0,
+              "ended_runs": 0, "ended_same": 0, "same": None}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix=f"chaos-{name}-ref-") as ref_dir:
         code, out, err, seconds = _finish(argv, Path(ref_dir))
         if code != 0:
@@ -252,31 +262,55 @@ def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Rand
         reference = _result(name, out, Path(ref_dir))
     print(f"{name}: reference run in {seconds:.1f} s", flush=True)
     deadline = time.monotonic() + budget
+
+    def check_ended(proc_code: int, out: str, cwd: Path) -> None:
+        if proc_code != 0:
+            counts["reruns_failed"] += 1
+            print(f"{name}: a run failed ({proc_code})", flush=True)
+            return
+        counts["ended_runs"] += 1
+        result = _result(name, out, cwd)
+        if result == reference:
+            counts["ended_same"] += 1
+        else:
+            print(f"{name}: differs from the reference:\n{result}\n{reference}", flush=True)
+
     with tempfile.TemporaryDirectory(prefix=f"chaos-{name}-") as d:
         cwd = Path(d)
         store = cwd / "runs" / "soak" / "descentlab.sqlite"
-        for k in range(kills):
+        attempt = 0
+        while counts["kills"] < kills:
             if time.monotonic() > deadline:
-                print(f"{name}: budget spent after {k} kills", flush=True)
+                print(f"{name}: budget spent after {counts['kills']} kills", flush=True)
                 break
-            proc, delay, ended = _kill_at_random(argv, cwd, seconds, rng)
+            proc, delay, ended, out = _kill_at_random(argv, cwd, seconds, rng)
             counts["kills"] += not ended
-            _check_after_kill(name, k, cwd, proc.pid, store, counts)
-            print(f"{name}: kill {k} after {delay:.1f} s"
+            _check_after_kill(name, attempt, cwd, proc.pid, store, counts)
+            if ended:  # its result is checked, then the next kill hits a fresh run
+                check_ended(proc.returncode, out, cwd)
+                if not _store_ok(store):
+                    counts["damaged_stores"] += 1
+                _empty(cwd)
+            print(f"{name}: attempt {attempt}, kill {counts['kills']} after {delay:.1f} s"
                   + (" (it had ended)" if ended else ""), flush=True)  # fmt: skip
-        code, out, err, _ = _finish(argv, cwd)
+            attempt += 1
+        code, out, err, _ = _finish(argv, cwd)  # the last killed run to its end
         if code != 0:
-            counts["reruns_failed"] += 1
-            print(f"{name}: the final run failed ({code}): {err.strip()[-500:]}", flush=True)
-            counts["same"] = False
-        else:
-            result = _result(name, out, cwd)
-            counts["same"] = result == reference
-            if not counts["same"]:
-                print(f"{name}: differs from the reference:\n{result}\n{reference}", flush=True)
+            print(f"{name}: the final run failed: {err.strip()[-500:]}", flush=True)
+        check_ended(code, out, cwd)
         if not _store_ok(store):
             counts["damaged_stores"] += 1
+    counts["same"] = counts["ended_same"] == counts["ended_runs"] > 0
     return counts
+
+
+def _empty(cwd: Path) -> None:
+    """Remove everything a finished run left in ``cwd`` (the next run starts afresh)."""
+    for entry in cwd.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 class _suppress:
@@ -293,26 +327,37 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=1500.0, help="seconds in all (1500)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default="compare,train,lectures")
+    parser.add_argument(
+        "--record", type=Path, help="also append the counts to this JSON file (a list of runs)"
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     workloads = {"compare": COMPARE, "train": TRAIN, "lectures": LECTURE}
     rng = random.Random(args.seed)
     ok = True
-    summary = []
+    summary, record = [], {}
+    t0 = time.monotonic()
     for name in names:
         run = soak_train if name == "train" else functools.partial(soak, name)
         c = run(workloads[name], args.kills, args.budget / len(names), rng)
         held = c["orphans"] == c["damaged_stores"] == c["reruns_failed"] == 0 and c["same"] is True
+        held &= c["kills"] == args.kills
         ok &= held
-        ended = ""
-        if name == "train":
-            ended = f"{c['ended_same']} of {c['ended_runs']} ended runs equal to the reference, "
+        record[name] = {**c, "held": held}
         summary.append(
-            f"{name}: {c['kills']} kills, {c['orphans']} with processes left, {ended}"
+            f"{name}: {c['kills']} kills, {c['orphans']} with processes left, "
+            f"{c['ended_same']} of {c['ended_runs']} ended runs equal to the reference, "
             f"{c['reruns_failed']} failed re-runs, {c['damaged_stores']} damaged stores, "
             f"final result {'equal to' if c['same'] else 'DIFFERENT from'} the reference"
         )
     print("; ".join(summary))
+    if args.record is not None:
+        settings = {"kills": args.kills, "budget": args.budget, "seed": args.seed}
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        record = {"date": when, "settings": settings, "seconds": round(time.monotonic() - t0),
+                  **record}  # fmt: skip
+        runs = json.loads(args.record.read_text()) if args.record.exists() else []
+        args.record.write_text(json.dumps([*runs, record], indent=1) + "\n")
     return 0 if ok else 1
 
 

@@ -112,6 +112,27 @@ def test_stops_at_once_when_the_gradient_is_below_tolerance():
     assert opt.state[w]["func_evals"] == 1 and opt.state[w]["n_iter"] == 0
 
 
+def test_returns_the_first_loss_whether_it_stops_at_once_or_iterates_like_torch():
+    """torch's test_lbfgs_returns_consistent_type: the same type either way, and a negative
+    tolerance (-inf: never stop on the gradient) is taken, as torch takes it (it was
+    refused as out of range)."""
+    import math
+
+    found = []
+    for lib in (torch.optim, optim):
+        params = [torch.randn(10, 5), torch.randn(10)]
+        for tol in (math.inf, -math.inf):
+            opt = lib.LBFGS(params, 0.01, tolerance_grad=tol)
+            found.append(type(opt.step(lambda: torch.tensor([10]))))
+    assert found == [torch.Tensor] * 4
+    w = torch.nn.Parameter(torch.tensor([3.0, -2.0], dtype=torch.float64))
+    ours = optim.LBFGS([w], tolerance_grad=-math.inf, tolerance_change=-math.inf, max_iter=5)
+    ours.step(lambda: _quadratic(w, ours))
+    assert ours.state[w]["n_iter"] == 5  # it did not stop before max_iter
+    with pytest.raises(ValueError, match="tolerance_grad"):
+        optim.LBFGS([w], tolerance_grad=float("nan"))
+
+
 def _quadratic(w, opt):
     opt.zero_grad()
     loss = ((w - 1) ** 2 * torch.tensor([1.0, 10.0], dtype=w.dtype)).sum()

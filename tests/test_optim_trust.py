@@ -467,14 +467,20 @@ NUMERIC_RANGES = {
     "initial_accumulator_value": ((0.0, 0.5), [-0.1]),
     "momentum_decay": ((0.0, 0.01), [-0.1]),
 }
+
+
 #: hyperparameters that take only Python numbers (a batched value is refused)
-SCALAR_ONLY = {
-    "nadam": {"betas", "momentum_decay"},
-    "radam": {"betas", "eps"},
-    "adamax": {"betas", "eps"},
-    "asgd": {"lr", "lambd", "alpha", "t0"},
-    "rprop": {"lr", "etas", "step_sizes"},
-}
+def _scalar_only(name: str) -> set[str]:
+    """The keys whose declared spec refuses a batched value (read from the rules' checks, the
+    one place they are stated: a table here said NAdam's eps was batchable after its form made
+    it scalar-only, and the property drew a batched eps as valid)."""
+    opt = optim.get(name)(_params(), fused=False, **ALL_NAMED[name])
+    return {
+        k for r in opt.rule.rules for k, spec in r.checks.items() if getattr(spec, "scalar", False)
+    }
+
+
+SCALAR_ONLY = {name: _scalar_only(name) for name in ALL_NAMED}
 #: hyperparameters torch leaves unchecked (any number is valid, so no invalid value to draw)
 UNCHECKED = {"asgd": {"alpha"}}
 PROPERTY_NAMED = {k: v for k, v in ALL_NAMED.items() if k != "nesterov"}

@@ -3,6 +3,7 @@ malformed input, the security headers; numbers against independent references.""
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
@@ -260,8 +261,12 @@ def test_cli_refuses_a_bad_port_and_warns_off_loopback(monkeypatch, capsys):
         def __init__(self, config):
             ran["config"] = config
 
-        def run(self, sockets):
+        def run(self, sockets):  # uvicorn's order: start (listen), then serve
             ran["host"] = sockets[0].getsockname()[0]
+            asyncio.run(self.startup(sockets))
+
+        async def startup(self, sockets):
+            self.started = True
 
     import uvicorn
 

@@ -119,3 +119,51 @@ def test_ctrl_c_ends_the_process_and_frees_the_port_with_work_running_and_queued
     for c in clients:
         c.join(timeout=10)
     assert len(answers) == 4 and answers.count(200) <= 1, answers  # queued work was dropped
+
+
+#: loaded into the child (PYTHONPATH): the server takes 2 s more to start listening, the
+#: window in which a URL printed at the bind was refused
+_SLOW_START = """
+import asyncio
+import uvicorn
+
+_startup = uvicorn.Server.startup
+
+
+async def startup(self, sockets=None):
+    await asyncio.sleep(2.0)
+    await _startup(self, sockets=sockets)
+
+
+uvicorn.Server.startup = startup
+"""
+
+
+def test_the_url_is_printed_only_once_the_server_accepts_connections(tmp_path):
+    """The URL was printed when the socket was bound, before the server listened: opening it
+    at once (a browser, a script reading the line) was refused. With the server slowed down
+    before it listens, the first connection the moment the line appears must be answered."""
+    (tmp_path / "sitecustomize.py").write_text(_SLOW_START)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{SRC}", "PYTHONUNBUFFERED": "1"}
+    argv = [sys.executable, "-m", "descentlab", "playground", "--no-browser"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)  # fmt: skip
+    try:
+        lines = []
+        while True:
+            line = proc.stdout.readline()
+            assert line, f"the playground ended without a URL: {''.join(lines)}"
+            lines.append(line)
+            if "http://" in line:
+                break
+        url = next(w for w in line.split() if w.startswith("http://"))
+        with urllib.request.urlopen(url, timeout=30) as r:  # once, at once: no retry
+            assert r.status == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            rest, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            rest, _ = proc.communicate()
+    assert proc.returncode == 0 and "stopped" in rest, "".join(lines) + rest

@@ -9,7 +9,8 @@ this project's own tests): state_dict determinism and interchange with torch, ol
 dicts, deepcopy, hooks, no-grad no-op, param-group lr and weight decay, tensor lr, complex
 and complex-2d, sparse Rosenbrock, fused against for-loop (and torch's fused kernels) in
 float64, float32, float16 and bfloat16, ``torch.compile(opt.step)``.
-``differentiable=True`` is refused with a clear error: the one exclusion.
+``differentiable=True`` is taken where torch takes it (its values and gradients are checked
+against torch's in tests/test_differentiable.py).
 """
 
 from __future__ import annotations
@@ -292,13 +293,15 @@ def test_no_optimizer_state_holds_none(rec):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_differentiable_is_refused_with_a_clear_error(name):
-    params = [torch.nn.Parameter(torch.ones(2))]
+def test_differentiable_is_taken_where_torch_takes_it(name):
+    """``differentiable=True`` records the step (tests/test_differentiable.py checks its
+    values and gradients against torch's); torch's optimizers without the keyword (its
+    Adafactor) refuse it, and so do these, with the same exception type."""
+    params = [torch.ones(2, requires_grad=True).clone()]
     if "differentiable" in inspect.signature(getattr(torch.optim, name).__init__).parameters:
-        with pytest.raises(ValueError, match="differentiable=True is not supported"):
-            getattr(optim, name)(params, differentiable=True)
+        opt = getattr(optim, name)(params, differentiable=True)
+        assert opt.differentiable and opt.defaults["differentiable"] is True
     else:
-        # torch's Adafactor takes no `differentiable`: both refuse the keyword alike
         with pytest.raises(TypeError) as theirs:
             getattr(torch.optim, name)(params, differentiable=True)
         with pytest.raises(TypeError, match="differentiable") as ours:

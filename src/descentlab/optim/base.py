@@ -66,9 +66,12 @@ class Workspace:
     the optimizer calls before each chunk of parameters.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fresh: bool = False) -> None:
         self._flat: dict[tuple[int, torch.dtype, torch.device], Tensor] = {}
         self._slot = 0
+        #: hand out new tensors instead (a differentiable step: autograd may have saved the
+        #: previous step's scratch tensors for its backward pass)
+        self.fresh = fresh
 
     def reset(self) -> None:
         self._slot = 0
@@ -78,6 +81,9 @@ class Workspace:
         self._slot += 1
         out = Owned()
         if not like:
+            return out
+        if self.fresh:
+            out.extend(torch.empty_like(t) for t in like)
             return out
         dtype, device = like[0].dtype, like[0].device
         need = sum(t.numel() for t in like if t.dtype == dtype and t.device == device)

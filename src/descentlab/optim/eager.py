@@ -21,8 +21,10 @@ class EagerPath:
     """The eager backend of one optimizer (its workspaces are caches: rebuilt after a copy
     or unpickling)."""
 
-    def __init__(self, rule: Chain, fold_lr: bool) -> None:
+    def __init__(self, rule: Chain, fold_lr: bool, differentiable: bool = False) -> None:
         self.rule = rule
+        #: autograd records the step: scratch memory is never reused (see :class:`Workspace`)
+        self.differentiable = differentiable
         #: a final plain ``scale_by_lr`` is folded into the parameter update (p += -lr * u):
         #: one pass and one temporary fewer per step, as torch's own kernels do
         self.fold_lr = fold_lr
@@ -42,7 +44,7 @@ class EagerPath:
         chunk_elements: int,
     ) -> None:
         """One group's update, chunk by chunk (``final``: the chain's final plan, or None)."""
-        ws = self.workspaces.setdefault(gi, Workspace())
+        ws = self.workspaces.setdefault(gi, Workspace(fresh=self.differentiable))
         for a, b in self.chunks(params, chunk_elements):
             self.update_chunk(params, grads, state, hyper, ws, a, b, final)
 

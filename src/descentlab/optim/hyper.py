@@ -30,7 +30,8 @@ def number(v: Any) -> bool:
     return type(v) in _NUMBERS or (type(v) is tuple and all(type(x) in _NUMBERS for x in v))
 
 
-NOT_HYPER = ("params", "step", "initial_lr")
+#: param-group keys that are no hyperparameters (torch's ``differentiable`` mark included)
+NOT_HYPER = ("params", "step", "initial_lr", "differentiable")
 
 
 def resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:

@@ -5,6 +5,7 @@ line search). Not registered: a step needs a closure.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -45,8 +46,9 @@ class scale_by_lbfgs(Rule):
     Args:
         max_iter: iterations per ``step`` (>= 1).
         max_eval: loss evaluations per ``step`` (>= 1; None: ``max_iter * 5 // 4``).
-        tolerance_grad: stop when the largest gradient entry is at most this.
-        tolerance_change: stop when the step or the loss change is at most this.
+        tolerance_grad: stop when the largest gradient entry is at most this (-inf: never).
+        tolerance_change: stop when the step or the loss change is at most this (-inf:
+            never).
         history_size: the number of curvature pairs kept (>= 1).
         line_search_fn: None (fixed step ``lr``) or ``"strong_wolfe"``.
     """
@@ -76,8 +78,9 @@ class scale_by_lbfgs(Rule):
         max_iter=Integer(1),
         max_eval=Integer(1),
         history_size=Integer(1),
-        tolerance_grad=Real(0.0, scalar=True),
-        tolerance_change=Real(0.0, scalar=True),
+        # any real number, as torch takes (a negative one, -inf, never stops on it)
+        tolerance_grad=Real(-math.inf, scalar=True),
+        tolerance_change=Real(-math.inf, scalar=True),
         line_search_fn=Choice(("strong_wolfe",), none=True),
     )
 

@@ -156,6 +156,11 @@ def base_chain(
     base's default), built on a probe (so its own checks refuse bad values, naming them,
     before anything is created)."""
     cls = resolve_base(base)
+    if kwargs.get("differentiable"):  # the wrapper's own rules have no differentiable step
+        raise ValueError(
+            f"differentiable=True is not supported around a base optimizer ({cls.__name__} "
+            "in Lookahead or SAM), got differentiable=True"
+        )
     if lr is not None:
         kwargs = {**kwargs, "lr": lr}
     probe = cls([torch.nn.Parameter(torch.zeros(1))], **{"fused": False, **kwargs})

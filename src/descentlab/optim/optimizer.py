@@ -14,6 +14,7 @@ from torch import Tensor
 from torch.optim import optimizer as _torch_optimizer
 
 from . import compiled as _compiled
+from . import differentiable as _differentiable
 from . import fused as _fused
 from . import gpu as _gpu
 from .base import (
@@ -252,10 +253,18 @@ class Optimizer(torch.optim.Optimizer):
         monitor: bool | Monitor = False,
         fused: bool | None = None,
         state_dtype: str | StateFormat | None = None,
+        differentiable: bool = False,
         **hyper: Any,
     ) -> None:
         if fused is not None:
             check_bool("fused", fused)
+        check_bool("differentiable", differentiable)
+        if differentiable and fused:  # torch's words and type
+            raise RuntimeError(
+                "`fused` does not support `differentiable` (the fused step is compiled code "
+                f"autograd cannot trace: {type(self).__name__} got fused=True, "
+                "differentiable=True)"
+            )
         if not isinstance(rule, Rule):
             raise HyperparameterTypeError(
                 f"rule must be an update rule (descentlab.optim.Rule), got {rule!r}"
@@ -272,7 +281,12 @@ class Optimizer(torch.optim.Optimizer):
         #: how the rules' state is stored (descentlab.optim.lowbit): None, the parameters' dtype
         self.state_dtype = stored_chain(self.rule, state_dtype, type(self).__name__)
         self.monitor: Monitor | None = None
-        self.fused = fused
+        #: autograd records the step (torch's ``differentiable``): it runs eagerly with
+        #: gradients enabled (:mod:`descentlab.optim.differentiable`)
+        self.differentiable = differentiable
+        self.fused = False if differentiable else fused
+        if differentiable:
+            _differentiable.check_traceable(self.rule, type(self).__name__)
         if fused:
             FusedPath.refuse_impossible(self, defaults)
         self._reset_caches()
@@ -282,6 +296,8 @@ class Optimizer(torch.optim.Optimizer):
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
         self.last_step_skipped = False
         self.skipped_steps = 0
+        if differentiable:  # torch's mark: its add_param_group then accepts non-leaf tensors
+            defaults = {**defaults, "differentiable": True}
         super().__init__(params, defaults)
         if fused is None:
             _announce_eager(self.rule, type(self).__name__)
@@ -295,7 +311,7 @@ class Optimizer(torch.optim.Optimizer):
         """Empty every per-step cache (at construction and after copying or unpickling:
         the caches hold compiled kernels, raw pointers and views, rebuilt on the next step)."""
         self._fused = FusedPath(self._fold_lr)
-        self._eager = EagerPath(self.rule, self._fold_lr)
+        self._eager = EagerPath(self.rule, self._fold_lr, self.differentiable)
         self._states = GroupStates()
         self._hyper = HyperChecks()
         self._graph_handle = _compiled.handle(self, self.__dict__.get("_graph_handle"))
@@ -320,6 +336,7 @@ class Optimizer(torch.optim.Optimizer):
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("differentiable", False)  # pickled before it existed
         super().__setstate__(state)
         self._reset_caches()  # load_state_dict comes here too
 
@@ -351,6 +368,11 @@ class Optimizer(torch.optim.Optimizer):
 
     def attach_monitor(self, monitor: Monitor | None = None) -> Monitor:
         """Start recording per-step statistics; returns the :class:`Monitor`."""
+        if self.differentiable:
+            raise ValueError(
+                f"{type(self).__name__}(differentiable=True) records no monitor statistics "
+                "(the monitor reads each rule's updates, which the recorded step does not form)"
+            )
         self.monitor = monitor or Monitor()
         return self.monitor
 
@@ -377,6 +399,12 @@ class Optimizer(torch.optim.Optimizer):
         # as the rest of the steady fused step. This step is marked ``hooked`` so torch leaves
         # it alone, and runs the same wrapper only when a hook is registered or the profiler
         # is on.
+        if self.differentiable and (_is_compiling() or _in_compiled_region()):
+            raise RuntimeError(
+                f"{type(self).__name__}(differentiable=True) cannot step inside torch.compile: "
+                "the compiled step is one operator that autograd does not differentiate "
+                "through; call step() outside the compiled function"
+            )
         if _is_compiling():
             return _compiled.step_in_graph(self, closure)
         if _in_compiled_region():
@@ -408,8 +436,11 @@ class Optimizer(torch.optim.Optimizer):
 
     _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
 
-    @torch.no_grad()
     def _step(self, closure: Callable[[], Any] | None) -> Any:
+        with torch.set_grad_enabled(self.differentiable):
+            return self._step_body(closure)
+
+    def _step_body(self, closure: Callable[[], Any] | None) -> Any:
         loss = None
         if self._lookahead:
             loss = _at_lookahead(self, closure)
@@ -454,6 +485,8 @@ class Optimizer(torch.optim.Optimizer):
             owners = params
             params = [as_real(p) for p in params]
             grads = [as_real(g) for g in grads]
+        if self.differentiable:
+            _differentiable.refuse_leaf_params(type(self).__name__, gi, params)
         step = int(group["step"]) + 1
         hyper = resolve(group, step - 1)  # schedules count from 0 (torch, Optax)
         self._validate(gi, hyper, group["params"])
@@ -514,7 +547,11 @@ class Optimizer(torch.optim.Optimizer):
         if s.owners is not None:
             state = realify(state)
         state["_step_values"] = values
-        if self.monitor is not None:
+        if self.differentiable:
+            plain = self._hyper.plain.get(gi) and not s.sparse
+            final = self.rule.final_plan(hyper) if plain else None
+            _differentiable.run(self.rule, self._fold_lr, params, grads, state, hyper, final)
+        elif self.monitor is not None:
             updates, state = self.rule.update(list(grads), state, params, hyper)
             self.monitor.record(s.step, gi, grads, updates, params, hyper)
             torch._foreach_add_(params, updates)

@@ -122,8 +122,10 @@ def scatter(
 
 
 def init_new(rule: Rule, params: list[Tensor], sts: list[dict]) -> None:
-    """The rule's initial state (and a zero step count) for the parameters without state."""
-    new = [i for i, st in enumerate(sts) if not st]
+    """The rule's initial state (and a zero step count) for the parameters without state; a
+    state given in part (``opt.state[p].update(...)`` before the first step, no step count)
+    is completed: what it holds is kept."""
+    new = [i for i, st in enumerate(sts) if "step" not in st]
     if not new:
         return
     init = rule.init([params[i] for i in new])
@@ -132,7 +134,7 @@ def init_new(rule: Rule, params: list[Tensor], sts: list[dict]) -> None:
         st["step"] = torch.zeros((), dtype=scalar_dtype())
         for k, values in init.items():
             if values[j] is not None:  # a key this parameter does not use is left out (torch)
-                st[k] = values[j]
+                st.setdefault(k, values[j])
 
 
 class GroupStates:

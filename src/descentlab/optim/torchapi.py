@@ -5,7 +5,10 @@ update rules that takes exactly the arguments of its ``torch.optim`` namesake (s
 same defaults) and produces the same iterates (tested to 1e-6 relative in float64 over 300
 steps), plus keyword-only options for the variants the lectures use. ``foreach`` is accepted
 for compatibility and has no effect (descentlab always works on lists of tensors);
-``capturable=True`` and ``differentiable=True`` are not supported and raise ``ValueError``.
+``capturable=True`` is not supported and raises ``ValueError``. ``differentiable=True`` lets
+autograd record the step, as torch's does (:mod:`descentlab.optim.differentiable`): the
+same values as ``fused=False``, bit for bit, and gradients through the step with respect
+to the parameters, gradients, state and tensor hyperparameters that require grad.
 
 Complex parameters are stepped as pairs of reals (torch's ``view_as_real``), with their state
 kept complex like the parameter, so iterates and state dicts match torch's. State dicts load
@@ -47,8 +50,7 @@ def torch_flags(
         check_bool("foreach", foreach)
     if capturable:
         raise ValueError(f"{name}: capturable=True is not supported by descentlab, got True")
-    if differentiable:
-        raise ValueError(f"{name}: differentiable=True is not supported by descentlab, got True")
+    check_bool("differentiable", differentiable)
     if fused is not None:
         check_bool("fused", fused)
     if fused and foreach:
@@ -127,6 +129,7 @@ class Named(Optimizer):
             monitor=monitor,
             fused=fused,
             state_dtype=args.get("state_dtype"),
+            differentiable=args.get("differentiable", False),
         )
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -165,11 +168,6 @@ def from_torch(state_dict: dict[str, Any], defaults: dict[str, Any]) -> dict[str
     new_states = {k: dict(v) for k, v in states.items()}
     new_groups = []
     for group in groups:
-        if group.get("differentiable"):
-            raise ValueError(
-                "load_state_dict: the state dict is of a differentiable=True optimizer, which "
-                "descentlab does not support, got differentiable=True"
-            )
         g = {k: v for k, v in group.items() if k not in TORCH_FLAGS}
         for k, v in defaults.items():
             g.setdefault(k, v)

@@ -292,7 +292,8 @@ def warm_up(stop: threading.Event | None = None) -> None:
 def serve(
     host: str = "127.0.0.1", port: int = 0, *, open_browser: bool = True, warm: bool = True
 ) -> None:
-    """Run the playground until Ctrl-C. ``port=0`` takes a free port; the URL is printed.
+    """Run the playground until Ctrl-C. ``port=0`` takes a free port; the URL is printed once
+    the server accepts connections on it.
 
     Raises:
         ValueError: a port outside 0..65535, or an empty host (it would bind every interface).
@@ -318,16 +319,24 @@ def serve(
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
-    print(f"descentlab playground: {url}  (Ctrl-C stops it)", flush=True)
     stop = threading.Event()
     warming = threading.Thread(target=warm_up, args=(stop,), daemon=True, name="playground-warm-up")
     if warm:
         warming.start()
-    if open_browser:
-        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     stopping = _Stopping()
 
     class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.started:  # it could not start (uvicorn said why)
+                return
+            # the URL only once the server accepts connections on it (it was printed at the
+            # bind, before the socket listened: a browser or script opening it at once was
+            # refused)
+            print(f"descentlab playground: {url}  (Ctrl-C stops it)", flush=True)
+            if open_browser:
+                threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
         def handle_exit(self, sig: int, frame: Any) -> None:  # Ctrl-C, SIGTERM
             stopping.stop()  # before uvicorn waits for the open requests: none is left open
             super().handle_exit(sig, frame)

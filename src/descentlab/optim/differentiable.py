@@ -1,0 +1,212 @@
+"""``differentiable=True``: a step that autograd records, so its result can be differentiated
+with respect to the parameters before the step, the gradients, the state and tensor
+hyperparameters that require grad (torch's ``differentiable`` flag, for meta-learning).
+
+The step runs the eager backend's math with gradients enabled, in the same operations and
+order, so its values equal ``fused=False``'s bit for bit; only where autograd needs it does it
+work differently:
+
+- the parameters are read through copies, and updated in place only at the end (no saved
+  tensor is ever overwritten);
+- a rule written in the form (:class:`~descentlab.optim.form.FormRule`) is evaluated by
+  :class:`DifferentiableEmitter`: a new state tensor replaces the old one instead of being
+  copied into it (the state tensors given keep their values; the new ones carry the graph),
+  and a state number a coefficient reads (NAdam's ``mu_product``) stays a tensor;
+- scratch memory is never reused (:class:`~descentlab.optim.base.Workspace`).
+
+What cannot be differentiated through is refused before the step changes anything, with the
+reason: ``fused=True`` (compiled code; torch refuses it too), low-bit state (``state_dtype``),
+a rule whose own code is not traced (:func:`check_traceable`). A parameter that is a leaf
+requiring grad cannot be updated in place under autograd (torch raises the same
+``RuntimeError``): differentiate through a non-leaf copy, as torch's own tests do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import Chain, Rule, State, step_values
+from .form import EagerEmitter, Form, FormRule, _batched_apply, _Scalars
+
+__all__ = ["DifferentiableEmitter", "check_traceable", "refuse_leaf_params", "run"]
+
+
+def _keep(v: Any) -> Any:
+    """A hyperparameter as the differentiable step reads it: a tensor that requires grad
+    stays a tensor (a plain 0-dim tensor becomes a number, as in the eager step)."""
+    if isinstance(v, Tensor) and v.requires_grad:
+        return v
+    if isinstance(v, Tensor) and v.ndim == 0:
+        return v.item()
+    if isinstance(v, tuple):
+        return tuple(_keep(x) for x in v)
+    return v
+
+
+def _value(v: Any) -> Any:
+    """A coefficient's value: a tensor where it depends on something that requires grad."""
+    if isinstance(v, Tensor) and v.requires_grad:
+        return v
+    if isinstance(v, Tensor):
+        return v if v.ndim >= 1 and v.numel() > 1 else float(v)
+    return float(v)
+
+
+class DifferentiableEmitter(EagerEmitter):
+    """The form over a param group's tensors, recorded by autograd: the eager emitter's
+    kernels, with new state tensors assigned instead of copied into the old ones."""
+
+    def __init__(
+        self,
+        grads: list[Tensor],
+        params: list[Tensor],
+        state: State,
+        hyper: Mapping[str, Any],
+    ) -> None:
+        super().__init__(grads, params, state, hyper)
+        self.hyper = {k: _keep(v) for k, v in hyper.items()}
+
+    def coef(self, c: Any) -> _Scalars:
+        if self._steps is None:
+            self._steps = step_values(self.state, len(self.params))
+        h, fn, steps = self.hyper, c.fn, self._steps
+        if c.lr:
+            assert self.lrs is not None, f"{c.name!r} reads the learning rate: final forms only"
+            return _Scalars(_value(fn(h, t, lr)) for t, lr in zip(steps, self.lrs, strict=True))
+        if c.reads is not None:  # a state number: kept a tensor where it requires grad
+            xs = [x if x.requires_grad else float(x) for x in self.state[c.reads]]
+            return _Scalars(_value(fn(h, t, x)) for t, x in zip(steps, xs, strict=True))
+        if c.per_tensor is not None:
+            st = self.state
+            return _Scalars(_value(c.value(h, t, st, i)) for i, t in enumerate(steps))
+        return _Scalars(_value(fn(h, t)) for t in steps)
+
+    def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
+        if any(_traced(x) for x in (*a, alpha) if isinstance(x, _Scalars)):
+            return _batched_apply(op, a, alpha)
+        return super().apply(op, a, alpha)
+
+    def scale(self, key: str, factor: Any) -> None:
+        values = self.state[key]
+        values[:] = [x * f for x, f in zip(values, self.coef(factor), strict=True)]
+
+    def update_param(self, op: str, args: list[Any], alpha: Any) -> list[Tensor]:
+        if alpha is not None and _traced(alpha):
+            new = _batched_apply(op, [self.params, *args[1:]], alpha)
+            for p, v in zip(self.params, new, strict=True):
+                p.copy_(v)
+            return self.params
+        return super().update_param(op, args, alpha)
+
+    def materialize(self, value: Any) -> Any:
+        # a state entry assigned later gets new tensors: a named value keeps the old ones
+        if any(value is v for v in self.state.values()):
+            return list(value)
+        return value
+
+    def assign(self, key: str, value: list[Tensor], expr: Any) -> list[Tensor]:
+        values = self.state[key]
+        if value is not values:
+            values[:] = list(value)  # later reads of the entry see the new tensors
+        return values
+
+
+def _traced(x: _Scalars) -> bool:
+    return any(isinstance(v, Tensor) and v.requires_grad for v in x)
+
+
+def _form_update(rule: FormRule, grads, state, params, hyper) -> list[Tensor]:
+    return DifferentiableEmitter(grads, params, state, hyper).run(rule.built(hyper))
+
+
+def _form_final(rule: FormRule, grads, state, params, hyper, lrs) -> None:
+    form: Form = rule.built(hyper)
+    em = DifferentiableEmitter(grads, params, state, hyper)
+    em.lrs = lrs
+    em.statements(form)
+    em.final(form)
+
+
+def _update(rule: Rule, grads, state, params, hyper) -> tuple[list[Tensor], State]:
+    if isinstance(rule, FormRule):
+        return _form_update(rule, grads, state, params, hyper), state
+    return rule.update(grads, state, params, hyper)
+
+
+def check_traceable(rule: Chain, owner: str) -> None:
+    """Refuse, at construction, a chain with a rule whose own update is not traced by
+    autograd (its state or its update computed without the graph)."""
+    for r in rule.rules:
+        if not isinstance(r, FormRule) and not getattr(r, "differentiable", False):
+            raise ValueError(
+                f"{owner}: differentiable=True: {r.name} has no differentiable step (its "
+                "update is not written in the form that autograd traces here); use "
+                "differentiable=False"
+            )
+        if isinstance(r, FormRule) and r.state_format is not None:
+            raise ValueError(
+                f"{owner}: differentiable=True does not support low-bit state "
+                f"(state_dtype={r.state_format.tag!r}); use state_dtype=None"
+            )
+
+
+def refuse_leaf_params(owner: str, gi: int, params: list[Tensor]) -> None:
+    """A parameter that is a leaf requiring grad cannot be updated in place while autograd
+    records: torch's error, raised before the step changes anything."""
+    for j, p in enumerate(params):
+        if p.is_leaf and p.requires_grad:
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation. "
+                f"({owner}(differentiable=True): parameter {j} of param group {gi} is a leaf "
+                "that requires grad; step a non-leaf copy of it, e.g. p.clone())"
+            )
+
+
+def run(
+    rule: Chain,
+    fold_lr: bool,
+    params: list[Tensor],
+    grads: list[Tensor],
+    state: State,
+    hyper: Mapping[str, Any],
+    final: tuple[int, Rule | None] | None,
+) -> None:
+    """One group's differentiable step: the eager backend's operations in its order
+    (:meth:`descentlab.optim.eager.EagerPath.update_chunk`, whole group), recorded."""
+    # every read of the parameters goes through a copy: the in-place update at the end
+    # overwrites no tensor autograd saved
+    reads = [p.clone() for p in params]
+    rules = rule.rules
+    lr = hyper.get("lr")
+    if isinstance(lr, Tensor) and lr.ndim == 0 and not lr.requires_grad:
+        lr = lr.item()
+    g: list[Tensor] = list(grads)
+    if final is not None:
+        k, decay = final
+        for r in rules[:k]:
+            g, state = _update(r, g, state, reads, hyper)
+        lr_rule = rules[-1]
+        if "lr_decay" in lr_rule.defaults:
+            lrs = [lr_rule.step_lr(hyper, t) for t in step_values(state, len(params))]
+        else:
+            lrs = [lr_rule.step_lr(hyper, 0)] * len(params)
+        if decay is not None and hyper["weight_decay"] != 0:
+            torch._foreach_mul_(params, 1 - hyper["lr"] * hyper["weight_decay"])
+        target = rules[k]
+        if isinstance(target, FormRule):
+            _form_final(target, g, state, params, hyper, lrs)
+        else:
+            target.apply_final(g, state, params, hyper, lrs)
+        return
+    if fold_lr and isinstance(lr, int | float):
+        for r in rules[:-1]:
+            g, state = _update(r, g, state, reads, hyper)
+        torch._foreach_add_(params, g, alpha=-lr)
+        return
+    for r in rules:
+        g, state = _update(r, g, state, reads, hyper)
+    torch._foreach_add_(params, g)
