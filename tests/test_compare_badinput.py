@@ -54,6 +54,16 @@ CASES = [
     ),
     ("tune-seeds-huge", [*COMPARE, "--tune-seeds", "5000"], r"tune_seeds must be at most 1000"),
     (
+        "activation-unknown",
+        [*COMPARE, "--model-option", "activation=tan"],
+        r"activation must be one of relu, tanh, gelu, silu, got 'tan'",
+    ),
+    (
+        "train-subset-above-one",
+        [*COMPARE, "--problem-option", "train_subset=2"],
+        r"train_subset must be a fraction in \(0, 1\], got 2",
+    ),
+    (
         "suite-seeds-huge",
         [*SUITE, "--seeds", "99999999999999999999"],
         r"seeds must be at most 1000",

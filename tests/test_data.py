@@ -340,3 +340,40 @@ def test_docstring_examples():
 
     result = doctest.testmod(data, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"train_subset": 0}, r"^train_subset must be a fraction in \(0, 1\], got 0$"),
+        ({"train_subset": 1.5}, r"^train_subset must be a fraction in \(0, 1\], got 1.5$"),
+        ({"train_subset": True}, r"^train_subset must be a fraction in \(0, 1\], got True$"),
+        ({"train_subset": "0.5"}, r"^train_subset must be a fraction in \(0, 1\], got '0.5'$"),
+        ({"train_subset": 0.5, "subset_seed": -1}, r"^subset_seed must be an integer >= 0"),
+        ({"subset_seed": 3}, r"^subset_seed=3 needs train_subset"),
+    ],
+)
+def test_a_bad_training_subset_is_refused_in_one_line(options, message):
+    with pytest.raises(ValueError, match=message):
+        data.load("moons", n_samples=200, **options)
+
+
+def test_a_training_subset_is_seeded_and_keeps_the_test_split():
+    full = data.load("moons", n_samples=400)
+    a = data.load("moons", n_samples=400, train_subset=0.5, subset_seed=1)
+    b = data.load("moons", n_samples=400, train_subset=0.5, subset_seed=1)
+    c = data.load("moons", n_samples=400, train_subset=0.5, subset_seed=2)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_val, b.x_val)
+    assert not torch.equal(a.x_train, c.x_train)
+    assert (a.n_train, a.n_val, a.n_test) == (full.n_train // 2, full.n_val // 2, full.n_test)
+    # the kept examples, in their order, with their own labels
+    rows = {tuple(x.tolist()): int(y) for x, y in zip(full.x_train, full.y_train, strict=True)}
+    kept = [rows[tuple(x.tolist())] for x in a.x_train]
+    assert kept == a.y_train.tolist()
+    order = [list(rows).index(tuple(x.tolist())) for x in a.x_train]
+    assert order == sorted(order)
+    assert a.sealed and a.meta["train_subset"] == 0.5 and a.meta["subset_seed"] == 1
+    a.unseal_test(), full.unseal_test()
+    assert torch.equal(a.x_test, full.x_test)
+    everything = data.load("moons", n_samples=400, train_subset=1)
+    assert torch.equal(everything.x_train, full.x_train)

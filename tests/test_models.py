@@ -252,7 +252,7 @@ def test_bad_input(kwargs, exc, match):
 
 
 def test_default_options():
-    assert models.default_options("cnn") == {"channels": 25}
+    assert models.default_options("cnn") == {"channels": 25, "activation": "relu"}
     assert models.default_options("digits_mlp")["batch_norm"] is False
     with pytest.raises(KeyError, match="valid names"):
         models.default_options("nope")

@@ -253,3 +253,85 @@ def test_cli_experiment_checks_the_backend(capsys, tmp_path):
     ]
     assert main(["experiment", "schedules", "--address", "x:1", "--out", str(tmp_path)]) == 2
     assert "--address needs --backend ray" in capsys.readouterr().err
+
+
+def test_short_trials_share_tasks_and_train_alone_as_locally(cluster, tmp_path, monkeypatch):
+    # one trial at a time (--one-at-a-time): a round's short tuning trials go out packed into
+    # a few tasks, at least one per CPU slot, not one task each (each task's fixed cost was
+    # 7.7 % of a 200-step trial); every trial still trains alone: the local table exactly
+    spec = dataclasses.replace(SPEC, optimizers=["sgd", "adam"])
+    sent = []
+    real = ray_backend.RayTrialRunner._dispatch_group
+
+    def spy(self, indices, group):
+        sent.append((len(group), list(self._sizes or [len(group)])))
+        return real(self, indices, group)
+
+    monkeypatch.setattr(ray_backend.RayTrialRunner, "_dispatch_group", spy)
+    result = compare(spec, tmp_path / "ray", backend="ray", vectorize=False)
+    trials = sum(n for n, _ in sent)
+    assert len(sent) < trials / 2  # packed: fewer than half as many tasks as trials
+    assert sent[0][0] + sent[1][0] == 10 and sent[0][1] == [1] * sent[0][0]  # two of 5
+    assert all(sizes == [1] * n for n, sizes in sent)  # each trial trains alone
+    local = compare(spec, tmp_path / "local", workers=1, vectorize=False)
+    assert result.table(timings=False) == local.table(timings=False)
+
+
+def test_a_task_of_several_parts_returns_each_runs_in_order(tmp_path):
+    # the task body without Ray: parts train one after another, each as a worker would
+    from descentlab.engine.config import RunConfig
+    from descentlab.experiments.trials import DataSource, Trial, _execute_group
+    from descentlab.store import Store
+
+    def trial(lr, seed):
+        cfg = RunConfig(problem="moons", problem_options={"n_samples": 200}, model="mlp",
+                        optimizer="sgd", hyper={"lr": lr}, steps=10, seed=seed,
+                        evaluate_test=False, name="tune/sgd/holdout")  # fmt: skip
+        return Trial("tune", "sgd", cfg, "holdout")
+
+    source = DataSource("moons", {"n_samples": 200})
+    trials = [trial(0.1, 0), trial(0.2, 0), trial(0.3, 1)]
+    exports = ray_backend._run_remote(source, trials, 1, [1, 2])
+    assert [e["run"]["config"]["hyper"]["lr"] for e in exports] == [0.1, 0.2, 0.3]
+    with Store(tmp_path / "alone.sqlite") as store:
+        parts = (trials[:1], trials[1:])
+        local = [o for part in parts for o in _execute_group(store, source, part)]
+
+    def numbers(summary):
+        return {k: v for k, v in summary.items() if k != "wall_time"}
+
+    # each part trained as a local worker trains it (alone, or the two together), bit for bit
+    assert [numbers(e["run"]["summary"]) for e in exports] == [numbers(o.summary) for o in local]
+    with pytest.raises(ValueError, match=r"sizes \[2, 2\] do not cut 3 trials into parts"):
+        ray_backend._run_remote(source, trials, 1, [2, 2])
+
+
+@pytest.mark.parametrize("bad", [-1, float("inf"), float("nan"), "1000", True])
+def test_a_bad_min_task_cost_is_refused(tmp_path, bad):
+    from descentlab.experiments.trials import DataSource
+
+    with pytest.raises(ValueError, match=r"^min_task_cost must be a finite number >= 0, got"):
+        ray_backend.RayTrialRunner(tmp_path / "s.sqlite", DataSource("moons"), min_task_cost=bad)
+
+
+def test_packed_tasks_cover_every_part_in_order_with_near_equal_costs():
+    import random
+
+    rng = random.Random(0)
+    for _ in range(200):
+        parts = [[i] * rng.randint(1, 3) for i in range(rng.randint(1, 40))]
+        cost = {i: rng.choice([50.0, 250.0, 1200.0]) for i in range(40)}
+        slots = rng.randint(1, 6)
+        tasks = ray_backend.pack_tasks(parts, slots, cost=cost.__getitem__, min_cost=1000)
+        assert [p for t in tasks for p in t] == parts  # every part once, in order
+        assert len(tasks) >= min(slots, len(parts))  # every slot gets work
+        costs = [sum(cost[x] for p in t for x in p) for t in tasks]
+        total = sum(costs)
+        biggest = max(sum(cost[x] for x in p) for p in parts)
+        n = len(tasks)
+        # none far above an equal share: by more than one part's cost at most
+        assert max(costs) <= total / n + biggest + 1e-9
+        if total >= slots * 1000:  # enough work: tasks of about min_cost or more
+            assert min(costs) >= min(1000, total / n) - biggest - 1e-9
+    one = ray_backend.pack_tasks([[1], [2], [3]], 2, cost=lambda t: 1.0, min_cost=0)
+    assert one == [[[1]], [[2]], [[3]]]

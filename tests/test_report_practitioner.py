@@ -155,17 +155,89 @@ def test_every_trial_and_run_is_exported_and_linked(exported):
     assert data["recommendation"] == result.recommendation()
 
 
+def _val_curves(finals, steps=1000):
+    runs = [(np.array([0, steps]), np.array([0.1, v])) for v in finals]
+    return {"val/accuracy": SeedCurves(runs)}
+
+
 def test_tuning_noise_is_measured_and_shown(tmp_path):
     import statistics
 
-    # one tuning seed; the chosen setting's curve runs (same split, other seeds) spread by
-    # 0.02, and one other setting scored within that of the chosen one
-    r = _opt("adam", [_cand(0.001, 0.80), _cand(0.003, 0.84), _cand(0.01, 0.85)])
+    # one tuning seed; the chosen setting's curve runs (same split and length, other seeds)
+    # spread by 0.02, and one other setting scored within that of the chosen one
+    r = _opt("adam", [_cand(0.001, 0.80), _cand(0.003, 0.835), _cand(0.01, 0.85)],
+             curves=_val_curves([0.80, 0.82, 0.84]))  # fmt: skip
     r.best = 2
-    r.final_val_accuracy = [0.80, 0.82, 0.84]
-    sd, n = r.tuning_noise("val/accuracy")
-    assert n == 3 and sd == pytest.approx(statistics.stdev([0.80, 0.82, 0.84]))
-    assert r.close_candidates("val/accuracy", True) == 1
-    assert "± 0.0200 seed sd (3 seeds)<br>1 other setting within it" in results_table(
-        _cmp(tmp_path, [r])
+    cmp = _cmp(tmp_path, [r])
+    noise = cmp.tuning_noise(r)
+    assert noise.seeds == 3 and noise.why_not is None
+    assert noise.sd == noise.seed_sd == pytest.approx(statistics.stdev([0.80, 0.82, 0.84]))
+    assert noise.close == 1
+    assert "± 0.0200 seed sd (3 seeds)<br>1 other setting within it" in results_table(cmp)
+    assert cmp.tuning_noise_line() == (
+        "tuning noise (a tuning score: validation accuracy, one seed; the sd over the chosen "
+        "setting's 3 curve runs, each its tuning trial with another seed): Adam 0.02 (1 other "
+        "setting within it)"
     )
+    assert cmp.rows()[0]["tuning_noise"] == pytest.approx(0.02)
+    # a score averaged over 2 tuning seeds moves sqrt(2) times less: no other setting within
+    two = _cmp(tmp_path, [r], tune_seeds=2)
+    assert two.tuning_noise(r).sd == pytest.approx(0.02 / math.sqrt(2))
+    assert two.tuning_noise(r).close == 0
+    assert "the mean of 2 seeds" in two.tuning_noise_line()
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ({"tune_steps": 200}, "its tuning trials ran 200 steps and its curve runs 1000"),
+        ({"cv_folds": 3}, "its tuning scores are 3-fold means, its curve runs one split"),
+    ],
+)
+def test_tuning_noise_is_not_measured_where_a_curve_run_is_another_trial(tmp_path, spec, why):
+    r = _opt("adam", [_cand(0.001, 0.80), _cand(0.01, 0.85)], curves=_val_curves([0.8, 0.9]))
+    r.best = 1
+    cmp = _cmp(tmp_path, [r], **spec)
+    assert cmp.tuning_noise(r).why_not.startswith(why)
+    line = cmp.tuning_noise_line()
+    assert line.startswith(f"tuning noise: not measured ({why}")
+    assert line.endswith("; each setting was scored on one seed (--tune-seeds 2 averages 2)")
+    assert "noise not measured: " + why in results_table(cmp)
+    assert cmp.rows()[0]["tuning_noise"] is None
+
+
+def test_a_plain_compare_prints_its_tuning_noise(tmp_path, capsys):
+    # `descentlab compare` without --problems tunes on one seed: it measures and shows how
+    # much one tuning score moves with the seed (issue 26, item 2)
+    import statistics
+
+    from _models import COMPARE, run_cli
+
+    argv = [*COMPARE, "--seeds", "3", "--runs-dir", tmp_path, "--json", "--workers", "1"]
+    argv[argv.index("--tune-steps") + 1] = "6"  # as long as the final runs (--steps 6)
+    code, out, _ = run_cli(argv, capsys)
+    assert code == 0
+    printed = json.loads(out)
+    line = printed["tuning_noise"]
+    assert line.startswith("tuning noise (a tuning score: validation accuracy, one seed;")
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    store = Store(run_dir / "descentlab.sqlite")
+    try:
+        runs = [r for r in store.list_runs() if r.status == "completed"]
+        for row, label in zip(printed["rows"], ("sgd", "momentum"), strict=True):
+            lr = row["best"]["lr"]
+            mine = [r for r in runs if r.config.get("hyper", {}).get("lr") == lr]
+            curve = sorted(
+                (r.config["seed"], r.summary["val/accuracy"]) for r in mine
+                if r.name == f"curve/{label}"
+            )  # fmt: skip
+            (tune,) = [r for r in mine if r.name == f"tune/{label}/holdout"]
+            assert tune.summary["val/accuracy"] == row["val_score"]
+            assert [s for s, _ in curve] == [0, 1, 2]
+            # the chosen setting's tuning trial (seed 0) scored what its seed-0 curve run did
+            assert row["val_score"] == curve[0][1]
+            sd = statistics.stdev(v for _, v in curve)
+            assert row["tuning_noise"] == pytest.approx(sd, abs=1e-12)
+            assert f"{row['optimizer']} {sd:.3g}" in line
+    finally:
+        store.close()

@@ -320,3 +320,16 @@ def test_the_git_revision_is_asked_once_per_process(monkeypatch):
             assert provenance()["git"]["commit"] != "changed"
     finally:
         store_module._git_revision_once.cache_clear()
+
+
+def test_a_scratch_store_does_not_wait_for_the_disk(tmp_path):
+    # a Ray task's scratch store is discarded once read: its commits are not synced (SQLite
+    # synchronous = OFF, 0); every other store waits for the disk (FULL, 2)
+    with Store(tmp_path / "a.sqlite") as durable, Store(tmp_path / "b.sqlite", durable=False) as s:
+        assert durable._connection().execute("PRAGMA synchronous").fetchone()[0] == 2
+        assert s._connection().execute("PRAGMA synchronous").fetchone()[0] == 0
+        rid = s.create_run({"lr": 0.1}, name="a")
+        assert s.get_run(rid).status == "running"
+    with pytest.raises(ValueError, match=r"^durable must be True or False, got 'no'$"):
+        Store(tmp_path / "c.sqlite", durable="no")
+    assert not (tmp_path / "c.sqlite").exists()

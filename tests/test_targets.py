@@ -133,3 +133,41 @@ def test_measure_targets_without_problems_is_refused(capsys, tmp_path) -> None:
     code, _, err = run_cli([*COMPARE, "--measure-targets", "--runs-dir", tmp_path / "r"], capsys)
     assert code != 0 and "--measure-targets sets the targets of a suite's problems" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_builtin_problem_resolved_for_its_comparison_keeps_its_stored_target() -> None:
+    # compare() resolves a built-in problem object to its data: the comparison's spec names
+    # it "charlm#<data fingerprint>"; the stored target is for the setting "charlm" (the bug:
+    # `compare --problems charlm` fell back to an auto target, "measured for another setting")
+    from descentlab.problems.problem import resolve_for_compare
+
+    spec = _spec_for("charlm", {})
+    spec.validate()
+    resolved, _ = resolve_for_compare(spec, None)
+    assert resolved.problem.startswith("charlm#")
+    t, why = targets.target_for("charlm", resolved.to_dict())
+    assert why is None and t == targets.stored_targets()["charlm"]
+    # another setting of it is still refused
+    other = dataclasses.replace(resolved, steps=resolved.steps + 1)
+    assert targets.target_for("charlm", other.to_dict())[0] is None
+
+
+def test_a_problem_of_ones_own_uses_its_stored_target_through_compare_many(
+    tmp_path, monkeypatch
+) -> None:
+    # the path `descentlab compare --problems REF` takes: the target stored for the setting
+    # (as scripts/measure_targets.py fingerprints it) is the one the suite times against
+    from descentlab.experiments.multi import compare_many
+
+    ref = "examples/diabetes.py:make_problem"
+    settings = {"optimizers": ["sgd", "adam"], "lrs_per_optimizer": 2, "tune_seeds": 1,
+                "steps": 20, "seeds": 1, "batch_size": 32}  # fmt: skip
+    spec = _spec_for(ref, settings)
+    t = targets.Target("diabetes", "rmse", False, 1e-9, 1e-9, spec.steps,
+                       targets.fingerprint(spec.to_dict()), "constructed")  # fmt: skip
+    monkeypatch.setattr(targets, "stored_targets", lambda: {"diabetes": t})
+    multi = compare_many(ref, tmp_path, settings=settings, workers=1)
+    (p,) = multi.problems
+    assert p.comparison.spec.problem.startswith(ref + "#")
+    assert (p.target_kind, p.target, p.target_note) == ("fixed", 1e-9, None)
+    assert p.steps_to_target == [math.inf, math.inf]  # an RMSE of 1e-9: reached by nobody

@@ -386,8 +386,13 @@ class _Database:
     """The store's SQLite file: opening and checking it, one connection per process, write
     transactions. :class:`Store` adds the tables' operations."""
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 60.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 60.0, durable: bool = True
+    ) -> None:
         self.timeout = check("timeout", timeout, POSITIVE)
+        if not isinstance(durable, bool):
+            raise ValueError(f"durable must be True or False, got {durable!r}")
+        self.durable = durable
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
@@ -480,7 +485,9 @@ class _Database:
             if str(mode).lower() != "wal":
                 conn.close()
                 raise StoreError(f"could not put store {self.path} in WAL mode (got {mode!r})")
-            conn.execute("PRAGMA synchronous = FULL")
+            # FULL: a committed write survives a power cut. OFF (a scratch store, thrown away
+            # when its work is done): commits are not waited onto the disk.
+            conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'OFF'}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._conn, self._pid = conn, os.getpid()
         return self._conn
@@ -550,6 +557,9 @@ class Store(_Database):
     Args:
         path: the database file (created with its parent directories if missing).
         timeout: seconds a write waits for another process's write to finish before failing.
+        durable: wait for every committed write to reach the disk (False: for a scratch
+            store that is discarded once read, as a Ray task's; SQLite's ``synchronous =
+            OFF``: a crash of the process loses nothing, a power cut may damage the file).
 
     Example:
         >>> import tempfile, os

@@ -496,11 +496,12 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
                           "report": None if args.no_report else str(result.report_path),
                           "rows": result.rows(), "recommendation": result.recommendation(),
                           "warnings": result.warnings(), "budget": result.budget(),
-                          "seconds": elapsed},
+                          "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
                          default=str))  # fmt: skip
         return
     print(result.table())
     print(result.budget())
+    print(textwrap.fill(result.tuning_noise_line(), width=100, subsequent_indent="  "))
     print()
     print(textwrap.fill(result.recommendation(), width=100))
     for line in result.warnings():

@@ -742,8 +742,15 @@ class TrialRunner:
                 self._ready.append(TrialOutcome(trial, record.id, record.status, summary, True))
             else:
                 self._waiting.append(trial)
-        if not self.vectorize:
+        if not self._defers:
             self._flush()
+
+    @property
+    def _defers(self) -> bool:
+        """Whether submitted trials wait until an outcome is asked for, to go out together
+        (grouped for vectorized passes, or packed into a cluster's tasks), rather than being
+        sent at once."""
+        return self.vectorize
 
     @property
     def _holding(self) -> bool:

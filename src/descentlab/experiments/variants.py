@@ -8,14 +8,17 @@ changes one thing, chosen and valued by its seed:
 
 - **width**: the model's width halved or doubled (MNIST-1D's CNN channels, the digits MLP's
   hidden units, the character-level transformer's ``d_model``), where the problem has one;
-- **data**: another train/validation split of the training data (``split_seed``: tuning,
-  selection and the curves see other examples; the refit, on train + validation, sees the
-  same ones), or for the character-level model, whose split is fixed, a subset of its corpus
-  (three quarters: other training, validation and test text).
+- **activation**: the model's ReLU replaced by tanh, GELU or SiLU
+  (:data:`~descentlab.problems.models.ACTIVATIONS`; the same models);
+- **data**: a seeded subset of three quarters of the training and of the validation
+  examples (the dataset option ``train_subset``, :func:`~descentlab.problems.data.
+  train_subset`): tuning, the curves and the refit all train on other data; the test set is
+  the problem's own. The character-level model, a problem object without that option, takes
+  a subset of its corpus instead (three quarters: other training, validation and test text).
 
-(The models take no activation option, so no variant changes one.) A variant is a problem of
-its own, named ``NAME~SEED``: its own run directory, no stored target (its target is set
-relative to the comparison, and says so).
+DeepOBS's noisy quadratic has neither width nor activation: its variants are data subsets. A
+variant is a problem of its own, named ``NAME~SEED``: its own run directory, no stored target
+(its target is set relative to the comparison, and says so).
 
 Example:
     >>> parse_variant("digits~3"), parse_variant("digits")
@@ -33,18 +36,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SEPARATOR", "WIDTHS", "parse_variant", "variant_fields"]
+__all__ = ["ACTIVATION_CHOICES", "MODEL_KNOBS", "SEPARATOR", "SUBSET", "parse_variant",
+           "variant_fields"]  # fmt: skip
 
 #: Between a problem's name and its variant's seed: ``digits~3``.
 SEPARATOR = "~"
 
-#: Per problem, where its width is, for the model it must have: ``(model, field, option,
-#: default)`` (``model`` None: the problem's default model).
-WIDTHS: dict[str, tuple[str | None, str, str, int]] = {
+#: Per problem, where its model's options are, for the model it must have: ``(model, field,
+#: width option, its default)`` (``model`` None: the problem's default model). The same
+#: ``field`` takes ``activation``.
+MODEL_KNOBS: dict[str, tuple[str | None, str, str, int]] = {
     "mnist1d": (None, "model_options", "channels", 25),
     "digits": ("mlp", "model_options", "hidden", 100),
     "charlm": (None, "problem_options", "d_model", 64),
 }
+
+#: The activations a variant puts in place of the models' ReLU.
+ACTIVATION_CHOICES: tuple[str, ...] = ("tanh", "gelu", "silu")
+
+#: The fraction of the training (and of the validation) examples a data variant keeps.
+SUBSET = 0.75
 
 _MAX_SEED = 2**31 - 1
 
@@ -71,28 +82,36 @@ def variant_fields(name: str, seed: int, fields: Mapping[str, Any]) -> tuple[dic
     changed in words. The same ``(name, seed)`` always gives the same variant."""
     rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
     out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in fields.items()}
-    width = WIDTHS.get(name)
-    has_width = width is not None and out.get("model") == width[0]
-    kinds = ["width", "data"] if has_width else ["data"]
+    knobs = MODEL_KNOBS.get(name)
+    has_model = knobs is not None and out.get("model") == knobs[0]
+    kinds = ["width", "activation", "data"] if has_model else ["data"]
     kind = kinds[int(rng.integers(len(kinds)))]
-    if kind == "width":
-        _, where, option, default = width  # type: ignore[misc]
+    if kind != "data":
+        _, where, option, default = knobs  # type: ignore[misc]
         options = dict(out.get(where) or {})
-        old = int(options.get(option, default))
-        factor = (0.5, 2.0)[int(rng.integers(2))]
-        new = max(1, round(old * factor))
-        if option == "d_model":  # the transformer's heads must divide its width
-            new = max(4, new - new % 4)
+        if kind == "width":
+            old = int(options.get(option, default))
+            factor = (0.5, 2.0)[int(rng.integers(2))]
+            new = max(1, round(old * factor))
+            if option == "d_model":  # the transformer's heads must divide its width
+                new = max(4, new - new % 4)
+        else:
+            option, old = "activation", options.get("activation", "relu")
+            new = str(rng.choice([a for a in ACTIVATION_CHOICES if a != old]))
         options[option] = new
         out[where] = options
-        return out, f"width: {option} {old} -> {new}"
-    if name == "charlm":  # its own fixed split: a subset of the corpus instead
-        options = dict(out.get("problem_options") or {})
+        what = f"{option} {old}" if kind == "width" else old
+        return out, f"{kind}: {what} -> {new}"
+    options = dict(out.get("problem_options") or {})
+    if name == "charlm":  # a problem object with its own fixed split: a subset of its corpus
         old = int(options.get("n_chars", 200_000))
-        options["n_chars"] = max(10_000, round(old * 0.75))
+        options["n_chars"] = max(10_000, round(old * SUBSET))
         out["problem_options"] = options
         return out, f"data subset: n_chars {old} -> {options['n_chars']}"
-    split = int(rng.integers(1, 100_000))
-    old = out.get("split_seed", 0)
-    out["split_seed"] = split if split != old else split + 1
-    return out, f"data split: train/validation split seed {old} -> {out['split_seed']}"
+    subset_seed = int(rng.integers(1, 100_000))
+    options.update(train_subset=SUBSET, subset_seed=subset_seed)
+    out["problem_options"] = options
+    return out, (
+        f"data subset: {SUBSET:.0%} of the training and validation examples (subset seed "
+        f"{subset_seed}), the same test set"
+    )

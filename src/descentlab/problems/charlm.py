@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from descentlab.problems.models import ACTIVATIONS, check_activation
 from descentlab.problems.problem import Problem
 
 __all__ = [
@@ -127,6 +128,8 @@ class CharTransformer(nn.Module):
         n_heads: attention heads.
         n_layers: layers.
         dropout: dropout of the layers (0 by default: short runs do not overfit).
+        activation: of the feed-forward blocks, one of
+            :data:`~descentlab.problems.models.ACTIVATIONS` (torch's default, ReLU).
 
     Example:
         >>> m = CharTransformer(context=16)
@@ -142,8 +145,10 @@ class CharTransformer(nn.Module):
         n_heads: int = 4,
         n_layers: int = 2,
         dropout: float = 0.0,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
+        check_activation("activation", activation)
         self.context = context
         self.embed = nn.Embedding(vocab, d_model)
         self.position = nn.Parameter(torch.randn(context, d_model) * 0.02)
@@ -154,6 +159,8 @@ class CharTransformer(nn.Module):
             dropout=dropout,
             batch_first=True,
             norm_first=True,
+            # torch's own names where it has them (its fast paths know them), else the function
+            activation=activation if activation in ("relu", "gelu") else ACTIVATIONS[activation],
         )
         self.layers = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
@@ -183,6 +190,7 @@ def char_lm_problem(
     n_heads: int = 4,
     n_layers: int = 2,
     target: float | None = None,
+    activation: str = "relu",
 ) -> Any:
     """The character-level language model as a :class:`~descentlab.problems.problem.Problem`
     (``--problem charlm`` on the command line).
@@ -193,12 +201,14 @@ def char_lm_problem(
         d_model, n_heads, n_layers: the transformer's size.
         target: validation loss (nats per character) whose first crossing is timed (None:
             the suite's automatic target, relative to what the compared optimizers reach).
+        activation: the feed-forward blocks' activation (:class:`CharTransformer`).
 
     Returns:
         The problem (metric: the validation loss).
     """
     if isinstance(context, bool) or not isinstance(context, int) or context < 2:
         raise ValueError(f"context must be an integer >= 2, got {context!r}")
+    check_activation("activation", activation)
     text, meta = corpus(n_chars)
     ids = encode(text)
     cut1, cut2 = math.floor(0.8 * len(ids)), math.floor(0.9 * len(ids))
@@ -206,8 +216,9 @@ def char_lm_problem(
     x_val, y_val = _windows(ids[cut1:cut2], context)
     x_test, y_test = _windows(ids[cut2:], context)
     model = functools.partial(
-        CharTransformer, context=context, d_model=d_model, n_heads=n_heads, n_layers=n_layers
-    )
+        CharTransformer, context=context, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
+        **({} if activation == "relu" else {"activation": activation}),
+    )  # fmt: skip
     return Problem(
         name="charlm",
         model=model,

@@ -24,6 +24,10 @@ examples go to the validation split. ``data_seed`` (an option) decides the data 
 defaults to each source's canonical value (42 for MNIST-1D, as in the package) so that the
 standard datasets are the same everywhere.
 
+Every dataset also takes ``train_subset`` (a fraction in (0, 1]) and ``subset_seed`` (0):
+a seeded subset of its training and of its validation examples, the test split unchanged
+(the data-subset variant of a workload, :mod:`descentlab.experiments.variants`).
+
 The ``quadratic_deep`` problem (Schneider et al., 2019) is the loss
 ``L(theta) = E_x[ 0.5 (theta - x)^T Q (theta - x) ]`` with ``x ~ N(0, 0.6^2 I)`` in 100
 dimensions and a fixed Hessian ``Q = R^T diag(lambda) R`` whose eigenvalues are 90 draws from
@@ -76,6 +80,7 @@ __all__ = [
     "random_rotation",
     "regression_true_fn",
     "sample_regression",
+    "train_subset",
 ]
 
 DATASETS: tuple[str, ...] = ("mnist1d", "digits", "quadratic_deep", "regression", "moons", "blobs")
@@ -780,6 +785,7 @@ def load(name: str, *, seed: int = 0, val_fraction: float = 0.2, **options: Any)
             ``moons``: ``n_samples`` (1000), ``noise`` (0.2), ``test_fraction`` (0.2),
             ``data_seed`` (0). ``blobs``: ``n_samples`` (1000), ``centers`` (3),
             ``n_features`` (2), ``cluster_std`` (1.0), ``test_fraction``, ``data_seed``.
+            Every dataset: ``train_subset`` and ``subset_seed`` (:func:`train_subset`).
 
     Returns:
         a :class:`Splits` with the test split sealed.
@@ -797,7 +803,54 @@ def load(name: str, *, seed: int = 0, val_fraction: float = 0.2, **options: Any)
         raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
     seed = _check_int("seed", seed, 0)
     _check_fraction(val_fraction)
-    return _LOADERS[name](seed, float(val_fraction), dict(options))
+    options = dict(options)
+    fraction = options.pop("train_subset", None)
+    subset_seed = options.pop("subset_seed", None)
+    if fraction is None and subset_seed is not None:
+        raise ValueError(f"subset_seed={subset_seed!r} needs train_subset (a fraction in (0, 1])")
+    if fraction is not None:  # checked before the data are made
+        _check_subset(fraction, subset_seed)
+    splits = _LOADERS[name](seed, float(val_fraction), options)
+    if fraction is None:
+        return splits
+    return train_subset(splits, fraction, seed=0 if subset_seed is None else subset_seed)
+
+
+def _check_subset(fraction: Any, seed: Any) -> None:
+    ok = isinstance(fraction, (int, float)) and not isinstance(fraction, bool)
+    if not ok or not 0.0 < fraction <= 1.0:
+        raise ValueError(f"train_subset must be a fraction in (0, 1], got {fraction!r}")
+    if seed is not None:
+        _check_int("subset_seed", seed, 0)
+
+
+def train_subset(splits: Splits, fraction: float, *, seed: int = 0) -> Splits:
+    """A seeded ``fraction`` of the training examples and of the validation examples (at
+    least one of each, kept in their order); the test split, sealed as it was, unchanged.
+
+    Example:
+        >>> s = load("digits")
+        >>> t = load("digits", train_subset=0.75, subset_seed=3)
+        >>> (t.n_train, t.n_val, t.n_test) == (round(0.75 * s.n_train), round(0.75 * s.n_val),
+        ...                                    s.n_test)
+        True
+    """
+    _check_subset(fraction, seed)
+    rng = np.random.default_rng(seed)
+
+    def keep(n: int) -> Tensor:
+        k = max(1, round(n * fraction))
+        return torch.from_numpy(np.sort(rng.permutation(n)[:k]))
+
+    train, val = keep(splits.n_train), keep(splits.n_val)
+    return dataclasses.replace(
+        splits,
+        x_train=splits.x_train[train],
+        y_train=splits.y_train[train],
+        x_val=splits.x_val[val],
+        y_val=splits.y_val[val],
+        meta={**splits.meta, "train_subset": fraction, "subset_seed": seed},
+    )
 
 
 def chance_level(splits: Splits, *, z: float = 2.0) -> float | None:

@@ -6,9 +6,11 @@ name                architecture (defaults)
 ==================  =========================================================================
 ``linear``          ``Linear(prod(input_shape), n_outputs)`` (MNIST-1D paper: 32 %)
 ``mlp``             MNIST-1D paper MLP: ``h1 = relu(W1 x)``, ``h2 = h1 + relu(W2 h1)``
-                    (a residual block), ``W3 h2``; ``hidden=100`` (paper: 68 %)
+                    (a residual block), ``W3 h2``; ``hidden=100`` (paper: 68 %),
+                    ``activation="relu"``
 ``cnn``             MNIST-1D paper CNN: three ``Conv1d`` (kernel 5/3/3, stride 2, padding 1,
-                    ``channels=25``, ReLU) and a linear read-out (paper: 94 %)
+                    ``channels=25``, ReLU) and a linear read-out (paper: 94 %);
+                    ``activation="relu"``
 ``gru``             MNIST-1D paper GRU: bidirectional, ``hidden=6``, one input feature per time
                     step, linear read-out of all time steps (paper: 91 %)
 ``digits_mlp``      flatten, ``hidden=(128,)`` blocks of Linear [BatchNorm] ReLU [Dropout]
@@ -20,6 +22,9 @@ name                architecture (defaults)
                     ``Q^{1/2} (theta - x)`` so that ``losses.get("half_sse")`` is
                     ``0.5 (theta - x)^T Q (theta - x)`` (see :mod:`descentlab.problems.data`)
 ==================  =========================================================================
+
+``activation`` is one of :data:`ACTIVATIONS` (the held-out activation variant of a workload,
+:mod:`descentlab.experiments.variants`); the papers' networks use ReLU.
 
 Every model is a plain ``torch.nn.Module`` whose parameters are initialised by torch's default
 initialisers from the global generator: the same ``torch.manual_seed`` gives the same weights.
@@ -40,23 +45,44 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from descentlab.problems.convarith import conv_output_shape
 from descentlab.problems.data import quadratic_deep_hessian
 
 __all__ = [
+    "ACTIVATIONS",
     "MNIST1DCNN",
     "MNIST1DGRU",
     "MNIST1DMLP",
     "MODELS",
     "DigitsCNN",
     "DigitsMLP",
+    "MNIST1DCNNActivated",
     "QuadraticDeep",
     "build",
+    "check_activation",
     "count_params",
     "default_options",
 ]
+
+
+#: The activations the ``activation`` option of ``mlp`` and ``cnn`` (and the character-level
+#: transformer's) takes, by name.
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "gelu": F.gelu,
+    "silu": F.silu,
+}
+
+
+def check_activation(name: str, value: Any) -> str:
+    """``value`` if it names one of :data:`ACTIVATIONS`; else one line naming ``name``."""
+    if not isinstance(value, str) or value not in ACTIVATIONS:
+        raise ValueError(f"{name} must be one of {', '.join(ACTIVATIONS)}, got {value!r}")
+    return value
 
 
 def count_params(model: nn.Module, *, trainable_only: bool = True) -> int:
@@ -100,17 +126,22 @@ class MNIST1DMLP(nn.Module):
         in_features: flattened input size (40 for MNIST-1D).
         n_outputs: outputs.
         hidden: hidden width (100 in the paper).
+        activation: in place of ReLU (:data:`ACTIVATIONS`).
     """
 
-    def __init__(self, in_features: int, n_outputs: int, *, hidden: int = 100) -> None:
+    def __init__(
+        self, in_features: int, n_outputs: int, *, hidden: int = 100, activation: str = "relu"
+    ) -> None:
         super().__init__()
+        self.activation = check_activation("activation", activation)
         self.linear1 = nn.Linear(in_features, hidden)
         self.linear2 = nn.Linear(hidden, hidden)
         self.linear3 = nn.Linear(hidden, n_outputs)
 
     def forward(self, x: Tensor) -> Tensor:
-        h = torch.relu(self.linear1(x.reshape(x.shape[0], -1)))
-        h = h + torch.relu(self.linear2(h))
+        act = ACTIVATIONS[self.activation]
+        h = act(self.linear1(x.reshape(x.shape[0], -1)))
+        h = h + act(self.linear2(h))
         return self.linear3(h)
 
 
@@ -129,6 +160,9 @@ class MNIST1DCNN(nn.Module):
     Inputs of shape ``(N, L)`` or ``(N, 1, L)`` are accepted.
     """
 
+    #: The paper's ReLU; :class:`MNIST1DCNNActivated` takes another.
+    activation = "relu"
+
     def __init__(self, length: int, n_outputs: int, *, channels: int = 25) -> None:
         super().__init__()
         self.conv1 = nn.Conv1d(1, channels, 5, stride=2, padding=1)
@@ -145,11 +179,30 @@ class MNIST1DCNN(nn.Module):
         self.linear = nn.Linear(channels * out_len, n_outputs)
 
     def forward(self, x: Tensor) -> Tensor:
+        act = ACTIVATIONS[self.activation]
         h = x.reshape(x.shape[0], 1, x.shape[-1])
-        h = torch.relu(self.conv1(h))
-        h = torch.relu(self.conv2(h))
-        h = torch.relu(self.conv3(h))
+        h = act(self.conv1(h))
+        h = act(self.conv2(h))
+        h = act(self.conv3(h))
         return self.linear(h.reshape(h.shape[0], -1))
+
+
+class MNIST1DCNNActivated(MNIST1DCNN):
+    """:class:`MNIST1DCNN` with another activation than ReLU (the same layers, initialised
+    alike). A class of its own: code written for the paper's ReLU network (the vectorized
+    training kernel, :mod:`descentlab.engine.vcnn`, which takes exactly ``MNIST1DCNN``) never
+    takes it for one.
+
+    Args:
+        length, n_outputs, channels: as for :class:`MNIST1DCNN`.
+        activation: one of :data:`ACTIVATIONS`.
+    """
+
+    def __init__(
+        self, length: int, n_outputs: int, *, channels: int = 25, activation: str = "tanh"
+    ) -> None:
+        super().__init__(length, n_outputs, channels=channels)
+        self.activation = check_activation("activation", activation)
 
 
 class MNIST1DGRU(nn.Module):
@@ -385,14 +438,18 @@ _Spec = tuple[dict[str, Any], dict[str, Callable[[str, Any], Any]], Callable[...
 _REGISTRY: dict[str, _Spec] = {
     "linear": ({}, {}, lambda s, n: LinearModel(_flat(s), n)),
     "mlp": (
-        {"hidden": 100},
-        {"hidden": _v_pos_int},
-        lambda s, n, hidden: MNIST1DMLP(_flat(s), n, hidden=hidden),
+        {"hidden": 100, "activation": "relu"},
+        {"hidden": _v_pos_int, "activation": check_activation},
+        lambda s, n, **o: MNIST1DMLP(_flat(s), n, **o),
     ),
     "cnn": (
-        {"channels": 25},
-        {"channels": _v_pos_int},
-        lambda s, n, channels: MNIST1DCNN(_length("cnn", s), n, channels=channels),
+        {"channels": 25, "activation": "relu"},
+        {"channels": _v_pos_int, "activation": check_activation},
+        lambda s, n, channels, activation: (
+            MNIST1DCNN(_length("cnn", s), n, channels=channels)
+            if activation == "relu"
+            else MNIST1DCNNActivated(_length("cnn", s), n, channels=channels, activation=activation)
+        ),
     ),
     "gru": (
         {"hidden": 6, "bidirectional": True},
@@ -444,9 +501,10 @@ def build(name: str, *, input_shape: Sequence[int], n_outputs: int, **options: A
         input_shape: shape of one input example, e.g. ``(40,)`` for MNIST-1D or ``(1, 8, 8)``
             for digits (``Splits.input_shape``).
         n_outputs: number of outputs (``Splits.n_outputs``).
-        **options: model options (see :func:`default_options`): ``mlp``: ``hidden``;
-            ``cnn``: ``channels``; ``gru``: ``hidden``, ``bidirectional``; ``digits_mlp``:
-            ``hidden`` (int or tuple), ``dropout``, ``batch_norm``; ``digits_cnn``:
+        **options: model options (see :func:`default_options`): ``mlp``: ``hidden``,
+            ``activation``; ``cnn``: ``channels``, ``activation``; ``gru``: ``hidden``,
+            ``bidirectional``; ``digits_mlp``: ``hidden`` (int or tuple), ``dropout``,
+            ``batch_norm``; ``digits_cnn``:
             ``channels`` (tuple), ``hidden``, ``dropout``, ``batch_norm``;
             ``quadratic_deep``: ``hessian``.
 

@@ -52,12 +52,21 @@ FINGERPRINT_FIELDS: tuple[str, ...] = (
 def fingerprint(fields: Mapping[str, Any]) -> str:
     """A short hash of the fields of :data:`FINGERPRINT_FIELDS` (absent ones as None).
 
+    A comparison on a built-in problem object (``charlm``) carries its data's fingerprint in
+    its problem's name (``charlm#1a2b3c4d``, :func:`~descentlab.problems.problem.
+    resolve_for_compare`); the setting is the problem's name without it, as for the datasets
+    (``digits``), whose names never carry one.
+
     Example:
         >>> fingerprint({"problem": "digits", "steps": 300}) == fingerprint(
         ...     {"steps": 300, "problem": "digits", "seeds": 9})
         True
+        >>> fingerprint({"problem": "charlm#1a2b3c4d"}) == fingerprint({"problem": "charlm"})
+        True
     """
     key = {f: fields.get(f) for f in FINGERPRINT_FIELDS}
+    if isinstance(key["problem"], str):
+        key["problem"] = key["problem"].split("#", 1)[0]
     text = json.dumps(key, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 

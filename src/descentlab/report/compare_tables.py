@@ -75,8 +75,9 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             f"tuning val {'acc' if tuned == 'accuracy' else tuned}",
             f"the chosen setting's mean validation {tuned} during tuning, with the tuning "
             "noise: the standard deviation of the same setting's final validation score over "
-            "the curve runs' seeds (same split and length), and how many other settings "
-            "scored within it (the tuning did not tell those apart)",
+            "the curve runs' seeds (same split and length), divided by the square root of the "
+            "tuning seeds averaged, and how many other settings scored within it (the tuning "
+            "did not tell those apart)",
         ),
     ]
     # seconds come only from a first-seed curve run that trained alone (--one-at-a-time)
@@ -173,11 +174,13 @@ def results_table(cmp: Any) -> str:
         else:
             row.append(_versus(rank["test"]))
         cell = "-" if not math.isfinite(score) else f"{score:.4f}"
-        sd, n = r.tuning_noise(cmp.select_metric)
-        if math.isfinite(score) and math.isfinite(sd):
-            close = r.close_candidates(cmp.select_metric, tuned == "accuracy")
-            cell += f'<br><span class="ci">± {sd:.4f} seed sd ({n} seeds)<br>'
+        noise = cmp.tuning_noise(r)
+        if math.isfinite(score) and noise.why_not is None:
+            close = noise.close
+            cell += f'<br><span class="ci">± {noise.sd:.4f} seed sd ({noise.seeds} seeds)<br>'
             cell += f"{close} other setting{'s' if close != 1 else ''} within it</span>"
+        elif math.isfinite(score):
+            cell += f'<br><span class="ci">noise not measured: {escape(noise.why_not)}</span>'
         row.append(cell)
         if target is not None:
             steps = [s for s in r.steps_to_target if s is not None]

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from descentlab.experiments.compare.spec import CompareSpec
     from descentlab.experiments.compare.stats import Estimate
 
-__all__ = ["CandidateResult", "Comparison", "OptimizerResult", "SeedCurves", "score_metric"]
+__all__ = ["CandidateResult", "Comparison", "OptimizerResult", "SeedCurves", "TuningNoise",
+           "score_metric"]  # fmt: skip
 
 
 @dataclass
@@ -166,34 +167,6 @@ class OptimizerResult:
         """The headline test metric by seed (accuracy, or loss for regression)."""
         return self.test_accuracy_seeds if classification else self.test_loss_seeds
 
-    def tuning_noise(self, metric: str) -> tuple[float, int]:
-        """How much one tuning trial's score moves with the seed: the standard deviation
-        (``ddof=1``) of the chosen setting's final validation ``metric`` (``"val/accuracy"``
-        or ``"val/loss"``) over the curve runs -- the same setting, data split and length as
-        its tuning trial, with other seeds -- and how many seeds it is over (NaN, n with
-        n < 2 or another metric).
-
-        With one tuning seed, a candidate whose score is within about this of the chosen
-        one's was not told apart from it by the tuning."""
-        values = {"val/accuracy": self.final_val_accuracy, "val/loss": self.final_val_loss}
-        vals = [v for v in values.get(metric, []) if v is not None and math.isfinite(v)]
-        if len(vals) < 2:
-            return math.nan, len(vals)
-        return float(np.std(vals, ddof=1)), len(vals)
-
-    def close_candidates(self, metric: str, maximize: bool) -> int:
-        """Tuning settings other than the chosen one whose score is within one
-        :meth:`tuning_noise` of the chosen setting's (0 when the noise is unknown)."""
-        sd, _ = self.tuning_noise(metric)
-        if self.best is None or not math.isfinite(sd):
-            return 0
-        top = self.candidates[self.best].score
-        return sum(
-            1
-            for i, c in enumerate(self.candidates)
-            if i != self.best and math.isfinite(c.score) and abs(top - c.score) <= sd
-        )
-
     def test_outcome_values(self, name: str) -> dict[int, Any]:
         """The test ``name`` (``"accuracy"``, ``"loss"``) by seed: per-example arrays where
         every refit seed has them, else one number per seed."""
@@ -205,6 +178,30 @@ class OptimizerResult:
 
     def test_summary(self, classification: bool) -> tuple[float, float, float]:
         return self.test_accuracy if classification else self.test_loss
+
+
+@dataclass(frozen=True)
+class TuningNoise:
+    """How much one optimizer's tuning score moves with the seed
+    (:meth:`Comparison.tuning_noise`).
+
+    Attributes:
+        seed_sd: the standard deviation (``ddof=1``) of one seed's score: the chosen
+            setting's curve runs, which are its tuning trial with other seeds (NaN: not
+            measured, see ``why_not``).
+        sd: of a tuning score, the mean over the comparison's tuning seeds:
+            ``seed_sd / sqrt(tune_seeds)``.
+        seeds: the curve runs it is measured over.
+        close: settings other than the chosen one whose score is within ``sd`` of the chosen
+            one's (the tuning did not tell them apart).
+        why_not: why it is not measured (None: it is).
+    """
+
+    seed_sd: float
+    sd: float
+    seeds: int
+    close: int
+    why_not: str | None = None
 
 
 @dataclass
@@ -281,6 +278,9 @@ class Comparison:
                 "failures": dict(r.failures),
                 "cliff": list(r.cliff),
             }
+            noise = self.tuning_noise(r)
+            row["tuning_noise"] = None if noise.why_not else noise.sd
+            row["close_settings"] = None if noise.why_not else noise.close
             if timings:
                 row["seconds_to_target"] = r.seconds_to_target
             out.append(row)
@@ -449,6 +449,87 @@ class Comparison:
                     "more than twice its lowest in the last quarter of the run and stayed there."
                 )
         return out
+
+    def tuning_noise(self, r: OptimizerResult) -> TuningNoise:
+        """How much ``r``'s tuning score moves with the seed, measured on the chosen
+        setting's curve runs: with a holdout split and tuning trials as long as the final
+        runs, a curve run *is* the tuning trial with another seed (same setting, data and
+        length), so the spread of their final validation metric is the spread of one seed's
+        tuning score. Not measured (``why_not``) with k-fold tuning or shorter tuning trials
+        (another quantity), for an optimizer not tuned, or with fewer than 2 curve runs."""
+        spec = self.spec
+        why = None
+        if r.choice.fixed_lr or r.best is None:
+            why = "not tuned"
+        elif spec.cv_folds is not None:
+            why = f"its tuning scores are {spec.cv_folds}-fold means, its curve runs one split"
+        elif spec.tune_length != spec.steps:
+            why = (
+                f"its tuning trials ran {spec.tune_length} steps and its curve runs "
+                f"{spec.steps}: not the same trial"
+            )
+        values = []
+        got = r.curves.get(self.select_metric)
+        for steps, vals in [] if why or got is None else got.runs:
+            at = vals[np.asarray(steps) == spec.steps]
+            if len(at) and math.isfinite(at[-1]):
+                values.append(float(at[-1]))
+        if why is None and len(values) < 2:
+            why = f"{len(values)} completed curve run{'s' if len(values) != 1 else ''}"
+        if why is not None:
+            return TuningNoise(math.nan, math.nan, len(values), 0, why)
+        seed_sd = float(np.std(values, ddof=1))
+        sd = seed_sd / math.sqrt(spec.tune_seeds)
+        top = r.candidates[r.best].score  # type: ignore[index]
+        close = sum(
+            1
+            for i, c in enumerate(r.candidates)
+            if i != r.best and math.isfinite(c.score) and abs(top - c.score) <= sd
+        )
+        return TuningNoise(seed_sd, sd, len(values), close)
+
+    def tuning_noise_line(self) -> str:
+        """The tuning noise of every tuned optimizer as one line (what ``descentlab
+        compare`` prints under the budget)."""
+        tuned = [r for r in self.results if not r.choice.fixed_lr]
+        if not tuned:
+            return "tuning noise: no optimizer is tuned"
+        names = {
+            "accuracy": "validation accuracy",
+            "loss": "validation loss",
+            "rmse": "validation RMSE",
+        }
+        metric = names.get(self.select_metric.split("/", 1)[1], self.select_metric)
+        k = self.spec.tune_seeds
+        noises = [(r, self.tuning_noise(r)) for r in tuned]
+        measured = [(r, n) for r, n in noises if n.why_not is None]
+        parts = []
+        for r, n in measured:
+            within = f"{n.close} other setting{'s' if n.close != 1 else ''} within it"
+            parts.append(f"{r.choice.display} {n.sd:.3g} ({within})")
+        missing = [(r, n) for r, n in noises if n.why_not is not None]
+        if measured:
+            seeds = sorted({n.seeds for _, n in measured})
+            how = (
+                f"the sd over the chosen setting's {'/'.join(map(str, seeds))} curve runs, "
+                "each its tuning trial with another seed"
+            )
+            if k > 1:
+                how += f", over sqrt({k})"
+            score = "one seed" if k == 1 else f"the mean of {k} seeds"
+            text = f"tuning noise (a tuning score: {metric}, {score}; {how}): " + ", ".join(parts)
+            if missing:
+                text += "; not measured for " + ", ".join(
+                    f"{r.choice.display} ({n.why_not})" for r, n in missing
+                )
+            return text
+        whys = sorted({n.why_not for _, n in missing})
+        text = f"tuning noise: not measured ({'; '.join(w for w in whys if w)})"
+        if k == 1:
+            text += "; each setting was scored on one seed (--tune-seeds 2 averages 2)"
+        else:
+            text += f"; each setting was scored on the mean of {k} seeds"
+        return text
 
     def table(self, *, timings: bool = True) -> str:
         """The results table as aligned text (what ``descentlab compare`` prints)."""
