@@ -574,9 +574,11 @@ _PRELUDE = r"""
 #include <string.h>
 /* The vector width: the CPU's widest vectors with a fused multiply-add and a correctly rounded
    square root among AVX-512 (64 bytes), AVX2 with FMA (32 bytes) and, elsewhere, 16 bytes
-   (SSE2, NEON) with fma and sqrt taken lane by lane from libm. A vector type wider than the
-   CPU's registers is not kept in registers by GCC (every operation goes through memory), so
-   the width follows -march=native; DL_LF and DL_LD are the float and double lanes. */
+   (SSE2, NEON) with fma and sqrt taken lane by lane from libm. The width follows
+   -march=native: GCC compiles a vector type wider than the CPU's registers with round trips
+   through the stack (64-byte vectors on AVX2, even with fma and sqrt on their 32-byte halves,
+   ran a float32 Adam step about 5 and 8 times slower than 32-byte ones). DL_LF and DL_LD
+   are the float and double lanes. */
 #if defined(__AVX512F__)
 #define DL_VBYTES 64
 #elif defined(__AVX2__) && defined(__FMA__)
