@@ -579,3 +579,61 @@ def test_a_failing_compiler_falls_back_to_eager_by_default(monkeypatch, tmp_path
     with pytest.raises(F.FusedUnavailable, match="compiling a fused optimizer kernel failed"):
         strict.step()
     assert torch.allclose(w.detach(), torch.full((3,), 0.9))
+
+
+# tensor sizes around every vector width (4, 8 or 16 float32 lanes; 2, 4 or 8 float64): whole
+# vectors, a scalar tail of every length, and tensors shorter than one vector
+LANE_SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 47, 64, 65]
+
+
+def _descend_each(make, init: list[torch.Tensor], grads: list[list[torch.Tensor]]) -> torch.Tensor:
+    ws = [p.clone().requires_grad_() for p in init]
+    opt = make(ws)
+    for gs in grads:
+        for w, g in zip(ws, gs, strict=True):
+            w.grad = g.clone()
+        opt.step()
+    if isinstance(opt, optim.Optimizer):
+        assert _ran_fused(opt) is opt.fused, "ran on the other backend"
+    return torch.cat([w.detach().reshape(-1) for w in ws])
+
+
+def _split(ts: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [e.reshape(1) for t in ts for e in t.reshape(-1)]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+def test_every_vector_lane_and_tail_length_is_computed_right(dtype):
+    """A kernel that takes the wrong vector width or reads or writes lanes past a tensor's
+    end gives wrong values somewhere in these sizes. Fused against an independent result,
+    bit for bit, after 12 steps: the eager backend for rules without a square root (float32,
+    float64), torch's fused Adam/AdamW for bfloat16 (whose rounding the 16-bit kernels
+    follow); and, for rules with a root, each element as its own one-element tensor (every
+    element in the scalar tail) against the same values in vectors."""
+    gen = torch.Generator().manual_seed(11)
+    init = [torch.randn(n, generator=gen).to(dtype) for n in LANE_SIZES]
+    grads = [[torch.randn(n, generator=gen).to(dtype) for n in LANE_SIZES] for _ in range(12)]
+    split_init, split_grads = _split(init), [_split(gs) for gs in grads]
+    checks = []
+    if dtype != torch.bfloat16:
+        for cls, kw in (
+            (optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+            (optim.Adamax, dict(lr=0.02, weight_decay=0.05)),
+        ):
+            eager = _descend_each(lambda ps, c=cls, k=kw: c(ps, fused=False, **k), init, grads)
+            checks.append((cls, kw, eager))
+    else:
+        for name in ("Adam", "AdamW"):
+            kw = dict(lr=0.01, weight_decay=0.1)
+            theirs = getattr(torch.optim, name)
+            ref = _descend_each(lambda ps, t=theirs, k=kw: t(ps, fused=True, **k), init, grads)
+            checks.append((getattr(optim, name), kw, ref))
+    for cls, kw in ((optim.Adam, dict(lr=0.01, weight_decay=0.1)), (optim.RMSprop, {})):
+        one = _descend_each(lambda ps, c=cls, k=kw: c(ps, fused=True, **k), split_init, split_grads)
+        checks.append((cls, kw, one))
+    for cls, kw, ref in checks:
+        got = _descend_each(lambda ps, c=cls, k=kw: c(ps, fused=True, **k), init, grads)
+        moved = torch.cat([p.reshape(-1) for p in init]) != got
+        assert float(moved.float().mean()) > 0.9, f"{cls.__name__}: the elements did not move"
+        bad = (got != ref).nonzero().reshape(-1).tolist()
+        assert not bad, f"{cls.__name__} {kw}: {len(bad)} elements differ, first at {bad[:5]}"

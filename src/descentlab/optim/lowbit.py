@@ -389,8 +389,9 @@ def _c_floats(values: np.ndarray) -> str:
 
 _C_COMMON = r"""
 /* descentlab.optim.lowbit: stored optimizer state */
-typedef uint16_t dl_VS16 __attribute__((vector_size(16 * sizeof(uint16_t))));
-typedef uint32_t dl_VU32 __attribute__((vector_size(16 * sizeof(uint32_t))));
+/* dl_VS16 and dl_VU32: the 16- and 32-bit integers of a VF's lanes (DL_LF, fused.py) */
+typedef uint16_t dl_VS16 __attribute__((vector_size(DL_LF * sizeof(uint16_t))));
+typedef uint32_t dl_VU32 __attribute__((vector_size(DL_LF * sizeof(uint32_t))));
 template <class T> static inline T dl_q8_ld(const uint8_t* p, const float* map);
 template <> inline float dl_q8_ld<float>(const uint8_t* p, const float* map) { return map[*p]; }
 template <> inline VF dl_q8_ld<VF>(const uint8_t* p, const float* map) {
@@ -404,7 +405,7 @@ template <> inline VF dl_q8_ld<VF>(const uint8_t* p, const float* map) {
                                         (unsigned short)-1, 4);
 #else
     VF v;
-    for (int k = 0; k < 16; ++k) v[k] = map[p[k]];
+    for (int k = 0; k < DL_LF; ++k) v[k] = map[p[k]];
     return v;
 #endif
 }
@@ -485,7 +486,7 @@ static inline void dl_q8_bytes(uint8_t* out, dl_QI c) {
 static inline void dl_q8_block(const float* buf, int64_t n, uint8_t* codes, float* scale,
                                VF mx, const dl_q8_enc& E) {
     float m = 0.0f;
-    for (int k = 0; k < 16; ++k) m = (mx[k] > m) ? mx[k] : m;
+    for (int k = 0; k < DL_LF; ++k) m = (mx[k] > m) ? mx[k] : m;
     const float sc = (m > 1e-12f) ? m : 1e-12f;
     const float inv = 1.0f / sc;
     *scale = sc;
@@ -554,9 +555,10 @@ static inline void dl_sr_st(uint16_t* p, float v, uint32_t salt, int64_t j) {
     const uint32_t r = dl_hash<uint32_t>((uint32_t)j ^ salt) & 0xffffu;
     *p = (uint16_t)((u + r) >> 16);
 }
+static const uint32_t dl_iota[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 static inline void dl_sr_st(uint16_t* p, VF v, uint32_t salt, int64_t j) {
-    const dl_VU32 lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    dl_VU32 u; memcpy(&u, &v, sizeof u);
+    dl_VU32 lane, u;
+    memcpy(&lane, dl_iota, sizeof lane); memcpy(&u, &v, sizeof u);
     const dl_VU32 r = dl_hash<dl_VU32>((lane + (uint32_t)j) ^ salt) & 0xffffu;
     dl_VS16 h = __builtin_convertvector((u + r) >> 16, dl_VS16);
     memcpy(p, &h, sizeof h);

@@ -16,15 +16,15 @@ of all ``K`` runs is one call of a C++ kernel, generated from two pieces:
   dimension (drawn from the registry), and a landscape without one announces that its
   trajectories run step by step.
 
-The kernel keeps a block of runs (32 float64 or 64 float32 lanes, several AVX-512 vectors)
-in registers for all ``T`` steps and streams out the iterates and losses; blocks run on
-OpenMP threads (``torch.set_num_threads`` applies). What changes from step to step -- bias
-corrections, a per-run learning rate -- is a table of *coefficients* computed beforehand in
-Python in double precision, by the same coefficient functions as the fused backend, one row
-per distinct value of the hyperparameters each coefficient uses (a 64 x 64 map of learning
-rates x starts needs 64 rows, not 4096). Divergence is handled as in ``trajectories.run``: a
-run whose point or loss leaves the finite numbers (or the box ``|x_i| <= bound``) is frozen
-at its last valid point.
+The kernel keeps a block of runs (four of the fused backend's vectors: 64 float32 lanes with
+AVX-512, 32 with AVX2) in registers for all ``T`` steps and streams out the iterates and
+losses; blocks run on OpenMP threads (``torch.set_num_threads`` applies). What changes from
+step to step -- bias corrections, a per-run learning rate -- is a table of *coefficients*
+computed beforehand in Python in double precision, by the same coefficient functions as the
+fused backend, one row per distinct value of the hyperparameters each coefficient uses (a
+64 x 64 map of learning rates x starts needs 64 rows, not 4096). Divergence is handled as in
+``trajectories.run``: a run whose point or loss leaves the finite numbers (or the box
+``|x_i| <= bound``) is frozen at its last valid point.
 
 Applies to: the named optimizers and composed chains whose rules are all element-local with
 gradient-free coefficients (not ``clip_by_global_norm``, ``add_noise``,
@@ -56,7 +56,7 @@ import functools
 import math
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,8 +245,8 @@ class _UsesBuilder(FusedBuilder):
 _KERNEL = r"""
 #include <sys/mman.h>
 typedef {scalar} T0;
-typedef {vec} V;                  /* one AVX-512 vector (the fused backend's type) */
-static const int L = {lanes};     /* lanes of a vector */
+typedef {vec} V;                  /* one vector (the fused backend's type: DL_VBYTES) */
+static const int L = DL_VBYTES / sizeof(T0);  /* lanes of a vector */
 static const int NV = 4;          /* vectors per block: independent chains for the CPU */
 static const int B = NV * L;      /* runs per block */
 static const int D = {dim};
@@ -407,27 +407,26 @@ extern "C" void dl_value_grad(int land, int64_t n, const T0* x, T0* f, T0* g, co
 """
 
 
-def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> str:
-    """The kernel of one chain structure for ``dim``-dimensional runs of every closed form
-    (:func:`_kinds`; the landscape is a runtime switch, so one compilation serves all)."""
-    double = dtype == torch.float64
-    arrays = builder.arrays
-    coefs = "\n".join(
-        f"            T c_{c.name};\n"
-        f"            if (rowwise[{k}]) {{ for (int l = 0; l < L; ++l) "
-        f"c_{c.name}[l] = (T0)tb[{k}][t * us[{k}] + off[{k}][v * L + l]]; }}\n"
-        f"            else c_{c.name} = dl_bc<T>(tb[{k}][t * us[{k}]]);"
-        for k, c in enumerate(builder.coefs)
-    )
-    load = "\n".join(f"                T s_{n} = ST[v][{k}][i];" for k, n in enumerate(arrays))
-    store = "\n".join(
-        f"                ST[v][{arrays.index(n)}][i] = s_{n};" for n in builder.written
-    )
-    body = "\n".join("                " + line for line in builder.lines)
-    final = builder.final_expr(fold)
-    lanes = 8 if double else 16
-    itype = "int64_t" if double else "int32_t"
-    mask = f"typedef {itype} VM __attribute__((vector_size(64)));"
+def _per_width(make: Callable[[int], tuple[str, ...]], size: int) -> tuple[str, ...]:
+    """Each piece of C that ``make(lanes)`` writes for a vector of ``lanes`` elements of
+    ``size`` bytes, for every vector width of the fused prelude (``DL_VBYTES``: 64, 32 or 16
+    bytes, chosen by the compiler for the CPU), under the preprocessor's choice."""
+    widths = (64, 32, 16)
+    pieces = [make(w // size) for w in widths]
+    out = []
+    for k in range(len(pieces[0])):
+        text = "".join(
+            f"#{'if' if i == 0 else 'elif'} DL_VBYTES == {w}\n{p[k]}\n"
+            for i, (w, p) in enumerate(zip(widths, pieces, strict=True))
+        )
+        out.append(text + "#endif")
+    return tuple(out)
+
+
+def _reductions_and_store(lanes: int, itype: str, dim: int) -> tuple[str, str, str]:
+    """The bodies of ``dl_hsum`` and ``dl_hmax`` (by halving) and the vector store of a
+    block's points, for ``lanes``-element vectors."""
+    mask = f"typedef {itype} VM __attribute__((vector_size({lanes} * sizeof({itype}))));"
 
     def shuffle(a: str, b: str, idx: list[int]) -> str:
         return f"__builtin_shuffle({a}, {b}, (VM){{{', '.join(map(str, idx))}}})"
@@ -456,12 +455,35 @@ def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> 
             "            for (int b = 0; b < B; ++b)\n"
             "                for (int i = 0; i < D; ++i) pt[b * D + i] = X[b / L][i][b % L];"
         )
+    return "\n".join(hsum), "\n".join(hmax), vstore
+
+
+def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> str:
+    """The kernel of one chain structure for ``dim``-dimensional runs of every closed form
+    (:func:`_kinds`; the landscape is a runtime switch, so one compilation serves all)."""
+    double = dtype == torch.float64
+    arrays = builder.arrays
+    coefs = "\n".join(
+        f"            T c_{c.name};\n"
+        f"            if (rowwise[{k}]) {{ for (int l = 0; l < L; ++l) "
+        f"c_{c.name}[l] = (T0)tb[{k}][t * us[{k}] + off[{k}][v * L + l]]; }}\n"
+        f"            else c_{c.name} = dl_bc<T>(tb[{k}][t * us[{k}]]);"
+        for k, c in enumerate(builder.coefs)
+    )
+    load = "\n".join(f"                T s_{n} = ST[v][{k}][i];" for k, n in enumerate(arrays))
+    store = "\n".join(
+        f"                ST[v][{arrays.index(n)}][i] = s_{n};" for n in builder.written
+    )
+    body = "\n".join("                " + line for line in builder.lines)
+    final = builder.final_expr(fold)
+    size = 8 if double else 4
+    itype = "int64_t" if double else "int32_t"
+    hsum, hmax, vstore = _per_width(lambda lanes: _reductions_and_store(lanes, itype, dim), size)
     kernel = _KERNEL.format(
         scalar="double" if double else "float",
         vec="VD" if double else "VF",
-        lanes=lanes,
-        hsum="\n".join(hsum),
-        hmax="\n".join(hmax),
+        hsum=hsum,
+        hmax=hmax,
         vstore=vstore,
         dim=dim,
         ncoef=len(builder.coefs),
