@@ -170,6 +170,10 @@ class _Counter(TorchDispatchMode):
                     written[id(x)] = x.numel()
                 if not writes or (a.name == "self" and name not in _OVERWRITE):
                     read[id(x)] = x.numel()
+        if schema.returns and all(
+            r.alias_info is not None and not r.alias_info.is_write for r in schema.returns
+        ):
+            return out  # a view: no element read or written
         fresh = [x for r, v in zip(schema.returns, _returned(out), strict=False)
                  if r.alias_info is None for x in _tensors(v)]  # fmt: skip
         allocated = sum(x.numel() for x in fresh if x.numel() > 1)

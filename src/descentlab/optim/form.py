@@ -50,6 +50,7 @@ from .base import (
     lazy_state,
     scalar_dtype,
     scratch,
+    small,
     step_values,
     zeros,
 )
@@ -645,17 +646,19 @@ _C_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 
 class _Scalars(list):
     """A coefficient's per-tensor values: one float per tensor, or with batched
-    hyperparameters a length-K tensor (one value per row of the leading dimension)."""
+    hyperparameters a length-K tensor (one value per row of the leading dimension); the
+    values are not changed once made (:meth:`batched` and :meth:`one` are read once)."""
 
-    @property
-    def batched(self) -> bool:
-        return any(isinstance(v, Tensor) for v in self)
+    def __init__(self, values: Any = ()) -> None:
+        super().__init__(values)
+        self.batched = any(isinstance(v, Tensor) for v in self)
+        first = self[0] if self else None
+        same = not self.batched and all(v == first for v in self)
+        self._one = first if same else None
 
     def one(self) -> float | None:
-        first = self[0]
-        if self.batched:
-            return None
-        return first if all(v == first for v in self) else None
+        """The value of every tensor, or None where they differ (or are batched)."""
+        return self._one
 
 
 def _batched_apply(op: str, a: list[Any], alpha: Any) -> list[Tensor]:
@@ -683,6 +686,24 @@ def _batched_apply(op: str, a: list[Any], alpha: Any) -> list[Tensor]:
     return out
 
 
+def _operands(e: Op) -> list[Expr]:
+    return [*e.args, e.alpha] if e.alpha is not None else list(e.args)
+
+
+def _reads(expr: Expr, name: str) -> int:
+    """How often evaluating ``expr`` reads leaf ``name`` (each node evaluated once; a let's
+    value is made at its own statement)."""
+    count, seen, todo = 0, set(), [expr]
+    while todo:
+        e = todo.pop()
+        if isinstance(e, Leaf) and e.name == name:
+            count += 1
+        if id(e) not in seen and isinstance(e, Op):
+            seen.add(id(e))
+            todo.extend(_operands(e))
+    return count
+
+
 class _Uses:
     """How often a form's values are read on one evaluation path (statements, then the output
     or the final form): per node, and per state version (``Form.state`` makes a new leaf at
@@ -702,12 +723,15 @@ class _Uses:
             if isinstance(e, Leaf):
                 key = (e.name, e.version)
                 self.leaves[key] = self.leaves.get(key, 0) + 1
-            if id(e) in seen or not isinstance(e, Op):  # a let's value: made at its statement
-                continue
-            seen.add(id(e))
-            todo.extend(e.args)
-            if e.alpha is not None:
-                todo.append(e.alpha)
+            if id(e) not in seen and isinstance(e, Op):  # a let's value: made at its statement
+                seen.add(id(e))
+                todo.extend(_operands(e))
+        #: per assign statement: how often its expression reads the entry it assigns (the
+        #: earlier statements' reads are done by then, and a later one is refused by the form)
+        self.own_reads: dict[int, int] = {}
+        for i, (kind, key, expr) in enumerate(form.statements):
+            if kind == "assign":
+                self.own_reads[i] = _reads(expr, f"state:{key}")
 
     @staticmethod
     def of(form: Form, final: bool) -> _Uses:
@@ -752,6 +776,8 @@ class EagerEmitter(Emitter):
         self._args: list[Any] = []
         self._uses: _Uses | None = None
         self._grant: str | None = None  # a state entry its assignment may update in place
+        first = params[0].dtype if params else None
+        self._one_dtype = all(p.dtype == first for p in params)
 
     # -- ownership --------------------------------------------------------------------
     def _new(self, value: list[Tensor]) -> list[Tensor]:
@@ -760,9 +786,24 @@ class EagerEmitter(Emitter):
         return value
 
     def _last(self, x: Any) -> bool:
-        """True where this primitive is the last reader of ``x``, a value of this step."""
+        """True where this primitive is the last reader of ``x``, a value of this step, and
+        its result has ``x``'s dtype (an operand of another dtype would promote it)."""
         got = self._own.get(id(x))
-        return got is not None and got[1] == 1 and sum(a is x for a in self._args) == 1
+        return (
+            got is not None
+            and got[1] == 1
+            and sum(a is x for a in self._args) == 1
+            and self._same_dtype(x)
+        )
+
+    def _same_dtype(self, x: list[Tensor]) -> bool:
+        """Every tensor operand of this primitive has ``x``'s dtype (tensor by tensor where
+        the group mixes dtypes)."""
+        others = [a for a in self._args if a is not x and isinstance(a, list) and a]
+        others = [a for a in others if isinstance(a[0], Tensor)]
+        if self._one_dtype:
+            return all(a[0].dtype == x[0].dtype for a in others)
+        return all(ai.dtype == xi.dtype for a in others for ai, xi in zip(a, x, strict=True))
 
     def _read(self, x: Any) -> None:
         got = self._own.get(id(x))
@@ -793,10 +834,11 @@ class EagerEmitter(Emitter):
         if isinstance(e, Leaf):
             key = e.name.split(":", 1)[-1]
             v = self.leaf(key)
-            if (e.name == "g" and isinstance(v, Owned)) or key == self._grant:
-                assert self._uses is not None
-                if self._uses.leaves.get((e.name, e.version)) == 1:
-                    self._own.setdefault(id(v), [v, 0])
+            assert self._uses is not None
+            if key == self._grant or (
+                e.name == "g" and isinstance(v, Owned) and self._uses.leaves[("g", 0)] == 1
+            ):
+                self._own.setdefault(id(v), [v, 0])
         elif isinstance(e, Coef):
             v = self.coef(e)
         elif isinstance(e, Let):
@@ -831,12 +873,12 @@ class EagerEmitter(Emitter):
         self.lazy = form.lazy
         self._uses = _Uses.of(form, final=self.lrs is not None)
         self._memo = {}
-        for kind, target, expr in form.statements:
+        for i, (kind, target, expr) in enumerate(form.statements):
             if kind == "product":
                 self.scale(target, expr)
                 continue
-            if kind == "assign":
-                self._grant = target
+            if kind == "assign" and self._uses.own_reads[i] == 1:
+                self._grant = target  # its one read is its buffer: updated in place
             v = self.value(expr)
             self._grant = None
             self._read(v)
@@ -945,7 +987,27 @@ class EagerEmitter(Emitter):
         if self._last(x):
             getattr(torch, f"_foreach_{name}_")(x, *rest, **kw)
             return x
-        return self._new(list(getattr(torch, f"_foreach_{name}")(x, *rest, **kw)))
+        ws = self.state.get("_workspace")
+        if ws is None or not self._same_dtype(x):
+            return self._new(list(getattr(torch, f"_foreach_{name}")(x, *rest, **kw)))
+        out = ws.take(x)  # the optimizer's scratch memory: nothing allocated
+        if small(x):  # many small tensors: two foreach kernels beat a loop of out= calls
+            torch._foreach_copy_(out, x)
+            getattr(torch, f"_foreach_{name}_")(out, *rest, **kw)
+            return self._new(out)
+        col = lambda v, i: v[i] if isinstance(v, list) else v  # noqa: E731
+        value = {"value": rest[-1]} if name in ("addcmul", "addcdiv") else {}
+        args = rest[:-1] if value else rest
+        f = getattr(torch, name)
+        for i, (xi, oi) in enumerate(zip(x, out, strict=True)):
+            f(
+                xi,
+                *(col(r, i) for r in args),
+                **kw,
+                **{k: col(v, i) for k, v in value.items()},
+                out=oi,
+            )
+        return self._new(out)
 
     def _each(self, name: str, x: list[Tensor], *rest: Any, **kw: Any) -> list[Tensor]:
         """Tensor by tensor, a per-tensor number among the operands (``rest``/``kw`` lists
