@@ -649,7 +649,12 @@ class _Scalars(list):
     hyperparameters a length-K tensor (one value per row of the leading dimension); the
     values are not changed once made (:meth:`batched` and :meth:`one` are read once)."""
 
-    def __init__(self, values: Any = ()) -> None:
+    def __init__(self, values: Any = (), *, one: Any = None, n: int = 0) -> None:
+        if n:  # the same number for ``n`` tensors
+            super().__init__([one] * n)
+            self.batched = isinstance(one, Tensor)
+            self._one = None if self.batched else one
+            return
         super().__init__(values)
         self.batched = any(isinstance(v, Tensor) for v in self)
         first = self[0] if self else None
@@ -766,8 +771,9 @@ class EagerEmitter(Emitter):
         hyper: Mapping[str, Any],
     ) -> None:
         self.grads, self.params, self.state, self.given = grads, params, state, hyper
-        self.hyper = {k: _plain(v) for k, v in hyper.items()}
+        self._hyper: dict[str, Any] | None = None
         self._steps: list[float] | None = None
+        self._one_step: bool | None = None
         self.lazy: list[str] = []
         #: the step's learning rate of each tensor (a final form's :meth:`Form.lr_coef`)
         self.lrs: list[float] | None = None
@@ -776,8 +782,14 @@ class EagerEmitter(Emitter):
         self._args: list[Any] = []
         self._uses: _Uses | None = None
         self._grant: str | None = None  # a state entry its assignment may update in place
-        first = params[0].dtype if params else None
-        self._one_dtype = all(p.dtype == first for p in params)
+        self._one_dtype: bool | None = None
+
+    @property
+    def hyper(self) -> dict[str, Any]:
+        """The group's hyperparameters, 0-dim tensors as numbers (made on first use)."""
+        if self._hyper is None:
+            self._hyper = {k: _plain(v) for k, v in self.given.items()}
+        return self._hyper
 
     # -- ownership --------------------------------------------------------------------
     def _new(self, value: list[Tensor]) -> list[Tensor]:
@@ -801,6 +813,9 @@ class EagerEmitter(Emitter):
         the group mixes dtypes)."""
         others = [a for a in self._args if a is not x and isinstance(a, list) and a]
         others = [a for a in others if isinstance(a[0], Tensor)]
+        if self._one_dtype is None:
+            first = self.params[0].dtype if self.params else None
+            self._one_dtype = all(p.dtype == first for p in self.params)
         if self._one_dtype:
             return all(a[0].dtype == x[0].dtype for a in others)
         return all(ai.dtype == xi.dtype for a in others for ai, xi in zip(a, x, strict=True))
@@ -919,6 +934,10 @@ class EagerEmitter(Emitter):
         if c.per_tensor is not None:
             st = self.state
             return _Scalars(_number(c.value(h, t, st, i)) for i, t in enumerate(steps))
+        if self._one_step is None:
+            self._one_step = all(t == steps[0] for t in steps)
+        if self._one_step and steps:  # every tensor at the same step: fn(h, t) once
+            return _Scalars(one=_number(fn(h, steps[0])), n=len(steps))
         at: dict[float, Any] = {}  # fn(h, t) once per distinct step count
         for t in steps:
             if t not in at:
@@ -1028,6 +1047,8 @@ class EagerEmitter(Emitter):
     def _selection(self, op: str, a: list[Any]) -> list[Any]:
         """Comparisons, where and clamp (:func:`_eager_selection`); a result that shares no
         tensor with its operands is this step's to overwrite."""
+        if op == "ne0" and isinstance(a[0], _Scalars) and a[0].one() is not None:
+            return [a[0].one() != 0] * len(a[0])  # a per-tensor flag, the same for all
         if op == "clamp" and all(isinstance(b, _Scalars) and b.one() is not None for b in a[1:]):
             x = self._foreach("clamp_min", a[0], a[1].one())  # one pair of foreach kernels
             torch._foreach_clamp_max_(x, a[2].one())
@@ -1228,7 +1249,10 @@ class FormRule(Rule):
         return flags if self.state_format is None else (*flags, self.state_format.tag)
 
     def update(self, grads, state, params, hyper):
-        return self._eager(grads, params, state, hyper).run(self.built(hyper)), state
+        form = self.built(hyper)
+        if form.output is form.g and not form.statements and not form.prepares:
+            return grads, state  # switched off at these hyperparameters: nothing to run
+        return self._eager(grads, params, state, hyper).run(form), state
 
     def _eager(self, grads, params, state, hyper) -> EagerEmitter:
         if self.state_format is not None:
