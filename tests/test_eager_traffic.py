@@ -15,6 +15,8 @@ import pytest
 import torch
 
 from descentlab import optim
+from descentlab.optim import form as FM
+from descentlab.optim.base import Owned, Workspace
 from descentlab.optim.eager import traffic
 from descentlab.optim.form import FormRule, Let, Op
 
@@ -86,3 +88,51 @@ def test_traffic_counts_passes_written_read_and_allocated():
     assert t.dispatches == 0
     t = traffic(lambda: torch.add(torch.ones(()), 1.0), 40)  # 0-dim values are left out
     assert t.dispatches == 0
+
+
+def _hazards(f: FM.Form, hyper) -> None:
+    """Values read by several readers, a state entry named before its assignment, an entry
+    read twice by its own assignment, one read once, a per-tensor choice between a new value
+    and a state entry, and the incoming update read once."""
+    c = f.coef("c", lambda h, t: h["c"], uses=("c",))
+    w = f.coef("w", lambda h, t: 1 - h["c"] / t, uses=("c",))
+    odd = f.coef("odd", lambda h, t, e: e, per_tensor=lambda st, i: float(st["odd"][i]))
+    old = f.let(f.state("a"))  # a copy: the entry changes below
+    t = f.state("b") * c  # read twice: its first reader must not overwrite it
+    a = f.assign("a", FM.addcmul(f.state("a") * c, f.state("a"), t, w))
+    b = f.assign("b", FM.lerp(f.state("b"), t, w))  # read once: updated in place
+    q = (a - old) * c  # read again after a choice that keeps some of its tensors
+    pick = f.let(FM.where(odd, q, b))  # odd tensors: q's, even ones: b's own
+    f.assign("d", FM.add(f.state("d"), pick, c))
+    t2 = f.g * c  # the incoming update's one read: in place
+    y = f.let(FM.add(t2, old, c))  # t2's first reader: must not overwrite it
+    f.out((q * c + y) + (pick * a + t2))
+
+
+def test_in_place_updates_keep_every_value_its_readers_need():
+    """The eager emitter's in-place updates and scratch values against the form's float64
+    reference (each primitive by its definition, tensor by tensor), over several steps, with
+    a workspace reused from step to step and an incoming update the step may overwrite."""
+    form = FM.Form()
+    _hazards(form, {})
+    gen = torch.Generator().manual_seed(3)
+    sizes = (5, 3, 4097, 2)
+    mk = lambda: [torch.randn(n, dtype=torch.float64, generator=gen) for n in sizes]  # noqa: E731
+    params, state = mk(), {k: mk() for k in ("a", "b", "d")}
+    state["odd"] = [torch.tensor(float(i % 2)) for i in range(len(sizes))]
+    ref_state = [{k: v[i].clone() for k, v in state.items()} for i in range(len(sizes))]
+    ws, hyper = Workspace(), {"c": 0.7}
+    for step in range(1, 5):
+        grads = mk()
+        want = [
+            FM.reference(form, g, p, ref_state[i], hyper, float(step))
+            for i, (g, p) in enumerate(zip(grads, params, strict=True))
+        ]
+        ws.reset()
+        state.update(_workspace=ws, _step_values=[float(step)] * len(sizes))
+        em = FM.EagerEmitter(Owned(x.clone() for x in grads), params, state, hyper)
+        got = em.run(form)
+        for i in range(len(sizes)):
+            torch.testing.assert_close(got[i], want[i], rtol=1e-13, atol=1e-13)
+            for k in ("a", "b", "d"):
+                torch.testing.assert_close(state[k][i], ref_state[i][k], rtol=1e-13, atol=1e-13)
