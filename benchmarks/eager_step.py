@@ -17,6 +17,12 @@ median over rounds of each tree's eager time and eager/foreach ratio, and this t
 time over the other's:
 
     python benchmarks/eager_step.py --against /tmp/old/src --rounds 3 --repeat 11
+
+How fast a fresh allocation is depends on glibc's state (a parameter-sized block freed back
+to the OS is page-faulted in again at the next step), which differs between processes and
+between the arms' histories; ``--keep-freed-memory`` sets glibc's thresholds as descentlab's
+CLI processes do (:func:`descentlab.engine.memory.keep_freed_memory`), so that torch's
+temporaries cost the same in every process and the trees' times compare.
 """
 
 from __future__ import annotations
@@ -128,9 +134,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--optimizers", default=None, help="comma-separated (default: all)")
     parser.add_argument("--against", metavar="SRC", help="another source tree to alternate with")
     parser.add_argument("--rounds", type=int, default=3, help="with --against: runs per tree")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="keep freed memory in the heap (glibc's thresholds, as descentlab's CLI does)",
+    )
     parser.add_argument("--json-rows", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # CPU time adds up over threads
+    if args.keep_freed_memory:
+        from descentlab.engine.memory import keep_freed_memory
+
+        if not keep_freed_memory():
+            parser.error("--keep-freed-memory: glibc's mallopt is not available here")
     names = [n.strip() for n in (args.optimizers or ",".join(CASES)).split(",")]
     unknown = [n for n in names if n not in CASES]
     if unknown:
