@@ -782,7 +782,6 @@ class EagerEmitter(Emitter):
         self._args: list[Any] = []
         self._uses: _Uses | None = None
         self._grant: str | None = None  # a state entry its assignment may update in place
-        self._one_dtype: bool | None = None
 
     @property
     def hyper(self) -> dict[str, Any]:
@@ -801,24 +800,14 @@ class EagerEmitter(Emitter):
         """True where this primitive is the last reader of ``x``, a value of this step, and
         its result has ``x``'s dtype (an operand of another dtype would promote it)."""
         got = self._own.get(id(x))
-        return (
-            got is not None
-            and got[1] == 1
-            and sum(a is x for a in self._args) == 1
-            and self._same_dtype(x)
-        )
+        if got is None or got[1] != 1:
+            return False
+        return [a is x for a in self._args].count(True) == 1 and self._same_dtype(x)
 
     def _same_dtype(self, x: list[Tensor]) -> bool:
-        """Every tensor operand of this primitive has ``x``'s dtype (tensor by tensor where
-        the group mixes dtypes)."""
-        others = [a for a in self._args if a is not x and isinstance(a, list) and a]
-        others = [a for a in others if isinstance(a[0], Tensor)]
-        if self._one_dtype is None:
-            first = self.params[0].dtype if self.params else None
-            self._one_dtype = all(p.dtype == first for p in self.params)
-        if self._one_dtype:
-            return all(a[0].dtype == x[0].dtype for a in others)
-        return all(ai.dtype == xi.dtype for a in others for ai, xi in zip(a, x, strict=True))
+        """Every tensor operand of this primitive has ``x``'s dtype: always here (state,
+        gradients and every value of the step have their parameter's dtype)."""
+        return True
 
     def _read(self, x: Any) -> None:
         got = self._own.get(id(x))
@@ -856,10 +845,9 @@ class EagerEmitter(Emitter):
                 self._own.setdefault(id(v), [v, 0])
         elif isinstance(e, Coef):
             v = self.coef(e)
-        elif isinstance(e, Let):
+        elif not isinstance(e, Op):
             raise AssertionError("a let is evaluated where it is declared")
-        else:
-            assert isinstance(e, Op)
+        elif e.op == "branch" or (e.op == "where" and _flag(e.args[0])):
             read: list[Any] = []
 
             def side(x: Expr) -> Any:
@@ -867,17 +855,21 @@ class EagerEmitter(Emitter):
                 read.append(got)
                 return got
 
-            if e.op == "branch" or (e.op == "where" and _flag(e.args[0])):
-                on, a, b = e.args
-                pick = self.select if e.op == "branch" else self.select_flag
-                v = pick(self.value(on), lambda: side(a), lambda: side(b))
-            else:
-                args = [side(a) for a in e.args]
-                alpha = None if e.alpha is None else self.value(e.alpha)
-                self._args = args
-                v = self.apply(e.op, args, alpha)
+            on, a, b = e.args
+            pick = self.select if e.op == "branch" else self.select_flag
+            v = pick(self.value(on), lambda: side(a), lambda: side(b))
             for x in read:
                 self._read(x)
+        else:
+            args = [self.value(a) for a in e.args]
+            alpha = None if e.alpha is None else self.value(e.alpha)
+            self._args = args
+            v = self.apply(e.op, args, alpha)
+            own = self._own
+            for x in args:  # each operand read once more
+                got = own.get(id(x))
+                if got is not None:
+                    got[1] -= 1
         self._count(e, v)
         memo[id(e)] = v
         return v
@@ -1370,6 +1362,7 @@ class StoredEagerEmitter(EagerEmitter):
         self.rule = rule
         self.keys = rule.stored()
         self.work: dict[str, list[Tensor]] = {}
+        self._one_dtype: bool | None = None
 
     def leaf(self, name: str) -> list[Tensor]:
         if name not in self.keys:
@@ -1382,6 +1375,19 @@ class StoredEagerEmitter(EagerEmitter):
                 self.fmt.decode([c[i] for c in cols], signed) for i in range(len(self.params))
             ]
         return got
+
+    def _same_dtype(self, x: list[Tensor]) -> bool:
+        """Every tensor operand of this primitive has ``x``'s dtype: the decoded state is
+        float32 whatever the parameters' dtype (tensor by tensor where the group mixes
+        dtypes)."""
+        others = [a for a in self._args if a is not x and isinstance(a, list) and a]
+        others = [a for a in others if isinstance(a[0], Tensor)]
+        if self._one_dtype is None:
+            first = self.params[0].dtype if self.params else None
+            self._one_dtype = all(p.dtype == first for p in self.params)
+        if self._one_dtype:
+            return all(a[0].dtype == x[0].dtype for a in others)
+        return all(ai.dtype == xi.dtype for a in others for ai, xi in zip(a, x, strict=True))
 
     def _entries(self, key: str) -> list[Any]:
         """A stored entry of every tensor (None where a tensor does not have it: a blockwise
