@@ -68,6 +68,9 @@ class Workspace:
 
     def __init__(self, fresh: bool = False) -> None:
         self._flat: dict[tuple[int, torch.dtype, torch.device], Tensor] = {}
+        #: the views a slot was carved into, by the shapes asked for: the chunks of a group ask
+        #: for the same shapes every step, and carving costs two dispatches a tensor
+        self._views: dict[tuple, tuple[Tensor, list[Tensor]]] = {}
         self._slot = 0
         #: hand out new tensors instead (a differentiable step: autograd may have saved the
         #: previous step's scratch tensors for its backward pass)
@@ -79,19 +82,23 @@ class Workspace:
     def take(self, like: Sequence[Tensor]) -> Owned:
         slot = self._slot
         self._slot += 1
-        out = Owned()
         if not like:
-            return out
+            return Owned()
         if self.fresh:
-            out.extend(torch.empty_like(t) for t in like)
-            return out
+            return Owned(torch.empty_like(t) for t in like)
         dtype, device = like[0].dtype, like[0].device
-        need = sum(t.numel() for t in like if t.dtype == dtype and t.device == device)
         key = (slot, dtype, device)
+        uniform = all(t.dtype == dtype and t.device == device for t in like)
+        shapes = (key, tuple(t.shape for t in like))
+        cached = self._views.get(shapes)
+        if uniform and cached is not None and cached[0] is self._flat.get(key):
+            return Owned(cached[1])
+        need = sum(t.numel() for t in like if t.dtype == dtype and t.device == device)
         flat = self._flat.get(key)
         if flat is None or flat.numel() < need:
             flat = torch.empty(need, dtype=dtype, device=device)
             self._flat[key] = flat
+        out = Owned()
         offset = 0
         for t in like:
             if t.dtype != dtype or t.device != device:
@@ -100,6 +107,8 @@ class Workspace:
             n = t.numel()
             out.append(flat[offset : offset + n].view(t.shape))
             offset += n
+        if uniform:
+            self._views[shapes] = (flat, list(out))
         return out
 
 
@@ -118,6 +127,11 @@ def writable(state: State, xs: list[Tensor]) -> Owned:
     out = scratch(state, xs)
     torch._foreach_copy_(out, xs)
     return out
+
+
+def small(xs: Sequence[Tensor]) -> bool:
+    """Many small tensors: one foreach call beats a Python loop of out= calls."""
+    return sum(t.numel() for t in xs) < 4096 * len(xs)
 
 
 # --------------------------------------------------------------------------------------
