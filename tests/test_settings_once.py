@@ -2,15 +2,26 @@
 
 ``descentlab compare`` builds its CompareSpec from the flags and checks it (the CLI), then
 ``compare()`` and ``prepare()`` ask again: the spec's registries, ranges, protocol and search
-space are looked through once."""
+space are looked through once. The comparison then derives its plan (the base run config,
+the folds and seeds, each optimizer's first tuning round) from the checked spec once, however
+many trials and rounds follow; the engine checks a run config and serializes it once on its
+way in, and the config it trains is the one a resumed run reads back from the store."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from _models import tiny_compare
 
 from descentlab.cli import main
-from descentlab.experiments.compare import CompareSpec
+from descentlab.engine import common
+from descentlab.engine import config as config_module
+from descentlab.engine.config import RunConfig
+from descentlab.experiments.compare import CompareSpec, compare
+from descentlab.experiments.compare import planning as planning_mod
 from descentlab.experiments.compare import spec as spec_module
+from descentlab.store import canonical_json
 
 ARGV = [
     "compare", "--problem", "moons", "--model", "mlp", "--optimizer", "sgd",
@@ -44,3 +55,66 @@ def test_a_spec_changed_after_its_check_is_checked_again():
     spec.optimizers.append("no-such-optimizer")  # changed in place, inside a list
     with pytest.raises(KeyError, match="no-such-optimizer"):
         spec.validate()
+
+
+def _counting(monkeypatch, module, name):  # type: ignore[no-untyped-def]
+    calls = []
+    original = getattr(module, name)
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, spy)
+    return calls
+
+
+def test_a_comparison_derives_each_first_tuning_round_twice_at_most(tmp_path, monkeypatch):
+    # once when the spec is checked (every setting's optimizer is built once), once for the
+    # plan; not again for each round decided or each trial that finishes
+    calls = _counting(monkeypatch, spec_module, "tuning_settings")
+    monkeypatch.setattr(planning_mod, "tuning_settings", spec_module.tuning_settings)
+    spec = CompareSpec(
+        **tiny_compare(optimizers=["sgd", "adam"], steps=4, lrs_per_optimizer=3, seeds=1)
+    )
+    result = compare(spec, tmp_path, workers=1, progress=False, vectorize=False)
+    assert sum(r.n_tuning_trials for r in result.results) == 6  # trials did finish one by one
+    per_label = {}
+    for _, choice in calls:
+        per_label[choice.label] = per_label.get(choice.label, 0) + 1
+    assert per_label == {"sgd": 2, "adam": 2}
+
+
+def _config() -> RunConfig:
+    return RunConfig(
+        problem="moons",
+        model="mlp",
+        optimizer="adam",
+        hyper={"lr": 0.01, "betas": (0.9, 0.99)},
+        model_options={"hidden": 4},
+        steps=3,
+    )
+
+
+def test_normalize_gives_the_config_a_resumed_run_reads_from_the_store():
+    config = _config()
+    stored = RunConfig.from_dict(json.loads(canonical_json(config.to_dict())))
+    got = common.normalize(config)
+    assert got == stored
+    assert got.hyper["betas"] == [0.9, 0.99]  # a tuple became a list, as in the store
+    got.hyper["lr"] = 1.0  # its containers are its own
+    assert config.hyper["lr"] == 0.01
+
+
+def test_normalize_checks_and_serializes_a_config_once(monkeypatch):
+    # the field constraints looked through once, the record serialized once (it is checked
+    # for JSON and read back as the config to train)
+    checks = _counting(monkeypatch, config_module, "validate")
+    records = _counting(monkeypatch, RunConfig, "to_dict")
+    common.normalize(_config())
+    assert (len(checks), len(records)) == (1, 1)
+
+
+def test_normalize_still_refuses_a_bad_config():
+    with pytest.raises(ValueError, match="steps"):
+        common.normalize(RunConfig(problem="moons", steps=0))

@@ -438,12 +438,9 @@ def normalize(config: RunConfig | Mapping[str, Any]) -> RunConfig:
         if not isinstance(config, Mapping):
             raise ValueError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
         config = RunConfig.from_dict(config)
-    config.validate()
-    # A JSON round trip gives the config exactly as a resumed run will read it from the store
-    # (tuples become lists), so that both build identical objects.
-    if not config.has_custom_objects:
-        config = RunConfig.from_dict(config.to_dict())
-    return config
+    # checked, and exactly as a resumed run will read it from the store (tuples become
+    # lists), so that both build identical objects
+    return config.checked()
 
 
 def series(rows: list[Row]) -> dict[str, MetricSeries]:

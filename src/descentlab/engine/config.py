@@ -209,6 +209,23 @@ class RunConfig:
             ValueError: naming the field and its value (a wrong type is a
                 :class:`~descentlab.constraints.ParameterTypeError`, a ``ValueError`` too).
         """
+        self._check()
+
+    def checked(self) -> RunConfig:
+        """This config checked (:meth:`validate`), as a resumed run reads it back from the
+        store: tuples become lists, containers are its own (the config itself when it holds
+        Python objects, which the store keeps only by description).
+
+        The record :meth:`validate` serializes to check it is the one the copy is read
+        from (it is not serialized a second time).
+        """
+        record = self._check()
+        if self.has_custom_objects:
+            return self
+        return RunConfig.from_dict(record)
+
+    def _check(self) -> dict[str, Any]:
+        """:meth:`validate`; returns :meth:`to_dict`'s record it checked."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         validate(_FIELDS, {k: v for k, v in values.items() if v is not None or k not in _OPTIONAL})
         check_device(self.device)  # before any data is loaded or model built
@@ -229,7 +246,8 @@ class RunConfig:
             validate(
                 _EARLY_STOPPING, {f"early_stopping.{k}": v for k, v in self.early_stopping.items()}
             )
-        for key, value in self.to_dict().items():
+        record = self.to_dict()
+        for key, value in record.items():
             try:
                 canonical_json(value)
             except ValueError:
@@ -238,6 +256,7 @@ class RunConfig:
                     f"{key} must hold finite numbers only (the run is recorded as JSON), "
                     f"got {getattr(self, key)!r}"
                 ) from None
+        return record
 
     def run_name(self, model: str | None = None) -> str:
         """The run's display name: :attr:`name`, else ``problem-model-optimizer``."""

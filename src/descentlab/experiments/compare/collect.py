@@ -21,6 +21,7 @@ from descentlab.experiments.compare import stats
 from descentlab.experiments.compare.landscapes import landscape_races
 from descentlab.experiments.compare.planning import (
     Found,
+    Plan,
     cliff,
     final_setting,
     final_trials,
@@ -81,21 +82,29 @@ class Judge:
 
 
 def collect(
-    spec: CompareSpec, store: Any, *, task: str, run_dir: Path, metric: str | None = None
+    spec: CompareSpec | Plan,
+    store: Any,
+    *,
+    task: str,
+    run_dir: Path,
+    metric: str | None = None,
 ) -> Comparison:
     """Rebuild the comparison's results from the store (missing trials stay empty).
 
     The same function serves a finished :func:`compare`, a resumed one and
     ``descentlab report``: the table depends on the stored trials only. ``metric`` is the
-    problem's own metric name, if it has one.
+    problem's own metric name, if it has one. ``spec``: the spec, or the plan derived from it
+    (:class:`~descentlab.experiments.compare.planning.Plan`).
     """
+    plan = Plan.of(spec)
+    spec = plan.spec
     metric, maximize = score_metric(task, metric)
     records = store.list_runs(name=EXPERIMENT)
     chance = records[-1].provenance.get("chance") if records else None
     judge = Judge(metric, maximize, chance)
     results = []
     complete = True
-    for choice in spec.choices():
+    for choice in plan.choices:
 
         def lookup(t: Trial) -> Found | None:
             rec = finished_run(store, t)
@@ -106,7 +115,7 @@ def collect(
                 rec.id, rec.status, summary, judge(store, rec.id, rec.status, summary, t.phase)
             )
 
-        cands, _, done = tuning_plan(spec, choice, lookup, metric, maximize)
+        cands, _, done = tuning_plan(plan, choice, lookup, metric, maximize)
         best = select(cands, maximize) if done else None
         res = OptimizerResult(
             choice=choice,
@@ -132,7 +141,7 @@ def collect(
         setting = final_setting(choice, cands, best) if done else None
         if setting is not None:
             res.setting = setting
-            _fill_final(spec, store, res, task, judge, timed=metric == "val/accuracy")
+            _fill_final(plan, store, res, task, judge, timed=metric == "val/accuracy")
             res.curves = _curves(store, res.curve_runs)
             res.collapsed = _collapses(store, spec.final_seeds, res.curve_runs)
             complete &= all(r is not None for r in res.curve_runs + res.refit_runs)
@@ -152,9 +161,10 @@ def collect(
 
 
 def _fill_final(
-    spec: CompareSpec, store: Any, res: OptimizerResult, task: str, judge: Judge, *, timed: bool
+    plan: Plan, store: Any, res: OptimizerResult, task: str, judge: Judge, *, timed: bool
 ) -> None:
-    trials = final_trials(spec, res.choice, res.best_setting or {})
+    spec = plan.spec
+    trials = final_trials(plan, res.choice, res.best_setting or {})
     for t in trials:
         rec = finished_run(store, t)
         seed = t.tag[0]

@@ -6,6 +6,7 @@ a resumed comparison retraces the same rounds and finds its finished trials agai
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from descentlab.experiments.trials import Trial
 
 __all__ = [
     "Found",
+    "Plan",
     "cliff",
     "final_setting",
     "final_trials",
@@ -31,28 +33,89 @@ __all__ = [
 ]
 
 
-def _base_config(spec: CompareSpec) -> Any:
-    return RunConfig(
-        problem=spec.problem,
-        problem_options=dict(spec.problem_options),
-        split_seed=spec.split_seed,
-        val_fraction=spec.val_fraction,
-        model=spec.model,
-        model_options=dict(spec.model_options),
-        batch_size=spec.batch_size,
-        steps=spec.steps,
-        device=spec.device,
-    )
+@dataclass(frozen=True)
+class Plan:
+    """What the protocol reads of a checked spec, derived from it once: the run config every
+    trial starts from, the lengths, folds and seeds, and each optimizer's first tuning round.
 
+    The planning functions take a plan or a spec (a spec is turned into a plan first); a
+    comparison derives its plan once and passes it down.
+    """
 
-def _fold_kinds(spec: CompareSpec) -> list[str]:
-    if spec.cv_folds is None:
-        return ["holdout"]
-    return [f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds)]
+    spec: CompareSpec
+    #: the run directory's name (:meth:`CompareSpec.run_name`)
+    run_name: str
+    #: the spec as the experiment record holds it (:meth:`CompareSpec.to_dict`)
+    record: dict[str, Any]
+    choices: tuple[OptimizerChoice, ...]
+    #: each optimizer's first tuning round (:func:`tuning_settings`), by label
+    first_rounds: Mapping[str, list[dict[str, Any]]]
+    base: RunConfig
+    steps: int
+    tune_steps: int
+    folds: tuple[str, ...]
+    tune_seeds: tuple[int, ...]
+    final_seeds: tuple[int, ...]
+    curve_eval_every: int
+    #: refinement rounds follow the coarse grid (grid search with ``refine``)
+    refine: bool
+    lrs_per_optimizer: int
+    max_extend: int
+
+    @classmethod
+    def of(cls, spec: CompareSpec | Plan) -> Plan:
+        """The plan of ``spec`` (a plan is returned as it is)."""
+        if isinstance(spec, Plan):
+            return spec
+        # the spec's derived values first, then each optimizer's first round
+        tune_steps, tune_seeds = spec.tune_length, tuple(spec.tuning_seeds)
+        final_seeds, curve_eval_every = tuple(spec.final_seeds), spec.curve_eval_every
+        choices = tuple(spec.choices())
+        record = spec.to_dict()
+        run_name = spec.run_name(record)
+        folds = (
+            ("holdout",)
+            if spec.cv_folds is None
+            else tuple(f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds))
+        )
+        base = RunConfig(
+            problem=spec.problem,
+            problem_options=dict(spec.problem_options),
+            split_seed=spec.split_seed,
+            val_fraction=spec.val_fraction,
+            model=spec.model,
+            model_options=dict(spec.model_options),
+            batch_size=spec.batch_size,
+            steps=spec.steps,
+            device=spec.device,
+        )
+        return cls(
+            spec=spec,
+            run_name=run_name,
+            record=record,
+            choices=choices,
+            first_rounds={c.label: tuning_settings(spec, c) for c in choices},
+            base=base,
+            steps=spec.steps,
+            tune_steps=tune_steps,
+            folds=folds,
+            tune_seeds=tune_seeds,
+            final_seeds=final_seeds,
+            curve_eval_every=curve_eval_every,
+            refine=spec.refine and spec.search == "grid",
+            lrs_per_optimizer=spec.lrs_per_optimizer,
+            max_extend=spec.max_extend,
+        )
+
+    def first_round(self, choice: OptimizerChoice) -> list[dict[str, Any]]:
+        """The first tuning round of ``choice`` (one of the spec's, or another)."""
+        if choice in self.choices:
+            return self.first_rounds[choice.label]
+        return tuning_settings(self.spec, choice)
 
 
 def tuning_trials(
-    spec: CompareSpec,
+    spec: CompareSpec | Plan,
     choice: OptimizerChoice,
     settings: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[Trial]:
@@ -65,16 +128,17 @@ def tuning_trials(
         >>> [(t.config.hyper["lr"], t.data) for t in tuning_trials(spec, spec.choices()[0])]
         [(0.001, 'fold:0:2'), (0.001, 'fold:1:2'), (0.01, 'fold:0:2'), (0.01, 'fold:1:2'), (0.1, 'fold:0:2'), (0.1, 'fold:1:2')]
     """  # noqa: E501
+    plan = Plan.of(spec)
     if settings is None:
-        settings = tuning_settings(spec, choice)
-    base = _base_config(spec)
-    steps = spec.tune_length
+        settings = plan.first_round(choice)
+    steps = plan.tune_steps
     out = []
     for ci, setting in enumerate(settings):
         hyper, schedule = run_fields(setting, steps=steps)
-        for fi, kind in enumerate(_fold_kinds(spec)):
-            for si, seed in enumerate(spec.tuning_seeds):
-                cfg = base.replace(
+        for fi, kind in enumerate(plan.folds):
+            for si, seed in enumerate(plan.tune_seeds):
+                cfg = dataclasses.replace(
+                    plan.base,
                     optimizer=choice.optimizer,
                     hyper={**choice.hyper, **hyper},
                     schedule=schedule,
@@ -102,7 +166,7 @@ Lookup = Callable[[Trial], "Found | None"]
 
 
 def _candidates(
-    spec: CompareSpec,
+    plan: Plan,
     choice: OptimizerChoice,
     settings: Sequence[Mapping[str, Any]],
     lookup: Lookup,
@@ -110,15 +174,15 @@ def _candidates(
 ) -> tuple[list[CandidateResult], list[Trial]]:
     """The settings with their scores (one per fold and tuning seed), and the trials of theirs
     that have not finished."""
-    n = len(_fold_kinds(spec)) * spec.tune_seeds
+    n = len(plan.folds) * len(plan.tune_seeds)
     cands = [
         CandidateResult(dict(s), [math.nan] * n, [None] * n, [None] * n, [None] * n)
         for s in settings
     ]
     missing = []
-    for t in tuning_trials(spec, choice, settings):
+    for t in tuning_trials(plan, choice, settings):
         ci, fi, si = t.tag
-        j = fi * spec.tune_seeds + si
+        j = fi * len(plan.tune_seeds) + si
         found = lookup(t)
         if found is None:
             missing.append(t)
@@ -132,7 +196,7 @@ def _candidates(
 
 
 def tuning_plan(
-    spec: CompareSpec, choice: OptimizerChoice, lookup: Lookup, metric: str, maximize: bool
+    spec: CompareSpec | Plan, choice: OptimizerChoice, lookup: Lookup, metric: str, maximize: bool
 ) -> tuple[list[CandidateResult], list[Trial], bool]:
     """Where one optimizer's tuning stands: ``(candidates so far, trials to run, done)``.
 
@@ -143,14 +207,14 @@ def tuning_plan(
     missing trial stops the walk and returns those trials. Since every round depends only on
     finished trials, a resumed comparison retraces the same rounds.
     """
-    settings = tuning_settings(spec, choice)
+    plan = Plan.of(spec)
+    settings = plan.first_round(choice)
     if not settings:
         return [], [], True
-    refine = spec.refine and spec.search == "grid"
-    step = tuning.grid_step(*choice.lr_range, spec.lrs_per_optimizer)
+    step = tuning.grid_step(*choice.lr_range, plan.lrs_per_optimizer)
     while True:
-        cands, missing = _candidates(spec, choice, settings, lookup, metric)
-        if missing or not refine:
+        cands, missing = _candidates(plan, choice, settings, lookup, metric)
+        if missing or not plan.refine:
             return cands, missing, not missing
         best = tuning.select_best([c.score for c in cands], maximize=maximize)
         others = {k: v for k, v in settings[0 if best is None else best].items() if k != "lr"}
@@ -161,7 +225,7 @@ def tuning_plan(
             maximize=maximize,
             lr_range=choice.lr_range,
             step=step,
-            max_extend=spec.max_extend,
+            max_extend=plan.max_extend,
         )
         if not new:
             return cands, [], True
@@ -200,7 +264,7 @@ def final_setting(
 
 
 def final_trials(
-    spec: CompareSpec, choice: OptimizerChoice, setting: Mapping[str, Any]
+    spec: CompareSpec | Plan, choice: OptimizerChoice, setting: Mapping[str, Any]
 ) -> list[Trial]:
     """Curve runs (train/validation) and refit runs (train + validation, test once) of the
     chosen setting, one of each per seed (tag ``(seed,)``).
@@ -218,13 +282,15 @@ def final_trials(
         ...  for t in final_trials(spec, spec.choices()[0], {"lr": 0.01})]
         [('curve', 'holdout', 0, False), ('curve', 'holdout', 1, False), ('refit', 'refit', 0, True), ('refit', 'refit', 1, True)]
     """  # noqa: E501
-    hyper, schedule = run_fields(setting, steps=spec.steps)
-    base = _base_config(spec).replace(hyper={**choice.hyper, **hyper}, schedule=schedule)
-    every = spec.curve_eval_every
+    plan = Plan.of(spec)
+    hyper, schedule = run_fields(setting, steps=plan.steps)
+    base = dataclasses.replace(plan.base, hyper={**choice.hyper, **hyper}, schedule=schedule)
+    every = plan.curve_eval_every
     out = []
-    for s in spec.final_seeds:
-        monitored = s == spec.final_seeds[0]
-        cfg = base.replace(
+    for s in plan.final_seeds:
+        monitored = s == plan.final_seeds[0]
+        cfg = dataclasses.replace(
+            base,
             optimizer=MonitoredOptimizer(choice.optimizer, every)
             if monitored
             else choice.optimizer,
@@ -234,10 +300,11 @@ def final_trials(
             name=f"curve/{choice.label}",
         )
         out.append(Trial("curve", choice.label, cfg, "holdout", (s,)))
-    for s in spec.final_seeds:
-        cfg = base.replace(
+    for s in plan.final_seeds:
+        cfg = dataclasses.replace(
+            base,
             optimizer=choice.optimizer,
-            eval_every=spec.steps,  # only the final model matters: evaluate at the end
+            eval_every=plan.steps,  # only the final model matters: evaluate at the end
             seed=s,
             evaluate_test=True,
             name=f"refit/{choice.label}",

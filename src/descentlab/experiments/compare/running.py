@@ -23,6 +23,7 @@ from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
 from descentlab.experiments.compare.planning import (
     Found,
+    Plan,
     final_setting,
     final_trials,
     select,
@@ -100,13 +101,14 @@ def compare(
         Interrupted: stopped by Ctrl-C or SIGTERM; call again to continue.
     """
     spec, data, workers = _resolve(spec, data, problem, workers)
-    run_dir = Path(runs_dir) / spec.run_name()
+    plan = Plan.of(spec)  # derived once: below, the trials are plain values
+    run_dir = Path(runs_dir) / plan.run_name
     # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
     # to each worker once.
     source = DataSource(
         spec.problem, dict(spec.problem_options), spec.split_seed, spec.val_fraction, data=data
     )
-    session = _Session(spec, run_dir, console_progress(progress), workers)
+    session = _Session(plan, run_dir, console_progress(progress), workers)
     session.execute(
         functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
                           threads=threads, address=address, vectorize=vectorize),
@@ -137,9 +139,10 @@ class _Session:
     """One call of :func:`compare` on its run directory: the store, the trials submitted and
     found, and each optimizer's walk from its tuning rounds to its final runs."""
 
-    def __init__(self, spec: CompareSpec, run_dir: Path, notify: Progress, workers: int) -> None:
-        self.spec, self.run_dir, self.notify, self.workers = spec, run_dir, notify, workers
-        self.choices = spec.choices()
+    def __init__(self, plan: Plan, run_dir: Path, notify: Progress, workers: int) -> None:
+        self.plan, self.run_dir, self.notify, self.workers = plan, run_dir, notify, workers
+        self.spec = plan.spec
+        self.choices = plan.choices
         self.store: Store | None = None
         self.exp_id: int | None = None
         self.count = 0
@@ -161,7 +164,7 @@ class _Session:
         try:
             with _sigterm_as_interrupt(), make_runner() as runner:
                 runner.start()
-                data, task = prepare(self.spec, data)
+                data, task = _check_on_data(self.plan, data)
                 self.lock.acquire()  # creates the run directory (0700: it holds provenance)
                 self.open(data, task)
                 self.run(runner)
@@ -178,7 +181,7 @@ class _Session:
     def open(self, data: Any, task: str) -> None:
         """Open the store and this spec's experiment record; note the task and chance level."""
         self.store = store = Store(store_path_of(self.run_dir))
-        self.exp_id = _open_experiment(store, self.spec, self.run_dir)
+        self.exp_id = _open_experiment(store, self.plan, self.run_dir)
         mark_orphans(store, lambda name: name != EXPERIMENT)
         model = self.spec.model or data.default_model
         self.task, self.meta = task, getattr(data, "meta", None) or {}
@@ -213,7 +216,7 @@ class _Session:
         if choice.label in self.finals:
             return
         cands, missing, done = tuning_plan(
-            self.spec, choice, self.lookup, self.metric, self.maximize
+            self.plan, choice, self.lookup, self.metric, self.maximize
         )
         new = [t for t in missing if self.key(t) not in self.submitted]
         self.submitted.update(self.key(t) for t in new)
@@ -229,7 +232,7 @@ class _Session:
              "setting": setting},
         )  # fmt: skip
         if setting is not None:
-            trials = final_trials(self.spec, choice, setting)
+            trials = final_trials(self.plan, choice, setting)
             self.submitted.update(self.key(t) for t in trials)
             runner.submit_many(trials)
 
@@ -237,7 +240,7 @@ class _Session:
         """Trials submitted, plus the final runs not decided yet (refinement rounds add to
         it as they come)."""
         undecided = sum(c.label not in self.finals for c in self.choices)
-        return len(self.submitted) + 2 * self.spec.seeds * undecided
+        return len(self.submitted) + 2 * len(self.plan.final_seeds) * undecided
 
     def run(self, runner: Any) -> None:
         """Run every trial, deciding each optimizer's next round as its trials finish."""
@@ -269,7 +272,7 @@ class _Session:
         store, exp_id = self.store, self.exp_id
         elapsed = time.perf_counter() - self.t0
         result = collect(
-            self.spec, store, task=self.task, run_dir=self.run_dir, metric=self.meta.get("metric")
+            self.plan, store, task=self.task, run_dir=self.run_dir, metric=self.meta.get("metric")
         )
         store.set_status(exp_id, "completed", summary={"table": result.table(timings=False)})
         session = {"seconds": round(elapsed, 2), "workers": self.workers, "threads": threads,
@@ -293,13 +296,9 @@ class _Session:
         self.lock.release()
 
 
-def _experiment_config(spec: CompareSpec) -> dict[str, Any]:
-    return {"experiment": EXPERIMENT, "spec": spec.to_dict()}
-
-
-def _open_experiment(store: Any, spec: CompareSpec, run_dir: Path) -> int:
+def _open_experiment(store: Any, plan: Plan, run_dir: Path) -> int:
     """Find this spec's experiment record, or create it; refuse a directory holding another."""
-    config = _experiment_config(spec)
+    config = {"experiment": EXPERIMENT, "spec": plan.record}
     found = store.find_run_by_config(config, status=None)
     if found is not None:
         store.set_status(found.id, "running")
@@ -314,7 +313,7 @@ def _open_experiment(store: Any, spec: CompareSpec, run_dir: Path) -> int:
             f"{', '.join(diff)}); choose another --name or run directory"
         )
     return store.create_run(
-        config, name=EXPERIMENT, seed=spec.seed, provenance=provenance(spec.seed)
+        config, name=EXPERIMENT, seed=plan.spec.seed, provenance=provenance(plan.spec.seed)
     )
 
 
@@ -326,6 +325,12 @@ def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
         ``(splits, task)``.
     """
     spec.validate(custom_data=data is not None)
+    return _check_on_data(Plan.of(spec), data)
+
+
+def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
+    """:func:`prepare`'s checks of a checked spec's plan, after the spec's own."""
+    spec = plan.spec
     if data is None:
         data = datasets.load(
             spec.problem,
@@ -345,8 +350,8 @@ def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
             f"got {spec.batch_size}"
         )
     # One trial config of each phase through the engine's own checks.
-    for choice in spec.choices():
-        for t in tuning_trials(spec, choice)[:1] + final_trials(spec, choice, {"lr": 1e-3})[:1]:
+    for choice in plan.choices:
+        for t in tuning_trials(plan, choice)[:1] + final_trials(plan, choice, {"lr": 1e-3})[:1]:
             t.config.validate()
     return data, task
 

@@ -262,20 +262,22 @@ class CompareSpec:
         kwargs["landscapes"] = tuple(data.get("landscapes", ()))
         return cls(**kwargs)
 
-    def digest(self) -> str:
-        """A short hash of everything but the name (the default directory's suffix)."""
-        d = self.to_dict()
+    def digest(self, record: Mapping[str, Any] | None = None) -> str:
+        """A short hash of everything but the name (the default directory's suffix);
+        ``record``: :meth:`to_dict`'s output, when the caller has it."""
+        d = dict(self.to_dict() if record is None else record)
         d.pop("name")
         # hashed under the field's earlier name, so that run folders made before the
         # rename are found again (and resumed) by the same command
         d["trials"] = d.pop("lrs_per_optimizer")
         return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:8]
 
-    def run_name(self) -> str:
-        """The run directory's name: :attr:`name`, else ``<problem>-<model>-<digest>``."""
+    def run_name(self, record: Mapping[str, Any] | None = None) -> str:
+        """The run directory's name: :attr:`name`, else ``<problem>-<model>-<digest>``
+        (``record``: :meth:`to_dict`'s output, when the caller has it)."""
         if self.name:
             return self.name
-        return f"{problem_slug(self.problem)}-{self.model or 'default'}-{self.digest()}"
+        return f"{problem_slug(self.problem)}-{self.model or 'default'}-{self.digest(record)}"
 
 
 # ------------------------------------------------------------------------------------------
