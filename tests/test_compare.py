@@ -534,6 +534,10 @@ def test_kill_before_a_refit_runs_test_outcomes_are_stored_then_rerun_gives_the_
         assert [r for r in left if "test_outcomes" not in r.provenance]
     finally:
         store.close()
+    # Read as it is (no re-run), the store's run is used and its missing outcomes announced.
+    stopped = load_comparison(tmp_path / spec.run_name())
+    assert any(r.test_outcomes_missing for r in stopped.results)
+    assert any("count the seeds' noise only" in w for w in stopped.warnings())
 
     resumed = compare(spec, tmp_path, workers=1, progress=False)
     assert resumed.table(timings=False) == straight.table(timings=False)
