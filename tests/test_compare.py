@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import signal
@@ -500,6 +501,55 @@ def test_kill_mid_sweep_then_rerun_skips_finished_trials_and_gives_the_same_tabl
     straight = small[2]  # the same comparison, never interrupted
     assert resumed.table(timings=False) == straight.table(timings=False)
     assert resumed.rows(timings=False) == straight.rows(timings=False)
+
+
+# Kills the process at the first refit run's per-example test outcomes: the run is stored
+# "completed" with its summary, its outcomes are not (the window a SIGKILL can hit).
+_KILL_AT_OUTCOMES = """
+import json, os, signal, sys
+from descentlab.experiments import test_outcomes
+from descentlab.experiments.compare import CompareSpec, compare
+
+def kill(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+test_outcomes.store_outcomes = kill
+spec = CompareSpec.from_dict(json.loads(sys.argv[2]))
+compare(spec, sys.argv[1], workers=1, progress=False)
+"""
+
+
+def test_kill_before_a_refit_runs_test_outcomes_are_stored_then_rerun_gives_the_same_table(
+    tmp_path, small
+):
+    _, spec, straight = small
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    args = [sys.executable, "-c", _KILL_AT_OUTCOMES, str(tmp_path), json.dumps(spec.to_dict())]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    store = Store(tmp_path / spec.run_name() / "descentlab.sqlite")
+    try:
+        left = [r for r in store.list_runs(status="completed") if r.config.get("evaluate_test")]
+        # the kill landed where it should: a completed refit run without its outcomes
+        assert [r for r in left if "test_outcomes" not in r.provenance]
+    finally:
+        store.close()
+    # Read as it is (no re-run), the store's run is used and its missing outcomes announced.
+    stopped = load_comparison(tmp_path / spec.run_name())
+    assert any(r.test_outcomes_missing for r in stopped.results)
+    assert any("count the seeds' noise only" in w for w in stopped.warnings())
+
+    resumed = compare(spec, tmp_path, workers=1, progress=False)
+    assert resumed.table(timings=False) == straight.table(timings=False)
+    assert resumed.rows(timings=False) == straight.rows(timings=False)
+    for mine, theirs in zip(resumed.results, straight.results, strict=True):
+        assert not mine.test_outcomes_missing
+        assert mine.test_loss == theirs.test_loss
+        assert mine.test_accuracy == theirs.test_accuracy
+        assert sorted(mine.test_examples) == sorted(theirs.test_examples)
+        for seed, outcomes in theirs.test_examples.items():
+            for name, values in outcomes.items():
+                np.testing.assert_array_equal(mine.test_examples[seed][name], values)
 
 
 def test_regression_tunes_on_validation_loss(tmp_path):

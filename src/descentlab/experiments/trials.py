@@ -244,13 +244,18 @@ class TrialOutcome:
     seconds: float = 0.0
 
 
-def finished_run(store: Any, trial: Trial) -> Any:
+def finished_run(store: Any, trial: Trial, *, outcomes: bool = False) -> Any:
     """The stored run that finished ``trial`` (newest first), or None.
 
     A monitored trial counts as finished only once its monitor records are stored too (they
-    are written just after the run ends). A refit run stored before runs recorded their
-    per-example test outcomes is reused as it is: the comparison says that its intervals
-    count the seeds' noise only.
+    are written just after the run ends). With ``outcomes`` (what a runner deciding what to
+    train asks), a completed refit run counts as finished only once its per-example test
+    outcomes, or why there are none, are stored too (they are also written just after the
+    run ends: a process killed in between leaves a completed run without them, and reusing
+    it would give intervals of the seeds' noise only, unlike the run never interrupted); it
+    is trained again. Without ``outcomes`` (reading a store), such a run -- or one stored
+    before runs recorded their outcomes -- is reused as it is: the comparison says that its
+    intervals count the seeds' noise only.
     """
     record = store.find_run_by_config(trial.record_config(), status=FINISHED)
     if record is None:
@@ -258,6 +263,11 @@ def finished_run(store: Any, trial: Trial) -> Any:
     monitored = trial.monitored and record.status == "completed"
     if monitored and not store.metrics(record.id, split="monitor", name="update_ratio"):
         return None
+    if outcomes and _needs_outcomes(trial) and record.status == "completed":
+        from descentlab.experiments.test_outcomes import OUTCOMES_KEY
+
+        if OUTCOMES_KEY not in (record.provenance or {}):
+            return None
     return record
 
 
@@ -736,7 +746,7 @@ class TrialRunner:
         cost (:func:`trial_cost`) so that the workers finish together. Where and with whom
         a trial trains never changes its numbers."""
         for trial in trials:
-            record = finished_run(self.store, trial)
+            record = finished_run(self.store, trial, outcomes=True)
             if record is not None:
                 summary = dict(record.summary or {})
                 self._ready.append(TrialOutcome(trial, record.id, record.status, summary, True))
