@@ -92,10 +92,33 @@ def _randn(shape: tuple[int, ...], dtype: torch.dtype, g: torch.Generator) -> to
     return torch.randn(shape, generator=g).to(dtype)
 
 
-def _ieee_sqrt(xs):
+def _ieee(x: torch.Tensor) -> torch.Tensor:
     """The IEEE (correctly rounded) square root, numpy's, where torch's CPU root is MKL's (not
     always correctly rounded): the eager form with the kernel's root."""
-    return [torch.from_numpy(np.sqrt(x.numpy())) for x in xs]
+    return torch.from_numpy(np.sqrt(x.detach().numpy()))
+
+
+def _sqrt_out(x, *, out=None):
+    if out is None:
+        return _ieee(x)
+    return out.copy_(_ieee(x))
+
+
+def _sqrt_(xs):
+    for x in xs:
+        x.copy_(_ieee(x))
+
+
+@contextlib.contextmanager
+def _ieee_sqrt():
+    """Every square root the eager backend takes (foreach, in place, per tensor into its
+    scratch memory) is the IEEE one while this is active."""
+    with (
+        mock.patch.object(torch, "_foreach_sqrt", lambda xs: [_ieee(x) for x in xs]),
+        mock.patch.object(torch, "_foreach_sqrt_", _sqrt_),
+        mock.patch.object(torch, "sqrt", _sqrt_out),
+    ):
+        yield
 
 
 def _per_step(
@@ -139,7 +162,7 @@ def _per_step(
         for a, b in zip(tri_params, ref_params, strict=True):
             b.grad = _randn(b.shape, dtype, g)
             a.grad = b.grad.to(device, copy=True)
-        with mock.patch.object(torch, "_foreach_sqrt", _ieee_sqrt):
+        with _ieee_sqrt():
             ref.step()  # the CPU backends (eager: with the IEEE root)
         with route(), mock.patch.object(gpu.TritonPlan, "run", autospec=True) as spy:
             spy.side_effect = run
@@ -425,7 +448,7 @@ def test_complex_parameters_step_as_pairs_of_reals(name, interpreted, monkeypatc
         a.grad = b.grad.clone()
         with gpu.interpret_on_cpu():
             tri.step()
-        with mock.patch.object(torch, "_foreach_sqrt", _ieee_sqrt):
+        with _ieee_sqrt():
             ref.step()
     assert len(launched) == 5 and all(v.is_complex() for v in tri.state[a].values() if v.ndim)
     assert torch.equal(a, b)
@@ -510,7 +533,7 @@ def test_a_prefix_that_is_not_element_local_runs_with_torch_ops_then_one_launch(
                 a.grad = b.grad.clone()
             with gpu.interpret_on_cpu():
                 tri.step()
-            with mock.patch.object(torch, "_foreach_sqrt", _ieee_sqrt):
+            with _ieee_sqrt():
                 ref.step()
     assert len(launched) == 5 and launched[0] is not None
     prefix = [str(w.message) for w in said if "not element-local" in str(w.message)]

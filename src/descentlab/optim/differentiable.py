@@ -68,7 +68,14 @@ class DifferentiableEmitter(EagerEmitter):
         hyper: Mapping[str, Any],
     ) -> None:
         super().__init__(grads, params, state, hyper)
-        self.hyper = {k: _keep(v) for k, v in hyper.items()}
+        self._hyper = {k: _keep(v) for k, v in hyper.items()}
+
+    def _last(self, x: Any) -> bool:
+        return False  # no value is overwritten in place: autograd may have saved it
+
+    def _foreach(self, name: str, x: list[Tensor], *rest: Any, **kw: Any) -> list[Tensor]:
+        # new tensors, never the optimizer's scratch memory (out= kernels are not recorded)
+        return list(getattr(torch, f"_foreach_{name}")(x, *rest, **kw))
 
     def coef(self, c: Any) -> _Scalars:
         if self._steps is None:
