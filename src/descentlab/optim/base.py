@@ -112,6 +112,20 @@ class Workspace:
         return out
 
 
+def final_lrs(
+    lr_rule: Rule, decay: Rule | None, params: list[Tensor], state: State, hyper: Hyper
+) -> list[Any]:
+    """The start of an eager final form (:meth:`Chain.final_plan`): each tensor's learning
+    rate at its step, and the decoupled weight decay (``decay``) applied to the parameters."""
+    if "lr_decay" in lr_rule.defaults:
+        lrs = [lr_rule.step_lr(hyper, t) for t in step_values(state, len(params))]
+    else:
+        lrs = [lr_rule.step_lr(hyper, 0)] * len(params)
+    if decay is not None and hyper["weight_decay"] != 0:
+        torch._foreach_mul_(params, 1 - hyper["lr"] * hyper["weight_decay"])
+    return lrs
+
+
 def scratch(state: State, like: Sequence[Tensor]) -> Owned:
     """Uninitialised tensors shaped like ``like`` (from the optimizer's workspace if any)."""
     ws = state.get("_workspace")

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Chain, Rule, State, step_values
+from .base import Chain, Rule, State, final_lrs, step_values
 from .form import EagerEmitter, Form, FormRule, _batched_apply, _Scalars
 
 __all__ = ["DifferentiableEmitter", "check_traceable", "refuse_leaf_params", "run"]
@@ -196,13 +196,7 @@ def run(
         k, decay = final
         for r in rules[:k]:
             g, state = _update(r, g, state, reads, hyper)
-        lr_rule = rules[-1]
-        if "lr_decay" in lr_rule.defaults:
-            lrs = [lr_rule.step_lr(hyper, t) for t in step_values(state, len(params))]
-        else:
-            lrs = [lr_rule.step_lr(hyper, 0)] * len(params)
-        if decay is not None and hyper["weight_decay"] != 0:
-            torch._foreach_mul_(params, 1 - hyper["lr"] * hyper["weight_decay"])
+        lrs = final_lrs(rules[-1], decay, params, state, hyper)
         target = rules[k]
         if isinstance(target, FormRule):
             _form_final(target, g, state, params, hyper, lrs)

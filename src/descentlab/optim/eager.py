@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .base import Chain, Rule, State, Workspace, chain, step_values
+from .base import Chain, Rule, State, Workspace, chain, final_lrs
 
 __all__ = ["EagerPath", "Traffic", "traffic"]
 
@@ -119,13 +119,7 @@ class EagerPath:
         g: list[Tensor] = list(grads)
         for r in rules[:k]:
             g, state = r.update(g, state, params, hyper)
-        lr_rule = rules[-1]
-        if "lr_decay" in lr_rule.defaults:
-            lrs = [lr_rule.step_lr(hyper, t) for t in step_values(state, len(params))]
-        else:
-            lrs = [lr_rule.step_lr(hyper, 0)] * len(params)
-        if decay is not None and hyper["weight_decay"] != 0:
-            torch._foreach_mul_(params, 1 - hyper["lr"] * hyper["weight_decay"])
+        lrs = final_lrs(rules[-1], decay, params, state, hyper)
         rules[k].apply_final(g, state, params, hyper, lrs)
 
 
