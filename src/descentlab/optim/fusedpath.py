@@ -17,7 +17,7 @@ from torch import Tensor
 
 from . import fused as _fused
 from .base import Chain, Rule, State
-from .hyper import NOT_HYPER, HyperChecks, number
+from .hyper import NOT_HYPER, HyperChecks, rechecked
 from .state import GroupStates, TrackedState, realify, scatter
 
 
@@ -356,19 +356,9 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
     nothing else: no re-validation of the others, no new plan); False where more than numbers
     changed, or the chain's structure (its kernel) did. A bad value raises, naming it, before
     any group's step has changed anything."""
-    old = ctx.hyper
-    if hyper.keys() != old.keys():
+    same = lambda changed: _same_structure(opt.rule, ctx, hyper, changed)  # noqa: E731
+    if not rechecked(opt.rule, gi, hyper, ctx.hyper, same):
         return False
-    changed = frozenset(k for k, v in hyper.items() if v != old[k])
-    if not all(number(hyper[k]) and number(old[k]) for k in changed):
-        return False
-    if not _same_structure(opt.rule, ctx, hyper, changed):
-        return False
-    try:
-        for test in opt.rule.changed_checks(changed):
-            test(hyper)
-    except ValueError as exc:
-        raise type(exc)(f"param group {gi}: {exc}") from None
     ctx.hyper = hyper
     opt._hyper.validated[gi] = hyper
     return True
