@@ -116,8 +116,15 @@ def final_lrs(
     else:
         lrs = [lr_rule.step_lr(hyper, 0)] * len(params)
     if decay is not None and hyper["weight_decay"] != 0:
-        torch._foreach_mul_(params, 1 - hyper["lr"] * hyper["weight_decay"])
+        torch._foreach_mul_(params, decayed(hyper))
     return lrs
+
+
+def decayed(hyper: Hyper, *_: Any) -> float:
+    """``1 - lr * weight_decay``, the parameters' factor in torch's decoupled weight decay
+    (``p.mul_(1 - lr * weight_decay)`` before the update), as every backend computes it (a
+    coefficient: it ignores the step and any further argument)."""
+    return 1 - float(hyper["lr"]) * float(hyper["weight_decay"])
 
 
 def scratch(state: State, like: Sequence[Tensor]) -> Owned:

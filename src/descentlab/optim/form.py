@@ -599,7 +599,7 @@ class CEmitter(Emitter):
         return var
 
     def scale(self, key: str, factor: Coef) -> None:
-        _scale_in_prepare(self.b, key, factor)
+        self.b.prepare(product_prepare(key, factor), needs=(key,))
 
     def run(self, form: Form) -> str:
         self.written, self.lazy = set(form.written), set(form.lazy)
@@ -1378,9 +1378,10 @@ def _lazy_zeros(b: Any, key: str) -> None:
     b.prepare(make, fills=(key,), steady=True)
 
 
-def _scale_in_prepare(b: Any, key: str, factor: Coef) -> None:
-    """:meth:`Form.product` in the fused backend: the per-tensor numbers are multiplied in
-    Python before the kernel runs, as the eager backend multiplies them (``_foreach_mul_``)."""
+def product_prepare(key: str, factor: Coef) -> Callable[..., None]:
+    """:meth:`Form.product` in a kernel's backend: a prepare that multiplies the per-tensor
+    numbers in Python before the kernel runs, as the eager backend multiplies them
+    (``_foreach_mul_``)."""
     fn = factor.fn
 
     def prepare(state: State, params: list[Tensor], grads: list[Tensor], hyper: Any) -> None:
@@ -1388,7 +1389,7 @@ def _scale_in_prepare(b: Any, key: str, factor: Coef) -> None:
         steps = step_values(state, len(grads))
         torch._foreach_mul_(state[key], [float(fn(h, t)) for t in steps])
 
-    b.prepare(prepare, needs=(key,))
+    return prepare
 
 
 # --------------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Chain, Rule
-from .form import Coef, Emitter, Expr, Form, FormRule, Prepare, primitive, spell
+from .base import Chain, Rule, decayed
+from .form import Coef, Emitter, Expr, Form, FormRule, Prepare, primitive, product_prepare, spell
 
 __all__ = [
     "Program",
@@ -79,8 +79,6 @@ class Program:
     prepares: list[Prepare] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
-    #: per-tensor numbers in state multiplied before the launch (:meth:`Form.product`)
-    products: list[tuple[str, Coef]] = field(default_factory=list)
 
     def let(self, expr: str) -> str:
         name = f"v{self.counter}"
@@ -133,7 +131,7 @@ class TritonEmitter(Emitter):
         return self.prog.coef(f"{self.prefix}.{c.name}", c)
 
     def scale(self, key: str, factor: Coef) -> None:
-        self.prog.products.append((f"state:{key}", factor))
+        self.prog.prepares.append(Prepare(product_prepare(key, factor), {}))
 
     def run(self, form: Form) -> str:
         if any(pr.reads_g for pr in form.prepares):  # a group's norm: torch ops before
@@ -238,8 +236,7 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
     if final:  # the rule's own parameter update, after torch's p.mul_(1 - lr * wd)
         assert em is not None
         if final[1] is not None:
-            decay = Coef("decay", lambda h, t: 1 - float(h["lr"]) * float(h["weight_decay"]), ())
-            p = prog.let(f"{p} * {prog.coef('final.decay', decay)}")
+            p = prog.let(f"{p} * {prog.coef('final.decay', Coef('decay', decayed, ()))}")
         em.p, em.lr_fn = p, rules[-1].step_lr  # type: ignore[attr-defined]
         new_p = em.final(form)
     elif fold:
