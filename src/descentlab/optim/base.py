@@ -127,6 +127,12 @@ def decayed(hyper: Hyper, *_: Any) -> float:
     return 1 - float(hyper["lr"]) * float(hyper["weight_decay"])
 
 
+def arguments(local: Mapping[str, Any]) -> dict[str, Any]:
+    """A constructor's arguments, by name in signature order, from its ``locals()`` (read
+    first thing: ``self`` and the ``__class__`` cell of ``super()`` left out)."""
+    return {k: v for k, v in local.items() if k not in ("self", "__class__")}
+
+
 def scratch(state: State, like: Sequence[Tensor]) -> Owned:
     """Uninitialised tensors shaped like ``like`` (from the optimizer's workspace if any)."""
     ws = state.get("_workspace")
