@@ -531,7 +531,7 @@ class Emitter(ABC):
 
 class CEmitter(Emitter):
     """Per-element C for the fused backend's builder (every value of type ``T``): each
-    primitive is one line ``T tN = ...;`` of the builder's loop body, from :data:`C_FORMS`.
+    primitive is one line ``T tN = ...;`` of the builder's loop body, from :data:`PRIMITIVES`.
     ``prefix`` scopes the rule's coefficients (:meth:`~descentlab.optim.fused.FusedBuilder.
     scope`: two instances of one rule in a chain keep theirs apart)."""
 
