@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Rule, chain, step_values
+from .base import Rule, arguments, chain, step_values
 from .hyperspec import Pair, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
@@ -64,9 +64,7 @@ class scale_by_adafactor(Rule):
         d: float = 1.0,
         weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(
-            lr=lr, beta2_decay=beta2_decay, eps=tuple(eps), d=d, weight_decay=weight_decay
-        )
+        super().__init__(**{**arguments(locals()), "eps": tuple(eps)})
         self.needs_step = True
 
     def init(self, params):

@@ -9,7 +9,7 @@ which the eager and fused backends are derived, and the chain
 
 from __future__ import annotations
 
-from .base import Rule, chain
+from .base import Rule, arguments, chain
 from .form import Form, FormRule, addcdiv, addcmul, lerp, maximum, sqrt
 from .hyperspec import BETAS, NONNEG, Flag, declare
 from .records import OptimizerRecord, ParityConfig
@@ -59,13 +59,7 @@ class scale_by_adam(FormRule):
         bias_correction: bool = True,
         eps_inside_sqrt: bool = False,
     ) -> None:
-        super().__init__(
-            betas=tuple(betas),
-            eps=eps,
-            amsgrad=amsgrad,
-            bias_correction=bias_correction,
-            eps_inside_sqrt=eps_inside_sqrt,
-        )
+        super().__init__(**{**arguments(locals()), "betas": tuple(betas)})
 
     def form(self, f: Form, hyper) -> None:
         m, v = adam_moments(f)

@@ -7,7 +7,7 @@ r"""Adam's variants: AdamW (Loshchilov & Hutter, 2019), NAdam (Dozat, 2016), RAd
 from __future__ import annotations
 
 from .adam import Adam, adam_chain, adam_moments
-from .base import chain
+from .base import arguments, chain
 from .form import Form, FormRule, absolute, branch, lerp, maximum, sqrt
 from .hyperspec import SCALAR_BETAS, Real, declare
 from .records import OptimizerRecord, ParityConfig
@@ -38,24 +38,7 @@ class AdamW(Adam):
                  bias_correction: bool = True, eps_inside_sqrt: bool = False,
                  monitor: bool = False, state_dtype: str | None = None) -> None:
     # fmt: on
-        super().__init__(
-            params,
-            lr,
-            betas,
-            eps,
-            weight_decay,
-            amsgrad,
-            foreach=foreach,
-            maximize=maximize,
-            capturable=capturable,
-            differentiable=differentiable,
-            fused=fused,
-            decoupled_weight_decay=True,
-            bias_correction=bias_correction,
-            eps_inside_sqrt=eps_inside_sqrt,
-            monitor=monitor,
-            state_dtype=state_dtype,
-        )
+        super().__init__(**arguments(locals()), decoupled_weight_decay=True)
 
 
 def _scaled_final(f: Form, u) -> None:

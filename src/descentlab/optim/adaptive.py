@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import chain
+from .base import arguments, chain
 from .form import Form, FormRule, addcdiv, addcmul, lerp, sqrt
 from .hyperspec import NONNEG, Flag, Real, declare
 from .records import OptimizerRecord, ParityConfig
@@ -63,11 +63,7 @@ class scale_by_adagrad(FormRule):
         eps: float = 1e-10,
         eps_inside_sqrt: bool = False,
     ) -> None:
-        super().__init__(
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-            eps_inside_sqrt=eps_inside_sqrt,
-        )
+        super().__init__(**arguments(locals()))
 
     def init(self, params):
         v = self.defaults["initial_accumulator_value"]

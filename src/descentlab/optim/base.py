@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -32,9 +31,9 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from descentlab.constraints import Boolean, Interval, Options, ParameterTypeError, check
+from descentlab.constraints import ParameterTypeError
 
-from .hyperspec import Relation, Spec
+from .hyperspec import Choice, Flag, Real, Relation, Spec
 
 __all__ = [
     "Chain",
@@ -66,15 +65,12 @@ class Workspace:
     the optimizer calls before each chunk of parameters.
     """
 
-    def __init__(self, fresh: bool = False) -> None:
+    def __init__(self) -> None:
         self._flat: dict[tuple[int, torch.dtype, torch.device], Tensor] = {}
         #: the views a slot was carved into, by the shapes asked for: the chunks of a group ask
         #: for the same shapes every step, and carving costs two dispatches a tensor
         self._views: dict[tuple, tuple[Tensor, list[Tensor]]] = {}
         self._slot = 0
-        #: hand out new tensors instead (a differentiable step: autograd may have saved the
-        #: previous step's scratch tensors for its backward pass)
-        self.fresh = fresh
 
     def reset(self) -> None:
         self._slot = 0
@@ -84,8 +80,6 @@ class Workspace:
         self._slot += 1
         if not like:
             return Owned()
-        if self.fresh:
-            return Owned(torch.empty_like(t) for t in like)
         dtype, device = like[0].dtype, like[0].device
         key = (slot, dtype, device)
         uniform = all(t.dtype == dtype and t.device == device for t in like)
@@ -122,8 +116,21 @@ def final_lrs(
     else:
         lrs = [lr_rule.step_lr(hyper, 0)] * len(params)
     if decay is not None and hyper["weight_decay"] != 0:
-        torch._foreach_mul_(params, 1 - hyper["lr"] * hyper["weight_decay"])
+        torch._foreach_mul_(params, decayed(hyper))
     return lrs
+
+
+def decayed(hyper: Hyper, *_: Any) -> float:
+    """``1 - lr * weight_decay``, the parameters' factor in torch's decoupled weight decay
+    (``p.mul_(1 - lr * weight_decay)`` before the update), as every backend computes it (a
+    coefficient: it ignores the step and any further argument)."""
+    return 1 - float(hyper["lr"]) * float(hyper["weight_decay"])
+
+
+def arguments(local: Mapping[str, Any]) -> dict[str, Any]:
+    """A constructor's arguments, by name in signature order, from its ``locals()`` (read
+    first thing: ``self`` and the ``__class__`` cell of ``super()`` left out)."""
+    return {k: v for k, v in local.items() if k not in ("self", "__class__")}
 
 
 def scratch(state: State, like: Sequence[Tensor]) -> Owned:
@@ -207,12 +214,6 @@ def step_values(state: State, n: int) -> list[float]:
 HyperparameterTypeError = ParameterTypeError
 
 
-@functools.lru_cache(maxsize=128)
-def _interval(lo: float | None, hi: float | None, closed: Any, tensors: bool) -> Interval:
-    # inf is a valid value; a tensor (a batched hyperparameter) is checked element by element
-    return Interval(numbers.Real, lo, hi, closed=closed, finite=False, tensors=tensors)
-
-
 def check_range(
     name: str,
     value: Any,
@@ -224,25 +225,19 @@ def check_range(
 ) -> None:
     """Raise ``ValueError("name must be ..., got value")`` when ``value`` (a number, or a real
     tensor: every element) is out of range or NaN, :data:`HyperparameterTypeError` when it is
-    not a real number or tensor (:func:`descentlab.constraints.check`)."""
-    closed = {(False, False): "both", (False, True): "left", (True, False): "right"}.get(
-        (lo_open, hi_open), "neither"
-    )
-    check(name, value, _interval(lo, hi, closed, isinstance(value, Tensor)))
+    not a real number or tensor (:class:`~descentlab.optim.hyperspec.Real`)."""
+    Real(lo, hi, lo_open, hi_open).check(name, value, "")
 
 
 def check_bool(name: str, value: Any) -> None:
     """Refuse anything but ``True`` or ``False`` (:data:`HyperparameterTypeError`)."""
-    check(name, value, _BOOLEAN)
+    Flag().check(name, value, "")
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
     """Refuse a string not among ``choices`` (``ValueError``) or a non-string
     (:data:`HyperparameterTypeError`)."""
-    check(name, value, Options(*choices))
-
-
-_BOOLEAN = Boolean()
+    Choice(tuple(choices)).check(name, value, "")
 
 
 # --------------------------------------------------------------------------------------
@@ -325,7 +320,7 @@ class Rule(ABC):
         """Transform ``grads`` into updates (to be added to ``params``)."""
 
     #: each hyperparameter's constraint, declared (:mod:`descentlab.optim.hyperspec`):
-    #: :meth:`validate` checks them all, :meth:`check_changed` only those a schedule changed
+    #: :meth:`validate` checks them all, :meth:`changed_checks` only those a schedule changed
     checks: ClassVar[Mapping[str, Spec]] = {}
     #: checks that read several hyperparameters (re-run when any of their keys changes)
     relations: ClassVar[tuple[Relation, ...]] = ()
@@ -340,15 +335,10 @@ class Rule(ABC):
         for rel in self.relations:
             rel.test(hyper)
 
-    def check_changed(self, hyper: Hyper, keys: frozenset[str]) -> None:
-        """Check the values of ``keys`` in ``hyper`` (a schedule changed them; the other values
-        passed :meth:`validate` before): their declared specs and the relations that read them.
-        A rule with a hand-written :meth:`validate` runs all of it."""
-        for test in self.changed_checks(keys):
-            test(hyper)
-
     def changed_checks(self, keys: frozenset[str]) -> list[Callable[[Hyper], None]]:
-        """The checks :meth:`check_changed` runs when ``keys`` changed (each raises)."""
+        """The checks to run when a schedule changed the values of ``keys`` (the other values
+        passed :meth:`validate` before), each raising: their declared specs and the relations
+        that read them. A rule with a hand-written :meth:`validate` runs all of it."""
         if type(self).validate is not Rule.validate:
             return [self.validate] if not keys.isdisjoint(self.defaults) else []
         name, out = self.name, []

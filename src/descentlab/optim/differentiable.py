@@ -12,7 +12,7 @@ work differently:
   :class:`DifferentiableEmitter`: a new state tensor replaces the old one instead of being
   copied into it (the state tensors given keep their values; the new ones carry the graph),
   and a state number a coefficient reads (NAdam's ``mu_product``) stays a tensor;
-- scratch memory is never reused (:class:`~descentlab.optim.base.Workspace`).
+- scratch memory is never reused (no :class:`~descentlab.optim.base.Workspace`).
 
 What cannot be differentiated through is refused before the step changes anything, with the
 reason: ``fused=True`` (compiled code; torch refuses it too), low-bit state (``state_dtype``),
@@ -29,31 +29,23 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Chain, Rule, State, final_lrs, step_values
-from .form import EagerEmitter, Form, FormRule, _batched_apply, _Scalars
+from .base import Chain, State
+from .form import EagerEmitter, FormRule, _batched_apply, _number, _plain, _Scalars
 
-__all__ = ["DifferentiableEmitter", "check_traceable", "refuse_leaf_params", "run"]
+__all__ = ["DifferentiableEmitter", "check_traceable", "refuse_leaf_params"]
 
 
 def _keep(v: Any) -> Any:
     """A hyperparameter as the differentiable step reads it: a tensor that requires grad
     stays a tensor (a plain 0-dim tensor becomes a number, as in the eager step)."""
-    if isinstance(v, Tensor) and v.requires_grad:
-        return v
-    if isinstance(v, Tensor) and v.ndim == 0:
-        return v.item()
     if isinstance(v, tuple):
         return tuple(_keep(x) for x in v)
-    return v
+    return v if isinstance(v, Tensor) and v.requires_grad else _plain(v)
 
 
 def _value(v: Any) -> Any:
     """A coefficient's value: a tensor where it depends on something that requires grad."""
-    if isinstance(v, Tensor) and v.requires_grad:
-        return v
-    if isinstance(v, Tensor):
-        return v if v.ndim >= 1 and v.numel() > 1 else float(v)
-    return float(v)
+    return v if isinstance(v, Tensor) and v.requires_grad else _number(v)
 
 
 class DifferentiableEmitter(EagerEmitter):
@@ -70,27 +62,19 @@ class DifferentiableEmitter(EagerEmitter):
         super().__init__(grads, params, state, hyper)
         self._hyper = {k: _keep(v) for k, v in hyper.items()}
 
+    number = staticmethod(_value)
+
+    @staticmethod
+    def state_number(x: Tensor) -> Any:
+        """A state number (NAdam's ``mu_product``): kept a tensor where it requires grad."""
+        return x if x.requires_grad else float(x)
+
     def _last(self, x: Any) -> bool:
         return False  # no value is overwritten in place: autograd may have saved it
 
     def _foreach(self, name: str, x: list[Tensor], *rest: Any, **kw: Any) -> list[Tensor]:
         # new tensors, never the optimizer's scratch memory (out= kernels are not recorded)
         return list(getattr(torch, f"_foreach_{name}")(x, *rest, **kw))
-
-    def coef(self, c: Any) -> _Scalars:
-        if self._steps is None:
-            self._steps = step_values(self.state, len(self.params))
-        h, fn, steps = self.hyper, c.fn, self._steps
-        if c.lr:
-            assert self.lrs is not None, f"{c.name!r} reads the learning rate: final forms only"
-            return _Scalars(_value(fn(h, t, lr)) for t, lr in zip(steps, self.lrs, strict=True))
-        if c.reads is not None:  # a state number: kept a tensor where it requires grad
-            xs = [x if x.requires_grad else float(x) for x in self.state[c.reads]]
-            return _Scalars(_value(fn(h, t, x)) for t, x in zip(steps, xs, strict=True))
-        if c.per_tensor is not None:
-            st = self.state
-            return _Scalars(_value(c.value(h, t, st, i)) for i, t in enumerate(steps))
-        return _Scalars(_value(fn(h, t)) for t in steps)
 
     def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
         if any(_traced(x) for x in (*a, alpha) if isinstance(x, _Scalars)):
@@ -126,24 +110,6 @@ def _traced(x: _Scalars) -> bool:
     return any(isinstance(v, Tensor) and v.requires_grad for v in x)
 
 
-def _form_update(rule: FormRule, grads, state, params, hyper) -> list[Tensor]:
-    return DifferentiableEmitter(grads, params, state, hyper).run(rule.built(hyper))
-
-
-def _form_final(rule: FormRule, grads, state, params, hyper, lrs) -> None:
-    form: Form = rule.built(hyper)
-    em = DifferentiableEmitter(grads, params, state, hyper)
-    em.lrs = lrs
-    em.statements(form)
-    em.final(form)
-
-
-def _update(rule: Rule, grads, state, params, hyper) -> tuple[list[Tensor], State]:
-    if isinstance(rule, FormRule):
-        return _form_update(rule, grads, state, params, hyper), state
-    return rule.update(grads, state, params, hyper)
-
-
 def check_traceable(rule: Chain, owner: str) -> None:
     """Refuse, at construction, a chain with a rule whose own update is not traced by
     autograd (its state or its update computed without the graph)."""
@@ -171,43 +137,3 @@ def refuse_leaf_params(owner: str, gi: int, params: list[Tensor]) -> None:
                 f"({owner}(differentiable=True): parameter {j} of param group {gi} is a leaf "
                 "that requires grad; step a non-leaf copy of it, e.g. p.clone())"
             )
-
-
-def run(
-    rule: Chain,
-    fold_lr: bool,
-    params: list[Tensor],
-    grads: list[Tensor],
-    state: State,
-    hyper: Mapping[str, Any],
-    final: tuple[int, Rule | None] | None,
-) -> None:
-    """One group's differentiable step: the eager backend's operations in its order
-    (:meth:`descentlab.optim.eager.EagerPath.update_chunk`, whole group), recorded."""
-    # every read of the parameters goes through a copy: the in-place update at the end
-    # overwrites no tensor autograd saved
-    reads = [p.clone() for p in params]
-    rules = rule.rules
-    lr = hyper.get("lr")
-    if isinstance(lr, Tensor) and lr.ndim == 0 and not lr.requires_grad:
-        lr = lr.item()
-    g: list[Tensor] = list(grads)
-    if final is not None:
-        k, decay = final
-        for r in rules[:k]:
-            g, state = _update(r, g, state, reads, hyper)
-        lrs = final_lrs(rules[-1], decay, params, state, hyper)
-        target = rules[k]
-        if isinstance(target, FormRule):
-            _form_final(target, g, state, params, hyper, lrs)
-        else:
-            target.apply_final(g, state, params, hyper, lrs)
-        return
-    if fold_lr and isinstance(lr, int | float):
-        for r in rules[:-1]:
-            g, state = _update(r, g, state, reads, hyper)
-        torch._foreach_add_(params, g, alpha=-lr)
-        return
-    for r in rules:
-        g, state = _update(r, g, state, reads, hyper)
-    torch._foreach_add_(params, g)

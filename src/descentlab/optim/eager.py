@@ -14,7 +14,9 @@ import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .base import Chain, Rule, State, Workspace, chain, final_lrs
+from .base import Chain, Rule, State, Workspace, final_lrs
+from .differentiable import DifferentiableEmitter
+from .form import FormRule
 
 __all__ = ["EagerPath", "Traffic", "traffic"]
 
@@ -25,14 +27,14 @@ class EagerPath:
 
     def __init__(self, rule: Chain, fold_lr: bool, differentiable: bool = False) -> None:
         self.rule = rule
-        #: autograd records the step: scratch memory is never reused (see :class:`Workspace`)
+        #: autograd records the step (:mod:`descentlab.optim.differentiable`): the rules
+        #: written in the form run on its emitter, the parameters are read through copies, and
+        #: scratch memory is never reused (no :class:`Workspace`: autograd may have saved it)
         self.differentiable = differentiable
+        self.emitter = DifferentiableEmitter if differentiable else None
         #: a final plain ``scale_by_lr`` is folded into the parameter update (p += -lr * u):
         #: one pass and one temporary fewer per step, as torch's own kernels do
         self.fold_lr = fold_lr
-        self.inner: Chain | None = (
-            chain(*rule.rules[:-1]) if fold_lr and len(rule.rules) > 1 else None
-        )
         self.workspaces: dict[int, Workspace] = {}
 
     def run(
@@ -45,8 +47,13 @@ class EagerPath:
         final: tuple[int, Rule | None] | None,
         chunk_elements: int,
     ) -> None:
-        """One group's update, chunk by chunk (``final``: the chain's final plan, or None)."""
-        ws = self.workspaces.setdefault(gi, Workspace(fresh=self.differentiable))
+        """One group's update, chunk by chunk (``final``: the chain's final plan, or None);
+        a differentiable step updates the whole group, reading the parameters through copies
+        (the in-place update at the end overwrites no tensor autograd saved)."""
+        if self.differentiable:
+            self.step(params, grads, state, hyper, final, [p.clone() for p in params])
+            return
+        ws = self.workspaces.setdefault(gi, Workspace())
         for a, b in self.chunks(params, chunk_elements):
             self.update_chunk(params, grads, state, hyper, ws, a, b, final)
 
@@ -82,22 +89,8 @@ class EagerPath:
         sub_params, sub_grads = (params, grads) if whole else (params[a:b], grads[a:b])
         ws.reset()
         sub["_workspace"] = ws
-        lr = hyper.get("lr")
-        if isinstance(lr, Tensor) and lr.ndim == 0:
-            lr = lr.item()
         try:
-            if final is not None:
-                self.final_update(sub_params, sub_grads, sub, hyper, final)
-            elif self.fold_lr and isinstance(lr, int | float):
-                directions, sub = (
-                    self.inner.update(list(sub_grads), sub, sub_params, hyper)
-                    if self.inner is not None
-                    else (sub_grads, sub)
-                )
-                torch._foreach_add_(sub_params, directions, alpha=-lr)
-            else:
-                updates, sub = self.rule.update(list(sub_grads), sub, sub_params, hyper)
-                torch._foreach_add_(sub_params, updates)
+            sub = self.step(sub_params, sub_grads, sub, hyper, final)
         finally:
             sub.pop("_workspace", None)
         if not whole:
@@ -105,22 +98,48 @@ class EagerPath:
             for k, values in sub.items():
                 state.setdefault(k, [None] * n)[a:b] = values
 
-    def final_update(
+    def step(
         self,
         params: list[Tensor],
         grads: list[Tensor],
         state: State,
         hyper: Mapping[str, Any],
-        final: tuple[int, Rule | None],
-    ) -> None:
-        """The eager step of :meth:`Chain.final_plan`'s chains (Python hyperparameters only)."""
-        k, decay = final
-        rules = self.rule.rules
+        final: tuple[int, Rule | None] | None,
+        reads: list[Tensor] | None = None,
+    ) -> State:
+        """The chain's update of ``params``: in :meth:`Chain.final_plan`'s order where
+        ``final`` is given (Python hyperparameters only), else ``p + (-lr) * u`` with a plain
+        final learning rate folded in, else ``p + u``. The rules before the parameter update
+        read the parameters as ``reads`` (default: ``params``); returns the state."""
+        rules, reads = self.rule.rules, params if reads is None else reads
+        lr = hyper.get("lr")
+        if (
+            isinstance(lr, Tensor)
+            and lr.ndim == 0
+            and not (self.differentiable and lr.requires_grad)
+        ):
+            lr = lr.item()
         g: list[Tensor] = list(grads)
-        for r in rules[:k]:
-            g, state = r.update(g, state, params, hyper)
-        lrs = final_lrs(rules[-1], decay, params, state, hyper)
-        rules[k].apply_final(g, state, params, hyper, lrs)
+        if final is not None:
+            k, decay = final
+            for r in rules[:k]:
+                g, state = self._update(r, g, state, reads, hyper)
+            lrs = final_lrs(rules[-1], decay, params, state, hyper)
+            if self.emitter is not None and isinstance(rules[k], FormRule):
+                rules[k].apply_final(g, state, params, hyper, lrs, self.emitter)
+            else:
+                rules[k].apply_final(g, state, params, hyper, lrs)
+            return state
+        fold = self.fold_lr and isinstance(lr, int | float)
+        for r in rules[:-1] if fold else rules:
+            g, state = self._update(r, g, state, reads, hyper)
+        torch._foreach_add_(params, g, **({"alpha": -lr} if fold else {}))
+        return state
+
+    def _update(self, r: Rule, g, state, params, hyper) -> tuple[list[Tensor], State]:
+        if self.emitter is not None and isinstance(r, FormRule):
+            return r.update(g, state, params, hyper, self.emitter)
+        return r.update(g, state, params, hyper)
 
 
 # --------------------------------------------------------------------------------------

@@ -277,19 +277,6 @@ def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
     return x
 
 
-def _reference_selection(op: str, a: list[Any]) -> Any:
-    if op == "ne0":
-        return a[0] != 0
-    if op in _MASKS:
-        x, y = (torch.as_tensor(v, dtype=torch.float64) for v in a)
-        return getattr(torch, op)(x, y)
-    if op == "where":
-        if isinstance(a[0], bool):
-            return a[1] if a[0] else a[2]
-        return torch.where(a[0], *(torch.as_tensor(v, dtype=torch.float64) for v in a[1:]))
-    return torch.clamp(torch.as_tensor(a[0], dtype=torch.float64), min=a[1], max=a[2])
-
-
 # --------------------------------------------------------------------------------------
 # Forms
 # --------------------------------------------------------------------------------------
@@ -544,7 +531,7 @@ class Emitter(ABC):
 
 class CEmitter(Emitter):
     """Per-element C for the fused backend's builder (every value of type ``T``): each
-    primitive is one line ``T tN = ...;`` of the builder's loop body, from :data:`C_FORMS`.
+    primitive is one line ``T tN = ...;`` of the builder's loop body, from :data:`PRIMITIVES`.
     ``prefix`` scopes the rule's coefficients (:meth:`~descentlab.optim.fused.FusedBuilder.
     scope`: two instances of one rule in a chain keep theirs apart)."""
 
@@ -593,17 +580,14 @@ class CEmitter(Emitter):
         return self.b.coef(name, lambda h, t, e: fn(h, t), uses=uses)
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
-        form = C_FORMS.get("add_alpha" if op == "add" and alpha is not None else op)
-        if form is None:
+        prim = primitive(op, alpha)
+        if prim is None:
             raise ValueError(f"no C form for primitive {op!r}")
         if op in _MASKS:  # a mask is an operand of where only: inline, never a T variable
-            return form.format(*a)
+            return prim.c.format(*a)  # type: ignore[union-attr]
         if op == "sign" and self.one is None:  # 1 of type T (a literal would be a scalar)
             self.one = self.b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
-        value = ""
-        for step in form if isinstance(form, tuple) else (form,):
-            value = self.let(step.format(*a, alpha=alpha, one=self.one, r=value))
-        return value
+        return spell(prim.c, a, alpha, self.let, self.one)
 
     def materialize(self, value: str) -> str:
         # a state entry's value named before its assignment is copied (the name is reused)
@@ -615,7 +599,7 @@ class CEmitter(Emitter):
         return var
 
     def scale(self, key: str, factor: Coef) -> None:
-        _scale_in_prepare(self.b, key, factor)
+        self.b.prepare(product_prepare(key, factor), needs=(key,))
 
     def run(self, form: Form) -> str:
         self.written, self.lazy = set(form.written), set(form.lazy)
@@ -632,29 +616,115 @@ class CEmitter(Emitter):
         return self.final(form)
 
 
-#: each primitive's C, rounding as its torch kernel (operands ``{0}``, ``{1}``...; ``{alpha}``:
-#: add's; ``{one}``: 1 of type ``T``; a tuple: statements in order, ``{r}`` the previous one's
-#: value). ``lerp``, ``addcmul`` and ``add(alpha=)`` round once through a fused multiply-add.
-C_FORMS: dict[str, str | tuple[str, ...]] = {
-    "add": "{0} + {1}",
-    "add_alpha": "dl_fma({1}, {alpha}, {0})",
-    "sub": "{0} - {1}",
-    "mul": "{0} * {1}",
-    "div": "{0} / {1}",
-    "neg": "-{0}",
-    "lerp": "dl_lerp({0}, {1}, {2})",
-    "addcmul": "dl_fma({3} * {1}, {2}, {0})",
-    "addcdiv": "{0} + ({3} * {1}) / {2}",
-    "sqrt": "dl_sqrt({0})",
-    "maximum": "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
-    "abs": "({0} < 0) ? -{0} : {0} + 0",  # x + 0 turns -0 into +0, as torch's abs
-    "sign": "({0} > 0) ? {one} : (({0} < 0) ? -{one} : {one} * 0)",
-    "branch": "({0} != 0) ? {1} : {2}",
-    "where": "{0} ? {1} : {2}",
-    "clamp": ("({0} < {1}) ? {1} : {0}", "({r} > {2}) ? {2} : {r}"),
-    **{m: f"({{0}} {sym} {{1}})" for m, sym in _MASKS.items() if m != "ne0"},
-    "ne0": "({0} != 0)",
+Spelling = str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One primitive's spellings: ``c`` (the fused kernels' C) and ``triton``, each rounding as
+    its torch kernel, and ``exact``, its definition (:func:`reference`, in float64). In a
+    spelling, operands are ``{0}``, ``{1}``...; ``{alpha}``: add's; ``{one}``: 1 of the
+    compute type; a tuple: statements in order, ``{r}`` the previous one's value. ``lerp``,
+    ``addcmul`` and ``add(alpha=)`` round once through a fused multiply-add. (The eager
+    emitter's spelling of a primitive is torch's ``_foreach_<name>`` kernel.)"""
+
+    c: Spelling
+    triton: Spelling
+    exact: Callable[..., Any]
+
+
+def _f64(x: Any) -> Tensor:
+    return torch.as_tensor(x, dtype=torch.float64)
+
+
+_TL_LERP = "tl.where(({2} < 0.5) & ({2} > -0.5), tl.fma({2}, {r}, {0}), tl.fma({2} - 1, {r}, {1}))"
+
+#: every primitive of the form, once: what each target writes for it
+PRIMITIVES: dict[str, Primitive] = {
+    "add": Primitive("{0} + {1}", "{0} + {1}", lambda x, y: x + y),
+    "add_alpha": Primitive(
+        "dl_fma({1}, {alpha}, {0})", "tl.fma({1}, {alpha}, {0})", lambda x, y, w: x + w * y
+    ),
+    "sub": Primitive("{0} - {1}", "{0} - {1}", lambda x, y: x - y),
+    "mul": Primitive("{0} * {1}", "{0} * {1}", lambda x, y: x * y),
+    # Triton's float32 ``/`` may be approximate: _div is IEEE's (kernel_source)
+    "div": Primitive("{0} / {1}", "_div({0}, {1})", lambda x, y: x / y),
+    "neg": Primitive("-{0}", "-{0}", lambda x: -x),
+    # torch's CPU lerp: one fma, exact at both ends
+    "lerp": Primitive(
+        "dl_lerp({0}, {1}, {2})", ("{1} - {0}", _TL_LERP), lambda a, b, w: a + w * (b - a)
+    ),
+    "addcmul": Primitive(
+        "dl_fma({3} * {1}, {2}, {0})",
+        "tl.fma({3} * {1}, {2}, {0})",
+        lambda x, a, b, v: x + v * a * b,
+    ),
+    "addcdiv": Primitive(
+        "{0} + ({3} * {1}) / {2}", "{0} + _div({3} * {1}, {2})", lambda x, a, b, v: x + v * a / b
+    ),
+    "sqrt": Primitive(
+        "dl_sqrt({0})", "_sqrt({0})", lambda x: x**0.5 if isinstance(x, float) else torch.sqrt(x)
+    ),
+    "maximum": Primitive(
+        "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
+        "tl.where(({1} != {1}) | ({1} > {0}), {1}, {0})",
+        torch.maximum,
+    ),
+    # x + 0 turns -0 into +0, as torch's abs
+    "abs": Primitive("({0} < 0) ? -{0} : {0} + 0", "tl.where({0} < 0, -{0}, {0} + 0)", abs),
+    "sign": Primitive(
+        "({0} > 0) ? {one} : (({0} < 0) ? -{one} : {one} * 0)",
+        "tl.where({0} > 0, {one}, tl.where({0} < 0, -{one}, {one} * 0))",
+        torch.sign,
+    ),
+    "branch": Primitive(
+        "({0} != 0) ? {1} : {2}", "tl.where({0} != 0, {1}, {2})", lambda on, a, b: a if on else b
+    ),
+    "where": Primitive(
+        "{0} ? {1} : {2}",
+        "tl.where({0}, {1}, {2})",
+        lambda c, a, b: (
+            (a if c else b) if isinstance(c, bool) else torch.where(c, _f64(a), _f64(b))
+        ),
+    ),
+    "clamp": Primitive(
+        ("({0} < {1}) ? {1} : {0}", "({r} > {2}) ? {2} : {r}"),
+        ("tl.where({0} < {1}, {1}, {0})", "tl.where({r} > {2}, {2}, {r})"),
+        lambda x, lo, hi: torch.clamp(_f64(x), min=lo, max=hi),
+    ),
+    **{
+        m: Primitive(
+            f"({{0}} {sym} {{1}})",
+            f"{{0}} {sym} {{1}}",
+            lambda x, y, m=m: getattr(torch, m)(_f64(x), _f64(y)),
+        )
+        for m, sym in _MASKS.items()
+        if m != "ne0"
+    },
+    "ne0": Primitive("({0} != 0)", "{0} != 0", lambda x: x != 0),
 }
+
+
+def primitive(op: str, alpha: Any) -> Primitive | None:
+    """``op``'s row of :data:`PRIMITIVES` (``add`` with an ``alpha``: ``add_alpha``)."""
+    return PRIMITIVES.get("add_alpha" if op == "add" and alpha is not None else op)
+
+
+def spell(
+    forms: Spelling, a: Sequence[str], alpha: Any, let: Callable[[str], str], one: Any
+) -> str:
+    """A primitive's statements in a target's text, each named by ``let``; the last's name."""
+    value = ""
+    for step in forms if isinstance(forms, tuple) else (forms,):
+        value = let(step.format(*a, alpha=alpha, one=one, r=value))
+    return value
+
+
+def _number(v: Any) -> Any:
+    """A coefficient's value: a float, or a 1-D tensor where a hyperparameter is batched."""
+    if isinstance(v, Tensor):
+        return v if v.ndim >= 1 and v.numel() > 1 else float(v)
+    return float(v)
 
 
 class _Scalars(list):
@@ -926,27 +996,31 @@ class EagerEmitter(Emitter):
             return lazy_state(self.state, name, self.grads, torch.zeros_like)
         return self.state[name]
 
+    #: a coefficient's value as the step uses it, and a state number as a coefficient reads it
+    number = staticmethod(_number)
+    state_number = staticmethod(float)
+
     def coef(self, c: Coef) -> _Scalars:
         if self._steps is None:
             self._steps = step_values(self.state, len(self.params))
-        h, fn, steps = self.hyper, c.fn, self._steps
+        h, fn, steps, number = self.hyper, c.fn, self._steps, self.number
         if c.lr:
             assert self.lrs is not None, f"{c.name!r} reads the learning rate: final forms only"
-            return _Scalars(_number(fn(h, t, lr)) for t, lr in zip(steps, self.lrs, strict=True))
+            return _Scalars(number(fn(h, t, lr)) for t, lr in zip(steps, self.lrs, strict=True))
         if c.reads is not None:
-            xs = self.state[c.reads]
-            return _Scalars(_number(fn(h, t, float(x))) for t, x in zip(steps, xs, strict=True))
+            xs = [self.state_number(x) for x in self.state[c.reads]]
+            return _Scalars(number(fn(h, t, x)) for t, x in zip(steps, xs, strict=True))
         if c.per_tensor is not None:
             st = self.state
-            return _Scalars(_number(c.value(h, t, st, i)) for i, t in enumerate(steps))
+            return _Scalars(number(c.value(h, t, st, i)) for i, t in enumerate(steps))
         if self._one_step is None:
             self._one_step = all(t == steps[0] for t in steps)
         if self._one_step and steps:  # every tensor at the same step: fn(h, t) once
-            return _Scalars(one=_number(fn(h, steps[0])), n=len(steps))
+            return _Scalars(one=number(fn(h, steps[0])), n=len(steps))
         at: dict[float, Any] = {}  # fn(h, t) once per distinct step count
         for t in steps:
             if t not in at:
-                at[t] = _number(fn(h, t))
+                at[t] = number(fn(h, t))
         return _Scalars(at[t] for t in steps)
 
     def scale(self, key: str, factor: Coef) -> None:
@@ -1088,13 +1162,6 @@ def _arg(y: Any) -> Any:
     return y
 
 
-def _number(v: Any) -> Any:
-    """A coefficient's value: a float, or a 1-D tensor where a hyperparameter is batched."""
-    if isinstance(v, Tensor):
-        return v if v.ndim >= 1 and v.numel() > 1 else float(v)
-    return float(v)
-
-
 def _plain(v: Any) -> Any:
     if isinstance(v, Tensor) and v.ndim == 0:
         return v.item()
@@ -1148,33 +1215,10 @@ def reference(
             return a() if on != 0 else b()
 
         def apply(self, op: str, a: list[Any], alpha: Any) -> Any:
-            if op in SELECTIONS:
-                return _reference_selection(op, a)
-            if op == "add":
-                return a[0] + (a[1] if alpha is None else alpha * a[1])
-            if op == "sub":
-                return a[0] - a[1]
-            if op == "mul":
-                return a[0] * a[1]
-            if op == "div":
-                return a[0] / a[1]
-            if op == "neg":
-                return -a[0]
-            if op == "lerp":
-                return a[0] + a[2] * (a[1] - a[0])
-            if op == "addcmul":
-                return a[0] + a[3] * a[1] * a[2]
-            if op == "addcdiv":
-                return a[0] + a[3] * a[1] / a[2]
-            if op == "sqrt":
-                return a[0] ** 0.5 if isinstance(a[0], float) else torch.sqrt(a[0])
-            if op == "maximum":
-                return torch.maximum(a[0], a[1])
-            if op == "sign":
-                return torch.sign(a[0])
-            if op == "abs":
-                return abs(a[0])
-            raise ValueError(op)
+            prim = primitive(op, alpha)
+            if prim is None:
+                raise ValueError(op)
+            return prim.exact(*a) if alpha is None else prim.exact(*a, alpha)
 
         def assign(self, key: str, value: Any, expr: Expr) -> Any:
             state[key] = value
@@ -1253,20 +1297,24 @@ class FormRule(Rule):
         flags = tuple(bool(hyper[k]) for k, s in self.checks.items() if isinstance(s, Flag))
         return flags if self.state_format is None else (*flags, self.state_format.tag)
 
-    def update(self, grads, state, params, hyper):
+    def update(self, grads, state, params, hyper, emitter=None):
+        """The eager update (``emitter``: an :class:`EagerEmitter` class to run it with, such
+        as autograd's :class:`~descentlab.optim.differentiable.DifferentiableEmitter`)."""
         form = self.built(hyper)
         if form.output is form.g and not form.statements and not form.prepares:
             return grads, state  # switched off at these hyperparameters: nothing to run
-        return self._eager(grads, params, state, hyper).run(form), state
+        return self._eager(grads, params, state, hyper, emitter).run(form), state
 
-    def _eager(self, grads, params, state, hyper) -> EagerEmitter:
+    def _eager(self, grads, params, state, hyper, emitter=None) -> EagerEmitter:
+        if emitter is not None:
+            return emitter(grads, params, state, hyper)
         if self.state_format is not None:
             return StoredEagerEmitter(grads, params, state, hyper, self)
         return EagerEmitter(grads, params, state, hyper)
 
-    def apply_final(self, grads, state, params, hyper, lrs):
+    def apply_final(self, grads, state, params, hyper, lrs, emitter=None):
         form = self.built(hyper)
-        em = self._eager(grads, params, state, hyper)
+        em = self._eager(grads, params, state, hyper, emitter)
         em.lrs = lrs
         em.statements(form)
         em.final(form)
@@ -1330,9 +1378,10 @@ def _lazy_zeros(b: Any, key: str) -> None:
     b.prepare(make, fills=(key,), steady=True)
 
 
-def _scale_in_prepare(b: Any, key: str, factor: Coef) -> None:
-    """:meth:`Form.product` in the fused backend: the per-tensor numbers are multiplied in
-    Python before the kernel runs, as the eager backend multiplies them (``_foreach_mul_``)."""
+def product_prepare(key: str, factor: Coef) -> Callable[..., None]:
+    """:meth:`Form.product` in a kernel's backend: a prepare that multiplies the per-tensor
+    numbers in Python before the kernel runs, as the eager backend multiplies them
+    (``_foreach_mul_``)."""
     fn = factor.fn
 
     def prepare(state: State, params: list[Tensor], grads: list[Tensor], hyper: Any) -> None:
@@ -1340,7 +1389,7 @@ def _scale_in_prepare(b: Any, key: str, factor: Coef) -> None:
         steps = step_values(state, len(grads))
         torch._foreach_mul_(state[key], [float(fn(h, t)) for t in steps])
 
-    b.prepare(prepare, needs=(key,))
+    return prepare
 
 
 # --------------------------------------------------------------------------------------

@@ -204,6 +204,7 @@ class _Coef:
     name: str
     fn: CoefFn
     per_tensor: Callable[[Mapping[str, list], int], Any] | None
+    uses: tuple[str, ...] = ()  # the hyperparameters fn reads
 
 
 @dataclass
@@ -277,7 +278,7 @@ class FusedBuilder:
         """
         if any(c.name == name for c in self.coefs):
             raise ValueError(f"fused coefficient {name!r} declared twice")
-        self.coefs.append(_Coef(name, fn, per_tensor))
+        self.coefs.append(_Coef(name, fn, per_tensor, tuple(uses)))
         self.rows_keys.update(uses)
         return f"c_{name}"
 
@@ -786,7 +787,6 @@ class FusedPlan:
         self.arrays = ["p", "g", *builder.arrays]
         #: the state entries a step reads: the kernel's arrays and what the prepares need
         self.keys = [*builder.arrays, *(k for k in builder.needs if k not in builder.arrays)]
-        self.ncoef = max(len(builder.coefs), 1)
         self._per_tensor = any(c.per_tensor is not None for c in builder.coefs)
         self._static: list[int] = []
         self._k = 0

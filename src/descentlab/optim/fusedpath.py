@@ -16,8 +16,8 @@ import torch
 from torch import Tensor
 
 from . import fused as _fused
-from .base import Chain, Rule, State
-from .hyper import NOT_HYPER, HyperChecks, number
+from .base import Chain, Rule, State, decayed
+from .hyper import NOT_HYPER, HyperChecks, rechecked
 from .state import GroupStates, TrackedState, realify, scatter
 
 
@@ -143,18 +143,12 @@ class FusedPath:
         self.plans[key] = plan
         return plan
 
-    def builder(
-        self,
-        opt: Optimizer,
-        hyper: Mapping[str, Any],
-        builder: _fused.FusedBuilder | None = None,
-    ) -> _fused.FusedBuilder | None:
-        """The chain's per-element code for this structure (in ``builder`` if given), with a
-        final plain learning rate folded into the update as coefficient ``neglr``; None where
-        some rule has no fused form."""
+    def builder(self, opt: Optimizer, hyper: Mapping[str, Any]) -> _fused.FusedBuilder | None:
+        """The chain's per-element code for this structure, with a final plain learning rate
+        folded into the update as coefficient ``neglr``; None where some rule has no fused
+        form."""
         rules = opt.rule.rules
-        if builder is None:
-            builder = _fused.FusedBuilder(hyper=hyper)
+        builder = _fused.FusedBuilder(hyper=hyper)
         final = opt.rule.final_plan(hyper)
         if final is not None:  # the parameter update in torch's operation order
             k, decay = final
@@ -163,11 +157,7 @@ class FusedPath:
             assert builder.final_form is not None and builder.final_form[0] == builder.u
             p = "p"
             if decay is not None:  # torch: p.mul_(1 - lr * weight_decay) first
-                c = builder.coef(
-                    "final_decay",
-                    lambda h, t, e: 1 - float(h["lr"]) * float(h["weight_decay"]),
-                    uses=("lr", "weight_decay"),
-                )
+                c = builder.coef("final_decay", decayed, uses=("lr", "weight_decay"))
                 p = f"(p * {c})"
             lr_rule = rules[-1]
             builder.final = builder.final_form[1](builder, p, lr_rule.step_lr, lr_rule.lr_uses)
@@ -356,19 +346,9 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
     nothing else: no re-validation of the others, no new plan); False where more than numbers
     changed, or the chain's structure (its kernel) did. A bad value raises, naming it, before
     any group's step has changed anything."""
-    old = ctx.hyper
-    if hyper.keys() != old.keys():
+    same = lambda changed: _same_structure(opt.rule, ctx, hyper, changed)  # noqa: E731
+    if not rechecked(opt.rule, gi, hyper, ctx.hyper, same):
         return False
-    changed = frozenset(k for k, v in hyper.items() if v != old[k])
-    if not all(number(hyper[k]) and number(old[k]) for k in changed):
-        return False
-    if not _same_structure(opt.rule, ctx, hyper, changed):
-        return False
-    try:
-        for test in opt.rule.changed_checks(changed):
-            test(hyper)
-    except ValueError as exc:
-        raise type(exc)(f"param group {gi}: {exc}") from None
     ctx.hyper = hyper
     opt._hyper.validated[gi] = hyper
     return True

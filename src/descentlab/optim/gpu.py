@@ -124,10 +124,6 @@ class TritonPlan:
             lambda: _tables(addresses, numel, len(arrays), device),
         )
         h = {k: _plain(v) for k, v in hyper.items()}
-        for key, c in prog.products:  # NAdam's running product, as the CPU backends
-            torch._foreach_mul_(
-                state[key.removeprefix("state:")], [float(c.fn(h, t)) for t in steps]
-            )
         if any(c.reads or c.per_tensor is not None for _, c in prog.coefs):  # per-tensor
             values = tuple(
                 tuple(float(c.value(h, t, state, i)) for _, c in prog.coefs)

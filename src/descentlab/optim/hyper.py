@@ -3,7 +3,7 @@ validated before anything changes, and not validated again while they repeat."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -32,6 +32,30 @@ def number(v: Any) -> bool:
 
 #: param-group keys that are no hyperparameters (torch's ``differentiable`` mark included)
 NOT_HYPER = ("params", "step", "initial_lr", "differentiable")
+
+
+def rechecked(
+    rule: Rule,
+    gi: int,
+    hyper: Mapping[str, Any],
+    last: Any,
+    same: Callable[[frozenset[str]], bool] = lambda changed: True,
+) -> bool:
+    """Where only numbers changed from the valid ``last`` (a schedule's), check those values
+    and what relates them (:meth:`~descentlab.optim.Rule.changed_checks`), nothing else, and
+    return True; False where more than numbers changed, or ``same(changed)`` is False. A bad
+    value raises, naming its param group ``gi``."""
+    if not isinstance(last, Mapping) or last.keys() != hyper.keys():
+        return False
+    changed = frozenset(k for k, v in hyper.items() if v != last[k])
+    if not all(number(hyper[k]) and number(last[k]) for k in changed) or not same(changed):
+        return False
+    try:
+        for test in rule.changed_checks(changed):
+            test(hyper)
+    except ValueError as exc:
+        raise type(exc)(f"param group {gi}: {exc}") from None
+    return True
 
 
 def resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
@@ -151,17 +175,9 @@ class HyperChecks:
         if plain:
             if last is not None and last == hyper:
                 return
-            if type(last) is dict and last.keys() == hyper.keys():
-                # a schedule changed some numbers: check those values (and what relates them)
-                changed = frozenset(k for k, v in hyper.items() if v != last[k])
-                if all(number(hyper[k]) and number(last[k]) for k in changed):
-                    try:
-                        for test in rule.changed_checks(changed):
-                            test(hyper)
-                    except ValueError as exc:
-                        raise type(exc)(f"param group {gi}: {exc}") from None
-                    self.validated[gi] = hyper
-                    return
+            if rechecked(rule, gi, hyper, last):
+                self.validated[gi] = hyper
+                return
             key: Any = hyper
         else:
             sig = _signature(hyper, params)

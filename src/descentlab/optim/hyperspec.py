@@ -6,7 +6,7 @@ A rule lists what each of its hyperparameters accepts in :attr:`Rule.checks
 
 - :meth:`Rule.validate <descentlab.optim.Rule.validate>`: every value of a param group, when
   it is added and whenever it changes in a way the optimizer cannot check alone;
-- :meth:`Rule.check_changed <descentlab.optim.Rule.check_changed>`: only the values a schedule
+- :meth:`Rule.changed_checks <descentlab.optim.Rule.changed_checks>`: only the values a schedule
   changed (torch's LRScheduler sets ``lr`` before every step), so a changed learning rate
   costs one comparison, not a validation of the whole group;
 - the error messages (one format: :mod:`descentlab.constraints`), their words for the docs

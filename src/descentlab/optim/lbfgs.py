@@ -12,11 +12,7 @@ import torch
 from torch import Tensor
 from torch.optim.lbfgs import _strong_wolfe  # torch's line search: torch's iterates
 
-from .base import (
-    Rule,
-    chain,
-    check_bool,
-)
+from .base import Rule, arguments, chain, check_bool
 from .compiled import in_compiled_region, refuse_closure, step_untraced
 from .hyper import NOT_HYPER
 from .hyperspec import Choice, Integer, Real, declare
@@ -65,13 +61,9 @@ class scale_by_lbfgs(Rule):
         history_size: int = 100,
         line_search_fn: str | None = None,
     ) -> None:
+        args = arguments(locals())
         super().__init__(
-            max_iter=max_iter,
-            max_eval=max_iter * 5 // 4 if max_eval is None else max_eval,
-            tolerance_grad=tolerance_grad,
-            tolerance_change=tolerance_change,
-            history_size=history_size,
-            line_search_fn=line_search_fn,
+            **{**args, "max_eval": max_iter * 5 // 4 if max_eval is None else max_eval}
         )
 
     checks = declare(

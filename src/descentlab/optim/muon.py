@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import HyperparameterTypeError, Rule, chain, is_batched, step_values
+from .base import HyperparameterTypeError, Rule, arguments, chain, is_batched, step_values
 from .hyperspec import Choice, Flag, Integer, Items, Pair, Real, Relation, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
@@ -140,7 +140,7 @@ class scale_by_muon(Rule):
         adamw_eps: float = 1e-8,
         adamw_weight_decay: float = 0.0,
     ) -> None:
-        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        args = arguments(locals())
         args.update(ns_coefficients=pair(ns_coefficients), adamw_betas=pair(adamw_betas))
         super().__init__(**args)
         self.needs_step = True

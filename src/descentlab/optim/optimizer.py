@@ -547,11 +547,7 @@ class Optimizer(torch.optim.Optimizer):
         if s.owners is not None:
             state = realify(state)
         state["_step_values"] = values
-        if self.differentiable:
-            plain = self._hyper.plain.get(gi) and not s.sparse
-            final = self.rule.final_plan(hyper) if plain else None
-            _differentiable.run(self.rule, self._fold_lr, params, grads, state, hyper, final)
-        elif self.monitor is not None:
+        if self.monitor is not None and not self.differentiable:
             updates, state = self.rule.update(list(grads), state, params, hyper)
             self.monitor.record(s.step, gi, grads, updates, params, hyper)
             torch._foreach_add_(params, updates)

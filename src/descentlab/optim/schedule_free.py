@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .base import step_values, zeros
+from .base import arguments, step_values, zeros
 from .form import Form, FormRule, add, addcmul, sqrt
 from .hyperspec import Choice, Pair, Real, declare
 from .records import OptimizerRecord
@@ -73,7 +73,7 @@ class schedule_free_adamw(FormRule):
         weight_lr_power: float = 2.0,
         bias_correction: str = "v",
     ) -> None:
-        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        args = arguments(locals())
         super().__init__(**{**args, "betas": pair(betas)})
 
     def init(self, params):

@@ -56,7 +56,7 @@ from torch.nn import functional as F
 
 from descentlab.constraints import invalid
 
-from .base import PerTensorRule, chain
+from .base import PerTensorRule, arguments, chain
 from .hyperspec import Choice, Flag, Integer, Pair, Real, Relation, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
@@ -225,7 +225,7 @@ class scale_by_shampoo(PerTensorRule):
         precondition_1d: bool = True,
         root_dtype: str = "float64",
     ) -> None:
-        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        args = arguments(locals())
         super().__init__(**{**args, "betas": pair(betas)})
         self.needs_step = True
 

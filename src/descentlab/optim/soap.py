@@ -43,7 +43,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import PerTensorRule, chain
+from .base import PerTensorRule, arguments, chain
 from .hyperspec import SCALAR_BETAS, Flag, Integer, Real, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
@@ -133,7 +133,7 @@ class scale_by_soap(PerTensorRule):
         precondition_1d: bool = False,
         correct_bias: bool = True,
     ) -> None:
-        args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        args = arguments(locals())
         super().__init__(**{**args, "betas": pair(betas)})
         self.needs_step = True
 

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Chain, Rule
-from .form import _MASKS, Coef, Emitter, Expr, Form, FormRule, Prepare
+from .base import Chain, Rule, decayed
+from .form import Coef, Emitter, Expr, Form, FormRule, Prepare, primitive, product_prepare, spell
 
 __all__ = [
     "Program",
@@ -79,8 +79,6 @@ class Program:
     prepares: list[Prepare] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
-    #: per-tensor numbers in state multiplied before the launch (:meth:`Form.product`)
-    products: list[tuple[str, Coef]] = field(default_factory=list)
 
     def let(self, expr: str) -> str:
         name = f"v{self.counter}"
@@ -133,7 +131,7 @@ class TritonEmitter(Emitter):
         return self.prog.coef(f"{self.prefix}.{c.name}", c)
 
     def scale(self, key: str, factor: Coef) -> None:
-        self.prog.products.append((f"state:{key}", factor))
+        self.prog.prepares.append(Prepare(product_prepare(key, factor), {}))
 
     def run(self, form: Form) -> str:
         if any(pr.reads_g for pr in form.prepares):  # a group's norm: torch ops before
@@ -142,45 +140,10 @@ class TritonEmitter(Emitter):
         return super().run(form)
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
-        let = self.prog.let
-        if op in _MASKS:  # a mask: the condition of a where
-            return let(f"{a[0]} {_MASKS[op]} {a[1] if op != 'ne0' else 0}")
-        if op == "where":
-            return let(f"tl.where({a[0]}, {a[1]}, {a[2]})")
-        if op == "clamp":
-            low = let(f"tl.where({a[0]} < {a[1]}, {a[1]}, {a[0]})")
-            return let(f"tl.where({low} > {a[2]}, {a[2]}, {low})")
-        if op == "add" and alpha is not None:
-            return let(f"tl.fma({a[1]}, {alpha}, {a[0]})")
-        if op == "div":  # IEEE division (Triton's float32 ``/`` may be approximate)
-            return let(f"_div({a[0]}, {a[1]})")
-        if op in _INFIX:
-            return let(f"{a[0]} {_INFIX[op]} {a[1]}")
-        if op == "neg":
-            return let(f"-{a[0]}")
-        if op == "lerp":  # torch's lerp: one fma, exact at both ends (as dl_lerp)
-            d = let(f"{a[1]} - {a[0]}")
-            w = a[2]
-            return let(
-                f"tl.where(({w} < 0.5) & ({w} > -0.5), tl.fma({w}, {d}, {a[0]}), "
-                f"tl.fma({w} - 1, {d}, {a[1]}))"
-            )
-        if op == "addcmul":
-            return let(f"tl.fma({a[3]} * {a[1]}, {a[2]}, {a[0]})")
-        if op == "addcdiv":
-            return let(f"{a[0]} + _div({a[3]} * {a[1]}, {a[2]})")
-        if op == "sqrt":
-            return let(f"_sqrt({a[0]})")  # correctly rounded: kernel_source
-        if op == "maximum":
-            return let(f"tl.where(({a[1]} != {a[1]}) | ({a[1]} > {a[0]}), {a[1]}, {a[0]})")
-        if op == "abs":  # x + 0 turns -0 into +0, as torch's abs
-            return let(f"tl.where({a[0]} < 0, -{a[0]}, {a[0]} + 0)")
-        if op == "sign":
-            x = a[0]
-            return let(f"tl.where({x} > 0, _one, tl.where({x} < 0, -_one, _one * 0))")
-        if op == "branch":
-            return let(f"tl.where({a[0]} != 0, {a[1]}, {a[2]})")
-        raise Unsupported(f"no Triton form for primitive {op!r}")
+        prim = primitive(op, alpha)  # the root is correctly rounded: kernel_source
+        if prim is None:
+            raise Unsupported(f"no Triton form for primitive {op!r}")
+        return spell(prim.triton, a, alpha, self.prog.let, "_one")
 
     def assign(self, key: str, value: str, expr: Expr) -> str:
         k = f"state:{key}"
@@ -190,8 +153,6 @@ class TritonEmitter(Emitter):
         self.prog.current[k] = value
         return value
 
-
-_INFIX = {"add": "+", "sub": "-", "mul": "*"}
 
 #: the correctly rounded root and quotient of each compute type (float32's ``sqrt_rn`` and
 #: ``div_rn``; float64's ``sqrt`` and ``/`` are IEEE's)
@@ -275,8 +236,7 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
     if final:  # the rule's own parameter update, after torch's p.mul_(1 - lr * wd)
         assert em is not None
         if final[1] is not None:
-            decay = Coef("decay", lambda h, t: 1 - float(h["lr"]) * float(h["weight_decay"]), ())
-            p = prog.let(f"{p} * {prog.coef('final.decay', decay)}")
+            p = prog.let(f"{p} * {prog.coef('final.decay', Coef('decay', decayed, ()))}")
         em.p, em.lr_fn = p, rules[-1].step_lr  # type: ignore[attr-defined]
         new_p = em.final(form)
     elif fold:

@@ -230,18 +230,6 @@ def landscape_code(f: Landscape) -> LandscapeCode | None:
 # code generation
 
 
-class _UsesBuilder(FusedBuilder):
-    """A FusedBuilder that also remembers which hyperparameters each coefficient reads."""
-
-    def __init__(self, hyper: Mapping[str, Any]) -> None:
-        super().__init__(hyper=hyper)
-        self.uses: list[tuple[str, ...]] = []
-
-    def coef(self, name, fn, *, uses=(), per_tensor=None):  # type: ignore[override]
-        self.uses.append(tuple(uses))
-        return super().coef(name, fn, uses=uses, per_tensor=per_tensor)
-
-
 _KERNEL = r"""
 #include <sys/mman.h>
 typedef {scalar} T0;
@@ -582,7 +570,7 @@ def _code_reads_step(code: Any) -> bool:
 
 
 def _coefficient_tables(
-    builder: _UsesBuilder,
+    builder: FusedBuilder,
     rule: Any,
     hyper: Mapping[str, Any],
     k: int,
@@ -595,7 +583,7 @@ def _coefficient_tables(
     plain = _fused._plain(hyper)
     rows: list[list[dict[str, Any]]] = []
     index: list[Tensor | None] = []
-    for uses in builder.uses:
+    for uses in (c.uses for c in builder.coefs):
         keys = [key for key in uses if key in hyper and _batched(hyper[key])]
         if not keys:
             rows.append([{key: v for key, v in plain.items() if not _batched(v)}])
@@ -642,7 +630,7 @@ def _coefficient_tables(
 class _Prepared:
     opt: Any
     hyper: dict[str, Any]
-    builder: _UsesBuilder
+    builder: FusedBuilder
     land: LandscapeCode
     fold: bool
 
@@ -667,8 +655,8 @@ def _prepare(f: Landscape, opt: Any, dtype: torch.dtype) -> _Prepared | None:
         return None  # schedules: the step-by-step path evaluates them
     hyper = _resolve(group, 0)
     opt._validate(0, hyper)
-    builder = _UsesBuilder(hyper=hyper)
-    if opt._fused.builder(opt, hyper, builder) is None:
+    builder = opt._fused.builder(opt, hyper)
+    if builder is None:
         return None
     return _Prepared(opt, hyper, builder, land, opt._fold_lr)
 
