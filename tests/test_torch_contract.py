@@ -25,6 +25,7 @@ import torch
 
 from descentlab import optim
 from descentlab.optim import fused as F
+from descentlab.optim.torchapi import BEYOND_TORCH
 
 common = pytest.importorskip("torch.testing._internal.common_optimizers")
 
@@ -172,18 +173,12 @@ def test_optim_db_config_matches_torch(name, kw, fused):
 # TestOptimRenewed.test_errors matches), Muon's included
 # --------------------------------------------------------------------------------------
 
-# What descentlab accepts on purpose where torch refuses (each a documented feature).
+# What descentlab accepts on purpose where torch refuses (each a documented feature): its
+# list (torchapi.BEYOND_TORCH), and a length-K tensor lr, which these tests meet with K-row
+# parameters where torch's test gives params=None (refused: see below).
 ACCEPTED = {
     "Tensor lr must be 1-element": "a length-K tensor hyperparameter runs K problems at once",
-    "as a Tensor is not supported for capturable=False and foreach=True": (
-        "foreach has no effect here: tensor hyperparameters work on every path"
-    ),
-    "betas must be either both floats or both Tensors": (
-        "each beta may be a number or a tensor independently"
-    ),
-    "Muon only supports 2D parameters": (
-        "descentlab's Muon steps the other parameters with AdamW (its documented fallback)"
-    ),
+    **BEYOND_TORCH,
 }
 # every torch optimizer descentlab exports under torch's name (Muon has no parity config)
 ERROR_INFOS = {i.name: i for i in common.optim_db if hasattr(optim, i.name)}
@@ -988,3 +983,80 @@ def test_fused_on_the_meta_device_is_refused_at_the_step_in_torchs_words(name):
                            r"floating point Tensors of supported devices: \[.*'cpu'.*\] but "
                            r"torch.float32 and meta"):  # fmt: skip
             opt.step()
+
+
+# --------------------------------------------------------------------------------------
+# params=None with valid hyperparameters: torch's TypeError, in one line naming params
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(dict.fromkeys([*NAMES, "LBFGS", "Muon"])))
+def test_params_none_is_refused_with_a_type_error_naming_params(name):
+    with pytest.raises(TypeError):  # torch: 'NoneType' object is not iterable
+        getattr(torch.optim, name)(None)
+    with pytest.raises(TypeError, match=rf"^{name}: params must be an iterable of Tensors or "
+                       r"dicts .*, got None$"):  # fmt: skip
+        getattr(optim, name)(None)
+
+
+# --------------------------------------------------------------------------------------
+# What descentlab accepts where torch refuses, on purpose (torchapi.BEYOND_TORCH): torch's
+# TestOptimRenewed.test_errors inputs that torch refuses and descentlab takes, each meaning
+# what torch's accepted spelling of it means
+# --------------------------------------------------------------------------------------
+
+
+def test_every_input_descentlab_accepts_beyond_torch_is_listed_and_refused_by_torch():
+    """Each optim_db error input descentlab does not refuse is one BEYOND_TORCH lists (with
+    its reason), and each listed text is still one torch refuses with."""
+    unlisted, used = [], set()
+    for name, err in ERRORS:
+        if issubclass(err.error_type, Warning):
+            continue
+        inp = err.optimizer_error_input
+        params = inp.params if inp.params is not None else [torch.nn.Parameter(torch.randn(3))]
+        if name == "Muon" and inp.params is None:
+            params = [torch.nn.Parameter(torch.randn(3, 2))]
+        try:
+            opt = getattr(optim, name)(params, **inp.kwargs)
+            if err.error_on == common.OptimizerErrorEnum.STEP_ERROR:
+                opt.step()
+        except err.error_type:
+            continue
+        hits = [t for t in BEYOND_TORCH if t in err.error_regex]
+        if not hits:
+            unlisted.append((name, err.error_regex))
+        used.update(hits)
+    assert not unlisted, unlisted
+    assert used == set(BEYOND_TORCH), set(BEYOND_TORCH) - used
+    assert all(len(why) > 20 for why in BEYOND_TORCH.values())
+
+
+def _adam_pair(torch_kw, our_kw, name="Adam"):
+    init, x = _problem(torch.float64)
+    pt, po = _fresh(init), _fresh(init)
+    ref = getattr(torch.optim, name)(pt, foreach=False, **torch_kw)
+    ours = getattr(optim, name)(po, **our_kw)
+    _train(ref, pt, x, 8)
+    _train(ours, po, x, 8)
+    return pt, po
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+@pytest.mark.parametrize(
+    ("torch_kw", "our_kw"),
+    [
+        (dict(lr=0.01), dict(lr=torch.tensor(0.01, dtype=torch.float64), foreach=True)),
+        (dict(betas=(0.9, 0.99)), dict(betas=(0.9, torch.tensor(0.99, dtype=torch.float64)))),
+        (dict(betas=(0.9, 0.99)), dict(betas=(torch.tensor(0.9, dtype=torch.float64), 0.99))),
+        (
+            dict(betas=(0.9, 0.99)),
+            dict(betas=tuple(torch.tensor(b, dtype=torch.float64) for b in (0.9, 0.99)),
+                 foreach=True),
+        ),
+    ],
+    ids=["tensor-lr-foreach", "betas-float-tensor", "betas-tensor-float", "betas-tensors-foreach"],
+)  # fmt: skip
+def test_tensor_hyperparameters_torch_refuses_mean_what_their_numbers_mean(name, torch_kw, our_kw):
+    pt, po = _adam_pair(torch_kw, our_kw, name)
+    _assert_same(po, pt)

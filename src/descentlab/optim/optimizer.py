@@ -292,6 +292,10 @@ class Optimizer(torch.optim.Optimizer):
         self._reset_caches()
         if params is None:
             _refuse_batched_without_params(defaults)
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Tensors or dicts (a "
+                "model's .parameters(), a list of tensors or of param-group dicts), got None"
+            )
         self._noop_precheck = type(self.rule.rules[0]).precheck is Rule.precheck
         self._lookahead = any(getattr(r, "lookahead", False) for r in self.rule.rules)
         self.last_step_skipped = False

@@ -15,6 +15,12 @@ kept complex like the parameter, so iterates and state dicts match torch's. Stat
 both ways: a ``torch.optim`` namesake's (or an older torch's) into these classes, and these
 classes' into torch (``tests/test_torch_contract.py``).
 
+Where torch refuses and these accept, on purpose (:data:`BEYOND_TORCH`, keyed by torch's
+error text): a tensor ``lr`` or ``betas`` with ``foreach=True``, a ``betas`` pair mixing a number
+and a tensor, and Muon's non-matrix parameters (stepped by AdamW). Each means what torch's
+accepted spelling means (``tests/test_torch_contract.py``); everything else torch's
+``TestOptimRenewed.test_errors`` refuses is refused with torch's exception type and words.
+
 ``fused`` (every optimizer here, not only those torch has fused kernels for) chooses the
 backend: ``None`` (default) runs the whole chain as one compiled pass over each parameter's
 memory where it can (:mod:`descentlab.optim.fused`) and eagerly elsewhere, ``True`` insists on
@@ -33,9 +39,27 @@ from torch import Tensor
 from .base import Rule, check_bool, scalar_dtype
 from .optimizer import Optimizer
 
-__all__ = ["Named", "Params", "from_torch", "pair", "torch_flags"]
+__all__ = ["BEYOND_TORCH", "Named", "Params", "from_torch", "pair", "torch_flags"]
 
 Params = Iterable[Any]
+
+#: Inputs the named optimizers accept where their ``torch.optim`` namesakes refuse them, on
+#: purpose: a fragment of torch's error message (as in torch's optimizer test database) ->
+#: why descentlab accepts the input.
+BEYOND_TORCH: dict[str, str] = {
+    "as a Tensor is not supported for capturable=False and foreach=True": (
+        "foreach has no effect in descentlab: a tensor hyperparameter works on every path, "
+        "foreach=True or not, with the iterates of the same number"
+    ),
+    "betas must be either both floats or both Tensors": (
+        "each beta may be a number or a tensor on its own (a tensor beta can be scheduled or "
+        "batched without the other), with the iterates of the same numbers"
+    ),
+    "Muon only supports 2D parameters": (
+        "Muon steps every parameter that is not a matrix (biases, gains, convolution kernels) "
+        "with AdamW and its adamw_* hyperparameters, as Optax's Muon partitions them"
+    ),
+}
 
 
 def torch_flags(
