@@ -73,7 +73,6 @@ from descentlab.constraints import (
     NONNEGATIVE_INT,
     POSITIVE,
     POSITIVE_INT,
-    InstanceOf,
     ListOf,
     Options,
     check,

@@ -312,7 +312,8 @@ def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> No
 
 
 def _stepper(loop: Loop, config: RunConfig, built: Built) -> OneModel:
-    """The stepper of a single run's loop (:meth:`Loop.single <descentlab.engine.loop.Loop.single>`)."""
+    """The stepper of a single run's loop (made by :meth:`Loop.single
+    <descentlab.engine.loop.Loop.single>`)."""
     part = OneModel(config, built, loop.batches.aug_gens[0])
     loop.stepper = part
     return part
