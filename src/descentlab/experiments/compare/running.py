@@ -102,7 +102,7 @@ def compare(
     """
     plan, data, workers = _resolve(spec, data, problem, workers)
     spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
-    run_dir = Path(runs_dir) / spec.run_name(plan.record)
+    run_dir = Path(runs_dir) / plan.run_name
     # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
     # to each worker once.
     source = DataSource(
@@ -154,6 +154,7 @@ class _Session:
         self.finals: set[str] = set()  # labels whose final runs are decided
         self.task = "classification"
         self.meta: dict[str, Any] = {}
+        self.provenance: dict[str, Any] = {}
         self.t0 = time.perf_counter()
         # One process works on a run directory at a time; a second identical command waits
         # (saying which process holds it), then finds the trials done.
@@ -181,25 +182,23 @@ class _Session:
             raise
 
     def open(self, data: Any, task: str) -> None:
-        """Open the store and this spec's experiment record; note the task and chance level."""
+        """Open the store (refusing one that holds another comparison); note the task, the
+        chance level and the score."""
         self.store = store = Store(store_path_of(self.run_dir))
-        self.exp_id = _open_experiment(store, self.plan, self.run_dir)
+        _refuse_another(store, self.plan, self.run_dir)
         mark_orphans(store, lambda name: name != EXPERIMENT)
         model = self.spec.model or data.default_model
         self.task, self.meta = task, getattr(data, "meta", None) or {}
         chance = chance_level(data, self.meta.get("metric"))
-        store.update_provenance(
-            self.exp_id,
-            {
-                "task": task,
-                "model": model if isinstance(model, str) else repr(model),
-                "chance": chance,
-                "metric": self.meta.get("metric"),
-                "target": self.meta.get("target"),
-            },
-        )
         self.metric, self.maximize = score_metric(task, self.meta.get("metric"))
         self.judge = Judge(self.metric, self.maximize, chance)
+        self.provenance = {
+            "task": task,
+            "model": model if isinstance(model, str) else repr(model),
+            "chance": chance,
+            "metric": self.meta.get("metric"),
+            "target": self.meta.get("target"),
+        }
 
     def advance(self, runner: Any, choice: OptimizerChoice) -> None:
         """Submit what comes next for ``choice``: its next tuning round, or once tuning is
@@ -236,10 +235,15 @@ class _Session:
         return len(self.submitted) + 2 * len(self.plan.final_seeds) * undecided
 
     def run(self, runner: Any) -> None:
-        """Run every trial, deciding each optimizer's next round as its trials finish."""
+        """Run every trial, deciding each optimizer's next round as its trials finish. The
+        experiment record is opened once the first rounds are submitted (the runner has
+        found those the store holds)."""
         self.t0 = time.perf_counter()
         for c in self.choices:
             self.advance(runner, c)
+        assert self.store is not None
+        self.exp_id = _open_experiment(self.store, self.plan)
+        self.store.update_provenance(self.exp_id, self.provenance)
         self.notify(
             "start", {"total": self.total(), "run_dir": str(self.run_dir), "workers": self.workers}
         )
@@ -289,22 +293,28 @@ class _Session:
         self.lock.release()
 
 
-def _open_experiment(store: Any, plan: Plan, run_dir: Path) -> int:
-    """Find this spec's experiment record, or create it; refuse a directory holding another."""
+def _refuse_another(store: Any, plan: Plan, run_dir: Path) -> None:
+    """Refuse a run directory whose store holds another comparison (before any trial of this
+    one is submitted)."""
+    others = store.list_runs(name=EXPERIMENT)
+    if not others or any(r.config.get("spec") == plan.record for r in others):
+        return
+    old = others[-1].config.get("spec", {})
+    new = plan.record
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    raise ValueError(
+        f"{run_dir} holds a comparison with another configuration (differs in: "
+        f"{', '.join(diff)}); choose another --name or run directory"
+    )
+
+
+def _open_experiment(store: Any, plan: Plan) -> int:
+    """Find this spec's experiment record (marked running again), or create it."""
     config = {"experiment": EXPERIMENT, "spec": plan.record}
     found = store.find_run_by_config(config, status=None)
     if found is not None:
         store.set_status(found.id, "running")
         return found.id
-    others = store.list_runs(name=EXPERIMENT)
-    if others:
-        old = others[-1].config.get("spec", {})
-        new = config["spec"]
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise ValueError(
-            f"{run_dir} holds a comparison with another configuration (differs in: "
-            f"{', '.join(diff)}); choose another --name or run directory"
-        )
     return store.create_run(
         config, name=EXPERIMENT, seed=plan.spec.seed, provenance=provenance(plan.spec.seed)
     )

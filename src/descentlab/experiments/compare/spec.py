@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import numbers
 import os
@@ -40,7 +41,6 @@ from descentlab.problems import data as datasets
 from descentlab.problems import landscapes as lands
 from descentlab.problems import models
 from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref, problem_slug
-from descentlab.store import canonical_json
 
 __all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec", "Plan", "target_of", "tuning_settings"]
 
@@ -301,7 +301,10 @@ def _digest(record: Mapping[str, Any]) -> str:
     # hashed under the field's earlier name, so that run folders made before the rename are
     # found again (and resumed) by the same command
     d["trials"] = d.pop("lrs_per_optimizer")
-    return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:8]
+    # the store's canonical JSON (store.canonical_json: sorted keys, no spaces, no NaN), written
+    # here: the digest is the spec's, and the folders named by it must keep their names
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,8 @@ class Plan:
     """
 
     spec: CompareSpec
+    #: the run directory's name (:meth:`CompareSpec.run_name`)
+    run_name: str
     #: the spec as the experiment record holds it (:meth:`CompareSpec.to_dict`)
     record: dict[str, Any]
     choices: tuple[OptimizerChoice, ...]
@@ -615,6 +620,7 @@ def _checked_plan(spec: CompareSpec, custom_data: bool) -> Plan:
     record["optimizers"] = optimizers
     return Plan(
         spec=spec,
+        run_name=spec.run_name(record),
         record=record,
         choices=tuple(choices),
         first_rounds=rounds,
