@@ -117,3 +117,13 @@ def test_normalize_checks_and_serializes_a_config_once(monkeypatch):
 def test_normalize_still_refuses_a_bad_config():
     with pytest.raises(ValueError, match="steps"):
         common.normalize(RunConfig(problem="moons", steps=0))
+
+
+def test_a_stored_spec_is_planned_without_its_device_or_problem_here():
+    # a comparison read back from its store (load_comparison) may have run on a GPU this
+    # machine lacks, on a problem of its own (a name with the data's fingerprint)
+    spec = CompareSpec(problem="mine#1a2b3c4d", optimizers=["sgd"], steps=5, device="cuda:7")
+    with pytest.raises(ValueError, match="cuda:7"):
+        spec.validate()
+    plan = spec.plan(stored=True)
+    assert plan.spec is spec and plan.run_name.startswith("mine-")

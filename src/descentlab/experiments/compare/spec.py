@@ -221,7 +221,7 @@ class CompareSpec:
         """
         self.plan(custom_data=custom_data)
 
-    def plan(self, *, custom_data: bool = False) -> Plan:
+    def plan(self, *, custom_data: bool = False, stored: bool = False) -> Plan:
         """:meth:`validate`, and the :class:`Plan` of this checked spec: what the protocol
         reads of it, derived in the same pass (the first tuning rounds the checks build the
         optimizers with are the plan's).
@@ -229,12 +229,18 @@ class CompareSpec:
         Checked once: the CLI, :func:`~descentlab.experiments.compare.compare` and
         :func:`~descentlab.experiments.compare.prepare` all ask; a spec whose fields are
         unchanged since it passed (their repr, nested values included) returns the same plan.
+
+        Args:
+            custom_data: the data are given: ``problem`` is only a name (see
+                :meth:`validate`).
+            stored: the spec of a comparison read back from its store, whose device and
+                problem need not be on this machine (neither is looked up).
         """
-        key = (custom_data, repr(self))
+        key = (custom_data, stored, repr(self))
         passed = self.__dict__.get("_passed")
         if passed is not None and passed[0] == key:
             return passed[1]
-        plan = _checked_plan(self, custom_data)
+        plan = _checked_plan(self, custom_data or stored, here=not stored)
         self.__dict__["_passed"] = (key, plan)
         return plan
 
@@ -569,12 +575,14 @@ def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
             raise ValueError(f"space[{key!r}]: optimizer {label!r} takes no {name!r}")
 
 
-def _checked_plan(spec: CompareSpec, custom_data: bool) -> Plan:
+def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) -> Plan:
     """:meth:`CompareSpec.plan`: the spec's own checks, its derived values; then the learning
     rates go out once to each module that needs them (the grids of ``tuning``, the
     hyperparameters of ``search_space``, the optimizers built by ``choices``, the digest of
-    ``store``), from here, in that order."""
-    check_device(spec.device)  # first: a missing GPU is said before anything else
+    ``store``), from here, in that order. ``here``: the comparison is to run on this machine
+    (its device is checked)."""
+    if here:
+        check_device(spec.device)  # first: a missing GPU is said before anything else
     _check_names(spec, custom_data)
     choices = _check_choices(spec)
     _check_budget(spec)
