@@ -92,25 +92,33 @@ def trace() -> list[tuple[str, str]]:
     return calls
 
 
-def main() -> None:
-    calls = trace()
-    if "--with-optim" not in sys.argv:
+def visits(
+    calls: list[tuple[str, str]], *, with_optim: bool = False
+) -> list[tuple[str, list[str]]]:
+    """The visits of ``calls``: consecutive calls in one file are one visit, ``(file,
+    functions)``; optim/ is left out but its step, unless ``with_optim``."""
+    if not with_optim:
         calls = [(r, f) for r, f in calls if not r.startswith("descentlab/optim/") or f == "step"]
-    visits: list[tuple[str, list[str]]] = []
+    out: list[tuple[str, list[str]]] = []
     for rel, fn in calls:
-        if visits and visits[-1][0] == rel:
-            visits[-1][1].append(fn)
+        if out and out[-1][0] == rel:
+            out[-1][1].append(fn)
         else:
-            visits.append((rel, [fn]))
+            out.append((rel, [fn]))
+    return out
+
+
+def main() -> None:
+    visits_ = visits(trace(), with_optim="--with-optim" in sys.argv)
     seen: set[str] = set()
     returns = 0
-    for rel, fns in visits:
+    for rel, fns in visits_:
         returns += rel in seen
         seen.add(rel)
         if "-v" in sys.argv:
             print(f"{rel}: {', '.join(dict.fromkeys(fns))}")
-    print("visits per file:", dict(Counter(r for r, _ in visits).most_common()))
-    print(f"files: {len(seen)}  returns to a file already left: {returns}  visits: {len(visits)}")
+    print("visits per file:", dict(Counter(r for r, _ in visits_).most_common()))
+    print(f"files: {len(seen)}  returns to a file already left: {returns}  visits: {len(visits_)}")
 
 
 if __name__ == "__main__":

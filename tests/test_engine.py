@@ -548,14 +548,14 @@ def test_the_summary_reuses_the_last_steps_evaluation_of_the_final_weights(
     from descentlab.engine import run as run_module
 
     calls = []
-    real = run_module.split_metrics
+    real = common.metrics_of
 
-    def counted(b):
+    def counted(*args):
         calls.append(1)
-        return real(b)
+        return real(*args)
 
-    monkeypatch.setattr(run_module, "split_metrics", counted)  # the loop's evaluations
-    monkeypatch.setattr(common, "split_metrics", counted)  # the summary's
+    monkeypatch.setattr(run_module, "metrics_of", counted)  # the loop's evaluations
+    monkeypatch.setattr(common, "metrics_of", counted)  # the summary's (split_metrics)
     splits = data.load("moons", n_samples=200)
     cfg = small(steps=20, **{"eval_every": 10, **extra})
     result = train(cfg, data=splits, progress=False)

@@ -69,20 +69,19 @@ def _counting(monkeypatch, module, name):  # type: ignore[no-untyped-def]
     return calls
 
 
-def test_a_comparison_derives_each_first_tuning_round_twice_at_most(tmp_path, monkeypatch):
-    # once when the spec is checked (every setting's optimizer is built once), once for the
-    # plan; not again for each round decided or each trial that finishes
-    calls = _counting(monkeypatch, spec_module, "tuning_settings")
+def test_a_comparison_derives_each_first_tuning_round_once(tmp_path, monkeypatch):
+    # once, when the spec is checked (every setting's optimizer is built with it) and its plan
+    # derived; not again for the plan, each round decided or each trial that finishes
+    rounds = _counting(monkeypatch, spec_module, "_first_rounds")
+    settings = _counting(monkeypatch, spec_module, "tuning_settings")
     monkeypatch.setattr(planning_mod, "tuning_settings", spec_module.tuning_settings)
     spec = CompareSpec(
         **tiny_compare(optimizers=["sgd", "adam"], steps=4, lrs_per_optimizer=3, seeds=1)
     )
     result = compare(spec, tmp_path, workers=1, progress=False, vectorize=False)
     assert sum(r.n_tuning_trials for r in result.results) == 6  # trials did finish one by one
-    per_label = {}
-    for _, choice in calls:
-        per_label[choice.label] = per_label.get(choice.label, 0) + 1
-    assert per_label == {"sgd": 2, "adam": 2}
+    assert [sorted(c.label for c in args[1]) for args in rounds] == [["adam", "sgd"]]
+    assert settings == []
 
 
 def _config() -> RunConfig:
@@ -118,3 +117,13 @@ def test_normalize_checks_and_serializes_a_config_once(monkeypatch):
 def test_normalize_still_refuses_a_bad_config():
     with pytest.raises(ValueError, match="steps"):
         common.normalize(RunConfig(problem="moons", steps=0))
+
+
+def test_a_stored_spec_is_planned_without_its_device_or_problem_here():
+    # a comparison read back from its store (load_comparison) may have run on a GPU this
+    # machine lacks, on a problem of its own (a name with the data's fingerprint)
+    spec = CompareSpec(problem="mine#1a2b3c4d", optimizers=["sgd"], steps=5, device="cuda:7")
+    with pytest.raises(ValueError, match="cuda:7"):
+        spec.validate()
+    plan = spec.plan(stored=True)
+    assert plan.spec is spec and plan.run_name.startswith("mine-")

@@ -71,6 +71,7 @@ __all__ = [
     "NUMBER",
     "POSITIVE",
     "POSITIVE_INT",
+    "STR_KEYED",
     "UNIT",
     "Boolean",
     "Constraint",
@@ -352,6 +353,14 @@ NAME = InstanceOf(str, "a name", bool)
 CALLABLE = InstanceOf(Callable, "callable")
 #: Any real number, nan and infinities included (not a bool).
 NUMBER = InstanceOf(numbers.Real, "a number")
+
+
+def _str_keys(value: Any) -> bool:
+    return all(isinstance(k, str) for k in value)
+
+
+#: A mapping whose keys are strings (options, hyperparameters).
+STR_KEYED = InstanceOf(Mapping, "a dict with string keys", _str_keys)
 
 
 class ListOf(Constraint):

@@ -73,7 +73,6 @@ from descentlab.constraints import (
     NONNEGATIVE_INT,
     POSITIVE,
     POSITIVE_INT,
-    InstanceOf,
     ListOf,
     Options,
     check,
@@ -596,7 +595,8 @@ class Store(_Database):
             The new run id.
         """
         check("status", status, _STATUS)
-        check("config", config, InstanceOf(Mapping, "a mapping"))
+        if not isinstance(config, Mapping):
+            raise invalid("config", "a mapping", config, type_error=True)
         text = canonical_json(dict(config))
         prov = canonical_json(
             dict(provenance) if provenance is not None else globals()["provenance"](seed)

@@ -472,7 +472,7 @@ def _one(args: argparse.Namespace) -> Work:
         raise ValueError(
             "--measure-targets sets the targets of a suite's problems: use it with --problems"
         )
-    spec = build_spec(args)
+    plan = CompareSpec(**build_fields(args)).plan()  # checked here, where it enters, once
     check_out_dir(args.runs_dir, "--runs-dir")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -483,7 +483,7 @@ def _one(args: argparse.Namespace) -> Work:
     def work() -> Any:
         from descentlab.experiments.compare import compare
 
-        return compare(spec, args.runs_dir, workers=args.workers, threads=args.threads,
+        return compare(plan, args.runs_dir, workers=args.workers, threads=args.threads,
                        progress=not args.no_progress, backend=args.backend,
                        address=args.address, vectorize=not args.one_at_a_time)  # fmt: skip
 

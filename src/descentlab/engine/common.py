@@ -16,7 +16,7 @@ import math
 import os
 import socket
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from descentlab import losses, optim, regularize, schedules
-from descentlab.engine.config import RunConfig, build_schedule
+from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import build_model
@@ -46,6 +46,7 @@ __all__ = [
     "make_early_stopping",
     "make_optimizer",
     "make_schedulers",
+    "metrics_of",
     "normalize",
     "optimizer_modes",
     "progress_bar",
@@ -192,6 +193,12 @@ class Built:
     y_train: Tensor
     x_val: Tensor
     y_val: Tensor
+    #: the run's display name (:meth:`RunConfig.run_name` with the resolved model)
+    run_name: str = ""
+    #: the configured input regularizers of a training batch (:func:`input_pipeline`)
+    pipeline: Any = None
+    #: the optimizer has train and eval modes (:func:`optimizer_modes`)
+    has_modes: bool = False
 
 
 def optimizer_modes(optimizer: Any) -> bool:
@@ -390,6 +397,9 @@ def build(config: RunConfig, data: Any = None) -> Built:
         y_train=y_train,
         x_val=x_val,
         y_val=y_val,
+        run_name=display_name(config.name, config.problem, model_name, config.optimizer),
+        pipeline=input_pipeline(config, x_train.dim()),
+        has_modes=optimizer_modes(optimizer),
     )
 
 
@@ -434,13 +444,10 @@ def progress_bar(show: bool | None, total: int, initial: int, desc: str) -> Iter
 
 
 def normalize(config: RunConfig | Mapping[str, Any]) -> RunConfig:
-    if not isinstance(config, RunConfig):
-        if not isinstance(config, Mapping):
-            raise ValueError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
-        config = RunConfig.from_dict(config)
-    # checked, and exactly as a resumed run will read it from the store (tuples become
-    # lists), so that both build identical objects
-    return config.checked()
+    """A config where it enters the engine, checked once, and exactly as a resumed run will
+    read it from the store (tuples become lists), so that both build identical objects
+    (:func:`~descentlab.engine.config.checked_config`)."""
+    return checked_config(config)[0]
 
 
 def series(rows: list[Row]) -> dict[str, MetricSeries]:
@@ -517,9 +524,17 @@ def input_pipeline(config: RunConfig, x_dim: int) -> InputPipeline | None:
 
 def split_metrics(b: Built) -> dict[str, float]:
     """``train/*`` and ``val/*`` metrics of the run's model (:func:`evaluate`)."""
+    splits = (("train", b.x_train, b.y_train), ("val", b.x_val, b.y_val))
+    return metrics_of(b.model, b.eval_loss, b.classification, splits)
+
+
+def metrics_of(
+    model: nn.Module, loss_fn: Any, classification: bool, splits: Sequence[tuple[str, Any, Any]]
+) -> dict[str, float]:
+    """``split/metric`` of ``model`` on each ``(split, x, y)`` (:func:`evaluate`)."""
     out: dict[str, float] = {}
-    for split, x, y in (("train", b.x_train, b.y_train), ("val", b.x_val, b.y_val)):
-        metrics = evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
+    for split, x, y in splits:
+        metrics = evaluate(model, x, y, loss_fn, classification=classification)
         out.update({f"{split}/{k}": v for k, v in metrics.items()})
     return out
 
@@ -569,13 +584,21 @@ def summarize(
     return summary
 
 
-def create_record(store: Store, config: RunConfig, b: Built, **extra: Any) -> int:
+def create_record(
+    store: Store,
+    config: RunConfig,
+    b: Built,
+    *,
+    record: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> int:
     """Record a new run of ``config`` in ``store`` (status ``running``); returns its id. The
     provenance names the resolved model and loss, the length, this process and host, and
-    ``extra``."""
+    ``extra``. ``record``: ``config.to_dict()``, where the caller has it (a checked config's,
+    :meth:`~descentlab.engine.config.RunConfig.checked_record`)."""
     return store.create_run(
-        config.to_dict(),
-        name=config.run_name(b.model_name),
+        config.to_dict() if record is None else record,
+        name=b.run_name,
         seed=config.seed,
         provenance=provenance(
             config.seed,

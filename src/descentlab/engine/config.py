@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import math
 import numbers
 import re
 from collections.abc import Callable, Mapping
@@ -45,6 +46,7 @@ from descentlab.constraints import (
     NONNEGATIVE,
     NONNEGATIVE_INT,
     POSITIVE_INT,
+    STR_KEYED,
     Boolean,
     Constraint,
     InstanceOf,
@@ -57,7 +59,6 @@ from descentlab.constraints import (
 )
 from descentlab.engine.device import check_device
 from descentlab.optim import Rule
-from descentlab.store import canonical_json
 
 __all__ = [
     "AUGMENT_KEYS",
@@ -65,6 +66,8 @@ __all__ = [
     "MONITORS",
     "RunConfig",
     "build_schedule",
+    "checked_config",
+    "display_name",
     "parse_call",
     "parse_schedule_arg",
     "schedule_names",
@@ -209,25 +212,36 @@ class RunConfig:
             ValueError: naming the field and its value (a wrong type is a
                 :class:`~descentlab.constraints.ParameterTypeError`, a ``ValueError`` too).
         """
-        self._check()
+        self._check(self.to_dict())
 
     def checked(self) -> RunConfig:
         """This config checked (:meth:`validate`), as a resumed run reads it back from the
         store: tuples become lists, containers are its own (the config itself when it holds
-        Python objects, which the store keeps only by description).
+        Python objects, which the store keeps only by description)."""
+        return self.checked_record()[0]
 
-        The record :meth:`validate` serializes to check it is the one the copy is read
-        from (it is not serialized a second time).
+    def checked_record(self) -> tuple[RunConfig, dict[str, Any]]:
+        """:meth:`checked`, and the record the store keeps of it (:meth:`to_dict`).
+
+        Checked once: the checked config remembers its record, and asked again while its
+        fields are unchanged it is returned as it is, unchecked (a changed field, or a copy
+        made with :meth:`replace`, is checked again).
         """
-        record = self._check()
-        if self.has_custom_objects:
-            return self
-        return RunConfig.from_dict(record)
+        record = self.to_dict()
+        if self.__dict__.get("_checked") == record:
+            return self, record
+        # the copy is made before the checks (it only reads the record): the checks then
+        # call no function of this module
+        copy = self if self.has_custom_objects else RunConfig.from_dict(record)
+        self._check(record)
+        copy.__dict__["_checked"] = record
+        return copy, record
 
-    def _check(self) -> dict[str, Any]:
-        """:meth:`validate`; returns :meth:`to_dict`'s record it checked."""
+    def _check(self, record: dict[str, Any]) -> None:
+        """:meth:`validate`, given :meth:`to_dict`'s ``record``."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        validate(_FIELDS, {k: v for k, v in values.items() if v is not None or k not in _OPTIONAL})
+        checked = {k: v for k, v in values.items() if v is not None or k not in _OPTIONAL}
+        validate(_FIELDS, checked)
         check_device(self.device)  # before any data is loaded or model built
         if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
             raise ValueError(
@@ -246,24 +260,43 @@ class RunConfig:
             validate(
                 _EARLY_STOPPING, {f"early_stopping.{k}": v for k, v in self.early_stopping.items()}
             )
-        record = self.to_dict()
+        # checked here, not when the run is recorded (after the run was built): the store
+        # keeps JSON, which has no NaN or infinity
         for key, value in record.items():
-            try:
-                canonical_json(value)
-            except ValueError:
-                # checked here, not when the run is recorded: after the run was built
-                raise ValueError(
-                    f"{key} must hold finite numbers only (the run is recorded as JSON), "
-                    f"got {getattr(self, key)!r}"
-                ) from None
-        return record
+            stack = [value]
+            while stack:
+                item = stack.pop()
+                if isinstance(item, dict):
+                    stack.extend(item.values())
+                elif isinstance(item, list):
+                    stack.extend(item)
+                elif isinstance(item, float) and not math.isfinite(item):
+                    raise ValueError(
+                        f"{key} must hold finite numbers only (the run is recorded as JSON), "
+                        f"got {getattr(self, key)!r}"
+                    )
 
     def run_name(self, model: str | None = None) -> str:
         """The run's display name: :attr:`name`, else ``problem-model-optimizer``."""
-        if self.name:
-            return self.name
-        opt = self.optimizer if isinstance(self.optimizer, str) else _describe(self.optimizer)
-        return f"{self.problem}-{model or self.model or 'default'}-{opt}"
+        return display_name(self.name, self.problem, model or self.model, self.optimizer)
+
+
+def display_name(name: str | None, problem: str, model: str | None, optimizer: Any) -> str:
+    """:meth:`RunConfig.run_name` from the fields it reads (``model``: the resolved model)."""
+    if name:
+        return name
+    opt = optimizer if isinstance(optimizer, str) else _describe(optimizer)
+    return f"{problem}-{model or 'default'}-{opt}"
+
+
+def checked_config(config: RunConfig | Mapping[str, Any]) -> tuple[RunConfig, dict[str, Any]]:
+    """A run's config where it enters the engine (a :class:`RunConfig` or a dict of its
+    fields), checked once (:meth:`RunConfig.checked_record`): the config and its record."""
+    if not isinstance(config, RunConfig):
+        if not isinstance(config, Mapping):
+            raise ValueError(f"config must be a RunConfig or a dict, got {type(config).__name__}")
+        config = RunConfig.from_dict(config)
+    return config.checked_record()
 
 
 def _describe(obj: Any) -> str:
@@ -301,11 +334,7 @@ def _check_keys(what: str, given: Mapping[str, Any], valid: tuple[str, ...]) -> 
         raise ValueError(f"unknown {what}(s) {unknown}; valid: {list(valid)}")
 
 
-def _str_keys(value: Mapping[str, Any]) -> bool:
-    return all(isinstance(k, str) for k in value)
-
-
-_OPTIONS = InstanceOf(Mapping, "a dict with string keys", _str_keys)
+_OPTIONS = STR_KEYED
 # The fields that may be None (a default chosen later); None skips their check.
 _OPTIONAL = frozenset(
     {"model", "loss", "batch_size", "steps", "epochs", "eval_every", "checkpoint_every"}

@@ -162,7 +162,8 @@ class Loop:
     Args:
         configs: the runs' configs (they share batch size, length, evaluation cadence).
         builts: the runs as :func:`~descentlab.engine.common.build` built them.
-        stepper: how they step and are measured.
+        stepper: how they step and are measured (None: set :attr:`stepper` before
+            :meth:`run`; a single run's stepper takes the loop's augmentation generator).
         batches: their data order.
     """
 
@@ -170,7 +171,7 @@ class Loop:
         self,
         configs: Sequence[RunConfig],
         builts: Sequence[Built],
-        stepper: Stepper,
+        stepper: Stepper | None,
         batches: Batches,
     ) -> None:
         self.configs, self.builts = list(configs), list(builts)
@@ -194,6 +195,13 @@ class Loop:
         #: each run's last evaluation's train/val metrics and its step (the summary of a run
         #: that ends there reuses them: the same weights, the same numbers)
         self.last_measured: list[tuple[int, dict[str, float]] | None] = [None] * k
+
+    @classmethod
+    def single(cls, config: RunConfig, built: Built) -> Loop:
+        """The loop over one run, in its own data order; its stepper is set before :meth:`run`."""
+        batches = Batches([config.seed], built.x_train, built.y_train, config.batch_size,
+                          config.drop_last)  # fmt: skip
+        return cls([config], [built], None, batches)
 
     # -- records --------------------------------------------------------------------------
 

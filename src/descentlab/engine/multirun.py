@@ -141,6 +141,7 @@ __all__ = [
     "VectorizeError",
     "expand_configs",
     "group_key",
+    "group_of",
     "plan",
     "train_many",
     "vectorize_reason",
@@ -322,6 +323,16 @@ def group_key(cfg: RunConfig) -> str:
     """Configs with equal keys can train in one vectorized pass (they share every field of
     ``_SHARED_FIELDS``); they may differ in optimizer, seed, hyperparameters and name."""
     return json_key({f: getattr(cfg, f) for f in _SHARED_FIELDS})
+
+
+def group_of(cfg: RunConfig) -> str | None:
+    """The :func:`group_key` of the vectorized pass a run can share, or None where it trains
+    alone (data not loaded by name, or a :func:`vectorize_reason`)."""
+    from descentlab.problems import data as datasets
+
+    if cfg.problem not in datasets.DATASETS or vectorize_reason(cfg) is not None:
+        return None
+    return group_key(cfg)
 
 
 def _data_key(cfg: RunConfig) -> str:

@@ -72,14 +72,11 @@ from descentlab.engine.common import (
     create_record,
     evaluate,
     hyper_value,
-    input_pipeline,
-    normalize,
-    optimizer_modes,
+    metrics_of,
     progress_bar,
-    split_metrics,
 )
-from descentlab.engine.config import RunConfig
-from descentlab.engine.loop import Batches, Loop
+from descentlab.engine.config import RunConfig, checked_config
+from descentlab.engine.loop import Loop
 from descentlab.store import Store
 
 __all__ = ["RunResult", "evaluate", "resume", "train"]
@@ -138,10 +135,14 @@ class OneModel:
     def __init__(self, config: RunConfig, built: Built, aug_gen: torch.Generator) -> None:
         self.config, self.b = config, built
         self.aug_gen = aug_gen
-        self.has_modes = optimizer_modes(built.optimizer)
+        self.has_modes = built.has_modes
         self._batch: list[Tensor] = [built.x_train, built.y_train]
         self._last = [0.0]
         self._closure = self._make_closure()
+        self._splits = (
+            ("train", built.x_train, built.y_train),
+            ("val", built.x_val, built.y_val),
+        )
 
     # -- training -------------------------------------------------------------------------
 
@@ -154,7 +155,7 @@ class OneModel:
         """``(x_batch, y_batch) -> training loss`` with the configured input regularizers."""
         b = self.b
         model, loss_fn = b.model, b.train_loss
-        pipeline = input_pipeline(self.config, b.x_train.dim())
+        pipeline = b.pipeline
         if pipeline is None:
             return lambda xb, yb: loss_fn(model(xb), yb)
         gen = self.aug_gen
@@ -232,7 +233,8 @@ class OneModel:
 
     def metrics(self) -> list[dict[str, float | None]]:
         with self._modes(back=True):
-            return [dict(split_metrics(self.b))]
+            b = self.b
+            return [metrics_of(b.model, b.eval_loss, b.classification, self._splits)]
 
     def hyper(self) -> list[dict[str, float]]:
         out: dict[str, float] = {}
@@ -309,12 +311,12 @@ def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> No
     loop.step = int(state["step"])
 
 
-def _one_run(config: RunConfig, built: Built) -> tuple[Loop, OneModel]:
-    """The loop over one run, and its stepper."""
-    batches = Batches([config.seed], built.x_train, built.y_train, config.batch_size,
-                      config.drop_last)  # fmt: skip
-    part = OneModel(config, built, batches.aug_gens[0])
-    return Loop([config], [built], part, batches), part
+def _stepper(loop: Loop, config: RunConfig, built: Built) -> OneModel:
+    """The stepper of a single run's loop (made by :meth:`Loop.single
+    <descentlab.engine.loop.Loop.single>`)."""
+    part = OneModel(config, built, loop.batches.aug_gens[0])
+    loop.stepper = part
+    return part
 
 
 # ------------------------------------------------------------------------------------------
@@ -375,7 +377,9 @@ def train(
         >>> train(cfg, progress=False).summary["val/accuracy"] > 0.7
         True
     """
-    config = normalize(config)
+    # The config is checked once, here where it enters; below, it is a plain value. The
+    # run is built (and recorded) before its loop and stepper exist.
+    config, record = checked_config(config)
     _check_until(until_step)
     if store is None and checkpoint_path is None:
         for key, value in (
@@ -391,39 +395,55 @@ def train(
             f"checkpoint_path {path} already holds a checkpoint; pass resume=True to continue "
             "that run, or choose another path"
         )
-    return _launch(config, store, None, data, path, resume, until_step, progress, on_start)
+    state = None if path is None or not resume else _saved_state(path, record)
+    with torch.random.fork_rng(devices=[]):
+        built = build(config, data)
+        run_id = None if store is None else create_record(store, config, built, record=record)
+        loop = Loop.single(config, built)
+        return _launch(loop, config, built, store, run_id, path, state, until_step, progress,
+                       on_start)  # fmt: skip
+
+
+def _saved_state(ckpt_path: Path, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint a run continues from (None: there is none), verified against its
+    checksum and the run's config ``record``."""
+    if not _has_checkpoint(ckpt_path):
+        return None
+    state = load_checkpoint(ckpt_path)  # verified against its checksum
+    if state["config"] != record:
+        raise ValueError(f"the checkpoint {ckpt_path} was written by a run with another config")
+    if state["status"] in ("completed", "diverged"):
+        raise ValueError(f"the run in {ckpt_path} has ended (status {state['status']!r})")
+    return state
 
 
 def _launch(
+    loop: Loop,
     config: RunConfig,
+    built: Built,
     store: Store | None,
     run_id: int | None,
-    data: Any,
     ckpt_path: Path | None,
-    load: bool,
+    state: Mapping[str, Any] | None,
     until_step: int | None,
     progress: bool | None,
     on_start: Callable[[int | None], None] | None,
 ) -> RunResult:
-    with torch.random.fork_rng(devices=[]):
-        built = build(config, data)
-        loop, part = _one_run(config, built)
-        if load and ckpt_path is not None and _has_checkpoint(ckpt_path):
-            state = load_checkpoint(ckpt_path)  # verified against its checksum
-            if state["config"] != config.to_dict():
-                raise ValueError(
-                    f"the checkpoint {ckpt_path} was written by a run with another config"
-                )
-            if state["status"] in ("completed", "diverged"):
-                raise ValueError(f"the run in {ckpt_path} has ended (status {state['status']!r})")
+    """Train the run ``built`` (in ``loop``; recorded as ``run_id``) from the start or from
+    the checkpoint ``state``."""
+    part = _stepper(loop, config, built)
+    loop.store, loop.run_ids[0] = store, run_id
+    if state is not None:
+        try:
             _load_state_dict(loop, part, state)
-        if store is not None and run_id is None:
-            run_id = create_record(store, config, built)
-        if store is not None and ckpt_path is None:
-            ckpt_path = _default_checkpoint(store, run_id)
-        if on_start is not None:
-            on_start(run_id)
-        return _execute(loop, part, store, run_id, ckpt_path, until_step, progress)
+        except BaseException as exc:
+            loop.failed(exc)
+            raise
+    if store is not None and ckpt_path is None:
+        ckpt_path = _default_checkpoint(store, run_id)
+    if on_start is not None:
+        on_start(run_id)
+    return _execute(loop, part, store, run_id, ckpt_path, until_step, progress)
 
 
 def _execute(
@@ -435,10 +455,9 @@ def _execute(
     until_step: int | None,
     progress: bool | None,
 ) -> RunResult:
-    config, b = part.config, part.b
+    b = part.b
     total = b.total_steps
     until = total if until_step is None else min(until_step, total)
-    loop.store, loop.run_ids[0] = store, run_id
 
     # The store records the checkpoint once one exists: a recorded checkpoint that is gone
     # later is an error at resume, not a silent start from scratch.
@@ -456,7 +475,7 @@ def _execute(
         save("running")
 
     try:
-        desc = config.run_name(b.model_name)
+        desc = b.run_name
         with _StopRequest() as stop, progress_bar(progress, total, loop.step, desc) as bar:
             loop.run(
                 until=until,
@@ -536,14 +555,19 @@ def resume(
             f"run {run_id} used a Python optimizer object ({config.optimizer}); pass it again "
             "with resume(..., optimizer=...)"
         )
-    config = normalize(config)
+    config, checked = checked_config(config)
     ckpt_path, after, load = _resume_point(store, run_id, restart)
+    state = _saved_state(ckpt_path, checked) if load else None
     store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
     store.truncate_metrics(run_id, after_step=after)
     prov = record.provenance
     resumes = [*prov.get("resumes", []), {"from_step": max(after, 0), "pid": os.getpid()}]
     store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid()})
-    return _launch(config, store, run_id, data, ckpt_path, load, until_step, progress, on_start)
+    with torch.random.fork_rng(devices=[]):
+        built = build(config, data)
+        loop = Loop.single(config, built)
+        return _launch(loop, config, built, store, run_id, ckpt_path, state, until_step,
+                       progress, on_start)  # fmt: skip
 
 
 def _check_resumable(record: Any) -> None:

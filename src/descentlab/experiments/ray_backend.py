@@ -533,7 +533,8 @@ class RayTrialRunner(TrialRunner):
         parts = spread_groups(group_trials(todo), slots) if self.vectorize else [[t] for t in todo]
         for task in pack_tasks(parts, slots, cost=trial_cost, min_cost=self.min_task_cost):
             self._sizes = [len(p) for p in task]
-            self._send([t for p in task for t in p])
+            group = [t for p in task for t in p]
+            self._send(group, sum(trial_cost(t) for t in group))
 
     def _slots(self, cuda: bool = False) -> int:
         """How many of this runner's tasks the cluster runs at once: its CPUs over the CPUs a

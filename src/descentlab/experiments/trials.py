@@ -78,6 +78,7 @@ __all__ = [
     "mark_orphans",
     "outcome_score",
     "plan_tasks",
+    "run_cost",
     "store_path_of",
     "trial_cost",
 ]
@@ -208,6 +209,15 @@ class Trial:
     config: Any
     data: str
     tag: tuple[Any, ...] = ()
+    #: What a planner derived once, where it made the trial (None: derived where needed):
+    #: the config's record (``RunConfig.to_dict``), the key that identifies the trial in a
+    #: session (the record as sorted JSON), its estimated cost (:func:`trial_cost`) and the
+    #: vectorized pass it can share (:func:`~descentlab.engine.multirun.group_of`; None:
+    #: alone).
+    record: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    key: str | None = field(default=None, compare=False, repr=False)
+    cost: float | None = field(default=None, compare=False, repr=False)
+    group: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def monitored(self) -> bool:
@@ -220,7 +230,7 @@ class Trial:
 
     def record_config(self) -> dict[str, Any]:
         """The config as the store holds it (``RunConfig.to_dict``)."""
-        return self.config.to_dict()
+        return dict(self.record) if self.record is not None else self.config.to_dict()
 
 
 @dataclass
@@ -257,13 +267,14 @@ def finished_run(store: Any, trial: Trial, *, outcomes: bool = False) -> Any:
     before runs recorded their outcomes -- is reused as it is: the comparison says that its
     intervals count the seeds' noise only.
     """
+    monitored, needs = trial.monitored, outcomes and _needs_outcomes(trial)
     record = store.find_run_by_config(trial.record_config(), status=FINISHED)
     if record is None:
         return None
-    monitored = trial.monitored and record.status == "completed"
+    monitored = monitored and record.status == "completed"
     if monitored and not store.metrics(record.id, split="monitor", name="update_ratio"):
         return None
-    if outcomes and _needs_outcomes(trial) and record.status == "completed":
+    if needs and record.status == "completed":
         from descentlab.experiments.test_outcomes import OUTCOMES_KEY
 
         if OUTCOMES_KEY not in (record.provenance or {}):
@@ -276,10 +287,8 @@ def _vectorizable(trial: Trial) -> bool:
     group records its monitor's statistics for it; an optimizer from outside descentlab may
     not, monitored or not)."""
     from descentlab.engine import multirun
-    from descentlab.problems import data as datasets
 
-    cfg = trial.config
-    return cfg.problem in datasets.DATASETS and multirun.vectorize_reason(cfg) is None
+    return multirun.group_of(trial.config) is not None
 
 
 def group_trials(trials: list[Trial]) -> list[list[Trial]]:
@@ -296,7 +305,8 @@ def _group_positions(trials: Sequence[Trial]) -> list[list[int]]:
 
     groups: dict[Any, list[int]] = {}
     for i, t in enumerate(trials):
-        key = (t.data, multirun.group_key(t.config)) if _vectorizable(t) else ("alone", i)
+        group = t.group if t.record is not None else multirun.group_of(t.config)
+        key = ("alone", i) if group is None else (t.data, group)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 
@@ -330,9 +340,17 @@ def trial_cost(trial: Trial) -> float:
         >>> trial_cost(Trial("tune", "adam", cfg, "holdout"))
         548.0
     """
+    if trial.cost is not None:
+        return trial.cost
     cfg = trial.config
-    steps = cfg.steps if cfg.steps is not None else _STEPS_PER_EPOCH * (cfg.epochs or 1)
-    every = cfg.eval_every or max(1, steps // 25)
+    return run_cost(cfg.steps, cfg.epochs, cfg.eval_every)
+
+
+def run_cost(steps: int | None, epochs: int | None, eval_every: int | None) -> float:
+    """:func:`trial_cost` of a run of ``steps`` (or ``epochs``) evaluated every
+    ``eval_every`` steps."""
+    steps = steps if steps is not None else _STEPS_PER_EPOCH * (epochs or 1)
+    every = eval_every or max(1, steps // 25)
     return float(steps + EVAL_COST_STEPS * (1 + math.ceil(steps / every)))
 
 
@@ -745,6 +763,7 @@ class TrialRunner:
         outcomes decide what is submitted next), the largest group first, cut by estimated
         cost (:func:`trial_cost`) so that the workers finish together. Where and with whom
         a trial trains never changes its numbers."""
+        defers = self._defers
         for trial in trials:
             record = finished_run(self.store, trial, outcomes=True)
             if record is not None:
@@ -752,7 +771,7 @@ class TrialRunner:
                 self._ready.append(TrialOutcome(trial, record.id, record.status, summary, True))
             else:
                 self._waiting.append(trial)
-        if not self._defers:
+        if not defers:
             self._flush()
 
     @property
@@ -777,7 +796,7 @@ class TrialRunner:
         """Send every waiting trial off: one at a time, or in vectorized groups."""
         todo, self._waiting = self._waiting, []
         for group in group_trials(todo) if self.vectorize else [[t] for t in todo]:
-            self._send(group)
+            self._send(group, sum(trial_cost(t) for t in group))
 
     def _schedule(self) -> None:
         """Give each free worker its part of the waiting trials (:func:`plan_tasks`)."""
@@ -797,7 +816,7 @@ class TrialRunner:
         sent = {i for part in parts for i in part}
         self._waiting = [t for i, t in enumerate(waiting) if i not in sent]
         for part in parts:
-            self._send([waiting[i] for i in part])
+            self._send([waiting[i] for i in part], sum(costs[i] for i in part))
 
     def _remaining(self, task: _Task, now: float) -> float:
         """The estimated cost a running task has left: its cost less what the seconds since
@@ -807,13 +826,12 @@ class TrialRunner:
             return task.cost
         return max(0.0, task.cost - (now - task.sent) * cost / seconds)
 
-    def _send(self, group: list[Trial]) -> None:
+    def _send(self, group: list[Trial], cost: float) -> None:
         """Send trials that train together (one vectorized pass, or one trial) to where they
-        run."""
+        run; ``cost``: their estimated cost (:func:`trial_cost`)."""
         indices = list(range(self._next, self._next + len(group)))
         self._next += len(group)
         self._trials.update(zip(indices, group, strict=True))
-        cost = sum(trial_cost(t) for t in group)
         self._running[indices[0]] = _Task(indices, cost, time.monotonic())
         self._dispatch_group(indices, group)
 

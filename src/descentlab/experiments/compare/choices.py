@@ -281,16 +281,18 @@ def accepts(choice: OptimizerChoice, key: str) -> bool:
 
 
 def check_optimizer(
-    choice: OptimizerChoice, hyper: Mapping[str, Any], *, probe: str | None = None
+    choice: OptimizerChoice, *hypers: Mapping[str, Any], probe: str | None = None
 ) -> None:
-    """Build the optimizer on a dummy parameter: bad hyperparameters fail here, not in a
-    worker. With ``probe``, only whether the optimizer takes that keyword is checked."""
+    """Build the optimizer on a dummy parameter with each of ``hypers``: bad hyperparameters
+    fail here, not in a worker. With ``probe``, only whether the optimizer takes that keyword
+    is checked."""
     if external.is_external(choice.optimizer):
-        external.check_external(choice.label, choice.optimizer, hyper, probe=probe)
+        for hyper in hypers:
+            external.check_external(choice.label, choice.optimizer, hyper, probe=probe)
         return
-    params = [torch.nn.Parameter(torch.zeros(2))]
+    named = choice.is_named
     if probe is not None:
-        cls = optim.get(choice.optimizer) if choice.is_named else None
+        cls = optim.get(choice.optimizer) if named else None
         if cls is not None:
             if probe not in optim.factory_keywords(cls, choice.hyper):
                 raise ValueError(f"{choice.label} takes no {probe!r}")
@@ -298,10 +300,13 @@ def check_optimizer(
         if probe not in choice.optimizer.defaults:
             raise ValueError(f"{choice.label} takes no {probe!r}")
         return
-    try:
-        if choice.is_named:  # the engine's own check: unknown names listed with valid ones
-            make_optimizer(choice.optimizer, params, hyper)
-        else:
-            optim.Optimizer(params, choice.optimizer, **hyper)
-    except TypeError as exc:
-        raise ValueError(f"optimizer {choice.label!r}: {exc}") from None
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    label = choice.label
+    for hyper in hypers:
+        try:
+            if named:  # the engine's own check: unknown names listed with valid ones
+                make_optimizer(choice.optimizer, params, hyper)
+            else:
+                optim.Optimizer(params, choice.optimizer, **hyper)
+        except TypeError as exc:
+            raise ValueError(f"optimizer {label!r}: {exc}") from None

@@ -272,7 +272,8 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
         spec = CompareSpec.from_dict(records[-1].config["spec"])
         task = records[-1].provenance.get("task", "classification")
         metric = records[-1].provenance.get("metric")
-        result = collect(spec, store, task=task, run_dir=run_dir, metric=metric)
+        plan = spec.plan(stored=True)  # read back: its device and problem need not be here
+        result = collect(plan, store, task=task, run_dir=run_dir, metric=metric)
     finally:
         store.close()
     return with_context(result)

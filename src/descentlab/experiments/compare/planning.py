@@ -7,6 +7,7 @@ a resumed comparison retraces the same rounds and finds its finished trials agai
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.results import CandidateResult
 from descentlab.experiments.compare.search_space import run_fields
-from descentlab.experiments.compare.spec import CompareSpec, tuning_settings
-from descentlab.experiments.trials import Trial
+from descentlab.experiments.compare.spec import CompareSpec, Plan, tuning_settings
+from descentlab.experiments.trials import Trial, run_cost
 
 __all__ = [
     "Found",
@@ -27,91 +28,40 @@ __all__ = [
     "cliff",
     "final_setting",
     "final_trials",
+    "first_round",
     "select",
     "tuning_plan",
     "tuning_trials",
 ]
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What the protocol reads of a checked spec, derived from it once: the run config every
-    trial starts from, the lengths, folds and seeds, and each optimizer's first tuning round.
+def first_round(plan: Plan, choice: OptimizerChoice) -> list[dict[str, Any]]:
+    """The first tuning round of ``choice`` (one of the plan's, or another)."""
+    if choice in plan.choices:
+        return plan.first_rounds[choice.label]
+    return tuning_settings(plan.spec, choice)
 
-    The planning functions take a plan or a spec (a spec is turned into a plan first); a
-    comparison derives its plan once and passes it down.
-    """
 
-    spec: CompareSpec
-    #: the run directory's name (:meth:`CompareSpec.run_name`)
-    run_name: str
-    #: the spec as the experiment record holds it (:meth:`CompareSpec.to_dict`)
-    record: dict[str, Any]
-    choices: tuple[OptimizerChoice, ...]
-    #: each optimizer's first tuning round (:func:`tuning_settings`), by label
-    first_rounds: Mapping[str, list[dict[str, Any]]]
-    base: RunConfig
-    steps: int
-    tune_steps: int
-    folds: tuple[str, ...]
-    tune_seeds: tuple[int, ...]
-    final_seeds: tuple[int, ...]
-    curve_eval_every: int
-    #: refinement rounds follow the coarse grid (grid search with ``refine``)
-    refine: bool
-    lrs_per_optimizer: int
-    max_extend: int
+def _made(
+    phase: str, label: str, made: list[tuple[RunConfig, str, tuple[Any, ...]]]
+) -> list[Trial]:
+    """The trials of ``made`` (``(config, data kind, tag)``), with what the runner and the
+    session read of them derived once, here (:class:`Trial`'s ``record``, ``key``, ``cost``
+    and ``group``)."""
+    from descentlab.engine import multirun  # (the engine's loop: imported when trials are made)
 
-    @classmethod
-    def of(cls, spec: CompareSpec | Plan) -> Plan:
-        """The plan of ``spec`` (a plan is returned as it is)."""
-        if isinstance(spec, Plan):
-            return spec
-        # the spec's derived values first, then each optimizer's first round
-        tune_steps, tune_seeds = spec.tune_length, tuple(spec.tuning_seeds)
-        final_seeds, curve_eval_every = tuple(spec.final_seeds), spec.curve_eval_every
-        choices = tuple(spec.choices())
-        record = spec.to_dict()
-        run_name = spec.run_name(record)
-        folds = (
-            ("holdout",)
-            if spec.cv_folds is None
-            else tuple(f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds))
-        )
-        base = RunConfig(
-            problem=spec.problem,
-            problem_options=dict(spec.problem_options),
-            split_seed=spec.split_seed,
-            val_fraction=spec.val_fraction,
-            model=spec.model,
-            model_options=dict(spec.model_options),
-            batch_size=spec.batch_size,
-            steps=spec.steps,
-            device=spec.device,
-        )
-        return cls(
-            spec=spec,
-            run_name=run_name,
-            record=record,
-            choices=choices,
-            first_rounds={c.label: tuning_settings(spec, c) for c in choices},
-            base=base,
-            steps=spec.steps,
-            tune_steps=tune_steps,
-            folds=folds,
-            tune_seeds=tune_seeds,
-            final_seeds=final_seeds,
-            curve_eval_every=curve_eval_every,
-            refine=spec.refine and spec.search == "grid",
-            lrs_per_optimizer=spec.lrs_per_optimizer,
-            max_extend=spec.max_extend,
-        )
-
-    def first_round(self, choice: OptimizerChoice) -> list[dict[str, Any]]:
-        """The first tuning round of ``choice`` (one of the spec's, or another)."""
-        if choice in self.choices:
-            return self.first_rounds[choice.label]
-        return tuning_settings(self.spec, choice)
+    records = []
+    for cfg, _, _ in made:
+        records.append(cfg.to_dict())
+    groups = []
+    for cfg, _, _ in made:
+        groups.append(multirun.group_of(cfg))
+    out = []
+    for (cfg, kind, tag), record, group in zip(made, records, groups, strict=True):
+        key = json.dumps(record, sort_keys=True, separators=(",", ":"))
+        cost = run_cost(cfg.steps, cfg.epochs, cfg.eval_every)
+        out.append(Trial(phase, label, cfg, kind, tag, record, key, cost, group))
+    return out
 
 
 def tuning_trials(
@@ -130,11 +80,10 @@ def tuning_trials(
     """  # noqa: E501
     plan = Plan.of(spec)
     if settings is None:
-        settings = plan.first_round(choice)
+        settings = first_round(plan, choice)
     steps = plan.tune_steps
-    out = []
-    for ci, setting in enumerate(settings):
-        hyper, schedule = run_fields(setting, steps=steps)
+    made = []
+    for ci, (hyper, schedule) in enumerate(_run_fields(plan, choice, settings)):
         for fi, kind in enumerate(plan.folds):
             for si, seed in enumerate(plan.tune_seeds):
                 cfg = dataclasses.replace(
@@ -148,8 +97,23 @@ def tuning_trials(
                     evaluate_test=False,
                     name=f"tune/{choice.label}/{kind}",
                 )
-                out.append(Trial("tune", choice.label, cfg, kind, (ci, fi, si)))
-    return out
+                made.append((cfg, kind, (ci, fi, si)))
+    return _made("tune", choice.label, made)
+
+
+def _run_fields(
+    plan: Plan, choice: OptimizerChoice, settings: Sequence[Mapping[str, Any]]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """:func:`~descentlab.experiments.compare.search_space.run_fields` of each tuning setting
+    (those of the plan's first round as the plan holds them)."""
+    first: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    if (
+        choice in plan.choices
+        and list(settings[: len(plan.first_rounds[choice.label])])
+        == (plan.first_rounds[choice.label])
+    ):
+        first = list(plan.first_fields[choice.label])
+    return [*first, *(run_fields(s, steps=plan.tune_steps) for s in settings[len(first) :])]
 
 
 @dataclass(frozen=True)
@@ -162,7 +126,8 @@ class Found:
     failure: str | None
 
 
-Lookup = Callable[[Trial], "Found | None"]
+#: The finished trials: a function of a trial, or a mapping of their keys (:attr:`Trial.key`).
+Lookup = Callable[[Trial], "Found | None"] | Mapping[str, "Found"]
 
 
 def _candidates(
@@ -183,7 +148,7 @@ def _candidates(
     for t in tuning_trials(plan, choice, settings):
         ci, fi, si = t.tag
         j = fi * len(plan.tune_seeds) + si
-        found = lookup(t)
+        found = lookup.get(t.key) if isinstance(lookup, Mapping) else lookup(t)
         if found is None:
             missing.append(t)
             continue
@@ -208,10 +173,10 @@ def tuning_plan(
     finished trials, a resumed comparison retraces the same rounds.
     """
     plan = Plan.of(spec)
-    settings = plan.first_round(choice)
+    settings = first_round(plan, choice)
     if not settings:
         return [], [], True
-    step = tuning.grid_step(*choice.lr_range, plan.lrs_per_optimizer)
+    step = plan.grid_steps[choice.label]
     while True:
         cands, missing = _candidates(plan, choice, settings, lookup, metric)
         if missing or not plan.refine:
@@ -286,7 +251,7 @@ def final_trials(
     hyper, schedule = run_fields(setting, steps=plan.steps)
     base = dataclasses.replace(plan.base, hyper={**choice.hyper, **hyper}, schedule=schedule)
     every = plan.curve_eval_every
-    out = []
+    curves, refits = [], []
     for s in plan.final_seeds:
         monitored = s == plan.final_seeds[0]
         cfg = dataclasses.replace(
@@ -299,7 +264,7 @@ def final_trials(
             evaluate_test=False,
             name=f"curve/{choice.label}",
         )
-        out.append(Trial("curve", choice.label, cfg, "holdout", (s,)))
+        curves.append((cfg, "holdout", (s,)))
     for s in plan.final_seeds:
         cfg = dataclasses.replace(
             base,
@@ -309,5 +274,5 @@ def final_trials(
             evaluate_test=True,
             name=f"refit/{choice.label}",
         )
-        out.append(Trial("refit", choice.label, cfg, "refit", (s,)))
-    return out
+        refits.append((cfg, "refit", (s,)))
+    return [*_made("curve", choice.label, curves), *_made("refit", choice.label, refits)]

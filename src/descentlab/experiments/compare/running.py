@@ -28,17 +28,16 @@ from descentlab.experiments.compare.planning import (
     final_trials,
     select,
     tuning_plan,
-    tuning_trials,
 )
 from descentlab.experiments.compare.progress import Progress, console_progress
 from descentlab.experiments.compare.results import Comparison, score_metric
 from descentlab.experiments.compare.spec import CompareSpec
 from descentlab.experiments.ray_backend import make_runner
-from descentlab.experiments.trials import DataSource, Trial, mark_orphans, store_path_of
+from descentlab.experiments.trials import DataSource, mark_orphans, store_path_of
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import chance_level, is_problem_ref, resolve_for_compare
-from descentlab.store import Store, canonical_json, provenance
+from descentlab.store import Store, provenance
 
 __all__ = ["Interrupted", "compare", "prepare"]
 
@@ -48,7 +47,7 @@ class Interrupted(RuntimeError):
 
 
 def compare(
-    spec: CompareSpec,
+    spec: CompareSpec | Plan,
     runs_dir: str | os.PathLike[str] = "runs",
     *,
     workers: int | None = None,
@@ -67,7 +66,8 @@ def compare(
     :func:`descentlab.report.html.render_report` (``descentlab compare`` does both).
 
     Args:
-        spec: what to compare.
+        spec: what to compare (or its :class:`~descentlab.experiments.compare.spec.Plan`,
+            :meth:`CompareSpec.plan`, where the caller checked it already).
         runs_dir: the folder in which the run directory ``<runs_dir>/<spec.run_name()>`` is
             made (it holds the store, checkpoints, figures and ``report.html``).
         workers: processes to train in (None: one per CPU core; 1: in this process).
@@ -100,8 +100,8 @@ def compare(
             [0, 1]...), or a run directory that holds another comparison.
         Interrupted: stopped by Ctrl-C or SIGTERM; call again to continue.
     """
-    spec, data, workers = _resolve(spec, data, problem, workers)
-    plan = Plan.of(spec)  # derived once: below, the trials are plain values
+    plan, data, workers = _resolve(spec, data, problem, workers)
+    spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
     run_dir = Path(runs_dir) / plan.run_name
     # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
     # to each worker once.
@@ -121,18 +121,21 @@ def compare(
 
 
 def _resolve(
-    spec: CompareSpec, data: Any, problem: Any, workers: int | None
-) -> tuple[CompareSpec, Any, int]:
-    """Everything that can be checked without data, checked; a problem of one's own resolved
-    to its data (its fingerprint in ``spec.problem``); the number of worker processes."""
-    spec.validate(custom_data=data is not None or problem is not None)
+    spec: CompareSpec | Plan, data: Any, problem: Any, workers: int | None
+) -> tuple[Plan, Any, int]:
+    """Everything that can be checked without data, checked (the spec's plan); a problem of
+    one's own resolved to its data (its fingerprint in ``spec.problem``); the number of
+    worker processes."""
+    custom = data is not None or problem is not None
+    plan = spec if isinstance(spec, Plan) else spec.plan(custom_data=custom)
     if workers is None:
         workers = max(1, os.cpu_count() or 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if problem is not None or (data is None and is_problem_ref(spec.problem)):
-        spec, data = resolve_for_compare(spec, problem, workers=workers)
-    return spec, data, workers
+    if problem is not None or (data is None and is_problem_ref(plan.spec.problem)):
+        resolved, data = resolve_for_compare(plan.spec, problem, workers=workers)
+        plan = resolved.plan(custom_data=True)
+    return plan, data, workers
 
 
 class _Session:
@@ -146,12 +149,12 @@ class _Session:
         self.store: Store | None = None
         self.exp_id: int | None = None
         self.count = 0
-        self.found: dict[str, Found] = {}
-        self.keys: dict[int, tuple[Trial, str]] = {}
+        self.found: dict[str, Found] = {}  # by the trials' keys (Trial.key)
         self.submitted: set[str] = set()
         self.finals: set[str] = set()  # labels whose final runs are decided
         self.task = "classification"
         self.meta: dict[str, Any] = {}
+        self.provenance: dict[str, Any] = {}
         self.t0 = time.perf_counter()
         # One process works on a run directory at a time; a second identical command waits
         # (saying which process holds it), then finds the trials done.
@@ -179,36 +182,23 @@ class _Session:
             raise
 
     def open(self, data: Any, task: str) -> None:
-        """Open the store and this spec's experiment record; note the task and chance level."""
+        """Open the store (refusing one that holds another comparison); note the task, the
+        chance level and the score."""
         self.store = store = Store(store_path_of(self.run_dir))
-        self.exp_id = _open_experiment(store, self.plan, self.run_dir)
+        _refuse_another(store, self.plan, self.run_dir)
         mark_orphans(store, lambda name: name != EXPERIMENT)
         model = self.spec.model or data.default_model
         self.task, self.meta = task, getattr(data, "meta", None) or {}
         chance = chance_level(data, self.meta.get("metric"))
-        store.update_provenance(
-            self.exp_id,
-            {
-                "task": task,
-                "model": model if isinstance(model, str) else repr(model),
-                "chance": chance,
-                "metric": self.meta.get("metric"),
-                "target": self.meta.get("target"),
-            },
-        )
         self.metric, self.maximize = score_metric(task, self.meta.get("metric"))
         self.judge = Judge(self.metric, self.maximize, chance)
-
-    def key(self, t: Trial) -> str:
-        """The trial's key in the store (its recorded config), computed once per trial (the
-        trial is kept with it, so that its id is not reused)."""
-        kept = self.keys.get(id(t))
-        if kept is None:
-            kept = self.keys[id(t)] = (t, _trial_key(t))
-        return kept[1]
-
-    def lookup(self, t: Trial) -> Found | None:
-        return self.found.get(self.key(t))
+        self.provenance = {
+            "task": task,
+            "model": model if isinstance(model, str) else repr(model),
+            "chance": chance,
+            "metric": self.meta.get("metric"),
+            "target": self.meta.get("target"),
+        }
 
     def advance(self, runner: Any, choice: OptimizerChoice) -> None:
         """Submit what comes next for ``choice``: its next tuning round, or once tuning is
@@ -216,10 +206,11 @@ class _Session:
         if choice.label in self.finals:
             return
         cands, missing, done = tuning_plan(
-            self.plan, choice, self.lookup, self.metric, self.maximize
+            self.plan, choice, self.found, self.metric, self.maximize
         )
-        new = [t for t in missing if self.key(t) not in self.submitted]
-        self.submitted.update(self.key(t) for t in new)
+        new = [t for t in missing if t.key not in self.submitted]
+        for t in new:
+            self.submitted.add(t.key)
         runner.submit_many(new)
         if not done:
             return
@@ -233,20 +224,26 @@ class _Session:
         )  # fmt: skip
         if setting is not None:
             trials = final_trials(self.plan, choice, setting)
-            self.submitted.update(self.key(t) for t in trials)
+            for t in trials:
+                self.submitted.add(t.key)
             runner.submit_many(trials)
 
     def total(self) -> int:
         """Trials submitted, plus the final runs not decided yet (refinement rounds add to
         it as they come)."""
-        undecided = sum(c.label not in self.finals for c in self.choices)
+        undecided = len(self.choices) - len(self.finals)  # (finals: labels of choices)
         return len(self.submitted) + 2 * len(self.plan.final_seeds) * undecided
 
     def run(self, runner: Any) -> None:
-        """Run every trial, deciding each optimizer's next round as its trials finish."""
+        """Run every trial, deciding each optimizer's next round as its trials finish. The
+        experiment record is opened once the first rounds are submitted (the runner has
+        found those the store holds)."""
         self.t0 = time.perf_counter()
         for c in self.choices:
             self.advance(runner, c)
+        assert self.store is not None
+        self.exp_id = _open_experiment(self.store, self.plan)
+        self.store.update_provenance(self.exp_id, self.provenance)
         self.notify(
             "start", {"total": self.total(), "run_dir": str(self.run_dir), "workers": self.workers}
         )
@@ -256,7 +253,7 @@ class _Session:
                 raise Interrupted(f"trial {out.trial.config.name} was interrupted")
             self.count += 1
             failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
-            self.found[self.key(out.trial)] = Found(out.run_id, out.status, out.summary, failure)
+            self.found[out.trial.key] = Found(out.run_id, out.status, out.summary, failure)
             self.notify(
                 "trial",
                 {"outcome": out, "done": self.count, "total": self.total(),
@@ -296,22 +293,28 @@ class _Session:
         self.lock.release()
 
 
-def _open_experiment(store: Any, plan: Plan, run_dir: Path) -> int:
-    """Find this spec's experiment record, or create it; refuse a directory holding another."""
+def _refuse_another(store: Any, plan: Plan, run_dir: Path) -> None:
+    """Refuse a run directory whose store holds another comparison (before any trial of this
+    one is submitted)."""
+    others = store.list_runs(name=EXPERIMENT)
+    if not others or any(r.config.get("spec") == plan.record for r in others):
+        return
+    old = others[-1].config.get("spec", {})
+    new = plan.record
+    diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    raise ValueError(
+        f"{run_dir} holds a comparison with another configuration (differs in: "
+        f"{', '.join(diff)}); choose another --name or run directory"
+    )
+
+
+def _open_experiment(store: Any, plan: Plan) -> int:
+    """Find this spec's experiment record (marked running again), or create it."""
     config = {"experiment": EXPERIMENT, "spec": plan.record}
     found = store.find_run_by_config(config, status=None)
     if found is not None:
         store.set_status(found.id, "running")
         return found.id
-    others = store.list_runs(name=EXPERIMENT)
-    if others:
-        old = others[-1].config.get("spec", {})
-        new = config["spec"]
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise ValueError(
-            f"{run_dir} holds a comparison with another configuration (differs in: "
-            f"{', '.join(diff)}); choose another --name or run directory"
-        )
     return store.create_run(
         config, name=EXPERIMENT, seed=plan.spec.seed, provenance=provenance(plan.spec.seed)
     )
@@ -324,8 +327,7 @@ def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
     Returns:
         ``(splits, task)``.
     """
-    spec.validate(custom_data=data is not None)
-    return _check_on_data(Plan.of(spec), data)
+    return _check_on_data(spec.plan(custom_data=data is not None), data)
 
 
 def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
@@ -349,15 +351,10 @@ def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
             f"batch_size must be <= the number of training examples ({data.n_train}), "
             f"got {spec.batch_size}"
         )
-    # One trial config of each phase through the engine's own checks.
-    for choice in plan.choices:
-        for t in tuning_trials(plan, choice)[:1] + final_trials(plan, choice, {"lr": 1e-3})[:1]:
-            t.config.validate()
+    # The run config every trial starts from, through the engine's own checks (a trial adds
+    # the optimizer, its settings and the seeds the spec's checks passed).
+    plan.base.validate()
     return data, task
-
-
-def _trial_key(trial: Trial) -> str:
-    return canonical_json(trial.record_config())
 
 
 @contextlib.contextmanager

@@ -1,13 +1,18 @@
-"""What a comparison compares and how: :class:`CompareSpec`, its serialization and its checks.
+"""What a comparison compares and how: :class:`CompareSpec`, its serialization and its checks,
+and the :class:`Plan` derived from it once it has passed them.
 
 Everything :func:`~descentlab.experiments.compare.compare` does is decided by the spec; its
-:meth:`~CompareSpec.validate` raises every error it can before any run directory is made.
+:meth:`~CompareSpec.validate` raises every error it can before any run directory is made. The
+checks and the plan are one pass (:meth:`CompareSpec.plan`): the first tuning round of each
+optimizer is drawn once, checked (every optimizer built with each of its settings) and kept
+in the plan; below it, the protocol reads plain values.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import numbers
 import os
@@ -16,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from descentlab.engine.config import RunConfig
 from descentlab.engine.device import check_device
 from descentlab.experiments import tuning
 from descentlab.experiments.compare.choices import (
@@ -25,14 +31,18 @@ from descentlab.experiments.compare.choices import (
     has_hyper,
     parse_optimizer,
 )
-from descentlab.experiments.compare.search_space import QUASIRANDOM, draw_settings, hyper_of
+from descentlab.experiments.compare.search_space import (
+    QUASIRANDOM,
+    draw_settings,
+    hyper_of,
+    run_fields,
+)
 from descentlab.problems import data as datasets
 from descentlab.problems import landscapes as lands
 from descentlab.problems import models
 from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref, problem_slug
-from descentlab.store import canonical_json
 
-__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec", "target_of", "tuning_settings"]
+__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec", "Plan", "target_of", "tuning_settings"]
 
 #: The lectures' optimizers, compared by default (the five lectures), and Adadelta once more at its
 #: default learning rate: the lectures claim it needs none, and the comparison shows it beside
@@ -209,42 +219,37 @@ class CompareSpec:
             ValueError: an empty optimizer list, a zero budget, a target accuracy outside
                 [0, 1], duplicate labels, bad ranges...
         """
-        # Checked once: the CLI, compare() and prepare() all ask; a spec whose fields are
-        # unchanged since it passed (their repr, nested values included) is not checked again.
-        key = (custom_data, repr(self))
-        if self.__dict__.get("_passed") == key:
-            return
-        check_device(self.device)  # first: a missing GPU is said before anything else
-        _check_names(self, custom_data)
-        choices = _check_choices(self)
-        _check_budget(self)
-        _check_ranges(self, choices)
-        _check_protocol(self)
-        _check_space(self, choices)
-        _check_optimizers(self, choices)
-        self.__dict__["_passed"] = key
+        self.plan(custom_data=custom_data)
+
+    def plan(self, *, custom_data: bool = False, stored: bool = False) -> Plan:
+        """:meth:`validate`, and the :class:`Plan` of this checked spec: what the protocol
+        reads of it, derived in the same pass (the first tuning rounds the checks build the
+        optimizers with are the plan's).
+
+        Checked once: the CLI, :func:`~descentlab.experiments.compare.compare` and
+        :func:`~descentlab.experiments.compare.prepare` all ask; a spec whose fields are
+        unchanged since it passed (their repr, nested values included) returns the same plan.
+
+        Args:
+            custom_data: the data are given: ``problem`` is only a name (see
+                :meth:`validate`).
+            stored: the spec of a comparison read back from its store, whose device and
+                problem need not be on this machine (neither is looked up).
+        """
+        key = (custom_data, stored, repr(self))
+        passed = self.__dict__.get("_passed")
+        if passed is not None and passed[0] == key:
+            return passed[1]
+        plan = _checked_plan(self, custom_data or stored, here=not stored)
+        self.__dict__["_passed"] = (key, plan)
+        return plan
 
     # -- serialization ---------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (optimizers as dicts; rules by their parseable repr)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "optimizers":
-                value = [c.to_dict() for c in self.choices()]
-            elif f.name == "lr_ranges":
-                value = {k: [float(x) for x in v] for k, v in value.items()}
-            elif f.name == "space":
-                value = {
-                    k: (list(v) if isinstance(v, list) else {"range": list(v)})
-                    for k, v in value.items()
-                }
-            elif f.name == "landscapes":
-                value = list(value)
-            elif f.name == "device" and value == "cpu":
-                continue  # a comparison stored before the field existed is found again
-            out[f.name] = value
+        out = _record(self)
+        out["optimizers"] = [c.to_dict() for c in self.choices()]
         return out
 
     @classmethod
@@ -265,12 +270,7 @@ class CompareSpec:
     def digest(self, record: Mapping[str, Any] | None = None) -> str:
         """A short hash of everything but the name (the default directory's suffix);
         ``record``: :meth:`to_dict`'s output, when the caller has it."""
-        d = dict(self.to_dict() if record is None else record)
-        d.pop("name")
-        # hashed under the field's earlier name, so that run folders made before the
-        # rename are found again (and resumed) by the same command
-        d["trials"] = d.pop("lrs_per_optimizer")
-        return hashlib.sha256(canonical_json(d).encode()).hexdigest()[:8]
+        return _digest(self.to_dict() if record is None else record)
 
     def run_name(self, record: Mapping[str, Any] | None = None) -> str:
         """The run directory's name: :attr:`name`, else ``<problem>-<model>-<digest>``
@@ -278,6 +278,80 @@ class CompareSpec:
         if self.name:
             return self.name
         return f"{problem_slug(self.problem)}-{self.model or 'default'}-{self.digest(record)}"
+
+
+def _record(spec: CompareSpec) -> dict[str, Any]:
+    """:meth:`CompareSpec.to_dict` but the optimizers (which their choices write)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(spec):
+        value = getattr(spec, f.name)
+        if f.name == "lr_ranges":
+            value = {k: [float(x) for x in v] for k, v in value.items()}
+        elif f.name == "space":
+            value = {
+                k: (list(v) if isinstance(v, list) else {"range": list(v)})
+                for k, v in value.items()
+            }
+        elif f.name == "landscapes":
+            value = list(value)
+        elif f.name == "device" and value == "cpu":
+            continue  # a comparison stored before the field existed is found again
+        out[f.name] = value
+    return out
+
+
+def _digest(record: Mapping[str, Any]) -> str:
+    """:meth:`CompareSpec.digest` of the spec whose :meth:`~CompareSpec.to_dict` is ``record``."""
+    d = dict(record)
+    d.pop("name")
+    # hashed under the field's earlier name, so that run folders made before the rename are
+    # found again (and resumed) by the same command
+    d["trials"] = d.pop("lrs_per_optimizer")
+    # the store's canonical JSON (store.canonical_json: sorted keys, no spaces, no NaN), written
+    # here: the digest is the spec's, and the folders named by it must keep their names
+    text = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the protocol reads of a checked spec, derived from it once
+    (:meth:`CompareSpec.plan`): the run config every trial starts from, the lengths, folds and
+    seeds, and each optimizer's first tuning round.
+
+    The planning functions take a plan or a spec (a spec is turned into a plan first); a
+    comparison derives its plan once and passes it down.
+    """
+
+    spec: CompareSpec
+    #: the run directory's name (:meth:`CompareSpec.run_name`)
+    run_name: str
+    #: the spec as the experiment record holds it (:meth:`CompareSpec.to_dict`)
+    record: dict[str, Any]
+    choices: tuple[OptimizerChoice, ...]
+    #: each optimizer's first tuning round (:func:`tuning_settings`), by label
+    first_rounds: Mapping[str, list[dict[str, Any]]]
+    #: the run fields (:func:`~descentlab.experiments.compare.search_space.run_fields` of a
+    #: tuning run) of each setting of each optimizer's first round, by label
+    first_fields: Mapping[str, list[tuple[dict[str, Any], dict[str, Any]]]]
+    #: each optimizer's grid spacing in decades (:func:`~descentlab.experiments.tuning.grid_step`)
+    grid_steps: Mapping[str, float]
+    base: RunConfig
+    steps: int
+    tune_steps: int
+    folds: tuple[str, ...]
+    tune_seeds: tuple[int, ...]
+    final_seeds: tuple[int, ...]
+    curve_eval_every: int
+    #: refinement rounds follow the coarse grid (grid search with ``refine``)
+    refine: bool
+    lrs_per_optimizer: int
+    max_extend: int
+
+    @classmethod
+    def of(cls, spec: CompareSpec | Plan) -> Plan:
+        """The plan of ``spec`` (checked first; a plan is returned as it is)."""
+        return spec if isinstance(spec, Plan) else spec.plan()
 
 
 # ------------------------------------------------------------------------------------------
@@ -378,7 +452,6 @@ def _check_choices(spec: CompareSpec) -> list[OptimizerChoice]:
     if unknown:
         raise ValueError(f"lr_ranges names {unknown}, which are not optimizers here: {labels}")
     for c in choices:
-        tuning._check_positive_range(f"lr range of {c.label}", c.lr_range)
         _check_hyper(c)
     return choices
 
@@ -410,19 +483,6 @@ def _check_hyper(choice: OptimizerChoice) -> None:
         if _nonfinite(value):
             raise ValueError(
                 f"hyperparameter {choice.label}.{key} must be a finite number, got {value!r}"
-            )
-
-
-def _check_ranges(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
-    """A tuned optimizer's learning-rate range holds more than one point when several are
-    tried (``low == high`` gives the same trial again and again)."""
-    for c in choices:
-        lo, hi = c.lr_range
-        if not c.fixed_lr and lo == hi and spec.lrs_per_optimizer > 1:
-            raise ValueError(
-                f"lr range of {c.label} is empty ({lo:g}:{hi:g}) but {spec.lrs_per_optimizer} "
-                "learning rates are to be tried in it: give LOW < HIGH, or one learning rate "
-                "(--lr-trials 1)"
             )
 
 
@@ -515,11 +575,108 @@ def _check_space(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
             raise ValueError(f"space[{key!r}]: optimizer {label!r} takes no {name!r}")
 
 
-def _check_optimizers(spec: CompareSpec, choices: list[OptimizerChoice]) -> None:
-    """Every optimizer built once with its fixed hyperparameters and with every value of the
-    search space: a bad one would otherwise fail in a trial, after the run folder and the
-    store were made."""
+def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) -> Plan:
+    """:meth:`CompareSpec.plan`: the spec's own checks, its derived values; then the learning
+    rates go out once to each module that needs them (the grids of ``tuning``, the
+    hyperparameters of ``search_space``, the optimizers built by ``choices``, the digest of
+    ``store``), from here, in that order. ``here``: the comparison is to run on this machine
+    (its device is checked)."""
+    if here:
+        check_device(spec.device)  # first: a missing GPU is said before anything else
+    _check_names(spec, custom_data)
+    choices = _check_choices(spec)
+    _check_budget(spec)
+    _check_protocol(spec)
+    _check_space(spec, choices)
+    spaces = {c.label: _space_for(spec, c) for c in choices}
+    record = _record(spec)
+    folds = (
+        ("holdout",)
+        if spec.cv_folds is None
+        else tuple(f"fold:{i}:{spec.cv_folds}" for i in range(spec.cv_folds))
+    )
+    base = RunConfig(
+        problem=spec.problem,
+        problem_options=dict(spec.problem_options),
+        split_seed=spec.split_seed,
+        val_fraction=spec.val_fraction,
+        model=spec.model,
+        model_options=dict(spec.model_options),
+        batch_size=spec.batch_size,
+        steps=spec.steps,
+        device=spec.device,
+    )
+    tune_seeds = tuple(spec.tuning_seeds)
+    final_seeds = tuple(spec.final_seeds)
+    tune_steps, curve_eval_every = spec.tune_length, spec.curve_eval_every
+    rounds, steps = _first_rounds(spec, choices, spaces)
+    # Every optimizer built once with its fixed hyperparameters and with every setting of its
+    # first round (a bad one would otherwise fail in a trial, after the run folder and the
+    # store were made).
+    hypers: dict[str, list[dict[str, Any]]] = {}
+    fields: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for c in choices:
-        check_optimizer(c, {**c.hyper, "lr": c.default_lr() if c.fixed_lr else c.lr_range[0]})
-        for setting in tuning_settings(spec, c):
-            check_optimizer(c, {**c.hyper, **hyper_of(setting)})
+        hypers[c.label], fields[c.label] = [], []
+        for setting in rounds[c.label]:
+            hypers[c.label].append({**c.hyper, **hyper_of(setting)})
+            fields[c.label].append(run_fields(setting, steps=tune_steps))
+    optimizers = []
+    for c in choices:
+        lr = c.default_lr() if c.fixed_lr else c.lr_range[0]
+        optimizers.append(c.to_dict())
+        check_optimizer(c, {**c.hyper, "lr": lr}, *hypers[c.label])
+    record["optimizers"] = optimizers
+    return Plan(
+        spec=spec,
+        run_name=spec.run_name(record),
+        record=record,
+        choices=tuple(choices),
+        first_rounds=rounds,
+        first_fields=fields,
+        grid_steps=steps,
+        base=base,
+        steps=spec.steps,
+        tune_steps=tune_steps,
+        folds=folds,
+        tune_seeds=tune_seeds,
+        final_seeds=final_seeds,
+        curve_eval_every=curve_eval_every,
+        refine=spec.refine and spec.search == "grid",
+        lrs_per_optimizer=spec.lrs_per_optimizer,
+        max_extend=spec.max_extend,
+    )
+
+
+def _first_rounds(
+    spec: CompareSpec, choices: Sequence[OptimizerChoice], spaces: Mapping[str, Any]
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """Each optimizer's learning-rate range checked (a tuned optimizer's holds more than one
+    point when several are tried: ``low == high`` gives the same trial again and again), its
+    first tuning round (:func:`tuning_settings`) and its grid spacing, by label."""
+    # the search space's entries: the equal-budget search takes the random search's
+    search = "random" if spec.search == QUASIRANDOM else spec.search
+    tuning.candidates((1.0, 1.0), search=search, trials=1, space=spec.space)
+    rounds: dict[str, list[dict[str, Any]]] = {}
+    steps: dict[str, float] = {}
+    for c in choices:
+        lo, hi = tuning._check_positive_range(f"lr range of {c.label}", c.lr_range)
+        if not c.fixed_lr and lo == hi and spec.lrs_per_optimizer > 1:
+            raise ValueError(
+                f"lr range of {c.label} is empty ({lo:g}:{hi:g}) but {spec.lrs_per_optimizer} "
+                "learning rates are to be tried in it: give LOW < HIGH, or one learning rate "
+                "(--lr-trials 1)"
+            )
+        steps[c.label] = tuning.grid_step(lo, hi, spec.lrs_per_optimizer)
+        if c.fixed_lr:
+            rounds[c.label] = []
+        elif spec.search == QUASIRANDOM:
+            rounds[c.label] = draw_settings(spec, c, spaces[c.label])
+        else:
+            rounds[c.label] = tuning.candidates(
+                c.lr_range,
+                search=spec.search,
+                trials=spec.lrs_per_optimizer,
+                space=spaces[c.label],
+                seed=spec.seed,
+            )
+    return rounds, steps
