@@ -280,6 +280,27 @@ class Int8Blockwise(StateFormat):
             y = inner * a[d] - b[d]  # float32, as the kernel computes it
             if np.abs(y - np.arange(1, n)).max(initial=0.0) > NEAR / 4:
                 raise AssertionError("the int8 map's thresholds are not where its encoder looks")
+        # the kernels' tables: by region r (0: zero, 1..7: decade r - 1, 8: one), and the
+        # boundaries in K = 2 bits(|x|) - (x < 0) space: 2 kpos - 1 + dneg (K >= kb: reached)
+        ra = np.zeros(16, dtype=np.float32)
+        rb = np.full(16, -0.5, dtype=np.float32)
+        rbase = np.full(16, base[7], dtype=np.int32)
+        rnmax = np.zeros(16, dtype=np.int32)
+        ra[1:8], rb[1:8], rbase[0], rbase[1:8] = a[:7], b[:7], zero, base[:7]
+        rnmax[1:8] = nmax[:7]
+        kb = (2 * kpos - 1 + dneg).astype(np.int64)
+        assert kb.max() < 2**31
+        # by binade (biased exponent less 104, at least 0): the boundary within it (a binade
+        # holds one at most: a decade is wider) and the region below it
+        exps = kpos >> 23
+        assert exps.min() >= 104 and len(set(exps.tolist())) == 8
+        tk = np.full(32, 2**31 - 1, dtype=np.int64)
+        r0 = np.zeros(32, dtype=np.int32)
+        for k in range(32):
+            r0[k] = int((exps < 104 + k).sum())
+            (inside,) = np.nonzero(exps == 104 + k)
+            if inside.size:
+                tk[k] = kb[inside[0]]
         return {
             "kpos": kpos,
             "dneg": dneg,
@@ -289,6 +310,13 @@ class Int8Blockwise(StateFormat):
             "base": base,
             "zero": zero,
             "t": t,
+            "tk": tk,
+            "r0": r0,
+            "kb": kb,
+            "rbase": rbase,
+            "rnmax": rnmax,
+            "ra": ra,
+            "rb": rb,
         }
 
 
@@ -409,6 +437,58 @@ template <> inline VF dl_q8_ld<VF>(const uint8_t* p, const float* map) {
     return v;
 #endif
 }
+#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
+/* With AVX512-VBMI a block's codes are decoded before the loop, 64 at a time, by byte
+   permutes instead of the map's gather (slow on some CPUs: 0.7 ns a value on a Zen 4): the
+   map's 256 floats as 4 planes of their bytes, each looked up by two 128-entry permutes, and
+   the planes interleaved back into floats. The codes are first put in the order the
+   interleaving (within 128-bit lanes) undoes. dq = map[code] * scale, as the load computes. */
+#define DL_Q8_VBMI 1
+typedef uint8_t dl_VB64 __attribute__((vector_size(64)));
+typedef char dl_VC64 __attribute__((vector_size(64)));
+typedef uint16_t dl_VW32 __attribute__((vector_size(64)));
+typedef int32_t dl_VI16 __attribute__((vector_size(64)));
+static inline void dl_q8_dec(const uint8_t* codes, int64_t n, float* dq, const uint8_t* planes,
+                             const float* map, float sc) {
+    dl_VB64 P[4][4];
+    memcpy(P, planes, sizeof P);
+    const dl_VI16 order = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+    const dl_VB64 lo8 = {0,  64, 1,  65, 2,  66, 3,  67, 4,  68, 5,  69, 6,  70, 7,  71,
+                         16, 80, 17, 81, 18, 82, 19, 83, 20, 84, 21, 85, 22, 86, 23, 87,
+                         32, 96, 33, 97, 34, 98, 35, 99, 36, 100, 37, 101, 38, 102, 39, 103,
+                         48, 112, 49, 113, 50, 114, 51, 115, 52, 116, 53, 117, 54, 118, 55, 119};
+    const dl_VB64 hi8 = lo8 + 8;
+    const dl_VW32 lo16 = {0,  32, 1,  33, 2,  34, 3,  35, 8,  40, 9,  41, 10, 42, 11, 43,
+                          16, 48, 17, 49, 18, 50, 19, 51, 24, 56, 25, 57, 26, 58, 27, 59};
+    const dl_VW32 hi16 = lo16 + 4;
+    int64_t k = 0;
+    for (; k + 64 <= n; k += 64) {
+        dl_VI16 raw;
+        memcpy(&raw, codes + k, sizeof raw);
+        const dl_VB64 idx = (dl_VB64)__builtin_shuffle(raw, order);
+        const dl_VC64 top = (dl_VC64)idx < 0;
+        dl_VB64 b[4];
+        for (int p = 0; p < 4; ++p) {
+            const dl_VB64 lo = __builtin_shuffle(P[p][0], P[p][1], idx);
+            const dl_VB64 hi = __builtin_shuffle(P[p][2], P[p][3], idx);
+            b[p] = top ? hi : lo;
+        }
+        const dl_VW32 w0 = (dl_VW32)__builtin_shuffle(b[0], b[1], lo8);
+        const dl_VW32 w1 = (dl_VW32)__builtin_shuffle(b[0], b[1], hi8);
+        const dl_VW32 w2 = (dl_VW32)__builtin_shuffle(b[2], b[3], lo8);
+        const dl_VW32 w3 = (dl_VW32)__builtin_shuffle(b[2], b[3], hi8);
+        const dl_VW32 d[4] = {__builtin_shuffle(w0, w2, lo16), __builtin_shuffle(w0, w2, hi16),
+                              __builtin_shuffle(w1, w3, lo16), __builtin_shuffle(w1, w3, hi16)};
+        for (int q = 0; q < 4; ++q) {
+            VF v;
+            memcpy(&v, &d[q], sizeof v);
+            v = v * sc;
+            memcpy(dq + k + 16 * q, &v, sizeof v);
+        }
+    }
+    for (; k < n; ++k) dq[k] = map[codes[k]] * sc;
+}
+#endif
 static inline VF dl_abs(VF v) {
     dl_VU32 u;
     memcpy(&u, &v, sizeof u);
@@ -429,13 +509,20 @@ static inline void dl_q8_put(float* buf, float v, VF& mx) {
     mx[0] = (a > mx[0]) ? a : mx[0];
 }
 /* The int8 encoder (Int8Blockwise.encoder): the code of x is the number of thresholds <= x,
-   computed from the map's structure instead of searched -- the region of |x| (zero, decade
-   0..6, one) by eight exact comparisons of its bits (per sign: ties go up), then its place in
-   the decade by one multiply-add, all in vectors; a lane whose place lies within DL_Q8_NEAR of
-   a threshold (a few in ten thousand) counts the thresholds by binary search instead. */
+   computed from the map's structure instead of searched, in vectors and without branches but
+   one: the region r of x (0: zero; 1..7: decade r - 1; 8: one) counts the region boundaries
+   reached -- with AVX-512 one comparison, against the only boundary within x's binade (a
+   boundary per binade at most: decades are wider than binades), looked up by the exponent;
+   else eight comparisons -- then the place in the decade by one multiply-add. Comparisons are
+   of K = 2 |x|'s bits - (x < 0) against 2 t's bits - 1 + tie: a boundary that is an exact
+   midpoint of two map values (a tie) is reached by a negative x only strictly beyond it. A
+   lane whose place lies within DL_Q8_NEAR of a threshold (a few in ten thousand), or NaN,
+   counts the thresholds by binary search instead. */
 struct dl_q8_enc {
-    int32_t kpos[16], dneg[16], nmax[16], base[16];
-    float a[16], b[16];
+    int32_t tk[32], r0[32];  /* by binade (the exponent less 104): boundary, region below */
+    int32_t kb[8];           /* every region boundary (K space), for the comparisons */
+    int32_t base[16], nmax[16];  /* by region: the code of its first value, the most after */
+    float a[16], b[16];      /* by region: y = |x| a - b places x in it */
     int32_t zero, sgn;
     float t[255];
 };
@@ -446,6 +533,7 @@ struct dl_q8_enc {
 #endif
 typedef float dl_QF __attribute__((vector_size(DL_QW * sizeof(float))));
 typedef int32_t dl_QI __attribute__((vector_size(DL_QW * sizeof(int32_t))));
+typedef uint32_t dl_QU __attribute__((vector_size(DL_QW * sizeof(int32_t))));
 typedef uint8_t dl_QB __attribute__((vector_size(DL_QW * sizeof(int32_t))));
 typedef long long dl_QL __attribute__((vector_size(DL_QW * sizeof(int32_t))));
 /* the number of thresholds <= x (x not NaN) */
@@ -482,58 +570,115 @@ static inline void dl_q8_bytes(uint8_t* out, dl_QI c) {
     memcpy(out, &b, DL_QW);
 #endif
 }
+/* the constants of one map, in registers for a block (tables of 16 by region: in two
+   halves of 8 lanes without AVX-512) */
+struct dl_q8_regs {
+#if DL_QW == 16
+    dl_QI tk0, tk1, r00, r01, base, nmax;
+    dl_QF a, b;
+#else
+    dl_QI base0, base1, nmax0, nmax1;
+    dl_QF a0, a1, b0, b1;
+#endif
+};
+static inline dl_q8_regs dl_q8_load(const dl_q8_enc& E) {
+    dl_q8_regs R;
+#if DL_QW == 16
+    memcpy(&R.tk0, E.tk, sizeof R.tk0);
+    memcpy(&R.tk1, E.tk + 16, sizeof R.tk1);
+    memcpy(&R.r00, E.r0, sizeof R.r00);
+    memcpy(&R.r01, E.r0 + 16, sizeof R.r01);
+    memcpy(&R.base, E.base, sizeof R.base);
+    memcpy(&R.nmax, E.nmax, sizeof R.nmax);
+    memcpy(&R.a, E.a, sizeof R.a);
+    memcpy(&R.b, E.b, sizeof R.b);
+#else
+    memcpy(&R.base0, E.base, sizeof R.base0);
+    memcpy(&R.base1, E.base + DL_QW, sizeof R.base1);
+    memcpy(&R.nmax0, E.nmax, sizeof R.nmax0);
+    memcpy(&R.nmax1, E.nmax + DL_QW, sizeof R.nmax1);
+    memcpy(&R.a0, E.a, sizeof R.a0);
+    memcpy(&R.a1, E.a + DL_QW, sizeof R.a1);
+    memcpy(&R.b0, E.b, sizeof R.b0);
+    memcpy(&R.b1, E.b + DL_QW, sizeof R.b1);
+#endif
+    return R;
+}
+/* the codes of DL_QW values (not yet multiplied by the block's 1 / scale: inv) */
+template <int SGN>
+static inline void dl_q8_vec(dl_QF x, uint8_t* out, const dl_q8_regs& R, const dl_q8_enc& E) {
+    dl_QI u;
+    memcpy(&u, &x, sizeof u);
+    const dl_QI neg = u >> 31;
+    dl_QF ax;
+    const dl_QI mag = u & 0x7fffffff;
+    memcpy(&ax, &mag, sizeof ax);
+    ax = (ax > 1.0f) ? 1.0f : ax;  /* beyond 1: as 1 (a NaN stays NaN) */
+    dl_QI m;
+    memcpy(&m, &ax, sizeof m);
+    const dl_QI key = (m << 1) + neg;
+#if DL_QW == 16
+    /* the binade: the exponent less 104 (at least 0); a NaN's is any (NaN is searched) */
+    dl_QI bin = m >> 23;
+    bin = ((bin < 104) ? 104 : bin) - 104;
+    const dl_QI tk = __builtin_shuffle(R.tk0, R.tk1, bin);
+    const dl_QI r0 = __builtin_shuffle(R.r00, R.r01, bin);
+    const dl_QI r = r0 - (dl_QI)(key >= tk);
+    const dl_QF a = __builtin_shuffle(R.a, r), b = __builtin_shuffle(R.b, r);
+    const dl_QI base = __builtin_shuffle(R.base, r), top = __builtin_shuffle(R.nmax, r);
+#else
+    dl_QI r = {};
+    for (int j = 0; j < 8; ++j) r -= (dl_QI)(key >= E.kb[j]);
+    const dl_QF a = __builtin_shuffle(R.a0, R.a1, r), b = __builtin_shuffle(R.b0, R.b1, r);
+    const dl_QI base = __builtin_shuffle(R.base0, R.base1, r);
+    const dl_QI top = __builtin_shuffle(R.nmax0, R.nmax1, r);
+#endif
+    const dl_QF y = ax * a - b;
+    const dl_QI k0 = __builtin_convertvector(y, dl_QI);
+    const dl_QF f = y - __builtin_convertvector(k0, dl_QF);
+    /* a region reaches past its decade's last value, halfway to the next decade's first */
+    dl_QI c = base + ((k0 < top) ? k0 : top);
+    /* near a threshold, or NaN (no comparison holds): search */
+    dl_QI near = ~(dl_QI)((f >= DL_Q8_NEAR) & (f <= 1.0f - DL_Q8_NEAR));
+    if (SGN) {
+        const dl_QI z = {};
+        dl_QI flip = (z + 254) - c;
+        flip = (flip < 0) ? 0 : flip;  /* the value 1 has no negative: the lowest code */
+        c = neg ? flip : c;
+    } else {  /* every threshold is > 0: a negative x (or NaN) codes as 0 */
+        c = c & ~neg;
+        near = near & ~neg;
+    }
+    if (__builtin_expect(dl_q8_any(near), 0)) {
+        for (int l = 0; l < DL_QW; ++l)
+            if (near[l]) c[l] = dl_q8_code(x[l], E);
+    }
+    dl_q8_bytes(out, c);
+}
 /* one block: its scale (the absolute maximum, at least 1e-12) and each value's code */
-static inline void dl_q8_block(const float* buf, int64_t n, uint8_t* codes, float* scale,
-                               VF mx, const dl_q8_enc& E) {
+template <int SGN>
+static inline void dl_q8_block_t(const float* buf, int64_t n, uint8_t* codes, float* scale,
+                                 VF mx, const dl_q8_enc& E) {
     float m = 0.0f;
     for (int k = 0; k < DL_LF; ++k) m = (mx[k] > m) ? mx[k] : m;
     const float sc = (m > 1e-12f) ? m : 1e-12f;
     const float inv = 1.0f / sc;
     *scale = sc;
-    dl_QI nmax, base;
-    dl_QF av, bv;
-    memcpy(&nmax, E.nmax, sizeof nmax);
-    memcpy(&base, E.base, sizeof base);
-    memcpy(&av, E.a, sizeof av);
-    memcpy(&bv, E.b, sizeof bv);
-    const dl_QI zero = {}, one = zero + 1;
+    const dl_q8_regs R = dl_q8_load(E);
     int64_t k = 0;
     for (; k + DL_QW <= n; k += DL_QW) {
         dl_QF x;
         memcpy(&x, buf + k, sizeof x);
-        x = x * inv;
-        dl_QI u;
-        memcpy(&u, &x, sizeof u);
-        const dl_QI neg = u >> 31, mag = u & 0x7fffffff, up = mag + neg;
-        /* the region r of |x|: 8 less the boundaries not reached (for x < 0, a boundary that
-           is an exact midpoint is reached only past it: up; and the value 1 never: u < 0) */
-        dl_QI r = zero + 8;
-        for (int j = 0; j < 7; ++j) r += (dl_QI)(E.kpos[j] > (E.dneg[j] ? up : mag));
-        r += (dl_QI)(E.kpos[7] > u);
-        const dl_QI d = (r > zero) ? r - one : zero;
-        dl_QF ax;
-        memcpy(&ax, &mag, sizeof ax);
-        const dl_QF y = ax * __builtin_shuffle(av, d) - __builtin_shuffle(bv, d);
-        const dl_QI k0 = __builtin_convertvector(y, dl_QI);
-        const dl_QF f = y - __builtin_convertvector(k0, dl_QF);
-        const dl_QI top = __builtin_shuffle(nmax, d);
-        dl_QI c = __builtin_shuffle(base, d) + ((k0 < top) ? k0 : top);
-        c = (r == zero) ? zero + E.zero : c;
-        /* near a threshold, or NaN (no comparison holds): search */
-        dl_QI near = ~(dl_QI)((f >= DL_Q8_NEAR) & (f <= 1.0f - DL_Q8_NEAR)) & (dl_QI)(r > zero);
-        if (E.sgn) {
-            c = neg ? (zero + 254) - c : c;
-        } else {  /* every threshold is > 0: a negative x (or NaN) codes as 0 */
-            c = c & ~neg;
-            near = near & ~neg;
-        }
-        if (dl_q8_any(near)) {
-            for (int l = 0; l < DL_QW; ++l)
-                if (near[l]) c[l] = dl_q8_code(x[l], E);
-        }
-        dl_q8_bytes(codes + k, c);
+        dl_q8_vec<SGN>(x * inv, codes + k, R, E);
     }
     for (; k < n; ++k) codes[k] = dl_q8_code(buf[k] * inv, E);
+}
+static inline void dl_q8_block(const float* buf, int64_t n, uint8_t* codes, float* scale,
+                               VF mx, const dl_q8_enc& E) {
+    if (E.sgn)
+        dl_q8_block_t<1>(buf, n, codes, scale, mx, E);
+    else
+        dl_q8_block_t<0>(buf, n, codes, scale, mx, E);
 }
 template <class T> static inline T dl_bf_ld(const uint16_t* p);
 template <> inline float dl_bf_ld<float>(const uint16_t* p) {
@@ -573,16 +718,29 @@ def c_prelude() -> str:
     for signed, tag in ((True, "s"), (False, "u")):
         q = dynamic_map(signed).numpy()
         parts.append(f"static const float dl_q8_map_{tag}[256] = {{{_c_floats(q)}}};")
+        planes = q.view(np.uint8).reshape(256, 4).T  # little-endian: plane p = byte p
+        parts.append(
+            f"alignas(64) static const uint8_t dl_q8_planes_{tag}[1024] = "
+            f"{{{', '.join(str(int(v)) for v in planes.reshape(-1))}}};"
+        )
         e = Int8Blockwise.encoder(signed)
 
         def ints(key: str, e: dict = e) -> str:
-            return "{" + ", ".join(str(int(v)) for v in np.tile(e[key], 2)) + "}"
+            return "{" + ", ".join(str(int(v)) for v in e[key]) + "}"
 
         def floats(key: str, e: dict = e) -> str:
-            return "{" + _c_floats(np.tile(e[key], 2)) + "}"
+            return "{" + _c_floats(e[key]) + "}"
 
-        fields = [ints("kpos"), ints("dneg"), ints("nmax"), ints("base"), floats("a")]
-        fields += [floats("b"), str(e["zero"]), str(int(signed)), "{" + _c_floats(e["t"]) + "}"]
+        fields = [
+            ints("tk"),
+            ints("r0"),
+            ints("kb"),
+            ints("rbase"),
+            ints("rnmax"),
+            floats("ra"),
+            floats("rb"),
+        ]
+        fields += [str(e["zero"]), str(int(signed)), "{" + _c_floats(e["t"]) + "}"]
         parts.append(f"static const dl_q8_enc dl_q8_enc_{tag} = {{{', '.join(fields)}}};")
     return "\n".join(parts)
 
@@ -598,9 +756,14 @@ def c_code(fmt: StateFormat, key: str, signed: bool, salt_index: int | None) -> 
             "decl": "",
             "open": (
                 f"const float sc_{key} = a_{key}_scale[jb_ / {b}]; float buf_{key}[{b}]; "
-                f"VF mx_{key} = {{}};"
+                f"VF mx_{key} = {{}};\n#if DL_Q8_VBMI\n    float dq_{key}[{b}];\n"
+                f"    dl_q8_dec(a_{key} + jb_, je_ - jb_, dq_{key}, dl_q8_planes_{tag}, "
+                f"dl_q8_map_{tag}, sc_{key});\n#endif"
             ),
-            "load": f"T s_{key} = dl_q8_ld<T>(a_{key} + j, dl_q8_map_{tag}) * sc_{key};",
+            "load": (
+                f"#if DL_Q8_VBMI\nT s_{key} = dl_ld<T>(dq_{key} + (j - jb_));\n#else\n"
+                f"T s_{key} = dl_q8_ld<T>(a_{key} + j, dl_q8_map_{tag}) * sc_{key};\n#endif"
+            ),
             "store": f"dl_q8_put(buf_{key} + (j - jb_), s_{key}, mx_{key});",
             "close": (
                 f"dl_q8_block(buf_{key}, je_ - jb_, a_{key} + jb_, a_{key}_scale + jb_ / {b}, "
