@@ -276,6 +276,9 @@ class Int8Blockwise(StateFormat):
             a[d] = np.float32(n / (0.9 * 10.0 ** (d - 6)))
             b[d] = np.float32(n / 9)
             nmax[d] = n - 1
+            low = np.float32(kpos[d : d + 1].astype(np.int32).view(np.float32)[0])
+            if np.float32(low * a[d]) - b[d] < -NEAR / 4:  # the kernels truncate y >= 0
+                raise AssertionError("the int8 map's decade starts below its encoder's 0")
             inner = t[base[d] : base[d] + n - 1].astype(np.float32)
             y = inner * a[d] - b[d]  # float32, as the kernel computes it
             if np.abs(y - np.arange(1, n)).max(initial=0.0) > NEAR / 4:
@@ -520,9 +523,11 @@ static inline void dl_q8_put(float* buf, float v, VF& mx) {
    counts the thresholds by binary search instead. */
 struct dl_q8_enc {
     int32_t tk[32], r0[32];  /* by binade (the exponent less 104): boundary, region below */
-    int32_t kb[8];           /* every region boundary (K space), for the comparisons */
     int32_t base[16], nmax[16];  /* by region: the code of its first value, the most after */
     float a[16], b[16];      /* by region: y = |x| a - b places x in it */
+    /* without AVX-512: each region boundary's bits and tie, and the tables by decade */
+    int32_t kpos[8], dneg[8], dbase[8], dnmax[8];
+    float da[8], db[8];
     int32_t zero, sgn;
     float t[255];
 };
@@ -570,15 +575,14 @@ static inline void dl_q8_bytes(uint8_t* out, dl_QI c) {
     memcpy(out, &b, DL_QW);
 #endif
 }
-/* the constants of one map, in registers for a block (tables of 16 by region: in two
-   halves of 8 lanes without AVX-512) */
+/* the constants of one map, in registers for a block */
 struct dl_q8_regs {
 #if DL_QW == 16
     dl_QI tk0, tk1, r00, r01, base, nmax;
     dl_QF a, b;
 #else
-    dl_QI base0, base1, nmax0, nmax1;
-    dl_QF a0, a1, b0, b1;
+    dl_QI base0, nmax0;
+    dl_QF a0, b0;
 #endif
 };
 static inline dl_q8_regs dl_q8_load(const dl_q8_enc& E) {
@@ -593,67 +597,101 @@ static inline dl_q8_regs dl_q8_load(const dl_q8_enc& E) {
     memcpy(&R.a, E.a, sizeof R.a);
     memcpy(&R.b, E.b, sizeof R.b);
 #else
-    memcpy(&R.base0, E.base, sizeof R.base0);
-    memcpy(&R.base1, E.base + DL_QW, sizeof R.base1);
-    memcpy(&R.nmax0, E.nmax, sizeof R.nmax0);
-    memcpy(&R.nmax1, E.nmax + DL_QW, sizeof R.nmax1);
-    memcpy(&R.a0, E.a, sizeof R.a0);
-    memcpy(&R.a1, E.a + DL_QW, sizeof R.a1);
-    memcpy(&R.b0, E.b, sizeof R.b0);
-    memcpy(&R.b1, E.b + DL_QW, sizeof R.b1);
+    memcpy(&R.base0, E.dbase, sizeof R.base0);
+    memcpy(&R.nmax0, E.dnmax, sizeof R.nmax0);
+    memcpy(&R.a0, E.da, sizeof R.a0);
+    memcpy(&R.b0, E.db, sizeof R.b0);
 #endif
     return R;
 }
 /* the codes of DL_QW values (not yet multiplied by the block's 1 / scale: inv) */
+/* the lanes of a mask vector (all bits set or none) as the bits of an integer */
+static inline unsigned dl_q8_mask(dl_QI m) {
+#if DL_QW == 16 && defined(__AVX512DQ__)
+    return __builtin_ia32_cvtd2mask512(m);
+#elif DL_QW == 8 && defined(__AVX__)
+    dl_QF f;
+    memcpy(&f, &m, sizeof f);
+    return (unsigned)__builtin_ia32_movmskps256(f);
+#else
+    unsigned bits = 0;
+    for (int l = 0; l < DL_QW; ++l) bits |= (m[l] != 0) << l;
+    return bits;
+#endif
+}
+/* the codes of the DL_QW values src[0..] * inv */
 template <int SGN>
-static inline void dl_q8_vec(dl_QF x, uint8_t* out, const dl_q8_regs& R, const dl_q8_enc& E) {
+static inline void dl_q8_vec(const float* src, float inv, uint8_t* out, const dl_q8_regs& R,
+                             const dl_q8_enc& E) {
+    dl_QF x;
+    memcpy(&x, src, sizeof x);
+    x = x * inv;
     dl_QI u;
     memcpy(&u, &x, sizeof u);
     const dl_QI neg = u >> 31;
-    dl_QF ax;
     const dl_QI mag = u & 0x7fffffff;
+    dl_QF ax;
     memcpy(&ax, &mag, sizeof ax);
-    ax = (ax > 1.0f) ? 1.0f : ax;  /* beyond 1: as 1 (a NaN stays NaN) */
-    dl_QI m;
-    memcpy(&m, &ax, sizeof m);
-    const dl_QI key = (m << 1) + neg;
 #if DL_QW == 16
-    /* the binade: the exponent less 104 (at least 0); a NaN's is any (NaN is searched) */
-    dl_QI bin = m >> 23;
+    const dl_QI key = (mag << 1) + neg;
+    /* the binade: the exponent less 104, in 0..31 (31: |x| >= 2^24, inf or NaN: the region
+       of 1, whose y is 0.5 but for inf and NaN, which are searched) */
+    dl_QI bin = mag >> 23;
     bin = ((bin < 104) ? 104 : bin) - 104;
+    bin = (bin > 31) ? 31 : bin;
     const dl_QI tk = __builtin_shuffle(R.tk0, R.tk1, bin);
     const dl_QI r0 = __builtin_shuffle(R.r00, R.r01, bin);
-    const dl_QI r = r0 - (dl_QI)(key >= tk);
+    const dl_QI r = r0 + ((key >= tk) ? 1 : 0);
     const dl_QF a = __builtin_shuffle(R.a, r), b = __builtin_shuffle(R.b, r);
     const dl_QI base = __builtin_shuffle(R.base, r), top = __builtin_shuffle(R.nmax, r);
 #else
-    dl_QI r = {};
-    for (int j = 0; j < 8; ++j) r -= (dl_QI)(key >= E.kb[j]);
-    const dl_QF a = __builtin_shuffle(R.a0, R.a1, r), b = __builtin_shuffle(R.b0, R.b1, r);
-    const dl_QI base = __builtin_shuffle(R.base0, R.base1, r);
-    const dl_QI top = __builtin_shuffle(R.nmax0, R.nmax1, r);
+    /* the region r of |x| by comparisons: 8 less the boundaries not reached (for x < 0, a
+       boundary that is an exact midpoint is reached only past it: up; the value 1 never:
+       u < 0); then the tables of the decades d = r - 1 (the region of 0: set apart) */
+    const dl_QI up = mag + neg, z = {};
+    dl_QI r = z + 8;
+    for (int j = 0; j < 7; ++j) r += (dl_QI)(E.kpos[j] > (E.dneg[j] ? up : mag));
+    r += (dl_QI)(E.kpos[7] > u);
+    const dl_QI d = (r > z) ? r - 1 : z;
+    const dl_QF a = __builtin_shuffle(R.a0, d), b = __builtin_shuffle(R.b0, d);
+    const dl_QI base = __builtin_shuffle(R.base0, d), top = __builtin_shuffle(R.nmax0, d);
 #endif
-    const dl_QF y = ax * a - b;
+    const dl_QF y = ax * a - b;  /* >= 0 in every region (Int8Blockwise.encoder) */
     const dl_QI k0 = __builtin_convertvector(y, dl_QI);
+    /* near a threshold, or NaN (no comparison holds): search */
+#if DL_QW == 16 && defined(__AVX512DQ__)
+    /* e: y less the nearest integer (vreduceps) */
+    const dl_QF e = __builtin_ia32_reduceps512_mask(y, 8, y, (unsigned short)-1);
+    dl_QI ae;
+    memcpy(&ae, &e, sizeof ae);
+    ae &= 0x7fffffff;
+    dl_QF fe;
+    memcpy(&fe, &ae, sizeof fe);
+    dl_QI near = ~(dl_QI)(fe >= DL_Q8_NEAR);
+#else
     const dl_QF f = y - __builtin_convertvector(k0, dl_QF);
+    dl_QI near = ~(dl_QI)((f >= DL_Q8_NEAR) & (f <= 1.0f - DL_Q8_NEAR)) & (dl_QI)(r > z);
+#endif
     /* a region reaches past its decade's last value, halfway to the next decade's first */
     dl_QI c = base + ((k0 < top) ? k0 : top);
-    /* near a threshold, or NaN (no comparison holds): search */
-    dl_QI near = ~(dl_QI)((f >= DL_Q8_NEAR) & (f <= 1.0f - DL_Q8_NEAR));
+#if DL_QW != 16
+    c = (r == z) ? E.zero : c;
+#endif
     if (SGN) {
-        const dl_QI z = {};
-        dl_QI flip = (z + 254) - c;
+        dl_QI flip = 254 - c;
+#if DL_QW == 16
         flip = (flip < 0) ? 0 : flip;  /* the value 1 has no negative: the lowest code */
+#endif
         c = neg ? flip : c;
     } else {  /* every threshold is > 0: a negative x (or NaN) codes as 0 */
         c = c & ~neg;
         near = near & ~neg;
     }
-    if (__builtin_expect(dl_q8_any(near), 0)) {
-        for (int l = 0; l < DL_QW; ++l)
-            if (near[l]) c[l] = dl_q8_code(x[l], E);
-    }
     dl_q8_bytes(out, c);
+    for (unsigned bits = dl_q8_mask(near); __builtin_expect(bits != 0, 0); bits &= bits - 1) {
+        const int l = __builtin_ctz(bits);
+        out[l] = dl_q8_code(src[l] * inv, E);
+    }
 }
 /* one block: its scale (the absolute maximum, at least 1e-12) and each value's code */
 template <int SGN>
@@ -666,11 +704,7 @@ static inline void dl_q8_block_t(const float* buf, int64_t n, uint8_t* codes, fl
     *scale = sc;
     const dl_q8_regs R = dl_q8_load(E);
     int64_t k = 0;
-    for (; k + DL_QW <= n; k += DL_QW) {
-        dl_QF x;
-        memcpy(&x, buf + k, sizeof x);
-        dl_q8_vec<SGN>(x * inv, codes + k, R, E);
-    }
+    for (; k + DL_QW <= n; k += DL_QW) dl_q8_vec<SGN>(buf + k, inv, codes + k, R, E);
     for (; k < n; ++k) codes[k] = dl_q8_code(buf[k] * inv, E);
 }
 static inline void dl_q8_block(const float* buf, int64_t n, uint8_t* codes, float* scale,
@@ -731,15 +765,8 @@ def c_prelude() -> str:
         def floats(key: str, e: dict = e) -> str:
             return "{" + _c_floats(e[key]) + "}"
 
-        fields = [
-            ints("tk"),
-            ints("r0"),
-            ints("kb"),
-            ints("rbase"),
-            ints("rnmax"),
-            floats("ra"),
-            floats("rb"),
-        ]
+        fields = [ints("tk"), ints("r0"), ints("rbase"), ints("rnmax"), floats("ra"), floats("rb")]
+        fields += [ints("kpos"), ints("dneg"), ints("base"), ints("nmax"), floats("a"), floats("b")]
         fields += [str(e["zero"]), str(int(signed)), "{" + _c_floats(e["t"]) + "}"]
         parts.append(f"static const dl_q8_enc dl_q8_enc_{tag} = {{{', '.join(fields)}}};")
     return "\n".join(parts)
