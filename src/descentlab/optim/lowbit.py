@@ -720,7 +720,14 @@ template <> inline float dl_bf_ld<float>(const uint16_t* p) {
 }
 template <> inline VF dl_bf_ld<VF>(const uint16_t* p) {
     dl_VS16 h; memcpy(&h, p, sizeof h);
+#if DL_VBYTES == 64  /* one vpmovzxwd (the generic conversion splits it in halves) */
+    typedef short dl_VH16 __attribute__((vector_size(32)));
+    typedef int dl_VI16z __attribute__((vector_size(64)));
+    dl_VU32 u = (dl_VU32)__builtin_ia32_pmovzxwd512_mask((dl_VH16)h, (dl_VI16z){},
+                                                          (unsigned short)-1) << 16;
+#else
     dl_VU32 u = __builtin_convertvector(h, dl_VU32) << 16;
+#endif
     VF f; memcpy(&f, &u, sizeof f); return f;
 }
 /* lowbias32 (C. Wellons), the eager backend's _hash32 */
