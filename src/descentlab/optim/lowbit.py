@@ -30,16 +30,22 @@ Encoding a value that is NaN stores the code of zero (int8); the step's own outp
 from the float32 value, so a NaN still reaches the parameters.
 
 The fused kernel quantizes a block in the pass that updates it: the block's new values are kept
-in a 1 KiB buffer, their maximum taken, and each is encoded in vectors without a table: its
-region (zero, one of the seven decades, one) by eight exact comparisons of its bits, its place
-in the decade by one multiply-add, and -- for the few values whose place lies within 2^-12 of a
-decision threshold -- a binary search over the thresholds (:meth:`Int8Blockwise.encoder`). This
-gives exactly ``bucketize`` over the thresholds, the eager backend's encoding, on every float32
-value (checked over all 2^32 while it was written; tests/test_lowbit.py checks the kernel next
-to every threshold). Speed on one core (``benchmarks/step.py --state-dtypes``): the bfloat16
-step moves fewer bytes and is faster than the float32 one; the int8 step is compute-bound (a
-table read per value to decode, the arithmetic above to encode) and slower than the float32
-one, for a quarter of the memory.
+in a 1 KiB buffer, their maximum taken, and each is encoded in vectors without a table search:
+its region (zero, one of the seven decades, one) -- with AVX-512 by one exact comparison of its
+bits against the only region boundary in its binade, both looked up by its exponent; else by
+eight comparisons -- its place in the decade by one multiply-add, and -- for the few values
+whose place lies within 2^-12 of a decision threshold -- a binary search over the thresholds
+(:meth:`Int8Blockwise.encoder`). This gives exactly ``bucketize`` over the thresholds, the eager
+backend's encoding, on every float32 value (checked over all 2^32 while it was first written;
+tests/test_lowbit.py checks the kernel next to every threshold). With AVX512-VBMI a block's
+codes are decoded before its pass, 64 at a time, by byte permutes of the map's bytes (a gather
+costs ~0.7 ns a value on a Zen 4, ten times as much); elsewhere the map is read per value.
+Speed on one core (``benchmarks/step.py --state-dtypes``): both low-bit steps are bound by
+compute, not memory. The float32 Adam arithmetic alone (a square root and two divisions per
+value) costs about 0.45 ns a value on a Zen 4 core, 0.55-0.6 of the memory-bound float32 step;
+encoding the two int8 moments adds about 0.85 ns a value and bfloat16's stochastic rounding
+(a 32-bit hash per value and moment) about 0.2 ns, so the int8 step is about twice the float32
+one and the bfloat16 step about as long, for a quarter or half of the memory.
 """
 
 from __future__ import annotations
@@ -246,7 +252,12 @@ class Int8Blockwise(StateFormat):
           ``dneg[j]``: 1 where that threshold is an exact midpoint (a tie), which a negative
           ``x`` passes only strictly beyond (``x < t <=> |x| > |t|``; no 1 on the negative
           side; an unsigned map codes every negative ``x`` as 0). The regions of ``x``
-          are counted exactly, ties included.
+          are counted exactly, ties included. With AVX-512 the kernels compare instead
+          ``K = 2 bits(|x|) - (x < 0)`` with ``kb = 2 kpos - 1 + dneg`` (the same decisions),
+          and only the boundary in ``x``'s binade (each holds one at most): ``tk[e - 104]``
+          (none: the largest int32) and ``r0[e - 104]``, the region below it, by the biased
+          exponent ``e``; the region's ``a``, ``b``, ``base``, ``nmax`` from tables of 16
+          by region (``ra``, ``rb``, ``rbase``, ``rnmax``: 0 and 1 have ``y = 0.5``).
         - within decade ``d``: ``y = |x| * a[d] - b[d]`` puts the decade's inner thresholds
           at (within float32 rounding of) the integers ``1 .. n_d - 1``, so the code is
           ``base[d] + min(trunc(y), nmax[d])``; where ``y`` is within :data:`NEAR` of an
@@ -254,7 +265,8 @@ class Int8Blockwise(StateFormat):
           (a binary search, a few values in ten thousand).
 
         Checked here: the thresholds have this structure (a decade's inner thresholds lie
-        within NEAR / 4 of their integers). The kernels' result equals the search on every
+        within NEAR / 4 of their integers, its lower boundary at ``y >= -NEAR / 4``: the
+        kernels truncate). The kernels' result equals the search on every
         float32 (tests/test_lowbit.py checks it next to every threshold)."""
         q = dynamic_map(signed).double().numpy()
         t = thresholds(signed).numpy()
@@ -528,6 +540,7 @@ struct dl_q8_enc {
     /* without AVX-512: each region boundary's bits and tie, and the tables by decade */
     int32_t kpos[8], dneg[8], dbase[8], dnmax[8];
     float da[8], db[8];
+    int32_t kpv[8][8];       /* kpos - 1, in 8 lanes each */
     int32_t zero, sgn;
     float t[255];
 };
@@ -583,6 +596,7 @@ struct dl_q8_regs {
 #else
     dl_QI base0, nmax0;
     dl_QF a0, b0;
+    dl_QI kp[8];
 #endif
 };
 static inline dl_q8_regs dl_q8_load(const dl_q8_enc& E) {
@@ -601,6 +615,8 @@ static inline dl_q8_regs dl_q8_load(const dl_q8_enc& E) {
     memcpy(&R.nmax0, E.dnmax, sizeof R.nmax0);
     memcpy(&R.a0, E.da, sizeof R.a0);
     memcpy(&R.b0, E.db, sizeof R.b0);
+    memcpy(R.kp, E.kpv, sizeof R.kp);
+    __asm__("" : "+m"(R.kp));  /* not constants to the compiler: see dl_q8_vec */
 #endif
     return R;
 }
@@ -649,9 +665,19 @@ static inline void dl_q8_vec(const float* src, float inv, uint8_t* out, const dl
        boundary that is an exact midpoint is reached only past it: up; the value 1 never:
        u < 0); then the tables of the decades d = r - 1 (the region of 0: set apart) */
     const dl_QI up = mag + neg, z = {};
-    dl_QI r = z + 8;
+    dl_QI r = z;
+#if defined(__AVX2__)
+    /* reached: x > kpos - 1, one vpcmpgtd each against a vector in memory (GCC rewrites a
+       comparison with a known constant as a minimum and an equality: three instructions) */
+    typedef int dl_V8S __attribute__((vector_size(32)));
+    for (int j = 0; j < 7; ++j)
+        r -= (dl_QI)__builtin_ia32_pcmpgtd256((dl_V8S)(E.dneg[j] ? up : mag), (dl_V8S)R.kp[j]);
+    r -= (dl_QI)__builtin_ia32_pcmpgtd256((dl_V8S)u, (dl_V8S)R.kp[7]);
+#else
+    r += 8;
     for (int j = 0; j < 7; ++j) r += (dl_QI)(E.kpos[j] > (E.dneg[j] ? up : mag));
     r += (dl_QI)(E.kpos[7] > u);
+#endif
     const dl_QI d = (r > z) ? r - 1 : z;
     const dl_QF a = __builtin_shuffle(R.a0, d), b = __builtin_shuffle(R.b0, d);
     const dl_QI base = __builtin_shuffle(R.base0, d), top = __builtin_shuffle(R.nmax0, d);
@@ -774,6 +800,9 @@ def c_prelude() -> str:
 
         fields = [ints("tk"), ints("r0"), ints("rbase"), ints("rnmax"), floats("ra"), floats("rb")]
         fields += [ints("kpos"), ints("dneg"), ints("base"), ints("nmax"), floats("a"), floats("b")]
+        fields.append(
+            "{" + ", ".join(f"{{{', '.join([str(int(k) - 1)] * 8)}}}" for k in e["kpos"]) + "}"
+        )
         fields += [str(e["zero"]), str(int(signed)), "{" + _c_floats(e["t"]) + "}"]
         parts.append(f"static const dl_q8_enc dl_q8_enc_{tag} = {{{', '.join(fields)}}};")
     return "\n".join(parts)
