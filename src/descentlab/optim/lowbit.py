@@ -751,6 +751,10 @@ template <> inline VF dl_bf_ld<VF>(const uint16_t* p) {
     typedef int dl_VI16z __attribute__((vector_size(64)));
     dl_VU32 u = (dl_VU32)__builtin_ia32_pmovzxwd512_mask((dl_VH16)h, (dl_VI16z){},
                                                           (unsigned short)-1) << 16;
+#elif DL_VBYTES == 32
+    typedef short dl_VH8 __attribute__((vector_size(16)));
+    typedef int dl_VI8 __attribute__((vector_size(32)));
+    dl_VU32 u = (dl_VU32)__builtin_ia32_pmovzxwd256((dl_VH8)h) << 16;
 #else
     dl_VU32 u = __builtin_convertvector(h, dl_VU32) << 16;
 #endif
@@ -772,8 +776,17 @@ static inline void dl_sr_st(uint16_t* p, VF v, uint32_t salt, int64_t j) {
     dl_VU32 lane, u;
     memcpy(&lane, dl_iota, sizeof lane); memcpy(&u, &v, sizeof u);
     const dl_VU32 r = dl_hash<dl_VU32>((lane + (uint32_t)j) ^ salt) & 0xffffu;
+#if DL_VBYTES == 32  /* the high halves fit 16 bits: packusdw saturates nothing */
+    typedef int dl_VI8 __attribute__((vector_size(32)));
+    typedef long long dl_VQ4 __attribute__((vector_size(32)));
+    const dl_VI8 hi = (dl_VI8)((u + r) >> 16);
+    const dl_VQ4 packed = (dl_VQ4)__builtin_ia32_packusdw256(hi, hi);
+    const dl_VQ4 ordered = __builtin_shuffle(packed, (dl_VQ4){0, 2, 1, 3});
+    memcpy(p, &ordered, sizeof(dl_VS16));
+#else
     dl_VS16 h = __builtin_convertvector((u + r) >> 16, dl_VS16);
     memcpy(p, &h, sizeof h);
+#endif
 }
 """
 
