@@ -43,9 +43,9 @@ costs ~0.7 ns a value on a Zen 4, ten times as much); elsewhere the map is read 
 Speed on one core (``benchmarks/step.py --state-dtypes``): both low-bit steps are bound by
 compute, not memory. The float32 Adam arithmetic alone (a square root and two divisions per
 value) costs about 0.45 ns a value on a Zen 4 core, 0.55-0.6 of the memory-bound float32 step;
-encoding the two int8 moments adds about 0.85 ns a value and bfloat16's stochastic rounding
-(a 32-bit hash per value and moment) about 0.2 ns, so the int8 step is about twice the float32
-one and the bfloat16 step about as long, for a quarter or half of the memory.
+encoding an int8 moment adds about 0.43 ns a value (0.64 with AVX2) and bfloat16's stochastic
+rounding a 32-bit hash per value and moment: AdamW's int8 step takes 2.4 times the float32 one
+with AVX-512 (3.4 with AVX2), the bfloat16 step 1.0 (1.14), for a quarter or half of the memory.
 """
 
 from __future__ import annotations
