@@ -516,7 +516,13 @@ static inline VF dl_abs(VF v) {
 static inline void dl_q8_put(float* buf, VF v, VF& mx) {
     memcpy(buf, &v, sizeof v);
     const VF a = dl_abs(v);
+#if DL_VBYTES == 64  /* vmaxps(a, mx) is (a > mx) ? a : mx, NaN included: one instruction */
+    mx = __builtin_ia32_maxps512_mask(a, mx, mx, (unsigned short)-1, 4);
+#elif DL_VBYTES == 32
+    mx = __builtin_ia32_maxps256(a, mx);
+#else
     mx = (a > mx) ? a : mx;
+#endif
 }
 static inline void dl_q8_put(float* buf, float v, VF& mx) {
     *buf = v;
