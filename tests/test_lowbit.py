@@ -180,6 +180,61 @@ def test_the_kernels_encoder_gives_bucketize_exactly(signed):
     assert bad.numel() == 0, [(float(xs[i]), int(got[i]), int(want[i])) for i in bad[:5]]
 
 
+_DECODE_PROBE = """// tests/test_lowbit.py: the fused kernels' int8 decoder on given codes
+{prelude}
+extern "C" int dl_q8_decode_probe(const uint8_t* codes, float* out, int64_t n, int sgn,
+                                  float sc) {{
+    const float* map = sgn ? dl_q8_map_s : dl_q8_map_u;
+#if DL_Q8_VBMI
+    dl_q8_dec(codes, n, out, sgn ? dl_q8_planes_s : dl_q8_planes_u, map, sc);
+    return 1;
+#else
+    int64_t j = 0;
+    for (; j + DL_LF <= n; j += DL_LF) {{
+        VF v = dl_q8_ld<VF>(codes + j, map) * sc;
+        memcpy(out + j, &v, sizeof v);
+    }}
+    for (; j < n; ++j) out[j] = dl_q8_ld<float>(codes + j, map) * sc;
+    return 0;
+#endif
+}}
+"""
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_the_kernels_decoder_gives_the_map_exactly(signed):
+    """The kernels' int8 decoder (with AVX512-VBMI: a block's codes by byte permutes of the
+    map's bytes, reordered through the interleaving; else the map read per value) gives
+    ``map[code] * scale`` bit for bit: every code at every position of the 64-code groups,
+    a partial group at the end, three scales."""
+    import ctypes
+
+    from descentlab import _native
+
+    try:
+        _, lib = _native.load_library(
+            _DECODE_PROBE.format(prelude=F._PRELUDE + L.c_prelude()), what="decoder probe"
+        )
+    except _native.KernelUnavailable as exc:
+        pytest.skip(str(exc))
+    g = torch.Generator().manual_seed(4)
+    codes = torch.cat([torch.arange(256), torch.randperm(256, generator=g)] * 3)
+    codes = torch.cat([codes, torch.randint(0, 256, (37,), generator=g)]).to(torch.uint8)
+    q = L.dynamic_map(signed)
+    for sc in (0.37, 1e-12, 3.0e5):
+        out = torch.empty(codes.shape)
+        lib.dl_q8_decode_probe(
+            ctypes.c_void_p(codes.data_ptr()),
+            ctypes.c_void_p(out.data_ptr()),
+            ctypes.c_int64(codes.numel()),
+            ctypes.c_int(int(signed)),
+            ctypes.c_float(sc),
+        )
+        want = q[codes.long()] * torch.tensor(sc, dtype=torch.float32)
+        bad = (out.view(torch.int32) != want.view(torch.int32)).nonzero().flatten()
+        assert bad.numel() == 0, [(int(codes[i]), float(out[i]), float(want[i])) for i in bad[:5]]
+
+
 def test_int8_lion_fused_equals_eager_bit_for_bit():
     """A rule without a square root (Lion: a signed int8 moment) is bit for bit the same on
     both backends on every CPU: the kernel's block scales and codes are the eager encoder's."""

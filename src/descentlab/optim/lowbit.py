@@ -30,16 +30,22 @@ Encoding a value that is NaN stores the code of zero (int8); the step's own outp
 from the float32 value, so a NaN still reaches the parameters.
 
 The fused kernel quantizes a block in the pass that updates it: the block's new values are kept
-in a 1 KiB buffer, their maximum taken, and each is encoded in vectors without a table: its
-region (zero, one of the seven decades, one) by eight exact comparisons of its bits, its place
-in the decade by one multiply-add, and -- for the few values whose place lies within 2^-12 of a
-decision threshold -- a binary search over the thresholds (:meth:`Int8Blockwise.encoder`). This
-gives exactly ``bucketize`` over the thresholds, the eager backend's encoding, on every float32
-value (checked over all 2^32 while it was written; tests/test_lowbit.py checks the kernel next
-to every threshold). Speed on one core (``benchmarks/step.py --state-dtypes``): the bfloat16
-step moves fewer bytes and is faster than the float32 one; the int8 step is compute-bound (a
-table read per value to decode, the arithmetic above to encode) and slower than the float32
-one, for a quarter of the memory.
+in a 1 KiB buffer, their maximum taken, and each is encoded in vectors without a table search:
+its region (zero, one of the seven decades, one) -- with AVX-512 by one exact comparison of its
+bits against the only region boundary in its binade, both looked up by its exponent; else by
+eight comparisons -- its place in the decade by one multiply-add, and -- for the few values
+whose place lies within 2^-12 of a decision threshold -- a binary search over the thresholds
+(:meth:`Int8Blockwise.encoder`). This gives exactly ``bucketize`` over the thresholds, the eager
+backend's encoding, on every float32 value (checked over all 2^32 while it was first written;
+tests/test_lowbit.py checks the kernel next to every threshold). With AVX512-VBMI a block's
+codes are decoded before its pass, 64 at a time, by byte permutes of the map's bytes (a gather
+costs ~0.7 ns a value on a Zen 4, ten times as much); elsewhere the map is read per value.
+Speed on one core (``benchmarks/step.py --state-dtypes``): both low-bit steps are bound by
+compute, not memory. The float32 Adam arithmetic alone (a square root and two divisions per
+value) costs about 0.45 ns a value on a Zen 4 core, 0.55-0.6 of the memory-bound float32 step;
+encoding an int8 moment adds about 0.43 ns a value (0.64 with AVX2) and bfloat16's stochastic
+rounding a 32-bit hash per value and moment: AdamW's int8 step takes 2.4 times the float32 one
+with AVX-512 (3.4 with AVX2), the bfloat16 step 1.0 (1.14), for a quarter or half of the memory.
 """
 
 from __future__ import annotations
@@ -246,7 +252,12 @@ class Int8Blockwise(StateFormat):
           ``dneg[j]``: 1 where that threshold is an exact midpoint (a tie), which a negative
           ``x`` passes only strictly beyond (``x < t <=> |x| > |t|``; no 1 on the negative
           side; an unsigned map codes every negative ``x`` as 0). The regions of ``x``
-          are counted exactly, ties included.
+          are counted exactly, ties included. With AVX-512 the kernels compare instead
+          ``K = 2 bits(|x|) - (x < 0)`` with ``kb = 2 kpos - 1 + dneg`` (the same decisions),
+          and only the boundary in ``x``'s binade (each holds one at most): ``tk[e - 104]``
+          (none: the largest int32) and ``r0[e - 104]``, the region below it, by the biased
+          exponent ``e``; the region's ``a``, ``b``, ``base``, ``nmax`` from tables of 16
+          by region (``ra``, ``rb``, ``rbase``, ``rnmax``: 0 and 1 have ``y = 0.5``).
         - within decade ``d``: ``y = |x| * a[d] - b[d]`` puts the decade's inner thresholds
           at (within float32 rounding of) the integers ``1 .. n_d - 1``, so the code is
           ``base[d] + min(trunc(y), nmax[d])``; where ``y`` is within :data:`NEAR` of an
@@ -254,7 +265,8 @@ class Int8Blockwise(StateFormat):
           (a binary search, a few values in ten thousand).
 
         Checked here: the thresholds have this structure (a decade's inner thresholds lie
-        within NEAR / 4 of their integers). The kernels' result equals the search on every
+        within NEAR / 4 of their integers, its lower boundary at ``y >= -NEAR / 4``: the
+        kernels truncate). The kernels' result equals the search on every
         float32 (tests/test_lowbit.py checks it next to every threshold)."""
         q = dynamic_map(signed).double().numpy()
         t = thresholds(signed).numpy()
@@ -276,10 +288,34 @@ class Int8Blockwise(StateFormat):
             a[d] = np.float32(n / (0.9 * 10.0 ** (d - 6)))
             b[d] = np.float32(n / 9)
             nmax[d] = n - 1
+            low = np.float32(kpos[d : d + 1].astype(np.int32).view(np.float32)[0])
+            if np.float32(low * a[d]) - b[d] < -NEAR / 4:  # the kernels truncate y >= 0
+                raise AssertionError("the int8 map's decade starts below its encoder's 0")
             inner = t[base[d] : base[d] + n - 1].astype(np.float32)
             y = inner * a[d] - b[d]  # float32, as the kernel computes it
             if np.abs(y - np.arange(1, n)).max(initial=0.0) > NEAR / 4:
                 raise AssertionError("the int8 map's thresholds are not where its encoder looks")
+        # the kernels' tables: by region r (0: zero, 1..7: decade r - 1, 8: one), and the
+        # boundaries in K = 2 bits(|x|) - (x < 0) space: 2 kpos - 1 + dneg (K >= kb: reached)
+        ra = np.zeros(16, dtype=np.float32)
+        rb = np.full(16, -0.5, dtype=np.float32)
+        rbase = np.full(16, base[7], dtype=np.int32)
+        rnmax = np.zeros(16, dtype=np.int32)
+        ra[1:8], rb[1:8], rbase[0], rbase[1:8] = a[:7], b[:7], zero, base[:7]
+        rnmax[1:8] = nmax[:7]
+        kb = (2 * kpos - 1 + dneg).astype(np.int64)
+        assert kb.max() < 2**31
+        # by binade (biased exponent less 104, at least 0): the boundary within it (a binade
+        # holds one at most: a decade is wider) and the region below it
+        exps = kpos >> 23
+        assert exps.min() >= 104 and len(set(exps.tolist())) == 8
+        tk = np.full(32, 2**31 - 1, dtype=np.int64)
+        r0 = np.zeros(32, dtype=np.int32)
+        for k in range(32):
+            r0[k] = int((exps < 104 + k).sum())
+            (inside,) = np.nonzero(exps == 104 + k)
+            if inside.size:
+                tk[k] = kb[inside[0]]
         return {
             "kpos": kpos,
             "dneg": dneg,
@@ -289,6 +325,13 @@ class Int8Blockwise(StateFormat):
             "base": base,
             "zero": zero,
             "t": t,
+            "tk": tk,
+            "r0": r0,
+            "kb": kb,
+            "rbase": rbase,
+            "rnmax": rnmax,
+            "ra": ra,
+            "rb": rb,
         }
 
 
@@ -409,6 +452,58 @@ template <> inline VF dl_q8_ld<VF>(const uint8_t* p, const float* map) {
     return v;
 #endif
 }
+#if defined(__AVX512VBMI__) && defined(__AVX512BW__)
+/* With AVX512-VBMI a block's codes are decoded before the loop, 64 at a time, by byte
+   permutes instead of the map's gather (slow on some CPUs: 0.7 ns a value on a Zen 4): the
+   map's 256 floats as 4 planes of their bytes, each looked up by two 128-entry permutes, and
+   the planes interleaved back into floats. The codes are first put in the order the
+   interleaving (within 128-bit lanes) undoes. dq = map[code] * scale, as the load computes. */
+#define DL_Q8_VBMI 1
+typedef uint8_t dl_VB64 __attribute__((vector_size(64)));
+typedef char dl_VC64 __attribute__((vector_size(64)));
+typedef uint16_t dl_VW32 __attribute__((vector_size(64)));
+typedef int32_t dl_VI16 __attribute__((vector_size(64)));
+static inline void dl_q8_dec(const uint8_t* codes, int64_t n, float* dq, const uint8_t* planes,
+                             const float* map, float sc) {
+    dl_VB64 P[4][4];
+    memcpy(P, planes, sizeof P);
+    const dl_VI16 order = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+    const dl_VB64 lo8 = {0,  64, 1,  65, 2,  66, 3,  67, 4,  68, 5,  69, 6,  70, 7,  71,
+                         16, 80, 17, 81, 18, 82, 19, 83, 20, 84, 21, 85, 22, 86, 23, 87,
+                         32, 96, 33, 97, 34, 98, 35, 99, 36, 100, 37, 101, 38, 102, 39, 103,
+                         48, 112, 49, 113, 50, 114, 51, 115, 52, 116, 53, 117, 54, 118, 55, 119};
+    const dl_VB64 hi8 = lo8 + 8;
+    const dl_VW32 lo16 = {0,  32, 1,  33, 2,  34, 3,  35, 8,  40, 9,  41, 10, 42, 11, 43,
+                          16, 48, 17, 49, 18, 50, 19, 51, 24, 56, 25, 57, 26, 58, 27, 59};
+    const dl_VW32 hi16 = lo16 + 4;
+    int64_t k = 0;
+    for (; k + 64 <= n; k += 64) {
+        dl_VI16 raw;
+        memcpy(&raw, codes + k, sizeof raw);
+        const dl_VB64 idx = (dl_VB64)__builtin_shuffle(raw, order);
+        const dl_VC64 top = (dl_VC64)idx < 0;
+        dl_VB64 b[4];
+        for (int p = 0; p < 4; ++p) {
+            const dl_VB64 lo = __builtin_shuffle(P[p][0], P[p][1], idx);
+            const dl_VB64 hi = __builtin_shuffle(P[p][2], P[p][3], idx);
+            b[p] = top ? hi : lo;
+        }
+        const dl_VW32 w0 = (dl_VW32)__builtin_shuffle(b[0], b[1], lo8);
+        const dl_VW32 w1 = (dl_VW32)__builtin_shuffle(b[0], b[1], hi8);
+        const dl_VW32 w2 = (dl_VW32)__builtin_shuffle(b[2], b[3], lo8);
+        const dl_VW32 w3 = (dl_VW32)__builtin_shuffle(b[2], b[3], hi8);
+        const dl_VW32 d[4] = {__builtin_shuffle(w0, w2, lo16), __builtin_shuffle(w0, w2, hi16),
+                              __builtin_shuffle(w1, w3, lo16), __builtin_shuffle(w1, w3, hi16)};
+        for (int q = 0; q < 4; ++q) {
+            VF v;
+            memcpy(&v, &d[q], sizeof v);
+            v = v * sc;
+            memcpy(dq + k + 16 * q, &v, sizeof v);
+        }
+    }
+    for (; k < n; ++k) dq[k] = map[codes[k]] * sc;
+}
+#endif
 static inline VF dl_abs(VF v) {
     dl_VU32 u;
     memcpy(&u, &v, sizeof u);
@@ -421,7 +516,13 @@ static inline VF dl_abs(VF v) {
 static inline void dl_q8_put(float* buf, VF v, VF& mx) {
     memcpy(buf, &v, sizeof v);
     const VF a = dl_abs(v);
+#if DL_VBYTES == 64  /* vmaxps(a, mx) is (a > mx) ? a : mx, NaN included: one instruction */
+    mx = __builtin_ia32_maxps512_mask(a, mx, mx, (unsigned short)-1, 4);
+#elif DL_VBYTES == 32
+    mx = __builtin_ia32_maxps256(a, mx);
+#else
     mx = (a > mx) ? a : mx;
+#endif
 }
 static inline void dl_q8_put(float* buf, float v, VF& mx) {
     *buf = v;
@@ -429,13 +530,23 @@ static inline void dl_q8_put(float* buf, float v, VF& mx) {
     mx[0] = (a > mx[0]) ? a : mx[0];
 }
 /* The int8 encoder (Int8Blockwise.encoder): the code of x is the number of thresholds <= x,
-   computed from the map's structure instead of searched -- the region of |x| (zero, decade
-   0..6, one) by eight exact comparisons of its bits (per sign: ties go up), then its place in
-   the decade by one multiply-add, all in vectors; a lane whose place lies within DL_Q8_NEAR of
-   a threshold (a few in ten thousand) counts the thresholds by binary search instead. */
+   computed from the map's structure instead of searched, in vectors and without branches but
+   one: the region r of x (0: zero; 1..7: decade r - 1; 8: one) counts the region boundaries
+   reached -- with AVX-512 one comparison, against the only boundary within x's binade (a
+   boundary per binade at most: decades are wider than binades), looked up by the exponent;
+   else eight comparisons -- then the place in the decade by one multiply-add. Comparisons are
+   of K = 2 |x|'s bits - (x < 0) against 2 t's bits - 1 + tie: a boundary that is an exact
+   midpoint of two map values (a tie) is reached by a negative x only strictly beyond it. A
+   lane whose place lies within DL_Q8_NEAR of a threshold (a few in ten thousand), or NaN,
+   counts the thresholds by binary search instead. */
 struct dl_q8_enc {
-    int32_t kpos[16], dneg[16], nmax[16], base[16];
-    float a[16], b[16];
+    int32_t tk[32], r0[32];  /* by binade (the exponent less 104): boundary, region below */
+    int32_t base[16], nmax[16];  /* by region: the code of its first value, the most after */
+    float a[16], b[16];      /* by region: y = |x| a - b places x in it */
+    /* without AVX-512: each region boundary's bits and tie, and the tables by decade */
+    int32_t kpos[8], dneg[8], dbase[8], dnmax[8];
+    float da[8], db[8];
+    int32_t kpv[8][8];       /* kpos - 1, in 8 lanes each */
     int32_t zero, sgn;
     float t[255];
 };
@@ -446,6 +557,7 @@ struct dl_q8_enc {
 #endif
 typedef float dl_QF __attribute__((vector_size(DL_QW * sizeof(float))));
 typedef int32_t dl_QI __attribute__((vector_size(DL_QW * sizeof(int32_t))));
+typedef uint32_t dl_QU __attribute__((vector_size(DL_QW * sizeof(int32_t))));
 typedef uint8_t dl_QB __attribute__((vector_size(DL_QW * sizeof(int32_t))));
 typedef long long dl_QL __attribute__((vector_size(DL_QW * sizeof(int32_t))));
 /* the number of thresholds <= x (x not NaN) */
@@ -482,58 +594,157 @@ static inline void dl_q8_bytes(uint8_t* out, dl_QI c) {
     memcpy(out, &b, DL_QW);
 #endif
 }
+/* the constants of one map, in registers for a block */
+struct dl_q8_regs {
+#if DL_QW == 16
+    dl_QI tk0, tk1, r00, r01, base, nmax;
+    dl_QF a, b;
+#else
+    dl_QI base0, nmax0;
+    dl_QF a0, b0;
+    dl_QI kp[8];
+#endif
+};
+static inline dl_q8_regs dl_q8_load(const dl_q8_enc& E) {
+    dl_q8_regs R;
+#if DL_QW == 16
+    memcpy(&R.tk0, E.tk, sizeof R.tk0);
+    memcpy(&R.tk1, E.tk + 16, sizeof R.tk1);
+    memcpy(&R.r00, E.r0, sizeof R.r00);
+    memcpy(&R.r01, E.r0 + 16, sizeof R.r01);
+    memcpy(&R.base, E.base, sizeof R.base);
+    memcpy(&R.nmax, E.nmax, sizeof R.nmax);
+    memcpy(&R.a, E.a, sizeof R.a);
+    memcpy(&R.b, E.b, sizeof R.b);
+#else
+    memcpy(&R.base0, E.dbase, sizeof R.base0);
+    memcpy(&R.nmax0, E.dnmax, sizeof R.nmax0);
+    memcpy(&R.a0, E.da, sizeof R.a0);
+    memcpy(&R.b0, E.db, sizeof R.b0);
+    memcpy(R.kp, E.kpv, sizeof R.kp);
+    __asm__("" : "+m"(R.kp));  /* not constants to the compiler: see dl_q8_vec */
+#endif
+    return R;
+}
+/* the codes of DL_QW values (not yet multiplied by the block's 1 / scale: inv) */
+/* the lanes of a mask vector (all bits set or none) as the bits of an integer */
+static inline unsigned dl_q8_mask(dl_QI m) {
+#if DL_QW == 16 && defined(__AVX512DQ__)
+    return __builtin_ia32_cvtd2mask512(m);
+#elif DL_QW == 8 && defined(__AVX__)
+    dl_QF f;
+    memcpy(&f, &m, sizeof f);
+    return (unsigned)__builtin_ia32_movmskps256(f);
+#else
+    unsigned bits = 0;
+    for (int l = 0; l < DL_QW; ++l) bits |= (m[l] != 0) << l;
+    return bits;
+#endif
+}
+/* the codes of the DL_QW values src[0..] * inv */
+template <int SGN>
+static inline void dl_q8_vec(const float* src, float inv, uint8_t* out, const dl_q8_regs& R,
+                             const dl_q8_enc& E) {
+    dl_QF x;
+    memcpy(&x, src, sizeof x);
+    x = x * inv;
+    dl_QI u;
+    memcpy(&u, &x, sizeof u);
+    const dl_QI neg = u >> 31;
+    const dl_QI mag = u & 0x7fffffff;
+    dl_QF ax;
+    memcpy(&ax, &mag, sizeof ax);
+#if DL_QW == 16
+    const dl_QI key = (mag << 1) + neg;
+    /* the binade: the exponent less 104, in 0..31 (31: |x| >= 2^24, inf or NaN: the region
+       of 1, whose y is 0.5 but for inf and NaN, which are searched) */
+    dl_QI bin = mag >> 23;
+    bin = ((bin < 104) ? 104 : bin) - 104;
+    bin = (bin > 31) ? 31 : bin;
+    const dl_QI tk = __builtin_shuffle(R.tk0, R.tk1, bin);
+    const dl_QI r0 = __builtin_shuffle(R.r00, R.r01, bin);
+    const dl_QI r = r0 + ((key >= tk) ? 1 : 0);
+    const dl_QF a = __builtin_shuffle(R.a, r), b = __builtin_shuffle(R.b, r);
+    const dl_QI base = __builtin_shuffle(R.base, r), top = __builtin_shuffle(R.nmax, r);
+#else
+    /* the region r of |x| by comparisons: 8 less the boundaries not reached (for x < 0, a
+       boundary that is an exact midpoint is reached only past it: up; the value 1 never:
+       u < 0); then the tables of the decades d = r - 1 (the region of 0: set apart) */
+    const dl_QI up = mag + neg, z = {};
+    dl_QI r = z;
+#if defined(__AVX2__)
+    /* reached: x > kpos - 1, one vpcmpgtd each against a vector in memory (GCC rewrites a
+       comparison with a known constant as a minimum and an equality: three instructions) */
+    typedef int dl_V8S __attribute__((vector_size(32)));
+    for (int j = 0; j < 7; ++j)
+        r -= (dl_QI)__builtin_ia32_pcmpgtd256((dl_V8S)(E.dneg[j] ? up : mag), (dl_V8S)R.kp[j]);
+    r -= (dl_QI)__builtin_ia32_pcmpgtd256((dl_V8S)u, (dl_V8S)R.kp[7]);
+#else
+    r += 8;
+    for (int j = 0; j < 7; ++j) r += (dl_QI)(E.kpos[j] > (E.dneg[j] ? up : mag));
+    r += (dl_QI)(E.kpos[7] > u);
+#endif
+    const dl_QI d = (r > z) ? r - 1 : z;
+    const dl_QF a = __builtin_shuffle(R.a0, d), b = __builtin_shuffle(R.b0, d);
+    const dl_QI base = __builtin_shuffle(R.base0, d), top = __builtin_shuffle(R.nmax0, d);
+#endif
+    const dl_QF y = ax * a - b;  /* >= 0 in every region (Int8Blockwise.encoder) */
+    const dl_QI k0 = __builtin_convertvector(y, dl_QI);
+    /* near a threshold, or NaN (no comparison holds): search */
+#if DL_QW == 16 && defined(__AVX512DQ__)
+    /* e: y less the nearest integer (vreduceps) */
+    const dl_QF e = __builtin_ia32_reduceps512_mask(y, 8, y, (unsigned short)-1);
+    dl_QI ae;
+    memcpy(&ae, &e, sizeof ae);
+    ae &= 0x7fffffff;
+    dl_QF fe;
+    memcpy(&fe, &ae, sizeof fe);
+    dl_QI near = ~(dl_QI)(fe >= DL_Q8_NEAR);
+#else
+    const dl_QF f = y - __builtin_convertvector(k0, dl_QF);
+    dl_QI near = ~(dl_QI)((f >= DL_Q8_NEAR) & (f <= 1.0f - DL_Q8_NEAR)) & (dl_QI)(r > z);
+#endif
+    /* a region reaches past its decade's last value, halfway to the next decade's first */
+    dl_QI c = base + ((k0 < top) ? k0 : top);
+#if DL_QW != 16
+    c = (r == z) ? E.zero : c;
+#endif
+    if (SGN) {
+        dl_QI flip = 254 - c;
+#if DL_QW == 16
+        flip = (flip < 0) ? 0 : flip;  /* the value 1 has no negative: the lowest code */
+#endif
+        c = neg ? flip : c;
+    } else {  /* every threshold is > 0: a negative x (or NaN) codes as 0 */
+        c = c & ~neg;
+        near = near & ~neg;
+    }
+    dl_q8_bytes(out, c);
+    for (unsigned bits = dl_q8_mask(near); __builtin_expect(bits != 0, 0); bits &= bits - 1) {
+        const int l = __builtin_ctz(bits);
+        out[l] = dl_q8_code(src[l] * inv, E);
+    }
+}
 /* one block: its scale (the absolute maximum, at least 1e-12) and each value's code */
-static inline void dl_q8_block(const float* buf, int64_t n, uint8_t* codes, float* scale,
-                               VF mx, const dl_q8_enc& E) {
+template <int SGN>
+static inline void dl_q8_block_t(const float* buf, int64_t n, uint8_t* codes, float* scale,
+                                 VF mx, const dl_q8_enc& E) {
     float m = 0.0f;
     for (int k = 0; k < DL_LF; ++k) m = (mx[k] > m) ? mx[k] : m;
     const float sc = (m > 1e-12f) ? m : 1e-12f;
     const float inv = 1.0f / sc;
     *scale = sc;
-    dl_QI nmax, base;
-    dl_QF av, bv;
-    memcpy(&nmax, E.nmax, sizeof nmax);
-    memcpy(&base, E.base, sizeof base);
-    memcpy(&av, E.a, sizeof av);
-    memcpy(&bv, E.b, sizeof bv);
-    const dl_QI zero = {}, one = zero + 1;
+    const dl_q8_regs R = dl_q8_load(E);
     int64_t k = 0;
-    for (; k + DL_QW <= n; k += DL_QW) {
-        dl_QF x;
-        memcpy(&x, buf + k, sizeof x);
-        x = x * inv;
-        dl_QI u;
-        memcpy(&u, &x, sizeof u);
-        const dl_QI neg = u >> 31, mag = u & 0x7fffffff, up = mag + neg;
-        /* the region r of |x|: 8 less the boundaries not reached (for x < 0, a boundary that
-           is an exact midpoint is reached only past it: up; and the value 1 never: u < 0) */
-        dl_QI r = zero + 8;
-        for (int j = 0; j < 7; ++j) r += (dl_QI)(E.kpos[j] > (E.dneg[j] ? up : mag));
-        r += (dl_QI)(E.kpos[7] > u);
-        const dl_QI d = (r > zero) ? r - one : zero;
-        dl_QF ax;
-        memcpy(&ax, &mag, sizeof ax);
-        const dl_QF y = ax * __builtin_shuffle(av, d) - __builtin_shuffle(bv, d);
-        const dl_QI k0 = __builtin_convertvector(y, dl_QI);
-        const dl_QF f = y - __builtin_convertvector(k0, dl_QF);
-        const dl_QI top = __builtin_shuffle(nmax, d);
-        dl_QI c = __builtin_shuffle(base, d) + ((k0 < top) ? k0 : top);
-        c = (r == zero) ? zero + E.zero : c;
-        /* near a threshold, or NaN (no comparison holds): search */
-        dl_QI near = ~(dl_QI)((f >= DL_Q8_NEAR) & (f <= 1.0f - DL_Q8_NEAR)) & (dl_QI)(r > zero);
-        if (E.sgn) {
-            c = neg ? (zero + 254) - c : c;
-        } else {  /* every threshold is > 0: a negative x (or NaN) codes as 0 */
-            c = c & ~neg;
-            near = near & ~neg;
-        }
-        if (dl_q8_any(near)) {
-            for (int l = 0; l < DL_QW; ++l)
-                if (near[l]) c[l] = dl_q8_code(x[l], E);
-        }
-        dl_q8_bytes(codes + k, c);
-    }
+    for (; k + DL_QW <= n; k += DL_QW) dl_q8_vec<SGN>(buf + k, inv, codes + k, R, E);
     for (; k < n; ++k) codes[k] = dl_q8_code(buf[k] * inv, E);
+}
+static inline void dl_q8_block(const float* buf, int64_t n, uint8_t* codes, float* scale,
+                               VF mx, const dl_q8_enc& E) {
+    if (E.sgn)
+        dl_q8_block_t<1>(buf, n, codes, scale, mx, E);
+    else
+        dl_q8_block_t<0>(buf, n, codes, scale, mx, E);
 }
 template <class T> static inline T dl_bf_ld(const uint16_t* p);
 template <> inline float dl_bf_ld<float>(const uint16_t* p) {
@@ -541,7 +752,18 @@ template <> inline float dl_bf_ld<float>(const uint16_t* p) {
 }
 template <> inline VF dl_bf_ld<VF>(const uint16_t* p) {
     dl_VS16 h; memcpy(&h, p, sizeof h);
+#if DL_VBYTES == 64  /* one vpmovzxwd (the generic conversion splits it in halves) */
+    typedef short dl_VH16 __attribute__((vector_size(32)));
+    typedef int dl_VI16z __attribute__((vector_size(64)));
+    dl_VU32 u = (dl_VU32)__builtin_ia32_pmovzxwd512_mask((dl_VH16)h, (dl_VI16z){},
+                                                          (unsigned short)-1) << 16;
+#elif DL_VBYTES == 32
+    typedef short dl_VH8 __attribute__((vector_size(16)));
+    typedef int dl_VI8 __attribute__((vector_size(32)));
+    dl_VU32 u = (dl_VU32)__builtin_ia32_pmovzxwd256((dl_VH8)h) << 16;
+#else
     dl_VU32 u = __builtin_convertvector(h, dl_VU32) << 16;
+#endif
     VF f; memcpy(&f, &u, sizeof f); return f;
 }
 /* lowbias32 (C. Wellons), the eager backend's _hash32 */
@@ -560,8 +782,17 @@ static inline void dl_sr_st(uint16_t* p, VF v, uint32_t salt, int64_t j) {
     dl_VU32 lane, u;
     memcpy(&lane, dl_iota, sizeof lane); memcpy(&u, &v, sizeof u);
     const dl_VU32 r = dl_hash<dl_VU32>((lane + (uint32_t)j) ^ salt) & 0xffffu;
+#if DL_VBYTES == 32  /* the high halves fit 16 bits: packusdw saturates nothing */
+    typedef int dl_VI8 __attribute__((vector_size(32)));
+    typedef long long dl_VQ4 __attribute__((vector_size(32)));
+    const dl_VI8 hi = (dl_VI8)((u + r) >> 16);
+    const dl_VQ4 packed = (dl_VQ4)__builtin_ia32_packusdw256(hi, hi);
+    const dl_VQ4 ordered = __builtin_shuffle(packed, (dl_VQ4){0, 2, 1, 3});
+    memcpy(p, &ordered, sizeof(dl_VS16));
+#else
     dl_VS16 h = __builtin_convertvector((u + r) >> 16, dl_VS16);
     memcpy(p, &h, sizeof h);
+#endif
 }
 """
 
@@ -573,16 +804,25 @@ def c_prelude() -> str:
     for signed, tag in ((True, "s"), (False, "u")):
         q = dynamic_map(signed).numpy()
         parts.append(f"static const float dl_q8_map_{tag}[256] = {{{_c_floats(q)}}};")
+        planes = q.view(np.uint8).reshape(256, 4).T  # little-endian: plane p = byte p
+        parts.append(
+            f"alignas(64) static const uint8_t dl_q8_planes_{tag}[1024] = "
+            f"{{{', '.join(str(int(v)) for v in planes.reshape(-1))}}};"
+        )
         e = Int8Blockwise.encoder(signed)
 
         def ints(key: str, e: dict = e) -> str:
-            return "{" + ", ".join(str(int(v)) for v in np.tile(e[key], 2)) + "}"
+            return "{" + ", ".join(str(int(v)) for v in e[key]) + "}"
 
         def floats(key: str, e: dict = e) -> str:
-            return "{" + _c_floats(np.tile(e[key], 2)) + "}"
+            return "{" + _c_floats(e[key]) + "}"
 
-        fields = [ints("kpos"), ints("dneg"), ints("nmax"), ints("base"), floats("a")]
-        fields += [floats("b"), str(e["zero"]), str(int(signed)), "{" + _c_floats(e["t"]) + "}"]
+        fields = [ints("tk"), ints("r0"), ints("rbase"), ints("rnmax"), floats("ra"), floats("rb")]
+        fields += [ints("kpos"), ints("dneg"), ints("base"), ints("nmax"), floats("a"), floats("b")]
+        fields.append(
+            "{" + ", ".join(f"{{{', '.join([str(int(k) - 1)] * 8)}}}" for k in e["kpos"]) + "}"
+        )
+        fields += [str(e["zero"]), str(int(signed)), "{" + _c_floats(e["t"]) + "}"]
         parts.append(f"static const dl_q8_enc dl_q8_enc_{tag} = {{{', '.join(fields)}}};")
     return "\n".join(parts)
 
@@ -598,9 +838,14 @@ def c_code(fmt: StateFormat, key: str, signed: bool, salt_index: int | None) -> 
             "decl": "",
             "open": (
                 f"const float sc_{key} = a_{key}_scale[jb_ / {b}]; float buf_{key}[{b}]; "
-                f"VF mx_{key} = {{}};"
+                f"VF mx_{key} = {{}};\n#if DL_Q8_VBMI\n    float dq_{key}[{b}];\n"
+                f"    dl_q8_dec(a_{key} + jb_, je_ - jb_, dq_{key}, dl_q8_planes_{tag}, "
+                f"dl_q8_map_{tag}, sc_{key});\n#endif"
             ),
-            "load": f"T s_{key} = dl_q8_ld<T>(a_{key} + j, dl_q8_map_{tag}) * sc_{key};",
+            "load": (
+                f"#if DL_Q8_VBMI\nT s_{key} = dl_ld<T>(dq_{key} + (j - jb_));\n#else\n"
+                f"T s_{key} = dl_q8_ld<T>(a_{key} + j, dl_q8_map_{tag}) * sc_{key};\n#endif"
+            ),
             "store": f"dl_q8_put(buf_{key} + (j - jb_), s_{key}, mx_{key});",
             "close": (
                 f"dl_q8_block(buf_{key}, je_ - jb_, a_{key} + jb_, a_{key}_scale + jb_ / {b}, "
