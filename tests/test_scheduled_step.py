@@ -116,10 +116,21 @@ def test_a_changed_number_costs_a_check_of_it_and_nothing_else(monkeypatch, name
         ("betas", (0.9,), r"param group 0: betas must be a pair \(beta1, beta2\)"),
     ],
 )
-def test_a_bad_changed_value_is_refused_before_anything_changes(key, bad, message):
+@pytest.mark.parametrize("after_good_changes", [0, 3], ids=["first-change", "known-key-set"])
+def test_a_bad_changed_value_is_refused_before_anything_changes(
+    key, bad, message, after_good_changes
+):
+    """Refused as the first change of its key, and after good changes of the same key (the
+    steady step then checks that key set with the checks it found the first time)."""
     params = _params()
     opt = optim.AdamW(params, lr=1e-2, fused=True)
-    for i in range(3):
+    good = opt.param_groups[0][key]
+    steps = 3 + after_good_changes
+    for i in range(steps):
+        if i >= 3:  # a schedule's good values of the same key
+            opt.param_groups[0][key] = (
+                tuple(b * (1 - 0.01 * i) for b in good) if key == "betas" else good * (1 + i)
+            )
         _grads(params, i)
         opt.step()
     before = [p.detach().clone() for p in params]
@@ -131,7 +142,7 @@ def test_a_bad_changed_value_is_refused_before_anything_changes(key, bad, messag
         assert torch.equal(p, b)
     for k, v in opt.state[params[0]].items():
         assert torch.equal(v, state[k]), k
-    assert opt.param_groups[0]["step"] == 3
+    assert opt.param_groups[0]["step"] == steps
 
 
 def test_a_structural_change_leaves_the_steady_step_and_stays_right(monkeypatch):
