@@ -145,9 +145,11 @@ def test_a_bad_changed_value_is_refused_before_anything_changes(
     assert opt.param_groups[0]["step"] == steps
 
 
-def test_a_structural_change_leaves_the_steady_step_and_stays_right(monkeypatch):
+@pytest.mark.parametrize("before", [(), (0.85, 0.8)], ids=["first-change", "known-key-set"])
+def test_a_structural_change_leaves_the_steady_step_and_stays_right(monkeypatch, before):
     """momentum 0.9 -> 0 changes SGD's kernel (a zero momentum keeps no buffer): the step
-    takes the general path and matches a run that never was steady."""
+    takes the general path and matches a run that never was steady -- also after a schedule
+    changed momentum within the kernel (the steady step then knows that key set)."""
     params, ref_params = _params(), _params()
     opt = optim.SGD(params, lr=1e-2, momentum=0.9, fused=True)
     ref = optim.SGD(ref_params, lr=1e-2, momentum=0.9, fused=True)
@@ -156,8 +158,14 @@ def test_a_structural_change_leaves_the_steady_step_and_stays_right(monkeypatch)
             _grads(ps, i)
             ref._fused.steady.clear()
             o.step()
+    for i, m in enumerate(before, start=3):
+        for ps, o in ((params, opt), (ref_params, ref)):
+            o.param_groups[0]["momentum"] = m
+            _grads(ps, i)
+            ref._fused.steady.clear()
+            o.step()
     spy = _Spy(opt, monkeypatch)
-    for i in range(3, 6):
+    for i in range(3 + len(before), 6 + len(before)):
         for ps, o in ((params, opt), (ref_params, ref)):
             o.param_groups[0]["momentum"] = 0.0
             _grads(ps, i)

@@ -53,8 +53,8 @@ class SteadyContext:
         plan: the compiled plan.
         counts: the group's step counters (a view, all equal).
         step_ids: ``id`` of each parameter's step tensor.
-        rescheduled: for each set of keys a schedule changed that no rule's kernel reads,
-            the checks of those keys (found by the first full recheck of that set).
+        rescheduled: for each set of keys a schedule changed, the checks of those keys and
+            whether a rule's kernel reads one (found by the first full recheck of that set).
     """
 
     state: TrackedState
@@ -68,7 +68,7 @@ class SteadyContext:
     plan: _fused.FusedPlan
     counts: memoryview
     step_ids: list[int]
-    rescheduled: dict[frozenset[str], list] = field(default_factory=dict)
+    rescheduled: dict[frozenset[str], tuple[list, bool]] = field(default_factory=dict)
 
 
 class FusedPath:
@@ -356,8 +356,9 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
         changed = frozenset([k for k, _ in hyper.items() - last.items()])
     except TypeError:  # an unhashable value: the full recheck below compares by equality
         changed = frozenset([k for k, v in hyper.items() if v != last.get(k, hyper)])
-    tests = ctx.rescheduled.get(changed)
-    if tests is not None:  # a set of keys seen before, that no kernel reads: check the values
+    known = ctx.rescheduled.get(changed)
+    if known is not None:  # a set of keys seen before: check their values (and the kernel's
+        tests, in_kernel = known  # structure where a rule's kernel reads one), nothing else
         for k in changed:
             if not number(hyper[k]):
                 return False
@@ -366,12 +367,14 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
                 test(hyper)
         except ValueError as exc:
             raise type(exc)(f"param group {gi}: {exc}") from None
+        if in_kernel and not _same_structure(opt.rule, ctx, hyper, changed):
+            return False
     else:
         same = lambda changed: _same_structure(opt.rule, ctx, hyper, changed)  # noqa: E731
         if not rechecked(opt.rule, gi, hyper, last, same):
             return False
-        if all(changed.isdisjoint(keys) for keys in ctx.kernel_keys):
-            ctx.rescheduled[changed] = opt.rule.changed_checks(changed)
+        in_kernel = not all(changed.isdisjoint(keys) for keys in ctx.kernel_keys)
+        ctx.rescheduled[changed] = (opt.rule.changed_checks(changed), in_kernel)
     ctx.hyper = hyper
     opt._hyper.validated[gi] = hyper
     return True
