@@ -5,12 +5,14 @@ Adagrad, Adadelta, RMSprop; ``adam.py``; ``adam_variants.py``: AdamW, NAdam, RAd
 ``asgd.py``; ``rprop.py``; ``lbfgs.py``; and the modern ones, one each: ``lion.py``,
 ``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``,
 ``adabelief.py``, ``shampoo.py``, ``soap.py``) holds its update rules -- the math in the
-docstring and, for the rules written in the form (:mod:`descentlab.optim.form`: AdaBelief,
-Lion, Adamax, Adadelta), that math once, from which the eager and fused backends are
-derived; the others keep the eager form (``update``) and the fused form (``fuse``) side by
-side -- its named optimizer
-classes with torch's signatures, and their :class:`OptimizerRecord` (display name, colour,
-learning rates, family, reference, torch-parity configurations). The transforms many
+docstring and, for every elementwise rule (the SGD, Adagrad and Adam families, Rprop, ASGD,
+Lion, AdaBelief, Schedule-Free, Lookahead's sync and the shared transforms), that math once in
+the form (:mod:`descentlab.optim.form`), from which the eager, fused, Triton and
+differentiable steps are derived; the rules whose math is not elementwise (Adafactor's
+factored moments, Muon's orthogonalization, Shampoo's and SOAP's preconditioners, SAM,
+L-BFGS) write their torch code -- its named optimizer classes with torch's signatures, and
+their :class:`OptimizerRecord` (display name, colour, learning rates, family, reference,
+torch-parity configurations). The transforms many
 optimizers share (``scale_by_lr``, ``maximize``, ``add_l2``, ``add_decayed_weights``,
 ``clip_by_global_norm``, ``clip_by_value``, ``add_noise``, ``non_finite_guard``) are in
 :mod:`descentlab.optim.transforms`; :func:`chain` composes rules (:mod:`descentlab.optim.base`).
