@@ -116,12 +116,12 @@ def test_a_changed_number_costs_a_check_of_it_and_nothing_else(monkeypatch, name
         ("betas", (0.9,), r"param group 0: betas must be a pair \(beta1, beta2\)"),
     ],
 )
-@pytest.mark.parametrize("after_good_changes", [0, 3], ids=["first-change", "known-key-set"])
+@pytest.mark.parametrize("after_good_changes", [0, 3], ids=["first-change", "after-changes"])
 def test_a_bad_changed_value_is_refused_before_anything_changes(
     key, bad, message, after_good_changes
 ):
-    """Refused as the first change of its key, and after good changes of the same key (the
-    steady step then checks that key set with the checks it found the first time)."""
+    """Refused as the first change of its key, and after good changes of the same key (steady
+    steps that took a schedule's values)."""
     params = _params()
     opt = optim.AdamW(params, lr=1e-2, fused=True)
     good = opt.param_groups[0][key]
@@ -145,11 +145,11 @@ def test_a_bad_changed_value_is_refused_before_anything_changes(
     assert opt.param_groups[0]["step"] == steps
 
 
-@pytest.mark.parametrize("before", [(), (0.85, 0.8)], ids=["first-change", "known-key-set"])
+@pytest.mark.parametrize("before", [(), (0.85, 0.8)], ids=["first-change", "after-changes"])
 def test_a_structural_change_leaves_the_steady_step_and_stays_right(monkeypatch, before):
     """momentum 0.9 -> 0 changes SGD's kernel (a zero momentum keeps no buffer): the step
     takes the general path and matches a run that never was steady -- also after a schedule
-    changed momentum within the kernel (the steady step then knows that key set)."""
+    changed momentum within the kernel (steady steps that took a schedule's values)."""
     params, ref_params = _params(), _params()
     opt = optim.SGD(params, lr=1e-2, momentum=0.9, fused=True)
     ref = optim.SGD(ref_params, lr=1e-2, momentum=0.9, fused=True)

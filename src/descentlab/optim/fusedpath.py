@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 from array import array
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -17,7 +17,7 @@ from torch import Tensor
 
 from . import fused as _fused
 from .base import Chain, Rule, State, decayed
-from .hyper import NOT_HYPER, HyperChecks, number, rechecked
+from .hyper import NOT_HYPER, HyperChecks, rechecked
 from .state import GroupStates, TrackedState, realify, scatter
 
 
@@ -53,8 +53,6 @@ class SteadyContext:
         plan: the compiled plan.
         counts: the group's step counters (a view, all equal).
         step_ids: ``id`` of each parameter's step tensor.
-        rescheduled: for each set of keys a schedule changed, the checks of those keys and
-            whether a rule's kernel reads one (found by the first full recheck of that set).
     """
 
     state: TrackedState
@@ -68,7 +66,6 @@ class SteadyContext:
     plan: _fused.FusedPlan
     counts: memoryview
     step_ids: list[int]
-    rescheduled: dict[frozenset[str], tuple[list, bool]] = field(default_factory=dict)
 
 
 class FusedPath:
@@ -349,32 +346,9 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
     nothing else: no re-validation of the others, no new plan); False where more than numbers
     changed, or the chain's structure (its kernel) did. A bad value raises, naming it, before
     any group's step has changed anything."""
-    last = ctx.hyper
-    if len(hyper) != len(last):
+    same = lambda changed: _same_structure(opt.rule, ctx, hyper, changed)  # noqa: E731
+    if not rechecked(opt.rule, gi, hyper, ctx.hyper, same):
         return False
-    try:  # the changed keys, compared in C (the step's Python runs with cold caches)
-        changed = frozenset([k for k, _ in hyper.items() - last.items()])
-    except TypeError:  # an unhashable value: the full recheck below compares by equality
-        changed = frozenset([k for k, v in hyper.items() if v != last.get(k, hyper)])
-    known = ctx.rescheduled.get(changed)
-    if known is not None:  # a set of keys seen before: check their values (and the kernel's
-        tests, in_kernel = known  # structure where a rule's kernel reads one), nothing else
-        for k in changed:
-            if not number(hyper[k]):
-                return False
-        try:
-            for test in tests:
-                test(hyper)
-        except ValueError as exc:
-            raise type(exc)(f"param group {gi}: {exc}") from None
-        if in_kernel and not _same_structure(opt.rule, ctx, hyper, changed):
-            return False
-    else:
-        same = lambda changed: _same_structure(opt.rule, ctx, hyper, changed)  # noqa: E731
-        if not rechecked(opt.rule, gi, hyper, last, same):
-            return False
-        in_kernel = not all(changed.isdisjoint(keys) for keys in ctx.kernel_keys)
-        ctx.rescheduled[changed] = (opt.rule.changed_checks(changed), in_kernel)
     ctx.hyper = hyper
     opt._hyper.validated[gi] = hyper
     return True
