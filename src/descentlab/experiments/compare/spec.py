@@ -307,9 +307,14 @@ def _digest(record: Mapping[str, Any]) -> str:
     # hashed under the field's earlier name, so that run folders made before the rename are
     # found again (and resumed) by the same command
     d["trials"] = d.pop("lrs_per_optimizer")
-    # the store's canonical JSON (store.canonical_json: sorted keys, no spaces, no NaN), written
-    # here: the digest is the spec's, and the folders named by it must keep their names
-    text = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    # The folder name's own text, fixed so that folders keep their names (tests/test_gpu_train.py
+    # pins two digests): sorted keys, no spaces, no NaN -- today the same text as the store's
+    # canonical_json, which may change with the store's format; this may not. Serialized here
+    # and not through the store: naming a folder is the spec's, and the store is not yet open.
+    try:
+        text = json.dumps(d, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the comparison's settings must be finite JSON values: {exc}") from None
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
