@@ -6,6 +6,7 @@ declaration adds its cases."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -90,3 +91,47 @@ def test_a_declared_bad_value_is_refused_naming_it(name, key, bad):
     with pytest.raises(ValueError, match=rf"param group 0: (.*\()?{re.escape(shown)} must be"):
         step()
     assert torch.equal(w.detach(), before)
+
+
+def _real_specs() -> list[tuple[str, str, hs.Real]]:
+    out = {}
+    for rec in optim.records():
+        probe = rec.factory([torch.nn.Parameter(torch.zeros(2))], fused=False)
+        for rule in probe.rule.rules:
+            for key, spec in rule.checks.items():
+                for s in (spec.first, spec.second) if isinstance(spec, hs.Pair) else (spec,):
+                    if isinstance(s, hs.Real):
+                        out[(rule.name, key, s)] = None
+    return list(out)
+
+
+REALS = _real_specs()
+
+
+def _verdict(fn, *args) -> str:
+    try:
+        fn(*args)
+    except (ValueError, TypeError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+@pytest.mark.parametrize(("rule", "key", "spec"), REALS, ids=[f"{r}-{k}" for r, k, _ in REALS])
+def test_a_scheduled_values_check_says_what_the_whole_check_says(rule, key, spec):
+    """The check a scheduled step runs (:meth:`Real.test`, two comparisons for a float well
+    inside) accepts and refuses exactly as the full :meth:`Real.check`: at and beside both
+    ends, beyond them, NaN, the infinities, an int, a bool, None and a string."""
+    values = [0, 1, True, None, "0.1", float("nan"), float("inf"), -float("inf"), 0.5, -0.5]
+    for end in (spec.lo, spec.hi):
+        if end is not None:
+            values += [
+                float(end),
+                end,
+                math.nextafter(end, -math.inf),
+                math.nextafter(end, math.inf),
+            ]
+    values += spec.bad_values()
+    test = spec.test(key, rule)
+    for v in values:
+        assert _verdict(test, {key: v}) == _verdict(spec.check, key, v, rule), v
+    assert any(_verdict(spec.check, key, v, rule) != "ok" for v in values)

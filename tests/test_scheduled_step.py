@@ -198,3 +198,85 @@ def test_the_general_step_also_checks_only_the_changed_value(monkeypatch, fused)
         r"\(lr must be a number >= 0\.0, got -0\.5\)",
     ):
         opt.step()
+
+
+def _changed_reference(hyper: dict, last: dict) -> frozenset[str] | None:
+    """What changed, written from the definition: the same keys, and every differing value
+    a plain number (or a tuple of them) before and after."""
+
+    def plain_number(v) -> bool:
+        if type(v) is tuple:
+            return all(type(x) in (int, float) for x in v)
+        return type(v) in (int, float)
+
+    if hyper.keys() != last.keys():
+        return None
+    keys = [k for k in hyper if hyper[k] != last[k]]
+    if not all(plain_number(hyper[k]) and plain_number(last[k]) for k in keys):
+        return None
+    return frozenset(keys)
+
+
+_LAST = {"lr": 0.01, "betas": (0.9, 0.99), "eps": 1e-8, "amsgrad": False, "wd": 0}
+# (the new values, the guess from the step before)
+_CHANGED_CASES = [
+    ({}, frozenset()),
+    ({"lr": 0.02}, frozenset()),
+    ({"lr": 0.02}, frozenset({"lr"})),
+    ({"lr": 0.01}, frozenset({"lr"})),  # the guessed key kept its value
+    ({"lr": 0.02, "wd": 0.1}, frozenset({"lr"})),  # one more key moved
+    ({"wd": 0.1}, frozenset({"lr"})),
+    ({"betas": (0.8, 0.99)}, frozenset({"betas"})),
+    ({"betas": (0.8,)}, frozenset({"betas"})),  # a shorter tuple: still numbers
+    ({"lr": torch.tensor(0.02)}, frozenset({"lr"})),  # a tensor is no plain number
+    ({"lr": True}, frozenset({"lr"})),  # nor is a flag
+    ({"lr": None}, frozenset({"lr"})),
+    ({"amsgrad": True}, frozenset()),
+    ({"amsgrad": True}, frozenset({"amsgrad"})),
+    ({"lr": "0.02"}, frozenset({"lr"})),
+]
+
+
+@pytest.mark.parametrize(("new", "guess"), _CHANGED_CASES)
+def test_the_changed_keys_are_found_with_or_without_the_last_steps_guess(new, guess):
+    from descentlab.optim.hyper import changed_numbers
+
+    hyper = {**_LAST, **new}
+    want = _changed_reference(hyper, _LAST)
+    got = changed_numbers(hyper, _LAST, guess)
+    if want is None:
+        assert got is None
+    else:  # a guessed key whose value came back is checked again: a superset, never less
+        assert got is not None and want <= got <= want | guess
+
+
+@pytest.mark.parametrize(
+    "other", [{"zz": 1.0}, {"lr": 0.02, "zz": 1.0}], ids=["key-added", "key-swapped"]
+)
+def test_a_key_that_came_or_went_is_no_schedule(other):
+    from descentlab.optim.hyper import changed_numbers
+
+    hyper = {**_LAST, **other}
+    if "zz" in hyper and len(hyper) > len(_LAST):
+        hyper.pop("eps")  # the same number of keys, one of them new
+    assert changed_numbers(hyper, _LAST, frozenset({"lr"})) is None
+    assert changed_numbers(hyper, _LAST) is None
+
+
+def test_a_bad_value_beside_the_scheduled_one_is_refused():
+    """A schedule moves lr at every step; a bad weight_decay set at the same step is still
+    checked (the steady step's guess is the scheduled key only)."""
+    params = _params()
+    opt = optim.AdamW(params, lr=1e-2, fused=True)
+    for i in range(5):
+        opt.param_groups[0]["lr"] = 1e-2 / (1 + i)
+        _grads(params, i)
+        opt.step()
+    assert opt._fused.steady[0].moved == frozenset({"lr"})
+    before = [p.detach().clone() for p in params]
+    opt.param_groups[0]["lr"] = 1e-3
+    opt.param_groups[0]["weight_decay"] = -1.0
+    with pytest.raises(ValueError, match=r"param group 0: Invalid weight_decay value: -1\.0"):
+        opt.step()
+    for p, b in zip(params, before, strict=True):
+        assert torch.equal(p, b)

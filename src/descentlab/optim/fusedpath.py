@@ -17,7 +17,7 @@ from torch import Tensor
 
 from . import fused as _fused
 from .base import Chain, Rule, State, decayed
-from .hyper import NOT_HYPER, HyperChecks, rechecked
+from .hyper import NOT_HYPER, HyperChecks, changed_numbers, recheck
 from .state import GroupStates, TrackedState, realify, scatter
 
 
@@ -47,12 +47,13 @@ class SteadyContext:
         state: the optimizer's state mapping then, and ``version``, its mutation count.
         params: the group's parameter list (the same list object) and ``n``, its length.
         hyper: the group's hyperparameters (Python values: compared by equality);
-            ``signature``, the chain's structure at them (its kernel), and ``kernel_keys``,
-            the hyperparameters each rule's part of that signature read.
+            ``signature``, the structure (kernel) of each of the chain's ``parts`` at them,
+            and ``readers``, which parts' signatures read each hyperparameter.
         sts: the parameters' state dicts.
         plan: the compiled plan.
         counts: the group's step counters (a view, all equal).
         step_ids: ``id`` of each parameter's step tensor.
+        moved: the keys a schedule changed at the last step (checked first at the next).
     """
 
     state: TrackedState
@@ -60,12 +61,14 @@ class SteadyContext:
     params: list[Tensor]
     n: int
     hyper: Mapping[str, Any]
+    parts: tuple[Rule, ...]
     signature: tuple
-    kernel_keys: tuple[frozenset[str], ...]
+    readers: dict[str, tuple[int, ...]]
     sts: list[dict]
     plan: _fused.FusedPlan
     counts: memoryview
     step_ids: list[int]
+    moved: frozenset[str] = frozenset()
 
 
 class FusedPath:
@@ -316,39 +319,36 @@ class _Reads(Mapping):
         return len(self.data)
 
 
-def _signature(rule: Rule, hyper: Mapping[str, Any]) -> tuple[tuple, tuple[frozenset[str], ...]]:
-    """Each rule's structural signature at ``hyper`` (a chain's is the tuple of its rules')
-    and the keys each read: only a change of one of those can change that rule's part."""
-    parts = rule.rules if isinstance(rule, Chain) else (rule,)
-    sigs, keys = [], []
-    for r in parts:
+def _signature(
+    rule: Rule, hyper: Mapping[str, Any]
+) -> tuple[tuple[Rule, ...], tuple, dict[str, tuple[int, ...]]]:
+    """The rule's parts (a chain's rules), each part's structural signature at ``hyper``, and
+    the parts whose signature read each key: only a change of such a key can change it."""
+    parts = tuple(rule.rules) if isinstance(rule, Chain) else (rule,)
+    sigs, readers = [], {}
+    for i, r in enumerate(parts):
         reads = _Reads(hyper)
         sigs.append(r.fuse_signature(reads))
-        keys.append(frozenset(reads.read))
-    return (tuple(sigs) if isinstance(rule, Chain) else sigs[0]), tuple(keys)
-
-
-def _same_structure(rule: Rule, ctx: SteadyContext, hyper: Mapping[str, Any], changed) -> bool:
-    """Whether the kernel's structure is unchanged: the signature of each rule that read a
-    changed value is computed again (no other rule's is)."""
-    if isinstance(rule, Chain):
-        for i, keys in enumerate(ctx.kernel_keys):
-            if not changed.isdisjoint(keys) and (
-                rule.rules[i].fuse_signature(hyper) != ctx.signature[i]
-            ):
-                return False
-        return True
-    return changed.isdisjoint(ctx.kernel_keys[0]) or rule.fuse_signature(hyper) == ctx.signature
+        for key in reads.read:
+            readers[key] = (*readers.get(key, ()), i)
+    return parts, tuple(sigs), readers
 
 
 def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, Any]) -> bool:
     """Take the numbers a schedule changed into ``ctx`` (a check of each changed value, and
     nothing else: no re-validation of the others, no new plan); False where more than numbers
-    changed, or the chain's structure (its kernel) did. A bad value raises, naming it, before
+    changed, or the chain's structure (its kernel) did -- the signature of each part that
+    read a changed value is computed again, no other. A bad value raises, naming it, before
     any group's step has changed anything."""
-    same = lambda changed: _same_structure(opt.rule, ctx, hyper, changed)  # noqa: E731
-    if not rechecked(opt.rule, gi, hyper, ctx.hyper, same):
+    keys = changed_numbers(hyper, ctx.hyper, ctx.moved)
+    if keys is None:
         return False
-    ctx.hyper = hyper
+    readers, parts, signature = ctx.readers, ctx.parts, ctx.signature
+    for key in keys:
+        for i in readers.get(key, ()):
+            if parts[i].fuse_signature(hyper) != signature[i]:
+                return False
+    recheck(opt.rule, gi, hyper, keys)
+    ctx.hyper, ctx.moved = hyper, keys
     opt._hyper.validated[gi] = hyper
     return True

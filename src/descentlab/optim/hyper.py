@@ -3,7 +3,7 @@ validated before anything changes, and not validated again while they repeat."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -14,10 +14,12 @@ from .base import HyperparameterTypeError, Rule
 __all__ = [
     "NOT_HYPER",
     "HyperChecks",
+    "changed_numbers",
     "check_batched",
     "check_group",
     "check_known",
     "equal",
+    "recheck",
     "resolve",
 ]
 
@@ -34,28 +36,46 @@ def number(v: Any) -> bool:
 NOT_HYPER = ("params", "step", "initial_lr", "differentiable")
 
 
-def rechecked(
-    rule: Rule,
-    gi: int,
-    hyper: Mapping[str, Any],
-    last: Any,
-    same: Callable[[frozenset[str]], bool] = lambda changed: True,
-) -> bool:
-    """Where only numbers changed from the valid ``last`` (a schedule's), check those values
-    and what relates them (:meth:`~descentlab.optim.Rule.changed_checks`), nothing else, and
-    return True; False where more than numbers changed, or ``same(changed)`` is False. A bad
+def changed_numbers(
+    hyper: Mapping[str, Any], last: Any, guess: frozenset[str] = frozenset()
+) -> frozenset[str] | None:
+    """The keys whose values differ from the valid ``last``'s, where only plain numbers
+    changed (a schedule's); None where anything else did, or a key came or went.
+
+    Runs before every scheduled step. ``guess``: the keys this found the last time (a
+    schedule changes the same ones at every step); where nothing else differs, that costs a
+    copy and one comparison (the answer is then ``guess``, a key of it possibly unchanged)."""
+    if not isinstance(last, Mapping) or len(last) != len(hyper):
+        return None
+    if guess:
+        probe = dict(hyper)
+        for k in guess:
+            v, w = probe.get(k), last.get(k, last)  # ``last`` itself: a key that is new
+            if not (type(v) in _NUMBERS or number(v)) or not (type(w) in _NUMBERS or number(w)):
+                break
+            probe[k] = w
+        else:
+            if probe == last:
+                return guess
+    changed = []
+    for k, v in hyper.items():
+        w = last.get(k, last)
+        if v != w:
+            if not (number(v) and number(w)):
+                return None
+            changed.append(k)
+    return frozenset(changed)
+
+
+def recheck(rule: Rule, gi: int, hyper: Mapping[str, Any], keys: frozenset[str]) -> None:
+    """Check the values of ``keys``, which a schedule changed (the others passed before), and
+    what relates them (:meth:`~descentlab.optim.Rule.changed_checks`), nothing else. A bad
     value raises, naming its param group ``gi``."""
-    if not isinstance(last, Mapping) or last.keys() != hyper.keys():
-        return False
-    changed = frozenset(k for k, v in hyper.items() if v != last[k])
-    if not all(number(hyper[k]) and number(last[k]) for k in changed) or not same(changed):
-        return False
     try:
-        for test in rule.changed_checks(changed):
+        for test in rule.changed_checks(keys):
             test(hyper)
     except ValueError as exc:
         raise type(exc)(f"param group {gi}: {exc}") from None
-    return True
 
 
 def resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
@@ -175,7 +195,9 @@ class HyperChecks:
         if plain:
             if last is not None and last == hyper:
                 return
-            if rechecked(rule, gi, hyper, last):
+            keys = changed_numbers(hyper, last)
+            if keys is not None:
+                recheck(rule, gi, hyper, keys)
                 self.validated[gi] = hyper
                 return
             key: Any = hyper

@@ -26,6 +26,7 @@ match descentlab's too.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -72,6 +73,10 @@ def _interval(lo: float | None, hi: float | None, closed: str, tensors: bool) ->
     return Interval(numbers.Real, lo, hi, closed=closed, finite=False, tensors=tensors)  # type: ignore[arg-type]
 
 
+def _check_key(spec: Spec, name: str, rule: str, hyper: Hyper) -> None:
+    spec.check(name, hyper[name], rule)
+
+
 class Spec(ABC):
     """What one hyperparameter accepts: :meth:`check` raises naming it and its value."""
 
@@ -82,6 +87,10 @@ class Spec(ABC):
     @abstractmethod
     def words(self) -> str:
         """What the value must be, in words (for docs and messages)."""
+
+    def test(self, name: str, rule: str) -> Callable[[Hyper], None]:
+        """A check of ``hyper[name]`` (for a value a schedule changed)."""
+        return functools.partial(_check_key, self, name, rule)
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,19 @@ class Real(Spec):
         return (lo is None or x > lo or (x == lo and not self.lo_open)) and (
             hi is None or x < hi or (x == hi and not self.hi_open)
         )
+
+    def test(self, name: str, rule: str) -> Callable[[Hyper], None]:
+        # runs before every scheduled step: a float inside both ends is two comparisons
+        lo = -math.inf if self.lo is None else self.lo
+        hi = math.inf if self.hi is None else self.hi
+        check = self.check
+
+        def test(hyper: Hyper) -> None:
+            value = hyper[name]
+            if not (type(value) is float and lo < value < hi):
+                check(name, value, rule)  # the ends, a NaN, another type: the whole check
+
+        return test
 
     def check(self, name: str, value: Any, rule: str) -> None:
         if type(value) is float and self.inside(value):  # the common case, in a comparison

@@ -25,12 +25,11 @@ _MOMENTUM = Real(0.0, 1.0, hi_open=True, torch="Invalid momentum value: {value}"
 
 def _nesterov_needs(hyper: Hyper) -> None:
     """Nesterov's form needs a momentum and no dampening."""
-    if hyper.get("nesterov", False):
-        m = hyper["momentum"]
-        if not is_batched(m) and m == 0:
+    if hyper.get("nesterov", False):  # (runs at each step a schedule moves momentum)
+        m, d = hyper["momentum"], hyper.get("dampening", 0.0)
+        if m == 0 if type(m) is float else not is_batched(m) and m == 0:
             raise ValueError(f"nesterov=True requires momentum > 0, got momentum={m}")
-        d = hyper.get("dampening", 0.0)
-        if is_batched(d) or d != 0:
+        if d != 0 if type(d) in (float, int) else is_batched(d) or d != 0:
             raise ValueError(f"nesterov=True requires dampening == 0, got dampening={d}")
 
 
@@ -78,9 +77,10 @@ class trace(FormRule):
     def init(self, params):
         return {}  # the buffer is made on a tensor's first step, as torch makes it
 
-    def fuse_signature(self, hyper):
+    def fuse_signature(self, hyper):  # (computed again at each step a schedule moves momentum)
         m = hyper["momentum"]
-        return (is_batched(m) or as_scalar(m) != 0, bool(hyper.get("nesterov", False)))
+        active = m != 0 if type(m) is float else is_batched(m) or as_scalar(m) != 0
+        return (active, bool(hyper.get("nesterov", False)))
 
     def passes_through(self, hyper: Hyper) -> bool:
         return not self.fuse_signature(hyper)[0]
