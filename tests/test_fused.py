@@ -637,3 +637,28 @@ def test_every_vector_lane_and_tail_length_is_computed_right(dtype):
         assert float(moved.float().mean()) > 0.9, f"{cls.__name__}: the elements did not move"
         bad = (got != ref).nonzero().reshape(-1).tolist()
         assert not bad, f"{cls.__name__} {kw}: {len(bad)} elements differ, first at {bad[:5]}"
+
+
+# (optimizer, options, parameter dtype, whether its kernel streams: no division or root)
+STREAMING = [
+    ("sgd", dict(lr=0.1), torch.float32, True),
+    ("sgd", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1), torch.float64, True),
+    ("sgd", dict(lr=0.1, momentum=0.9), torch.bfloat16, False),  # 16-bit data: its own prelude
+    ("adam", dict(lr=0.1), torch.float32, False),
+    ("adagrad", dict(lr=0.1), torch.float32, False),
+    ("rmsprop", dict(lr=0.1), torch.float64, False),
+    ("lion", dict(lr=0.1), torch.float32, True),
+]
+
+
+@pytest.mark.parametrize(("name", "kw", "dtype", "streams"), STREAMING)
+def test_a_kernel_without_division_or_root_takes_the_streaming_width(name, kw, dtype, streams):
+    w = torch.nn.Parameter(torch.ones(5, dtype=dtype))
+    w.grad = torch.ones(5, dtype=dtype)
+    opt = optim.get(name)([w], fused=True, **kw)
+    opt.step()
+    (plan,) = [p for p in opt._fused.plans.values() if p is not None]
+    assert ("#define DL_STREAM 1" in plan.source) is streams
+    # the root the tests compare with torch's is the full-width kernels' root
+    probe = F.FusedBuilder(hyper={}).source(torch.float32, False, False)
+    assert "#define DL_STREAM 1" not in probe

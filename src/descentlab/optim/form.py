@@ -585,6 +585,7 @@ class CEmitter(Emitter):
             raise ValueError(f"no C form for primitive {op!r}")
         if op in _MASKS:  # a mask is an operand of where only: inline, never a T variable
             return prim.c.format(*a)  # type: ignore[union-attr]
+        self.b.slow = self.b.slow or prim.slow
         if op == "sign" and self.one is None:  # 1 of type T (a literal would be a scalar)
             self.one = self.b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
         return spell(prim.c, a, alpha, self.let, self.one)
@@ -631,6 +632,9 @@ class Primitive:
     c: Spelling
     triton: Spelling
     exact: Callable[..., Any]
+    #: a division or a square root: long-latency arithmetic (a kernel with none streams
+    #: memory, :meth:`~descentlab.optim.fused.FusedBuilder.source`)
+    slow: bool = False
 
 
 def _f64(x: Any) -> Tensor:
@@ -648,7 +652,7 @@ PRIMITIVES: dict[str, Primitive] = {
     "sub": Primitive("{0} - {1}", "{0} - {1}", lambda x, y: x - y),
     "mul": Primitive("{0} * {1}", "{0} * {1}", lambda x, y: x * y),
     # Triton's float32 ``/`` may be approximate: _div is IEEE's (kernel_source)
-    "div": Primitive("{0} / {1}", "_div({0}, {1})", lambda x, y: x / y),
+    "div": Primitive("{0} / {1}", "_div({0}, {1})", lambda x, y: x / y, slow=True),
     "neg": Primitive("-{0}", "-{0}", lambda x: -x),
     # torch's CPU lerp: one fma, exact at both ends
     "lerp": Primitive(
@@ -660,10 +664,16 @@ PRIMITIVES: dict[str, Primitive] = {
         lambda x, a, b, v: x + v * a * b,
     ),
     "addcdiv": Primitive(
-        "{0} + ({3} * {1}) / {2}", "{0} + _div({3} * {1}, {2})", lambda x, a, b, v: x + v * a / b
+        "{0} + ({3} * {1}) / {2}",
+        "{0} + _div({3} * {1}, {2})",
+        lambda x, a, b, v: x + v * a / b,
+        slow=True,
     ),
     "sqrt": Primitive(
-        "dl_sqrt({0})", "_sqrt({0})", lambda x: x**0.5 if isinstance(x, float) else torch.sqrt(x)
+        "dl_sqrt({0})",
+        "_sqrt({0})",
+        lambda x: x**0.5 if isinstance(x, float) else torch.sqrt(x),
+        slow=True,
     ),
     "maximum": Primitive(
         "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",

@@ -17,7 +17,8 @@ How it works:
    ``-lr``...). Structural options (amsgrad, nesterov, maximize, centered, a zero momentum)
    choose the code; numbers never do. The body is written once and compiled twice by GCC's
    vector extensions: for the CPU's vectors in the main loop (64 bytes with AVX-512, 32 with
-   AVX2 and FMA, else 16: ``DL_VBYTES``) and for scalars in the tail.
+   AVX2 and FMA, else 16: ``DL_VBYTES``; 32 at most where the body has no division or root,
+   which streams memory faster so) and for scalars in the tail.
 2. **Compilation.** The source is compiled once by the system C++ compiler (``g++ -O3
    -march=native -fopenmp``, ~1-2 s) into a shared library cached on disk, keyed by a hash
    of the source, the flags and the CPU: a second process loads it in about a millisecond.
@@ -179,7 +180,7 @@ def sqrt_reproduces_torch() -> bool:
     other).
     """
     try:
-        probe = _load(FusedBuilder(hyper={}).source(torch.float32, False)).probe
+        probe = _load(FusedBuilder(hyper={}).source(torch.float32, False, False)).probe
     except KernelUnavailable:
         return False
     g = torch.Generator().manual_seed(0)
@@ -243,6 +244,8 @@ class FusedBuilder:
     #: state entries stored in a low-bit format (:meth:`store_as`): key -> (format, signed,
     #: the C name of its seed coefficient or None)
     formats: dict[str, tuple[Any, bool, str | None]] = field(default_factory=dict)
+    #: the body divides or takes a root (:attr:`~descentlab.optim.form.Primitive.slow`)
+    slow: bool = False
     _rules: int = 0
 
     def scope(self, name: str) -> str:
@@ -334,8 +337,10 @@ class FusedBuilder:
             return self.final
         return f"dl_fma({self.u}, c_neglr, p)" if fold_lr else f"p + {self.u}"
 
-    def source(self, dtype: torch.dtype, fold_lr: bool) -> str:
-        """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``: its square root)."""
+    def source(self, dtype: torch.dtype, fold_lr: bool, stream: bool | None = None) -> str:
+        """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``: its square root).
+        ``stream``: take the streaming vector width (``DL_STREAM`` in the prelude); None:
+        where the body has no division or root (nor low-precision or low-bit data)."""
         if dtype not in DTYPES:
             raise ValueError(f"fused kernels take {_dtype_names()} tensors, got {dtype}")
         # float16/bfloat16: stored as 16 bits, computed in float32 (rounded to the nearest
@@ -378,6 +383,10 @@ class FusedBuilder:
             f"const T c_{c.name} = dl_bc<T>(C[{k}]);" for k, c in enumerate(self.coefs)
         )
         prelude = _PRELUDE if low is None else _PRELUDE + _LOW_COMMON + low
+        if stream is None:
+            stream = low is None and not code and not self.slow
+        if stream:  # multiply-adds only: bound by memory, at the width that streams fastest
+            prelude = "#define DL_STREAM 1" + prelude
         finish = ""
         if code:
             plain = body_of(self._plain_code())
@@ -547,9 +556,11 @@ _PRELUDE = r"""
    (SSE2, NEON) with fma and sqrt taken lane by lane from libm. The width follows
    -march=native: GCC compiles a vector type wider than the CPU's registers with round trips
    through the stack (64-byte vectors on AVX2, even with fma and sqrt on their 32-byte halves,
-   ran a float32 Adam step about 5 and 8 times slower than 32-byte ones). DL_LF and DL_LD
-   are the float and double lanes. */
-#if defined(__AVX512F__)
+   ran a float32 Adam step about 5 and 8 times slower than 32-byte ones). A kernel without
+   a division or root (DL_STREAM: plain SGD, momentum) is bound by memory and takes 32-byte
+   vectors even with AVX-512: on a Zen 4 its step was 6-13 % faster so; its results do not
+   depend on the width. DL_LF and DL_LD are the float and double lanes. */
+#if defined(__AVX512F__) && !defined(DL_STREAM)
 #define DL_VBYTES 64
 #elif defined(__AVX2__) && defined(__FMA__)
 #define DL_VBYTES 32
