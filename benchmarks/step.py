@@ -184,16 +184,35 @@ def state_bytes(opt: torch.optim.Optimizer) -> int:
     )
 
 
-def run_state(sizes: list[int], repeat: int, names: list[str], dtypes: list[str]) -> None:
+def run_state(
+    sizes: list[int], repeat: int, names: list[str], dtypes: list[str], device: str = "cpu"
+) -> None:
     """The fused step with low-bit state (``state_dtype``) against the same optimizer's fused
-    float32 step, round-robin: medians, their ratio, and the ratio of state memory."""
+    float32 step, round-robin: medians, their ratio, and the ratio of state memory. On
+    ``cuda``: the Triton steps, each timed between device synchronizations."""
+    timed = _timed
+    if device == "cuda":
+
+        def timed(fn: Callable[[], object]) -> float:
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            return time.perf_counter() - t0
+
     for total in sizes:
-        print(f"\n{total / 1e6:.0f}M float32 parameters in 20 tensors (median ms per fused step)")
+        print(
+            f"\n{total / 1e6:.0f}M float32 parameters in 20 tensors on {device} "
+            "(median ms per fused step)"
+        )
         print(f"{'optimizer':<12}{'state':>10}{'ms':>9}{'/f32':>7}{'memory/f32':>12}")
         for name in names:
             ours_kw = CASES[name][0] if name in CASES else {}
             arms = {}
             params = make_params(total)  # shared: see _optimizers
+            if device != "cpu":
+                for p in params:
+                    p.data, p.grad = p.data.to(device), p.grad.to(device)
             for sd in [None, *dtypes]:
                 arms[sd] = optim.get(name)(params, **ours_kw, fused=True, state_dtype=sd)
             with torch.no_grad():
@@ -203,7 +222,7 @@ def run_state(sizes: list[int], repeat: int, names: list[str], dtypes: list[str]
             times: dict = {k: [] for k in arms}
             for _ in range(repeat):
                 for sd, opt in arms.items():
-                    times[sd].append(_timed(opt.step))
+                    times[sd].append(timed(opt.step))
             base = statistics.median(times[None])
             mem = state_bytes(arms[None])
             for sd in arms:
@@ -384,11 +403,12 @@ def main(argv: list[str] | None = None) -> None:
         "--state-dtypes",
         default=None,
         help="time instead the fused step with these low-bit states (int8,bfloat16) against "
-        "float32 state, e.g. --optimizers adamw --state-dtypes int8,bfloat16",
+        "float32 state, e.g. --optimizers adamw --state-dtypes int8,bfloat16 (with --device "
+        "cuda: the Triton steps)",
     )
     args = parser.parse_args(argv)
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    if args.device == "cuda":  # refuses with one line, before any work, without a device
+    if args.device == "cuda" and not args.state_dtypes:  # one line without a device
         from gpu_step import run_cuda
 
         names = args.optimizers and [n.strip() for n in args.optimizers.split(",")]
@@ -408,6 +428,12 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in names if n not in known]
     if unknown:
         parser.error(f"--optimizers: no case {unknown[0]!r}; choose from {', '.join(known)}")
+    if args.device == "cuda":  # low-bit state: the Triton steps
+        from gpu_step import refuse_without_cuda
+
+        refuse_without_cuda("step.py --device cuda --state-dtypes")
+        run_state(sizes, args.repeat, names, args.state_dtypes.split(","), device="cuda")
+        return
     print(
         f"descentlab step benchmark: torch {torch.__version__}, {torch.get_num_threads()} "
         f"threads, {args.clock} clock, {args.repeat} round-robin repeats; "

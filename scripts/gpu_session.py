@@ -13,14 +13,16 @@ first, the tests after them:
 2. ``step``: ``benchmarks/step.py --device cuda`` at 10M and 100M parameters, every named
    optimizer: times against torch's fused or foreach path, the HBM bound of the same run,
    kernels per step and their names (``step.log``, ``step.jsonl``);
-3. ``gpt``: ``benchmarks/gpu_gpt.py``, a tiny GPT's training step, descentlab AdamW against
+3. ``lowbit``: AdamW's Triton step with 8-bit and bfloat16 state against its float32 step,
+   and the state memory ratios, at 10M and 100M parameters (``lowbit.log``; issue #27);
+4. ``gpt``: ``benchmarks/gpu_gpt.py``, a tiny GPT's training step, descentlab AdamW against
    torch's fused AdamW (``gpt.log``, ``gpt.jsonl``);
-4. ``tests``: ``pytest -m cuda`` over the GPU test files: parity with torch's CUDA optimizers,
+5. ``tests``: ``pytest -m cuda`` over the GPU test files: parity with torch's CUDA optimizers,
    the kernels against the CPU's eager form, 16-bit storage, one launch per group, bf16
    autocast, training/``train_many``/``compare``/Ray on the device (``tests.log``);
-5. ``interpreter``: the interpreter tests in a process with the device hidden
+6. ``interpreter``: the interpreter tests in a process with the device hidden
    (``interpreter.log``), as CI runs them on a machine without a GPU;
-6. the table: ``gpu_table.md`` (markdown, for the README's "On a GPU" section), and a short
+7. the table: ``gpu_table.md`` (markdown, for the README's "On a GPU" section), and a short
    table printed last.
 
 ``--parts tests,step`` runs some parts only; ``--table-only`` rebuilds the table from the
@@ -43,9 +45,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("env", "step", "gpt", "tests", "interpreter")
+PARTS = ("env", "step", "lowbit", "gpt", "tests", "interpreter")
 #: seconds each part may take (the sum, 570 s, stays under one 10-minute device command)
-LIMITS = {"env": 10, "step": 170, "gpt": 50, "tests": 220, "interpreter": 120}
+LIMITS = {"env": 10, "step": 150, "lowbit": 40, "gpt": 50, "tests": 200, "interpreter": 120}
 #: the cuda test that runs the interpreter tests in a child: the ``interpreter`` part
 CHILD = "test_the_interpreter_tests_pass_with_the_device_hidden"
 TEST_FILES = ("tests/test_gpu_triton.py", "tests/test_gpu_parity.py", "tests/test_gpu_train.py")
@@ -127,6 +129,10 @@ def _argv(part: str, out: Path, quick: bool) -> list[str]:
         sizes = "1e6" if quick else "1e7,1e8"
         return [py, "benchmarks/step.py", "--device", "cuda", "--sizes", sizes,
                 "--repeat", "5", "--inner", "5", "--json", str(out / "step.jsonl")]  # fmt: skip
+    if part == "lowbit":
+        sizes = "1e6" if quick else "1e7,1e8"
+        return [py, "benchmarks/step.py", "--device", "cuda", "--optimizers", "adamw",
+                "--state-dtypes", "int8,bfloat16", "--sizes", sizes, "--repeat", "10"]  # fmt: skip
     assert part == "gpt"
     size = ["--layers", "2", "--width", "128", "--repeat", "6"] if quick else []
     return [py, "benchmarks/gpu_gpt.py", *size, "--json", str(out / "gpt.jsonl")]

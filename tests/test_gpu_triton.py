@@ -30,7 +30,7 @@ import torch
 pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
 
 from descentlab import optim
-from descentlab.optim import base, gpu
+from descentlab.optim import base, gpu, lowbit
 from descentlab.optim import form as FM
 from descentlab.optim import fused as F
 
@@ -405,6 +405,108 @@ def test_triton_16bit_storage_matches_the_fused_cpu_kernel(name, dtype, interpre
     assert _per_step(name, dtype, reference_fused=True, steps=20) <= 1.0
 
 
+#: every named optimizer that takes ``state_dtype`` (drawn from the registry)
+LOW_BIT = [name for name in FORMS if "state_dtype" in inspect.signature(optim.get(name)).parameters]
+#: the formats, with a blockwise one at bitsandbytes' block size (larger than a program)
+STATE_FORMATS = {
+    "int8": "int8",
+    "int8-2048": lowbit.Int8Blockwise(block_size=2048),
+    "bfloat16": "bfloat16",
+}
+
+
+def _low_bit_per_step(name: str, fmt: str, device: str) -> None:
+    """Three steps of low-bit state on the Triton path (on ``device``), each from the CPU
+    eager backend's parameters and state (with the IEEE root): parameters and stored bytes
+    (codes, block scales, bfloat16 words) bit for bit; no announcement (the kernel ran); a
+    blockwise format's small tensors in a second launch."""
+    sizes, sd = (5, 4100, 9000), STATE_FORMATS[fmt]
+    ref_p = _params(torch.float32, sizes)
+    tri_p = [torch.nn.Parameter(p.detach().to(device)) for p in _params(torch.float32, sizes)]
+    ref = optim.get(name)(ref_p, **_kw(name), state_dtype=sd, fused=False)
+    tri = optim.get(name)(tri_p, **_kw(name), state_dtype=sd, fused=True)
+    route = gpu.interpret_on_cpu if device == "cpu" else contextlib.nullcontext
+    g = torch.Generator().manual_seed(1)
+    for step in range(3):
+        with torch.no_grad():
+            for a, b in zip(tri_p, ref_p, strict=True):
+                a.copy_(b)
+        if ref.state:
+            tri.load_state_dict(copy.deepcopy(ref.state_dict()))
+        for a, b in zip(tri_p, ref_p, strict=True):
+            b.grad = _randn(b.shape, torch.float32, g)
+            a.grad = b.grad.to(device, copy=True)
+        with _ieee_sqrt():
+            ref.step()
+        launch = gpu.TritonPlan._launch
+        with (
+            route(),
+            mock.patch.object(gpu.TritonPlan, "_launch", autospec=True) as spy,
+            warnings.catch_warnings(record=True) as said,
+        ):
+            warnings.simplefilter("always")
+            spy.side_effect = launch
+            tri.step()
+        assert not [w for w in said if "descentlab" in str(w.message)]  # the kernel ran
+        assert spy.call_count == (2 if fmt.startswith("int8") else 1)
+        for a, b in zip(tri_p, ref_p, strict=True):
+            assert torch.equal(a.cpu(), b), (step, a.numel())
+            stored = tri.state[a]
+            assert stored.keys() == ref.state[b].keys()
+            for key, value in ref.state[b].items():
+                if torch.is_tensor(value):
+                    assert value.dtype == stored[key].dtype, key
+                    assert torch.equal(value, stored[key].cpu()), (step, a.numel(), key)
+
+
+@pytest.mark.parametrize("fmt", STATE_FORMATS, ids=str)
+@pytest.mark.parametrize("name", LOW_BIT)
+def test_triton_low_bit_state_is_the_eager_form_bit_for_bit(name, fmt, interpreted):
+    """Low-bit state decoded, stepped and encoded in the kernel, as the eager backend
+    (:func:`_low_bit_per_step`), every optimizer that takes ``state_dtype``."""
+    assert len(LOW_BIT) >= 3, LOW_BIT  # Adam, AdamW, AdaBelief...
+    _low_bit_per_step(name, fmt, "cpu")
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_triton_int8_codes_at_and_beside_every_threshold(signed, interpreted):
+    """The kernel's 8-bit code of each threshold of the map and of its float32 neighbours is
+    ``bucketize`` over the thresholds (right=True), computed here from the definition: blocks
+    whose maximum is 1 (so the scaled value is the value), Adam with beta1 = 0 (its first
+    moment is the gradient, exactly) for the signed map; for the unsigned one the second moment
+    with beta2 = 0 is the gradient's square, and the reference takes that square too."""
+    t = lowbit.thresholds(signed)
+    near = torch.stack([t, torch.nextafter(t, -t.abs() - 1), torch.nextafter(t, t.abs() + 1)])
+    values = near.reshape(-1)
+    if not signed:  # the gradient whose square is each value (the square is what is coded)
+        values = values[values > 0].sqrt()
+    values = torch.cat([values, -values]) if signed else values
+    per = 255  # each block: 1.0, then 255 values
+    blocks = -(-values.numel() // per)
+    x = torch.zeros(max(4096, 256 * blocks))
+    for k in range(blocks):
+        chunk = values[k * per : (k + 1) * per]
+        x[256 * k] = 1.0
+        x[256 * k + 1 : 256 * k + 1 + chunk.numel()] = chunk
+    key = "exp_avg" if signed else "exp_avg_sq"
+    betas = (0.0, 0.999) if signed else (0.9, 0.0)
+    codes = {}
+    for backend in ("eager", "triton"):
+        w = torch.nn.Parameter(torch.zeros_like(x))
+        w.grad = x.clone()
+        opt = optim.Adam([w], lr=1e-3, betas=betas, state_dtype="int8", fused=backend != "eager")
+        route = gpu.interpret_on_cpu() if backend == "triton" else contextlib.nullcontext()
+        with route:
+            opt.step()
+        codes[backend] = opt.state[w][key].clone()
+        assert torch.equal(opt.state[w][f"{key}_scale"][:blocks], torch.ones(blocks))
+    moment = x if signed else x * x
+    want = torch.bucketize(moment, t, right=True).to(torch.uint8)
+    assert torch.equal(codes["eager"], want)
+    assert torch.equal(codes["triton"], want)
+    assert len(set(want.tolist())) >= 250
+
+
 class _Launches:
     def __init__(self, kernel):
         self.kernel, self.grids = kernel, []
@@ -592,6 +694,14 @@ def test_cuda_matches_the_eager_form_on_the_cpu(name):
     assert (
         _per_step(name, torch.float32, False, steps=20, sizes=SIZES, groups=2, device="cuda") == 0
     )
+
+
+@cuda
+@pytest.mark.parametrize("fmt", STATE_FORMATS, ids=str)
+@pytest.mark.parametrize("name", LOW_BIT)
+def test_cuda_low_bit_state_is_the_eager_form_bit_for_bit(name, fmt):
+    """The low-bit kernels compiled for the device: as under the interpreter."""
+    _low_bit_per_step(name, fmt, "cuda")
 
 
 @cuda

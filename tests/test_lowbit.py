@@ -548,23 +548,3 @@ def test_low_bit_state_runs_eagerly_on_cuda(fmt):
         out[dev] = (w.detach().cpu(), opt.state[w]["exp_avg"].dtype)
     torch.testing.assert_close(out["cuda"][0], out["cpu"][0], rtol=1e-4, atol=1e-5)
     assert out["cuda"][1] == out["cpu"][1]
-
-
-def test_the_gpu_backend_refuses_low_bit_state_by_name(monkeypatch):
-    """The Triton kernels read state as the parameters' dtype: a low-bit group is sent to the
-    eager backend (announced), and fused=True is refused (on the CPU: the GPU path's routing
-    hook, nothing compiled)."""
-    from descentlab.optim import gpu
-
-    if not gpu.triton_available():
-        pytest.skip("triton is not installed")
-    monkeypatch.setattr(gpu, "_ROUTE_CPU", True)
-    w = torch.nn.Parameter(torch.ones(8))
-    w.grad = torch.ones(8)
-    opt = optim.AdamW([w], state_dtype="int8")
-    hyper = dict(opt.param_groups[0])
-    with pytest.warns(RuntimeWarning, match=r"state_dtype='int8' has no Triton kernel"):
-        assert gpu.choose(opt, 0, [w], [w.grad], hyper) is None
-    opt.fused = True
-    with pytest.raises(ValueError, match=r"state_dtype='int8' has no Triton kernel"):
-        gpu.choose(opt, 0, [w], [w.grad], hyper)

@@ -5,7 +5,9 @@ its chain's forms (:mod:`descentlab.optim.triton_emitter`).
 step: it raises, before anything changes, what ``fused=True`` cannot do); :meth:`TritonPlan.run`
 is the update (phase 2). A chain with a rule not written in the form runs eagerly on the GPU,
 announced once per rule class (``fused=True`` refuses it). Kernels are cached per (chain
-structure, dtypes); their source is text compiled by Triton.
+structure, dtypes); their source is text compiled by Triton. Low-bit state
+(:mod:`~descentlab.optim.lowbit`) is decoded and encoded in the kernel; a blockwise format's
+small tensors, whose state stays float32, take a second launch of the program without storage.
 
 Without a GPU the same kernels run on CPU tensors under Triton's interpreter
 (``TRITON_INTERPRET=1``, set before triton is imported): :func:`interpret_on_cpu` routes CPU
@@ -29,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import lowbit
 from .base import Chain
 from .form import FormRule, _plain
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
@@ -51,6 +54,7 @@ _ROUTE_CPU = False
 _ANNOUNCED: set[str] = set()
 _KERNELS: dict[tuple[str, bool], Any] = {}
 _TABLES: dict[tuple, tuple[Tensor, ...]] = {}
+_LOWBIT_TABLES: dict[tuple[str, torch.device], Tensor] = {}
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -91,6 +95,8 @@ class TritonPlan:
     kernel: Any
     compute: torch.dtype
     prefix: Chain | None = None
+    #: a blockwise low-bit format's small tensors (float32 state): their own plan
+    small: TritonPlan | None = None
 
     def run(
         self,
@@ -101,9 +107,35 @@ class TritonPlan:
         steps: list[float],
     ) -> None:
         """One step of the group: the prefix's torch ops, then every tensor in one launch
-        (``steps``: each tensor's step count, the ``t`` of its coefficients). The prefix may
+        (``steps``: each tensor's step count, the ``t`` of its coefficients; two launches
+        where a blockwise low-bit format keeps some tensors' state float32). The prefix may
         replace entries of ``state`` (a dict): the caller writes them back."""
+        fmt = self.prog.state_format
+        if self.small is not None and any(fmt.small(p) for p in params):
+            for plan, small in ((self, False), (self.small, True)):
+                idx = [i for i, p in enumerate(params) if fmt.small(p) is small]
+                if not idx:
+                    continue
+                part = {k: [v[i] for i in idx] for k, v in state.items()}
+                plan._launch([params[i] for i in idx], [grads[i] for i in idx], part, hyper,
+                             [steps[i] for i in idx])  # fmt: skip
+                for k, v in part.items():  # state the prepares made
+                    col = state.setdefault(k, [None] * len(params))  # type: ignore[attr-defined]
+                    for i, x in zip(idx, v, strict=True):
+                        col[i] = x
+            return
+        self._launch(params, grads, state, hyper, steps)
+
+    def _launch(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: Mapping[str, list[Tensor]],
+        hyper: Mapping[str, Any],
+        steps: list[float],
+    ) -> None:
         prog, device = self.prog, params[0].device
+        block = max(BLOCK, prog.block)
         if self.prefix is not None or prog.prepares:
             assert isinstance(state, dict)
             state["_step_values"] = steps  # the step counts the prefix's rules read
@@ -114,14 +146,20 @@ class TritonPlan:
                 pr.fn(state, params, grads, hyper)
             del state["_step_values"]
         arrays = [
-            params if a == "p" else grads if a == "g" else state[a.removeprefix("state:")]
+            params
+            if a == "p"
+            else grads
+            if a == "g"
+            else [_table(a, device)] * len(params)
+            if a.startswith("table:")
+            else state[a.removeprefix("state:")]
             for a in prog.arrays
         ]
         addresses = tuple(arr[i].data_ptr() for i in range(len(params)) for arr in arrays)
         numel = tuple(p.numel() for p in params)
         ptrs, numel_t, blocks = _cached(
-            (device, addresses, numel, BLOCK, len(arrays)),
-            lambda: _tables(addresses, numel, len(arrays), device),
+            (device, addresses, numel, block, len(arrays)),
+            lambda: _tables(addresses, numel, len(arrays), device, block),
         )
         h = {k: _plain(v) for k, v in hyper.items()}
         if any(c.reads or c.per_tensor is not None for _, c in prog.coefs):  # per-tensor
@@ -147,17 +185,33 @@ class TritonPlan:
             coefs,
             NA=len(arrays),
             NC=coefs.shape[1],
-            BLOCK=BLOCK,
+            BLOCK=block,
             enable_fp_fusion=False,
         )
 
 
+def _table(name: str, device: torch.device) -> Tensor:
+    """A low-bit format's table on ``device`` (``table:map1``: the signed map's 256 values,
+    ``table:thr0``: the unsigned map's 255 thresholds...), made once per device."""
+    key = (name, device)
+    got = _LOWBIT_TABLES.get(key)
+    if got is None:
+        kind, signed = name.removeprefix("table:")[:-1], name[-1] == "1"
+        host = (lowbit.dynamic_map if kind == "map" else lowbit.thresholds)(signed)
+        got = _LOWBIT_TABLES[key] = host.to(device)
+    return got
+
+
 def _tables(
-    addresses: tuple[int, ...], numel: tuple[int, ...], arrays: int, device: torch.device
+    addresses: tuple[int, ...],
+    numel: tuple[int, ...],
+    arrays: int,
+    device: torch.device,
+    block: int = BLOCK,
 ) -> tuple[Tensor, ...]:
     """The launch's tables on ``device``: pointers ``[tensors, arrays]``, sizes, and one
-    ``(tensor, first element)`` row per program instance."""
-    blocks = [(i, s) for i, m in enumerate(numel) for s in range(0, m, BLOCK)]
+    ``(tensor, first element)`` row per program instance of ``block`` elements."""
+    blocks = [(i, s) for i, m in enumerate(numel) for s in range(0, m, block)]
     host = (
         torch.tensor(addresses, dtype=torch.int64).view(len(numel), arrays),
         torch.tensor(numel, dtype=torch.int64),
@@ -224,15 +278,33 @@ def plan_for(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> TritonPl
         rules = opt.rule.rules
         kernel_part = Chain(*rules[start:]) if start else opt.rule
         prefix = Chain(*rules[:start]) if start else None
-        got = per_rule[key] = (prefix, kernel_part, program(kernel_part, hyper, opt._fold_lr))
-    prefix, kernel_part, prog = got
+        prog = program(kernel_part, hyper, opt._fold_lr)
+        small = None  # a blockwise format's small tensors: the chain without storage
+        if isinstance(prog.state_format, lowbit.Int8Blockwise):
+            small = program(kernel_part, hyper, opt._fold_lr, stored=False)
+        got = per_rule[key] = (prefix, kernel_part, prog, small)
+    prefix, kernel_part, prog, small = got
+    if prog.state_format is not None and dtype is not torch.float32:
+        raise Unsupported(f"low-bit optimizer state needs float32 parameters, got {dtype}")
     name = "dl_" + "_".join(r.name for r in kernel_part.rules)
-    source = kernel_source(prog, [dtype] * len(prog.arrays), name)
+    plans = [
+        TritonPlan(p, _kernel(p, dtype, name), compute, prefix) if p is not None else None
+        for p in (prog, small)
+    ]
+    plan = plans[0]
+    assert plan is not None
+    plan.small = plans[1]
+    return plan
+
+
+def _kernel(prog: Program, dtype: torch.dtype, name: str) -> Any:
+    """The compiled kernel of ``prog`` for parameters of ``dtype`` (cached by its source)."""
+    source = kernel_source(prog, [prog.dtypes.get(a, dtype) for a in prog.arrays], name)
     mode = (source, os.environ.get("TRITON_INTERPRET") == "1")  # jit reads it when decorating
     kernel = _KERNELS.get(mode)
     if kernel is None:
         kernel = _KERNELS[mode] = _compile(source, name)
-    return TritonPlan(prog, kernel, compute, prefix)
+    return kernel
 
 
 def choose(
@@ -257,8 +329,6 @@ def choose(
     why = None
     if not triton_available():
         why = "triton is not installed"
-    elif getattr(opt, "state_dtype", None) is not None:  # descentlab.optim.lowbit: CPU kernels
-        why = f"state_dtype={opt.state_dtype.name!r} has no Triton kernel (it runs eagerly)"
     else:
         for t in (*params, *grads):
             if t.dtype is not dtype or not t.is_contiguous() or t.device != params[0].device:

@@ -15,6 +15,16 @@ Storage and compute: float32 and float64 parameters compute in their own type; f
 bfloat16 are loaded, widened exactly to float32, computed there and rounded once per stored
 value (parameters and state keep their dtype, as in torch's fused kernels and the fused C).
 
+Low-bit state (:mod:`~descentlab.optim.lowbit`, a rule's ``state_format``) is decoded where
+the form first reads an entry and encoded after the rule's statements, as the eager backend's
+:class:`~descentlab.optim.form.StoredEagerEmitter` does, bit for bit
+(:class:`StoredTritonEmitter`): 8-bit codes through the map's table and the block's scale,
+each block's new maximum over its values in the program (a program holds whole blocks), its
+codes counted against the thresholds by an 8-step search; bfloat16 with the same stochastic
+rounding (the same hash of the element's index and the step's salt). A blockwise format's
+small tensors keep float32 state: they take the program without storage
+(``program(stored=False)``).
+
 A final ``scale_by_lr`` is folded into the parameter update, ``p = fma(u, -lr, p)``, as the eager
 backend's ``_foreach_add_(p, u, alpha=-lr)``. A form's ``prepare`` steps (state made on a first
 step, per-tensor values the coefficients read) are collected in the :class:`Program` and run
@@ -29,14 +39,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from . import lowbit
 from .base import Chain, Rule, decayed
 from .form import Coef, Emitter, Expr, Form, FormRule, Prepare, primitive, product_prepare, spell
 
 __all__ = [
     "Program",
+    "StoredTritonEmitter",
     "TritonEmitter",
     "Unsupported",
     "compute_dtype",
@@ -53,6 +66,8 @@ _TL = {
     torch.float16: "tl.float16",
     torch.bfloat16: "tl.bfloat16",
 }
+#: the element types of every array a kernel may address (low-bit state's codes: uint8)
+_POINTER = {**_TL, torch.uint8: "tl.uint8"}
 
 
 class Unsupported(ValueError):
@@ -79,6 +94,12 @@ class Program:
     prepares: list[Prepare] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
+    #: arrays of a type of their own (low-bit state, its tables), else the parameters'
+    dtypes: dict[str, torch.dtype] = field(default_factory=dict)
+    #: elements per program instance at least (a multiple of a blockwise format's block)
+    block: int = 1
+    #: the low-bit format of the chain's stored state (one per chain), or None
+    state_format: Any = None
 
     def let(self, expr: str) -> str:
         name = f"v{self.counter}"
@@ -93,6 +114,14 @@ class Program:
                 self.arrays.append(key)
             self.current[key] = self.let(f"_ld({self.arrays.index(key)})")
         return self.current[key]
+
+    def index(self, key: str, dtype: torch.dtype) -> int:
+        """The pointer-table column of array ``key`` of type ``dtype``, which the program
+        loads and stores itself (low-bit state, a table)."""
+        if key not in self.arrays:
+            self.arrays.append(key)
+            self.dtypes[key] = dtype
+        return self.arrays.index(key)
 
     def coef(self, name: str, c: Coef) -> str:
         for i, (n, _) in enumerate(self.coefs):
@@ -154,6 +183,103 @@ class TritonEmitter(Emitter):
         return value
 
 
+class StoredTritonEmitter(TritonEmitter):
+    """:class:`TritonEmitter` of a rule whose elementwise state is stored in its
+    ``state_format`` (float32 parameters): the eager backend's decode and encode
+    (:class:`~descentlab.optim.lowbit.Int8Blockwise`,
+    :class:`~descentlab.optim.lowbit.BF16Stochastic`) as Triton statements."""
+
+    def __init__(self, prog: Program, u: str, prefix: str, rule: FormRule) -> None:
+        super().__init__(prog, u, prefix)
+        fmt = rule.state_format
+        if prog.state_format not in (None, fmt):
+            raise Unsupported("two low-bit state formats in one chain")
+        prog.state_format, self.fmt, self.rule = fmt, fmt, rule
+        if isinstance(fmt, lowbit.Int8Blockwise):
+            prog.block = max(prog.block, fmt.block_size)
+        elif not isinstance(fmt, lowbit.BF16Stochastic):
+            raise Unsupported(f"state format {fmt!r} has no Triton form")
+        self.keys = rule.stored()
+
+    def leaf(self, name: str) -> str:
+        if name not in self.keys:
+            return super().leaf(name)
+        k = f"state:{name}"
+        if k not in self.prog.current:
+            self.prog.current[k] = self._decode(name)
+        return self.prog.current[k]
+
+    def assign(self, key: str, value: str, expr: Expr) -> str:
+        if key not in self.keys:
+            return super().assign(key, value, expr)
+        self.prog.current[f"state:{key}"] = value
+        return value
+
+    def statements(self, form: Form) -> None:
+        super().statements(form)
+        for index, key in enumerate(self.keys):
+            if key in form.written:
+                self._encode(index, key, self.prog.current[f"state:{key}"])
+
+    def _signed(self, key: str) -> bool:
+        return key not in self.rule.nonnegative
+
+    def _decode(self, key: str) -> str:
+        prog, let = self.prog, self.prog.let
+        if isinstance(self.fmt, lowbit.BF16Stochastic):
+            j = prog.index(f"state:{key}", torch.bfloat16)
+            return let(f"tl.load(a{j} + offs, mask=mask, other=0).to(tl.float32)")
+        signed, qb = self._signed(key), self.fmt.block_size
+        jc = prog.index(f"state:{key}", torch.uint8)
+        js = prog.index(f"state:{key}_scale", torch.float32)
+        jm = prog.index(f"table:map{int(signed)}", torch.float32)
+        code = let(f"tl.load(a{jc} + offs, mask=mask, other=0).to(tl.int32)")
+        scale = let(f"tl.load(a{js} + offs // {qb}, mask=mask, other=1.0)")
+        return let(f"tl.load(a{jm} + {code}) * {scale}")
+
+    def _encode(self, index: int, key: str, v: str) -> None:
+        prog, let = self.prog, self.prog.let
+        if isinstance(self.fmt, lowbit.BF16Stochastic):
+            j = prog.index(f"state:{key}", torch.bfloat16)
+            # the salt (a uint32) in two exact halves: coefficients are of the compute type
+            hi = self.coef(
+                Coef(f"salt{index}_hi", lambda h, t, i=index: lowbit.sr_salt(i, t) >> 16, ())
+            )
+            lo = self.coef(
+                Coef(f"salt{index}_lo", lambda h, t, i=index: lowbit.sr_salt(i, t) & 0xFFFF, ())
+            )
+            salt = let(f"({hi}.to(tl.uint32) << 16) | {lo}.to(tl.uint32)")
+            r = let(f"_hash32(offs.to(tl.uint32) ^ {salt}) & 0xFFFF")
+            up = let(f"({v}.to(tl.uint32, bitcast=True) + {r}) >> 16")
+            prog.lines.append(
+                f"tl.store(a{j} + offs, {up}.to(tl.uint16).to(tl.bfloat16, bitcast=True), "
+                "mask=mask)"
+            )
+            return
+        signed, qb = self._signed(key), self.fmt.block_size
+        jc = prog.index(f"state:{key}", torch.uint8)
+        js = prog.index(f"state:{key}_scale", torch.float32)
+        jt = prog.index(f"table:thr{int(signed)}", torch.float32)
+        zero = int(torch.searchsorted(lowbit.dynamic_map(signed), torch.tensor(0.0)))
+        nb = f"BLOCK // {qb}"
+        # each block's maximum |value| (NaN and the lanes past the tensor's end count 0)
+        ax = let(f"tl.where(mask & ({v} == {v}), tl.abs({v}), 0.0)")
+        amax = let(f"tl.reduce(tl.reshape({ax}, ({nb}, {qb})), 1, _max2)")
+        floor = repr(float(np.float32(lowbit.MIN_SCALE)))
+        sc = let(f"tl.where({amax} > {floor}, {amax}, {floor})")
+        inv = let(f"tl.div_rn(tl.full(({nb},), 1.0, tl.float32), {sc})")
+        per = let(f"tl.reshape(tl.broadcast_to({inv}[:, None], ({nb}, {qb})), (BLOCK,))")
+        y = let(f"{v} * {per}")
+        code = let("tl.full((BLOCK,), 0, tl.int32)")
+        for step in (128, 64, 32, 16, 8, 4, 2, 1):  # the number of thresholds <= y
+            t = let(f"tl.load(a{jt} + {code} + {step - 1})")
+            code = let(f"tl.where({t} <= {y}, {code} + {step}, {code})")
+        code = let(f"tl.where({y} != {y}, {zero}, {code})")
+        prog.lines.append(f"tl.store(a{jc} + offs, {code}.to(tl.uint8), mask=mask)")
+        blk = let(f"start // {qb} + tl.arange(0, {nb})")
+        prog.lines.append(f"tl.store(a{js} + {blk}, {sc}, mask={blk} * {qb} < n)")
+
+
 #: the correctly rounded root and quotient of each compute type (float32's ``sqrt_rn`` and
 #: ``div_rn``; float64's ``sqrt`` and ``/`` are IEEE's)
 _HELPERS = {
@@ -212,9 +338,11 @@ def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
     return start
 
 
-def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
+def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool, stored: bool = True) -> Program:
     """The per-element program of ``rule``'s whole chain at ``hyper``'s structure (raises
-    :class:`Unsupported` naming the first rule without a form, or a batched hyperparameter)."""
+    :class:`Unsupported` naming the first rule without a form, or a batched hyperparameter).
+    ``stored``: low-bit state in its format (False: as float32, a blockwise format's small
+    tensors)."""
     _refuse_batched(hyper)
     rules = list(rule.rules)
     prog = Program()
@@ -230,7 +358,11 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool) -> Program:
     em = None
     for k, r in enumerate(body):
         form = r.built(hyper)
-        em = TritonEmitter(prog, u, f"{k}:{r.name}")
+        prefix = f"{k}:{r.name}"
+        if stored and r.state_format is not None:
+            em = StoredTritonEmitter(prog, u, prefix, r)
+        else:
+            em = TritonEmitter(prog, u, prefix)
         u = em.run(form)
     p = prog.array("p")
     if final:  # the rule's own parameter update, after torch's p.mul_(1 - lr * wd)
@@ -261,6 +393,26 @@ def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> st
     """
     comp = _TL[compute_dtype(dtypes[0])]
     root, quotient = _HELPERS[comp]
+    # low-bit state's helpers: lowbit's hash (Chris Wellons' lowbias32) in uint32 arithmetic,
+    # and a maximum to reduce with. (Not tl.max or tl.zeros: triton's own jit functions,
+    # decorated at its import, which Triton's interpreter cannot call where triton was
+    # imported before it was switched on; these are decorated when the kernel's module loads)
+    helpers = [
+        "@triton.jit",
+        "def _hash32(x):",
+        "    x = x ^ (x >> 16)",
+        "    x = x * tl.full((), 0x7FEB352D, tl.uint32)",
+        "    x = x ^ (x >> 15)",
+        "    x = x * tl.full((), 0x846CA68B, tl.uint32)",
+        "    return x ^ (x >> 16)",
+        "",
+        "",
+        "@triton.jit",  # the blocks' maximum (this module's own: see kernel_source's note)
+        "def _max2(a, b):",
+        "    return tl.maximum(a, b)",
+        "",
+        "",
+    ]
     out = [
         "import triton",
         "import triton.language as tl",
@@ -276,17 +428,20 @@ def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> st
         f"    return {quotient}",
         "",
         "",
+        *(helpers if prog.state_format is not None else []),
         "@triton.jit",
         f"def {name}(ptrs, numel, blocks, coefs, NA: tl.constexpr, NC: tl.constexpr,",
         "        BLOCK: tl.constexpr):",
         "    row = tl.program_id(0).to(tl.int64)",
         "    i = tl.load(blocks + 2 * row)",
-        "    offs = tl.load(blocks + 2 * row + 1) + tl.arange(0, BLOCK)",
-        "    mask = offs < tl.load(numel + i)",
+        "    start = tl.load(blocks + 2 * row + 1)",
+        "    n = tl.load(numel + i)",
+        "    offs = start + tl.arange(0, BLOCK)",
+        "    mask = offs < n",
         f"    _one = tl.full((BLOCK,), 1, {comp})",
     ]
     for j, dt in enumerate(dtypes):
-        out.append(f"    a{j} = tl.load(ptrs + i * NA + {j}).to(tl.pointer_type({_TL[dt]}))")
+        out.append(f"    a{j} = tl.load(ptrs + i * NA + {j}).to(tl.pointer_type({_POINTER[dt]}))")
     for j in range(len(prog.coefs)):
         out.append(f"    c{j} = tl.load(coefs + i * NC + {j})")
     for line in prog.lines:
