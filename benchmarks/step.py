@@ -18,8 +18,9 @@ step of a second process that finds the kernels in the disk cache.
 
 ``--schedule lr`` (or ``momentum``: betas where the optimizer has them, else momentum) times
 instead a step whose value changes before every step, as torch's LRScheduler changes ``lr``
-(a cosine from the value down to 1 %), against descentlab's step at a constant value and
-torch's fastest path (fused where it exists, else foreach) under the same schedule:
+(a cosine from the value down to 1 %), against descentlab's step at a constant value -- the
+same optimizer, its steps taken in turn with and without a change -- and torch's fastest path
+(fused where it exists, else foreach) under the same schedule:
 
     python benchmarks/step.py --schedule lr --sizes 1e5,1e6,1e7 --threads 1 --clock cpu
 
@@ -273,11 +274,10 @@ def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> 
                 continue
             tkind = dict(fused=True) if has_fused else dict(foreach=True)
             params = make_params(total)  # shared: see _optimizers
-            arms = {
-                "const": ocls(params, **ours_kw),
-                "sched": ocls(params, **ours_kw),
-                "torch": tcls(params, **tkw, **tkind),
-            }
+            # one descentlab optimizer takes both kinds of step, in turn: the same state
+            # tensors, so the two differ only in the value changed before a scheduled step
+            ours = ocls(params, **ours_kw)
+            arms = {"const": ours, "sched": ours, "torch": tcls(params, **tkw, **tkind)}
             base = {k: o.param_groups[0][key] for k, o in arms.items()}
             times: dict[str, list[float]] = {k: [] for k in arms}
             with torch.no_grad():
