@@ -40,12 +40,13 @@ backend's encoding, on every float32 value (checked over all 2^32 while it was f
 tests/test_lowbit.py checks the kernel next to every threshold). With AVX512-VBMI a block's
 codes are decoded before its pass, 64 at a time, by byte permutes of the map's bytes (a gather
 costs ~0.7 ns a value on a Zen 4, ten times as much); elsewhere the map is read per value.
-Speed on one core (``benchmarks/step.py --state-dtypes``): both low-bit steps are bound by
-compute, not memory. The float32 Adam arithmetic alone (a square root and two divisions per
-value) costs about 0.45 ns a value on a Zen 4 core, 0.55-0.6 of the memory-bound float32 step;
-encoding an int8 moment adds about 0.43 ns a value (0.64 with AVX2) and bfloat16's stochastic
-rounding a 32-bit hash per value and moment: AdamW's int8 step takes 2.4 times the float32 one
-with AVX-512 (3.4 with AVX2), the bfloat16 step 1.0 (1.14), for a quarter or half of the memory.
+Speed on one core (``benchmarks/step.py --state-dtypes``; the README has the measurements):
+both low-bit steps are bound by compute, not memory. The float32 AdamW kernel on values held in
+L2 takes about 0.49 ns a value on a Zen 4 core, 0.89 of its step at 10M values (0.55 ns): its
+arithmetic (a square root and two divisions per value, which must round as they do) is nearly
+the whole float32 step, and a low-bit step does all of it before any decoding or encoding.
+Encoding an int8 moment adds about 0.43 ns a value (0.64 with AVX2), bfloat16's stochastic
+rounding a 32-bit hash per value and moment.
 """
 
 from __future__ import annotations
