@@ -468,6 +468,35 @@ def test_triton_low_bit_state_is_the_eager_form_bit_for_bit(name, fmt, interpret
     _low_bit_per_step(name, fmt, "cpu")
 
 
+@pytest.mark.parametrize(
+    ("sd", "key", "bad", "says"),
+    [
+        (None, "exp_avg", lambda v: v.double(), r"torch\.float64 tensor of 4100"),
+        (None, "exp_avg_sq", lambda v: torch.zeros(8200)[::2], r"non-contiguous"),
+        ("int8", "exp_avg", lambda v: v.float(), r"torch\.float32 tensor .* torch\.uint8"),
+        ("int8", "exp_avg_sq_scale", lambda v: v[:-1].clone(), r"16 elements .* 17 elements"),
+        ("bfloat16", "exp_avg", lambda v: None, r"'exp_avg' of parameter 1 of the group is "),
+    ],
+    ids=["dtype", "strided", "int8-codes", "int8-scales", "missing"],
+)
+def test_state_the_kernel_cannot_read_is_refused_naming_it(sd, key, bad, says, interpreted):
+    """The kernel reads raw pointers: a state tensor of another dtype, layout or size (state
+    set by hand, or loaded for other parameters) is refused in one line naming it, before
+    the launch, and nothing changes."""
+    ps = _params(torch.float32, (5, 4100))
+    opt = optim.AdamW(ps, lr=1e-2, state_dtype=sd, fused=True)
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    with gpu.interpret_on_cpu():
+        opt.step()
+        opt.state[ps[1]][key] = bad(opt.state[ps[1]][key])
+        before = [p.detach().clone() for p in ps]
+        with pytest.raises(ValueError, match=says):
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(ps, before, strict=True))
+    assert [float(opt.state[p]["step"]) for p in ps] == [1.0, 1.0]
+
+
 @pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
 def test_triton_int8_codes_at_and_beside_every_threshold(signed, interpreted):
     """The kernel's 8-bit code of each threshold of the map and of its float32 neighbours is

@@ -155,12 +155,18 @@ class TritonPlan:
             else state[a.removeprefix("state:")]
             for a in prog.arrays
         ]
-        addresses = tuple(arr[i].data_ptr() for i in range(len(params)) for arr in arrays)
+        try:
+            addresses = tuple(arr[i].data_ptr() for i in range(len(params)) for arr in arrays)
+        except AttributeError:  # a state entry that is no tensor: named by the check
+            _check_state(prog, arrays, params, device)
+            raise
         numel = tuple(p.numel() for p in params)
-        ptrs, numel_t, blocks = _cached(
-            (device, addresses, numel, block, len(arrays)),
-            lambda: _tables(addresses, numel, len(arrays), device, block),
-        )
+
+        def tables() -> tuple[Tensor, ...]:  # where the pointers are new: checked first
+            _check_state(prog, arrays, params, device)
+            return _tables(addresses, numel, len(arrays), device, block)
+
+        ptrs, numel_t, blocks = _cached((device, addresses, numel, block, len(arrays)), tables)
         h = {k: _plain(v) for k, v in hyper.items()}
         if any(c.reads or c.per_tensor is not None for _, c in prog.coefs):  # per-tensor
             values = tuple(
@@ -200,6 +206,42 @@ def _table(name: str, device: torch.device) -> Tensor:
         host = (lowbit.dynamic_map if kind == "map" else lowbit.thresholds)(signed)
         got = _LOWBIT_TABLES[key] = host.to(device)
     return got
+
+
+def _check_state(
+    prog: Program, arrays: list[list[Any]], params: list[Tensor], device: torch.device
+) -> None:
+    """Raise, naming the first, unless every state entry is a tensor the kernel can address
+    as it reads it: the kernel reads raw pointers, so a tensor of another dtype, size or
+    device would be garbage or a fault, not an error. (Run where the pointers are new, so a
+    steady loop pays nothing.)"""
+    fmt = prog.state_format
+    for name, col in zip(prog.arrays, arrays, strict=True):
+        if not name.startswith("state:"):
+            continue  # parameters and gradients: checked by choose(); tables: made here
+        dtype = prog.dtypes.get(name, params[0].dtype)
+        for i, (t, p) in enumerate(zip(col, params, strict=True)):
+            numel = p.numel()
+            if name.endswith("_scale") and isinstance(fmt, lowbit.Int8Blockwise):
+                numel = fmt.blocks(numel)
+            if not (
+                isinstance(t, Tensor)
+                and t.device == device
+                and t.dtype is dtype
+                and t.is_contiguous()
+                and t.numel() == numel
+            ):
+                got = (
+                    f"a {'' if t.is_contiguous() else 'non-contiguous '}{t.dtype} tensor of "
+                    f"{t.numel()} elements on {t.device}"
+                    if isinstance(t, Tensor)
+                    else type(t).__name__
+                )
+                raise ValueError(
+                    f"state {name.removeprefix('state:')!r} of parameter {i} of the group is "
+                    f"{got}; the Triton step reads a contiguous {dtype} tensor of {numel} "
+                    f"elements on {device} (state made or loaded for other parameters?)"
+                )
 
 
 def _tables(

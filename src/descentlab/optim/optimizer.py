@@ -537,7 +537,11 @@ class Optimizer(torch.optim.Optimizer):
         values = self._states.advance(gi, [st["step"] for st in sts])
         if isinstance(s.plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
             state = realify(gather(sts)) if s.owners else gather(sts)
-            s.plan.run(params, grads, state, hyper, values)
+            try:
+                s.plan.run(params, grads, state, hyper, values)
+            except ValueError:  # state the kernel cannot read: refused before its launch
+                torch._foreach_sub_([st["step"] for st in sts], 1)
+                raise
             # the prefix's torch ops and the program's prepares may have made state tensors
             scatter(params, state, sts, s.owners)
             s.group["step"] = s.step
