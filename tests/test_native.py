@@ -7,6 +7,7 @@ it, a damaged entry of any of them is caught, and a library is loaded whole or n
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -128,3 +129,46 @@ def test_an_entry_that_cannot_be_written_is_refused_naming_it(tmp_path, monkeypa
     ):
         N.load_library(source)
     assert lib.is_dir() and not lib.with_suffix(".json").exists()
+
+
+def test_a_generated_module_is_kept_in_the_private_folder_and_checked_before_import(
+    tmp_path, monkeypatch
+):
+    """The GPU step's Triton kernels are Python source: written atomically into the same
+    private cache folder, checked to be the source before every import (an entry changed on
+    disk is rewritten, with one warning naming it), executed anew each time."""
+    monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
+    source = "VALUE = 41 + 1\n"
+    first = N.load_module(source, "probe")
+    (path,) = (tmp_path / "fused").glob("m_*.py")
+    assert first.VALUE == 42 and path.read_text() == source
+    assert (path.stat().st_mode & 0o077) == 0 and ((tmp_path / "fused").stat().st_mode & 0o077) == 0
+    path.write_text("VALUE = 'planted'\n")
+    with pytest.warns(RuntimeWarning, match=rf"{re.escape(str(path))} is not its source"):
+        second = N.load_module(source, "probe")
+    assert second.VALUE == 42 and second is not first and path.read_text() == source
+
+
+def test_a_generated_module_refuses_a_folder_others_can_write(tmp_path, monkeypatch):
+    monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
+    (tmp_path / "fused").mkdir()
+    (tmp_path / "fused").chmod(0o777)
+    with pytest.raises(N.KernelUnavailable, match="cache cannot be used"):
+        N.load_module("VALUE = 1\n", "probe")
+
+
+def test_the_gpu_kernels_load_through_the_layer(monkeypatch):
+    """gpu._compile hands its Triton source to the layer (the interpreter tests then run the
+    kernels it returns)."""
+    from descentlab.optim import gpu
+
+    seen = []
+
+    class Module:
+        dl_probe = "kernel"
+
+    monkeypatch.setattr(
+        N, "load_module", lambda source, name: seen.append((source, name)) or Module
+    )
+    assert gpu._compile("SOURCE", "dl_probe") == "kernel"
+    assert seen == [("SOURCE", "dl_probe")]

@@ -1,10 +1,14 @@
-"""Native kernels: the one place C++ source becomes a loaded library (build, cache, verify, load).
+"""Generated kernels: the one place their source becomes loaded code (build, cache, verify,
+load).
 
 Every generated or shipped kernel of descentlab comes through here: the fused optimizer step
 (:mod:`descentlab.optim.fused`), the whole-trajectory kernels
 (:mod:`descentlab.problems.kernels`) and the vectorized MNIST-1D CNN
-(:mod:`descentlab.engine.vcnn`). Each hands its C++ source to :func:`load` with a function
-that binds the library's entry points; what it gets back is bound once per process.
+(:mod:`descentlab.engine.vcnn`) hand their C++ source to :func:`load` with a function that
+binds the library's entry points; what they get back is bound once per process. The GPU
+step's Triton kernels (:mod:`descentlab.optim.gpu`) are Python source, which Triton reads
+from a module's file: :func:`load_module` keeps it in the same private folder, checked
+against the source before each import (Triton compiles and caches the device code itself).
 
 - **Compiler.** ``$CXX``, else ``g++`` or ``c++`` on ``PATH`` (:func:`compiler`); every source
   is compiled with the same flags (``-O3 -march=native -fopenmp -ffp-contract=off ...``).
@@ -37,16 +41,19 @@ from __future__ import annotations
 import ctypes
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 __all__ = [
@@ -56,6 +63,7 @@ __all__ = [
     "compiler",
     "load",
     "load_library",
+    "load_module",
 ]
 
 T = TypeVar("T")
@@ -323,3 +331,42 @@ def load(source: str, bind: Callable[[ctypes.CDLL], T], *, what: str = "kernel")
         if entry is None:
             entry = _bound[(key, bind)] = bind(lib)
         return entry
+
+
+def load_module(source: str, name: str, *, what: str = "Triton kernel") -> ModuleType:
+    """A fresh module executed from the Python ``source`` (a generated Triton kernel, whose
+    jit reads its source from the module's file): the file ``m_<hash>.py`` in the private
+    cache folder, written atomically where it is missing and checked to be ``source`` before
+    the import (an entry that is not is rewritten, with one warning naming it). ``name`` names
+    the module; each call executes it anew (the jit decorates as the environment says then).
+
+    Raises:
+        KernelUnavailable: an untrusted cache folder.
+    """
+    from descentlab._files import write_atomic
+
+    data = source.encode()
+    key = _sha256(b"module:" + data)[:24]
+    with _lock:
+        directory = cache_dir()
+        _trusted_dir(directory)
+        path = directory / f"m_{key}.py"
+        try:
+            held = path.read_bytes()
+        except FileNotFoundError:
+            held = None
+        if held != data:
+            if held is not None:
+                warnings.warn(
+                    f"descentlab: the cached {what} {path} is not its source; rewriting it",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+            write_atomic(path, data, private=True)
+        # the folder is private and checked: no other user can change the file after this
+        spec = importlib.util.spec_from_file_location(f"descentlab_{name}_{key}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # Triton's jit looks its module up by name
+        spec.loader.exec_module(module)
+        return module

@@ -17,11 +17,8 @@ param groups through this path, for the tests.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
-import sys
-import tempfile
 import warnings
 import weakref
 from collections.abc import Iterator, Mapping
@@ -30,6 +27,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from descentlab import _native
 
 from . import lowbit
 from .base import Chain
@@ -282,29 +281,9 @@ def _cached(key: tuple, make: Any) -> tuple[Tensor, ...]:
 
 
 def _compile(source: str, name: str) -> Any:
-    """The ``@triton.jit`` function of ``source`` (written to a file: Triton reads a kernel's
-    source from its module's file)."""
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    folder = os.path.join(tempfile.gettempdir(), f"descentlab-triton-{os.getuid()}")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"{name}_{digest}.py")
-    if not os.path.exists(path):
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as fh:
-            fh.write(source)
-        os.replace(tmp, path)
-    with open(path) as fh:  # verified before use: a cached file must be this source
-        if fh.read() != source:
-            raise RuntimeError(
-                f"descentlab: the cached Triton kernel {path} differs from its source"
-            )
-    mod_name = f"descentlab_triton_{name}_{digest}"
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = module
-    spec.loader.exec_module(module)
-    return getattr(module, name)
+    """The ``@triton.jit`` function ``name`` of ``source`` (through the one kernel cache:
+    :func:`descentlab._native.load_module`)."""
+    return getattr(_native.load_module(source, name), name)
 
 
 def plan_for(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> TritonPlan:
