@@ -415,18 +415,22 @@ STATE_FORMATS = {
 }
 
 
-def _low_bit_per_step(name: str, fmt: str, device: str) -> None:
+def _low_bit_per_step(
+    name: str | Callable[..., optim.Optimizer], fmt: str, device: str
+) -> list[str]:
     """Three steps of low-bit state on the Triton path (on ``device``), each from the CPU
     eager backend's parameters and state (with the IEEE root): parameters and stored bytes
     (codes, block scales, bfloat16 words) bit for bit; no announcement (the kernel ran); a
-    blockwise format's small tensors in a second launch."""
+    blockwise format's small tensors in a second launch. Returns what was announced."""
     sizes, sd = (5, 4100, 9000), STATE_FORMATS[fmt]
     ref_p = _params(torch.float32, sizes)
     tri_p = [torch.nn.Parameter(p.detach().to(device)) for p in _params(torch.float32, sizes)]
-    ref = optim.get(name)(ref_p, **_kw(name), state_dtype=sd, fused=False)
-    tri = optim.get(name)(tri_p, **_kw(name), state_dtype=sd, fused=True)
+    make = name if callable(name) else functools.partial(optim.get(name), **_kw(name))
+    ref = make(ref_p, state_dtype=sd, fused=False)
+    tri = make(tri_p, state_dtype=sd, fused=True)
     route = gpu.interpret_on_cpu if device == "cpu" else contextlib.nullcontext
     g = torch.Generator().manual_seed(1)
+    announced: list[str] = []
     for step in range(3):
         with torch.no_grad():
             for a, b in zip(tri_p, ref_p, strict=True):
@@ -438,16 +442,17 @@ def _low_bit_per_step(name: str, fmt: str, device: str) -> None:
             a.grad = b.grad.to(device, copy=True)
         with _ieee_sqrt():
             ref.step()
-        launch = gpu.TritonPlan._launch
+        launch = gpu.TritonPlan._launcher
         with (
             route(),
-            mock.patch.object(gpu.TritonPlan, "_launch", autospec=True) as spy,
+            mock.patch.object(gpu.TritonPlan, "_launcher", autospec=True) as spy,
             warnings.catch_warnings(record=True) as said,
         ):
             warnings.simplefilter("always")
             spy.side_effect = launch
             tri.step()
-        assert not [w for w in said if "descentlab" in str(w.message)]  # the kernel ran
+        announced += [str(w.message) for w in said if "descentlab" in str(w.message)]
+        assert not [m for m in announced if "eagerly" in m]  # the kernel ran
         assert spy.call_count == (2 if fmt.startswith("int8") else 1)
         for a, b in zip(tri_p, ref_p, strict=True):
             assert torch.equal(a.cpu(), b), (step, a.numel())
@@ -457,6 +462,7 @@ def _low_bit_per_step(name: str, fmt: str, device: str) -> None:
                 if torch.is_tensor(value):
                     assert value.dtype == stored[key].dtype, key
                     assert torch.equal(value, stored[key].cpu()), (step, a.numel(), key)
+    return announced
 
 
 @pytest.mark.parametrize("fmt", STATE_FORMATS, ids=str)
@@ -465,7 +471,26 @@ def test_triton_low_bit_state_is_the_eager_form_bit_for_bit(name, fmt, interpret
     """Low-bit state decoded, stepped and encoded in the kernel, as the eager backend
     (:func:`_low_bit_per_step`), every optimizer that takes ``state_dtype``."""
     assert len(LOW_BIT) >= 3, LOW_BIT  # Adam, AdamW, AdaBelief...
-    _low_bit_per_step(name, fmt, "cpu")
+    assert _low_bit_per_step(name, fmt, "cpu") == []
+
+
+@pytest.mark.parametrize("fmt", ["int8", "bfloat16"])
+def test_a_prefix_runs_once_over_the_group_before_the_low_bit_launches(
+    fmt, interpreted, monkeypatch
+):
+    """A global-norm clip (not element-local: torch ops before the kernel) in front of 8-bit
+    Adam: the norm is the whole group's, though int8's small tensors take their own launch
+    (clipped at every step: the gradients' norm is about 2.3 times the bound)."""
+    from descentlab.optim import transforms as T
+
+    def make(params, **kw):
+        rule = optim.chain(T.clip_by_global_norm(max_norm=50.0), optim.scale_by_adam(),
+                           optim.scale_by_lr(lr=1e-2))  # fmt: skip
+        return optim.Optimizer(params, rule, **kw)
+
+    monkeypatch.setattr(gpu, "_ANNOUNCED", set())  # announced once per process
+    (said,) = _low_bit_per_step(make, fmt, "cpu")
+    assert "clip_by_global_norm (not element-local) runs with torch ops" in said
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,12 @@ param groups through this path, for the tests.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import os
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,33 +110,8 @@ class TritonPlan:
         (``steps``: each tensor's step count, the ``t`` of its coefficients; two launches
         where a blockwise low-bit format keeps some tensors' state float32). The prefix may
         replace entries of ``state`` (a dict): the caller writes them back."""
-        fmt = self.prog.state_format
-        if self.small is not None and any(fmt.small(p) for p in params):
-            for plan, small in ((self, False), (self.small, True)):
-                idx = [i for i, p in enumerate(params) if fmt.small(p) is small]
-                if not idx:
-                    continue
-                part = {k: [v[i] for i in idx] for k, v in state.items()}
-                plan._launch([params[i] for i in idx], [grads[i] for i in idx], part, hyper,
-                             [steps[i] for i in idx])  # fmt: skip
-                for k, v in part.items():  # state the prepares made
-                    col = state.setdefault(k, [None] * len(params))  # type: ignore[attr-defined]
-                    for i, x in zip(idx, v, strict=True):
-                        col[i] = x
-            return
-        self._launch(params, grads, state, hyper, steps)
-
-    def _launch(
-        self,
-        params: list[Tensor],
-        grads: list[Tensor],
-        state: Mapping[str, list[Tensor]],
-        hyper: Mapping[str, Any],
-        steps: list[float],
-    ) -> None:
-        prog, device = self.prog, params[0].device
-        block = max(BLOCK, prog.block)
-        if self.prefix is not None or prog.prepares:
+        prog = self.prog
+        if self.prefix is not None or prog.prepares:  # once, over the whole group
             assert isinstance(state, dict)
             state["_step_values"] = steps  # the step counts the prefix's rules read
             if self.prefix is not None:
@@ -144,6 +120,37 @@ class TritonPlan:
             for pr in prog.prepares:  # may make state: the caller stores it
                 pr.fn(state, params, grads, hyper)
             del state["_step_values"]
+        fmt = prog.state_format
+        if self.small is None or not any(fmt.small(p) for p in params):
+            self._launcher(params, grads, state, hyper, steps)()
+            return
+        launches = []  # every part checked before either launches
+        for plan, small in ((self, False), (self.small, True)):
+            idx = [i for i, p in enumerate(params) if fmt.small(p) is small]
+            if idx:
+                part = {  # per-tensor lists cut to the part; a group's own values kept
+                    k: [v[i] for i in idx] if isinstance(v, list) else v for k, v in state.items()
+                }
+                launches.append(
+                    plan._launcher([params[i] for i in idx], [grads[i] for i in idx], part,
+                                   hyper, [steps[i] for i in idx])
+                )  # fmt: skip
+        for launch in launches:
+            launch()
+
+    def _launcher(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: Mapping[str, list[Tensor]],
+        hyper: Mapping[str, Any],
+        steps: list[float],
+    ) -> Callable[[], None]:
+        """The launch of this plan's kernel over ``params`` (their prefix and prepares done),
+        its tables built and checked: what it cannot step raises here, before any of the
+        group's launches."""
+        prog, device = self.prog, params[0].device
+        block = max(BLOCK, prog.block)
         arrays = [
             params
             if a == "p"
@@ -183,7 +190,8 @@ class TritonPlan:
         )[0]
         # no contraction of a product and a sum into an fma: the form's roundings, not the
         # compiler's (the form's own fmas are explicit)
-        self.kernel[(blocks.shape[0],)](
+        return functools.partial(
+            self.kernel[(blocks.shape[0],)],
             ptrs,
             numel_t,
             blocks,
