@@ -121,6 +121,26 @@ def _ieee_sqrt():
         yield
 
 
+def _reference_step(ref, tri, ref_params, tri_params, dtype, g) -> None:
+    """``tri`` put at ``ref``'s parameters and state, both given the same new gradients, and
+    ``ref``'s step taken (the CPU backends; eager with the IEEE root)."""
+    with torch.no_grad():
+        for a, b in zip(tri_params, ref_params, strict=True):
+            a.copy_(b)
+    if ref.state:
+        tri.load_state_dict(copy.deepcopy(ref.state_dict()))
+        for a, b in zip(tri_params, ref_params, strict=True):
+            for key, value in ref.state[b].items():  # per-tensor numbers (NAdam's
+                # mu_product, ASGD's eta and mu) keep their dtype: torch casts them
+                if key != "step" and torch.is_tensor(value) and value.ndim == 0:
+                    tri.state[a][key] = value.to(a.device, copy=True)
+    for a, b in zip(tri_params, ref_params, strict=True):
+        b.grad = _randn(b.shape, dtype, g)
+        a.grad = b.grad.to(a.device, copy=True)
+    with _ieee_sqrt():
+        ref.step()
+
+
 def _per_step(
     name: str | Callable[..., torch.optim.Optimizer],
     dtype: torch.dtype,
@@ -149,21 +169,7 @@ def _per_step(
     g = torch.Generator().manual_seed(1)
     worst = 0.0
     for _ in range(steps):
-        with torch.no_grad():
-            for a, b in zip(tri_params, ref_params, strict=True):
-                a.copy_(b)
-        if ref.state:
-            tri.load_state_dict(copy.deepcopy(ref.state_dict()))
-            for a, b in zip(tri_params, ref_params, strict=True):
-                for key, value in ref.state[b].items():  # per-tensor numbers (NAdam's
-                    # mu_product, ASGD's eta and mu) keep their dtype: torch casts them
-                    if key != "step" and torch.is_tensor(value) and value.ndim == 0:
-                        tri.state[a][key] = value.to(device, copy=True)
-        for a, b in zip(tri_params, ref_params, strict=True):
-            b.grad = _randn(b.shape, dtype, g)
-            a.grad = b.grad.to(device, copy=True)
-        with _ieee_sqrt():
-            ref.step()  # the CPU backends (eager: with the IEEE root)
+        _reference_step(ref, tri, ref_params, tri_params, dtype, g)
         with route(), mock.patch.object(gpu.TritonPlan, "run", autospec=True) as spy:
             spy.side_effect = run
             tri.step()
@@ -432,16 +438,7 @@ def _low_bit_per_step(
     g = torch.Generator().manual_seed(1)
     announced: list[str] = []
     for step in range(3):
-        with torch.no_grad():
-            for a, b in zip(tri_p, ref_p, strict=True):
-                a.copy_(b)
-        if ref.state:
-            tri.load_state_dict(copy.deepcopy(ref.state_dict()))
-        for a, b in zip(tri_p, ref_p, strict=True):
-            b.grad = _randn(b.shape, torch.float32, g)
-            a.grad = b.grad.to(device, copy=True)
-        with _ieee_sqrt():
-            ref.step()
+        _reference_step(ref, tri, ref_p, tri_p, torch.float32, g)
         launch = gpu.TritonPlan._launcher
         with (
             route(),

@@ -514,15 +514,12 @@ class Chain(Rule):
             r.validate(hyper)
 
     def changed_checks(self, keys: frozenset[str]) -> list[Callable[[Hyper], None]]:
-        try:  # (runs before every scheduled step)
-            return self._changed_checks[keys]
-        except AttributeError:
-            self._changed_checks: dict[frozenset[str], list] = {}
-        except KeyError:
-            pass
-        tests = self._changed_checks[keys] = [
-            t for r in self._rules for t in r.changed_checks(keys)
-        ]
+        cache = self.__dict__.get("_changed_checks")  # (runs before every scheduled step)
+        if cache is None:
+            cache = self._changed_checks = {}
+        tests = cache.get(keys)
+        if tests is None:
+            tests = cache[keys] = [t for r in self._rules for t in r.changed_checks(keys)]
         return tests
 
     def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
