@@ -67,6 +67,7 @@ __all__ = [
     "dynamic_map",
     "state_format",
     "thresholds",
+    "zero_code",
 ]
 
 #: the smallest block scale (torchao's clip): a block of zeros encodes as zeros
@@ -94,6 +95,12 @@ def dynamic_map(signed: bool) -> Tensor:
     data += [0.0, 1.0]
     assert len(data) == 256
     return torch.tensor(sorted(data), dtype=torch.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def zero_code(signed: bool) -> int:
+    """The code of 0 in :func:`dynamic_map` (a new entry's code; NaN encodes as it)."""
+    return int(torch.searchsorted(dynamic_map(signed), torch.tensor(0.0)))
 
 
 @functools.lru_cache(maxsize=4)
@@ -193,7 +200,7 @@ class Int8Blockwise(StateFormat):
         return -(-n // self.block_size)
 
     def init(self, params: list[Tensor], signed: bool) -> list[list[Any]]:
-        zero = int(torch.searchsorted(dynamic_map(signed), torch.tensor(0.0)))
+        zero = zero_code(signed)
         codes: list[Any] = []
         scales: list[Any] = []
         for p in params:
@@ -235,7 +242,7 @@ class Int8Blockwise(StateFormat):
         y = x * (1.0 / sc).repeat_interleave(b)[:n]  # the reciprocal: no division per value
         t = thresholds(signed).to(x.device)
         c = torch.bucketize(y, t, right=True)
-        zero = int(torch.searchsorted(dynamic_map(signed), torch.tensor(0.0)))
+        zero = zero_code(signed)
         c = torch.where(torch.isnan(y), zero, c)
         codes.copy_(c.view(codes.shape))
         scale.copy_(sc)

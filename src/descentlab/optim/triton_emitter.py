@@ -260,7 +260,7 @@ class StoredTritonEmitter(TritonEmitter):
         jc = prog.index(f"state:{key}", torch.uint8)
         js = prog.index(f"state:{key}_scale", torch.float32)
         jt = prog.index(f"table:thr{int(signed)}", torch.float32)
-        zero = int(torch.searchsorted(lowbit.dynamic_map(signed), torch.tensor(0.0)))
+        zero = lowbit.zero_code(signed)
         nb = f"BLOCK // {qb}"
         # each block's maximum |value| (NaN and the lanes past the tensor's end count 0)
         ax = let(f"tl.where(mask & ({v} == {v}), tl.abs({v}), 0.0)")
