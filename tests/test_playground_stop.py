@@ -4,6 +4,10 @@ free soon after it says "stopped", even with computations running and queued.
 A real child process in its own session; SIGINT goes to the whole group, as a terminal's
 Ctrl-C does. The bug answered every queued request first and then waited for the last
 computation thread (seconds after "stopped", longer with more work queued).
+
+How long a computation takes is set by the test, not by the machine: the child's trajectory
+runs are slowed (``_SLOW_RUN``). Once composed chains got compiled kernels a whole request took
+0.2-0.8 s, two finished inside the test's 1.5 s and CI read that as queued work answered.
 """
 
 from __future__ import annotations
@@ -31,7 +35,23 @@ SRC = str(Path(descentlab.__file__).resolve().parents[1])  # the code under test
 #: Seconds from Ctrl-C to the process gone. The server stops at once and the process leaves
 #: right after "stopped"; the bound leaves room for a loaded machine (measured ~0.2-0.5 s).
 BOUND = 3.0
-#: Eager composed chains (no compiled kernel): seconds of work per request on this machine.
+#: loaded into the child (PYTHONPATH): every trajectory run holds the playground's one-at-a-time
+#: lock 1 s longer, so a request (8 descent checks, 8 runs) takes at least 16 s anywhere
+_SLOW_RUN = """
+import time
+from descentlab.problems import trajectories
+
+_run = trajectories.run
+
+
+def run(*args, **kw):
+    time.sleep(1.0)
+    return _run(*args, **kw)
+
+
+trajectories.run = run
+"""
+#: Composed chains: one descent check, then one run per optimizer.
 _BODY = {
     "landscape": "rosenbrock",
     "starts": [[-1.5, 2.0]] * 16,
@@ -72,7 +92,8 @@ def _post(url: str, answers: list) -> None:
 
 
 def test_ctrl_c_ends_the_process_and_frees_the_port_with_work_running_and_queued(tmp_path):
-    env = {**os.environ, "PYTHONPATH": SRC, "PYTHONUNBUFFERED": "1"}
+    (tmp_path / "sitecustomize.py").write_text(_SLOW_RUN)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{SRC}", "PYTHONUNBUFFERED": "1"}
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "descentlab", "playground", "--no-browser"]
     with open(out, "w") as fh:  # a file, not a pipe: nothing can hold it open after the test
