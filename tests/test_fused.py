@@ -552,6 +552,49 @@ def test_fused_follows_replaced_parameters_and_state(name):
             assert float((a - b).abs().max() / b.abs().max()) <= TOL
 
 
+def _swapped_state(opt: optim.Optimizer, ps: list) -> None:
+    """The state of a model whose two last tensors are swapped: state loaded for other
+    parameters (``load_state_dict`` accepts it, as torch's does)."""
+    sd = opt.state_dict()
+    sd["state"][1], sd["state"][2] = sd["state"][2], sd["state"][1]
+    opt.load_state_dict(sd)
+
+
+#: (how the second group's state is broken, what the refusal says)
+BAD_STATE = [
+    (lambda opt, ps: opt.state[ps[2]].update(exp_avg=opt.state[ps[2]]["exp_avg"].double()),
+     r"param group 1: .*torch\.float64"),
+    (lambda opt, ps: opt.state[ps[2]].update(exp_avg=torch.zeros(2 * 35)[::2].view(5, 7)),
+     r"param group 1: .*contiguous"),
+    (_swapped_state, r"param group 1: state of shape \(5, 7\) for a parameter of \(7, 5\)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("bad", "says"), BAD_STATE, ids=["dtype", "strided", "other-params"])
+def test_state_the_fused_step_cannot_use_is_refused_before_any_group_changes(bad, says):
+    """A step that refuses a later group's state must not have stepped the earlier groups:
+    the state is checked with the parameters and gradients, before anything changes (it was
+    checked in each group's update, after the groups before it had moved)."""
+    ps = [torch.nn.Parameter(torch.randn(s, generator=torch.Generator().manual_seed(i)))
+          for i, s in enumerate([(4, 3), (7, 5), (5, 7)])]  # fmt: skip
+    opt = optim.AdamW([{"params": ps[:1]}, {"params": ps[1:]}], lr=1e-2, fused=True)
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    bad(opt, ps)
+    before = [p.detach().clone() for p in ps]
+    state = copy.deepcopy({i: dict(opt.state[p]) for i, p in enumerate(ps)})
+    with pytest.raises(ValueError, match=says):
+        opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(ps, before, strict=True))
+    for i, p in enumerate(ps):
+        assert opt.state[p].keys() == state[i].keys()
+        for key, value in state[i].items():
+            assert value.dtype == opt.state[p][key].dtype, (i, key)
+            assert torch.equal(value, opt.state[p][key]), (i, key)
+    assert [g["step"] for g in opt.param_groups] == [1, 1]
+
+
 def test_fused_step_counts_as_an_in_place_change_for_autograd():
     w = torch.nn.Parameter(torch.ones(4))
     opt = optim.Adam([w], fused=True)

@@ -519,6 +519,81 @@ def test_state_the_kernel_cannot_read_is_refused_naming_it(sd, key, bad, says, i
     assert [float(opt.state[p]["step"]) for p in ps] == [1.0, 1.0]
 
 
+def _snapshot(opt: optim.Optimizer, ps: list) -> tuple[list, list]:
+    """The parameters and every state entry (tensors and lists of tensors), copied."""
+    return [p.detach().clone() for p in ps], [copy.deepcopy(dict(opt.state[p])) for p in ps]
+
+
+def _unchanged(opt: optim.Optimizer, ps: list, snap: tuple[list, list]) -> None:
+    params, states = snap
+    assert all(torch.equal(a, b) for a, b in zip(ps, params, strict=True))
+    for i, (p, old) in enumerate(zip(ps, states, strict=True)):
+        now = opt.state[p]
+        assert now.keys() == old.keys(), i
+        for key, value in old.items():
+            a, b = (value, now[key]) if isinstance(value, list) else ([value], [now[key]])
+            for x, y in zip(a, b, strict=True):
+                assert x.dtype == y.dtype and torch.equal(x, y), (i, key)
+
+
+@pytest.mark.parametrize(
+    ("sd", "key", "bad", "says"),
+    [
+        (None, "exp_avg", lambda v: v.double(), r"param group 1 is a torch\.float64 tensor"),
+        (None, "exp_avg_sq", lambda v: torch.zeros(8200)[::2], r"param group 1 is a non-contig"),
+        ("int8", "exp_avg", lambda v: v.float(), r"param group 1 is a torch\.float32 tensor"),
+    ],
+    ids=["dtype", "strided", "int8-codes"],
+)
+def test_a_later_groups_unreadable_state_is_refused_before_any_group_moves(
+    sd, key, bad, says, interpreted
+):
+    """Two param groups, the second's state broken: refused in the step's first phase, with
+    the parameters and gradients. The launch's own check came in the second group's update,
+    after the first group had moved."""
+    ps = _params(torch.float32, (4100, 4100, 300))
+    opt = optim.AdamW([{"params": ps[:1]}, {"params": ps[1:]}], lr=1e-2, state_dtype=sd,
+                      fused=True)  # fmt: skip
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    with gpu.interpret_on_cpu():
+        opt.step()
+        opt.state[ps[1]][key] = bad(opt.state[ps[1]][key])
+        snap = _snapshot(opt, ps)
+        with pytest.raises(ValueError, match=says):
+            opt.step()
+    _unchanged(opt, ps, snap)
+    assert [g["step"] for g in opt.param_groups] == [1, 1]
+
+
+def test_a_prefix_does_not_move_before_the_kernels_state_is_refused(interpreted):
+    """Shampoo's preconditioning (torch ops before the kernel) updates its own state in
+    place: with the kernel's momentum buffer broken, the step is refused before Shampoo's
+    statistics move (they had moved: its grafting momentum changed)."""
+    gen = torch.Generator().manual_seed(3)
+    ps = [torch.nn.Parameter(_randn((64, 70), torch.float32, gen)) for _ in range(2)]
+    rule = optim.chain(optim.scale_by_shampoo(), optim.trace(momentum=0.9),
+                       optim.scale_by_lr(lr=1e-2))  # fmt: skip
+    opt = optim.Optimizer(ps, rule)
+    for p in ps:
+        p.grad = _randn((64, 70), torch.float32, gen)
+    run, prefixes = gpu.TritonPlan.run, []
+    with (
+        gpu.interpret_on_cpu(),
+        warnings.catch_warnings(),
+        mock.patch.object(gpu.TritonPlan, "run", autospec=True) as spy,
+    ):
+        warnings.simplefilter("ignore")  # the prefix's announcement
+        spy.side_effect = lambda self, *a: prefixes.append(self.prefix) or run(self, *a)
+        opt.step()
+        assert [p.rules[0].name for p in prefixes] == ["scale_by_shampoo"]  # torch ops, launch
+        opt.state[ps[1]]["momentum_buffer"] = opt.state[ps[1]]["momentum_buffer"].double()
+        snap = _snapshot(opt, ps)
+        with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 1 of param group 0"):
+            opt.step()
+    _unchanged(opt, ps, snap)
+
+
 @pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
 def test_triton_int8_codes_at_and_beside_every_threshold(signed, interpreted):
     """The kernel's 8-bit code of each threshold of the map and of its float32 neighbours is

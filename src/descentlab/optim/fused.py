@@ -823,10 +823,7 @@ class FusedPlan:
             if not g.is_contiguous():
                 return _why(g, dtype)
         cols = [state.get(key) for key in b.arrays]
-        static = [p.data_ptr() for p in params]
-        for col in cols:
-            if col is not None:
-                static += [0 if t is None else t.data_ptr() for t in col]
+        static = _storage(params, cols)
         k, rows_h = (1, [hyper]) if plain else self._rows(hyper)
         if k != 1 and b.formats:
             return "blockwise low-bit state with batched hyperparameters runs eagerly"
@@ -918,7 +915,20 @@ class FusedPlan:
         )
         _increment_version(params)
 
-    def _check_static(self, params: list[Tensor], cols: list[list | None]) -> str:
+    def existing_state_error(self, params: list[Tensor], cols: list[list | None]) -> str:
+        """What is wrong with the state that exists already, or "": the first phase of a step
+        (:meth:`run` checks in each group's update, after the groups before it have moved;
+        state still to be made is made right). The storage :meth:`run` last checked passes at
+        once."""
+        if _storage(params, cols) == self._static:
+            return ""
+        return self._check_static(params, cols, existing=True)
+
+    def _check_static(
+        self, params: list[Tensor], cols: list[list | None], existing: bool = False
+    ) -> str:
+        """What is wrong with the parameters and the state columns ``cols`` (``existing``:
+        only with the state there is; an entry still to be made passes)."""
         dtype = self.dtype
         for p in params:
             if not (p.is_cpu and p.dtype is dtype and p.is_contiguous()):
@@ -926,11 +936,11 @@ class FusedPlan:
         stored = self.builder.stored_arrays()
         for key, col in zip(self.builder.arrays, cols, strict=True):
             if key in stored:
-                why = self._check_stored(key, stored[key], params, col)
+                why = self._check_stored(key, stored[key], params, col, existing)
                 if why:
                     return why
                 continue
-            filled = key in self.builder.fills
+            filled = existing or key in self.builder.fills
             if col is None:
                 if filled:
                     continue
@@ -947,15 +957,20 @@ class FusedPlan:
         return ""
 
     def _check_stored(
-        self, name: str, where: tuple[str, int], params: list[Tensor], col: list | None
+        self,
+        name: str,
+        where: tuple[str, int],
+        params: list[Tensor],
+        col: list | None,
+        existing: bool = False,
     ) -> str:
         """What is wrong with the low-bit state entries ``col`` (``where``: their key and
-        index in the format's entries), or ""."""
+        index in the format's entries), or "" (``existing``: a missing entry passes)."""
         key, idx = where
         fmt = self.builder.formats[key][0]
         for p, t in zip(params, col or [None] * len(params), strict=True):
             expect = fmt.expect(p)[idx]
-            if expect is None and t is None:
+            if t is None and (existing or expect is None):
                 continue
             if t is None or expect is None:
                 return f"optimizer state {name!r} does not fit {fmt.name} state"
@@ -1044,6 +1059,15 @@ class FusedPlan:
                         values.append(float(c.fn(h, steps[i], e)))
             coff.append(off)
         return values, coff
+
+
+def _storage(params: list[Tensor], cols: list[list | None]) -> list[int]:
+    """The parameters' and the state columns' data pointers (0: an entry not there)."""
+    static = [p.data_ptr() for p in params]
+    for col in cols:
+        if col is not None:
+            static += [0 if t is None else t.data_ptr() for t in col]
+    return static
 
 
 def _why(t: Tensor, dtype: torch.dtype) -> str:

@@ -172,6 +172,25 @@ class FusedPath:
         return builder
 
     # ------------------------------------------------------------------ one group's step
+    def refuse_state(
+        self,
+        opt: Optimizer,
+        gi: int,
+        plan: Any,
+        params: list[Tensor],
+        owners: list[Tensor] | None = None,
+    ) -> None:
+        """``fused=True``, the first phase of a step: raise on the group's state that exists
+        and that its kernel cannot use (:meth:`run` would refuse it only after the groups
+        before it had moved). Looked up without adding entries: nothing changes."""
+        sts = opt._states.current(opt, gi, owners or params)
+        cols: State = {k: [st.get(k) for st in sts] for k in plan.builder.arrays}
+        if owners is not None:
+            cols = realify(cols)
+        why = plan.existing_state_error(params, list(cols.values()))
+        if why:
+            raise ValueError(f"{type(opt).__name__}(fused=True): param group {gi}: {why}")
+
     def run(
         self,
         opt: Optimizer,
@@ -195,7 +214,7 @@ class FusedPath:
         if why:
             if opt.fused:
                 torch._foreach_sub_(state["step"], 1)  # nothing else has changed yet
-                raise ValueError(f"{type(opt).__name__}(fused=True): {why}")
+                raise ValueError(f"{type(opt).__name__}(fused=True): param group {gi}: {why}")
             return False
         for key in dict.fromkeys(plan.builder.fills):  # the prepares may have created them
             if key.startswith("_"):

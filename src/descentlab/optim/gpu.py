@@ -34,6 +34,7 @@ from descentlab import _native
 from . import lowbit
 from .base import Chain
 from .form import FormRule, _plain
+from .state import as_real
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
 
 __all__ = [
@@ -138,6 +139,40 @@ class TritonPlan:
         for launch in launches:
             launch()
 
+    def refuse_state(self, gi: int, params: list[Tensor], sts: list[dict], real: bool) -> None:
+        """The first phase of a step: raise on the state there is (``sts``: the parameters'
+        state dicts; ``real``: the parameters are complex ones' real views) that the kernel
+        cannot read, before any group -- or this group's prefix -- changes anything. Checked
+        where the storage is new, as the launch's own check; state still to be made (an entry
+        not there) is made right."""
+        fmt = self.prog.state_format
+        parts = [(self, params, sts)]
+        if self.small is not None and any(fmt.small(p) for p in params):  # as run() splits
+            small = [fmt.small(p) for p in params]
+            parts = [
+                (plan, [p for p, s in zip(params, small, strict=True) if s is k],
+                 [st for st, s in zip(sts, small, strict=True) if s is k])
+                for plan, k in ((self, False), (self.small, True))
+            ]  # fmt: skip
+        for plan, part, part_sts in parts:
+            if not part:
+                continue
+            arrays = [
+                [st.get(a[6:]) for st in part_sts] if a.startswith("state:") else None
+                for a in plan.prog.arrays
+            ]
+            if real:
+                arrays = [None if c is None else [as_real(t) for t in c] for c in arrays]
+            device = part[0].device
+            try:
+                key = tuple(0 if t is None else t.data_ptr() for c in arrays if c for t in c)
+            except AttributeError:  # an entry that is no tensor: named by the check
+                key = None
+            if key is None or ("state", device, key) not in _TABLES:
+                _check_state(plan.prog, arrays, part, device, f"param group {gi}")
+                if key is not None:
+                    _cached(("state", device, key), tuple)
+
     def _launcher(
         self,
         params: list[Tensor],
@@ -216,18 +251,25 @@ def _table(name: str, device: torch.device) -> Tensor:
 
 
 def _check_state(
-    prog: Program, arrays: list[list[Any]], params: list[Tensor], device: torch.device
+    prog: Program,
+    arrays: list[list[Any] | None],
+    params: list[Tensor],
+    device: torch.device,
+    group: str | None = None,
 ) -> None:
     """Raise, naming the first, unless every state entry is a tensor the kernel can address
     as it reads it: the kernel reads raw pointers, so a tensor of another dtype, size or
     device would be garbage or a fault, not an error. (Run where the pointers are new, so a
-    steady loop pays nothing.)"""
+    steady loop pays nothing.) ``group``: the first phase of a step, naming the param group,
+    where state not there yet (a column or an entry of None) is still to be made."""
     fmt = prog.state_format
     for name, col in zip(prog.arrays, arrays, strict=True):
-        if not name.startswith("state:"):
+        if not name.startswith("state:") or (group and col is None):
             continue  # parameters and gradients: checked by choose(); tables: made here
         dtype = prog.dtypes.get(name, params[0].dtype)
         for i, (t, p) in enumerate(zip(col, params, strict=True)):
+            if group and t is None:
+                continue
             numel = p.numel()
             if name.endswith("_scale") and isinstance(fmt, lowbit.Int8Blockwise):
                 numel = fmt.blocks(numel)
@@ -245,7 +287,8 @@ def _check_state(
                     else type(t).__name__
                 )
                 raise ValueError(
-                    f"state {name.removeprefix('state:')!r} of parameter {i} of the group is "
+                    f"state {name.removeprefix('state:')!r} of parameter {i} of "
+                    f"{group or 'the group'} is "
                     f"{got}; the Triton step reads a contiguous {dtype} tensor of {numel} "
                     f"elements on {device} (state made or loaded for other parameters?)"
                 )

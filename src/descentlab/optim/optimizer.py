@@ -508,6 +508,11 @@ class Optimizer(torch.optim.Optimizer):
             grads = [g.coalesce().to_dense() if g.is_sparse else g for g in grads]
         # GPU groups: the Triton kernel of the chain's form, or eager (gpu.py; may raise)
         gpu = None if sparse else _gpu.choose(self, gi, params, grads, hyper)
+        if gpu is not None and (gi or gpu.prefix is not None):
+            # state its kernel cannot read, refused before an earlier group or the prefix
+            # moves (the launch's own check refuses the first group's before anything changes)
+            sts = self._states.current(self, gi, owners or params)
+            gpu.refuse_state(gi, params, sts, owners is not None)
         if gpu is not None or (params[0].is_cuda and not sparse):
             return _GroupStep(gi, group, params, grads, hyper, step, gpu, owners, sparse)
         plan = None if sparse else self._fused.choose(self, params, hyper)  # may raise
@@ -527,6 +532,8 @@ class Optimizer(torch.optim.Optimizer):
                         f"{type(self).__name__}(fused=True): param group {gi}: "
                         f"{_fused._why(t, plan.dtype)}"
                     )
+            if gi:  # the kernel's own check refuses the first group's before anything changes
+                self._fused.refuse_state(self, gi, plan, params, owners)
         return _GroupStep(gi, group, params, grads, hyper, step, plan, owners, sparse)
 
     def _update(self, s: _GroupStep) -> None:

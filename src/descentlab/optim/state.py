@@ -151,18 +151,27 @@ class GroupStates:
         state = owner.state
         if type(state) is not TrackedState:  # after __init__ or load_state_dict
             state = owner.state = tracked(state)
-        cached = self.sts.get(gi)
-        ids = list(map(id, params))
+        sts = self.current(owner, gi, params, cached_only=True)
+        if sts is None:
+            sts = [state[p] for p in params]
+            self.sts[gi] = (state, state.version, list(map(id, params)), sts)
+        return sts
+
+    def current(
+        self, owner: Any, gi: int, params: list[Tensor], cached_only: bool = False
+    ) -> list[dict] | None:
+        """The state dicts of ``params`` as they are, without adding an entry for a parameter
+        that has none (an empty dict stands for it): for the first phase of a step, where
+        nothing may change. ``cached_only``: None unless the cache holds."""
+        state, cached = owner.state, self.sts.get(gi)
         if (
             cached is not None
             and cached[0] is state
-            and cached[1] == state.version
-            and cached[2] == ids
+            and cached[1] == getattr(state, "version", None)
+            and cached[2] == list(map(id, params))
         ):
             return cached[3]
-        sts = [state[p] for p in params]
-        self.sts[gi] = (state, state.version, ids, sts)
-        return sts
+        return None if cached_only else [state.get(p) or {} for p in params]
 
     def advance(self, gi: int, steps: list[Tensor]) -> list[float]:
         """Add 1 to every parameter's step counter; returns the new counts.
