@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import pytest
@@ -517,6 +518,33 @@ def test_default_falls_back_to_eager_where_fused_cannot_run():
     opt = optim.Optimizer([w], optim.chain(_NoFusedForm(), optim.scale_by_lr(0.1)))
     opt.step()
     assert torch.allclose(w.detach(), torch.full((3,), 0.8))
+
+
+def test_a_group_the_kernel_cannot_step_runs_eagerly_and_says_so_once():
+    """``fused=None``: a group whose tensors the kernel cannot step (here a strided state
+    tensor) runs eagerly -- the same form, the same result -- and that fallback is announced
+    once per optimizer and reason (it was silent: a slower step and no word why)."""
+    ws = [torch.nn.Parameter(torch.randn(5, 7, generator=torch.Generator().manual_seed(i)))
+          for i in range(2)]  # fmt: skip
+    ref = [torch.nn.Parameter(w.detach().clone()) for w in ws]
+    opts = [optim.AdamW(ws, lr=1e-2), optim.AdamW(ref, lr=1e-2, fused=False)]
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        for t in range(4):
+            for opt, group in zip(opts, (ws, ref), strict=True):
+                for w in group:
+                    w.grad = torch.full_like(w, 0.1 * (t + 1))
+                if t == 1:
+                    strided = torch.zeros(70)[::2].view(5, 7)
+                    opt.state[group[1]]["exp_avg"] = strided.copy_(opt.state[group[1]]["exp_avg"])
+                opt.step()
+    eager = [w for w in said if "eagerly" in str(w.message)]
+    assert len(eager) == 1, [str(w.message) for w in said]
+    assert "AdamW runs param group 0 eagerly" in str(eager[0].message)
+    assert "contiguous" in str(eager[0].message)
+    assert eager[0].filename == __file__  # points at the caller's step
+    for a, b in zip(ws, ref, strict=True):
+        assert torch.equal(a, b) if BITWISE else torch.allclose(a, b, rtol=TOL, atol=0)
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "momentum"])

@@ -325,7 +325,9 @@ class _OptimizerGroup:
         that are not ``frozen`` (indexed over the whole group) and whose monitor records this
         step get their records."""
         for p, g in zip(opt.param_groups[0]["params"], self._slices(grads), strict=True):
-            p.grad = g
+            # a stacked weight's gradient comes transposed from vmap's backward; the fused
+            # kernel steps contiguous tensors (the copy costs less than the eager step)
+            p.grad = g if g.is_contiguous() else g.contiguous()
         if opt is self.optimizer and self.monitors:
             step = int(opt.param_groups[0].get("step", 0)) + 1
             due = [

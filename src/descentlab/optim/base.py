@@ -23,6 +23,7 @@ State tensors are updated in place (PyTorch's habit, for speed); a rule never wr
 from __future__ import annotations
 
 import copy
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -247,6 +248,15 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
 # --------------------------------------------------------------------------------------
 # Helpers for writing rules: the scalar state's dtype, state made as zeros or lazily.
 # --------------------------------------------------------------------------------------
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` of a warning that points at the first frame outside
+    descentlab.optim (the user's call, however deep the subclassing)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def scalar_dtype() -> torch.dtype:

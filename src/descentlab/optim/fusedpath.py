@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from . import fused as _fused
-from .base import Chain, Rule, State, decayed
+from .base import Chain, Rule, State, caller_stacklevel, decayed
 from .hyper import NOT_HYPER, HyperChecks, changed_numbers, recheck
 from .state import GroupStates, TrackedState, realify, scatter
 
@@ -81,6 +81,8 @@ class FusedPath:
         self.plans: dict[tuple, _fused.FusedPlan | None] = {}
         self.steady: dict[int, SteadyContext] = {}
         self._compiler: bool | None = None
+        #: why a group ran eagerly under ``fused=None``, each said once
+        self.announced: set[str] = set()
 
     @staticmethod
     def refuse_impossible(opt: Optimizer, defaults: Mapping[str, Any]) -> None:
@@ -215,6 +217,14 @@ class FusedPath:
             if opt.fused:
                 torch._foreach_sub_(state["step"], 1)  # nothing else has changed yet
                 raise ValueError(f"{type(opt).__name__}(fused=True): param group {gi}: {why}")
+            if why not in self.announced:  # the same form runs: the result, not the speed
+                self.announced.add(why)
+                warnings.warn(
+                    f"descentlab: {type(opt).__name__} runs param group {gi} eagerly: the "
+                    f"fused kernel cannot step it ({why}); fused=True would refuse it",
+                    RuntimeWarning,
+                    stacklevel=caller_stacklevel(),
+                )
             return False
         for key in dict.fromkeys(plan.builder.fills):  # the prepares may have created them
             if key.startswith("_"):

@@ -22,6 +22,7 @@ from .base import (
     HyperparameterTypeError,
     Rule,
     State,
+    caller_stacklevel,
     chain,
     check_bool,
     scalar_dtype,
@@ -51,15 +52,6 @@ _ATTACHED = frozenset(("step", "_opt_called"))
 _ANNOUNCED_EAGER: set[type] = set()
 
 
-def _caller_stacklevel() -> int:
-    """The ``stacklevel`` of a warning that points at the first frame outside
-    descentlab.optim (the user's constructor call, however deep the subclassing)."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
 def _announce_eager(rule: Chain, owner: str) -> None:
     """Say once per rule class that ``fused=None`` runs a chain eagerly because this rule has
     no fused form (``fused=True`` is refused for it, ``fused=False`` asks for eager)."""
@@ -71,7 +63,7 @@ def _announce_eager(rule: Chain, owner: str) -> None:
                 f"descentlab: {r.name} has no fused form; fused=None runs {owner} eagerly "
                 "(pass fused=False to say so and silence this warning)",
                 RuntimeWarning,
-                stacklevel=_caller_stacklevel(),
+                stacklevel=caller_stacklevel(),
             )
 
 
