@@ -520,6 +520,28 @@ def test_default_falls_back_to_eager_where_fused_cannot_run():
     assert torch.allclose(w.detach(), torch.full((3,), 0.8))
 
 
+def test_without_a_compiler_the_default_runs_eagerly_and_says_so_once(monkeypatch):
+    """No C++ compiler: ``fused=None`` steps eagerly (``fused=True`` is refused), and says so
+    once per process, however many optimizers (it was silent: the trajectory kernels said
+    it, the optimizers did not)."""
+    from descentlab.optim import fusedpath
+
+    monkeypatch.setattr(F, "fused_available", lambda: False)
+    monkeypatch.setattr(fusedpath, "_NO_COMPILER_SAID", False)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        for name in ("adam", "sgd"):
+            w = torch.nn.Parameter(torch.ones(3))
+            opt = optim.get(name)([w], lr=0.1)
+            for _ in range(2):
+                w.grad = torch.ones(3)
+                opt.step()
+            assert not _ran_fused(opt)
+    eager = [w for w in said if "no C++ compiler" in str(w.message)]
+    assert len(eager) == 1, [str(w.message) for w in said]
+    assert eager[0].filename == __file__
+
+
 def test_a_group_the_kernel_cannot_step_runs_eagerly_and_says_so_once():
     """``fused=None``: a group whose tensors the kernel cannot step (here a strided state
     tensor) runs eagerly -- the same form, the same result -- and that fallback is announced

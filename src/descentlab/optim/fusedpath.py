@@ -71,6 +71,11 @@ class SteadyContext:
     moved: frozenset[str] = frozenset()
 
 
+#: whether the eager steps of ``fused=None`` without a compiler were announced (once per
+#: process)
+_NO_COMPILER_SAID = False
+
+
 class FusedPath:
     """The fused backend of one optimizer: its compiled plans, the compiler check, and the
     steady contexts of its param groups (all caches: rebuilt after a copy or unpickling)."""
@@ -115,6 +120,15 @@ class FusedPath:
         if dtype not in _fused.DTYPES:
             return None  # fused=True raised in phase 1
         if opt.fused is None and not self.compiler_ok():
+            global _NO_COMPILER_SAID
+            if not _NO_COMPILER_SAID:
+                _NO_COMPILER_SAID = True
+                warnings.warn(
+                    "descentlab: no C++ compiler (g++ or c++ on PATH, or $CXX): optimizers "
+                    "step eagerly (the same result, slower; fused=True is refused)",
+                    RuntimeWarning,
+                    stacklevel=caller_stacklevel(),
+                )
             return None
         plan = self.plan(opt, hyper, dtype)
         if plan is None and opt.fused:
