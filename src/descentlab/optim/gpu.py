@@ -59,8 +59,10 @@ _LOWBIT_TABLES: dict[tuple[str, torch.device], Tensor] = {}
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+@functools.cache
 def triton_available() -> bool:
-    """Whether triton can be imported here."""
+    """Whether triton can be imported here (asked once: searching the import path costs
+    ~60 µs, and every GPU group asks at every step)."""
     return importlib.util.find_spec("triton") is not None
 
 
