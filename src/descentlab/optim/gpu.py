@@ -170,10 +170,12 @@ class TritonPlan:
                 key = tuple(0 if t is None else t.data_ptr() for c in arrays if c for t in c)
             except AttributeError:  # an entry that is no tensor: named by the check
                 key = None
-            if key is None or ("state", device, key) not in _TABLES:
+            if key is not None:  # checked for this program
+                key = ("state", id(plan.prog), device, key)
+            if key is None or key not in _TABLES:
                 _check_state(plan.prog, arrays, part, device, f"param group {gi}")
                 if key is not None:
-                    _cached(("state", device, key), tuple)
+                    _cached(key, tuple)
 
     def _launcher(
         self,
