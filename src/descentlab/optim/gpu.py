@@ -123,23 +123,35 @@ class TritonPlan:
             for pr in prog.prepares:  # may make state: the caller stores it
                 pr.fn(state, params, grads, hyper)
             del state["_step_values"]
-        fmt = prog.state_format
-        if self.small is None or not any(fmt.small(p) for p in params):
+        parts = self._parts(params)
+        if parts is None:
             self._launcher(params, grads, state, hyper, steps)()
             return
         launches = []  # every part checked before either launches
-        for plan, small in ((self, False), (self.small, True)):
-            idx = [i for i, p in enumerate(params) if fmt.small(p) is small]
-            if idx:
-                part = {  # per-tensor lists cut to the part; a group's own values kept
-                    k: [v[i] for i in idx] if isinstance(v, list) else v for k, v in state.items()
-                }
-                launches.append(
-                    plan._launcher([params[i] for i in idx], [grads[i] for i in idx], part,
-                                   hyper, [steps[i] for i in idx])
-                )  # fmt: skip
+        for plan, idx in parts:
+            part = {  # per-tensor lists cut to the part; a group's own values kept
+                k: [v[i] for i in idx] if isinstance(v, list) else v for k, v in state.items()
+            }
+            launches.append(
+                plan._launcher([params[i] for i in idx], [grads[i] for i in idx], part,
+                               hyper, [steps[i] for i in idx])
+            )  # fmt: skip
         for launch in launches:
             launch()
+
+    def _parts(self, params: list[Tensor]) -> list[tuple[TritonPlan, list[int]]] | None:
+        """The launches of a group whose blockwise low-bit format keeps some tensors' state
+        float32: each plan with the indices of the tensors it steps (no empty part); None
+        where one launch of this plan steps them all."""
+        fmt = self.prog.state_format
+        if self.small is None or not any(fmt.small(p) for p in params):
+            return None
+        small = [fmt.small(p) for p in params]
+        parts = [
+            (plan, [i for i, s in enumerate(small) if s is k])
+            for plan, k in ((self, False), (self.small, True))
+        ]
+        return [(plan, idx) for plan, idx in parts if idx]
 
     def refuse_state(self, gi: int, params: list[Tensor], sts: list[dict], real: bool) -> None:
         """The first phase of a step: raise on the state there is (``sts``: the parameters'
@@ -147,18 +159,11 @@ class TritonPlan:
         cannot read, before any group -- or this group's prefix -- changes anything. Checked
         where the storage is new, as the launch's own check; state still to be made (an entry
         not there) is made right."""
-        fmt = self.prog.state_format
-        parts = [(self, params, sts)]
-        if self.small is not None and any(fmt.small(p) for p in params):  # as run() splits
-            small = [fmt.small(p) for p in params]
-            parts = [
-                (plan, [p for p, s in zip(params, small, strict=True) if s is k],
-                 [st for st, s in zip(sts, small, strict=True) if s is k])
-                for plan, k in ((self, False), (self.small, True))
-            ]  # fmt: skip
+        split = self._parts(params)
+        parts = [(self, params, sts)] if split is None else [
+            (plan, [params[i] for i in idx], [sts[i] for i in idx]) for plan, idx in split
+        ]  # fmt: skip
         for plan, part, part_sts in parts:
-            if not part:
-                continue
             arrays = [
                 [st.get(a[6:]) for st in part_sts] if a.startswith("state:") else None
                 for a in plan.prog.arrays
