@@ -700,6 +700,24 @@ def test_complex_parameters_step_as_pairs_of_reals(name, interpreted, monkeypatc
     assert torch.equal(a, b)
 
 
+def test_the_triton_step_counts_as_an_in_place_change_for_autograd(interpreted):
+    """The kernel writes the parameters through raw pointers: it tells autograd they changed,
+    as torch's own in-place (and fused) steps do, so a graph that saved them refuses to
+    backpropagate instead of giving a gradient at the old values."""
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = optim.Adam([w])
+    w.grad = torch.ones(4)
+    with gpu.interpret_on_cpu():
+        opt.step()
+        loss = (w * w).sum()  # saves w for backward
+        before = w._version
+        w.grad = torch.ones(4)
+        opt.step()
+    assert w._version > before and not torch.equal(w, torch.ones(4))
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
 class _NoForm(base.Rule):
     """A rule without a form (or fused C): -0.5 g."""
 

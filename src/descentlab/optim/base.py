@@ -259,6 +259,13 @@ def caller_stacklevel() -> int:
     return level
 
 
+def written_in_place(params: list[Tensor]) -> None:
+    """Tell autograd that a kernel wrote ``params`` through raw pointers, as an in-place torch
+    op would: a graph that saved them then refuses to backpropagate (torch's
+    ``autograd.graph.increment_version``, without its Python-side checks: plain tensors)."""
+    torch._C._increment_version(params)
+
+
 def scalar_dtype() -> torch.dtype:
     """The dtype of step counters and other scalar state (torch's: the default float)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32

@@ -108,6 +108,8 @@ from torch import Tensor
 from descentlab import _native
 from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
+from .base import written_in_place
+
 __all__ = [
     "DTYPES",
     "FusedBuilder",
@@ -874,7 +876,7 @@ class FusedPlan:
         )
         # the kernel wrote through raw pointers: tell autograd the parameters changed, as an
         # in-place torch op would (a graph that saved them then refuses to backpropagate)
-        _increment_version(params)
+        written_in_place(params)
         return ""
 
     def steady_pointers(
@@ -913,7 +915,7 @@ class FusedPlan:
             coff,
             torch.get_num_threads() if threads else 1,
         )
-        _increment_version(params)
+        written_in_place(params)
 
     def existing_state_error(self, params: list[Tensor], cols: list[list | None]) -> str:
         """What is wrong with the state that exists already, or "": the first phase of a step
@@ -1076,8 +1078,3 @@ def _why(t: Tensor, dtype: torch.dtype) -> str:
     if t.dtype is not dtype:
         return f"all tensors of a group must be {dtype}, got {t.dtype}"
     return "tensors must be contiguous"
-
-
-def _increment_version(params: list[Tensor]) -> None:
-    # torch.autograd.graph.increment_version without its Python-side checks (plain tensors)
-    torch._C._increment_version(params)

@@ -32,7 +32,7 @@ from torch import Tensor
 from descentlab import _native
 
 from . import lowbit
-from .base import Chain
+from .base import Chain, written_in_place
 from .form import FormRule, _plain
 from .state import as_real
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
@@ -126,6 +126,7 @@ class TritonPlan:
         parts = self._parts(params)
         if parts is None:
             self._launcher(params, grads, state, hyper, steps)()
+            written_in_place(params)
             return
         launches = []  # every part checked before either launches
         for plan, idx in parts:
@@ -138,6 +139,7 @@ class TritonPlan:
             )  # fmt: skip
         for launch in launches:
             launch()
+        written_in_place(params)
 
     def _parts(self, params: list[Tensor]) -> list[tuple[TritonPlan, list[int]]] | None:
         """The launches of a group whose blockwise low-bit format keeps some tensors' state
