@@ -519,6 +519,118 @@ def test_state_the_kernel_cannot_read_is_refused_naming_it(sd, key, bad, says, i
     assert [float(opt.state[p]["step"]) for p in ps] == [1.0, 1.0]
 
 
+def _changed_lr(opt, ps) -> None:
+    for group in opt.param_groups:  # as a scheduler does, before every step
+        group["lr"] *= 0.9
+
+
+def _moved_storage(opt, ps) -> None:
+    with torch.no_grad():
+        ps[0].data = ps[0].data.clone()
+
+
+def _strided_grad(opt, ps) -> None:
+    ps[0].grad = torch.stack([ps[0].grad, ps[0].grad], 1)[:, 0]
+
+
+#: what happens to the optimizer before a step -> whether that step may be a steady one
+STEADY_EVENTS = {
+    "nothing": (lambda opt, ps: None, True),
+    "lr changed": (_changed_lr, True),
+    "parameter storage moved": (_moved_storage, False),
+    "strided gradient": (_strided_grad, False),
+}
+
+
+#: (optimizer, low-bit state, event): every event with float32 state (and bfloat16 state, made
+#: by stochastic rounding in the launch); int8 state (4096 elements at least, ~8 s a case
+#: under the interpreter) with the steady steps alone
+_FLOAT32_STATE = [("adamw", None), ("sgd", None), ("adamax", None), ("adagrad", None)]
+STEADY_CASES = [
+    *((name, sd, event) for name, sd in [*_FLOAT32_STATE, ("adamw", "bfloat16")]
+      for event in sorted(STEADY_EVENTS)),
+    ("adamw", "int8", "nothing"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "sd", "event"), STEADY_CASES, ids=["-".join(map(str, c)) for c in STEADY_CASES]
+)
+def test_the_steady_gpu_step_is_the_eager_form_bit_for_bit(name, sd, event, interpreted):
+    """While nothing but the gradients (and a schedule's numbers) change, a GPU group's step
+    is one launch on the pointers last checked, with no re-planning (the steady step, as on
+    the CPU): over 6 steps of two param groups it gives the eager form's parameters and state
+    bit for bit; what it cannot know unchanged (storage moved, a strided gradient) sends that
+    step down the general path, which steps it right."""
+    change, steady = STEADY_EVENTS[event]
+    kw = dict(_kw(name), momentum=0.9) if name == "sgd" else _kw(name)
+    if sd is not None:
+        kw["state_dtype"] = sd
+    make = optim.get(name)
+    sizes = (4100, 4500, 5000, 4200) if sd == "int8" else (5, 600, 3, 1100)  # int8: none small
+    ref_ps, tri_ps = _params(torch.float32, sizes), _params(torch.float32, sizes)
+    groups = [{"params": ref_ps[:2]}, {"params": ref_ps[2:], "lr": 3e-3}]
+    ref = make(groups, fused=False, **kw)
+    tri = make([{"params": tri_ps[:2]}, {"params": tri_ps[2:], "lr": 3e-3}], **kw)
+    g = torch.Generator().manual_seed(2)
+    launches = []
+    launch = gpu.TritonPlan.launch
+    for step in range(6):
+        for a, b in zip(tri_ps, ref_ps, strict=True):
+            b.grad = torch.randn(b.shape, generator=g)
+            a.grad = b.grad.clone()
+        if step == 4:  # after three steady steps
+            change(tri, tri_ps)
+            change(ref, ref_ps)
+        with (
+            gpu.interpret_on_cpu(),
+            mock.patch.object(gpu.TritonPlan, "launch", autospec=True) as spy,
+            warnings.catch_warnings(),
+            _ieee_sqrt(),  # the kernel's root, where a group steps eagerly
+        ):
+            warnings.simplefilter("ignore")  # a strided gradient's eager step is announced
+            spy.side_effect = launch
+            tri.step()
+        launches.append(spy.call_count)
+        with _ieee_sqrt():
+            ref.step()
+        for a, b in zip(tri_ps, ref_ps, strict=True):
+            assert torch.equal(a, b), (step, event)
+            for key, value in ref.state[b].items():
+                assert torch.equal(tri.state[a][key], value), (step, key)
+    # steady from the third step (the first makes the state), in both groups at once
+    assert launches == [0, 0, 2, 2, 2 if steady else 0, 2]
+
+
+def test_new_coefficients_never_push_the_pointer_tables_out(interpreted, monkeypatch):
+    """Adam's coefficients change at every step (bias corrections): each step's table is new,
+    and must not evict the device tables of pointers, which would be made, checked and copied
+    to the device again every few dozen steps."""
+    made = []
+    tables = gpu._tables
+    monkeypatch.setattr(gpu, "_tables", lambda *a: made.append(1) or tables(*a))
+    ps = _params(torch.float32, (5, 7))
+    opt = optim.Adam(ps, lr=1e-3)
+    for p in ps:
+        p.grad = torch.ones_like(p)  # the same gradients' storage at every step
+    with gpu.interpret_on_cpu():
+        for _ in range(150):
+            opt.step()
+    assert len(made) == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_the_coefficient_table_rounds_as_torch_tensor(dtype):
+    values = (
+        (0.1, -0.0, 1e-40, 3.4028235677973366e38, 3.5e38),
+        (float("inf"), -1e300, 5e-324, 2.0**-149, 1 / 3),
+    )
+    got, want = gpu._host_table(values, dtype), torch.tensor(values, dtype=dtype)
+    assert got.dtype is dtype and got.shape == want.shape and got.is_contiguous()
+    bits = torch.int64 if dtype == torch.float64 else torch.int32
+    assert torch.equal(got.view(bits), want.view(bits))
+
+
 def test_a_step_does_not_search_the_import_path(interpreted, monkeypatch):
     """Whether triton is installed is asked once per process: the search cost ~60 µs, at every
     step of every GPU group (a fifth of the path's host time with 100 tensors in two groups)."""
@@ -682,9 +794,11 @@ def test_one_launch_per_group_over_tensors_of_odd_sizes(name, interpreted, monke
 
 @pytest.mark.parametrize("name", FORMS)
 def test_complex_parameters_step_as_pairs_of_reals(name, interpreted, monkeypatch):
-    launched = []
-    run = gpu.TritonPlan.run
-    monkeypatch.setattr(gpu.TritonPlan, "run", lambda self, *a: launched.append(run(self, *a)))
+    launched = []  # every launch of a kernel, in a step of the general path or the steady one
+    launch = gpu.TritonPlan._launch
+    monkeypatch.setattr(
+        gpu.TritonPlan, "_launch", lambda self, *a: launched.append(1) or launch(self, *a)
+    )
     g = torch.Generator().manual_seed(4)
     a = torch.nn.Parameter(torch.randn(7, dtype=torch.complex64, generator=g))
     b = torch.nn.Parameter(a.detach().clone())

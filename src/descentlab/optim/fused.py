@@ -879,6 +879,16 @@ class FusedPlan:
         written_in_place(params)
         return ""
 
+    @property
+    def state_keys(self) -> list[str]:
+        """The state entries the kernel reads, in pointer order."""
+        return self.builder.arrays
+
+    def steady_ok(self, params: list[Tensor]) -> bool:
+        """Whether a group may take the steady step: every prepare may be skipped once its
+        state exists."""
+        return self.builder.steady_ok
+
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
     ) -> list[int] | None:

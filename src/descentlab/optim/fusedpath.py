@@ -1,7 +1,9 @@
 """How an :class:`~descentlab.optim.Optimizer` runs its fused backend: one compiled plan per
 chain structure and dtype (:mod:`descentlab.optim.fused` generates and compiles them), the
 group's step through a plan, and the *steady* step -- the whole step in as little Python as
-possible while nothing but the gradients changes from one step to the next.
+possible while nothing but the gradients changes from one step to the next. The steady step
+launches a GPU group's Triton kernel too (:class:`SteadyPlan`: the two backends' compiled
+steps).
 """
 
 from __future__ import annotations
@@ -36,7 +38,24 @@ class Optimizer(Protocol):
     _noop_precheck: bool
 
 
-__all__ = ["FusedPath", "SteadyContext"]
+class SteadyPlan(Protocol):
+    """A compiled step the steady step launches: the CPU kernel
+    (:class:`~descentlab.optim.fused.FusedPlan`) or a GPU group's Triton launch
+    (:class:`~descentlab.optim.gpu.TritonPlan`)."""
+
+    @property
+    def state_keys(self) -> list[str]: ...
+
+    def steady_ok(self, params: list[Tensor]) -> bool: ...
+
+    def steady_pointers(
+        self, params: list[Tensor], grads: list[Tensor], cols: list[list]
+    ) -> list[int] | None: ...
+
+    def launch(self, params: list[Tensor], ptrs: list[int], hyper: Any, t: float) -> None: ...
+
+
+__all__ = ["FusedPath", "SteadyContext", "SteadyPlan"]
 
 
 @dataclass(slots=True)
@@ -65,7 +84,7 @@ class SteadyContext:
     signature: tuple
     readers: dict[str, tuple[int, ...]]
     sts: list[dict]
-    plan: _fused.FusedPlan
+    plan: SteadyPlan
     counts: memoryview
     step_ids: list[int]
     moved: frozenset[str] = frozenset()
@@ -248,14 +267,14 @@ class FusedPath:
                 continue
             for st, v in zip(sts, state[key], strict=True):
                 st[key] = v
-        self._remember(opt, gi, plan, params, sts, hyper)
+        self.remember(opt, gi, plan, params, sts, hyper)
         return True
 
-    def _remember(
+    def remember(
         self,
         opt: Optimizer,
         gi: int,
-        plan: Any,
+        plan: SteadyPlan,
         params: list[Tensor],
         sts: list[dict],
         hyper: Mapping[str, Any],
@@ -266,7 +285,7 @@ class FusedPath:
         group = opt.param_groups[gi]
         self.steady.pop(gi, None)
         if not (
-            plan.builder.steady_ok
+            plan.steady_ok(params)
             and opt._hyper.plain.get(gi)
             and base is not None
             and opt._noop_precheck
@@ -331,7 +350,7 @@ def _steady_launch(
     try:
         if [id(st["step"]) for st in sts] != ctx.step_ids:
             return None
-        cols = [[st[key] for st in sts] for key in ctx.plan.builder.arrays]
+        cols = [[st[key] for st in sts] for key in ctx.plan.state_keys]
     except KeyError:
         return None
     counts = ctx.counts

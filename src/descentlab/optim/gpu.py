@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import itertools
 import os
 import warnings
 import weakref
+from array import array
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -54,7 +56,8 @@ BLOCK = 1024
 _ROUTE_CPU = False
 _ANNOUNCED: set[str] = set()
 _KERNELS: dict[tuple[str, bool], Any] = {}
-_TABLES: dict[tuple, tuple[Tensor, ...]] = {}
+_TABLES: dict[tuple, tuple[Tensor, ...]] = {}  # pointers, sizes, blocks; state checked
+_COEFS: dict[tuple, tuple[Tensor, ...]] = {}  # coefficient tables
 _LOWBIT_TABLES: dict[tuple[str, torch.device], Tensor] = {}
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -100,6 +103,9 @@ class TritonPlan:
     prefix: Chain | None = None
     #: a blockwise low-bit format's small tensors (float32 state): their own plan
     small: TritonPlan | None = None
+    #: the addresses of the parameters and state the last launch checked (steady step)
+    storage: list[int] = field(default_factory=list, repr=False)
+    numel: tuple[int, ...] = field(default=(), repr=False)
 
     def run(
         self,
@@ -182,7 +188,7 @@ class TritonPlan:
             if key is None or key not in _TABLES:
                 _check_state(plan.prog, arrays, part, device, f"param group {gi}")
                 if key is not None:
-                    _cached(key, tuple)
+                    _cached(_TABLES, key, tuple)
 
     def _launcher(
         self,
@@ -196,7 +202,6 @@ class TritonPlan:
         its tables built and checked: what it cannot step raises here, before any of the
         group's launches."""
         prog, device = self.prog, params[0].device
-        block = max(BLOCK, prog.block)
         arrays = [
             params
             if a == "p"
@@ -208,17 +213,10 @@ class TritonPlan:
             for a in prog.arrays
         ]
         try:
-            addresses = tuple(arr[i].data_ptr() for i in range(len(params)) for arr in arrays)
+            columns = [[t.data_ptr() for t in col] for col in arrays]
         except AttributeError:  # a state entry that is no tensor: named by the check
             _check_state(prog, arrays, params, device)
             raise
-        numel = tuple(p.numel() for p in params)
-
-        def tables() -> tuple[Tensor, ...]:  # where the pointers are new: checked first
-            _check_state(prog, arrays, params, device)
-            return _tables(addresses, numel, len(arrays), device, block)
-
-        ptrs, numel_t, blocks = _cached((device, addresses, numel, block, len(arrays)), tables)
         h = {k: _plain(v) for k, v in hyper.items()}
         if any(c.reads or c.per_tensor is not None for _, c in prog.coefs):  # per-tensor
             values = tuple(
@@ -230,9 +228,39 @@ class TritonPlan:
                 t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)
             }
             values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
+        numel = tuple(p.numel() for p in params)
+        check = functools.partial(_check_state, prog, arrays, params, device)
+        launch = self._launch(params, columns, numel, values, check)
+        # the storage the kernel was checked against, for the steady step (grads aside)
+        self.storage = [*columns[prog.arrays.index("p")], *self._state_columns(columns)]
+        self.numel = numel
+        return launch
+
+    def _launch(
+        self,
+        params: list[Tensor],
+        columns: list[list[int]],
+        numel: tuple[int, ...],
+        values: tuple[tuple[float, ...], ...],
+        check: Callable[[], None],
+    ) -> Callable[[], None]:
+        """The kernel's launch over the tensors at ``columns`` (one list of addresses per
+        array of the program), of ``numel`` elements each, with per-tensor coefficient
+        ``values``; ``check`` runs where the addresses are new, before their device table
+        is made."""
+        device = params[0].device
+        block = max(BLOCK, self.prog.block)
+        addresses = tuple(itertools.chain.from_iterable(zip(*columns, strict=True)))
+
+        def tables() -> tuple[Tensor, ...]:
+            check()
+            return _tables(addresses, numel, len(columns), device, block)
+
+        ptrs, numel_t, blocks = _cached(_TABLES, (device, addresses, numel, block), tables)
         coefs = _cached(
+            _COEFS,
             (device, self.compute, values),
-            lambda: (_to_device(torch.tensor(values, dtype=self.compute), device),),
+            lambda: (_to_device(_host_table(values, self.compute), device),),
         )[0]
         # no contraction of a product and a sum into an fma: the form's roundings, not the
         # compiler's (the form's own fmas are explicit)
@@ -242,11 +270,72 @@ class TritonPlan:
             numel_t,
             blocks,
             coefs,
-            NA=len(arrays),
+            NA=len(columns),
             NC=coefs.shape[1],
             BLOCK=block,
             enable_fp_fusion=False,
         )
+
+    # -- the steady step (descentlab.optim.fusedpath: nothing but the gradients changed) --
+    @property
+    def state_keys(self) -> list[str]:
+        """The state entries the kernel reads, in the program's order."""
+        return [a.removeprefix("state:") for a in self.prog.arrays if a.startswith("state:")]
+
+    def _state_columns(self, columns: list[list[int]]) -> list[int]:
+        arrays = self.prog.arrays
+        return [x for a, col in zip(arrays, columns, strict=True) if a[:6] == "state:" for x in col]
+
+    def steady_ok(self, params: list[Tensor]) -> bool:
+        """Whether a group of ``params`` may take the steady step: one launch of the kernel
+        and nothing before it that a step may not skip (no prefix; prepares that only make
+        missing state), the same coefficients for every tensor (none reads a per-tensor
+        number of the state, as NAdam's running product)."""
+        return (
+            self.prefix is None
+            and all(pr.how.get("steady") for pr in self.prog.prepares)
+            and self._parts(params) is None
+            and not any(c.reads for _, c in self.prog.coefs)
+        )
+
+    def steady_pointers(
+        self, params: list[Tensor], grads: list[Tensor], cols: list[list]
+    ) -> list[int] | None:
+        """The addresses of the kernel's arrays where parameters and state are at the storage
+        the last launch checked and the gradients dense and contiguous, or None."""
+        static = [p.data_ptr() for p in params]
+        try:  # None has no data_ptr; a sparse tensor no is_contiguous
+            for col in cols:
+                static += [x.data_ptr() for x in col]
+            if static != self.storage:
+                return None
+            gp = [g.data_ptr() for g in grads if g.is_contiguous()]
+        except (AttributeError, RuntimeError):
+            return None
+        return static + gp if len(gp) == len(params) else None
+
+    def launch(self, params: list[Tensor], ptrs: list[int], hyper: Any, t: float) -> None:
+        """Launch the kernel on :meth:`steady_pointers`' addresses, every tensor at step
+        ``t``."""
+        n, prog = len(params), self.prog
+        p, *kept, g = (ptrs[k : k + n] for k in range(0, len(ptrs), n))  # p, state..., g
+        state = iter(kept)
+        columns = [
+            p
+            if a == "p"
+            else g
+            if a == "g"
+            else [_table(a, params[0].device).data_ptr()] * n
+            if a.startswith("table:")
+            else next(state)
+            for a in prog.arrays
+        ]
+        row = tuple(  # a skipped prepare's per-tensor values read None: nothing was made
+            float(c.fn(hyper, t) if c.per_tensor is None else c.fn(hyper, t, None))
+            for _, c in prog.coefs
+        ) or (0.0,)
+        self._launch(params, columns, self.numel, (row,) * n, lambda: None)()
+        written_in_place(params)
 
 
 def _table(name: str, device: torch.device) -> Tensor:
@@ -323,6 +412,16 @@ def _tables(
     return tuple(_to_device(x, device) for x in host)
 
 
+def _host_table(values: tuple[tuple[float, ...], ...], dtype: torch.dtype) -> Tensor:
+    """The ``[tensors, coefficients]`` table of ``values`` in ``dtype``, rounded to nearest as
+    ``torch.tensor`` rounds (through an ``array``: a third of ``torch.tensor``'s time)."""
+    code = {torch.float32: "f", torch.float64: "d"}.get(dtype)
+    if code is None:
+        return torch.tensor(values, dtype=dtype)
+    flat = array(code, itertools.chain.from_iterable(values))
+    return torch.frombuffer(flat, dtype=dtype).view(len(values), -1)
+
+
 def _to_device(host: Tensor, device: torch.device) -> Tensor:
     """``host`` copied to ``device`` without waiting: staged in pinned memory (a copy from
     pageable memory may wait for the stream, i.e. for the backward pass still running)."""
@@ -331,14 +430,16 @@ def _to_device(host: Tensor, device: torch.device) -> Tensor:
     return host.to(device, non_blocking=True)
 
 
-def _cached(key: tuple, make: Any) -> tuple[Tensor, ...]:
+def _cached(cache: dict, key: tuple, make: Any) -> tuple[Tensor, ...]:
     """Device tables by their exact contents (the key is the data: a hit is always right);
-    the last 64 kept, so a steady loop copies nothing to the device."""
-    hit = _TABLES.get(key)
+    the last 64 of each kind kept, so a steady loop copies nothing to the device but the
+    coefficients that changed. (Kinds apart: a step's new coefficients never push out the
+    tables of pointers.)"""
+    hit = cache.get(key)
     if hit is None:
-        hit = _TABLES[key] = make()
-        if len(_TABLES) > 64:
-            _TABLES.pop(next(iter(_TABLES)))
+        hit = cache[key] = make()
+        if len(cache) > 64:
+            cache.pop(next(iter(cache)))
     return hit
 
 

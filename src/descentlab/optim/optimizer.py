@@ -544,6 +544,7 @@ class Optimizer(torch.optim.Optimizer):
             # the prefix's torch ops and the program's prepares may have made state tensors
             scatter(params, state, sts, s.owners)
             s.group["step"] = s.step
+            self._fused.remember(self, gi, s.plan, params, sts, hyper)
             return
         if s.plan is not None and self._fused.run(
             self, gi, s.plan, params, grads, sts, hyper, values, s.owners
