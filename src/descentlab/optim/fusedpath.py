@@ -97,7 +97,8 @@ _NO_COMPILER_SAID = False
 
 class FusedPath:
     """The fused backend of one optimizer: its compiled plans, the compiler check, and the
-    steady contexts of its param groups (all caches: rebuilt after a copy or unpickling)."""
+    steady contexts of its param groups, CPU and GPU (all caches: rebuilt after a copy or
+    unpickling)."""
 
     def __init__(self, fold_lr: bool) -> None:
         #: a final plain ``scale_by_lr`` is folded into the parameter update

@@ -277,14 +277,15 @@ class TritonPlan:
         )
 
     # -- the steady step (descentlab.optim.fusedpath: nothing but the gradients changed) --
-    @property
+    @functools.cached_property
     def state_keys(self) -> list[str]:
         """The state entries the kernel reads, in the program's order."""
         return [a.removeprefix("state:") for a in self.prog.arrays if a.startswith("state:")]
 
     def _state_columns(self, columns: list[list[int]]) -> list[int]:
         arrays = self.prog.arrays
-        return [x for a, col in zip(arrays, columns, strict=True) if a[:6] == "state:" for x in col]
+        pairs = zip(arrays, columns, strict=True)
+        return [x for a, col in pairs if a.startswith("state:") for x in col]
 
     def steady_ok(self, params: list[Tensor]) -> bool:
         """Whether a group of ``params`` may take the steady step: one launch of the kernel
