@@ -50,9 +50,11 @@ class SteadyPlan(Protocol):
 
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
-    ) -> list[int] | None: ...
+    ) -> Any | None:
+        """The kernel's addresses, where only the gradients have moved; else None."""
 
-    def launch(self, params: list[Tensor], ptrs: list[int], hyper: Any, t: float) -> None: ...
+    def launch(self, params: list[Tensor], ptrs: Any, hyper: Any, t: float) -> None:
+        """Run the kernel on :meth:`steady_pointers`' addresses, every tensor at step ``t``."""
 
 
 __all__ = ["FusedPath", "SteadyContext", "SteadyPlan"]
@@ -332,7 +334,7 @@ class FusedPath:
 
 def _steady_launch(
     opt: Optimizer, gi: int, ctx: SteadyContext, group: dict
-) -> tuple[list[int], int] | None:
+) -> tuple[Any, int] | None:
     """The kernel's pointers and the new step count for ``group``'s steady step, or None
     where anything but the gradients and plain numeric hyperparameters (a schedule's) changed
     since ``ctx`` was recorded."""

@@ -103,8 +103,9 @@ class TritonPlan:
     prefix: Chain | None = None
     #: a blockwise low-bit format's small tensors (float32 state): their own plan
     small: TritonPlan | None = None
-    #: the addresses of the parameters and state the last launch checked (steady step)
-    storage: list[int] = field(default_factory=list, repr=False)
+    #: the addresses of the parameters and of each state entry the last launch checked, one
+    #: list each (the steady step's test)
+    storage: list[list[int]] = field(default_factory=list, repr=False)
     numel: tuple[int, ...] = field(default=(), repr=False)
 
     def run(
@@ -232,7 +233,9 @@ class TritonPlan:
         check = functools.partial(_check_state, prog, arrays, params, device)
         launch = self._launch(params, columns, numel, values, check)
         # the storage the kernel was checked against, for the steady step (grads aside)
-        self.storage = [*columns[prog.arrays.index("p")], *self._state_columns(columns)]
+        pairs = zip(prog.arrays, columns, strict=True)
+        state = [col for a, col in pairs if a.startswith("state:")]
+        self.storage = [columns[prog.arrays.index("p")], *state]
         self.numel = numel
         return launch
 
@@ -282,11 +285,6 @@ class TritonPlan:
         """The state entries the kernel reads, in the program's order."""
         return [a.removeprefix("state:") for a in self.prog.arrays if a.startswith("state:")]
 
-    def _state_columns(self, columns: list[list[int]]) -> list[int]:
-        arrays = self.prog.arrays
-        pairs = zip(arrays, columns, strict=True)
-        return [x for a, col in pairs if a.startswith("state:") for x in col]
-
     def steady_ok(self, params: list[Tensor]) -> bool:
         """Whether a group of ``params`` may take the steady step: one launch of the kernel
         and nothing before it that a step may not skip (no prefix; prepares that only make
@@ -301,41 +299,40 @@ class TritonPlan:
 
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
-    ) -> list[int] | None:
-        """The addresses of the kernel's arrays where parameters and state are at the storage
-        the last launch checked and the gradients dense and contiguous, or None."""
-        static = [p.data_ptr() for p in params]
+    ) -> list[list[int]] | None:
+        """The addresses of the kernel's arrays, one list per array, where parameters and
+        state are at the storage the last launch checked and the gradients dense and
+        contiguous; or None."""
         try:  # None has no data_ptr; a sparse tensor no is_contiguous
-            for col in cols:
-                static += [x.data_ptr() for x in col]
-            if static != self.storage:
+            kept = [[p.data_ptr() for p in params], *([x.data_ptr() for x in c] for c in cols)]
+            if kept != self.storage:
                 return None
             gp = [g.data_ptr() for g in grads if g.is_contiguous()]
         except (AttributeError, RuntimeError):
             return None
-        return static + gp if len(gp) == len(params) else None
+        if len(gp) != len(params):
+            return None
+        pp, *state = kept
+        cols_in_order = iter(state)
+        return [
+            pp
+            if a == "p"
+            else gp
+            if a == "g"
+            else [_table(a, params[0].device).data_ptr()] * len(params)
+            if a.startswith("table:")
+            else next(cols_in_order)
+            for a in self.prog.arrays
+        ]
 
-    def launch(self, params: list[Tensor], ptrs: list[int], hyper: Any, t: float) -> None:
+    def launch(self, params: list[Tensor], columns: list[list[int]], hyper: Any, t: float) -> None:
         """Launch the kernel on :meth:`steady_pointers`' addresses, every tensor at step
         ``t``."""
-        n, prog = len(params), self.prog
-        p, *kept, g = (ptrs[k : k + n] for k in range(0, len(ptrs), n))  # p, state..., g
-        state = iter(kept)
-        columns = [
-            p
-            if a == "p"
-            else g
-            if a == "g"
-            else [_table(a, params[0].device).data_ptr()] * n
-            if a.startswith("table:")
-            else next(state)
-            for a in prog.arrays
-        ]
         row = tuple(  # a skipped prepare's per-tensor values read None: nothing was made
             float(c.fn(hyper, t) if c.per_tensor is None else c.fn(hyper, t, None))
-            for _, c in prog.coefs
+            for _, c in self.prog.coefs
         ) or (0.0,)
-        self._launch(params, columns, self.numel, (row,) * n, lambda: None)()
+        self._launch(params, columns, self.numel, (row,) * len(params), lambda: None)()
         written_in_place(params)
 
 
