@@ -602,6 +602,61 @@ def test_fused_follows_replaced_parameters_and_state(name):
             assert float((a - b).abs().max() / b.abs().max()) <= TOL
 
 
+def _mixed(seed: int = 0) -> list[torch.nn.Parameter]:
+    """A model in mixed precision: 16-bit weights, float32 norms and biases, one float64
+    tensor, interleaved in one param group."""
+    g = torch.Generator().manual_seed(seed)
+    dtypes = [torch.bfloat16, torch.float32, torch.bfloat16, torch.float64, torch.float16,
+              torch.float32]  # fmt: skip
+    return [torch.nn.Parameter(torch.randn(7 + 3 * i, generator=g).to(dt))
+            for i, dt in enumerate(dtypes)]  # fmt: skip
+
+
+@pytest.mark.parametrize("fused", [None, True], ids=["default", "fused"])
+@pytest.mark.parametrize("name", ["adamw", "sgd", "adagrad"])
+def test_a_group_of_several_dtypes_steps_one_kernel_per_dtype(name, fused):
+    """torch's fused and foreach steps group a param group's tensors by dtype: a group in
+    mixed precision runs one fused kernel per dtype (it ran eagerly, or was refused with
+    fused=True), bit for bit as the same tensors in one group per dtype."""
+    kw = {"momentum": 0.9} if name == "sgd" else {}
+    ps, ref_ps = _mixed(), _mixed()
+    opt = optim.get(name)(ps, lr=1e-2, fused=fused, **kw)
+    by_dtype: dict = {}
+    for p in ref_ps:
+        by_dtype.setdefault(p.dtype, []).append(p)
+    ref = optim.get(name)([{"params": g} for g in by_dtype.values()], lr=1e-2, fused=True, **kw)
+    g = torch.Generator().manual_seed(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no eager step announced
+        for _ in range(4):
+            for a, b in zip(ps, ref_ps, strict=True):
+                b.grad = torch.randn(b.shape, generator=g).to(b.dtype)
+                a.grad = b.grad.clone()
+            opt.step()
+            ref.step()
+    assert {plan.dtype for plan in opt._fused.plans.values() if plan} == set(by_dtype)
+    for a, b in zip(ps, ref_ps, strict=True):
+        assert torch.equal(a, b)
+        for key, value in ref.state[b].items():
+            assert torch.equal(opt.state[a][key], value), key
+
+
+def test_a_later_dtypes_unusable_state_is_refused_before_any_tensor_moves():
+    """The tensors of one dtype launch before those of the next: state the second kernel
+    cannot use is refused in the step's first phase, before the first kernel moves anything."""
+    ps = _mixed()
+    opt = optim.AdamW(ps, lr=1e-2, fused=True)
+    for p in ps:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    opt.state[ps[5]]["exp_avg"] = opt.state[ps[5]]["exp_avg"].double()  # a float32 tensor's
+    before = [p.detach().clone() for p in ps]
+    with pytest.raises(ValueError, match=r"param group 0: .*torch\.float64"):
+        opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(ps, before, strict=True))
+    assert {float(opt.state[p]["step"]) for p in ps} == {1.0}
+
+
 def _swapped_state(opt: optim.Optimizer, ps: list) -> None:
     """The state of a model whose two last tensors are swapped: state loaded for other
     parameters (``load_state_dict`` accepts it, as torch's does)."""

@@ -602,6 +602,42 @@ def test_the_steady_gpu_step_is_the_eager_form_bit_for_bit(name, sd, event, inte
     assert launches == [0, 0, 2, 2, 2 if steady else 0, 2]
 
 
+@pytest.mark.parametrize("fused", [None, True], ids=["default", "fused"])
+def test_a_group_of_several_dtypes_is_one_launch_per_dtype(fused, interpreted):
+    """A GPU group in mixed precision (16-bit weights, float32 and float64 tensors) is one
+    launch per dtype, as torch's fused steps group tensors (it ran eagerly, or was refused
+    with fused=True), bit for bit as the same tensors in one group per dtype."""
+    dtypes = [torch.bfloat16, torch.float32, torch.bfloat16, torch.float64, torch.float32]
+
+    def model() -> list[torch.nn.Parameter]:
+        g = torch.Generator().manual_seed(0)
+        return [torch.nn.Parameter(torch.randn(9 + i, generator=g).to(dt))
+                for i, dt in enumerate(dtypes)]  # fmt: skip
+
+    ps, ref_ps = model(), model()
+    opt = optim.AdamW(ps, lr=1e-2, fused=fused)
+    groups = [[p for p in ref_ps if p.dtype == dt] for dt in dict.fromkeys(dtypes)]
+    ref = optim.AdamW([{"params": g} for g in groups], lr=1e-2, fused=True)
+    g = torch.Generator().manual_seed(1)
+    launches = []
+    launch = gpu.TritonPlan._launch
+    with gpu.interpret_on_cpu(), warnings.catch_warnings(), mock.patch.object(
+        gpu.TritonPlan, "_launch", lambda self, *a: launches.append(1) or launch(self, *a)
+    ):  # fmt: skip
+        warnings.simplefilter("error")  # no eager step announced
+        for _ in range(3):
+            for a, b in zip(ps, ref_ps, strict=True):
+                b.grad = torch.randn(b.shape, generator=g).to(b.dtype)
+                a.grad = b.grad.clone()
+            opt.step()
+            ref.step()
+    assert len(launches) == 2 * 3 * 3  # three dtypes, both optimizers, three steps
+    for a, b in zip(ps, ref_ps, strict=True):
+        assert torch.equal(a, b)
+        for key, value in ref.state[b].items():
+            assert torch.equal(opt.state[a][key], value), key
+
+
 def test_new_coefficients_never_push_the_pointer_tables_out(interpreted, monkeypatch):
     """Adam's coefficients change at every step (bias corrections): each step's table is new,
     and must not evict the device tables of pointers, which would be made, checked and copied

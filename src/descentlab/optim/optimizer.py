@@ -141,7 +141,9 @@ class Monitor:
 class _GroupStep:
     """One param group's step, between the checks (phase 1) and the update (phase 2):
     its parameters with gradients (real views of complex ones, whose ``owners`` they are),
-    resolved hyperparameters, new step count, fused plan (None: eager) and sparsity."""
+    resolved hyperparameters, new step count, sparsity, and its ``parts``: each a compiled
+    plan (None: eager) with the positions of the tensors it steps (None: all of them; a group
+    of several devices or dtypes has one part each, as torch's fused steps group them)."""
 
     gi: int
     group: dict[str, Any]
@@ -149,7 +151,7 @@ class _GroupStep:
     grads: list[Tensor]
     hyper: dict[str, Any]
     step: int
-    plan: Any
+    parts: list[tuple[Any, list[int] | None]]
     owners: list[Tensor] | None
     sparse: bool
 
@@ -488,26 +490,60 @@ class Optimizer(torch.optim.Optimizer):
         self._validate(gi, hyper, group["params"])
         if self.state_dtype is not None:
             check_stored_params(self, gi, params, owners, hyper)
-        if self.fused and self.monitor is None and params[0].dtype not in _fused.DTYPES:
-            raise ValueError(
-                f"{type(self).__name__}(fused=True): parameters must be "
-                f"{_fused._dtype_names()}, got {params[0].dtype}"
-            )
+        if self.fused and self.monitor is None:
+            bad = next((p.dtype for p in params if p.dtype not in _fused.DTYPES), None)
+            if bad is not None:
+                raise ValueError(
+                    f"{type(self).__name__}(fused=True): parameters must be "
+                    f"{_fused._dtype_names()}, got {bad}"
+                )
         if sparse:
             self._check_sparse(gi, hyper)
             # rows absent from a sparse gradient are zeros: the dense update leaves their
             # parameters as torch's sparse one does, and rounds the others as it does
             grads = [g.coalesce().to_dense() if g.is_sparse else g for g in grads]
+            return _GroupStep(gi, group, params, grads, hyper, step, [(None, None)], owners, True)
+        dtype, device = params[0].dtype, params[0].get_device()  # (get_device: -1 on the CPU)
+        if (
+            self.monitor is not None
+            or self.fused is False
+            or all(p.dtype is dtype and p.get_device() == device for p in params)
+        ):
+            parts = [(self._backend(gi, params, grads, hyper, owners, gi > 0), None)]
+        else:  # one kernel per device and dtype, as torch's fused and foreach steps group them
+            kinds = list(dict.fromkeys((p.device, p.dtype) for p in params))
+            parts = []
+            for kind in kinds:
+                idx = [i for i, p in enumerate(params) if (p.device, p.dtype) == kind]
+                sub = [params[i] for i in idx], [grads[i] for i in idx]
+                part_owners = None if owners is None else [owners[i] for i in idx]
+                # every part's state checked here: no part may move before another refuses
+                parts.append((self._backend(gi, *sub, hyper, part_owners, True), idx))
+        return _GroupStep(gi, group, params, grads, hyper, step, parts, owners, False)
+
+    def _backend(
+        self,
+        gi: int,
+        params: list[Tensor],
+        grads: list[Tensor],
+        hyper: dict[str, Any],
+        owners: list[Tensor] | None,
+        later: bool,
+    ) -> Any:
+        """The compiled plan that steps these tensors of group ``gi`` (one device and dtype,
+        unless the group runs eagerly), or None: eager. Raises what the step cannot do
+        (``later``: something may move before their update, so the state that exists is
+        checked here too)."""
         # GPU groups: the Triton kernel of the chain's form, or eager (gpu.py; may raise)
-        gpu = None if sparse else _gpu.choose(self, gi, params, grads, hyper)
-        if gpu is not None and (gi or gpu.prefix is not None):
+        gpu = _gpu.choose(self, gi, params, grads, hyper)
+        if gpu is not None and (later or gpu.prefix is not None):
             # state its kernel cannot read, refused before an earlier group or the prefix
             # moves (the launch's own check refuses the first group's before anything changes)
             sts = self._states.current(self, gi, owners or params)
             gpu.refuse_state(gi, params, sts, owners is not None)
-        if gpu is not None or (params[0].is_cuda and not sparse):
-            return _GroupStep(gi, group, params, grads, hyper, step, gpu, owners, sparse)
-        plan = None if sparse else self._fused.choose(self, params, hyper)  # may raise
+        if gpu is not None or params[0].is_cuda:
+            return gpu
+        plan = self._fused.choose(self, params, hyper)  # may raise
         if self.fused and plan is not None:
             # what the kernel refuses, refused here: a later group's refusal would
             # otherwise come after the earlier groups' updates
@@ -524,35 +560,55 @@ class Optimizer(torch.optim.Optimizer):
                         f"{type(self).__name__}(fused=True): param group {gi}: "
                         f"{_fused._why(t, plan.dtype)}"
                     )
-            if gi:  # the kernel's own check refuses the first group's before anything changes
+            if later:  # the kernel's own check refuses the first group's before anything moves
                 self._fused.refuse_state(self, gi, plan, params, owners)
-        return _GroupStep(gi, group, params, grads, hyper, step, plan, owners, sparse)
+        return plan
 
     def _update(self, s: _GroupStep) -> None:
-        """Phase 2 for one group: initialise new state, count the step, update."""
-        gi, params, grads, hyper = s.gi, s.params, s.grads, s.hyper
+        """Phase 2 for one group: initialise new state, count the step, update each part."""
+        gi, params = s.gi, s.params
         sts = self._states.of(self, gi, s.owners or params)
         init_new(self.rule, s.owners or params, sts)
         values = self._states.advance(gi, [st["step"] for st in sts])
-        if isinstance(s.plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
-            state = realify(gather(sts)) if s.owners else gather(sts)
+        for plan, idx in s.parts:
+            if idx is None:
+                self._update_part(s, plan, params, s.grads, sts, values, s.owners)
+                continue
+            owners = None if s.owners is None else [s.owners[i] for i in idx]
+            part = ([xs[i] for i in idx] for xs in (params, s.grads, sts, values))
+            self._update_part(s, plan, *part, owners)
+        s.group["step"] = s.step
+
+    def _update_part(
+        self,
+        s: _GroupStep,
+        plan: Any,
+        params: list[Tensor],
+        grads: list[Tensor],
+        sts: list[dict],
+        values: list[float],
+        owners: list[Tensor] | None,
+    ) -> None:
+        """Update some of group ``s``'s tensors (all of them, or one device and dtype's) with
+        ``plan``: one launch of its Triton or CPU kernel, or the eager backend."""
+        gi, hyper = s.gi, s.hyper
+        if isinstance(plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
+            state = realify(gather(sts)) if owners else gather(sts)
             try:
-                s.plan.run(params, grads, state, hyper, values)
+                plan.run(params, grads, state, hyper, values)
             except ValueError:  # state the kernel cannot read: refused before its launch
                 torch._foreach_sub_([st["step"] for st in sts], 1)
                 raise
             # the prefix's torch ops and the program's prepares may have made state tensors
-            scatter(params, state, sts, s.owners)
-            s.group["step"] = s.step
-            self._fused.remember(self, gi, s.plan, params, sts, hyper)
+            scatter(params, state, sts, owners)
+            self._fused.remember(self, gi, plan, params, sts, hyper)
             return
-        if s.plan is not None and self._fused.run(
-            self, gi, s.plan, params, grads, sts, hyper, values, s.owners
+        if plan is not None and self._fused.run(
+            self, gi, plan, params, grads, sts, hyper, values, owners
         ):
-            s.group["step"] = s.step
             return
         state = gather(sts)
-        if s.owners is not None:
+        if owners is not None:
             state = realify(state)
         state["_step_values"] = values
         if self.monitor is not None and not self.differentiable:
@@ -564,8 +620,7 @@ class Optimizer(torch.optim.Optimizer):
             plain = self._hyper.plain.get(gi) and not s.sparse
             final = self.rule.final_plan(hyper) if plain else None
             self._eager.run(gi, params, grads, state, hyper, final, self.chunk_elements)
-        scatter(params, state, sts, s.owners)
-        s.group["step"] = s.step
+        scatter(params, state, sts, owners)
 
     # ------------------------------------------------------------------ fused backend
     def _check_sparse(self, gi: int, hyper: Mapping[str, Any]) -> None:
