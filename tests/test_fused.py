@@ -641,6 +641,34 @@ def test_a_group_of_several_dtypes_steps_one_kernel_per_dtype(name, fused):
             assert torch.equal(opt.state[a][key], value), key
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps, **kw: optim.Optimizer(
+            ps, optim.chain(optim.clip_by_global_norm(0.5), optim.scale_by_lr(0.1)), **kw
+        ),
+        lambda ps, **kw: optim.Adafactor(ps, lr=1e-2, **kw),
+    ],
+    ids=["global-norm-clip", "adafactor"],
+)
+def test_a_chain_over_the_whole_group_is_not_split_by_dtype(make):
+    """Only an element-local chain steps a group one dtype at a time: a global-norm clip (or
+    any rule that reads the whole group) sees all its tensors, as with one dtype."""
+    ps, ref_ps = _mixed(), _mixed()
+    opt, ref = make(ps), make(ref_ps, fused=False)
+    g = torch.Generator().manual_seed(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an eager step's announcement
+        for _ in range(3):
+            for a, b in zip(ps, ref_ps, strict=True):
+                b.grad = torch.randn(b.shape, generator=g).to(b.dtype)
+                a.grad = b.grad.clone()
+            opt.step()
+            ref.step()
+    for a, b in zip(ps, ref_ps, strict=True):
+        assert torch.equal(a, b)
+
+
 def test_a_later_dtypes_unusable_state_is_refused_before_any_tensor_moves():
     """The tensors of one dtype launch before those of the next: state the second kernel
     cannot use is refused in the step's first phase, before the first kernel moves anything."""

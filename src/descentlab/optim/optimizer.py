@@ -507,6 +507,7 @@ class Optimizer(torch.optim.Optimizer):
         if (
             self.monitor is not None
             or self.fused is False
+            or not self.rule.elementwise  # a rule reads the whole group (a global-norm clip)
             or all(p.dtype is dtype and p.get_device() == device for p in params)
         ):
             parts = [(self._backend(gi, params, grads, hyper, owners, gi > 0), None)]
