@@ -98,6 +98,32 @@ def test_a_changed_number_costs_a_check_of_it_and_nothing_else(monkeypatch, name
 
 
 @pytest.mark.parametrize(
+    ("name", "kw", "key", "value"), CHANGES, ids=[f"{c[0]}-{c[2]}" for c in CHANGES]
+)
+def test_the_checks_of_a_scheduled_key_are_found_once(monkeypatch, name, kw, key, value):
+    """The steady step looks up which checks read a changed key (and which parts' kernels
+    depend on it) when the set of changed keys is new, not before every step."""
+    params = _params()
+    opt = optim.get(name)(params, **kw, fused=True)
+    for i in range(2):
+        _grads(params, i)
+        opt.step()
+    found = []
+    lookup = opt.rule.changed_checks
+
+    def changed_checks(keys):
+        found.append(keys)
+        return lookup(keys)
+
+    monkeypatch.setattr(opt.rule, "changed_checks", changed_checks)
+    for i in range(2, 12):
+        opt.param_groups[0][key] = value(i)
+        _grads(params, i)
+        opt.step()
+    assert found == [frozenset({key})]
+
+
+@pytest.mark.parametrize(
     ("key", "bad", "message"),
     [
         (
@@ -272,7 +298,7 @@ def test_a_bad_value_beside_the_scheduled_one_is_refused():
         opt.param_groups[0]["lr"] = 1e-2 / (1 + i)
         _grads(params, i)
         opt.step()
-    assert opt._fused.steady[0].moved == frozenset({"lr"})
+    assert opt._fused.steady[0].moved.keys == frozenset({"lr"})
     before = [p.detach().clone() for p in params]
     opt.param_groups[0]["lr"] = 1e-3
     opt.param_groups[0]["weight_decay"] = -1.0

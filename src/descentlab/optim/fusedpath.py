@@ -74,7 +74,9 @@ class SteadyContext:
         plan: the compiled plan.
         counts: the group's step counters (a view, all equal).
         step_ids: ``id`` of each parameter's step tensor.
-        moved: the keys a schedule changed at the last step (checked first at the next).
+        moved: the keys a schedule changed at the last step (checked first at the next),
+            with the checks of their values and the parts whose signatures read them
+            (:class:`Moved`).
     """
 
     state: TrackedState
@@ -89,7 +91,17 @@ class SteadyContext:
     plan: SteadyPlan
     counts: memoryview
     step_ids: list[int]
-    moved: frozenset[str] = frozenset()
+    moved: Moved | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Moved:
+    """The keys a schedule changes (the same at every step, as a rule), what checks their
+    values, and which of the chain's parts read them in their signatures: found once."""
+
+    keys: frozenset[str]
+    checks: list
+    readers: tuple[int, ...]
 
 
 #: whether the eager steps of ``fused=None`` without a compiler were announced (once per
@@ -404,16 +416,20 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
     nothing else: no re-validation of the others, no new plan); False where more than numbers
     changed, or the chain's structure (its kernel) did -- the signature of each part that
     read a changed value is computed again, no other. A bad value raises, naming it, before
-    any group's step has changed anything."""
-    keys = changed_numbers(hyper, ctx.hyper, ctx.moved)
+    any group's step has changed anything. (This runs before every scheduled step, in the
+    cold caches of a step: what the changed keys need is found once, for the next steps.)"""
+    moved = ctx.moved
+    keys = changed_numbers(hyper, ctx.hyper, moved.keys if moved is not None else frozenset())
     if keys is None:
         return False
-    readers, parts, signature = ctx.readers, ctx.parts, ctx.signature
-    for key in keys:
-        for i in readers.get(key, ()):
-            if parts[i].fuse_signature(hyper) != signature[i]:
-                return False
-    recheck(opt.rule, gi, hyper, keys)
-    ctx.hyper, ctx.moved = hyper, keys
+    if moved is None or keys is not moved.keys:
+        readers = {i for key in keys for i in ctx.readers.get(key, ())}
+        moved = Moved(keys, opt.rule.changed_checks(keys), tuple(sorted(readers)))
+    parts, signature = ctx.parts, ctx.signature
+    for i in moved.readers:
+        if parts[i].fuse_signature(hyper) != signature[i]:
+            return False
+    recheck(moved.checks, gi, hyper)
+    ctx.hyper, ctx.moved = hyper, moved
     opt._hyper.validated[gi] = hyper
     return True

@@ -45,13 +45,17 @@ def changed_numbers(
     Runs before every scheduled step. ``guess``: the keys this found the last time (a
     schedule changes the same ones at every step); where nothing else differs, that costs a
     copy and one comparison (the answer is then ``guess``, a key of it possibly unchanged)."""
-    if not isinstance(last, Mapping) or len(last) != len(hyper):
+    if type(last) is not dict and not isinstance(last, Mapping):  # (an ABC check: slow)
+        return None
+    if len(last) != len(hyper):
         return None
     if guess:
         probe = dict(hyper)
         for k in guess:
             v, w = probe.get(k), last.get(k, last)  # ``last`` itself: a key that is new
-            if not (type(v) in _NUMBERS or number(v)) or not (type(w) in _NUMBERS or number(w)):
+            if type(v) not in _NUMBERS and not number(v):
+                break
+            if type(w) not in _NUMBERS and not number(w):
                 break
             probe[k] = w
         else:
@@ -67,12 +71,12 @@ def changed_numbers(
     return frozenset(changed)
 
 
-def recheck(rule: Rule, gi: int, hyper: Mapping[str, Any], keys: frozenset[str]) -> None:
-    """Check the values of ``keys``, which a schedule changed (the others passed before), and
-    what relates them (:meth:`~descentlab.optim.Rule.changed_checks`), nothing else. A bad
-    value raises, naming its param group ``gi``."""
+def recheck(tests: list, gi: int, hyper: Mapping[str, Any]) -> None:
+    """Run ``tests``, the checks of the values a schedule changed (the others passed before)
+    and of what relates them (:meth:`~descentlab.optim.Rule.changed_checks`), nothing else.
+    A bad value raises, naming its param group ``gi``."""
     try:
-        for test in rule.changed_checks(keys):
+        for test in tests:
             test(hyper)
     except ValueError as exc:
         raise type(exc)(f"param group {gi}: {exc}") from None
@@ -197,7 +201,7 @@ class HyperChecks:
                 return
             keys = changed_numbers(hyper, last)
             if keys is not None:
-                recheck(rule, gi, hyper, keys)
+                recheck(rule.changed_checks(keys), gi, hyper)
                 self.validated[gi] = hyper
                 return
             key: Any = hyper
