@@ -236,7 +236,12 @@ def test_the_readmes_table_of_paths_is_cuda_paths():
         named = {
             n for n, d in display.items() if re.search(rf"(?<![\w-]){re.escape(d)}(?!\w)", row)
         }
-        assert named == {n for n, p in PATHS.items() if p.kind == kind}, kind
+        want = {n for n, p in PATHS.items() if p.kind == kind}
+        assert named == want, (
+            f'README\'s "On a GPU" table, row {start!r}: add '
+            f"{sorted(display[n] for n in want - named)}, remove "
+            f"{sorted(display[n] for n in named - want)} (gpu.cuda_paths())"
+        )
 
 
 #: rules descentlab.optim exports that are element-local but not written in the form, each

@@ -58,6 +58,24 @@ def test_every_named_optimizer_lives_with_its_rule_and_record():
         assert all(type(r).role != "other" for r in core), rec.name
 
 
+def test_every_registered_modules_names_are_exported_by_optim():
+    """A new optimizer module's rule and class are reachable as ``descentlab.optim.<name>``:
+    the rule-expression parser (``compare --rule``, a rule's repr read back) finds rules there
+    only, by ``optim.__all__``."""
+    for rec in optim.records():
+        module = inspect.getmodule(rec.factory)
+        rules = [
+            n for n, v in vars(module).items()
+            if isinstance(v, type) and issubclass(v, optim.Rule) and v.__module__ == module.__name__
+        ]  # fmt: skip
+        assert rules, module.__name__
+        for name in [rec.factory.__name__, *rules]:
+            assert name in optim.__all__ and getattr(optim, name) is getattr(module, name), (
+                f"{module.__name__}.{name} is not exported: add it to the imports and to "
+                "__all__ in descentlab/optim/__init__.py"
+            )
+
+
 def test_named_arguments_become_hyperparameters():
     w = torch.nn.Parameter(torch.ones(2))
     opt = optim.Adam([w], lr=0.1, betas=[0.8, 0.9], weight_decay=0.01, fused=False)

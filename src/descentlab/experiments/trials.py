@@ -282,15 +282,6 @@ def finished_run(store: Any, trial: Trial, *, outcomes: bool = False) -> Any:
     return record
 
 
-def _vectorizable(trial: Trial) -> bool:
-    """Whether ``trial`` may share a vectorized pass with others (a monitored trial may: the
-    group records its monitor's statistics for it; an optimizer from outside descentlab may
-    not, monitored or not)."""
-    from descentlab.engine import multirun
-
-    return multirun.group_of(trial.config) is not None
-
-
 def group_trials(trials: list[Trial]) -> list[list[Trial]]:
     """``trials`` split into the groups that can train in one vectorized pass: same data and
     same shared fields (:func:`~descentlab.engine.multirun.train_many`'s grouping: the runs
