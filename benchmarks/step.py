@@ -364,7 +364,13 @@ def compile_overhead(names: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1e6,1e7", help="total parameters, comma-separated")
-    parser.add_argument("--repeat", type=int, default=15, help="timed steps per measurement")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="timed steps per measurement (default 15; 200 with --schedule, whose sched/const "
+        "ratio at 100k parameters, a difference of about a microsecond, needs the samples)",
+    )
     parser.add_argument("--optimizers", default=None, help="comma-separated (default: all)")
     parser.add_argument(
         "--device",
@@ -407,6 +413,8 @@ def main(argv: list[str] | None = None) -> None:
         "cuda: the Triton steps)",
     )
     args = parser.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 200 if args.schedule else 15
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     if args.device == "cuda" and not args.state_dtypes:  # one line without a device
         from gpu_step import run_cuda
