@@ -62,6 +62,24 @@ def train(
         opt.step()
 
 
+def laid_out_params(dtype: torch.dtype) -> list[torch.nn.Parameter]:
+    """A channels_last conv weight, a transposed matrix, a contiguous vector: each dense, the
+    first two not contiguous (autograd gives their gradients their strides)."""
+    g = torch.Generator().manual_seed(7)
+    conv = torch.randn(8, 3, 3, 3, generator=g, dtype=dtype)
+    mat = torch.randn(5, 7, generator=g, dtype=dtype)
+    vec = torch.randn(11, generator=g, dtype=dtype)
+    return [
+        torch.nn.Parameter(conv.to(memory_format=torch.channels_last)),
+        torch.nn.Parameter(mat.t()),
+        torch.nn.Parameter(vec),
+    ]
+
+
+def layout_loss(ps: list[torch.Tensor], t: int) -> torch.Tensor:
+    return sum(((p * (t + 1)).sin() * (1 + i)).sum() for i, p in enumerate(ps))
+
+
 def as_float64(splits):  # type: ignore[no-untyped-def]
     """A data set's ``Splits`` with every floating-point tensor in float64."""
     from descentlab.problems import data

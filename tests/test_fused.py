@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _models import batches, digits_mlp, param_groups, train
+from _models import batches, digits_mlp, laid_out_params, layout_loss, param_groups, train
 from test_optim_parity import PARITY
 
 from descentlab import optim
@@ -838,3 +838,154 @@ def test_a_kernel_without_division_or_root_takes_the_streaming_width(name, kw, d
     # the root the tests compare with torch's is the full-width kernels' root
     probe = F.FusedBuilder(hyper={}).source(torch.float32, False, False)
     assert "#define DL_STREAM 1" not in probe
+
+
+# --------------------------------------------------------------------------------------
+# Parameters laid out otherwise than contiguous: channels_last weights, a transpose
+# --------------------------------------------------------------------------------------
+
+
+def _noisy_momentum(params, **kw) -> optim.Optimizer:
+    chain = optim.chain(optim.add_noise(noise_eta=0.1), optim.trace(momentum=0.9),
+                        optim.scale_by_lr(lr=0.1))  # fmt: skip
+    return optim.Optimizer(params, chain, **kw)
+
+
+#: (optimizer, options): a rule with a root and amsgrad's lazy maximum, momentum with
+#: Nesterov (its buffer made from the first gradient), an accumulator, a sign, step sizes
+#: made on the first step, the noise drawn before each step
+LAYOUT_CASES = [
+    (optim.AdamW, dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
+    (optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    (optim.Adagrad, dict(lr=0.1)),
+    (optim.Lion, dict(lr=1e-3)),
+    (optim.Rprop, dict(lr=1e-2)),
+    (_noisy_momentum, {}),
+]
+
+
+@pytest.mark.parametrize("fused", [None, True], ids=["default", "fused=True"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize(
+    ("cls", "kw"), LAYOUT_CASES, ids=[c[0].__name__.strip("_") for c in LAYOUT_CASES]
+)
+def test_channels_last_and_transposed_parameters_step_fused(cls, kw, dtype, fused):
+    """torch's fused step takes parameters that are dense but not contiguous (a model in
+    channels_last, a transposed weight); so does the kernel, which walks every tensor in
+    memory order: the same bits as the same values laid out contiguously, fused, and the
+    eager backend's, with no eager fallback and the steady step taken (it ran them eagerly,
+    announced, and fused=True refused them)."""
+    strided = laid_out_params(dtype)
+    plain = [
+        torch.nn.Parameter(p.detach().clone(memory_format=torch.contiguous_format)) for p in strided
+    ]
+    eager = [torch.nn.Parameter(p.detach().clone()) for p in strided]
+    assert not strided[0].is_contiguous() and not strided[1].is_contiguous()
+    opts = [cls(strided, fused=fused, **kw), cls(plain, fused=True, **kw),
+            cls(eager, fused=False, **kw)]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "runs eagerly"
+        for t in range(6):
+            for ps, opt in zip((strided, plain, eager), opts, strict=True):
+                opt.zero_grad()
+                layout_loss(ps, t).backward()
+                opt.step()
+    assert _ran_fused(opts[0])
+    # the steady step, where the chain has one (the noise is drawn before every step)
+    assert list(opts[0]._fused.steady) == ([] if cls is _noisy_momentum else [0])
+    assert strided[0].stride() == (27, 1, 9, 3) and strided[1].stride() == (1, 7)
+    # against the eager backend: a root may part by an ulp (test_form.test_fused_equals_eager)
+    rooted = cls in (optim.AdamW, optim.Adagrad)
+    tol = 1e-12 if dtype == torch.float64 else TOL
+    for a, b, c in zip(strided, plain, eager, strict=True):
+        assert torch.equal(a, b)
+        if rooted and not (dtype == torch.float32 and BITWISE):
+            torch.testing.assert_close(a, c, rtol=tol, atol=tol)
+        else:
+            assert torch.equal(a, c)
+        for key, v in opts[0].state[a].items():
+            assert v.stride() == a.stride() or v.ndim == 0, key
+            assert torch.equal(v, opts[1].state[b][key]), key
+
+
+@pytest.mark.parametrize("steady", [0, 3], ids=["first-step", "after-steady-steps"])
+@pytest.mark.parametrize("fused", [None, True], ids=["default", "fused=True"])
+def test_a_gradient_laid_out_unlike_its_parameter_is_not_read_in_memory_order(fused, steady):
+    """A channels_last parameter with a contiguous gradient: element k of one is not
+    element k of the other in memory. fused=None steps the group eagerly (announced), and
+    fused=True refuses it with nothing changed -- also where the steps before were steady."""
+    ps = laid_out_params(torch.float32)
+    ref = [torch.nn.Parameter(p.detach().clone()) for p in ps]
+    opt, eager = optim.AdamW(ps, lr=1e-2, fused=fused), optim.AdamW(ref, lr=1e-2, fused=False)
+    for t in range(steady):
+        for group, o in ((ps, opt), (ref, eager)):
+            o.zero_grad()
+            layout_loss(group, t).backward()
+            o.step()
+    assert list(opt._fused.steady) == ([0] if steady else [])
+    for p, q in zip(ps, ref, strict=True):
+        p.grad = torch.randn(p.shape, generator=torch.Generator().manual_seed(3))  # contiguous
+        q.grad = p.grad.clone()
+    if fused:
+        before = [p.detach().clone() for p in ps]
+        state = copy.deepcopy(opt.state_dict())
+        with pytest.raises(ValueError, match=r"param group 0: tensors must be contiguous"):
+            opt.step()
+        assert all(torch.equal(a, b) for a, b in zip(ps, before, strict=True))
+        after = opt.state_dict()
+        for i, st in state["state"].items():
+            assert all(torch.equal(v, after["state"][i][k]) for k, v in st.items())
+        return
+    with pytest.warns(RuntimeWarning, match="runs param group 0 eagerly"):
+        opt.step()
+    eager.step()
+    exact = BITWISE or not steady  # a root of the fused steps before may part by an ulp
+    for a, b in zip(ps, ref, strict=True):
+        assert torch.equal(a, b) if exact else torch.allclose(a, b, rtol=TOL, atol=0)
+
+
+@pytest.mark.parametrize("fused", [None, True], ids=["default", "fused=True"])
+def test_low_bit_state_of_a_channels_last_parameter_is_not_cut_in_memory_order(fused):
+    """int8 blocks are cut from a parameter's logical order: the kernel, which would cut them
+    in memory order, does not take a channels_last parameter's low-bit state (eager,
+    announced; fused=True refuses) -- the eager backend's bytes, not others."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(16, 32, 3, 3, generator=g).to(memory_format=torch.channels_last)  # 4608
+    ps, ref = [torch.nn.Parameter(w.clone())], [torch.nn.Parameter(w.clone())]
+    opt = optim.AdamW(ps, lr=1e-2, state_dtype="int8", fused=fused)
+    eager = optim.AdamW(ref, lr=1e-2, state_dtype="int8", fused=False)
+    ps[0].grad = torch.randn(w.shape, generator=g).to(memory_format=torch.channels_last)
+    ref[0].grad = ps[0].grad.clone()
+    if fused:
+        with pytest.raises(ValueError, match=r"param group 0: tensors must be contiguous"):
+            opt.step()
+        assert torch.equal(ps[0], ref[0]) and not opt.state
+        return
+    with pytest.warns(RuntimeWarning, match="runs param group 0 eagerly"):
+        opt.step()
+    eager.step()
+    assert torch.equal(ps[0], ref[0])
+    for key, v in eager.state[ref[0]].items():
+        assert torch.equal(opt.state[ps[0]][key], v), key
+
+
+def test_batched_rows_of_a_transposed_parameter_are_not_cut_in_memory_order():
+    """K batched learning rates step row r of each parameter's leading dimension at lr[r]:
+    the kernel cuts rows from memory, so a transposed parameter (rows not consecutive there)
+    steps eagerly, announced -- at the eager backend's values."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(6, 3, generator=g).t()  # (3, 6): row r is not consecutive in memory
+    ps, ref = [torch.nn.Parameter(w.clone())], [torch.nn.Parameter(w.clone())]
+    lr = torch.tensor([0.1, 0.01, 0.001])
+    opt = optim.SGD(ps, lr=lr, momentum=0.9)
+    eager = optim.SGD(ref, lr=lr, momentum=0.9, fused=False)
+    for t in range(3):
+        ps[0].grad = torch.randn(6, 3, generator=g).t()
+        ref[0].grad = ps[0].grad.clone()
+        if t == 0:
+            with pytest.warns(RuntimeWarning, match="runs param group 0 eagerly"):
+                opt.step()
+        else:
+            opt.step()
+        eager.step()
+    assert torch.equal(ps[0], ref[0])

@@ -26,6 +26,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
+from _models import laid_out_params, layout_loss
 
 pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
 
@@ -607,6 +608,73 @@ def test_the_steady_gpu_step_is_the_eager_form_bit_for_bit(name, sd, event, inte
     assert launches == [0, 0, 2, 2, 2 if steady else 0, 2]
 
 
+def _clipped_adam(params, **kw) -> optim.Optimizer:
+    rule = optim.chain(optim.clip_by_global_norm(1.0), optim.scale_by_adam(),
+                       optim.scale_by_lr(1e-2))  # fmt: skip
+    return optim.Optimizer(params, rule, **kw)
+
+
+#: a root, momentum's buffer made from the first gradient, a sign; a global-norm clip run
+#: with torch ops before the launch (its output handed to the kernel as the gradients)
+LAYOUTS = [
+    ("adamw", dict(lr=1e-2, weight_decay=0.1)),
+    ("sgd", dict(lr=0.1, momentum=0.9, nesterov=True)),
+    ("lion", dict(lr=1e-3)),
+    (_clipped_adam, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"), LAYOUTS, ids=[getattr(c[0], "__name__", c[0]).strip("_") for c in LAYOUTS]
+)
+def test_channels_last_and_transposed_parameters_take_the_triton_step(name, kw, interpreted):
+    """Dense parameters that are not contiguous (a channels_last weight, a transpose), as
+    torch's fused steps take them: the kernel walks each tensor in memory order, with its
+    state made in the parameter's layout, so the parameters and state are bit for bit those
+    of the same values laid out contiguously; no eager step (it ran eagerly, announced, and
+    fused=True refused it), and the steady step where the chain has one. A gradient laid out
+    unlike its parameter is then refused, also after steady steps."""
+    strided = laid_out_params(torch.float32)
+    plain = [p.detach().clone(memory_format=torch.contiguous_format) for p in strided]
+    plain = [torch.nn.Parameter(p) for p in plain]
+    make = name if callable(name) else optim.get(name)
+    opts = [make(strided, fused=True, **kw), make(plain, fused=True, **kw)]
+    steady = []
+    launch = gpu.TritonPlan.launch
+    with (
+        gpu.interpret_on_cpu(),
+        warnings.catch_warnings(),
+        mock.patch.object(gpu.TritonPlan, "launch", autospec=True, side_effect=launch) as spy,
+    ):
+        warnings.simplefilter("ignore")  # the clip's torch ops are announced
+        warnings.filterwarnings("error", message=".*eagerly")
+        for t in range(4):
+            for ps, opt in zip((strided, plain), opts, strict=True):
+                opt.zero_grad()
+                layout_loss(ps, t).backward()
+                opt.step()
+            steady.append(spy.call_count)
+        before = [p.detach().clone() for p in strided]
+        strided[0].grad = strided[0].grad.contiguous()  # same values, another layout
+        with pytest.raises(ValueError, match="contiguous, or dense with their parameter's"):
+            opts[0].step()
+    # both optimizers steady in steps 3 and 4, where the chain is one launch
+    assert steady[0] == 0 and steady[3] - steady[1] == (0 if callable(name) else 4)
+    assert strided[0].stride() == (27, 1, 9, 3) and strided[1].stride() == (1, 7)
+    # the clip's norm, a torch reduction, rounds by the layout it sums in (as torch's own
+    # clip_grad_norm_): there, within rounding (a gradient read out of order is far off)
+    same = (
+        torch.equal
+        if not callable(name)
+        else functools.partial(torch.allclose, rtol=1e-5, atol=1e-7)
+    )
+    for a, b, c in zip(strided, plain, before, strict=True):
+        assert same(a, b) and torch.equal(a, c)
+        for key, v in opts[0].state[a].items():
+            assert v.ndim == 0 or v.stride() == a.stride(), key
+            assert same(v, opts[1].state[b][key]), key
+
+
 @pytest.mark.parametrize("fused", [None, True], ids=["default", "fused"])
 def test_a_group_of_several_dtypes_is_one_launch_per_dtype(fused, interpreted):
     """A GPU group in mixed precision (16-bit weights, float32 and float64 tensors) is one
@@ -992,6 +1060,35 @@ def test_fused_true_with_a_monitor_runs_eagerly_announced(interpreted):
     with pytest.warns(RuntimeWarning, match=said), gpu.interpret_on_cpu():
         opt.step()
     assert [r["step"] for r in opt.monitor.records] == [1]  # the eager step recorded it
+
+
+def test_low_bit_state_of_a_channels_last_parameter_is_refused_on_the_triton_path(interpreted):
+    """int8 blocks are cut in a parameter's logical order, the kernel's would be cut in memory
+    order: fused=True refuses a channels_last parameter's low-bit state, naming why."""
+    w = torch.randn(16, 32, 3, 3, generator=torch.Generator().manual_seed(0))
+    p = torch.nn.Parameter(w.to(memory_format=torch.channels_last))
+    p.grad = torch.ones_like(p)
+    opt = optim.AdamW([p], lr=1e-2, state_dtype="int8", fused=True)
+    said = r"param group 0: low-bit optimizer state needs contiguous parameters$"
+    with pytest.raises(ValueError, match=said), gpu.interpret_on_cpu():
+        opt.step()
+    assert not opt.state
+
+
+def test_a_rule_that_cannot_be_emitted_here_says_why(interpreted):
+    """AdamW(amsgrad=True): its maximum is state made on its first use, which the Triton
+    emitter does not make yet. The refusal says so (it said "scale_by_adam has no form",
+    which it has)."""
+    w = torch.nn.Parameter(torch.ones(3))
+    w.grad = torch.ones(3)
+    opt = optim.AdamW([w], amsgrad=True, fused=True)
+    said = (
+        r"param group 0: scale_by_adam has no Triton form at these options: state "
+        r"'max_exp_avg_sq' made on its first use has no Triton form yet$"
+    )
+    with pytest.raises(ValueError, match=said), gpu.interpret_on_cpu():
+        opt.step()
+    assert torch.equal(w, torch.ones(3)) and not opt.state
 
 
 # ------------------------------------------------------------------ on a real device

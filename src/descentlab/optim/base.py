@@ -266,6 +266,30 @@ def written_in_place(params: list[Tensor]) -> None:
     torch._C._increment_version(params)
 
 
+def dense(t: Tensor) -> bool:
+    """Whether ``t``'s elements fill ``t.numel()`` consecutive places from its data pointer:
+    contiguous, or a permutation of that (a channels_last weight, a transpose). A kernel that
+    reads raw pointers walks such a tensor in memory order, beside tensors laid out as it
+    (:func:`laid_out_as`), as torch's fused steps do."""
+    if t.is_contiguous():
+        return True
+    expected = 1
+    dims = sorted((st, n) for st, n in zip(t.stride(), t.shape, strict=True) if n != 1)
+    for stride, size in dims:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def laid_out_as(t: Tensor, p: Tensor) -> bool:
+    """Whether ``t``, of ``p``'s shape, holds each element at the place ``p`` (:func:`dense`)
+    holds it: element k of one in memory is element k of the other."""
+    if p.is_contiguous():
+        return t.is_contiguous()
+    return all(a == b for a, b, n in zip(t.stride(), p.stride(), p.shape, strict=True) if n != 1)
+
+
 def scalar_dtype() -> torch.dtype:
     """The dtype of step counters and other scalar state (torch's: the default float)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32

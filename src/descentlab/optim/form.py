@@ -1378,12 +1378,12 @@ def branch(on: Coef, a: Expr, b: Expr) -> Expr:
 
 
 def _lazy_zeros(b: Any, key: str) -> None:
-    """A lazy state entry (:meth:`Form.state`) of the fused kernel: made as zeros, where
-    missing, before the kernel runs (a steady prepare: skipped once it exists)."""
+    """A lazy state entry (:meth:`Form.state`) of the fused kernel: made as zeros laid out as
+    their parameters, where missing, before the kernel runs (a steady prepare: skipped once it
+    exists)."""
 
     def make(state: State, params: list[Tensor], grads: list[Tensor], hyper: Any) -> None:
-        zero = lambda t: torch.zeros_like(t, memory_format=torch.contiguous_format)  # noqa: E731
-        lazy_state(state, key, grads, zero)
+        lazy_state(state, key, params, torch.zeros_like)
 
     b.prepare(make, fills=(key,), steady=True)
 

@@ -108,7 +108,7 @@ from torch import Tensor
 from descentlab import _native
 from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
-from .base import written_in_place
+from .base import dense, laid_out_as, written_in_place
 
 __all__ = [
     "DTYPES",
@@ -795,6 +795,8 @@ class FusedPlan:
         self.keys = [*builder.arrays, *(k for k in builder.needs if k not in builder.arrays)]
         self._per_tensor = any(c.per_tensor is not None for c in builder.coefs)
         self._static: list[int] = []
+        #: the parameters last checked are not all contiguous (dense, in another order)
+        self._strided = False
         self._k = 0
         self._shape: tuple = ()
         self._launch_args: tuple = ()
@@ -815,22 +817,21 @@ class FusedPlan:
 
         ``plain``: the caller knows ``hyper`` holds only Python values (no batched tensors).
 
-        Every array the kernel touches must be a contiguous CPU tensor of the plan's dtype
-        shaped like its parameter (the kernel reads ``numel`` elements from its data pointer).
-        Parameters and state are checked when their storage changes, gradients every step.
+        Every array the kernel touches must be a CPU tensor of the plan's dtype shaped and laid
+        out like its parameter, which is dense: contiguous, or (without batched values or
+        low-bit state) a permutation of that such as channels_last. The kernel reads ``numel``
+        elements from each data pointer, in memory order. Parameters and state are checked
+        when their storage changes, gradients every step.
         """
         b = self.builder
         dtype = self.dtype
-        for g in grads:  # torch already keeps a gradient's dtype, device and shape its param's
-            if not g.is_contiguous():
-                return _why(g, dtype)
         cols = [state.get(key) for key in b.arrays]
         static = _storage(params, cols)
         k, rows_h = (1, [hyper]) if plain else self._rows(hyper)
         if k != 1 and b.formats:
             return "blockwise low-bit state with batched hyperparameters runs eagerly"
         if static != self._static or k != self._k or 0 in static:
-            why = self._check_static(params, cols)
+            why = self._check_static(params, cols, k=k)
             if why:
                 return why
             self._shape = self._shapes(params, k)
@@ -842,6 +843,14 @@ class FusedPlan:
                 self._zeros(len(params)).buffer_info()[0],
                 total >= _SMALL,
             )
+        # torch already keeps a gradient's dtype, device and shape its param's; its layout
+        # is checked against the parameters' (all contiguous, as a rule: one test each)
+        if self._strided:
+            bad = [g for p, g in zip(params, grads, strict=True) if not laid_out_as(g, p)]
+        else:
+            bad = [g for g in grads if not g.is_contiguous()]
+        if bad:
+            return _why(bad[0], dtype)
         for fn in b.prepares:
             fn(state, params, grads, hyper)
         n = len(params)
@@ -903,7 +912,11 @@ class FusedPlan:
         if static != self._static:
             return None
         try:  # None has no data_ptr; a sparse tensor no is_contiguous
-            gp = [g.data_ptr() for g in grads if g.is_contiguous()]
+            if self._strided:  # parameters laid out otherwise than contiguous
+                pairs = zip(params, grads, strict=True)
+                gp = [g.data_ptr() for p, g in pairs if laid_out_as(g, p)]
+            else:
+                gp = [g.data_ptr() for g in grads if g.is_contiguous()]
         except (AttributeError, RuntimeError):
             return None
         n = len(params)
@@ -937,14 +950,17 @@ class FusedPlan:
         return self._check_static(params, cols, existing=True)
 
     def _check_static(
-        self, params: list[Tensor], cols: list[list | None], existing: bool = False
+        self, params: list[Tensor], cols: list[list | None], existing: bool = False, k: int = 1
     ) -> str:
         """What is wrong with the parameters and the state columns ``cols`` (``existing``:
-        only with the state there is; an entry still to be made passes)."""
+        only with the state there is; an entry still to be made passes; ``k``: the batched
+        hyperparameters' length, whose rows are the parameters' leading slices)."""
         dtype = self.dtype
+        layout = self._layout(k)
         for p in params:
-            if not (p.is_cpu and p.dtype is dtype and p.is_contiguous()):
+            if not (p.is_cpu and p.dtype is dtype and layout(p)):
                 return _why(p, dtype)
+        self._strided = not all(p.is_contiguous() for p in params)
         stored = self.builder.stored_arrays()
         for key, col in zip(self.builder.arrays, cols, strict=True):
             if key in stored:
@@ -962,10 +978,33 @@ class FusedPlan:
                     if filled:
                         continue
                     return f"missing optimizer state {key!r}"
-                if not (t.is_cpu and t.dtype is dtype and t.is_contiguous()):
+                if not (t.is_cpu and t.dtype is dtype):
                     return _why(t, dtype)
                 if t.shape != p.shape:
                     return f"state of shape {tuple(t.shape)} for a parameter of {tuple(p.shape)}"
+                if not laid_out_as(t, p):
+                    return _why(t, dtype)
+        return ""
+
+    def _layout(self, k: int) -> Any:
+        """The test of a parameter's layout the kernel can read: dense, and contiguous where
+        low-bit blocks or the rows of ``k`` batched values are cut from its logical order."""
+        return Tensor.is_contiguous if k != 1 or self.builder.formats else dense
+
+    def tensors_error(
+        self, params: list[Tensor], grads: list[Tensor], hyper: Mapping[str, Any]
+    ) -> str:
+        """What :meth:`run` would refuse of these CPU parameters and gradients, or "": the
+        first phase of a ``fused=True`` step, before any group changes."""
+        dtype, layout = self.dtype, self._layout(self._rows(hyper)[0])
+        for p, g in zip(params, grads, strict=True):
+            for t in (p, g):
+                if t.dtype is not dtype:
+                    return _why(t, dtype)
+            if not layout(p):
+                return _why(p, dtype)
+            if not laid_out_as(g, p):
+                return _why(g, dtype)
         return ""
 
     def _check_stored(
@@ -1087,4 +1126,7 @@ def _why(t: Tensor, dtype: torch.dtype) -> str:
         return f"tensors must be on the CPU, got {t.device}"
     if t.dtype is not dtype:
         return f"all tensors of a group must be {dtype}, got {t.dtype}"
-    return "tensors must be contiguous"
+    return (
+        "tensors must be contiguous, or dense with their parameter's layout (channels_last, a "
+        "transpose)"
+    )

@@ -34,7 +34,7 @@ from torch import Tensor
 from descentlab import _native
 
 from . import lowbit
-from .base import Chain, written_in_place
+from .base import Chain, dense, laid_out_as, written_in_place
 from .form import FormRule, _plain
 from .state import as_real
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
@@ -107,6 +107,9 @@ class TritonPlan:
     #: list each (the steady step's test)
     storage: list[list[int]] = field(default_factory=list, repr=False)
     numel: tuple[int, ...] = field(default=(), repr=False)
+    #: those parameters are not all contiguous (dense, in another order: each gradient is
+    #: checked against its parameter's strides)
+    strided: bool = field(default=False, repr=False)
 
     def run(
         self,
@@ -126,7 +129,10 @@ class TritonPlan:
             state["_step_values"] = steps  # the step counts the prefix's rules read
             if self.prefix is not None:
                 grads, _ = self.prefix.update(list(grads), state, params, hyper)
-                grads = [g.contiguous() for g in grads]
+                grads = [  # the kernel reads each in its parameter's layout
+                    g if laid_out_as(g, p) else torch.empty_like(p).copy_(g)
+                    for p, g in zip(params, grads, strict=True)
+                ]
             for pr in prog.prepares:  # may make state: the caller stores it
                 pr.fn(state, params, grads, hyper)
             del state["_step_values"]
@@ -237,6 +243,7 @@ class TritonPlan:
         state = [col for a, col in pairs if a.startswith("state:")]
         self.storage = [columns[prog.arrays.index("p")], *state]
         self.numel = numel
+        self.strided = not all(p.is_contiguous() for p in params)
         return launch
 
     def _launch(
@@ -307,7 +314,11 @@ class TritonPlan:
             kept = [[p.data_ptr() for p in params], *([x.data_ptr() for x in c] for c in cols)]
             if kept != self.storage:
                 return None
-            gp = [g.data_ptr() for g in grads if g.is_contiguous()]
+            if self.strided:  # parameters laid out otherwise than contiguous
+                pairs = zip(params, grads, strict=True)
+                gp = [g.data_ptr() for p, g in pairs if laid_out_as(g, p)]
+            else:
+                gp = [g.data_ptr() for g in grads if g.is_contiguous()]
         except (AttributeError, RuntimeError):
             return None
         if len(gp) != len(params):
@@ -371,13 +382,12 @@ def _check_state(
             numel = p.numel()
             if name.endswith("_scale") and isinstance(fmt, lowbit.Int8Blockwise):
                 numel = fmt.blocks(numel)
-            if not (
-                isinstance(t, Tensor)
-                and t.device == device
-                and t.dtype is dtype
-                and t.is_contiguous()
-                and t.numel() == numel
-            ):
+            # a parameter laid out otherwise than contiguous has its own layout's state (not
+            # low-bit: that needs contiguous parameters)
+            laid = isinstance(t, Tensor) and (
+                t.is_contiguous() if p.is_contiguous() else t.shape == p.shape and laid_out_as(t, p)
+            )
+            if not (laid and t.device == device and t.dtype is dtype and t.numel() == numel):
                 got = (
                     f"a {'' if t.is_contiguous() else 'non-contiguous '}{t.dtype} tensor of "
                     f"{t.numel()} elements on {t.device}"
@@ -387,8 +397,9 @@ def _check_state(
                 raise ValueError(
                     f"state {name.removeprefix('state:')!r} of parameter {i} of "
                     f"{group or 'the group'} is "
-                    f"{got}; the Triton step reads a contiguous {dtype} tensor of {numel} "
-                    f"elements on {device} (state made or loaded for other parameters?)"
+                    f"{got}; the Triton step reads a {dtype} tensor of {numel} elements on "
+                    f"{device}, contiguous or laid out as its parameter (state made or loaded "
+                    "for other parameters?)"
                 )
 
 
@@ -512,9 +523,16 @@ def choose(
     if not triton_available():
         why = "triton is not installed"
     else:
-        for t in (*params, *grads):
-            if t.dtype is not dtype or not t.is_contiguous() or t.device != params[0].device:
-                why = f"its tensors must be contiguous {dtype} on {params[0].device}, got {t.dtype}"
+        for p, g in zip(params, grads, strict=True):
+            if any(t.dtype is not dtype or t.device != params[0].device for t in (p, g)):
+                bad = p if p.dtype is not dtype or p.device != params[0].device else g
+                why = f"its tensors must be {dtype} on {params[0].device}, got {bad.dtype}"
+                break
+            if not (dense(p) and laid_out_as(g, p)):
+                why = (
+                    "its tensors must be contiguous, or dense with their parameter's layout "
+                    "(channels_last, a transpose)"
+                )
                 break
     plan = None
     if why is None:
@@ -522,6 +540,9 @@ def choose(
             plan = plan_for(opt, hyper, dtype)
         except Unsupported as exc:
             why = str(exc)
+    lowbit_blocks = plan is not None and plan.prog.state_format is not None
+    if lowbit_blocks and not all(p.is_contiguous() for p in params):  # cut in logical order
+        plan, why = None, "low-bit optimizer state needs contiguous parameters"
     if plan is not None:
         if plan.prefix is not None:
             names = ", ".join(r.name for r in plan.prefix.rules)

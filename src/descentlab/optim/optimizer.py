@@ -208,7 +208,8 @@ class Optimizer(torch.optim.Optimizer):
     whole chain into one loop over each parameter's memory (one pass per step instead of a
     few per rule); the *eager* one runs each rule with ``torch._foreach_*`` kernels over
     cache-sized chunks of the group. ``fused=None`` (default) uses the fused backend where
-    it applies -- float32, float64, float16 or bfloat16 contiguous CPU tensors, a chain whose
+    it applies -- float32, float64, float16 or bfloat16 dense CPU tensors (contiguous, or laid
+    out as channels_last or a transpose, each gradient and state as its parameter), a chain whose
     rules all have a fused form, no monitor attached, a C++ compiler present -- and the eager
     one elsewhere; ``fused=True`` insists (errors say why it cannot run), ``fused=False``
     never fuses.
@@ -556,11 +557,9 @@ class Optimizer(torch.optim.Optimizer):
                         f"{t.device.type} ({type(self).__name__}'s fused step runs on the CPU, "
                         f"and on CUDA through Triton; param group {gi})"
                     )
-                if not (t.dtype is plan.dtype and t.is_contiguous()):
-                    raise ValueError(
-                        f"{type(self).__name__}(fused=True): param group {gi}: "
-                        f"{_fused._why(t, plan.dtype)}"
-                    )
+            why = plan.tensors_error(params, grads, hyper)
+            if why:
+                raise ValueError(f"{type(self).__name__}(fused=True): param group {gi}: {why}")
             if later:  # the kernel's own check refuses the first group's before anything moves
                 self._fused.refuse_state(self, gi, plan, params, owners)
         return plan

@@ -93,7 +93,7 @@ class scale_by_rprop(FormRule):
 def _first_sizes(state, params, grads, hyper) -> None:
     """The step sizes, made from the group's lr on a tensor's first step (as torch)."""
     lr = as_scalar(hyper["lr"])
-    lazy_state(state, "step_size", grads, lambda g: torch.full_like(g, lr))
+    lazy_state(state, "step_size", params, lambda p: torch.full_like(p, lr))
 
 
 class Rprop(Named):

@@ -35,14 +35,15 @@ def _nesterov_needs(hyper: Hyper) -> None:
 
 def _first_buffers(state, params, grads, hyper) -> None:
     """torch's momentum buffer is the first gradient: the buffers a tensor lacks are made
-    (uninitialised: the form stores ``g`` in them) and flagged for the step's ``first``."""
+    (uninitialised: the form stores ``g`` in them), laid out as their parameters, and flagged
+    for the step's ``first``."""
     bufs = state.get("momentum_buffer")
     if bufs is None:
         bufs = state["momentum_buffer"] = [None] * len(grads)
     state["_trace_first"] = [b is None for b in bufs]
     for i, b in enumerate(bufs):
         if b is None:
-            bufs[i] = torch.empty_like(grads[i], memory_format=torch.contiguous_format)
+            bufs[i] = torch.empty_like(params[i])  # (preserve_format: the kernel's layout)
 
 
 class trace(FormRule):

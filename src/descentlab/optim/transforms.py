@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from .base import Hyper, as_scalar, is_batched, step_values
+from .base import Hyper, as_scalar, is_batched, laid_out_as, step_values
 from .form import Form, FormRule, add, clamp, eq, where
 from .hyperspec import NONNEG, Choice, Flag, Integer, Real, declare
 
@@ -254,9 +254,12 @@ def _draw_noise(state, params, grads, hyper) -> None:
     seed = hyper["noise_seed"]
     gen = torch.Generator(device="cpu")
     noise = []
-    for i, (g, t) in enumerate(zip(grads, step_values(state, len(grads)), strict=True)):
+    steps = step_values(state, len(grads))
+    for i, (p, g, t) in enumerate(zip(params, grads, steps, strict=True)):
         gen.manual_seed((seed * 1_000_003 + int(t) * 8191 + i) % (2**63 - 1))
-        noise.append(torch.randn(g.shape, generator=gen, dtype=g.dtype).to(g.device))
+        drawn = torch.randn(g.shape, generator=gen, dtype=g.dtype).to(g.device)
+        # laid out as the parameter, which a kernel reads in memory order (same values)
+        noise.append(drawn if laid_out_as(drawn, p) else torch.empty_like(p).copy_(drawn))
     state["_noise"] = noise
 
 

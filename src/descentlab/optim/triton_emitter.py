@@ -305,11 +305,25 @@ def _batched(hyper: Mapping[str, Any]) -> str | None:
 
 def emittable(rule: Rule, hyper: Mapping[str, Any]) -> bool:
     """Whether ``rule`` has a per-element Triton program at ``hyper``'s structure."""
+    return _why_not(rule, hyper) is None
+
+
+def _why_not(rule: Rule, hyper: Mapping[str, Any]) -> str | None:
+    """Why ``rule`` has no per-element Triton program at ``hyper``'s structure, or None."""
     try:
         program(Chain(rule), hyper, False)
-    except Unsupported:
-        return False
-    return True
+    except Unsupported as exc:
+        return str(exc)
+    return None
+
+
+def _no_form(rule: Rule, why: str | None) -> Unsupported:
+    """The refusal of a rule without a Triton program, with why where the rule has a form
+    (one of its options or its state has no Triton form)."""
+    plain = f"{rule.name} has no form"
+    if why is None or why == plain:
+        return Unsupported(plain)
+    return Unsupported(f"{rule.name} has no Triton form at these options: {why}")
 
 
 def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
@@ -323,15 +337,13 @@ def split(rule: Chain, hyper: Mapping[str, Any]) -> int:
     final_plan`: Muon's adjusted learning rate)."""
     _refuse_batched(hyper)
     rules = list(rule.rules)
-    start = 0
-    for k, r in enumerate(rules):
-        if not emittable(r, hyper):
-            start = k + 1
-    local = [r.name for r in rules[:start] if r.local and r.elementwise and not emittable(r, hyper)]
+    why = {k: _why_not(r, hyper) for k, r in enumerate(rules)}
+    start = max((k + 1 for k, w in why.items() if w is not None), default=0)
+    local = [k for k, r in enumerate(rules[:start]) if r.local and r.elementwise and why[k]]
     if local:
-        raise Unsupported(f"{local[0]} has no form")
+        raise _no_form(rules[local[0]], why[local[0]])
     if start == len(rules):
-        raise Unsupported(f"{rules[-1].name} has no form")
+        raise _no_form(rules[-1], why[len(rules) - 1])
     final = rule.final_plan(hyper)
     if final is not None and final[0] < start:  # it updates the parameters itself
         raise Unsupported(f"{rules[final[0]].name} has no form")
