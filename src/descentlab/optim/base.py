@@ -60,9 +60,9 @@ class Workspace:
 
     Fresh allocations on every step are costly on CPUs (large blocks come from the OS and are
     page-faulted in again each time), so the optimizer hands rules scratch buffers instead:
-    ``take(like)`` returns an :class:`Owned` list shaped like ``like``, carved from one flat
-    buffer per slot. Slots are handed out in call order and recycled by :meth:`reset`, which
-    the optimizer calls before each chunk of parameters.
+    ``take(like)`` returns an :class:`Owned` list shaped (and, where dense, laid out) like
+    ``like``, carved from one flat buffer per slot. Slots are handed out in call order and
+    recycled by :meth:`reset`, which the optimizer calls before each chunk of parameters.
     """
 
     def __init__(self) -> None:
@@ -83,7 +83,7 @@ class Workspace:
         dtype, device = like[0].dtype, like[0].device
         key = (slot, dtype, device)
         uniform = all(t.dtype == dtype and t.device == device for t in like)
-        shapes = (key, tuple(t.shape for t in like))
+        shapes = (key, tuple((t.shape, t.stride()) for t in like))
         cached = self._views.get(shapes)
         if uniform and cached is not None and cached[0] is self._flat.get(key):
             return Owned(cached[1])
@@ -99,7 +99,10 @@ class Workspace:
                 out.append(torch.empty_like(t))
                 continue
             n = t.numel()
-            out.append(flat[offset : offset + n].view(t.shape))
+            view = flat[offset : offset + n]
+            # a dense tensor's layout kept (channels_last...): torch's kernels then stream the
+            # scratch and the tensors it meets in one order (mixed layouts cost 2-3x)
+            out.append(view.as_strided(t.shape, t.stride()) if dense(t) else view.view(t.shape))
             offset += n
         if uniform:
             self._views[shapes] = (flat, list(out))
@@ -134,10 +137,11 @@ def arguments(local: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def scratch(state: State, like: Sequence[Tensor]) -> Owned:
-    """Uninitialised tensors shaped like ``like`` (from the optimizer's workspace if any)."""
+    """Uninitialised tensors shaped and laid out like ``like`` (from the optimizer's workspace
+    if any)."""
     ws = state.get("_workspace")
     if ws is None:
-        return Owned(torch.empty_like(t, memory_format=torch.contiguous_format) for t in like)
+        return Owned(torch.empty_like(t) for t in like)
     return ws.take(like)
 
 
