@@ -1075,20 +1075,61 @@ def test_low_bit_state_of_a_channels_last_parameter_is_refused_on_the_triton_pat
     assert not opt.state
 
 
-def test_a_rule_that_cannot_be_emitted_here_says_why(interpreted):
-    """AdamW(amsgrad=True): its maximum is state made on its first use, which the Triton
-    emitter does not make yet. The refusal says so (it said "scale_by_adam has no form",
-    which it has)."""
+def test_a_rule_without_a_triton_form_here_says_why(interpreted, monkeypatch):
+    """A rule written in the form whose program uses what the Triton emitter cannot spell
+    (here a primitive, as a new one added to the form for C only would be) is refused naming
+    why, not as a rule that "has no form" at all (which it said of scale_by_adam)."""
+    from descentlab.optim import triton_emitter as TE
+
+    spelled = TE.primitive
+    monkeypatch.setattr(TE, "primitive", lambda op, a: None if op == "sqrt" else spelled(op, a))
     w = torch.nn.Parameter(torch.ones(3))
     w.grad = torch.ones(3)
-    opt = optim.AdamW([w], amsgrad=True, fused=True)
+    opt = optim.AdamW([w], fused=True)
     said = (
-        r"param group 0: scale_by_adam has no Triton form at these options: state "
-        r"'max_exp_avg_sq' made on its first use has no Triton form yet$"
+        r"param group 0: scale_by_adam has no Triton form at these options: no Triton form "
+        r"for primitive 'sqrt'$"
     )
     with pytest.raises(ValueError, match=said), gpu.interpret_on_cpu():
         opt.step()
     assert torch.equal(w, torch.ones(3)) and not opt.state
+
+
+#: the named optimizers with a Triton kernel and an ``amsgrad`` flag (drawn from the registry)
+AMSGRAD = [n for n in FORMS if "amsgrad" in inspect.signature(optim.get(n)).parameters]
+
+
+@pytest.mark.parametrize("name", AMSGRAD)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_amsgrad_takes_the_triton_step_bit_for_bit(name, dtype, interpreted):
+    """amsgrad's maximum is state made on its first use: also where amsgrad is switched on
+    mid-run (torch makes the maximum then, as zeros), the kernel makes it as zeros before
+    its launch, as the C kernel does. Side by side with the eager backend (the IEEE root),
+    parameters and state are bit for bit the same at every step, with no eager step. It
+    stepped eagerly on CUDA before, announced."""
+    assert AMSGRAD, "the registry has no optimizer with amsgrad"
+    make = functools.partial(optim.get(name), **_kw(name))
+    ref_ps, tri_ps = _params(dtype, SIZES), _params(dtype, SIZES)
+    ref, tri = make(ref_ps, fused=False), make(tri_ps, fused=True)
+    g = torch.Generator().manual_seed(4)
+    for step in range(6):
+        if step == 3:  # switched on mid-run: the state holds no maximum yet
+            for o in (ref, tri):
+                o.param_groups[0]["amsgrad"] = True
+            assert all("max_exp_avg_sq" not in tri.state[p] for p in tri_ps)
+        for a, b in zip(tri_ps, ref_ps, strict=True):
+            b.grad = _randn(b.shape, dtype, g)
+            a.grad = b.grad.clone()
+        with gpu.interpret_on_cpu(), warnings.catch_warnings():
+            warnings.filterwarnings("error", message=".*eagerly")
+            tri.step()
+        with _ieee_sqrt():
+            ref.step()
+        for a, b in zip(tri_ps, ref_ps, strict=True):
+            assert torch.equal(a, b), step
+            assert tri.state[a].keys() == ref.state[b].keys()
+            for key, value in ref.state[b].items():
+                assert torch.equal(tri.state[a][key], value), (step, key)
 
 
 # ------------------------------------------------------------------ on a real device

@@ -558,7 +558,8 @@ class CEmitter(Emitter):
     def _array(self, key: str) -> str:
         if key in self.lazy:  # made as zeros before the kernel runs, where missing
             self.lazy.discard(key)
-            _lazy_zeros(self.b, key)
+            pr = lazy_zeros(key)
+            self.b.prepare(pr.fn, **pr.how)
         return self.b.state(key, write=key in self.written)
 
     def coef(self, c: Coef) -> str:
@@ -1377,15 +1378,15 @@ def branch(on: Coef, a: Expr, b: Expr) -> Expr:
     return Op("branch", (on, a, b))
 
 
-def _lazy_zeros(b: Any, key: str) -> None:
-    """A lazy state entry (:meth:`Form.state`) of the fused kernel: made as zeros laid out as
-    their parameters, where missing, before the kernel runs (a steady prepare: skipped once it
-    exists)."""
+def lazy_zeros(key: str) -> Prepare:
+    """A lazy state entry (:meth:`Form.state`) in a kernel's backend (C or Triton): made as
+    zeros laid out as their parameters, where missing, before the kernel runs (a steady
+    prepare: skipped once it exists)."""
 
     def make(state: State, params: list[Tensor], grads: list[Tensor], hyper: Any) -> None:
         lazy_state(state, key, params, torch.zeros_like)
 
-    b.prepare(make, fills=(key,), steady=True)
+    return Prepare(make, {"fills": (key,), "steady": True})
 
 
 def product_prepare(key: str, factor: Coef) -> Callable[..., None]:

@@ -45,7 +45,18 @@ from torch import Tensor
 
 from . import lowbit
 from .base import Chain, Rule, decayed
-from .form import Coef, Emitter, Expr, Form, FormRule, Prepare, primitive, product_prepare, spell
+from .form import (
+    Coef,
+    Emitter,
+    Expr,
+    Form,
+    FormRule,
+    Prepare,
+    lazy_zeros,
+    primitive,
+    product_prepare,
+    spell,
+)
 
 __all__ = [
     "Program",
@@ -145,8 +156,9 @@ class TritonEmitter(Emitter):
             return self.u
         if name == "p":
             return self.p or self.prog.array("p")
-        if name in self.lazy:
-            raise Unsupported(f"state {name!r} made on its first use has no Triton form yet")
+        if name in self.lazy:  # made as zeros before the kernel runs, where missing
+            self.lazy.discard(name)
+            self.prog.prepares.append(lazy_zeros(name))
         return self.prog.array(f"state:{name}")
 
     def statements(self, form: Form) -> None:
