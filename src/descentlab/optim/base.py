@@ -294,6 +294,21 @@ def laid_out_as(t: Tensor, p: Tensor) -> bool:
     return all(a == b for a, b, n in zip(t.stride(), p.stride(), p.shape, strict=True) if n != 1)
 
 
+def grad_pointers(params: list[Tensor], grads: list[Any], strided: bool) -> list[int] | None:
+    """The gradients' data pointers, where a kernel can read each beside its parameter: laid
+    out as it (``strided``: the parameters are not all contiguous; else contiguous is enough,
+    one test each). None where one is missing, sparse or laid out otherwise."""
+    try:  # None has no data_ptr; a sparse tensor no is_contiguous
+        if strided:
+            pairs = zip(params, grads, strict=True)
+            gp = [g.data_ptr() for p, g in pairs if laid_out_as(g, p)]
+        else:
+            gp = [g.data_ptr() for g in grads if g.is_contiguous()]
+    except (AttributeError, RuntimeError):
+        return None
+    return gp if len(gp) == len(params) else None
+
+
 def scalar_dtype() -> torch.dtype:
     """The dtype of step counters and other scalar state (torch's: the default float)."""
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32

@@ -108,7 +108,7 @@ from torch import Tensor
 from descentlab import _native
 from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
-from .base import dense, laid_out_as, written_in_place
+from .base import dense, grad_pointers, laid_out_as, written_in_place
 
 __all__ = [
     "DTYPES",
@@ -903,7 +903,8 @@ class FusedPlan:
     ) -> list[int] | None:
         """The kernel's pointer list in the steady state -- no prepares, no batched
         hyperparameters, parameters and state at the storage :meth:`run` last checked, and
-        dense contiguous gradients -- or None (the caller then takes the general path)."""
+        gradients laid out as their parameters -- or None (the caller then takes the general
+        path)."""
         if not self.builder.steady_ok or self._k != 1:
             return None
         static = [p.data_ptr() for p in params]
@@ -911,17 +912,10 @@ class FusedPlan:
             static += [0 if x is None else x.data_ptr() for x in col]
         if static != self._static:
             return None
-        try:  # None has no data_ptr; a sparse tensor no is_contiguous
-            if self._strided:  # parameters laid out otherwise than contiguous
-                pairs = zip(params, grads, strict=True)
-                gp = [g.data_ptr() for p, g in pairs if laid_out_as(g, p)]
-            else:
-                gp = [g.data_ptr() for g in grads if g.is_contiguous()]
-        except (AttributeError, RuntimeError):
+        gp = grad_pointers(params, grads, self._strided)
+        if gp is None:
             return None
         n = len(params)
-        if len(gp) != n:
-            return None
         return static[:n] + gp + static[n:]
 
     def launch(self, params: list[Tensor], ptrs: list[int], hyper: Any, t: float) -> None:

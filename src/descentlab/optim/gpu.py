@@ -34,7 +34,7 @@ from torch import Tensor
 from descentlab import _native
 
 from . import lowbit
-from .base import Chain, dense, laid_out_as, written_in_place
+from .base import Chain, dense, grad_pointers, laid_out_as, written_in_place
 from .form import FormRule, _plain
 from .state import as_real
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
@@ -308,20 +308,16 @@ class TritonPlan:
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
     ) -> list[list[int]] | None:
         """The addresses of the kernel's arrays, one list per array, where parameters and
-        state are at the storage the last launch checked and the gradients dense and
-        contiguous; or None."""
-        try:  # None has no data_ptr; a sparse tensor no is_contiguous
+        state are at the storage the last launch checked and the gradients laid out as their
+        parameters (:func:`~descentlab.optim.base.grad_pointers`); or None."""
+        try:  # None has no data_ptr, a sparse tensor none to read
             kept = [[p.data_ptr() for p in params], *([x.data_ptr() for x in c] for c in cols)]
-            if kept != self.storage:
-                return None
-            if self.strided:  # parameters laid out otherwise than contiguous
-                pairs = zip(params, grads, strict=True)
-                gp = [g.data_ptr() for p, g in pairs if laid_out_as(g, p)]
-            else:
-                gp = [g.data_ptr() for g in grads if g.is_contiguous()]
         except (AttributeError, RuntimeError):
             return None
-        if len(gp) != len(params):
+        if kept != self.storage:
+            return None
+        gp = grad_pointers(params, grads, self.strided)
+        if gp is None:
             return None
         pp, *state = kept
         cols_in_order = iter(state)
