@@ -80,6 +80,17 @@ def layout_loss(ps: list[torch.Tensor], t: int) -> torch.Tensor:
     return sum(((p * (t + 1)).sin() * (1 + i)).sum() for i, p in enumerate(ps))
 
 
+def step_side_by_side(opt, ref, ps, ref_ps, g, steps):  # type: ignore[no-untyped-def]
+    """``steps`` steps of ``opt`` and ``ref`` (over ``ps`` and ``ref_ps``), each on the same
+    fresh gradients drawn from ``g`` (in each parameter's dtype)."""
+    for _ in range(steps):
+        for a, b in zip(ps, ref_ps, strict=True):
+            b.grad = torch.randn(b.shape, generator=g).to(b.dtype)
+            a.grad = b.grad.clone()
+        opt.step()
+        ref.step()
+
+
 def as_float64(splits):  # type: ignore[no-untyped-def]
     """A data set's ``Splits`` with every floating-point tensor in float64."""
     from descentlab.problems import data

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from _models import batches, digits_mlp, laid_out_params, layout_loss, param_groups, train
+from _models import (
+    batches,
+    digits_mlp,
+    laid_out_params,
+    layout_loss,
+    param_groups,
+    step_side_by_side,
+    train,
+)
 from test_optim_parity import PARITY
 
 from descentlab import optim
@@ -628,12 +636,7 @@ def test_a_group_of_several_dtypes_steps_one_kernel_per_dtype(name, fused):
     g = torch.Generator().manual_seed(1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no eager step announced
-        for _ in range(4):
-            for a, b in zip(ps, ref_ps, strict=True):
-                b.grad = torch.randn(b.shape, generator=g).to(b.dtype)
-                a.grad = b.grad.clone()
-            opt.step()
-            ref.step()
+        step_side_by_side(opt, ref, ps, ref_ps, g, steps=4)
     assert {plan.dtype for plan in opt._fused.plans.values() if plan} == set(by_dtype)
     for a, b in zip(ps, ref_ps, strict=True):
         assert torch.equal(a, b)
@@ -659,12 +662,7 @@ def test_a_chain_over_the_whole_group_is_not_split_by_dtype(make):
     g = torch.Generator().manual_seed(3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an eager step's announcement
-        for _ in range(3):
-            for a, b in zip(ps, ref_ps, strict=True):
-                b.grad = torch.randn(b.shape, generator=g).to(b.dtype)
-                a.grad = b.grad.clone()
-            opt.step()
-            ref.step()
+        step_side_by_side(opt, ref, ps, ref_ps, g, steps=3)
     for a, b in zip(ps, ref_ps, strict=True):
         assert torch.equal(a, b)
 

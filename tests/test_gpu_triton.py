@@ -26,7 +26,7 @@ from unittest import mock
 import numpy as np
 import pytest
 import torch
-from _models import laid_out_params, layout_loss
+from _models import laid_out_params, layout_loss, step_side_by_side
 
 pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
 
@@ -698,12 +698,7 @@ def test_a_group_of_several_dtypes_is_one_launch_per_dtype(fused, interpreted):
         gpu.TritonPlan, "_launch", lambda self, *a: launches.append(1) or launch(self, *a)
     ):  # fmt: skip
         warnings.simplefilter("error")  # no eager step announced
-        for _ in range(3):
-            for a, b in zip(ps, ref_ps, strict=True):
-                b.grad = torch.randn(b.shape, generator=g).to(b.dtype)
-                a.grad = b.grad.clone()
-            opt.step()
-            ref.step()
+        step_side_by_side(opt, ref, ps, ref_ps, g, steps=3)
     assert len(launches) == 2 * 3 * 3  # three dtypes, both optimizers, three steps
     for a, b in zip(ps, ref_ps, strict=True):
         assert torch.equal(a, b)

@@ -102,7 +102,8 @@ class Workspace:
             view = flat[offset : offset + n]
             # a dense tensor's layout kept (channels_last...): torch's kernels then stream the
             # scratch and the tensors it meets in one order (mixed layouts cost 2-3x)
-            out.append(view.as_strided(t.shape, t.stride()) if dense(t) else view.view(t.shape))
+            strided = not t.is_contiguous() and dense(t)
+            out.append(view.as_strided(t.shape, t.stride()) if strided else view.view(t.shape))
             offset += n
         if uniform:
             self._views[shapes] = (flat, list(out))
