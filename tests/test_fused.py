@@ -987,3 +987,37 @@ def test_batched_rows_of_a_transposed_parameter_are_not_cut_in_memory_order():
             opt.step()
         eager.step()
     assert torch.equal(ps[0], ref[0])
+
+
+@pytest.mark.parametrize("fused", [None, True], ids=["default", "fused=True"])
+def test_a_checkpoint_of_a_contiguous_model_resumes_fused_in_channels_last(fused):
+    """State saved from a contiguous model and loaded after ``model.to(channels_last)`` (or
+    the other way round) is laid out as its parameters on loading -- the same values -- so
+    the resumed steps stay fused (they ran eagerly, announced, and fused=True refused them),
+    bit for bit the steps of the model that kept its layout."""
+    for there, back in ((torch.contiguous_format, torch.channels_last),
+                        (torch.channels_last, torch.contiguous_format)):  # fmt: skip
+        g = torch.Generator().manual_seed(5)
+        w = torch.randn(8, 3, 3, 3, generator=g)
+        grads = [torch.randn(w.shape, generator=g) for _ in range(5)]
+        kept = torch.nn.Parameter(w.clone(memory_format=there))
+        opt = optim.AdamW([kept], lr=1e-2, weight_decay=0.1, amsgrad=True, fused=fused)
+        for gr in grads[:2]:
+            kept.grad = gr.clone(memory_format=there)
+            opt.step()
+        saved = copy.deepcopy(opt.state_dict())
+        moved = torch.nn.Parameter(kept.detach().clone(memory_format=back))
+        resumed = optim.AdamW([moved], lr=1e-2, weight_decay=0.1, amsgrad=True, fused=fused)
+        resumed.load_state_dict(saved)
+        for key, v in resumed.state[moved].items():
+            assert v.ndim == 0 or v.stride() == moved.stride(), key
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no eager step announced
+            for gr in grads[2:]:
+                kept.grad = gr.clone(memory_format=there)
+                moved.grad = gr.clone(memory_format=back)
+                opt.step()
+                resumed.step()
+        assert torch.equal(kept, moved)
+        for key, v in opt.state[kept].items():
+            assert torch.equal(v, resumed.state[moved][key]), key

@@ -25,6 +25,8 @@ from .base import (
     caller_stacklevel,
     chain,
     check_bool,
+    dense,
+    laid_out_as,
     scalar_dtype,
 )
 from .eager import EagerPath
@@ -353,6 +355,23 @@ class Optimizer(torch.optim.Optimizer):
         restore = loader(self, state_dict)  # refuses before anything changes
         _torch_method("load_state_dict")(self, state_dict)
         restore()
+        self._lay_out_state()
+
+    def _lay_out_state(self) -> None:
+        """Loaded state tensors laid out as their parameters, the values unchanged: a
+        checkpoint of a contiguous model resumed after ``model.to(memory_format=
+        torch.channels_last)`` (or the other way round) keeps its fused steps, whose kernels
+        read each state tensor beside its parameter in memory order."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                st = self.state.get(p)
+                if not st or not dense(p):
+                    continue
+                for key, v in st.items():
+                    if not (isinstance(v, Tensor) and v.layout == torch.strided):
+                        continue
+                    if v.shape == p.shape and not laid_out_as(v, p):
+                        st[key] = torch.empty_like(p, dtype=v.dtype).copy_(v)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         _torch_method("add_param_group")(self, param_group)
