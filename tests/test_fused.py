@@ -1021,3 +1021,26 @@ def test_a_checkpoint_of_a_contiguous_model_resumes_fused_in_channels_last(fused
         assert torch.equal(kept, moved)
         for key, v in opt.state[kept].items():
             assert torch.equal(v, resumed.state[moved][key]), key
+
+
+def test_state_an_eager_step_makes_is_laid_out_as_its_parameter():
+    """amsgrad switched on at a step that runs eagerly (a gradient laid out unlike its
+    channels_last parameter): the maximum it makes is laid out as the parameter, as the
+    kernels make it (it took the gradient's layout, and every later step then ran eagerly)."""
+    g = torch.Generator().manual_seed(6)
+    p = torch.nn.Parameter(
+        torch.randn(8, 3, 3, 3, generator=g).contiguous(memory_format=torch.channels_last)
+    )
+    opt = optim.AdamW([p], lr=1e-2)
+    p.grad = torch.randn(p.shape, generator=g).contiguous(memory_format=torch.channels_last)
+    opt.step()
+    opt.param_groups[0]["amsgrad"] = True
+    p.grad = torch.randn(p.shape, generator=g)  # contiguous: this step runs eagerly
+    with pytest.warns(RuntimeWarning, match="eagerly"):
+        opt.step()
+    assert opt.state[p]["max_exp_avg_sq"].stride() == p.stride()
+    p.grad = p.grad.contiguous(memory_format=torch.channels_last)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the next steps are fused again
+        opt.step()
+    assert list(opt._fused.steady) == [0]

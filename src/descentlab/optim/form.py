@@ -1003,8 +1003,8 @@ class EagerEmitter(Emitter):
             return self.grads
         if name == "p":
             return self.params
-        if name in self.lazy:
-            return lazy_state(self.state, name, self.grads, torch.zeros_like)
+        if name in self.lazy:  # made as the kernels make it: zeros laid out as the parameters
+            return lazy_state(self.state, name, self.params, torch.zeros_like)
         return self.state[name]
 
     #: a coefficient's value as the step uses it, and a state number as a coefficient reads it

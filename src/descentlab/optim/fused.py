@@ -795,7 +795,7 @@ class FusedPlan:
         self.keys = [*builder.arrays, *(k for k in builder.needs if k not in builder.arrays)]
         self._per_tensor = any(c.per_tensor is not None for c in builder.coefs)
         self._static: list[int] = []
-        #: the parameters last checked are not all contiguous (dense, in another order)
+        #: the parameters at ``_static`` are not all contiguous (dense, in another order)
         self._strided = False
         self._k = 0
         self._shape: tuple = ()
@@ -836,6 +836,7 @@ class FusedPlan:
                 return why
             self._shape = self._shapes(params, k)
             self._static, self._k = static, k
+            self._strided = not all(p.is_contiguous() for p in params)
             a_numel, a_rows, total, _ = self._shape
             self._launch_args = (
                 a_numel.buffer_info()[0],
@@ -954,7 +955,6 @@ class FusedPlan:
         for p in params:
             if not (p.is_cpu and p.dtype is dtype and layout(p)):
                 return _why(p, dtype)
-        self._strided = not all(p.is_contiguous() for p in params)
         stored = self.builder.stored_arrays()
         for key, col in zip(self.builder.arrays, cols, strict=True):
             if key in stored:
