@@ -1,7 +1,7 @@
 """Rules written once in the form (descentlab.optim.form): every registered optimizer whose
 chain holds one is checked, drawn from the registry (no table here): fused against eager,
-both against a float64 evaluation of the form's primitives by their definitions, and
-AdaBelief against a float64 loop written from the paper and against pytorch_optimizer."""
+both against a float64 evaluation of the form's primitives by their definitions, each
+coefficient's declared ``uses`` against what its function reads, and AdaBelief against a float64 loop written from the paper and against pytorch_optimizer."""
 
 from __future__ import annotations
 
@@ -294,6 +294,86 @@ def test_prepared_glue_and_a_rule_twice_fused_equal_eager_and_follow_their_forms
     assert torch.equal(got[0], got[1]) and not torch.equal(got[0], w0)
     ours, want = _reference_run("clipped", make=_clipped_noisy)
     torch.testing.assert_close(ours, want, rtol=1e-12, atol=1e-12)
+
+
+class _Reads(dict):
+    """A coefficient's hyperparameters that record the keys it reads."""
+
+    def __init__(self, hyper) -> None:
+        super().__init__(hyper)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def _coefficient_reads(opt) -> dict[tuple[str, str], tuple[list[set[str]], tuple[str, ...]]]:
+    """(rule, coefficient) -> (the hyperparameters its function read at each call over eight
+    steps of :func:`~descentlab.optim.form.reference`, those it declares in ``uses``), for
+    every rule of ``opt``'s chain written in the form that acts at its first group's
+    values."""
+    g = torch.Generator().manual_seed(7)
+    w = torch.randn(16, dtype=torch.float64, generator=g)
+    hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
+    out = {}
+    for rule in opt.rule.rules:
+        if not isinstance(rule, FM.FormRule) or rule.passes_through(hyper):
+            continue
+        form = rule.built(hyper)
+        for c in form.coefs.values():
+            reads: list[set[str]] = []
+
+            def recorded(h, *rest, fn=c.fn, reads=reads):
+                h = _Reads(h)
+                try:
+                    return fn(h, *rest)
+                finally:
+                    reads.append(h.read)
+
+            c.fn = recorded  # (this optimizer's own rule: its cached form is not shared)
+            out[(rule.name, c.name)] = (reads, c.uses)
+        state = {k: v[0] for k, v in rule.init([w.clone()]).items()}
+        for t in range(1, 9):  # RAdam rectifies from its sixth step
+            grad = torch.randn(16, dtype=torch.float64, generator=g)
+            if form.final_expr is not None:
+                FM.reference(form, grad, w, {**state}, hyper, float(t), lr=1e-2)
+            FM.reference(form, grad, w, state, hyper, float(t))
+    return out
+
+
+#: every chain the form's tests run: the registry's at each flag, and the glue's
+USES_CASES = [
+    *CASES,
+    *(pytest.param(n, kw, id=f"{n}-{kw}") for n, kw in VARIANTS),
+    pytest.param("glue", None, id="glue"),
+    pytest.param("clipped", None, id="clipped"),
+]
+
+
+@pytest.mark.parametrize(("name", "flags"), USES_CASES)
+def test_every_coefficient_declares_the_hyperparameters_it_reads(name, flags):
+    """A coefficient's ``uses`` say which hyperparameters make its value per row when they
+    are batched (and which rows a trajectory kernel tabulates): one its function reads but
+    does not declare would reach it as a whole tensor. Each coefficient's reads are recorded
+    while the form runs by its definitions (a structural option, a flag or a choice, is
+    never batched: it may be read without being declared)."""
+    w = [torch.nn.Parameter(torch.zeros(16, dtype=torch.float64))]
+    if flags is None:
+        opt = {"glue": _glue, "clipped": _clipped_noisy}[name](w)
+    else:
+        opt = optim.get(name)([{"params": w, **flags}], fused=False)
+    found = _coefficient_reads(opt)
+    assert found
+    numbers = {k for k, v in opt.param_groups[0].items() if not isinstance(v, bool | str)}
+    for (rule, coef), (calls, uses) in found.items():
+        assert calls, f"{rule}: coefficient {coef!r} was never evaluated"
+        missing = (set().union(*calls) & numbers) - set(uses)
+        assert not missing, f"{rule}: coefficient {coef!r} reads {sorted(missing)}, not in its uses"
 
 
 def test_prepared_glue_and_a_rule_twice_in_one_triton_launch(monkeypatch):
