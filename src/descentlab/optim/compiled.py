@@ -4,8 +4,8 @@ When dynamo traces a function that calls ``opt.step()`` (PyTorch's compiled-opti
 pattern, or a whole compiled training step), the step's Python -- per-group caches, the state
 mapping that counts its mutations, the fused kernels called through raw pointers -- is not
 something it can trace faithfully: traced, it loses the optimizer state. Instead the traced
-step puts one call of the operator ``descentlab::optimizer_step`` into the graph, which
-declares that it reads the gradients and writes the parameters (``mutates_args``), so the
+step puts one call of the operator ``descentlab::optimizer_step`` into the graph, whose
+schema declares that it reads the gradients and writes the parameters, so the
 graph orders it after the backward pass and before any later use of the parameters. When the
 graph runs, the operator runs the optimizer's own step (eager or fused backend, hooks and
 checks included) on those tensors: the compiled step gives the eager step's iterates bit for
@@ -99,7 +99,15 @@ def refuse_closure(opt: Any) -> None:
     )
 
 
-@torch.library.custom_op("descentlab::optimizer_step", mutates_args=("params",))
+#: the operator, defined by its schema: ``Tensor(a!)[] params`` says that it writes the
+#: parameters. (Not by ``torch.library.custom_op``, whose Python autograd and version wrappers
+#: cost ~30 us a call, a twentieth of a small model's compiled step; with no autograd kernel,
+#: torch's fallback bumps the written tensors' versions, and the graph calls the operator
+#: under ``no_grad``.)
+_LIB = torch.library.Library("descentlab", "DEF")
+_LIB.define("optimizer_step(int handle, int[] index, Tensor(a!)[] params, Tensor[] grads) -> ()")
+
+
 def _optimizer_step(
     handle: int, index: list[int], params: list[Tensor], grads: list[Tensor]
 ) -> None:
@@ -125,9 +133,10 @@ def _optimizer_step(
     swap = any(p.grad is not g for p, g in zip(reals, grads, strict=True)) or sum(
         p.grad is not None for p in everyone
     ) != len(reals)
-    with torch.no_grad():
-        for p, arg in copies:
-            p.copy_(arg)
+    if copies:
+        with torch.no_grad():
+            for p, arg in copies:
+                p.copy_(arg)
     saved = [(p, p.grad) for p in everyone] if swap else []
     try:
         if swap:
@@ -139,12 +148,16 @@ def _optimizer_step(
     finally:
         for p, g in saved:
             p.grad = g
-    with torch.no_grad():
-        for p, arg in copies:
-            arg.copy_(p)
+    if copies:
+        with torch.no_grad():
+            for p, arg in copies:
+                arg.copy_(p)
 
 
-@_optimizer_step.register_fake
+_LIB.impl("optimizer_step", _optimizer_step, "CompositeExplicitAutograd")
+
+
+@torch.library.register_fake("descentlab::optimizer_step", lib=_LIB)
 def _(handle: int, index: list[int], params: list[Tensor], grads: list[Tensor]) -> None:
     return None
 
