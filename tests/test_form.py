@@ -1,7 +1,8 @@
 """Rules written once in the form (descentlab.optim.form): every registered optimizer whose
 chain holds one is checked, drawn from the registry (no table here): fused against eager,
 both against a float64 evaluation of the form's primitives by their definitions, each
-coefficient's declared ``uses`` against what its function reads, and AdaBelief against a float64 loop written from the paper and against pytorch_optimizer."""
+coefficient's declared ``uses`` against what its function reads, and AdaBelief against a
+float64 loop written from the paper and against pytorch_optimizer."""
 
 from __future__ import annotations
 
