@@ -199,34 +199,51 @@ def test_the_printed_statements_compute_the_forms_update(make):
                 g = torch.randn(32, dtype=torch.float64, generator=gen)
                 want = FM.reference(form, g, p, ref, hyper, float(t), lr=lr if final else None)
                 got = _evaluate(form, final, g, p, mine, hyper, float(t), lr)
-                torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-15)
+                # bit for bit: the same operations in the same order
+                assert torch.equal(got, want), (rule.name, t, final)
                 for key, value in ref.items():
-                    torch.testing.assert_close(mine[key], value, rtol=1e-13, atol=1e-15)
+                    assert torch.equal(torch.as_tensor(mine[key]), torch.as_tensor(value)), key
                 p = want if final else p + lr * want
             checked += 1
     if any(isinstance(r, FM.FormRule) for r in opt.rule.rules):
         assert checked
 
 
+def _w(f):
+    return f.coef("w", lambda h, t: 0.3)
+
+
 @pytest.mark.parametrize(
     "write",
     [
-        lambda f: f.g - (f.p + f.g),
-        lambda f: f.g / (f.p * f.g),
-        lambda f: (f.g - f.p) / f.p - f.g,
-        lambda f: -(f.g + f.p) * f.p,
-        lambda f: FM.sqrt(f.g * f.g + f.p) / (f.g - f.p),
+        lambda f, s: f.g + (f.p + s),
+        lambda f, s: f.g - (f.p - s),
+        lambda f, s: f.g * (f.p * s),
+        lambda f, s: f.g / (f.p * s),
+        lambda f, s: f.g / (f.p / s),
+        lambda f, s: (f.g - f.p) / f.p - s,
+        lambda f, s: -(f.g + f.p) * s,
+        lambda f, s: FM.sqrt(f.g * f.g + f.p) / (f.g - s),
+        lambda f, s: FM.add(f.g + f.p, f.p * s, _w(f)),
+        lambda f, s: FM.lerp(f.g + f.p, f.p - s, _w(f)),
+        lambda f, s: FM.addcmul(f.g - f.p, f.p + s, f.g * s, _w(f)),
+        lambda f, s: FM.addcdiv(f.p, f.p * s, f.g * f.p + s, _w(f)),
+        lambda f, s: FM.addcdiv(f.p, f.g, f.p * s, _w(f)),
     ],
 )
 def test_operands_are_parenthesized_as_they_bind(write):
-    """Forms the registry's rules do not reach: a right operand of - and / that is a sum or
-    a product, a negated sum."""
+    """Forms the registry's rules do not reach: compound operands of each primitive, in the
+    order of its definition, so the printed Python computes the form bit for bit (three
+    values of unlike sizes, so that a changed order rounds otherwise)."""
     form = FM.Form()
-    form.out(write(form))
+    form.out(write(form, form.state("s")))
     gen = torch.Generator().manual_seed(3)
-    g, p = (torch.rand(8, dtype=torch.float64, generator=gen) + 0.5 for _ in range(2))
-    want = FM.reference(form, g, p, {}, {}, 1.0)
-    torch.testing.assert_close(_evaluate(form, False, g, p, {}, {}, 1.0, 0.0), want)
+    g, p, s = (
+        (torch.rand(64, dtype=torch.float64, generator=gen) + 0.5) * scale
+        for scale in (1.0, 1e-3, 7.3)
+    )
+    want = FM.reference(form, g, p, {"s": s}, {}, 1.0)
+    assert torch.equal(_evaluate(form, False, g, p, {"s": s}, {}, 1.0, 0.0), want)
 
 
 # -- the command --------------------------------------------------------------------------
