@@ -41,14 +41,14 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from step import CASES, make_params  # noqa: E402
+from step import TORCH_TWINS, make_params  # noqa: E402
 
 from descentlab import optim  # noqa: E402
 
 
 def measure(name: str, total: int, repeat: int) -> dict:
     """Median CPU ms of the eager and the torch foreach step, and the eager step's traffic."""
-    ours_kw, tcls, tkw, _ = CASES[name]
+    ours_kw, tcls, tkw, _ = TORCH_TWINS[name]
     arms = {
         "eager": optim.get(name)(make_params(total), **ours_kw, fused=False),
         "foreach": tcls(make_params(total), **tkw, foreach=True),
@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> None:
 
         if not keep_freed_memory():
             parser.error("--keep-freed-memory: glibc's mallopt is not available here")
-    names = [n.strip() for n in (args.optimizers or ",".join(CASES)).split(",")]
-    unknown = [n for n in names if n not in CASES]
+    names = [n.strip() for n in (args.optimizers or ",".join(TORCH_TWINS)).split(",")]
+    unknown = [n for n in names if n not in TORCH_TWINS]
     if unknown:
         parser.error(f"--optimizers: no torch twin in benchmarks/step.py for {unknown}")
     sizes = [int(float(s)) for s in args.sizes.split(",")]

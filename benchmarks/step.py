@@ -1,10 +1,12 @@
 """Optimizer step time: descentlab's fused and eager backends vs torch.optim's paths.
 
-For every named optimizer, at each size (float32 parameters split into 20 tensors), prints
-the median time of one ``step()`` of descentlab's fused backend (its default), its eager
-backend, and torch.optim's for-loop, foreach and (where it exists) fused paths; the ratios of
-descentlab's to torch's best path and of descentlab's default to torch's for-loop; and the
-ratio to the bandwidth bound measured in the same process: the bytes one step must move
+For every registered optimizer with a fused step (drawn from the registry: one added to
+descentlab is timed with no table to edit), at each size (float32 parameters split into 20
+tensors), prints the median time of one ``step()`` of descentlab's fused backend (its
+default), its eager backend, and, where torch has the optimizer (:data:`TORCH_TWINS`),
+torch.optim's for-loop, foreach and (where it exists) fused paths; the ratios of descentlab's
+to torch's best path and of descentlab's default to torch's for-loop; and the ratio to the
+bandwidth bound measured in the same process: the bytes one step must move
 (each parameter, gradient and state entry read once, parameter and state written once) divided
 by the in-place bandwidth of ``p += a * g`` over the same arrays. All paths are timed
 round-robin, one step each in turn, so load from other processes hits them alike.
@@ -56,8 +58,10 @@ import torch
 
 from descentlab import optim
 
-# name -> (descentlab kwargs, torch class, torch kwargs, has a torch fused kernel)
-CASES: dict[str, tuple[dict, type, dict, bool]] = {
+#: descentlab's optimizers that torch has too, and how torch's is built: name ->
+#: (descentlab kwargs, torch class, torch kwargs, has a torch fused kernel). (Torch's side of
+#: a comparison: it cannot come from descentlab's registry.)
+TORCH_TWINS: dict[str, tuple[dict, type, dict, bool]] = {
     "sgd": (dict(lr=1e-3), torch.optim.SGD, dict(lr=1e-3), True),
     "momentum": (dict(lr=1e-3, momentum=0.9), torch.optim.SGD, dict(lr=1e-3, momentum=0.9), True),
     "nesterov": (
@@ -81,6 +85,20 @@ CASES: dict[str, tuple[dict, type, dict, bool]] = {
 PATHS = ["dl fused", "dl eager", "torch loop", "torch foreach", "torch fused"]
 
 
+def fused_names() -> list[str]:
+    """The registered optimizers whose fused step runs on plain float32 parameters (not SAM,
+    whose step needs a closure, nor the rules written as torch code: Adafactor, Muon...)."""
+    names = []
+    for r in optim.records():
+        params = make_params(40, n_tensors=2)
+        try:
+            r.factory(params, fused=True).step()
+        except (ValueError, TypeError):
+            continue
+        names.append(r.name)
+    return names
+
+
 def make_params(total: int, n_tensors: int = 20, seed: int = 0) -> list[torch.nn.Parameter]:
     g = torch.Generator().manual_seed(seed)
     size = total // n_tensors
@@ -102,7 +120,7 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def _optimizers(name: str, total: int) -> dict[str, tuple[torch.optim.Optimizer, list]]:
-    ours_kw, tcls, tkw, has_fused = CASES[name]
+    ours_kw, tcls, tkw, has_fused = TORCH_TWINS.get(name, ({}, None, {}, False))
     ocls = optim.get(name)
     opts = {}
     # every path steps the same parameters and gradients: where two tensors lie relative to
@@ -111,7 +129,7 @@ def _optimizers(name: str, total: int) -> dict[str, tuple[torch.optim.Optimizer,
     # per path made their ratio swing with the allocator; each path's state stays its own
     params = make_params(total)
     for path in PATHS:
-        if path == "torch fused" and not has_fused:
+        if (path == "torch fused" and not has_fused) or (path.startswith("torch") and not tcls):
             continue
         if path == "dl fused":
             opt = ocls(params, **ours_kw, fused=True)
@@ -138,7 +156,7 @@ def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
 def run(sizes: list[int], repeat: int, names: list[str]) -> list[dict]:
     rows = []
     for total in sizes:
-        print(f"\n{total / 1e6:.0f}M float32 parameters in 20 tensors (median ms per step)")
+        print(f"\n{total / 1e6:g}M float32 parameters in 20 tensors (median ms per step)")
         print(HEADER)
         for name in names:
             opts = _optimizers(name, total)
@@ -162,10 +180,10 @@ def run(sizes: list[int], repeat: int, names: list[str]) -> list[dict]:
             bandwidth = 12 * numel / (med["triad"] / 1e3)  # bytes/s of p += a g
             moved = bytes_per_step(opts["dl fused"][0], numel)
             row = {"optimizer": name, "params": total, **{k: med.get(k) for k in PATHS}}
-            best = min(v for k, v in med.items() if k.startswith("torch"))
-            row["fused/best"] = med["dl fused"] / best
-            row["eager/best"] = med["dl eager"] / best
-            row["default/loop"] = med["dl fused"] / med["torch loop"]
+            best = min((v for k, v in med.items() if k.startswith("torch")), default=None)
+            row["fused/best"] = best and med["dl fused"] / best
+            row["eager/best"] = best and med["dl eager"] / best
+            row["default/loop"] = best and med["dl fused"] / med["torch loop"]
             row["bound"] = 1e3 * moved / bandwidth
             row["fused/bound"] = med["dl fused"] / row["bound"]
             row["GB/s"] = bandwidth / 1e9
@@ -203,12 +221,12 @@ def run_state(
 
     for total in sizes:
         print(
-            f"\n{total / 1e6:.0f}M float32 parameters in 20 tensors on {device} "
+            f"\n{total / 1e6:g}M float32 parameters in 20 tensors on {device} "
             "(median ms per fused step)"
         )
         print(f"{'optimizer':<12}{'state':>10}{'ms':>9}{'/f32':>7}{'memory/f32':>12}")
         for name in names:
-            ours_kw = CASES[name][0] if name in CASES else {}
+            ours_kw = TORCH_TWINS[name][0] if name in TORCH_TWINS else {}
             arms = {}
             params = make_params(total)  # shared: see _optimizers
             if device != "cpu":
@@ -260,7 +278,7 @@ def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> 
     )
     for total in sizes:
         for name in names:
-            ours_kw, tcls, tkw, has_fused = CASES[name]
+            ours_kw, tcls, tkw, has_fused = TORCH_TWINS.get(name, ({}, None, {}, False))
             ocls = optim.get(name)
             probe = ocls(make_params(20), **ours_kw)
             hyper = probe.param_groups[0]
@@ -277,12 +295,15 @@ def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> 
             # one descentlab optimizer takes both kinds of step, in turn: the same state
             # tensors, so the two differ only in the value changed before a scheduled step
             ours = ocls(params, **ours_kw)
-            arms = {"const": ours, "sched": ours, "torch": tcls(params, **tkw, **tkind)}
+            arms = {"const": ours, "sched": ours}
+            if tcls is not None:
+                arms["torch"] = tcls(params, **tkw, **tkind)
             base = {k: o.param_groups[0][key] for k, o in arms.items()}
             times: dict[str, list[float]] = {k: [] for k in arms}
             with torch.no_grad():
                 for i in range(3 + repeat):
-                    order = [*arms][i % 3 :] + [*arms][: i % 3]  # each arm first in turn
+                    n = len(arms)
+                    order = [*arms][i % n :] + [*arms][: i % n]  # each arm first in turn
                     for k in order:
                         opt = arms[k]
                         if k != "const":
@@ -292,10 +313,11 @@ def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> 
                         if i >= 3:
                             times[k].append(dt)
             med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+            t = med.get("torch")
             print(
                 f"{name:<9} {total / 1e6:>6.1f}M {key:>8} {med['const']:>9.3f} "
                 f"{med['sched']:>9.3f} {med['sched'] / med['const']:>10.3f}x "
-                f"{med['torch']:>11.3f} {med['sched'] / med['torch']:>7.2f}x",
+                + (f"{t:>11.3f} {med['sched'] / t:>7.2f}x" if t else f"{'-':>11} {'-':>8}"),
                 flush=True,
             )
             del arms
@@ -309,12 +331,17 @@ HEADER = (
 
 
 def _fmt(row: dict) -> str:
-    tf = "-" if row["torch fused"] is None else f"{row['torch fused']:.2f}"
+    def ms(key: str, width: int) -> str:
+        return f"{'-':>{width}}" if row[key] is None else f"{row[key]:>{width}.2f}"
+
+    def ratio(key: str, width: int) -> str:
+        return f"{'-':>{width + 1}}" if row[key] is None else f"{row[key]:>{width}.2f}x"
+
     return (
-        f"{row['optimizer']:<9} {row['dl fused']:>9.2f} {row['dl eager']:>9.2f} "
-        f"{row['torch loop']:>8.2f} {row['torch foreach']:>9.2f} {tf:>8} "
-        f"{row['fused/best']:>9.2f}x {row['eager/best']:>9.2f}x {row['default/loop']:>8.2f}x "
-        f"{row['bound']:>7.2f} {row['fused/bound']:>10.2f}x {row['GB/s']:>5.1f}"
+        f"{row['optimizer']:<9} {ms('dl fused', 9)} {ms('dl eager', 9)} {ms('torch loop', 8)} "
+        f"{ms('torch foreach', 9)} {ms('torch fused', 8)} {ratio('fused/best', 9)} "
+        f"{ratio('eager/best', 9)} {ratio('default/loop', 8)} {row['bound']:>7.2f} "
+        f"{row['fused/bound']:>10.2f}x {row['GB/s']:>5.1f}"
     )
 
 
@@ -430,12 +457,15 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--clock cpu needs --threads 1 (CPU time adds up over threads)")
         global CLOCK
         CLOCK = time.process_time
-    names = [n.strip() for n in (args.optimizers or ",".join(CASES)).split(",")]
-    # before any work: a case names torch's counterpart (low-bit state: any of descentlab's)
-    known = [r.name for r in optim.records()] if args.state_dtypes else list(CASES)
+    # before any work: the optimizers with a fused step (low-bit state: any of descentlab's)
+    known = [r.name for r in optim.records()] if args.state_dtypes else fused_names()
+    names = [n.strip() for n in args.optimizers.split(",")] if args.optimizers else known
     unknown = [n for n in names if n not in known]
     if unknown:
-        parser.error(f"--optimizers: no case {unknown[0]!r}; choose from {', '.join(known)}")
+        parser.error(
+            f"--optimizers: {unknown[0]!r} has no fused step to time; choose from "
+            + ", ".join(known)
+        )
     if args.device == "cuda":  # low-bit state: the Triton steps
         from gpu_step import refuse_without_cuda
 
@@ -457,12 +487,14 @@ def main(argv: list[str] | None = None) -> None:
         compile_overhead(names)
     rows = run(sizes, args.repeat, names)
     for total in sizes:
-        sub = [r for r in rows if r["params"] == total]
+        sub = [r for r in rows if r["params"] == total and r["fused/best"] is not None]
+        if not sub:  # no optimizer torch has too
+            continue
         w_loop = max(sub, key=lambda r: r["default/loop"])
         w_best = max(sub, key=lambda r: r["fused/best"])
         w_bound = max(sub, key=lambda r: r["fused/bound"])
         print(
-            f"\n{total / 1e6:.0f}M: worst default/torch-loop {w_loop['default/loop']:.2f}x "
+            f"\n{total / 1e6:g}M: worst default/torch-loop {w_loop['default/loop']:.2f}x "
             f"({w_loop['optimizer']}), worst fused/torch-best {w_best['fused/best']:.2f}x "
             f"({w_best['optimizer']}), worst fused/bound {w_bound['fused/bound']:.2f}x "
             f"({w_bound['optimizer']})"
