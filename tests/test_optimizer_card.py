@@ -65,6 +65,18 @@ def test_every_optimizer_has_a_card(name, flags):
             assert f"\n  {key} = " in text
 
 
+def test_a_check_of_several_hyperparameters_is_stated_on_the_card():
+    """Every declared relation says in its docstring what it asks (the card prints it)."""
+    opts = [_probe(*case.values) for case in CASES]
+    opts.append(optim.Nesterov([torch.nn.Parameter(torch.zeros(2))], lookahead=True))
+    for opt in opts:
+        for rule in opt.rule.rules:
+            for rel in rule.relations:
+                assert inspect.getdoc(rel.test), f"{rule.name}: a relation without words"
+    text = card("sgd", {"momentum": 0.9})
+    assert "  and: Nesterov's form needs a momentum and no dampening. (dampening, " in text
+
+
 def test_adams_card_shows_its_update_and_a_flag_changes_it():
     text = card("adam")
     assert "betas = (0.9, 0.999): a pair (beta1, beta2)" in text

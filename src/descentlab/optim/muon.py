@@ -102,6 +102,7 @@ _BETA = Real(0.0, 1.0, hi_open=True)
 
 
 def _adamw_lr_needs_lr(hyper: Any) -> None:
+    """lr is > 0 where adamw_lr is set: the fallback's rate is relative to it."""
     lr, adamw_lr = hyper["lr"], hyper["adamw_lr"]
     if not is_batched(lr) and lr == 0 and adamw_lr not in (None, 0):
         raise ValueError(

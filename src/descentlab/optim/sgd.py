@@ -158,6 +158,7 @@ class velocity(FormRule):
 
     @staticmethod
     def _one_form(hyper: Hyper) -> None:
+        """nesterov=True and lookahead=True are two forms of one method: one at a time."""
         if hyper.get("nesterov", False):
             raise ValueError(
                 "nesterov=True (change of variables) and lookahead=True are two forms of the "

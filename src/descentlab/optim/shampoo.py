@@ -72,6 +72,7 @@ ROOT_DTYPES = ("float32", "float64")
 
 
 def _graft_average_needs_beta2_below_1(hyper: Any) -> None:
+    """betas[1] is < 1 where the grafting (rmsprop, adam) averages g^2."""
     b2 = hyper["betas"][1]
     if hyper["grafting"] in ("rmsprop", "adam") and b2 == 1:
         raise invalid(

@@ -214,6 +214,9 @@ def card(name: str, options: Mapping[str, Any] | None = None) -> str:
             words.setdefault(key, text)
     for key, value in hyper.items():
         lines.append(f"  {key} = {value!r}" + (f": {words[key]}" if key in words else ""))
+    for r in rules:  # the declared checks that read several hyperparameters
+        for rel in r.relations:
+            lines.append(f"  and: {inspect.getdoc(rel.test)} ({', '.join(sorted(rel.keys))})")
     plan = opt.rule.final_plan(hyper)
     shifted = "  its gradient is taken at another point than the parameters (torch code)"
     for k, r in enumerate(rules):
