@@ -85,18 +85,20 @@ TORCH_TWINS: dict[str, tuple[dict, type, dict, bool]] = {
 PATHS = ["dl fused", "dl eager", "torch loop", "torch foreach", "torch fused"]
 
 
-def fused_names() -> list[str]:
-    """The registered optimizers whose fused step runs on plain float32 parameters (not SAM,
-    whose step needs a closure, nor the rules written as torch code: Adafactor, Muon...)."""
-    names = []
+def fused_names() -> tuple[list[str], dict[str, str]]:
+    """The registered optimizers whose fused step runs on plain float32 parameters, and the
+    others with the reason each gives (SAM's step needs a closure; Adafactor, Muon... are
+    written as torch code)."""
+    names, others = [], {}
     for r in optim.records():
         params = make_params(40, n_tensors=2)
         try:
             r.factory(params, fused=True).step()
-        except (ValueError, TypeError):
+        except (ValueError, TypeError) as exc:
+            others[r.name] = str(exc).splitlines()[0]
             continue
         names.append(r.name)
-    return names
+    return names, others
 
 
 def make_params(total: int, n_tensors: int = 20, seed: int = 0) -> list[torch.nn.Parameter]:
@@ -458,12 +460,15 @@ def main(argv: list[str] | None = None) -> None:
         global CLOCK
         CLOCK = time.process_time
     # before any work: the optimizers with a fused step (low-bit state: any of descentlab's)
-    known = [r.name for r in optim.records()] if args.state_dtypes else fused_names()
+    known, others = fused_names()
+    if args.state_dtypes:
+        known, others = [r.name for r in optim.records()], {}
     names = [n.strip() for n in args.optimizers.split(",")] if args.optimizers else known
     unknown = [n for n in names if n not in known]
     if unknown:
+        why = f" ({others[unknown[0]]})" if unknown[0] in others else ""
         parser.error(
-            f"--optimizers: {unknown[0]!r} has no fused step to time; choose from "
+            f"--optimizers: {unknown[0]!r} has no fused step to time{why}; choose from "
             + ", ".join(known)
         )
     if args.device == "cuda":  # low-bit state: the Triton steps
@@ -477,6 +482,8 @@ def main(argv: list[str] | None = None) -> None:
         f"threads, {args.clock} clock, {args.repeat} round-robin repeats; "
         "dl = descentlab (default backend: fused)"
     )
+    if not args.optimizers and others:  # said, not dropped silently
+        print("not timed (no fused step): " + "; ".join(f"{n}: {w}" for n, w in others.items()))
     if args.schedule:
         run_schedule(sizes, args.repeat, names, args.schedule)
         return
@@ -487,18 +494,19 @@ def main(argv: list[str] | None = None) -> None:
         compile_overhead(names)
     rows = run(sizes, args.repeat, names)
     for total in sizes:
-        sub = [r for r in rows if r["params"] == total and r["fused/best"] is not None]
-        if not sub:  # no optimizer torch has too
-            continue
-        w_loop = max(sub, key=lambda r: r["default/loop"])
-        w_best = max(sub, key=lambda r: r["fused/best"])
+        sub = [r for r in rows if r["params"] == total]
         w_bound = max(sub, key=lambda r: r["fused/bound"])
-        print(
-            f"\n{total / 1e6:g}M: worst default/torch-loop {w_loop['default/loop']:.2f}x "
-            f"({w_loop['optimizer']}), worst fused/torch-best {w_best['fused/best']:.2f}x "
-            f"({w_best['optimizer']}), worst fused/bound {w_bound['fused/bound']:.2f}x "
-            f"({w_bound['optimizer']})"
-        )
+        line = f"\n{total / 1e6:g}M: "
+        twins = [r for r in sub if r["fused/best"] is not None]  # torch has them too
+        if twins:
+            w_loop = max(twins, key=lambda r: r["default/loop"])
+            w_best = max(twins, key=lambda r: r["fused/best"])
+            line += (
+                f"worst default/torch-loop {w_loop['default/loop']:.2f}x "
+                f"({w_loop['optimizer']}), worst fused/torch-best {w_best['fused/best']:.2f}x "
+                f"({w_best['optimizer']}), "
+            )
+        print(line + f"worst fused/bound {w_bound['fused/bound']:.2f}x ({w_bound['optimizer']})")
 
 
 if __name__ == "__main__":
