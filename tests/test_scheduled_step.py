@@ -22,6 +22,12 @@ CHANGES = [
     ("rmsprop", dict(lr=1e-2), "alpha", lambda i: 0.9 + 0.005 * i),
     ("adagrad", dict(lr=1e-2), "lr", lambda i: 1e-2 / (1 + i)),
     ("adadelta", dict(lr=1.0), "rho", lambda i: 0.9 - 0.01 * i),
+    # a per-step prepare before the kernel: NAdam's running product, ASGD's rates,
+    # Schedule-Free's averaging weights
+    ("nadam", dict(lr=1e-2), "lr", lambda i: 1e-2 / (1 + i)),
+    ("nadam", dict(lr=1e-2), "momentum_decay", lambda i: 4e-3 * (1 + 0.1 * i)),
+    ("asgd", dict(lr=1e-2, t0=4), "lr", lambda i: 1e-2 * (1 + math.cos(i / 3)) / 2 + 1e-4),
+    ("sfadamw", dict(lr=1e-2), "lr", lambda i: 1e-2 * min(1.0, (i + 1) / 6)),
 ]
 
 
@@ -204,11 +210,16 @@ def test_a_structural_change_leaves_the_steady_step_and_stays_right(monkeypatch,
 
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "eager"])
 def test_the_general_step_also_checks_only_the_changed_value(monkeypatch, fused):
-    """NAdam's step is never steady (its running product changes per step), and the eager
-    backend has no steady step: a changed lr still costs no whole-group validation, and a bad
-    one is refused."""
+    """A chain whose fused step is never steady (the noise drawn before every step is an
+    array of its kernel's), and NAdam on the eager backend, which has no steady step: a
+    changed lr still costs no whole-group validation, and a bad one is refused."""
     params = _params()
-    opt = optim.NAdam(params, lr=1e-2, fused=fused)
+    if fused:
+        noisy = optim.chain(optim.add_noise(noise_eta=0.1), optim.trace(momentum=0.9),
+                            optim.scale_by_lr(lr=1e-2))  # fmt: skip
+        opt = optim.Optimizer(params, noisy, fused=True)
+    else:
+        opt = optim.NAdam(params, lr=1e-2, fused=False)
     _grads(params, 0)
     opt.step()
     spy = _Spy(opt, monkeypatch)
@@ -224,6 +235,48 @@ def test_the_general_step_also_checks_only_the_changed_value(monkeypatch, fused)
         r"\(lr must be a number >= 0\.0, got -0\.5\)",
     ):
         opt.step()
+
+
+def _fused_names() -> list[str]:
+    """Every registered optimizer whose fused step runs on plain parameters (drawn from the
+    registry: a new one is covered with no table to edit)."""
+    names = []
+    for r in optim.records():
+        try:
+            r.factory(_params(), fused=True).step()
+        except (ValueError, TypeError):  # a closure needed, no fused form
+            continue
+        names.append(r.name)
+    return names
+
+
+@pytest.mark.parametrize("name", _fused_names())
+def test_every_fused_optimizer_takes_the_steady_step(monkeypatch, name):
+    """From the third step at constant hyperparameters every registered optimizer with a fused
+    step takes the steady step -- also those with work before the kernel at every step (NAdam's
+    running product, ASGD's rates, Schedule-Free's weights: run there too) -- and its
+    parameters and state are those of the general path's step, bit for bit."""
+    params, ref_params = _params(), _params()
+    opt = optim.get(name)(params, fused=True)
+    ref = optim.get(name)(ref_params, fused=True)
+    for i in range(2):
+        for ps, o in ((params, opt), (ref_params, ref)):
+            _grads(ps, i)
+            o.step()
+    spy = _Spy(opt, monkeypatch)
+    for i in range(2, 8):
+        for ps in (params, ref_params):
+            _grads(ps, i)
+        opt.step()
+        ref._fused.steady.clear()
+        ref.step()
+    assert spy.general == 0, f"{name}: the step went down the general path"
+    for a, b in zip(params, ref_params, strict=True):
+        assert torch.equal(a, b)
+    for p, q in zip(params, ref_params, strict=True):
+        assert opt.state[p].keys() == ref.state[q].keys()
+        for k, v in opt.state[p].items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(ref.state[q][k])), k
 
 
 def _changed_reference(hyper: dict, last: dict) -> frozenset[str] | None:

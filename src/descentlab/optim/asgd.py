@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import torch
 
-from .base import as_scalar, chain, lazy_state, scalar_dtype, step_values, zeros
+from .base import (
+    as_scalar,
+    chain,
+    lazy_state,
+    numbers,
+    scalar_dtype,
+    set_numbers,
+    step_values,
+    zeros,
+)
 from .form import Form, FormRule, add, eq, where
 from .hyperspec import Real, declare
 from .records import OptimizerRecord, ParityConfig
@@ -90,14 +99,13 @@ def _advance(state, params, grads, hyper) -> None:
     dtype = scalar_dtype()
     etas = lazy_state(state, "eta", grads, lambda g: torch.tensor(float(lr), dtype=dtype))
     mus = lazy_state(state, "mu", grads, lambda g: torch.ones((), dtype=dtype))
-    now = []
-    for eta, mu, t in zip(etas, mus, step_values(state, len(grads)), strict=True):
-        now.append((eta.item(), mu.item()))
-        # through a tensor of the default dtype, as torch rounds them (also after a state
-        # dict load has cast eta and mu to the parameter's dtype)
-        eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))
-        mu.copy_(torch.as_tensor(1 / max(1, t - t0)))
-    state["_asgd_now"] = now
+    steps = step_values(state, len(grads))
+    state["_asgd_now"] = list(zip(numbers(etas), numbers(mus), strict=True))
+    # through a tensor of the default dtype, as torch rounds them (also after a state dict
+    # load has cast eta and mu to the parameter's dtype)
+    via = torch.get_default_dtype()
+    set_numbers(etas, [lr / ((1 + lambd * lr * t) ** alpha) for t in steps], via)
+    set_numbers(mus, [1 / max(1, t - t0) for t in steps], via)
 
 
 class ASGD(Named):

@@ -315,6 +315,21 @@ def scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
+def numbers(col: list[Tensor]) -> list[float]:
+    """Per-tensor 0-dim state (a rate, a running product) as Python floats, read at once: one
+    copy, not one per tensor (a wider dtype where they differ holds each value exactly)."""
+    return torch.stack(col).tolist() if col else []
+
+
+def set_numbers(col: list[Tensor], values: list[float], via: torch.dtype = torch.float64) -> None:
+    """Store Python numbers in per-tensor 0-dim state at once, each rounded to ``via`` and
+    then to its entry's dtype (float64: once, as ``fill_`` rounds; the default dtype: as
+    torch's ``copy_(torch.as_tensor(x))``)."""
+    if col:
+        src = torch.tensor(values, dtype=via, device=col[0].device)
+        torch._foreach_copy_(col, list(src.unbind(0)))
+
+
 def zeros(params: list[Tensor]) -> list[Tensor]:
     return [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
 

@@ -573,11 +573,7 @@ class CEmitter(Emitter):
                 name, lambda h, t, e: fn(h, t, lr_fn(h, t)), uses=(*uses, *self.lr_uses)
             )
         if c.reads is not None:
-            key = c.reads
-            return self.b.coef(
-                name, lambda h, t, e: fn(h, t, e), uses=uses,
-                per_tensor=lambda st, i: float(st[key][i]),
-            )  # fmt: skip
+            return self.b.coef(name, lambda h, t, e: fn(h, t, e), uses=uses, reads=c.reads)
         return self.b.coef(name, lambda h, t, e: fn(h, t), uses=uses)
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:

@@ -108,7 +108,7 @@ from torch import Tensor
 from descentlab import _native
 from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
-from .base import dense, grad_pointers, laid_out_as, written_in_place
+from .base import dense, grad_pointers, laid_out_as, numbers, written_in_place
 
 __all__ = [
     "DTYPES",
@@ -210,6 +210,7 @@ class _Coef:
     fn: CoefFn
     per_tensor: Callable[[Mapping[str, list], int], Any] | None
     uses: tuple[str, ...] = ()  # the hyperparameters fn reads
+    reads: str | None = None  # the state entry of per-tensor numbers ``extra`` is
 
 
 @dataclass
@@ -236,7 +237,9 @@ class FusedBuilder:
     rows_keys: set[str] = field(default_factory=set)
     fills: list[str] = field(default_factory=list)
     needs: list[str] = field(default_factory=list)
-    steady_ok: bool = True  # every prepare may be skipped once its state exists
+    #: the prepares a step must run (not only making missing state), and what they make
+    per_step: list[Callable[..., None]] = field(default_factory=list)
+    per_step_fills: list[str] = field(default_factory=list)
     #: set by a rule with ``has_final``: (its output variable, a function
     #: ``(builder, p, lr_fn, lr_uses) -> C expression of the new parameter`` in torch's order)
     final_form: tuple[str, Callable[..., str]] | None = None
@@ -271,6 +274,7 @@ class FusedBuilder:
         *,
         uses: Sequence[str] = (),
         per_tensor: Callable[[Mapping[str, list], int], Any] | None = None,
+        reads: str | None = None,
     ) -> str:
         """A per-tensor (per-row with batched hyperparameters) value, computed in Python in
         double precision by ``fn(hyper, step, extra)`` and rounded to ``T`` in the kernel.
@@ -281,11 +285,15 @@ class FusedBuilder:
                 the tensor's step count; ``extra`` is ``per_tensor(state, i)`` or None.
             uses: the hyperparameters ``fn`` reads (a batched one makes the value per row).
             per_tensor: a function of the state and tensor index when the value depends on
-                more than the step (e.g. NAdam's running product).
+                more than the step (ASGD's rates, computed by a prepare).
+            reads: a state entry of 0-dim tensors: ``extra`` is tensor ``i``'s value as a
+                Python float (NAdam's running product; all read at once).
         """
         if any(c.name == name for c in self.coefs):
             raise ValueError(f"fused coefficient {name!r} declared twice")
-        self.coefs.append(_Coef(name, fn, per_tensor, tuple(uses)))
+        if reads is not None:
+            per_tensor = _number_of(reads)
+        self.coefs.append(_Coef(name, fn, per_tensor, tuple(uses), reads))
         self.rows_keys.update(uses)
         return f"c_{name}"
 
@@ -308,10 +316,18 @@ class FusedBuilder:
                 None as "nothing was created"), so a step may skip it when they all exist.
         """
         if not steady:
-            self.steady_ok = False
+            self.per_step.append(fn)
+            self.per_step_fills.extend(fills)
         self.prepares.append(fn)
         self.fills.extend(fills)
         self.needs.extend(k for k in needs if k not in self.needs)
+
+    @property
+    def steady_ok(self) -> bool:
+        """Whether a step may skip the prepares that only make missing state, running the
+        others before the kernel on its arrays as they are: no prepare a step must run makes
+        an array the kernel reads (as the noise drawn before every step)."""
+        return not any(key in self.arrays for key in self.per_step_fills)
 
     def store_as(self, key: str, fmt: Any, signed: bool, salt: str | None) -> None:
         """Store state ``key`` in the low-bit format ``fmt``
@@ -891,25 +907,26 @@ class FusedPlan:
 
     @property
     def state_keys(self) -> list[str]:
-        """The state entries the kernel reads, in pointer order."""
-        return self.builder.arrays
+        """The state entries a step reads: the kernel's arrays, in pointer order, then the
+        per-tensor numbers the prepares need."""
+        return self.keys
 
     def steady_ok(self, params: list[Tensor]) -> bool:
-        """Whether a group may take the steady step: every prepare may be skipped once its
-        state exists."""
+        """Whether a group may take the steady step (:attr:`FusedBuilder.steady_ok`)."""
         return self.builder.steady_ok
 
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
-    ) -> list[int] | None:
-        """The kernel's pointer list in the steady state -- no prepares, no batched
-        hyperparameters, parameters and state at the storage :meth:`run` last checked, and
-        gradients laid out as their parameters -- or None (the caller then takes the general
-        path)."""
+    ) -> tuple[list[int], Any] | None:
+        """The kernel's pointer list in the steady state -- no batched hyperparameters,
+        parameters and state at the storage :meth:`run` last checked, and gradients laid out
+        as their parameters -- with what the prepares a step runs need (the state columns
+        ``cols``, of :attr:`state_keys`, and the gradients), or None (the caller then takes
+        the general path). Nothing is changed."""
         if not self.builder.steady_ok or self._k != 1:
             return None
         static = [p.data_ptr() for p in params]
-        for col in cols:
+        for col in cols[: len(self.builder.arrays)]:
             static += [0 if x is None else x.data_ptr() for x in col]
         if static != self._static:
             return None
@@ -917,13 +934,31 @@ class FusedPlan:
         if gp is None:
             return None
         n = len(params)
-        return static[:n] + gp + static[n:]
+        work = (cols, grads) if self.builder.per_step else None
+        return static[:n] + gp + static[n:], work
 
-    def launch(self, params: list[Tensor], ptrs: list[int], hyper: Any, t: float) -> None:
-        """Run the kernel on :meth:`steady_pointers`' list, every tensor at step ``t``."""
-        a_ptrs = array("Q", ptrs)
-        a_vals = array("d", [c.fn(hyper, t, None) for c in self.builder.coefs] or [0.0])
+    def launch(
+        self, params: list[Tensor], ptrs: tuple[list[int], Any], hyper: Any, t: float
+    ) -> None:
+        """Run the kernel on :meth:`steady_pointers`' list, every tensor at step ``t``. Where
+        the chain has prepares a step must run, its prepares run first, as in :meth:`run`, and
+        the coefficients are computed per tensor."""
+        ptr_list, work = ptrs
         numel, rows, coff, threads = self._launch_args
+        a_coff = None  # one block of coefficients for every tensor (coff: zeros)
+        if work is None:
+            values = [c.fn(hyper, t, None) for c in self.builder.coefs]
+        else:
+            cols, grads = work
+            state = dict(zip(self.keys, cols, strict=True))
+            steps = state["_step_values"] = [float(t)] * len(params)
+            for fn in self.builder.prepares:  # as the general step runs them
+                fn(state, params, grads, hyper)
+            values, offsets = self._blocks(state, steps, self._shape[3], [hyper], 1)
+            a_coff = array("q", offsets)
+            coff = a_coff.buffer_info()[0]
+        a_ptrs = array("Q", ptr_list)
+        a_vals = array("d", values or [0.0])
         self.kernel(
             len(params),
             numel,
@@ -1085,17 +1120,25 @@ class FusedPlan:
     ) -> tuple[list[float], list[int]]:
         """Coefficient blocks, shared by tensors with the same step, rows and extras."""
         coefs = self.builder.coefs
-        per_tensor = [c.per_tensor for c in coefs]
+        columns = {c.reads: numbers(state[c.reads]) for c in coefs if c.reads is not None}
+        varying = [  # (position, tensor i's extra) of the coefficients that have one
+            (j, columns[c.reads].__getitem__ if c.reads is not None
+                else lambda i, pt=c.per_tensor: pt(state, i))
+            for j, c in enumerate(coefs) if c.reads is not None or c.per_tensor is not None
+        ]  # fmt: skip
         blocks: dict[Any, int] = {}
         values: list[float] = []
         coff = []
         for i in range(len(rows)):
-            extras = tuple(pt(state, i) if pt is not None else None for pt in per_tensor)
-            sig = (steps[i], rows[i], extras)
+            own = tuple(get(i) for _, get in varying)
+            sig = (steps[i], rows[i], own)
             off = blocks.get(sig)
             if off is None:
                 off = len(values)
                 blocks[sig] = off
+                extras: list[Any] = [None] * len(coefs)
+                for (j, _), e in zip(varying, own, strict=True):
+                    extras[j] = e
                 for r in range(rows[i]):
                     h = rows_h[r] if k > 1 else rows_h[0]
                     if not coefs:
@@ -1104,6 +1147,12 @@ class FusedPlan:
                         values.append(float(c.fn(h, steps[i], e)))
             coff.append(off)
         return values, coff
+
+
+def _number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
+    """Tensor ``i``'s number of state ``key``, alone (:meth:`FusedPlan._blocks` reads a whole
+    column at once: :func:`~descentlab.optim.base.numbers`)."""
+    return lambda state, i: float(state[key][i])
 
 
 def _storage(params: list[Tensor], cols: list[list | None]) -> list[int]:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .base import arguments, step_values, zeros
+from .base import arguments, numbers, set_numbers, step_values, zeros
 from .form import Form, FormRule, add, addcmul, sqrt
 from .hyperspec import Choice, Pair, Real, declare
 from .records import OptimizerRecord
@@ -111,14 +111,15 @@ class schedule_free_adamw(FormRule):
         r"""Update each tensor's largest rate and weight sum; returns the averaging weights
         :math:`c = \gamma_{\max}^r / \sum \gamma_{\max}^r` (0 before any weight)."""
         power = float(hyper["weight_lr_power"])
-        out = []
-        for i, t in enumerate(step_values(state, len(state["z"]))):
-            lr_max = max(float(state["lr_max"][i]), self._lr_t(hyper, t))
-            state["lr_max"][i].fill_(lr_max)
-            total = float(state["weight_sum"][i]) + lr_max**power
-            state["weight_sum"][i].fill_(total)
-            out.append(lr_max**power / total if total > 0 else 0.0)
-        return out
+        steps = step_values(state, len(state["z"]))
+        lr_max = [
+            max(m, self._lr_t(hyper, t))
+            for m, t in zip(numbers(state["lr_max"]), steps, strict=True)
+        ]
+        total = [s + m**power for s, m in zip(numbers(state["weight_sum"]), lr_max, strict=True)]
+        set_numbers(state["lr_max"], lr_max)
+        set_numbers(state["weight_sum"], total)
+        return [m**power / s if s > 0 else 0.0 for m, s in zip(lr_max, total, strict=True)]
 
     def fuse_signature(self, hyper):
         return (hyper["bias_correction"], float(hyper["weight_decay"]) != 0)
