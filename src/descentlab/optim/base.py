@@ -316,18 +316,22 @@ def scalar_dtype() -> torch.dtype:
 
 
 def numbers(col: list[Tensor]) -> list[float]:
-    """Per-tensor 0-dim state (a rate, a running product) as Python floats, read at once: one
-    copy, not one per tensor (a wider dtype where they differ holds each value exactly)."""
-    return torch.stack(col).tolist() if col else []
+    """Per-tensor 0-dim state (a rate, a running product) as Python floats."""
+    return [float(x) for x in col]
 
 
 def set_numbers(col: list[Tensor], values: list[float], via: torch.dtype = torch.float64) -> None:
-    """Store Python numbers in per-tensor 0-dim state at once, each rounded to ``via`` and
-    then to its entry's dtype (float64: once, as ``fill_`` rounds; the default dtype: as
-    torch's ``copy_(torch.as_tensor(x))``)."""
-    if col:
-        src = torch.tensor(values, dtype=via, device=col[0].device)
-        torch._foreach_copy_(col, list(src.unbind(0)))
+    """Store Python numbers in per-tensor 0-dim state, each rounded to ``via`` and then to its
+    entry's dtype (float64: once, as ``fill_`` rounds; the default dtype: as torch's
+    ``copy_(torch.as_tensor(x))``), in one copy (a shared source where the values are all
+    one: every tensor at the same step, as a rule)."""
+    if not col:
+        return
+    if values.count(values[0]) == len(values):
+        src = [torch.tensor(values[0], dtype=via, device=col[0].device)] * len(col)
+    else:
+        src = list(torch.tensor(values, dtype=via, device=col[0].device).unbind(0))
+    torch._foreach_copy_(col, src)
 
 
 def zeros(params: list[Tensor]) -> list[Tensor]:
