@@ -321,7 +321,8 @@ class FusedPath:
         """The whole step in as little Python as possible, while nothing but the gradients has
         changed since the last fused step (same parameters, all with gradients; same state
         tensors, constant hyperparameters, plans; equal step counts). Everything is checked
-        for every group before anything changes; False sends the step down the general path.
+        for every group before anything changes (a chain's prepares that must run at every
+        step run then, before its kernel); False sends the step down the general path.
         (Each check costs: this path exists because a step's Python runs with cold caches.)
         """
         state = opt.state
