@@ -377,6 +377,10 @@ class Rule(ABC):
     #: "direction + adaptive rate", "regularization / sign" or "other"
     role: str = "other"
     state_keys: tuple[str, ...] = ()
+    #: state entries kept in a dtype of their own (Schedule-Free's float64 sums), which a
+    #: loaded state dict keeps (torch's ``load_state_dict`` casts the others to their
+    #: parameter's dtype)
+    own_dtype: tuple[str, ...] = ()
     needs_step: bool = False
     #: True when the fused form is element-local and its coefficients do not depend on the
     #: gradients (its prepares only allocate state or advance per-tensor scalars): the

@@ -353,9 +353,30 @@ class Optimizer(torch.optim.Optimizer):
         """torch's ``load_state_dict`` (see :func:`_torch_method`); low-bit state
         (``state_dtype``) keeps its stored dtypes (:func:`~descentlab.optim.lowbit.loader`)."""
         restore = loader(self, state_dict)  # refuses before anything changes
+        keep = self._own_dtypes(state_dict)
         _torch_method("load_state_dict")(self, state_dict)
         restore()
+        for p, entries in keep:
+            self.state[p].update({k: v.to(device=p.device) for k, v in entries.items()})
         self._lay_out_state()
+
+    def _own_dtypes(self, state_dict: dict[str, Any]) -> list[tuple[Tensor, dict[str, Tensor]]]:
+        """The saved entries the chain's rules keep in a dtype of their own
+        (:attr:`~descentlab.optim.Rule.own_dtype`), per parameter, to be put back after torch's
+        load has cast them to the parameter's dtype."""
+        keys = {k for r in self.rule.rules for k in r.own_dtype}
+        saved = state_dict.get("state", {})
+        if not keys or not saved:
+            return []
+        ids = itertools.chain.from_iterable(g["params"] for g in state_dict["param_groups"])
+        params = (p for g in self.param_groups for p in g["params"])
+        out = []
+        for pid, p in zip(ids, params, strict=False):
+            st = saved.get(pid) or {}
+            entries = {k: v for k, v in st.items() if k in keys and isinstance(v, Tensor)}
+            if entries:
+                out.append((p, entries))
+        return out
 
     def _lay_out_state(self) -> None:
         """Loaded state tensors laid out as their parameters, the values unchanged: a
