@@ -9,7 +9,7 @@ import torch
 from .base import (
     as_scalar,
     chain,
-    lazy_state,
+    lazy_numbers,
     numbers,
     scalar_dtype,
     set_numbers,
@@ -97,8 +97,8 @@ def _advance(state, params, grads, hyper) -> None:
     lr, lambd = as_scalar(hyper["lr"]), as_scalar(hyper["lambd"])
     alpha, t0 = as_scalar(hyper["alpha"]), as_scalar(hyper["t0"])
     dtype = scalar_dtype()
-    etas = lazy_state(state, "eta", grads, lambda g: torch.tensor(float(lr), dtype=dtype))
-    mus = lazy_state(state, "mu", grads, lambda g: torch.ones((), dtype=dtype))
+    etas = lazy_numbers(state, "eta", len(grads), float(lr), dtype)
+    mus = lazy_numbers(state, "mu", len(grads), 1.0, dtype)
     steps = step_values(state, len(grads))
     state["_asgd_now"] = list(zip(numbers(etas), numbers(mus), strict=True))
     # through a tensor of the default dtype, as torch rounds them (also after a state dict

@@ -315,23 +315,75 @@ def scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
+def number_column(n: int, value: float, dtype: torch.dtype) -> list[Tensor]:
+    """``n`` per-tensor numbers (torch's state layout: a 0-dim tensor per parameter) made at
+    once, as consecutive elements of one CPU tensor: :func:`numbers`, :func:`set_numbers` and
+    :func:`scale_numbers` then read or write them all with one operation."""
+    return list(torch.full((n,), value, dtype=dtype).unbind(0))
+
+
+def _column(col: list[Tensor]) -> Tensor | None:
+    """The 1-D CPU tensor whose consecutive elements ``col``'s 0-dim tensors are
+    (:func:`number_column`), or None: then each is read and written alone. Checked at every
+    call, so an entry replaced by another tensor (a loaded state, a new parameter) is seen."""
+    base = col[0]._base if col else None
+    if (
+        base is None
+        or base.shape != (len(col),)
+        or base.stride() != (1,)
+        or base.device.type != "cpu"
+        or base.requires_grad
+    ):
+        return None
+    off = base.storage_offset()
+    for i, t in enumerate(col):
+        if t._base is not base or t.ndim or t.storage_offset() != off + i:
+            return None
+    return base
+
+
 def numbers(col: list[Tensor]) -> list[float]:
     """Per-tensor 0-dim state (a rate, a running product) as Python floats."""
-    return [float(x) for x in col]
+    base = _column(col)
+    return base.tolist() if base is not None else [float(x) for x in col]
 
 
 def set_numbers(col: list[Tensor], values: list[float], via: torch.dtype = torch.float64) -> None:
     """Store Python numbers in per-tensor 0-dim state, each rounded to ``via`` and then to its
     entry's dtype (float64: once, as ``fill_`` rounds; the default dtype: as torch's
-    ``copy_(torch.as_tensor(x))``), in one copy (a shared source where the values are all
-    one: every tensor at the same step, as a rule)."""
+    ``copy_(torch.as_tensor(x))``), in one copy (from a shared source where the values are
+    all one: every tensor at the same step, as a rule)."""
     if not col:
         return
-    if values.count(values[0]) == len(values):
+    base = _column(col)
+    if base is not None:
+        base.copy_(torch.tensor(values, dtype=via))
+    elif values.count(values[0]) == len(values):
         src = [torch.tensor(values[0], dtype=via, device=col[0].device)] * len(col)
+        torch._foreach_copy_(col, src)
     else:
         src = list(torch.tensor(values, dtype=via, device=col[0].device).unbind(0))
-    torch._foreach_copy_(col, src)
+        torch._foreach_copy_(col, src)
+
+
+def scale_numbers(col: list[Tensor], factors: list[float]) -> None:
+    """Multiply per-tensor 0-dim state by Python numbers, each rounded to the entry's dtype
+    first, as ``torch._foreach_mul_(col, factors)`` computes (NAdam's running product)."""
+    base = _column(col)
+    if base is not None:
+        base.mul_(torch.tensor(factors, dtype=base.dtype))
+    else:
+        torch._foreach_mul_(col, factors)
+
+
+def lazy_numbers(state: State, key: str, n: int, value: float, dtype: torch.dtype) -> list[Tensor]:
+    """:func:`lazy_state` for per-tensor numbers: made as one :func:`number_column` where the
+    group has none yet (``value`` rounded to ``dtype``, as ``torch.tensor(value)``)."""
+    got = state.get(key)
+    if got is None or all(v is None for v in got):
+        got = state[key] = number_column(n, value, dtype)
+        return got
+    return lazy_state(state, key, got, lambda _: torch.tensor(value, dtype=dtype))
 
 
 def zeros(params: list[Tensor]) -> list[Tensor]:

@@ -51,7 +51,9 @@ from .base import (
     State,
     bcast,
     lazy_state,
+    number_column,
     scalar_dtype,
+    scale_numbers,
     scratch,
     small,
     step_values,
@@ -1031,7 +1033,11 @@ class EagerEmitter(Emitter):
         return _Scalars(at[t] for t in steps)
 
     def scale(self, key: str, factor: Coef) -> None:
-        torch._foreach_mul_(self.state[key], list(self.coef(factor)))
+        values = self.coef(factor)
+        if values.batched:
+            torch._foreach_mul_(self.state[key], list(values))
+        else:
+            scale_numbers(self.state[key], list(values))
 
     def select(self, on: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
         one = on.one()
@@ -1291,7 +1297,7 @@ class FormRule(Rule):
         else:
             state = _stored_init(self, params)
         for key, value in self.built(self.defaults).scalars.items():
-            state[key] = [torch.full((), value, dtype=scalar_dtype()) for _ in params]
+            state[key] = number_column(len(params), value, scalar_dtype())
         return state
 
     def __getstate__(self) -> dict[str, Any]:
@@ -1394,7 +1400,7 @@ def product_prepare(key: str, factor: Coef) -> Callable[..., None]:
     def prepare(state: State, params: list[Tensor], grads: list[Tensor], hyper: Any) -> None:
         h = {k: _plain(v) for k, v in hyper.items()}
         steps = step_values(state, len(grads))
-        torch._foreach_mul_(state[key], [float(fn(h, t)) for t in steps])
+        scale_numbers(state[key], [float(fn(h, t)) for t in steps])
 
     return prepare
 

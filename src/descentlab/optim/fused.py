@@ -1120,17 +1120,31 @@ class FusedPlan:
     ) -> tuple[list[float], list[int]]:
         """Coefficient blocks, shared by tensors with the same step, rows and extras."""
         coefs = self.builder.coefs
-        columns = {c.reads: numbers(state[c.reads]) for c in coefs if c.reads is not None}
-        varying = [  # (position, tensor i's extra) of the coefficients that have one
-            (j, columns[c.reads].__getitem__ if c.reads is not None
-                else lambda i, pt=c.per_tensor: pt(state, i))
-            for j, c in enumerate(coefs) if c.reads is not None or c.per_tensor is not None
-        ]  # fmt: skip
+        n = len(rows)
+        columns: dict[Any, list] = {}  # each source of per-tensor extras read once
+        varying = []  # (position, every tensor's extra) of the coefficients that have one
+        for j, c in enumerate(coefs):
+            if c.reads is None and c.per_tensor is None:
+                continue
+            source = c.reads if c.reads is not None else c.per_tensor
+            col = columns.get(source)
+            if col is None:
+                col = columns[source] = (
+                    numbers(state[c.reads]) if c.reads is not None
+                    else [c.per_tensor(state, i) for i in range(n)]  # type: ignore[misc]
+                )  # fmt: skip
+            varying.append((j, col))
         blocks: dict[Any, int] = {}
         values: list[float] = []
         coff = []
-        for i in range(len(rows)):
-            own = tuple(get(i) for _, get in varying)
+        one = (  # the common case: every tensor at one step, one row, the same extras
+            n > 0
+            and steps.count(steps[0]) == n
+            and rows.count(rows[0]) == n
+            and all(col.count(col[0]) == n for _, col in varying)
+        )
+        for i in range(1 if one else n):
+            own = tuple(col[i] for _, col in varying)
             sig = (steps[i], rows[i], own)
             off = blocks.get(sig)
             if off is None:
@@ -1146,6 +1160,8 @@ class FusedPlan:
                     for c, e in zip(coefs, extras, strict=True):
                         values.append(float(c.fn(h, steps[i], e)))
             coff.append(off)
+        if one:
+            coff *= n
         return values, coff
 
 

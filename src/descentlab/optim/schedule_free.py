@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .base import arguments, numbers, set_numbers, step_values, zeros
+from .base import arguments, number_column, numbers, set_numbers, step_values, zeros
 from .form import Form, FormRule, add, addcmul, sqrt
 from .hyperspec import Choice, Pair, Real, declare
 from .records import OptimizerRecord
@@ -78,12 +78,11 @@ class schedule_free_adamw(FormRule):
         super().__init__(**{**args, "betas": pair(betas)})
 
     def init(self, params):
-        scalar = lambda p: torch.zeros((), dtype=torch.float64)  # noqa: E731
         return {
             "z": [p.detach().clone(memory_format=torch.preserve_format) for p in params],
             "exp_avg_sq": zeros(params),
-            "weight_sum": [scalar(p) for p in params],
-            "lr_max": [scalar(p) for p in params],
+            "weight_sum": number_column(len(params), 0.0, torch.float64),
+            "lr_max": number_column(len(params), 0.0, torch.float64),
         }
 
     # scalars only (no batched runs); beta1 divides (the averaging weight), so it is > 0

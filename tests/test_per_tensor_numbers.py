@@ -1,0 +1,113 @@
+"""Per-tensor numbers in torch's state layout (a 0-dim tensor per parameter: NAdam's running
+product, ASGD's rates, Schedule-Free's sums) made at once as one column
+(``base.number_column``) are read and written with one operation; the result is what the
+per-tensor torch operations give, bit for bit, and an entry that no longer belongs to the
+column (replaced, loaded) sends the call down the per-tensor path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from descentlab import optim
+from descentlab.optim import base
+
+N = 7
+
+
+def _values(seed: int) -> list[float]:
+    g = torch.Generator().manual_seed(seed)
+    # spread over magnitudes, so that rounding to float32 loses digits
+    return (torch.rand(N, generator=g, dtype=torch.float64) * 10 ** torch.arange(N) / 3).tolist()
+
+
+def _columns(dtype: torch.dtype, how: str) -> list[torch.Tensor]:
+    start = _values(0)
+    col = base.number_column(N, 0.0, dtype)
+    if how == "replaced":  # one entry no longer a view of the column (a loaded state's)
+        col[3] = torch.zeros((), dtype=dtype)
+    elif how == "separate":
+        col = [torch.zeros((), dtype=dtype) for _ in range(N)]
+    for t, v in zip(col, start, strict=True):
+        t.fill_(v)
+    return col
+
+
+def _per_tensor(op: str, col: list[torch.Tensor], values: list[float], via: torch.dtype) -> None:
+    """The reference: one torch operation per tensor, as written before the columns."""
+    for t, v in zip(col, values, strict=True):
+        if op == "set":
+            t.copy_(torch.tensor(v, dtype=via))
+        else:
+            t.mul_(v)
+
+
+OPS = [("set", torch.float64), ("set", torch.float32), ("scale", None)]
+
+
+@pytest.mark.parametrize("how", ["column", "replaced", "separate"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize(("op", "via"), OPS, ids=["set-via-f64", "set-via-f32", "scale"])
+def test_a_column_reads_and_writes_as_each_tensor_would(op, via, dtype, how):
+    col, ref = _columns(dtype, how), _columns(dtype, "separate")
+    assert (base._column(col) is not None) == (how == "column")
+    assert base.numbers(col) == [float(t) for t in ref]
+    values = _values(1)
+    if op == "set":
+        base.set_numbers(col, values, via)
+    else:
+        base.scale_numbers(col, values)
+    _per_tensor(op, ref, values, via or dtype)
+    assert [float(t) for t in col] == [float(t) for t in ref]
+    assert base.numbers(col) == [float(t) for t in ref]
+
+
+def test_a_set_of_one_value_for_every_tensor_is_each_tensors_copy():
+    col, ref = _columns(torch.float32, "separate"), _columns(torch.float32, "separate")
+    base.set_numbers(col, [1 / 3] * N, torch.float32)
+    _per_tensor("set", ref, [1 / 3] * N, torch.float32)
+    assert [float(t) for t in col] == [float(t) for t in ref]
+
+
+#: (optimizer, its per-tensor numbers)
+NUMBERS = [
+    (optim.NAdam, ["mu_product"]),
+    (optim.ASGD, ["eta", "mu"]),
+    (optim.ScheduleFreeAdamW, ["weight_sum", "lr_max"]),
+]
+
+
+@pytest.mark.parametrize(("cls", "keys"), NUMBERS, ids=[c[0].__name__ for c in NUMBERS])
+def test_an_optimizers_numbers_are_made_as_one_column(cls, keys):
+    """A group's per-tensor numbers are made at once (the fast path is taken), and a state dict
+    of separate tensors loaded into a new optimizer (the per-tensor path) continues as the
+    original, bit for bit."""
+    params = [torch.nn.Parameter(torch.randn(5, generator=torch.Generator().manual_seed(i)))
+              for i in range(4)]  # fmt: skip
+    twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt = cls(params, lr=1e-2)
+    for t in range(3):
+        for p in params:
+            p.grad = torch.sin(p.detach() * (t + 1))
+        opt.step()
+    for key in keys:
+        assert base._column([opt.state[p][key] for p in params]) is not None, key
+    with torch.no_grad():
+        for p, q in zip(params, twin, strict=True):
+            q.copy_(p)
+    state = opt.state_dict()  # each entry a tensor of its own, as torch's optimizers keep them
+    state["state"] = {i: {k: v.clone() for k, v in st.items()} for i, st in state["state"].items()}
+    other = cls(twin, lr=1e-2)
+    other.load_state_dict(state)
+    for key in keys:
+        assert base._column([other.state[q][key] for q in twin]) is None, key
+    for t in range(3, 6):
+        for ps in (params, twin):
+            for p in ps:
+                p.grad = torch.sin(p.detach() * (t + 1))
+        opt.step()
+        other.step()
+    for p, q in zip(params, twin, strict=True):
+        assert torch.equal(p, q)
+        for key in keys:
+            assert torch.equal(opt.state[p][key], other.state[q][key]), key
