@@ -28,6 +28,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -318,20 +319,27 @@ def scalar_dtype() -> torch.dtype:
 def number_column(n: int, value: float, dtype: torch.dtype) -> list[Tensor]:
     """``n`` per-tensor numbers (torch's state layout: a 0-dim tensor per parameter) made at
     once, as consecutive elements of one CPU tensor: :func:`numbers`, :func:`set_numbers` and
-    :func:`scale_numbers` then read or write them all with one operation."""
+    :func:`scale_numbers` then read or write them all at once, through NumPy (as the step
+    counters are: a torch operation on a few elements costs several microseconds)."""
     return list(torch.full((n,), value, dtype=dtype).unbind(0))
 
 
-def _column(col: list[Tensor]) -> Tensor | None:
-    """The 1-D CPU tensor whose consecutive elements ``col``'s 0-dim tensors are
-    (:func:`number_column`), or None: then each is read and written alone. Checked at every
-    call, so an entry replaced by another tensor (a loaded state, a new parameter) is seen."""
+#: the dtypes a column of numbers is read and written in through NumPy
+_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def as_column(col: list[Tensor]) -> np.ndarray | None:
+    """NumPy's view of the 1-D CPU tensor whose consecutive elements ``col``'s 0-dim tensors
+    are (:func:`number_column`), or None: then each is read and written alone. Checked at
+    every call, so an entry replaced by another tensor (a loaded state, a new parameter) is
+    seen."""
     base = col[0]._base if col else None
     if (
         base is None
         or base.shape != (len(col),)
         or base.stride() != (1,)
         or base.device.type != "cpu"
+        or base.dtype not in _NUMPY
         or base.requires_grad
     ):
         return None
@@ -339,25 +347,26 @@ def _column(col: list[Tensor]) -> Tensor | None:
     for i, t in enumerate(col):
         if t._base is not base or t.ndim or t.storage_offset() != off + i:
             return None
-    return base
+    return base.numpy()
 
 
 def numbers(col: list[Tensor]) -> list[float]:
     """Per-tensor 0-dim state (a rate, a running product) as Python floats."""
-    base = _column(col)
-    return base.tolist() if base is not None else [float(x) for x in col]
+    arr = as_column(col)
+    return arr.tolist() if arr is not None else [float(x) for x in col]
 
 
 def set_numbers(col: list[Tensor], values: list[float], via: torch.dtype = torch.float64) -> None:
     """Store Python numbers in per-tensor 0-dim state, each rounded to ``via`` and then to its
     entry's dtype (float64: once, as ``fill_`` rounds; the default dtype: as torch's
-    ``copy_(torch.as_tensor(x))``), in one copy (from a shared source where the values are
-    all one: every tensor at the same step, as a rule)."""
+    ``copy_(torch.as_tensor(x))``): at once where they are a column, else in one copy (from a
+    shared source where the values are all one: every tensor at one step, as a rule)."""
     if not col:
         return
-    base = _column(col)
-    if base is not None:
-        base.copy_(torch.tensor(values, dtype=via))
+    arr = as_column(col)
+    if arr is not None and via in _NUMPY:
+        with np.errstate(over="ignore", invalid="ignore"):  # inf, as torch rounds it
+            arr[:] = np.asarray(values, dtype=_NUMPY[via])
     elif values.count(values[0]) == len(values):
         src = [torch.tensor(values[0], dtype=via, device=col[0].device)] * len(col)
         torch._foreach_copy_(col, src)
@@ -369,11 +378,12 @@ def set_numbers(col: list[Tensor], values: list[float], via: torch.dtype = torch
 def scale_numbers(col: list[Tensor], factors: list[float]) -> None:
     """Multiply per-tensor 0-dim state by Python numbers, each rounded to the entry's dtype
     first, as ``torch._foreach_mul_(col, factors)`` computes (NAdam's running product)."""
-    base = _column(col)
-    if base is not None:
-        base.mul_(torch.tensor(factors, dtype=base.dtype))
-    else:
+    arr = as_column(col)
+    if arr is None:
         torch._foreach_mul_(col, factors)
+        return
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        arr *= np.asarray(factors, dtype=arr.dtype)
 
 
 def lazy_numbers(state: State, key: str, n: int, value: float, dtype: torch.dtype) -> list[Tensor]:
