@@ -951,6 +951,7 @@ class FusedPlan:
         else:
             cols, grads = work
             state = dict(zip(self.keys, cols, strict=True))
+            # this step's counts (no "step" entry: the counters move after the launch)
             steps = state["_step_values"] = [float(t)] * len(params)
             for fn in self.builder.prepares:  # as the general step runs them
                 fn(state, params, grads, hyper)
