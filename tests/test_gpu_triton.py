@@ -552,10 +552,14 @@ STEADY_EVENTS = {
 #: by stochastic rounding in the launch); int8 state (4096 elements at least, ~8 s a case
 #: under the interpreter) with the steady steps alone
 _FLOAT32_STATE = [("adamw", None), ("sgd", None), ("adamax", None), ("adagrad", None)]
+#: work before the launch at every step (NAdam's running product, ASGD's rates,
+#: Schedule-Free's weights), run in the steady step too
+_PER_STEP = ["nadam", "asgd", "sfadamw"]
 STEADY_CASES = [
     *((name, sd, event) for name, sd in [*_FLOAT32_STATE, ("adamw", "bfloat16")]
       for event in sorted(STEADY_EVENTS)),
     ("adamw", "int8", "nothing"),
+    *((name, None, event) for name in _PER_STEP for event in ("lr changed", "nothing")),
 ]  # fmt: skip
 
 

@@ -288,30 +288,46 @@ class TritonPlan:
 
     # -- the steady step (descentlab.optim.fusedpath: nothing but the gradients changed) --
     @functools.cached_property
-    def state_keys(self) -> list[str]:
+    def _arrays(self) -> list[str]:
         """The state entries the kernel reads, in the program's order."""
         return [a.removeprefix("state:") for a in self.prog.arrays if a.startswith("state:")]
 
+    @functools.cached_property
+    def state_keys(self) -> list[str]:
+        """The state entries a step reads: the kernel's, in the program's order, then the
+        per-tensor numbers its prepares need."""
+        needs = [k for pr in self.prog.prepares for k in pr.how.get("needs", ())]
+        return [*self._arrays, *(k for k in dict.fromkeys(needs) if k not in self._arrays)]
+
+    @functools.cached_property
+    def _per_step(self) -> bool:
+        """Work before the launch at every step: a prepare that does more than make missing
+        state (NAdam's running product, ASGD's rates), or a coefficient that reads a
+        per-tensor number of the state."""
+        return any(not pr.how.get("steady") for pr in self.prog.prepares) or any(
+            c.reads for _, c in self.prog.coefs
+        )
+
     def steady_ok(self, params: list[Tensor]) -> bool:
         """Whether a group of ``params`` may take the steady step: one launch of the kernel
-        and nothing before it that a step may not skip (no prefix; prepares that only make
-        missing state), the same coefficients for every tensor (none reads a per-tensor
-        number of the state, as NAdam's running product)."""
-        return (
-            self.prefix is None
-            and all(pr.how.get("steady") for pr in self.prog.prepares)
-            and self._parts(params) is None
-            and not any(c.reads for _, c in self.prog.coefs)
-        )
+        (no prefix, no second launch for small tensors), and no prepare that makes one of
+        its arrays at every step (the noise drawn before each step). The prepares a step
+        must run run before the launch, as on the CPU."""
+        made = {k for pr in self.prog.prepares if not pr.how.get("steady")
+                for k in pr.how.get("fills", ())}  # fmt: skip
+        return self.prefix is None and self._parts(params) is None and not made & set(self._arrays)
 
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
-    ) -> list[list[int]] | None:
+    ) -> tuple[list[list[int]], Any] | None:
         """The addresses of the kernel's arrays, one list per array, where parameters and
         state are at the storage the last launch checked and the gradients laid out as their
-        parameters (:func:`~descentlab.optim.base.grad_pointers`); or None."""
+        parameters (:func:`~descentlab.optim.base.grad_pointers`), with what the prepares a
+        step must run need (the columns ``cols`` of :attr:`state_keys`, and the gradients);
+        or None. Nothing is changed."""
+        arrays = cols[: len(self._arrays)]
         try:  # None has no data_ptr, a sparse tensor none to read
-            kept = [[p.data_ptr() for p in params], *([x.data_ptr() for x in c] for c in cols)]
+            kept = [[p.data_ptr() for p in params], *([x.data_ptr() for x in c] for c in arrays)]
         except (AttributeError, RuntimeError):
             return None
         if kept != self.storage:
@@ -321,7 +337,7 @@ class TritonPlan:
             return None
         pp, *state = kept
         cols_in_order = iter(state)
-        return [
+        columns = [
             pp
             if a == "p"
             else gp
@@ -331,15 +347,33 @@ class TritonPlan:
             else next(cols_in_order)
             for a in self.prog.arrays
         ]
+        return columns, (cols, grads) if self._per_step else None
 
-    def launch(self, params: list[Tensor], columns: list[list[int]], hyper: Any, t: float) -> None:
+    def launch(
+        self, params: list[Tensor], ptrs: tuple[list[list[int]], Any], hyper: Any, t: float
+    ) -> None:
         """Launch the kernel on :meth:`steady_pointers`' addresses, every tensor at step
-        ``t``."""
-        row = tuple(  # a skipped prepare's per-tensor values read None: nothing was made
-            float(c.fn(hyper, t) if c.per_tensor is None else c.fn(hyper, t, None))
-            for _, c in self.prog.coefs
-        ) or (0.0,)
-        self._launch(params, columns, self.numel, (row,) * len(params), lambda: None)()
+        ``t``: where the chain has work at every step, its prepares first (as :meth:`run`
+        runs them) and the coefficients per tensor."""
+        columns, work = ptrs
+        if work is None:
+            row = tuple(  # a skipped prepare's per-tensor values read None: nothing was made
+                float(c.fn(hyper, t) if c.per_tensor is None else c.fn(hyper, t, None))
+                for _, c in self.prog.coefs
+            ) or (0.0,)
+            values = (row,) * len(params)
+        else:
+            cols, grads = work
+            state = dict(zip(self.state_keys, cols, strict=True))
+            # this step's counts (no "step" entry: the counters move after the launch)
+            steps = state["_step_values"] = [float(t)] * len(params)
+            for pr in self.prog.prepares:
+                pr.fn(state, params, grads, hyper)
+            values = tuple(
+                tuple(float(c.value(hyper, s, state, i)) for _, c in self.prog.coefs) or (0.0,)
+                for i, s in enumerate(steps)
+            )
+        self._launch(params, columns, self.numel, values, lambda: None)()
         written_in_place(params)
 
 

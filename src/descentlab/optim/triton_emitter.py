@@ -172,7 +172,7 @@ class TritonEmitter(Emitter):
         return self.prog.coef(f"{self.prefix}.{c.name}", c)
 
     def scale(self, key: str, factor: Coef) -> None:
-        self.prog.prepares.append(Prepare(product_prepare(key, factor), {}))
+        self.prog.prepares.append(Prepare(product_prepare(key, factor), {"needs": (key,)}))
 
     def run(self, form: Form) -> str:
         if any(pr.reads_g for pr in form.prepares):  # a group's norm: torch ops before
