@@ -136,3 +136,29 @@ def test_a_loaded_state_of_separate_numbers_is_laid_out_as_one_column(cls, keys)
         for i, v in enumerate(col):
             saved = state["state"][i][key]
             assert v.dtype == opt.state[params[i]][key].dtype and torch.equal(v, saved.to(v.dtype))
+
+
+@pytest.mark.parametrize(("cls", "keys"), NUMBERS, ids=[c[0].__name__ for c in NUMBERS])
+def test_a_parameter_whose_first_gradient_comes_later_joins_the_column(cls, keys):
+    """A layer unfrozen after the first steps gets its state later than the rest of its
+    group: the group's numbers are laid out again as one column (the one-operation path),
+    values unchanged, and the run equals one whose numbers are separate tensors."""
+    params = [torch.nn.Parameter(torch.randn(5, generator=torch.Generator().manual_seed(i)))
+              for i in range(4)]  # fmt: skip
+    twin = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    opt, other = cls(params, lr=1e-2), cls(twin, lr=1e-2)
+    for t in range(5):
+        for ps, o in ((params, opt), (twin, other)):
+            for i, p in enumerate(ps):
+                p.grad = None if t < 2 and i == 2 else torch.sin(p.detach() * (t + 1))
+            o.step()
+            if t == 2 and o is other:  # the reference: every number a tensor of its own
+                for p in ps:
+                    for key in keys:
+                        o.state[p][key] = o.state[p][key].clone()
+    for key in keys:
+        assert base.as_column([opt.state[p][key] for p in params]) is not None, key
+    for p, q in zip(params, twin, strict=True):
+        assert torch.equal(p, q)
+        for key in keys:
+            assert torch.equal(opt.state[p][key], other.state[q][key]), key

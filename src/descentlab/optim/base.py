@@ -388,12 +388,20 @@ def scale_numbers(col: list[Tensor], factors: list[float]) -> None:
 
 def lazy_numbers(state: State, key: str, n: int, value: float, dtype: torch.dtype) -> list[Tensor]:
     """:func:`lazy_state` for per-tensor numbers: made as one :func:`number_column` where the
-    group has none yet (``value`` rounded to ``dtype``, as ``torch.tensor(value)``)."""
+    group has none yet (``value`` rounded to ``dtype``, as ``torch.tensor(value)``), and where
+    a parameter joins others that have theirs (a layer unfrozen later: their values copied)."""
     got = state.get(key)
-    if got is None or all(v is None for v in got):
-        got = state[key] = number_column(n, value, dtype)
+    if got is not None and None not in got:
         return got
-    return lazy_state(state, key, got, lambda _: torch.tensor(value, dtype=dtype))
+    if got is not None and not all(
+        v is None or (v.ndim == 0 and v.dtype == dtype and v.device.type == "cpu") for v in got
+    ):
+        return lazy_state(state, key, got, lambda _: torch.tensor(value, dtype=dtype))
+    col = state[key] = number_column(n, value, dtype)
+    for c, v in zip(col, got or [None] * n, strict=True):
+        if v is not None:
+            c.copy_(v)
+    return col
 
 
 def zeros(params: list[Tensor]) -> list[Tensor]:

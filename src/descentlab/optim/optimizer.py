@@ -22,7 +22,6 @@ from .base import (
     HyperparameterTypeError,
     Rule,
     State,
-    as_column,
     caller_stacklevel,
     chain,
     check_bool,
@@ -34,7 +33,7 @@ from .eager import EagerPath
 from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
 from .lowbit import StateFormat
-from .state import GroupStates, as_real, gather, init_new, realify, scatter
+from .state import GroupStates, as_real, column_numbers, gather, init_new, realify, scatter
 from .stored import check_stored_params, loader, stored_chain
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
@@ -381,8 +380,8 @@ class Optimizer(torch.optim.Optimizer):
 
     def _lay_out_state(self) -> None:
         """Loaded state tensors laid out as their parameters, and per-tensor numbers as one
-        column per group (:meth:`_column_numbers`), the values unchanged: a
-        checkpoint of a contiguous model resumed after ``model.to(memory_format=
+        column per group (:func:`~descentlab.optim.state.column_numbers`), the values
+        unchanged: a checkpoint of a contiguous model resumed after ``model.to(memory_format=
         torch.channels_last)`` (or the other way round) keeps its fused steps, whose kernels
         read each state tensor beside its parameter in memory order."""
         for group in self.param_groups:
@@ -395,27 +394,7 @@ class Optimizer(torch.optim.Optimizer):
                         continue
                     if v.shape == p.shape and not laid_out_as(v, p):
                         st[key] = torch.empty_like(p, dtype=v.dtype).copy_(v)
-            self._column_numbers(group)
-
-    def _column_numbers(self, group: dict[str, Any]) -> None:
-        """A group's per-tensor numbers (0-dim float state other than ``step``: NAdam's
-        product, ASGD's rates...) loaded as separate tensors, laid out as one column each
-        (:func:`~descentlab.optim.base.number_column`), values and dtypes as loaded."""
-        sts = [self.state.get(p) for p in group["params"]]
-        if not sts or not all(sts):
-            return
-        for key, first in sts[0].items():
-            if key == "step" or not isinstance(first, Tensor):
-                continue
-            col = [st.get(key) for st in sts]
-            if all(
-                isinstance(v, Tensor) and v.ndim == 0 and v.device.type == "cpu"
-                and v.dtype == first.dtype and v.is_floating_point() and not v.requires_grad
-                for v in col
-            ) and as_column(col) is None:  # fmt: skip
-                base = torch.stack(col)
-                for st, v in zip(sts, base.unbind(0), strict=True):
-                    st[key] = v
+            column_numbers([self.state[p] for p in group["params"] if p in self.state])
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         _torch_method("add_param_group")(self, param_group)

@@ -16,13 +16,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .base import Rule, State, scalar_dtype
+from .base import Rule, State, as_column, scalar_dtype
 
 __all__ = [
     "GroupStates",
     "TrackedState",
     "as_complex",
     "as_real",
+    "column_numbers",
     "gather",
     "init_new",
     "realify",
@@ -135,6 +136,28 @@ def init_new(rule: Rule, params: list[Tensor], sts: list[dict]) -> None:
         for k, values in init.items():
             if values[j] is not None:  # a key this parameter does not use is left out (torch)
                 st.setdefault(k, values[j])
+    if len(new) < len(sts):  # joining parameters that have state (a layer unfrozen later)
+        column_numbers(sts)
+
+
+def column_numbers(sts: list[dict]) -> None:
+    """The per-tensor numbers of these state dicts (0-dim float state other than ``step``:
+    NAdam's product, ASGD's rates...) laid out as one column each
+    (:func:`~descentlab.optim.base.number_column`), values and dtypes unchanged, where they
+    are separate tensors: loaded, or made for a parameter after the others."""
+    if not sts or not all(sts):
+        return
+    for key, first in sts[0].items():
+        if key == "step" or not isinstance(first, Tensor):
+            continue
+        col = [st.get(key) for st in sts]
+        if all(
+            isinstance(v, Tensor) and v.ndim == 0 and v.device.type == "cpu"
+            and v.dtype == first.dtype and v.is_floating_point() and not v.requires_grad
+            for v in col
+        ) and as_column(col) is None:  # fmt: skip
+            for st, v in zip(sts, torch.stack(col).unbind(0), strict=True):
+                st[key] = v
 
 
 class GroupStates:
