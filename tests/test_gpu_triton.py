@@ -539,12 +539,19 @@ def _strided_grad(opt, ps) -> None:
     ps[0].grad = torch.stack([ps[0].grad, ps[0].grad], 1)[:, 0]
 
 
-#: what happens to the optimizer before a step -> whether that step may be a steady one
+def _no_grad(opt, ps) -> None:
+    ps[1].grad = None
+
+
+#: what happens to the optimizer before a step, at which step -> whether steps 4 and 5 may be
+#: steady ones
 STEADY_EVENTS = {
-    "nothing": (lambda opt, ps: None, True),
-    "lr changed": (_changed_lr, True),
-    "parameter storage moved": (_moved_storage, False),
-    "strided gradient": (_strided_grad, False),
+    "nothing": (lambda opt, ps: None, 4, True),
+    "lr changed": (_changed_lr, 4, True),
+    "parameter storage moved": (_moved_storage, 4, False),
+    "strided gradient": (_strided_grad, 4, False),
+    # its step count stays one behind the others' (an unfrozen layer's): steady too
+    "one late parameter": (_no_grad, 0, True),
 }
 
 
@@ -559,7 +566,8 @@ STEADY_CASES = [
     *((name, sd, event) for name, sd in [*_FLOAT32_STATE, ("adamw", "bfloat16")]
       for event in sorted(STEADY_EVENTS)),
     ("adamw", "int8", "nothing"),
-    *((name, None, event) for name in _PER_STEP for event in ("lr changed", "nothing")),
+    *((name, None, event) for name in _PER_STEP
+      for event in ("lr changed", "nothing", "one late parameter")),
 ]  # fmt: skip
 
 
@@ -572,7 +580,7 @@ def test_the_steady_gpu_step_is_the_eager_form_bit_for_bit(name, sd, event, inte
     the CPU): over 6 steps of two param groups it gives the eager form's parameters and state
     bit for bit; what it cannot know unchanged (storage moved, a strided gradient) sends that
     step down the general path, which steps it right."""
-    change, steady = STEADY_EVENTS[event]
+    change, at, steady = STEADY_EVENTS[event]
     kw = dict(_kw(name), momentum=0.9) if name == "sgd" else _kw(name)
     if sd is not None:
         kw["state_dtype"] = sd
@@ -589,7 +597,7 @@ def test_the_steady_gpu_step_is_the_eager_form_bit_for_bit(name, sd, event, inte
         for a, b in zip(tri_ps, ref_ps, strict=True):
             b.grad = torch.randn(b.shape, generator=g)
             a.grad = b.grad.clone()
-        if step == 4:  # after three steady steps
+        if step == at:  # 4: after three steady steps
             change(tri, tri_ps)
             change(ref, ref_ps)
         with (
@@ -608,8 +616,12 @@ def test_the_steady_gpu_step_is_the_eager_form_bit_for_bit(name, sd, event, inte
             assert torch.equal(a, b), (step, event)
             for key, value in ref.state[b].items():
                 assert torch.equal(tri.state[a][key], value), (step, key)
-    # steady from the third step (the first makes the state), in both groups at once
-    assert launches == [0, 0, 2, 2, 2 if steady else 0, 2]
+    # steady from the third step (the first makes the state), in both groups at once; from the
+    # late parameter's third step at the latest
+    if at == 0:
+        assert launches[:2] == [0, 0] and launches[3:] == [2, 2, 2]
+    else:
+        assert launches == [0, 0, 2, 2, 2 if steady else 0, 2]
 
 
 def _clipped_adam(params, **kw) -> optim.Optimizer:

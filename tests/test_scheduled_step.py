@@ -250,21 +250,27 @@ def _fused_names() -> list[str]:
     return names
 
 
+@pytest.mark.parametrize("late", [False, True], ids=["together", "one-late"])
 @pytest.mark.parametrize("name", _fused_names())
-def test_every_fused_optimizer_takes_the_steady_step(monkeypatch, name):
+def test_every_fused_optimizer_takes_the_steady_step(monkeypatch, name, late):
     """From the third step at constant hyperparameters every registered optimizer with a fused
     step takes the steady step -- also those with work before the kernel at every step (NAdam's
-    running product, ASGD's rates, Schedule-Free's weights: run there too) -- and its
+    running product, ASGD's rates, Schedule-Free's weights: run there too), and where one
+    parameter had no gradient at the first step (``late``: its step count stays one behind,
+    as an unfrozen layer's: the steady step from the third step of that parameter) -- and its
     parameters and state are those of the general path's step, bit for bit."""
     params, ref_params = _params(), _params()
     opt = optim.get(name)(params, fused=True)
     ref = optim.get(name)(ref_params, fused=True)
-    for i in range(2):
+    warm = 3 if late else 2
+    for i in range(warm):
         for ps, o in ((params, opt), (ref_params, ref)):
             _grads(ps, i)
+            if late and i == 0:
+                ps[1].grad = None
             o.step()
     spy = _Spy(opt, monkeypatch)
-    for i in range(2, 8):
+    for i in range(warm, 8):
         for ps in (params, ref_params):
             _grads(ps, i)
         opt.step()

@@ -938,21 +938,35 @@ class FusedPlan:
         return static[:n] + gp + static[n:], work
 
     def launch(
-        self, params: list[Tensor], ptrs: tuple[list[int], Any], hyper: Any, t: float
+        self,
+        params: list[Tensor],
+        ptrs: tuple[list[int], Any],
+        hyper: Any,
+        t: float | list[float],
     ) -> None:
-        """Run the kernel on :meth:`steady_pointers`' list, every tensor at step ``t``. Where
-        the chain has prepares a step must run, its prepares run first, as in :meth:`run`, and
-        the coefficients are computed per tensor."""
+        """Run the kernel on :meth:`steady_pointers`' list, every tensor at step ``t`` (or
+        each at its own: a list). Where the chain has prepares a step must run, its prepares
+        run first, as in :meth:`run`, and the coefficients are computed per tensor."""
         ptr_list, work = ptrs
         numel, rows, coff, threads = self._launch_args
         a_coff = None  # one block of coefficients for every tensor (coff: zeros)
-        if work is None:
-            values = [c.fn(hyper, t, None) for c in self.builder.coefs]
+        coefs = self.builder.coefs
+        if work is None and type(t) is not list:
+            values = [c.fn(hyper, t, None) for c in coefs]
+        elif work is None:  # a block per step count (a skipped prepare's values read None)
+            at: dict[float, int] = {}
+            values = []
+            for s in t:
+                if s not in at:
+                    at[s] = len(values)
+                    values += [c.fn(hyper, s, None) for c in coefs] or [0.0]
+            a_coff = array("q", [at[s] for s in t])
+            coff = a_coff.buffer_info()[0]
         else:
             cols, grads = work
             state = dict(zip(self.keys, cols, strict=True))
             # this step's counts (no "step" entry: the counters move after the launch)
-            steps = state["_step_values"] = [float(t)] * len(params)
+            steps = state["_step_values"] = t if type(t) is list else [float(t)] * len(params)
             for fn in self.builder.prepares:  # as the general step runs them
                 fn(state, params, grads, hyper)
             values, offsets = self._blocks(state, steps, self._shape[3], [hyper], 1)

@@ -53,8 +53,9 @@ class SteadyPlan(Protocol):
     ) -> Any | None:
         """The kernel's addresses, where only the gradients have moved; else None."""
 
-    def launch(self, params: list[Tensor], ptrs: Any, hyper: Any, t: float) -> None:
-        """Run the kernel on :meth:`steady_pointers`' addresses, every tensor at step ``t``."""
+    def launch(self, params: list[Tensor], ptrs: Any, hyper: Any, t: float | list[float]) -> None:
+        """Run the kernel on :meth:`steady_pointers`' addresses, every tensor at step ``t``
+        (or each at its own, a list)."""
 
 
 __all__ = ["FusedPath", "SteadyContext", "SteadyPlan"]
@@ -72,7 +73,8 @@ class SteadyContext:
             and ``readers``, which parts' signatures read each hyperparameter.
         sts: the parameters' state dicts.
         plan: the compiled plan.
-        counts: the group's step counters (a view, all equal).
+        counts: the group's step counters (a view; a parameter whose first gradient came
+            later keeps a smaller count).
         step_ids: ``id`` of each parameter's step tensor.
         moved: the keys a schedule changed at the last step (checked first at the next),
             with the checks of their values and the parts whose signatures read them
@@ -295,7 +297,7 @@ class FusedPath:
         hyper: Mapping[str, Any],
     ) -> None:
         """Record the group's steady context where the next step may take the steady path:
-        plain hyperparameters, every parameter stepped, equal step counts, no gradient check."""
+        plain hyperparameters, every parameter stepped, no gradient check."""
         base = opt._states.step_bases.get(gi)
         group = opt.param_groups[gi]
         self.steady.pop(gi, None)
@@ -309,18 +311,17 @@ class FusedPath:
         ):
             return
         counts = memoryview(base[0])  # the step counters, without NumPy's call costs
-        if len(set(counts.tolist())) == 1:
-            step_ids = [id(st.get("step")) for st in sts]
-            self.steady[gi] = SteadyContext(
-                opt.state, opt.state.version, group["params"], len(params), hyper,
-                *_signature(opt.rule, hyper), sts, plan, counts, step_ids,
-            )  # fmt: skip
+        step_ids = [id(st.get("step")) for st in sts]
+        self.steady[gi] = SteadyContext(
+            opt.state, opt.state.version, group["params"], len(params), hyper,
+            *_signature(opt.rule, hyper), sts, plan, counts, step_ids,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ the steady step
     def steady_step(self, opt: Optimizer) -> bool:
         """The whole step in as little Python as possible, while nothing but the gradients has
         changed since the last fused step (same parameters, all with gradients; same state
-        tensors, constant hyperparameters, plans; equal step counts). Everything is checked
+        tensors, constant hyperparameters, plans). Everything is checked
         for every group before anything changes (a chain's prepares that must run at every
         step run then, before its kernel); False sends the step down the general path.
         (Each check costs: this path exists because a step's Python runs with cold caches.)
@@ -339,7 +340,10 @@ class FusedPath:
             todo.append((group, ctx, *launch))
         for group, ctx, ptrs, t in todo:
             ctx.plan.launch(ctx.params, ptrs, ctx.hyper, t)
-            ctx.counts[:] = array(ctx.counts.format, [t]) * ctx.n
+            if type(t) is list:
+                ctx.counts[:] = array(ctx.counts.format, t)
+            else:
+                ctx.counts[:] = array(ctx.counts.format, [t]) * ctx.n
             group["step"] = int(group["step"]) + 1
         opt.last_step_skipped = False
         return True
@@ -347,8 +351,9 @@ class FusedPath:
 
 def _steady_launch(
     opt: Optimizer, gi: int, ctx: SteadyContext, group: dict
-) -> tuple[Any, int] | None:
-    """The kernel's pointers and the new step count for ``group``'s steady step, or None
+) -> tuple[Any, float | list[float]] | None:
+    """The kernel's pointers and the new step count for ``group``'s steady step (each
+    parameter's, where the counts differ), or None
     where anything but the gradients and plain numeric hyperparameters (a schedule's) changed
     since ``ctx`` was recorded."""
     params = group["params"]
@@ -369,14 +374,13 @@ def _steady_launch(
         cols = [[st[key] for st in sts] for key in ctx.plan.state_keys]
     except KeyError:
         return None
-    counts = ctx.counts
-    t = counts[0]
-    if t != counts[ctx.n - 1]:
-        return None
     ptrs = ctx.plan.steady_pointers(params, [p.grad for p in params], cols)
     if ptrs is None:
         return None
-    return ptrs, t + 1
+    counts = ctx.counts.tolist()
+    if counts.count(counts[0]) == ctx.n:
+        return ptrs, counts[0] + 1
+    return ptrs, [c + 1 for c in counts]
 
 
 class _Reads(Mapping):

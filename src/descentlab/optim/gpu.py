@@ -350,23 +350,34 @@ class TritonPlan:
         return columns, (cols, grads) if self._per_step else None
 
     def launch(
-        self, params: list[Tensor], ptrs: tuple[list[list[int]], Any], hyper: Any, t: float
+        self,
+        params: list[Tensor],
+        ptrs: tuple[list[list[int]], Any],
+        hyper: Any,
+        t: float | list[float],
     ) -> None:
         """Launch the kernel on :meth:`steady_pointers`' addresses, every tensor at step
-        ``t``: where the chain has work at every step, its prepares first (as :meth:`run`
-        runs them) and the coefficients per tensor."""
+        ``t`` (or each at its own: a list): where the chain has work at every step, its
+        prepares first (as :meth:`run` runs them) and the coefficients per tensor."""
         columns, work = ptrs
         if work is None:
-            row = tuple(  # a skipped prepare's per-tensor values read None: nothing was made
-                float(c.fn(hyper, t) if c.per_tensor is None else c.fn(hyper, t, None))
-                for _, c in self.prog.coefs
-            ) or (0.0,)
-            values = (row,) * len(params)
+
+            def row(t: float) -> tuple[float, ...]:
+                return tuple(  # a skipped prepare's per-tensor values read None: none made
+                    float(c.fn(hyper, t) if c.per_tensor is None else c.fn(hyper, t, None))
+                    for _, c in self.prog.coefs
+                ) or (0.0,)
+
+            if type(t) is list:
+                rows = {s: row(s) for s in set(t)}
+                values = tuple(rows[s] for s in t)
+            else:
+                values = (row(t),) * len(params)
         else:
             cols, grads = work
             state = dict(zip(self.state_keys, cols, strict=True))
             # this step's counts (no "step" entry: the counters move after the launch)
-            steps = state["_step_values"] = [float(t)] * len(params)
+            steps = state["_step_values"] = t if type(t) is list else [float(t)] * len(params)
             for pr in self.prog.prepares:
                 pr.fn(state, params, grads, hyper)
             values = tuple(
