@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from descentlab import optim
 from descentlab.optim import fused as F
@@ -283,6 +284,44 @@ def test_every_fused_optimizer_takes_the_steady_step(monkeypatch, name, late):
         assert opt.state[p].keys() == ref.state[q].keys()
         for k, v in opt.state[p].items():
             assert torch.equal(torch.as_tensor(v), torch.as_tensor(ref.state[q][k])), k
+
+
+class _Ops(TorchDispatchMode):
+    """The torch operations dispatched while it is on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", _fused_names())
+def test_the_steady_step_runs_no_torch_operation_per_tensor(name):
+    """The steady step hands the kernel its pointers and numbers without a torch operation on
+    each tensor (each costs microseconds; NAdam's, ASGD's and Schedule-Free's per-tensor
+    numbers are read and written through NumPy). What it dispatches -- NumPy's views of
+    those numbers, the profiler's record of ``step`` -- is no arithmetic and does not grow
+    with the number of tensors."""
+    counts = []
+    for n in (3, 12):
+        params = [p for _ in range(n // 3) for p in _params()]
+        opt = optim.get(name)(params, fused=True)
+        for i in range(3):
+            _grads(params, i)
+            opt.step()
+        _grads(params, 3)
+        with _Ops() as seen:
+            opt.step()
+        assert set(seen.ops) <= {
+            "aten.detach.default",
+            "profiler._record_function_enter_new.default",
+            "profiler._record_function_exit._RecordFunction",
+        }, seen.ops
+        counts.append(len(seen.ops))
+    assert counts[0] == counts[1], counts
 
 
 def _changed_reference(hyper: dict, last: dict) -> frozenset[str] | None:

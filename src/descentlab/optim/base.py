@@ -391,7 +391,7 @@ def lazy_numbers(state: State, key: str, n: int, value: float, dtype: torch.dtyp
     group has none yet (``value`` rounded to ``dtype``, as ``torch.tensor(value)``), and where
     a parameter joins others that have theirs (a layer unfrozen later: their values copied)."""
     got = state.get(key)
-    if got is not None and None not in got:
+    if got is not None and all(v is not None for v in got):
         return got
     if got is not None and not all(
         v is None or (v.ndim == 0 and v.dtype == dtype and v.device.type == "cpu") for v in got
