@@ -26,6 +26,10 @@ def _columns(dtype: torch.dtype, how: str) -> list[torch.Tensor]:
     col = base.number_column(N, 0.0, dtype)
     if how == "replaced":  # one entry no longer a view of the column (a loaded state's)
         col[3] = torch.zeros((), dtype=dtype)
+    elif how == "swapped":  # views of the column, not in its order
+        col[2], col[3] = col[3], col[2]
+    elif how == "sliced":  # a view at its element's address, not 0-dim
+        col[3] = col[3]._base[3:4]
     elif how == "separate":
         col = [torch.zeros((), dtype=dtype) for _ in range(N)]
     for t, v in zip(col, start, strict=True):
@@ -45,26 +49,26 @@ def _per_tensor(op: str, col: list[torch.Tensor], values: list[float], via: torc
 OPS = [("set", torch.float64), ("set", torch.float32), ("scale", None)]
 
 
-@pytest.mark.parametrize("how", ["column", "replaced", "separate"])
+@pytest.mark.parametrize("how", ["column", "replaced", "swapped", "sliced", "separate"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize(("op", "via"), OPS, ids=["set-via-f64", "set-via-f32", "scale"])
 def test_a_column_reads_and_writes_as_each_tensor_would(op, via, dtype, how):
     col, ref = _columns(dtype, how), _columns(dtype, "separate")
     assert (base.as_column(col) is not None) == (how == "column")
-    assert base.numbers(col) == [float(t) for t in ref]
+    assert base.Numbers(col).get() == [float(t) for t in ref]
     values = [*_values(1)[:-1], 1e300]  # one past float32's range: inf, as torch rounds it
     if op == "set":
-        base.set_numbers(col, values, via)
+        base.Numbers(col).set(values, via)
     else:
-        base.scale_numbers(col, values)
+        base.Numbers(col).scale(values)
     _per_tensor(op, ref, values, via or dtype)
     assert [float(t) for t in col] == [float(t) for t in ref]
-    assert base.numbers(col) == [float(t) for t in ref]
+    assert base.Numbers(col).get() == [float(t) for t in ref]
 
 
 def test_a_set_of_one_value_for_every_tensor_is_each_tensors_copy():
     col, ref = _columns(torch.float32, "separate"), _columns(torch.float32, "separate")
-    base.set_numbers(col, [1 / 3] * N, torch.float32)
+    base.Numbers(col).set([1 / 3] * N, torch.float32)
     _per_tensor("set", ref, [1 / 3] * N, torch.float32)
     assert [float(t) for t in col] == [float(t) for t in ref]
 

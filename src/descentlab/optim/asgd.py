@@ -7,12 +7,12 @@ from __future__ import annotations
 import torch
 
 from .base import (
+    Numbers,
     as_scalar,
     chain,
     lazy_numbers,
-    numbers,
+    per_step,
     scalar_dtype,
-    set_numbers,
     step_values,
     zeros,
 )
@@ -100,12 +100,13 @@ def _advance(state, params, grads, hyper) -> None:
     etas = lazy_numbers(state, "eta", len(grads), float(lr), dtype)
     mus = lazy_numbers(state, "mu", len(grads), 1.0, dtype)
     steps = step_values(state, len(grads))
-    state["_asgd_now"] = list(zip(numbers(etas), numbers(mus), strict=True))
+    etas, mus = Numbers(etas), Numbers(mus)
+    state["_asgd_now"] = list(zip(etas.get(), mus.get(), strict=True))
     # through a tensor of the default dtype, as torch rounds them (also after a state dict
     # load has cast eta and mu to the parameter's dtype)
     via = torch.get_default_dtype()
-    set_numbers(etas, [lr / ((1 + lambd * lr * t) ** alpha) for t in steps], via)
-    set_numbers(mus, [1 / max(1, t - t0) for t in steps], via)
+    etas.set(per_step(steps, lambda t: lr / ((1 + lambd * lr * t) ** alpha)), via)
+    mus.set(per_step(steps, lambda t: 1 / max(1, t - t0)), via)
 
 
 class ASGD(Named):

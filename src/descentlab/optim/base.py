@@ -211,6 +211,18 @@ def step_values(state: State, n: int) -> list[float]:
     return [float(s) for s in steps[:n]]
 
 
+def per_step(steps: list[float], fn: Callable[[float], Any]) -> list[Any]:
+    """``fn(t)`` for each tensor's step count ``t`` (``fn`` pure), computed once per distinct
+    count: every tensor of a group is at one step, as a rule."""
+    if steps and steps.count(steps[0]) == len(steps):
+        return [fn(steps[0])] * len(steps)
+    at: dict[float, Any] = {}
+    for t in steps:
+        if t not in at:
+            at[t] = fn(t)
+    return [at[t] for t in steps]
+
+
 # --------------------------------------------------------------------------------------
 # Validation helpers: errors name the parameter and the value. As in torch.optim, a value
 # of the wrong type (a string, None, a list, a complex number) raises TypeError and a number
@@ -318,9 +330,9 @@ def scalar_dtype() -> torch.dtype:
 
 def number_column(n: int, value: float, dtype: torch.dtype) -> list[Tensor]:
     """``n`` per-tensor numbers (torch's state layout: a 0-dim tensor per parameter) made at
-    once, as consecutive elements of one CPU tensor: :func:`numbers`, :func:`set_numbers` and
-    :func:`scale_numbers` then read or write them all at once, through NumPy (as the step
-    counters are: a torch operation on a few elements costs several microseconds)."""
+    once, as consecutive elements of one CPU tensor: :class:`Numbers` then reads or writes
+    them all at once, through NumPy (as the step counters are: a torch operation on a few
+    elements costs several microseconds)."""
     return list(torch.full((n,), value, dtype=dtype).unbind(0))
 
 
@@ -343,47 +355,60 @@ def as_column(col: list[Tensor]) -> np.ndarray | None:
         or base.requires_grad
     ):
         return None
-    off = base.storage_offset()
-    for i, t in enumerate(col):
-        if t._base is not base or t.ndim or t.storage_offset() != off + i:
-            return None
+    # each entry 0-dim, at its element's address: there it shares the base's memory (no
+    # other tensor can be there while the base lives). One C call per entry and check: a
+    # Python loop over the entries' attributes cost 3x as much
+    first, size = base.data_ptr(), base.element_size()
+    if any(map(Tensor.dim, col)) or list(map(Tensor.data_ptr, col)) != list(
+        range(first, first + size * len(col), size)
+    ):
+        return None
     return base.numpy()
 
 
-def numbers(col: list[Tensor]) -> list[float]:
-    """Per-tensor 0-dim state (a rate, a running product) as Python floats."""
-    arr = as_column(col)
-    return arr.tolist() if arr is not None else [float(x) for x in col]
+class Numbers:
+    """One state entry's per-tensor numbers (torch's layout: a 0-dim tensor per parameter, a
+    rate, a running product), read and written all at once through NumPy where they are one
+    column (:func:`as_column`, checked once: made for one use within a step), else tensor by
+    tensor, with the same roundings."""
 
+    __slots__ = ("arr", "col")
 
-def set_numbers(col: list[Tensor], values: list[float], via: torch.dtype = torch.float64) -> None:
-    """Store Python numbers in per-tensor 0-dim state, each rounded to ``via`` and then to its
-    entry's dtype (float64: once, as ``fill_`` rounds; the default dtype: as torch's
-    ``copy_(torch.as_tensor(x))``): at once where they are a column, else in one copy (from a
-    shared source where the values are all one: every tensor at one step, as a rule)."""
-    if not col:
-        return
-    arr = as_column(col)
-    if arr is not None and via in _NUMPY:
-        with np.errstate(over="ignore", invalid="ignore"):  # inf, as torch rounds it
-            arr[:] = np.asarray(values, dtype=_NUMPY[via])
-    elif values.count(values[0]) == len(values):
-        src = [torch.tensor(values[0], dtype=via, device=col[0].device)] * len(col)
-        torch._foreach_copy_(col, src)
-    else:
-        src = list(torch.tensor(values, dtype=via, device=col[0].device).unbind(0))
-        torch._foreach_copy_(col, src)
+    def __init__(self, col: list[Tensor]) -> None:
+        self.col, self.arr = col, as_column(col)
 
+    def get(self) -> list[float]:
+        """The numbers as Python floats."""
+        arr = self.arr
+        return arr.tolist() if arr is not None else [float(x) for x in self.col]
 
-def scale_numbers(col: list[Tensor], factors: list[float]) -> None:
-    """Multiply per-tensor 0-dim state by Python numbers, each rounded to the entry's dtype
-    first, as ``torch._foreach_mul_(col, factors)`` computes (NAdam's running product)."""
-    arr = as_column(col)
-    if arr is None:
-        torch._foreach_mul_(col, factors)
-        return
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        arr *= np.asarray(factors, dtype=arr.dtype)
+    def set(self, values: list[float], via: torch.dtype = torch.float64) -> None:
+        """Store Python numbers, each rounded to ``via`` and then to its entry's dtype
+        (float64: once, as ``fill_`` rounds; the default dtype: as torch's
+        ``copy_(torch.as_tensor(x))``), in one copy where not a column (from one shared
+        source where the values are all one: every tensor at one step, as a rule)."""
+        col, arr = self.col, self.arr
+        if not col:
+            return
+        if arr is not None and via in _NUMPY:
+            with np.errstate(over="ignore", invalid="ignore"):  # inf, as torch rounds it
+                arr[:] = np.asarray(values, dtype=_NUMPY[via])
+        elif values.count(values[0]) == len(values):
+            src = [torch.tensor(values[0], dtype=via, device=col[0].device)] * len(col)
+            torch._foreach_copy_(col, src)
+        else:
+            src = list(torch.tensor(values, dtype=via, device=col[0].device).unbind(0))
+            torch._foreach_copy_(col, src)
+
+    def scale(self, factors: list[float]) -> None:
+        """Multiply by Python numbers, each rounded to the entry's dtype first, as
+        ``torch._foreach_mul_(col, factors)`` computes (NAdam's running product)."""
+        arr = self.arr
+        if arr is None:
+            torch._foreach_mul_(self.col, factors)
+            return
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            arr *= np.asarray(factors, dtype=arr.dtype)
 
 
 def lazy_numbers(state: State, key: str, n: int, value: float, dtype: torch.dtype) -> list[Tensor]:

@@ -46,14 +46,15 @@ import torch
 from torch import Tensor
 
 from .base import (
+    Numbers,
     Owned,
     Rule,
     State,
     bcast,
     lazy_state,
     number_column,
+    per_step,
     scalar_dtype,
-    scale_numbers,
     scratch,
     small,
     step_values,
@@ -1026,18 +1027,14 @@ class EagerEmitter(Emitter):
             self._one_step = all(t == steps[0] for t in steps)
         if self._one_step and steps:  # every tensor at the same step: fn(h, t) once
             return _Scalars(one=number(fn(h, steps[0])), n=len(steps))
-        at: dict[float, Any] = {}  # fn(h, t) once per distinct step count
-        for t in steps:
-            if t not in at:
-                at[t] = number(fn(h, t))
-        return _Scalars(at[t] for t in steps)
+        return _Scalars(per_step(steps, lambda t: number(fn(h, t))))
 
     def scale(self, key: str, factor: Coef) -> None:
         values = self.coef(factor)
         if values.batched:
             torch._foreach_mul_(self.state[key], list(values))
         else:
-            scale_numbers(self.state[key], list(values))
+            Numbers(self.state[key]).scale(list(values))
 
     def select(self, on: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
         one = on.one()
@@ -1400,7 +1397,7 @@ def product_prepare(key: str, factor: Coef) -> Callable[..., None]:
     def prepare(state: State, params: list[Tensor], grads: list[Tensor], hyper: Any) -> None:
         h = {k: _plain(v) for k, v in hyper.items()}
         steps = step_values(state, len(grads))
-        scale_numbers(state[key], [float(fn(h, t)) for t in steps])
+        Numbers(state[key]).scale(per_step(steps, lambda t: float(fn(h, t))))
 
     return prepare
 

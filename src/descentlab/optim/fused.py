@@ -108,7 +108,7 @@ from torch import Tensor
 from descentlab import _native
 from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
-from .base import dense, grad_pointers, laid_out_as, numbers, written_in_place
+from .base import Numbers, dense, grad_pointers, laid_out_as, written_in_place
 
 __all__ = [
     "DTYPES",
@@ -1145,7 +1145,7 @@ class FusedPlan:
             col = columns.get(source)
             if col is None:
                 col = columns[source] = (
-                    numbers(state[c.reads]) if c.reads is not None
+                    Numbers(state[c.reads]).get() if c.reads is not None
                     else [c.per_tensor(state, i) for i in range(n)]  # type: ignore[misc]
                 )  # fmt: skip
             varying.append((j, col))
@@ -1182,7 +1182,7 @@ class FusedPlan:
 
 def _number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
     """Tensor ``i``'s number of state ``key``, alone (:meth:`FusedPlan._blocks` reads a whole
-    column at once: :func:`~descentlab.optim.base.numbers`)."""
+    column at once: :class:`~descentlab.optim.base.Numbers`)."""
     return lambda state, i: float(state[key][i])
 
 

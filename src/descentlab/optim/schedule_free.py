@@ -35,7 +35,14 @@ from typing import Any
 
 import torch
 
-from .base import arguments, number_column, numbers, set_numbers, step_values, zeros
+from .base import (
+    Numbers,
+    arguments,
+    number_column,
+    per_step,
+    step_values,
+    zeros,
+)
 from .form import Form, FormRule, add, addcmul, sqrt
 from .hyperspec import Choice, Pair, Real, declare
 from .records import OptimizerRecord
@@ -111,15 +118,14 @@ class schedule_free_adamw(FormRule):
         r"""Update each tensor's largest rate and weight sum; returns the averaging weights
         :math:`c = \gamma_{\max}^r / \sum \gamma_{\max}^r` (0 before any weight)."""
         power = float(hyper["weight_lr_power"])
-        steps = step_values(state, len(state["z"]))
-        lr_max = [
-            max(m, self._lr_t(hyper, t))
-            for m, t in zip(numbers(state["lr_max"]), steps, strict=True)
-        ]
-        total = [s + m**power for s, m in zip(numbers(state["weight_sum"]), lr_max, strict=True)]
-        set_numbers(state["lr_max"], lr_max)
-        set_numbers(state["weight_sum"], total)
-        return [m**power / s if s > 0 else 0.0 for m, s in zip(lr_max, total, strict=True)]
+        lr_t = per_step(step_values(state, len(state["z"])), lambda t: self._lr_t(hyper, t))
+        maxima, sums = Numbers(state["lr_max"]), Numbers(state["weight_sum"])
+        lr_max = [max(m, x) for m, x in zip(maxima.get(), lr_t, strict=True)]
+        weights = {m: m**power for m in set(lr_max)}  # (one value, as a rule)
+        total = [s + weights[m] for s, m in zip(sums.get(), lr_max, strict=True)]
+        maxima.set(lr_max)
+        sums.set(total)
+        return [weights[m] / s if s > 0 else 0.0 for m, s in zip(lr_max, total, strict=True)]
 
     def fuse_signature(self, hyper):
         return (hyper["bias_correction"], float(hyper["weight_decay"]) != 0)
