@@ -33,6 +33,11 @@ kernel launches per step from the torch profiler); it stops with one line withou
 
     python benchmarks/step.py --device cuda --sizes 1e7,1e8 --json results.jsonl
 
+``--late`` gives one of the 20 tensors no gradient at the first step, on every path, so its
+step count stays one behind the others' (a layer unfrozen later, a parameter unused at first):
+
+    python benchmarks/step.py --late --sizes 1e5,1e6 --threads 1 --clock cpu --no-compile
+
 ``--state-dtypes int8,bfloat16`` times the fused step with low-bit optimizer state
 (:mod:`descentlab.optim.lowbit`) against the same optimizer's float32-state fused step, and
 prints the ratio of state memory:
@@ -155,17 +160,22 @@ def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
     return (reads + writes) * numel * 4
 
 
-def run(sizes: list[int], repeat: int, names: list[str]) -> list[dict]:
+def run(sizes: list[int], repeat: int, names: list[str], late: bool = False) -> list[dict]:
     rows = []
     for total in sizes:
-        print(f"\n{total / 1e6:g}M float32 parameters in 20 tensors (median ms per step)")
+        print(
+            f"\n{total / 1e6:g}M float32 parameters in 20 tensors (median ms per step"
+            + ("; one tensor without a gradient at the first step)" if late else ")")
+        )
         print(HEADER)
         for name in names:
             opts = _optimizers(name, total)
             bw_params = opts["dl eager"][1]
             grads = [p.grad for p in bw_params]
             with torch.no_grad():
-                for _ in range(3):  # warm-up: state allocation, first-touch page faults
+                for i in range(3):  # warm-up: state allocation, first-touch page faults
+                    if late:  # its step count stays one behind (a layer unfrozen later)
+                        bw_params[5].grad = None if i == 0 else grads[5]
                     for opt, _ in opts.values():
                         opt.step()
                     torch._foreach_add_(bw_params, grads, alpha=1e-12)
@@ -423,6 +433,12 @@ def main(argv: list[str] | None = None) -> None:
         help="time steps whose lr (or betas/momentum) changes before every step instead",
     )
     parser.add_argument(
+        "--late",
+        action="store_true",
+        help="one of the 20 tensors has no gradient at the first step (every path): its step "
+        "count stays one behind the others', as a layer's unfrozen after the first steps",
+    )
+    parser.add_argument(
         "--dtype",
         choices=("float32", "bfloat16", "float16"),
         default="float32",
@@ -492,7 +508,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.no_compile:
         compile_overhead(names)
-    rows = run(sizes, args.repeat, names)
+    rows = run(sizes, args.repeat, names, late=args.late)
     for total in sizes:
         sub = [r for r in rows if r["params"] == total]
         w_bound = max(sub, key=lambda r: r["fused/bound"])
