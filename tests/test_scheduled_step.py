@@ -251,23 +251,25 @@ def _fused_names() -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("late", [False, True], ids=["together", "one-late"])
+@pytest.mark.parametrize("missed", [None, 0, 1], ids=["together", "first-late", "skips-one"])
 @pytest.mark.parametrize("name", _fused_names())
-def test_every_fused_optimizer_takes_the_steady_step(monkeypatch, name, late):
+def test_every_fused_optimizer_takes_the_steady_step(monkeypatch, name, missed):
     """From the third step at constant hyperparameters every registered optimizer with a fused
     step takes the steady step -- also those with work before the kernel at every step (NAdam's
     running product, ASGD's rates, Schedule-Free's weights: run there too), and where one
-    parameter had no gradient at the first step (``late``: its step count stays one behind,
-    as an unfrozen layer's: the steady step from the third step of that parameter) -- and its
-    parameters and state are those of the general path's step, bit for bit."""
+    parameter had no gradient at step ``missed``: its step count stays one behind the
+    others' from then on. Missed at the first step (an unfrozen layer), its first gradient
+    makes its state, and the steady step comes at the step after the next; missed at the
+    second, the steady step comes at the step after its gradient came back. Its parameters
+    and state are those of the general path's step, bit for bit."""
     params, ref_params = _params(), _params()
     opt = optim.get(name)(params, fused=True)
     ref = optim.get(name)(ref_params, fused=True)
-    warm = 3 if late else 2
+    warm = 2 if missed is None else 3
     for i in range(warm):
         for ps, o in ((params, opt), (ref_params, ref)):
             _grads(ps, i)
-            if late and i == 0:
+            if i == missed:
                 ps[1].grad = None
             o.step()
     spy = _Spy(opt, monkeypatch)
