@@ -552,6 +552,8 @@ STEADY_EVENTS = {
     "strided gradient": (_strided_grad, 4, False),
     # its step count stays one behind the others' (an unfrozen layer's): steady too
     "one late parameter": (_no_grad, 0, True),
+    # it misses step 2; one step behind the others' from then on: steady from step 4
+    "a parameter skips a step": (_no_grad, 2, True),
 }
 
 
@@ -567,7 +569,8 @@ STEADY_CASES = [
       for event in sorted(STEADY_EVENTS)),
     ("adamw", "int8", "nothing"),
     *((name, None, event) for name in _PER_STEP
-      for event in ("lr changed", "nothing", "one late parameter")),
+      for event in ("lr changed", "nothing", "one late parameter",
+                    "a parameter skips a step")),
 ]  # fmt: skip
 
 
@@ -620,6 +623,8 @@ def test_the_steady_gpu_step_is_the_eager_form_bit_for_bit(name, sd, event, inte
     # late parameter's third step at the latest
     if at == 0:
         assert launches[:2] == [0, 0] and launches[3:] == [2, 2, 2]
+    elif event == "a parameter skips a step":  # the general step (the whole step's), steady again
+        assert launches == [0, 0, 0, 0, 2, 2]
     else:
         assert launches == [0, 0, 2, 2, 2 if steady else 0, 2]
 
