@@ -275,3 +275,18 @@ def test_optimizer_table_years_and_axes_from_the_chains():
     # SGD alone in (gradient, constant); Adam in (momentum, short-term adaptive)
     cell = {t.get_text(): t.get_position() for t in fig.axes[0].texts}
     assert cell["SGD (1945)"] == (0, 0) and cell["Adam (2014)"] == (1, 2)
+
+
+def test_a_tie_names_no_winner() -> None:
+    """The book's winner of a landscape is the one optimizer with the lowest loss; a tie (as
+    the saddle's five-way tie at -1) names all of them and wins for none (nanargmin picked the
+    first)."""
+    import numpy as np
+
+    from descentlab.book.terrains import _winners
+
+    names = ("sgd", "momentum", "adam")
+    assert _winners(np.array([-1.0, -1.0, -1.0]), names) == ["sgd", "momentum", "adam"]
+    assert _winners(np.array([3.0, 1e-13, 5e-14]), names) == ["momentum", "adam"]
+    assert _winners(np.array([3.0, np.nan, 0.5]), names) == ["adam"]
+    assert _winners(np.array([np.nan, np.nan, np.nan]), names) == []
