@@ -93,27 +93,29 @@ if callable(_final):
 
 
 def _fused(cls_path: str) -> str:
-    """A runtime patch of a rule class's ``fuse``: the fused kernel scales the state the rule
-    writes back by 1.001 at every step (the eager backend is untouched)."""
+    """A runtime patch of a rule class's ``fuse``: the fused kernel scales every state entry
+    the rule writes by 1.001 at every step (the eager backend is untouched). The builder's
+    loop body is ``b.lines``; ``b.state(key, write=True)`` names a written entry's variable."""
     module, cls = cls_path.rsplit(".", 1)
     return f"""
 import importlib
 mod = importlib.import_module({module!r})
 cls = getattr(mod, {cls!r}, None)
-if cls is None or not callable(getattr(cls, "fuse", None)):
-    raise NotApplicable("{cls_path}.fuse is gone")
+if cls is None or not callable(getattr(cls, "fuse", None)) or not callable(
+        getattr(cls, "built", None)):
+    raise NotApplicable("{cls_path}.fuse or .built is gone")
 _orig = cls.fuse
 def fuse(self, b, hyper):
-    if not isinstance(getattr(b, "written", None), list) or not callable(getattr(b, "line", None)):
-        raise NotApplicable("the fused builder has no .written/.line any more")
-    before = list(b.written)
+    if not isinstance(getattr(b, "lines", None), list) or not callable(getattr(b, "state", None)):
+        raise NotApplicable("the fused builder has no .lines/.state any more")
     out = _orig(self, b, hyper)
-    keys = [k for k in b.written if k not in before]
+    keys = [k for k in self.built(hyper).written if not k.startswith("_")]
     if not keys:
-        raise NotApplicable("{cls_path}.fuse writes no state")
+        raise NotApplicable("{cls_path}'s form writes no state")
     for k in keys:
         v = b.state(k, write=True)
-        b.line(f"{{v}} = {{v}} * 1.001;")
+        c = b.coef(f"mutant_{{k}}", lambda h, t, e: 1.001)  # a T (a vector: no literal)
+        b.lines.append(f"{{v}} = {{v}} * {{c}};")
     return out
 cls.fuse = fuse
 """
@@ -153,9 +155,31 @@ MUTANTS: tuple[Mutant, ...] = (
     # the sampler
     Mutant("sampler_with_replacement", "sampler", "the engine draws each epoch's batches with "
                                                   "replacement",
-           (48,), file="engine/run.py", old="self.perm = torch.randperm(n, "
-                                            "generator=self.data_gen)",
-           new="self.perm = torch.randint(0, n, (n,), generator=self.data_gen)"),
+           (48,), file="engine/loop.py",
+           old="self._order(torch.randperm(n, generator=self.data_gens[0]))",
+           new="self._order(torch.randint(0, n, (n,), generator=self.data_gens[0]))"),
+    Mutant("sampler_never_shuffles", "sampler", "the engine takes the examples in file order "
+                                                "every epoch",
+           (48,), file="engine/loop.py",
+           old="self._order(torch.randperm(n, generator=self.data_gens[0]))",
+           new="self._order(torch.arange(n))"),
+    # cross-validation
+    Mutant("kfold_trains_on_val", "cross-validation", "fold_splits trains each fold on its own "
+                                                      "validation fold too",
+           (64,), file="experiments/tuning.py", old="                x_train=x[tr_t],\n"
+                                                    "                y_train=y[tr_t],",
+           new="                x_train=x,\n                y_train=y,"),
+    # decoupled weight decay
+    Mutant("adamw_is_adam_l2", "optimizer/named", "AdamW applies its decay as Adam's L2 penalty",
+           (85,), file="optim/adam_variants.py",
+           old="super().__init__(**arguments(locals()), decoupled_weight_decay=True)",
+           new="super().__init__(**arguments(locals()), decoupled_weight_decay=False)",
+           only="l2_penalty"),
+    # theory formulas
+    Mutant("noise_floor_factor", "theory", "the noise floor's (2 - ηh) term loses half its ηh",
+           (18,), file="problems/landscapes.py",
+           old="return dim * lr * sigma**2 / (2 * (2 - lr * h))",
+           new="return dim * lr * sigma**2 / (2 * (2 - 0.5 * lr * h))", only="noise_floor"),
     # loss-driven rules
     Mutant("bold_driver_never_rejects", "loss-driven rule", "the bold driver never rejects a step",
            (54,), file="schedules/loss_driven.py", old="self.accepted = not self.reject",
@@ -206,7 +230,13 @@ MUTANTS: tuple[Mutant, ...] = (
 _RUNNER = r"""
 import dataclasses, json, re, sys
 class NotApplicable(Exception):
-    pass
+    # raised by a patch that finds its target gone -- at patch time or later, inside the
+    # build (a patched method called by a card): every instance is remembered, so a card
+    # that turns it into a ✘ row is never counted as a catch
+    raised = []
+    def __init__(self, why):
+        super().__init__(why)
+        NotApplicable.raised.append(str(why))
 patch = sys.argv[3]
 try:
     exec(patch, {"NotApplicable": NotApplicable, "__name__": "mutant"})
@@ -241,7 +271,11 @@ for lec in LECTURES:
     for m in re.finditer(r'<span class="no">✘</span></td><td>(.*?)</td><td>(.*?)</td>', html):
         fails += 1
         texts.append(m.group(1)[:120] + " | " + m.group(2)[:80])
-print(json.dumps({"applicable": True, "fails": fails, "texts": texts}))
+if NotApplicable.raised:
+    print(json.dumps({"applicable": False, "why": "raised during the build: "
+                      + NotApplicable.raised[0]}))
+else:
+    print(json.dumps({"applicable": True, "fails": fails, "texts": texts}))
 """
 
 

@@ -230,14 +230,23 @@ def test_generalization_verdict_uses_held_out_intervals():
         ctx._results["regularization"] = r
         return ctx
 
-    worse = G.generalizes_better(ctx_with([0.92, 0.93, 0.91], [0.89, 0.90, 0.88]), "dropout", "d")
+    worse = G.generalizes_better(
+        ctx_with([0.92, 0.93, 0.91, 0.92, 0.925], [0.89, 0.90, 0.88, 0.885, 0.9]), "dropout", "d"
+    )
     assert worse.checks[0].status == "not_reproduced" and "Not reproduced here" in worse.notes[0]
+    assert "measured test accuracy -0.0300" in worse.notes[0]  # the reason says what ran
     better = G.generalizes_better(
-        ctx_with([0.90, 0.91, 0.89], [0.93, 0.935, 0.925]), "dropout", "d"
+        ctx_with([0.90, 0.91, 0.89, 0.90, 0.905], [0.93, 0.935, 0.925, 0.93, 0.94]), "dropout", "d"
     )
     assert better.checks[0].status == "ok"
     one_seed = G.generalizes_better(ctx_with([0.9], [0.95]), "dropout", "d")
     assert one_seed.checks[0].status == "fail"  # one seed gives no interval: never a verdict
+    three = G.generalizes_better(ctx_with([0.90, 0.91, 0.89], [0.93, 0.935, 0.925]), "dropout", "d")
+    assert three.checks[0].status == "fail"  # a verdict needs at least 5 seeds
+    # the same difference on every seed: a zero-width "interval" above 0 is no verdict
+    flat = G.generalizes_better(ctx_with([0.90] * 5, [0.91] * 5), "dropout", "d")
+    assert flat.checks[0].status == "not_reproduced"
+    assert "no interval" in flat.checks[0].measured
 
 
 def test_the_process_pool_maps_calls_and_keeps_their_errors():
@@ -275,3 +284,18 @@ def test_optimizer_table_years_and_axes_from_the_chains():
     # SGD alone in (gradient, constant); Adam in (momentum, short-term adaptive)
     cell = {t.get_text(): t.get_position() for t in fig.axes[0].texts}
     assert cell["SGD (1945)"] == (0, 0) and cell["Adam (2014)"] == (1, 2)
+
+
+def test_a_tie_names_no_winner() -> None:
+    """The book's winner of a landscape is the one optimizer with the lowest loss; a tie (as
+    the saddle's five-way tie at -1) names all of them and wins for none (nanargmin picked the
+    first)."""
+    import numpy as np
+
+    from descentlab.book.terrains import _winners
+
+    names = ("sgd", "momentum", "adam")
+    assert _winners(np.array([-1.0, -1.0, -1.0]), names) == ["sgd", "momentum", "adam"]
+    assert _winners(np.array([3.0, 1e-13, 5e-14]), names) == ["momentum", "adam"]
+    assert _winners(np.array([3.0, np.nan, 0.5]), names) == ["adam"]
+    assert _winners(np.array([np.nan, np.nan, np.nan]), names) == []

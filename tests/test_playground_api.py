@@ -280,3 +280,18 @@ def test_cli_refuses_a_bad_port_and_warns_off_loopback(monkeypatch, capsys):
     assert "http://127.0.0.1:" in printed and "stopped" in printed
     assert L.NAMES  # the landscapes module stays importable next to the app
     del out
+
+
+def test_the_lr_map_offers_only_what_it_can_run():
+    """The map runs its 2,304 starts as one stacked step; Muon, Adafactor, Shampoo and SOAP
+    cannot be stacked (each start needs its own step), so meta does not offer them for the map
+    and a request for one is refused in one line (it failed with all 2,304 rates in it)."""
+    from descentlab.playground import compute
+
+    meta = {o["name"]: o["map"] for o in compute.meta()["optimizers"]}
+    assert meta["adam"] and meta["momentum"]
+    assert not any(meta[n] for n in ("muon", "adafactor", "shampoo", "soap"))
+    with pytest.raises(compute.RequestError) as err:
+        compute.lr_map({"landscape": "rosenbrock", "optimizer": {"name": "muon"}})
+    msg = str(err.value)
+    assert "the map cannot run" in msg and "\n" not in msg and len(msg) < 300

@@ -279,3 +279,29 @@ def test_scheduler_with_a_loss_rule_and_many_runs_points_to_loss_rule():
     plateau = lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o)  # noqa: E731
     with pytest.raises(ValueError, match="ReduceLROnPlateau takes one loss"):
         T.run("bowl", torch.optim.SGD, STARTS, 5, lr=0.1, scheduler=plateau)
+
+
+@pytest.mark.parametrize("name", ["muon", "adafactor", "shampoo", "soap"])
+def test_matrix_optimizers_step_each_start_separately(name):
+    """A rule that reads the whole tensor (Muon's orthogonalization, Adafactor's factored
+    moments, Shampoo's and SOAP's preconditioners) stepped K starts stacked as one (K, 2)
+    matrix: a second start moved the first one's path (Muon on Rosenbrock, 50 steps from
+    (-1.2, 1): (-1.16231, 1.00804) alone, (-1.17738, 1.03483) beside (1.5, -0.5)). Each start
+    now takes its own step: its path is the one it takes alone, bit for bit."""
+    import warnings
+
+    from descentlab.problems import trajectories as T
+
+    starts = [[-1.2, 1.0], [1.5, -0.5], [0.3, 0.2]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        together = T.run("rosenbrock", name, starts, 30, lr=0.01)
+        for i, s in enumerate(starts):
+            alone = T.run("rosenbrock", name, [s], 30, lr=0.01)
+            assert torch.equal(alone.paths[0], together.paths[i]), (name, i)
+        # per-run learning rates reach their own run
+        lrs = T.run("rosenbrock", name, starts[:2], 10, lr=[0.01, 0.02])
+        for i, lr in enumerate((0.01, 0.02)):
+            alone = T.run("rosenbrock", name, [starts[i]], 10, lr=lr)
+            assert torch.equal(alone.paths[0], lrs.paths[i]), (name, lr)
+    assert not T.stacks_runs(name) and T.stacks_runs("adam")

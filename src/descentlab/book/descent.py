@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -478,13 +479,18 @@ def matrix_gradient(ctx: Context) -> Evidence:
 
 def epoch_sampler(ctx: Context) -> Evidence:
     """The engine's mini-batch SGD: shuffle, split, one step per batch; each example exactly
-    once per epoch. Measured on a training run: a linear model on one-hot inputs, where a
-    weight column moves only when its example is in a batch."""
+    once per epoch, in a new order each epoch. Measured on a training run: a linear model on
+    one-hot inputs, where a weight column moves only when its example is in the batch, paused
+    after every step (``until_step``) and resumed, so each step's batch is read off the
+    weights."""
+    import tempfile
+
     from descentlab.engine.config import RunConfig
     from descentlab.engine.run import train
     from descentlab.problems.data import Splits
 
     n, batch = 64, 8
+    per_epoch = n // batch
     x = torch.eye(n, dtype=torch.float32)
     y = torch.arange(n) % 2
     splits = Splits(
@@ -492,20 +498,56 @@ def epoch_sampler(ctx: Context) -> Evidence:
         n_classes=2, input_shape=(n,), n_outputs=2, _x_test=x[:4], _y_test=y[:4],
     )  # fmt: skip
     cfg = RunConfig(problem="moons", model="logistic", optimizer="sgd", hyper={"lr": 0.1},
-                    batch_size=batch, steps=n // batch, eval_every=n // batch, seed=0,
+                    batch_size=batch, steps=2 * per_epoch, eval_every=per_epoch, seed=0,
                     evaluate_test=False)  # fmt: skip
-    res = train(cfg, data=splits, progress=False)
-    # zero-initialized: a column of the weight matrix moves only when its example is used
-    w_end = next(p for p in res.model.parameters() if p.dim() == 2).detach()
-    moved = int((w_end.abs().sum(0) > 0).sum())
+    batches: list[list[int]] = []
+    with tempfile.TemporaryDirectory(prefix="descentlab-sampler-") as tmp:
+        path = Path(tmp) / "run.pt"
+        prev = torch.zeros(n)
+        for k in range(1, 2 * per_epoch + 1):
+            res = train(cfg, data=splits, progress=False, checkpoint_path=path, resume=k > 1,
+                        until_step=k)  # fmt: skip
+            # zero-initialized: a weight column moves only when its example is in the batch
+            w = next(p for p in res.model.parameters() if p.dim() == 2).detach().abs().sum(0)
+            batches.append(torch.nonzero(w != prev).flatten().tolist())
+            prev = w.clone()
+    epochs = [batches[:per_epoch], batches[per_epoch:]]
+
+    def partition(bs: list[list[int]]) -> bool:
+        seen = [i for b in bs for i in b]
+        return len(seen) == n and sorted(seen) == list(range(n))
+
+    contiguous = sum(b == list(range(b[0], b[0] + len(b))) for b in batches if b)
+    same = sum(set(a) == set(b) for a, b in zip(*epochs, strict=True))
     return Evidence(
         checks=[
             ck(
-                f"{n} examples, batch {batch}, {n // batch} steps (one epoch): examples seen",
-                moved == n,
-                f"{moved} of {n}",
-                f"{n} of {n} (with replacement ≈ {n * (1 - (1 - 1 / n) ** n):.0f})",
+                f"{n} examples, batch {batch}: epoch 1's {per_epoch} batches hold each example "
+                "exactly once",
+                partition(epochs[0]),
+                f"{len({i for b in epochs[0] for i in b})} distinct of "
+                f"{sum(map(len, epochs[0]))} drawn",
+                f"{n} distinct of {n} (with replacement ≈ {n * (1 - (1 - 1 / n) ** n):.0f})",
             ),
-            close("epochs done", float(res.epochs), 1.0, 1e-12),
+            ck(
+                "and so do epoch 2's",
+                partition(epochs[1]),
+                f"{len({i for b in epochs[1] for i in b})} distinct of "
+                f"{sum(map(len, epochs[1]))} drawn",
+                f"{n} distinct of {n}",
+            ),
+            ck(
+                "the data are shuffled: no batch is a run of consecutive examples",
+                contiguous == 0,
+                f"{contiguous} of {len(batches)} batches consecutive; first batch {batches[0]}",
+                "0 (in file order: all)",
+            ),
+            ck(
+                "a new order each epoch: epoch 2's batches are not epoch 1's",
+                same < per_epoch,
+                f"{same} of {per_epoch} batches repeated",
+                f"< {per_epoch} (chance of all: 0)",
+            ),
+            close("epochs done", float(res.epochs), 2.0, 1e-12),
         ]
     )

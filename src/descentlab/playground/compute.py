@@ -446,7 +446,7 @@ def meta() -> dict[str, Any]:
         )
     opts = [
         {"name": n, "display": optim.record(n).display, "color": optim.record(n).color,
-         "params": _named_params(n)}
+         "params": _named_params(n), "map": T.stacks_runs(n)}
         for n in optim.NAMES
     ]  # fmt: skip
     limits = {k: list(v) if isinstance(v, tuple) else v for k, v in LIMITS.items()}
@@ -554,6 +554,12 @@ def lr_map(req: Any, cancel: threading.Event | None = None) -> dict[str, Any]:
     if not lr_lo < lr_hi:
         raise RequestError(f"lr_range must be increasing, got {lo_hi!r}")
     opt, _, hyper, label = _optimizer(0, _field(req, "optimizer"))
+    if not T.stacks_runs(opt):
+        raise RequestError(
+            f"the map cannot run {label}: its update reads the whole parameter, so each of the "
+            f"map's {n_lr * n_y} runs would need a step of its own; choose an elementwise "
+            "optimizer (the paths view runs it)"
+        )
     start = _starts(f, [_field(req, "start", list(f.start))])[0]
     if not isinstance(opt, str):
         probe_lr = lr_lo if "lr" in opt.defaults else None

@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -306,30 +307,48 @@ class _Batched:
 
 
 class _Groups:
-    """torch.optim fallback: K parameters of shape (d,), one param group each."""
+    """One param group per run: the torch.optim fallback (K parameters of shape (d,)), and
+    descentlab optimizers that are not elementwise (Muon, Adafactor, Shampoo, SOAP, global-norm
+    clipping, ...: their update reads the whole tensor, so K runs stacked as the rows of one
+    (K, d) tensor would step as one matrix). These get K parameters of shape (1, d), each in
+    its own group: exactly the tensor a run started alone steps, so a run's path does not
+    depend on the runs beside it."""
 
     batched = False
 
-    def __init__(self, spec: type[torch.optim.Optimizer], x0: Tensor, hyper: dict[str, Any]):
+    def __init__(
+        self, spec: Any, x0: Tensor, hyper: dict[str, Any], *, kind: str = "torch"
+    ) -> None:
         self.k = x0.shape[0]
-        for name, v in hyper.items():
-            if callable(v):
-                raise ValueError(
-                    f"{name} is a schedule, which torch.optim classes cannot evaluate; use a "
-                    "descentlab optimizer, or scheduler=... with a torch LR scheduler"
-                )
-        self.ps = [x0[i].clone().requires_grad_(True) for i in range(self.k)]
+        if kind == "torch":
+            for name, v in hyper.items():
+                if callable(v):
+                    raise ValueError(
+                        f"{name} is a schedule, which torch.optim classes cannot evaluate; use "
+                        "a descentlab optimizer, or scheduler=... with a torch LR scheduler"
+                    )
+        rows = kind != "torch"  # a descentlab run alone steps a (1, d) parameter
+        self.ps = [
+            (x0[i : i + 1] if rows else x0[i]).clone().requires_grad_(True) for i in range(self.k)
+        ]
         groups = []
         for i, p in enumerate(self.ps):
             g: dict[str, Any] = {"params": [p]}
             for name, v in hyper.items():
-                g[name] = float(v[i]) if isinstance(v, Tensor) else v
+                g[name] = float(v[i]) if isinstance(v, Tensor) and v.ndim == 1 else v
             groups.append(g)
-        self.opt = spec(groups)
-        self.lookahead = False
+        if kind == "rule":
+            self.opt = optim.Optimizer(groups, spec)
+        else:
+            self.opt = spec(groups)
+        rules = getattr(getattr(self.opt, "rule", None), "rules", ())
+        self.lookahead = any(getattr(r, "lookahead", False) for r in rules)
+
+    def _stacked(self) -> Tensor:
+        return torch.cat(self.ps) if self.ps[0].ndim == 2 else torch.stack(self.ps)
 
     def points(self) -> Tensor:
-        return torch.stack([p.detach() for p in self.ps])
+        return self._stacked().detach()
 
     def set_rows(self, mask: Tensor, values: Tensor) -> None:
         with torch.no_grad():
@@ -339,9 +358,9 @@ class _Groups:
     def loss(self, sample: Callable[[Tensor], Tensor], with_grad: bool) -> Tensor:
         if not with_grad:
             with torch.no_grad():
-                return sample(torch.stack(self.ps))
+                return sample(self._stacked())
         with torch.enable_grad():
-            value = sample(torch.stack(self.ps))
+            value = sample(self._stacked())
             grads = torch.autograd.grad(value.sum(), self.ps)
         for p, g in zip(self.ps, grads, strict=True):
             p.grad = g
@@ -658,10 +677,37 @@ def _prepare(
     _check_starts(f, x0, bound)
     if kernel is not None and not isinstance(kernel, bool):
         raise ValueError(f"kernel must be None, True or False, got {kernel!r}")
-    runner: _Batched | _Groups = (
-        _Batched(kind, spec, x0, all_hyper) if kind != "torch" else _Groups(spec, x0, all_hyper)
-    )
+    runner: _Batched | _Groups
+    if kind == "torch" or _couples_rows(kind, spec, x0, all_hyper):
+        runner = _Groups(spec, x0, all_hyper, kind=kind)
+    else:
+        runner = _Batched(kind, spec, x0, all_hyper)
     return f, x0, runner, lr_tensor
+
+
+def stacks_runs(optimizer: OptimizerSpec) -> bool:
+    """True when :func:`run` advances K runs of ``optimizer`` as one stacked (K, d) tensor
+    (one step for all: an elementwise chain); False when it needs a param group per run (a
+    rule that reads the whole tensor, such as Muon, Adafactor, Shampoo, SOAP, global-norm
+    clipping, or a torch.optim class), which costs a Python loop over the runs."""
+    kind, spec = _resolve_optimizer(optimizer)
+    if kind == "torch":
+        return False
+    return not _couples_rows(kind, spec, torch.zeros(2, 2, dtype=torch.float64), {})
+
+
+def _couples_rows(kind: str, spec: Any, x0: Tensor, hyper: dict[str, Any]) -> bool:
+    """Whether K > 1 runs stacked as the rows of one tensor would step as one matrix: the
+    optimizer's chain is not elementwise (its update reads the whole tensor). Probed on one
+    run's parameter with one run's hyperparameters (warnings are the real run's to give)."""
+    if x0.shape[0] == 1:
+        return False
+    one = {k: float(v[0]) if isinstance(v, Tensor) and v.ndim == 1 else v for k, v in hyper.items()}
+    p = x0[:1].clone().requires_grad_(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        probe = spec([p], **one) if kind == "descentlab" else optim.Optimizer([p], spec, **one)
+    return not getattr(probe.rule, "elementwise", True)
 
 
 def _kernel_trajectories(

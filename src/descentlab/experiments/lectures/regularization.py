@@ -90,7 +90,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 32,
     "steps": 1500,
     "eval_every": 25,
-    "seeds": 3,
+    "seeds": 5,
     "methods": list(METHODS),
     "patience": 8,
     "l2": 5e-3,
@@ -110,7 +110,7 @@ QUICK: dict[str, Any] = {
     "lr": 3e-3,
     "steps": 450,
     "eval_every": 15,
-    "seeds": 3,
+    "seeds": 5,
     "patience": 5,
 }
 

@@ -89,7 +89,7 @@ function readUrl() {
   } catch (e) { /* a hand-edited link: keep the defaults */ }
   s.rule = p.get("rule") || "";
   s.ruleLr = num(p.get("rlr"), s.ruleLr);
-  if (META.optimizers.some((o) => o.name === p.get("mopt"))) s.mapOpt = p.get("mopt");
+  if (META.optimizers.some((o) => o.name === p.get("mopt") && o.map)) s.mapOpt = p.get("mopt");
   if (["lr_start", "lr_momentum"].includes(p.get("mmode"))) s.mapMode = p.get("mmode");
   s.mapN = Math.round(num(p.get("mn"), s.mapN));
   return s;
@@ -254,7 +254,10 @@ function buildOptimizers() {
     box.append(div);
   });
   const sel = $("map-opt");
-  sel.replaceChildren(...state.opts.map((o) => new Option(o.name, o.name)));
+  // the map runs thousands of starts in one stacked step: only elementwise optimizers
+  const mapped = new Set(META.optimizers.filter((o) => o.map).map((o) => o.name));
+  sel.replaceChildren(...state.opts.filter((o) => mapped.has(o.name))
+    .map((o) => new Option(o.name, o.name)));
   sel.value = state.mapOpt;
 }
 
