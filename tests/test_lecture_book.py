@@ -317,6 +317,6 @@ def test_book_figures_are_at_least_960_px_wide(width_in):
     html_ = LB._figure_html(fig, "a figure")
     plt.close(fig)
     data = base64.b64decode(html_.split("base64,", 1)[1].split('"', 1)[0])
-    width, height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR
+    width, _height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR
     assert width >= LB.MIN_FIGURE_PX, width
     assert width == round(width_in * LB.figure_dpi(fig))
