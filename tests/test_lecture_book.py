@@ -320,3 +320,19 @@ def test_book_figures_are_at_least_960_px_wide(width_in):
     width, _height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR
     assert width >= LB.MIN_FIGURE_PX, width
     assert width == round(width_in * LB.figure_dpi(fig))
+
+
+def test_one_optimizer_at_several_rates_gets_a_colour_per_series():
+    """Items 15/16/106/125 drew lr 1.05, 0.3 and 0.01 of SGD in one red."""
+    from matplotlib.colors import to_hex
+
+    from descentlab.report import figures as FG
+
+    races = FG.compare("parabola", ["sgd", "sgd", "sgd"], lr=[1.05, 0.3, 0.01], steps=5,
+                       start=[4.0])  # fmt: skip
+    fig = FG.comparison_figure("parabola", races)
+    for ax in fig.axes:
+        drawn = [to_hex(line.get_color()) for line in ax.get_lines() if "lr" in line.get_label()
+                 or "SGD" in line.get_label()]  # fmt: skip
+        assert len(drawn) == 3 and len(set(drawn)) == 3, drawn
+    assert FG.series_colors(["sgd", "adam"]) == [FG.color_of("sgd", 0), FG.color_of("adam", 1)]

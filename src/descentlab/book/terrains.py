@@ -442,13 +442,17 @@ def table_axes(ctx: Context) -> Evidence:
         ok &= got_dir == direction and got_rate == rate
         rows.append([name, year, optim.record(name).year, direction, got_dir, rate, got_rate])
     differ = [r for r in rows if str(r[1]) != str(r[2])]
-    notes = [
-        "Where the lecture's year and descentlab's record differ: "
-        + "; ".join(f"{r[0]} {r[1]} in the lecture, {r[2]} in the record" for r in differ)
-        + ". SGD's 1951 is Robbins & Monro's stochastic approximation, the paper the "
-        "learning-rate conditions Σ η = ∞, Σ η² < ∞ come from; gradient descent itself is "
-        "Cauchy's (1847). The lecture's table is shown as the lecture gives it."
-    ] if differ else []
+    notes = (
+        [
+            "Where the lecture's year and descentlab's record differ: "
+            + "; ".join(f"{r[0]} {r[1]} in the lecture, {r[2]} in the record" for r in differ)
+            + ". SGD's 1951 is Robbins & Monro's stochastic approximation, the paper the "
+            "learning-rate conditions Σ η = ∞, Σ η² < ∞ come from; gradient descent itself is "
+            "Cauchy's (1847). The lecture's table is shown as the lecture gives it."
+        ]
+        if differ
+        else []
+    )
     return Evidence(
         checks=[
             ck(
