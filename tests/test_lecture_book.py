@@ -299,3 +299,40 @@ def test_a_tie_names_no_winner() -> None:
     assert _winners(np.array([3.0, 1e-13, 5e-14]), names) == ["momentum", "adam"]
     assert _winners(np.array([3.0, np.nan, 0.5]), names) == ["adam"]
     assert _winners(np.array([np.nan, np.nan, np.nan]), names) == []
+
+
+@pytest.mark.parametrize("width_in", [4.0, 6.4, 12.0])
+def test_book_figures_are_at_least_960_px_wide(width_in):
+    """The book's figures were 576x378 px (dpi 90), their legends 7 px high."""
+    import base64
+    import struct
+
+    import matplotlib.pyplot as plt
+
+    from descentlab.report import lecture_book as LB
+
+    fig, ax = plt.subplots(figsize=(width_in, 3.0))
+    ax.plot([0, 1], [0, 1], label="a line")
+    ax.legend(fontsize=7)
+    html_ = LB._figure_html(fig, "a figure")
+    plt.close(fig)
+    data = base64.b64decode(html_.split("base64,", 1)[1].split('"', 1)[0])
+    width, _height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR
+    assert width >= LB.MIN_FIGURE_PX, width
+    assert width == round(width_in * LB.figure_dpi(fig))
+
+
+def test_one_optimizer_at_several_rates_gets_a_colour_per_series():
+    """Items 15/16/106/125 drew lr 1.05, 0.3 and 0.01 of SGD in one red."""
+    from matplotlib.colors import to_hex
+
+    from descentlab.report import figures as FG
+
+    races = FG.compare("parabola", ["sgd", "sgd", "sgd"], lr=[1.05, 0.3, 0.01], steps=5,
+                       start=[4.0])  # fmt: skip
+    fig = FG.comparison_figure("parabola", races)
+    for ax in fig.axes:
+        drawn = [to_hex(line.get_color()) for line in ax.get_lines() if "lr" in line.get_label()
+                 or "SGD" in line.get_label()]  # fmt: skip
+        assert len(drawn) == 3 and len(set(drawn)) == 3, drawn
+    assert FG.series_colors(["sgd", "adam"]) == [FG.color_of("sgd", 0), FG.color_of("adam", 1)]

@@ -88,6 +88,17 @@ def color_of(name: str, i: int) -> str:
     return _FALLBACK_COLORS[i % len(_FALLBACK_COLORS)]
 
 
+def series_colors(names: Sequence[str]) -> list[str]:
+    """One colour per series: each optimizer's own (:func:`color_of`) where every name is
+    drawn once; where a name repeats (one optimizer at several learning rates), a qualitative
+    cycle by position (matplotlib's tab10 without its blue, which the terrain's curve and
+    contours use), so that no two series share a colour."""
+    if len({n.lower() for n in names}) == len(names):
+        return [color_of(n, i) for i, n in enumerate(names)]
+    cycle = [c for c in matplotlib.colormaps["tab10"].colors[1:]]
+    return [colors.to_hex(cycle[i % len(cycle)]) for i in range(len(names))]
+
+
 def _landscape(landscape: Landscape | str) -> Landscape:
     return landscapes.get(landscape) if isinstance(landscape, str) else landscape
 
@@ -222,12 +233,14 @@ def comparison_figure(
         raise ValueError(f"landscape must have dimension 1 or 2 to draw, got {f.dim}")
     fig = new_figure(12.0, 5.0)
     ax, axl = fig.subplots(1, 2, width_ratios=[1.35, 1.0])
+    series = series_colors([r.name for r in races])
+    repeated = len({r.name for r in races}) < len(races)
     if f.dim == 2:
         domain = _race_domain(f, races)
         _draw_terrain(ax, f, domain)
         for i, r in enumerate(races):
             p = r.traj.paths[0].numpy()
-            c = color_of(r.name, i)
+            c = series[i]
             # Earlier paths drawn wider: a path hidden under a later one still shows as a rim.
             lw = 1.4 + 0.3 * (len(races) - 1 - i)
             ax.plot(p[:, 0], p[:, 1], "-", color=c, lw=lw, alpha=0.95, label=r.label)
@@ -250,9 +263,9 @@ def comparison_figure(
         axl.plot(
             steps,
             y,
-            color=color_of(r.name, i),
+            color=series[i],
             lw=1.8,
-            label=f"{display_name(r.name)}: {_status(r, offset)}",
+            label=f"{r.label if repeated else display_name(r.name)}: {_status(r, offset)}",
         )
     if offset is not None:
         axl.set_yscale("log")
@@ -278,9 +291,10 @@ def _draw_curve_with_races(ax, f: Landscape, races: Sequence[Race]) -> None:
     with torch.no_grad():
         ys = f(xs)
     ax.plot(xs[:, 0], ys, color="#4A6A8A", lw=2, label=f.formula)
+    series = series_colors([r.name for r in races])
     for i, r in enumerate(races):
         p = r.traj.paths[0, :, 0]
-        c = color_of(r.name, i)
+        c = series[i]
         ax.plot(
             p.numpy(), r.traj.losses[0].numpy(), "o-", color=c, ms=4, lw=1, alpha=0.8, label=r.label
         )

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -215,8 +216,20 @@ def _e(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
+#: the narrowest a book figure is rendered, in pixels: its text (legends at 6-7 points) stays
+#: legible where the page shows it at the column's width or zoomed on a phone
+MIN_FIGURE_PX = 960
+
+
+def figure_dpi(fig: Any) -> int:
+    """The resolution at which ``fig`` is at least :data:`MIN_FIGURE_PX` wide (90 at the
+    least)."""
+    width_in = float(fig.get_size_inches()[0])
+    return max(90, math.ceil(MIN_FIGURE_PX / width_in))
+
+
 def _figure_html(fig: Any, alt: str) -> str:
-    uri = figure_data_uri(fig, dpi=90)
+    uri = figure_data_uri(fig, dpi=figure_dpi(fig))
     return f'<figure><img alt="{_e(alt)}" src="{uri}"></figure>'
 
 
