@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from descentlab.experiments.compare.protocol import search_words
 from descentlab.experiments.compare.results import fmt_setting
 from descentlab.report.page import escape, html_table
 
@@ -247,7 +248,7 @@ def protocol(cmp: Any) -> str:
                 "either side of the best"
             )
     else:
-        search = f"{s.lrs_per_optimizer} random draws (learning rate log-uniform)"
+        search = search_words(s)
     if s.space:
         search += f", with {escape(json.dumps(s.space))}"
     fixed = [c.display for c in s.choices() if c.fixed_lr]
@@ -282,16 +283,28 @@ def protocol(cmp: Any) -> str:
         "intervals count both sources of noise: the seeds' and the test set's own sampling "
         "(seeds and test examples crossed: the variance of the mean is the seed means' "
         "variance over the seeds plus the example means' variance over the examples, with "
-        "Welch-Satterthwaite's degrees of freedom; clipped to the metric's range). Each "
-        "optimizer is compared with the best paired by seed and by test example (the same "
-        "seed gives both the same initial weights and mini-batches): <i>worse</i> when the "
-        "interval of the difference excludes 0, <i>behind on every seed</i> when it does "
+        "Welch-Satterthwaite's degrees of freedom; clipped to the metric's range).",
+        f"<b>Choose</b> the optimizer with the best mean final validation {metric} over its "
+        "curve runs: no test example plays a part in the choice. Each other optimizer is "
+        "then compared with it on the test set, paired by seed and by test example (the same "
+        "seed gives both the same initial weights and mini-batches), and the M-1 p-values "
+        "are corrected together with Holm's step-down, so that the chance of calling any "
+        f"optimizer that is as good <i>worse</i> is at most {100 - conf}% (an A/A simulation "
+        "checks it, benchmarks/aa_calibration.py): <i>worse</i> when its adjusted p-value is "
+        f"below {(100 - conf) / 100:g}, <i>behind on every seed</i> when it is "
         "not but every seed has it behind (with k seeds a sign test cannot go below "
         "p = 2<sup>1-k</sup>), else <i>not distinguishable</i>, with the smallest difference "
         "the comparison would detect (80% power) and how many seeds would detect the one "
         "observed -- or that none would, when the test set's noise alone is larger.",
     ]
-    return '<ol class="protocol">' + "".join(f"<li>{i}</li>" for i in items) + "</ol>"
+    ran = "".join(f"<li>{escape(line.strip())}</li>" for line in cmp.protocol())
+    return (
+        "<p>As run (generated from the spec; the console and comparison.json show the same "
+        f'lines):</p><ul class="tight">{ran}</ul>'
+        + '<ol class="protocol">'
+        + "".join(f"<li>{i}</li>" for i in items)
+        + "</ol>"
+    )
 
 
 def _kv(items: Mapping[str, Any]) -> str:
