@@ -134,8 +134,10 @@ def final_results_figure(comparison: Any) -> Figure | None:
     ]
     axes[-1].legend(handles=handles, fontsize=8, loc="best")
     n = comparison.spec.seeds
+    # on two lines where one panel is too narrow for it (regression: the loss alone)
+    sep = " " if len(metrics) > 1 else "\n"
     fig.suptitle(
-        f"Test results after refitting on train + validation ({n} seeds; test set used once)",
+        f"Test results after refitting on train + validation{sep}({n} seeds; test set used once)",
         fontsize=12,
     )
     return fig

@@ -5,8 +5,9 @@ in distribution call one of them "worse"?
 optimizers that differ in nothing but chance, as a real one would hold them: for each, its
 curve runs' final validation accuracy and its refit runs' per-example test outcomes, by
 seed. The outcomes are drawn from one model for every optimizer: example :math:`i` has a
-difficulty :math:`a_i \sim N(\operatorname{logit} p, \tau^2)` (some examples easy, some
-hard, shared by every run), a run (optimizer :math:`o`, seed :math:`s`) a seed effect
+difficulty :math:`a_i \sim N(c, \tau^2)` (some examples easy, some
+hard, shared by every run; the centre is set so that the mean accuracy is about
+:math:`p`), a run (optimizer :math:`o`, seed :math:`s`) a seed effect
 :math:`\delta_{os} \sim N(0, \sigma^2)`, and the run gets example :math:`i` right with
 probability :math:`\operatorname{sigmoid}(a_i + \delta_{os})`. The validation set is drawn
 the same way with its own examples; its seed effect is :math:`\rho\,\delta_{os} +
@@ -52,8 +53,11 @@ def aa_comparison(
     from descentlab.experiments.compare import Comparison, OptimizerResult
     from descentlab.experiments.compare.choices import OptimizerChoice
     from descentlab.experiments.compare.results import SeedCurves
+    from descentlab.experiments.compare.stats import estimate
 
-    centre = math.log(accuracy / (1 - accuracy))
+    # the centre at which the mean of sigmoid(a), a ~ N(centre, sd^2), is about `accuracy`
+    # (the probit approximation of the logistic-normal mean)
+    centre = math.log(accuracy / (1 - accuracy)) * math.sqrt(1 + math.pi * difficulty_sd**2 / 8)
     test_a = rng.normal(centre, difficulty_sd, examples)
     val_a = rng.normal(centre, difficulty_sd, examples)
     spec = _spec(seeds)
@@ -73,7 +77,9 @@ def aa_comparison(
         )  # fmt: skip
         r.test_accuracy_seeds = {s: float(test[s].mean()) for s in range(seeds)}
         r.test_examples = {s: {"accuracy": test[s]} for s in range(seeds)}
-        r.test_accuracy = (float(test.mean()), math.nan, math.nan)
+        est = estimate(r.test_outcome_values("accuracy"), bounds=(0.0, 1.0))
+        r.test_estimates["accuracy"] = est
+        r.test_accuracy = est.interval
         r.curves["val/accuracy"] = SeedCurves(
             [(np.array([spec.steps]), np.array([v])) for v in val.mean(1)]
         )

@@ -45,7 +45,9 @@ def search_words(spec: Any) -> str:
         )
     if spec.search == "random":
         return f"{n} random draws per optimizer (numpy, seed {spec.seed}) over its search space"
-    text = f"a log grid of {n} learning rates per optimizer, crossed with its other values"
+    text = f"a log grid of {n} learning rates per optimizer"
+    if spec.space:
+        text += ", crossed with its other values"
     if spec.refine:
         text += (
             f", then extended past an edge that wins (at most {spec.max_extend} points beyond "
@@ -101,11 +103,12 @@ def protocol_lines(
         "refit runs on training + validation data (the test set evaluated once, at the end)"
     )
     m = compared if compared is not None else len(spec.optimizers)
-    family = f"{m - 1} comparison{'s' if m != 2 else ''}" if m > 1 else "comparisons"
+    pairs = m * (m - 1) // 2
+    family = f"all {pairs} pairs of optimizers" if m > 1 else "every pair of optimizers"
     lines.append(
         f"verdict: the optimizer with the best mean final validation {metric} over its curve "
         "runs is chosen (no test example seen); each other is compared with it on the test "
-        f"set, paired by seed and test example, at {round(spec.confidence * 100)}% for the "
-        f"{family} together (Holm)"
+        f"set, paired by seed and test example, at {round(spec.confidence * 100)}%, "
+        f"Holm-corrected for {family}"
     )
     return lines

@@ -310,7 +310,7 @@ class Comparison:
         """The one of ``scored`` the verdict recommends and what it was chosen on:
         ``"validation"`` (the best :meth:`validation_score`: the test outcomes it is then
         compared on play no part in the choice) or, where no optimizer has one, ``"test"``
-        (the best test mean; :meth:`ranking` then corrects for every pair)."""
+        (the best test mean)."""
         maximize = score_metric(self.task, self.select_metric.split("/", 1)[1])[1]
         sign = 1.0 if maximize else -1.0
         val = [(r, self.validation_score(r)) for r in scored]
@@ -331,9 +331,9 @@ class Comparison:
         interval at the spec's confidence, under the crossed seeds x test examples model of
         :mod:`~descentlab.experiments.compare.stats` (the test set's sampling noise
         included where the refit runs stored per-example outcomes). The verdicts are
-        corrected together (Holm) for the M - 1 comparisons, or for every pair where the
-        choice was made on the test outcomes. ``tied`` means the data do not show this
-        optimizer worse than the chosen one.
+        corrected together (Holm) as one family of every pair of the M optimizers (a
+        choice on validation still shares each seed's luck with the test runs). ``tied``
+        means the data do not show this optimizer worse than the chosen one.
         """
         cls = self.classification
         name = "accuracy" if cls else "loss"
@@ -345,8 +345,12 @@ class Comparison:
         others = sorted(
             (r for r in scored if r is not top), key=lambda r: -sign * r.test_summary(cls)[0]
         )
+        # Every pair, not only the M - 1 comparisons made: a seed's luck is shared by its
+        # curve runs (the choice) and its refit runs (the test), so a choice on validation
+        # still leans on the test outcomes; counting every pair keeps the family-wise level
+        # whatever that dependence (docs/verdict.md).
         m = len(scored)
-        family = len(others) if basis == "validation" else m * (m - 1) // 2
+        family = m * (m - 1) // 2
         conf = self.spec.confidence
         best = top.test_outcome_values(name)
         tests = [stats.paired_test(best, best, maximize=cls, confidence=conf)]
@@ -450,18 +454,18 @@ class Comparison:
         elif n:
             over += ", seeds' noise only"
         ci = f"[{lo:{f}}, {hi:{f}}]" if math.isfinite(lo) else "(no interval: one seed)"
-        metric = self.select_metric.split("/", 1)[1]
+        metric = metric_words(self.select_metric)
         if ranking[0]["chosen_on"] == "validation":
             why = (
                 f"chosen on its curve runs' mean validation {metric} "
-                f"({ranking[0]['validation']:.4g}; no test example seen)"
+                f"({ranking[0]['validation']:.4g}, no test example seen)"
             )
         else:
             why = (
-                f"chosen on its test {'accuracy' if cls else 'loss'}: no curve run has a "
-                "validation score, so the comparisons are corrected for every pair"
+                f"chosen on its test {'accuracy' if cls else 'loss'} (no curve run has a "
+                "validation score)"
             )
-        text = f"{top.choice.display} ({why}): {what} {m:{f}} ({conf}% interval {ci} over {over})."
+        text = f"{top.choice.display}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over})."
         text += _verdicts(ranking[1:], conf)
         fast, fast_ties = self.fastest()
         if fast is not None:
@@ -499,7 +503,7 @@ class Comparison:
         scored = sum(math.isfinite(r.test_summary(cls)[0]) for r in self.results)
         lines = protocol_lines(
             self.spec,
-            metric=self.select_metric.split("/", 1)[1],
+            metric=metric_words(self.select_metric),
             compared=scored or None,
         )
         tuned = [r for r in self.results if not r.choice.fixed_lr]
@@ -690,7 +694,7 @@ def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
     for x in others:
         groups.setdefault(x["test"].verdict, []).append(x)
     family = others[0]["test"].family if others else 1
-    fw = f"at {conf}% for all {family} comparisons together (Holm)" if family > 1 else f"at {conf}%"
+    fw = f"at {conf}%, Holm-corrected for all {family} pairs" if family > 1 else f"at {conf}%"
     text = ""
     for verdict, word in (("worse", "worse"), ("better", "better on the test set")):
         found = [x["result"] for x in groups.get(verdict, [])]
@@ -721,7 +725,7 @@ def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
             undetected = f"; differences below {mdd:.3g} would likely go undetected"
         text += (
             f" {_names([x['result'] for x in tied])} {_is(tied)} not distinguishable from it "
-            f"(the paired difference is not shown {fw}{undetected})."
+            f"(no paired difference shown {fw}{undetected})."
         )
     return text
 
@@ -807,6 +811,12 @@ def _fmt_reached(values: list[float], n: int, fmt: str, counts: bool = True) -> 
         return f"not reached (0/{n})" if counts else "-"
     text = fmt.format(float(np.mean(values)))
     return f"{text} ({len(values)}/{n})" if counts else text
+
+
+def metric_words(metric: str) -> str:
+    """A logged metric's name as the text says it (``val/rmse`` -> ``RMSE``)."""
+    name = metric.split("/", 1)[-1]
+    return "RMSE" if name == "rmse" else name
 
 
 def score_metric(task: str, metric: str | None = None) -> tuple[str, bool]:

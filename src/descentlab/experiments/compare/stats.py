@@ -28,11 +28,11 @@ number of seeds would, because the test set's own noise is larger than the diffe
 Many comparisons (:func:`with_best`). Comparing M optimizers with the chosen one makes M - 1
 tests; uncorrected, the chance that some truly equal optimizer is called worse grows with M
 (an A/A simulation, :mod:`~descentlab.experiments.compare.calibration`, measures it). The
-M - 1 p-values are corrected with Holm's step-down (Holm 1979), which keeps that chance at
-most ``1 - confidence`` whatever the dependence between the tests -- provided the one they
-are compared with was chosen without looking at the same test outcomes (on validation
-data). Where it was chosen on the test outcomes themselves, the family is every pair of
-optimizers (M(M-1)/2), which keeps the guarantee whichever one was chosen.
+p-values are corrected with Holm's step-down (Holm 1979) as one family of all M(M-1)/2
+pairs of optimizers, of which the M - 1 tests made are a subset: that keeps the chance at
+most ``1 - confidence`` whatever the dependence between the tests and whichever optimizer
+was chosen (the M - 1 alone suffice only where the choice is independent of the test
+outcomes).
 """
 
 from __future__ import annotations
@@ -192,7 +192,7 @@ class PairedTest:
         """The correction as words (``""`` for a single comparison)."""
         if self.family <= 1:
             return ""
-        return f"Holm-adjusted p = {self.p_adjusted:.3g} over {self.family} comparisons"
+        return f"Holm-adjusted p = {self.p_adjusted:.3g} over {self.family} pairs"
 
     def describe(self, digits: int = 3) -> str:
         """What the comparison shows and cannot show, in one sentence."""

@@ -37,3 +37,34 @@ def test_third_party_colours_are_distinct_from_every_registered_one():
         assert float(np.linalg.norm(_lab(a) - _lab(b))) >= 30.0, (a, b)
     # a registered name keeps its record's colour, in any case
     assert F.color_of("Momentum", 0) == optim.record("momentum").color
+
+
+def _regression_comparison(tmp_path):
+    import math
+
+    from descentlab.experiments.compare import CompareSpec, Comparison, OptimizerResult
+    from descentlab.experiments.compare.choices import parse_optimizer
+
+    results = []
+    for label in ("sgd", "momentum", "adam"):
+        r = OptimizerResult(
+            choice=parse_optimizer(label), candidates=[], best=None, curve_runs=[1] * 5,
+            refit_runs=[1] * 5, test_accuracy=(math.nan,) * 3, test_loss=(0.5, 0.35, 0.65),
+            steps_to_target=[], seconds_to_target=[], final_val_accuracy=[], final_val_loss=[],
+            diverged_tuning=0, diverged_final=0, setting={"lr": 0.01},
+            test_loss_seeds={s: 0.5 for s in range(5)},
+        )  # fmt: skip
+        results.append(r)
+    spec = CompareSpec(optimizers=["sgd", "momentum", "adam"])
+    return Comparison(spec, results, tmp_path, "regression", "val/rmse")
+
+
+def test_the_regression_figures_title_is_not_clipped(tmp_path):
+    from descentlab.report.compare_figures import final_results_figure
+
+    fig = final_results_figure(_regression_comparison(tmp_path))
+    renderer = fig.canvas.get_renderer()
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent(renderer)
+    width, height = fig.canvas.get_width_height()
+    assert box.x0 >= 0 and box.x1 <= width and box.y1 <= height, (box, width)
