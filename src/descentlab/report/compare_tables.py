@@ -54,7 +54,7 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
         "the test set's" + (" (the RMSE: the root of the mean squared error)" if rmse else "")
     )
     cols = [
-        ("optimizer", "the optimizer (highlighted: the best and those not shown worse)"),
+        ("optimizer", "the optimizer (highlighted: the chosen one and those not shown worse)"),
         (
             "lr",
             "the chosen setting (unset hyperparameters at their defaults); a cliff is a failed "
@@ -67,10 +67,11 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             f"evaluated once at the end): mean, {conf}% interval {noise}, each seed's value",
         ),
         (
-            "vs the best, paired by seed and test example (positive: worse)",
-            "the verdict against the best and its paired difference with interval, the seeds "
-            "on which it was behind with the sign test, and the smallest difference the "
-            "comparison would detect",
+            "vs the chosen one, paired by seed and test example (positive: worse)",
+            "the verdict against the optimizer chosen on validation (Holm-corrected for every "
+            "pair of optimizers) and its paired difference with its interval for this "
+            "comparison alone, the seeds on which it was behind with the sign test, and the "
+            "smallest difference the comparison would detect",
         ),
         (
             f"tuning val {'acc' if tuned == 'accuracy' else tuned}",
@@ -171,7 +172,7 @@ def results_table(cmp: Any) -> str:
         if rank is None:
             row.append("-")
         elif rank is ranked[0]:
-            row.append("<strong>best</strong>")
+            row.append("<strong>chosen</strong> (best on validation)")
         else:
             row.append(_versus(rank["test"]))
         cell = "-" if not math.isfinite(score) else f"{score:.4f}"
@@ -221,7 +222,12 @@ def _setting_cell(setting: Any) -> str:
 
 def verdict(cmp: Any) -> str:
     """The recommendation, then the warnings (cliffs, failed trials)."""
-    text = f'<p class="verdict"><strong>Recommendation.</strong> {escape(cmp.recommendation())}</p>'
+    head, _, detail = cmp.recommendation().partition("\n")
+    text = (
+        f'<p class="verdict"><strong>Recommendation: {escape(head)}.</strong>'
+        + (f"<br>{escape(detail)}" if detail else "")
+        + "</p>"
+    )
     warnings = cmp.warnings()
     if warnings:
         items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
