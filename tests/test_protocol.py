@@ -32,6 +32,7 @@ from descentlab.experiments.compare import (
     tuning_settings,
     tuning_trials,
 )
+from descentlab.experiments.compare.results import SeedCurves
 from descentlab.experiments.trials import (
     DataSource,
     TrialRunner,
@@ -268,9 +269,12 @@ def test_paired_difference_agrees_with_the_paired_t_test():
     assert CompareSpec().seeds == 5
 
 
-def _result(label, accs, steps, lr=0.01):
+def _result(label, accs, steps, lr=0.01, val=None):
     choice = parse_optimizer(label)
     seeds = list(range(len(accs)))
+    curves = {}
+    if val is not None:  # the curve runs' final validation accuracy, one per seed
+        curves["val/accuracy"] = SeedCurves([(np.array([200]), np.array([v])) for v in val])
     return OptimizerResult(
         choice=choice, candidates=[], best=None, curve_runs=[1] * len(accs),
         refit_runs=[1] * len(accs),
@@ -278,25 +282,32 @@ def _result(label, accs, steps, lr=0.01):
         steps_to_target=steps, seconds_to_target=[None] * len(steps),
         final_val_accuracy=[], final_val_loss=[], diverged_tuning=0, diverged_final=0,
         setting={"lr": lr}, test_accuracy_seeds=dict(zip(seeds, accs, strict=True)),
+        curves=curves,
     )  # fmt: skip
 
 
 def test_verdict_groups_optimizers_not_distinguishable_from_the_best(tmp_path):
     base = np.array([0.90, 0.88, 0.91, 0.89, 0.92])
     results = [
-        _result("sgd", list(base - 0.05), [400] * 5),  # clearly worse, every seed
-        _result("adam", list(base), [200, 220, 180, 210, 190], lr=0.00316),
-        _result("rmsprop", list(base + np.array([0.005, -0.01, 0.0, 0.004, -0.009])), [300] * 5),
-    ]
-    cmp = Comparison(CompareSpec(optimizers=["sgd", "adam", "rmsprop"]), results, tmp_path,
-                     "classification", "val/accuracy")  # fmt: skip
+        _result("sgd", list(base - 0.05), [400] * 5, val=[0.85] * 5),  # clearly worse
+        _result("adam", list(base), [200, 220, 180, 210, 190], lr=0.00316, val=[0.9] * 5),
+        _result("rmsprop", list(base + np.array([0.005, -0.01, 0.0, 0.004, -0.009])), [300] * 5,
+                val=[0.89] * 5),
+    ]  # fmt: skip
+    cmp = Comparison(CompareSpec(optimizers=["sgd", "adam", "rmsprop"], steps=200), results,
+                     tmp_path, "classification", "val/accuracy")  # fmt: skip
     ranking = cmp.ranking()
     assert [x["result"].label for x in ranking] == ["adam", "rmsprop", "sgd"]
     assert [x["tied"] for x in ranking] == [True, True, False]
+    assert ranking[0]["chosen_on"] == "validation" and ranking[1]["test"].family == 3
     text = cmp.recommendation()
-    assert text.startswith("Best by final test accuracy: Adam at lr 0.00316")
+    # one line first, the full setting once
+    assert text.startswith("use Adam at lr 0.00316; RMSProp not shown worse; SGD worse\n")
+    assert "Adam, chosen on its curve runs' mean validation accuracy (0.9, no test" in text
     assert "RMSProp is not distinguishable from it" in text and "SGD is worse" in text
-    assert "Fastest to 0.8 validation accuracy: Adam at lr 0.00316 (200 steps" in text
+    assert "at 95%, Holm-corrected for all 3 pairs" in text
+    assert "Fastest to 0.8 validation accuracy: Adam (200 steps" in text
+    assert text.count("0.00316") == 1
     assert "seeds (--seeds" in text and "would detect differences as large" in text
     # Per-seed values are in the table.
     assert "0.900 0.880 0.910 0.890 0.920" in cmp.table()

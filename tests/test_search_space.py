@@ -127,8 +127,11 @@ def test_the_cli_prints_the_budget(capsys, tmp_path) -> None:
         [*argv, "--budget", "3", "--no-report", "--workers", "1", "--runs-dir", tmp_path], capsys
     )
     assert code == 0, err
-    assert "budget: 3 trials for each of the 2 tuned optimizers, drawn quasi-randomly" in out
+    # the protocol as run, generated from the spec: the sampler, its seed, each space
+    assert "tuning: 3 trials per optimizer, the first points of a scrambled Halton sequence" in out
+    assert "(seed 0)" in out and "pruning: off" in out
     assert "(tuning trials run: SGD 3, Momentum 3)" in out
+    assert "  Momentum: lr log-uniform" in out and "1-momentum log-uniform [0.01, 0.5]" in out
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
+import pytest
+
 from descentlab.experiments import trials
 from descentlab.store import Store
 
@@ -47,3 +49,34 @@ def test_workers_exit_cleanly_after_their_trials(tmp_path):
         procs = list(runner._procs)
     assert out.status == "completed" and not out.reused
     assert [p.exitcode for p in procs] == [0, 0]
+
+
+@pytest.mark.slow  # two workers start (about 20 s on 2 cores)
+def test_a_sigterm_passed_on_is_recorded_as_sigterm(tmp_path):
+    # compare turns SIGTERM into an interrupt carrying its signal; the workers get the same
+    # signal, so the run they stop says SIGTERM, not SIGINT (issue 47, item 5)
+    import signal
+    import time
+
+    from descentlab.engine.config import RunConfig
+
+    cfg = RunConfig(problem="moons", model="mlp", optimizer="sgd", hyper={"lr": 0.1},
+                    batch_size=32, steps=10**6, eval_every=10, evaluate_test=False,
+                    name="tune:sgd:0")  # fmt: skip
+    source = trials.DataSource("moons", {"n_samples": 100})
+    path = tmp_path / "lab.sqlite"
+    stop = KeyboardInterrupt("SIGTERM")
+    stop.signum = signal.SIGTERM  # type: ignore[attr-defined]
+    with pytest.raises(KeyboardInterrupt), trials.TrialRunner(path, source, workers=2) as runner:
+        runner.submit(trials.Trial("tune", "sgd", cfg, "holdout"))
+        deadline = time.monotonic() + 120
+        with Store(path) as store:
+            while time.monotonic() < deadline:  # until the run's loop is under way
+                runs = store.list_runs()
+                if runs and store.metrics(runs[0].id):
+                    break
+                time.sleep(0.2)
+        raise stop
+    with Store(path) as store:
+        (run,) = store.list_runs()
+    assert run.status == "interrupted" and "stopped by SIGTERM" in run.message

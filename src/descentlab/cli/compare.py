@@ -496,14 +496,18 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
                           "report": None if args.no_report else str(result.report_path),
                           "rows": result.rows(), "recommendation": result.recommendation(),
                           "warnings": result.warnings(), "budget": result.budget(),
+                          "protocol": result.protocol(),
                           "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
                          default=str))  # fmt: skip
         return
     print(result.table())
-    print(result.budget())
+    for line in result.protocol():
+        indent = " " * (len(line) - len(line.lstrip()) + 2)
+        print(textwrap.fill(line, width=100, subsequent_indent=indent))
     print(textwrap.fill(result.tuning_noise_line(), width=100, subsequent_indent="  "))
     print()
-    print(textwrap.fill(result.recommendation(), width=100))
+    for part in result.recommendation().split("\n"):
+        print(textwrap.fill(part, width=100))
     for line in result.warnings():
         print(textwrap.fill(f"warning: {line}", width=100, subsequent_indent="  "))
     if not args.no_report:

@@ -537,6 +537,7 @@ def _worker_main(
     # Ctrl-C reaches every process of the terminal's group: between trials the main process
     # decides; during a trial the engine's own handler ends the run as "interrupted".
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the same for a SIGTERM passed on
     from descentlab._osutil import die_with_parent
 
     die_with_parent()  # a killed main process takes its workers with it, queued trials or not
@@ -664,7 +665,8 @@ class TrialRunner:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.close(abort=exc_type is not None)
+        # an interrupt that says which signal it was (compare's SIGTERM) is passed on as it
+        self.close(abort=exc_type is not None, signum=getattr(exc, "signum", signal.SIGINT))
 
     @property
     def store(self) -> Any:
@@ -700,10 +702,11 @@ class TrialRunner:
                 p.start()
                 self._procs.append(p)
 
-    def close(self, *, abort: bool = False) -> None:
+    def close(self, *, abort: bool = False, signum: int = signal.SIGINT) -> None:
         """Stop the workers: after their queued trials, or (``abort``) at once -- queued
-        trials are dropped and running ones interrupted (the engine records them as
-        ``interrupted``); a worker that does not exit within 10 s is killed."""
+        trials are dropped and running ones interrupted with ``signum`` (the engine records
+        them as ``interrupted``, stopped by that signal); a worker that does not exit within
+        10 s is killed."""
         procs, self._procs = self._procs, []
         if procs:
             if abort:
@@ -719,7 +722,7 @@ class TrialRunner:
                 for p in procs:
                     if p.is_alive() and p.pid is not None:
                         with contextlib.suppress(ProcessLookupError):
-                            os.kill(p.pid, signal.SIGINT)
+                            os.kill(p.pid, signum)
             deadline = time.monotonic() + (10.0 if abort else 60.0)
             for p in procs:
                 p.join(max(0.1, deadline - time.monotonic()))

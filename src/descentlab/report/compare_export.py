@@ -125,19 +125,25 @@ def trial_rows(cmp: Any) -> list[dict[str, Any]]:
 
 def _ranking(cmp: Any) -> list[dict[str, Any]]:
     out = []
-    for x in cmp.ranking():
+    ranking = cmp.ranking()
+    for x in ranking:
         t = x["test"]
         d = t.diff
         out.append(
             {
                 "optimizer": x["result"].choice.display,
                 "mean": _num(x["mean"]),
-                "verdict": "best" if x is cmp.ranking()[0] else t.verdict,
+                "verdict": "chosen" if x is ranking[0] else t.verdict,
                 "difference": {"mean": _num(d.mean), "low": _num(d.low), "high": _num(d.high)},
                 "seeds": d.seeds,
                 "test_examples": d.examples,
                 "behind_on_seeds": t.behind,
                 "sign_test_p": _num(t.sign_p),
+                "p": _num(t.p),
+                "p_adjusted": _num(t.p_adjusted),
+                "comparisons_corrected_for": t.family,
+                "chosen_on": x["chosen_on"],
+                "validation_score": _num(x["validation"]),
                 "minimum_detectable_difference": _num(t.mdd),
                 "seeds_needed": t.seeds_needed,
                 "describe": t.describe(),
@@ -164,6 +170,7 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
         "table": cmp.rows(),
         "ranking": _ranking(cmp),
         "recommendation": cmp.recommendation(),
+        "protocol": cmp.protocol(),
         "warnings": cmp.warnings(),
         "trials": rows,
     }

@@ -134,8 +134,10 @@ def final_results_figure(comparison: Any) -> Figure | None:
     ]
     axes[-1].legend(handles=handles, fontsize=8, loc="best")
     n = comparison.spec.seeds
+    # on two lines where one panel is too narrow for it (regression: the loss alone)
+    sep = " " if len(metrics) > 1 else "\n"
     fig.suptitle(
-        f"Test results after refitting on train + validation ({n} seeds; test set used once)",
+        f"Test results after refitting on train + validation{sep}({n} seeds; test set used once)",
         fontsize=12,
     )
     return fig
@@ -263,11 +265,13 @@ def _loss_by_clock(result: Any) -> tuple[np.ndarray, np.ndarray] | None:
 def lr_sensitivity_figure(comparison: Any) -> Figure | None:
     """Validation metric of every tuning setting against its learning rate.
 
-    With other tuned hyperparameters, each learning rate shows its best setting. The chosen
-    setting is ringed; the dashed line is the chance level below which a trial counts as
-    failed. Failed settings are drawn in a strip under the axes, one row per optimizer
-    (x diverged, v at chance, ^ training loss rose), so that no optimizer's failure hides
-    under another's marker.
+    A line joins only settings that differ in the learning rate alone (one line per
+    combination of the other tuned hyperparameters); a setting that shares its other
+    hyperparameters with no other (quasi-random search draws every dimension) is an unjoined
+    point, and the title says so. The chosen setting is ringed; the dashed line is the
+    chance level below which a trial counts as failed. Failed settings are drawn in a strip
+    under the axes, one row per optimizer (x diverged, v at chance, ^ training loss rose),
+    so that no optimizer's failure hides under another's marker.
     """
     results = [
         r
@@ -285,10 +289,11 @@ def lr_sensitivity_figure(comparison: Any) -> Figure | None:
     else:
         ax, strip = fig.subplots(), None
     used: set[str] = set()
+    joined = alone = 0
     for r in results:
         i = comparison.results.index(r)
         c = color_of(r.label, i)
-        by_lr: dict[float, float] = {}
+        lines: dict[str, dict[float, float]] = {}  # the other hyperparameters -> lr -> score
         for cand in r.candidates:
             lr = float(cand.setting["lr"])
             if cand.failed:
@@ -300,12 +305,20 @@ def lr_sensitivity_figure(comparison: Any) -> Figure | None:
                 continue
             if not math.isfinite(cand.score):
                 continue
+            others = repr(sorted((k, repr(v)) for k, v in cand.setting.items() if k != "lr"))
+            by_lr = lines.setdefault(others, {})
             best = by_lr.get(lr)
             better = best is None or (cand.score > best if classification else cand.score < best)
             if better:
                 by_lr[lr] = cand.score
-        lrs = sorted(by_lr)
-        ax.plot(lrs, [by_lr[v] for v in lrs], "o-", color=c, lw=1.6, ms=5, label=r.choice.display)
+        label = r.choice.display
+        for by_lr in lines.values():
+            lrs = sorted(by_lr)
+            joined += len(lrs) > 1
+            alone += len(lrs) == 1
+            style = "o-" if len(lrs) > 1 else "o"
+            ax.plot(lrs, [by_lr[v] for v in lrs], style, color=c, lw=1.6, ms=5, label=label)
+            label = "_nolegend_"
         if r.best is not None:
             b = r.candidates[r.best]
             ax.plot([b.setting["lr"]], [b.score], "o", ms=13, mfc="none", mec=c, mew=2)
@@ -342,7 +355,15 @@ def lr_sensitivity_figure(comparison: Any) -> Figure | None:
     where = f"mean over {folds} folds" if folds else "holdout validation split"
     ax.set_ylabel(f"validation {metric} ({where})")
     steps = comparison.spec.tune_length
-    ax.set_title(f"Learning-rate sensitivity ({steps} steps per trial; ring = chosen)", fontsize=11)
+    if alone and not joined:
+        how = "each point a trial; they differ in other hyperparameters too, so none is joined"
+    elif alone:
+        how = "lines join trials that differ in the lr only; the other points stand alone"
+    else:
+        how = "lines join trials that differ in the lr only"
+    ax.set_title(
+        f"Learning-rate sensitivity ({steps} steps per trial; ring = chosen)\n{how}", fontsize=10
+    )
     ax.grid(True, which="both", alpha=0.25)
     fig.legend(loc="outside lower center", ncols=min(len(results), 7), fontsize=8)
     return fig

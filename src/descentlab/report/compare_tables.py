@@ -12,6 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from descentlab.experiments.compare.protocol import search_words
 from descentlab.experiments.compare.results import fmt_setting
 from descentlab.report.page import escape, html_table
 
@@ -53,7 +54,7 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
         "the test set's" + (" (the RMSE: the root of the mean squared error)" if rmse else "")
     )
     cols = [
-        ("optimizer", "the optimizer (highlighted: the best and those not shown worse)"),
+        ("optimizer", "the optimizer (highlighted: the chosen one and those not shown worse)"),
         (
             "lr",
             "the chosen setting (unset hyperparameters at their defaults); a cliff is a failed "
@@ -66,10 +67,11 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             f"evaluated once at the end): mean, {conf}% interval {noise}, each seed's value",
         ),
         (
-            "vs the best, paired by seed and test example (positive: worse)",
-            "the verdict against the best and its paired difference with interval, the seeds "
-            "on which it was behind with the sign test, and the smallest difference the "
-            "comparison would detect",
+            "vs the chosen one, paired by seed and test example (positive: worse)",
+            "the verdict against the optimizer chosen on validation (Holm-corrected for every "
+            "pair of optimizers) and its paired difference with its interval for this "
+            "comparison alone, the seeds on which it was behind with the sign test, and the "
+            "smallest difference the comparison would detect",
         ),
         (
             f"tuning val {'acc' if tuned == 'accuracy' else tuned}",
@@ -170,7 +172,7 @@ def results_table(cmp: Any) -> str:
         if rank is None:
             row.append("-")
         elif rank is ranked[0]:
-            row.append("<strong>best</strong>")
+            row.append("<strong>chosen</strong> (best on validation)")
         else:
             row.append(_versus(rank["test"]))
         cell = "-" if not math.isfinite(score) else f"{score:.4f}"
@@ -220,7 +222,12 @@ def _setting_cell(setting: Any) -> str:
 
 def verdict(cmp: Any) -> str:
     """The recommendation, then the warnings (cliffs, failed trials)."""
-    text = f'<p class="verdict"><strong>Recommendation.</strong> {escape(cmp.recommendation())}</p>'
+    head, _, detail = cmp.recommendation().partition("\n")
+    text = (
+        f'<p class="verdict"><strong>Recommendation: {escape(head)}.</strong>'
+        + (f"<br>{escape(detail)}" if detail else "")
+        + "</p>"
+    )
     warnings = cmp.warnings()
     if warnings:
         items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
@@ -247,7 +254,7 @@ def protocol(cmp: Any) -> str:
                 "either side of the best"
             )
     else:
-        search = f"{s.lrs_per_optimizer} random draws (learning rate log-uniform)"
+        search = search_words(s)
     if s.space:
         search += f", with {escape(json.dumps(s.space))}"
     fixed = [c.display for c in s.choices() if c.fixed_lr]
@@ -282,16 +289,29 @@ def protocol(cmp: Any) -> str:
         "intervals count both sources of noise: the seeds' and the test set's own sampling "
         "(seeds and test examples crossed: the variance of the mean is the seed means' "
         "variance over the seeds plus the example means' variance over the examples, with "
-        "Welch-Satterthwaite's degrees of freedom; clipped to the metric's range). Each "
-        "optimizer is compared with the best paired by seed and by test example (the same "
-        "seed gives both the same initial weights and mini-batches): <i>worse</i> when the "
-        "interval of the difference excludes 0, <i>behind on every seed</i> when it does "
+        "Welch-Satterthwaite's degrees of freedom; clipped to the metric's range).",
+        f"<b>Choose</b> the optimizer with the best mean final validation {metric} over its "
+        "curve runs: no test example plays a part in the choice. Each other optimizer is "
+        "then compared with it on the test set, paired by seed and by test example (the same "
+        "seed gives both the same initial weights and mini-batches), and the p-values are "
+        "corrected together with Holm's step-down, counting every pair of the M optimizers "
+        "(a seed's luck is shared by its curve and refit runs), so that the chance of calling any "
+        f"optimizer that is as good <i>worse</i> is at most {100 - conf}% (an A/A simulation "
+        "checks it, benchmarks/aa_calibration.py): <i>worse</i> when its adjusted p-value is "
+        f"below {(100 - conf) / 100:g}, <i>behind on every seed</i> when it is "
         "not but every seed has it behind (with k seeds a sign test cannot go below "
         "p = 2<sup>1-k</sup>), else <i>not distinguishable</i>, with the smallest difference "
         "the comparison would detect (80% power) and how many seeds would detect the one "
         "observed -- or that none would, when the test set's noise alone is larger.",
     ]
-    return '<ol class="protocol">' + "".join(f"<li>{i}</li>" for i in items) + "</ol>"
+    ran = "".join(f"<li>{escape(line.strip())}</li>" for line in cmp.protocol())
+    return (
+        "<p>As run (generated from the spec; the console and comparison.json show the same "
+        f'lines):</p><ul class="tight">{ran}</ul>'
+        + '<ol class="protocol">'
+        + "".join(f"<li>{i}</li>" for i in items)
+        + "</ol>"
+    )
 
 
 def _kv(items: Mapping[str, Any]) -> str:

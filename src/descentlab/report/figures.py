@@ -76,7 +76,9 @@ __all__ = [
     "surface_figure",
 ]
 
-_FALLBACK_COLORS = ["#1F77B4", "#2CA02C", "#D62728", "#BCBD22", "#17BECF"]
+#: Colours for optimizers without a record (third-party, composed): each at least 30 CIE76
+#: units from every registered colour and from each other (tests/test_compare_figures_fixes.py).
+_FALLBACK_COLORS = ["#0000FF", "#FF00FF", "#00BB00", "#FF0077", "#0055FF", "#005500"]
 
 
 def color_of(name: str, i: int) -> str:

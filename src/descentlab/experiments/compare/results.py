@@ -286,43 +286,93 @@ class Comparison:
             out.append(row)
         return out
 
-    def ranking(self) -> list[dict[str, Any]]:
-        """The optimizers with final test results, best first, each compared with the best
-        **paired by seed and by test example**: ``{"result", "mean", "diff": (mean, low, high,
-        pairs), "test": PairedTest, "tied"}``.
+    def validation_score(self, r: OptimizerResult) -> float:
+        """``r``'s mean final validation score (the tuning metric) over its curve runs'
+        seeds: trained on the training split, scored on validation data, no test example
+        seen. NaN unless every final seed's curve run has one (a failed run never wins)."""
+        values = self._final_values(r)
+        if len(values) < len(self.spec.final_seeds) or not values:
+            return math.nan
+        return float(np.mean(values))
 
-        ``diff`` is how much worse this one is than the best (positive: worse) with its
+    def _final_values(self, r: OptimizerResult) -> list[float]:
+        """The select metric's value at the last step of each of ``r``'s curve runs (those
+        that have a finite one)."""
+        got = r.curves.get(self.select_metric)
+        values = []
+        for steps, vals in [] if got is None else got.runs:
+            at = vals[np.asarray(steps) == self.spec.steps]
+            if len(at) and math.isfinite(at[-1]):
+                values.append(float(at[-1]))
+        return values
+
+    def chosen(self, scored: Sequence[OptimizerResult]) -> tuple[OptimizerResult, str]:
+        """The one of ``scored`` the verdict recommends and what it was chosen on:
+        ``"validation"`` (the best :meth:`validation_score`: the test outcomes it is then
+        compared on play no part in the choice) or, where no optimizer has one, ``"test"``
+        (the best test mean)."""
+        maximize = score_metric(self.task, self.select_metric.split("/", 1)[1])[1]
+        sign = 1.0 if maximize else -1.0
+        val = [(r, self.validation_score(r)) for r in scored]
+        val = [(r, v) for r, v in val if math.isfinite(v)]
+        if val:
+            return max(val, key=lambda x: sign * x[1])[0], "validation"
+        cls = self.classification
+        sign = 1.0 if cls else -1.0
+        return max(scored, key=lambda r: sign * r.test_summary(cls)[0]), "test"
+
+    def ranking(self) -> list[dict[str, Any]]:
+        """The optimizers with final test results, the chosen one first (:meth:`chosen`),
+        then the others by test mean, each compared with the chosen one **paired by seed and
+        by test example**: ``{"result", "mean", "diff": (mean, low, high, pairs), "test":
+        PairedTest, "tied", "chosen_on", "validation"}``.
+
+        ``diff`` is how much worse this one is than the chosen one (positive: worse) with its
         interval at the spec's confidence, under the crossed seeds x test examples model of
         :mod:`~descentlab.experiments.compare.stats` (the test set's sampling noise
-        included where the refit runs stored per-example outcomes). ``tied`` means the data
-        do not show this optimizer worse than the best.
+        included where the refit runs stored per-example outcomes). The verdicts are
+        corrected together (Holm) as one family of every pair of the M optimizers (a
+        choice on validation still shares each seed's luck with the test runs). ``tied``
+        means the data do not show this optimizer worse than the chosen one.
         """
         cls = self.classification
         name = "accuracy" if cls else "loss"
         scored = [r for r in self.results if math.isfinite(r.test_summary(cls)[0])]
         if not scored:
             return []
+        top, basis = self.chosen(scored)
         sign = 1.0 if cls else -1.0
-        scored.sort(key=lambda r: -sign * r.test_summary(cls)[0])
-        top = scored[0]
+        others = sorted(
+            (r for r in scored if r is not top), key=lambda r: -sign * r.test_summary(cls)[0]
+        )
+        # Every pair, not only the M - 1 comparisons made: a seed's luck is shared by its
+        # curve runs (the choice) and its refit runs (the test), so a choice on validation
+        # still leans on the test outcomes; counting every pair keeps the family-wise level
+        # whatever that dependence (docs/verdict.md).
+        m = len(scored)
+        family = m * (m - 1) // 2
+        conf = self.spec.confidence
+        best = top.test_outcome_values(name)
+        tests = [stats.paired_test(best, best, maximize=cls, confidence=conf)]
+        tests += stats.with_best(
+            best,
+            [r.test_outcome_values(name) for r in others],
+            maximize=cls,
+            confidence=conf,
+            family=family,
+        )
         out = []
-        for r in scored:
-            test = stats.paired_test(
-                top.test_outcome_values(name),
-                r.test_outcome_values(name),
-                maximize=cls,
-                confidence=self.spec.confidence,
-            )
+        for r, test in zip([top, *others], tests, strict=True):
             d = test.diff
-            diff = (d.mean, d.low, d.high, d.seeds)
-            tied = r is top or test.tied
             out.append(
                 {
                     "result": r,
                     "mean": r.test_summary(cls)[0],
-                    "diff": diff,
+                    "diff": (d.mean, d.low, d.high, d.seeds),
                     "test": test,
-                    "tied": tied,
+                    "tied": r is top or test.tied,
+                    "chosen_on": basis,
+                    "validation": self.validation_score(r),
                 }
             )
         return out
@@ -360,12 +410,37 @@ class Comparison:
         return top, ties
 
     def recommendation(self) -> str:
-        """One paragraph: the best by final test metric and by time to target, at which
-        learning rate, and how sure the comparison is (paired by seed)."""
-        cls = self.classification
+        """The verdict: one line first (:meth:`headline`), then the detail -- the chosen
+        one's test metric with its interval, each other optimizer's verdict, the fastest to
+        the target, and how sure the comparison is (paired by seed), as one paragraph."""
         ranking = self.ranking()
         if not ranking:
             return "No optimizer has finished its final runs yet: no recommendation."
+        return self.headline(ranking) + "\n" + self._detail(ranking)
+
+    def headline(self, ranking: list[dict[str, Any]] | None = None) -> str:
+        """The recommendation in one line: ``use X at lr Y (its other settings); A, B not
+        shown worse; C, D worse``."""
+        ranking = self.ranking() if ranking is None else ranking
+        if not ranking:
+            return "No optimizer has finished its final runs yet: no recommendation."
+        top = ranking[0]["result"]
+        lr, _, rest = fmt_setting(top.best_setting).partition(" ")
+        how = "its default, not tuned" if top.choice.fixed_lr else rest
+        text = f"use {top.choice.display} at lr {lr}" + (f" ({how})" if how else "")
+        groups: dict[str, list[OptimizerResult]] = {}
+        for x in ranking[1:]:
+            v = x["test"].verdict
+            key = v if v in ("worse", "better") else "not shown worse"
+            groups.setdefault(key, []).append(x["result"])
+        for key in ("better", "not shown worse", "worse"):
+            if key in groups:
+                names = ", ".join(r.choice.display for r in groups[key])
+                text += f"; {names} {'better on the test set' if key == 'better' else key}"
+        return text
+
+    def _detail(self, ranking: list[dict[str, Any]]) -> str:
+        cls = self.classification
         conf = round(self.spec.confidence * 100)
         top = ranking[0]["result"]
         m, lo, hi = top.test_summary(cls)
@@ -379,19 +454,27 @@ class Comparison:
         elif n:
             over += ", seeds' noise only"
         ci = f"[{lo:{f}}, {hi:{f}}]" if math.isfinite(lo) else "(no interval: one seed)"
-        text = (
-            f"Best by final {what}: {top.choice.display} at lr {fmt_setting(top.best_setting)}"
-            f"{' (its default, not tuned)' if top.choice.fixed_lr else ''}, {m:{f}} "
-            f"({conf}% interval {ci} over {over})."
-        )
+        metric = metric_words(self.select_metric)
+        if ranking[0]["chosen_on"] == "validation":
+            why = (
+                f"chosen on its curve runs' mean validation {metric} "
+                f"({ranking[0]['validation']:.4g}, no test example seen)"
+            )
+        else:
+            why = (
+                f"chosen on its test {'accuracy' if cls else 'loss'} (no curve run has a "
+                "validation score)"
+            )
+        text = f"{top.choice.display}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over})."
         text += _verdicts(ranking[1:], conf)
         fast, fast_ties = self.fastest()
         if fast is not None:
             target = self.target_accuracy
             steps = [s for s in fast.steps_to_target if s is not None]
+            at = "" if fast is top else f" at lr {fmt_setting(fast.best_setting).split(' ')[0]}"
             text += (
-                f" Fastest to {target:g} validation accuracy: {fast.choice.display} at lr "
-                f"{fmt_setting(fast.best_setting)} ({np.mean(steps):.0f} steps on average, "
+                f" Fastest to {target:g} validation accuracy: {fast.choice.display}{at} "
+                f"({np.mean(steps):.0f} steps on average, "
                 f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
             )
             text += f", not distinguishable from {_names(fast_ties)}." if fast_ties else "."
@@ -410,6 +493,24 @@ class Comparison:
             if tuned
             else ""
         )
+
+    def protocol(self) -> list[str]:
+        """The protocol as it ran, generated from the spec (the same lines in the console,
+        the report and ``comparison.json``), the tuning trials run added to its first."""
+        from descentlab.experiments.compare.protocol import protocol_lines
+
+        cls = self.classification
+        scored = sum(math.isfinite(r.test_summary(cls)[0]) for r in self.results)
+        lines = protocol_lines(
+            self.spec,
+            metric=metric_words(self.select_metric),
+            compared=scored or None,
+        )
+        tuned = [r for r in self.results if not r.choice.fixed_lr]
+        if tuned:
+            runs = ", ".join(f"{r.choice.display} {r.n_tuning_trials}" for r in tuned)
+            lines[0] += f" (tuning trials run: {runs})"
+        return lines
 
     def warnings(self) -> list[str]:
         """Cliffs, one line each, then one line counting the failed trials per optimizer."""
@@ -468,12 +569,7 @@ class Comparison:
                 f"its tuning trials ran {spec.tune_length} steps and its curve runs "
                 f"{spec.steps}: not the same trial"
             )
-        values = []
-        got = r.curves.get(self.select_metric)
-        for steps, vals in [] if why or got is None else got.runs:
-            at = vals[np.asarray(steps) == spec.steps]
-            if len(at) and math.isfinite(at[-1]):
-                values.append(float(at[-1]))
+        values = [] if why else self._final_values(r)
         if why is None and len(values) < 2:
             why = f"{len(values)} completed curve run{'s' if len(values) != 1 else ''}"
         if why is not None:
@@ -592,29 +688,31 @@ class Comparison:
 
 
 def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
-    """One sentence per verdict about the others against the best; each says only what
-    its test supports."""
+    """One sentence per verdict about the others against the chosen one; each says only
+    what its test supports."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for x in others:
         groups.setdefault(x["test"].verdict, []).append(x)
+    family = others[0]["test"].family if others else 1
+    fw = f"at {conf}%, Holm-corrected for all {family} pairs" if family > 1 else f"at {conf}%"
     text = ""
-    worse = [x["result"] for x in groups.get("worse", [])]
-    if worse:
-        every = len(worse) == len(others)
-        who = "Every other optimizer is" if every else f"{_names(worse)} {_is(worse)}"
-        examples = all(x["test"].diff.examples for x in groups["worse"])
+    for verdict, word in (("worse", "worse"), ("better", "better on the test set")):
+        found = [x["result"] for x in groups.get(verdict, [])]
+        if not found:
+            continue
+        every = len(found) == len(others)
+        who = "Every other optimizer is" if every else f"{_names(found)} {_is(found)}"
+        examples = all(x["test"].diff.examples for x in groups[verdict])
         over = "seeds and test examples" if examples else "seeds"
-        text += (
-            f" {who} worse (the {conf}% interval of the paired difference, over {over}, "
-            "excludes 0)."
-        )
+        text += f" {who} {word} (the paired difference over {over}, {fw})."
     for x in groups.get("behind on every seed", []):
         t = x["test"]
         text += (
             f" {x['result'].choice.display} is behind on every seed ({t.behind}/{t.diff.seeds}) "
-            f"but not shown worse at {conf}%: the interval of the difference, "
-            f"[{t.diff.low:+.3g}, {t.diff.high:+.3g}], holds 0 (a sign test with "
-            f"{t.diff.seeds} seeds cannot go below p = {t.min_sign_p:.3g})."
+            f"but not shown worse {fw}: the difference is "
+            f"{t.diff.mean:+.3g} [{t.diff.low:+.3g}, {t.diff.high:+.3g}]"
+            + (f", {t.corrected}" if t.corrected else "")
+            + f" (a sign test with {t.diff.seeds} seeds cannot go below p = {t.min_sign_p:.3g})."
         )
     same = [x["result"] for x in groups.get("identical", [])]
     if same:
@@ -627,7 +725,7 @@ def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
             undetected = f"; differences below {mdd:.3g} would likely go undetected"
         text += (
             f" {_names([x['result'] for x in tied])} {_is(tied)} not distinguishable from it "
-            f"(the {conf}% interval of the paired difference holds 0{undetected})."
+            f"(no paired difference shown {fw}{undetected})."
         )
     return text
 
@@ -713,6 +811,12 @@ def _fmt_reached(values: list[float], n: int, fmt: str, counts: bool = True) -> 
         return f"not reached (0/{n})" if counts else "-"
     text = fmt.format(float(np.mean(values)))
     return f"{text} ({len(values)}/{n})" if counts else text
+
+
+def metric_words(metric: str) -> str:
+    """A logged metric's name as the text says it (``val/rmse`` -> ``RMSE``)."""
+    name = metric.split("/", 1)[-1]
+    return "RMSE" if name == "rmse" else name
 
 
 def score_metric(task: str, metric: str | None = None) -> tuple[str, bool]:

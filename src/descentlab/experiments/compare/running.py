@@ -173,9 +173,10 @@ class _Session:
                 self.run(runner)
         except (KeyboardInterrupt, Interrupted) as exc:
             self.close(interrupted=True)
+            by = "SIGTERM" if getattr(exc, "signum", None) == signal.SIGTERM else "an interrupt"
             raise Interrupted(
-                f"comparison stopped after {self.count} trial(s); run the same command again "
-                "to continue (finished trials are kept)"
+                f"comparison stopped by {by} after {self.count} trial(s); run the same command "
+                "again to continue (finished trials are kept)"
             ) from exc
         except BaseException:
             self.close()
@@ -365,7 +366,9 @@ def _sigterm_as_interrupt():
         return
 
     def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+        exc = KeyboardInterrupt("SIGTERM")
+        exc.signum = signum  # type: ignore[attr-defined]  # passed on to the workers as it
+        raise exc
 
     old = signal.signal(signal.SIGTERM, handler)
     try:

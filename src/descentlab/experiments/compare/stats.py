@@ -24,18 +24,27 @@ was behind, the two-sided sign test over seeds (with :math:`k` seeds it cannot g
 :math:`2^{1-k}`: 0.0625 for 5), the minimum detectable difference (80 % power at the
 comparison's level), and how many seeds would detect the observed difference -- or that no
 number of seeds would, because the test set's own noise is larger than the difference.
+
+Many comparisons (:func:`with_best`). Comparing M optimizers with the chosen one makes M - 1
+tests; uncorrected, the chance that some truly equal optimizer is called worse grows with M
+(an A/A simulation, :mod:`~descentlab.experiments.compare.calibration`, measures it). The
+p-values are corrected with Holm's step-down (Holm 1979) as one family of all M(M-1)/2
+pairs of optimizers, of which the M - 1 tests made are a subset: that keeps the chance at
+most ``1 - confidence`` whatever the dependence between the tests and whichever optimizer
+was chosen (the M - 1 alone suffice only where the choice is independent of the test
+outcomes).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-__all__ = ["POWER", "Estimate", "PairedTest", "estimate", "paired_test"]
+__all__ = ["POWER", "Estimate", "PairedTest", "estimate", "holm", "paired_test", "with_best"]
 
 #: The power at which the minimum detectable difference is stated.
 POWER = 0.8
@@ -125,9 +134,9 @@ def estimate(
     if se == 0:
         lo = hi = mean
     else:
-        from scipy import stats
+        from scipy import special  # t quantiles: special's, scipy.stats' cost 1 ms a call
 
-        half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
+        half = float(special.stdtrit(df, (1 + confidence) / 2)) * se
         lo, hi = mean - half, mean + half
     return Estimate(
         mean, max(lo, bounds[0]), min(hi, bounds[1]), k, examples, se, seed_var, example_var, df
@@ -148,10 +157,16 @@ class PairedTest:
         seeds_needed: seeds at which the observed difference would be detected (80 % power),
             or None where no number of seeds would (the test set's noise alone hides it) or
             where the difference is already detected or is zero.
-        verdict: ``"worse"`` (the interval excludes 0), ``"behind on every seed"`` (the
-            interval holds 0 while every seed has it behind and the seeds' noise, not the
-            test set's, is what hides it), ``"identical"`` (no difference on any seed or
-            example) or ``"not distinguishable"``.
+        verdict: ``"worse"`` (``p_adjusted`` below ``1 - confidence`` and behind on
+            average), ``"better"`` (the same, ahead: possible only against one chosen on
+            validation data), ``"behind on every seed"`` (not shown worse while every seed
+            has it behind and the seeds' noise, not the test set's, is what hides it),
+            ``"identical"`` (no difference on any seed or example) or ``"not
+            distinguishable"``.
+        p: the two-sided p-value of the paired difference (the t reference of ``diff``).
+        p_adjusted: ``p`` corrected for the ``family`` comparisons (Holm's step-down,
+            :func:`with_best`); ``p`` itself for a single comparison.
+        family: the number of comparisons it is corrected for (1: none).
     """
 
     diff: Estimate
@@ -163,11 +178,21 @@ class PairedTest:
     seeds_needed: int | None
     verdict: str
     confidence: float
+    p: float = math.nan
+    p_adjusted: float = math.nan
+    family: int = 1
 
     @property
     def tied(self) -> bool:
         """Not shown worse than the best."""
         return self.verdict != "worse"
+
+    @property
+    def corrected(self) -> str:
+        """The correction as words (``""`` for a single comparison)."""
+        if self.family <= 1:
+            return ""
+        return f"Holm-adjusted p = {self.p_adjusted:.3g} over {self.family} pairs"
 
     def describe(self, digits: int = 3) -> str:
         """What the comparison shows and cannot show, in one sentence."""
@@ -187,12 +212,14 @@ class PairedTest:
         )
         if not math.isfinite(d.low):
             return f"{d.mean:+.{digits}f} from 1 seed: no interval"
+        each = " for this comparison" if self.family > 1 else ""
         text = (
-            f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}] ({conf}%, {noise}); "
+            f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}] ({conf}%{each}, "
+            f"{noise}); {self.corrected + '; ' if self.corrected else ''}"
             f"behind on {self.behind}/{k} seeds (sign test p = {self.sign_p:.3g}; with {k} seeds "
             f"it cannot go below {self.min_sign_p:.3g})"
         )
-        if self.verdict != "worse":
+        if self.verdict not in ("worse", "better"):
             text += f"; a difference below {self.mdd:.{digits}f} would likely go undetected"
             if self.seeds_needed is not None:
                 text += f"; about {self.seeds_needed} seeds would detect one this large"
@@ -204,9 +231,9 @@ class PairedTest:
 def _sign_test(behind: int, ahead: int) -> float:
     if behind + ahead == 0:
         return 1.0
-    from scipy import stats
-
-    return float(stats.binomtest(behind, behind + ahead, 0.5).pvalue)
+    # the exact two-sided binomial test at 1/2 (scipy's binomtest, without its overhead)
+    n, k = behind + ahead, min(behind, ahead)
+    return min(1.0, 2.0 * sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n)
 
 
 def paired_test(
@@ -215,10 +242,14 @@ def paired_test(
     *,
     maximize: bool,
     confidence: float = 0.95,
+    family: int = 1,
 ) -> PairedTest:
     """``other`` against ``best``, paired by seed (the keys) and, where both give per-example
     arrays of one length, by test example (module docstring). ``maximize``: larger is better
     (accuracy); the difference is oriented so that positive means ``other`` is worse.
+    ``family``: the comparisons this one is one of; the verdict and the minimum detectable
+    difference are then at Bonferroni's level ``(1 - confidence) / family`` (:func:`with_best`
+    sharpens the verdict with Holm's step-down).
 
     Example:
         >>> t = paired_test({s: [1, 1, 1, 0] for s in range(5)},
@@ -250,23 +281,89 @@ def paired_test(
     min_p = min(1.0, 2.0 * 0.5**k) if k else 1.0
     sign_p = _sign_test(behind, ahead)
     mdd, needed = math.nan, None
+    alpha = (1 - confidence) / family
+    p = _t_p(d)
     if k >= 2 and math.isfinite(d.se):
-        from scipy import stats
+        from scipy import special
 
-        alpha = 1 - confidence
-        t_a = float(stats.t.ppf(1 - alpha / 2, d.df))
-        t_b = float(stats.t.ppf(POWER, d.df))
+        t_a = float(special.stdtrit(d.df, 1 - alpha / 2))
+        t_b = float(special.stdtrit(d.df, POWER))
         mdd = (t_a + t_b) * d.se
-        z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(POWER))
+        z = float(special.ndtri(1 - alpha / 2) + special.ndtri(POWER))
         room = (abs(d.mean) / z) ** 2 - d.example_var
-        if d.mean != 0 and d.low <= 0 <= d.high and room > 0 and d.seed_var > 0:
+        if d.mean != 0 and p > alpha and room > 0 and d.seed_var > 0:
             needed = max(k + 1, math.ceil(d.seed_var * k / room))
+    test = PairedTest(
+        d, behind, ahead, sign_p, min_p, mdd, needed, "", confidence, p, min(1.0, p * family),
+        family,
+    )  # fmt: skip
+    return replace(test, verdict=_verdict(test, alpha * family))
+
+
+def _t_p(d: Estimate) -> float:
+    """The two-sided p-value of ``d.mean`` against 0 under ``d``'s t reference."""
+    if d.seeds < 2 or not math.isfinite(d.se):
+        return math.nan if d.seeds < 2 else 1.0
+    if d.se == 0:
+        return 1.0 if d.mean == 0 else 0.0
+    from scipy import special
+
+    return float(2 * special.stdtr(d.df, -abs(d.mean) / d.se))
+
+
+def _verdict(t: PairedTest, alpha: float) -> str:
+    """The verdict from the (adjusted) p-value at ``alpha``, the family-wise level."""
+    d, k = t.diff, t.diff.seeds
     if k >= 1 and d.se == 0 and d.mean == 0:
-        verdict = "identical"
-    elif k >= 2 and d.low > 0:
-        verdict = "worse"
-    elif k >= 2 and behind == k and d.seed_var >= d.example_var:
-        verdict = "behind on every seed"
-    else:
-        verdict = "not distinguishable"
-    return PairedTest(d, behind, ahead, sign_p, min_p, mdd, needed, verdict, confidence)
+        return "identical"
+    if k >= 2 and t.p_adjusted <= alpha:
+        return "worse" if d.mean > 0 else "better"
+    if k >= 2 and t.behind == k and d.seed_var >= d.example_var:
+        return "behind on every seed"
+    return "not distinguishable"
+
+
+def holm(pvalues: Sequence[float], family: int | None = None) -> list[float]:
+    """Holm's step-down adjusted p-values of ``pvalues`` (in their order), as one family of
+    ``family`` hypotheses (at least ``len(pvalues)``; more when these are a subset chosen
+    from a larger family: the steps then start from ``family``). Reject where the adjusted
+    p-value is at most the family-wise level. A NaN p-value is left NaN and not counted.
+
+    Example:
+        >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
+        [0.03, 0.06, 0.06]
+    """
+    order = sorted((p, i) for i, p in enumerate(pvalues) if math.isfinite(p))
+    m = max(len(order), family or 0)
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for j, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - j) * p))
+        out[i] = running
+    return out
+
+
+def with_best(
+    best: Mapping[Any, Any],
+    others: Sequence[Mapping[Any, Any]],
+    *,
+    maximize: bool,
+    confidence: float = 0.95,
+    family: int | None = None,
+) -> list[PairedTest]:
+    """Each of ``others`` against ``best`` (:func:`paired_test`), the verdicts corrected
+    together with Holm's step-down so that the chance of calling any optimizer as good as
+    ``best`` worse (or better) is at most ``1 - confidence`` (module docstring). ``family``:
+    the size of the family they belong to, if larger than ``len(others)`` (every pair, when
+    ``best`` was chosen on these same outcomes)."""
+    m = max(len(others), family or 0)
+    tests = [
+        paired_test(best, o, maximize=maximize, confidence=confidence, family=max(m, 1))
+        for o in others
+    ]
+    adjusted = holm([t.p for t in tests], family=m)
+    out = []
+    for t, q in zip(tests, adjusted, strict=True):
+        t = replace(t, p_adjusted=q if math.isfinite(q) else t.p_adjusted)
+        out.append(replace(t, verdict=_verdict(t, 1 - confidence)))
+    return out

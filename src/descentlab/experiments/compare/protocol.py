@@ -1,0 +1,114 @@
+r"""The protocol a comparison ran, as text generated from its spec: the search and its seed,
+each optimizer's search space, the tuning seeds and steps, pruning, the final runs and how
+the verdict is reached. The console, the HTML report and ``comparison.json`` all show these
+same lines (:meth:`~descentlab.experiments.compare.Comparison.protocol`).
+
+Example:
+    >>> from descentlab.experiments.compare import CompareSpec
+    >>> lines = protocol_lines(CompareSpec(optimizers=["sgd", "adam"], search="quasirandom",
+    ...                                    lrs_per_optimizer=4, seeds=3, steps=200))
+    >>> print(lines[0][:88])
+    tuning: 4 trials per optimizer, the first points of a scrambled Halton sequence (seed 0)
+    >>> lines[0].endswith("200 steps each; scored on a holdout validation split (20%, split seed 0); pruning: off")
+    True
+    >>> print(*lines[1].split(", "), sep=",\n     ")
+      SGD: lr log-uniform [0.01, 1],
+       weight_decay log-uniform [1e-06, 0.01],
+       warmup in {0, 0.05, 0.1},
+       schedule in {constant, cosine, linear}
+"""  # noqa: E501
+
+from __future__ import annotations
+
+from typing import Any
+
+from descentlab.experiments.compare.search_space import QUASIRANDOM, declared_space
+
+__all__ = ["protocol_lines", "pruning", "search_words"]
+
+
+def pruning(spec: Any) -> str:
+    """The spec's pruning as words (``"off"`` where the spec has none)."""
+    value = getattr(spec, "prune", None)
+    if value is None or value is False or str(value).lower() in ("", "none", "off", "false"):
+        return "off"
+    return "on" if value is True else str(value)
+
+
+def search_words(spec: Any) -> str:
+    """How the tuning settings were drawn, in words."""
+    n = spec.lrs_per_optimizer
+    if spec.search == QUASIRANDOM:
+        return (
+            f"{n} trials per optimizer, the first points of a scrambled Halton sequence (seed "
+            f"{spec.seed}) over each one's declared search space, never refined"
+        )
+    if spec.search == "random":
+        return f"{n} random draws per optimizer (numpy, seed {spec.seed}) over its search space"
+    text = f"a log grid of {n} learning rates per optimizer"
+    if spec.space:
+        text += ", crossed with its other values"
+    if spec.refine:
+        text += (
+            f", then extended past an edge that wins (at most {spec.max_extend} points beyond "
+            "each end) and refined half a step on either side of the best"
+        )
+    return text
+
+
+def _values(values: Any) -> str:
+    if isinstance(values, tuple):
+        return f"log-uniform [{values[0]:g}, {values[1]:g}]"
+    shown = (f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+    return f"in {{{', '.join(shown)}}}"
+
+
+def _space(spec: Any, choice: Any) -> str:
+    """One optimizer's search space as the spec declares it."""
+    from descentlab.experiments.compare.spec import _space_for
+
+    if choice.fixed_lr:
+        return f"not tuned: its default lr {choice.default_lr():g}"
+    extra = _space_for(spec, choice)
+    if spec.search == QUASIRANDOM:
+        return declared_space(choice, extra).describe()
+    lo, hi = choice.lr_range
+    lr = f"lr {'log grid' if spec.search == 'grid' else 'log-uniform'} [{lo:g}, {hi:g}]"
+    return ", ".join([lr, *(f"{k} {_values(v)}" for k, v in extra.items())])
+
+
+def protocol_lines(
+    spec: Any, *, metric: str = "accuracy", compared: int | None = None
+) -> list[str]:
+    """The protocol of ``spec`` as lines of text: tuning, one line per optimizer (its search
+    space, indented), the final runs and the verdict. ``metric``: the validation metric
+    tuning scored; ``compared``: the optimizers with final test results (for the number of
+    comparisons the verdict corrects for)."""
+    k = spec.tune_seeds
+    tune_seeds = ", ".join(map(str, spec.tuning_seeds))
+    scored = (
+        f"{spec.cv_folds}-fold cross-validation (split seed {spec.split_seed})"
+        if spec.cv_folds
+        else f"a holdout validation split ({spec.val_fraction:.0%}, split seed {spec.split_seed})"
+    )
+    lines = [
+        f"tuning: {search_words(spec)}; {k} tuning seed{'s' if k != 1 else ''} ({tune_seeds}); "
+        f"{spec.tune_length} steps each; scored on {scored}; pruning: {pruning(spec)}"
+    ]
+    lines += [f"  {c.display}: {_space(spec, c)}" for c in spec.choices()]
+    seeds = ", ".join(map(str, spec.final_seeds))
+    lines.append(
+        f"final runs: the chosen setting with {spec.seeds} seeds ({seeds}), {spec.steps} steps: "
+        f"curve runs on the training split (validation every {spec.curve_eval_every} steps), "
+        "refit runs on training + validation data (the test set evaluated once, at the end)"
+    )
+    m = compared if compared is not None else len(spec.optimizers)
+    pairs = m * (m - 1) // 2
+    family = f"all {pairs} pairs of optimizers" if m > 1 else "every pair of optimizers"
+    lines.append(
+        f"verdict: the optimizer with the best mean final validation {metric} over its curve "
+        "runs is chosen (no test example seen); each other is compared with it on the test "
+        f"set, paired by seed and test example, at {round(spec.confidence * 100)}%, "
+        f"Holm-corrected for {family}"
+    )
+    return lines
