@@ -1,8 +1,9 @@
 """What a trial's checkpoints cost under ``checkpoint_every="auto"`` (issue 46, item 4).
 
-Trains a run with a store and the automatic checkpoint interval (a checkpoint once the
-training time since the last one is at least ``AUTO_CHECKPOINT_SECONDS`` and
-``AUTO_CHECKPOINT_FACTOR`` times the last write), timing every checkpoint write inside the
+Trains a run with a store and the automatic checkpoint interval
+(:class:`~descentlab.engine.loop.CheckpointClock`: at least ``AUTO_CHECKPOINT_SECONDS`` apart,
+once the run's time is ``AUTO_CHECKPOINT_FACTOR`` times its writes so far plus the last one
+again), timing every checkpoint write inside the
 run (``save_checkpoint`` wrapped), and prints the share of the run's time spent writing -- the
 quantity the default keeps at or below 2 %. Measured inside one run, so a busy machine slows
 both parts alike. Run::
@@ -71,8 +72,8 @@ def main() -> None:
             model="mlp", model_options={"hidden": args.hidden}, steps=args.steps
         ),
     }
-    print(f"auto: >= {AUTO_CHECKPOINT_SECONDS:g} s and >= {AUTO_CHECKPOINT_FACTOR:g}x the last "
-          "write between checkpoints; one torch thread")  # fmt: skip
+    rule = f"{AUTO_CHECKPOINT_FACTOR:g}x its writes (and the last again)"
+    print(f"auto: >= {AUTO_CHECKPOINT_SECONDS:g} s apart, the run's time >= {rule}; 1 thread")
     for name, cfg in cases.items():
         m = measure(cfg)
         print(f"{name}: {m['params'] / 1e6:.2f}M params, checkpoint {m['checkpoint_mb']:.1f} MB, "

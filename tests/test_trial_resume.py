@@ -133,12 +133,29 @@ def test_the_auto_clock_spends_at_most_two_percent_on_checkpoints(monkeypatch) -
     assert not clock(1)
     now[0] = 10.0
     assert clock(2)
-    now[0] = 10.5  # a write of 0.5 s: the next one after 49 * 0.5 s of training
+    now[0] = 10.5  # a write of 0.5 s: the next once the run took 49 * (0.5 + 0.5) s
     clock.written(0.5)
-    now[0] = 10.5 + 24.4
+    now[0] = 48.9
     assert not clock(3)
-    now[0] = 10.5 + 24.5
+    now[0] = 49.0
     assert clock(4)
+    now[0] = 49.5
+    clock.written(0.5)
+    now[0] = 73.4  # 49 * (1.0 + 0.5)
+    assert not clock(5)
+    now[0] = 73.5
+    assert clock(6)
+    # writes of 0.1-5 s at random (the first, before any was timed, left free) stay at most
+    # 1/50 of the time
+    rng = __import__("random").Random(0)
+    clock, now[0] = CheckpointClock("auto"), 0.0
+    for step in range(1, 100_000):
+        now[0] += 0.05
+        if clock(step):
+            cost = rng.uniform(0.1, 5.0) if clock.spent else 0.0
+            now[0] += cost
+            clock.written(cost)
+    assert clock.spent / now[0] <= 1 / 50 + 1e-9
 
 
 COMPARE = [

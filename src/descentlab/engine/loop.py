@@ -49,12 +49,12 @@ __all__ = [
     "check_checkpoint_every",
 ]
 
-#: ``checkpoint_every="auto"``: a checkpoint once the training time since the last one is at
-#: least this many times the last checkpoint's write (writing then costs at most 1/(1 + 49),
-#: 2 %, of the run's time) ...
+#: ``checkpoint_every="auto"``: a checkpoint once the time since the run (re)started is at
+#: least this many times what its checkpoints took to write so far plus the last one again
+#: (writing then costs at most 1/(1 + 49), 2 %, of the time) ...
 AUTO_CHECKPOINT_FACTOR = 49.0
-#: ... and at least this many seconds (a run shorter than this writes none but its last; a
-#: kill loses at most about this much of a run's training).
+#: ... and at least this many seconds after the last one (a run shorter than this writes none
+#: but its last; a kill loses at most about this much of a run's training).
 AUTO_CHECKPOINT_SECONDS = 10.0
 
 
@@ -146,8 +146,10 @@ def check_checkpoint_every(every: Any) -> None:
 class CheckpointClock:
     """When a run writes its checkpoints: every ``every`` steps, or (``"auto"``) once the
     time since the last checkpoint (or the start) is at least :data:`AUTO_CHECKPOINT_SECONDS`
-    and :data:`AUTO_CHECKPOINT_FACTOR` times the last write (so writing costs at most 2 % of
-    the time). Where checkpoints fall never changes a run's numbers.
+    and the time since the start at least :data:`AUTO_CHECKPOINT_FACTOR` times the seconds
+    written so far plus the last write again: writing costs at most 2 % of the time, the
+    first checkpoint (written before any was timed) aside. Where checkpoints fall never
+    changes a run's numbers.
 
     Example:
         >>> clock = CheckpointClock(5)
@@ -157,19 +159,23 @@ class CheckpointClock:
 
     def __init__(self, every: int | str) -> None:
         self.every = every
-        self.since = time.perf_counter()
-        self.cost = 0.0
+        self.start = self.since = time.perf_counter()
+        self.cost = 0.0  # the last write's seconds
+        self.spent = 0.0  # every write's seconds
 
     def __call__(self, step: int) -> bool:
         """Whether a checkpoint is due after ``step``."""
         if self.every != "auto":
             return step % int(self.every) == 0
-        wait = max(AUTO_CHECKPOINT_SECONDS, AUTO_CHECKPOINT_FACTOR * self.cost)
-        return time.perf_counter() - self.since >= wait
+        now = time.perf_counter()
+        if now - self.since < AUTO_CHECKPOINT_SECONDS:
+            return False
+        return now - self.start >= AUTO_CHECKPOINT_FACTOR * (self.spent + self.cost)
 
     def written(self, seconds: float) -> None:
         """A checkpoint took ``seconds`` to write; the next one is counted from now."""
         self.cost = seconds
+        self.spent += seconds
         self.since = time.perf_counter()
 
 
