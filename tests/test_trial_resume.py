@@ -125,7 +125,7 @@ def test_trials_that_checkpoint_train_alone() -> None:
         TrialRunner("unused.sqlite", SOURCE, checkpoint_every=0)
 
 
-def test_the_auto_clock_spends_at_most_two_percent_on_checkpoints(monkeypatch) -> None:
+def test_the_auto_clock_spends_under_two_percent_on_checkpoints(monkeypatch) -> None:
     now = [0.0]
     monkeypatch.setattr(time, "perf_counter", lambda: now[0])
     clock = CheckpointClock("auto")
@@ -133,20 +133,19 @@ def test_the_auto_clock_spends_at_most_two_percent_on_checkpoints(monkeypatch) -
     assert not clock(1)
     now[0] = 10.0
     assert clock(2)
-    now[0] = 10.5  # a write of 0.5 s: the next once the run took 49 * (0.5 + 0.5) s
+    now[0] = 10.5  # a write of 0.5 s: the next once the run took 99 * (0.5 + 0.5) s
     clock.written(0.5)
-    now[0] = 48.9
+    now[0] = 98.9
     assert not clock(3)
-    now[0] = 49.0
+    now[0] = 99.0
     assert clock(4)
-    now[0] = 49.5
+    now[0] = 99.5
     clock.written(0.5)
-    now[0] = 73.4  # 49 * (1.0 + 0.5)
+    now[0] = 148.4  # 99 * (1.0 + 0.5)
     assert not clock(5)
-    now[0] = 73.5
+    now[0] = 148.5
     assert clock(6)
-    # writes of 0.1-5 s at random (the first, before any was timed, left free) stay at most
-    # 1/50 of the time
+    # writes of 0.1-5 s at random (the first, before any was timed, left free) stay under 2 %
     rng = __import__("random").Random(0)
     clock, now[0] = CheckpointClock("auto"), 0.0
     for step in range(1, 100_000):
@@ -155,12 +154,12 @@ def test_the_auto_clock_spends_at_most_two_percent_on_checkpoints(monkeypatch) -
             cost = rng.uniform(0.1, 5.0) if clock.spent else 0.0
             now[0] += cost
             clock.written(cost)
-    assert clock.spent / now[0] <= 1 / 50 + 1e-9
+    assert clock.spent / now[0] <= 0.02
 
 
 COMPARE = [
     "compare", "--problem", "moons", "--problem-option", "n_samples=200", "--model", "mlp",
-    "--model-option", "hidden=8", "--optimizers", "sgd,adam", "--batch-size", "16",
+    "--model-option", "hidden=8", "--optimizers", "adam", "--batch-size", "16",
     "--steps", "80", "--tune-steps", "80", "--lr-trials", "2", "--seeds", "1",
     "--no-refine", "--landscapes", "none", "--no-progress", "--no-report", "--workers", "1",
     "--json", "--runs-dir", "runs", "--name", "kill", "--checkpoint-every", "10",
