@@ -1,6 +1,7 @@
 """Chaos soak: kill descentlab with SIGKILL at random moments, run it again, check what is left.
 
-For each workload -- a small comparison, a training run, one page of the lecture book -- the
+For each workload -- a small comparison, a comparison whose trials are killed mid-run
+(``midtrial``), a training run, one page of the lecture book -- the
 script first runs it once uninterrupted (the reference), then, in a fresh folder, starts it,
 kills the main process with ``SIGKILL`` after a random delay (uniform over the reference's
 duration), and checks after each kill that
@@ -8,8 +9,9 @@ duration), and checks after each kill that
 - no process of that run is left (workers die with their parent),
 - the store, if there is one, passes SQLite's ``PRAGMA integrity_check``,
 
-then starts it again (a comparison and the book continue where they were; a training run is
-resumed with ``train --resume``). A run may reach its end between two kills: that is a valid
+then starts it again (a comparison and the book continue where they were -- ``midtrial``'s
+unfinished trials from their last checkpoints, counted as ``resumed_mid_trial``; a training run
+is resumed with ``train --resume``). A run may reach its end between two kills: that is a valid
 outcome, its result is checked like the final one, and the next kill hits a fresh training
 run. After the kills it runs the workload to its end and checks that the result equals the
 reference: the comparison's table (without its wall-clock columns), each training run's
@@ -21,6 +23,7 @@ share is spent. Not part of the test suite (it takes minutes). Run::
 
     python scripts/chaos_soak.py                      # 20 kills for each workload
     python scripts/chaos_soak.py --kills 5 --only compare --seed 1
+    python scripts/chaos_soak.py --kills 10 --only midtrial
     python scripts/chaos_soak.py --only compare,lectures --budget 2200 --record docs/chaos_soak.json
 
 Exit status 0 when every check held (all kills made, and each check); the last line gives
@@ -60,6 +63,15 @@ TRAIN = [
     "--runs-dir", "runs", "--threads", "1",
 ]  # fmt: skip
 LECTURE = ["lectures", "--quick", "--only", "001", "--out", "book"]
+# Trials long enough to be killed inside (each checkpoints every 10 of its 200 steps and
+# trains alone): a re-run continues each unfinished trial from its last checkpoint.
+MIDTRIAL = [
+    "compare", "--problem", "moons", "--problem-option", "n_samples=300", "--model", "mlp",
+    "--model-option", "hidden=8", "--optimizers", "sgd,adam", "--batch-size", "16",
+    "--steps", "200", "--tune-steps", "200", "--lr-trials", "2", "--seeds", "2",
+    "--no-refine", "--landscapes", "none", "--no-progress", "--no-report", "--workers", "2",
+    "--json", "--runs-dir", "runs", "--name", "soak", "--checkpoint-every", "10",
+]  # fmt: skip
 
 
 def _start(argv: list[str], cwd: Path) -> subprocess.Popen:
@@ -254,7 +266,7 @@ def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Rand
     two kills is checked against the reference like the final one, and the next kill hits a
     fresh run in an emptied folder)."""
     counts = {"kills": 0, "orphans": 0, "damaged_stores": 0, "reruns_failed": 0,
-              "ended_runs": 0, "ended_same": 0, "same": None}  # fmt: skip
+              "ended_runs": 0, "ended_same": 0, "same": None, "resumed_mid_trial": 0}  # fmt: skip
     with tempfile.TemporaryDirectory(prefix=f"chaos-{name}-ref-") as ref_dir:
         code, out, err, seconds = _finish(argv, Path(ref_dir))
         if code != 0:
@@ -290,6 +302,7 @@ def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Rand
                 check_ended(proc.returncode, out, cwd)
                 if not _store_ok(store):
                     counts["damaged_stores"] += 1
+                counts["resumed_mid_trial"] += _resumed_mid_trial(store)
                 _empty(cwd)
             print(f"{name}: attempt {attempt}, kill {counts['kills']} after {delay:.1f} s"
                   + (" (it had ended)" if ended else ""), flush=True)  # fmt: skip
@@ -300,8 +313,21 @@ def soak(name: str, argv: list[str], kills: int, budget: float, rng: random.Rand
         check_ended(code, out, cwd)
         if not _store_ok(store):
             counts["damaged_stores"] += 1
+        counts["resumed_mid_trial"] += _resumed_mid_trial(store)
     counts["same"] = counts["ended_same"] == counts["ended_runs"] > 0
     return counts
+
+
+def _resumed_mid_trial(store: Path) -> int:
+    """Trials of the store that a re-run continued from a checkpoint inside them."""
+    if not store.exists():
+        return 0
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=30) as conn:
+        rows = conn.execute("SELECT provenance FROM runs").fetchall()
+    return sum(
+        any(r.get("from_step", 0) > 0 for r in json.loads(p or "{}").get("resumes", []))
+        for (p,) in rows
+    )
 
 
 def _empty(cwd: Path) -> None:
@@ -326,13 +352,13 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=20, help="kills per workload (20)")
     parser.add_argument("--budget", type=float, default=1500.0, help="seconds in all (1500)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", default="compare,train,lectures")
+    parser.add_argument("--only", default="compare,midtrial,train,lectures")
     parser.add_argument(
         "--record", type=Path, help="also append the counts to this JSON file (a list of runs)"
     )
     args = parser.parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
-    workloads = {"compare": COMPARE, "train": TRAIN, "lectures": LECTURE}
+    workloads = {"compare": COMPARE, "midtrial": MIDTRIAL, "train": TRAIN, "lectures": LECTURE}
     rng = random.Random(args.seed)
     ok = True
     summary, record = [], {}
@@ -342,6 +368,8 @@ def main() -> int:
         c = run(workloads[name], args.kills, args.budget / len(names), rng)
         held = c["orphans"] == c["damaged_stores"] == c["reruns_failed"] == 0 and c["same"] is True
         held &= c["kills"] == args.kills
+        if name == "midtrial":  # the kills must have hit trials in their middle
+            held &= c["resumed_mid_trial"] > 0
         ok &= held
         record[name] = {**c, "held": held}
         summary.append(
@@ -349,6 +377,7 @@ def main() -> int:
             f"{c['ended_same']} of {c['ended_runs']} ended runs equal to the reference, "
             f"{c['reruns_failed']} failed re-runs, {c['damaged_stores']} damaged stores, "
             f"final result {'equal to' if c['same'] else 'DIFFERENT from'} the reference"
+            + (f", {c['resumed_mid_trial']} trials resumed mid-run" if name == "midtrial" else "")
         )
     print("; ".join(summary))
     if args.record is not None:

@@ -132,6 +132,32 @@ CASES = [
         [*COMPARE, "--tune", "momentum=abc", "--workers", "2", "--runs-dir", "{t}/runs"],
         r"optimizer 'momentum': momentum must be a number in \[0\.0, 1\.0\), got 'abc'",
     ),
+    # -- engine options and checkpoints (issue 46): refused before anything is written
+    (
+        "train-fp16-on-cpu",
+        [*TRAIN, "--precision", "fp16", "--runs-dir", "{t}/runs"],
+        r"precision 'fp16' needs a CUDA device \(its gradient scaler\), got device='cpu'",
+    ),
+    (
+        "compare-fp16-on-cpu",
+        [*COMPARE, "--precision", "fp16", "--runs-dir", "{t}/runs"],
+        r"precision 'fp16' needs a CUDA device",
+    ),
+    (
+        "compare-accumulate-zero",
+        [*COMPARE, "--accumulate", "0", "--runs-dir", "{t}/runs"],
+        r"accumulate must be a positive integer, got 0",
+    ),
+    (
+        "compare-clip-negative",
+        [*COMPARE, "--clip-grad-norm", "-1", "--runs-dir", "{t}/runs"],
+        r"clip_grad_norm must be .*, got -1\.0",
+    ),
+    (
+        "compare-checkpoint-every-zero",
+        [*COMPARE, "--checkpoint-every", "0", "--runs-dir", "{t}/runs"],
+        r"--checkpoint-every must be a positive integer, 'auto' or 'off', got '0'",
+    ),
     # -- usage errors (argparse) are one line too
     ("argparse-missing-value", [*COMPARE, "--lr-range", "-1:1"], r"--lr-range: expected one"),
     ("argparse-bad-int", [*TRAIN, "--steps", "many"], r"--steps: invalid int value: 'many'"),

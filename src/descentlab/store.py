@@ -873,6 +873,12 @@ class Store(_Database):
                     f"run {run_id} already has an artifact named {name!r} (pass replace=True)"
                 ) from exc
 
+    def remove_artifact(self, run_id: int, name: str) -> None:
+        """Forget the artifact ``name`` of a run (its file is the caller's to remove); no
+        such artifact is not an error."""
+        with self._write() as c:
+            c.execute("DELETE FROM artifacts WHERE run_id = ? AND name = ?", (int(run_id), name))
+
     def artifacts(self, run_id: int) -> dict[str, dict[str, str]]:
         """A run's artifacts as ``{name: {"kind": ..., "path": ..., "created_at": ...}}``."""
         rows = (

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ENGINE_FLAGS",
     "add_command",
+    "add_engine_options",
     "check_out_dir",
     "check_store_path",
     "number_or_word",
@@ -60,6 +62,37 @@ def add_command(
     p = subparsers.add_parser(name, help=help, description=description, **kwargs)
     p.set_defaults(func=func)
     return p
+
+
+#: The engine options' flags and their config fields (``train`` and ``compare``).
+ENGINE_FLAGS: dict[str, str] = {
+    "precision": "--precision",
+    "accumulate": "--accumulate",
+    "clip_grad_norm": "--clip-grad-norm",
+}
+
+
+def add_engine_options(group: Any) -> None:
+    """``--precision``, ``--accumulate`` and ``--clip-grad-norm`` (RunConfig's engine
+    options, checked by its own checks)."""
+    group.add_argument(
+        "--precision",
+        metavar="P",
+        help="fp32 (default), bf16 (autocast, CPU or CUDA) or fp16 (autocast and a gradient "
+        "scaler; CUDA only)",
+    )
+    group.add_argument(
+        "--accumulate",
+        type=int,
+        metavar="K",
+        help="micro-batches of --batch-size per optimizer step (gradient accumulation; 1)",
+    )
+    group.add_argument(
+        "--clip-grad-norm",
+        type=float,
+        metavar="X",
+        help="clip the gradients' global norm to X before each step (none)",
+    )
 
 
 def plain_text(doc: str, values: Mapping[str, Any] | None = None) -> str:

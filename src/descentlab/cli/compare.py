@@ -47,7 +47,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from descentlab.cli._options import add_command, check_out_dir, number_or_word
+from descentlab.cli._options import add_command, add_engine_options, check_out_dir, number_or_word
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
 from descentlab.experiments.compare.choices import parse_optimizer
@@ -73,6 +73,22 @@ def _range(text: str, flag: str) -> tuple[float, float]:
         raise ValueError(f"{flag} takes LOW:HIGH (e.g. 1e-4:1e-1), got {text!r}") from None
 
 
+def _checkpoint_every(text: str) -> int | str | None:
+    """``--checkpoint-every``: a positive integer, ``auto`` or ``off`` (None)."""
+    word = text.strip().lower()
+    if word in ("auto", "off"):
+        return None if word == "off" else "auto"
+    try:
+        value = int(word)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"--checkpoint-every must be a positive integer, 'auto' or 'off', got {text!r}"
+        )
+    return value
+
+
 _BATCH_SIZE = number_or_word(int, ("full", "none"), "batch size must be an integer or 'full'")
 _TARGET = number_or_word(
     float, ("none", "off"), "target accuracy must be a number in [0, 1] or 'none'"
@@ -95,6 +111,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _what_arguments(p.add_argument_group("what is compared"), d)
     _budget_arguments(p.add_argument_group("budget and protocol"), d)
+    add_engine_options(p.add_argument_group("every trial's training"))
     _output_arguments(p.add_argument_group("output and execution"))
 
 
@@ -252,6 +269,15 @@ def _output_arguments(out: Any) -> None:
         help="train each trial by itself, not in vectorized groups (slower, same numbers up "
         "to rounding; the first seed's curve run then also gives the wall-clock seconds to "
         "the target)",
+    )
+    out.add_argument(
+        "--checkpoint-every",
+        type=_checkpoint_every,
+        default="auto",
+        metavar="N|auto|off",
+        help="each trial that trains alone checkpoints every N steps; auto (default): as "
+        "often as costs at most 2%% of its time; off: only where it stops. Run again after an "
+        "interruption, each unfinished trial continues from its last checkpoint",
     )
     add_backend_arguments(out, "trials")
     out.add_argument("--no-progress", action="store_true", help="no progress output")
@@ -429,6 +455,9 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "split_seed": args.split_seed,
         "name": args.name,
         "device": getattr(args, "device", None),
+        "precision": args.precision,
+        "accumulate": args.accumulate,
+        "clip_grad_norm": args.clip_grad_norm,
     }
     fields = {k: v for k, v in simple.items() if v is not None}
     if args.no_refine:
@@ -485,7 +514,8 @@ def _one(args: argparse.Namespace) -> Work:
 
         return compare(plan, args.runs_dir, workers=args.workers, threads=args.threads,
                        progress=not args.no_progress, backend=args.backend,
-                       address=args.address, vectorize=not args.one_at_a_time)  # fmt: skip
+                       address=args.address, vectorize=not args.one_at_a_time,
+                       checkpoint_every=args.checkpoint_every)  # fmt: skip
 
     return work, _show_one
 
@@ -530,6 +560,7 @@ def _many(args: argparse.Namespace) -> Work:
         return compare_many(problems, args.runs_dir, settings=fields, workers=args.workers,
                             threads=args.threads, progress=not args.no_progress,
                             vectorize=not args.one_at_a_time,
+                            checkpoint_every=args.checkpoint_every,
                             measure_targets=args.measure_targets)  # fmt: skip
 
     return work, _show_many

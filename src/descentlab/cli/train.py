@@ -27,6 +27,7 @@ import torch
 
 from descentlab.cli._options import (
     add_command,
+    add_engine_options,
     check_out_dir,
     check_store_path,
     number_or_word,
@@ -91,6 +92,7 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
     how.add_argument("--seed", type=int, metavar="N", help="seed (default 0)")
     how.add_argument("--device", help="torch device: cpu (default), cuda or cuda:N")
+    add_engine_options(how)
 
 
 def _add_regularizers(p: argparse.ArgumentParser) -> None:
@@ -211,6 +213,9 @@ def _config(args: argparse.Namespace) -> Any:
         "cutmix_alpha": args.cutmix,
         "input_noise": args.input_noise,
         "weight_noise": args.weight_noise,
+        "precision": args.precision,
+        "accumulate": args.accumulate,
+        "clip_grad_norm": args.clip_grad_norm,
         "augment": args.augment,
         "seed": args.seed,
         "device": args.device,

@@ -281,7 +281,8 @@ def total_steps(config: RunConfig, n_train: int) -> int:
         per_epoch = n_train // config.batch_size
     else:
         per_epoch = math.ceil(n_train / config.batch_size)
-    return int(config.epochs) * per_epoch
+    # with accumulation an epoch is its micro-batches: accumulate of them per step
+    return int(config.epochs) * math.ceil(per_epoch / config.accumulate)
 
 
 def _load_checked(config: RunConfig, data: Any) -> tuple[Any, bool, int]:

@@ -64,6 +64,7 @@ __all__ = [
     "AUGMENT_KEYS",
     "EARLY_STOPPING_KEYS",
     "MONITORS",
+    "PRECISIONS",
     "RunConfig",
     "build_schedule",
     "checked_config",
@@ -126,6 +127,16 @@ class RunConfig:
             ``{"max_translate": 1}`` for images) or a dict of those options.
         weight_noise: standard deviation of Gaussian noise added to the weights for each
             training forward/backward pass (``regularize.WeightNoise``; 0 disables).
+        precision: ``"fp32"`` (the default), ``"bf16"`` (the forward pass and the loss under
+            ``torch.autocast`` with bfloat16, on the CPU and on CUDA) or ``"fp16"`` (autocast
+            with float16 and a ``torch.amp.GradScaler``; CUDA only). The weights, the
+            optimizer's state and evaluation stay in the model's own dtype.
+        accumulate: micro-batches of ``batch_size`` examples per optimizer step (gradient
+            accumulation, each micro-batch's loss divided by ``accumulate`` as torch's recipe
+            does): equal to one batch ``accumulate`` times larger, to rounding. Epochs count
+            micro-batches.
+        clip_grad_norm: clip the gradients' global L2 norm to this value before each
+            optimizer step (``torch.nn.utils.clip_grad_norm_``; None: no clipping).
         seed: seed of model initialisation, data order, dropout and augmentation.
         device: torch device: ``"cpu"`` (the default), ``"cuda"`` or ``"cuda:N"``; one this
             machine does not have is refused by :meth:`validate` (see
@@ -158,6 +169,9 @@ class RunConfig:
     input_noise: float = 0.0
     augment: bool | dict[str, Any] = False
     weight_noise: float = 0.0
+    precision: str = "fp32"
+    accumulate: int = 1
+    clip_grad_norm: float | None = None
     seed: int = 0
     device: str = "cpu"
     evaluate_test: bool = True
@@ -175,7 +189,10 @@ class RunConfig:
         """
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
-            out[f.name] = _jsonable(getattr(self, f.name))
+            value = getattr(self, f.name)
+            if f.name in _LEFT_OUT_AT_DEFAULT and value == f.default:
+                continue  # runs recorded before the field existed are found again
+            out[f.name] = _jsonable(value)
         return out
 
     @classmethod
@@ -243,6 +260,11 @@ class RunConfig:
         checked = {k: v for k, v in values.items() if v is not None or k not in _OPTIONAL}
         validate(_FIELDS, checked)
         check_device(self.device)  # before any data is loaded or model built
+        if self.precision == "fp16" and not str(self.device).startswith("cuda"):
+            raise ValueError(
+                f"precision 'fp16' needs a CUDA device (its gradient scaler), got "
+                f"device={self.device!r}; use precision 'bf16' on the CPU"
+            )
         if self.mixup_alpha > 0 and self.cutmix_alpha > 0:
             raise ValueError(
                 "mixup_alpha and cutmix_alpha cannot both be > 0, got "
@@ -335,10 +357,15 @@ def _check_keys(what: str, given: Mapping[str, Any], valid: tuple[str, ...]) -> 
 
 
 _OPTIONS = STR_KEYED
+#: Values of ``RunConfig.precision``.
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+# Fields left out of ``to_dict`` at their default: they came later, and a run recorded before
+# them (its config the store's key for it) is the same run.
+_LEFT_OUT_AT_DEFAULT = frozenset({"precision", "accumulate", "clip_grad_norm"})
 # The fields that may be None (a default chosen later); None skips their check.
 _OPTIONAL = frozenset(
     {"model", "loss", "batch_size", "steps", "epochs", "eval_every", "checkpoint_every"}
-    | {"early_stopping", "name"}
+    | {"early_stopping", "name", "clip_grad_norm"}
 )
 _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "problem": (NAME,),
@@ -365,6 +392,9 @@ _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "input_noise": (NONNEGATIVE,),
     "augment": (Boolean, InstanceOf(Mapping, "a dict")),
     "weight_noise": (NONNEGATIVE,),
+    "precision": (Options(*PRECISIONS),),
+    "accumulate": (POSITIVE_INT,),
+    "clip_grad_norm": (Interval(Real, 0.0, None, closed="neither"),),
     "seed": (NONNEGATIVE_INT,),
     "device": (InstanceOf(str, "a device name like 'cpu'", bool),),
     "evaluate_test": (Boolean,),

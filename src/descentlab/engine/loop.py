@@ -39,7 +39,24 @@ from descentlab.engine.common import Built, Row, RunResult, series, stream_seed,
 from descentlab.engine.config import RunConfig
 from descentlab.store import Store
 
-__all__ = ["Batches", "Loop", "Stepper"]
+__all__ = [
+    "AUTO_CHECKPOINT_FACTOR",
+    "AUTO_CHECKPOINT_SECONDS",
+    "Batches",
+    "CheckpointClock",
+    "Loop",
+    "Stepper",
+    "check_checkpoint_every",
+]
+
+#: ``checkpoint_every="auto"``: a checkpoint once the time since the run (re)started is at
+#: least this many times what its checkpoints took to write so far plus the last one again
+#: (writing then costs 1/(1 + 99), 1 %, of the time where writes take as long as the last;
+#: measured under 2 % with the varying writes of a loaded disk, the first one included) ...
+AUTO_CHECKPOINT_FACTOR = 99.0
+#: ... and at least this many seconds after the last one (a run shorter than this writes none
+#: but its last; a kill loses at most about this much of a run's training).
+AUTO_CHECKPOINT_SECONDS = 10.0
 
 
 class Batches:
@@ -117,6 +134,52 @@ class Batches:
             self._order(order["perm"])
 
 
+def check_checkpoint_every(every: Any) -> None:
+    """Raise ``ValueError`` unless ``every`` is None, ``"auto"`` or a positive integer."""
+    if (
+        every is not None
+        and every != "auto"
+        and (isinstance(every, bool) or not isinstance(every, int) or every < 1)
+    ):
+        raise ValueError(f"checkpoint_every must be a positive integer or 'auto', got {every!r}")
+
+
+class CheckpointClock:
+    """When a run writes its checkpoints: every ``every`` steps, or (``"auto"``) once the
+    time since the last checkpoint (or the start) is at least :data:`AUTO_CHECKPOINT_SECONDS`
+    and the time since the start at least :data:`AUTO_CHECKPOINT_FACTOR` times the seconds
+    written so far plus the last write again: writing costs about 1 % of the time (at most 2 %
+    where writes vary), the first checkpoint (written before any was timed) aside. Where
+    checkpoints fall never changes a run's numbers.
+
+    Example:
+        >>> clock = CheckpointClock(5)
+        >>> [s for s in range(1, 16) if clock(s)]
+        [5, 10, 15]
+    """
+
+    def __init__(self, every: int | str) -> None:
+        self.every = every
+        self.start = self.since = time.perf_counter()
+        self.cost = 0.0  # the last write's seconds
+        self.spent = 0.0  # every write's seconds
+
+    def __call__(self, step: int) -> bool:
+        """Whether a checkpoint is due after ``step``."""
+        if self.every != "auto":
+            return step % int(self.every) == 0
+        now = time.perf_counter()
+        if now - self.since < AUTO_CHECKPOINT_SECONDS:
+            return False
+        return now - self.start >= AUTO_CHECKPOINT_FACTOR * (self.spent + self.cost)
+
+    def written(self, seconds: float) -> None:
+        """A checkpoint took ``seconds`` to write; the next one is counted from now."""
+        self.cost = seconds
+        self.spent += seconds
+        self.since = time.perf_counter()
+
+
 class Stepper(Protocol):
     """What the loop is given: how K runs take a step and are measured."""
 
@@ -129,7 +192,8 @@ class Stepper(Protocol):
         frozen: Sequence[bool],
         diverged: Callable[[int, float], None],
     ) -> Any:
-        """One optimizer step of every run not ``frozen``; a run whose training loss is not
+        """One optimizer step of every run not ``frozen`` on ``batch`` (with gradient
+        accumulation, a list of the step's micro-batches); a run whose training loss is not
         finite is reported to ``diverged(i, loss)`` before any update. Returns the K losses
         to average into ``train/objective`` (a float for one run, else a float64 tensor)."""
 
@@ -195,6 +259,10 @@ class Loop:
         #: each run's last evaluation's train/val metrics and its step (the summary of a run
         #: that ends there reuses them: the same weights, the same numbers)
         self.last_measured: list[tuple[int, dict[str, float]] | None] = [None] * k
+        #: checkpoints where the configs ask for none: every this many steps, or ``"auto"``
+        #: (see :data:`AUTO_CHECKPOINT_FACTOR`); set by whoever executes the run (a
+        #: comparison's trials), not part of the runs' configs
+        self.checkpoint_every: int | str | None = None
 
     @classmethod
     def single(cls, config: RunConfig, built: Built) -> Loop:
@@ -288,7 +356,13 @@ class Loop:
         ``signal`` is set); every run still going at the end gets its status: completed at
         the last step, else interrupted."""
         stepper, batches, total = self.stepper, self.batches, self.total
-        ckpt_every = self.configs[0].checkpoint_every if on_checkpoint is not None else None
+        ckpt_every = self.configs[0].checkpoint_every or self.checkpoint_every
+        if on_checkpoint is None:
+            ckpt_every = None
+        due = None if ckpt_every is None else CheckpointClock(ckpt_every)
+        # gradient accumulation: the step's micro-batches, in the data order (a single run's
+        # stepper only: the vectorized path trains such runs alone, see multirun)
+        micro = self.configs[0].accumulate
         stepper.train_mode()
         started = time.perf_counter()
         if self.step == 0 and not any(self.history):
@@ -298,7 +372,8 @@ class Loop:
         stopped_by = None
         try:
             while self.step < until and not all(self.frozen):
-                losses = stepper.step(batches.next(), self.frozen, self._diverged)
+                batch = batches.next() if micro == 1 else [batches.next() for _ in range(micro)]
+                losses = stepper.step(batch, self.frozen, self._diverged)
                 if all(self.frozen):
                     self.step += 1
                     break
@@ -315,8 +390,10 @@ class Loop:
                     self._evaluate(bar)
                     if all(self.frozen):
                         break
-                if ckpt_every is not None and step % ckpt_every == 0 and step < total:
+                if due is not None and step < total and due(step):
+                    written = time.perf_counter()
                     on_checkpoint()
+                    due.written(time.perf_counter() - written)
                 if stop is not None and stop.signal is not None:
                     stopped_by = signal.Signals(stop.signal).name
                     break

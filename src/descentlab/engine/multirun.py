@@ -96,7 +96,9 @@ vmap batching rules (``gru``), optimizer factories such as ``torch.optim.Adam`` 
 take length-K hyperparameters), rules that couple the runs (``clip_by_global_norm`` and
 ``non_finite_guard`` reduce over the whole stacked tensor; lookahead Nesterov), hyperparameters
 that differ between runs but are not numbers, hyperparameters that the chain cannot batch
-(``NAdam``/``RAdam`` betas), and checkpoints (``checkpoint_every``: vectorized runs keep no
+(``NAdam``/``RAdam`` betas), the engine options mixed precision (``precision``), gradient
+accumulation (``accumulate``) and engine-level clipping (``clip_grad_norm``) -- such runs train
+alone, announced once per process --, and checkpoints (``checkpoint_every``: vectorized runs keep no
 checkpoint; a run recorded as failed can still be resumed, from step 0, by
 :func:`~descentlab.engine.run.resume`).
 
@@ -122,6 +124,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -319,6 +322,36 @@ def _check_names(cfg: RunConfig, i: int) -> None:
             pass  # arguments are checked against the run's real length when it is built
 
 
+def _engine_options(cfg: RunConfig) -> str:
+    """The engine options of ``cfg`` that only a run alone implements, as ``key=value`` text
+    ("" where there are none)."""
+    given = []
+    if cfg.precision != "fp32":
+        given.append(f"precision={cfg.precision!r}")
+    if cfg.accumulate != 1:
+        given.append(f"accumulate={cfg.accumulate}")
+    if cfg.clip_grad_norm is not None:
+        given.append(f"clip_grad_norm={cfg.clip_grad_norm}")
+    return ", ".join(given)
+
+
+_ANNOUNCED: set[str] = set()
+
+
+def _announce_alone(cfg: RunConfig) -> None:
+    """Say once per process that runs with engine options (mixed precision, accumulation,
+    clipping) are not vectorized: they train alone."""
+    engine = _engine_options(cfg)
+    if engine and engine not in _ANNOUNCED:
+        _ANNOUNCED.add(engine)
+        warnings.warn(
+            f"descentlab: runs with {engine} train one at a time, not vectorized (the "
+            "vectorized path does not implement them)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
 def group_key(cfg: RunConfig) -> str:
     """Configs with equal keys can train in one vectorized pass (they share every field of
     ``_SHARED_FIELDS``); they may differ in optimizer, seed, hyperparameters and name."""
@@ -331,6 +364,7 @@ def group_of(cfg: RunConfig) -> str | None:
     from descentlab.problems import data as datasets
 
     if cfg.problem not in datasets.DATASETS or vectorize_reason(cfg) is not None:
+        _announce_alone(cfg)
         return None
     return group_key(cfg)
 
@@ -344,6 +378,13 @@ def vectorize_reason(cfg: RunConfig) -> str | None:
     model and the update rules are checked when the group is set up)."""
     from descentlab import optim
 
+    engine = _engine_options(cfg)
+    if engine:
+        return (
+            f"{engine}: the vectorized path does not implement mixed precision, gradient "
+            "accumulation or engine-level clipping; such runs train alone (the same numbers "
+            "as train())"
+        )
     if cfg.checkpoint_every is not None:
         return (
             f"checkpoint_every={cfg.checkpoint_every}: vectorized runs keep no checkpoints "
@@ -445,6 +486,8 @@ def _plan(
         one = procs and str(configs[idx[0]].device) == "cpu"
         wanted = name in VMAP_MODELS or (not one and name not in _NO_VMAP_MODELS)
         able = [i for i in idx if vectorize_reason(configs[i]) is None]
+        if len(able) < len(idx) and len(idx) >= 2:
+            _announce_alone(configs[idx[0]])
         if len(able) >= 2 and wanted:
             batches.append(("vmap", able))
             rest.extend(i for i in idx if i not in able)

@@ -76,7 +76,7 @@ from descentlab.engine.common import (
     progress_bar,
 )
 from descentlab.engine.config import RunConfig, checked_config
-from descentlab.engine.loop import Loop
+from descentlab.engine.loop import Loop, check_checkpoint_every
 from descentlab.store import Store
 
 __all__ = ["RunResult", "evaluate", "resume", "train"]
@@ -136,8 +136,14 @@ class OneModel:
         self.config, self.b = config, built
         self.aug_gen = aug_gen
         self.has_modes = built.has_modes
-        self._batch: list[Tensor] = [built.x_train, built.y_train]
+        self._micro: list[tuple[Tensor, Tensor, int | None]] = []
         self._last = [0.0]
+        #: fp16's gradient scaler (torch.amp.GradScaler; None for fp32 and bf16)
+        self.scaler = (
+            torch.amp.GradScaler(torch.device(config.device).type)
+            if config.precision == "fp16"
+            else None
+        )
         self._closure = self._make_closure()
         self._splits = (
             ("train", built.x_train, built.y_train),
@@ -169,9 +175,12 @@ class OneModel:
         return objective
 
     def _make_closure(self) -> Callable[[], Tensor]:
-        """The optimizer's closure on the current batch: the regularized loss (at noisy
-        weights with weight noise), stopped with :class:`_NonFinite` before any update when it
-        is not finite; the loss's value goes to ``self._last[0]``."""
+        """The optimizer's closure on the current step's micro-batches: the regularized loss
+        (at noisy weights with weight noise; under autocast with a lower precision), stopped
+        with :class:`_NonFinite` before any update when it is not finite, each micro-batch's
+        loss divided by their number before its backward pass (torch's accumulation recipe;
+        scaled by fp16's gradient scaler), then the gradients unscaled and clipped; the mean
+        loss goes to ``self._last[0]``."""
         cfg, b = self.config, self.b
         model, optimizer = b.model, b.optimizer
         objective = self._objective()
@@ -179,18 +188,35 @@ class OneModel:
         if cfg.weight_noise > 0:
             weight_noise = regularize.WeightNoise(cfg.weight_noise, self.aug_gen)
         isfinite = math.isfinite
-        batch, last = self._batch, self._last
+        micro, last, scaler = self._micro, self._last, self.scaler
+        k = cfg.accumulate
+        cast = _autocast(cfg)
+        clip = cfg.clip_grad_norm
+        params = [p for p in model.parameters() if p.requires_grad]
 
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
+            total: Tensor | None = None
+            values = 0.0
             with weight_noise.perturbed(model) if weight_noise else contextlib.nullcontext():
-                loss = objective(batch[0], batch[1])
-                value = loss.item()
-                if not isfinite(value):
-                    raise _NonFinite(value)
-                loss.backward()
-            last[0] = value
-            return loss.detach()
+                for xb, yb, _ in micro:
+                    with cast():
+                        loss = objective(xb, yb)
+                    value = loss.item()
+                    if not isfinite(value):
+                        raise _NonFinite(value)
+                    if k > 1:
+                        loss = loss / k
+                    (loss if scaler is None else scaler.scale(loss)).backward()
+                    values += value
+                    total = loss.detach() if total is None else total + loss.detach()
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            if clip is not None:
+                torch.nn.utils.clip_grad_norm_(params, clip)
+            last[0] = values / k
+            assert total is not None
+            return total
 
         return closure
 
@@ -200,9 +226,14 @@ class OneModel:
         frozen: Sequence[bool],
         diverged: Callable[[int, float], None],
     ) -> float:
-        self._batch[0], self._batch[1] = batch[0], batch[1]
+        self._micro[:] = batch if isinstance(batch, list) else [batch]
         try:
-            self.b.optimizer.step(self._closure)
+            if self.scaler is None:
+                self.b.optimizer.step(self._closure)
+            else:  # GradScaler takes no closure: its step follows the unscaled gradients
+                self._closure()
+                self.scaler.step(self.b.optimizer)
+                self.scaler.update()
         except _NonFinite as exc:
             diverged(0, exc.value)
             return exc.value
@@ -264,6 +295,16 @@ class OneModel:
             self.b.early.restore(self.b.model)
 
 
+def _autocast(config: RunConfig) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """The context a training forward pass and loss run in: ``torch.autocast`` with the
+    config's lower precision, or nothing (fp32)."""
+    if config.precision == "fp32":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
+    kind = torch.device(config.device).type
+    return lambda: torch.autocast(kind, dtype=dtype)
+
+
 def _state_dict(loop: Loop, part: OneModel, status: str) -> dict[str, Any]:
     """Exactly what a checkpoint of one run holds."""
     b = part.b
@@ -287,7 +328,18 @@ def _state_dict(loop: Loop, part: OneModel, status: str) -> dict[str, Any]:
         "objective": [loop.objective_sum, loop.objective_count],
         "history": [list(r) for r in loop.history[0]],
         "elapsed": loop.elapsed,
+        "scaler": None if part.scaler is None else part.scaler.state_dict(),
+        # an attached monitor's records so far (a resumed run keeps them)
+        "monitor": None if _monitor(b) is None else list(_monitor(b).records),
     }
+
+
+def _monitor(b: Built) -> Any:
+    """The :class:`~descentlab.optim.Monitor` attached to the run's optimizer, or None."""
+    from descentlab.optim import Monitor
+
+    monitor = getattr(b.optimizer, "monitor", None)
+    return monitor if isinstance(monitor, Monitor) else None
 
 
 def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> None:
@@ -309,6 +361,10 @@ def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> No
     loop.history[0] = [(int(s), sp, nm, float(v)) for s, sp, nm, v in state["history"]]
     loop.elapsed = float(state["elapsed"])
     loop.step = int(state["step"])
+    if part.scaler is not None and state.get("scaler") is not None:
+        part.scaler.load_state_dict(state["scaler"])
+    if _monitor(b) is not None and state.get("monitor") is not None:
+        _monitor(b).records[:] = [dict(r) for r in state["monitor"]]
 
 
 def _stepper(loop: Loop, config: RunConfig, built: Built) -> OneModel:
@@ -344,6 +400,7 @@ def train(
     until_step: int | None = None,
     progress: bool | None = None,
     on_start: Callable[[int | None], None] | None = None,
+    checkpoint_every: int | str | None = None,
 ) -> RunResult:
     """Train one model as ``config`` says; record it in ``store`` if given.
 
@@ -363,6 +420,10 @@ def train(
         progress: show a progress bar; None shows one when stderr is a terminal.
         on_start: called with the run id (None without a store) once everything is built and
             checked, just before the first step.
+        checkpoint_every: where ``config.checkpoint_every`` is None, checkpoint every this
+            many steps, or ``"auto"`` (so that writing them costs at most 2 % of the run's
+            time: :class:`~descentlab.engine.loop.CheckpointClock`) -- how the run is
+            executed (a comparison's trials), not recorded in its config.
 
     Returns:
         The :class:`RunResult`.
@@ -381,9 +442,10 @@ def train(
     # run is built (and recorded) before its loop and stepper exist.
     config, record = checked_config(config)
     _check_until(until_step)
+    check_checkpoint_every(checkpoint_every)
     if store is None and checkpoint_path is None:
         for key, value in (
-            ("checkpoint_every", config.checkpoint_every),
+            ("checkpoint_every", config.checkpoint_every or checkpoint_every),
             ("until_step", until_step),
             ("resume", resume or None),
         ):
@@ -400,6 +462,7 @@ def train(
         built = build(config, data)
         run_id = None if store is None else create_record(store, config, built, record=record)
         loop = Loop.single(config, built)
+        loop.checkpoint_every = checkpoint_every
         return _launch(loop, config, built, store, run_id, path, state, until_step, progress,
                        on_start)  # fmt: skip
 
@@ -503,6 +566,7 @@ def resume(
     schedule: Mapping[str, Any] | None = None,
     on_start: Callable[[int | None], None] | None = None,
     restart: bool = False,
+    checkpoint_every: int | str | None = None,
 ) -> RunResult:
     """Continue a run recorded in ``store`` from its last checkpoint.
 
@@ -524,6 +588,7 @@ def resume(
         on_start: called with the run id just before training continues.
         restart: start the run over from step 0 when its checkpoint is corrupted or missing
             (its metrics are deleted).
+        checkpoint_every: as for :func:`train`.
 
     Returns:
         The :class:`RunResult` of the whole run.
@@ -543,6 +608,7 @@ def resume(
         ('interrupted', 60)
     """
     _check_until(until_step)
+    check_checkpoint_every(checkpoint_every)
     record = store.get_run(run_id)
     _check_resumable(record)
     config = RunConfig.from_dict(record.config)
@@ -566,6 +632,7 @@ def resume(
     with torch.random.fork_rng(devices=[]):
         built = build(config, data)
         loop = Loop.single(config, built)
+        loop.checkpoint_every = checkpoint_every
         return _launch(loop, config, built, store, run_id, ckpt_path, state, until_step,
                        progress, on_start)  # fmt: skip
 

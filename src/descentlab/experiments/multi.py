@@ -426,6 +426,7 @@ def compare_many(
     progress: Any = None,
     vectorize: bool = True,
     measure_targets: bool = False,
+    checkpoint_every: int | str | None = "auto",
 ) -> MultiComparison:
     """Compare the same optimizers on several problems; return the multi-problem view (write
     its report with :func:`descentlab.report.profiles.render_multi_report`).
@@ -439,7 +440,7 @@ def compare_many(
         settings: :class:`~descentlab.experiments.compare.CompareSpec` fields for every
             problem (optimizers, lrs_per_optimizer, seeds...); they override the suite's per-problem
             settings (:data:`SUITE_SETTINGS`). Default optimizers: :data:`SUITE_OPTIMIZERS`.
-        workers, threads, progress, vectorize: as for
+        workers, threads, progress, vectorize, checkpoint_every: as for
             :func:`~descentlab.experiments.compare.compare`.
         measure_targets: a problem with no target of its own and none stored gets one from
             its reference comparison (:func:`~descentlab.experiments.reference.measure_target`,
@@ -473,6 +474,7 @@ def compare_many(
             progress=progress,
             problem=None if isinstance(p, str) else p,
             vectorize=vectorize,
+            checkpoint_every=checkpoint_every,
         )
         name = _problem_name(p)
         measured = None

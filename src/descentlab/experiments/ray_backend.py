@@ -227,21 +227,24 @@ def make_runner(
     threads: int = 1,
     address: str | None = None,
     vectorize: bool = False,
+    checkpoint_every: int | str | None = None,
 ) -> TrialRunner:
     """The trial runner of ``backend``: ``"local"`` (this machine's worker processes) or
     ``"ray"`` (Ray tasks; ``address`` joins a running cluster, None starts a local one).
     ``vectorize`` lets either train trials of one model together
     (:meth:`TrialRunner.submit_many <descentlab.experiments.trials.TrialRunner.submit_many>`):
-    one worker task, or one Ray task, per group.
+    one worker task, or one Ray task, per group. ``checkpoint_every``: the local runner's
+    trials checkpoint and resume mid-run (:class:`~descentlab.experiments.trials.TrialRunner`);
+    Ray tasks train against a scratch store of their node and keep no checkpoint (an
+    interrupted trial runs again from step 0).
 
     Raises:
         ValueError: unknown backend, or ``address`` given for the local backend.
         BackendUnavailable: ``"ray"`` without Ray installed.
     """
     if check_backend(backend, address) == "local":
-        return TrialRunner(
-            store_path, source, workers=workers, threads=threads, vectorize=vectorize
-        )
+        return TrialRunner(store_path, source, workers=workers, threads=threads,
+                           vectorize=vectorize, checkpoint_every=checkpoint_every)  # fmt: skip
     return RayTrialRunner(store_path, source, address=address, threads=threads, vectorize=vectorize)
 
 

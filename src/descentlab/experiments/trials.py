@@ -53,6 +53,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -282,21 +283,28 @@ def finished_run(store: Any, trial: Trial, *, outcomes: bool = False) -> Any:
     return record
 
 
-def group_trials(trials: list[Trial]) -> list[list[Trial]]:
+def group_trials(
+    trials: list[Trial], alone: Callable[[Trial], bool] | None = None
+) -> list[list[Trial]]:
     """``trials`` split into the groups that can train in one vectorized pass: same data and
     same shared fields (:func:`~descentlab.engine.multirun.train_many`'s grouping: the runs
     may differ in seed, hyperparameters and name). Order is kept within and between groups
-    (a group stands where its first trial stood)."""
-    return [[trials[i] for i in g] for g in _group_positions(trials)]
+    (a group stands where its first trial stood). ``alone(trial)``: trials that train alone
+    all the same (they checkpoint: a vectorized group keeps no checkpoint)."""
+    return [[trials[i] for i in g] for g in _group_positions(trials, alone)]
 
 
-def _group_positions(trials: Sequence[Trial]) -> list[list[int]]:
+def _group_positions(
+    trials: Sequence[Trial], alone: Callable[[Trial], bool] | None = None
+) -> list[list[int]]:
     """:func:`group_trials`, as positions in ``trials``."""
     from descentlab.engine import multirun
 
     groups: dict[Any, list[int]] = {}
     for i, t in enumerate(trials):
         group = t.group if t.record is not None else multirun.group_of(t.config)
+        if alone is not None and group is not None and alone(t):
+            group = None
         key = ("alone", i) if group is None else (t.data, group)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
@@ -442,10 +450,14 @@ def _cut(costs: Sequence[float], share: float, lo: int) -> int:
     return min(counts, key=lambda k: (abs(totals[k - 1] - share), -k))
 
 
-def _execute_group(store: Any, source: DataSource, trials: list[Trial]) -> list[TrialOutcome]:
-    """Run ``trials`` here, together (``train_many``) when there are several."""
+def _execute_group(
+    store: Any, source: DataSource, trials: list[Trial], checkpoint_every: Any = None
+) -> list[TrialOutcome]:
+    """Run ``trials`` here, together (``train_many``) when there are several; a trial alone
+    checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end) and
+    continues from its last checkpoint if an earlier session was stopped in it."""
     if len(trials) == 1:
-        return [_execute(store, source, trials[0])]
+        return [_execute(store, source, trials[0], checkpoint_every)]
     from descentlab.engine.multirun import train_many
 
     t0 = time.perf_counter()
@@ -460,6 +472,7 @@ def _execute_group(store: Any, source: DataSource, trials: list[Trial]) -> list[
     for t, r in zip(trials, results, strict=True):
         _store_monitor(store, t, r)
         _store_test_outcomes(store, source, t, r)
+        _discard_checkpoint(store, r)
     each = (time.perf_counter() - t0) / len(trials)
     return [
         TrialOutcome(t, r.run_id, r.status, dict(r.summary), False, each)
@@ -467,18 +480,96 @@ def _execute_group(store: Any, source: DataSource, trials: list[Trial]) -> list[
     ]
 
 
-def _execute(store: Any, source: DataSource, trial: Trial) -> TrialOutcome:
-    """Run one trial here (the engine records it in ``store``)."""
+def _execute(
+    store: Any, source: DataSource, trial: Trial, checkpoint_every: Any = None
+) -> TrialOutcome:
+    """Run one trial here (the engine records it in ``store``): from its last checkpoint
+    where an earlier session was stopped in it, else from the start."""
     from descentlab.engine.run import train
 
     t0 = time.perf_counter()
-    result = train(trial.config, store, data=source.get(trial.data), progress=False)
+    data = source.get(trial.data)
+    result = _resume_unfinished(store, trial, data, checkpoint_every)
+    if result is None:
+        result = train(trial.config, store, data=data, progress=False,
+                       checkpoint_every=checkpoint_every)  # fmt: skip
     _store_monitor(store, trial, result)
     _store_test_outcomes(store, source, trial, result)
+    _discard_checkpoint(store, result)
     summary = dict(result.summary)
     return TrialOutcome(
         trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
     )
+
+
+def _resume_unfinished(store: Any, trial: Trial, data: Any, checkpoint_every: Any) -> Any:
+    """The trial continued from where an earlier session left it: its interrupted run (a
+    killed session's runs are marked interrupted when the next one opens the store, see
+    :func:`mark_orphans`) resumed from its last checkpoint -- the same iterates, data order
+    and random streams as if never stopped (:func:`~descentlab.engine.run.resume`), or from
+    step 0 as the same run where it wrote none. A checkpoint that fails its verification is
+    set aside (``<name>.corrupt``), never used: the run starts over, with one warning. None:
+    no such run."""
+    from descentlab.engine.checkpoint import CheckpointError
+    from descentlab.engine.run import resume
+
+    record = store.find_run_by_config(trial.record_config(), status="interrupted")
+    if record is None:
+        return None
+    options = {"data": data, "optimizer": trial.config.optimizer, "progress": False,
+               "schedule": trial.config.schedule, "checkpoint_every": checkpoint_every}  # fmt: skip
+    try:
+        return resume(record.id, store, **options)
+    except CheckpointError as exc:
+        aside = _set_aside(store, record.id)
+        reason = str(exc).split("; to start run")[0]
+        warnings.warn(
+            f"descentlab: trial {trial.config.name!r}: {reason}; set aside as {aside}, never "
+            "used: the trial starts over from step 0",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return resume(record.id, store, restart=True, **options)
+
+
+def _checkpoint_of(store: Any, run_id: int) -> Path | None:
+    art = store.artifacts(run_id).get("checkpoint")
+    return None if art is None else Path(art["path"])
+
+
+def _set_aside(store: Any, run_id: int) -> Path | None:
+    """Move run ``run_id``'s checkpoint (and its checksum file) aside as ``*.corrupt`` and
+    forget it in the store; returns where it went."""
+    from descentlab.engine.checkpoint import checksum_path
+    from descentlab.engine.run import _default_checkpoint
+
+    # the recorded one, or one at the engine's default place that the store had yet to record
+    path = _checkpoint_of(store, run_id) or _default_checkpoint(store, run_id)
+    if not (path.exists() or checksum_path(path).exists()):
+        return None
+    aside = path.with_name(path.name + ".corrupt")
+    for src, dst in ((path, aside), (checksum_path(path), checksum_path(aside))):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(src, dst)
+    store.remove_artifact(run_id, "checkpoint")
+    return aside
+
+
+def _discard_checkpoint(store: Any, result: Any) -> None:
+    """A finished trial's checkpoint removed (and forgotten by the store): it is never
+    resumed, and a comparison's thousands of trials would fill the disk."""
+    if result.run_id is None or result.status not in FINISHED:
+        return
+    from descentlab.engine.checkpoint import checksum_path
+
+    path = _checkpoint_of(store, result.run_id)
+    if path is None:
+        return
+    store.remove_artifact(result.run_id, "checkpoint")
+    for file in (path, checksum_path(path)):
+        with contextlib.suppress(FileNotFoundError):
+            file.unlink()
+    result.checkpoint_path = None
 
 
 def _store_monitor(store: Any, trial: Trial, result: Any) -> None:
@@ -532,7 +623,12 @@ def _sigint_ignored() -> Any:
 
 
 def _worker_main(
-    store_path: str, source: DataSource, threads: int, tasks: Any, results: Any
+    store_path: str,
+    source: DataSource,
+    threads: int,
+    tasks: Any,
+    results: Any,
+    checkpoint_every: Any = None,
 ) -> None:
     # Ctrl-C reaches every process of the terminal's group: between trials the main process
     # decides; during a trial the engine's own handler ends the run as "interrupted".
@@ -570,7 +666,8 @@ def _worker_main(
                 store = Store(store_path)
             # a task's outcomes come back together: the main process sees the worker free
             # with every outcome it can plan from
-            results.put((indices, _execute_group(store, source, trials), None))
+            outcomes = _execute_group(store, source, trials, checkpoint_every)
+            results.put((indices, outcomes, None))
         except BaseException as exc:  # report everything, including KeyboardInterrupt
             text = "".join(traceback.format_exception(exc))
             no_space = out_of_space(exc)  # the main process then takes back what it made
@@ -624,6 +721,14 @@ class TrialRunner:
         vectorize: let :meth:`submit_many` train trials that differ only in seed or
             hyperparameters together, in one vectorized pass (one task for one process);
             the waiting trials are handed out as workers free up (:func:`plan_tasks`).
+        checkpoint_every: a trial that trains alone checkpoints every this many steps, or
+            ``"auto"`` (at most 2 % of its time: :class:`~descentlab.engine.loop.
+            CheckpointClock`), or None (only where it stops); a trial stopped in an earlier
+            session continues from its last checkpoint. Trials that checkpoint train alone:
+            with a number, every trial longer than it; with ``"auto"``, the trials of models
+            the vectorized path is not always used for
+            (:data:`~descentlab.engine.multirun.VMAP_MODELS`: small models whose trials take
+            seconds keep their vectorized groups, which keep no checkpoints).
 
     Use :meth:`submit` to queue a trial and :meth:`next_outcome` to get the next finished one
     (finished-before trials come back first, marked ``reused``). Use it as a context manager:
@@ -638,7 +743,12 @@ class TrialRunner:
         workers: int = 1,
         threads: int = 1,
         vectorize: bool = False,
+        checkpoint_every: int | str | None = None,
     ) -> None:
+        from descentlab.engine.loop import check_checkpoint_every
+
+        check_checkpoint_every(checkpoint_every)
+        self.checkpoint_every = checkpoint_every
         for name, value in (("workers", workers), ("threads", threads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -696,7 +806,14 @@ class TrialRunner:
             for _ in range(self.workers):
                 p = ctx.Process(
                     target=_worker_main,
-                    args=(self.store_path, self.source, self.threads, self._tasks, self._results),
+                    args=(
+                        self.store_path,
+                        self.source,
+                        self.threads,
+                        self._tasks,
+                        self._results,
+                        self.checkpoint_every,
+                    ),
                     daemon=True,
                 )
                 p.start()
@@ -737,6 +854,19 @@ class TrialRunner:
             self._store.close()
 
     # -- work ------------------------------------------------------------------------------
+
+    def _alone(self, trial: Trial) -> bool:
+        """Whether ``trial`` trains alone to checkpoint (see the class notes)."""
+        every = self.checkpoint_every
+        if every is None:
+            return False
+        cfg = trial.config
+        if every != "auto":
+            return cfg.steps is None or cfg.steps > every
+        from descentlab.engine.multirun import VMAP_MODELS
+
+        model = cfg.model or getattr(self.source.load(), "default_model", None)
+        return model not in VMAP_MODELS
 
     @property
     def pending(self) -> int:
@@ -789,7 +919,8 @@ class TrialRunner:
     def _flush(self) -> None:
         """Send every waiting trial off: one at a time, or in vectorized groups."""
         todo, self._waiting = self._waiting, []
-        for group in group_trials(todo) if self.vectorize else [[t] for t in todo]:
+        groups = group_trials(todo, self._alone) if self.vectorize else [[t] for t in todo]
+        for group in groups:
             self._send(group, sum(trial_cost(t) for t in group))
 
     def _schedule(self) -> None:
@@ -801,7 +932,7 @@ class TrialRunner:
         waiting = self._waiting
         costs = [trial_cost(t) for t in waiting]
         parts = plan_tasks(
-            _group_positions(waiting),
+            _group_positions(waiting, self._alone),
             idle,
             cost=costs.__getitem__,
             urgent=lambda i: waiting[i].phase == "tune",
@@ -877,7 +1008,7 @@ class TrialRunner:
             indices, group = self._local.popleft()
             try:
                 with _threads(self.threads):
-                    outcomes = _execute_group(self.store, self.source, group)
+                    outcomes = _execute_group(self.store, self.source, group, self.checkpoint_every)
             except BaseException as exc:  # the task is over: its error goes to the caller
                 self._running.pop(indices[0], None)
                 for index in indices:

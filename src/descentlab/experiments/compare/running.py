@@ -58,6 +58,7 @@ def compare(
     backend: str = "local",
     address: str | None = None,
     vectorize: bool = True,
+    checkpoint_every: int | str | None = "auto",
 ) -> Comparison:
     """Run (or continue) a comparison; return everything it found.
 
@@ -90,6 +91,14 @@ def compare(
             compares the two). The numbers agree up to floating-point rounding; the
             wall-clock seconds to the target come only from a curve run that trained alone
             (``vectorize=False``, ``descentlab compare --one-at-a-time``).
+        checkpoint_every: each trial that trains alone checkpoints every this many steps;
+            ``"auto"`` (the default) as often as costs at most 2 % of its time; None only
+            where it stops. Run again after an interruption (even ``kill -9``), a comparison
+            continues each unfinished trial from its last checkpoint and ends with the table
+            it would have given uninterrupted (see
+            :class:`~descentlab.experiments.trials.TrialRunner` for which trials train alone;
+            with ``backend="ray"`` trials restart from step 0). A finished trial's checkpoint
+            is removed.
 
     Returns:
         The :class:`Comparison`.
@@ -111,7 +120,8 @@ def compare(
     session = _Session(plan, run_dir, console_progress(progress), workers)
     session.execute(
         functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
-                          threads=threads, address=address, vectorize=vectorize),
+                          threads=threads, address=address, vectorize=vectorize,
+                          checkpoint_every=checkpoint_every),
         data,
     )  # fmt: skip
     result = session.finish(threads=threads, backend=backend)

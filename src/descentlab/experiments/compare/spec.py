@@ -128,6 +128,11 @@ class CompareSpec:
             out of :meth:`to_dict` (a comparison stored before the field existed is found
             again); another device is part of it and of the digest (its numbers differ by
             rounding from the CPU's).
+        precision, accumulate, clip_grad_norm: every trial's engine options (mixed
+            precision, gradient accumulation, clipping before the optimizer: see
+            :class:`~descentlab.engine.config.RunConfig`); left out of :meth:`to_dict` at
+            their defaults, like ``device``. Trials with them train one at a time (the
+            vectorized path does not implement them).
 
     Example:
         >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
@@ -164,6 +169,9 @@ class CompareSpec:
     landscapes: Sequence[str] = ("ravine", "saddle")
     name: str | None = None
     device: str = "cpu"
+    precision: str = "fp32"
+    accumulate: int = 1
+    clip_grad_norm: float | None = None
     #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
     trials: dataclasses.InitVar[int | None] = None
 
@@ -280,6 +288,10 @@ class CompareSpec:
         return f"{problem_slug(self.problem)}-{self.model or 'default'}-{self.digest(record)}"
 
 
+# Fields left out of the record at their defaults (they came later).
+_LEFT_OUT = frozenset({"device", "precision", "accumulate", "clip_grad_norm"})
+
+
 def _record(spec: CompareSpec) -> dict[str, Any]:
     """:meth:`CompareSpec.to_dict` but the optimizers (which their choices write)."""
     out: dict[str, Any] = {}
@@ -294,7 +306,7 @@ def _record(spec: CompareSpec) -> dict[str, Any]:
             }
         elif f.name == "landscapes":
             value = list(value)
-        elif f.name == "device" and value == "cpu":
+        elif f.name in _LEFT_OUT and value == f.default:
             continue  # a comparison stored before the field existed is found again
         out[f.name] = value
     return out
@@ -610,7 +622,13 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
         batch_size=spec.batch_size,
         steps=spec.steps,
         device=spec.device,
+        precision=spec.precision,
+        accumulate=spec.accumulate,
+        clip_grad_norm=spec.clip_grad_norm,
     )
+    # the engine options, by the engine's own checks and messages
+    RunConfig(steps=1, device=spec.device, precision=spec.precision, accumulate=spec.accumulate,
+              clip_grad_norm=spec.clip_grad_norm).validate()  # fmt: skip
     tune_seeds = tuple(spec.tuning_seeds)
     final_seeds = tuple(spec.final_seeds)
     tune_steps, curve_eval_every = spec.tune_length, spec.curve_eval_every
