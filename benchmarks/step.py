@@ -126,7 +126,31 @@ def _timed(fn: Callable[[], object]) -> float:
     return CLOCK() - t0
 
 
-def _optimizers(name: str, total: int) -> dict[str, tuple[torch.optim.Optimizer, list]]:
+#: the path added by ``--prefetch``: descentlab's fused step with the other software prefetch
+#: choice than this CPU's (:func:`descentlab.optim.fused.software_prefetch`)
+OTHER = "dl fused other prefetch"
+
+
+def _other_prefetch(opt: optim.Optimizer) -> None:
+    """Build ``opt``'s kernels with the software prefetch choice this CPU does not make (its
+    first step, taken here)."""
+    from descentlab.optim import fused
+
+    old = os.environ.get("DESCENTLAB_PREFETCH")
+    os.environ["DESCENTLAB_PREFETCH"] = "0" if fused.software_prefetch() else "1"
+    try:
+        with torch.no_grad():
+            opt.step()
+    finally:
+        if old is None:
+            del os.environ["DESCENTLAB_PREFETCH"]
+        else:
+            os.environ["DESCENTLAB_PREFETCH"] = old
+
+
+def _optimizers(
+    name: str, total: int, prefetch: bool = False
+) -> dict[str, tuple[torch.optim.Optimizer, list]]:
     ours_kw, tcls, tkw, has_fused = TORCH_TWINS.get(name, ({}, None, {}, False))
     ocls = optim.get(name)
     opts = {}
@@ -149,6 +173,10 @@ def _optimizers(name: str, total: int) -> dict[str, tuple[torch.optim.Optimizer,
         else:
             opt = tcls(params, **tkw, fused=True)
         opts[path] = (opt, params)
+    if prefetch:
+        opt = ocls(params, **ours_kw, fused=True)
+        _other_prefetch(opt)
+        opts[OTHER] = (opt, params)
     return opts
 
 
@@ -160,7 +188,9 @@ def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
     return (reads + writes) * numel * 4
 
 
-def run(sizes: list[int], repeat: int, names: list[str], late: bool = False) -> list[dict]:
+def run(
+    sizes: list[int], repeat: int, names: list[str], late: bool = False, prefetch: bool = False
+) -> list[dict]:
     rows = []
     for total in sizes:
         print(
@@ -169,7 +199,7 @@ def run(sizes: list[int], repeat: int, names: list[str], late: bool = False) -> 
         )
         print(HEADER)
         for name in names:
-            opts = _optimizers(name, total)
+            opts = _optimizers(name, total, prefetch)
             bw_params = opts["dl eager"][1]
             grads = [p.grad for p in bw_params]
             with torch.no_grad():
@@ -201,6 +231,15 @@ def run(sizes: list[int], repeat: int, names: list[str], late: bool = False) -> 
             row["GB/s"] = bandwidth / 1e9
             rows.append(row)
             print(_fmt(row), flush=True)
+            if prefetch:
+                row["other prefetch/fused"] = med[OTHER] / med["dl fused"]
+                best_t = min((v for k, v in med.items() if k.startswith("torch")), default=None)
+                print(
+                    f"{'':<9} {OTHER}: {med[OTHER]:.2f} ms, "
+                    f"{row['other prefetch/fused']:.3f}x dl fused"
+                    + (f", {med[OTHER] / best_t:.2f}x torch's best" if best_t else ""),
+                    flush=True,
+                )
             del opts
     return rows
 
@@ -439,6 +478,12 @@ def main(argv: list[str] | None = None) -> None:
         "count stays one behind the others', as a layer's unfrozen after the first steps",
     )
     parser.add_argument(
+        "--prefetch",
+        action="store_true",
+        help="time also the fused step with the other software prefetch choice than this "
+        "CPU's (descentlab.optim.fused.software_prefetch), round-robin with the others",
+    )
+    parser.add_argument(
         "--dtype",
         choices=("float32", "bfloat16", "float16"),
         default="float32",
@@ -508,7 +553,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.no_compile:
         compile_overhead(names)
-    rows = run(sizes, args.repeat, names, late=args.late)
+    rows = run(sizes, args.repeat, names, late=args.late, prefetch=args.prefetch)
     for total in sizes:
         sub = [r for r in rows if r["params"] == total]
         w_bound = max(sub, key=lambda r: r["fused/bound"])

@@ -10,7 +10,8 @@ the tests use).
 The file holds, per optimizer and configuration, one SHA-256 per source (what the test
 compares: a changed line names the kernel) and, under ``"sources"``, each text once (keyed by
 its hash; the paragraphs the kernels share stored once), so ``git diff`` shows the changed
-generated lines.
+generated lines. The C sources are those without software prefetch (chosen per CPU:
+:func:`descentlab.optim.fused.software_prefetch`), so the file is the same on every machine.
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ def c_sources(opt: Any) -> dict[str, str]:
     builder = opt._fused.builder(opt, _hyper(opt))
     if builder is None:
         return {}
+    fold = opt._fused.fold_lr
     return {
-        str(dt).removeprefix("torch."): builder.source(dt, opt._fused.fold_lr) for dt in C_DTYPES
+        str(dt).removeprefix("torch."): builder.source(dt, fold, prefetch=False) for dt in C_DTYPES
     }
 
 

@@ -97,6 +97,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +119,7 @@ __all__ = [
     "compile_count",
     "compiler",
     "fused_available",
+    "software_prefetch",
     "sqrt_reproduces_torch",
 ]
 
@@ -159,6 +161,19 @@ def _load(source: str) -> Any:
         return _native.load(source, _bind_step, what="fused optimizer kernel")
     except KernelUnavailable as exc:
         raise FusedUnavailable(str(exc)) from None
+
+
+def software_prefetch() -> bool:
+    """Whether the generated vector loop prefetches 2 KiB ahead in every stream, chosen by the
+    CPU's maker as measured on each (docs/kernel-runtime.md): on Intel the hardware
+    prefetcher alone leaves a step with a division or root 10-15 % slower at 10M parameters;
+    on AMD (Zen 3, Zen 4) the software prefetch makes the step slower. ``DESCENTLAB_PREFETCH=1``
+    (or ``0``) overrides the choice for the kernels built after it is set (each choice is its
+    own kernel in the cache)."""
+    forced = os.environ.get("DESCENTLAB_PREFETCH", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return _native.cpu_vendor() == "GenuineIntel"
 
 
 @functools.lru_cache(maxsize=1)
@@ -355,10 +370,19 @@ class FusedBuilder:
             return self.final
         return f"dl_fma({self.u}, c_neglr, p)" if fold_lr else f"p + {self.u}"
 
-    def source(self, dtype: torch.dtype, fold_lr: bool, stream: bool | None = None) -> str:
+    def source(
+        self,
+        dtype: torch.dtype,
+        fold_lr: bool,
+        stream: bool | None = None,
+        prefetch: bool | None = None,
+    ) -> str:
         """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``: its square root).
         ``stream``: take the streaming vector width (``DL_STREAM`` in the prelude); None:
-        where the body has no division or root (nor low-precision or low-bit data)."""
+        where the body has no division or root (nor low-precision or low-bit data).
+        ``prefetch``: the vector loop prefetches 2 KiB ahead in every stream it reads; None:
+        this CPU's choice (:func:`software_prefetch`). The choice is in the source, so the
+        kernel cache keeps one kernel per choice."""
         if dtype not in DTYPES:
             raise ValueError(f"fused kernels take {_dtype_names()} tensors, got {dtype}")
         # float16/bfloat16: stored as 16 bits, computed in float32 (rounded to the nearest
@@ -375,6 +399,13 @@ class FusedBuilder:
             for k, n in enumerate(names)
         )
         final = f"{st}(a_p + j, {self.final_expr(fold_lr)});"
+        if prefetch is None:
+            prefetch = software_prefetch()
+        ahead = "\n".join(  # the gradient read once, the others read and written
+            f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
+            for n in names
+            if stored.get(n, (n, 0))[1] == 0
+        )
         code = self._stored_code()
 
         def body_of(code: Mapping[str, Mapping[str, str]]) -> str:
@@ -416,6 +447,7 @@ class FusedBuilder:
             scalar=scalar,
             decl=decl,
             coefs=coefs,
+            vbody=f"{ahead}\n{body}" if prefetch else body,
             body=body,
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
@@ -514,7 +546,7 @@ static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
         typedef V T;
 {coefs}
         for (; j + W <= j1; j += W) {{
-{body}
+{vbody}
         }}
     }}
     {{
