@@ -26,6 +26,9 @@ same optimizer, its steps taken in turn with and without a change -- and torch's
 
     python benchmarks/step.py --schedule lr --sizes 1e5,1e6,1e7 --threads 1 --clock cpu
 
+``--blocks 10`` runs each arm's steps in blocks of 10 (after one untimed step, so the step before
+a timed one is of the same kind in every arm), the arms' order rotated block by block.
+
 ``--device cuda`` times every named optimizer's step on the GPU instead (benchmarks/gpu_step.py:
 descentlab's default there -- the generated Triton kernel -- against torch's fused path where it
 has one and foreach otherwise, bytes moved against the copy bandwidth measured in the same run,
@@ -317,8 +320,12 @@ def _scheduled(group: dict, key: str, base: object, i: int) -> None:
         group["momentum"] = base * (0.8 + 0.2 * c)
 
 
-def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> None:
-    """Step time with a value changed before every step (see the module docstring)."""
+def run_schedule(
+    sizes: list[int], repeat: int, names: list[str], what: str, blocks: int = 0
+) -> None:
+    """Step time with a value changed before every step (see the module docstring);
+    ``blocks``: each arm's steps in blocks of this many timed steps (0: one step each in
+    turn)."""
     print(
         f"\n{what} changed before every step (median ms per step; dl = descentlab's default "
         "backend, torch = its fused path where it has one, else foreach)"
@@ -351,18 +358,22 @@ def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> 
                 arms["torch"] = tcls(params, **tkw, **tkind)
             base = {k: o.param_groups[0][key] for k, o in arms.items()}
             times: dict[str, list[float]] = {k: [] for k in arms}
+            n = len(arms)
+            # blocks: each arm's steps contiguous, the first of each block untimed (so the step
+            # before a timed one is of the same arm), the arms' order rotated block by block
+            per = blocks or 1
             with torch.no_grad():
-                for i in range(3 + repeat):
-                    n = len(arms)
+                for i in range(3 + math.ceil(repeat / per)):
                     order = [*arms][i % n :] + [*arms][: i % n]  # each arm first in turn
                     for k in order:
                         opt = arms[k]
-                        if k != "const":
-                            for group in opt.param_groups:
-                                _scheduled(group, key, base[k], i)
-                        dt = _timed(opt.step)
-                        if i >= 3:
-                            times[k].append(dt)
+                        for j in range(per + (blocks > 0)):
+                            if k != "const":
+                                for group in opt.param_groups:
+                                    _scheduled(group, key, base[k], i * (per + 1) + j)
+                            dt = _timed(opt.step)
+                            if i >= 3 and (j > 0 or not blocks):
+                                times[k].append(dt)
             med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
             t = med.get("torch")
             print(
@@ -478,6 +489,14 @@ def main(argv: list[str] | None = None) -> None:
         "count stays one behind the others', as a layer's unfrozen after the first steps",
     )
     parser.add_argument(
+        "--blocks",
+        type=int,
+        default=0,
+        help="with --schedule: each arm's steps in blocks of this many timed steps (after one "
+        "untimed step), the arms' order rotated block by block (default 0: one step each in "
+        "turn)",
+    )
+    parser.add_argument(
         "--prefetch",
         action="store_true",
         help="time also the fused step with the other software prefetch choice than this "
@@ -546,7 +565,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.optimizers and others:  # said, not dropped silently
         print("not timed (no fused step): " + "; ".join(f"{n}: {w}" for n, w in others.items()))
     if args.schedule:
-        run_schedule(sizes, args.repeat, names, args.schedule)
+        run_schedule(sizes, args.repeat, names, args.schedule, args.blocks)
         return
     if args.state_dtypes:
         run_state(sizes, args.repeat, names, args.state_dtypes.split(","))
