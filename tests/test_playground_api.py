@@ -280,3 +280,21 @@ def test_cli_refuses_a_bad_port_and_warns_off_loopback(monkeypatch, capsys):
     assert "http://127.0.0.1:" in printed and "stopped" in printed
     assert L.NAMES  # the landscapes module stays importable next to the app
     del out
+
+
+def test_betas_are_checked_by_the_optimizers_declared_checks(client):
+    """Adan's three betas are offered and accepted; each optimizer's betas are refused by its
+    own declared checks (their words), not by a pair-shaped rule of the playground's."""
+    o = next(o for o in client.get("/api/meta").json()["optimizers"] if o["name"] == "adan")
+    assert o["params"]["betas"] == [0.98, 0.92, 0.99]
+    assert (
+        _run(client, optimizers=[{"name": "adan", "betas": [0.9, 0.9, 0.999]}]).status_code == 200
+    )
+    bad = _run(client, optimizers=[{"name": "adan", "betas": [0.9, 0.9, 1.0]}])
+    assert (
+        bad.status_code == 422 and "betas[2] must be a number in [0.0, 1.0)" in bad.json()["error"]
+    )
+    bad = _run(client, optimizers=[{"name": "adam", "betas": [0.9, 0.99, 0.9]}])
+    assert bad.status_code == 422 and "betas must be a pair" in bad.json()["error"]
+    bad = _run(client, optimizers=[{"name": "adam", "betas": [0.9, "x"]}])
+    assert bad.status_code == 422 and "betas[1] must be a finite number" in bad.json()["error"]
