@@ -26,6 +26,9 @@ same optimizer, its steps taken in turn with and without a change -- and torch's
 
     python benchmarks/step.py --schedule lr --sizes 1e5,1e6,1e7 --threads 1 --clock cpu
 
+``--blocks 10`` runs each arm's steps in blocks of 10 (after one untimed step, so the step before
+a timed one is of the same kind in every arm), the arms' order rotated block by block.
+
 ``--device cuda`` times every named optimizer's step on the GPU instead (benchmarks/gpu_step.py:
 descentlab's default there -- the generated Triton kernel -- against torch's fused path where it
 has one and foreach otherwise, bytes moved against the copy bandwidth measured in the same run,
@@ -126,7 +129,31 @@ def _timed(fn: Callable[[], object]) -> float:
     return CLOCK() - t0
 
 
-def _optimizers(name: str, total: int) -> dict[str, tuple[torch.optim.Optimizer, list]]:
+#: the path added by ``--prefetch``: descentlab's fused step with the other software prefetch
+#: choice than this CPU's (:func:`descentlab.optim.fused.software_prefetch`)
+OTHER = "dl fused other prefetch"
+
+
+def _other_prefetch(opt: optim.Optimizer) -> None:
+    """Build ``opt``'s kernels with the software prefetch choice this CPU does not make (its
+    first step, taken here)."""
+    from descentlab.optim import fused
+
+    old = os.environ.get("DESCENTLAB_PREFETCH")
+    os.environ["DESCENTLAB_PREFETCH"] = "0" if fused.software_prefetch() else "1"
+    try:
+        with torch.no_grad():
+            opt.step()
+    finally:
+        if old is None:
+            del os.environ["DESCENTLAB_PREFETCH"]
+        else:
+            os.environ["DESCENTLAB_PREFETCH"] = old
+
+
+def _optimizers(
+    name: str, total: int, prefetch: bool = False
+) -> dict[str, tuple[torch.optim.Optimizer, list]]:
     ours_kw, tcls, tkw, has_fused = TORCH_TWINS.get(name, ({}, None, {}, False))
     ocls = optim.get(name)
     opts = {}
@@ -149,6 +176,10 @@ def _optimizers(name: str, total: int) -> dict[str, tuple[torch.optim.Optimizer,
         else:
             opt = tcls(params, **tkw, fused=True)
         opts[path] = (opt, params)
+    if prefetch:
+        opt = ocls(params, **ours_kw, fused=True)
+        _other_prefetch(opt)
+        opts[OTHER] = (opt, params)
     return opts
 
 
@@ -160,7 +191,9 @@ def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
     return (reads + writes) * numel * 4
 
 
-def run(sizes: list[int], repeat: int, names: list[str], late: bool = False) -> list[dict]:
+def run(
+    sizes: list[int], repeat: int, names: list[str], late: bool = False, prefetch: bool = False
+) -> list[dict]:
     rows = []
     for total in sizes:
         print(
@@ -169,7 +202,7 @@ def run(sizes: list[int], repeat: int, names: list[str], late: bool = False) -> 
         )
         print(HEADER)
         for name in names:
-            opts = _optimizers(name, total)
+            opts = _optimizers(name, total, prefetch)
             bw_params = opts["dl eager"][1]
             grads = [p.grad for p in bw_params]
             with torch.no_grad():
@@ -201,6 +234,15 @@ def run(sizes: list[int], repeat: int, names: list[str], late: bool = False) -> 
             row["GB/s"] = bandwidth / 1e9
             rows.append(row)
             print(_fmt(row), flush=True)
+            if prefetch:
+                row["other prefetch/fused"] = med[OTHER] / med["dl fused"]
+                best_t = min((v for k, v in med.items() if k.startswith("torch")), default=None)
+                print(
+                    f"{'':<9} {OTHER}: {med[OTHER]:.2f} ms, "
+                    f"{row['other prefetch/fused']:.3f}x dl fused"
+                    + (f", {med[OTHER] / best_t:.2f}x torch's best" if best_t else ""),
+                    flush=True,
+                )
             del opts
     return rows
 
@@ -278,8 +320,12 @@ def _scheduled(group: dict, key: str, base: object, i: int) -> None:
         group["momentum"] = base * (0.8 + 0.2 * c)
 
 
-def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> None:
-    """Step time with a value changed before every step (see the module docstring)."""
+def run_schedule(
+    sizes: list[int], repeat: int, names: list[str], what: str, blocks: int = 0
+) -> None:
+    """Step time with a value changed before every step (see the module docstring);
+    ``blocks``: each arm's steps in blocks of this many timed steps (0: one step each in
+    turn)."""
     print(
         f"\n{what} changed before every step (median ms per step; dl = descentlab's default "
         "backend, torch = its fused path where it has one, else foreach)"
@@ -312,18 +358,22 @@ def run_schedule(sizes: list[int], repeat: int, names: list[str], what: str) -> 
                 arms["torch"] = tcls(params, **tkw, **tkind)
             base = {k: o.param_groups[0][key] for k, o in arms.items()}
             times: dict[str, list[float]] = {k: [] for k in arms}
+            n = len(arms)
+            # blocks: each arm's steps contiguous, the first of each block untimed (so the step
+            # before a timed one is of the same arm), the arms' order rotated block by block
+            per = blocks or 1
             with torch.no_grad():
-                for i in range(3 + repeat):
-                    n = len(arms)
+                for i in range(3 + math.ceil(repeat / per)):
                     order = [*arms][i % n :] + [*arms][: i % n]  # each arm first in turn
                     for k in order:
                         opt = arms[k]
-                        if k != "const":
-                            for group in opt.param_groups:
-                                _scheduled(group, key, base[k], i)
-                        dt = _timed(opt.step)
-                        if i >= 3:
-                            times[k].append(dt)
+                        for j in range(per + (blocks > 0)):
+                            if k != "const":
+                                for group in opt.param_groups:
+                                    _scheduled(group, key, base[k], i * (per + 1) + j)
+                            dt = _timed(opt.step)
+                            if i >= 3 and (j > 0 or not blocks):
+                                times[k].append(dt)
             med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
             t = med.get("torch")
             print(
@@ -439,6 +489,20 @@ def main(argv: list[str] | None = None) -> None:
         "count stays one behind the others', as a layer's unfrozen after the first steps",
     )
     parser.add_argument(
+        "--blocks",
+        type=int,
+        default=0,
+        help="with --schedule: each arm's steps in blocks of this many timed steps (after one "
+        "untimed step), the arms' order rotated block by block (default 0: one step each in "
+        "turn)",
+    )
+    parser.add_argument(
+        "--prefetch",
+        action="store_true",
+        help="time also the fused step with the other software prefetch choice than this "
+        "CPU's (descentlab.optim.fused.software_prefetch), round-robin with the others",
+    )
+    parser.add_argument(
         "--dtype",
         choices=("float32", "bfloat16", "float16"),
         default="float32",
@@ -501,14 +565,14 @@ def main(argv: list[str] | None = None) -> None:
     if not args.optimizers and others:  # said, not dropped silently
         print("not timed (no fused step): " + "; ".join(f"{n}: {w}" for n, w in others.items()))
     if args.schedule:
-        run_schedule(sizes, args.repeat, names, args.schedule)
+        run_schedule(sizes, args.repeat, names, args.schedule, args.blocks)
         return
     if args.state_dtypes:
         run_state(sizes, args.repeat, names, args.state_dtypes.split(","))
         return
     if not args.no_compile:
         compile_overhead(names)
-    rows = run(sizes, args.repeat, names, late=args.late)
+    rows = run(sizes, args.repeat, names, late=args.late, prefetch=args.prefetch)
     for total in sizes:
         sub = [r for r in rows if r["params"] == total]
         w_bound = max(sub, key=lambda r: r["fused/bound"])

@@ -295,3 +295,21 @@ def test_the_lr_map_offers_only_what_it_can_run():
         compute.lr_map({"landscape": "rosenbrock", "optimizer": {"name": "muon"}})
     msg = str(err.value)
     assert "the map cannot run" in msg and "\n" not in msg and len(msg) < 300
+
+
+def test_betas_are_checked_by_the_optimizers_declared_checks(client):
+    """Adan's three betas are offered and accepted; each optimizer's betas are refused by its
+    own declared checks (their words), not by a pair-shaped rule of the playground's."""
+    o = next(o for o in client.get("/api/meta").json()["optimizers"] if o["name"] == "adan")
+    assert o["params"]["betas"] == [0.98, 0.92, 0.99]
+    assert (
+        _run(client, optimizers=[{"name": "adan", "betas": [0.9, 0.9, 0.999]}]).status_code == 200
+    )
+    bad = _run(client, optimizers=[{"name": "adan", "betas": [0.9, 0.9, 1.0]}])
+    assert (
+        bad.status_code == 422 and "betas[2] must be a number in [0.0, 1.0)" in bad.json()["error"]
+    )
+    bad = _run(client, optimizers=[{"name": "adam", "betas": [0.9, 0.99, 0.9]}])
+    assert bad.status_code == 422 and "betas must be a pair" in bad.json()["error"]
+    bad = _run(client, optimizers=[{"name": "adam", "betas": [0.9, "x"]}])
+    assert bad.status_code == 422 and "betas[1] must be a finite number" in bad.json()["error"]

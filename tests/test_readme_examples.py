@@ -35,3 +35,44 @@ def test_a_drifted_readme_is_caught(tmp_path, monkeypatch):
     readme.write_text(text.replace("mean rank", "mean  rank", 1), encoding="utf-8")
     monkeypatch.setattr(script, "README", readme)
     assert script.check() == ["README.md's 'suite' block is not suite.txt"]
+
+
+def _module_blocks(text: str) -> list[tuple[str, str, str]]:
+    """Each ``<!-- module: PATH CLASS -->`` marker's path, class and the python block after it
+    (dedented)."""
+    import re
+    import textwrap
+
+    found = re.findall(r"<!-- module: (\S+) (\w+) -->\n\s*```python\n(.*?)\n\s*```", text, re.S)
+    return [(path, name, textwrap.dedent(code)) for path, name, code in found]
+
+
+def _class_source(path: str, name: str) -> str:
+    """The class ``name`` of the module at ``path`` as written there, less its docstring."""
+    import ast
+
+    source = (ROOT / path).read_text(encoding="utf-8")
+    (node,) = [n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == name]
+    lines = source.splitlines()[node.lineno - 1 : node.end_lineno]
+    doc = node.body[0]
+    if isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant):
+        first, last = doc.lineno - node.lineno, doc.end_lineno - node.lineno
+        del lines[first : last + 2]  # the docstring and the blank line after it
+    return "\n".join(lines)
+
+
+def test_the_readmes_code_is_included_from_the_modules():
+    """The worked example of "Adding an optimizer" is Adan's module as it is: a block marked
+    ``<!-- module: PATH CLASS -->`` equals that class's code (its docstring left out)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = _module_blocks(text)
+    assert ("src/descentlab/optim/adan.py", "scale_by_adan") in [(p, n) for p, n, _ in blocks]
+    for path, name, code in blocks:
+        assert code == _class_source(path, name), f"README's {name} is not {path}'s"
+
+
+def test_a_drifted_module_block_is_caught():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    drifted = text.replace('f.coef("1mb1"', 'f.coef("one_minus_b1"', 1)
+    ((path, name, code),) = [b for b in _module_blocks(drifted) if b[1] == "scale_by_adan"]
+    assert code != _class_source(path, name)

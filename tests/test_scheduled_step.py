@@ -419,3 +419,28 @@ def test_a_bad_value_beside_the_scheduled_one_is_refused():
         opt.step()
     for p, b in zip(params, before, strict=True):
         assert torch.equal(p, b)
+
+
+def test_a_scheduled_tuple_costs_comparisons_only(monkeypatch):
+    """A schedule of betas (a tuple) costs what one of lr does: after the first change, no
+    search for the changed keys (the last step's, confirmed in a few C calls) and no whole
+    check of the pair (each float compared with its entry's bounds); a beta out of range
+    still gets the whole check and its words."""
+    from descentlab.optim import fusedpath, hyperspec
+
+    params = _params()
+    opt = optim.Adam(params, lr=1e-2, fused=True)
+    searched, checked = [], []
+    search, check = fusedpath.changed_numbers, hyperspec.Pair.check
+    monkeypatch.setattr(fusedpath, "changed_numbers", lambda *a: searched.append(1) or search(*a))
+    monkeypatch.setattr(hyperspec.Pair, "check", lambda *a: checked.append(1) or check(*a))
+    for i in range(8):
+        opt.param_groups[0]["betas"] = (0.9 - 0.01 * i, 0.999)
+        _grads(params, i)
+        opt.step()
+    assert opt._fused.steady[0].moved.keys == frozenset({"betas"})
+    assert len(searched) == 1  # the first change only
+    assert checked == [1]  # the construction's check; none per scheduled step
+    opt.param_groups[0]["betas"] = (1.0, 0.999)
+    with pytest.raises(ValueError, match=r"Invalid beta parameter at index 0: 1\.0"):
+        opt.step()

@@ -61,6 +61,7 @@ __all__ = [
     "cache_dir",
     "compile_count",
     "compiler",
+    "cpu_vendor",
     "load",
     "load_library",
     "load_module",
@@ -144,6 +145,20 @@ def _cpu_tag() -> str:
     except OSError:
         flags = platform.processor()
     return hashlib.sha256((platform.machine() + flags).encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_vendor() -> str:
+    """The CPU's maker as the kernel reports it (``GenuineIntel``, ``AuthenticAMD``; "" where
+    it cannot be read): generated kernels choose what the CPU's maker runs fastest."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
 
 
 def _command(cc: str, src: str, out: str) -> list[str]:

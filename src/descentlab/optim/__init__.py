@@ -51,6 +51,7 @@ from . import (
     adafactor,
     adam,
     adam_variants,
+    adan,
     adaptive,
     asgd,
     lion,
@@ -75,6 +76,7 @@ from .adam_variants import (
     scale_by_nadam,
     scale_by_radam,
 )
+from .adan import Adan, scale_by_adan
 from .adaptive import Adadelta, Adagrad, RMSprop, scale_by_adadelta, scale_by_adagrad, scale_by_rms
 from .asgd import ASGD, scale_by_asgd
 from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
@@ -117,6 +119,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Adamax",
+    "Adan",
     "Chain",
     "FusedUnavailable",
     "HyperparameterTypeError",
@@ -161,6 +164,7 @@ __all__ = [
     "scale_by_adagrad",
     "scale_by_adam",
     "scale_by_adamax",
+    "scale_by_adan",
     "scale_by_asgd",
     "scale_by_lbfgs",
     "scale_by_lion",
@@ -192,6 +196,7 @@ _MODULES = (
     adafactor,
     muon,
     adabelief,
+    adan,
     shampoo,
     soap,
 )

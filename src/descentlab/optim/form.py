@@ -316,6 +316,8 @@ class Form:
     lazy: list[str] = field(default_factory=list)
     scalars: dict[str, float] = field(default_factory=dict)
     prepares: list[Prepare] = field(default_factory=list)
+    #: the state entries :meth:`first_step` makes (not made by the rule's ``init``)
+    first: list[str] = field(default_factory=list)
     _versions: dict[str, int] = field(default_factory=dict)
 
     def state(self, key: str, *, lazy: bool = False) -> Expr:
@@ -359,6 +361,28 @@ class Form:
         :meth:`~descentlab.optim.fused.FusedBuilder.prepare`.
         """
         self.prepares.append(Prepare(fn, how, reads_g))
+
+    def first_step(self, key: str) -> Coef:
+        """A state entry made on a tensor's first step and kept for the next one (a previous
+        gradient): the coefficient is 1 at that first step (where the entry holds nothing
+        yet: read it as ``where(first, <its first value>, f.state(key))``) and 0 after. The
+        entry is made, uninitialized, by a prepare that a steady step may skip."""
+        flag = f"_{key}_first"
+
+        def make(state: Mapping[str, list], params: list, grads: list, hyper: Any) -> None:
+            entries = state.get(key)
+            if entries is None:
+                entries = state[key] = [None] * len(grads)  # type: ignore[index]
+            state[flag] = [e is None for e in entries]  # type: ignore[index]
+            for i, e in enumerate(entries):
+                if e is None:
+                    entries[i] = torch.empty_like(params[i])  # the parameter's layout
+
+        self.first.append(key)
+        self.prepare(make, fills=(key,), steady=True)
+        return self.coef(
+            f"first_{key}", lambda h, t, e: float(bool(e)), per_tensor=lambda st, i: st[flag][i]
+        )
 
     def let(self, expr: Expr) -> Expr:
         self._check(expr)
@@ -1290,7 +1314,8 @@ class FormRule(Rule):
 
     def init(self, params: list[Tensor]) -> State:
         if self.state_format is None:
-            state: State = {k: zeros(params) for k in self.stored()}
+            later = self.built(self.defaults).first  # made on a tensor's first step
+            state: State = {k: zeros(params) for k in self.stored() if k not in later}
         else:
             state = _stored_init(self, params)
         for key, value in self.built(self.defaults).scalars.items():

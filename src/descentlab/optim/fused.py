@@ -1,102 +1,24 @@
 r"""The fused backend: a whole chain of update rules in one pass over each parameter's memory.
 
-The eager backend runs a chain rule by rule, each rule a few ``torch._foreach_*`` passes over
-all the tensors of a group; an optimizer step is memory-bound, so every extra pass costs about
-as much as the arithmetic of the whole step. Here every rule that supports it
-(:meth:`Rule.fuse <descentlab.optim.Rule.fuse>`; a rule written in the form of
-:mod:`descentlab.optim.form` gets it from the form's C emitter) emits its per-element math into
-one loop body; the loop reads each parameter, gradient and state entry once and writes the
-parameter and state once -- Adam's 28 bytes per float32 parameter, the traffic of torch's own
-fused kernels.
+:class:`FusedBuilder` collects the per-element C code of a chain (written by the form's C
+emitter, :class:`~descentlab.optim.form.CEmitter`), its state arrays and its per-tensor
+coefficients; :meth:`FusedBuilder.source` generates the kernel (one loop body compiled for the
+CPU's vectors and for the scalar tail), :mod:`descentlab._native` compiles and caches it, and
+:class:`FusedPlan` runs it: coefficients computed in Python in double precision each step,
+pointers and coefficients handed to the kernel through ``ctypes``, OpenMP over 32K-element
+chunks. Every hyperparameter is a runtime argument, so a schedule never recompiles. The kernel
+rounds where the eager backend does (bit for bit in float32 where ``dl_sqrt`` is torch's root:
+:func:`sqrt_reproduces_torch`). The vector loop prefetches per CPU (:func:`software_prefetch`).
 
-How it works:
-
-1. **Code generation.** :class:`FusedBuilder` collects the rules' statements, the state arrays
-   they read or write, and the *coefficients* they need (anything that is the same for a whole
-   tensor or, with batched hyperparameters, a whole row: ``1 - beta1``, bias corrections,
-   ``-lr``...). Structural options (amsgrad, nesterov, maximize, centered, a zero momentum)
-   choose the code; numbers never do. The body is written once and compiled twice by GCC's
-   vector extensions: for the CPU's vectors in the main loop (64 bytes with AVX-512, 32 with
-   AVX2 and FMA, else 16: ``DL_VBYTES``; 32 at most where the body has no division or root,
-   which streams memory faster so) and for scalars in the tail.
-2. **Compilation.** The source is compiled once by the system C++ compiler (``g++ -O3
-   -march=native -fopenmp``, ~1-2 s) into a shared library cached on disk, keyed by a hash
-   of the source, the flags and the CPU: a second process loads it in about a millisecond.
-   :mod:`descentlab._native` does this for every kernel of descentlab: the folder
-   (``$DESCENTLAB_CACHE/fused`` or ``~/.cache/descentlab/fused``, private), verification of
-   each cached library against its sidecar before it is loaded (a damaged entry is rebuilt,
-   with one warning), loading exactly the verified bytes. A cache folder owned by another
-   user or writable by group or others is refused (``fused=None`` then runs eagerly, with
-   one warning; ``fused=True`` raises :class:`FusedUnavailable`).
-3. **Each step.** Python computes the coefficients in double precision exactly as the eager
-   rules do, and passes them with the tensors' data pointers to the kernel (via ``ctypes``, so
-   no Python runs per element). Because every hyperparameter is a *runtime* argument, a
-   schedule that changes lr, momentum or betas at every step never recompiles
-   (:func:`compile_count` counts compilations).
-4. **Threads and memory.** The kernel splits the group into chunks of 32K elements and runs
-   them with OpenMP -- the same runtime torch uses, so ``torch.set_num_threads`` applies.
-   Streams are left to the hardware prefetcher: a software prefetch 2 KiB ahead in every
-   stream made the step 10-30 % slower on AMD Zen 4 (10M float32, 1 thread: Adam 7.4-7.8 ->
-   5.9-6.4 ms without it, Adagrad 6.6-7.3 -> 4.8-4.9 ms).
-
-Numerics: the kernel reproduces the eager backend bit for bit in float32 on AVX-512 CPUs (all
-parity configurations, 300 steps: tests/test_fused.py). It rounds exactly where the eager
-kernels do: torch's ``add(alpha=)``, ``lerp`` and ``addcmul`` round once through a fused
-multiply-add (``dl_fma``; the compiler never contracts ``a * b + c`` on its own,
-``-ffp-contract=off``), scalars are rounded to the tensor's dtype before use, and the square
-root is MKL's (torch's ``sqrt`` on contiguous CPU tensors is MKL VML's, faithful but not always
-correctly rounded: ``x * rsqrt14(x)`` plus one fused Newton correction, reproduced in
-``dl_sqrt``). In float64 (and without AVX-512) the root is the correctly rounded one, so results
-differ from eager by an ulp here and there (~1e-15 relative after 300 steps). On CPUs where
-MKL's float32 root is not reproduced (AMD; :func:`sqrt_reproduces_torch` measures it once per
-process) the kernels' root stays within an ulp of torch's, and float32 results match the eager
-backend to rounding (~1e-6 relative after 300 Adam steps) rather than bit for bit -- as torch's
-for-loop and fused Adam differ from each other on such a CPU.
-
-The parameter update follows torch's for-loop too. Where a chain ends in an adaptive rule
-(Adam, Adagrad, RMSprop), an optional decoupled decay and the learning rate, the kernel stores
-``(p * (1 - lr * wd)) + ((-lr / (1 - beta1^t)) * m) / d`` -- torch's ``p.mul_(1 - lr * wd)``
-then ``p.addcdiv_(m, d, value=-step_size)`` -- instead of ``p - lr * (m / d / bc1)``
-(:meth:`Rule.apply_final <descentlab.optim.Rule.apply_final>` is the eager form). With that,
-float32 SGD, Adagrad, Adadelta, RMSprop, Adam and AdamW give torch's for-loop iterates bit for
-bit on the eager backend (``tests/test_torch_contract.py``), and on the fused one wherever
-``dl_sqrt`` is torch's square root. The one operation that may round otherwise is that root:
-torch's comes from MKL, whose float32 result is not always correctly rounded and depends on the
-CPU (``dl_sqrt`` reproduces it on Intel AVX-512; on an AMD EPYC with AVX-512 it differs from
-torch's in ~16% of elements by one ulp, and torch's own fused Adam differs from its for-loop
-there for the same reason). A kernel cannot call MKL per element, so on such CPUs the fused
-backend takes the correctly rounded root (:func:`sqrt_reproduces_torch`) and is within
-rounding of torch rather than bit-identical; the eager backend is bit-identical everywhere.
-NAdam and RAdam follow their textbook order: torch's own for-loop and foreach forms of them
-disagree in float32, so there is no single torch result to reproduce.
-
-float16 and bfloat16 parameters keep their state in their own dtype (as torch's optimizers do)
-and run the same code in float32: each value is widened exactly when loaded, every operation
-rounds to float32, and each stored value (parameter and state) is rounded once to 16 bits, to
-the nearest even -- torch's fused CPU kernels' convention, whose Adam and AdamW they match bit
-for bit (tests/test_torch_contract.py). A step is therefore the exact step from the stored
-state rounded once, to within float32's rounding: one ulp of the 16-bit type at most, and exact
-in all but ~0.01-0.2 % of values. The eager backend (and torch's for-loop) rounds every
-intermediate to 16 bits instead, so the two backends part by a few ulps over 100 steps, the
-fused one staying at least as close to a float64 run. Square roots in these kernels are
-correctly rounded (MKL has no 16-bit root to reproduce). torch 2.13's own 16-bit fused CPU
-kernels are not all right: SGD's vector loop never writes the parameters (only tensors under
-16 elements move), and Adagrad's vector loop rounds ``lr``, ``weight_decay`` and ``eps`` to 16
-bits before use while its scalar tail uses float32 (these kernels use float32 coefficients
-throughout, and match both where they are right).
-
-Why not ``torch.compile``? It was the first design and was measured on this project's 2-core
-machine: 20-100 s to compile one optimizer over a 20-tensor list (Inductor unrolls the list
-into one loop per tensor), about 0.2 ms of guard and wrapper overhead per call when compiled per
-tensor instead (4 ms a step for 20 tensors), and no control over where the generated C++
-rounds: float32 rounding differences alone move the parity problem's parameters by up to
-1e-5 relative over 300 steps, ten times the 1e-6 this backend must meet.
+How it works, its numerics, the design history and the measured timings:
+docs/kernel-runtime.md.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
+import os
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,6 +40,7 @@ __all__ = [
     "compile_count",
     "compiler",
     "fused_available",
+    "software_prefetch",
     "sqrt_reproduces_torch",
 ]
 
@@ -159,6 +82,19 @@ def _load(source: str) -> Any:
         return _native.load(source, _bind_step, what="fused optimizer kernel")
     except KernelUnavailable as exc:
         raise FusedUnavailable(str(exc)) from None
+
+
+def software_prefetch() -> bool:
+    """Whether the generated vector loop prefetches 2 KiB ahead in every stream, chosen by the
+    CPU's maker as measured on each (docs/kernel-runtime.md): on Intel the hardware
+    prefetcher alone leaves a step with a division or root 10-15 % slower at 10M parameters;
+    on AMD (Zen 3, Zen 4) the software prefetch makes the step slower. ``DESCENTLAB_PREFETCH=1``
+    (or ``0``) overrides the choice for the kernels built after it is set (each choice is its
+    own kernel in the cache)."""
+    forced = os.environ.get("DESCENTLAB_PREFETCH", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    return _native.cpu_vendor() == "GenuineIntel"
 
 
 @functools.lru_cache(maxsize=1)
@@ -355,10 +291,19 @@ class FusedBuilder:
             return self.final
         return f"dl_fma({self.u}, c_neglr, p)" if fold_lr else f"p + {self.u}"
 
-    def source(self, dtype: torch.dtype, fold_lr: bool, stream: bool | None = None) -> str:
+    def source(
+        self,
+        dtype: torch.dtype,
+        fold_lr: bool,
+        stream: bool | None = None,
+        prefetch: bool | None = None,
+    ) -> str:
         """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``: its square root).
         ``stream``: take the streaming vector width (``DL_STREAM`` in the prelude); None:
-        where the body has no division or root (nor low-precision or low-bit data)."""
+        where the body has no division or root (nor low-precision or low-bit data).
+        ``prefetch``: the vector loop prefetches 2 KiB ahead in every stream it reads; None:
+        this CPU's choice (:func:`software_prefetch`). The choice is in the source, so the
+        kernel cache keeps one kernel per choice."""
         if dtype not in DTYPES:
             raise ValueError(f"fused kernels take {_dtype_names()} tensors, got {dtype}")
         # float16/bfloat16: stored as 16 bits, computed in float32 (rounded to the nearest
@@ -375,6 +320,13 @@ class FusedBuilder:
             for k, n in enumerate(names)
         )
         final = f"{st}(a_p + j, {self.final_expr(fold_lr)});"
+        if prefetch is None:
+            prefetch = software_prefetch()
+        ahead = "\n".join(  # the gradient read once, the others read and written
+            f"__builtin_prefetch(a_{n} + j + 2048 / sizeof({store}), {0 if n == 'g' else 1});"
+            for n in names
+            if stored.get(n, (n, 0))[1] == 0
+        )
         code = self._stored_code()
 
         def body_of(code: Mapping[str, Mapping[str, str]]) -> str:
@@ -416,6 +368,7 @@ class FusedBuilder:
             scalar=scalar,
             decl=decl,
             coefs=coefs,
+            vbody=f"{ahead}\n{body}" if prefetch else body,
             body=body,
             chunk=CHUNK,
             ncoef=max(len(self.coefs), 1),
@@ -514,7 +467,7 @@ static inline void dl_segment(int64_t n, int64_t i, int64_t j0, int64_t j1,
         typedef V T;
 {coefs}
         for (; j + W <= j1; j += W) {{
-{body}
+{vbody}
         }}
     }}
     {{

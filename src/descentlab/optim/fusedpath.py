@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import warnings
 from array import array
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol
 
 import torch
@@ -19,7 +20,7 @@ from torch import Tensor
 
 from . import fused as _fused
 from .base import Chain, Rule, State, caller_stacklevel, decayed
-from .hyper import NOT_HYPER, HyperChecks, changed_numbers, recheck
+from .hyper import NOT_HYPER, HyperChecks, changed_numbers, number, recheck
 from .state import GroupStates, TrackedState, realify, scatter
 
 
@@ -104,6 +105,8 @@ class Moved:
     keys: frozenset[str]
     checks: list
     readers: tuple[int, ...]
+    #: the values of the other keys, in one C call (None: no other key)
+    rest: Callable[[Mapping[str, Any]], Any] | None = None
 
 
 #: whether the eager steps of ``fused=None`` without a compiler were announced (once per
@@ -416,6 +419,26 @@ def _signature(
     return parts, tuple(sigs), readers
 
 
+def _same_keys_moved(
+    hyper: Mapping[str, Any], last: Mapping[str, Any], moved: Moved | None
+) -> frozenset[str] | None:
+    """``moved.keys`` where only their values changed since ``last``, to plain numbers (a
+    schedule's: the common case, in a few C calls), else None (:func:`changed_numbers`
+    decides)."""
+    if moved is None or len(hyper) != len(last):
+        return None
+    try:
+        if moved.rest is not None and moved.rest(hyper) != moved.rest(last):
+            return None
+        for k in moved.keys:
+            v = hyper[k]
+            if type(v) is not float and not number(v):
+                return None
+    except KeyError:
+        return None
+    return moved.keys
+
+
 def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, Any]) -> bool:
     """Take the numbers a schedule changed into ``ctx`` (a check of each changed value, and
     nothing else: no re-validation of the others, no new plan); False where more than numbers
@@ -424,12 +447,16 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
     any group's step has changed anything. (This runs before every scheduled step, in the
     cold caches of a step: what the changed keys need is found once, for the next steps.)"""
     moved = ctx.moved
-    keys = changed_numbers(hyper, ctx.hyper, moved.keys if moved is not None else frozenset())
+    keys = _same_keys_moved(hyper, ctx.hyper, moved)
+    if keys is None:
+        keys = changed_numbers(hyper, ctx.hyper, moved.keys if moved is not None else frozenset())
     if keys is None:
         return False
     if moved is None or keys is not moved.keys:
         readers = {i for key in keys for i in ctx.readers.get(key, ())}
-        moved = Moved(keys, opt.rule.changed_checks(keys), tuple(sorted(readers)))
+        others = [k for k in hyper if k not in keys]
+        rest = itemgetter(*others) if others else None
+        moved = Moved(keys, opt.rule.changed_checks(keys), tuple(sorted(readers)), rest)
     parts, signature = ctx.parts, ctx.signature
     for i in moved.readers:
         if parts[i].fuse_signature(hyper) != signature[i]:

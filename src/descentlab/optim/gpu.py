@@ -504,6 +504,35 @@ def plan_for(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> TritonPl
     (raises :class:`Unsupported`). Programs are cached per chain and structure, kernels per
     source text."""
     compute = compute_dtype(dtype)
+    prefix, kernel_part, prog, small = _programs(opt, hyper)
+    if prog.state_format is not None and dtype is not torch.float32:
+        raise Unsupported(f"low-bit optimizer state needs float32 parameters, got {dtype}")
+    name = _name(kernel_part)
+    plans = [
+        TritonPlan(p, _kernel(p, dtype, name), compute, prefix) if p is not None else None
+        for p in (prog, small)
+    ]
+    plan = plans[0]
+    assert plan is not None
+    plan.small = plans[1]
+    return plan
+
+
+def kernel_sources(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> list[str]:
+    """The Triton sources :func:`plan_for` compiles for ``opt``'s chain at ``hyper``'s
+    structure (the chain's kernel, then a blockwise format's kernel of its small tensors),
+    generated without compiling (raises :class:`Unsupported`)."""
+    _, kernel_part, prog, small = _programs(opt, hyper)
+    return [_source(p, dtype, _name(kernel_part)) for p in (prog, small) if p is not None]
+
+
+def _name(kernel_part: Chain) -> str:
+    return "dl_" + "_".join(r.name for r in kernel_part.rules)
+
+
+def _programs(opt: Any, hyper: Mapping[str, Any]) -> tuple:
+    """(the chain's prefix run by torch ops, the kernel's part, its program, a blockwise
+    format's program of small tensors), cached per chain and structure."""
     per_rule = _PROGRAMS.setdefault(opt.rule, {})
     key = (opt.rule.fuse_signature(hyper), opt._fold_lr)
     got = per_rule.get(key)
@@ -517,28 +546,21 @@ def plan_for(opt: Any, hyper: Mapping[str, Any], dtype: torch.dtype) -> TritonPl
         if isinstance(prog.state_format, lowbit.Int8Blockwise):
             small = program(kernel_part, hyper, opt._fold_lr, stored=False)
         got = per_rule[key] = (prefix, kernel_part, prog, small)
-    prefix, kernel_part, prog, small = got
-    if prog.state_format is not None and dtype is not torch.float32:
-        raise Unsupported(f"low-bit optimizer state needs float32 parameters, got {dtype}")
-    name = "dl_" + "_".join(r.name for r in kernel_part.rules)
-    plans = [
-        TritonPlan(p, _kernel(p, dtype, name), compute, prefix) if p is not None else None
-        for p in (prog, small)
-    ]
-    plan = plans[0]
-    assert plan is not None
-    plan.small = plans[1]
-    return plan
+    return got
 
 
 def _kernel(prog: Program, dtype: torch.dtype, name: str) -> Any:
     """The compiled kernel of ``prog`` for parameters of ``dtype`` (cached by its source)."""
-    source = kernel_source(prog, [prog.dtypes.get(a, dtype) for a in prog.arrays], name)
+    source = _source(prog, dtype, name)
     mode = (source, os.environ.get("TRITON_INTERPRET") == "1")  # jit reads it when decorating
     kernel = _KERNELS.get(mode)
     if kernel is None:
         kernel = _KERNELS[mode] = _compile(source, name)
     return kernel
+
+
+def _source(prog: Program, dtype: torch.dtype, name: str) -> str:
+    return kernel_source(prog, [prog.dtypes.get(a, dtype) for a in prog.arrays], name)
 
 
 def choose(

@@ -92,6 +92,33 @@ class Spec(ABC):
         """A check of ``hyper[name]`` (for a value a schedule changed)."""
         return functools.partial(_check_key, self, name, rule)
 
+    def open_bounds(self) -> tuple[float, float] | None:
+        """An open interval every float inside of which this spec accepts (two comparisons
+        pass a scheduled value), or None."""
+        return None
+
+
+def _entries_test(spec: Spec, entries: tuple[Spec, ...], name: str, rule: str) -> Callable:
+    """The check of a tuple hyperparameter (betas) before every scheduled step: a tuple of
+    floats each inside its entry's :meth:`~Spec.open_bounds` is a few comparisons, anything
+    else the whole check."""
+    bounds = [e.open_bounds() for e in entries]
+    if any(b is None for b in bounds):
+        return Spec.test(spec, name, rule)
+    n, check = len(entries), spec.check
+
+    def test(hyper: Hyper) -> None:
+        value = hyper[name]
+        if type(value) is tuple and len(value) == n:
+            for x, (lo, hi) in zip(value, bounds, strict=True):  # type: ignore[misc]
+                if not (type(x) is float and lo < x < hi):
+                    break
+            else:
+                return
+        check(name, value, rule)
+
+    return test
+
 
 @dataclass(frozen=True)
 class Real(Spec):
@@ -129,10 +156,12 @@ class Real(Spec):
             hi is None or x < hi or (x == hi and not self.hi_open)
         )
 
+    def open_bounds(self) -> tuple[float, float]:
+        return (-math.inf if self.lo is None else self.lo, math.inf if self.hi is None else self.hi)
+
     def test(self, name: str, rule: str) -> Callable[[Hyper], None]:
         # runs before every scheduled step: a float inside both ends is two comparisons
-        lo = -math.inf if self.lo is None else self.lo
-        hi = math.inf if self.hi is None else self.hi
+        lo, hi = self.open_bounds()
         check = self.check
 
         def test(hyper: Hyper) -> None:
@@ -261,6 +290,9 @@ class Pair(Spec):
             if _batched(x):
                 raise ValueError(self.message.format(rule=rule, name=name, value=x.tolist()))
 
+    def test(self, name: str, rule: str) -> Callable[[Hyper], None]:
+        return _entries_test(self, (self.first, self.second), name, rule)
+
     def words(self) -> str:
         return f"{self.what}: {self.first.words()}, {self.second.words()}"
 
@@ -278,6 +310,9 @@ class Items(Spec):
             raise invalid(name, self.what, value, type_error=True)
         for i, (spec, v) in enumerate(zip(self.entries, value, strict=True)):
             spec.check(f"{name}[{i}]", v, rule)
+
+    def test(self, name: str, rule: str) -> Callable[[Hyper], None]:
+        return _entries_test(self, self.entries, name, rule)
 
     def words(self) -> str:
         return f"{self.what}: {', '.join(e.words() for e in self.entries)}"

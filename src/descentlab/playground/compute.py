@@ -15,9 +15,11 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -219,7 +221,7 @@ def _optimizer(i: int, spec: Any) -> tuple[Any, float | None, dict[str, Any], st
             lr = _number(f"{where}.lr", spec["lr"], lo, hi)
         for key in ("momentum", "betas", "eps"):
             if key in spec and key in rule.defaults:
-                hyper[key] = _hyper_value(where, key, spec[key])
+                hyper[key] = _hyper_value(where, key, spec[key], rule)
         label = spec.get("label") or text
         return rule, lr, hyper, str(label)[:80]
     name = spec.get("name")
@@ -232,21 +234,34 @@ def _optimizer(i: int, spec: Any) -> tuple[Any, float | None, dict[str, Any], st
         if key in spec:
             if key not in accepted:
                 raise RequestError(f"{where}: {name} takes no {key!r}")
-            hyper[key] = _hyper_value(where, key, spec[key])
+            hyper[key] = _hyper_value(where, key, spec[key], _chain(name))
     return name, lr, hyper, name
 
 
-def _hyper_value(where: str, key: str, v: Any) -> Any:
+@functools.lru_cache(maxsize=64)
+def _chain(name: str) -> Any:
+    """The update rule of the named optimizer ``name`` (its declared checks)."""
+    with warnings.catch_warnings():  # (a chain without a fused form says so: not here)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return optim.get(name)([torch.nn.Parameter(torch.zeros(1))]).rule
+
+
+def _hyper_value(where: str, key: str, v: Any, rule: Any) -> Any:
     if key == "momentum":
         return _number(f"{where}.momentum", v, 0.0, 0.999)
     if key == "eps":
         return _number(f"{where}.eps", v, 0.0, 1.0, lo_open=True)
-    if not isinstance(v, list) or len(v) != 2:
-        raise RequestError(f"{where}.betas must be a pair [beta1, beta2], got {v!r}")
-    return (
-        _number(f"{where}.betas[0]", v[0], 0.0, 0.9999),
-        _number(f"{where}.betas[1]", v[1], 0.0, 0.99999),
-    )
+    # betas: a list of numbers, as many and in the ranges the optimizer's checks declare
+    if not isinstance(v, list) or not v:
+        raise RequestError(f"{where}.betas must be a list of numbers, got {v!r}")
+    betas = tuple(_number(f"{where}.betas[{i}]", b, -math.inf, math.inf) for i, b in enumerate(v))
+    hyper = {**rule.defaults, "betas": betas}
+    try:
+        for test in rule.changed_checks(frozenset({"betas"})):
+            test(hyper)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(f"{where}: {exc}") from None
+    return betas
 
 
 def _bound(f: landscapes.Landscape) -> float:

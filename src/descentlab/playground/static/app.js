@@ -242,11 +242,13 @@ function buildOptimizers() {
       (v) => { o.lr = v; changed(); }, "lr-" + o.name);
     if ("momentum" in o) slider(params, "momentum", o.momentum, 0, 0.99, 0.01, same, same,
       (v) => { o.momentum = v; changed(); }, "momentum-" + o.name);
-    if ("betas" in o) {
-      slider(params, "β₁", o.betas[0], 0, 0.99, 0.01, same, same,
-        (v) => { o.betas = [v, o.betas[1]]; changed(); });
-      slider(params, "β₂", o.betas[1], 0.9, 0.9999, 0.0001, same, same,
-        (v) => { o.betas = [o.betas[0], v]; changed(); });
+    if ("betas" in o) {  // as many as the optimizer takes (Adan: three)
+      o.betas.forEach((b, i) => {
+        const fine = i > 0 && b >= 0.9;  // beta1 from 0; the others near 1
+        slider(params, "β" + "₁₂₃₄₅"[i], b, fine ? 0.9 : 0, fine ? 0.9999 : 0.99,
+          fine ? 0.0001 : 0.01, same, same,
+          (v) => { o.betas = o.betas.map((x, k) => (k === i ? v : x)); changed(); });
+      });
     }
     if ("eps" in o) slider(params, "ε", o.eps, -10, -1, 0.1, pow10, log10,
       (v) => { o.eps = v; changed(); });
