@@ -34,12 +34,14 @@ def _arrays() -> Problem:
     return Problem(name="p", model=_model, data=data)
 
 
-def _datasets(train: Dataset | None = None, **kw) -> Problem:
+def _datasets(train: Dataset | None = None, loader: dict | None = None, **kw) -> Problem:
     data = {
         "train": train or TensorDataset(X[:240], Y[:240]),
         "test": TensorDataset(X[240:], Y[240:]),
     }
-    return Problem(name="p", model=_model, data=data, **kw)
+    # train/* metrics on the whole training set, as for arrays
+    loader = {"eval_train_examples": 10**6, **(loader or {})}
+    return Problem(name="p", model=_model, data=data, loader=loader, **kw)
 
 
 def _cfg(**kw) -> RunConfig:
@@ -185,6 +187,16 @@ def test_an_empty_dataset_is_refused_naming_the_split():
     with pytest.raises(DataError, match="the test dataset is empty"):
         Problem(name="p", model=_model, data={"train": TensorDataset(X, Y),
                 "test": TensorDataset(X[:0], Y[:0])}).splits()  # fmt: skip
+
+
+def test_train_metrics_of_a_stream_read_its_first_examples_only():
+    s = Problem(name="p", model=_model, data={"train": TensorDataset(X[:240], Y[:240]),
+                "test": TensorDataset(X[240:], Y[240:])}).splits()  # fmt: skip
+    r = train(_cfg(steps=5, evaluate_test=False), data=s, progress=False)
+    x, y = s.train[: s.n_val]  # the first n_val training examples
+    with torch.no_grad():
+        want = torch.nn.functional.cross_entropy(r.model(x), y)
+    assert r.summary["train/loss"] == pytest.approx(float(want), rel=1e-6)
 
 
 def test_loader_options_that_belong_to_the_run_are_refused():

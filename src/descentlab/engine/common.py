@@ -189,7 +189,7 @@ def eval_batches(x: Any, y: Any, size: int = EVAL_CHUNK) -> Iterator[tuple[Tenso
     """The batches an evaluation reads, in order: slices of ``size`` examples of tensors, or
     a streamed split's batches (:class:`~descentlab.engine.streaming.StreamedSplit`)."""
     if isinstance(x, StreamedSplit):
-        yield from x.batches()
+        yield from x.evaluation()
         return
     for start in range(0, int(x.shape[0]), size):
         yield x[start : start + size], y[start : start + size]

@@ -53,7 +53,7 @@ def is_streamed(splits: Any) -> bool:
 def _announce(message: str) -> None:
     if message not in _announced:
         _announced.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=3)
+        warnings.warn(f"descentlab: {message}", RuntimeWarning, stacklevel=3)
 
 
 def _source_index(ds: Any, i: int) -> int:
@@ -62,6 +62,17 @@ def _source_index(ds: Any, i: int) -> int:
         i = int(ds.indices[i])
         ds = ds.dataset
     return i
+
+
+def train_eval_examples(splits: Any, limit: int | None) -> int | None:
+    """How many of the training set's first examples its ``train/*`` metrics are measured on:
+    the problem's ``eval_train_examples`` loader option, else as many as the validation set
+    holds (1024 where it has no length) -- a pass over all the training data at every
+    evaluation would cost more than the training; None: all (a set no larger)."""
+    n_train = length(splits.train)
+    if limit is None:
+        limit = length(splits.val) or EVAL_BATCH
+    return None if n_train is not None and n_train <= limit else int(limit)
 
 
 def _worker_generator(seed: int, epoch: int) -> torch.Generator:
@@ -94,6 +105,10 @@ class StreamedSplit:
         self.split, self.dataset, self.device = split, dataset, device
         self.options = dict(splits.loader)
         self.eval_batch = int(self.options.pop("eval_batch_size", EVAL_BATCH))
+        #: examples an evaluation reads (None: all): the training set's train/* metrics are
+        #: measured on its first examples (:func:`train_eval_examples`)
+        limit = self.options.pop("eval_train_examples", None)
+        self.eval_limit = train_eval_examples(splits, limit) if split == "train" else None
         self.custom_collate = self.options.get("collate_fn") is not None
         self.input_shape = tuple(splits.input_shape)
         self.target_shape = tuple(splits.target_shape)
@@ -119,6 +134,19 @@ class StreamedSplit:
         """A ``DataLoader`` over the split with the problem's options and ``how`` (a
         ``batch_sampler``, or ``batch_size`` and ``drop_last``)."""
         return DataLoader(self.dataset, generator=seed_gen, **how, **self.options)
+
+    def evaluation(self) -> Iterator[tuple[Tensor, Tensor]]:
+        """The batches an evaluation reads: the split in its order, the training split's first
+        :attr:`eval_limit` examples."""
+        if self.eval_limit is None:
+            yield from self.batches()
+            return
+        left = self.eval_limit
+        for x, y in self.batches(batch_size=min(self.eval_batch, left)):
+            yield x[:left], y[:left]
+            left -= int(x.shape[0])
+            if left <= 0:
+                return
 
     def batches(
         self,

@@ -18,8 +18,12 @@ splits its stream itself with ``torch.utils.data.get_worker_info()`` (torch's co
 
 ``loader`` holds the ``DataLoader``'s own options, passed through: ``num_workers``,
 ``pin_memory``, ``collate_fn``, ``prefetch_factor``, ``timeout``, ``worker_init_fn``,
-``multiprocessing_context``, and ``eval_batch_size`` (examples per batch when evaluating,
-1024). Batch size, shuffling, sampler and generator belong to the run and are refused here.
+``multiprocessing_context``, and two of ours: ``eval_batch_size`` (examples per batch when
+evaluating, 1024) and ``eval_train_examples`` (the ``train/*`` metrics are measured on the
+training set's first this many examples; default: as many as the validation set holds, so an
+evaluation does not read all the training data -- the validation and test metrics always read
+their whole split). Batch size, shuffling, sampler and generator belong to the run and are
+refused here.
 Worker processes are seeded from the run's seed and the epoch (a fresh loader each epoch), so
 random transforms in the dataset repeat with the seed; the global random state (model
 initialisation, dropout) is never drawn from.
@@ -87,6 +91,7 @@ LOADER_OPTIONS: tuple[str, ...] = (
     "worker_init_fn",
     "multiprocessing_context",
     "eval_batch_size",
+    "eval_train_examples",
 )
 _OWNED = ("batch_size", "shuffle", "sampler", "batch_sampler", "generator", "drop_last")
 
@@ -132,7 +137,7 @@ def check_loader_options(where: str, loader: Any) -> dict[str, Any]:
             f"{where}: unknown loader option(s) {unknown}; valid: {', '.join(LOADER_OPTIONS)}"
         )
     out = dict(loader)
-    for key in ("num_workers", "eval_batch_size", "prefetch_factor"):
+    for key in ("num_workers", "eval_batch_size", "prefetch_factor", "eval_train_examples"):
         value = out.get(key)
         minimum = 0 if key == "num_workers" else 1
         if value is not None and (
@@ -222,6 +227,10 @@ class DatasetSplits(TestSeal):
     noise_std: float | None = None
     hessian: Tensor | None = field(default=None, repr=False)
     _sealed: bool = field(default=True, repr=False)
+    #: ``(problem, seed, val_fraction)`` it was made from, where the problem was loaded by
+    #: reference (a file's datasets pickle as that reference: worker processes load the file
+    #: again and carve the same splits); None for derived splits
+    _origin: tuple[Any, int, float] | None = field(default=None, repr=False)
 
     #: the engine reads these splits through ``DataLoader``\ s (arrays: the fast path)
     streamed = True
@@ -245,6 +254,12 @@ class DatasetSplits(TestSeal):
     def n_test(self) -> int | None:
         return length(self._test)
 
+    def __reduce__(self) -> Any:
+        if self._origin is not None and self._sealed:
+            return (_remake, self._origin)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return (_rebuild, (fields,))
+
     def to(self, device: Any) -> DatasetSplits:
         """The same splits (batches are moved to the run's device as they are drawn)."""
         return self
@@ -257,12 +272,12 @@ class DatasetSplits(TestSeal):
 
     def holdout(self) -> DatasetSplits:
         """Train / validation with the test data removed (what tuning trains on)."""
-        return dataclasses.replace(self, _test=_Empty(), _sealed=True)
+        return dataclasses.replace(self, _test=_Empty(), _sealed=True, _origin=None)
 
     def refit(self) -> DatasetSplits:
         """Training data = train + validation; the test split kept, sealed."""
         return dataclasses.replace(
-            self, train=self.train_val(), meta={**self.meta, "refit": "train+val"}
+            self, train=self.train_val(), meta={**self.meta, "refit": "train+val"}, _origin=None
         )
 
     def folds(self, k: int, *, seed: int) -> list[DatasetSplits]:
@@ -283,9 +298,18 @@ class DatasetSplits(TestSeal):
             fold = dataclasses.replace(
                 self, train=Subset(whole, tr.tolist()), val=Subset(whole, va.tolist()),
                 _test=_Empty(), _sealed=True, meta={**self.meta, "fold": f"{len(out)}/{k}"},
+                _origin=None,
             )  # fmt: skip
             out.append(fold)
         return out
+
+
+def _remake(problem: Any, seed: int, val_fraction: float) -> DatasetSplits:
+    return problem.splits(seed=seed, val_fraction=val_fraction)
+
+
+def _rebuild(fields: dict[str, Any]) -> DatasetSplits:
+    return DatasetSplits(**fields)
 
 
 class _Empty(Dataset):
@@ -473,4 +497,5 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
             "val_fraction": val_fraction,
             "streamed": True,
         },
+        _origin=None if problem.source is None else (problem, seed, val_fraction),
     )
