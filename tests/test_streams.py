@@ -220,3 +220,47 @@ def test_a_paused_run_resumes_with_the_same_batches(tmp_path, iterable):
     assert paused.status == "interrupted"
     again = train(cfg, data=s, checkpoint_path=tmp_path / "b.pt", resume=True, progress=False)
     _same(whole, again)
+
+
+FAULTY_FILE = """
+import torch
+from torch.utils.data import Dataset, TensorDataset
+from descentlab.problems.problem import Problem
+
+X = torch.randn(300, 5, generator=torch.Generator().manual_seed(0))
+Y = (X[:, 0] > 0).long()
+
+
+class Faulty(Dataset):
+    def __len__(self):
+        return 240
+
+    def __getitem__(self, i):
+        if i == 37:
+            raise OSError(f"cannot read file {i}.png")
+        return X[i], Y[i]
+
+
+def make_problem():
+    return Problem(name="faulty", model=lambda: torch.nn.Linear(5, 2), n_classes=2,
+                   data={"train": Faulty(), "test": TensorDataset(X[240:], Y[240:])})
+"""
+
+
+def test_compare_on_a_faulty_dataset_says_one_line(tmp_path, capsys):
+    from descentlab.cli import main
+
+    path = tmp_path / "faulty.py"
+    path.write_text(FAULTY_FILE)
+    argv = ["compare", "--problem", f"{path}:make_problem", "--optimizers", "sgd", "--steps",
+            "4", "--budget", "1", "--seeds", "1", "--workers", "1", "--no-report",
+            "--no-progress", "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [ln for ln in err.splitlines() if "error" in ln]
+    assert re.fullmatch(
+        r"descentlab: error: problem 'faulty': the (train|val) dataset's example 37 failed: "
+        r"OSError: cannot read file 37\.png",
+        line,
+    )
