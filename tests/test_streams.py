@@ -264,3 +264,14 @@ def test_compare_on_a_faulty_dataset_says_one_line(tmp_path, capsys):
         r"OSError: cannot read file 37\.png",
         line,
     )
+
+
+def test_a_group_of_runs_on_datasets_trains_them_one_at_a_time():
+    from descentlab.engine.multirun import train_many
+
+    s = _datasets().splits()
+    # (a group names a dataset; the given data replace it)
+    cfgs = [_cfg(problem="moons", steps=6, hyper={"lr": lr}) for lr in (1e-2, 3e-2)]
+    together = train_many(cfgs, data=s, workers=1)
+    for cfg, got in zip(cfgs, together, strict=True):
+        _same(got, train(cfg, data=s, progress=False))
