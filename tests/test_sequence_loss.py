@@ -77,7 +77,7 @@ def test_evaluation_counts_positions_not_padding_across_batches():
                 "test": TensorDataset(idx, LABELS)}, n_classes=5,
                 loader={"eval_batch_size": 4})  # fmt: skip
     s = p.splits()
-    batched = evaluate(_Fixed(), StreamedSplit(s, "train", s.train.dataset, torch.device("cpu")),
+    batched = evaluate(_Fixed(), StreamedSplit(s, "test", s.train.dataset, torch.device("cpu")),
                        None, ce, classification=True)  # fmt: skip
     for out in (whole, batched):
         assert out["loss"] == pytest.approx(loss, rel=1e-6)

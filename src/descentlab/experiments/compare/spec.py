@@ -322,6 +322,10 @@ def _record(spec: CompareSpec) -> dict[str, Any]:
             value = list(value)
         elif f.name == "device" and value == "cpu":
             continue  # a comparison stored before the field existed is found again
+        elif f.name == "batch_size" and value == AUTO_BATCH:
+            # compare() fixes "auto" from the data before it records anything; unfixed, it is
+            # the 128 it is on 512 training examples or more (the default before "auto")
+            value = DEFAULT_BATCH_SIZE
         out[f.name] = value
     return out
 
