@@ -28,6 +28,7 @@ def make_problem():
 """
 
 
+@pytest.mark.slow
 def test_the_wine_data_compare_on_defaults_with_a_batch_that_fits(tmp_path, capsys):
     path = tmp_path / "wine.py"
     path.write_text(WINE)
