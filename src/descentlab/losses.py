@@ -14,6 +14,9 @@ name                loss (``x`` = model output, ``y`` = target)
 ``smooth_l1``       Huber divided by ``beta`` (``torch.nn.SmoothL1Loss``)
 ``cross_entropy``   ``-w_y log softmax(x)_y`` with ``weight``, ``ignore_index``,
                     ``label_smoothing``; probability targets accepted (mixup, smoothing)
+``sequence_cross_entropy``  cross-entropy of every position of ``(N, T, V)`` logits against
+                    ``(N, T)`` labels; positions labelled ``ignore_index`` (padding) do not
+                    count (:class:`SequenceCrossEntropy`; the engine adds perplexity)
 ``nll``             ``-w_y x_y`` for log-probability outputs (``torch.nn.NLLLoss``)
 ``bce``             binary cross-entropy of probabilities (``torch.nn.BCELoss``)
 ``bce_with_logits`` binary cross-entropy of logits, ``pos_weight`` (``BCEWithLogitsLoss``)
@@ -56,6 +59,7 @@ __all__ = [
     "FAMILIES",
     "LOSSES",
     "LossFn",
+    "SequenceCrossEntropy",
     "get",
     "nll",
     "triplet_margin",
@@ -177,6 +181,84 @@ def _cross_entropy(
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
         reduction=reduction,
+    )
+
+
+class SequenceCrossEntropy:
+    r"""Token-level cross-entropy: logits ``(N, T, V)`` (or any ``(..., V)``) against labels
+    ``(N, T)`` (the logits' shape without its last dimension).
+
+    .. math::
+
+        L = \frac{\sum_{i,t:\ y_{it} \ne \text{ignore}} w_{y_{it}}
+                   \left(-\log \operatorname{softmax}(x_{it})_{y_{it}}\right)}
+                  {\sum_{i,t:\ y_{it} \ne \text{ignore}} w_{y_{it}}}
+
+    -- ``torch.nn.functional.cross_entropy`` of the flattened logits, whose own layout is
+    ``(N, V, T)``. Positions labelled ``ignore_index`` (padding) count in neither sum.
+    :meth:`denominator` is the mean's denominator of a batch, so that an evaluation over
+    batches weights each one by the positions it counts; the engine reports ``accuracy`` over
+    counted positions and ``perplexity``, ``exp`` of the mean loss.
+
+    Example:
+        >>> ce = SequenceCrossEntropy(ignore_index=0)
+        >>> logits = torch.zeros(1, 3, 4)
+        >>> round(float(ce(logits, torch.tensor([[1, 2, 0]]))), 4), ce.denominator(
+        ...     torch.tensor([[1, 2, 0]]))
+        (1.3863, 2.0)
+    """
+
+    #: the engine's evaluation counts positions, not examples, and reports perplexity
+    token_level = True
+
+    def __init__(
+        self,
+        *,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        reduction: str = "mean",
+    ) -> None:
+        self.weight, self.ignore_index = weight, ignore_index
+        self.label_smoothing, self.reduction = label_smoothing, reduction
+
+    def __call__(self, output: Tensor, target: Tensor) -> Tensor:
+        if tuple(output.shape[:-1]) != tuple(target.shape) or target.is_floating_point():
+            raise ValueError(
+                "sequence_cross_entropy: labels must be integers of the logits' shape without "
+                f"its last dimension {tuple(output.shape[:-1])}, got {tuple(target.shape)} "
+                f"{target.dtype}"
+            )
+        w = None if self.weight is None else self.weight.to(output)
+        out = F.cross_entropy(
+            output.reshape(-1, output.shape[-1]), target.reshape(-1), weight=w,
+            ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+            reduction=self.reduction,
+        )  # fmt: skip
+        return out.reshape(target.shape) if self.reduction == "none" else out
+
+    def denominator(self, target: Tensor) -> float:
+        """The mean's denominator on ``target``: positions counted (their weights' sum)."""
+        counted = target != self.ignore_index
+        if self.weight is None:
+            return float(counted.sum())
+        w = self.weight.to(target.device)[target.clamp_min(0)]
+        return float((w * counted).sum())
+
+    def __repr__(self) -> str:
+        return f"sequence_cross_entropy(ignore_index={self.ignore_index})"
+
+
+def _make_seq_ce(
+    *, weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> LossFn:  # fmt: skip
+    ls = _check_smoothing(label_smoothing)
+    return SequenceCrossEntropy(
+        weight=_as_tensor_or_none("weight", weight),
+        ignore_index=_check_ignore_index(ignore_index),
+        label_smoothing=ls,
+        reduction=_check_reduction(reduction),
     )
 
 
@@ -503,13 +585,18 @@ def _check_ignore_index(ignore_index: Any) -> int:
     return ignore_index
 
 
+def _check_smoothing(label_smoothing: Any) -> float:
+    ls = _check_nonneg("label_smoothing", label_smoothing)
+    if ls > 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    return ls
+
+
 def _make_ce(
     *, weight: Any = None, ignore_index: int = -100, label_smoothing: float = 0.0,
     reduction: str = "mean",
 ) -> LossFn:  # fmt: skip
-    ls = _check_nonneg("label_smoothing", label_smoothing)
-    if ls > 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    ls = _check_smoothing(label_smoothing)
     return functools.partial(
         _cross_entropy,
         weight=_as_tensor_or_none("weight", weight),
@@ -578,6 +665,7 @@ _FACTORIES: dict[str, Callable[..., LossFn]] = {
     "huber": _make_huber,
     "smooth_l1": _make_smooth_l1,
     "cross_entropy": _make_ce,
+    "sequence_cross_entropy": _make_seq_ce,
     "nll": _make_nll_torch,
     "bce": _make_bce,
     "bce_with_logits": _make_bce_logits,
@@ -597,7 +685,8 @@ def get(name: str, **kwargs: Any) -> LossFn:
         name: one of :data:`LOSSES`.
         **kwargs: the loss's options: ``reduction`` (all; ``"mean"``, ``"sum"``, ``"none"``,
             or for the KL losses ``"batchmean"`` (default), ``"sum"``, ``"none"``);
-            ``cross_entropy``: ``weight``, ``ignore_index``, ``label_smoothing``; ``nll``:
+            ``cross_entropy`` and ``sequence_cross_entropy``: ``weight``, ``ignore_index``,
+            ``label_smoothing``; ``nll``:
             ``weight``, ``ignore_index``; ``huber``: ``delta``; ``smooth_l1``: ``beta``;
             ``bce``: ``weight``; ``bce_with_logits``: ``pos_weight``; ``kl_div_forward``:
             ``input_is_log_probs``; ``kl_div_reverse``: ``input_is_log_probs``, ``eps`` (mixes

@@ -19,7 +19,7 @@ import os
 import pkgutil
 import sqlite3
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from descentlab._files import out_of_space, remove_created, track_created
 
@@ -58,6 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain_announcements() -> None:
+    """descentlab's own announcements (warnings whose text starts ``descentlab:``) as their
+    one line on stderr, without the file and source line Python adds."""
+    import warnings
+
+    shown = warnings.formatwarning
+
+    def formatwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
+        text = str(message)
+        if text.startswith("descentlab: "):
+            return text + "\n"
+        return shown(message, category, *args, **kwargs)
+
+    warnings.formatwarning = formatwarning  # type: ignore[assignment]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -68,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from descentlab.engine.memory import keep_freed_memory
 
     keep_freed_memory()  # this process is the program: it may keep the memory it frees
+    _plain_announcements()
     with track_created():
         try:
             return int(args.func(args) or 0)

@@ -163,7 +163,10 @@ def _what_arguments(what: Any, d: CompareSpec) -> None:
 
 def _budget_arguments(budget: Any, d: CompareSpec) -> None:
     budget.add_argument(
-        "--batch-size", type=_BATCH_SIZE, metavar="N|full", help=f"default {d.batch_size}"
+        "--batch-size",
+        type=_BATCH_SIZE,
+        metavar="N|full",
+        help="default min(128, n_train // 4): four steps or more an epoch (said when not 128)",
     )
     budget.add_argument(
         "--steps", type=int, metavar="N", help=f"steps of the final runs (default {d.steps})"

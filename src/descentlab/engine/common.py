@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from descentlab import losses, optim, regularize, schedules
 from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
+from descentlab.engine.streaming import StreamedSplit, is_streamed
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import build_model
@@ -40,6 +41,7 @@ __all__ = [
     "RunResult",
     "build",
     "create_record",
+    "eval_batches",
     "evaluate",
     "hyper_value",
     "input_pipeline",
@@ -54,6 +56,7 @@ __all__ = [
     "split_metrics",
     "stream_seed",
     "summarize",
+    "test_data",
     "test_metrics",
     "total_steps",
 ]
@@ -116,14 +119,19 @@ def evaluate(
 
     Args:
         model: the model (put in eval mode; its previous mode is restored).
-        x: inputs.
+        x: inputs, or a :class:`~descentlab.engine.streaming.StreamedSplit` (a dataset, read
+            through its loader; ``y`` is None).
         y: targets (class indices for classification).
         loss_fn: a mean-reduced loss ``loss_fn(outputs, targets)``.
         classification: also report accuracy, ``mean(argmax(outputs) == y)`` (for one output,
             ``outputs > 0``).
 
     Accuracy counts every target: for targets with more than one entry per example (a
-    language model's next token at each position) it is the fraction of correct entries.
+    language model's next token at each position) it is the fraction of correct entries. A
+    token-level loss (:class:`~descentlab.losses.SequenceCrossEntropy`) counts positions, not
+    examples: positions labelled its ``ignore_index`` (padding) count in neither the loss nor
+    the accuracy, each batch weighs by the positions it counts, and ``perplexity`` is
+    ``exp`` of the mean loss.
     Regression also reports ``rmse``, ``sqrt(mean((outputs - targets) ** 2))`` over every
     entry, when the outputs have the targets' number of entries.
 
@@ -141,24 +149,33 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        n = int(x.shape[0])
+        n = 0
         total_loss = 0.0
         correct = 0
         squared = 0.0
         entries = 0
-        for start in range(0, n, EVAL_CHUNK):
-            xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+        tokens = getattr(loss_fn, "token_level", False)
+        for xb, yb in eval_batches(x, y):
             out = model(xb)
-            total_loss += float(loss_fn(out, yb)) * xb.shape[0]
-            entries += yb.numel()
+            weight = loss_fn.denominator(yb) if tokens else int(xb.shape[0])
+            n += weight
+            total_loss += float(loss_fn(out, yb)) * weight if weight else 0.0
+            counted = (yb != loss_fn.ignore_index) if tokens else None
+            entries += yb.numel() if counted is None else int(counted.sum())
             if classification:
                 pred = (out.reshape(-1) > 0).long() if out.shape[-1] == 1 else out.argmax(-1)
-                correct += int((pred.reshape(yb.shape) == yb).sum())
+                hits = pred.reshape(yb.shape) == yb
+                correct += int((hits if counted is None else hits & counted).sum())
             elif out.numel() == yb.numel():
                 squared += float(((out.reshape(yb.shape) - yb) ** 2).sum())
             else:
                 squared = math.nan
+        if n == 0:
+            raise ValueError(f"{x!r} has no example to evaluate")
         result = {"loss": total_loss / n}
+        if tokens:
+            loss = result["loss"]
+            result["perplexity"] = math.exp(loss) if loss < 709.0 else math.inf
         if classification:
             result["accuracy"] = correct / entries
         elif math.isfinite(squared):
@@ -166,6 +183,16 @@ def evaluate(
         return result
     finally:
         model.train(was_training)
+
+
+def eval_batches(x: Any, y: Any, size: int = EVAL_CHUNK) -> Iterator[tuple[Tensor, Tensor]]:
+    """The batches an evaluation reads, in order: slices of ``size`` examples of tensors, or
+    a streamed split's batches (:class:`~descentlab.engine.streaming.StreamedSplit`)."""
+    if isinstance(x, StreamedSplit):
+        yield from x.evaluation()
+        return
+    for start in range(0, int(x.shape[0]), size):
+        yield x[start : start + size], y[start : start + size]
 
 
 def stream_seed(seed: int, stream: int) -> int:
@@ -189,10 +216,12 @@ class Built:
     scheduled: tuple[str, ...]
     early: Any
     total_steps: int
-    x_train: Tensor
-    y_train: Tensor
-    x_val: Tensor
-    y_val: Tensor
+    #: the data as tensors, or (a problem of datasets) each split a
+    #: :class:`~descentlab.engine.streaming.StreamedSplit` and its targets None
+    x_train: Any
+    y_train: Tensor | None
+    x_val: Any
+    y_val: Tensor | None
     #: the run's display name (:meth:`RunConfig.run_name` with the resolved model)
     run_name: str = ""
     #: the configured input regularizers of a training batch (:func:`input_pipeline`)
@@ -272,9 +301,14 @@ def make_early_stopping(spec: Mapping[str, Any] | None) -> Any:
     )
 
 
-def total_steps(config: RunConfig, n_train: int) -> int:
+def total_steps(config: RunConfig, n_train: int | None) -> int:
     if config.steps is not None:
         return int(config.steps)
+    if n_train is None:
+        raise ValueError(
+            "the training data are a stream without a length: give steps (a number of "
+            "optimizer steps) instead of epochs"
+        )
     if config.batch_size is None:
         per_epoch = 1
     elif config.drop_last:
@@ -297,11 +331,12 @@ def _load_checked(config: RunConfig, data: Any) -> tuple[Any, bool, int]:
             **config.problem_options,
         )
     classification = splits.task == "classification"
-    if classification:
+    streamed = is_streamed(splits)
+    if classification and not streamed:  # (a stream's labels are checked batch by batch)
         datasets.check_labels(splits.y_train, splits.n_classes, name="y_train")
         datasets.check_labels(splits.y_val, splits.n_classes, name="y_val")
-    n_train = int(splits.x_train.shape[0])
-    if config.batch_size is not None and config.batch_size > n_train:
+    n_train = splits.n_train if streamed else int(splits.x_train.shape[0])
+    if config.batch_size is not None and n_train is not None and config.batch_size > n_train:
         raise ValueError(
             f"batch_size must be <= the number of training examples ({n_train}), "
             f"got {config.batch_size}"
@@ -319,10 +354,9 @@ def _load_checked(config: RunConfig, data: Any) -> tuple[Any, bool, int]:
                     f"{key} needs a classification problem, got {getattr(config, key)} for "
                     f"{config.problem!r} ({splits.task})"
                 )
-    if config.augment is not False and splits.x_train.dim() not in (2, 3, 4):
+    if config.augment is not False and len(splits.input_shape) not in (1, 2, 3):
         raise ValueError(
-            f"augment needs 1-D signals or images, got inputs of shape "
-            f"{tuple(splits.x_train.shape[1:])}"
+            f"augment needs 1-D signals or images, got inputs of shape {tuple(splits.input_shape)}"
         )
     return splits, classification, total
 
@@ -372,13 +406,21 @@ def build(config: RunConfig, data: Any = None) -> Built:
     optimizer = make_optimizer(config.optimizer, params, config.hyper)
     scheduler, rule_scheduler, rule_monitor = make_schedulers(optimizer, config.schedule, total)
     device = torch.device(config.device)
-    x_train, y_train = splits.x_train.to(device), splits.y_train.to(device)
-    x_val, y_val = splits.x_val.to(device), splits.y_val.to(device)
-    n_train = int(x_train.shape[0])
+    x_train, y_train, x_val, y_val = _split_data(splits, device)
+    n_train = splits.n_train
     smallest = n_train if config.batch_size is None else config.batch_size
-    if config.batch_size is not None and not config.drop_last and n_train % config.batch_size:
+    if (
+        config.batch_size is not None
+        and n_train is not None
+        and not config.drop_last
+        and n_train % config.batch_size
+    ):
         smallest = n_train % config.batch_size
-    _probe(model, train_loss, (model_name, loss_name), x_train[:smallest], y_train[:smallest])
+    if isinstance(x_train, StreamedSplit):
+        x_probe, y_probe = x_train.head(smallest)
+    else:
+        x_probe, y_probe = x_train[:smallest], y_train[:smallest]
+    _probe(model, train_loss, (model_name, loss_name), x_probe, y_probe)
     return Built(
         splits=splits,
         classification=classification,
@@ -399,9 +441,36 @@ def build(config: RunConfig, data: Any = None) -> Built:
         x_val=x_val,
         y_val=y_val,
         run_name=display_name(config.name, config.problem, model_name, config.optimizer),
-        pipeline=input_pipeline(config, x_train.dim()),
+        pipeline=input_pipeline(config, 1 + len(splits.input_shape)),
         has_modes=optimizer_modes(optimizer),
     )
+
+
+def _split_data(splits: Any, device: torch.device) -> tuple[Any, Any, Any, Any]:
+    """``x_train, y_train, x_val, y_val`` on ``device``; a problem of datasets gives each
+    split as a :class:`~descentlab.engine.streaming.StreamedSplit` and None."""
+    if is_streamed(splits):
+        train = StreamedSplit(splits, "train", splits.train, device)
+        return train, None, StreamedSplit(splits, "val", splits.val, device), None
+    return (
+        splits.x_train.to(device), splits.y_train.to(device),
+        splits.x_val.to(device), splits.y_val.to(device),
+    )  # fmt: skip
+
+
+def test_data(splits: Any, device: torch.device) -> tuple[Any, Any]:
+    """The test split's ``(x, y)`` on ``device`` (read while unsealed; a problem of
+    datasets: its :class:`~descentlab.engine.streaming.StreamedSplit` and None)."""
+    splits.unseal_test()
+    try:
+        if is_streamed(splits):
+            return StreamedSplit(splits, "test", splits.test, device), None
+        x, y = splits.x_test.to(device), splits.y_test.to(device)
+    finally:
+        splits.seal_test()
+    if splits.task == "classification":
+        datasets.check_labels(y, splits.n_classes, name="y_test")
+    return x, y
 
 
 @torch.no_grad()
@@ -542,15 +611,8 @@ def metrics_of(
 
 def test_metrics(b: Built) -> dict[str, float]:
     """The one evaluation on the test split (unsealed for it, sealed again afterwards)."""
-    splits = b.splits
-    splits.unseal_test()
-    try:
-        device = b.x_train.device
-        x, y = splits.x_test.to(device), splits.y_test.to(device)
-    finally:
-        splits.seal_test()
-    if b.classification:
-        datasets.check_labels(y, splits.n_classes, name="y_test")
+    device = b.x_train.device
+    x, y = test_data(b.splits, device)
     return evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
 
 

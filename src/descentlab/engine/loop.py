@@ -37,6 +37,7 @@ from torch import Tensor
 
 from descentlab.engine.common import Built, Row, RunResult, series, stream_seed, summarize
 from descentlab.engine.config import RunConfig
+from descentlab.engine.streaming import LoaderBatches, StreamedSplit
 from descentlab.store import Store
 
 __all__ = [
@@ -267,8 +268,12 @@ class Loop:
     @classmethod
     def single(cls, config: RunConfig, built: Built) -> Loop:
         """The loop over one run, in its own data order; its stepper is set before :meth:`run`."""
-        batches = Batches([config.seed], built.x_train, built.y_train, config.batch_size,
-                          config.drop_last)  # fmt: skip
+        if isinstance(built.x_train, StreamedSplit):  # a problem of datasets
+            batches: Any = LoaderBatches([config.seed], built.x_train, config.batch_size,
+                                         config.drop_last)  # fmt: skip
+        else:
+            batches = Batches([config.seed], built.x_train, built.y_train, config.batch_size,
+                              config.drop_last)  # fmt: skip
         return cls([config], [built], None, batches)
 
     # -- records --------------------------------------------------------------------------

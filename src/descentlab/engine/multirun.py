@@ -666,6 +666,8 @@ def _train_vectorized(
         reason = vectorize_reason(cfg)
         if reason is not None:
             raise VectorizeError(reason)
+    if getattr(splits, "streamed", False):
+        raise VectorizeError("runs on datasets (read through loaders) train one at a time")
     old = torch.get_num_threads()
     threads = _vmap_threads()
     try:

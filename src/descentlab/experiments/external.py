@@ -136,10 +136,41 @@ def _check_target(obj: Any, where: str) -> None:
         )
 
 
+#: Optimizer classes whose packages say to leave the learning rate at its default (1.0):
+#: the step size is estimated as they train (Prodigy: Mishchenko & Defazio 2023; D-Adaptation:
+#: Defazio & Mishchenko 2023), by ``module.ClassName`` of where they are defined. A class of
+#: one's own declares the same with a class attribute ``lr_free = True``.
+LR_FREE: frozenset[str] = frozenset(
+    f"{module}.{name}"
+    for module, names in (
+        ("pytorch_optimizer.optimizer.prodigy", ("Prodigy",)),
+        ("pytorch_optimizer.optimizer.dadapt",
+         ("DAdaptAdaGrad", "DAdaptAdam", "DAdaptSGD", "DAdaptAdan", "DAdaptLion")),
+        ("prodigyopt.prodigy", ("Prodigy",)),
+        ("dadaptation.dadapt_adam", ("DAdaptAdam",)),
+        ("dadaptation.dadapt_sgd", ("DAdaptSGD",)),
+        ("dadaptation.dadapt_adagrad", ("DAdaptAdaGrad",)),
+        ("dadaptation.dadapt_adan", ("DAdaptAdan",)),
+        ("dadaptation.dadapt_lion", ("DAdaptLion",)),
+    )
+    for name in names
+)  # fmt: skip
+
+
 class _External:
     """Common behaviour of optimizers given by path or by object."""
 
     target: Any
+
+    @property
+    def lr_free(self) -> bool:
+        """Whether it declares itself learning-rate-free (:data:`LR_FREE`, or its class's
+        ``lr_free = True``): a comparison runs it at its own default learning rate."""
+        target = self.target
+        if getattr(target, "lr_free", False) is True:
+            return True
+        key = f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}"
+        return key in LR_FREE
 
     def __call__(self, params: Any, **hyper: Any) -> Any:
         return self.target(params, **hyper)

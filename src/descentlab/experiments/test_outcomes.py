@@ -56,6 +56,8 @@ def per_example(
     """
     import torch
 
+    from descentlab.engine.common import eval_batches
+
     was_training = model.training
     model.eval()
     losses: list[float] = []
@@ -63,8 +65,7 @@ def per_example(
     squared: list[float] = []
     try:
         with torch.no_grad():
-            for start in range(0, int(x.shape[0]), CHUNK):
-                xb, yb = x[start : start + CHUNK], y[start : start + CHUNK]
+            for xb, yb in eval_batches(x, y, CHUNK):
                 out = model(xb)
                 for i in range(int(xb.shape[0])):
                     losses.append(float(loss_fn(out[i : i + 1], yb[i : i + 1])))
@@ -111,13 +112,10 @@ def store_outcomes(store: Any, run_id: int, model: Any, config: Any, splits: Any
     record = store.get_run(run_id)
     spec = config.loss or splits.default_loss  # the evaluation loss, as the engine picks it
     loss_fn = losses.get(spec, **config.loss_options) if isinstance(spec, str) else spec
+    from descentlab.engine.common import test_data
+
     classification = splits.task == "classification"
-    splits.unseal_test()
-    try:
-        device = next(iter(model.parameters())).device
-        x, y = splits.x_test.to(device), splits.y_test.to(device)
-    finally:
-        splits.seal_test()
+    x, y = test_data(splits, next(iter(model.parameters())).device)
     outcomes = per_example(model, x, y, loss_fn, classification=classification)
     # (the run's accuracy counts every target: with equal targets per example, the mean of
     # the per-example fractions is the same number, and the check says where it is not)

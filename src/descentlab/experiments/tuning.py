@@ -319,6 +319,8 @@ def holdout_splits(splits: Any) -> Any:
 
     What tuning and validation runs train on: whatever they do, they hold no test example.
     """
+    if getattr(splits, "streamed", False):
+        return splits.holdout()
     return dataclasses.replace(splits, **_no_test(splits), _sealed=True)
 
 
@@ -360,6 +362,8 @@ def fold_splits(splits: Any, k: int, *, seed: int = 0) -> list[Any]:
     Returns:
         ``k`` Splits, each with empty (sealed) test tensors.
     """
+    if getattr(splits, "streamed", False):
+        return splits.folds(k, seed=seed)
     x, y = splits.train_val()
     folds = fold_indices(y, k, seed=seed, stratify=splits.task == "classification")
     out = []
@@ -387,6 +391,8 @@ def refit_splits(splits: Any) -> Any:
     the validation examples (now part of the training data): the metrics a refit run logs for
     them are *training* metrics and the comparison never reports them as validation results.
     """
+    if getattr(splits, "streamed", False):
+        return splits.refit()
     x, y = splits.train_val()
     return dataclasses.replace(
         splits, x_train=x, y_train=y, meta={**splits.meta, "refit": "train+val"}

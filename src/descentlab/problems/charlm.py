@@ -14,8 +14,9 @@ targets the next character at each position -- and split by position: the first 
 text trains, the next 10% validates, the last 10% tests (no window straddles two splits). The
 interpreter's version decides the exact text: :func:`corpus` records the files and a hash.
 
-The loss is the mean next-character cross-entropy (nats per character); accuracy is the
-fraction of characters predicted exactly.
+The loss is the mean next-character cross-entropy (nats per character, the registry's
+``sequence_cross_entropy``); accuracy is the fraction of characters predicted exactly, and
+perplexity is ``exp`` of the loss.
 
 Example:
     >>> p = char_lm_problem(n_chars=20_000, context=32)
@@ -35,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from descentlab import losses
 from descentlab.problems.models import ACTIVATIONS, check_activation
 from descentlab.problems.problem import Problem
 
@@ -111,9 +112,9 @@ def corpus(n_chars: int = 200_000) -> tuple[str, dict[str, Any]]:
     return text, meta
 
 
-def sequence_cross_entropy(outputs: Tensor, targets: Tensor) -> Tensor:
-    """Mean cross-entropy over every position: ``outputs (N, T, V)``, ``targets (N, T)``."""
-    return F.cross_entropy(outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1))
+#: Mean cross-entropy over every position: outputs ``(N, T, V)``, targets ``(N, T)``
+#: (:class:`descentlab.losses.SequenceCrossEntropy`, the problem's loss by its name).
+sequence_cross_entropy = losses.get("sequence_cross_entropy")
 
 
 class CharTransformer(nn.Module):
@@ -230,7 +231,7 @@ def char_lm_problem(
             "x_test": x_test,
             "y_test": y_test,
         },
-        loss=sequence_cross_entropy,
+        loss="sequence_cross_entropy",
         metric="loss",
         task="classification",
         n_classes=VOCAB_SIZE,

@@ -70,6 +70,7 @@ from descentlab._files import write_atomic
 __all__ = [
     "DATASETS",
     "Splits",
+    "TestSeal",
     "TestSetSealedError",
     "cache_dir",
     "chance_level",
@@ -93,8 +94,45 @@ class TestSetSealedError(RuntimeError):
     __test__ = False
 
 
-@dataclass(eq=False)  # tensors have no truth value: compare fields explicitly
-class Splits:
+class TestSeal:
+    """The sealing of a test split (:class:`Splits`, and the datasets' ``DatasetSplits``):
+    reading it raises :class:`TestSetSealedError` until :meth:`unseal_test`."""
+
+    __test__ = False  # (not a test class)
+    name: str
+    _sealed: bool
+
+    def __repr__(self) -> str:
+        s: Any = self
+        return (
+            f"{type(self).__name__}(name={s.name!r}, task={s.task!r}, n_train={s.n_train}, "
+            f"n_val={s.n_val}, n_test={s.n_test}, input_shape={s.input_shape}, "
+            f"n_outputs={s.n_outputs}, n_classes={s.n_classes}, sealed={s._sealed})"
+        )
+
+    @property
+    def sealed(self) -> bool:
+        """Whether reading the test split raises :class:`TestSetSealedError`."""
+        return self._sealed
+
+    def seal_test(self) -> None:
+        """Seal the test split (reading ``x_test``/``y_test`` raises)."""
+        self._sealed = True
+
+    def unseal_test(self) -> None:
+        """Unseal the test split, for the one final evaluation."""
+        self._sealed = False
+
+    def _guard(self) -> None:
+        if self._sealed:
+            raise TestSetSealedError(
+                f"the test split of {self.name!r} is sealed: tune on the validation split and "
+                "call splits.unseal_test() only for the final evaluation"
+            )
+
+
+@dataclass(eq=False, repr=False)  # tensors have no truth value: compare fields explicitly
+class Splits(TestSeal):
     """Train / validation / (sealed) test tensors of one dataset.
 
     Attributes:
@@ -143,33 +181,6 @@ class Splits:
     hessian: Tensor | None = field(default=None, repr=False)
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     _sealed: bool = field(default=True, repr=False)
-
-    def __repr__(self) -> str:
-        return (
-            f"Splits(name={self.name!r}, task={self.task!r}, n_train={self.n_train}, "
-            f"n_val={self.n_val}, n_test={self.n_test}, input_shape={self.input_shape}, "
-            f"n_outputs={self.n_outputs}, n_classes={self.n_classes}, sealed={self._sealed})"
-        )
-
-    @property
-    def sealed(self) -> bool:
-        """Whether reading the test split raises :class:`TestSetSealedError`."""
-        return self._sealed
-
-    def seal_test(self) -> None:
-        """Seal the test split (reading ``x_test``/``y_test`` raises)."""
-        self._sealed = True
-
-    def unseal_test(self) -> None:
-        """Unseal the test split, for the one final evaluation."""
-        self._sealed = False
-
-    def _guard(self) -> None:
-        if self._sealed:
-            raise TestSetSealedError(
-                f"the test split of {self.name!r} is sealed: tune on the validation split and "
-                "call splits.unseal_test() only for the final evaluation"
-            )
 
     @property
     def x_test(self) -> Tensor:

@@ -19,7 +19,11 @@ path/to/file.py:make_problem`` (:func:`load_problem`; ``--problem-option K=V`` b
 function's keyword arguments).
 
 The data are arrays or tensors: ``x_train``, ``y_train``, ``x_test``, ``y_test`` and optionally
-``x_val``, ``y_val`` (otherwise the validation split is carved from the training data with the
+``x_val``, ``y_val``; or ``torch.utils.data.Dataset``\ s of ``(input, target)`` pairs,
+``{"train": ds, "test": ds[, "val": ds]}``, map-style or iterable, read through torch's
+``DataLoader`` with the problem's ``loader`` options (``num_workers``, ``pin_memory``,
+``collate_fn``, ...; :mod:`descentlab.problems.streams`) -- for data that do not fit in
+memory (otherwise the validation split is carved from the training data with the
 comparison's ``split_seed`` and ``val_fraction``, stratified for classification, as for the
 built-in datasets). Integer targets make a classification problem (labels ``0..C-1``, one per
 example or one per position of a sequence), floating-point targets a regression problem.
@@ -70,6 +74,8 @@ from torch import Tensor, nn
 
 from descentlab import losses
 from descentlab.problems import data as datasets
+from descentlab.problems import streams
+from descentlab.problems._user import USER_CODE_ERRORS, failure
 
 __all__ = [
     "BUILTIN_PROBLEMS",
@@ -90,27 +96,6 @@ METRICS: dict[str, tuple[str, bool]] = {
 }
 
 _REQUIRED_DATA = ("x_train", "y_train", "x_test", "y_test")
-
-
-#: What user code (a problem file, its function, model factory, model or loss) may raise and a
-#: problem reports as its failure: any error, and ``sys.exit()`` (``SystemExit``), which would
-#: otherwise end the whole command with the user's exit code and no message. Ctrl-C
-#: (``KeyboardInterrupt``) still stops the command.
-USER_CODE_ERRORS: tuple[type[BaseException], ...] = (Exception, SystemExit)
-
-
-def failure(exc: BaseException) -> str:
-    """How user code failed, for a message: ``"ValueError: bad"``, ``"it called sys.exit(3)"``.
-
-    Example:
-        >>> failure(SystemExit(3)), failure(KeyError("x"))
-        ('it called sys.exit(3)', "KeyError: 'x'")
-    """
-    if isinstance(exc, SystemExit):
-        return (
-            f"it called sys.exit({exc.code!r})" if exc.code is not None else "it called sys.exit()"
-        )
-    return f"{type(exc).__name__}: {exc}"
 
 
 #: Problems built into descentlab that are :class:`Problem` objects (the datasets of
@@ -145,7 +130,9 @@ class Problem:
             with the comparison's ``model_options`` as keyword arguments, and after
             ``torch.manual_seed(seed)``, so each seed gives its own initialisation).
         data: ``{"x_train", "y_train", "x_test", "y_test"[, "x_val", "y_val"]}`` arrays or
-            tensors.
+            tensors; or ``{"train", "test"[, "val"]}`` ``torch.utils.data.Dataset`` objects of
+            ``(input, target)`` pairs (map-style or iterable; see
+            :mod:`descentlab.problems.streams`).
         loss: a loss name (``descentlab.losses``) or a callable ``(outputs, targets) ->
             scalar`` (mean over the batch); None: cross-entropy / mean squared error.
         metric: ``"accuracy"`` (classification), ``"loss"`` or ``"rmse"`` (regression); None:
@@ -154,6 +141,10 @@ class Problem:
             classification.
         n_classes: classes of a classification problem; None: the largest label + 1.
         target: the metric value whose first crossing is timed (time to target), or None.
+        loader: datasets only: ``torch.utils.data.DataLoader`` options passed through
+            (``num_workers``, ``pin_memory``, ``collate_fn``, ``prefetch_factor``,
+            ``timeout``, ``worker_init_fn``, ``multiprocessing_context``) and
+            ``eval_batch_size``; the run owns the batch size, order and seeding.
         meta: where the data came from (recorded with the splits).
         source: the reference it was loaded from (set by :func:`load_problem`).
     """
@@ -166,6 +157,7 @@ class Problem:
     task: str | None = None
     n_classes: int | None = None
     target: float | None = None
+    loader: Mapping[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     source: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -191,6 +183,43 @@ class Problem:
                 f"{where}: data must be a dict with {', '.join(_REQUIRED_DATA)} (and optionally "
                 f"x_val, y_val), got {type(self.data).__name__}"
             )
+        if self.streamed:
+            self._validate_datasets(where)
+        elif self.loader is not None:
+            raise ValueError(
+                f"{where}: loader options apply to datasets (data={{'train': ..., 'test': ...}}),"
+                " not to arrays"
+            )
+        else:
+            self._validate_arrays(where)
+        self._validate_rest(where)
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the data are ``Dataset`` objects (read through ``DataLoader``)."""
+        return isinstance(self.data, Mapping) and any(
+            streams.is_dataset(v) for v in self.data.values()
+        )
+
+    def _validate_datasets(self, where: str) -> None:
+        not_datasets = sorted(k for k, v in self.data.items() if not streams.is_dataset(v))
+        if not_datasets:
+            raise ValueError(
+                f"{where}: data mixes datasets and arrays ({not_datasets} are not "
+                "torch.utils.data.Dataset); give every split as a Dataset or every one as arrays"
+            )
+        missing = [k for k in ("train", "test") if k not in self.data]
+        if missing:
+            raise ValueError(f"{where}: data is missing the {', '.join(missing)} dataset")
+        unknown = sorted(set(self.data) - set(streams.DATASET_KEYS))
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown data key(s) {unknown} for datasets; valid keys: "
+                f"{', '.join(streams.DATASET_KEYS)}"
+            )
+        streams.check_loader_options(where, self.loader)
+
+    def _validate_arrays(self, where: str) -> None:
         missing = [k for k in _REQUIRED_DATA if k not in self.data]
         if missing:
             raise ValueError(f"{where}: data is missing {', '.join(missing)}")
@@ -202,6 +231,8 @@ class Problem:
                 f"{where}: unknown data key(s) {unknown}; valid keys: "
                 f"{', '.join(_REQUIRED_DATA)}, x_val, y_val"
             )
+
+    def _validate_rest(self, where: str) -> None:
         if self.task not in (None, "classification", "regression"):
             raise ValueError(
                 f"{where}: task must be 'classification' or 'regression', got {self.task!r}"
@@ -249,7 +280,7 @@ class Problem:
         """``"classification"`` or ``"regression"`` (given, or from the targets' dtype)."""
         if self.task is not None:
             return self.task
-        y = self._tensors["y_train"]
+        y = streams.first_examples(self)["train"][1] if self.streamed else self._tensors["y_train"]
         return "regression" if y.is_floating_point() else "classification"
 
     @property
@@ -266,7 +297,11 @@ class Problem:
         return "cross_entropy" if self.task_name == "classification" else "mse"
 
     def fingerprint(self) -> str:
-        """A hash of the data, the task, the loss and the metric (8 hex digits)."""
+        """A hash of the data, the task, the loss and the metric (8 hex digits); for datasets,
+        :func:`descentlab.problems.streams.fingerprint` (a dataset's own ``fingerprint()``
+        where it has one, else its type, length, known labels and first example)."""
+        if self.streamed:
+            return streams.fingerprint(self)
         h = hashlib.sha256()
         for key in sorted(self._tensors):
             t = self._tensors[key].contiguous()
@@ -286,6 +321,11 @@ class Problem:
         Raises:
             ValueError: naming the field that is wrong.
         """
+        if self.streamed:
+            _check_metric_fits_task(
+                self._where(), self.metric_name, self.task_name == "classification"
+            )
+            return streams.make_splits(self, seed=seed, val_fraction=val_fraction)
         where = self._where()
         task = self.task_name
         classification = task == "classification"
@@ -365,7 +405,11 @@ class Problem:
         where = self._where()
         s = self.splits()
         model = build_model(self.model, where, **model_options)
-        x, y = s.x_train[:2], s.y_train[:2]
+        if self.streamed:
+            raw = streams.first_example(self.data["train"], "train", where)
+            x, y = streams.collate(s.loader, [tuple(raw)])
+        else:
+            x, y = s.x_train[:2], s.y_train[:2]
         try:
             with torch.no_grad():
                 out = model(x)
@@ -620,6 +664,7 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
     threshold below which (accuracy) or above which (loss, RMSE) a trial has failed.
 
     - No metric of its own (a built-in dataset): :func:`descentlab.problems.data.chance_level`.
+    - Datasets whose labels are not known without reading every example: None.
     - Constant regression targets (``quadratic_deep``): None -- predicting the constant is
       perfect, so no trial can be judged against it.
     - ``accuracy``: always the most frequent training label, right a fraction :math:`p` of
@@ -643,7 +688,12 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
         >>> abs(rmse - mse ** 0.5) < 1e-6
         True
     """
-    y_val, y_train = splits.y_val, splits.y_train
+    if getattr(splits, "streamed", False):  # labels known without reading the examples
+        y_train, y_val = streams.dataset_targets(splits.train), streams.dataset_targets(splits.val)
+        if y_train is None or y_val is None:
+            return None
+    else:
+        y_val, y_train = splits.y_val, splits.y_train
     if y_val.numel() == 0:
         return None
     if splits.task == "regression" and bool((y_train == y_train.reshape(-1)[0]).all()):

@@ -50,6 +50,10 @@ class OptimizerChoice:
         hyper: fixed hyperparameters (not tuned), e.g. ``{"momentum": 0.9}``.
         lr_range: the learning-rate search range ``(low, high)`` (a registered optimizer's:
             its record's :attr:`~descentlab.optim.OptimizerRecord.lr_range`).
+        fixed_lr: kept at its default learning rate (not tuned).
+        lr_free: it declares itself learning-rate-free (Prodigy, D-Adaptation:
+            :data:`~descentlab.experiments.external.LR_FREE`), so it is kept at its default
+            unless a learning-rate range is given for it (``lr_ranges``, ``--lr-range``).
     """
 
     label: str
@@ -57,6 +61,7 @@ class OptimizerChoice:
     hyper: Mapping[str, Any] = field(default_factory=dict)
     lr_range: tuple[float, float] = _FALLBACK_LR_RANGE
     fixed_lr: bool = False
+    lr_free: bool = False
 
     @property
     def is_named(self) -> bool:
@@ -94,6 +99,8 @@ class OptimizerChoice:
             "hyper": dict(self.hyper),
             "lr_range": [float(v) for v in self.lr_range],
             "fixed_lr": self.fixed_lr,
+            # (absent when False: comparisons recorded before the field keep their identity)
+            **({"lr_free": True} if self.lr_free else {}),
         }
 
     @classmethod
@@ -106,6 +113,7 @@ class OptimizerChoice:
             hyper=dict(data.get("hyper", {})),
             lr_range=tuple(float(v) for v in data["lr_range"]),  # type: ignore[arg-type]
             fixed_lr=bool(data.get("fixed_lr", False)),
+            lr_free=bool(data.get("lr_free", False)),
         )
 
 
@@ -171,7 +179,10 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
 
     A string ending in ``@default`` keeps the optimizer at its default learning rate (not
     tuned; ``fixed_lr``) and, without a label, is labelled ``<name>_default`` so that it can sit
-    beside the tuned one.
+    beside the tuned one. An optimizer that declares itself learning-rate-free
+    (``pytorch_optimizer.Prodigy``, the D-Adaptation family:
+    :data:`~descentlab.experiments.external.LR_FREE`) is kept at its default too (``lr_free``),
+    unless the comparison gives it a learning-rate range.
 
     Raises:
         KeyError: an unknown optimizer or rule name (lists the valid names).
@@ -225,11 +236,13 @@ def parse_optimizer(optimizer: Any) -> OptimizerChoice:
     if external.is_external(optimizer) or isinstance(optimizer, type) or callable(optimizer):
         ext = external.wrap(optimizer)
         key = ext.name.lower()
+        lr_free = ext.lr_free and not fixed
         return OptimizerChoice(
             label=label or (f"{ext.label}_default" if fixed else ext.label),
             optimizer=ext,
             lr_range=optim.record(key).lr_range if key in optim.NAMES else _FALLBACK_LR_RANGE,
-            fixed_lr=fixed,
+            fixed_lr=fixed or lr_free,
+            lr_free=lr_free,
         )
     raise ValueError(
         "optimizer must be a name (one of "

@@ -651,7 +651,7 @@ class Comparison:
         for r in self.results:
             lr = fmt_setting(r.best_setting)
             if r.choice.fixed_lr and r.best_setting is not None:
-                lr += " (default)"
+                lr += " (default, lr-free)" if r.choice.lr_free else " (default)"
             if r.cliff:
                 lr += " !"
             row = [r.choice.display, lr]

@@ -9,11 +9,13 @@ results are then read back from the store (:mod:`.collect`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,12 @@ from descentlab.experiments.compare.planning import (
 )
 from descentlab.experiments.compare.progress import Progress, console_progress
 from descentlab.experiments.compare.results import Comparison, score_metric
-from descentlab.experiments.compare.spec import CompareSpec
+from descentlab.experiments.compare.spec import (
+    AUTO_BATCH,
+    DEFAULT_BATCH_SIZE,
+    CompareSpec,
+    default_batch_size,
+)
 from descentlab.experiments.ray_backend import make_runner
 from descentlab.experiments.trials import DataSource, mark_orphans, store_path_of
 from descentlab.problems import data as datasets
@@ -145,7 +152,31 @@ def _resolve(
     if problem is not None or (data is None and is_problem_ref(plan.spec.problem)):
         resolved, data = resolve_for_compare(plan.spec, problem, workers=workers)
         plan = resolved.plan(custom_data=True)
+        custom = True
+    if plan.spec.batch_size == AUTO_BATCH:
+        plan = _fixed_batch(plan, data, custom)
     return plan, data, workers
+
+
+def _fixed_batch(plan: Plan, data: Any, custom: bool) -> Plan:
+    """The plan with the default batch fixed from the training data
+    (:func:`~descentlab.experiments.compare.spec.default_batch_size`); announced where it is
+    not 128."""
+    spec = plan.spec
+    if data is None:  # loaded by name (from the cache the trials read too)
+        source = DataSource(spec.problem, dict(spec.problem_options), spec.split_seed,
+                            spec.val_fraction)  # fmt: skip
+        data = source.load()
+    n_train = data.n_train
+    size = default_batch_size(n_train)
+    if size != DEFAULT_BATCH_SIZE:
+        warnings.warn(
+            f"descentlab: batch size {size} (the default min({DEFAULT_BATCH_SIZE}, n_train // "
+            f"4) of {n_train} training examples; --batch-size sets another)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return dataclasses.replace(spec, batch_size=size).plan(custom_data=custom)
 
 
 class _Session:
@@ -357,7 +388,8 @@ def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
         models.build(
             model, input_shape=data.input_shape, n_outputs=data.n_outputs, **spec.model_options
         )
-    if spec.batch_size is not None and spec.batch_size > data.n_train:
+    n_train = data.n_train  # (None: a stream without a length)
+    if isinstance(spec.batch_size, int) and n_train is not None and spec.batch_size > n_train:
         raise ValueError(
             f"batch_size must be <= the number of training examples ({data.n_train}), "
             f"got {spec.batch_size}"

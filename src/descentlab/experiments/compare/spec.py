@@ -61,6 +61,26 @@ DEFAULT_OPTIMIZERS: tuple[Any, ...] = (
 
 #: The most seeds, tuning seeds or learning rates per optimizer a comparison takes.
 MAX_COUNT = 1000
+
+#: ``batch_size`` left to the data: ``min(128, n_train // 4)`` (:func:`default_batch_size`).
+AUTO_BATCH = "auto"
+#: The largest default batch (a smaller one for a training set of fewer than 512 examples).
+DEFAULT_BATCH_SIZE = 128
+
+
+def default_batch_size(n_train: int | None) -> int:
+    """The batch a comparison trains with unless told: ``min(128, n_train // 4)`` (at least
+    1; 128 for a stream without a length), so that every epoch has at least four steps.
+
+    Example:
+        >>> default_batch_size(114), default_batch_size(60_000), default_batch_size(3)
+        (28, 128, 1)
+    """
+    if n_train is None:
+        return DEFAULT_BATCH_SIZE
+    return max(1, min(DEFAULT_BATCH_SIZE, int(n_train) // 4))
+
+
 #: Seeds are 64-bit integers (torch.manual_seed).
 MAX_SEED = 2**63 - 1
 
@@ -85,7 +105,9 @@ class CompareSpec:
             pairs or :class:`OptimizerChoice` objects (normalised to choices).
         lr_ranges: per-label learning-rate search ranges overriding the defaults
             (each registered optimizer's record's ``lr_range``).
-        batch_size: examples per step (None: full batch).
+        batch_size: examples per step (None: full batch; ``"auto"``, the default:
+            :func:`default_batch_size` of the training data, ``min(128, n_train // 4)``,
+            fixed when the comparison starts and announced when it is not 128).
         steps: length of the curve and refit runs.
         tune_steps: length of each tuning trial (None, the default: ``steps``). Shorter
             tuning runs favour settings that start fast and may choose a rate that loses at
@@ -149,7 +171,7 @@ class CompareSpec:
     model_options: dict[str, Any] = field(default_factory=dict)
     optimizers: Sequence[Any] = DEFAULT_OPTIMIZERS
     lr_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
-    batch_size: int | None = 128
+    batch_size: int | str | None = AUTO_BATCH
     steps: int = 1000
     tune_steps: int | None = None
     tune_seeds: int = 1
@@ -193,7 +215,11 @@ class CompareSpec:
         for item in self.optimizers:
             c = parse_optimizer(item)
             if c.label in self.lr_ranges:
-                c = dataclasses.replace(c, lr_range=tuple(self.lr_ranges[c.label]))
+                # a range given for a learning-rate-free optimizer tunes it after all
+                fixed = c.fixed_lr and not c.lr_free
+                c = dataclasses.replace(
+                    c, lr_range=tuple(self.lr_ranges[c.label]), fixed_lr=fixed, lr_free=False
+                )
             out.append(c)
         return out
 
@@ -308,6 +334,10 @@ def _record(spec: CompareSpec) -> dict[str, Any]:
             value = list(value)
         elif f.name in _LEFT_OUT and value == f.default:
             continue  # a comparison stored before the field existed is found again
+        elif f.name == "batch_size" and value == AUTO_BATCH:
+            # compare() fixes "auto" from the data before it records anything; unfixed, it is
+            # the 128 it is on 512 training examples or more (the default before "auto")
+            value = DEFAULT_BATCH_SIZE
         out[f.name] = value
     return out
 
@@ -521,7 +551,8 @@ def _check_budget(spec: CompareSpec) -> None:
                 f"{key} must be at most {MAX_COUNT} (each one is a set of training runs), got "
                 f"{getattr(spec, key)!r}"
             )
-    _pos_int("batch_size", spec.batch_size, optional=True)
+    if spec.batch_size != AUTO_BATCH:
+        _pos_int("batch_size", spec.batch_size, optional=True)
     _pos_int("eval_every", spec.eval_every, optional=True)
     _nonneg_int("max_extend", spec.max_extend)
     for key in ("seed", "split_seed"):
@@ -619,7 +650,8 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
         val_fraction=spec.val_fraction,
         model=spec.model,
         model_options=dict(spec.model_options),
-        batch_size=spec.batch_size,
+        # ("auto" is fixed from the data before any trial: compare's _resolve)
+        batch_size=DEFAULT_BATCH_SIZE if spec.batch_size == AUTO_BATCH else spec.batch_size,
         steps=spec.steps,
         device=spec.device,
         precision=spec.precision,

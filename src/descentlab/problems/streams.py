@@ -1,0 +1,501 @@
+r"""Problems whose data are ``torch.utils.data.Dataset``\ s: streamed, seeded, test split sealed.
+
+A :class:`~descentlab.problems.problem.Problem` whose ``data`` holds datasets instead of arrays
+(``{"train": ds, "test": ds[, "val": ds]}``) becomes a :class:`DatasetSplits`: the same
+protocol as arrays -- a sealed test split, a validation split carved from the training data
+with the comparison's ``split_seed`` and ``val_fraction`` (map-style datasets; stratified where
+the labels are known without reading the examples: a ``TensorDataset``'s second tensor, or a
+``targets`` attribute as torchvision's ``ImageFolder`` has), and batches drawn by torch's own
+``DataLoader`` in an order the run's seed decides.
+
+Every example is a pair ``(input, target)``. Map-style datasets (``__getitem__`` and
+``__len__``) are shuffled each epoch by a permutation drawn from the run's data-order
+generator -- the same draw as for arrays, so a ``TensorDataset`` of a problem's arrays trains
+bit for bit as the arrays do. Iterable datasets (``torch.utils.data.IterableDataset``) are read
+in their own order; one epoch is one pass; they need a ``"val"`` dataset of their own, and
+``steps`` where they have no ``len()``. An iterable dataset read by several worker processes
+splits its stream itself with ``torch.utils.data.get_worker_info()`` (torch's convention).
+
+``loader`` holds the ``DataLoader``'s own options, passed through: ``num_workers``,
+``pin_memory``, ``collate_fn``, ``prefetch_factor``, ``timeout``, ``worker_init_fn``,
+``multiprocessing_context``, and two of ours: ``eval_batch_size`` (examples per batch when
+evaluating, 1024) and ``eval_train_examples`` (the ``train/*`` metrics are measured on the
+training set's first this many examples; default: as many as the validation set holds, so an
+evaluation does not read all the training data -- the validation and test metrics always read
+their whole split). Batch size, shuffling, sampler and generator belong to the run and are
+refused here.
+Worker processes are seeded from the run's seed and the epoch (a fresh loader each epoch), so
+random transforms in the dataset repeat with the seed; the global random state (model
+initialisation, dropout) is never drawn from.
+
+Example:
+    >>> import torch
+    >>> from torch.utils.data import TensorDataset
+    >>> from descentlab.problems.problem import Problem
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y = torch.randn(100, 3, generator=g), torch.randint(0, 2, (100,), generator=g)
+    >>> p = Problem(name="pairs", model=lambda: torch.nn.Linear(3, 2),
+    ...             data={"train": TensorDataset(x[:80], y[:80]),
+    ...                   "test": TensorDataset(x[80:], y[80:])},
+    ...             loader={"num_workers": 0})
+    >>> s = p.splits(seed=0, val_fraction=0.25)
+    >>> s.task, s.n_train, s.n_val, s.n_test, s.input_shape, s.n_classes
+    ('classification', 60, 20, 20, (3,), 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    default_collate,
+)
+
+from descentlab.problems._user import USER_CODE_ERRORS, failure
+from descentlab.problems.data import TestSeal
+
+__all__ = [
+    "DATASET_KEYS",
+    "LOADER_OPTIONS",
+    "DataError",
+    "DatasetSplits",
+    "check_loader_options",
+    "dataset_targets",
+    "is_dataset",
+    "is_iterable",
+    "length",
+]
+
+#: The splits a problem of datasets names (``val`` optional for map-style training data).
+DATASET_KEYS: tuple[str, ...] = ("train", "test", "val")
+
+#: ``DataLoader`` options a problem passes through (plus ``eval_batch_size``, ours).
+LOADER_OPTIONS: tuple[str, ...] = (
+    "num_workers",
+    "pin_memory",
+    "collate_fn",
+    "prefetch_factor",
+    "timeout",
+    "worker_init_fn",
+    "multiprocessing_context",
+    "eval_batch_size",
+    "eval_train_examples",
+)
+_OWNED = ("batch_size", "shuffle", "sampler", "batch_sampler", "generator", "drop_last")
+
+
+class DataError(ValueError):
+    """A dataset failed while it was read: one line naming the problem, the split and the
+    example (raised from a trial instead of a traceback)."""
+
+
+def is_dataset(obj: Any) -> bool:
+    """Whether ``obj`` is a ``torch.utils.data.Dataset`` (map-style or iterable)."""
+    return isinstance(obj, Dataset)
+
+
+def is_iterable(ds: Any) -> bool:
+    """Whether ``ds`` is an iterable-style dataset (read in its own order)."""
+    return isinstance(ds, IterableDataset)
+
+
+def length(ds: Any) -> int | None:
+    """``len(ds)``, or None for an iterable dataset without a length."""
+    try:
+        return len(ds)
+    except TypeError:
+        return None
+
+
+def check_loader_options(where: str, loader: Any) -> dict[str, Any]:
+    """The ``DataLoader`` options of a problem, checked (ValueError naming the bad key)."""
+    if loader is None:
+        return {}
+    if not isinstance(loader, Mapping):
+        raise ValueError(f"{where}: loader must be a dict of DataLoader options, got {loader!r}")
+    owned = sorted(k for k in loader if k in _OWNED)
+    if owned:
+        raise ValueError(
+            f"{where}: loader option(s) {owned} belong to the run (batch_size, the seeded "
+            f"order); valid loader options: {', '.join(LOADER_OPTIONS)}"
+        )
+    unknown = sorted(set(loader) - set(LOADER_OPTIONS))
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown loader option(s) {unknown}; valid: {', '.join(LOADER_OPTIONS)}"
+        )
+    out = dict(loader)
+    for key in ("num_workers", "eval_batch_size", "prefetch_factor", "eval_train_examples"):
+        value = out.get(key)
+        minimum = 0 if key == "num_workers" else 1
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < minimum
+        ):
+            raise ValueError(
+                f"{where}: loader {key} must be an integer >= {minimum}, got {value!r}"
+            )
+    for key in ("collate_fn", "worker_init_fn"):
+        if out.get(key) is not None and not callable(out[key]):
+            raise ValueError(f"{where}: loader {key} must be callable, got {out[key]!r}")
+    return out
+
+
+def dataset_targets(ds: Any) -> Tensor | None:
+    """The labels of a map-style dataset where they are known without reading its examples
+    (a ``TensorDataset``'s second tensor, a ``targets`` attribute, and subsets and
+    concatenations of those), else None."""
+    if isinstance(ds, Subset):
+        inner = dataset_targets(ds.dataset)
+        return None if inner is None else inner[torch.as_tensor(list(ds.indices), dtype=torch.long)]
+    if isinstance(ds, ConcatDataset):
+        parts = [dataset_targets(d) for d in ds.datasets]
+        if any(p is None for p in parts):
+            return None
+        return torch.cat(parts)  # type: ignore[arg-type]
+    if isinstance(ds, TensorDataset) and len(ds.tensors) == 2:
+        return ds.tensors[1]
+    targets = getattr(ds, "targets", None)
+    if targets is None or is_iterable(ds):
+        return None
+    try:
+        t = torch.as_tensor(np.asarray(targets))
+    except (TypeError, ValueError):
+        return None
+    return t if t.dim() >= 1 and t.shape[0] == length(ds) else None
+
+
+def _fingerprint_part(ds: Any, first: Any) -> bytes:
+    """What identifies a dataset without reading all of it: its own ``fingerprint()`` where
+    it has one; else its type, its length, its known labels and its first example."""
+    own = getattr(ds, "fingerprint", None)
+    if callable(own):
+        return str(own()).encode()
+    h = hashlib.sha256(f"{type(ds).__module__}.{type(ds).__qualname__}:{length(ds)}".encode())
+    targets = dataset_targets(ds) if not is_iterable(ds) else None
+    if targets is not None:
+        h.update(targets.contiguous().numpy().tobytes())
+    for part in first:
+        t = torch.as_tensor(part)
+        h.update(f"{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.contiguous().numpy().tobytes())
+    return h.digest()
+
+
+@dataclass(eq=False, repr=False)
+class DatasetSplits(TestSeal):
+    """Train / validation / (sealed) test ``Dataset``\\ s of a problem, as the engine reads them.
+
+    The counterpart of :class:`~descentlab.problems.data.Splits` for data that are not held in
+    memory: the same names (``task``, ``n_classes``, ``input_shape``, ``n_outputs``,
+    ``default_model``, ``default_loss``, ``meta``, the sealing), datasets where ``Splits`` has
+    tensors.
+
+    Attributes:
+        train, val: the training and validation datasets.
+        loader: the ``DataLoader`` options (:data:`LOADER_OPTIONS`).
+        target_shape: the shape of one example's target.
+        x_dtype: the dtype of one example's input.
+    """
+
+    name: str
+    task: str
+    train: Any
+    val: Any
+    n_classes: int | None
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    _test: Any = field(repr=False)
+    default_model: Any = "mlp"
+    default_loss: Any = "cross_entropy"
+    loader: dict[str, Any] = field(default_factory=dict)
+    target_shape: tuple[int, ...] = ()
+    x_dtype: torch.dtype = torch.float32
+    meta: dict[str, Any] = field(default_factory=dict, repr=False)
+    true_fn: Any = field(default=None, repr=False)
+    noise_std: float | None = None
+    hessian: Tensor | None = field(default=None, repr=False)
+    _sealed: bool = field(default=True, repr=False)
+    #: ``(problem, seed, val_fraction)`` it was made from, where the problem was loaded by
+    #: reference (a file's datasets pickle as that reference: worker processes load the file
+    #: again and carve the same splits); None for derived splits
+    _origin: tuple[Any, int, float] | None = field(default=None, repr=False)
+
+    #: the engine reads these splits through ``DataLoader``\ s (arrays: the fast path)
+    streamed = True
+
+    @property
+    def test(self) -> Any:
+        """The test dataset (raises ``TestSetSealedError`` while sealed)."""
+        self._guard()
+        return self._test
+
+    @property
+    def n_train(self) -> int | None:
+        """Training examples (None: an iterable dataset without a length)."""
+        return length(self.train)
+
+    @property
+    def n_val(self) -> int | None:
+        return length(self.val)
+
+    @property
+    def n_test(self) -> int | None:
+        return length(self._test)
+
+    def __reduce__(self) -> Any:
+        if self._origin is not None and self._sealed:
+            return (_remake, self._origin)
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return (_rebuild, (fields,))
+
+    def to(self, device: Any) -> DatasetSplits:
+        """The same splits (batches are moved to the run's device as they are drawn)."""
+        return self
+
+    def train_val(self) -> Any:
+        """Training and validation data as one dataset, for the final refit."""
+        if is_iterable(self.train) or is_iterable(self.val):
+            return _Chain(self.train, self.val)
+        return ConcatDataset([self.train, self.val])
+
+    def holdout(self) -> DatasetSplits:
+        """Train / validation with the test data removed (what tuning trains on)."""
+        return dataclasses.replace(self, _test=_Empty(), _sealed=True, _origin=None)
+
+    def refit(self) -> DatasetSplits:
+        """Training data = train + validation; the test split kept, sealed."""
+        return dataclasses.replace(
+            self, train=self.train_val(), meta={**self.meta, "refit": "train+val"}, _origin=None
+        )
+
+    def folds(self, k: int, *, seed: int) -> list[DatasetSplits]:
+        """``k`` cross-validation splits over train + validation (map-style only; stratified
+        where the labels are known, :func:`dataset_targets`)."""
+        from descentlab.experiments.tuning import fold_indices
+
+        whole = self.train_val()
+        if is_iterable(whole):
+            raise ValueError(
+                f"cross-validation needs map-style datasets; {self.name!r} is read as a stream"
+            )
+        y = dataset_targets(whole)
+        stratify = self.task == "classification" and y is not None and y.dim() == 1
+        labels = y if stratify else np.zeros(len(whole))
+        out = []
+        for tr, va in fold_indices(labels, k, seed=seed, stratify=stratify):
+            fold = dataclasses.replace(
+                self, train=Subset(whole, tr.tolist()), val=Subset(whole, va.tolist()),
+                _test=_Empty(), _sealed=True, meta={**self.meta, "fold": f"{len(out)}/{k}"},
+                _origin=None,
+            )  # fmt: skip
+            out.append(fold)
+        return out
+
+
+def _remake(problem: Any, seed: int, val_fraction: float) -> DatasetSplits:
+    return problem.splits(seed=seed, val_fraction=val_fraction)
+
+
+def _rebuild(fields: dict[str, Any]) -> DatasetSplits:
+    return DatasetSplits(**fields)
+
+
+class _Empty(Dataset):
+    """No test examples (tuning and cross-validation data)."""
+
+    def __len__(self) -> int:
+        return 0
+
+    def __getitem__(self, i: int) -> Any:
+        raise IndexError(i)
+
+
+class _Chain(IterableDataset):
+    """Two datasets read one after the other (a refit of a streamed training set)."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self.parts = (first, second)
+
+    def __iter__(self) -> Any:
+        for part in self.parts:
+            yield from iter(part)
+
+    def __len__(self) -> int:
+        lengths = [length(p) for p in self.parts]
+        if any(n is None for n in lengths):
+            raise TypeError("a stream without a length")
+        return sum(lengths)  # type: ignore[arg-type]
+
+
+def first_example(ds: Any, split: str, where: str) -> tuple[Any, Any]:
+    """The first ``(input, target)`` of ``ds`` (ValueError naming the split when the dataset
+    is empty, fails, or gives no pair)."""
+    try:
+        if is_iterable(ds):
+            item = next(iter(ds), None)
+            if item is None:
+                raise DataError(f"{where}: the {split} dataset is empty")
+        else:
+            if length(ds) == 0:
+                raise DataError(f"{where}: the {split} dataset is empty")
+            item = ds[0]
+    except DataError:
+        raise
+    except USER_CODE_ERRORS as exc:
+        raise DataError(
+            f"{where}: the {split} dataset failed at example 0: {failure(exc)}"
+        ) from None
+    if not isinstance(item, tuple | list) or len(item) != 2:
+        raise DataError(
+            f"{where}: the {split} dataset's example 0 must be a pair (input, target), got "
+            f"{type(item).__name__}"
+        )
+    return item[0], item[1]
+
+
+def collate(loader: Mapping[str, Any], examples: list[Any]) -> tuple[Any, Any]:
+    """``examples`` made into one batch as the problem's loader does (its ``collate_fn``, else
+    torch's ``default_collate``)."""
+    fn = loader.get("collate_fn") or default_collate
+    batch = fn(examples)
+    if not isinstance(batch, tuple | list) or len(batch) != 2:
+        raise DataError(f"a batch must be a pair (inputs, targets), got {type(batch).__name__}")
+    return batch[0], batch[1]
+
+
+def first_examples(problem: Any) -> dict[str, tuple[Tensor, Tensor]]:
+    """Each split's first ``(input, target)`` as one example of a batch (collated as the
+    loader does, the batch dimension removed); with torch's own collation every split's
+    examples must agree in shape. Read once per problem (a stream is not opened again)."""
+    cached = problem.__dict__.get("_first_examples")
+    if cached is not None:
+        return cached
+    where = problem._where()
+    data = problem.data
+    loader = problem.loader or {}
+    firsts = {}
+    for key in DATASET_KEYS:
+        if key in data:
+            raw = first_example(data[key], key, where)
+            try:
+                x, y = collate(loader, [tuple(raw)])
+            except USER_CODE_ERRORS as exc:
+                raise DataError(
+                    f"{where}: the {key} dataset's example 0 cannot be made into a batch: "
+                    f"{failure(exc)}"
+                ) from None
+            firsts[key] = (torch.as_tensor(x)[0], torch.as_tensor(y)[0])
+    x0, y0 = firsts["train"]
+    for key, (x, y) in firsts.items():
+        if loader.get("collate_fn") is None and (x.shape != x0.shape or y.shape != y0.shape):
+            raise DataError(
+                f"{where}: the {key} dataset's example 0 has input {tuple(x.shape)} and target "
+                f"{tuple(y.shape)}, the train dataset's {tuple(x0.shape)} and {tuple(y0.shape)}"
+            )
+    problem.__dict__["_first_examples"] = firsts
+    return firsts
+
+
+def fingerprint(problem: Any) -> str:
+    """A hash of a problem of datasets (8 hex digits): each dataset's
+    :func:`_fingerprint_part`, the task, the loss and the metric."""
+    from descentlab.problems.problem import _describe
+
+    firsts = first_examples(problem)
+    h = hashlib.sha256()
+    for key, first in firsts.items():
+        h.update(key.encode() + _fingerprint_part(problem.data[key], first))
+    loss = problem.loss_name if isinstance(problem.loss_name, str) else _describe(problem.loss)
+    h.update(
+        f"{problem.task_name}|{loss}|{problem.metric_name}|{problem.n_classes}|"
+        f"{sorted(problem.loader or {})}".encode()
+    )
+    return h.hexdigest()[:8]
+
+
+def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplits:
+    """A problem of datasets as :class:`DatasetSplits` (what ``Problem.splits`` returns for
+    it): its examples' shapes and task read from the first training example, the validation
+    split carved from a map-style training set unless given."""
+    from descentlab.problems import data as datasets
+
+    where = problem._where()
+    data = problem.data
+    loader = check_loader_options(where, problem.loader)
+    x0, y0 = first_examples(problem)["train"]
+    task = problem.task_name
+    classification = task == "classification"
+    train, val = data["train"], data.get("val")
+    if val is None:
+        if is_iterable(train):
+            raise ValueError(
+                f"{where}: an iterable training dataset needs a 'val' dataset (a stream cannot "
+                "be split by index)"
+            )
+        datasets._check_fraction(val_fraction)
+        y_all = dataset_targets(train) if classification else None
+        stratify = y_all is not None and y_all.dim() == 1
+        idx = np.arange(len(train))
+        labels = y_all.numpy() if stratify else idx
+        tr, va, _, _ = datasets._split_train_val(
+            idx, labels, val_fraction=val_fraction, seed=seed, stratify=stratify
+        )
+        train, val = Subset(train, tr.tolist()), Subset(train, va.tolist())
+    n_classes = problem.n_classes
+    if classification and n_classes is None:
+        known = [dataset_targets(data[k]) for k in ("train", "test")]
+        if any(t is None for t in known):
+            raise ValueError(
+                f"{where}: give n_classes (the labels of a dataset are not known without "
+                "reading every example)"
+            )
+        n_classes = int(max(int(t.max()) for t in known)) + 1  # type: ignore[union-attr]
+    if classification:
+        for key in ("train", "test"):
+            t = dataset_targets(data[key])
+            if t is not None:
+                datasets.check_labels(t.to(torch.int64), n_classes, name=f"{where}: y_{key}")
+    n_outputs = n_classes if classification else int(max(1, y0.numel()))
+    from descentlab.problems.problem import _Factory
+
+    return DatasetSplits(
+        name=problem.name,
+        task=task,
+        train=train,
+        val=val,
+        n_classes=n_classes,
+        input_shape=tuple(x0.shape),
+        n_outputs=int(n_outputs),
+        _test=data["test"],
+        default_model=_Factory(problem, "model"),
+        default_loss=(
+            problem.loss_name if isinstance(problem.loss_name, str) else _Factory(problem, "loss")
+        ),
+        loader=loader,
+        target_shape=tuple(y0.shape),
+        x_dtype=x0.dtype,
+        meta={
+            **problem.meta,
+            "problem": problem.name,
+            "source": problem.source[0] if problem.source else None,
+            "metric": problem.metric_name,
+            "target": problem.target,
+            "fingerprint": fingerprint(problem),
+            "seed": seed,
+            "val_fraction": val_fraction,
+            "streamed": True,
+        },
+        _origin=None if problem.source is None else (problem, seed, val_fraction),
+    )
