@@ -24,6 +24,7 @@ from typing import Any
 from descentlab.engine.config import RunConfig
 from descentlab.engine.device import check_device
 from descentlab.experiments import tuning
+from descentlab.experiments.compare import pruning
 from descentlab.experiments.compare.choices import (
     OptimizerChoice,
     accepts,
@@ -128,6 +129,12 @@ class CompareSpec:
             out of :meth:`to_dict` (a comparison stored before the field existed is found
             again); another device is part of it and of the digest (its numbers differ by
             rounding from the CPU's).
+        prune: None (every tuning trial runs its full length) or ``"asha"``: tuning settings
+            clearly behind at ``T/16`` or ``T/4`` of their ``T`` steps are stopped there
+            (asynchronous successive halving by Optuna's pruner, in a fixed order; see
+            :mod:`~descentlab.experiments.compare.pruning`). Pruned settings count as tried;
+            the final runs are never shortened. Left out of :meth:`to_dict` when None (a
+            comparison stored before the field existed is found again).
 
     Example:
         >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
@@ -164,6 +171,7 @@ class CompareSpec:
     landscapes: Sequence[str] = ("ravine", "saddle")
     name: str | None = None
     device: str = "cpu"
+    prune: str | None = None
     #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
     trials: dataclasses.InitVar[int | None] = None
 
@@ -294,7 +302,7 @@ def _record(spec: CompareSpec) -> dict[str, Any]:
             }
         elif f.name == "landscapes":
             value = list(value)
-        elif f.name == "device" and value == "cpu":
+        elif (f.name == "device" and value == "cpu") or (f.name == "prune" and value is None):
             continue  # a comparison stored before the field existed is found again
         out[f.name] = value
     return out
@@ -352,6 +360,9 @@ class Plan:
     refine: bool
     lrs_per_optimizer: int
     max_extend: int
+    #: the steps at which tuning settings are judged when the spec prunes (empty: no
+    #: pruning; :func:`~descentlab.experiments.compare.pruning.rung_steps`)
+    rungs: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, spec: CompareSpec | Plan) -> Plan:
@@ -545,6 +556,7 @@ def _check_protocol(spec: CompareSpec) -> None:
         or not 0.0 <= t <= 1.0
     ):
         raise ValueError(f"target_accuracy must be in [0, 1], got {t!r}")
+    pruning.check_prune(spec.prune)
     for key in ("confidence", "val_fraction"):
         v = getattr(spec, key)
         if not (isinstance(v, float) and 0.0 < v < 1.0):
@@ -649,6 +661,7 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
         refine=spec.refine and spec.search == "grid",
         lrs_per_optimizer=spec.lrs_per_optimizer,
         max_extend=spec.max_extend,
+        rungs=pruning.rung_steps(tune_steps) if spec.prune else (),
     )
 
 
