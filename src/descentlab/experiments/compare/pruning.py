@@ -68,6 +68,7 @@ from typing import Any
 __all__ = [
     "PRUNERS",
     "PRUNER_NAME",
+    "RULE",
     "REDUCTION",
     "RUNGS",
     "Decisions",
@@ -131,17 +132,20 @@ def rung_of(trial: Any) -> int | None:
     return int(tag[3]) if trial.phase == "tune" and len(tag) == 4 else None
 
 
+#: The pruning rule as the budget line says it.
+RULE = (
+    f"pruned by ASHA (Optuna's SuccessiveHalvingPruner, reduction factor {REDUCTION}, in the "
+    f"settings' order) at 1/{REDUCTION**RUNGS} and 1/{REDUCTION ** (RUNGS - 1)} of each trial, "
+    "on validation scores; pruned settings count as tried"
+)
+
+
 def describe(tune_steps: int) -> str:
-    """The pruning rule as text (the budget line, the report)."""
+    """Where the tuning trials of ``tune_steps`` steps are judged, as text."""
     rungs = rung_steps(tune_steps)
     if not rungs:
-        return f"pruning: none (tuning trials of {tune_steps} steps are too short to prune)"
-    at = ", ".join(str(r) for r in rungs)
-    return (
-        f"pruned by ASHA (Optuna's SuccessiveHalvingPruner, reduction factor {REDUCTION}, in "
-        f"the settings' order) at steps {at} of {tune_steps}, on validation scores; pruned "
-        "settings count as tried"
-    )
+        return f"no trial pruned: trials of {tune_steps} steps are too short"
+    return f"rungs at steps {', '.join(str(r) for r in rungs)} of {tune_steps}"
 
 
 @dataclass(frozen=True)

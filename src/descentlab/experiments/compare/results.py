@@ -429,7 +429,7 @@ class Comparison:
             pruned = ", ".join(
                 f"{r.choice.display} {r.pruned_tuning}/{r.n_tuning_trials}" for r in tuned
             )
-            line += f"; {describe(self.spec.tune_length)} (pruned: {pruned or 'none'})"
+            line += f" ({describe(self.spec.tune_length)}; pruned: {pruned or 'none'})"
         return line
 
     def warnings(self) -> list[str]:
