@@ -68,8 +68,8 @@ from typing import Any
 __all__ = [
     "PRUNERS",
     "PRUNER_NAME",
-    "RULE",
     "REDUCTION",
+    "RULE",
     "RUNGS",
     "Decisions",
     "Verdict",
