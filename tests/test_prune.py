@@ -16,6 +16,7 @@ from descentlab.experiments.compare import CompareSpec, compare, load_comparison
 from descentlab.experiments.compare.pruning import REDUCTION, decide, rung_steps
 from descentlab.problems import data as datasets
 from descentlab.report.compare_export import write_exports
+from descentlab.report.compare_tables import trials_section
 from descentlab.store import Store
 
 # Short, so that the whole protocol runs in a few seconds in this process: 8 random learning
@@ -165,6 +166,8 @@ def test_a_pruned_trial_is_counted_and_labelled_pruned_never_failed(pruned, tmp_
             assert note["step"] == c.pruned_step and note["score"] == c.pruned_score
             assert store.get_run(c.run_ids[0]).config["steps"] == c.pruned_step
     store.close()
+    # the report's table of settings
+    assert "pruned at step" in trials_section(result)
     # read back (descentlab report) the same
     again = load_comparison(result.run_dir)
     assert _pruned_set(again) == _pruned_set(result)
