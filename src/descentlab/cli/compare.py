@@ -22,6 +22,7 @@ Examples::
         --lr-range rms_mom=1e-4:1e-1
     descentlab compare --search random --lr-trials 8 --tune momentum=0.5,0.9,0.99
     descentlab compare --budget 20 --tune-seeds 2          # equal budgets (AlgoPerf)
+    descentlab compare --problems default --prune          # stop clearly bad trials early
     descentlab compare --optimizers adam --optimizer lion=pytorch_optimizer.Lion \\
         --optimizer sf=schedulefree.AdamWScheduleFree --hyper sf.warmup_steps=100
     descentlab compare --problem examples/diabetes.py:make_problem
@@ -51,6 +52,7 @@ from descentlab.cli._options import add_command, add_engine_options, check_out_d
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
 from descentlab.experiments.compare.choices import parse_optimizer
+from descentlab.experiments.compare.pruning import PRUNERS
 from descentlab.experiments.compare.search_space import DEFAULT_BUDGET, QUASIRANDOM
 from descentlab.experiments.compare.spec import DEFAULT_OPTIMIZERS, CompareSpec
 
@@ -210,6 +212,16 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         "optimizer, drawn quasi-randomly from its declared search space (lr, momentum or "
         f"betas, weight decay, warmup, schedule); implies --search {QUASIRANDOM} "
         f"(default {DEFAULT_BUDGET} with it)",
+    )
+    budget.add_argument(
+        "--prune",
+        nargs="?",
+        const="asha",
+        choices=PRUNERS,
+        help="stop tuning settings that are clearly behind early: asynchronous successive "
+        "halving (ASHA, Optuna's SuccessiveHalvingPruner) judging each on its validation "
+        "score at 1/16 and 1/4 of its steps, in a fixed order; pruned settings count as tried, "
+        "the final runs are full (needs optuna: pip install 'descentlab[tune]')",
     )
     budget.add_argument(
         "--lr-range",
@@ -461,6 +473,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "precision": args.precision,
         "accumulate": args.accumulate,
         "clip_grad_norm": args.clip_grad_norm,
+        "prune": getattr(args, "prune", None),
     }
     fields = {k: v for k, v in simple.items() if v is not None}
     if args.no_refine:

@@ -204,6 +204,9 @@ def results_table(cmp: Any) -> str:
         cell = f"{failed}/{total}"
         if why:
             cell = f'<span class="bad">{cell}</span><br><span class="ci">{escape(why)}</span>'
+        if r.pruned_tuning:  # tried, stopped early: not failures
+            pruned = f"{r.pruned_tuning}/{r.n_tuning_trials} tuning pruned"
+            cell += f'<br><span class="ci">{pruned}</span>'
         row.append(cell)
         rows.append(row)
         classes.append("best" if rank is not None and rank["tied"] else "")
@@ -396,7 +399,9 @@ def trials_section(cmp: Any) -> str:
                     fmt_setting(c.setting) + where,
                     *scores,
                     "-" if not math.isfinite(c.score) else f"{c.score:.4f}",
-                    ", ".join(failed) or ("not run" if not_run else "-"),
+                    ", ".join(failed)
+                    or (f"pruned at step {c.pruned_step}" if c.pruned else "")
+                    or ("not run" if not_run else "-"),
                     ", ".join(str(i) for i in c.run_ids if i is not None),
                 ]
             )

@@ -132,6 +132,7 @@ def collect(
             diverged_tuning=sum(c.diverged for c in cands),
             diverged_final=0,
             failed_tuning=sum(c.failed for c in cands),
+            pruned_tuning=sum(c.pruned for c in cands),
             cliff=cliff(cands, best),
         )
         for c in cands:

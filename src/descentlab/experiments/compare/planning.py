@@ -16,6 +16,7 @@ from typing import Any
 from descentlab.engine.config import RunConfig
 from descentlab.engine.monitoring import MonitoredOptimizer
 from descentlab.experiments import tuning
+from descentlab.experiments.compare import pruning
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.results import CandidateResult
 from descentlab.experiments.compare.search_space import run_fields
@@ -68,9 +69,17 @@ def tuning_trials(
     spec: CompareSpec | Plan,
     choice: OptimizerChoice,
     settings: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    rung: int | None = None,
 ) -> list[Trial]:
     """The tuning trials of ``settings`` (default: the first round's): every setting on every
     fold with every tuning seed (tag ``(setting index, fold index, seed index)``).
+
+    ``rung``: the runs of pruning's rung ``rung`` instead
+    (:mod:`~descentlab.experiments.compare.pruning`): the same trials stopped at the rung's
+    step (``plan.rungs[rung]``; the lr schedule kept at the full length, so that their steps
+    are the full trial's first ones), evaluated at the start and at the end only, tagged
+    ``(setting index, fold index, seed index, rung)``.
 
     Example:
         >>> from descentlab.experiments.compare import CompareSpec
@@ -81,7 +90,9 @@ def tuning_trials(
     plan = Plan.of(spec)
     if settings is None:
         settings = first_round(plan, choice)
-    steps = plan.tune_steps
+    steps = plan.tune_steps if rung is None else plan.rungs[rung]
+    every = max(1, steps // 5) if rung is None else steps
+    suffix = "" if rung is None else f"/rung{rung}"
     made = []
     for ci, (hyper, schedule) in enumerate(_run_fields(plan, choice, settings)):
         for fi, kind in enumerate(plan.folds):
@@ -92,12 +103,12 @@ def tuning_trials(
                     hyper={**choice.hyper, **hyper},
                     schedule=schedule,
                     steps=steps,
-                    eval_every=max(1, steps // 5),
+                    eval_every=every,
                     seed=seed,
                     evaluate_test=False,
-                    name=f"tune/{choice.label}/{kind}",
+                    name=f"tune/{choice.label}/{kind}{suffix}",
                 )
-                made.append((cfg, kind, (ci, fi, si)))
+                made.append((cfg, kind, (ci, fi, si) if rung is None else (ci, fi, si, rung)))
     return _made("tune", choice.label, made)
 
 
@@ -136,19 +147,26 @@ def _candidates(
     settings: Sequence[Mapping[str, Any]],
     lookup: Lookup,
     metric: str,
+    maximize: bool,
 ) -> tuple[list[CandidateResult], list[Trial]]:
     """The settings with their scores (one per fold and tuning seed), and the trials of theirs
-    that have not finished."""
+    that have not finished. With pruning, only the settings that passed every rung have
+    full trials (:func:`_pruned`)."""
     n = len(plan.folds) * len(plan.tune_seeds)
     cands = [
         CandidateResult(dict(s), [math.nan] * n, [None] * n, [None] * n, [None] * n)
         for s in settings
     ]
-    missing = []
+    missing: list[Trial] = []
+    full = range(len(settings))
+    if plan.rungs:
+        full, missing = _pruned(plan, choice, settings, lookup, metric, maximize, cands)
     for t in tuning_trials(plan, choice, settings):
         ci, fi, si = t.tag
+        if ci not in full:
+            continue
         j = fi * len(plan.tune_seeds) + si
-        found = lookup.get(t.key) if isinstance(lookup, Mapping) else lookup(t)
+        found = _find(lookup, t)
         if found is None:
             missing.append(t)
             continue
@@ -158,6 +176,60 @@ def _candidates(
         cands[ci].run_ids[j] = found.run_id
         cands[ci].failures[j] = found.failure
     return cands, missing
+
+
+def _find(lookup: Lookup, t: Trial) -> Found | None:
+    return lookup.get(t.key) if isinstance(lookup, Mapping) else lookup(t)  # type: ignore[arg-type]
+
+
+def _pruned(
+    plan: Plan,
+    choice: OptimizerChoice,
+    settings: Sequence[Mapping[str, Any]],
+    lookup: Lookup,
+    metric: str,
+    maximize: bool,
+    cands: list[CandidateResult],
+) -> tuple[set[int], list[Trial]]:
+    """ASHA's decisions (:func:`~descentlab.experiments.compare.pruning.decide`) from the
+    finished rung runs: the settings that passed every rung (their full trials run), and the
+    rung runs to train next. A pruned setting's candidate says so (status ``"pruned"``, the
+    rung's step, its score there, the runs it stopped with); one whose rung run diverged
+    failed (``"diverged"``; its other runs at that rung are ``"pruned"``)."""
+    runs: dict[tuple[int, int], list[Trial]] = {}
+    for k in range(len(plan.rungs)):
+        for t in tuning_trials(plan, choice, settings, rung=k):
+            runs.setdefault((t.tag[0], k), []).append(t)
+    found = {key: [_find(lookup, t) for t in ts] for key, ts in runs.items()}
+
+    def score(i: int, k: int) -> float | None:
+        got = found[(i, k)]
+        if any(f is None for f in got):
+            return None
+        values = [f.summary.get(metric) if f.status == "completed" else None for f in got]  # type: ignore[union-attr]
+        if any(v is None or not math.isfinite(v) for v in values):
+            return math.nan
+        return float(sum(values) / len(values))  # type: ignore[arg-type]
+
+    decisions = pruning.decide(len(settings), plan.rungs, score, maximize=maximize)
+    missing = []
+    for i, k in decisions.needs:
+        missing += [t for t, f in zip(runs[(i, k)], found[(i, k)], strict=True) if f is None]
+    full = set()
+    for i, v in enumerate(decisions.verdicts):
+        if v.state == "full":
+            full.add(i)
+        elif v.state in ("pruned", "diverged"):
+            c, got = cands[i], found[(i, v.rung)]  # type: ignore[index]
+            c.pruned_step, c.pruned_score = plan.rungs[v.rung], v.value  # type: ignore[index]
+            for j, f in enumerate(got):
+                assert f is not None
+                c.run_ids[j] = f.run_id
+                value = f.summary.get(metric) if f.status == "completed" else None
+                bad = value is None or not math.isfinite(value)
+                c.statuses[j] = "diverged" if bad else "pruned"
+                c.failures[j] = "diverged" if bad else None
+    return full, missing
 
 
 def tuning_plan(
@@ -178,7 +250,7 @@ def tuning_plan(
         return [], [], True
     step = plan.grid_steps[choice.label]
     while True:
-        cands, missing = _candidates(plan, choice, settings, lookup, metric)
+        cands, missing = _candidates(plan, choice, settings, lookup, metric, maximize)
         if missing or not plan.refine:
             return cands, missing, not missing
         best = tuning.select_best([c.score for c in cands], maximize=maximize)

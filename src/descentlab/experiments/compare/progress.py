@@ -10,6 +10,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from descentlab.experiments.compare.pruning import rung_of
 from descentlab.experiments.compare.results import fmt_setting
 from descentlab.experiments.trials import TrialOutcome
 
@@ -60,6 +61,8 @@ class _ConsoleProgress:
             t = out.trial
             name = t.label
             desc = f"{t.phase} {name} lr={t.config.hyper.get('lr', float('nan')):.3g}"
+            if rung_of(t) is not None:  # a pruning rung's run: stopped at that step
+                desc += f" (rung, {t.config.steps} steps)"
             if self.bar is not None:
                 if self.bar.total != info["total"]:
                     self.bar.total = info["total"]
@@ -88,10 +91,13 @@ class _ConsoleProgress:
             else:
                 cand = cands[best]
                 failed = sum(c.failed for c in cands)
+                pruned = sum(c.pruned for c in cands)
                 n = sum(len(c.scores) for c in cands)
+                also = f", {pruned}/{n} pruned" if pruned else ""
                 self._print(
                     f"{choice.display}: best lr {fmt_setting(cand.setting)} "
-                    f"({info['metric']} {cand.score:.4f}; {failed}/{n} tuning trial(s) failed)"
+                    f"({info['metric']} {cand.score:.4f}; {failed}/{n} tuning trial(s) "
+                    f"failed{also})"
                 )
         elif event == "done":
             if self.bar is not None:

@@ -41,6 +41,10 @@ class CandidateResult:
     statuses: list[str | None]
     run_ids: list[int | None]
     failures: list[str | None] = field(default_factory=list)
+    #: pruning (:mod:`~descentlab.experiments.compare.pruning`): the step of the rung the
+    #: setting was stopped at (pruned, or a rung run diverged), and its score there
+    pruned_step: int | None = None
+    pruned_score: float | None = None
 
     @property
     def score(self) -> float:
@@ -58,6 +62,11 @@ class CandidateResult:
     def failed(self) -> int:
         """Trials of this setting that failed (diverged, at chance, or loss rose)."""
         return sum(f is not None for f in self.failures)
+
+    @property
+    def pruned(self) -> int:
+        """Trials of this setting stopped early by pruning (tried, not failed)."""
+        return sum(s == "pruned" for s in self.statuses)
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,7 @@ class OptimizerResult:
         diverged_tuning: diverged tuning trials; diverged_final: diverged curve/refit runs.
         failed_tuning / failed_final: failed trials (diverged, at chance, or final training
             loss above the initial one); failures: ``{reason: count}`` over all trials.
+        pruned_tuning: tuning trials stopped early by pruning (tried, never failed).
         cliff: learning rates next to the chosen one that failed (a chosen rate at a cliff's
             edge is fragile).
         setting: the setting of the final runs (the chosen one, or the fixed default lr).
@@ -132,6 +142,8 @@ class OptimizerResult:
     diverged_final: int
     failed_tuning: int = 0
     failed_final: int = 0
+    #: tuning trials stopped early by pruning (counted among the tuning trials, not failed)
+    pruned_tuning: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     cliff: list[float] = field(default_factory=list)
     setting: dict[str, Any] | None = None
@@ -274,6 +286,7 @@ class Comparison:
                 "tuning_trials": r.n_tuning_trials,
                 "diverged_final": r.diverged_final,
                 "failed_tuning": r.failed_tuning,
+                "pruned_tuning": r.pruned_tuning,
                 "failed_final": r.failed_final,
                 "failures": dict(r.failures),
                 "cliff": list(r.cliff),
@@ -486,13 +499,21 @@ class Comparison:
         from descentlab.experiments.compare.search_space import budget_line
 
         tuned = [r for r in self.results if not r.choice.fixed_lr]
-        return budget_line(self.spec, [r.choice for r in tuned]) + (
+        line = budget_line(self.spec, [r.choice for r in tuned]) + (
             " (tuning trials run: "
             + ", ".join(f"{r.choice.display} {r.n_tuning_trials}" for r in tuned)
             + ")"
             if tuned
             else ""
         )
+        if self.spec.prune:
+            from descentlab.experiments.compare.pruning import describe
+
+            pruned = ", ".join(
+                f"{r.choice.display} {r.pruned_tuning}/{r.n_tuning_trials}" for r in tuned
+            )
+            line += f" ({describe(self.spec.tune_length)}; pruned: {pruned or 'none'})"
+        return line
 
     def protocol(self) -> list[str]:
         """The protocol as it ran, generated from the spec (the same lines in the console,
@@ -647,6 +668,9 @@ class Comparison:
             if timings:
                 head.append(f"s to {target:g}")
         head += ["failed tune", "failed final"]
+        pruning = bool(self.spec.prune)
+        if pruning:
+            head.insert(-1, "pruned tune")
         lines = [head]
         for r in self.results:
             lr = fmt_setting(r.best_setting)
@@ -670,6 +694,8 @@ class Comparison:
                     secs = [s for s in r.seconds_to_target if s is not None]
                     row.append(_fmt_reached(secs, n, "{:.1f}", counts=False))
             row.append("-" if r.choice.fixed_lr else f"{r.failed_tuning}/{r.n_tuning_trials}")
+            if pruning:
+                row.append("-" if r.choice.fixed_lr else f"{r.pruned_tuning}/{r.n_tuning_trials}")
             row.append(f"{r.failed_final}/{r.n_final_trials}")
             lines.append(row)
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]

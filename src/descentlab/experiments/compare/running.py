@@ -32,6 +32,7 @@ from descentlab.experiments.compare.planning import (
     tuning_plan,
 )
 from descentlab.experiments.compare.progress import Progress, console_progress
+from descentlab.experiments.compare.pruning import PRUNER_NAME, rung_of
 from descentlab.experiments.compare.results import Comparison, score_metric
 from descentlab.experiments.compare.spec import (
     AUTO_BATCH,
@@ -193,6 +194,7 @@ class _Session:
         self.found: dict[str, Found] = {}  # by the trials' keys (Trial.key)
         self.submitted: set[str] = set()
         self.finals: set[str] = set()  # labels whose final runs are decided
+        self.marked: set[int] = set()  # runs the store says pruning stopped
         self.task = "classification"
         self.meta: dict[str, Any] = {}
         self.provenance: dict[str, Any] = {}
@@ -250,6 +252,7 @@ class _Session:
         cands, missing, done = tuning_plan(
             self.plan, choice, self.found, self.metric, self.maximize
         )
+        self.mark_pruned(cands)
         new = [t for t in missing if t.key not in self.submitted]
         for t in new:
             self.submitted.add(t.key)
@@ -269,6 +272,21 @@ class _Session:
             for t in trials:
                 self.submitted.add(t.key)
             runner.submit_many(trials)
+
+    def mark_pruned(self, cands: list[Any]) -> None:
+        """The store says which runs pruning stopped a setting with (their provenance's
+        ``pruned``: the step, the setting's score there, the pruner), once each."""
+        assert self.store is not None
+        for c in cands:
+            if c.pruned_step is None:
+                continue
+            for rid, status in zip(c.run_ids, c.statuses, strict=True):
+                if status != "pruned" or rid is None or rid in self.marked:
+                    continue
+                note = {"step": c.pruned_step, "score": c.pruned_score, "metric": self.metric,
+                        "by": PRUNER_NAME}  # fmt: skip
+                self.store.update_provenance(rid, {"pruned": note})
+                self.marked.add(rid)
 
     def total(self) -> int:
         """Trials submitted, plus the final runs not decided yet (refinement rounds add to
@@ -295,6 +313,8 @@ class _Session:
                 raise Interrupted(f"trial {out.trial.config.name} was interrupted")
             self.count += 1
             failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
+            if rung_of(out.trial) is not None and out.status != "diverged":
+                failure = None  # a rung's run is judged by pruning, at its end (not failed)
             self.found[out.trial.key] = Found(out.run_id, out.status, out.summary, failure)
             self.notify(
                 "trial",

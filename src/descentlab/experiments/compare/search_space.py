@@ -64,6 +64,7 @@ class CompareSpec(Protocol):
     tune_seeds: int
     lrs_per_optimizer: int
     tune_length: int
+    prune: str | None
 
 
 __all__ = [
@@ -262,7 +263,7 @@ def budget_line(
         return (
             f"budget: {spec.lrs_per_optimizer} trials for each of the {n} tuned optimizers, "
             f"drawn quasi-randomly (Halton, seed {spec.seed}) from each one's declared search "
-            f"space; {seeds}; {steps}"
+            f"space; {seeds}; {steps}{_pruned(spec)}"
         )
     how = "a log grid of" if spec.search == "grid" else "random draws of"
     more = (
@@ -272,5 +273,14 @@ def budget_line(
     )
     return (
         f"budget: {how} {spec.lrs_per_optimizer} learning rates per optimizer{more}; {seeds}; "
-        f"{steps}"
+        f"{steps}{_pruned(spec)}"
     )
+
+
+def _pruned(spec: CompareSpec) -> str:
+    """The pruning rule, for the budget line (empty without pruning)."""
+    if not getattr(spec, "prune", None):
+        return ""
+    from descentlab.experiments.compare.pruning import RULE
+
+    return f"; {RULE}"

@@ -24,6 +24,7 @@ from typing import Any
 from descentlab.engine.config import RunConfig
 from descentlab.engine.device import check_device
 from descentlab.experiments import tuning
+from descentlab.experiments.compare import pruning
 from descentlab.experiments.compare.choices import (
     OptimizerChoice,
     accepts,
@@ -155,6 +156,12 @@ class CompareSpec:
             :class:`~descentlab.engine.config.RunConfig`); left out of :meth:`to_dict` at
             their defaults, like ``device``. Trials with them train one at a time (the
             vectorized path does not implement them).
+        prune: None (every tuning trial runs its full length) or ``"asha"``: tuning settings
+            clearly behind at ``T/16`` or ``T/4`` of their ``T`` steps are stopped there
+            (asynchronous successive halving by Optuna's pruner, in a fixed order; see
+            :mod:`~descentlab.experiments.compare.pruning`). Pruned settings count as tried;
+            the final runs are never shortened. Left out of :meth:`to_dict` when None (a
+            comparison stored before the field existed is found again).
 
     Example:
         >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
@@ -194,6 +201,7 @@ class CompareSpec:
     precision: str = "fp32"
     accumulate: int = 1
     clip_grad_norm: float | None = None
+    prune: str | None = None
     #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
     trials: dataclasses.InitVar[int | None] = None
 
@@ -315,7 +323,7 @@ class CompareSpec:
 
 
 # Fields left out of the record at their defaults (they came later).
-_LEFT_OUT = frozenset({"device", "precision", "accumulate", "clip_grad_norm"})
+_LEFT_OUT = frozenset({"device", "precision", "accumulate", "clip_grad_norm", "prune"})
 
 
 def _record(spec: CompareSpec) -> dict[str, Any]:
@@ -394,6 +402,9 @@ class Plan:
     refine: bool
     lrs_per_optimizer: int
     max_extend: int
+    #: the steps at which tuning settings are judged when the spec prunes (empty: no
+    #: pruning; :func:`~descentlab.experiments.compare.pruning.rung_steps`)
+    rungs: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, spec: CompareSpec | Plan) -> Plan:
@@ -588,6 +599,7 @@ def _check_protocol(spec: CompareSpec) -> None:
         or not 0.0 <= t <= 1.0
     ):
         raise ValueError(f"target_accuracy must be in [0, 1], got {t!r}")
+    pruning.check_prune(spec.prune)
     for key in ("confidence", "val_fraction"):
         v = getattr(spec, key)
         if not (isinstance(v, float) and 0.0 < v < 1.0):
@@ -699,6 +711,7 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
         refine=spec.refine and spec.search == "grid",
         lrs_per_optimizer=spec.lrs_per_optimizer,
         max_extend=spec.max_extend,
+        rungs=pruning.rung_steps(tune_steps) if spec.prune else (),
     )
 
 

@@ -1,0 +1,234 @@
+"""Pruning of tuning trials (``CompareSpec(prune="asha")``, ``descentlab compare --prune``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+
+import optuna
+import pytest
+import torch
+
+from descentlab.cli import main
+from descentlab.experiments.compare import CompareSpec, compare, load_comparison
+from descentlab.experiments.compare.pruning import REDUCTION, decide, rung_steps
+from descentlab.problems import data as datasets
+from descentlab.report.compare_export import write_exports
+from descentlab.report.compare_tables import trials_section
+from descentlab.store import Store
+
+# Short, so that the whole protocol runs in a few seconds in this process: 8 random learning
+# rates of Adam, 48-step tuning trials judged at steps 3 and 12.
+PRUNED = dict(
+    problem="moons",
+    problem_options={"n_samples": 300},
+    model="mlp",
+    model_options={"hidden": 8},
+    optimizers=["adam"],
+    batch_size=32,
+    steps=48,
+    search="random",
+    lrs_per_optimizer=8,
+    refine=False,
+    seeds=1,
+    target_accuracy=None,
+    landscapes=(),
+    prune="asha",
+)
+
+
+def _pruned_set(result):
+    return [
+        (c.setting["lr"], c.statuses, c.pruned_step) for r in result.results for c in r.candidates
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# the decisions: Optuna's own pruner, in a fixed order
+
+
+def _optuna_sequential(scores, rungs, maximize):
+    """The reference: Optuna used as its documentation shows, trials one after another, each
+    reporting at every step of a trial of ``4 * rungs[-1]`` steps (the score of the rung it
+    has reached) and stopped when ``should_prune()`` says so."""
+    study = optuna.create_study(
+        direction="maximize" if maximize else "minimize",
+        pruner=optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=rungs[0], reduction_factor=REDUCTION
+        ),
+    )
+    pruned = {}
+    for i, row in enumerate(scores):
+        trial = study.ask()
+        stop = None
+        for step in range(1, REDUCTION * rungs[-1]):  # (the full length is not judged)
+            k = max((j for j, r in enumerate(rungs) if r <= step), default=None)
+            if k is None:
+                continue
+            trial.report(row[k], step)
+            if trial.should_prune():
+                stop = k
+                break
+        pruned[i] = stop
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED if stop is not None else None,
+                   values=None if stop is not None else row[-1])  # fmt: skip
+    return pruned
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("maximize", [True, False])
+def test_decisions_are_optunas_own_with_trials_in_order(seed, maximize):
+    rng = random.Random(seed)
+    rungs = rung_steps(64)
+    scores = [[rng.random() + 0.1 * k for k in range(len(rungs))] for _ in range(13)]
+    if seed == 0:  # ties: equal scores at a rung
+        scores = [[round(v, 1) for v in row] for row in scores]
+    got = decide(len(scores), rungs, lambda i, k: scores[i][k], maximize=maximize)
+    want = _optuna_sequential(scores, rungs, maximize)
+    states = [v.state for v in got.verdicts]
+    assert states == ["full" if want[i] is None else "pruned" for i in range(len(scores))]
+    assert [v.rung for v in got.verdicts] == [want[i] for i in range(len(scores))]
+    assert got.needs == []
+    assert "full" in states and "pruned" in states
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_decisions_do_not_depend_on_the_order_scores_arrive_in(seed):
+    """Scores arrive in a random order (workers finish when they finish): every partial view
+    gives verdicts consistent with the final ones, and the final ones are the same."""
+    rng = random.Random(seed)
+    rungs = rung_steps(160)
+    n = 10
+    scores = [[rng.random() for _ in rungs] for _ in range(n)]
+    final = decide(n, rungs, lambda i, k: scores[i][k], maximize=True).verdicts
+    known: set[tuple[int, int]] = set()
+    for _ in range(100):
+        d = decide(n, rungs, lambda i, k: scores[i][k] if (i, k) in known else None,
+                   maximize=True)  # fmt: skip
+        for i, v in enumerate(d.verdicts):
+            if v.state != "waiting":
+                assert v == final[i]
+        if not d.needs:
+            break
+        known.add(rng.choice(d.needs))  # one more rung run finished
+    assert d.verdicts == final
+
+
+def test_a_diverged_rung_is_a_failure_not_a_pruning():
+    nan = math.nan
+    d = decide(4, (2, 8), lambda i, k: [[0.5, 0.6], [nan, nan], [0.9, 0.9], [0.1, 0.1]][i][k],
+               maximize=True)  # fmt: skip
+    assert [v.state for v in d.verdicts] == ["full", "diverged", "full", "pruned"]
+
+
+# ------------------------------------------------------------------------------------------
+# the protocol
+
+
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pruned")
+    spec = CompareSpec(**PRUNED)
+    return root, spec, compare(spec, root, workers=1, progress=False)
+
+
+def test_a_pruned_trial_is_counted_and_labelled_pruned_never_failed(pruned, tmp_path):
+    _, _, result = pruned
+    (adam,) = result.results
+    # every setting is tried: the equal budget is kept
+    assert len(adam.candidates) == 8 and adam.n_tuning_trials == 8
+    statuses = [s for c in adam.candidates for s in c.statuses]
+    assert statuses.count("pruned") == adam.pruned_tuning >= 1
+    assert adam.failed_tuning == sum(c.failed for c in adam.candidates)
+    for c in adam.candidates:
+        if c.pruned:
+            assert c.pruned_step in rung_steps(48) and not c.failed
+            assert math.isnan(c.score) and c.failures == [None]
+    # the console table and its rows
+    assert "pruned tune" in result.table()
+    assert f"{adam.pruned_tuning}/8" in result.table()
+    assert result.rows()[0]["pruned_tuning"] == adam.pruned_tuning
+    assert "pruned by ASHA" in result.budget()
+    # comparison.json: the spec carries the pruner; the trials say pruned
+    _, path = write_exports(result, tmp_path)
+    data = json.loads(path.read_text())
+    assert data["spec"]["prune"] == "asha"
+    tune = [t for t in data["trials"] if t["phase"] == "tune"]
+    assert sum(t["status"] == "pruned" for t in tune) == adam.pruned_tuning
+    assert all(t["failure"] is None for t in tune if t["status"] == "pruned")
+    # the store: the run a setting was stopped with says so
+    store = Store(result.store_path)
+    for c in adam.candidates:
+        if c.pruned:
+            note = store.get_run(c.run_ids[0]).provenance["pruned"]
+            assert note["step"] == c.pruned_step and note["score"] == c.pruned_score
+            assert store.get_run(c.run_ids[0]).config["steps"] == c.pruned_step
+    store.close()
+    # the report's table of settings
+    assert "pruned at step" in trials_section(result)
+    # read back (descentlab report) the same
+    again = load_comparison(result.run_dir)
+    assert _pruned_set(again) == _pruned_set(result)
+
+
+def test_the_chosen_setting_is_retrained_in_full(pruned):
+    _, spec, result = pruned
+    (adam,) = result.results
+    best = adam.candidates[adam.best]
+    assert best.pruned_step is None and best.statuses == ["completed"]
+    store = Store(result.store_path)
+    tuned = store.get_run(best.run_ids[0])
+    assert tuned.config["steps"] == spec.tune_length == tuned.summary["steps"]
+    for rid in adam.curve_runs + adam.refit_runs:
+        run = store.get_run(rid)
+        assert run.config["steps"] == spec.steps == run.summary["steps"] == 48
+    store.close()
+
+
+def test_pruning_decides_on_validation_data_only(pruned, tmp_path):
+    """Poisoning the test split (labels flipped, inputs replaced by noise) changes no decision
+    and no choice; only the refit runs' test numbers move."""
+    _, spec, clean = pruned
+    splits = datasets.load("moons", n_samples=300)
+    poisoned = datasets.load("moons", n_samples=300)
+    poisoned._x_test = torch.randn_like(poisoned._x_test) * 100
+    poisoned._y_test = 1 - poisoned._y_test
+    runs = [compare(spec, tmp_path / name, workers=1, progress=False, data=d)
+            for name, d in (("clean", splits), ("poisoned", poisoned))]  # fmt: skip
+    assert _pruned_set(runs[0]) == _pruned_set(runs[1]) == _pruned_set(clean)
+    assert runs[0].results[0].best_setting == runs[1].results[0].best_setting
+    assert runs[0].results[0].test_accuracy != runs[1].results[0].test_accuracy
+
+
+@pytest.mark.slow
+def test_the_same_config_prunes_the_same_trials_in_worker_processes(pruned, tmp_path):
+    _, spec, here = pruned
+    there = compare(spec, tmp_path, workers=2, progress=False)
+    assert _pruned_set(there) == _pruned_set(here)
+    assert there.rows(timings=False) == here.rows(timings=False)
+
+
+# ------------------------------------------------------------------------------------------
+# the spec and the command line
+
+
+def test_the_spec_carries_prune_and_unpruned_specs_keep_their_digest():
+    plain = CompareSpec(**{**PRUNED, "prune": None})
+    assert "prune" not in plain.to_dict()  # folders made before the field keep their names
+    spec = CompareSpec(**PRUNED)
+    assert spec.to_dict()["prune"] == "asha" and spec.digest() != plain.digest()
+    assert CompareSpec.from_dict(spec.to_dict()).digest() == spec.digest()
+    assert spec.plan().rungs == (3, 12) and plain.plan().rungs == ()
+    with pytest.raises(ValueError, match="prune must be None or one of asha, got 'median'"):
+        CompareSpec(**{**PRUNED, "prune": "median"}).validate()
+
+
+def test_prune_without_optuna_is_one_clear_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna fails
+    code = main(["compare", "--problem", "moons", "--prune", "--runs-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "needs Optuna" in err[0] and "descentlab[tune]" in err[0]
+    assert not (tmp_path / "r").exists()
