@@ -18,7 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
+from descentlab._usercode import note_interrupt
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
 from descentlab.experiments.compare.planning import (
@@ -179,6 +181,8 @@ class _Session:
             ) from exc
         except BaseException:
             self.close()
+            if self.count == 0:  # nothing done: take back the folder and store it made
+                remove_created()
             raise
 
     def open(self, data: Any, task: str) -> None:
@@ -365,6 +369,7 @@ def _sigterm_as_interrupt():
         return
 
     def handler(signum: int, frame: Any) -> None:
+        note_interrupt()
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, handler)
