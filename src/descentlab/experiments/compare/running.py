@@ -355,6 +355,13 @@ def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
             f"batch_size must be <= the number of training examples ({data.n_train}), "
             f"got {spec.batch_size}"
         )
+    if spec.cv_folds is not None:  # folds of the training and validation examples together
+        pool = data.n_train + len(data.y_val)
+        if spec.cv_folds > pool:
+            raise ValueError(
+                f"cv_folds (--cv) must be at most the {pool} training and validation examples "
+                f"(one per fold at least), got {spec.cv_folds}"
+            )
     # The run config every trial starts from, through the engine's own checks (a trial adds
     # the optimizer, its settings and the seeds the spec's checks passed).
     plan.base.validate()
