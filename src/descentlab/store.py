@@ -386,12 +386,20 @@ class _Database:
     transactions. :class:`Store` adds the tables' operations."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, timeout: float = 60.0, durable: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 60.0,
+        durable: bool = True,
+        read_only: bool = False,
     ) -> None:
         self.timeout = check("timeout", timeout, POSITIVE)
         if not isinstance(durable, bool):
             raise ValueError(f"durable must be True or False, got {durable!r}")
         self.durable = durable
+        #: opened for reading only (an existing store, e.g. on a read-only mount): nothing is
+        #: created or written, and a store whose folder cannot be written is read as it is
+        self.read_only = bool(read_only)
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
@@ -408,6 +416,15 @@ class _Database:
                     f"store {self.path} cannot be used: {side.name} next to it is not a "
                     "regular file (move it aside)"
                 )
+        if self.read_only:
+            if not self.path.is_file():
+                raise StoreError(f"no store at {self.path}")
+            try:
+                self._open()
+            except BaseException:
+                self.close()
+                raise
+            return
         try:
             make_dirs(self.path.parent, 0o700)
         except OSError as exc:
@@ -446,14 +463,24 @@ class _Database:
                     f"store {self.path} is corrupted (SQLite quick_check: {first}); "
                     "restore it from a backup or move it aside to start a new store"
                 )
-        with self._write() as c:  # idempotent: finishes a store another process began
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    c.execute(statement)
-            c.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(_SCHEMA_VERSION),),
+        missing = sorted(set(_COLUMNS) - tables) if "meta" in tables else []
+        if missing:  # a table dropped by hand: re-creating it empty would lose it silently
+            raise StoreError(
+                f"store {self.path} is damaged: its {', '.join(map(repr, missing))} table is "
+                "missing; restore it from a backup or move it aside to start a new store"
             )
+        if self.read_only:
+            if "meta" not in tables:
+                raise StoreError(f"{self.path} is not a descentlab store (no tables)")
+        else:
+            with self._write() as c:  # idempotent: finishes a store another process began
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        c.execute(statement)
+                c.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(_SCHEMA_VERSION),),
+                )
         version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if version is None or str(version[0]) != str(_SCHEMA_VERSION):
             found = "none" if version is None else repr(version[0])
@@ -474,6 +501,8 @@ class _Database:
     def _connection(self) -> sqlite3.Connection:
         # A connection must not cross a fork: a child process opens its own.
         if self._conn is None or self._pid != os.getpid():
+            if self.read_only:
+                return self._read_only_connection()
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
@@ -490,6 +519,17 @@ class _Database:
             conn.execute("PRAGMA foreign_keys = ON")
             self._conn, self._pid = conn, os.getpid()
         return self._conn
+
+    def _read_only_connection(self) -> sqlite3.Connection:
+        """SQLite's read-only mode; ``immutable`` where the folder cannot be written (nothing
+        can change the store there, and SQLite could not make its ``-shm`` file)."""
+        from urllib.parse import quote
+
+        writable = os.access(self.path.parent, os.W_OK)
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro{'' if writable else '&immutable=1'}"
+        conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+        self._conn, self._pid = conn, os.getpid()
+        return conn
 
     def _wal(self, conn: sqlite3.Connection) -> str:
         """``PRAGMA journal_mode = WAL``, retried while another connection holds a lock.

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
+from descentlab._files import check_target, make_dirs
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import Context, Item, Lecture, run_and_save, shown_by
 from descentlab.engine.procpool import map_in_processes
@@ -143,9 +144,18 @@ def write_book(
     chosen = _chosen(only)
     wanted_items = _check_items(items)
     if wanted_items is not None:
+        shown = {i.number for lec in chosen for i in lec.items}
+        elsewhere = sorted(set(wanted_items) - shown)
+        if elsewhere:  # an item of another lecture: an empty book would say nothing
+            raise KeyError(
+                f"item(s) {', '.join(map(str, elsewhere))} are on none of the lectures chosen "
+                f"({', '.join(lec.slug for lec in chosen)}); leave out --only or choose theirs"
+            )
         chosen = [lec for lec in chosen if any(i.number in wanted_items for i in lec.items)]
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    for name in ["index.html", *(f"{lec.slug}.html" for lec in chosen)]:
+        check_target(root / name)  # a link or a folder there: refused before any page
+    make_dirs(root)  # recorded: taken back if the disk fills (descentlab._files)
     ctx = Context(quick, root / "data" if cache else None, log or (lambda _msg: None))
     t0 = time.perf_counter()
     wanted = {e for lec in chosen for e in lec.experiments} if wanted_items is None else set()

@@ -17,11 +17,13 @@ import argparse
 import importlib
 import os
 import pkgutil
+import re
 import sqlite3
 import sys
 from typing import Any, NoReturn
 
 from descentlab._files import out_of_space, remove_created, track_created
+from descentlab._usercode import describe, guard_exits, user_frame, watch_interrupts
 
 __all__ = ["build_parser", "main", "own_process", "user_error"]
 
@@ -75,6 +77,21 @@ def _plain_announcements() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` (None: this program's command line). Ctrl-C, while it starts
+    or later, ends it with one line and exit code 130."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        if os.environ.get("DESCENTLAB_DEBUG"):
+            raise
+        print("\ndescentlab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    if argv is None:  # the program itself: user code may not end it without a word
+        watch_interrupts()
+        guard_exits()
     parser = build_parser()
     args = parser.parse_args(argv)
     _run["own_process"] = argv is None  # the program's own command line: a command may end it
@@ -88,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     with track_created():
         try:
             return int(args.func(args) or 0)
+        except SystemExit as exc:  # user code's sys.exit() or os._exit() outside a trial
+            if user_frame(exc) is None or os.environ.get("DESCENTLAB_DEBUG"):
+                raise
+            print(f"descentlab: error: user code ended the command: {describe(exc)}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         except Exception as exc:
             if out_of_space(exc):  # leave nothing this command created (see descentlab._files)
                 remove_created()
@@ -117,11 +140,22 @@ def _error_types() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """NumPy's and Python's MemoryError, torch's allocator errors (CPU and CUDA)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
+
+
 def user_error(exc: BaseException) -> str | None:
     """The one-line message for an error caused by the user's input, or None for a bug.
 
-    User errors: ``ValueError``, ``KeyError`` and ``TypeError`` (bad names, values and
-    types), ``OSError`` (a path that is missing, a file, a folder, or not writable),
+    User errors: running out of memory (a size too large), ``ValueError``, ``KeyError`` and
+    ``TypeError`` (bad names, values and types), ``OSError`` (a path that is missing, a
+    file, a folder, or not writable),
     ``sqlite3.Error`` (a store that is corrupted, locked or not a database) and the project's
     own errors about stores, checkpoints, failed trials, a run folder held by another
     process and an unavailable backend. Only the first line of the message is kept (a
@@ -135,7 +169,13 @@ def user_error(exc: BaseException) -> str | None:
         >>> user_error(ZeroDivisionError("division by zero")) is None
         True
     """
-    if isinstance(exc, sqlite3.Error):
+    if _out_of_memory(exc):
+        detail = re.sub(r"^\[enforce fail at [^\]]*\] err == 0\. ", "", str(exc).strip())
+        text = (
+            f"out of memory: {detail or type(exc).__name__} -- the sizes asked for (model, "
+            "problem or batch options) need more memory than this process may use"
+        )
+    elif isinstance(exc, sqlite3.Error):
         text = f"the store could not be used: {exc}"
     elif isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename is not None else ""

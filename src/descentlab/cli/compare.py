@@ -46,9 +46,16 @@ import textwrap
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from descentlab.cli._options import add_command, add_engine_options, check_out_dir, number_or_word
+from descentlab.cli._options import (
+    add_command,
+    add_engine_options,
+    check_out_dir,
+    check_workers_and_threads,
+    number_or_word,
+)
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
 from descentlab.experiments.compare.choices import parse_optimizer
@@ -272,7 +279,16 @@ def _output_arguments(out: Any) -> None:
         "--name", help="run directory name (default: <problem>-<model>-<hash of the settings>)"
     )
     out.add_argument(
-        "--workers", type=int, metavar="N", help="worker processes (default: one per core)"
+        "--force",
+        action="store_true",
+        help="use a run directory that holds other files but no store (its report.html, "
+        "trials.csv and comparison.json are replaced)",
+    )
+    out.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: one per core; at most one per 300 MB of available memory)",
     )
     out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
     out.add_argument(
@@ -519,10 +535,8 @@ def _one(args: argparse.Namespace) -> Work:
         )
     plan = CompareSpec(**build_fields(args)).plan()  # checked here, where it enters, once
     check_out_dir(args.runs_dir, "--runs-dir")
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    _refuse_a_folder_of_the_users(Path(args.runs_dir) / plan.run_name, args.force)
+    check_workers_and_threads(args.workers, args.threads)
     check_backend_arguments(args)
 
     def work() -> Any:
@@ -534,6 +548,20 @@ def _one(args: argparse.Namespace) -> Work:
                        checkpoint_every=args.checkpoint_every)  # fmt: skip
 
     return work, _show_one
+
+
+def _refuse_a_folder_of_the_users(run_dir: Path, force: bool) -> None:
+    """A run directory that exists with files in it but no store is the user's: refused
+    (before anything is written) unless --force."""
+    from descentlab.experiments.trials import store_path_of
+
+    if force or not run_dir.is_dir() or store_path_of(run_dir).exists():
+        return
+    if any(run_dir.iterdir()):
+        raise ValueError(
+            f"{run_dir} is a folder of other files, not a comparison's run directory (no "
+            "store in it); choose another --name or --runs-dir, or pass --force to write there"
+        )
 
 
 def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
@@ -569,6 +597,7 @@ def _many(args: argparse.Namespace) -> Work:
     problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)
+    check_workers_and_threads(args.workers, args.threads)
     if fields.get("name") is not None:
         raise ValueError("--name names one comparison; with --problems each has its own")
 

@@ -51,6 +51,8 @@ def _print_table(columns: list[str], rows: list[list[str]]) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Print the table (and write the figure)."""
+    if args.figure is not None and not args.figure.strip():  # '' names no file: refused
+        raise ValueError(f"--figure must be a PNG file's path, got {args.figure!r}")
     show = {"alexnet": _alexnet, "bottleneck": _bottleneck, "inception": _inception}
     fig = show[args.which](args)
     if args.figure:

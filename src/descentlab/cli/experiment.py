@@ -24,7 +24,12 @@ import json
 import time
 from typing import Any
 
-from descentlab.cli._options import add_command, check_out_dir, parse_pairs
+from descentlab.cli._options import (
+    add_command,
+    check_out_dir,
+    check_workers_and_threads,
+    parse_pairs,
+)
 from descentlab.cli.compare import add_backend_arguments, check_backend_arguments
 from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, check
 
@@ -100,7 +105,8 @@ def handler(args: argparse.Namespace) -> int:
     from descentlab.experiments import lectures
     from descentlab.report import experiment_figures
 
-    torch.set_num_threads(check("--threads", args.threads, POSITIVE_INT))
+    check_workers_and_threads(None, check("--threads", args.threads, POSITIVE_INT))
+    torch.set_num_threads(args.threads)
     check("--seed", args.seed, NONNEGATIVE_INT)
     options = parse_options(args.options)
     out = check_out_dir(args.out, "--out")

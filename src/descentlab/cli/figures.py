@@ -45,7 +45,7 @@ def handler(args: argparse.Namespace) -> int:
             suffix = " (+ .gif)" if name in LF.ANIMATIONS else ""
             print(f"{name}.png{suffix}")
         return 0
-    only = parse_names(args.only, "--only", "figure") if args.only else None
+    only = parse_names(args.only, "--only", "figure") if args.only is not None else None
     check_out_dir(args.out, "--out")
     written = LF.write_seed_figures(
         args.out, animations=not args.no_animations, only=only, quick=args.quick

@@ -62,13 +62,15 @@ def handler(args: argparse.Namespace) -> int:
         if not only:
             raise ValueError(f"--only must name at least one lecture, got {args.only!r}")
     items = None
-    if args.items:
+    if args.items is not None:  # --items '' names nothing: refused, not the whole book
         try:
             items = [int(i) for i in args.items.split(",") if i.strip()]
         except ValueError:
             raise ValueError(
                 f"--items must be comma-separated numbers, got {args.items!r}"
             ) from None
+        if not items:
+            raise ValueError(f"--items must name at least one item, got {args.items!r}")
     t0 = time.perf_counter()
     paths = build.write_book(
         args.out, quick=args.quick, only=only, items=items, log=lambda m: print(m, file=sys.stderr)

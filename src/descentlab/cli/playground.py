@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from descentlab.cli._options import add_command
@@ -50,11 +49,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     app.serve(args.host, args.port, open_browser=not args.no_browser)
+    from descentlab._usercode import real_exit
     from descentlab.cli import own_process
 
     if own_process():  # not when main([...]) is called in a program
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        real_exit(0)  # (not os._exit: user code's calls to it are guarded, _usercode)
     return 0

@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the comparison's run directory")
     p.add_argument("--output", metavar="PATH", help="write here instead of RUN_DIR/report.html")
     p.add_argument("--table", action="store_true", help="also print the results table")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --output outside RUN_DIR: replace trials.csv and comparison.json there",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from descentlab.experiments.compare import load_comparison
     from descentlab.report.html import render_report  # matplotlib: off the fast path
 
-    if args.output is not None and Path(args.output).is_dir():
-        raise ValueError(f"--output must be a file, got the folder {args.output}")
+    _check_outputs(args)  # every refusal before the first file is written
     comparison = load_comparison(args.run_dir)
     path = render_report(comparison, path=args.output)
     if args.table:
@@ -50,3 +54,28 @@ def run(args: argparse.Namespace) -> int:
         print("note: this comparison is incomplete; run its `descentlab compare` command again")
     print(f"report: {path}")
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before anything is written: an --output that is a folder or a link, and
+    beside an --output outside RUN_DIR, a trials.csv or comparison.json of the user's
+    (replaced only with --force); these files are written next to the report."""
+    from descentlab._files import check_target
+    from descentlab.report.compare_export import EXPORT_FILES
+
+    if args.output is None:
+        return
+    out = Path(args.output)
+    if out.is_dir():
+        raise ValueError(f"--output must be a file, got the folder {args.output}")
+    check_target(out)
+    folder = out.parent
+    ours = folder.resolve() == Path(args.run_dir).resolve()
+    for name in EXPORT_FILES:
+        side = folder / name
+        check_target(side)
+        if side.exists() and not ours and not args.force:
+            raise ValueError(
+                f"--output {args.output}: the report writes {name} beside it, and {side} "
+                "exists; choose another folder or pass --force to replace it"
+            )

@@ -30,6 +30,7 @@ from descentlab.cli._options import (
     add_engine_options,
     check_out_dir,
     check_store_path,
+    check_workers_and_threads,
     number_or_word,
     parse_pairs,
 )
@@ -292,7 +293,8 @@ def run(args: argparse.Namespace) -> int:
         check_store_path(db, "--runs-dir")
     progress = False if args.no_progress else None
     if args.threads is not None:
-        torch.set_num_threads(check("--threads", args.threads, POSITIVE_INT))
+        check_workers_and_threads(None, check("--threads", args.threads, POSITIVE_INT))
+        torch.set_num_threads(args.threads)
 
     def announce(run_id: int | None) -> None:
         verb = "resuming" if args.resume is not None else "training"

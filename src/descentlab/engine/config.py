@@ -202,6 +202,11 @@ class RunConfig:
         Raises:
             ValueError: a key is not a field of RunConfig (the message lists the valid ones).
         """
+        if not isinstance(data, Mapping):  # a damaged or hand-edited store
+            raise ValueError(
+                f"a run config must be a mapping of RunConfig fields, got a "
+                f"{type(data).__name__}: {data!r:.80}"
+            )
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:

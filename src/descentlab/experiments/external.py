@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from descentlab._usercode import describe, genuine_interrupt
 from descentlab.engine.common import optimizer_modes
 
 __all__ = [
@@ -337,6 +338,12 @@ def check_external(
         built = opt(params, **hyper)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"optimizer {label!r} ({opt!r}): {exc}") from None
+    except BaseException as exc:  # its own error, sys.exit(), os._exit(): one line
+        if genuine_interrupt(exc):
+            raise
+        raise ValueError(
+            f"optimizer {label!r} ({opt!r}) failed when built with {dict(hyper)}: {describe(exc)}"
+        ) from None
     if not isinstance(built, torch.optim.Optimizer):
         raise ValueError(
             f"optimizer {label!r} ({opt!r}) returned a {type(built).__name__}, not a "
@@ -349,15 +356,19 @@ def check_external(
         loss.backward()
         return loss
 
-    # One step as the engine takes it: some hyperparameters only fail when used.
+    # One step as the engine takes it (some hyperparameters only fail when used), and its
+    # state dict, which every trial's checkpoint saves.
     try:
         if optimizer_modes(built):
             built.train()
         built.step(closure)
         if optimizer_modes(built):
             built.eval()
-    except Exception as exc:
+        built.state_dict()
+    except BaseException as exc:
+        if genuine_interrupt(exc):
+            raise
         raise ValueError(
             f"optimizer {label!r} ({opt!r}) fails on a first step with {dict(hyper)}: "
-            f"{type(exc).__name__}: {exc}"
+            f"{describe(exc)}"
         ) from None

@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._files import out_of_space
 from descentlab._osutil import pid_alive, spawning
+from descentlab._usercode import describe
 
 if TYPE_CHECKING:
     from descentlab.engine.monitoring import MonitoredOptimizer
@@ -671,7 +672,7 @@ def _worker_main(
         except BaseException as exc:  # report everything, including KeyboardInterrupt
             text = "".join(traceback.format_exception(exc))
             no_space = out_of_space(exc)  # the main process then takes back what it made
-            results.put((indices, None, f"{type(exc).__name__}: {exc}\n{text}", no_space))
+            results.put((indices, None, f"{describe(exc)}\n{text}", no_space))
             if not isinstance(exc, Exception):
                 return
 
@@ -1013,11 +1014,12 @@ class TrialRunner:
                 self._running.pop(indices[0], None)
                 for index in indices:
                     self._trials.pop(index, None)
-                if isinstance(exc, SystemExit):  # user code's sys.exit(): a failed trial
-                    raise TrialError(
-                        f"trial {group[0].config.name!r} failed: it called sys.exit({exc.code!r})"
-                    ) from None
-                raise
+                if isinstance(exc, KeyboardInterrupt | GeneratorExit) or _own_error(exc):
+                    raise
+                # user code's error, sys.exit() or os._exit(): a failed trial, as in a worker
+                failed = TrialError(f"trial {group[0].config.name!r} failed: {describe(exc)}")
+                failed.no_space = out_of_space(exc)
+                raise failed from None
             self._finished(indices, outcomes, None)
             return self._ready.popleft()
         while True:
@@ -1056,6 +1058,14 @@ class TrialRunner:
             self._done[0] += seconds
             self._done[1] += task.cost
         self._ready.extend(outcomes)
+
+
+def _own_error(exc: BaseException) -> bool:
+    """An error that says itself what was wrong (a bad value, a file, the store): it reaches
+    the command as it is; anything else a trial raises is the trial's failure."""
+    from descentlab.cli import user_error
+
+    return isinstance(exc, Exception) and user_error(exc) is not None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from .base import HyperparameterTypeError, Rule
 __all__ = [
     "NOT_HYPER",
     "HyperChecks",
+    "as_one",
     "changed_numbers",
     "check_batched",
     "check_group",
@@ -91,8 +92,24 @@ def recheck(tests: list, gi: int, hyper: Mapping[str, Any]) -> None:
 
 def resolve(group: Mapping[str, Any], step: int) -> dict[str, Any]:
     """The group's hyperparameters for update number ``step`` (0 = the first update);
-    callables (schedules) are evaluated there."""
-    return {k: (v(step) if callable(v) else v) for k, v in group.items() if k not in NOT_HYPER}
+    callables (schedules) are evaluated there. A tensor of one element, of any dimension, is
+    a scalar (a 0-dim view of it, so that in-place changes to the group's tensor still
+    reach the step), as torch reads a ``torch.tensor([[1e-3]])`` lr; a length-K tensor (K > 1)
+    stays batched."""
+    hyper = {k: (v(step) if callable(v) else v) for k, v in group.items() if k not in NOT_HYPER}
+    for k, v in hyper.items():
+        if isinstance(v, Tensor):
+            hyper[k] = as_one(v)
+        elif type(v) is tuple and any(isinstance(x, Tensor) for x in v):
+            hyper[k] = tuple(as_one(x) for x in v)
+    return hyper
+
+
+def as_one(value: Any) -> Any:
+    """A one-element tensor of any dimension as a 0-dim one (a view); anything else as is."""
+    if isinstance(value, Tensor) and value.ndim and value.numel() == 1:
+        return value.reshape(())
+    return value
 
 
 def check_batched(hyper: Mapping[str, Any], params: list[Tensor], where: str = "") -> None:

@@ -14,7 +14,7 @@ from torch.optim.lbfgs import _strong_wolfe  # torch's line search: torch's iter
 
 from .base import Rule, arguments, chain, check_bool
 from .compiled import in_compiled_region, refuse_closure, step_untraced
-from .hyper import NOT_HYPER
+from .hyper import NOT_HYPER, as_one
 from .hyperspec import Choice, Integer, Real, declare
 from .optimizer import Optimizer
 from .torchapi import TORCH_FLAGS, Named, Params
@@ -253,7 +253,7 @@ class LBFGS(Named):
             )
         closure = torch.enable_grad()(closure)
         group = self.param_groups[0]
-        self._validate(0, {k: v for k, v in group.items() if k not in NOT_HYPER})
+        self._validate(0, {k: as_one(v) for k, v in group.items() if k not in NOT_HYPER})
         lr = float(group["lr"])
         max_iter, max_eval = group["max_iter"], group["max_eval"]
         tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]

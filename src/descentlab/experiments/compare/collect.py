@@ -265,7 +265,8 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
     path = store_path_of(run_dir)
     if not path.is_file():
         raise FileNotFoundError(f"no store at {path}: is {run_dir} a comparison's run directory?")
-    store = Store(path)
+    # a run folder that cannot be written (a read-only mount, an archive) is read as it is
+    store = Store(path, read_only=not os.access(run_dir, os.W_OK))
     try:
         records = store.list_runs(name=EXPERIMENT)
         if not records:

@@ -20,7 +20,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
+from descentlab._usercode import note_interrupt
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
 from descentlab.experiments.compare.planning import (
@@ -223,6 +225,8 @@ class _Session:
             ) from exc
         except BaseException:
             self.close()
+            if self.count == 0:  # nothing done: take back the folder and store it made
+                remove_created()
             raise
 
     def open(self, data: Any, task: str) -> None:
@@ -414,6 +418,13 @@ def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
             f"batch_size must be <= the number of training examples ({data.n_train}), "
             f"got {spec.batch_size}"
         )
+    if spec.cv_folds is not None:  # folds of the training and validation examples together
+        pool = data.n_train + len(data.y_val)
+        if spec.cv_folds > pool:
+            raise ValueError(
+                f"cv_folds (--cv) must be at most the {pool} training and validation examples "
+                f"(one per fold at least), got {spec.cv_folds}"
+            )
     # The run config every trial starts from, through the engine's own checks (a trial adds
     # the optimizer, its settings and the seeds the spec's checks passed).
     plan.base.validate()
@@ -428,6 +439,7 @@ def _sigterm_as_interrupt():
         return
 
     def handler(signum: int, frame: Any) -> None:
+        note_interrupt()
         exc = KeyboardInterrupt("SIGTERM")
         exc.signum = signum  # type: ignore[attr-defined]  # passed on to the workers as it
         raise exc

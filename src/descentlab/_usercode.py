@@ -1,0 +1,135 @@
+"""User code that ends the command: how a command tells it, and names it, in one line.
+
+User code (a problem file or function, a model, a loss, a third-party optimizer) runs in the
+command's own process with ``--workers 1`` and while a comparison is checked. Three ways it
+could end the command with no word:
+
+- ``sys.exit(n)``: a ``SystemExit``, caught where user code is called and reported as the
+  failure of that code (:func:`describe`);
+- ``os._exit(n)``: no exception at all. :func:`guard_exits` (installed by the ``descentlab``
+  command for its duration, in its own process only) makes ``os._exit`` raise
+  :class:`UserExit` (a ``SystemExit``) in that process, so that it is reported like
+  ``sys.exit``; the command's own ends call :func:`real_exit`. A forked child keeps the real
+  ``os._exit`` (the guard checks the process id);
+- ``raise KeyboardInterrupt`` (or another ``BaseException``): a ``KeyboardInterrupt`` stops
+  the command only when Ctrl-C was pressed (:func:`watch_interrupts` notes the signal);
+  raised by user code it is that code's failure (:func:`genuine_interrupt`).
+
+The alternative for ``os._exit`` -- every trial in a child process even with ``--workers 1``
+-- would cost a process start per command and lose in-process debugging; the guard changes
+nothing for code that does not call ``os._exit``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "UserExit",
+    "describe",
+    "genuine_interrupt",
+    "guard_exits",
+    "note_interrupt",
+    "real_exit",
+    "user_frame",
+    "watch_interrupts",
+]
+
+_PACKAGE = str(Path(__file__).resolve().parent) + os.sep
+_real_exit = os._exit
+_state: dict[str, Any] = {"watching": False, "interrupted": False, "pid": None}
+
+
+class UserExit(SystemExit):
+    """``os._exit(code)`` called by user code in the guarded process (:func:`guard_exits`)."""
+
+    def __init__(self, code: int, where: str | None) -> None:
+        super().__init__(code)
+        self.where = where
+
+
+def real_exit(code: int) -> None:
+    """End this process at once (``os._exit``, never the guard)."""
+    _real_exit(code)
+
+
+def _frame_words(code: Any, filename: str, lineno: int | None) -> str:
+    name = getattr(code, "co_qualname", None) or code.co_name
+    return f"{name} ({filename}:{lineno})"
+
+
+def _guarded_exit(code: int) -> None:
+    if os.getpid() != _state["pid"]:  # a forked child: exit as asked
+        _real_exit(code)
+    frame = sys._getframe(1)
+    raise UserExit(code, _frame_words(frame.f_code, frame.f_code.co_filename, frame.f_lineno))
+
+
+def guard_exits() -> None:
+    """From now on in this process, ``os._exit(n)`` raises :class:`UserExit`."""
+    _state["pid"] = os.getpid()
+    os._exit = _guarded_exit  # type: ignore[assignment]
+
+
+def watch_interrupts() -> None:
+    """Note a real Ctrl-C before Python raises ``KeyboardInterrupt`` for it (main thread of
+    the program only, where Python's own handler is still installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        note_interrupt()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, handler)
+    _state["watching"] = True
+
+
+def note_interrupt() -> None:
+    """A signal asked the command to stop (Ctrl-C, or SIGTERM where it is read as one)."""
+    _state["interrupted"] = True
+
+
+def genuine_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` stops the command: a ``KeyboardInterrupt`` after Ctrl-C (or wherever
+    signals are not watched); one that user code raised by itself is that code's failure."""
+    if not isinstance(exc, KeyboardInterrupt):
+        return False
+    return not _state["watching"] or _state["interrupted"]
+
+
+def user_frame(exc: BaseException) -> str | None:
+    """Where ``exc`` was raised outside descentlab: ``"Opt.step (/path/opt.py:13)"``."""
+    if isinstance(exc, UserExit):
+        return exc.where
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.startswith(_PACKAGE):
+            where = _frame_words(code, code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return where
+
+
+def describe(exc: BaseException) -> str:
+    """What user code did, for a message: ``"it called sys.exit(3) in make (p.py:4)"``,
+    ``"it called os._exit(5) in Net.forward (p.py:9)"``, ``"RuntimeError: boom in Opt.step
+    (o.py:13)"``."""
+    where = user_frame(exc)
+    at = f" in {where}" if where else ""
+    if isinstance(exc, SystemExit):
+        function = "os._exit" if isinstance(exc, UserExit) else "sys.exit"
+        code = "" if exc.code is None else repr(exc.code)
+        return f"it called {function}({code}){at}"
+    if not isinstance(exc, Exception):
+        text = f": {exc}" if str(exc) else ""
+        return f"it raised {type(exc).__name__}{text}{at}"
+    return f"{type(exc).__name__}: {exc}{at}"
