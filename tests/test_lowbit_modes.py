@@ -93,15 +93,18 @@ def test_low_bit_runs_are_not_stacked_and_that_is_announced_once(state_dtype, mo
     assert plan(_base(None), overrides=SEEDS, workers=1) == [("vmap", [0, 1, 2])]
 
 
-def test_int8_state_that_changes_nothing_is_announced_once(monkeypatch):
+def test_int8_state_that_changes_nothing_is_announced_once(monkeypatch, digits):
     from descentlab.optim import stored
 
     monkeypatch.setattr(stored, "_ANNOUNCED_UNUSED", set())
-    small = [torch.nn.Parameter(torch.zeros(10, 10)), torch.nn.Parameter(torch.zeros(10))]
+    # a run whose model has no tensor of 4096 elements: int8 state stores nothing
+    small = _base("int8").replace(model_options={"hidden": 16}, steps=2)
     with pytest.warns(RuntimeWarning, match=r"state_dtype='int8'\) changes nothing.*4096"):
-        optim.AdamW(small, lr=1e-3, state_dtype="int8")
+        train(small, data=digits, progress=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        optim.AdamW(small, lr=1e-3, state_dtype="int8")  # once
-        optim.AdamW([torch.nn.Parameter(torch.zeros(64, 64))], lr=1e-3, state_dtype="int8")
-        optim.AdamW(small, lr=1e-3, state_dtype="bfloat16")  # bfloat16 stores every tensor
+        train(small.replace(seed=1), data=digits, progress=False)  # once
+        train(_base("int8").replace(steps=2), data=digits, progress=False)  # int8 is used
+        train(small.replace(hyper={"state_dtype": "bfloat16"}), data=digits, progress=False)
+        # an optimizer made outside a run (a hyperparameter check's dummy) says nothing
+        optim.AdamW([torch.nn.Parameter(torch.zeros(2))], lr=1e-3, state_dtype="int8")

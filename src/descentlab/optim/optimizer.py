@@ -34,7 +34,7 @@ from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
 from .lowbit import StateFormat
 from .state import GroupStates, as_real, column_numbers, gather, init_new, realify, scatter
-from .stored import announce_unused, check_stored_params, loader, stored_chain
+from .stored import check_stored_params, loader, stored_chain
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
 
@@ -300,8 +300,6 @@ class Optimizer(torch.optim.Optimizer):
         if differentiable:  # torch's mark: its add_param_group then accepts non-leaf tensors
             defaults = {**defaults, "differentiable": True}
         super().__init__(params, defaults)
-        announce_unused(type(self).__name__, self.state_dtype,
-                        [p for g in self.param_groups for p in g["params"]])  # fmt: skip
         if fused is None:
             _announce_eager(self.rule, type(self).__name__)
         # a subclass that overrides step() gets torch's wrapper, which runs the hooks

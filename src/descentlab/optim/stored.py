@@ -81,7 +81,7 @@ def announce_unused(owner: str, fmt: StateFormat | None, params: list[Tensor]) -
         f"the largest has {largest} elements, and tensors under {fmt.min_size} keep float32 "
         "state (the steps are exactly float32's)",
         RuntimeWarning,
-        stacklevel=4,
+        stacklevel=3,
     )
 
 
