@@ -94,7 +94,9 @@ stacked buffers, updated in place per run).
 Not vectorized (``VectorizeError``, and ``"auto"`` uses processes instead): models without
 vmap batching rules (``gru``), optimizer factories such as ``torch.optim.Adam`` (they cannot
 take length-K hyperparameters), rules that couple the runs (``clip_by_global_norm`` and
-``non_finite_guard`` reduce over the whole stacked tensor; lookahead Nesterov), hyperparameters
+``non_finite_guard`` reduce over the whole stacked tensor; lookahead Nesterov), low-bit
+optimizer state (``state_dtype``: int8's blocks and bfloat16's rounding bits would span the
+stacked runs; announced once, and such runs train alone), hyperparameters
 that differ between runs but are not numbers, hyperparameters that the chain cannot batch
 (``NAdam``/``RAdam`` betas), and checkpoints (``checkpoint_every``: vectorized runs keep no
 checkpoint; a run recorded as failed can still be resumed, from step 0, by

@@ -59,6 +59,7 @@ from torch import Tensor
 
 from descentlab import regularize
 from descentlab._osutil import pid_alive
+from descentlab.engine import timing
 from descentlab.engine.checkpoint import (
     CheckpointError,
     checksum_path,
@@ -138,6 +139,8 @@ class OneModel:
         self.has_modes = built.has_modes
         self._batch: list[Tensor] = [built.x_train, built.y_train]
         self._last = [0.0]
+        #: this run's own forward/backward and optimizer time (descentlab.engine.timing)
+        self.clock = timing.RunClock(1, built.x_train.device)
         self._closure = self._make_closure()
         self._splits = (
             ("train", built.x_train, built.y_train),
@@ -180,15 +183,20 @@ class OneModel:
             weight_noise = regularize.WeightNoise(cfg.weight_noise, self.aug_gen)
         isfinite = math.isfinite
         batch, last = self._batch, self._last
+        clock, stamp = self.clock, self.clock.stamp
 
         def closure() -> Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            with weight_noise.perturbed(model) if weight_noise else contextlib.nullcontext():
-                loss = objective(batch[0], batch[1])
-                value = loss.item()
-                if not isfinite(value):
-                    raise _NonFinite(value)
-                loss.backward()
+            start = stamp()
+            try:
+                optimizer.zero_grad(set_to_none=True)
+                with weight_noise.perturbed(model) if weight_noise else contextlib.nullcontext():
+                    loss = objective(batch[0], batch[1])
+                    value = loss.item()
+                    if not isfinite(value):
+                        raise _NonFinite(value)
+                    loss.backward()
+            finally:
+                clock.add(start, stamp(), timing.CLOSURE)
             last[0] = value
             return loss.detach()
 
@@ -201,11 +209,14 @@ class OneModel:
         diverged: Callable[[int, float], None],
     ) -> float:
         self._batch[0], self._batch[1] = batch[0], batch[1]
+        start = self.clock.stamp()
         try:
             self.b.optimizer.step(self._closure)
         except _NonFinite as exc:
             diverged(0, exc.value)
             return exc.value
+        finally:
+            self.clock.add(start, self.clock.stamp(), timing.UPDATE)
         if self.b.scheduler is not None:
             self.b.scheduler.step()
         return self._last[0]
@@ -287,6 +298,7 @@ def _state_dict(loop: Loop, part: OneModel, status: str) -> dict[str, Any]:
         "objective": [loop.objective_sum, loop.objective_count],
         "history": [list(r) for r in loop.history[0]],
         "elapsed": loop.elapsed,
+        "clock": part.clock.state_dict(),
     }
 
 
@@ -308,6 +320,7 @@ def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> No
     loop.objective_sum, loop.objective_count = state["objective"]
     loop.history[0] = [(int(s), sp, nm, float(v)) for s, sp, nm, v in state["history"]]
     loop.elapsed = float(state["elapsed"])
+    part.clock.load_state_dict(state.get("clock"))  # (absent: a checkpoint from before)
     loop.step = int(state["step"])
 
 

@@ -186,20 +186,19 @@ def _fill_final(
             if timed and spec.target_accuracy is not None:  # a problem scored by accuracy
                 m = store.metrics(rec.id)
                 acc = m.get("val/accuracy")
-                wall = m.get("progress/wall_time")
+                # the run's own forward/backward and optimizer time (engine.timing), also
+                # for a run of a vectorized pass (its share); None: recorded without it
+                own = m.get("progress/train_time")
                 step, secs = (None, None)
                 if acc is not None:
                     step, secs = tuning.time_to_target(
                         acc.steps,
                         acc.values,
                         spec.target_accuracy,
-                        seconds=_align(wall, acc.steps) if wall is not None else None,
+                        seconds=_align(own, acc.steps) if own is not None else None,
                     )
                 res.steps_to_target.append(step)
-                # Wall-clock time only from the monitored run, and only where it trained
-                # alone (a vectorized group's time is shared by its runs).
-                alone = not (rec.provenance or {}).get("multirun")
-                res.seconds_to_target.append(secs if t.monitored and alone else None)
+                res.seconds_to_target.append(secs)
         else:
             res.refit_runs[i] = rec.id
             if rec.status == "completed":
