@@ -17,6 +17,7 @@ from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import train_many
 from descentlab.engine.run import train
 from descentlab.experiments.multi import compare_many
+from descentlab.report.compare_export import trial_rows
 
 
 def test_clock_charges_shares_by_hand():
@@ -85,3 +86,8 @@ def test_a_twice_slower_optimizer_with_equal_steps_loses_the_time_score(tmp_path
     assert score is not None and score[0] == 1.0 and score[1] < 1.0
     text = multi.table()
     assert "AlgoPerf score, seconds" in text and "score in steps" in text
+    # every curve and refit run carries its own time into trials.csv / comparison.json
+    rows = [r for r in trial_rows(multi.problems[0].comparison) if r["phase"] != "tune"]
+    assert len(rows) == 12
+    assert all(r["train_seconds"] > r["optimizer_seconds"] > 0 for r in rows)
+    assert all(r["clock"] in timing.CLOCKS for r in rows)

@@ -32,7 +32,17 @@ from typing import Any
 
 import torch
 
-__all__ = ["CLOCKS", "RunClock", "clock_kind"]
+__all__ = ["CLOCKS", "MEASURED_METRICS", "MEASURED_SUMMARY", "RunClock", "clock_kind"]
+
+#: a run's logged metrics that are measured times (they differ between two runs of the same
+#: configuration; everything else is computed, equal bit for bit)
+MEASURED_METRICS: tuple[str, ...] = (
+    "progress/wall_time",
+    "progress/train_time",
+    "progress/optimizer_time",
+)
+#: the same in a run's summary
+MEASURED_SUMMARY: tuple[str, ...] = ("wall_time", "train_seconds", "optimizer_seconds")
 
 #: the clocks a measurement may come from
 CLOCKS: tuple[str, ...] = ("cuda events", "thread CPU time", "wall clock")

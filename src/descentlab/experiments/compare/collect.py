@@ -174,6 +174,9 @@ def _fill_final(
         if rec.status == "diverged":
             res.diverged_final += 1
         summary = rec.summary or {}
+        timed = {k: summary[k] for k in _TIMING if k in summary}
+        if timed:
+            res.run_timings[rec.id] = timed
         failure = judge(store, rec.id, rec.status, summary, t.phase)
         if failure is not None:
             res.failed_final += 1
@@ -235,6 +238,10 @@ def _fill_final(
         res.test_rmse = tuning.t_interval(
             list(res.test_rmse_seeds.values()), confidence=conf, bounds=(0.0, math.inf)
         )
+
+
+#: a run's own time in its summary (descentlab.engine.timing)
+_TIMING = ("train_seconds", "optimizer_seconds", "clock")
 
 
 def _align(series: Any, steps: np.ndarray) -> np.ndarray:

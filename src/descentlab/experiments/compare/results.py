@@ -144,6 +144,9 @@ class OptimizerResult:
     test_outcomes_missing: dict[int, str] = field(default_factory=dict)
     test_estimates: dict[str, Estimate] = field(default_factory=dict)
     collapsed: dict[int, int] = field(default_factory=dict)
+    #: by run id (curve and refit runs): its own time, as its summary holds it
+    #: (``train_seconds``, ``optimizer_seconds``, ``clock``: :mod:`descentlab.engine.timing`)
+    run_timings: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
