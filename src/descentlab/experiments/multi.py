@@ -304,7 +304,7 @@ class MultiComparison:
         """``(problems, optimizers)`` each run's own seconds to target (inf: not reached;
         NaN: reached by runs whose time was not measured, recorded before per-run timing)."""
         return np.array(
-            [p.seconds or [math.inf] * len(self.labels) for p in self.problems], dtype=float
+            [p.seconds or [math.nan] * len(self.labels) for p in self.problems], dtype=float
         )
 
     def time_score(self) -> np.ndarray | None:
