@@ -41,8 +41,9 @@ MEASURED_METRICS: tuple[str, ...] = (
     "progress/train_time",
     "progress/optimizer_time",
 )
-#: the same in a run's summary
-MEASURED_SUMMARY: tuple[str, ...] = ("wall_time", "train_seconds", "optimizer_seconds")
+#: the same in a run's summary, with the clock they were measured by (which depends on how
+#: the run was trained: one thread or several)
+MEASURED_SUMMARY: tuple[str, ...] = ("wall_time", "train_seconds", "optimizer_seconds", "clock")
 
 #: the clocks a measurement may come from
 CLOCKS: tuple[str, ...] = ("cuda events", "thread CPU time", "wall clock")
