@@ -65,6 +65,7 @@ def test_int8_state_is_used_by_this_model(digits):
     assert torch.uint8 in stored
 
 
+@pytest.mark.slow  # a worker process imports torch: 15-25 s each on a busy 2-core machine
 @pytest.mark.parametrize("state_dtype", DTYPES)
 def test_same_result_alone_stacked_and_in_processes(digits, state_dtype):
     base = _base(state_dtype)
