@@ -104,7 +104,7 @@ def test_two_problems_rank_table_profiles_and_report(tmp_path):
     # The best optimizer on each problem reaches the auto target by construction.
     assert np.isfinite(times.min(axis=1)).all()
     text = multi.table()
-    assert "mean rank" in text and "wins (time to target)" in text
+    assert "mean rank" in text and "wins (seconds to target)" in text
     html = multi.report_path.read_text()
     for needle in ("Rank table", "Performance profiles", "Problem: moons", "Problem: regression"):
         assert needle in html

@@ -22,6 +22,7 @@ from descentlab.engine import multirun, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import VectorizeError, expand_configs, plan, train_many
 from descentlab.engine.run import train
+from descentlab.engine.timing import MEASURED_METRICS, MEASURED_SUMMARY
 from descentlab.engine.vconv import Conv1dAsMatmul, vmap_friendly
 from descentlab.problems import data
 from descentlab.store import Store
@@ -63,13 +64,13 @@ def assert_same_run(got, ref, *, rtol=1e-9, atol=1e-11):
     for key, series in ref.metrics.items():
         mine = got.metrics[key]
         np.testing.assert_array_equal(mine.steps, series.steps, err_msg=key)
-        if key != "progress/wall_time":
+        if key not in MEASURED_METRICS:
             np.testing.assert_allclose(
                 mine.values, series.values, rtol=rtol, atol=atol, err_msg=key
             )
     assert set(got.summary) == set(ref.summary)
     for key, value in ref.summary.items():
-        if key != "wall_time":
+        if key not in MEASURED_SUMMARY:
             assert got.summary[key] == pytest.approx(value, rel=rtol, abs=atol), key
 
 

@@ -13,6 +13,7 @@ import os
 
 import pytest
 
+from descentlab.engine.timing import MEASURED_SUMMARY
 from descentlab.experiments import ray_backend
 from descentlab.experiments.compare import CompareSpec, Interrupted, compare
 
@@ -300,7 +301,7 @@ def test_a_task_of_several_parts_returns_each_runs_in_order(tmp_path):
         local = [o for part in parts for o in _execute_group(store, source, part)]
 
     def numbers(summary):
-        return {k: v for k, v in summary.items() if k != "wall_time"}
+        return {k: v for k, v in summary.items() if k not in MEASURED_SUMMARY}
 
     # each part trained as a local worker trains it (alone, or the two together), bit for bit
     assert [numbers(e["run"]["summary"]) for e in exports] == [numbers(o.summary) for o in local]

@@ -16,6 +16,7 @@ import torch
 from descentlab.engine.checkpoint import CheckpointError, load_checkpoint
 from descentlab.engine.config import RunConfig
 from descentlab.engine.run import resume, train
+from descentlab.engine.timing import MEASURED_METRICS, MEASURED_SUMMARY
 from descentlab.store import Store
 
 MOONS = {"problem": "moons", "problem_options": {"n_samples": 200}}
@@ -79,11 +80,11 @@ def assert_identical(a, b):
     assert a.status == b.status and a.steps == b.steps
     assert sorted(a.metrics) == sorted(b.metrics)
     for key in a.metrics:
-        if key != "progress/wall_time":
+        if key not in MEASURED_METRICS:
             np.testing.assert_array_equal(a.metrics[key].steps, b.metrics[key].steps)
             np.testing.assert_array_equal(a.metrics[key].values, b.metrics[key].values)
     for key, value in a.summary.items():
-        if key != "wall_time":
+        if key not in MEASURED_SUMMARY:
             assert b.summary[key] == value, key
 
 
@@ -113,7 +114,7 @@ def test_pause_and_resume_is_bit_identical(tmp_path, name):
     # the store holds the same metrics as the uninterrupted run, each once
     stored = store.metrics(paused.run_id)
     for key, series in full.metrics.items():
-        if key != "progress/wall_time":
+        if key not in MEASURED_METRICS:
             np.testing.assert_array_equal(stored[key].steps, series.steps)
             np.testing.assert_array_equal(stored[key].values, series.values)
     run = store.get_run(paused.run_id)

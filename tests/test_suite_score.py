@@ -38,22 +38,31 @@ def test_wins_split_ties_and_add_to_at_most_one():
 
 
 def test_the_suite_table_shows_the_score_and_wins_that_add_up(tmp_path):
-    def summary(name, steps):
-        return ProblemSummary(name, None, "accuracy", True, 0.8, "given", [0.9] * 3, steps)
+    def summary(name, steps, seconds=()):
+        return ProblemSummary(name, None, "accuracy", True, 0.8, "given", [0.9] * 3, steps,
+                              seconds=list(seconds))  # fmt: skip
 
-    multi = MultiComparison(
-        ["sgd", "momentum", "adam"],
-        ["SGD", "Momentum", "Adam"],
-        [summary("a", [100.0, 100.0, 300.0]), summary("b", [np.inf, 200.0, 100.0])],
-        tmp_path,
-    )
+    labels, displays = ["sgd", "momentum", "adam"], ["SGD", "Momentum", "Adam"]
+    # SGD's steps are the fewest on "a" but Momentum's cost half as much
+    problems = [summary("a", [100.0, 120.0, 300.0], [2.0, 1.0, 3.0]),
+                summary("b", [np.inf, 200.0, 100.0], [np.inf, 2.0, 1.0])]  # fmt: skip
+    multi = MultiComparison(labels, displays, problems, tmp_path)
     lines = multi.table().splitlines()
-    won = lines[-2].split()[-3:]
-    assert lines[-2].startswith("wins (time to target)") and won == ["25%", "25%", "50%"]
-    assert lines[-1].startswith("AlgoPerf score (r<=4)")
+    won = lines[-3].split()[-3:]
+    assert lines[-3].startswith("wins (seconds to target)") and won == ["0%", "50%", "50%"]
+    assert lines[-2].startswith("AlgoPerf score, seconds (r<=4)")
+    assert [float(v) for v in lines[-2].split()[-3:]] == pytest.approx(
+        benchmark_score(multi.seconds()), abs=5e-4
+    )
+    assert lines[-1].startswith("score in steps (r<=4)")
     assert [float(v) for v in lines[-1].split()[-3:]] == pytest.approx(
         benchmark_score(multi.times()), abs=5e-4
     )
+    # runs recorded without their own time: no seconds score, said, never another clock's
+    untimed = MultiComparison(labels, displays, [summary("a", [100.0, 120.0, 300.0])], tmp_path)
+    assert untimed.time_score() is None
+    text = untimed.table()
+    assert "recorded before per-run timing" in text and "wins" not in text
 
 
 def test_a_problem_scored_by_its_loss_reports_no_accuracy_target(tmp_path):

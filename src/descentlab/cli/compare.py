@@ -617,8 +617,12 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
                           "problems": [p.name for p in multi.problems],
                           "steps_to_target": [[None if math.isinf(v) else v for v in row]
                                               for row in multi.times().tolist()],
-                          "seconds_to_target": [[None if math.isinf(v) else v for v in row]
+                          "seconds_to_target": [[v if math.isfinite(v) else None for v in row]
                                                 for row in multi.seconds().tolist()],
+                          "seconds_clock": multi.clock_words(),
+                          "score_seconds": None if (ts := multi.time_score()) is None
+                          else ts.tolist(),
+                          "score_steps": multi.step_score().tolist(),
                           "targets": [{"problem": p.name, "validation": p.target,
                                        "test": p.test_target, "kind": p.target_kind}
                                       for p in multi.problems],

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from descentlab import losses, optim, regularize, schedules
 from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
 from descentlab.engine.streaming import StreamedSplit, is_streamed
+from descentlab.optim.stored import announce_unused
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import build_model
@@ -404,6 +405,8 @@ def build(config: RunConfig, data: Any = None) -> Built:
     model, model_name, loss_name, train_loss, eval_loss = _model_and_losses(config, splits)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(config.optimizer, params, config.hyper)
+    # int8 state that stores none of this model's tensors: said once (it is float32's step)
+    announce_unused(type(optimizer).__name__, getattr(optimizer, "state_dtype", None), params)
     scheduler, rule_scheduler, rule_monitor = make_schedulers(optimizer, config.schedule, total)
     device = torch.device(config.device)
     x_train, y_train, x_val, y_val = _split_data(splits, device)

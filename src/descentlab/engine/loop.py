@@ -220,6 +220,9 @@ class Stepper(Protocol):
     def evaluating(self, i: int) -> contextlib.AbstractContextManager[Any]:
         """The context run ``i``'s model is evaluated in after the loop (summary, test)."""
 
+    #: each run's own forward/backward and optimizer time (:mod:`descentlab.engine.timing`)
+    clock: Any
+
 
 class Loop:
     """K runs trained in lockstep by one :class:`Stepper` (see the module docstring).
@@ -307,6 +310,7 @@ class Loop:
         self.objective_sum, self.objective_count = 0.0, 0
         epochs = self.batches.epochs_done
         hyper = self.stepper.hyper()
+        own = self.stepper.clock.totals()
         out: list[list[Row]] = []
         for i in range(self.k):
             measured = {key: v for key, v in metrics[i].items() if v is not None}
@@ -316,6 +320,9 @@ class Loop:
                 rows.append((step, "train", "objective", objective[i]))
             rows.append((step, "progress", "epoch", epochs))
             rows.append((step, "progress", "wall_time", self.elapsed))
+            # the run's own time (engine.timing): forward/backward + optimizer, and optimizer
+            rows.append((step, "progress", "train_time", own[i][0] + own[i][1]))
+            rows.append((step, "progress", "optimizer_time", own[i][1]))
             rows.extend((step, "hyper", key, v) for key, v in hyper[i].items())
             out.append(rows)
         return out
@@ -431,8 +438,12 @@ class Loop:
             measured = last[1]  # the final weights, measured at this step
         position = (self.stop_step[i], self.stop_epochs[i], self.elapsed)
         log = lambda rows: self.log(i, rows)  # noqa: E731
-        return summarize(cfg, b, status, position, log, lambda: self.stepper.evaluating(i),
-                         measured=measured)  # fmt: skip
+        out = summarize(cfg, b, status, position, log, lambda: self.stepper.evaluating(i),
+                        measured=measured)  # fmt: skip
+        clock = self.stepper.clock
+        compute, update = clock.totals()[i]
+        out.update(train_seconds=compute + update, optimizer_seconds=update, clock=clock.kind)
+        return out
 
     def result(self, i: int, summary: dict[str, Any], checkpoint_path: Any = None) -> RunResult:
         """Run ``i``'s status and summary recorded; its :class:`RunResult`."""

@@ -94,7 +94,9 @@ stacked buffers, updated in place per run).
 Not vectorized (``VectorizeError``, and ``"auto"`` uses processes instead): models without
 vmap batching rules (``gru``), optimizer factories such as ``torch.optim.Adam`` (they cannot
 take length-K hyperparameters), rules that couple the runs (``clip_by_global_norm`` and
-``non_finite_guard`` reduce over the whole stacked tensor; lookahead Nesterov), hyperparameters
+``non_finite_guard`` reduce over the whole stacked tensor; lookahead Nesterov), low-bit
+optimizer state (``state_dtype``: int8's blocks and bfloat16's rounding bits would span the
+stacked runs; announced once, and such runs train alone), hyperparameters
 that differ between runs but are not numbers, hyperparameters that the chain cannot batch
 (``NAdam``/``RAdam`` betas), the engine options mixed precision (``precision``), gradient
 accumulation (``accumulate``) and engine-level clipping (``clip_grad_norm``) -- such runs train
@@ -390,12 +392,40 @@ def vectorize_reason(cfg: RunConfig) -> str | None:
             f"checkpoint_every={cfg.checkpoint_every}: vectorized runs keep no checkpoints "
             "(checkpoints and resume are per run)"
         )
-    if not isinstance(base_optimizer(cfg.optimizer), str | optim.Rule):
+    spec = base_optimizer(cfg.optimizer)
+    if not isinstance(spec, str | optim.Rule):
         return (
             f"optimizer {cfg.optimizer!r} is a factory; only descentlab's named optimizers and "
             "update rules take per-run (length-K) hyperparameters"
         )
+    low = _low_bit_state(cfg, spec)
+    if low is not None:
+        reason = (
+            f"state_dtype={low!r}: low-bit optimizer state is stored per tensor (int8's "
+            "blocks and minimum size, bfloat16's rounding bits hashed from each element's "
+            "place), so in stacked tensors it would couple the runs; they are trained alone "
+            "(each one's numbers as trained by itself)"
+        )
+        if low not in _ANNOUNCED_ALONE:
+            _ANNOUNCED_ALONE.add(low)
+            warnings.warn(f"descentlab: runs with {reason}", RuntimeWarning, stacklevel=2)
+        return reason
     return None
+
+
+#: the low-bit state dtypes whose runs were announced as trained alone (once per process)
+_ANNOUNCED_ALONE: set[str] = set()
+
+
+def _low_bit_state(cfg: RunConfig, spec: Any) -> str | None:
+    """The name of the low-bit state format ``cfg``'s optimizer stores its state in (None:
+    the parameters' dtype): ``hyper["state_dtype"]``, or an update rule's own format."""
+    value = cfg.hyper.get("state_dtype")
+    if value is not None:
+        return str(getattr(value, "name", value))
+    rules = getattr(spec, "rules", [spec]) if not isinstance(spec, str) else []
+    formats = [getattr(r, "state_format", None) for r in rules]
+    return next((str(f.name) for f in formats if f is not None), None)
 
 
 # ------------------------------------------------------------------------------------------

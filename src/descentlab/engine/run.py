@@ -59,6 +59,7 @@ from torch import Tensor
 
 from descentlab import regularize
 from descentlab._osutil import pid_alive
+from descentlab.engine import timing
 from descentlab.engine.checkpoint import (
     CheckpointError,
     checksum_path,
@@ -144,6 +145,8 @@ class OneModel:
             if config.precision == "fp16"
             else None
         )
+        #: this run's own forward/backward and optimizer time (descentlab.engine.timing)
+        self.clock = timing.RunClock(1, torch.device(config.device))
         self._closure = self._make_closure()
         self._splits = (
             ("train", built.x_train, built.y_train),
@@ -193,27 +196,32 @@ class OneModel:
         cast = _autocast(cfg)
         clip = cfg.clip_grad_norm
         params = [p for p in model.parameters() if p.requires_grad]
+        clock, stamp = self.clock, self.clock.stamp
 
         def closure() -> Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            total: Tensor | None = None
-            values = 0.0
-            with weight_noise.perturbed(model) if weight_noise else contextlib.nullcontext():
-                for xb, yb, _ in micro:
-                    with cast():
-                        loss = objective(xb, yb)
-                    value = loss.item()
-                    if not isfinite(value):
-                        raise _NonFinite(value)
-                    if k > 1:
-                        loss = loss / k
-                    (loss if scaler is None else scaler.scale(loss)).backward()
-                    values += value
-                    total = loss.detach() if total is None else total + loss.detach()
-            if scaler is not None:
-                scaler.unscale_(optimizer)
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(params, clip)
+            start = stamp()
+            try:
+                optimizer.zero_grad(set_to_none=True)
+                total: Tensor | None = None
+                values = 0.0
+                with weight_noise.perturbed(model) if weight_noise else contextlib.nullcontext():
+                    for xb, yb, _ in micro:
+                        with cast():
+                            loss = objective(xb, yb)
+                        value = loss.item()
+                        if not isfinite(value):
+                            raise _NonFinite(value)
+                        if k > 1:
+                            loss = loss / k
+                        (loss if scaler is None else scaler.scale(loss)).backward()
+                        values += value
+                        total = loss.detach() if total is None else total + loss.detach()
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                if clip is not None:
+                    torch.nn.utils.clip_grad_norm_(params, clip)
+            finally:
+                clock.add(start, stamp(), timing.CLOSURE)
             last[0] = values / k
             assert total is not None
             return total
@@ -227,6 +235,7 @@ class OneModel:
         diverged: Callable[[int, float], None],
     ) -> float:
         self._micro[:] = batch if isinstance(batch, list) else [batch]
+        start = self.clock.stamp()
         try:
             if self.scaler is None:
                 self.b.optimizer.step(self._closure)
@@ -237,6 +246,8 @@ class OneModel:
         except _NonFinite as exc:
             diverged(0, exc.value)
             return exc.value
+        finally:
+            self.clock.add(start, self.clock.stamp(), timing.UPDATE)
         if self.b.scheduler is not None:
             self.b.scheduler.step()
         return self._last[0]
@@ -331,6 +342,7 @@ def _state_dict(loop: Loop, part: OneModel, status: str) -> dict[str, Any]:
         "scaler": None if part.scaler is None else part.scaler.state_dict(),
         # an attached monitor's records so far (a resumed run keeps them)
         "monitor": None if _monitor(b) is None else list(_monitor(b).records),
+        "clock": part.clock.state_dict(),
     }
 
 
@@ -360,6 +372,7 @@ def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> No
     loop.objective_sum, loop.objective_count = state["objective"]
     loop.history[0] = [(int(s), sp, nm, float(v)) for s, sp, nm, v in state["history"]]
     loop.elapsed = float(state["elapsed"])
+    part.clock.load_state_dict(state.get("clock"))  # (absent: a checkpoint from before)
     loop.step = int(state["step"])
     if part.scaler is not None and state.get("scaler") is not None:
         part.scaler.load_state_dict(state["scaler"])

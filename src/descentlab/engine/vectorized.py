@@ -26,7 +26,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim, schedules
-from descentlab.engine import common, vcnn
+from descentlab.engine import common, timing, vcnn
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.loop import Batches, Loop
 from descentlab.engine.monitoring import base_optimizer
@@ -766,6 +766,8 @@ class Stacked:
         # -- stacked model ----------------------------------------------------------------
         self.params, self.buffers = stack_module_state(models)
         self.device = next(iter(self.params.values())).device
+        #: each run's share of the pass's forward/backward, and of its optimizer's step
+        self.clock = timing.RunClock(k, self.device)
         self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
         self.mix = self.cfg0.mixup_alpha > 0 or self.cfg0.cutmix_alpha > 0
         self.pipeline = common.input_pipeline(self.cfg0, batches.x.dim())
@@ -806,6 +808,8 @@ class Stacked:
     ) -> Tensor:
         """One optimizer step of every run; returns the K training losses (before the step)."""
         self._stepped = True
+        clock = self.clock
+        start = clock.stamp()
         x, y, dim = batch
         noise = self._weight_noise() if self.cfg0.weight_noise > 0 else None
         kind = "train"
@@ -816,6 +820,7 @@ class Stacked:
             inputs = (x, y) if y2 is None else (x, y, y2, w)
             kind = "train" if y2 is None else "mix"
         values, grads = self.gradients(kind, dim, inputs, self.params, self.buffers, noise)
+        clock.add(start, clock.stamp(), timing.COMPUTE)  # shared by the K runs
         frozen_any = any(frozen)
         finite = torch.isfinite(values)
         if frozen_any:
@@ -831,7 +836,9 @@ class Stacked:
             mask = self._frozen_mask(frozen)
             gs = [g.masked_fill(mask.view(-1, *([1] * (g.dim() - 1))), 0.0) for g in gs]
         for og in self.opt_groups:
+            start = clock.stamp()
             og.step(og.optimizer, list(self.params.values()), gs, frozen)
+            clock.add(start, clock.stamp(), timing.UPDATE, range(og.start, og.stop))
         return values.double()
 
     def _regularized_inputs(

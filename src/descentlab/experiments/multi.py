@@ -8,16 +8,18 @@ comparison does) and then summarises across problems:
   problem's metric: accuracy up, loss and RMSE down; ties share the mean rank; an optimizer
   without a result ranks last), with the mean rank over problems;
 - **time to target**: on each problem, the first evaluation step at which a curve run's
-  validation metric reaches the problem's target, and the wall-clock seconds to it (a run
-  trained in a vectorized pass of K runs is charged 1/K of the pass's clock), the medians
-  over seeds (never reached within the problem's step budget: infinite). The target is the
-  problem's own (``Problem.target``), else its **fixed** target, measured by reference runs
-  and stored with the problems (:mod:`descentlab.problems.targets`, as AlgoPerf fixes its
-  workloads' targets), else with ``measure_targets`` one measured by its reference
-  comparison (:mod:`descentlab.experiments.reference`), else (*auto*) 95% of the way from
-  the initial validation metric to the best final one any optimizer reached (mean over
-  seeds): linearly for accuracy, geometrically for a loss or RMSE (whose initial value can be
-  orders of magnitude above the best: ``best * (initial / best) ** 0.05``);
+  validation metric reaches the problem's target, and the run's own seconds to it -- its
+  forward/backward passes and optimizer steps, measured per run (:mod:`descentlab.engine.
+  timing`: thread CPU time on the CPU, CUDA events on a GPU; a run of a vectorized pass is
+  charged an equal share of the shared forward/backward pass and its own optimizer's step)
+  -- the medians over seeds (never reached within the problem's step budget: infinite). The
+  target is the problem's own (``Problem.target``), else its **fixed** target, measured by
+  reference runs and stored with the problems (:mod:`descentlab.problems.targets`, as
+  AlgoPerf fixes its workloads' targets), else with ``measure_targets`` one measured by its
+  reference comparison (:mod:`descentlab.experiments.reference`), else (*auto*) 95% of the
+  way from the initial validation metric to the best final one any optimizer reached (mean
+  over seeds): linearly for accuracy, geometrically for a loss or RMSE (whose initial value
+  can be orders of magnitude above the best: ``best * (initial / best) ** 0.05``);
 - **performance profiles** (Dolan & Moré, 2002; the AlgoPerf benchmark's summary): with
   ``t[p, s]`` optimizer ``s``'s time to target on problem ``p``,
 
@@ -33,8 +35,9 @@ comparison does) and then summarises across problems:
 - **AlgoPerf's benchmark score** (:func:`benchmark_score`): the profile integrated from
   ``tau = 1`` to ``4`` and normalised to [0, 1].
 
-The profiles and the score count time in optimizer steps (deterministic and equal across
-machines; every optimizer here costs one gradient per step). Problems may be held-out
+The profiles and the score count time in seconds, as AlgoPerf does (a costlier step is paid
+for); the score in steps (deterministic and equal across machines) is given beside it
+(:meth:`MultiComparison.step_score`). Problems may be held-out
 variants (``NAME~SEED``, :mod:`descentlab.experiments.variants`); a suite tunes with equal,
 declared budgets (:data:`SUITE_PROTOCOL`).
 
@@ -269,6 +272,7 @@ class ProblemSummary:
     steps_to_target: list[float]  # per optimizer, median over seeds (inf: not reached)
     error: str | None = None
     seconds: list[float] = field(default_factory=list)  # per optimizer, like steps_to_target
+    clocks: list[str] = field(default_factory=list)  # the clocks its runs were timed with
     test_target: float | None = None  # the fixed test target (None: none stored)
     target_note: str | None = None  # why a stored target does not apply here
 
@@ -289,6 +293,7 @@ class MultiComparison:
         return self.run_dir / "report.html"
 
     def times(self) -> np.ndarray:
+        """``(problems, optimizers)`` steps to target (inf: not reached)."""
         return np.array([p.steps_to_target for p in self.problems], dtype=float)
 
     def ranks(self) -> np.ndarray:
@@ -296,10 +301,21 @@ class MultiComparison:
         return rank_table(scores, [p.maximize for p in self.problems])
 
     def seconds(self) -> np.ndarray:
-        """``(problems, optimizers)`` wall-clock seconds to target (inf: not reached)."""
+        """``(problems, optimizers)`` each run's own seconds to target (inf: not reached;
+        NaN: reached by runs whose time was not measured, recorded before per-run timing)."""
         return np.array(
-            [p.seconds or [math.inf] * len(self.labels) for p in self.problems], dtype=float
+            [p.seconds or [math.nan] * len(self.labels) for p in self.problems], dtype=float
         )
+
+    def time_score(self) -> np.ndarray | None:
+        """AlgoPerf's benchmark score on seconds to target (None: some run's time was not
+        measured)."""
+        secs = self.seconds()
+        return None if np.isnan(secs).any() else benchmark_score(secs)
+
+    def step_score(self) -> np.ndarray:
+        """The same score on steps to target (deterministic; a costlier step is free)."""
+        return benchmark_score(self.times())
 
     def targets_table(self) -> str:
         """Time to each problem's validation target, in steps and wall-clock seconds, under
@@ -319,13 +335,14 @@ class MultiComparison:
                 if not math.isfinite(st):
                     row.append("not reached")
                 else:
-                    row.append(f"{st:.0f} / {sc:.1f} s" if math.isfinite(sc) else f"{st:.0f} / -")
+                    row.append(f"{st:.0f} / {sc:.2f} s" if math.isfinite(sc) else f"{st:.0f} / -")
             lines.append(row)
         out = _aligned(lines)
         out += textwrap.wrap(
-            "(steps / seconds: median over the curve seeds; a run trained in a vectorized pass "
-            "of K runs is charged 1/K of its clock; fixed targets: measured by reference runs, "
-            "scripts/measure_targets.py)",
+            "(steps / seconds: median over the curve seeds; seconds: each run's own forward/"
+            f"backward and optimizer time, {self.clock_words()}; a run of a vectorized pass is "
+            "charged an equal share of the shared forward/backward pass and its own optimizer's "
+            "step; fixed targets: measured by reference runs, scripts/measure_targets.py)",
             width=100,
         )
         notes = [p.target_note for p in self.problems if p.target_note]
@@ -360,14 +377,38 @@ class MultiComparison:
                 row.append("-" if math.isnan(v) else f"{v:.3f} #{ranks[i, j]:g}")
             lines.append(row)
         lines.append(["mean rank", *(f"{m:.2f}" for m in ranks.mean(axis=0))])
-        lines.append(["wins (time to target)", *(f"{v:.0%}" for v in wins(self.times()))])
+        timed = self.time_score()
+        if timed is not None:
+            lines.append(["wins (seconds to target)", *(f"{v:.0%}" for v in wins(self.seconds()))])
         lines.append(
             [
-                f"AlgoPerf score (r<={SCORE_MAX_RATIO:g})",
-                *(f"{v:.3f}" for v in benchmark_score(self.times())),
+                f"AlgoPerf score, seconds (r<={SCORE_MAX_RATIO:g})",
+                *("-" if timed is None else f"{v:.3f}" for v in (timed if timed is not None
+                                                                  else self.labels)),
+            ]
+        )  # fmt: skip
+        lines.append(
+            [
+                f"score in steps (r<={SCORE_MAX_RATIO:g})",
+                *(f"{v:.3f}" for v in self.step_score()),
             ]
         )
-        return "\n".join(_aligned(lines))
+        out = _aligned(lines)
+        if timed is None:
+            out.append(
+                "(no seconds score: some runs were recorded before per-run timing; train them "
+                "again in a new runs folder)"
+            )
+        return "\n".join(out)
+
+    def clock_words(self) -> str:
+        """The clocks the runs' times were measured with, in words."""
+        kinds: list[str] = []
+        for p in self.problems:
+            for kind in p.clocks:
+                if kind not in kinds:
+                    kinds.append(kind)
+        return " and ".join(kinds) if kinds else "not measured"
 
 
 def _aligned(lines: list[list[str]]) -> list[str]:
@@ -538,21 +579,23 @@ def _summarise(name: str, cmp: Any, measured: targets.Target | None = None) -> P
         target, kind, test_target = fixed.validation, "fixed", fixed.test
     else:
         target, kind, test_target = _auto_target(curves, maximize), "auto", None
-    steps, seconds = _times_to_target(cmp, key, target, maximize)
+    steps, seconds, clocks = _times_to_target(cmp, key, target, maximize)
     return ProblemSummary(
-        name, cmp, key, maximize, target, kind, finals, steps, seconds=seconds,
+        name, cmp, key, maximize, target, kind, finals, steps, seconds=seconds, clocks=clocks,
         test_target=test_target, target_note=None if kind != "auto" else why_not,
     )  # fmt: skip
 
 
 def _times_to_target(
     cmp: Any, key: str, target: float | None, maximize: bool
-) -> tuple[list[float], list[float]]:
-    """Per optimizer, the median over the curve runs of the steps and wall-clock seconds to
-    ``target`` (inf: not reached within the run's steps). A run trained in a vectorized pass
-    of K runs is charged 1/K of the pass's clock (its share of the machine)."""
+) -> tuple[list[float], list[float], list[str]]:
+    """Per optimizer, the median over the curve runs of the steps and of the run's own
+    seconds (``progress/train_time``: its forward/backward and optimizer time) to ``target``
+    (inf: not reached within the run's steps; NaN seconds: a run recorded without its own
+    time); and the clocks the times were measured with."""
     steps: list[float] = []
     seconds: list[float] = []
+    clocks: list[str] = []
     store = Store(cmp.store_path) if cmp.store_path.is_file() else None
     try:
         for r in cmp.results:
@@ -561,24 +604,32 @@ def _times_to_target(
                 if run_id is None or store is None or target is None:
                     continue
                 m = store.metrics(run_id)
-                val, wall = m.get(f"val/{key}"), m.get("progress/wall_time")
+                val, own = m.get(f"val/{key}"), m.get("progress/train_time")
                 if val is None:
                     continue
-                clock = None if wall is None else _at_steps(wall, val.steps)
+                clock = None if own is None else _at_steps(own, val.steps)
                 hit, secs = tuning.time_to_target(
                     val.steps, val.values, target, seconds=clock, maximize=maximize
                 )
                 # Step 0 is the initial model: a target already met there costs one step.
                 per_step.append(math.inf if hit is None else float(max(hit, 1)))
-                share = (store.get_run(run_id).provenance or {}).get("multirun") or {}
-                k = max(1, int(share.get("runs", 1)))
-                per_sec.append(math.inf if hit is None or secs is None else secs / k)
+                if hit is None:
+                    per_sec.append(math.inf)
+                elif clock is None or secs is None or not math.isfinite(secs):
+                    per_sec.append(math.nan)
+                else:
+                    if hit == 0 and len(val.steps) > 1:  # one step's time
+                        secs = float(clock[1]) / max(1, int(val.steps[1]))
+                    per_sec.append(secs)
+                kind = (store.get_run(run_id).summary or {}).get("clock")
+                if kind and kind not in clocks:
+                    clocks.append(str(kind))
             steps.append(float(np.median(per_step)) if per_step else math.inf)
             seconds.append(float(np.median(per_sec)) if per_sec else math.inf)
     finally:
         if store is not None:
             store.close()
-    return steps, seconds
+    return steps, seconds, clocks
 
 
 def _at_steps(series: Any, steps: np.ndarray) -> np.ndarray:

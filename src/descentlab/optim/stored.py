@@ -13,6 +13,7 @@ does not store int8 is refused (the codes are not the moments).
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -34,7 +35,7 @@ class Optimizer(Protocol):
     state_dtype: StateFormat | None
 
 
-__all__ = ["check_stored_params", "loader", "stored_chain"]
+__all__ = ["announce_unused", "check_stored_params", "loader", "stored_chain"]
 
 
 def stored_chain(rule: Chain, state_dtype: str | StateFormat | None, owner: str) -> Any:
@@ -57,6 +58,31 @@ def stored_chain(rule: Chain, state_dtype: str | StateFormat | None, owner: str)
         if isinstance(r, FormRule) and r.state_keys:
             r.state_format = fmt
     return fmt
+
+
+#: (optimizer, format, parameter shapes) whose unused low-bit state was announced
+_ANNOUNCED_UNUSED: set[tuple[Any, ...]] = set()
+
+
+def announce_unused(owner: str, fmt: StateFormat | None, params: list[Tensor]) -> None:
+    """Warn once per optimizer, format and parameter shapes when ``fmt`` stores none of
+    ``params``' state (int8 keeps tensors under its minimum size in float32): the optimizer
+    then computes exactly what it would with float32 state."""
+    small = getattr(fmt, "small", None)
+    if small is None or not params or not all(small(p) for p in params):
+        return
+    key = (owner, fmt.tag, tuple(tuple(p.shape) for p in params))
+    if key in _ANNOUNCED_UNUSED:
+        return
+    _ANNOUNCED_UNUSED.add(key)
+    largest = max(p.numel() for p in params)
+    warnings.warn(
+        f"descentlab: {owner}(state_dtype={fmt.name!r}) changes nothing for these parameters: "
+        f"the largest has {largest} elements, and tensors under {fmt.min_size} keep float32 "
+        "state (the steps are exactly float32's)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def check_stored_params(

@@ -2,7 +2,9 @@
 
 ``trials.csv`` has one row per training run: each tuning trial (its setting, fold or tuning
 seed, validation score, status and failure), each curve run (final validation metrics, steps
-and seconds to the target) and each refit run (test metrics). ``comparison.json`` holds the
+and seconds to the target) and each refit run (test metrics); curve and refit runs with their
+own time (``train_seconds``: forward/backward and optimizer, ``optimizer_seconds``, ``clock``:
+:mod:`descentlab.engine.timing`). ``comparison.json`` holds the
 specification, the results table, the ranking with its paired tests and the same trials.
 Both are functions of the :class:`~descentlab.experiments.compare.Comparison` alone, and are
 written atomically (a half-written file is never left behind).
@@ -39,6 +41,9 @@ _COLUMNS = [
     "final_val_loss",
     "steps_to_target",
     "seconds_to_target",
+    "train_seconds",
+    "optimizer_seconds",
+    "clock",
     "test_accuracy",
     "test_loss",
     "test_rmse",
@@ -102,6 +107,7 @@ def trial_rows(cmp: Any) -> list[dict[str, Any]]:
                     "final_val_loss": _num(loss),
                     "steps_to_target": step,
                     "seconds_to_target": _num(secs),
+                    **_timing(r, rid),
                 }
             )
         for seed, rid in zip(seeds, r.refit_runs, strict=False):
@@ -118,9 +124,20 @@ def trial_rows(cmp: Any) -> list[dict[str, Any]]:
                     "test_accuracy": _num(r.test_accuracy_seeds.get(seed)),
                     "test_loss": _num(r.test_loss_seeds.get(seed)),
                     "test_rmse": _num(r.test_rmse_seeds.get(seed)),
+                    **_timing(r, rid),
                 }
             )
     return rows
+
+
+def _timing(r: Any, run_id: int) -> dict[str, Any]:
+    """A run's own forward/backward + optimizer seconds, its optimizer's, and the clock."""
+    t = r.run_timings.get(run_id, {})
+    return {
+        "train_seconds": _num(t.get("train_seconds")),
+        "optimizer_seconds": _num(t.get("optimizer_seconds")),
+        "clock": t.get("clock"),
+    }
 
 
 def _ranking(cmp: Any) -> list[dict[str, Any]]:

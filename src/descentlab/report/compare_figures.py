@@ -377,7 +377,7 @@ def time_to_target_figure(comparison: Any) -> Figure | None:
     results = [r for r in comparison.results if r.steps_to_target]
     if not results:
         return None
-    # seconds come only from a monitored run that trained alone (not in a vectorized group)
+    # seconds: each curve run's own time (none for runs recorded before engine.timing)
     timed = any(_finite(r.seconds_to_target) for r in results)
     fig = F.new_figure(11.0 if timed else 6.5, 0.5 * len(results) + 1.8)
     axes = list(np.atleast_1d(fig.subplots(1, 2 if timed else 1, sharey=True)))
@@ -401,7 +401,7 @@ def time_to_target_figure(comparison: Any) -> Figure | None:
                 ax.text(
                     0.02 * max(xmax, 1.0),
                     y,
-                    "not timed (vectorized)" if reached else "not reached",
+                    "not timed (recorded before per-run timing)" if reached else "not reached",
                     va="center",
                     fontsize=9,
                     color="#555555" if reached else "#B00020",
@@ -415,7 +415,7 @@ def time_to_target_figure(comparison: Any) -> Figure | None:
     axes[0].set_yticks(ypos, ticks)
     if timed:  # two panels: say which is which (one panel's x label says it)
         axes[0].set_title("optimizer steps", fontsize=11)
-        axes[1].set_title("wall-clock seconds (first seed, run alone, one core)", fontsize=11)
+        axes[1].set_title("the run's own seconds (forward/backward + optimizer)", fontsize=11)
     fig.suptitle(f"Time to reach {target:g} validation accuracy", fontsize=12)
     return fig
 

@@ -82,7 +82,7 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             "did not tell those apart)",
         ),
     ]
-    # seconds come only from a first-seed curve run that trained alone (--one-at-a-time)
+    # seconds: each curve run's own time (engine.timing); none for runs recorded before it
     timed = any(s is not None for r in cmp.results for s in r.seconds_to_target)
     if target is not None:
         cols.append(
@@ -96,8 +96,10 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             cols.append(
                 (
                     f"seconds to {target:g}",
-                    "the first seed's curve run, which trains alone: wall-clock seconds on one "
-                    "core, evaluations included (machine-dependent)",
+                    "each curve run's own forward/backward and optimizer time until then "
+                    "(thread CPU time on the CPU, CUDA events on a GPU; a run of a vectorized "
+                    "pass is charged its share), evaluations excluded: mean over the seeds "
+                    "that reached it (machine-dependent)",
                 )
             )
     cols.append(

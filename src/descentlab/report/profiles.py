@@ -49,7 +49,7 @@ def performance_profile_figure(multi: Any, *, tau_max: float | None = None) -> F
         tau_max: the right end of the axis (default: a little beyond the largest finite
             ratio, at least 4).
     """
-    times = multi.times()
+    times, unit = _profile_times(multi)
     ratios, _ = performance_profile(times, [1.0])
     finite = ratios[np.isfinite(ratios)]
     top = tau_max or max(4.0, float(finite.max()) * 1.5 if finite.size else 4.0)
@@ -67,11 +67,19 @@ def performance_profile_figure(multi: Any, *, tau_max: float | None = None) -> F
     ax.set_ylim(-0.03, 1.05)
     ax.set_xlabel("τ (time to target within a factor τ of the fastest optimizer)")
     ax.set_ylabel(f"fraction of problems (of {n})")
-    ax.set_title("Performance profiles (steps to each problem's target)")
+    ax.set_title(f"Performance profiles ({unit} to each problem's target)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", frameon=True)
     fig.tight_layout()
     return fig
+
+
+def _profile_times(multi: Any) -> tuple[np.ndarray, str]:
+    """The times the profiles are drawn from: each run's own seconds to target (AlgoPerf's
+    measure), or steps where some run's time was not measured."""
+    if multi.time_score() is None:
+        return multi.times(), "steps"
+    return multi.seconds(), "seconds"
 
 
 def _fmt_steps(v: float) -> str:
@@ -124,12 +132,19 @@ def _ranks(multi: Any) -> Section:
     ]
     mean_rank = ranks.mean(axis=0)
     rows.append(["<b>mean rank</b>", *(f"<b>{m:.2f}</b>" for m in mean_rank)])
-    score = benchmark_score(multi.times())
+    timed = multi.time_score()
     rows.append(
         [
-            f"<b>AlgoPerf benchmark score</b> (integrated performance profile, "
-            f"τ ≤ {SCORE_MAX_RATIO:g}; 1 = fastest everywhere)",
-            *(f"<b>{v:.3f}</b>" for v in score),
+            f"<b>AlgoPerf benchmark score</b> (integrated performance profile of each run's own "
+            f"seconds to target, τ ≤ {SCORE_MAX_RATIO:g}; 1 = fastest everywhere)",
+            *("–" if timed is None else f"<b>{v:.3f}</b>" for v in (
+                timed if timed is not None else multi.labels)),
+        ]
+    )  # fmt: skip
+    rows.append(
+        [
+            "score in steps (the same integral on steps to target; a costlier step is free)",
+            *(f"{v:.3f}" for v in benchmark_score(multi.times())),
         ]
     )
     lowest = float(mean_rank.min())
@@ -146,7 +161,7 @@ def _ranks(multi: Any) -> Section:
 
 
 def _profiles(multi: Any, fig_dir: Path) -> Section:
-    times = multi.times()
+    times, unit = _profile_times(multi)
     ratios, _ = performance_profile(times, [1.0])
     uri = figure_data_uri(
         performance_profile_figure(multi), save_to=fig_dir / "performance_profiles.png"
@@ -160,8 +175,8 @@ def _profiles(multi: Any, fig_dir: Path) -> Section:
         trows.append(
             [f"{p.name} (val {p.metric}, {p.comparison.spec.steps} steps)", tgt]
             + [
-                _fmt_steps(times[i, j])
-                + ("" if not math.isfinite(secs[i, j]) else f" / {secs[i, j]:.1f} s")
+                _fmt_steps(multi.times()[i, j])
+                + ("" if not math.isfinite(secs[i, j]) else f" / {secs[i, j]:.2f} s")
                 + ("" if not math.isfinite(ratios[i, j]) else f" (×{ratios[i, j]:.2f})")
                 for j in range(len(multi.labels))
             ]
@@ -169,16 +184,18 @@ def _profiles(multi: Any, fig_dir: Path) -> Section:
     won = wins(times)
     trows.append(["fastest on (ties split)", "", *(f"{v:.0%} of problems" for v in won)])
     caption = (
-        "For each optimizer, the fraction of problems on which its steps to the target are "
+        f"For each optimizer, the fraction of problems on which its {unit} to the target are "
         "within a factor τ of the fastest optimizer's. At τ = 1: the fraction it is fastest "
         "on; at the right edge: the fraction it reaches the target at all. Higher and further "
         "left is better (Dolan & Moré 2002; AlgoPerf)."
     )
     profile_html = (
         figure(uri, caption, "performance profiles")
-        + "<p>Steps and wall-clock seconds to each problem's validation target within its step "
-        "budget (median over curve seeds; a run trained in a vectorized pass of K runs is "
-        "charged 1/K of the pass's clock), and the ratio of steps to the fastest. A "
+        + "<p>Steps and seconds to each problem's validation target within its step budget "
+        "(median over curve seeds; seconds: each run's own forward/backward and optimizer time, "
+        f"{escape(multi.clock_words())}; a run trained in a vectorized pass is charged an equal "
+        "share of the shared forward/backward pass and its own optimizer's step), and the "
+        f"ratio of {unit} to the fastest. A "
         "<i>fixed</i> target was measured by reference runs before any comparison (Adam, its "
         "lr tuned on validation data, 3 seeds: <code>scripts/measure_targets.py</code>), as "
         "AlgoPerf fixes its workloads' targets; a <i>given</i> one is the problem's own; an "

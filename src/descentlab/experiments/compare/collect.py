@@ -175,6 +175,9 @@ def _fill_final(
         if rec.status == "diverged":
             res.diverged_final += 1
         summary = rec.summary or {}
+        timed = {k: summary[k] for k in _TIMING if k in summary}
+        if timed:
+            res.run_timings[rec.id] = timed
         failure = judge(store, rec.id, rec.status, summary, t.phase)
         if failure is not None:
             res.failed_final += 1
@@ -187,20 +190,19 @@ def _fill_final(
             if timed and spec.target_accuracy is not None:  # a problem scored by accuracy
                 m = store.metrics(rec.id)
                 acc = m.get("val/accuracy")
-                wall = m.get("progress/wall_time")
+                # the run's own forward/backward and optimizer time (engine.timing), also
+                # for a run of a vectorized pass (its share); None: recorded without it
+                own = m.get("progress/train_time")
                 step, secs = (None, None)
                 if acc is not None:
                     step, secs = tuning.time_to_target(
                         acc.steps,
                         acc.values,
                         spec.target_accuracy,
-                        seconds=_align(wall, acc.steps) if wall is not None else None,
+                        seconds=_align(own, acc.steps) if own is not None else None,
                     )
                 res.steps_to_target.append(step)
-                # Wall-clock time only from the monitored run, and only where it trained
-                # alone (a vectorized group's time is shared by its runs).
-                alone = not (rec.provenance or {}).get("multirun")
-                res.seconds_to_target.append(secs if t.monitored and alone else None)
+                res.seconds_to_target.append(secs)
         else:
             res.refit_runs[i] = rec.id
             if rec.status == "completed":
@@ -237,6 +239,10 @@ def _fill_final(
         res.test_rmse = tuning.t_interval(
             list(res.test_rmse_seeds.values()), confidence=conf, bounds=(0.0, math.inf)
         )
+
+
+#: a run's own time in its summary (descentlab.engine.timing)
+_TIMING = ("train_seconds", "optimizer_seconds", "clock")
 
 
 def _align(series: Any, steps: np.ndarray) -> np.ndarray:

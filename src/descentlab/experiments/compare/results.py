@@ -156,6 +156,9 @@ class OptimizerResult:
     test_outcomes_missing: dict[int, str] = field(default_factory=dict)
     test_estimates: dict[str, Estimate] = field(default_factory=dict)
     collapsed: dict[int, int] = field(default_factory=dict)
+    #: by run id (curve and refit runs): its own time, as its summary holds it
+    #: (``train_seconds``, ``optimizer_seconds``, ``clock``: :mod:`descentlab.engine.timing`)
+    run_timings: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -269,7 +272,7 @@ class Comparison:
         return self.spec.target_accuracy if self.select_metric == "val/accuracy" else None
 
     def rows(self, *, timings: bool = True) -> list[dict[str, Any]]:
-        """The results table as dicts (``timings=False`` leaves out wall-clock seconds, the
+        """The results table as dicts (``timings=False`` leaves out the seconds to target, the
         only entries that differ between two runs of the same comparison)."""
         out = []
         for r in self.results:
@@ -661,7 +664,7 @@ class Comparison:
         if rmse:
             head.append(f"test rmse [{conf}% CI]")
         head.append(f"test {'acc' if cls else 'loss'} per seed")
-        # seconds only where a first-seed curve run trained alone (--one-at-a-time)
+        # seconds: each curve run's own time (none for runs recorded before engine.timing)
         timings = timings and any(s is not None for r in self.results for s in r.seconds_to_target)
         if target is not None:
             head.append(f"steps to {target:g}")
