@@ -261,7 +261,7 @@ def test_compare_on_a_faulty_dataset_says_one_line(tmp_path, capsys):
     (line,) = [ln for ln in err.splitlines() if "error" in ln]
     assert re.fullmatch(
         r"descentlab: error: problem 'faulty': the (train|val) dataset's example 37 failed: "
-        r"OSError: cannot read file 37\.png",
+        r"OSError: cannot read file 37\.png( in Faulty\.__getitem__ \(\S+faulty\.py:\d+\))?",
         line,
     )
 
