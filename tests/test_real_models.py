@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import pytest
 import torch
@@ -243,3 +244,22 @@ def test_vectorized_batch_norm_runs_equal_runs_alone(float64, digits8):
     for g, r in zip(got, refs, strict=True):
         assert_same_run(g, r)
     assert not torch.equal(got[0].model.stem[1].running_mean, got[1].model.stem[1].running_mean)
+
+
+def test_schedule_free_with_batch_norm_is_announced_once(digits8, monkeypatch):
+    from descentlab.engine import common
+
+    monkeypatch.setattr(common, "_BN_MODES_ANNOUNCED", set())
+    cfg = RunConfig(**TINY, optimizer="sfadamw", hyper={"lr": 1e-2}, batch_size=16, steps=2,
+                    evaluate_test=False)  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="batch-norm running statistics") as caught:
+        train(cfg, data=digits8, progress=False)
+        train(cfg.replace(seed=1), data=digits8, progress=False)
+    assert sum("batch-norm" in str(w.message) for w in caught) == 1
+    # no batch norm, or no train/eval modes: nothing to say
+    monkeypatch.setattr(common, "_BN_MODES_ANNOUNCED", set())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        train(cfg.replace(optimizer="adamw"), data=digits8, progress=False)
+        train(RunConfig(problem="moons", model="mlp", optimizer="sfadamw", steps=2,
+                        batch_size=16, evaluate_test=False), progress=False)  # fmt: skip

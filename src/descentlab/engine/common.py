@@ -16,6 +16,7 @@ import math
 import os
 import socket
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,32 @@ class Built:
     has_modes: bool = False
 
 
+#: (optimizer class) whose evaluation with batch norm was announced (once per process)
+_BN_MODES_ANNOUNCED: set[str] = set()
+
+
+def announce_batch_norm_modes(model: nn.Module, optimizer: Any) -> None:
+    """Warn once per process and optimizer class when an optimizer with train/eval modes
+    (Schedule-Free) trains a model with batch norm: its evaluation weights (the average) are
+    normalised with running statistics gathered at the training iterates, not recomputed at
+    the average as the schedulefree package recommends -- what is evaluated is said, never
+    silently different."""
+    name = type(optimizer).__name__
+    if name in _BN_MODES_ANNOUNCED or not optimizer_modes(optimizer):
+        return
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    _BN_MODES_ANNOUNCED.add(name)
+    warnings.warn(
+        f"descentlab: {name} evaluates at its averaged weights, but the model's batch-norm "
+        "running statistics were gathered at the training iterates; they are not recomputed "
+        "before evaluation (the schedulefree package recommends it), so its validation and "
+        "test metrics are those of the averaged weights with the training statistics",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def optimizer_modes(optimizer: Any) -> bool:
     """Whether ``optimizer`` has ``train()`` and ``eval()`` modes (Schedule-Free optimizers:
     their evaluation weights differ from the ones gradients are taken at).
@@ -369,6 +396,7 @@ def build(config: RunConfig, data: Any = None) -> Built:
     model, model_name, loss_name, train_loss, eval_loss = _model_and_losses(config, splits)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(config.optimizer, params, config.hyper)
+    announce_batch_norm_modes(model, optimizer)
     scheduler, rule_scheduler, rule_monitor = make_schedulers(optimizer, config.schedule, total)
     device = torch.device(config.device)
     x_train, y_train = splits.x_train.to(device), splits.y_train.to(device)
