@@ -46,6 +46,7 @@ def mnist1d(cache):
 SMALL = {
     "mnist1d": {},
     "digits": {},
+    "digits32": {},
     "quadratic_deep": {"n_train": 200, "n_test": 50},
     "regression": {"n_train": 100, "n_test": 50},
     "moons": {"n_samples": 200},
@@ -56,6 +57,7 @@ SMALL = {
 EXPECTED = {
     "mnist1d": ("classification", (40,), 10, 10, 4000, 1000),
     "digits": ("classification", (1, 8, 8), 10, 10, 1437, 360),
+    "digits32": ("classification", (1, 32, 32), 10, 10, 1437, 360),
     "quadratic_deep": ("regression", (100,), 100, None, 200, 50),
     "regression": ("regression", (1,), 1, None, 100, 50),
     "moons": ("classification", (2,), 2, 2, 160, 40),

@@ -33,7 +33,24 @@ COUNTS = [
      9 * 16 + 2 * 16 + 16 * 9 * 32 + 2 * 32 + (32 * 16 * 64 + 64) + (64 * 10 + 10)),
     ("logistic", DIGITS, 10, {}, 64 * 10 + 10),
     ("quadratic_deep", (100,), 100, {}, 100),
+    # stem, 3 stages of one block (two 3x3 convs + 2 BNs), option-A shortcuts, read-out
+    ("resnet20", DIGITS, 10, {"width": 2, "blocks": 1}, (9 * 2 + 4) + (2 * 9 * 4 + 8)
+     + (9 * 8 + 9 * 16 + 16) + (9 * 32 + 9 * 64 + 32) + (8 * 10 + 10)),
+    # stem, 4 stages of 2 blocks, 1x1 projection + BN where the shape changes, read-out
+    ("resnet18", DIGITS, 10, {"width": 2}, (9 * 2 + 4) + 2 * (2 * 9 * 4 + 8)
+     + sum(9 * c * 2 * c + 9 * 4 * c * c + 8 * c + (2 * c * c + 4 * c)
+           + 2 * 9 * 4 * c * c + 8 * c for c in (2, 4, 8)) + (16 * 10 + 10)),
+    # token and position embeddings, one block (2 LNs, qkv, proj, 4x MLP), final LN; tied
+    ("gpt", (16,), 97, {"d_model": 8, "n_layers": 1, "n_heads": 2}, 97 * 8 + 16 * 8
+     + (4 * 8 + (3 * 64 + 24) + (64 + 8) + (4 * 64 + 32) + (4 * 64 + 8)) + 16),
 ]  # fmt: skip
+
+
+def _example_input(name, shape):
+    """A batch of 5 inputs: token ids for the language model, else Gaussian."""
+    if name == "gpt":
+        return torch.randint(0, 97, (5, *shape))
+    return torch.randn(5, *shape)
 
 
 def test_count_table_covers_registry():
@@ -46,7 +63,8 @@ def test_parameter_counts_and_output_shape(name, shape, n_out, opts, count):
     m = models.build(name, input_shape=shape, n_outputs=n_out, **opts)
     assert models.count_params(m) == count
     m.eval()
-    assert m(torch.randn(5, *shape)).shape == (5, n_out)
+    out = m(_example_input(name, shape))
+    assert out.shape == ((5, *shape, n_out) if name == "gpt" else (5, n_out))
 
 
 @pytest.mark.parametrize(("name", "shape", "n_out", "opts", "count"), COUNTS)

@@ -11,7 +11,7 @@ import tempfile
 import pytest
 
 from descentlab.experiments.compare import CompareSpec, compare
-from descentlab.experiments.multi import DEFAULT_SUITE, _spec_for, _summarise
+from descentlab.experiments.multi import DEFAULT_SUITE, TARGET_SETTINGS, _spec_for, _summarise
 from descentlab.problems import targets
 from tests._models import tiny_compare
 
@@ -33,6 +33,20 @@ def test_every_suite_problem_has_a_target_for_its_setting(name: str, metric: str
     assert math.isfinite(t.validation) and math.isfinite(t.test)
     if metric == "accuracy":
         assert 0.1 < t.validation < 1 and 0.1 < t.test < 1  # above chance (10 classes)
+
+
+def test_the_decoder_has_a_target_for_its_setting_beside_the_suites_own() -> None:
+    # the GPT-2-style decoder on the suite's setting of charlm: stored as "charlm/gpt", found
+    # by the comparison's model (`--problems charlm --model gpt --model-option d_model=32`)
+    spec = _spec_for("charlm", TARGET_SETTINGS["charlm/gpt"])
+    t, why = targets.target_for("charlm", spec.to_dict())
+    assert why is None and (t.problem, t.metric, t.steps) == ("charlm/gpt", "loss", spec.steps)
+    assert math.isfinite(t.validation) and 1.0 < t.test < 4.6  # below the uniform log(97)
+    other = dataclasses.replace(spec, model_options={"d_model": 64})
+    assert targets.target_for("charlm", other.to_dict())[0] is None
+    # the suite's own charlm setting still gets its own target, not the decoder's
+    own, _ = targets.target_for("charlm", _spec_for("charlm", {}).to_dict())
+    assert own is not None and own.problem == "charlm"
 
 
 def test_a_changed_setting_has_no_stored_target() -> None:

@@ -16,6 +16,7 @@ import math
 import os
 import socket
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +232,32 @@ class Built:
     has_modes: bool = False
 
 
+#: (optimizer class) whose evaluation with batch norm was announced (once per process)
+_BN_MODES_ANNOUNCED: set[str] = set()
+
+
+def announce_batch_norm_modes(model: nn.Module, optimizer: Any) -> None:
+    """Warn once per process and optimizer class when an optimizer with train/eval modes
+    (Schedule-Free) trains a model with batch norm: its evaluation weights (the average) are
+    normalised with running statistics gathered at the training iterates, not recomputed at
+    the average as the schedulefree package recommends -- what is evaluated is said, never
+    silently different."""
+    name = type(optimizer).__name__
+    if name in _BN_MODES_ANNOUNCED or not optimizer_modes(optimizer):
+        return
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    _BN_MODES_ANNOUNCED.add(name)
+    warnings.warn(
+        f"descentlab: {name} evaluates at its averaged weights, but the model's batch-norm "
+        "running statistics were gathered at the training iterates; they are not recomputed "
+        "before evaluation (the schedulefree package recommends it), so its validation and "
+        "test metrics are those of the averaged weights with the training statistics",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 def optimizer_modes(optimizer: Any) -> bool:
     """Whether ``optimizer`` has ``train()`` and ``eval()`` modes (Schedule-Free optimizers:
     their evaluation weights differ from the ones gradients are taken at).
@@ -407,6 +434,7 @@ def build(config: RunConfig, data: Any = None) -> Built:
     optimizer = make_optimizer(config.optimizer, params, config.hyper)
     # int8 state that stores none of this model's tensors: said once (it is float32's step)
     announce_unused(type(optimizer).__name__, getattr(optimizer, "state_dtype", None), params)
+    announce_batch_norm_modes(model, optimizer)
     scheduler, rule_scheduler, rule_monitor = make_schedulers(optimizer, config.schedule, total)
     device = torch.device(config.device)
     x_train, y_train, x_val, y_val = _split_data(splits, device)

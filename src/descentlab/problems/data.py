@@ -84,7 +84,9 @@ __all__ = [
     "train_subset",
 ]
 
-DATASETS: tuple[str, ...] = ("mnist1d", "digits", "quadratic_deep", "regression", "moons", "blobs")
+DATASETS: tuple[str, ...] = (
+    "mnist1d", "digits", "digits32", "quadratic_deep", "regression", "moons", "blobs",
+)  # fmt: skip
 
 
 class TestSetSealedError(RuntimeError):
@@ -521,6 +523,12 @@ def _load_digits(seed: int, val_fraction: float, options: dict[str, Any]) -> Spl
     )  # fmt: skip
 
 
+def _load_digits32(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+    from descentlab.problems.images import load_digits32  # it builds on this module
+
+    return load_digits32(seed, val_fraction, options)
+
+
 # --------------------------------------------------------------------------------------------
 # DeepOBS quadratic_deep
 
@@ -773,6 +781,7 @@ def _synthetic_classification(
 _LOADERS: dict[str, Callable[[int, float, dict[str, Any]], Splits]] = {
     "mnist1d": _load_mnist1d,
     "digits": _load_digits,
+    "digits32": _load_digits32,
     "quadratic_deep": _load_quadratic_deep,
     "regression": _load_regression,
     "moons": _load_moons,
@@ -790,9 +799,11 @@ def load(name: str, *, seed: int = 0, val_fraction: float = 0.2, **options: Any)
         val_fraction: fraction of the training data held out for validation, in ``(0, 1)``.
         **options: dataset options. ``mnist1d``: any ``mnist1d.data.get_dataset_args()`` key,
             ``data_seed`` (42), ``cache`` (True). ``digits``: ``test_fraction`` (0.2),
-            ``split_seed`` (0). ``quadratic_deep``: ``dim`` (100), ``n_train`` (1000),
-            ``n_test`` (1000), ``noise_std`` (0.6). ``regression``: ``n_train`` (200),
-            ``n_test`` (1000), ``noise_std`` (0.3), ``fn`` ("sin"), ``data_seed`` (0).
+            ``split_seed`` (0). ``digits32`` (:mod:`descentlab.problems.images`): those of
+            ``digits``, ``size`` (32), ``channels`` (1). ``quadratic_deep``: ``dim`` (100),
+            ``n_train`` (1000), ``n_test`` (1000), ``noise_std`` (0.6). ``regression``:
+            ``n_train`` (200), ``n_test`` (1000), ``noise_std`` (0.3), ``fn`` ("sin"),
+            ``data_seed`` (0).
             ``moons``: ``n_samples`` (1000), ``noise`` (0.2), ``test_fraction`` (0.2),
             ``data_seed`` (0). ``blobs``: ``n_samples`` (1000), ``centers`` (3),
             ``n_features`` (2), ``cluster_std`` (1.0), ``test_fraction``, ``data_seed``.

@@ -1,5 +1,6 @@
-"""Models by name: the MNIST-1D paper's four, small digits nets, logistic regression, and the
-parameter vector of DeepOBS's noisy quadratic.
+"""Models by name: the MNIST-1D paper's four, small digits nets, logistic regression, the
+parameter vector of DeepOBS's noisy quadratic, ResNets for small images and a GPT-2-style
+decoder.
 
 ==================  =========================================================================
 name                architecture (defaults)
@@ -21,6 +22,13 @@ name                architecture (defaults)
 ``quadratic_deep``  the parameter vector ``theta`` (ones) of DeepOBS's noisy quadratic; outputs
                     ``Q^{1/2} (theta - x)`` so that ``losses.get("half_sse")`` is
                     ``0.5 (theta - x)^T Q (theta - x)`` (see :mod:`descentlab.problems.data`)
+``resnet20``        He et al.'s CIFAR ResNet-20 with BatchNorm, ``width=16``, ``blocks=3`` per
+                    stage (:mod:`descentlab.problems.resnet`; 0.27M parameters on 3x32x32)
+``resnet18``        ResNet-18 with BatchNorm, ``width=64``, ``stem="cifar"`` or ``"imagenet"``
+                    (:mod:`descentlab.problems.resnet`; 11.2M parameters for 10 classes)
+``gpt``             a GPT-2-style decoder over token ids ``(N, T)`` (the context ``T`` and the
+                    vocabulary are the problem's): ``d_model=64``, ``n_layers=2``,
+                    ``n_heads=4``, ``tied=True``, ``dropout=0`` (:mod:`descentlab.problems.gpt`)
 ==================  =========================================================================
 
 ``activation`` is one of :data:`ACTIVATIONS` (the held-out activation variant of a workload,
@@ -50,6 +58,8 @@ from torch import Tensor, nn
 
 from descentlab.problems.convarith import conv_output_shape
 from descentlab.problems.data import quadratic_deep_hessian
+from descentlab.problems.gpt import GPT
+from descentlab.problems.resnet import STEMS, resnet18, resnet20
 
 __all__ = [
     "ACTIVATIONS",
@@ -417,6 +427,20 @@ def _v_any(name: str, v: Any) -> Any:
     return v
 
 
+def _v_stem(name: str, v: Any) -> str:
+    if v not in STEMS:
+        raise ValueError(f"{name} must be one of {', '.join(STEMS)}, got {v!r}")
+    return str(v)
+
+
+def _tokens(name: str, input_shape: tuple[int, ...]) -> int:
+    if len(input_shape) == 1:
+        return input_shape[0]
+    raise ValueError(
+        f"model {name!r} needs sequences of token ids, input_shape (T,), got {input_shape}"
+    )
+
+
 def _build_quadratic(
     input_shape: tuple[int, ...], n_outputs: int, hessian: Any = None
 ) -> nn.Module:
@@ -475,6 +499,27 @@ _REGISTRY: dict[str, _Spec] = {
     ),
     "logistic": ({}, {}, lambda s, n: LinearModel(_flat(s), n, zero_init=True)),
     "quadratic_deep": ({"hessian": None}, {"hessian": _v_any}, _build_quadratic),
+    "resnet20": (
+        {"width": 16, "blocks": 3},
+        {"width": _v_pos_int, "blocks": _v_pos_int},
+        lambda s, n, **o: resnet20(_image("resnet20", s)[0], n, **o),
+    ),
+    "resnet18": (
+        {"width": 64, "stem": "cifar"},
+        {"width": _v_pos_int, "stem": _v_stem},
+        lambda s, n, **o: resnet18(_image("resnet18", s)[0], n, **o),
+    ),
+    "gpt": (
+        {"d_model": 64, "n_layers": 2, "n_heads": 4, "tied": True, "dropout": 0.0},
+        {
+            "d_model": _v_pos_int,
+            "n_layers": _v_pos_int,
+            "n_heads": _v_pos_int,
+            "tied": _v_bool,
+            "dropout": _v_dropout,
+        },
+        lambda s, n, **o: GPT(_tokens("gpt", s), n, **o),
+    ),
 }
 
 
@@ -506,7 +551,9 @@ def build(name: str, *, input_shape: Sequence[int], n_outputs: int, **options: A
             ``bidirectional``; ``digits_mlp``: ``hidden`` (int or tuple), ``dropout``,
             ``batch_norm``; ``digits_cnn``:
             ``channels`` (tuple), ``hidden``, ``dropout``, ``batch_norm``;
-            ``quadratic_deep``: ``hessian``.
+            ``quadratic_deep``: ``hessian``; ``resnet20``: ``width``, ``blocks``;
+            ``resnet18``: ``width``, ``stem``; ``gpt``: ``d_model``, ``n_layers``,
+            ``n_heads``, ``tied``, ``dropout``.
 
     Returns:
         a freshly initialised ``nn.Module`` (weights from torch's global generator).

@@ -132,8 +132,12 @@ def stored_targets(path: Path = TARGETS_FILE) -> dict[str, Target]:
 def target_for(name: str, fields: Mapping[str, Any]) -> tuple[Target | None, str | None]:
     """The stored target of problem ``name`` for a comparison with ``fields``:
     ``(target, None)``, or ``(None, why not)`` (no stored target, or one measured in another
-    setting: its fingerprint differs)."""
-    t = stored_targets().get(name)
+    setting: its fingerprint differs). A target stored as ``name/MODEL`` is the one of a
+    comparison with model ``MODEL`` (``charlm/gpt``); otherwise the one stored as ``name``."""
+    stored = stored_targets()
+    model = fields.get("model")
+    key = f"{name}/{model}" if f"{name}/{model}" in stored else name
+    t = stored.get(key)
     if t is None:
         return None, f"{name} has no stored target"
     if t.fingerprint != fingerprint(fields):
