@@ -27,7 +27,7 @@ def _lab(hex_color: str) -> np.ndarray:
 def test_third_party_colours_are_distinct_from_every_registered_one():
     registered = {optim.record(n).color for n in optim.NAMES}
     # the labels a comparison gives optimizers from outside descentlab, at positions 0..5
-    labels = ["sfadamw_pkg", "prodigy", "lion_pt", "came", "adan", "ademamix"]
+    labels = ["sfadamw_pkg", "prodigy", "lion_pt", "came", "adan_pt", "ademamix"]
     fallback = [F.color_of(label, i) for i, label in enumerate(labels)]
     assert len(set(fallback)) == len(fallback)
     for c in fallback:

@@ -369,9 +369,9 @@ def test_trials_submitted_before_an_outcome_is_asked_for_train_together(tmp_path
     calls = []
     real = trials_module._execute_group
 
-    def spy(store, source, group):
+    def spy(store, source, group, *rest):
         calls.append([t.label for t in group])
-        return real(store, source, group)
+        return real(store, source, group, *rest)
 
     monkeypatch.setattr(trials_module, "_execute_group", spy)
     source = DataSource("moons", {"n_samples": 200})

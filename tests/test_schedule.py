@@ -173,9 +173,9 @@ def test_two_workers_vectorized_equal_one_process(tmp_path, monkeypatch):
     seen, sent, waiting = [], [], []
     plan, positions = trials_module.plan_tasks, trials_module._group_positions
 
-    def recorded_positions(trials):  # type: ignore[no-untyped-def]
+    def recorded_positions(trials, *rest):  # type: ignore[no-untyped-def]
         waiting[:] = trials  # what the plan's positions index
-        return positions(trials)
+        return positions(trials, *rest)
 
     def recorded_plan(groups, idle, **kw):  # type: ignore[no-untyped-def]
         parts = plan(groups, idle, **kw)
@@ -239,9 +239,9 @@ def test_workers_1_trains_tuning_trials_first_and_merges_later_ones(tmp_path, mo
     calls = []
     real = trials_module._execute_group
 
-    def spy(store, source, group):  # type: ignore[no-untyped-def]
+    def spy(store, source, group, *rest):  # type: ignore[no-untyped-def]
         calls.append((group[0].phase, len(group)))
-        return real(store, source, group)
+        return real(store, source, group, *rest)
 
     monkeypatch.setattr(trials_module, "_execute_group", spy)
     source = DataSource("moons", {"n_samples": 100})

@@ -23,7 +23,9 @@ nothing for code that does not call ``os._exit``.
 from __future__ import annotations
 
 import os
+import re
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -35,7 +37,9 @@ __all__ = [
     "genuine_interrupt",
     "guard_exits",
     "note_interrupt",
+    "out_of_memory",
     "real_exit",
+    "user_error",
     "user_frame",
     "watch_interrupts",
 ]
@@ -133,3 +137,76 @@ def describe(exc: BaseException) -> str:
         text = f": {exc}" if str(exc) else ""
         return f"it raised {type(exc).__name__}{text}{at}"
     return f"{type(exc).__name__}: {exc}{at}"
+
+
+# ---------------------------------------------------------------------------------------
+# errors that say themselves what was wrong (the command's one line)
+
+
+def _error_types() -> tuple[type[BaseException], ...]:
+    """The project's own error types that describe bad input or a bad file (imported here so
+    that the dispatcher needs no heavy import before a subcommand runs)."""
+    types: list[type[BaseException]] = []
+    for module, name in (
+        ("descentlab.store", "StoreError"),
+        ("descentlab.experiments.trials", "TrialError"),
+        ("descentlab.engine.checkpoint", "CheckpointError"),
+        ("descentlab.problems.data", "TestSetSealedError"),
+        ("descentlab._osutil", "FolderBusy"),
+        ("descentlab.experiments.ray_backend", "BackendUnavailable"),
+    ):
+        mod = sys.modules.get(module)
+        error = getattr(mod, name, None) if mod is not None else None
+        if isinstance(error, type) and issubclass(error, BaseException):
+            types.append(error)
+    return tuple(types)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """NumPy's and Python's MemoryError, torch's allocator errors (CPU and CUDA)."""
+    if isinstance(exc, MemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and (
+        "can't allocate memory" in text or "out of memory" in text.lower()
+    )
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message for an error caused by the user's input, or None for a bug.
+
+    User errors: running out of memory (a size too large), ``ValueError``, ``KeyError`` and
+    ``TypeError`` (bad names, values and types), ``OSError`` (a path that is missing, a
+    file, a folder, or not writable),
+    ``sqlite3.Error`` (a store that is corrupted, locked or not a database) and the project's
+    own errors about stores, checkpoints, failed trials, a run folder held by another
+    process and an unavailable backend. Only the first line of the message is kept (a
+    failed trial's message carries the worker's traceback after it).
+
+    Example:
+        >>> user_error(KeyError("unknown optimizer 'x'"))
+        "unknown optimizer 'x'"
+        >>> user_error(IsADirectoryError(21, "Is a directory", "out"))
+        'out: Is a directory'
+        >>> user_error(ZeroDivisionError("division by zero")) is None
+        True
+    """
+    if out_of_memory(exc):
+        detail = re.sub(r"^\[enforce fail at [^\]]*\] err == 0\. ", "", str(exc).strip())
+        text = (
+            f"out of memory: {detail or type(exc).__name__} -- the sizes asked for (model, "
+            "problem or batch options) need more memory than this process may use"
+        )
+    elif isinstance(exc, sqlite3.Error):
+        text = f"the store could not be used: {exc}"
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        text = f"{where}{exc.strerror}"
+    elif isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    elif isinstance(exc, (ValueError, KeyError, TypeError, OSError, *_error_types())):
+        text = str(exc) or type(exc).__name__
+    else:
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

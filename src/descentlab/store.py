@@ -464,6 +464,8 @@ class _Database:
                     "restore it from a backup or move it aside to start a new store"
                 )
         missing = sorted(set(_COLUMNS) - tables) if "meta" in tables else []
+        if missing and not self._finished(conn):
+            missing = []  # a store another process is creating (its version row comes last)
         if missing:  # a table dropped by hand: re-creating it empty would lose it silently
             raise StoreError(
                 f"store {self.path} is damaged: its {', '.join(map(repr, missing))} table is "
@@ -495,6 +497,12 @@ class _Database:
                     f"{self.path} is not a descentlab store: its {table!r} table lacks "
                     f"{', '.join(sorted(columns - have))}"
                 )
+
+    @staticmethod
+    def _finished(conn: Any) -> bool:
+        """Whether the store's creation finished: its schema version, written last, is there."""
+        row = conn.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone()
+        return row is not None
 
     # -- connection and transactions -------------------------------------------------------
 

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from descentlab import losses, optim, regularize, schedules
 from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
+from descentlab.engine.seeds import stream_seed
 from descentlab.engine.streaming import StreamedSplit, is_streamed
 from descentlab.optim.stored import announce_unused
 from descentlab.problems import data as datasets
@@ -195,11 +196,6 @@ def eval_batches(x: Any, y: Any, size: int = EVAL_CHUNK) -> Iterator[tuple[Tenso
         return
     for start in range(0, int(x.shape[0]), size):
         yield x[start : start + size], y[start : start + size]
-
-
-def stream_seed(seed: int, stream: int) -> int:
-    # Independent, reproducible streams from one seed (NumPy's SeedSequence hashing).
-    return int(np.random.SeedSequence([seed, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 @dataclass

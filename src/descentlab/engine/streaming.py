@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
+from descentlab.engine.seeds import stream_seed
 from descentlab.problems._user import USER_CODE_ERRORS, failure
 from descentlab.problems.streams import DataError, is_iterable, length
 
@@ -305,8 +306,6 @@ class LoaderBatches:
     def __init__(
         self, seeds: Sequence[int], source: StreamedSplit, batch_size: int | None, drop_last: bool
     ) -> None:
-        from descentlab.engine.common import stream_seed
-
         if len(seeds) != 1:
             raise ValueError("runs on datasets train one at a time (one seed per loop)")
         self.seed = int(seeds[0])

@@ -508,9 +508,10 @@ class RayTrialRunner(TrialRunner):
         # Given data go into the object store once; named problems load on each node.
         self._source_ref = ray.put(self.source) if self.source.data is not None else self.source
 
-    def close(self, *, abort: bool = False) -> None:
+    def close(self, *, abort: bool = False, signum: int | None = None) -> None:
         """Cancel the tasks not finished (``abort``) or wait for none, and disconnect from a
-        Ray instance this runner started."""
+        Ray instance this runner started (``signum``, the signal that stopped the command, is
+        the local pool's to pass on: Ray's tasks are cancelled whatever stopped it)."""
         ray, self._ray = self._ray, None
         if ray is not None:
             for ref in list(self._refs):

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._files import out_of_space
 from descentlab._osutil import pid_alive, spawning
-from descentlab._usercode import describe
+from descentlab._usercode import describe, user_error
 
 if TYPE_CHECKING:
     from descentlab.engine.monitoring import MonitoredOptimizer
@@ -1063,8 +1063,6 @@ class TrialRunner:
 def _own_error(exc: BaseException) -> bool:
     """An error that says itself what was wrong (a bad value, a file, the store): it reaches
     the command as it is; anything else a trial raises is the trial's failure."""
-    from descentlab.cli import user_error
-
     return isinstance(exc, Exception) and user_error(exc) is not None
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from descentlab.problems.data import chance_level
+from descentlab.problems.data import chance_level, fold_indices
 
 __all__ = [
     "FAILURES",
@@ -322,35 +322,6 @@ def holdout_splits(splits: Any) -> Any:
     if getattr(splits, "streamed", False):
         return splits.holdout()
     return dataclasses.replace(splits, **_no_test(splits), _sealed=True)
-
-
-def fold_indices(
-    y: Any, k: int, *, seed: int, stratify: bool
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(train_idx, val_idx)`` of each of ``k`` folds (scikit-learn's splitters, shuffled).
-
-    Args:
-        y: targets (labels when ``stratify``): a tensor or an array.
-        k: number of folds (>= 2).
-        seed: ``random_state`` of the splitter.
-        stratify: keep class proportions in every fold (``StratifiedKFold``), else ``KFold``.
-
-    Example:
-        >>> folds = fold_indices(np.array([0, 1] * 5), 5, seed=0, stratify=True)
-        >>> [len(v) for _, v in folds]
-        [2, 2, 2, 2, 2]
-    """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
-        raise ValueError(f"k must be an integer >= 2, got {k!r}")
-    y_np = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
-    splitter = (StratifiedKFold if stratify else KFold)(
-        n_splits=int(k), shuffle=True, random_state=seed
-    )
-    x_dummy = np.zeros((len(y_np), 1))
-    target = y_np if stratify else None
-    return [(tr, va) for tr, va in splitter.split(x_dummy, target)]
 
 
 def fold_splits(splits: Any, k: int, *, seed: int = 0) -> list[Any]:

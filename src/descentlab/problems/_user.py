@@ -1,6 +1,9 @@
-"""How user code (a problem's function, model factory, loss or dataset) fails, for a message."""
+"""User code of a problem (its function, model factory, loss or dataset): how it is called from
+the engine, and how it fails, for a message."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from descentlab._usercode import describe, genuine_interrupt
 
@@ -26,3 +29,23 @@ def failure(exc: BaseException) -> str:
     if genuine_interrupt(exc):
         raise exc
     return describe(exc)
+
+
+def _describe(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+class _Factory:
+    """The problem's model factory or loss as the engine calls it; pickled through its problem
+    (a problem loaded by reference pickles as the reference, so worker processes load it
+    again rather than unpickling objects of a file that is not importable)."""
+
+    def __init__(self, problem: Any, part: str) -> None:
+        self.problem = problem
+        self.part = part
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.problem, self.part)(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{self.problem.name} {self.part}"

@@ -52,6 +52,7 @@ import hashlib
 import importlib.metadata
 import json
 import math
+import numbers
 import os
 import random
 import time
@@ -75,6 +76,7 @@ __all__ = [
     "cache_dir",
     "chance_level",
     "check_labels",
+    "fold_indices",
     "load",
     "mnist1d_arrays",
     "quadratic_deep_hessian",
@@ -523,10 +525,51 @@ def _load_digits(seed: int, val_fraction: float, options: dict[str, Any]) -> Spl
     )  # fmt: skip
 
 
-def _load_digits32(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
-    from descentlab.problems.images import load_digits32  # it builds on this module
+_DIGITS32_OPTIONS = ("test_fraction", "split_seed", "size", "channels")
 
-    return load_digits32(seed, val_fraction, options)
+
+def _load_digits32(seed: int, val_fraction: float, options: dict[str, Any]) -> Splits:
+    """``digits32``: the ``digits`` splits (the same test examples for the same
+    ``test_fraction`` and ``split_seed``, the same validation carving for the same seed) with
+    every image resized to ``size x size`` (32) by bilinear interpolation
+    (``torch.nn.functional.interpolate``, ``align_corners=False``), pixel values in [0, 1];
+    ``channels=3`` repeats the grey channel, as a colour network's stem expects (default 1).
+    The default model is ``resnet20`` (:mod:`descentlab.problems.resnet`).
+
+    Real images with nothing downloaded: no package on the registry ships CIFAR-10's 32x32
+    images in its files (those found load them from the web at run time), so this is the
+    offline stand-in, an image task of CIFAR's resolution on which a ResNet's cost per step is
+    the real one.
+
+    Example:
+        >>> s = load("digits32")
+        >>> s.input_shape, s.n_classes, s.n_train + s.n_val, s.default_model
+        ((1, 32, 32), 10, 1437, 'resnet20')
+    """
+    import torch.nn.functional as F
+
+    _reject_unknown("digits32", options, _DIGITS32_OPTIONS)
+    rest = dict(options)
+    size = _check_int("size", rest.pop("size", 32), 8)
+    channels = rest.pop("channels", 1)
+    if channels not in (1, 3) or isinstance(channels, bool):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    base = _LOADERS["digits"](seed, val_fraction, rest)
+
+    def resize(x: Tensor) -> Tensor:
+        up = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        return up.expand(-1, channels, -1, -1).contiguous()
+
+    return dataclasses.replace(
+        base,
+        name="digits32",
+        x_train=resize(base.x_train),
+        x_val=resize(base.x_val),
+        _x_test=resize(base._x_test),
+        input_shape=(channels, size, size),
+        default_model="resnet20",
+        meta={**base.meta, "resized": f"bilinear 8x8 -> {size}x{size}", "channels": channels},
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -799,7 +842,7 @@ def load(name: str, *, seed: int = 0, val_fraction: float = 0.2, **options: Any)
         val_fraction: fraction of the training data held out for validation, in ``(0, 1)``.
         **options: dataset options. ``mnist1d``: any ``mnist1d.data.get_dataset_args()`` key,
             ``data_seed`` (42), ``cache`` (True). ``digits``: ``test_fraction`` (0.2),
-            ``split_seed`` (0). ``digits32`` (:mod:`descentlab.problems.images`): those of
+            ``split_seed`` (0). ``digits32`` (:func:`_load_digits32`): those of
             ``digits``, ``size`` (32), ``channels`` (1). ``quadratic_deep``: ``dim`` (100),
             ``n_train`` (1000), ``n_test`` (1000), ``noise_std`` (0.6). ``regression``:
             ``n_train`` (200), ``n_test`` (1000), ``noise_std`` (0.3), ``fn`` ("sin"),
@@ -907,3 +950,32 @@ def chance_level(splits: Splits, *, z: float = 2.0) -> float | None:
     pred = splits.y_train.float().mean(0, keepdim=True).expand_as(y_val)
     with torch.no_grad():
         return float(loss(pred, y_val))
+
+
+def fold_indices(
+    y: Any, k: int, *, seed: int, stratify: bool
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train_idx, val_idx)`` of each of ``k`` folds (scikit-learn's splitters, shuffled).
+
+    Args:
+        y: targets (labels when ``stratify``): a tensor or an array.
+        k: number of folds (>= 2).
+        seed: ``random_state`` of the splitter.
+        stratify: keep class proportions in every fold (``StratifiedKFold``), else ``KFold``.
+
+    Example:
+        >>> folds = fold_indices(np.array([0, 1] * 5), 5, seed=0, stratify=True)
+        >>> [len(v) for _, v in folds]
+        [2, 2, 2, 2, 2]
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2:
+        raise ValueError(f"k must be an integer >= 2, got {k!r}")
+    y_np = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
+    splitter = (StratifiedKFold if stratify else KFold)(
+        n_splits=int(k), shuffle=True, random_state=seed
+    )
+    x_dummy = np.zeros((len(y_np), 1))
+    target = y_np if stratify else None
+    return [(tr, va) for tr, va in splitter.split(x_dummy, target)]

@@ -75,7 +75,7 @@ from torch import Tensor, nn
 from descentlab import losses
 from descentlab.problems import data as datasets
 from descentlab.problems import streams
-from descentlab.problems._user import USER_CODE_ERRORS, failure
+from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, failure
 
 __all__ = [
     "BUILTIN_PROBLEMS",
@@ -102,22 +102,6 @@ _REQUIRED_DATA = ("x_train", "y_train", "x_test", "y_test")
 #: :mod:`descentlab.problems.data` are the others): name -> the ``module:function`` that makes
 #: it, loaded like a user's problem function (a problem builds on this module, not it on them).
 BUILTIN_PROBLEMS: dict[str, str] = {"charlm": "descentlab.problems.charlm:char_lm_problem"}
-
-
-class _Factory:
-    """The problem's model factory or loss as the engine calls it; pickled through its problem
-    (a problem loaded by reference pickles as the reference, so worker processes load it
-    again rather than unpickling objects of a file that is not importable)."""
-
-    def __init__(self, problem: Problem, part: str) -> None:
-        self.problem = problem
-        self.part = part
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(self.problem, self.part)(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"{self.problem.name} {self.part}"
 
 
 @dataclass(eq=False)
@@ -444,10 +428,6 @@ def _rebuild(fields: dict[str, Any]) -> Problem:
 
 def _load_json(ref: str, options: str) -> Problem:
     return _load_cached(ref, options)
-
-
-def _describe(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
 
 
 def build_model(factory: Callable[..., Any], where: str, **options: Any) -> nn.Module:

@@ -63,7 +63,7 @@ from torch.utils.data import (
     default_collate,
 )
 
-from descentlab.problems._user import USER_CODE_ERRORS, failure
+from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, failure
 from descentlab.problems.data import TestSeal
 
 __all__ = [
@@ -283,7 +283,7 @@ class DatasetSplits(TestSeal):
     def folds(self, k: int, *, seed: int) -> list[DatasetSplits]:
         """``k`` cross-validation splits over train + validation (map-style only; stratified
         where the labels are known, :func:`dataset_targets`)."""
-        from descentlab.experiments.tuning import fold_indices
+        from descentlab.problems.data import fold_indices
 
         whole = self.train_val()
         if is_iterable(whole):
@@ -411,8 +411,6 @@ def first_examples(problem: Any) -> dict[str, tuple[Tensor, Tensor]]:
 def fingerprint(problem: Any) -> str:
     """A hash of a problem of datasets (8 hex digits): each dataset's
     :func:`_fingerprint_part`, the task, the loss and the metric."""
-    from descentlab.problems.problem import _describe
-
     firsts = first_examples(problem)
     h = hashlib.sha256()
     for key, first in firsts.items():
@@ -468,8 +466,6 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
             if t is not None:
                 datasets.check_labels(t.to(torch.int64), n_classes, name=f"{where}: y_{key}")
     n_outputs = n_classes if classification else int(max(1, y0.numel()))
-    from descentlab.problems.problem import _Factory
-
     return DatasetSplits(
         name=problem.name,
         task=task,

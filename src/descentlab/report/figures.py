@@ -78,7 +78,7 @@ __all__ = [
 
 #: Colours for optimizers without a record (third-party, composed): each at least 30 CIE76
 #: units from every registered colour and from each other (tests/test_compare_figures_fixes.py).
-_FALLBACK_COLORS = ["#0000FF", "#FF00FF", "#00BB00", "#FF0077", "#0055FF", "#005500"]
+_FALLBACK_COLORS = ["#0000FF", "#FF00FF", "#00BB00", "#FF0077", "#0055FF", "#8800BB"]
 
 
 def color_of(name: str, i: int) -> str:

@@ -175,9 +175,9 @@ def _fill_final(
         if rec.status == "diverged":
             res.diverged_final += 1
         summary = rec.summary or {}
-        timed = {k: summary[k] for k in _TIMING if k in summary}
-        if timed:
-            res.run_timings[rec.id] = timed
+        measured = {k: summary[k] for k in _TIMING if k in summary}
+        if measured:
+            res.run_timings[rec.id] = measured
         failure = judge(store, rec.id, rec.status, summary, t.phase)
         if failure is not None:
             res.failed_final += 1

@@ -670,9 +670,16 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
         accumulate=spec.accumulate,
         clip_grad_norm=spec.clip_grad_norm,
     )
-    # the engine options, by the engine's own checks and messages
-    RunConfig(steps=1, device=spec.device, precision=spec.precision, accumulate=spec.accumulate,
-              clip_grad_norm=spec.clip_grad_norm).validate()  # fmt: skip
+    # the engine options, by the engine's own checks and messages (on the spec's device where
+    # it is to run here; a stored comparison's device may be a GPU this machine lacks)
+    if here:
+        RunConfig(
+            steps=1,
+            device=spec.device,
+            precision=spec.precision,
+            accumulate=spec.accumulate,
+            clip_grad_norm=spec.clip_grad_norm,
+        ).validate()
     tune_seeds = tuple(spec.tuning_seeds)
     final_seeds = tuple(spec.final_seeds)
     tune_steps, curve_eval_every = spec.tune_length, spec.curve_eval_every
