@@ -98,10 +98,10 @@ def test_unset_settings_show_as_default(tmp_path):
 def test_the_note_under_the_table_describes_its_columns(tmp_path):
     with_target = _cmp(tmp_path, [_opt("sgd")])
     note = table_note(with_target)
-    assert "steps to 0.8 val acc" in note and "seconds to" not in note
+    assert "to 0.8 val acc: steps" in note and "seconds" not in note  # untimed runs
     assert "vs the chosen one" in note and "failed trials" in note
     no_target = _cmp(tmp_path, [_opt("sgd")], target_accuracy=None)
-    assert "steps to" not in table_note(no_target)
+    assert "val acc: steps" not in table_note(no_target)
     # every column of the table is described, and nothing else
     header = results_table(with_target).split("</thead>")[0]
     for name in ("optimizer", "lr", "failed trials", "tuning val acc"):

@@ -62,12 +62,12 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
             "the end",
         ),
         (
-            f"test {test} [{conf}% interval], per seed",
+            f"test {test} [{conf}% CI], per seed",
             f"the refit runs' test {test} (trained on training + validation data, test set "
             f"evaluated once at the end): mean, {conf}% interval {noise}, each seed's value",
         ),
         (
-            "vs the chosen one, paired by seed and test example (positive: worse)",
+            "vs the chosen one (paired; positive: worse)",
             "the verdict against the optimizer chosen on validation (Holm-corrected for every "
             "pair of optimizers) and its paired difference with its interval for this "
             "comparison alone, the seeds on which it was behind with the sign test, and the "
@@ -87,21 +87,19 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
     if target is not None:
         cols.append(
             (
-                f"steps to {target:g} val acc",
+                f"to {target:g} val acc: steps{', seconds' if timed else ''}",
                 f"the curve runs' (training split) first evaluation at {target:g} validation "
-                "accuracy: mean over the seeds that reached it",
+                "accuracy: mean over the seeds that reached it"
+                + (
+                    "; seconds: each curve run's own forward/backward and optimizer time until "
+                    "then (thread CPU time on the CPU, CUDA events on a GPU; a run of a "
+                    "vectorized pass is charged its share), evaluations excluded "
+                    "(machine-dependent)"
+                    if timed
+                    else ""
+                ),
             )
         )
-        if timed:
-            cols.append(
-                (
-                    f"seconds to {target:g}",
-                    "each curve run's own forward/backward and optimizer time until then "
-                    "(thread CPU time on the CPU, CUDA events on a GPU; a run of a vectorized "
-                    "pass is charged its share), evaluations excluded: mean over the seeds "
-                    "that reached it (machine-dependent)",
-                )
-            )
     cols.append(
         (
             "failed trials",
@@ -191,15 +189,15 @@ def results_table(cmp: Any) -> str:
             secs = [s for s in r.seconds_to_target if s is not None]
             n = len(r.steps_to_target)
             if n == 0:
-                cells = ["-", "-"]
+                cell = "-"
             elif not steps:
-                cells = [f"not reached (0/{n})", "-"]
+                cell = f"not reached (0/{n})"
             else:
-                cells = [
-                    f"{_mean(steps):.0f} <span class=ci>({len(steps)}/{n} seeds)</span>",
-                    f"{_mean(secs):.1f}" if secs else "-",  # not timed: trained in a group
-                ]
-            row += cells if timed else cells[:1]
+                cell = f"{_mean(steps):.0f}"
+                if timed:  # "-": recorded without its own time
+                    cell += f", {_mean(secs):.1f} s" if secs else ", -"
+                cell += f" <span class=ci>({len(steps)}/{n} seeds)</span>"
+            row.append(cell)
         failed = r.failed_tuning + r.failed_final
         total = r.n_tuning_trials + r.n_final_trials
         why = ", ".join(f"{n} {k}" for k, n in sorted(r.failures.items()))

@@ -65,6 +65,7 @@ th:first-child, td:first-child { text-align: left; }
 td.text, th.text { text-align: left; }
 tr.best td { background: #eaf6ee; font-weight: 600; }
 td.num { font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num .ci { white-space: normal; }  /* a note under a number may wrap */
 .ci { color: var(--muted); font-weight: normal; font-size: 13px; }
 figure { margin: 14px 0 22px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: white; }
