@@ -726,6 +726,12 @@ class Store(_Database):
         rows = self._connection().execute(sql, args).fetchall()
         return [_record(r) for r in rows]
 
+    def has_runs(self, status: str | Sequence[str]) -> bool:
+        """Whether any run has the given status(es) (one query; no config is read)."""
+        statuses = _statuses(status)
+        sql = f"SELECT 1 FROM runs WHERE status IN ({', '.join('?' * len(statuses))}) LIMIT 1"
+        return self._connection().execute(sql, statuses).fetchone() is not None
+
     def find_run_by_config(
         self, config: Mapping[str, Any], *, status: str | Sequence[str] | None = "completed"
     ) -> RunRecord | None:

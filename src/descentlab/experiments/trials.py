@@ -514,6 +514,8 @@ def _resume_unfinished(store: Any, trial: Trial, data: Any, checkpoint_every: An
     from descentlab.engine.checkpoint import CheckpointError
     from descentlab.engine.run import resume
 
+    if not store.has_runs("interrupted"):  # the usual case: nothing was stopped
+        return None
     record = store.find_run_by_config(trial.record_config(), status="interrupted")
     if record is None:
         return None
