@@ -36,6 +36,7 @@ __all__ = [
     "describe",
     "genuine_interrupt",
     "guard_exits",
+    "interrupted",
     "note_interrupt",
     "out_of_memory",
     "real_exit",
@@ -99,6 +100,11 @@ def watch_interrupts() -> None:
 def note_interrupt() -> None:
     """A signal asked the command to stop (Ctrl-C, or SIGTERM where it is read as one)."""
     _state["interrupted"] = True
+
+
+def interrupted() -> bool:
+    """Whether a signal asked the command to stop (Ctrl-C, or SIGTERM read as one)."""
+    return bool(_state["interrupted"])
 
 
 def genuine_interrupt(exc: BaseException) -> bool:

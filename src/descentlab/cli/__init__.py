@@ -24,6 +24,7 @@ from descentlab._files import out_of_space, remove_created, track_created
 from descentlab._usercode import (
     describe,
     guard_exits,
+    interrupted,
     user_error,
     user_frame,
     watch_interrupts,
@@ -87,6 +88,14 @@ def main(argv: list[str] | None = None) -> int:
         return _main(argv)
     except KeyboardInterrupt:
         if os.environ.get("DESCENTLAB_DEBUG"):
+            raise
+        print("\ndescentlab: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        # Ctrl-C that landed inside an import leaves the half-imported module broken, and
+        # the next use of it fails with another error (NumPy: a RecursionError): after a
+        # real Ctrl-C, that is the interruption still
+        if not interrupted() or os.environ.get("DESCENTLAB_DEBUG"):
             raise
         print("\ndescentlab: interrupted", file=sys.stderr)
         return 130
