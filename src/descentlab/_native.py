@@ -149,16 +149,17 @@ def _cpu_tag() -> str:
 
 @functools.lru_cache(maxsize=1)
 def cpu_vendor() -> str:
-    """The CPU's maker as the kernel reports it (``GenuineIntel``, ``AuthenticAMD``; "" where
-    it cannot be read): generated kernels choose what the CPU's maker runs fastest."""
+    """The CPU's maker as the kernel reports it (``GenuineIntel``, ``AuthenticAMD``), else
+    Python's ``platform.processor()`` (often "" off Linux): generated kernels choose what the
+    CPU's maker runs fastest (``DESCENTLAB_PREFETCH`` overrides the choice)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
                 if line.startswith("vendor_id"):
                     return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
+    except OSError:  # no /proc (macOS, Windows): the platform's own word
+        return platform.processor()
+    return platform.processor()
 
 
 def _command(cc: str, src: str, out: str) -> list[str]:
