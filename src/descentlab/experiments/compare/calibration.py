@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-__all__ = ["aa_comparison", "false_worse_rate"]
+__all__ = ["aa_comparison", "detection_rate", "false_worse_rate"]
 
 
 def aa_comparison(
@@ -45,11 +45,14 @@ def aa_comparison(
     difficulty_sd: float = 2.0,
     seed_sd: float = 0.1,
     rho: float = 0.5,
+    worse_by: float = 0.0,
 ) -> object:
     """One A/A comparison of ``m`` optimizers identical in distribution (module docstring):
     ``examples`` test and validation examples each, ``seeds`` seeds, test accuracy about
     ``accuracy`` (the difficulties' centre), seed effects of standard deviation ``seed_sd``
-    on the logit scale, shared with the validation run by ``rho``."""
+    on the logit scale, shared with the validation run by ``rho``. ``worse_by``: the last
+    optimizer (``opt{m-1}``) truly worse by this much on the logit scale, on the test and the
+    validation examples alike (an A/B comparison, for :func:`detection_rate`)."""
     from descentlab.experiments.compare import Comparison, OptimizerResult
     from descentlab.experiments.compare.choices import OptimizerChoice
     from descentlab.experiments.compare.results import SeedCurves
@@ -63,8 +66,9 @@ def aa_comparison(
     spec = _spec(seeds)
     results = []
     for o in range(m):
-        delta = rng.normal(0.0, seed_sd, seeds)
-        val_delta = rho * delta + math.sqrt(1 - rho * rho) * rng.normal(0.0, seed_sd, seeds)
+        delta = rng.normal(0.0, seed_sd, seeds) - (worse_by if o == m - 1 else 0.0)
+        shared = rho * delta - (1 - rho) * (worse_by if o == m - 1 else 0.0)
+        val_delta = shared + math.sqrt(1 - rho * rho) * rng.normal(0.0, seed_sd, seeds)
         test = rng.random((seeds, examples)) < _sigmoid(test_a[None, :] + delta[:, None])
         val = rng.random((seeds, examples)) < _sigmoid(val_a[None, :] + val_delta[:, None])
         test = test.astype(float)
@@ -107,5 +111,22 @@ def false_worse_rate(m: int, *, sims: int, seed: int, **model: float) -> tuple[f
     for _ in range(sims):
         ranking = aa_comparison(rng, m, **model).ranking()  # type: ignore[attr-defined]
         hits += any(x["test"].verdict in ("worse", "better") for x in ranking[1:])
+    rate = hits / sims
+    return rate, math.sqrt(max(rate * (1 - rate), 1.0 / sims) / sims)
+
+
+def detection_rate(
+    m: int, worse_by: float, *, sims: int, seed: int, **model: float
+) -> tuple[float, float]:
+    """The power: the fraction of ``sims`` comparisons of ``m`` optimizers, one of them truly
+    worse by ``worse_by`` on the logit scale (:func:`aa_comparison`), in which that one is
+    called worse, with its Monte-Carlo standard error."""
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(sims):
+        ranking = aa_comparison(rng, m, worse_by=worse_by, **model).ranking()  # type: ignore[attr-defined]
+        hits += any(
+            x["result"].label == f"opt{m - 1}" and x["test"].verdict == "worse" for x in ranking[1:]
+        )
     rate = hits / sims
     return rate, math.sqrt(max(rate * (1 - rate), 1.0 / sims) / sims)

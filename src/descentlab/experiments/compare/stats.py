@@ -7,15 +7,24 @@ example :math:`i` (1/0 correct, or its loss); the table's number is the mean ove
 seeds and :math:`n` examples. Seeds and test examples are both samples (of initialisations
 and mini-batch orders; of the data distribution), crossed: every seed sees the same sealed
 test set. In a crossed two-way random-effects model the mean's variance is
-:math:`\sigma^2_{seed}/k + \sigma^2_{ex}/n + \sigma^2_{int}/(kn)`; it is estimated by
+:math:`\sigma^2_{seed}/k + \sigma^2_{ex}/n + \sigma^2_{int}/(kn)`. With the two-way
+ANOVA's mean squares :math:`S = n\,s^2_{\text{seed means}}`, :math:`E = k\,s^2_{\text{example
+means}}` and :math:`I` (the interaction's), whose expectations are :math:`n\sigma^2_{seed} +
+\sigma^2_{int}`, :math:`k\sigma^2_{ex} + \sigma^2_{int}` and :math:`\sigma^2_{int}`, it is
+estimated by
 
 .. math::
-    \widehat{\mathrm{Var}} = s^2_{\text{seed means}}/k + s^2_{\text{example means}}/n
+    \widehat{\mathrm{Var}} = \frac{S}{kn} + \frac{\max(0, E - I)}{kn}
+    = \frac{s^2_{\text{seed means}}}{k} + \frac{\max(0, E - I)}{kn}
 
-(each sample variance also holds a share of the interaction, so the estimate errs on the
-wide side by at most :math:`\sigma^2_{int}/(kn)`), with a Student-t reference distribution
-whose degrees of freedom are Welch--Satterthwaite's. A paired comparison applies the same
-to the differences :math:`v^A_{si} - v^B_{si}` (same seed: same initial weights and
+(the seeds' part holds the interaction; the examples' part only what the interaction does
+not explain; its truncation at 0 errs on the wide side), with a Student-t reference whose
+degrees of freedom are Satterthwaite's for that combination of mean squares. Where the
+examples' own part is small (as for the difference of two optimizers that are equally
+good on each example) they are the seeds' :math:`k - 1`: the seed is the unit of
+replication, and the test is the paired t-test over seed means, exact for normal seed
+means however large the seed effect. A paired comparison applies the same to the
+differences :math:`v^A_{si} - v^B_{si}` (same seed: same initial weights and
 mini-batches; same example). With one value per seed and no per-example outcomes the model
 reduces to the paired t-test over seeds, and the result says that the test noise is missing.
 
@@ -62,7 +71,7 @@ class Estimate:
             (the test set's noise is then not in the interval).
         se: standard error; seed_var / example_var: its two components (variances of the
             mean).
-        df: degrees of freedom (Welch--Satterthwaite).
+        df: degrees of freedom (Satterthwaite's, module docstring).
     """
 
     mean: float
@@ -92,13 +101,30 @@ def _matrix(values: Mapping[Any, Any], keys: list[Any]) -> tuple[np.ndarray, boo
 
 
 def _components(m: np.ndarray, per_example: bool) -> tuple[float, float, float]:
-    """``(seed variance of the mean, example variance of the mean, df)`` of ``m[seed, ex]``."""
+    """``(seed variance of the mean, example variance of the mean, df)`` of ``m[seed, ex]``.
+
+    The two-way ANOVA's mean squares (seeds ``S``, examples ``E``, interaction ``I``) give the
+    mean's variance as ``(S + E - I) / (k n)`` (module docstring): the seeds' part ``S / (k
+    n)`` is the seed means' variance over ``k`` (which holds the interaction), the examples'
+    part ``max(0, E - I) / (k n)``; the degrees of freedom are Satterthwaite's for that
+    combination, so the seeds' ``k - 1`` govern wherever the examples' own part is small.
+    """
     k, n = m.shape
     seed_var = float(np.var(m.mean(1), ddof=1)) / k if k > 1 else math.nan
-    example_var = float(np.var(m.mean(0), ddof=1)) / n if per_example and n > 1 else 0.0
-    parts = [(seed_var, k - 1), (example_var, n - 1)] if per_example else [(seed_var, k - 1)]
-    total = sum(v for v, _ in parts)
-    denom = sum(v * v / d for v, d in parts if d > 0 and v > 0)
+    if not per_example or n < 2:
+        return seed_var, 0.0, float(k - 1) if k > 1 else math.inf
+    ms_e = k * float(np.var(m.mean(0), ddof=1))
+    ms_i = 0.0
+    if k > 1:
+        resid = m - m.mean(1, keepdims=True) - m.mean(0, keepdims=True) + m.mean()
+        ms_i = float(np.sum(resid * resid)) / ((k - 1) * (n - 1))
+    example_var = max(0.0, ms_e - ms_i) / (k * n)
+    # Satterthwaite (1946): (sum of c_j MS_j)^2 / sum of (c_j MS_j)^2 / df_j
+    terms = [(seed_var, k - 1)]
+    if example_var > 0:
+        terms += [(ms_e / (k * n), n - 1), (ms_i / (k * n), (k - 1) * (n - 1))]
+    total = seed_var + example_var
+    denom = sum(v * v / d for v, d in terms if d > 0 and v > 0)
     df = total * total / denom if denom > 0 else math.inf
     return seed_var, example_var, df
 
