@@ -1,5 +1,6 @@
 """Low-bit optimizer state gives the same result however the runs are trained: alone, in a
-vectorized pass (where low-bit runs are trained alone, announced), or in worker processes.
+vectorized pass (where low-bit runs are trained alone, announced), in worker processes, or
+as Ray tasks.
 
 The reference is :func:`descentlab.engine.run.train` of each config: every final weight and
 metric must be equal bit for bit, for every state dtype. The model is an MLP whose first layer
@@ -79,6 +80,29 @@ def test_same_result_alone_stacked_and_in_processes(digits, state_dtype):
     procs = train_many(base, overrides=SEEDS[:1], mode="processes", workers=1, data=digits,
                        progress=False)  # fmt: skip
     _same(procs[0], alone[0])
+
+
+@pytest.mark.slow  # Ray's start and its one worker importing torch: 15-30 s on a busy machine
+def test_same_result_as_ray_tasks_for_every_state_dtype(digits):
+    from descentlab.experiments import ray_backend
+
+    try:  # sets the loopback and no-usage-stats switches before Ray is first imported
+        ray = ray_backend._import_ray()
+    except ray_backend.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    configs = [_base(dtype) for dtype in DTYPES]
+    alone = [train(c, data=digits, progress=False) for c in configs]
+    # one local instance of one CPU (one worker process, reused by the three tasks), bound
+    # to 127.0.0.1, no dashboard; train_all joins it rather than starting its own
+    assert not ray.is_initialized()
+    ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=1,
+             include_dashboard=False, log_to_driver=False, configure_logging=False)  # fmt: skip
+    try:
+        tasks = ray_backend.train_all(configs, data=digits, backend="ray", threads=1)
+    finally:
+        ray.shutdown()
+    for got, ref in zip(tasks, alone, strict=True):
+        _same(got, ref)
 
 
 @pytest.mark.parametrize("state_dtype", ["int8", "bfloat16"])
