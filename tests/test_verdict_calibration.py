@@ -64,6 +64,11 @@ def test_the_winner_is_chosen_on_validation_not_on_the_test_outcomes():
     assert again[0]["result"] is top
     assert {x["test"].verdict for x in again[1:]} == {"better"}
     assert all(x["test"].family == 6 for x in again[1:])  # every pair of the 4
+    # and the recommendation does not then say that more seeds would (or would not) separate
+    # the chosen one from optimizers already shown better than it
+    text = cmp.recommendation()
+    assert "better on the test set" in text
+    assert "seeds would" not in text and "would not separate" not in text
 
 
 def test_without_validation_scores_the_choice_falls_back_to_test_and_says_so():

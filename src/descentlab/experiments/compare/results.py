@@ -764,7 +764,8 @@ def _how_sure(ranking: list[dict[str, Any]], seeds: int) -> str:
     if len(ranking) < 2:
         return ""
     top = ranking[0]["result"].choice.display
-    open_ = [x for x in ranking[1:] if x["tied"] and x["test"].verdict != "identical"]
+    # neither shown worse nor better, nor identical: what more seeds could still decide
+    open_ = [x for x in ranking[1:] if x["test"].verdict not in ("worse", "better", "identical")]
     if not open_:
         if all(x["test"].verdict == "worse" for x in ranking[1:]):
             return f" How sure: {top} is ahead of every other optimizer."
