@@ -122,6 +122,30 @@ def test_loss_against_wall_clock_beside_loss_against_steps(tmp_path):
     assert list(line.get_xdata()) == [0.0, 1.5, 3.0] and list(line.get_ydata()) == [2, 1, 0.5]
 
 
+def test_loss_against_each_runs_own_time_where_every_run_logged_it(tmp_path):
+    # a run of a vectorized pass: the pass's wall clock (3 s) is shared by its K runs; its
+    # own forward/backward and optimizer time (engine.timing) is what the panel shows
+    steps = np.array([0, 10, 20])
+    curves = {
+        "train/loss": SeedCurves([(steps, np.array([2.0, 1.0, 0.5]))]),
+        "val/accuracy": SeedCurves([(steps, np.array([0.1, 0.6, 0.8]))]),
+        "progress/wall_time": SeedCurves([(steps, np.array([0.0, 1.5, 3.0]))]),
+        "progress/train_time": SeedCurves([(steps, np.array([0.0, 0.4, 0.8]))]),
+    }
+    cmp = _cmp(tmp_path, [_opt("adam", curves=curves)])
+    assert CF.overlay_clock(cmp) == "progress/train_time"
+    fig = CF.validation_overlay_figure(cmp)
+    (own,) = [ax for ax in fig.axes if "own time" in ax.get_title()]
+    (line,) = own.get_lines()
+    assert list(line.get_xdata()) == [0.0, 0.4, 0.8]
+    assert "forward/backward + optimizer" in own.get_xaxis().get_label_text()
+    # an optimizer without it (a comparison stored before): the wall clock for all
+    del curves["progress/train_time"]
+    two = _cmp(tmp_path, [_opt("adam", curves=curves), _opt("sgd", curves=dict(curves))])
+    two.results[1].curves["progress/train_time"] = SeedCurves([(steps, np.zeros(3))])
+    assert CF.overlay_clock(two) == "progress/wall_time"
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")

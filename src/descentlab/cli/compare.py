@@ -298,8 +298,8 @@ def _output_arguments(out: Any) -> None:
         "--one-at-a-time",
         action="store_true",
         help="train each trial by itself, not in vectorized groups (slower, same numbers up "
-        "to rounding; the first seed's curve run then also gives the wall-clock seconds to "
-        "the target)",
+        "to rounding; each run's seconds are its own either way, a run of a vectorized pass "
+        "charged its share)",
     )
     out.add_argument(
         "--checkpoint-every",

@@ -47,6 +47,7 @@ __all__ = [
     "learning_curves_figure",
     "lr_sensitivity_figure",
     "monitor_figure",
+    "overlay_clock",
     "seed_curves",
     "time_to_target_figure",
     "validation_overlay_figure",
@@ -191,11 +192,23 @@ def learning_curves_figure(comparison: Any) -> Figure | None:
     return fig
 
 
+def overlay_clock(comparison: Any) -> str:
+    """The clock :func:`validation_overlay_figure` puts the training loss against: each run's
+    own training time (``progress/train_time``: forward/backward and optimizer, a run of a
+    vectorized pass charged its share) where every optimizer's curve runs logged it, else the
+    wall clock of the pass (``progress/wall_time``, evaluations included)."""
+    results = _with_curves(comparison)
+    own = results and all(seed_curves(r, "progress/train_time") is not None for r in results)
+    return "progress/train_time" if own else "progress/wall_time"
+
+
 def validation_overlay_figure(comparison: Any) -> Figure | None:
-    """All optimizers on one pair of axes: validation metric and training loss against step."""
+    """All optimizers on one pair of axes: validation metric and training loss against step,
+    and the training loss against seconds (:func:`overlay_clock`)."""
     results = _with_curves(comparison)
     if not results:
         return None
+    clock_key = overlay_clock(comparison)
     classification = comparison.task == "classification"
     fig = F.new_figure(15.0, 4.4)
     ax_v, ax_t, ax_w = fig.subplots(1, 3)
@@ -211,7 +224,7 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
                 with _quiet():
                     mean = np.nanmean(got[1], axis=0)
                 ax.plot(got[0], mean, color=c, lw=1.8, label=r.choice.display)
-        clock = _loss_by_clock(r)
+        clock = _loss_by_clock(r, clock_key)
         if clock is not None:
             ax_w.plot(*clock, color=c, lw=1.8)
     if classification and comparison.target_accuracy is not None:
@@ -229,9 +242,13 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
     ax_t.set_yscale("log")
     if not classification:
         ax_v.set_yscale("log")
-    ax_w.set_title("training loss against wall-clock time", fontsize=11)
+    if clock_key == "progress/train_time":
+        ax_w.set_title("training loss against each run's own time", fontsize=11)
+        ax_w.set_xlabel("seconds of the run's own forward/backward + optimizer")
+    else:
+        ax_w.set_title("training loss against wall-clock time", fontsize=11)
+        ax_w.set_xlabel("seconds of training (evaluations included)")
     ax_w.set_ylabel("loss (log scale)")
-    ax_w.set_xlabel("seconds of training (evaluations included)")
     ax_w.set_yscale("log")
     ax_w.grid(True, alpha=0.3)
     for ax in (ax_v, ax_t):
@@ -245,9 +262,10 @@ def validation_overlay_figure(comparison: Any) -> Figure | None:
 _FAIL_MARKERS = {"diverged": "x", "chance": "v", "loss rose": "^"}
 
 
-def _loss_by_clock(result: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(seconds, training loss)``: the means over seeds at each evaluation."""
-    loss, clock = seed_curves(result, "train/loss"), seed_curves(result, "progress/wall_time")
+def _loss_by_clock(result: Any, clock_key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(seconds, training loss)``: the means over seeds at each evaluation, the seconds
+    ``clock_key``'s."""
+    loss, clock = seed_curves(result, "train/loss"), seed_curves(result, clock_key)
     if loss is None or clock is None:
         return None
     steps = np.intersect1d(loss[0], clock[0])

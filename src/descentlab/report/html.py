@@ -205,10 +205,16 @@ def _curves(cmp: Any, figs: _Figures) -> Section:
             "validation_overlay",
             CF.validation_overlay_figure,
             f"All optimizers on common axes: validation {metric} (left), training loss against "
-            "steps (middle) and against wall-clock seconds (right; log scale). Runs trained "
-            "together in one vectorized pass share its clock, so the right panel compares "
-            "optimizers' cost only where they trained in separate passes (--one-at-a-time "
-            "trains each alone).",
+            + (
+                "steps (middle) and against each run's own seconds (right; log scale): its "
+                "forward/backward and optimizer time, a run trained in a vectorized pass "
+                "charged its share, evaluations excluded."
+                if CF.overlay_clock(cmp) == "progress/train_time"
+                else "steps (middle) and against wall-clock seconds (right; log scale). Runs "
+                "trained together in one vectorized pass share its clock, so the right panel "
+                "compares optimizers' cost only where they trained in separate passes "
+                "(--one-at-a-time trains each alone)."
+            ),
             "validation accuracy and training loss of all optimizers",
         ),
     ]
