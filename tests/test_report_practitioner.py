@@ -108,13 +108,23 @@ def test_the_note_under_the_table_describes_its_columns(tmp_path):
         assert f"<b>{name}</b>" in note and name in header
 
 
-def test_loss_against_wall_clock_beside_loss_against_steps(tmp_path):
-    steps = np.array([0, 10, 20])
+_STEPS = np.array([0, 10, 20])
+
+
+def _timed_curves(**clocks: list[float]) -> dict[str, SeedCurves]:
+    """One seed's training loss and validation accuracy at three steps, with ``clocks``
+    (``wall_time=[...]``, ``train_time=[...]``) as ``progress/`` metrics."""
     curves = {
-        "train/loss": SeedCurves([(steps, np.array([2.0, 1.0, 0.5]))]),
-        "val/accuracy": SeedCurves([(steps, np.array([0.1, 0.6, 0.8]))]),
-        "progress/wall_time": SeedCurves([(steps, np.array([0.0, 1.5, 3.0]))]),
+        "train/loss": SeedCurves([(_STEPS, np.array([2.0, 1.0, 0.5]))]),
+        "val/accuracy": SeedCurves([(_STEPS, np.array([0.1, 0.6, 0.8]))]),
     }
+    for name, secs in clocks.items():
+        curves[f"progress/{name}"] = SeedCurves([(_STEPS, np.array(secs))])
+    return curves
+
+
+def test_loss_against_wall_clock_beside_loss_against_steps(tmp_path):
+    curves = _timed_curves(wall_time=[0.0, 1.5, 3.0])
     fig = CF.validation_overlay_figure(_cmp(tmp_path, [_opt("adam", curves=curves)]))
     clock = [ax for ax in fig.axes if "wall-clock" in ax.get_title()]
     assert len(clock) == 1 and "seconds" in clock[0].get_xaxis().get_label_text()
@@ -125,13 +135,7 @@ def test_loss_against_wall_clock_beside_loss_against_steps(tmp_path):
 def test_loss_against_each_runs_own_time_where_every_run_logged_it(tmp_path):
     # a run of a vectorized pass: the pass's wall clock (3 s) is shared by its K runs; its
     # own forward/backward and optimizer time (engine.timing) is what the panel shows
-    steps = np.array([0, 10, 20])
-    curves = {
-        "train/loss": SeedCurves([(steps, np.array([2.0, 1.0, 0.5]))]),
-        "val/accuracy": SeedCurves([(steps, np.array([0.1, 0.6, 0.8]))]),
-        "progress/wall_time": SeedCurves([(steps, np.array([0.0, 1.5, 3.0]))]),
-        "progress/train_time": SeedCurves([(steps, np.array([0.0, 0.4, 0.8]))]),
-    }
+    curves = _timed_curves(wall_time=[0.0, 1.5, 3.0], train_time=[0.0, 0.4, 0.8])
     cmp = _cmp(tmp_path, [_opt("adam", curves=curves)])
     assert CF.overlay_clock(cmp) == "progress/train_time"
     fig = CF.validation_overlay_figure(cmp)
@@ -140,9 +144,8 @@ def test_loss_against_each_runs_own_time_where_every_run_logged_it(tmp_path):
     assert list(line.get_xdata()) == [0.0, 0.4, 0.8]
     assert "forward/backward + optimizer" in own.get_xaxis().get_label_text()
     # an optimizer without it (a comparison stored before): the wall clock for all
-    del curves["progress/train_time"]
-    two = _cmp(tmp_path, [_opt("adam", curves=curves), _opt("sgd", curves=dict(curves))])
-    two.results[1].curves["progress/train_time"] = SeedCurves([(steps, np.zeros(3))])
+    old = _timed_curves(wall_time=[0.0, 1.5, 3.0])
+    two = _cmp(tmp_path, [_opt("adam", curves=curves), _opt("sgd", curves=old)])
     assert CF.overlay_clock(two) == "progress/wall_time"
 
 
