@@ -292,8 +292,8 @@ def protocol(cmp: Any) -> str:
         "intervals count both sources of noise: the seeds' and the test set's own sampling "
         "(seeds and test examples crossed: the variance of the mean is the seed means' "
         "variance over the seeds plus what of the example means' variance the seed-by-example "
-        "interaction does not explain, with Satterthwaite's degrees of freedom: the seeds' "
-        "where their noise dominates; clipped to the metric's range).",
+        "interaction does not explain, with Satterthwaite's degrees of freedom, the seeds' "
+        "k - 1 for a paired comparison; clipped to the metric's range).",
         f"<b>Choose</b> the optimizer with the best mean final validation {metric} over its "
         "curve runs: no test example plays a part in the choice. Each other optimizer is "
         "then compared with it on the test set, paired by seed and by test example (the same "

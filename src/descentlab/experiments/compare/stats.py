@@ -19,13 +19,14 @@ estimated by
 
 (the seeds' part holds the interaction; the examples' part only what the interaction does
 not explain; its truncation at 0 errs on the wide side), with a Student-t reference whose
-degrees of freedom are Satterthwaite's for that combination of mean squares. Where the
-examples' own part is small (as for the difference of two optimizers that are equally
-good on each example) they are the seeds' :math:`k - 1`: the seed is the unit of
-replication, and the test is the paired t-test over seed means, exact for normal seed
-means however large the seed effect. A paired comparison applies the same to the
-differences :math:`v^A_{si} - v^B_{si}` (same seed: same initial weights and
-mini-batches; same example). With one value per seed and no per-example outcomes the model
+degrees of freedom are Satterthwaite's for that combination of mean squares. A paired
+comparison applies the same to the differences :math:`v^A_{si} - v^B_{si}` (same seed:
+same initial weights and mini-batches; same example), with the seeds' :math:`k - 1`
+degrees of freedom: the seed is the unit of replication. Where the examples' own part is
+nil (two optimizers equally good on each example) that is the paired t-test over seed
+means, exact for normal seed means however large the seed effect; elsewhere the examples'
+part only adds to the variance, and the test errs on the safe side. With one value per
+seed and no per-example outcomes the model
 reduces to the paired t-test over seeds, and the result says that the test noise is missing.
 
 What the test can and cannot show is reported beside it: the seeds on which one optimizer
@@ -134,10 +135,13 @@ def estimate(
     *,
     confidence: float = 0.95,
     bounds: tuple[float, float] = (-math.inf, math.inf),
+    seeds_df: bool = False,
 ) -> Estimate:
     """The mean of ``values`` (one per-example array, or one number, per seed) with its
     interval under the crossed seeds x examples model (module docstring), clipped to
     ``bounds`` (the metric's range: ``(0, 1)`` for an accuracy, ``(0, inf)`` for a loss).
+    ``seeds_df``: the reference's degrees of freedom are the seeds' ``k - 1`` whatever the
+    examples' part (the paired test's, module docstring), not Satterthwaite's.
 
     Example:
         >>> e = estimate({0: [1, 1, 0, 1], 1: [1, 0, 0, 1]}, bounds=(0, 1))
@@ -156,6 +160,8 @@ def estimate(
     if k < 2:
         return Estimate(mean, math.nan, math.nan, k, examples, math.nan, math.nan, math.nan, 0)
     seed_var, example_var, df = _components(m, per_example)
+    if seeds_df:
+        df = float(k - 1)
     se = math.sqrt(seed_var + example_var)
     if se == 0:
         lo = hi = mean
@@ -299,7 +305,7 @@ def paired_test(
         b = {k: float(np.mean(v)) for k, v in b.items()}
     sign = 1.0 if maximize else -1.0
     diffs = {k: sign * (a[k] - b[k]) for k in keys}
-    d = estimate(diffs, confidence=confidence)
+    d = estimate(diffs, confidence=confidence, seeds_df=True)
     per_seed = [float(np.mean(diffs[k])) for k in keys]
     behind = sum(x > 0 for x in per_seed)
     ahead = sum(x < 0 for x in per_seed)
