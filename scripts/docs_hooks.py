@@ -6,7 +6,10 @@ Two pages are made at build time, not kept in ``docs/``:
   page-relative, so the README stays the one text a newcomer reads first;
 - ``book/``: the lecture book, built by ``descentlab lectures`` (the quick preset) into
   ``build/docs-book/`` (its experiments' results are kept there and reused while their
-  settings and code are unchanged: a second build only renders), then copied into the site.
+  settings and code are unchanged), then copied into the site. Its pages are rendered again
+  only when what they are made of changed (:func:`book_stamp`: every file of the package, the
+  items chosen, the Python and the libraries that compute and draw); otherwise the pages of
+  the last build are used as they are.
 
 ``DESCENTLAB_DOCS_BOOK_ITEMS=1,11`` builds only those items' lectures (what the site's test
 uses: the full quick book runs every experiment of the five lectures), and
@@ -15,9 +18,13 @@ uses: the full quick book runs every experiment of the five lectures), and
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import platform
 import re
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK_DIR = ROOT / "build" / "docs-book"
 ITEMS_ENV = "DESCENTLAB_DOCS_BOOK_ITEMS"
 DIR_ENV = "DESCENTLAB_DOCS_BOOK_DIR"
+STAMP = "site-stamp.json"
+#: the libraries whose versions the book's numbers and figures depend on
+LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pillow", "mnist1d")
 
 
 def home_page(readme: str) -> str:
@@ -44,16 +54,47 @@ def book_items() -> list[int] | None:
     return items
 
 
+def book_stamp(package: Path, items: list[int] | None) -> str:
+    """What the book's pages are made of: every file of ``package`` (paths and bytes), the
+    items chosen, the Python and :data:`LIBRARIES`' versions, as one SHA-256."""
+    h = hashlib.sha256()
+    for f in sorted(package.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes())
+    versions = []
+    for name in LIBRARIES:
+        try:
+            versions.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} missing")
+    h.update(json.dumps([items, platform.python_version(), versions]).encode())
+    return h.hexdigest()
+
+
 def build_book(out: Path, items: list[int] | None) -> list[Path]:
-    """The lecture book's pages (quick preset) written into ``out``; index first."""
+    """The lecture book's pages (quick preset) in ``out``, index first: those of the last
+    build where its stamp is this one's, else written again."""
+    stamp = book_stamp(ROOT / "src" / "descentlab", items)
+    try:
+        last = json.loads((out / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        last = {}
+    pages = [out / name for name in last.get("pages", [])]
+    if last.get("stamp") == stamp and pages and all(p.is_file() for p in pages):
+        print(f"the lecture book in {out} is this code's: its {len(pages)} pages reused")
+        return pages
     src = str(ROOT / "src")
     if src not in sys.path:  # the checkout's descentlab, installed or not
         sys.path.insert(0, src)
     from descentlab.book.build import write_book
 
+    (out / STAMP).unlink(missing_ok=True)
     for stale in out.glob("*.html"):  # pages of an earlier build with other items
         stale.unlink()
-    return write_book(out, quick=True, items=items, log=lambda line: print(line, flush=True))
+    pages = write_book(out, quick=True, items=items, log=lambda line: print(line, flush=True))
+    record = {"stamp": stamp, "pages": [p.name for p in pages]}
+    (out / STAMP).write_text(json.dumps(record), encoding="utf-8")
+    return pages
 
 
 def on_files(files: Any, config: Any) -> Any:

@@ -89,3 +89,27 @@ def test_a_bad_book_items_setting_is_one_line(monkeypatch):
         hooks.book_items()
     monkeypatch.setenv("DESCENTLAB_DOCS_BOOK_ITEMS", " 3, 11")
     assert hooks.book_items() == [3, 11]
+
+
+def test_the_book_is_rendered_again_exactly_when_what_it_is_made_of_changed(tmp_path):
+    hooks = _script("docs_hooks")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    first = hooks.book_stamp(package, None)
+    assert hooks.book_stamp(package, None) == first
+    assert hooks.book_stamp(package, [1]) != first  # other items
+    (package / "a.py").write_text("x = 2\n")
+    assert hooks.book_stamp(package, None) != first  # the code changed
+    (package / "a.py").write_text("x = 1\n")
+    (package / "b.json").write_text("{}")
+    assert hooks.book_stamp(package, None) != first  # a file added
+
+    # pages whose stamp is this code's are reused as they are (no book is built here)
+    out = tmp_path / "book"
+    out.mkdir()
+    (out / "index.html").write_text("<p>last build</p>")
+    stamp = hooks.book_stamp(ROOT / "src" / "descentlab", [1])
+    (out / hooks.STAMP).write_text(f'{{"stamp": "{stamp}", "pages": ["index.html"]}}')
+    assert hooks.build_book(out, [1]) == [out / "index.html"]
+    assert (out / "index.html").read_text() == "<p>last build</p>"
