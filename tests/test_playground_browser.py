@@ -416,6 +416,13 @@ def test_the_opening_views_show_their_lesson_at_first_sight(open_page):
     assert "gradient descent's lr" in page.inner_text("#optimizers")  # why, in words
     page.screenshot(path=str(SHOTS / "11-opening-double-well-momentum-crosses.png"))
 
+    # a link naming the 1-D double well in the surface view opens it in the 1-D view, its
+    # menu holding it (the surface view's menu has no 1-D landscape: it opened empty)
+    page = open_page("mode=paths&land=double_well")
+    assert (_state(page)["mode"], page.input_value("#land")) == ("oned", "double_well")
+    page = open_page("mode=oned&land=rosenbrock")
+    assert (_state(page)["mode"], page.input_value("#land")) == ("paths", "rosenbrock")
+
 
 def test_chains_that_would_mislead_are_refused_with_a_message(open_page):
     page = open_page(
