@@ -47,7 +47,8 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     )  # the README, links rewritten
     assert (site / "book" / "index.html").is_file()
     assert (site / "book" / "optimization-basics.html").is_file()
-    assert 'href="book/index.html"' in (site / "book.html").read_text(encoding="utf-8")
+    book = (site / "book.html").read_text(encoding="utf-8")
+    assert '<a class="md-button" href="book/index.html">' in book and "{ .md-button }" not in book
     api = (site / "api" / "compare.html").read_text(encoding="utf-8")
     assert "CompareSpec" in api and "load_comparison" in api  # mkdocstrings rendered them
 
