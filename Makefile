@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint format bench clean chromium
+.PHONY: setup demo test lint format bench clean chromium docs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ chromium:
 		echo "make:       tests/test_playground_browser.py will skip. Install it: sudo apt-get install chromium"; \
 	fi
 
+# The documentation site in site/: the guides (docs/), the lecture book (its quick build, kept in
+# build/docs-book/ and reused while its code is unchanged) and the API reference (mkdocs.yml),
+# then every internal link of the built pages checked.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	$(PY) scripts/site_links.py site
+
 bench: $(STAMP)
 	$(PY) benchmarks/step.py
 	$(PY) benchmarks/trajectories.py
@@ -51,4 +58,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/playground.py
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache .ruff_cache

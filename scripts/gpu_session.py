@@ -22,7 +22,7 @@ first, the tests after them:
    autocast, training/``train_many``/``compare``/Ray on the device (``tests.log``);
 6. ``interpreter``: the interpreter tests in a process with the device hidden
    (``interpreter.log``), as CI runs them on a machine without a GPU;
-7. the table: ``gpu_table.md`` (markdown, for the README's "On a GPU" section), and a short
+7. the table: ``gpu_table.md`` (markdown, for docs/gpu.md's "On a GPU" section), and a short
    table printed last.
 
 ``--parts tests,step`` runs some parts only; ``--table-only`` rebuilds the table from the

@@ -1,6 +1,7 @@
-"""Regenerate the README's console examples from the code that prints them.
+"""Regenerate the console examples of the README and the docs pages from the code that prints
+them.
 
-Each example is a README block::
+Each example is a block of ``README.md`` or of a page ``docs/*.md``::
 
     <!-- example: NAME -->
     ```console
@@ -11,10 +12,11 @@ Each example is a README block::
 Run ``python scripts/readme_examples.py`` (all examples) or ``... NAME`` (one): each command
 runs from a fresh temporary folder (so the run directories it prints are ``runs/...``), its
 standard output is stored as ``tests/data/readme_examples/NAME.txt`` and written into the
-README block. ``tests/test_readme_examples.py`` checks that every block is its stored output
-and every stored output was made by the command the block shows, so the README cannot drift
-from what this version prints without this script being run again. ``--check`` only compares
-(exit 1 on a difference). The ``--problems default`` example takes minutes on 2 cores.
+block, on whichever page holds it. ``tests/test_readme_examples.py`` checks that every block is
+its stored output and every stored output was made by the command the block shows, so the
+pages cannot drift from what this version prints without this script being run again.
+``--check`` only compares (exit 1 on a difference). The ``--problems default`` example takes
+minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 STORED = ROOT / "tests" / "data" / "readme_examples"
 
-#: name -> the command as the README shows it
+#: name -> the command as its page shows it
 EXAMPLES: dict[str, str] = {
     "diabetes": (
         "descentlab compare --problem examples/diabetes.py:make_problem "
@@ -47,9 +50,19 @@ BLOCK = re.compile(
 )
 
 
+def pages() -> list[Path]:
+    """The pages that may hold example blocks: the README and the docs pages."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
 def blocks(text: str) -> dict[str, str]:
-    """The README's example blocks: ``{name: body}`` (the ``$ command`` line and output)."""
+    """A page's example blocks: ``{name: body}`` (the ``$ command`` line and output)."""
     return {m["name"]: m["body"] for m in BLOCK.finditer(text)}
+
+
+def where() -> dict[str, Path]:
+    """Each example block's name and the page that holds it."""
+    return {name: page for page in pages() for name in blocks(page.read_text(encoding="utf-8"))}
 
 
 def body(name: str, output: str) -> str:
@@ -80,7 +93,10 @@ def run(name: str) -> str:
 def write(name: str, output: str) -> None:
     STORED.mkdir(parents=True, exist_ok=True)
     (STORED / f"{name}.txt").write_text(output.rstrip() + "\n", encoding="utf-8")
-    text = README.read_text(encoding="utf-8")
+    page = where().get(name)
+    if page is None:
+        raise SystemExit(f"no page has a block '<!-- example: {name} -->'")
+    text = page.read_text(encoding="utf-8")
     found = False
 
     def replace(m: re.Match[str]) -> str:
@@ -91,23 +107,25 @@ def write(name: str, output: str) -> None:
         return m.group(1) + body(name, output) + m.group(4)
 
     new = BLOCK.sub(replace, text)
-    if not found:
-        raise SystemExit(f"README.md has no block '<!-- example: {name} -->'")
-    README.write_text(new, encoding="utf-8")
+    assert found
+    page.write_text(new, encoding="utf-8")
 
 
 def check() -> list[str]:
-    """What differs between the README's blocks and the stored outputs (empty: nothing)."""
-    found = blocks(README.read_text(encoding="utf-8"))
+    """What differs between the pages' blocks and the stored outputs (empty: nothing)."""
+    found = {}
+    for page in pages():
+        for name, text in blocks(page.read_text(encoding="utf-8")).items():
+            found[name] = (page, text)
     problems = []
     for name in EXAMPLES:
         stored = STORED / f"{name}.txt"
         if name not in found:
-            problems.append(f"README.md has no block for {name!r}")
+            problems.append(f"no page has a block for {name!r}")
         elif not stored.is_file():
             problems.append(f"no stored output {stored}")
-        elif found[name] != body(name, stored.read_text(encoding="utf-8")):
-            problems.append(f"README.md's {name!r} block is not {stored.name}")
+        elif found[name][1] != body(name, stored.read_text(encoding="utf-8")):
+            problems.append(f"{found[name][0].name}'s {name!r} block is not {stored.name}")
     return problems
 
 
@@ -118,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.check:
         problems = check()
-        print("\n".join(problems) or "README examples match their stored outputs")
+        print("\n".join(problems) or "the examples match their stored outputs")
         return 1 if problems else 0
     for name in args.names or list(EXAMPLES):
         if name not in EXAMPLES:

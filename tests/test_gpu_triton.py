@@ -220,12 +220,12 @@ def test_every_named_optimizer_is_one_launch_or_announced_torch_ops_that_are_not
             assert not _element_local(rules[culprit], hyper), f"{name} eager: {path.why}"
 
 
-def test_the_readmes_table_of_paths_is_cuda_paths():
-    """README's "On a GPU" table names each optimizer (by its display name) in the row of its
-    path: the table is gpu.cuda_paths(), not a second list."""
+def test_the_docs_table_of_paths_is_cuda_paths():
+    """docs/gpu.md's "On a GPU" table names each optimizer (by its display name) in the row of
+    its path: the table is gpu.cuda_paths(), not a second list."""
     from pathlib import Path
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "docs" / "gpu.md").read_text(encoding="utf-8")
     rows = {
         "triton": "| one Triton launch per group |",
         "torch+triton": "| rules that are not element-local with torch ops, then one launch |",
@@ -239,7 +239,7 @@ def test_the_readmes_table_of_paths_is_cuda_paths():
         }
         want = {n for n, p in PATHS.items() if p.kind == kind}
         assert named == want, (
-            f'README\'s "On a GPU" table, row {start!r}: add '
+            f'docs/gpu.md\'s "On a GPU" table, row {start!r}: add '
             f"{sorted(display[n] for n in want - named)}, remove "
             f"{sorted(display[n] for n in named - want)} (gpu.cuda_paths())"
         )

@@ -1,6 +1,8 @@
-"""The layer order of README's "Architecture: layers": no module imports a higher layer.
+"""The layer order of docs/layout.md's "Architecture: layers": no module imports a higher
+layer.
 
-The order is read from the README (the one place it is written). Every module of
+The order is read from docs/layout.md (the one place it is written; the README's until issue
+48). Every module of
 src/descentlab is parsed with ``ast``; every import counts, at the top of a file or inside a
 function, absolute or relative; ``from descentlab import x`` imports layer ``x``.
 """
@@ -21,7 +23,7 @@ def read_layers(readme: str) -> list[tuple[str, ...]]:
     """The layers, lowest first, from the ``a, b < c < d`` line under "Architecture: layers"."""
     section = re.search(r"^#+ Architecture: layers\n(.*?)(?=^#+ |\Z)", readme, re.M | re.S)
     if section is None:
-        raise AssertionError("README.md has no 'Architecture: layers' section")
+        raise AssertionError("docs/layout.md has no 'Architecture: layers' section")
     lines = [line for line in section.group(1).splitlines() if " < " in line]
     if len(lines) != 1:
         raise AssertionError(f"the section must hold one 'a < b < c' line, found {lines}")
@@ -68,7 +70,7 @@ def violations(package: Path, layers: list[tuple[str, ...]]) -> list[str]:
         mine = layer(parts)
         where = path.relative_to(package.parent)
         if mine not in rank:
-            out.append(f"{where}: its layer {mine!r} is not in README's layer order")
+            out.append(f"{where}: its layer {mine!r} is not in docs/layout.md's layer order")
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for line, module in imported_modules(tree, parts, path.name == "__init__.py"):
@@ -80,14 +82,14 @@ def violations(package: Path, layers: list[tuple[str, ...]]) -> list[str]:
     return out
 
 
-LAYERS = read_layers((ROOT / "README.md").read_text(encoding="utf-8"))
+LAYERS = read_layers((ROOT / "docs" / "layout.md").read_text(encoding="utf-8"))
 
 
 def test_readme_places_every_top_level_module():
     placed = {name for group in LAYERS for name in group}
     top = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     top |= {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert top <= placed, f"not in README's layer order: {sorted(top - placed)}"
+    assert top <= placed, f"not in docs/layout.md's layer order: {sorted(top - placed)}"
     assert LAYERS[0] == ("_osutil", "_files", "_lazy", "_native", "_usercode", "constraints")
     assert LAYERS[-1] == ("demo", "__main__")
 
@@ -109,7 +111,7 @@ CASES = [
     ("engine/__init__.py", "from ..experiments import x\n", "imports descentlab.experiments"),
     ("store.py", "import descentlab.cli.train\n", "store imports descentlab.cli.train"),
     ("problems/p.py", "if True:\n    from descentlab.experiments import f\n", "problems imp"),
-    ("newthing.py", "x = 1\n", "layer 'newthing' is not in README"),
+    ("newthing.py", "x = 1\n", "layer 'newthing' is not in docs/layout.md"),
     ("report/lecture_book.py", "from descentlab.book import build\n", "report imports descentl"),
     ("book/build.py", "from descentlab.report import lecture_book\n", None),
 ]

@@ -370,6 +370,8 @@ def test_every_default_is_the_records_and_every_colour_distinct(open_page):
     f = L.get("rosenbrock")
     for o in _state(page)["opts"]:
         want = optim.record(o["name"]).lr_on(f)
+        if o["name"] in ("momentum", "nesterov"):  # momentum's lesson: GD's step + velocity
+            want = optim.record("sgd").lr_on(f)
         assert o["lr"] == pytest.approx(want, rel=1e-12), (o["name"], o["lr"], want)
     swatches = page.evaluate(
         "() => Array.from(document.querySelectorAll('#optimizers .swatch'))"
@@ -384,6 +386,42 @@ def test_every_default_is_the_records_and_every_colour_distinct(open_page):
     assert swatches == [rgb(optim.record(n).color) for n in optim.NAMES]
     for t in _main_traces(page):
         assert t["color"].lower() == optim.record(t["name"]).color.lower()
+
+
+def test_the_opening_views_show_their_lesson_at_first_sight(open_page):
+    """Issue 48, item 4: the page as it opens (Rosenbrock) draws momentum visibly faster than
+    gradient descent; the double well as it opens draws gradient descent stopping in the
+    shallow minimum and momentum rolling over the barrier into the deep one."""
+    page = open_page()
+    s = _state(page)
+    assert (s["mode"], s["land"]) == ("paths", "rosenbrock")
+    names = page.evaluate("() => document.getElementById('loss-plot').data.map(t => t.name)")
+    final = {n: y[-1] for n, y in zip(names, _loss_traces(page), strict=True)}
+    assert final["momentum"] < 0.02 * final["sgd"], final
+    assert final["nesterov"] < 0.02 * final["sgd"], final
+    ends = {t["name"]: (t["x"][-1], t["y"][-1]) for t in _main_traces(page)}
+    assert ends["momentum"] == pytest.approx((1, 1), abs=0.25)  # near the minimum (1, 1)
+    assert ends["sgd"][0] < 0  # still on the far side of the valley
+    page.screenshot(path=str(SHOTS / "10-opening-rosenbrock-momentum-faster.png"))
+
+    page = open_page("mode=oned&land=double_well")
+    s = _state(page)
+    assert s["land"] == "double_well"
+    assert sorted(o["name"] for o in s["opts"] if o["on"]) == ["momentum", "sgd"]
+    f = L.get("double_well")
+    kinds = {p.kind: p.x[0] for p in f.points}
+    ends = {t["name"]: t["x"][-1] for t in _main_traces(page) if t["name"] in ("sgd", "momentum")}
+    assert ends["sgd"] == pytest.approx(kinds["local minimum"], abs=1e-2), ends
+    assert ends["momentum"] == pytest.approx(kinds["global minimum"], abs=1e-2), ends
+    assert "gradient descent's lr" in page.inner_text("#optimizers")  # why, in words
+    page.screenshot(path=str(SHOTS / "11-opening-double-well-momentum-crosses.png"))
+
+    # a link naming the 1-D double well in the surface view opens it in the 1-D view, its
+    # menu holding it (the surface view's menu has no 1-D landscape: it opened empty)
+    page = open_page("mode=paths&land=double_well")
+    assert (_state(page)["mode"], page.input_value("#land")) == ("oned", "double_well")
+    page = open_page("mode=oned&land=rosenbrock")
+    assert (_state(page)["mode"], page.input_value("#land")) == ("paths", "rosenbrock")
 
 
 def test_chains_that_would_mislead_are_refused_with_a_message(open_page):

@@ -55,6 +55,8 @@ def test_every_optimizer_default_is_its_record_on_every_landscape(meta):
             want = optim.record(name).lr_on(f)
             if land["name"] == "quadratic" and name == "momentum":
                 continue  # Goh's optimum, below
+            if land["name"] in ("rosenbrock", "double_well") and name in ("momentum", "nesterov"):
+                want = optim.record("sgd").lr_on(f)  # momentum's lesson: GD's step + velocity
             assert o["lr"] == pytest.approx(want, rel=1e-12), (land["name"], name)
             assert lo <= o["lr"] <= hi, (land["name"], name, o["lr"])
         assert d["on"] and set(d["on"]) <= set(optim.NAMES)
@@ -122,6 +124,44 @@ def test_quadratic_defaults_run_at_the_accelerated_rate(client, meta):
     assert meas_gd == pytest.approx(rho_gd, rel=1e-3)
     assert meas_hb == pytest.approx(rho_hb, rel=0.05)  # a Jordan block: t rho^t
     assert hb[steps] < 1e-6 * gd[steps]
+
+
+def _opening_run(client, meta, name: str) -> dict:
+    """The landscape's opening view as the page requests it: its defaults, its start."""
+    land = next(x for x in meta["landscapes"] if x["name"] == name)
+    d = land["defaults"]
+    specs = [{"name": n, **d["optimizers"][n]} for n in d["on"]]
+    out = client.post(
+        "/api/run",
+        json={"landscape": name, "starts": [land["start"]], "steps": d["steps"],
+              "optimizers": specs},
+    )  # fmt: skip
+    assert out.status_code == 200, out.text
+    return {n: r for n, r in zip(d["on"], out.json()["runs"], strict=True)} | {"land": land}
+
+
+def test_the_opening_views_show_momentums_lesson(client, meta):
+    """Issue 48, item 4: Rosenbrock (the page's first view) shows momentum visibly faster than
+    gradient descent, and in the double well gradient descent stays in the shallow minimum
+    while momentum rolls over the barrier (what the landscape's description promises)."""
+    rb = _opening_run(client, meta, "rosenbrock")
+    f_min = rb["land"]["minimum"]
+    gap = {n: rb[n]["losses"][0][-1] - f_min for n in ("sgd", "momentum", "nesterov")}
+    assert gap["momentum"] < 0.02 * gap["sgd"] and gap["nesterov"] < 0.02 * gap["sgd"], gap
+
+    dw = _opening_run(client, meta, "double_well")
+    assert set(dw) - {"land"} == {"sgd", "momentum"}
+    points = {p["kind"]: p["x"][0] for p in dw["land"]["points"]}
+    barrier, shallow, deep = (
+        points["local maximum"],
+        points["local minimum"],
+        points["global minimum"],
+    )
+    (sgd_end,) = dw["sgd"]["paths"][0][-1]
+    (momentum_end,) = dw["momentum"]["paths"][0][-1]
+    assert sgd_end == pytest.approx(shallow, abs=1e-2) and sgd_end > barrier
+    assert momentum_end == pytest.approx(deep, abs=1e-2) and momentum_end < barrier
+    assert "gradient descent's lr" in dw["land"]["defaults"]["notes"]["momentum"]
 
 
 def test_every_served_default_runs(client, meta):

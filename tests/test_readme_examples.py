@@ -1,8 +1,9 @@
-"""The README's console examples are what this version prints (issue 26, part 4): each
-``<!-- example: NAME -->`` block is ``$ command`` plus the output that
+"""The console examples of the README and the docs pages are what this version prints (issue
+26, part 4): each ``<!-- example: NAME -->`` block is ``$ command`` plus the output that
 ``scripts/readme_examples.py`` stored when it ran that command; running the script again
-regenerates both. A README edited by hand, a stored output that is not the README's, or an
-example whose command changed without being run again fails here."""
+regenerates both. A page edited by hand, a stored output that is not the page's, or an
+example whose command changed without being run again fails here. The examples moved with
+their sections from the README to ``docs/`` (issue 48, item 6)."""
 
 from __future__ import annotations
 
@@ -24,17 +25,21 @@ def _script():
 def test_readme_examples_are_their_stored_outputs():
     script = _script()
     assert script.check() == []
-    blocks = script.blocks(script.README.read_text(encoding="utf-8"))
-    assert set(script.EXAMPLES) <= set(blocks)
+    where = script.where()
+    assert set(script.EXAMPLES) <= set(where)
+    assert where["diabetes"] == where["suite"] == ROOT / "docs" / "compare.md"
 
 
-def test_a_drifted_readme_is_caught(tmp_path, monkeypatch):
+def test_a_drifted_page_is_caught(tmp_path, monkeypatch):
     script = _script()
-    readme = tmp_path / "README.md"
-    text = script.README.read_text(encoding="utf-8")
-    readme.write_text(text.replace("mean rank", "mean  rank", 1), encoding="utf-8")
-    monkeypatch.setattr(script, "README", readme)
-    assert script.check() == ["README.md's 'suite' block is not suite.txt"]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text = (script.DOCS / "compare.md").read_text(encoding="utf-8")
+    (docs / "compare.md").write_text(text.replace("mean rank", "mean  rank", 1), encoding="utf-8")
+    (tmp_path / "README.md").write_text(script.README.read_text(encoding="utf-8"), "utf-8")
+    monkeypatch.setattr(script, "README", tmp_path / "README.md")
+    monkeypatch.setattr(script, "DOCS", docs)
+    assert script.check() == ["compare.md's 'suite' block is not suite.txt"]
 
 
 def _module_blocks(text: str) -> list[tuple[str, str, str]]:
@@ -61,18 +66,21 @@ def _class_source(path: str, name: str) -> str:
     return "\n".join(lines)
 
 
-def test_the_readmes_code_is_included_from_the_modules():
-    """The worked example of "Adding an optimizer" is Adan's module as it is: a block marked
-    ``<!-- module: PATH CLASS -->`` equals that class's code (its docstring left out)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = _module_blocks(text)
-    assert ("src/descentlab/optim/adan.py", "scale_by_adan") in [(p, n) for p, n, _ in blocks]
-    for path, name, code in blocks:
-        assert code == _class_source(path, name), f"README's {name} is not {path}'s"
+def test_the_pages_code_is_included_from_the_modules():
+    """The worked example of "Adding an optimizer" (docs/optimizers.md) is Adan's module as it
+    is: a block marked ``<!-- module: PATH CLASS -->`` on any page equals that class's code (its
+    docstring left out)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    blocks = {page: _module_blocks(page.read_text(encoding="utf-8")) for page in pages}
+    adan = ("src/descentlab/optim/adan.py", "scale_by_adan")
+    assert adan in [(p, n) for p, n, _ in blocks[ROOT / "docs" / "optimizers.md"]]
+    for page, found in blocks.items():
+        for path, name, code in found:
+            assert code == _class_source(path, name), f"{page.name}'s {name} is not {path}'s"
 
 
 def test_a_drifted_module_block_is_caught():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "optimizers.md").read_text(encoding="utf-8")
     drifted = text.replace('f.coef("1mb1"', 'f.coef("one_minus_b1"', 1)
     ((path, name, code),) = [b for b in _module_blocks(drifted) if b[1] == "scale_by_adan"]
     assert code != _class_source(path, name)

@@ -167,9 +167,10 @@ def test_a_script_without_the_main_guard_runs_worker_processes(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_readme_compare_example_runs_as_a_script_without_the_guard(tmp_path):
-    """README's example, its spec made tiny, pasted into a script as it is."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+def test_the_docs_compare_example_runs_as_a_script_without_the_guard(tmp_path):
+    """docs/compare.md's example (the README's until issue 48), its spec made tiny, pasted into
+    a script as it is."""
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "compare.md").read_text("utf-8")
     block = re.search(r"```python\n(from descentlab\.experiments\.compare import .*?)```", readme,
                       re.S).group(1)  # fmt: skip
     assert "__main__" not in block  # the example has no guard, and need not

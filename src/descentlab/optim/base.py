@@ -758,7 +758,7 @@ def _in_use(value: Any, default: Any) -> Any:
 def chain(*rules: Rule) -> Chain:
     """Compose update rules left to right.
 
-    Example:
+    Examples:
         >>> from descentlab import optim
         >>> rule = optim.chain(optim.clip_by_global_norm(1.0), optim.scale_by_adam(),
         ...                    optim.add_decayed_weights(0.01), optim.scale_by_lr(1e-3))

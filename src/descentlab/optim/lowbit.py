@@ -40,7 +40,7 @@ backend's encoding, on every float32 value (checked over all 2^32 while it was f
 tests/test_lowbit.py checks the kernel next to every threshold). With AVX512-VBMI a block's
 codes are decoded before its pass, 64 at a time, by byte permutes of the map's bytes (a gather
 costs ~0.7 ns a value on a Zen 4, ten times as much); elsewhere the map is read per value.
-Speed on one core (``benchmarks/step.py --state-dtypes``; the README has the measurements):
+Speed on one core (``benchmarks/step.py --state-dtypes``; measured in docs/optimizers.md):
 both low-bit steps are bound by compute, not memory. The float32 AdamW kernel on values held in
 L2 takes about 0.49 ns a value on a Zen 4 core, 0.89 of its step at 10M values (0.55 ns): its
 arithmetic (a square root and two divisions per value, which must round as they do) is nearly

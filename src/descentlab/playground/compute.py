@@ -73,8 +73,21 @@ QUADRATIC_KAPPA = 100.0
 CHAIN_COLOR = "#FF00FF"
 #: The optimizers switched on when a landscape opens (its lesson at first sight).
 _ON_2D = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
-_ON = {"quadratic": ("sgd", "momentum")}  # the sqrt(kappa) speed-up, nothing in the way
+_ON = {
+    "quadratic": ("sgd", "momentum"),  # the sqrt(kappa) speed-up, nothing in the way
+    "double_well": ("sgd", "momentum"),  # gradient descent stays, momentum rolls over
+}
 _ON_1D = ("sgd",)  # the derivatives lecture's picture: plain gradient descent, iterates labelled
+#: Views whose lesson is momentum's, where heavy ball and Nesterov open at gradient descent's
+#: learning rate (the same step, plus the velocity) and not at their record's tenth of it,
+#: whose long-run step lr / (1 - momentum) is gradient descent's: on Rosenbrock that drew
+#: gradient descent, momentum and Nesterov as one flat curve, and in the double well momentum
+#: stopped in the shallow minimum beside gradient descent.
+_MOMENTUM_VIEWS = ("rosenbrock", "double_well")
+_AT_GD_RATE = ("momentum", "nesterov")
+#: Steps when a landscape opens, where not 300 (1-D lecture pictures: 12): the double well's
+#: momentum is over the barrier in about 20.
+_STEPS = {"quadratic": 150, "double_well": 100}
 
 
 class RequestError(ValueError):
@@ -384,7 +397,15 @@ def _marks(f: landscapes.Landscape) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def _mark_notes(f: landscapes.Landscape) -> dict[str, str]:
-    """One line under each optimizer with marked sliders: what the marks are."""
+    """One line under each optimizer with marked sliders (what the marks are) or opened at
+    another optimizer's rate (why)."""
+    if f.name in _MOMENTUM_VIEWS:
+        lr = optim.record("sgd").lr_on(f)
+        return {
+            name: f"opens at gradient descent's lr {lr:g}: the same step plus the velocity "
+            f"(at a tenth of it, lr / (1 \u2212 momentum) would be gradient descent's step)"
+            for name in _AT_GD_RATE
+        }
     if f.name != "quadratic":
         return {}
     o = goh_optimum(f.params["mu"], f.params["L"])
@@ -402,7 +423,8 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
     """What the page opens with on ``f``: every optimizer's slider values (the learning rate
     of its record, :meth:`~descentlab.optim.records.OptimizerRecord.lr_on`; its signature's
     other defaults), the values marked on the sliders (on the quadratic Goh's optimal rates,
-    which are then also the defaults of gradient descent and momentum), the optimizers
+    which are then also the defaults of gradient descent and momentum; on the views of
+    :data:`_MOMENTUM_VIEWS` momentum and Nesterov at gradient descent's rate), the optimizers
     switched on, the number of steps, the learning-rate map's optimizer and rows and, on the
     quadratic, kappa."""
     marks = _marks(f)
@@ -411,6 +433,8 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
     for name in optim.NAMES:
         params = _named_params(name)
         params["lr"] = optim.record(name).lr_on(f)
+        if f.name in _MOMENTUM_VIEWS and name in _AT_GD_RATE:
+            params["lr"] = optim.record("sgd").lr_on(f)
         for key, mark in marks.get(name, {}).items():
             params[key] = mark["value"]
         opts[name] = params
@@ -420,7 +444,7 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
         "marks": marks,
         "notes": notes,
         "on": list(_ON_1D if one_d else _ON.get(f.name, _ON_2D)),
-        "steps": 12 if one_d else 150 if f.name == "quadratic" else 300,
+        "steps": 12 if one_d else _STEPS.get(f.name, 300),
         # the map: on the quadratic, momentum over lr x momentum, Goh's optimum at its corner
         "map": {"optimizer": "momentum", "mode": "lr_momentum"}
         if f.name == "quadratic"

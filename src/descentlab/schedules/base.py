@@ -231,7 +231,7 @@ class Warmup(Schedule):
         start_value: absolute start value (>= 0), or
         start_factor: start as a fraction (>= 0) of the schedule's first value.
 
-    Example:
+    Examples:
         >>> from descentlab.schedules import constant
         >>> s = warmup(constant(0.1), 4)
         >>> [round(s(t), 6) for t in range(6)]

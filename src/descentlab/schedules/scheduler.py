@@ -164,7 +164,7 @@ class Scheduler:
         last_step: scheduler steps taken (0 after construction).
         last_rejected: whether the last `step` rejected the optimizer step (bold driver).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from descentlab.schedules import Scheduler, cosine, linear
         >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1, momentum=0.5)

@@ -65,9 +65,13 @@ function writeUrl() {
 
 function readUrl() {
   const p = new URLSearchParams(location.hash.slice(1));
-  const mode = ["paths", "oned", "map"].includes(p.get("mode")) ? p.get("mode") : "paths";
+  let mode = ["paths", "oned", "map"].includes(p.get("mode")) ? p.get("mode") : "paths";
   let land = p.get("land");
   if (!land || !landMeta(land)) land = mode === "oned" ? "parabola" : "rosenbrock";
+  // a link naming a landscape of the other view's dimension opens it in its own view (the
+  // paths view's menu holds no 1-D landscape: it opened with an empty menu)
+  const own = landMeta(land).dim === 1 ? "oned" : "paths";
+  if (mode !== "map" && mode !== own) mode = own;
   const s = defaultState(mode, land);
   const num = (v, d) => (v !== null && isFinite(+v) ? +v : d);
   s.kappa = num(p.get("kappa"), s.kappa);

@@ -1,0 +1,109 @@
+"""MkDocs hooks of the documentation site (``mkdocs.yml``; ``make docs`` runs the build).
+
+Two pages are made at build time, not kept in ``docs/``:
+
+- ``index.md``, the home page, is ``README.md`` with its links into ``docs/`` made
+  page-relative, so the README stays the one text a newcomer reads first;
+- ``book/``: the lecture book, built by ``descentlab lectures`` (the quick preset) into
+  ``build/docs-book/`` (its experiments' results are kept there and reused while their
+  settings and code are unchanged), then copied into the site. Its pages are rendered again
+  only when what they are made of changed (:func:`book_stamp`: every file of the package, the
+  items chosen, the Python and the libraries that compute and draw); otherwise the pages of
+  the last build are used as they are.
+
+``DESCENTLAB_DOCS_BOOK_ITEMS=1,11`` builds only those items' lectures (what the site's test
+uses: the full quick book runs every experiment of the five lectures), and
+``DESCENTLAB_DOCS_BOOK_DIR`` builds the book in another folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK_DIR = ROOT / "build" / "docs-book"
+ITEMS_ENV = "DESCENTLAB_DOCS_BOOK_ITEMS"
+DIR_ENV = "DESCENTLAB_DOCS_BOOK_DIR"
+STAMP = "site-stamp.json"
+#: the libraries whose versions the book's numbers and figures depend on
+LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pillow", "mnist1d")
+
+
+def home_page(readme: str) -> str:
+    """The README as the site's home page: ``](docs/page.md)`` links become ``](page.md)``."""
+    return re.sub(r"\]\(docs/", "](", readme)
+
+
+def book_items() -> list[int] | None:
+    """The items named by ``DESCENTLAB_DOCS_BOOK_ITEMS`` (None: the whole book)."""
+    raw = os.environ.get(ITEMS_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        items = [int(part) for part in raw.split(",")]
+    except ValueError:
+        raise SystemExit(f"{ITEMS_ENV} must be comma-separated item numbers, got {raw!r}") from None
+    return items
+
+
+def book_stamp(package: Path, items: list[int] | None) -> str:
+    """What the book's pages are made of: every file of ``package`` (paths and bytes), the
+    items chosen, the Python and :data:`LIBRARIES`' versions, as one SHA-256."""
+    h = hashlib.sha256()
+    for f in sorted(package.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes())
+    versions = []
+    for name in LIBRARIES:
+        try:
+            versions.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} missing")
+    h.update(json.dumps([items, platform.python_version(), versions]).encode())
+    return h.hexdigest()
+
+
+def build_book(out: Path, items: list[int] | None) -> list[Path]:
+    """The lecture book's pages (quick preset) in ``out``, index first: those of the last
+    build where its stamp is this one's, else written again."""
+    stamp = book_stamp(ROOT / "src" / "descentlab", items)
+    try:
+        last = json.loads((out / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        last = {}
+    pages = [out / name for name in last.get("pages", [])]
+    if last.get("stamp") == stamp and pages and all(p.is_file() for p in pages):
+        print(f"the lecture book in {out} is this code's: its {len(pages)} pages reused")
+        return pages
+    src = str(ROOT / "src")
+    if src not in sys.path:  # the checkout's descentlab, installed or not
+        sys.path.insert(0, src)
+    from descentlab.book.build import write_book
+
+    (out / STAMP).unlink(missing_ok=True)
+    for stale in out.glob("*.html"):  # pages of an earlier build with other items
+        stale.unlink()
+    pages = write_book(out, quick=True, items=items, log=lambda line: print(line, flush=True))
+    record = {"stamp": stamp, "pages": [p.name for p in pages]}
+    (out / STAMP).write_text(json.dumps(record), encoding="utf-8")
+    return pages
+
+
+def on_files(files: Any, config: Any) -> Any:
+    """Add the home page (from the README) and the lecture book's pages to the site."""
+    from mkdocs.structure.files import File
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    files.append(File.generated(config, "index.md", content=home_page(readme)))
+    book_dir = Path(os.environ.get(DIR_ENV) or BOOK_DIR)
+    for page in build_book(book_dir, book_items()):
+        files.append(File.generated(config, f"book/{page.name}", abs_src_path=str(page)))
+    return files

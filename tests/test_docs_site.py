@@ -1,0 +1,116 @@
+"""The documentation site (issue 48, item 6): ``mkdocs build --strict`` builds the guides, the
+lecture book and the API reference into one site, and every internal link of the built HTML
+resolves (``scripts/site_links.py``, which ``make docs`` runs too)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
+    """The whole site but the book's heavy build: the book holds item 1 only (seconds)."""
+    site = tmp_path / "site"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "DESCENTLAB_DOCS_BOOK_ITEMS": "1",
+        "DESCENTLAB_DOCS_BOOK_DIR": str(tmp_path / "book"),
+        "NO_MKDOCS_2_WARNING": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
+         "-d", str(site)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert _script("site_links").broken_links(site) == []
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert (
+        "One example for each of you" in home and 'href="compare.html"' in home
+    )  # the README, links rewritten
+    assert (site / "book" / "index.html").is_file()
+    assert (site / "book" / "optimization-basics.html").is_file()
+    book = (site / "book.html").read_text(encoding="utf-8")
+    assert '<a class="md-button" href="book/index.html">' in book and "{ .md-button }" not in book
+    api = (site / "api" / "compare.html").read_text(encoding="utf-8")
+    assert "CompareSpec" in api and "load_comparison" in api  # mkdocstrings rendered them
+
+
+def test_a_broken_link_or_anchor_is_found(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<a href="sub/page.html#here">ok</a> <a href="sub/">ok</a> <a href="#top">ok</a>'
+        '<h1 id="top">t</h1> <img src="data:image/png;base64,AA"> <a href="https://x.org/y">'
+        '<a href="missing.html">x</a> <a href="sub/page.html#gone">x</a> <a href="../out.html">'
+    )
+    (tmp_path / "sub" / "page.html").write_text('<p id="here">p</p><a href="../index.html#top">')
+    (tmp_path / "sub" / "index.html").write_text('<a href="page.html">up</a>')
+    site = tmp_path / "sub"  # a site in a folder: a link out of it is broken too
+    assert _script("site_links").broken_links(site) == [
+        "page.html: ../index.html#top (no such file)"
+    ]
+    assert _script("site_links").broken_links(tmp_path) == [
+        "index.html: missing.html (no such file)",
+        "index.html: sub/page.html#gone (no such anchor)",
+        "index.html: ../out.html (no such file)",
+    ]
+
+
+def test_the_readme_links_to_docs_pages_that_exist_and_the_home_page_follows_them():
+    hooks = _script("docs_hooks")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = re.findall(r"\]\(docs/([^)#]+)", readme)
+    assert len(linked) >= 10
+    assert [p for p in linked if not (ROOT / "docs" / p).is_file()] == []
+    home = hooks.home_page(readme)
+    assert "](docs/" not in home and "](compare.md)" in home
+
+
+def test_a_bad_book_items_setting_is_one_line(monkeypatch):
+    hooks = _script("docs_hooks")
+    monkeypatch.setenv("DESCENTLAB_DOCS_BOOK_ITEMS", "1,x")
+    with pytest.raises(SystemExit, match=r"DESCENTLAB_DOCS_BOOK_ITEMS must be .*'1,x'"):
+        hooks.book_items()
+    monkeypatch.setenv("DESCENTLAB_DOCS_BOOK_ITEMS", " 3, 11")
+    assert hooks.book_items() == [3, 11]
+
+
+def test_the_book_is_rendered_again_exactly_when_what_it_is_made_of_changed(tmp_path):
+    hooks = _script("docs_hooks")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    first = hooks.book_stamp(package, None)
+    assert hooks.book_stamp(package, None) == first
+    assert hooks.book_stamp(package, [1]) != first  # other items
+    (package / "a.py").write_text("x = 2\n")
+    assert hooks.book_stamp(package, None) != first  # the code changed
+    (package / "a.py").write_text("x = 1\n")
+    (package / "b.json").write_text("{}")
+    assert hooks.book_stamp(package, None) != first  # a file added
+
+    # pages whose stamp is this code's are reused as they are (no book is built here)
+    out = tmp_path / "book"
+    out.mkdir()
+    (out / "index.html").write_text("<p>last build</p>")
+    stamp = hooks.book_stamp(ROOT / "src" / "descentlab", [1])
+    (out / hooks.STAMP).write_text(f'{{"stamp": "{stamp}", "pages": ["index.html"]}}')
+    assert hooks.build_book(out, [1]) == [out / "index.html"]
+    assert (out / "index.html").read_text() == "<p>last build</p>"
