@@ -184,6 +184,27 @@ def test_quadratic_deep_custom_hessian_and_errors():
         models.build("quadratic_deep", input_shape=(100,), n_outputs=10)
 
 
+def test_quadratic_deep_takes_the_hessians_root_once_per_matrix(monkeypatch):
+    # every run of a comparison builds the model again from the same Hessian: its square root
+    # (an eigendecomposition) is computed once, and each model gets its own copy
+    import numpy as np
+
+    calls = []
+    real = np.linalg.eigh
+    monkeypatch.setattr(models, "_ROOTS", {}, raising=False)
+    monkeypatch.setattr(np.linalg, "eigh", lambda q: calls.append(q.shape) or real(q))
+    a = models.build("quadratic_deep", input_shape=(30,), n_outputs=30)
+    b = models.build("quadratic_deep", input_shape=(30,), n_outputs=30)
+    assert calls == [(30, 30)]
+    assert torch.equal(a.sqrt_hessian, b.sqrt_hessian)
+    a.sqrt_hessian.zero_()  # each its own
+    assert b.sqrt_hessian.abs().sum() > 0
+    q = torch.diag(torch.tensor([1.0, 4.0]))
+    c = models.build("quadratic_deep", input_shape=(2,), n_outputs=2, hessian=q)
+    torch.testing.assert_close(c.sqrt_hessian, torch.diag(torch.tensor([1.0, 2.0])))
+    assert calls == [(30, 30), (2, 2)]  # another matrix: its own root
+
+
 # ---------------------------------------------------------------------- dropout, batch norm
 
 

@@ -232,3 +232,24 @@ def test_prune_without_optuna_is_one_clear_line(tmp_path, capsys, monkeypatch):
     assert code == 2 and len(err) == 1
     assert "needs Optuna" in err[0] and "descentlab[tune]" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_a_comparisons_tuning_trials_are_made_once_per_round_and_rung(monkeypatch):
+    # The session asks for its tuning trials after every outcome (each rung's too, when it
+    # prunes); making them (configs, records, keys, groups) is done once for each.
+    from descentlab.experiments.compare import planning
+
+    made = []
+    real = planning._made
+    monkeypatch.setattr(planning, "_made", lambda *a: made.append(a[0]) or real(*a))
+    plan = CompareSpec(**PRUNED).plan()
+    choice = plan.choices[0]
+    first = [planning.tuning_trials(plan, choice, rung=k) for k in (None, 0, 1)]
+    assert len(made) == 3
+    for _ in range(5):
+        again = [planning.tuning_trials(plan, choice, rung=k) for k in (None, 0, 1)]
+        assert again == first and again is not first
+    assert len(made) == 3
+    other = CompareSpec(**{**PRUNED, "steps": 64}).plan()  # another plan: its own trials
+    assert planning.tuning_trials(other, other.choices[0])[0].config.steps == 64
+    assert len(made) == 4

@@ -206,6 +206,55 @@ def test_interrupted_driver_resumes(cluster, local_table, tmp_path):
     assert sum(not o.reused for o in outcomes) > 0
 
 
+def test_a_trial_stopped_mid_run_continues_from_its_kept_checkpoint(cluster, tmp_path):
+    # Trials of 40 steps checkpoint every 10 (so each trains alone); each checkpoint goes to
+    # the driver's machine as its task writes it. The command is stopped once one has (the
+    # task is cancelled with force: its worker process is killed, its scratch store gone);
+    # run again, that trial continues from the kept checkpoint, and the table is the one an
+    # uninterrupted run gives.
+    import _thread
+    import json
+    import threading
+    import time
+
+    from descentlab.store import Store
+
+    def kept_step() -> int:
+        steps = [0]
+        for side in tmp_path.glob("ray/*/checkpoints/trial-*.pt.sha256"):
+            with contextlib.suppress(OSError, ValueError):
+                steps.append(int(json.loads(side.read_text())["step"] or 0))
+        return max(steps)
+
+    done = threading.Event()
+
+    def stop_when_kept() -> None:
+        while not done.is_set():
+            if kept_step() > 0:
+                _thread.interrupt_main()
+                return
+            time.sleep(0.01)
+
+    spec = dataclasses.replace(SPEC, optimizers=["adam"], lrs_per_optimizer=2, refine=False,
+                               seeds=2)  # fmt: skip
+    watcher = threading.Thread(target=stop_when_kept, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(Interrupted):
+            compare(spec, tmp_path / "ray", backend="ray", checkpoint_every=10)
+    finally:
+        done.set()
+        watcher.join()
+    assert kept_step() > 0
+    result = compare(spec, tmp_path / "ray", backend="ray", checkpoint_every=10)
+    local = compare(spec, tmp_path / "local", workers=1, checkpoint_every=10)
+    assert result.table(timings=False) == local.table(timings=False)
+    with Store(result.store_path) as store:
+        resumed = [r.provenance["resumes"] for r in store.list_runs() if "resumes" in r.provenance]
+    assert any(r[0]["from_step"] > 0 for r in resumed)
+    assert not list((result.run_dir / "checkpoints").glob("trial-*")), "kept files were left"
+
+
 def test_backend_names_are_checked(tmp_path):
     with pytest.raises(ValueError, match="backend must be one of local, ray, got 'dask'"):
         compare(SPEC, tmp_path, backend="dask")

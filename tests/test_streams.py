@@ -87,6 +87,8 @@ class Faulty(Dataset):
                 x = torch.zeros(4)
             if self.fault == "nan":
                 x[2] = float("nan")
+            if self.fault == "label":
+                y = torch.tensor(5)
         return x, y
 
 
@@ -163,6 +165,7 @@ def test_an_iterable_training_set_needs_a_validation_set():
         ("raise", "the train dataset's example 37 failed: OSError: cannot read file 37.png"),
         ("shape", "the train dataset's example 37 has input (4,) and target (), expected (5,)"),
         ("nan", "the train dataset's example 37 has a non-finite input"),
+        ("label", "the train dataset's example 37 has a label >= n_classes (2)"),
     ],
 )
 def test_a_faulty_example_stops_the_run_naming_split_and_index(fault, message):

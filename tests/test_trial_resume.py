@@ -226,3 +226,44 @@ def test_train_refuses_a_bad_checkpoint_interval() -> None:
     with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
         train(_trial().config, checkpoint_every=-1, progress=False)
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_a_kept_checkpoint_continues_the_trial_elsewhere_and_a_corrupted_one_is_set_aside(
+    tmp_path: Path,
+) -> None:
+    # What a Ray task does (without Ray): a trial's checkpoint and run record, kept on the
+    # driver's machine, are restored into another (scratch) store and the trial continues
+    # there as if never stopped; a kept checkpoint that fails its verification is set aside.
+    from descentlab.experiments import ray_resume
+    from descentlab.experiments.trials import _execute_group
+
+    trial = _trial()
+    whole = _outcome(tmp_path / "ref" / "lab.sqlite", trial)
+    kept = tmp_path / "driver" / "checkpoints"
+    keeper = ray_resume.CheckpointKeeper(str(kept))
+    with Store(tmp_path / "node1" / "lab.sqlite") as store:
+
+        def ship(t: Trial, run_id: int, path: Path) -> None:
+            if _step(path.with_name(path.name + ".sha256")) == 14:  # the task dies here
+                run = store.export_run(run_id)
+                run.pop("artifacts")
+                keeper.save(ray_resume.trial_key(t), run, path.read_bytes(), 14)
+
+        _execute_group(store, SOURCE, [trial], 7, ship)
+    partial = ray_resume.load_partial(kept, trial)
+    assert partial is not None and partial["step"] == 14
+    with Store(tmp_path / "node2" / "lab.sqlite") as store:
+        ray_resume.restore(store, partial)
+        (again,) = _execute_group(store, SOURCE, [trial], 7)
+        assert store.get_run(again.run_id).provenance["resumes"][0]["from_step"] == 14
+    assert _computed(again.summary) == _computed(whole.summary)
+    ckpt = ray_resume.partial_paths(kept, ray_resume.trial_key(trial))[1]
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    ckpt.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="is corrupted.*set aside.*starts over from step 0"):
+        assert ray_resume.load_partial(kept, trial) is None
+    assert sorted(p.name.split(".", 1)[1] for p in kept.iterdir()) == [
+        "json.corrupt", "pt.corrupt", "pt.sha256.corrupt",
+    ]  # fmt: skip
+    assert ray_resume.load_partial(kept, trial) is None  # nothing kept: from step 0

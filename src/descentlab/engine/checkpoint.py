@@ -47,6 +47,7 @@ __all__ = [
     "CheckpointError",
     "checksum_path",
     "load_checkpoint",
+    "read_checkpoint_bytes",
     "save_checkpoint",
     "write_bytes_atomic",
 ]
@@ -89,11 +90,11 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
     _save(path, lambda fh: torch.save(state, fh), state.get("step"))
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` (a checkpoint's bytes) to ``path`` with its checksum file, as atomically
-    as :func:`save_checkpoint` writes a state (used to place a checkpoint that was written on
-    another machine)."""
-    _save(path, lambda fh: fh.write(data), None)
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, step: int | None = None) -> None:
+    """Write ``data`` (a checkpoint's bytes, written at ``step`` if known) to ``path`` with
+    its checksum file, as atomically as :func:`save_checkpoint` writes a state (used to place
+    a checkpoint that was written on another machine)."""
+    _save(path, lambda fh: fh.write(data), step)
 
 
 def _save(path: str | os.PathLike[str], write: Any, step: Any) -> None:
@@ -131,6 +132,17 @@ def load_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> dic
         CheckpointError: the checkpoint does not match its checksum, is missing although its
             checksum file records one, or has no checksum file.
     """
+    data = read_checkpoint_bytes(path, verify=verify)
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def read_checkpoint_bytes(path: str | os.PathLike[str], *, verify: bool = True) -> bytes:
+    """The bytes of the checkpoint at ``path``, checked against its recorded SHA-256 as
+    :func:`load_checkpoint` checks them (to send a checkpoint elsewhere unread).
+
+    Raises:
+        FileNotFoundError, CheckpointError: as :func:`load_checkpoint`.
+    """
     path = Path(path)
     meta = _read_checksum(path) if verify else None
     if not path.is_file():
@@ -156,4 +168,4 @@ def load_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> dic
                 f"in {checksum_path(path).name} ({len(data)} bytes, {meta.get('bytes')} "
                 "recorded)"
             )
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    return data

@@ -414,6 +414,7 @@ def train(
     progress: bool | None = None,
     on_start: Callable[[int | None], None] | None = None,
     checkpoint_every: int | str | None = None,
+    after_checkpoint: Callable[[int | None, Path], None] | None = None,
 ) -> RunResult:
     """Train one model as ``config`` says; record it in ``store`` if given.
 
@@ -437,6 +438,9 @@ def train(
             many steps, or ``"auto"`` (so that writing them costs at most 2 % of the run's
             time: :class:`~descentlab.engine.loop.CheckpointClock`) -- how the run is
             executed (a comparison's trials), not recorded in its config.
+        after_checkpoint: called with the run id and the checkpoint's path after each
+            checkpoint written in the middle of the run (e.g. to copy it elsewhere: a Ray
+            trial sends it to the driver's machine).
 
     Returns:
         The :class:`RunResult`.
@@ -477,7 +481,7 @@ def train(
         loop = Loop.single(config, built)
         loop.checkpoint_every = checkpoint_every
         return _launch(loop, config, built, store, run_id, path, state, until_step, progress,
-                       on_start)  # fmt: skip
+                       on_start, after_checkpoint)  # fmt: skip
 
 
 def _saved_state(ckpt_path: Path, record: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -504,6 +508,7 @@ def _launch(
     until_step: int | None,
     progress: bool | None,
     on_start: Callable[[int | None], None] | None,
+    after_checkpoint: Callable[[int | None, Path], None] | None = None,
 ) -> RunResult:
     """Train the run ``built`` (in ``loop``; recorded as ``run_id``) from the start or from
     the checkpoint ``state``."""
@@ -519,7 +524,7 @@ def _launch(
         ckpt_path = _default_checkpoint(store, run_id)
     if on_start is not None:
         on_start(run_id)
-    return _execute(loop, part, store, run_id, ckpt_path, until_step, progress)
+    return _execute(loop, part, store, run_id, ckpt_path, until_step, progress, after_checkpoint)
 
 
 def _execute(
@@ -530,6 +535,7 @@ def _execute(
     ckpt_path: Path | None,
     until_step: int | None,
     progress: bool | None,
+    after_checkpoint: Callable[[int | None, Path], None] | None = None,
 ) -> RunResult:
     b = part.b
     total = b.total_steps
@@ -549,6 +555,8 @@ def _execute(
 
     def on_checkpoint() -> None:
         save("running")
+        if after_checkpoint is not None:
+            after_checkpoint(run_id, ckpt_path)
 
     try:
         desc = b.run_name
@@ -580,6 +588,7 @@ def resume(
     on_start: Callable[[int | None], None] | None = None,
     restart: bool = False,
     checkpoint_every: int | str | None = None,
+    after_checkpoint: Callable[[int | None, Path], None] | None = None,
 ) -> RunResult:
     """Continue a run recorded in ``store`` from its last checkpoint.
 
@@ -601,7 +610,7 @@ def resume(
         on_start: called with the run id just before training continues.
         restart: start the run over from step 0 when its checkpoint is corrupted or missing
             (its metrics are deleted).
-        checkpoint_every: as for :func:`train`.
+        checkpoint_every, after_checkpoint: as for :func:`train`.
 
     Returns:
         The :class:`RunResult` of the whole run.
@@ -647,7 +656,7 @@ def resume(
         loop = Loop.single(config, built)
         loop.checkpoint_every = checkpoint_every
         return _launch(loop, config, built, store, run_id, ckpt_path, state, until_step,
-                       progress, on_start)  # fmt: skip
+                       progress, on_start, after_checkpoint)  # fmt: skip
 
 
 def _check_resumable(record: Any) -> None:

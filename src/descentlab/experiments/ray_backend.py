@@ -22,7 +22,9 @@ filesystem shared by the nodes:
 A worker node lost mid-sweep loses its running tasks; Ray runs them again elsewhere (task
 retries), and since a task writes nothing outside its scratch folder, a retried trial gives
 the same result. An interrupted driver resumes like the local backend: finished trials are in
-the store and are skipped when the command is run again.
+the store and are skipped when the command is run again, and a trial that checkpoints
+(``checkpoint_every``) continues from its last checkpoint, which each task sent to the
+driver's machine as it wrote it (:mod:`descentlab.experiments.ray_resume`).
 
 Ray is optional (``pip install 'descentlab[ray]'``). Without ``address`` a local Ray instance
 is started on 127.0.0.1 with no dashboard; with one the driver joins that cluster. Usage
@@ -54,6 +56,7 @@ from typing import Any, TypeVar
 
 from descentlab.engine.checkpoint import write_bytes_atomic
 from descentlab.engine.run import train
+from descentlab.experiments import ray_resume
 from descentlab.experiments.trials import (
     DataSource,
     Trial,
@@ -233,10 +236,9 @@ def make_runner(
     ``"ray"`` (Ray tasks; ``address`` joins a running cluster, None starts a local one).
     ``vectorize`` lets either train trials of one model together
     (:meth:`TrialRunner.submit_many <descentlab.experiments.trials.TrialRunner.submit_many>`):
-    one worker task, or one Ray task, per group. ``checkpoint_every``: the local runner's
-    trials checkpoint and resume mid-run (:class:`~descentlab.experiments.trials.TrialRunner`);
-    Ray tasks train against a scratch store of their node and keep no checkpoint (an
-    interrupted trial runs again from step 0).
+    one worker task, or one Ray task, per group. ``checkpoint_every``: how trials checkpoint
+    and resume mid-run, on either backend
+    (:class:`~descentlab.experiments.trials.TrialRunner`, :class:`RayTrialRunner`).
 
     Raises:
         ValueError: unknown backend, or ``address`` given for the local backend.
@@ -245,7 +247,8 @@ def make_runner(
     if check_backend(backend, address) == "local":
         return TrialRunner(store_path, source, workers=workers, threads=threads,
                            vectorize=vectorize, checkpoint_every=checkpoint_every)  # fmt: skip
-    return RayTrialRunner(store_path, source, address=address, threads=threads, vectorize=vectorize)
+    return RayTrialRunner(store_path, source, address=address, threads=threads,
+                          vectorize=vectorize, checkpoint_every=checkpoint_every)  # fmt: skip
 
 
 def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, list[dict[str, Any]]]:
@@ -256,7 +259,7 @@ def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, list[dict[str, A
         store = Store(Path(tmp) / "trial.sqlite", durable=False)
         try:
             value = work(store)
-            runs = [store.export_run(record.id) for record in store.list_runs()]
+            runs = [{**store.export_run(r.id), "id": r.id} for r in store.list_runs()]
         finally:
             store.close()
         for exported in runs:
@@ -270,26 +273,38 @@ def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, list[dict[str, A
 
 
 def _run_remote(
-    source: DataSource, trials: list[Trial], threads: int, sizes: Sequence[int] | None = None
+    source: DataSource,
+    trials: list[Trial],
+    threads: int,
+    sizes: Sequence[int] | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The body of a Ray task: run ``trials`` against a scratch store and export their runs,
     in the trials' order. ``sizes`` cuts ``trials`` into the parts that train one after
-    another, each alone or (several trials) in one vectorized pass (None: one part)."""
+    another, each alone or (several trials) in one vectorized pass (None: one part).
+    ``resume``: how trials checkpoint (``{"every": ..., "keeper": actor or None, "kept":
+    {trial index: what the driver kept of it}}``, see :mod:`.ray_resume`; None: they do not)."""
     sizes = [len(trials)] if sizes is None else list(sizes)
     if sum(sizes) != len(trials) or min(sizes, default=1) < 1:
         raise ValueError(f"sizes {sizes} do not cut {len(trials)} trials into parts")
     starts = [sum(sizes[:i]) for i in range(len(sizes))]
+    resume = resume or {"every": None, "keeper": None, "kept": {}}
 
     def work(store: Any) -> list[TrialOutcome]:
+        for partial in resume["kept"].values():
+            ray_resume.restore(store, partial)
+        ship = None
+        if resume["keeper"] is not None:
+            ship = ray_resume.shipper(store, resume["keeper"], _import_ray())
         return [
             o
             for a, n in zip(starts, sizes, strict=True)
-            for o in _execute_group(store, source, trials[a : a + n])
+            for o in _execute_group(store, source, trials[a : a + n], resume["every"], ship)
         ]
 
     with _threads(threads):
         outcomes, runs = _in_scratch_store(work)
-    by_id = dict(zip(sorted(o.run_id for o in outcomes), runs, strict=True))
+    by_id = {exported.pop("id"): exported for exported in runs}
     exports = [by_id[o.run_id] for o in outcomes]
     for exported, outcome in zip(exports, outcomes, strict=True):
         exported["seconds"] = outcome.seconds
@@ -445,6 +460,11 @@ class RayTrialRunner(TrialRunner):
             one Ray task (see :meth:`~descentlab.experiments.trials.TrialRunner.submit_many`).
         min_task_cost: short trials (or parts of vectorized groups) share a task up to about
             this estimated cost (:func:`pack_tasks`; 0: one trial or part per task).
+        checkpoint_every: as for :class:`~descentlab.experiments.trials.TrialRunner` (which
+            trials train alone and checkpoint); each checkpoint goes to the driver's machine,
+            next to the store, and a trial sent again (the command was stopped and run again,
+            or Ray retries its task) continues from its last one
+            (:mod:`~descentlab.experiments.ray_resume`).
 
     A Ray session that is already initialised in this process is used as it is and left
     running; one this runner started is shut down by :meth:`close`. The trials waiting are
@@ -471,8 +491,10 @@ class RayTrialRunner(TrialRunner):
         retries: int = 3,
         vectorize: bool = False,
         min_task_cost: float = MIN_TASK_COST,
+        checkpoint_every: int | str | None = None,
     ) -> None:
-        super().__init__(store_path, source, workers=1, threads=threads, vectorize=vectorize)
+        super().__init__(store_path, source, workers=1, threads=threads, vectorize=vectorize,
+                         checkpoint_every=checkpoint_every)  # fmt: skip
         ok = isinstance(min_task_cost, int | float) and not isinstance(min_task_cost, bool)
         if not ok or not 0 <= min_task_cost < float("inf"):
             raise ValueError(f"min_task_cost must be a finite number >= 0, got {min_task_cost!r}")
@@ -492,6 +514,7 @@ class RayTrialRunner(TrialRunner):
         self._ray: Any = None
         self._owned = False
         self._remote: Any = None
+        self._keeper: Any = None
         self._source_ref: Any = None
         self._refs: dict[Any, list[int]] = {}
         self._sizes: list[int] | None = None  # the parts of the task being sent
@@ -505,6 +528,8 @@ class RayTrialRunner(TrialRunner):
         ray, self._owned = _connect(self.address, self.num_cpus)
         self._ray = ray
         self._remote = ray.remote(max_retries=self.retries, retry_exceptions=False)(_run_remote)
+        if self.checkpoint_every is not None and not str(self.address).startswith("ray://"):
+            self._keeper = ray_resume.start_keeper(ray, self._kept_folder)
         # Given data go into the object store once; named problems load on each node.
         self._source_ref = ray.put(self.source) if self.source.data is not None else self.source
 
@@ -518,6 +543,10 @@ class RayTrialRunner(TrialRunner):
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
             self._refs.clear()
+            keeper, self._keeper = self._keeper, None
+            if keeper is not None:
+                with contextlib.suppress(Exception):
+                    ray.kill(keeper)
             if self._owned:
                 ray.shutdown()
                 self._owned = False
@@ -534,7 +563,10 @@ class RayTrialRunner(TrialRunner):
         if not todo:
             return
         slots = self._slots(cuda=any(_on_cuda(t) for t in todo))
-        parts = spread_groups(group_trials(todo), slots) if self.vectorize else [[t] for t in todo]
+        if self.vectorize:
+            parts = spread_groups(group_trials(todo, self._alone), slots)
+        else:
+            parts = [[t] for t in todo]
         for task in pack_tasks(parts, slots, cost=trial_cost, min_cost=self.min_task_cost):
             self._sizes = [len(p) for p in task]
             group = [t for p in task for t in p]
@@ -555,10 +587,21 @@ class RayTrialRunner(TrialRunner):
         self.start()
         sizes, self._sizes = self._sizes or [len(group)], None
         cuda = any(_on_cuda(t) for t in group)
+        kept = {i: ray_resume.load_partial(self._kept_folder, t) for i, t in enumerate(group)}
+        resume = {
+            "every": self.checkpoint_every,
+            "keeper": self._keeper,
+            "kept": {i: k for i, k in kept.items() if k is not None},
+        }
         ref = self._remote.options(num_cpus=self.threads, num_gpus=1 if cuda else 0).remote(
-            self._source_ref, group, self.threads, sizes
+            self._source_ref, group, self.threads, sizes, resume
         )
         self._refs[ref] = indices
+
+    @property
+    def _kept_folder(self) -> Path:
+        """Where running trials' checkpoints are kept (:mod:`.ray_resume`)."""
+        return Path(self.store_path).parent / "checkpoints"
 
     def _collect(self) -> TrialOutcome:
         ray = self._ray
@@ -580,10 +623,12 @@ class RayTrialRunner(TrialRunner):
             raise TrialError(f"trial {names} could not run on the Ray cluster: {exc}") from None
         for trial, exported in zip(trials, exports, strict=True):
             run = exported["run"]
+            run_id = self._import(exported)
+            ray_resume.discard_partial(self._kept_folder, trial)
             self._ready.append(
                 TrialOutcome(
                     trial,
-                    self._import(exported),
+                    run_id,
                     run["status"],
                     dict(run["summary"] or {}),
                     False,

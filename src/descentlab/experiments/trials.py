@@ -451,14 +451,24 @@ def _cut(costs: Sequence[float], share: float, lo: int) -> int:
     return min(counts, key=lambda k: (abs(totals[k - 1] - share), -k))
 
 
+#: Called with a trial, its run id and its checkpoint's path after each checkpoint written in
+#: the middle of the trial (see :func:`_execute_group`).
+AfterCheckpoint = Callable[[Trial, int, Path], None]
+
+
 def _execute_group(
-    store: Any, source: DataSource, trials: list[Trial], checkpoint_every: Any = None
+    store: Any,
+    source: DataSource,
+    trials: list[Trial],
+    checkpoint_every: Any = None,
+    after_checkpoint: AfterCheckpoint | None = None,
 ) -> list[TrialOutcome]:
     """Run ``trials`` here, together (``train_many``) when there are several; a trial alone
-    checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end) and
-    continues from its last checkpoint if an earlier session was stopped in it."""
+    checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end),
+    calling ``after_checkpoint`` after each, and continues from its last checkpoint if an
+    earlier session was stopped in it."""
     if len(trials) == 1:
-        return [_execute(store, source, trials[0], checkpoint_every)]
+        return [_execute(store, source, trials[0], checkpoint_every, after_checkpoint)]
     from descentlab.engine.multirun import train_many
 
     t0 = time.perf_counter()
@@ -482,7 +492,11 @@ def _execute_group(
 
 
 def _execute(
-    store: Any, source: DataSource, trial: Trial, checkpoint_every: Any = None
+    store: Any,
+    source: DataSource,
+    trial: Trial,
+    checkpoint_every: Any = None,
+    after_checkpoint: AfterCheckpoint | None = None,
 ) -> TrialOutcome:
     """Run one trial here (the engine records it in ``store``): from its last checkpoint
     where an earlier session was stopped in it, else from the start."""
@@ -490,10 +504,12 @@ def _execute(
 
     t0 = time.perf_counter()
     data = source.get(trial.data)
-    result = _resume_unfinished(store, trial, data, checkpoint_every)
+    options = {"checkpoint_every": checkpoint_every, "after_checkpoint": None}
+    if after_checkpoint is not None:
+        options["after_checkpoint"] = functools.partial(after_checkpoint, trial)
+    result = _resume_unfinished(store, trial, data, options)
     if result is None:
-        result = train(trial.config, store, data=data, progress=False,
-                       checkpoint_every=checkpoint_every)  # fmt: skip
+        result = train(trial.config, store, data=data, progress=False, **options)
     _store_monitor(store, trial, result)
     _store_test_outcomes(store, source, trial, result)
     _discard_checkpoint(store, result)
@@ -503,14 +519,14 @@ def _execute(
     )
 
 
-def _resume_unfinished(store: Any, trial: Trial, data: Any, checkpoint_every: Any) -> Any:
+def _resume_unfinished(store: Any, trial: Trial, data: Any, engine: dict[str, Any]) -> Any:
     """The trial continued from where an earlier session left it: its interrupted run (a
     killed session's runs are marked interrupted when the next one opens the store, see
     :func:`mark_orphans`) resumed from its last checkpoint -- the same iterates, data order
     and random streams as if never stopped (:func:`~descentlab.engine.run.resume`), or from
     step 0 as the same run where it wrote none. A checkpoint that fails its verification is
     set aside (``<name>.corrupt``), never used: the run starts over, with one warning. None:
-    no such run."""
+    no such run. ``engine``: how the run checkpoints (``train``'s keywords)."""
     from descentlab.engine.checkpoint import CheckpointError
     from descentlab.engine.run import resume
 
@@ -520,7 +536,7 @@ def _resume_unfinished(store: Any, trial: Trial, data: Any, checkpoint_every: An
     if record is None:
         return None
     options = {"data": data, "optimizer": trial.config.optimizer, "progress": False,
-               "schedule": trial.config.schedule, "checkpoint_every": checkpoint_every}  # fmt: skip
+               "schedule": trial.config.schedule, **engine}  # fmt: skip
     try:
         return resume(record.id, store, **options)
     except CheckpointError as exc:

@@ -47,6 +47,7 @@ References:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -327,9 +328,23 @@ class DigitsCNN(nn.Module):
 
 
 def _sqrtm_psd(q: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a symmetric positive semi-definite matrix (float64)."""
-    eig, vec = np.linalg.eigh(q)
-    return (vec * np.sqrt(np.clip(eig, 0.0, None))) @ vec.T
+    """Symmetric square root of a symmetric positive semi-definite matrix (float64), computed
+    once per matrix in a process (every run of a comparison builds the model again from the
+    same Hessian, and the eigendecomposition costs more than a short run's steps)."""
+    q = np.ascontiguousarray(q, dtype=np.float64)
+    key = (q.shape, hashlib.sha256(q.tobytes()).hexdigest())
+    root = _ROOTS.get(key)
+    if root is None:
+        eig, vec = np.linalg.eigh(q)
+        root = (vec * np.sqrt(np.clip(eig, 0.0, None))) @ vec.T
+        _ROOTS[key] = root
+        while len(_ROOTS) > 8:
+            _ROOTS.pop(next(iter(_ROOTS)))
+    return root.copy()
+
+
+#: :func:`_sqrtm_psd`'s last roots, by the matrix's shape and SHA-256.
+_ROOTS: dict[tuple[Any, str], np.ndarray] = {}
 
 
 class QuadraticDeep(nn.Module):

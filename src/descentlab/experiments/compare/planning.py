@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,34 @@ def tuning_trials(
     plan = Plan.of(spec)
     if settings is None:
         settings = first_round(plan, choice)
+    key = (id(plan), id(choice), json.dumps(settings, sort_keys=True, default=repr), rung)
+    kept = _TRIALS.get(key)
+    if kept is not None and kept[0] is plan and kept[1] is choice:
+        _TRIALS.move_to_end(key)
+        return list(kept[2])
+    trials = _tuning_trials(plan, choice, settings, rung)
+    _TRIALS[key] = (plan, choice, tuple(trials))  # holds plan and choice: their ids stay theirs
+    if len(_TRIALS) > _KEEP_TRIALS:
+        _TRIALS.popitem(last=False)
+    return trials
+
+
+#: :func:`tuning_trials`' last answers: a comparison asks for the same trials after each
+#: outcome (with pruning, each rung's too), and making them (configs, records, keys, groups)
+#: is not free (docs/pruning.md).
+_TRIALS: OrderedDict[tuple[Any, ...], tuple[Plan, OptimizerChoice, tuple[Trial, ...]]] = (
+    OrderedDict()
+)
+_KEEP_TRIALS = 256
+
+
+def _tuning_trials(
+    plan: Plan,
+    choice: OptimizerChoice,
+    settings: Sequence[Mapping[str, Any]],
+    rung: int | None,
+) -> list[Trial]:
+    """:func:`tuning_trials`, made."""
     steps = plan.tune_steps if rung is None else plan.rungs[rung]
     every = max(1, steps // 5) if rung is None else steps
     suffix = "" if rung is None else f"/rung{rung}"

@@ -107,8 +107,9 @@ def compare(
             continues each unfinished trial from its last checkpoint and ends with the table
             it would have given uninterrupted (see
             :class:`~descentlab.experiments.trials.TrialRunner` for which trials train alone;
-            with ``backend="ray"`` trials restart from step 0). A finished trial's checkpoint
-            is removed.
+            with ``backend="ray"`` each checkpoint is kept on this machine:
+            :mod:`~descentlab.experiments.ray_resume`). A finished trial's checkpoint is
+            removed.
 
     Returns:
         The :class:`Comparison`.
