@@ -1,0 +1,72 @@
+"""Nothing lost, nothing silent, round four (issue 51): the cases the first session left.
+
+One table of command-line cases (each: the command, how it is run, and the one line it must
+print), then the cases that need their own set-up."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from _models import one_line as _one_line
+from _models import run_cli
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _program(argv, *, env=None, stdout=subprocess.PIPE, cwd=None):
+    """``descentlab ARGV`` as the program (its own process)."""
+    full = {**os.environ, "PYTHONPATH": SRC, **(env or {})}
+    full.pop("DESCENTLAB_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "descentlab", *map(str, argv)],
+        env=full, stdout=stdout, stderr=subprocess.PIPE, timeout=300, cwd=cwd,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------
+# the terminal: a reader that leaves, an encoding that cannot show everything
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly():
+    """``descentlab optimizers | head -c 20``: the pipe's reader is gone before the command
+    writes (its read end closed), so every write fails with EPIPE."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = _program(["optimizers", "adam"], stdout=write)
+    finally:
+        os.close(write)
+    assert proc.stderr == b""
+    assert proc.returncode == 141  # 128 + SIGPIPE, what the shell reports for `cat | head`
+
+
+@pytest.mark.parametrize("argv", [["optimizers", "adam"], ["optimizers", "lion"]])
+def test_an_ascii_terminal_gets_the_text_with_replacements(argv):
+    proc = _program(argv, env={"PYTHONIOENCODING": "ascii"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == b""
+    assert b"?" in proc.stdout and len(proc.stdout.splitlines()) > 5
+
+
+# ------------------------------------------------------------------------------------------
+# the playground's address
+
+
+def test_playground_on_a_bad_host_names_it_and_the_port(capsys):
+    code, _out, err = run_cli(["playground", "--host", "bad host", "--port", "8123",
+                               "--no-browser"], capsys)  # fmt: skip
+    _one_line(code, err, "'bad host'", "8123")
+
+
+def test_playground_on_a_busy_port_names_it(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _out, err = run_cli(["playground", "--port", port, "--no-browser"], capsys)
+    _one_line(code, err, "'127.0.0.1'", str(port), "in use")
