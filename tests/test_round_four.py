@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,82 @@ def test_workers_are_at_most_the_trials_the_comparison_runs(capsys):
     assert _resolve(spec, None, None, 3)[2] == 3
     _code, out, _err = run_cli(["compare", "--help"], capsys)
     assert "one per trial" in " ".join(out.split())
+
+
+# ------------------------------------------------------------------------------------------
+# a problem that cannot be trained: refused in one line, before any run folder
+
+_PROBLEMS = """
+import torch
+from torch import nn
+
+
+class Frozen(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+        self.lin.requires_grad_(False)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def _data(y, n=60):
+    x = torch.randn(n, 2, generator=torch.Generator().manual_seed(0))
+    y = y(x)
+    return {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:]}
+
+
+def labels(x):
+    return (x[:, 0] > 0).long()
+
+
+def wide(n_classes=2):
+    return {"model": lambda: nn.Linear(2, 7), "n_classes": n_classes, "data": _data(labels)}
+
+
+def frozen():
+    return {"model": Frozen, "data": _data(labels)}
+
+
+def target(bad="nan"):
+    def y(x):
+        out = x.sum(1, keepdim=True)
+        out[3, 0] = float(bad)
+        return out
+
+    return {"model": lambda: nn.Linear(2, 1), "task": "regression", "data": _data(y)}
+"""
+
+PROBLEM_CASES = {
+    "n_classes-below-the-outputs": ("wide", [], ["n_classes is 2", "gives 7 outputs"]),
+    "n_classes-0": ("wide", ["n_classes=0"], ["n_classes must be a positive integer", "got 0"]),
+    "no-trainable-parameters": ("frozen", [], ["(Frozen) has no trainable parameters"]),
+    "nan-target": ("target", [], ["data['y_train'] holds nan at (3, 0)"]),
+    "inf-target": ("target", ["bad=-inf"], ["data['y_train'] holds -inf at (3, 0)"]),
+}
+TINY = [
+    "--batch-size", "8", "--steps", "4", "--tune-steps", "4", "--lr-trials", "2", "--seeds",
+    "1", "--landscapes", "none", "--no-progress", "--no-report", "--workers", "1",
+    "--one-at-a-time", "--optimizers", "sgd",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(PROBLEM_CASES))
+def test_a_problem_that_cannot_train_is_refused_before_any_folder(case, tmp_path, capsys):
+    func, options, words = PROBLEM_CASES[case]
+    (tmp_path / "prob.py").write_text(textwrap.dedent(_PROBLEMS))
+    argv = ["compare", "--problem", f"{tmp_path / 'prob.py'}:{func}", *TINY,
+            "--runs-dir", tmp_path / "runs"]  # fmt: skip
+    for opt in options:
+        argv += ["--problem-option", opt]
+    _one_line(*run_cli(argv, capsys)[::2], *words)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_n_classes_that_matches_the_model_trains(tmp_path, capsys):
+    (tmp_path / "prob.py").write_text(textwrap.dedent(_PROBLEMS))
+    argv = ["compare", "--problem", f"{tmp_path / 'prob.py'}:wide", "--problem-option",
+            "n_classes=7", *TINY, "--runs-dir", tmp_path / "runs"]  # fmt: skip
+    code, _out, err = run_cli(argv, capsys)
+    assert code == 0, err
