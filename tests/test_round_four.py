@@ -168,3 +168,26 @@ def test_n_classes_that_matches_the_model_trains(tmp_path, capsys):
             "n_classes=7", *TINY, "--runs-dir", tmp_path / "runs"]  # fmt: skip
     code, _out, err = run_cli(argv, capsys)
     assert code == 0, err
+
+
+# ------------------------------------------------------------------------------------------
+# a store whose metric values are text
+
+
+@pytest.mark.parametrize("which", ["name = 'accuracy'", "run_id > 0"])
+def test_report_of_a_store_with_text_metric_values_is_refused(which, tmp_path, capsys):
+    """Text in a metric the report does not draw (validation accuracy: the report reads the
+    runs' summaries) rendered without a word; text in every metric said only "could not
+    convert string to float"."""
+    import sqlite3
+
+    argv = ["compare", "--problem", "moons", "--problem-option", "n_samples=120", *TINY,
+            "--runs-dir", tmp_path, "--name", "c"]  # fmt: skip
+    assert run_cli(argv, capsys)[0] == 0
+    with sqlite3.connect(tmp_path / "c" / "descentlab.sqlite") as conn:
+        conn.execute(f"UPDATE metrics SET value = 'abc' WHERE {which}")
+    conn.close()
+    out = tmp_path / "out" / "r.html"
+    _one_line(*run_cli(["report", tmp_path / "c", "--output", out], capsys)[::2],
+              "is damaged", "is 'abc', not a number")  # fmt: skip
+    assert not (tmp_path / "out").exists()

@@ -888,12 +888,40 @@ class Store(_Database):
         grouped: dict[str, tuple[list[int], list[float]]] = {}
         for sp, nm, step, value in rows:
             steps, values = grouped.setdefault(f"{sp}/{nm}", ([], []))
+            if not isinstance(value, (int, float)) and value is not None:
+                raise self._not_a_number(run_id, f"{sp}/{nm}", step, value)
             steps.append(step)
             values.append(math.nan if value is None else value)
         return {
             key: MetricSeries(np.asarray(s, dtype=np.int64), np.asarray(v, dtype=np.float64))
             for key, (s, v) in grouped.items()
         }
+
+    def check_metric_values(self) -> None:
+        """Refuse a store holding a metric value that is not a number (text or bytes that
+        something other than descentlab wrote): a report would show what it could read.
+
+        Raises:
+            StoreError: naming the first such value's run, metric and step.
+        """
+        row = (
+            self._connection()
+            .execute(
+                "SELECT run_id, split, name, step, value FROM metrics "
+                "WHERE typeof(value) NOT IN ('real', 'integer', 'null') LIMIT 1"
+            )
+            .fetchone()
+        )
+        if row is not None:
+            run_id, sp, nm, step, value = row
+            raise self._not_a_number(run_id, f"{sp}/{nm}", step, value)
+
+    def _not_a_number(self, run_id: int, key: str, step: int, value: Any) -> StoreError:
+        return StoreError(
+            f"store {self.path} is damaged: run {run_id}'s metric {key} at step {step} is "
+            f"{value!r}, not a number (its metrics table was written by something other "
+            "than descentlab)"
+        )
 
     # -- artifacts -------------------------------------------------------------------------
 
