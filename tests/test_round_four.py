@@ -191,3 +191,30 @@ def test_report_of_a_store_with_text_metric_values_is_refused(which, tmp_path, c
     _one_line(*run_cli(["report", tmp_path / "c", "--output", out], capsys)[::2],
               "is damaged", "is 'abc', not a number")  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# names and folders that are not UTF-8 (raw bytes: Python keeps them as surrogates)
+
+BAD = "bad\udcff"  # the bytes b"bad\xff" as sys.argv holds them
+UTF8_CASES = {
+    "compare-name": (["compare", *TINY, "--problem", "moons", "--name", BAD], "--name"),
+    "compare-runs-dir": (["compare", *TINY, "--problem", "moons", "--runs-dir", f"{{t}}/{BAD}"],
+                         "--runs-dir"),
+    "train-name": (["train", "--problem", "moons", "--steps", "3", "--name", BAD], "--name"),
+    "train-runs-dir=": (["train", "--problem", "moons", "--steps", "3",
+                         f"--runs-dir={{t}}/{BAD}/r"], "--runs-dir"),
+    "report-run-dir": (["report", f"{{t}}/{BAD}"], "an argument"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(UTF8_CASES))
+def test_an_argument_that_is_not_utf8_is_refused_before_anything(case, tmp_path, capsys,
+                                                                 monkeypatch):  # fmt: skip
+    argv, flag = UTF8_CASES[case]
+    monkeypatch.chdir(tmp_path)
+    argv = [a.replace("{t}", str(tmp_path)) for a in argv]
+    if "--runs-dir" not in " ".join(argv) and argv[0] != "report":
+        argv += ["--runs-dir", str(tmp_path / "runs")]
+    _one_line(*run_cli(argv, capsys)[::2], f"{flag} is not valid UTF-8", "bad\\xff")
+    assert list(tmp_path.iterdir()) == []

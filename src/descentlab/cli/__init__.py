@@ -84,6 +84,27 @@ def _plain_announcements() -> None:
     warnings.formatwarning = formatwarning  # type: ignore[assignment]
 
 
+def _undecodable(argv: list[str]) -> str | None:
+    """Why the first argument that is not valid UTF-8 is refused, or None (a name or folder
+    given as raw bytes, which Python keeps as surrogates: the store, the reports and the run
+    folders' names hold text). Checked before anything is created or trained."""
+    for i, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            if arg.startswith("--") and "=" in arg:
+                what, arg = arg.split("=", 1)
+            elif i and argv[i - 1].startswith("-"):
+                what = argv[i - 1]
+            else:
+                what = "an argument"
+            return (
+                f"{what} is not valid UTF-8 ({os.fsencode(arg)!r}); descentlab keeps names and "
+                "paths as text: give them in UTF-8"
+            )
+    return None
+
+
 def _printable_anywhere() -> None:
     """Text that the terminal's encoding cannot show (``PYTHONIOENCODING=ascii``, a C
     locale) is printed with ``?`` in its place rather than refused."""
@@ -149,6 +170,10 @@ def _main(argv: list[str] | None) -> int:
         watch_interrupts()
         guard_exits()
     parser = build_parser()
+    undecodable = _undecodable(sys.argv[1:] if argv is None else [str(a) for a in argv])
+    if undecodable is not None:
+        print(f"descentlab: error: {undecodable}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     _run["own_process"] = argv is None  # the program's own command line: a command may end it
     if getattr(args, "func", None) is None:
