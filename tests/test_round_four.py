@@ -218,3 +218,53 @@ def test_an_argument_that_is_not_utf8_is_refused_before_anything(case, tmp_path,
         argv += ["--runs-dir", str(tmp_path / "runs")]
     _one_line(*run_cli(argv, capsys)[::2], f"{flag} is not valid UTF-8", "bad\\xff")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------
+# a full disk: the output folder a command made is taken back
+
+
+FULL_DISK_CASES = {
+    "experiment": ["experiment", "information", "--quick", "--out", "{t}/out/e"],
+    "figures": ["figures", "seeds", "--only", "seed001_parabola_lr,seed001_xsinx_learning_rate",
+                "--no-animations",
+                "--quick", "--out", "{t}/out/f"],
+    "lectures": ["lectures", "--only", "000", "--items", "1", "--quick", "--out", "{t}/out/l"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(FULL_DISK_CASES))
+def test_a_full_disk_leaves_no_output_folder(case, tmp_path, capsys, monkeypatch):
+    """The disk fills after the first file written (``fsync`` of the second file's content
+    raises ENOSPC): one line, and the files and folders the command made are gone."""
+    import errno
+
+    real, calls = os.fsync, []
+
+    def full(fd):
+        calls.append(fd)
+        if len(calls) > 2:  # (the first file's content and its folder)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    argv = [a.replace("{t}", str(tmp_path)) for a in FULL_DISK_CASES[case]]
+    code, _out, err = run_cli(argv, capsys)
+    if case == "lectures":  # (it logs each lecture it builds on stderr)
+        err = err.strip().splitlines()[-1]
+    _one_line(code, err, "no space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_command_takes_back_its_folder_with_what_workers_wrote(tmp_path):
+    """``lectures`` runs its experiments in worker processes, which write their results into
+    the book's data folder and record nothing in the command's process: on a full disk the
+    folder the command made stayed, holding them."""
+    from descentlab._files import make_dirs, remove_created, track_created
+
+    (tmp_path / "before").mkdir()
+    with track_created():
+        make_dirs(tmp_path / "book" / "data")
+        (tmp_path / "book" / "data" / "momentum.json").write_text("{}")  # a worker's
+        remove_created()
+    assert [p.name for p in tmp_path.iterdir()] == ["before"]
