@@ -268,3 +268,37 @@ def test_a_failed_command_takes_back_its_folder_with_what_workers_wrote(tmp_path
         (tmp_path / "book" / "data" / "momentum.json").write_text("{}")  # a worker's
         remove_created()
     assert [p.name for p in tmp_path.iterdir()] == ["before"]
+
+
+# ------------------------------------------------------------------------------------------
+# the kernel cache on a full disk: the compiler's words stay off the terminal
+
+LINKER = (
+    "/usr/bin/ld: final link failed: No space left on device\\n"  # (printf's escapes)
+    "collect2: error: ld returned 1 exit status\\n"
+)
+
+
+@pytest.mark.parametrize("said, cause", [(LINKER, "no space left on device in the kernel "
+                                          "cache"), ("kernel.cpp:3: error: boom\\n",
+                                                     "DESCENTLAB_DEBUG=1 shows why")])  # fmt: skip
+def test_a_compiler_that_fails_is_announced_once_in_our_words(said, cause, tmp_path, monkeypatch):
+    from descentlab import _native as N
+    from descentlab.problems import kernels
+
+    monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
+    monkeypatch.delenv("DESCENTLAB_DEBUG", raising=False)
+    fake = f"printf '{said}' >&2; exit 1"
+    monkeypatch.setattr(N, "_command", lambda cc, src, out: ["sh", "-c", fake])
+    monkeypatch.setattr(kernels, "_warned", set())
+    monkeypatch.setattr(N, "_libraries", {})
+    monkeypatch.setattr(N, "_bound", {})
+    from descentlab.report import figures as F
+
+    with pytest.warns(RuntimeWarning) as seen:
+        F.compare("ravine", ["sgd"], steps=3)  # falls back to the step-by-step path
+    mine = [str(w.message) for w in seen if "kernel" in str(w.message)]
+    # once per kernel that falls back: the trajectory's, and the optimizer's fused step
+    assert 1 <= len(mine) == len({m.split(" (")[0] for m in mine}) <= 2, mine
+    for m in mine:
+        assert "\n" not in m and "collect2" not in m and cause in m, m
