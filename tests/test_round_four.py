@@ -302,3 +302,30 @@ def test_a_compiler_that_fails_is_announced_once_in_our_words(said, cause, tmp_p
     assert 1 <= len(mine) == len({m.split(" (")[0] for m in mine}) <= 2, mine
     for m in mine:
         assert "\n" not in m and "collect2" not in m and cause in m, m
+
+
+# ------------------------------------------------------------------------------------------
+# a file size limit (ulimit -f): the real cause named, no new store
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_a_file_size_limit_is_named_and_leaves_no_store(command, tmp_path):
+    import resource
+
+    def cap() -> None:  # as `ulimit -f 40` does (Python ignores SIGXFSZ: writes get EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_960, 40_960))
+
+    argv = {
+        "train": ["train", "--problem", "moons", "--steps", "3", "--batch-size", "16",
+                  "--no-progress"],
+        "compare": ["compare", "--problem", "moons", "--problem-option", "n_samples=120",
+                    *TINY],
+    }[command] + ["--runs-dir", tmp_path / "r"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": SRC}
+    env.pop("DESCENTLAB_DEBUG", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "descentlab", *map(str, argv)],
+        env=env, preexec_fn=cap, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    _one_line(proc.returncode, proc.stderr, "file too large", "over 40960 bytes", "ulimit -f")
+    assert not (tmp_path / "r").exists()
