@@ -46,9 +46,8 @@ def test_a_reader_that_leaves_ends_the_command_quietly():
     assert proc.returncode == 141  # 128 + SIGPIPE, what the shell reports for `cat | head`
 
 
-@pytest.mark.parametrize("argv", [["optimizers", "adam"], ["optimizers", "lion"]])
-def test_an_ascii_terminal_gets_the_text_with_replacements(argv):
-    proc = _program(argv, env={"PYTHONIOENCODING": "ascii"})
+def test_an_ascii_terminal_gets_the_text_with_replacements():
+    proc = _program(["optimizers", "adam"], env={"PYTHONIOENCODING": "ascii"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == b""
     assert b"?" in proc.stdout and len(proc.stdout.splitlines()) > 5
