@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` (None: this program's command line). Ctrl-C, while it starts
     or later, ends it with one line and exit code 130; a reader of its output that leaves
     (``| head``) ends it quietly."""
-    _printable_anywhere()
+    if argv is None:  # the program's own streams (a program calling main keeps its own)
+        _printable_anywhere()
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, not at exit: a reader that left is seen below
