@@ -142,3 +142,12 @@ def run_cli(argv, capsys):  # type: ignore[no-untyped-def]
         code = exc.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def one_line(code, err, *words):  # type: ignore[no-untyped-def]
+    """Assert a refusal: exit 2 and one line ``descentlab: error: ...`` holding ``words``."""
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("descentlab: error: "), err
+    for w in words:
+        assert w in lines[0], lines[0]

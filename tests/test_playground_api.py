@@ -313,3 +313,13 @@ def test_betas_are_checked_by_the_optimizers_declared_checks(client):
     assert bad.status_code == 422 and "betas must be a pair" in bad.json()["error"]
     bad = _run(client, optimizers=[{"name": "adam", "betas": [0.9, "x"]}])
     assert bad.status_code == 422 and "betas[1] must be a finite number" in bad.json()["error"]
+
+
+@pytest.mark.parametrize("depth", [17, 500, 30_000])
+def test_deeply_nested_json_is_a_400_with_one_line(client, depth):
+    """json's parser recurses once per level: 30,000 levels (within the body limit) was a
+    RecursionError and HTTP 500."""
+    body = b"[" * depth + b"]" * depth
+    r = client.post("/api/run", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert "nested more than 16 levels" in r.json()["error"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _models import one_line as _one_line
 from _models import run_cli
 
 import descentlab
@@ -94,14 +95,6 @@ MOONS = ["--problem", "moons", "--problem-option", "n_samples=120"]
 def _modules(tmp_path: Path, opt: str = "", problem: str = "", late: int = 30) -> None:
     (tmp_path / "uopt.py").write_text(textwrap.dedent(_OPT.format(mode=opt, late=late)))
     (tmp_path / "uprob.py").write_text(textwrap.dedent(_PROBLEM.format(mode=problem)))
-
-
-def _one_line(code, err, *words):
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("descentlab: error: "), err
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 def _completed(runs: Path) -> int:

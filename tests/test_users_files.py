@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from _models import one_line as _one_line
 from _models import run_cli
 
 from descentlab.store import Store, StoreError
@@ -19,14 +20,6 @@ TINY = [
     "--batch-size", "16", "--steps", "4", "--tune-steps", "4", "--lr-trials", "2", "--seeds",
     "1", "--landscapes", "none", "--no-progress", "--workers", "1", "--one-at-a-time",
 ]  # fmt: skip
-
-
-def _one_line(code, err, *words):
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("descentlab: error: "), err
-    for w in words:
-        assert w in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,10 @@ in the folders above the destination are followed as usual.
 A command that fails for lack of space (``ENOSPC``, a quota, ``RLIMIT_FSIZE``, SQLite's
 "database or disk is full") should leave nothing it created. Inside :func:`track_created` (the
 CLI's dispatcher opens it), the writers record the files and folders they create
-(:func:`note_created`); :func:`remove_created` deletes them again, newest first, folders only
-when empty. Files that existed before the command are never recorded, so a store that was
-there stays (SQLite's transactions keep it intact).
+(:func:`note_created`); :func:`remove_created` deletes them again, newest first, a folder with
+what is in it (the command's worker processes write into it too). Files that existed before
+the command are never recorded, so a store that was there stays (SQLite's transactions keep it
+intact).
 
 Only the standard library is imported here.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
@@ -267,15 +269,17 @@ def note_created(path: str | os.PathLike[str]) -> None:
 
 
 def remove_created() -> list[str]:
-    """Delete what was recorded since :func:`track_created` opened, newest first (folders only
-    once empty); returns what was deleted."""
+    """Delete what was recorded since :func:`track_created` opened, newest first; returns what
+    was deleted. A folder this process created goes with what is in it: only the command
+    wrote there, in this process or in its worker processes (a lecture's experiments write
+    their results from workers, which record nothing here)."""
     removed: list[str] = []
     if _created is None:
         return removed
     for p in reversed(_created):
         with contextlib.suppress(OSError):
             if os.path.isdir(p) and not os.path.islink(p):
-                os.rmdir(p)
+                shutil.rmtree(p)  # (links inside are removed, never followed)
             else:
                 os.unlink(p)
             removed.append(p)

@@ -74,6 +74,9 @@ class KernelUnavailable(RuntimeError):
     """A native kernel cannot be had here: no C++ compiler, the compiler failed, the cache
     folder is not private, or the library does not load."""
 
+    #: what a compiler that failed printed (not shown: the message says why in one line)
+    compiler_output: str = ""
+
 
 # In the key and the sidecar: caches written by older formats are never looked at (they would
 # otherwise each be rebuilt with a warning).
@@ -232,7 +235,9 @@ def _build(
             start_new_session=True,
         )
         if proc.returncode != 0:
-            raise KernelUnavailable(f"compiling a {what} failed ({cc}):\n{proc.stderr[-2000:]}")
+            error = KernelUnavailable(_compile_failure(what, cc, proc, directory))
+            error.compiler_output = proc.stderr  # (the compiler's own words, kept off screen)
+            raise error
         data = out.read_bytes()
     # The library first, then its sidecar: a library whose sidecar is not (yet) its own fails
     # verification and is rebuilt, never loaded. Not fsync-ed: an entry that a crash leaves
@@ -245,6 +250,26 @@ def _build(
         raise KernelUnavailable(f"writing the {what} to the cache failed: {exc}") from None
     _compiles += 1
     return data
+
+
+#: the compiler's or linker's words for "no room", and ours
+_NO_ROOM = {
+    "no space left on device": "no space left on device",
+    "disk quota exceeded": "disk quota exceeded",
+    "file too large": "file too large (a file size limit)",
+}
+
+
+def _compile_failure(what: str, cc: str, proc: subprocess.CompletedProcess, directory: Path) -> str:
+    """One line in descentlab's words for a compiler that failed: its status and, where its
+    output says the disk was full (the linker's "collect2: error" follows), that cause."""
+    said = proc.stderr.lower()
+    cause = next((ours for theirs, ours in _NO_ROOM.items() if theirs in said), None)
+    why = f"{cause} in the kernel cache {directory}" if cause else "DESCENTLAB_DEBUG=1 shows why"
+    line = f"compiling a {what} failed ({Path(cc).name} exited with {proc.returncode}: {why})"
+    if os.environ.get("DESCENTLAB_DEBUG"):
+        return f"{line}:\n{proc.stderr[-2000:]}"
+    return line
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -150,6 +150,12 @@ def _explain(path: Path, exc: BaseException, timeout: float) -> str:
     """One line saying what is wrong with the store at ``path``."""
     msg = str(exc)
     low = msg.lower()
+    limit = _size_limit(path, exc)
+    if limit is not None:
+        return (
+            f"{path}: file too large: this process may not write files over {limit} bytes "
+            f"(its file size limit, ulimit -f; SQLite: {msg})"
+        )
     if _no_space(path, exc):
         return f"{path}: no space left on device (the store could not be written; SQLite: {msg})"
     if isinstance(exc, ValueError):  # JSON that does not parse
@@ -198,10 +204,28 @@ def _guarded(method: Any) -> Any:
     return wrapper
 
 
+def _size_limit(path: Path, exc: BaseException) -> int | None:
+    """The file size limit (``RLIMIT_FSIZE``, ``ulimit -f``) that SQLite's write error most
+    likely met -- a write past it fails with EFBIG, which SQLite reports as an I/O error or a
+    full disk -- or None: no limit is set, the error is another, or the disk is full."""
+    if not (out_of_space(exc) or "disk i/o" in str(exc).lower()):
+        return None
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if soft == resource.RLIM_INFINITY or shutil.disk_usage(path.absolute().parent).free < 2**20:
+            return None
+    except (ImportError, OSError, ValueError):
+        return None
+    return int(soft)
+
+
 def _no_space(path: Path, exc: BaseException) -> bool:
-    """Whether SQLite's error means the store's disk is full: SQLITE_FULL, or an I/O error
-    (growing the ``-shm`` or ``-wal`` file) while less than 1 MiB is free there."""
-    if out_of_space(exc):
+    """Whether SQLite's error means the store could not grow: SQLITE_FULL, or an I/O error
+    (growing the ``-shm`` or ``-wal`` file) while less than 1 MiB is free there or a file size
+    limit is set (:func:`_size_limit`)."""
+    if out_of_space(exc) or _size_limit(path, exc) is not None:
         return True
     if not (isinstance(exc, sqlite3.Error) and "disk i/o" in str(exc).lower()):
         return False
@@ -888,12 +912,40 @@ class Store(_Database):
         grouped: dict[str, tuple[list[int], list[float]]] = {}
         for sp, nm, step, value in rows:
             steps, values = grouped.setdefault(f"{sp}/{nm}", ([], []))
+            if not isinstance(value, (int, float)) and value is not None:
+                raise self._not_a_number(run_id, f"{sp}/{nm}", step, value)
             steps.append(step)
             values.append(math.nan if value is None else value)
         return {
             key: MetricSeries(np.asarray(s, dtype=np.int64), np.asarray(v, dtype=np.float64))
             for key, (s, v) in grouped.items()
         }
+
+    def check_metric_values(self) -> None:
+        """Refuse a store holding a metric value that is not a number (text or bytes that
+        something other than descentlab wrote): a report would show what it could read.
+
+        Raises:
+            StoreError: naming the first such value's run, metric and step.
+        """
+        row = (
+            self._connection()
+            .execute(
+                "SELECT run_id, split, name, step, value FROM metrics "
+                "WHERE typeof(value) NOT IN ('real', 'integer', 'null') LIMIT 1"
+            )
+            .fetchone()
+        )
+        if row is not None:
+            run_id, sp, nm, step, value = row
+            raise self._not_a_number(run_id, f"{sp}/{nm}", step, value)
+
+    def _not_a_number(self, run_id: int, key: str, step: int, value: Any) -> StoreError:
+        return StoreError(
+            f"store {self.path} is damaged: run {run_id}'s metric {key} at step {step} is "
+            f"{value!r}, not a number (its metrics table was written by something other "
+            "than descentlab)"
+        )
 
     # -- artifacts -------------------------------------------------------------------------
 

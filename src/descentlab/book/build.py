@@ -69,7 +69,7 @@ def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:
     todo = [name for name in names if ctx.saved(name) is None]
     if len(todo) < 2:
         return
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(ctx.data_dir)  # (noted: a command that fails for lack of space removes it)
     ctx.log(f"  running {len(todo)} experiments, {workers} at a time: {', '.join(todo)}")
 
     def done(i: int, fut: Future[float]) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from descentlab._files import write_atomic
+from descentlab._files import make_dirs, write_atomic
 from descentlab.experiments import lectures
 from descentlab.experiments.lectures._common import ExperimentResult
 from descentlab.report.lecture_book import Evidence
@@ -213,7 +213,7 @@ class Context:
             result = lectures.run(name, quick=self.quick)
             self.log(f"  ran experiment {name} in {time.perf_counter() - t0:.1f} s")
         else:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            make_dirs(self.data_dir)  # (noted: a command that fails for lack of space removes it)
             seconds = run_and_save(name, self.quick, str(self.data_dir))
             self.log(f"  ran experiment {name} in {seconds:.1f} s")
             result = ExperimentResult.load(self.data_dir / f"{name}.json")

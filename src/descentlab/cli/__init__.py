@@ -14,9 +14,12 @@ decides which exceptions those are.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import pkgutil
+import select
+import signal
 import sys
 from typing import Any, NoReturn
 
@@ -81,11 +84,73 @@ def _plain_announcements() -> None:
     warnings.formatwarning = formatwarning  # type: ignore[assignment]
 
 
+def _undecodable(argv: list[str]) -> str | None:
+    """Why the first argument that is not valid UTF-8 is refused, or None (a name or folder
+    given as raw bytes, which Python keeps as surrogates: the store, the reports and the run
+    folders' names hold text). Checked before anything is created or trained."""
+    for i, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            if arg.startswith("--") and "=" in arg:
+                what, arg = arg.split("=", 1)
+            elif i and argv[i - 1].startswith("-"):
+                what = argv[i - 1]
+            else:
+                what = "an argument"
+            return (
+                f"{what} is not valid UTF-8 ({os.fsencode(arg)!r}); descentlab keeps names and "
+                "paths as text: give them in UTF-8"
+            )
+    return None
+
+
+def _printable_anywhere() -> None:
+    """Text that the terminal's encoding cannot show (``PYTHONIOENCODING=ascii``, a C
+    locale) is printed with ``?`` in its place rather than refused."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            reconfigure(errors="replace")
+
+
+def _reader_gone(exc: BaseException) -> bool:
+    """Whether ``exc`` is the broken pipe of a standard output whose reader has left
+    (``descentlab optimizers | head -c 20``), not another pipe of the command's."""
+    if not isinstance(exc, BrokenPipeError):
+        return False
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(ev & select.POLLERR for _fd, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _quiet_exit_on_broken_pipe() -> int:
+    """End as command-line tools do when the reader of their output leaves: no message, the
+    status of a process ended by SIGPIPE (128 + 13, what the shell reports for ``cat``)."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # what is left in the buffer goes nowhere
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` (None: this program's command line). Ctrl-C, while it starts
-    or later, ends it with one line and exit code 130."""
+    or later, ends it with one line and exit code 130; a reader of its output that leaves
+    (``| head``) ends it quietly."""
+    if argv is None:  # the program's own streams (a program calling main keeps its own)
+        _printable_anywhere()
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at exit: a reader that left is seen below
+        return code
+    except BrokenPipeError as exc:
+        if not _reader_gone(exc):
+            raise
+        return _quiet_exit_on_broken_pipe()
     except KeyboardInterrupt:
         if os.environ.get("DESCENTLAB_DEBUG"):
             raise
@@ -106,6 +171,10 @@ def _main(argv: list[str] | None) -> int:
         watch_interrupts()
         guard_exits()
     parser = build_parser()
+    undecodable = _undecodable(sys.argv[1:] if argv is None else [str(a) for a in argv])
+    if undecodable is not None:
+        print(f"descentlab: error: {undecodable}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     _run["own_process"] = argv is None  # the program's own command line: a command may end it
     if getattr(args, "func", None) is None:
@@ -125,6 +194,8 @@ def _main(argv: list[str] | None) -> int:
                   file=sys.stderr)  # fmt: skip
             return 2
         except Exception as exc:
+            if _reader_gone(exc):
+                raise
             if out_of_space(exc):  # leave nothing this command created (see descentlab._files)
                 remove_created()
             message = user_error(exc)

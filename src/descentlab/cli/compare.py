@@ -288,7 +288,8 @@ def _output_arguments(out: Any) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="worker processes (default: one per core; at most one per 300 MB of available memory)",
+        help="worker processes (default: one per core; at most one per 300 MB of available "
+        "memory, and at most one per trial the comparison runs: more are not started)",
     )
     out.add_argument("--threads", type=int, default=1, metavar="N", help="torch threads per trial")
     out.add_argument(

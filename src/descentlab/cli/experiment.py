@@ -24,6 +24,7 @@ import json
 import time
 from typing import Any
 
+from descentlab._files import make_dirs
 from descentlab.cli._options import (
     add_command,
     check_out_dir,
@@ -136,7 +137,7 @@ def handler(args: argparse.Namespace) -> int:
     if args.store and "store" in params:
         from descentlab.store import DEFAULT_DB_NAME, Store
 
-        out.mkdir(parents=True, exist_ok=True)
+        make_dirs(out)  # (noted: a command that fails for lack of space removes it)
         options["store"] = Store(out / DEFAULT_DB_NAME)
     mode = "quick" if args.quick else "full"
     print(f"experiment {args.name} ({mode} setting) -> {out}/", flush=True)

@@ -109,10 +109,33 @@ async def _json_body(request: Request) -> Any:
         body += chunk
         if len(body) > limit:
             raise _HTTPError(413, f"request body larger than {limit} bytes")
+    too_deep = _HTTPError(400, f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _HTTPError(400, f"malformed JSON: {exc}") from None
+    except RecursionError:  # json's parser recurses once per level
+        raise too_deep from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise too_deep
+    return value
+
+
+#: how deep a request's JSON may nest (the deepest request, ``/api/run``'s starts, has 3)
+MAX_JSON_DEPTH = 16
+
+
+def _depth(value: Any) -> int:
+    """How many levels of lists and objects ``value`` nests (counted without recursion)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            todo.extend((x, level + 1) for x in item)
+    return deepest
 
 
 class _HTTPError(Exception):
@@ -304,18 +327,24 @@ def serve(
         raise ValueError(f"port must be in 0..65535, got {port}")
     if not isinstance(host, str) or not host.strip():
         raise ValueError(f"host must be an address to bind (e.g. 127.0.0.1), got {host!r}")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:  # a busy port, a name that does not resolve, a foreign address
+        sock.close()
+        raise OSError(
+            exc.errno, f"cannot serve on host {host!r}, port {port}: {exc.strerror or exc}"
+        ) from None
     hosts = ["127.0.0.1", "localhost", "[::1]"]
-    if not is_loopback(host):
+    if not is_loopback(host):  # (once bound: an address that cannot be served is refused)
         print(
             f"descentlab playground: WARNING: serving on {host}, not on the loopback address: "
             "anyone who can reach this machine can use the playground (and its CPU time)",
             file=sys.stderr,
         )
         hosts = ["*"]
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
     port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"

@@ -232,6 +232,15 @@ class Problem:
             )
         if self.loss is not None and isinstance(self.loss, str):
             losses.get(self.loss)  # KeyError listing the valid names
+        if self.n_classes is not None and (
+            isinstance(self.n_classes, bool)
+            or not isinstance(self.n_classes, int)
+            or self.n_classes < 1
+        ):
+            raise ValueError(
+                f"{where}: n_classes must be a positive integer (or None: the largest label + "
+                f"1), got {self.n_classes!r}"
+            )
 
     # -- derived ---------------------------------------------------------------------------
 
@@ -320,7 +329,9 @@ class Problem:
         )
         n_classes = None
         if classification:
-            n_classes = self.n_classes or int(max(int(y.max()) for y in (y_train, y_test))) + 1
+            n_classes = self.n_classes
+            if n_classes is None:
+                n_classes = int(max(int(y.max()) for y in (y_train, y_test))) + 1
             for name, y in (("y_train", y_train), ("y_val", y_val), ("y_test", y_test)):
                 datasets.check_labels(y, n_classes, name=f"{where}: {name}")
         n_outputs = n_classes if classification else int(y_train.shape[1])
@@ -362,11 +373,11 @@ class Problem:
         where = self._where()
         t = self._tensors
         x_dtype = torch.float32 if t["x_train"].is_floating_point() else torch.int64
-        x_train, y_train = t["x_train"].to(x_dtype), _targets(t["y_train"], classification, where)
-        x_test, y_test = t["x_test"].to(x_dtype), _targets(t["y_test"], classification, where)
+        x_train, y_train = t["x_train"].to(x_dtype), _targets(t, "y_train", classification, where)
+        x_test, y_test = t["x_test"].to(x_dtype), _targets(t, "y_test", classification, where)
         if "x_val" in t:
             x_val = t["x_val"].to(x_dtype)
-            y_val = _targets(t["y_val"], classification, where)
+            y_val = _targets(t, "y_val", classification, where)
             return x_train, y_train, x_val, y_val, x_test, y_test
         datasets._check_fraction(val_fraction)
         stratify = classification and y_train.dim() == 1
@@ -401,6 +412,13 @@ class Problem:
             raise ValueError(
                 f"{where}: the model cannot take inputs of shape {tuple(x.shape)}: {failure(exc)}"
             ) from None
+        declared = self.n_classes is not None and self.task_name == "classification"
+        if declared and out.dim() >= 2 and out.shape[-1] != self.n_classes:
+            raise ValueError(
+                f"{where}: n_classes is {self.n_classes} but the model "
+                f"({type(model).__name__}) gives {out.shape[-1]} outputs per example; make "
+                "them agree"
+            )
         loss = self.loss_name
         fn = losses.get(loss) if isinstance(loss, str) else loss
         try:
@@ -440,7 +458,20 @@ def build_model(factory: Callable[..., Any], where: str, **options: Any) -> nn.M
         raise ValueError(
             f"{where}: the model factory must return a torch.nn.Module, got {type(model).__name__}"
         )
+    check_trainable(model, f"{where}: the model")
     return model
+
+
+def check_trainable(model: nn.Module, what: str) -> None:
+    """Refuse a model with no parameter to train (none, or none with ``requires_grad``):
+    an optimizer would have nothing to optimize."""
+    if not any(p.requires_grad for p in model.parameters()):
+        frozen = sum(1 for _ in model.parameters())
+        why = f"its {frozen} parameter(s) have requires_grad=False" if frozen else "it has none"
+        raise ValueError(
+            f"{what} ({type(model).__name__}) has no trainable parameters ({why}): there is "
+            "nothing for the optimizer to train"
+        )
 
 
 # ------------------------------------------------------------------------------------------
@@ -596,14 +627,22 @@ def _check_metric_fits_task(where: str, metric: str, classification: bool) -> No
         )
 
 
-def _targets(y: Tensor, classification: bool, where: str) -> Tensor:
-    """Class labels as int64 (ValueError if not integers); regression targets as float32
-    ``(n, k)``."""
+def _targets(data: Mapping[str, Tensor], key: str, classification: bool, where: str) -> Tensor:
+    """``data[key]``: class labels as int64 (ValueError if not integers); regression targets
+    as float32 ``(n, k)`` (ValueError if one is NaN or infinite, naming the first)."""
+    y = data[key]
     if classification:
         if y.is_floating_point() and not torch.equal(y, y.round()):
             raise ValueError(f"{where}: classification labels must be integers")
         return y.to(torch.int64)
     y = y.to(torch.float32)
+    bad = (~torch.isfinite(y)).nonzero()
+    if len(bad):
+        row = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"{where}: regression targets must be finite numbers, but data[{key!r}] holds "
+            f"{float(y[row])} at {row[0] if y.dim() == 1 else row} ({len(bad)} such value(s))"
+        )
     return y.reshape(y.shape[0], -1) if y.dim() == 1 else y
 
 

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from descentlab._files import make_dirs
 from descentlab.report.page import write_page
 
 __all__ = ["EXPORT_FILES", "trial_rows", "write_exports"]
@@ -172,7 +173,7 @@ def _ranking(cmp: Any) -> list[dict[str, Any]]:
 def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``trials.csv`` and ``comparison.json`` into ``folder``; returns their paths."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_dirs(folder)  # (noted: a command that fails for lack of space removes it)
     rows = trial_rows(cmp)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=_COLUMNS, lineterminator="\n")

@@ -28,6 +28,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from descentlab._files import make_dirs
 from descentlab.experiments.lectures import NAMES, ExperimentResult
 from descentlab.experiments.lectures.bias_variance import FORMULAS
 from descentlab.report.claim_figures import (
@@ -622,7 +623,7 @@ def write(
         the paths written: figures first, then ``<name>.json`` and ``<name>.md``.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)  # (noted: a command that fails for lack of space removes it)
     paths = []
     for name, fig in figures(result).items():
         path = save(fig, out / f"{name}.png", dpi=dpi)

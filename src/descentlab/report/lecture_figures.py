@@ -33,6 +33,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from descentlab._files import make_dirs
 from descentlab.problems.trajectories import Race, races
 from descentlab.report import figures as F
 
@@ -294,7 +295,7 @@ def write_seed_figures(
         if name not in _BUILDERS:
             raise KeyError(f"unknown figure {name!r}; valid names: {', '.join(NAMES)}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(out)  # (noted: a command that fails for lack of space removes it)
     written: list[Path] = []
     for name in names:
         if name in _RACES:

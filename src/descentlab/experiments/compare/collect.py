@@ -274,6 +274,7 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
     # a run folder that cannot be written (a read-only mount, an archive) is read as it is
     store = Store(path, read_only=not os.access(run_dir, os.W_OK))
     try:
+        store.check_metric_values()  # (a report shows what it reads: refuse values it cannot)
         records = store.list_runs(name=EXPERIMENT)
         if not records:
             raise FileNotFoundError(f"{path} holds no comparison")

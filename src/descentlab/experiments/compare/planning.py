@@ -31,6 +31,7 @@ __all__ = [
     "final_setting",
     "final_trials",
     "first_round",
+    "planned_trials",
     "select",
     "tuning_plan",
     "tuning_trials",
@@ -42,6 +43,13 @@ def first_round(plan: Plan, choice: OptimizerChoice) -> list[dict[str, Any]]:
     if choice in plan.choices:
         return plan.first_rounds[choice.label]
     return tuning_settings(plan.spec, choice)
+
+
+def planned_trials(plan: Plan) -> int:
+    """The trials ``plan`` runs for certain: every optimizer's first tuning round and its
+    final runs (refinement rounds, decided by the scores, come on top)."""
+    finals = 2 * len(plan.final_seeds)  # a curve run and a refit run per seed (final_trials)
+    return sum(len(tuning_trials(plan, c)) + finals for c in plan.choices)
 
 
 def _made(

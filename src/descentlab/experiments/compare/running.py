@@ -30,6 +30,7 @@ from descentlab.experiments.compare.planning import (
     Plan,
     final_setting,
     final_trials,
+    planned_trials,
     select,
     tuning_plan,
 )
@@ -149,6 +150,7 @@ def _resolve(
     worker processes."""
     custom = data is not None or problem is not None
     plan = spec if isinstance(spec, Plan) else spec.plan(custom_data=custom)
+    asked = workers is not None
     if workers is None:
         workers = max(1, os.cpu_count() or 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -159,7 +161,23 @@ def _resolve(
         custom = True
     if plan.spec.batch_size == AUTO_BATCH:
         plan = _fixed_batch(plan, data, custom)
-    return plan, data, workers
+    return plan, data, _bounded_by_trials(plan, workers, asked)
+
+
+def _bounded_by_trials(plan: Plan, workers: int, asked: bool) -> int:
+    """At most one worker process per trial the plan runs (more would start and sit idle,
+    each holding its memory); announced where ``workers`` was asked for."""
+    most = planned_trials(plan)
+    if workers <= most:
+        return workers
+    if asked:
+        warnings.warn(
+            f"descentlab: {most} worker processes, not {workers}: the comparison runs "
+            f"{most} trials (one worker per trial at most)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    return most
 
 
 def _fixed_batch(plan: Plan, data: Any, custom: bool) -> Plan:

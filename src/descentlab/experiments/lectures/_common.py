@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from descentlab._files import write_atomic
+from descentlab._files import make_dirs, write_atomic
 from descentlab.constraints import (
     Boolean,
     Constraint,
@@ -258,7 +258,7 @@ class ExperimentResult:
             the two paths.
         """
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        make_dirs(out)  # (noted: a command that fails for lack of space removes it)
         js = out / f"{self.name}.json"
         md = out / f"{self.name}.md"
         _atomic_write(js, json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n")
