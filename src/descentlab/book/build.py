@@ -21,13 +21,15 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from descentlab._files import check_target, make_dirs
+from descentlab.book.cells import cell_check, exercise_check, playground_url, run_cell
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
-from descentlab.book.model import Context, Item, Lecture, run_and_save, shown_by
+from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
 from descentlab.engine.procpool import map_in_processes
 from descentlab.report.lecture_book import (
     Card,
     Check,
     Evidence,
+    ExerciseView,
     LecturePage,
     render_index,
     render_lecture,
@@ -53,12 +55,28 @@ def evaluate(item: Item, ctx: Context) -> Evidence:
 
 
 def card(item: Item, ev: Evidence) -> Card:
-    """The card of an item with its evidence."""
+    """The card of an item with its evidence, its code cell run (a cell that raises adds a
+    failed check) and its playground link."""
+    output = error = ""
+    if item.code:
+        run = run_cell(item.code)
+        output, error = run.output, run.error
+        failed = cell_check(run)
+        if failed is not None:
+            ev.checks.append(failed)
     return Card(
         anchor=f"i{item.number}", label=f"item {item.number}", section=item.section,
         kind=item.kind_words, text=item.text, quote=item.quote, shown_by=item.shown_by,
-        evidence=ev, framing=item.framing, rewrite=item.rewrite,
+        evidence=ev, framing=item.framing, rewrite=item.rewrite, explain=item.explain,
+        code=item.code, output=output, cell_error=error,
+        playground=playground_url(item.play) if item.play is not None else "",
     )  # fmt: skip
+
+
+def exercise(ex: Exercise) -> ExerciseView:
+    """An exercise with its answer computed (its code run) and checked."""
+    run = run_cell(ex.code)
+    return ExerciseView(ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run))
 
 
 def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:
@@ -169,7 +187,13 @@ def write_book(
             if wanted_items is not None and it.number not in wanted_items:
                 continue
             cards.append(card(it, evaluate(it, ctx)))
-        pages.append(LecturePage(lec.subject, lec.origin, lec.summary, f"{lec.slug}.html", cards))
+        exercises = [exercise(ex) for ex in lec.exercises] if wanted_items is None else []
+        pages.append(
+            LecturePage(
+                lec.subject, lec.origin, lec.summary, f"{lec.slug}.html", cards,
+                exercises=exercises,
+            )
+        )  # fmt: skip
     for i, page in enumerate(pages):
         page.previous = (pages[i - 1].filename, pages[i - 1].subject) if i > 0 else None
         page.next = (pages[i + 1].filename, pages[i + 1].subject) if i + 1 < len(pages) else None

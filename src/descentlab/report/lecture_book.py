@@ -31,6 +31,7 @@ __all__ = [
     "Card",
     "Check",
     "Evidence",
+    "ExerciseView",
     "LecturePage",
     "render_index",
     "render_lecture",
@@ -106,6 +107,12 @@ class Card:
         evidence: the computed evidence.
         framing: non-empty for a framing slide: why it has no check.
         rewrite: non-empty where the book rewrites the lecture's rule: how.
+        explain: the book's explanation (paragraphs separated by blank lines; `code`
+            in backquotes).
+        code: the item's code cell (empty: none).
+        output: what the cell printed when the build ran it.
+        cell_error: the error the cell raised (empty: it ran).
+        playground: the address of the playground view that shows the item (empty: none).
     """
 
     anchor: str
@@ -118,6 +125,11 @@ class Card:
     evidence: Evidence
     framing: str = ""
     rewrite: str = ""
+    explain: str = ""
+    code: str = ""
+    output: str = ""
+    cell_error: str = ""
+    playground: str = ""
 
     @property
     def state(self) -> str:
@@ -131,8 +143,21 @@ class Card:
 
 
 @dataclass
+class ExerciseView:
+    """An exercise as the page shows it: the question, the worked solution, the code that
+    computed the answer with its output, and the check of the answer."""
+
+    question: str
+    solution: str
+    code: str
+    output: str
+    check: Check
+
+
+@dataclass
 class LecturePage:
-    """A lecture page: its title lines, its cards and the neighbouring pages."""
+    """A lecture page: its title lines, its cards, its exercises and the neighbouring
+    pages."""
 
     subject: str
     origin: str
@@ -141,14 +166,19 @@ class LecturePage:
     cards: list[Card]
     previous: tuple[str, str] | None = None  # (filename, subject)
     next: tuple[str, str] | None = None
+    exercises: list[ExerciseView] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        """Items, checks and checks per status."""
+        """Items, checks (the cards' and the exercises') per status, code cells run."""
         checks = [c for card in self.cards for c in card.evidence.checks]
+        checks += [e.check for e in self.exercises]
         out = {s: sum(c.status == s for c in checks) for s in STATUSES}
         out["checks"] = len(checks)
         out["items"] = len(self.cards)
         out["framing"] = sum(card.state == "framing" for card in self.cards)
+        out["cells"] = sum(bool(card.code) for card in self.cards)
+        out["cells_ran"] = sum(bool(card.code) and not card.cell_error for card in self.cards)
+        out["exercises"] = len(self.exercises)
         return out
 
 
@@ -197,6 +227,18 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); backg
 .toc li { margin: 2px 0; }
 .score { font-weight: 600; }
 .fontnote { color: var(--muted); font-size: 13px; }
+.explain p { margin: 6px 0; }
+.explain code, .exercise code { background: #eef2f7; border-radius: 3px; padding: 0 3px;
+        font-size: 13px; }
+pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px;
+      overflow-x: auto; font-size: 12.5px; line-height: 1.4; margin: 6px 0; }
+pre.out { background: #fff; border-style: dashed; }
+pre.err { background: #fdecee; border-color: #e9a3ad; }
+.cell-label { color: var(--muted); font-size: 12.5px; margin: 8px 0 0; }
+.play { font-size: 14px; margin: 6px 0; }
+.exercise { background: white; border: 1px solid var(--line); border-radius: 8px;
+            padding: 10px 16px; margin: 12px 0; }
+details summary { cursor: pointer; color: var(--accent); }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
          var(--line); padding-top: 8px; }
 """
@@ -245,6 +287,26 @@ def _table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _inline(text: str) -> str:
+    """``text`` escaped, with `backquoted` spans as code."""
+    parts = _e(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _paragraphs(text: str) -> str:
+    paras = [" ".join(p.split()) for p in text.strip().split("\n\n") if p.strip()]
+    return "".join(f"<p>{_inline(p)}</p>" for p in paras)
+
+
+def _cell_html(code: str, output: str, error: str) -> str:
+    out = [f'<p class="cell-label">Code (run by the build):</p><pre><code>{_e(code)}</code></pre>']
+    if output:
+        out.append(f'<p class="cell-label">Output:</p><pre class="out">{_e(output)}</pre>')
+    if error:
+        out.append(f'<p class="cell-label">Error:</p><pre class="err">{_e(error)}</pre>')
+    return "".join(out)
+
+
 def _checks_html(checks: Sequence[Check]) -> str:
     rows = []
     for c in checks:
@@ -275,6 +337,15 @@ def _card_html(card: Card) -> str:
         )
     if card.framing:
         parts.append(f'<p class="framing-note">Framing: {_e(card.framing)}</p>')
+    if card.explain:
+        parts.append(f'<div class="explain">{_paragraphs(card.explain)}</div>')
+    if card.code:
+        parts.append(_cell_html(card.code, card.output, card.cell_error))
+    if card.playground:
+        parts.append(
+            f'<p class="play">▶ <a href="{_e(card.playground)}">See it in the playground</a> '
+            "(run <code>descentlab playground --port 8765</code> first)</p>"
+        )
     if ev.checks:
         parts.append(_checks_html(ev.checks))
     for table in ev.tables:
@@ -284,6 +355,23 @@ def _card_html(card: Card) -> str:
     for note in ev.notes:
         parts.append(f'<p class="sub">{_e(note)}</p>')
     parts.append(f'<div class="where">Shown by: <code>{_e(card.shown_by)}</code></div>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _exercises_html(exercises: Sequence[ExerciseView]) -> str:
+    if not exercises:
+        return ""
+    parts = ['<section id="exercises"><h2>Exercises</h2>']
+    for i, ex in enumerate(exercises, 1):
+        c = ex.check
+        mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
+        parts.append(
+            f'<div class="exercise" id="ex{i}"><p><b>Exercise {i}.</b> {_inline(ex.question)}</p>'
+            f"<details><summary>Answer (computed by the build) {mark}</summary>"
+            f"{_paragraphs(ex.solution)}{_cell_html(ex.code, ex.output, '')}"
+            f"{_checks_html([c])}</details></div>"
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -307,9 +395,15 @@ def _score(counts: dict[str, int]) -> str:
     extra = f", {nr} not reproduced here (○)" if nr else ""
     framing = f", {counts['framing']} framing" if counts["framing"] else ""
     items = f"{counts['items']} item{'' if counts['items'] == 1 else 's'}"
+    cells = (
+        f"; {counts['cells_ran']} of {counts['cells']} code cells ran"
+        if counts.get("cells")
+        else ""
+    )
+    exercises = f"; {counts['exercises']} exercises" if counts.get("exercises") else ""
     return (
         f"{items}{framing}: {counts['ok']} of {counts['checks']} checks hold "
-        f"(✔), {counts['fail']} fail (✘){extra}"
+        f"(✔), {counts['fail']} fail (✘){extra}{cells}{exercises}"
     )
 
 
@@ -340,6 +434,7 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 </header>
 <ol class="toc">{toc}</ol>
 {"".join(_card_html(c) for c in page.cards)}
+{_exercises_html(page.exercises)}
 {nav}"""
     return _page(page.subject, body)
 
@@ -347,7 +442,10 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 def render_index(pages: Sequence[LecturePage], setting: str, seconds: float) -> str:
     """The HTML of the book's index: one row per lecture page with its counts."""
     rows = []
-    totals = {"items": 0, "checks": 0, "ok": 0, "fail": 0, "not_reproduced": 0, "framing": 0}
+    totals = {
+        "items": 0, "checks": 0, "ok": 0, "fail": 0, "not_reproduced": 0, "framing": 0,
+        "cells": 0, "cells_ran": 0, "exercises": 0,
+    }  # fmt: skip
     for p in pages:
         c = p.counts()
         for k in totals:
