@@ -25,6 +25,7 @@ from descentlab.book.cells import cell_check, exercise_check, playground_url, ru
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
 from descentlab.engine.procpool import map_in_processes
+from descentlab.experiments.lectures._common import format_value
 from descentlab.report.lecture_book import (
     Card,
     Check,
@@ -76,7 +77,11 @@ def card(item: Item, ev: Evidence) -> Card:
 def exercise(ex: Exercise) -> ExerciseView:
     """An exercise with its answer computed (its code run) and checked."""
     run = run_cell(ex.code)
-    return ExerciseView(ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run))
+    answer = run.namespace.get("answer")
+    shown = format_value(answer) if isinstance(answer, int | float) else ""
+    return ExerciseView(
+        ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run), answer=shown
+    )
 
 
 def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:

@@ -145,13 +145,14 @@ class Card:
 @dataclass
 class ExerciseView:
     """An exercise as the page shows it: the question, the worked solution, the code that
-    computed the answer with its output, and the check of the answer."""
+    computed the answer with its output, the check of the answer and the answer as shown."""
 
     question: str
     solution: str
     code: str
     output: str
     check: Check
+    answer: str = ""
 
 
 @dataclass
@@ -230,6 +231,7 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); backg
 .explain p { margin: 6px 0; }
 .explain code, .exercise code { background: #eef2f7; border-radius: 3px; padding: 0 3px;
         font-size: 13px; }
+pre code { background: none; padding: 0; font-size: inherit; }
 pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px;
       overflow-x: auto; font-size: 12.5px; line-height: 1.4; margin: 6px 0; }
 pre.out { background: #fff; border-style: dashed; }
@@ -368,7 +370,8 @@ def _exercises_html(exercises: Sequence[ExerciseView]) -> str:
         mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
         parts.append(
             f'<div class="exercise" id="ex{i}"><p><b>Exercise {i}.</b> {_inline(ex.question)}</p>'
-            f"<details><summary>Answer (computed by the build) {mark}</summary>"
+            f"<details><summary>Answer{': ' + _e(ex.answer) if ex.answer else ''} (computed by "
+            f"the build) {mark}</summary>"
             f"{_paragraphs(ex.solution)}{_cell_html(ex.code, ex.output, '')}"
             f"{_checks_html([c])}</details></div>"
         )

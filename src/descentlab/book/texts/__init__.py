@@ -22,4 +22,4 @@ TEACH: dict[int, dict[str, Any]] = {n: t for m in _MODULES.values() for n, t in 
 EXERCISES: dict[str, tuple[Exercise, ...]] = {s: tuple(m.EXERCISES) for s, m in _MODULES.items()}
 
 #: the lectures whose every item has an explanation and a code cell (the others: in part)
-COMPLETE: tuple[str, ...] = ("000", "003")
+COMPLETE: tuple[str, ...] = ("000", "001", "002", "003", "004")
