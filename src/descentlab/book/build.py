@@ -55,12 +55,17 @@ def evaluate(item: Item, ctx: Context) -> Evidence:
     return ev
 
 
-def card(item: Item, ev: Evidence) -> Card:
+def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
     """The card of an item with its evidence, its code cell run (a cell that raises adds a
-    failed check) and its playground link."""
+    failed check; a cell several items share runs once per book, ``ctx``) and its
+    playground link."""
     output = error = ""
     if item.code:
-        run = run_cell(item.code)
+        run = (
+            run_cell(item.code)
+            if ctx is None
+            else ctx.memo(("cell", item.code), lambda: run_cell(item.code))
+        )
         output, error = run.output, run.error
         failed = cell_check(run)
         if failed is not None:
@@ -191,7 +196,7 @@ def write_book(
         for it in lec.items:
             if wanted_items is not None and it.number not in wanted_items:
                 continue
-            cards.append(card(it, evaluate(it, ctx)))
+            cards.append(card(it, evaluate(it, ctx), ctx))
         exercises = [exercise(ex) for ex in lec.exercises] if wanted_items is None else []
         pages.append(
             LecturePage(

@@ -324,6 +324,7 @@ while True:
     if not bool(run.diverged[0]) and loss < 1e-3:
         break
     lr /= 3""",
+        play=Play("quadratic", {"sgd": {"lr": 1.111}}, steps=100, kappa=10),
     ),
     18: dict(
         explain="""

@@ -402,6 +402,9 @@ for name in ("sgd", "rmsprop", "adam"):
         if not bool(run.diverged[0]) and gap < 1e-2:
             ok.append(lr)
     print(f"{name:7s}: rates within 0.01 of the minimum after 300 steps: {ok}")""",
+        play=Play(
+            "beale", {"sgd": {"lr": 0.01}, "rmsprop": {"lr": 0.1}, "adam": {"lr": 0.3}}, steps=300
+        ),
     ),
     54: dict(
         explain="""
@@ -522,6 +525,16 @@ for land in ("ravine", "beale", "rastrigin"):
         finals[name] = best
     shown = {k: f"{v:.3g}" for k, v in finals.items()}
     print(f"{land:9s} best: {min(finals, key=finals.get):8s}", shown)""",
+        play=Play(
+            "rastrigin",
+            {
+                "sgd": {"lr": 0.01},
+                "momentum": {"lr": 0.01},
+                "rmsprop": {"lr": 0.01},
+                "adam": {"lr": 0.1},
+            },
+            steps=300,
+        ),
     ),
 }
 

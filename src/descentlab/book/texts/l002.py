@@ -274,6 +274,7 @@ for land in ("ravine", "rosenbrock", "beale"):
         run = trajectories.run(f, "sgd", [f.start], steps=300, lr=lr)
         finals[lr] = "diverged" if bool(run.diverged[0]) else f"{run.losses[0, -1].item():.3g}"
     print(f"{land:10s} SGD loss after 300 steps by lr: {finals}")""",
+        play=Play("beale", {"sgd": {"lr": 0.01}}, steps=300),
     ),
     73: dict(
         explain="""

@@ -322,6 +322,7 @@ for name, opt in [("SGD    ", optim.SGD([w], lr=1e-3)), ("RMSprop", optim.RMSpro
     w.grad = scales.clone()
     opt.step()
     print(name, "first step per coordinate:", [f"{float(d):.2e}" for d in (1 - w.detach())])""",
+        play=Play("ravine", {"sgd": {"lr": 0.18}, "rmsprop": {"lr": 0.05}}, steps=100),
     ),
     108: dict(
         explain="""
@@ -447,6 +448,7 @@ sig = inspect.signature(optim.Adam)
 print({k: sig.parameters[k].default for k in ("lr", "betas", "eps")})
 betas = sig.parameters["betas"].default
 print("memory of beta1, beta2 (steps):", [round(1 / (1 - b)) for b in betas])""",
+        play=Play("rosenbrock", {"adam": {"lr": 0.001}}, steps=1000),
     ),
     114: dict(
         explain="""
