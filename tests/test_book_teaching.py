@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from descentlab.book import build, model
-from descentlab.book.cells import exercise_check, playground_request, playground_url, run_cell
+from descentlab.book.cells import SLIDERS, exercise_check, playground_url, run_cell
 from descentlab.book.lectures import LECTURES
 from descentlab.book.texts import COMPLETE, TEACH
 from descentlab.report.lecture_book import Evidence, LecturePage, render_lecture
@@ -54,28 +54,59 @@ def test_an_exercise_whose_answer_disagrees_fails():
 
 
 def test_a_cell_that_raises_is_a_failed_check_on_its_card():
-    item = model.Item(1, "s", "C", "t", framing="f", explain="why", code="x = 1\n1 / 0")
+    item = model.Item(
+        1, "s", "C", "t", framing="f", explain="why *this* `a*b`", code="x = 1\n1 / 0"
+    )
     card = build.card(item, Evidence())
     assert card.state == "bad"
     assert "ZeroDivisionError" in card.cell_error and "cell line 2" in card.cell_error
     html = render_lecture(LecturePage("S", "o", "s", "p.html", [card]), "quick")
     assert "ZeroDivisionError" in html and "0 of 0 code cells ran" not in html
     assert "0 of 1 code cells ran" in html
+    assert "why <em>this</em> <code>a*b</code>" in html
+
+
+def playground_request(play: model.Play) -> dict:
+    """The request the playground computes for ``play`` (``compute.run_paths``' input)."""
+    from descentlab.playground.compute import opened
+    from descentlab.problems import landscapes
+
+    f = opened(play.land) if play.kappa is None else landscapes.get(play.land, kappa=play.kappa)
+    req = {
+        "landscape": play.land,
+        "starts": [list(s) for s in play.starts] or [list(f.start)],
+        "steps": play.steps,
+        "optimizers": [{"name": n, **s} for n, s in play.optimizers.items()],
+    }
+    if play.kappa is not None:
+        req["kappa"] = play.kappa
+    return req
 
 
 def test_playground_views_are_urls_the_playground_reads_and_computes():
+    import json
+
+    from descentlab import optim
     from descentlab.playground import compute
 
+    assert SLIDERS == compute.SLIDERS
     views = [(n, t["play"]) for n, t in TEACH.items() if t.get("play") is not None]
-    assert len(views) >= 10
+    assert len(views) >= 30
     for n, play in views:
         url = urlparse(playground_url(play))
         assert url.netloc == "127.0.0.1:8765", n
         state = {k: v[0] for k, v in parse_qs(url.fragment).items()}
         assert state["land"] == play.land and int(state["steps"]) == play.steps
-        out = compute.run_paths(playground_request(play))
+        assert play.land in compute._offered(), n
+        mode = "oned" if play.land in compute._LANDSCAPES_1D else "paths"
+        assert state["mode"] == mode, n
+        on = [o["name"] for o in json.loads(state["opts"]) if o["on"]]
+        assert on == [name for name in optim.NAMES if name in play.optimizers], n
+        out = compute.run_paths(playground_request(play))  # the playground computes it
         assert len(out["runs"]) == len(play.optimizers), n
     with pytest.raises(ValueError, match=r"play\.land"):
         playground_url(model.Play("nowhere", {"sgd": {}}))
     with pytest.raises(ValueError, match="not sliders"):
         playground_url(model.Play("ravine", {"sgd": {"learning_rate": 0.1}}))
+    with pytest.raises(ValueError, match="not sliders"):
+        playground_url(model.Play("ravine", {"sgd": {"betas": [0.9, 0.99]}}))  # SGD takes none

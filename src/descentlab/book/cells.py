@@ -8,13 +8,14 @@ card. An exercise's code sets ``answer`` (derived on paper), ``measured`` (measu
 descentlab) and ``tol``: the build checks that the two agree.
 
 A playground view is the URL state that ``descentlab playground --port 8765`` reads
-(:data:`PLAYGROUND_PORT`); :func:`playground_request` turns it into the request the
-playground computes, so the tests run every view the book links to.
+(:data:`PLAYGROUND_PORT`); the tests have the playground compute every view the book links
+to (the book sits below the playground and does not import it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import json
 import math
@@ -29,19 +30,22 @@ import torch
 
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Exercise, Play
+from descentlab.problems.landscapes import Landscape
 from descentlab.report.lecture_book import Check
 
 __all__ = [
     "PLAYGROUND_PORT",
     "CellRun",
     "exercise_check",
-    "playground_request",
     "playground_url",
     "run_cell",
 ]
 
 #: The port the book's playground links name: ``descentlab playground --port 8765``.
 PLAYGROUND_PORT = 8765
+
+#: The hyperparameters the playground shows as sliders (``playground.compute.SLIDERS``).
+SLIDERS = ("lr", "momentum", "betas", "eps")
 
 #: Longest output a cell shows (characters); the rest is cut and says so.
 MAX_OUTPUT = 4000
@@ -117,82 +121,56 @@ def exercise_check(exercise: Exercise, run: CellRun) -> Check:
     return close("descentlab's measurement agrees with the answer", measured, answer, tol, rel=True)
 
 
-def _slider_keys() -> tuple[str, ...]:
-    from descentlab.playground.compute import SLIDERS
+def _checked(play: Play) -> Landscape:
+    """The landscape of ``play``, its optimizers and sliders checked (the playground offers
+    a slider for a keyword the optimizer takes: ``lr``, ``momentum``, ``betas``, ``eps``).
 
-    return SLIDERS
-
-
-def _checked(play: Play) -> None:
+    Raises:
+        ValueError: a landscape, optimizer or slider that does not exist.
+    """
     from descentlab import optim
-    from descentlab.playground.compute import _offered
+    from descentlab.problems import landscapes
 
-    if play.land not in _offered():
-        raise ValueError(
-            f"play.land must be a playground landscape {_offered()}, got {play.land!r}"
-        )
+    if play.land not in landscapes.NAMES:
+        raise ValueError(f"play.land must be one of {landscapes.NAMES}, got {play.land!r}")
     if not play.optimizers:
         raise ValueError("play.optimizers must name at least one optimizer")
     for name, sliders in play.optimizers.items():
         if name not in optim.NAMES:
             raise ValueError(f"play.optimizers: unknown optimizer {name!r}")
-        bad = sorted(set(sliders) - set(_slider_keys()))
+        takes = inspect.signature(optim.get(name).__init__).parameters
+        bad = sorted(k for k in sliders if k not in SLIDERS or k not in takes)
         if bad:
-            raise ValueError(f"play.optimizers[{name!r}]: {bad} are not sliders {_slider_keys()}")
+            raise ValueError(f"play.optimizers[{name!r}]: {bad} are not sliders of {name}")
+    if play.mode not in ("paths", "oned"):
+        raise ValueError(f"play.mode must be 'paths' or 'oned', got {play.mode!r}")
     if (play.kappa is not None) != (play.land == "quadratic"):
         raise ValueError(f"play.kappa is for the quadratic only, got {play.kappa!r} on {play.land}")
+    f = landscapes.get(play.land, kappa=play.kappa) if play.kappa else landscapes.get(play.land)
+    if play.mode == "oned" and f.dim != 1:
+        raise ValueError(f"play.mode 'oned' needs a 1-D landscape, {play.land} is {f.dim}-D")
+    return f
 
 
 def playground_url(play: Play, port: int = PLAYGROUND_PORT) -> str:
-    """The address of ``play`` in a playground started with ``--port port``.
+    """The address of ``play`` in a playground started with ``--port port``: the state the
+    page's ``readUrl`` reads from the fragment, every optimizer not in ``play`` switched off.
 
     Raises:
-        ValueError: a landscape, optimizer or slider the playground does not have.
+        ValueError: a landscape, optimizer or slider that does not exist.
     """
     from descentlab import optim
-    from descentlab.playground.compute import _LANDSCAPES_1D
 
     _checked(play)
-    params: dict[str, str] = {
-        "mode": "oned" if play.land in _LANDSCAPES_1D else "paths",
-        "land": play.land,
-    }
+    params: dict[str, str] = {"mode": play.mode, "land": play.land}
     if play.kappa is not None:
         params["kappa"] = f"{play.kappa:g}"
     params["steps"] = str(play.steps)
     if play.starts:
         params["starts"] = ";".join(",".join(f"{v:g}" for v in s) for s in play.starts)
-    # the optimizers shown, and those the page switches on by default switched off
-    shown = [n for n in optim.NAMES if n in play.optimizers or n in _switched_on(play.land)]
     opts = [
-        {"name": n, "on": int(n in play.optimizers), **play.optimizers.get(n, {})} for n in shown
+        {"name": n, "on": int(n in play.optimizers), **play.optimizers.get(n, {})}
+        for n in optim.NAMES
     ]
     params["opts"] = json.dumps(opts, separators=(",", ":"))
     return f"http://127.0.0.1:{port}/#{urlencode(params)}"
-
-
-def _switched_on(land: str) -> tuple[str, ...]:
-    """The optimizers the playground switches on when ``land`` opens (to switch off)."""
-    from descentlab.playground import compute
-
-    one_d = land in compute._LANDSCAPES_1D
-    return compute._ON_1D if one_d else compute._ON.get(land, compute._ON_2D)
-
-
-def playground_request(play: Play) -> dict[str, Any]:
-    """The request the playground computes for ``play`` (``compute.run_paths``'s input)."""
-    from descentlab.playground.compute import opened
-    from descentlab.problems import landscapes
-
-    _checked(play)
-    f = opened(play.land) if play.kappa is None else landscapes.get(play.land, kappa=play.kappa)
-    starts = [list(s) for s in play.starts] or [list(f.start)]
-    req: dict[str, Any] = {
-        "landscape": play.land,
-        "starts": starts,
-        "steps": play.steps,
-        "optimizers": [{"name": n, **s} for n, s in play.optimizers.items()],
-    }
-    if play.kappa is not None:
-        req["kappa"] = play.kappa
-    return req

@@ -107,6 +107,8 @@ class Play:
         steps: the number of steps.
         starts: the starting points (default: the landscape's own start).
         kappa: the quadratic's condition number (only on ``"quadratic"``).
+        mode: the playground's view: ``"paths"`` (paths over the landscape, losses) or
+            ``"oned"`` (the derivatives lecture's 1-D view: iterates on the curve).
     """
 
     land: str
@@ -114,6 +116,7 @@ class Play:
     steps: int = 100
     starts: tuple[tuple[float, ...], ...] = ()
     kappa: float | None = None
+    mode: str = "paths"
 
 
 @dataclass(frozen=True)

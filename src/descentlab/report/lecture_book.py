@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -289,10 +290,17 @@ def _table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+_EMPHASIS = re.compile(r"\*([^*\s](?:[^*]*[^*\s])?)\*")
+
+
 def _inline(text: str) -> str:
-    """``text`` escaped, with `backquoted` spans as code."""
+    """``text`` escaped, with `backquoted` spans as code and *starred* words outside them
+    emphasized."""
     parts = _e(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    return "".join(
+        f"<code>{p}</code>" if i % 2 else _EMPHASIS.sub(r"<em>\1</em>", p)
+        for i, p in enumerate(parts)
+    )
 
 
 def _paragraphs(text: str) -> str:

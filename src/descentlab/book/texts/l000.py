@@ -285,7 +285,7 @@ f = landscapes.get("parabola")                       # curvature 2: the limit is
 for lr in (0.9, 1.0, 1.1):
     run = trajectories.run(f, "sgd", [f.start], steps=20, lr=lr)
     print(f"lr {lr}: |x - 2| after 20 steps = {abs(float(run.paths[0, -1, 0]) - 2):.3g}")""",
-        play=Play("parabola", {"sgd": {"lr": 1.05}}, steps=12),
+        play=Play("parabola", {"sgd": {"lr": 1.05}}, steps=12, mode="oned"),
     ),
     16: dict(
         explain="""
@@ -302,7 +302,7 @@ for lr in (0.2, 0.02, 0.002):
     err = (run.paths[0, :, 0] - 2).abs()
     steps = int((err < 0.01).nonzero()[0])
     print(f"lr {lr:5}: {steps:4d} steps to |x - 2| < 0.01")""",
-        play=Play("parabola", {"sgd": {"lr": 0.01}}, steps=100),
+        play=Play("parabola", {"sgd": {"lr": 0.01}}, steps=100, mode="oned"),
     ),
     17: dict(
         explain="""

@@ -50,7 +50,7 @@ the sum of derivatives, constants factor out, a constant term has derivative 0):
 `d/dx (3x³ - 2x + 1) = 9x² - 2`. Autograd does exactly this bookkeeping, by the chain rule on
 the computation graph, and returns the number at the point asked.""",
         code=_DERIVATIVE_CELL.format(name="cubic", point="[1.5]", by_hand="9 * 1.5**2 - 2"),
-        play=Play("cubic", {"sgd": {"lr": 0.05}}, steps=12),
+        play=Play("cubic", {"sgd": {"lr": 0.05}}, steps=12, mode="oned"),
     ),
     32: dict(
         explain="""
@@ -137,7 +137,7 @@ print("3. grid   : x* =", round(grid[f(grid).argmin()].item(), 4))
 run = trajectories.run(f, "sgd", [f.start], steps=40, lr=0.2)
 x_star, f_star = run.paths[0, -1, 0].item(), run.losses[0, -1].item()
 print("4. descent: x* =", round(x_star, 6), " f* =", round(f_star, 6))""",
-        play=Play("parabola", {"sgd": {"lr": 0.2}}, steps=12),
+        play=Play("parabola", {"sgd": {"lr": 0.2}}, steps=12, mode="oned"),
     ),
     38: dict(
         explain="""
@@ -220,7 +220,7 @@ From 4 with rate 0.2 on `x² - 4x + 6`: the error `x - 2` is multiplied by `1 - 
 every step, so after 10 steps it is `2·0.6¹⁰ ≈ 0.012`: `x₁₀ ≈ 2.012`. The descent is
 monotone because the factor is positive.""",
         code=_PARABOLA.format(lrs="(0.2,)"),
-        play=Play("parabola", {"sgd": {"lr": 0.2}}, steps=10),
+        play=Play("parabola", {"sgd": {"lr": 0.2}}, steps=10, mode="oned"),
     ),
     43: dict(
         explain="""
@@ -228,7 +228,7 @@ The factor `1 - 2η` again: at `η = 0.2` it is 0.6 (steady convergence); at `η
 0.98, so ten steps remove only 18 % of the error; at `η = 1` it is exactly -1: the iterate
 jumps from 4 to `2 - 2 = 0` and back forever, never converging and never diverging.""",
         code=_PARABOLA.format(lrs="(0.2, 0.01, 1.0)"),
-        play=Play("parabola", {"sgd": {"lr": 1.0}}, steps=10),
+        play=Play("parabola", {"sgd": {"lr": 1.0}}, steps=10, mode="oned"),
     ),
     44: dict(
         explain="""
@@ -237,7 +237,7 @@ the start decides which valley it ends in: each minimum has a basin of attractio
 of starts that flow to it. From 2.5 the slope points right, towards the minimum near 4.91;
 from 1.5 it points left, towards the minimum at 0.""",
         code=_XSINX.format(runs="((2.5, 0.25), (1.5, 0.25))"),
-        play=Play("xsinx", {"sgd": {"lr": 0.25}}, steps=30, starts=((2.5,), (1.5,))),
+        play=Play("xsinx", {"sgd": {"lr": 0.25}}, steps=30, starts=((2.5,), (1.5,)), mode="oned"),
     ),
     45: dict(
         explain="""
@@ -246,7 +246,7 @@ jump over a ridge into another basin that a small step would never leave. From 2
 creeps into the nearby minimum; lr 1.0 takes steps so large that the iterate lands in
 another valley altogether.""",
         code=_XSINX.format(runs="((2.5, 0.05), (2.5, 1.0))"),
-        play=Play("xsinx", {"sgd": {"lr": 1.0}}, steps=30),
+        play=Play("xsinx", {"sgd": {"lr": 1.0}}, steps=30, mode="oned"),
     ),
     46: dict(
         explain="""

@@ -299,7 +299,7 @@ for lr in (0.01, 0.2, 0.5, 0.8, 1.0, 1.05):
     run = trajectories.run(f, "sgd", [f.start], steps=12, lr=lr)
     xs = [round(v, 3) for v in run.paths[0, :6, 0].tolist()]
     print(f"lr {lr:4}: factor {1 - 2 * lr:+.2f}  x = {xs} ...")""",
-        play=Play("parabola", {"sgd": {"lr": 0.8}}, steps=12),
+        play=Play("parabola", {"sgd": {"lr": 0.8}}, steps=12, mode="oned"),
     ),
     107: dict(
         explain="""
