@@ -12,7 +12,7 @@ from descentlab.book import build, model
 from descentlab.book.cells import SLIDERS, exercise_check, playground_url, run_cell
 from descentlab.book.lectures import LECTURES
 from descentlab.book.texts import COMPLETE, TEACH
-from descentlab.report.lecture_book import Evidence, LecturePage, render_lecture
+from descentlab.report.lecture_book import Evidence, LecturePage, SharedEvidence, render_lecture
 
 TAUGHT = [lec for lec in LECTURES if lec.seed in COMPLETE]
 
@@ -110,3 +110,21 @@ def test_playground_views_are_urls_the_playground_reads_and_computes():
         playground_url(model.Play("ravine", {"sgd": {"learning_rate": 0.1}}))
     with pytest.raises(ValueError, match="not sliders"):
         playground_url(model.Play("ravine", {"sgd": {"betas": [0.9, 0.99]}}))  # SGD takes none
+
+
+def test_evidence_two_cards_share_is_shown_once_and_referenced(tmp_path):
+    # items 15, 16 (lecture 000) and 106 (lecture 003) all show book.descent.lr_scale
+    pages = build.write_book(tmp_path, quick=True, items=[15, 16, 106])
+    first, later = (p.read_text(encoding="utf-8") for p in pages[1:])
+
+    def card(text: str, n: int) -> str:
+        start = text.rindex("<section", 0, text.index(f'id="i{n}"'))
+        return text[start : text.index("</section>", start)]
+
+    assert '<table class="checks">' in card(first, 15)
+    assert '<a href="#i15">item 15</a>' in card(first, 16)
+    assert '<table class="checks">' not in card(first, 16) and "<img" not in card(first, 16)
+    assert 'href="optimization-basics.html#i15"' in card(later, 106)
+    assert 'class="claim good"' in card(first, 16)  # the shared checks hold: ✔ here too
+    bad = SharedEvidence("f", "#i1", "item 1", "bad")
+    assert build.Card("a", "l", "s", "C", "t", "q", "f", Evidence(shared=[bad])).state == "bad"

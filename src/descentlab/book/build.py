@@ -32,6 +32,7 @@ from descentlab.report.lecture_book import (
     Evidence,
     ExerciseView,
     LecturePage,
+    SharedEvidence,
     render_index,
     render_lecture,
 )
@@ -40,17 +41,38 @@ from descentlab.report.page import write_page
 __all__ = ["coverage_markdown", "evaluate", "write_book"]
 
 
-def evaluate(item: Item, ctx: Context) -> Evidence:
+def evaluate(
+    item: Item,
+    ctx: Context,
+    seen: dict[str, SharedEvidence] | None = None,
+    page: str = "",
+) -> Evidence:
     """An item's evidence: its evidence functions' results joined; an error, or an item with
-    evidence but no check, is shown as a failed check (never hidden)."""
+    evidence but no check, is shown as a failed check (never hidden).
+
+    ``seen`` (the book's evidence so far, by :func:`shown_by`) makes evidence an earlier
+    card showed a reference to that card instead of a second copy; ``page`` is this item's
+    page (the reference's link is relative to it).
+    """
     ev = Evidence()
     for fn in item.show:
+        key = shown_by(fn)
+        if seen is not None and key in seen:
+            first = seen[key]
+            there, anchor = first.href.split("#", 1)
+            href = f"#{anchor}" if there == page else first.href
+            ev.shared.append(SharedEvidence(key, href, first.label, first.state))
+            continue
         try:
-            ev.extend(fn(ctx))
+            part = fn(ctx)
         except Exception as exc:  # shown on the card as a failed check
-            ev.checks.append(Check(f"the evidence {shown_by(fn)} could be computed", "fail",
-                                   f"{type(exc).__name__}: {exc}", "no error"))  # fmt: skip
-    if item.show and not ev.checks:
+            part = Evidence(checks=[Check(f"the evidence {key} could be computed", "fail",
+                                          f"{type(exc).__name__}: {exc}", "no error")])  # fmt: skip
+        ev.extend(part)
+        if seen is not None:
+            seen[key] = SharedEvidence(key, f"{page}#i{item.number}", f"item {item.number}",
+                                       part.state)  # fmt: skip
+    if item.show and not ev.checks and not ev.shared:
         ev.checks.append(Check("the item has a check", "fail", "none", "≥ 1 check"))
     return ev
 
@@ -190,13 +212,14 @@ def write_book(
     n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
     _prefetch(ctx, [n for n in EXPERIMENTS if n in wanted], n_workers)
     pages: list[LecturePage] = []
+    seen: dict[str, SharedEvidence] = {}  # evidence shown once, referenced by later cards
     for lec in chosen:
         ctx.log(f"{lec.subject} ({len(lec.items)} items)")
         cards = []
         for it in lec.items:
             if wanted_items is not None and it.number not in wanted_items:
                 continue
-            cards.append(card(it, evaluate(it, ctx), ctx))
+            cards.append(card(it, evaluate(it, ctx, seen, f"{lec.slug}.html"), ctx))
         exercises = [exercise(ex) for ex in lec.exercises] if wanted_items is None else []
         pages.append(
             LecturePage(

@@ -34,6 +34,7 @@ __all__ = [
     "Evidence",
     "ExerciseView",
     "LecturePage",
+    "SharedEvidence",
     "render_index",
     "render_lecture",
 ]
@@ -76,21 +77,51 @@ class Check:
 
 
 @dataclass
+class SharedEvidence:
+    """Evidence shown on another card (the same computation): where, and its state.
+
+    Attributes:
+        shown_by: the evidence function, as cards name it.
+        href: the link to the card that shows it (``#i15`` or ``page.html#i15``).
+        label: that card's label (``"item 15"``).
+        state: its checks' state there: ``good``, ``open`` (○) or ``bad`` (✘).
+    """
+
+    shown_by: str
+    href: str
+    label: str
+    state: str
+
+
+@dataclass
 class Evidence:
-    """What shows an item: checks, figures (matplotlib), tables and notes."""
+    """What shows an item: checks, figures (matplotlib), tables, notes, and the evidence it
+    shares with an earlier card (shown there, referenced here)."""
 
     checks: list[Check] = field(default_factory=list)
     figures: list[Any] = field(default_factory=list)
     tables: list[tuple[list[str], list[list[Any]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    shared: list[SharedEvidence] = field(default_factory=list)
 
     def extend(self, other: Evidence) -> Evidence:
-        """Append ``other``'s checks, figures, tables and notes (returns self)."""
+        """Append ``other``'s checks, figures, tables, notes and references (returns self)."""
         self.checks += other.checks
         self.figures += other.figures
         self.tables += other.tables
         self.notes += other.notes
+        self.shared += other.shared
         return self
+
+    @property
+    def state(self) -> str:
+        """``bad`` (a ✘ here or on a shared card), ``open`` (a ○), else ``good``."""
+        states = [s.state for s in self.shared]
+        if any(c.failed for c in self.checks) or "bad" in states:
+            return "bad"
+        if any(not c.ok for c in self.checks) or "open" in states:
+            return "open"
+        return "good"
 
 
 @dataclass
@@ -135,12 +166,10 @@ class Card:
     @property
     def state(self) -> str:
         """``good`` (every check ✔), ``bad`` (a ✘), ``open`` (○, no ✘) or ``framing``."""
-        checks = self.evidence.checks
-        if any(c.failed for c in checks):
-            return "bad"
-        if self.framing and not checks:
+        ev = self.evidence
+        if self.framing and not ev.checks and not ev.shared:
             return "framing"
-        return "good" if all(c.ok for c in checks) else "open"
+        return ev.state
 
 
 @dataclass
@@ -238,7 +267,7 @@ pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; pa
 pre.out { background: #fff; border-style: dashed; }
 pre.err { background: #fdecee; border-color: #e9a3ad; }
 .cell-label { color: var(--muted); font-size: 12.5px; margin: 8px 0 0; }
-.play { font-size: 14px; margin: 6px 0; }
+.play, .shared { font-size: 14px; margin: 6px 0; }
 .exercise { background: white; border: 1px solid var(--line); border-radius: 8px;
             padding: 10px 16px; margin: 12px 0; }
 details summary { cursor: pointer; color: var(--accent); }
@@ -358,6 +387,13 @@ def _card_html(card: Card) -> str:
         )
     if ev.checks:
         parts.append(_checks_html(ev.checks))
+    for sh in ev.shared:
+        mark = {"good": ("ok", "✔"), "open": ("nr", "○"), "bad": ("no", "✘")}[sh.state]
+        parts.append(
+            f'<p class="shared"><span class="{mark[0]}">{mark[1]}</span> '
+            f"<code>{_e(sh.shown_by)}</code>: its checks and figures are shown once, on "
+            f'<a href="{_e(sh.href)}">{_e(sh.label)}</a>.</p>'
+        )
     for table in ev.tables:
         parts.append(_table_html(*table))
     for fig in ev.figures:
