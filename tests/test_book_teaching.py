@@ -125,6 +125,8 @@ def test_evidence_two_cards_share_is_shown_once_and_referenced(tmp_path):
     assert '<a href="#i15">item 15</a>' in card(first, 16)
     assert '<table class="checks">' not in card(first, 16) and "<img" not in card(first, 16)
     assert 'href="optimization-basics.html#i15"' in card(later, 106)
+    # an explanation's "item 106" links to that card on its page
+    assert 'item <a href="momentum-and-adaptive-rates.html#i106">106</a>' in card(first, 15)
     assert 'class="claim good"' in card(first, 16)  # the shared checks hold: ✔ here too
     bad = SharedEvidence("f", "#i1", "item 1", "bad")
     assert build.Card("a", "l", "s", "C", "t", "q", "f", Evidence(shared=[bad])).state == "bad"

@@ -227,6 +227,12 @@ def write_book(
                 exercises=exercises,
             )
         )  # fmt: skip
+    where = {c.anchor: page.filename for page in pages for c in page.cards}
+    for page in pages:  # an explanation's "item 18" links to that card, on any page built
+        page.item_hrefs = {
+            int(anchor[1:]): f"#{anchor}" if there == page.filename else f"{there}#{anchor}"
+            for anchor, there in where.items()
+        }
     for i, page in enumerate(pages):
         page.previous = (pages[i - 1].filename, pages[i - 1].subject) if i > 0 else None
         page.next = (pages[i + 1].filename, pages[i + 1].subject) if i + 1 < len(pages) else None

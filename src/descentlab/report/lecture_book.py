@@ -198,6 +198,9 @@ class LecturePage:
     previous: tuple[str, str] | None = None  # (filename, subject)
     next: tuple[str, str] | None = None
     exercises: list[ExerciseView] = field(default_factory=list)
+    #: item number -> link to its card (``#i18`` here, ``page.html#i102`` elsewhere): the
+    #: references to items in the explanations become links
+    item_hrefs: dict[int, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Items, checks (the cards' and the exercises') per status, code cells run."""
@@ -322,19 +325,38 @@ def _table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 _EMPHASIS = re.compile(r"\*([^*\s](?:[^*]*[^*\s])?)\*")
 
 
-def _inline(text: str) -> str:
-    """``text`` escaped, with `backquoted` spans as code and *starred* words outside them
-    emphasized."""
+#: "item 18", "items 20-21", "items 5 and 7": references to other cards in a text
+_ITEM_REF = re.compile(r"\b(items?) (\d+)(?:(-|–|, | and )(\d+))?")
+
+
+def _link_items(text: str, hrefs: dict[int, str]) -> str:
+    """Each item number in a reference (``item 18``, ``items 20-21``) linked to its card,
+    where ``hrefs`` knows it."""
+
+    def one(n: str) -> str:
+        href = hrefs.get(int(n))
+        return f'<a href="{_e(href)}">{n}</a>' if href else n
+
+    def sub(m: re.Match[str]) -> str:
+        second = f"{m.group(3)}{one(m.group(4))}" if m.group(4) else ""
+        return f"{m.group(1)} {one(m.group(2))}{second}"
+
+    return _ITEM_REF.sub(sub, text)
+
+
+def _inline(text: str, hrefs: dict[int, str] | None = None) -> str:
+    """``text`` escaped, with `backquoted` spans as code and, outside them, *starred* words
+    emphasized and references to items linked (``hrefs``: item number -> link)."""
     parts = _e(text).split("`")
     return "".join(
-        f"<code>{p}</code>" if i % 2 else _EMPHASIS.sub(r"<em>\1</em>", p)
+        f"<code>{p}</code>" if i % 2 else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
         for i, p in enumerate(parts)
     )
 
 
-def _paragraphs(text: str) -> str:
+def _paragraphs(text: str, hrefs: dict[int, str] | None = None) -> str:
     paras = [" ".join(p.split()) for p in text.strip().split("\n\n") if p.strip()]
-    return "".join(f"<p>{_inline(p)}</p>" for p in paras)
+    return "".join(f"<p>{_inline(p, hrefs)}</p>" for p in paras)
 
 
 def _cell_html(code: str, output: str, error: str) -> str:
@@ -360,7 +382,7 @@ def _checks_html(checks: Sequence[Check]) -> str:
     )
 
 
-def _card_html(card: Card) -> str:
+def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
     ev = card.evidence
     parts = [
         f'<section class="claim {card.state}" id="{_e(card.anchor)}">',
@@ -377,7 +399,7 @@ def _card_html(card: Card) -> str:
     if card.framing:
         parts.append(f'<p class="framing-note">Framing: {_e(card.framing)}</p>')
     if card.explain:
-        parts.append(f'<div class="explain">{_paragraphs(card.explain)}</div>')
+        parts.append(f'<div class="explain">{_paragraphs(card.explain, hrefs)}</div>')
     if card.code:
         parts.append(_cell_html(card.code, card.output, card.cell_error))
     if card.playground:
@@ -405,7 +427,7 @@ def _card_html(card: Card) -> str:
     return "\n".join(parts)
 
 
-def _exercises_html(exercises: Sequence[ExerciseView]) -> str:
+def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | None = None) -> str:
     if not exercises:
         return ""
     parts = ['<section id="exercises"><h2>Exercises</h2>']
@@ -413,10 +435,11 @@ def _exercises_html(exercises: Sequence[ExerciseView]) -> str:
         c = ex.check
         mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
         parts.append(
-            f'<div class="exercise" id="ex{i}"><p><b>Exercise {i}.</b> {_inline(ex.question)}</p>'
+            f'<div class="exercise" id="ex{i}"><p><b>Exercise {i}.</b> '
+            f"{_inline(ex.question, hrefs)}</p>"
             f"<details><summary>Answer{': ' + _e(ex.answer) if ex.answer else ''} (computed by "
             f"the build) {mark}</summary>"
-            f"{_paragraphs(ex.solution)}{_cell_html(ex.code, ex.output, '')}"
+            f"{_paragraphs(ex.solution, hrefs)}{_cell_html(ex.code, ex.output, '')}"
             f"{_checks_html([c])}</details></div>"
         )
     parts.append("</section>")
@@ -480,8 +503,8 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 <p class="score">{_e(_score(page.counts()))} ({_e(setting)}).</p>
 </header>
 <ol class="toc">{toc}</ol>
-{"".join(_card_html(c) for c in page.cards)}
-{_exercises_html(page.exercises)}
+{"".join(_card_html(c, page.item_hrefs) for c in page.cards)}
+{_exercises_html(page.exercises, page.item_hrefs)}
 {nav}"""
     return _page(page.subject, body)
 
@@ -502,16 +525,19 @@ def render_index(pages: Sequence[LecturePage], setting: str, seconds: float) -> 
             f'<tr><td><a href="{_e(p.filename)}">{_e(p.subject)}</a><br><span class="sub">'
             f'{_e(p.origin)}</span></td><td class="num">{c["items"]}</td>'
             f'<td class="num {mark}">{c["ok"]} / {c["checks"]}</td>'
-            f'<td class="num">{c["fail"]}</td><td class="num">{c["not_reproduced"]}</td></tr>'
+            f'<td class="num">{c["fail"]}</td><td class="num">{c["not_reproduced"]}</td>'
+            f'<td class="num">{c["cells_ran"]} / {c["cells"]}</td>'
+            f'<td class="num">{c["exercises"]}</td></tr>'
         )
     body = f"""<header>
 <h1>The lectures, every claim shown</h1>
 <p class="sub">Five lectures on optimization for deep learning (shared/seeds), rebuilt with
-descentlab: each item with the figure, table or experiment that shows it and checks computed
-from the numbers. Built in {seconds:.0f} s ({_e(setting)}).</p>
+descentlab: each item explained, with a code cell the build ran, the figure, table or
+experiment that shows it and checks computed from the numbers; each lecture ends with
+exercises whose answers the build computed. Built in {seconds:.0f} s ({_e(setting)}).</p>
 </header>
 <table><thead><tr><th>lecture</th><th>items</th><th>✔ checks</th><th>✘</th><th>○ not
-reproduced here</th></tr></thead>
+reproduced here</th><th>code cells ran</th><th>exercises</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <p class="score">{_e(_score(totals))}.</p>"""
     return _page("The lectures, every claim shown", body)

@@ -228,9 +228,9 @@ for name, beta in [("sgd", None), ("momentum", 0.3), ("momentum", 0.9)]:
 Nesterov's change is where the gradient is taken. Momentum alone would carry the iterate to
 `Θ̃ = Θ + αv` anyway; Nesterov looks there first and uses the gradient at that look-ahead
 point. If the velocity is about to overshoot, the gradient at `Θ̃` already points back and
-corrects the step before it is taken, not one step later. On a quadratic that is what turns
-momentum's worst-case rate into a guaranteed `1 - 1/√κ` for every convex smooth function,
-not only quadratics.""",
+corrects the step before it is taken, not one step later. That correction is what extends
+momentum's `1 - 1/√κ` per step from quadratics (item 102) to a guarantee for every smooth,
+strongly convex function, where heavy-ball momentum can fail to converge.""",
         code="""\
 import torch
 from descentlab import optim
