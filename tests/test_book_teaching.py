@@ -130,3 +130,13 @@ def test_evidence_two_cards_share_is_shown_once_and_referenced(tmp_path):
     assert 'class="claim good"' in card(first, 16)  # the shared checks hold: ✔ here too
     bad = SharedEvidence("f", "#i1", "item 1", "bad")
     assert build.Card("a", "l", "s", "C", "t", "q", "f", Evidence(shared=[bad])).state == "bad"
+
+
+def test_a_check_another_card_shows_is_referenced_not_repeated(tmp_path):
+    # items 13 and 72 both check descentlab SGD against w <- w - 0.1 grad (other functions)
+    page = build.write_book(tmp_path, quick=True, only=["000", "002"], items=[13, 72])[1:]
+    first, later = (p.read_text(encoding="utf-8") for p in page)
+    row = "w ← w - η∇L(w), η = 0.1 — descentlab eager backend"
+    assert row in first and row not in later
+    assert "more checks of <code>book.optimizers.sgd_formula(lr=0.1)</code>" in later
+    assert 'href="optimization-basics.html#i13">item 13</a>' in later

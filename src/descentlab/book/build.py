@@ -68,13 +68,46 @@ def evaluate(
         except Exception as exc:  # shown on the card as a failed check
             part = Evidence(checks=[Check(f"the evidence {key} could be computed", "fail",
                                           f"{type(exc).__name__}: {exc}", "no error")])  # fmt: skip
-        ev.extend(part)
         if seen is not None:
             seen[key] = SharedEvidence(key, f"{page}#i{item.number}", f"item {item.number}",
                                        part.state)  # fmt: skip
+            part = _without_repeated_checks(part, key, item.number, seen, page)
+        ev.extend(part)
     if item.show and not ev.checks and not ev.shared:
         ev.checks.append(Check("the item has a check", "fail", "none", "≥ 1 check"))
     return ev
+
+
+def _without_repeated_checks(
+    part: Evidence, key: str, number: int, seen: dict[str, SharedEvidence], page: str
+) -> Evidence:
+    """``part`` less the checks an earlier card shows (the same text and numbers: another
+    evidence function reading the same experiment), each such card referenced once; the
+    checks shown here are recorded in ``seen`` (keyed by the check) for later cards."""
+    kept: list[Check] = []
+    repeated: dict[str, list[Check]] = {}
+    for c in part.checks:
+        ck_key = f"check\x00{c.text}\x00{c.measured}\x00{c.expected}"
+        if ck_key in seen:
+            if seen[ck_key].label != f"item {number}":  # (twice on one card: shown once)
+                repeated.setdefault(ck_key, []).append(c)
+            continue
+        kept.append(c)
+        state = {"ok": "good", "fail": "bad"}.get(c.status, "open")
+        seen[ck_key] = SharedEvidence(key, f"{page}#i{number}", f"item {number}", state)
+    by_card: dict[str, list[SharedEvidence]] = {}
+    for ck_key in repeated:
+        by_card.setdefault(seen[ck_key].href, []).append(seen[ck_key])
+    for href, firsts in by_card.items():
+        there, anchor = href.split("#", 1)
+        states = {f.state for f in firsts}
+        state = "bad" if "bad" in states else "open" if "open" in states else "good"
+        part.shared.append(
+            SharedEvidence(key, f"#{anchor}" if there == page else href, firsts[0].label, state,
+                           checks=len(firsts))
+        )  # fmt: skip
+    part.checks = kept
+    return part
 
 
 def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:

@@ -85,12 +85,15 @@ class SharedEvidence:
         href: the link to the card that shows it (``#i15`` or ``page.html#i15``).
         label: that card's label (``"item 15"``).
         state: its checks' state there: ``good``, ``open`` (○) or ``bad`` (✘).
+        checks: 0 when the whole evidence is shared; else the number of this item's checks
+            that the other card already shows (the same check, the same numbers).
     """
 
     shown_by: str
     href: str
     label: str
     state: str
+    checks: int = 0
 
 
 @dataclass
@@ -413,8 +416,13 @@ def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
         mark = {"good": ("ok", "✔"), "open": ("nr", "○"), "bad": ("no", "✘")}[sh.state]
         parts.append(
             f'<p class="shared"><span class="{mark[0]}">{mark[1]}</span> '
-            f"<code>{_e(sh.shown_by)}</code>: its checks and figures are shown once, on "
-            f'<a href="{_e(sh.href)}">{_e(sh.label)}</a>.</p>'
+            + (
+                f"<code>{_e(sh.shown_by)}</code>: its checks and figures are shown once, on "
+                if not sh.checks
+                else f"{sh.checks} more check{'s' if sh.checks > 1 else ''} of "
+                f"<code>{_e(sh.shown_by)}</code>, the same as on another card, shown once on "
+            )
+            + f'<a href="{_e(sh.href)}">{_e(sh.label)}</a>.</p>'
         )
     for table in ev.tables:
         parts.append(_table_html(*table))
