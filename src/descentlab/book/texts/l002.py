@@ -177,15 +177,16 @@ Boosting builds the ensemble in sequence: each new weak learner is trained with 
 on the examples the ensemble so far gets wrong, and is added with a weight that grows with
 its accuracy. AdaBoost (SAMME for several classes) multiplies a misclassified example's
 weight by `exp(α)` with `α = log((1 - err)/err) + log(K - 1)`. Where bagging reduces
-variance, boosting mainly reduces bias: many stumps, each barely better than chance, add up
-to a strong classifier.""",
+variance, boosting mainly reduces bias: many stumps, each a single threshold on one axis,
+add up to a boundary no stump can draw (in the cell, a disc: 61 % for one stump, 85 % for
+30).""",
         code="""\
 import math
 import torch
 
 torch.manual_seed(0)
 x = torch.rand(400, 2) * 2 - 1
-y = ((x[:, 0] * x[:, 1]) > 0).long() * 2 - 1          # XOR: no single stump does better than chance
+y = ((x**2).sum(1) < 0.5).long() * 2 - 1   # a disc: no single stump separates it
 w = torch.full((400,), 1 / 400)
 score = torch.zeros(400)
 for rnd in range(30):
