@@ -131,6 +131,9 @@ def test_book_page_shows_every_item_with_checks(tmp_path):
     numbers = [int(n) for n in re.findall(r'<section class="claim \w+" id="i(\d+)"', text)]
     assert numbers == list(range(116, 132))  # seed_items' numbers, in the lecture's order
     assert '<span class="no">' not in text, "a check failed on the 004 page"
+    # every card explains and its code cell ran; the exercises' answers were computed
+    assert text.count('<div class="explain">') == 16 and "16 of 16 code cells ran" in text
+    assert text.count('<div class="exercise"') == len(lec.exercises) >= 3
     assert text.count('<span class="ok">✔</span>') >= len(lec.items)
     assert 'rel="prev"' in text or 'rel="next"' in text or len(paths) == 2
     assert "fonts-noto-cjk" in text and 'lang="ko"' in text  # the CJK note and font stack
