@@ -502,6 +502,12 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
         + "</li>"
         for c in page.cards
     )
+    ex_toc = (
+        f'<li><a href="#exercises">Exercises</a> ({len(page.exercises)}, answers computed by '
+        "the build)</li>"
+        if page.exercises
+        else ""
+    )
     nav = _nav(page, index)
     body = f"""{nav}
 <header>
@@ -510,7 +516,7 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 <p>{_e(page.summary)}</p>
 <p class="score">{_e(_score(page.counts()))} ({_e(setting)}).</p>
 </header>
-<ol class="toc">{toc}</ol>
+<ol class="toc">{toc}{ex_toc}</ol>
 {"".join(_card_html(c, page.item_hrefs) for c in page.cards)}
 {_exercises_html(page.exercises, page.item_hrefs)}
 {nav}"""

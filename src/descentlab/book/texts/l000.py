@@ -162,7 +162,7 @@ import torch
 from descentlab.problems import landscapes
 
 f = landscapes.get("double_well")            # x^4/4 - x^2 + 0.3 x
-print(f.formula)
+print(f.plain)
 for p in f.points:
     x = torch.tensor([p.x], dtype=torch.float64)
     h = float(landscapes.hessian(f, x)[0, 0, 0])
@@ -201,7 +201,7 @@ possibly a saddle or a local minimum (items 46, 97).""",
 from descentlab.problems import landscapes, trajectories
 
 f = landscapes.get("bowl")
-print(f.formula)
+print(f.plain)
 run = trajectories.run(f, "sgd", [f.start], steps=30, lr=0.1)
 for t in (0, 1, 2, 5, 10, 30):
     print(f"step {t:2d}: w = {[round(v, 4) for v in run.paths[0, t].tolist()]}, "

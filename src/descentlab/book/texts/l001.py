@@ -14,7 +14,7 @@ import torch
 from descentlab.problems import landscapes
 
 f = landscapes.get({name!r})
-print(f.formula)
+print(f.plain)
 x = torch.tensor([{point}], dtype=torch.float64)
 print("autograd gradient at", x.tolist()[0], ":", landscapes.grad(f, x).tolist()[0])
 print("the rule by hand              :", {by_hand})"""

@@ -212,7 +212,7 @@ show the bouncing one.""",
 from descentlab.problems import landscapes, trajectories
 
 ravine = landscapes.get("ravine")
-print(ravine.formula)
+print(ravine.plain)
 for name, beta in [("sgd", None), ("momentum", 0.3), ("momentum", 0.9)]:
     hyper = None if beta is None else {"momentum": beta}
     run = trajectories.run(ravine, name, [ravine.start], steps=150, lr=0.18, hyper=hyper)
