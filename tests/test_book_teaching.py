@@ -29,7 +29,11 @@ def test_the_finished_lectures_cover_every_item():
 @pytest.mark.parametrize("seed", sorted(COMPLETE))
 def test_every_code_cell_runs_and_prints(seed):
     lec = next(lec for lec in LECTURES if lec.seed == seed)
+    ran: set[str] = set()
     for it in lec.items:
+        if it.code in ran:  # a cell several items share runs once (as in the build)
+            continue
+        ran.add(it.code)
         run = run_cell(it.code)
         assert run.ok, f"item {it.number}: {run.error}"
         assert run.output.strip(), f"item {it.number}: the cell shows nothing"

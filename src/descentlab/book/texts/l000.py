@@ -13,9 +13,10 @@ import torch
 
 torch.manual_seed(0)
 x = torch.randn(500) * 2.0 + 3.0                  # data drawn from N(3, 2^2)
-mus = torch.linspace(0, 6, 601)
-lik = torch.stack([torch.distributions.Normal(m, 2.0).log_prob(x).exp().prod() for m in mus])
-loglik = torch.stack([torch.distributions.Normal(m, 2.0).log_prob(x).sum() for m in mus])
+mus = torch.linspace(0, 6, 601)[:, None]                 # candidate means, one per row
+logp = torch.distributions.Normal(mus, 2.0).log_prob(x)    # log p(x_i | mu): 601 x 500
+lik = logp.exp().prod(dim=1)                               # the product over examples
+loglik = logp.sum(dim=1)                                   # its log: a sum
 print("product of 500 densities at mu = 3:", float(lik[300]), "(underflows)")
 print("argmax of the log-likelihood: mu =", round(float(mus[loglik.argmax()]), 2))
 print("sample mean (the closed-form MLE):", round(float(x.mean()), 2))"""
