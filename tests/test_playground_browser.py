@@ -459,3 +459,39 @@ def test_a_drag_aborts_the_requests_it_supersedes(browser, server_url):
     assert len(aborted) >= 4
     assert all(aborted[:-1]) and not aborted[-1], aborted
     assert problems == [] and "error" not in page_status, (problems, page_status)
+
+
+def test_every_lecture_book_link_opens_its_view(open_page):
+    """The playground views the lecture book links to (descentlab.book.texts): the page reads
+    each link's state (landscape, steps, starts, exactly the optimizers and slider values it
+    names); four of them are opened and drawn."""
+    from urllib.parse import urlparse
+
+    from descentlab.book.cells import playground_url
+    from descentlab.book.texts import TEACH
+
+    def check(n, play, s) -> None:
+        assert (s["mode"], s["land"], s["steps"]) == (play.mode, play.land, play.steps), n
+        if play.kappa is not None:
+            assert s["kappa"] == play.kappa, n
+        if play.starts:
+            assert s["starts"] == [list(p) for p in play.starts], n
+        on = {o["name"]: o for o in s["opts"] if o["on"]}
+        assert set(on) == set(play.optimizers), n
+        for name, sliders in play.optimizers.items():
+            for key, value in sliders.items():
+                assert on[name][key] == pytest.approx(value), (n, name, key)
+
+    views = {n: t["play"] for n, t in TEACH.items() if t.get("play") is not None}
+    assert len(views) >= 30
+    page = open_page()
+    for n, play in views.items():  # the page's own readUrl on each link
+        fragment = urlparse(playground_url(play)).fragment
+        check(n, play, page.evaluate("(h) => { history.replaceState(null, '', '#' + h); "
+                                     "return readUrl(); }", fragment))  # fmt: skip
+    for n in (29, 44, 102, 114):  # opened and drawn
+        page = open_page(urlparse(playground_url(views[n])).fragment)
+        check(n, views[n], _state(page))
+        traces = page.evaluate("() => document.getElementById('loss-plot').data.length")
+        assert traces >= len(views[n].optimizers), n  # every optimizer named was drawn
+        page.screenshot(path=str(SHOTS / f"book-item-{n}.png"))

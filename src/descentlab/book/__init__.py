@@ -4,8 +4,13 @@
 module                      what it holds
 ==========================  ==================================================================
 ``lectures``                the 131 items of ``shared/seed_items.md`` as data, by lecture
-``model``                   :class:`Item`, :class:`Lecture`, the :class:`Context` (experiment
-                            results cached by settings *and* code hash)
+``texts``                   the teaching beside them, one module per lecture: each item's
+                            explanation, code cell and playground view; the exercises
+``model``                   :class:`Item`, :class:`Lecture`, :class:`Exercise`,
+                            :class:`Play`, the :class:`Context` (experiment results cached
+                            by settings *and* code hash)
+``cells``                   runs the code cells and exercises, checks the answers, builds
+                            the playground links
 ``reference``               float64 loops of the lectures' equations (shared with the tests)
 ``checks``                  checks with stated tolerances; formula checks on both backends
 ``optimizers``, ``descent``,  the evidence functions, each beside what it reads (an
@@ -13,8 +18,9 @@ module                      what it holds
 ``likelihood``,             regularizers)
 ``generalization``,
 ``convolution``
-``build``                   compute the cards, write the pages (rendered by
-                            :mod:`descentlab.report.lecture_book`), the coverage table
+``build``                   compute the cards (evidence two cards share: once, referenced),
+                            write the pages (rendered by :mod:`descentlab.report.lecture_book`),
+                            the coverage table
 ==========================  ==================================================================
 
 The book sits above ``report`` in the layer order: it computes, ``report`` renders what it

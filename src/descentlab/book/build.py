@@ -21,14 +21,18 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from descentlab._files import check_target, make_dirs
+from descentlab.book.cells import cell_check, exercise_check, playground_url, run_cell
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
-from descentlab.book.model import Context, Item, Lecture, run_and_save, shown_by
+from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
 from descentlab.engine.procpool import map_in_processes
+from descentlab.experiments.lectures._common import format_value
 from descentlab.report.lecture_book import (
     Card,
     Check,
     Evidence,
+    ExerciseView,
     LecturePage,
+    SharedEvidence,
     render_index,
     render_lecture,
 )
@@ -37,28 +41,107 @@ from descentlab.report.page import write_page
 __all__ = ["coverage_markdown", "evaluate", "write_book"]
 
 
-def evaluate(item: Item, ctx: Context) -> Evidence:
+def evaluate(
+    item: Item,
+    ctx: Context,
+    seen: dict[str, SharedEvidence] | None = None,
+    page: str = "",
+) -> Evidence:
     """An item's evidence: its evidence functions' results joined; an error, or an item with
-    evidence but no check, is shown as a failed check (never hidden)."""
+    evidence but no check, is shown as a failed check (never hidden).
+
+    ``seen`` (the book's evidence so far, by :func:`shown_by`) makes evidence an earlier
+    card showed a reference to that card instead of a second copy; ``page`` is this item's
+    page (the reference's link is relative to it).
+    """
     ev = Evidence()
     for fn in item.show:
+        key = shown_by(fn)
+        if seen is not None and key in seen:
+            first = seen[key]
+            there, anchor = first.href.split("#", 1)
+            href = f"#{anchor}" if there == page else first.href
+            ev.shared.append(SharedEvidence(key, href, first.label, first.state))
+            continue
         try:
-            ev.extend(fn(ctx))
+            part = fn(ctx)
         except Exception as exc:  # shown on the card as a failed check
-            ev.checks.append(Check(f"the evidence {shown_by(fn)} could be computed", "fail",
-                                   f"{type(exc).__name__}: {exc}", "no error"))  # fmt: skip
-    if item.show and not ev.checks:
+            part = Evidence(checks=[Check(f"the evidence {key} could be computed", "fail",
+                                          f"{type(exc).__name__}: {exc}", "no error")])  # fmt: skip
+        if seen is not None:
+            seen[key] = SharedEvidence(key, f"{page}#i{item.number}", f"item {item.number}",
+                                       part.state)  # fmt: skip
+            part = _without_repeated_checks(part, key, item.number, seen, page)
+        ev.extend(part)
+    if item.show and not ev.checks and not ev.shared:
         ev.checks.append(Check("the item has a check", "fail", "none", "≥ 1 check"))
     return ev
 
 
-def card(item: Item, ev: Evidence) -> Card:
-    """The card of an item with its evidence."""
+def _without_repeated_checks(
+    part: Evidence, key: str, number: int, seen: dict[str, SharedEvidence], page: str
+) -> Evidence:
+    """``part`` less the checks an earlier card shows (the same text and numbers: another
+    evidence function reading the same experiment), each such card referenced once; the
+    checks shown here are recorded in ``seen`` (keyed by the check) for later cards."""
+    kept: list[Check] = []
+    repeated: dict[str, list[Check]] = {}
+    for c in part.checks:
+        ck_key = f"check\x00{c.text}\x00{c.measured}\x00{c.expected}"
+        if ck_key in seen:
+            if seen[ck_key].label != f"item {number}":  # (twice on one card: shown once)
+                repeated.setdefault(ck_key, []).append(c)
+            continue
+        kept.append(c)
+        state = {"ok": "good", "fail": "bad"}.get(c.status, "open")
+        seen[ck_key] = SharedEvidence(key, f"{page}#i{number}", f"item {number}", state)
+    by_card: dict[str, list[SharedEvidence]] = {}
+    for ck_key in repeated:
+        by_card.setdefault(seen[ck_key].href, []).append(seen[ck_key])
+    for href, firsts in by_card.items():
+        there, anchor = href.split("#", 1)
+        states = {f.state for f in firsts}
+        state = "bad" if "bad" in states else "open" if "open" in states else "good"
+        part.shared.append(
+            SharedEvidence(key, f"#{anchor}" if there == page else href, firsts[0].label, state,
+                           checks=len(firsts))
+        )  # fmt: skip
+    part.checks = kept
+    return part
+
+
+def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
+    """The card of an item with its evidence, its code cell run (a cell that raises adds a
+    failed check; a cell several items share runs once per book, ``ctx``) and its
+    playground link."""
+    output = error = ""
+    if item.code:
+        run = (
+            run_cell(item.code)
+            if ctx is None
+            else ctx.memo(("cell", item.code), lambda: run_cell(item.code))
+        )
+        output, error = run.output, run.error
+        failed = cell_check(run)
+        if failed is not None:
+            ev.checks.append(failed)
     return Card(
         anchor=f"i{item.number}", label=f"item {item.number}", section=item.section,
         kind=item.kind_words, text=item.text, quote=item.quote, shown_by=item.shown_by,
-        evidence=ev, framing=item.framing, rewrite=item.rewrite,
+        evidence=ev, framing=item.framing, rewrite=item.rewrite, explain=item.explain,
+        code=item.code, output=output, cell_error=error,
+        playground=playground_url(item.play) if item.play is not None else "",
     )  # fmt: skip
+
+
+def exercise(ex: Exercise) -> ExerciseView:
+    """An exercise with its answer computed (its code run) and checked."""
+    run = run_cell(ex.code)
+    answer = run.namespace.get("answer")
+    shown = format_value(answer) if isinstance(answer, int | float) else ""
+    return ExerciseView(
+        ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run), answer=shown
+    )
 
 
 def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:
@@ -162,14 +245,27 @@ def write_book(
     n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
     _prefetch(ctx, [n for n in EXPERIMENTS if n in wanted], n_workers)
     pages: list[LecturePage] = []
+    seen: dict[str, SharedEvidence] = {}  # evidence shown once, referenced by later cards
     for lec in chosen:
         ctx.log(f"{lec.subject} ({len(lec.items)} items)")
         cards = []
         for it in lec.items:
             if wanted_items is not None and it.number not in wanted_items:
                 continue
-            cards.append(card(it, evaluate(it, ctx)))
-        pages.append(LecturePage(lec.subject, lec.origin, lec.summary, f"{lec.slug}.html", cards))
+            cards.append(card(it, evaluate(it, ctx, seen, f"{lec.slug}.html"), ctx))
+        exercises = [exercise(ex) for ex in lec.exercises] if wanted_items is None else []
+        pages.append(
+            LecturePage(
+                lec.subject, lec.origin, lec.summary, f"{lec.slug}.html", cards,
+                exercises=exercises,
+            )
+        )  # fmt: skip
+    where = {c.anchor: page.filename for page in pages for c in page.cards}
+    for page in pages:  # an explanation's "item 18" links to that card, on any page built
+        page.item_hrefs = {
+            int(anchor[1:]): f"#{anchor}" if there == page.filename else f"{there}#{anchor}"
+            for anchor, there in where.items()
+        }
     for i, page in enumerate(pages):
         page.previous = (pages[i - 1].filename, pages[i - 1].subject) if i > 0 else None
         page.next = (pages[i + 1].filename, pages[i + 1].subject) if i + 1 < len(pages) else None

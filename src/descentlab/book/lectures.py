@@ -8,6 +8,8 @@ line is derived from them), ``framing`` marks a framing slide with nothing to co
 
 from __future__ import annotations
 
+import dataclasses
+
 from descentlab.book import convolution as CV
 from descentlab.book import descent as D
 from descentlab.book import generalization as G
@@ -18,6 +20,8 @@ from descentlab.book import terrains as T
 from descentlab.book.checks import from_experiment as E
 from descentlab.book.model import Bound as P
 from descentlab.book.model import Item, Lecture
+from descentlab.book.texts import EXERCISES as _EXERCISES
+from descentlab.book.texts import TEACH as _TEACH
 from descentlab.report import experiment_figures as EF
 from descentlab.report.claim_figures import PANELS, panel_figure
 
@@ -1362,9 +1366,13 @@ def _experiments(items: tuple[Item, ...]) -> tuple[str, ...]:
     return tuple(names)
 
 
+#: each item with its explanation, code cell and playground view (descentlab.book.texts)
+ITEMS = tuple(dataclasses.replace(it, **_TEACH.get(it.number, {})) for it in ITEMS)
+
 LECTURES: list[Lecture] = [
     Lecture(seed, subject, slug, origin, summary,
-            its := tuple(i for i in ITEMS if lo <= i.number <= hi), _experiments(its))
+            its := tuple(i for i in ITEMS if lo <= i.number <= hi), _experiments(its),
+            _EXERCISES.get(seed, ()))
     for seed, subject, slug, origin, summary, lo, hi in _LECTURES
 ]  # fmt: skip
 

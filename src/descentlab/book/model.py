@@ -24,7 +24,17 @@ from descentlab.experiments import lectures
 from descentlab.experiments.lectures._common import ExperimentResult
 from descentlab.report.lecture_book import Evidence
 
-__all__ = ["CODE_PARTS", "Bound", "Context", "Item", "Lecture", "code_hash", "shown_by"]
+__all__ = [
+    "CODE_PARTS",
+    "Bound",
+    "Context",
+    "Exercise",
+    "Item",
+    "Lecture",
+    "Play",
+    "code_hash",
+    "shown_by",
+]
 
 #: The parts of ``src/descentlab`` an experiment's result depends on (hashed into its key).
 CODE_PARTS: tuple[str, ...] = (
@@ -51,6 +61,9 @@ class Item:
         show: evidence functions ``ctx -> Evidence`` (their results are joined).
         framing: non-empty for a framing slide with nothing to compute: why.
         rewrite: non-empty where the book rewrites the lecture's rule: what and why.
+        explain: the book's explanation (paragraphs separated by blank lines).
+        code: a code cell on descentlab's public API; the build runs it and shows its output.
+        play: the playground view that shows the item, if one does.
     """
 
     number: int
@@ -61,6 +74,9 @@ class Item:
     show: tuple[Callable[[Context], Evidence], ...] = ()
     framing: str = ""
     rewrite: str = ""
+    explain: str = ""
+    code: str = ""
+    play: Play | None = None
 
     def __post_init__(self) -> None:
         letters = self.kind.split("/")
@@ -80,8 +96,52 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Play:
+    """A playground view: the URL state of ``descentlab playground`` (``static/app.js``'s
+    ``readUrl``) that shows an item.
+
+    Attributes:
+        land: the landscape (a playground landscape, e.g. ``"quadratic"``, ``"parabola"``).
+        optimizers: the optimizers switched on, each with the slider values it overrides
+            (``lr``, ``momentum``, ``betas``, ``eps``); every other optimizer is switched off.
+        steps: the number of steps.
+        starts: the starting points (default: the landscape's own start).
+        kappa: the quadratic's condition number (only on ``"quadratic"``).
+        mode: the playground's view: ``"paths"`` (paths over the landscape, losses) or
+            ``"oned"`` (the derivatives lecture's 1-D view: iterates on the curve).
+    """
+
+    land: str
+    optimizers: dict[str, dict[str, Any]]
+    steps: int = 100
+    starts: tuple[tuple[float, ...], ...] = ()
+    kappa: float | None = None
+    mode: str = "paths"
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise at the end of a lecture page, its answer computed by the build.
+
+    ``code`` runs like an item's code cell and must set ``answer`` (the value derived on
+    paper: a formula), ``measured`` (the same value measured by running descentlab) and
+    ``tol`` (the relative tolerance between them): the build shows the answer and checks it.
+
+    Attributes:
+        question: what the reader is asked.
+        solution: how to get the answer (shown folded, with the code and its output).
+        code: the code that computes and measures the answer.
+    """
+
+    question: str
+    solution: str
+    code: str
+
+
+@dataclass(frozen=True)
 class Lecture:
-    """A lecture: its seed file, subject, page name, items in order and experiments."""
+    """A lecture: its seed file, subject, page name, items in order, experiments and
+    exercises."""
 
     seed: str
     subject: str
@@ -90,6 +150,7 @@ class Lecture:
     summary: str
     items: tuple[Item, ...]
     experiments: tuple[str, ...] = field(default=())
+    exercises: tuple[Exercise, ...] = field(default=())
 
 
 class Bound:

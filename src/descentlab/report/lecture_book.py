@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,9 @@ __all__ = [
     "Card",
     "Check",
     "Evidence",
+    "ExerciseView",
     "LecturePage",
+    "SharedEvidence",
     "render_index",
     "render_lecture",
 ]
@@ -74,21 +77,54 @@ class Check:
 
 
 @dataclass
+class SharedEvidence:
+    """Evidence shown on another card (the same computation): where, and its state.
+
+    Attributes:
+        shown_by: the evidence function, as cards name it.
+        href: the link to the card that shows it (``#i15`` or ``page.html#i15``).
+        label: that card's label (``"item 15"``).
+        state: its checks' state there: ``good``, ``open`` (○) or ``bad`` (✘).
+        checks: 0 when the whole evidence is shared; else the number of this item's checks
+            that the other card already shows (the same check, the same numbers).
+    """
+
+    shown_by: str
+    href: str
+    label: str
+    state: str
+    checks: int = 0
+
+
+@dataclass
 class Evidence:
-    """What shows an item: checks, figures (matplotlib), tables and notes."""
+    """What shows an item: checks, figures (matplotlib), tables, notes, and the evidence it
+    shares with an earlier card (shown there, referenced here)."""
 
     checks: list[Check] = field(default_factory=list)
     figures: list[Any] = field(default_factory=list)
     tables: list[tuple[list[str], list[list[Any]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    shared: list[SharedEvidence] = field(default_factory=list)
 
     def extend(self, other: Evidence) -> Evidence:
-        """Append ``other``'s checks, figures, tables and notes (returns self)."""
+        """Append ``other``'s checks, figures, tables, notes and references (returns self)."""
         self.checks += other.checks
         self.figures += other.figures
         self.tables += other.tables
         self.notes += other.notes
+        self.shared += other.shared
         return self
+
+    @property
+    def state(self) -> str:
+        """``bad`` (a ✘ here or on a shared card), ``open`` (a ○), else ``good``."""
+        states = [s.state for s in self.shared]
+        if any(c.failed for c in self.checks) or "bad" in states:
+            return "bad"
+        if any(not c.ok for c in self.checks) or "open" in states:
+            return "open"
+        return "good"
 
 
 @dataclass
@@ -106,6 +142,12 @@ class Card:
         evidence: the computed evidence.
         framing: non-empty for a framing slide: why it has no check.
         rewrite: non-empty where the book rewrites the lecture's rule: how.
+        explain: the book's explanation (paragraphs separated by blank lines; `code`
+            in backquotes).
+        code: the item's code cell (empty: none).
+        output: what the cell printed when the build ran it.
+        cell_error: the error the cell raised (empty: it ran).
+        playground: the address of the playground view that shows the item (empty: none).
     """
 
     anchor: str
@@ -118,21 +160,38 @@ class Card:
     evidence: Evidence
     framing: str = ""
     rewrite: str = ""
+    explain: str = ""
+    code: str = ""
+    output: str = ""
+    cell_error: str = ""
+    playground: str = ""
 
     @property
     def state(self) -> str:
         """``good`` (every check ✔), ``bad`` (a ✘), ``open`` (○, no ✘) or ``framing``."""
-        checks = self.evidence.checks
-        if any(c.failed for c in checks):
-            return "bad"
-        if self.framing and not checks:
+        ev = self.evidence
+        if self.framing and not ev.checks and not ev.shared:
             return "framing"
-        return "good" if all(c.ok for c in checks) else "open"
+        return ev.state
+
+
+@dataclass
+class ExerciseView:
+    """An exercise as the page shows it: the question, the worked solution, the code that
+    computed the answer with its output, the check of the answer and the answer as shown."""
+
+    question: str
+    solution: str
+    code: str
+    output: str
+    check: Check
+    answer: str = ""
 
 
 @dataclass
 class LecturePage:
-    """A lecture page: its title lines, its cards and the neighbouring pages."""
+    """A lecture page: its title lines, its cards, its exercises and the neighbouring
+    pages."""
 
     subject: str
     origin: str
@@ -141,14 +200,22 @@ class LecturePage:
     cards: list[Card]
     previous: tuple[str, str] | None = None  # (filename, subject)
     next: tuple[str, str] | None = None
+    exercises: list[ExerciseView] = field(default_factory=list)
+    #: item number -> link to its card (``#i18`` here, ``page.html#i102`` elsewhere): the
+    #: references to items in the explanations become links
+    item_hrefs: dict[int, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
-        """Items, checks and checks per status."""
+        """Items, checks (the cards' and the exercises') per status, code cells run."""
         checks = [c for card in self.cards for c in card.evidence.checks]
+        checks += [e.check for e in self.exercises]
         out = {s: sum(c.status == s for c in checks) for s in STATUSES}
         out["checks"] = len(checks)
         out["items"] = len(self.cards)
         out["framing"] = sum(card.state == "framing" for card in self.cards)
+        out["cells"] = sum(bool(card.code) for card in self.cards)
+        out["cells_ran"] = sum(bool(card.code) and not card.cell_error for card in self.cards)
+        out["exercises"] = len(self.exercises)
         return out
 
 
@@ -197,6 +264,19 @@ figure img { max-width: 100%; height: auto; border: 1px solid var(--line); backg
 .toc li { margin: 2px 0; }
 .score { font-weight: 600; }
 .fontnote { color: var(--muted); font-size: 13px; }
+.explain p { margin: 6px 0; }
+.explain code, .exercise code { background: #eef2f7; border-radius: 3px; padding: 0 3px;
+        font-size: 13px; }
+pre code { background: none; padding: 0; font-size: inherit; }
+pre { background: #f6f8fa; border: 1px solid var(--line); border-radius: 6px; padding: 8px 10px;
+      overflow-x: auto; font-size: 12.5px; line-height: 1.4; margin: 6px 0; }
+pre.out { background: #fff; border-style: dashed; }
+pre.err { background: #fdecee; border-color: #e9a3ad; }
+.cell-label { color: var(--muted); font-size: 12.5px; margin: 8px 0 0; }
+.play, .shared { font-size: 14px; margin: 6px 0; }
+.exercise { background: white; border: 1px solid var(--line); border-radius: 8px;
+            padding: 10px 16px; margin: 12px 0; }
+details summary { cursor: pointer; color: var(--accent); }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
          var(--line); padding-top: 8px; }
 """
@@ -245,6 +325,52 @@ def _table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+_EMPHASIS = re.compile(r"\*([^*\s](?:[^*]*[^*\s])?)\*")
+
+
+#: "item 18", "items 20-21", "items 5 and 7": references to other cards in a text
+_ITEM_REF = re.compile(r"\b(items?) (\d+)(?:(-|–|, | and )(\d+))?")
+
+
+def _link_items(text: str, hrefs: dict[int, str]) -> str:
+    """Each item number in a reference (``item 18``, ``items 20-21``) linked to its card,
+    where ``hrefs`` knows it."""
+
+    def one(n: str) -> str:
+        href = hrefs.get(int(n))
+        return f'<a href="{_e(href)}">{n}</a>' if href else n
+
+    def sub(m: re.Match[str]) -> str:
+        second = f"{m.group(3)}{one(m.group(4))}" if m.group(4) else ""
+        return f"{m.group(1)} {one(m.group(2))}{second}"
+
+    return _ITEM_REF.sub(sub, text)
+
+
+def _inline(text: str, hrefs: dict[int, str] | None = None) -> str:
+    """``text`` escaped, with `backquoted` spans as code and, outside them, *starred* words
+    emphasized and references to items linked (``hrefs``: item number -> link)."""
+    parts = _e(text).split("`")
+    return "".join(
+        f"<code>{p}</code>" if i % 2 else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
+        for i, p in enumerate(parts)
+    )
+
+
+def _paragraphs(text: str, hrefs: dict[int, str] | None = None) -> str:
+    paras = [" ".join(p.split()) for p in text.strip().split("\n\n") if p.strip()]
+    return "".join(f"<p>{_inline(p, hrefs)}</p>" for p in paras)
+
+
+def _cell_html(code: str, output: str, error: str) -> str:
+    out = [f'<p class="cell-label">Code (run by the build):</p><pre><code>{_e(code)}</code></pre>']
+    if output:
+        out.append(f'<p class="cell-label">Output:</p><pre class="out">{_e(output)}</pre>')
+    if error:
+        out.append(f'<p class="cell-label">Error:</p><pre class="err">{_e(error)}</pre>')
+    return "".join(out)
+
+
 def _checks_html(checks: Sequence[Check]) -> str:
     rows = []
     for c in checks:
@@ -259,7 +385,7 @@ def _checks_html(checks: Sequence[Check]) -> str:
     )
 
 
-def _card_html(card: Card) -> str:
+def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
     ev = card.evidence
     parts = [
         f'<section class="claim {card.state}" id="{_e(card.anchor)}">',
@@ -275,8 +401,29 @@ def _card_html(card: Card) -> str:
         )
     if card.framing:
         parts.append(f'<p class="framing-note">Framing: {_e(card.framing)}</p>')
+    if card.explain:
+        parts.append(f'<div class="explain">{_paragraphs(card.explain, hrefs)}</div>')
+    if card.code:
+        parts.append(_cell_html(card.code, card.output, card.cell_error))
+    if card.playground:
+        parts.append(
+            f'<p class="play">▶ <a href="{_e(card.playground)}">See it in the playground</a> '
+            "(run <code>descentlab playground --port 8765</code> first)</p>"
+        )
     if ev.checks:
         parts.append(_checks_html(ev.checks))
+    for sh in ev.shared:
+        mark = {"good": ("ok", "✔"), "open": ("nr", "○"), "bad": ("no", "✘")}[sh.state]
+        parts.append(
+            f'<p class="shared"><span class="{mark[0]}">{mark[1]}</span> '
+            + (
+                f"<code>{_e(sh.shown_by)}</code>: its checks and figures are shown once, on "
+                if not sh.checks
+                else f"{sh.checks} more check{'s' if sh.checks > 1 else ''} of "
+                f"<code>{_e(sh.shown_by)}</code>, the same as on another card, shown once on "
+            )
+            + f'<a href="{_e(sh.href)}">{_e(sh.label)}</a>.</p>'
+        )
     for table in ev.tables:
         parts.append(_table_html(*table))
     for fig in ev.figures:
@@ -284,6 +431,25 @@ def _card_html(card: Card) -> str:
     for note in ev.notes:
         parts.append(f'<p class="sub">{_e(note)}</p>')
     parts.append(f'<div class="where">Shown by: <code>{_e(card.shown_by)}</code></div>')
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | None = None) -> str:
+    if not exercises:
+        return ""
+    parts = ['<section id="exercises"><h2>Exercises</h2>']
+    for i, ex in enumerate(exercises, 1):
+        c = ex.check
+        mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
+        parts.append(
+            f'<div class="exercise" id="ex{i}"><p><b>Exercise {i}.</b> '
+            f"{_inline(ex.question, hrefs)}</p>"
+            f"<details><summary>Answer{': ' + _e(ex.answer) if ex.answer else ''} (computed by "
+            f"the build) {mark}</summary>"
+            f"{_paragraphs(ex.solution, hrefs)}{_cell_html(ex.code, ex.output, '')}"
+            f"{_checks_html([c])}</details></div>"
+        )
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -307,9 +473,15 @@ def _score(counts: dict[str, int]) -> str:
     extra = f", {nr} not reproduced here (○)" if nr else ""
     framing = f", {counts['framing']} framing" if counts["framing"] else ""
     items = f"{counts['items']} item{'' if counts['items'] == 1 else 's'}"
+    cells = (
+        f"; {counts['cells_ran']} of {counts['cells']} code cells ran"
+        if counts.get("cells")
+        else ""
+    )
+    exercises = f"; {counts['exercises']} exercises" if counts.get("exercises") else ""
     return (
         f"{items}{framing}: {counts['ok']} of {counts['checks']} checks hold "
-        f"(✔), {counts['fail']} fail (✘){extra}"
+        f"(✔), {counts['fail']} fail (✘){extra}{cells}{exercises}"
     )
 
 
@@ -330,6 +502,12 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
         + "</li>"
         for c in page.cards
     )
+    ex_toc = (
+        f'<li><a href="#exercises">Exercises</a> ({len(page.exercises)}, answers computed by '
+        "the build)</li>"
+        if page.exercises
+        else ""
+    )
     nav = _nav(page, index)
     body = f"""{nav}
 <header>
@@ -338,8 +516,9 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 <p>{_e(page.summary)}</p>
 <p class="score">{_e(_score(page.counts()))} ({_e(setting)}).</p>
 </header>
-<ol class="toc">{toc}</ol>
-{"".join(_card_html(c) for c in page.cards)}
+<ol class="toc">{toc}{ex_toc}</ol>
+{"".join(_card_html(c, page.item_hrefs) for c in page.cards)}
+{_exercises_html(page.exercises, page.item_hrefs)}
 {nav}"""
     return _page(page.subject, body)
 
@@ -347,7 +526,10 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 def render_index(pages: Sequence[LecturePage], setting: str, seconds: float) -> str:
     """The HTML of the book's index: one row per lecture page with its counts."""
     rows = []
-    totals = {"items": 0, "checks": 0, "ok": 0, "fail": 0, "not_reproduced": 0, "framing": 0}
+    totals = {
+        "items": 0, "checks": 0, "ok": 0, "fail": 0, "not_reproduced": 0, "framing": 0,
+        "cells": 0, "cells_ran": 0, "exercises": 0,
+    }  # fmt: skip
     for p in pages:
         c = p.counts()
         for k in totals:
@@ -357,16 +539,19 @@ def render_index(pages: Sequence[LecturePage], setting: str, seconds: float) -> 
             f'<tr><td><a href="{_e(p.filename)}">{_e(p.subject)}</a><br><span class="sub">'
             f'{_e(p.origin)}</span></td><td class="num">{c["items"]}</td>'
             f'<td class="num {mark}">{c["ok"]} / {c["checks"]}</td>'
-            f'<td class="num">{c["fail"]}</td><td class="num">{c["not_reproduced"]}</td></tr>'
+            f'<td class="num">{c["fail"]}</td><td class="num">{c["not_reproduced"]}</td>'
+            f'<td class="num">{c["cells_ran"]} / {c["cells"]}</td>'
+            f'<td class="num">{c["exercises"]}</td></tr>'
         )
     body = f"""<header>
 <h1>The lectures, every claim shown</h1>
 <p class="sub">Five lectures on optimization for deep learning (shared/seeds), rebuilt with
-descentlab: each item with the figure, table or experiment that shows it and checks computed
-from the numbers. Built in {seconds:.0f} s ({_e(setting)}).</p>
+descentlab: each item explained, with a code cell the build ran, the figure, table or
+experiment that shows it and checks computed from the numbers; each lecture ends with
+exercises whose answers the build computed. Built in {seconds:.0f} s ({_e(setting)}).</p>
 </header>
 <table><thead><tr><th>lecture</th><th>items</th><th>✔ checks</th><th>✘</th><th>○ not
-reproduced here</th></tr></thead>
+reproduced here</th><th>code cells ran</th><th>exercises</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table>
 <p class="score">{_e(_score(totals))}.</p>"""
     return _page("The lectures, every claim shown", body)

@@ -1,0 +1,176 @@
+"""What the book runs and links beside its checks: the items' code cells, the exercises'
+answers, and the playground views.
+
+A code cell is Python on descentlab's public API; the build runs it (a fresh namespace,
+torch's generator seeded with 0, its printed output captured) and shows the code with its
+output. A cell that raises is shown with the error and becomes a failed check (✘) on its
+card. An exercise's code sets ``answer`` (derived on paper), ``measured`` (measured by
+descentlab) and ``tol``: the build checks that the two agree.
+
+A playground view is the URL state that ``descentlab playground --port 8765`` reads
+(:data:`PLAYGROUND_PORT`); the tests have the playground compute every view the book links
+to (the book sits below the playground and does not import it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import json
+import math
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import torch
+
+from descentlab.book.checks import ck, close
+from descentlab.book.model import Exercise, Play
+from descentlab.problems.landscapes import Landscape
+from descentlab.report.lecture_book import Check
+
+__all__ = [
+    "PLAYGROUND_PORT",
+    "CellRun",
+    "exercise_check",
+    "playground_url",
+    "run_cell",
+]
+
+#: The port the book's playground links name: ``descentlab playground --port 8765``.
+PLAYGROUND_PORT = 8765
+
+#: The hyperparameters the playground shows as sliders (``playground.compute.SLIDERS``).
+SLIDERS = ("lr", "momentum", "betas", "eps")
+
+#: Longest output a cell shows (characters); the rest is cut and says so.
+MAX_OUTPUT = 4000
+
+
+@dataclass
+class CellRun:
+    """A code cell as it ran: its code, its printed output, the error it raised (empty
+    when none), its namespace afterwards and the seconds it took."""
+
+    code: str
+    output: str
+    error: str
+    seconds: float
+    namespace: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def run_cell(code: str) -> CellRun:
+    """Run ``code`` in a fresh namespace with ``torch.manual_seed(0)``, capturing what it
+    prints and the warnings it raises (shown after its output); an exception is caught and
+    kept with the cell's line it came from."""
+    out = io.StringIO()
+    namespace: dict[str, Any] = {"__name__": "__book_cell__"}
+    error = ""
+    t0 = time.perf_counter()
+    torch.manual_seed(0)
+    try:
+        with contextlib.redirect_stdout(out), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                exec(compile(code, "<book cell>", "exec"), namespace)  # the book's own cells
+            finally:  # a warning is shown with the output, never lost
+                for w in caught:
+                    out.write(f"warning: {w.category.__name__}: {str(w.message).splitlines()[0]}\n")
+    except Exception as exc:  # shown on the card as a failed check
+        frames = traceback.extract_tb(exc.__traceback__)
+        line = next((f.lineno for f in reversed(frames) if f.filename == "<book cell>"), None)
+        where = f" (cell line {line})" if line else ""
+        error = f"{type(exc).__name__}: {exc}{where}"
+    text = out.getvalue()
+    if len(text) > MAX_OUTPUT:
+        text = text[:MAX_OUTPUT] + f"\n... ({len(text) - MAX_OUTPUT} more characters cut)"
+    return CellRun(code, text, error, time.perf_counter() - t0, namespace)
+
+
+def cell_check(run: CellRun) -> Check | None:
+    """The failed check of a cell that raised (None when it ran)."""
+    if run.ok:
+        return None
+    return ck("the code cell runs", False, run.error, "runs without an error")
+
+
+def exercise_check(exercise: Exercise, run: CellRun) -> Check:
+    """The exercise's answer (``answer``) against descentlab's measurement (``measured``)
+    within ``tol`` (relative); a cell that raised or set none of them fails."""
+    label = "the answer"
+    if not run.ok:
+        return ck(label, False, run.error, "runs without an error")
+    ns = run.namespace
+    missing = [k for k in ("answer", "measured", "tol") if k not in ns]
+    if missing:
+        return ck(label, False, f"the code sets no {', '.join(missing)}", "answer, measured, tol")
+    try:
+        answer, measured, tol = float(ns["answer"]), float(ns["measured"]), float(ns["tol"])
+    except (TypeError, ValueError) as exc:
+        return ck(label, False, f"not numbers: {exc}", "answer, measured, tol numbers")
+    if not (math.isfinite(tol) and tol > 0):
+        return ck(label, False, f"tol {tol!r}", "a positive finite tolerance")
+    return close("descentlab's measurement agrees with the answer", measured, answer, tol, rel=True)
+
+
+def _checked(play: Play) -> Landscape:
+    """The landscape of ``play``, its optimizers and sliders checked (the playground offers
+    a slider for a keyword the optimizer takes: ``lr``, ``momentum``, ``betas``, ``eps``).
+
+    Raises:
+        ValueError: a landscape, optimizer or slider that does not exist.
+    """
+    from descentlab import optim
+    from descentlab.problems import landscapes
+
+    if play.land not in landscapes.NAMES:
+        raise ValueError(f"play.land must be one of {landscapes.NAMES}, got {play.land!r}")
+    if not play.optimizers:
+        raise ValueError("play.optimizers must name at least one optimizer")
+    for name, sliders in play.optimizers.items():
+        if name not in optim.NAMES:
+            raise ValueError(f"play.optimizers: unknown optimizer {name!r}")
+        takes = inspect.signature(optim.get(name).__init__).parameters
+        bad = sorted(k for k in sliders if k not in SLIDERS or k not in takes)
+        if bad:
+            raise ValueError(f"play.optimizers[{name!r}]: {bad} are not sliders of {name}")
+    if play.mode not in ("paths", "oned"):
+        raise ValueError(f"play.mode must be 'paths' or 'oned', got {play.mode!r}")
+    if (play.kappa is not None) != (play.land == "quadratic"):
+        raise ValueError(f"play.kappa is for the quadratic only, got {play.kappa!r} on {play.land}")
+    f = landscapes.get(play.land, kappa=play.kappa) if play.kappa else landscapes.get(play.land)
+    if play.mode == "oned" and f.dim != 1:
+        raise ValueError(f"play.mode 'oned' needs a 1-D landscape, {play.land} is {f.dim}-D")
+    return f
+
+
+def playground_url(play: Play, port: int = PLAYGROUND_PORT) -> str:
+    """The address of ``play`` in a playground started with ``--port port``: the state the
+    page's ``readUrl`` reads from the fragment, every optimizer not in ``play`` switched off.
+
+    Raises:
+        ValueError: a landscape, optimizer or slider that does not exist.
+    """
+    from descentlab import optim
+
+    _checked(play)
+    params: dict[str, str] = {"mode": play.mode, "land": play.land}
+    if play.kappa is not None:
+        params["kappa"] = f"{play.kappa:g}"
+    params["steps"] = str(play.steps)
+    if play.starts:
+        params["starts"] = ";".join(",".join(f"{v:g}" for v in s) for s in play.starts)
+    opts = [
+        {"name": n, "on": int(n in play.optimizers), **play.optimizers.get(n, {})}
+        for n in optim.NAMES
+    ]
+    params["opts"] = json.dumps(opts, separators=(",", ":"))
+    return f"http://127.0.0.1:{port}/#{urlencode(params)}"
