@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .form import _MASKS, Coef, Emitter, Expr, Form, lazy_zeros, primitive, product_prepare, spell
 from .lowbit import sr_salt
+from .plan import coefficient
 
 if TYPE_CHECKING:
     from .form import FormRule
@@ -51,18 +52,8 @@ class CEmitter(Emitter):
         return self.b.state(key, write=key in self.written)
 
     def coef(self, c: Coef) -> str:
-        fn, name, uses = c.fn, f"{self.prefix}_{c.name}", c.uses
-        if c.per_tensor is not None:
-            return self.b.coef(name, fn, uses=uses, per_tensor=c.per_tensor)
-        if c.lr:
-            lr_fn = self.lr_fn
-            assert lr_fn is not None, f"{c.name!r} reads the learning rate: final forms only"
-            return self.b.coef(
-                name, lambda h, t, e: fn(h, t, lr_fn(h, t)), uses=(*uses, *self.lr_uses)
-            )
-        if c.reads is not None:
-            return self.b.coef(name, lambda h, t, e: fn(h, t, e), uses=uses, reads=c.reads)
-        return self.b.coef(name, lambda h, t, e: fn(h, t), uses=uses)
+        name = f"{self.prefix}_{c.name}"
+        return self.b.add(coefficient(name, c, self.lr_fn, self.lr_uses))
 
     def apply(self, op: str, a: list[str], alpha: str | None) -> str:
         prim = primitive(op, alpha)

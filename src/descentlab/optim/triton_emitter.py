@@ -57,6 +57,7 @@ from .form import (
     product_prepare,
     spell,
 )
+from .plan import Coefficient, coefficient
 
 __all__ = [
     "Program",
@@ -101,7 +102,7 @@ class Program:
     lines: list[str] = field(default_factory=list)
     arrays: list[str] = field(default_factory=lambda: ["p", "g"])
     written: list[str] = field(default_factory=list)
-    coefs: list[tuple[str, Coef]] = field(default_factory=list)
+    coefs: list[Coefficient] = field(default_factory=list)
     prepares: list[Prepare] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
@@ -134,11 +135,13 @@ class Program:
             self.dtypes[key] = dtype
         return self.arrays.index(key)
 
-    def coef(self, name: str, c: Coef) -> str:
-        for i, (n, _) in enumerate(self.coefs):
-            if n == name:
+    def coef(self, name: str, c: Coef, lr_fn: Any = None) -> str:
+        """The variable of coefficient ``c`` named ``name`` (``lr_fn``: the step's learning
+        rate, for a final form's :meth:`~descentlab.optim.form.Form.lr_coef`)."""
+        for i, d in enumerate(self.coefs):
+            if d.name == name:
                 return f"c{i}"
-        self.coefs.append((name, c))
+        self.coefs.append(coefficient(name, c, lr_fn))
         return f"c{len(self.coefs) - 1}"
 
 
@@ -166,10 +169,8 @@ class TritonEmitter(Emitter):
         super().statements(form)
 
     def coef(self, c: Coef) -> str:
-        if c.lr:  # a final form's: the step's learning rate from the chain's scale_by_lr
-            fn, lr_fn = c.fn, self.lr_fn
-            c = Coef(c.name, lambda h, t: fn(h, t, lr_fn(h, t)), c.uses)
-        return self.prog.coef(f"{self.prefix}.{c.name}", c)
+        # a final form's lr: the step's learning rate from the chain's scale_by_lr
+        return self.prog.coef(f"{self.prefix}.{c.name}", c, self.lr_fn)
 
     def scale(self, key: str, factor: Coef) -> None:
         self.prog.prepares.append(Prepare(product_prepare(key, factor), {"needs": (key,)}))
