@@ -525,7 +525,8 @@ Spelling = str | tuple[str, ...]
 @dataclass(frozen=True)
 class Primitive:
     """One primitive's spellings: ``c`` (the fused kernels' C) and ``triton``, each rounding as
-    its torch kernel, and ``exact``, its definition (:func:`reference`, in float64). In a
+    its torch kernel, ``exact``, its definition (:func:`reference`, in float64), and ``text``,
+    the optimizer card's Python. In a
     spelling, operands are ``{0}``, ``{1}``...; ``{alpha}``: add's; ``{one}``: 1 of the
     compute type; a tuple: statements in order, ``{r}`` the previous one's value. ``lerp``,
     ``addcmul`` and ``add(alpha=)`` round once through a fused multiply-add. (The eager
@@ -537,6 +538,13 @@ class Primitive:
     #: a division or a square root: long-latency arithmetic (a kernel with none streams
     #: memory, :meth:`~descentlab.optim.fused.FusedBuilder.source`)
     slow: bool = False
+    #: as Python over its operands, in the order of ``exact`` (the optimizer card,
+    #: :mod:`descentlab.report.optimizer_card`): (template, the result's precedence, each
+    #: operand's least precedence without parentheses, alpha's). The precedences: 0 a
+    #: comparison, 1 a sum, 2 a product, 3 a negation, 4 an atom or a call; an operand right
+    #: of ``-``, ``*`` or ``/`` (or of ``+``: float sums are not associative) needs one more
+    #: than its operator's.
+    text: tuple[str, int, tuple[int, ...], int] = ("", 0, (), 0)
 
 
 def _f64(x: Any) -> Tensor:
@@ -547,50 +555,81 @@ _TL_LERP = "tl.where(({2} < 0.5) & ({2} > -0.5), tl.fma({2}, {r}, {0}), tl.fma({
 
 #: every primitive of the form, once: what each target writes for it
 PRIMITIVES: dict[str, Primitive] = {
-    "add": Primitive("{0} + {1}", "{0} + {1}", lambda x, y: x + y),
-    "add_alpha": Primitive(
-        "dl_fma({1}, {alpha}, {0})", "tl.fma({1}, {alpha}, {0})", lambda x, y, w: x + w * y
+    "add": Primitive(
+        "{0} + {1}", "{0} + {1}", lambda x, y: x + y, text=("{0} + {1}", 1, (1, 2), 0)
     ),
-    "sub": Primitive("{0} - {1}", "{0} - {1}", lambda x, y: x - y),
-    "mul": Primitive("{0} * {1}", "{0} * {1}", lambda x, y: x * y),
+    "add_alpha": Primitive(
+        "dl_fma({1}, {alpha}, {0})",
+        "tl.fma({1}, {alpha}, {0})",
+        lambda x, y, w: x + w * y,
+        text=("{0} + {alpha} * {1}", 1, (1, 3), 2),
+    ),
+    "sub": Primitive(
+        "{0} - {1}", "{0} - {1}", lambda x, y: x - y, text=("{0} - {1}", 1, (1, 2), 0)
+    ),
+    "mul": Primitive(  # text: (a / b) * c -- redundant, but read at a glance
+        "{0} * {1}", "{0} * {1}", lambda x, y: x * y, text=("{0} * {1}", 2, (3, 3), 0)
+    ),
     # Triton's float32 ``/`` may be approximate: _div is IEEE's (kernel_source)
-    "div": Primitive("{0} / {1}", "_div({0}, {1})", lambda x, y: x / y, slow=True),
-    "neg": Primitive("-{0}", "-{0}", lambda x: -x),
+    "div": Primitive(
+        "{0} / {1}",
+        "_div({0}, {1})",
+        lambda x, y: x / y,
+        slow=True,
+        text=("{0} / {1}", 2, (2, 3), 0),
+    ),
+    "neg": Primitive("-{0}", "-{0}", lambda x: -x, text=("-{0}", 3, (3,), 0)),
     # torch's CPU lerp: one fma, exact at both ends
     "lerp": Primitive(
-        "dl_lerp({0}, {1}, {2})", ("{1} - {0}", _TL_LERP), lambda a, b, w: a + w * (b - a)
+        "dl_lerp({0}, {1}, {2})",
+        ("{1} - {0}", _TL_LERP),
+        lambda a, b, w: a + w * (b - a),
+        text=("{0} + {2} * ({1} - {0})", 1, (2, 1, 2), 0),
     ),
     "addcmul": Primitive(
         "dl_fma({3} * {1}, {2}, {0})",
         "tl.fma({3} * {1}, {2}, {0})",
         lambda x, a, b, v: x + v * a * b,
+        text=("{0} + {3} * {1} * {2}", 1, (1, 3, 3, 2), 0),
     ),
     "addcdiv": Primitive(
         "{0} + ({3} * {1}) / {2}",
         "{0} + _div({3} * {1}, {2})",
         lambda x, a, b, v: x + v * a / b,
         slow=True,
+        text=("{0} + {3} * {1} / {2}", 1, (1, 3, 3, 2), 0),
     ),
     "sqrt": Primitive(
         "dl_sqrt({0})",
         "_sqrt({0})",
         lambda x: x**0.5 if isinstance(x, float) else torch.sqrt(x),
         slow=True,
+        text=("sqrt({0})", 4, (0,), 0),
     ),
     "maximum": Primitive(
         "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
         "tl.where(({1} != {1}) | ({1} > {0}), {1}, {0})",
         torch.maximum,
+        text=("maximum({0}, {1})", 4, (0, 0), 0),
     ),
     # x + 0 turns -0 into +0, as torch's abs
-    "abs": Primitive("({0} < 0) ? -{0} : {0} + 0", "tl.where({0} < 0, -{0}, {0} + 0)", abs),
+    "abs": Primitive(
+        "({0} < 0) ? -{0} : {0} + 0",
+        "tl.where({0} < 0, -{0}, {0} + 0)",
+        abs,
+        text=("abs({0})", 4, (0,), 0),
+    ),
     "sign": Primitive(
         "({0} > 0) ? {one} : (({0} < 0) ? -{one} : {one} * 0)",
         "tl.where({0} > 0, {one}, tl.where({0} < 0, -{one}, {one} * 0))",
         torch.sign,
+        text=("sign({0})", 4, (0,), 0),
     ),
     "branch": Primitive(
-        "({0} != 0) ? {1} : {2}", "tl.where({0} != 0, {1}, {2})", lambda on, a, b: a if on else b
+        "({0} != 0) ? {1} : {2}",
+        "tl.where({0} != 0, {1}, {2})",
+        lambda on, a, b: a if on else b,
+        text=("where({0} != 0, {1}, {2})", 4, (1, 0, 0), 0),
     ),
     "where": Primitive(
         "{0} ? {1} : {2}",
@@ -598,22 +637,25 @@ PRIMITIVES: dict[str, Primitive] = {
         lambda c, a, b: (
             (a if c else b) if isinstance(c, bool) else torch.where(c, _f64(a), _f64(b))
         ),
+        text=("where({0}, {1}, {2})", 4, (0, 0, 0), 0),
     ),
     "clamp": Primitive(
         ("({0} < {1}) ? {1} : {0}", "({r} > {2}) ? {2} : {r}"),
         ("tl.where({0} < {1}, {1}, {0})", "tl.where({r} > {2}, {2}, {r})"),
         lambda x, lo, hi: torch.clamp(_f64(x), min=lo, max=hi),
+        text=("clamp({0}, {1}, {2})", 4, (0, 0, 0), 0),
     ),
     **{
         m: Primitive(
             f"({{0}} {sym} {{1}})",
             f"{{0}} {sym} {{1}}",
             lambda x, y, m=m: getattr(torch, m)(_f64(x), _f64(y)),
+            text=(f"{{0}} {sym} {{1}}", 0, (1, 1), 0),
         )
         for m, sym in _MASKS.items()
         if m != "ne0"
     },
-    "ne0": Primitive("({0} != 0)", "{0} != 0", lambda x: x != 0),
+    "ne0": Primitive("({0} != 0)", "{0} != 0", lambda x: x != 0, text=("{0} != 0", 0, (1,), 0)),
 }
 
 
