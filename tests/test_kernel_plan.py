@@ -77,9 +77,7 @@ def test_c_and_triton_programs_have_the_same_coefficients(name):
         prog = None
     if builder is None or prog is None:
         pytest.skip(f"{name} has no fused C or no Triton kernel")
-    c_plan = KernelPlan(builder.arrays, builder.coefs, builder.steps)
-    arrays = [a.removeprefix("state:") for a in prog.arrays if a.startswith("state:")]
-    t_plan = KernelPlan(arrays, prog.coefs, prog.prepares)
+    c_plan, t_plan = KernelPlan(builder), KernelPlan(prog)
     assert c_plan.state_keys == t_plan.state_keys
     keep = [i for i, c in enumerate(c_plan.coefs) if not c.name.endswith("_sign_one")]
     steps = [3.0, 1.0]  # a parameter whose first gradient came later

@@ -32,7 +32,7 @@ from descentlab._native import KernelUnavailable, cache_dir, compile_count, comp
 
 from .base import dense, grad_pointers, laid_out_as, written_in_place
 from .form import Prepare
-from .plan import Coefficient, CoefFn, KernelPlan, number_of
+from .plan import Coefficient, CoefFn, Collected, KernelPlan, number_of
 
 __all__ = [
     "DTYPES",
@@ -141,7 +141,7 @@ def sqrt_reproduces_torch() -> bool:
 
 
 @dataclass
-class FusedBuilder:
+class FusedBuilder(Collected):
     """Collects the per-element C code of a chain (see :meth:`Rule.fuse`).
 
     Its loop body is written by the form's C emitter
@@ -151,7 +151,8 @@ class FusedBuilder:
     :meth:`coef`; every value has the C type ``T`` (``double`` for float64 parameters, else
     ``float``: float16 and bfloat16 values are widened exactly on load and rounded to the
     nearest even when stored, as torch's fused kernels do). ``hyper`` holds the group's
-    structural options.
+    structural options. Its coefficients and prepares are a
+    :class:`~descentlab.optim.plan.Collected` program's, as the Triton emitter's.
     """
 
     hyper: Mapping[str, Any]
@@ -159,9 +160,6 @@ class FusedBuilder:
     lines: list[str] = field(default_factory=list)
     arrays: list[str] = field(default_factory=list)  # state keys, in pointer order
     written: list[str] = field(default_factory=list)  # in first-write order
-    coefs: list[Coefficient] = field(default_factory=list)
-    #: the Python steps before the kernel, in order (what each fills, needs, whether steady)
-    steps: list[Prepare] = field(default_factory=list)
     rows_keys: set[str] = field(default_factory=set)
     #: set by a rule with ``has_final``: (its output variable, a function
     #: ``(builder, p, lr_fn, lr_uses) -> C expression of the new parameter`` in torch's order)
@@ -218,9 +216,7 @@ class FusedBuilder:
 
     def add(self, c: Coefficient) -> str:
         """Declare coefficient ``c`` (see :meth:`coef`); returns its C variable."""
-        if any(d.name == c.name for d in self.coefs):
-            raise ValueError(f"fused coefficient {c.name!r} declared twice")
-        self.coefs.append(c)
+        self.declare(c)
         self.rows_keys.update(c.uses)
         return f"c_{c.name}"
 
@@ -243,17 +239,16 @@ class FusedBuilder:
                 None as "nothing was created"), so a step may skip it when they all exist.
         """
         how = {"fills": tuple(fills), "needs": tuple(needs), "steady": steady}
-        self.steps.append(Prepare(fn, how))
+        self.prepares.append(Prepare(fn, how))
 
     @property
-    def prepares(self) -> list[Callable[..., None]]:
-        """The prepares' functions, in order."""
-        return [pr.fn for pr in self.steps]
+    def state_arrays(self) -> list[str]:
+        return self.arrays
 
     @property
     def fills(self) -> list[str]:
         """The state entries the prepares make where missing."""
-        return [k for pr in self.steps for k in pr.how["fills"]]
+        return [k for pr in self.prepares for k in pr.how["fills"]]
 
     def store_as(self, key: str, fmt: Any, signed: bool, salt: str | None) -> None:
         """Store state ``key`` in the low-bit format ``fmt``
@@ -745,7 +740,7 @@ class FusedPlan(KernelPlan):
     the same for every backend: :class:`~descentlab.optim.plan.KernelPlan`)."""
 
     def __init__(self, builder: FusedBuilder, dtype: torch.dtype, fold_lr: bool) -> None:
-        super().__init__(builder.arrays, builder.coefs, builder.steps)
+        super().__init__(builder)
         self.builder = builder
         self.dtype = dtype
         self.fold_lr = fold_lr

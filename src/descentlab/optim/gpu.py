@@ -112,8 +112,7 @@ class TritonPlan(KernelPlan):
     strided: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        arrays = [a.removeprefix("state:") for a in self.prog.arrays if a.startswith("state:")]
-        KernelPlan.__init__(self, arrays, self.prog.coefs, self.prog.prepares)
+        KernelPlan.__init__(self, self.prog)
 
     def run(
         self,

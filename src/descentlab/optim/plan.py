@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor
 
 from .base import Numbers
 
-__all__ = ["Coefficient", "KernelPlan", "coefficient"]
+__all__ = ["Coefficient", "Collected", "KernelPlan", "coefficient"]
 
 CoefFn = Callable[[Mapping[str, Any], float, Any], float]
 
@@ -63,22 +63,43 @@ def number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
     return lambda state, i: float(state[key][i])
 
 
+@dataclass(kw_only=True)
+class Collected:
+    """What an emitter collects from a chain's forms, whichever backend's text it writes (the
+    fused C kernel's :class:`~descentlab.optim.fused.FusedBuilder`, the Triton kernel's
+    :class:`~descentlab.optim.triton_emitter.Program`): the coefficients, in the kernel's table
+    order, and the Python steps before the kernel, in order
+    (:class:`~descentlab.optim.form.Prepare`: ``how`` holds ``fills``, ``needs``, ``steady``).
+    A backend names the state entries its kernel reads (:attr:`state_arrays`)."""
+
+    coefs: list[Coefficient] = field(default_factory=list)
+    prepares: list[Any] = field(default_factory=list)
+
+    @property
+    def state_arrays(self) -> list[str]:
+        """The state entries the kernel reads, in pointer order (after ``p`` and ``g``)."""
+        raise NotImplementedError
+
+    def declare(self, c: Coefficient, *, again: bool = False) -> int:
+        """``c``'s position in the coefficient table (``again``: a name declared before is
+        that coefficient; else it is refused)."""
+        for i, d in enumerate(self.coefs):
+            if d.name == c.name:
+                if again:
+                    return i
+                raise ValueError(f"kernel coefficient {c.name!r} declared twice")
+        self.coefs.append(c)
+        return len(self.coefs) - 1
+
+
 class KernelPlan:
-    """The backend-neutral part of a group's compiled step (see the module's docstring).
+    """The backend-neutral part of a group's compiled step (see the module's docstring), made
+    from a chain's :class:`Collected` program."""
 
-    Args:
-        arrays: the state entries the kernel reads, in pointer order (after ``p`` and ``g``).
-        coefs: the coefficients, in the kernel's table order.
-        prepares: the Python steps before the kernel, in order
-            (:class:`~descentlab.optim.form.Prepare`: ``how`` holds ``fills``, ``needs``,
-            ``steady``).
-    """
-
-    def __init__(
-        self, arrays: Sequence[str], coefs: Sequence[Coefficient], prepares: Sequence[Any]
-    ) -> None:
-        self.state_arrays = list(arrays)
-        self.coefs = list(coefs)
+    def __init__(self, program: Collected) -> None:
+        self.state_arrays = list(program.state_arrays)
+        self.coefs = list(program.coefs)
+        prepares = program.prepares
         self.prepare_fns = [pr.fn for pr in prepares]
         #: the state entries the prepares make where missing (the optimizer stores them)
         self.fills = [k for pr in prepares for k in pr.how.get("fills", ())]

@@ -57,7 +57,7 @@ from .form import (
     product_prepare,
     spell,
 )
-from .plan import Coefficient, coefficient
+from .plan import Collected, coefficient
 
 __all__ = [
     "Program",
@@ -94,16 +94,14 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @dataclass
-class Program:
+class Program(Collected):
     """A chain's per-element program: kernel body lines, the arrays it touches (``p``, ``g``,
-    then state keys, in pointer-table order), the state keys it writes, and its
-    coefficients (``(name, fn)`` in coefficient-table order)."""
+    then state keys, in pointer-table order), the state keys it writes; its coefficients and
+    prepares are a :class:`~descentlab.optim.plan.Collected` program's, as the C emitter's."""
 
     lines: list[str] = field(default_factory=list)
     arrays: list[str] = field(default_factory=lambda: ["p", "g"])
     written: list[str] = field(default_factory=list)
-    coefs: list[Coefficient] = field(default_factory=list)
-    prepares: list[Prepare] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
     #: arrays of a type of their own (low-bit state, its tables), else the parameters'
@@ -138,11 +136,11 @@ class Program:
     def coef(self, name: str, c: Coef, lr_fn: Any = None) -> str:
         """The variable of coefficient ``c`` named ``name`` (``lr_fn``: the step's learning
         rate, for a final form's :meth:`~descentlab.optim.form.Form.lr_coef`)."""
-        for i, d in enumerate(self.coefs):
-            if d.name == name:
-                return f"c{i}"
-        self.coefs.append(coefficient(name, c, lr_fn))
-        return f"c{len(self.coefs) - 1}"
+        return f"c{self.declare(coefficient(name, c, lr_fn), again=True)}"
+
+    @property
+    def state_arrays(self) -> list[str]:
+        return [a.removeprefix("state:") for a in self.arrays if a.startswith("state:")]
 
 
 class TritonEmitter(Emitter):
