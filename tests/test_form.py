@@ -510,7 +510,7 @@ def test_no_rule_written_in_the_form_holds_c():
 
 
 #: the modules that generate kernels (the emitters, the builders, the low-bit formats' C)
-_GENERATORS = {"form", "fused", "fusedpath", "lowbit", "triton_emitter", "gpu"}
+_GENERATORS = {"form", "c_emitter", "fused", "fusedpath", "lowbit", "triton_emitter", "gpu"}
 
 
 def test_no_rule_module_holds_c():

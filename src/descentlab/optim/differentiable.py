@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 
 from .base import Chain, State
-from .form import EagerEmitter, FormRule, _batched_apply, _number, _plain, _Scalars
+from .eager_emitter import EagerEmitter, _batched_apply, _number, _Scalars
+from .form import FormRule, _plain
 
 __all__ = ["DifferentiableEmitter", "check_traceable", "refuse_leaf_params"]
 

@@ -47,20 +47,16 @@ from torch import Tensor
 
 from .base import (
     Numbers,
-    Owned,
     Rule,
     State,
-    bcast,
     lazy_state,
     number_column,
     per_step,
     scalar_dtype,
-    scratch,
-    small,
     step_values,
     zeros,
 )
-from .lowbit import StateFormat, sr_salt, state_format
+from .lowbit import StateFormat, state_format
 
 __all__ = [
     "CEmitter",
@@ -245,39 +241,6 @@ def clamp(x: Expr, lo: Expr, hi: Expr) -> Expr:
 def _flag(cond: Expr) -> bool:
     """A where's condition that is a per-tensor flag (a coefficient), not a mask."""
     return isinstance(cond, Op) and cond.op == "ne0"
-
-
-def _eager_selection(op: str, a: list[Any], dtypes: list[torch.dtype]) -> list[Any]:
-    """Tensor by tensor (torch has no foreach comparison or where)."""
-    n = len(dtypes)
-    cols = [x if isinstance(x, list) else [x] * n for x in a]
-    out: list[Any] = []
-    for i, dt in enumerate(dtypes):
-        xs = [c[i] for c in cols]
-        if op == "ne0":
-            out.append(bool(xs[0] != 0))
-        elif op in _MASKS:
-            out.append(getattr(torch, op)(*xs))
-        elif op == "where" and isinstance(xs[0], bool):
-            out.append(xs[1] if xs[0] else xs[2])
-        elif op == "where":
-            mask = xs[0]
-            v = [_along(x, mask, dt) for x in xs[1:]]
-            out.append(torch.where(mask, v[0], v[1]))
-        else:
-            lo, hi = (x if isinstance(x, float) else _along(x, xs[0], dt) for x in xs[1:])
-            out.append(torch.clamp(xs[0], min=lo, max=hi))
-    return out
-
-
-def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
-    """A branch of a where: a number as a 0-dim tensor of ``dtype``, a batched coefficient's
-    length-K values along the leading dimension, a tensor as it is."""
-    if not isinstance(x, Tensor):
-        return torch.tensor(x, dtype=dtype)
-    if x.ndim == 1 and x.shape != mask.shape:
-        return x.to(dtype).view(-1, *([1] * (mask.ndim - 1)))
-    return x
 
 
 # --------------------------------------------------------------------------------------
@@ -556,98 +519,14 @@ class Emitter(ABC):
         return self.update_param(e.op, args, None if e.alpha is None else self.value(e.alpha))
 
 
-class CEmitter(Emitter):
-    """Per-element C for the fused backend's builder (every value of type ``T``): each
-    primitive is one line ``T tN = ...;`` of the builder's loop body, from :data:`PRIMITIVES`.
-    ``prefix`` scopes the rule's coefficients (:meth:`~descentlab.optim.fused.FusedBuilder.
-    scope`: two instances of one rule in a chain keep theirs apart)."""
-
-    def __init__(self, builder: Any, prefix: str) -> None:
-        self.b, self.prefix = builder, prefix
-        self.one: str | None = None
-        self.written: set[str] = set()
-        self.lazy: set[str] = set()
-        self.p, self.lr_fn, self.lr_uses = "p", None, ()
-
-    def let(self, expr: str) -> str:
-        """``T tN = expr;`` in the loop body; returns ``tN``."""
-        name = f"t{len(self.b.lines)}"  # one line per statement: a fresh name in the chain
-        self.b.lines.append(f"T {name} = {expr};")
-        return name
-
-    def leaf(self, name: str) -> str:
-        if name == "g":
-            return self.b.u
-        if name == "p":
-            return self.p
-        return self._array(name)
-
-    def _array(self, key: str) -> str:
-        if key in self.lazy:  # made as zeros before the kernel runs, where missing
-            self.lazy.discard(key)
-            pr = lazy_zeros(key)
-            self.b.prepare(pr.fn, **pr.how)
-        return self.b.state(key, write=key in self.written)
-
-    def coef(self, c: Coef) -> str:
-        fn, name, uses = c.fn, f"{self.prefix}_{c.name}", c.uses
-        if c.per_tensor is not None:
-            return self.b.coef(name, fn, uses=uses, per_tensor=c.per_tensor)
-        if c.lr:
-            lr_fn = self.lr_fn
-            assert lr_fn is not None, f"{c.name!r} reads the learning rate: final forms only"
-            return self.b.coef(
-                name, lambda h, t, e: fn(h, t, lr_fn(h, t)), uses=(*uses, *self.lr_uses)
-            )
-        if c.reads is not None:
-            return self.b.coef(name, lambda h, t, e: fn(h, t, e), uses=uses, reads=c.reads)
-        return self.b.coef(name, lambda h, t, e: fn(h, t), uses=uses)
-
-    def apply(self, op: str, a: list[str], alpha: str | None) -> str:
-        prim = primitive(op, alpha)
-        if prim is None:
-            raise ValueError(f"no C form for primitive {op!r}")
-        if op in _MASKS:  # a mask is an operand of where only: inline, never a T variable
-            return prim.c.format(*a)  # type: ignore[union-attr]
-        self.b.slow = self.b.slow or prim.slow
-        if op == "sign" and self.one is None:  # 1 of type T (a literal would be a scalar)
-            self.one = self.b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
-        return spell(prim.c, a, alpha, self.let, self.one)
-
-    def materialize(self, value: str) -> str:
-        # a state entry's value named before its assignment is copied (the name is reused)
-        return self.let(value) if value.startswith("s_") else value
-
-    def assign(self, key: str, value: str, expr: Expr) -> str:
-        var = self._array(key)
-        self.b.lines.append(f"{var} = {value};")
-        return var
-
-    def scale(self, key: str, factor: Coef) -> None:
-        self.b.prepare(product_prepare(key, factor), needs=(key,))
-
-    def run(self, form: Form) -> str:
-        self.written, self.lazy = set(form.written), set(form.lazy)
-        for pr in form.prepares:
-            self.b.prepare(pr.fn, **pr.how)
-        out = super().run(form)
-        self.b.u = out
-        return out
-
-    def final_c(self, form: Form, p: str, lr_fn: Callable, lr_uses: Sequence[str]) -> str:
-        """The C expression of the new parameter (``p``: the parameter after a decoupled
-        decay; ``lr_fn(hyper, t)``: the step's learning rate, reading ``lr_uses``)."""
-        self.p, self.lr_fn, self.lr_uses = p, lr_fn, tuple(lr_uses)
-        return self.final(form)
-
-
 Spelling = str | tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Primitive:
     """One primitive's spellings: ``c`` (the fused kernels' C) and ``triton``, each rounding as
-    its torch kernel, and ``exact``, its definition (:func:`reference`, in float64). In a
+    its torch kernel, ``exact``, its definition (:func:`reference`, in float64), and ``text``,
+    the optimizer card's Python. In a
     spelling, operands are ``{0}``, ``{1}``...; ``{alpha}``: add's; ``{one}``: 1 of the
     compute type; a tuple: statements in order, ``{r}`` the previous one's value. ``lerp``,
     ``addcmul`` and ``add(alpha=)`` round once through a fused multiply-add. (The eager
@@ -659,6 +538,13 @@ class Primitive:
     #: a division or a square root: long-latency arithmetic (a kernel with none streams
     #: memory, :meth:`~descentlab.optim.fused.FusedBuilder.source`)
     slow: bool = False
+    #: as Python over its operands, in the order of ``exact`` (the optimizer card,
+    #: :mod:`descentlab.report.optimizer_card`): (template, the result's precedence, each
+    #: operand's least precedence without parentheses, alpha's). The precedences: 0 a
+    #: comparison, 1 a sum, 2 a product, 3 a negation, 4 an atom or a call; an operand right
+    #: of ``-``, ``*`` or ``/`` (or of ``+``: float sums are not associative) needs one more
+    #: than its operator's.
+    text: tuple[str, int, tuple[int, ...], int] = ("", 0, (), 0)
 
 
 def _f64(x: Any) -> Tensor:
@@ -669,50 +555,81 @@ _TL_LERP = "tl.where(({2} < 0.5) & ({2} > -0.5), tl.fma({2}, {r}, {0}), tl.fma({
 
 #: every primitive of the form, once: what each target writes for it
 PRIMITIVES: dict[str, Primitive] = {
-    "add": Primitive("{0} + {1}", "{0} + {1}", lambda x, y: x + y),
-    "add_alpha": Primitive(
-        "dl_fma({1}, {alpha}, {0})", "tl.fma({1}, {alpha}, {0})", lambda x, y, w: x + w * y
+    "add": Primitive(
+        "{0} + {1}", "{0} + {1}", lambda x, y: x + y, text=("{0} + {1}", 1, (1, 2), 0)
     ),
-    "sub": Primitive("{0} - {1}", "{0} - {1}", lambda x, y: x - y),
-    "mul": Primitive("{0} * {1}", "{0} * {1}", lambda x, y: x * y),
+    "add_alpha": Primitive(
+        "dl_fma({1}, {alpha}, {0})",
+        "tl.fma({1}, {alpha}, {0})",
+        lambda x, y, w: x + w * y,
+        text=("{0} + {alpha} * {1}", 1, (1, 3), 2),
+    ),
+    "sub": Primitive(
+        "{0} - {1}", "{0} - {1}", lambda x, y: x - y, text=("{0} - {1}", 1, (1, 2), 0)
+    ),
+    "mul": Primitive(  # text: (a / b) * c -- redundant, but read at a glance
+        "{0} * {1}", "{0} * {1}", lambda x, y: x * y, text=("{0} * {1}", 2, (3, 3), 0)
+    ),
     # Triton's float32 ``/`` may be approximate: _div is IEEE's (kernel_source)
-    "div": Primitive("{0} / {1}", "_div({0}, {1})", lambda x, y: x / y, slow=True),
-    "neg": Primitive("-{0}", "-{0}", lambda x: -x),
+    "div": Primitive(
+        "{0} / {1}",
+        "_div({0}, {1})",
+        lambda x, y: x / y,
+        slow=True,
+        text=("{0} / {1}", 2, (2, 3), 0),
+    ),
+    "neg": Primitive("-{0}", "-{0}", lambda x: -x, text=("-{0}", 3, (3,), 0)),
     # torch's CPU lerp: one fma, exact at both ends
     "lerp": Primitive(
-        "dl_lerp({0}, {1}, {2})", ("{1} - {0}", _TL_LERP), lambda a, b, w: a + w * (b - a)
+        "dl_lerp({0}, {1}, {2})",
+        ("{1} - {0}", _TL_LERP),
+        lambda a, b, w: a + w * (b - a),
+        text=("{0} + {2} * ({1} - {0})", 1, (2, 1, 2), 0),
     ),
     "addcmul": Primitive(
         "dl_fma({3} * {1}, {2}, {0})",
         "tl.fma({3} * {1}, {2}, {0})",
         lambda x, a, b, v: x + v * a * b,
+        text=("{0} + {3} * {1} * {2}", 1, (1, 3, 3, 2), 0),
     ),
     "addcdiv": Primitive(
         "{0} + ({3} * {1}) / {2}",
         "{0} + _div({3} * {1}, {2})",
         lambda x, a, b, v: x + v * a / b,
         slow=True,
+        text=("{0} + {3} * {1} / {2}", 1, (1, 3, 3, 2), 0),
     ),
     "sqrt": Primitive(
         "dl_sqrt({0})",
         "_sqrt({0})",
         lambda x: x**0.5 if isinstance(x, float) else torch.sqrt(x),
         slow=True,
+        text=("sqrt({0})", 4, (0,), 0),
     ),
     "maximum": Primitive(
         "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
         "tl.where(({1} != {1}) | ({1} > {0}), {1}, {0})",
         torch.maximum,
+        text=("maximum({0}, {1})", 4, (0, 0), 0),
     ),
     # x + 0 turns -0 into +0, as torch's abs
-    "abs": Primitive("({0} < 0) ? -{0} : {0} + 0", "tl.where({0} < 0, -{0}, {0} + 0)", abs),
+    "abs": Primitive(
+        "({0} < 0) ? -{0} : {0} + 0",
+        "tl.where({0} < 0, -{0}, {0} + 0)",
+        abs,
+        text=("abs({0})", 4, (0,), 0),
+    ),
     "sign": Primitive(
         "({0} > 0) ? {one} : (({0} < 0) ? -{one} : {one} * 0)",
         "tl.where({0} > 0, {one}, tl.where({0} < 0, -{one}, {one} * 0))",
         torch.sign,
+        text=("sign({0})", 4, (0,), 0),
     ),
     "branch": Primitive(
-        "({0} != 0) ? {1} : {2}", "tl.where({0} != 0, {1}, {2})", lambda on, a, b: a if on else b
+        "({0} != 0) ? {1} : {2}",
+        "tl.where({0} != 0, {1}, {2})",
+        lambda on, a, b: a if on else b,
+        text=("where({0} != 0, {1}, {2})", 4, (1, 0, 0), 0),
     ),
     "where": Primitive(
         "{0} ? {1} : {2}",
@@ -720,22 +637,25 @@ PRIMITIVES: dict[str, Primitive] = {
         lambda c, a, b: (
             (a if c else b) if isinstance(c, bool) else torch.where(c, _f64(a), _f64(b))
         ),
+        text=("where({0}, {1}, {2})", 4, (0, 0, 0), 0),
     ),
     "clamp": Primitive(
         ("({0} < {1}) ? {1} : {0}", "({r} > {2}) ? {2} : {r}"),
         ("tl.where({0} < {1}, {1}, {0})", "tl.where({r} > {2}, {2}, {r})"),
         lambda x, lo, hi: torch.clamp(_f64(x), min=lo, max=hi),
+        text=("clamp({0}, {1}, {2})", 4, (0, 0, 0), 0),
     ),
     **{
         m: Primitive(
             f"({{0}} {sym} {{1}})",
             f"{{0}} {sym} {{1}}",
             lambda x, y, m=m: getattr(torch, m)(_f64(x), _f64(y)),
+            text=(f"{{0}} {sym} {{1}}", 0, (1, 1), 0),
         )
         for m, sym in _MASKS.items()
         if m != "ne0"
     },
-    "ne0": Primitive("({0} != 0)", "{0} != 0", lambda x: x != 0),
+    "ne0": Primitive("({0} != 0)", "{0} != 0", lambda x: x != 0, text=("{0} != 0", 0, (1,), 0)),
 }
 
 
@@ -752,448 +672,6 @@ def spell(
     for step in forms if isinstance(forms, tuple) else (forms,):
         value = let(step.format(*a, alpha=alpha, one=one, r=value))
     return value
-
-
-def _number(v: Any) -> Any:
-    """A coefficient's value: a float, or a 1-D tensor where a hyperparameter is batched."""
-    if isinstance(v, Tensor):
-        return v if v.ndim >= 1 and v.numel() > 1 else float(v)
-    return float(v)
-
-
-class _Scalars(list):
-    """A coefficient's per-tensor values: one float per tensor, or with batched
-    hyperparameters a length-K tensor (one value per row of the leading dimension); the
-    values are not changed once made (:meth:`batched` and :meth:`one` are read once)."""
-
-    def __init__(self, values: Any = (), *, one: Any = None, n: int = 0) -> None:
-        if n:  # the same number for ``n`` tensors
-            super().__init__([one] * n)
-            self.batched = isinstance(one, Tensor)
-            self._one = None if self.batched else one
-            return
-        super().__init__(values)
-        self.batched = any(isinstance(v, Tensor) for v in self)
-        first = self[0] if self else None
-        same = not self.batched and all(v == first for v in self)
-        self._one = first if same else None
-
-    def one(self) -> float | None:
-        """The value of every tensor, or None where they differ (or are batched)."""
-        return self._one
-
-
-def _batched_apply(op: str, a: list[Any], alpha: Any) -> list[Tensor]:
-    """One primitive with a batched coefficient, tensor by tensor (the value broadcast along
-    each tensor's leading dimension, as the fused kernels take one value per row; scalars'
-    roundings as :mod:`descentlab.optim.base`'s batched helpers)."""
-    n = len(next(x for x in a if not isinstance(x, _Scalars)))
-    cols = [x if isinstance(x, list) else [x] * n for x in a]
-    out = []
-    for i in range(n):
-        xs = [c[i] for c in cols]
-        like = next(x for x in xs if isinstance(x, Tensor) and x.ndim >= 1)
-        v = [bcast(x, like) for x in xs]
-        if op in ("add", "sub", "mul", "div"):
-            y = v[1] if alpha is None else v[1] * bcast(alpha[i], like)
-            out.append(getattr(torch, op if op != "sub" else "subtract")(v[0], y))
-        elif op == "lerp":
-            out.append(torch.lerp(v[0], v[1], v[2]))
-        elif op == "addcmul":
-            out.append(v[0] + v[1] * v[2] * v[3])
-        elif op == "addcdiv":
-            out.append(v[0] + (v[3] * v[1]) / v[2])
-        else:
-            raise ValueError(f"primitive {op!r} takes no batched coefficient")
-    return out
-
-
-def _operands(e: Op) -> list[Expr]:
-    return [*e.args, e.alpha] if e.alpha is not None else list(e.args)
-
-
-def _reads(expr: Expr, name: str) -> int:
-    """How often evaluating ``expr`` reads leaf ``name`` (each node evaluated once; a let's
-    value is made at its own statement)."""
-    count, seen, todo = 0, set(), [expr]
-    while todo:
-        e = todo.pop()
-        if isinstance(e, Leaf) and e.name == name:
-            count += 1
-        if id(e) not in seen and isinstance(e, Op):
-            seen.add(id(e))
-            todo.extend(_operands(e))
-    return count
-
-
-class _Uses:
-    """How often a form's values are read on one evaluation path (statements, then the output
-    or the final form): per node, and per state version (``Form.state`` makes a new leaf at
-    each call, all reading the same tensors)."""
-
-    def __init__(self, form: Form, final: bool) -> None:
-        self.nodes: dict[int, int] = {}
-        self.leaves: dict[tuple[str, int], int] = {}
-        seen: set[int] = set()
-        todo: list[Expr] = [e for kind, _, e in form.statements if kind != "product"]
-        root = form.final_expr if final else form.output
-        if root is not None:
-            todo.append(root)
-        while todo:  # each entry: one read of its value
-            e = todo.pop()
-            self.nodes[id(e)] = self.nodes.get(id(e), 0) + 1
-            if isinstance(e, Leaf):
-                key = (e.name, e.version)
-                self.leaves[key] = self.leaves.get(key, 0) + 1
-            if id(e) not in seen and isinstance(e, Op):  # a let's value: made at its statement
-                seen.add(id(e))
-                todo.extend(_operands(e))
-        #: per assign statement: how often its expression reads the entry it assigns (the
-        #: earlier statements' reads are done by then, and a later one is refused by the form)
-        self.own_reads: dict[int, int] = {}
-        for i, (kind, key, expr) in enumerate(form.statements):
-            if kind == "assign":
-                self.own_reads[i] = _reads(expr, f"state:{key}")
-
-    @staticmethod
-    def of(form: Form, final: bool) -> _Uses:
-        """Cached on the form (a form is not changed once built; its length is checked)."""
-        cache = form.__dict__.setdefault("_eager_uses", {})
-        key = (final, len(form.statements), id(form.output), id(form.final_expr))
-        got = cache.get(key)
-        if got is None:
-            got = cache[key] = _Uses(form, final)
-        return got
-
-
-class EagerEmitter(Emitter):
-    """The form over a param group's tensor lists with torch's ``_foreach_*`` kernels (each
-    primitive the kernel the C emitter reproduces), in as few passes as the form allows.
-
-    Every value the step makes is counted by how many reads of it remain (:class:`_Uses`);
-    its last reader updates it in place (``_foreach_mul_(t, c)``) instead of writing a new
-    list. A state entry read only by its own assignment is that value's first buffer, so
-    ``m = lerp(m, g, w)`` is ``m.lerp_(g, w)`` and ``v = addcmul(v * b, g, g, c)`` is
-    ``v.mul_(b).addcmul_(g, g, c)``; an incoming update the previous rule of the chain made
-    (:class:`~descentlab.optim.base.Owned`) and read once is used the same way. An in-place
-    kernel rounds as its out-of-place twin, so the form's operation order and rounding stay.
-    New values are written into the optimizer's scratch memory
-    (:class:`~descentlab.optim.base.Workspace`), reused from step to step."""
-
-    def __init__(
-        self,
-        grads: list[Tensor],
-        params: list[Tensor],
-        state: State,
-        hyper: Mapping[str, Any],
-    ) -> None:
-        self.grads, self.params, self.state, self.given = grads, params, state, hyper
-        self._hyper: dict[str, Any] | None = None
-        self._steps: list[float] | None = None
-        self._one_step: bool | None = None
-        self.lazy: list[str] = []
-        #: the step's learning rate of each tensor (a final form's :meth:`Form.lr_coef`)
-        self.lrs: list[float] | None = None
-        #: values this step made that a reader may overwrite: id -> [value, reads left]
-        self._own: dict[int, list] = {}
-        self._args: list[Any] = []
-        self._uses: _Uses | None = None
-        self._grant: str | None = None  # a state entry its assignment may update in place
-
-    @property
-    def hyper(self) -> dict[str, Any]:
-        """The group's hyperparameters, 0-dim tensors as numbers (made on first use)."""
-        if self._hyper is None:
-            self._hyper = {k: _plain(v) for k, v in self.given.items()}
-        return self._hyper
-
-    # -- ownership --------------------------------------------------------------------
-    def _new(self, value: list[Tensor]) -> list[Tensor]:
-        """A value made by this step (0 reads counted yet)."""
-        self._own[id(value)] = [value, 0]
-        return value
-
-    def _last(self, x: Any) -> bool:
-        """True where this primitive is the last reader of ``x``, a value of this step, and
-        its result has ``x``'s dtype (an operand of another dtype would promote it)."""
-        got = self._own.get(id(x))
-        if got is None or got[1] != 1:
-            return False
-        return [a is x for a in self._args].count(True) == 1 and self._same_dtype(x)
-
-    def _same_dtype(self, x: list[Tensor]) -> bool:
-        """Every tensor operand of this primitive has ``x``'s dtype: always here (state,
-        gradients and every value of the step have their parameter's dtype)."""
-        return True
-
-    def _read(self, x: Any) -> None:
-        got = self._own.get(id(x))
-        if got is not None:
-            got[1] -= 1
-
-    def _count(self, e: Expr, v: Any) -> None:
-        got = self._own.get(id(v))
-        if got is not None:
-            assert self._uses is not None
-            got[1] += self._uses.nodes.get(id(e), 0)
-
-    def _disown(self, *values: Any) -> None:
-        for v in values:
-            self._own.pop(id(v), None)
-
-    def _scratch_copy(self, value: list[Tensor]) -> list[Tensor]:
-        out = scratch(self.state, value)
-        torch._foreach_copy_(out, value)
-        return self._new(out)
-
-    # -- evaluation -------------------------------------------------------------------
-    def value(self, e: Expr) -> Any:
-        memo = self._memo
-        got = memo.get(id(e))
-        if got is not None:
-            return got
-        if isinstance(e, Leaf):
-            key = e.name.split(":", 1)[-1]
-            v = self.leaf(key)
-            assert self._uses is not None
-            if key == self._grant or (
-                e.name == "g" and isinstance(v, Owned) and self._uses.leaves[("g", 0)] == 1
-            ):
-                self._own.setdefault(id(v), [v, 0])
-        elif isinstance(e, Coef):
-            v = self.coef(e)
-        elif not isinstance(e, Op):
-            raise AssertionError("a let is evaluated where it is declared")
-        elif e.op == "branch" or (e.op == "where" and _flag(e.args[0])):
-            read: list[Any] = []
-
-            def side(x: Expr) -> Any:
-                got = self.value(x)
-                read.append(got)
-                return got
-
-            on, a, b = e.args
-            pick = self.select if e.op == "branch" else self.select_flag
-            v = pick(self.value(on), lambda: side(a), lambda: side(b))
-            for x in read:
-                self._read(x)
-        else:
-            args = [self.value(a) for a in e.args]
-            alpha = None if e.alpha is None else self.value(e.alpha)
-            self._args = args
-            v = self.apply(e.op, args, alpha)
-            own = self._own
-            for x in args:  # each operand read once more
-                got = own.get(id(x))
-                if got is not None:
-                    got[1] -= 1
-        self._count(e, v)
-        memo[id(e)] = v
-        return v
-
-    def statements(self, form: Form) -> None:
-        for pr in form.prepares:
-            pr.fn(self.state, self.params, self.grads, self.given)
-        self.lazy = form.lazy
-        self._uses = _Uses.of(form, final=self.lrs is not None)
-        self._memo = {}
-        for i, (kind, target, expr) in enumerate(form.statements):
-            if kind == "product":
-                self.scale(target, expr)
-                continue
-            if kind == "assign" and self._uses.own_reads[i] == 1:
-                self._grant = target  # its one read is its buffer: updated in place
-            v = self.value(expr)
-            self._grant = None
-            self._read(v)
-            if kind == "let":
-                v = self.materialize(v)
-                self._count(target, v)
-                self._memo[id(target)] = v
-            else:
-                self.assign(target, v, expr)
-
-    def run(self, form: Form) -> Any:
-        """Evaluate ``form``; returns the output (:class:`~descentlab.optim.base.Owned` where
-        this step made it: the chain's next rule may overwrite it)."""
-        out = super().run(form)
-        if id(out) in self._own and not isinstance(out, Owned):
-            return Owned(out)
-        return out
-
-    def leaf(self, name: str) -> list[Tensor]:
-        if name == "g":
-            return self.grads
-        if name == "p":
-            return self.params
-        if name in self.lazy:  # made as the kernels make it: zeros laid out as the parameters
-            return lazy_state(self.state, name, self.params, torch.zeros_like)
-        return self.state[name]
-
-    #: a coefficient's value as the step uses it, and a state number as a coefficient reads it
-    number = staticmethod(_number)
-    state_number = staticmethod(float)
-
-    def coef(self, c: Coef) -> _Scalars:
-        if self._steps is None:
-            self._steps = step_values(self.state, len(self.params))
-        h, fn, steps, number = self.hyper, c.fn, self._steps, self.number
-        if c.lr:
-            assert self.lrs is not None, f"{c.name!r} reads the learning rate: final forms only"
-            return _Scalars(number(fn(h, t, lr)) for t, lr in zip(steps, self.lrs, strict=True))
-        if c.reads is not None:
-            xs = [self.state_number(x) for x in self.state[c.reads]]
-            return _Scalars(number(fn(h, t, x)) for t, x in zip(steps, xs, strict=True))
-        if c.per_tensor is not None:
-            st = self.state
-            return _Scalars(number(c.value(h, t, st, i)) for i, t in enumerate(steps))
-        if self._one_step is None:
-            self._one_step = all(t == steps[0] for t in steps)
-        if self._one_step and steps:  # every tensor at the same step: fn(h, t) once
-            return _Scalars(one=number(fn(h, steps[0])), n=len(steps))
-        return _Scalars(per_step(steps, lambda t: number(fn(h, t))))
-
-    def scale(self, key: str, factor: Coef) -> None:
-        values = self.coef(factor)
-        if values.batched:
-            torch._foreach_mul_(self.state[key], list(values))
-        else:
-            Numbers(self.state[key]).scale(list(values))
-
-    def select(self, on: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
-        one = on.one()
-        if one is not None:  # the same branch for every tensor: only it is evaluated
-            return a() if one != 0 else b()
-        xs, ys = a(), b()
-        self._disown(xs, ys)  # the chosen tensors of both stand in the result
-        return [x if o != 0 else y for o, x, y in zip(on, xs, ys, strict=True)]
-
-    def select_flag(self, flag: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
-        if all(flag) or not any(flag):  # the branch every tensor takes, only
-            return a() if flag[0] else b()
-        xs, ys = a(), b()
-        self._disown(xs, ys)
-        self._args = [flag, xs, ys]
-        return self.apply("where", self._args, None)
-
-    def update_param(self, op: str, args: list[Any], alpha: Any) -> list[Tensor]:
-        """In place on the parameters: ``p.addcdiv_(m, d, value=s)`` for ``addcdiv(p, ...)``."""
-        kw = {} if alpha is None else {"alpha": alpha.one()}
-        if None in kw.values():
-            raise ValueError("a final form's alpha must be the same for every tensor")
-        getattr(torch, f"_foreach_{op}_")(self.params, *(_arg(x) for x in args[1:]), **kw)
-        return self.params
-
-    def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
-        if op in SELECTIONS:
-            return self._selection(op, a)
-        if any(isinstance(x, _Scalars) and x.batched for x in (*a, alpha) if x is not None):
-            return self._new(_batched_apply(op, a, alpha))
-        if op in ("add", "sub", "mul", "div"):
-            x, y = a
-            if isinstance(x, _Scalars):
-                if op in ("mul", "add"):  # commutative: the same rounding
-                    x, y = y, x
-                else:
-                    raise ValueError(f"a coefficient on the left of {op!r} has no foreach kernel")
-            if alpha is None:
-                return self._foreach(op, x, _arg(y))
-            if alpha.one() is None:
-                return self._each("add", x, y, alpha=list(alpha))
-            return self._foreach("add", x, y, alpha=alpha.one())
-        if op in ("neg", "sqrt", "sign", "abs"):
-            return self._foreach(op, a[0])
-        if op == "lerp":
-            w = a[2]
-            if w.one() is None:
-                return self._each("lerp", a[0], a[1], list(w))
-            return self._foreach("lerp", a[0], a[1], w.one())
-        if op in ("addcmul", "addcdiv"):
-            return self._foreach(op, a[0], a[1], a[2], _arg(a[3]))
-        if op == "maximum":
-            return self._foreach("maximum", a[0], a[1])
-        raise ValueError(f"no foreach form for primitive {op!r}")
-
-    def _foreach(self, name: str, x: list[Tensor], *rest: Any, **kw: Any) -> list[Tensor]:
-        """``_foreach_<name>`` on ``x``: in place where this is ``x``'s last reader."""
-        if self._last(x):
-            getattr(torch, f"_foreach_{name}_")(x, *rest, **kw)
-            return x
-        ws = self.state.get("_workspace")
-        if ws is None or not self._same_dtype(x):
-            return self._new(list(getattr(torch, f"_foreach_{name}")(x, *rest, **kw)))
-        out = ws.take(x)  # the optimizer's scratch memory: nothing allocated
-        if small(x):  # many small tensors: two foreach kernels beat a loop of out= calls
-            torch._foreach_copy_(out, x)
-            getattr(torch, f"_foreach_{name}_")(out, *rest, **kw)
-            return self._new(out)
-        col = lambda v, i: v[i] if isinstance(v, list) else v  # noqa: E731
-        value = {"value": rest[-1]} if name in ("addcmul", "addcdiv") else {}
-        args = rest[:-1] if value else rest
-        f = getattr(torch, name)
-        for i, (xi, oi) in enumerate(zip(x, out, strict=True)):
-            f(
-                xi,
-                *(col(r, i) for r in args),
-                **kw,
-                **{k: col(v, i) for k, v in value.items()},
-                out=oi,
-            )
-        return self._new(out)
-
-    def _each(self, name: str, x: list[Tensor], *rest: Any, **kw: Any) -> list[Tensor]:
-        """Tensor by tensor, a per-tensor number among the operands (``rest``/``kw`` lists
-        aligned with ``x``, or one value for all)."""
-        n = len(x)
-        col = lambda v, i: v[i] if isinstance(v, list) else v  # noqa: E731
-        calls = [
-            ([col(r, i) for r in rest], {k: col(v, i) for k, v in kw.items()}) for i in range(n)
-        ]
-        if self._last(x):
-            for xi, (r, k) in zip(x, calls, strict=True):
-                getattr(xi, f"{name}_")(*r, **k)
-            return x
-        return self._new(
-            [getattr(torch, name)(xi, *r, **k) for xi, (r, k) in zip(x, calls, strict=True)]
-        )
-
-    def _selection(self, op: str, a: list[Any]) -> list[Any]:
-        """Comparisons, where and clamp (:func:`_eager_selection`); a result that shares no
-        tensor with its operands is this step's to overwrite."""
-        if op == "ne0" and isinstance(a[0], _Scalars) and a[0].one() is not None:
-            return [a[0].one() != 0] * len(a[0])  # a per-tensor flag, the same for all
-        if op == "clamp" and all(isinstance(b, _Scalars) and b.one() is not None for b in a[1:]):
-            x = self._foreach("clamp_min", a[0], a[1].one())  # one pair of foreach kernels
-            torch._foreach_clamp_max_(x, a[2].one())
-            return x
-        out = _eager_selection(op, a, [p.dtype for p in self.params])
-        if op in _MASKS:
-            return out
-        given = {id(t) for x in a if isinstance(x, list) for t in x}
-        if any(id(t) in given for t in out):
-            self._disown(*a)
-            return out
-        return self._new(out)
-
-    def materialize(self, value: Any) -> Any:
-        # a named value must not change when a state entry it is is assigned later
-        if any(value is v for v in self.state.values()):
-            return self._scratch_copy(value)
-        return value
-
-    def assign(self, key: str, value: list[Tensor], expr: Expr) -> list[Tensor]:
-        target = self.state[key]
-        if value is not target:  # (in place already, or a where keeping the entry)
-            torch._foreach_copy_(target, value)
-        self._disown(target)
-        return target
-
-
-def _arg(y: Any) -> Any:
-    if isinstance(y, _Scalars):
-        one = y.one()
-        return one if one is not None else list(y)
-    return y
 
 
 def _plain(v: Any) -> Any:
@@ -1458,108 +936,6 @@ def _stored_init(rule: FormRule, params: list[Tensor]) -> State:
     return out
 
 
-class StoredEagerEmitter(EagerEmitter):
-    """:class:`EagerEmitter` whose elementwise state is stored in ``rule.state_format``."""
-
-    def __init__(
-        self,
-        grads: list[Tensor],
-        params: list[Tensor],
-        state: State,
-        hyper: Mapping[str, Any],
-        rule: FormRule,
-    ) -> None:
-        super().__init__(grads, params, state, hyper)
-        assert rule.state_format is not None
-        self.fmt = rule.state_format
-        self.rule = rule
-        self.keys = rule.stored()
-        self.work: dict[str, list[Tensor]] = {}
-        self._one_dtype: bool | None = None
-
-    def leaf(self, name: str) -> list[Tensor]:
-        if name not in self.keys:
-            return super().leaf(name)
-        got = self.work.get(name)
-        if got is None:
-            cols = [self._entries(k) for k in self.fmt.keys(name)]
-            signed = name not in self.rule.nonnegative
-            got = self.work[name] = [
-                self.fmt.decode([c[i] for c in cols], signed) for i in range(len(self.params))
-            ]
-        return got
-
-    def _same_dtype(self, x: list[Tensor]) -> bool:
-        """Every tensor operand of this primitive has ``x``'s dtype: the decoded state is
-        float32 whatever the parameters' dtype (tensor by tensor where the group mixes
-        dtypes)."""
-        others = [a for a in self._args if a is not x and isinstance(a, list) and a]
-        others = [a for a in others if isinstance(a[0], Tensor)]
-        if self._one_dtype is None:
-            first = self.params[0].dtype if self.params else None
-            self._one_dtype = all(p.dtype == first for p in self.params)
-        if self._one_dtype:
-            return all(a[0].dtype == x[0].dtype for a in others)
-        return all(ai.dtype == xi.dtype for a in others for ai, xi in zip(a, x, strict=True))
-
-    def _entries(self, key: str) -> list[Any]:
-        """A stored entry of every tensor (None where a tensor does not have it: a blockwise
-        format's small tensors have no block scales)."""
-        got = self.state.get(key)
-        return [None] * len(self.params) if got is None else got
-
-    def _aliased(self, value: Any) -> bool:
-        lists = [*self.state.values(), *self.work.values(), self.grads, self.params]
-        return any(value is v for v in lists)
-
-    def materialize(self, value: Any) -> Any:
-        return self._scratch_copy(value) if self._aliased(value) else value
-
-    def assign(self, key: str, value: list[Tensor], expr: Expr) -> list[Tensor]:
-        if key not in self.keys:
-            return super().assign(key, value, expr)
-        if value is not self.work.get(key) and self._aliased(value):
-            value = self._scratch_copy(value)
-        self.work[key] = value
-        self._disown(value)  # the entry's value now: no later reader may overwrite it
-        return value
-
-    def statements(self, form: Form) -> None:
-        super().statements(form)
-        steps = step_values(self.state, len(self.params))
-        for index, key in enumerate(self.keys):
-            if key not in form.written:
-                continue
-            cols = [self._entries(k) for k in self.fmt.keys(key)]
-            signed = key not in self.rule.nonnegative
-            for i, v in enumerate(self.work[key]):
-                self.fmt.encode(v, [c[i] for c in cols], signed, sr_salt(index, steps[i]))
-
-
-class StoredCEmitter(CEmitter):
-    """:class:`CEmitter` whose elementwise state is stored in ``rule.state_format``: the
-    builder loads and stores those entries through the format's C
-    (:meth:`~descentlab.optim.fused.FusedBuilder.store_as`)."""
-
-    def __init__(self, builder: Any, prefix: str, rule: FormRule) -> None:
-        super().__init__(builder, prefix)
-        self.rule = rule
-
-    def run(self, form: Form) -> str:
-        fmt = self.rule.state_format
-        assert fmt is not None
-        for index, key in enumerate(self.rule.stored()):
-            if key not in form.states:
-                continue
-            salt = None
-            if fmt.salted:
-                salt = self.b.coef(
-                    f"{self.prefix}_salt{index}", lambda h, t, e, i=index: float(sr_salt(i, t))
-                )
-            self.b.store_as(key, fmt, key not in self.rule.nonnegative, salt)
-        return super().run(form)
-
-    def _array(self, key: str) -> str:
-        if key in self.b.formats:  # a lazy entry is made with the stored state, at init
-            self.lazy.discard(key)
-        return super()._array(key)
+# the emitters of the eager and the C backends, in their own modules (they read this one)
+from .c_emitter import CEmitter, StoredCEmitter  # noqa: E402
+from .eager_emitter import EagerEmitter, StoredEagerEmitter  # noqa: E402

@@ -30,7 +30,9 @@ from torch import Tensor
 from descentlab import _native
 from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
-from .base import Numbers, dense, grad_pointers, laid_out_as, written_in_place
+from .base import dense, grad_pointers, laid_out_as, written_in_place
+from .form import Prepare
+from .plan import Coefficient, CoefFn, Collected, KernelPlan, number_of
 
 __all__ = [
     "DTYPES",
@@ -137,20 +139,9 @@ def sqrt_reproduces_torch() -> bool:
 # Code generation
 # --------------------------------------------------------------------------------------
 
-CoefFn = Callable[[Mapping[str, Any], float, Any], float]
-
 
 @dataclass
-class _Coef:
-    name: str
-    fn: CoefFn
-    per_tensor: Callable[[Mapping[str, list], int], Any] | None
-    uses: tuple[str, ...] = ()  # the hyperparameters fn reads
-    reads: str | None = None  # the state entry of per-tensor numbers ``extra`` is
-
-
-@dataclass
-class FusedBuilder:
+class FusedBuilder(Collected):
     """Collects the per-element C code of a chain (see :meth:`Rule.fuse`).
 
     Its loop body is written by the form's C emitter
@@ -160,7 +151,8 @@ class FusedBuilder:
     :meth:`coef`; every value has the C type ``T`` (``double`` for float64 parameters, else
     ``float``: float16 and bfloat16 values are widened exactly on load and rounded to the
     nearest even when stored, as torch's fused kernels do). ``hyper`` holds the group's
-    structural options.
+    structural options. Its coefficients and prepares are a
+    :class:`~descentlab.optim.plan.Collected` program's, as the Triton emitter's.
     """
 
     hyper: Mapping[str, Any]
@@ -168,14 +160,7 @@ class FusedBuilder:
     lines: list[str] = field(default_factory=list)
     arrays: list[str] = field(default_factory=list)  # state keys, in pointer order
     written: list[str] = field(default_factory=list)  # in first-write order
-    coefs: list[_Coef] = field(default_factory=list)
-    prepares: list[Callable[..., None]] = field(default_factory=list)
     rows_keys: set[str] = field(default_factory=set)
-    fills: list[str] = field(default_factory=list)
-    needs: list[str] = field(default_factory=list)
-    #: the prepares a step must run (not only making missing state), and what they make
-    per_step: list[Callable[..., None]] = field(default_factory=list)
-    per_step_fills: list[str] = field(default_factory=list)
     #: set by a rule with ``has_final``: (its output variable, a function
     #: ``(builder, p, lr_fn, lr_uses) -> C expression of the new parameter`` in torch's order)
     final_form: tuple[str, Callable[..., str]] | None = None
@@ -225,13 +210,15 @@ class FusedBuilder:
             reads: a state entry of 0-dim tensors: ``extra`` is tensor ``i``'s value as a
                 Python float (NAdam's running product; all read at once).
         """
-        if any(c.name == name for c in self.coefs):
-            raise ValueError(f"fused coefficient {name!r} declared twice")
         if reads is not None:
-            per_tensor = _number_of(reads)
-        self.coefs.append(_Coef(name, fn, per_tensor, tuple(uses), reads))
-        self.rows_keys.update(uses)
-        return f"c_{name}"
+            per_tensor = number_of(reads)
+        return self.add(Coefficient(name, fn, per_tensor, tuple(uses), reads))
+
+    def add(self, c: Coefficient) -> str:
+        """Declare coefficient ``c`` (see :meth:`coef`); returns its C variable."""
+        self.declare(c)
+        self.rows_keys.update(c.uses)
+        return f"c_{c.name}"
 
     def prepare(
         self,
@@ -251,19 +238,17 @@ class FusedBuilder:
             steady: ``fn`` only creates missing ``fills`` (and per-tensor coefficients read
                 None as "nothing was created"), so a step may skip it when they all exist.
         """
-        if not steady:
-            self.per_step.append(fn)
-            self.per_step_fills.extend(fills)
-        self.prepares.append(fn)
-        self.fills.extend(fills)
-        self.needs.extend(k for k in needs if k not in self.needs)
+        how = {"fills": tuple(fills), "needs": tuple(needs), "steady": steady}
+        self.prepares.append(Prepare(fn, how))
 
     @property
-    def steady_ok(self) -> bool:
-        """Whether a step may skip the prepares that only make missing state, running the
-        others before the kernel on its arrays as they are: no prepare a step must run makes
-        an array the kernel reads (as the noise drawn before every step)."""
-        return not any(key in self.arrays for key in self.per_step_fills)
+    def state_arrays(self) -> list[str]:
+        return self.arrays
+
+    @property
+    def fills(self) -> list[str]:
+        """The state entries the prepares make where missing."""
+        return [k for pr in self.prepares for k in pr.how["fills"]]
 
     def store_as(self, key: str, fmt: Any, signed: bool, salt: str | None) -> None:
         """Store state ``key`` in the low-bit format ``fmt``
@@ -750,21 +735,19 @@ def _plain(hyper: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-class FusedPlan:
-    """A compiled chain for one group structure: runs a step over lists of tensors."""
+class FusedPlan(KernelPlan):
+    """A compiled chain for one group structure: runs a step over lists of tensors (what is
+    the same for every backend: :class:`~descentlab.optim.plan.KernelPlan`)."""
 
     def __init__(self, builder: FusedBuilder, dtype: torch.dtype, fold_lr: bool) -> None:
+        super().__init__(builder)
         self.builder = builder
         self.dtype = dtype
         self.fold_lr = fold_lr
         self.source = builder.source(dtype, fold_lr)
         self.kernel = _load(self.source)
         self.arrays = ["p", "g", *builder.arrays]
-        #: the state entries a step reads: the kernel's arrays and what the prepares need
-        self.keys = [*builder.arrays, *(k for k in builder.needs if k not in builder.arrays)]
-        self._per_tensor = any(c.per_tensor is not None for c in builder.coefs)
-        self._static: list[int] = []
-        #: the parameters at ``_static`` are not all contiguous (dense, in another order)
+        #: the parameters at ``storage`` are not all contiguous (dense, in another order)
         self._strided = False
         self._k = 0
         self._shape: tuple = ()
@@ -799,12 +782,12 @@ class FusedPlan:
         k, rows_h = (1, [hyper]) if plain else self._rows(hyper)
         if k != 1 and b.formats:
             return "blockwise low-bit state with batched hyperparameters runs eagerly"
-        if static != self._static or k != self._k or 0 in static:
+        if static != self.storage or k != self._k or 0 in static:
             why = self._check_static(params, cols, k=k)
             if why:
                 return why
             self._shape = self._shapes(params, k)
-            self._static, self._k = static, k
+            self.storage, self._k = static, k
             self._strided = not all(p.is_contiguous() for p in params)
             a_numel, a_rows, total, _ = self._shape
             self._launch_args = (
@@ -821,24 +804,24 @@ class FusedPlan:
             bad = [g for g in grads if not g.is_contiguous()]
         if bad:
             return _why(bad[0], dtype)
-        for fn in b.prepares:
+        for fn in self.prepare_fns:
             fn(state, params, grads, hyper)
         n = len(params)
         ptrs = static[:n]
         ptrs += [g.data_ptr() for g in grads]
-        if b.prepares or len(static) != n * (1 + len(b.arrays)):
+        if self.prepare_fns or len(static) != n * (1 + len(b.arrays)):
             for key in b.arrays:  # the prepares may have created state
                 ptrs += [0 if t is None else t.data_ptr() for t in state[key]]
         else:
             ptrs += static[n:]
         a_numel, a_rows, total, rows = self._shape
-        if not self._per_tensor and steps.count(steps[0]) == n:
+        if not self.per_tensor and steps.count(steps[0]) == n:
             # the common case: one block of coefficients (K rows) shared by every tensor
             t = steps[0]
-            values = [c.fn(h, t, None) for h in rows_h for c in b.coefs] or [0.0] * k
+            values = [c.fn(h, t, None) for h in rows_h for c in self.coefs] or [0.0] * k
             a_coff = self._zeros(n)
         else:
-            values, coff = self._blocks(state, steps, rows, rows_h, k)
+            values, coff = self.coefficient_table(state, steps, rows, rows_h)
             a_coff = array("q", coff)
         # array.array: the cheapest way to hand C a block of numbers (and kept alive here)
         a_ptrs = array("Q", ptrs)
@@ -858,37 +841,24 @@ class FusedPlan:
         written_in_place(params)
         return ""
 
-    @property
-    def state_keys(self) -> list[str]:
-        """The state entries a step reads: the kernel's arrays, in pointer order, then the
-        per-tensor numbers the prepares need."""
-        return self.keys
-
-    def steady_ok(self, params: list[Tensor]) -> bool:
-        """Whether a group may take the steady step (:attr:`FusedBuilder.steady_ok`)."""
-        return self.builder.steady_ok
-
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
     ) -> tuple[list[int], Any] | None:
         """The kernel's pointer list in the steady state -- no batched hyperparameters,
         parameters and state at the storage :meth:`run` last checked, and gradients laid out
-        as their parameters -- with what the prepares a step runs need (the state columns
-        ``cols``, of :attr:`state_keys`, and the gradients), or None (the caller then takes
-        the general path). Nothing is changed."""
-        if not self.builder.steady_ok or self._k != 1:
+        as their parameters -- with what the prepares a step runs need
+        (:meth:`~descentlab.optim.plan.KernelPlan.steady_work`), or None (the caller then
+        takes the general path). Nothing is changed."""
+        if not self.steady_arrays or self._k != 1:
             return None
-        static = [p.data_ptr() for p in params]
-        for col in cols[: len(self.builder.arrays)]:
-            static += [0 if x is None else x.data_ptr() for x in col]
-        if static != self._static:
+        static = self.kept_storage(params, cols)
+        if static is None:
             return None
         gp = grad_pointers(params, grads, self._strided)
         if gp is None:
             return None
         n = len(params)
-        work = (cols, grads) if self.builder.per_step else None
-        return static[:n] + gp + static[n:], work
+        return static[:n] + gp + static[n:], self.steady_work(cols, grads)
 
     def launch(
         self,
@@ -898,35 +868,15 @@ class FusedPlan:
         t: float | list[float],
     ) -> None:
         """Run the kernel on :meth:`steady_pointers`' list, every tensor at step ``t`` (or
-        each at its own: a list). Where the chain has prepares a step must run, its prepares
-        run first, as in :meth:`run`, and the coefficients are computed per tensor."""
+        each at its own: a list), its coefficients from
+        :meth:`~descentlab.optim.plan.KernelPlan.steady_coefficients`."""
         ptr_list, work = ptrs
         numel, rows, coff, threads = self._launch_args
-        a_coff = None  # one block of coefficients for every tensor (coff: zeros)
-        coefs = self.builder.coefs
-        if work is None and type(t) is not list:
-            values = [c.fn(hyper, t, None) for c in coefs]
-        elif work is None:  # a block per step count (a skipped prepare's values read None)
-            at: dict[float, int] = {}
-            values = []
-            for s in t:
-                if s not in at:
-                    at[s] = len(values)
-                    values += [c.fn(hyper, s, None) for c in coefs] or [0.0]
-            a_coff = array("q", [at[s] for s in t])
-            coff = a_coff.buffer_info()[0]
-        else:
-            cols, grads = work
-            state = dict(zip(self.keys, cols, strict=True))
-            # this step's counts (no "step" entry: the counters move after the launch)
-            steps = state["_step_values"] = t if type(t) is list else [float(t)] * len(params)
-            for fn in self.builder.prepares:  # as the general step runs them
-                fn(state, params, grads, hyper)
-            values, offsets = self._blocks(state, steps, self._shape[3], [hyper], 1)
-            a_coff = array("q", offsets)
-            coff = a_coff.buffer_info()[0]
+        values, offsets = self.steady_coefficients(params, work, hyper, t)
+        if offsets is not None:  # else one block of coefficients for every tensor (zeros)
+            coff = offsets.buffer_info()[0]
         a_ptrs = array("Q", ptr_list)
-        a_vals = array("d", values or [0.0])
+        a_vals = array("d", values)
         self.kernel(
             len(params),
             numel,
@@ -943,7 +893,7 @@ class FusedPlan:
         (:meth:`run` checks in each group's update, after the groups before it have moved;
         state still to be made is made right). The storage :meth:`run` last checked passes at
         once."""
-        if _storage(params, cols) == self._static:
+        if _storage(params, cols) == self.storage:
             return ""
         return self._check_static(params, cols, existing=True)
 
@@ -965,7 +915,7 @@ class FusedPlan:
                 if why:
                     return why
                 continue
-            filled = existing or key in self.builder.fills
+            filled = existing or key in self.fills
             if col is None:
                 if filled:
                     continue
@@ -1077,66 +1027,6 @@ class FusedPlan:
             z = array("q", [0] * n)
             self._zero_arrays[n] = z
         return z
-
-    def _blocks(
-        self,
-        state: Mapping[str, list],
-        steps: list[float],
-        rows: list[int],
-        rows_h: list[dict[str, Any]],
-        k: int,
-    ) -> tuple[list[float], list[int]]:
-        """Coefficient blocks, shared by tensors with the same step, rows and extras."""
-        coefs = self.builder.coefs
-        n = len(rows)
-        columns: dict[Any, list] = {}  # each source of per-tensor extras read once
-        varying = []  # (position, every tensor's extra) of the coefficients that have one
-        for j, c in enumerate(coefs):
-            if c.reads is None and c.per_tensor is None:
-                continue
-            source = c.reads if c.reads is not None else c.per_tensor
-            col = columns.get(source)
-            if col is None:
-                col = columns[source] = (
-                    Numbers(state[c.reads]).get() if c.reads is not None
-                    else [c.per_tensor(state, i) for i in range(n)]  # type: ignore[misc]
-                )  # fmt: skip
-            varying.append((j, col))
-        blocks: dict[Any, int] = {}
-        values: list[float] = []
-        coff = []
-        one = (  # the common case: every tensor at one step, one row, the same extras
-            n > 0
-            and steps.count(steps[0]) == n
-            and rows.count(rows[0]) == n
-            and all(col.count(col[0]) == n for _, col in varying)
-        )
-        for i in range(1 if one else n):
-            own = tuple(col[i] for _, col in varying)
-            sig = (steps[i], rows[i], own)
-            off = blocks.get(sig)
-            if off is None:
-                off = len(values)
-                blocks[sig] = off
-                extras: list[Any] = [None] * len(coefs)
-                for (j, _), e in zip(varying, own, strict=True):
-                    extras[j] = e
-                for r in range(rows[i]):
-                    h = rows_h[r] if k > 1 else rows_h[0]
-                    if not coefs:
-                        values.append(0.0)
-                    for c, e in zip(coefs, extras, strict=True):
-                        values.append(float(c.fn(h, steps[i], e)))
-            coff.append(off)
-        if one:
-            coff *= n
-        return values, coff
-
-
-def _number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
-    """Tensor ``i``'s number of state ``key``, alone (:meth:`FusedPlan._blocks` reads a whole
-    column at once: :class:`~descentlab.optim.base.Numbers`)."""
-    return lambda state, i: float(state[key][i])
 
 
 def _storage(params: list[Tensor], cols: list[list | None]) -> list[int]:

@@ -239,7 +239,7 @@ class FusedPath:
         and that its kernel cannot use (:meth:`run` would refuse it only after the groups
         before it had moved). Looked up without adding entries: nothing changes."""
         sts = opt._states.current(opt, gi, owners or params)
-        cols: State = {k: [st.get(k) for st in sts] for k in plan.builder.arrays}
+        cols: State = {k: [st.get(k) for st in sts] for k in plan.state_arrays}
         if owners is not None:
             cols = realify(cols)
         why = plan.existing_state_error(params, list(cols.values()))
@@ -260,7 +260,7 @@ class FusedPath:
     ) -> bool:
         """Run one group's step through ``plan``; False: run it eagerly instead.
         (``owners``: the complex parameters whose real views ``params`` are.)"""
-        state: State = {k: [st.get(k) for st in sts] for k in plan.keys}
+        state: State = {k: [st.get(k) for st in sts] for k in plan.state_keys}
         if owners is not None:
             state = realify(state)
         state["step"] = [st["step"] for st in sts]
@@ -279,10 +279,10 @@ class FusedPath:
                     stacklevel=caller_stacklevel(),
                 )
             return False
-        for key in dict.fromkeys(plan.builder.fills):  # the prepares may have created them
+        for key in dict.fromkeys(plan.fills):  # the prepares may have created them
             if key.startswith("_"):
                 continue
-            if owners is not None and key in plan.builder.arrays:
+            if owners is not None and key in plan.state_arrays:
                 scatter(params, {key: state[key]}, sts, owners)
                 continue
             for st, v in zip(sts, state[key], strict=True):

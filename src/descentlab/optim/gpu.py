@@ -36,6 +36,7 @@ from descentlab import _native
 from . import lowbit
 from .base import Chain, dense, grad_pointers, laid_out_as, written_in_place
 from .form import FormRule, _plain
+from .plan import KernelPlan
 from .state import as_real
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
 
@@ -93,9 +94,11 @@ def _on_gpu(params: list[Tensor]) -> bool:
 
 
 @dataclass
-class TritonPlan:
+class TritonPlan(KernelPlan):
     """A group's compiled Triton step: the chain's program and its kernel, and the chain's
-    rules before it (``prefix``: not element-local, run with torch ops; None: none)."""
+    rules before it (``prefix``: not element-local, run with torch ops; None: none). What is
+    the same for every backend (coefficients, prepares, the steady step's storage test):
+    :class:`~descentlab.optim.plan.KernelPlan`."""
 
     prog: Program
     kernel: Any
@@ -103,13 +106,13 @@ class TritonPlan:
     prefix: Chain | None = None
     #: a blockwise low-bit format's small tensors (float32 state): their own plan
     small: TritonPlan | None = None
-    #: the addresses of the parameters and of each state entry the last launch checked, one
-    #: list each (the steady step's test)
-    storage: list[list[int]] = field(default_factory=list, repr=False)
     numel: tuple[int, ...] = field(default=(), repr=False)
     #: those parameters are not all contiguous (dense, in another order: each gradient is
     #: checked against its parameter's strides)
     strided: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        KernelPlan.__init__(self, self.prog)
 
     def run(
         self,
@@ -225,23 +228,15 @@ class TritonPlan:
             _check_state(prog, arrays, params, device)
             raise
         h = {k: _plain(v) for k, v in hyper.items()}
-        if any(c.reads or c.per_tensor is not None for _, c in prog.coefs):  # per-tensor
-            values = tuple(
-                tuple(float(c.value(h, t, state, i)) for _, c in prog.coefs)
-                for i, t in enumerate(steps)
-            )
-        else:
-            rows = {
-                t: tuple(float(c.fn(h, t)) for _, c in prog.coefs) for t in dict.fromkeys(steps)
-            }
-            values = tuple(rows[t] for t in steps) if prog.coefs else ((0.0,),) * len(params)
+        flat, offsets = self.coefficient_table(state, steps, [1] * len(params), [h])
+        values = self._rows_of(flat, offsets)
         numel = tuple(p.numel() for p in params)
         check = functools.partial(_check_state, prog, arrays, params, device)
         launch = self._launch(params, columns, numel, values, check)
         # the storage the kernel was checked against, for the steady step (grads aside)
         pairs = zip(prog.arrays, columns, strict=True)
-        state = [col for a, col in pairs if a.startswith("state:")]
-        self.storage = [columns[prog.arrays.index("p")], *state]
+        state = [x for a, col in pairs if a.startswith("state:") for x in col]
+        self.storage = [*columns[prog.arrays.index("p")], *state]
         self.numel = numel
         self.strided = not all(p.is_contiguous() for p in params)
         return launch
@@ -286,36 +281,18 @@ class TritonPlan:
             enable_fp_fusion=False,
         )
 
+    def _rows_of(self, flat: list[float], offsets: Any) -> tuple[tuple[float, ...], ...]:
+        """The ``[tensors, coefficients]`` values of a coefficient table's blocks."""
+        nc = max(len(self.coefs), 1)
+        blocks = {o: tuple(float(v) for v in flat[o : o + nc]) for o in dict.fromkeys(offsets)}
+        return tuple(blocks[o] for o in offsets)
+
     # -- the steady step (descentlab.optim.fusedpath: nothing but the gradients changed) --
-    @functools.cached_property
-    def _arrays(self) -> list[str]:
-        """The state entries the kernel reads, in the program's order."""
-        return [a.removeprefix("state:") for a in self.prog.arrays if a.startswith("state:")]
-
-    @functools.cached_property
-    def state_keys(self) -> list[str]:
-        """The state entries a step reads: the kernel's, in the program's order, then the
-        per-tensor numbers its prepares need."""
-        needs = [k for pr in self.prog.prepares for k in pr.how.get("needs", ())]
-        return [*self._arrays, *(k for k in dict.fromkeys(needs) if k not in self._arrays)]
-
-    @functools.cached_property
-    def _per_step(self) -> bool:
-        """Work before the launch at every step: a prepare that does more than make missing
-        state (NAdam's running product, ASGD's rates), or a coefficient that reads a
-        per-tensor number of the state."""
-        return any(not pr.how.get("steady") for pr in self.prog.prepares) or any(
-            c.reads for _, c in self.prog.coefs
-        )
-
     def steady_ok(self, params: list[Tensor]) -> bool:
         """Whether a group of ``params`` may take the steady step: one launch of the kernel
-        (no prefix, no second launch for small tensors), and no prepare that makes one of
-        its arrays at every step (the noise drawn before each step). The prepares a step
-        must run run before the launch, as on the CPU."""
-        made = {k for pr in self.prog.prepares if not pr.how.get("steady")
-                for k in pr.how.get("fills", ())}  # fmt: skip
-        return self.prefix is None and self._parts(params) is None and not made & set(self._arrays)
+        (no prefix, no second launch for small tensors), and the plan's own test
+        (:meth:`~descentlab.optim.plan.KernelPlan.steady_ok`)."""
+        return self.prefix is None and self._parts(params) is None and super().steady_ok(params)
 
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
@@ -323,31 +300,27 @@ class TritonPlan:
         """The addresses of the kernel's arrays, one list per array, where parameters and
         state are at the storage the last launch checked and the gradients laid out as their
         parameters (:func:`~descentlab.optim.base.grad_pointers`), with what the prepares a
-        step must run need (the columns ``cols`` of :attr:`state_keys`, and the gradients);
-        or None. Nothing is changed."""
-        arrays = cols[: len(self._arrays)]
-        try:  # None has no data_ptr, a sparse tensor none to read
-            kept = [[p.data_ptr() for p in params], *([x.data_ptr() for x in c] for c in arrays)]
-        except (AttributeError, RuntimeError):
-            return None
-        if kept != self.storage:
+        step must run need (:meth:`~descentlab.optim.plan.KernelPlan.steady_work`); or None.
+        Nothing is changed."""
+        kept = self.kept_storage(params, cols)
+        if kept is None:
             return None
         gp = grad_pointers(params, grads, self.strided)
         if gp is None:
             return None
-        pp, *state = kept
-        cols_in_order = iter(state)
+        n = len(params)
+        state = iter(kept[j : j + n] for j in range(n, len(kept), n))
         columns = [
-            pp
+            kept[:n]
             if a == "p"
             else gp
             if a == "g"
-            else [_table(a, params[0].device).data_ptr()] * len(params)
+            else [_table(a, params[0].device).data_ptr()] * n
             if a.startswith("table:")
-            else next(cols_in_order)
+            else next(state)
             for a in self.prog.arrays
         ]
-        return columns, (cols, grads) if self._per_step else None
+        return columns, self.steady_work(cols, grads)
 
     def launch(
         self,
@@ -357,33 +330,11 @@ class TritonPlan:
         t: float | list[float],
     ) -> None:
         """Launch the kernel on :meth:`steady_pointers`' addresses, every tensor at step
-        ``t`` (or each at its own: a list): where the chain has work at every step, its
-        prepares first (as :meth:`run` runs them) and the coefficients per tensor."""
+        ``t`` (or each at its own: a list), its coefficients from
+        :meth:`~descentlab.optim.plan.KernelPlan.steady_coefficients`."""
         columns, work = ptrs
-        if work is None:
-
-            def row(t: float) -> tuple[float, ...]:
-                return tuple(  # a skipped prepare's per-tensor values read None: none made
-                    float(c.fn(hyper, t) if c.per_tensor is None else c.fn(hyper, t, None))
-                    for _, c in self.prog.coefs
-                ) or (0.0,)
-
-            if type(t) is list:
-                rows = {s: row(s) for s in set(t)}
-                values = tuple(rows[s] for s in t)
-            else:
-                values = (row(t),) * len(params)
-        else:
-            cols, grads = work
-            state = dict(zip(self.state_keys, cols, strict=True))
-            # this step's counts (no "step" entry: the counters move after the launch)
-            steps = state["_step_values"] = t if type(t) is list else [float(t)] * len(params)
-            for pr in self.prog.prepares:
-                pr.fn(state, params, grads, hyper)
-            values = tuple(
-                tuple(float(c.value(hyper, s, state, i)) for _, c in self.prog.coefs) or (0.0,)
-                for i, s in enumerate(steps)
-            )
+        flat, offsets = self.steady_coefficients(params, work, hyper, t)
+        values = self._rows_of(flat, [0] * len(params) if offsets is None else offsets)
         self._launch(params, columns, self.numel, values, lambda: None)()
         written_in_place(params)
 

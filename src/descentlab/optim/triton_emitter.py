@@ -57,6 +57,7 @@ from .form import (
     product_prepare,
     spell,
 )
+from .plan import Collected, coefficient
 
 __all__ = [
     "Program",
@@ -93,16 +94,14 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @dataclass
-class Program:
+class Program(Collected):
     """A chain's per-element program: kernel body lines, the arrays it touches (``p``, ``g``,
-    then state keys, in pointer-table order), the state keys it writes, and its
-    coefficients (``(name, fn)`` in coefficient-table order)."""
+    then state keys, in pointer-table order), the state keys it writes; its coefficients and
+    prepares are a :class:`~descentlab.optim.plan.Collected` program's, as the C emitter's."""
 
     lines: list[str] = field(default_factory=list)
     arrays: list[str] = field(default_factory=lambda: ["p", "g"])
     written: list[str] = field(default_factory=list)
-    coefs: list[tuple[str, Coef]] = field(default_factory=list)
-    prepares: list[Prepare] = field(default_factory=list)
     current: dict[str, str] = field(default_factory=dict)
     counter: int = 0
     #: arrays of a type of their own (low-bit state, its tables), else the parameters'
@@ -134,12 +133,14 @@ class Program:
             self.dtypes[key] = dtype
         return self.arrays.index(key)
 
-    def coef(self, name: str, c: Coef) -> str:
-        for i, (n, _) in enumerate(self.coefs):
-            if n == name:
-                return f"c{i}"
-        self.coefs.append((name, c))
-        return f"c{len(self.coefs) - 1}"
+    def coef(self, name: str, c: Coef, lr_fn: Any = None) -> str:
+        """The variable of coefficient ``c`` named ``name`` (``lr_fn``: the step's learning
+        rate, for a final form's :meth:`~descentlab.optim.form.Form.lr_coef`)."""
+        return f"c{self.declare(coefficient(name, c, lr_fn), again=True)}"
+
+    @property
+    def state_arrays(self) -> list[str]:
+        return [a.removeprefix("state:") for a in self.arrays if a.startswith("state:")]
 
 
 class TritonEmitter(Emitter):
@@ -166,10 +167,8 @@ class TritonEmitter(Emitter):
         super().statements(form)
 
     def coef(self, c: Coef) -> str:
-        if c.lr:  # a final form's: the step's learning rate from the chain's scale_by_lr
-            fn, lr_fn = c.fn, self.lr_fn
-            c = Coef(c.name, lambda h, t: fn(h, t, lr_fn(h, t)), c.uses)
-        return self.prog.coef(f"{self.prefix}.{c.name}", c)
+        # a final form's lr: the step's learning rate from the chain's scale_by_lr
+        return self.prog.coef(f"{self.prefix}.{c.name}", c, self.lr_fn)
 
     def scale(self, key: str, factor: Coef) -> None:
         self.prog.prepares.append(Prepare(product_prepare(key, factor), {"needs": (key,)}))

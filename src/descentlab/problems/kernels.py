@@ -606,7 +606,7 @@ def _coefficient_tables(
         if builder.prepares:
             step_t.fill_(t)
             state["_step_values"] = [float(t)]
-            for fn in builder.prepares:
+            for fn in (pr.fn for pr in builder.prepares):
                 fn(state, [shadow], [shadow], hyper)
         for j, c in enumerate(builder.coefs):
             if t > 1 and not varies[j]:

@@ -35,35 +35,6 @@ from descentlab.optim.hyperspec import describe
 
 __all__ = ["Statement", "card", "coefficient_source", "statements"]
 
-#: each primitive as Python over its operands ({0}, {1}, ...; {alpha}: add's), in the order of
-#: its definition (:data:`descentlab.optim.form.PRIMITIVES`' ``exact``): (template, the
-#: result's precedence, each operand's least precedence without parentheses, alpha's). The
-#: precedences: 0 a comparison, 1 a sum, 2 a product, 3 a negation, 4 an atom or a call; an
-#: operand right of ``-``, ``*`` or ``/`` (or of ``+``: float sums are not associative)
-#: needs one more than its operator's.
-_TEXT: dict[str, tuple[str, int, tuple[int, ...], int]] = {
-    "add": ("{0} + {1}", 1, (1, 2), 0),
-    "add_alpha": ("{0} + {alpha} * {1}", 1, (1, 3), 2),
-    "sub": ("{0} - {1}", 1, (1, 2), 0),
-    "mul": ("{0} * {1}", 2, (3, 3), 0),  # (a / b) * c: redundant, but read at a glance
-    "div": ("{0} / {1}", 2, (2, 3), 0),
-    "neg": ("-{0}", 3, (3,), 0),
-    "lerp": ("{0} + {2} * ({1} - {0})", 1, (2, 1, 2), 0),
-    "addcmul": ("{0} + {3} * {1} * {2}", 1, (1, 3, 3, 2), 0),
-    "addcdiv": ("{0} + {3} * {1} / {2}", 1, (1, 3, 3, 2), 0),
-    "sqrt": ("sqrt({0})", 4, (0,), 0),
-    "maximum": ("maximum({0}, {1})", 4, (0, 0), 0),
-    "abs": ("abs({0})", 4, (0,), 0),
-    "sign": ("sign({0})", 4, (0,), 0),
-    "branch": ("where({0} != 0, {1}, {2})", 4, (1, 0, 0), 0),
-    "where": ("where({0}, {1}, {2})", 4, (0, 0, 0), 0),
-    "clamp": ("clamp({0}, {1}, {2})", 4, (0, 0, 0), 0),
-    "gt": ("{0} > {1}", 0, (1, 1), 0),
-    "lt": ("{0} < {1}", 0, (1, 1), 0),
-    "eq": ("{0} == {1}", 0, (1, 1), 0),
-    "ne0": ("{0} != 0", 0, (1,), 0),
-}
-
 
 def _operand(value: tuple[str, int], need: int) -> str:
     text, prec = value
@@ -98,10 +69,10 @@ class _Text(F.Emitter):
         return name, 4
 
     def apply(self, op: str, args: list[Any], alpha: Any) -> tuple[str, int]:
-        key = "add_alpha" if op == "add" and alpha is not None else op
-        if key not in _TEXT:
+        prim = F.primitive(op, alpha)  # its text: PRIMITIVES' ``text``
+        if prim is None or not prim.text[0]:
             raise ValueError(f"no text for primitive {op!r}")
-        template, prec, needs, alpha_needs = _TEXT[key]
+        template, prec, needs, alpha_needs = prim.text
         texts = [_operand(a, need) for a, need in zip(args, needs, strict=True)]
         a = None if alpha is None else _operand(alpha, alpha_needs)
         return template.format(*texts, alpha=a), prec

@@ -1,0 +1,227 @@
+"""What a group's compiled step owns whatever backend runs it (the fused C kernel,
+:class:`~descentlab.optim.fused.FusedPlan`; the Triton kernel, :class:`~descentlab.optim.gpu.
+TritonPlan`): the coefficients of the collected program in one kind (:class:`Coefficient`)
+and their table, the prepares (which run at every step, which make the state the kernel reads,
+which per-tensor numbers they need), the state the kernel reads in pointer order, the storage
+the last launch was checked against, and the steady step's part of it: whether a group may
+take it, the pointers where nothing but the gradients moved, and the work before its launch.
+A backend's plan adds its kernel, its checks of tensors and its launch.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+from .base import Numbers
+
+__all__ = ["Coefficient", "Collected", "KernelPlan", "coefficient"]
+
+CoefFn = Callable[[Mapping[str, Any], float, Any], float]
+
+
+@dataclass
+class Coefficient:
+    """A per-tensor (per-row with batched hyperparameters) number of a kernel:
+    ``fn(hyper, t, extra)`` in double precision, ``extra`` being ``per_tensor(state, i)`` or
+    None; ``uses``: the hyperparameters ``fn`` reads; ``reads``: the state entry of 0-dim
+    tensors ``extra`` is (read a whole column at once: :meth:`KernelPlan.coefficient_table`)."""
+
+    name: str
+    fn: CoefFn
+    per_tensor: Callable[[Mapping[str, list], int], Any] | None
+    uses: tuple[str, ...] = ()
+    reads: str | None = None
+
+
+def coefficient(
+    name: str, c: Any, lr_fn: Callable | None = None, lr_uses: Sequence[str] = ()
+) -> Coefficient:
+    """The kernel's :class:`Coefficient` of a form's :class:`~descentlab.optim.form.Coef`,
+    whichever of its four kinds: ``fn(hyper, t)``; ``fn(hyper, t, x)`` reading a per-tensor
+    number of the state (``reads``) or of a prepare (``per_tensor``); or a final form's
+    ``fn(hyper, t, lr)`` of the step's learning rate ``lr_fn(hyper, t)`` (reading
+    ``lr_uses``)."""
+    fn, uses = c.fn, c.uses
+    if c.per_tensor is not None:
+        return Coefficient(name, fn, c.per_tensor, uses)
+    if c.lr:
+        assert lr_fn is not None, f"{c.name!r} reads the learning rate: final forms only"
+        return Coefficient(name, lambda h, t, e: fn(h, t, lr_fn(h, t)), None, (*uses, *lr_uses))
+    if c.reads is not None:
+        return Coefficient(name, lambda h, t, e: fn(h, t, e), number_of(c.reads), uses, c.reads)
+    return Coefficient(name, lambda h, t, e: fn(h, t), None, uses)
+
+
+def number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
+    """Tensor ``i``'s number of state ``key``, alone (:meth:`KernelPlan.coefficient_table`
+    reads a whole column at once: :class:`~descentlab.optim.base.Numbers`)."""
+    return lambda state, i: float(state[key][i])
+
+
+@dataclass(kw_only=True)
+class Collected:
+    """What an emitter collects from a chain's forms, whichever backend's text it writes (the
+    fused C kernel's :class:`~descentlab.optim.fused.FusedBuilder`, the Triton kernel's
+    :class:`~descentlab.optim.triton_emitter.Program`): the coefficients, in the kernel's table
+    order, and the Python steps before the kernel, in order
+    (:class:`~descentlab.optim.form.Prepare`: ``how`` holds ``fills``, ``needs``, ``steady``).
+    A backend names the state entries its kernel reads (:attr:`state_arrays`)."""
+
+    coefs: list[Coefficient] = field(default_factory=list)
+    prepares: list[Any] = field(default_factory=list)
+
+    @property
+    def state_arrays(self) -> list[str]:
+        """The state entries the kernel reads, in pointer order (after ``p`` and ``g``)."""
+        raise NotImplementedError
+
+    def declare(self, c: Coefficient, *, again: bool = False) -> int:
+        """``c``'s position in the coefficient table (``again``: a name declared before is
+        that coefficient; else it is refused)."""
+        for i, d in enumerate(self.coefs):
+            if d.name == c.name:
+                if again:
+                    return i
+                raise ValueError(f"kernel coefficient {c.name!r} declared twice")
+        self.coefs.append(c)
+        return len(self.coefs) - 1
+
+
+class KernelPlan:
+    """The backend-neutral part of a group's compiled step (see the module's docstring), made
+    from a chain's :class:`Collected` program."""
+
+    def __init__(self, program: Collected) -> None:
+        self.state_arrays = list(program.state_arrays)
+        self.coefs = list(program.coefs)
+        prepares = program.prepares
+        self.prepare_fns = [pr.fn for pr in prepares]
+        #: the state entries the prepares make where missing (the optimizer stores them)
+        self.fills = [k for pr in prepares for k in pr.how.get("fills", ())]
+        needs = dict.fromkeys(k for pr in prepares for k in pr.how.get("needs", ()))
+        #: the state entries a step reads: the kernel's arrays, in pointer order, then the
+        #: per-tensor numbers the prepares need
+        self.state_keys = [*self.state_arrays, *(k for k in needs if k not in self.state_arrays)]
+        every_step = [pr for pr in prepares if not pr.how.get("steady")]
+        made = {k for pr in every_step for k in pr.how.get("fills", ())}
+        #: a step may skip the prepares that only make missing state: none a step must run
+        #: makes an array the kernel reads (as the noise drawn before every step)
+        self.steady_arrays = not made & set(self.state_arrays)
+        #: work before the launch at every step: a prepare that does more than make missing
+        #: state (NAdam's running product, ASGD's rates), or a coefficient of per-tensor numbers
+        self.per_step = bool(every_step) or any(c.reads for c in self.coefs)
+        self.per_tensor = any(c.per_tensor is not None for c in self.coefs)
+        #: the addresses of the parameters, then of each state array's entries (0: an entry
+        #: not there), as the last launch checked them: the steady step's test
+        self.storage: list[int] = []
+
+    # -- coefficients -------------------------------------------------------------------
+    def coefficient_table(
+        self,
+        state: Mapping[str, list],
+        steps: list[float],
+        rows: list[int],
+        rows_h: list[Mapping[str, Any]],
+    ) -> tuple[list[float], list[int]]:
+        """The coefficients' values in blocks (one per distinct step, rows and per-tensor
+        numbers; ``rows[i]`` rows of ``len(coefs)`` values, at least one, each: a batched
+        hyperparameter's ``rows_h``) and each tensor's block offset."""
+        coefs = self.coefs
+        n = len(rows)
+        k = len(rows_h)
+        columns: dict[Any, list] = {}  # each source of per-tensor extras read once
+        varying = []  # (position, every tensor's extra) of the coefficients that have one
+        for j, c in enumerate(coefs):
+            if c.reads is None and c.per_tensor is None:
+                continue
+            source = c.reads if c.reads is not None else c.per_tensor
+            col = columns.get(source)
+            if col is None:
+                col = columns[source] = (
+                    Numbers(state[c.reads]).get() if c.reads is not None
+                    else [c.per_tensor(state, i) for i in range(n)]  # type: ignore[misc]
+                )  # fmt: skip
+            varying.append((j, col))
+        blocks: dict[Any, int] = {}
+        values: list[float] = []
+        coff = []
+        one = (  # the common case: every tensor at one step, one row, the same extras
+            n > 0
+            and steps.count(steps[0]) == n
+            and rows.count(rows[0]) == n
+            and all(col.count(col[0]) == n for _, col in varying)
+        )
+        for i in range(1 if one else n):
+            own = tuple(col[i] for _, col in varying)
+            sig = (steps[i], rows[i], own)
+            off = blocks.get(sig)
+            if off is None:
+                off = len(values)
+                blocks[sig] = off
+                extras: list[Any] = [None] * len(coefs)
+                for (j, _), e in zip(varying, own, strict=True):
+                    extras[j] = e
+                for r in range(rows[i]):
+                    h = rows_h[r] if k > 1 else rows_h[0]
+                    if not coefs:
+                        values.append(0.0)
+                    for c, e in zip(coefs, extras, strict=True):
+                        values.append(float(c.fn(h, steps[i], e)))
+            coff.append(off)
+        if one:
+            coff *= n
+        return values, coff
+
+    # -- the steady step (descentlab.optim.fusedpath: nothing but the gradients moved) ---
+    def steady_ok(self, params: list[Tensor]) -> bool:
+        """Whether a group of ``params`` may take the steady step (:attr:`steady_arrays`; a
+        backend may refuse more)."""
+        return self.steady_arrays
+
+    def kept_storage(self, params: list[Tensor], cols: list[list]) -> list[int] | None:
+        """The addresses of the parameters and of the state arrays' entries (the first
+        columns of ``cols``, of :attr:`state_keys`) where they are the storage the last launch
+        checked, else None."""
+        try:  # None is no storage; a tensor without any (sparse) is not the kernel's
+            static = [p.data_ptr() for p in params]
+            for col in cols[: len(self.state_arrays)]:
+                static += [0 if x is None else x.data_ptr() for x in col]
+        except (AttributeError, RuntimeError):
+            return None
+        return static if static == self.storage else None
+
+    def steady_work(self, cols: list[list], grads: list[Tensor]) -> Any:
+        """What the steady launch needs for the work before it (None: nothing to do)."""
+        return (cols, grads) if self.per_step else None
+
+    def steady_coefficients(
+        self, params: list[Tensor], work: Any, hyper: Any, t: float | list[float]
+    ) -> tuple[list[float], array | None]:
+        """The steady launch's coefficient values and each tensor's block offset (None: one
+        block for every tensor), every tensor at step ``t`` (or each at its own: a list);
+        where the chain has work at every step, its prepares run first, as the general step
+        runs them, and the values are per tensor."""
+        coefs = self.coefs
+        if work is None and type(t) is not list:
+            return [c.fn(hyper, t, None) for c in coefs] or [0.0], None
+        if work is None:  # a block per step count (a skipped prepare's values read None)
+            at: dict[float, int] = {}
+            values: list[float] = []
+            for s in t:  # type: ignore[union-attr]
+                if s not in at:
+                    at[s] = len(values)
+                    values += [c.fn(hyper, s, None) for c in coefs] or [0.0]
+            return values, array("q", [at[s] for s in t])  # type: ignore[union-attr]
+        cols, grads = work
+        state = dict(zip(self.state_keys, cols, strict=True))
+        # this step's counts (no "step" entry: the counters move after the launch)
+        steps = state["_step_values"] = t if type(t) is list else [float(t)] * len(params)
+        for fn in self.prepare_fns:
+            fn(state, params, grads, hyper)
+        values, offsets = self.coefficient_table(state, steps, [1] * len(params), [hyper])
+        return values, array("q", offsets)

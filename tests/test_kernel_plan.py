@@ -1,0 +1,87 @@
+"""One plan for the kernel backends (issue 49, item 1): the fused C step and the Triton step
+share :class:`descentlab.optim.plan.KernelPlan` -- the coefficients in one kind and their table,
+the prepares, the state a step reads and the steady step's part -- and both emitters collect
+the same coefficients from a rule's form."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+from descentlab import optim
+from descentlab.optim import fused, gpu
+from descentlab.optim.hyper import NOT_HYPER
+from descentlab.optim.plan import KernelPlan
+
+#: what the plan owns for every backend: no backend's plan may hold its own copy
+SHARED = (
+    "coefficient_table",
+    "kept_storage",
+    "steady_work",
+    "steady_coefficients",
+)
+
+
+def test_both_backends_plans_are_the_one_plan():
+    for plan in (fused.FusedPlan, gpu.TritonPlan):
+        assert issubclass(plan, KernelPlan)
+        for name in SHARED:
+            assert name not in vars(plan), f"{plan.__name__} holds its own {name}"
+
+
+def _opt(name: str) -> optim.Optimizer:
+    g = torch.Generator().manual_seed(0)
+    ps = [torch.nn.Parameter(torch.randn(n, generator=g)) for n in (5, 3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = optim.get(name)(ps, fused=False)
+
+        def closure() -> torch.Tensor:  # (SAM evaluates the gradient twice)
+            opt.zero_grad()
+            loss = sum((w * w * torch.arange(1, w.numel() + 1)).sum() for w in ps)
+            loss.backward()
+            return loss
+
+        for _ in range(2):  # state made (per-tensor numbers, a previous gradient)
+            opt.step(closure)
+    return opt
+
+
+def _table(plan: KernelPlan, opt: optim.Optimizer, hyper: dict, steps: list[float]) -> list:
+    params = opt.param_groups[0]["params"]
+    state = {k: [opt.state[p].get(k) for p in params] for k in plan.state_keys}
+    state = copy.deepcopy(state)  # the prepares move per-tensor numbers (a running product)
+    state["step"] = [opt.state[p]["step"] for p in params]
+    state["_step_values"] = steps
+    for fn in plan.prepare_fns:
+        fn(state, params, [p.grad for p in params], hyper)
+    values, offsets = plan.coefficient_table(state, steps, [1] * len(params), [hyper])
+    n = max(len(plan.coefs), 1)
+    return [values[o : o + n] for o in offsets]
+
+
+@pytest.mark.parametrize("name", optim.NAMES)
+def test_c_and_triton_programs_have_the_same_coefficients(name):
+    """Every optimizer with both kernels: the C builder's and the Triton program's
+    coefficients, evaluated by the one table at unequal step counts, are the same numbers in
+    the same order (the C kernel's ``1`` of ``sign`` aside: Triton writes its own)."""
+    opt = _opt(name)
+    hyper = {k: v for k, v in opt.param_groups[0].items() if k not in NOT_HYPER}
+    builder = opt._fused.builder(opt, hyper)
+    try:
+        _, _, prog, _ = gpu._programs(opt, hyper)
+    except gpu.Unsupported:
+        prog = None
+    if builder is None or prog is None:
+        pytest.skip(f"{name} has no fused C or no Triton kernel")
+    c_plan, t_plan = KernelPlan(builder), KernelPlan(prog)
+    assert c_plan.state_keys == t_plan.state_keys
+    keep = [i for i, c in enumerate(c_plan.coefs) if not c.name.endswith("_sign_one")]
+    steps = [3.0, 1.0]  # a parameter whose first gradient came later
+    c_rows = [[row[i] for i in keep] for row in _table(c_plan, opt, hyper, steps)]
+    t_rows = _table(t_plan, opt, hyper, steps)
+    assert c_rows == t_rows
+    assert len(keep) == len(t_plan.coefs)
