@@ -5,7 +5,7 @@ a steady eager step (``fused=False``) freshly allocates no more parameter-sized 
 ``torch.optim.<Twin>(foreach=True)``'s step and dispatches no more copies (but where the form
 stores a value it names, as ASGD's average stores the new parameter): the form's
 values are updated in place by their last reader and new ones go to the optimizer's scratch
-memory (:class:`~descentlab.optim.form.EagerEmitter`). Counted with
+memory (:class:`~descentlab.optim.eager_emitter.EagerEmitter`). Counted with
 :func:`descentlab.optim.eager.traffic` (aten ops under a dispatch mode), not timed.
 """
 
@@ -18,6 +18,7 @@ from descentlab import optim
 from descentlab.optim import form as FM
 from descentlab.optim.base import Owned, Workspace
 from descentlab.optim.eager import traffic
+from descentlab.optim.eager_emitter import EagerEmitter
 from descentlab.optim.form import FormRule, Let, Op
 
 CONFIGS = [(r.name, c) for r in optim.records() for c in r.parity]
@@ -130,7 +131,7 @@ def test_in_place_updates_keep_every_value_its_readers_need():
         ]
         ws.reset()
         state.update(_workspace=ws, _step_values=[float(step)] * len(sizes))
-        em = FM.EagerEmitter(Owned(x.clone() for x in grads), params, state, hyper)
+        em = EagerEmitter(Owned(x.clone() for x in grads), params, state, hyper)
         got = em.run(form)
         for i in range(len(sizes)):
             torch.testing.assert_close(got[i], want[i], rtol=1e-13, atol=1e-13)

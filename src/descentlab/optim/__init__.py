@@ -63,6 +63,8 @@ from . import (
     shampoo,
     soap,
 )
+from . import c_emitter as _c_emitter  # noqa: F401  (registers the C backend's emitters)
+from . import eager_emitter as _eager_emitter  # noqa: F401  (and the eager backend's)
 from . import lookahead as _lookahead
 from .adabelief import AdaBelief, scale_by_adabelief
 from .adafactor import Adafactor, scale_by_adafactor

@@ -8,7 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .form import _MASKS, Coef, Emitter, Expr, Form, lazy_zeros, primitive, product_prepare, spell
+from .form import (
+    _MASKS,
+    Coef,
+    Emitter,
+    Expr,
+    Form,
+    lazy_zeros,
+    primitive,
+    product_prepare,
+    register_emitters,
+    spell,
+)
 from .lowbit import sr_salt
 from .plan import coefficient
 
@@ -120,3 +131,6 @@ class StoredCEmitter(CEmitter):
         if key in self.b.formats:  # a lazy entry is made with the stored state, at init
             self.lazy.discard(key)
         return super()._array(key)
+
+
+register_emitters("c", CEmitter, StoredCEmitter)

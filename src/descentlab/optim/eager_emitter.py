@@ -25,7 +25,19 @@ from .base import (
     small,
     step_values,
 )
-from .form import _MASKS, SELECTIONS, Coef, Emitter, Expr, Form, Leaf, Op, _flag, _plain
+from .form import (
+    _MASKS,
+    SELECTIONS,
+    Coef,
+    Emitter,
+    Expr,
+    Form,
+    Leaf,
+    Op,
+    _flag,
+    _plain,
+    register_emitters,
+)
 from .lowbit import sr_salt
 
 if TYPE_CHECKING:
@@ -585,3 +597,6 @@ class StoredEagerEmitter(EagerEmitter):
             signed = key not in self.rule.nonnegative
             for i, v in enumerate(self.work[key]):
                 self.fmt.encode(v, [c[i] for c in cols], signed, sr_salt(index, steps[i]))
+
+
+register_emitters("eager", EagerEmitter, StoredEagerEmitter)

@@ -4,9 +4,9 @@ A rule written in this form (a :class:`FormRule`) states its per-element update 
 torch-like primitives over named state, the incoming update ``g`` and the parameter ``p``;
 the operation order is the form's, and every backend follows it:
 
-- :class:`EagerEmitter` runs it with ``torch._foreach_*`` kernels over a param group (the
-  eager backend: :meth:`FormRule.update`);
-- :class:`CEmitter` writes it into the fused backend's per-element C
+- :class:`~descentlab.optim.eager_emitter.EagerEmitter` runs it with ``torch._foreach_*``
+  kernels over a param group (the eager backend: :meth:`FormRule.update`);
+- :class:`~descentlab.optim.c_emitter.CEmitter` writes it into the fused backend's per-element C
   (:class:`~descentlab.optim.fused.FusedBuilder`: :meth:`FormRule.fuse`), each primitive
   rounding exactly as its torch kernel does (``lerp``, ``addcmul`` and ``add(alpha=)`` through
   one fused multiply-add, ``sqrt`` as torch's on this CPU: see :mod:`descentlab.optim.fused`),
@@ -59,14 +59,10 @@ from .base import (
 from .lowbit import StateFormat, state_format
 
 __all__ = [
-    "CEmitter",
     "Coef",
-    "EagerEmitter",
     "Expr",
     "Form",
     "FormRule",
-    "StoredCEmitter",
-    "StoredEagerEmitter",
     "absolute",
     "addcdiv",
     "addcmul",
@@ -750,7 +746,7 @@ def reference(
 
 class FormRule(Rule):
     """An elementwise rule whose math is its :meth:`form`: the eager ``update`` and the fused
-    ``fuse`` are derived from it (:class:`EagerEmitter`, :class:`CEmitter`), and so is its
+    ``fuse`` are derived from it (the eager and the C emitter), and so is its
     parameter update in its own operation order where the form has a final form
     (:meth:`Form.final`; the rule then sets ``has_final = True``: ``apply_final`` and the
     fused ``final_form`` come from it). Its state is what the form reads at the rule's
@@ -811,19 +807,20 @@ class FormRule(Rule):
         return flags if self.state_format is None else (*flags, self.state_format.tag)
 
     def update(self, grads, state, params, hyper, emitter=None):
-        """The eager update (``emitter``: an :class:`EagerEmitter` class to run it with, such
-        as autograd's :class:`~descentlab.optim.differentiable.DifferentiableEmitter`)."""
+        """The eager update (``emitter``: an eager emitter class to run it with, such as
+        autograd's :class:`~descentlab.optim.differentiable.DifferentiableEmitter`)."""
         form = self.built(hyper)
         if form.output is form.g and not form.statements and not form.prepares:
             return grads, state  # switched off at these hyperparameters: nothing to run
         return self._eager(grads, params, state, hyper, emitter).run(form), state
 
-    def _eager(self, grads, params, state, hyper, emitter=None) -> EagerEmitter:
+    def _eager(self, grads, params, state, hyper, emitter=None) -> Any:
         if emitter is not None:
             return emitter(grads, params, state, hyper)
+        plain, stored = _emitters("eager")
         if self.state_format is not None:
-            return StoredEagerEmitter(grads, params, state, hyper, self)
-        return EagerEmitter(grads, params, state, hyper)
+            return stored(grads, params, state, hyper, self)
+        return plain(grads, params, state, hyper)
 
     def apply_final(self, grads, state, params, hyper, lrs, emitter=None):
         form = self.built(hyper)
@@ -837,9 +834,8 @@ class FormRule(Rule):
         if b.u != "g" and any(pr.reads_g for pr in form.prepares):
             return False  # the kernel's prepares see the raw gradients, not this rule's input
         prefix = b.scope(self.name)
-        em = CEmitter(b, prefix)
-        if self.state_format is not None:
-            em = StoredCEmitter(b, prefix, self)
+        plain, stored = _emitters("c")
+        em = plain(b, prefix) if self.state_format is None else stored(b, prefix, self)
         em.run(form)
         if form.final_expr is not None:
             b.final_form = (b.u, lambda b, p, lr_fn, uses: em.final_c(form, p, lr_fn, uses))
@@ -936,6 +932,23 @@ def _stored_init(rule: FormRule, params: list[Tensor]) -> State:
     return out
 
 
-# the emitters of the eager and the C backends, in their own modules (they read this one)
-from .c_emitter import CEmitter, StoredCEmitter  # noqa: E402
-from .eager_emitter import EagerEmitter, StoredEagerEmitter  # noqa: E402
+#: The emitters that run a form on the eager and the C backends live in their own modules,
+#: which read this one; each registers its plain and its stored-state class here when it is
+#: imported (``descentlab.optim`` imports both), so this file holds no backend's code.
+_EMITTERS: dict[str, tuple[type, type]] = {}
+
+
+def register_emitters(backend: str, plain: type, stored: type) -> None:
+    """Make ``plain`` (and ``stored``, for low-bit state) the emitter classes that
+    :class:`FormRule` runs its form with on ``backend`` (``"eager"`` or ``"c"``)."""
+    _EMITTERS[backend] = (plain, stored)
+
+
+def _emitters(backend: str) -> tuple[Any, Any]:
+    try:
+        return _EMITTERS[backend]
+    except KeyError:
+        raise RuntimeError(
+            f"no {backend!r} emitter is registered: import descentlab.optim, whose package "
+            "imports the emitter modules"
+        ) from None

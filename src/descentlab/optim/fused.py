@@ -1,7 +1,7 @@
 r"""The fused backend: a whole chain of update rules in one pass over each parameter's memory.
 
 :class:`FusedBuilder` collects the per-element C code of a chain (written by the form's C
-emitter, :class:`~descentlab.optim.form.CEmitter`), its state arrays and its per-tensor
+emitter, :class:`~descentlab.optim.c_emitter.CEmitter`), its state arrays and its per-tensor
 coefficients; :meth:`FusedBuilder.source` generates the kernel (one loop body compiled for the
 CPU's vectors and for the scalar tail), :mod:`descentlab._native` compiles and caches it, and
 :class:`FusedPlan` runs it: coefficients computed in Python in double precision each step,
@@ -145,7 +145,7 @@ class FusedBuilder(Collected):
     """Collects the per-element C code of a chain (see :meth:`Rule.fuse`).
 
     Its loop body is written by the form's C emitter
-    (:class:`~descentlab.optim.form.CEmitter`), rule after rule of the chain: the current
+    (:class:`~descentlab.optim.c_emitter.CEmitter`), rule after rule of the chain: the current
     update is the C variable :attr:`u` (initially the gradient ``g``), the parameter is ``p``,
     state entries are read through :meth:`state` and per-tensor numbers declared with
     :meth:`coef`; every value has the C type ``T`` (``double`` for float64 parameters, else

@@ -17,7 +17,7 @@ value (parameters and state keep their dtype, as in torch's fused kernels and th
 
 Low-bit state (:mod:`~descentlab.optim.lowbit`, a rule's ``state_format``) is decoded where
 the form first reads an entry and encoded after the rule's statements, as the eager backend's
-:class:`~descentlab.optim.form.StoredEagerEmitter` does, bit for bit
+:class:`~descentlab.optim.eager_emitter.StoredEagerEmitter` does, bit for bit
 (:class:`StoredTritonEmitter`): 8-bit codes through the map's table and the block's scale,
 each block's new maximum over its values in the program (a program holds whole blocks), its
 codes counted against the thresholds by an 8-step search; bfloat16 with the same stochastic
