@@ -49,7 +49,9 @@ def planned_trials(plan: Plan) -> int:
     """The trials ``plan`` runs for certain: every optimizer's first tuning round and its
     final runs (refinement rounds, decided by the scores, come on top)."""
     finals = 2 * len(plan.final_seeds)  # a curve run and a refit run per seed (final_trials)
-    return sum(len(tuning_trials(plan, c)) + finals for c in plan.choices)
+    per_setting = len(plan.folds) * len(plan.tune_seeds)  # as _tuning_trials makes them
+    settings = sum(len(plan.first_rounds[label]) for label in plan.first_rounds)
+    return settings * per_setting + finals * len(plan.choices)
 
 
 def _made(
