@@ -102,7 +102,7 @@ def test_playground_views_are_urls_the_playground_reads_and_computes():
         state = {k: v[0] for k, v in parse_qs(url.fragment).items()}
         assert state["land"] == play.land and int(state["steps"]) == play.steps
         assert play.land in compute._offered(), n
-        mode = "oned" if play.land in compute._LANDSCAPES_1D else "paths"
+        mode = "oned" if compute.opened(play.land).dim == 1 else "paths"
         assert state["mode"] == mode, n
         on = [o["name"] for o in json.loads(state["opts"]) if o["on"]]
         assert on == [name for name in optim.NAMES if name in play.optimizers], n

@@ -147,8 +147,11 @@ def _checked(play: Play) -> Landscape:
     if (play.kappa is not None) != (play.land == "quadratic"):
         raise ValueError(f"play.kappa is for the quadratic only, got {play.kappa!r} on {play.land}")
     f = landscapes.get(play.land, kappa=play.kappa) if play.kappa else landscapes.get(play.land)
-    if play.mode == "oned" and f.dim != 1:
-        raise ValueError(f"play.mode 'oned' needs a 1-D landscape, {play.land} is {f.dim}-D")
+    if (play.mode == "oned") != (f.dim == 1):  # the page opens a landscape in its own view
+        raise ValueError(
+            f"play.mode {play.mode!r} does not show {play.land} ({f.dim}-D): a 1-D landscape "
+            "is mode 'oned', a 2-D one 'paths'"
+        )
     return f
 
 

@@ -104,6 +104,8 @@ def load_partial(folder: str | os.PathLike[str], trial: Any) -> dict[str, Any] |
     before its first checkpoint reached the driver's machine). Files that fail their
     verification are set aside as ``*.corrupt`` with one warning (None: the trial starts
     over)."""
+    if not Path(folder).is_dir():
+        return None  # nothing was ever kept for this store (no trial key to make)
     record, ckpt = partial_paths(folder, trial_key(trial))
     if not (ckpt.exists() or checksum_path(ckpt).exists()):
         return None
@@ -138,6 +140,8 @@ def _set_aside(record: Path, ckpt: Path) -> Path:
 
 def discard_partial(folder: str | os.PathLike[str], trial: Any) -> None:
     """Remove what is kept of ``trial`` (it has finished)."""
+    if not Path(folder).is_dir():
+        return
     record, ckpt = partial_paths(folder, trial_key(trial))
     for path in (record, ckpt, checksum_path(ckpt)):
         with contextlib.suppress(FileNotFoundError):

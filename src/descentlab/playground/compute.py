@@ -62,7 +62,6 @@ LIMITS: dict[str, Any] = {
 
 #: The hyperparameters the page has sliders for.
 SLIDERS = ("lr", "momentum", "betas", "eps")
-_LANDSCAPES_1D = ("parabola", "xsinx", "cubic", "chain_cubic")
 _NOT_OFFERED = ("noisy_quadratic",)  # stochastic: a path of noise, not a descent picture
 _lock = threading.Lock()  # one computation at a time: the machine's cores go to it
 
@@ -438,13 +437,13 @@ def defaults(f: landscapes.Landscape) -> dict[str, Any]:
         for key, mark in marks.get(name, {}).items():
             params[key] = mark["value"]
         opts[name] = params
-    one_d = f.name in _LANDSCAPES_1D
+    one_d = f.dim == 1
     out: dict[str, Any] = {
         "optimizers": opts,
         "marks": marks,
         "notes": notes,
-        "on": list(_ON_1D if one_d else _ON.get(f.name, _ON_2D)),
-        "steps": 12 if one_d else _STEPS.get(f.name, 300),
+        "on": list(_ON.get(f.name, _ON_1D if one_d else _ON_2D)),
+        "steps": _STEPS.get(f.name, 12 if one_d else 300),
         # the map: on the quadratic, momentum over lr x momentum, Goh's optimum at its corner
         "map": {"optimizer": "momentum", "mode": "lr_momentum"}
         if f.name == "quadratic"
@@ -479,7 +478,7 @@ def meta() -> dict[str, Any]:
                 "lr": f.lr,
                 "minimum": gm.value if gm is not None else None,
                 "points": [{"x": list(p.x), "kind": p.kind} for p in f.points],
-                "one_d": name in _LANDSCAPES_1D,
+                "one_d": f.dim == 1,
                 "defaults": defaults(f),
             }
         )

@@ -265,7 +265,9 @@ run = trajectories.run(f, "sgd", starts, steps=400, lr=0.02)
 for s, x in zip(starts, run.paths[:, -1, 0].tolist()):
     kind = "global" if x < 0 else "local"
     print(f"start {s[0]:+.1f} -> x = {x:+.4f} ({kind} minimum)")""",
-        play=Play("double_well", {"sgd": {"lr": 0.02}}, steps=300, starts=((2.5,), (-0.5,))),
+        play=Play(
+            "double_well", {"sgd": {"lr": 0.02}}, steps=300, starts=((2.5,), (-0.5,)), mode="oned"
+        ),
     ),
     47: dict(
         explain="""
@@ -339,6 +341,7 @@ for name, hyper in (("sgd", None), ("momentum", {"momentum": 0.9})):
             "double_well",
             {"sgd": {"lr": 0.02}, "momentum": {"lr": 0.02, "momentum": 0.9}},
             steps=400,
+            mode="oned",
         ),
     ),
     51: dict(
