@@ -343,3 +343,22 @@ def test_one_optimizer_at_several_rates_gets_a_colour_per_series():
                  or "SGD" in line.get_label()]  # fmt: skip
         assert len(drawn) == 3 and len(set(drawn)) == 3, drawn
     assert FG.series_colors(["sgd", "adam"]) == [FG.color_of("sgd", 0), FG.color_of("adam", 1)]
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_item_131_heat_map_shows_its_table(quick):
+    """Item 131's heat map ran 50 steps (quick) or 500 beside a table of 300 steps: Adam and
+    RMSProp looked among the worst where the table had Adam win. The map's best cell per
+    optimizer is now the table's Rosenbrock number."""
+    import numpy as np
+
+    from descentlab.book import terrains
+    from descentlab.report import lecture_figures as LF
+
+    ev = terrains.adam_rms_good(model.Context(quick, None, lambda m: None))
+    (columns, rows), fig = ev.tables[0], ev.figures[0]
+    table = dict(zip(columns[1:], next(r for r in rows if r[0] == "rosenbrock")[1:], strict=True))
+    shown = np.ma.filled(fig.axes[0].images[0].get_array(), np.nan)
+    for name, row in zip(LF.SEED003_OPTIMIZERS, shown, strict=True):
+        if name in table:
+            assert np.nanmin(row) == pytest.approx(np.log10(table[name]), abs=1e-9), name
