@@ -60,7 +60,8 @@ def _page() -> tuple[str, str]:
              [["rosenbrock", *[0.0119412345] * len(names)]])  # fmt: skip
     card = LB.Card(
         anchor="i131", label="item 131", section="6. 정리하기", kind="C", text=long,
-        quote="왠만한 상황이면 Adam or RMSProp 알고리즘이 좋다", shown_by="terrains.adam_rms_good",
+        quote="왠만한 상황이면 Adam or RMSProp 알고리즘이 좋다",
+        shown_by="book.generalization.regularizer_mechanism('early_stopping'); experiment x",
         evidence=LB.Evidence(checks=checks, figures=[fig], tables=[table]),
         explain="A long name: `descentlab.book.terrains.adam_rms_good_on_every_landscape`.",
         code="for land in ('rosenbrock', 'ravine', 'beale'):  # " + "x" * 120,

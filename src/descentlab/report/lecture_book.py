@@ -258,7 +258,8 @@ table.checks td.mark { font-size: 17px; width: 26px; }
 .rewrite, .framing-note { background: #fff8e1; border: 1px solid #f0d98a; border-radius: 6px;
          padding: 6px 10px; font-size: 14px; margin: 6px 0; }
 .scroll { overflow-x: auto; max-width: 100%; }
-.explain, .exercise, .claim h2, blockquote { overflow-wrap: anywhere; }
+.explain, .exercise, .claim h2, blockquote, .where, .play, .shared, .toc {
+  overflow-wrap: anywhere; }
 figure { margin: 10px 0 4px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: white; }
 .where { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
