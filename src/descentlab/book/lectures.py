@@ -771,6 +771,7 @@ ITEMS: tuple[Item, ...] = (
                 "float64 loop",
                 "every unit",
                 "single eps",
+                "reaches the minimum",
                 "best learning rate",
                 figure=panel("adadelta"),
             ),

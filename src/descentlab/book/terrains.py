@@ -314,10 +314,10 @@ def adam_rms_good(ctx: Context) -> Evidence:
     """At its best lr, the better of Adam and RMSProp is within 10x of the best optimizer on
     every landscape; SGD is not."""
     names = ["sgd", "momentum", "adagrad", "rmsprop", "adam"]
-    lrs = [1e-4, 1e-3, 1e-2, 0.1, 1.0, 10.0]
+    lrs, steps = list(LF.HEATMAP_LRS), LF.HEATMAP_STEPS  # the heat map's beside it
     rows, ok_ar, ok_sgd = [], True, True
     for land in ("rosenbrock", "ravine", "beale"):
-        table = _sweep(land, names, lrs, 300)
+        table = _sweep(land, names, lrs, steps)
         best = _best_finite(table)
         top = float(np.nanmin(best))
         ok_ar &= min(best[3], best[4]) <= 10 * top + 1e-6
@@ -338,7 +338,7 @@ def adam_rms_good(ctx: Context) -> Evidence:
                 "not within 10x somewhere",
             ),
         ],
-        tables=[(["landscape (300 steps, best of 6 lrs)", *names], rows)],
+        tables=[([f"landscape ({steps} steps, best of {len(lrs)} lrs)", *names], rows)],
         figures=[LF.build("lr_heatmap_rosenbrock", ctx.quick)],
     )
 

@@ -257,6 +257,9 @@ table.checks td.mark { font-size: 17px; width: 26px; }
 .ok { color: var(--good); } .no { color: var(--bad); } .nr { color: var(--open); }
 .rewrite, .framing-note { background: #fff8e1; border: 1px solid #f0d98a; border-radius: 6px;
          padding: 6px 10px; font-size: 14px; margin: 6px 0; }
+.scroll { overflow-x: auto; max-width: 100%; }
+.explain, .exercise, .claim h2, blockquote, .where, .play, .shared, .toc {
+  overflow-wrap: anywhere; }
 figure { margin: 10px 0 4px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: white; }
 .where { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
@@ -279,6 +282,13 @@ pre.err { background: #fdecee; border-color: #e9a3ad; }
 details summary { cursor: pointer; color: var(--accent); }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
          var(--line); padding-top: 8px; }
+@media (max-width: 600px) {
+  main { padding: 12px 10px 40px; }
+  h1 { font-size: 23px; }
+  .claim { padding: 10px 10px; }
+  .exercise { padding: 8px 10px; }
+  th, td { padding: 3px 6px; }
+}
 """
 
 _FONT_NOTE = (
@@ -313,6 +323,12 @@ def _figure_html(fig: Any, alt: str) -> str:
     return f'<figure><img alt="{_e(alt)}" src="{uri}"></figure>'
 
 
+def _scroll(table: str) -> str:
+    """``table`` in a box of the column's width that scrolls sideways where the table is wider
+    (a phone): the page itself never does."""
+    return f'<div class="scroll">{table}</div>'
+
+
 def _table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{_e(c)}</th>" for c in columns)
     body = []
@@ -322,7 +338,7 @@ def _table_html(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
             num = isinstance(v, int | float) and not isinstance(v, bool)
             cells.append(f'<td class="{"num" if num else ""}">{_e(format_value(v))}</td>')
         body.append(f"<tr>{''.join(cells)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return _scroll(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
 _EMPHASIS = re.compile(r"\*([^*\s](?:[^*]*[^*\s])?)\*")
@@ -379,7 +395,7 @@ def _checks_html(checks: Sequence[Check]) -> str:
             f'<tr><td class="mark">{mark}</td><td>{_e(c.text)}</td>'
             f"<td>{_e(c.measured)}</td><td>{_e(c.expected)}</td></tr>"
         )
-    return (
+    return _scroll(
         '<table class="checks"><thead><tr><th></th><th>check</th><th>measured</th>'
         f"<th>expected (tolerance)</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
@@ -550,8 +566,8 @@ descentlab: each item explained, with a code cell the build ran, the figure, tab
 experiment that shows it and checks computed from the numbers; each lecture ends with
 exercises whose answers the build computed. Built in {seconds:.0f} s ({_e(setting)}).</p>
 </header>
-<table><thead><tr><th>lecture</th><th>items</th><th>✔ checks</th><th>✘</th><th>○ not
-reproduced here</th><th>code cells ran</th><th>exercises</th></tr></thead>
-<tbody>{"".join(rows)}</tbody></table>
+<div class="scroll"><table><thead><tr><th>lecture</th><th>items</th><th>✔ checks</th><th>✘</th>
+<th>○ not reproduced here</th><th>code cells ran</th><th>exercises</th></tr></thead>
+<tbody>{"".join(rows)}</tbody></table></div>
 <p class="score">{_e(_score(totals))}.</p>"""
     return _page("The lectures, every claim shown", body)

@@ -390,7 +390,9 @@ and steps `ΔW = -√(H + ε)/√(G + ε) · g`. The ratio has the units of `W` 
 gradient, like an inverse curvature), so no learning rate is needed: if the loss is
 rescaled the steps stay the same. The cost is a slow start: `H` begins at 0, so the first
 steps are about `√ε`, and on the book's landscapes a badly chosen `ε` leaves it nearly
-still for hundreds of steps.""",
+still for hundreds of steps. In the figure it reaches the bowl's minimum after about 730
+steps; with torch's single `ε` in units 10 and 100 it is still far from it when the run
+ends (`ε` beside `H` is then too small for steps of that size).""",
         code="""\
 import torch
 from descentlab import optim
