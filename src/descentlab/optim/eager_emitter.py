@@ -25,7 +25,7 @@ from .base import (
     small,
     step_values,
 )
-from .form import _MASKS, Coef, Emitter, Expr, Foreach, Form, Leaf, Op, _flag, _plain, primitive
+from .form import _MASKS, Coef, Emitter, Expr, Form, Leaf, Op, _flag, _plain, primitive
 from .lowbit import sr_salt
 
 if TYPE_CHECKING:
@@ -355,8 +355,12 @@ class EagerEmitter(Emitter):
         kw = {} if alpha is None else {"alpha": alpha.one()}
         if None in kw.values():
             raise ValueError("a final form's alpha must be the same for every tensor")
-        name = _spelling(op, alpha).name
-        getattr(torch, f"_foreach_{name}_")(self.params, *(_arg(x) for x in args[1:]), **kw)
+        prim = primitive(op, alpha)
+        if prim is None or prim.foreach is None:
+            raise ValueError(f"no foreach form for primitive {op!r}")
+        getattr(torch, f"_foreach_{prim.foreach.name}_")(
+            self.params, *(_arg(x) for x in args[1:]), **kw
+        )
         return self.params
 
     def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
@@ -367,23 +371,28 @@ class EagerEmitter(Emitter):
             return self._selection(op, a, prim.select)
         if any(isinstance(x, _Scalars) and x.batched for x in (*a, alpha) if x is not None):
             return self._new(_batched_apply(op, a, alpha))
-        f = _spelling(op, alpha)
-        x, *rest = a if alpha is None else [*a, alpha]
+        f = prim.foreach if prim is not None else None
+        if f is None:
+            raise ValueError(f"no foreach form for primitive {op!r}")
+        ops = a if alpha is None else [*a, alpha]
+        x = ops[0]
         if isinstance(x, _Scalars):
             if not f.commutes:
                 raise ValueError(f"a coefficient on the left of {op!r} has no foreach kernel")
-            x, rest[0] = rest[0], x  # the same rounding
-        if f.coef == "list" or not rest:
-            return self._foreach(f.name, x, *rest[:-1], *(_arg(r) for r in rest[-1:]))
-        *rest, c = rest
+            x, ops = ops[1], [ops[1], x, *ops[2:]]  # the same rounding
+        if len(ops) == 1:
+            return self._foreach(f.name, x)
+        if f.coef == "list":
+            return self._foreach(f.name, x, *ops[1:-1], _arg(ops[-1]))
+        c = ops[-1]
         one = c.one()
         if f.coef == "alpha":
             if one is None:
-                return self._each(f.name, x, *rest, alpha=list(c))
-            return self._foreach(f.name, x, *rest, alpha=one)
+                return self._each(f.name, x, *ops[1:-1], alpha=list(c))
+            return self._foreach(f.name, x, *ops[1:-1], alpha=one)
         if one is None:
-            return self._each(f.name, x, *rest, list(c))
-        return self._foreach(f.name, x, *rest, one)
+            return self._each(f.name, x, *ops[1:-1], list(c))
+        return self._foreach(f.name, x, *ops[1:-1], one)
 
     def _foreach(self, name: str, x: list[Tensor], *rest: Any, **kw: Any) -> list[Tensor]:
         """``_foreach_<name>`` on ``x``: in place where this is ``x``'s last reader."""
@@ -459,13 +468,6 @@ class EagerEmitter(Emitter):
             torch._foreach_copy_(target, value)
         self._disown(target)
         return target
-
-
-def _spelling(op: str, alpha: Any) -> Foreach:
-    prim = primitive(op, alpha)
-    if prim is None or prim.foreach is None:
-        raise ValueError(f"no foreach form for primitive {op!r}")
-    return prim.foreach
 
 
 def _arg(y: Any) -> Any:
