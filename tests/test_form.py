@@ -528,3 +528,47 @@ def test_no_rule_module_holds_c():
             assert c not in src, f"descentlab.optim.{info.name} holds C ({c})"
         checked += 1
     assert checked > 20
+
+
+class _Smaller(FM.FormRule):
+    """``min(g, p)`` through a primitive no other rule has (a test registers it)."""
+
+    name = "smaller"
+    needs_step = False
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def form(self, f: FM.Form, hyper) -> None:
+        f.out(FM.Op("minimum", (f.g, f.p)))
+
+
+def test_a_new_primitive_is_one_row_of_the_table(monkeypatch):
+    """Every spelling of a primitive -- C, Triton, float64, the card's text and the eager
+    backend's foreach kernel -- is its row of PRIMITIVES: a primitive registered there, and
+    nowhere else, runs eagerly and fused, both as its float64 definition."""
+    monkeypatch.setitem(
+        FM.PRIMITIVES,
+        "minimum",
+        FM.Primitive(
+            "(dl_isnan({1}) | ({1} < {0})) ? {1} : {0}",
+            "tl.where(({1} != {1}) | ({1} < {0}), {1}, {0})",
+            torch.minimum,
+            text=("minimum({0}, {1})", 4, (0, 0), 0),
+            foreach=FM.Foreach("minimum"),
+        ),
+    )
+    g = torch.Generator().manual_seed(5)
+    w0 = [torch.randn(n, generator=g) for n in (7, 40)]
+    grads = [torch.randn(n, generator=g) for n in (7, 40)]
+    got = []
+    for fused in (True, False):
+        ws = [torch.nn.Parameter(w.clone()) for w in w0]
+        opt = optim.Optimizer(ws, optim.chain(_Smaller(), optim.scale_by_lr(0.5)), fused=fused)
+        for w, gr in zip(ws, grads, strict=True):
+            w.grad = gr.clone()
+        opt.step()
+        got.append([w.detach() for w in ws])
+    for a, b, w, gr in zip(*got, w0, grads, strict=True):
+        assert torch.equal(a, b)
+        assert torch.equal(a, w - 0.5 * torch.minimum(gr, w))

@@ -27,7 +27,6 @@ from .base import (
 )
 from .form import (
     _MASKS,
-    SELECTIONS,
     Coef,
     Emitter,
     Expr,
@@ -36,6 +35,7 @@ from .form import (
     Op,
     _flag,
     _plain,
+    primitive,
     register_emitters,
 )
 from .lowbit import sr_salt
@@ -44,39 +44,6 @@ if TYPE_CHECKING:
     from .form import FormRule
 
 __all__ = ["EagerEmitter", "StoredEagerEmitter"]
-
-
-def _eager_selection(op: str, a: list[Any], dtypes: list[torch.dtype]) -> list[Any]:
-    """Tensor by tensor (torch has no foreach comparison or where)."""
-    n = len(dtypes)
-    cols = [x if isinstance(x, list) else [x] * n for x in a]
-    out: list[Any] = []
-    for i, dt in enumerate(dtypes):
-        xs = [c[i] for c in cols]
-        if op == "ne0":
-            out.append(bool(xs[0] != 0))
-        elif op in _MASKS:
-            out.append(getattr(torch, op)(*xs))
-        elif op == "where" and isinstance(xs[0], bool):
-            out.append(xs[1] if xs[0] else xs[2])
-        elif op == "where":
-            mask = xs[0]
-            v = [_along(x, mask, dt) for x in xs[1:]]
-            out.append(torch.where(mask, v[0], v[1]))
-        else:
-            lo, hi = (x if isinstance(x, float) else _along(x, xs[0], dt) for x in xs[1:])
-            out.append(torch.clamp(xs[0], min=lo, max=hi))
-    return out
-
-
-def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
-    """A branch of a where: a number as a 0-dim tensor of ``dtype``, a batched coefficient's
-    length-K values along the leading dimension, a tensor as it is."""
-    if not isinstance(x, Tensor):
-        return torch.tensor(x, dtype=dtype)
-    if x.ndim == 1 and x.shape != mask.shape:
-        return x.to(dtype).view(-1, *([1] * (mask.ndim - 1)))
-    return x
 
 
 def _number(v: Any) -> Any:
@@ -109,27 +76,21 @@ class _Scalars(list):
 
 
 def _batched_apply(op: str, a: list[Any], alpha: Any) -> list[Tensor]:
-    """One primitive with a batched coefficient, tensor by tensor (the value broadcast along
-    each tensor's leading dimension, as the fused kernels take one value per row; scalars'
-    roundings as :mod:`descentlab.optim.base`'s batched helpers)."""
+    """One primitive with a batched coefficient, tensor by tensor: its ``batched`` spelling
+    (:data:`~descentlab.optim.form.PRIMITIVES`) with each operand broadcast along the tensor's
+    leading dimension, as the fused kernels take one value per row (scalars' roundings as
+    :mod:`descentlab.optim.base`'s batched helpers)."""
+    prim = primitive(op, alpha)
+    if prim is None or prim.batched is None:
+        raise ValueError(f"primitive {op!r} takes no batched coefficient")
+    operands = a if alpha is None else [*a, alpha]
     n = len(next(x for x in a if not isinstance(x, _Scalars)))
-    cols = [x if isinstance(x, list) else [x] * n for x in a]
+    cols = [x if isinstance(x, list) else [x] * n for x in operands]
     out = []
     for i in range(n):
         xs = [c[i] for c in cols]
         like = next(x for x in xs if isinstance(x, Tensor) and x.ndim >= 1)
-        v = [bcast(x, like) for x in xs]
-        if op in ("add", "sub", "mul", "div"):
-            y = v[1] if alpha is None else v[1] * bcast(alpha[i], like)
-            out.append(getattr(torch, op if op != "sub" else "subtract")(v[0], y))
-        elif op == "lerp":
-            out.append(torch.lerp(v[0], v[1], v[2]))
-        elif op == "addcmul":
-            out.append(v[0] + v[1] * v[2] * v[3])
-        elif op == "addcdiv":
-            out.append(v[0] + (v[3] * v[1]) / v[2])
-        else:
-            raise ValueError(f"primitive {op!r} takes no batched coefficient")
+        out.append(prim.batched(*(bcast(x, like) for x in xs)))
     return out
 
 
@@ -406,38 +367,44 @@ class EagerEmitter(Emitter):
         kw = {} if alpha is None else {"alpha": alpha.one()}
         if None in kw.values():
             raise ValueError("a final form's alpha must be the same for every tensor")
-        getattr(torch, f"_foreach_{op}_")(self.params, *(_arg(x) for x in args[1:]), **kw)
+        prim = primitive(op, alpha)
+        if prim is None or prim.foreach is None:
+            raise ValueError(f"no foreach form for primitive {op!r}")
+        getattr(torch, f"_foreach_{prim.foreach.name}_")(
+            self.params, *(_arg(x) for x in args[1:]), **kw
+        )
         return self.params
 
     def apply(self, op: str, a: list[Any], alpha: Any) -> list[Tensor]:
-        if op in SELECTIONS:
-            return self._selection(op, a)
+        """``op``'s eager spellings in :data:`~descentlab.optim.form.PRIMITIVES`: its
+        selection, its batched form where a coefficient is batched, else its foreach kernel."""
+        prim = primitive(op, alpha)
+        if prim is not None and prim.select is not None:
+            return self._selection(op, a, prim.select)
         if any(isinstance(x, _Scalars) and x.batched for x in (*a, alpha) if x is not None):
             return self._new(_batched_apply(op, a, alpha))
-        if op in ("add", "sub", "mul", "div"):
-            x, y = a
-            if isinstance(x, _Scalars):
-                if op in ("mul", "add"):  # commutative: the same rounding
-                    x, y = y, x
-                else:
-                    raise ValueError(f"a coefficient on the left of {op!r} has no foreach kernel")
-            if alpha is None:
-                return self._foreach(op, x, _arg(y))
-            if alpha.one() is None:
-                return self._each("add", x, y, alpha=list(alpha))
-            return self._foreach("add", x, y, alpha=alpha.one())
-        if op in ("neg", "sqrt", "sign", "abs"):
-            return self._foreach(op, a[0])
-        if op == "lerp":
-            w = a[2]
-            if w.one() is None:
-                return self._each("lerp", a[0], a[1], list(w))
-            return self._foreach("lerp", a[0], a[1], w.one())
-        if op in ("addcmul", "addcdiv"):
-            return self._foreach(op, a[0], a[1], a[2], _arg(a[3]))
-        if op == "maximum":
-            return self._foreach("maximum", a[0], a[1])
-        raise ValueError(f"no foreach form for primitive {op!r}")
+        f = prim.foreach if prim is not None else None
+        if f is None:
+            raise ValueError(f"no foreach form for primitive {op!r}")
+        ops = a if alpha is None else [*a, alpha]
+        x = ops[0]
+        if isinstance(x, _Scalars):
+            if not f.commutes:
+                raise ValueError(f"a coefficient on the left of {op!r} has no foreach kernel")
+            x, ops = ops[1], [ops[1], x, *ops[2:]]  # the same rounding
+        if len(ops) == 1:
+            return self._foreach(f.name, x)
+        if f.coef == "list":
+            return self._foreach(f.name, x, *ops[1:-1], _arg(ops[-1]))
+        c = ops[-1]
+        one = c.one()
+        if f.coef == "alpha":
+            if one is None:
+                return self._each(f.name, x, *ops[1:-1], alpha=list(c))
+            return self._foreach(f.name, x, *ops[1:-1], alpha=one)
+        if one is None:
+            return self._each(f.name, x, *ops[1:-1], list(c))
+        return self._foreach(f.name, x, *ops[1:-1], one)
 
     def _foreach(self, name: str, x: list[Tensor], *rest: Any, **kw: Any) -> list[Tensor]:
         """``_foreach_<name>`` on ``x``: in place where this is ``x``'s last reader."""
@@ -482,16 +449,17 @@ class EagerEmitter(Emitter):
             [getattr(torch, name)(xi, *r, **k) for xi, (r, k) in zip(x, calls, strict=True)]
         )
 
-    def _selection(self, op: str, a: list[Any]) -> list[Any]:
-        """Comparisons, where and clamp (:func:`_eager_selection`); a result that shares no
-        tensor with its operands is this step's to overwrite."""
+    def _selection(self, op: str, a: list[Any], select: Callable[..., Any]) -> list[Any]:
+        """Comparisons, where and clamp, tensor by tensor (``select``: the primitive's); a
+        result that shares no tensor with its operands is this step's to overwrite."""
         if op == "ne0" and isinstance(a[0], _Scalars) and a[0].one() is not None:
             return [a[0].one() != 0] * len(a[0])  # a per-tensor flag, the same for all
         if op == "clamp" and all(isinstance(b, _Scalars) and b.one() is not None for b in a[1:]):
             x = self._foreach("clamp_min", a[0], a[1].one())  # one pair of foreach kernels
             torch._foreach_clamp_max_(x, a[2].one())
             return x
-        out = _eager_selection(op, a, [p.dtype for p in self.params])
+        cols = [x if isinstance(x, list) else [x] * len(self.params) for x in a]
+        out = [select([c[i] for c in cols], p.dtype) for i, p in enumerate(self.params)]
         if op in _MASKS:
             return out
         given = {id(t) for x in a if isinstance(x, list) for t in x}

@@ -202,7 +202,6 @@ def sign(x: Expr) -> Expr:
 # --------------------------------------------------------------------------------------
 
 _MASKS = {"gt": ">", "lt": "<", "eq": "==", "ne0": "!="}
-SELECTIONS = frozenset((*_MASKS, "where", "clamp"))
 
 
 def gt(a: Expr, b: Expr) -> Expr:
@@ -520,13 +519,13 @@ Spelling = str | tuple[str, ...]
 
 @dataclass(frozen=True)
 class Primitive:
-    """One primitive's spellings: ``c`` (the fused kernels' C) and ``triton``, each rounding as
-    its torch kernel, ``exact``, its definition (:func:`reference`, in float64), and ``text``,
-    the optimizer card's Python. In a
-    spelling, operands are ``{0}``, ``{1}``...; ``{alpha}``: add's; ``{one}``: 1 of the
-    compute type; a tuple: statements in order, ``{r}`` the previous one's value. ``lerp``,
-    ``addcmul`` and ``add(alpha=)`` round once through a fused multiply-add. (The eager
-    emitter's spelling of a primitive is torch's ``_foreach_<name>`` kernel.)"""
+    """One primitive's every spelling: ``c`` (the fused kernels' C) and ``triton``, each
+    rounding as its torch kernel, ``exact``, its definition (:func:`reference`, in float64),
+    the eager backend's three (``foreach``, ``batched``, ``select``) and ``text``, the
+    optimizer card's Python. In a C or Triton spelling, operands are ``{0}``, ``{1}``...;
+    ``{alpha}``: add's; ``{one}``: 1 of the compute type; a tuple: statements in order,
+    ``{r}`` the previous one's value. ``lerp``, ``addcmul`` and ``add(alpha=)`` round once
+    through a fused multiply-add. A new primitive is one row of :data:`PRIMITIVES`."""
 
     c: Spelling
     triton: Spelling
@@ -541,10 +540,56 @@ class Primitive:
     #: of ``-``, ``*`` or ``/`` (or of ``+``: float sums are not associative) needs one more
     #: than its operator's.
     text: tuple[str, int, tuple[int, ...], int] = ("", 0, (), 0)
+    #: the eager backend's torch ``_foreach_*`` kernel over a group's tensor lists (None: a
+    #: selection, :attr:`select`)
+    foreach: Foreach | None = None
+    #: the eager backend with a batched coefficient, one tensor at a time: a function of the
+    #: operands (and add's alpha, last), each broadcast along the tensor's leading dimension
+    #: (None: the primitive takes no batched coefficient)
+    batched: Callable[..., Tensor] | None = None
+    #: a selection, one tensor at a time on the eager backend (torch has no foreach
+    #: comparison or where): ``select(operands, dtype)``, a number standing for a 0-dim
+    #: tensor of ``dtype``
+    select: Callable[[list[Any], torch.dtype], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Foreach:
+    """A primitive as the eager backend spells it: torch's ``_foreach_<name>`` with the
+    operands in order, the last one (a coefficient's values) passed as ``coef`` says:
+    ``"list"`` a number, or one per tensor (foreach kernels take scalar lists); ``"one"`` a
+    number, and tensor by tensor (``torch.<name>``) where the tensors' values differ;
+    ``"alpha"`` as ``alpha=``, likewise. ``commutes``: a coefficient on the left is swapped
+    to the right (torch has no foreach kernel with a number first)."""
+
+    name: str
+    coef: str = "list"
+    commutes: bool = False
 
 
 def _f64(x: Any) -> Tensor:
     return torch.as_tensor(x, dtype=torch.float64)
+
+
+def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """A selection's operand on the eager backend: a number as a 0-dim tensor of ``dtype``,
+    a batched coefficient's length-K values along the leading dimension, a tensor as it is."""
+    if not isinstance(x, Tensor):
+        return torch.tensor(x, dtype=dtype)
+    if x.ndim == 1 and x.shape != mask.shape:
+        return x.to(dtype).view(-1, *([1] * (mask.ndim - 1)))
+    return x
+
+
+def _eager_where(xs: list[Any], dtype: torch.dtype) -> Any:
+    if isinstance(xs[0], bool):  # a per-tensor flag
+        return xs[1] if xs[0] else xs[2]
+    return torch.where(xs[0], *(_along(x, xs[0], dtype) for x in xs[1:]))
+
+
+def _eager_clamp(xs: list[Any], dtype: torch.dtype) -> Tensor:
+    lo, hi = (x if isinstance(x, float) else _along(x, xs[0], dtype) for x in xs[1:])
+    return torch.clamp(xs[0], min=lo, max=hi)
 
 
 _TL_LERP = "tl.where(({2} < 0.5) & ({2} > -0.5), tl.fma({2}, {r}, {0}), tl.fma({2} - 1, {r}, {1}))"
@@ -552,19 +597,36 @@ _TL_LERP = "tl.where(({2} < 0.5) & ({2} > -0.5), tl.fma({2}, {r}, {0}), tl.fma({
 #: every primitive of the form, once: what each target writes for it
 PRIMITIVES: dict[str, Primitive] = {
     "add": Primitive(
-        "{0} + {1}", "{0} + {1}", lambda x, y: x + y, text=("{0} + {1}", 1, (1, 2), 0)
+        "{0} + {1}",
+        "{0} + {1}",
+        lambda x, y: x + y,
+        text=("{0} + {1}", 1, (1, 2), 0),
+        foreach=Foreach("add", commutes=True),
+        batched=torch.add,
     ),
     "add_alpha": Primitive(
         "dl_fma({1}, {alpha}, {0})",
         "tl.fma({1}, {alpha}, {0})",
         lambda x, y, w: x + w * y,
         text=("{0} + {alpha} * {1}", 1, (1, 3), 2),
+        foreach=Foreach("add", coef="alpha"),
+        batched=lambda x, y, w: torch.add(x, y * w),
     ),
     "sub": Primitive(
-        "{0} - {1}", "{0} - {1}", lambda x, y: x - y, text=("{0} - {1}", 1, (1, 2), 0)
+        "{0} - {1}",
+        "{0} - {1}",
+        lambda x, y: x - y,
+        text=("{0} - {1}", 1, (1, 2), 0),
+        foreach=Foreach("sub"),
+        batched=torch.subtract,
     ),
     "mul": Primitive(  # text: (a / b) * c -- redundant, but read at a glance
-        "{0} * {1}", "{0} * {1}", lambda x, y: x * y, text=("{0} * {1}", 2, (3, 3), 0)
+        "{0} * {1}",
+        "{0} * {1}",
+        lambda x, y: x * y,
+        text=("{0} * {1}", 2, (3, 3), 0),
+        foreach=Foreach("mul", commutes=True),
+        batched=torch.mul,
     ),
     # Triton's float32 ``/`` may be approximate: _div is IEEE's (kernel_source)
     "div": Primitive(
@@ -573,20 +635,28 @@ PRIMITIVES: dict[str, Primitive] = {
         lambda x, y: x / y,
         slow=True,
         text=("{0} / {1}", 2, (2, 3), 0),
+        foreach=Foreach("div"),
+        batched=torch.div,
     ),
-    "neg": Primitive("-{0}", "-{0}", lambda x: -x, text=("-{0}", 3, (3,), 0)),
+    "neg": Primitive(
+        "-{0}", "-{0}", lambda x: -x, text=("-{0}", 3, (3,), 0), foreach=Foreach("neg")
+    ),
     # torch's CPU lerp: one fma, exact at both ends
     "lerp": Primitive(
         "dl_lerp({0}, {1}, {2})",
         ("{1} - {0}", _TL_LERP),
         lambda a, b, w: a + w * (b - a),
         text=("{0} + {2} * ({1} - {0})", 1, (2, 1, 2), 0),
+        foreach=Foreach("lerp", coef="one"),
+        batched=torch.lerp,
     ),
     "addcmul": Primitive(
         "dl_fma({3} * {1}, {2}, {0})",
         "tl.fma({3} * {1}, {2}, {0})",
         lambda x, a, b, v: x + v * a * b,
         text=("{0} + {3} * {1} * {2}", 1, (1, 3, 3, 2), 0),
+        foreach=Foreach("addcmul"),
+        batched=lambda x, a, b, v: x + a * b * v,
     ),
     "addcdiv": Primitive(
         "{0} + ({3} * {1}) / {2}",
@@ -594,6 +664,8 @@ PRIMITIVES: dict[str, Primitive] = {
         lambda x, a, b, v: x + v * a / b,
         slow=True,
         text=("{0} + {3} * {1} / {2}", 1, (1, 3, 3, 2), 0),
+        foreach=Foreach("addcdiv"),
+        batched=lambda x, a, b, v: x + (v * a) / b,
     ),
     "sqrt": Primitive(
         "dl_sqrt({0})",
@@ -601,12 +673,14 @@ PRIMITIVES: dict[str, Primitive] = {
         lambda x: x**0.5 if isinstance(x, float) else torch.sqrt(x),
         slow=True,
         text=("sqrt({0})", 4, (0,), 0),
+        foreach=Foreach("sqrt"),
     ),
     "maximum": Primitive(
         "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
         "tl.where(({1} != {1}) | ({1} > {0}), {1}, {0})",
         torch.maximum,
         text=("maximum({0}, {1})", 4, (0, 0), 0),
+        foreach=Foreach("maximum"),
     ),
     # x + 0 turns -0 into +0, as torch's abs
     "abs": Primitive(
@@ -614,12 +688,14 @@ PRIMITIVES: dict[str, Primitive] = {
         "tl.where({0} < 0, -{0}, {0} + 0)",
         abs,
         text=("abs({0})", 4, (0,), 0),
+        foreach=Foreach("abs"),
     ),
     "sign": Primitive(
         "({0} > 0) ? {one} : (({0} < 0) ? -{one} : {one} * 0)",
         "tl.where({0} > 0, {one}, tl.where({0} < 0, -{one}, {one} * 0))",
         torch.sign,
         text=("sign({0})", 4, (0,), 0),
+        foreach=Foreach("sign"),
     ),
     "branch": Primitive(
         "({0} != 0) ? {1} : {2}",
@@ -634,12 +710,14 @@ PRIMITIVES: dict[str, Primitive] = {
             (a if c else b) if isinstance(c, bool) else torch.where(c, _f64(a), _f64(b))
         ),
         text=("where({0}, {1}, {2})", 4, (0, 0, 0), 0),
+        select=_eager_where,
     ),
     "clamp": Primitive(
         ("({0} < {1}) ? {1} : {0}", "({r} > {2}) ? {2} : {r}"),
         ("tl.where({0} < {1}, {1}, {0})", "tl.where({r} > {2}, {2}, {r})"),
         lambda x, lo, hi: torch.clamp(_f64(x), min=lo, max=hi),
         text=("clamp({0}, {1}, {2})", 4, (0, 0, 0), 0),
+        select=_eager_clamp,
     ),
     **{
         m: Primitive(
@@ -647,11 +725,18 @@ PRIMITIVES: dict[str, Primitive] = {
             f"{{0}} {sym} {{1}}",
             lambda x, y, m=m: getattr(torch, m)(_f64(x), _f64(y)),
             text=(f"{{0}} {sym} {{1}}", 0, (1, 1), 0),
+            select=lambda xs, dtype, m=m: getattr(torch, m)(*xs),
         )
         for m, sym in _MASKS.items()
         if m != "ne0"
     },
-    "ne0": Primitive("({0} != 0)", "{0} != 0", lambda x: x != 0, text=("{0} != 0", 0, (1,), 0)),
+    "ne0": Primitive(
+        "({0} != 0)",
+        "{0} != 0",
+        lambda x: x != 0,
+        text=("{0} != 0", 0, (1,), 0),
+        select=lambda xs, dtype: bool(xs[0] != 0),
+    ),
 }
 
 
