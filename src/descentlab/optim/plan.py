@@ -10,6 +10,7 @@ A backend's plan adds its kernel, its checks of tensors and its launch.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ def number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
 
 
 @dataclass(kw_only=True)
-class Collected:
+class Collected(ABC):
     """What an emitter collects from a chain's forms, whichever backend's text it writes (the
     fused C kernel's :class:`~descentlab.optim.fused.FusedBuilder`, the Triton kernel's
     :class:`~descentlab.optim.triton_emitter.Program`): the coefficients, in the kernel's table
@@ -76,9 +77,9 @@ class Collected:
     prepares: list[Any] = field(default_factory=list)
 
     @property
+    @abstractmethod
     def state_arrays(self) -> list[str]:
         """The state entries the kernel reads, in pointer order (after ``p`` and ``g``)."""
-        raise NotImplementedError
 
     def declare(self, c: Coefficient, *, again: bool = False) -> int:
         """``c``'s position in the coefficient table (``again``: a name declared before is
