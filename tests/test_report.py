@@ -265,3 +265,17 @@ def test_each_optimizer_gets_its_own_learning_rate_on_the_landscapes():
     assert lrs["sgd"] == 0.18  # the lectures' tuned rate on the ravine
     assert lrs["adamw"] == float(f"{width / 50:.2g}") != lrs["sgd"]
     assert race.paths[1].trajectories.paths.shape[1] == 6  # start + 5 steps
+
+
+@pytest.mark.parametrize(("search", "shown"), [("grid", "True"), ("quasirandom", "False")])
+def test_the_configuration_shows_refinement_as_it_ran(search, shown):
+    """A budget (quasi-random) search never refines: the report's Configuration says so,
+    whatever ``refine`` was left at (it said ``refine True`` under ``--budget``)."""
+    from types import SimpleNamespace
+
+    from descentlab.experiments.compare import CompareSpec
+    from descentlab.report.compare_tables import config_section
+
+    spec = CompareSpec(optimizers=["sgd"], search=search, lrs_per_optimizer=4)
+    html = config_section(SimpleNamespace(spec=spec, record=None))
+    assert f"<dt>refine</dt><dd>{shown}</dd>" in html

@@ -347,6 +347,7 @@ def config_section(cmp: Any) -> str:
     """The configuration and the provenance (versions, git, machine, command, sessions)."""
     s = cmp.spec
     spec = s.to_dict()
+    spec["refine"] = s.refines  # as it ran: a budget or random search never refines
     spec["optimizers"] = [
         f"{o['label']}: {o['optimizer']} {o['hyper'] or ''} lr range "
         f"{'default' if o['lr_range'] is None else o['lr_range']}".strip()

@@ -217,6 +217,12 @@ class CompareSpec:
 
     # -- derived -----------------------------------------------------------------------------
 
+    @property
+    def refines(self) -> bool:
+        """Whether refinement rounds follow the first one: ``refine`` applies to grid search
+        only (a budget or a random search never refines)."""
+        return self.refine and self.search == "grid"
+
     def choices(self) -> list[OptimizerChoice]:
         """The optimizers as :class:`OptimizerChoice` (ranges from ``lr_ranges`` applied)."""
         out = []
@@ -715,7 +721,7 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
         tune_seeds=tune_seeds,
         final_seeds=final_seeds,
         curve_eval_every=curve_eval_every,
-        refine=spec.refine and spec.search == "grid",
+        refine=spec.refines,
         lrs_per_optimizer=spec.lrs_per_optimizer,
         max_extend=spec.max_extend,
         rungs=pruning.rung_steps(tune_steps) if spec.prune else (),
