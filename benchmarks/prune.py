@@ -19,7 +19,7 @@ one grid step (the spacing of a ``--budget``-point log grid over the optimizer's
 Usage::
 
     python benchmarks/prune.py [--problems mnist1d,digits,quadratic_deep,charlm]
-                               [--budget 20] [--workers 2]
+                               [--budget 20] [--workers 2] [--one-at-a-time]
 
 Goal (issue 46): >= 2x less tuning CPU time with the same verdict on at least 3 of 4 problems.
 """
@@ -49,9 +49,12 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def tune(problem: str, budget: int, prune: bool, workers: int) -> dict[str, Any]:
+def tune(
+    problem: str, budget: int, prune: bool, workers: int, vectorize: bool = True
+) -> dict[str, Any]:
     """One arm: the tuning of ``problem``'s comparison; its CPU and wall seconds, each
-    optimizer's chosen setting and score, and the trials pruned."""
+    optimizer's chosen setting and score, and the trials pruned. ``vectorize=False``: every
+    trial trains by itself (``--one-at-a-time``)."""
     settings: dict[str, Any] = {"lrs_per_optimizer": budget, "search": QUASIRANDOM}
     if prune:
         settings["prune"] = "asha"
@@ -74,7 +77,7 @@ def tune(problem: str, budget: int, prune: bool, workers: int) -> dict[str, Any]
     cpu0, t0 = _cpu_seconds(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         running.final_trials = lambda *a, **k: []  # tuning only (see the module docstring)
-        running.compare(spec, tmp, workers=workers, progress=progress)
+        running.compare(spec, tmp, workers=workers, progress=progress, vectorize=vectorize)
     return {
         "cpu": _cpu_seconds() - cpu0,
         "wall": time.perf_counter() - t0,
@@ -113,17 +116,27 @@ def main() -> None:
     p.add_argument("--problems", default=",".join(DEFAULT_SUITE))
     p.add_argument("--budget", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="both arms train every trial by itself (no vectorized passes): what pruning "
+        "saves when runs are not stacked",
+    )
     args = p.parse_args()
+    vectorize = not args.one_at_a_time
     problems = [x.strip() for x in args.problems.split(",") if x.strip()]
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
-        f"{os.getloadavg()[0]:.1f} at start; --budget {args.budget}, {args.workers} workers",
+        f"{os.getloadavg()[0]:.1f} at start; --budget {args.budget}, {args.workers} workers"
+        f"{'' if vectorize else ', --one-at-a-time'}",
         flush=True,
     )
     ratios, same = [], 0
     for i, problem in enumerate(problems):
         order = (False, True) if i % 2 == 0 else (True, False)
-        arms = {prune: tune(problem, args.budget, prune, args.workers) for prune in order}
+        arms = {
+            prune: tune(problem, args.budget, prune, args.workers, vectorize) for prune in order
+        }
         full, pruned = arms[False], arms[True]
         ratio = full["cpu"] / pruned["cpu"]
         ratios.append(ratio)
