@@ -237,6 +237,13 @@ class NotApplicable(Exception):
     def __init__(self, why):
         super().__init__(why)
         NotApplicable.raised.append(str(why))
+import os
+import descentlab
+# the mutated copy, not an installed descentlab (an editable install points elsewhere)
+_here = os.path.realpath(descentlab.__file__)
+_copy = os.path.realpath(os.environ["PYTHONPATH"].split(os.pathsep)[0])
+if not _here.startswith(_copy + os.sep):
+    raise SystemExit(f"descentlab was imported from {_here}, not the copy under {_copy}")
 patch = sys.argv[3]
 try:
     exec(patch, {"NotApplicable": NotApplicable, "__name__": "mutant"})
@@ -251,7 +258,7 @@ from descentlab.report.lecture_book import LecturePage, render_lecture
 items = {int(i) for i in sys.argv[2].split(",")}
 only = sys.argv[4]
 ctx = Context(True, None, lambda m: None)
-fails, texts = 0, []
+fails, texts, by_item = 0, [], {}
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
 for lec in LECTURES:
@@ -268,14 +275,19 @@ for lec in LECTURES:
     page = LecturePage(lec.subject, lec.origin, lec.summary, lec.slug + ".html", cards)
     html = render_lecture(page, "quick setting (mutant)")
     (out / page.filename).write_text(html, encoding="utf-8")
-    for m in re.finditer(r'<span class="no">✘</span></td><td>(.*?)</td><td>(.*?)</td>', html):
-        fails += 1
-        texts.append(m.group(1)[:120] + " | " + m.group(2)[:80])
+    # the ✘ rows card by card: a card is <section class="claim ..." id="i<number>">
+    for sec in re.split(r'(?=<section class="claim[^"]*" id="i\d+">)', html):
+        head = re.match(r'<section class="claim[^"]*" id="i(\d+)">', sec)
+        for m in re.finditer(r'<span class="no">✘</span></td><td>(.*?)</td><td>(.*?)</td>', sec):
+            fails += 1
+            texts.append(m.group(1)[:120] + " | " + m.group(2)[:80])
+            key = head.group(1) if head else "page"
+            by_item[key] = by_item.get(key, 0) + 1
 if NotApplicable.raised:
     print(json.dumps({"applicable": False, "why": "raised during the build: "
                       + NotApplicable.raised[0]}))
 else:
-    print(json.dumps({"applicable": True, "fails": fails, "texts": texts}))
+    print(json.dumps({"applicable": True, "fails": fails, "texts": texts, "by_item": by_item}))
 """
 
 
@@ -349,7 +361,8 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
             elif "error" in out:
                 verdict = f"ERROR (not counted as caught): {out['error'].strip().splitlines()[-1:]}"
             elif out["fails"] > 0:
-                verdict = f"caught: {out['fails']} ✘ -- {out['texts'][0]}"
+                where = ", ".join(f"{k} ({n})" for k, n in out.get("by_item", {}).items())
+                verdict = f"caught: {out['fails']} ✘ on items {where} -- {out['texts'][0]}"
             else:
                 verdict = "SURVIVED (no ✘)"
             log(f"{m.name:32s} [{m.area}] {verdict} ({time.perf_counter() - t1:.0f} s)")
@@ -374,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown mutant(s) {unknown}; valid: {', '.join(known)}", file=sys.stderr)
         return 2
     chosen = [known[n] for n in args.names] if args.names else list(MUTANTS)
-    results = run(chosen, args.timeout)
+    t0 = time.perf_counter()
+    results = run(chosen, args.timeout, log=lambda msg: print(msg, flush=True))
+    wall = time.perf_counter() - t0
     applicable = [m for m in chosen if results[m.name].get("applicable", True)]
     caught = [
         m
@@ -383,9 +398,15 @@ def main(argv: list[str] | None = None) -> int:
     ]
     inapplicable = len(chosen) - len(applicable)
     baseline_ok = results["(baseline)"].get("fails") == 0
+    errors = sum("error" in results[m.name] for m in applicable)
     print(f"\nscore: {len(caught)} of {len(chosen)} mutants caught"
           f" ({inapplicable} not applicable; baseline "
           f"{'clean' if baseline_ok else 'NOT clean'})")  # fmt: skip
+    print(
+        f"applied {len(applicable)}, caught {len(caught)}, survived "
+        f"{len(applicable) - len(caught) - errors}, errors {errors}, not applicable "
+        f"{inapplicable}; wall time {wall:.0f} s"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0 if baseline_ok and len(caught) == len(chosen) else 1

@@ -120,3 +120,51 @@ def test_a_patch_target_missing_inside_the_build_is_not_applicable_never_caught(
         "applicable": False,
         "why": "raised during the build: the engine's train is gone",
     }
+
+
+def test_a_textual_mutant_whose_text_is_gone_is_not_applicable_and_leaves_the_copy(
+    tmp_path,
+) -> None:
+    (tmp_path / "descentlab").mkdir()
+    target = tmp_path / "descentlab" / "losses.py"
+    target.write_text("def l1(a, b):\n    return abs(a - b)\n", encoding="utf-8")
+    gone = mutate_book.Mutant("gone", "loss", "x", (116,), file="losses.py", old="a + b", new="b")
+    twice = mutate_book.Mutant("twice", "loss", "x", (116,), file="losses.py", old="b", new="c")
+    missing = mutate_book.Mutant("missing", "loss", "x", (116,), file="nope.py", old="a", new="b")
+    assert "occurs 0 times" in mutate_book._apply(gone, tmp_path)
+    assert "occurs 3 times" in mutate_book._apply(twice, tmp_path)
+    assert mutate_book._apply(missing, tmp_path) == "nope.py is gone"
+    assert target.read_text(encoding="utf-8") == "def l1(a, b):\n    return abs(a - b)\n"
+
+
+def test_the_score_counts_not_applicable_and_errors_never_as_caught(monkeypatch, capsys) -> None:
+    """main's score: a mutant not applicable, one whose build raised and one that survived
+    are not caught, and the exit status says the run is not clean."""
+    fake = tuple(
+        mutate_book.Mutant(n, "loss", "x", (116,), file="losses.py", old="a", new="b")
+        for n in ("gone", "broke", "lived", "hit")
+    )
+    outcomes = {
+        "(baseline)": {"applicable": True, "fails": 0, "texts": []},
+        "gone": {"applicable": False, "why": "the text is gone"},
+        "broke": {"applicable": True, "error": "Traceback ..."},
+        "lived": {"applicable": True, "fails": 0, "texts": []},
+        "hit": {"applicable": True, "fails": 2, "texts": ["a | b"]},
+    }
+    monkeypatch.setattr(mutate_book, "MUTANTS", fake)
+    monkeypatch.setattr(mutate_book, "run", lambda chosen, timeout, log=print: outcomes)
+    assert mutate_book.main([]) == 1
+    out = capsys.readouterr().out
+    assert "score: 1 of 4 mutants caught (1 not applicable; baseline clean)" in out
+    assert "applied 3, caught 1, survived 1, errors 1, not applicable 1" in out
+    outcomes = {**outcomes, "gone": outcomes["hit"], "broke": outcomes["hit"]}
+    outcomes["lived"] = outcomes["hit"]
+    assert mutate_book.main([]) == 0
+
+
+def test_the_build_imports_the_mutated_copy_never_an_installed_descentlab(tmp_path) -> None:
+    """A copy without descentlab (an editable install elsewhere could stand in for it) is an
+    error of the build, never a count of ✘."""
+    out = mutate_book._build(tmp_path, (48,), "", "", tmp_path / "book", 300)
+    assert "fails" not in out
+    assert "not the copy under" in out["error"] or "No module named" in out["error"]
