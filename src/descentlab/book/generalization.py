@@ -120,6 +120,15 @@ def generalizes_better(ctx: Context, method: str, text: str) -> Evidence:
             + (" (the fit got worse)" if tr_m < tr_0 - 0.005 else "")
             + f". A possible reason, not measured here: {_WHY.get(method, 'the small setup')}."
         )
+    cfg = r.config
+    hidden = cfg.get("hidden")
+    notes.append(
+        f"Depends on the preset: measured with the {'quick' if ctx.quick else 'full'} setting "
+        f"(an MLP of {hidden} hidden units, {cfg.get('steps')} steps at lr {cfg.get('lr')}, "
+        f"{n} seeds, {cfg.get('n_train')} training digits). The quick and the full builds "
+        "train networks of different width for different lengths, and several of these "
+        "'generalizes better' verdicts differ between them (the book's guide lists which)."
+    )
     rows = [
         [m, r.row(method=m)["setting"], float(np.mean(per[m]["train/accuracy"])),
          float(np.mean(per[m]["test/accuracy"])), float(np.mean(per[m]["test/loss"])),
