@@ -50,12 +50,18 @@ def _cpu_seconds() -> float:
 
 
 def tune(
-    problem: str, budget: int, prune: bool, workers: int, vectorize: bool = True
+    problem: str,
+    budget: int,
+    prune: bool,
+    workers: int,
+    vectorize: bool = True,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """One arm: the tuning of ``problem``'s comparison; its CPU and wall seconds, each
     optimizer's chosen setting and score, and the trials pruned. ``vectorize=False``: every
-    trial trains by itself (``--one-at-a-time``)."""
-    settings: dict[str, Any] = {"lrs_per_optimizer": budget, "search": QUASIRANDOM}
+    trial trains by itself (``--one-at-a-time``); ``seed``: the comparison's first seed (its
+    tuning seeds are ``seed, seed + 1``)."""
+    settings: dict[str, Any] = {"lrs_per_optimizer": budget, "search": QUASIRANDOM, "seed": seed}
     if prune:
         settings["prune"] = "asha"
     spec = _spec_for(problem, settings)
@@ -122,6 +128,12 @@ def main() -> None:
         help="both arms train every trial by itself (no vectorized passes): what pruning "
         "saves when runs are not stacked",
     )
+    p.add_argument(
+        "--noise",
+        action="store_true",
+        help="a third arm: the unpruned tuning again with other tuning seeds (2, 3), and its "
+        "verdict against the first -- how much the verdict moves with no pruning at all",
+    )
     args = p.parse_args()
     vectorize = not args.one_at_a_time
     problems = [x.strip() for x in args.problems.split(",") if x.strip()]
@@ -131,7 +143,7 @@ def main() -> None:
         f"{'' if vectorize else ', --one-at-a-time'}",
         flush=True,
     )
-    ratios, same = [], 0
+    ratios, same, noisy = [], 0, 0
     for i, problem in enumerate(problems):
         order = (False, True) if i % 2 == 0 else (True, False)
         arms = {
@@ -159,9 +171,23 @@ def main() -> None:
             f"verdict {'same' if ok else 'CHANGED (' + ', '.join(moved or ['best']) + ')'}",
             flush=True,
         )
+        if args.noise:
+            other = tune(problem, args.budget, False, args.workers, vectorize, seed=2)
+            best_o = verdict(other)
+            moved_o = same_lrs(full, other, args.budget)
+            changed = best_o != best_f or bool(moved_o)
+            noisy += changed
+            print(
+                f"  noise: unpruned with tuning seeds 2, 3 ({other['cpu']:.1f} CPU s): best "
+                f"{best_f} -> {best_o}; verdict against seeds 0, 1 "
+                f"{'CHANGED (' + ', '.join(moved_o or ['best']) + ')' if changed else 'same'}",
+                flush=True,
+            )
     print(
         f"# median ratio {statistics.median(ratios):.2f}x; same verdict on {same}/"
-        f"{len(problems)} problems; load {os.getloadavg()[0]:.1f} at the end",
+        f"{len(problems)} problems"
+        + (f"; unpruned verdict moved by the seeds alone on {noisy}" if args.noise else "")
+        + f"; load {os.getloadavg()[0]:.1f} at the end",
         flush=True,
     )
 
