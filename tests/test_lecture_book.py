@@ -273,7 +273,8 @@ def _sharpness_result(ratios: dict[float, tuple[float, float, float]], seeds: in
                  "ratio": r, "ratio_lo": lo, "ratio_hi": hi},
             ],
         }  # fmt: skip
-    stats.update(seeds=seeds, confidence=0.95)
+    stats.update(seeds=seeds, confidence=0.95,
+                 gap_difference={"mean": 0.02, "lo": 0.01, "hi": 0.03})  # fmt: skip
     rows = [{"batch": "small", "batch_size": 32, "epochs": 30.0},
             {"batch": "large", "batch_size": 1000, "epochs": 800.0}]  # fmt: skip
     r = ExperimentResult("sharpness", "t", ["batch", "batch_size", "epochs"], rows)
@@ -287,7 +288,7 @@ def test_keskar_card_shows_a_reversal_and_its_verdict_follows_every_interval():
     from descentlab.book import generalization as G
 
     both = G.keskar_evidence(_sharpness_result({1e-3: (2.6, 1.8, 3.7), 5e-4: (1.6, 1.2, 2.1)}))
-    assert [c.status for c in both.checks] == ["ok", "ok", "ok"]
+    assert [c.status for c in both.checks] == ["ok", "ok", "ok", "ok"]
     # eps 5e-4 reversed (ratio 0.93 < 1): its check is ○ and says so, its table row is marked,
     # and the verdict is partial, never ✔
     mixed = G.keskar_evidence(_sharpness_result({1e-3: (1.81, 1.2, 2.7), 5e-4: (0.93, 0.7, 1.2)}))
@@ -295,7 +296,7 @@ def test_keskar_card_shows_a_reversal_and_its_verdict_follows_every_interval():
     assert by_eps["eps=0.001"].status == "ok"
     assert by_eps["eps=0.0005"].status == "not_reproduced"
     assert "REVERSED" in by_eps["eps=0.0005"].measured
-    verdict = mixed.checks[-1]
+    verdict = next(c for c in mixed.checks if c.text.startswith("verdict"))
     assert verdict.status == "not_reproduced" and verdict.measured.startswith("partial")
     assert "eps=0.0005 (full) (reversed)" in verdict.measured
     _, rows = mixed.tables[0]
@@ -306,11 +307,17 @@ def test_keskar_card_shows_a_reversal_and_its_verdict_follows_every_interval():
     assert "167x" in mixed.notes[0] and "38538 parameters" in mixed.notes[0]
     # a tie (ratio above 1, interval containing 1) is not a win either
     tie = G.keskar_evidence(_sharpness_result({1e-3: (1.4, 0.9, 2.2), 5e-4: (1.3, 0.8, 2.0)}))
-    assert tie.checks[-1].status == "not_reproduced"
-    assert tie.checks[-1].measured.startswith("not reproduced")
+    tie_verdict = next(c for c in tie.checks if c.text.startswith("verdict"))
+    assert tie_verdict.status == "not_reproduced"
+    assert tie_verdict.measured.startswith("not reproduced")
     assert any(row[-1].startswith("TIE") for row in tie.tables[0][1])
     one = G.keskar_evidence(_sharpness_result({1e-3: (3.0, -np.inf, np.inf)}, seeds=1))
-    assert one.checks[-1].status == "fail"
+    assert {c.status for c in one.checks[1:]} == {"fail"}  # one seed: no interval, no verdict
+    # the gap: an interval containing 0 is not reproduced, not a win
+    r = _sharpness_result({1e-3: (2.6, 1.8, 3.7)})
+    r.data["stats"]["gap_difference"] = {"mean": 0.01, "lo": -0.02, "hi": 0.04}
+    gap = next(c for c in G.keskar_evidence(r).checks if "generalizes worse" in c.text)
+    assert gap.status == "not_reproduced"
 
 
 def test_the_process_pool_maps_calls_and_keeps_their_errors():

@@ -210,6 +210,16 @@ def keskar_evidence(r: Any) -> Evidence:
             "every ratio interval above 1",
         )
     )
+    g = stats["gap_difference"]
+    checks.append(
+        Check(
+            f"the largest batch generalizes worse: train-test accuracy gap, largest - smallest "
+            f"batch ({n} seeds, paired, {conf:g} % t interval)",
+            "ok" if n >= 2 and g["lo"] > 0 else ("fail" if n < 2 else "not_reproduced"),
+            f"{g['mean']:+.3g} [{g['lo']:+.3g}, {g['hi']:+.3g}]",
+            "interval above 0",
+        )
+    )
     cfg = r.config
     full = next((stats[k] for k in keys if stats[k]["space"] == "full"
                  and stats[k]["eps"] == p["eps"]), None)  # fmt: skip
