@@ -149,6 +149,20 @@ def test_sharpness_experiment_rows_and_intervals_follow_the_seeds():
     assert r.checks["every run reached the target training loss"]
 
 
+def test_sharpness_one_seed_has_no_interval_and_reads_back_from_json(tmp_path):
+    from descentlab.book import generalization as G
+
+    r = lectures.run("sharpness", quick=True, seeds=1)
+    s = r.data["stats"][f"sharp_full_{r.config['eps'][0]:g}"]
+    assert (s["ratio_lo"], s["ratio_hi"]) == (0.0, np.inf) and s["verdict"] != "sharper"
+    assert not any(ok for text, ok in r.checks.items() if "sharper" in text)
+    _, js, _ = EF.write(r, tmp_path, dpi=30)  # infinite bounds are None in the JSON
+    back = ExperimentResult.load(js)
+    assert EF.figures(back)["sharpness"] is not None
+    verdict = G.keskar_evidence(back).checks
+    assert [c.status for c in verdict if c.text.startswith("verdict")] == ["fail"]
+
+
 def test_t_interval_and_ratio_interval_against_scipy():
     x = [1.3, 0.7, 2.2, 1.9, 1.1]
     m, lo, hi = SH.t_interval(x, 0.9)

@@ -145,6 +145,15 @@ _MARK = {"sharper": "", "tie": "TIE: interval contains 1", "reversed": "REVERSED
          "undefined": "no ratio: a sharpness was not positive"}  # fmt: skip
 
 
+def _nan_for_none(value: Any) -> Any:
+    """A result read back from JSON has None where an interval was infinite (one seed)."""
+    if isinstance(value, dict):
+        return {k: _nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_none(v) for v in value]
+    return math.nan if value is None else value
+
+
 def keskar_evidence(r: Any) -> Evidence:
     """The card of Keskar's claim from a ``sharpness`` experiment result ``r``: one check per
     measure (space and eps) on the ratio of the largest to the smallest batch's sharpness
@@ -152,7 +161,7 @@ def keskar_evidence(r: Any) -> Evidence:
     its interval beside the paper's F1 numbers, a row marked where a measure is a tie or
     reversed, and a verdict over all measures: ✔ only when every interval lies above 1, ○
     (partial, or not reproduced) otherwise, ✘ when there are fewer than 2 seeds."""
-    stats = r.data["stats"]
+    stats = _nan_for_none(r.data["stats"])
     keys = [k for k in stats if k.startswith("sharp_")]
     n = int(stats["seeds"])
     conf = 100 * float(stats["confidence"])

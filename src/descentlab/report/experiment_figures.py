@@ -143,9 +143,10 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
     w = 0.8 / len(sizes)
     for j, bsz in enumerate(sizes):
         rows = [stats[k]["by_batch"][j] for k in keys]
-        means = _a([r["mean"] for r in rows])
-        lo = np.where(np.isfinite(_a([r["lo"] for r in rows])), _a([r["lo"] for r in rows]), means)
-        hi = np.where(np.isfinite(_a([r["hi"] for r in rows])), _a([r["hi"] for r in rows]), means)
+        means, lo, hi = (_a([np.nan if r[c] is None else r[c] for r in rows])
+                         for c in ("mean", "lo", "hi"))  # fmt: skip
+        # no interval (one seed: saved to JSON as None): the bar alone
+        lo, hi = np.where(np.isfinite(lo), lo, means), np.where(np.isfinite(hi), hi, means)
         lo = np.maximum(lo, 1e-3 * means)  # the log axis cannot show an interval below 0
         color = _RED if j == len(sizes) - 1 else colors[j % len(colors)]
         ax3.bar(x + (j - (len(sizes) - 1) / 2) * w, means, w, color=color, alpha=0.85,
