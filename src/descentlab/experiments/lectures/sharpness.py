@@ -94,7 +94,7 @@ __all__ = [
 DEFAULTS: dict[str, Any] = {
     "problem": "mnist1d",
     "n_train": 1000,
-    "hidden": [128, 128, 128],
+    "hidden": [128, 128, 128, 128, 128],
     "optimizer": "sgd",
     "lr": 0.2,
     "batch_sizes": [32, 128, 512, 1000],
