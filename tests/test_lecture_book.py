@@ -318,6 +318,12 @@ def test_keskar_card_shows_a_reversal_and_its_verdict_follows_every_interval():
     r.data["stats"]["gap_difference"] = {"mean": 0.01, "lo": -0.02, "hi": 0.04}
     gap = next(c for c in G.keskar_evidence(r).checks if "generalizes worse" in c.text)
     assert gap.status == "not_reproduced"
+    # a middle batch sharper than the largest: the card says the sharpness is not monotone
+    by = r.data["stats"]["sharp_full_0.001"]["by_batch"]
+    by.insert(1, {**by[1], "batch": "mid 512", "batch_size": 512, "mean": 50.0})
+    r.rows.insert(1, {"batch": "mid 512", "batch_size": 512, "epochs": 400.0})
+    notes = G.keskar_evidence(r).notes
+    assert any("falls from batch 512 -> 1000" in n for n in notes)
 
 
 def test_the_process_pool_maps_calls_and_keeps_their_errors():

@@ -234,10 +234,16 @@ def keskar_evidence(r: Any) -> Evidence:
                  and stats[k]["eps"] == p["eps"]), None)  # fmt: skip
     rows_by = {row["batch_size"]: row for row in r.rows}
     sizes = [b["batch_size"] for b in stats[keys[0]]["by_batch"]]
-    epochs = ", ".join(f"{rows_by[b]['epochs']:.3g}" for b in sizes if b in rows_by)
+    epochs = ", ".join(f"{rows_by[b]['epochs']:.0f}" for b in sizes if b in rows_by)
     hidden = cfg["hidden"] if isinstance(cfg["hidden"], list) else [cfg["hidden"]]
-    ours = (f"{full['ratio']:.3g}x [{full['ratio_lo']:.3g}, {full['ratio_hi']:.3g}]"
-            if full is not None else "not measured")  # fmt: skip
+    ours = "not measured"
+    if full is not None:
+        lo_b, hi_b = full["by_batch"][0], full["by_batch"][-1]
+        ours = (f"{full['ratio']:.3g}x [{full['ratio_lo']:.3g}, {full['ratio_hi']:.3g}] "
+                f"({lo_b['mean']:.3g} against {hi_b['mean']:.3g}: the small batch's minimum "
+                f"is {'sharper' if lo_b['mean'] > p['small'] else 'flatter'} than the paper's, "
+                f"the large batch's {hi_b['mean'] / p['large']:.2g} times the paper's)"
+                )  # fmt: skip
     notes = [
         f"The paper's F1 gives {p['small']:g} (small batch) against {p['large']:g} (large batch) "
         f"at eps={p['eps']:g} in the full space, {p['large'] / p['small']:.0f}x; here "
@@ -251,6 +257,14 @@ def keskar_evidence(r: Any) -> Evidence:
         f"({cfg['target_loss']:g}) after {epochs} epochs (by batch size), with one learning "
         f"rate ({cfg['optimizer']} {cfg['lr']:g}) for every batch size.",
     ]
+    for k in keys:  # a mean that falls as the batch grows is shown, not smoothed over
+        means = [b["mean"] for b in stats[k]["by_batch"]]
+        falls = [f"{a['batch_size']} -> {b['batch_size']}" for a, b in
+                 zip(stats[k]["by_batch"], stats[k]["by_batch"][1:], strict=False)
+                 if b["mean"] < a["mean"]]  # fmt: skip
+        if falls and len(means) > 2:
+            notes.append(f"Not monotone in the batch size at {name(k)}: the mean sharpness "
+                         f"falls from batch {', '.join(falls)} (see the table).")  # fmt: skip
     if lost:
         notes.append(
             "Marked rows: the ratio is not above 1 there ("
