@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 from matplotlib.image import imread
 from torch import nn
@@ -121,17 +122,73 @@ def test_perturbation_at_zero_is_the_minimum_and_directions_are_layer_normalized
         i += k
 
 
-def test_sharpness_experiment_large_batch_is_sharper():
+def test_sharpness_experiment_rows_and_intervals_follow_the_seeds():
     r = quick("sharpness")
-    small, large = r.row(batch="small"), r.row(batch="large")
-    assert large["batch_size"] > small["batch_size"]
-    assert large["sharpness"] > 1.5 * small["sharpness"] > 0
-    for row in (small, large):  # both stopped at the target training loss
+    sizes = r.config["batch_sizes"]
+    assert [row["batch_size"] for row in r.rows] == sizes and sizes == sorted(sizes)
+    assert r.rows[0]["batch"] == "small" and r.rows[-1]["batch"] == "large"
+    for row in r.rows:  # every batch size stopped at the target training loss
         assert row["train_loss"] <= r.config["target_loss"]
-        assert row["train_acc"] > 0.95 and row["gap"] == pytest.approx(
-            row["train_acc"] - row["test_acc"]
-        )
-    assert all(r.checks.values()), r.checks
+        assert row["gap"] == pytest.approx(row["train_acc"] - row["test_acc"])
+    per, stats = r.data["per_seed"], r.data["stats"]
+    key = f"sharp_full_{r.config['eps'][0]:g}"
+    small, large = np.asarray(per["small"][key]), np.asarray(per["large"][key])
+    assert len(small) == r.config["seeds"] >= 2
+    lo, hi = scipy.stats.t.interval(0.95, len(large) - 1, loc=large.mean(),
+                                    scale=scipy.stats.sem(large))  # fmt: skip
+    last = stats[key]["by_batch"][-1]
+    assert (last["mean"], last["lo"], last["hi"]) == pytest.approx((large.mean(), lo, hi))
+    d = np.log(large) - np.log(small)
+    lo, hi = scipy.stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=scipy.stats.sem(d))
+    assert (stats[key]["ratio"], stats[key]["ratio_lo"], stats[key]["ratio_hi"]) == pytest.approx(
+        (np.exp(d.mean()), np.exp(lo), np.exp(hi))
+    )
+    assert stats[key]["verdict"] == SH.verdict(last["ratio"], last["ratio_lo"], last["ratio_hi"])
+    text = next(t for t in r.checks if "sharper" in t)
+    assert r.checks[text] == (stats[key]["verdict"] == "sharper")  # a tie is not a win
+    assert r.checks["every run reached the target training loss"]
+
+
+def test_sharpness_one_seed_has_no_interval_and_reads_back_from_json(tmp_path):
+    from descentlab.book import generalization as G
+
+    r = lectures.run("sharpness", quick=True, seeds=1)
+    s = r.data["stats"][f"sharp_full_{r.config['eps'][0]:g}"]
+    assert (s["ratio_lo"], s["ratio_hi"]) == (0.0, np.inf) and s["verdict"] != "sharper"
+    assert not any(ok for text, ok in r.checks.items() if "sharper" in text)
+    _, js, _ = EF.write(r, tmp_path, dpi=30)  # infinite bounds are None in the JSON
+    back = ExperimentResult.load(js)
+    assert EF.figures(back)["sharpness"] is not None
+    verdict = G.keskar_evidence(back).checks
+    assert [c.status for c in verdict if c.text.startswith("verdict")] == ["fail"]
+
+
+def test_t_interval_and_ratio_interval_against_scipy():
+    x = [1.3, 0.7, 2.2, 1.9, 1.1]
+    m, lo, hi = SH.t_interval(x, 0.9)
+    ref = scipy.stats.t.interval(0.9, 4, loc=np.mean(x), scale=scipy.stats.sem(x))
+    assert (m, lo, hi) == pytest.approx((np.mean(x), *ref), rel=1e-12)
+    assert SH.t_interval([2.0]) == (2.0, -np.inf, np.inf)  # one seed: no interval
+    assert SH.t_interval([2.0, 2.0]) == (2.0, 2.0, 2.0)
+    large, small = [4.0, 9.0, 2.5, 30.0, 7.0], [1.0, 2.0, 2.0, 3.0, 0.5]
+    d = np.log(large) - np.log(small)
+    ref = scipy.stats.t.interval(0.95, 4, loc=d.mean(), scale=scipy.stats.sem(d))
+    got = SH.ratio_interval(large, small)
+    assert got == pytest.approx((np.exp(d.mean()), *np.exp(ref)), rel=1e-12)
+    # the geometric mean of the per-seed ratios
+    assert got[0] == pytest.approx(scipy.stats.gmean(np.divide(large, small)), rel=1e-12)
+    assert np.isnan(SH.ratio_interval([1.0, 0.0], [1.0, 1.0])[0])
+    with pytest.raises(ValueError, match="must pair up"):
+        SH.ratio_interval([1.0], [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("ratio", "lo", "hi", "expected"),
+    [(3.0, 1.5, 6.0, "sharper"), (1.8, 0.9, 3.6, "tie"), (0.93, 0.8, 1.1, "reversed"),
+     (0.5, 0.3, 0.8, "reversed"), (1.0, 1.0, 1.0, "tie"), (np.nan, np.nan, np.nan, "undefined")],
+)  # fmt: skip
+def test_sharpness_verdict_never_calls_a_tie_a_win(ratio, lo, hi, expected):
+    assert SH.verdict(ratio, lo, hi) == expected
 
 
 # ------------------------------------------------------------------------------------------
@@ -482,11 +539,6 @@ def test_result_tables_and_formatting():
     ("name", "options", "match"),
     [
         ("sharpness", {"eps": -1.0}, "eps must be"),
-        (
-            "sharpness",
-            {"large_batch": 8, "small_batch": 32},
-            "large_batch must be larger than small",
-        ),
         ("sharpness", {"n_train": 10**6}, "n_train must be"),
         ("bias_variance", {"resample": "jackknife"}, "resample must be one of"),
         ("bias_variance", {"sizes": [5, 3]}, "sizes must be"),
@@ -504,6 +556,24 @@ def test_result_tables_and_formatting():
 def test_bad_options_fail_before_any_work(name, options, match):
     with pytest.raises((ValueError, KeyError), match=match):
         lectures.run(name, quick=True, **options)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"batch_sizes": [32, 8]}, r"batch_sizes must be strictly increasing, got \[32, 8\]"),
+        ({"batch_sizes": [32]}, r"batch_sizes must be a list of at least 2 entries, got \[32\]"),
+        ({"batch_sizes": [32, 0]}, r"batch_sizes\[1\] must be a positive integer, got 0"),
+        ({"batch_sizes": [16, 301]},
+         r"batch_sizes must be at most the 300 training examples \(n_train\), got \[16, 301\]"),
+        ({"confidence": 1.0}, r"confidence must be a finite number in \(0, 1\), got 1.0"),
+        ({"hidden": [32, 0]}, r"hidden\[1\] must be a positive integer, got 0"),
+    ],
+)  # fmt: skip
+def test_sharpness_options_fail_in_one_line_naming_the_parameter_and_value(options, match):
+    with pytest.raises(ValueError, match=match) as err:
+        lectures.run("sharpness", quick=True, **options)
+    assert "\n" not in str(err.value)
 
 
 def test_unknown_names():

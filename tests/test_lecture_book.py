@@ -261,6 +261,76 @@ def test_generalization_verdict_uses_held_out_intervals():
     assert "no interval" in flat.checks[0].measured
 
 
+def _sharpness_result(ratios: dict[float, tuple[float, float, float]], seeds: int = 5):
+    """A fabricated ``sharpness`` result: batches 32 and 1000, the full space, one
+    (ratio, lo, hi) of the large to the small batch per eps."""
+    from descentlab.experiments.lectures import sharpness as SH
+
+    stats = {}
+    for e, (r, lo, hi) in ratios.items():
+        stats[f"sharp_full_{e:g}"] = {
+            "space": "full", "subspace_dim": None, "eps": e, "ratio": r, "ratio_lo": lo,
+            "ratio_hi": hi, "verdict": SH.verdict(r, lo, hi),
+            "by_batch": [
+                {"batch": "small", "batch_size": 32, "mean": 2.0, "lo": 1.5, "hi": 2.5,
+                 "ratio": 1.0, "ratio_lo": 1.0, "ratio_hi": 1.0},
+                {"batch": "large", "batch_size": 1000, "mean": 2.0 * r, "lo": 1.0, "hi": 9.0,
+                 "ratio": r, "ratio_lo": lo, "ratio_hi": hi},
+            ],
+        }  # fmt: skip
+    stats.update(seeds=seeds, confidence=0.95,
+                 gap_difference={"mean": 0.02, "lo": 0.01, "hi": 0.03})  # fmt: skip
+    rows = [{"batch": "small", "batch_size": 32, "epochs": 30.0},
+            {"batch": "large", "batch_size": 1000, "epochs": 800.0}]  # fmt: skip
+    r = ExperimentResult("sharpness", "t", ["batch", "batch_size", "epochs"], rows)
+    r.data = {"stats": stats, "n_params": 38538}
+    r.config = {"hidden": [128, 128, 128], "n_train": 1000, "target_loss": 0.02,
+                "optimizer": "sgd", "lr": 0.2}  # fmt: skip
+    return r
+
+
+def test_keskar_card_shows_a_reversal_and_its_verdict_follows_every_interval():
+    from descentlab.book import generalization as G
+
+    both = G.keskar_evidence(_sharpness_result({1e-3: (2.6, 1.8, 3.7), 5e-4: (1.6, 1.2, 2.1)}))
+    assert [c.status for c in both.checks] == ["ok", "ok", "ok", "ok"]
+    # eps 5e-4 reversed (ratio 0.93 < 1): its check is ○ and says so, its table row is marked,
+    # and the verdict is partial, never ✔
+    mixed = G.keskar_evidence(_sharpness_result({1e-3: (1.81, 1.2, 2.7), 5e-4: (0.93, 0.7, 1.2)}))
+    by_eps = {c.text.split(",")[0]: c for c in mixed.checks}
+    assert by_eps["eps=0.001"].status == "ok"
+    assert by_eps["eps=0.0005"].status == "not_reproduced"
+    assert "REVERSED" in by_eps["eps=0.0005"].measured
+    verdict = next(c for c in mixed.checks if c.text.startswith("verdict"))
+    assert verdict.status == "not_reproduced" and verdict.measured.startswith("partial")
+    assert "eps=0.0005 (full) (reversed)" in verdict.measured
+    _, rows = mixed.tables[0]
+    marked = [row for row in rows if row[-1].startswith("REVERSED")]
+    assert len(marked) == 1 and marked[0][0] == "0.0005" and marked[0][2] == 1000
+    assert any(row[-1] == "the paper" and "205.14" in row[3] for row in rows)
+    assert any("eps=0.0005 (full): reversed" in n for n in mixed.notes)
+    assert "167x" in mixed.notes[0] and "38538 parameters" in mixed.notes[0]
+    # a tie (ratio above 1, interval containing 1) is not a win either
+    tie = G.keskar_evidence(_sharpness_result({1e-3: (1.4, 0.9, 2.2), 5e-4: (1.3, 0.8, 2.0)}))
+    tie_verdict = next(c for c in tie.checks if c.text.startswith("verdict"))
+    assert tie_verdict.status == "not_reproduced"
+    assert tie_verdict.measured.startswith("not reproduced")
+    assert any(row[-1].startswith("TIE") for row in tie.tables[0][1])
+    one = G.keskar_evidence(_sharpness_result({1e-3: (3.0, -np.inf, np.inf)}, seeds=1))
+    assert {c.status for c in one.checks[1:]} == {"fail"}  # one seed: no interval, no verdict
+    # the gap: an interval containing 0 is not reproduced, not a win
+    r = _sharpness_result({1e-3: (2.6, 1.8, 3.7)})
+    r.data["stats"]["gap_difference"] = {"mean": 0.01, "lo": -0.02, "hi": 0.04}
+    gap = next(c for c in G.keskar_evidence(r).checks if "generalizes worse" in c.text)
+    assert gap.status == "not_reproduced"
+    # a middle batch sharper than the largest: the card says the sharpness is not monotone
+    by = r.data["stats"]["sharp_full_0.001"]["by_batch"]
+    by.insert(1, {**by[1], "batch": "mid 512", "batch_size": 512, "mean": 50.0})
+    r.rows.insert(1, {"batch": "mid 512", "batch_size": 512, "epochs": 400.0})
+    notes = G.keskar_evidence(r).notes
+    assert any("falls from batch 512 -> 1000" in n for n in notes)
+
+
 def test_the_process_pool_maps_calls_and_keeps_their_errors():
     # the book's experiments run through the engine's pool: results in call order, an error
     # stays in its future and every call is reported once as it finishes

@@ -8,6 +8,7 @@ cross-validation used to pick a hyperparameter, and the bootstrap.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ __all__ = [
     "batch_norm",
     "bootstrap",
     "generalizes_better",
+    "keskar_evidence",
+    "keskar_sharpness",
     "kfold_cv",
     "l2_penalty",
     "regularizer_mechanism",
@@ -140,6 +143,161 @@ def generalizes_better(ctx: Context, method: str, text: str) -> Evidence:
         tables=[(["method", "setting", "train acc", "test acc", "test loss", "loss gap"], rows)],
         notes=notes,
     )
+
+
+#: Keskar et al. (ICLR 2017), table 3: network F1 (fully connected 784-5x512-10 with batch
+#: norm, MNIST; small batch 256, large batch 10 % of the 60 000 training images), sharpness in
+#: the full space at eps = 1e-3.
+KESKAR_F1: dict[str, float] = {"eps": 1e-3, "small": 1.23, "large": 205.14}
+
+_MARK = {"sharper": "", "tie": "TIE: interval contains 1", "reversed": "REVERSED: ratio < 1",
+         "undefined": "no ratio: a sharpness was not positive"}  # fmt: skip
+
+
+def _nan_for_none(value: Any) -> Any:
+    """A result read back from JSON has None where an interval was infinite (one seed)."""
+    if isinstance(value, dict):
+        return {k: _nan_for_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nan_for_none(v) for v in value]
+    return math.nan if value is None else value
+
+
+def keskar_evidence(r: Any) -> Evidence:
+    """The card of Keskar's claim from a ``sharpness`` experiment result ``r``: one check per
+    measure (space and eps) on the ratio of the largest to the smallest batch's sharpness
+    (its t interval over seeds must lie above 1), a table of every batch size's sharpness with
+    its interval beside the paper's F1 numbers, a row marked where a measure is a tie or
+    reversed, and a verdict over all measures: ✔ only when every interval lies above 1, ○
+    (partial, or not reproduced) otherwise, ✘ when there are fewer than 2 seeds."""
+    stats = _nan_for_none(r.data["stats"])
+    keys = [k for k in stats if k.startswith("sharp_")]
+    n = int(stats["seeds"])
+    conf = 100 * float(stats["confidence"])
+    checks, rows = [], []
+    for k in keys:
+        s = stats[k]
+        where = "full space" if s["space"] == "full" else f"random {s['subspace_dim']}-d subspace"
+        by = s["by_batch"]
+        status = "ok" if s["verdict"] == "sharper" else "not_reproduced"
+        checks.append(
+            Check(
+                f"eps={s['eps']:g}, {where}: the largest batch ({by[-1]['batch_size']}) is "
+                f"sharper than the smallest ({by[0]['batch_size']}) ({n} seeds, paired, "
+                f"{conf:g} % t interval of the ratio)",
+                status,
+                f"ratio {s['ratio']:.3g} [{s['ratio_lo']:.3g}, {s['ratio_hi']:.3g}]"
+                + (f" -- {_MARK[s['verdict']]}" if s["verdict"] != "sharper" else ""),
+                "interval above 1",
+            )
+        )
+        for b in by:
+            rows.append([f"{s['eps']:g}", where, b["batch_size"],
+                         f"{b['mean']:.3g} [{b['lo']:.3g}, {b['hi']:.3g}]",
+                         "—" if b is by[0] else
+                         f"{b['ratio']:.3g} [{b['ratio_lo']:.3g}, {b['ratio_hi']:.3g}]",
+                         _MARK[s["verdict"]] if b is by[-1] else ""])  # fmt: skip
+    p = KESKAR_F1
+    rows.append([f"{p['eps']:g}", "full space (Keskar et al., F1, table 3)", "256 vs 6000",
+                 f"{p['small']:g} (SB), {p['large']:g} (LB)", f"{p['large'] / p['small']:.3g}",
+                 "the paper"])  # fmt: skip
+    verdicts = {k: stats[k]["verdict"] for k in keys}
+    won = [k for k in keys if verdicts[k] == "sharper"]
+    lost = [k for k in keys if verdicts[k] != "sharper"]
+
+    def name(k: str) -> str:
+        s = stats[k]
+        return f"eps={s['eps']:g} ({s['space']})"
+
+    if n < 2:
+        status, measured = "fail", f"{n} seed: no interval"
+    elif not lost:
+        status, measured = "ok", f"sharper at every measure ({', '.join(map(name, won))})"
+    elif won:
+        status = "not_reproduced"
+        measured = (f"partial: sharper at {', '.join(map(name, won))}; not at "
+                    + ", ".join(f"{name(k)} ({verdicts[k]})" for k in lost))  # fmt: skip
+    else:
+        status = "not_reproduced"
+        measured = "not reproduced: " + ", ".join(f"{name(k)} ({verdicts[k]})" for k in lost)
+    checks.append(
+        Check(
+            "verdict over every eps and space: large batches converge to sharper minimizers",
+            status,
+            measured,
+            "every ratio interval above 1",
+        )
+    )
+    g = stats["gap_difference"]
+    checks.append(
+        Check(
+            f"the largest batch generalizes worse: train-test accuracy gap, largest - smallest "
+            f"batch ({n} seeds, paired, {conf:g} % t interval)",
+            "ok" if n >= 2 and g["lo"] > 0 else ("fail" if n < 2 else "not_reproduced"),
+            f"{g['mean']:+.3g} [{g['lo']:+.3g}, {g['hi']:+.3g}]",
+            "interval above 0",
+        )
+    )
+    cfg = r.config
+    full = next((stats[k] for k in keys if stats[k]["space"] == "full"
+                 and stats[k]["eps"] == p["eps"]), None)  # fmt: skip
+    rows_by = {row["batch_size"]: row for row in r.rows}
+    sizes = [b["batch_size"] for b in stats[keys[0]]["by_batch"]]
+    epochs = ", ".join(f"{rows_by[b]['epochs']:.0f}" for b in sizes if b in rows_by)
+    hidden = cfg["hidden"] if isinstance(cfg["hidden"], list) else [cfg["hidden"]]
+    ours = "not measured"
+    if full is not None:
+        lo_b, hi_b = full["by_batch"][0], full["by_batch"][-1]
+        ours = (f"{full['ratio']:.3g}x [{full['ratio_lo']:.3g}, {full['ratio_hi']:.3g}] "
+                f"({lo_b['mean']:.3g} against {hi_b['mean']:.3g}: the small batch's minimum "
+                f"is {'sharper' if lo_b['mean'] > p['small'] else 'flatter'} than the paper's, "
+                f"the large batch's {hi_b['mean'] / p['large']:.2g} times the paper's)"
+                )  # fmt: skip
+    notes = [
+        f"The paper's F1 gives {p['small']:g} (small batch) against {p['large']:g} (large batch) "
+        f"at eps={p['eps']:g} in the full space, {p['large'] / p['small']:.0f}x; here "
+        f"{ours}. What differs, as measured here: a fully connected "
+        f"{'x'.join(map(str, hidden))} ReLU network without "
+        f"batch norm ({r.data.get('n_params', '?')} parameters against F1's about 1.46 "
+        f"million), {cfg['n_train']} MNIST-1D training examples (40 inputs) against 60 000 "
+        f"MNIST images, batches {', '.join(map(str, sizes))} (the largest "
+        f"{sizes[-1] / cfg['n_train']:.0%} of the data, a {sizes[-1] / sizes[0]:.3g}x range "
+        f"against the paper's 23x), and training stopped at the same training loss "
+        f"({cfg['target_loss']:g}) after {epochs} epochs (by batch size), with one learning "
+        f"rate ({cfg['optimizer']} {cfg['lr']:g}) for every batch size.",
+    ]
+    for k in keys:  # a mean that falls as the batch grows is shown, not smoothed over
+        means = [b["mean"] for b in stats[k]["by_batch"]]
+        falls = [f"{a['batch_size']} -> {b['batch_size']}" for a, b in
+                 zip(stats[k]["by_batch"], stats[k]["by_batch"][1:], strict=False)
+                 if b["mean"] < a["mean"]]  # fmt: skip
+        if falls and len(means) > 2:
+            notes.append(f"Not monotone in the batch size at {name(k)}: the mean sharpness "
+                         f"falls from batch {', '.join(falls)} (see the table).")  # fmt: skip
+    if lost:
+        notes.append(
+            "Marked rows: the ratio is not above 1 there ("
+            + "; ".join(f"{name(k)}: {verdicts[k]}" for k in lost)
+            + "). The card's verdict follows the intervals of every measure, so it is not a ✔."
+        )
+    columns = ["eps", "space", "batch", f"sharpness [{conf:g} % CI]", "ratio to smallest [CI]",
+               "mark"]  # fmt: skip
+    return Evidence(
+        checks=checks,
+        tables=[(columns, rows)],
+        notes=notes,
+    )
+
+
+def keskar_sharpness(ctx: Context) -> Evidence:
+    """Keskar's claim on the ``sharpness`` experiment (:func:`keskar_evidence`), with its
+    figure."""
+    from descentlab.report import experiment_figures as EF
+
+    r = ctx.experiment("sharpness")
+    ev = keskar_evidence(r)
+    ev.figures.append(EF.figures(r)["sharpness"])
+    return ev
 
 
 def bagging_vs_single(ctx: Context) -> Evidence:

@@ -696,7 +696,7 @@ ITEMS: tuple[Item, ...] = (
         "C/G",
         "Large batches converge to sharp minimizers and generalize worse (Keskar et al.)",
         "large batch methods tend to converge to sharp minimizers",
-        show=(E("sharpness", figure=whole("sharpness")),),
+        show=(G.keskar_sharpness, E("sharpness", "reached")),
     ),
     Item(
         72,

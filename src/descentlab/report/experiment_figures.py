@@ -134,42 +134,49 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
     small_legend(ax2, loc="upper center")
     ax2.grid(True, which="both", alpha=0.25)
 
-    # (c) the sharpness measures
-    eps = cfg["eps"]
-    p = cfg["subspace_dim"]
-    per = d["per_seed"]
-    keys: list[tuple[str, str]] = []
-    for e in eps:
-        if p is not None:
-            keys.append((f"sharp_sub_{e:g}", f"eps={e:g}\n{p}-d subspace"))
-        keys.append((f"sharp_full_{e:g}", f"eps={e:g}\nfull space"))
+    # (c) the sharpness measures: each batch size's mean with its t interval over seeds
+    stats = d["stats"]
+    keys = [k for k in stats if k.startswith("sharp_")]
+    sizes = [b["batch_size"] for b in stats[keys[0]]["by_batch"]]
+    colors = [_BLUE, _GREEN, _ORANGE, _PURPLE, _GREY, "#56B4E9"]
     x = np.arange(len(keys))
-    w = 0.38
-    for i, (key, color) in enumerate((("small", _BLUE), ("large", _RED))):
-        vals = [_a(per[key][k]) for k, _ in keys]
-        means = [v.mean() for v in vals]
-        errs = [v.std(ddof=1) if v.size > 1 else 0.0 for v in vals]
-        row = small if key == "small" else large
-        ax3.bar(x + (i - 0.5) * w, means, w, yerr=errs if cfg["seeds"] > 1 else None,
-                color=color, alpha=0.85, capsize=3,
-                label=f"{lab[key]}: test acc {100 * row['test_acc']:.1f} %, "
-                      f"gap {100 * row['gap']:.1f} pts")  # fmt: skip
-    ax3.set_xticks(x, [t for _, t in keys], fontsize=8)
-    top = max(float(np.max(_a(per[b][k]))) for b in ("small", "large") for k, _ in keys)
-    ax3.set_ylim(0, 1.35 * top)
+    w = 0.8 / len(sizes)
+    for j, bsz in enumerate(sizes):
+        rows = [stats[k]["by_batch"][j] for k in keys]
+        means, lo, hi = (_a([np.nan if r[c] is None else r[c] for r in rows])
+                         for c in ("mean", "lo", "hi"))  # fmt: skip
+        # no interval (one seed: saved to JSON as None): the bar alone
+        lo, hi = np.where(np.isfinite(lo), lo, means), np.where(np.isfinite(hi), hi, means)
+        lo = np.maximum(lo, 1e-3 * means)  # the log axis cannot show an interval below 0
+        color = _RED if j == len(sizes) - 1 else colors[j % len(colors)]
+        ax3.bar(x + (j - (len(sizes) - 1) / 2) * w, means, w, color=color, alpha=0.85,
+                yerr=[means - lo, hi - means], capsize=2, label=f"batch {bsz}")  # fmt: skip
+    ticks = []
+    for k in keys:
+        s = stats[k]
+        where = "full space" if s["space"] == "full" else f"{s['subspace_dim']}-d subspace"
+        mark = "" if s["verdict"] == "sharper" else f"\n{s['verdict'].upper()}"
+        ticks.append(f"eps={s['eps']:g}\n{where}\nratio {s['ratio']:.3g}{mark}")
+    ax3.set_xticks(x, ticks, fontsize=7)
+    for t, k in zip(ax3.get_xticklabels(), keys, strict=True):
+        if stats[k]["verdict"] != "sharper":
+            t.set_color(_RED)
+    ax3.set_yscale("log")
     ax3.set_ylabel(r"$\epsilon$-sharpness  $100\,(\max f - f(x)) / (1 + f(x))$")
+    conf = 100 * float(stats.get("confidence", 0.95))
     ax3.set_title(
-        f"Keskar's sharpness at equal training loss ({cfg['target_loss']:g})\n"
-        f"max by {cfg.get('starts', 1)} x {cfg['maxiter']} L-BFGS-B iterations in the box",
-        fontsize=10,
+        f"Keskar's sharpness at training loss {cfg['target_loss']:g}\nmean, {conf:g} % t "
+        f"interval over {cfg['seeds']} seeds; red: ratio not above 1",
+        fontsize=9,
     )
-    small_legend(ax3, loc="upper left")
-    ax3.grid(True, axis="y", alpha=0.25)
+    small_legend(ax3, loc="upper right")
+    ax3.grid(True, axis="y", which="both", alpha=0.25)
+    hidden = cfg["hidden"] if isinstance(cfg["hidden"], list) else [cfg["hidden"]]
     return _titled(
         fig,
-        f"Batch size and sharp minima on {cfg['problem']} (MLP {cfg['hidden']} hidden, "
-        f"{cfg['optimizer']} lr {cfg['lr']:g}, {cfg['n_train']} training examples): "
-        "the large batch stops in a sharper minimum",
+        f"Batch size and sharp minima on {cfg['problem']} (fully connected "
+        f"{'x'.join(map(str, hidden))}, {cfg['optimizer']} lr {cfg['lr']:g}, "
+        f"{cfg['n_train']} training examples)",
     )
 
 

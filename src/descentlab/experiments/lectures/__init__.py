@@ -3,8 +3,8 @@
 ==================  ==========================================================================
 name                what it shows
 ==================  ==========================================================================
-``sharpness``       small vs large batch on MNIST-1D: generalization gap and Keskar et al.'s
-                    epsilon-sharpness (the DL-basics lecture)
+``sharpness``       batch sizes on MNIST-1D: generalization gap and Keskar et al.'s
+                    epsilon-sharpness with intervals over seeds (the DL-basics lecture)
 ``bias_variance``   bias², variance and noise across model sizes, from many refits (the
                     DL-basics lecture)
 ``ensembles``       bagging vs a single network, AdaBoost.SAMME of weak networks, with
@@ -60,7 +60,7 @@ __all__ = ["DESCRIPTIONS", "NAMES", "ExperimentResult", "get", "options", "run"]
 #: is the module of that name here, imported when it is first run (listing the experiments,
 #: ``descentlab experiment --help``, imports none of them).
 DESCRIPTIONS: dict[str, str] = {
-    "sharpness": "small vs large batch on MNIST-1D: generalization gap and epsilon-sharpness",
+    "sharpness": "batch sizes on MNIST-1D: generalization gap and epsilon-sharpness",
     "bias_variance": "bias², variance and noise vs model size from many refits",
     "ensembles": "bagging and AdaBoost.SAMME of networks on digits, scikit-learn as reference",
     "regularization": "early stopping, weight decay, dropout, mixup, cutmix, label smoothing",

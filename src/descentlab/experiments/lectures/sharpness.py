@@ -3,8 +3,11 @@ r"""Batch size and sharp minima (the DL-basics lecture; Keskar et al., 2017).
 The DL-basics lecture quotes Keskar et al.: large-batch methods "tend to converge to sharp
 minimizers of the training and testing functions", small-batch methods "to flat minimizers ... due
 to the inherent noise in the gradient estimation", and sharp minima generalize worse. This
-experiment trains the same network from the same initialisation with a small and a large batch,
-stops both at the same training loss, and measures
+experiment trains the same fully connected network (a small stand-in for the paper's F1,
+784-5x512-10 on MNIST) from the same initialisation with several batch sizes, stops every run
+at the same training loss, and measures, over several seeds with t intervals
+(:func:`t_interval`; the ratio of the largest to the smallest batch's sharpness paired by seed
+on the log scale, :func:`ratio_interval`)
 
 - train and test accuracy and the generalization gap;
 - Keskar's :math:`\epsilon`-sharpness (:func:`epsilon_sharpness`),
@@ -19,13 +22,14 @@ stops both at the same training loss, and measures
   :math:`A` (``subspace_dim=None``: the whole space, :math:`A = I_n`). The inner maximisation is
   solved inexactly, as in the paper, by a few iterations of L-BFGS-B (``scipy.optimize.minimize``
   with ``bounds``) started at :math:`y = 0`;
-- the loss along the segment between the two minima (Keskar's figure 3) and along random
-  directions around each of them.
+- the loss along the segment between the smallest and the largest batch's minima (Keskar's
+  figure 3) and along random directions around each minimum.
 
 Why a direct loop and not :func:`descentlab.engine.run.train`: the two runs must stop at the
 *same training loss* (sharpness divides by :math:`1 + f(x)` and cross-entropy flattens as it
 saturates, so minima at different depths do not compare), a stopping rule the engine does not
-have.
+have. The measures are taken in the full space (:math:`A = I`, the paper's table 3, whose F1
+numbers the book's card quotes) and in a random 100-dimensional subspace (its table 4).
 
 References:
     Keskar, Mudigere, Nocedal, Smelyanskiy, Tang, "On large-batch training for deep learning:
@@ -38,18 +42,28 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.optimize
+import scipy.stats
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim
-from descentlab.constraints import POSITIVE, POSITIVE_INT, ListOf, Options, check, invalid
+from descentlab.constraints import (
+    POSITIVE,
+    POSITIVE_INT,
+    Interval,
+    ListOf,
+    Options,
+    check,
+    invalid,
+)
 from descentlab.experiments.lectures._common import (
     ExperimentResult,
     experiment,
@@ -69,38 +83,44 @@ __all__ = [
     "epsilon_sharpness",
     "interpolate_losses",
     "perturbation_losses",
+    "ratio_interval",
     "run",
+    "t_interval",
     "train_to_loss",
+    "verdict",
 ]
 
-#: The full setting (a few minutes on two cores).
+#: The full setting (about ten minutes on two cores; docs/book.md has the measured time).
 DEFAULTS: dict[str, Any] = {
     "problem": "mnist1d",
-    "n_train": 2000,
-    "hidden": 100,
+    "n_train": 1000,
+    "hidden": [128, 128, 128, 128, 128],
     "optimizer": "sgd",
-    "lr": 0.5,
-    "small_batch": 32,
-    "large_batch": None,
+    "lr": 0.2,
+    "batch_sizes": [32, 128, 512, 1000],
     "target_loss": 0.02,
     "max_steps": 20000,
     "eval_every": 20,
-    "seeds": 3,
+    "seeds": 5,
     "eps": [1e-3, 5e-4],
     "subspace_dim": 100,
     "maxiter": 10,
     "starts": 2,
+    "confidence": 0.95,
     "n_directions": 5,
     "radius": 0.5,
 }
 
 #: The small setting of the tests (seconds).
 QUICK: dict[str, Any] = {
-    "n_train": 500,
-    "hidden": 48,
-    "seeds": 1,
+    "n_train": 300,
+    "hidden": [32, 32],
+    "lr": 0.5,
+    "batch_sizes": [16, 300],
+    "seeds": 2,
     "target_loss": 0.05,
     "eps": [1e-3],
+    "subspace_dim": "full",
     "n_directions": 2,
 }
 
@@ -459,25 +479,83 @@ def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------------------------
+# intervals over seeds
+
+
+def t_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``values`` and its two-sided Student t interval over them (``n - 1`` degrees
+    of freedom, scale: the standard error with ``ddof=1``).
+
+    One value has no interval: ``(mean, -inf, inf)``. Values all equal: ``(mean, mean, mean)``.
+
+    Example:
+        >>> m, lo, hi = t_interval([1.0, 2.0, 3.0])
+        >>> m, round(lo, 4), round(hi, 4)
+        (2.0, -0.4841, 4.4841)
+    """
+    a = np.asarray(values, dtype=np.float64)
+    mean = float(a.mean())
+    if a.size < 2:
+        return mean, -math.inf, math.inf
+    sem = float(a.std(ddof=1)) / math.sqrt(a.size)
+    if sem == 0.0:
+        return mean, mean, mean
+    lo, hi = scipy.stats.t.interval(confidence, a.size - 1, loc=mean, scale=sem)
+    return mean, float(lo), float(hi)
+
+
+def ratio_interval(
+    large: Sequence[float], small: Sequence[float], confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """The ratio ``large / small`` of paired positive values (one pair per seed): the
+    exponential of the mean paired difference of their logarithms (the geometric mean of the
+    per-seed ratios) and of its :func:`t_interval`. NaN where a value is not positive.
+
+    Example:
+        >>> r, lo, hi = ratio_interval([2.0, 4.0, 8.0], [1.0, 1.0, 2.0])
+        >>> round(r, 4)
+        3.1748
+    """
+    a, b = np.asarray(large, np.float64), np.asarray(small, np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"large and small must pair up, got {a.size} and {b.size} values")
+    if not (np.all(a > 0) and np.all(b > 0)):
+        return math.nan, math.nan, math.nan
+    m, lo, hi = t_interval(np.log(a) - np.log(b), confidence)
+    return math.exp(m), math.exp(lo), math.exp(hi)
+
+
+def verdict(ratio: float, lo: float, hi: float) -> str:
+    """``"sharper"`` (the interval lies above 1), ``"reversed"`` (the ratio is below 1: the
+    large batch's minimum is the flatter), ``"tie"`` (a ratio >= 1 whose interval contains 1)
+    or ``"undefined"`` (NaN: a sharpness was not positive)."""
+    if not all(math.isfinite(v) or math.isinf(v) for v in (ratio, lo, hi)) or math.isnan(ratio):
+        return "undefined"
+    if lo > 1.0:
+        return "sharper"
+    if ratio < 1.0:
+        return "reversed"
+    return "tie"
+
+
+# ------------------------------------------------------------------------------------------
 # the experiment
 
-
-_FULL = [None, Options("full", 0), POSITIVE_INT]  # None, "full" and 0 all mean "everything"
 
 #: The options' constraints.
 CONSTRAINTS: dict[str, list[Any]] = {
     "seeds": [POSITIVE_INT],
-    "hidden": [POSITIVE_INT],
+    "hidden": [POSITIVE_INT, ListOf(POSITIVE_INT)],
     "lr": [POSITIVE],
-    "small_batch": [POSITIVE_INT],
-    "large_batch": _FULL,
+    "batch_sizes": [ListOf(POSITIVE_INT, min_len=2)],
     "target_loss": [POSITIVE],
     "max_steps": [POSITIVE_INT],
     "eval_every": [POSITIVE_INT],
     "eps": [POSITIVE, ListOf(POSITIVE)],
-    "subspace_dim": _FULL,
+    "subspace_dim": [None, Options("full", 0), POSITIVE_INT],
     "maxiter": [POSITIVE_INT],
     "starts": [POSITIVE_INT],
+    "confidence": [Interval(numbers.Real, 0, 1, closed="neither")],
     "n_directions": [POSITIVE_INT],
     "radius": [POSITIVE],
 }
@@ -492,10 +570,9 @@ class _Setting:
     """The checked options and the data of one sharpness run."""
 
     seeds: int
-    hidden: int
+    hidden: tuple[int, ...]
     lr: float
-    small: int
-    large: int | None
+    batches: list[int]
     target: float
     max_steps: int
     eval_every: int
@@ -503,6 +580,7 @@ class _Setting:
     p: int | None
     maxiter: int
     starts: int
+    confidence: float
     n_dirs: int
     radius: float
     optimizer: str
@@ -515,48 +593,59 @@ class _Setting:
     n_outputs: int
 
     @property
-    def where(self) -> str:
-        return f"a random {self.p}-d subspace" if self.p is not None else "the full space"
+    def labels(self) -> list[str]:
+        """Row labels: ``small`` (the smallest batch), ``large`` (the largest), ``mid <B>``."""
+        last = len(self.batches) - 1
+        return ["small" if i == 0 else "large" if i == last else f"mid {b}"
+                for i, b in enumerate(self.batches)]  # fmt: skip
 
     @property
-    def main_key(self) -> str:
-        kind = "sub" if self.p is not None else "full"
-        return f"sharp_{kind}_{self.eps[0]:g}"
+    def spaces(self) -> list[tuple[str, int | None]]:
+        """The measures: ``("full", None)`` (the paper's table 3), then ``("sub", p)``."""
+        return [("full", None)] + ([("sub", self.p)] if self.p is not None else [])
+
+    def measures(self) -> list[str]:
+        """The sharpness measures' record keys, the full space's first."""
+        return [f"sharp_{kind}_{e:g}" for kind, _ in self.spaces for e in self.eps]
+
+    def where(self, kind: str) -> str:
+        return f"a random {self.p}-d subspace" if kind == "sub" else "the full space"
 
 
 def _setting(o: dict[str, Any], v: dict[str, Any]) -> _Setting:
     """The setting of the checked options ``v`` (and of ``o``: the optimizer, the data)."""
-    small, large = v["small_batch"], _full_is_none(v["large_batch"])
+    batches = list(v["batch_sizes"])
+    if any(b >= a for a, b in zip(batches[1:], batches, strict=False)):
+        raise invalid("batch_sizes", "strictly increasing", batches)
     eps = v["eps"] if isinstance(v["eps"], list) else [v["eps"]]
+    hidden = tuple(v["hidden"]) if isinstance(v["hidden"], list) else (v["hidden"],)
     optim.get(o["optimizer"])  # unknown names fail before any work
     data = load_classification(o["problem"], o["n_train"])
     n, splits = data.n, data.splits
-    if small >= n or (large is not None and large > n):
-        raise invalid("small_batch and large_batch", f"batch sizes that fit the {n} training "
-                      "examples", (small, large))  # fmt: skip
-    if large is not None and large <= small:
-        raise invalid("large_batch", f"larger than small_batch ({small})", large)
+    if batches[-1] > n:
+        raise invalid("batch_sizes", f"at most the {n} training examples (n_train)", batches)
     return _Setting(
-        v["seeds"], v["hidden"], v["lr"], small, large, v["target_loss"], v["max_steps"],
+        v["seeds"], hidden, v["lr"], batches, v["target_loss"], v["max_steps"],
         v["eval_every"], eps, _full_is_none(v["subspace_dim"]), v["maxiter"], v["starts"],
-        v["n_directions"], v["radius"], o["optimizer"], n, splits.x_train[:n],
-        splits.y_train[:n], data.x_test, data.y_test, splits.input_shape, splits.n_outputs,
+        v["confidence"], v["n_directions"], v["radius"], o["optimizer"], n,
+        splits.x_train[:n], splits.y_train[:n], data.x_test, data.y_test, splits.input_shape,
+        splits.n_outputs,
     )  # fmt: skip
 
 
 @dataclass
 class _Record:
-    """What the seeds measured, per batch size."""
+    """What the seeds measured, per batch-size label."""
 
     alphas: np.ndarray
     ts: np.ndarray
-    per: dict[str, dict[str, list[Any]]] = field(default_factory=lambda: {"small": {}, "large": {}})
-    curves: dict[str, Any] = field(default_factory=lambda: {"small": [], "large": []})
+    per: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    curves: dict[str, list[Any]] = field(default_factory=dict)
     interp: list[dict[str, Any]] = field(default_factory=list)
-    perturb: dict[str, list[Any]] = field(default_factory=lambda: {"small": [], "large": []})
+    perturb: dict[str, list[Any]] = field(default_factory=dict)
 
-    def data(self, main_key: str) -> dict[str, Any]:
-        """The figures' data."""
+    def data(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """The figures' and the card's data."""
         return {
             "alphas": self.alphas,
             "interpolation": self.interp,
@@ -564,7 +653,7 @@ class _Record:
             "perturbation": self.perturb,
             "training_curves": self.curves,
             "per_seed": self.per,
-            "main_sharpness_key": main_key,
+            "stats": stats,
         }
 
 
@@ -580,10 +669,8 @@ def _measure(
         ("test_acc", te_acc), ("weight_norm", float(flat_params(model).norm())),
     ):  # fmt: skip
         rec.setdefault(key, []).append(value)
-    for e in st.eps:
-        for kind, p in (("sub", st.p), ("full", None)):
-            if kind == "sub" and p is None:
-                continue
+    for kind, p in st.spaces:
+        for e in st.eps:
             found = epsilon_sharpness(
                 model, st.x, st.y, eps=e, subspace_dim=p, maxiter=st.maxiter, starts=st.starts,
                 seed=s,
@@ -594,20 +681,23 @@ def _measure(
 def _seed(st: _Setting, s: int, rec: _Record) -> None:
     """One seed: one initialisation trained with each batch size, then measured."""
     trained: dict[str, nn.Module] = {}
-    for label, bs in (("small", st.small), ("large", st.large)):
+    for label, bs in zip(st.labels, st.batches, strict=True):
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)  # the same initialisation for both batch sizes
+            torch.manual_seed(s)  # the same initialisation for every batch size
             model = models.build(
-                "mlp", input_shape=st.input_shape, n_outputs=st.n_outputs, hidden=st.hidden
-            )
+                "digits_mlp", input_shape=st.input_shape, n_outputs=st.n_outputs,
+                hidden=st.hidden,
+            )  # fmt: skip
         log = train_to_loss(
             model, st.x, st.y, optimizer=st.optimizer, lr=st.lr, batch_size=bs,
             target_loss=st.target, max_steps=st.max_steps, eval_every=st.eval_every, seed=s,
         )  # fmt: skip
         trained[label] = model
-        _measure(st, model, log, s, rec.per[label])
-        rec.curves[label].append({"steps": log["curve_steps"], "loss": log["curve_loss"]})
-        rec.perturb[label].append(
+        _measure(st, model, log, s, rec.per.setdefault(label, {}))
+        rec.curves.setdefault(label, []).append(
+            {"steps": log["curve_steps"], "loss": log["curve_loss"]}
+        )
+        rec.perturb.setdefault(label, []).append(
             perturbation_losses(model, st.x, st.y, rec.ts, st.n_dirs, seed=1000 + s).tolist()
         )
     small, large = trained["small"], trained["large"]
@@ -616,108 +706,158 @@ def _seed(st: _Setting, s: int, rec: _Record) -> None:
     rec.interp.append({"train_loss": tr_l, "train_acc": tr_a, "test_loss": te_l, "test_acc": te_a})
 
 
+def _stats(st: _Setting, per: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
+    """Per measure (space and eps): each batch size's mean sharpness with its t interval over
+    seeds, its ratio to the smallest batch's (paired by seed, on the log scale) with its
+    interval, and the verdict of the largest against the smallest batch."""
+    out: dict[str, Any] = {}
+    small = per["small"]
+    for kind, p in st.spaces:
+        for e in st.eps:
+            key = f"sharp_{kind}_{e:g}"
+            rows = []
+            for label, b in zip(st.labels, st.batches, strict=True):
+                m, lo, hi = t_interval(per[label][key], st.confidence)
+                r, rlo, rhi = ratio_interval(per[label][key], small[key], st.confidence)
+                rows.append({"batch": label, "batch_size": b, "mean": m, "lo": lo, "hi": hi,
+                             "ratio": r, "ratio_lo": rlo, "ratio_hi": rhi})  # fmt: skip
+            last = rows[-1]
+            out[key] = {
+                "space": kind, "subspace_dim": p, "eps": e, "by_batch": rows,
+                "ratio": last["ratio"], "ratio_lo": last["ratio_lo"],
+                "ratio_hi": last["ratio_hi"],
+                "verdict": verdict(last["ratio"], last["ratio_lo"], last["ratio_hi"]),
+            }  # fmt: skip
+    gaps = {
+        label: np.asarray(per[label]["train_acc"]) - np.asarray(per[label]["test_acc"])
+        for label in st.labels
+    }
+    m, lo, hi = t_interval(gaps["large"] - gaps["small"], st.confidence)
+    out["gap_difference"] = {"mean": m, "lo": lo, "hi": hi}
+    out["seeds"] = st.seeds
+    out["confidence"] = st.confidence
+    return out
+
+
 def _table(
-    st: _Setting, per: dict[str, dict[str, list[Any]]]
+    st: _Setting, per: dict[str, dict[str, list[Any]]], stats: dict[str, Any]
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """The columns and the two rows (means over seeds) of the table."""
-    main_eps = st.eps[0]
+    """The columns and the rows (one per batch size: means over seeds) of the table."""
     columns = ["batch", "batch_size", "steps", "epochs", "train_loss", "train_acc", "test_acc",
-               "gap", "sharpness", "sharpness_std"]  # fmt: skip
-    extra = []  # (column, record key)
-    for e in st.eps:
-        if st.p is not None and e != main_eps:
-            extra.append((f"sharpness_sub_{e:g}", f"sharp_sub_{e:g}"))
-        extra.append((f"sharpness_full_{e:g}", f"sharp_full_{e:g}"))
+               "gap"]  # fmt: skip
+    keys = st.measures()
+    columns += [k.removeprefix("sharp_") for k in keys]
+    columns += ["ratio_" + k.removeprefix("sharp_") for k in keys]
     rows = []
-    for label, bs in (("small", st.small), ("large", st.large)):
+    for i, (label, bs) in enumerate(zip(st.labels, st.batches, strict=True)):
         rec = per[label]
         gaps = [a - b for a, b in zip(rec["train_acc"], rec["test_acc"], strict=True)]
-        sharp_m, sharp_s = mean_std(rec[st.main_key])
-        row = {"batch": label, "batch_size": st.n if bs is None else bs}
+        row: dict[str, Any] = {"batch": label, "batch_size": bs}
         for key in ("steps", "epochs", "train_loss", "train_acc", "test_acc"):
             row[key] = mean_std(rec[key])[0]
-        row.update(gap=mean_std(gaps)[0], sharpness=sharp_m, sharpness_std=sharp_s)
-        row.update({column: mean_std(rec[key])[0] for column, key in extra})
+        row["gap"] = mean_std(gaps)[0]
+        for k in keys:
+            b = stats[k]["by_batch"][i]
+            row[k.removeprefix("sharp_")] = b["mean"]
+            row["ratio_" + k.removeprefix("sharp_")] = b["ratio"]
         rows.append(row)
-    return columns + [column for column, _ in extra], rows
+    return columns, rows
 
 
-def _check(result: ExperimentResult, st: _Setting, per: dict[str, dict[str, list[Any]]]) -> None:
-    """The lecture's predictions, from the table."""
-    sm, lg = result.rows
-    main_eps = st.eps[0]
-    full_key = f"sharpness_full_{main_eps:g}"
-    reached = all(all(per[k]["reached"]) for k in per)
-    for text, key in (
-        (f"the large-batch minimum is sharper (eps={main_eps:g}, {st.where})", "sharpness"),
-        (f"the large-batch minimum is sharper in the full space (eps={main_eps:g})", full_key),
-    ):
+def _interval_text(m: float, lo: float, hi: float, digits: int = 3) -> str:
+    return f"{m:.{digits}g} [{lo:.{digits}g}, {hi:.{digits}g}]"
+
+
+def _check(
+    result: ExperimentResult, st: _Setting, per: dict[str, dict[str, list[Any]]],
+    stats: dict[str, Any],
+) -> None:  # fmt: skip
+    """The lecture's predictions, from the intervals: a tie is not a win."""
+    pct = f"{100 * st.confidence:g} %"
+    small, large = st.batches[0], st.batches[-1]
+    for key in st.measures():
+        s = stats[key]
         result.check(
-            text, lg[key] > sm[key], f"{lg[key]:.3g} (large) vs {sm[key]:.3g} (small)",
-            "large > small",
+            f"the large-batch minimum is sharper (B={large} vs {small}, eps={s['eps']:g}, "
+            f"{st.where(s['space'])}; ratio, {pct} t interval over {st.seeds} seeds)",
+            s["verdict"] == "sharper",
+            f"{_interval_text(s['ratio'], s['ratio_lo'], s['ratio_hi'])} ({s['verdict']})",
+            "interval above 1",
         )  # fmt: skip
+    g = stats["gap_difference"]
     result.check(
-        "the large batch generalizes worse (larger train-test gap)", lg["gap"] > sm["gap"],
-        f"gap {lg['gap']:.3g} (large) vs {sm['gap']:.3g} (small)", "large > small",
+        f"the large batch generalizes worse (train-test accuracy gap, large - small, paired, "
+        f"{pct} interval)", g["lo"] > 0,
+        _interval_text(g["mean"], g["lo"], g["hi"]), "interval above 0",
     )  # fmt: skip
+    reached = all(all(per[k]["reached"]) for k in per)
     result.check(
-        "both runs reached the target training loss", reached, "yes" if reached else "no", "yes"
+        "every run reached the target training loss", reached, "yes" if reached else "no", "yes"
     )
 
 
-def _notes(st: _Setting) -> list[str]:
-    return [
-        f"Both batch sizes start from the same initialisation and stop at the same full-batch "
-        f"training loss ({st.target:g}); sharpness is Keskar's epsilon-sharpness of that loss "
-        f"(x100, relative to 1 + f), maximised by {st.starts} x {st.maxiter} L-BFGS-B "
-        f"iterations (from the minimum, then from random points of the box) in {st.where} "
-        f"(A: standard normal n x p) and in the full space (A = I). Means over {st.seeds} "
-        f"seed(s); `sharpness_std` is their standard deviation.",
+def _notes(st: _Setting, stats: dict[str, Any]) -> list[str]:
+    flagged = [
+        f"eps={s['eps']:g} in {st.where(s['space'])}: {s['verdict']} (ratio "
+        f"{_interval_text(s['ratio'], s['ratio_lo'], s['ratio_hi'])})"
+        for k in st.measures() if (s := stats[k])["verdict"] != "sharper"
+    ]  # fmt: skip
+    notes = [
+        f"Every batch size ({', '.join(map(str, st.batches))}) starts from the same "
+        f"initialisation and stops at the same full-batch training loss ({st.target:g}); "
+        f"sharpness is Keskar's epsilon-sharpness of that loss (x100, relative to 1 + f), "
+        f"maximised by {st.starts} x {st.maxiter} L-BFGS-B iterations (from the minimum, then "
+        f"from random points of the box) in the full space (A = I, the paper's table 3)"
+        + (f" and in {st.where('sub')} (A: standard normal n x p)" if st.p is not None else "")
+        + f". Means over {st.seeds} seed(s) with {100 * st.confidence:g} % t intervals; the "
+        "ratio to the smallest batch is paired by seed (the mean difference of log-sharpness, "
+        "exponentiated).",
         "The small batch's gradient noise keeps it out of narrow valleys: at equal training "
         "loss its minimum is flatter, and in Keskar et al.'s account that is why it "
         "generalizes better. Sharpness is not invariant to reparametrisation (Dinh et al., "
         "2017), so compare minima of the same network, as here.",
-        "The measure mixes two terms: f(x + d) - f(x) ~ g.d + d'Hd/2. The first grows like "
-        "eps, the second like eps²; training stops where the full-batch gradient g is small "
-        "but not zero, so at small boxes the first-order term dominates and the minima look "
-        "alike, while larger boxes see the curvature. Comparing the columns of two eps tells "
-        "which term speaks (ratio 2 for the gradient, 4 for the curvature when eps doubles).",
     ]
+    if flagged:
+        notes.append("Not sharper at every box size: " + "; ".join(flagged) + ".")
+    return notes
 
 
 @experiment(DEFAULTS, QUICK, CONSTRAINTS)
 def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> ExperimentResult:
-    """Small vs large batch on MNIST-1D (MLP): accuracy, generalization gap, sharpness.
+    """Batch sizes on MNIST-1D (a fully connected ReLU network): accuracy, generalization
+    gap, Keskar's epsilon-sharpness with intervals over seeds.
 
-    For each of ``seeds`` seeds, one initialisation is trained twice with the same optimizer
-    and learning rate, with ``small_batch`` examples per step and with ``large_batch``
-    (None or ``"full"``: the whole training set), each until its full-batch training loss is
-    <= ``target_loss``. Then :func:`epsilon_sharpness` at each ``eps`` in a random
-    ``subspace_dim``-dimensional subspace and in the full space, the interpolation between
-    the two minima and the loss along random directions are measured.
+    For each of ``seeds`` seeds, one initialisation is trained once per batch size of
+    ``batch_sizes`` with the same optimizer and learning rate, each until its full-batch
+    training loss is <= ``target_loss``. Then :func:`epsilon_sharpness` at each ``eps`` in the
+    full space and in a random ``subspace_dim``-dimensional subspace, the interpolation
+    between the smallest and the largest batch's minima and the loss along random directions
+    are measured.
 
     Args:
         quick: the small preset (:data:`QUICK`) instead of :data:`DEFAULTS`.
         seed: first seed (seeds ``seed .. seed + seeds - 1``).
         problem: a classification dataset (``mnist1d``).
         n_train: training examples used (the first ``n_train`` of the training split).
-        hidden: width of the MNIST-1D paper's MLP.
+        hidden: widths of the hidden layers (an int: one layer).
         optimizer: descentlab optimizer name.
-        lr: learning rate (shared by both batch sizes).
-        small_batch, large_batch: the batch sizes (large None/"full": full batch).
-        target_loss: the training loss both runs stop at.
+        lr: learning rate (shared by every batch size).
+        batch_sizes: strictly increasing batch sizes (at least 2; at most ``n_train``, which
+            is full-batch gradient descent).
+        target_loss: the training loss every run stops at.
         max_steps, eval_every: step limit per run, steps between checks of the loss.
         seeds: number of seeds.
         eps: box sizes of the sharpness (one or several).
         subspace_dim: ``p`` of the random subspace ("full"/0 skips the subspace measure).
         maxiter, starts: L-BFGS-B iterations per start, and starts (the first at the
             minimum, then random points of the box).
+        confidence: level of the t intervals over seeds.
         n_directions, radius: random directions of the perturbation curves, and their
             largest relative perturbation.
 
     Returns:
-        an :class:`ExperimentResult` with one row per batch size (means and standard
-        deviations over seeds) and the curves in ``data``.
+        an :class:`ExperimentResult` with one row per batch size (means over seeds), the
+        intervals in ``data["stats"]`` and the curves in ``data``.
     """
     st = _setting(o, v)
     rec = _Record(alphas=np.linspace(-0.5, 1.5, 41), ts=np.linspace(-st.radius, st.radius, 41))
@@ -725,14 +865,19 @@ def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> Expe
         for s in range(seed, seed + st.seeds):
             _seed(st, s, rec)
         seconds = elapsed()
-    columns, rows = _table(st, rec.per)
+    stats = _stats(st, rec.per)
+    columns, rows = _table(st, rec.per, stats)
     result = ExperimentResult(
         "sharpness", "Batch size and sharp minima (Keskar et al. 2017)", columns, rows
     )
-    _check(result, st, rec.per)
-    result.data = rec.data(st.main_key)
-    options = {**o, "n_train": st.n, "large_batch": st.large, "subspace_dim": st.p,
-               "eps": st.eps}  # fmt: skip
+    _check(result, st, rec.per, stats)
+    result.data = rec.data(stats)
+    n_params = sum(p.numel() for p in models.build(
+        "digits_mlp", input_shape=st.input_shape, n_outputs=st.n_outputs, hidden=st.hidden
+    ).parameters())  # fmt: skip
+    result.data["n_params"] = n_params
+    options = {**o, "n_train": st.n, "hidden": list(st.hidden), "batch_sizes": st.batches,
+               "subspace_dim": st.p, "eps": st.eps}  # fmt: skip
     return finish(
-        result, quick=quick, seed=seed, options=options, seconds=seconds, notes=_notes(st)
+        result, quick=quick, seed=seed, options=options, seconds=seconds, notes=_notes(st, stats)
     )
