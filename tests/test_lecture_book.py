@@ -323,6 +323,12 @@ def test_keskar_card_shows_a_reversal_and_its_verdict_follows_every_interval():
     r.data["stats"]["gap_difference"] = {"mean": 0.01, "lo": -0.02, "hi": 0.04}
     gap = next(c for c in G.keskar_evidence(r).checks if "generalizes worse" in c.text)
     assert gap.status == "not_reproduced"
+    # fewer than 5 seeds: a gap interval above 0 is still no "generalizes worse" verdict, and
+    # every card says that its verdict depends on the preset
+    few = G.keskar_evidence(_sharpness_result({1e-3: (2.6, 1.8, 3.7)}, seeds=3))
+    gap3 = next(c for c in few.checks if "generalizes worse" in c.text)
+    assert gap3.status == "not_reproduced" and "needs at least 5" in gap3.measured
+    assert any(n.startswith("Depends on the preset: measured with 3 seeds") for n in few.notes)
     # a middle batch sharper than the largest: the card says the sharpness is not monotone
     by = r.data["stats"]["sharp_full_0.001"]["by_batch"]
     by.insert(1, {**by[1], "batch": "mid 512", "batch_size": 512, "mean": 50.0})
