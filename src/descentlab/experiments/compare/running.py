@@ -352,6 +352,9 @@ class _Session:
         with this session's numbers."""
         assert self.store is not None and self.exp_id is not None
         store, exp_id = self.store, self.exp_id
+        # runs of an earlier, killed session whose processes were still exiting when this one
+        # opened the store (alive then, not yet zombies) are marked now that they are gone
+        mark_orphans(store, lambda name: name != EXPERIMENT)
         elapsed = time.perf_counter() - self.t0
         result = collect(
             self.plan, store, task=self.task, run_dir=self.run_dir, metric=self.meta.get("metric")
