@@ -12,3 +12,43 @@ def float64():
         yield
     finally:
         torch.set_default_dtype(old)
+
+
+#: the test that ran last in this process (named when SIGINT is found ignored after it)
+_LAST_TEST = ["(none)"]
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_kept(request):
+    """Every test leaves SIGINT's and SIGTERM's handlers as it found them: a handler left
+    changed (SIGINT ignored) is inherited by every later test of the process and by the
+    commands they start, which then cannot be interrupted (found by the whole suite: three
+    later tests of one worker process failed as if Ctrl-C did nothing). SIGINT found ignored
+    before a test (left by a fixture or by process-wide state outside any one test) is put
+    back to Python's default, with a warning naming the test that ran before."""
+    import signal
+    import threading
+    import warnings
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        warnings.warn(
+            f"SIGINT was ignored before {request.node.nodeid} (the test before it in this "
+            f"process: {_LAST_TEST[0]}); put back to Python's default",
+            stacklevel=1,
+        )
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    _LAST_TEST[0] = request.node.nodeid
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    after = {s: signal.getsignal(s) for s in before}
+    changed = [s.name for s in before if after[s] is not before[s]]
+    for s in before:
+        signal.signal(s, before[s])
+    # Ray's driver installs its own SIGTERM handler (ray.init, ray.cluster_utils): not ours
+    ray_term = getattr(after[signal.SIGTERM], "__qualname__", "").endswith("sigterm_handler")
+    if ray_term and "SIGTERM" in changed:
+        changed.remove("SIGTERM")
+    assert not changed, f"the test left the handler of {', '.join(changed)} changed"

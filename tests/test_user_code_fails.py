@@ -193,8 +193,16 @@ def test_resume_of_a_run_whose_config_is_not_a_mapping_is_one_line(tmp_path, cap
 def _program(here: Path, argv: list[str], env: dict[str, str]) -> tuple[int, str]:
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{here}", **env}
     proc = subprocess.run([sys.executable, "-m", "descentlab", *argv], cwd=here, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+                          capture_output=True, text=True, timeout=300,
+                          preexec_fn=_sigint_default)  # fmt: skip
     return proc.returncode, proc.stderr
+
+
+def _sigint_default() -> None:
+    """In the child before exec: SIGINT at its default, as a shell starts a command (an
+    ignored SIGINT would be inherited, and the program could not tell a Ctrl-C from user
+    code raising KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.slow
@@ -227,7 +235,7 @@ def test_ctrl_c_while_the_command_starts_is_one_line(tmp_path):
             str(tmp_path / "runs")]  # fmt: skip
     for delay in (0.3, 0.8):
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)  # fmt: skip
+                                text=True, preexec_fn=_sigint_default)  # fmt: skip
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=120)
