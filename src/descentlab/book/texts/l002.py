@@ -235,8 +235,9 @@ Their argument: SGD's noise, larger at small batches, kicks the iterate out of n
 basins, and flat basins are more robust to the shift between training and test loss. The
 effect depends on the setting: a tuned learning rate that grows with the batch closes much
 of the gap, and sharpness depends on the parameterization. The book's card measures it on a
-small fully connected network trained on MNIST-1D with four batch sizes and five seeds, every
-run stopped at the same training loss, at the paper's two box sizes; it puts the ratio of the
+small fully connected network trained on MNIST-1D (the full build: four batch sizes, five
+seeds, the paper's two box sizes; the quick build: two batch sizes, two seeds, one box), every
+run stopped at the same training loss; it puts the ratio of the
 largest to the smallest batch's sharpness, with its interval, beside the paper's (F1 on
 MNIST: 1.23 against 205.14, about 167x), and marks any box size where the ratio is not above
 1.""",
