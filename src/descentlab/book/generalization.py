@@ -125,9 +125,10 @@ def generalizes_better(ctx: Context, method: str, text: str) -> Evidence:
         )
     cfg = r.config
     hidden = cfg.get("hidden")
+    widths = "x".join(map(str, hidden)) if isinstance(hidden, list | tuple) else hidden
     notes.append(
         f"Depends on the preset: measured with the {'quick' if ctx.quick else 'full'} setting "
-        f"(an MLP of {hidden} hidden units, {cfg.get('steps')} steps at lr {cfg.get('lr')}, "
+        f"(an MLP of {widths} hidden units, {cfg.get('steps')} steps at lr {cfg.get('lr')}, "
         f"{n} seeds, {cfg.get('n_train')} training digits). The quick and the full builds "
         "train networks of different width for different lengths, and several of these "
         "'generalizes better' verdicts differ between them (the book's guide lists which)."
