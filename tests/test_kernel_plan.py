@@ -85,3 +85,56 @@ def test_c_and_triton_programs_have_the_same_coefficients(name):
     t_rows = _table(t_plan, opt, hyper, steps)
     assert c_rows == t_rows
     assert len(keep) == len(t_plan.coefs)
+
+
+#: (chain, fold_lr, final allowed) -> (the body's rule names, the end, the decay's name or None)
+WALKS = [
+    (lambda: optim.Adam([torch.zeros(1)]).rule, True, True, (["scale_by_adam"], "final", None)),
+    (
+        lambda: optim.AdamW([torch.zeros(1)], weight_decay=0.1).rule,
+        True,
+        True,
+        (["scale_by_adam"], "final", "add_decayed_weights"),
+    ),
+    # a tensor lr or a sparse step takes no final form: the lr is folded in
+    (
+        lambda: optim.Adam([torch.zeros(1)]).rule,
+        True,
+        False,
+        (["maximize", "add_l2", "scale_by_adam", "add_decayed_weights"], "fold", None),
+    ),
+    (
+        lambda: optim.SGD([torch.zeros(1)], lr=0.1).rule,
+        True,
+        True,
+        (["maximize", "add_l2", "trace"], "fold", None),
+    ),
+    (
+        lambda: optim.chain(optim.trace(momentum=0.9), optim.scale_by_lr(0.1)),
+        False,
+        True,
+        (["trace", "scale_by_lr"], "add", None),
+    ),
+    (lambda: optim.chain(optim.scale_by_rms()), True, True, (["scale_by_rms"], "add", None)),
+    # RMSprop's final form: torch's p.addcdiv_(g, d, value=-lr)
+    (
+        lambda: optim.chain(optim.scale_by_rms(), optim.scale_by_lr(0.1)),
+        False,
+        True,
+        (["scale_by_rms"], "final", None),
+    ),
+]
+
+
+@pytest.mark.parametrize(("make", "fold", "final", "expected"), WALKS)
+def test_every_backend_walks_a_chain_the_one_way(make, fold, final, expected):
+    """Chain.walk is where the eager step, the C program and the Triton program learn which
+    rules run and how the parameter is updated (a final form in torch's order, a folded
+    learning rate, or p + u)."""
+    chain = make()
+    walk = chain.walk(chain.defaults, fold, final)
+    body, end, decay = expected
+    assert [r.name for r in walk.body][-len(body) :] == body
+    assert walk.end == end
+    assert (walk.decay.name if walk.decay else None) == decay
+    assert (walk.lr is chain.rules[-1]) == (end != "add")

@@ -26,6 +26,7 @@ import copy
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -42,6 +43,7 @@ __all__ = [
     "Owned",
     "PerTensorRule",
     "Rule",
+    "Walk",
     "Workspace",
     "chain",
     "scratch",
@@ -610,6 +612,20 @@ class PerTensorRule(Rule):
         """Tensor ``i``'s update at step ``t``, reading and writing ``state[key][i]``."""
 
 
+@dataclass(frozen=True)
+class Walk:
+    """A chain's step as every backend runs it (:meth:`Chain.walk`): the ``body`` rules'
+    updates in order, then the parameter update ``end``: ``"final"`` -- the last body rule's
+    final form, after the decoupled ``decay`` (or None), at ``lr``'s learning rate;
+    ``"fold"`` -- ``p + (-lr) * u``, ``lr`` the chain's final ``scale_by_lr``; ``"add"`` --
+    ``p + u``."""
+
+    body: tuple[Rule, ...]
+    end: str
+    decay: Rule | None = None
+    lr: Rule | None = None
+
+
 class Chain(Rule):
     """Rules applied left to right: each one's updates are the next one's gradients."""
 
@@ -709,6 +725,22 @@ class Chain(Rule):
 
     def fuse(self, b: Any, hyper: Hyper) -> bool:
         return all(r.fuse(b, hyper) for r in self._rules)
+
+    def walk(self, hyper: Hyper, fold_lr: bool, final: bool = True) -> Walk:
+        """How every backend runs this chain at ``hyper``'s structure (the eager step, the
+        fused C and the Triton program all take this one walk): the rules whose update the
+        step computes, then how the parameter is updated -- a final form in torch's order
+        where :meth:`final_plan` finds one (``final``: the step may take it: Python
+        hyperparameters, dense gradients), else ``p + (-lr) * u`` with a plain final
+        ``scale_by_lr`` folded in (``fold_lr``), else ``p + u``."""
+        rules = self._rules
+        plan = self.final_plan(hyper) if final else None
+        if plan is not None:
+            k, decay = plan
+            return Walk(rules[: k + 1], "final", decay, rules[-1])
+        if fold_lr and type(rules[-1]).__name__ == "scale_by_lr":
+            return Walk(rules[:-1], "fold", None, rules[-1])
+        return Walk(rules, "add")
 
     def final_plan(self, hyper: Hyper) -> tuple[int, Rule | None] | None:
         """Where the chain ends in ``core -> [add_decayed_weights] -> scale_by_lr`` (rules

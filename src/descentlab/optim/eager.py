@@ -44,10 +44,11 @@ class EagerPath:
         grads: list[Tensor],
         state: State,
         hyper: Mapping[str, Any],
-        final: tuple[int, Rule | None] | None,
+        final: bool,
         chunk_elements: int,
     ) -> None:
-        """One group's update, chunk by chunk (``final``: the chain's final plan, or None);
+        """One group's update, chunk by chunk (``final``: the step may take the chain's final
+        form, :meth:`~descentlab.optim.Chain.walk`);
         a differentiable step updates the whole group, reading the parameters through copies
         (the in-place update at the end overwrites no tensor autograd saved)."""
         if self.differentiable:
@@ -81,7 +82,7 @@ class EagerPath:
         ws: Workspace,
         a: int,
         b: int,
-        final: tuple[int, Rule | None] | None = None,
+        final: bool = False,
     ) -> None:
         """Update parameters ``a:b`` of the group (their gradients and state)."""
         whole = a == 0 and b == len(params)
@@ -104,14 +105,15 @@ class EagerPath:
         grads: list[Tensor],
         state: State,
         hyper: Mapping[str, Any],
-        final: tuple[int, Rule | None] | None,
+        final: bool,
         reads: list[Tensor] | None = None,
     ) -> State:
-        """The chain's update of ``params``: in :meth:`Chain.final_plan`'s order where
-        ``final`` is given (Python hyperparameters only), else ``p + (-lr) * u`` with a plain
-        final learning rate folded in, else ``p + u``. The rules before the parameter update
-        read the parameters as ``reads`` (default: ``params``); returns the state."""
-        rules, reads = self.rule.rules, params if reads is None else reads
+        """The chain's update of ``params``, as :meth:`~descentlab.optim.Chain.walk` says
+        (``final``: the walk may end in a final form -- Python hyperparameters only; a plain
+        final learning rate is folded in where it is a number). The rules before the
+        parameter update read the parameters as ``reads`` (default: ``params``); returns the
+        state."""
+        reads = params if reads is None else reads
         lr = hyper.get("lr")
         if (
             isinstance(lr, Tensor)
@@ -119,21 +121,20 @@ class EagerPath:
             and not (self.differentiable and lr.requires_grad)
         ):
             lr = lr.item()
+        walk = self.rule.walk(hyper, self.fold_lr and isinstance(lr, int | float), final)
         g: list[Tensor] = list(grads)
-        if final is not None:
-            k, decay = final
-            for r in rules[:k]:
-                g, state = self._update(r, g, state, reads, hyper)
-            lrs = final_lrs(rules[-1], decay, params, state, hyper)
-            if self.emitter is not None and isinstance(rules[k], FormRule):
-                rules[k].apply_final(g, state, params, hyper, lrs, self.emitter)
-            else:
-                rules[k].apply_final(g, state, params, hyper, lrs)
-            return state
-        fold = self.fold_lr and isinstance(lr, int | float)
-        for r in rules[:-1] if fold else rules:
+        body = walk.body[:-1] if walk.end == "final" else walk.body
+        for r in body:
             g, state = self._update(r, g, state, reads, hyper)
-        torch._foreach_add_(params, g, **({"alpha": -lr} if fold else {}))
+        if walk.end == "final":
+            core = walk.body[-1]
+            lrs = final_lrs(walk.lr, walk.decay, params, state, hyper)  # type: ignore[arg-type]
+            if self.emitter is not None and isinstance(core, FormRule):
+                core.apply_final(g, state, params, hyper, lrs, self.emitter)
+            else:
+                core.apply_final(g, state, params, hyper, lrs)
+            return state
+        torch._foreach_add_(params, g, **({"alpha": -lr} if walk.end == "fold" else {}))
         return state
 
     def _update(self, r: Rule, g, state, params, hyper) -> tuple[list[Tensor], State]:

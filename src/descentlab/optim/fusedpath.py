@@ -205,24 +205,19 @@ class FusedPath:
         """The chain's per-element code for this structure, with a final plain learning rate
         folded into the update as coefficient ``neglr``; None where some rule has no fused
         form."""
-        rules = opt.rule.rules
+        walk = opt.rule.walk(hyper, self.fold_lr)
         builder = _fused.FusedBuilder(hyper=hyper)
-        final = opt.rule.final_plan(hyper)
-        if final is not None:  # the parameter update in torch's operation order
-            k, decay = final
-            if not all(r.fuse(builder, hyper) for r in rules[: k + 1]):
-                return None
+        if not all(r.fuse(builder, hyper) for r in walk.body):
+            return None
+        if walk.end == "final":  # the parameter update in torch's operation order
             assert builder.final_form is not None and builder.final_form[0] == builder.u
             p = "p"
-            if decay is not None:  # torch: p.mul_(1 - lr * weight_decay) first
+            if walk.decay is not None:  # torch: p.mul_(1 - lr * weight_decay) first
                 c = builder.coef("final_decay", decayed, uses=("lr", "weight_decay"))
                 p = f"(p * {c})"
-            lr_rule = rules[-1]
-            builder.final = builder.final_form[1](builder, p, lr_rule.step_lr, lr_rule.lr_uses)
-            return builder
-        if not all(r.fuse(builder, hyper) for r in (rules[:-1] if self.fold_lr else rules)):
-            return None
-        if self.fold_lr:
+            lr = walk.lr
+            builder.final = builder.final_form[1](builder, p, lr.step_lr, lr.lr_uses)
+        elif walk.end == "fold":
             builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
         return builder
 

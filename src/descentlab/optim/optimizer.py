@@ -611,7 +611,7 @@ class Optimizer(torch.optim.Optimizer):
         gi, params = s.gi, s.params
         sts = self._states.of(self, gi, s.owners or params)
         init_new(self.rule, s.owners or params, sts)
-        values = self._states.advance(gi, [st["step"] for st in sts])
+        values = self._states.advance(gi, sts)
         for plan, idx in s.parts:
             if idx is None:
                 self._update_part(s, plan, params, s.grads, sts, values, s.owners)

@@ -368,18 +368,14 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool, stored: bool =
     tensors)."""
     _refuse_batched(hyper)
     rules = list(rule.rules)
-    prog = Program()
-    u = prog.array("g")
-    final = rule.final_plan(hyper)
-    if final is not None and not isinstance(rules[final[0]], FormRule):
-        final = None
-    fold = fold_lr and rules and type(rules[-1]).__name__ == "scale_by_lr"
-    body = rules[: final[0] + 1] if final else rules[:-1] if fold else rules
     for r in rules:
         if not isinstance(r, FormRule):
             raise Unsupported(f"{r.name} has no form")
+    walk = rule.walk(hyper, fold_lr)
+    prog = Program()
+    u = prog.array("g")
     em = None
-    for k, r in enumerate(body):
+    for k, r in enumerate(walk.body):
         form = r.built(hyper)
         prefix = f"{k}:{r.name}"
         if stored and r.state_format is not None:
@@ -388,15 +384,15 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool, stored: bool =
             em = TritonEmitter(prog, u, prefix)
         u = em.run(form)
     p = prog.array("p")
-    if final:  # the rule's own parameter update, after torch's p.mul_(1 - lr * wd)
+    if walk.end == "final":  # the rule's own parameter update, after p.mul_(1 - lr * wd)
         assert em is not None
-        if final[1] is not None:
+        if walk.decay is not None:
             p = prog.let(f"{p} * {prog.coef('final.decay', Coef('decay', decayed, ()))}")
-        em.p, em.lr_fn = p, rules[-1].step_lr  # type: ignore[attr-defined]
+        em.p, em.lr_fn = p, walk.lr.step_lr  # type: ignore[attr-defined,union-attr]
         new_p = em.final(form)
-    elif fold:
-        neg_lr = rules[-1].built(hyper).coefs["lr"]  # type: ignore[attr-defined]
-        c = prog.coef(f"{len(rules) - 1}:{rules[-1].name}.lr", neg_lr)
+    elif walk.end == "fold":
+        neg_lr = walk.lr.built(hyper).coefs["lr"]  # type: ignore[union-attr]
+        c = prog.coef(f"{len(rules) - 1}:{walk.lr.name}.lr", neg_lr)  # type: ignore[union-attr]
         new_p = prog.let(f"tl.fma({u}, {c}, {p})")
     else:
         new_p = prog.let(f"{p} + {u}")
