@@ -1,5 +1,5 @@
-"""Per-tensor numbers in torch's state layout (a 0-dim tensor per parameter: NAdam's running
-product, ASGD's rates, Schedule-Free's sums) made at once as one column
+"""Per-tensor numbers in torch's state layout (a 0-dim tensor per parameter: the step counters,
+NAdam's running product, ASGD's rates, Schedule-Free's sums) made at once as one column
 (``base.number_column``) are read and written with one operation; the result is what the
 per-tensor torch operations give, bit for bit, and an entry that no longer belongs to the
 column (replaced, loaded) sends the call down the per-tensor path."""
@@ -73,11 +73,13 @@ def test_a_set_of_one_value_for_every_tensor_is_each_tensors_copy():
     assert [float(t) for t in col] == [float(t) for t in ref]
 
 
-#: (optimizer, its per-tensor numbers)
+#: (optimizer, its per-tensor numbers): the step counters are per-tensor numbers as any other
+#: (one representation: a column of 0-dim views, state.column)
 NUMBERS = [
-    (optim.NAdam, ["mu_product"]),
-    (optim.ASGD, ["eta", "mu"]),
-    (optim.ScheduleFreeAdamW, ["weight_sum", "lr_max"]),
+    (optim.NAdam, ["step", "mu_product"]),
+    (optim.ASGD, ["step", "eta", "mu"]),
+    (optim.ScheduleFreeAdamW, ["step", "weight_sum", "lr_max"]),
+    (optim.Adam, ["step"]),
 ]
 
 

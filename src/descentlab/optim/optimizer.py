@@ -660,8 +660,7 @@ class Optimizer(torch.optim.Optimizer):
         else:
             # torch's sparse path adds lr * update: the general p + (-lr) * u order
             plain = self._hyper.plain.get(gi) and not s.sparse
-            final = self.rule.final_plan(hyper) if plain else None
-            self._eager.run(gi, params, grads, state, hyper, final, self.chunk_elements)
+            self._eager.run(gi, params, grads, state, hyper, bool(plain), self.chunk_elements)
         scatter(params, state, sts, owners)
 
     # ------------------------------------------------------------------ fused backend

@@ -13,6 +13,7 @@ import itertools
 from collections import defaultdict
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -23,6 +24,7 @@ __all__ = [
     "TrackedState",
     "as_complex",
     "as_real",
+    "column",
     "column_numbers",
     "gather",
     "init_new",
@@ -141,23 +143,41 @@ def init_new(rule: Rule, params: list[Tensor], sts: list[dict]) -> None:
 
 
 def column_numbers(sts: list[dict]) -> None:
-    """The per-tensor numbers of these state dicts (0-dim float state other than ``step``:
-    NAdam's product, ASGD's rates...) laid out as one column each
-    (:func:`~descentlab.optim.base.number_column`), values and dtypes unchanged, where they
-    are separate tensors: loaded, or made for a parameter after the others."""
+    """Every per-tensor number of these state dicts (0-dim float state: the step counters,
+    NAdam's product, ASGD's rates...) laid out as one column each (:func:`column`), where
+    they are separate tensors: loaded, or made for a parameter after the others."""
     if not sts or not all(sts):
         return
     for key, first in sts[0].items():
-        if key == "step" or not isinstance(first, Tensor):
-            continue
-        col = [st.get(key) for st in sts]
-        if all(
-            isinstance(v, Tensor) and v.ndim == 0 and v.device.type == "cpu"
-            and v.dtype == first.dtype and v.is_floating_point() and not v.requires_grad
-            for v in col
-        ) and as_column(col) is None:  # fmt: skip
-            for st, v in zip(sts, torch.stack(col).unbind(0), strict=True):
-                st[key] = v
+        if isinstance(first, Tensor) and first.ndim == 0:
+            column(sts, key)
+
+
+def column(sts: list[dict], key: str) -> np.ndarray | None:
+    """Entry ``key`` of the state dicts ``sts`` -- a number per parameter, torch's layout: a
+    0-dim tensor each -- as one column: the entries become consecutive elements of one CPU
+    tensor (:func:`~descentlab.optim.base.number_column`), values and dtypes unchanged, so
+    that a step reads or writes them all at once through the NumPy view returned. None where
+    they cannot be one column (not all 0-dim float CPU tensors of one dtype, or one needs
+    its gradient): then each is read and written alone. The one representation of
+    per-tensor numbers: the step counters, the rules' products and rates."""
+    col = [st.get(key) for st in sts]
+    if not col or not all(isinstance(v, Tensor) for v in col):
+        return None
+    arr = as_column(col)
+    if arr is not None:
+        return arr
+    first = col[0]
+    if not all(
+        v.ndim == 0 and v.device.type == "cpu" and v.dtype == first.dtype
+        and v.is_floating_point() and not v.requires_grad
+        for v in col
+    ):  # fmt: skip
+        return None
+    views = torch.stack(col).unbind(0)
+    for st, v in zip(sts, views, strict=True):
+        st[key] = v
+    return as_column(list(views))
 
 
 class GroupStates:
@@ -166,7 +186,8 @@ class GroupStates:
 
     def __init__(self) -> None:
         self.sts: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
-        self.step_bases: dict[int, tuple[Any, list[Tensor], list[int]]] = {}
+        #: per group: the NumPy view of its step counters' column and the counters' ids
+        self.step_bases: dict[int, tuple[Any, list[int]]] = {}
 
     def of(self, owner: Any, gi: int, params: list[Tensor]) -> list[dict]:
         """The state dicts of ``params`` (cached while neither the parameters nor
@@ -196,28 +217,24 @@ class GroupStates:
             return cached[3]
         return None if cached_only else [state.get(p) or {} for p in params]
 
-    def advance(self, gi: int, steps: list[Tensor]) -> list[float]:
-        """Add 1 to every parameter's step counter; returns the new counts.
+    def advance(self, gi: int, sts: list[dict]) -> list[float]:
+        """Add 1 to the step counter of each of ``sts`` (the state dicts of the group's
+        parameters with gradients, in order); returns the new counts.
 
-        The counters stay one 0-dim tensor per parameter (torch's ``state_dict`` layout), but
-        as views into one tensor per group, so a step increments them all with one operation
-        instead of one per parameter. Counters that arrive otherwise (a fresh parameter, a
-        loaded state dict) are rebased onto a new shared tensor once. ``steps`` are the
-        counters of the group's parameters with gradients, in order.
+        The counters stay one 0-dim tensor per parameter (torch's ``state_dict`` layout), laid
+        out as one column (:func:`column`, as every per-tensor number), so a step increments
+        them all at once through NumPy's view of it (a microsecond; a torch op on a
+        20-element tensor costs several). Counters that arrive otherwise (a fresh parameter,
+        a loaded state dict) are laid out again once.
         """
         cached = self.step_bases.get(gi)
-        if cached is None or cached[2] != list(map(id, steps)):
-            if len({s.dtype for s in steps}) != 1 or any(s.ndim for s in steps):
+        if cached is None or cached[1] != [id(st["step"]) for st in sts]:
+            counts = column(sts, "step")
+            if counts is None:
+                steps = [st["step"] for st in sts]
                 torch._foreach_add_(steps, 1)
                 return [float(s) for s in steps]
-            base = torch.stack([s.detach() for s in steps])
-            views = list(base.unbind(0))
-            for st, v in zip(self.sts[gi][3], views, strict=True):
-                st["step"] = v
-            # a NumPy view of the counters: incrementing through it costs a microsecond,
-            # a torch op on a 20-element tensor several
-            cached = (base.numpy(), views, list(map(id, views)))
-            self.step_bases[gi] = cached
+            cached = self.step_bases[gi] = (counts, [id(st["step"]) for st in sts])
         counts = cached[0]
         counts += 1
         return counts.tolist()
