@@ -1,8 +1,12 @@
-"""The Adam/RMSprop/Adagrad parts of the optimizers written as torch code -- Muon's AdamW
-fallback, Shampoo's grafting and SOAP's Adam in the eigenbasis -- against the rules' forms,
-evaluated in float64 from the primitives' definitions (:func:`descentlab.optim.form.reference`),
-step by step from the same state (issue 49, item 3): their math is the forms' math, so a
-change of either is caught here."""
+"""The Adam/RMSprop/Adagrad parts of the optimizers that are not elementwise, against the
+rules' forms evaluated in float64 from the primitives' definitions
+(:func:`descentlab.optim.form.reference`), step by step from the same state (issue 49, item 3).
+Muon's AdamW fallback and Shampoo's grafting run the forms themselves (``scale_by_adam``,
+``scale_by_rms``, ``scale_by_adagrad``): these tests check what surrounds them (the decay, the
+hyperparameters passed, the state kept). SOAP's Adam in the eigenbasis is torch code -- its
+first moment is kept in the parameter's basis and its second is updated with the projected
+gradient's square, which one form's single ``g`` cannot state -- so its math is checked
+against Adam's form here, with an identity basis and with refreshed ones."""
 
 from __future__ import annotations
 
@@ -102,3 +106,36 @@ def test_soaps_adam_in_the_eigenbasis_is_the_adam_form():
         torch.testing.assert_close(before - p.detach(), u, **TOL)
         torch.testing.assert_close(opt.state[p]["exp_avg"], state["exp_avg"], **TOL)
         torch.testing.assert_close(opt.state[p]["exp_avg_sq"], state["exp_avg_sq"], **TOL)
+
+
+def test_soaps_adam_in_a_refreshed_eigenbasis_is_the_adam_form():
+    """A matrix, its bases refreshed every 3 steps: SOAP's step is Adam's form in the
+    eigenbasis -- run on the projected gradient :math:`Q_L^\\top G Q_R` from the rotated
+    first moment :math:`Q_L^\\top M Q_R` (a rotation commutes with m's lerp) and V, at
+    eps / sqrt(1 - b2^s), then rotated back. SOAP keeps M in the parameter's basis and
+    updates V with the projected gradient's square, so its moments stay torch code; this
+    checks them step by step from SOAP's own state and bases."""
+    b1, b2, eps = 0.9, 0.95, 1e-8
+    gen = torch.Generator().manual_seed(4)
+    p = torch.nn.Parameter(torch.randn(6, 4, generator=gen, dtype=torch.float64))
+    opt = optim.SOAP([p], lr=1.0, betas=(b1, b2), eps=eps, weight_decay=0.0,
+                     precondition_frequency=3, fused=False)  # fmt: skip
+    adam = optim.scale_by_adam()
+    for t in range(1, STEPS + 1):
+        g = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+        st = opt.state[p]
+        if t > 1:  # the bases and moments this step starts from
+            ql, qr = (q.clone() for q in st["soap_bases"])
+            state = {"exp_avg": ql.T @ st["exp_avg"] @ qr, "exp_avg_sq": st["exp_avg_sq"].clone()}
+        before = p.detach().clone()
+        p.grad = g.clone()
+        opt.step()
+        if t == 1:
+            continue
+        s = t - 1
+        form, hyper = _form(adam, betas=(b1, b2), eps=eps / (1 - b2**s) ** 0.5)
+        u = FM.reference(form, ql.T @ g @ qr, ql.T @ before @ qr, state, hyper, s)
+        torch.testing.assert_close(before - p.detach(), ql @ u @ qr.T, **TOL)
+        torch.testing.assert_close(st["exp_avg"], ql @ state["exp_avg"] @ qr.T, **TOL)
+        if s % 3:  # (a refresh reorders V with the new basis)
+            torch.testing.assert_close(st["exp_avg_sq"], state["exp_avg_sq"], **TOL)

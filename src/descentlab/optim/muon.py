@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .adam import scale_by_adam
 from .base import HyperparameterTypeError, Rule, arguments, chain, is_batched, step_values
 from .hyperspec import Choice, Flag, Integer, Items, Pair, Real, Relation, declare
 from .records import OptimizerRecord
@@ -117,7 +118,9 @@ class scale_by_muon(Rule):
     updates the parameters itself in torch's operation order (``has_final``: ``p.mul_(1 -
     lr * wd)``, then ``p.add_(O, alpha=-lr * s)``; AdamW's ``p.addcdiv_``), so float32 runs
     round as torch's do -- through a bfloat16 iteration, where one ulp of difference would
-    grow. See the module notes for the math."""
+    grow. The AdamW fallback is :class:`~descentlab.optim.scale_by_adam`'s form, run eagerly
+    over the group's other tensors at once (its final form, after the decoupled decay). See
+    the module notes for the math."""
 
     name = "scale_by_muon"
     role = "direction + adaptive rate"
@@ -181,38 +184,38 @@ class scale_by_muon(Rule):
 
     def update(self, grads, state, params, hyper):
         """The direction ``u`` with ``-lr * u`` the step (the optimizer's general path)."""
-        out = []
+        out: list[Tensor | None] = [None] * len(params)
         lr = float(hyper["lr"])
-        for i, (p, g, t) in enumerate(self._items(grads, state, params)):
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if p.dim() == 2:
                 x = self._orthogonal(g, state["momentum_buffer"][i], hyper)
                 u = x.to(p.dtype).mul_(_shape_scale(hyper["adjust_lr_fn"], p.shape))
-                u.add_(p, alpha=float(hyper["weight_decay"]))
-            else:
-                m, denom, step = self._adam(g, state, i, t, hyper)
-                u = (m / denom).mul_(step / lr if lr else 0.0)
-                u.add_(p, alpha=_adamw_lr(hyper) * float(hyper["adamw_weight_decay"]) / lr
-                       if lr else 0.0)  # fmt: skip
-            out.append(u)
+                out[i] = u.add_(p, alpha=float(hyper["weight_decay"]))
+        rest = _Fallback(grads, state, params, hyper)
+        if rest.index:  # Adam's update (m / d) / bc1, at the fallback's rate, and its decay
+            u, _ = _ADAM.update(rest.grads, rest.state, rest.params, rest.hyper)
+            alr = _adamw_lr(hyper)
+            torch._foreach_mul_(u, alr / lr if lr else 0.0)
+            wd = alr * float(hyper["adamw_weight_decay"]) / lr if lr else 0.0
+            torch._foreach_add_(u, rest.params, alpha=wd)
+            for i, ui in zip(rest.index, u, strict=True):
+                out[i] = ui
         return out, state
 
     def apply_final(self, grads, state, params, hyper, lrs):
         lr = float(hyper["lr"])
-        for i, (p, g, t) in enumerate(self._items(grads, state, params)):
+        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
             if p.dim() == 2:
                 x = self._orthogonal(g, state["momentum_buffer"][i], hyper)
                 p.mul_(1 - lr * float(hyper["weight_decay"]))
                 p.add_(x, alpha=-lr * _shape_scale(hyper["adjust_lr_fn"], p.shape))
-            else:
-                wd = float(hyper["adamw_weight_decay"])
-                if wd != 0:
-                    p.mul_(1 - _adamw_lr(hyper) * wd)
-                m, denom, step = self._adam(g, state, i, t, hyper)
-                p.addcdiv_(m, denom, value=-step)
-
-    @staticmethod
-    def _items(grads, state, params):
-        return zip(params, grads, step_values(state, len(params)), strict=True)
+        rest = _Fallback(grads, state, params, hyper)
+        if rest.index:  # AdamW: the decay, then Adam's final form (torch's p.addcdiv_)
+            alr, wd = _adamw_lr(hyper), float(hyper["adamw_weight_decay"])
+            if wd != 0:
+                torch._foreach_mul_(rest.params, 1 - alr * wd)
+            _ADAM.apply_final(rest.grads, rest.state, rest.params, rest.hyper,
+                              [alr] * len(rest.index))  # fmt: skip
 
     @staticmethod
     def _orthogonal(g: Tensor, buf: Tensor, hyper: Any) -> Tensor:
@@ -228,15 +231,28 @@ class scale_by_muon(Rule):
             None if dtype is None else getattr(torch, dtype),
         )
 
-    @staticmethod
-    def _adam(g: Tensor, state: Any, i: int, t: float, hyper: Any) -> tuple[Tensor, Tensor, float]:
-        """AdamW's moments in torch's order: (m, sqrt(v) / sqrt(1 - b2^t) + eps, step size)."""
-        b1, b2 = (float(b) for b in hyper["adamw_betas"])
-        m, v = state["exp_avg"][i], state["exp_avg_sq"][i]
-        m.lerp_(g, 1 - b1)
-        v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        denom = (v.sqrt() / (1 - b2**t) ** 0.5).add_(float(hyper["adamw_eps"]))
-        return m, denom, _adamw_lr(hyper) / (1 - b1**t)
+
+#: the fallback's math: Adam's form (:class:`~descentlab.optim.scale_by_adam`), run eagerly
+#: (its ``update``, or its final form) over the tensors that are not matrices, at once
+_ADAM = scale_by_adam()
+
+
+class _Fallback:
+    """The tensors of a group that take the AdamW fallback (those that are not matrices):
+    their indices, parameters, gradients and state, and Adam's hyperparameters from the
+    group's ``adamw_*`` ones."""
+
+    def __init__(self, grads: list[Tensor], state: Any, params: list[Tensor], hyper: Any):
+        self.index = [i for i, p in enumerate(params) if p.dim() != 2]
+        if not self.index:
+            return
+        pick = lambda xs: [xs[i] for i in self.index]  # noqa: E731
+        self.params, self.grads = pick(params), pick(grads)
+        self.state = {k: pick(state[k]) for k in ("exp_avg", "exp_avg_sq")}
+        self.state["_step_values"] = pick(step_values(state, len(params)))
+        if "_workspace" in state:
+            self.state["_workspace"] = state["_workspace"]
+        self.hyper = {**_ADAM.defaults, "betas": hyper["adamw_betas"], "eps": hyper["adamw_eps"]}
 
 
 def _adamw_lr(hyper: Any) -> float:

@@ -31,7 +31,8 @@ Distributed Shampoo Optimizer"):
   (:math:`g / (\sqrt{\sum g^2} + \epsilon_g)`), ``"rmsprop"`` (:math:`g / (\sqrt{v} +
   \epsilon_g)`, :math:`v` the :math:`\beta_2`-average of :math:`g^2`), ``"adam"`` (RMSProp's,
   :math:`v` bias-corrected), or ``"none"``: :math:`S \leftarrow S\, \lVert A\rVert /
-  (\lVert S\rVert + 10^{-16})`;
+  (\lVert S\rVert + 10^{-16})`; :math:`A` is the step of the rule's form
+  (``scale_by_adagrad``, ``scale_by_rms``, ``scale_by_adam`` at :math:`\beta_1 = 0`);
 - **start**: before step ``start_preconditioning_step`` the update is the grafted method's
   own (:math:`A`, with its own momentum); tensors without statistics (vectors when
   ``precondition_1d`` is false) always take it;
@@ -56,7 +57,10 @@ from torch.nn import functional as F
 
 from descentlab.constraints import invalid
 
+from .adam import scale_by_adam
+from .adaptive import scale_by_adagrad, scale_by_rms
 from .base import PerTensorRule, arguments, chain
+from .form import FormRule
 from .hyperspec import Choice, Flag, Integer, Pair, Real, Relation, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
@@ -184,6 +188,16 @@ def _state_dtype(p: Tensor) -> torch.dtype:
     return torch.float64 if p.dtype == torch.float64 else torch.float32
 
 
+#: each grafting's rule, whose form is its step (run eagerly by ``_graft``): the state entry
+#: kept as ``graft_sq`` and the rule's hyperparameters from Shampoo's beta2. Adam's grafting
+#: is Adam's form at beta1 = 0 (Shampoo's own momentum follows it, as Distributed Shampoo's).
+_GRAFTED: dict[str, tuple[FormRule, str, Any]] = {
+    "adagrad": (scale_by_adagrad(), "sum", lambda b2: {}),
+    "rmsprop": (scale_by_rms(), "square_avg", lambda b2: {"alpha": b2}),
+    "adam": (scale_by_adam(), "exp_avg_sq", lambda b2: {"betas": (0.0, b2)}),
+}
+
+
 class scale_by_shampoo(PerTensorRule):
     r"""Shampoo's direction, grafted and with momentum (see the module notes for the math);
     chain it before ``add_decayed_weights`` and ``scale_by_lr``.
@@ -262,7 +276,7 @@ class scale_by_shampoo(PerTensorRule):
 
     def direction(self, i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
         b1 = float(hyper["betas"][0])
-        graft = self._graft(i, g, state, hyper, t)
+        graft = self._graft(i, g, p, state, hyper, t)
         layout = self.layout(p, hyper)
         if layout is None:
             s = graft.clone()
@@ -281,21 +295,22 @@ class scale_by_shampoo(PerTensorRule):
         return m.mul(b1).add_(now) if hyper["nesterov"] else m.clone()
 
     @staticmethod
-    def _graft(i: int, g: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
+    def _graft(i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
+        """The grafted method's step: its rule's form run eagerly on this one tensor, its
+        average of g^2 kept in ``graft_sq`` (:data:`_GRAFTED`)."""
         kind = hyper["grafting"]
         if kind in ("none", "sgd"):
             return g
-        b2, eps = float(hyper["betas"][1]), float(hyper["graft_eps"])
+        rule, key, hyper_of = _GRAFTED[kind]
         sq = state["graft_sq"]
         if sq[i] is None:
             sq[i] = torch.zeros_like(g)
-        if kind == "adagrad":
-            sq[i].addcmul_(g, g)
-            return g.div(sq[i].sqrt().add_(eps))
-        sq[i].mul_(b2).addcmul_(g, g, value=1 - b2)
-        if kind == "rmsprop":
-            return g.div(sq[i].sqrt().add_(eps))
-        return g.div((sq[i] / (1 - b2**t)).sqrt_().add_(eps))
+        h = {**rule.defaults, "eps": hyper["graft_eps"], **hyper_of(hyper["betas"][1])}
+        local = {key: [sq[i]], "_step_values": [float(t)]}
+        if kind == "adam":  # beta1 = 0: m = lerp(0, g, 1) = g, made afresh (no first moment)
+            local["exp_avg"] = [torch.zeros_like(g)]
+        u, _ = rule.update([g], local, [p], h)
+        return u[0]
 
     @staticmethod
     def _preconditioned(

@@ -181,6 +181,9 @@ class scale_by_soap(PerTensorRule):
         s = t - 1  # the steps after the first
         bases, m, v = state["soap_bases"][i], state["exp_avg"][i], state["exp_avg_sq"][i]
         projected = _project(x, bases).reshape(p.shape).to(p.dtype)
+        # Adam in the eigenbasis, as torch code: M takes the raw gradient (in the parameter's
+        # basis), V the projected one's square, where scale_by_adam's form has one g for both;
+        # tests/test_forms_everywhere.py checks these lines against that form in float64
         m.lerp_(g, 1 - b1)
         v.lerp_(projected.square(), 1 - b2)
         denom = v.sqrt().add_(float(hyper["eps"]))

@@ -259,21 +259,26 @@ def _chain(name: str) -> Any:
 
 
 def _hyper_value(where: str, key: str, v: Any, rule: Any) -> Any:
-    if key == "momentum":
-        return _number(f"{where}.momentum", v, 0.0, 0.999)
-    if key == "eps":
-        return _number(f"{where}.eps", v, 0.0, 1.0, lo_open=True)
-    # betas: a list of numbers, as many and in the ranges the optimizer's checks declare
-    if not isinstance(v, list) or not v:
+    """A slider's value (``momentum``, ``eps``, or ``betas``: a list of numbers) after a type
+    check, refused by the optimizer's declared checks only (their words: ``rule``'s
+    :meth:`~descentlab.optim.Rule.changed_checks`, the relations that read ``key`` included),
+    in one line naming the field and the value."""
+    if key != "betas":
+        value: Any = _number(f"{where}.{key}", v, -math.inf, math.inf)
+    elif not isinstance(v, list) or not v:
         raise RequestError(f"{where}.betas must be a list of numbers, got {v!r}")
-    betas = tuple(_number(f"{where}.betas[{i}]", b, -math.inf, math.inf) for i, b in enumerate(v))
-    hyper = {**rule.defaults, "betas": betas}
+    else:
+        value = tuple(_number(f"{where}.betas[{i}]", b, -math.inf, math.inf)
+                      for i, b in enumerate(v))  # fmt: skip
+    hyper = {**rule.defaults, key: value}
     try:
-        for test in rule.changed_checks(frozenset({"betas"})):
+        for test in rule.changed_checks(frozenset({key})):
             test(hyper)
     except (TypeError, ValueError) as exc:
-        raise RequestError(f"{where}: {exc}") from None
-    return betas
+        said = str(exc)  # "eps must be ..." names the field; torch's words ("Invalid ...") too
+        line = f"{where}.{said}" if said.startswith(key) else f"{where}: {said}"
+        raise RequestError(line) from None
+    return value
 
 
 def _bound(f: landscapes.Landscape) -> float:
