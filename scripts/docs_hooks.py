@@ -11,6 +11,10 @@ Two pages are made at build time, not kept in ``docs/``:
   items chosen, the Python and the libraries that compute and draw); otherwise the pages of
   the last build are used as they are.
 
+One page is completed at build time: in ``gpu.md``, ``<!-- cuda_paths: triton -->`` becomes
+the display names of the optimizers whose CUDA path is that one (:func:`cuda_paths_names`), so
+the table's first row needs no edit when an optimizer is added.
+
 ``DESCENTLAB_DOCS_BOOK_ITEMS=1,11`` builds only those items' lectures (what the site's test
 uses: the full quick book runs every experiment of the five lectures), and
 ``DESCENTLAB_DOCS_BOOK_DIR`` builds the book in another folder.
@@ -34,12 +38,39 @@ ITEMS_ENV = "DESCENTLAB_DOCS_BOOK_ITEMS"
 DIR_ENV = "DESCENTLAB_DOCS_BOOK_DIR"
 STAMP = "site-stamp.json"
 #: the libraries whose versions the book's numbers and figures depend on
+#: what a generated list of optimizers stands in for in a page (:func:`cuda_paths_names`)
+CUDA_PATHS_MARK = "<!-- cuda_paths:"
 LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pillow", "mnist1d")
 
 
 def home_page(readme: str) -> str:
     """The README as the site's home page: ``](docs/page.md)`` links become ``](page.md)``."""
     return re.sub(r"\]\(docs/", "](", readme)
+
+
+def _checkout_on_path() -> None:
+    """Import descentlab from this checkout, installed or not."""
+    src = str(ROOT / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+
+
+def cuda_paths_names(markdown: str) -> str:
+    """``markdown`` with each ``<!-- cuda_paths: KIND -->`` replaced by ``": "`` and the display
+    names, in registry order, of the optimizers whose ``gpu.cuda_paths()`` kind is KIND."""
+    if CUDA_PATHS_MARK not in markdown:
+        return markdown
+    _checkout_on_path()
+    from descentlab import optim
+    from descentlab.optim import gpu
+
+    paths = gpu.cuda_paths()
+
+    def names(match: re.Match) -> str:
+        kind = match.group(1)
+        return ": " + ", ".join(r.display for r in optim.records() if paths[r.name].kind == kind)
+
+    return re.sub(CUDA_PATHS_MARK + r" ([\w+]+) -->", names, markdown)
 
 
 def book_items() -> list[int] | None:
@@ -83,9 +114,7 @@ def build_book(out: Path, items: list[int] | None) -> list[Path]:
     if last.get("stamp") == stamp and pages and all(p.is_file() for p in pages):
         print(f"the lecture book in {out} is this code's: its {len(pages)} pages reused")
         return pages
-    src = str(ROOT / "src")
-    if src not in sys.path:  # the checkout's descentlab, installed or not
-        sys.path.insert(0, src)
+    _checkout_on_path()
     from descentlab.book.build import write_book
 
     (out / STAMP).unlink(missing_ok=True)
@@ -107,3 +136,8 @@ def on_files(files: Any, config: Any) -> Any:
     for page in build_book(book_dir, book_items()):
         files.append(File.generated(config, f"book/{page.name}", abs_src_path=str(page)))
     return files
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    """Complete a page's generated lists (:func:`cuda_paths_names`)."""
+    return cuda_paths_names(markdown)

@@ -49,6 +49,8 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     assert (site / "book" / "optimization-basics.html").is_file()
     book = (site / "book.html").read_text(encoding="utf-8")
     assert '<a class="md-button" href="book/index.html">' in book and "{ .md-button }" not in book
+    gpu = (site / "gpu.html").read_text(encoding="utf-8")  # its one-launch row written in
+    assert "written in the form): SGD, Momentum," in gpu and "cuda_paths:" not in gpu
     api = (site / "api" / "compare.html").read_text(encoding="utf-8")
     assert "CompareSpec" in api and "load_comparison" in api  # mkdocstrings rendered them
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -70,10 +72,28 @@ def test_every_registered_modules_names_are_exported_by_optim():
         ]  # fmt: skip
         assert rules, module.__name__
         for name in [rec.factory.__name__, *rules]:
-            assert name in optim.__all__ and getattr(optim, name) is getattr(module, name), (
-                f"{module.__name__}.{name} is not exported: add it to the imports and to "
-                "__all__ in descentlab/optim/__init__.py"
+            assert name in module.__all__, f"{module.__name__}.{name}: add it to its __all__"
+            star = f"from .{module.__name__.rpartition('.')[2]} import *"
+            assert name in optim.__all__ and getattr(optim, name, None) is getattr(module, name), (
+                f"{module.__name__}.{name} is not exported: add `{star}` to optim/__init__.py"
             )
+
+
+def test_every_module_with_records_is_registered():
+    """A module of descentlab.optim that declares ``RECORDS`` is in ``optim._MODULES`` (the
+    registry's list, in the lectures' order), and only once."""
+    root = Path(optim.__file__).parent
+    declaring = {
+        f"descentlab.optim.{path.stem}"
+        for path in root.glob("*.py")
+        if re.search(r"^RECORDS\b[^=\n]*=", path.read_text(encoding="utf-8"), re.MULTILINE)
+    }
+    registered = [m.__name__ for m in optim._MODULES]
+    assert len(set(registered)) == len(registered), registered
+    assert declaring == set(registered), (
+        f"add {sorted(declaring - set(registered))} to _MODULES in descentlab/optim/__init__.py "
+        "(where it belongs in the lectures' order)"
+    )
 
 
 def test_named_arguments_become_hyperparameters():

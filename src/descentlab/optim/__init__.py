@@ -16,7 +16,8 @@ torch-parity configurations). The transforms many
 optimizers share (``scale_by_lr``, ``maximize``, ``add_l2``, ``add_decayed_weights``,
 ``clip_by_global_norm``, ``clip_by_value``, ``add_noise``, ``non_finite_guard``) are in
 :mod:`descentlab.optim.transforms`; :func:`chain` composes rules (:mod:`descentlab.optim.base`).
-This package registers the modules' records (:func:`records`, :func:`record`, :func:`get`).
+This package registers the modules listed in ``_MODULES``, in the lectures' order: their
+records (:func:`records`, :func:`record`, :func:`get`), and exports each one's ``__all__``.
 
 - :class:`Optimizer`: a ``torch.optim.Optimizer`` that runs a chain per param group.
 - Named optimizers with torch's signatures: :class:`SGD`, :class:`Momentum`,
@@ -66,35 +67,29 @@ from . import (
 from . import c_emitter as _c_emitter  # noqa: F401  (registers the C backend's emitters)
 from . import eager_emitter as _eager_emitter  # noqa: F401  (and the eager backend's)
 from . import lookahead as _lookahead
-from .adabelief import AdaBelief, scale_by_adabelief
-from .adafactor import Adafactor, scale_by_adafactor
-from .adam import Adam, scale_by_adam
-from .adam_variants import (
-    Adamax,
-    AdamW,
-    NAdam,
-    RAdam,
-    scale_by_adamax,
-    scale_by_nadam,
-    scale_by_radam,
-)
-from .adan import Adan, scale_by_adan
-from .adaptive import Adadelta, Adagrad, RMSprop, scale_by_adadelta, scale_by_adagrad, scale_by_rms
-from .asgd import ASGD, scale_by_asgd
+
+# Each optimizer module's __all__ (its named optimizers, rules and helpers) is exported here.
+from .adabelief import *  # noqa: F403
+from .adafactor import *  # noqa: F403
+from .adam import *  # noqa: F403
+from .adam_variants import *  # noqa: F403
+from .adan import *  # noqa: F403
+from .adaptive import *  # noqa: F403
+from .asgd import *  # noqa: F403
 from .base import Chain, HyperparameterTypeError, Owned, Rule, chain
 from .fused import FusedUnavailable, fused_available
 from .lbfgs import LBFGS, scale_by_lbfgs
-from .lion import Lion, scale_by_lion
-from .lookahead import Lookahead, factory_keywords, lookahead
-from .muon import Muon, scale_by_muon
+from .lion import *  # noqa: F403
+from .lookahead import *  # noqa: F403
+from .muon import *  # noqa: F403
 from .optimizer import Monitor, Optimizer, apply_updates
 from .records import OptimizerRecord, ParityConfig, Registry
-from .rprop import Rprop, scale_by_rprop
-from .sam import SAM, sam_ascent
-from .schedule_free import ScheduleFreeAdamW, schedule_free_adamw
-from .sgd import SGD, Momentum, Nesterov, trace, velocity
-from .shampoo import Shampoo, scale_by_shampoo
-from .soap import SOAP, scale_by_soap
+from .rprop import *  # noqa: F403
+from .sam import *  # noqa: F403
+from .schedule_free import *  # noqa: F403
+from .sgd import *  # noqa: F403
+from .shampoo import *  # noqa: F403
+from .soap import *  # noqa: F403
 from .transforms import (
     NonFiniteGradientError,
     add_decayed_weights,
@@ -107,83 +102,8 @@ from .transforms import (
     scale_by_lr,
 )
 
-__all__ = [
-    "ASGD",
-    "LBFGS",
-    "NAMES",
-    "SAM",
-    "SGD",
-    "SOAP",
-    "AdaBelief",
-    "Adadelta",
-    "Adafactor",
-    "Adagrad",
-    "Adam",
-    "AdamW",
-    "Adamax",
-    "Adan",
-    "Chain",
-    "FusedUnavailable",
-    "HyperparameterTypeError",
-    "Lion",
-    "Lookahead",
-    "Momentum",
-    "Monitor",
-    "Muon",
-    "NAdam",
-    "Nesterov",
-    "NonFiniteGradientError",
-    "Optimizer",
-    "OptimizerRecord",
-    "Owned",
-    "ParityConfig",
-    "RAdam",
-    "RMSprop",
-    "Rprop",
-    "Rule",
-    "ScheduleFreeAdamW",
-    "Shampoo",
-    "add_decayed_weights",
-    "add_l2",
-    "add_noise",
-    "apply_updates",
-    "chain",
-    "clip_by_global_norm",
-    "clip_by_value",
-    "factory_keywords",
-    "family",
-    "fused_available",
-    "get",
-    "lookahead",
-    "maximize",
-    "non_finite_guard",
-    "record",
-    "records",
-    "sam_ascent",
-    "scale_by_adabelief",
-    "scale_by_adadelta",
-    "scale_by_adafactor",
-    "scale_by_adagrad",
-    "scale_by_adam",
-    "scale_by_adamax",
-    "scale_by_adan",
-    "scale_by_asgd",
-    "scale_by_lbfgs",
-    "scale_by_lion",
-    "scale_by_lr",
-    "scale_by_muon",
-    "scale_by_nadam",
-    "scale_by_radam",
-    "scale_by_rms",
-    "scale_by_rprop",
-    "scale_by_shampoo",
-    "scale_by_soap",
-    "schedule_free_adamw",
-    "trace",
-    "velocity",
-]
-
-#: The registered optimizers, in the lectures' order: each module's records.
+#: The registered optimizer modules, in the lectures' order: :data:`NAMES` is their
+#: ``RECORDS``, module after module, and each one's ``__all__`` is exported (imported above).
 _MODULES = (
     sgd,
     adaptive,
@@ -202,6 +122,39 @@ _MODULES = (
     shampoo,
     soap,
 )
+
+__all__ = [
+    "LBFGS",
+    "NAMES",
+    "Chain",
+    "FusedUnavailable",
+    "HyperparameterTypeError",
+    "Monitor",
+    "NonFiniteGradientError",
+    "Optimizer",
+    "OptimizerRecord",
+    "Owned",
+    "ParityConfig",
+    "Rule",
+    "add_decayed_weights",
+    "add_l2",
+    "add_noise",
+    "apply_updates",
+    "chain",
+    "clip_by_global_norm",
+    "clip_by_value",
+    "family",
+    "fused_available",
+    "get",
+    "maximize",
+    "non_finite_guard",
+    "record",
+    "records",
+    "scale_by_lbfgs",
+    "scale_by_lr",
+]
+__all__ += [name for module in _MODULES for name in module.__all__]
+
 _REGISTRY = Registry(r for module in _MODULES for r in module.RECORDS)
 
 #: Registered optimizer names, in the lectures' order.

@@ -10,7 +10,7 @@ from .hyperspec import SCALAR_BETAS, Real, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params
 
-__all__ = ["RECORDS", "AdaBelief", "scale_by_adabelief"]
+__all__ = ["AdaBelief", "scale_by_adabelief"]
 
 
 class scale_by_adabelief(FormRule):

@@ -34,7 +34,7 @@ from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import maximize as _maximize
 
-__all__ = ["RECORDS", "Adafactor", "scale_by_adafactor"]
+__all__ = ["Adafactor", "scale_by_adafactor"]
 
 _EPS_WORDS = ("epsilon1 should be >= 0 but is: {entry}", "epsilon2 should be >= 0 but is: {entry}")
 

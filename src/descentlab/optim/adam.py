@@ -17,7 +17,7 @@ from .torchapi import Named, Params
 from .transforms import add_decayed_weights, add_l2, scale_by_lr
 from .transforms import maximize as _maximize
 
-__all__ = ["RECORDS", "Adam", "adam_chain", "adam_moments", "scale_by_adam"]
+__all__ = ["Adam", "adam_chain", "adam_moments", "scale_by_adam"]
 
 
 class scale_by_adam(FormRule):

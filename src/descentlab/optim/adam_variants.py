@@ -16,7 +16,6 @@ from .transforms import add_l2, scale_by_lr
 from .transforms import maximize as _maximize
 
 __all__ = [
-    "RECORDS",
     "AdamW",
     "Adamax",
     "NAdam",

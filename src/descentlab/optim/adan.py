@@ -10,7 +10,7 @@ from .hyperspec import Items, Real, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params
 
-__all__ = ["RECORDS", "Adan", "scale_by_adan"]
+__all__ = ["Adan", "scale_by_adan"]
 
 _BETA = Real(0.0, 1.0, hi_open=True, scalar=True)
 

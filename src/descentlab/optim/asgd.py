@@ -23,7 +23,7 @@ from .torchapi import Named, Params
 from .transforms import add_l2
 from .transforms import maximize as _maximize
 
-__all__ = ["ASGD", "RECORDS", "scale_by_asgd"]
+__all__ = ["ASGD", "scale_by_asgd"]
 
 
 _SCALAR = Real(0.0, scalar=True)

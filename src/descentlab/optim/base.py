@@ -104,7 +104,7 @@ class Workspace:
             n = t.numel()
             view = flat[offset : offset + n]
             # a dense tensor's layout kept (channels_last...): torch's kernels then stream the
-            # scratch and the tensors it meets in one order (mixed layouts cost 2-3x)
+            # scratch and the tensors it meets in one order (mixed layouts are slower)
             strided = not t.is_contiguous() and dense(t)
             out.append(view.as_strided(t.shape, t.stride()) if strided else view.view(t.shape))
             offset += n
@@ -358,8 +358,8 @@ def as_column(col: list[Tensor]) -> np.ndarray | None:
     ):
         return None
     # each entry 0-dim, at its element's address: there it shares the base's memory (no
-    # other tensor can be there while the base lives). One C call per entry and check: a
-    # Python loop over the entries' attributes cost 3x as much
+    # other tensor can be there while the base lives). One C call per entry and check, not a
+    # Python loop over the entries' attributes (slower: docs/kernel-runtime.md)
     first, size = base.data_ptr(), base.element_size()
     if any(map(Tensor.dim, col)) or list(map(Tensor.data_ptr, col)) != list(
         range(first, first + size * len(col), size)

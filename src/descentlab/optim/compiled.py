@@ -73,7 +73,7 @@ _frame_callback = torch._C._dynamo.eval_frame.get_eval_frame_callback
 
 def in_compiled_region() -> bool:
     """Whether this eager code runs inside a compiled function (after a graph break): the
-    frames it calls would be traced by dynamo (0.1 us)."""
+    frames it calls would be traced by dynamo."""
     return _frame_callback() not in (None, False)
 
 
@@ -101,9 +101,9 @@ def refuse_closure(opt: Any) -> None:
 
 #: the operator, defined by its schema: ``Tensor(a!)[] params`` says that it writes the
 #: parameters. (Not by ``torch.library.custom_op``, whose Python autograd and version wrappers
-#: cost ~30 us a call, 3 % of a small model's compiled step. The graph calls the operator
-#: under ``no_grad``, and the step it runs bumps the versions of the tensors it writes, as
-#: every step does: :func:`~descentlab.optim.base.written_in_place`.)
+#: cost time at every call: docs/kernel-runtime.md. The graph calls the operator under
+#: ``no_grad``, and the step it runs bumps the versions of the tensors it writes, as every step
+#: does: :func:`~descentlab.optim.base.written_in_place`.)
 _LIB = torch.library.Library("descentlab", "DEF")
 _LIB.define("optimizer_step(int handle, int[] index, Tensor(a!)[] params, Tensor[] grads) -> ()")
 

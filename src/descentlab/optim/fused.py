@@ -88,9 +88,9 @@ def _load(source: str) -> Any:
 
 def software_prefetch() -> bool:
     """Whether the generated vector loop prefetches 2 KiB ahead in every stream, chosen by the
-    CPU's maker as measured on each (docs/kernel-runtime.md): on Intel the hardware
-    prefetcher alone leaves a step with a division or root 10-15 % slower at 10M parameters;
-    on AMD (Zen 3, Zen 4) the software prefetch makes the step slower. ``DESCENTLAB_PREFETCH=1``
+    CPU's maker: on Intel, where the hardware prefetcher alone leaves a step with a division or
+    root slower, and not on AMD (Zen 3, Zen 4), where the software prefetch makes the step
+    slower (as measured in docs/kernel-runtime.md). ``DESCENTLAB_PREFETCH=1``
     (or ``0``) overrides the choice for the kernels built after it is set (each choice is its
     own kernel in the cache)."""
     forced = os.environ.get("DESCENTLAB_PREFETCH", "")
@@ -106,13 +106,11 @@ def sqrt_reproduces_torch() -> bool:
     torch's float32 ``sqrt`` on contiguous CPU tensors is MKL's, which is not correctly
     rounded and depends on the CPU: on Intel AVX-512 CPUs the kernels reproduce it bit for bit
     (``x * rsqrt14(x)`` and one Newton correction). Elsewhere -- AMD CPUs, where MKL takes
-    another path (measured: 19 % of roots one ulp from the correctly rounded ones, and none of
-    ten rsqrt/Newton variants tried matches) -- it cannot be reproduced, and the kernels keep
-    their faithful root, within an ulp of torch's. (The correctly rounded ``vsqrtps`` was
-    measured 5-8 % slower per Adam step at 1M parameters on AMD EPYC and is no closer to torch's
-    for-loop.) Float32 results of the fused backend then match the eager backend to rounding
-    (about 1e-6 relative after 300 Adam steps) rather than bit for bit -- as torch's own for-loop
-    and fused Adam differ from each other on such a CPU. Float64 roots are correctly rounded
+    another path -- it cannot be reproduced (as measured in docs/kernel-runtime.md), and the
+    kernels keep their faithful root, within an ulp of torch's. Float32 results of the fused
+    backend then match the eager backend to rounding (about 1e-6 relative after 300 Adam steps)
+    rather than bit for bit -- as torch's own for-loop and fused Adam differ from each other on
+    such a CPU. Float64 roots are correctly rounded
     everywhere. The tests use it to decide between bit-identity and a rounding tolerance.
 
     The answer is measured once per process on 110,000 values spanning 60 decades, by the
@@ -511,11 +509,10 @@ _PRELUDE = r"""
    square root among AVX-512 (64 bytes), AVX2 with FMA (32 bytes) and, elsewhere, 16 bytes
    (SSE2, NEON) with fma and sqrt taken lane by lane from libm. The width follows
    -march=native: GCC compiles a vector type wider than the CPU's registers with round trips
-   through the stack (64-byte vectors on AVX2, even with fma and sqrt on their 32-byte halves,
-   ran a float32 Adam step about 5 and 8 times slower than 32-byte ones). A kernel without
-   a division or root (DL_STREAM: plain SGD, momentum) is bound by memory and takes 32-byte
-   vectors even with AVX-512: on a Zen 4 its step was 6-13 % faster so; its results do not
-   depend on the width. DL_LF and DL_LD are the float and double lanes. */
+   through the stack, much slower (docs/kernel-runtime.md). A kernel without a division or
+   root (DL_STREAM: plain SGD, momentum) is bound by memory and takes 32-byte vectors even
+   with AVX-512, which stream faster; its results do not depend on the width. DL_LF and DL_LD
+   are the float and double lanes. */
 #if defined(__AVX512F__) && !defined(DL_STREAM)
 #define DL_VBYTES 64
 #elif defined(__AVX2__) && defined(__FMA__)

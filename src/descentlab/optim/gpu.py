@@ -65,8 +65,8 @@ _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 @functools.cache
 def triton_available() -> bool:
-    """Whether triton can be imported here (asked once: searching the import path costs
-    ~60 µs, and every GPU group asks at every step)."""
+    """Whether triton can be imported here (asked once: every GPU group asks at every step,
+    and each search of the import path costs time: docs/kernel-runtime.md)."""
     return importlib.util.find_spec("triton") is not None
 
 

@@ -26,7 +26,7 @@ from .torchapi import Named, Params, pair
 from .transforms import add_decayed_weights, scale_by_lr
 from .transforms import maximize as _maximize
 
-__all__ = ["RECORDS", "Lion", "scale_by_lion"]
+__all__ = ["Lion", "scale_by_lion"]
 
 
 class scale_by_lion(FormRule):

@@ -36,7 +36,7 @@ from .hyperspec import Integer, Real, declare
 from .optimizer import Optimizer
 from .records import OptimizerRecord
 
-__all__ = ["RECORDS", "Lookahead", "Wrapped", "base_chain", "lookahead", "resolve_base"]
+__all__ = ["Lookahead", "Wrapped", "base_chain", "factory_keywords", "lookahead", "resolve_base"]
 
 #: the optimizers Lookahead and SAM can wrap by name: the classic ones and Lion
 _BASES = (sgd, adaptive, adam, adam_variants, asgd, rprop, lion)

@@ -36,17 +36,13 @@ bits against the only region boundary in its binade, both looked up by its expon
 eight comparisons -- its place in the decade by one multiply-add, and -- for the few values
 whose place lies within 2^-12 of a decision threshold -- a binary search over the thresholds
 (:meth:`Int8Blockwise.encoder`). This gives exactly ``bucketize`` over the thresholds, the eager
-backend's encoding, on every float32 value (checked over all 2^32 while it was first written;
-tests/test_lowbit.py checks the kernel next to every threshold). With AVX512-VBMI a block's
-codes are decoded before its pass, 64 at a time, by byte permutes of the map's bytes (a gather
-costs ~0.7 ns a value on a Zen 4, ten times as much); elsewhere the map is read per value.
-Speed on one core (``benchmarks/step.py --state-dtypes``; measured in docs/optimizers.md):
-both low-bit steps are bound by compute, not memory. The float32 AdamW kernel on values held in
-L2 takes about 0.49 ns a value on a Zen 4 core, 0.89 of its step at 10M values (0.55 ns): its
-arithmetic (a square root and two divisions per value, which must round as they do) is nearly
-the whole float32 step, and a low-bit step does all of it before any decoding or encoding.
-Encoding an int8 moment adds about 0.43 ns a value (0.64 with AVX2), bfloat16's stochastic
-rounding a 32-bit hash per value and moment.
+backend's encoding, on every float32 value (tests/test_lowbit.py checks the kernel next to every
+threshold). With AVX512-VBMI a block's codes are decoded before its pass, 64 at a time, by byte
+permutes of the map's bytes (a gather costs more); elsewhere the map is read per value. Both
+low-bit steps are bound by compute on one core, not by memory: the float32 AdamW arithmetic (a
+square root and two divisions per value, which must round as they do) is nearly the whole
+float32 step, and a low-bit step does all of it before any decoding or encoding. The timings,
+and how this was checked on all 2^32 float32 values when written: docs/optimizers.md.
 """
 
 from __future__ import annotations
@@ -462,7 +458,7 @@ template <> inline VF dl_q8_ld<VF>(const uint8_t* p, const float* map) {
 }
 #if defined(__AVX512VBMI__) && defined(__AVX512BW__)
 /* With AVX512-VBMI a block's codes are decoded before the loop, 64 at a time, by byte
-   permutes instead of the map's gather (slow on some CPUs: 0.7 ns a value on a Zen 4): the
+   permutes instead of the map's gather (slow on some CPUs: docs/optimizers.md): the
    map's 256 floats as 4 planes of their bytes, each looked up by two 128-entry permutes, and
    the planes interleaved back into floats. The codes are first put in the order the
    interleaving (within 128-bit lanes) undoes. dq = map[code] * scale, as the load computes. */

@@ -42,7 +42,7 @@ from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 from .transforms import scale_by_lr
 
-__all__ = ["RECORDS", "Muon", "newton_schulz", "scale_by_muon"]
+__all__ = ["Muon", "newton_schulz", "scale_by_muon"]
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 

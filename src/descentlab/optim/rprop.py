@@ -11,7 +11,7 @@ from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
 from .transforms import maximize as _maximize
 
-__all__ = ["RECORDS", "Rprop", "scale_by_rprop"]
+__all__ = ["Rprop", "scale_by_rprop"]
 
 
 _ONE = Real.message

@@ -32,7 +32,7 @@ from .hyperspec import NONNEG, Flag, declare
 from .lookahead import Wrapped
 from .records import OptimizerRecord
 
-__all__ = ["RECORDS", "SAM", "sam_ascent"]
+__all__ = ["SAM", "sam_ascent"]
 
 
 class sam_ascent(Rule):

@@ -48,7 +48,7 @@ from .hyperspec import Choice, Pair, Real, declare
 from .records import OptimizerRecord
 from .torchapi import Named, Params, pair
 
-__all__ = ["RECORDS", "ScheduleFreeAdamW", "schedule_free_adamw"]
+__all__ = ["ScheduleFreeAdamW", "schedule_free_adamw"]
 
 
 class schedule_free_adamw(FormRule):

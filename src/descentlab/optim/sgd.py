@@ -17,7 +17,7 @@ from .torchapi import Named, Params
 from .transforms import add_l2, scale_by_lr
 from .transforms import maximize as _maximize
 
-__all__ = ["RECORDS", "SGD", "Momentum", "Nesterov", "trace", "velocity"]
+__all__ = ["SGD", "Momentum", "Nesterov", "trace", "velocity"]
 
 
 _MOMENTUM = Real(0.0, 1.0, hi_open=True, torch="Invalid momentum value: {value}")

@@ -67,7 +67,7 @@ from .torchapi import Named, Params, pair
 from .transforms import add_decayed_weights, scale_by_lr
 from .transforms import maximize as _maximize
 
-__all__ = ["RECORDS", "BlockLayout", "Shampoo", "inverse_root", "merge_dims", "scale_by_shampoo"]
+__all__ = ["BlockLayout", "Shampoo", "inverse_root", "merge_dims", "scale_by_shampoo"]
 
 GRAFTS = ("none", "sgd", "adagrad", "rmsprop", "adam")
 ROOT_DTYPES = ("float32", "float64")

@@ -50,7 +50,7 @@ from .torchapi import Named, Params, pair
 from .transforms import maximize as _maximize
 from .transforms import scale_by_lr
 
-__all__ = ["RECORDS", "SOAP", "merge_small_dims", "scale_by_soap"]
+__all__ = ["SOAP", "merge_small_dims", "scale_by_soap"]
 
 #: the hyperparameters' constraints (betas are checked as a pair)
 
