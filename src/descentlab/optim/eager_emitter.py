@@ -1,9 +1,7 @@
 """The eager backend's emitter: a rule's form (:mod:`descentlab.optim.form`) run over a param
-group's tensor lists with torch's ``_foreach_*`` kernels, and the small compiler pass that
-decides which values a primitive may update in place (:class:`_Uses`: how often each value of
-the form is read; :class:`EagerEmitter`: the last reader of a value this step made overwrites
-it). A rule author reads :mod:`~descentlab.optim.form`; this module is how the eager step runs
-it.
+group's tensor lists with torch's ``_foreach_*`` kernels; the last reader of a value this step
+made overwrites it (how often each value is read: :mod:`~descentlab.optim.ownership`). A rule
+author reads :mod:`~descentlab.optim.form`; this module is how the eager step runs it.
 """
 
 from __future__ import annotations
@@ -39,6 +37,7 @@ from .form import (
     register_emitters,
 )
 from .lowbit import sr_salt
+from .ownership import Uses
 
 if TYPE_CHECKING:
     from .form import FormRule
@@ -94,73 +93,16 @@ def _batched_apply(op: str, a: list[Any], alpha: Any) -> list[Tensor]:
     return out
 
 
-def _operands(e: Op) -> list[Expr]:
-    return [*e.args, e.alpha] if e.alpha is not None else list(e.args)
-
-
-def _reads(expr: Expr, name: str) -> int:
-    """How often evaluating ``expr`` reads leaf ``name`` (each node evaluated once; a let's
-    value is made at its own statement)."""
-    count, seen, todo = 0, set(), [expr]
-    while todo:
-        e = todo.pop()
-        if isinstance(e, Leaf) and e.name == name:
-            count += 1
-        if id(e) not in seen and isinstance(e, Op):
-            seen.add(id(e))
-            todo.extend(_operands(e))
-    return count
-
-
-class _Uses:
-    """How often a form's values are read on one evaluation path (statements, then the output
-    or the final form): per node, and per state version (``Form.state`` makes a new leaf at
-    each call, all reading the same tensors)."""
-
-    def __init__(self, form: Form, final: bool) -> None:
-        self.nodes: dict[int, int] = {}
-        self.leaves: dict[tuple[str, int], int] = {}
-        seen: set[int] = set()
-        todo: list[Expr] = [e for kind, _, e in form.statements if kind != "product"]
-        root = form.final_expr if final else form.output
-        if root is not None:
-            todo.append(root)
-        while todo:  # each entry: one read of its value
-            e = todo.pop()
-            self.nodes[id(e)] = self.nodes.get(id(e), 0) + 1
-            if isinstance(e, Leaf):
-                key = (e.name, e.version)
-                self.leaves[key] = self.leaves.get(key, 0) + 1
-            if id(e) not in seen and isinstance(e, Op):  # a let's value: made at its statement
-                seen.add(id(e))
-                todo.extend(_operands(e))
-        #: per assign statement: how often its expression reads the entry it assigns (the
-        #: earlier statements' reads are done by then, and a later one is refused by the form)
-        self.own_reads: dict[int, int] = {}
-        for i, (kind, key, expr) in enumerate(form.statements):
-            if kind == "assign":
-                self.own_reads[i] = _reads(expr, f"state:{key}")
-
-    @staticmethod
-    def of(form: Form, final: bool) -> _Uses:
-        """Cached on the form (a form is not changed once built; its length is checked)."""
-        cache = form.__dict__.setdefault("_eager_uses", {})
-        key = (final, len(form.statements), id(form.output), id(form.final_expr))
-        got = cache.get(key)
-        if got is None:
-            got = cache[key] = _Uses(form, final)
-        return got
-
-
 class EagerEmitter(Emitter):
     """The form over a param group's tensor lists with torch's ``_foreach_*`` kernels (each
     primitive the kernel the C emitter reproduces), in as few passes as the form allows.
 
-    Every value the step makes is counted by how many reads of it remain (:class:`_Uses`);
-    its last reader updates it in place (``_foreach_mul_(t, c)``) instead of writing a new
-    list. A state entry read only by its own assignment is that value's first buffer, so
-    ``m = lerp(m, g, w)`` is ``m.lerp_(g, w)`` and ``v = addcmul(v * b, g, g, c)`` is
-    ``v.mul_(b).addcmul_(g, g, c)``; an incoming update the previous rule of the chain made
+    Every value the step makes is counted by how many reads of it remain
+    (:class:`~descentlab.optim.ownership.Uses`); its last reader updates it in place
+    (``_foreach_mul_(t, c)``) instead of writing a new list. A state entry read only by its
+    own assignment is that value's first buffer, so ``m = lerp(m, g, w)`` is
+    ``m.lerp_(g, w)`` and ``v = addcmul(v * b, g, g, c)`` is ``v.mul_(b).addcmul_(g, g, c)``;
+    an incoming update the previous rule of the chain made
     (:class:`~descentlab.optim.base.Owned`) and read once is used the same way. An in-place
     kernel rounds as its out-of-place twin, so the form's operation order and rounding stay.
     New values are written into the optimizer's scratch memory
@@ -183,7 +125,7 @@ class EagerEmitter(Emitter):
         #: values this step made that a reader may overwrite: id -> [value, reads left]
         self._own: dict[int, list] = {}
         self._args: list[Any] = []
-        self._uses: _Uses | None = None
+        self._uses: Uses | None = None
         self._grant: str | None = None  # a state entry its assignment may update in place
 
     @property
@@ -281,7 +223,7 @@ class EagerEmitter(Emitter):
         for pr in form.prepares:
             pr.fn(self.state, self.params, self.grads, self.given)
         self.lazy = form.lazy
-        self._uses = _Uses.of(form, final=self.lrs is not None)
+        self._uses = Uses.of(form, final=self.lrs is not None)
         self._memo = {}
         for i, (kind, target, expr) in enumerate(form.statements):
             if kind == "product":
