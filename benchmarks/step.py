@@ -512,7 +512,9 @@ def main(argv: list[str] | None = None) -> None:
         "--inner", type=int, default=5, help="with --device cuda: steps per timed sample"
     )
     parser.add_argument(
-        "--json", metavar="PATH", help="with --device cuda: append one JSON line per result"
+        "--json",
+        metavar="PATH",
+        help="append one JSON line per result (its times unrounded: for A/B comparisons)",
     )
     parser.add_argument(
         "--state-dtypes",
@@ -573,6 +575,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_compile:
         compile_overhead(names)
     rows = run(sizes, args.repeat, names, late=args.late, prefetch=args.prefetch)
+    if args.json:
+        with open(args.json, "a") as out:
+            for row in rows:
+                out.write(json.dumps({**row, "clock": args.clock, "threads": args.threads}) + "\n")
     for total in sizes:
         sub = [r for r in rows if r["params"] == total]
         w_bound = max(sub, key=lambda r: r["fused/bound"])

@@ -1,0 +1,106 @@
+"""The optimizer step of two source trees side by side: ``benchmarks/step.py`` (this checkout's)
+run in turn on each tree's ``src`` -- a base (another commit's worktree) and this checkout --
+round after round, the order of the two swapped every round, and each round's new/base ratio of
+every timed path paired by round.
+
+    git worktree add --detach ../base <commit>
+    python benchmarks/step_ab.py --base ../base --rounds 8 -- --sizes 1e5,1e6,1e7 \\
+        --threads 1 --clock cpu --no-compile
+
+Everything after ``--`` goes to step.py (its main table; ``--json`` is this script's). Prints,
+per size and optimizer, the median over the rounds of new/base for descentlab's fused and eager
+steps with the rounds' range, and the new tree's fused step over torch's fused step where torch
+has one. A ratio is a speed difference only where its range stays on one side of 1: a single
+round of 15 timed steps moves by several percent on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rounds(base: Path, rounds: int, step_args: list[str], out: Path) -> dict[str, list[Path]]:
+    """Run step.py ``rounds`` times on each tree, alternating (base first in odd rounds); the
+    JSON files of each arm, in round order."""
+    files: dict[str, list[Path]] = {"base": [], "new": []}
+    trees = {"base": base / "src", "new": ROOT / "src"}
+    for r in range(rounds):
+        order = ("base", "new") if r % 2 == 0 else ("new", "base")
+        for arm in order:
+            path = out / f"{arm}.{r}.jsonl"
+            env = {**os.environ, "PYTHONPATH": str(trees[arm])}
+            cmd = [sys.executable, str(ROOT / "benchmarks" / "step.py"), *step_args]
+            subprocess.run([*cmd, "--json", str(path)], env=env, check=True,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
+            files[arm].append(path)
+            print(f"round {r + 1}/{rounds}: {arm} done", file=sys.stderr, flush=True)
+    return files
+
+
+def _load(path: Path) -> dict[tuple[int, str], dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(row["params"], row["optimizer"]): row for row in rows}
+
+
+def compare(files: dict[str, list[Path]]) -> list[dict]:
+    """Per (size, optimizer): the median and range over the rounds of new/base of the fused
+    and the eager step, and the new tree's fused step over torch's fused step."""
+    base = [_load(p) for p in files["base"]]
+    new = [_load(p) for p in files["new"]]
+    out = []
+    for key in sorted(new[0], key=lambda k: (k[0], list(new[0]).index(k))):
+        row: dict = {"params": key[0], "optimizer": key[1]}
+        for path in ("dl fused", "dl eager"):
+            ratios = [n[key][path] / b[key][path] for n, b in zip(new, base, strict=True)]
+            row[path] = (statistics.median(ratios), min(ratios), max(ratios))
+        torch_fused = [n[key]["dl fused"] / n[key]["torch fused"] for n in new
+                       if n[key].get("torch fused")]  # fmt: skip
+        row["fused/torch fused"] = statistics.median(torch_fused) if torch_fused else None
+        out.append(row)
+    return out
+
+
+def _show(rows: list[dict], rounds: int) -> None:
+    print(f"new/base, median of {rounds} paired rounds [min, max]; new fused / torch fused")
+    print(f"{'params':>7} {'optimizer':<10} {'fused':>22} {'eager':>22} {'/torch fused':>13}")
+    for row in rows:
+        cells = [f"{m:.3f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in (row["dl fused"],
+                 row["dl eager"])]  # fmt: skip
+        tf = row["fused/torch fused"]
+        print(f"{row['params'] / 1e6:>6g}M {row['optimizer']:<10} {cells[0]:>22} "
+              f"{cells[1]:>22} {'-' if tf is None else f'{tf:.3f}':>13}")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", required=True, type=Path, help="the base tree (its src/)")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of each tree (default 6)")
+    parser.add_argument("--keep", type=Path, help="a folder to keep the JSON lines in")
+    args = parser.parse_args(argv[:split])
+    if not (args.base / "src" / "descentlab").is_dir():
+        parser.error(f"--base: {str(args.base)!r} has no src/descentlab")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    step_args = argv[split + 1 :]
+    if "--json" in step_args or "--schedule" in step_args:
+        parser.error("step.py's --json and --schedule are not for this script's comparison")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.keep or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        files = _rounds(args.base, args.rounds, step_args, out)
+        _show(compare(files), args.rounds)
+
+
+if __name__ == "__main__":
+    main()

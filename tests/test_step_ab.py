@@ -1,0 +1,62 @@
+"""benchmarks/step_ab.py pairs each round's new and base step times (its comparison is what the
+kernel runtime's speed is judged by, issue 49): the ratios and their range are the rounds',
+never a ratio of medians taken over unpaired runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def ab():
+    spec = importlib.util.spec_from_file_location("step_ab", ROOT / "benchmarks" / "step_ab.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _row(fused: float, eager: float, torch_fused: float | None = None) -> dict:
+    return {"params": 100000, "optimizer": "adam", "dl fused": fused, "dl eager": eager,
+            "torch fused": torch_fused}  # fmt: skip
+
+
+def test_ratios_are_paired_by_round(ab, tmp_path):
+    # round 0: the machine slow for both arms; round 1: fast for both -- the fused step is 10 %
+    # slower in each round, the eager one the same in round 0 and twice as fast in round 1
+    b = [_write(tmp_path / "b0", [_row(2.0, 4.0)]), _write(tmp_path / "b1", [_row(1.0, 2.0)])]
+    n = [
+        _write(tmp_path / "n0", [_row(2.2, 4.0, 2.0)]),
+        _write(tmp_path / "n1", [_row(1.1, 1.0, 1.0)]),
+    ]
+    files = {"base": b, "new": n}
+    (row,) = ab.compare(files)
+    assert row["dl fused"] == pytest.approx((1.1, 1.1, 1.1))
+    assert row["dl eager"] == pytest.approx((0.75, 0.5, 1.0))
+    assert row["fused/torch fused"] == pytest.approx(1.1)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--base", "/nonexistent"], "--base: '/nonexistent' has no src/descentlab"),
+        (["--base", ".", "--rounds", "0"], "--rounds must be at least 1, got 0"),
+        (["--base", ".", "--", "--schedule", "lr"], "--json and --schedule"),
+    ],
+)
+def test_bad_arguments_are_one_line(ab, argv, says, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    with pytest.raises(SystemExit) as exc:
+        ab.main(argv)
+    assert exc.value.code == 2
+    assert says in capsys.readouterr().err
