@@ -9,9 +9,11 @@ every timed path paired by round.
 
 Everything after ``--`` goes to step.py (its main table; ``--json`` is this script's). Prints,
 per size and optimizer, the median over the rounds of new/base for descentlab's fused and eager
-steps with the rounds' range, and the new tree's fused step over torch's fused step where torch
-has one. A ratio is a speed difference only where its range stays on one side of 1: a single
-round of 15 timed steps moves by several percent on a shared machine.
+steps with the rounds' range; the same for the fused step divided first by its own run's torch
+time (the same code in both trees: a machine whose speed drifts from run to run -- a shared
+virtual machine's moves by up to 2x -- moves both); and the new tree's fused step over torch's
+fused step where torch has one. A ratio is a speed difference only where its range stays on one
+side of 1.
 """
 
 from __future__ import annotations
@@ -51,9 +53,18 @@ def _load(path: Path) -> dict[tuple[int, str], dict]:
     return {(row["params"], row["optimizer"]): row for row in rows}
 
 
+def _reference(row: dict) -> float:
+    """The same run's time of torch code that is the same in both trees: its fused step, else
+    its foreach step, else the ``p += 1e-12 g`` pass timed beside them (from its bandwidth)."""
+    t = row.get("torch fused") or row.get("torch foreach")
+    return t if t else 12e3 * row["params"] / (row["GB/s"] * 1e9)
+
+
 def compare(files: dict[str, list[Path]]) -> list[dict]:
     """Per (size, optimizer): the median and range over the rounds of new/base of the fused
-    and the eager step, and the new tree's fused step over torch's fused step."""
+    and the eager step, of the fused step each divided by its own run's torch time
+    (:func:`_reference`: a machine whose speed drifts between runs moves both), and the new
+    tree's fused step over torch's fused step."""
     base = [_load(p) for p in files["base"]]
     new = [_load(p) for p in files["new"]]
     out = []
@@ -62,6 +73,9 @@ def compare(files: dict[str, list[Path]]) -> list[dict]:
         for path in ("dl fused", "dl eager"):
             ratios = [n[key][path] / b[key][path] for n, b in zip(new, base, strict=True)]
             row[path] = (statistics.median(ratios), min(ratios), max(ratios))
+        ratios = [(n[key]["dl fused"] / _reference(n[key])) / (b[key]["dl fused"] /
+                  _reference(b[key])) for n, b in zip(new, base, strict=True)]  # fmt: skip
+        row["fused, per torch"] = (statistics.median(ratios), min(ratios), max(ratios))
         torch_fused = [n[key]["dl fused"] / n[key]["torch fused"] for n in new
                        if n[key].get("torch fused")]  # fmt: skip
         row["fused/torch fused"] = statistics.median(torch_fused) if torch_fused else None
@@ -70,14 +84,17 @@ def compare(files: dict[str, list[Path]]) -> list[dict]:
 
 
 def _show(rows: list[dict], rounds: int) -> None:
-    print(f"new/base, median of {rounds} paired rounds [min, max]; new fused / torch fused")
-    print(f"{'params':>7} {'optimizer':<10} {'fused':>22} {'eager':>22} {'/torch fused':>13}")
+    print(f"new/base, median of {rounds} paired rounds [min, max]; 'per torch': each fused "
+          "time over its run's torch time first; new fused / torch fused")  # fmt: skip
+    print(f"{'params':>7} {'optimizer':<10} {'fused':>22} {'fused, per torch':>22} "
+          f"{'eager':>22} {'/torch fused':>13}")  # fmt: skip
     for row in rows:
         cells = [f"{m:.3f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in (row["dl fused"],
-                 row["dl eager"])]  # fmt: skip
+                 row["fused, per torch"], row["dl eager"])]  # fmt: skip
         tf = row["fused/torch fused"]
+        tf_cell = "-" if tf is None else f"{tf:.3f}"
         print(f"{row['params'] / 1e6:>6g}M {row['optimizer']:<10} {cells[0]:>22} "
-              f"{cells[1]:>22} {'-' if tf is None else f'{tf:.3f}':>13}")  # fmt: skip
+              f"{cells[1]:>22} {cells[2]:>22} {tf_cell:>13}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:

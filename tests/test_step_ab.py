@@ -28,7 +28,7 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 def _row(fused: float, eager: float, torch_fused: float | None = None) -> dict:
     return {"params": 100000, "optimizer": "adam", "dl fused": fused, "dl eager": eager,
-            "torch fused": torch_fused}  # fmt: skip
+            "torch fused": torch_fused, "torch foreach": None, "GB/s": 1.2}  # fmt: skip
 
 
 def test_ratios_are_paired_by_round(ab, tmp_path):
@@ -44,6 +44,9 @@ def test_ratios_are_paired_by_round(ab, tmp_path):
     assert row["dl fused"] == pytest.approx((1.1, 1.1, 1.1))
     assert row["dl eager"] == pytest.approx((0.75, 0.5, 1.0))
     assert row["fused/torch fused"] == pytest.approx(1.1)
+    # per torch: base has no torch time here, so its triad (1 ms at 1.2 GB/s); new's torch
+    # fused step is 2.0 then 1.0 ms: (2.2 / 2.0) / 2.0 and (1.1 / 1.0) / 1.0
+    assert row["fused, per torch"] == pytest.approx((0.825, 0.55, 1.1))
 
 
 @pytest.mark.parametrize(
