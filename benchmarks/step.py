@@ -314,8 +314,8 @@ def _scheduled(group: dict, key: str, base: object, i: int) -> None:
     c = (1 + math.cos(math.pi * (i % 100) / 100)) / 2
     if key == "lr":
         group["lr"] = base * (0.01 + 0.99 * c)
-    elif key == "betas":
-        group["betas"] = (base[0] * (0.8 + 0.2 * c), base[1])
+    elif key == "betas":  # beta1 moves; the others (beta2, Adan's beta3) are kept
+        group["betas"] = (base[0] * (0.8 + 0.2 * c), *base[1:])
     else:
         group["momentum"] = base * (0.8 + 0.2 * c)
 
