@@ -63,3 +63,15 @@ def test_bad_arguments_are_one_line(ab, argv, says, capsys, monkeypatch):
         ab.main(argv)
     assert exc.value.code == 2
     assert says in capsys.readouterr().err
+
+
+def test_a_scheduled_beta1_keeps_every_other_beta(monkeypatch):
+    """step.py --schedule momentum moves beta1 only: Adan's three betas stay three (a pair
+    was written, which Adan's declared check refuses)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("step", ROOT / "benchmarks" / "step.py")
+    step = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(step)
+    group = {"betas": (0.98, 0.92, 0.99)}
+    step._scheduled(group, "betas", (0.98, 0.92, 0.99), 50)
+    assert group["betas"][1:] == (0.92, 0.99) and group["betas"][0] == pytest.approx(0.98 * 0.9)
