@@ -37,9 +37,9 @@ BOOK_DIR = ROOT / "build" / "docs-book"
 ITEMS_ENV = "DESCENTLAB_DOCS_BOOK_ITEMS"
 DIR_ENV = "DESCENTLAB_DOCS_BOOK_DIR"
 STAMP = "site-stamp.json"
-#: the libraries whose versions the book's numbers and figures depend on
 #: what a generated list of optimizers stands in for in a page (:func:`cuda_paths_names`)
 CUDA_PATHS_MARK = "<!-- cuda_paths:"
+#: the libraries whose versions the book's numbers and figures depend on
 LIBRARIES = ("torch", "numpy", "scipy", "scikit-learn", "matplotlib", "pillow", "mnist1d")
 
 

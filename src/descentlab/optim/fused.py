@@ -110,8 +110,8 @@ def sqrt_reproduces_torch() -> bool:
     kernels keep their faithful root, within an ulp of torch's. Float32 results of the fused
     backend then match the eager backend to rounding (about 1e-6 relative after 300 Adam steps)
     rather than bit for bit -- as torch's own for-loop and fused Adam differ from each other on
-    such a CPU. Float64 roots are correctly rounded
-    everywhere. The tests use it to decide between bit-identity and a rounding tolerance.
+    such a CPU. Float64 roots are correctly rounded everywhere. The tests use it to decide
+    between bit-identity and a rounding tolerance.
 
     The answer is measured once per process on 110,000 values spanning 60 decades, by the
     ``dl_sqrt_probe`` of the float32 kernel of the empty chain (cached and verified like any
