@@ -39,14 +39,39 @@ SIZES = (5, 600, 3, 1100)
 C_DTYPES = (torch.float32, torch.float64)
 
 
+#: the low-bit state formats (descentlab.optim.lowbit) an optimizer's kernels are generated
+#: with too, where it takes them
+STATE_DTYPES = ("int8", "bfloat16")
+
+
 def configs() -> list[tuple[str, str, dict[str, Any]]]:
-    """(optimizer, configuration id, keyword arguments): the defaults, then the registry's
-    torch-parity configurations."""
+    """(optimizer, configuration id, keyword arguments): the defaults, the registry's
+    torch-parity configurations, then each low-bit state format the optimizer takes."""
     out = []
     for record in optim.records():
         out.append((record.name, "default", {}))
         out += [(record.name, c.id, dict(c.kwargs)) for c in record.parity]
+        for fmt in STATE_DTYPES:
+            if _takes_state(record.name, fmt):
+                out.append((record.name, f"state-{fmt}", {"state_dtype": fmt}))
     return out
+
+
+def _takes_state(name: str, fmt: str) -> bool:
+    if "state_dtype" not in inspect.signature(optim.get(name)).parameters:
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            _make(name, {"state_dtype": fmt})
+    except ValueError:  # the optimizer's rules make their state themselves: refused
+        return False
+    return True
+
+
+def _lowbit(opt: Any) -> bool:
+    """The optimizer keeps low-bit state (its kernels take float32 parameters only)."""
+    return any(getattr(r, "state_format", None) is not None for r in opt.rule.rules)
 
 
 def _params(seed: int = 0) -> list[torch.nn.Parameter]:
@@ -74,8 +99,9 @@ def c_sources(opt: Any) -> dict[str, str]:
     if builder is None:
         return {}
     fold = opt._fused.fold_lr
+    dtypes = C_DTYPES[:1] if _lowbit(opt) else C_DTYPES
     return {
-        str(dt).removeprefix("torch."): builder.source(dt, fold, prefetch=False) for dt in C_DTYPES
+        str(dt).removeprefix("torch."): builder.source(dt, fold, prefetch=False) for dt in dtypes
     }
 
 

@@ -47,6 +47,9 @@ def test_the_golden_file_covers_every_optimizer_and_backend(script, generated):
     }
     assert kinds == {"c", "triton", "eager"}
     assert all("eager" in c for configs in hashes.values() for c in configs.values())
+    # the low-bit state formats' kernels (their C, and Triton's decode and encode) too
+    lowbit = {cid for configs in hashes.values() for cid in configs if cid.startswith("state-")}
+    assert lowbit == {"state-int8", "state-bfloat16"}
 
 
 def test_a_changed_generated_line_is_caught(script, generated, monkeypatch):
