@@ -187,7 +187,7 @@ def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
     """Bytes the fused plan moves: every array read once, parameter and state written once."""
     (plan,) = [p for p in opt._fused.plans.values() if p is not None]
     reads = len(plan.arrays)
-    writes = 1 + len(plan.builder.written)
+    writes = 1 + len(plan.c.written)
     return (reads + writes) * numel * 4
 
 

@@ -98,11 +98,8 @@ def c_sources(opt: Any) -> dict[str, str]:
     builder = opt._fused.builder(opt, _hyper(opt))
     if builder is None:
         return {}
-    fold = opt._fused.fold_lr
     dtypes = C_DTYPES[:1] if _lowbit(opt) else C_DTYPES
-    return {
-        str(dt).removeprefix("torch."): builder.source(dt, fold, prefetch=False) for dt in dtypes
-    }
+    return {str(dt).removeprefix("torch."): builder.source(dt, prefetch=False) for dt in dtypes}
 
 
 def triton_sources(opt: Any) -> dict[str, str]:

@@ -71,7 +71,7 @@ class Mutant:
 def _eager(cls_path: str) -> str:
     """A runtime patch of a rule class's eager methods (``update``, and ``apply_final`` where
     the eager backend ends the chain with it): the rule's step is 0.1 % too large. The fused
-    backend (``fuse``) is untouched."""
+    backend (the kernels, written from the collected program) is untouched."""
     module, cls = cls_path.rsplit(".", 1)
     return f"""
 import importlib
@@ -93,31 +93,35 @@ if callable(_final):
 
 
 def _fused(cls_path: str) -> str:
-    """A runtime patch of a rule class's ``fuse``: the fused kernel scales every state entry
-    the rule writes by 1.001 at every step (the eager backend is untouched). The builder's
-    loop body is ``b.lines``; ``b.state(key, write=True)`` names a written entry's variable."""
+    """A runtime patch of the kernels' collected program (:mod:`descentlab.optim.program`): the
+    fused kernel scales every state entry the rule writes by 1.001 at every step (the eager
+    backend is untouched). A rule's form is recorded by ``program._Recorder.statements``; a
+    state entry ``k`` is the token ``s:k``, stored by a ``Stmt("store", k, args=(value,))``."""
     module, cls = cls_path.rsplit(".", 1)
     return f"""
 import importlib
 mod = importlib.import_module({module!r})
 cls = getattr(mod, {cls!r}, None)
-if cls is None or not callable(getattr(cls, "fuse", None)) or not callable(
-        getattr(cls, "built", None)):
-    raise NotApplicable("{cls_path}.fuse or .built is gone")
-_orig = cls.fuse
-def fuse(self, b, hyper):
-    if not isinstance(getattr(b, "lines", None), list) or not callable(getattr(b, "state", None)):
-        raise NotApplicable("the fused builder has no .lines/.state any more")
-    out = _orig(self, b, hyper)
-    keys = [k for k in self.built(hyper).written if not k.startswith("_")]
+program = importlib.import_module("descentlab.optim.program")
+recorder = getattr(program, "_Recorder", None)
+if cls is None or not callable(getattr(cls, "built", None)):
+    raise NotApplicable("{cls_path}.built is gone")
+if recorder is None or not hasattr(program, "Stmt") or not hasattr(program, "Coefficient"):
+    raise NotApplicable("the kernels' program has no _Recorder/Stmt/Coefficient any more")
+_orig = recorder.statements
+def statements(self, form):
+    _orig(self, form)
+    if self.prefix.rstrip("0123456789") != cls.name:
+        return
+    keys = [k for k in form.written if not k.startswith("_")]
     if not keys:
         raise NotApplicable("{cls_path}'s form writes no state")
     for k in keys:
-        v = b.state(k, write=True)
-        c = b.coef(f"mutant_{{k}}", lambda h, t, e: 1.001)  # a T (a vector: no literal)
-        b.lines.append(f"{{v}} = {{v}} * {{c}};")
-    return out
-cls.fuse = fuse
+        c = self.prog.declare(program.Coefficient(f"{{self.prefix}}_mutant_{{k}}",
+                                               lambda h, t, e: 1.001, None))
+        v = self.prog.op("mul", (f"s:{{k}}", c))
+        self.prog.stmts.append(program.Stmt("store", k, args=(v,)))
+recorder.statements = statements
 """
 
 

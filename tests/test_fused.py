@@ -32,6 +32,7 @@ from test_optim_parity import PARITY
 
 from descentlab import optim
 from descentlab.optim import fused as F
+from descentlab.optim.program import has_kernel_form
 
 STEPS = 300
 # Fused vs eager, float32, 300 steps: bit-identical where the kernels reproduce torch's float32
@@ -56,7 +57,7 @@ def _ran_fused(opt: optim.Optimizer) -> bool:
 
 def _fusable(cls: type, kwargs: dict) -> bool:
     opt = cls([torch.nn.Parameter(torch.ones(1))], fused=False, **kwargs)
-    return all(type(r).fuse is not optim.Rule.fuse for r in opt.rule.rules)
+    return all(has_kernel_form(r) for r in opt.rule.rules)
 
 
 # the parity configurations of every optimizer whose rules all have a fused form
@@ -834,7 +835,7 @@ def test_a_kernel_without_division_or_root_takes_the_streaming_width(name, kw, d
     (plan,) = [p for p in opt._fused.plans.values() if p is not None]
     assert ("#define DL_STREAM 1" in plan.source) is streams
     # the root the tests compare with torch's is the full-width kernels' root
-    probe = F.FusedBuilder(hyper={}).source(torch.float32, False, False)
+    probe = F.CKernel().source(torch.float32, False)  # as sqrt_reproduces_torch builds it
     assert "#define DL_STREAM 1" not in probe
 
 
@@ -1064,7 +1065,7 @@ def test_software_prefetch_is_chosen_per_cpu_and_kept_apart_in_the_cache(monkeyp
     builder = opt._fused.builder(
         opt, {k: v for k, v in opt.param_groups[0].items() if k != "params"}
     )
-    off, on = (builder.source(torch.float32, True, prefetch=x) for x in (False, True))
+    off, on = (builder.source(torch.float32, prefetch=x) for x in (False, True))
     assert "__builtin_prefetch" not in off
     # the vector loop only (the scalar tail reads what the vector loop prefetched), each of
     # the four streams once: the gradient for reading, the others for writing too
@@ -1076,7 +1077,7 @@ def test_software_prefetch_is_chosen_per_cpu_and_kept_apart_in_the_cache(monkeyp
     )
     assert _native._key(on, "c++") != _native._key(off, "c++")
     monkeypatch.setattr(_native, "cpu_vendor", lambda: "GenuineIntel")
-    assert builder.source(torch.float32, True) == on  # the CPU's choice is the default
+    assert builder.source(torch.float32) == on  # the CPU's choice is the default
     if not F.fused_available():
         return
     results = []

@@ -57,12 +57,12 @@ def test_a_changed_generated_line_is_caught(script, generated, monkeypatch):
     comparison, naming the kernel."""
     from descentlab.optim import fused
 
-    builder_source = fused.FusedBuilder.source
+    builder_source = fused.CKernel.source
 
     def slipped(self, *args, **kwargs):
         return builder_source(self, *args, **kwargs).replace("dl_fma(", "dl_fma (", 1)
 
-    monkeypatch.setattr(fused.FusedBuilder, "source", slipped)
+    monkeypatch.setattr(fused.CKernel, "source", slipped)
     diff = script.differences(script.load(), script.generate())
     assert any(line.startswith("adam [adam] c.float32:") for line in diff), diff
     assert not any("eager" in line or "triton" in line for line in diff), diff

@@ -1,7 +1,8 @@
-"""One plan for the kernel backends (issue 49, item 1): the fused C step and the Triton step
-share :class:`descentlab.optim.plan.KernelPlan` -- the coefficients in one kind and their table,
-the prepares, the state a step reads and the steady step's part -- and both emitters collect
-the same coefficients from a rule's form."""
+"""One program and one plan for the kernel backends (issue 49, item 1): the fused C kernel and
+the Triton kernel are written from one collected program of the chain
+(:func:`descentlab.optim.program.collect`), and their steps share
+:class:`descentlab.optim.plan.KernelPlan` -- the coefficients in one kind and their table, the
+prepares, the state a step reads and the steady step's part."""
 
 from __future__ import annotations
 
@@ -64,27 +65,27 @@ def _table(plan: KernelPlan, opt: optim.Optimizer, hyper: dict, steps: list[floa
 
 
 @pytest.mark.parametrize("name", optim.NAMES)
-def test_c_and_triton_programs_have_the_same_coefficients(name):
-    """Every optimizer with both kernels: the C builder's and the Triton program's
-    coefficients, evaluated by the one table at unequal step counts, are the same numbers in
-    the same order (the C kernel's ``1`` of ``sign`` aside: Triton writes its own)."""
+def test_c_and_triton_kernels_are_written_from_one_program(name):
+    """Every optimizer with both kernels over its whole chain: the C kernel and the Triton
+    kernel are renderings of the one collected program (the same object: its statements,
+    state arrays, coefficients and prepares), and their plans take its coefficient table."""
     opt = _opt(name)
     hyper = {k: v for k, v in opt.param_groups[0].items() if k not in NOT_HYPER}
-    builder = opt._fused.builder(opt, hyper)
+    c_kernel = opt._fused.builder(opt, hyper)
     try:
-        _, _, prog, _ = gpu._programs(opt, hyper)
+        prefix, _, prog, _ = gpu._programs(opt, hyper)
     except gpu.Unsupported:
-        prog = None
-    if builder is None or prog is None:
-        pytest.skip(f"{name} has no fused C or no Triton kernel")
-    c_plan, t_plan = KernelPlan(builder), KernelPlan(prog)
+        prog = prefix = None
+    if c_kernel is None or prog is None or prefix is not None:
+        pytest.skip(f"{name} has no fused C kernel, or no Triton kernel of its whole chain")
+    assert prog.program is c_kernel.program
+    c_plan, t_plan = KernelPlan(c_kernel.program), KernelPlan(prog.program)
     assert c_plan.state_keys == t_plan.state_keys
-    keep = [i for i, c in enumerate(c_plan.coefs) if not c.name.endswith("_sign_one")]
+    assert [a.removeprefix("state:") for a in prog.arrays[2:]][: len(c_kernel.arrays)] == (
+        c_kernel.arrays
+    )
     steps = [3.0, 1.0]  # a parameter whose first gradient came later
-    c_rows = [[row[i] for i in keep] for row in _table(c_plan, opt, hyper, steps)]
-    t_rows = _table(t_plan, opt, hyper, steps)
-    assert c_rows == t_rows
-    assert len(keep) == len(t_plan.coefs)
+    assert _table(c_plan, opt, hyper, steps) == _table(t_plan, opt, hyper, steps)
 
 
 #: (chain, fold_lr, final allowed) -> (the body's rule names, the end, the decay's name or None)

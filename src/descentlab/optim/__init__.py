@@ -64,8 +64,7 @@ from . import (
     shampoo,
     soap,
 )
-from . import c_emitter as _c_emitter  # noqa: F401  (registers the C backend's emitters)
-from . import eager_emitter as _eager_emitter  # noqa: F401  (and the eager backend's)
+from . import eager_emitter as _eager_emitter  # noqa: F401  (registers the eager emitters)
 from . import lookahead as _lookahead
 
 # Each optimizer module's __all__ (its named optimizers, rules and helpers) is exported here.

@@ -546,11 +546,15 @@ class Rule(ABC):
         return None
 
     # -- torch's operation order for the parameter update -----------------------------
-    #: True when the rule implements :meth:`apply_final` and sets ``b.final_form`` in
-    #: :meth:`fuse`: directly before the learning rate, it then updates the parameters
-    #: itself, rounding as torch's for-loop does (``p.addcdiv_(m, d, value=-lr/bc1)``: one
-    #: division by the denominator after the step size, instead of ``p - lr * (m / d)``).
+    #: True when the rule implements :meth:`apply_final` (a form rule: its form sets a final
+    #: form): directly before the learning rate, it then updates the parameters itself,
+    #: rounding as torch's for-loop does (``p.addcdiv_(m, d, value=-lr/bc1)``: one division
+    #: by the denominator after the step size, instead of ``p - lr * (m / d)``).
     has_final: bool = False
+    #: the rule passes its input through, its work done outside the chain (SAM's ascent): the
+    #: fused C kernel leaves it out of the chain's program (:func:`~descentlab.optim.program.
+    #: collect`) instead of running the group eagerly
+    kernel_passes: bool = False
 
     def passes_through(self, hyper: Hyper) -> bool:
         """True when the rule leaves its input unchanged at these hyperparameters (a zero
@@ -570,17 +574,12 @@ class Rule(ABC):
         operation order (only called on rules with :attr:`has_final`)."""
         raise TypeError(f"{self.name} has no final form (has_final is False)")
 
-    # -- fused backend (descentlab.optim.fused) --------------------------------------
+    # -- the kernels (descentlab.optim.program, .fused, .gpu) --------------------------
     def fuse_signature(self, hyper: Hyper) -> tuple:
-        """The structural choices :meth:`fuse` reads from ``hyper`` (flags, a zero momentum):
-        the fused backend compiles one kernel per signature. Numbers are never part of it."""
+        """The structural choices the rule's code reads from ``hyper`` (flags, a zero
+        momentum): the kernels are collected and compiled once per signature. Numbers are
+        never part of it."""
         return ()
-
-    def fuse(self, b: Any, hyper: Hyper) -> bool:
-        """Emit this rule's per-element C code into a
-        :class:`~descentlab.optim.fused.FusedBuilder` ``b``; False when the rule has no fused
-        form (the optimizer then runs the group eagerly)."""
-        return False
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -722,9 +721,6 @@ class Chain(Rule):
 
     def fuse_signature(self, hyper: Hyper) -> tuple:
         return tuple(r.fuse_signature(hyper) for r in self._rules)
-
-    def fuse(self, b: Any, hyper: Hyper) -> bool:
-        return all(r.fuse(b, hyper) for r in self._rules)
 
     def walk(self, hyper: Hyper, fold_lr: bool, final: bool = True) -> Walk:
         """How every backend runs this chain at ``hyper``'s structure (the eager step, the

@@ -1,136 +1,70 @@
-"""The fused C backend's emitter: a rule's form (:mod:`descentlab.optim.form`) written into the
-per-element C of :class:`~descentlab.optim.fused.FusedBuilder`, each primitive spelled from
+"""The fused C backend's emitter: a chain's collected program (:mod:`descentlab.optim.program`)
+written as the per-element C of the kernel's loop body (:class:`~descentlab.optim.fused.
+CKernel` wraps it in the kernel), each primitive spelled from
 :data:`~descentlab.optim.form.PRIMITIVES`.
+
+Every value has the C type ``T`` (the vector type in the main loop, the scalar type in the
+tail). The body reads ``p``, ``g`` and each state entry ``s_<key>`` (loaded before it, stored
+after it: a low-bit entry through its format's C, :mod:`~descentlab.optim.lowbit`), and each
+coefficient ``c_<name>``; each primitive is one line ``T tN = ...;``, a comparison is written
+into the ``where`` that reads it, and a store is ``s_<key> = tN;``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-from .form import (
-    _MASKS,
-    Coef,
-    Emitter,
-    Expr,
-    Form,
-    lazy_zeros,
-    primitive,
-    product_prepare,
-    register_emitters,
-    spell,
-)
-from .lowbit import sr_salt
-from .plan import coefficient
+from .form import _MASKS, primitive, spell
+from .program import ChainProgram
 
-if TYPE_CHECKING:
-    from .form import FormRule
+__all__ = ["CBody", "render"]
 
-__all__ = ["CEmitter", "StoredCEmitter"]
+#: 1 of type ``T`` (a literal would be a scalar in the vector loop)
+ONE = "dl_bc<T>(1.0)"
 
 
-class CEmitter(Emitter):
-    """Per-element C for the fused backend's builder (every value of type ``T``): each
-    primitive is one line ``T tN = ...;`` of the builder's loop body, from :data:`PRIMITIVES`.
-    ``prefix`` scopes the rule's coefficients (:meth:`~descentlab.optim.fused.FusedBuilder.
-    scope`: two instances of one rule in a chain keep theirs apart)."""
+@dataclass(frozen=True)
+class CBody:
+    """A program's loop body: its lines, and the C expression of the new parameter."""
 
-    def __init__(self, builder: Any, prefix: str) -> None:
-        self.b, self.prefix = builder, prefix
-        self.one: str | None = None
-        self.written: set[str] = set()
-        self.lazy: set[str] = set()
-        self.p, self.lr_fn, self.lr_uses = "p", None, ()
+    lines: tuple[str, ...]
+    final: str
 
-    def let(self, expr: str) -> str:
-        """``T tN = expr;`` in the loop body; returns ``tN``."""
-        name = f"t{len(self.b.lines)}"  # one line per statement: a fresh name in the chain
-        self.b.lines.append(f"T {name} = {expr};")
+
+def render(prog: ChainProgram) -> CBody:
+    """The loop body of ``prog`` (raises ValueError for a primitive without a C spelling)."""
+    lines: list[str] = []
+    names = {"g": "g", "p": "p"}
+    inline: dict[str, str] = {}  # a value written into its reader: its expression
+
+    def let(expr: str) -> str:
+        name = f"t{len(lines)}"  # one line per statement: a fresh name in the body
+        lines.append(f"T {name} = {expr};")
         return name
 
-    def leaf(self, name: str) -> str:
-        if name == "g":
-            return self.b.u
-        if name == "p":
-            return self.p
-        return self._array(name)
+    def name(token: str) -> str:
+        if token.startswith("s:"):
+            return f"s_{token[2:]}"
+        if token.startswith("c:"):
+            return f"c_{prog.coefs[int(token[2:])].name}"
+        return names[token]
 
-    def _array(self, key: str) -> str:
-        if key in self.lazy:  # made as zeros before the kernel runs, where missing
-            self.lazy.discard(key)
-            pr = lazy_zeros(key)
-            self.b.prepare(pr.fn, **pr.how)
-        return self.b.state(key, write=key in self.written)
-
-    def coef(self, c: Coef) -> str:
-        name = f"{self.prefix}_{c.name}"
-        return self.b.add(coefficient(name, c, self.lr_fn, self.lr_uses))
-
-    def apply(self, op: str, a: list[str], alpha: str | None) -> str:
-        prim = primitive(op, alpha)
-        if prim is None:
-            raise ValueError(f"no C form for primitive {op!r}")
-        if op in _MASKS:  # a mask is an operand of where only: inline, never a T variable
-            return prim.c.format(*a)  # type: ignore[union-attr]
-        self.b.slow = self.b.slow or prim.slow
-        if op == "sign" and self.one is None:  # 1 of type T (a literal would be a scalar)
-            self.one = self.b.coef(f"{self.prefix}_sign_one", lambda h, t, e: 1.0)
-        return spell(prim.c, a, alpha, self.let, self.one)
-
-    def materialize(self, value: str) -> str:
-        # a state entry's value named before its assignment is copied (the name is reused)
-        return self.let(value) if value.startswith("s_") else value
-
-    def assign(self, key: str, value: str, expr: Expr) -> str:
-        var = self._array(key)
-        self.b.lines.append(f"{var} = {value};")
-        return var
-
-    def scale(self, key: str, factor: Coef) -> None:
-        self.b.prepare(product_prepare(key, factor), needs=(key,))
-
-    def run(self, form: Form) -> str:
-        self.written, self.lazy = set(form.written), set(form.lazy)
-        for pr in form.prepares:
-            self.b.prepare(pr.fn, **pr.how)
-        out = super().run(form)
-        self.b.u = out
-        return out
-
-    def final_c(self, form: Form, p: str, lr_fn: Callable, lr_uses: Sequence[str]) -> str:
-        """The C expression of the new parameter (``p``: the parameter after a decoupled
-        decay; ``lr_fn(hyper, t)``: the step's learning rate, reading ``lr_uses``)."""
-        self.p, self.lr_fn, self.lr_uses = p, lr_fn, tuple(lr_uses)
-        return self.final(form)
-
-
-class StoredCEmitter(CEmitter):
-    """:class:`CEmitter` whose elementwise state is stored in ``rule.state_format``: the
-    builder loads and stores those entries through the format's C
-    (:meth:`~descentlab.optim.fused.FusedBuilder.store_as`)."""
-
-    def __init__(self, builder: Any, prefix: str, rule: FormRule) -> None:
-        super().__init__(builder, prefix)
-        self.rule = rule
-
-    def run(self, form: Form) -> str:
-        fmt = self.rule.state_format
-        assert fmt is not None
-        for index, key in enumerate(self.rule.stored()):
-            if key not in form.states:
-                continue
-            salt = None
-            if fmt.salted:
-                salt = self.b.coef(
-                    f"{self.prefix}_salt{index}", lambda h, t, e, i=index: float(sr_salt(i, t))
-                )
-            self.b.store_as(key, fmt, key not in self.rule.nonnegative, salt)
-        return super().run(form)
-
-    def _array(self, key: str) -> str:
-        if key in self.b.formats:  # a lazy entry is made with the stored state, at init
-            self.lazy.discard(key)
-        return super()._array(key)
-
-
-register_emitters("c", CEmitter, StoredCEmitter)
+    for s in prog.stmts:
+        if s.kind == "op":
+            prim = primitive(s.op, s.alpha)
+            if prim is None:
+                raise ValueError(f"no C form for primitive {s.op!r}")
+            a = [name(x) for x in s.args]
+            alpha = None if s.alpha is None else name(s.alpha)
+            if s.op in _MASKS:  # an operand of where only: inline, never a T variable
+                names[s.out] = prim.c.format(*a)  # type: ignore[union-attr]
+            elif s.inline:
+                inline[s.out] = spell(prim.c, a, alpha, lambda e: e, ONE)
+                names[s.out] = f"({inline[s.out]})"
+            else:
+                names[s.out] = spell(prim.c, a, alpha, let, ONE)
+        elif s.kind == "let":  # a state value named before its store: copied
+            names[s.out] = let(name(s.args[0]))
+        elif s.kind == "store":
+            lines.append(f"s_{s.out} = {name(s.args[0])};")
+    return CBody(tuple(lines), inline.get(prog.update) or name(prog.update))

@@ -266,15 +266,12 @@ class EagerEmitter(Emitter):
         if self._steps is None:
             self._steps = step_values(self.state, len(self.params))
         h, fn, steps, number = self.hyper, c.fn, self._steps, self.number
-        if c.lr:
-            assert self.lrs is not None, f"{c.name!r} reads the learning rate: final forms only"
-            return _Scalars(number(fn(h, t, lr)) for t, lr in zip(steps, self.lrs, strict=True))
-        if c.reads is not None:
-            xs = [self.state_number(x) for x in self.state[c.reads]]
-            return _Scalars(number(fn(h, t, x)) for t, x in zip(steps, xs, strict=True))
-        if c.per_tensor is not None:
-            st = self.state
-            return _Scalars(number(c.value(h, t, st, i)) for i, t in enumerate(steps))
+        if c.varies:  # a number per tensor
+            st, lrs = self.state, self.lrs or [None] * len(steps)
+            read = self.state_number
+            return _Scalars(
+                number(c.call(h, t, c.extra(st, i, lrs[i], read))) for i, t in enumerate(steps)
+            )
         if self._one_step is None:
             self._one_step = all(t == steps[0] for t in steps)
         if self._one_step and steps:  # every tensor at the same step: fn(h, t) once

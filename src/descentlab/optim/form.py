@@ -6,17 +6,17 @@ the operation order is the form's, and every backend follows it:
 
 - :class:`~descentlab.optim.eager_emitter.EagerEmitter` runs it with ``torch._foreach_*``
   kernels over a param group (the eager backend: :meth:`FormRule.update`);
-- :class:`~descentlab.optim.c_emitter.CEmitter` writes it into the fused backend's per-element C
-  (:class:`~descentlab.optim.fused.FusedBuilder`: :meth:`FormRule.fuse`), each primitive
+- :func:`~descentlab.optim.program.collect` records a whole chain's forms as one collected
+  program, which the fused backend's C emitter (:mod:`~descentlab.optim.c_emitter`) and the
+  Triton emitter (:mod:`~descentlab.optim.triton_emitter`) write as a kernel, each primitive
   rounding exactly as its torch kernel does (``lerp``, ``addcmul`` and ``add(alpha=)`` through
   one fused multiply-add, ``sqrt`` as torch's on this CPU: see :mod:`descentlab.optim.fused`),
-  so the two backends agree bit for bit by construction;
+  so the backends agree bit for bit by construction;
 - :func:`reference` evaluates it in float64 element by element from the primitives'
-  mathematical definitions (the tests' independent check of both);
-- :class:`~descentlab.optim.triton_emitter.TritonEmitter` writes it into a GPU kernel.
+  mathematical definitions (the tests' independent check of both).
 
-An emitter is a class with one interface (:class:`Emitter`: ``leaf``, ``coef``, ``apply`` one
-primitive, ``assign``); no rule changes for a new target. Work a rule needs before its
+Each evaluates a form through one interface (:class:`Emitter`: ``leaf``, ``coef``, ``apply``
+one primitive, ``assign``); no rule changes for a new target. Work a rule needs before its
 per-element program (state made on a first step, a group's norm, random draws) is a
 :meth:`Form.prepare` step, run by every backend.
 
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
+from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,14 +130,35 @@ class Coef(Expr):
     lr: bool = False
     per_tensor: Callable[[Mapping[str, list], int], Any] | None = None
 
-    def value(self, hyper: Mapping[str, Any], t: float, state: Mapping[str, list], i: int) -> Any:
-        """This coefficient for tensor ``i`` at step ``t`` (not one that reads the rate)."""
-        assert not self.lr, f"{self.name!r} reads the learning rate: final forms only"
+    @property
+    def varies(self) -> bool:
+        """The value depends on more than the hyperparameters and the step: a per-tensor
+        number (``reads``, ``per_tensor``) or the step's learning rate (``lr``)."""
+        return self.lr or self.reads is not None or self.per_tensor is not None
+
+    def extra(
+        self,
+        state: Mapping[str, list],
+        i: int,
+        lr: Any = None,
+        number: Callable[[Any], Any] = float,
+    ) -> Any:
+        """Tensor ``i``'s third argument of :attr:`fn` (None: ``fn`` takes two) -- the one
+        place the kinds are told apart: the step's learning rate ``lr``, the state number it
+        ``reads`` (as ``number`` gives it), or ``per_tensor(state, i)``. A kernel reads the
+        same arguments a whole column at a time (:func:`~descentlab.optim.plan.coefficient`)."""
+        if self.lr:
+            assert lr is not None, f"{self.name!r} reads the learning rate: final forms only"
+            return lr
         if self.reads is not None:
-            return self.fn(hyper, t, float(state[self.reads][i]))
-        if self.per_tensor is None:
-            return self.fn(hyper, t)
-        return self.fn(hyper, t, self.per_tensor(state, i))  # type: ignore[call-arg]
+            return number(state[self.reads][i])
+        if self.per_tensor is not None:
+            return self.per_tensor(state, i)
+        return None
+
+    def call(self, hyper: Mapping[str, Any], t: float, extra: Any = None) -> Any:
+        """The value at step ``t`` with :meth:`extra`'s argument."""
+        return self.fn(hyper, t, extra) if self.varies else self.fn(hyper, t)
 
 
 @dataclass(eq=False)
@@ -248,7 +270,7 @@ class Prepare:
     """A form's Python step before its per-element program (:meth:`Form.prepare`)."""
 
     fn: Callable[..., None]
-    how: Mapping[str, Any]  # fills, needs, steady: FusedBuilder.prepare's
+    how: Mapping[str, Any]  # fills, needs, steady: see Form.prepare
     reads_g: bool = False
 
 
@@ -315,8 +337,13 @@ class Form:
         values the coefficients read (``per_tensor``). ``grads`` give only shapes (the kernels
         pass the raw gradients), unless ``reads_g``: ``fn`` reads the values of the rule's
         input (the global norm of a clip), so a kernel takes the rule only where its input is
-        the raw gradients (first in the chain). ``how``: ``fills``, ``needs``, ``steady``, as
-        :meth:`~descentlab.optim.fused.FusedBuilder.prepare`.
+        the raw gradients (first in the chain). ``how``, what a kernel's plan reads
+        (:class:`~descentlab.optim.plan.KernelPlan`): ``fills``, the state entries ``fn``
+        makes where missing (arrays, or 0-dim values it keeps in ``needs``), which the
+        optimizer stores; ``needs``, the state entries other than the kernel's arrays that
+        ``fn`` reads or updates; ``steady``, ``fn`` only makes missing ``fills`` (and
+        per-tensor coefficients read None as "nothing was made"), so a step may skip it once
+        they all exist.
         """
         self.prepares.append(Prepare(fn, how, reads_g))
 
@@ -531,7 +558,7 @@ class Primitive:
     triton: Spelling
     exact: Callable[..., Any]
     #: a division or a square root: long-latency arithmetic (a kernel with none streams
-    #: memory, :meth:`~descentlab.optim.fused.FusedBuilder.source`)
+    #: memory, :meth:`~descentlab.optim.fused.CKernel.source`)
     slow: bool = False
     #: as Python over its operands, in the order of ``exact`` (the optimizer card,
     #: :mod:`descentlab.report.optimizer_card`): (template, the result's precedence, each
@@ -792,14 +819,9 @@ def reference(
             return state[name] if name in state else lists[name][0]  # (a per-step array)
 
         def coef(self, c: Coef) -> float:
-            if c.lr:
-                assert lr is not None, f"{c.name!r} reads the learning rate: final forms only"
-                return float(c.fn(hyper, t, lr))
-            if c.reads is not None:
-                return float(c.fn(hyper, t, float(state[c.reads])))
-            if c.per_tensor is not None:  # what the prepares computed
-                return float(c.fn(hyper, t, c.per_tensor(lists, 0)))
-            return float(c.fn(hyper, t))
+            # the state as it is now (a product multiplied), then what the prepares computed
+            now = ChainMap({k: [v] for k, v in state.items()}, lists)
+            return float(c.call(hyper, t, c.extra(now, 0, lr)))
 
         def scale(self, key: str, factor: Coef) -> None:
             state[key] = state[key] * self.coef(factor)
@@ -830,11 +852,11 @@ def reference(
 
 
 class FormRule(Rule):
-    """An elementwise rule whose math is its :meth:`form`: the eager ``update`` and the fused
-    ``fuse`` are derived from it (the eager and the C emitter), and so is its
-    parameter update in its own operation order where the form has a final form
+    """An elementwise rule whose math is its :meth:`form`: the eager ``update`` is derived from
+    it (the eager emitter), so are the kernels (:mod:`~descentlab.optim.program`), and so is
+    its parameter update in its own operation order where the form has a final form
     (:meth:`Form.final`; the rule then sets ``has_final = True``: ``apply_final`` and the
-    fused ``final_form`` come from it). Its state is what the form reads at the rule's
+    kernels' final update come from it). Its state is what the form reads at the rule's
     defaults, made as zeros (a :meth:`Form.product` number as its ``init``), and its
     kernel's structure is the values of its declared flags
     (:attr:`~descentlab.optim.Rule.checks`).
@@ -913,18 +935,6 @@ class FormRule(Rule):
         em.lrs = lrs
         em.statements(form)
         em.final(form)
-
-    def fuse(self, b: Any, hyper: Mapping[str, Any]) -> bool:
-        form = self.built(hyper)
-        if b.u != "g" and any(pr.reads_g for pr in form.prepares):
-            return False  # the kernel's prepares see the raw gradients, not this rule's input
-        prefix = b.scope(self.name)
-        plain, stored = _emitters("c")
-        em = plain(b, prefix) if self.state_format is None else stored(b, prefix, self)
-        em.run(form)
-        if form.final_expr is not None:
-            b.final_form = (b.u, lambda b, p, lr_fn, uses: em.final_c(form, p, lr_fn, uses))
-        return True
 
     def with_state(self, state_dtype: str | StateFormat | None) -> FormRule:
         """A copy of this rule whose state is stored as ``state_dtype`` (``"int8"``,
@@ -1017,15 +1027,15 @@ def _stored_init(rule: FormRule, params: list[Tensor]) -> State:
     return out
 
 
-#: The emitters that run a form on the eager and the C backends live in their own modules,
-#: which read this one; each registers its plain and its stored-state class here when it is
-#: imported (``descentlab.optim`` imports both), so this file holds no backend's code.
+#: The emitters that run a form eagerly live in their own module, which reads this one; it
+#: registers its plain and its stored-state class here when it is imported
+#: (``descentlab.optim`` imports it), so this file holds no backend's code.
 _EMITTERS: dict[str, tuple[type, type]] = {}
 
 
 def register_emitters(backend: str, plain: type, stored: type) -> None:
     """Make ``plain`` (and ``stored``, for low-bit state) the emitter classes that
-    :class:`FormRule` runs its form with on ``backend`` (``"eager"`` or ``"c"``)."""
+    :class:`FormRule` runs its form with on ``backend`` (``"eager"``)."""
     _EMITTERS[backend] = (plain, stored)
 
 

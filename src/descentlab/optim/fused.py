@@ -1,8 +1,9 @@
 r"""The fused backend: a whole chain of update rules in one pass over each parameter's memory.
 
-:class:`FusedBuilder` collects the per-element C code of a chain (written by the form's C
-emitter, :class:`~descentlab.optim.c_emitter.CEmitter`), its state arrays and its per-tensor
-coefficients; :meth:`FusedBuilder.source` generates the kernel (one loop body compiled for the
+:class:`CKernel` is the C of a chain's collected program
+(:class:`~descentlab.optim.program.ChainProgram`: its statements, state arrays and per-tensor
+coefficients), its loop body written by the C emitter (:mod:`~descentlab.optim.c_emitter`);
+:meth:`CKernel.source` generates the kernel (one loop body compiled for the
 CPU's vectors and for the scalar tail), :mod:`descentlab._native` compiles and caches it, and
 :class:`FusedPlan` runs it: coefficients computed in Python in double precision each step,
 pointers and coefficients handed to the kernel through ``ctypes``, OpenMP over 32K-element
@@ -20,8 +21,7 @@ import ctypes
 import functools
 import os
 from array import array
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -31,12 +31,13 @@ from descentlab import _native
 from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
 from .base import dense, grad_pointers, laid_out_as, written_in_place
-from .form import Prepare
-from .plan import Coefficient, CoefFn, Collected, KernelPlan, number_of
+from .c_emitter import render
+from .plan import KernelPlan
+from .program import ChainProgram, Coefficient
 
 __all__ = [
     "DTYPES",
-    "FusedBuilder",
+    "CKernel",
     "FusedUnavailable",
     "cache_dir",
     "compile_count",
@@ -118,7 +119,7 @@ def sqrt_reproduces_torch() -> bool:
     other).
     """
     try:
-        probe = _load(FusedBuilder(hyper={}).source(torch.float32, False, False)).probe
+        probe = _load(CKernel().source(torch.float32, False)).probe
     except KernelUnavailable:
         return False
     g = torch.Generator().manual_seed(0)
@@ -138,146 +139,59 @@ def sqrt_reproduces_torch() -> bool:
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class FusedBuilder(Collected):
-    """Collects the per-element C code of a chain (see :meth:`Rule.fuse`).
+def _empty() -> ChainProgram:
+    """The empty chain's program: ``p + g``."""
+    prog = ChainProgram()
+    prog.update = prog.op("add", ("p", "g"), inline=True)
+    return prog
 
-    Its loop body is written by the form's C emitter
-    (:class:`~descentlab.optim.c_emitter.CEmitter`), rule after rule of the chain: the current
-    update is the C variable :attr:`u` (initially the gradient ``g``), the parameter is ``p``,
-    state entries are read through :meth:`state` and per-tensor numbers declared with
-    :meth:`coef`; every value has the C type ``T`` (``double`` for float64 parameters, else
+
+class CKernel:
+    """The fused C kernel of a chain's collected program
+    (:class:`~descentlab.optim.program.ChainProgram`): its loop body, written by the C
+    emitter (:func:`~descentlab.optim.c_emitter.render`), and :meth:`source`, the whole
+    kernel. Every value has the C type ``T`` (``double`` for float64 parameters, else
     ``float``: float16 and bfloat16 values are widened exactly on load and rounded to the
-    nearest even when stored, as torch's fused kernels do). ``hyper`` holds the group's
-    structural options. Its coefficients and prepares are a
-    :class:`~descentlab.optim.plan.Collected` program's, as the Triton emitter's.
-    """
+    nearest even when stored, as torch's fused kernels do)."""
 
-    hyper: Mapping[str, Any]
-    u: str = "g"
-    lines: list[str] = field(default_factory=list)
-    arrays: list[str] = field(default_factory=list)  # state keys, in pointer order
-    written: list[str] = field(default_factory=list)  # in first-write order
-    rows_keys: set[str] = field(default_factory=set)
-    #: set by a rule with ``has_final``: (its output variable, a function
-    #: ``(builder, p, lr_fn, lr_uses) -> C expression of the new parameter`` in torch's order)
-    final_form: tuple[str, Callable[..., str]] | None = None
-    #: the C expression of the new parameter when a final form applies (else the default
-    #: ``p + u`` or ``p + u * -lr``)
-    final: str | None = None
-    #: state entries stored in a low-bit format (:meth:`store_as`): key -> (format, signed,
-    #: the C name of its seed coefficient or None)
-    formats: dict[str, tuple[Any, bool, str | None]] = field(default_factory=dict)
-    #: the body divides or takes a root (:attr:`~descentlab.optim.form.Primitive.slow`)
-    slow: bool = False
-    _rules: int = 0
-
-    def scope(self, name: str) -> str:
-        """The prefix of the coefficients of the next rule written into the body: its name
-        and position (two instances of one rule in a chain keep their coefficients apart)."""
-        self._rules += 1
-        return f"{name}{self._rules}"
-
-    def state(self, key: str, *, write: bool = False) -> str:
-        """The C variable holding this element of state ``key`` (written back if ``write``)."""
-        if key not in self.arrays:
-            self.arrays.append(key)
-        if write and key not in self.written:
-            self.written.append(key)
-        return f"s_{key}"
-
-    def coef(
-        self,
-        name: str,
-        fn: CoefFn,
-        *,
-        uses: Sequence[str] = (),
-        per_tensor: Callable[[Mapping[str, list], int], Any] | None = None,
-        reads: str | None = None,
-    ) -> str:
-        """A per-tensor (per-row with batched hyperparameters) value, computed in Python in
-        double precision by ``fn(hyper, step, extra)`` and rounded to ``T`` in the kernel.
-
-        Args:
-            name: a C identifier suffix, unique within the chain.
-            fn: ``hyper`` has one row's hyperparameter values as Python numbers; ``step`` is
-                the tensor's step count; ``extra`` is ``per_tensor(state, i)`` or None.
-            uses: the hyperparameters ``fn`` reads (a batched one makes the value per row).
-            per_tensor: a function of the state and tensor index when the value depends on
-                more than the step (ASGD's rates, computed by a prepare).
-            reads: a state entry of 0-dim tensors: ``extra`` is tensor ``i``'s value as a
-                Python float (NAdam's running product; all read at once).
-        """
-        if reads is not None:
-            per_tensor = number_of(reads)
-        return self.add(Coefficient(name, fn, per_tensor, tuple(uses), reads))
-
-    def add(self, c: Coefficient) -> str:
-        """Declare coefficient ``c`` (see :meth:`coef`); returns its C variable."""
-        self.declare(c)
-        self.rows_keys.update(c.uses)
-        return f"c_{c.name}"
-
-    def prepare(
-        self,
-        fn: Callable[..., None],
-        *,
-        fills: Sequence[str] = (),
-        needs: Sequence[str] = (),
-        steady: bool = False,
-    ) -> None:
-        """Run ``fn(state, params, grads, hyper)`` in Python before the kernel (e.g. to
-        allocate a state buffer or update a per-tensor scalar the coefficients read).
-
-        Args:
-            fills: state entries ``fn`` creates where they are missing (arrays, or 0-dim
-                values it keeps in ``needs``); the optimizer stores them.
-            needs: state entries other than the arrays that ``fn`` reads or updates.
-            steady: ``fn`` only creates missing ``fills`` (and per-tensor coefficients read
-                None as "nothing was created"), so a step may skip it when they all exist.
-        """
-        how = {"fills": tuple(fills), "needs": tuple(needs), "steady": steady}
-        self.prepares.append(Prepare(fn, how))
+    def __init__(self, program: ChainProgram | None = None) -> None:
+        #: the program (the empty chain's: ``p + g``, where None)
+        self.program = _empty() if program is None else program
+        body = render(self.program)
+        self.lines, self.final = list(body.lines), body.final
 
     @property
-    def state_arrays(self) -> list[str]:
-        return self.arrays
+    def arrays(self) -> list[str]:
+        """The state entries the kernel reads, in pointer order (after ``p`` and ``g``)."""
+        return self.program.arrays
+
+    @property
+    def written(self) -> list[str]:
+        return self.program.written
+
+    @property
+    def coefs(self) -> list[Coefficient]:
+        return self.program.coefs
+
+    @property
+    def formats(self) -> dict[str, tuple[Any, bool, Any]]:
+        return self.program.formats
+
+    @property
+    def prepares(self) -> list[Any]:
+        return self.program.prepares
 
     @property
     def fills(self) -> list[str]:
-        """The state entries the prepares make where missing."""
-        return [k for pr in self.prepares for k in pr.how["fills"]]
+        return self.program.fills
 
-    def store_as(self, key: str, fmt: Any, signed: bool, salt: str | None) -> None:
-        """Store state ``key`` in the low-bit format ``fmt``
-        (:class:`~descentlab.optim.lowbit.StateFormat`; ``signed``: it may be negative;
-        ``salt``: the coefficient seeding its stochastic rounding): the kernel decodes it to
-        float32 where the body reads ``s_<key>`` and encodes what the body leaves there."""
-        self.state(key)
-        for extra in fmt.keys(key)[1:]:
-            if extra not in self.arrays:
-                self.arrays.append(extra)
-        self.formats[key] = (fmt, signed, salt)
-
-    def stored_arrays(self) -> dict[str, tuple[str, int]]:
-        """Every array a low-bit format stores: name -> (its key, its index in the format's
-        entries)."""
-        return {
-            name: (key, idx)
-            for key, (fmt, _, _) in self.formats.items()
-            for idx, name in enumerate(fmt.keys(key))
-        }
-
-    def final_expr(self, fold_lr: bool) -> str:
+    def final_expr(self) -> str:
         """The C expression of the updated parameter."""
-        if self.final is not None:
-            return self.final
-        return f"dl_fma({self.u}, c_neglr, p)" if fold_lr else f"p + {self.u}"
+        return self.final
 
     def source(
         self,
         dtype: torch.dtype,
-        fold_lr: bool,
         stream: bool | None = None,
         prefetch: bool | None = None,
     ) -> str:
@@ -296,13 +210,13 @@ class FusedBuilder(Collected):
         scalar = "double" if dtype == torch.float64 else "float"
         store, ld, st = ("S", "dl_ldx<T>", "dl_stx") if low else ("T0", "dl_ld<T>", "dl_st")
         names = ["p", "g", *self.arrays]
-        stored = self.stored_arrays()
+        stored = self.program.stored_arrays()
         types = {n: store for n in names} | self._stored_types(dtype, stored)
         decl = "\n".join(
             f"    {types[n]}* __restrict__ a_{n} = ({types[n]}*)ptrs[{k} * n + i];"
             for k, n in enumerate(names)
         )
-        final = f"{st}(a_p + j, {self.final_expr(fold_lr)});"
+        final = f"{st}(a_p + j, {self.final});"
         if prefetch is None:
             prefetch = software_prefetch()
         ahead = "\n".join(  # the gradient read once, the others read and written
@@ -337,7 +251,7 @@ class FusedBuilder(Collected):
         )
         prelude = _PRELUDE if low is None else _PRELUDE + _LOW_COMMON + low
         if stream is None:
-            stream = low is None and not code and not self.slow
+            stream = low is None and not code and not self.program.slow
         if stream:  # multiply-adds only: bound by memory, at the width that streams fastest
             prelude = "#define DL_STREAM 1" + prelude
         finish = ""
@@ -385,9 +299,11 @@ class FusedBuilder(Collected):
     def _stored_code(self) -> dict[str, dict[str, str]]:
         from . import lowbit
 
-        index = {f"c_{c.name}": k for k, c in enumerate(self.coefs)}
+        at = self.program.coef_index
         return {
-            key: lowbit.c_code(fmt, key, signed, None if salt is None else index[salt])
+            key: lowbit.c_code(
+                fmt, key, signed, None if salt is None else (at(salt[0]), at(salt[1]))
+            )
             for key, (fmt, signed, salt) in self.formats.items()
         }
 
@@ -435,7 +351,7 @@ class FusedBuilder(Collected):
 
 # The kernel: ``dl_segment`` runs the loop body over one row segment of one tensor (vector
 # loop, then scalar tail); ``dl_step`` splits the group into CHUNK-element work items for
-# OpenMP. ``{name}`` fields are filled by :meth:`FusedBuilder.source`.
+# OpenMP. ``{name}`` fields are filled by :meth:`CKernel.source`.
 _KERNEL = """// generated by descentlab.optim.fused ({version})
 {prelude}
 typedef {scalar} T0;
@@ -736,14 +652,13 @@ class FusedPlan(KernelPlan):
     """A compiled chain for one group structure: runs a step over lists of tensors (what is
     the same for every backend: :class:`~descentlab.optim.plan.KernelPlan`)."""
 
-    def __init__(self, builder: FusedBuilder, dtype: torch.dtype, fold_lr: bool) -> None:
-        super().__init__(builder)
-        self.builder = builder
+    def __init__(self, kernel: CKernel, dtype: torch.dtype) -> None:
+        super().__init__(kernel.program)
+        self.c = kernel
         self.dtype = dtype
-        self.fold_lr = fold_lr
-        self.source = builder.source(dtype, fold_lr)
+        self.source = kernel.source(dtype)
         self.kernel = _load(self.source)
-        self.arrays = ["p", "g", *builder.arrays]
+        self.arrays = ["p", "g", *kernel.arrays]
         #: the parameters at ``storage`` are not all contiguous (dense, in another order)
         self._strided = False
         self._k = 0
@@ -772,7 +687,7 @@ class FusedPlan(KernelPlan):
         elements from each data pointer, in memory order. Parameters and state are checked
         when their storage changes, gradients every step.
         """
-        b = self.builder
+        b = self.c
         dtype = self.dtype
         cols = [state.get(key) for key in b.arrays]
         static = _storage(params, cols)
@@ -905,8 +820,8 @@ class FusedPlan(KernelPlan):
         for p in params:
             if not (p.is_cpu and p.dtype is dtype and layout(p)):
                 return _why(p, dtype)
-        stored = self.builder.stored_arrays()
-        for key, col in zip(self.builder.arrays, cols, strict=True):
+        stored = self.c.program.stored_arrays()
+        for key, col in zip(self.c.arrays, cols, strict=True):
             if key in stored:
                 why = self._check_stored(key, stored[key], params, col, existing)
                 if why:
@@ -933,7 +848,7 @@ class FusedPlan(KernelPlan):
     def _layout(self, k: int) -> Any:
         """The test of a parameter's layout the kernel can read: dense, and contiguous where
         low-bit blocks or the rows of ``k`` batched values are cut from its logical order."""
-        return Tensor.is_contiguous if k != 1 or self.builder.formats else dense
+        return Tensor.is_contiguous if k != 1 or self.c.formats else dense
 
     def tensors_error(
         self, params: list[Tensor], grads: list[Tensor], hyper: Mapping[str, Any]
@@ -962,7 +877,7 @@ class FusedPlan(KernelPlan):
         """What is wrong with the low-bit state entries ``col`` (``where``: their key and
         index in the format's entries), or "" (``existing``: a missing entry passes)."""
         key, idx = where
-        fmt = self.builder.formats[key][0]
+        fmt = self.c.formats[key][0]
         for p, t in zip(params, col or [None] * len(params), strict=True):
             expect = fmt.expect(p)[idx]
             if t is None and (existing or expect is None):
@@ -998,7 +913,7 @@ class FusedPlan(KernelPlan):
         cached = self._rows_cache
         if cached is not None and cached[0] == sig:
             return cached[2], cached[3]
-        k, rows_h = _row_values(hyper, self.builder.rows_keys)
+        k, rows_h = _row_values(hyper, self.c.program.rows_keys)
         # the cache holds the tensors, so their ids cannot be reused while it is valid
         self._rows_cache = (sig, refs, k, rows_h)
         return k, rows_h

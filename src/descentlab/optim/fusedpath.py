@@ -19,8 +19,9 @@ import torch
 from torch import Tensor
 
 from . import fused as _fused
-from .base import Chain, Rule, State, caller_stacklevel, decayed
+from .base import Chain, Rule, State, caller_stacklevel
 from .hyper import NOT_HYPER, HyperChecks, changed_numbers, number, recheck
+from .program import NoProgram, collect, has_kernel_form
 from .state import GroupStates, TrackedState, realify, scatter
 
 
@@ -137,13 +138,14 @@ class FusedPath:
                 f"{type(opt).__name__}(fused=True) needs a C++ compiler (g++ or c++ on PATH, "
                 "or $CXX); none was found"
             )
-        probe = _fused.FusedBuilder(hyper=defaults)
-        if not opt.rule.fuse(probe, defaults):
-            missing = [r.name for r in opt.rule.rules if type(r).fuse is Rule.fuse]
+        try:
+            collect(opt.rule, defaults, opt._fold_lr, leave_out_passing=True)
+        except NoProgram:
+            missing = [r.name for r in opt.rule.rules if not has_kernel_form(r)]
             raise ValueError(
                 f"fused=True: rule(s) {', '.join(missing) or 'of this chain'} have no fused "
                 f"form in this position, got {opt.rule!r}"
-            )
+            ) from None
 
     def compiler_ok(self) -> bool:
         if self._compiler is None:
@@ -189,7 +191,7 @@ class FusedPath:
         plan = None
         if builder is not None:
             try:
-                plan = _fused.FusedPlan(builder, dtype, self.fold_lr)
+                plan = _fused.FusedPlan(builder, dtype)
             except _fused.FusedUnavailable as exc:
                 if opt.fused:
                     raise
@@ -201,25 +203,15 @@ class FusedPath:
         self.plans[key] = plan
         return plan
 
-    def builder(self, opt: Optimizer, hyper: Mapping[str, Any]) -> _fused.FusedBuilder | None:
-        """The chain's per-element code for this structure, with a final plain learning rate
-        folded into the update as coefficient ``neglr``; None where some rule has no fused
-        form."""
-        walk = opt.rule.walk(hyper, self.fold_lr)
-        builder = _fused.FusedBuilder(hyper=hyper)
-        if not all(r.fuse(builder, hyper) for r in walk.body):
+    def builder(self, opt: Optimizer, hyper: Mapping[str, Any]) -> _fused.CKernel | None:
+        """The C kernel of the chain's collected program at this structure (a final plain
+        learning rate folded into the update as coefficient ``neglr``); None where some rule
+        has no fused form."""
+        try:
+            program = collect(opt.rule, hyper, self.fold_lr, leave_out_passing=True)
+        except NoProgram:
             return None
-        if walk.end == "final":  # the parameter update in torch's operation order
-            assert builder.final_form is not None and builder.final_form[0] == builder.u
-            p = "p"
-            if walk.decay is not None:  # torch: p.mul_(1 - lr * weight_decay) first
-                c = builder.coef("final_decay", decayed, uses=("lr", "weight_decay"))
-                p = f"(p * {c})"
-            lr = walk.lr
-            builder.final = builder.final_form[1](builder, p, lr.step_lr, lr.lr_uses)
-        elif walk.end == "fold":
-            builder.coef("neglr", lambda h, t, e: -float(h["lr"]), uses=("lr",))
-        return builder
+        return _fused.CKernel(program)
 
     # ------------------------------------------------------------------ one group's step
     def refuse_state(

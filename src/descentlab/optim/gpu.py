@@ -112,7 +112,7 @@ class TritonPlan(KernelPlan):
     strided: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        KernelPlan.__init__(self, self.prog)
+        KernelPlan.__init__(self, self.prog.program)
 
     def run(
         self,

@@ -424,7 +424,7 @@ def state_format(state_dtype: str | StateFormat | None) -> StateFormat | None:
 
 
 # --------------------------------------------------------------------------------------
-# The formats' C, for the fused kernels (descentlab.optim.fused.FusedBuilder.source): each
+# The formats' C, for the fused kernels (descentlab.optim.fused.CKernel.source): each
 # stored entry is declared, loaded as float32 in the loop body, stored from it, and -- for a
 # blockwise format -- prepared before and encoded after each block.
 # --------------------------------------------------------------------------------------
@@ -831,7 +831,9 @@ def c_prelude() -> str:
     return "\n".join(parts)
 
 
-def c_code(fmt: StateFormat, key: str, signed: bool, salt_index: int | None) -> dict[str, str]:
+def c_code(
+    fmt: StateFormat, key: str, signed: bool, salt: tuple[int, int] | None
+) -> dict[str, str]:
     """The C of one stored entry ``key``: ``decl`` (after the arrays' pointers ``a_<name>``),
     ``load`` and ``store`` (in the loop body, value ``s_<key>``), ``open`` and ``close``
     (around each block of a blockwise format; ``jb_``, ``je_``: the block's bounds)."""
@@ -857,9 +859,10 @@ def c_code(fmt: StateFormat, key: str, signed: bool, salt_index: int | None) -> 
             ),
         }
     if isinstance(fmt, BF16Stochastic):
-        assert salt_index is not None
+        assert salt is not None  # the coefficients of the salt's high and low 16 bits
+        hi, lo = salt
         return {
-            "decl": f"const uint32_t u_{key} = (uint32_t)C[{salt_index}];",
+            "decl": f"const uint32_t u_{key} = ((uint32_t)C[{hi}] << 16) | (uint32_t)C[{lo}];",
             "open": "",
             "load": f"T s_{key} = dl_bf_ld<T>(a_{key} + j);",
             "store": f"dl_sr_st(a_{key} + j, s_{key}, u_{key}, j);",

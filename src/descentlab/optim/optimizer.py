@@ -33,6 +33,7 @@ from .eager import EagerPath
 from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
 from .lowbit import StateFormat
+from .program import has_kernel_form
 from .state import GroupStates, as_real, column_numbers, gather, init_new, realify, scatter
 from .stored import check_stored_params, loader, stored_chain
 
@@ -59,7 +60,7 @@ def _announce_eager(rule: Chain, owner: str) -> None:
     no fused form (``fused=True`` is refused for it, ``fused=False`` asks for eager)."""
     for r in rule.rules:
         cls = type(r)
-        if cls.fuse is Rule.fuse and cls not in _ANNOUNCED_EAGER:
+        if not has_kernel_form(r) and cls not in _ANNOUNCED_EAGER:
             _ANNOUNCED_EAGER.add(cls)
             warnings.warn(
                 f"descentlab: {r.name} has no fused form; fused=None runs {owner} eagerly "

@@ -1,103 +1,34 @@
 """What a group's compiled step owns whatever backend runs it (the fused C kernel,
 :class:`~descentlab.optim.fused.FusedPlan`; the Triton kernel, :class:`~descentlab.optim.gpu.
-TritonPlan`): the coefficients of the collected program in one kind (:class:`Coefficient`)
-and their table, the prepares (which run at every step, which make the state the kernel reads,
-which per-tensor numbers they need), the state the kernel reads in pointer order, the storage
-the last launch was checked against, and the steady step's part of it: whether a group may
-take it, the pointers where nothing but the gradients moved, and the work before its launch.
-A backend's plan adds its kernel, its checks of tensors and its launch.
+TritonPlan`), made from the chain's collected program
+(:class:`~descentlab.optim.program.ChainProgram`): the table of its coefficients (each a
+:class:`~descentlab.optim.program.Coefficient`), the prepares (which run at every step, which
+make the state the kernel reads, which per-tensor numbers they need), the state the kernel
+reads in pointer order, the storage the last launch was checked against, and the steady step's
+part of it: whether a group may take it, the pointers where nothing but the gradients moved,
+and the work before its launch. A backend's plan adds its kernel, its checks of tensors and
+its launch.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from torch import Tensor
 
 from .base import Numbers
+from .program import ChainProgram
 
-__all__ = ["Coefficient", "Collected", "KernelPlan", "coefficient"]
-
-CoefFn = Callable[[Mapping[str, Any], float, Any], float]
-
-
-@dataclass
-class Coefficient:
-    """A per-tensor (per-row with batched hyperparameters) number of a kernel:
-    ``fn(hyper, t, extra)`` in double precision, ``extra`` being ``per_tensor(state, i)`` or
-    None; ``uses``: the hyperparameters ``fn`` reads; ``reads``: the state entry of 0-dim
-    tensors ``extra`` is (read a whole column at once: :meth:`KernelPlan.coefficient_table`)."""
-
-    name: str
-    fn: CoefFn
-    per_tensor: Callable[[Mapping[str, list], int], Any] | None
-    uses: tuple[str, ...] = ()
-    reads: str | None = None
-
-
-def coefficient(
-    name: str, c: Any, lr_fn: Callable | None = None, lr_uses: Sequence[str] = ()
-) -> Coefficient:
-    """The kernel's :class:`Coefficient` of a form's :class:`~descentlab.optim.form.Coef`,
-    whichever of its four kinds: ``fn(hyper, t)``; ``fn(hyper, t, x)`` reading a per-tensor
-    number of the state (``reads``) or of a prepare (``per_tensor``); or a final form's
-    ``fn(hyper, t, lr)`` of the step's learning rate ``lr_fn(hyper, t)`` (reading
-    ``lr_uses``)."""
-    fn, uses = c.fn, c.uses
-    if c.per_tensor is not None:
-        return Coefficient(name, fn, c.per_tensor, uses)
-    if c.lr:
-        assert lr_fn is not None, f"{c.name!r} reads the learning rate: final forms only"
-        return Coefficient(name, lambda h, t, e: fn(h, t, lr_fn(h, t)), None, (*uses, *lr_uses))
-    if c.reads is not None:
-        return Coefficient(name, lambda h, t, e: fn(h, t, e), number_of(c.reads), uses, c.reads)
-    return Coefficient(name, lambda h, t, e: fn(h, t), None, uses)
-
-
-def number_of(key: str) -> Callable[[Mapping[str, list], int], float]:
-    """Tensor ``i``'s number of state ``key``, alone (:meth:`KernelPlan.coefficient_table`
-    reads a whole column at once: :class:`~descentlab.optim.base.Numbers`)."""
-    return lambda state, i: float(state[key][i])
-
-
-@dataclass(kw_only=True)
-class Collected(ABC):
-    """What an emitter collects from a chain's forms, whichever backend's text it writes (the
-    fused C kernel's :class:`~descentlab.optim.fused.FusedBuilder`, the Triton kernel's
-    :class:`~descentlab.optim.triton_emitter.Program`): the coefficients, in the kernel's table
-    order, and the Python steps before the kernel, in order
-    (:class:`~descentlab.optim.form.Prepare`: ``how`` holds ``fills``, ``needs``, ``steady``).
-    A backend names the state entries its kernel reads (:attr:`state_arrays`)."""
-
-    coefs: list[Coefficient] = field(default_factory=list)
-    prepares: list[Any] = field(default_factory=list)
-
-    @property
-    @abstractmethod
-    def state_arrays(self) -> list[str]:
-        """The state entries the kernel reads, in pointer order (after ``p`` and ``g``)."""
-
-    def declare(self, c: Coefficient, *, again: bool = False) -> int:
-        """``c``'s position in the coefficient table (``again``: a name declared before is
-        that coefficient; else it is refused)."""
-        for i, d in enumerate(self.coefs):
-            if d.name == c.name:
-                if again:
-                    return i
-                raise ValueError(f"kernel coefficient {c.name!r} declared twice")
-        self.coefs.append(c)
-        return len(self.coefs) - 1
+__all__ = ["KernelPlan"]
 
 
 class KernelPlan:
     """The backend-neutral part of a group's compiled step (see the module's docstring), made
-    from a chain's :class:`Collected` program."""
+    from a chain's collected program."""
 
-    def __init__(self, program: Collected) -> None:
+    def __init__(self, program: ChainProgram) -> None:
         self.state_arrays = list(program.state_arrays)
         self.coefs = list(program.coefs)
         prepares = program.prepares

@@ -49,6 +49,7 @@ class sam_ascent(Rule):
     role = "wrapper (gradient point, averaging)"
     #: the gradient is taken at another point than the parameters: needs ``step(closure)``
     lookahead = True
+    kernel_passes = True
 
     def __init__(self, rho: float = 0.05, adaptive: bool = False) -> None:
         super().__init__(rho=rho, adaptive=adaptive)
@@ -59,9 +60,6 @@ class sam_ascent(Rule):
         return grads, state
 
     def passes_through(self, hyper) -> bool:
-        return True
-
-    def fuse(self, b, hyper):
         return True
 
     @staticmethod

@@ -6,7 +6,7 @@ microseconds of Python and dispatch however small the work. Here the *whole* ``T
 of all ``K`` runs is one call of a C++ kernel, generated from two pieces:
 
 - the optimizer's per-element update, exactly the code its fused backend runs
-  (:class:`descentlab.optim.fused.FusedBuilder`: every rule of the chain emits its statements;
+  (:class:`descentlab.optim.fused.CKernel`: the loop body of the chain's collected program;
   a final learning rate is folded into the update as there);
 - the landscape's value and gradient **in closed form** (every registered deterministic
   landscape is a small analytic function), written in the order of operations of torch's
@@ -65,7 +65,7 @@ from torch import Tensor
 
 from descentlab import _native
 from descentlab.optim import fused as _fused
-from descentlab.optim.fused import FusedBuilder
+from descentlab.optim.fused import CKernel
 from descentlab.optim.hyper import resolve as _resolve
 from descentlab.problems.landscapes import NAMES, Landscape, value_and_grad
 
@@ -446,7 +446,7 @@ def _reductions_and_store(lanes: int, itype: str, dim: int) -> tuple[str, str, s
     return "\n".join(hsum), "\n".join(hmax), vstore
 
 
-def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> str:
+def _source(builder: CKernel, dim: int, dtype: torch.dtype) -> str:
     """The kernel of one chain structure for ``dim``-dimensional runs of every closed form
     (:func:`_kinds`; the landscape is a runtime switch, so one compilation serves all)."""
     double = dtype == torch.float64
@@ -463,7 +463,7 @@ def _source(builder: FusedBuilder, dim: int, dtype: torch.dtype, fold: bool) -> 
         f"                ST[v][{arrays.index(n)}][i] = s_{n};" for n in builder.written
     )
     body = "\n".join("                " + line for line in builder.lines)
-    final = builder.final_expr(fold)
+    final = builder.final_expr()
     size = 8 if double else 4
     itype = "int64_t" if double else "int32_t"
     hsum, hmax, vstore = _per_width(lambda lanes: _reductions_and_store(lanes, itype, dim), size)
@@ -570,7 +570,7 @@ def _code_reads_step(code: Any) -> bool:
 
 
 def _coefficient_tables(
-    builder: FusedBuilder,
+    builder: CKernel,
     rule: Any,
     hyper: Mapping[str, Any],
     k: int,
@@ -630,9 +630,8 @@ def _coefficient_tables(
 class _Prepared:
     opt: Any
     hyper: dict[str, Any]
-    builder: FusedBuilder
+    builder: CKernel
     land: LandscapeCode
-    fold: bool
 
 
 def _prepare(f: Landscape, opt: Any, dtype: torch.dtype) -> _Prepared | None:
@@ -658,7 +657,7 @@ def _prepare(f: Landscape, opt: Any, dtype: torch.dtype) -> _Prepared | None:
     builder = opt._fused.builder(opt, hyper)
     if builder is None:
         return None
-    return _Prepared(opt, hyper, builder, land, opt._fold_lr)
+    return _Prepared(opt, hyper, builder, land)
 
 
 def supports(f: Landscape, opt: Any, dtype: torch.dtype) -> bool:
@@ -690,7 +689,7 @@ def run_kernel(
         return None
     builder, land = prep.builder, prep.land
     try:
-        source = _source(builder, land.dim, dtype, prep.fold)
+        source = _source(builder, land.dim, dtype)
         traj, value_grad = _native.load(source, _bind, what="trajectory kernel")
     except _native.KernelUnavailable as exc:
         _warn_once("compile", f"descentlab: trajectory kernel unavailable ({exc}); step by step")
@@ -764,7 +763,7 @@ def closed_form_value_and_grad(f: Landscape, x: Tensor) -> tuple[Tensor, Tensor]
     prep = _prepare(f, opt, x.dtype)
     if prep is None:
         return None
-    source = _source(prep.builder, land.dim, x.dtype, prep.fold)
+    source = _source(prep.builder, land.dim, x.dtype)
     _, value_grad = _native.load(source, _bind, what="trajectory kernel")
     return _evaluate(land, value_grad, x)
 
