@@ -108,6 +108,9 @@ class Moved:
     readers: tuple[int, ...]
     #: the values of the other keys, in one C call (None: no other key)
     rest: Callable[[Mapping[str, Any]], Any] | None = None
+    #: ``rest`` of the hyperparameters these were found at (the other keys' values do not
+    #: change while these are the keys that move)
+    rest_values: Any = None
 
 
 #: whether the eager steps of ``fused=None`` without a compiler were announced (once per
@@ -415,7 +418,7 @@ def _same_keys_moved(
     if moved is None or len(hyper) != len(last):
         return None
     try:
-        if moved.rest is not None and moved.rest(hyper) != moved.rest(last):
+        if moved.rest is not None and moved.rest(hyper) != moved.rest_values:
             return None
         for k in moved.keys:
             v = hyper[k]
@@ -443,7 +446,8 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
         readers = {i for key in keys for i in ctx.readers.get(key, ())}
         others = [k for k in hyper if k not in keys]
         rest = itemgetter(*others) if others else None
-        moved = Moved(keys, opt.rule.changed_checks(keys), tuple(sorted(readers)), rest)
+        checks = opt.rule.changed_checks(keys)
+        moved = Moved(keys, checks, tuple(sorted(readers)), rest, rest and rest(hyper))
     parts, signature = ctx.parts, ctx.signature
     for i in moved.readers:
         if parts[i].fuse_signature(hyper) != signature[i]:
