@@ -187,7 +187,8 @@ def bytes_per_step(opt: optim.Optimizer, numel: int) -> int:
     """Bytes the fused plan moves: every array read once, parameter and state written once."""
     (plan,) = [p for p in opt._fused.plans.values() if p is not None]
     reads = len(plan.arrays)
-    writes = 1 + len(plan.c.written)
+    kernel = getattr(plan, "c", None) or plan.builder  # (the C kernel; .builder before 8ffae8b)
+    writes = 1 + len(kernel.written)
     return (reads + writes) * numel * 4
 
 

@@ -267,11 +267,8 @@ class EagerEmitter(Emitter):
             self._steps = step_values(self.state, len(self.params))
         h, fn, steps, number = self.hyper, c.fn, self._steps, self.number
         if c.varies:  # a number per tensor
-            st, lrs = self.state, self.lrs or [None] * len(steps)
-            read = self.state_number
-            return _Scalars(
-                number(c.call(h, t, c.extra(st, i, lrs[i], read))) for i, t in enumerate(steps)
-            )
+            xs = c.extras(self.state, len(steps), self.lrs, self.state_number)
+            return _Scalars(number(fn(h, t, x)) for t, x in zip(steps, xs, strict=True))
         if self._one_step is None:
             self._one_step = all(t == steps[0] for t in steps)
         if self._one_step and steps:  # every tensor at the same step: fn(h, t) once

@@ -130,34 +130,36 @@ class Coef(Expr):
     lr: bool = False
     per_tensor: Callable[[Mapping[str, list], int], Any] | None = None
 
-    @property
-    def varies(self) -> bool:
-        """The value depends on more than the hyperparameters and the step: a per-tensor
-        number (``reads``, ``per_tensor``) or the step's learning rate (``lr``)."""
-        return self.lr or self.reads is not None or self.per_tensor is not None
+    #: the value depends on more than the hyperparameters and the step: a per-tensor number
+    #: (``reads``, ``per_tensor``) or the step's learning rate (``lr``)
+    varies: bool = field(init=False, repr=False)
 
-    def extra(
+    def __post_init__(self) -> None:
+        self.varies = self.lr or self.reads is not None or self.per_tensor is not None
+
+    def extras(
         self,
         state: Mapping[str, list],
-        i: int,
-        lr: Any = None,
+        n: int,
+        lrs: Sequence[Any] | None = None,
         number: Callable[[Any], Any] = float,
-    ) -> Any:
-        """Tensor ``i``'s third argument of :attr:`fn` (None: ``fn`` takes two) -- the one
-        place the kinds are told apart: the step's learning rate ``lr``, the state number it
-        ``reads`` (as ``number`` gives it), or ``per_tensor(state, i)``. A kernel reads the
-        same arguments a whole column at a time (:func:`~descentlab.optim.plan.coefficient`)."""
+    ) -> list[Any]:
+        """The third argument of :attr:`fn` for each of ``n`` tensors (None: ``fn`` takes
+        two) -- the one place the kinds are told apart: each tensor's step learning rate
+        ``lrs``, the state number it ``reads`` (as ``number`` gives it), or
+        ``per_tensor(state, i)``. A kernel reads the same arguments a whole column at a time
+        (:func:`~descentlab.optim.program.coefficient`)."""
         if self.lr:
-            assert lr is not None, f"{self.name!r} reads the learning rate: final forms only"
-            return lr
+            assert lrs is not None, f"{self.name!r} reads the learning rate: final forms only"
+            return list(lrs)
         if self.reads is not None:
-            return number(state[self.reads][i])
+            return [number(x) for x in state[self.reads]]
         if self.per_tensor is not None:
-            return self.per_tensor(state, i)
-        return None
+            return [self.per_tensor(state, i) for i in range(n)]
+        return [None] * n
 
     def call(self, hyper: Mapping[str, Any], t: float, extra: Any = None) -> Any:
-        """The value at step ``t`` with :meth:`extra`'s argument."""
+        """The value at step ``t`` with an argument of :meth:`extras`."""
         return self.fn(hyper, t, extra) if self.varies else self.fn(hyper, t)
 
 
@@ -821,7 +823,7 @@ def reference(
         def coef(self, c: Coef) -> float:
             # the state as it is now (a product multiplied), then what the prepares computed
             now = ChainMap({k: [v] for k, v in state.items()}, lists)
-            return float(c.call(hyper, t, c.extra(now, 0, lr)))
+            return float(c.call(hyper, t, c.extras(now, 1, None if lr is None else [lr])[0]))
 
         def scale(self, key: str, factor: Coef) -> None:
             state[key] = state[key] * self.coef(factor)
