@@ -55,14 +55,14 @@ def test_the_golden_file_covers_every_optimizer_and_backend(script, generated):
 def test_a_changed_generated_line_is_caught(script, generated, monkeypatch):
     """One line of the fused Adam kernel changed (as a code generator's slip would) fails the
     comparison, naming the kernel."""
-    from descentlab.optim import fused
+    from descentlab.optim import c_emitter
 
-    builder_source = fused.CKernel.source
+    builder_source = c_emitter.CKernel.source
 
     def slipped(self, *args, **kwargs):
         return builder_source(self, *args, **kwargs).replace("dl_fma(", "dl_fma (", 1)
 
-    monkeypatch.setattr(fused.CKernel, "source", slipped)
+    monkeypatch.setattr(c_emitter.CKernel, "source", slipped)
     diff = script.differences(script.load(), script.generate())
     assert any(line.startswith("adam [adam] c.float32:") for line in diff), diff
     assert not any("eager" in line or "triton" in line for line in diff), diff

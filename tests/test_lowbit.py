@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from descentlab import optim
+from descentlab.optim import c_emitter as CE
 from descentlab.optim import fused as F
 from descentlab.optim import lowbit as L
 
@@ -133,7 +134,7 @@ def _kernel_codes(x: torch.Tensor, signed: bool) -> torch.Tensor:
 
     try:
         _, lib = _native.load_library(
-            _ENCODE_PROBE.format(prelude=F._PRELUDE + L.c_prelude()), what="encoder probe"
+            _ENCODE_PROBE.format(prelude=CE._PRELUDE + L.c_prelude()), what="encoder probe"
         )
     except _native.KernelUnavailable as exc:
         pytest.skip(str(exc))
@@ -213,7 +214,7 @@ def test_the_kernels_decoder_gives_the_map_exactly(signed):
 
     try:
         _, lib = _native.load_library(
-            _DECODE_PROBE.format(prelude=F._PRELUDE + L.c_prelude()), what="decoder probe"
+            _DECODE_PROBE.format(prelude=CE._PRELUDE + L.c_prelude()), what="decoder probe"
         )
     except _native.KernelUnavailable as exc:
         pytest.skip(str(exc))

@@ -560,7 +560,7 @@ class Primitive:
     triton: Spelling
     exact: Callable[..., Any]
     #: a division or a square root: long-latency arithmetic (a kernel with none streams
-    #: memory, :meth:`~descentlab.optim.fused.CKernel.source`)
+    #: memory, :meth:`~descentlab.optim.c_emitter.CKernel.source`)
     slow: bool = False
     #: as Python over its operands, in the order of ``exact`` (the optimizer card,
     #: :mod:`descentlab.report.optimizer_card`): (template, the result's precedence, each

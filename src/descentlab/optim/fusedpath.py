@@ -20,6 +20,7 @@ from torch import Tensor
 
 from . import fused as _fused
 from .base import Chain, Rule, State, caller_stacklevel
+from .c_emitter import CKernel
 from .hyper import NOT_HYPER, HyperChecks, changed_numbers, number, recheck
 from .program import NoProgram, collect, has_kernel_form
 from .state import GroupStates, TrackedState, realify, scatter
@@ -206,7 +207,7 @@ class FusedPath:
         self.plans[key] = plan
         return plan
 
-    def builder(self, opt: Optimizer, hyper: Mapping[str, Any]) -> _fused.CKernel | None:
+    def builder(self, opt: Optimizer, hyper: Mapping[str, Any]) -> CKernel | None:
         """The C kernel of the chain's collected program at this structure (a final plain
         learning rate folded into the update as coefficient ``neglr``); None where some rule
         has no fused form."""
@@ -214,7 +215,7 @@ class FusedPath:
             program = collect(opt.rule, hyper, self.fold_lr, leave_out_passing=True)
         except NoProgram:
             return None
-        return _fused.CKernel(program)
+        return CKernel(program)
 
     # ------------------------------------------------------------------ one group's step
     def refuse_state(

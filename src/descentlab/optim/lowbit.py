@@ -424,7 +424,7 @@ def state_format(state_dtype: str | StateFormat | None) -> StateFormat | None:
 
 
 # --------------------------------------------------------------------------------------
-# The formats' C, for the fused kernels (descentlab.optim.fused.CKernel.source): each
+# The formats' C, for the fused kernels (descentlab.optim.c_emitter.CKernel.source): each
 # stored entry is declared, loaded as float32 in the loop body, stored from it, and -- for a
 # blockwise format -- prepared before and encoded after each block.
 # --------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ those it writes, the low-bit formats of stored entries, the coefficients in thei
 (:class:`~descentlab.optim.plan.Coefficient`: every kind of the form's coefficients in one) and
 the Python steps before the kernel (:class:`~descentlab.optim.form.Prepare`).
 
-A kernel backend is an emitter of this program plus a launcher: the fused C kernel's loop
-body (:func:`~descentlab.optim.c_emitter.render`, in :class:`~descentlab.optim.fused.CKernel`),
-the Triton kernel's (:func:`~descentlab.optim.triton_emitter.render`). What a launch owns
+A kernel backend is an emitter of this program plus a launcher: the fused C kernel
+(:class:`~descentlab.optim.c_emitter.CKernel`, its loop body
+:func:`~descentlab.optim.c_emitter.render`) and the Triton kernel
+(:func:`~descentlab.optim.triton_emitter.render`). What a launch owns
 whatever the backend (the coefficient table, prepares, the steady step) is a
 :class:`~descentlab.optim.plan.KernelPlan` of the program. An emitter spells each primitive
 from :data:`~descentlab.optim.form.PRIMITIVES` and chooses its own names; it adds no state,

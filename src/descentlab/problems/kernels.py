@@ -6,7 +6,7 @@ microseconds of Python and dispatch however small the work. Here the *whole* ``T
 of all ``K`` runs is one call of a C++ kernel, generated from two pieces:
 
 - the optimizer's per-element update, exactly the code its fused backend runs
-  (:class:`descentlab.optim.fused.CKernel`: the loop body of the chain's collected program;
+  (:class:`descentlab.optim.c_emitter.CKernel`: the loop body of the chain's collected program;
   a final learning rate is folded into the update as there);
 - the landscape's value and gradient **in closed form** (every registered deterministic
   landscape is a small analytic function), written in the order of operations of torch's
@@ -64,6 +64,7 @@ import torch
 from torch import Tensor
 
 from descentlab import _native
+from descentlab.optim import c_emitter as _c_emitter
 from descentlab.optim import fused as _fused
 from descentlab.optim.fused import CKernel
 from descentlab.optim.hyper import resolve as _resolve
@@ -489,7 +490,7 @@ def _source(builder: CKernel, dim: int, dtype: torch.dtype) -> str:
         final=final,
     )
     # the fused backend's prelude: dl_fma, dl_sqrt, dl_lerp, dl_bc, ... (identical rounding)
-    return f"// descentlab.problems.kernels\n{_fused._PRELUDE}\n{kernel}"
+    return f"// descentlab.problems.kernels\n{_c_emitter._PRELUDE}\n{kernel}"
 
 
 def _bind(lib: ctypes.CDLL) -> tuple[Any, Any]:
