@@ -34,6 +34,7 @@ class Optimizer(Protocol):
     state: Any
     param_groups: list[dict[str, Any]]
     fused: bool | None
+    _fold_lr: bool
     monitor: Any
     last_step_skipped: bool
     _hyper: HyperChecks

@@ -140,6 +140,8 @@ class ChainProgram:
     slow: bool = False
     #: the first rule, where its prepares read the raw gradients' values (a group's norm)
     reads_g: str | None = None
+    #: the tokens a ``load`` statement has loaded
+    loaded: set[str] = field(default_factory=set, repr=False)
 
     @property
     def state_arrays(self) -> list[str]:
@@ -269,7 +271,9 @@ def _collect(
 
 
 def _load(prog: ChainProgram, token: str) -> str:
-    if not any(s.kind == "load" and s.out == token for s in prog.stmts):
+    """``token``, loaded where it is first used."""
+    if token not in prog.loaded:
+        prog.loaded.add(token)
         prog.stmts.append(Stmt("load", token))
     return token
 
