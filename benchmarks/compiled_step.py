@@ -9,6 +9,7 @@ out of the timing and reported separately. An arm that fails prints its error.
 
     python benchmarks/compiled_step.py                    # width 256: ~70k parameters
     python benchmarks/compiled_step.py --width 1024 --repeat 200 --threads 1 --clock cpu
+    python benchmarks/compiled_step.py --device cuda --width 1024   # wall clock, synchronized
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ def _model(width: int) -> torch.nn.Module:
     )  # fmt: skip
 
 
-def _arms(width: int) -> dict[str, tuple[Callable[[], object], torch.nn.Module]]:
+def _arms(
+    width: int, device: str = "cpu"
+) -> dict[str, tuple[Callable[[], object], torch.nn.Module]]:
     """name -> (one training step, its model)."""
-    base = _model(width)
-    x = torch.randn(64, 32, generator=torch.Generator().manual_seed(1))
-    y = torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(2))
+    base = _model(width).to(device)
+    x = torch.randn(64, 32, generator=torch.Generator().manual_seed(1)).to(device)
+    y = torch.randint(0, 10, (64,), generator=torch.Generator().manual_seed(2)).to(device)
     makers: dict[str, tuple[Callable, bool]] = {
         "dl Adam compiled (fused)": (lambda ps: optim.Adam(ps, lr=1e-3), True),
         "dl Adam compiled (eager)": (lambda ps: optim.Adam(ps, lr=1e-3, fused=False), True),
@@ -66,11 +69,13 @@ def _arms(width: int) -> dict[str, tuple[Callable[[], object], torch.nn.Module]]
     return arms
 
 
-def run(width: int, repeat: int, clock: Callable[[], float]) -> None:
-    arms = _arms(width)
+def run(width: int, repeat: int, clock: Callable[[], float], device: str = "cpu") -> None:
+    arms = _arms(width, device)
     n = sum(p.numel() for p in next(iter(arms.values()))[1].parameters())
     threads = torch.get_num_threads()
-    print(f"MLP 32-{width}-{width}-10: {n:,} parameters, batch 64, {threads} threads")
+    where = torch.cuda.get_device_name() if device == "cuda" else f"{threads} threads"
+    print(f"MLP 32-{width}-{width}-10: {n:,} parameters, batch 64, {where}")
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     live, first = {}, {}
     for name, (step, _) in arms.items():
         t0 = time.perf_counter()
@@ -79,6 +84,7 @@ def run(width: int, repeat: int, clock: Callable[[], float]) -> None:
                 warnings.simplefilter("ignore")
                 for _ in range(WARMUP):
                     step()
+                sync()
         except Exception as exc:  # an arm that cannot run says why
             print(f"  {name:30s} fails: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
             continue
@@ -87,8 +93,10 @@ def run(width: int, repeat: int, clock: Callable[[], float]) -> None:
     times: dict[str, list[float]] = {name: [] for name in live}
     for _ in range(repeat):
         for name, step in live.items():
+            sync()
             t0 = clock()
             step()
+            sync()
             times[name].append(clock() - t0)
     ref = statistics.median(times.get("torch Adam compiled", [float("nan")]))
     print(f"  {'arm':30s} {'median step':>12s} {'/ torch compiled':>17s} {'first 3 steps':>14s}")
@@ -103,11 +111,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=100)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    ap.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cuda: every arm on the GPU, each step timed by the wall clock between device "
+        "synchronizations",
+    )
     args = ap.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.exit(2, "compiled_step.py --device cuda: no CUDA device here\n")
     if args.threads:
         torch.set_num_threads(args.threads)
-    clock = time.process_time if args.clock == "cpu" else time.perf_counter
-    run(args.width, args.repeat, clock)
+    wall = args.clock == "wall" or args.device == "cuda"
+    clock = time.perf_counter if wall else time.process_time
+    run(args.width, args.repeat, clock, args.device)
 
 
 if __name__ == "__main__":

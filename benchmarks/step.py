@@ -109,13 +109,17 @@ def fused_names() -> tuple[list[str], dict[str, str]]:
     return names, others
 
 
-def make_params(total: int, n_tensors: int = 20, seed: int = 0) -> list[torch.nn.Parameter]:
+def make_params(
+    total: int, n_tensors: int = 20, seed: int = 0, device: str = "cpu"
+) -> list[torch.nn.Parameter]:
+    """``n_tensors`` float32 parameters of ``total // n_tensors`` elements with gradients (drawn
+    on the CPU, the same numbers on every device)."""
     g = torch.Generator().manual_seed(seed)
     size = total // n_tensors
     params = []
     for _ in range(n_tensors):
-        p = torch.nn.Parameter(torch.randn(size, generator=g))
-        p.grad = torch.randn(size, generator=g) * 1e-2
+        p = torch.nn.Parameter(torch.randn(size, generator=g).to(device))
+        p.grad = (torch.randn(size, generator=g) * 1e-2).to(device)
         params.append(p)
     return params
 
@@ -127,6 +131,15 @@ def _timed(fn: Callable[[], object]) -> float:
     t0 = CLOCK()
     fn()
     return CLOCK() - t0
+
+
+def _timed_cuda(fn: Callable[[], object]) -> float:
+    """One call of ``fn`` between two device synchronizations (host and device time)."""
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    return time.perf_counter() - t0
 
 
 #: the path added by ``--prefetch``: descentlab's fused step with the other software prefetch
@@ -322,14 +335,20 @@ def _scheduled(group: dict, key: str, base: object, i: int) -> None:
 
 
 def run_schedule(
-    sizes: list[int], repeat: int, names: list[str], what: str, blocks: int = 0
+    sizes: list[int],
+    repeat: int,
+    names: list[str],
+    what: str,
+    blocks: int = 0,
+    device: str = "cpu",
 ) -> None:
     """Step time with a value changed before every step (see the module docstring);
     ``blocks``: each arm's steps in blocks of this many timed steps (0: one step each in
-    turn)."""
+    turn); ``device="cuda"``: each step timed between device synchronizations."""
+    timed = _timed_cuda if device == "cuda" else _timed
     print(
-        f"\n{what} changed before every step (median ms per step; dl = descentlab's default "
-        "backend, torch = its fused path where it has one, else foreach)"
+        f"\n{what} changed before every step on {device} (median ms per step; dl = descentlab's "
+        "default backend, torch = its fused path where it has one, else foreach)"
     )
     print(
         f"{'optimizer':<9} {'params':>7} {'key':>8} {'dl const':>9} {'dl sched':>9} "
@@ -350,7 +369,7 @@ def run_schedule(
             else:
                 continue
             tkind = dict(fused=True) if has_fused else dict(foreach=True)
-            params = make_params(total)  # shared: see _optimizers
+            params = make_params(total, device=device)  # shared: see _optimizers
             # one descentlab optimizer takes both kinds of step, in turn: the same state
             # tensors, so the two differ only in the value changed before a scheduled step
             ours = ocls(params, **ours_kw)
@@ -372,7 +391,7 @@ def run_schedule(
                             if k != "const":
                                 for group in opt.param_groups:
                                     _scheduled(group, key, base[k], i * (per + 1) + j)
-                            dt = _timed(opt.step)
+                            dt = timed(opt.step)
                             if i >= 3 and (j > 0 or not blocks):
                                 times[k].append(dt)
             med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
@@ -528,7 +547,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeat is None:
         args.repeat = 200 if args.schedule else 15
     sizes = [int(float(s)) for s in args.sizes.split(",")]
-    if args.device == "cuda" and not args.state_dtypes:  # one line without a device
+    if args.device == "cuda" and not (args.state_dtypes or args.schedule):  # one line without
+        # a device
         from gpu_step import run_cuda
 
         names = args.optimizers and [n.strip() for n in args.optimizers.split(",")]
@@ -554,6 +574,12 @@ def main(argv: list[str] | None = None) -> None:
             f"--optimizers: {unknown[0]!r} has no fused step to time{why}; choose from "
             + ", ".join(known)
         )
+    if args.device == "cuda" and args.schedule:  # the scheduled Triton steps
+        from gpu_step import refuse_without_cuda
+
+        refuse_without_cuda("step.py --device cuda --schedule")
+        run_schedule(sizes, args.repeat, names, args.schedule, args.blocks, device="cuda")
+        return
     if args.device == "cuda":  # low-bit state: the Triton steps
         from gpu_step import refuse_without_cuda
 

@@ -5,25 +5,35 @@ Run from the repository root on a machine with a CUDA device (no install needed)
     PYTHONPATH=src python3 scripts/gpu_session.py          # OUT=./gpu-session by default
 
 Parts, each a subprocess with its own time limit (a part that fails or runs out of time is
-reported and the next one still runs; the limits add up to 570 s, so the whole session is one
-command of under 10 minutes, well inside a 30-minute device budget). The measurements come
-first, the tests after them:
+reported and the next one still runs; the default parts' limits add up to 470 s, so the whole
+session is one command of under 8 minutes and a lent device's 15 minutes leave room for a
+second call). The measurements come first, the tests after them, the longest last:
 
 1. ``env``: device, torch, triton and the packages the tests need (``env.log``);
 2. ``step``: ``benchmarks/step.py --device cuda`` at 10M and 100M parameters, every named
    optimizer: times against torch's fused or foreach path, the HBM bound of the same run,
    kernels per step and their names (``step.log``, ``step.jsonl``);
 3. ``lowbit``: AdamW's Triton step with 8-bit and bfloat16 state against its float32 step,
-   and the state memory ratios, at 10M and 100M parameters (``lowbit.log``; issue #27);
+   and the state memory ratios, at 10M and 100M parameters (``lowbit.log``);
 4. ``gpt``: ``benchmarks/gpu_gpt.py``, a tiny GPT's training step, descentlab AdamW against
    torch's fused AdamW (``gpt.log``, ``gpt.jsonl``);
 5. ``tests``: ``pytest -m cuda`` over the GPU test files: parity with torch's CUDA optimizers,
    the kernels against the CPU's eager form, 16-bit storage, one launch per group, bf16
    autocast, training/``train_many``/``compare``/Ray on the device (``tests.log``);
-6. ``interpreter``: the interpreter tests in a process with the device hidden
-   (``interpreter.log``), as CI runs them on a machine without a GPU;
-7. the table: ``gpu_table.md`` (markdown, for docs/gpu.md's "On a GPU" section), and a short
-   table printed last.
+6. ``schedule``: ``benchmarks/step.py --device cuda --schedule momentum`` at 100k parameters:
+   a step whose momentum (or beta1) changes every step against the constant step
+   (``schedule.log``);
+7. ``compiled``: ``benchmarks/compiled_step.py --device cuda``: the whole training step under
+   ``torch.compile`` with descentlab's Adam against torch's, first steps and steady step
+   (``compiled.log``);
+8. ``demo``: ``make demo``'s comparison (MNIST-1D, the CNN, 8 optimizers) with ``--device
+   cuda``: its verdict and elapsed time (``demo.log``);
+9. ``interpreter`` (not in the default parts: CI runs these tests on every machine without a
+   device): the interpreter tests in a process with the device hidden (``interpreter.log``).
+
+The table, ``gpu_table.md`` (markdown, for docs/gpu.md's "On a GPU" section), is rewritten after
+every part, so it holds what finished even where a later part is stopped; a short table is
+printed last.
 
 ``--parts tests,step`` runs some parts only; ``--table-only`` rebuilds the table from the
 ``*.jsonl`` already in ``$OUT``. Without a CUDA device it says so in one line and runs nothing
@@ -45,9 +55,16 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("env", "step", "lowbit", "gpt", "tests", "interpreter")
-#: seconds each part may take (the sum, 570 s, stays under one 10-minute device command)
-LIMITS = {"env": 10, "step": 150, "lowbit": 40, "gpt": 50, "tests": 200, "interpreter": 120}
+PARTS = (
+    "env", "step", "lowbit", "gpt", "tests", "schedule", "compiled", "demo", "interpreter"
+)  # fmt: skip
+#: the parts run when ``--parts`` is not given
+DEFAULT_PARTS = PARTS[:-1]
+#: seconds each part may take (the default parts' sum, 470 s, stays under 8 minutes)
+LIMITS = {
+    "env": 5, "step": 120, "lowbit": 25, "gpt": 35, "tests": 140, "schedule": 20,
+    "compiled": 30, "demo": 95, "interpreter": 120,
+}  # fmt: skip
 #: the cuda test that runs the interpreter tests in a child: the ``interpreter`` part
 CHILD = "test_the_interpreter_tests_pass_with_the_device_hidden"
 TEST_FILES = ("tests/test_gpu_triton.py", "tests/test_gpu_parity.py", "tests/test_gpu_train.py")
@@ -124,6 +141,8 @@ def _argv(part: str, out: Path, quick: bool) -> list[str]:
             argv.append("--noconftest")  # ../conftest.py imports matplotlib
         if part == "interpreter":
             return [*argv, "-k", CHILD, TEST_FILES[0]]
+        if importlib.util.find_spec("xdist") is not None:  # the kernels compile on the host:
+            argv += ["-n", "4"]  # four processes share the device
         return [*argv, "-k", f"not {CHILD}", *TEST_FILES]
     if part == "step":
         sizes = "1e6" if quick else "1e7,1e8"
@@ -133,6 +152,16 @@ def _argv(part: str, out: Path, quick: bool) -> list[str]:
         sizes = "1e6" if quick else "1e7,1e8"
         return [py, "benchmarks/step.py", "--device", "cuda", "--optimizers", "adamw",
                 "--state-dtypes", "int8,bfloat16", "--sizes", sizes, "--repeat", "10"]  # fmt: skip
+    if part == "schedule":
+        return [py, "benchmarks/step.py", "--device", "cuda", "--schedule", "momentum",
+                "--sizes", "1e5", "--repeat", "20" if quick else "60", "--blocks", "5"]  # fmt: skip
+    if part == "compiled":
+        return [py, "benchmarks/compiled_step.py", "--device", "cuda",
+                "--repeat", "20" if quick else "100"]  # fmt: skip
+    if part == "demo":
+        extra = ["--steps", "50", "--budget", "2"] if quick else []
+        return [py, "-m", "descentlab.demo", "--device", "cuda", *extra,
+                "--runs-dir", str(out.parent / f"{out.name}-runs")]  # fmt: skip
     assert part == "gpt"
     size = ["--layers", "2", "--width", "128", "--repeat", "6"] if quick else []
     return [py, "benchmarks/gpu_gpt.py", *size, "--json", str(out / "gpt.jsonl")]
@@ -265,7 +294,7 @@ def short_table(out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated of {PARTS}")
+    p.add_argument("--parts", default=",".join(DEFAULT_PARTS), help=f"comma-separated of {PARTS}")
     p.add_argument("--quick", action="store_true", help="small sizes (a check of the script)")
     p.add_argument("--table-only", action="store_true", help="rebuild the table from OUT")
     args = p.parse_args(argv)
@@ -289,8 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("step.jsonl", "gpt.jsonl"):  # this session's results only
         (out / name).unlink(missing_ok=True)
     print(f"gpu_session: {device}, results in {out}", flush=True)
-    results = [run_part(n, _argv(n, out, args.quick), out, LIMITS[n]) for n in parts]
-    path = write_table(out, results, device)
+    results: list[dict[str, Any]] = []
+    for name in parts:  # the table after every part: what finished is kept
+        results.append(run_part(name, _argv(name, out, args.quick), out, LIMITS[name]))
+        path = write_table(out, results, device)
     print(f"\ntable: {path}\n")
     for r in results:  # the parts' last lines: pytest's summary among them
         print(f"{r['part']:6s} {r['status']}: {r['tail'][-1] if r['tail'] else ''}"[:160])

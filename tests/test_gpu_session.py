@@ -140,12 +140,23 @@ def test_a_steps_annotation_on_the_device_is_not_a_kernel(monkeypatch, typed):
 
 
 def test_the_interpreter_part_runs_the_child_test_and_the_tests_part_does_not(session, tmp_path):
-    """The parts' limits fit one 10-minute device command; the ``interpreter`` part runs the
-    cuda test that runs the interpreter tests with the device hidden (it exists under that
-    name), the ``tests`` part every other cuda test."""
-    assert sum(session.LIMITS.values()) <= 570 and set(session.LIMITS) == set(session.PARTS)
+    """The default parts' limits fit one 8-minute device command (15 minutes of device time
+    leave room for a second); the ``interpreter`` part runs the cuda test that runs the
+    interpreter tests with the device hidden (it exists under that name), the ``tests`` part
+    every other cuda test."""
+    assert set(session.LIMITS) == set(session.PARTS)
+    assert sum(session.LIMITS[p] for p in session.DEFAULT_PARTS) <= 480
     child = session._argv("interpreter", tmp_path, False)
     rest = session._argv("tests", tmp_path, False)
     assert child[child.index("-k") + 1] == session.CHILD
     assert rest[rest.index("-k") + 1] == f"not {session.CHILD}"
     assert f"def {session.CHILD}(" in (ROOT / child[-1]).read_text()
+
+
+@pytest.mark.parametrize("part", ["schedule", "compiled", "demo"])
+def test_the_device_parts_name_the_device(session, tmp_path, part):
+    """The scheduled step, the compiled step and the demo run on the device (each command
+    stops with one line where there is none), and quick sizes shrink them."""
+    argv = session._argv(part, tmp_path / "out", False)
+    assert argv[argv.index("--device") + 1] == "cuda"
+    assert len(session._argv(part, tmp_path / "out", True)) >= len(argv)
