@@ -744,8 +744,8 @@ def test_new_coefficients_never_push_the_pointer_tables_out(interpreted, monkeyp
     and must not evict the device tables of pointers, which would be made, checked and copied
     to the device again every few dozen steps."""
     made = []
-    tables = gpu._tables
-    monkeypatch.setattr(gpu, "_tables", lambda *a: made.append(1) or tables(*a))
+    tables = gpu._pointer_table
+    monkeypatch.setattr(gpu, "_pointer_table", lambda *a: made.append(1) or tables(*a))
     ps = _params(torch.float32, (5, 7))
     opt = optim.Adam(ps, lr=1e-3)
     for p in ps:
@@ -754,6 +754,47 @@ def test_new_coefficients_never_push_the_pointer_tables_out(interpreted, monkeyp
         for _ in range(150):
             opt.step()
     assert len(made) == 1
+
+
+def test_new_gradients_make_only_the_pointer_table(interpreted, monkeypatch):
+    """``zero_grad(set_to_none=True)`` gives every gradient a new address at every step (a
+    Hugging Face Trainer's loop): the step makes and copies the small table of pointers again,
+    never the table of blocks, which depends on the sizes alone. (On an H200 the tiny GPT's
+    AdamW step took 6.3 ms against torch's fused 0.56 ms while the blocks' rows were made
+    again in Python at every step: 23k rows.)"""
+    made = {"pointers": 0, "shapes": 0}
+    pointers, shapes = gpu._pointer_table, gpu._shape_tables
+
+    def count(kind, fn):
+        return lambda *a: made.__setitem__(kind, made[kind] + 1) or fn(*a)
+
+    monkeypatch.setattr(gpu, "_pointer_table", count("pointers", pointers))
+    monkeypatch.setattr(gpu, "_shape_tables", count("shapes", shapes))
+    ps = _params(torch.float32, (5000, 7, 3000))
+    opt = optim.AdamW(ps, lr=1e-3)
+    keep = []  # the old gradients stay alive: every step's gradients are at new addresses
+    with gpu.interpret_on_cpu():
+        for _ in range(4):
+            for p in ps:
+                p.grad = torch.ones_like(p)
+            keep.append([p.grad for p in ps])
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    assert made == {"pointers": 4, "shapes": 1}
+
+
+@pytest.mark.parametrize(
+    ("numel", "block"),
+    [((1,), 1024), ((1024,), 1024), ((1025, 0, 3), 1024), ((0,), 256), ((5000, 7, 2048), 2048),
+     ((0, 0, 9), 4)],
+)  # fmt: skip
+def test_the_blocks_table_has_one_row_per_program_instance(numel, block):
+    """Row ``k`` is ``(tensor, first element)`` of program instance ``k``: every block of
+    every tensor in order, none for an empty tensor."""
+    sizes, blocks = gpu._shape_tables(numel, torch.device("cpu"), block)
+    want = [(i, s) for i, m in enumerate(numel) for s in range(0, m, block)]
+    assert sizes.tolist() == list(numel)
+    assert blocks.dtype is torch.int64 and blocks.reshape(-1, 2).tolist() == [list(r) for r in want]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])

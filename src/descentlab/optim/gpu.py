@@ -57,7 +57,8 @@ BLOCK = 1024
 _ROUTE_CPU = False
 _ANNOUNCED: set[str] = set()
 _KERNELS: dict[tuple[str, bool], Any] = {}
-_TABLES: dict[tuple, tuple[Tensor, ...]] = {}  # pointers, sizes, blocks; state checked
+_TABLES: dict[tuple, tuple[Tensor, ...]] = {}  # pointers (state checked)
+_SHAPES: dict[tuple, tuple[Tensor, ...]] = {}  # sizes and blocks
 _COEFS: dict[tuple, tuple[Tensor, ...]] = {}  # coefficient tables
 _LOWBIT_TABLES: dict[tuple[str, torch.device], Tensor] = {}
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -257,11 +258,14 @@ class TritonPlan(KernelPlan):
         block = max(BLOCK, self.prog.block)
         addresses = tuple(itertools.chain.from_iterable(zip(*columns, strict=True)))
 
-        def tables() -> tuple[Tensor, ...]:
+        def pointers() -> tuple[Tensor]:
             check()
-            return _tables(addresses, numel, len(columns), device, block)
+            return _pointer_table(addresses, len(numel), len(columns), device)
 
-        ptrs, numel_t, blocks = _cached(_TABLES, (device, addresses, numel, block), tables)
+        (ptrs,) = _cached(_TABLES, (device, addresses, numel), pointers)
+        numel_t, blocks = _cached(
+            _SHAPES, (device, numel, block), lambda: _shape_tables(numel, device, block)
+        )
         coefs = _cached(
             _COEFS,
             (device, self.compute, values),
@@ -395,22 +399,28 @@ def _check_state(
                 )
 
 
-def _tables(
-    addresses: tuple[int, ...],
-    numel: tuple[int, ...],
-    arrays: int,
-    device: torch.device,
-    block: int = BLOCK,
-) -> tuple[Tensor, ...]:
-    """The launch's tables on ``device``: pointers ``[tensors, arrays]``, sizes, and one
-    ``(tensor, first element)`` row per program instance of ``block`` elements."""
-    blocks = [(i, s) for i, m in enumerate(numel) for s in range(0, m, block)]
-    host = (
-        torch.tensor(addresses, dtype=torch.int64).view(len(numel), arrays),
-        torch.tensor(numel, dtype=torch.int64),
-        torch.tensor(blocks, dtype=torch.int64),
-    )
-    return tuple(_to_device(x, device) for x in host)
+def _pointer_table(
+    addresses: tuple[int, ...], tensors: int, arrays: int, device: torch.device
+) -> tuple[Tensor]:
+    """The launch's pointers ``[tensors, arrays]`` on ``device``: new whenever an address is
+    (a gradient made anew by ``zero_grad(set_to_none=True)`` at every step), so it is this
+    small table alone, not the blocks', that a step with new gradients makes and copies."""
+    host = torch.tensor(addresses, dtype=torch.int64).view(tensors, arrays)
+    return (_to_device(host, device),)
+
+
+def _shape_tables(numel: tuple[int, ...], device: torch.device, block: int) -> tuple[Tensor, ...]:
+    """The launch's sizes and one ``(tensor, first element)`` row per program instance of
+    ``block`` elements, on ``device``: they depend on the tensors' sizes alone, so they are
+    made once for a group (in vectorized torch ops: a Python row per block took
+    milliseconds for a model of 25M parameters)."""
+    sizes = torch.tensor(numel, dtype=torch.int64)
+    per = (sizes + block - 1) // block  # program instances per tensor (0 for empty ones)
+    tensor = torch.repeat_interleave(torch.arange(len(numel)), per)
+    first = torch.cumsum(per, 0) - per  # each tensor's first row
+    start = (torch.arange(tensor.numel()) - first[tensor]) * block
+    blocks = torch.stack((tensor, start), dim=1)
+    return _to_device(sizes, device), _to_device(blocks, device)
 
 
 def _host_table(values: tuple[tuple[float, ...], ...], dtype: torch.dtype) -> Tensor:
