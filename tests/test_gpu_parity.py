@@ -2,7 +2,9 @@
 registry (tests/test_optim_parity.py's table, from the records) trains the digits MLP in two
 param groups on CUDA, descentlab's default path there against torch's (fused for Adam, AdamW,
 SGD and Adagrad, where this torch has the CUDA kernel; the for-loop for the others, as on the
-CPU), within the CPU parity tests' float32 tolerance. Marked ``cuda``: skipped without a device."""
+CPU), within the CPU parity tests' float32 tolerance or, beyond it, within twice the distance of
+torch's own other CUDA path (torch's CUDA paths round differently from each other and from the
+CPU). Marked ``cuda``: skipped without a device."""
 
 from __future__ import annotations
 
@@ -92,16 +94,19 @@ def test_matches_torch_on_the_device(torch_cls, our_cls, kwargs, group2):
     worst = _distance(ours, ref)
     if worst <= TOL:
         return
-    # the failure says how far torch's own other CUDA path lands from its reference (the
-    # rounding spread of this configuration's training: see the note above)
+    # torch's own CUDA paths round differently from each other (nvcc contracts each kernel's
+    # products and sums into fmas its own way; measured on an H200 after one AdamW step of 1M
+    # float32 weights: the for-loop and foreach differ in 33,150 elements, the for-loop and the
+    # CPU's in 40,177): beyond TOL, descentlab must stay within twice the distance of torch's
+    # own other path from its reference, measured here (the configuration's rounding spread)
     other = copy.deepcopy(ours)
     other.load_state_dict(digits_mlp(torch.float32).state_dict())
     flip = {"foreach": True} if path != {"foreach": True} else {"foreach": False}
     _train(other, torch_cls(param_groups(other, group2), **flip, **kwargs), idx, sign)
     spread = _distance(other, ref)
-    raise AssertionError(
-        f"largest relative difference {worst:.2e} > {TOL:.0e} (torch path {path}); torch's "
-        f"own {flip} path is {spread:.2e} from it"
+    assert worst <= 2 * spread, (
+        f"largest relative difference {worst:.2e} > {TOL:.0e} (torch path {path}) and more "
+        f"than twice torch's own {flip} path's {spread:.2e} from it"
     )
 
 
@@ -117,9 +122,12 @@ def _distance(ours: torch.nn.Module, ref: torch.nn.Module) -> float:
 
 def test_bf16_autocast_with_grad_scaler_follows_torch_on_the_device():
     """tests/test_torch_contract.py's bf16 autocast case on CUDA: AdamW under bfloat16
-    autocast and a GradScaler for 30 steps. A one-ulp difference in a float32 weight can flip
-    its bfloat16 rounding, which later gradients amplify, so descentlab must equal one of
-    torch's own CUDA paths (for-loop, foreach) bit for bit."""
+    autocast and a GradScaler for 30 steps. On the CPU descentlab equals one of torch's paths
+    bit for bit; on CUDA torch's own paths are not bit for bit with each other (each kernel's
+    fmas are nvcc's choice: on an H200 none of descentlab, torch's for-loop and foreach was
+    equal to another after these 30 steps), so descentlab must be as close to torch's for-loop
+    as torch's foreach is, within a factor two, and the scaler must have skipped the same
+    steps."""
     torch.manual_seed(0)
     x, y = torch.randn(64, 20, device="cuda"), torch.randn(64, 1, device="cuda")
     net = torch.nn.Sequential(
@@ -142,9 +150,7 @@ def test_bf16_autocast_with_grad_scaler_follows_torch_on_the_device():
                 scalers[k].scale(loss).backward()
                 scalers[k].step(opts[k])
                 scalers[k].update()
-    ours = list(models["descentlab"].parameters())
-    same = {
-        k: all(torch.equal(p, q) for p, q in zip(ours, models[k].parameters(), strict=True))
-        for k in ("for-loop", "foreach")
-    }
-    assert any(same.values()), same
+    assert len({s.get_scale() for s in scalers.values()}) == 1  # the same steps skipped
+    ours = _distance(models["descentlab"], models["for-loop"])
+    spread = _distance(models["foreach"], models["for-loop"])
+    assert ours == 0.0 or ours <= 2 * spread, (ours, spread)
