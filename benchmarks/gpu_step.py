@@ -26,6 +26,7 @@ Without a CUDA device (or without triton) it stops with one line before any work
 
 from __future__ import annotations
 
+import collections
 import functools
 import gc
 import json
@@ -225,6 +226,15 @@ def device_work(events: Any) -> tuple[list[str], int]:
     return names, copies
 
 
+def distinct(names: list[str], keep: int = 12) -> list[str]:
+    """The kernels' names in order of first launch, each with its count where it ran more than
+    once (``name x3``), the first ``keep`` of them and how many others: a matrix method's step
+    launches thousands of kernels of a dozen kinds."""
+    counts = dict(collections.Counter(names))
+    out = [n if c == 1 else f"{n} x{c}" for n, c in counts.items()]
+    return out[:keep] + ([f"... {len(out) - keep} other kinds"] if len(out) > keep else [])
+
+
 def moved_bytes(opt: torch.optim.Optimizer) -> int:
     """Bytes one step must move at least (see the module notes)."""
     params = [p for g in opt.param_groups for p in g["params"]]
@@ -298,7 +308,9 @@ def measure(
         "dl_over_bound": med["dl"] / bound,
         "dl_over_torch": med["dl"] / med["torch"] if "torch" in med else None,
         "dl_over_eager": med["dl"] / med["dl eager"] if "dl eager" in med else None,
-        "launches": {k: {"kernels": c[0], "htod": c[1], "names": c[2]} for k, c in counts.items()}
+        "launches": {
+            k: {"kernels": c[0], "htod": c[1], "names": distinct(c[2])} for k, c in counts.items()
+        }
         or None,
         "announced": sorted({str(w.message) for w in said if "descentlab" in str(w.message)}),
     }

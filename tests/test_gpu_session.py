@@ -160,3 +160,16 @@ def test_the_device_parts_name_the_device(session, tmp_path, part):
     argv = session._argv(part, tmp_path / "out", False)
     assert argv[argv.index("--device") + 1] == "cuda"
     assert len(session._argv(part, tmp_path / "out", True)) >= len(argv)
+
+
+def test_kernel_names_are_counted_by_kind(session, monkeypatch):
+    """A matrix method's step launches thousands of kernels (Shampoo: 19,681 on an H200): the
+    row keeps each kind once with its count, the first twelve kinds, so the table stays a
+    table (it was 5 MB)."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import gpu_step
+
+    names = ["a", "b", "a", *[f"k{i}" for i in range(20)], "a"]
+    got = gpu_step.distinct(names)
+    assert got[:3] == ["a x3", "b", "k0"] and got[-1] == "... 10 other kinds" and len(got) == 13
+    assert gpu_step.distinct(["x"]) == ["x"]
