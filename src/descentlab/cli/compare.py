@@ -314,7 +314,12 @@ def _output_arguments(out: Any) -> None:
     )
     add_backend_arguments(out, "trials")
     out.add_argument("--no-progress", action="store_true", help="no progress output")
-    out.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    out.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip the HTML report and its figures (trials.csv and comparison.json are still "
+        "written into the run directory)",
+    )
     out.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
@@ -642,8 +647,10 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
 
 
 def _render(args: argparse.Namespace, value: Any) -> None:
-    """Write the report of a comparison or a multi-problem comparison (unless --no-report)."""
+    """Write the report of a comparison or a multi-problem comparison; with --no-report only
+    each comparison's exports (trials.csv, comparison.json), no HTML page and no figures."""
     if args.no_report:
+        _write_exports(value)
         return
     # The report draws with matplotlib: imported here, off the command line's fast path.
     from descentlab.experiments.multi import MultiComparison
@@ -656,3 +663,14 @@ def _render(args: argparse.Namespace, value: Any) -> None:
         from descentlab.report.html import render_report
 
         render_report(value)
+
+
+def _write_exports(value: Any) -> None:
+    """``trials.csv`` and ``comparison.json`` of each comparison, in its run directory (no
+    matplotlib: the exports are plain functions of the comparison)."""
+    from descentlab.report.compare_export import write_exports
+
+    problems = getattr(value, "problems", None)
+    comparisons = [p.comparison for p in problems] if problems is not None else [value]
+    for cmp in comparisons:
+        write_exports(cmp, cmp.report_path.parent)

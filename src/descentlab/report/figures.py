@@ -50,7 +50,7 @@ from descentlab.problems.trajectories import (
     run,
 )
 
-# The lecture book runs its races through this name (the book moves in the learner issue):
+# The lecture book runs its races through this name:
 # the races are run by the problems layer, the figures below draw them.
 from descentlab.problems.trajectories import races as compare
 
