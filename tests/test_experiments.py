@@ -149,6 +149,57 @@ def test_sharpness_experiment_rows_and_intervals_follow_the_seeds():
     assert r.checks["every run reached the target training loss"]
 
 
+def test_a_run_stopped_at_its_cap_is_not_reproduced_never_failed(tmp_path):
+    # A run that stops at max_steps above the target is no evidence against the claim: the
+    # check, the card's verdict and the Markdown show it as not reproduced (○), not as ✘.
+    from descentlab.book import checks as BC
+    from descentlab.book import generalization as G
+
+    r = lectures.run("sharpness", quick=True, max_steps=20)
+    text = "every run reached the target training loss"
+    assert not r.checks[text] and r.status(text) == "not_reproduced" and r.mark(text) == "○"
+    assert r.measured[text]["measured"].startswith("no: batch 16 seed 0 at loss ")
+    assert "after 20 steps" in r.measured[text]["measured"]
+    assert any("within its cap of 20 steps" in n for n in r.notes)
+    assert f"- ○ {text}" in r.to_markdown()
+    _, js, _ = EF.write(r, tmp_path, dpi=30)
+    back = ExperimentResult.load(js)  # the mark survives the JSON
+    assert back.status(text) == "not_reproduced"
+
+    class Ctx:
+        def experiment(self, name):
+            return back
+
+    [shown] = BC.from_experiment("sharpness", "reached")(Ctx()).checks
+    assert shown.status == "not_reproduced"
+    verdict = [c for c in G.keskar_evidence(back).checks if c.text.startswith("verdict")]
+    assert [c.status for c in verdict] == ["not_reproduced"]
+    assert verdict[0].measured.startswith("not at equal loss: 4 run(s)")
+
+
+@pytest.mark.parametrize(
+    ("ok", "unmet", "status", "mark"),
+    [
+        (True, "fail", "ok", "✔"),
+        (True, "not_reproduced", "ok", "✔"),
+        (False, "fail", "fail", "✘"),
+        (False, "not_reproduced", "not_reproduced", "○"),
+    ],
+)
+def test_a_checks_status_and_mark(ok, unmet, status, mark):
+    r = ExperimentResult("demo", "A demo", [], [])
+    r.check("a claim", ok, 1, 1, unmet=unmet)
+    assert (r.status("a claim"), r.mark("a claim")) == (status, mark)
+    r.check("a claim", False, 1, 1)  # recorded again: the last call's kind holds
+    assert r.status("a claim") == "fail"
+
+
+def test_a_checks_unmet_kind_is_checked():
+    r = ExperimentResult("demo", "A demo", [], [])
+    with pytest.raises(ValueError, match="unmet must be 'fail' or 'not_reproduced', got 'open'"):
+        r.check("a claim", False, 1, 1, unmet="open")
+
+
 def test_sharpness_one_seed_has_no_interval_and_reads_back_from_json(tmp_path):
     from descentlab.book import generalization as G
 
