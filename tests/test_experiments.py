@@ -122,6 +122,7 @@ def test_perturbation_at_zero_is_the_minimum_and_directions_are_layer_normalized
         i += k
 
 
+@pytest.mark.arith
 def test_sharpness_experiment_rows_and_intervals_follow_the_seeds():
     r = quick("sharpness")
     sizes = r.config["batch_sizes"]
@@ -200,6 +201,7 @@ def test_a_checks_unmet_kind_is_checked():
         r.check("a claim", False, 1, 1, unmet="open")
 
 
+@pytest.mark.arith
 def test_sharpness_one_seed_has_no_interval_and_reads_back_from_json(tmp_path):
     from descentlab.book import generalization as G
 
@@ -299,6 +301,7 @@ def test_batched_mlps_are_independent_runs():
     assert not torch.allclose(a[1], b[1])
 
 
+@pytest.mark.arith
 def test_bias_variance_experiment_trade_off():
     r = quick("bias_variance")
     bias = np.array(r.column("bias2"))
@@ -385,6 +388,7 @@ def test_prediction_variance_and_bagging_resamples():
     assert all(idx.shape == (50,) and len(set(idx.tolist())) < 50 for idx, _ in seen)
 
 
+@pytest.mark.arith
 def test_ensembles_experiment_bagging_and_boosting():
     r = quick("ensembles")
     single = r.row(method="single network")
@@ -432,6 +436,7 @@ def test_regularization_method_configs(method, field, expected):
     assert base.hyper == {"lr": 1e-3} and base.model_options == {"hidden": [512]}
 
 
+@pytest.mark.arith
 def test_regularization_experiment_reduces_the_gap():
     r = lectures.run("regularization", quick=True, seeds=1)  # the book's preset runs 5 seeds
     none = r.row(method="none")
@@ -471,6 +476,7 @@ def test_schedule_specs_follow_the_lectures_formulas(name):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-12)
 
 
+@pytest.mark.arith
 def test_schedules_experiment_fixed_rate_floor_and_decays():
     r = quick("schedules")
     q = r.data["quadratic"]
@@ -516,6 +522,7 @@ def test_momentum_forms_gap_on_a_linear_loss_is_the_closed_form(mu, gamma, befor
     torch.testing.assert_close(last, -lr * b, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.arith
 def test_momentum_forms_experiment_equal_before_different_after():
     r = quick("momentum_forms")
     steps = [row for row in r.rows if row["schedule"] == "step"]
