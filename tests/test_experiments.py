@@ -148,6 +148,7 @@ def test_sharpness_experiment_rows_and_intervals_follow_the_seeds():
     text = next(t for t in r.checks if "sharper" in t)
     assert r.checks[text] == (stats[key]["verdict"] == "sharper")  # a tie is not a win
     assert r.checks["every run reached the target training loss"]
+    assert {r.status(t) for t in r.checks} <= {"ok", "not_reproduced"}  # never a ✘
 
 
 def test_a_run_stopped_at_its_cap_is_not_reproduced_never_failed(tmp_path):
