@@ -21,6 +21,10 @@ from descentlab.experiments.compare.stats import estimate, paired_test
 from descentlab.experiments.test_outcomes import read_outcomes
 from descentlab.store import Store
 
+# Outcomes computed from training or iterating in float arithmetic: `make test` runs them
+# again under ATEN_CPU_CAPABILITY=default and =avx2 (pytest -m arith).
+pytestmark = pytest.mark.arith
+
 
 def _result(label, per_seed, *, examples=None, loss=False):
     """An optimizer's refit results: per-seed numbers, and per-example outcomes if given."""

@@ -79,8 +79,10 @@ def add_engine_options(group: Any) -> None:
     group.add_argument(
         "--precision",
         metavar="P",
-        help="fp32 (default), bf16 (autocast, CPU or CUDA) or fp16 (autocast and a gradient "
-        "scaler; CUDA only)",
+        help="auto (default: bf16 autocast where the CPU has bf16 arithmetic, AVX512-BF16 or "
+        "AMX, and the model at least 100,000 parameters; fp32 otherwise, and on CUDA), fp32, "
+        "bf16 (autocast, CPU or CUDA; slower than fp32 on a CPU without bf16 arithmetic) or "
+        "fp16 (autocast and a gradient scaler; CUDA only)",
     )
     group.add_argument(
         "--accumulate",

@@ -493,7 +493,7 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "split_seed": args.split_seed,
         "name": args.name,
         "device": getattr(args, "device", None),
-        "precision": args.precision,
+        "precision": args.precision or "auto",  # the command line's default
         "accumulate": args.accumulate,
         "clip_grad_norm": args.clip_grad_norm,
         "prune": getattr(args, "prune", None),

@@ -59,7 +59,7 @@ from torch import Tensor
 
 from descentlab import regularize
 from descentlab._osutil import pid_alive
-from descentlab.engine import timing
+from descentlab.engine import precision, timing
 from descentlab.engine.checkpoint import (
     CheckpointError,
     checksum_path,
@@ -139,10 +139,14 @@ class OneModel:
         self.has_modes = built.has_modes
         self._micro: list[tuple[Tensor, Tensor, int | None]] = []
         self._last = [0.0]
+        #: the precision this run trains in ("auto" chosen by the CPU and the model's size)
+        self.precision = precision.announce(
+            config.precision, config.device, sum(p.numel() for p in built.model.parameters())
+        )
         #: fp16's gradient scaler (torch.amp.GradScaler; None for fp32 and bf16)
         self.scaler = (
             torch.amp.GradScaler(torch.device(config.device).type)
-            if config.precision == "fp16"
+            if self.precision == "fp16"
             else None
         )
         #: this run's own forward/backward and optimizer time (descentlab.engine.timing)
@@ -193,7 +197,7 @@ class OneModel:
         isfinite = math.isfinite
         micro, last, scaler = self._micro, self._last, self.scaler
         k = cfg.accumulate
-        cast = _autocast(cfg)
+        cast = _autocast(self.precision, cfg.device)
         clip = cfg.clip_grad_norm
         params = [p for p in model.parameters() if p.requires_grad]
         clock, stamp = self.clock, self.clock.stamp
@@ -306,13 +310,13 @@ class OneModel:
             self.b.early.restore(self.b.model)
 
 
-def _autocast(config: RunConfig) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+def _autocast(chosen: str, device: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
     """The context a training forward pass and loss run in: ``torch.autocast`` with the
-    config's lower precision, or nothing (fp32)."""
-    if config.precision == "fp32":
+    run's lower precision (``chosen``: ``precision.choose``'s), or nothing (fp32)."""
+    if chosen == "fp32":
         return contextlib.nullcontext
-    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
-    kind = torch.device(config.device).type
+    dtype = torch.bfloat16 if chosen == "bf16" else torch.float16
+    kind = torch.device(device).type
     return lambda: torch.autocast(kind, dtype=dtype)
 
 
