@@ -32,6 +32,7 @@ from descentlab._usercode import (
     user_frame,
     watch_interrupts,
 )
+from descentlab.cli._options import integer_limit
 
 __all__ = ["build_parser", "main", "own_process", "user_error"]
 
@@ -46,10 +47,20 @@ def own_process() -> bool:
 
 class _Parser(argparse.ArgumentParser):
     """argparse's parser, whose usage errors are one line like every other error (argparse
-    prints the whole usage first, dozens of lines for ``train`` and ``compare``)."""
+    prints the whole usage first, dozens of lines for ``train`` and ``compare``), and whose
+    integer options are bounded above (:func:`~descentlab.cli._options.integer_limit`): a
+    count larger than a machine can honour is refused as it is read, whatever the option."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        # (argparse's one place an option's text becomes its value, for every option)
+        value = super()._get_value(action, arg_string)  # type: ignore[misc]
+        most = integer_limit(action.dest)
+        if isinstance(value, int) and not isinstance(value, bool) and value > most:
+            raise argparse.ArgumentError(action, f"must be at most {most:,}, got {arg_string}")
+        return value
 
 
 def build_parser() -> argparse.ArgumentParser:
