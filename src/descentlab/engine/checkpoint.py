@@ -87,7 +87,11 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
         state: a dict of tensors, numbers, strings, lists, tuples and dicts.
         path: destination file; its directory is created (``0700``) if missing.
     """
-    _save(path, lambda fh: torch.save(state, fh), state.get("step"))
+    # serialised in memory first, then written as plain bytes: torch's archive writer reports a
+    # full disk as "unexpected pos" (a RuntimeError), a plain write as the OSError it is
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _save(path, lambda fh: fh.write(buffer.getbuffer()), state.get("step"))
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, step: int | None = None) -> None:
