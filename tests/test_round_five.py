@@ -102,3 +102,78 @@ def test_a_full_disk_under_the_first_checkpoint_takes_back_the_new_store(tmp_pat
     code, _out, err = run_cli([*BIG_TRAIN, "--runs-dir", tmp_path / "r"], capsys)
     one_line(code, err, "run-1.pt", "no space left on device")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------
+# a checkpoint that is not the program's own, with its checksum file recomputed
+
+PAUSED = ["train", "--problem", "moons", "--problem-option", "n_samples=200", "--model-option",
+          "hidden=4", "--batch-size", "16", "--steps", "40", "--until-step", "20",
+          "--checkpoint-every", "10", "--no-progress"]  # fmt: skip
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > pwned.txt",))
+
+
+def _forge(path: Path, how: str) -> None:
+    import hashlib
+    import io
+    import json
+    import pickle
+
+    import torch
+
+    data = path.read_bytes()
+    if how == "pickle":
+        data = pickle.dumps(_Evil())
+    elif how == "truncated":
+        data = data[: len(data) // 2]
+    elif how == "torch-pickle":  # a zip archive torch writes, holding an object of a class
+        buf = io.BytesIO()
+        torch.save({"step": _Evil()}, buf)
+        data = buf.getvalue()
+    elif how == "a-list":
+        buf = io.BytesIO()
+        torch.save([1, 2, 3], buf)
+        data = buf.getvalue()
+    elif how == "no-step":
+        state = torch.load(path, weights_only=True)
+        del state["step"]
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        data = buf.getvalue()
+    elif how == "wrong-shapes":
+        state = torch.load(path, weights_only=True)
+        state["model"] = {k: torch.zeros(3) for k in state["model"]}
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        data = buf.getvalue()
+    elif how == "text":
+        data = b"hello"
+    path.write_bytes(data)
+    side = path.with_name(path.name + ".sha256")
+    meta = json.loads(side.read_text())
+    meta.update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    side.write_text(json.dumps(meta))
+
+
+FORGED = ["pickle", "truncated", "torch-pickle", "a-list", "no-step", "wrong-shapes", "text"]
+
+
+@pytest.mark.parametrize("how", FORGED)
+def test_a_forged_checkpoint_with_a_recomputed_checksum_is_one_line(how, tmp_path, capsys,
+                                                                    monkeypatch):  # fmt: skip
+    """A malicious pickle was refused by weights-only loading, as a traceback; a truncated
+    archive said "negative seek value"."""
+    monkeypatch.chdir(tmp_path)
+    assert run_cli([*PAUSED, "--runs-dir", "r"], capsys)[0] == 0
+    ckpt = tmp_path / "r" / "checkpoints" / "run-1.pt"
+    _forge(ckpt, how)
+    before = ckpt.read_bytes()
+    code, _out, err = run_cli(["train", "--resume", "1", "--runs-dir", "r", "--no-progress"],
+                              capsys)  # fmt: skip
+    one_line(code, err, "checkpoint", "run-1.pt")
+    assert not (tmp_path / "pwned.txt").exists()
+    assert ckpt.read_bytes() == before  # nothing replaced
