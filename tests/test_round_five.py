@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -177,3 +176,19 @@ def test_a_forged_checkpoint_with_a_recomputed_checksum_is_one_line(how, tmp_pat
     one_line(code, err, "checkpoint", "run-1.pt")
     assert not (tmp_path / "pwned.txt").exists()
     assert ckpt.read_bytes() == before  # nothing replaced
+
+
+# ------------------------------------------------------------------------------------------
+# warnings in descentlab's one-line form
+
+
+def test_a_warning_of_descentlab_is_one_line_without_its_source(tmp_path):
+    """``--trials`` (deprecated) printed ".../descentlab/cli/compare.py:368: FutureWarning:"
+    and the source line into the user's terminal."""
+    code, _out, err = _program(["compare", "--problem", "moons", "--optimizers", "sgd",
+                                "--trials", "0", "--runs-dir", tmp_path / "r"])  # fmt: skip
+    lines = err.strip().splitlines()
+    assert code == 2
+    assert lines[0].startswith("descentlab: warning: --trials is deprecated"), err
+    assert "compare.py" not in err and "warnings.warn" not in err, err
+    assert len(lines) == 2 and lines[1].startswith("descentlab: error: "), err

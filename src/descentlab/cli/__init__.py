@@ -28,6 +28,7 @@ from descentlab._usercode import (
     describe,
     guard_exits,
     interrupted,
+    plain_warnings,
     user_error,
     user_frame,
     watch_interrupts,
@@ -77,22 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
         if register is not None:
             register(sub)
     return parser
-
-
-def _plain_announcements() -> None:
-    """descentlab's own announcements (warnings whose text starts ``descentlab:``) as their
-    one line on stderr, without the file and source line Python adds."""
-    import warnings
-
-    shown = warnings.formatwarning
-
-    def formatwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
-        text = str(message)
-        if text.startswith("descentlab: "):
-            return text + "\n"
-        return shown(message, category, *args, **kwargs)
-
-    warnings.formatwarning = formatwarning  # type: ignore[assignment]
 
 
 def _undecodable(argv: list[str]) -> str | None:
@@ -194,7 +179,7 @@ def _main(argv: list[str] | None) -> int:
     from descentlab.engine.memory import keep_freed_memory
 
     keep_freed_memory()  # this process is the program: it may keep the memory it frees
-    _plain_announcements()
+    plain_warnings()
     with track_created():
         try:
             return int(args.func(args) or 0)

@@ -164,7 +164,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> dic
     return state
 
 
-def check_entries(state: dict[str, Any], path: str | os.PathLike[str], kinds: dict[str, Any]) -> None:
+def check_entries(
+    state: dict[str, Any], path: str | os.PathLike[str], kinds: dict[str, Any]
+) -> None:
     """Check that the checkpoint ``state`` (read from ``path``) holds each entry of ``kinds``
     with a value of its type (a type or a tuple of types), before any of it is used.
 
@@ -184,7 +186,7 @@ descentlab wrote: its entry 'step' is str, not int
             raise CheckpointError(
                 f"checkpoint {path} is not a checkpoint descentlab wrote: it has no entry {key!r}"
             )
-        if not isinstance(state[key], kind) or isinstance(state[key], bool) and kind is int:
+        if not isinstance(state[key], kind) or (isinstance(state[key], bool) and kind is int):
             want = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
             raise CheckpointError(
                 f"checkpoint {path} is not a checkpoint descentlab wrote: its entry {key!r} is "

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from descentlab._osutil import die_with_parent, spawning
+from descentlab._usercode import plain_warnings
 from descentlab.engine.config import RunConfig
 from descentlab.engine.memory import keep_freed_memory
 from descentlab.engine.run import RunResult, train
@@ -59,6 +60,7 @@ def default_workers(n_runs: int) -> int:
 
 def _init_worker(dtype: torch.dtype, threads: int) -> None:
     die_with_parent()
+    plain_warnings()  # (a worker's warnings reach the command's terminal)
     keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)
     # The parent's default dtype (e.g. float64 in tests) is not inherited by a spawned process.
     torch.set_default_dtype(dtype)

@@ -654,8 +654,10 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the same for a SIGTERM passed on
     from descentlab._osutil import die_with_parent
+    from descentlab._usercode import plain_warnings
 
     die_with_parent()  # a killed main process takes its workers with it, queued trials or not
+    plain_warnings()  # (a worker's warnings reach the same terminal)
     import torch
 
     from descentlab.store import Store
