@@ -192,3 +192,75 @@ def test_a_warning_of_descentlab_is_one_line_without_its_source(tmp_path):
     assert lines[0].startswith("descentlab: warning: --trials is deprecated"), err
     assert "compare.py" not in err and "warnings.warn" not in err, err
     assert len(lines) == 2 and lines[1].startswith("descentlab: error: "), err
+
+
+# ------------------------------------------------------------------------------------------
+# a user's Datasets and streams
+
+DATASETS = Path(__file__).resolve().parent / "data" / "user_datasets.py"
+TINY = ["--batch-size", "8", "--steps", "4", "--tune-steps", "4", "--lr-trials", "2",
+        "--seeds", "1", "--landscapes", "none", "--no-progress", "--no-report",
+        "--optimizers", "sgd"]  # fmt: skip
+
+
+def _table(out: str) -> list[str]:
+    return [line for line in out.splitlines() if not line.startswith(("done in", "store"))]
+
+
+def test_a_random_augmentation_gives_the_same_table_with_any_number_of_workers(tmp_path):
+    """``x[i] + 0.1 * torch.randn(2)`` in ``__getitem__``, the loader's ``num_workers=2``:
+    ``compare --workers 2`` gave another table than ``--workers 1`` (its trial processes read
+    the data without loader workers, drawing from their own random state)."""
+    tables = []
+    for workers in ("1", "2"):
+        argv = ["compare", "--problem", f"{DATASETS}:noisy", *TINY, "--workers", workers]
+        code, out, err = _program([*argv, "--runs-dir", tmp_path / workers])
+        assert code == 0, err
+        tables.append(_table(out))
+    assert tables[0] == tables[1]
+
+
+DATASET_CASES = {
+    # (function, --problem-option items, more argv, words of the one line)
+    "label-minus-one": ("labels", [], [], ["the train dataset's example 7 has the label -1",
+                                           "outside 0..1", "nothing was trained"]),
+    "label-n-classes": ("labels", ["bad=2"], [], ["the train dataset's example 7 has the "
+                                                  "label 2"]),
+    "label-in-test": ("labels", ["split='test'"], [], ["the test dataset's example 7 has the "
+                                                       "label -1"]),
+    "label-in-stream": ("stream_labels", [], [], ["the train dataset's example 37 of the "
+                                                  "stream has the label -1"]),
+    "stream-fails-at-37": ("stream_fails", [], [], ["example 37 of the stream failed",
+                                                    "RuntimeError: broken record",
+                                                    "Stream.__iter__"]),
+    "empty-stream": ("empty", [], [], ["the train dataset is empty"]),
+    "read-once-stream": ("once", [], [], ["the train dataset's stream yielded no"]),
+    "cv-with-a-stream": ("stream", [], ["--cv", "3"], ["--cv", "reads a stream"]),
+    "unpicklable-with-spawned-workers": (
+        "locked", ["context='spawn'"], [],
+        ["the train dataset (Locked) cannot be sent to worker processes",
+         "cannot pickle '_thread.lock' object", "--workers 1", "make the dataset picklable"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(DATASET_CASES))
+def test_a_users_dataset_fault_is_one_line_before_training(case, tmp_path, capsys):
+    """Labels out of range were found by torch's cross_entropy in the middle of tuning; a
+    stream's failure named example 0; ``--cv`` raised an AttributeError; an unpicklable
+    dataset said only "cannot pickle '_thread.lock' object"."""
+    func, options, more, words = DATASET_CASES[case]
+    argv = ["compare", "--problem", f"{DATASETS}:{func}", *TINY, "--workers", "1", *more,
+            "--runs-dir", tmp_path / "runs"]  # fmt: skip
+    for opt in options:
+        argv += ["--problem-option", opt]
+    one_line(*run_cli(argv, capsys)[::2], *words)
+    assert not any((tmp_path / "runs").glob("*/*.sqlite"))
+
+
+def test_cv_with_a_map_style_dataset_runs(tmp_path, capsys):
+    """``--cv 3`` on a problem of Datasets: AttributeError 'DatasetSplits' object has no
+    attribute 'y_val'."""
+    argv = ["compare", "--problem", f"{DATASETS}:plain", *TINY, "--workers", "1", "--cv", "3",
+            "--runs-dir", tmp_path / "runs"]  # fmt: skip
+    code, _out, err = run_cli(argv, capsys)
+    assert code == 0, err

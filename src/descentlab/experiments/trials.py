@@ -835,7 +835,10 @@ class TrialRunner:
                         self._results,
                         self.checkpoint_every,
                     ),
-                    daemon=True,
+                    # not daemonic: a trial reads a Dataset with the loader worker processes
+                    # it asks for, seeded from the run (as in the main process), not without
+                    # them; the worker still ends with this process (close, die_with_parent)
+                    daemon=False,
                 )
                 p.start()
                 self._procs.append(p)
