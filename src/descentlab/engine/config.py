@@ -365,6 +365,10 @@ def _check_keys(what: str, given: Mapping[str, Any], valid: tuple[str, ...]) -> 
 
 
 _OPTIONS = STR_KEYED
+#: The most steps, epochs, examples a batch, micro-batches a step... a run takes (a count
+#: larger than a machine can honour would run until killed; the command line's own limit).
+MAX_COUNT = 10**9
+_COUNT = Interval(numbers.Integral, 1, MAX_COUNT)
 #: Values of ``RunConfig.precision``.
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "auto")
 # Fields left out of ``to_dict`` at their default: they came later, and a run recorded before
@@ -388,12 +392,12 @@ _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "optimizer": (NAME, InstanceOf(Rule, "an update rule"), InstanceOf(Callable, "a factory")),
     "hyper": (_OPTIONS,),
     "schedule": (_OPTIONS,),
-    "batch_size": (POSITIVE_INT,),
+    "batch_size": (_COUNT,),
     "drop_last": (Boolean,),
-    "steps": (POSITIVE_INT,),
-    "epochs": (POSITIVE_INT,),
-    "eval_every": (POSITIVE_INT,),
-    "checkpoint_every": (POSITIVE_INT,),
+    "steps": (_COUNT,),
+    "epochs": (_COUNT,),
+    "eval_every": (_COUNT,),
+    "checkpoint_every": (_COUNT,),
     "early_stopping": (InstanceOf(Mapping, "a dict"),),
     "mixup_alpha": (NONNEGATIVE,),
     "cutmix_alpha": (NONNEGATIVE,),
@@ -401,7 +405,7 @@ _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "augment": (Boolean, InstanceOf(Mapping, "a dict")),
     "weight_noise": (NONNEGATIVE,),
     "precision": (Options(*PRECISIONS),),
-    "accumulate": (POSITIVE_INT,),
+    "accumulate": (_COUNT,),
     "clip_grad_norm": (Interval(Real, 0.0, None, closed="neither"),),
     "seed": (NONNEGATIVE_INT,),
     "device": (InstanceOf(str, "a device name like 'cpu'", bool),),

@@ -441,7 +441,12 @@ def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
             f"got {spec.batch_size}"
         )
     if spec.cv_folds is not None:  # folds of the training and validation examples together
-        pool = data.n_train + len(data.y_val)
+        if data.n_train is None or data.n_val is None:
+            raise ValueError(
+                f"--cv (cv_folds) needs training and validation data of known length; "
+                f"problem {data.name!r} reads a stream (an IterableDataset): drop --cv"
+            )
+        pool = data.n_train + data.n_val
         if spec.cv_folds > pool:
             raise ValueError(
                 f"cv_folds (--cv) must be at most the {pool} training and validation examples "
