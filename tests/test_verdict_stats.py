@@ -17,7 +17,7 @@ from scipy import stats
 from descentlab.experiments import tuning
 from descentlab.experiments.compare import CompareSpec, Comparison, OptimizerResult, compare
 from descentlab.experiments.compare.choices import parse_optimizer
-from descentlab.experiments.compare.stats import estimate, paired_test
+from descentlab.experiments.compare.stats import estimate, paired_test, seeds_needed
 from descentlab.experiments.test_outcomes import read_outcomes
 from descentlab.store import Store
 
@@ -55,18 +55,19 @@ def _comparison(tmp_path, results, task="classification"):
     return Comparison(spec, results, tmp_path, task, "val/accuracy" if task else "val/loss")
 
 
-def test_a_five_of_five_loser_is_said_to_be_behind_on_every_seed(tmp_path):
-    # MNIST-1D as seen: SGD behind Adam on all 5 seeds, by margins that vary a lot
+def test_a_five_of_five_loser_is_not_labelled_behind_on_every_seed(tmp_path):
+    # MNIST-1D as seen: SGD behind Adam on all 5 seeds, by margins that vary a lot. "Behind
+    # on every seed" read as evidence and was mostly selection (12 % of truly equal optimizers
+    # at 5 seeds got it): it is no verdict now, and the recommendation does not say it
     adam = np.array([0.86, 0.87, 0.85, 0.88, 0.86])
     sgd = adam - np.array([0.02, 0.45, 0.01, 0.30, 0.03])
     cmp = _comparison(tmp_path, [_result("sgd", sgd), _result("adam", adam)])
     (_, x) = cmp.ranking()
-    assert x["test"].verdict == "behind on every seed" and x["tied"]
+    assert x["test"].verdict == "not distinguishable" and x["tied"]
     assert x["test"].behind == 5 and x["test"].sign_p == pytest.approx(0.0625)
     text = cmp.recommendation()
-    assert "SGD is behind on every seed (5/5) but not shown worse at 95%" in text
-    assert "cannot go below p = 0.0625" in text
-    assert "not distinguishable" not in text
+    assert "behind on every seed" not in text
+    assert "SGD is not distinguishable from it" in text
 
 
 def test_a_one_example_difference_is_not_called_worse(tmp_path):
@@ -163,7 +164,10 @@ def test_refit_runs_store_per_example_outcomes_that_match_their_summary(tmp_path
     spec = CompareSpec(**tiny_compare(steps=30, lrs_per_optimizer=1, seeds=2), optimizers=["adam"])
     result = compare(spec, tmp_path, workers=1, progress=False)
     (adam,) = result.results
-    assert sorted(adam.test_examples) == spec.final_seeds and not adam.test_outcomes_missing
+    assert (
+        sorted(adam.test_examples) == spec.test_seeds[: spec.seeds]
+        and not adam.test_outcomes_missing
+    )
     store = Store(result.store_path)
     try:
         for rid in adam.refit_runs:
@@ -227,3 +231,55 @@ def test_regression_outcomes_give_the_rmse_and_its_interval(tmp_path):
         store.close()
     e = estimate({0: out["squared_error"], 1: out["squared_error"]}, bounds=(0, math.inf))
     assert e.low >= 0 and math.sqrt(e.low) < ref["rmse"] < math.sqrt(e.high)
+
+
+@pytest.mark.parametrize(
+    ("diff", "sd", "example_var", "alpha"),
+    [
+        (0.02, 0.03, 0.0, 0.05),  # a few seeds
+        (0.01, 0.03, 0.0, 0.05 / 7),  # at a corrected level: t's tails matter most
+        (0.33, 0.135, 0.0, 0.05 / 28),  # the demo's SGD against Momentum
+        (0.01, 0.02, 1e-5, 0.05),  # the test set's part does not shrink with seeds
+    ],
+)
+def test_the_seeds_that_would_detect_a_difference_do_so_at_least_80_percent(
+    diff, sd, example_var, alpha
+):
+    # "about N seeds would detect" is a promise about a fresh N-seed comparison: checked by
+    # simulating it (t with N - 1 degrees of freedom). The z-based count gave N for which a
+    # fresh comparison detected the difference 39-58 % of the time
+    n = seeds_needed(diff, sd, example_var, alpha=alpha)
+    assert n is not None and n >= 2
+    rng = np.random.default_rng(n)
+    reps = 4000
+    x = diff + sd * rng.normal(size=(reps, n)) + math.sqrt(example_var) * rng.normal(size=(reps, 1))
+    se = np.sqrt(x.var(1, ddof=1) / n + example_var)
+    crit = stats.t.ppf(1 - alpha / 2, n - 1)
+    power = float(np.mean(np.abs(x.mean(1)) / se > crit))
+    assert power >= 0.78, f"{n} seeds detect it {power:.1%} of the time"  # 0.8 less 3 s.e.
+    # and one seed fewer would not (it is the fewest)
+    if n > 2:
+        y = x[:, : n - 1]
+        se1 = np.sqrt(y.var(1, ddof=1) / (n - 1) + example_var)
+        crit1 = stats.t.ppf(1 - alpha / 2, n - 2)
+        assert float(np.mean(np.abs(y.mean(1)) / se1 > crit1)) < 0.82
+
+
+def test_paired_test_counts_seeds_with_the_t_reference():
+    # the paired test's own count is the same noncentral-t count
+    rng = np.random.default_rng(9)
+    a = {s: 0.85 + rng.normal(0, 0.02) for s in range(5)}
+    b = {s: a[s] - 0.002 + rng.normal(0, 0.02) for s in range(5)}
+    t = paired_test(a, b, maximize=True)
+    assert t.verdict == "not distinguishable" and t.seeds_needed is not None
+    d = t.diff
+    want = seeds_needed(d.mean, math.sqrt(d.seed_var * d.seeds), d.example_var, alpha=0.05)
+    assert t.seeds_needed == max(want, d.seeds + 1)
+
+
+def test_the_interval_beside_a_corrected_verdict_is_labelled_as_this_comparisons_alone():
+    rng = np.random.default_rng(2)
+    a = {s: 0.85 + rng.normal(0, 0.02) for s in range(5)}
+    b = {s: a[s] - 0.03 + rng.normal(0, 0.01) for s in range(5)}
+    t = paired_test(a, b, maximize=True, family=7)
+    assert "95% for this comparison alone, not corrected" in t.describe()
