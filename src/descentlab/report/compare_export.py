@@ -111,7 +111,7 @@ def trial_rows(cmp: Any) -> list[dict[str, Any]]:
                     **_timing(r, rid),
                 }
             )
-        for seed, rid in zip(seeds, r.refit_runs, strict=False):
+        for seed, rid in zip(cmp.spec.test_seeds, r.refit_runs, strict=False):
             if rid is None:
                 continue
             rows.append(
