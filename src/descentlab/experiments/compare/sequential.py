@@ -204,12 +204,12 @@ def boundaries(looks: tuple[int, ...], alpha: float, gamma: float = GAMMA) -> tu
     return tuple(out)
 
 
-def stage_z(test: stats.PairedTest) -> float:
-    """The stage's paired t statistic as an exact standard normal (positive: worse):
-    ``Phi^-1(F_t(t))`` with the stage's degrees of freedom."""
+def stage_z(d: stats.Estimate) -> float:
+    """A stage's paired difference (:func:`~descentlab.experiments.compare.stats.
+    paired_difference`) as an exact standard normal (positive: worse): ``Phi^-1(F_t(t))``
+    with the stage's degrees of freedom."""
     from scipy import special
 
-    d = test.diff
     if d.seeds < 2 or not math.isfinite(d.se):
         return math.nan
     if d.se == 0:
@@ -283,13 +283,13 @@ def _stage_tests(
         seeds = [s for s in order[lo:hi] if s in best and s in other]
         if hi > len(order) or len(seeds) < 2:
             break
-        t = stats.paired_test(
+        d = stats.paired_difference(
             {s: best[s] for s in seeds},
             {s: other[s] for s in seeds},
             maximize=maximize,
             confidence=confidence,
         )
-        z = stage_z(t)
+        z = stage_z(d)
         if not math.isfinite(z) and math.isnan(z):
             break
         zs.append(z)

@@ -60,6 +60,7 @@ __all__ = [
     "PairedTest",
     "estimate",
     "holm",
+    "paired_difference",
     "paired_test",
     "seeds_needed",
     "with_best",
@@ -281,6 +282,49 @@ def _sign_test(behind: int, ahead: int) -> float:
     return min(1.0, 2.0 * sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n)
 
 
+def _paired(
+    best: Mapping[Any, Any], other: Mapping[Any, Any], maximize: bool
+) -> tuple[list[Any], dict[Any, Any]]:
+    """The seeds both have and, by seed, ``other``'s deficit (positive: worse): per-example
+    differences where both have arrays of one shape, else per-seed means' differences."""
+    keys = [
+        k
+        for k in best
+        if k in other
+        and best[k] is not None
+        and other[k] is not None
+        and np.all(np.isfinite(best[k]))
+        and np.all(np.isfinite(other[k]))
+    ]
+    a = {k: np.asarray(best[k], dtype=float) for k in keys}
+    b = {k: np.asarray(other[k], dtype=float) for k in keys}
+    if any(a[k].shape != b[k].shape for k in keys):  # not the same examples: seeds only
+        a = {k: float(np.mean(v)) for k, v in a.items()}
+        b = {k: float(np.mean(v)) for k, v in b.items()}
+    sign = 1.0 if maximize else -1.0
+    return keys, {k: sign * (a[k] - b[k]) for k in keys}
+
+
+def paired_difference(
+    best: Mapping[Any, Any],
+    other: Mapping[Any, Any],
+    *,
+    maximize: bool,
+    confidence: float = 0.95,
+) -> Estimate:
+    """How much worse ``other`` is than ``best`` (positive: worse), paired by seed and test
+    example: the :class:`Estimate` of :func:`paired_test` (the seeds' ``k - 1`` degrees of
+    freedom), without its words.
+
+    Example:
+        >>> d = paired_difference({0: 0.9, 1: 0.8, 2: 0.85}, {0: 0.8, 1: 0.75, 2: 0.8},
+        ...                       maximize=True)
+        >>> round(d.mean, 3), d.df
+        (0.067, 2.0)
+    """
+    return estimate(_paired(best, other, maximize)[1], confidence=confidence, seeds_df=True)
+
+
 def paired_test(
     best: Mapping[Any, Any],
     other: Mapping[Any, Any],
@@ -302,22 +346,7 @@ def paired_test(
         >>> t.behind, t.verdict                 # one test example of four, on every seed
         (5, 'not distinguishable')
     """
-    keys = [
-        k
-        for k in best
-        if k in other
-        and best[k] is not None
-        and other[k] is not None
-        and np.all(np.isfinite(best[k]))
-        and np.all(np.isfinite(other[k]))
-    ]
-    a = {k: np.asarray(best[k], dtype=float) for k in keys}
-    b = {k: np.asarray(other[k], dtype=float) for k in keys}
-    if any(a[k].shape != b[k].shape for k in keys):  # not the same examples: seeds only
-        a = {k: float(np.mean(v)) for k, v in a.items()}
-        b = {k: float(np.mean(v)) for k, v in b.items()}
-    sign = 1.0 if maximize else -1.0
-    diffs = {k: sign * (a[k] - b[k]) for k in keys}
+    keys, diffs = _paired(best, other, maximize)
     d = estimate(diffs, confidence=confidence, seeds_df=True)
     per_seed = [float(np.mean(diffs[k])) for k in keys]
     behind = sum(x > 0 for x in per_seed)
@@ -426,7 +455,6 @@ def seeds_needed(
         10
     """
     from scipy import special
-    from scipy.stats import nct
 
     if not (diff and seed_sd > 0) or not math.isfinite(diff):
         return None
@@ -436,8 +464,10 @@ def seeds_needed(
         df = n - 1
         crit = float(special.stdtrit(df, 1 - alpha / 2))
         ncp = abs(diff) / se
-        lower = float(nct.cdf(-crit, df, ncp))  # (NaN far out in scipy: nil there)
-        return float(nct.sf(crit, df, ncp)) + (lower if math.isfinite(lower) else 0.0)
+        # P(|T| > crit) for T noncentral t (special's, not scipy.stats': 100x faster)
+        upper = 1.0 - float(special.nctdtr(df, ncp, crit))
+        lower = float(special.nctdtr(df, ncp, -crit))
+        return upper + (lower if math.isfinite(lower) else 0.0)
 
     if power_at(10_000) < power:
         return None
