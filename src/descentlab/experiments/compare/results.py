@@ -755,7 +755,10 @@ class Comparison:
             if rmse:
                 row.append(_fmt_ci(r.test_rmse, 3))
             values = r.test_values(cls)
-            row.append(" ".join(f"{values[s]:.3f}" for s in sorted(values)) or "-")
+            shown = [f"{values[s]:.3f}" for s in sorted(values)]
+            if len(shown) > 10:  # the sequential verdict's later looks: the first look's
+                shown = [*shown[:5], f"... ({len(shown)} seeds)"]
+            row.append(" ".join(shown) or "-")
             if target is not None:
                 reached = [s for s in r.steps_to_target if s is not None]
                 n = len(r.steps_to_target)
