@@ -145,7 +145,7 @@ _SITE_BAR = (
     '<nav class="site-bar" aria-label="site" style="display:flex;flex-wrap:wrap;gap:6px 18px;'
     "align-items:baseline;background:#0b63b5;color:#fff;padding:8px 32px;font:14px/1.4 "
     'system-ui,sans-serif">{links}<span style="opacity:.85;font-size:12.5px">▶ playground '
-    "links open a local server: run <code style=\"color:#fff\">descentlab playground --port "
+    'links open a local server: run <code style="color:#fff">descentlab playground --port '
     "8765</code> first</span></nav>"
 )
 
