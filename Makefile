@@ -52,6 +52,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 	$(PY) scripts/site_links.py site
 	$(PY) scripts/book_marks.py site/book
+	$(PY) scripts/site_text.py site
 
 bench: $(STAMP)
 	$(PY) benchmarks/step.py

@@ -11,6 +11,10 @@ Two pages are made at build time, not kept in ``docs/``:
   items chosen, the Python and the libraries that compute and draw); otherwise the pages of
   the last build are used as they are.
 
+``api/optimizers.md``, the optimizers' and rules' reference (signature, parameters, the update
+derived from each rule's form, an example the build ran), is generated from the code
+(:mod:`descentlab.report.api_reference`).
+
 The book's pages join the site: each gets the site's bar (:func:`book_page_for_site`: links
 back to the home page, the book's guide, the API reference and the playground's guide, and how
 to start the playground its ▶ links open), and each lecture's notebook (``<page>.ipynb``) is
@@ -132,12 +136,15 @@ def build_book(out: Path, items: list[int] | None) -> list[Path]:
     return pages
 
 
+#: the optimizers' and rules' reference, generated from the code (descentlab.report.api_reference)
+OPTIMIZERS_PAGE = "api/optimizers.md"
+
 #: the links of the site's bar on a book page (relative to ``book/``)
 SITE_LINKS = (
     ("../index.html", "descentlab documentation"),
     ("../book.html", "About the book"),
     ("index.html", "All lectures"),
-    ("../api/optim.html", "API reference"),
+    ("../api/optimizers.html", "API reference"),
     ("../playground.html", "The playground"),
 )
 
@@ -178,6 +185,10 @@ def on_files(files: Any, config: Any) -> Any:
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     files.append(File.generated(config, "index.md", content=home_page(readme)))
+    _checkout_on_path()
+    from descentlab.report.api_reference import optimizers_page
+
+    files.append(File.generated(config, OPTIMIZERS_PAGE, content=optimizers_page()))
     book_dir = Path(os.environ.get(DIR_ENV) or BOOK_DIR)
     for page in build_book(book_dir, book_items()):
         html = book_page_for_site(page.read_text(encoding="utf-8"))
@@ -195,6 +206,38 @@ def on_post_build(config: Any) -> None:
     page = Path(config["site_dir"]) / "404.html"
     if page.is_file():
         page.write_text(relative_404(page.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+#: pymdownx.arithmatex's generic output: ``\(x\)`` in a span, ``\[x\]`` in a div
+_ARITHMATEX = re.compile(
+    r'<(?P<tag>span|div) class="arithmatex">\s*(?:\\\((?P<inline>.*?)\\\)|\\\[(?P<block>.*?)\\\])'
+    r"\s*</(?P=tag)>",
+    re.S,
+)
+
+
+def mathml(html: str) -> str:
+    """``html`` with arithmatex's math written as MathML (latex2mathml): the browser draws it,
+    offline, with no script. A formula latex2mathml cannot read stays as its TeX, in code."""
+    import html as html_mod
+
+    from latex2mathml.converter import convert
+
+    def one(m: re.Match[str]) -> str:
+        block = m.group("block") is not None
+        tex = html_mod.unescape(m.group("block") if block else m.group("inline"))
+        try:
+            out = convert(tex, display="block" if block else "inline")
+        except Exception:  # (an unsupported command: the TeX is still readable)
+            return f"<code>{html_mod.escape(tex)}</code>"
+        return f'<div class="math">{out}</div>' if block else out
+
+    return _ARITHMATEX.sub(one, html)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Write the page's math as MathML (:func:`mathml`)."""
+    return mathml(html)
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

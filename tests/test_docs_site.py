@@ -65,6 +65,13 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     page_404 = (site / "404.html").read_text(encoding="utf-8")
     assert re.findall(r'(?:href|src)="/(?!/)', page_404) == [] and '"base": "/"' not in page_404
     assert not _script("site_links").SKIP
+    # the API reference answers: no raw Sphinx role or TeX on any page, the math is MathML
+    found, pages = _script("site_text").site_problems(site)
+    assert found == {} and pages >= 29
+    reference = (site / "api" / "optimizers.html").read_text(encoding="utf-8")
+    assert reference.count("<math") >= 40 and "loss 14.1204 -&gt; 13.9916" in reference
+    assert "<math" in (site / "api" / "schedules.html").read_text(encoding="utf-8")
+    assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="(?:https?:)?//', reference) == []
 
 
 @pytest.mark.parametrize(
