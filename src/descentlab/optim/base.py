@@ -520,6 +520,12 @@ class Rule(ABC):
     #: True when each tensor's update depends only on that tensor's own values and state, so
     #: the optimizer may process a group in cache-sized chunks (False: e.g. global-norm clipping)
     elementwise: bool = True
+    #: True when the rule's math on a shard of a tensor (a DTensor's local tensor) is its math
+    #: on the whole tensor, restricted to the shard: per element, with per-tensor numbers that
+    #: read no tensor's values, and any reduction over :func:`~descentlab.optim.sharded.whole`
+    #: tensors. A sharded param group runs such a chain on each rank's shards, any other on
+    #: gathered tensors (:mod:`descentlab.optim.sharded`). None: :attr:`elementwise`
+    shard_local: bool | None = None
     #: False where the rule refuses complex parameters (torch's Adafactor and Muon do: their
     #: matrix statistics assume real entries); True: a complex one is stepped as a pair of reals
     complex_params: bool = True
@@ -701,6 +707,9 @@ class Chain(Rule):
         self.state_keys = tuple(owners)
         self.needs_step = any(r.needs_step for r in flat)
         self.elementwise = all(r.elementwise for r in flat)
+        self.shard_local = all(
+            r.elementwise if r.shard_local is None else r.shard_local for r in flat
+        )
 
     @property
     def rules(self) -> tuple[Rule, ...]:
