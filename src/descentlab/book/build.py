@@ -295,6 +295,8 @@ def write_book(
         )
         for cd in page.cards:
             cd.evidence.figures = []  # the Agg figures are garbage once embedded
+            for mv in cd.evidence.movable:
+                mv.figures = [None] * len(mv.figures)
         written.append(path)
     index = root / "index.html"
     write_page(index, render_index(pages, setting, time.perf_counter() - t0))

@@ -34,6 +34,7 @@ __all__ = [
     "Evidence",
     "ExerciseView",
     "LecturePage",
+    "Movable",
     "SharedEvidence",
     "render_index",
     "render_lecture",
@@ -97,15 +98,49 @@ class SharedEvidence:
 
 
 @dataclass
+class Movable:
+    """A figure a reader moves: one precomputed frame per value of a setting, a slider over
+    them (the page's own script swaps the frames: no server, works from a file).
+
+    Attributes:
+        label: the setting the slider moves, as shown (``"β"``).
+        values: each frame's value, as shown (``"0.9"``).
+        figures: one matplotlib figure per value.
+        initial: the frame shown first.
+        caption: what the figure shows (and what to look for while moving it).
+        play: the live playground's address for those who run it (empty: none).
+    """
+
+    label: str
+    values: list[str]
+    figures: list[Any]
+    initial: int = 0
+    caption: str = ""
+    play: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.values) != len(self.figures) or not self.values:
+            raise ValueError(
+                f"a movable figure needs one value per frame, got {len(self.values)} values "
+                f"and {len(self.figures)} figures"
+            )
+        if not 0 <= self.initial < len(self.values):
+            raise ValueError(
+                f"initial must be a frame, 0-{len(self.values) - 1}, got {self.initial}"
+            )
+
+
+@dataclass
 class Evidence:
-    """What shows an item: checks, figures (matplotlib), tables, notes, and the evidence it
-    shares with an earlier card (shown there, referenced here)."""
+    """What shows an item: checks, figures (matplotlib), movable figures, tables, notes, and
+    the evidence it shares with an earlier card (shown there, referenced here)."""
 
     checks: list[Check] = field(default_factory=list)
     figures: list[Any] = field(default_factory=list)
     tables: list[tuple[list[str], list[list[Any]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     shared: list[SharedEvidence] = field(default_factory=list)
+    movable: list[Movable] = field(default_factory=list)
 
     def extend(self, other: Evidence) -> Evidence:
         """Append ``other``'s checks, figures, tables, notes and references (returns self)."""
@@ -114,6 +149,7 @@ class Evidence:
         self.tables += other.tables
         self.notes += other.notes
         self.shared += other.shared
+        self.movable += other.movable
         return self
 
     @property
@@ -277,6 +313,11 @@ table.checks td.mark { font-size: 17px; width: 26px; }
   overflow-wrap: anywhere; }
 figure { margin: 10px 0 4px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: white; }
+figure.movable { background: #f6f8fa; border: 1px solid var(--line); border-radius: 8px;
+                 padding: 8px 10px; }
+figure.movable .move { display: flex; gap: 10px; align-items: center; font-size: 14px; }
+figure.movable input[type=range] { width: min(420px, 60vw); vertical-align: middle; }
+figure.movable figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
 .where { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 .where code { font-size: 12px; }
 .toc li { margin: 2px 0; }
@@ -340,6 +381,33 @@ def figure_dpi(fig: Any) -> int:
 def _figure_html(fig: Any, alt: str) -> str:
     uri = figure_data_uri(fig, dpi=figure_dpi(fig))
     return f'<figure><img alt="{_e(alt)}" src="{uri}"></figure>'
+
+
+def _movable_html(mv: Movable, ident: str, alt: str) -> str:
+    """A slider over precomputed frames: every frame embedded, one shown at a time."""
+    frames = []
+    for i, (value, fig) in enumerate(zip(mv.values, mv.figures, strict=True)):
+        uri = figure_data_uri(fig, dpi=figure_dpi(fig))
+        hidden = "" if i == mv.initial else " hidden"
+        frames.append(
+            f'<img alt="{_e(alt)} ({_e(mv.label)} = {_e(value)})" data-frame="{i}" '
+            f'src="{uri}"{hidden}>'
+        )
+    values = _e("|".join(mv.values))
+    play = (
+        f' · <a href="{_e(mv.play)}">the live playground</a> (run <code>descentlab playground '
+        "--port 8765</code> first)"
+        if mv.play
+        else ""
+    )
+    return (
+        f'<figure class="movable" id="{_e(ident)}" data-values="{values}">'
+        f'<div class="move"><label>Move {_e(mv.label)}: <input type="range" min="0" '
+        f'max="{len(mv.values) - 1}" step="1" value="{mv.initial}" aria-label="{_e(mv.label)}">'
+        f"</label> <output>{_e(mv.label)} = {_e(mv.values[mv.initial])}</output></div>"
+        f"{''.join(frames)}<figcaption>{_inline(mv.caption)} ({len(mv.values)} precomputed "
+        f"frames: the slider works on the page itself, no server){play}</figcaption></figure>"
+    )
 
 
 def _scroll(table: str) -> str:
@@ -466,6 +534,8 @@ def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
         parts.append(_table_html(*table))
     for fig in ev.figures:
         parts.append(_figure_html(fig, card.text))
+    for k, mv in enumerate(ev.movable):
+        parts.append(_movable_html(mv, f"{card.anchor}-m{k}", card.text))
     for note in ev.notes:
         parts.append(f'<p class="sub">{_e(note)}</p>')
     parts.append(f'<div class="where">Shown by: <code>{_e(card.shown_by)}</code></div>')
@@ -499,6 +569,21 @@ document.querySelectorAll('.exercise[data-answer]').forEach(function (ex) {
   ex.querySelector('button.check').addEventListener('click', check);
   input.addEventListener('keydown', function (e) {
     if (e.key === 'Enter') { e.preventDefault(); check(); }
+  });
+});
+"""
+
+
+#: the movable figures' script: the slider shows its frame
+_MOVABLE_JS = """
+document.querySelectorAll('figure.movable').forEach(function (fig) {
+  var input = fig.querySelector('input'), out = fig.querySelector('output');
+  var values = fig.dataset.values.split('|'), label = input.getAttribute('aria-label');
+  var frames = fig.querySelectorAll('img[data-frame]');
+  input.addEventListener('input', function () {
+    var k = Number(input.value);
+    frames.forEach(function (img) { img.hidden = Number(img.dataset.frame) !== k; });
+    out.textContent = label + ' = ' + values[k];
   });
 });
 """
@@ -553,8 +638,6 @@ def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | N
             f"{_checks_html([c])}</details></div>"
         )
     parts.append("</section>")
-    if numeric:
-        parts.append(f"<script>{_CHECK_JS}</script>")
     return "\n".join(parts)
 
 
@@ -608,6 +691,16 @@ def _notebook_html(notebook: str) -> str:
     )
 
 
+def _script(page: LecturePage) -> str:
+    """The page's one inline script: the exercises' check, the movable figures' sliders."""
+    code = ""
+    if any(e.numeric for e in page.exercises):
+        code += _CHECK_JS
+    if any(c.evidence.movable for c in page.cards):
+        code += _MOVABLE_JS
+    return f"\n<script>{code}</script>" if code else ""
+
+
 def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -> str:
     """The HTML of one lecture page (``setting``: e.g. ``"quick setting"``)."""
     for c in page.cards:  # each card links the exercises that practise it
@@ -638,7 +731,7 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 <ol class="toc">{toc}{ex_toc}</ol>
 {"".join(_card_html(c, page.item_hrefs) for c in page.cards)}
 {_exercises_html(page.exercises, page.item_hrefs)}
-{nav}"""
+{nav}{_script(page)}"""
     return _page(page.subject, body)
 
 
