@@ -509,7 +509,7 @@ def test_shuffling_the_data_order_does_not_flip_a_quick_mark_to_a_tick():
     none_acc, none_loss = [0.80, 0.81, 0.79, 0.80, 0.805], [0.70, 0.69, 0.71, 0.70, 0.695]
     orders = {
         "first": ([0.795, 0.80, 0.79, 0.805, 0.801], [0.71, 0.685, 0.70, 0.71, 0.69]),
-        "shuffled": ([0.804, 0.813, 0.792, 0.806, 0.808], [0.66, 0.65, 0.67, 0.66, 0.655]),
+        "shuffled": ([0.804, 0.813, 0.792, 0.806, 0.808], [0.66, 0.655, 0.67, 0.665, 0.65]),
     }
     old_rule, new = {}, {}
     for name, (acc, loss) in orders.items():
