@@ -78,3 +78,13 @@ def test_sliced_evaluation_equals_one_pass(monkeypatch, make, shape, n, classes)
     assert sliced["accuracy"] == whole["accuracy"]
     assert sliced["loss"] == pytest.approx(whole["loss"], rel=1e-6)
     assert model.training  # its mode is restored
+
+
+def test_measuring_the_slice_moves_no_statistic_and_draws_no_random_number():
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.Dropout(0.5)).train()
+    stats = model[1].running_mean.clone()
+    x = torch.randn(100, 1, 16, 16)
+    rng = torch.random.get_rng_state()
+    assert common.eval_slice(model, x) > common.EVAL_SLICE_MIN
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    assert torch.equal(model[1].running_mean, stats) and model.training

@@ -208,9 +208,9 @@ def eval_slice(model: nn.Module, x: Any) -> int:
     largest output of any of its layers within :data:`EVAL_SLICE_BYTES`, between
     :data:`EVAL_SLICE_MIN` and :data:`EVAL_CHUNK` (an MLP of 128 hidden units: 4,096;
     ResNet-20 on 32x32 images, whose first layers output 64 KiB an example: 32). Measured
-    once per model and example shape by a forward pass of one example (in the model's current
-    mode, without gradients); a model that fails it, or a streamed split, keeps
-    :data:`EVAL_CHUNK`.
+    once per model and example shape by a forward pass of one example (in eval mode, without
+    gradients, the random generator's state kept); a model that fails it, or a streamed split,
+    keeps :data:`EVAL_CHUNK`.
 
     Example:
         >>> eval_slice(nn.Linear(40, 10), torch.zeros(100_000, 40))
@@ -232,12 +232,15 @@ def eval_slice(model: nn.Module, x: Any) -> int:
                     largest[0] = max(largest[0], t.numel() * t.element_size())
 
         handles = [m.register_forward_hook(hook) for m in model.modules()]
+        was_training = model.training
+        model.eval()  # no running statistic moves, and no random number is drawn
         try:
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 model(x[:1])
         except Exception:  # a model that cannot take one example: the old slices
             largest[0] = 0
         finally:
+            model.train(was_training)
             for h in handles:
                 h.remove()
         if largest[0] == 0:
