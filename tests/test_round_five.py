@@ -234,7 +234,7 @@ DATASET_CASES = {
                                                     "RuntimeError: broken record",
                                                     "Stream.__iter__"]),
     "empty-stream": ("empty", [], [], ["the train dataset is empty"]),
-    "read-once-stream": ("once", [], [], ["the train dataset's stream yielded no"]),
+    "read-once-stream": ("once", [], [], ["the train dataset", "each time it is iterated"]),
     "cv-with-a-stream": ("stream", [], ["--cv", "3"], ["--cv", "reads a stream"]),
     "unpicklable-with-spawned-workers": (
         "locked", ["context='spawn'"], [],
@@ -264,3 +264,27 @@ def test_cv_with_a_map_style_dataset_runs(tmp_path, capsys):
             "--runs-dir", tmp_path / "runs"]  # fmt: skip
     code, _out, err = run_cli(argv, capsys)
     assert code == 0, err
+
+
+def test_a_stream_whose_contents_change_starts_a_new_comparison(tmp_path, capsys):
+    """Ten times the examples in a user's IterableDataset, the same command: every stored run
+    was reused (a stream's fingerprint was its type and first example). Here the length and
+    the first example stay: only the other examples change."""
+    import torch
+
+    data = tmp_path / "d.pt"
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 2, generator=g)
+    torch.save((x, (x[:, 0] > 0).long()), data)
+    argv = ["compare", "--problem", f"{DATASETS}:from_file", "--problem-option",
+            f"path={str(data)!r}", *TINY, "--workers", "1", "--runs-dir", tmp_path / "runs"]  # fmt: skip
+    assert run_cli(argv, capsys)[0] == 0
+    assert run_cli(argv, capsys)[0] == 0  # the same data: the same comparison
+    assert len(list((tmp_path / "runs").iterdir())) == 1
+    x[1:] = -x[1:]
+    torch.save((x, (x[:, 0] > 0).long()), data)
+    from descentlab.problems import problem
+
+    problem._load_cached.cache_clear()  # (a new command: a new process, its problems loaded anew)
+    assert run_cli(argv, capsys)[0] == 0
+    assert len(list((tmp_path / "runs").iterdir())) == 2  # changed data: a new comparison

@@ -194,3 +194,22 @@ def sequence():
         "n_classes": 5,
         "data": {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:]},
     }
+
+
+class FileStream(IterableDataset):
+    """A stream of the examples saved in a file (its contents change, its name does not)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __iter__(self):
+        x, y = torch.load(self.path)
+        yield from zip(x, y, strict=True)
+
+
+def from_file(path):
+    return {
+        "model": model,
+        "n_classes": 2,
+        "data": {"train": FileStream(path), "val": Stream(20, 2), "test": Stream(20, 1)},
+    }
