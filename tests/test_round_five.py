@@ -236,6 +236,8 @@ DATASET_CASES = {
     "empty-stream": ("empty", [], [], ["the train dataset is empty"]),
     "read-once-stream": ("once", [], [], ["the train dataset", "each time it is iterated"]),
     "cv-with-a-stream": ("stream", [], ["--cv", "3"], ["--cv", "reads a stream"]),
+    "sequence-logits-default-loss": ("sequence", [], [], ["outputs (2, 3, 5)",
+                                                          'loss="sequence_cross_entropy"']),
     "unpicklable-with-spawned-workers": (
         "locked", ["context='spawn'"], [],
         ["the train dataset (Locked) cannot be sent to worker processes",
@@ -277,7 +279,8 @@ def test_a_stream_whose_contents_change_starts_a_new_comparison(tmp_path, capsys
     x = torch.randn(60, 2, generator=g)
     torch.save((x, (x[:, 0] > 0).long()), data)
     argv = ["compare", "--problem", f"{DATASETS}:from_file", "--problem-option",
-            f"path={str(data)!r}", *TINY, "--workers", "1", "--runs-dir", tmp_path / "runs"]  # fmt: skip
+            f"path={str(data)!r}", *TINY, "--workers", "1"]  # fmt: skip
+    argv += ["--runs-dir", tmp_path / "runs"]
     assert run_cli(argv, capsys)[0] == 0
     assert run_cli(argv, capsys)[0] == 0  # the same data: the same comparison
     assert len(list((tmp_path / "runs").iterdir())) == 1
@@ -288,3 +291,25 @@ def test_a_stream_whose_contents_change_starts_a_new_comparison(tmp_path, capsys
     problem._load_cached.cache_clear()  # (a new command: a new process, its problems loaded anew)
     assert run_cli(argv, capsys)[0] == 0
     assert len(list((tmp_path / "runs").iterdir())) == 2  # changed data: a new comparison
+
+
+# ------------------------------------------------------------------------------------------
+# the terminal: standard output with --json holds the JSON only
+
+
+def test_train_json_prints_only_json_on_standard_output(tmp_path, capsys):
+    import json
+
+    code, out, err = run_cli(["train", "--problem", "moons", "--steps", "3", "--json",
+                              "--no-progress", "--runs-dir", tmp_path / "r"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["status"] == "completed"  # (it said "training run 1 ..." first)
+    assert "training run 1" in err
+
+
+def test_a_keyboardinterrupt_raised_by_user_code_is_its_failure_not_ctrl_c(tmp_path):
+    """A model whose forward pass raises KeyboardInterrupt: with ``--workers 1`` the
+    comparison said "stopped by an interrupt" (exit 130), as if Ctrl-C had been pressed."""
+    code, _out, err = _program(["compare", "--problem", f"{DATASETS}:stops", *TINY,
+                                "--workers", "1", "--runs-dir", tmp_path / "runs"])  # fmt: skip
+    one_line(code, err, "failed: it raised KeyboardInterrupt: stop here in Stops.forward")

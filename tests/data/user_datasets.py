@@ -213,3 +213,24 @@ def from_file(path):
         "n_classes": 2,
         "data": {"train": FileStream(path), "val": Stream(20, 2), "test": Stream(20, 1)},
     }
+
+
+class Stops(nn.Module):
+    """A model whose forward pass raises KeyboardInterrupt at its 8th call (user code, not
+    Ctrl-C)."""
+
+    calls = 0
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        Stops.calls += 1
+        if Stops.calls == 8:
+            raise KeyboardInterrupt("stop here")
+        return self.lin(x)
+
+
+def stops():
+    return {"model": Stops, "n_classes": 2, "data": {"train": Pairs(), "test": Pairs(20, 1)}}

@@ -526,7 +526,9 @@ def _probe(model: nn.Module, loss_fn: Any, names: tuple[str, str], x: Tensor, y:
         except (RuntimeError, ValueError, IndexError) as exc:
             raise ValueError(
                 f"loss {loss_name!r} cannot compare the model's outputs {tuple(out.shape)} with "
-                f"the targets {tuple(y.shape)}: {exc}"
+                f"the targets {tuple(y.shape)}: "
+                + (str(exc).strip().splitlines() or [""])[0]
+                + losses.mismatch_hint(out, y)
             ) from exc
     if value.dim() != 0:
         raise ValueError(f"loss {loss_name!r} must reduce to a scalar, got {tuple(value.shape)}")

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._files import out_of_space
 from descentlab._osutil import pid_alive, spawning
-from descentlab._usercode import describe, user_error
+from descentlab._usercode import describe, genuine_interrupt, user_error
 
 if TYPE_CHECKING:
     from descentlab.engine.monitoring import MonitoredOptimizer
@@ -1037,9 +1037,10 @@ class TrialRunner:
                 self._running.pop(indices[0], None)
                 for index in indices:
                     self._trials.pop(index, None)
-                if isinstance(exc, KeyboardInterrupt | GeneratorExit) or _own_error(exc):
+                if genuine_interrupt(exc) or isinstance(exc, GeneratorExit) or _own_error(exc):
                     raise
-                # user code's error, sys.exit() or os._exit(): a failed trial, as in a worker
+                # user code's error, its own KeyboardInterrupt (not Ctrl-C), sys.exit() or
+                # os._exit(): a failed trial, as in a worker
                 failed = TrialError(f"trial {group[0].config.name!r} failed: {describe(exc)}")
                 failed.no_space = out_of_space(exc)
                 raise failed from None
