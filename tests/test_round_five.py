@@ -313,3 +313,46 @@ def test_a_keyboardinterrupt_raised_by_user_code_is_its_failure_not_ctrl_c(tmp_p
     code, _out, err = _program(["compare", "--problem", f"{DATASETS}:stops", *TINY,
                                 "--workers", "1", "--runs-dir", tmp_path / "runs"])  # fmt: skip
     one_line(code, err, "failed: it raised KeyboardInterrupt: stop here in Stops.forward")
+
+
+# ------------------------------------------------------------------------------------------
+# paths in the store are relative to the store
+
+
+def test_a_paused_run_resumes_from_another_folder(tmp_path, capsys, monkeypatch):
+    """From a subfolder, ``train --resume 1 --runs-dir ../trn`` said the checkpoint
+    "trn/checkpoints/run-1.pt is missing" (recorded relative to where the command ran)."""
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--problem", "moons", "--steps", "40", "--until-step", "20",
+            "--checkpoint-every", "10", "--runs-dir", "trn", "--no-progress"]  # fmt: skip
+    assert run_cli(argv, capsys)[0] == 0
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    code, out, err = run_cli(["train", "--resume", "1", "--runs-dir", "../trn",
+                              "--no-progress"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "completed after 40 steps" in out
+    with sqlite3.connect(tmp_path / "trn" / "descentlab.sqlite") as conn:
+        assert conn.execute("SELECT path FROM artifacts").fetchall() == [("checkpoints/run-1.pt",)]
+    conn.close()
+
+
+def test_an_older_store_with_paths_from_its_commands_folder_resumes(tmp_path, capsys,
+                                                                    monkeypatch):  # fmt: skip
+    """(a store written before: its checkpoint paths relative to the folder the command ran
+    in, used from that folder)"""
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--problem", "moons", "--steps", "40", "--until-step", "20",
+            "--checkpoint-every", "10", "--runs-dir", "trn", "--no-progress"]  # fmt: skip
+    assert run_cli(argv, capsys)[0] == 0
+    with sqlite3.connect(tmp_path / "trn" / "descentlab.sqlite") as conn:
+        conn.execute("UPDATE artifacts SET path = 'trn/checkpoints/run-1.pt'")
+    conn.close()
+    code, out, err = run_cli(["train", "--resume", "1", "--runs-dir", "trn", "--no-progress"],
+                             capsys)  # fmt: skip
+    assert code == 0, err
+    assert "completed after 40 steps" in out
