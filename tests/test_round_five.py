@@ -356,3 +356,84 @@ def test_an_older_store_with_paths_from_its_commands_folder_resumes(tmp_path, ca
                              capsys)  # fmt: skip
     assert code == 0, err
     assert "completed after 40 steps" in out
+
+
+# ------------------------------------------------------------------------------------------
+# the report's folder
+
+TINY_MOONS = ["compare", "--problem", "moons", "--problem-option", "n_samples=120",
+              "--batch-size", "8", "--steps", "4", "--tune-steps", "4", "--lr-trials", "2",
+              "--seeds", "1", "--landscapes", "none", "--no-progress", "--workers", "1",
+              "--optimizers", "sgd", "--name", "c"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    """A finished comparison's run folder (made once; tests copy it)."""
+    root = tmp_path_factory.mktemp("cmp")
+    code, _out, err = _program([*TINY_MOONS, "--runs-dir", root])
+    assert code == 0, err
+    return root / "c"
+
+
+def test_report_refuses_a_symlinked_figures_folder(comparison, tmp_path, capsys):
+    """A link planted at ``figures/``: the report replaced the user's files it points to."""
+    import shutil
+
+    run = tmp_path / "c"
+    shutil.copytree(comparison, run)
+    elsewhere = tmp_path / "mine"
+    elsewhere.mkdir()
+    names = [p.name for p in (run / "figures").iterdir()]
+    assert names
+    for name in names:
+        (elsewhere / name).write_text("my own file")
+    shutil.rmtree(run / "figures")
+    (run / "figures").symlink_to(elsewhere)
+    one_line(*run_cli(["report", run], capsys)[::2], "figures", "symbolic link")
+    assert all((elsewhere / n).read_text() == "my own file" for n in names)
+
+
+def _read_only(folder: Path):
+    """Make ``folder`` read-only for this process (a read-only bind mount as root, who may
+    write anywhere else; its permissions otherwise); returns the undo."""
+    if os.geteuid() == 0:
+        ok = subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode
+        if ok == 0 and subprocess.run(["mount", "-o", "remount,ro,bind", folder],
+                                      capture_output=True).returncode == 0:  # fmt: skip
+            return lambda: subprocess.run(["umount", folder], check=True)
+        if ok == 0:
+            subprocess.run(["umount", folder], check=True)
+        pytest.skip("root here cannot mount a read-only folder")
+    modes = {p: p.stat().st_mode for p in [folder, *folder.rglob("*")] if p.is_dir()}
+    for p in modes:
+        p.chmod(0o555)
+
+    def undo() -> None:
+        for p, mode in modes.items():
+            p.chmod(mode)
+
+    return undo
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_report_of_a_read_only_run_folder(where, comparison, tmp_path, capsys):
+    """``--output`` inside a read-only run folder failed writing a figure's temporary file;
+    outside it, the figures (embedded in the report) are not saved there."""
+    import shutil
+
+    run = tmp_path / "c"
+    shutil.copytree(comparison, run)
+    before = sorted(str(p) for p in run.rglob("*"))
+    undo = _read_only(run)
+    try:
+        out = run / "again.html" if where == "inside" else tmp_path / "out" / "r.html"
+        code, _out, err = run_cli(["report", run, "--output", out], capsys)
+        if where == "inside":
+            one_line(code, err, "--output", "cannot write")
+        else:
+            assert code == 0, err
+            assert out.is_file()
+    finally:
+        undo()
+    assert sorted(str(p) for p in run.rglob("*")) == before
