@@ -437,3 +437,54 @@ def test_report_of_a_read_only_run_folder(where, comparison, tmp_path, capsys):
     finally:
         undo()
     assert sorted(str(p) for p in run.rglob("*")) == before
+
+
+# ------------------------------------------------------------------------------------------
+# the playground computes for its own page only
+
+RUN_BODY = ('{"landscape": "parabola", "starts": [[4.0]], "steps": 5, '
+            '"optimizers": [{"name": "sgd", "lr": 0.2}]}')  # fmt: skip
+PLAYGROUND_CASES = {
+    # (headers, status): a page of another origin (a form, text/plain: no preflight), a
+    # sandboxed frame (Origin: null), no JSON type; the page itself
+    "cross-origin-text-plain": ({"origin": "http://evil.example", "content-type": "text/plain"},
+                                403),
+    "cross-origin-form": ({"origin": "http://evil.example",
+                           "content-type": "application/x-www-form-urlencoded"}, 403),
+    "cross-origin-json": ({"origin": "http://evil.example",
+                           "content-type": "application/json"}, 403),
+    "another-port": ({"origin": "http://testserver:9999", "content-type": "application/json"},
+                     403),
+    "null-origin": ({"origin": "null", "content-type": "application/json"}, 403),
+    "same-origin-text-plain": ({"origin": "http://testserver", "content-type": "text/plain"},
+                               415),
+    "no-content-type": ({}, 415),
+    "multipart": ({"content-type": "multipart/form-data; boundary=x"}, 415),
+    "same-origin-json": ({"origin": "http://testserver", "content-type": "application/json"},
+                         200),
+    "json-with-charset": ({"content-type": "application/json; charset=utf-8"}, 200),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(PLAYGROUND_CASES))
+def test_the_playground_refuses_other_origins_and_bodies_that_are_not_json(case):
+    """Cross-origin POSTs sent as text/plain or form data got 200 and cost CPU seconds."""
+    from starlette.testclient import TestClient
+
+    from descentlab.playground import compute
+    from descentlab.playground.app import create_app
+
+    headers, status = PLAYGROUND_CASES[case]
+    calls = []
+    real = compute.run_paths
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compute, "run_paths", counted)
+        with TestClient(create_app()) as client:
+            r = client.post("/api/run", content=RUN_BODY.encode(), headers=headers)
+    assert r.status_code == status, r.text
+    assert len(calls) == (status == 200)
