@@ -488,3 +488,21 @@ def test_the_playground_refuses_other_origins_and_bodies_that_are_not_json(case)
             r = client.post("/api/run", content=RUN_BODY.encode(), headers=headers)
     assert r.status_code == status, r.text
     assert len(calls) == (status == 200)
+
+
+def test_checkpoint_temporaries_left_by_a_kill_are_cleaned(tmp_path, capsys):
+    """``kill -9`` during a checkpoint write left hidden ``.run-N.pt.XXXX.tmp.pt`` files after
+    the re-run completed (7 of 29 killed folders)."""
+    runs = tmp_path / "r"
+    assert run_cli([*PAUSED, "--runs-dir", runs], capsys)[0] == 0
+    folder = runs / "checkpoints"
+    left = [folder / ".run-1.pt.a1b2c3.tmp.pt", folder / ".run-1.pt.sha256.d4e5f6.tmp"]
+    for p in left:
+        p.write_bytes(b"half a checkpoint")
+    mine = folder / ".run-10.pt.x.tmp.pt"  # (another run's: not this one's to take)
+    mine.write_bytes(b"x")
+    code, _out, err = run_cli(["train", "--resume", "1", "--runs-dir", runs, "--no-progress"],
+                              capsys)  # fmt: skip
+    assert code == 0, err
+    assert not any(p.exists() for p in left)
+    assert mine.exists()
