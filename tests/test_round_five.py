@@ -506,3 +506,41 @@ def test_checkpoint_temporaries_left_by_a_kill_are_cleaned(tmp_path, capsys):
     assert code == 0, err
     assert not any(p.exists() for p in left)
     assert mine.exists()
+
+
+# ------------------------------------------------------------------------------------------
+# accumulation with batch norm is announced
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_accumulation_with_batch_norm_is_announced(accumulate):
+    """``--accumulate K`` with a BatchNorm model is not a K-times larger batch (each
+    micro-batch is normalised with its own statistics); the docs said "to rounding"."""
+    import warnings
+
+    import torch
+    from torch import nn
+
+    from descentlab.engine import common
+    from descentlab.engine.config import RunConfig
+    from descentlab.engine.run import train
+    from descentlab.problems.problem import Problem
+
+    def model():
+        return nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(80, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    data = {"x_train": x[:60], "y_train": y[:60], "x_test": x[60:], "y_test": y[60:]}
+    p = Problem(name="bn", model=model, n_classes=2, data=data)
+    common._BN_ACCUMULATE_ANNOUNCED.clear()
+    cfg = RunConfig(problem="bn", steps=2, batch_size=8, accumulate=accumulate)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        train(cfg, data=p.splits(), progress=False)
+    said = [str(w.message) for w in seen if "batch-norm model" in str(w.message)]
+    assert len(said) == (accumulate > 1), said
+    if said:
+        assert said[0].startswith("descentlab: accumulate=2 with a batch-norm model")
+        assert "--batch-size" in said[0]

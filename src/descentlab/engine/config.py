@@ -133,8 +133,9 @@ class RunConfig:
             optimizer's state and evaluation stay in the model's own dtype.
         accumulate: micro-batches of ``batch_size`` examples per optimizer step (gradient
             accumulation, each micro-batch's loss divided by ``accumulate`` as torch's recipe
-            does): equal to one batch ``accumulate`` times larger, to rounding. Epochs count
-            micro-batches.
+            does): equal to one batch ``accumulate`` times larger, to rounding -- except
+            with batch norm, which normalises each micro-batch with its own statistics (said
+            once when such a run starts). Epochs count micro-batches.
         clip_grad_norm: clip the gradients' global L2 norm to this value before each
             optimizer step (``torch.nn.utils.clip_grad_norm_``; None: no clipping).
         seed: seed of model initialisation, data order, dropout and augmentation.
