@@ -5,6 +5,7 @@ user's object, exit 2 (or a clean resume), nothing half-written."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -544,3 +545,60 @@ def test_accumulation_with_batch_norm_is_announced(accumulate):
     if said:
         assert said[0].startswith("descentlab: accumulate=2 with a batch-norm model")
         assert "--batch-size" in said[0]
+
+
+# ------------------------------------------------------------------------------------------
+# processes: an interrupt ends a comparison whose loader workers hang, and all its processes
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of the process group ``pgid`` (zombies left out)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_ends_a_comparison_whose_loader_workers_hang(workers, tmp_path):
+    """SIGINT to the process group while a DataLoader worker hangs: the comparison was still
+    running 30 s later, and 3 of its processes were alive 10 s after that."""
+    import signal
+    import time
+
+    hung = tmp_path / "hung"
+    hung.mkdir()
+    env = {**os.environ, "PYTHONPATH": SRC}
+    env.pop("DESCENTLAB_DEBUG", None)
+    argv = ["compare", "--problem", f"{DATASETS}:hangs", "--problem-option",
+            f"folder={str(hung)!r}", *TINY, "--workers", workers]  # fmt: skip
+    argv += ["--runs-dir", tmp_path / "r"]
+    proc = subprocess.Popen([sys.executable, "-m", "descentlab", *map(str, argv)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not any(hung.iterdir()):  # a loader worker hangs now
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGINT)
+        start = time.monotonic()
+        _out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - start
+        assert took < 10, (took, err)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err.decode(), err
+        time.sleep(5)
+        assert _group(proc.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -149,17 +149,28 @@ def once():
 
 
 class Hangs(Pairs):
-    """A Dataset whose loader workers hang (a read that never returns)."""
+    """A Dataset whose loader workers hang (a read that never returns); each worker that
+    hangs first writes a file named by its process id into ``folder``."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
 
     def __getitem__(self, i):
-        time.sleep(3600)
+        if torch.utils.data.get_worker_info() is not None:
+            import os
+            from pathlib import Path
+
+            Path(self.folder, str(os.getpid())).touch()
+            time.sleep(3600)
+        return super().__getitem__(i)
 
 
-def hangs():
+def hangs(folder):
     return {
         "model": model,
         "n_classes": 2,
-        "data": {"train": Hangs(), "test": Pairs(20, 1)},
+        "data": {"train": Hangs(folder), "test": Pairs(20, 1)},
         "loader": {"num_workers": 1},
     }
 
