@@ -418,6 +418,10 @@ def first_example(ds: Any, split: str, where: str) -> tuple[Any, Any]:
     except DataError:
         raise
     except USER_CODE_ERRORS as exc:
+        if is_iterable(ds):
+            raise DataError(
+                f"{where}: the {split} dataset's example 0 of the stream failed: {failure(exc)}"
+            ) from None
         raise DataError(
             f"{where}: the {split} dataset failed at example 0: {failure(exc)}"
         ) from None
@@ -633,6 +637,14 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
         for key in DATASET_KEYS:
             if key in data and dataset_targets(data[key]) is None:
                 scan_labels(data[key], key, n_classes, where)
+        for key, (_x, y) in first_examples(problem).items():  # (a stream's first example)
+            fault = label_fault(y, n_classes)
+            if fault is not None:
+                of = " of the stream" if is_iterable(data[key]) else ""
+                raise DataError(
+                    f"{where}: the {key} dataset's example 0{of} has the label {fault[1]}, "
+                    f"outside 0..{n_classes - 1} (n_classes={n_classes}); nothing was trained"
+                )
     n_outputs = n_classes if classification else int(max(1, y0.numel()))
     return DatasetSplits(
         name=problem.name,
