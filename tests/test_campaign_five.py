@@ -139,7 +139,7 @@ def _integer_options() -> list[tuple[str, str, str]]:
 INTEGER_OPTIONS = _integer_options()
 
 
-def test_the_parsers_have_the_integer_options_the_campaign_knows():
+def test_flags_the_parsers_have_the_integer_options_the_campaign_knows():
     """Every subcommand with an integer option has a base command line here (a new
     subcommand's options are then tried by default)."""
     assert len(INTEGER_OPTIONS) >= 35
