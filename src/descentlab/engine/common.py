@@ -296,6 +296,30 @@ class Built:
     has_modes: bool = False
 
 
+#: accumulation factors whose batch-norm caveat was announced (once per process)
+_BN_ACCUMULATE_ANNOUNCED: set[int] = set()
+
+
+def announce_batch_norm_accumulation(model: nn.Module, accumulate: int) -> None:
+    """Warn once per process when gradients are accumulated over ``accumulate``
+    micro-batches with a model that has batch norm: each micro-batch is normalised with its
+    own statistics (and updates the running ones on its own), so the step is not that of one
+    batch ``accumulate`` times larger -- said, never silently different."""
+    if accumulate <= 1 or accumulate in _BN_ACCUMULATE_ANNOUNCED:
+        return
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    _BN_ACCUMULATE_ANNOUNCED.add(accumulate)
+    warnings.warn(
+        f"descentlab: accumulate={accumulate} with a batch-norm model ({type(model).__name__}) "
+        "is not one batch that many times larger: batch norm normalises each micro-batch with "
+        "its own statistics (the gradients differ from the larger batch's by about 1e-2 "
+        "relative); use a larger --batch-size for the exact larger batch",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
 #: (optimizer class) whose evaluation with batch norm was announced (once per process)
 _BN_MODES_ANNOUNCED: set[str] = set()
 
@@ -499,6 +523,7 @@ def build(config: RunConfig, data: Any = None) -> Built:
     # int8 state that stores none of this model's tensors: said once (it is float32's step)
     announce_unused(type(optimizer).__name__, getattr(optimizer, "state_dtype", None), params)
     announce_batch_norm_modes(model, optimizer)
+    announce_batch_norm_accumulation(model, config.accumulate)
     scheduler, rule_scheduler, rule_monitor = make_schedulers(optimizer, config.schedule, total)
     device = torch.device(config.device)
     x_train, y_train, x_val, y_val = _split_data(splits, device)
@@ -588,7 +613,9 @@ def _probe(model: nn.Module, loss_fn: Any, names: tuple[str, str], x: Tensor, y:
         except (RuntimeError, ValueError, IndexError) as exc:
             raise ValueError(
                 f"loss {loss_name!r} cannot compare the model's outputs {tuple(out.shape)} with "
-                f"the targets {tuple(y.shape)}: {exc}"
+                f"the targets {tuple(y.shape)}: "
+                + (str(exc).strip().splitlines() or [""])[0]
+                + losses.mismatch_hint(out, y)
             ) from exc
     if value.dim() != 0:
         raise ValueError(f"loss {loss_name!r} must reduce to a scalar, got {tuple(value.shape)}")
