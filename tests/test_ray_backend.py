@@ -387,3 +387,15 @@ def test_packed_tasks_cover_every_part_in_order_with_near_equal_costs():
             assert min(costs) >= min(1000, total / n) - biggest - 1e-9
     one = ray_backend.pack_tasks([[1], [2], [3]], 2, cost=lambda t: 1.0, min_cost=0)
     assert one == [[[1]], [[2]], [[3]]]
+
+
+def test_ray_runs_the_same_sequential_design_as_the_local_pool(cluster, tmp_path):
+    # the session that adds test seeds where a comparison is open is the backend's caller:
+    # the same looks, the same seeds and the same verdict on Ray as in local processes
+    spec = dataclasses.replace(SPEC, optimizers=["sgd", "adam"], seeds=2, max_seeds=8)
+    local = compare(spec, tmp_path / "local", workers=1, progress=False)
+    remote = compare(spec, tmp_path / "ray", backend="ray", progress=False)
+    assert remote.table(timings=False) == local.table(timings=False)
+    assert remote.seed_lines() == local.seed_lines()
+    assert remote.recommendation() == local.recommendation()
+    assert remote.more_seeds() == {} and local.complete and remote.complete

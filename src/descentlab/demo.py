@@ -4,7 +4,8 @@ Compares SGD, Momentum, Nesterov, AdaGrad, Adadelta (tuned and at its default lr
 and Adam on MNIST-1D with the CNN under the equal-budget protocol of AlgoPerf's external
 tuning -- every tuned optimizer gets the same number of trials, drawn quasi-randomly from the
 search space it declares (lr, momentum or betas, weight decay, warmup, lr schedule), 5 seeds,
-tuning trials as long as the final runs, failures counted -- on a budget sized for a 2-core
+tuning trials as long as the final runs, failures counted; test seeds added, up to 40, where
+a comparison with the chosen optimizer is still open -- on a budget sized for a 2-core
 machine (:data:`DEMO_BUDGET`: 500 steps per run, 6 trials per optimizer where AlgoPerf and
 ``--budget`` take 20; the demo says so when it starts), writes
 ``runs/<name>/report.html`` and prints its path, the results table, the recommendation and
