@@ -417,6 +417,16 @@ def _sigint_ignored() -> Any:
         signal.signal(signal.SIGINT, old)
 
 
+def _forkserver_preload() -> None:
+    """The processes are forked from one server process that has imported the engine once
+    (``multiprocessing``'s forkserver): a launch costs no import, and a process that
+    launches many runs (a comparison's trials) starts the server once."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["descentlab.engine.sharded", "descentlab.problems.charlm"])
+
+
 def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
     """Run ``job`` in ``nproc`` processes; rank 0's report."""
     import torch.distributed as dist
@@ -432,12 +442,13 @@ def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
     spawn_log.setLevel(logging.ERROR)
     try:
         with _sigint_ignored():
+            _forkserver_preload()
             tmp.start_processes(
                 _rank_entry,
                 args=(server.port, nproc, dict(job)),
                 nprocs=nproc,
                 join=True,
-                start_method="spawn",
+                start_method="forkserver",
             )
     except Exception as exc:
         first = None
@@ -469,6 +480,8 @@ def train_sharded(
     threads: int | None = None,
     checkpoint_every: int | str | None = None,
     announce: str | None = None,
+    optimizer: Any = None,
+    schedule: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Train one run across ``nproc`` processes of this machine, its model sharded with FSDP2
     (see the module notes); or continue the stored run ``resume_id`` (``config`` None) from
@@ -487,6 +500,9 @@ def train_sharded(
         threads: torch threads per process (None: the cores shared out, at least 1).
         checkpoint_every: as for :func:`~descentlab.engine.run.train`.
         announce: printed by rank 0 once the run is built (``{run_id}`` replaced).
+        optimizer, schedule: with ``resume_id``, as for
+            :func:`~descentlab.engine.run.resume` (a run whose optimizer or schedules were
+            Python objects).
 
     Returns:
         The :class:`RunResult` (its ``model``: the final full weights, loaded from the final
@@ -523,7 +539,12 @@ def train_sharded(
                     f"run {resume_id} was trained by {recorded} processes (--nproc {recorded}); "
                     f"resume it with as many, not {nproc}"
                 )
-            config, record = checked_config(RunConfig.from_dict(run.config))
+            config = RunConfig.from_dict(run.config)
+            if optimizer is not None:
+                config = config.replace(optimizer=optimizer)
+            if schedule is not None:
+                config = config.replace(schedule=dict(schedule))
+            config, record = checked_config(config)
             ckpt_path, after, load = _resume_point(store, resume_id, restart)
             if load:
                 _saved_state(ckpt_path, record)  # verified before anything starts
