@@ -174,3 +174,49 @@ def test_a_failed_process_is_one_line_naming_its_rank(tmp_path, capfd):
     ]
     run = Store(tmp_path / "r/descentlab.sqlite").get_run(1)
     assert run.status == "failed"  # recorded by rank 0
+
+
+COMPARE = [
+    "--problem", "charlm", "--problem-option", "n_chars=6000", "--problem-option", "context=16",
+    "--model", "gpt", "--model-option", "d_model=16", "--model-option", "n_heads=2",
+    "--optimizers", "sgd", "--hyper", "sgd.fused=false", "--fixed-lr", "sgd", "--batch-size",
+    "8", "--steps", "6", "--eval-every", "3", "--seeds", "1", "--landscapes", "none",
+    "--no-report", "--no-progress", "--name", "c",
+]  # fmt: skip
+
+
+def test_compare_nproc_2_trains_each_trial_across_processes_as_one_process_does(tmp_path):
+    """The local pool: each trial (a curve run and a refit run) trained by 2 processes,
+    recorded once by rank 0, with one process's numbers."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["compare", *COMPARE, "--runs-dir", str(one), "--workers", "1"]) == 0
+    assert main(["compare", *COMPARE, "--runs-dir", str(two), "--nproc", "2"]) == 0
+    runs = {}
+    for where in (one, two):
+        store = Store(where / "c/descentlab.sqlite")
+        runs[where] = {r.name: r for r in store.list_runs() if r.name != "compare"}
+    assert sorted(runs[two]) == ["curve/sgd", "refit/sgd"]
+    for name, run in runs[two].items():
+        assert run.status == "completed" and run.provenance["nproc"] == 2
+        alone = runs[one][name]
+        assert "nproc" not in alone.provenance
+        for key in ("val/loss", "train/loss"):
+            assert run.summary[key] == pytest.approx(alone.summary[key], rel=1e-5), (name, key)
+    assert runs[two]["refit/sgd"].summary["test/loss"] == pytest.approx(
+        runs[one]["refit/sgd"].summary["test/loss"], rel=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--nproc", "0"], "--nproc must be a positive integer, got 0"),
+        (["--nproc", "2", "--workers", "2"], "--workers 2 does not go with it"),
+        (["--nproc", "2", "--backend", "ray"], "--nproc 2 trains trials on the local backend"),
+    ],
+)
+def test_compare_bad_nproc_is_one_line(tmp_path, capfd, argv, says):
+    assert main(["compare", *COMPARE, "--runs-dir", str(tmp_path / "r"), *argv]) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("descentlab: error: ") and says in err[0], err
+    assert not (tmp_path / "r").exists()

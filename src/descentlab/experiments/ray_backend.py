@@ -231,6 +231,7 @@ def make_runner(
     address: str | None = None,
     vectorize: bool = False,
     checkpoint_every: int | str | None = None,
+    nproc: int = 1,
 ) -> TrialRunner:
     """The trial runner of ``backend``: ``"local"`` (this machine's worker processes) or
     ``"ray"`` (Ray tasks; ``address`` joins a running cluster, None starts a local one).
@@ -246,7 +247,10 @@ def make_runner(
     """
     if check_backend(backend, address) == "local":
         return TrialRunner(store_path, source, workers=workers, threads=threads,
-                           vectorize=vectorize, checkpoint_every=checkpoint_every)  # fmt: skip
+                           vectorize=vectorize, checkpoint_every=checkpoint_every,
+                           nproc=nproc)  # fmt: skip
+    if nproc > 1:
+        raise ValueError("--nproc trains trials across processes on the local backend only")
     return RayTrialRunner(store_path, source, address=address, threads=threads,
                           vectorize=vectorize, checkpoint_every=checkpoint_every)  # fmt: skip
 
