@@ -27,8 +27,23 @@ format: $(STAMP)
 
 # Two workers: CI has 2 cores; tests pin torch to one thread each (conftest.py). pytest's
 # testpaths (pyproject.toml) are tests/ and src/: every `>>>` example in src/ runs as a doctest.
+# Then the tests marked `arith` (outcomes that follow from float arithmetic: training to a
+# target, iterating to a verdict) again under two more of torch's CPU kernels: its portable
+# code (`default`, the arithmetic of a CPU without AVX2) and AVX2's, so that an outcome that
+# holds on this CPU only fails here, not on another machine.
+# The files that hold them are named (tests/test_makefile_arith.py checks the list), so that
+# only they are collected.
+ARITH_CAPABILITIES ?= default avx2
+ARITH_TESTS := tests/test_experiments.py tests/test_lecture_claims.py tests/test_trajectories.py \
+	tests/test_landscapes.py tests/test_verdict_stats.py tests/test_book_teaching.py
+
 test: lint chromium
 	$(PY) -m pytest -q -n 2
+	@for cap in $(ARITH_CAPABILITIES); do \
+		echo "make: the arith-marked tests under ATEN_CPU_CAPABILITY=$$cap"; \
+		ATEN_CPU_CAPABILITY=$$cap $(PY) -m pytest -q -n 2 -m arith -p no:cacheprovider \
+			$(ARITH_TESTS) || exit 1; \
+	done
 
 # The playground's browser test drives Debian's chromium through Playwright (never
 # `playwright install`): installed here when missing and possible, else the test skips.
@@ -46,10 +61,13 @@ chromium:
 
 # The documentation site in site/: the guides (docs/), the lecture book (its quick build, kept in
 # build/docs-book/ and reused while its code is unchanged) and the API reference (mkdocs.yml),
-# then every internal link of the built pages checked.
+# then every internal link of the built pages checked, the book refused where it shows a ✘ and
+# the API reference where a raw Sphinx role or :math: string is left in it.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 	$(PY) scripts/site_links.py site
+	$(PY) scripts/book_marks.py site/book
+	$(PY) scripts/site_text.py site
 
 bench: $(STAMP)
 	$(PY) benchmarks/step.py

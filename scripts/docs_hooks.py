@@ -11,6 +11,16 @@ Two pages are made at build time, not kept in ``docs/``:
   items chosen, the Python and the libraries that compute and draw); otherwise the pages of
   the last build are used as they are.
 
+``api/optimizers.md``, the optimizers' and rules' reference (signature, parameters, the update
+derived from each rule's form, an example the build ran), is generated from the code
+(:mod:`descentlab.report.api_reference`).
+
+The book's pages join the site: each gets the site's bar (:func:`book_page_for_site`: links
+back to the home page, the book's guide, the API reference and the playground's guide, and how
+to start the playground its ▶ links open), and each lecture's notebook (``<page>.ipynb``) is
+copied beside its page. ``404.html`` is written with page-relative links
+(:func:`relative_404`), so it works opened as a file too.
+
 One page is completed at build time: in ``gpu.md``, ``<!-- cuda_paths: triton -->`` becomes
 the display names of the optimizers whose CUDA path is that one (:func:`cuda_paths_names`), so
 the table's first row needs no edit when an optimizer is added.
@@ -126,16 +136,108 @@ def build_book(out: Path, items: list[int] | None) -> list[Path]:
     return pages
 
 
+#: the optimizers' and rules' reference, generated from the code (descentlab.report.api_reference)
+OPTIMIZERS_PAGE = "api/optimizers.md"
+
+#: the links of the site's bar on a book page (relative to ``book/``)
+SITE_LINKS = (
+    ("../index.html", "descentlab documentation"),
+    ("../book.html", "About the book"),
+    ("index.html", "All lectures"),
+    ("../api/optimizers.html", "API reference"),
+    ("../playground.html", "The playground"),
+)
+
+_SITE_BAR = (
+    '<nav class="site-bar" aria-label="site" style="display:flex;flex-wrap:wrap;gap:6px 18px;'
+    "align-items:baseline;background:#0b63b5;color:#fff;padding:8px 32px;font:14px/1.4 "
+    'system-ui,sans-serif">{links}<span style="opacity:.85;font-size:12.5px">▶ playground '
+    'links open a local server: run <code style="color:#fff">descentlab playground --port '
+    "8765</code> first</span></nav>"
+)
+
+
+def book_page_for_site(html: str) -> str:
+    """A book page as the site publishes it: the site's bar (:data:`SITE_LINKS`) first in
+    its body."""
+    links = "".join(
+        f'<a href="{href}" style="color:#fff;text-decoration:none;font-weight:600">{text}</a>'
+        for href, text in SITE_LINKS
+    )
+    return html.replace("<body>", "<body>\n" + _SITE_BAR.format(links=links), 1)
+
+
+_ROOT_LINK = re.compile(r'(\b(?:href|src|action)=")/(?!/)')
+
+
+def relative_404(html: str) -> str:
+    """``404.html`` (at the site's root) with its site-root links (``href="/x"``) made
+    page-relative (``href="x"``): it works opened as a file and served for a missing page at
+    the site's top level."""
+    html = _ROOT_LINK.sub(r"\1", html).replace('"base": "/"', '"base": "."')
+    return html.replace('href=""', 'href="index.html"')
+
+
 def on_files(files: Any, config: Any) -> Any:
-    """Add the home page (from the README) and the lecture book's pages to the site."""
+    """Add the home page (from the README) and the lecture book's pages (with the site's bar)
+    and notebooks to the site."""
     from mkdocs.structure.files import File
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     files.append(File.generated(config, "index.md", content=home_page(readme)))
+    _checkout_on_path()
+    from descentlab.report.api_reference import optimizers_page
+
+    files.append(File.generated(config, OPTIMIZERS_PAGE, content=optimizers_page()))
     book_dir = Path(os.environ.get(DIR_ENV) or BOOK_DIR)
     for page in build_book(book_dir, book_items()):
-        files.append(File.generated(config, f"book/{page.name}", abs_src_path=str(page)))
+        html = book_page_for_site(page.read_text(encoding="utf-8"))
+        files.append(File.generated(config, f"book/{page.name}", content=html))
+        notebook = page.with_suffix(".ipynb")
+        if notebook.is_file():
+            files.append(
+                File.generated(config, f"book/{notebook.name}", abs_src_path=str(notebook))
+            )
     return files
+
+
+def on_post_build(config: Any) -> None:
+    """Make ``404.html``'s links page-relative (:func:`relative_404`)."""
+    page = Path(config["site_dir"]) / "404.html"
+    if page.is_file():
+        page.write_text(relative_404(page.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+#: pymdownx.arithmatex's generic output: ``\(x\)`` in a span, ``\[x\]`` in a div
+_ARITHMATEX = re.compile(
+    r'<(?P<tag>span|div) class="arithmatex">\s*(?:\\\((?P<inline>.*?)\\\)|\\\[(?P<block>.*?)\\\])'
+    r"\s*</(?P=tag)>",
+    re.S,
+)
+
+
+def mathml(html: str) -> str:
+    """``html`` with arithmatex's math written as MathML (latex2mathml): the browser draws it,
+    offline, with no script. A formula latex2mathml cannot read stays as its TeX, in code."""
+    import html as html_mod
+
+    from latex2mathml.converter import convert
+
+    def one(m: re.Match[str]) -> str:
+        block = m.group("block") is not None
+        tex = html_mod.unescape(m.group("block") if block else m.group("inline"))
+        try:
+            out = convert(tex, display="block" if block else "inline")
+        except Exception:  # (an unsupported command: the TeX is still readable)
+            return f"<code>{html_mod.escape(tex)}</code>"
+        return f'<div class="math">{out}</div>' if block else out
+
+    return _ARITHMATEX.sub(one, html)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Write the page's math as MathML (:func:`mathml`)."""
+    return mathml(html)
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

@@ -14,6 +14,10 @@ from descentlab.book.lectures import LECTURES
 from descentlab.book.texts import COMPLETE, TEACH
 from descentlab.report.lecture_book import Evidence, LecturePage, SharedEvidence, render_lecture
 
+# Outcomes computed from training or iterating in float arithmetic: `make test` runs them
+# again under ATEN_CPU_CAPABILITY=default and =avx2 (pytest -m arith).
+pytestmark = pytest.mark.arith
+
 TAUGHT = [lec for lec in LECTURES if lec.seed in COMPLETE]
 
 

@@ -84,6 +84,8 @@ def test_divergence_exit_code(tmp_path, capsys):
          {"loss": "cross_entropy", "loss_options": {"label_smoothing": 0.05}}),
         (["--steps", "100", "--checkpoint-every", "25", "--eval-every", "5"],
          {"steps": 100, "checkpoint_every": 25, "eval_every": 5}),
+        (["--precision", "fp32"], {"precision": "fp32"}),
+        (["--precision", "bf16"], {"precision": "bf16"}),
     ],
 )  # fmt: skip
 def test_flags_map_to_the_config(argv, expected):
@@ -97,6 +99,7 @@ def test_flags_map_to_the_config(argv, expected):
         batch_size=16,
         steps=30,
         eval_every=10,
+        precision="auto",  # the command line's default: the CPU and the model choose
     )
     assert parse(*SMALL, *argv) == base.replace(**expected)
 

@@ -595,3 +595,32 @@ def test_regression_tunes_on_validation_loss(tmp_path):
     assert res.test_loss[0] > 0
     header = result.table().splitlines()[0]
     assert "test loss" in header and "acc" not in header and "steps to" not in header
+
+
+@pytest.mark.sequential_seeds
+def test_the_sequential_verdict_adds_test_seeds_where_a_comparison_is_open(tmp_path):
+    # the choice on the curve runs' seeds, the test on disjoint seeds; more seeds only for
+    # the chosen one and the comparisons still open, up to the last look; a rerun finds them
+    spec = CompareSpec(**{**SMALL, "optimizers": ["sgd", "adam", "adagrad"], "max_seeds": 8})
+    assert spec.looks == (2, 4, 8)
+    result = compare(spec, tmp_path, workers=1, progress=False)
+    assert result.complete and result.more_seeds() == {}
+    ranking = result.ranking()
+    top = ranking[0]["result"]
+    seeds = {x["result"].label: sorted(x["result"].test_accuracy_seeds) for x in ranking}
+    assert not set(spec.final_seeds) & {s for v in seeds.values() for s in v}  # disjoint
+    for label, got in seeds.items():
+        assert got == spec.test_seeds[: len(got)] and len(got) in spec.looks, (label, got)
+    for x in ranking[1:]:
+        t = x["sequential"]
+        assert t.seeds == len(seeds[x["result"].label]) <= len(seeds[top.label])
+        # a comparison that ended short of the last look was decided or stopped for futility
+        if t.seeds < spec.looks[-1]:
+            assert t.verdict in ("worse", "better") or "no more seeds" in t.why
+    lines = result.seed_lines()
+    assert len(lines) == 3 and all("test seeds (" in line for line in lines)
+    store = Store(result.store_path)
+    n_runs = len(store.list_runs())
+    again = compare(spec, tmp_path, workers=1, progress=False)
+    assert len(store.list_runs()) == n_runs and again.rows() == result.rows()
+    store.close()

@@ -53,6 +53,13 @@ CASES = [
         r"seed must be below \d+ .*got 99999999999999999999",
     ),
     ("tune-seeds-huge", [*COMPARE, "--tune-seeds", "5000"], r"tune_seeds must be at most 1000"),
+    ("max-seeds-below-seeds", [*COMPARE, "--max-seeds", "0"], r"max_seeds must be a positive"),
+    (
+        "max-seeds-below-the-first-look",
+        [*COMPARE, "--seeds", "3", "--max-seeds", "2"],
+        r"max_seeds must be at least seeds \(3\), got 2",
+    ),
+    ("max-seeds-huge", [*COMPARE, "--max-seeds", "5000"], r"max_seeds must be at most 1000"),
     (
         "activation-unknown",
         [*COMPARE, "--model-option", "activation=tan"],

@@ -53,6 +53,85 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     assert "written in the form): SGD, Momentum," in gpu and "cuda_paths:" not in gpu
     api = (site / "api" / "compare.html").read_text(encoding="utf-8")
     assert "CompareSpec" in api and "load_comparison" in api  # mkdocstrings rendered them
+    # the book inside the site: its pages lead back, its notebook is there, no ✘ published
+    lecture = (site / "book" / "optimization-basics.html").read_text(encoding="utf-8")
+    for href, _ in _script("docs_hooks").SITE_LINKS:
+        assert f'href="{href}"' in lecture
+    assert "descentlab playground --port 8765" in lecture.split("</nav>", 1)[0]
+    assert 'href="optimization-basics.ipynb" download' in lecture
+    assert (site / "book" / "optimization-basics.ipynb").is_file()
+    assert _script("book_marks").book_problems(site / "book") == ([], 1)
+    # 404.html works opened as a file: no site-root link (site_links checks it too)
+    page_404 = (site / "404.html").read_text(encoding="utf-8")
+    assert re.findall(r'(?:href|src)="/(?!/)', page_404) == [] and '"base": "/"' not in page_404
+    assert not _script("site_links").SKIP
+    # the API reference answers: no raw Sphinx role or TeX on any page, the math is MathML
+    found, pages = _script("site_text").site_problems(site)
+    assert found == {} and pages >= 29
+    reference = (site / "api" / "optimizers.html").read_text(encoding="utf-8")
+    assert reference.count("<math") >= 40 and "loss 14.1204 -&gt; 13.9916" in reference
+    assert "<math" in (site / "api" / "schedules.html").read_text(encoding="utf-8")
+    assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="(?:https?:)?//', reference) == []
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ('<a href="/">home</a>', '<a href="index.html">home</a>'),
+        ('<link href="/assets/x.css">', '<link href="assets/x.css">'),
+        ('<script src="/assets/x.js">', '<script src="assets/x.js">'),
+        ('<a href="//cdn.example/x">', '<a href="//cdn.example/x">'),  # not site-root
+        ('<a href="page.html">', '<a href="page.html">'),
+        ('{"base": "/", "x": 1}', '{"base": ".", "x": 1}'),
+    ],
+)
+def test_404_links_are_made_page_relative(html, expected):
+    assert _script("docs_hooks").relative_404(html) == expected
+
+
+def test_a_book_page_gets_the_sites_bar_first_in_its_body():
+    hooks = _script("docs_hooks")
+    page = hooks.book_page_for_site("<html><body>\n<main>x</main></body></html>")
+    bar, rest = page.split("</nav>", 1)
+    assert bar.startswith('<html><body>\n<nav class="site-bar"')
+    assert [h for h, _ in hooks.SITE_LINKS] == re.findall(r'href="([^"]+)"', bar)
+    assert rest.strip() == "<main>x</main></body></html>"
+
+
+def _lecture_page(statuses):
+    from descentlab.report.lecture_book import Card, Check, Evidence, LecturePage, render_lecture
+
+    cards = [
+        Card(f"i{n}", f"item {n}", "s", "claim", f"claim {n}", "", "f",
+             Evidence(checks=[Check(f"check {n}", st, f"m{n}", "e")]))
+        for n, st in enumerate(statuses, 1)
+    ]  # fmt: skip
+    return render_lecture(LecturePage("L", "o", "s", "l.html", cards), "quick")
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected"),
+    [
+        (["ok", "ok"], []),
+        (["ok", "not_reproduced"], []),  # ○ is published: it says why
+        (["ok", "fail"], ["#i2: check 2 (measured m2)"]),
+        (["fail", "ok", "fail"], ["#i1: check 1 (measured m1)", "#i3: check 3 (measured m3)"]),
+    ],
+)
+def test_the_books_failed_checks_are_found(statuses, expected):
+    assert _script("book_marks").failed_checks(_lecture_page(statuses)) == expected
+
+
+def test_book_marks_refuses_a_book_with_a_failed_check(tmp_path, capsys):
+    marks = _script("book_marks")
+    (tmp_path / "index.html").write_text("<p>index</p>")
+    (tmp_path / "lec.html").write_text(_lecture_page(["ok"]), encoding="utf-8")
+    assert marks.main([str(tmp_path)]) == 0
+    (tmp_path / "lec.html").write_text(_lecture_page(["ok", "fail"]), encoding="utf-8")
+    assert marks.main([str(tmp_path)]) == 1
+    assert "lec.html#i2: check 2 (measured m2)" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        marks.main([str(tmp_path / "missing")])
 
 
 def test_a_broken_link_or_anchor_is_found(tmp_path):

@@ -122,6 +122,7 @@ def test_perturbation_at_zero_is_the_minimum_and_directions_are_layer_normalized
         i += k
 
 
+@pytest.mark.arith
 def test_sharpness_experiment_rows_and_intervals_follow_the_seeds():
     r = quick("sharpness")
     sizes = r.config["batch_sizes"]
@@ -147,8 +148,61 @@ def test_sharpness_experiment_rows_and_intervals_follow_the_seeds():
     text = next(t for t in r.checks if "sharper" in t)
     assert r.checks[text] == (stats[key]["verdict"] == "sharper")  # a tie is not a win
     assert r.checks["every run reached the target training loss"]
+    assert {r.status(t) for t in r.checks} <= {"ok", "not_reproduced"}  # never a ✘
 
 
+def test_a_run_stopped_at_its_cap_is_not_reproduced_never_failed(tmp_path):
+    # A run that stops at max_steps above the target is no evidence against the claim: the
+    # check, the card's verdict and the Markdown show it as not reproduced (○), not as ✘.
+    from descentlab.book import checks as BC
+    from descentlab.book import generalization as G
+
+    r = lectures.run("sharpness", quick=True, max_steps=20)
+    text = "every run reached the target training loss"
+    assert not r.checks[text] and r.status(text) == "not_reproduced" and r.mark(text) == "○"
+    assert r.measured[text]["measured"].startswith("no: batch 16 seed 0 at loss ")
+    assert "after 20 steps" in r.measured[text]["measured"]
+    assert any("within its cap of 20 steps" in n for n in r.notes)
+    assert f"- ○ {text}" in r.to_markdown()
+    _, js, _ = EF.write(r, tmp_path, dpi=30)
+    back = ExperimentResult.load(js)  # the mark survives the JSON
+    assert back.status(text) == "not_reproduced"
+
+    class Ctx:
+        def experiment(self, name):
+            return back
+
+    [shown] = BC.from_experiment("sharpness", "reached")(Ctx()).checks
+    assert shown.status == "not_reproduced"
+    verdict = [c for c in G.keskar_evidence(back).checks if c.text.startswith("verdict")]
+    assert [c.status for c in verdict] == ["not_reproduced"]
+    assert verdict[0].measured.startswith("not at equal loss: 4 run(s)")
+
+
+@pytest.mark.parametrize(
+    ("ok", "unmet", "status", "mark"),
+    [
+        (True, "fail", "ok", "✔"),
+        (True, "not_reproduced", "ok", "✔"),
+        (False, "fail", "fail", "✘"),
+        (False, "not_reproduced", "not_reproduced", "○"),
+    ],
+)
+def test_a_checks_status_and_mark(ok, unmet, status, mark):
+    r = ExperimentResult("demo", "A demo", [], [])
+    r.check("a claim", ok, 1, 1, unmet=unmet)
+    assert (r.status("a claim"), r.mark("a claim")) == (status, mark)
+    r.check("a claim", False, 1, 1)  # recorded again: the last call's kind holds
+    assert r.status("a claim") == "fail"
+
+
+def test_a_checks_unmet_kind_is_checked():
+    r = ExperimentResult("demo", "A demo", [], [])
+    with pytest.raises(ValueError, match="unmet must be 'fail' or 'not_reproduced', got 'open'"):
+        r.check("a claim", False, 1, 1, unmet="open")
+
+
+@pytest.mark.arith
 def test_sharpness_one_seed_has_no_interval_and_reads_back_from_json(tmp_path):
     from descentlab.book import generalization as G
 
@@ -248,6 +302,7 @@ def test_batched_mlps_are_independent_runs():
     assert not torch.allclose(a[1], b[1])
 
 
+@pytest.mark.arith
 def test_bias_variance_experiment_trade_off():
     r = quick("bias_variance")
     bias = np.array(r.column("bias2"))
@@ -334,6 +389,7 @@ def test_prediction_variance_and_bagging_resamples():
     assert all(idx.shape == (50,) and len(set(idx.tolist())) < 50 for idx, _ in seen)
 
 
+@pytest.mark.arith
 def test_ensembles_experiment_bagging_and_boosting():
     r = quick("ensembles")
     single = r.row(method="single network")
@@ -381,6 +437,7 @@ def test_regularization_method_configs(method, field, expected):
     assert base.hyper == {"lr": 1e-3} and base.model_options == {"hidden": [512]}
 
 
+@pytest.mark.arith
 def test_regularization_experiment_reduces_the_gap():
     r = lectures.run("regularization", quick=True, seeds=1)  # the book's preset runs 5 seeds
     none = r.row(method="none")
@@ -420,6 +477,7 @@ def test_schedule_specs_follow_the_lectures_formulas(name):
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-12)
 
 
+@pytest.mark.arith
 def test_schedules_experiment_fixed_rate_floor_and_decays():
     r = quick("schedules")
     q = r.data["quadratic"]
@@ -465,6 +523,7 @@ def test_momentum_forms_gap_on_a_linear_loss_is_the_closed_form(mu, gamma, befor
     torch.testing.assert_close(last, -lr * b, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.arith
 def test_momentum_forms_experiment_equal_before_different_after():
     r = quick("momentum_forms")
     steps = [row for row in r.rows if row["schedule"] == "step"]

@@ -11,6 +11,10 @@ import torch
 
 from descentlab.problems import landscapes as L
 
+# Outcomes computed from training or iterating in float arithmetic: `make test` runs them
+# again under ATEN_CPU_CAPABILITY=default and =avx2 (pytest -m arith).
+pytestmark = pytest.mark.arith
+
 # Every landscape in the registry plus non-default parametrisations.
 CASES = [(name, {}) for name in L.NAMES] + [
     ("quadratic", {"kappa": 100.0, "dim": 5, "rotate": True}),

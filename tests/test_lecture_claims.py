@@ -14,6 +14,10 @@ from descentlab.experiments.lectures._common import ExperimentResult
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
 
+# Outcomes computed from training or iterating in float arithmetic: `make test` runs them
+# again under ATEN_CPU_CAPABILITY=default and =avx2 (pytest -m arith).
+pytestmark = pytest.mark.arith
+
 _CACHE: dict[str, ExperimentResult] = {}
 
 

@@ -495,3 +495,68 @@ def test_every_lecture_book_link_opens_its_view(open_page):
         traces = page.evaluate("() => document.getElementById('loss-plot').data.length")
         assert traces >= len(views[n].optimizers), n  # every optimizer named was drawn
         page.screenshot(path=str(SHOTS / f"book-item-{n}.png"))
+
+
+@pytest.mark.parametrize(
+    ("opts", "starts", "said"),
+    [
+        ({"sgd": {"on": 1, "lr": None}}, None, "The link's sgd lr null is not a finite number"),
+        ({"adam": {"on": 1, "lr": "fast"}}, None, 'The link\'s adam lr "fast" is not a finite'),
+        ({"adam": {"on": 1, "betas": [0.9]}}, None, "adam betas [0.9] is not 2 finite numbers"),
+        ({"sgd": {"on": 1, "lr": -1}}, None, "The link's sgd lr -1 is not a finite number"),
+        ({"sgd": {"on": 1}}, "nan,1;-1.2,1", "The link's start(s) (nan,1) are not 2 finite"),
+        ({"sgd": {"on": 1}}, "nan,1", "(nan,1) are not 2 finite number(s): the default start"),
+    ],
+)
+def test_a_link_with_a_bad_value_opens_with_the_default_and_says_so(open_page, opts, starts, said):
+    """A null or string lr killed the page ("v.toExponential is not a function"); a NaN start
+    was dropped without a word."""
+    fragment = "mode=paths&land=rosenbrock&opts=" + _opts(**opts)
+    if starts:
+        fragment += "&starts=" + quote(starts)
+    page = open_page(fragment)  # a clean console: the fixture asserts it
+    assert said in page.inner_text("#status")
+    s = _state(page)
+    for o in s["opts"]:
+        for key in ("lr", "eps"):
+            if key in o:
+                assert isinstance(o[key], float | int) and o[key] > 0
+    assert all(all(math.isfinite(v) for v in p) for p in s["starts"])
+    assert s["starts"] == [[-1.2, 1.0]]
+    assert len(_loss_traces(page)) >= 1  # drawn
+
+
+def test_the_minima_stars_are_drawn_over_the_paths_that_end_on_them(open_page):
+    """On the saddle every path ends at (0, +√2): the star there sat under the paths, so the
+    picture marked only (0, -√2)."""
+    page = open_page("mode=paths&land=saddle")
+    traces = page.evaluate(
+        "() => document.getElementById('main-plot').data.map(t => ({name: t.name,"
+        " x: Array.from(t.x || []), y: Array.from(t.y || [])}))"
+    )
+    names = [t["name"] for t in traces]
+    star = traces[names.index("minimum")]
+    assert sorted(star["y"]) == pytest.approx([-math.sqrt(2), math.sqrt(2)])
+    optimizers = {o["name"] for o in _state(page)["opts"]}
+    last_path = max(i for i, t in enumerate(traces) if t["name"] in optimizers)
+    assert names.index("minimum") > last_path  # drawn after (over) every path
+    ends = [(t["x"][-1], t["y"][-1]) for t in _main_traces(page)]
+    assert all(abs(y - math.sqrt(2)) < 0.1 for _, y in ends)
+
+
+def test_a_diverged_runs_loss_stops_with_a_cross_and_a_stalled_run_is_noted(open_page):
+    page = open_page(
+        "mode=paths&land=rosenbrock&opts=" + _opts(sgd={"on": 1, "lr": 0.01}, muon={"on": 1})
+    )
+    data = page.evaluate(
+        "() => document.getElementById('loss-plot').data.map(t => ({name: t.name, mode: t.mode,"
+        " y: Array.from(t.y)}))"
+    )
+    sgd = next(t for t in data if t["name"] == "sgd")
+    last = max(i for i, v in enumerate(sgd["y"]) if v is not None)
+    assert last < len(sgd["y"]) - 1 and all(v is None for v in sgd["y"][last + 1 :])
+    cross = next(t for t in data if t["name"] == "diverged")
+    assert cross["mode"] == "markers" and cross["y"] == [sgd["y"][last]]
+    text = page.inner_text("#status")
+    assert "the loss curve stops there" in text and "muon barely moved at lr 0.0001" in text
+    page.screenshot(path=str(SHOTS / "diverged-and-stalled.png"))

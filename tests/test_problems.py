@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +155,53 @@ def test_the_readme_example_runs_from_the_command_line(tmp_path, capsys, monkeyp
     # Loaded by reference: the problem function ran with the comparison's split.
     problem = load_problem("examples/diabetes.py:make_problem")
     assert problem.splits().n_train + problem.splits().n_val == 354
+
+
+def test_train_takes_a_problem_file_as_compare_does(tmp_path, capsys, monkeypatch):
+    # `train --problem path.py:fn` trains on the function's data (it was refused as an
+    # unknown dataset), records the data's fingerprint and resumes on the same data.
+    monkeypatch.chdir(ROOT)
+    argv = [
+        "train",
+        "--problem",
+        "examples/diabetes.py:make_problem",
+        "--optimizer",
+        "adam",
+        "--steps",
+        "8",
+        "--batch-size",
+        "32",
+        "--runs-dir",
+        str(tmp_path),
+        "--no-progress",
+    ]
+    assert main([*argv, "--until-step", "4"]) == 0  # fmt: skip
+    assert "paused after 4 steps" in capsys.readouterr().out
+    store = Store(tmp_path / "descentlab.sqlite")
+    problem = store.get_run(1).config["problem"]
+    assert problem.startswith("examples/diabetes.py:make_problem#") and len(problem) > 36
+    assert main(["train", "--resume", "1", "--runs-dir", str(tmp_path), "--no-progress",
+                 "--json"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert summary["status"] == "completed" and summary["steps"] == 8
+    assert "val/rmse" in summary and "test/rmse" in summary
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        ("examples/no_such_file.py:make_problem", r"no_such_file\.py"),
+        ("examples/diabetes.py:no_such_function", r"no_such_function"),
+    ],
+)
+def test_train_refuses_a_bad_problem_file_in_one_line(tmp_path, capsys, monkeypatch, problem,
+                                                      message):  # fmt: skip
+    monkeypatch.chdir(ROOT)
+    code = main(["train", "--problem", problem, "--steps", "2", "--runs-dir",
+                 str(tmp_path / "runs"), "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and re.search(message, err), err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_charlm_data_are_the_stdlib_text_shifted_by_one():

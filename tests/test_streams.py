@@ -165,15 +165,17 @@ def test_an_iterable_training_set_needs_a_validation_set():
         ("raise", "the train dataset's example 37 failed: OSError: cannot read file 37.png"),
         ("shape", "the train dataset's example 37 has input (4,) and target (), expected (5,)"),
         ("nan", "the train dataset's example 37 has a non-finite input"),
-        ("label", "the train dataset's example 37 has a label >= n_classes (2)"),
+        # (a label: found by the scan before any training, in the user's own split)
+        ("label", "the train dataset's example 37 has the label 5, outside 0..1 (n_classes=2)"),
     ],
 )
 def test_a_faulty_example_stops_the_run_naming_split_and_index(fault, message):
     p = _datasets(train=Faulty(fault), n_classes=2)
-    s = p.splits()
-    # example 37 of the user's dataset: it is in the training or the validation subset
-    split = "train" if 37 in set(s.train.indices) else "val"
+    split = "train"
     with pytest.raises(DataError) as info:
+        s = p.splits()
+        # example 37 of the user's dataset: it is in the training or the validation subset
+        split = "train" if 37 in set(s.train.indices) else "val"
         train(_cfg(steps=10, batch_size=48), data=s, progress=False)
     text = str(info.value)
     assert "\n" not in text and text.startswith("problem 'p': ")

@@ -11,6 +11,10 @@ from descentlab import optim, schedules
 from descentlab.problems import landscapes as L
 from descentlab.problems import trajectories as T
 
+# Outcomes computed from training or iterating in float arithmetic: `make test` runs them
+# again under ATEN_CPU_CAPABILITY=default and =avx2 (pytest -m arith).
+pytestmark = pytest.mark.arith
+
 F64 = torch.float64
 
 # name, descentlab hyper, torch.optim reference class, torch hyper, learning rates

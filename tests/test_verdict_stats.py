@@ -21,6 +21,10 @@ from descentlab.experiments.compare.stats import estimate, paired_test
 from descentlab.experiments.test_outcomes import read_outcomes
 from descentlab.store import Store
 
+# Outcomes computed from training or iterating in float arithmetic: `make test` runs them
+# again under ATEN_CPU_CAPABILITY=default and =avx2 (pytest -m arith).
+pytestmark = pytest.mark.arith
+
 
 def _result(label, per_seed, *, examples=None, loss=False):
     """An optimizer's refit results: per-seed numbers, and per-example outcomes if given."""
@@ -55,18 +59,19 @@ def _comparison(tmp_path, results, task="classification"):
     return Comparison(spec, results, tmp_path, task, "val/accuracy" if task else "val/loss")
 
 
-def test_a_five_of_five_loser_is_said_to_be_behind_on_every_seed(tmp_path):
-    # MNIST-1D as seen: SGD behind Adam on all 5 seeds, by margins that vary a lot
+def test_a_five_of_five_loser_is_not_labelled_behind_on_every_seed(tmp_path):
+    # MNIST-1D as seen: SGD behind Adam on all 5 seeds, by margins that vary a lot. "Behind
+    # on every seed" read as evidence and was mostly selection (12 % of truly equal optimizers
+    # at 5 seeds got it): it is no verdict now, and the recommendation does not say it
     adam = np.array([0.86, 0.87, 0.85, 0.88, 0.86])
     sgd = adam - np.array([0.02, 0.45, 0.01, 0.30, 0.03])
     cmp = _comparison(tmp_path, [_result("sgd", sgd), _result("adam", adam)])
     (_, x) = cmp.ranking()
-    assert x["test"].verdict == "behind on every seed" and x["tied"]
+    assert x["test"].verdict == "not distinguishable" and x["tied"]
     assert x["test"].behind == 5 and x["test"].sign_p == pytest.approx(0.0625)
     text = cmp.recommendation()
-    assert "SGD is behind on every seed (5/5) but not shown worse at 95%" in text
-    assert "cannot go below p = 0.0625" in text
-    assert "not distinguishable" not in text
+    assert "behind on every seed" not in text
+    assert "SGD is not distinguishable from it" in text
 
 
 def test_a_one_example_difference_is_not_called_worse(tmp_path):
@@ -163,7 +168,10 @@ def test_refit_runs_store_per_example_outcomes_that_match_their_summary(tmp_path
     spec = CompareSpec(**tiny_compare(steps=30, lrs_per_optimizer=1, seeds=2), optimizers=["adam"])
     result = compare(spec, tmp_path, workers=1, progress=False)
     (adam,) = result.results
-    assert sorted(adam.test_examples) == spec.final_seeds and not adam.test_outcomes_missing
+    assert (
+        sorted(adam.test_examples) == spec.test_seeds[: spec.seeds]
+        and not adam.test_outcomes_missing
+    )
     store = Store(result.store_path)
     try:
         for rid in adam.refit_runs:
@@ -227,3 +235,114 @@ def test_regression_outcomes_give_the_rmse_and_its_interval(tmp_path):
         store.close()
     e = estimate({0: out["squared_error"], 1: out["squared_error"]}, bounds=(0, math.inf))
     assert e.low >= 0 and math.sqrt(e.low) < ref["rmse"] < math.sqrt(e.high)
+
+
+@pytest.mark.parametrize(
+    ("diff", "sd", "example_var", "alpha"),
+    [
+        (0.02, 0.03, 0.0, 0.05),  # a few seeds
+        (0.01, 0.03, 0.0, 0.05 / 7),  # at a corrected level: t's tails matter most
+        (0.33, 0.135, 0.0, 0.05 / 28),  # the demo's SGD against Momentum
+        (0.01, 0.02, 1e-5, 0.05),  # the test set's part does not shrink with seeds
+    ],
+)
+def test_the_seeds_that_would_detect_a_difference_do_so_at_least_80_percent(
+    diff, sd, example_var, alpha
+):
+    # "about N seeds would detect" is a promise about a fresh N-seed comparison: checked by
+    # simulating it (t with N - 1 degrees of freedom). The z-based count gave N for which a
+    # fresh comparison detected the difference 39-58 % of the time
+    from descentlab.experiments.compare.stats import seeds_needed
+
+    n = seeds_needed(diff, sd, example_var, alpha=alpha)
+    assert n is not None and n >= 2
+    rng = np.random.default_rng(n)
+    reps = 4000
+    x = diff + sd * rng.normal(size=(reps, n)) + math.sqrt(example_var) * rng.normal(size=(reps, 1))
+    se = np.sqrt(x.var(1, ddof=1) / n + example_var)
+    crit = stats.t.ppf(1 - alpha / 2, n - 1)
+    power = float(np.mean(np.abs(x.mean(1)) / se > crit))
+    assert power >= 0.78, f"{n} seeds detect it {power:.1%} of the time"  # 0.8 less 3 s.e.
+    # and one seed fewer would not (it is the fewest)
+    if n > 2:
+        y = x[:, : n - 1]
+        se1 = np.sqrt(y.var(1, ddof=1) / (n - 1) + example_var)
+        crit1 = stats.t.ppf(1 - alpha / 2, n - 2)
+        assert float(np.mean(np.abs(y.mean(1)) / se1 > crit1)) < 0.82
+
+
+def test_paired_test_counts_seeds_with_the_t_reference():
+    # the paired test's own count is the same noncentral-t count
+    from descentlab.experiments.compare.stats import seeds_needed
+
+    rng = np.random.default_rng(9)
+    a = {s: 0.85 + rng.normal(0, 0.02) for s in range(5)}
+    b = {s: a[s] - 0.002 + rng.normal(0, 0.02) for s in range(5)}
+    t = paired_test(a, b, maximize=True)
+    assert t.verdict == "not distinguishable" and t.seeds_needed is not None
+    d = t.diff
+    want = seeds_needed(d.mean, math.sqrt(d.seed_var * d.seeds), d.example_var, alpha=0.05)
+    assert t.seeds_needed == max(want, d.seeds + 1)
+
+
+def test_the_interval_beside_a_corrected_verdict_is_labelled_as_this_comparisons_alone():
+    rng = np.random.default_rng(2)
+    a = {s: 0.85 + rng.normal(0, 0.02) for s in range(5)}
+    b = {s: a[s] - 0.03 + rng.normal(0, 0.01) for s in range(5)}
+    t = paired_test(a, b, maximize=True, family=7)
+    assert "95% for this comparison alone, not corrected" in t.describe()
+
+
+@pytest.mark.parametrize(
+    ("offset", "sd", "k"), [(0.004, 0.02, 5), (-0.008, 0.03, 3), (0.003, 0.01, 8)]
+)
+def test_a_fresh_comparison_with_the_stated_seeds_detects_the_observed_difference(offset, sd, k):
+    # "about N seeds would detect one this large": a fresh N-seed paired comparison of a true
+    # difference equal to the observed one, with the observed seed spread, detects it >= 80 %
+    # of the time (the count from z quantiles gave 39-58 %, 4-15 % at N = k + 1)
+    rng = np.random.default_rng(k)
+    a = {s: 0.85 + rng.normal(0, sd) for s in range(k)}
+    b = {s: a[s] - offset + rng.normal(0, sd) for s in range(k)}
+    t = paired_test(a, b, maximize=True)
+    n, d = t.seeds_needed, t.diff
+    assert t.verdict == "not distinguishable" and n is not None and n > k
+    spread = math.sqrt(d.seed_var * d.seeds)
+    reps = 4000
+    x = d.mean + spread * np.random.default_rng(n).normal(size=(reps, n))
+    crit = stats.t.ppf(0.975, n - 1)
+    power = float(np.mean(np.abs(x.mean(1)) / (x.std(1, ddof=1) / math.sqrt(n)) > crit))
+    assert power >= 0.78, f"{n} seeds detect it {power:.1%} of the time"
+
+
+@pytest.mark.parametrize(
+    ("m", "family"), [(2, "the 1 comparison"), (3, "the 2 comparisons"), (8, "the 7 comparisons")]
+)
+def test_the_protocol_names_the_family_it_corrects_for(m, family):
+    from descentlab.experiments.compare.protocol import protocol_lines
+
+    opts = ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "adamw"]
+    text = " ".join(protocol_lines(CompareSpec(optimizers=opts[:m])))
+    assert "all 1 pairs" not in text and f"family-wise over {family}" in text
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"batch_size": 128}, ["each optimizer step on a mini-batch of 128", "fp32 throughout",
+                               "no gradient clipping", "every tuning trial trained its full"]),
+        ({"batch_size": 32, "accumulate": 4},
+         ["each optimizer step on 128 examples (4 accumulated micro-batches of 32)"]),
+        ({"precision": "bf16"}, ["bf16 mixed precision"]),
+        ({"clip_grad_norm": 0.5}, ["gradients clipped to norm 0.5 before each step"]),
+        ({"prune": "asha", "steps": 160},
+         ["a pruned setting trained only to its rung", "steps 10, 40 of 160"]),
+        ({"batch_size": None}, ["the full training batch"]),
+    ],
+)  # fmt: skip
+def test_the_protocol_says_how_every_run_trained(fields, said):
+    from descentlab.experiments.compare.protocol import protocol_lines
+
+    lines = protocol_lines(CompareSpec(optimizers=["sgd", "adam"], **fields))
+    training = next(line for line in lines if line.startswith("training: "))
+    for words in said:
+        assert words in training, (words, training)

@@ -140,7 +140,25 @@ def make_dirs(folder: str | os.PathLike[str], mode: int = 0o777) -> list[str]:
 
 def _no_space(exc: OSError, path: str) -> NoSpaceError:
     reason = "no space left on device" if exc.errno == errno.ENOSPC else exc.strerror
+    if exc.errno == errno.EFBIG:
+        limit = _file_size_limit()
+        if limit is not None:
+            reason = (
+                f"file too large: this process may not write files over {limit} bytes (its "
+                "file size limit, ulimit -f)"
+            )
     return NoSpaceError(exc.errno, reason or "no space left on device", path)
+
+
+def _file_size_limit() -> int | None:
+    """This process's file size limit (``RLIMIT_FSIZE``), or None: none is set."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
 
 @contextlib.contextmanager

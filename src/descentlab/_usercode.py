@@ -39,6 +39,7 @@ __all__ = [
     "interrupted",
     "note_interrupt",
     "out_of_memory",
+    "plain_warnings",
     "real_exit",
     "user_error",
     "user_frame",
@@ -143,6 +144,43 @@ def describe(exc: BaseException) -> str:
         text = f": {exc}" if str(exc) else ""
         return f"it raised {type(exc).__name__}{text}{at}"
     return f"{type(exc).__name__}: {exc}{at}"
+
+
+# ---------------------------------------------------------------------------------------
+# warnings: descentlab's one-line form
+
+
+def plain_warnings() -> None:
+    r"""From now on in this process (the command's, or a worker's), print descentlab's
+    warnings as one line each, ``descentlab: ...``, without the source file and line Python
+    adds: its own announcements (text that starts ``descentlab:``) and any other warning
+    raised by descentlab's code. Warnings raised by other code (torch's, the user's) keep
+    Python's form, which says where they come from.
+
+    Example:
+        >>> import warnings
+        >>> plain_warnings()
+        >>> warnings.formatwarning("descentlab: set aside", RuntimeWarning, _PACKAGE + "x.py", 3)
+        'descentlab: set aside\n'
+        >>> warnings.formatwarning("slow", UserWarning, _PACKAGE + "x.py", 3)
+        'descentlab: warning: slow\n'
+    """
+    import warnings
+
+    shown = getattr(warnings.formatwarning, "_python", warnings.formatwarning)
+
+    def formatwarning(
+        message: Any, category: Any, filename: str, lineno: int, line: str | None = None
+    ) -> str:
+        text = str(message)
+        if text.startswith("descentlab: "):
+            return text + "\n"
+        if str(filename).startswith(_PACKAGE):
+            return f"descentlab: warning: {text}\n"
+        return shown(message, category, filename, lineno, line)
+
+    formatwarning._python = shown  # type: ignore[attr-defined]
+    warnings.formatwarning = formatwarning  # type: ignore[assignment]
 
 
 # ---------------------------------------------------------------------------------------

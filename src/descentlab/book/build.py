@@ -24,6 +24,7 @@ from descentlab._files import check_target, make_dirs
 from descentlab.book.cells import cell_check, exercise_check, playground_url, run_cell
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
+from descentlab.book.notebook import write_notebook
 from descentlab.engine.procpool import map_in_processes
 from descentlab.experiments.lectures._common import format_value
 from descentlab.report.lecture_book import (
@@ -205,7 +206,8 @@ def write_book(
     workers: int | None = None,
     cache: bool = True,
 ) -> list[Path]:
-    """Build the lecture book into ``out``: ``index.html`` and one page per lecture.
+    """Build the lecture book into ``out``: ``index.html`` and one page per lecture, with its
+    code cells as a Jupyter notebook beside it (``<page>.ipynb``, linked from the page).
 
     Args:
         out: output folder (created); experiment results are kept in ``out/data``.
@@ -219,7 +221,8 @@ def write_book(
         cache: keep and reuse experiment results in ``out/data`` (keyed by settings and code).
 
     Returns:
-        the pages written, index first.
+        the pages written, index first (the notebooks are not listed: each is its page's name
+        with ``.ipynb``).
 
     Raises:
         KeyError: an unknown lecture in ``only`` or item in ``items``.
@@ -236,7 +239,8 @@ def write_book(
             )
         chosen = [lec for lec in chosen if any(i.number in wanted_items for i in lec.items)]
     root = Path(out)
-    for name in ["index.html", *(f"{lec.slug}.html" for lec in chosen)]:
+    names = [f"{lec.slug}.{ext}" for lec in chosen for ext in ("html", "ipynb")]
+    for name in ["index.html", *names]:
         check_target(root / name)  # a link or a folder there: refused before any page
     make_dirs(root)  # recorded: taken back if the disk fills (descentlab._files)
     ctx = Context(quick, root / "data" if cache else None, log or (lambda _msg: None))
@@ -257,7 +261,7 @@ def write_book(
         pages.append(
             LecturePage(
                 lec.subject, lec.origin, lec.summary, f"{lec.slug}.html", cards,
-                exercises=exercises,
+                exercises=exercises, notebook=f"{lec.slug}.ipynb",
             )
         )  # fmt: skip
     where = {c.anchor: page.filename for page in pages for c in page.cards}
@@ -271,8 +275,10 @@ def write_book(
         page.next = (pages[i + 1].filename, pages[i + 1].subject) if i + 1 < len(pages) else None
     setting = "quick setting (smaller runs)" if quick else "full setting"
     written = []
+    by_slug = {f"{lec.slug}.html": lec for lec in chosen}
     for page in pages:
         path = root / page.filename
+        write_notebook(root / page.notebook, by_slug[page.filename], page.filename)
         write_page(path, render_lecture(page, setting))
         c = page.counts()
         ctx.log(

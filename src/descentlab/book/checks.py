@@ -78,7 +78,8 @@ def diff_check(text: str, err: float, tol: float) -> Check:
 class FromExperiment:
     """Evidence from lecture experiment ``name``: the experiment's checks whose text contains
     one of ``needles`` (all when none; at least one must match), with a figure drawn from its
-    data by ``figure(result)``."""
+    data by ``figure(result)``. A check the experiment marks ``unmet="not_reproduced"`` is
+    ○ when it fails (:meth:`ExperimentResult.status`), every other failed check ✘."""
 
     def __init__(
         self,
@@ -103,12 +104,13 @@ class FromExperiment:
             if self.needles and not any(n.lower() in text.lower() for n in self.needles):
                 continue
             m = r.measured.get(text, {})
+            status = "ok" if ok else getattr(r, "unmet", {}).get(text, "fail")
             checks.append(
-                ck(
+                Check(
                     f"[experiment {self.name}] {text}",
-                    ok,
-                    m.get("measured", "see the table"),
-                    m.get("expected", "see the text"),
+                    status,
+                    _fmt(m.get("measured", "see the table")),
+                    _fmt(m.get("expected", "see the text")),
                 )
             )
         if not checks:

@@ -169,8 +169,9 @@ def keskar_evidence(r: Any) -> Evidence:
     measure (space and eps) on the ratio of the largest to the smallest batch's sharpness
     (its t interval over seeds must lie above 1), a table of every batch size's sharpness with
     its interval beside the paper's F1 numbers, a row marked where a measure is a tie or
-    reversed, and a verdict over all measures: ✔ only when every interval lies above 1, ○
-    (partial, or not reproduced) otherwise, ✘ when there are fewer than 2 seeds."""
+    reversed, and a verdict over all measures: ✔ only when every interval lies above 1 and
+    every run reached the target loss, ○ (partial, not reproduced, or minima not at the same
+    depth) otherwise, ✘ when there are fewer than 2 seeds."""
     stats = _nan_for_none(r.data["stats"])
     keys = [k for k in stats if k.startswith("sharp_")]
     n = int(stats["seeds"])
@@ -210,8 +211,16 @@ def keskar_evidence(r: Any) -> Evidence:
         s = stats[k]
         return f"eps={s['eps']:g} ({s['space']})"
 
+    per = r.data.get("per_seed", {})
+    unreached = sum(not ok for rec in per.values() for ok in rec.get("reached", []))
     if n < 2:
         status, measured = "fail", f"{n} seed: no interval"
+    elif unreached:
+        status = "not_reproduced"
+        measured = (
+            f"not at equal loss: {unreached} run(s) stopped at the step cap above the "
+            f"target loss ({', '.join(f'{name(k)} {verdicts[k]}' for k in keys)})"
+        )
     elif not lost:
         status, measured = "ok", f"sharper at every measure ({', '.join(map(name, won))})"
     elif won:

@@ -28,10 +28,12 @@ from descentlab._usercode import (
     describe,
     guard_exits,
     interrupted,
+    plain_warnings,
     user_error,
     user_frame,
     watch_interrupts,
 )
+from descentlab.cli._options import integer_limit
 
 __all__ = ["build_parser", "main", "own_process", "user_error"]
 
@@ -46,10 +48,20 @@ def own_process() -> bool:
 
 class _Parser(argparse.ArgumentParser):
     """argparse's parser, whose usage errors are one line like every other error (argparse
-    prints the whole usage first, dozens of lines for ``train`` and ``compare``)."""
+    prints the whole usage first, dozens of lines for ``train`` and ``compare``), and whose
+    integer options are bounded above (:func:`~descentlab.cli._options.integer_limit`): a
+    count larger than a machine can honour is refused as it is read, whatever the option."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        # (argparse's one place an option's text becomes its value, for every option)
+        value = super()._get_value(action, arg_string)  # type: ignore[misc]
+        most = integer_limit(action.dest)
+        if isinstance(value, int) and not isinstance(value, bool) and value > most:
+            raise argparse.ArgumentError(action, f"must be at most {most:,}, got {arg_string}")
+        return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,22 +78,6 @@ def build_parser() -> argparse.ArgumentParser:
         if register is not None:
             register(sub)
     return parser
-
-
-def _plain_announcements() -> None:
-    """descentlab's own announcements (warnings whose text starts ``descentlab:``) as their
-    one line on stderr, without the file and source line Python adds."""
-    import warnings
-
-    shown = warnings.formatwarning
-
-    def formatwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> str:
-        text = str(message)
-        if text.startswith("descentlab: "):
-            return text + "\n"
-        return shown(message, category, *args, **kwargs)
-
-    warnings.formatwarning = formatwarning  # type: ignore[assignment]
 
 
 def _undecodable(argv: list[str]) -> str | None:
@@ -183,7 +179,7 @@ def _main(argv: list[str] | None) -> int:
     from descentlab.engine.memory import keep_freed_memory
 
     keep_freed_memory()  # this process is the program: it may keep the memory it frees
-    _plain_announcements()
+    plain_warnings()
     with track_created():
         try:
             return int(args.func(args) or 0)

@@ -28,12 +28,38 @@ __all__ = [
     "check_out_dir",
     "check_store_path",
     "check_workers_and_threads",
+    "integer_limit",
     "number_or_word",
     "parse_names",
     "parse_pairs",
     "parse_value",
     "plain_text",
 ]
+
+
+#: The largest count an integer option takes unless :data:`INTEGER_LIMITS` says otherwise:
+#: steps, epochs, micro-batches, evaluations, batch sizes, trials (a billion steps of the
+#: smallest model take days; more is a typing slip, which would otherwise run until killed).
+MAX_COUNT = 10**9
+#: Integer options with another upper bound, by their destination: seeds and run ids are
+#: 64-bit integers (torch's generators, SQLite's row ids); a port is 16 bits.
+INTEGER_LIMITS: dict[str, int] = {
+    "seed": 2**63 - 1,
+    "split_seed": 2**63 - 1,
+    "resume": 2**63 - 1,
+    "port": 65_535,
+}
+
+
+def integer_limit(dest: str) -> int:
+    """The largest value the integer option stored in ``dest`` takes (every subcommand's
+    parser refuses more as it reads the option).
+
+    Example:
+        >>> integer_limit("accumulate"), integer_limit("port")
+        (1000000000, 65535)
+    """
+    return INTEGER_LIMITS.get(dest, MAX_COUNT)
 
 
 def add_command(
@@ -79,8 +105,10 @@ def add_engine_options(group: Any) -> None:
     group.add_argument(
         "--precision",
         metavar="P",
-        help="fp32 (default), bf16 (autocast, CPU or CUDA) or fp16 (autocast and a gradient "
-        "scaler; CUDA only)",
+        help="auto (default: bf16 autocast where the CPU has bf16 arithmetic, AVX512-BF16 or "
+        "AMX, and the model at least 100,000 parameters; fp32 otherwise, and on CUDA), fp32, "
+        "bf16 (autocast, CPU or CUDA; slower than fp32 on a CPU without bf16 arithmetic) or "
+        "fp16 (autocast and a gradient scaler; CUDA only)",
     )
     group.add_argument(
         "--accumulate",
@@ -184,7 +212,9 @@ def parse_pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
     """``["k=v", ...]`` -> ``{"k": parse_value("v"), ...}``.
 
     Raises:
-        ValueError: an item without ``=`` or without a key, naming ``flag`` and the item.
+        ValueError: an item without ``=`` or without a key, or with an integer beyond 64 bits
+            (no size, count or seed a problem, model or optimizer takes is larger), naming
+            ``flag`` and the item.
 
     Example:
         >>> parse_pairs(["lr=0.1", "betas=0.9,0.99"], "--hyper")
@@ -196,7 +226,27 @@ def parse_pairs(items: list[str] | None, flag: str) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ValueError(f"{flag} takes KEY=VALUE, got {item!r}")
         out[key.strip()] = parse_value(value)
+        _check_integers(out[key.strip()], flag, item)
     return out
+
+
+#: The largest integer an option's value (``--problem-option K=V``...) may hold.
+MAX_OPTION_INT = 2**63 - 1
+
+
+def _check_integers(value: Any, flag: str, item: str) -> None:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (list, tuple)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_OPTION_INT:
+            raise ValueError(
+                f"{flag} {item}: {v} is beyond the 64-bit integers (at most "
+                f"{MAX_OPTION_INT:,}); no size, count or seed is that large"
+            )
 
 
 def _first_existing(path: Path) -> Path:

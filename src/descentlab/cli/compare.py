@@ -253,7 +253,19 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
     budget.add_argument(
         "--cv", type=int, metavar="K", help="k-fold cross-validation (default: holdout split)"
     )
-    budget.add_argument("--seeds", type=int, metavar="N", help=f"seeds (default {d.seeds})")
+    budget.add_argument(
+        "--seeds",
+        type=int,
+        metavar="N",
+        help=f"curve-run seeds, and test seeds at the verdict's first look (default {d.seeds})",
+    )
+    budget.add_argument(
+        "--max-seeds",
+        type=int,
+        metavar="N",
+        help="the most test seeds an optimizer whose comparison is still open gets (default 8 x "
+        "--seeds; --max-seeds equal to --seeds: one look, no seeds added)",
+    )
     budget.add_argument("--seed", type=int, metavar="N", help="first seed (default 0)")
     budget.add_argument(
         "--target-accuracy",
@@ -494,13 +506,14 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "search": search,
         "cv_folds": args.cv,
         "seeds": args.seeds,
+        "max_seeds": args.max_seeds,
         "seed": args.seed,
         "eval_every": args.eval_every,
         "val_fraction": args.val_fraction,
         "split_seed": args.split_seed,
         "name": args.name,
         "device": getattr(args, "device", None),
-        "precision": args.precision,
+        "precision": args.precision or "auto",  # the command line's default
         "accumulate": args.accumulate,
         "clip_grad_norm": args.clip_grad_norm,
         "prune": getattr(args, "prune", None),
@@ -602,7 +615,7 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
                           "report": None if args.no_report else str(result.report_path),
                           "rows": result.rows(), "recommendation": result.recommendation(),
                           "warnings": result.warnings(), "budget": result.budget(),
-                          "protocol": result.protocol(),
+                          "protocol": result.protocol(), "seeds": result.seed_lines(),
                           "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
                          default=str))  # fmt: skip
         return
@@ -611,6 +624,9 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
         indent = " " * (len(line) - len(line.lstrip()) + 2)
         print(textwrap.fill(line, width=100, subsequent_indent=indent))
     print(textwrap.fill(result.tuning_noise_line(), width=100, subsequent_indent="  "))
+    seeds = result.seed_lines()
+    if seeds:
+        print(textwrap.fill("test seeds: " + "; ".join(seeds), width=100, subsequent_indent="  "))
     print()
     for part in result.recommendation().split("\n"):
         print(textwrap.fill(part, width=100))

@@ -159,7 +159,8 @@ def handler(args: argparse.Namespace) -> int:
         print(result.table_text())
         print()
         for text, ok in result.checks.items():
-            print(f"  [{'ok' if ok else 'NO'}] {text}")
+            mark = "ok" if ok else ("NO" if result.status(text) == "fail" else "not reproduced")
+            print(f"  [{mark}] {text}")
         print()
     for path in paths:
         print(f"wrote {path}")

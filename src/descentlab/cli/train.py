@@ -9,6 +9,7 @@ Examples::
         --batch-size 100 --steps 6000
     descentlab train --problem digits --model digits_mlp --optimizer momentum --lr 0.05 \\
         --hyper momentum=0.9 --schedule "cosine" --epochs 30 --batch-size 32
+    descentlab train --problem examples/streamed_text.py:make_problem --steps 60
     descentlab train --resume 12            # continue run 12 from its last checkpoint
     descentlab train --resume 12 --restart  # ... or from step 0 if that one is damaged
 
@@ -19,6 +20,7 @@ The run is stored in ``<runs-dir>/descentlab.sqlite`` (or ``--db``) with its che
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -57,7 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_what_and_how(p: argparse.ArgumentParser) -> None:
     what = p.add_argument_group("what is trained")
-    what.add_argument("--problem", help="dataset (default mnist1d)")
+    what.add_argument(
+        "--problem",
+        help="dataset (default mnist1d), or your own problem function: package.module:"
+        "make_problem or path/to/file.py:make_problem (--problem-option K=V become its "
+        "keyword arguments), as compare takes it",
+    )
     what.add_argument("--problem-option", action="append", metavar="K=V", help="dataset option")
     what.add_argument(
         "--split-seed", type=int, metavar="N", help="seed of the train/validation split (0)"
@@ -222,7 +229,7 @@ def _config(args: argparse.Namespace) -> Any:
         "cutmix_alpha": args.cutmix,
         "input_noise": args.input_noise,
         "weight_noise": args.weight_noise,
-        "precision": args.precision,
+        "precision": args.precision or "auto",  # the command line's default
         "accumulate": args.accumulate,
         "clip_grad_norm": args.clip_grad_norm,
         "augment": args.augment,
@@ -256,14 +263,54 @@ def format_summary(summary: dict[str, Any]) -> str:
         split, _, name = key.partition("/")
         if split in splits and name not in names:
             names.append(name)
-    lines = [f"{'split':<6}" + "".join(f"{n:>10}" for n in names)]
+    widths = [max(10, len(n) + 2) for n in names]  # "perplexity" needs a space before it
+    lines = [f"{'split':<6}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths, strict=True))]
     for split in splits:
         cells = []
-        for name in names:
+        for name, w in zip(names, widths, strict=True):
             value = summary.get(f"{split}/{name}")
-            cells.append(f"{'-':>10}" if value is None else f"{value:>10.4f}")
+            cells.append(f"{'-':>{w}}" if value is None else f"{value:>{w}.4f}")
         lines.append(f"{split:<6}" + "".join(cells))
     return "\n".join(lines)
+
+
+def problem_data(problem: str, config: dict[str, Any]) -> tuple[str, Any]:
+    """``(problem, None)`` for a dataset loaded by name; for a problem function
+    (``path/file.py:make_problem``, ``pkg.mod:fn``) its data split as ``config`` says
+    (``problem_options``: the function's keyword arguments, ``split_seed``, ``val_fraction``)
+    and its name with the data's fingerprint (``ref#1a2b3c4d``, as ``compare`` records it). A
+    run recorded with a fingerprint is refused in one line when the function now gives other
+    data."""
+    from descentlab.problems.problem import is_problem_ref, resolve_for_compare
+
+    if not is_problem_ref(problem):
+        return problem, None
+    ref, _, recorded = problem.partition("#")
+    spec = _ProblemSpec(
+        ref, dict(config.get("problem_options") or {}), config.get("model"),
+        dict(config.get("model_options") or {}), int(config.get("split_seed", 0)),
+        float(config.get("val_fraction", 0.2)),
+    )  # fmt: skip
+    resolved, splits = resolve_for_compare(spec, None)
+    if recorded and resolved.problem != problem:
+        raise ValueError(
+            f"problem {ref!r} now gives other data (fingerprint "
+            f"{resolved.problem.partition('#')[2]}, recorded {recorded}): the run cannot "
+            "continue on them"
+        )
+    return resolved.problem, splits
+
+
+@dataclasses.dataclass(frozen=True)
+class _ProblemSpec:
+    """What :func:`~descentlab.problems.problem.resolve_for_compare` reads of a spec."""
+
+    problem: str
+    problem_options: dict[str, Any]
+    model: str | None
+    model_options: dict[str, Any]
+    split_seed: int
+    val_fraction: float
 
 
 class _StoreOnFirstUse:
@@ -372,9 +419,12 @@ def run(args: argparse.Namespace) -> int:
         if not db.is_file():
             raise FileNotFoundError(f"no store at {db} (use --runs-dir or --db)")
         store = Store(db)
+        recorded = store.get_run(args.resume).config
+        _, data = problem_data(recorded["problem"], recorded)
         result = resume(
             args.resume,
             store,
+            data=data,
             until_step=args.until_step,
             progress=progress,
             on_start=announce,
@@ -383,12 +433,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = _config(args)
         config.validate()
+        name, data = problem_data(config.problem, config.to_dict())
+        config = config.replace(problem=name)
         # The store (and its folder) is created only once the run is built and checked: a
         # run refused for a bad name or value leaves nothing on disk.
         store = _StoreOnFirstUse(db)
         result = train(
             config,
             store,
+            data=data,
             until_step=args.until_step,
             progress=progress,
             on_start=announce,

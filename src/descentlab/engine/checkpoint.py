@@ -36,6 +36,8 @@ import hashlib
 import io
 import json
 import os
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ from descentlab._files import atomic_path, write_atomic
 
 __all__ = [
     "CheckpointError",
+    "check_entries",
     "checksum_path",
     "load_checkpoint",
     "read_checkpoint_bytes",
@@ -87,7 +90,11 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
         state: a dict of tensors, numbers, strings, lists, tuples and dicts.
         path: destination file; its directory is created (``0700``) if missing.
     """
-    _save(path, lambda fh: torch.save(state, fh), state.get("step"))
+    # serialised in memory first, then written as plain bytes: torch's archive writer reports a
+    # full disk as "unexpected pos" (a RuntimeError), a plain write as the OSError it is
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    _save(path, lambda fh: fh.write(buffer.getbuffer()), state.get("step"))
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, step: int | None = None) -> None:
@@ -133,7 +140,64 @@ def load_checkpoint(path: str | os.PathLike[str], *, verify: bool = True) -> dic
             checksum file records one, or has no checksum file.
     """
     data = read_checkpoint_bytes(path, verify=verify)
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # (torch's words about a pickle it was not given)
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated archive, a pickle of other types, not a zip at all
+        why = (
+            "it holds objects other than tensors, numbers, text, lists and dicts, which are "
+            "never unpickled"
+            if isinstance(exc, pickle.UnpicklingError)
+            else _first_line(exc)
+        )
+        raise CheckpointError(
+            f"checkpoint {path} cannot be loaded: it is not a checkpoint descentlab wrote "
+            f"({why}); its checksum file guards against accidents, not against a file "
+            "replaced together with its checksum"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise CheckpointError(
+            f"checkpoint {path} is not a checkpoint descentlab wrote: it holds "
+            f"{type(state).__name__}, not a dict of named entries"
+        )
+    return state
+
+
+def check_entries(
+    state: dict[str, Any], path: str | os.PathLike[str], kinds: dict[str, Any]
+) -> None:
+    """Check that the checkpoint ``state`` (read from ``path``) holds each entry of ``kinds``
+    with a value of its type (a type or a tuple of types), before any of it is used.
+
+    Raises:
+        CheckpointError: an entry is missing or of another type; the message names the file.
+
+    Example:
+        >>> check_entries({"step": 3}, "run.pt", {"step": int})
+        >>> check_entries({"step": "3"}, "run.pt", {"step": int})
+        Traceback (most recent call last):
+        ...
+        descentlab.engine.checkpoint.CheckpointError: checkpoint run.pt is not a checkpoint \
+descentlab wrote: its entry 'step' is str, not int
+    """
+    for key, kind in kinds.items():
+        if key not in state:
+            raise CheckpointError(
+                f"checkpoint {path} is not a checkpoint descentlab wrote: it has no entry {key!r}"
+            )
+        if not isinstance(state[key], kind) or (isinstance(state[key], bool) and kind is int):
+            want = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise CheckpointError(
+                f"checkpoint {path} is not a checkpoint descentlab wrote: its entry {key!r} is "
+                f"{type(state[key]).__name__}, not {want}"
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def read_checkpoint_bytes(path: str | os.PathLike[str], *, verify: bool = True) -> bytes:

@@ -174,6 +174,12 @@ def evaluate(
             else:
                 squared = math.nan
         if n == 0:
+            if isinstance(x, StreamedSplit):  # (the user's words: the split, not our class)
+                raise x._fail(
+                    "stream yielded no example to evaluate (an IterableDataset must yield its "
+                    "examples again each time it is iterated: an __iter__ that returns a new "
+                    "iterator, not one it keeps)"
+                )
             raise ValueError(f"{x!r} has no example to evaluate")
         result = {"loss": total_loss / n}
         if tokens:

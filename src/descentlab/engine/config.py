@@ -128,9 +128,12 @@ class RunConfig:
         weight_noise: standard deviation of Gaussian noise added to the weights for each
             training forward/backward pass (``regularize.WeightNoise``; 0 disables).
         precision: ``"fp32"`` (the default), ``"bf16"`` (the forward pass and the loss under
-            ``torch.autocast`` with bfloat16, on the CPU and on CUDA) or ``"fp16"`` (autocast
-            with float16 and a ``torch.amp.GradScaler``; CUDA only). The weights, the
-            optimizer's state and evaluation stay in the model's own dtype.
+            ``torch.autocast`` with bfloat16, on the CPU and on CUDA), ``"fp16"`` (autocast
+            with float16 and a ``torch.amp.GradScaler``; CUDA only) or ``"auto"`` (the
+            command line's default: bf16 on a CPU with bf16 arithmetic for a model of at
+            least 100,000 parameters trained alone, fp32 otherwise and for runs vectorized
+            together; see :mod:`descentlab.engine.precision`). The weights, the optimizer's
+            state and evaluation stay in the model's own dtype.
         accumulate: micro-batches of ``batch_size`` examples per optimizer step (gradient
             accumulation, each micro-batch's loss divided by ``accumulate`` as torch's recipe
             does): equal to one batch ``accumulate`` times larger, to rounding. Epochs count
@@ -362,8 +365,12 @@ def _check_keys(what: str, given: Mapping[str, Any], valid: tuple[str, ...]) -> 
 
 
 _OPTIONS = STR_KEYED
+#: The most steps, epochs, examples a batch, micro-batches a step... a run takes (a count
+#: larger than a machine can honour would run until killed; the command line's own limit).
+MAX_COUNT = 10**9
+_COUNT = Interval(numbers.Integral, 1, MAX_COUNT)
 #: Values of ``RunConfig.precision``.
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "auto")
 # Fields left out of ``to_dict`` at their default: they came later, and a run recorded before
 # them (its config the store's key for it) is the same run.
 _LEFT_OUT_AT_DEFAULT = frozenset({"precision", "accumulate", "clip_grad_norm"})
@@ -385,12 +392,12 @@ _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "optimizer": (NAME, InstanceOf(Rule, "an update rule"), InstanceOf(Callable, "a factory")),
     "hyper": (_OPTIONS,),
     "schedule": (_OPTIONS,),
-    "batch_size": (POSITIVE_INT,),
+    "batch_size": (_COUNT,),
     "drop_last": (Boolean,),
-    "steps": (POSITIVE_INT,),
-    "epochs": (POSITIVE_INT,),
-    "eval_every": (POSITIVE_INT,),
-    "checkpoint_every": (POSITIVE_INT,),
+    "steps": (_COUNT,),
+    "epochs": (_COUNT,),
+    "eval_every": (_COUNT,),
+    "checkpoint_every": (_COUNT,),
     "early_stopping": (InstanceOf(Mapping, "a dict"),),
     "mixup_alpha": (NONNEGATIVE,),
     "cutmix_alpha": (NONNEGATIVE,),
@@ -398,7 +405,7 @@ _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "augment": (Boolean, InstanceOf(Mapping, "a dict")),
     "weight_noise": (NONNEGATIVE,),
     "precision": (Options(*PRECISIONS),),
-    "accumulate": (POSITIVE_INT,),
+    "accumulate": (_COUNT,),
     "clip_grad_norm": (Interval(Real, 0.0, None, closed="neither"),),
     "seed": (NONNEGATIVE_INT,),
     "device": (InstanceOf(str, "a device name like 'cpu'", bool),),

@@ -328,7 +328,7 @@ def _engine_options(cfg: RunConfig) -> str:
     """The engine options of ``cfg`` that only a run alone implements, as ``key=value`` text
     ("" where there are none)."""
     given = []
-    if cfg.precision != "fp32":
+    if cfg.precision not in ("fp32", "auto"):  # "auto" vectorized: fp32 (engine.precision)
         given.append(f"precision={cfg.precision!r}")
     if cfg.accumulate != 1:
         given.append(f"accumulate={cfg.accumulate}")

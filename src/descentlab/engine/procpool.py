@@ -40,6 +40,7 @@ from typing import Any
 import torch
 
 from descentlab._osutil import die_with_parent, spawning
+from descentlab._usercode import plain_warnings
 from descentlab.engine.config import RunConfig
 from descentlab.engine.memory import keep_freed_memory
 from descentlab.engine.run import RunResult, train
@@ -98,6 +99,7 @@ def announce_once_across(folder: str) -> None:
 
 def _init_worker(dtype: torch.dtype, threads: int, announced: str | None = None) -> None:
     die_with_parent()
+    plain_warnings()  # (a worker's warnings reach the command's terminal)
     if announced is not None:
         announce_once_across(announced)
     keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)

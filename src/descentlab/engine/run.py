@@ -59,9 +59,10 @@ from torch import Tensor
 
 from descentlab import regularize
 from descentlab._osutil import pid_alive
-from descentlab.engine import timing
+from descentlab.engine import precision, timing
 from descentlab.engine.checkpoint import (
     CheckpointError,
+    check_entries,
     checksum_path,
     load_checkpoint,
     save_checkpoint,
@@ -139,10 +140,14 @@ class OneModel:
         self.has_modes = built.has_modes
         self._micro: list[tuple[Tensor, Tensor, int | None]] = []
         self._last = [0.0]
+        #: the precision this run trains in ("auto" chosen by the CPU and the model's size)
+        self.precision = precision.announce(
+            config.precision, config.device, sum(p.numel() for p in built.model.parameters())
+        )
         #: fp16's gradient scaler (torch.amp.GradScaler; None for fp32 and bf16)
         self.scaler = (
             torch.amp.GradScaler(torch.device(config.device).type)
-            if config.precision == "fp16"
+            if self.precision == "fp16"
             else None
         )
         #: this run's own forward/backward and optimizer time (descentlab.engine.timing)
@@ -193,7 +198,7 @@ class OneModel:
         isfinite = math.isfinite
         micro, last, scaler = self._micro, self._last, self.scaler
         k = cfg.accumulate
-        cast = _autocast(cfg)
+        cast = _autocast(self.precision, cfg.device)
         clip = cfg.clip_grad_norm
         params = [p for p in model.parameters() if p.requires_grad]
         clock, stamp = self.clock, self.clock.stamp
@@ -322,13 +327,13 @@ class OneModel:
             self.b.early.restore(self.b.model)
 
 
-def _autocast(config: RunConfig) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+def _autocast(chosen: str, device: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
     """The context a training forward pass and loss run in: ``torch.autocast`` with the
-    config's lower precision, or nothing (fp32)."""
-    if config.precision == "fp32":
+    run's lower precision (``chosen``: ``precision.choose``'s), or nothing (fp32)."""
+    if chosen == "fp32":
         return contextlib.nullcontext
-    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float16
-    kind = torch.device(config.device).type
+    dtype = torch.bfloat16 if chosen == "bf16" else torch.float16
+    kind = torch.device(device).type
     return lambda: torch.autocast(kind, dtype=dtype)
 
 
@@ -498,12 +503,41 @@ def train(
                        on_start, after_checkpoint)  # fmt: skip
 
 
+#: what a run's checkpoint holds (:func:`_state_dict`), checked before any of it is used
+_CHECKPOINT_ENTRIES: dict[str, Any] = {
+    "format": int,
+    "config": dict,
+    "status": str,
+    "step": int,
+    "model": dict,
+    "optimizer": dict,
+    "rng": dict,
+    "data_order": dict,
+    "objective": (list, tuple),
+    "history": (list, tuple),
+    "elapsed": (int, float),
+}
+
+
+def _run_checkpoint(ckpt_path: Path) -> dict[str, Any]:
+    """The checkpoint of a run at ``ckpt_path``, verified against its checksum and checked to
+    hold what a run's checkpoint holds (CheckpointError naming the file otherwise)."""
+    state = load_checkpoint(ckpt_path)  # verified against its checksum, weights only
+    check_entries(state, ckpt_path, _CHECKPOINT_ENTRIES)
+    if state["format"] != _CHECKPOINT_FORMAT or state["step"] < 0:
+        raise CheckpointError(
+            f"checkpoint {ckpt_path} is not a checkpoint this descentlab can continue "
+            f"(format {state['format']!r}, step {state['step']})"
+        )
+    return state
+
+
 def _saved_state(ckpt_path: Path, record: Mapping[str, Any]) -> dict[str, Any] | None:
     """The checkpoint a run continues from (None: there is none), verified against its
     checksum and the run's config ``record``."""
     if not _has_checkpoint(ckpt_path):
         return None
-    state = load_checkpoint(ckpt_path)  # verified against its checksum
+    state = _run_checkpoint(ckpt_path)
     if state["config"] != record:
         raise ValueError(f"the checkpoint {ckpt_path} was written by a run with another config")
     if state["status"] in ("completed", "diverged"):
@@ -531,6 +565,13 @@ def _launch(
     if state is not None:
         try:
             _load_state_dict(loop, part, state)
+        except Exception as exc:  # entries of the right kinds that do not fit the run
+            error = CheckpointError(
+                f"checkpoint {ckpt_path} does not fit run {run_id}: {type(exc).__name__}: "
+                + " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])
+            )
+            loop.failed(error)
+            raise error from exc
         except BaseException as exc:
             loop.failed(exc)
             raise
@@ -706,7 +747,7 @@ def _resume_point(store: Store, run_id: int, restart: bool) -> tuple[Path, int, 
                 f"checkpoint {ckpt_path} is missing, but the store records it for run {run_id}"
             )
         if _has_checkpoint(ckpt_path):
-            return ckpt_path, int(load_checkpoint(ckpt_path)["step"]), True
+            return ckpt_path, int(_run_checkpoint(ckpt_path)["step"]), True
     except CheckpointError as exc:
         if not restart:
             raise CheckpointError(

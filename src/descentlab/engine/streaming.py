@@ -36,7 +36,13 @@ from torch.utils.data import DataLoader, Subset
 
 from descentlab.engine.seeds import stream_seed
 from descentlab.problems._user import USER_CODE_ERRORS, failure
-from descentlab.problems.streams import DataError, is_iterable, length
+from descentlab.problems.streams import (
+    DataError,
+    is_iterable,
+    label_fault,
+    length,
+    unpicklable,
+)
 
 __all__ = ["LoaderBatches", "StreamedSplit", "is_streamed"]
 
@@ -44,6 +50,9 @@ __all__ = ["LoaderBatches", "StreamedSplit", "is_streamed"]
 EVAL_BATCH = 1024
 
 _announced: set[str] = set()
+
+#: Examples past a failed batch's start a stream is read again for, to find the one that fails.
+_RELOCATE_EXAMPLES = 100_000
 
 
 def is_streamed(splits: Any) -> bool:
@@ -124,6 +133,16 @@ class StreamedSplit:
                 "are the same"
             )
             self.options["num_workers"] = 0
+        elif (
+            self.options.get("num_workers")
+            and self.options.get("multiprocessing_context") is None
+            and multiprocessing.parent_process() is not None
+            and "fork" in multiprocessing.get_all_start_methods()
+        ):
+            # A comparison's trial process (started by spawn, which it would pass on): its
+            # loader workers are forked as the main process's are, with the problem's module
+            # (loaded from its file) already in them, and seeded the same way
+            self.options["multiprocessing_context"] = "fork"
         self._pin = bool(self.options.get("pin_memory")) and device.type == "cuda"
 
     def __repr__(self) -> str:
@@ -134,7 +153,26 @@ class StreamedSplit:
     def loader(self, seed_gen: torch.Generator, **how: Any) -> DataLoader:
         """A ``DataLoader`` over the split with the problem's options and ``how`` (a
         ``batch_sampler``, or ``batch_size`` and ``drop_last``)."""
+        self._check_picklable()
         return DataLoader(self.dataset, generator=seed_gen, **how, **self.options)
+
+    def _check_picklable(self) -> None:
+        """Loader workers started by ``spawn`` or ``forkserver`` receive the dataset pickled:
+        one that cannot be is named before any of them starts (once)."""
+        workers = self.options.get("num_workers") or 0
+        if workers < 1 or getattr(self, "_picklable", False):
+            return
+        context = self.options.get("multiprocessing_context")
+        method = context if isinstance(context, str) or context is None else None
+        if method is None and context is not None:
+            method = context.get_start_method()
+        if (method or multiprocessing.get_start_method(allow_none=True) or "fork") != "fork":
+            error = unpicklable(
+                self.dataset, self.split, self.where, f"the loader's num_workers={workers}"
+            )
+            if error is not None:
+                raise error
+        self._picklable = True
 
     def evaluation(self) -> Iterator[tuple[Tensor, Tensor]]:
         """The batches an evaluation reads: the split in its order, the training split's first
@@ -223,6 +261,16 @@ class StreamedSplit:
                 x, y = self._example(item, indices, pos, k)
                 if not self.custom_collate:
                     self._check_shapes(x.unsqueeze(0), y.unsqueeze(0), indices, pos, k)
+        elif self.iterable:  # read the stream again here, up to the example that fails
+            count = 0
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    for _item in self.dataset:
+                        count += 1
+                        if count > pos + _RELOCATE_EXAMPLES:
+                            break
+            except USER_CODE_ERRORS as inner:
+                return self._fail(f"example {count} of the stream failed: {_one_line(inner)}")
         where = self._at(indices, 0) if indices is not None else f"example {pos} of the stream"
         return self._fail(f"batch at {where} failed: {_one_line(exc)}")
 
@@ -277,18 +325,24 @@ class StreamedSplit:
                     k = int(bad.nonzero()[0, 0])
                     raise self._fail(f"{self._at(indices, pos, k)} has a non-finite {name}")
         if self.n_classes is not None and y.numel() and not y.is_floating_point():
-            over = (y.reshape(y.shape[0], -1) >= self.n_classes).any(1)
-            if bool(over.any()):
-                k = int(over.nonzero()[0, 0])
+            fault = label_fault(y, self.n_classes)
+            if fault is not None:
+                k = fault[0] // max(1, y[0].numel())  # (the example that holds it)
                 raise self._fail(
-                    f"{self._at(indices, pos, k)} has a label >= n_classes ({self.n_classes})"
+                    f"{self._at(indices, pos, k)} has the label {fault[1]}, outside "
+                    f"0..{self.n_classes - 1} (n_classes={self.n_classes})"
                 )
 
     def head(self, n: int) -> tuple[Tensor, Tensor]:
         """The split's first ``n`` examples as one batch (probing the model before training)."""
         for x, y in self.batches(batch_size=n):
             return x, y
-        raise self._fail("has no example")
+        raise self._fail(
+            "stream yielded no example (an IterableDataset must yield its examples again each "
+            "time it is iterated: an __iter__ that returns a new iterator, not one it keeps)"
+            if self.iterable
+            else "has no example"
+        )
 
 
 class LoaderBatches:

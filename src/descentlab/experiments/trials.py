@@ -684,8 +684,10 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the same for a SIGTERM passed on
     from descentlab._osutil import die_with_parent
+    from descentlab._usercode import plain_warnings
 
     die_with_parent()  # a killed main process takes its workers with it, queued trials or not
+    plain_warnings()  # (a worker's warnings reach the same terminal)
     import torch
 
     from descentlab.store import Store
@@ -870,7 +872,10 @@ class TrialRunner:
                         self._results,
                         self.checkpoint_every,
                     ),
-                    daemon=True,
+                    # not daemonic: a trial reads a Dataset with the loader worker processes
+                    # it asks for, seeded from the run (as in the main process), not without
+                    # them; the worker still ends with this process (close, die_with_parent)
+                    daemon=False,
                 )
                 p.start()
                 self._procs.append(p)

@@ -229,7 +229,7 @@ def _optimizer(i: int, spec: Any) -> tuple[Any, float | None, dict[str, Any], st
                 "switch on 'sam' instead"
             )
         lr = None
-        if "lr" in spec and "lr" in rule.defaults:
+        if "lr" in spec and "lr" in rule.defaults and not _typed_lr(text):
             lr = _number(f"{where}.lr", spec["lr"], lo, hi)
         for key in ("momentum", "betas", "eps"):
             if key in spec and key in rule.defaults:
@@ -248,6 +248,50 @@ def _optimizer(i: int, spec: Any) -> tuple[Any, float | None, dict[str, Any], st
                 raise RequestError(f"{where}: {name} takes no {key!r}")
             hyper[key] = _hyper_value(where, key, spec[key], _chain(name))
     return name, lr, hyper, name
+
+
+def _typed_lr(text: str) -> bool:
+    """Whether a rule expression sets ``lr=`` itself (then it runs at that rate, not the
+    slider's: the page says so, :func:`_notes`)."""
+    from descentlab.engine.config import parse_call
+
+    def sets_lr(node: Any) -> bool:
+        if isinstance(node, list | tuple):
+            return any(sets_lr(x) for x in node)
+        if not isinstance(node, dict):
+            return False
+        return "lr" in node or any(sets_lr(v) for k, v in node.items() if k != "name")
+
+    return sets_lr(
+        parse_call(text, "composed optimizer", "'chain(scale_by_adam(), scale_by_lr())'")
+    )
+
+
+#: a run whose every path ends closer to its start than this fraction of the picture's
+#: narrowest side "barely moved" (the picture shows flat lines): the page says so
+STALLED = 0.01
+
+
+def _notes(
+    f: landscapes.Landscape, label: str, tr: Any, lr: float | None, typed: bool
+) -> list[str]:
+    """What the page says beside a run: a chain run at the rate its text sets (not the
+    slider's), a run that barely moved (at this rate the picture shows flat lines)."""
+    out = []
+    if typed:
+        out.append(f"{label}: runs at the lr its rule sets (the lr slider does not apply)")
+    side = min(hi - lo for lo, hi in f.domain)
+    kept = tr.diverged_at < 0
+    if bool(kept.all()):
+        moved = (tr.paths[:, -1] - tr.paths[:, 0]).norm(dim=-1).max().item() / side
+        if moved < STALLED:
+            rate = f" at lr {lr:g}" if lr is not None else ""
+            out.append(
+                f"{label} barely moved{rate}: every path ends within {100 * moved:.2g}% of the "
+                f"picture's width of its start after {tr.paths.shape[1] - 1} steps (flat lines, "
+                "not a plateau): raise its lr"
+            )
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -557,18 +601,42 @@ def run_paths(req: Any, cancel: threading.Event | None = None) -> dict[str, Any]
             _check_descends(f, f"optimizers[{i}]", opt, starts, lr, hyper, cancel)
     gm = f.global_minimum
     runs = []
-    for opt, lr, hyper, label in parsed:
+    notes: list[str] = []
+    for i, (opt, lr, hyper, label) in enumerate(parsed):
         tr = _run(f, opt, starts, steps, lr, hyper, cancel)
+        typed = not isinstance(opt, str) and lr is None and _typed_lr(specs[i]["rule"])
+        shown_lr = lr if lr is not None else _default_lr(opt, f)
+        notes += _notes(f, label, tr, shown_lr, typed)
         runs.append(
             {
                 "label": label,
                 "paths": tr.paths.tolist(),
-                "losses": [_clean(row) for row in tr.losses.tolist()],
+                "losses": [
+                    _until_diverged(_clean(row), int(d))
+                    for row, d in zip(tr.losses.tolist(), tr.diverged_at.tolist(), strict=True)
+                ],
                 "diverged_at": tr.diverged_at.tolist(),
                 "kernel": tr.kernel,
             }
         )
-    return {"runs": runs, "f_min": gm.value if gm is not None else None, "steps": steps}
+    out = {"runs": runs, "f_min": gm.value if gm is not None else None, "steps": steps}
+    return {**out, "notes": notes}
+
+
+def _until_diverged(losses: list[float | None], diverged_at: int) -> list[float | None]:
+    """A run's losses up to the step where it diverged, ``None`` after it: the loss curve
+    stops there (its frozen value would read as a plateau)."""
+    if diverged_at < 0:
+        return losses
+    return losses[: diverged_at + 1] + [None] * (len(losses) - diverged_at - 1)
+
+
+def _default_lr(opt: Any, f: landscapes.Landscape) -> float | None:
+    """The rate a run without a slider's lr used: the rule's own (a chain), else None."""
+    if isinstance(opt, str):
+        return None
+    lr = opt.defaults.get("lr")
+    return float(lr) if isinstance(lr, int | float) else None
 
 
 def lr_map(req: Any, cancel: threading.Event | None = None) -> dict[str, Any]:

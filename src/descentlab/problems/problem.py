@@ -670,6 +670,15 @@ def resolve_for_compare(spec: Any, problem: Problem | None, *, workers: int = 1)
         try:
             pickle.dumps(splits)
         except Exception as exc:
+            if getattr(splits, "streamed", False):  # which dataset, why, and the ways out
+                from descentlab.problems.streams import unpicklable
+
+                for key in ("train", "val", "_test"):
+                    error = unpicklable(
+                        getattr(splits, key), key.strip("_"), problem._where(), "--workers 2+"
+                    )
+                    if error is not None:
+                        raise error from None
             raise ValueError(
                 f"problem {problem.name!r} cannot be sent to worker processes ({exc}); define "
                 "its model factory and loss at module level, or use workers=1"

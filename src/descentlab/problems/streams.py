@@ -63,6 +63,7 @@ from torch.utils.data import (
     default_collate,
 )
 
+from descentlab._usercode import genuine_interrupt
 from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, failure
 from descentlab.problems.data import TestSeal
 
@@ -75,7 +76,10 @@ __all__ = [
     "dataset_targets",
     "is_dataset",
     "is_iterable",
+    "label_fault",
     "length",
+    "scan_labels",
+    "unpicklable",
 ]
 
 #: The splits a problem of datasets names (``val`` optional for map-style training data).
@@ -365,6 +369,103 @@ def first_example(ds: Any, split: str, where: str) -> tuple[Any, Any]:
     return item[0], item[1]
 
 
+#: The most examples, and seconds, a map-style dataset's labels are read for before training
+#: (:func:`scan_labels`); the batches are checked as they are drawn in any case.
+SCAN_EXAMPLES = 20_000
+SCAN_SECONDS = 2.0
+
+
+def label_fault(y: Any, n_classes: int) -> Any:
+    """The first label of ``y`` (one example's target, or a batch's) outside
+    ``[0, n_classes)`` as ``(position in the flattened tensor, value)``, or None: all are in
+    range (or the targets are not integer labels).
+
+    Example:
+        >>> label_fault(torch.tensor([0, 1, -1]), 2), label_fault(torch.tensor(1), 2)
+        ((2, -1), None)
+    """
+    t = torch.as_tensor(y)
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or not t.numel():
+        return None
+    flat = t.reshape(-1)
+    bad = (flat < 0) | (flat >= n_classes)
+    if not bool(bad.any()):
+        return None
+    k = int(bad.nonzero()[0, 0])
+    return k, int(flat[k])
+
+
+def scan_labels(ds: Any, split: str, n_classes: int, where: str) -> None:
+    """Read the targets of a map-style dataset whose labels are not known up front, before
+    any training: a label outside ``[0, n_classes)`` is a :class:`DataError` naming the split,
+    the example and the value. A cheap scan: at most :data:`SCAN_EXAMPLES` examples and
+    :data:`SCAN_SECONDS` seconds (a larger or slower dataset is checked batch by batch as it
+    is drawn); an example that fails is left to that check too. Random draws the dataset
+    makes (an augmentation) do not touch the run's random state."""
+    import random
+    import time
+
+    if is_iterable(ds):
+        return  # (a stream: checked at the first batch that has such a label)
+    n = length(ds) or 0
+    deadline = time.monotonic() + SCAN_SECONDS
+    state = (random.getstate(), np.random.get_state())
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for i in range(min(n, SCAN_EXAMPLES)):
+                if time.monotonic() > deadline:
+                    return
+                try:
+                    item = ds[i]
+                    fault = label_fault(item[1], n_classes)
+                except USER_CODE_ERRORS as exc:
+                    if genuine_interrupt(exc):  # (Ctrl-C: no fault of the dataset's)
+                        raise
+                    return
+                if fault is not None:
+                    raise DataError(
+                        f"{where}: the {split} dataset's example {i} has the label {fault[1]}, "
+                        f"outside 0..{n_classes - 1} (n_classes={n_classes}); nothing was "
+                        "trained"
+                    )
+    finally:
+        random.setstate(state[0])
+        np.random.set_state(state[1])
+
+
+def unpicklable(ds: Any, split: str, where: str, why: str) -> DataError | None:
+    """A :class:`DataError` saying that the ``split`` dataset cannot be sent to the worker
+    processes ``why`` names (they receive it pickled), and the two ways out; None: it can.
+
+    Example:
+        >>> import threading
+        >>> ds = TensorDataset(torch.zeros(3, 2), torch.zeros(3))
+        >>> unpicklable(ds, "train", "problem 'p'", "the loader's num_workers=2") is None
+        True
+        >>> ds.lock = threading.Lock()
+        >>> print(unpicklable(ds, "train", "problem 'p'", "the loader's num_workers=2"))
+        problem 'p': the train dataset (TensorDataset) cannot be sent to worker processes: cannot \
+pickle '_thread.lock' object -- the loader's num_workers=2 start processes that receive it \
+pickled; run with --workers 1 and the loader's num_workers=0, or make the dataset picklable \
+(open locks, files and connections when first used, or in a worker_init_fn)
+    """
+    import pickle
+
+    try:
+        pickle.dumps(ds)
+    except Exception as exc:
+        own = ds
+        while isinstance(own, Subset):  # (the user's dataset, not the split carved from it)
+            own = own.dataset
+        return DataError(
+            f"{where}: the {split} dataset ({type(own).__name__}) cannot be sent to worker "
+            f"processes: {exc} -- {why} start processes that receive it pickled; run with "
+            "--workers 1 and the loader's num_workers=0, or make the dataset picklable (open "
+            "locks, files and connections when first used, or in a worker_init_fn)"
+        )
+    return None
+
+
 def collate(loader: Mapping[str, Any], examples: list[Any]) -> tuple[Any, Any]:
     """``examples`` made into one batch as the problem's loader does (its ``collate_fn``, else
     torch's ``default_collate``)."""
@@ -465,6 +566,9 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
             t = dataset_targets(data[key])
             if t is not None:
                 datasets.check_labels(t.to(torch.int64), n_classes, name=f"{where}: y_{key}")
+        for key in DATASET_KEYS:
+            if key in data and dataset_targets(data[key]) is None:
+                scan_labels(data[key], key, n_classes, where)
     n_outputs = n_classes if classification else int(max(1, y0.numel()))
     return DatasetSplits(
         name=problem.name,

@@ -532,7 +532,7 @@ def convolution_figure(result: ExperimentResult) -> Figure:
     axes[1, 2].text(
         0,
         0.5,
-        "\n".join(f"{'✔' if ok else '✘'} {t}"[:70] for t, ok in list(result.checks.items())[:14]),
+        "\n".join(f"{result.mark(t)} {t}"[:70] for t in list(result.checks)[:14]),
         fontsize=7.5,
         va="center",
         family="DejaVu Sans",

@@ -111,7 +111,7 @@ def trial_rows(cmp: Any) -> list[dict[str, Any]]:
                     **_timing(r, rid),
                 }
             )
-        for seed, rid in zip(seeds, r.refit_runs, strict=False):
+        for seed, rid in zip(cmp.spec.test_seeds, r.refit_runs, strict=False):
             if rid is None:
                 continue
             rows.append(
@@ -141,6 +141,20 @@ def _timing(r: Any, run_id: int) -> dict[str, Any]:
     }
 
 
+def _sequential(t: Any) -> dict[str, Any]:
+    """The sequential verdict's numbers of one comparison (none for the chosen one or a
+    choice made on the test outcomes)."""
+    if t is None:
+        return {}
+    return {
+        "combined_z": [_num(c) for c in t.combined],
+        "decided_at_look": t.look,
+        "level": _num(t.level),
+        "boundary": _num(t.boundary),
+        "why_these_seeds": t.why,
+    }
+
+
 def _ranking(cmp: Any) -> list[dict[str, Any]]:
     out = []
     ranking = cmp.ranking()
@@ -165,6 +179,8 @@ def _ranking(cmp: Any) -> list[dict[str, Any]]:
                 "minimum_detectable_difference": _num(t.mdd),
                 "seeds_needed": t.seeds_needed,
                 "describe": t.describe(),
+                "correction": t.corrected,
+                **_sequential(x.get("sequential")),
             }
         )
     return out
@@ -189,6 +205,7 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
         "ranking": _ranking(cmp),
         "recommendation": cmp.recommendation(),
         "protocol": cmp.protocol(),
+        "seeds": cmp.seed_lines(),
         "warnings": cmp.warnings(),
         "trials": rows,
     }

@@ -68,10 +68,11 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
         ),
         (
             "vs the chosen one (paired; positive: worse)",
-            "the verdict against the optimizer chosen on validation (Holm-corrected for every "
-            "pair of optimizers) and its paired difference with its interval for this "
-            "comparison alone, the seeds on which it was behind with the sign test, and the "
-            "smallest difference the comparison would detect",
+            "the verdict against the optimizer chosen on validation (family-wise over the "
+            "comparisons with it, group-sequential) and its paired difference with its "
+            "interval for this comparison alone (not corrected), the seeds on which it was "
+            "behind with the sign test, and the smallest difference the comparison would "
+            "detect",
         ),
         (
             f"tuning val {'acc' if tuned == 'accuracy' else tuned}",
@@ -115,7 +116,8 @@ def _versus(test: Any) -> str:
     d = test.diff
     lines = []
     if test.verdict != "identical" and math.isfinite(d.low):
-        lines.append(f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]")
+        alone = " (this comparison alone)" if test.family > 1 else ""
+        lines.append(f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]{alone}")
         lines.append(f"behind on {test.behind}/{d.seeds} seeds, sign p = {test.sign_p:.3g}")
         if test.verdict != "worse" and math.isfinite(test.mdd):
             lines.append(f"detectable: &gt; {test.mdd:.3f}")
@@ -266,13 +268,27 @@ def protocol(cmp: Any) -> str:
     metric = cmp.select_metric.split("/", 1)[1]
     seeds = ", ".join(map(str, s.final_seeds))
     tune_seeds = ", ".join(map(str, s.tuning_seeds))
-    batch = "full batch" if s.batch_size is None else f"mini-batches of {s.batch_size}"
+    acc = s.accumulate or 1
+    if s.batch_size is None:
+        batch = "full batch"
+    elif acc > 1 and not isinstance(s.batch_size, str):
+        batch = (
+            f"{s.batch_size * acc} examples a step in {acc} accumulated micro-batches of "
+            f"{s.batch_size}"
+        )
+    else:
+        batch = f"mini-batches of {s.batch_size}"
+    length = (
+        f"up to {s.tune_length} steps (a pruned setting only to its rung)"
+        if s.prune
+        else f"{s.tune_length} steps"
+    )
     chance = (
         f" ({cmp.chance:.3g} here)" if cmp.chance is not None and math.isfinite(cmp.chance) else ""
     )
     conf = round(s.confidence * 100)
     items = [
-        f"<b>Tune</b> on validation data only: {search}, each trained {s.tune_length} steps "
+        f"<b>Tune</b> on validation data only: {search}, each trained {length} "
         f"({batch}, seed{'s' if s.tune_seeds > 1 else ''} {tune_seeds}) and scored by its "
         f"final validation {metric} on {folds}. These runs hold no test example at all.",
         "<b>Count failures</b>: a trial fails when its loss goes non-finite, when its final "
@@ -286,29 +302,46 @@ def protocol(cmp: Any) -> str:
         "on the training split, evaluated on the validation "
         f"split every {s.curve_eval_every} steps: learning curves, time to target, and (first "
         "seed) the optimizer's monitor (update-to-parameter ratio).",
-        f"<b>Refit</b> the chosen setting on training + validation data with the same "
-        f"{s.seeds} seeds, {s.steps} steps; the test set is evaluated once, at the end of each "
-        f"refit run, which stores each test example's outcome. Means and their {conf}% "
+        f"<b>Refit</b> the chosen setting on training + validation data with {s.looks[0]} "
+        f"other seeds (test seeds, disjoint from the curve runs'), {s.steps} steps; the test "
+        "set is evaluated once, at the end of each refit run, which stores each test "
+        f"example's outcome. Means and their {conf}% "
         "intervals count both sources of noise: the seeds' and the test set's own sampling "
         "(seeds and test examples crossed: the variance of the mean is the seed means' "
         "variance over the seeds plus what of the example means' variance the seed-by-example "
         "interaction does not explain, with Satterthwaite's degrees of freedom, the seeds' "
         "k - 1 for a paired comparison; clipped to the metric's range).",
         f"<b>Choose</b> the optimizer with the best mean final validation {metric} over its "
-        "curve runs: no test example plays a part in the choice. Each other optimizer is "
-        "then compared with it on the test set, paired by seed and by test example (the same "
-        "seed gives both the same initial weights and mini-batches), and the p-values are "
-        "corrected together with Holm's step-down, counting every pair of the M optimizers "
-        "(a seed's luck is shared by its curve and refit runs), so that the chance of calling any "
-        f"optimizer that is as good <i>worse</i> is at most {100 - conf}% (an A/A simulation "
-        "checks it, benchmarks/aa_calibration.py): <i>worse</i> when its adjusted p-value is "
-        f"below {(100 - conf) / 100:g} (<i>better</i> when it is so and ahead of the chosen "
-        "one on average), <i>behind on every seed</i> when it is "
-        "not but every seed has it behind (with k seeds a sign test cannot go below "
-        "p = 2<sup>1-k</sup>), else <i>not distinguishable</i>, with the smallest difference "
-        "the comparison would detect (80% power) and how many seeds would detect the one "
-        "observed -- or that none would, when the test set's noise alone is larger.",
+        "curve runs: no test example and no test seed plays a part in the choice. Each other "
+        "optimizer is then compared with it on the test seeds, paired by seed and by test "
+        "example. The M - 1 comparisons are one family, tested with Holm's step-down inside a "
+        "group-sequential design: each look's new seeds give their own paired t statistic, "
+        "turned into an exact standard normal and combined over the looks (the inverse-normal "
+        "combination test), against boundaries that spend the family's "
+        f"{100 - conf}% over the looks in proportion to the seeds"
+        + (
+            f" (looks at {', '.join(map(str, s.looks))} test seeds). The chosen one and every "
+            "comparison still open get the next look's seeds; a comparison decided, or too "
+            "close to be decided by the last look, gets no more"
+            if len(s.looks) > 1
+            else ""
+        )
+        + f". So the chance of calling any optimizer that is as good <i>worse</i> is at most "
+        f"{100 - conf}% (simulated: benchmarks/aa_calibration.py, docs/verdict.md): "
+        "<i>worse</i> (or <i>better</i>) when its combined statistic crosses its boundary, "
+        "else <i>not distinguishable</i>, with the smallest difference the design would "
+        "detect at the seeds it had (80% power) and how many seeds a fresh comparison would "
+        "need for the one observed -- or that none would, when the test set's noise alone is "
+        "larger. The interval shown beside each verdict is that comparison's alone, not "
+        "corrected.",
     ]
+    seeds_got = cmp.seed_lines()
+    if seeds_got:
+        items.append(
+            "<b>Test seeds each optimizer got</b>: "
+            + "; ".join(escape(line) for line in seeds_got)
+            + "."
+        )
     ran = "".join(f"<li>{escape(line.strip())}</li>" for line in cmp.protocol())
     return (
         "<p>As run (generated from the spec; the console and comparison.json show the same "

@@ -204,6 +204,8 @@ class LecturePage:
     #: item number -> link to its card (``#i18`` here, ``page.html#i102`` elsewhere): the
     #: references to items in the explanations become links
     item_hrefs: dict[int, str] = field(default_factory=dict)
+    #: the lecture's code cells as a Jupyter notebook beside the page (empty: none)
+    notebook: str = ""
 
     def counts(self) -> dict[str, int]:
         """Items, checks (the cards' and the exercises') per status, code cells run."""
@@ -510,6 +512,16 @@ def _page(title: str, body: str) -> str:
     return html_page(title, body, footer, css=_CSS)
 
 
+def _notebook_html(notebook: str) -> str:
+    if not notebook:
+        return ""
+    return (
+        f'<p class="download">⤓ <a href="{_e(notebook)}" download>This lecture\'s code cells as '
+        "a Jupyter notebook</a> (<code>.ipynb</code>: runs top to bottom with descentlab "
+        "installed; each cell starts from the random state the build used).</p>"
+    )
+
+
 def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -> str:
     """The HTML of one lecture page (``setting``: e.g. ``"quick setting"``)."""
     toc = "".join(
@@ -531,6 +543,7 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 <p class="sub">{_e(page.origin)}</p>
 <p>{_e(page.summary)}</p>
 <p class="score">{_e(_score(page.counts()))} ({_e(setting)}).</p>
+{_notebook_html(page.notebook)}
 </header>
 <ol class="toc">{toc}{ex_toc}</ol>
 {"".join(_card_html(c, page.item_hrefs) for c in page.cards)}

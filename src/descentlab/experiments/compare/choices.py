@@ -10,6 +10,7 @@ dummy parameter so that a bad hyperparameter fails before any training.
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -152,6 +153,26 @@ def parse_rule(text: str) -> Any:
     return rule
 
 
+#: bare names a reader may mean as numbers: refused in one line, never "unknown update rule"
+_NON_FINITE_NAMES = frozenset({"nan", "inf", "infinity"})
+
+
+def _finite_literal(rule: str, key: str, value: Any) -> None:
+    """Refuse a non-finite number given to ``rule``'s ``key``: a literal that overflows
+    (``1e999``) or a bare ``nan``/``inf`` (read as a name: it would be called a rule)."""
+    shown = None
+    if isinstance(value, float) and not math.isfinite(value):
+        shown = f"{value!r} (the number overflows)" if not math.isnan(value) else "nan"
+    elif isinstance(value, dict) and set(value) == {"name"}:
+        bare = str(value["name"])
+        shown = bare if bare.lower().lstrip("+-") in _NON_FINITE_NAMES else None
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _finite_literal(rule, f"{key}[{i}]", v)
+    if shown is not None:
+        raise ValueError(f"{rule}: {key} must be a finite number, got {shown}")
+
+
 def _build_rule(node: Any, factories: Mapping[str, Callable[..., Any]]) -> Any:
     """A rule from :func:`~descentlab.engine.config.parse_call`'s data: each call a rule
     factory's, applied to its arguments built the same way; literals stay as they are."""
@@ -163,6 +184,8 @@ def _build_rule(node: Any, factories: Mapping[str, Callable[..., Any]]) -> Any:
     name, args = kwargs.pop("name"), kwargs.pop("args", [])
     if name not in factories:
         raise KeyError(f"unknown update rule {name!r}; valid names: {', '.join(sorted(factories))}")
+    for key, value in [*((f"argument {i + 1}", a) for i, a in enumerate(args)), *kwargs.items()]:
+        _finite_literal(name, key, value)
     args = [_build_rule(a, factories) for a in args]
     kwargs = {k: _build_rule(v, factories) for k, v in kwargs.items()}
     try:

@@ -122,7 +122,7 @@ def collect(
             candidates=cands,
             best=best,
             curve_runs=[None] * spec.seeds,
-            refit_runs=[None] * spec.seeds,
+            refit_runs=[None] * plan.looks[0],
             test_accuracy=(math.nan,) * 3,
             test_loss=(math.nan,) * 3,
             steps_to_target=[],
@@ -165,13 +165,17 @@ def _fill_final(
     plan: Plan, store: Any, res: OptimizerResult, task: str, judge: Judge, *, timed: bool
 ) -> None:
     spec = plan.spec
-    trials = final_trials(plan, res.choice, res.best_setting or {})
+    # every test seed the sequential verdict may have added (those beyond the first look are
+    # there only where it asked for them)
+    trials = final_trials(plan, res.choice, res.best_setting or {}, test_seeds=plan.looks[-1])
     for t in trials:
         rec = finished_run(store, t)
         seed = t.tag[0]
-        i = spec.final_seeds.index(seed)
+        i = (spec.final_seeds if t.phase == "curve" else plan.test_seeds).index(seed)
         if rec is None:
             continue
+        if t.phase == "refit" and i >= len(res.refit_runs):
+            res.refit_runs += [None] * (i + 1 - len(res.refit_runs))
         if rec.status == "diverged":
             res.diverged_final += 1
         summary = rec.summary or {}

@@ -48,7 +48,7 @@ def first_round(plan: Plan, choice: OptimizerChoice) -> list[dict[str, Any]]:
 def planned_trials(plan: Plan) -> int:
     """The trials ``plan`` runs for certain: every optimizer's first tuning round and its
     final runs (refinement rounds, decided by the scores, come on top)."""
-    finals = 2 * len(plan.final_seeds)  # a curve run and a refit run per seed (final_trials)
+    finals = len(plan.final_seeds) + plan.looks[0]  # curve runs and the first look's refits
     per_setting = len(plan.folds) * len(plan.tune_seeds)  # as _tuning_trials makes them
     settings = sum(len(plan.first_rounds[label]) for label in plan.first_rounds)
     return settings * per_setting + finals * len(plan.choices)
@@ -340,10 +340,17 @@ def final_setting(
 
 
 def final_trials(
-    spec: CompareSpec | Plan, choice: OptimizerChoice, setting: Mapping[str, Any]
+    spec: CompareSpec | Plan,
+    choice: OptimizerChoice,
+    setting: Mapping[str, Any],
+    *,
+    test_seeds: int | None = None,
 ) -> list[Trial]:
-    """Curve runs (train/validation) and refit runs (train + validation, test once) of the
-    chosen setting, one of each per seed (tag ``(seed,)``).
+    """Curve runs (train/validation) of the chosen setting, one per seed, and refit runs
+    (train + validation, test once), one per test seed (tag ``(seed,)``): the first look's
+    (the spec's ``seeds``), or the first ``test_seeds`` of them (the sequential verdict's later
+    looks, :mod:`~descentlab.experiments.compare.sequential`). The test seeds are disjoint from
+    the curve runs' seeds, on whose validation scores the recommended optimizer is chosen.
 
     The first seed's curve run is monitored (its optimizer records the update-to-parameter
     ratio); the curve runs of all seeds, like the refit runs, can share one vectorized pass
@@ -356,7 +363,7 @@ def final_trials(
         >>> spec = CompareSpec(optimizers=["adam"], seeds=2)
         >>> [(t.phase, t.data, t.config.seed, t.config.evaluate_test)
         ...  for t in final_trials(spec, spec.choices()[0], {"lr": 0.01})]
-        [('curve', 'holdout', 0, False), ('curve', 'holdout', 1, False), ('refit', 'refit', 0, True), ('refit', 'refit', 1, True)]
+        [('curve', 'holdout', 0, False), ('curve', 'holdout', 1, False), ('refit', 'refit', 10000, True), ('refit', 'refit', 10001, True)]
     """  # noqa: E501
     plan = Plan.of(spec)
     hyper, schedule = run_fields(setting, steps=plan.steps)
@@ -376,7 +383,8 @@ def final_trials(
             name=f"curve/{choice.label}",
         )
         curves.append((cfg, "holdout", (s,)))
-    for s in plan.final_seeds:
+    n = plan.looks[0] if test_seeds is None else test_seeds
+    for s in plan.test_seeds[:n]:
         cfg = dataclasses.replace(
             base,
             optimizer=choice.optimizer,

@@ -99,6 +99,12 @@ class _ConsoleProgress:
                     f"({info['metric']} {cand.score:.4f}; {failed}/{n} tuning trial(s) "
                     f"failed{also})"
                 )
+        elif event == "seeds":
+            names = info["names"]
+            who = ", ".join(f"{names.get(k, k)} to {n}" for k, n in info["want"].items())
+            if self.bar is not None and self.bar.total != info["total"]:
+                self.bar.total = info["total"]
+            self._print(f"more test seeds where a comparison is still open: {who}")
         elif event == "done":
             if self.bar is not None:
                 self.bar.close()

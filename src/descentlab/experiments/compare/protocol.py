@@ -24,7 +24,7 @@ from typing import Any
 
 from descentlab.experiments.compare.search_space import QUASIRANDOM, declared_space
 
-__all__ = ["protocol_lines", "pruning", "search_words"]
+__all__ = ["protocol_lines", "pruning", "search_words", "training_words"]
 
 
 def pruning(spec: Any) -> str:
@@ -33,6 +33,63 @@ def pruning(spec: Any) -> str:
     if value is None or value is False or str(value).lower() in ("", "none", "off", "false"):
         return "off"
     return "on" if value is True else str(value)
+
+
+def training_words(spec: Any, batch: int | str | None = None) -> str:
+    """How every run trained, in the protocol's words: the batch each optimizer step saw
+    (with accumulation, the micro-batches that make it), the precision, clipping, and what
+    pruning did to the tuning trials' length. ``batch``: the batch size the runs had (the
+    spec's where None; ``"auto"`` is said as such).
+
+    Example:
+        >>> from descentlab.experiments.compare import CompareSpec
+        >>> print(training_words(CompareSpec(optimizers=["sgd"], batch_size=32, accumulate=4,
+        ...                                  precision="bf16", clip_grad_norm=1.0)))
+        training: each optimizer step on 128 examples (4 accumulated micro-batches of 32); bf16 mixed precision (autocast forward and loss; weights and optimizer state in fp32); gradients clipped to norm 1 before each step; every tuning trial trained its full length
+    """  # noqa: E501
+    size = spec.batch_size if batch is None else batch
+    acc = getattr(spec, "accumulate", 1) or 1
+    if size is None:
+        step = "each optimizer step on the full training batch"
+        if acc > 1:
+            step += f" (in {acc} accumulated parts)"
+    elif isinstance(size, str):
+        step = f"each optimizer step on a mini-batch of the automatic size ({size})"
+        if acc > 1:
+            step += f", {acc} of them accumulated per step"
+    elif acc > 1:
+        step = (
+            f"each optimizer step on {size * acc} examples ({acc} accumulated micro-batches of "
+            f"{size})"
+        )
+    else:
+        step = f"each optimizer step on a mini-batch of {size}"
+    precision = getattr(spec, "precision", "fp32")
+    if precision == "fp32":
+        prec = "fp32 throughout"
+    else:
+        prec = (
+            f"{precision} mixed precision (autocast forward and loss; weights and optimizer "
+            "state in fp32)"
+        )
+    clip = getattr(spec, "clip_grad_norm", None)
+    clipped = (
+        f"gradients clipped to norm {clip:g} before each step" if clip else "no gradient clipping"
+    )
+    if pruning(spec) == "off":
+        pruned = "every tuning trial trained its full length"
+    else:
+        from descentlab.experiments.compare.pruning import rung_steps
+
+        rungs = rung_steps(spec.tune_length)
+        pruned = (
+            f"tuning settings clearly behind at a rung (steps {', '.join(map(str, rungs))} of "
+            f"{spec.tune_length}) stopped there ({pruning(spec)}): a pruned setting trained only "
+            "to its rung; the final runs are never shortened"
+            if rungs
+            else f"pruning on but no rung: trials of {spec.tune_length} steps are too short"
+        )
+    return f"training: {step}; {prec}; {clipped}; {pruned}"
 
 
 def search_words(spec: Any) -> str:
@@ -96,19 +153,32 @@ def protocol_lines(
         f"{spec.tune_length} steps each; scored on {scored}; pruning: {pruning(spec)}"
     ]
     lines += [f"  {c.display}: {_space(spec, c)}" for c in spec.choices()]
+    lines.append(training_words(spec))
     seeds = ", ".join(map(str, spec.final_seeds))
+    looks = spec.looks
+    tests = spec.test_seeds
     lines.append(
-        f"final runs: the chosen setting with {spec.seeds} seeds ({seeds}), {spec.steps} steps: "
-        f"curve runs on the training split (validation every {spec.curve_eval_every} steps), "
-        "refit runs on training + validation data (the test set evaluated once, at the end)"
+        f"final runs: the chosen setting, {spec.steps} steps: curve runs on the training split "
+        f"with {spec.seeds} seeds ({seeds}; validation every {spec.curve_eval_every} steps), "
+        f"refit runs on training + validation data with other seeds ({tests[0]}, {tests[1]}, "
+        f"...; the test set evaluated once, at the end): {looks[0]} each"
+        + (
+            f", then more where a comparison is still open (looks at {', '.join(map(str, looks))}"
+            " test seeds)"
+            if len(looks) > 1
+            else ""
+        )
+        if len(tests) > 1
+        else f"final runs: the chosen setting with {spec.seeds} seed, {spec.steps} steps"
     )
     m = compared if compared is not None else len(spec.optimizers)
-    pairs = m * (m - 1) // 2
-    family = f"all {pairs} pairs of optimizers" if m > 1 else "every pair of optimizers"
+    conf = round(spec.confidence * 100)
+    family = f"{m - 1} comparison{'s' if m != 2 else ''}"
     lines.append(
         f"verdict: the optimizer with the best mean final validation {metric} over its curve "
         "runs is chosen (no test example seen); each other is compared with it on the test "
-        f"set, paired by seed and test example, at {round(spec.confidence * 100)}%, "
-        f"Holm-corrected for {family}"
+        f"seeds, paired by seed and test example, at {conf}% family-wise over the {family} "
+        "(Holm's step-down inside a group-sequential design: alpha spent over the looks in "
+        "proportion to the seeds)"
     )
     return lines

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from descentlab.experiments import tuning
-from descentlab.experiments.compare import stats
+from descentlab.experiments.compare import sequential, stats
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.landscapes import LandscapeRace
 from descentlab.experiments.outputs import RunFolder
@@ -339,16 +339,19 @@ class Comparison:
 
     def ranking(self) -> list[dict[str, Any]]:
         """The optimizers with final test results, the chosen one first (:meth:`chosen`),
-        then the others by test mean, each compared with the chosen one **paired by seed and
-        by test example**: ``{"result", "mean", "diff": (mean, low, high, pairs), "test":
-        PairedTest, "tied", "chosen_on", "validation"}``.
+        then the others by test mean, each compared with the chosen one **paired by test seed
+        and by test example**: ``{"result", "mean", "diff": (mean, low, high, pairs), "test":
+        PairedTest, "tied", "chosen_on", "validation", "sequential": SeqTest or None}``.
 
         ``diff`` is how much worse this one is than the chosen one (positive: worse) with its
-        interval at the spec's confidence, under the crossed seeds x test examples model of
-        :mod:`~descentlab.experiments.compare.stats` (the test set's sampling noise
-        included where the refit runs stored per-example outcomes). The verdicts are
-        corrected together (Holm) as one family of every pair of the M optimizers (a
-        choice on validation still shares each seed's luck with the test runs). ``tied``
+        interval at the spec's confidence for this comparison alone, under the crossed seeds
+        x test examples model of :mod:`~descentlab.experiments.compare.stats` (the test set's
+        sampling noise included where the refit runs stored per-example outcomes). The
+        verdicts are the sequential design's (:mod:`~descentlab.experiments.compare.
+        sequential`): the choice on the curve runs' seeds, the test on disjoint seeds, Holm's
+        step-down over the M - 1 comparisons inside a group-sequential design. Where no
+        optimizer has a validation score the choice is made on the test outcomes and the
+        verdicts are corrected (Holm) for every pair of the M optimizers instead. ``tied``
         means the data do not show this optimizer worse than the chosen one.
         """
         cls = self.classification
@@ -361,24 +364,26 @@ class Comparison:
         others = sorted(
             (r for r in scored if r is not top), key=lambda r: -sign * r.test_summary(cls)[0]
         )
-        # Every pair, not only the M - 1 comparisons made: a seed's luck is shared by its
-        # curve runs (the choice) and its refit runs (the test), so a choice on validation
-        # still leans on the test outcomes; counting every pair keeps the family-wise level
-        # whatever that dependence (docs/verdict.md).
-        m = len(scored)
-        family = m * (m - 1) // 2
         conf = self.spec.confidence
         best = top.test_outcome_values(name)
         tests = [stats.paired_test(best, best, maximize=cls, confidence=conf)]
-        tests += stats.with_best(
-            best,
-            [r.test_outcome_values(name) for r in others],
-            maximize=cls,
-            confidence=conf,
-            family=family,
-        )
+        seq: list[Any] = [None] * len(others)
+        if basis == "validation":
+            looked = self._look(top, others, final=True)
+            seq = list(looked.tests)
+            tests += [_as_paired(t, looked) for t in looked.tests]
+        else:
+            # chosen on the test outcomes: every pair of the M optimizers is one family
+            m = len(scored)
+            tests += stats.with_best(
+                best,
+                [r.test_outcome_values(name) for r in others],
+                maximize=cls,
+                confidence=conf,
+                family=m * (m - 1) // 2,
+            )
         out = []
-        for r, test in zip([top, *others], tests, strict=True):
+        for r, test, sq in zip([top, *others], tests, [None, *seq], strict=True):
             d = test.diff
             out.append(
                 {
@@ -389,9 +394,69 @@ class Comparison:
                     "tied": r is top or test.tied,
                     "chosen_on": basis,
                     "validation": self.validation_score(r),
+                    "sequential": sq,
                 }
             )
         return out
+
+    def _look(
+        self, top: OptimizerResult, others: Sequence[OptimizerResult], *, final: bool
+    ) -> sequential.Looked:
+        """The sequential verdict of ``others`` against ``top`` on the test seeds run so far."""
+        name = "accuracy" if self.classification else "loss"
+        best = top.test_outcome_values(name)
+        planned = set(self.spec.test_seeds)
+        order = [s for s in self.spec.test_seeds if s in best]
+        order += sorted(s for s in best if s not in planned)  # (seeds of another plan)
+        return sequential.look(
+            best,
+            [r.test_outcome_values(name) for r in others],
+            maximize=self.classification,
+            looks=self.spec.looks,
+            order=order,
+            confidence=self.spec.confidence,
+            final=final,
+        )
+
+    def more_seeds(self) -> dict[str, int]:
+        """The test seeds each optimizer needs for the sequential verdict's next look, by
+        label (empty: the verdict is final): the chosen one and those whose comparison is
+        still open."""
+        cls = self.classification
+        scored = [r for r in self.results if math.isfinite(r.test_summary(cls)[0])]
+        if len(scored) < 2:
+            return {}
+        top, basis = self.chosen(scored)
+        if basis != "validation":
+            return {}
+        others = [r for r in scored if r is not top]
+        looked = self._look(top, others, final=False)
+        if not looked.open:
+            return {}
+        want = {top.label: looked.next_seeds}
+        for i in looked.open:
+            want[others[i].label] = looked.next_seeds
+        return want
+
+    def seed_lines(self, ranking: list[dict[str, Any]] | None = None) -> list[str]:
+        """How many test seeds each optimizer got, and why (the sequential verdict's looks)."""
+        ranking = self.ranking() if ranking is None else ranking
+        if len(ranking) < 2 or ranking[1]["sequential"] is None:
+            return []
+        top = ranking[0]["result"]
+        first = self.spec.looks[0]
+        lines = []
+        n = len(top.test_values(self.classification))
+        why = (
+            "the chosen one: it takes part in every comparison still open"
+            if n > first
+            else "the chosen one: no comparison was given more"
+        )
+        lines.append(f"{top.choice.display}: {n} test seeds ({why})")
+        for x in ranking[1:]:
+            t = x["sequential"]
+            lines.append(f"{x['result'].choice.display}: {t.seeds} test seeds ({t.why})")
+        return lines
 
     def fastest(self) -> tuple[OptimizerResult | None, list[OptimizerResult]]:
         """The optimizer that reached the target validation accuracy in the fewest steps (most
@@ -494,7 +559,9 @@ class Comparison:
                 f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
             )
             text += f", not distinguishable from {_names(fast_ties)}." if fast_ties else "."
-        text += _how_sure(ranking, self.spec.seeds)
+        sequential_verdict = len(ranking) > 1 and ranking[1]["sequential"] is not None
+        most = self.spec.looks[-1] if sequential_verdict else None
+        text += _how_sure(ranking, self.spec.seeds, most)
         return text
 
     def budget(self) -> str:
@@ -688,7 +755,10 @@ class Comparison:
             if rmse:
                 row.append(_fmt_ci(r.test_rmse, 3))
             values = r.test_values(cls)
-            row.append(" ".join(f"{values[s]:.3f}" for s in sorted(values)) or "-")
+            shown = [f"{values[s]:.3f}" for s in sorted(values)]
+            if len(shown) > 10:  # the sequential verdict's later looks: the first look's
+                shown = [*shown[:5], f"... ({len(shown)} seeds)"]
+            row.append(" ".join(shown) or "-")
             if target is not None:
                 reached = [s for s in r.steps_to_target if s is not None]
                 n = len(r.steps_to_target)
@@ -716,6 +786,38 @@ class Comparison:
         return "\n".join(text)
 
 
+def _as_paired(t: sequential.SeqTest, looked: sequential.Looked) -> stats.PairedTest:
+    """The sequential verdict of one comparison as a :class:`~descentlab.experiments.compare.
+    stats.PairedTest` (its interval the comparison's alone), with the smallest difference the
+    design would detect at the seeds it had and how many seeds a fresh comparison at the
+    corrected level would need."""
+    from dataclasses import replace
+
+    from scipy import special
+
+    d, m = t.test.diff, looked.family
+    level = looked.alpha / max(m, 1)  # the first Holm step's level: the safe side
+    mdd, needed = math.nan, None
+    if d.seeds >= 2 and math.isfinite(d.se):
+        b = sequential.boundaries(looked.looks, level)[-1]
+        nominal = 2 * float(special.ndtr(-b))
+        t_a = float(special.stdtrit(d.df, 1 - nominal / 2))
+        mdd = (t_a + float(special.stdtrit(d.df, stats.POWER))) * d.se
+        if t.verdict == "not distinguishable" and d.mean != 0 and d.seed_var > 0:
+            sd = math.sqrt(d.seed_var * d.seeds)
+            needed = stats.seeds_needed(d.mean, sd, d.example_var, alpha=level)
+            if needed is not None:
+                needed = max(needed, d.seeds + 1)
+    words = (
+        f"group-sequential Holm over the {m} comparison{'s' if m != 1 else ''} with the chosen "
+        f"one, {d.seeds} seeds"
+    )
+    return replace(
+        t.test, verdict=t.verdict, family=m, p_adjusted=math.nan, mdd=mdd,
+        seeds_needed=needed, correction=words,
+    )  # fmt: skip
+
+
 def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
     """One sentence per verdict about the others against the chosen one; each says only
     what its test supports."""
@@ -723,7 +825,13 @@ def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
     for x in others:
         groups.setdefault(x["test"].verdict, []).append(x)
     family = others[0]["test"].family if others else 1
-    fw = f"at {conf}%, Holm-corrected for all {family} pairs" if family > 1 else f"at {conf}%"
+    if others and others[0].get("sequential") is not None:
+        fw = (
+            f"at {conf}% family-wise over the {family} comparison{'s' if family != 1 else ''} "
+            "with it (Holm, group-sequential over the looks)"
+        )
+    else:
+        fw = f"at {conf}%, Holm-corrected for all {family} pairs" if family > 1 else f"at {conf}%"
     text = ""
     for verdict, word in (("worse", "worse"), ("better", "better on the test set")):
         found = [x["result"] for x in groups.get(verdict, [])]
@@ -734,15 +842,6 @@ def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
         examples = all(x["test"].diff.examples for x in groups[verdict])
         over = "seeds and test examples" if examples else "seeds"
         text += f" {who} {word} (the paired difference over {over}, {fw})."
-    for x in groups.get("behind on every seed", []):
-        t = x["test"]
-        text += (
-            f" {x['result'].choice.display} is behind on every seed ({t.behind}/{t.diff.seeds}) "
-            f"but not shown worse {fw}: the difference is "
-            f"{t.diff.mean:+.3g} [{t.diff.low:+.3g}, {t.diff.high:+.3g}]"
-            + (f", {t.corrected}" if t.corrected else "")
-            + f" (a sign test with {t.diff.seeds} seeds cannot go below p = {t.min_sign_p:.3g})."
-        )
     same = [x["result"] for x in groups.get("identical", [])]
     if same:
         text += f" {_names(same)} {_is(same)} identical to it on every seed and test example."
@@ -751,7 +850,9 @@ def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
         mdd = max((x["test"].mdd for x in tied if math.isfinite(x["test"].mdd)), default=math.nan)
         undetected = ""
         if math.isfinite(mdd):
-            undetected = f"; differences below {mdd:.3g} would likely go undetected"
+            undetected = (
+                f"; differences below {mdd:.3g} would likely go undetected at the seeds each had"
+            )
         text += (
             f" {_names([x['result'] for x in tied])} {_is(tied)} not distinguishable from it "
             f"(no paired difference shown {fw}{undetected})."
@@ -759,7 +860,7 @@ def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
     return text
 
 
-def _how_sure(ranking: list[dict[str, Any]], seeds: int) -> str:
+def _how_sure(ranking: list[dict[str, Any]], seeds: int, most: int | None = None) -> str:
     """What more seeds would and would not do, from each unseparated pair's numbers."""
     if len(ranking) < 2:
         return ""
@@ -779,8 +880,9 @@ def _how_sure(ranking: list[dict[str, Any]], seeds: int) -> str:
     parts = []
     if more:
         need = max(x["test"].seeds_needed for x in more)
+        flag = f"--seeds {need}, now {seeds}" if most is None else f"--max-seeds {need}, now {most}"
         parts.append(
-            f"about {need} seeds (--seeds {need}, now {seeds}) would detect differences as large "
+            f"about {need} seeds ({flag}) would detect differences as large "
             f"as those observed between {top} and {_names([x['result'] for x in more])}, if "
             "they are real"
         )

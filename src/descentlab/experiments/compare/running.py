@@ -345,6 +345,41 @@ class _Session:
             "start", {"total": self.total(), "run_dir": str(self.run_dir), "workers": self.workers}
         )
         while runner.pending:
+            self.drain(runner)
+            self.add_seeds(runner)
+
+    def add_seeds(self, runner: Any) -> None:
+        """Once every submitted trial is done: the sequential verdict's look; the test seeds its
+        next look needs (the chosen optimizer's and each open comparison's) are submitted
+        (:mod:`~descentlab.experiments.compare.sequential`)."""
+        assert self.store is not None
+        if len(self.finals) < len(self.choices):
+            return
+        cmp = collect(
+            self.plan, self.store, task=self.task, run_dir=self.run_dir,
+            metric=self.meta.get("metric"),
+        )  # fmt: skip
+        want = cmp.more_seeds()
+        new = []
+        for r in cmp.results:
+            n = want.get(r.label)
+            if not n or r.best_setting is None:
+                continue
+            trials = final_trials(self.plan, r.choice, r.best_setting, test_seeds=n)
+            new += [t for t in trials if t.phase == "refit" and t.key not in self.submitted]
+        if not new:
+            return
+        for t in new:
+            self.submitted.add(t.key)
+        names = {r.label: r.choice.display for r in cmp.results}
+        info = {"want": want, "trials": len(new), "total": self.total(), "names": names}
+        self.notify("seeds", info)
+        runner.submit_many(new)
+
+    def drain(self, runner: Any) -> None:
+        """Run every submitted trial (deciding each optimizer's next round as its trials
+        finish)."""
+        while runner.pending:
             out = runner.next_outcome()
             if out.status == "interrupted":
                 raise Interrupted(f"trial {out.trial.config.name} was interrupted")
@@ -455,7 +490,12 @@ def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
             f"got {spec.batch_size}"
         )
     if spec.cv_folds is not None:  # folds of the training and validation examples together
-        pool = data.n_train + len(data.y_val)
+        if data.n_train is None or data.n_val is None:
+            raise ValueError(
+                f"--cv (cv_folds) needs training and validation data of known length; "
+                f"problem {data.name!r} reads a stream (an IterableDataset): drop --cv"
+            )
+        pool = data.n_train + data.n_val
         if spec.cv_folds > pool:
             raise ValueError(
                 f"cv_folds (--cv) must be at most the {pool} training and validation examples "

@@ -132,10 +132,14 @@ class CompareSpec:
             applies to the optimizer labelled LABEL only.
         cv_folds: None for a holdout validation split, else k-fold cross-validation (k >= 2)
             over train + validation.
-        seeds: seeds of the curve and refit runs (5 by default: fewer give intervals too wide
-            to separate most optimizers).
-        seed: first seed (tuning uses ``seed .. seed + tune_seeds - 1``; the final runs use
-            ``seed .. seed + seeds - 1``).
+        seeds: seeds of the curve runs, and test seeds of the refit runs at the verdict's first
+            look (5 by default: fewer give intervals too wide to separate most optimizers).
+        max_seeds: the most test seeds the sequential verdict gives an optimizer whose
+            comparison is still open (:mod:`~descentlab.experiments.compare.sequential`; None:
+            ``8 * seeds``; ``seeds``: one look, no seeds added).
+        seed: first seed (tuning uses ``seed .. seed + tune_seeds - 1``; the curve runs use
+            ``seed .. seed + seeds - 1``; the refit runs disjoint test seeds from ``seed +
+            10000``: the choice is made on other seeds than the test).
         target_accuracy: validation accuracy whose first crossing is timed (classification;
             None: no timing).
         eval_every: evaluation interval of the curve runs (None: about 25 evaluations).
@@ -189,6 +193,7 @@ class CompareSpec:
     space: dict[str, Any] = field(default_factory=dict)
     cv_folds: int | None = None
     seeds: int = 5
+    max_seeds: int | None = None
     seed: int = 0
     target_accuracy: float | None = 0.8
     eval_every: int | None = None
@@ -248,6 +253,24 @@ class CompareSpec:
     @property
     def final_seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.seeds)]
+
+    @property
+    def looks(self) -> tuple[int, ...]:
+        """The sequential verdict's looks: cumulative test seeds
+        (:func:`~descentlab.experiments.compare.sequential.default_looks`)."""
+        from descentlab.experiments.compare.sequential import default_looks
+
+        if self.seeds < 2:
+            return (self.seeds,)
+        return default_looks(self.seeds, self.max_seeds)
+
+    @property
+    def test_seeds(self) -> list[int]:
+        """The refit runs' seeds, as many as the last look takes: disjoint from the curve
+        runs' (the choice) and the tuning seeds."""
+        from descentlab.experiments.compare.sequential import refit_seed
+
+        return [refit_seed(self.seed, i) for i in range(self.looks[-1])]
 
     @property
     def tuning_seeds(self) -> list[int]:
@@ -329,7 +352,7 @@ class CompareSpec:
 
 
 # Fields left out of the record at their defaults (they came later).
-_LEFT_OUT = frozenset({"device", "precision", "accumulate", "clip_grad_norm", "prune"})
+_LEFT_OUT = frozenset({"device", "precision", "accumulate", "clip_grad_norm", "prune", "max_seeds"})
 
 
 def _record(spec: CompareSpec) -> dict[str, Any]:
@@ -411,6 +434,9 @@ class Plan:
     #: the steps at which tuning settings are judged when the spec prunes (empty: no
     #: pruning; :func:`~descentlab.experiments.compare.pruning.rung_steps`)
     rungs: tuple[int, ...] = ()
+    #: the refit runs' test seeds (as many as the last look takes) and the looks
+    test_seeds: tuple[int, ...] = ()
+    looks: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, spec: CompareSpec | Plan) -> Plan:
@@ -561,9 +587,12 @@ def _check_budget(spec: CompareSpec) -> None:
     _pos_int("tune_steps", spec.tune_steps, optional=True)
     _pos_int("lrs_per_optimizer", spec.lrs_per_optimizer)
     _pos_int("seeds", spec.seeds)
+    _pos_int("max_seeds", spec.max_seeds, optional=True)
+    if spec.max_seeds is not None and spec.max_seeds < spec.seeds:
+        raise ValueError(f"max_seeds must be at least seeds ({spec.seeds}), got {spec.max_seeds!r}")
     _pos_int("tune_seeds", spec.tune_seeds)
-    for key in ("seeds", "tune_seeds", "lrs_per_optimizer"):
-        if getattr(spec, key) > MAX_COUNT:
+    for key in ("seeds", "max_seeds", "tune_seeds", "lrs_per_optimizer"):
+        if (getattr(spec, key) or 0) > MAX_COUNT:
             raise ValueError(
                 f"{key} must be at most {MAX_COUNT} (each one is a set of training runs), got "
                 f"{getattr(spec, key)!r}"
@@ -721,6 +750,8 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
         tune_seeds=tune_seeds,
         final_seeds=final_seeds,
         curve_eval_every=curve_eval_every,
+        test_seeds=tuple(spec.test_seeds),
+        looks=spec.looks,
         refine=spec.refines,
         lrs_per_optimizer=spec.lrs_per_optimizer,
         max_extend=spec.max_extend,

@@ -54,7 +54,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["POWER", "Estimate", "PairedTest", "estimate", "holm", "paired_test", "with_best"]
+__all__ = [
+    "POWER",
+    "Estimate",
+    "PairedTest",
+    "estimate",
+    "holm",
+    "paired_difference",
+    "paired_test",
+    "seeds_needed",
+    "with_best",
+]
 
 #: The power at which the minimum detectable difference is stated.
 POWER = 0.8
@@ -191,14 +201,14 @@ class PairedTest:
             where the difference is already detected or is zero.
         verdict: ``"worse"`` (``p_adjusted`` below ``1 - confidence`` and behind on
             average), ``"better"`` (the same, ahead: possible only against one chosen on
-            validation data), ``"behind on every seed"`` (not shown worse while every seed
-            has it behind and the seeds' noise, not the test set's, is what hides it),
-            ``"identical"`` (no difference on any seed or example) or ``"not
+            validation data), ``"identical"`` (no difference on any seed or example) or ``"not
             distinguishable"``.
         p: the two-sided p-value of the paired difference (the t reference of ``diff``).
         p_adjusted: ``p`` corrected for the ``family`` comparisons (Holm's step-down,
             :func:`with_best`); ``p`` itself for a single comparison.
         family: the number of comparisons it is corrected for (1: none).
+        correction: the correction in words where another procedure than Holm's over
+            ``family`` decided the verdict (the sequential verdict's); ``""``: Holm's.
     """
 
     diff: Estimate
@@ -213,6 +223,7 @@ class PairedTest:
     p: float = math.nan
     p_adjusted: float = math.nan
     family: int = 1
+    correction: str = ""
 
     @property
     def tied(self) -> bool:
@@ -222,9 +233,12 @@ class PairedTest:
     @property
     def corrected(self) -> str:
         """The correction as words (``""`` for a single comparison)."""
+        if self.correction:
+            return self.correction
         if self.family <= 1:
             return ""
-        return f"Holm-adjusted p = {self.p_adjusted:.3g} over {self.family} pairs"
+        what = "comparison" if self.family == 1 else "comparisons"
+        return f"Holm-adjusted p = {self.p_adjusted:.3g} over {self.family} {what}"
 
     def describe(self, digits: int = 3) -> str:
         """What the comparison shows and cannot show, in one sentence."""
@@ -244,7 +258,7 @@ class PairedTest:
         )
         if not math.isfinite(d.low):
             return f"{d.mean:+.{digits}f} from 1 seed: no interval"
-        each = " for this comparison" if self.family > 1 else ""
+        each = " for this comparison alone, not corrected" if self.family > 1 else ""
         text = (
             f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}] ({conf}%{each}, "
             f"{noise}); {self.corrected + '; ' if self.corrected else ''}"
@@ -268,6 +282,49 @@ def _sign_test(behind: int, ahead: int) -> float:
     return min(1.0, 2.0 * sum(math.comb(n, i) for i in range(k + 1)) / 2.0**n)
 
 
+def _paired(
+    best: Mapping[Any, Any], other: Mapping[Any, Any], maximize: bool
+) -> tuple[list[Any], dict[Any, Any]]:
+    """The seeds both have and, by seed, ``other``'s deficit (positive: worse): per-example
+    differences where both have arrays of one shape, else per-seed means' differences."""
+    keys = [
+        k
+        for k in best
+        if k in other
+        and best[k] is not None
+        and other[k] is not None
+        and np.all(np.isfinite(best[k]))
+        and np.all(np.isfinite(other[k]))
+    ]
+    a = {k: np.asarray(best[k], dtype=float) for k in keys}
+    b = {k: np.asarray(other[k], dtype=float) for k in keys}
+    if any(a[k].shape != b[k].shape for k in keys):  # not the same examples: seeds only
+        a = {k: float(np.mean(v)) for k, v in a.items()}
+        b = {k: float(np.mean(v)) for k, v in b.items()}
+    sign = 1.0 if maximize else -1.0
+    return keys, {k: sign * (a[k] - b[k]) for k in keys}
+
+
+def paired_difference(
+    best: Mapping[Any, Any],
+    other: Mapping[Any, Any],
+    *,
+    maximize: bool,
+    confidence: float = 0.95,
+) -> Estimate:
+    """How much worse ``other`` is than ``best`` (positive: worse), paired by seed and test
+    example: the :class:`Estimate` of :func:`paired_test` (the seeds' ``k - 1`` degrees of
+    freedom), without its words.
+
+    Example:
+        >>> d = paired_difference({0: 0.9, 1: 0.8, 2: 0.85}, {0: 0.8, 1: 0.75, 2: 0.8},
+        ...                       maximize=True)
+        >>> round(d.mean, 3), d.df
+        (0.067, 2.0)
+    """
+    return estimate(_paired(best, other, maximize)[1], confidence=confidence, seeds_df=True)
+
+
 def paired_test(
     best: Mapping[Any, Any],
     other: Mapping[Any, Any],
@@ -289,22 +346,7 @@ def paired_test(
         >>> t.behind, t.verdict                 # one test example of four, on every seed
         (5, 'not distinguishable')
     """
-    keys = [
-        k
-        for k in best
-        if k in other
-        and best[k] is not None
-        and other[k] is not None
-        and np.all(np.isfinite(best[k]))
-        and np.all(np.isfinite(other[k]))
-    ]
-    a = {k: np.asarray(best[k], dtype=float) for k in keys}
-    b = {k: np.asarray(other[k], dtype=float) for k in keys}
-    if any(a[k].shape != b[k].shape for k in keys):  # not the same examples: seeds only
-        a = {k: float(np.mean(v)) for k, v in a.items()}
-        b = {k: float(np.mean(v)) for k, v in b.items()}
-    sign = 1.0 if maximize else -1.0
-    diffs = {k: sign * (a[k] - b[k]) for k in keys}
+    keys, diffs = _paired(best, other, maximize)
     d = estimate(diffs, confidence=confidence, seeds_df=True)
     per_seed = [float(np.mean(diffs[k])) for k in keys]
     behind = sum(x > 0 for x in per_seed)
@@ -321,10 +363,10 @@ def paired_test(
         t_a = float(special.stdtrit(d.df, 1 - alpha / 2))
         t_b = float(special.stdtrit(d.df, POWER))
         mdd = (t_a + t_b) * d.se
-        z = float(special.ndtri(1 - alpha / 2) + special.ndtri(POWER))
-        room = (abs(d.mean) / z) ** 2 - d.example_var
-        if d.mean != 0 and p > alpha and room > 0 and d.seed_var > 0:
-            needed = max(k + 1, math.ceil(d.seed_var * k / room))
+        if d.mean != 0 and p > alpha and d.seed_var > 0:
+            # a fresh comparison with N seeds, t with N - 1 degrees of freedom (noncentral t)
+            got = seeds_needed(d.mean, math.sqrt(d.seed_var * k), d.example_var, alpha=alpha)
+            needed = None if got is None else max(k + 1, got)
     test = PairedTest(
         d, behind, ahead, sign_p, min_p, mdd, needed, "", confidence, p, min(1.0, p * family),
         family,
@@ -350,8 +392,6 @@ def _verdict(t: PairedTest, alpha: float) -> str:
         return "identical"
     if k >= 2 and t.p_adjusted <= alpha:
         return "worse" if d.mean > 0 else "better"
-    if k >= 2 and t.behind == k and d.seed_var >= d.example_var:
-        return "behind on every seed"
     return "not distinguishable"
 
 
@@ -399,3 +439,43 @@ def with_best(
         t = replace(t, p_adjusted=q if math.isfinite(q) else t.p_adjusted)
         out.append(replace(t, verdict=_verdict(t, 1 - confidence)))
     return out
+
+
+def seeds_needed(
+    diff: float, seed_sd: float, example_var: float, *, alpha: float, power: float = POWER
+) -> int | None:
+    """The fewest seeds ``N`` at which a fresh paired comparison detects a true difference
+    ``diff`` (two-sided, level ``alpha``) with probability ``power``, with the t reference of
+    ``N - 1`` degrees of freedom (the noncentral t): ``seed_sd`` the standard deviation of one
+    seed's paired difference, ``example_var`` the test set's part of the mean's variance
+    (which more seeds do not shrink). None where no number up to 10,000 would.
+
+    Example:
+        >>> seeds_needed(1.0, 1.0, 0.0, alpha=0.05)
+        10
+    """
+    from scipy import special
+
+    if not (diff and seed_sd > 0) or not math.isfinite(diff):
+        return None
+
+    def power_at(n: int) -> float:
+        se = math.sqrt(seed_sd * seed_sd / n + example_var)
+        df = n - 1
+        crit = float(special.stdtrit(df, 1 - alpha / 2))
+        ncp = abs(diff) / se
+        # P(|T| > crit) for T noncentral t (special's, not scipy.stats': 100x faster)
+        upper = 1.0 - float(special.nctdtr(df, ncp, crit))
+        lower = float(special.nctdtr(df, ncp, -crit))
+        return upper + (lower if math.isfinite(lower) else 0.0)
+
+    if power_at(10_000) < power:
+        return None
+    lo, hi = 2, 10_000
+    while lo < hi:  # the power rises with n
+        mid = (lo + hi) // 2
+        if power_at(mid) >= power:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo

@@ -113,6 +113,9 @@ class ExperimentResult:
         figures: ``{figure name: file name}`` once figures are written.
         measured: for a check that compares numbers, ``{check text: {"measured": ...,
             "expected": ...}}`` (strings as shown), set by :meth:`check`.
+        unmet: ``{check text: "not_reproduced"}`` for a check whose failure says that the run
+            did not get where its protocol needed within its stated cap (shown ○, not ✘:
+            it is no evidence against the claim), set by :meth:`check`.
 
     Example:
         >>> r = ExperimentResult("demo", "A demo", ["a", "b"], [{"a": 1, "b": 0.5}])
@@ -134,10 +137,18 @@ class ExperimentResult:
     provenance: dict[str, Any] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
     measured: dict[str, dict[str, str]] = field(default_factory=dict)
+    unmet: dict[str, str] = field(default_factory=dict)
 
-    def check(self, text: str, ok: bool, measured: Any, expected: Any) -> bool:
+    def check(
+        self, text: str, ok: bool, measured: Any, expected: Any, *, unmet: str = "fail"
+    ) -> bool:
         """Record a check computed from the numbers: whether it holds, and the measured and
         expected values behind it (shown beside the ✔/✘ in the Markdown and the lecture book).
+
+        ``unmet="not_reproduced"`` marks a check whose failure is shown ○ (not reproduced
+        here) instead of ✘: a run that stopped at its stated cap before the point its
+        protocol needed (a target loss) says nothing against the claim, and the arithmetic of
+        another CPU can move a run that is near its cap to either side of it.
 
         Example:
             >>> r = ExperimentResult("demo", "A demo", [], [])
@@ -146,13 +157,39 @@ class ExperimentResult:
             >>> r.measured["the rate matches theory within 5 %"]["measured"]
             '0.949'
         """
+        if unmet not in ("fail", "not_reproduced"):
+            raise ValueError(f"unmet must be 'fail' or 'not_reproduced', got {unmet!r}")
         ok = bool(ok)
         self.checks[text] = ok
+        if unmet == "fail":
+            self.unmet.pop(text, None)
+        else:
+            self.unmet[text] = unmet
         self.measured[text] = {
             "measured": measured if isinstance(measured, str) else format_value(measured),
             "expected": expected if isinstance(expected, str) else format_value(expected),
         }
         return ok
+
+    def status(self, text: str) -> str:
+        """A check's status as the lecture book has it: ``"ok"``, ``"fail"`` or
+        ``"not_reproduced"`` (a failed check recorded with ``unmet="not_reproduced"``).
+
+        Example:
+            >>> r = ExperimentResult("demo", "A demo", [], [])
+            >>> r.check("every run reached the target", False, "no", "yes",
+            ...         unmet="not_reproduced")
+            False
+            >>> r.status("every run reached the target"), r.mark("every run reached the target")
+            ('not_reproduced', '○')
+        """
+        if self.checks[text]:
+            return "ok"
+        return self.unmet.get(text, "fail")
+
+    def mark(self, text: str) -> str:
+        """A check's mark: ✔, ✘ or ○ (:meth:`status`)."""
+        return {"ok": "✔", "fail": "✘", "not_reproduced": "○"}[self.status(text)]
 
     def add(self, part: Part) -> Part:
         """Append a :class:`Part`'s rows and checks (in their order) and store its data under
@@ -212,10 +249,10 @@ class ExperimentResult:
         if self.checks:
             out.append("**Expected (lectures) and observed:**")
             out.append("")
-            for text, ok in self.checks.items():
+            for text in self.checks:
                 m = self.measured.get(text)
                 extra = f" (measured {m['measured']}, expected {m['expected']})" if m else ""
-                out.append(f"- {'✔' if ok else '✘'} {text}{extra}")
+                out.append(f"- {self.mark(text)} {text}{extra}")
             out.append("")
         for note in self.notes:
             out += [note, ""]
@@ -243,6 +280,7 @@ class ExperimentResult:
                 "provenance": self.provenance,
                 "figures": self.figures,
                 "measured": self.measured,
+                "unmet": self.unmet,
             }
         )
 

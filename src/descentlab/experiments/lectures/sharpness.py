@@ -115,7 +115,9 @@ DEFAULTS: dict[str, Any] = {
 QUICK: dict[str, Any] = {
     "n_train": 300,
     "hidden": [32, 32],
-    "lr": 0.5,
+    # 0.5 sat at the edge of stability for batch 16: one seed's run spiked near the target
+    # and stalled at loss 1.03 for 20000 steps under one CPU's arithmetic and not another's.
+    "lr": 0.2,
     "batch_sizes": [16, 300],
     "seeds": 2,
     "target_loss": 0.05,
@@ -664,7 +666,8 @@ def _measure(
     tr_loss, tr_acc = _accuracy(model, st.x, st.y)
     te_loss, te_acc = _accuracy(model, st.x_test, st.y_test)
     for key, value in (
-        ("steps", log["steps"]), ("epochs", log["epochs"]), ("reached", log["reached"]),
+        ("seed", s), ("steps", log["steps"]), ("epochs", log["epochs"]),
+        ("reached", log["reached"]),
         ("train_loss", tr_loss), ("train_acc", tr_acc), ("test_loss", te_loss),
         ("test_acc", te_acc), ("weight_norm", float(flat_params(model).norm())),
     ):  # fmt: skip
@@ -772,7 +775,8 @@ def _check(
     result: ExperimentResult, st: _Setting, per: dict[str, dict[str, list[Any]]],
     stats: dict[str, Any],
 ) -> None:  # fmt: skip
-    """The lecture's predictions, from the intervals: a tie is not a win."""
+    """The lecture's predictions, from the intervals: a tie is not a win. An empirical claim
+    the seeds do not bear out is ○ (not reproduced here), as on the book's card."""
     pct = f"{100 * st.confidence:g} %"
     small, large = st.batches[0], st.batches[-1]
     for key in st.measures():
@@ -782,21 +786,35 @@ def _check(
             f"{st.where(s['space'])}; ratio, {pct} t interval over {st.seeds} seeds)",
             s["verdict"] == "sharper",
             f"{_interval_text(s['ratio'], s['ratio_lo'], s['ratio_hi'])} ({s['verdict']})",
-            "interval above 1",
+            "interval above 1", unmet="not_reproduced",
         )  # fmt: skip
     g = stats["gap_difference"]
     result.check(
         f"the large batch generalizes worse (train-test accuracy gap, large - small, paired, "
         f"{pct} interval)", g["lo"] > 0,
-        _interval_text(g["mean"], g["lo"], g["hi"]), "interval above 0",
+        _interval_text(g["mean"], g["lo"], g["hi"]), "interval above 0", unmet="not_reproduced",
     )  # fmt: skip
-    reached = all(all(per[k]["reached"]) for k in per)
+    missed = _missed(st, per)
     result.check(
-        "every run reached the target training loss", reached, "yes" if reached else "no", "yes"
-    )
+        "every run reached the target training loss", not missed,
+        "yes" if not missed else "no: " + "; ".join(missed),
+        f"yes (within {st.max_steps} steps a run)", unmet="not_reproduced",
+    )  # fmt: skip
 
 
-def _notes(st: _Setting, stats: dict[str, Any]) -> list[str]:
+def _missed(st: _Setting, per: dict[str, dict[str, list[Any]]]) -> list[str]:
+    """The runs that stopped at ``max_steps`` above the target loss, each with its loss."""
+    out = []
+    for label, bs in zip(st.labels, st.batches, strict=True):
+        rec = per[label]
+        for i, ok in enumerate(rec["reached"]):
+            if not ok:
+                seed, loss, steps = rec["seed"][i], rec["train_loss"][i], rec["steps"][i]
+                out.append(f"batch {bs} seed {seed} at loss {loss:.3g} after {steps} steps")
+    return out
+
+
+def _notes(st: _Setting, stats: dict[str, Any], per: dict[str, dict[str, list[Any]]]) -> list[str]:
     flagged = [
         f"eps={s['eps']:g} in {st.where(s['space'])}: {s['verdict']} (ratio "
         f"{_interval_text(s['ratio'], s['ratio_lo'], s['ratio_hi'])})"
@@ -819,6 +837,13 @@ def _notes(st: _Setting, stats: dict[str, Any]) -> list[str]:
     ]
     if flagged:
         notes.append("Not sharper at every box size: " + "; ".join(flagged) + ".")
+    if missed := _missed(st, per):
+        notes.append(
+            f"Not every run reached the target loss {st.target:g} within its cap of "
+            f"{st.max_steps} steps ({'; '.join(missed)}): those minima are not at the same "
+            "depth as the others', so the sharpness comparison is not the paper's protocol "
+            "(the card is ○, not reproduced)."
+        )
     return notes
 
 
@@ -878,6 +903,5 @@ def run(o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int) -> Expe
     result.data["n_params"] = n_params
     options = {**o, "n_train": st.n, "hidden": list(st.hidden), "batch_sizes": st.batches,
                "subspace_dim": st.p, "eps": st.eps}  # fmt: skip
-    return finish(
-        result, quick=quick, seed=seed, options=options, seconds=seconds, notes=_notes(st, stats)
-    )
+    notes = _notes(st, stats, rec.per)
+    return finish(result, quick=quick, seed=seed, options=options, seconds=seconds, notes=notes)

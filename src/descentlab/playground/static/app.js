@@ -15,6 +15,7 @@ let inFlight = null;       // the AbortController of the update under way
 let marks = {};            // optimizer -> slider -> {value, label}: marked on the sliders
 let notes = {};            // optimizer -> what its marks are (a line under its sliders)
 let clickFrame = null;     // the drawn map's axis ranges: where a click lands
+let linkNotes = [];        // what the opened link held that the page could not use, and why
 
 // ---------------------------------------------------------------------------- state & URL
 
@@ -63,6 +64,15 @@ function writeUrl() {
   history.replaceState(null, "", "#" + p.toString());
 }
 
+// a slider's value from a link: a finite number (lr and eps above 0), or a list of as many
+// finite numbers as the default's (betas)
+function sameShape(def, v) {
+  if (Array.isArray(def)) {
+    return Array.isArray(v) && v.length === def.length && v.every((b) => sameShape(def[0], b));
+  }
+  return typeof v === "number" && isFinite(v) && (typeof def !== "number" || def <= 0 || v > 0);
+}
+
 function readUrl() {
   const p = new URLSearchParams(location.hash.slice(1));
   let mode = ["paths", "oned", "map"].includes(p.get("mode")) ? p.get("mode") : "paths";
@@ -77,9 +87,15 @@ function readUrl() {
   s.kappa = num(p.get("kappa"), s.kappa);
   s.steps = Math.round(num(p.get("steps"), s.steps));
   const dim = landMeta(land).dim;
+  linkNotes = [];
   if (p.get("starts")) {
-    const pts = p.get("starts").split(";").map((t) => t.split(",").map(Number))
-      .filter((q) => q.length === dim && q.every(isFinite));
+    const all = p.get("starts").split(";").map((t) => t.split(",").map(Number));
+    const pts = all.filter((q) => q.length === dim && q.every(isFinite));
+    const dropped = p.get("starts").split(";").filter((_, i) => !pts.includes(all[i]));
+    if (dropped.length) {
+      linkNotes.push("The link's start(s) " + dropped.map((t) => "(" + t + ")").join(", ") +
+        " are not " + dim + " finite number(s): " + (pts.length ? "left out." : "the default start is used."));
+    }
     if (pts.length) s.starts = pts.slice(0, META.limits.starts);
   }
   try {
@@ -87,10 +103,18 @@ function readUrl() {
     if (Array.isArray(saved)) {
       for (const o of s.opts) {
         const m = saved.find((q) => q && q.name === o.name);
-        if (m) for (const k of Object.keys(o)) if (k in m && k !== "name") o[k] = k === "on" ? !!m.on : m[k];
+        if (!m) continue;
+        for (const k of Object.keys(o)) {
+          if (!(k in m) || k === "name") continue;
+          if (k === "on") { o.on = !!m.on; continue; }
+          if (sameShape(o[k], m[k])) { o[k] = m[k]; continue; }
+          linkNotes.push("The link's " + o.name + " " + k + " " + JSON.stringify(m[k]) +
+            " is not " + (Array.isArray(o[k]) ? o[k].length + " finite numbers" : "a finite number") +
+            ": its default " + JSON.stringify(o[k]) + " is used.");
+        }
       }
     }
-  } catch (e) { /* a hand-edited link: keep the defaults */ }
+  } catch (e) { linkNotes.push("The link's optimizers could not be read: the defaults are used."); }
   s.rule = p.get("rule") || "";
   s.ruleLr = num(p.get("rlr"), s.ruleLr);
   if (META.optimizers.some((o) => o.name === p.get("mopt") && o.map)) s.mapOpt = p.get("mopt");
@@ -321,6 +345,7 @@ function syncControls() {
 }
 
 function changed() {
+  linkNotes = [];
   writeUrl();
   clearTimeout(pending);
   pending = setTimeout(update, 120);
@@ -460,6 +485,7 @@ function logTicks(traces) {
 function drawLoss(runs, labels, colors, fMin) {
   const traces = [];
   let yTitle = "", yType = "linear";
+  const ends = { x: [], y: [], color: [], text: [] };
   runs.forEach((run, i) => {
     run.losses.forEach((row, k) => {
       const v = lossView(row, fMin);
@@ -469,8 +495,26 @@ function drawLoss(runs, labels, colors, fMin) {
         line: { color: colors[i], width: 1.6 }, legendgroup: labels[i], showlegend: k === 0,
         hovertemplate: labels[i] + " t=%{x}: %{y:.3g}<extra></extra>",
       });
+      // a diverged run's curve stops where it diverged (the server sends no loss after it):
+      // a cross there, never a flat line at the frozen value
+      const div = run.diverged_at ? run.diverged_at[k] : -1;
+      if (div >= 0) {
+        let t = Math.min(div, v.y.length - 1);
+        while (t > 0 && !(v.y[t] !== null && isFinite(v.y[t]))) t--;
+        if (v.y[t] !== null && isFinite(v.y[t])) {
+          ends.x.push(t); ends.y.push(v.y[t]); ends.color.push(colors[i]);
+          ends.text.push(labels[i] + " diverged at step " + div);
+        }
+      }
     });
   });
+  if (ends.x.length) {
+    traces.push({
+      x: ends.x, y: ends.y, mode: "markers", name: "diverged", showlegend: false,
+      marker: { symbol: "x", size: 12, color: ends.color, line: { color: "#fff", width: 1 } },
+      text: ends.text, hovertemplate: "%{text}<extra></extra>",
+    });
+  }
   Plotly.react("loss-plot", traces, Object.assign({}, LAYOUT, {
     title: { text: "loss against step", font: { size: 13 } }, showlegend: false,
     xaxis: { title: { text: "step t" } },
@@ -486,15 +530,20 @@ function surfaceTraces(surf, land) {
     contours: { coloring: "heatmap" }, line: { width: 0.4, color: "rgba(255,255,255,0.35)" },
     hoverinfo: "skip", name: "f",
   }];
-  const mins = land.points.filter((p) => p.kind.includes("minimum"));
-  if (mins.length) {
-    out.push({
-      x: mins.map((p) => p.x[0]), y: mins.map((p) => p.x[1]), mode: "markers",
-      marker: { symbol: "star", size: 13, color: "#ffd400", line: { color: "#000", width: 1 } },
-      name: "minimum", hoverinfo: "skip", showlegend: false,
-    });
-  }
   return out;
+}
+
+// the minima as stars, drawn over the paths: a star under the paths that end on it (the
+// saddle's (0, +√2)) was hidden, so only the other minimum showed one
+function minimaTrace(land) {
+  const mins = land.points.filter((p) => p.kind.includes("minimum"));
+  if (!mins.length) return null;
+  return {
+    x: mins.map((p) => p.x[0]), y: mins.map((p) => p.x[1]), mode: "markers",
+    marker: { symbol: "star", size: 13, color: "#ffd400", line: { color: "#000", width: 1 } },
+    name: "minimum", hovertemplate: "minimum (%{x:.3g}, %{y:.3g})<extra></extra>",
+    showlegend: false,
+  };
 }
 
 function stopAnimation() { if (animation) { cancelAnimationFrame(animation); animation = null; } }
@@ -646,6 +695,7 @@ async function drawPaths(no, signal) {
       traces.push(tr);
     });
   });
+  if (!oneD && minimaTrace(land)) traces.push(minimaTrace(land));
   if (!oneD) {
     traces.push({
       x: state.starts.map((s) => s[0]), y: state.starts.map((s) => s[1]),
@@ -686,8 +736,8 @@ async function drawPaths(no, signal) {
   const diverged = res.runs.reduce((n, r) => n + r.diverged_at.filter((d) => d >= 0).length, 0);
   status(res.runs.length + " optimizer(s) × " + state.starts.length + " start(s) × " +
     res.steps + " steps in " + ms + " ms" + (diverged ? "; " + diverged +
-    " run(s) diverged (marked ✕ where they stopped or left the picture)" : "") +
-    ". Click the map to add a start.");
+    " run(s) diverged (marked ✕ where they stopped or left the picture; the loss curve stops there)" : "") +
+    ". Click the map to add a start." + [...linkNotes, ...(res.notes || [])].map((n) => " " + n).join(""));
 }
 
 function curveRange(f) {
@@ -783,7 +833,8 @@ async function showCell(o, spec, lr, y, res, signal) {
       { x: path.map((p) => p[0]), y: run.runs[0].losses[0], mode: "lines+markers",
         line: { color }, marker: { size: 5 } }]
     : [...surfaceTraces(surf, land), { x: path.map((p) => p[0]), y: path.map((p) => p[1]),
-      mode: "lines+markers", line: { color, width: 2 }, marker: { size: 3 } }];
+      mode: "lines+markers", line: { color, width: 2 }, marker: { size: 3 } },
+      ...(minimaTrace(land) ? [minimaTrace(land)] : [])];
   const [xr, yr] = land.dim === 1 ? [land.domain[0], curveRange(surf.f)] : land.domain;
   Plotly.react("path-plot", traces, Object.assign({}, LAYOUT, {
     showlegend: false,

@@ -1,0 +1,615 @@
+r"""The optimizers' reference page, generated from what each optimizer runs.
+
+For every registered optimizer (:func:`descentlab.optim.records`) and every ``scale_by_*``
+rule, the documentation site's page ``api/optimizers.md`` shows: the signature with every
+default (``inspect.signature``), each parameter with its meaning and what it must be (the
+declared checks that make the error messages), the update as rendered math -- an algorithm
+box derived from the rule's form (:mod:`descentlab.optim.form`, statement by statement, in the
+order every backend runs it, each coefficient's Python written as TeX), a runnable example
+with the output this build printed (a doctest, run again by the tests), and the reference.
+
+Nothing on the page is written twice: a new optimizer or rule appears with its box.
+
+Example:
+    >>> print(python_to_tex('exp_avg + c_1mb1 * (g - exp_avg)', {'c_1mb1': '(1 - \\beta_1)'}))
+    m + (1 - \beta_1)\,(g - m)
+    >>> box = algorithm("adam")
+    >>> box[0][0], box[0][1][0]
+    ('scale_by_adam', 'm \\leftarrow m + (1 - \\beta_1)\\,(g - m)')
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import doctest
+import inspect
+import io
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from descentlab import optim
+from descentlab.optim import form as F
+from descentlab.optim.hyperspec import describe
+from descentlab.report.optimizer_card import _lambda_node, statements
+
+__all__ = [
+    "MEANINGS",
+    "algorithm",
+    "example",
+    "optimizer_section",
+    "optimizers_page",
+    "python_to_tex",
+    "rule_section",
+]
+
+#: what each keyword of the optimizers means (the page's parameter tables)
+MEANINGS: dict[str, str] = {
+    "params": "the parameters to optimize: an iterable of tensors or of param-group dicts",
+    "lr": "the learning rate η: the step's scale",
+    "momentum": "the momentum factor μ: the weight of the previous step in the velocity",
+    "dampening": "the dampening of the gradient added to the velocity (torch's SGD)",
+    "nesterov": "Nesterov's momentum: the gradient of the look-ahead point",
+    "weight_decay": "the weight decay λ: an L2 penalty added to the gradient, or decoupled",
+    "decoupled_weight_decay": "decay the weights directly (AdamW's p ← p − ηλp) instead of "
+    "adding λp to the gradient",
+    "betas": "the decay rates (β₁, β₂, ...) of the running averages of the gradient and its square",
+    "eps": "ε, added to the denominator for numerical stability",
+    "epsilon": "ε, added to the denominator for numerical stability",
+    "amsgrad": "divide by the running maximum of the second moment (Reddi et al., 2018)",
+    "bias_correction": "divide the moments by 1 − βᵗ (the moments start at zero)",
+    "eps_inside_sqrt": "add ε inside the square root (the DL-basics lecture's form)",
+    "maximize": "maximize the objective (ascend the gradient)",
+    "foreach": "torch's multi-tensor kernels for the eager step (None: chosen by device)",
+    "fused": "one compiled kernel for the whole step (None: where it is available)",
+    "capturable": "keep the step count on the device (CUDA graphs), as torch",
+    "differentiable": "let autograd run through the step, as torch",
+    "monitor": "record per-step statistics of the update (descentlab.optim's monitor)",
+    "state_dtype": 'store the moments in 8 bits ("int8") or bfloat16 ("bfloat16")',
+    "lr_decay": "AdaGrad's learning-rate decay: η / (1 + (t − 1) lr_decay)",
+    "initial_accumulator_value": "the starting value of AdaGrad's sum of squares",
+    "alpha": "the smoothing constant α of the running average of the squared gradient",
+    "centered": "divide by the estimated variance (subtract the squared mean gradient)",
+    "rho": "the decay ρ of the running averages (Adadelta) / the ascent radius (SAM)",
+    "momentum_decay": "NAdam's momentum decay ψ (the schedule of μₜ)",
+    "lambd": "ASGD's decay term λ",
+    "t0": "the step at which ASGD starts averaging",
+    "etas": "Rprop's (η−, η+): the factors that shrink and grow each step size",
+    "step_sizes": "Rprop's (minimal, maximal) step size",
+    "form": "which of the lecture's forms of the update (see the rule)",
+    "base": "the inner optimizer's name (the one this method wraps)",
+    "base_kwargs": "the inner optimizer's keyword arguments",
+    "lookahead": "Lookahead: the inner optimizer's name",
+    "sync_period": "k: the fast weights' steps between two syncs of the slow weights",
+    "slow_step_size": "α: how far the slow weights move toward the fast ones at a sync",
+    "adaptive": "ASAM: scale the ascent by |w| (Kwon et al., 2021)",
+    "weight_lr_power": "the power of the learning rate in Schedule-Free's averaging weights",
+    "beta2_decay": "Adafactor's decay exponent: β₂,ₜ = 1 − t^beta2_decay",
+    "d": "Adafactor's clipping threshold on the update's RMS",
+    "ns_coefficients": "the Newton-Schulz iteration's coefficients (a, b, c)",
+    "ns_steps": "the number of Newton-Schulz iterations",
+    "adjust_lr_fn": "how Muon scales the learning rate by the matrix's shape",
+    "ns_dtype": "the dtype the Newton-Schulz iteration runs in (None: the parameter's)",
+    "adamw_lr": "the learning rate of the AdamW that updates the non-matrix parameters",
+    "adamw_betas": "that AdamW's betas",
+    "adamw_eps": "that AdamW's ε",
+    "adamw_weight_decay": "that AdamW's weight decay",
+    "block_size": "the largest block of a dimension that gets its own preconditioner",
+    "start_preconditioning_step": "the step before which Shampoo grafts only",
+    "grafting": "the optimizer whose step size Shampoo's direction takes (grafting)",
+    "graft_eps": "the grafting optimizer's ε",
+    "root_dtype": "the dtype of the preconditioners' inverse roots",
+    "shampoo_beta": "the decay of Shampoo's statistics",
+    "precondition_frequency": "the steps between two recomputations of the preconditioners",
+    "max_precondition_dim": "the largest dimension that gets a preconditioner",
+    "merge_dims": "merge small dimensions before preconditioning",
+    "precondition_1d": "precondition one-dimensional parameters too",
+    "correct_bias": "divide the moments by 1 − βᵗ",
+}
+
+#: the TeX of a state entry or a leaf (the others: their names, upright)
+SYMBOLS: dict[str, str] = {
+    "g": "g",
+    "p": r"\theta",
+    "lr": r"\eta",
+    "t": "t",
+    "exp_avg": "m",
+    "exp_avg_sq": "v",
+    "max_exp_avg_sq": r"\hat v",
+    "momentum_buffer": "b",
+    "sum": "s",
+    "square_avg": "v",
+    "acc_delta": r"\Delta",
+    "grad_avg": r"\bar g",
+    "exp_inf": "u",
+    "exp_avg_var": "s",
+    "exp_avg_diff": "d",
+    "prev_grad": r"g_{\mathrm{prev}}",
+}
+
+#: a hyperparameter's TeX (``h["eps"]``); ``betas``: by index
+HYPER: dict[str, str] = {
+    "eps": r"\epsilon",
+    "epsilon": r"\epsilon",
+    "weight_decay": r"\lambda",
+    "momentum": r"\mu",
+    "dampening": r"\tau",
+    "lr": r"\eta",
+    "alpha": r"\alpha",
+    "rho": r"\rho",
+    "lr_decay": r"\kappa",
+    "lambd": r"\lambda",
+    "momentum_decay": r"\psi",
+}
+
+#: functions a coefficient calls, as the page names them
+CALLS: dict[str, str] = {
+    "_rate": r"\eta_t",  # scale_by_lr's rate (a schedule's value at step t)
+    "_lr_t": r"\eta_t",
+}
+
+_PREC = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.Div: 5, ast.Pow: 4}
+
+
+def _name(text: str) -> str:
+    """A name's TeX: its symbol, a letter as it is, ``x1`` as ``x_1``, else upright."""
+    if text in SYMBOLS:
+        return SYMBOLS[text]
+    if len(text) == 1:
+        return text
+    if text[:1] == "x" and text[1:].isdigit():
+        return f"x_{text[1:]}"
+    return r"\mathrm{" + text.replace("_", r"\_") + "}"
+
+
+def _cases(a: str, condition: str, b: str) -> str:
+    """``a`` where ``condition``, else ``b``."""
+    return rf"\begin{{cases}} {a} & {condition} \\ {b} & \text{{otherwise}} \end{{cases}}"
+
+
+def _target(name: str) -> str:
+    """A statement's target: a let's ``x1`` as ``x_1``, a state entry's symbol."""
+    if name[:1] == "x" and name[1:].isdigit():
+        return f"x_{name[1:]}"
+    return _name(name)
+
+
+def _number(v: Any) -> str:
+    if isinstance(v, bool):
+        return r"\mathrm{" + str(v) + "}"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+class _Tex:
+    """Python expressions (a form's statements, a coefficient's lambda) as TeX."""
+
+    def __init__(
+        self, names: Mapping[str, str | tuple[str, int]], closures: Mapping[str, ast.expr]
+    ) -> None:
+        self.names = names
+        self.closures = closures
+
+    def __call__(self, node: ast.expr) -> tuple[str, int]:
+        if isinstance(node, ast.Constant):
+            return _number(node.value), 6
+        if isinstance(node, ast.Name):
+            if node.id in self.names:
+                got = self.names[node.id]
+                return got if isinstance(got, tuple) else (got, 6)
+            return _name(node.id), 6
+        if isinstance(node, ast.Subscript):
+            return self._subscript(node), 6
+        if isinstance(node, ast.UnaryOp):
+            inner, prec = self(node.operand)
+            if isinstance(node.op, ast.USub):
+                return "-" + (f"({inner})" if prec < 3 else inner), 3
+            if isinstance(node.op, ast.Not):
+                return r"\lnot " + inner, 3
+            return inner, prec
+        if isinstance(node, ast.BinOp):
+            return self._binop(node)
+        if (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], ast.NotEq)
+            and isinstance(node.left, ast.Compare)
+            and isinstance(node.comparators[0], ast.Constant)
+            and node.comparators[0].value == 0
+        ):  # (a == b) != 0: a == b
+            return self(node.left)
+        if (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 2
+            and isinstance(node.ops[1], ast.NotEq)
+            and isinstance(node.comparators[1], ast.Constant)
+            and node.comparators[1].value == 0
+        ):  # a == b != 0 (a condition tested against 0): a == b
+            return self(ast.Compare(node.left, node.ops[:1], node.comparators[:1]))
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            ops = {ast.NotEq: r"\neq", ast.Eq: "=", ast.Gt: ">", ast.Lt: "<", ast.GtE: r"\geq",
+                   ast.LtE: r"\leq"}  # fmt: skip
+            a, b = self(node.left)[0], self(node.comparators[0])[0]
+            return f"{a} {ops.get(type(node.ops[0]), '?')} {b}", 0
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return self._call(node.func.id, node.args)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            attr = node.func.attr
+            if attr == "get" and node.args and isinstance(node.args[0], ast.Constant):
+                key = str(node.args[0].value)
+                return HYPER.get(key) or _name(key), 6
+            return CALLS.get(attr, _name(attr.strip("_"))), 6
+        if isinstance(node, ast.IfExp):
+            a, c, b = self(node.body)[0], self(node.test)[0], self(node.orelse)[0]
+            return _cases(a, c, b), 6
+        if isinstance(node, ast.Tuple):
+            return "(" + ", ".join(self(e)[0] for e in node.elts) + ")", 6
+        return r"\mathrm{" + ast.unparse(node).replace("_", r"\_") + "}", 6
+
+    def _subscript(self, node: ast.Subscript) -> str:
+        # h["betas"][0] -> beta_1; h["eps"] -> epsilon
+        if (
+            isinstance(node.value, ast.Subscript)
+            and isinstance(node.value.slice, ast.Constant)
+            and isinstance(node.slice, ast.Constant)
+            and isinstance(node.slice.value, int)
+        ):
+            key, i = node.value.slice.value, node.slice.value
+            if key == "betas":
+                return rf"\beta_{i + 1}"
+            return rf"{HYPER.get(key, _name(str(key)))}_{{{i + 1}}}"
+        if isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+            key = node.slice.value
+            return HYPER.get(key) or _name(key)
+        return r"\mathrm{" + ast.unparse(node).replace("_", r"\_") + "}"
+
+    def _binop(self, node: ast.BinOp) -> tuple[str, int]:
+        op = type(node.op)
+        a, pa = self(node.left)
+        b, pb = self(node.right)
+        if op is ast.Div:
+            return rf"\frac{{{a}}}{{{b}}}", 5
+        if op is ast.Mod:
+            return rf"{a} \bmod {b}", 2
+        if op not in _PREC:
+            return r"\mathrm{" + ast.unparse(node).replace("_", r"\_") + "}", 6
+        if op is ast.Pow:
+            if isinstance(node.right, ast.Constant) and node.right.value == 0.5:
+                return rf"\sqrt{{{a}}}", 6
+            base = a if pa >= 6 else f"({a})"
+            return f"{{{base}}}^{{{b}}}", 4
+        prec = _PREC.get(op, 1)
+        if op is ast.Mult:
+            if a == "1":
+                return b, pb
+            if ast.dump(node.left) == ast.dump(node.right):
+                return (f"{{{a}}}^2" if pa >= 6 else f"({a})^2"), 4
+            a = a if pa >= 2 else f"({a})"
+            b = b if pb >= 4 else f"({b})"
+            return rf"{a}\,{b}", 2
+        if op is ast.Sub:
+            b = b if pb > 1 else f"({b})"
+            return f"{a} - {b}", 1
+        if b.startswith("-") and pb >= 3:
+            return f"{a} - {b[1:]}", 1
+        return f"{a} + {b}", prec
+
+    def _call(self, fn: str, args: list[ast.expr]) -> tuple[str, int]:
+        if fn in self.closures:  # a closure's lambda: b1(h, t) -> 1 - beta1^t
+            return self(self.closures[fn])
+        if fn == "_mu" and len(args) == 2:  # NAdam's momentum schedule
+            return rf"\mu_{{{self(args[1])[0]}}}", 6
+        if fn in CALLS:
+            return CALLS[fn], 6
+        if fn in ("float", "bool", "int") and len(args) == 1:
+            return self(args[0])
+        texts = [self(a)[0] for a in args]
+        if fn == "sqrt":
+            return rf"\sqrt{{{texts[0]}}}", 6
+        if fn in ("abs", "absolute"):
+            return rf"\left|{texts[0]}\right|", 6
+        if fn == "maximum":
+            return rf"\max({', '.join(texts)})", 6
+        if fn == "where" and len(texts) == 3:
+            return _cases(texts[1], texts[0], texts[2]), 6
+        op = {"sign": r"\operatorname{sign}", "clamp": r"\operatorname{clamp}",
+              "float": "", "min": r"\min", "max": r"\max"}.get(fn)  # fmt: skip
+        if op is None:
+            op = r"\operatorname{" + fn.replace("_", r"\_") + "}"
+        return f"{op}({', '.join(texts)})", 6
+
+
+def python_to_tex(
+    python: str, names: Mapping[str, str] | None = None, closures: Mapping[str, Any] | None = None
+) -> str:
+    """A Python expression as TeX: ``names`` replace names (a coefficient's TeX), ``closures``
+    (name -> an expression's AST) inline a called lambda."""
+    return _Tex(names or {}, closures or {})(ast.parse(python, mode="eval").body)[0]
+
+
+def _coefficient_tex(c: F.Coef) -> tuple[str, int]:
+    """A coefficient's TeX and precedence, from its lambda's body (a closure's lambda
+    inlined); a per-step flag ``e`` (the first step, the sync step) as its name."""
+    fn = c.fn
+    found = _lambda_node(fn) if fn.__name__ == "<lambda>" else None
+    if found is None:
+        return _name(c.name), 6
+    closures: dict[str, ast.expr] = {}
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True):
+        inner = cell.cell_contents
+        if callable(inner) and getattr(inner, "__name__", "") == "<lambda>":
+            sub = _lambda_node(inner)
+            if sub is not None:
+                closures[name] = sub[1].body
+    flags = {"e": (r"e_t", 6)}  # the per-step flag a coefficient reads (1 on that step)
+    return _Tex(flags, closures)(found[1].body)
+
+
+def _statement_tex(python: str, coefs: Mapping[str, F.Coef]) -> str:
+    names: dict[str, str | tuple[str, int]] = {f"x{i}": f"x_{i}" for i in range(1, 10)}
+    names.update({cname: _coefficient_tex(c) for cname, c in coefs.items()})
+    return python_to_tex(python, names)
+
+
+def _optimizer(name: str, options: Mapping[str, Any] | None = None) -> Any:
+    rec = optim.record(name)
+    kwargs = dict(options or {})
+    if "fused" in inspect.signature(rec.factory).parameters:
+        kwargs.setdefault("fused", False)  # (the page builds no kernel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rec.factory([torch.nn.Parameter(torch.zeros(2, 2))], **kwargs)
+
+
+def algorithm(name: str) -> list[tuple[str, list[str]]]:
+    """The update of the registered optimizer ``name`` at its defaults, rule by rule: each
+    rule written in the form with its statements as TeX (``x ← ...``), each other rule of the
+    chain that acts at these values with an empty list (its update is torch code)."""
+    opt = _optimizer(name)
+    hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
+    plan = opt.rule.final_plan(hyper)
+    out: list[tuple[str, list[str]]] = []
+    for k, r in enumerate(opt.rule.rules):
+        if r.passes_through(hyper) and not getattr(r, "lookahead", False):
+            continue
+        if not isinstance(r, F.FormRule):
+            out.append((r.name, []))
+            continue
+        final = plan is not None and plan[0] == k
+        body, coefs = statements(r.built(hyper), final)
+        if not final and [(s.kind, s.python) for s in body] == [("out", "g")]:
+            continue
+        lines = []
+        for s in body:
+            target = {"out": "u", "final": r"\theta"}.get(s.kind) or _target(s.target)
+            arrow = "=" if s.kind in ("let", "out") else r"\leftarrow"
+            lines.append(f"{target} {arrow} {_statement_tex(s.python, coefs)}")
+        out.append((r.name, lines))
+        if final:
+            break
+    return out
+
+
+def _aligned(lines: list[str]) -> str:
+    """Statements as one display-math block, a table aligned at their arrows."""
+    rows = []
+    for ln in lines:
+        sign = (
+            " = "
+            if " = " in ln
+            and (r" \leftarrow " not in ln or ln.index(" = ") < ln.index(r" \leftarrow "))
+            else r" \leftarrow "
+        )
+        left, right = ln.split(sign, 1)
+        rows.append(f"{left} & {sign.strip()} {right}")
+    return "$$\n\\begin{array}{rl} " + r" \\ ".join(rows) + " \\end{array}\n$$"
+
+
+def _box(name: str) -> str:
+    """The algorithm box: a Markdown block of display math, one line per statement."""
+    parts = []
+    for rule, lines in algorithm(name):
+        if not lines:
+            parts.append(f"- `{rule}`: written as torch code (see its entry)")
+            continue
+        parts.append(f"- `{rule}`, per element, at step $t$:\n\n{_aligned(lines)}\n")
+    return "\n".join(parts)
+
+
+def example(name: str) -> str:
+    """A doctest: the optimizer's two steps on ``f(w) = ||w||²`` with its printed output (as
+    this build printed it)."""
+    rec = optim.record(name)
+    cls = rec.factory.__name__
+    lr = rec.lr_range[0] * 10 if rec.lr_range[0] * 10 <= rec.lr_range[1] else rec.lr_range[1]
+    extra = {"lookahead": ", base='sgd'", "sam": ", base='sgd'"}.get(name, "")
+    code = [
+        "import torch",
+        f"from descentlab.optim import {cls}",
+        "w = torch.nn.Parameter(torch.tensor([[1.0, -2.0], [0.5, 3.0]]))",
+        f"opt = {cls}([w], lr={lr:g}{extra})",
+    ]
+    if name == "sam":  # the gradient is taken twice a step: at the ascent point, then here
+        code += [
+            "def closure():",
+            "    opt.zero_grad()",
+            "    loss = (w ** 2).sum()",
+            "    loss.backward()",
+            "    return loss",
+            "",
+            "for _ in range(2):",
+            "    loss = opt.step(closure)",
+            "",
+        ]
+    else:
+        code += [
+            "for _ in range(2):",
+            "    opt.zero_grad()",
+            "    loss = (w ** 2).sum()",
+            "    loss.backward()",
+            "    _ = opt.step()",
+            "",
+        ]
+    code.append("print(f'loss {loss.item():.4f} -> {(w ** 2).sum().item():.4f}')")
+    src = "\n".join(code)
+    out = io.StringIO()
+    namespace: dict[str, Any] = {}
+    torch.manual_seed(0)
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(src, f"<{name} example>", "exec"), namespace)
+    lines = []
+    for line in code:
+        if line.startswith((" ", "print")) or not line:
+            lines.append(("... " if line.startswith(" ") else ">>> " if line else "... ") + line)
+        else:
+            lines.append(">>> " + line)
+    return "\n".join(lines).rstrip() + "\n" + out.getvalue().rstrip()
+
+
+def _signature(obj: Any, name: str) -> str:
+    sig = inspect.signature(obj)
+    params = []
+    star = False
+    for p in sig.parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not star:
+            params.append("*")
+            star = True
+        text = p.name if p.kind is not p.VAR_KEYWORD else f"**{p.name}"
+        if p.annotation is not p.empty:
+            ann = (
+                p.annotation
+                if isinstance(p.annotation, str)
+                else inspect.formatannotation(p.annotation)
+            )
+            text += f": {ann}"
+        if p.default is not p.empty:
+            text += f" = {p.default!r}" if p.annotation is not p.empty else f"={p.default!r}"
+        params.append(text)
+    head = f"{name}("
+    return head + (",\n" + " " * len(head)).join(params) + ")"
+
+
+def _params_table(name: str) -> str:
+    rec = optim.record(name)
+    opt = _optimizer(name)
+    words: dict[str, str] = {}
+    for r in opt.rule.rules:
+        for key, text in describe(r.checks).items():
+            words.setdefault(key, text)
+    rows = ["| parameter | default | meaning | must be |", "|---|---|---|---|"]
+    for p in inspect.signature(rec.factory).parameters.values():
+        default = "required" if p.default is inspect.Parameter.empty else f"`{p.default!r}`"
+        meaning = MEANINGS.get(p.name, "see the rule's entry")
+        must = words.get(p.name, "")
+        rows.append(f"| `{p.name}` | {default} | {meaning} | {must} |".replace("||", "| |"))
+    return "\n".join(rows)
+
+
+def optimizer_section(name: str) -> str:
+    """One optimizer's entry: signature, parameters, algorithm box, example, reference."""
+    rec = optim.record(name)
+    cls = rec.factory.__name__
+    chain = " → ".join(f"`{r.name}`" for r in _optimizer(name).rule.rules)
+    doc = (inspect.getdoc(rec.factory) or "").split("\n\n")[0].replace("\n", " ")
+    return "\n".join([
+        f"## {rec.display} {{ #{name} }}",
+        "",
+        f"`descentlab.optim.{cls}` · {rec.year} · {rec.reference}",
+        "",
+        "```python",
+        _signature(rec.factory, cls),
+        "```",
+        "",
+        _ref_text(doc),
+        "",
+        f"Its chain: {chain}.",
+        "",
+        "**Parameters**",
+        "",
+        _params_table(name),
+        "",
+        "**The update** (derived from the rules' form: every backend runs these statements "
+        "in this order; $g$ is the incoming gradient, $\\theta$ the parameter, $\\eta$ the "
+        "learning rate):",
+        "",
+        _box(name),
+        "",
+        "**Example** (a doctest: the build ran it and printed this)",
+        "",
+        "```pycon",
+        example(name),
+        "```",
+        "",
+        f"**Reference**: {rec.reference}.",
+        "",
+    ])  # fmt: skip
+
+
+def _ref_text(doc: str) -> str:
+    """A docstring's first paragraph for Markdown (its Sphinx roles as code)."""
+    import re
+
+    doc = re.sub(r":(?:class|mod|func|meth|attr|data):`~?([^`<]+?)\s*(?:<[^>]+>)?`",
+                 lambda m: f"`{m.group(1).strip().rsplit('.', 1)[-1]}`", doc)  # fmt: skip
+    doc = re.sub(r":math:`([^`]+)`", r"$\1$", doc)
+    return doc.replace("``", "`")
+
+
+def rule_section(name: str) -> str:
+    """One ``scale_by_*`` rule's entry: signature, first paragraph, its update (when written in
+    the form) and a link to its full docstring."""
+    cls = getattr(optim, name)
+    doc = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+    parts = [f"### `{name}` {{ #{name} }}", "", "```python", _signature(cls, name), "```", "",
+             _ref_text(doc), ""]  # fmt: skip
+    rule = cls()
+    if isinstance(rule, F.FormRule):
+        hyper = dict(rule.defaults)
+        body, coefs = statements(rule.built(hyper), False)
+        lines = []
+        for s in body:
+            target = "u" if s.kind == "out" else _target(s.target)
+            arrow = "=" if s.kind in ("let", "out") else r"\leftarrow"
+            lines.append(f"{target} {arrow} {_statement_tex(s.python, coefs)}")
+        parts += ["Its update $u$ at its defaults, per element:", "", _aligned(lines), ""]
+    else:
+        parts += ["Written as torch code (not in the form): see its docstring.", ""]
+    return "\n".join(parts)
+
+
+def optimizers_page() -> str:
+    """The whole page (Markdown for MkDocs with arithmatex)."""
+    records = optim.records()
+    rules = [n for n in optim.__all__ if n.startswith("scale_by_")]
+    head = [
+        "# Optimizers and rules: the reference",
+        "",
+        "Every optimizer of `descentlab.optim` and every `scale_by_*` rule, generated from the "
+        "code: the signature with every default, each parameter's meaning and what it must be "
+        "(the checks that make the error messages), the update derived from the rule's form "
+        "(the statements every backend runs, in order), an example the build ran, and the "
+        "reference. The docstrings' full text is on [descentlab.optim](optim.md).",
+        "",
+        "Optimizers: " + ", ".join(f"[{r.display}](#{r.name})" for r in records) + ".",
+        "",
+        "Rules: " + ", ".join(f"[`{n}`](#{n})" for n in rules) + ".",
+        "",
+    ]
+    body = [optimizer_section(r.name) for r in records]
+    rule_part = ["## The rules { #rules }", "", *[rule_section(n) for n in rules]]
+    return "\n".join(head + body + rule_part)
+
+
+def run_example(text: str) -> doctest.TestResults:
+    """Run an entry's example as a doctest (the tests call it)."""
+    test = doctest.DocTestParser().get_doctest(text, {}, "example", None, 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runner.run(test)
+    return runner.summarize(verbose=False)

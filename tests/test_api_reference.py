@@ -1,0 +1,124 @@
+"""The optimizers' reference page (``descentlab.report.api_reference``) and the site's text
+(``scripts/griffe_docstrings.py``, ``scripts/site_text.py``): every optimizer and rule with
+its signature and defaults, each parameter's meaning, the update derived from its form as
+math, an example that runs as a doctest; no Sphinx role or TeX string left raw on the site."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+
+from descentlab import optim
+from descentlab.optim import form as F
+from descentlab.report import api_reference as A
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = optim.records()
+RULES = [n for n in optim.__all__ if n.startswith("scale_by_")]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("python", "tex"),
+    [
+        ("exp_avg + c * (g - exp_avg)", r"m + c\,(g - m)"),
+        ("a / b", r"\frac{a}{b}"),
+        ("sqrt(exp_avg_sq) + eps", r"\sqrt{v} + \mathrm{eps}"),
+        ('1 - h["betas"][0] ** t', r"1 - {\beta_1}^{t}"),
+        ('(1 - h["betas"][1] ** t) ** 0.5', r"\sqrt{1 - {\beta_2}^{t}}"),
+        ('h["eps"]', r"\epsilon"),
+        ("p + step * g", r"\theta + \mathrm{step}\,g"),
+        ("g * -lr", r"g\,(-\eta)"),
+        ("a + -b", "a - b"),
+        ("maximum(a, b)", r"\max(a, b)"),
+        ("sign(x1)", r"\operatorname{sign}(x_1)"),
+        ("where(e != 0, g, b)", r"\begin{cases} g & e \neq 0 \\ b & \text{otherwise} \end{cases}"),
+        ("t % k == 0 != 0", r"t \bmod k = 0"),
+        ("1 * g", "g"),
+    ],
+)
+def test_python_statements_become_tex(python, tex):
+    assert A.python_to_tex(python) == tex
+
+
+@pytest.mark.parametrize("rec", RECORDS, ids=lambda r: r.name)
+def test_every_optimizer_has_signature_parameters_update_and_a_running_example(rec):
+    section = A.optimizer_section(rec.name)
+    params = inspect.signature(rec.factory).parameters
+    for p in params.values():  # the signature with every default, a row per parameter
+        shown = p.name if p.default is p.empty else f"{p.name}: "
+        assert shown in section.split("```", 2)[1], p.name
+        assert f"| `{p.name}` |" in section
+        assert p.name in A.MEANINGS, f"{rec.name}.{p.name} has no meaning on the page"
+    assert "**The update**" in section and rec.reference in section
+    example = section.split("```pycon\n", 1)[1].split("```", 1)[0]
+    assert example.rstrip().splitlines()[-1].startswith("loss ")
+    assert A.run_example(example).failed == 0  # the printed output is what it prints
+
+
+def test_the_update_is_math_derived_from_the_form_wherever_the_rules_are_written_in_it():
+    with_math = [r.name for r in RECORDS if any(lines for _, lines in A.algorithm(r.name))]
+    assert len(with_math) >= 18
+    for r in RECORDS:  # every rule written in the form that acts shows its statements
+        rules = {x.name: x for x in A._optimizer(r.name).rule.rules}
+        for rule, lines in A.algorithm(r.name):
+            assert bool(lines) == isinstance(rules[rule], F.FormRule), (r.name, rule)
+    [(rule, lines)] = A.algorithm("adam")
+    assert rule == "scale_by_adam" and lines[0] == r"m \leftarrow m + (1 - \beta_1)\,(g - m)"
+    assert lines[-1].startswith(r"\theta \leftarrow \theta + \frac{-\frac{\eta}{1 - {\beta_1}^{t}}")
+
+
+@pytest.mark.parametrize("name", RULES)
+def test_every_rule_has_its_entry(name):
+    section = A.rule_section(name)
+    assert section.startswith(f"### `{name}` {{ #{name} }}") and f"{name}(" in section
+    if isinstance(getattr(optim, name)(), F.FormRule):
+        assert "\\begin{array}" in section
+
+
+@pytest.mark.parametrize(
+    ("docstring", "site"),
+    [
+        (":class:`~descentlab.optim.Adam` x",
+         '<autoref identifier="descentlab.optim.Adam" optional><code>Adam</code></autoref> x'),
+        (":mod:`descentlab.optim.lowbit`",
+         '<autoref identifier="descentlab.optim.lowbit" optional><code>descentlab.optim.lowbit'
+         "</code></autoref>"),
+        (":meth:`apply <descentlab.optim.Rule.apply_final>`",
+         '<autoref identifier="descentlab.optim.Rule.apply_final" optional><code>apply</code>'
+         "</autoref>"),
+        (":math:`1-\\beta^t` factor", "$1-\\beta^t$ factor"),
+        ("A\n\n.. math::\n    u = a\n    + b\n\nB", "A\n\n\n$$\nu = a + b\n$$\n\nB"),
+        ("x\n\n.. note:: y", "x\n\nNote: y"),
+    ],
+)  # fmt: skip
+def test_docstrings_are_rendered_without_sphinx_markup(docstring, site):
+    ext = _script("griffe_docstrings")
+    obj = type("Obj", (), {"parent": None, "module": type("M", (), {"path": "m"})()})()
+    assert ext.site_docstring(docstring, obj) == site
+
+
+@pytest.mark.parametrize(
+    ("html", "raw"),
+    [
+        ("<p>see :class:<code>Adam</code></p>", 1),
+        ("<p>:math:`x` and :func:`f`</p>", 2),
+        ("<p>.. math:: u = 1</p>", 1),
+        ("<p>\\(x\\) unrendered</p>", 1),
+        ("<pre>:class:`x`</pre><code>:mod:`y`</code>", 0),  # quoted as code: an example
+        ("<p>ratio 1:2, time 10:30, <math><mi>x</mi></math></p>", 0),
+    ],
+)
+def test_raw_markup_on_a_page_is_found(html, raw):
+    assert len(_script("site_text").raw_markup(html)) == raw

@@ -1,0 +1,297 @@
+"""A campaign over the surfaces a new user (or an attacker) meets first: every integer option
+of every subcommand (generated from the parsers, so that a new option is covered by default),
+the integers in ``K=V`` options, a user's Datasets and streams, checkpoints that are not the
+program's own, and files in the way. Each case: the command, and the one line it must print
+(exit 2, ``descentlab...: error: ...``, no traceback), or that it succeeds; nothing left
+half-written.
+
+``pytest tests/test_campaign_five.py -q -rA`` lists the cases; the groups are the ``GROUP``
+prefixes of the test names (``flags``, ``options``, ``datasets``, ``streams``,
+``checkpoints``, ``files``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from _models import one_line
+
+from descentlab.cli import build_parser, main
+
+#: the most an integer option takes: a billion for counts, 64 bits for seeds and run ids,
+#: 16 bits for a port (descentlab.cli._options.integer_limit)
+LIMITS = {"seed": 2**63 - 1, "split_seed": 2**63 - 1, "resume": 2**63 - 1, "port": 65_535}
+
+
+def integer_limit(dest: str) -> int:
+    return LIMITS.get(dest, 10**9)
+
+
+class _Reached(Exception):
+    """The command got past its checks to its real work."""
+
+
+def _reached(*_args, **_kwargs):
+    raise _Reached
+
+
+@pytest.fixture
+def stop_before_work(monkeypatch):
+    """The engine, the comparisons, the races, the experiments and the playground's server
+    replaced by :func:`_reached`: a value that gets that far was accepted."""
+    import descentlab.engine.run as run
+    import descentlab.experiments.compare.running as running
+    import descentlab.experiments.lectures as lectures
+    import descentlab.experiments.multi as multi
+    import descentlab.problems.trajectories as trajectories
+
+    for mod, name in [
+        (run, "train"),
+        (run, "resume"),
+        (running, "compare"),
+        (multi, "compare_many"),
+        (trajectories, "races"),
+        (lectures, "run"),
+    ]:
+        monkeypatch.setattr(mod, name, _reached)
+    try:
+        import descentlab.playground.app as app
+
+        monkeypatch.setattr(app, "serve", _reached)
+    except ImportError:
+        pass
+
+
+def _run(argv, capsys):  # type: ignore[no-untyped-def]
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    except _Reached:
+        code = "reached"
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ------------------------------------------------------------------------------------------
+# flags: every integer option of every subcommand, read from the parsers
+
+BASE = {
+    "train": [
+        "train",
+        "--problem",
+        "moons",
+        "--model",
+        "mlp",
+        "--no-progress",
+        "--runs-dir",
+        "runs",
+        "--steps",
+        "3",
+    ],
+    "compare": [
+        "compare",
+        "--problem",
+        "moons",
+        "--optimizers",
+        "sgd",
+        "--no-progress",
+        "--no-report",
+        "--runs-dir",
+        "runs",
+    ],
+    "landscape": [
+        "landscape",
+        "--function",
+        "ravine",
+        "--optimizers",
+        "sgd",
+        "--no-gif",
+        "--out",
+        "out",
+    ],
+    "convarith": ["convarith", "bottleneck"],
+    "experiment": ["experiment", "bias_variance", "--quick", "--out", "out"],
+    "playground": ["playground", "--no-browser"],
+}
+
+
+def _integer_options() -> list[tuple[str, str, str]]:
+    """(subcommand, option, destination) of every option whose value is read as an integer."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found = []
+    for name, sp in sub.choices.items():
+        for action in sp._actions:
+            if not action.option_strings or action.type is None:
+                continue
+            try:
+                value = action.type("5")
+            except (argparse.ArgumentTypeError, TypeError, ValueError):
+                continue
+            if isinstance(value, int) and not isinstance(value, bool):
+                found.append((name, action.option_strings[-1], action.dest))
+    return found
+
+
+INTEGER_OPTIONS = _integer_options()
+
+
+def test_the_parsers_have_the_integer_options_the_campaign_knows():
+    """Every subcommand with an integer option has a base command line here (a new
+    subcommand's options are then tried by default)."""
+    assert len(INTEGER_OPTIONS) >= 35
+    assert {cmd for cmd, _opt, _dest in INTEGER_OPTIONS} <= set(BASE)
+    assert ("train", "--accumulate", "accumulate") in INTEGER_OPTIONS
+    from descentlab.cli import _options
+
+    assert all(_options.integer_limit(d) == integer_limit(d) for _c, _o, d in INTEGER_OPTIONS)
+
+
+def _flag_argv(cmd: str, opt: str, value: str) -> list[str]:
+    base = list(BASE[cmd])
+    if opt == "--epochs":
+        base = base[:-2]  # (not with --steps)
+    if (cmd, opt) == ("train", "--resume"):  # continues a stored run: no run options beside it
+        base = ["train", "--no-progress", "--runs-dir", "runs"]
+    return [*base, f"{opt}={value}"]
+
+
+FLAG_CASES = [
+    pytest.param(cmd, opt, value, id=f"{cmd}{opt}={label}")
+    for cmd, opt, dest in INTEGER_OPTIONS
+    for label, value in [
+        ("limit+1", str(integer_limit(dest) + 1)),
+        ("1e20", "99999999999999999999"),
+    ]
+]
+
+
+@pytest.mark.parametrize("cmd, opt, value", FLAG_CASES)
+def test_flags_an_integer_beyond_what_a_machine_can_do_is_one_line(
+    cmd, opt, value, stop_before_work, capsys, tmp_path, monkeypatch
+):
+    """``train --accumulate 99999999999999999999`` ran until killed."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = _run(_flag_argv(cmd, opt, value), capsys)
+    one_line(code, err.replace(f"descentlab {cmd}: error", "descentlab: error"), opt, "at most")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "cmd, opt",
+    [
+        (c, o)
+        for c, o, d in INTEGER_OPTIONS
+        if d
+        not in (
+            "threads",
+            "workers",
+            "port",
+            "resume",
+            "cv",
+            "early_stopping",
+            "budget",
+            "old_trials",
+            "lr_trials",
+            "tune_seeds",
+            "seeds",
+            "reduce",
+            "in_ch",
+            "out_ch",
+            "kernel",
+            "frames",
+        )
+    ],
+)
+def test_flags_the_limit_itself_is_not_refused_by_the_parser(
+    cmd, opt, stop_before_work, capsys, tmp_path, monkeypatch
+):
+    """(counts whose own checks are tighter are left out)"""
+    dest = next(d for c, o, d in INTEGER_OPTIONS if (c, o) == (cmd, opt))
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = _run(_flag_argv(cmd, opt, str(integer_limit(dest))), capsys)
+    assert "must be at most" not in err or opt not in err, err
+    assert code in ("reached", 0, 2), err
+
+
+# ------------------------------------------------------------------------------------------
+# options: integers inside K=V options
+
+OPTION_CASES = {
+    "train-problem-option": [
+        "train",
+        "--problem",
+        "moons",
+        "--steps",
+        "3",
+        "--problem-option",
+        "n_samples={v}",
+    ],
+    "train-model-option": [
+        "train",
+        "--problem",
+        "moons",
+        "--steps",
+        "3",
+        "--model-option",
+        "hidden={v}",
+    ],
+    "train-hyper": ["train", "--problem", "moons", "--steps", "3", "--hyper", "nesterov={v}"],
+    "train-loss-option": [
+        "train",
+        "--problem",
+        "moons",
+        "--steps",
+        "3",
+        "--loss-option",
+        "reduction={v}",
+    ],
+    "compare-problem-option": [
+        "compare",
+        "--problem",
+        "moons",
+        "--optimizers",
+        "sgd",
+        "--problem-option",
+        "n_samples={v}",
+    ],
+    "compare-model-option": [
+        "compare",
+        "--problem",
+        "moons",
+        "--optimizers",
+        "sgd",
+        "--model-option",
+        "hidden={v}",
+    ],
+    "compare-hyper": [
+        "compare",
+        "--problem",
+        "moons",
+        "--optimizers",
+        "sgd",
+        "--hyper",
+        "sgd.momentum={v}",
+    ],
+    "optimizers-set": ["optimizers", "adam", "--set", "eps={v}"],
+}
+
+
+@pytest.mark.parametrize(
+    "value", ["99999999999999999999", "-99999999999999999999", "[1, 99999999999999999999]"]
+)
+@pytest.mark.parametrize("case", list(OPTION_CASES))
+def test_options_an_integer_beyond_64_bits_is_one_line(
+    case, value, stop_before_work, capsys, tmp_path, monkeypatch
+):
+    """``--problem-option n_samples=99999999999999999999``: "Maximum allowed size exceeded"
+    (no option named); ``--model-option hidden=...``: torch's "Overflow when unpacking"."""
+    monkeypatch.chdir(tmp_path)
+    argv = [a.replace("{v}", value) for a in OPTION_CASES[case]]
+    if argv[0] in ("train", "compare"):
+        argv += ["--no-progress", "--runs-dir", tmp_path / "runs"]
+    flag = next(a for a in argv if a.startswith("--") and a.endswith(("option", "hyper", "set")))
+    one_line(*_run(argv, capsys)[::2], flag, "beyond the 64-bit integers")
+    assert list(tmp_path.iterdir()) == []
