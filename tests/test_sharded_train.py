@@ -70,6 +70,12 @@ def test_train_nproc_2_equals_one_process_and_rank_0_alone_writes_the_store(tmp_
         assert list(m1[key].steps) == list(m2[key].steps), key
     for key in ("train/objective", "val/loss"):
         assert list(m2[key].values) == pytest.approx(list(m1[key].values), rel=1e-5), key
+    # a run is resumed with the processes it was trained by
+    again = ["train", "--resume", "1", "--runs-dir", str(tmp_path / "two"), "--nproc", "3"]
+    assert main(again) == 2
+    assert capfd.readouterr().err.strip().splitlines() == [
+        "descentlab: error: run 1 was trained by 2 process(es); resume it with --nproc 2"
+    ]
 
 
 def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path):
