@@ -11,10 +11,10 @@ Usage::
 
     python benchmarks/sharded_train.py [--nproc 2] [--steps 20] [--d-model 128]
                                        [--layers 4] [--context 64] [--batch-size 32]
-                                       [--threads 1]
+                                       [--threads 1] [--one-threads N]
 
-``--threads`` is each process's torch threads (the one-process run gets ``threads x nproc``:
-both sides use the same cores).
+``--threads`` is each process's torch threads; the one-process run gets ``--one-threads``
+(default ``threads x nproc``: both sides use the same cores).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--one-threads", type=int, help="one process's threads (threads x nproc)")
     args = ap.parse_args()
     config = RunConfig(
         problem="charlm",
@@ -59,7 +60,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load {load:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        torch.set_num_threads(args.threads * args.nproc)
+        one_threads = args.one_threads or args.threads * args.nproc
+        torch.set_num_threads(one_threads)
         t0 = time.perf_counter()
         one = train(config, progress=False, checkpoint_path=Path(tmp) / "one.pt")
         wall_one = time.perf_counter() - t0
@@ -74,7 +76,7 @@ def main() -> None:
     per_many = many.summary["train_seconds"] / args.steps * 1e3
     print(f"GPT {n_params:,} parameters, batch {args.batch_size} x {args.context}, "
           f"{args.steps} steps")  # fmt: skip
-    print(f"1 process ({args.threads * args.nproc} threads): {per_one:.1f} ms/step "
+    print(f"1 process ({one_threads} threads): {per_one:.1f} ms/step "
           f"(whole run {wall_one:.1f} s)")  # fmt: skip
     print(f"{args.nproc} processes ({args.threads} thread each): {per_many:.1f} ms/step "
           f"(whole run {wall_many:.1f} s, start-up included)")  # fmt: skip

@@ -191,26 +191,48 @@ COMPARE = [
 ]  # fmt: skip
 
 
-def test_compare_nproc_2_trains_each_trial_across_processes_as_one_process_does(tmp_path):
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory):
+    """The comparison's trials trained by one process each: ``{name: run record}``."""
+    where = tmp_path_factory.mktemp("alone")
+    assert main(["compare", *COMPARE, "--runs-dir", str(where), "--workers", "1"]) == 0
+    store = Store(where / "c/descentlab.sqlite")
+    return {r.name: r for r in store.list_runs() if r.name != "compare"}
+
+
+def _same_trials(runs, alone):
+    assert sorted(runs) == ["curve/sgd", "refit/sgd"]
+    for name, run in runs.items():
+        assert run.status == "completed" and run.provenance["nproc"] == 2
+        assert "nproc" not in alone[name].provenance
+        keys = ["val/loss", "train/loss"] + (["test/loss"] if name == "refit/sgd" else [])
+        for key in keys:
+            assert run.summary[key] == pytest.approx(alone[name].summary[key], rel=1e-5), (
+                name,
+                key,
+            )
+
+
+def _compared(where, *argv):
+    assert main(["compare", *COMPARE, "--runs-dir", str(where), "--nproc", "2", *argv]) == 0
+    store = Store(where / "c/descentlab.sqlite")
+    return {r.name: r for r in store.list_runs() if r.name != "compare"}
+
+
+def test_compare_nproc_2_trains_each_trial_across_processes_as_one_process_does(tmp_path, alone):
     """The local pool: each trial (a curve run and a refit run) trained by 2 processes,
     recorded once by rank 0, with one process's numbers."""
-    one, two = tmp_path / "one", tmp_path / "two"
-    assert main(["compare", *COMPARE, "--runs-dir", str(one), "--workers", "1"]) == 0
-    assert main(["compare", *COMPARE, "--runs-dir", str(two), "--nproc", "2"]) == 0
-    runs = {}
-    for where in (one, two):
-        store = Store(where / "c/descentlab.sqlite")
-        runs[where] = {r.name: r for r in store.list_runs() if r.name != "compare"}
-    assert sorted(runs[two]) == ["curve/sgd", "refit/sgd"]
-    for name, run in runs[two].items():
-        assert run.status == "completed" and run.provenance["nproc"] == 2
-        alone = runs[one][name]
-        assert "nproc" not in alone.provenance
-        for key in ("val/loss", "train/loss"):
-            assert run.summary[key] == pytest.approx(alone.summary[key], rel=1e-5), (name, key)
-    assert runs[two]["refit/sgd"].summary["test/loss"] == pytest.approx(
-        runs[one]["refit/sgd"].summary["test/loss"], rel=1e-5
-    )
+    _same_trials(_compared(tmp_path), alone)
+
+
+def test_compare_nproc_2_on_ray_as_one_process_does(tmp_path, alone):
+    """Ray: each trial as 2 Ray tasks in a placement group (a local Ray instance on
+    127.0.0.1), the driver writing the store; one process's numbers."""
+    from descentlab.experiments.ray_backend import ray_available
+
+    if not ray_available():
+        pytest.skip("Ray is not installed")
+    _same_trials(_compared(tmp_path, "--backend", "ray"), alone)
 
 
 @pytest.mark.parametrize(
@@ -218,7 +240,7 @@ def test_compare_nproc_2_trains_each_trial_across_processes_as_one_process_does(
     [
         (["--nproc", "0"], "--nproc must be a positive integer, got 0"),
         (["--nproc", "2", "--workers", "2"], "--workers 2 does not go with it"),
-        (["--nproc", "2", "--backend", "ray"], "--nproc 2 trains trials on the local backend"),
+        (["--nproc", "2", "--problems", "moons"], "it does not go with --problems"),
     ],
 )
 def test_compare_bad_nproc_is_one_line(tmp_path, capfd, argv, says):

@@ -585,8 +585,6 @@ def _checked_nproc(args: argparse.Namespace) -> int:
     from descentlab.engine.sharded import check_nproc
 
     nproc = check_nproc(args.nproc, args.device or "cpu")
-    if nproc > 1 and args.backend != "local":
-        raise ValueError(f"--nproc {nproc} trains trials on the local backend only")
     if nproc > 1 and args.workers not in (None, 1):
         raise ValueError(
             f"--nproc {nproc} trains each trial across {nproc} processes, one trial at a "

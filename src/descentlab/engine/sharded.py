@@ -375,8 +375,11 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-def _rank_entry(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> None:
-    """The entry point of process ``rank`` (started by ``start_processes``)."""
+def run_rank(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> Any:
+    """Process ``rank``'s part of the run ``job`` (:func:`prepare_sharded`), its processes
+    meeting at the TCPStore served on 127.0.0.1:``port``; rank 0 returns the run's report
+    (and puts it in the TCPStore). A failure is counted in the TCPStore (``failure/<n>``: the
+    rank and the error's first line) and raised."""
     import torch.distributed as dist
 
     torch.set_num_threads(int(job["threads"]))
@@ -392,15 +395,33 @@ def _rank_entry(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> Non
         out = _rank_main(job)
         if rank == 0:
             store.set("result", pickle.dumps(out))
+        return out
     except BaseException as exc:
         n = store.add("failures", 1)
         store.set(f"failure/{n}", f"rank {rank}: {_first_line(exc)}")
-        if os.environ.get("DESCENTLAB_DEBUG"):
-            raise
-        raise SystemExit(1) from None
+        raise
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def first_failure(store: Any) -> str | None:
+    """The first failure a process of the run counted in the TCPStore ``store``, or None."""
+    with contextlib.suppress(Exception):
+        if int(store.add("failures", 0)) > 0:
+            return store.get("failure/1").decode()
+    return None
+
+
+def _rank_entry(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> None:
+    """The entry point of process ``rank`` (started by ``start_processes``): its failure is
+    reported by the launcher, in one line."""
+    try:
+        run_rank(rank, port, nproc, job)
+    except BaseException:
+        if os.environ.get("DESCENTLAB_DEBUG"):
+            raise
+        raise SystemExit(1) from None
 
 
 @contextlib.contextmanager
@@ -451,12 +472,7 @@ def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
                 start_method="forkserver",
             )
     except Exception as exc:
-        first = None
-        with contextlib.suppress(Exception):
-            if int(server.add("failures", 0)) > 0:
-                first = server.get("failure/1").decode()
-        if first is None:
-            first = _first_line(exc)
+        first = first_failure(server) or _first_line(exc)
         raise ShardedRunError(f"sharded run across {nproc} processes failed: {first}") from None
     finally:
         spawn_log.setLevel(level)
@@ -512,6 +528,56 @@ def train_sharded(
         ValueError: bad ``nproc`` or a run that cannot be sharded, before anything starts.
         ShardedRunError: a process failed (one line naming its rank).
     """
+    job, built = prepare_sharded(
+        config, nproc, store_path, data=data, resume_id=resume_id, restart=restart,
+        until_step=until_step, progress=progress, threads=threads,
+        checkpoint_every=checkpoint_every, announce=announce, optimizer=optimizer,
+        schedule=schedule,
+    )  # fmt: skip
+    return finished(_launch(nproc, job), built, job["config"])
+
+
+def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResult:
+    """The :class:`RunResult` of ``config``'s run from rank 0's report ``out``: the model
+    ``built`` holds the final weights of the run's final checkpoint where there is one."""
+    model = built.model
+    if out["checkpoint_path"] is not None and Path(out["checkpoint_path"]).is_file():
+        from descentlab.engine.checkpoint import load_checkpoint
+
+        model.load_state_dict(load_checkpoint(out["checkpoint_path"])["model"])
+    return RunResult(
+        status=out["status"],
+        steps=out["steps"],
+        epochs=out["epochs"],
+        wall_time=out["wall_time"],
+        metrics={},
+        summary=out["summary"],
+        model=model,
+        config=config,
+        run_id=out["run_id"],
+        message=out["message"],
+        checkpoint_path=None if out["checkpoint_path"] is None else Path(out["checkpoint_path"]),
+    )
+
+
+def prepare_sharded(
+    config: RunConfig | Mapping[str, Any] | None,
+    nproc: int,
+    store_path: str | os.PathLike[str] | None = None,
+    *,
+    data: Any = None,
+    resume_id: int | None = None,
+    restart: bool = False,
+    until_step: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+    checkpoint_every: int | str | None = None,
+    announce: str | None = None,
+    optimizer: Any = None,
+    schedule: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], Built]:
+    """Everything :func:`train_sharded` checks before any process starts, and the job each
+    process is given (:func:`run_rank`); the run as one process builds it."""
     from descentlab.store import Store
 
     _check_until(until_step)
@@ -561,22 +627,4 @@ def train_sharded(
     check_shardable(config, built, nproc)
     cores = os.cpu_count() or 1
     job.update(config=config, record=record, threads=threads or max(1, cores // nproc))
-    out = _launch(nproc, job)
-    model = built.model
-    if out["checkpoint_path"] is not None:
-        from descentlab.engine.checkpoint import load_checkpoint
-
-        model.load_state_dict(load_checkpoint(out["checkpoint_path"])["model"])
-    return RunResult(
-        status=out["status"],
-        steps=out["steps"],
-        epochs=out["epochs"],
-        wall_time=out["wall_time"],
-        metrics={},
-        summary=out["summary"],
-        model=model,
-        config=config,
-        run_id=out["run_id"],
-        message=out["message"],
-        checkpoint_path=None if out["checkpoint_path"] is None else Path(out["checkpoint_path"]),
-    )
+    return job, built
