@@ -286,6 +286,38 @@ def written_in_place(params: list[Tensor]) -> None:
     torch._C._increment_version(params)
 
 
+#: the tensor types a generated kernel (C or Triton) may address by data pointer. Any other
+#: type -- a DTensor, a ``__torch_dispatch__`` wrapper, another library's subclass -- may hold
+#: no memory of its own, or memory that is not its logical values: it never reaches a kernel
+#: (a DTensor's local shard does: :mod:`descentlab.optim.sharded`)
+ADDRESSABLE_TYPES: tuple[type, ...] = (Tensor, torch.nn.Parameter)
+
+
+def unaddressable(t: Any) -> str:
+    """Why a generated kernel may not read or write ``t`` through its data pointer, or "" where
+    it may: a plain tensor (:data:`ADDRESSABLE_TYPES`, not a subclass), strided, on a device
+    with memory (not ``meta``), whose storage holds every element its shape and strides reach.
+    The one test both kernel backends make before they take a pointer (its dtype, device and
+    layout against its parameter's are each backend's own checks)."""
+    kind = type(t)
+    if kind not in ADDRESSABLE_TYPES:
+        name = kind.__name__ if isinstance(t, Tensor) else f"{kind.__name__} (not a tensor)"
+        return (
+            f"a {name} is not plain tensor memory a kernel can address (only torch.Tensor "
+            "and torch.nn.Parameter are)"
+        )
+    if t.layout is not torch.strided:
+        return f"a {t.layout} tensor is not strided memory a kernel can address"
+    if t.device.type == "meta":
+        return "a meta tensor has no memory a kernel can address"
+    if t.numel():
+        reach = t.storage_offset() + 1
+        reach += sum((n - 1) * st for n, st in zip(t.shape, t.stride(), strict=True))
+        if reach * t.element_size() > t.untyped_storage().nbytes():
+            return "a tensor whose storage is smaller than its shape and strides reach"
+    return ""
+
+
 def dense(t: Tensor) -> bool:
     """Whether ``t``'s elements fill ``t.numel()`` consecutive places from its data pointer:
     contiguous, or a permutation of that (a channels_last weight, a transpose). A kernel that
@@ -313,13 +345,15 @@ def laid_out_as(t: Tensor, p: Tensor) -> bool:
 def grad_pointers(params: list[Tensor], grads: list[Any], strided: bool) -> list[int] | None:
     """The gradients' data pointers, where a kernel can read each beside its parameter: laid
     out as it (``strided``: the parameters are not all contiguous; else contiguous is enough,
-    one test each). None where one is missing, sparse or laid out otherwise."""
+    one test each). None where one is missing, sparse, a tensor subclass (:func:`unaddressable`)
+    or laid out otherwise."""
+    plain = ADDRESSABLE_TYPES
     try:  # None has no data_ptr; a sparse tensor no is_contiguous
         if strided:
             pairs = zip(params, grads, strict=True)
-            gp = [g.data_ptr() for p, g in pairs if laid_out_as(g, p)]
+            gp = [g.data_ptr() for p, g in pairs if type(g) in plain and laid_out_as(g, p)]
         else:
-            gp = [g.data_ptr() for g in grads if g.is_contiguous()]
+            gp = [g.data_ptr() for g in grads if type(g) in plain and g.is_contiguous()]
     except (AttributeError, RuntimeError):
         return None
     return gp if len(gp) == len(params) else None
@@ -486,6 +520,12 @@ class Rule(ABC):
     #: True when each tensor's update depends only on that tensor's own values and state, so
     #: the optimizer may process a group in cache-sized chunks (False: e.g. global-norm clipping)
     elementwise: bool = True
+    #: True when the rule's math on a shard of a tensor (a DTensor's local tensor) is its math
+    #: on the whole tensor, restricted to the shard: per element, with per-tensor numbers that
+    #: read no tensor's values, and any reduction over :func:`~descentlab.optim.sharded.whole`
+    #: tensors. A sharded param group runs such a chain on each rank's shards, any other on
+    #: gathered tensors (:mod:`descentlab.optim.sharded`). None: :attr:`elementwise`
+    shard_local: bool | None = None
     #: False where the rule refuses complex parameters (torch's Adafactor and Muon do: their
     #: matrix statistics assume real entries); True: a complex one is stepped as a pair of reals
     complex_params: bool = True
@@ -667,6 +707,9 @@ class Chain(Rule):
         self.state_keys = tuple(owners)
         self.needs_step = any(r.needs_step for r in flat)
         self.elementwise = all(r.elementwise for r in flat)
+        self.shard_local = all(
+            r.elementwise if r.shard_local is None else r.shard_local for r in flat
+        )
 
     @property
     def rules(self) -> tuple[Rule, ...]:

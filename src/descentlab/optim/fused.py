@@ -27,7 +27,14 @@ from torch import Tensor
 from descentlab import _native
 from descentlab._native import KernelUnavailable, cache_dir, compile_count, compiler
 
-from .base import dense, grad_pointers, laid_out_as, written_in_place
+from .base import (
+    ADDRESSABLE_TYPES,
+    dense,
+    grad_pointers,
+    laid_out_as,
+    unaddressable,
+    written_in_place,
+)
 from .c_emitter import DTYPES, CKernel, _dtype_names, software_prefetch  # noqa: F401
 from .plan import KernelPlan
 
@@ -238,10 +245,12 @@ class FusedPlan(KernelPlan):
             )
         # torch already keeps a gradient's dtype, device and shape its param's; its layout
         # is checked against the parameters' (all contiguous, as a rule: one test each)
+        plain = ADDRESSABLE_TYPES
         if self._strided:
-            bad = [g for p, g in zip(params, grads, strict=True) if not laid_out_as(g, p)]
+            pairs = zip(params, grads, strict=True)
+            bad = [g for p, g in pairs if type(g) not in plain or not laid_out_as(g, p)]
         else:
-            bad = [g for g in grads if not g.is_contiguous()]
+            bad = [g for g in grads if type(g) not in plain or not g.is_contiguous()]
         if bad:
             return _why(bad[0], dtype)
         for fn in self.prepare_fns:
@@ -346,7 +355,7 @@ class FusedPlan(KernelPlan):
         dtype = self.dtype
         layout = self._layout(k)
         for p in params:
-            if not (p.is_cpu and p.dtype is dtype and layout(p)):
+            if unaddressable(p) or not (p.is_cpu and p.dtype is dtype and layout(p)):
                 return _why(p, dtype)
         stored = self.c.program.stored_arrays()
         for key, col in zip(self.c.arrays, cols, strict=True):
@@ -365,7 +374,7 @@ class FusedPlan(KernelPlan):
                     if filled:
                         continue
                     return f"missing optimizer state {key!r}"
-                if not (t.is_cpu and t.dtype is dtype):
+                if unaddressable(t) or not (t.is_cpu and t.dtype is dtype):
                     return _why(t, dtype)
                 if t.shape != p.shape:
                     return f"state of shape {tuple(t.shape)} for a parameter of {tuple(p.shape)}"
@@ -386,7 +395,7 @@ class FusedPlan(KernelPlan):
         dtype, layout = self.dtype, self._layout(self._rows(hyper)[0])
         for p, g in zip(params, grads, strict=True):
             for t in (p, g):
-                if t.dtype is not dtype:
+                if unaddressable(t) or t.dtype is not dtype:
                     return _why(t, dtype)
             if not layout(p):
                 return _why(p, dtype)
@@ -413,6 +422,9 @@ class FusedPlan(KernelPlan):
             if t is None or expect is None:
                 return f"optimizer state {name!r} does not fit {fmt.name} state"
             want, shape = expect
+            why = unaddressable(t)
+            if why:
+                return f"optimizer state {name!r}: {why}"
             if not (t.is_cpu and t.dtype is want and t.is_contiguous()):
                 return f"state {name!r} of {fmt.name} state must be {want}, got {t.dtype}"
             if tuple(t.shape) != shape:
@@ -470,15 +482,21 @@ class FusedPlan(KernelPlan):
 
 
 def _storage(params: list[Tensor], cols: list[list | None]) -> list[int]:
-    """The parameters' and the state columns' data pointers (0: an entry not there)."""
-    static = [p.data_ptr() for p in params]
+    """The parameters' and the state columns' data pointers (0: an entry not there, or one a
+    kernel may not address -- :func:`~descentlab.optim.base.unaddressable` -- whose pointer is
+    never asked for: a 0 sends the step to the full check, which refuses it)."""
+    plain = ADDRESSABLE_TYPES
+    static = [p.data_ptr() if type(p) in plain else 0 for p in params]
     for col in cols:
         if col is not None:
-            static += [0 if t is None else t.data_ptr() for t in col]
+            static += [t.data_ptr() if type(t) in plain else 0 for t in col]
     return static
 
 
 def _why(t: Tensor, dtype: torch.dtype) -> str:
+    why = unaddressable(t)
+    if why:
+        return why
     if not t.is_cpu:
         return f"tensors must be on the CPU, got {t.device}"
     if t.dtype is not dtype:

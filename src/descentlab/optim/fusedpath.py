@@ -23,6 +23,7 @@ from .base import Chain, Rule, State, caller_stacklevel
 from .c_emitter import CKernel
 from .hyper import NOT_HYPER, HyperChecks, changed_numbers, number, recheck
 from .program import NoProgram, collect, has_kernel_form
+from .sharded import is_dtensor
 from .state import GroupStates, TrackedState, realify, scatter
 
 
@@ -298,6 +299,7 @@ class FusedPath:
         self.steady.pop(gi, None)
         if not (
             plan.steady_ok(params)
+            and not is_dtensor(group["params"][0])  # (its steps run on the local shards)
             and opt._hyper.plain.get(gi)
             and base is not None
             and opt._noop_precheck

@@ -34,7 +34,7 @@ from torch import Tensor
 from descentlab import _native
 
 from . import lowbit
-from .base import Chain, dense, grad_pointers, laid_out_as, written_in_place
+from .base import Chain, dense, grad_pointers, laid_out_as, unaddressable, written_in_place
 from .form import FormRule, _plain
 from .plan import KernelPlan
 from .state import as_real
@@ -375,6 +375,12 @@ def _check_state(
         for i, (t, p) in enumerate(zip(col, params, strict=True)):
             if group and t is None:
                 continue
+            why = unaddressable(t) if isinstance(t, Tensor) else ""
+            if why:
+                raise ValueError(
+                    f"state {name.removeprefix('state:')!r} of parameter {i} of "
+                    f"{group or 'the group'}: {why}"
+                )
             numel = p.numel()
             if name.endswith("_scale") and isinstance(fmt, lowbit.Int8Blockwise):
                 numel = fmt.blocks(numel)
@@ -548,6 +554,9 @@ def choose(
         why = "triton is not installed"
     else:
         for p, g in zip(params, grads, strict=True):
+            why = unaddressable(p) or unaddressable(g) or None
+            if why:
+                break
             if any(t.dtype is not dtype or t.device != params[0].device for t in (p, g)):
                 bad = p if p.dtype is not dtype or p.device != params[0].device else g
                 why = f"its tensors must be {dtype} on {params[0].device}, got {bad.dtype}"

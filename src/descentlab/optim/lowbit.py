@@ -120,6 +120,9 @@ class StateFormat(ABC):
     name: str
     #: whether encoding takes a per-step seed (stochastic rounding)
     salted: bool = False
+    #: whether entries are stored in blocks of consecutive elements (a shard of the tensor
+    #: would cut them otherwise than the whole tensor's: refused on sharded parameters)
+    blockwise: bool = False
     #: the dtype of each entry of :meth:`keys`
     dtypes: tuple[torch.dtype, ...] = ()
 
@@ -167,6 +170,7 @@ class Int8Blockwise(StateFormat):
     #: next to a large one gives a step of ``lr * m / eps``)
     min_size: int = 4096
     name = "int8"
+    blockwise = True
 
     def __post_init__(self) -> None:
         if self.block_size not in (256, 2048):

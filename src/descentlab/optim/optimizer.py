@@ -17,6 +17,7 @@ from . import compiled as _compiled
 from . import differentiable as _differentiable
 from . import fused as _fused
 from . import gpu as _gpu
+from . import sharded as _sharded
 from .base import (
     Chain,
     HyperparameterTypeError,
@@ -157,6 +158,8 @@ class _GroupStep:
     parts: list[tuple[Any, list[int] | None]]
     owners: list[Tensor] | None
     sparse: bool
+    #: a group of DTensors: the local shards (or gathered values) ``params`` and ``grads`` are
+    sharded: _sharded.ShardedGroup | None = None
 
 
 def _is_dynamo_disabled_wrapper(fn: Any) -> bool:
@@ -479,7 +482,7 @@ class Optimizer(torch.optim.Optimizer):
     _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
 
     def _step(self, closure: Callable[[], Any] | None) -> Any:
-        with torch.set_grad_enabled(self.differentiable):
+        with torch.set_grad_enabled(self.differentiable), _sharded.scope():
             return self._step_body(closure)
 
     def _step_body(self, closure: Callable[[], Any] | None) -> Any:
@@ -492,7 +495,9 @@ class Optimizer(torch.optim.Optimizer):
         # Phase 1: everything that can fail, before anything changes.
         todo = [s for gi, g in enumerate(self.param_groups) if (s := self._prepare(gi, g))]
         for s in todo:
-            if not self.rule.precheck(s.grads, s.hyper):
+            # a sharded group's check reads its gradients across the shards
+            grads = s.grads if s.sharded is None else s.sharded.dgrads
+            if not self.rule.precheck(grads, s.hyper):
                 self.last_step_skipped = True
                 self.skipped_steps += 1
                 return loss
@@ -519,6 +524,25 @@ class Optimizer(torch.optim.Optimizer):
             grads.append(g)
         if not params:
             return None
+        sharded = None
+        if _sharded.any_dtensor(params):
+            if self.differentiable:
+                raise ValueError(
+                    f"{type(self).__name__}(differentiable=True) does not step DTensor "
+                    f"parameters (param group {gi})"
+                )
+            fmt = self.state_dtype
+            if fmt is not None and fmt.blockwise and self.rule.shard_local:
+                raise ValueError(
+                    f"{type(self).__name__}: state_dtype={fmt.name!r} stores blocks of "
+                    "consecutive elements, which the shards of DTensor parameters would cut "
+                    f"otherwise than the whole tensors' (param group {gi}); use "
+                    "state_dtype='bfloat16' or None with sharded parameters"
+                )
+            # each rank's shards, or the gathered values where the math reads whole matrices
+            gathered = not self.rule.shard_local
+            sharded = _sharded.view(type(self).__name__, gi, params, grads, gathered)
+            params, grads = sharded.params, sharded.grads
         sparse = any(g.is_sparse for g in grads)
         owners = None
         if any(p.is_complex() for p in params):
@@ -546,7 +570,9 @@ class Optimizer(torch.optim.Optimizer):
             # rows absent from a sparse gradient are zeros: the dense update leaves their
             # parameters as torch's sparse one does, and rounds the others as it does
             grads = [g.coalesce().to_dense() if g.is_sparse else g for g in grads]
-            return _GroupStep(gi, group, params, grads, hyper, step, [(None, None)], owners, True)
+            return _GroupStep(
+                gi, group, params, grads, hyper, step, [(None, None)], owners, True, sharded
+            )
         dtype, device = params[0].dtype, params[0].get_device()  # (get_device: -1 on the CPU)
         if (
             self.monitor is not None
@@ -564,7 +590,7 @@ class Optimizer(torch.optim.Optimizer):
                 part_owners = None if owners is None else [owners[i] for i in idx]
                 # every part's state checked here: no part may move before another refuses
                 parts.append((self._backend(gi, *sub, hyper, part_owners, True), idx))
-        return _GroupStep(gi, group, params, grads, hyper, step, parts, owners, False)
+        return _GroupStep(gi, group, params, grads, hyper, step, parts, owners, False, sharded)
 
     def _backend(
         self,
@@ -610,7 +636,11 @@ class Optimizer(torch.optim.Optimizer):
     def _update(self, s: _GroupStep) -> None:
         """Phase 2 for one group: initialise new state, count the step, update each part."""
         gi, params = s.gi, s.params
-        sts = self._states.of(self, gi, s.owners or params)
+        if s.sharded is None:
+            sts = self._states.of(self, gi, s.owners or params)
+        else:  # the parameters' state dicts, their DTensors as the tensors the step runs on
+            kept = self._states.of(self, gi, s.sharded.originals)
+            sts = s.sharded.states(kept)
         init_new(self.rule, s.owners or params, sts)
         values = self._states.advance(gi, sts)
         for plan, idx in s.parts:
@@ -620,6 +650,8 @@ class Optimizer(torch.optim.Optimizer):
             owners = None if s.owners is None else [s.owners[i] for i in idx]
             part = ([xs[i] for i in idx] for xs in (params, s.grads, sts, values))
             self._update_part(s, plan, *part, owners)
+        if s.sharded is not None:
+            s.sharded.finish(kept, sts)
         s.group["step"] = s.step
 
     def _update_part(

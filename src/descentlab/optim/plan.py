@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import Tensor
 
-from .base import Numbers
+from .base import ADDRESSABLE_TYPES, Numbers
 from .program import ChainProgram
 
 __all__ = ["KernelPlan"]
@@ -119,10 +119,11 @@ class KernelPlan:
         """The addresses of the parameters and of the state arrays' entries (the first
         columns of ``cols``, of :attr:`state_keys`) where they are the storage the last launch
         checked, else None."""
+        plain = ADDRESSABLE_TYPES  # a tensor subclass's pointer is never asked for
         try:  # None is no storage; a tensor without any (sparse) is not the kernel's
-            static = [p.data_ptr() for p in params]
+            static = [p.data_ptr() if type(p) in plain else 0 for p in params]
             for col in cols[: len(self.state_arrays)]:
-                static += [0 if x is None else x.data_ptr() for x in col]
+                static += [x.data_ptr() if type(x) in plain else 0 for x in col]
         except (AttributeError, RuntimeError):
             return None
         return static if static == self.storage else None

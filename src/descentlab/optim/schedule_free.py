@@ -71,6 +71,8 @@ class schedule_free_adamw(FormRule):
     own_dtype = ("weight_sum", "lr_max")  # float64 sums, as the reference keeps Python floats
     local = False
     elementwise = False
+    #: its per-tensor averaging weights read the learning rates only, never a tensor's values
+    shard_local = True
 
     def __init__(
         self,

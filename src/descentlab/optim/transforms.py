@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from . import sharded
 from .base import Hyper, as_scalar, is_batched, laid_out_as, step_values
 from .form import Form, FormRule, add, clamp, eq, where
 from .hyperspec import NONNEG, Choice, Flag, Integer, Real, declare
@@ -184,6 +185,7 @@ class clip_by_global_norm(FormRule):
     name = "clip_by_global_norm"
     local = False
     elementwise = False
+    shard_local = True  # its norm spans the shards (sharded.foreach_norm)
     needs_step = False
 
     def __init__(self, max_norm: float = 1.0) -> None:
@@ -199,7 +201,10 @@ class clip_by_global_norm(FormRule):
 
 def _clip_factor(state, params, grads, hyper) -> None:
     """The group's clipping factor, in the gradients' dtype (as torch's ``clip_grad_norm_``)."""
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+    # a sharded group's norms span the shards (a local shard's alone would clip each rank
+    # differently)
+    norms = sharded.foreach_norm(grads, 2.0, params)
+    total = torch.linalg.vector_norm(torch.stack(norms), 2.0)
     factor = torch.clamp(as_scalar(hyper["max_norm"]) / (total + 1e-6), max=1.0)
     state["_clip_factor"] = float(factor)
 
@@ -303,12 +308,13 @@ class non_finite_guard(FormRule):
         mode = hyper["non_finite"]
         if mode == "zero" or not grads:
             return True
-        total = torch.stack(torch._foreach_norm(grads, 2.0)).sum()
+        total = torch.stack(sharded.foreach_norm(grads, 2.0)).sum()  # across shards
         if bool(torch.isfinite(total)):
             return True
         if mode == "skip":
             return False
-        bad = [i for i, g in enumerate(grads) if not bool(torch.isfinite(g).all())]
+        whole = [g.full_tensor() if sharded.is_dtensor(g) else g for g in grads]  # (rare)
+        bad = [i for i, g in enumerate(whole) if not bool(torch.isfinite(g).all())]
         raise NonFiniteGradientError(
             f"non-finite gradient in {len(bad)} parameter(s) (indices {bad} of the group); "
             "parameters and optimizer state were left unchanged"

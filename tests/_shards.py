@@ -1,0 +1,376 @@
+"""Helpers of the sharded-training tests: a toy ``__torch_dispatch__`` wrapper subclass, a gloo
+group of N CPU processes that runs a table of jobs once per test module (:func:`spawn`), and
+the jobs: 20 steps of a small MLP sharded by ``fully_shard`` (FSDP2) or by tensor parallelism,
+with every registered optimizer, fused and eager, and torch's twins; checkpoints.
+
+Run as a script it is one rank of such a group: ``python _shards.py RANK WORLD DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils import _pytree as pytree
+
+STEPS = 20
+HERE = Path(__file__).resolve().parent
+
+
+class Boxed(torch.Tensor):
+    """A toy wrapper subclass (as DTensor, FP8 and quantized tensors are made): no storage of
+    its own, every op unwraps ``inner``, runs, and wraps the result."""
+
+    @staticmethod
+    def __new__(cls, inner: torch.Tensor) -> Boxed:
+        return torch.Tensor._make_wrapper_subclass(
+            cls,
+            inner.shape,
+            dtype=inner.dtype,
+            device=inner.device,
+            strides=inner.stride(),
+            requires_grad=inner.requires_grad,
+        )
+
+    def __init__(self, inner: torch.Tensor) -> None:
+        self.inner = inner
+
+    __torch_function__ = torch._C._disabled_torch_function_impl
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        def unwrap(x):
+            return x.inner if isinstance(x, Boxed) else x
+
+        out = func(*pytree.tree_map(unwrap, args), **pytree.tree_map(unwrap, kwargs or {}))
+        if args and isinstance(args[0], Boxed) and out is args[0].inner:
+            return args[0]  # an in-place op returns its argument
+        return pytree.tree_map(lambda x: Boxed(x) if type(x) is torch.Tensor else x, out)
+
+
+# ------------------------------------------------------------------------ the model and steps
+def make_model(seed: int = 0) -> torch.nn.Sequential:
+    """The MLP every job trains: 10 and 3 output rows, so 4 ranks hold uneven shards (3, 3, 3,
+    1 rows; 1, 1, 1, 0: the last rank's shard of the second layer is empty)."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(6, 10), torch.nn.Tanh(), torch.nn.Linear(10, 3))
+
+
+def batch(t: int) -> torch.Tensor:
+    return torch.randn(5, 6, generator=torch.Generator().manual_seed(1000 + t))
+
+
+def train(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    steps: int = STEPS,
+    start: int = 0,
+    shadow: tuple[list[torch.nn.Parameter], torch.optim.Optimizer] | None = None,
+) -> None:
+    """``steps`` steps on fixed batches from batch ``start`` (the same on every rank: FSDP2's
+    averaged gradients are then the unsharded ones, bit for bit, at 2 and 4 ranks).
+    ``shadow``: unsharded copies of the parameters and their optimizer, stepped after each
+    step on the whole of its gradients."""
+    for t in range(start, start + steps):
+        x = batch(t)
+
+        def closure(x: torch.Tensor = x) -> torch.Tensor:
+            opt.zero_grad()
+            loss = model(x).square().mean()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        if shadow is not None:
+            copies, twin = shadow
+            for c, p in zip(copies, model.parameters(), strict=True):
+                c.grad = p.grad.full_tensor().clone()
+            twin.step()
+
+
+def full_params(model: torch.nn.Module) -> list[torch.Tensor]:
+    out = []
+    for p in model.parameters():
+        p = p.detach()
+        out.append((p.full_tensor() if hasattr(p, "full_tensor") else p).clone())
+    return out
+
+
+def make_opt(case: dict, params: Any) -> torch.optim.Optimizer:
+    """The case's optimizer: a registered descentlab one (``name``), a chain (``chain``: a
+    callable), or torch's twin (``torch``: the class name), with ``kwargs``."""
+    from descentlab import optim
+
+    kwargs = dict(case.get("kwargs", {}))
+    if "torch" in case:
+        return getattr(torch.optim, case["torch"])(params, **kwargs)
+    if case.get("model") == "zero":  # each rank steps its partition of whole parameters
+        from torch.distributed.optim import ZeroRedundancyOptimizer
+
+        cls = optim.get(case["name"])
+        return ZeroRedundancyOptimizer(params, optimizer_class=cls, fused=case["fused"], **kwargs)
+    if "chain" in case:
+        rule = CHAINS[case["chain"]]()
+        return optim.Optimizer(params, rule, fused=case["fused"], **kwargs)
+    return optim.get(case["name"])(params, fused=case["fused"], **kwargs)
+
+
+def clip_chain() -> Any:
+    """AdamW behind a global-norm clip tight enough to clip at every step."""
+    from descentlab import optim
+
+    return optim.chain(
+        optim.clip_by_global_norm(0.05), optim.scale_by_adam(), optim.scale_by_lr(1e-2)
+    )
+
+
+#: the chains a case names (``chain``)
+CHAINS = {"clip": clip_chain}
+
+
+def unsharded(case: dict) -> list[torch.Tensor]:
+    """The case's run in this one process, unsharded: the reference."""
+    model = make_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train(model, make_opt(case, model.parameters()))
+    return full_params(model)
+
+
+# ------------------------------------------------------------------------------ jobs (ranks)
+def fsdp_model() -> torch.nn.Module:
+    """:func:`make_model` with every Linear and the model ``fully_shard``-ed (FSDP2)."""
+    from torch.distributed.fsdp import fully_shard
+
+    model = make_model()
+    for layer in model:
+        if isinstance(layer, torch.nn.Linear):
+            fully_shard(layer)
+    return fully_shard(model)
+
+
+def tp_model() -> torch.nn.Module:
+    """:func:`make_model` with its first Linear column-wise and its second row-wise parallel
+    (tensor parallelism over every rank)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.parallel import (
+        ColwiseParallel,
+        RowwiseParallel,
+        parallelize_module,
+    )
+
+    mesh = init_device_mesh("cpu", (torch.distributed.get_world_size(),))
+    plan = {"0": ColwiseParallel(), "2": RowwiseParallel()}
+    return parallelize_module(make_model(), mesh, plan)
+
+
+def grad_norms(model: torch.nn.Module) -> tuple[float, float]:
+    """The first batch's gradient norm over this rank's shards alone, and over the whole
+    parameters: what a norm computed on the shard would use, and what it must use."""
+    model(batch(0)).square().mean().backward()
+    grads = [p.grad for p in model.parameters()]
+    local = torch.stack([torch.linalg.vector_norm(g.to_local()) for g in grads])
+    full = torch.stack([torch.linalg.vector_norm(g.full_tensor()) for g in grads])
+    model.zero_grad()
+    return float(torch.linalg.vector_norm(local)), float(torch.linalg.vector_norm(full))
+
+
+def fsdp_case(rank: int, world: int, case: dict) -> dict:
+    """One case on a sharded model (``case["model"]``: ``"tp"``, tensor parallel; else FSDP2)."""
+    import types
+
+    try:
+        from descentlab.optim import sharded
+    except ImportError:  # a descentlab without it fails the tests by what its steps do
+        sharded = types.SimpleNamespace(GATHERED={"bytes": 0, "steps": 0}, whole=None)
+
+    kind = case.get("model")
+    if kind == "tp":
+        model = tp_model()
+    elif kind in ("ddp", "zero"):  # replicated parameters, gradients all-reduced by DDP
+        model = torch.nn.parallel.DistributedDataParallel(make_model())
+    else:
+        model = fsdp_model()
+    norms = grad_norms(model) if case.get("probe_norms") else None
+    opt = make_opt(case, model.parameters())
+    shadow = None
+    if case.get("shadow"):  # the same optimizer unsharded, on the sharded run's gradients
+        # (a copy: a replicated DTensor's full_tensor() is its local tensor itself)
+        copies = [torch.nn.Parameter(p.detach().full_tensor().clone()) for p in model.parameters()]
+        shadow = (copies, make_opt(case, copies))
+    if case.get("force_local"):  # the counterfactual: whole-matrix math on each shard
+        opt.rule.shard_local = True
+    before = dict(sharded.GATHERED)
+    whole = sharded.whole
+    if case.get("local_reductions"):  # the counterfactual: reductions over the shard alone
+        sharded.whole = lambda tensors, params=None: list(tensors)
+    try:
+        train(model, opt, shadow=shadow)
+    finally:
+        sharded.whole = whole
+    steps = sharded.GATHERED["steps"] - before["steps"]
+    return {
+        "norms": norms,
+        "params": full_params(model),
+        "shadow": None if shadow is None else [p.detach().clone() for p in shadow[0]],
+        "fused": bool(getattr(opt, "_fused", None) and any(opt._fused.plans.values())),
+        "gathered_bytes_per_step": (sharded.GATHERED["bytes"] - before["bytes"]) / STEPS,
+        "gathers": steps,
+    }
+
+
+def run_cases(rank: int, world: int, cases: list[dict]) -> dict[str, dict]:
+    """Each case's :func:`fsdp_case` (a job: one process group runs the whole table)."""
+
+    out = {}
+    for case in cases:
+        if os.environ.get("DESCENTLAB_SHARDS_VERBOSE") and rank == 0:
+            print(case["id"], f"{time.perf_counter() - START:.1f}", flush=True)
+        try:
+            out[case["id"]] = fsdp_case(rank, world, case)
+        except Exception as exc:  # torch's own optimizers may not step DTensors: recorded
+            counterfactual = case.get("force_local") or case.get("local_reductions")
+            if "torch" not in case and not counterfactual:
+                raise
+            out[case["id"]] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+    return out
+
+
+def _state_dicts(model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, Any]:
+    from torch.distributed.checkpoint.state_dict import (
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
+
+    return {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt)}
+
+
+def _kinds(optim_sd: dict) -> dict[str, str]:
+    """Each state entry's type (and placements) in an optimizer state dict, by key."""
+    out = {}
+    for st in optim_sd["state"].values():
+        for k, v in st.items():
+            kind = type(v).__name__
+            if hasattr(v, "placements"):
+                kind += str(tuple(v.placements))
+            out[k] = kind
+    return out
+
+
+def save_checkpoints(rank: int, world: int, arg: dict) -> dict[str, dict]:
+    """Each case: ``STEPS // 2`` steps, a checkpoint (``torch.distributed.checkpoint`` of the
+    model's and optimizer's state dicts), then the other half: the uninterrupted run."""
+    import torch.distributed.checkpoint as dcp
+
+    out = {}
+    for case in arg["cases"]:
+        model = fsdp_model()
+        opt = make_opt(case, model.parameters())
+        try:
+            train(model, opt, STEPS // 2)
+            sd = _state_dicts(model, opt)
+            dcp.save(sd, checkpoint_id=str(Path(arg["dir"]) / case["id"]))
+        except Exception as exc:  # a refusal: one line
+            out[case["id"]] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        train(model, opt, STEPS - STEPS // 2, start=STEPS // 2)
+        out[case["id"]] = {"params": full_params(model), "kinds": _kinds(sd["optim"])}
+    return out
+
+
+def load_checkpoints(rank: int, world: int, arg: dict) -> dict[str, dict]:
+    """Each case: a fresh model and optimizer, the checkpoint loaded (at this world size), the
+    second half of the steps: the resumed run."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import (
+        set_model_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    out = {}
+    for case in arg["cases"]:
+        model = fsdp_model()
+        opt = make_opt(case, model.parameters())
+        sd = _state_dicts(model, opt)
+        dcp.load(sd, checkpoint_id=str(Path(arg["dir"]) / case["id"]))
+        set_model_state_dict(model, sd["model"])
+        set_optimizer_state_dict(model, opt, sd["optim"])
+        train(model, opt, STEPS - STEPS // 2, start=STEPS // 2)
+        out[case["id"]] = {"params": full_params(model)}
+    return out
+
+
+JOBS: dict[str, Callable[[int, int, Any], Any]] = {
+    "cases": run_cases,
+    "save": save_checkpoints,
+    "load": load_checkpoints,
+}
+
+
+def spawn(world: int, jobs: dict[str, tuple[str, Any]], tmp: Path, timeout: float = 600) -> dict:
+    """Run ``jobs`` (result name -> (job name in :data:`JOBS`, its argument)) in one gloo
+    group of ``world`` CPU processes; returns rank 0's results. Raises with every rank's
+    output where a rank fails (a crash included: a clean exit is part of what is tested)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    for stale in ("store", "results.pt"):  # a FileStore's file must be new
+        (tmp / stale).unlink(missing_ok=True)
+    torch.save(jobs, tmp / "jobs.pt")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *sys.path])}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "_shards.py"), str(rank), str(world), str(tmp)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in range(world)
+    ]
+    deadline = time.monotonic() + timeout
+    outs = []
+    for p in procs:
+        try:
+            outs.append(p.communicate(timeout=max(1.0, deadline - time.monotonic()))[0])
+        except subprocess.TimeoutExpired:
+            for q in procs:  # a rank stuck in a collective: the group is ended, not left
+                q.kill()
+            outs.append(p.communicate()[0] + f"\n(timed out after {timeout:.0f} s)")
+    codes = [p.returncode for p in procs]
+    (tmp / "rank0.log").write_text(outs[0])
+    if any(codes):
+        raise AssertionError(
+            f"ranks exited with {codes}:\n"
+            + "\n".join(f"--- rank {i}\n{o}" for i, o in enumerate(outs))
+        )
+    return torch.load(tmp / "results.pt", weights_only=False)
+
+
+def _main(rank: int, world: int, tmp: Path) -> None:
+    import torch.distributed as dist
+
+    warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
+    store = dist.FileStore(str(tmp / "store"), world)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world)
+    if os.environ.get("DESCENTLAB_SHARDS_VERBOSE"):
+        print(f"rank {rank} up after {time.perf_counter() - START:.1f}s", flush=True)
+    try:
+        jobs = torch.load(tmp / "jobs.pt", weights_only=False)
+        results = {name: JOBS[job](rank, world, arg) for name, (job, arg) in jobs.items()}
+        if rank == 0:
+            torch.save(results, tmp / "results.pt")
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    START = time.perf_counter()
+    _main(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))

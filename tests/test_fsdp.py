@@ -1,0 +1,267 @@
+"""Every registered optimizer on sharded parameters: FSDP2 (``fully_shard``, 2 and 4 CPU
+processes over gloo) and tensor parallelism (``ColwiseParallel``/``RowwiseParallel``, 2), fused
+and eager, against its own unsharded run and against torch.optim's twin under the same sharding.
+
+One gloo group per world size runs the whole table (``_shards.spawn``: the processes start
+once, the table's cases run one after another in them), once per test session however the
+tests are spread over xdist workers (a file lock; the results are read by every test). Each
+case trains the same MLP 20 steps on the same batches on every rank, so FSDP2's averaged
+gradients are the unsharded ones bit for bit and every difference is the optimizer's.
+
+How each optimizer is expected to match its unsharded run:
+
+- per element (the SGD and Adam families, Lion, Rprop, ASGD, Schedule-Free...): each rank's
+  fused kernel or eager step on its local shards, **bit for bit**;
+- whole-matrix math (Adafactor, Muon, Shampoo, SOAP): gathered, the unsharded step on every
+  rank, **bit for bit**; what each rank receives is counted (``GATHERED``);
+- a reduction across shards (SAM's ascent norm, a global-norm clip): **within float
+  reordering** (the norm is summed over shards in another order).
+
+The counterfactual cases (``:local``) run the same optimizers with the cross-shard reduction or
+the gathering switched off: they must differ from the unsharded run, so the split used here is
+one where computing on the shard alone gives another answer.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+import torch
+from _shards import STEPS, make_model, spawn, unsharded
+
+from descentlab import optim
+
+NAMES = optim.NAMES
+#: the optimizers whose math reads whole matrices: their sharded groups are gathered
+GATHERED = ("adafactor", "muon", "shampoo", "soap")
+#: the cases whose math reduces across shards, and so match within float reordering
+REDUCING = ("sam", "clip")
+REL_TOL = 1e-6  # float32 reordering of a norm, over 20 steps
+TP_REL_TOL = 1e-5  # a row-wise parallel matmul sums over shards too: every gradient reorders
+TWIN_REL_TOL = 1e-5  # as tests/test_optim_parity.py's float32 tolerance
+
+
+def _twins() -> dict[str, tuple[str, dict]]:
+    """Each registered optimizer that torch.optim has: its first parity configuration."""
+    return {
+        rec.name: (rec.parity[0].torch, dict(rec.parity[0].kwargs))
+        for rec in optim.records()
+        if rec.parity
+    }
+
+
+def cases(world: int) -> list[dict]:
+    """The table one gloo group of ``world`` processes runs."""
+    out = [dict(id=f"{n}:{f}", name=n, fused=f) for n in NAMES for f in (None, False)]
+    out += [dict(id=f"clip:{f}", chain="clip", fused=f) for f in (None, False)]
+    out += [dict(id="clip:local", chain="clip", fused=None, local_reductions=True)]
+    for case in out:
+        if case["id"] == "sam:None":
+            case["probe_norms"] = True
+    if world != 2:  # (the twins and tensor parallelism at 2 ranks: the table's time)
+        return out
+    # (at 4 ranks, one rank's shard is empty: the counterfactual Adafactor fails there alone)
+    out += [dict(id=f"{n}:local", name=n, fused=None, force_local=True) for n in GATHERED]
+    for name, (cls, kwargs) in _twins().items():
+        out.append(dict(id=f"twin:{name}", name=name, fused=None, kwargs=kwargs))
+        out.append(dict(id=f"torch:{name}", torch=cls, kwargs=kwargs))
+    out += [dict(id=f"{m}:{n}", name=n, fused=None, model=m) for m, n in DDP]
+    out += [
+        dict(id=f"tp:{n}:{f}", name=n, fused=f, model="tp", shadow=n != "sam")
+        for n in NAMES
+        for f in (None, False)
+    ]
+    return out
+
+
+def _shared_dir() -> Path:
+    """A directory every xdist worker of this session shares (the parent of its basetemp, as
+    pytest-xdist documents), else a fresh one."""
+    root = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    base = Path(tempfile.gettempdir()) / f"descentlab-shards-{root or os.getpid()}"
+    base.mkdir(exist_ok=True)
+    return base
+
+
+@functools.cache
+def results(world: int) -> dict[str, dict]:
+    """The table's results at ``world`` ranks (computed once per session: a file lock)."""
+    from filelock import FileLock
+
+    base = _shared_dir()
+    done, failed = base / f"world{world}.pt", base / f"world{world}.failed"
+    with FileLock(str(base / f"world{world}.lock")):
+        if not done.exists() and not failed.exists():
+            try:
+                got = spawn(world, {"cases": ("cases", cases(world))}, base / f"run{world}")
+            except AssertionError as exc:  # one spawn per session, failed or not
+                failed.write_text(str(exc))
+                raise
+            torch.save(got["cases"], done)
+    if failed.exists():
+        raise AssertionError(failed.read_text())
+    return torch.load(done, weights_only=False)
+
+
+@functools.cache
+def reference(case_id: str) -> list[torch.Tensor]:
+    """The case's run unsharded, in this process (the same at every world size)."""
+    case = next(c for c in cases(2) if c["id"] == case_id)
+    plain = {k: v for k, v in case.items() if k not in ("local_reductions", "force_local")}
+    return unsharded(plain)
+
+
+def _rel_err(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    return max(
+        float((x - y).abs().max() / y.abs().max().clamp_min(1e-12))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _bitwise(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _moved(params: list[torch.Tensor]) -> float:
+    start = [p.detach() for p in make_model().parameters()]
+    return max(float((p - q).abs().max()) for p, q in zip(params, start, strict=True))
+
+
+WORLDS = (2, 4)
+#: the optimizers run under DDP and ZeroRedundancyOptimizer (plain, replicated parameters).
+#: Not SAM or a global-norm clip under ZeRO: each rank's optimizer sees only its partition of
+#: the parameters, so their norm would span that partition alone (docs/distributed.md)
+DDP = [("ddp", "adamw"), ("ddp", "muon"), ("ddp", "sam"), ("zero", "adamw"), ("zero", "muon")]
+OWN = [(w, f"{n}:{f}") for w in WORLDS for n in NAMES for f in (None, False)]
+OWN += [(w, f"clip:{f}") for w in WORLDS for f in (None, False)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("world", "case_id"), OWN, ids=[f"{w}-{c}" for w, c in OWN])
+def test_sharded_step_equals_the_unsharded_one(world, case_id):
+    """Every optimizer under FSDP2 equals its own unsharded run: bit for bit, or within float
+    reordering where a norm crosses shards. (On main before this test: fused, SIGSEGV; eager,
+    ``aten._foreach_copy_.default got mixed torch.Tensor and DTensor``.)"""
+    got = results(world)[case_id]
+    name, fused = case_id.split(":")
+    ref = reference(case_id)
+    assert _moved(ref) > 1e-3, "the reference did not train: the comparison would be vacuous"
+    if name in REDUCING:
+        assert _rel_err(got["params"], ref) <= REL_TOL
+    else:
+        assert _bitwise(got["params"], ref), _rel_err(got["params"], ref)
+    elementwise = name not in GATHERED
+    # the fused kernel ran on the local shards wherever the optimizer has a fused form
+    if fused == "None" and elementwise:
+        assert got["fused"], f"{case_id} ran eagerly"
+    if fused == "False":
+        assert not got["fused"]
+    # only whole-matrix math gathers: parameters and gradients, every step
+    assert (got["gathers"] > 0) == (name in GATHERED)
+
+
+def _gathered_bytes(world: int) -> int:
+    """What rank 0 receives a step by all-gathering every parameter and gradient: each one's
+    elements outside its shard (FSDP2 shards dim 0 in chunks of ceil(n / world))."""
+    total = 0
+    for p in make_model().parameters():
+        rows = p.shape[0]
+        chunk = -(-rows // world)
+        total += (p.numel() - min(chunk, rows) * (p.numel() // rows)) * p.element_size()
+    return 2 * total
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world", WORLDS)
+@pytest.mark.parametrize("name", GATHERED)
+def test_matrix_optimizers_gather_whole_matrices(name, world):
+    """Adafactor, Muon, Shampoo and SOAP gather each parameter and gradient (all-gather) and
+    step the whole matrices on every rank: bytes received per step as counted; the same
+    optimizer on each shard alone (the counterfactual) is another optimizer."""
+    got = results(world)[f"{name}:None"]
+    assert got["gathered_bytes_per_step"] == _gathered_bytes(world)
+    if world == 2:
+        local = results(world)[f"{name}:local"]
+        assert _rel_err(local["params"], reference(f"{name}:None")) > 1e-4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world", WORLDS)
+def test_a_global_norm_clip_spans_the_shards(world):
+    """The clip's norm is the whole gradient's: with the shard's norm alone (the
+    counterfactual) the result is another one."""
+    ref = reference("clip:None")
+    assert _rel_err(results(world)["clip:None"]["params"], ref) <= REL_TOL
+    assert _rel_err(results(world)["clip:local"]["params"], ref) > 1e-3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world", WORLDS)
+def test_sams_ascent_norm_spans_the_shards(world):
+    """SAM's ascent is scaled by the norm of every gradient: rank 0's shards alone have another
+    norm (so the split matters), and the sharded run equals the unsharded within float
+    reordering."""
+    got = results(world)["sam:None"]
+    local, full = got["norms"]
+    assert abs(local - full) > 1e-3 * full
+    assert _rel_err(got["params"], reference("sam:None")) <= REL_TOL
+
+
+TWINS = [(2, n) for n in _twins()]
+#: torch.optim's own optimizers that cannot step FSDP2's DTensors (torch 2.13): what fails
+TORCH_FAILS = {"rprop": "aten.index_put_.default", "adafactor": "aten.pow_.Scalar"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("world", "name"), TWINS, ids=[f"{w}-{n}" for w, n in TWINS])
+def test_sharded_step_equals_torchs_twin_under_the_same_sharding(world, name):
+    """descentlab's optimizer and torch.optim's under the same FSDP2 sharding: within torch
+    parity's float32 tolerance (both are their unsharded runs bit for bit: torch's too, where
+    it steps DTensors at all)."""
+    ours = results(world)[f"twin:{name}"]
+    theirs = results(world)[f"torch:{name}"]
+    assert _bitwise(ours["params"], reference(f"twin:{name}"))
+    if name in TORCH_FAILS:
+        assert TORCH_FAILS[name] in theirs["error"]
+        return
+    assert _bitwise(theirs["params"], reference(f"torch:{name}"))
+    assert _rel_err(ours["params"], theirs["params"]) <= TWIN_REL_TOL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("wrapper", "name"), DDP, ids=[f"{w}-{n}" for w, n in DDP])
+def test_ddp_and_zero_step_equals_the_unsharded_one(wrapper, name):
+    """DistributedDataParallel (replicated parameters, all-reduced gradients) and torch's
+    ZeroRedundancyOptimizer around a descentlab optimizer class (each rank steps whole
+    parameters of its partition, then broadcasts them): the unsharded run bit for bit."""
+    got = results(2)[f"{wrapper}:{name}"]
+    assert _bitwise(got["params"], reference(f"{name}:None"))
+
+
+TP = [(n, f) for n in NAMES for f in (None, False)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "fused"), TP, ids=[f"{n}:{f}" for n, f in TP])
+def test_tensor_parallel_step_equals_the_unsharded_one(name, fused):
+    """ColwiseParallel then RowwiseParallel over 2 ranks (weights sharded by rows, then by
+    columns; the second bias replicated): bit for bit the same optimizer unsharded, stepped on
+    the whole of the same gradients (not SAM, whose second gradient its step takes itself);
+    and within float reordering of the unsharded training run (the row-wise matmul's sum over
+    shards reorders every gradient), except Shampoo and SOAP, whose matrix roots turn a 1e-7
+    change of the inputs into 3 and 6 % after 20 steps, unsharded alike."""
+    got = results(2)[f"tp:{name}:{fused}"]
+    if name != "sam":
+        assert _bitwise(got["params"], got["shadow"]), _rel_err(got["params"], got["shadow"])
+    if name not in ("shampoo", "soap"):
+        assert _rel_err(got["params"], reference(f"{name}:{fused}")) <= TP_REL_TOL
+
+
+def test_the_table_has_every_registered_optimizer():
+    ids = {c["id"] for c in cases(2)}
+    assert {f"{n}:None" for n in NAMES} <= ids and {f"tp:{n}:False" for n in NAMES} <= ids
+    assert STEPS == 20
