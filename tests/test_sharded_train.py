@@ -37,7 +37,7 @@ def _config(**fields):
         "problem_options": {"n_chars": 6000, "context": 16},
         "model": "gpt",
         "model_options": {"d_model": 16, "n_heads": 2},
-        "optimizer": torch.optim.AdamW,
+        "optimizer": "adamw",
         "hyper": {"lr": 1e-2, "weight_decay": 0.1},
         "batch_size": 8,
         "steps": 6,
@@ -49,7 +49,7 @@ def _config(**fields):
 
 
 def test_train_nproc_2_equals_one_process_and_rank_0_alone_writes_the_store(tmp_path, capfd):
-    opt = ["--optimizer", "sgd", "--hyper", "fused=false", "--lr", "0.5"]
+    opt = ["--optimizer", "sgd", "--momentum", "0.9", "--lr", "0.1"]
     assert main(["train", *GPT, *opt, "--runs-dir", str(tmp_path / "one")]) == 0
     capfd.readouterr()
     assert main(["train", *GPT, *opt, "--runs-dir", str(tmp_path / "two"), "--nproc", "2"]) == 0
@@ -79,19 +79,16 @@ def test_train_nproc_2_equals_one_process_and_rank_0_alone_writes_the_store(tmp_
 
 
 def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path):
-    """AdamW (torch's) with its state in the checkpoint: paused at step 3, resumed to 6, equal
-    bit for bit to the uninterrupted run with the same 2 processes; both within float
-    rounding of one process."""
+    """descentlab's AdamW (its fused step on each process's shards) with its state in the
+    checkpoint: paused at step 3, resumed to 6, equal bit for bit to the uninterrupted run
+    with the same 2 processes; both within float rounding of one process."""
     from descentlab.engine.sharded import train_sharded
 
     one = train(_config(), progress=False, checkpoint_path=tmp_path / "one.pt")
     full = train_sharded(_config(), 2, tmp_path / "a/lab.sqlite", threads=1)
     paused = train_sharded(_config(), 2, tmp_path / "b/lab.sqlite", until_step=3, threads=1)
     assert (paused.status, paused.steps) == ("interrupted", 3)
-    resumed = train_sharded(
-        None, 2, tmp_path / "b/lab.sqlite", resume_id=paused.run_id, threads=1,
-        optimizer=torch.optim.AdamW,
-    )  # fmt: skip
+    resumed = train_sharded(None, 2, tmp_path / "b/lab.sqlite", resume_id=paused.run_id, threads=1)
     assert (full.status, resumed.status, resumed.steps) == ("completed", "completed", 6)
     a, b = load_checkpoint(full.checkpoint_path), load_checkpoint(resumed.checkpoint_path)
     for key in a["model"]:
@@ -185,7 +182,7 @@ def test_a_failed_process_is_one_line_naming_its_rank(tmp_path, capfd):
 COMPARE = [
     "--problem", "charlm", "--problem-option", "n_chars=6000", "--problem-option", "context=16",
     "--model", "gpt", "--model-option", "d_model=16", "--model-option", "n_heads=2",
-    "--optimizers", "sgd", "--hyper", "sgd.fused=false", "--fixed-lr", "sgd", "--batch-size",
+    "--optimizers", "momentum", "--fixed-lr", "momentum", "--batch-size",
     "8", "--steps", "6", "--eval-every", "3", "--seeds", "1", "--landscapes", "none",
     "--no-report", "--no-progress", "--name", "c",
 ]  # fmt: skip
@@ -201,11 +198,11 @@ def alone(tmp_path_factory):
 
 
 def _same_trials(runs, alone):
-    assert sorted(runs) == ["curve/sgd", "refit/sgd"]
+    assert sorted(runs) == ["curve/momentum", "refit/momentum"]
     for name, run in runs.items():
         assert run.status == "completed" and run.provenance["nproc"] == 2
         assert "nproc" not in alone[name].provenance
-        keys = ["val/loss", "train/loss"] + (["test/loss"] if name == "refit/sgd" else [])
+        keys = ["val/loss", "train/loss"] + (["test/loss"] if name == "refit/momentum" else [])
         for key in keys:
             assert run.summary[key] == pytest.approx(alone[name].summary[key], rel=1e-5), (
                 name,
