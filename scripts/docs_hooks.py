@@ -138,6 +138,8 @@ def build_book(out: Path, items: list[int] | None) -> list[Path]:
 
 #: the optimizers' and rules' reference, generated from the code (descentlab.report.api_reference)
 OPTIMIZERS_PAGE = "api/optimizers.md"
+#: the schedules' and the entry points' reference, generated the same way
+SCHEDULES_PAGE = "api/schedules-reference.md"
 
 #: the links of the site's bar on a book page (relative to ``book/``)
 SITE_LINKS = (
@@ -186,9 +188,10 @@ def on_files(files: Any, config: Any) -> Any:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     files.append(File.generated(config, "index.md", content=home_page(readme)))
     _checkout_on_path()
-    from descentlab.report.api_reference import optimizers_page
+    from descentlab.report.api_reference import optimizers_page, schedules_page
 
     files.append(File.generated(config, OPTIMIZERS_PAGE, content=optimizers_page()))
+    files.append(File.generated(config, SCHEDULES_PAGE, content=schedules_page()))
     book_dir = Path(os.environ.get(DIR_ENV) or BOOK_DIR)
     for page in build_book(book_dir, book_items()):
         html = book_page_for_site(page.read_text(encoding="utf-8"))

@@ -122,3 +122,21 @@ def test_docstrings_are_rendered_without_sphinx_markup(docstring, site):
 )
 def test_raw_markup_on_a_page_is_found(html, raw):
     assert len(_script("site_text").raw_markup(html)) == raw
+
+
+def test_every_schedule_factory_has_an_example_that_runs():
+    from descentlab import schedules
+
+    factories = {
+        n for n in schedules.__all__
+        if n[0].islower() and n not in ("as_schedule", "from_function", "growth_exponent",
+                                        "robbins_monro", "bold_driver", "reduce_on_plateau",
+                                        "one_cycle_momentum")
+    }  # fmt: skip
+    assert factories == set(A.SCHEDULE_EXAMPLES)  # (the loss rules and helpers: not step -> value)
+    page = A.schedules_page()
+    for name in A.SCHEDULE_EXAMPLES:
+        assert f"## `{name}` {{ #{name} }}" in page
+        assert A.run_example(A.schedule_example(name)).failed == 0
+    for module, name in A.ENTRY_POINTS:
+        assert f"### `{module}.{name}`" in page

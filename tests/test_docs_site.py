@@ -67,10 +67,12 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     assert not _script("site_links").SKIP
     # the API reference answers: no raw Sphinx role or TeX on any page, the math is MathML
     found, pages = _script("site_text").site_problems(site)
-    assert found == {} and pages >= 29
+    assert found == {} and pages >= 30
     reference = (site / "api" / "optimizers.html").read_text(encoding="utf-8")
     assert reference.count("<math") >= 40 and "loss 14.1204 -&gt; 13.9916" in reference
     assert "<math" in (site / "api" / "schedules.html").read_text(encoding="utf-8")
+    schedules = (site / "api" / "schedules-reference.html").read_text(encoding="utf-8")
+    assert 'id="cosine"' in schedules and "0.097553, 0.05, 0.0]" in schedules
     assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="(?:https?:)?//', reference) == []
 
 

@@ -136,13 +136,21 @@ def card(item: Item, ev: Evidence, ctx: Context | None = None) -> Card:
 
 
 def exercise(ex: Exercise) -> ExerciseView:
-    """An exercise with its answer computed (its code run) and checked."""
+    """An exercise with its answer computed (its code run) and checked; an open-ended one
+    with its worked solution alone."""
+    if not ex.numeric:
+        return ExerciseView(ex.question, ex.solution, "", "", None, items=ex.items)
     run = run_cell(ex.code)
     answer = run.namespace.get("answer")
-    shown = format_value(answer) if isinstance(answer, int | float) else ""
+    number = isinstance(answer, int | float) and not isinstance(answer, bool)
+    tol = run.namespace.get("tol")
     return ExerciseView(
-        ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run), answer=shown
-    )
+        ex.question, ex.solution, ex.code, run.output, exercise_check(ex, run),
+        answer=format_value(answer) if number else "",
+        value=float(answer) if number else None,
+        tol=float(tol) if isinstance(tol, int | float) else None,
+        items=ex.items,
+    )  # fmt: skip
 
 
 def _prefetch(ctx: Context, names: Sequence[str], workers: int) -> None:
@@ -287,6 +295,8 @@ def write_book(
         )
         for cd in page.cards:
             cd.evidence.figures = []  # the Agg figures are garbage once embedded
+            for mv in cd.evidence.movable:
+                mv.figures = [None] * len(mv.figures)
         written.append(path)
     index = root / "index.html"
     write_page(index, render_index(pages, setting, time.perf_counter() - t0))

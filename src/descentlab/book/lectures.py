@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from descentlab.book import convolution as CV
+from descentlab.book import depth as DP
 from descentlab.book import descent as D
 from descentlab.book import generalization as G
 from descentlab.book import likelihood as LK
@@ -1369,6 +1370,14 @@ def _experiments(items: tuple[Item, ...]) -> tuple[str, ...]:
 
 #: each item with its explanation, code cell and playground view (descentlab.book.texts)
 ITEMS = tuple(dataclasses.replace(it, **_TEACH.get(it.number, {})) for it in ITEMS)
+
+#: the figures a reader moves (descentlab.book.depth), on the cards of the central ideas:
+#: momentum's β, the adaptive family's β₂, learning-rate decay, sharp vs flat minima
+DEPTH = {99: DP.momentum_beta, 110: DP.adaptive_beta2, 115: DP.decay_rate, 71: DP.sharp_flat}
+ITEMS = tuple(
+    dataclasses.replace(it, show=(*it.show, DEPTH[it.number])) if it.number in DEPTH else it
+    for it in ITEMS
+)
 
 LECTURES: list[Lecture] = [
     Lecture(seed, subject, slug, origin, summary,

@@ -121,21 +121,30 @@ class Play:
 
 @dataclass(frozen=True)
 class Exercise:
-    """An exercise at the end of a lecture page, its answer computed by the build.
+    """An exercise at the end of a lecture page: numeric (its answer computed by the build)
+    or open-ended (a worked solution, folded).
 
-    ``code`` runs like an item's code cell and must set ``answer`` (the value derived on
-    paper: a formula), ``measured`` (the same value measured by running descentlab) and
-    ``tol`` (the relative tolerance between them): the build shows the answer and checks it.
+    A numeric exercise's ``code`` runs like an item's code cell and must set ``answer`` (the
+    value derived on paper: a formula), ``measured`` (the same value measured by running
+    descentlab) and ``tol`` (the relative tolerance between them): the build checks that they
+    agree; the page hides the answer until asked and checks a number the reader types. An
+    exercise without code is open-ended.
 
     Attributes:
         question: what the reader is asked.
         solution: how to get the answer (shown folded, with the code and its output).
-        code: the code that computes and measures the answer.
+        code: the code that computes and measures the answer (empty: open-ended).
+        items: the items it practises (their cards link to it, it links to them).
     """
 
     question: str
     solution: str
-    code: str
+    code: str = ""
+    items: tuple[int, ...] = ()
+
+    @property
+    def numeric(self) -> bool:
+        return bool(self.code.strip())
 
 
 @dataclass(frozen=True)

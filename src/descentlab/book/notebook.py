@@ -72,6 +72,9 @@ def lecture_notebook(lecture: Lecture, page: str = "") -> dict[str, Any]:
             text += "\n\n" + "\n\n".join(" ".join(p.split()) for p in item.explain.split("\n\n"))
         cells += [_markdown(text), _code(item.code)]
     for i, ex in enumerate(lecture.exercises, 1):
+        if not ex.numeric:  # open-ended: the question, to think through
+            cells.append(_markdown(f"## Exercise {i}\n\n{ex.question}"))
+            continue
         cells += [
             _markdown(f"## Exercise {i}\n\n{ex.question}\n\n*Try it before running the cell.*"),
             _code(ex.code),

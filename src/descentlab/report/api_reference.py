@@ -37,13 +37,17 @@ from descentlab.optim.hyperspec import describe
 from descentlab.report.optimizer_card import _lambda_node, statements
 
 __all__ = [
+    "ENTRY_POINTS",
     "MEANINGS",
+    "SCHEDULE_EXAMPLES",
     "algorithm",
     "example",
     "optimizer_section",
     "optimizers_page",
     "python_to_tex",
     "rule_section",
+    "schedule_example",
+    "schedules_page",
 ]
 
 #: what each keyword of the optimizers means (the page's parameter tables)
@@ -613,3 +617,113 @@ def run_example(text: str) -> doctest.TestResults:
         warnings.simplefilter("ignore")
         runner.run(test)
     return runner.summarize(verbose=False)
+
+
+#: each schedule factory of ``descentlab.schedules`` with the call its example makes (every
+#: factory that gives a ``step -> value`` schedule; a test keeps the list complete)
+SCHEDULE_EXAMPLES: dict[str, str] = {
+    "constant": "constant(0.1)",
+    "constant_factor": "constant_factor(factor=0.5, total_iters=10, base=0.1)",
+    "cosine": "cosine(T_max=100, base=0.1)",
+    "cosine_restarts": "cosine_restarts(T_0=50, base=0.1)",
+    "eta_over_t": "eta_over_t(eta=0.1)",
+    "exp_decay": "exp_decay(k=0.01, a0=0.1)",
+    "exponential": "exponential(gamma=0.99, base=0.1)",
+    "inverse_time": "inverse_time(k=0.01, a0=0.1)",
+    "join": "join([constant(0.1), cosine(T_max=50, base=0.1)], [50])",
+    "lambda_schedule": "lambda_schedule(lambda t: 1 / (1 + t), base=0.1)",
+    "linear": "linear(start_factor=0.1, total_iters=50, base=0.1)",
+    "multiplicative": "multiplicative(lambda t: 0.95, base=0.1)",
+    "multistep": "multistep([30, 80], gamma=0.1, base=0.1)",
+    "one_cycle": "one_cycle(100, max_lr=0.1)",
+    "polynomial": "polynomial(total_iters=100, power=2.0, base=0.1)",
+    "sequence": "sequence([constant(0.1), exponential(gamma=0.9, base=0.1)], [30])",
+    "step": "step(step_size=30, gamma=0.1, base=0.1)",
+    "step_decay": "step_decay(every=30, drop=0.5, a0=0.1)",
+    "warmup": "warmup(cosine(T_max=100, base=0.1), steps=10)",
+}
+
+#: the main entry points: (module, name) -> what it starts
+ENTRY_POINTS: tuple[tuple[str, str], ...] = (
+    ("descentlab.engine.run", "train"),
+    ("descentlab.engine.run", "resume"),
+    ("descentlab.engine.multirun", "train_many"),
+    ("descentlab.experiments.compare", "compare"),
+    ("descentlab.experiments.compare", "load_comparison"),
+    ("descentlab.book.build", "write_book"),
+    ("descentlab.problems.trajectories", "run"),
+)
+
+_STEPS = (0, 10, 50, 100)
+
+
+def schedule_example(name: str) -> str:
+    """A doctest: the schedule made by :data:`SCHEDULE_EXAMPLES` and its values at steps 0,
+    10, 50 and 100, as this build printed them."""
+    call = SCHEDULE_EXAMPLES[name]
+    namespace: dict[str, Any] = {}
+    exec("from descentlab.schedules import *", namespace)
+    sched = eval(call, namespace)  # the table's own literal calls
+    values = [round(float(sched(t)), 6) for t in _STEPS]
+    return (
+        f">>> from descentlab.schedules import *\n>>> s = {call}\n"
+        f">>> [round(float(s(t)), 6) for t in {_STEPS}]\n{values}"
+    )
+
+
+def _first_paragraph(obj: Any) -> str:
+    return _ref_text((inspect.getdoc(obj) or "").split("\n\n")[0].replace("\n", " "))
+
+
+def schedules_page() -> str:
+    """The schedules' and the main entry points' reference (Markdown)."""
+    import importlib
+
+    from descentlab import schedules
+
+    out = [
+        "# Schedules and entry points: the reference",
+        "",
+        "Every schedule factory of `descentlab.schedules`: its signature with every default, "
+        "what it computes (the formulas are on [descentlab.schedules](schedules.md), drawn as "
+        "math) and an example the build ran, with its values at steps 0, 10, 50 and 100. Then "
+        "the main entry points, with their signatures; their parameters are documented on "
+        "their modules' pages.",
+        "",
+    ]
+    namespace: dict[str, Any] = {}
+    exec("from descentlab.schedules import *", namespace)
+    for name in sorted(SCHEDULE_EXAMPLES):
+        fn = getattr(schedules, name)
+        made = type(eval(SCHEDULE_EXAMPLES[name], namespace))
+        what = _first_paragraph(made)
+        out += [
+            f"## `{name}` {{ #{name} }}",
+            "",
+            "```python",
+            _signature(fn, name),
+            "```",
+            "",
+            _first_paragraph(fn),
+            "",
+            f"It makes a `{made.__name__}`: {what}" if what else "",
+            "",
+            "```pycon",
+            schedule_example(name),
+            "```",
+            "",
+        ]
+    out += ["## Entry points { #entry-points }", ""]
+    for module, name in ENTRY_POINTS:
+        fn = getattr(importlib.import_module(module), name)
+        out += [
+            f"### `{module}.{name}` {{ #{name.replace('_', '-')} }}",
+            "",
+            "```python",
+            _signature(fn, name),
+            "```",
+            "",
+            _first_paragraph(fn),
+            "",
+        ]
+    return "\n".join(out)

@@ -34,6 +34,7 @@ __all__ = [
     "Evidence",
     "ExerciseView",
     "LecturePage",
+    "Movable",
     "SharedEvidence",
     "render_index",
     "render_lecture",
@@ -97,15 +98,49 @@ class SharedEvidence:
 
 
 @dataclass
+class Movable:
+    """A figure a reader moves: one precomputed frame per value of a setting, a slider over
+    them (the page's own script swaps the frames: no server, works from a file).
+
+    Attributes:
+        label: the setting the slider moves, as shown (``"β"``).
+        values: each frame's value, as shown (``"0.9"``).
+        figures: one matplotlib figure per value.
+        initial: the frame shown first.
+        caption: what the figure shows (and what to look for while moving it).
+        play: the live playground's address for those who run it (empty: none).
+    """
+
+    label: str
+    values: list[str]
+    figures: list[Any]
+    initial: int = 0
+    caption: str = ""
+    play: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.values) != len(self.figures) or not self.values:
+            raise ValueError(
+                f"a movable figure needs one value per frame, got {len(self.values)} values "
+                f"and {len(self.figures)} figures"
+            )
+        if not 0 <= self.initial < len(self.values):
+            raise ValueError(
+                f"initial must be a frame, 0-{len(self.values) - 1}, got {self.initial}"
+            )
+
+
+@dataclass
 class Evidence:
-    """What shows an item: checks, figures (matplotlib), tables, notes, and the evidence it
-    shares with an earlier card (shown there, referenced here)."""
+    """What shows an item: checks, figures (matplotlib), movable figures, tables, notes, and
+    the evidence it shares with an earlier card (shown there, referenced here)."""
 
     checks: list[Check] = field(default_factory=list)
     figures: list[Any] = field(default_factory=list)
     tables: list[tuple[list[str], list[list[Any]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     shared: list[SharedEvidence] = field(default_factory=list)
+    movable: list[Movable] = field(default_factory=list)
 
     def extend(self, other: Evidence) -> Evidence:
         """Append ``other``'s checks, figures, tables, notes and references (returns self)."""
@@ -114,6 +149,7 @@ class Evidence:
         self.tables += other.tables
         self.notes += other.notes
         self.shared += other.shared
+        self.movable += other.movable
         return self
 
     @property
@@ -148,6 +184,7 @@ class Card:
         output: what the cell printed when the build ran it.
         cell_error: the error the cell raised (empty: it ran).
         playground: the address of the playground view that shows the item (empty: none).
+        exercises: the page's exercises that practise it (their numbers).
     """
 
     anchor: str
@@ -165,6 +202,8 @@ class Card:
     output: str = ""
     cell_error: str = ""
     playground: str = ""
+    #: the numbers of this page's exercises that practise the item (linked from the card)
+    exercises: tuple[int, ...] = ()
 
     @property
     def state(self) -> str:
@@ -178,14 +217,23 @@ class Card:
 @dataclass
 class ExerciseView:
     """An exercise as the page shows it: the question, the worked solution, the code that
-    computed the answer with its output, the check of the answer and the answer as shown."""
+    computed the answer with its output, the check of the answer and the answer as shown
+    (``value``: as a number, for the page's check of a typed answer; ``tol``: the build's
+    relative tolerance). An open-ended exercise has no code and no check."""
 
     question: str
     solution: str
     code: str
     output: str
-    check: Check
+    check: Check | None
     answer: str = ""
+    value: float | None = None
+    tol: float | None = None
+    items: tuple[int, ...] = ()
+
+    @property
+    def numeric(self) -> bool:
+        return self.check is not None
 
 
 @dataclass
@@ -210,7 +258,7 @@ class LecturePage:
     def counts(self) -> dict[str, int]:
         """Items, checks (the cards' and the exercises') per status, code cells run."""
         checks = [c for card in self.cards for c in card.evidence.checks]
-        checks += [e.check for e in self.exercises]
+        checks += [e.check for e in self.exercises if e.check is not None]
         out = {s: sum(c.status == s for c in checks) for s in STATUSES}
         out["checks"] = len(checks)
         out["items"] = len(self.cards)
@@ -218,6 +266,7 @@ class LecturePage:
         out["cells"] = sum(bool(card.code) for card in self.cards)
         out["cells_ran"] = sum(bool(card.code) and not card.cell_error for card in self.cards)
         out["exercises"] = len(self.exercises)
+        out["exercises_numeric"] = sum(e.numeric for e in self.exercises)
         return out
 
 
@@ -264,6 +313,11 @@ table.checks td.mark { font-size: 17px; width: 26px; }
   overflow-wrap: anywhere; }
 figure { margin: 10px 0 4px; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: white; }
+figure.movable { background: #f6f8fa; border: 1px solid var(--line); border-radius: 8px;
+                 padding: 8px 10px; }
+figure.movable .move { display: flex; gap: 10px; align-items: center; font-size: 14px; }
+figure.movable input[type=range] { width: min(420px, 60vw); vertical-align: middle; }
+figure.movable figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
 .where { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 .where code { font-size: 12px; }
 .toc li { margin: 2px 0; }
@@ -282,6 +336,10 @@ pre.err { background: #fdecee; border-color: #e9a3ad; }
 .exercise { background: white; border: 1px solid var(--line); border-radius: 8px;
             padding: 10px 16px; margin: 12px 0; }
 details summary { cursor: pointer; color: var(--accent); }
+.try input { font: inherit; padding: 2px 6px; border: 1px solid var(--line); border-radius: 4px; }
+.try button { font: inherit; padding: 2px 10px; }
+.verdict { margin-left: 6px; font-weight: 600; }
+.practises, .practise { color: var(--muted); font-size: 13.5px; }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
          var(--line); padding-top: 8px; }
 @media (max-width: 600px) {
@@ -323,6 +381,33 @@ def figure_dpi(fig: Any) -> int:
 def _figure_html(fig: Any, alt: str) -> str:
     uri = figure_data_uri(fig, dpi=figure_dpi(fig))
     return f'<figure><img alt="{_e(alt)}" src="{uri}"></figure>'
+
+
+def _movable_html(mv: Movable, ident: str, alt: str) -> str:
+    """A slider over precomputed frames: every frame embedded, one shown at a time."""
+    frames = []
+    for i, (value, fig) in enumerate(zip(mv.values, mv.figures, strict=True)):
+        uri = figure_data_uri(fig, dpi=figure_dpi(fig))
+        hidden = "" if i == mv.initial else " hidden"
+        frames.append(
+            f'<img alt="{_e(alt)} ({_e(mv.label)} = {_e(value)})" data-frame="{i}" '
+            f'src="{uri}"{hidden}>'
+        )
+    values = _e("|".join(mv.values))
+    play = (
+        f' · <a href="{_e(mv.play)}">the live playground</a> (run <code>descentlab playground '
+        "--port 8765</code> first)"
+        if mv.play
+        else ""
+    )
+    return (
+        f'<figure class="movable" id="{_e(ident)}" data-values="{values}">'
+        f'<div class="move"><label>Move {_e(mv.label)}: <input type="range" min="0" '
+        f'max="{len(mv.values) - 1}" step="1" value="{mv.initial}" aria-label="{_e(mv.label)}">'
+        f"</label> <output>{_e(mv.label)} = {_e(mv.values[mv.initial])}</output></div>"
+        f"{''.join(frames)}<figcaption>{_inline(mv.caption)} ({len(mv.values)} precomputed "
+        f"frames: the slider works on the page itself, no server){play}</figcaption></figure>"
+    )
 
 
 def _scroll(table: str) -> str:
@@ -423,6 +508,9 @@ def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
         parts.append(f'<div class="explain">{_paragraphs(card.explain, hrefs)}</div>')
     if card.code:
         parts.append(_cell_html(card.code, card.output, card.cell_error))
+    if card.exercises:
+        links = ", ".join(f'<a href="#ex{i}">exercise {i}</a>' for i in card.exercises)
+        parts.append(f'<p class="practise">✎ Practise it: {links}</p>')
     if card.playground:
         parts.append(
             f'<p class="play">▶ <a href="{_e(card.playground)}">See it in the playground</a> '
@@ -446,6 +534,8 @@ def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
         parts.append(_table_html(*table))
     for fig in ev.figures:
         parts.append(_figure_html(fig, card.text))
+    for k, mv in enumerate(ev.movable):
+        parts.append(_movable_html(mv, f"{card.anchor}-m{k}", card.text))
     for note in ev.notes:
         parts.append(f'<p class="sub">{_e(note)}</p>')
     parts.append(f'<div class="where">Shown by: <code>{_e(card.shown_by)}</code></div>')
@@ -453,18 +543,97 @@ def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
     return "\n".join(parts)
 
 
+#: the typed answer's relative tolerance at the least (a reader rounds: 1 %)
+READER_TOL = 0.01
+
+#: the page's one script: a typed answer checked against the build's, in the browser
+_CHECK_JS = """
+document.querySelectorAll('.exercise[data-answer]').forEach(function (ex) {
+  var input = ex.querySelector('input'), out = ex.querySelector('.verdict');
+  var answer = Number(ex.dataset.answer), tol = Number(ex.dataset.tol);
+  function check() {
+    var raw = input.value.trim().replace(/\u2212/g, '-').replace(',', '.');
+    var m = raw.match(/^([-+]?[0-9.]+(?:e[-+]?[0-9]+)?)\\s*\\/\\s*([0-9.]+(?:e[-+]?[0-9]+)?)$/i);
+    var v = m ? Number(m[1]) / Number(m[2]) : (raw === '' ? NaN : Number(raw));
+    if (!isFinite(v)) {
+      out.className = 'verdict nr';
+      out.textContent = 'Type a number (such as 0.25, 2.5e-3 or 1/4).';
+      return;
+    }
+    var ok = Math.abs(v - answer) <= tol * Math.max(Math.abs(answer), 1e-12);
+    out.className = 'verdict ' + (ok ? 'ok' : 'no');
+    var within = (100 * tol).toPrecision(2) + ' % of the answer';
+    out.textContent = ok ? '\u2714 Right: within ' + within + '.'
+      : '\u2718 Not within ' + within + ': try again, or open the solution.';
+  }
+  ex.querySelector('button.check').addEventListener('click', check);
+  input.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter') { e.preventDefault(); check(); }
+  });
+});
+"""
+
+
+#: the movable figures' script: the slider shows its frame
+_MOVABLE_JS = """
+document.querySelectorAll('figure.movable').forEach(function (fig) {
+  var input = fig.querySelector('input'), out = fig.querySelector('output');
+  var values = fig.dataset.values.split('|'), label = input.getAttribute('aria-label');
+  var frames = fig.querySelectorAll('img[data-frame]');
+  input.addEventListener('input', function () {
+    var k = Number(input.value);
+    frames.forEach(function (img) { img.hidden = Number(img.dataset.frame) !== k; });
+    out.textContent = label + ' = ' + values[k];
+  });
+});
+"""
+
+
+def reader_tol(view: ExerciseView) -> float:
+    """The tolerance of a typed answer: the build's, at least :data:`READER_TOL`."""
+    return max(READER_TOL, view.tol or 0.0)
+
+
+def _practises(items: Sequence[int], hrefs: dict[int, str] | None) -> str:
+    if not items:
+        return ""
+    links = ", ".join(f'<a href="{_e((hrefs or {}).get(n, f"#i{n}"))}">item {n}</a>' for n in items)
+    return f' <span class="practises">(practises {links})</span>'
+
+
 def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | None = None) -> str:
     if not exercises:
         return ""
-    parts = ['<section id="exercises"><h2>Exercises</h2>']
+    numeric = sum(e.numeric for e in exercises)
+    parts = [
+        '<section id="exercises"><h2>Exercises</h2>',
+        f'<p class="sub">{numeric} with a number to find (type it: the page checks it, no '
+        f"server needed; the answer stays hidden until you ask) and {len(exercises) - numeric} "
+        "to think through (a worked solution, folded).</p>",
+    ]
     for i, ex in enumerate(exercises, 1):
+        practises = _practises(ex.items, hrefs)
+        head = f"<p><b>Exercise {i}.</b>{practises} {_inline(ex.question, hrefs)}</p>"
+        if ex.check is None:
+            parts.append(
+                f'<div class="exercise open" id="ex{i}">{head}<details><summary>Worked '
+                f"solution</summary>{_paragraphs(ex.solution, hrefs)}</details></div>"
+            )
+            continue
         c = ex.check
         mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
+        data = (
+            f' data-answer="{ex.value!r}" data-tol="{reader_tol(ex)!r}"'
+            if ex.value is not None
+            else ""
+        )
         parts.append(
-            f'<div class="exercise" id="ex{i}"><p><b>Exercise {i}.</b> '
-            f"{_inline(ex.question, hrefs)}</p>"
-            f"<details><summary>Answer{': ' + _e(ex.answer) if ex.answer else ''} (computed by "
-            f"the build) {mark}</summary>"
+            f'<div class="exercise numeric" id="ex{i}"{data}>{head}'
+            '<p class="try"><label>Your answer: <input type="text" inputmode="decimal" '
+            'autocomplete="off" size="14"></label> <button type="button" class="check">Check'
+            '</button> <span class="verdict" role="status" aria-live="polite"></span></p>'
+            "<details><summary>Show the answer and the worked solution</summary>"
+            f'<p class="answer">Answer: <b>{_e(ex.answer)}</b> (computed by the build) {mark}</p>'
             f"{_paragraphs(ex.solution, hrefs)}{_cell_html(ex.code, ex.output, '')}"
             f"{_checks_html([c])}</details></div>"
         )
@@ -522,8 +691,21 @@ def _notebook_html(notebook: str) -> str:
     )
 
 
+def _script(page: LecturePage) -> str:
+    """The page's one inline script: the exercises' check, the movable figures' sliders."""
+    code = ""
+    if any(e.numeric for e in page.exercises):
+        code += _CHECK_JS
+    if any(c.evidence.movable for c in page.cards):
+        code += _MOVABLE_JS
+    return f"\n<script>{code}</script>" if code else ""
+
+
 def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -> str:
     """The HTML of one lecture page (``setting``: e.g. ``"quick setting"``)."""
+    for c in page.cards:  # each card links the exercises that practise it
+        n = int(c.anchor[1:]) if c.anchor[1:].isdigit() else None
+        c.exercises = tuple(i for i, ex in enumerate(page.exercises, 1) if n in ex.items)
     toc = "".join(
         f'<li><a href="#{_e(c.anchor)}">{_e(c.label)}</a> {_e(c.text)}'
         + {"bad": " <span class=no>✘</span>", "open": " <span class=nr>○</span>"}.get(c.state, "")
@@ -531,8 +713,9 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
         for c in page.cards
     )
     ex_toc = (
-        f'<li><a href="#exercises">Exercises</a> ({len(page.exercises)}, answers computed by '
-        "the build)</li>"
+        f'<li><a href="#exercises">Exercises</a> ({len(page.exercises)}: '
+        f"{sum(e.numeric for e in page.exercises)} with a number the page checks, the others "
+        "with a worked solution)</li>"
         if page.exercises
         else ""
     )
@@ -548,7 +731,7 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 <ol class="toc">{toc}{ex_toc}</ol>
 {"".join(_card_html(c, page.item_hrefs) for c in page.cards)}
 {_exercises_html(page.exercises, page.item_hrefs)}
-{nav}"""
+{nav}{_script(page)}"""
     return _page(page.subject, body)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from descentlab.book.model import Exercise
 from descentlab.book.texts import l000, l001, l002, l003, l004
+from descentlab.book.texts.practice import PRACTICE
 
 __all__ = ["COMPLETE", "EXERCISES", "TEACH"]
 
@@ -19,7 +20,9 @@ _MODULES = {"000": l000, "001": l001, "002": l002, "003": l003, "004": l004}
 TEACH: dict[int, dict[str, Any]] = {n: t for m in _MODULES.values() for n, t in m.TEACH.items()}
 
 #: lecture seed ("000".."004") -> its exercises.
-EXERCISES: dict[str, tuple[Exercise, ...]] = {s: tuple(m.EXERCISES) for s, m in _MODULES.items()}
+EXERCISES: dict[str, tuple[Exercise, ...]] = {
+    s: (*m.EXERCISES, *PRACTICE[s]) for s, m in _MODULES.items()
+}
 
 #: the lectures whose every item has an explanation and a code cell (the others: in part)
 COMPLETE: tuple[str, ...] = ("000", "001", "002", "003", "004")

@@ -638,6 +638,7 @@ for t in range(200):
 measured = sum(second_moments) / len(second_moments)
 tol = 0.02
 print(f"E[w^2] measured {measured:.5f}, formula {answer:.5f}")""",
+        items=(18,),
     ),
     Exercise(
         "Gradient descent on `(x - 2)² + 2` from x = 4: with which learning rate does it land "
@@ -657,6 +658,7 @@ errors = [abs(float(trajectories.run(f, "sgd", [f.start], steps=1, lr=lr).paths[
 measured = lrs[min(range(len(lrs)), key=errors.__getitem__)]
 tol = 1e-6
 print(f"best rate on the grid {measured:.3f}")""",
+        items=(11, 12),
     ),
     Exercise(
         "The mean of a batch of B = 16 examples estimates the full gradient. By what factor is "
@@ -673,5 +675,6 @@ idx = torch.randint(0, 5000, (20000, 16))
 measured = float(per_example.var() / per_example[idx].mean(1).var())
 tol = 0.05
 print(f"variance ratio {measured:.2f}")""",
+        items=(14,),
     ),
 )

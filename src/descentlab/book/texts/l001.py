@@ -554,6 +554,7 @@ f = landscapes.get("chain_cubic")
 measured = landscapes.grad(f, torch.tensor([[1.25]], dtype=torch.float64)).item()
 tol = 1e-12
 print("d/dx (2x-1)^3 at 1.25 =", measured)""",
+        items=(34, 33),
     ),
     Exercise(
         "Gradient descent on `x² - 4x + 6` from x = 4 with lr 0.1: what is x after 5 steps?",
@@ -568,6 +569,7 @@ run = trajectories.run(f, "sgd", [f.start], steps=5, lr=0.1, dtype=torch.float64
 measured = run.paths[0, -1, 0].item()
 tol = 1e-12
 print("x_5 =", measured)""",
+        items=(42,),
     ),
     Exercise(
         "RMSProp (ρ = 0.9, lr 0.01, δ = 0) sees the gradient 5 twice. How large is its second "
@@ -588,5 +590,6 @@ for _ in range(2):
 measured = positions[1] - positions[2]
 tol = 1e-12
 print("second step", measured)""",
+        items=(57,),
     ),
 )

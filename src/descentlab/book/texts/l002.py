@@ -764,6 +764,7 @@ draws = ensembles.bagging(lambda idx, seed: len(np.unique(idx.numpy())) / 500, 5
 measured = float(np.mean(draws))
 tol = 0.005
 print(f"mean fraction {measured:.5f}")""",
+        items=(67,),
     ),
     Exercise(
         "A convolution with a 7 × 7 kernel, stride 2 and padding 3 on a 224 × 224 image: how wide "
@@ -779,6 +780,7 @@ torch_width = torch.nn.Conv2d(3, 1, 7, stride=2, padding=3)(torch.zeros(1, 3, 22
 assert torch_width == measured
 tol = 1e-12
 print("output width", measured, "(torch agrees)")""",
+        items=(94,),
     ),
     Exercise(
         "AdamW with lr 0.01 and weight_decay 0.1 sees zero gradients for 100 steps. By what factor "
@@ -797,5 +799,6 @@ for _ in range(100):
 measured = w.item()
 tol = 1e-12
 print(f"w after 100 steps {measured:.12f}")""",
+        items=(85,),
     ),
 )

@@ -531,6 +531,7 @@ def per_step(run, a=1000, b=3000):  # the error's shrink factor per step, late i
 measured = math.log(per_step(hb)) / math.log(per_step(gd))
 tol = 0.01
 print(f"momentum needs {answer:.2f}x fewer steps (theory), {measured:.2f}x measured")""",
+        items=(102, 114),
     ),
     Exercise(
         "Adam with β₂ = 0.999 and β₁ = 0.9 sees the gradient g = 4 at every step. What is "
@@ -549,6 +550,7 @@ for _ in range(50):
 measured = float(opt.state[w]["exp_avg_sq"])
 tol = 1e-10
 print(f"r_50 = {measured:.10f}, 16 (1 - 0.999^50) = {answer:.10f}")""",
+        items=(111,),
     ),
     Exercise(
         "Momentum in the velocity form with ρ = 0.05 and α = 0.8 descends a constant slope "
@@ -568,6 +570,7 @@ for t in range(10):
 measured = before - w.item()
 tol = 1e-12
 print(f"10th step {measured:.12f}, formula {answer:.12f}")""",
+        items=(99,),
     ),
     Exercise(
         "AdaGrad (lr 0.1, eps 0) sees a constant gradient g = 3. How large is its 25th step?",
@@ -587,5 +590,6 @@ while len(positions) <= 25:
 measured = positions[-2] - positions[-1]
 tol = 1e-12
 print(f"25th step {measured:.12f} (0.1/sqrt(25) = {answer})")""",
+        items=(108,),
     ),
 )

@@ -355,6 +355,7 @@ p = torch.tensor([[0.1, 0.1, 0.1, 0.1, 0.1, 0.5]], dtype=torch.float64)
 measured = float(losses.get("cross_entropy")(p.log(), p))
 tol = 1e-12
 print(f"H = {measured:.12f} nats")""",
+        items=(118,),
     ),
     Exercise(
         "Adam's first step with the defaults (lr 1e-3, ε 1e-8) on a parameter whose gradient is "
@@ -373,6 +374,7 @@ opt.step()
 measured = w.item()
 tol = 1e-12
 print(f"moved {measured:.12f}")""",
+        items=(130,),
     ),
     Exercise(
         "KL(P ‖ Q) for P = (0.5, 0.5) and Q = (0.9, 0.1)?",
@@ -389,5 +391,6 @@ q = torch.tensor([[0.9, 0.1]], dtype=torch.float64)
 measured = float(losses.get("kl_div_forward", input_is_log_probs=True)(q.log(), p))
 tol = 1e-12
 print(f"KL = {measured:.12f}")""",
+        items=(121,),
     ),
 )

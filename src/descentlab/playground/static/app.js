@@ -530,6 +530,9 @@ function surfaceTraces(surf, land) {
     contours: { coloring: "heatmap" }, line: { width: 0.4, color: "rgba(255,255,255,0.35)" },
     hoverinfo: "skip", name: "f",
   }];
+  // (the stars here too, under the paths: a contour alone in this plot broke Plotly.react
+  // on the next picture; the overlay draws them again over the paths)
+  if (minimaTrace(land)) out.push(minimaTrace(land));
   return out;
 }
 
@@ -541,8 +544,7 @@ function minimaTrace(land) {
   return {
     x: mins.map((p) => p.x[0]), y: mins.map((p) => p.x[1]), mode: "markers",
     marker: { symbol: "star", size: 13, color: "#ffd400", line: { color: "#000", width: 1 } },
-    name: "minimum", hovertemplate: "minimum (%{x:.3g}, %{y:.3g})<extra></extra>",
-    showlegend: false,
+    name: "minimum", hoverinfo: "skip", showlegend: false,
   };
 }
 

@@ -1,0 +1,660 @@
+"""More exercises for each lecture, beside ``EXERCISES`` of its text module: numeric ones (the
+build computes the answer from a formula and measures it with descentlab or torch: ``answer``,
+``measured``, ``tol``) and open-ended ones (a worked solution, folded on the page). Each names
+the items it practises; their cards link to it.
+"""
+
+from __future__ import annotations
+
+from descentlab.book.model import Exercise
+
+__all__ = ["PRACTICE"]
+
+
+def _step_code(setup: str, steps: int, formula: str, tol: str = "1e-6") -> str:
+    """A numeric exercise's code: a parameter fed a constant gradient ``g`` by an optimizer
+    (``setup`` makes ``opt`` over ``w``), the size of its step number ``steps`` measured."""
+    return f"""\
+import torch
+from descentlab import optim
+
+w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+{setup}
+sizes = []
+for t in range({steps}):
+    before = w.detach().clone()
+    w.grad = torch.full_like(w, g)
+    opt.step()
+    sizes.append(abs(float(w.detach() - before)))
+measured = sizes[-1]
+answer = {formula}
+tol = {tol}
+print(f"step {steps}: measured {{measured:.6g}}, formula {{answer:.6g}}")"""
+
+
+def _autograd_code(expr: str, at: str, formula: str, var: str = "x") -> str:
+    return f"""\
+import torch
+
+{var} = torch.tensor({at}, dtype=torch.float64, requires_grad=True)
+y = {expr}
+y.backward()
+measured = float({var}.grad)
+answer = {formula}
+tol = 1e-12
+print(f"autograd {{measured:.6g}}, by hand {{answer:.6g}}")"""
+
+
+L000 = (
+    Exercise(
+        "Momentum (torch's form, μ = 0.9, lr 0.1) descends a constant slope g = 1. How large "
+        "are its steps once the velocity has settled?",
+        "The velocity obeys `b ← μb + g`, so it settles at `g/(1 - μ) = 10` and the step is "
+        "`lr·g/(1 - μ) = 1.0`: ten times plain gradient descent's. The code runs descentlab's "
+        "Momentum for 300 steps and measures the last one.",
+        _step_code(
+            "g = 1.0\nopt = optim.Momentum([w], lr=0.1, momentum=0.9)", 300, "0.1 * g / (1 - 0.9)"
+        ),
+        items=(25, 24),
+    ),
+    Exercise(
+        "Gradient descent on `f(w) = 2w²` (curvature a = 4): what is the largest learning rate "
+        "for which it does not diverge?",
+        "A step multiplies w by `1 - ηa`; it shrinks while `|1 - ηa| < 1`, that is `η < 2/a = "
+        "0.5`. The code bisects on the growth of |w| over 200 steps of descentlab's SGD.",
+        """\
+import torch
+from descentlab import optim
+
+def grows(lr):
+    w = torch.nn.Parameter(torch.ones(1, dtype=torch.float64))
+    opt = optim.SGD([w], lr=lr)
+    for _ in range(200):
+        w.grad = 4 * w.detach()
+        opt.step()
+    return abs(float(w)) > 1
+
+lo, hi = 0.1, 1.0
+for _ in range(40):
+    mid = (lo + hi) / 2
+    lo, hi = (lo, mid) if grows(mid) else (mid, hi)
+measured = lo
+answer = 2 / 4
+tol = 1e-6
+print(f"largest stable rate {measured:.6f}")""",
+        items=(15,),
+    ),
+    Exercise(
+        "Momentum with μ = 0.99 sees one gradient g = 1 and then zeros. How far does the "
+        "parameter travel in all, in units of the learning rate?",
+        "The velocity after the kick is `μᵏ` at step k, so the total distance is `lr·Σμᵏ = "
+        "lr/(1 - μ)`: 100 learning rates. That sum is why `1/(1 - μ)` is called momentum's "
+        "memory (item 26). The code measures 3000 steps of descentlab's Momentum.",
+        """\
+import torch
+from descentlab import optim
+
+w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+opt = optim.Momentum([w], lr=0.01, momentum=0.99)
+for t in range(3000):
+    w.grad = torch.full_like(w, 1.0 if t == 0 else 0.0)
+    opt.step()
+measured = -float(w) / 0.01
+answer = (1 - 0.99 ** 3000) / (1 - 0.99)
+tol = 1e-6
+print(f"travelled {measured:.4f} learning rates")""",
+        items=(26,),
+    ),
+    Exercise(
+        "RMSProp (β₂ = 0.9, lr 0.01, ε = 0) starts with v = 0 and sees g = 2. How large is its "
+        "first step?",
+        "`v₁ = (1 - β₂)g² = 0.4`, so the step is `lr·g/√v₁ = lr/√(1 - β₂) ≈ 0.0316`: about "
+        "three times lr, whatever g is, because v starts at zero.",
+        _step_code(
+            "g = 2.0\nopt = optim.RMSprop([w], lr=0.01, alpha=0.9, eps=0.0)",
+            1,
+            "0.01 / (1 - 0.9) ** 0.5",
+        ),
+        items=(28,),
+    ),
+    Exercise(
+        "Adam (lr 0.01, ε = 0) sees the gradient g = 7 on its first step. How large is the step?",
+        "With bias correction `m̂₁ = g` and `v̂₁ = g²`, so the step is `lr·g/|g| = lr = 0.01`: "
+        "Adam's first step is the learning rate, whatever the gradient's scale.",
+        _step_code("g = 7.0\nopt = optim.Adam([w], lr=0.01, eps=0.0)", 1, "0.01"),
+        items=(29, 28),
+    ),
+    Exercise(
+        "Why does maximizing the log-likelihood give the same ŵ as maximizing the likelihood, "
+        "and why does training use the log?",
+        "The log is strictly increasing, so it keeps the order of the values and the argmax "
+        "(item 4). Numerically, a product of thousands of probabilities below 1 underflows to "
+        "0 in floating point while the sum of their logs stays moderate; and the gradient of a "
+        "sum is the sum of the examples' gradients, which is what mini-batches estimate "
+        "(items 12-13).",
+        items=(2, 3, 4),
+    ),
+    Exercise(
+        "Derive the loss that a Laplace model `p(x | μ) = exp(-|x - μ|/b)/(2b)` gives, and say "
+        "which constants drop out.",
+        "The negative log-likelihood of the data is `Σ|xᵢ - μ|/b + N log(2b)`. With b fixed, "
+        "`N log 2b` does not depend on μ and `1/b` only scales the sum: minimizing over μ is "
+        "minimizing `Σ|xᵢ - μ|`, the L1 loss, whose minimizer is the median.",
+        items=(6, 5),
+    ),
+    Exercise(
+        "Do the same for a Gaussian with fixed σ. What does σ change, and what would it change "
+        "if it were learned too?",
+        "`-log p = (x - μ)²/(2σ²) + log(σ√2π)`: with σ fixed, minimizing over μ is minimizing "
+        "the squared error (the mean is its minimizer); σ only scales the loss, as a learning "
+        "rate would. Learned, σ adds `N log σ` against the squared term, and its optimum is the "
+        "residuals' standard deviation.",
+        items=(7, 5),
+    ),
+    Exercise(
+        "Show that the gradient of a batch drawn uniformly with replacement is an unbiased "
+        "estimate of the full gradient, and find its variance.",
+        "Each draw i has `E[∇Lᵢ] = (1/N)Σ∇Lₙ = ∇L`, so the batch mean has the same expectation. "
+        "The draws are independent, so `Var(mean) = Var(one)/B`: four times the batch, half the "
+        "noise's standard deviation.",
+        items=(14, 13),
+    ),
+    Exercise(
+        "Why must the rates satisfy both `Σηₜ = ∞` and `Σηₜ² < ∞`? Give a schedule that breaks "
+        "each.",
+        "Unrolled, `w_T = w_0 - Σηₜgₜ`: if `Σηₜ` is finite the iterate can only travel a "
+        "bounded distance and misses a far optimum (ηₜ = 1/t² stops short). The noise adds "
+        "variance `Σηₜ²σ²`: if that sum diverges the iterate keeps hovering (a constant rate, "
+        "item 18). `ηₜ = η/t` satisfies both (item 21).",
+        items=(19, 20, 21),
+    ),
+    Exercise(
+        "On a ravine with a large gradient along W₂ and a small one along W₁, explain how "
+        "dividing by √v equalizes the progress along the two axes.",
+        "v tracks each coordinate's squared gradient, so `g/√v` is about ±1 along both axes: "
+        "the large W₂ gradient is scaled down (less oscillation), the small W₁ gradient scaled "
+        "up (faster progress along the floor). The step's size is set by lr, not by the "
+        "curvature of each axis.",
+        items=(27, 28),
+    ),
+)
+
+L001 = (
+    Exercise(
+        "What is d/dx (3x³ - 2x + 1) at x = 2?",
+        "`9x² - 2 = 36 - 2 = 34`. The code asks torch's autograd.",
+        _autograd_code("3 * x ** 3 - 2 * x + 1", "2.0", "9 * 2.0 ** 2 - 2"),
+        items=(31,),
+    ),
+    Exercise(
+        "For `f = 3xy² + 4x³ - 5y² + 1`, what is ∂f/∂y at (x, y) = (1, 2)?",
+        "`f_y = 6xy - 10y = 12 - 20 = -8`: x is held fixed.",
+        """\
+import torch
+
+x = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+y = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+f = 3 * x * y ** 2 + 4 * x ** 3 - 5 * y ** 2 + 1
+f.backward()
+measured = float(y.grad)
+answer = 6 * 1 * 2 - 10 * 2
+tol = 1e-12
+print(f"autograd {measured}, by hand {answer}")""",
+        items=(32,),
+    ),
+    Exercise(
+        "Gradient descent on `x² - 4x + 6` from x = 4 with lr 0.2: how far from the minimum "
+        "is x after 10 steps?",
+        "The error `x - 2` is multiplied by `1 - 2·0.2 = 0.6` each step: `2·0.6¹⁰ ≈ 0.0121`. "
+        "The code runs descentlab's trajectories on the parabola.",
+        """\
+from descentlab.problems import landscapes, trajectories
+
+f = landscapes.get("parabola")
+run = trajectories.run(f, "sgd", [f.start], steps=10, lr=0.2)
+measured = float(run.paths[0, -1, 0]) - 2
+answer = 2 * 0.6 ** 10
+tol = 1e-5
+print(f"x_10 - 2 = {measured:.6g}")""",
+        items=(42, 41),
+    ),
+    Exercise(
+        "With lr 0.01 on the same parabola from x = 4, how many steps until the error falls "
+        "below 1 % of its start?",
+        "Each step multiplies the error by 0.98, so n is the smallest with `0.98ⁿ < 0.01`: "
+        "`n = ⌈ln 0.01/ln 0.98⌉ = 228`. That is item 43's 'barely moves'.",
+        """\
+import math
+from descentlab.problems import landscapes, trajectories
+
+f = landscapes.get("parabola")
+run = trajectories.run(f, "sgd", [f.start], steps=400, lr=0.01)
+errors = (run.paths[0, :, 0] - 2).abs()
+measured = int((errors < 0.01 * 2).nonzero()[0])
+answer = math.ceil(math.log(0.01) / math.log(0.98))
+tol = 1e-9
+print(f"first step below 1 %: {measured}")""",
+        items=(43,),
+    ),
+    Exercise(
+        "AdaGrad (lr 0.1, δ = 0) sees a constant gradient g = 5. How large is its 100th step?",
+        "After t steps `r = t g²`, so the step is `lr·g/√(t g²) = lr/√t = 0.01`: the rate "
+        "decays as 1/√t however large g is (item 56).",
+        _step_code("g = 5.0\nopt = optim.Adagrad([w], lr=0.1, eps=0.0)", 100, "0.1 / 100 ** 0.5"),
+        items=(55, 56),
+    ),
+    Exercise(
+        "RMSProp (ρ = 0.9, lr 0.01, δ = 0) sees a constant gradient. How large is its 10th step?",
+        "`r_t = (1 - ρᵗ)g²`, so the step is `lr/√(1 - ρᵗ)`: at t = 10, `0.01/√(1 - 0.9¹⁰) ≈ "
+        "0.01239`, tending to lr as r forgets its zero start.",
+        _step_code(
+            "g = 3.0\nopt = optim.RMSprop([w], lr=0.01, alpha=0.9, eps=0.0)",
+            10,
+            "0.01 / (1 - 0.9 ** 10) ** 0.5",
+        ),
+        items=(57,),
+    ),
+    Exercise(
+        "Adam (lr 0.001, δ = 0) sees a constant gradient g = 0.3. How large is its 50th step?",
+        "Both bias-corrected moments are exact for a constant gradient: `ŝ = g`, `r̂ = g²`, so "
+        "every step is `lr = 0.001`.",
+        _step_code("g = 0.3\nopt = optim.Adam([w], lr=0.001, eps=0.0)", 50, "0.001"),
+        items=(58,),
+    ),
+    Exercise(
+        "Explain why gradient descent from x = 2.5 and from x = 1.5 on `x sin x` ends in "
+        "different minima, and what that says about initialization.",
+        "Each start lies in a different basin: the derivative's sign sends the iterate downhill "
+        "to the nearest minimum of its own basin, and with a small rate it never crosses the "
+        "hill between them. Gradient descent is local (item 46): the start chooses the answer, "
+        "which is why several starts (or seeds) are compared.",
+        items=(44, 46),
+    ),
+    Exercise(
+        "Nesterov takes the gradient at `w + αv` instead of w. On a parabola, when does that "
+        "look-ahead help, and when does it change nothing?",
+        "Where the velocity is about to overshoot, the look-ahead gradient already points back "
+        "and brakes the step: fewer oscillations than momentum on a steep, well-conditioned "
+        "valley. On a constant slope the gradient is the same at both points, so the two "
+        "methods coincide.",
+        items=(52, 51),
+    ),
+    Exercise(
+        "Write the 'halve the rate when the loss rises' rule (item 54) as code, and give a "
+        "landscape where it fails.",
+        "`if loss > previous: lr /= 2`. It fails where the loss rises for a reason other than "
+        "a too-large step: noisy mini-batch losses halve the rate on noise alone and freeze "
+        "training; and on a plateau it never raises the rate back.",
+        items=(54, 53),
+    ),
+)
+
+L002 = (
+    Exercise(
+        "How many parameters does AlexNet's first convolution have: 96 kernels of 11 × 11 over "
+        "3 channels, with biases?",
+        "`96·3·11·11 + 96 = 34,944` (the lecture's 35k). The code counts a torch Conv2d's.",
+        """\
+import torch
+
+conv = torch.nn.Conv2d(3, 96, kernel_size=11, stride=4)
+measured = sum(p.numel() for p in conv.parameters())
+answer = 96 * 3 * 11 * 11 + 96
+tol = 1e-12
+print(f"{measured} parameters")""",
+        items=(95, 92),
+    ),
+    Exercise(
+        "A 227 × 227 image through an 11 × 11 convolution with stride 4 and no padding: how "
+        "wide is the output?",
+        "`(227 - 11 + 2·0)/4 + 1 = 55`.",
+        """\
+import torch
+
+out = torch.nn.Conv2d(3, 1, kernel_size=11, stride=4)(torch.zeros(1, 3, 227, 227))
+measured = out.shape[-1]
+answer = (227 - 11) // 4 + 1
+tol = 1e-12
+print(f"output {tuple(out.shape)}")""",
+        items=(94,),
+    ),
+    Exercise(
+        "A 1 × 1 convolution from 256 to 64 channels: how many parameters, biases included?",
+        "`256·64 + 64 = 16,448`, against `256·64·9 + 64` for a 3 × 3 one: the bottleneck's "
+        "saving (item 96).",
+        """\
+import torch
+
+conv = torch.nn.Conv2d(256, 64, kernel_size=1)
+measured = sum(p.numel() for p in conv.parameters())
+answer = 256 * 64 + 64
+tol = 1e-12
+print(f"{measured} parameters")""",
+        items=(96,),
+    ),
+    Exercise(
+        "In a bootstrap sample of size N = 1000 from 1000 examples, what fraction of the "
+        "examples is never drawn?",
+        "Each example is missed by one draw with probability `1 - 1/N`, by all N with "
+        "`(1 - 1/N)ᴺ ≈ e⁻¹ ≈ 0.368`. These out-of-bag examples test a bagged model for free. "
+        "The code draws 400 samples (tolerance 2 %).",
+        """\
+import torch
+
+torch.manual_seed(3)
+n = 1000
+missed = [1 - torch.randint(0, n, (n,)).unique().numel() / n for _ in range(400)]
+measured = sum(missed) / len(missed)
+answer = (1 - 1 / n) ** n
+tol = 0.02
+print(f"never drawn: {measured:.4f}")""",
+        items=(67, 68),
+    ),
+    Exercise(
+        "SGD with lr 0.1 and weight_decay 0.01 sees a zero loss gradient. By what factor does "
+        "each step shrink the weights?",
+        "The penalty's gradient is `λw`, so a step gives `w(1 - ηλ) = 0.999·w`: weight decay "
+        "is a constant pull toward 0 (item 85).",
+        """\
+import torch
+from descentlab import optim
+
+w = torch.nn.Parameter(torch.full((3,), 3.0, dtype=torch.float64))
+opt = optim.SGD([w], lr=0.1, weight_decay=0.01)
+w.grad = torch.zeros_like(w)
+opt.step()
+measured = float(w[0]) / 3.0
+answer = 1 - 0.1 * 0.01
+tol = 1e-12
+print(f"factor {measured}")""",
+        items=(85,),
+    ),
+    Exercise(
+        "Why does k-fold cross-validation refit on all the training data at the end, and why "
+        "may the test set never choose a hyperparameter?",
+        "The folds only estimate how each setting generalizes; once chosen, the model should "
+        "use every training example. A test set that chooses anything becomes part of "
+        "training: its error is then optimistic and no longer estimates the error on unseen "
+        "data.",
+        items=(64, 62),
+    ),
+    Exercise(
+        "Derive `E[(t - f̂)²] = bias² + variance + noise` for `t = f + ε`, `E[ε] = 0`.",
+        "Write `t - f̂ = ε + (f - E f̂) + (E f̂ - f̂)`. The three terms are uncorrelated (ε is "
+        "independent of the training set, and `E f̂ - f̂` has mean 0), so the expected square is "
+        "`σ² + (f - E f̂)² + E(f̂ - E f̂)²`: noise, squared bias, variance.",
+        items=(66, 65),
+    ),
+    Exercise(
+        "Bagging averages models; boosting chains them. Which of bias and variance does each "
+        "mainly reduce, and why?",
+        "Averaging B models with similar errors keeps their bias but divides the independent "
+        "part of their variance by up to B: bagging reduces variance. Boosting fits each new "
+        "weak learner to what the sum so far gets wrong, so the sum becomes more flexible: it "
+        "mainly reduces bias (and can overfit).",
+        items=(68, 69),
+    ),
+    Exercise(
+        "Why does AdaGrad stop learning in a long run, and how do RMSProp and Adadelta fix it?",
+        "Its sum G of squared gradients only grows, so `η/√G` falls toward 0 even where the "
+        "loss still has far to go. RMSProp and Adadelta replace the sum by an exponential "
+        "moving average: old gradients are forgotten and the rate stays at the scale of the "
+        "recent ones (item 79: an EMA instead of a window, for memory).",
+        items=(77, 78, 79, 80),
+    ),
+    Exercise(
+        "Adadelta has no learning rate. What sets the size of its steps, and in what units?",
+        "`ΔW = -√(H + ε)/√(G + ε)·g`: the ratio of the RMS of past updates to the RMS of the "
+        "gradients. Its numerator carries the parameter's units, so the update has the units "
+        "of W, not of W per gradient; ε sets the first steps' size, while H is still 0.",
+        items=(78,),
+    ),
+    Exercise(
+        "Why might a model stopped early generalize better than the one trained to the end, "
+        "and what does early stopping cost?",
+        "Training error keeps falling while validation error, after a point, rises: the model "
+        "starts fitting noise. Stopping at the validation minimum limits how far the weights "
+        "travel from their start, much like a norm penalty. It costs a validation set and the "
+        "evaluations along the way.",
+        items=(84, 85),
+    ),
+    Exercise(
+        "Batch norm divides by `√(σ²_B + ε)`. What goes wrong with batches of size 1, and why "
+        "does the model behave differently at test time?",
+        "With one example `x̂ = 0` for every input: the layer erases its input. At test time the "
+        "batch statistics are replaced by running averages collected in training, so one "
+        "example's output no longer depends on the others in its batch.",
+        items=(90,),
+    ),
+    Exercise(
+        "Why do large batches tend to find sharp minimizers (item 71), and why would a sharp "
+        "minimum generalize worse?",
+        "Small batches add gradient noise whose scale grows with `η/B`; it shakes the iterate "
+        "out of narrow basins, so it settles in wide ones. At a sharp minimum a small shift "
+        "between the training and the test loss surfaces raises the loss a lot; at a flat one "
+        "it barely changes.",
+        items=(71, 70),
+    ),
+)
+
+L003 = (
+    Exercise(
+        "In the cs231n form `v = ρv + ∇f, x -= αv` with ρ = 0.9 and α = 0.01, how large are the "
+        "steps on a constant slope ∇f = 1, once settled?",
+        "`v → ∇f/(1 - ρ) = 10`, so the step is `α·10 = 0.1`: the same as form (5.12) with "
+        "rate ρ' = α (item 101).",
+        _step_code(
+            "g = 1.0\nopt = optim.Momentum([w], lr=0.01, momentum=0.9)", 400, "0.01 * g / (1 - 0.9)"
+        ),
+        items=(101, 100),
+    ),
+    Exercise(
+        "Without bias correction, how many times larger than the corrected one is Adam's first "
+        "step, for β₁ = 0.9 and β₂ = 0.999?",
+        "The uncorrected moments are `(1 - β₁)g` and `(1 - β₂)g²`, so the step is "
+        "`(1 - β₁)/√(1 - β₂) ≈ 3.16` times the corrected `lr` (item 112).",
+        """\
+import torch
+from descentlab import optim
+
+def first_step(**kw):
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = optim.Adam([w], lr=0.001, eps=0.0, **kw)
+    w.grad = torch.full_like(w, 0.5)
+    opt.step()
+    return abs(float(w))
+
+measured = first_step(bias_correction=False) / first_step()
+answer = (1 - 0.9) / (1 - 0.999) ** 0.5
+tol = 1e-9
+print(f"ratio {measured:.4f}")""",
+        items=(112, 111),
+    ),
+    Exercise(
+        "Exponential decay `α₀e^{-kt}` with α₀ = 0.1 and k = 0.01: what is the rate at t = 100, "
+        "and which torch scheduler's gamma gives the same schedule?",
+        "`0.1·e⁻¹ ≈ 0.0368`; torch's ExponentialLR with `gamma = e^{-k}` multiplies by that "
+        "factor each step. The code drives descentlab's SGD with it.",
+        """\
+import math
+import torch
+from descentlab import optim
+
+w = torch.nn.Parameter(torch.zeros(1))
+opt = optim.SGD([w], lr=0.1)
+sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=math.exp(-0.01))
+for _ in range(100):
+    opt.step()
+    sched.step()
+measured = opt.param_groups[0]["lr"]
+answer = 0.1 * math.exp(-0.01 * 100)
+tol = 1e-6
+print(f"lr at t = 100: {measured:.6f}")""",
+        items=(115,),
+    ),
+    Exercise(
+        "Why does the training gradient's noise make momentum useful even on a well-conditioned "
+        "problem?",
+        "The velocity is an exponential average of gradients: independent noise adds up as a "
+        "random walk, the consistent part adds up linearly, so averaging over about `1/(1 - α)` "
+        "steps raises the signal-to-noise ratio of the direction (item 98).",
+        items=(98, 99),
+    ),
+    Exercise(
+        "Show that (5.12) and the cs231n form give the same iterates for a constant rate, and "
+        "say why they differ once the rate changes.",
+        "With `v' = -v/ρ` (5.12's v scaled), `v' = αv' + g` and `Θ -= ρv'`: the cs231n form "
+        "with its rate ρ. The scaling absorbs ρ into the velocity; when ρ changes mid-run, "
+        "(5.12)'s stored velocity already holds the old rate while the cs231n form applies the "
+        "new one to the whole velocity.",
+        items=(101, 99),
+    ),
+    Exercise(
+        "Carry out the change of variables `x̃ = x + ρv` in Nesterov's update (5.13) to get an "
+        "update in x̃ alone.",
+        "From `v_new = ρv - η∇f(x̃)` and `x_new = x + v_new`: `x̃_new = x_new + ρv_new = x̃ - ρv + "
+        "(1 + ρ)v_new`. Every gradient is now taken at the stored point x̃, as in item 105: the "
+        "form that ordinary optimizer code (one gradient per stored parameter) runs.",
+        items=(105, 104),
+    ),
+    Exercise(
+        "Why can momentum leave a saddle point faster than SGD, on the saddle of Fig. 5-13?",
+        "Near the saddle the gradient along the escape direction is tiny, so SGD's steps are "
+        "tiny. The velocity sums those small gradients over `1/(1 - α)` steps, so the escape "
+        "speeds up geometrically sooner; adaptive methods go further, dividing the tiny "
+        "gradient by its own small RMS (item 114).",
+        items=(102, 114),
+    ),
+    Exercise(
+        "AdaGrad weighs old and recent gradients alike. Describe a problem where that is "
+        "exactly wrong.",
+        "Non-stationary ones: a loss whose gradient is large early (far from the optimum, or a "
+        "warm-up phase) and small later leaves r dominated by the early gradients, so the late "
+        "steps are tiny though the gradient's scale changed. RMSProp's moving average forgets "
+        "the early phase (items 109-110).",
+        items=(109, 110),
+    ),
+    Exercise(
+        "Why are β₁ = 0.9, β₂ = 0.999 sensible defaults, and what would β₂ = 0.9 risk?",
+        "β₁ = 0.9 averages the direction over about 10 steps; β₂ = 0.999 estimates the "
+        "gradient's scale over about 1000, so the denominator is stable. With β₂ = 0.9 a "
+        "single small gradient shrinks v fast and the next step blows up (item 113).",
+        items=(113, 111),
+    ),
+)
+
+L004 = (
+    Exercise(
+        "Errors 2 and 10 (|3 - 1| and |11 - 1|): what is their mean squared error?",
+        "`(4 + 100)/2 = 52`, against an L1 mean of 6: the square weighs the large error 25 "
+        "times the small one (items 116-117).",
+        """\
+import torch
+
+pred, target = torch.tensor([3.0, 11.0]), torch.tensor([1.0, 1.0])
+measured = float(torch.nn.MSELoss()(pred, target))
+answer = (2 ** 2 + 10 ** 2) / 2
+tol = 1e-12
+print(f"MSE {measured}, L1 {float(torch.nn.L1Loss()(pred, target))}")""",
+        items=(117, 116),
+    ),
+    Exercise(
+        "What is the entropy, in nats, of a fair six-sided die?",
+        "`H = -Σ (1/6) ln(1/6) = ln 6 ≈ 1.792`: the most uncertain distribution over six outcomes.",
+        """\
+import math
+import torch
+
+measured = float(torch.distributions.Categorical(probs=torch.full((6,), 1 / 6)).entropy())
+answer = math.log(6)
+tol = 1e-6
+print(f"entropy {measured:.5f} nats")""",
+        items=(118,),
+    ),
+    Exercise(
+        "torch's CrossEntropyLoss for the logits (2, 1, 0) and the target class 0?",
+        "It applies the softmax itself: `-log(e²/(e² + e + 1)) = log(1 + e⁻¹ + e⁻²) ≈ 0.4076` "
+        "(item 120).",
+        """\
+import math
+import torch
+
+loss = torch.nn.CrossEntropyLoss()(torch.tensor([[2.0, 1.0, 0.0]]), torch.tensor([0]))
+measured = float(loss)
+answer = math.log(1 + math.exp(-1) + math.exp(-2))
+tol = 1e-6
+print(f"cross-entropy {measured:.5f}")""",
+        items=(120, 119),
+    ),
+    Exercise(
+        "A triplet with `d(anchor, positive) = 1`, `d(anchor, negative) = 1.5` and margin 1: "
+        "what is the triplet margin loss?",
+        "`max(0, d(a, p) - d(a, n) + margin) = max(0, 1 - 1.5 + 1) = 0.5`: the negative is not "
+        "yet a margin further than the positive (item 123).",
+        """\
+import torch
+
+a = torch.tensor([[0.0, 0.0]])
+p = torch.tensor([[1.0, 0.0]])
+n = torch.tensor([[0.0, 1.5]])
+measured = float(torch.nn.TripletMarginLoss(margin=1.0, eps=0.0)(a, p, n))
+answer = max(0.0, 1 - 1.5 + 1)
+tol = 1e-5
+print(f"triplet loss {measured:.5f}")""",
+        items=(123,),
+    ),
+    Exercise(
+        "The forward difference `(f(x + h) - f(x))/h` of `f = x²` at x = 3 with h = 0.1?",
+        "`((3.1)² - 9)/0.1 = 6.1`: the derivative 6 plus an error h, which vanishes as h → 0 "
+        "(item 124). The code computes it in float64.",
+        """\
+import torch
+
+x, h = torch.tensor(3.0, dtype=torch.float64), 0.1
+measured = float(((x + h) ** 2 - x ** 2) / h)
+answer = 2 * 3.0 + 0.1
+tol = 1e-9
+print(f"forward difference {measured:.6f}")""",
+        items=(124,),
+    ),
+    Exercise(
+        "AdaGrad (lr 0.1) with `h ← h + g²` sees the gradient 3 four times. How large is the "
+        "fourth step?",
+        "`h = 4·9 = 36`, so the step is `0.1·3/6 = 0.05`: a parameter that moved a lot gets a "
+        "smaller rate (item 128).",
+        _step_code("g = 3.0\nopt = optim.Adagrad([w], lr=0.1, eps=0.0)", 4, "0.1 * 3 / 36 ** 0.5"),
+        items=(128,),
+    ),
+    Exercise(
+        "Forward KL fits a single Gaussian Q to a two-peaked P by covering both peaks; reverse "
+        "KL picks one. Explain from the formulas.",
+        "`KL(P‖Q) = E_P[log P/Q]` is huge wherever P > 0 and Q ≈ 0, so Q must cover every "
+        "peak. `KL(Q‖P) = E_Q[log Q/P]` is huge wherever Q > 0 and P ≈ 0, so Q must avoid the "
+        "valley between the peaks and sits on one (item 122).",
+        items=(122, 121),
+    ),
+    Exercise(
+        "RMSProp and AdaGrad differ by one line. Which, and what does it change for a long run?",
+        "AdaGrad adds `g²` to a sum; RMSProp mixes it into `γG + (1 - γ)g²`. The sum grows "
+        "without bound and the rate decays; the average forgets, so the rate tracks the "
+        "recent gradients' scale (item 129).",
+        items=(129, 128),
+    ),
+    Exercise(
+        "Why is 'try several optimizers' sound advice rather than a failure of theory?",
+        "Each method's advantage rests on assumptions about the landscape (curvature, noise, "
+        "sparsity) that a real network's loss meets only in part and in unknown proportion; "
+        "a comparison with tuned rates and several seeds measures what theory cannot promise "
+        "(item 131).",
+        items=(131, 125),
+    ),
+)
+
+#: lecture seed -> its extra exercises
+PRACTICE: dict[str, tuple[Exercise, ...]] = {
+    "000": L000,
+    "001": L001,
+    "002": L002,
+    "003": L003,
+    "004": L004,
+}

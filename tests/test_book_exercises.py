@@ -1,0 +1,134 @@
+"""The book's exercises make the reader work: at least 60, numeric ones with the answer hidden
+until asked and checked in the page (a typed number gets ✔ or ✘ with the tolerance, no server),
+open-ended ones with a folded worked solution; each links the items it practises and each of
+those cards links back; every numeric answer is still computed and checked by the build
+(tests/test_book_teaching.py runs them)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from descentlab.book.lectures import LECTURES
+from descentlab.report.lecture_book import (
+    Card,
+    Check,
+    Evidence,
+    ExerciseView,
+    LecturePage,
+    reader_tol,
+    render_lecture,
+)
+
+ALL = [(lec, i, ex) for lec in LECTURES for i, ex in enumerate(lec.exercises, 1)]
+
+
+def test_there_are_sixty_exercises_numeric_and_open_in_every_lecture():
+    numeric = [ex for _, _, ex in ALL if ex.numeric]
+    assert len(ALL) >= 60 and len(numeric) >= 30 and len(ALL) - len(numeric) >= 20
+    for lec in LECTURES:
+        kinds = {ex.numeric for ex in lec.exercises}
+        assert kinds == {True, False}, f"{lec.slug}: numeric and open exercises both"
+
+
+@pytest.mark.parametrize(("lec", "i", "ex"), ALL, ids=lambda v: getattr(v, "slug", str(v)))
+def test_every_exercise_practises_items_of_its_lecture(lec, i, ex):
+    assert ex.items, f"{lec.slug} exercise {i} names no item"
+    assert set(ex.items) <= {it.number for it in lec.items}
+    assert ex.solution.strip() and ex.question.strip()
+
+
+def test_every_derivation_item_and_every_lecture_optimizer_is_practised():
+    practised = {n for _, _, ex in ALL for n in ex.items}
+    derivations = [it.number for lec in LECTURES for it in lec.items if "F" in it.kind.split("/")
+                   and it.show]  # fmt: skip
+    missing = [n for n in derivations if n not in practised]
+    # the derivations left: the framing ones of the convolution and losses slides
+    assert len(missing) <= len(derivations) // 3, missing
+    for words in ("Momentum", "Nesterov", "AdaGrad", "RMSProp", "Adam", "Adadelta"):
+        assert any(words.lower() in ex.question.lower() + ex.solution.lower()
+                   for _, _, ex in ALL), words  # fmt: skip
+
+
+def _page(numeric_status: str = "ok") -> str:
+    cards = [Card(f"i{n}", f"item {n}", "s", "claim", f"claim {n}", "", "f", Evidence())
+             for n in (5, 6)]  # fmt: skip
+    exercises = [
+        ExerciseView("What is 1/4?", "It is a quarter.", "answer = 0.25", "",
+                     Check("agrees", numeric_status, "0.25", "0.25"), answer="0.25",
+                     value=0.25, tol=1e-9, items=(5,)),
+        ExerciseView("Why?", "Because of *this*.", "", "", None, items=(5, 6)),
+    ]  # fmt: skip
+    return render_lecture(LecturePage("L", "o", "s", "l.html", cards, exercises=exercises), "q")
+
+
+def test_a_numeric_answer_is_hidden_until_asked_and_an_open_one_is_folded():
+    html = _page()
+    ex1 = html.split('id="ex1"', 1)[1].split('id="ex2"', 1)[0]
+    before, folded = ex1.split("<details>", 1)
+    assert "0.25" not in re.sub(r'data-\w+="[^"]*"', "", before)  # not shown before asking
+    assert 'data-answer="0.25"' in html and f'data-tol="{reader_tol(_ex())!r}"' in html
+    assert '<input type="text"' in before and 'class="check"' in before
+    assert "Show the answer and the worked solution" in folded and "<b>0.25</b>" in folded
+    ex2 = html.split('id="ex2"', 1)[1]
+    assert "<summary>Worked solution</summary>" in ex2 and "<em>this</em>" in ex2
+    assert "<input" not in ex2.split("</div>", 1)[0]
+    assert html.count("<script>") == 1 and "<script src" not in html
+
+
+def _ex() -> ExerciseView:
+    return ExerciseView("q", "s", "c", "", Check("a", "ok", "1", "1"), value=0.25, tol=1e-9)
+
+
+def test_exercises_and_cards_link_each_other():
+    html = _page()
+    assert '(practises <a href="#i5">item 5</a>)' in html
+    assert '(practises <a href="#i5">item 5</a>, <a href="#i6">item 6</a>)' in html
+    card5 = html.split('id="i5"', 1)[1].split("</section>", 1)[0]
+    card6 = html.split('id="i6"', 1)[1].split("</section>", 1)[0]
+    assert '<a href="#ex1">exercise 1</a>, <a href="#ex2">exercise 2</a>' in card5
+    assert '<a href="#ex2">exercise 2</a>' in card6 and "#ex1" not in card6
+
+
+@pytest.mark.parametrize(("status", "counted"), [("ok", 0), ("fail", 1)])
+def test_a_wrong_build_answer_is_still_a_failed_check(status, counted):
+    assert _page(status).count('<td class="mark"><span class="no">✘</span>') == counted
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium: apt-get install chromium")
+@pytest.mark.parametrize(
+    ("typed", "verdict"),
+    [
+        ("0.25", "✔ Right: within 1.0 % of the answer."),
+        ("1/4", "✔ Right"),
+        ("0.2524", "✔ Right"),  # within 1 %
+        ("0.26", "✘ Not within 1.0 % of the answer"),
+        ("−0.25", "✘ Not within"),
+        ("a quarter", "Type a number"),
+        ("", "Type a number"),
+    ],
+)
+def test_the_page_checks_a_typed_answer_with_no_server(tmp_path, typed, verdict):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    page_file = tmp_path / "l.html"
+    page_file.write_text(_page(), encoding="utf-8")
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.as_uri())  # a file: no server
+        page.fill("#ex1 input", typed)
+        page.click("#ex1 button.check")
+        shown = page.inner_text("#ex1 .verdict")
+        assert not page.is_visible("#ex1 .answer")  # still hidden: the reader did not ask
+        page.press("#ex1 input", "Enter")
+        assert page.inner_text("#ex1 .verdict") == shown
+        browser.close()
+    assert shown.startswith(verdict) and errors == []
