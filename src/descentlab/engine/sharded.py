@@ -76,6 +76,9 @@ __all__ = ["MAX_PROCESSES_PER_CORE", "ShardedRunError", "check_nproc", "train_sh
 #: ``nproc`` may be at most this many times the machine's CPU cores (CPU runs)
 MAX_PROCESSES_PER_CORE = 4
 
+#: seconds the other processes have to end by themselves after one failed
+_GRACE_SECONDS = 20.0
+
 #: optimizers whose step reads the closure's loss (each process would read its own)
 _CLOSURE_LOSS_OPTIMIZERS = frozenset({"lbfgs"})
 
@@ -464,13 +467,17 @@ def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
     try:
         with _sigint_ignored():
             _forkserver_preload()
-            tmp.start_processes(
+            processes = tmp.start_processes(
                 _rank_entry,
                 args=(server.port, nproc, dict(job)),
                 nprocs=nproc,
-                join=True,
+                join=False,
                 start_method="forkserver",
             )
+            # after a failure the others get a grace period to record it and end by
+            # themselves (a peer's failure ends their collectives), then SIGTERM, SIGKILL
+            while not processes.join(grace_period=_GRACE_SECONDS):
+                pass
     except Exception as exc:
         first = first_failure(server) or _first_line(exc)
         raise ShardedRunError(f"sharded run across {nproc} processes failed: {first}") from None
