@@ -280,16 +280,7 @@ def run_state(
     """The fused step with low-bit state (``state_dtype``) against the same optimizer's fused
     float32 step, round-robin: medians, their ratio, and the ratio of state memory. On
     ``cuda``: the Triton steps, each timed between device synchronizations."""
-    timed = _timed
-    if device == "cuda":
-
-        def timed(fn: Callable[[], object]) -> float:
-            torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            torch.cuda.synchronize()
-            return time.perf_counter() - t0
-
+    timed = _timed_cuda if device == "cuda" else _timed
     for total in sizes:
         print(
             f"\n{total / 1e6:g}M float32 parameters in 20 tensors on {device} "

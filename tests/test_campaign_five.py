@@ -13,6 +13,7 @@ prefixes of the test names (``flags``, ``options``, ``datasets``, ``streams``,
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 from _models import one_line
@@ -138,7 +139,7 @@ def _integer_options() -> list[tuple[str, str, str]]:
 INTEGER_OPTIONS = _integer_options()
 
 
-def test_the_parsers_have_the_integer_options_the_campaign_knows():
+def test_flags_the_parsers_have_the_integer_options_the_campaign_knows():
     """Every subcommand with an integer option has a base command line here (a new
     subcommand's options are then tried by default)."""
     assert len(INTEGER_OPTIONS) >= 35
@@ -295,3 +296,112 @@ def test_options_an_integer_beyond_64_bits_is_one_line(
     flag = next(a for a in argv if a.startswith("--") and a.endswith(("option", "hyper", "set")))
     one_line(*_run(argv, capsys)[::2], flag, "beyond the 64-bit integers")
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------
+# datasets: labels out of range, wherever they are, and streams that fail, wherever they fail
+
+DATASETS = Path(__file__).resolve().parent / "data" / "user_datasets.py"
+TINY = ["--batch-size", "8", "--steps", "4", "--tune-steps", "4", "--lr-trials", "2",
+        "--seeds", "1", "--landscapes", "none", "--no-progress", "--no-report",
+        "--optimizers", "sgd", "--workers", "1"]  # fmt: skip
+DATASET_CASES = [
+    *[pytest.param("labels", [f"bad={bad}", f"at={at}", f"split={split!r}"],
+                   [f"the {split} dataset's example {at} has the label {bad}"],
+                   id=f"label-{bad}-at-{at}-in-{split}")
+      for bad in (-1, -7, 2, 100) for at, split in ((0, "train"), (19, "test"))],
+    *[pytest.param("stream_labels", [f"bad={bad}", f"at={at}"],
+                   [f"example {at} of the stream has the label {bad}"],
+                   id=f"stream-label-{bad}-at-{at}")
+      for bad, at in ((-1, 0), (3, 37), (-2, 59))],
+    *[pytest.param("stream_fails", [f"at={at}"],
+                   [f"example {at} of the stream failed", "broken record"],
+                   id=f"stream-fails-at-{at}")
+      for at in (0, 13, 37, 59)],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("func, options, words", DATASET_CASES)
+def test_datasets_a_fault_is_one_line_naming_split_example_and_value(func, options, words,
+                                                                     tmp_path, capsys):  # fmt: skip
+    argv = ["compare", "--problem", f"{DATASETS}:{func}", *TINY, "--runs-dir", tmp_path / "r"]
+    for opt in options:
+        argv += ["--problem-option", opt]
+    one_line(*_run(argv, capsys)[::2], *words)
+    assert not any((tmp_path / "r").glob("*/*.sqlite"))  # (found before any trial)
+
+
+# ------------------------------------------------------------------------------------------
+# checkpoints: files that are not the program's own, their checksums recomputed
+
+
+def _checkpoint_bytes(kind: str, good: bytes) -> bytes:
+    import io
+    import pickle
+
+    import torch
+
+    def saved(obj: object) -> bytes:
+        buf = io.BytesIO()
+        torch.save(obj, buf)
+        return buf.getvalue()
+
+    good_state = torch.load(io.BytesIO(good), weights_only=True)
+    if kind.startswith("cut-"):
+        return good[: int(len(good) * float(kind[4:]))]
+    return {
+        "empty": b"",
+        "text": b"not a checkpoint",
+        "zeros": bytes(4096),
+        "pickle-of-a-function": pickle.dumps(print),
+        "pickle-of-a-dict": pickle.dumps({"step": 3}),
+        "a-list": saved([1, 2]),
+        "a-tensor": saved(torch.zeros(3)),
+        "an-int-key": saved({1: 2}),
+        "no-config": saved({k: v for k, v in good_state.items() if k != "config"}),
+        "step-is-text": saved({**good_state, "step": "3"}),
+        "step-is-a-bool": saved({**good_state, "step": True}),
+        "step-negative": saved({**good_state, "step": -1}),
+        "format-2": saved({**good_state, "format": 2}),
+        "model-is-a-list": saved({**good_state, "model": [1]}),
+        "rng-missing": saved({k: v for k, v in good_state.items() if k != "rng"}),
+    }[kind]
+
+
+CHECKPOINT_KINDS = ["empty", "text", "zeros", "pickle-of-a-function", "pickle-of-a-dict",
+                    "a-list", "a-tensor", "an-int-key", "no-config", "step-is-text",
+                    "step-is-a-bool", "step-negative", "format-2", "model-is-a-list",
+                    "rng-missing", "cut-0.1", "cut-0.5", "cut-0.9", "cut-0.999"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def good_checkpoint(tmp_path_factory):
+    from descentlab.engine.config import RunConfig
+    from descentlab.engine.run import train
+
+    path = tmp_path_factory.mktemp("ckpt") / "run.pt"
+    cfg = RunConfig(problem="moons", problem_options={"n_samples": 100}, steps=4,
+                    batch_size=16, checkpoint_every=2)  # fmt: skip
+    train(cfg, checkpoint_path=path, until_step=2, progress=False)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("kind", CHECKPOINT_KINDS)
+def test_checkpoints_one_that_is_not_the_programs_own_is_one_error_naming_it(kind,
+                                                                            good_checkpoint,
+                                                                            tmp_path):  # fmt: skip
+    import hashlib
+    import json
+
+    from descentlab.engine.checkpoint import CheckpointError, checksum_path
+    from descentlab.engine.run import _run_checkpoint
+
+    path = tmp_path / "run.pt"
+    data = _checkpoint_bytes(kind, good_checkpoint)
+    path.write_bytes(data)
+    checksum_path(path).write_text(json.dumps({"sha256": hashlib.sha256(data).hexdigest(),
+                                               "bytes": len(data), "step": 2}))  # fmt: skip
+    with pytest.raises(CheckpointError) as info:
+        _run_checkpoint(path)
+    text = str(info.value)
+    assert str(path) in text and "\n" not in text, text

@@ -45,8 +45,10 @@ def test_pause_then_resume_from_the_command_line(tmp_path, capsys):
     assert last.startswith("run 1: paused after 12 steps")
     assert last.endswith("continue it with: descentlab train --resume 1")
     assert main(["train", "--resume", "1", "--db", str(db), "--json", "--no-progress"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"resuming run 1 (store {db})"
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert err.splitlines()[0] == f"resuming run 1 (store {db})"  # (stdout: the JSON only)
+    assert len(lines) == 1
     summary = json.loads(lines[-1])
     assert summary["run_id"] == 1 and summary["status"] == "completed" and summary["steps"] == 30
     assert Store(db).get_run(1).summary["val/loss"] == pytest.approx(summary["val/loss"])

@@ -364,22 +364,25 @@ def test_record_is_complete_and_named(name):
     assert name in optim.NAMES
 
 
-def test_eager_only_optimizers_announce_the_fallback_once():
+@pytest.mark.parametrize(
+    ("cls", "rule"),
+    [(optim.Adafactor, optim.scale_by_adafactor), (optim.Muon, optim.scale_by_muon)],
+)
+def test_eager_only_optimizers_run_eagerly_by_default_without_a_warning(cls, rule):
+    # Their default is to run eagerly: a warning would ask the user to act on nothing. A
+    # chain of one's own with the same rule still says so once.
     from descentlab.optim import optimizer
 
-    pairs = [
-        (optim.Adafactor, optim.scale_by_adafactor),
-        (optim.Muon, optim.scale_by_muon),
-    ]
-    for cls, rule in pairs:
-        optimizer._ANNOUNCED_EAGER.discard(rule)
-        with pytest.warns(RuntimeWarning, match=f"{rule.name} has no fused form"):
-            cls([torch.nn.Parameter(torch.ones(2, 2))])
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            cls([torch.nn.Parameter(torch.ones(2, 2))])  # once only
-        with pytest.raises(ValueError, match="no fused form"):
-            cls([torch.nn.Parameter(torch.ones(2, 2))], fused=True)
+    optimizer._ANNOUNCED_EAGER.discard(rule)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt = cls([torch.nn.Parameter(torch.ones(2, 2))])
+    assert opt.fused is None
+    with pytest.raises(ValueError, match="no fused form"):
+        cls([torch.nn.Parameter(torch.ones(2, 2))], fused=True)
+    with pytest.warns(RuntimeWarning, match=f"{rule.name} has no fused form"):
+        optim.Optimizer([torch.nn.Parameter(torch.ones(2, 2))],
+                        optim.chain(rule()))  # fmt: skip
 
 
 @pytest.mark.skipif(not optim.fused_available(), reason="no C++ compiler")

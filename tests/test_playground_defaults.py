@@ -248,5 +248,6 @@ def test_a_request_whose_client_left_is_not_computed(monkeypatch):
     assert start["status"] == 499
     # and the same request from a client that waits is computed
     with TestClient(app) as c:
-        assert c.post("/api/run", content=body).status_code == 200
+        r = c.post("/api/run", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 200
     assert calls == [1]

@@ -5,6 +5,7 @@ user's object, exit 2 (or a clean resume), nothing half-written."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -234,8 +235,10 @@ DATASET_CASES = {
                                                     "RuntimeError: broken record",
                                                     "Stream.__iter__"]),
     "empty-stream": ("empty", [], [], ["the train dataset is empty"]),
-    "read-once-stream": ("once", [], [], ["the train dataset's stream yielded no"]),
+    "read-once-stream": ("once", [], [], ["the train dataset", "each time it is iterated"]),
     "cv-with-a-stream": ("stream", [], ["--cv", "3"], ["--cv", "reads a stream"]),
+    "sequence-logits-default-loss": ("sequence", [], [], ["outputs (2, 3, 5)",
+                                                          'loss="sequence_cross_entropy"']),
     "unpicklable-with-spawned-workers": (
         "locked", ["context='spawn'"], [],
         ["the train dataset (Locked) cannot be sent to worker processes",
@@ -264,3 +267,338 @@ def test_cv_with_a_map_style_dataset_runs(tmp_path, capsys):
             "--runs-dir", tmp_path / "runs"]  # fmt: skip
     code, _out, err = run_cli(argv, capsys)
     assert code == 0, err
+
+
+def test_a_stream_whose_contents_change_starts_a_new_comparison(tmp_path, capsys):
+    """Ten times the examples in a user's IterableDataset, the same command: every stored run
+    was reused (a stream's fingerprint was its type and first example). Here the length and
+    the first example stay: only the other examples change."""
+    import torch
+
+    data = tmp_path / "d.pt"
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 2, generator=g)
+    torch.save((x, (x[:, 0] > 0).long()), data)
+    argv = ["compare", "--problem", f"{DATASETS}:from_file", "--problem-option",
+            f"path={str(data)!r}", *TINY, "--workers", "1"]  # fmt: skip
+    argv += ["--runs-dir", tmp_path / "runs"]
+    assert run_cli(argv, capsys)[0] == 0
+    assert run_cli(argv, capsys)[0] == 0  # the same data: the same comparison
+    assert len(list((tmp_path / "runs").iterdir())) == 1
+    x[1:] = -x[1:]
+    torch.save((x, (x[:, 0] > 0).long()), data)
+    from descentlab.problems import problem
+
+    problem._load_cached.cache_clear()  # (a new command: a new process, its problems loaded anew)
+    assert run_cli(argv, capsys)[0] == 0
+    assert len(list((tmp_path / "runs").iterdir())) == 2  # changed data: a new comparison
+
+
+# ------------------------------------------------------------------------------------------
+# the terminal: standard output with --json holds the JSON only
+
+
+def test_train_json_prints_only_json_on_standard_output(tmp_path, capsys):
+    import json
+
+    code, out, err = run_cli(["train", "--problem", "moons", "--steps", "3", "--json",
+                              "--no-progress", "--runs-dir", tmp_path / "r"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["status"] == "completed"  # (it said "training run 1 ..." first)
+    assert "training run 1" in err
+
+
+def test_a_keyboardinterrupt_raised_by_user_code_is_its_failure_not_ctrl_c(tmp_path):
+    """A model whose forward pass raises KeyboardInterrupt: with ``--workers 1`` the
+    comparison said "stopped by an interrupt" (exit 130), as if Ctrl-C had been pressed."""
+    code, _out, err = _program(["compare", "--problem", f"{DATASETS}:stops", *TINY,
+                                "--workers", "1", "--runs-dir", tmp_path / "runs"])  # fmt: skip
+    one_line(code, err, "failed: it raised KeyboardInterrupt: stop here in Stops.forward")
+
+
+# ------------------------------------------------------------------------------------------
+# paths in the store are relative to the store
+
+
+def test_a_paused_run_resumes_from_another_folder(tmp_path, capsys, monkeypatch):
+    """From a subfolder, ``train --resume 1 --runs-dir ../trn`` said the checkpoint
+    "trn/checkpoints/run-1.pt is missing" (recorded relative to where the command ran)."""
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--problem", "moons", "--steps", "40", "--until-step", "20",
+            "--checkpoint-every", "10", "--runs-dir", "trn", "--no-progress"]  # fmt: skip
+    assert run_cli(argv, capsys)[0] == 0
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    code, out, err = run_cli(["train", "--resume", "1", "--runs-dir", "../trn",
+                              "--no-progress"], capsys)  # fmt: skip
+    assert code == 0, err
+    assert "completed after 40 steps" in out
+    with sqlite3.connect(tmp_path / "trn" / "descentlab.sqlite") as conn:
+        assert conn.execute("SELECT path FROM artifacts").fetchall() == [("checkpoints/run-1.pt",)]
+    conn.close()
+
+
+def test_an_older_store_with_paths_from_its_commands_folder_resumes(tmp_path, capsys,
+                                                                    monkeypatch):  # fmt: skip
+    """(a store written before: its checkpoint paths relative to the folder the command ran
+    in, used from that folder)"""
+    import sqlite3
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--problem", "moons", "--steps", "40", "--until-step", "20",
+            "--checkpoint-every", "10", "--runs-dir", "trn", "--no-progress"]  # fmt: skip
+    assert run_cli(argv, capsys)[0] == 0
+    with sqlite3.connect(tmp_path / "trn" / "descentlab.sqlite") as conn:
+        conn.execute("UPDATE artifacts SET path = 'trn/checkpoints/run-1.pt'")
+    conn.close()
+    code, out, err = run_cli(["train", "--resume", "1", "--runs-dir", "trn", "--no-progress"],
+                             capsys)  # fmt: skip
+    assert code == 0, err
+    assert "completed after 40 steps" in out
+
+
+# ------------------------------------------------------------------------------------------
+# the report's folder
+
+TINY_MOONS = ["compare", "--problem", "moons", "--problem-option", "n_samples=120",
+              "--batch-size", "8", "--steps", "4", "--tune-steps", "4", "--lr-trials", "2",
+              "--seeds", "1", "--landscapes", "none", "--no-progress", "--workers", "1",
+              "--optimizers", "sgd", "--name", "c"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    """A finished comparison's run folder (made once; tests copy it)."""
+    root = tmp_path_factory.mktemp("cmp")
+    code, _out, err = _program([*TINY_MOONS, "--runs-dir", root])
+    assert code == 0, err
+    return root / "c"
+
+
+def test_report_refuses_a_symlinked_figures_folder(comparison, tmp_path, capsys):
+    """A link planted at ``figures/``: the report replaced the user's files it points to."""
+    import shutil
+
+    run = tmp_path / "c"
+    shutil.copytree(comparison, run)
+    elsewhere = tmp_path / "mine"
+    elsewhere.mkdir()
+    names = [p.name for p in (run / "figures").iterdir()]
+    assert names
+    for name in names:
+        (elsewhere / name).write_text("my own file")
+    shutil.rmtree(run / "figures")
+    (run / "figures").symlink_to(elsewhere)
+    one_line(*run_cli(["report", run], capsys)[::2], "figures", "symbolic link")
+    assert all((elsewhere / n).read_text() == "my own file" for n in names)
+
+
+def _read_only(folder: Path):
+    """Make ``folder`` read-only for this process (a read-only bind mount as root, who may
+    write anywhere else; its permissions otherwise); returns the undo."""
+    if os.geteuid() == 0:
+        ok = subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode
+        if ok == 0 and subprocess.run(["mount", "-o", "remount,ro,bind", folder],
+                                      capture_output=True).returncode == 0:  # fmt: skip
+            return lambda: subprocess.run(["umount", folder], check=True)
+        if ok == 0:
+            subprocess.run(["umount", folder], check=True)
+        pytest.skip("root here cannot mount a read-only folder")
+    modes = {p: p.stat().st_mode for p in [folder, *folder.rglob("*")] if p.is_dir()}
+    for p in modes:
+        p.chmod(0o555)
+
+    def undo() -> None:
+        for p, mode in modes.items():
+            p.chmod(mode)
+
+    return undo
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_report_of_a_read_only_run_folder(where, comparison, tmp_path, capsys):
+    """``--output`` inside a read-only run folder failed writing a figure's temporary file;
+    outside it, the figures (embedded in the report) are not saved there."""
+    import shutil
+
+    run = tmp_path / "c"
+    shutil.copytree(comparison, run)
+    before = sorted(str(p) for p in run.rglob("*"))
+    undo = _read_only(run)
+    try:
+        out = run / "again.html" if where == "inside" else tmp_path / "out" / "r.html"
+        code, _out, err = run_cli(["report", run, "--output", out], capsys)
+        if where == "inside":
+            one_line(code, err, "--output", "cannot write")
+        else:
+            assert code == 0, err
+            assert out.is_file()
+    finally:
+        undo()
+    assert sorted(str(p) for p in run.rglob("*")) == before
+
+
+# ------------------------------------------------------------------------------------------
+# the playground computes for its own page only
+
+RUN_BODY = ('{"landscape": "parabola", "starts": [[4.0]], "steps": 5, '
+            '"optimizers": [{"name": "sgd", "lr": 0.2}]}')  # fmt: skip
+PLAYGROUND_CASES = {
+    # (headers, status): a page of another origin (a form, text/plain: no preflight), a
+    # sandboxed frame (Origin: null), no JSON type; the page itself
+    "cross-origin-text-plain": ({"origin": "http://evil.example", "content-type": "text/plain"},
+                                403),
+    "cross-origin-form": ({"origin": "http://evil.example",
+                           "content-type": "application/x-www-form-urlencoded"}, 403),
+    "cross-origin-json": ({"origin": "http://evil.example",
+                           "content-type": "application/json"}, 403),
+    "another-port": ({"origin": "http://testserver:9999", "content-type": "application/json"},
+                     403),
+    "null-origin": ({"origin": "null", "content-type": "application/json"}, 403),
+    "same-origin-text-plain": ({"origin": "http://testserver", "content-type": "text/plain"},
+                               415),
+    "no-content-type": ({}, 415),
+    "multipart": ({"content-type": "multipart/form-data; boundary=x"}, 415),
+    "same-origin-json": ({"origin": "http://testserver", "content-type": "application/json"},
+                         200),
+    "json-with-charset": ({"content-type": "application/json; charset=utf-8"}, 200),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(PLAYGROUND_CASES))
+def test_the_playground_refuses_other_origins_and_bodies_that_are_not_json(case):
+    """Cross-origin POSTs sent as text/plain or form data got 200 and cost CPU seconds."""
+    from starlette.testclient import TestClient
+
+    from descentlab.playground import compute
+    from descentlab.playground.app import create_app
+
+    headers, status = PLAYGROUND_CASES[case]
+    calls = []
+    real = compute.run_paths
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(compute, "run_paths", counted)
+        with TestClient(create_app()) as client:
+            r = client.post("/api/run", content=RUN_BODY.encode(), headers=headers)
+    assert r.status_code == status, r.text
+    assert len(calls) == (status == 200)
+
+
+def test_checkpoint_temporaries_left_by_a_kill_are_cleaned(tmp_path, capsys):
+    """``kill -9`` during a checkpoint write left hidden ``.run-N.pt.XXXX.tmp.pt`` files after
+    the re-run completed (7 of 29 killed folders)."""
+    runs = tmp_path / "r"
+    assert run_cli([*PAUSED, "--runs-dir", runs], capsys)[0] == 0
+    folder = runs / "checkpoints"
+    left = [folder / ".run-1.pt.a1b2c3.tmp.pt", folder / ".run-1.pt.sha256.d4e5f6.tmp"]
+    for p in left:
+        p.write_bytes(b"half a checkpoint")
+    mine = folder / ".run-10.pt.x.tmp.pt"  # (another run's: not this one's to take)
+    mine.write_bytes(b"x")
+    code, _out, err = run_cli(["train", "--resume", "1", "--runs-dir", runs, "--no-progress"],
+                              capsys)  # fmt: skip
+    assert code == 0, err
+    assert not any(p.exists() for p in left)
+    assert mine.exists()
+
+
+# ------------------------------------------------------------------------------------------
+# accumulation with batch norm is announced
+
+
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_accumulation_with_batch_norm_is_announced(accumulate):
+    """``--accumulate K`` with a BatchNorm model is not a K-times larger batch (each
+    micro-batch is normalised with its own statistics); the docs said "to rounding"."""
+    import warnings
+
+    import torch
+    from torch import nn
+
+    from descentlab.engine import common
+    from descentlab.engine.config import RunConfig
+    from descentlab.engine.run import train
+    from descentlab.problems.problem import Problem
+
+    def model():
+        return nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(80, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    data = {"x_train": x[:60], "y_train": y[:60], "x_test": x[60:], "y_test": y[60:]}
+    p = Problem(name="bn", model=model, n_classes=2, data=data)
+    common._BN_ACCUMULATE_ANNOUNCED.clear()
+    cfg = RunConfig(problem="bn", steps=2, batch_size=8, accumulate=accumulate)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        train(cfg, data=p.splits(), progress=False)
+    said = [str(w.message) for w in seen if "batch-norm model" in str(w.message)]
+    assert len(said) == (accumulate > 1), said
+    if said:
+        assert said[0].startswith("descentlab: accumulate=2 with a batch-norm model")
+        assert "--batch-size" in said[0]
+
+
+# ------------------------------------------------------------------------------------------
+# processes: an interrupt ends a comparison whose loader workers hang, and all its processes
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of the process group ``pgid`` (zombies left out)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_ends_a_comparison_whose_loader_workers_hang(workers, tmp_path):
+    """SIGINT to the process group while a DataLoader worker hangs: the comparison was still
+    running 30 s later, and 3 of its processes were alive 10 s after that."""
+    import signal
+    import time
+
+    hung = tmp_path / "hung"
+    hung.mkdir()
+    env = {**os.environ, "PYTHONPATH": SRC}
+    env.pop("DESCENTLAB_DEBUG", None)
+    argv = ["compare", "--problem", f"{DATASETS}:hangs", "--problem-option",
+            f"folder={str(hung)!r}", *TINY, "--workers", workers]  # fmt: skip
+    argv += ["--runs-dir", tmp_path / "r"]
+    proc = subprocess.Popen([sys.executable, "-m", "descentlab", *map(str, argv)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not any(hung.iterdir()):  # a loader worker hangs now
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGINT)
+        start = time.monotonic()
+        _out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - start
+        assert took < 10, (took, err)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err.decode(), err
+        time.sleep(5)
+        assert _group(proc.pid) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

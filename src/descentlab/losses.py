@@ -61,6 +61,7 @@ __all__ = [
     "LossFn",
     "SequenceCrossEntropy",
     "get",
+    "mismatch_hint",
     "nll",
     "triplet_margin",
 ]
@@ -68,6 +69,31 @@ __all__ = [
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+def mismatch_hint(output: Any, target: Any) -> str:
+    """What to say after a loss that cannot compare ``output`` with ``target``: a sequence
+    model's ``(N, T, V)`` logits with ``(N, T)`` integer labels need the token-level loss.
+
+    Example:
+        >>> mismatch_hint(torch.zeros(2, 64, 100), torch.zeros(2, 64, dtype=torch.long))
+        ' -- (N, T, V) logits with (N, T) labels are a sequence: use loss="sequence_cross_entropy"'
+        >>> mismatch_hint(torch.zeros(2, 3), torch.zeros(2))
+        ''
+    """
+    if not isinstance(output, Tensor) or not isinstance(target, Tensor):
+        return ""
+    if (
+        output.dim() == 3
+        and target.dim() == 2
+        and tuple(output.shape[:2]) == tuple(target.shape)
+        and not target.is_floating_point()
+    ):
+        return (
+            " -- (N, T, V) logits with (N, T) labels are a sequence: use "
+            'loss="sequence_cross_entropy"'
+        )
+    return ""
 
 
 def _check_reduction(reduction: str, allowed: Sequence[str] = _REDUCTIONS) -> str:

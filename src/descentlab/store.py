@@ -138,6 +138,11 @@ CREATE TABLE IF NOT EXISTS artifacts (
 """
 
 
+def _checksum_file(path: Path) -> Path:
+    """The checksum file a checkpoint at ``path`` has (``<path>.sha256``)."""
+    return path.with_name(path.name + ".sha256")
+
+
 class StoreError(ValueError):
     """The store file cannot be used (corrupted, not a descentlab store, locked, a folder,
     unwritable, no space left...). The message is one line naming the file."""
@@ -958,7 +963,9 @@ class Store(_Database):
         kind: str = "file",
         replace: bool = False,
     ) -> None:
-        """Record that the file ``path`` belongs to a run under ``name``.
+        """Record that the file ``path`` belongs to a run under ``name``. A file in the
+        store's folder (or below) is recorded relative to that folder, so that the store and
+        its files can be used from any working folder, or moved together.
 
         Raises:
             KeyError: no such run.
@@ -972,7 +979,7 @@ class Store(_Database):
                 c.execute(
                     f"{verb} INTO artifacts (run_id, name, kind, path, created_at)"
                     " VALUES (?, ?, ?, ?, ?)",
-                    (int(run_id), name, kind, os.fspath(path), _now()),
+                    (int(run_id), name, kind, self._relative(path), _now()),
                 )
             except sqlite3.IntegrityError as exc:
                 raise ValueError(
@@ -985,8 +992,32 @@ class Store(_Database):
         with self._write() as c:
             c.execute("DELETE FROM artifacts WHERE run_id = ? AND name = ?", (int(run_id), name))
 
+    def _folder(self) -> Path:
+        return Path(self.path).absolute().parent
+
+    def _relative(self, path: str | os.PathLike[str]) -> str:
+        """``path`` as recorded: relative to the store's folder where it lies in it."""
+        absolute = Path(os.path.abspath(os.fspath(path)))
+        try:
+            return absolute.relative_to(self._folder()).as_posix()
+        except ValueError:
+            return str(absolute)
+
+    def _resolved(self, recorded: str) -> str:
+        """A recorded path as a path from here: relative to the store's folder (a store
+        written before paths were recorded so kept them relative to the folder its command
+        ran in: such a path that exists from here, and not from the store, is kept)."""
+        p = Path(recorded)
+        if p.is_absolute():
+            return recorded
+        in_store = self._folder() / p
+        if not in_store.exists() and (p.exists() or _checksum_file(p).exists()):
+            return recorded
+        return str(in_store)
+
     def artifacts(self, run_id: int) -> dict[str, dict[str, str]]:
-        """A run's artifacts as ``{name: {"kind": ..., "path": ..., "created_at": ...}}``."""
+        """A run's artifacts as ``{name: {"kind": ..., "path": ..., "created_at": ...}}``
+        (each path from the current folder; see :meth:`add_artifact`)."""
         rows = (
             self._connection()
             .execute(
@@ -995,7 +1026,7 @@ class Store(_Database):
             )
             .fetchall()
         )
-        return {n: {"kind": k, "path": p, "created_at": t} for n, k, p, t in rows}
+        return {n: {"kind": k, "path": self._resolved(p), "created_at": t} for n, k, p, t in rows}
 
     # -- moving runs between stores ------------------------------------------------------
 

@@ -149,17 +149,28 @@ def once():
 
 
 class Hangs(Pairs):
-    """A Dataset whose loader workers hang (a read that never returns)."""
+    """A Dataset whose loader workers hang (a read that never returns); each worker that
+    hangs first writes a file named by its process id into ``folder``."""
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = folder
 
     def __getitem__(self, i):
-        time.sleep(3600)
+        if torch.utils.data.get_worker_info() is not None:
+            import os
+            from pathlib import Path
+
+            Path(self.folder, str(os.getpid())).touch()
+            time.sleep(3600)
+        return super().__getitem__(i)
 
 
-def hangs():
+def hangs(folder):
     return {
         "model": model,
         "n_classes": 2,
-        "data": {"train": Hangs(), "test": Pairs(20, 1)},
+        "data": {"train": Hangs(folder), "test": Pairs(20, 1)},
         "loader": {"num_workers": 1},
     }
 
@@ -194,3 +205,43 @@ def sequence():
         "n_classes": 5,
         "data": {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:]},
     }
+
+
+class FileStream(IterableDataset):
+    """A stream of the examples saved in a file (its contents change, its name does not)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __iter__(self):
+        x, y = torch.load(self.path)
+        yield from zip(x, y, strict=True)
+
+
+def from_file(path):
+    return {
+        "model": model,
+        "n_classes": 2,
+        "data": {"train": FileStream(path), "val": Stream(20, 2), "test": Stream(20, 1)},
+    }
+
+
+class Stops(nn.Module):
+    """A model whose forward pass raises KeyboardInterrupt at its 8th call (user code, not
+    Ctrl-C)."""
+
+    calls = 0
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(2, 2)
+
+    def forward(self, x):
+        Stops.calls += 1
+        if Stops.calls == 8:
+            raise KeyboardInterrupt("stop here")
+        return self.lin(x)
+
+
+def stops():
+    return {"model": Stops, "n_classes": 2, "data": {"train": Pairs(), "test": Pairs(20, 1)}}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from descentlab.cli._options import add_command
+from descentlab.cli._options import add_command, check_out_dir
 
 __all__ = ["register", "run"]
 
@@ -69,6 +69,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if out.is_dir():
         raise ValueError(f"--output must be a file, got the folder {args.output}")
     check_target(out)
+    check_out_dir(out.parent, "--output")  # (a read-only run folder: one line, nothing drawn)
     folder = out.parent
     ours = folder.resolve() == Path(args.run_dir).resolve()
     for name in EXPORT_FILES:

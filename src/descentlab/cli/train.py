@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -379,7 +380,12 @@ def run(args: argparse.Namespace) -> int:
 
     def announce(run_id: int | None) -> None:
         verb = "resuming" if args.resume is not None else "training"
-        print(f"{verb} run {run_id} (store {db})", flush=True)
+        # (with --json, standard output holds the JSON only)
+        print(
+            f"{verb} run {run_id} (store {db})",
+            flush=True,
+            file=sys.stderr if args.json else sys.stdout,
+        )
 
     if args.restart and args.resume is None:
         raise ValueError("--restart goes with --resume RUN_ID")

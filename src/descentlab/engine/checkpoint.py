@@ -32,6 +32,8 @@ References:
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -104,8 +106,23 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, step: int | No
     _save(path, lambda fh: fh.write(data), step)
 
 
+def _leftovers(path: Path) -> list[Path]:
+    """Temporary files of earlier writes of the checkpoint at ``path`` (and of its checksum
+    file) that a killed process left (``.run-1.pt.XXXX.tmp.pt``: see ``atomic_path``). Only
+    the process that trains a run writes its checkpoint, so none of them is in use."""
+    if not path.parent.is_dir():
+        return []
+    found = []
+    for name in (path.name, checksum_path(path).name):
+        found += path.parent.glob(f".{glob.escape(name[:64])}.*.tmp*")
+    return found
+
+
 def _save(path: str | os.PathLike[str], write: Any, step: Any) -> None:
     path = Path(path)
+    for stale in _leftovers(path):  # (a kill -9 during an earlier write)
+        with contextlib.suppress(OSError):
+            stale.unlink()
     with atomic_path(path, private=True) as tmp:
         with open(tmp, "wb") as fh:
             write(fh)

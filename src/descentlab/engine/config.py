@@ -136,8 +136,9 @@ class RunConfig:
             state and evaluation stay in the model's own dtype.
         accumulate: micro-batches of ``batch_size`` examples per optimizer step (gradient
             accumulation, each micro-batch's loss divided by ``accumulate`` as torch's recipe
-            does): equal to one batch ``accumulate`` times larger, to rounding. Epochs count
-            micro-batches.
+            does): equal to one batch ``accumulate`` times larger, to rounding -- except
+            with batch norm, which normalises each micro-batch with its own statistics (said
+            once when such a run starts). Epochs count micro-batches.
         clip_grad_norm: clip the gradients' global L2 norm to this value before each
             optimizer step (``torch.nn.utils.clip_grad_norm_``; None: no clipping).
         seed: seed of model initialisation, data order, dropout and augmentation.
@@ -267,6 +268,10 @@ class RunConfig:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         checked = {k: v for k, v in values.items() if v is not None or k not in _OPTIONAL}
         validate(_FIELDS, checked)
+        for key in _COUNTS:  # (a count no machine can honour would run until killed)
+            value = checked.get(key)
+            if value is not None and value > MAX_COUNT:
+                raise ValueError(f"{key} must be at most {MAX_COUNT:,}, got {value}")
         check_device(self.device)  # before any data is loaded or model built
         if self.precision == "fp16" and not str(self.device).startswith("cuda"):
             raise ValueError(
@@ -368,7 +373,7 @@ _OPTIONS = STR_KEYED
 #: The most steps, epochs, examples a batch, micro-batches a step... a run takes (a count
 #: larger than a machine can honour would run until killed; the command line's own limit).
 MAX_COUNT = 10**9
-_COUNT = Interval(numbers.Integral, 1, MAX_COUNT)
+_COUNTS = ("batch_size", "steps", "epochs", "eval_every", "checkpoint_every", "accumulate")
 #: Values of ``RunConfig.precision``.
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "auto")
 # Fields left out of ``to_dict`` at their default: they came later, and a run recorded before
@@ -392,12 +397,12 @@ _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "optimizer": (NAME, InstanceOf(Rule, "an update rule"), InstanceOf(Callable, "a factory")),
     "hyper": (_OPTIONS,),
     "schedule": (_OPTIONS,),
-    "batch_size": (_COUNT,),
+    "batch_size": (POSITIVE_INT,),
     "drop_last": (Boolean,),
-    "steps": (_COUNT,),
-    "epochs": (_COUNT,),
-    "eval_every": (_COUNT,),
-    "checkpoint_every": (_COUNT,),
+    "steps": (POSITIVE_INT,),
+    "epochs": (POSITIVE_INT,),
+    "eval_every": (POSITIVE_INT,),
+    "checkpoint_every": (POSITIVE_INT,),
     "early_stopping": (InstanceOf(Mapping, "a dict"),),
     "mixup_alpha": (NONNEGATIVE,),
     "cutmix_alpha": (NONNEGATIVE,),
@@ -405,7 +410,7 @@ _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "augment": (Boolean, InstanceOf(Mapping, "a dict")),
     "weight_noise": (NONNEGATIVE,),
     "precision": (Options(*PRECISIONS),),
-    "accumulate": (_COUNT,),
+    "accumulate": (POSITIVE_INT,),
     "clip_grad_norm": (Interval(Real, 0.0, None, closed="neither"),),
     "seed": (NONNEGATIVE_INT,),
     "device": (InstanceOf(str, "a device name like 'cpu'", bool),),

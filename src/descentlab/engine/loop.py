@@ -35,6 +35,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from descentlab._usercode import genuine_interrupt
 from descentlab.engine.common import Built, Row, RunResult, series, stream_seed, summarize
 from descentlab.engine.config import RunConfig
 from descentlab.engine.streaming import LoaderBatches, StreamedSplit
@@ -470,7 +471,7 @@ class Loop:
         """Record the runs not ``done`` as failed (interrupted by Ctrl-C) after ``exc``."""
         if self.store is None:
             return
-        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        status = "interrupted" if genuine_interrupt(exc) else "failed"
         for i, run_id in enumerate(self.run_ids):
             if run_id is not None and not (done and done[i]):
                 with contextlib.suppress(Exception):

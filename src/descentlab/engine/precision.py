@@ -47,6 +47,7 @@ AUTO_BF16_MIN_PARAMS: int = 100_000
 #: ``Features``).
 BF16_FLAGS: tuple[str, ...] = ("amx_bf16", "avx512_bf16", "bf16")
 
+#: the choices said (``"auto->bf16"``...), once per process
 _ANNOUNCED: set[str] = set()
 
 
@@ -111,8 +112,8 @@ def reason(precision: str, device: str | torch.device, n_params: int) -> str:
         )
     return (
         f"precision 'auto' chose {chosen}: this CPU has bf16 arithmetic ({feature}) and the "
-        f"model {n_params:,} parameters (bf16 autocast: 0.58x fp32's ResNet-20 step on an "
-        "AMD Zen 4)"
+        f"model has {n_params:,} parameters (bf16 autocast: 0.58x fp32's ResNet-20 step on "
+        "an AMD Zen 4)"
     )
 
 
@@ -136,10 +137,9 @@ def announce(precision: str, device: str | torch.device, n_params: int) -> str:
     worth = (precision == "auto" and kind == "cpu" and n_params >= AUTO_BF16_MIN_PARAMS) or (
         precision == "bf16" and kind == "cpu" and cpu_bf16() is None
     )
-    if worth:
+    key = f"{precision}->{chosen}"  # one line per choice, not per model size
+    if worth and key not in _ANNOUNCED:
+        _ANNOUNCED.add(key)
         line = reason(precision, device, n_params)
-        key = line.split(" and the model")[0]
-        if key not in _ANNOUNCED:
-            _ANNOUNCED.add(key)
-            warnings.warn(f"descentlab: {line}", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"descentlab: {line}", RuntimeWarning, stacklevel=3)
     return chosen

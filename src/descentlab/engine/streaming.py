@@ -100,6 +100,22 @@ def _one_line(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+class _WorkerStart:
+    """A loader worker's start: it ends with the process that reads from it (a worker stuck
+    in a dataset's ``__getitem__`` never looks at its parent itself: after an interrupt it
+    would outlive the run), then the problem's own ``worker_init_fn``."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+
+    def __call__(self, worker_id: int) -> None:
+        from descentlab._osutil import die_with_parent
+
+        die_with_parent()
+        if self.user is not None:
+            self.user(worker_id)
+
+
 class StreamedSplit:
     """One split of a :class:`~descentlab.problems.streams.DatasetSplits`, as a run reads it.
 
@@ -143,6 +159,8 @@ class StreamedSplit:
             # loader workers are forked as the main process's are, with the problem's module
             # (loaded from its file) already in them, and seeded the same way
             self.options["multiprocessing_context"] = "fork"
+        if self.options.get("num_workers"):
+            self.options["worker_init_fn"] = _WorkerStart(self.options.get("worker_init_fn"))
         self._pin = bool(self.options.get("pin_memory")) and device.type == "cuda"
 
     def __repr__(self) -> str:

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._files import out_of_space
 from descentlab._osutil import pid_alive, spawning
-from descentlab._usercode import describe, user_error
+from descentlab._usercode import describe, genuine_interrupt, user_error
 
 if TYPE_CHECKING:
     from descentlab.engine.monitoring import MonitoredOptimizer
@@ -671,6 +671,11 @@ def _sigint_ignored() -> Any:
         signal.signal(signal.SIGINT, old)
 
 
+#: How long an interrupted comparison waits for its running trials to stop and be recorded
+#: as interrupted before it kills their processes.
+ABORT_SECONDS = 5.0
+
+
 def _worker_main(
     store_path: str,
     source: DataSource,
@@ -884,7 +889,7 @@ class TrialRunner:
         """Stop the workers: after their queued trials, or (``abort``) at once -- queued
         trials are dropped and running ones interrupted with ``signum`` (the engine records
         them as ``interrupted``, stopped by that signal); a worker that does not exit within
-        10 s is killed."""
+        :data:`ABORT_SECONDS` is killed."""
         procs, self._procs = self._procs, []
         if procs:
             if abort:
@@ -901,7 +906,9 @@ class TrialRunner:
                     if p.is_alive() and p.pid is not None:
                         with contextlib.suppress(ProcessLookupError):
                             os.kill(p.pid, signum)
-            deadline = time.monotonic() + (10.0 if abort else 60.0)
+            # (an interrupted trial stops at its next step; one that does not within seconds
+            # -- a hung loader worker under it -- is killed, and its own workers die with it)
+            deadline = time.monotonic() + (ABORT_SECONDS if abort else 60.0)
             for p in procs:
                 p.join(max(0.1, deadline - time.monotonic()))
             for p in procs:
@@ -1076,9 +1083,10 @@ class TrialRunner:
                 self._running.pop(indices[0], None)
                 for index in indices:
                     self._trials.pop(index, None)
-                if isinstance(exc, KeyboardInterrupt | GeneratorExit) or _own_error(exc):
+                if genuine_interrupt(exc) or isinstance(exc, GeneratorExit) or _own_error(exc):
                     raise
-                # user code's error, sys.exit() or os._exit(): a failed trial, as in a worker
+                # user code's error, its own KeyboardInterrupt (not Ctrl-C), sys.exit() or
+                # os._exit(): a failed trial, as in a worker
                 failed = TrialError(f"trial {group[0].config.name!r} failed: {describe(exc)}")
                 failed.no_space = out_of_space(exc)
                 raise failed from None

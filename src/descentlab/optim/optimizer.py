@@ -240,6 +240,10 @@ class Optimizer(torch.optim.Optimizer):
     #: whether sparse gradients (``nn.Embedding(sparse=True)``) are accepted (torch: SGD and
     #: Adagrad); they are stepped densely, rows without a gradient as zeros, never fused
     sparse_grads: bool = False
+    #: ``fused=None`` on a chain with a rule that has no fused form says once that it runs
+    #: eagerly (a chain of one's own); a named optimizer's chain is the library's and says
+    #: nothing (:class:`~descentlab.optim.torchapi.Named`)
+    announces_eager: bool = True
     #: hyperparameters that change the chain's structure; param groups may not override them
     fixed: Mapping[str, Any] = {}
     #: elementwise chains run over a group in chunks of about this many elements, so each
@@ -304,7 +308,7 @@ class Optimizer(torch.optim.Optimizer):
         if differentiable:  # torch's mark: its add_param_group then accepts non-leaf tensors
             defaults = {**defaults, "differentiable": True}
         super().__init__(params, defaults)
-        if fused is None:
+        if fused is None and self.announces_eager:
             _announce_eager(self.rule, type(self).__name__)
         # a subclass that overrides step() gets torch's wrapper, which runs the hooks
         self._runs_hooks = type(self).step is Optimizer.step

@@ -129,6 +129,9 @@ class Named(Optimizer):
 
     #: constructor arguments that choose the chain instead of being hyperparameters
     options: tuple[str, ...] = ()
+    #: a named optimizer's chain is the library's: one without a fused form (Adafactor,
+    #: Muon) runs eagerly by default, as documented, with nothing for its user to act on
+    announces_eager = False
 
     def __init__(self, params: Params, rule: Rule, args: dict[str, Any], **extra: Any) -> None:
         fused = args.get("fused")

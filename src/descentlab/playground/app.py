@@ -6,11 +6,12 @@ offline); ``GET /api/meta``; ``POST /api/surface``, ``/api/run``, ``/api/map`` (
 out, see :mod:`descentlab.playground.compute`).
 
 Security: the server binds 127.0.0.1 unless told otherwise; requests must name an allowed
-host (DNS rebinding); bodies are limited to ``LIMITS["body_bytes"]``; malformed JSON gets 400,
-values past the limits 422, each with ``{"error": message}`` (499: the client left before its
-computation began, which is then not done); nothing is evaluated (composed
-rules go through the ``compare --optimizer`` grammar); every response carries a
-Content-Security-Policy that allows only the app's own scripts.
+host (DNS rebinding); a computation is done only for the page's own requests (a page of
+another origin gets 403, a body not sent as ``application/json`` 415); bodies are limited to
+``LIMITS["body_bytes"]``; malformed JSON gets 400, values past the limits 422, each with
+``{"error": message}`` (499: the client left before its computation began, which is then not
+done); nothing is evaluated (composed rules go through the ``compare --optimizer`` grammar);
+every response carries a Content-Security-Policy that allows only the app's own scripts.
 """
 
 from __future__ import annotations
@@ -102,7 +103,26 @@ def _too_large(limit: int) -> Response:
     return JSONResponse({"error": f"request body larger than {limit} bytes"}, status_code=413)
 
 
+def _check_sender(request: Request) -> None:
+    """A computation is asked for by the playground's own page only: a request that a page of
+    another origin sent (its ``Origin`` header names another site, or ``null``) gets 403,
+    and a body that is not declared ``application/json`` 415 -- the forms and ``text/plain``
+    posts a browser sends cross-origin without asking first (a CORS "simple request") never
+    reach the computation. Requests without ``Origin`` (not from a browser page) pass."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+        if origin.lower().rstrip("/") != own:
+            raise _HTTPError(403, f"requests from {origin} are refused: only the playground's "
+                             "own page may ask for a computation")  # fmt: skip
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json":
+        raise _HTTPError(415, f"the body must be JSON sent as application/json, got "
+                         f"{kind or 'no content type'}")  # fmt: skip
+
+
 async def _json_body(request: Request) -> Any:
+    _check_sender(request)
     limit = compute.LIMITS["body_bytes"]
     body = b""
     async for chunk in request.stream():  # also bounds bodies sent without Content-Length

@@ -426,7 +426,7 @@ class Problem:
         except USER_CODE_ERRORS as exc:
             raise ValueError(
                 f"{where}: the loss cannot compare the model's outputs {tuple(out.shape)} with "
-                f"targets {tuple(y.shape)}: {failure(exc)}"
+                f"targets {tuple(y.shape)}: {failure(exc)}{losses.mismatch_hint(out, y)}"
             ) from None
         if not isinstance(value, Tensor) or value.dim() != 0:
             raise ValueError(f"{where}: the loss must return a scalar tensor, got {value!r}")

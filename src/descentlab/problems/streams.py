@@ -180,9 +180,64 @@ def dataset_targets(ds: Any) -> Tensor | None:
     return t if t.dim() >= 1 and t.shape[0] == length(ds) else None
 
 
-def _fingerprint_part(ds: Any, first: Any) -> bytes:
-    """What identifies a dataset without reading all of it: its own ``fingerprint()`` where
-    it has one; else its type, its length, its known labels and its first example."""
+#: The most seconds a stream without a ``fingerprint()`` is read for to hash what it yields.
+STREAM_HASH_SECONDS = 60.0
+
+
+def _hash_example(h: Any, item: Any) -> None:
+    for part in item if isinstance(item, tuple | list) else (item,):
+        try:
+            t = torch.as_tensor(part)
+            h.update(f"{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        except (TypeError, ValueError, RuntimeError):  # (not tensors: their text)
+            h.update(repr(part).encode())
+
+
+def _hash_stream(ds: Any, split: str, where: str) -> bytes:
+    """A hash of every example a stream yields, read once here with the random state fixed
+    (a random augmentation in ``__iter__`` hashes the same each time)."""
+    import random
+    import time
+
+    h = hashlib.sha256()
+    deadline = time.monotonic() + STREAM_HASH_SECONDS
+    state = (random.getstate(), np.random.get_state())
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            random.seed(0)
+            np.random.seed(0)
+            count = 0
+            for item in ds:
+                _hash_example(h, item)
+                count += 1
+                if time.monotonic() > deadline:
+                    raise DataError(
+                        f"{where}: the {split} stream takes more than {STREAM_HASH_SECONDS:g} s "
+                        "to read; descentlab hashes what a stream yields so that changed data "
+                        "never reuse stored results: give the dataset a fingerprint() method "
+                        "that returns a version of its data"
+                    )
+    except DataError:
+        raise
+    except USER_CODE_ERRORS as exc:
+        if genuine_interrupt(exc):
+            raise
+        raise DataError(
+            f"{where}: the {split} dataset's example {count} of the stream failed: {failure(exc)}"
+        ) from None
+    finally:
+        random.setstate(state[0])
+        np.random.set_state(state[1])
+    h.update(f"{count} examples".encode())
+    return h.digest()
+
+
+def _fingerprint_part(ds: Any, first: Any, split: str = "train", where: str = "") -> bytes:
+    """What identifies a dataset: its own ``fingerprint()`` where it has one; else its type,
+    its length, its known labels and its first example, and for a stream (no index to read
+    by) a hash of every example it yields (:func:`_hash_stream`)."""
     own = getattr(ds, "fingerprint", None)
     if callable(own):
         return str(own()).encode()
@@ -194,6 +249,8 @@ def _fingerprint_part(ds: Any, first: Any) -> bytes:
         t = torch.as_tensor(part)
         h.update(f"{t.dtype}:{tuple(t.shape)}".encode())
         h.update(t.contiguous().numpy().tobytes())
+    if is_iterable(ds):
+        h.update(_hash_stream(ds, split, where))
     return h.digest()
 
 
@@ -350,7 +407,10 @@ def first_example(ds: Any, split: str, where: str) -> tuple[Any, Any]:
         if is_iterable(ds):
             item = next(iter(ds), None)
             if item is None:
-                raise DataError(f"{where}: the {split} dataset is empty")
+                raise DataError(
+                    f"{where}: the {split} dataset is empty (the stream yielded no example; "
+                    "an IterableDataset must yield its examples each time it is iterated)"
+                )
         else:
             if length(ds) == 0:
                 raise DataError(f"{where}: the {split} dataset is empty")
@@ -358,6 +418,10 @@ def first_example(ds: Any, split: str, where: str) -> tuple[Any, Any]:
     except DataError:
         raise
     except USER_CODE_ERRORS as exc:
+        if is_iterable(ds):
+            raise DataError(
+                f"{where}: the {split} dataset's example 0 of the stream failed: {failure(exc)}"
+            ) from None
         raise DataError(
             f"{where}: the {split} dataset failed at example 0: {failure(exc)}"
         ) from None
@@ -512,16 +576,20 @@ def first_examples(problem: Any) -> dict[str, tuple[Tensor, Tensor]]:
 def fingerprint(problem: Any) -> str:
     """A hash of a problem of datasets (8 hex digits): each dataset's
     :func:`_fingerprint_part`, the task, the loss and the metric."""
+    cached = problem.__dict__.get("_fingerprint")
+    if cached is not None:  # (a stream is read through once per problem)
+        return cached
     firsts = first_examples(problem)
     h = hashlib.sha256()
     for key, first in firsts.items():
-        h.update(key.encode() + _fingerprint_part(problem.data[key], first))
+        h.update(key.encode() + _fingerprint_part(problem.data[key], first, key, problem._where()))
     loss = problem.loss_name if isinstance(problem.loss_name, str) else _describe(problem.loss)
     h.update(
         f"{problem.task_name}|{loss}|{problem.metric_name}|{problem.n_classes}|"
         f"{sorted(problem.loader or {})}".encode()
     )
-    return h.hexdigest()[:8]
+    problem.__dict__["_fingerprint"] = h.hexdigest()[:8]
+    return problem.__dict__["_fingerprint"]
 
 
 def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplits:
@@ -569,6 +637,14 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
         for key in DATASET_KEYS:
             if key in data and dataset_targets(data[key]) is None:
                 scan_labels(data[key], key, n_classes, where)
+        for key, (_x, y) in first_examples(problem).items():  # (a stream's first example)
+            fault = label_fault(y, n_classes)
+            if fault is not None:
+                of = " of the stream" if is_iterable(data[key]) else ""
+                raise DataError(
+                    f"{where}: the {key} dataset's example 0{of} has the label {fault[1]}, "
+                    f"outside 0..{n_classes - 1} (n_classes={n_classes}); nothing was trained"
+                )
     n_outputs = n_classes if classification else int(max(1, y0.numel()))
     return DatasetSplits(
         name=problem.name,

@@ -107,9 +107,32 @@ def render_report(
     out = Path(path) if path is not None else comparison.report_path
     if out.is_dir():
         raise ValueError(f"the report's path must be a file, got the folder {out}")
-    fig_dir = comparison.run_dir / "figures" if save_figures else None
+    fig_dir = _figure_folder(comparison.run_dir) if save_figures else None
     write_exports(comparison, out.parent)  # every trial and run, linked from the page
     return write_page(out, _page(comparison, _Figures(fig_dir, comparison)))
+
+
+def _figure_folder(run_dir: Path) -> Path | None:
+    """``<run dir>/figures``, where each figure is also saved as PNG; None where that folder
+    cannot be written (a read-only run folder: the report embeds its figures anyway).
+
+    Raises:
+        ValueError: ``figures`` is a symbolic link (a link planted there would make the report
+            replace files outside the run folder).
+    """
+    from descentlab.cli._options import check_out_dir
+
+    folder = Path(run_dir) / "figures"
+    if folder.is_symlink():
+        raise ValueError(
+            f"cannot write the report's figures into {folder}: it is a symbolic link (to "
+            f"{os.readlink(folder)}); descentlab does not write through links -- remove it"
+        )
+    try:
+        check_out_dir(folder, "figures")
+    except ValueError:
+        return None
+    return folder
 
 
 class _Figures:
