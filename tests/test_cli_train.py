@@ -119,7 +119,7 @@ def test_epochs_replace_steps():
         (["--model", "resnet"], "unknown model 'resnet'; valid names:"),
         (["--problem", "cifar"], "unknown dataset 'cifar'; valid names:"),
         (["--batch-size", "5000"], "batch_size must be <= the number of training examples"),
-        (["--steps", "0"], "steps must be an integer in [1, 1000000000], got 0"),
+        (["--steps", "0"], "steps must be a positive integer, got 0"),
         (["--hyper", "betas"], "--hyper takes KEY=VALUE, got 'betas'"),
         (["--min-delta", "0.1"], "need --early-stopping"),
         (["--schedule", "cosin"], "unknown schedule 'cosin'"),
