@@ -325,6 +325,13 @@ def _output_arguments(out: Any) -> None:
         "interruption, each unfinished trial continues from its last checkpoint (also on Ray)",
     )
     add_backend_arguments(out, "trials")
+    out.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train each trial across N processes of this machine, its model sharded with "
+        "FSDP2 (one trial at a time; docs/distributed-training.md)",
+    )
     out.add_argument("--no-progress", action="store_true", help="no progress output")
     out.add_argument(
         "--no-report",
@@ -558,6 +565,7 @@ def _one(args: argparse.Namespace) -> Work:
     _refuse_a_folder_of_the_users(Path(args.runs_dir) / plan.run_name, args.force)
     check_workers_and_threads(args.workers, args.threads)
     check_backend_arguments(args)
+    nproc = _checked_nproc(args)
 
     def work() -> Any:
         from descentlab.experiments.compare import compare
@@ -565,9 +573,24 @@ def _one(args: argparse.Namespace) -> Work:
         return compare(plan, args.runs_dir, workers=args.workers, threads=args.threads,
                        progress=not args.no_progress, backend=args.backend,
                        address=args.address, vectorize=not args.one_at_a_time,
-                       checkpoint_every=args.checkpoint_every)  # fmt: skip
+                       checkpoint_every=args.checkpoint_every, nproc=nproc)  # fmt: skip
 
     return work, _show_one
+
+
+def _checked_nproc(args: argparse.Namespace) -> int:
+    """``--nproc`` checked before any work (1 when not given)."""
+    if args.nproc is None:
+        return 1
+    from descentlab.engine.sharded import check_nproc
+
+    nproc = check_nproc(args.nproc, args.device or "cpu")
+    if nproc > 1 and args.workers not in (None, 1):
+        raise ValueError(
+            f"--nproc {nproc} trains each trial across {nproc} processes, one trial at a "
+            f"time: --workers {args.workers} does not go with it"
+        )
+    return nproc
 
 
 def _refuse_a_folder_of_the_users(run_dir: Path, force: bool) -> None:
@@ -617,6 +640,8 @@ def _many(args: argparse.Namespace) -> Work:
     # scipy.stats (~1 CPU s): imported when several problems are compared, not for --help
     from descentlab.experiments.multi import SUITE_OPTIMIZERS, compare_many, expand_problems
 
+    if args.nproc is not None:
+        raise ValueError("--nproc trains the trials of one problem: it does not go with --problems")
     problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)

@@ -46,7 +46,7 @@ _HELP = "train one model and record the run"
 # Options that do not define a run: --resume takes the recorded config and refuses the others.
 _SESSION_OPTIONS = frozenset(
     {"command", "func", "runs_dir", "db", "resume", "restart", "until_step", "no_progress"}
-    | {"threads", "json"}
+    | {"threads", "json", "nproc"}
 )
 
 
@@ -101,6 +101,14 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
     length.add_argument("--epochs", type=int, metavar="N", help="passes over the training data")
     how.add_argument("--seed", type=int, metavar="N", help="seed (default 0)")
     how.add_argument("--device", help="torch device: cpu (default), cuda or cuda:N")
+    how.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train in N processes of this machine, the model sharded with FSDP2 (gloo on "
+        "the CPU, one GPU each with --device cuda); the numbers are one process's up to "
+        "float rounding (docs/distributed-training.md)",
+    )
     add_engine_options(how)
 
 
@@ -326,6 +334,32 @@ class _StoreOnFirstUse:
             self._store.close()
 
 
+def _sharded_processes(args: argparse.Namespace, db: Path) -> int | None:
+    """The processes a sharded run takes (``--nproc`` above 1, or the number a resumed run
+    was trained by), or None: one process."""
+    if args.resume is None:
+        return args.nproc if args.nproc is not None and args.nproc > 1 else None
+    if not db.is_file():
+        return None  # (the one-process path says that there is no store)
+    from descentlab.store import Store
+
+    store = Store(db)
+    try:
+        recorded = store.get_run(args.resume).provenance.get("nproc")
+    except KeyError:
+        return None  # (said by the one-process path)
+    finally:
+        store.close()
+    if (args.nproc is not None and recorded not in (None, args.nproc)) or (
+        args.nproc is not None and args.nproc > 1 and recorded is None
+    ):
+        was = recorded or 1
+        raise ValueError(
+            f"run {args.resume} was trained by {was} process(es); resume it with --nproc {was}"
+        )
+    return recorded
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``descentlab train``; returns the exit code (0 completed or paused by
     ``--until-step``, 3 diverged, 130 interrupted)."""
@@ -355,7 +389,29 @@ def run(args: argparse.Namespace) -> int:
 
     if args.restart and args.resume is None:
         raise ValueError("--restart goes with --resume RUN_ID")
-    if args.resume is not None:
+    if args.nproc is not None:
+        from descentlab.engine.sharded import check_nproc
+
+        check_nproc(args.nproc, args.device or "cpu")
+    sharded = _sharded_processes(args, db)
+    if sharded is not None:
+        from descentlab.engine.sharded import train_sharded
+
+        config = None if args.resume is not None else _config(args)
+        verb = "resuming" if args.resume is not None else "training"
+        result = train_sharded(
+            config,
+            sharded,
+            db,
+            resume_id=args.resume,
+            restart=args.restart,
+            until_step=args.until_step,
+            progress=progress,
+            threads=args.threads,
+            announce=f"{verb} run {{run_id}} in {sharded} processes (store {db})",
+        )
+        store = None
+    elif args.resume is not None:
         clash = [
             "--" + k.replace("_", "-")
             for k, v in vars(args).items()
@@ -396,7 +452,8 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             on_start=announce,
         )
-    store.close()
+    if store is not None:
+        store.close()
     # A pause asked for with --until-step is this command's success (exit 0), not a Ctrl-C
     paused = (
         result.status == "interrupted"

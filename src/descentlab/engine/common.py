@@ -35,7 +35,7 @@ from descentlab.engine.streaming import StreamedSplit, is_streamed
 from descentlab.optim.stored import announce_unused
 from descentlab.problems import data as datasets
 from descentlab.problems import models
-from descentlab.problems.problem import build_model
+from descentlab.problems.problem import build_model, is_problem_ref, load_problem
 from descentlab.store import MetricSeries, Store, provenance
 
 __all__ = [
@@ -439,6 +439,11 @@ def _load_checked(config: RunConfig, data: Any) -> tuple[Any, bool, int]:
     """The run's data (``data``, or the problem loaded by name), checked against the config;
     returns ``(splits, classification, total steps)``."""
     splits = data
+    if splits is None and is_problem_ref(config.problem):
+        # a built-in problem object (charlm) or a problem function named by the config
+        splits = load_problem(config.problem.split("#", 1)[0], **config.problem_options).splits(
+            seed=config.split_seed, val_fraction=config.val_fraction
+        )
     if splits is None:
         splits = datasets.load(
             config.problem,
@@ -513,11 +518,20 @@ def _model_and_losses(config: RunConfig, splits: Any) -> tuple[nn.Module, str, s
     return model, model_name, loss_name, train_loss, eval_loss
 
 
-def build(config: RunConfig, data: Any = None) -> Built:
+def build(
+    config: RunConfig, data: Any = None, *, shard: Callable[[nn.Module], None] | None = None
+) -> Built:
     """Load, check and build everything one run needs; raises before any training state
-    exists. ``config`` was checked where it entered (:func:`normalize`): it is not again."""
+    exists. ``config`` was checked where it entered (:func:`normalize`): it is not again.
+    ``shard``: called with the model once it is built and probed, before the optimizer is
+    made from its parameters (a sharded run's ``fully_shard``,
+    :mod:`descentlab.engine.sharded`)."""
     splits, classification, total = _load_checked(config, data)
     model, model_name, loss_name, train_loss, eval_loss = _model_and_losses(config, splits)
+    device = torch.device(config.device)
+    if shard is not None:
+        _probe_smallest(config, splits, model, train_loss, (model_name, loss_name), device)
+        shard(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(config.optimizer, params, config.hyper)
     # int8 state that stores none of this model's tensors: said once (it is float32's step)
@@ -525,22 +539,12 @@ def build(config: RunConfig, data: Any = None) -> Built:
     announce_batch_norm_modes(model, optimizer)
     announce_batch_norm_accumulation(model, config.accumulate)
     scheduler, rule_scheduler, rule_monitor = make_schedulers(optimizer, config.schedule, total)
-    device = torch.device(config.device)
-    x_train, y_train, x_val, y_val = _split_data(splits, device)
-    n_train = splits.n_train
-    smallest = n_train if config.batch_size is None else config.batch_size
-    if (
-        config.batch_size is not None
-        and n_train is not None
-        and not config.drop_last
-        and n_train % config.batch_size
-    ):
-        smallest = n_train % config.batch_size
-    if isinstance(x_train, StreamedSplit):
-        x_probe, y_probe = x_train.head(smallest)
+    if shard is None:
+        x_train, y_train, x_val, y_val = _probe_smallest(
+            config, splits, model, train_loss, (model_name, loss_name), device
+        )
     else:
-        x_probe, y_probe = x_train[:smallest], y_train[:smallest]
-    _probe(model, train_loss, (model_name, loss_name), x_probe, y_probe)
+        x_train, y_train, x_val, y_val = _split_data(splits, device)
     return Built(
         splits=splits,
         classification=classification,
@@ -564,6 +568,40 @@ def build(config: RunConfig, data: Any = None) -> Built:
         pipeline=input_pipeline(config, 1 + len(splits.input_shape)),
         has_modes=optimizer_modes(optimizer),
     )
+
+
+def smallest_batch(config: RunConfig, n_train: int | None) -> int | None:
+    """The fewest examples a step of ``config`` trains on (None: a stream of unknown
+    length, full batch): the batch size, or the last short batch of an epoch."""
+    smallest = n_train if config.batch_size is None else config.batch_size
+    if (
+        config.batch_size is not None
+        and n_train is not None
+        and not config.drop_last
+        and n_train % config.batch_size
+    ):
+        smallest = n_train % config.batch_size
+    return smallest
+
+
+def _probe_smallest(
+    config: RunConfig,
+    splits: Any,
+    model: nn.Module,
+    train_loss: Any,
+    names: tuple[str, str],
+    device: torch.device,
+) -> tuple[Any, Any, Any, Any]:
+    """The data on ``device`` (:func:`_split_data`), the model probed on the smallest batch
+    the run will see (:func:`_probe`)."""
+    x_train, y_train, x_val, y_val = _split_data(splits, device)
+    smallest = smallest_batch(config, splits.n_train)
+    if isinstance(x_train, StreamedSplit):
+        x_probe, y_probe = x_train.head(smallest)
+    else:
+        x_probe, y_probe = x_train[:smallest], y_train[:smallest]
+    _probe(model, train_loss, names, x_probe, y_probe)
+    return x_train, y_train, x_val, y_val
 
 
 def _split_data(splits: Any, device: torch.device) -> tuple[Any, Any, Any, Any]:

@@ -213,7 +213,7 @@ class OneModel:
                     for xb, yb, _ in micro:
                         with cast():
                             loss = objective(xb, yb)
-                        value = loss.item()
+                        value = self.loss_value(loss)
                         if not isfinite(value):
                             raise _NonFinite(value)
                         if k > 1:
@@ -232,6 +232,11 @@ class OneModel:
             return total
 
         return closure
+
+    def loss_value(self, loss: Tensor) -> float:
+        """A micro-batch's training loss as a number (a sharded run's: every process's,
+        combined)."""
+        return loss.item()
 
     def step(
         self,
@@ -301,6 +306,17 @@ class OneModel:
     def early_update(self, i: int, early: Any, value: float, step: int) -> bool:
         return bool(early.update(value, self.b.model, step=step))
 
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def model_and_optimizer_state(self) -> dict[str, Any]:
+        """The checkpoint's ``model`` and ``optimizer`` entries."""
+        return {"model": self.b.model.state_dict(), "optimizer": self.b.optimizer.state_dict()}
+
+    def load_model_and_optimizer_state(self, state: Mapping[str, Any]) -> None:
+        """Load a checkpoint's ``model`` and ``optimizer`` entries."""
+        self.b.model.load_state_dict(state["model"])
+        self.b.optimizer.load_state_dict(state["optimizer"])
+
     # -- results --------------------------------------------------------------------------
 
     def keep(self, i: int) -> None:
@@ -330,8 +346,7 @@ def _state_dict(loop: Loop, part: OneModel, status: str) -> dict[str, Any]:
         "config": part.config.to_dict(),
         "status": status,
         "step": loop.step,
-        "model": b.model.state_dict(),
-        "optimizer": b.optimizer.state_dict(),
+        **part.model_and_optimizer_state(),
         "scheduler": None if b.scheduler is None else b.scheduler.state_dict(),
         "rule_scheduler": None if b.rule_scheduler is None else b.rule_scheduler.state_dict(),
         "early_stopping": None if b.early is None else b.early.state_dict(),
@@ -363,8 +378,7 @@ def _load_state_dict(loop: Loop, part: OneModel, state: Mapping[str, Any]) -> No
     b = part.b
     if state.get("format") != _CHECKPOINT_FORMAT:
         raise ValueError(f"checkpoint format {state.get('format')!r} is not supported")
-    b.model.load_state_dict(state["model"])
-    b.optimizer.load_state_dict(state["optimizer"])
+    part.load_model_and_optimizer_state(state)
     for obj, key in ((b.scheduler, "scheduler"), (b.rule_scheduler, "rule_scheduler")):
         if obj is not None:
             obj.load_state_dict(state[key])

@@ -231,6 +231,7 @@ def make_runner(
     address: str | None = None,
     vectorize: bool = False,
     checkpoint_every: int | str | None = None,
+    nproc: int = 1,
 ) -> TrialRunner:
     """The trial runner of ``backend``: ``"local"`` (this machine's worker processes) or
     ``"ray"`` (Ray tasks; ``address`` joins a running cluster, None starts a local one).
@@ -246,9 +247,11 @@ def make_runner(
     """
     if check_backend(backend, address) == "local":
         return TrialRunner(store_path, source, workers=workers, threads=threads,
-                           vectorize=vectorize, checkpoint_every=checkpoint_every)  # fmt: skip
+                           vectorize=vectorize, checkpoint_every=checkpoint_every,
+                           nproc=nproc)  # fmt: skip
     return RayTrialRunner(store_path, source, address=address, threads=threads,
-                          vectorize=vectorize, checkpoint_every=checkpoint_every)  # fmt: skip
+                          vectorize=vectorize, checkpoint_every=checkpoint_every,
+                          nproc=nproc)  # fmt: skip
 
 
 def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, list[dict[str, Any]]]:
@@ -321,6 +324,55 @@ def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple
             lambda store: train(config, store, data=data, progress=False)
         )
         return result, exported
+
+
+class _Meeting:
+    """A Ray actor that serves the TCPStore where the processes of one sharded trial meet,
+    on 127.0.0.1 of the node its placement group packs them on; it also holds their first
+    failure (:func:`~descentlab.engine.sharded.first_failure`)."""
+
+    def __init__(self, nproc: int) -> None:
+        from datetime import timedelta
+
+        import torch.distributed as dist
+
+        self.server = dist.TCPStore(
+            "127.0.0.1", 0, nproc + 1, True, timedelta(seconds=300), wait_for_workers=False
+        )
+
+    def port(self) -> int:
+        return int(self.server.port)
+
+    def failure(self) -> str | None:
+        from descentlab.engine.sharded import first_failure
+
+        return first_failure(self.server)
+
+
+def _sharded_remote(rank: int, nproc: int, meeting: Any, job: dict[str, Any]) -> Any:
+    """The body of the Ray task of process ``rank`` of a sharded trial, which meets the
+    others at ``meeting`` (:class:`_Meeting`): rank 0 records the run in a scratch store and
+    returns it exported (as :func:`_run_remote` does)."""
+    import time
+
+    from descentlab.engine.sharded import run_rank
+
+    port = _import_ray().get(meeting.port.remote())
+
+    if rank != 0:
+        run_rank(rank, port, nproc, job)
+        return None
+
+    def work(store: Any) -> tuple[Any, float]:
+        t0 = time.perf_counter()
+        out = run_rank(0, port, nproc, {**job, "db": str(store.path)})
+        return out, time.perf_counter() - t0
+
+    (out, seconds), runs = _in_scratch_store(work)
+    (exported,) = [r for r in runs if r["id"] == out["run_id"]]
+    exported.pop("id")
+    exported["seconds"] = seconds
+    return [exported]
 
 
 def _place_files(store: Any, exported: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
@@ -492,9 +544,10 @@ class RayTrialRunner(TrialRunner):
         vectorize: bool = False,
         min_task_cost: float = MIN_TASK_COST,
         checkpoint_every: int | str | None = None,
+        nproc: int = 1,
     ) -> None:
         super().__init__(store_path, source, workers=1, threads=threads, vectorize=vectorize,
-                         checkpoint_every=checkpoint_every)  # fmt: skip
+                         checkpoint_every=checkpoint_every, nproc=nproc)  # fmt: skip
         ok = isinstance(min_task_cost, int | float) and not isinstance(min_task_cost, bool)
         if not ok or not 0 <= min_task_cost < float("inf"):
             raise ValueError(f"min_task_cost must be a finite number >= 0, got {min_task_cost!r}")
@@ -518,6 +571,8 @@ class RayTrialRunner(TrialRunner):
         self._source_ref: Any = None
         self._refs: dict[Any, list[int]] = {}
         self._sizes: list[int] | None = None  # the parts of the task being sent
+        #: a sharded trial's rank-0 task -> (its placement group, meeting actor, other ranks)
+        self._sharded: dict[Any, tuple[Any, Any, list[Any]]] = {}
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -542,6 +597,11 @@ class RayTrialRunner(TrialRunner):
             for ref in list(self._refs):
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
+            for _, meeting, others in self._sharded.values():
+                for ref in [*others, meeting]:
+                    with contextlib.suppress(Exception):
+                        (ray.cancel if ref is not meeting else ray.kill)(ref)
+            self._sharded.clear()  # (their placement groups go with the instance or job)
             self._refs.clear()
             keeper, self._keeper = self._keeper, None
             if keeper is not None:
@@ -561,6 +621,10 @@ class RayTrialRunner(TrialRunner):
         be one task on one CPU), then short parts (or single trials) packed into tasks."""
         todo, self._waiting = self._waiting, []
         if not todo:
+            return
+        if self.nproc > 1:  # each trial its own N tasks
+            for t in todo:
+                self._send([t], trial_cost(t))
             return
         slots = self._slots(cuda=any(_on_cuda(t) for t in todo))
         if self.vectorize:
@@ -583,8 +647,65 @@ class RayTrialRunner(TrialRunner):
         cpus = float(resources.get("CPU", 1.0))
         return max(1, int(cpus) // max(1, self.threads))
 
+    def _dispatch_sharded(self, indices: list[int], trial: Trial) -> None:
+        """Send one trial as ``nproc`` Ray tasks, one per process, packed on one node by a
+        placement group of ``nproc`` bundles (``STRICT_PACK``); they meet at a TCPStore a
+        Ray actor of the group serves there (:class:`_Meeting`)."""
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        from descentlab.engine.sharded import prepare_sharded
+
+        ray, nproc = self._ray, self.nproc
+        job, _ = prepare_sharded(
+            trial.config, nproc, None, data=self.source.get(trial.data), progress=False,
+            threads=self.threads,
+        )  # fmt: skip
+        # (nothing waits here for the group: its tasks start once the cluster has its CPUs,
+        # and the trials before it give theirs back as their outcomes are collected)
+        group = placement_group([{"CPU": self.threads}] * nproc, strategy="STRICT_PACK")
+
+        def on(rank: int) -> Any:
+            return PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=rank)
+
+        meeting = ray.remote(_Meeting).options(num_cpus=0, scheduling_strategy=on(0))
+        meeting = meeting.remote(nproc)
+        task = ray.remote(max_retries=0)(_sharded_remote)
+        refs = [
+            task.options(num_cpus=self.threads, scheduling_strategy=on(r)).remote(
+                r, nproc, meeting, job
+            )
+            for r in range(nproc)
+        ]
+        self._refs[refs[0]] = indices
+        self._sharded[refs[0]] = (group, meeting, refs[1:])
+
+    def _end_sharded(self, ref: Any) -> str | None:
+        """A sharded trial's tasks are over (``ref``: its rank 0's): the first failure of its
+        processes (None: none), its actor and placement group gone."""
+        if ref not in self._sharded:
+            return None
+        from ray.util.placement_group import remove_placement_group
+
+        ray = self._ray
+        group, meeting, others = self._sharded.pop(ref)
+        first = None
+        with contextlib.suppress(Exception):
+            first = ray.get(meeting.failure.remote())
+        for other in others:
+            with contextlib.suppress(Exception):
+                ray.get(other)
+        with contextlib.suppress(Exception):
+            ray.kill(meeting)
+        with contextlib.suppress(Exception):
+            remove_placement_group(group)
+        return first
+
     def _dispatch_group(self, indices: list[int], group: list[Trial]) -> None:
         self.start()
+        if self.nproc > 1:
+            self._dispatch_sharded(indices, group[0])
+            return
         sizes, self._sizes = self._sizes or [len(group)], None
         cuda = any(_on_cuda(t) for t in group)
         kept = {i: ray_resume.load_partial(self._kept_folder, t) for i, t in enumerate(group)}
@@ -618,9 +739,12 @@ class RayTrialRunner(TrialRunner):
         try:
             exports = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
-            raise TrialError(f"trial {names} failed: {exc}") from None
+            first = self._end_sharded(ref)  # (a sharded trial: the process that failed first)
+            raise TrialError(f"trial {names} failed: {first or exc}") from None
         except ray.exceptions.RayError as exc:  # the task could not run (retries exhausted)
+            self._end_sharded(ref)
             raise TrialError(f"trial {names} could not run on the Ray cluster: {exc}") from None
+        self._end_sharded(ref)
         for trial, exported in zip(trials, exports, strict=True):
             run = exported["run"]
             run_id = self._import(exported)

@@ -260,20 +260,21 @@ def finished_run(store: Any, trial: Trial, *, outcomes: bool = False) -> Any:
     """The stored run that finished ``trial`` (newest first), or None.
 
     A monitored trial counts as finished only once its monitor records are stored too (they
-    are written just after the run ends). With ``outcomes`` (what a runner deciding what to
-    train asks), a completed refit run counts as finished only once its per-example test
-    outcomes, or why there are none, are stored too (they are also written just after the
-    run ends: a process killed in between leaves a completed run without them, and reusing
-    it would give intervals of the seeds' noise only, unlike the run never interrupted); it
-    is trained again. Without ``outcomes`` (reading a store), such a run -- or one stored
-    before runs recorded their outcomes -- is reused as it is: the comparison says that its
-    intervals count the seeds' noise only.
+    are written just after the run ends; a run trained across processes has none). With
+    ``outcomes`` (what a runner deciding what to train asks), a completed refit run counts
+    as finished only once its per-example test outcomes, or why there are none, are stored
+    too (they are also written just after the run ends: a process killed in between leaves a
+    completed run without them, and reusing it would give intervals of the seeds' noise
+    only, unlike the run never interrupted); it is trained again. Without ``outcomes``
+    (reading a store), such a run -- or one stored before runs recorded their outcomes -- is
+    reused as it is: the comparison says that its intervals count the seeds' noise only.
     """
     monitored, needs = trial.monitored, outcomes and _needs_outcomes(trial)
     record = store.find_run_by_config(trial.record_config(), status=FINISHED)
     if record is None:
         return None
-    monitored = monitored and record.status == "completed"
+    # (a run trained across processes records no monitor: its statistics would be a shard's)
+    monitored = monitored and record.status == "completed" and not record.provenance.get("nproc")
     if monitored and not store.metrics(record.id, split="monitor", name="update_ratio"):
         return None
     if needs and record.status == "completed":
@@ -462,13 +463,14 @@ def _execute_group(
     trials: list[Trial],
     checkpoint_every: Any = None,
     after_checkpoint: AfterCheckpoint | None = None,
+    nproc: int = 1,
 ) -> list[TrialOutcome]:
     """Run ``trials`` here, together (``train_many``) when there are several; a trial alone
     checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end),
     calling ``after_checkpoint`` after each, and continues from its last checkpoint if an
     earlier session was stopped in it."""
     if len(trials) == 1:
-        return [_execute(store, source, trials[0], checkpoint_every, after_checkpoint)]
+        return [_execute(store, source, trials[0], checkpoint_every, after_checkpoint, nproc)]
     from descentlab.engine.multirun import train_many
 
     t0 = time.perf_counter()
@@ -497,26 +499,51 @@ def _execute(
     trial: Trial,
     checkpoint_every: Any = None,
     after_checkpoint: AfterCheckpoint | None = None,
+    nproc: int = 1,
 ) -> TrialOutcome:
     """Run one trial here (the engine records it in ``store``): from its last checkpoint
-    where an earlier session was stopped in it, else from the start."""
+    where an earlier session was stopped in it, else from the start. ``nproc`` > 1: across
+    that many processes of this machine, its model sharded
+    (:func:`~descentlab.engine.sharded.train_sharded`; rank 0 writes the store)."""
     from descentlab.engine.run import train
 
     t0 = time.perf_counter()
     data = source.get(trial.data)
-    options = {"checkpoint_every": checkpoint_every, "after_checkpoint": None}
+    options: dict[str, Any] = {"checkpoint_every": checkpoint_every, "after_checkpoint": None}
     if after_checkpoint is not None:
         options["after_checkpoint"] = functools.partial(after_checkpoint, trial)
-    result = _resume_unfinished(store, trial, data, options)
-    if result is None:
-        result = train(trial.config, store, data=data, progress=False, **options)
-    _store_monitor(store, trial, result)
+    if nproc > 1:
+        result = _train_sharded(store, trial, data, nproc, checkpoint_every)
+    else:
+        result = _resume_unfinished(store, trial, data, options)
+        if result is None:
+            result = train(trial.config, store, data=data, progress=False, **options)
+    _store_monitor(store, trial, result, nproc)
     _store_test_outcomes(store, source, trial, result)
     _discard_checkpoint(store, result)
     summary = dict(result.summary)
     return TrialOutcome(
         trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
     )
+
+
+def _train_sharded(store: Any, trial: Trial, data: Any, nproc: int, checkpoint_every: Any) -> Any:
+    """The trial trained across ``nproc`` processes (continued from its last checkpoint where
+    an earlier session was stopped in it, as :func:`_resume_unfinished` does)."""
+    import torch
+
+    from descentlab.engine.sharded import train_sharded
+
+    threads = torch.get_num_threads()
+    options = {"data": data, "progress": False, "checkpoint_every": checkpoint_every,
+               "threads": threads}  # fmt: skip
+    if store.has_runs("interrupted"):
+        record = store.find_run_by_config(trial.record_config(), status="interrupted")
+        if record is not None:
+            return train_sharded(None, nproc, store.path, resume_id=record.id, restart=True,
+                                 optimizer=trial.config.optimizer,
+                                 schedule=trial.config.schedule, **options)  # fmt: skip
+    return train_sharded(trial.config, nproc, store.path, **options)
 
 
 def _resume_unfinished(store: Any, trial: Trial, data: Any, engine: dict[str, Any]) -> Any:
@@ -591,9 +618,12 @@ def _discard_checkpoint(store: Any, result: Any) -> None:
     result.checkpoint_path = None
 
 
-def _store_monitor(store: Any, trial: Trial, result: Any) -> None:
+def _store_monitor(store: Any, trial: Trial, result: Any, nproc: int = 1) -> None:
     """A finished monitored trial's monitor records, stored as ``monitor/*`` metrics of its
-    run (its optimizer factory holds them, whether the run trained alone or in a group)."""
+    run (its optimizer factory holds them, whether the run trained alone or in a group; a
+    run trained across processes records none: each process sees only its shards)."""
+    if nproc > 1:
+        return
     if trial.monitored and result.run_id is not None and result.status in FINISHED:
         rows = trial.config.optimizer.rows()
         if rows:
@@ -770,11 +800,18 @@ class TrialRunner:
         threads: int = 1,
         vectorize: bool = False,
         checkpoint_every: int | str | None = None,
+        nproc: int = 1,
     ) -> None:
         from descentlab.engine.loop import check_checkpoint_every
 
         check_checkpoint_every(checkpoint_every)
         self.checkpoint_every = checkpoint_every
+        if nproc > 1 and (workers != 1 or vectorize):
+            raise ValueError(
+                f"nproc {nproc} trains each trial across processes, one trial at a time: "
+                "workers=1 and vectorize=False"
+            )
+        self.nproc = nproc
         for name, value in (("workers", workers), ("threads", threads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -1039,7 +1076,9 @@ class TrialRunner:
             indices, group = self._local.popleft()
             try:
                 with _threads(self.threads):
-                    outcomes = _execute_group(self.store, self.source, group, self.checkpoint_every)
+                    outcomes = _execute_group(
+                        self.store, self.source, group, self.checkpoint_every, nproc=self.nproc
+                    )
             except BaseException as exc:  # the task is over: its error goes to the caller
                 self._running.pop(indices[0], None)
                 for index in indices:

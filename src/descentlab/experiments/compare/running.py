@@ -70,6 +70,7 @@ def compare(
     address: str | None = None,
     vectorize: bool = True,
     checkpoint_every: int | str | None = "auto",
+    nproc: int = 1,
 ) -> Comparison:
     """Run (or continue) a comparison; return everything it found.
 
@@ -111,6 +112,9 @@ def compare(
             with ``backend="ray"`` each checkpoint is kept on this machine:
             :mod:`~descentlab.experiments.ray_resume`). A finished trial's checkpoint is
             removed.
+        nproc: train each trial across this many processes of this machine, its model
+            sharded with FSDP2 (:mod:`descentlab.engine.sharded`): one trial at a time
+            (``workers`` 1, not vectorized), the numbers one process's up to float rounding.
 
     Returns:
         The :class:`Comparison`.
@@ -121,6 +125,16 @@ def compare(
             [0, 1]...), or a run directory that holds another comparison.
         Interrupted: stopped by Ctrl-C or SIGTERM; call again to continue.
     """
+    if nproc > 1:
+        from descentlab.engine.sharded import check_nproc
+
+        check_nproc(nproc, "cpu")
+        if workers not in (None, 1):
+            raise ValueError(
+                f"--nproc {nproc} trains each trial across {nproc} processes, one trial at a "
+                f"time: --workers {workers} does not go with it"
+            )
+        workers, vectorize = 1, False
     plan, data, workers = _resolve(spec, data, problem, workers)
     spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
     run_dir = Path(runs_dir) / plan.run_name
@@ -133,7 +147,7 @@ def compare(
     session.execute(
         functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
                           threads=threads, address=address, vectorize=vectorize,
-                          checkpoint_every=checkpoint_every),
+                          checkpoint_every=checkpoint_every, nproc=nproc),
         data,
     )  # fmt: skip
     result = session.finish(threads=threads, backend=backend)

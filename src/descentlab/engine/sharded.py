@@ -1,0 +1,637 @@
+"""One run trained by N processes, its model sharded with FSDP2 (``fully_shard``).
+
+``descentlab train --nproc N`` (and :func:`train_sharded`) starts N processes on this machine
+with torch's own launcher (:func:`torch.multiprocessing.start_processes`, ``spawn``); they
+meet at a :class:`torch.distributed.TCPStore` that this process serves on 127.0.0.1 (a free
+port chosen by the system) and form a gloo process group (NCCL with ``device="cuda"``, one
+GPU per process). Each process builds the same model from the run's seed, shards it with
+``torch.distributed.fsdp.fully_shard`` (every block of a ``ModuleList``, then the whole
+model) and makes the optimizer from the sharded parameters.
+
+The math is one process's:
+
+.. code-block:: text
+
+    every process draws the same data order (the run's seed) and takes the step's batch
+    rank r trains on its slice B_r of the global batch B (torch.tensor_split: sizes differ
+    by at most one), its mean loss weighted by |B_r| N / |B|
+    FSDP2 averages the gradients over the N processes: sum_r |B_r| / |B| * grad_r, which is
+    the gradient of the mean loss over B -- one process's, up to float rounding
+    input regularizers (augmentation, noise, mixup, cutmix) act on the whole batch before
+    it is sliced, from the same generator as one process
+    the training loss recorded is the mean over B (every process's, all-reduced); the
+    evaluations run the whole model on every process, so every process takes the same
+    decisions (divergence, loss-driven schedules)
+
+Checkpoints hold the full (unsharded) model and optimizer state, gathered with
+``torch.distributed.checkpoint.state_dict.get_state_dict(full_state_dict=True)`` and written
+by rank 0 alone through the engine's atomic, checksummed :func:`~descentlab.engine.checkpoint.
+save_checkpoint`; every process reads the file and loads its shards with ``set_state_dict``.
+A resumed run is bit for bit the uninterrupted one (with the same N). Every write to the
+run's store (the record, metrics, status, the checkpoint's artifact) is rank 0's.
+
+A process that fails ends the run: the others are stopped, and the error is one line
+naming the rank that failed first (:class:`ShardedRunError`).
+
+Not sharded (refused with one line before anything starts): models with batch norm (each
+process would normalise with its own slice's statistics), fp16 with its gradient scaler,
+weight noise, early stopping, L-BFGS (its line search reads each process's own loss), and
+problems of datasets read through a loader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from descentlab.engine.common import Built, RunResult, build, create_record, smallest_batch
+from descentlab.engine.config import RunConfig, checked_config
+from descentlab.engine.loop import Loop, check_checkpoint_every
+from descentlab.engine.run import (
+    OneModel,
+    _check_resumable,
+    _check_until,
+    _default_checkpoint,
+    _load_state_dict,
+    _resume_point,
+    _saved_state,
+    _state_dict,
+    _StopRequest,
+)
+from descentlab.engine.streaming import StreamedSplit
+
+__all__ = ["MAX_PROCESSES_PER_CORE", "ShardedRunError", "check_nproc", "train_sharded"]
+
+#: ``nproc`` may be at most this many times the machine's CPU cores (CPU runs)
+MAX_PROCESSES_PER_CORE = 4
+
+#: seconds the other processes have to end by themselves after one failed
+_GRACE_SECONDS = 20.0
+
+#: optimizers whose step reads the closure's loss (each process would read its own)
+_CLOSURE_LOSS_OPTIMIZERS = frozenset({"lbfgs"})
+
+
+class ShardedRunError(RuntimeError):
+    """A process of a sharded run failed (the message names its rank and the error)."""
+
+
+# ------------------------------------------------------------------------------------------
+# checks before anything starts
+
+
+def check_nproc(nproc: Any, device: str = "cpu") -> int:
+    """``nproc`` checked: a positive integer, at most :data:`MAX_PROCESSES_PER_CORE` times the
+    CPU cores (``device="cpu"``), at most the GPUs there are (``device`` CUDA).
+
+    Example:
+        >>> check_nproc(2)
+        2
+        >>> check_nproc(0)
+        Traceback (most recent call last):
+        ...
+        ValueError: --nproc must be a positive integer, got 0
+    """
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"--nproc must be a positive integer, got {nproc!r}")
+    kind = torch.device(device).type
+    if kind == "cuda":
+        have = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if nproc > have:
+            raise ValueError(
+                f"--nproc {nproc} with --device {device} needs {nproc} GPUs (one per process); "
+                f"this machine has {have}"
+            )
+    elif kind == "cpu":
+        cores = os.cpu_count() or 1
+        cap = MAX_PROCESSES_PER_CORE * cores
+        if nproc > cap:
+            raise ValueError(
+                f"--nproc {nproc} is more than {MAX_PROCESSES_PER_CORE} processes per CPU core "
+                f"({cores} cores here: at most {cap})"
+            )
+    else:
+        raise ValueError(f"--nproc trains on the CPU or CUDA GPUs, not on {device!r}")
+    return nproc
+
+
+def check_shardable(config: RunConfig, built: Built, nproc: int) -> None:
+    """Raise ``ValueError`` (one line) where ``config`` cannot train sharded across ``nproc``
+    processes equal to one process."""
+    where = f"--nproc {nproc}"
+    if isinstance(built.x_train, StreamedSplit):
+        raise ValueError(f"{where}: a problem of datasets read through a loader is not sharded")
+    batch_norm = nn.modules.batchnorm._NormBase
+    norms = sorted({type(m).__name__ for m in built.model.modules() if isinstance(m, batch_norm)})
+    if norms:
+        raise ValueError(
+            f"{where}: model {built.model_name!r} has {', '.join(norms)}, whose statistics "
+            "each process would take on its own slice of the batch; it is not sharded"
+        )
+    if not any(p.requires_grad for p in built.model.parameters()):
+        raise ValueError(f"{where}: model {built.model_name!r} has no parameter to shard")
+    for key, flag in (
+        ("weight_noise", "--weight-noise"),
+        ("early_stopping", "--early-stopping"),
+    ):
+        if getattr(config, key):
+            raise ValueError(f"{where} does not take {flag}")
+    if config.precision == "fp16":
+        raise ValueError(f"{where} does not take --precision fp16 (use bf16)")
+    if isinstance(config.optimizer, str) and config.optimizer.lower() in _CLOSURE_LOSS_OPTIMIZERS:
+        raise ValueError(
+            f"{where}: optimizer {config.optimizer!r} reads the closure's loss, which each "
+            "process computes on its own slice; it is not sharded"
+        )
+    smallest = smallest_batch(config, int(built.x_train.shape[0]))
+    if smallest is not None and smallest < nproc:
+        raise ValueError(
+            f"{where}: a step of {smallest} example(s) cannot be split across {nproc} "
+            "processes; use a batch size (and a last batch) of at least that many examples"
+        )
+
+
+# ------------------------------------------------------------------------------------------
+# one process of the run
+
+
+def shard_model(model: nn.Module, mesh: Any = None) -> None:
+    """``fully_shard`` every module of each ``nn.ModuleList`` (a transformer's blocks), then
+    the whole model: each block's parameters are gathered just before its forward and freed
+    after it."""
+    from torch.distributed.fsdp import fully_shard
+
+    for module in list(model.modules()):
+        if isinstance(module, nn.ModuleList):
+            for block in module:
+                if any(True for _ in block.parameters()):
+                    fully_shard(block, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+
+
+class ShardedModel(OneModel):
+    """:class:`~descentlab.engine.run.OneModel` in one process of a sharded run: the step's
+    batch is sliced, each slice's loss weighted so that the averaged gradients are the whole
+    batch's; the recorded loss is every process's, combined; checkpoints gather the full
+    state."""
+
+    def __init__(self, config: RunConfig, built: Built, aug_gen: torch.Generator) -> None:
+        import torch.distributed as dist
+
+        self.rank, self.world = dist.get_rank(), dist.get_world_size()
+        super().__init__(config, built, aug_gen)
+
+    def _objective(self) -> Callable[[Tensor, Tensor], Tensor]:
+        from descentlab import regularize
+
+        b = self.b
+        model, loss_fn, pipeline, gen = b.model, b.train_loss, b.pipeline, self.aug_gen
+        rank, world = self.rank, self.world
+
+        def objective(xb: Tensor, yb: Tensor) -> Tensor:
+            total = int(xb.shape[0])
+            mixed = None
+            if pipeline is not None:  # on the whole batch, as in one process
+                xb, yb, mixed, lam = pipeline(xb, yb, gen)
+            x = xb.tensor_split(world)[rank]
+            y = yb.tensor_split(world)[rank]
+            out = model(x)
+            if mixed is None:
+                loss = loss_fn(out, y)
+            else:
+                loss = regularize.mixup_loss(loss_fn, out, y, mixed.tensor_split(world)[rank], lam)
+            weight = int(x.shape[0]) * world / total
+            return loss if weight == 1.0 else loss * weight
+
+        return objective
+
+    def loss_value(self, loss: Tensor) -> float:
+        import torch.distributed as dist
+
+        value = loss.detach().to(torch.float64).reshape(1) / self.world
+        dist.all_reduce(value)
+        return float(value)
+
+    def model_and_optimizer_state(self) -> dict[str, Any]:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        model, optimizer = get_state_dict(self.b.model, self.b.optimizer, options=options)
+        return {"model": model, "optimizer": optimizer}
+
+    def load_model_and_optimizer_state(self, state: Mapping[str, Any]) -> None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+        set_state_dict(
+            self.b.model,
+            self.b.optimizer,
+            model_state_dict=state["model"],
+            optim_state_dict=state["optimizer"],
+            options=StateDictOptions(full_state_dict=True),
+        )
+
+
+class _AgreedStop:
+    """A stop request every process agrees on: SIGINT or SIGTERM seen by any of them stops
+    all of them at the same step boundary."""
+
+    def __init__(self, request: _StopRequest) -> None:
+        self.request = request
+
+    @property
+    def signal(self) -> int | None:
+        import torch.distributed as dist
+
+        flag = torch.tensor([self.request.signal or 0])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return int(flag) or None
+
+
+def _broadcast(value: Any) -> Any:
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One process's part of the run; rank 0 returns what the launcher reports."""
+    import torch.distributed as dist
+
+    from descentlab.engine.checkpoint import save_checkpoint
+    from descentlab.store import Store
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    config: RunConfig = job["config"]
+    record: dict[str, Any] = job["record"]
+    db = job.get("db")
+    store = Store(db) if rank == 0 and db is not None else None
+    resume_id = job.get("resume_id")
+    ckpt_path = job.get("checkpoint_path")
+    state = None
+    if rank == 0 and store is not None and resume_id is not None:
+        # the resumed run's record, as :func:`descentlab.engine.run.resume` leaves it
+        store.set_status(resume_id, "running", expect=("running", "interrupted", "failed"))
+        store.truncate_metrics(resume_id, after_step=job["after"])
+        prov = store.get_run(resume_id).provenance
+        here = {"from_step": max(job["after"], 0), "pid": os.getpid()}
+        resumes = [*prov.get("resumes", []), here]
+        store.update_provenance(resume_id, {"resumes": resumes, "pid": os.getpid()})
+    if job.get("load") and ckpt_path is not None:
+        state = _saved_state(Path(ckpt_path), record)
+    device = torch.device(config.device)
+    mesh = None
+    if device.type == "cuda":
+        from torch.distributed.device_mesh import init_device_mesh
+
+        mesh = init_device_mesh("cuda", (world,))
+    with torch.random.fork_rng(devices=[]):
+        built = build(config, job.get("data"), shard=lambda m: shard_model(m, mesh))
+        run_id = resume_id
+        if rank == 0 and store is not None and run_id is None:
+            run_id = create_record(store, config, built, record=record, nproc=world)
+            ckpt_path = str(_default_checkpoint(store, run_id))
+        if resume_id is None:
+            run_id, ckpt_path = _broadcast([run_id, ckpt_path])
+        loop = Loop.single(config, built)
+        loop.checkpoint_every = job.get("checkpoint_every")
+        part = ShardedModel(config, built, loop.batches.aug_gens[0])
+        loop.stepper = part
+        loop.store, loop.run_ids[0] = store, run_id
+        if state is not None:
+            try:
+                _load_state_dict(loop, part, state)
+            except BaseException as exc:
+                loop.failed(exc)
+                raise
+        path = None if ckpt_path is None else Path(ckpt_path)
+        total = built.total_steps
+        until_step = job.get("until_step")
+        until = total if until_step is None else min(until_step, total)
+        registered = store is None
+
+        def save(status: str) -> None:
+            nonlocal registered
+            state = _state_dict(loop, part, status)  # every process: the state is gathered
+            if rank != 0:
+                return
+            save_checkpoint(state, path)
+            if not registered:
+                if "checkpoint" not in store.artifacts(run_id):
+                    store.add_artifact(run_id, "checkpoint", path, kind="checkpoint")
+                registered = True
+
+        from descentlab.engine.common import progress_bar
+
+        show = job.get("progress") if rank == 0 else False
+        if rank == 0 and job.get("announce"):
+            print(job["announce"].format(run_id=run_id), flush=True)
+        try:
+            with (
+                _StopRequest() as stop,
+                progress_bar(show, total, loop.step, built.run_name) as bar,
+            ):
+                loop.run(
+                    until=until,
+                    bar=bar,
+                    stop=_AgreedStop(stop),
+                    on_checkpoint=None if path is None else lambda: save("running"),
+                )
+            summary = loop.summary(0)
+            if path is not None:
+                save(loop.status[0])
+            result = loop.result(0, summary, path)
+        except BaseException as exc:
+            loop.failed(exc)
+            raise
+        finally:
+            if store is not None:
+                store.close()
+    if rank != 0:
+        return None
+    return {
+        "run_id": result.run_id,
+        "status": result.status,
+        "steps": result.steps,
+        "epochs": result.epochs,
+        "wall_time": result.wall_time,
+        "summary": result.summary,
+        "message": result.message,
+        "checkpoint_path": None if path is None else str(path),
+    }
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def run_rank(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> Any:
+    """Process ``rank``'s part of the run ``job`` (:func:`prepare_sharded`), its processes
+    meeting at the TCPStore served on 127.0.0.1:``port``; rank 0 returns the run's report
+    (and puts it in the TCPStore). A failure is counted in the TCPStore (``failure/<n>``: the
+    rank and the error's first line) and raised."""
+    import torch.distributed as dist
+
+    torch.set_num_threads(int(job["threads"]))
+    store = dist.TCPStore("127.0.0.1", port, nproc + 1, False, timedelta(seconds=300))
+    try:
+        device = torch.device(job["config"].device)
+        if device.type == "cuda":
+            torch.cuda.set_device(rank)
+        backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(
+            backend, store=dist.PrefixStore("pg", store), rank=rank, world_size=nproc
+        )
+        out = _rank_main(job)
+        if rank == 0:
+            store.set("result", pickle.dumps(out))
+        return out
+    except BaseException as exc:
+        n = store.add("failures", 1)
+        store.set(f"failure/{n}", f"rank {rank}: {_first_line(exc)}")
+        raise
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def first_failure(store: Any) -> str | None:
+    """The first failure a process of the run counted in the TCPStore ``store``, or None."""
+    with contextlib.suppress(Exception):
+        if int(store.add("failures", 0)) > 0:
+            return store.get("failure/1").decode()
+    return None
+
+
+def _rank_entry(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> None:
+    """The entry point of process ``rank`` (started by ``start_processes``): its failure is
+    reported by the launcher, in one line."""
+    try:
+        run_rank(rank, port, nproc, job)
+    except BaseException:
+        if os.environ.get("DESCENTLAB_DEBUG"):
+            raise
+        raise SystemExit(1) from None
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Any:
+    """SIGINT ignored here while the processes run (they stop together at a step boundary
+    and report; a second Ctrl-C still reaches them)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def _forkserver_preload() -> None:
+    """The processes are forked from one server process that has imported the engine once
+    (``multiprocessing``'s forkserver): a launch costs no import, and a process that
+    launches many runs (a comparison's trials) starts the server once."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["descentlab.engine.sharded", "descentlab.problems.charlm"])
+
+
+def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
+    """Run ``job`` in ``nproc`` processes; rank 0's report."""
+    import torch.distributed as dist
+    import torch.multiprocessing as tmp
+
+    server = dist.TCPStore(
+        "127.0.0.1", 0, nproc + 1, True, timedelta(seconds=300), wait_for_workers=False
+    )
+    # torch's launcher logs a warning line for each process it stops after a failure: the
+    # failure is reported here, in one line
+    spawn_log = logging.getLogger("torch.multiprocessing.spawn")
+    level = spawn_log.level
+    spawn_log.setLevel(logging.ERROR)
+    try:
+        with _sigint_ignored():
+            _forkserver_preload()
+            processes = tmp.start_processes(
+                _rank_entry,
+                args=(server.port, nproc, dict(job)),
+                nprocs=nproc,
+                join=False,
+                start_method="forkserver",
+            )
+            # after a failure the others get a grace period to record it and end by
+            # themselves (a peer's failure ends their collectives), then SIGTERM, SIGKILL
+            while not processes.join(grace_period=_GRACE_SECONDS):
+                pass
+    except Exception as exc:
+        first = first_failure(server) or _first_line(exc)
+        raise ShardedRunError(f"sharded run across {nproc} processes failed: {first}") from None
+    finally:
+        spawn_log.setLevel(level)
+    return pickle.loads(server.get("result"))
+
+
+# ------------------------------------------------------------------------------------------
+# the public entry point
+
+
+def train_sharded(
+    config: RunConfig | Mapping[str, Any] | None,
+    nproc: int,
+    store_path: str | os.PathLike[str] | None = None,
+    *,
+    data: Any = None,
+    resume_id: int | None = None,
+    restart: bool = False,
+    until_step: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+    checkpoint_every: int | str | None = None,
+    announce: str | None = None,
+    optimizer: Any = None,
+    schedule: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Train one run across ``nproc`` processes of this machine, its model sharded with FSDP2
+    (see the module notes); or continue the stored run ``resume_id`` (``config`` None) from
+    its last checkpoint.
+
+    Args:
+        config: the run (a :class:`RunConfig` or a dict of its fields).
+        nproc: processes (:func:`check_nproc`).
+        store_path: the store the run is recorded in (by rank 0); its checkpoint goes to
+            ``<store dir>/checkpoints/run-<id>.pt``.
+        data: a ``Splits`` to train on instead of loading ``config.problem``.
+        resume_id: continue this stored run (its recorded config).
+        restart: with ``resume_id``: start over where its checkpoint is corrupted or missing.
+        until_step: pause after this many steps (checkpoint written, status ``interrupted``).
+        progress: rank 0 shows a progress bar (None: when stderr is a terminal).
+        threads: torch threads per process (None: the cores shared out, at least 1).
+        checkpoint_every: as for :func:`~descentlab.engine.run.train`.
+        announce: printed by rank 0 once the run is built (``{run_id}`` replaced).
+        optimizer, schedule: with ``resume_id``, as for
+            :func:`~descentlab.engine.run.resume` (a run whose optimizer or schedules were
+            Python objects).
+
+    Returns:
+        The :class:`RunResult` (its ``model``: the final full weights, loaded from the final
+        checkpoint where there is one; ``metrics`` empty: they are in the store).
+
+    Raises:
+        ValueError: bad ``nproc`` or a run that cannot be sharded, before anything starts.
+        ShardedRunError: a process failed (one line naming its rank).
+    """
+    job, built = prepare_sharded(
+        config, nproc, store_path, data=data, resume_id=resume_id, restart=restart,
+        until_step=until_step, progress=progress, threads=threads,
+        checkpoint_every=checkpoint_every, announce=announce, optimizer=optimizer,
+        schedule=schedule,
+    )  # fmt: skip
+    return finished(_launch(nproc, job), built, job["config"])
+
+
+def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResult:
+    """The :class:`RunResult` of ``config``'s run from rank 0's report ``out``: the model
+    ``built`` holds the final weights of the run's final checkpoint where there is one."""
+    model = built.model
+    if out["checkpoint_path"] is not None and Path(out["checkpoint_path"]).is_file():
+        from descentlab.engine.checkpoint import load_checkpoint
+
+        model.load_state_dict(load_checkpoint(out["checkpoint_path"])["model"])
+    return RunResult(
+        status=out["status"],
+        steps=out["steps"],
+        epochs=out["epochs"],
+        wall_time=out["wall_time"],
+        metrics={},
+        summary=out["summary"],
+        model=model,
+        config=config,
+        run_id=out["run_id"],
+        message=out["message"],
+        checkpoint_path=None if out["checkpoint_path"] is None else Path(out["checkpoint_path"]),
+    )
+
+
+def prepare_sharded(
+    config: RunConfig | Mapping[str, Any] | None,
+    nproc: int,
+    store_path: str | os.PathLike[str] | None = None,
+    *,
+    data: Any = None,
+    resume_id: int | None = None,
+    restart: bool = False,
+    until_step: int | None = None,
+    progress: bool | None = None,
+    threads: int | None = None,
+    checkpoint_every: int | str | None = None,
+    announce: str | None = None,
+    optimizer: Any = None,
+    schedule: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], Built]:
+    """Everything :func:`train_sharded` checks before any process starts, and the job each
+    process is given (:func:`run_rank`); the run as one process builds it."""
+    from descentlab.store import Store
+
+    _check_until(until_step)
+    check_checkpoint_every(checkpoint_every)
+    if resume_id is not None and store_path is None:
+        raise ValueError("resume_id needs the store the run is recorded in")
+    job: dict[str, Any] = {
+        "db": None if store_path is None else str(store_path),
+        "until_step": until_step,
+        "progress": progress,
+        "checkpoint_every": checkpoint_every,
+        "announce": announce,
+        "data": data,
+        "resume_id": resume_id,
+    }
+    if resume_id is not None:
+        # everything checked here, read-only; rank 0 makes the store's changes
+        store = Store(store_path)
+        try:
+            run = store.get_run(resume_id)
+            _check_resumable(run)
+            recorded = run.provenance.get("nproc")
+            if recorded is not None and recorded != nproc:
+                raise ValueError(
+                    f"run {resume_id} was trained by {recorded} processes (--nproc {recorded}); "
+                    f"resume it with as many, not {nproc}"
+                )
+            config = RunConfig.from_dict(run.config)
+            if optimizer is not None:
+                config = config.replace(optimizer=optimizer)
+            if schedule is not None:
+                config = config.replace(schedule=dict(schedule))
+            config, record = checked_config(config)
+            ckpt_path, after, load = _resume_point(store, resume_id, restart)
+            if load:
+                _saved_state(ckpt_path, record)  # verified before anything starts
+            job.update(checkpoint_path=str(ckpt_path), after=after, load=load)
+        finally:
+            store.close()
+    else:
+        if config is None:
+            raise ValueError("give a config, or resume_id to continue a stored run")
+        config, record = checked_config(config)
+    check_nproc(nproc, config.device)
+    with torch.random.fork_rng(devices=[]):
+        built = build(config, data)  # every check of one process's run, here, before any start
+    check_shardable(config, built, nproc)
+    cores = os.cpu_count() or 1
+    job.update(config=config, record=record, threads=threads or max(1, cores // nproc))
+    return job, built
