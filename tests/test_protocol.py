@@ -370,9 +370,9 @@ def test_trials_submitted_before_an_outcome_is_asked_for_train_together(tmp_path
     calls = []
     real = trials_module._execute_group
 
-    def spy(store, source, group, *rest):
+    def spy(store, source, group, *rest, **kw):
         calls.append([t.label for t in group])
-        return real(store, source, group, *rest)
+        return real(store, source, group, *rest, **kw)
 
     monkeypatch.setattr(trials_module, "_execute_group", spy)
     source = DataSource("moons", {"n_samples": 200})

@@ -29,9 +29,26 @@ def _program(argv, *, env=None, cwd=None, preexec_fn=None, timeout=300):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-BIG_TRAIN = ["train", "--problem", "moons", "--problem-option", "n_samples=200",
-             "--model-option", "hidden=500", "--optimizer", "adam", "--batch-size", "16",
-             "--steps", "10", "--checkpoint-every", "5", "--no-progress"]  # fmt: skip
+BIG_TRAIN = [
+    "train",
+    "--problem",
+    "moons",
+    "--problem-option",
+    "n_samples=200",
+    "--model-option",
+    "hidden=500",
+    "--optimizer",
+    "adam",
+    "--batch-size",
+    "16",
+    "--steps",
+    "10",
+    "--checkpoint-every",
+    "5",
+    "--no-progress",
+    "--precision",
+    "fp32",
+]  # fmt: skip (fp32: no line announcing bf16's choice)
 
 
 # ------------------------------------------------------------------------------------------

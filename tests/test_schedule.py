@@ -239,9 +239,9 @@ def test_workers_1_trains_tuning_trials_first_and_merges_later_ones(tmp_path, mo
     calls = []
     real = trials_module._execute_group
 
-    def spy(store, source, group, *rest):  # type: ignore[no-untyped-def]
+    def spy(store, source, group, *rest, **kw):  # type: ignore[no-untyped-def]
         calls.append((group[0].phase, len(group)))
-        return real(store, source, group, *rest)
+        return real(store, source, group, *rest, **kw)
 
     monkeypatch.setattr(trials_module, "_execute_group", spy)
     source = DataSource("moons", {"n_samples": 100})

@@ -33,11 +33,13 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
     "NoSpaceError",
     "atomic_path",
+    "check_out_dir",
     "check_target",
     "make_dirs",
     "note_created",
@@ -320,3 +322,47 @@ def out_of_space(exc: BaseException) -> bool:
             return True
         e = e.__cause__ or e.__context__
     return False
+
+
+def _first_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists."""
+    p = path.absolute()
+    while not p.exists() and p.parent != p:
+        p = p.parent
+    return p
+
+
+def check_out_dir(path: str | os.PathLike[str], flag: str, *, what: str = "a folder") -> Path:
+    """Check that ``path`` is, or can be created as, a folder this process can write to.
+
+    Only the nearest existing folder is tried (an unnamed temporary file is made and removed
+    there, which also catches file systems that refuse even root); nothing is created.
+
+    Args:
+        path: the folder (or, with ``what``, a file to be created there).
+        flag: the option's name, for the message.
+        what: what ``path`` must be, for the message.
+
+    Raises:
+        ValueError: ``path`` (or a parent) is a file, or the folder cannot be written; the
+            message names ``flag`` and the path.
+
+    Example:
+        >>> import tempfile
+        >>> check_out_dir(tempfile.gettempdir(), "--out").is_dir()
+        True
+    """
+    p = Path(path)
+    if str(path) == "":
+        raise ValueError(f"{flag} must be {what}, got an empty path")
+    here = _first_existing(p)
+    if not here.is_dir():
+        where = "is a file" if here == p.absolute() else f"is under {here}, which is a file"
+        raise ValueError(f"{flag} must be {what}, but {path} {where}")
+    try:
+        tempfile.TemporaryFile(dir=here).close()
+    except OSError as exc:
+        where = "" if here == p.absolute() else f" (in {here})"
+        reason = exc.strerror or str(exc)
+        raise ValueError(f"{flag}: cannot write to {path}{where}: {reason}") from None
+    return p

@@ -16,10 +16,11 @@ import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from descentlab._files import _first_existing, check_out_dir
 
 __all__ = [
     "ENGINE_FLAGS",
@@ -247,50 +248,6 @@ def _check_integers(value: Any, flag: str, item: str) -> None:
                 f"{flag} {item}: {v} is beyond the 64-bit integers (at most "
                 f"{MAX_OPTION_INT:,}); no size, count or seed is that large"
             )
-
-
-def _first_existing(path: Path) -> Path:
-    """``path`` or its nearest ancestor that exists."""
-    p = path.absolute()
-    while not p.exists() and p.parent != p:
-        p = p.parent
-    return p
-
-
-def check_out_dir(path: str | os.PathLike[str], flag: str, *, what: str = "a folder") -> Path:
-    """Check that ``path`` is, or can be created as, a folder this process can write to.
-
-    Only the nearest existing folder is tried (an unnamed temporary file is made and removed
-    there, which also catches file systems that refuse even root); nothing is created.
-
-    Args:
-        path: the folder (or, with ``what``, a file to be created there).
-        flag: the option's name, for the message.
-        what: what ``path`` must be, for the message.
-
-    Raises:
-        ValueError: ``path`` (or a parent) is a file, or the folder cannot be written; the
-            message names ``flag`` and the path.
-
-    Example:
-        >>> import tempfile
-        >>> check_out_dir(tempfile.gettempdir(), "--out").is_dir()
-        True
-    """
-    p = Path(path)
-    if str(path) == "":
-        raise ValueError(f"{flag} must be {what}, got an empty path")
-    here = _first_existing(p)
-    if not here.is_dir():
-        where = "is a file" if here == p.absolute() else f"is under {here}, which is a file"
-        raise ValueError(f"{flag} must be {what}, but {path} {where}")
-    try:
-        tempfile.TemporaryFile(dir=here).close()
-    except OSError as exc:
-        where = "" if here == p.absolute() else f" (in {here})"
-        reason = exc.strerror or str(exc)
-        raise ValueError(f"{flag}: cannot write to {path}{where}: {reason}") from None
-    return p
 
 
 def check_store_path(path: str | os.PathLike[str], flag: str) -> Path:

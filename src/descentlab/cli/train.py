@@ -346,8 +346,8 @@ def _sharded_processes(args: argparse.Namespace, db: Path) -> int | None:
     store = Store(db)
     try:
         recorded = store.get_run(args.resume).provenance.get("nproc")
-    except KeyError:
-        return None  # (said by the one-process path)
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None  # (said by the one-process path: no such run, or a record it refuses)
     finally:
         store.close()
     if (args.nproc is not None and recorded not in (None, args.nproc)) or (
@@ -426,7 +426,12 @@ def run(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"no store at {db} (use --runs-dir or --db)")
         store = Store(db)
         recorded = store.get_run(args.resume).config
-        _, data = problem_data(recorded["problem"], recorded)
+        # a record that is no mapping is refused by resume() in one line
+        data = (
+            problem_data(recorded["problem"], recorded)[1]
+            if isinstance(recorded, dict) and "problem" in recorded
+            else None
+        )
         result = resume(
             args.resume,
             store,

@@ -120,7 +120,7 @@ def _figure_folder(run_dir: Path) -> Path | None:
         ValueError: ``figures`` is a symbolic link (a link planted there would make the report
             replace files outside the run folder).
     """
-    from descentlab.cli._options import check_out_dir
+    from descentlab._files import check_out_dir
 
     folder = Path(run_dir) / "figures"
     if folder.is_symlink():

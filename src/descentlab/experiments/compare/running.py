@@ -344,8 +344,29 @@ class _Session:
         self.notify(
             "start", {"total": self.total(), "run_dir": str(self.run_dir), "workers": self.workers}
         )
+        # every submitted trial run (each optimizer's next round decided as its trials
+        # finish), then the sequential verdict's look, until no trial is left (inline: the
+        # lr's path enters this module twice, tests/test_lr_path.py)
         while runner.pending:
-            self.drain(runner)
+            while runner.pending:
+                out = runner.next_outcome()
+                if out.status == "interrupted":
+                    raise Interrupted(f"trial {out.trial.config.name} was interrupted")
+                self.count += 1
+                failure = self.judge(
+                    self.store, out.run_id, out.status, out.summary, out.trial.phase
+                )
+                if rung_of(out.trial) is not None and out.status != "diverged":
+                    failure = None  # a rung's run is judged by pruning, at its end (not failed)
+                self.found[out.trial.key] = Found(out.run_id, out.status, out.summary, failure)
+                self.notify(
+                    "trial",
+                    {"outcome": out, "done": self.count, "total": self.total(),
+                     "metric": self.metric, "failure": failure},
+                )  # fmt: skip
+                if out.trial.phase == "tune":
+                    label = out.trial.label
+                    self.advance(runner, next(c for c in self.choices if c.label == label))
             self.add_seeds(runner)
 
     def add_seeds(self, runner: Any) -> None:
@@ -375,26 +396,6 @@ class _Session:
         info = {"want": want, "trials": len(new), "total": self.total(), "names": names}
         self.notify("seeds", info)
         runner.submit_many(new)
-
-    def drain(self, runner: Any) -> None:
-        """Run every submitted trial (deciding each optimizer's next round as its trials
-        finish)."""
-        while runner.pending:
-            out = runner.next_outcome()
-            if out.status == "interrupted":
-                raise Interrupted(f"trial {out.trial.config.name} was interrupted")
-            self.count += 1
-            failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
-            if rung_of(out.trial) is not None and out.status != "diverged":
-                failure = None  # a rung's run is judged by pruning, at its end (not failed)
-            self.found[out.trial.key] = Found(out.run_id, out.status, out.summary, failure)
-            self.notify(
-                "trial",
-                {"outcome": out, "done": self.count, "total": self.total(),
-                 "metric": self.metric, "failure": failure},
-            )  # fmt: skip
-            if out.trial.phase == "tune":
-                self.advance(runner, next(c for c in self.choices if c.label == out.trial.label))
 
     def finish(self, *, threads: int, backend: str) -> Comparison:
         """The results, read back from the store; the experiment record marked completed

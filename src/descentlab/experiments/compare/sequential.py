@@ -106,7 +106,7 @@ def default_looks(seeds: int, max_seeds: int | None = None) -> tuple[int, ...]:
     look, no seeds added.
 
     Example:
-        >>> default_looks(5), default_looks(5, 5), default_looks(3, 20)
+        >>> default_looks(5, 40), default_looks(5, 5), default_looks(3, 20)
         ((5, 10, 20, 40), (5,), (3, 6, 12, 20))
     """
     if seeds < 2:
