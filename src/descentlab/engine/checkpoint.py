@@ -108,7 +108,7 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, step: int | No
 
 def _leftovers(path: Path) -> list[Path]:
     """Temporary files of earlier writes of the checkpoint at ``path`` (and of its checksum
-    file) that a killed process left (``.run-1.pt.XXXX.tmp.pt``: see ``atomic_path``). Only
+    file) that a killed process left (``.run-1.pt.<random>.tmp.pt``: see ``atomic_path``). Only
     the process that trains a run writes its checkpoint, so none of them is in use."""
     if not path.parent.is_dir():
         return []

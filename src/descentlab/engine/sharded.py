@@ -45,8 +45,6 @@ import contextlib
 import logging
 import os
 import pickle
-import signal
-import threading
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -55,6 +53,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from descentlab._osutil import sigint_ignored
 from descentlab.engine.common import Built, RunResult, build, create_record, smallest_batch
 from descentlab.engine.config import RunConfig, checked_config
 from descentlab.engine.loop import Loop, check_checkpoint_every
@@ -427,20 +426,6 @@ def _rank_entry(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> Non
         raise SystemExit(1) from None
 
 
-@contextlib.contextmanager
-def _sigint_ignored() -> Any:
-    """SIGINT ignored here while the processes run (they stop together at a step boundary
-    and report; a second Ctrl-C still reaches them)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
 def _forkserver_preload() -> None:
     """The processes are forked from one server process that has imported the engine once
     (``multiprocessing``'s forkserver): a launch costs no import, and a process that
@@ -465,7 +450,7 @@ def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
     level = spawn_log.level
     spawn_log.setLevel(logging.ERROR)
     try:
-        with _sigint_ignored():
+        with sigint_ignored():
             _forkserver_preload()
             processes = tmp.start_processes(
                 _rank_entry,
@@ -476,8 +461,9 @@ def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
             )
             # after a failure the others get a grace period to record it and end by
             # themselves (a peer's failure ends their collectives), then SIGTERM, SIGKILL
-            while not processes.join(grace_period=_GRACE_SECONDS):
-                pass
+            finished = False
+            while not finished:  # join() returns True once every process has ended
+                finished = processes.join(grace_period=_GRACE_SECONDS)
     except Exception as exc:
         first = first_failure(server) or _first_line(exc)
         raise ShardedRunError(f"sharded run across {nproc} processes failed: {first}") from None

@@ -50,7 +50,6 @@ import os
 import queue
 import signal
 import sys
-import threading
 import time
 import traceback
 import warnings
@@ -61,7 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._files import out_of_space
-from descentlab._osutil import pid_alive, spawning
+from descentlab._osutil import pid_alive, sigint_ignored, spawning
 from descentlab._usercode import describe, genuine_interrupt, user_error
 
 if TYPE_CHECKING:
@@ -658,19 +657,6 @@ def _threads(n: int):
 # -- worker processes ------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _sigint_ignored() -> Any:
-    """SIGINT ignored in this process while open (only in the main thread, where it can be)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-
-
 #: How long an interrupted comparison waits for its running trials to stop and be recorded
 #: as interrupted before it kills their processes.
 ABORT_SECONDS = 5.0
@@ -865,7 +851,7 @@ class TrialRunner:
         # Python keeps it so): an abort while it is still importing must not print a
         # KeyboardInterrupt traceback from its bootstrap. The engine's own handler still ends
         # a running trial as interrupted.
-        with _sigint_ignored(), spawning():
+        with sigint_ignored(), spawning():
             for _ in range(self.workers):
                 p = ctx.Process(
                     target=_worker_main,
