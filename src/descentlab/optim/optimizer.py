@@ -486,8 +486,12 @@ class Optimizer(torch.optim.Optimizer):
     _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
 
     def _step(self, closure: Callable[[], Any] | None) -> Any:
-        with torch.set_grad_enabled(self.differentiable), _sharded.scope():
-            return self._step_body(closure)
+        token = _sharded.begin()
+        try:
+            with torch.set_grad_enabled(self.differentiable):
+                return self._step_body(closure)
+        finally:
+            _sharded.end(token)
 
     def _step_body(self, closure: Callable[[], Any] | None) -> Any:
         loss = None

@@ -23,10 +23,8 @@ an :class:`~descentlab.optim.Optimizer` steps a param group of DTensors through 
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +37,10 @@ __all__ = [
     "GATHERED",
     "ShardedGroup",
     "any_dtensor",
+    "begin",
+    "end",
     "foreach_norm",
     "is_dtensor",
-    "scope",
     "view",
     "whole",
 ]
@@ -58,9 +57,15 @@ def is_dtensor(t: Any) -> bool:
 
 
 def any_dtensor(tensors: list[Any]) -> bool:
-    """Whether any of ``tensors`` is a DTensor."""
-    return DTensor is not None and any(isinstance(t, DTensor) for t in tensors)
+    """Whether any of ``tensors`` is a DTensor (their types' set: a few hundred ns for a
+    group, on every step)."""
+    if DTensor is None:
+        return False
+    kinds = set(map(type, tensors))
+    return not kinds <= _PLAIN and any(issubclass(k, DTensor) for k in kinds)
 
+
+_PLAIN = frozenset((torch.Tensor, torch.nn.Parameter))
 
 #: bytes each rank received by all-gathers of gathered groups in this process (parameters and
 #: gradients: each tensor's elements not in its local shard): what a matrix optimizer's step
@@ -76,15 +81,16 @@ _LOCAL: contextvars.ContextVar[dict[int, Any] | None] = contextvars.ContextVar(
 )
 
 
-@contextlib.contextmanager
-def scope() -> Iterator[None]:
-    """One optimizer step: the local shards :func:`view` hands out are known to :func:`whole`
-    while it lasts."""
-    token = _LOCAL.set({})
-    try:
-        yield
-    finally:
-        _LOCAL.reset(token)
+def begin() -> contextvars.Token:
+    """One optimizer step begins: the local shards :func:`view` hands out are known to
+    :func:`whole` until :func:`end` (a token and a reset, not a context manager's generator:
+    this runs at every step of every optimizer)."""
+    return _LOCAL.set({})
+
+
+def end(token: contextvars.Token) -> None:
+    """The step that :func:`begin` began has ended."""
+    _LOCAL.reset(token)
 
 
 def whole(tensors: list[Tensor], params: list[Tensor] | None = None) -> list[Any]:
