@@ -68,14 +68,17 @@ from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, fai
 from descentlab.problems.data import TestSeal
 
 __all__ = [
+    "DATASETS",
     "DATASET_KEYS",
     "LOADER_OPTIONS",
     "DataError",
     "DatasetSplits",
+    "Datasets",
     "check_loader_options",
     "dataset_targets",
     "is_dataset",
     "is_iterable",
+    "kind_of",
     "label_fault",
     "length",
     "scan_labels",
@@ -293,9 +296,6 @@ class DatasetSplits(TestSeal):
     #: again and carve the same splits); None for derived splits
     _origin: tuple[Any, int, float] | None = field(default=None, repr=False)
 
-    #: the engine reads these splits through ``DataLoader``\ s (arrays: the fast path)
-    streamed = True
-
     @property
     def test(self) -> Any:
         """The test dataset (raises ``TestSetSealedError`` while sealed)."""
@@ -324,6 +324,25 @@ class DatasetSplits(TestSeal):
     def to(self, device: Any) -> DatasetSplits:
         """The same splits (batches are moved to the run's device as they are drawn)."""
         return self
+
+    def check_labels(self) -> None:
+        """Nothing to check up front: a stream's labels are checked batch by batch as it is
+        read (and those known without reading were checked when the splits were made)."""
+
+    def known_targets(self) -> tuple[Tensor, Tensor] | None:
+        """The training and validation labels where known without reading the examples
+        (:func:`dataset_targets`), else None."""
+        y_train, y_val = dataset_targets(self.train), dataset_targets(self.val)
+        return None if y_train is None or y_val is None else (y_train, y_val)
+
+    def unpicklable(self, where: str, why: str) -> DataError | None:
+        """The first dataset that cannot be sent to the worker processes ``why`` names, as
+        :func:`unpicklable`'s error; None: each can."""
+        for key in ("train", "val", "_test"):
+            error = unpicklable(getattr(self, key), key.strip("_"), where, why)
+            if error is not None:
+                return error
+        return None
 
     def train_val(self) -> Any:
         """Training and validation data as one dataset, for the final refit."""
@@ -675,3 +694,54 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
         },
         _origin=None if problem.source is None else (problem, seed, val_fraction),
     )
+
+
+class Datasets:
+    """The kind of a problem whose data are ``Dataset``\\ s (:class:`~descentlab.problems.
+    problem.Problem` asks its data's kind, :func:`kind_of`, what arrays do in memory): the
+    checks of its fields, its first target, its fingerprint, its splits and a sample batch."""
+
+    def validate(self, problem: Any, where: str) -> None:
+        """The data and loader fields, checked (ValueError naming the bad key)."""
+        data = problem.data
+        not_datasets = sorted(k for k, v in data.items() if not is_dataset(v))
+        if not_datasets:
+            raise ValueError(
+                f"{where}: data mixes datasets and arrays ({not_datasets} are not "
+                "torch.utils.data.Dataset); give every split as a Dataset or every one as arrays"
+            )
+        missing = [k for k in ("train", "test") if k not in data]
+        if missing:
+            raise ValueError(f"{where}: data is missing the {', '.join(missing)} dataset")
+        unknown = sorted(set(data) - set(DATASET_KEYS))
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown data key(s) {unknown} for datasets; valid keys: "
+                f"{', '.join(DATASET_KEYS)}"
+            )
+        check_loader_options(where, problem.loader)
+
+    def first_target(self, problem: Any) -> Tensor:
+        """The training set's first target (its dtype decides the task)."""
+        return first_examples(problem)["train"][1]
+
+    def fingerprint(self, problem: Any) -> str:
+        return fingerprint(problem)
+
+    def splits(self, problem: Any, *, seed: int, val_fraction: float) -> DatasetSplits:
+        return make_splits(problem, seed=seed, val_fraction=val_fraction)
+
+    def sample(self, problem: Any, splits: Any) -> tuple[Any, Any]:
+        """The training set's first example as a batch of one (collated as the loader does)."""
+        raw = first_example(problem.data["train"], "train", problem._where())
+        return collate(splits.loader, [tuple(raw)])
+
+
+#: The kind of data held as ``Dataset``\ s.
+DATASETS = Datasets()
+
+
+def kind_of(data: Mapping[str, Any], arrays: Any) -> Any:
+    """The kind of a problem's ``data``: :data:`DATASETS` where any value is a ``Dataset``
+    (then every one must be), else ``arrays``."""
+    return DATASETS if any(is_dataset(v) for v in data.values()) else arrays
