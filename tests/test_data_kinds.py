@@ -212,7 +212,9 @@ def test_the_engine_reads_either_kind_through_the_same_calls():
 def test_each_kind_refuses_what_it_cannot_do_in_its_own_words():
     arrays, datasets = (p.splits(seed=1, val_fraction=0.25) for p in _problems())
     assert vectorize_refusal(arrays) is None
-    config = RunConfig(problem="moons", optimizer="sgd", batch_size=16, steps=2, evaluate_test=False)
+    config = RunConfig(
+        problem="moons", optimizer="sgd", batch_size=16, steps=2, evaluate_test=False
+    )
     with pytest.raises(VectorizeError, match=r"^runs on datasets \(read through loaders\) train"):
         train_many(config, overrides=[{"seed": 0}, {"seed": 1}], mode="vmap", data=datasets,
                    progress=False)  # fmt: skip
