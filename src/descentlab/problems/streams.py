@@ -611,6 +611,40 @@ def fingerprint(problem: Any) -> str:
     return problem.__dict__["_fingerprint"]
 
 
+def _checked_classes(problem: Any, where: str) -> int:
+    """A classification problem's number of classes (given, or the largest known label + 1),
+    and its labels checked against it: those known without reading the examples, a map-style
+    dataset's read up front (:func:`scan_labels`), and each split's first example."""
+    from descentlab.problems import data as datasets
+
+    data = problem.data
+    n_classes = problem.n_classes
+    if n_classes is None:
+        known = [dataset_targets(data[k]) for k in ("train", "test")]
+        if any(t is None for t in known):
+            raise ValueError(
+                f"{where}: give n_classes (the labels of a dataset are not known without "
+                "reading every example)"
+            )
+        n_classes = int(max(int(t.max()) for t in known)) + 1  # type: ignore[union-attr]
+    for key in ("train", "test"):
+        t = dataset_targets(data[key])
+        if t is not None:
+            datasets.check_labels(t.to(torch.int64), n_classes, name=f"{where}: y_{key}")
+    for key in DATASET_KEYS:
+        if key in data and dataset_targets(data[key]) is None:
+            scan_labels(data[key], key, n_classes, where)
+    for key, (_x, y) in first_examples(problem).items():  # (a stream's first example)
+        fault = label_fault(y, n_classes)
+        if fault is not None:
+            of = " of the stream" if is_iterable(data[key]) else ""
+            raise DataError(
+                f"{where}: the {key} dataset's example 0{of} has the label {fault[1]}, "
+                f"outside 0..{n_classes - 1} (n_classes={n_classes}); nothing was trained"
+            )
+    return n_classes
+
+
 def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplits:
     """A problem of datasets as :class:`DatasetSplits` (what ``Problem.splits`` returns for
     it): its examples' shapes and task read from the first training example, the validation
@@ -639,31 +673,7 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
             idx, labels, val_fraction=val_fraction, seed=seed, stratify=stratify
         )
         train, val = Subset(train, tr.tolist()), Subset(train, va.tolist())
-    n_classes = problem.n_classes
-    if classification and n_classes is None:
-        known = [dataset_targets(data[k]) for k in ("train", "test")]
-        if any(t is None for t in known):
-            raise ValueError(
-                f"{where}: give n_classes (the labels of a dataset are not known without "
-                "reading every example)"
-            )
-        n_classes = int(max(int(t.max()) for t in known)) + 1  # type: ignore[union-attr]
-    if classification:
-        for key in ("train", "test"):
-            t = dataset_targets(data[key])
-            if t is not None:
-                datasets.check_labels(t.to(torch.int64), n_classes, name=f"{where}: y_{key}")
-        for key in DATASET_KEYS:
-            if key in data and dataset_targets(data[key]) is None:
-                scan_labels(data[key], key, n_classes, where)
-        for key, (_x, y) in first_examples(problem).items():  # (a stream's first example)
-            fault = label_fault(y, n_classes)
-            if fault is not None:
-                of = " of the stream" if is_iterable(data[key]) else ""
-                raise DataError(
-                    f"{where}: the {key} dataset's example 0{of} has the label {fault[1]}, "
-                    f"outside 0..{n_classes - 1} (n_classes={n_classes}); nothing was trained"
-                )
+    n_classes = _checked_classes(problem, where) if classification else problem.n_classes
     n_outputs = n_classes if classification else int(max(1, y0.numel()))
     return DatasetSplits(
         name=problem.name,
