@@ -3,7 +3,7 @@ validated before anything changes, and not validated again while they repeat."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -95,7 +95,17 @@ class Guard:
     value inside passes them too).
     """
 
-    __slots__ = ("checks", "floats", "gi", "n", "rest", "rest_values", "signatures", "tuples")
+    __slots__ = (
+        "admits",
+        "checks",
+        "floats",
+        "gi",
+        "n",
+        "rest",
+        "rest_values",
+        "signatures",
+        "tuples",
+    )
 
     def __init__(
         self,
@@ -118,6 +128,19 @@ class Guard:
             for i, (lo, hi) in (enumerate(b) if type(b[0]) is tuple else ((-1, b),))
         )
         self.signatures, self.checks = signatures, checks
+        #: ``admits(hyper)``: whether ``hyper`` differs from the values this guard was made
+        #: at only in moved values inside their bounds, that pass the checks left and keep
+        #: the kernel's structure (False: the whole test decides). A bad value raises, naming
+        #: it. One moved number or pair with nothing left to run (a schedule's lr, momentum,
+        #: betas) is a closure of a few comparisons: this runs before every scheduled step.
+        self.admits: Callable[[Mapping[str, Any]], bool] = self._admits_any
+        if not signatures and not checks and len(bounds) == 1:
+            ((key, b),) = bounds
+            get = rest if rest is not None else _no_rest
+            if type(b[0]) is float:
+                self.admits = _admits_number(key, *b, n, get, rest_values)
+            elif len(b) == 2:
+                self.admits = _admits_pair(key, *b[0], *b[1], n, get, rest_values)
 
     @classmethod
     def of(
@@ -146,10 +169,8 @@ class Guard:
                 signatures.append((parts[i], signature[i]))
         return cls(gi, n, rest, rest_values, bounds, signatures, checks)
 
-    def admits(self, hyper: Mapping[str, Any]) -> bool:
-        """Whether ``hyper`` differs from the values this guard was made at only in moved
-        values inside their bounds, that pass the checks left and keep the kernel's
-        structure; False sends the step to the whole test. A bad value raises, naming it."""
+    def _admits_any(self, hyper: Mapping[str, Any]) -> bool:
+        """:attr:`admits` of any moved keys, checks and signatures."""
         if len(hyper) != self.n:
             return False
         try:
@@ -171,6 +192,49 @@ class Guard:
         if self.checks:
             recheck(self.checks, self.gi, hyper)
         return True
+
+
+def _no_rest(hyper: Mapping[str, Any]) -> None:
+    """The other keys' values where no other key is."""
+    return None
+
+
+def _admits_number(key: str, lo: float, hi: float, n: int, rest: Callable, values: Any) -> Any:
+    """:attr:`Guard.admits` of one moved number, nothing else to run."""
+
+    def admits(hyper: Mapping[str, Any]) -> bool:
+        try:
+            x = hyper[key]
+            return type(x) is float and lo < x < hi and len(hyper) == n and rest(hyper) == values
+        except (KeyError, RuntimeError):  # a key swapped; a tensor of several values
+            return False
+
+    return admits
+
+
+def _admits_pair(
+    key: str, lo0: float, hi0: float, lo1: float, hi1: float, n: int, rest: Callable, values: Any
+) -> Any:
+    """:attr:`Guard.admits` of one moved pair of numbers (betas), nothing else to run."""
+
+    def admits(hyper: Mapping[str, Any]) -> bool:
+        try:
+            v = hyper[key]
+            if type(v) is not tuple or len(v) != 2:
+                return False
+            x, y = v
+            return (
+                type(x) is float
+                and type(y) is float
+                and lo0 < x < hi0
+                and lo1 < y < hi1
+                and len(hyper) == n
+                and rest(hyper) == values
+            )
+        except (KeyError, RuntimeError):
+            return False
+
+    return admits
 
 
 def recheck(tests: list, gi: int, hyper: Mapping[str, Any]) -> None:
