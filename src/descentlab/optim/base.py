@@ -660,7 +660,7 @@ class Rule(ABC):
     #: hyperparameters whose every value strictly inside the open bounds of this rule's
     #: spec for it gives the same :meth:`fuse_signature` (the other values fixed, e.g. a
     #: momentum in (0, 1): never the zero that drops the buffer), so that a schedule moving
-    #: one inside them needs no new signature before each step (tests/test_scheduled_step.py
+    #: one inside them needs no new signature before each step (tests/test_scheduled_guard.py
     #: checks the claim on values drawn inside the bounds)
     signature_inside: ClassVar[frozenset[str]] = frozenset()
 

@@ -346,7 +346,7 @@ class Relation:
     ``inside``: keys of these whose value, anywhere strictly inside the open bounds of the
     rule's spec for it (:meth:`Spec.value_bounds`), gives ``test`` the same outcome (the
     other values fixed): a schedule that moves only such keys, inside those bounds, needs
-    the test once, not before every step. (tests/test_scheduled_step.py draws values inside
+    the test once, not before every step. (tests/test_scheduled_guard.py draws values inside
     the bounds of every registered rule's declaration and checks the claim.)"""
 
     keys: frozenset[str]
