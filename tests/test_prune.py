@@ -332,3 +332,44 @@ def test_rung_runs_are_scored_on_validation_only_and_measure_no_training_split(p
     full = [r for r, name in names if name.startswith("tune/") and "/rung" not in name]
     assert full and all("evaluate_train" not in r.config for r in full)  # as unpruned
     store.close()
+
+
+def test_a_setting_within_its_noise_of_the_cut_goes_on():
+    # The rung tells the settings apart (one clearly ahead, most clearly behind), but setting
+    # 4 is behind the one ahead by less than the seeds make a setting's mean vary: Optuna
+    # alone would cut it (the eventual winner, cut on noise); it goes on.
+    means = [0.9, 0.5, 0.5, 0.5, 0.895, 0.5, 0.5, 0.5]
+    rows = [[m - 0.01, m, m + 0.01] for m in means]  # three seeds each, spread 0.01
+    d = decide(8, (3,), lambda i, k: rows[i], maximize=True, chance=0.1)
+    alone = decide(8, (3,), lambda i, k: means[i], maximize=True)
+    assert [v.state for v in alone.verdicts][4] == "pruned"
+    assert [v.state for v in d.verdicts] == ["full", *["pruned"] * 3, "full", *["pruned"] * 3]
+    assert not d.notes  # the rung decided: it only kept what its noise cannot cut
+    # the same rule for a loss (lower is better)
+    losses = [[1 - v for v in row] for row in rows]
+    d = decide(8, (3,), lambda i, k: losses[i], maximize=False)
+    assert [v.state for v in d.verdicts] == ["full", *["pruned"] * 3, "full", *["pruned"] * 3]
+
+
+def test_the_benchmark_counts_each_optimizers_unpruned_best_that_reached_the_full_length():
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "prune.py"
+    spec = importlib.util.spec_from_file_location("prune_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tuned, fixed = SimpleNamespace(fixed_lr=False), SimpleNamespace(fixed_lr=True)
+    full = {
+        "chosen": {
+            "a": {"best": 2, "choice": tuned},
+            "b": {"best": 0, "choice": tuned},
+            "c": {"best": 1, "choice": fixed},
+            "d": {"best": None, "choice": tuned},
+        }
+    }
+    pruned = {"chosen": {"a": {"stopped": [True, True, False]},
+                         "b": {"stopped": [True, False, False]},
+                         "c": {"stopped": [True, True]}, "d": {"stopped": [True]}}}  # fmt: skip
+    assert bench.survived(full, pruned) == (1, 2)  # a's best went on, b's was cut

@@ -262,8 +262,11 @@ def decide(
         that reached it is known: where those scores cannot tell the settings apart
         (:func:`indistinguishable`), every setting goes on from it (the note says why);
         otherwise setting ``i`` is judged against the settings before it, as Optuna's pruner
-        judges trials that run one after another. The verdicts do not depend on the order
-        the scores arrived in.
+        judges trials that run one after another, and a setting Optuna would cut goes on
+        where its score is within its noise of the score that would have kept it (the
+        one-sided :data:`NOISE_LEVEL` margin of a difference of two settings' means, from
+        their pooled spread over folds and seeds; none with a single score per setting).
+        The verdicts do not depend on the order the scores arrived in.
     """
     import optuna
 
@@ -310,10 +313,14 @@ def decide(
                 f"rung {k} (step {step}): the {len(live)} settings' validation scores cannot "
                 f"tell them apart ({why}); none pruned there"
             )
+        margin = _noise_margin([values[i] for i in live])
+        judged: list[float] = []
         for i in live:
             value = _mean(values[i])
+            judged.append(value)
             trials[i].report(value, step)
-            if why is None and trials[i].should_prune():
+            if why is None and trials[i].should_prune() and not _within(value, judged, margin,
+                                                                        maximize):  # fmt: skip
                 stopped[i] = Verdict("pruned", k, value)
             else:
                 reached[i] = k + 1
@@ -328,3 +335,28 @@ def decide(
 
 def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
+
+
+def _noise_margin(values: Sequence[Sequence[float]]) -> float:
+    """How far apart two settings' mean rung scores may be by noise alone: the one-sided
+    :data:`NOISE_LEVEL` quantile of a normal difference of two means, from the settings'
+    pooled variance over their folds and seeds (0 where they have a single score each)."""
+    rows = [[float(v) for v in row] for row in values if len(row) >= 2]
+    if not rows:
+        return 0.0
+    m = sum(len(r) for r in rows) / len(rows)
+    pooled = sum(sum((v - _mean(r)) ** 2 for v in r) for r in rows) / sum(len(r) - 1 for r in rows)
+    from scipy import special
+
+    return float(special.ndtri(1 - NOISE_LEVEL)) * math.sqrt(2 * pooled / m)
+
+
+def _within(value: float, judged: Sequence[float], margin: float, maximize: bool) -> bool:
+    """Whether ``value`` is within ``margin`` of the score ASHA asks of it: the value at
+    Optuna's promotable index among the scores ``judged`` at the rung so far (its own among
+    them; the top ``1/REDUCTION`` of them, at least the best)."""
+    if margin <= 0:
+        return False
+    ranked = sorted(judged, reverse=maximize)
+    cutoff = ranked[max(0, len(ranked) // REDUCTION - 1)]
+    return (cutoff - value if maximize else value - cutoff) <= margin
