@@ -373,3 +373,28 @@ def test_the_benchmark_counts_each_optimizers_unpruned_best_that_reached_the_ful
                          "b": {"stopped": [True, False, False]},
                          "c": {"stopped": [True, True]}, "d": {"stopped": [True]}}}  # fmt: skip
     assert bench.survived(full, pruned) == (1, 2)  # a's best went on, b's was cut
+
+
+def test_the_rung_benchmark_replays_the_protocols_decisions_on_curves():
+    # benchmarks/prune_rungs.py: the best setting (slow start, best at the end) is cut by
+    # ASHA alone at 1/16 of its trial; within the seeds' spread, the protocol keeps it. Steps
+    # are counted as runs x 16ths of a trial, restarted rung runs cost their steps again.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "prune_rungs.py"
+    spec = importlib.util.spec_from_file_location("prune_rungs", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def curve(early, final, offset):
+        return [early + offset] * 4 + [final + offset] * 13
+
+    settings = [[curve(0.6, 0.8, d) for d in (-0.05, 0.05)] for _ in range(7)]
+    settings.append([curve(0.58, 0.9, d) for d in (-0.05, 0.05)])  # the eventual best
+    data = {"maximize": True, "chance": 0.1, "opts": {"adam": settings}}
+    kept, total, full, restart, inpass = bench.replay(data, (1,), noise=False)
+    assert (kept, total) == (0, 1) and full == 8 * 2 * 16
+    assert inpass < restart < full  # a cut setting trained 1/16; the others 1/16 + 16/16
+    kept, total, *_ = bench.replay(data, (1,), noise=True)
+    assert (kept, total) == (1, 1)
