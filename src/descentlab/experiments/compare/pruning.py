@@ -9,6 +9,14 @@ are clearly behind early, with the rule of Optuna's
 score there, and goes on only when that score is in the top quarter of the scores at that rung
 so far (the first settings: when it is the best so far).
 
+What a rung does not decide. A rung decides once every score at it is known, and decides
+nothing where its scores cannot tell the settings apart (:func:`indistinguishable`): every
+score at chance, or the settings' means within the spread of their folds and tuning seeds (a
+one-way analysis of variance at :data:`NOISE_LEVEL`); the comparison says so in one line and
+every setting trains on. Where it decides, a setting within its noise of the score that would
+have kept it is not cut. What these rules keep, and what they cost, is measured by
+``benchmarks/prune.py`` and ``benchmarks/prune_rungs.py`` (docs/pruning.md).
+
 How a setting reaches a rung. A rung run is an ordinary tuning run of ``r`` steps with the
 setting's full-length lr schedule (the schedule is written out with its lengths,
 :func:`~descentlab.experiments.compare.search_space.run_fields`): its ``r`` steps are those of
@@ -202,7 +210,7 @@ def indistinguishable(
 
     Example:
         >>> indistinguishable([[0.11, 0.12], [0.10, 0.13]], chance=0.1, maximize=True)
-        'every score is at chance (best 0.125, chance 0.1)'
+        'every score is at chance (best 0.115, chance 0.1)'
         >>> indistinguishable([[0.50, 0.70], [0.55, 0.65]], chance=None, maximize=True)
         'within their noise (one-way ANOVA over folds and seeds, p = 1)'
         >>> indistinguishable([[0.50, 0.51], [0.90, 0.91]], chance=None, maximize=True) is None
