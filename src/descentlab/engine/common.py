@@ -51,6 +51,7 @@ __all__ = [
     "create_record",
     "eval_batches",
     "eval_slice",
+    "eval_splits",
     "evaluate",
     "hyper_value",
     "input_pipeline",
@@ -785,10 +786,17 @@ def input_pipeline(config: RunConfig, x_dim: int) -> InputPipeline | None:
     return pipeline
 
 
-def split_metrics(b: Built) -> dict[str, float]:
-    """``train/*`` and ``val/*`` metrics of the run's model (:func:`evaluate`)."""
-    splits = (("train", b.x_train, b.y_train), ("val", b.x_val, b.y_val))
-    return metrics_of(b.model, b.eval_loss, b.classification, splits)
+def split_metrics(b: Built, train: bool = True) -> dict[str, float]:
+    """``train/*`` and ``val/*`` metrics of the run's model (:func:`evaluate`); ``train``
+    False: ``val/*`` only (``RunConfig.evaluate_train``)."""
+    return metrics_of(b.model, b.eval_loss, b.classification, eval_splits(b, train))
+
+
+def eval_splits(b: Built, train: bool = True) -> tuple[tuple[str, Any, Any], ...]:
+    """The ``(split, x, y)`` an evaluation measures: training and validation splits, or
+    (``train`` False, ``RunConfig.evaluate_train``) the validation split only."""
+    val = ("val", b.x_val, b.y_val)
+    return (("train", b.x_train, b.y_train), val) if train else (val,)
 
 
 def metrics_of(
@@ -828,7 +836,9 @@ def summarize(
     summary: dict[str, Any] = {}
     if status == "completed":
         with evaluating():
-            summary.update(split_metrics(b) if measured is None else measured)
+            summary.update(
+                split_metrics(b, config.evaluate_train) if measured is None else measured
+            )
             if config.evaluate_test:
                 test = test_metrics(b)
         if config.evaluate_test:

@@ -361,7 +361,8 @@ class Loop:
             if bar is not None and self.k == 1:
                 shown = (f"{k[4:]} {v:.4g}" for k, v in values.items() if k[:4] == "val/")
                 bar.set_postfix_str("val " + ", ".join(shown), refresh=False)
-            if not (math.isfinite(values["val/loss"]) and math.isfinite(values["train/loss"])):
+            train_loss = values.get("train/loss", 0.0)  # (not measured: evaluate_train False)
+            if not (math.isfinite(values["val/loss"]) and math.isfinite(train_loss)):
                 self._end(i, "diverged", f"non-finite evaluation loss at step {step}", step)
                 continue
             self.stepper.after_evaluation(i, values)

@@ -190,6 +190,7 @@ _SHARED_FIELDS: tuple[str, ...] = (
     "augment",
     "weight_noise",
     "device",
+    "evaluate_train",
 )
 #: Models without vmap batching rules: ``"auto"`` does not try to vectorize them.
 _NO_VMAP_MODELS: tuple[str, ...] = ("gru",)
