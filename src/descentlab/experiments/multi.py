@@ -278,6 +278,20 @@ class MultiComparison:
             lines.setdefault(key, []).append(f"{p.name} {spec.tune_length}")
         return [k.replace("@", "steps per trial: " + ", ".join(v)) for k, v in lines.items()]
 
+    def verdict_lines(self) -> list[str]:
+        """Each problem's verdict, as its own comparison says it (the recommendation's first
+        line), and the test seeds each optimizer got there and why (the sequential design's
+        looks): what ``descentlab compare --problems`` prints under the rank table."""
+        out = []
+        for p in self.problems:
+            cmp = p.comparison
+            ranking = cmp.ranking()
+            out.append(f"{p.name}: {cmp.headline(ranking)}")
+            seeds = cmp.seed_lines(ranking)
+            if seeds:
+                out.append(f"  {p.name} test seeds: " + "; ".join(seeds))
+        return out
+
     def table(self) -> str:
         """The rank table as aligned text (what ``descentlab compare --problems`` prints)."""
         ranks = self.ranks()
