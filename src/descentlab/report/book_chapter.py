@@ -29,6 +29,7 @@ from descentlab.report.lecture_book import (
     _figure_html,
     _inline,
     _movable_html,
+    _nav,
     _page,
     _paragraphs,
     _table_html,
@@ -121,20 +122,6 @@ def _block_html(block: Any, ident: str, alt: str, hrefs: dict[int, str]) -> str:
     return _figure_html(block, alt)
 
 
-def _nav(page: ChapterPage, index: str) -> str:
-    prev = (
-        f'<a rel="prev" href="{_e(page.previous[0])}">← {_e(page.previous[1])}</a>'
-        if page.previous
-        else "<span></span>"
-    )
-    nxt = (
-        f'<a rel="next" href="{_e(page.next[0])}">{_e(page.next[1])} →</a>'
-        if page.next
-        else "<span></span>"
-    )
-    return f'<nav>{prev}<a href="{_e(index)}">all lectures</a>{nxt}</nav>'
-
-
 def render_chapter(page: ChapterPage, setting: str, index: str = "index.html") -> str:
     """The HTML of a chapter page (``setting``: e.g. ``"quick setting"``)."""
     c = page.counts()
@@ -193,7 +180,7 @@ def chapters_index_html(pages: Sequence[ChapterPage]) -> str:
             f'<td class="num">{c["movable"]}</td></tr>'
         )
     return (
-        "<h2>In depth: the central topics</h2><p class=\"sub\">A chapter each, with the "
+        '<h2>In depth: the central topics</h2><p class="sub">A chapter each, with the '
         "derivation step by step, traces for several settings computed by descentlab and a "
         "figure to move; every number in the text is computed by the build.</p>"
         '<div class="scroll"><table><thead><tr><th>chapter</th><th>items</th><th>words</th>'
