@@ -11,6 +11,8 @@ contradict its text (``scripts/book_marks.py``).
 module                      the topic
 ==========================  ==================================================================
 ``momentum``                heavy ball and Nesterov on quadratics, the optimal (η, β)
+``adaptive``                AdaGrad → RMSProp → Adam: scale invariance, decay, bias
+                            correction, noise, the ravine
 ==========================  ==================================================================
 """
 
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from descentlab.book.chapters import momentum
+from descentlab.book.chapters import adaptive, momentum
 from descentlab.book.model import Context
 from descentlab.report.book_chapter import ChapterPage
 
@@ -27,4 +29,5 @@ __all__ = ["CHAPTERS"]
 #: the chapters in the book's order: (file name's stem, the function that makes it)
 CHAPTERS: tuple[tuple[str, Callable[[Context], ChapterPage]], ...] = (
     ("deep-momentum", momentum.chapter),
+    ("deep-adaptive", adaptive.chapter),
 )
