@@ -13,6 +13,8 @@ module                      the topic
 ``momentum``                heavy ball and Nesterov on quadratics, the optimal (η, β)
 ``adaptive``                AdaGrad → RMSProp → Adam: scale invariance, decay, bias
                             correction, noise, the ravine
+``schedules``               the noise floor, Robbins–Monro, ``a/t``'s recursion, the usual
+                            schedules side by side
 ==========================  ==================================================================
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from descentlab.book.chapters import adaptive, momentum
+from descentlab.book.chapters import adaptive, momentum, schedules
 from descentlab.book.model import Context
 from descentlab.report.book_chapter import ChapterPage
 
@@ -30,4 +32,5 @@ __all__ = ["CHAPTERS"]
 CHAPTERS: tuple[tuple[str, Callable[[Context], ChapterPage]], ...] = (
     ("deep-momentum", momentum.chapter),
     ("deep-adaptive", adaptive.chapter),
+    ("deep-schedules", schedules.chapter),
 )

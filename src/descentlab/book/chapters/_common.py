@@ -9,12 +9,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from descentlab.book.checks import ck
-from descentlab.report.book_chapter import ChapterPage
+from descentlab.report.book_chapter import ChapterPage, Part
 from descentlab.report.lecture_book import Check
 
-__all__ = ["Numbers", "envelope_rate", "heavy_ball_rate", "steps_to"]
+__all__ = ["Numbers", "envelope_rate", "finish", "heavy_ball_rate", "slope_steps", "steps_to"]
 
 #: a number in prose (a sign is not part of it: ``-0.5`` states ``0.5``)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -101,3 +102,25 @@ def heavy_ball_rate(lr: float, beta: float, eigenvalues: Iterable[float]) -> flo
         roots = np.roots([1.0, -(1.0 + beta - lr * lam), beta])
         out = max(out, float(np.abs(roots).max()))
     return out
+
+
+def slope_steps(make: Any, g: float, steps: int) -> list[float]:
+    """The sizes of the steps an optimizer (``make(params)``) takes on the constant slope
+    ``f(w) = g w`` from 0, in float64."""
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = make([w])
+    out = []
+    for _ in range(steps):
+        before = float(w.detach())
+        w.grad = torch.full_like(w, g)
+        opt.step()
+        out.append(abs(float(w.detach()) - before))
+    return out
+
+
+def finish(page: ChapterPage, n: Numbers, keep: str) -> ChapterPage:
+    """``page`` with its last part, "What to keep" (``keep``), which holds the audit of the
+    whole prose (:meth:`Numbers.check`)."""
+    page.parts.append(Part("keep", "What to keep", [keep, []]))
+    page.parts[-1].blocks[-1] = [n.check(page)]
+    return page

@@ -9,7 +9,7 @@ import math
 import torch
 
 from descentlab import optim
-from descentlab.book.chapters._common import Numbers
+from descentlab.book.chapters._common import Numbers, finish, slope_steps
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
 from descentlab.problems.trajectories import races
@@ -37,19 +37,6 @@ SETTINGS = (
     ("adam", "Adam", {"betas": (0.9, 0.999)}),
 )
 SLIDER_LRS = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0)
-
-
-def _slope(make, g: float, steps: int) -> list[float]:
-    """The sizes of an optimizer's steps on the constant slope ``f(w) = g w``."""
-    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-    opt = make([w])
-    out = []
-    for _ in range(steps):
-        before = float(w.detach())
-        w.grad = torch.full_like(w, g)
-        opt.step()
-        out.append(abs(float(w.detach()) - before))
-    return out
 
 
 def _noisy_adam(snr: float) -> float:
@@ -104,7 +91,7 @@ def chapter(ctx: Context) -> ChapterPage:
     # 1. AdaGrad ---------------------------------------------------------------------------
     ada = ctx.memo(
         ("chapter", "adaptive", "adagrad"),
-        lambda: [_slope(lambda p: optim.Adagrad(p, lr=LR), g, STEPS) for g in SLOPES],
+        lambda: [slope_steps(lambda p: optim.Adagrad(p, lr=LR), g, STEPS) for g in SLOPES],
     )
     rows = [
         [g, s[0], s[STEPS - 1], LR / math.sqrt(STEPS), sum(s), LR * (2 * math.sqrt(STEPS) - 1)]
@@ -175,7 +162,7 @@ accumulated sum only grows, the rates shrink towards zero, and learning stalls (
     # 2. RMSProp -----------------------------------------------------------------------------
     rms = ctx.memo(
         ("chapter", "adaptive", "rmsprop"),
-        lambda: _slope(lambda p: optim.RMSprop(p, lr=LR, alpha=0.99), 1.0, STEPS),
+        lambda: slope_steps(lambda p: optim.RMSprop(p, lr=LR, alpha=0.99), 1.0, STEPS),
     )
     first = LR / math.sqrt(1 - 0.99)
     later = LR / math.sqrt(1 - 0.99**STEPS)
@@ -211,8 +198,8 @@ near a good point; Adam's bias correction is the fix."""
     )
 
     # 3. Adam and its bias correction ---------------------------------------------------------
-    adam = _slope(lambda p: optim.Adam(p, lr=LR), 5.0, 3)
-    raw = _slope(lambda p: optim.Adam(p, lr=LR, bias_correction=False), 5.0, 3)
+    adam = slope_steps(lambda p: optim.Adam(p, lr=LR), 5.0, 3)
+    raw = slope_steps(lambda p: optim.Adam(p, lr=LR, bias_correction=False), 5.0, 3)
     raw_first = LR * (1 - 0.9) / math.sqrt(1 - 0.999)
     text3 = f"""
 Adam (items 29, 58, 81, 111, 130) runs both averages: `m ← β₁m + (1 - β₁)g` for the direction
@@ -470,6 +457,4 @@ divides by the root of an average and keeps its rate; Adam adds momentum's avera
 corrects both averages' start from zero. All three make a step's size independent of the
 gradient's units, bound each coordinate's step by about η, and under noise shrink the step
 by the signal-to-noise ratio."""
-    page.parts.append(Part("keep", "What to keep", [keep, []]))
-    page.parts[-1].blocks[-1] = [n.check(page)]
-    return page
+    return finish(page, n, keep)

@@ -10,7 +10,14 @@ import numpy as np
 import torch
 
 from descentlab import optim
-from descentlab.book.chapters._common import Numbers, envelope_rate, heavy_ball_rate, steps_to
+from descentlab.book.chapters._common import (
+    Numbers,
+    envelope_rate,
+    finish,
+    heavy_ball_rate,
+    slope_steps,
+    steps_to,
+)
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
 from descentlab.problems import landscapes as L
@@ -43,15 +50,20 @@ def _optimal(kappa: float, L_: float = 1.0) -> tuple[float, float]:
 
 def _slope_steps(beta: float, lr: float = 0.1, g: float = 1.0) -> list[float]:
     """descentlab's Momentum on the constant slope ``f(w) = g w``: each step's size."""
-    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
-    opt = optim.Momentum([w], lr=lr, momentum=beta)
-    sizes = []
-    for _ in range(SLOPE_STEPS):
-        before = float(w.detach())
-        w.grad = torch.full_like(w, g)
-        opt.step()
-        sizes.append(abs(float(w.detach()) - before))
-    return sizes
+    return slope_steps(lambda p: optim.Momentum(p, lr=lr, momentum=beta), g, SLOPE_STEPS)
+
+
+def _quad(lrs, betas: list[float], steps: int, bound: float | None = None):
+    """descentlab's Momentum on the κ = 100 quadratic from (1, 1), one run per β."""
+    return run(
+        L.quadratic(kappa=KAPPA, dim=2),
+        "momentum",
+        torch.ones(len(betas), 2, dtype=torch.float64),
+        steps,
+        lr=lrs,
+        hyper={"momentum": list(betas)},
+        bound=bound,
+    )
 
 
 def _frame(f, tr, k: int, lr: float, beta: float, eig: list[float]) -> object:
@@ -232,15 +244,7 @@ at three percent above it {"diverges" if above_div else "converges"}."""
     grid = [(a, b) for a in TRACE_LRS for b in TRACE_BETAS] + [(eta_opt, beta_opt), (eta_opt, 0.5)]
     tr = ctx.memo(
         ("chapter", "momentum", "trace"),
-        lambda: run(
-            L.quadratic(kappa=KAPPA, dim=2),
-            "momentum",
-            torch.ones(len(grid), 2, dtype=torch.float64),
-            TRACE_STEPS,
-            lr=[a for a, _ in grid],
-            hyper={"momentum": [b for _, b in grid]},
-            bound=1e6,
-        ),
+        lambda: _quad([a for a, _ in grid], [b for _, b in grid], TRACE_STEPS, bound=1e6),
     )
     rows, checks = [], []
     measured_rates = {}
@@ -371,14 +375,7 @@ separate and the factor goes away, one reason practitioners rarely sit exactly o
     # 4. the figure to move -----------------------------------------------------------------
     slider = ctx.memo(
         ("chapter", "momentum", "slider"),
-        lambda: run(
-            L.quadratic(kappa=KAPPA, dim=2),
-            "momentum",
-            torch.ones(len(SLIDER_BETAS), 2, dtype=torch.float64),
-            SLIDER_STEPS,
-            lr=1.0,
-            hyper={"momentum": list(SLIDER_BETAS)},
-        ),
+        lambda: _quad(1.0, list(SLIDER_BETAS), SLIDER_STEPS),
     )
     f = L.quadratic(kappa=KAPPA, dim=2)
     rates = [heavy_ball_rate(1.0, b, eig) for b in SLIDER_BETAS]
@@ -493,6 +490,4 @@ exercises on the momentum lecture's page practise these steps."""
         (24, 25, 26, 50, 51, 52, 98, 99, 100, 102, 104),
         parts,
     )
-    page.parts.append(Part("keep", "What to keep", [text6, []]))
-    page.parts[-1].blocks[-1] = [n.check(page)]
-    return page
+    return finish(page, n, text6)
