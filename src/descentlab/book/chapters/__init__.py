@@ -15,6 +15,8 @@ module                      the topic
                             correction, noise, the ravine
 ``schedules``               the noise floor, Robbins–Monro, ``a/t``'s recursion, the usual
                             schedules side by side
+``batch``                   the batch gradient's variance, the floor set by η/B, the linear
+                            scaling rule and its edge
 ==========================  ==================================================================
 """
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from descentlab.book.chapters import adaptive, momentum, schedules
+from descentlab.book.chapters import adaptive, batch, momentum, schedules
 from descentlab.book.model import Context
 from descentlab.report.book_chapter import ChapterPage
 
@@ -33,4 +35,5 @@ CHAPTERS: tuple[tuple[str, Callable[[Context], ChapterPage]], ...] = (
     ("deep-momentum", momentum.chapter),
     ("deep-adaptive", adaptive.chapter),
     ("deep-schedules", schedules.chapter),
+    ("deep-batch", batch.chapter),
 )
