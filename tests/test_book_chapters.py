@@ -86,5 +86,5 @@ def test_the_index_and_the_items_cards_link_the_chapter():
 
 def test_the_central_topics_have_a_chapter():
     stems = [s for s, _ in CHAPTERS]
-    for topic in ("momentum", "adaptive", "schedules", "batch"):
+    for topic in ("momentum", "adaptive", "schedules", "batch", "regularization"):
         assert f"deep-{topic}" in stems

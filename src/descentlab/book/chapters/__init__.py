@@ -17,6 +17,8 @@ module                      the topic
                             schedules side by side
 ``batch``                   the batch gradient's variance, the floor set by η/B, the linear
                             scaling rule and its edge
+``regularization``          L2 as a decay in SGD, ridge's shrinkage, bias–variance in λ,
+                            Adam's L2 against AdamW
 ==========================  ==================================================================
 """
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from descentlab.book.chapters import adaptive, batch, momentum, schedules
+from descentlab.book.chapters import adaptive, batch, momentum, regularization, schedules
 from descentlab.book.model import Context
 from descentlab.report.book_chapter import ChapterPage
 
@@ -36,4 +38,5 @@ CHAPTERS: tuple[tuple[str, Callable[[Context], ChapterPage]], ...] = (
     ("deep-adaptive", adaptive.chapter),
     ("deep-schedules", schedules.chapter),
     ("deep-batch", batch.chapter),
+    ("deep-regularization", regularization.chapter),
 )
