@@ -257,9 +257,10 @@ shrink, as the second moment remembers the larger gradients of the start). desce
 {n(coupled[-1], 3)} in {ADAM_STEPS} steps, a first step of exactly {n(1 - coupled[1], 3)}.
 `AdamW` with the same numbers multiplies by `1 - ηλ` each step and ends at
 {n(decoupled[-1], 4)}, which is `(1 - ηλ)^T` = {n(geometric, 4)}. In a network, the L2 form
-lets a weight with small, noisy gradients be pulled to zero fast while weights with large gradients are barely regularized;
-the decoupled form treats them alike, and its λ means the same thing whatever the gradient
-scale (the reason its authors give for λ transferring better between settings)."""
+lets a weight with small, noisy gradients be pulled to zero fast while weights with large
+gradients are barely regularized; the decoupled form treats them alike, and its λ means the
+same thing whatever the gradient scale (the reason its authors give for λ transferring
+better between settings)."""
     parts.append(
         Part(
             "adamw",
