@@ -11,6 +11,9 @@ Two pages are made at build time, not kept in ``docs/``:
   items chosen, the Python and the libraries that compute and draw); otherwise the pages of
   the last build are used as they are.
 
+``cli-examples.md`` runs every command of ``descentlab --help`` and shows what it printed, the
+build stopping where one fails or prints other than expected (``scripts/cli_examples.py``).
+
 ``api/optimizers.md``, the optimizers' and rules' reference (signature, parameters, the update
 derived from each rule's form, an example the build ran), is generated from the code
 (:mod:`descentlab.report.api_reference`).
@@ -145,6 +148,22 @@ OPTIMIZERS_PAGE = "api/optimizers.md"
 #: the schedules' and the entry points' reference, generated the same way
 SCHEDULES_PAGE = "api/schedules-reference.md"
 
+#: every command of ``descentlab --help`` run at build time, its output shown and checked
+CLI_PAGE = "cli-examples.md"
+
+
+def _cli_examples() -> Any:
+    """``scripts/cli_examples.py`` as a module (this hook's folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "cli_examples", ROOT / "scripts" / "cli_examples.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 #: the links of the site's bar on a book page (relative to ``book/``)
 SITE_LINKS = (
     ("../index.html", "descentlab documentation"),
@@ -247,6 +266,7 @@ def on_files(files: Any, config: Any) -> Any:
 
     files.append(File.generated(config, OPTIMIZERS_PAGE, content=optimizers_page()))
     files.append(File.generated(config, SCHEDULES_PAGE, content=schedules_page()))
+    files.append(File.generated(config, CLI_PAGE, content=_cli_examples().page()))
     book_dir = Path(os.environ.get(DIR_ENV) or BOOK_DIR)
     views: dict[str, str] = {}
     for page in build_book(book_dir, book_items()):

@@ -250,3 +250,24 @@ def test_the_book_is_rendered_again_exactly_when_what_it_is_made_of_changed(tmp_
     (out / hooks.STAMP).write_text(f'{{"stamp": "{stamp}", "pages": ["index.html"]}}')
     assert hooks.build_book(out, [1]) == [out / "index.html"]
     assert (out / "index.html").read_text() == "<p>last build</p>"
+
+
+def test_every_command_of_the_cli_has_an_example_the_site_runs():
+    from descentlab.cli import build_parser
+
+    examples = _script("cli_examples")
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    assert set(sub.choices) == set(examples.EXAMPLES)
+    for name, (args, expected, _) in examples.EXAMPLES.items():
+        assert args.split()[0] == name and expected
+
+
+def test_a_cli_example_that_prints_otherwise_stops_the_site(monkeypatch):
+    examples = _script("cli_examples")
+    monkeypatch.setattr(examples, "EXAMPLES", {"landscape": ("landscape --list", "nowhere", 5)})
+    with pytest.raises(SystemExit, match="printed no 'nowhere'"):
+        examples.page()
+    monkeypatch.setattr(examples, "EXAMPLES", {"landscape": ("landscape --list", "parabola", 3)})
+    page = examples.page()
+    assert "$ descentlab landscape --list\nparabola" in page and "\n...\n" in page
