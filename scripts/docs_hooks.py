@@ -135,9 +135,7 @@ def build_book(out: Path, items: list[int] | None) -> list[Path]:
     (out / STAMP).unlink(missing_ok=True)
     for stale in out.glob("*.html"):  # pages of an earlier build with other items
         stale.unlink()
-    pages = write_book(
-        out, quick=True, items=items, log=lambda line: print(line, flush=True), chapters=True
-    )
+    pages = write_book(out, quick=True, items=items, log=lambda line: print(line, flush=True))
     record = {"stamp": stamp, "pages": [p.name for p in pages]}
     (out / STAMP).write_text(json.dumps(record), encoding="utf-8")
     return pages
