@@ -165,3 +165,21 @@ def test_fused_false_runs_torch_ops(monkeypatch):
     opt = optim.Adafactor(ps, lr=1e-2, fused=False)
     monkeypatch.setattr(adafactor_native, "write_update", lambda *a: pytest.fail("the kernel ran"))
     _run([(opt, ps)], 2, torch.float64, [(4, 3)])
+
+
+def test_the_step_benchmark_times_adafactor_against_torchs_foreach(capsys, monkeypatch):
+    """``benchmarks/step.py --adafactor``: every arm timed on matrices and vectors, the ratio
+    to torch's foreach step printed."""
+    import pathlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parents[1] / "benchmarks"))
+    sys.modules.pop("step", None)
+    import step
+
+    rows = step.run_adafactor([4000], repeat=2)
+    assert [r["layout"] for r in rows] == ["matrices", "vectors"]
+    for r in rows:
+        assert set(step.ADAFACTOR_ARMS) <= set(r)
+        assert r["default/foreach"] == r["dl default"] / r["torch foreach"]
+    assert "default/foreach" in capsys.readouterr().out
