@@ -44,6 +44,13 @@ step count stays one behind the others' (a layer unfrozen later, a parameter unu
 
     python benchmarks/step.py --late --sizes 1e5,1e6 --threads 1 --clock cpu --no-compile
 
+``--adafactor`` times Adafactor instead (it has no fused step: a compiled kernel of its own,
+:mod:`descentlab.optim.adafactor_native`): descentlab's default step and its torch-op step
+(``fused=False``) against torch's foreach and for-loop ``torch.optim.Adafactor``, on 20
+matrices (the factored second moment) and on 20 vectors, the arms' order rotated each repeat:
+
+    python benchmarks/step.py --adafactor --sizes 1e5,1e6,1e7 --threads 1 --clock cpu --repeat 40
+
 ``--state-dtypes int8,bfloat16`` times the fused step with low-bit optimizer state
 (:mod:`descentlab.optim.lowbit`) against the same optimizer's float32-state fused step, and
 prints the ratio of state memory:
@@ -411,6 +418,66 @@ HEADER = (
 )
 
 
+ADAFACTOR_ARMS: dict[str, Callable[[list], torch.optim.Optimizer]] = {
+    "dl default": lambda ps: optim.Adafactor(ps, lr=1e-2),
+    "dl fused=False": lambda ps: optim.Adafactor(ps, lr=1e-2, fused=False),
+    "torch foreach": lambda ps: torch.optim.Adafactor(ps, lr=1e-2, foreach=True),
+    "torch loop": lambda ps: torch.optim.Adafactor(ps, lr=1e-2, foreach=False),
+}
+
+
+def adafactor_params(total: int, layout: str) -> list[torch.nn.Parameter]:
+    """20 float32 parameters of about ``total`` elements in all: vectors, or matrices of
+    about ``total // 20`` elements (rows = columns // 2)."""
+    if layout == "vectors":
+        return make_params(total)
+    g = torch.Generator().manual_seed(0)
+    rows = max(1, round(math.sqrt(total / 20 / 2)))
+    cols = max(1, total // 20 // rows)
+    params = []
+    for _ in range(20):
+        p = torch.nn.Parameter(torch.randn(rows, cols, generator=g))
+        p.grad = torch.randn(rows, cols, generator=g) * 1e-2
+        params.append(p)
+    return params
+
+
+def run_adafactor(sizes: list[int], repeat: int) -> list[dict]:
+    """Adafactor's step: each arm on its own copy of the same parameters and gradients, the
+    arms' order rotated from one repeat to the next (median ms; ratio to torch's foreach)."""
+    rows = []
+    print("\nAdafactor (median ms per step; ratios to torch's foreach step)")
+    print(f"{'params':>7} {'layout':<8} " + " ".join(f"{k:>14}" for k in ADAFACTOR_ARMS)
+          + f" {'default/foreach':>15} {'fused=False/foreach':>19}")  # fmt: skip
+    for total in sizes:
+        for layout in ("matrices", "vectors"):
+            base = adafactor_params(total, layout)
+            opts = {}
+            for name, make in ADAFACTOR_ARMS.items():
+                ps = [torch.nn.Parameter(p.detach().clone()) for p in base]
+                for p, b in zip(ps, base, strict=True):
+                    p.grad = b.grad.clone()
+                opts[name] = make(ps)
+            for _ in range(3):  # warm-up: state, first-touch page faults, the kernel's build
+                for opt in opts.values():
+                    opt.step()
+            times: dict[str, list[float]] = {k: [] for k in opts}
+            order = list(opts)
+            for i in range(repeat):
+                for name in order[i % len(order) :] + order[: i % len(order)]:
+                    times[name].append(_timed(opts[name].step))
+            med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+            row = {"optimizer": "adafactor", "params": total, "layout": layout, **med}
+            row["default/foreach"] = med["dl default"] / med["torch foreach"]
+            row["fused=False/foreach"] = med["dl fused=False"] / med["torch foreach"]
+            rows.append(row)
+            print(f"{total / 1e6:>6g}M {layout:<8} " + " ".join(f"{med[k]:>14.3f}" for k in opts)
+                  + f" {row['default/foreach']:>14.2f}x {row['fused=False/foreach']:>18.2f}x",
+                  flush=True)  # fmt: skip
+            del opts
+    return rows
+
+
 def _fmt(row: dict) -> str:
     def ms(key: str, width: int) -> str:
         return f"{'-':>{width}}" if row[key] is None else f"{row[key]:>{width}.2f}"
@@ -544,6 +611,12 @@ def main(argv: list[str] | None = None) -> None:
         help="append one JSON line per result (its times unrounded: for A/B comparisons)",
     )
     parser.add_argument(
+        "--adafactor",
+        action="store_true",
+        help="time Adafactor instead (its compiled kernel, its torch-op step, torch's foreach "
+        "and for-loop steps) on matrices and on vectors",
+    )
+    parser.add_argument(
         "--state-dtypes",
         default=None,
         help="time instead the fused step with these low-bit states (int8,bfloat16) against "
@@ -569,6 +642,17 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--clock cpu needs --threads 1 (CPU time adds up over threads)")
         global CLOCK
         CLOCK = time.process_time
+    if args.adafactor:
+        print(
+            f"Adafactor step benchmark: torch {torch.__version__}, {torch.get_num_threads()} "
+            f"threads, {args.clock} clock, {args.repeat} rotated repeats"
+        )
+        rows = run_adafactor(sizes, args.repeat)
+        if args.json:
+            with open(args.json, "a") as out:
+                for row in rows:
+                    out.write(json.dumps({**row, "clock": args.clock}) + "\n")
+        return
     # before any work: the optimizers with a fused step (low-bit state: any of descentlab's)
     known, others = fused_names()
     if args.state_dtypes:

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Rule, arguments, chain, step_values
+from . import adafactor_native
+from .base import Rule, arguments, chain, scratch, step_values
 from .hyperspec import Pair, Real, declare
 from .records import OptimizerRecord, ParityConfig
 from .torchapi import Named, Params
@@ -97,7 +98,20 @@ class scale_by_adafactor(Rule):
     )
     complex_params = False  # as torch's: the factored statistics assume real matrices
 
+    #: whether the step runs the compiled kernel (:mod:`~descentlab.optim.adafactor_native`)
+    #: where it applies; False: torch's ops always (``Adafactor(..., fused=False)``)
+    native: bool = True
+
     def update(self, grads, state, params, hyper):
+        if self.native and params:
+            out = scratch(state, params)
+            steps = step_values(state, len(params))
+            if adafactor_native.write_update(params, grads, state, steps, hyper, out):
+                return list(out), state
+        return self.torch_update(grads, state, params, hyper)
+
+    def torch_update(self, grads, state, params, hyper):
+        """The update written with torch's ops, as ``torch.optim.Adafactor``'s for-loop."""
         lr, decay = float(hyper["lr"]), float(hyper["beta2_decay"])
         d, wd = float(hyper["d"]), float(hyper["weight_decay"])
         eps1, eps2 = hyper["eps"]
@@ -147,7 +161,9 @@ class Adafactor(Named):
     # fmt: on
         if isinstance(eps, list):
             eps = tuple(eps)
-        super().__init__(params, chain(_maximize(), scale_by_adafactor()), locals())
+        core = scale_by_adafactor()
+        core.native = fused is not False  # fused=False: torch's ops, the reference
+        super().__init__(params, chain(_maximize(), core), locals())
 
 
 #: this module's registered optimizer (see descentlab.optim.records)
