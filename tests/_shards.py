@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -355,6 +356,10 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
     finally:
         sharded.whole = whole
     steps = sharded.GATHERED["steps"] - before["steps"]
+    last = next(model.parameters()).grad
+    grad = weakref.ref(last) if last is not None else lambda: None
+    del last
+    opt.zero_grad()  # the last gradients are freed: no step keeps them
     params = full_params(model)
     copies = None if shadow is None else [p.detach().clone() for p in shadow[0]]
     if gpt:  # (compared with the unsharded block: its qkv rows in its order)
@@ -365,6 +370,7 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
         "params": params,
         "shadow": copies,
         "steady_steps": steady[0],
+        "grad_freed": grad() is None,
         "fused": bool(getattr(opt, "_fused", None) and any(opt._fused.plans.values())),
         "gathered_bytes_per_step": (sharded.GATHERED["bytes"] - before["bytes"]) / STEPS,
         "gathers": steps,

@@ -307,9 +307,11 @@ def test_sharded_groups_take_the_steady_step(world, name):
     1M-parameter AdamW step 1.6 to 1.9 times as long as on plain tensors.)"""
     got = results(world)[f"steady:{name}"]
     ref = _unsharded_run(f"steady:{name}")
-    assert ref["steady_steps"] == STEPS - 1, "the unsharded run does not take the steady step"
+    # (from the second step on; Adan's from the third: its first step keeps no gradient)
+    assert ref["steady_steps"] >= STEPS - 2, "the unsharded run does not take the steady step"
     assert got["steady_steps"] == ref["steady_steps"]
     assert _bitwise(got["params"], ref["params"]), _rel_err(got["params"], ref["params"])
+    assert got["grad_freed"], "a steady step kept the gradients alive after zero_grad()"
 
 
 @pytest.mark.slow

@@ -265,18 +265,18 @@ class SteadyShards:
     gradients' and state's local tensors are read off their DTensors (an attribute each; the
     steady step then checks their addresses against the kernel's last launch, as an
     unsharded group's). A gradient is taken as it is where its placements and mesh are its
-    parameter's: the same gradient DTensor as at the last step passes at once, a new one (FSDP2
-    makes one at every step) by one comparison; any other (a ``Partial`` gradient, which must be
-    reduced first) sends the step down the general path."""
+    parameter's: FSDP2's new gradient DTensor at every step shares its parameter's spec (one
+    identity test), another is compared; any other placement (a ``Partial`` gradient, which
+    must be reduced first) sends the step down the general path. Nothing of a step is kept
+    after it (a gradient freed by ``zero_grad()`` is freed)."""
 
-    __slots__ = ("grads", "known", "specs")
+    __slots__ = ("known", "specs")
 
     def __init__(self, params: list[Any]) -> None:
-        #: each parameter's DTensor spec (FSDP2's gradients share their parameter's)
+        #: each parameter's DTensor spec
         self.specs = [p._spec for p in params]
-        #: the gradient DTensors whose placements were last found to be their parameters'
-        self.grads: list[Any] = [None] * len(params)
-        #: ``id`` of a local tensor -> its DTensor, for a prepare's reduction (:func:`whole`)
+        #: during a launch: ``id`` of a local tensor -> its DTensor, for a prepare's
+        #: reduction (:func:`whole`)
         self.known: dict[int, Any] = {}
 
     def local(
@@ -285,16 +285,12 @@ class SteadyShards:
         """The local tensors of ``params``, their ``grads`` and the state columns ``cols``,
         or None where a gradient is missing, not a DTensor, or placed otherwise than its
         parameter."""
-        specs, seen = self.specs, self.grads
-        local_g = []
         try:
-            for i, g in enumerate(grads):
-                if g is not seen[i]:  # a new gradient DTensor: its placements and mesh
-                    s, spec = g._spec, specs[i]
-                    if s is not spec and (s.placements != spec.placements or s.mesh != spec.mesh):
-                        return None
-                    seen[i] = g
-                local_g.append(g._local_tensor)
+            for g, spec in zip(grads, self.specs, strict=True):
+                s = g._spec
+                if s is not spec and (s.placements != spec.placements or s.mesh != spec.mesh):
+                    return None
+            local_g = [g._local_tensor for g in grads]
             local_p = [p._local_tensor for p in params]
         except AttributeError:  # None, or a plain tensor
             return None
@@ -313,3 +309,4 @@ class SteadyShards:
             plan.launch(params, ptrs, hyper, t)
         finally:
             _LOCAL.reset(token)
+            self.known.clear()
