@@ -329,9 +329,9 @@ def test_a_steady_global_norm_clip_spans_the_shards(world):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_tensor_parallel_gpt_block_equals_the_unsharded_one(name):
-    """descentlab's GPT decoder block over 2 ranks as torchtitan parallelizes one: ``qkv`` and
-    ``fc`` column-wise, their projections row-wise, the LayerNorms sequence parallel (their
-    gradients ``Partial``: reduced before the step). Bit for bit the same optimizer unsharded
+    """descentlab's GPT decoder block over 2 ranks: ``qkv`` and ``fc`` column-wise, their
+    projections row-wise (Megatron's and torchtitan's plan), the LayerNorms replicated
+    DTensors (one param group of DTensors). Bit for bit the same optimizer unsharded
     on the whole of the same gradients (not SAM); within float reordering of the unsharded
     training run (attention's and the MLP's row-wise sums reorder every gradient), except
     Shampoo and SOAP (see the MLP's test)."""
