@@ -1,7 +1,8 @@
 """Helpers of the sharded-training tests: a toy ``__torch_dispatch__`` wrapper subclass, a gloo
 group of N CPU processes that runs a table of jobs once per test module (:func:`spawn`), and
-the jobs: 20 steps of a small MLP sharded by ``fully_shard`` (FSDP2) or by tensor parallelism,
-with every registered optimizer, fused and eager, and torch's twins; checkpoints.
+the jobs: 20 steps of a small MLP sharded by ``fully_shard`` (FSDP2) or by tensor parallelism
+(and of descentlab's GPT decoder block, tensor parallel), with every registered
+optimizer, fused and eager, and torch's twins; checkpoints.
 
 Run as a script it is one rank of such a group: ``python _shards.py RANK WORLD DIR``.
 """
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,21 +75,30 @@ def train(
     steps: int = STEPS,
     start: int = 0,
     shadow: tuple[list[torch.nn.Parameter], torch.optim.Optimizer] | None = None,
+    data: Callable[[int], torch.Tensor] | None = None,
+    closure: bool = True,
 ) -> None:
     """``steps`` steps on fixed batches from batch ``start`` (the same on every rank: FSDP2's
     averaged gradients are then the unsharded ones, bit for bit, at 2 and 4 ranks).
     ``shadow``: unsharded copies of the parameters and their optimizer, stepped after each
-    step on the whole of its gradients."""
+    step on the whole of its gradients. ``data``: the batches (default :func:`batch`).
+    ``closure`` False: the gradients computed before ``step()``, as most training loops do
+    (the optimizer's steady step may then run)."""
+    data = data or batch
     for t in range(start, start + steps):
-        x = batch(t)
+        x = data(t)
 
-        def closure(x: torch.Tensor = x) -> torch.Tensor:
+        def loss_of(x: torch.Tensor = x) -> torch.Tensor:
             opt.zero_grad()
             loss = model(x).square().mean()
             loss.backward()
             return loss
 
-        opt.step(closure)
+        if closure:
+            opt.step(loss_of)
+        else:
+            loss_of()
+            opt.step()
         if shadow is not None:
             copies, twin = shadow
             for c, p in zip(copies, model.parameters(), strict=True):
@@ -135,13 +146,76 @@ def clip_chain() -> Any:
 CHAINS = {"clip": clip_chain}
 
 
-def unsharded(case: dict) -> list[torch.Tensor]:
-    """The case's run in this one process, unsharded: the reference."""
-    model = make_model()
+def unsharded(case: dict, stats: dict | None = None) -> list[torch.Tensor]:
+    """The case's run in this one process, unsharded: the reference (``stats``: gets
+    ``steady_steps``, the steps the optimizer took its steady step)."""
+    gpt = case.get("model") in ("tpgpt", "tpsp")
+    model = gpt_block() if gpt else make_model()
+    opt = make_opt(case, model.parameters())
+    steady = count_steady(opt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train(model, make_opt(case, model.parameters()))
+        train(model, opt, data=gpt_batch if gpt else None, closure=not case.get("steady"))
+    if stats is not None:
+        stats["steady_steps"] = steady[0]
     return full_params(model)
+
+
+def count_steady(opt: torch.optim.Optimizer) -> list[int]:
+    """A counter (its one element) of the steps ``opt`` takes its steady step."""
+    count = [0]
+    fused = getattr(opt, "_fused", None)
+    if fused is None:
+        return count
+    take = fused.steady_step
+
+    def counted(o: Any) -> bool:
+        ok = take(o)
+        count[0] += ok
+        return ok
+
+    fused.steady_step = counted
+    return count
+
+
+# ------------------------------------------------------------------- the GPT decoder block
+GPT_WIDTH, GPT_HEADS = 8, 2  # one head per rank at 2 ranks
+
+
+def gpt_block(seed: int = 0) -> torch.nn.Module:
+    """descentlab's GPT decoder block (attention and MLP, pre-LayerNorm), small."""
+    from descentlab.problems.gpt import Block
+
+    torch.manual_seed(seed)
+    return Block(GPT_WIDTH, GPT_HEADS, 0.0)
+
+
+def gpt_batch(t: int) -> torch.Tensor:
+    """A batch of 2 sequences of 4 positions (the sequence parallel norms split them)."""
+    return torch.randn(2, 4, GPT_WIDTH, generator=torch.Generator().manual_seed(2000 + t))
+
+
+def qkv_order(world: int) -> torch.Tensor:
+    """The rows of the block's one ``qkv`` Linear (queries, keys, values: ``GPT_WIDTH`` rows
+    each) ordered by rank: each rank's heads' query, key and value rows together (Megatron's
+    layout of a fused qkv), so that ``ColwiseParallel``'s contiguous row shards hold whole
+    heads."""
+    per = GPT_WIDTH // world
+    w = GPT_WIDTH
+    return torch.cat(
+        [
+            torch.arange(j * w + r * per, j * w + (r + 1) * per)
+            for r in range(world)
+            for j in range(3)
+        ]
+    )
+
+
+def in_block_order(params: list[torch.Tensor], world: int) -> list[torch.Tensor]:
+    """A tensor-parallel block's full parameters (``qkv`` rows in :func:`qkv_order`) as the
+    unsharded block orders them (the qkv weight and bias are the third and fourth)."""
+    back = torch.argsort(qkv_order(world))
+    return [p[back] if i in (2, 3) else p for i, p in enumerate(params)]
 
 
 # ------------------------------------------------------------------------------ jobs (ranks)
@@ -171,6 +245,67 @@ def tp_model() -> torch.nn.Module:
     return parallelize_module(make_model(), mesh, plan)
 
 
+def tp_gpt_model(sequence_parallel: bool = False) -> torch.nn.Module:
+    """:func:`gpt_block` under tensor parallelism: attention's ``qkv`` and the MLP's ``fc``
+    column-wise, their projections out row-wise (Megatron's and torchtitan's plan; ``qkv``'s
+    rows in :func:`qkv_order`); the LayerNorms replicated DTensors on the whole activations
+    (every parameter a DTensor: one param group), or, ``sequence_parallel``, as torchtitan
+    parallelizes a decoder layer: the LayerNorms on the sequence split across the ranks, their
+    gradients ``Partial`` (reduced before the step). The block takes and returns whole
+    (replicated) activations."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import DTensor, Replicate, Shard, distribute_module
+    from torch.distributed.tensor.parallel import (
+        ColwiseParallel,
+        PrepareModuleInput,
+        PrepareModuleInputOutput,
+        RowwiseParallel,
+        SequenceParallel,
+        parallelize_module,
+    )
+
+    world = torch.distributed.get_world_size()
+    mesh = init_device_mesh("cpu", (world,))
+    model = gpt_block()
+    order = qkv_order(world)
+    with torch.no_grad():
+        for p in (model.attn.qkv.weight, model.attn.qkv.bias):
+            p.copy_(p[order])
+    if not sequence_parallel:
+
+        def replicated(module: Any, inputs: tuple, mesh: Any) -> tuple:
+            return tuple(DTensor.from_local(x, mesh, (Replicate(),)) for x in inputs)
+
+        for norm in (model.ln1, model.ln2):
+            distribute_module(norm, mesh, input_fn=replicated)
+        plan = {
+            "attn.qkv": ColwiseParallel(),
+            "attn.proj": RowwiseParallel(),
+            "fc": ColwiseParallel(),
+            "proj": RowwiseParallel(),
+        }
+        return parallelize_module(model, mesh, plan)
+    ends = PrepareModuleInputOutput(
+        input_layouts=(Replicate(),),
+        desired_input_layouts=(Shard(1),),
+        output_layouts=(Shard(1),),
+        desired_output_layouts=(Replicate(),),
+        use_local_input=True,  # the residual stream: local tensors of the sequence's shards
+        use_local_output=True,
+    )
+    parallelize_module(model, mesh, ends)
+    plan = {
+        "ln1": SequenceParallel(),
+        "attn": PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),)),
+        "attn.qkv": ColwiseParallel(),
+        "attn.proj": RowwiseParallel(output_layouts=Shard(1)),
+        "ln2": SequenceParallel(),
+        "fc": ColwiseParallel(input_layouts=Shard(1)),
+        "proj": RowwiseParallel(output_layouts=Shard(1)),
+    }
+    return parallelize_module(model, mesh, plan)
+
+
 def grad_norms(model: torch.nn.Module) -> tuple[float, float]:
     """The first batch's gradient norm over this rank's shards alone, and over the whole
     parameters: what a norm computed on the shard would use, and what it must use."""
@@ -194,6 +329,8 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
     kind = case.get("model")
     if kind == "tp":
         model = tp_model()
+    elif kind in ("tpgpt", "tpsp"):
+        model = tp_gpt_model(sequence_parallel=kind == "tpsp")
     elif kind in ("ddp", "zero"):  # replicated parameters, gradients all-reduced by DDP
         model = torch.nn.parallel.DistributedDataParallel(make_model())
     else:
@@ -211,15 +348,29 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
     whole = sharded.whole
     if case.get("local_reductions"):  # the counterfactual: reductions over the shard alone
         sharded.whole = lambda tensors, params=None: list(tensors)
+    steady = count_steady(opt)
+    gpt = kind in ("tpgpt", "tpsp")
+    data = gpt_batch if gpt else None
     try:
-        train(model, opt, shadow=shadow)
+        train(model, opt, shadow=shadow, data=data, closure=not case.get("steady"))
     finally:
         sharded.whole = whole
     steps = sharded.GATHERED["steps"] - before["steps"]
+    last = next(model.parameters()).grad
+    grad = weakref.ref(last) if last is not None else lambda: None
+    del last
+    opt.zero_grad()  # the last gradients are freed: no step keeps them
+    params = full_params(model)
+    copies = None if shadow is None else [p.detach().clone() for p in shadow[0]]
+    if gpt:  # (compared with the unsharded block: its qkv rows in its order)
+        params = in_block_order(params, world)
+        copies = copies and in_block_order(copies, world)
     return {
         "norms": norms,
-        "params": full_params(model),
-        "shadow": None if shadow is None else [p.detach().clone() for p in shadow[0]],
+        "params": params,
+        "shadow": copies,
+        "steady_steps": steady[0],
+        "grad_freed": grad() is None,
         "fused": bool(getattr(opt, "_fused", None) and any(opt._fused.plans.values())),
         "gathered_bytes_per_step": (sharded.GATHERED["bytes"] - before["bytes"]) / STEPS,
         "gathers": steps,

@@ -23,7 +23,7 @@ from .base import Chain, Rule, State, caller_stacklevel
 from .c_emitter import CKernel
 from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, recheck
 from .program import NoProgram, collect, has_kernel_form
-from .sharded import is_dtensor
+from .sharded import SteadyShards, is_dtensor
 from .state import GroupStates, TrackedState, realify, scatter
 
 
@@ -85,6 +85,9 @@ class SteadyContext:
             with the checks of their values and the parts whose signatures read them
             (:class:`Moved`); ``guard``, its test in one call, once values inside their
             bounds passed every check (:class:`~descentlab.optim.hyper.Guard`).
+        shards: a group of DTensors stepped on its shards: their local tensors
+            (:class:`~descentlab.optim.sharded.SteadyShards`); ``sts`` are then the DTensors'
+            state dicts.
     """
 
     state: TrackedState
@@ -101,6 +104,7 @@ class SteadyContext:
     step_ids: list[int]
     moved: Moved | None = None
     guard: Guard | None = None
+    shards: SteadyShards | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -304,7 +308,6 @@ class FusedPath:
         self.steady.pop(gi, None)
         if not (
             plan.steady_ok(params)
-            and not is_dtensor(group["params"][0])  # (its steps run on the local shards)
             and opt._hyper.plain.get(gi)
             and base is not None
             and opt._noop_precheck
@@ -312,11 +315,17 @@ class FusedPath:
             and not any(callable(v) for v in group.values())
         ):
             return
-        counts = memoryview(base[0])  # the step counters, without NumPy's call costs
         step_ids = [id(st.get("step")) for st in sts]
+        shards = None
+        if is_dtensor(group["params"][0]):  # ``params``: its local shards (sharded.py)
+            if not opt.rule.shard_local:
+                return
+            shards = SteadyShards(group["params"])
+            sts = opt._states.of(opt, gi, group["params"])  # (the same step counters)
+        counts = memoryview(base[0])  # the step counters, without NumPy's call costs
         self.steady[gi] = SteadyContext(
             opt.state, opt.state.version, group["params"], len(params), hyper,
-            *_signature(opt.rule, hyper), sts, plan, counts, step_ids,
+            *_signature(opt.rule, hyper), sts, plan, counts, step_ids, shards=shards,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ the steady step
@@ -340,8 +349,11 @@ class FusedPath:
             if launch is None:
                 return False
             todo.append((group, ctx, *launch))
-        for group, ctx, ptrs, t in todo:
-            ctx.plan.launch(ctx.params, ptrs, ctx.hyper, t)
+        for group, ctx, params, ptrs, t in todo:
+            if ctx.shards is None:
+                ctx.plan.launch(params, ptrs, ctx.hyper, t)
+            else:
+                ctx.shards.launch(ctx.plan, params, ptrs, ctx.hyper, t)
             if type(t) is list:
                 ctx.counts[:] = array(ctx.counts.format, t)
             else:
@@ -353,9 +365,10 @@ class FusedPath:
 
 def _steady_launch(
     opt: Optimizer, gi: int, ctx: SteadyContext, group: dict
-) -> tuple[Any, float | list[float]] | None:
-    """The kernel's pointers and the new step count for ``group``'s steady step (each
-    parameter's, where the counts differ), or None
+) -> tuple[list[Tensor], Any, float | list[float]] | None:
+    """The tensors the kernel steps (the parameters, or their local shards), its pointers and
+    the new step count for ``group``'s steady step (each parameter's, where the counts
+    differ), or None
     where anything but the gradients and plain numeric hyperparameters (a schedule's) changed
     since ``ctx`` was recorded."""
     params = group["params"]
@@ -380,13 +393,19 @@ def _steady_launch(
         cols = [[st[key] for st in sts] for key in ctx.plan.state_keys]
     except KeyError:
         return None
-    ptrs = ctx.plan.steady_pointers(params, [p.grad for p in params], cols)
+    grads = [p.grad for p in params]
+    if ctx.shards is not None:
+        local = ctx.shards.local(params, grads, cols)
+        if local is None:
+            return None
+        params, grads, cols = local
+    ptrs = ctx.plan.steady_pointers(params, grads, cols)
     if ptrs is None:
         return None
     counts = ctx.counts.tolist()
     if counts.count(counts[0]) == ctx.n:
-        return ptrs, counts[0] + 1
-    return ptrs, [c + 1 for c in counts]
+        return params, ptrs, counts[0] + 1
+    return params, ptrs, [c + 1 for c in counts]
 
 
 class _Reads(Mapping):

@@ -19,6 +19,10 @@ an :class:`~descentlab.optim.Optimizer` steps a param group of DTensors through 
   (``full_tensor()``), runs the unsharded step on them, and keeps its own shard of the result.
   Their state is replicated: the same full tensors on every rank. :data:`GATHERED` counts the
   bytes each rank receives.
+
+A group stepped on its shards takes the optimizer's *steady* step too (the fused kernel on
+the same tensors with nothing but the gradients changed, in little Python): a
+:class:`SteadyShards` hands the kernel the local tensors of the group's DTensors.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from .base import caller_stacklevel
 __all__ = [
     "GATHERED",
     "ShardedGroup",
+    "SteadyShards",
     "any_dtensor",
     "begin",
     "end",
@@ -252,3 +257,56 @@ def view(
         if known is not None:
             known[id(lp)], known[id(lg)] = p, g
     return ShardedGroup(list(params), local_p, local_g, list(grads), False)
+
+
+class SteadyShards:
+    """The local tensors of a param group of DTensors stepped on its shards, for the
+    optimizer's steady step (:mod:`descentlab.optim.fusedpath`): each step the parameters',
+    gradients' and state's local tensors are read off their DTensors (an attribute each; the
+    steady step then checks their addresses against the kernel's last launch, as an
+    unsharded group's). A gradient is taken as it is where its placements and mesh are its
+    parameter's: FSDP2's new gradient DTensor at every step shares its parameter's spec (one
+    identity test), another is compared; any other placement (a ``Partial`` gradient, which
+    must be reduced first) sends the step down the general path. Nothing of a step is kept
+    after it (a gradient freed by ``zero_grad()`` is freed)."""
+
+    __slots__ = ("known", "specs")
+
+    def __init__(self, params: list[Any]) -> None:
+        #: each parameter's DTensor spec
+        self.specs = [p._spec for p in params]
+        #: during a launch: ``id`` of a local tensor -> its DTensor, for a prepare's
+        #: reduction (:func:`whole`)
+        self.known: dict[int, Any] = {}
+
+    def local(
+        self, params: list[Any], grads: list[Any], cols: list[list]
+    ) -> tuple[list[Tensor], list[Tensor], list[list]] | None:
+        """The local tensors of ``params``, their ``grads`` and the state columns ``cols``,
+        or None where a gradient is missing, not a DTensor, or placed otherwise than its
+        parameter."""
+        try:
+            for g, spec in zip(grads, self.specs, strict=True):
+                s = g._spec
+                if s is not spec and (s.placements != spec.placements or s.mesh != spec.mesh):
+                    return None
+            local_g = [g._local_tensor for g in grads]
+            local_p = [p._local_tensor for p in params]
+        except AttributeError:  # None, or a plain tensor
+            return None
+        local_cols = [[v._local_tensor if type(v) is DTensor else v for v in c] for c in cols]
+        known = self.known
+        known.clear()
+        for p, g, lp, lg in zip(params, grads, local_p, local_g, strict=True):
+            known[id(lp)], known[id(lg)] = p, g
+        return local_p, local_g, local_cols
+
+    def launch(self, plan: Any, params: list[Tensor], ptrs: Any, hyper: Any, t: Any) -> None:
+        """``plan.launch(...)`` on the local tensors :meth:`local` gave, with their DTensors
+        known to :func:`whole` (a prepare's norm, a global-norm clip's, spans the shards)."""
+        token = _LOCAL.set(self.known)
+        try:
+            plan.launch(params, ptrs, hyper, t)
+        finally:
+            _LOCAL.reset(token)
+            self.known.clear()

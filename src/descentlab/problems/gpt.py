@@ -41,12 +41,14 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n, t, d = x.shape
-        q, k, v = self.qkv(x).split(d, dim=2)
-        q, k, v = (z.reshape(n, t, self.n_heads, d // self.n_heads).transpose(1, 2)
+        # the heads this process holds (all of them, unless tensor parallelism splits ``qkv``
+        # by columns, each rank's q, k and v rows together: then its share)
+        q, k, v = self.qkv(x).chunk(3, dim=2)
+        q, k, v = (z.reshape(n, t, -1, d // self.n_heads).transpose(1, 2)
                    for z in (q, k, v))  # fmt: skip
         p = self.dropout if self.training else 0.0
         h = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True)
-        return self.drop(self.proj(h.transpose(1, 2).reshape(n, t, d)))
+        return self.drop(self.proj(h.transpose(1, 2).reshape(n, t, -1)))
 
 
 class Block(nn.Module):
