@@ -138,10 +138,7 @@ def test_the_order_is_read_from_the_readme_line():
 
 #: Import edges a circle may still use, each with its reason (kept honest below: an edge that
 #: no longer exists must leave this table).
-KNOWN_CIRCLE_EDGES = {
-    # triton_optimizers() (GPU report) walks the registry of the package it belongs to
-    ("descentlab.optim.gpu", "descentlab.optim"): "optim/gpu.py's triton_optimizers",
-}
+KNOWN_CIRCLE_EDGES: dict[tuple[str, str], str] = {}
 
 
 def module_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
@@ -212,6 +209,71 @@ def test_no_import_circles():
     assert not found, "import circles (strongly connected modules):\n" + "\n".join(map(str, found))
     for (a, b), why in KNOWN_CIRCLE_EDGES.items():
         assert b in graph.get(a, ()), f"{a} no longer imports {b} ({why}): drop it from the table"
+
+
+#: descentlab.optim's step, lowest first: the form's language, the eager emitter, the rules'
+#: form, the collected program, its two emitters, the plan every backend shares, the two
+#: backends' plans, the choice and run of a plan, the optimizer
+OPTIM_STACK = [
+    ("expr",),
+    ("eager_emitter",),
+    ("form",),
+    ("program",),
+    ("c_emitter", "triton_emitter"),
+    ("plan",),
+    ("fused", "gpu"),
+    ("fusedpath",),
+    ("optimizer",),
+]
+
+
+def upward_in_optim(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """The imports inside descentlab.optim that run up: a module of :data:`OPTIM_STACK` that
+    imports one of its own layer or above, or any module that imports the package itself (its
+    face, above every module of it)."""
+    rank = {f"descentlab.optim.{m}": i for i, names in enumerate(OPTIM_STACK) for m in names}
+    up = []
+    for a, edges in sorted(graph.items()):
+        if not a.startswith("descentlab.optim."):
+            continue
+        for b in sorted(edges):
+            if b == "descentlab.optim" or (a in rank and b in rank and rank[b] >= rank[a]):
+                up.append((a, b))
+    return up
+
+
+def test_the_imports_inside_optim_run_down():
+    """0 imports that run back up inside optim/ (on main before this test: gpu.py's two
+    functions that walked the registry imported the package)."""
+    graph = module_graph()
+    assert {f"descentlab.optim.{m}" for names in OPTIM_STACK for m in names} <= set(graph)
+    assert upward_in_optim(graph) == []
+    fake = {**graph, "descentlab.optim.gpu": {"descentlab.optim"}}  # the check can fail
+    assert upward_in_optim(fake) == [("descentlab.optim.gpu", "descentlab.optim")]
+
+
+def test_no_optim_module_fills_a_registry_when_imported():
+    """No statement of an optim module calls descentlab's code at import time (as the eager
+    emitter registered itself in a table of the form's: a rule now imports the emitter it
+    runs). Calls into torch (an operator's registration) are torch's."""
+    calls = []
+    for path in sorted((PACKAGE / "optim").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        ours = {  # the names the module binds to descentlab's code: imported or its own
+            a.asname or a.name
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and (node.level or node.module.startswith("desc"))
+            for a in node.names
+        } | {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+        for node in tree.body:
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                root = node.value.func
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and root.id in ours:
+                    calls.append(f"{path.name}:{node.lineno}")
+    assert calls == []
+    assert "descentlab.optim.eager_emitter" in module_graph()["descentlab.optim.form"]
 
 
 # (files of a package "pkg": name -> source; the modules of the circles the check finds)
