@@ -55,7 +55,8 @@ __all__ = [
 BLOCK = 1024
 
 _ROUTE_CPU = False
-#: what this process was told once of the GPU backend's environment (triton not installed)
+#: no longer filled: each fallback is said once per optimizer by its fused path
+#: (:meth:`~descentlab.optim.fusedpath.FusedPath.announce`); kept for code that resets it
 _ANNOUNCED: set[str] = set()
 _KERNELS: dict[tuple[str, bool], Any] = {}
 _TABLES: dict[tuple, tuple[Tensor, ...]] = {}  # pointers (state checked)

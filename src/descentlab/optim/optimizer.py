@@ -317,8 +317,12 @@ class Optimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------ set-up
     def _reset_caches(self) -> None:
         """Empty every per-step cache (at construction and after copying or unpickling:
-        the caches hold compiled kernels, raw pointers and views, rebuilt on the next step)."""
+        the caches hold compiled kernels, raw pointers and views, rebuilt on the next step;
+        what was said stays said: a loaded state does not say it again)."""
+        said = self.__dict__.get("_fused")
         self._fused = FusedPath(self._fold_lr)
+        if said is not None:
+            self._fused.announced = said.announced
         self._eager = EagerPath(self.rule, self._fold_lr, self.differentiable)
         self._states = GroupStates()
         self._hyper = HyperChecks()
