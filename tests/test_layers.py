@@ -211,13 +211,12 @@ def test_no_import_circles():
         assert b in graph.get(a, ()), f"{a} no longer imports {b} ({why}): drop it from the table"
 
 
-#: descentlab.optim's step, lowest first: the form's language, the eager emitter, the rules'
-#: form, the collected program, its two emitters, the plan every backend shares, the two
-#: backends' plans, the choice and run of a plan, the optimizer
+#: descentlab.optim's step, lowest first: the rules' form, the eager emitter, the collected
+#: program, its two emitters, the plan every backend shares, the two backends' plans, the
+#: choice and run of a plan, the optimizer
 OPTIM_STACK = [
-    ("expr",),
-    ("eager_emitter",),
     ("form",),
+    ("eager_emitter",),
     ("program",),
     ("c_emitter", "triton_emitter"),
     ("plan",),
@@ -250,30 +249,6 @@ def test_the_imports_inside_optim_run_down():
     assert upward_in_optim(graph) == []
     fake = {**graph, "descentlab.optim.gpu": {"descentlab.optim"}}  # the check can fail
     assert upward_in_optim(fake) == [("descentlab.optim.gpu", "descentlab.optim")]
-
-
-def test_no_optim_module_fills_a_registry_when_imported():
-    """No statement of an optim module calls descentlab's code at import time (as the eager
-    emitter registered itself in a table of the form's: a rule now imports the emitter it
-    runs). Calls into torch (an operator's registration) are torch's."""
-    calls = []
-    for path in sorted((PACKAGE / "optim").glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        ours = {  # the names the module binds to descentlab's code: imported or its own
-            a.asname or a.name
-            for node in tree.body
-            if isinstance(node, ast.ImportFrom) and (node.level or node.module.startswith("desc"))
-            for a in node.names
-        } | {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
-        for node in tree.body:
-            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-                root = node.value.func
-                while isinstance(root, ast.Attribute):
-                    root = root.value
-                if isinstance(root, ast.Name) and root.id in ours:
-                    calls.append(f"{path.name}:{node.lineno}")
-    assert calls == []
-    assert "descentlab.optim.eager_emitter" in module_graph()["descentlab.optim.form"]
 
 
 # (files of a package "pkg": name -> source; the modules of the circles the check finds)

@@ -66,6 +66,7 @@ from . import (
     soap,
     transforms,
 )
+from . import eager_emitter as _eager_emitter  # noqa: F401  (registers the eager emitters)
 from . import lookahead as _lookahead
 
 # Each optimizer module's __all__ (its named optimizers, rules and helpers) is exported here.

@@ -7,7 +7,7 @@ author reads :mod:`~descentlab.optim.form`; this module is how the eager step ru
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from .base import (
     small,
     step_values,
 )
-from .expr import (
+from .form import (
     _MASKS,
     Coef,
     Emitter,
@@ -34,9 +34,13 @@ from .expr import (
     _flag,
     _plain,
     primitive,
+    register_emitters,
 )
 from .lowbit import sr_salt
 from .ownership import Uses
+
+if TYPE_CHECKING:
+    from .form import FormRule
 
 __all__ = ["EagerEmitter", "StoredEagerEmitter"]
 
@@ -430,7 +434,7 @@ class StoredEagerEmitter(EagerEmitter):
         params: list[Tensor],
         state: State,
         hyper: Mapping[str, Any],
-        rule: Any,  # the FormRule whose state this is
+        rule: FormRule,
     ) -> None:
         super().__init__(grads, params, state, hyper)
         assert rule.state_format is not None
@@ -497,3 +501,6 @@ class StoredEagerEmitter(EagerEmitter):
             signed = key not in self.rule.nonnegative
             for i, v in enumerate(self.work[key]):
                 self.fmt.encode(v, [c[i] for c in cols], signed, sr_salt(index, steps[i]))
+
+
+register_emitters("eager", EagerEmitter, StoredEagerEmitter)

@@ -37,8 +37,10 @@ tensor's dtype where used (as torch rounds a Python scalar).
 from __future__ import annotations
 
 import copy
-from abc import abstractmethod
-from collections.abc import Callable, Mapping
+from abc import ABC, abstractmethod
+from collections import ChainMap
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -54,38 +56,6 @@ from .base import (
     scalar_dtype,
     step_values,
     zeros,
-)
-from .eager_emitter import EagerEmitter, StoredEagerEmitter
-from .expr import (  # noqa: F401  (the form's language, read here by rule authors)
-    _MASKS,
-    PRIMITIVES,
-    Coef,
-    Emitter,
-    Expr,
-    Foreach,
-    Form,
-    Leaf,
-    Let,
-    Op,
-    Prepare,
-    Primitive,
-    _plain,
-    absolute,
-    add,
-    addcdiv,
-    addcmul,
-    clamp,
-    eq,
-    gt,
-    lerp,
-    lt,
-    maximum,
-    primitive,
-    reference,
-    sign,
-    spell,
-    sqrt,
-    where,
 )
 from .lowbit import StateFormat, state_format
 
@@ -109,6 +79,773 @@ __all__ = [
     "sqrt",
     "where",
 ]
+
+CoefFn = Callable[[Mapping[str, Any], float], float]
+
+
+# --------------------------------------------------------------------------------------
+# Expressions
+# --------------------------------------------------------------------------------------
+
+
+class Expr:
+    """A per-element value: a leaf (``g``, ``p``, a state entry, a coefficient) or a primitive
+    applied to expressions. ``+ - * /`` and unary ``-`` build primitives too."""
+
+    def __add__(self, other: Expr) -> Expr:
+        return Op("add", (self, other))
+
+    def __sub__(self, other: Expr) -> Expr:
+        return Op("sub", (self, other))
+
+    def __mul__(self, other: Expr) -> Expr:
+        return Op("mul", (self, other))
+
+    def __truediv__(self, other: Expr) -> Expr:
+        return Op("div", (self, other))
+
+    def __neg__(self) -> Expr:
+        return Op("neg", (self,))
+
+
+@dataclass(eq=False)
+class Leaf(Expr):
+    """``g`` (the incoming update), ``p`` (the parameter) or ``state:<key>`` at a version."""
+
+    name: str
+    version: int = 0
+
+
+@dataclass(eq=False)
+class Coef(Expr):
+    """A per-tensor number ``fn(hyper, t)`` (``uses``: the hyperparameters it reads);
+    ``fn(hyper, t, x)`` where it ``reads`` a per-tensor number of the state
+    (:meth:`Form.product`), the step's learning rate (``lr``: :meth:`Form.lr_coef`), or
+    ``per_tensor(state, i)`` (see :meth:`Form.prepare`)."""
+
+    name: str
+    fn: Callable[..., float]
+    uses: tuple[str, ...]
+    reads: str | None = None
+    lr: bool = False
+    per_tensor: Callable[[Mapping[str, list], int], Any] | None = None
+
+    #: the value depends on more than the hyperparameters and the step: a per-tensor number
+    #: (``reads``, ``per_tensor``) or the step's learning rate (``lr``)
+    varies: bool = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.varies = self.lr or self.reads is not None or self.per_tensor is not None
+
+    def extras(
+        self,
+        state: Mapping[str, list],
+        n: int,
+        lrs: Sequence[Any] | None = None,
+        number: Callable[[Any], Any] = float,
+    ) -> list[Any]:
+        """The third argument of :attr:`fn` for each of ``n`` tensors (None: ``fn`` takes
+        two) -- the one place the kinds are told apart: each tensor's step learning rate
+        ``lrs``, the state number it ``reads`` (as ``number`` gives it), or
+        ``per_tensor(state, i)``. A kernel reads the same arguments a whole column at a time
+        (:func:`~descentlab.optim.program.coefficient`)."""
+        if self.lr:
+            assert lrs is not None, f"{self.name!r} reads the learning rate: final forms only"
+            return list(lrs)
+        if self.reads is not None:
+            return [number(x) for x in state[self.reads]]
+        if self.per_tensor is not None:
+            return [self.per_tensor(state, i) for i in range(n)]
+        return [None] * n
+
+    def call(self, hyper: Mapping[str, Any], t: float, extra: Any = None) -> Any:
+        """The value at step ``t`` with an argument of :meth:`extras`."""
+        return self.fn(hyper, t, extra) if self.varies else self.fn(hyper, t)
+
+
+@dataclass(eq=False)
+class Op(Expr):
+    op: str
+    args: tuple[Expr, ...]
+    alpha: Coef | None = None
+
+
+@dataclass(eq=False)
+class Let(Expr):
+    """An expression evaluated once, where the form names it (:meth:`Form.let`)."""
+
+    expr: Expr
+    index: int
+
+
+def lerp(a: Expr, b: Expr, w: Coef) -> Expr:
+    """``a + w (b - a)`` as torch's ``lerp`` rounds it (one fused multiply-add)."""
+    return Op("lerp", (a, b, w))
+
+
+def addcmul(x: Expr, a: Expr, b: Expr, value: Coef) -> Expr:
+    """``x + value * a * b`` as torch's ``addcmul`` rounds it."""
+    return Op("addcmul", (x, a, b, value))
+
+
+def addcdiv(x: Expr, a: Expr, b: Expr, value: Coef) -> Expr:
+    """``x + (value * a) / b`` as torch's ``addcdiv`` rounds it."""
+    return Op("addcdiv", (x, a, b, value))
+
+
+def add(x: Expr, y: Expr, alpha: Coef) -> Expr:
+    """``x + alpha * y`` as torch's ``add(alpha=)`` rounds it (one fused multiply-add)."""
+    return Op("add", (x, y), alpha)
+
+
+def sqrt(x: Expr) -> Expr:
+    """The square root (torch's on this CPU: see
+    :func:`~descentlab.optim.fused.sqrt_reproduces_torch`)."""
+    return Op("sqrt", (x,))
+
+
+def maximum(a: Expr, b: Expr) -> Expr:
+    """The larger of two values, NaN if either is (torch's ``maximum``)."""
+    return Op("maximum", (a, b))
+
+
+def absolute(x: Expr) -> Expr:
+    """``|x|`` (torch's ``abs``: ``|-0| = +0``, NaN stays NaN)."""
+    return Op("abs", (x,))
+
+
+def sign(x: Expr) -> Expr:
+    """-1, 0 or 1, torch's ``sign`` on the CPU: NaN and both zeros give +0."""
+    return Op("sign", (x,))
+
+
+# --------------------------------------------------------------------------------------
+# Selections: comparisons, where and clamp (Rprop's sign-driven step sizes, ASGD's average,
+# the first momentum buffer of SGD); each emitter's code for them is in this section too.
+# A comparison is a mask, used only as the condition of :func:`where`.
+# --------------------------------------------------------------------------------------
+
+_MASKS = {"gt": ">", "lt": "<", "eq": "==", "ne0": "!="}
+
+
+def gt(a: Expr, b: Expr) -> Expr:
+    """The mask ``a > b`` (false where either is NaN)."""
+    return Op("gt", (a, b))
+
+
+def lt(a: Expr, b: Expr) -> Expr:
+    """The mask ``a < b`` (false where either is NaN)."""
+    return Op("lt", (a, b))
+
+
+def eq(a: Expr, b: Expr) -> Expr:
+    """The mask ``a == b`` (false where either is NaN)."""
+    return Op("eq", (a, b))
+
+
+def where(cond: Expr, a: Expr, b: Expr) -> Expr:
+    """``a`` where ``cond`` holds, else ``b``; ``cond`` is a mask or a coefficient (a
+    per-tensor flag: true where not 0). Only the chosen value is stored, so a value computed
+    from state made uninitialised on a first step may stand in the branch not taken."""
+    if isinstance(cond, Coef):
+        cond = Op("ne0", (cond,))
+    return Op("where", (cond, a, b))
+
+
+def clamp(x: Expr, lo: Expr, hi: Expr) -> Expr:
+    """``min(max(x, lo), hi)`` as torch's ``clamp`` (NaN stays NaN)."""
+    return Op("clamp", (x, lo, hi))
+
+
+def _flag(cond: Expr) -> bool:
+    """A where's condition that is a per-tensor flag (a coefficient), not a mask."""
+    return isinstance(cond, Op) and cond.op == "ne0"
+
+
+# --------------------------------------------------------------------------------------
+# Forms
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepare:
+    """A form's Python step before its per-element program (:meth:`Form.prepare`)."""
+
+    fn: Callable[..., None]
+    how: Mapping[str, Any]  # fills, needs, steady: see Form.prepare
+    reads_g: bool = False
+
+
+@dataclass
+class Form:
+    """One rule's per-element program: statements in order, built by :meth:`FormRule.form`.
+
+    ``f.g`` is the incoming update, ``f.p`` the parameter; :meth:`state` reads a state entry,
+    :meth:`coef` declares a coefficient, :meth:`let` names a value (evaluated there, once),
+    :meth:`assign` writes a state entry (later reads see the new value; reading the old one
+    after it is refused), :meth:`out` sets the rule's output and :meth:`final` the parameter
+    update in the rule's own operation order (see "Final forms" below).
+    """
+
+    g: Expr = field(default_factory=lambda: Leaf("g"))
+    p: Expr = field(default_factory=lambda: Leaf("p"))
+    statements: list[tuple[str, Any, Expr]] = field(default_factory=list)
+    coefs: dict[str, Coef] = field(default_factory=dict)
+    states: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    output: Expr | None = None
+    final_expr: Expr | None = None
+    lazy: list[str] = field(default_factory=list)
+    scalars: dict[str, float] = field(default_factory=dict)
+    prepares: list[Prepare] = field(default_factory=list)
+    #: the state entries :meth:`first_step` makes (not made by the rule's ``init``)
+    first: list[str] = field(default_factory=list)
+    _versions: dict[str, int] = field(default_factory=dict)
+
+    def state(self, key: str, *, lazy: bool = False) -> Expr:
+        """State entry ``key`` (``lazy``: made as zeros on its first step where the rule's
+        ``init`` did not make it, as torch makes amsgrad's maximum). A key starting with
+        ``_`` is a per-step array that a :meth:`prepare` makes (the rule's noise), never kept
+        in the optimizer's state."""
+        if key not in self.states:
+            self.states.append(key)
+        if lazy and key not in self.lazy:
+            self.lazy.append(key)
+        return Leaf(f"state:{key}", self._versions.get(key, 0))
+
+    def coef(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        uses: Sequence[str] = (),
+        reads: str = "",
+        per_tensor: Callable[[Mapping[str, list], int], Any] | None = None,
+    ) -> Coef:
+        """Coefficient ``fn(hyper, t)``; ``fn(hyper, t, x)`` with ``reads``: ``x`` the
+        tensor's number kept in state ``reads`` (:meth:`product`), after this step's update;
+        with ``per_tensor``: ``x = per_tensor(state, i)`` (see :meth:`prepare`)."""
+        return self._declare(Coef(name, fn, tuple(uses), reads or None, per_tensor=per_tensor))
+
+    def _declare(self, c: Coef) -> Coef:
+        if c.name in self.coefs:
+            raise ValueError(f"coefficient {c.name!r} declared twice")
+        self.coefs[c.name] = c
+        return c
+
+    def prepare(self, fn: Callable[..., None], *, reads_g: bool = False, **how: Any) -> None:
+        """Run ``fn(state, params, grads, hyper)`` before the per-element program, on every
+        backend: it makes state on a tensor's first step (from the group's values, as torch
+        does) or a per-step array (a ``_`` key, :meth:`state`), and computes the per-tensor
+        values the coefficients read (``per_tensor``). ``grads`` give only shapes (the kernels
+        pass the raw gradients), unless ``reads_g``: ``fn`` reads the values of the rule's
+        input (the global norm of a clip), so a kernel takes the rule only where its input is
+        the raw gradients (first in the chain). ``how``, what a kernel's plan reads
+        (:class:`~descentlab.optim.plan.KernelPlan`): ``fills``, the state entries ``fn``
+        makes where missing (arrays, or 0-dim values it keeps in ``needs``), which the
+        optimizer stores; ``needs``, the state entries other than the kernel's arrays that
+        ``fn`` reads or updates; ``steady``, ``fn`` only makes missing ``fills`` (and
+        per-tensor coefficients read None as "nothing was made"), so a step may skip it once
+        they all exist.
+        """
+        self.prepares.append(Prepare(fn, how, reads_g))
+
+    def first_step(self, key: str) -> Coef:
+        """A state entry made on a tensor's first step and kept for the next one (a previous
+        gradient): the coefficient is 1 at that first step (where the entry holds nothing
+        yet: read it as ``where(first, <its first value>, f.state(key))``) and 0 after. The
+        entry is made, uninitialized, by a prepare that a steady step may skip."""
+        flag = f"_{key}_first"
+
+        def make(state: Mapping[str, list], params: list, grads: list, hyper: Any) -> None:
+            entries = state.get(key)
+            if entries is None:
+                entries = state[key] = [None] * len(grads)  # type: ignore[index]
+            state[flag] = [e is None for e in entries]  # type: ignore[index]
+            for i, e in enumerate(entries):
+                if e is None:
+                    entries[i] = torch.empty_like(params[i])  # the parameter's layout
+
+        self.first.append(key)
+        self.prepare(make, fills=(key,), steady=True)
+        return self.coef(
+            f"first_{key}", lambda h, t, e: float(bool(e)), per_tensor=lambda st, i: st[flag][i]
+        )
+
+    def let(self, expr: Expr) -> Expr:
+        self._check(expr)
+        named = Let(expr, len(self.statements))
+        self.statements.append(("let", named, expr))
+        return named
+
+    def assign(self, key: str, expr: Expr) -> Expr:
+        self._check(expr)
+        self.state(key)
+        if key not in self.written:
+            self.written.append(key)
+        self.statements.append(("assign", key, expr))
+        self._versions[key] = self._versions.get(key, 0) + 1
+        return Leaf(f"state:{key}", self._versions[key])
+
+    def out(self, expr: Expr) -> None:
+        self._check(expr)
+        self.output = expr
+
+    # -- final forms, running products: see the section "Final forms" below -----------
+    def final(self, expr: Expr) -> None:
+        """The parameter update in the rule's own operation order, used where the chain ends
+        in this rule, an optional decoupled decay and the learning rate
+        (:meth:`~descentlab.optim.Chain.final_plan`): ``expr`` is the new parameter, its
+        outermost primitive applied to ``f.p`` (the parameter after the decay) --
+        ``addcdiv(f.p, m, d, step)`` is torch's ``p.addcdiv_(m, d, value=step)``. Its
+        coefficients may read the step's learning rate (:meth:`lr_coef`)."""
+        self._check(expr)
+        if not (isinstance(expr, Op) and expr.args and expr.args[0] is self.p):
+            raise ValueError(
+                "a final form updates the parameter: its outermost primitive's first operand "
+                f"must be f.p, got {_describe(expr)}"
+            )
+        self.final_expr = expr
+
+    def lr_coef(self, name: str, fn: Callable[..., float], uses: Sequence[str] = ()) -> Coef:
+        """Coefficient ``fn(hyper, t, lr)`` of a final form: ``lr`` is the step's learning rate
+        (the chain's ``scale_by_lr``: with Adagrad's ``lr_decay``, the decayed one)."""
+        return self._declare(Coef(name, fn, tuple(uses), lr=True))
+
+    def product(self, key: str, fn: CoefFn, uses: Sequence[str] = (), init: float = 1.0) -> None:
+        """A per-tensor number kept in state ``key`` (a 0-dim tensor of the default float
+        dtype, ``init`` at first), multiplied here by ``fn(hyper, t)`` -- NAdam's running
+        product of momentum factors; coefficients read it with ``reads=key``."""
+        c = self._declare(Coef(f"{key}_factor", fn, tuple(uses)))
+        self.scalars[key] = init
+        self.statements.append(("product", key, c))
+
+    def _check(self, expr: Expr) -> None:
+        """Refuse a read of a state entry's value from before its last assignment (every
+        backend would see the new one)."""
+        for leaf in _leaves(expr):
+            key = leaf.name.removeprefix("state:")
+            if leaf.name.startswith("state:") and leaf.version != self._versions.get(key, 0):
+                raise ValueError(
+                    f"the form reads {key!r} from before its update; name that value with "
+                    "let() before the assignment"
+                )
+
+
+def _describe(expr: Expr) -> str:
+    return expr.op if isinstance(expr, Op) else type(expr).__name__
+
+
+def _leaves(expr: Expr) -> list[Leaf]:
+    if isinstance(expr, Leaf):
+        return [expr]
+    if isinstance(expr, Op):
+        return [x for a in expr.args for x in _leaves(a)]
+    return []
+
+
+# --------------------------------------------------------------------------------------
+# Emitters: one per target. Each evaluates the statements in order; ``apply`` does one
+# primitive on already evaluated operands.
+# --------------------------------------------------------------------------------------
+
+
+class Emitter(ABC):
+    """What a target implements (the C kernel, the eager foreach kernels, a GPU kernel)."""
+
+    @abstractmethod
+    def leaf(self, name: str) -> Any:
+        """The value of a leaf: ``g``, ``p`` or a state entry."""
+
+    @abstractmethod
+    def coef(self, c: Coef) -> Any:
+        """The value of a per-tensor coefficient."""
+
+    @abstractmethod
+    def apply(self, op: str, args: list[Any], alpha: Any) -> Any:
+        """One primitive ``op`` on already evaluated operands."""
+
+    @abstractmethod
+    def assign(self, key: str, value: Any, expr: Expr) -> Any:
+        """Store ``value`` as the new state entry ``key``; returns what later reads see."""
+
+    def materialize(self, value: Any) -> Any:
+        """A value named by ``let``: evaluated here, once."""
+        return value
+
+    def scale(self, key: str, factor: Coef) -> None:
+        """Multiply the per-tensor number in state ``key`` by the coefficient ``factor``
+        (:meth:`Form.product`)."""
+        raise ValueError(f"{type(self).__name__} keeps no per-tensor numbers in state")
+
+    def select(self, on: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+        """:func:`branch`: ``a()`` where the coefficient ``on`` is nonzero, else ``b()``."""
+        return self.apply("branch", [on, a(), b()], None)
+
+    def select_flag(self, flag: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+        """``where`` on a per-tensor flag: both branches, by default; a target that can
+        evaluates only the chosen one."""
+        return self.apply("where", [flag, a(), b()], None)
+
+    def update_param(self, op: str, args: list[Any], alpha: Any) -> Any:
+        """A final form's outermost primitive (``args[0]``: the parameter)."""
+        return self.apply(op, args, alpha)
+
+    def value(self, e: Expr) -> Any:
+        """The value of ``e`` (each subexpression evaluated once)."""
+        memo = self._memo
+        got = memo.get(id(e))
+        if got is not None:
+            return got
+        if isinstance(e, Leaf):
+            v = self.leaf(e.name.split(":", 1)[-1] if ":" in e.name else e.name)
+        elif isinstance(e, Coef):
+            v = self.coef(e)
+        elif isinstance(e, Let):
+            raise AssertionError("a let is evaluated where it is declared")
+        else:
+            assert isinstance(e, Op)
+            if e.op == "branch":
+                on, a, b = e.args
+                v = self.select(self.value(on), lambda: self.value(a), lambda: self.value(b))
+            elif e.op == "where" and _flag(e.args[0]):
+                on, a, b = e.args
+                v = self.select_flag(self.value(on), lambda: self.value(a), lambda: self.value(b))
+            else:
+                args = [self.value(a) for a in e.args]
+                v = self.apply(e.op, args, None if e.alpha is None else self.value(e.alpha))
+        memo[id(e)] = v
+        return v
+
+    def statements(self, form: Form) -> None:
+        """Evaluate ``form``'s statements in order."""
+        self._memo: dict[int, Any] = {}
+        for kind, target, expr in form.statements:
+            if kind == "let":
+                self._memo[id(target)] = self.materialize(self.value(expr))
+            elif kind == "product":
+                self.scale(target, expr)
+            else:
+                self.assign(target, self.value(expr), expr)
+
+    def run(self, form: Form) -> Any:
+        """Evaluate ``form``; returns the output's value."""
+        self.statements(form)
+        assert form.output is not None, "a form must set its output with out()"
+        return self.value(form.output)
+
+    def final(self, form: Form) -> Any:
+        """The new parameter of ``form``'s final form (after :meth:`statements` or
+        :meth:`run`): the parameter leaf is read afresh (a decoupled decay may precede)."""
+        e = form.final_expr
+        assert isinstance(e, Op), "the form has no final form"
+        self._memo.pop(id(form.p), None)
+        args = [self.value(a) for a in e.args]
+        return self.update_param(e.op, args, None if e.alpha is None else self.value(e.alpha))
+
+
+Spelling = str | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Primitive:
+    """One primitive's every spelling: ``c`` (the fused kernels' C) and ``triton``, each
+    rounding as its torch kernel, ``exact``, its definition (:func:`reference`, in float64),
+    the eager backend's three (``foreach``, ``batched``, ``select``) and ``text``, the
+    optimizer card's Python. In a C or Triton spelling, operands are ``{0}``, ``{1}``...;
+    ``{alpha}``: add's; ``{one}``: 1 of the compute type; a tuple: statements in order,
+    ``{r}`` the previous one's value. ``lerp``, ``addcmul`` and ``add(alpha=)`` round once
+    through a fused multiply-add. A new primitive is one row of :data:`PRIMITIVES`."""
+
+    c: Spelling
+    triton: Spelling
+    exact: Callable[..., Any]
+    #: a division or a square root: long-latency arithmetic (a kernel with none streams
+    #: memory, :meth:`~descentlab.optim.c_emitter.CKernel.source`)
+    slow: bool = False
+    #: as Python over its operands, in the order of ``exact`` (the optimizer card,
+    #: :mod:`descentlab.report.optimizer_card`): (template, the result's precedence, each
+    #: operand's least precedence without parentheses, alpha's). The precedences: 0 a
+    #: comparison, 1 a sum, 2 a product, 3 a negation, 4 an atom or a call; an operand right
+    #: of ``-``, ``*`` or ``/`` (or of ``+``: float sums are not associative) needs one more
+    #: than its operator's.
+    text: tuple[str, int, tuple[int, ...], int] = ("", 0, (), 0)
+    #: the eager backend's torch ``_foreach_*`` kernel over a group's tensor lists (None: a
+    #: selection, :attr:`select`)
+    foreach: Foreach | None = None
+    #: the eager backend with a batched coefficient, one tensor at a time: a function of the
+    #: operands (and add's alpha, last), each broadcast along the tensor's leading dimension
+    #: (None: the primitive takes no batched coefficient)
+    batched: Callable[..., Tensor] | None = None
+    #: a selection, one tensor at a time on the eager backend (torch has no foreach
+    #: comparison or where): ``select(operands, dtype)``, a number standing for a 0-dim
+    #: tensor of ``dtype``
+    select: Callable[[list[Any], torch.dtype], Any] | None = None
+
+
+@dataclass(frozen=True)
+class Foreach:
+    """A primitive as the eager backend spells it: torch's ``_foreach_<name>`` with the
+    operands in order, the last one (a coefficient's values) passed as ``coef`` says:
+    ``"list"`` a number, or one per tensor (foreach kernels take scalar lists); ``"one"`` a
+    number, and tensor by tensor (``torch.<name>``) where the tensors' values differ;
+    ``"alpha"`` as ``alpha=``, likewise. ``commutes``: a coefficient on the left is swapped
+    to the right (torch has no foreach kernel with a number first)."""
+
+    name: str
+    coef: str = "list"
+    commutes: bool = False
+
+
+def _f64(x: Any) -> Tensor:
+    return torch.as_tensor(x, dtype=torch.float64)
+
+
+def _along(x: Any, mask: Tensor, dtype: torch.dtype) -> Tensor:
+    """A selection's operand on the eager backend: a number as a 0-dim tensor of ``dtype``,
+    a batched coefficient's length-K values along the leading dimension, a tensor as it is."""
+    if not isinstance(x, Tensor):
+        return torch.tensor(x, dtype=dtype)
+    if x.ndim == 1 and x.shape != mask.shape:
+        return x.to(dtype).view(-1, *([1] * (mask.ndim - 1)))
+    return x
+
+
+def _eager_where(xs: list[Any], dtype: torch.dtype) -> Any:
+    if isinstance(xs[0], bool):  # a per-tensor flag
+        return xs[1] if xs[0] else xs[2]
+    return torch.where(xs[0], *(_along(x, xs[0], dtype) for x in xs[1:]))
+
+
+def _eager_clamp(xs: list[Any], dtype: torch.dtype) -> Tensor:
+    lo, hi = (x if isinstance(x, float) else _along(x, xs[0], dtype) for x in xs[1:])
+    return torch.clamp(xs[0], min=lo, max=hi)
+
+
+_TL_LERP = "tl.where(({2} < 0.5) & ({2} > -0.5), tl.fma({2}, {r}, {0}), tl.fma({2} - 1, {r}, {1}))"
+
+#: every primitive of the form, once: what each target writes for it
+PRIMITIVES: dict[str, Primitive] = {
+    "add": Primitive(
+        "{0} + {1}",
+        "{0} + {1}",
+        lambda x, y: x + y,
+        text=("{0} + {1}", 1, (1, 2), 0),
+        foreach=Foreach("add", commutes=True),
+        batched=torch.add,
+    ),
+    "add_alpha": Primitive(
+        "dl_fma({1}, {alpha}, {0})",
+        "tl.fma({1}, {alpha}, {0})",
+        lambda x, y, w: x + w * y,
+        text=("{0} + {alpha} * {1}", 1, (1, 3), 2),
+        foreach=Foreach("add", coef="alpha"),
+        batched=lambda x, y, w: torch.add(x, y * w),
+    ),
+    "sub": Primitive(
+        "{0} - {1}",
+        "{0} - {1}",
+        lambda x, y: x - y,
+        text=("{0} - {1}", 1, (1, 2), 0),
+        foreach=Foreach("sub"),
+        batched=torch.subtract,
+    ),
+    "mul": Primitive(  # text: (a / b) * c -- redundant, but read at a glance
+        "{0} * {1}",
+        "{0} * {1}",
+        lambda x, y: x * y,
+        text=("{0} * {1}", 2, (3, 3), 0),
+        foreach=Foreach("mul", commutes=True),
+        batched=torch.mul,
+    ),
+    # Triton's float32 ``/`` may be approximate: _div is IEEE's (kernel_source)
+    "div": Primitive(
+        "{0} / {1}",
+        "_div({0}, {1})",
+        lambda x, y: x / y,
+        slow=True,
+        text=("{0} / {1}", 2, (2, 3), 0),
+        foreach=Foreach("div"),
+        batched=torch.div,
+    ),
+    "neg": Primitive(
+        "-{0}", "-{0}", lambda x: -x, text=("-{0}", 3, (3,), 0), foreach=Foreach("neg")
+    ),
+    # torch's CPU lerp: one fma, exact at both ends
+    "lerp": Primitive(
+        "dl_lerp({0}, {1}, {2})",
+        ("{1} - {0}", _TL_LERP),
+        lambda a, b, w: a + w * (b - a),
+        text=("{0} + {2} * ({1} - {0})", 1, (2, 1, 2), 0),
+        foreach=Foreach("lerp", coef="one"),
+        batched=torch.lerp,
+    ),
+    "addcmul": Primitive(
+        "dl_fma({3} * {1}, {2}, {0})",
+        "tl.fma({3} * {1}, {2}, {0})",
+        lambda x, a, b, v: x + v * a * b,
+        text=("{0} + {3} * {1} * {2}", 1, (1, 3, 3, 2), 0),
+        foreach=Foreach("addcmul"),
+        batched=lambda x, a, b, v: x + a * b * v,
+    ),
+    "addcdiv": Primitive(
+        "{0} + ({3} * {1}) / {2}",
+        "{0} + _div({3} * {1}, {2})",
+        lambda x, a, b, v: x + v * a / b,
+        slow=True,
+        text=("{0} + {3} * {1} / {2}", 1, (1, 3, 3, 2), 0),
+        foreach=Foreach("addcdiv"),
+        batched=lambda x, a, b, v: x + (v * a) / b,
+    ),
+    "sqrt": Primitive(
+        "dl_sqrt({0})",
+        "_sqrt({0})",
+        lambda x: x**0.5 if isinstance(x, float) else torch.sqrt(x),
+        slow=True,
+        text=("sqrt({0})", 4, (0,), 0),
+        foreach=Foreach("sqrt"),
+    ),
+    "maximum": Primitive(
+        "(dl_isnan({1}) | ({1} > {0})) ? {1} : {0}",
+        "tl.where(({1} != {1}) | ({1} > {0}), {1}, {0})",
+        torch.maximum,
+        text=("maximum({0}, {1})", 4, (0, 0), 0),
+        foreach=Foreach("maximum"),
+    ),
+    # x + 0 turns -0 into +0, as torch's abs
+    "abs": Primitive(
+        "({0} < 0) ? -{0} : {0} + 0",
+        "tl.where({0} < 0, -{0}, {0} + 0)",
+        abs,
+        text=("abs({0})", 4, (0,), 0),
+        foreach=Foreach("abs"),
+    ),
+    "sign": Primitive(
+        "({0} > 0) ? {one} : (({0} < 0) ? -{one} : {one} * 0)",
+        "tl.where({0} > 0, {one}, tl.where({0} < 0, -{one}, {one} * 0))",
+        torch.sign,
+        text=("sign({0})", 4, (0,), 0),
+        foreach=Foreach("sign"),
+    ),
+    "branch": Primitive(
+        "({0} != 0) ? {1} : {2}",
+        "tl.where({0} != 0, {1}, {2})",
+        lambda on, a, b: a if on else b,
+        text=("where({0} != 0, {1}, {2})", 4, (1, 0, 0), 0),
+    ),
+    "where": Primitive(
+        "{0} ? {1} : {2}",
+        "tl.where({0}, {1}, {2})",
+        lambda c, a, b: (
+            (a if c else b) if isinstance(c, bool) else torch.where(c, _f64(a), _f64(b))
+        ),
+        text=("where({0}, {1}, {2})", 4, (0, 0, 0), 0),
+        select=_eager_where,
+    ),
+    "clamp": Primitive(
+        ("({0} < {1}) ? {1} : {0}", "({r} > {2}) ? {2} : {r}"),
+        ("tl.where({0} < {1}, {1}, {0})", "tl.where({r} > {2}, {2}, {r})"),
+        lambda x, lo, hi: torch.clamp(_f64(x), min=lo, max=hi),
+        text=("clamp({0}, {1}, {2})", 4, (0, 0, 0), 0),
+        select=_eager_clamp,
+    ),
+    **{
+        m: Primitive(
+            f"({{0}} {sym} {{1}})",
+            f"{{0}} {sym} {{1}}",
+            lambda x, y, m=m: getattr(torch, m)(_f64(x), _f64(y)),
+            text=(f"{{0}} {sym} {{1}}", 0, (1, 1), 0),
+            select=lambda xs, dtype, m=m: getattr(torch, m)(*xs),
+        )
+        for m, sym in _MASKS.items()
+        if m != "ne0"
+    },
+    "ne0": Primitive(
+        "({0} != 0)",
+        "{0} != 0",
+        lambda x: x != 0,
+        text=("{0} != 0", 0, (1,), 0),
+        select=lambda xs, dtype: bool(xs[0] != 0),
+    ),
+}
+
+
+def primitive(op: str, alpha: Any) -> Primitive | None:
+    """``op``'s row of :data:`PRIMITIVES` (``add`` with an ``alpha``: ``add_alpha``)."""
+    return PRIMITIVES.get("add_alpha" if op == "add" and alpha is not None else op)
+
+
+def spell(
+    forms: Spelling, a: Sequence[str], alpha: Any, let: Callable[[str], str], one: Any
+) -> str:
+    """A primitive's statements in a target's text, each named by ``let``; the last's name."""
+    value = ""
+    for step in forms if isinstance(forms, tuple) else (forms,):
+        value = let(step.format(*a, alpha=alpha, one=one, r=value))
+    return value
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Tensor) and v.ndim == 0:
+        return v.item()
+    if isinstance(v, tuple):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
+def reference(
+    form: Form,
+    g: Tensor,
+    p: Tensor,
+    state: dict[str, Any],
+    hyper: Mapping[str, Any],
+    t: float,
+    lr: float | None = None,
+) -> Tensor:
+    """The form in float64 from each primitive's definition (no fused roundings, torch's
+    kernels not used): the update of one tensor, or with ``lr`` the new parameter by its
+    final form (:meth:`Form.final`); ``state`` is updated in place (its :meth:`Form.prepare`
+    steps run first, on it as a group of one tensor; a lazy entry missing from it is made as
+    zeros; a :meth:`Form.product` number is multiplied as it is stored)."""
+    lists: dict[str, list] = {k: [v] for k, v in state.items()}
+    lists["_step_values"] = [t]
+    for pr in form.prepares:
+        pr.fn(lists, [p], [g], hyper)
+    state.update({k: v[0] for k, v in lists.items() if not k.startswith("_")})
+
+    class _Ref(Emitter):
+        def leaf(self, name: str) -> Any:
+            if name in ("g", "p"):
+                return {"g": g, "p": p}[name]
+            if name in form.lazy and state.get(name) is None:
+                state[name] = torch.zeros_like(g)
+            return state[name] if name in state else lists[name][0]  # (a per-step array)
+
+        def coef(self, c: Coef) -> float:
+            # the state as it is now (a product multiplied), then what the prepares computed
+            now = ChainMap({k: [v] for k, v in state.items()}, lists)
+            return float(c.call(hyper, t, c.extras(now, 1, None if lr is None else [lr])[0]))
+
+        def scale(self, key: str, factor: Coef) -> None:
+            state[key] = state[key] * self.coef(factor)
+
+        def select(self, on: Any, a: Callable[[], Any], b: Callable[[], Any]) -> Any:
+            return a() if on != 0 else b()
+
+        def apply(self, op: str, a: list[Any], alpha: Any) -> Any:
+            prim = primitive(op, alpha)
+            if prim is None:
+                raise ValueError(op)
+            return prim.exact(*a) if alpha is None else prim.exact(*a, alpha)
+
+        def assign(self, key: str, value: Any, expr: Expr) -> Any:
+            state[key] = value
+            return value
+
+    ref = _Ref()
+    if lr is None:
+        return ref.run(form)
+    ref.statements(form)
+    return ref.final(form)
 
 
 # --------------------------------------------------------------------------------------
@@ -189,9 +926,10 @@ class FormRule(Rule):
     def _eager(self, grads, params, state, hyper, emitter=None) -> Any:
         if emitter is not None:
             return emitter(grads, params, state, hyper)
+        plain, stored = _emitters("eager")
         if self.state_format is not None:
-            return StoredEagerEmitter(grads, params, state, hyper, self)
-        return EagerEmitter(grads, params, state, hyper)
+            return stored(grads, params, state, hyper, self)
+        return plain(grads, params, state, hyper)
 
     def apply_final(self, grads, state, params, hyper, lrs, emitter=None):
         form = self.built(hyper)
@@ -289,3 +1027,25 @@ def _stored_init(rule: FormRule, params: list[Tensor]) -> State:
         cols = fmt.init(params, key not in rule.nonnegative)
         out.update(zip(fmt.keys(key), cols, strict=True))
     return out
+
+
+#: The emitters that run a form eagerly live in their own module, which reads this one; it
+#: registers its plain and its stored-state class here when it is imported
+#: (``descentlab.optim`` imports it), so this file holds no backend's code.
+_EMITTERS: dict[str, tuple[type, type]] = {}
+
+
+def register_emitters(backend: str, plain: type, stored: type) -> None:
+    """Make ``plain`` (and ``stored``, for low-bit state) the emitter classes that
+    :class:`FormRule` runs its form with on ``backend`` (``"eager"``)."""
+    _EMITTERS[backend] = (plain, stored)
+
+
+def _emitters(backend: str) -> tuple[Any, Any]:
+    try:
+        return _EMITTERS[backend]
+    except KeyError:
+        raise RuntimeError(
+            f"no {backend!r} emitter is registered: import descentlab.optim, whose package "
+            "imports the emitter modules"
+        ) from None

@@ -231,17 +231,7 @@ class FusedPlan(KernelPlan):
         if k != 1 and b.formats:
             raise Refused("blockwise low-bit state with batched hyperparameters runs eagerly")
         if static != self.storage or k != self._k or 0 in static:
-            self._check_static(params, cols, k=k)
-            self._shape = self._shapes(params, k)
-            self.storage, self._k = static, k
-            self._strided = not all(p.is_contiguous() for p in params)
-            a_numel, a_rows, total, _ = self._shape
-            self._launch_args = (
-                a_numel.buffer_info()[0],
-                a_rows.buffer_info()[0],
-                self._zeros(len(params)).buffer_info()[0],
-                total >= _SMALL,
-            )
+            self._take_storage(params, cols, static, k)
         # torch already keeps a gradient's dtype, device and shape its param's; its layout
         # is checked against the parameters' (all contiguous, as a rule: one test each)
         plain = ADDRESSABLE_TYPES
@@ -287,6 +277,23 @@ class FusedPlan(KernelPlan):
         # the kernel wrote through raw pointers: tell autograd the parameters changed, as an
         # in-place torch op would (a graph that saved them then refuses to backpropagate)
         written_in_place(params)
+
+    def _take_storage(
+        self, params: list[Tensor], cols: list[list | None], static: list[int], k: int
+    ) -> None:
+        """Check the parameters and state at new storage (``static``: their addresses; ``k``
+        rows of batched values) and record what the launches read of them."""
+        self._check_static(params, cols, k=k)
+        self._shape = self._shapes(params, k)
+        self.storage, self._k = static, k
+        self._strided = not all(p.is_contiguous() for p in params)
+        a_numel, a_rows, total, _ = self._shape
+        self._launch_args = (
+            a_numel.buffer_info()[0],
+            a_rows.buffer_info()[0],
+            self._zeros(len(params)).buffer_info()[0],
+            total >= _SMALL,
+        )
 
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]

@@ -5,7 +5,7 @@ dtype, :mod:`descentlab.optim.fused`; else eager), the group's step through it
 (:meth:`FusedPath.run`: a refusal, :class:`~descentlab.optim.plan.Refused`, becomes the eager
 step said once or the error, in one place), and the *steady* step -- the whole step in as
 little Python as possible while nothing but the gradients changes from one step to the next
-(:class:`SteadyPlan`: what it launches of either plan).
+(what it launches of either plan: :meth:`~descentlab.optim.plan.KernelPlan.launch`).
 """
 
 from __future__ import annotations
@@ -47,27 +47,7 @@ class Optimizer(Protocol):
     _noop_precheck: bool
 
 
-class SteadyPlan(Protocol):
-    """A compiled step the steady step launches: the CPU kernel
-    (:class:`~descentlab.optim.fused.FusedPlan`) or a GPU group's Triton launch
-    (:class:`~descentlab.optim.gpu.TritonPlan`)."""
-
-    @property
-    def state_keys(self) -> list[str]: ...
-
-    def steady_ok(self, params: list[Tensor]) -> bool: ...
-
-    def steady_pointers(
-        self, params: list[Tensor], grads: list[Tensor], cols: list[list]
-    ) -> Any | None:
-        """The kernel's addresses, where only the gradients have moved; else None."""
-
-    def launch(self, params: list[Tensor], ptrs: Any, hyper: Any, t: float | list[float]) -> None:
-        """Run the kernel on :meth:`steady_pointers`' addresses, every tensor at step ``t``
-        (or each at its own, a list)."""
-
-
-__all__ = ["FusedPath", "SteadyContext", "SteadyPlan"]
+__all__ = ["FusedPath", "SteadyContext"]
 
 
 @dataclass(slots=True)
@@ -99,7 +79,7 @@ class SteadyContext:
     signature: tuple
     readers: dict[str, tuple[int, ...]]
     sts: list[dict]
-    plan: SteadyPlan
+    plan: KernelPlan
     counts: memoryview
     step_ids: list[int]
     moved: Moved | None = None
@@ -196,7 +176,9 @@ class FusedPath:
                 plan: KernelPlan | None = _gpu.triton_plan(opt, params, grads, hyper)
             else:
                 plan = self.c_plan(opt, gi, params, grads, hyper)
-            if plan is not None and (later or plan.moves_first):
+            if plan is not None and (
+                plan.moves_first or (later and (opt.fused or plan.checks_cheaply))
+            ):
                 sts = opt._states.current(opt, gi, owners or params)
                 plan.refuse_state(gi, params, sts, owners is not None)
         except Refused as exc:
@@ -328,7 +310,10 @@ class FusedPath:
         """Run one group's step through ``plan``; False: run it eagerly instead (said once).
         (``owners``: the complex parameters whose real views ``params`` are.) A refusal that
         is an error puts the step count back: nothing else has changed."""
-        state = gather(sts)
+        if plan.whole_state:
+            state = gather(sts)
+        else:
+            state = {k: [st.get(k) for st in sts] for k in (*plan.state_keys, "step")}
         if owners is not None:
             state = realify(state)
         state["_step_values"] = values
@@ -341,8 +326,9 @@ class FusedPath:
                 torch._foreach_sub_(state["step"], 1)
                 raise
             return False
-        # the prepares (and a prefix's torch ops) may have made or replaced state entries
-        scatter(params, state, sts, owners)
+        # the prepares may have made state entries (a prefix's torch ops, replaced any)
+        made = state if plan.whole_state else {k: state[k] for k in plan.fills if k in state}
+        scatter(params, made, sts, owners)
         self.remember(opt, gi, plan, params, sts, hyper)
         return True
 
@@ -350,7 +336,7 @@ class FusedPath:
         self,
         opt: Optimizer,
         gi: int,
-        plan: SteadyPlan,
+        plan: KernelPlan,
         params: list[Tensor],
         sts: list[dict],
         hyper: Mapping[str, Any],

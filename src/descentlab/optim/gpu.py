@@ -113,6 +113,9 @@ class TritonPlan(KernelPlan):
     def __post_init__(self) -> None:
         KernelPlan.__init__(self, self.prog.program)
 
+    checks_cheaply = True
+    whole_state = True  # a prefix's rules read and replace their own state; a format's parts
+
     @property
     def moves_first(self) -> bool:
         """The prefix's torch ops or the program's prepares change state before the launch's

@@ -7,7 +7,7 @@ forms (:mod:`~descentlab.optim.form`), independent of any backend's tensors.
 
 from __future__ import annotations
 
-from .expr import Expr, Form, Leaf, Op
+from .form import Expr, Form, Leaf, Op
 
 __all__ = ["Uses"]
 

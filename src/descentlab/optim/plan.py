@@ -49,6 +49,13 @@ class KernelPlan:
     moves_first = False
     #: what the step runs otherwise than in the kernel, said once ("": nothing)
     notice = ""
+    #: the step reads and may replace every state entry (a prefix's rules' own): else it
+    #: reads :attr:`state_keys` and the step counts, and makes only :attr:`fills`
+    whole_state = False
+    #: :meth:`refuse_state` costs little at every step (its answer kept per storage): it runs
+    #: in the first phase of each later group's step whatever ``fused`` asks, so that state
+    #: nothing steps is refused before any group moves
+    checks_cheaply = False
 
     def __init__(self, program: ChainProgram) -> None:
         self.state_arrays = list(program.state_arrays)
@@ -158,6 +165,19 @@ class KernelPlan:
         """Whether a group of ``params`` may take the steady step (:attr:`steady_arrays`; a
         backend may refuse more)."""
         return self.steady_arrays
+
+    def steady_pointers(
+        self, params: list[Tensor], grads: list[Tensor], cols: list[list]
+    ) -> Any | None:
+        """The kernel's addresses (and :meth:`steady_work`), where only the gradients have
+        moved since the last launch (``cols``: the columns of :attr:`state_keys`); else None.
+        Nothing is changed."""
+        raise NotImplementedError
+
+    def launch(self, params: list[Tensor], ptrs: Any, hyper: Any, t: float | list[float]) -> None:
+        """Run the kernel on :meth:`steady_pointers`' addresses, every tensor at step ``t``
+        (or each at its own, a list)."""
+        raise NotImplementedError
 
     def kept_storage(self, params: list[Tensor], cols: list[list]) -> list[int] | None:
         """The addresses of the parameters and of the state arrays' entries (the first
