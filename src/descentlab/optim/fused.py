@@ -298,11 +298,8 @@ class FusedPlan(KernelPlan):
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
     ) -> tuple[list[int], Any] | None:
-        """The kernel's pointer list in the steady state -- no batched hyperparameters,
-        parameters and state at the storage :meth:`run` last checked, and gradients laid out
-        as their parameters -- with what the prepares a step runs need
-        (:meth:`~descentlab.optim.plan.KernelPlan.steady_work`), or None (the caller then
-        takes the general path). Nothing is changed."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.steady_pointers`: one flat list, where
+        there are no batched hyperparameters."""
         if not self.steady_arrays or self._k != 1:
             return None
         static = self.kept_storage(params, cols)
@@ -321,9 +318,7 @@ class FusedPlan(KernelPlan):
         hyper: Any,
         t: float | list[float],
     ) -> None:
-        """Run the kernel on :meth:`steady_pointers`' list, every tensor at step ``t`` (or
-        each at its own: a list), its coefficients from
-        :meth:`~descentlab.optim.plan.KernelPlan.steady_coefficients`."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.launch`."""
         ptr_list, work = ptrs
         numel, rows, coff, threads = self._launch_args
         values, offsets = self.steady_coefficients(params, work, hyper, t)

@@ -314,11 +314,8 @@ class TritonPlan(KernelPlan):
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
     ) -> tuple[list[list[int]], Any] | None:
-        """The addresses of the kernel's arrays, one list per array, where parameters and
-        state are at the storage the last launch checked and the gradients laid out as their
-        parameters (:func:`~descentlab.optim.base.grad_pointers`), with what the prepares a
-        step must run need (:meth:`~descentlab.optim.plan.KernelPlan.steady_work`); or None.
-        Nothing is changed."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.steady_pointers`: one list per array of
+        the kernel."""
         kept = self.kept_storage(params, cols)
         if kept is None:
             return None
@@ -346,9 +343,7 @@ class TritonPlan(KernelPlan):
         hyper: Any,
         t: float | list[float],
     ) -> None:
-        """Launch the kernel on :meth:`steady_pointers`' addresses, every tensor at step
-        ``t`` (or each at its own: a list), its coefficients from
-        :meth:`~descentlab.optim.plan.KernelPlan.steady_coefficients`."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.launch`."""
         columns, work = ptrs
         flat, offsets = self.steady_coefficients(params, work, hyper, t)
         values = self._rows_of(flat, [0] * len(params) if offsets is None else offsets)

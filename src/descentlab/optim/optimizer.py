@@ -591,7 +591,8 @@ class Optimizer(torch.optim.Optimizer):
             or not self.rule.elementwise  # a rule reads the whole group (a global-norm clip)
             or all(p.dtype is dtype and p.get_device() == device for p in params)
         ):
-            parts = [(self._backend(gi, params, grads, hyper, owners, gi > 0), None)]
+            # the plan of its kernel, or None: eager (raises what the step cannot do)
+            parts = [(self._fused.choose(self, gi, params, grads, hyper, owners, gi > 0), None)]
         else:  # one kernel per device and dtype, as torch's fused and foreach steps group them
             kinds = list(dict.fromkeys((p.device, p.dtype) for p in params))
             parts = []
@@ -600,23 +601,8 @@ class Optimizer(torch.optim.Optimizer):
                 sub = [params[i] for i in idx], [grads[i] for i in idx]
                 part_owners = None if owners is None else [owners[i] for i in idx]
                 # every part's state checked here: no part may move before another refuses
-                parts.append((self._backend(gi, *sub, hyper, part_owners, True), idx))
+                parts.append((self._fused.choose(self, gi, *sub, hyper, part_owners, True), idx))
         return _GroupStep(gi, group, params, grads, hyper, step, parts, owners, False, sharded)
-
-    def _backend(
-        self,
-        gi: int,
-        params: list[Tensor],
-        grads: list[Tensor],
-        hyper: dict[str, Any],
-        owners: list[Tensor] | None,
-        later: bool,
-    ) -> Any:
-        """The compiled plan that steps these tensors of group ``gi`` (one device and dtype,
-        unless the group runs eagerly), or None: eager (:meth:`FusedPath.choose`). Raises what
-        the step cannot do (``later``: something may move before their update, so the state
-        that exists is checked here too)."""
-        return self._fused.choose(self, gi, params, grads, hyper, owners, later)
 
     def _update(self, s: _GroupStep) -> None:
         """Phase 2 for one group: initialise new state, count the step, update each part."""
