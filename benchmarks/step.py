@@ -335,10 +335,11 @@ def run_schedule(
     what: str,
     blocks: int = 0,
     device: str = "cpu",
-) -> None:
+) -> list[dict]:
     """Step time with a value changed before every step (see the module docstring);
     ``blocks``: each arm's steps in blocks of this many timed steps (0: one step each in
-    turn); ``device="cuda"``: each step timed between device synchronizations."""
+    turn); ``device="cuda"``: each step timed between device synchronizations. Returns a row
+    per optimizer and size (median ms: ``const``, ``sched``, ``torch`` or None)."""
     timed = _timed_cuda if device == "cuda" else _timed
     print(
         f"\n{what} changed before every step on {device} (median ms per step; dl = descentlab's "
@@ -348,6 +349,7 @@ def run_schedule(
         f"{'optimizer':<9} {'params':>7} {'key':>8} {'dl const':>9} {'dl sched':>9} "
         f"{'sched/const':>11} {'torch sched':>11} {'dl/torch':>8}"
     )
+    rows = []
     for total in sizes:
         for name in names:
             ours_kw, tcls, tkw, has_fused = TORCH_TWINS.get(name, ({}, None, {}, False))
@@ -396,7 +398,10 @@ def run_schedule(
                 + (f"{t:>11.3f} {med['sched'] / t:>7.2f}x" if t else f"{'-':>11} {'-':>8}"),
                 flush=True,
             )
+            rows.append(dict(params=total, optimizer=name, key=key, const=med["const"],
+                             sched=med["sched"], torch=t))  # fmt: skip
             del arms
+    return rows
 
 
 HEADER = (
@@ -462,6 +467,14 @@ def compile_overhead(names: list[str]) -> None:
     total1 = sum(runs[0][n][0] for n in names)
     total2 = sum(runs[1][n][0] for n in names)
     print(f"{'total':<9} {total1:>24.1f} {'':>12} {total2:>24.1f}")
+
+
+def _write(path: str | None, rows: list[dict], args: argparse.Namespace) -> None:
+    """Append ``rows`` to the JSON-lines file ``path`` (None: nothing)."""
+    if path:
+        with open(path, "a") as out:
+            for row in rows:
+                out.write(json.dumps({**row, "clock": args.clock, "threads": args.threads}) + "\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -572,7 +585,8 @@ def main(argv: list[str] | None = None) -> None:
         from gpu_step import refuse_without_cuda
 
         refuse_without_cuda("step.py --device cuda --schedule")
-        run_schedule(sizes, args.repeat, names, args.schedule, args.blocks, device="cuda")
+        rows = run_schedule(sizes, args.repeat, names, args.schedule, args.blocks, device="cuda")
+        _write(args.json, rows, args)
         return
     if args.device == "cuda":  # low-bit state: the Triton steps
         from gpu_step import refuse_without_cuda
@@ -588,7 +602,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.optimizers and others:  # said, not dropped silently
         print("not timed (no fused step): " + "; ".join(f"{n}: {w}" for n, w in others.items()))
     if args.schedule:
-        run_schedule(sizes, args.repeat, names, args.schedule, args.blocks)
+        _write(args.json, run_schedule(sizes, args.repeat, names, args.schedule, args.blocks), args)
         return
     if args.state_dtypes:
         run_state(sizes, args.repeat, names, args.state_dtypes.split(","))
@@ -596,10 +610,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_compile:
         compile_overhead(names)
     rows = run(sizes, args.repeat, names, late=args.late, prefetch=args.prefetch)
-    if args.json:
-        with open(args.json, "a") as out:
-            for row in rows:
-                out.write(json.dumps({**row, "clock": args.clock, "threads": args.threads}) + "\n")
+    _write(args.json, rows, args)
     for total in sizes:
         sub = [r for r in rows if r["params"] == total]
         w_axpy = max(sub, key=lambda r: r["fused/axpy"])

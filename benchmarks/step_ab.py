@@ -7,6 +7,13 @@ every timed path paired by round.
     python benchmarks/step_ab.py --base ../base --rounds 8 -- --sizes 1e5,1e6,1e7 \\
         --threads 1 --clock cpu --no-compile
 
+With ``--schedule lr`` (or ``momentum``) among step.py's arguments it compares instead each
+tree's scheduled step over its constant one (the two paired inside each run), per optimizer: the
+median and range over the rounds of each tree's sched/const and of their ratio, new/base:
+
+    python benchmarks/step_ab.py --base ../base --rounds 6 -- --schedule momentum \\
+        --sizes 1e5 --threads 1 --clock cpu --blocks 10
+
 Everything after ``--`` goes to step.py (its main table; ``--json`` is this script's). Prints,
 per size and optimizer, the median over the rounds of new/base for descentlab's fused and eager
 steps with the rounds' range; the same for the fused step divided first by its own run's torch
@@ -83,6 +90,30 @@ def compare(files: dict[str, list[Path]]) -> list[dict]:
     return out
 
 
+def compare_schedule(files: dict[str, list[Path]]) -> list[dict]:
+    """Per (size, optimizer): each tree's sched/const in every round (its runs' own pairing),
+    and new/base of those paired by round."""
+    runs = {arm: [_load(p) for p in paths] for arm, paths in files.items()}
+    out = []
+    for key in runs["new"][0]:
+        row: dict = {"params": key[0], "optimizer": key[1], "key": runs["new"][0][key]["key"]}
+        for arm, loaded in runs.items():
+            row[arm] = [r[key]["sched"] / r[key]["const"] for r in loaded]
+        row["new/base"] = [n / b for n, b in zip(row["new"], row["base"], strict=True)]
+        out.append(row)
+    return out
+
+
+def _show_schedule(rows: list[dict], rounds: int) -> None:
+    print(f"scheduled step / constant step, median of {rounds} rounds [min, max]")
+    print(f"{'params':>7} {'optimizer':<10} {'key':>8} {'base':>22} {'new':>22} {'new/base':>22}")
+    for row in rows:
+        cells = [f"{statistics.median(v):.3f} [{min(v):.3f}, {max(v):.3f}]"
+                 for v in (row["base"], row["new"], row["new/base"])]  # fmt: skip
+        print(f"{row['params'] / 1e6:>6g}M {row['optimizer']:<10} {row['key']:>8} "
+              f"{cells[0]:>22} {cells[1]:>22} {cells[2]:>22}")  # fmt: skip
+
+
 def _show(rows: list[dict], rounds: int) -> None:
     print(f"new/base, median of {rounds} paired rounds [min, max]; 'per torch': each fused "
           "time over its run's torch time first; new fused / torch fused")  # fmt: skip
@@ -110,13 +141,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
     step_args = argv[split + 1 :]
-    if "--json" in step_args or "--schedule" in step_args:
-        parser.error("step.py's --json and --schedule are not for this script's comparison")
+    if "--json" in step_args:
+        parser.error("step.py's --json is this script's: leave it out after --")
     with tempfile.TemporaryDirectory() as tmp:
         out = args.keep or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         files = _rounds(args.base, args.rounds, step_args, out)
-        _show(compare(files), args.rounds)
+        if "--schedule" in step_args:
+            _show_schedule(compare_schedule(files), args.rounds)
+        else:
+            _show(compare(files), args.rounds)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,9 @@ Two pages are made at build time, not kept in ``docs/``:
   items chosen, the Python and the libraries that compute and draw); otherwise the pages of
   the last build are used as they are.
 
+``cli-examples.md`` runs every command of ``descentlab --help`` and shows what it printed, the
+build stopping where one fails or prints other than expected (``scripts/cli_examples.py``).
+
 ``api/optimizers.md``, the optimizers' and rules' reference (signature, parameters, the update
 derived from each rule's form, an example the build ran), is generated from the code
 (:mod:`descentlab.report.api_reference`).
@@ -18,8 +21,10 @@ derived from each rule's form, an example the build ran), is generated from the 
 The book's pages join the site: each gets the site's bar (:func:`book_page_for_site`: links
 back to the home page, the book's guide, the API reference and the playground's guide, and how
 to start the playground its ▶ links open), and each lecture's notebook (``<page>.ipynb``) is
-copied beside its page. ``404.html`` is written with page-relative links
-(:func:`relative_404`), so it works opened as a file too.
+copied beside its page. The book's links to the live playground (``http://127.0.0.1:8765/#...``,
+dead on a published site) open a static page of that view instead, computed by the playground
+at build time (:func:`static_playground_links`, :func:`playground_pages`). ``404.html`` is
+written with page-relative links (:func:`relative_404`), so it works opened as a file too.
 
 One page is completed at build time: in ``gpu.md``, ``<!-- cuda_paths: triton -->`` becomes
 the display names of the optimizers whose CUDA path is that one (:func:`cuda_paths_names`), so
@@ -140,6 +145,22 @@ OPTIMIZERS_PAGE = "api/optimizers.md"
 #: the schedules' and the entry points' reference, generated the same way
 SCHEDULES_PAGE = "api/schedules-reference.md"
 
+#: every command of ``descentlab --help`` run at build time, its output shown and checked
+CLI_PAGE = "cli-examples.md"
+
+
+def _cli_examples() -> Any:
+    """``scripts/cli_examples.py`` as a module (this hook's folder is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "cli_examples", ROOT / "scripts" / "cli_examples.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 #: the links of the site's bar on a book page (relative to ``book/``)
 SITE_LINKS = (
     ("../index.html", "descentlab documentation"),
@@ -153,9 +174,60 @@ _SITE_BAR = (
     '<nav class="site-bar" aria-label="site" style="display:flex;flex-wrap:wrap;gap:6px 18px;'
     "align-items:baseline;background:#0b63b5;color:#fff;padding:8px 32px;font:14px/1.4 "
     'system-ui,sans-serif">{links}<span style="opacity:.85;font-size:12.5px">▶ playground '
-    'links open a local server: run <code style="color:#fff">descentlab playground --port '
-    "8765</code> first</span></nav>"
+    "links open the view precomputed; for live controls run "
+    '<code style="color:#fff">descentlab playground --port 8765</code></span></nav>'
 )
+
+#: a link of the book to the live playground (``descentlab.book.cells.playground_url``)
+_LIVE_LINK = re.compile(r'href="(http://127\.0\.0\.1:\d+/#[^"]*)"')
+#: what the book says beside such a link, and what the site says instead
+_LIVE_NOTE = "(run <code>descentlab playground --port 8765</code> first)"
+_STATIC_NOTE = (
+    "(its view precomputed; for live controls run <code>descentlab playground --port 8765</code>)"
+)
+PLAY_DIR = "play"
+
+
+def static_playground_links(html: str) -> tuple[str, dict[str, str]]:
+    """A book page with each link to the live playground (``http://127.0.0.1:8765/#...``,
+    dead on a published site) pointing at the view's static page instead, ``play/NAME.html``
+    (named by the view's address), and the note beside it saying so; with ``{NAME: address}``
+    of the pages to write (:func:`descentlab.playground.snapshot.snapshot_page`)."""
+    pages: dict[str, str] = {}
+
+    def one(m: re.Match[str]) -> str:
+        import html as html_mod
+
+        url = html_mod.unescape(m.group(1))
+        name = hashlib.sha256(url.encode()).hexdigest()[:12] + ".html"
+        pages[name] = url
+        return f'href="{PLAY_DIR}/{name}"'
+
+    return _LIVE_LINK.sub(one, html).replace(_LIVE_NOTE, _STATIC_NOTE), pages
+
+
+def playground_pages(out: Path, views: dict[str, str], stamp: str) -> dict[str, Path]:
+    """The static page of each view in ``views`` (``{NAME: address}``) in ``out/play``: those
+    of the last build where its stamp (``stamp``: the code's) is this one's, else computed."""
+    folder = out / PLAY_DIR
+    record = folder / STAMP
+    try:
+        last = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        last = {}
+    known = set(last.get("pages", [])) if last.get("stamp") == stamp else set()
+    folder.mkdir(parents=True, exist_ok=True)
+    made = {}
+    for name, url in sorted(views.items()):
+        path = folder / name
+        if name not in known or not path.is_file():
+            _checkout_on_path()
+            from descentlab.playground.snapshot import snapshot_page
+
+            path.write_text(snapshot_page(url, back="../index.html"), encoding="utf-8")
+        made[name] = path
+    record.write_text(json.dumps({"stamp": stamp, "pages": sorted(made)}), encoding="utf-8")
+    return made
 
 
 def book_page_for_site(html: str) -> str:
@@ -191,15 +263,21 @@ def on_files(files: Any, config: Any) -> Any:
 
     files.append(File.generated(config, OPTIMIZERS_PAGE, content=optimizers_page()))
     files.append(File.generated(config, SCHEDULES_PAGE, content=schedules_page()))
+    files.append(File.generated(config, CLI_PAGE, content=_cli_examples().page()))
     book_dir = Path(os.environ.get(DIR_ENV) or BOOK_DIR)
+    views: dict[str, str] = {}
     for page in build_book(book_dir, book_items()):
-        html = book_page_for_site(page.read_text(encoding="utf-8"))
-        files.append(File.generated(config, f"book/{page.name}", content=html))
+        html, links = static_playground_links(page.read_text(encoding="utf-8"))
+        views.update(links)
+        files.append(File.generated(config, f"book/{page.name}", content=book_page_for_site(html)))
         notebook = page.with_suffix(".ipynb")
         if notebook.is_file():
             files.append(
                 File.generated(config, f"book/{notebook.name}", abs_src_path=str(notebook))
             )
+    stamp = book_stamp(ROOT / "src" / "descentlab", None)
+    for name, path in playground_pages(book_dir, views, stamp).items():
+        files.append(File.generated(config, f"book/{PLAY_DIR}/{name}", abs_src_path=str(path)))
     return files
 
 

@@ -10,7 +10,9 @@ import pytest
 
 from descentlab.book import build, model
 from descentlab.book.cells import SLIDERS, exercise_check, playground_url, run_cell
+from descentlab.book.chapters import CHAPTERS
 from descentlab.book.lectures import LECTURES
+from descentlab.book.model import Context
 from descentlab.book.texts import COMPLETE, TEACH
 from descentlab.report.lecture_book import Evidence, LecturePage, SharedEvidence, render_lecture
 
@@ -148,3 +150,16 @@ def test_a_check_another_card_shows_is_referenced_not_repeated(tmp_path):
     assert row in first and row not in later
     assert "more checks of <code>book.optimizers.sgd_formula(lr=0.1)</code>" in later
     assert 'href="optimization-basics.html#i13">item 13</a>' in later
+
+
+@pytest.mark.parametrize(("stem", "make"), CHAPTERS, ids=[s for s, _ in CHAPTERS])
+def test_each_chapter_is_computed_deep_and_every_check_holds(stem, make):
+    """A chapter: several parts of prose around its numbers, tables of traces for several
+    settings, a figure to move, every check ✔ (the prose audit among them)."""
+    page = make(Context(True, None, lambda _m: None))
+    c = page.counts()
+    assert c["fail"] == c["not_reproduced"] == 0, [x for p in page.parts for x in p.checks
+                                                    if not x.ok]  # fmt: skip
+    assert c["checks"] >= 10 and c["movable"] >= 1 and c["tables"] >= 2 and c["words"] >= 850
+    assert page.parts[-1].checks[-1].text.startswith("every number the text states")
+    assert len(page.items) >= 5

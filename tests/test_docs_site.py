@@ -4,6 +4,7 @@ resolves (``scripts/site_links.py``, which ``make docs`` runs too)."""
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
 import re
@@ -25,12 +26,13 @@ def _script(name: str):
 
 @pytest.mark.slow
 def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
-    """The whole site but the book's heavy build: the book holds item 1 only (seconds)."""
+    """The whole site but the book's heavy build: the book holds items 1 and 11 only
+    (seconds; item 11 links a playground view)."""
     site = tmp_path / "site"
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT / "src"),
-        "DESCENTLAB_DOCS_BOOK_ITEMS": "1",
+        "DESCENTLAB_DOCS_BOOK_ITEMS": "1,11",
         "DESCENTLAB_DOCS_BOOK_DIR": str(tmp_path / "book"),
         "NO_MKDOCS_2_WARNING": "1",
     }
@@ -60,7 +62,14 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     assert "descentlab playground --port 8765" in lecture.split("</nav>", 1)[0]
     assert 'href="optimization-basics.ipynb" download' in lecture
     assert (site / "book" / "optimization-basics.ipynb").is_file()
-    assert _script("book_marks").book_problems(site / "book") == ([], 1)
+    assert _script("book_marks").book_problems(site / "book") == ([], 1)  # (no chapters: items)
+    # the playground's links work on the static site: no page links to a local server, the
+    # book's ▶ link opens the view's precomputed page, which shows the live address as text
+    assert live_links(site) == []
+    play = re.findall(r'href="(play/[0-9a-f]{12}\.html)"', lecture)
+    assert play and all((site / "book" / p).is_file() for p in play)
+    view = (site / "book" / play[0]).read_text(encoding="utf-8")
+    assert "data:image/png;base64," in view and "descentlab playground --port 8765" in view
     # 404.html works opened as a file: no site-root link (site_links checks it too)
     page_404 = (site / "404.html").read_text(encoding="utf-8")
     assert re.findall(r'(?:href|src)="/(?!/)', page_404) == [] and '"base": "/"' not in page_404
@@ -74,6 +83,46 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     schedules = (site / "api" / "schedules-reference.html").read_text(encoding="utf-8")
     assert 'id="cosine"' in schedules and "0.097553, 0.05, 0.0]" in schedules
     assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="(?:https?:)?//', reference) == []
+
+
+def live_links(site: Path) -> list[str]:
+    """``page: address`` of every link or source in the built site to a local server."""
+    found = []
+    for page in sorted(site.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        for m in re.finditer(r'(?:href|src|action)="(?:https?:)?//(?:127\.|localhost|\[::1\])[^"]*',
+                             text):  # fmt: skip
+            found.append(f"{page.relative_to(site)}: {m.group(0)}")
+    return found
+
+
+def test_the_books_live_playground_links_become_static_views():
+    hooks = _script("docs_hooks")
+    url = "http://127.0.0.1:8765/#mode=oned&amp;land=parabola&amp;steps=3"
+    page = (
+        f'<p class="play">▶ <a href="{url}">See it in the playground</a> (run <code>descentlab '
+        "playground --port 8765</code> first)</p>"
+    )
+    html, views = hooks.static_playground_links(page)
+    (name, address), = views.items()  # fmt: skip
+    assert address == "http://127.0.0.1:8765/#mode=oned&land=parabola&steps=3"
+    assert f'href="play/{name}"' in html and "127.0.0.1" not in html
+    assert "precomputed" in html and "first)" not in html
+
+
+def test_a_playground_view_is_drawn_as_a_static_page():
+    from descentlab.playground.snapshot import snapshot_page
+
+    url = (
+        "http://127.0.0.1:8765/#mode=paths&land=quadratic&kappa=10&steps=20&opts="
+        '[{"name":"sgd","on":1,"lr":0.1},{"name":"adam","on":0}]'
+    )
+    page = snapshot_page(url, back="../index.html")
+    assert page.count("<img") == 1 and "κ = 10, 20 steps" in page
+    assert ">SGD<" in page and "lr 0.1" in page and "Adam" not in page
+    assert re.findall(r'href="[^"]*127\.0', page) == [] and html.escape(url) in page  # as text
+    with pytest.raises(ValueError, match="no landscape 'nowhere'"):
+        snapshot_page("http://127.0.0.1:8765/#land=nowhere")
 
 
 @pytest.mark.parametrize(
@@ -197,3 +246,24 @@ def test_the_book_is_rendered_again_exactly_when_what_it_is_made_of_changed(tmp_
     (out / hooks.STAMP).write_text(f'{{"stamp": "{stamp}", "pages": ["index.html"]}}')
     assert hooks.build_book(out, [1]) == [out / "index.html"]
     assert (out / "index.html").read_text() == "<p>last build</p>"
+
+
+def test_every_command_of_the_cli_has_an_example_the_site_runs():
+    from descentlab.cli import build_parser
+
+    examples = _script("cli_examples")
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+    assert set(sub.choices) == set(examples.EXAMPLES)
+    for name, (args, expected, _) in examples.EXAMPLES.items():
+        assert args.split()[0] == name and expected
+
+
+def test_a_cli_example_that_prints_otherwise_stops_the_site(monkeypatch):
+    examples = _script("cli_examples")
+    monkeypatch.setattr(examples, "EXAMPLES", {"landscape": ("landscape --list", "nowhere", 5)})
+    with pytest.raises(SystemExit, match="printed no 'nowhere'"):
+        examples.page()
+    monkeypatch.setattr(examples, "EXAMPLES", {"landscape": ("landscape --list", "parabola", 3)})
+    page = examples.page()
+    assert "$ descentlab landscape --list\nparabola" in page and "\n...\n" in page

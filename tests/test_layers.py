@@ -304,6 +304,7 @@ RUNNERS = (
     "descentlab.engine",
     "descentlab.experiments.trials",
     "descentlab.experiments.ray_backend",
+    "descentlab.experiments.multi",
     "descentlab.experiments.compare.running",
     "descentlab.experiments.compare.planning",
     "descentlab.experiments.compare.collect",
@@ -399,3 +400,168 @@ def test_the_check_finds_a_runner_in_the_report(tmp_path, source, expected):
     path.write_text(source)
     found = [runner for _, runner in report_runs(tmp_path / "descentlab")]
     assert (found[0] if found else None) == expected, found
+
+
+# --- nor through another module: what the report imports reaches no runner ---
+
+#: The modules that run: the training loops, the trials' and comparisons' runners, the
+#: experiments' and trajectories' runs (the engine's values -- its config, its devices -- are
+#: not among them: the report reads a comparison's spec).
+RUNNER_MODULES = (
+    "descentlab.engine.run",
+    "descentlab.engine.loop",
+    "descentlab.engine.multirun",
+    "descentlab.engine.vectorized",
+    "descentlab.engine.procpool",
+    "descentlab.engine.sharded",
+    "descentlab.engine.checkpoint",
+    *(r for r in RUNNERS if r != "descentlab.engine"),
+)
+
+
+def _module_file(name: str, package: Path) -> Path | None:
+    """The file of module ``name`` (``descentlab.x.y``) under ``package``'s parent, if any."""
+    base = package.parent.joinpath(*name.split("."))
+    for path in (base / "__init__.py", base.with_suffix(".py")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _lazy_exports(tree: ast.AST) -> dict[str, str]:
+    """A package's names imported at first use (``exports(__name__, {submodule: names})``,
+    :mod:`descentlab._lazy`): name -> submodule."""
+    out = {}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "exports"
+            and len(node.args) == 2
+            and isinstance(node.args[1], ast.Dict)
+        ):
+            for key, value in zip(node.args[1].keys, node.args[1].values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Tuple):
+                    out.update(
+                        {e.value: key.value for e in value.elts if isinstance(e, ast.Constant)}
+                    )
+    return out
+
+
+def _imports_of(name: str, package: Path) -> set[str]:
+    """The descentlab modules that importing module ``name`` may import (every import of its
+    file, at the top or in a function; a name a lazy package exports counts as its submodule;
+    a module's parent packages are imported with it)."""
+    path = _module_file(name, package)
+    if path is None:
+        return set()
+    parts = name.split(".")
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    out: set[str] = set()
+    for found in imported_names(tree, parts, path.name == "__init__.py"):
+        target = found.removesuffix(".*")
+        while target and _module_file(target, package) is None:  # a name: its module
+            target = target.rpartition(".")[0]
+        if not target:
+            continue
+        out.add(target)
+        rest = found.removesuffix(".*")[len(target) + 1 :]
+        init = _module_file(target, package)
+        if rest and init is not None and init.name == "__init__.py":
+            lazy = _lazy_exports(ast.parse(init.read_text(encoding="utf-8")))
+            head = rest.split(".")[0]
+            if head in lazy:
+                out.add(f"{target}.{lazy[head]}")
+    for i in range(2, len(parts)):
+        out.add(".".join(parts[:i]))
+    return out
+
+
+def report_reaches(package: Path = PACKAGE) -> dict[str, list[str]]:
+    """Each runner module that importing the report layer reaches through other modules,
+    with the chain of imports that leads to it (the imports KNOWN_REPORT_RUNS lists left
+    out: they are the report's own, checked above)."""
+    known = {(f, r) for f, r in KNOWN_REPORT_RUNS}
+    start = {".".join(module_parts(p, package)): str(p.relative_to(package))
+             for p in sorted((package / "report").rglob("*.py"))}  # fmt: skip
+    parent: dict[str, str | None] = dict.fromkeys(start)
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        for module in sorted(_imports_of(name, package)):
+            if module in parent:
+                continue
+            if name in start and any(
+                (start[name], r) in known and _reaches(module + ".*", r) for r in RUNNERS
+            ):
+                continue
+            parent[module] = name
+            todo.append(module)
+    out = {}
+    for module in parent:
+        runner = next(
+            (r for r in RUNNER_MODULES if module == r or module.startswith(r + ".")), None
+        )
+        if runner is None:
+            continue
+        chain = [module]
+        while parent[chain[-1]] is not None:
+            chain.append(parent[chain[-1]])  # type: ignore[arg-type]
+        out[module] = chain[::-1]
+    return out
+
+
+def test_the_report_reaches_no_runner_through_another_module():
+    found = report_reaches()
+    assert not found, "importing the report imports what runs: " + "; ".join(
+        " -> ".join(chain) for chain in found.values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        (
+            {
+                "report/x.py": "from descentlab.experiments.compare.results import fmt_setting\n",
+                "experiments/compare/results.py": "from descentlab.experiments.trials import f\n",
+                "experiments/trials.py": "",
+            },
+            ["descentlab.experiments.trials"],
+        ),
+        (
+            {
+                "report/x.py": "from descentlab.experiments.compare import Comparison\n",
+                "experiments/compare/__init__.py": (
+                    "__all__, __getattr__, __dir__ = exports(__name__, "
+                    "{'running': ('compare',), 'results': ('Comparison',)})\n"
+                ),
+                "experiments/compare/results.py": "",
+                "experiments/compare/running.py": "",
+            },
+            [],
+        ),
+        (
+            {
+                "report/x.py": "def f():\n    from descentlab.experiments.compare import compare\n",
+                "experiments/compare/__init__.py": (
+                    "__all__, __getattr__, __dir__ = exports(__name__, {'running': ('compare',)})\n"
+                ),
+                "experiments/compare/running.py": "",
+            },
+            ["descentlab.experiments.compare.running"],
+        ),
+        (
+            {
+                "report/x.py": "from descentlab.experiments.compare.scoring import wins\n",
+                "experiments/compare/scoring.py": "import numpy\n",
+            },
+            [],
+        ),
+    ],
+)
+def test_the_check_follows_imports_to_a_runner(tmp_path, files, expected):
+    for name, source in files.items():
+        path = tmp_path / "descentlab" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source)
+    assert sorted(report_reaches(tmp_path / "descentlab")) == expected

@@ -105,6 +105,13 @@ def test_two_problems_rank_table_profiles_and_report(tmp_path):
     assert np.isfinite(times.min(axis=1)).all()
     text = multi.table()
     assert "mean rank" in text and "wins (seconds to target)" in text
+    # the console says each problem's verdict and the test seeds each optimizer got, as a
+    # single comparison does (the same sequential design on every problem)
+    lines = multi.verdict_lines()
+    for p in multi.problems:
+        assert f"{p.name}: {p.comparison.headline()}" in lines
+        seeds = "; ".join(p.comparison.seed_lines())
+        assert seeds and f"  {p.name} test seeds: {seeds}" in lines
     html = multi.report_path.read_text()
     for needle in ("Rank table", "Performance profiles", "Problem: moons", "Problem: regression"):
         assert needle in html

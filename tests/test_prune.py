@@ -253,3 +253,148 @@ def test_a_comparisons_tuning_trials_are_made_once_per_round_and_rung(monkeypatc
     other = CompareSpec(**{**PRUNED, "steps": 64}).plan()  # another plan: its own trials
     assert planning.tuning_trials(other, other.choices[0])[0].config.steps == 64
     assert len(made) == 4
+
+
+# ------------------------------------------------------------------------------------------
+# rung scores that cannot tell the settings apart decide nothing
+
+
+def test_rung_scores_at_chance_prune_nothing():
+    # The case of a ResNet-20 comparison at a small budget: every rung score 0.10-0.13 for
+    # 10 classes. ASHA in a fixed order then keeps its first setting and prunes the rest, so
+    # the only full-length candidate was the first, untuned point; at chance nothing is cut.
+    rng = random.Random(3)
+    scores = [[[0.1 + 0.03 * rng.random() for _ in range(2)] for _ in rung_steps(60)]
+              for _ in range(8)]  # fmt: skip
+    d = decide(8, rung_steps(60), lambda i, k: scores[i][k], maximize=True, chance=0.1)
+    assert [v.state for v in d.verdicts] == ["full"] * 8
+    assert len(d.notes) == 2 and all("at chance" in n and "none pruned" in n for n in d.notes)
+    # the same scores without the chance level, as single numbers: ASHA cuts most of them
+    means = [[sum(r) / 2 for r in row] for row in scores]
+    asha = decide(8, rung_steps(60), lambda i, k: means[i][k], maximize=True)
+    assert [v.state for v in asha.verdicts].count("pruned") >= 5 and not asha.notes
+
+
+def test_rung_scores_within_their_noise_prune_nothing():
+    # Each setting's scores over its folds and tuning seeds: the settings' means differ by
+    # less than the seeds make them vary -- no decision; clearly apart -- ASHA decides.
+    rng = random.Random(5)
+    noisy = [[[0.7 + rng.gauss(0, 0.05) for _ in range(3)] for _ in range(2)] for _ in range(8)]
+    d = decide(8, (3, 12), lambda i, k: noisy[i][k], maximize=True, chance=0.5)
+    assert [v.state for v in d.verdicts] == ["full"] * 8
+    assert all("within their noise" in n for n in d.notes) and len(d.notes) == 2
+    apart = [[[0.95 - 0.05 * i + rng.gauss(0, 0.002) for _ in range(3)] for _ in range(2)]
+             for i in range(8)]  # fmt: skip
+    d = decide(8, (3, 12), lambda i, k: apart[i][k], maximize=True, chance=0.5)
+    means = [[sum(r) / 3 for r in row] for row in apart]
+    want = decide(8, (3, 12), lambda i, k: means[i][k], maximize=True)
+    assert d.verdicts == want.verdicts and not d.notes
+    assert "pruned" in [v.state for v in d.verdicts]
+
+
+def test_a_rung_decides_once_every_score_at_it_is_known():
+    scores = [[[0.5 + 0.05 * i, 0.5 + 0.05 * i + 0.001] for _ in range(2)] for i in range(6)]
+    d = decide(6, (3, 12), lambda i, k: None if (i, k) == (5, 0) else scores[i][k],
+               maximize=True, chance=0.0)  # fmt: skip
+    assert [v.state for v in d.verdicts] == ["waiting"] * 6 and d.needs == [(5, 0)]
+
+
+def test_the_protocol_prunes_nothing_at_chance_and_says_so_once(tmp_path, monkeypatch):
+    # Through the comparison: a rung whose scores cannot tell the settings apart (forced
+    # here) prunes no setting -- every one trains its full trial -- and one line says so per
+    # rung, however often the session looks at the rung.
+    from descentlab.experiments.compare import pruning
+
+    monkeypatch.setattr(pruning, "indistinguishable", lambda *a, **k: "forced")
+    with pytest.warns(RuntimeWarning) as caught:
+        result = compare(CompareSpec(**PRUNED), tmp_path, workers=1, progress=False)
+    (adam,) = result.results
+    assert adam.pruned_tuning == 0 and all(c.pruned_step is None for c in adam.candidates)
+    lines = [str(w.message) for w in caught if "pruning" in str(w.message)]
+    assert len(lines) == 2, lines
+    assert all("cannot tell them apart (forced); none pruned there" in x for x in lines)
+    assert all("\n" not in x and "train on" in x for x in lines)
+
+
+def test_rung_runs_are_scored_on_validation_only_and_measure_no_training_split(pruned):
+    # a rung's score is a validation score; measuring the whole training split at each rung
+    # run's start and end was most of a short rung run's time (ResNet-20: 3.6 s of training
+    # in 38-54 s)
+    _, _, result = pruned
+    store = Store(result.store_path)
+    rungs = [r for r in store.list_runs() if "/rung" in (r.name or "")]
+    assert rungs
+    for run in rungs:
+        assert run.config["evaluate_train"] is False
+        names = set(store.metrics(run.id))
+        assert "val/accuracy" in names and not {"train/loss", "train/accuracy"} & names
+    names = [(r, r.name or "") for r in store.list_runs()]
+    full = [r for r, name in names if name.startswith("tune/") and "/rung" not in name]
+    assert full and all("evaluate_train" not in r.config for r in full)  # as unpruned
+    store.close()
+
+
+def test_a_setting_within_its_noise_of_the_cut_goes_on():
+    # The rung tells the settings apart (one clearly ahead, most clearly behind), but setting
+    # 4 is behind the one ahead by less than the seeds make a setting's mean vary: Optuna
+    # alone would cut it (the eventual winner, cut on noise); it goes on.
+    means = [0.9, 0.5, 0.5, 0.5, 0.895, 0.5, 0.5, 0.5]
+    rows = [[m - 0.01, m, m + 0.01] for m in means]  # three seeds each, spread 0.01
+    d = decide(8, (3,), lambda i, k: rows[i], maximize=True, chance=0.1)
+    alone = decide(8, (3,), lambda i, k: means[i], maximize=True)
+    assert [v.state for v in alone.verdicts][4] == "pruned"
+    assert [v.state for v in d.verdicts] == ["full", *["pruned"] * 3, "full", *["pruned"] * 3]
+    assert not d.notes  # the rung decided: it only kept what its noise cannot cut
+    # the same rule for a loss (lower is better)
+    losses = [[1 - v for v in row] for row in rows]
+    d = decide(8, (3,), lambda i, k: losses[i], maximize=False)
+    assert [v.state for v in d.verdicts] == ["full", *["pruned"] * 3, "full", *["pruned"] * 3]
+
+
+def test_the_benchmark_counts_each_optimizers_unpruned_best_that_reached_the_full_length():
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "prune.py"
+    spec = importlib.util.spec_from_file_location("prune_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tuned, fixed = SimpleNamespace(fixed_lr=False), SimpleNamespace(fixed_lr=True)
+    full = {
+        "chosen": {
+            "a": {"best": 2, "choice": tuned},
+            "b": {"best": 0, "choice": tuned},
+            "c": {"best": 1, "choice": fixed},
+            "d": {"best": None, "choice": tuned},
+        }
+    }
+    pruned = {"chosen": {"a": {"stopped": [True, True, False]},
+                         "b": {"stopped": [True, False, False]},
+                         "c": {"stopped": [True, True]}, "d": {"stopped": [True]}}}  # fmt: skip
+    assert bench.survived(full, pruned) == (1, 2)  # a's best went on, b's was cut
+
+
+def test_the_rung_benchmark_replays_the_protocols_decisions_on_curves():
+    # benchmarks/prune_rungs.py: the best setting (slow start, best at the end) is cut by
+    # ASHA alone at 1/16 of its trial; within the seeds' spread, the protocol keeps it. Steps
+    # are counted as runs x 16ths of a trial, restarted rung runs cost their steps again.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "prune_rungs.py"
+    spec = importlib.util.spec_from_file_location("prune_rungs", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def curve(early, final, offset):
+        return [early + offset] * 4 + [final + offset] * 13
+
+    settings = [[curve(0.6, 0.8, d) for d in (-0.05, 0.05)] for _ in range(7)]
+    settings.append([curve(0.58, 0.9, d) for d in (-0.05, 0.05)])  # the eventual best
+    data = {"maximize": True, "chance": 0.1, "opts": {"adam": settings}}
+    kept, total, full, restart, inpass = bench.replay(data, (1,), noise=False)
+    assert (kept, total) == (0, 1) and full == 8 * 2 * 16
+    assert inpass < restart < full  # a cut setting trained 1/16; the others 1/16 + 16/16
+    kept, total, *_ = bench.replay(data, (1,), noise=True)
+    assert (kept, total) == (1, 1)

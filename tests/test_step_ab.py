@@ -49,12 +49,29 @@ def test_ratios_are_paired_by_round(ab, tmp_path):
     assert row["fused, per torch"] == pytest.approx((0.825, 0.55, 1.1))
 
 
+def test_scheduled_over_constant_is_each_runs_own_pairing(ab, tmp_path):
+    """With --schedule: each run's sched/const (its arms paired inside the run), and new/base
+    of those, round by round -- a slow round moves both arms of a run alike."""
+
+    def row(const: float, sched: float) -> dict:
+        return {"params": 100000, "optimizer": "lion", "key": "betas", "const": const,
+                "sched": sched, "torch": None}  # fmt: skip
+
+    b = [_write(tmp_path / "b0", [row(2.0, 2.2)]), _write(tmp_path / "b1", [row(1.0, 1.06)])]
+    n = [_write(tmp_path / "n0", [row(2.0, 2.0)]), _write(tmp_path / "n1", [row(1.0, 1.01)])]
+    (got,) = ab.compare_schedule({"base": b, "new": n})
+    assert got["key"] == "betas"
+    assert got["base"] == pytest.approx([1.1, 1.06])
+    assert got["new"] == pytest.approx([1.0, 1.01])
+    assert got["new/base"] == pytest.approx([1.0 / 1.1, 1.01 / 1.06])
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
         (["--base", "/nonexistent"], "--base: '/nonexistent' has no src/descentlab"),
         (["--base", ".", "--rounds", "0"], "--rounds must be at least 1, got 0"),
-        (["--base", ".", "--", "--schedule", "lr"], "--json and --schedule"),
+        (["--base", ".", "--", "--json", "x.jsonl"], "--json is this script's"),
     ],
 )
 def test_bad_arguments_are_one_line(ab, argv, says, capsys, monkeypatch):

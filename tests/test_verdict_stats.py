@@ -333,6 +333,10 @@ def test_the_protocol_names_the_family_it_corrects_for(m, family):
         ({"batch_size": 32, "accumulate": 4},
          ["each optimizer step on 128 examples (4 accumulated micro-batches of 32)"]),
         ({"precision": "bf16"}, ["bf16 mixed precision"]),
+        # "auto" is fp32 for the vectorized runs and small models (the demo's every run): the
+        # line says so, not "auto mixed precision"
+        ({"precision": "auto"}, ["precision auto: fp32, except a run trained alone",
+                                 "runs of a vectorized pass train in fp32"]),
         ({"clip_grad_norm": 0.5}, ["gradients clipped to norm 0.5 before each step"]),
         ({"prune": "asha", "steps": 160},
          ["a pruned setting trained only to its rung", "steps 10, 40 of 160"]),
@@ -346,3 +350,4 @@ def test_the_protocol_says_how_every_run_trained(fields, said):
     training = next(line for line in lines if line.startswith("training: "))
     for words in said:
         assert words in training, (words, training)
+    assert "auto mixed precision" not in training

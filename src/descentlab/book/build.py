@@ -22,11 +22,13 @@ from pathlib import Path
 
 from descentlab._files import check_target, make_dirs
 from descentlab.book.cells import cell_check, exercise_check, playground_url, run_cell
+from descentlab.book.chapters import CHAPTERS
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
 from descentlab.book.notebook import write_notebook
 from descentlab.engine.procpool import map_in_processes
 from descentlab.experiments.lectures._common import format_value
+from descentlab.report.book_chapter import ChapterPage, chapters_index_html, render_chapter
 from descentlab.report.lecture_book import (
     Card,
     Check,
@@ -213,6 +215,7 @@ def write_book(
     log: Callable[[str], None] | None = None,
     workers: int | None = None,
     cache: bool = True,
+    chapters: bool | None = None,
 ) -> list[Path]:
     """Build the lecture book into ``out``: ``index.html`` and one page per lecture, with its
     code cells as a Jupyter notebook beside it (``<page>.ipynb``, linked from the page).
@@ -227,6 +230,8 @@ def write_book(
         workers: processes that run the experiments beforehand (default: the CPU count, at
             most 4; 1 runs them as the pages need them).
         cache: keep and reuse experiment results in ``out/data`` (keyed by settings and code).
+        chapters: also write the chapters (:mod:`descentlab.book.chapters`: the central
+            topics at depth, ``deep-*.html``); default: when the whole book is built.
 
     Returns:
         the pages written, index first (the notebooks are not listed: each is its page's name
@@ -247,7 +252,10 @@ def write_book(
             )
         chosen = [lec for lec in chosen if any(i.number in wanted_items for i in lec.items)]
     root = Path(out)
+    if chapters is None:
+        chapters = wanted_items is None and only is None
     names = [f"{lec.slug}.{ext}" for lec in chosen for ext in ("html", "ipynb")]
+    names += [f"{stem}.html" for stem, _ in CHAPTERS] if chapters else []
     for name in ["index.html", *names]:
         check_target(root / name)  # a link or a folder there: refused before any page
     make_dirs(root)  # recorded: taken back if the disk fills (descentlab._files)
@@ -282,6 +290,7 @@ def write_book(
         page.previous = (pages[i - 1].filename, pages[i - 1].subject) if i > 0 else None
         page.next = (pages[i + 1].filename, pages[i + 1].subject) if i + 1 < len(pages) else None
     setting = "quick setting (smaller runs)" if quick else "full setting"
+    made = _chapters(ctx, pages, where) if chapters else []
     written = []
     by_slug = {f"{lec.slug}.html": lec for lec in chosen}
     for page in pages:
@@ -298,9 +307,48 @@ def write_book(
             for mv in cd.evidence.movable:
                 mv.figures = [None] * len(mv.figures)
         written.append(path)
+    for chapter in made:
+        path = root / chapter.filename
+        write_page(path, render_chapter(chapter, setting))
+        c = chapter.counts()
+        ctx.log(f"  wrote {path}: {c['ok']} ✔, {c['fail']} ✘ of {c['checks']} checks, "
+                f"{c['words']} words")  # fmt: skip
+        written.append(path)
     index = root / "index.html"
-    write_page(index, render_index(pages, setting, time.perf_counter() - t0))
+    write_page(
+        index,
+        render_index(pages, setting, time.perf_counter() - t0, chapters_index_html(made)),
+    )
     return [index, *written]
+
+
+def _chapters(ctx: Context, pages: list[LecturePage], where: dict[str, str]) -> list[ChapterPage]:
+    """The chapters (:mod:`descentlab.book.chapters`), computed, linked to the items' cards and
+    to each other; the cards of their items link to them."""
+    out = []
+    for stem, make in CHAPTERS:
+        ctx.log(f"chapter {stem}")
+        chapter = make(ctx)
+        chapter.filename = f"{stem}.html"
+        chapter.item_hrefs = {int(a[1:]): f"{there}#{a}" for a, there in where.items()}
+        out.append(chapter)
+    for i, chapter in enumerate(out):
+        chapter.previous = (
+            (out[i - 1].filename, out[i - 1].title)
+            if i > 0
+            else (pages[-1].filename, pages[-1].subject)
+            if pages
+            else None
+        )
+        chapter.next = (out[i + 1].filename, out[i + 1].title) if i + 1 < len(out) else None
+        for page in pages:
+            for card in page.cards:
+                n = int(card.anchor[1:])
+                if n in chapter.items and n not in page.deeper:
+                    page.deeper[n] = (chapter.filename, chapter.title)
+    if out and pages:
+        pages[-1].next = (out[0].filename, out[0].title)
+    return out
 
 
 def coverage_markdown() -> str:

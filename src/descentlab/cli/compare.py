@@ -679,6 +679,9 @@ def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
         return
     print(multi.table())
     print()
+    for line in multi.verdict_lines():
+        print(textwrap.fill(line, width=100, subsequent_indent="    "))
+    print()
     print(multi.targets_table())
     for line in multi.budget_lines():
         print(line)

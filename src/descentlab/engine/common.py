@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import os
 import socket
@@ -21,7 +22,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 from descentlab import losses, optim, regularize, schedules
 from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
 from descentlab.engine.seeds import stream_seed
-from descentlab.engine.streaming import StreamedSplit, is_streamed
+from descentlab.engine.streaming import read_split
 from descentlab.optim.stored import announce_unused
 from descentlab.problems import data as datasets
 from descentlab.problems import models
@@ -43,10 +44,14 @@ __all__ = [
     "Built",
     "Row",
     "RunResult",
+    "Split",
+    "TensorSplit",
+    "as_split",
     "build",
     "create_record",
     "eval_batches",
     "eval_slice",
+    "eval_splits",
     "evaluate",
     "hyper_value",
     "input_pipeline",
@@ -173,7 +178,8 @@ def evaluate(
         squared = 0.0
         entries = 0
         tokens = getattr(loss_fn, "token_level", False)
-        for xb, yb in eval_batches(x, y, eval_slice(model, x)):
+        data = as_split(x, y)
+        for xb, yb in data.evaluation(eval_slice(model, x)):
             out = model(xb)
             weight = loss_fn.denominator(yb) if tokens else int(xb.shape[0])
             n += weight
@@ -189,13 +195,7 @@ def evaluate(
             else:
                 squared = math.nan
         if n == 0:
-            if isinstance(x, StreamedSplit):  # (the user's words: the split, not our class)
-                raise x._fail(
-                    "stream yielded no example to evaluate (an IterableDataset must yield its "
-                    "examples again each time it is iterated: an __iter__ that returns a new "
-                    "iterator, not one it keeps)"
-                )
-            raise ValueError(f"{x!r} has no example to evaluate")
+            raise data.no_example()
         result = {"loss": total_loss / n}
         if tokens:
             loss = result["loss"]
@@ -225,7 +225,7 @@ def eval_slice(model: nn.Module, x: Any) -> int:
         >>> eval_slice(conv, torch.zeros(1000, 1, 32, 32))
         32
     """
-    if isinstance(x, StreamedSplit) or not isinstance(x, Tensor) or x.shape[0] <= EVAL_SLICE_MIN:
+    if not isinstance(x, Tensor) or x.shape[0] <= EVAL_SLICE_MIN:
         return EVAL_CHUNK
     key = (tuple(x.shape[1:]), x.dtype, x.device)
     known = _SLICES.setdefault(model, {})
@@ -259,11 +259,63 @@ def eval_slice(model: nn.Module, x: Any) -> int:
 def eval_batches(x: Any, y: Any, size: int = EVAL_CHUNK) -> Iterator[tuple[Tensor, Tensor]]:
     """The batches an evaluation reads, in order: slices of ``size`` examples of tensors, or
     a streamed split's batches (:class:`~descentlab.engine.streaming.StreamedSplit`)."""
-    if isinstance(x, StreamedSplit):
-        yield from x.evaluation()
-        return
-    for start in range(0, int(x.shape[0]), size):
-        yield x[start : start + size], y[start : start + size]
+    return as_split(x, y).evaluation(size)
+
+
+class Split(Protocol):
+    """One split of a run's data as the engine reads it: :class:`TensorSplit` (tensors in
+    memory) or :class:`~descentlab.engine.streaming.StreamedSplit` (a dataset read through
+    its loader). Each kind answers for itself; the engine does not ask which it is."""
+
+    #: why runs on it cannot train sharded (None: they can)
+    shard_refusal: str | None
+
+    def evaluation(self, size: int = EVAL_CHUNK) -> Iterator[tuple[Tensor, Tensor]]:
+        """The batches an evaluation reads, in order (``size``: examples per slice)."""
+        ...
+
+    def head(self, n: int) -> tuple[Tensor, Tensor]:
+        """The first ``n`` examples as one batch (probing the model before training)."""
+        ...
+
+    def no_example(self) -> Exception:
+        """The error of an evaluation that read no example."""
+        ...
+
+
+class TensorSplit:
+    """A split held in memory: inputs ``x`` and targets ``y``, tensors on the run's device
+    (the :class:`Split` that arrays make)."""
+
+    shard_refusal: str | None = None
+
+    def __init__(self, x: Tensor, y: Tensor) -> None:
+        self.x, self.y = x, y
+
+    def evaluation(self, size: int = EVAL_CHUNK) -> Iterator[tuple[Tensor, Tensor]]:
+        """Slices of ``size`` examples."""
+        x, y = self.x, self.y
+        for start in range(0, int(x.shape[0]), size):
+            yield x[start : start + size], y[start : start + size]
+
+    def head(self, n: int | None) -> tuple[Tensor, Tensor]:
+        return self.x[:n], self.y[:n]
+
+    def no_example(self) -> ValueError:
+        return ValueError(f"{self.x!r} has no example to evaluate")
+
+
+@functools.singledispatch
+def as_split(x: Any, y: Any = None) -> Split:
+    """``(x, y)`` as the :class:`Split` a run reads: tensors as a :class:`TensorSplit`; a
+    split that reads itself (a :class:`~descentlab.engine.streaming.StreamedSplit`, ``y``
+    None) as it is."""
+    return x
+
+
+@as_split.register(Tensor)
+def _(x: Tensor, y: Any = None) -> Split:
+    return TensorSplit(x, y)
 
 
 @dataclass
@@ -452,11 +504,8 @@ def _load_checked(config: RunConfig, data: Any) -> tuple[Any, bool, int]:
             **config.problem_options,
         )
     classification = splits.task == "classification"
-    streamed = is_streamed(splits)
-    if classification and not streamed:  # (a stream's labels are checked batch by batch)
-        datasets.check_labels(splits.y_train, splits.n_classes, name="y_train")
-        datasets.check_labels(splits.y_val, splits.n_classes, name="y_val")
-    n_train = splits.n_train if streamed else int(splits.x_train.shape[0])
+    splits.check_labels()  # (a stream's are checked batch by batch as it is read)
+    n_train = splits.n_train
     if config.batch_size is not None and n_train is not None and config.batch_size > n_train:
         raise ValueError(
             f"batch_size must be <= the number of training examples ({n_train}), "
@@ -595,11 +644,7 @@ def _probe_smallest(
     """The data on ``device`` (:func:`_split_data`), the model probed on the smallest batch
     the run will see (:func:`_probe`)."""
     x_train, y_train, x_val, y_val = _split_data(splits, device)
-    smallest = smallest_batch(config, splits.n_train)
-    if isinstance(x_train, StreamedSplit):
-        x_probe, y_probe = x_train.head(smallest)
-    else:
-        x_probe, y_probe = x_train[:smallest], y_train[:smallest]
+    x_probe, y_probe = as_split(x_train, y_train).head(smallest_batch(config, splits.n_train))
     _probe(model, train_loss, names, x_probe, y_probe)
     return x_train, y_train, x_val, y_val
 
@@ -607,13 +652,7 @@ def _probe_smallest(
 def _split_data(splits: Any, device: torch.device) -> tuple[Any, Any, Any, Any]:
     """``x_train, y_train, x_val, y_val`` on ``device``; a problem of datasets gives each
     split as a :class:`~descentlab.engine.streaming.StreamedSplit` and None."""
-    if is_streamed(splits):
-        train = StreamedSplit(splits, "train", splits.train, device)
-        return train, None, StreamedSplit(splits, "val", splits.val, device), None
-    return (
-        splits.x_train.to(device), splits.y_train.to(device),
-        splits.x_val.to(device), splits.y_val.to(device),
-    )  # fmt: skip
+    return (*read_split(splits, "train", device), *read_split(splits, "val", device))
 
 
 def test_data(splits: Any, device: torch.device) -> tuple[Any, Any]:
@@ -621,14 +660,9 @@ def test_data(splits: Any, device: torch.device) -> tuple[Any, Any]:
     datasets: its :class:`~descentlab.engine.streaming.StreamedSplit` and None)."""
     splits.unseal_test()
     try:
-        if is_streamed(splits):
-            return StreamedSplit(splits, "test", splits.test, device), None
-        x, y = splits.x_test.to(device), splits.y_test.to(device)
+        return read_split(splits, "test", device)
     finally:
         splits.seal_test()
-    if splits.task == "classification":
-        datasets.check_labels(y, splits.n_classes, name="y_test")
-    return x, y
 
 
 @torch.no_grad()
@@ -752,10 +786,17 @@ def input_pipeline(config: RunConfig, x_dim: int) -> InputPipeline | None:
     return pipeline
 
 
-def split_metrics(b: Built) -> dict[str, float]:
-    """``train/*`` and ``val/*`` metrics of the run's model (:func:`evaluate`)."""
-    splits = (("train", b.x_train, b.y_train), ("val", b.x_val, b.y_val))
-    return metrics_of(b.model, b.eval_loss, b.classification, splits)
+def split_metrics(b: Built, train: bool = True) -> dict[str, float]:
+    """``train/*`` and ``val/*`` metrics of the run's model (:func:`evaluate`); ``train``
+    False: ``val/*`` only (``RunConfig.evaluate_train``)."""
+    return metrics_of(b.model, b.eval_loss, b.classification, eval_splits(b, train))
+
+
+def eval_splits(b: Built, train: bool = True) -> tuple[tuple[str, Any, Any], ...]:
+    """The ``(split, x, y)`` an evaluation measures: training and validation splits, or
+    (``train`` False, ``RunConfig.evaluate_train``) the validation split only."""
+    val = ("val", b.x_val, b.y_val)
+    return (("train", b.x_train, b.y_train), val) if train else (val,)
 
 
 def metrics_of(
@@ -795,7 +836,9 @@ def summarize(
     summary: dict[str, Any] = {}
     if status == "completed":
         with evaluating():
-            summary.update(split_metrics(b) if measured is None else measured)
+            summary.update(
+                split_metrics(b, config.evaluate_train) if measured is None else measured
+            )
             if config.evaluate_test:
                 test = test_metrics(b)
         if config.evaluate_test:

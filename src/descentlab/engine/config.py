@@ -146,6 +146,9 @@ class RunConfig:
             machine does not have is refused by :meth:`validate` (see
             :mod:`descentlab.engine.device`).
         evaluate_test: evaluate the test split once, at the end.
+        evaluate_train: evaluate the training split at each evaluation (False: the validation
+            split only, and no ``train/`` metric but the training objective; a comparison's
+            pruning rung runs, scored on validation only, skip the training split's cost).
         name: a name for the run in the store (default: ``problem-model-optimizer``).
     """
 
@@ -179,6 +182,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     evaluate_test: bool = True
+    evaluate_train: bool = True
     name: str | None = None
 
     # -- serialization ---------------------------------------------------------------------
@@ -285,6 +289,13 @@ class RunConfig:
             )
         if isinstance(self.augment, Mapping):
             _check_keys("augment option", self.augment, AUGMENT_KEYS)
+        if not self.evaluate_train:
+            watching = [k for k, v in self.schedule.items() if "train/" in str(v)]
+            if watching:
+                raise ValueError(
+                    f"evaluate_train=False leaves no train/ metric for schedule "
+                    f"{watching[0]!r} to watch, got {self.schedule[watching[0]]!r}"
+                )
         if (self.steps is None) == (self.epochs is None):
             raise ValueError(
                 f"give exactly one of steps and epochs, got steps={self.steps!r}, "
@@ -378,7 +389,7 @@ _COUNTS = ("batch_size", "steps", "epochs", "eval_every", "checkpoint_every", "a
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "auto")
 # Fields left out of ``to_dict`` at their default: they came later, and a run recorded before
 # them (its config the store's key for it) is the same run.
-_LEFT_OUT_AT_DEFAULT = frozenset({"precision", "accumulate", "clip_grad_norm"})
+_LEFT_OUT_AT_DEFAULT = frozenset({"precision", "accumulate", "clip_grad_norm", "evaluate_train"})
 # The fields that may be None (a default chosen later); None skips their check.
 _OPTIONAL = frozenset(
     {"model", "loss", "batch_size", "steps", "epochs", "eval_every", "checkpoint_every"}
@@ -415,6 +426,7 @@ _FIELDS: dict[str, tuple[Constraint | None, ...]] = {
     "seed": (NONNEGATIVE_INT,),
     "device": (InstanceOf(str, "a device name like 'cpu'", bool),),
     "evaluate_test": (Boolean,),
+    "evaluate_train": (Boolean,),
     "name": (NAME,),
 }
 _EARLY_STOPPING: dict[str, tuple[Constraint | None, ...]] = {

@@ -26,6 +26,7 @@ K stacked models (:class:`~descentlab.engine.vectorized.Stacked`, whose gradient
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import signal
 import time
@@ -36,9 +37,17 @@ import torch
 from torch import Tensor
 
 from descentlab._usercode import genuine_interrupt
-from descentlab.engine.common import Built, Row, RunResult, series, stream_seed, summarize
+from descentlab.engine.common import (
+    Built,
+    Row,
+    RunResult,
+    TensorSplit,
+    as_split,
+    series,
+    stream_seed,
+    summarize,
+)
 from descentlab.engine.config import RunConfig
-from descentlab.engine.streaming import LoaderBatches, StreamedSplit
 from descentlab.store import Store
 
 __all__ = [
@@ -134,6 +143,22 @@ class Batches:
         self.epoch, self.pos = int(order["epoch"]), int(order["pos"])
         if order["perm"] is not None:
             self._order(order["perm"])
+
+
+@functools.singledispatch
+def training_batches(
+    split: Any, seeds: Sequence[int], batch_size: int | None, drop_last: bool
+) -> Any:
+    """The training batches of runs on ``split`` (a :class:`~descentlab.engine.common.Split`):
+    a split that draws its own (a stream's loader,
+    :meth:`~descentlab.engine.streaming.StreamedSplit.training_batches`) ..."""
+    return split.training_batches(seeds, batch_size, drop_last)
+
+
+@training_batches.register(TensorSplit)
+def _(split: TensorSplit, seeds: Sequence[int], batch_size: int | None, drop_last: bool) -> Any:
+    # ... or tensors in memory, ordered here
+    return Batches(seeds, split.x, split.y, batch_size, drop_last)
 
 
 def check_checkpoint_every(every: Any) -> None:
@@ -272,12 +297,8 @@ class Loop:
     @classmethod
     def single(cls, config: RunConfig, built: Built) -> Loop:
         """The loop over one run, in its own data order; its stepper is set before :meth:`run`."""
-        if isinstance(built.x_train, StreamedSplit):  # a problem of datasets
-            batches: Any = LoaderBatches([config.seed], built.x_train, config.batch_size,
-                                         config.drop_last)  # fmt: skip
-        else:
-            batches = Batches([config.seed], built.x_train, built.y_train, config.batch_size,
-                              config.drop_last)  # fmt: skip
+        split = as_split(built.x_train, built.y_train)
+        batches = training_batches(split, [config.seed], config.batch_size, config.drop_last)
         return cls([config], [built], None, batches)
 
     # -- records --------------------------------------------------------------------------
@@ -340,7 +361,8 @@ class Loop:
             if bar is not None and self.k == 1:
                 shown = (f"{k[4:]} {v:.4g}" for k, v in values.items() if k[:4] == "val/")
                 bar.set_postfix_str("val " + ", ".join(shown), refresh=False)
-            if not (math.isfinite(values["val/loss"]) and math.isfinite(values["train/loss"])):
+            train_loss = values.get("train/loss", 0.0)  # (not measured: evaluate_train False)
+            if not (math.isfinite(values["val/loss"]) and math.isfinite(train_loss)):
                 self._end(i, "diverged", f"non-finite evaluation loss at step {step}", step)
                 continue
             self.stepper.after_evaluation(i, values)

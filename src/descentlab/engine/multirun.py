@@ -137,6 +137,7 @@ from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.procpool import default_workers, train_in_processes
 from descentlab.engine.run import train
+from descentlab.engine.streaming import vectorize_refusal
 from descentlab.engine.vectorized import VectorizeError, json_key, train_group
 from descentlab.store import Store
 
@@ -189,6 +190,7 @@ _SHARED_FIELDS: tuple[str, ...] = (
     "augment",
     "weight_noise",
     "device",
+    "evaluate_train",
 )
 #: Models without vmap batching rules: ``"auto"`` does not try to vectorize them.
 _NO_VMAP_MODELS: tuple[str, ...] = ("gru",)
@@ -696,8 +698,9 @@ def _train_vectorized(
         reason = vectorize_reason(cfg)
         if reason is not None:
             raise VectorizeError(reason)
-    if getattr(splits, "streamed", False):
-        raise VectorizeError("runs on datasets (read through loaders) train one at a time")
+    refusal = vectorize_refusal(splits)
+    if refusal is not None:
+        raise VectorizeError(refusal)
     old = torch.get_num_threads()
     threads = _vmap_threads()
     try:

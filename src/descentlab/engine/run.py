@@ -72,6 +72,7 @@ from descentlab.engine.common import (
     RunResult,
     build,
     create_record,
+    eval_splits,
     evaluate,
     hyper_value,
     metrics_of,
@@ -153,10 +154,7 @@ class OneModel:
         #: this run's own forward/backward and optimizer time (descentlab.engine.timing)
         self.clock = timing.RunClock(1, torch.device(config.device))
         self._closure = self._make_closure()
-        self._splits = (
-            ("train", built.x_train, built.y_train),
-            ("val", built.x_val, built.y_val),
-        )
+        self._splits = eval_splits(built, config.evaluate_train)
 
     # -- training -------------------------------------------------------------------------
 

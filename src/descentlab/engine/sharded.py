@@ -54,7 +54,14 @@ import torch
 from torch import Tensor, nn
 
 from descentlab._osutil import sigint_ignored
-from descentlab.engine.common import Built, RunResult, build, create_record, smallest_batch
+from descentlab.engine.common import (
+    Built,
+    RunResult,
+    as_split,
+    build,
+    create_record,
+    smallest_batch,
+)
 from descentlab.engine.config import RunConfig, checked_config
 from descentlab.engine.loop import Loop, check_checkpoint_every
 from descentlab.engine.run import (
@@ -68,7 +75,6 @@ from descentlab.engine.run import (
     _state_dict,
     _StopRequest,
 )
-from descentlab.engine.streaming import StreamedSplit
 
 __all__ = ["MAX_PROCESSES_PER_CORE", "ShardedRunError", "check_nproc", "train_sharded"]
 
@@ -129,8 +135,9 @@ def check_shardable(config: RunConfig, built: Built, nproc: int) -> None:
     """Raise ``ValueError`` (one line) where ``config`` cannot train sharded across ``nproc``
     processes equal to one process."""
     where = f"--nproc {nproc}"
-    if isinstance(built.x_train, StreamedSplit):
-        raise ValueError(f"{where}: a problem of datasets read through a loader is not sharded")
+    refusal = as_split(built.x_train, built.y_train).shard_refusal
+    if refusal is not None:
+        raise ValueError(f"{where}: {refusal}")
     batch_norm = nn.modules.batchnorm._NormBase
     norms = sorted({type(m).__name__ for m in built.model.modules() if isinstance(m, batch_norm)})
     if norms:

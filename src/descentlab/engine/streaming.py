@@ -24,6 +24,7 @@ announced (a warning, once per change).
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -38,13 +39,14 @@ from descentlab.engine.seeds import stream_seed
 from descentlab.problems._user import USER_CODE_ERRORS, failure
 from descentlab.problems.streams import (
     DataError,
+    DatasetSplits,
     is_iterable,
     label_fault,
     length,
     unpicklable,
 )
 
-__all__ = ["LoaderBatches", "StreamedSplit", "is_streamed"]
+__all__ = ["LoaderBatches", "StreamedSplit", "read_split", "vectorize_refusal"]
 
 #: Examples per batch when a streamed split is evaluated (a problem's ``eval_batch_size``).
 EVAL_BATCH = 1024
@@ -55,9 +57,28 @@ _announced: set[str] = set()
 _RELOCATE_EXAMPLES = 100_000
 
 
-def is_streamed(splits: Any) -> bool:
-    """Whether ``splits`` holds datasets read through loaders (not tensors)."""
-    return bool(getattr(splits, "streamed", False))
+@functools.singledispatch
+def read_split(splits: Any, split: str, device: torch.device) -> tuple[Any, Any]:
+    """Split ``split`` of a problem's ``splits`` as a run reads it, ``(inputs, targets)`` on
+    ``device``: tensors (:meth:`~descentlab.problems.data.Splits.read`), or for datasets a
+    :class:`StreamedSplit` and None. The test split is read while unsealed."""
+    return splits.read(split, device)
+
+
+@read_split.register(DatasetSplits)
+def _(splits: DatasetSplits, split: str, device: torch.device) -> tuple[Any, Any]:
+    return StreamedSplit(splits, split, getattr(splits, split), device), None
+
+
+@functools.singledispatch
+def vectorize_refusal(splits: Any) -> str | None:
+    """Why runs on ``splits`` cannot train as one vectorized group (None: they can)."""
+    return None
+
+
+@vectorize_refusal.register(DatasetSplits)
+def _(splits: DatasetSplits) -> str | None:
+    return "runs on datasets (read through loaders) train one at a time"
 
 
 def _announce(message: str) -> None:
@@ -166,6 +187,23 @@ class StreamedSplit:
     def __repr__(self) -> str:
         return f"StreamedSplit({self.split}, n={self.length})"
 
+    #: why runs on it cannot train sharded (:func:`~descentlab.engine.sharded.check_shardable`)
+    shard_refusal = "a problem of datasets read through a loader is not sharded"
+
+    def training_batches(
+        self, seeds: Sequence[int], batch_size: int | None, drop_last: bool
+    ) -> LoaderBatches:
+        """The training batches of a run on this split (:class:`LoaderBatches`)."""
+        return LoaderBatches(seeds, self, batch_size, drop_last)
+
+    def no_example(self) -> DataError:
+        """The error of an evaluation that read no example (the user's words: the split)."""
+        return self._fail(
+            "stream yielded no example to evaluate (an IterableDataset must yield its "
+            "examples again each time it is iterated: an __iter__ that returns a new "
+            "iterator, not one it keeps)"
+        )
+
     # -- loaders --------------------------------------------------------------------------
 
     def loader(self, seed_gen: torch.Generator, **how: Any) -> DataLoader:
@@ -192,9 +230,10 @@ class StreamedSplit:
                 raise error
         self._picklable = True
 
-    def evaluation(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def evaluation(self, size: int | None = None) -> Iterator[tuple[Tensor, Tensor]]:
         """The batches an evaluation reads: the split in its order, the training split's first
-        :attr:`eval_limit` examples."""
+        :attr:`eval_limit` examples, in batches of the problem's ``eval_batch_size`` (``size``,
+        the slice an in-memory split is read in, does not apply)."""
         if self.eval_limit is None:
             yield from self.batches()
             return

@@ -964,10 +964,7 @@ class Stacked:
 
     def metrics(self) -> list[dict[str, float | None]]:
         out: list[dict[str, float | None]] = [{} for _ in range(self.k)]
-        for split, x, y in (
-            ("train", self.b0.x_train, self.b0.y_train),
-            ("val", self.b0.x_val, self.b0.y_val),
-        ):
+        for split, x, y in common.eval_splits(self.b0, self.cfg0.evaluate_train):
             for i, metrics in enumerate(self._evaluate(x, y)):
                 out[i].update({f"{split}/{name}": v for name, v in metrics.items()})
         return out

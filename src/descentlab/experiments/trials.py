@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from descentlab._files import out_of_space
 from descentlab._osutil import pid_alive, sigint_ignored, spawning
 from descentlab._usercode import describe, genuine_interrupt, user_error
+from descentlab.store import store_path_of
 
 if TYPE_CHECKING:
     from descentlab.engine.monitoring import MonitoredOptimizer
@@ -1171,10 +1172,3 @@ def outcome_score(outcome: TrialOutcome, metric: str) -> float:
         return math.nan
     value = outcome.summary.get(metric)
     return math.nan if value is None else float(value)
-
-
-def store_path_of(run_dir: str | os.PathLike[str]) -> Path:
-    """The store file of a run directory."""
-    from descentlab.store import DEFAULT_DB_NAME
-
-    return Path(run_dir) / DEFAULT_DB_NAME

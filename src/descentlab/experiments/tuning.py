@@ -36,7 +36,6 @@ References:
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import numbers
@@ -44,7 +43,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 
 from descentlab.problems.data import chance_level, fold_indices
 
@@ -305,23 +303,12 @@ def refine_lrs(
 # the data each phase sees
 
 
-def _no_test(splits: Any) -> dict[str, Any]:
-    shape = (0, *splits.input_shape)
-    y_shape = (0,) if splits.task == "classification" else (0, splits.n_outputs)
-    return {
-        "_x_test": torch.empty(shape, dtype=splits.x_train.dtype),
-        "_y_test": torch.empty(y_shape, dtype=splits.y_train.dtype),
-    }
-
-
 def holdout_splits(splits: Any) -> Any:
     """The train/validation split of ``splits`` with the test data removed (empty tensors).
 
     What tuning and validation runs train on: whatever they do, they hold no test example.
     """
-    if getattr(splits, "streamed", False):
-        return splits.holdout()
-    return dataclasses.replace(splits, **_no_test(splits), _sealed=True)
+    return splits.holdout()
 
 
 def fold_splits(splits: Any, k: int, *, seed: int = 0) -> list[Any]:
@@ -333,26 +320,7 @@ def fold_splits(splits: Any, k: int, *, seed: int = 0) -> list[Any]:
     Returns:
         ``k`` Splits, each with empty (sealed) test tensors.
     """
-    if getattr(splits, "streamed", False):
-        return splits.folds(k, seed=seed)
-    x, y = splits.train_val()
-    folds = fold_indices(y, k, seed=seed, stratify=splits.task == "classification")
-    out = []
-    for tr, va in folds:
-        tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
-        out.append(
-            dataclasses.replace(
-                splits,
-                x_train=x[tr_t],
-                y_train=y[tr_t],
-                x_val=x[va_t],
-                y_val=y[va_t],
-                **_no_test(splits),
-                _sealed=True,
-                meta={**splits.meta, "fold": f"{len(out)}/{k}"},
-            )
-        )
-    return out
+    return splits.folds(k, seed=seed)
 
 
 def refit_splits(splits: Any) -> Any:
@@ -362,12 +330,7 @@ def refit_splits(splits: Any) -> Any:
     the validation examples (now part of the training data): the metrics a refit run logs for
     them are *training* metrics and the comparison never reports them as validation results.
     """
-    if getattr(splits, "streamed", False):
-        return splits.refit()
-    x, y = splits.train_val()
-    return dataclasses.replace(
-        splits, x_train=x, y_train=y, meta={**splits.meta, "refit": "train+val"}
-    )
+    return splits.refit()
 
 
 # ------------------------------------------------------------------------------------------

@@ -574,6 +574,42 @@ class Rule(ABC):
         out.extend(rel.test for rel in self.relations if not rel.keys.isdisjoint(keys))
         return out
 
+    def changed_bounds(self, keys: frozenset[str]) -> tuple[list[tuple[str, tuple]], list]:
+        """:meth:`changed_checks` as the steady step runs them before each scheduled step:
+        ``bounds``, the open bounds of each changed key's spec, ``(key, (lo, hi))`` for a
+        number or ``(key, ((lo, hi), ...))`` for a tuple of them
+        (:meth:`~descentlab.optim.hyperspec.Spec.value_bounds`; a value inside passes its
+        spec in a comparison), and ``tests``, the checks that still run for a value inside
+        them: a spec without such bounds, a relation whose outcome may change there
+        (:attr:`~descentlab.optim.hyperspec.Relation.inside`), a hand-written
+        :meth:`validate`."""
+        if type(self).validate is not Rule.validate:
+            return [], self.changed_checks(keys)
+        bounds, tests = [], []
+        for key in keys:
+            spec = self.checks.get(key)
+            if spec is None:
+                continue
+            b = spec.value_bounds()
+            if b is None:
+                tests.append(spec.test(key, self.name))
+            else:
+                bounds.append((key, b))
+        bounded = {key for key, _ in bounds}
+        for rel in self.relations:
+            read = rel.keys & keys
+            if read and not read <= rel.inside & bounded:
+                tests.append(rel.test)
+        return bounds, tests
+
+    def bounded_signature(self, keys: frozenset[str]) -> bool:
+        """Whether :meth:`fuse_signature` stays what it is while only ``keys`` move, each
+        inside the open bounds of this rule's spec for it (:attr:`signature_inside`)."""
+        return keys <= self.signature_inside and all(
+            (spec := self.checks.get(key)) is not None and spec.value_bounds() is not None
+            for key in keys
+        )
+
     # -- optional hooks --------------------------------------------------------------
     def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
         """Inspect raw gradients before any state changes; False skips the whole step."""
@@ -620,6 +656,13 @@ class Rule(ABC):
         momentum): the kernels are collected and compiled once per signature. Numbers are
         never part of it."""
         return ()
+
+    #: hyperparameters whose every value strictly inside the open bounds of this rule's
+    #: spec for it gives the same :meth:`fuse_signature` (the other values fixed, e.g. a
+    #: momentum in (0, 1): never the zero that drops the buffer), so that a schedule moving
+    #: one inside them needs no new signature before each step (tests/test_scheduled_guard.py
+    #: checks the claim on values drawn inside the bounds)
+    signature_inside: ClassVar[frozenset[str]] = frozenset()
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -758,6 +801,14 @@ class Chain(Rule):
         if tests is None:
             tests = cache[keys] = [t for r in self._rules for t in r.changed_checks(keys)]
         return tests
+
+    def changed_bounds(self, keys: frozenset[str]) -> tuple[list[tuple[str, tuple]], list]:
+        bounds, tests = [], []
+        for r in self._rules:
+            b, t = r.changed_bounds(keys)
+            bounds += b
+            tests += t
+        return bounds, tests
 
     def precheck(self, grads: list[Tensor], hyper: Hyper) -> bool:
         return self._rules[0].precheck(grads, hyper)

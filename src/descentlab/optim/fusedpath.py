@@ -24,7 +24,7 @@ from . import fused as _fused
 from . import gpu as _gpu
 from .base import Chain, Rule, caller_stacklevel
 from .c_emitter import CKernel
-from .hyper import NOT_HYPER, HyperChecks, changed_numbers, number, recheck
+from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, recheck
 from .plan import KernelPlan, Refused
 from .program import NoProgram, collect, has_kernel_form
 from .sharded import is_dtensor
@@ -67,7 +67,8 @@ class SteadyContext:
         step_ids: ``id`` of each parameter's step tensor.
         moved: the keys a schedule changed at the last step (checked first at the next),
             with the checks of their values and the parts whose signatures read them
-            (:class:`Moved`).
+            (:class:`Moved`); ``guard``, its test in one call, once values inside their
+            bounds passed every check (:class:`~descentlab.optim.hyper.Guard`).
     """
 
     state: TrackedState
@@ -83,6 +84,7 @@ class SteadyContext:
     counts: memoryview
     step_ids: list[int]
     moved: Moved | None = None
+    guard: Guard | None = None
 
 
 @dataclass(slots=True, frozen=True)
@@ -98,6 +100,9 @@ class Moved:
     #: ``rest`` of the hyperparameters these were found at (the other keys' values do not
     #: change while these are the keys that move)
     rest_values: Any = None
+    #: the steady step's test of these keys in one call (None: a key has no bounds), armed
+    #: (:attr:`SteadyContext.guard`) once values inside its bounds pass every check
+    guard: Guard | None = None
 
 
 #: whether the eager steps of ``fused=None`` without a compiler were announced (once per
@@ -411,8 +416,12 @@ def _steady_launch(
         same = hyper == ctx.hyper
     except RuntimeError:  # a tensor hyperparameter with several values
         return None
-    if not same and not _rescheduled(opt, gi, ctx, hyper):
-        return None
+    if not same:
+        guard = ctx.guard
+        if guard is not None and guard.admits(hyper):  # a schedule's step: this one call
+            ctx.hyper = opt._hyper.validated[gi] = hyper
+        elif not _rescheduled(opt, gi, ctx, hyper):
+            return None
     sts = ctx.sts
     try:
         if [id(st["step"]) for st in sts] != ctx.step_ids:
@@ -495,17 +504,24 @@ def _rescheduled(opt: Optimizer, gi: int, ctx: SteadyContext, hyper: dict[str, A
         keys = changed_numbers(hyper, ctx.hyper, moved.keys if moved is not None else frozenset())
     if keys is None:
         return False
+    parts, signature = ctx.parts, ctx.signature
     if moved is None or keys is not moved.keys:
         readers = {i for key in keys for i in ctx.readers.get(key, ())}
         others = [k for k in hyper if k not in keys]
         rest = itemgetter(*others) if others else None
         checks = opt.rule.changed_checks(keys)
-        moved = Moved(keys, checks, tuple(sorted(readers)), rest, rest and rest(hyper))
-    parts, signature = ctx.parts, ctx.signature
+        values = rest and rest(hyper)
+        guard = Guard.of(
+            opt.rule, gi, keys, len(hyper), rest, values, parts, signature, ctx.readers
+        )
+        moved = Moved(keys, checks, tuple(sorted(readers)), rest, values, guard)
+        ctx.guard = None
     for i in moved.readers:
         if parts[i].fuse_signature(hyper) != signature[i]:
             return False
     recheck(moved.checks, gi, hyper)
     ctx.hyper, ctx.moved = hyper, moved
     opt._hyper.validated[gi] = hyper
+    if ctx.guard is None and moved.guard is not None and moved.guard.admits(hyper):
+        ctx.guard = moved.guard  # values inside the bounds passed every check: armed
     return True

@@ -3,7 +3,7 @@ validated before anything changes, and not validated again while they repeat."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -13,6 +13,7 @@ from .base import HyperparameterTypeError, Rule
 
 __all__ = [
     "NOT_HYPER",
+    "Guard",
     "HyperChecks",
     "as_one",
     "changed_numbers",
@@ -77,6 +78,163 @@ def changed_numbers(
                 return None
             changed.append(k)
     return frozenset(changed)
+
+
+class Guard:
+    """What lets a step whose schedule moved some numbers cost what a step at constant values
+    costs: one call (:meth:`admits`) tests that only those keys moved, each to a float (or a
+    tuple of floats) strictly inside the open bounds of its specs
+    (:meth:`~descentlab.optim.Rule.changed_bounds`) -- where every spec accepts it, and where
+    the checks of several keys declared constant there (:attr:`~descentlab.optim.hyperspec.
+    Relation.inside`) and the kernel's structure (:attr:`~descentlab.optim.Rule.
+    signature_inside`) cannot change -- and runs what is left: the other checks of the moved
+    keys, the signatures of the chain's parts that may change there (as a rule, none).
+
+    Made by :meth:`of` once per set of moved keys; the steady step uses it once values
+    inside the bounds passed every check (then, with the other keys as they were, every
+    value inside passes them too).
+    """
+
+    __slots__ = (
+        "admits",
+        "checks",
+        "floats",
+        "gi",
+        "n",
+        "rest",
+        "rest_values",
+        "signatures",
+        "tuples",
+    )
+
+    def __init__(
+        self,
+        gi: int,
+        n: int,
+        rest: Any,
+        rest_values: Any,
+        bounds: list[tuple[str, tuple]],
+        signatures: list[tuple[Rule, tuple]],
+        checks: list,
+    ) -> None:
+        self.gi, self.n = gi, n
+        #: the other keys' values in one C call (None: no other key), and what they were
+        self.rest, self.rest_values = rest, rest_values
+        #: (key, entries) of each tuple value, then (key, entry or -1, lo, hi) of each float
+        self.tuples = tuple((key, len(b)) for key, b in bounds if type(b[0]) is tuple)
+        self.floats = tuple(
+            (key, i, lo, hi)
+            for key, b in bounds
+            for i, (lo, hi) in (enumerate(b) if type(b[0]) is tuple else ((-1, b),))
+        )
+        self.signatures, self.checks = signatures, checks
+        #: ``admits(hyper)``: whether ``hyper`` differs from the values this guard was made
+        #: at only in moved values inside their bounds, that pass the checks left and keep
+        #: the kernel's structure (False: the whole test decides). A bad value raises, naming
+        #: it. One moved number or pair with nothing left to run (a schedule's lr, momentum,
+        #: betas) is a closure of a few comparisons: this runs before every scheduled step.
+        self.admits: Callable[[Mapping[str, Any]], bool] = self._admits_any
+        if not signatures and not checks and len(bounds) == 1:
+            ((key, b),) = bounds
+            get = rest if rest is not None else _no_rest
+            if type(b[0]) is float:
+                self.admits = _admits_number(key, *b, n, get, rest_values)
+            elif len(b) == 2:
+                self.admits = _admits_pair(key, *b[0], *b[1], n, get, rest_values)
+
+    @classmethod
+    def of(
+        cls,
+        rule: Rule,
+        gi: int,
+        keys: frozenset[str],
+        n: int,
+        rest: Any,
+        rest_values: Any,
+        parts: tuple[Rule, ...],
+        signature: tuple,
+        readers: Mapping[str, tuple[int, ...]],
+    ) -> Guard | None:
+        """The guard of a schedule moving ``keys`` of group ``gi`` (``n`` keys in all;
+        ``rest``: the other keys' values getter, ``rest_values`` what it read) at the chain's
+        structure ``signature`` (``parts``: the chain's rules; ``readers``: which parts'
+        signatures read each key); None where a moved key has no bounds."""
+        bounds, checks = rule.changed_bounds(keys)
+        if not keys <= {key for key, _ in bounds}:
+            return None
+        signatures = []
+        for i in sorted({i for key in keys for i in readers.get(key, ())}):
+            read = frozenset(key for key in keys if i in readers.get(key, ()))
+            if not parts[i].bounded_signature(read):
+                signatures.append((parts[i], signature[i]))
+        return cls(gi, n, rest, rest_values, bounds, signatures, checks)
+
+    def _admits_any(self, hyper: Mapping[str, Any]) -> bool:
+        """:attr:`admits` of any moved keys, checks and signatures."""
+        if len(hyper) != self.n:
+            return False
+        try:
+            if self.rest is not None and self.rest(hyper) != self.rest_values:
+                return False
+            for key, n in self.tuples:
+                v = hyper[key]
+                if type(v) is not tuple or len(v) != n:
+                    return False
+            for key, i, lo, hi in self.floats:
+                x = hyper[key] if i < 0 else hyper[key][i]
+                if type(x) is not float or not lo < x < hi:
+                    return False
+        except (KeyError, RuntimeError):  # a key swapped; a tensor of several values
+            return False
+        for part, sig in self.signatures:
+            if part.fuse_signature(hyper) != sig:
+                return False
+        if self.checks:
+            recheck(self.checks, self.gi, hyper)
+        return True
+
+
+def _no_rest(hyper: Mapping[str, Any]) -> None:
+    """The other keys' values where no other key is."""
+    return None
+
+
+def _admits_number(key: str, lo: float, hi: float, n: int, rest: Callable, values: Any) -> Any:
+    """:attr:`Guard.admits` of one moved number, nothing else to run."""
+
+    def admits(hyper: Mapping[str, Any]) -> bool:
+        try:
+            x = hyper[key]
+            return type(x) is float and lo < x < hi and len(hyper) == n and rest(hyper) == values
+        except (KeyError, RuntimeError):  # a key swapped; a tensor of several values
+            return False
+
+    return admits
+
+
+def _admits_pair(
+    key: str, lo0: float, hi0: float, lo1: float, hi1: float, n: int, rest: Callable, values: Any
+) -> Any:
+    """:attr:`Guard.admits` of one moved pair of numbers (betas), nothing else to run."""
+
+    def admits(hyper: Mapping[str, Any]) -> bool:
+        try:
+            v = hyper[key]
+            if type(v) is not tuple or len(v) != 2:
+                return False
+            x, y = v
+            return (
+                type(x) is float
+                and type(y) is float
+                and lo0 < x < hi0
+                and lo1 < y < hi1
+                and len(hyper) == n
+                and rest(hyper) == values
+            )
+        except (KeyError, RuntimeError):
+            return False
+
+    return admits
 
 
 def recheck(tests: list, gi: int, hyper: Mapping[str, Any]) -> None:

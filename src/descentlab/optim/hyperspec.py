@@ -97,13 +97,28 @@ class Spec(ABC):
         pass a scheduled value), or None."""
         return None
 
+    def value_bounds(self) -> tuple | None:
+        """What a scheduled value is compared with instead of :meth:`check` where it can
+        be: ``(lo, hi)`` for a number (a float strictly inside passes), a tuple of those,
+        one per entry, for a tuple of floats; None where only the whole check will do."""
+        bounds = self.open_bounds()
+        return None if bounds is None else (float(bounds[0]), float(bounds[1]))
+
+
+def _entry_bounds(entries: tuple[Spec, ...]) -> tuple | None:
+    """Each entry's open bounds (:meth:`Spec.value_bounds` of a tuple), or None."""
+    bounds = tuple(e.value_bounds() for e in entries)
+    if any(b is None or type(b[0]) is not float for b in bounds):
+        return None
+    return bounds
+
 
 def _entries_test(spec: Spec, entries: tuple[Spec, ...], name: str, rule: str) -> Callable:
     """The check of a tuple hyperparameter (betas) before every scheduled step: a tuple of
     floats each inside its entry's :meth:`~Spec.open_bounds` is a few comparisons, anything
     else the whole check."""
-    bounds = [e.open_bounds() for e in entries]
-    if any(b is None for b in bounds):
+    bounds = _entry_bounds(entries)
+    if bounds is None:
         return Spec.test(spec, name, rule)
     n, check = len(entries), spec.check
 
@@ -293,6 +308,9 @@ class Pair(Spec):
     def test(self, name: str, rule: str) -> Callable[[Hyper], None]:
         return _entries_test(self, (self.first, self.second), name, rule)
 
+    def value_bounds(self) -> tuple | None:
+        return _entry_bounds((self.first, self.second))
+
     def words(self) -> str:
         return f"{self.what}: {self.first.words()}, {self.second.words()}"
 
@@ -314,20 +332,35 @@ class Items(Spec):
     def test(self, name: str, rule: str) -> Callable[[Hyper], None]:
         return _entries_test(self, self.entries, name, rule)
 
+    def value_bounds(self) -> tuple | None:
+        return _entry_bounds(self.entries)
+
     def words(self) -> str:
         return f"{self.what}: {', '.join(e.words() for e in self.entries)}"
 
 
 @dataclass(frozen=True)
 class Relation:
-    """A check that reads several hyperparameters (``keys``): ``test(hyper)`` raises."""
+    """A check that reads several hyperparameters (``keys``): ``test(hyper)`` raises.
+
+    ``inside``: keys of these whose value, anywhere strictly inside the open bounds of the
+    rule's spec for it (:meth:`Spec.value_bounds`), gives ``test`` the same outcome (the
+    other values fixed): a schedule that moves only such keys, inside those bounds, needs
+    the test once, not before every step. (tests/test_scheduled_guard.py draws values inside
+    the bounds of every registered rule's declaration and checks the claim.)"""
 
     keys: frozenset[str]
     test: Callable[[Hyper], None] = field(compare=False)
+    inside: frozenset[str] = field(default=frozenset(), compare=False)
 
-    def __init__(self, keys: tuple[str, ...], test: Callable[[Hyper], None]) -> None:
+    def __init__(
+        self, keys: tuple[str, ...], test: Callable[[Hyper], None], inside: tuple[str, ...] = ()
+    ) -> None:
+        if not set(inside) <= set(keys):
+            raise ValueError(f"Relation: inside={inside!r} must be among keys={keys!r}")
         object.__setattr__(self, "keys", frozenset(keys))
         object.__setattr__(self, "test", test)
+        object.__setattr__(self, "inside", frozenset(inside))
 
 
 #: a number >= 0; betas: a pair of numbers in [0, 1) (``SCALAR_BETAS``: not batched)

@@ -129,6 +129,8 @@ class schedule_free_adamw(FormRule):
         sums.set(total)
         return [weights[m] / s if s > 0 else 0.0 for m, s in zip(lr_max, total, strict=True)]
 
+    signature_inside = frozenset({"weight_decay"})  # (a decay > 0 is never 0)
+
     def fuse_signature(self, hyper):
         return (hyper["bias_correction"], float(hyper["weight_decay"]) != 0)
 

@@ -73,12 +73,16 @@ class trace(FormRule):
         super().__init__(momentum=momentum, dampening=dampening, nesterov=nesterov)
 
     checks = declare(momentum=_MOMENTUM, dampening=Real(0.0, 1.0), nesterov=Flag())
-    relations = (Relation(("nesterov", "momentum", "dampening"), _nesterov_needs),)
+    # inside [0, 1)'s open bounds a momentum is never 0: the same outcome, the same kernel
+    relations = (
+        Relation(("nesterov", "momentum", "dampening"), _nesterov_needs, inside=("momentum",)),
+    )
+    signature_inside = frozenset({"momentum"})
 
     def init(self, params):
         return {}  # the buffer is made on a tensor's first step, as torch makes it
 
-    def fuse_signature(self, hyper):  # (computed again at each step a schedule moves momentum)
+    def fuse_signature(self, hyper):
         m = hyper["momentum"]
         active = m != 0 if type(m) is float else is_batched(m) or as_scalar(m) != 0
         return (active, bool(hyper.get("nesterov", False)))

@@ -138,6 +138,8 @@ class add_l2(FormRule):
     def passes_through(self, hyper: Hyper) -> bool:
         return not all(self.fuse_signature(hyper))
 
+    signature_inside = frozenset({"weight_decay"})  # (a decay > 0 is never the zero skipped)
+
     def fuse_signature(self, hyper):
         wd = hyper["weight_decay"]
         return (self._active(hyper), is_batched(wd) or as_scalar(wd) != 0)

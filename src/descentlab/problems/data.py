@@ -233,6 +233,64 @@ class Splits(TestSeal):
             torch.cat([self.y_train, self.y_val], dim=0),
         )
 
+    def read(self, split: str, device: torch.device | str) -> tuple[Tensor, Tensor]:
+        """The ``split`` (``"train"``, ``"val"`` or ``"test"``: read while unsealed) as
+        ``(inputs, targets)`` on ``device``; the test labels checked."""
+        x, y = getattr(self, f"x_{split}").to(device), getattr(self, f"y_{split}").to(device)
+        if split == "test" and self.task == "classification":
+            check_labels(y, self.n_classes, name="y_test")  # type: ignore[arg-type]
+        return x, y
+
+    def check_labels(self) -> None:
+        """Training and validation labels in ``0..n_classes-1`` (classification)."""
+        if self.task == "classification":
+            check_labels(self.y_train, self.n_classes, name="y_train")  # type: ignore[arg-type]
+            check_labels(self.y_val, self.n_classes, name="y_val")  # type: ignore[arg-type]
+
+    def known_targets(self) -> tuple[Tensor, Tensor]:
+        """The training and validation targets."""
+        return self.y_train, self.y_val
+
+    def unpicklable(self, where: str, why: str) -> Exception | None:
+        """None: tensors are sent to worker processes as they are (what may not be is the
+        model factory or the loss, named by the caller)."""
+        return None
+
+    def _no_test(self) -> dict[str, Tensor]:
+        y_shape = (0,) if self.task == "classification" else (0, self.n_outputs)
+        return {
+            "_x_test": torch.empty((0, *self.input_shape), dtype=self.x_train.dtype),
+            "_y_test": torch.empty(y_shape, dtype=self.y_train.dtype),
+        }
+
+    def holdout(self) -> Splits:
+        """Train / validation with the test data removed (empty tensors): what tuning and
+        validation runs train on -- whatever they do, they hold no test example."""
+        return dataclasses.replace(self, **self._no_test(), _sealed=True)
+
+    def folds(self, k: int, *, seed: int) -> list[Splits]:
+        """``k`` cross-validation splits of train + validation, no test data: fold ``i``
+        trains on the other ``k - 1`` folds and validates on fold ``i`` (stratified for
+        classification)."""
+        x, y = self.train_val()
+        out = []
+        for tr, va in fold_indices(y, k, seed=seed, stratify=self.task == "classification"):
+            tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
+            fold = dataclasses.replace(
+                self, x_train=x[tr_t], y_train=y[tr_t], x_val=x[va_t], y_val=y[va_t],
+                **self._no_test(), _sealed=True, meta={**self.meta, "fold": f"{len(out)}/{k}"},
+            )  # fmt: skip
+            out.append(fold)
+        return out
+
+    def refit(self) -> Splits:
+        """Training data = train + validation; the test split kept, sealed (the validation
+        fields keep their examples: metrics logged on them are training metrics)."""
+        x, y = self.train_val()
+        return dataclasses.replace(
+            self, x_train=x, y_train=y, meta={**self.meta, "refit": "train+val"}
+        )
+
 
 # --------------------------------------------------------------------------------------------
 # helpers

@@ -167,54 +167,15 @@ class Problem:
                 f"{where}: data must be a dict with {', '.join(_REQUIRED_DATA)} (and optionally "
                 f"x_val, y_val), got {type(self.data).__name__}"
             )
-        if self.streamed:
-            self._validate_datasets(where)
-        elif self.loader is not None:
-            raise ValueError(
-                f"{where}: loader options apply to datasets (data={{'train': ..., 'test': ...}}),"
-                " not to arrays"
-            )
-        else:
-            self._validate_arrays(where)
+        self._kind.validate(self, where)
         self._validate_rest(where)
 
     @property
-    def streamed(self) -> bool:
-        """Whether the data are ``Dataset`` objects (read through ``DataLoader``)."""
-        return isinstance(self.data, Mapping) and any(
-            streams.is_dataset(v) for v in self.data.values()
-        )
-
-    def _validate_datasets(self, where: str) -> None:
-        not_datasets = sorted(k for k, v in self.data.items() if not streams.is_dataset(v))
-        if not_datasets:
-            raise ValueError(
-                f"{where}: data mixes datasets and arrays ({not_datasets} are not "
-                "torch.utils.data.Dataset); give every split as a Dataset or every one as arrays"
-            )
-        missing = [k for k in ("train", "test") if k not in self.data]
-        if missing:
-            raise ValueError(f"{where}: data is missing the {', '.join(missing)} dataset")
-        unknown = sorted(set(self.data) - set(streams.DATASET_KEYS))
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown data key(s) {unknown} for datasets; valid keys: "
-                f"{', '.join(streams.DATASET_KEYS)}"
-            )
-        streams.check_loader_options(where, self.loader)
-
-    def _validate_arrays(self, where: str) -> None:
-        missing = [k for k in _REQUIRED_DATA if k not in self.data]
-        if missing:
-            raise ValueError(f"{where}: data is missing {', '.join(missing)}")
-        if ("x_val" in self.data) != ("y_val" in self.data):
-            raise ValueError(f"{where}: data must hold both x_val and y_val, or neither")
-        unknown = sorted(set(self.data) - {*_REQUIRED_DATA, "x_val", "y_val"})
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown data key(s) {unknown}; valid keys: "
-                f"{', '.join(_REQUIRED_DATA)}, x_val, y_val"
-            )
+    def _kind(self) -> Any:
+        """What the data are, and what checks, hashes and splits them: arrays held in memory
+        (:class:`_Arrays`) or ``Dataset``\\ s read through loaders
+        (:class:`~descentlab.problems.streams.Datasets`)."""
+        return streams.kind_of(self.data, _ARRAYS)
 
     def _validate_rest(self, where: str) -> None:
         if self.task not in (None, "classification", "regression"):
@@ -273,7 +234,7 @@ class Problem:
         """``"classification"`` or ``"regression"`` (given, or from the targets' dtype)."""
         if self.task is not None:
             return self.task
-        y = streams.first_examples(self)["train"][1] if self.streamed else self._tensors["y_train"]
+        y = self._kind.first_target(self)
         return "regression" if y.is_floating_point() else "classification"
 
     @property
@@ -293,16 +254,7 @@ class Problem:
         """A hash of the data, the task, the loss and the metric (8 hex digits); for datasets,
         :func:`descentlab.problems.streams.fingerprint` (a dataset's own ``fingerprint()``
         where it has one, else its type, length, known labels and first example)."""
-        if self.streamed:
-            return streams.fingerprint(self)
-        h = hashlib.sha256()
-        for key in sorted(self._tensors):
-            t = self._tensors[key].contiguous()
-            h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
-            h.update(t.numpy().tobytes())
-        loss = self.loss_name if isinstance(self.loss_name, str) else _describe(self.loss_name)
-        h.update(f"{self.task_name}|{loss}|{self.metric_name}|{self.n_classes}".encode())
-        return h.hexdigest()[:8]
+        return self._kind.fingerprint(self)
 
     def splits(self, *, seed: int = 0, val_fraction: float = 0.2) -> Any:
         """The problem as a :class:`~descentlab.problems.data.Splits` (test split sealed).
@@ -314,54 +266,8 @@ class Problem:
         Raises:
             ValueError: naming the field that is wrong.
         """
-        if self.streamed:
-            _check_metric_fits_task(
-                self._where(), self.metric_name, self.task_name == "classification"
-            )
-            return streams.make_splits(self, seed=seed, val_fraction=val_fraction)
-        where = self._where()
-        task = self.task_name
-        classification = task == "classification"
-        metric = self.metric_name
-        _check_metric_fits_task(where, metric, classification)
-        x_train, y_train, x_val, y_val, x_test, y_test = self._split_tensors(
-            classification, seed, val_fraction
-        )
-        n_classes = None
-        if classification:
-            n_classes = self.n_classes
-            if n_classes is None:
-                n_classes = int(max(int(y.max()) for y in (y_train, y_test))) + 1
-            for name, y in (("y_train", y_train), ("y_val", y_val), ("y_test", y_test)):
-                datasets.check_labels(y, n_classes, name=f"{where}: {name}")
-        n_outputs = n_classes if classification else int(y_train.shape[1])
-        return datasets.Splits(
-            name=self.name,
-            task=task,
-            x_train=x_train,
-            y_train=y_train,
-            x_val=x_val,
-            y_val=y_val,
-            n_classes=n_classes,
-            input_shape=tuple(x_train.shape[1:]),
-            n_outputs=int(n_outputs),
-            _x_test=x_test,
-            _y_test=y_test,
-            default_model=_Factory(self, "model"),  # type: ignore[arg-type]
-            default_loss=(
-                self.loss_name if isinstance(self.loss_name, str) else _Factory(self, "loss")
-            ),  # type: ignore[arg-type]
-            meta={
-                **self.meta,
-                "problem": self.name,
-                "source": self.source[0] if self.source else None,
-                "metric": metric,
-                "target": self.target,
-                "fingerprint": self.fingerprint(),
-                "seed": seed,
-                "val_fraction": val_fraction,
-            },
-        )
+        _check_metric_fits_task(self._where(), self.metric_name, self.task_name == "classification")
+        return self._kind.splits(self, seed=seed, val_fraction=val_fraction)
 
     def _split_tensors(
         self, classification: bool, seed: int, val_fraction: float
@@ -400,11 +306,7 @@ class Problem:
         where = self._where()
         s = self.splits()
         model = build_model(self.model, where, **model_options)
-        if self.streamed:
-            raw = streams.first_example(self.data["train"], "train", where)
-            x, y = streams.collate(s.loader, [tuple(raw)])
-        else:
-            x, y = s.x_train[:2], s.y_train[:2]
+        x, y = self._kind.sample(self, s)
         try:
             with torch.no_grad():
                 out = model(x)
@@ -438,6 +340,90 @@ class Problem:
             return (_load_json, self.source)
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return (_rebuild, (fields,))
+
+
+class _Arrays:
+    """The kind of a problem whose data are arrays (the counterpart of
+    :class:`~descentlab.problems.streams.Datasets`): checked, hashed and split in memory."""
+
+    def validate(self, p: Problem, where: str) -> None:
+        if p.loader is not None:
+            raise ValueError(
+                f"{where}: loader options apply to datasets (data={{'train': ..., 'test': ...}}),"
+                " not to arrays"
+            )
+        missing = [k for k in _REQUIRED_DATA if k not in p.data]
+        if missing:
+            raise ValueError(f"{where}: data is missing {', '.join(missing)}")
+        if ("x_val" in p.data) != ("y_val" in p.data):
+            raise ValueError(f"{where}: data must hold both x_val and y_val, or neither")
+        unknown = sorted(set(p.data) - {*_REQUIRED_DATA, "x_val", "y_val"})
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown data key(s) {unknown}; valid keys: "
+                f"{', '.join(_REQUIRED_DATA)}, x_val, y_val"
+            )
+
+    def first_target(self, p: Problem) -> Tensor:
+        return p._tensors["y_train"]
+
+    def fingerprint(self, p: Problem) -> str:
+        """A hash of every array, the task, the loss and the metric (8 hex digits)."""
+        h = hashlib.sha256()
+        for key in sorted(p._tensors):
+            t = p._tensors[key].contiguous()
+            h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.numpy().tobytes())
+        loss = p.loss_name if isinstance(p.loss_name, str) else _describe(p.loss_name)
+        h.update(f"{p.task_name}|{loss}|{p.metric_name}|{p.n_classes}".encode())
+        return h.hexdigest()[:8]
+
+    def splits(self, p: Problem, *, seed: int, val_fraction: float) -> datasets.Splits:
+        where, task, loss = p._where(), p.task_name, p.loss_name
+        classification = task == "classification"
+        x_train, y_train, x_val, y_val, x_test, y_test = p._split_tensors(
+            classification, seed, val_fraction
+        )
+        n_classes = None
+        if classification:
+            n_classes = p.n_classes
+            if n_classes is None:
+                n_classes = int(max(int(y.max()) for y in (y_train, y_test))) + 1
+            for name, y in (("y_train", y_train), ("y_val", y_val), ("y_test", y_test)):
+                datasets.check_labels(y, n_classes, name=f"{where}: {name}")
+        n_outputs = n_classes if classification else int(y_train.shape[1])
+        return datasets.Splits(
+            name=p.name,
+            task=task,
+            x_train=x_train,
+            y_train=y_train,
+            x_val=x_val,
+            y_val=y_val,
+            n_classes=n_classes,
+            input_shape=tuple(x_train.shape[1:]),
+            n_outputs=int(n_outputs),
+            _x_test=x_test,
+            _y_test=y_test,
+            default_model=_Factory(p, "model"),  # type: ignore[arg-type]
+            default_loss=loss if isinstance(loss, str) else _Factory(p, "loss"),  # type: ignore[arg-type]
+            meta={
+                **p.meta,
+                "problem": p.name,
+                "source": p.source[0] if p.source else None,
+                "metric": p.metric_name,
+                "target": p.target,
+                "fingerprint": p.fingerprint(),
+                "seed": seed,
+                "val_fraction": val_fraction,
+            },
+        )
+
+    def sample(self, p: Problem, splits: datasets.Splits) -> tuple[Tensor, Tensor]:
+        """Two training examples."""
+        return splits.x_train[:2], splits.y_train[:2]
+
+
+_ARRAYS = _Arrays()
 
 
 def _rebuild(fields: dict[str, Any]) -> Problem:
@@ -670,15 +656,9 @@ def resolve_for_compare(spec: Any, problem: Problem | None, *, workers: int = 1)
         try:
             pickle.dumps(splits)
         except Exception as exc:
-            if getattr(splits, "streamed", False):  # which dataset, why, and the ways out
-                from descentlab.problems.streams import unpicklable
-
-                for key in ("train", "val", "_test"):
-                    error = unpicklable(
-                        getattr(splits, key), key.strip("_"), problem._where(), "--workers 2+"
-                    )
-                    if error is not None:
-                        raise error from None
+            error = splits.unpicklable(problem._where(), "--workers 2+")
+            if error is not None:  # which dataset, why, and the ways out
+                raise error from None
             raise ValueError(
                 f"problem {problem.name!r} cannot be sent to worker processes ({exc}); define "
                 "its model factory and loss at module level, or use workers=1"
@@ -716,12 +696,10 @@ def chance_level(splits: Any, metric: str | None, *, z: float = 2.0) -> float | 
         >>> abs(rmse - mse ** 0.5) < 1e-6
         True
     """
-    if getattr(splits, "streamed", False):  # labels known without reading the examples
-        y_train, y_val = streams.dataset_targets(splits.train), streams.dataset_targets(splits.val)
-        if y_train is None or y_val is None:
-            return None
-    else:
-        y_val, y_train = splits.y_val, splits.y_train
+    known = splits.known_targets()  # (datasets: labels known without reading the examples)
+    if known is None:
+        return None
+    y_train, y_val = known
     if y_val.numel() == 0:
         return None
     if splits.task == "regression" and bool((y_train == y_train.reshape(-1)[0]).all()):

@@ -68,14 +68,17 @@ from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, fai
 from descentlab.problems.data import TestSeal
 
 __all__ = [
+    "DATASETS",
     "DATASET_KEYS",
     "LOADER_OPTIONS",
     "DataError",
     "DatasetSplits",
+    "Datasets",
     "check_loader_options",
     "dataset_targets",
     "is_dataset",
     "is_iterable",
+    "kind_of",
     "label_fault",
     "length",
     "scan_labels",
@@ -293,9 +296,6 @@ class DatasetSplits(TestSeal):
     #: again and carve the same splits); None for derived splits
     _origin: tuple[Any, int, float] | None = field(default=None, repr=False)
 
-    #: the engine reads these splits through ``DataLoader``\ s (arrays: the fast path)
-    streamed = True
-
     @property
     def test(self) -> Any:
         """The test dataset (raises ``TestSetSealedError`` while sealed)."""
@@ -324,6 +324,25 @@ class DatasetSplits(TestSeal):
     def to(self, device: Any) -> DatasetSplits:
         """The same splits (batches are moved to the run's device as they are drawn)."""
         return self
+
+    def check_labels(self) -> None:
+        """Nothing to check up front: a stream's labels are checked batch by batch as it is
+        read (and those known without reading were checked when the splits were made)."""
+
+    def known_targets(self) -> tuple[Tensor, Tensor] | None:
+        """The training and validation labels where known without reading the examples
+        (:func:`dataset_targets`), else None."""
+        y_train, y_val = dataset_targets(self.train), dataset_targets(self.val)
+        return None if y_train is None or y_val is None else (y_train, y_val)
+
+    def unpicklable(self, where: str, why: str) -> DataError | None:
+        """The first dataset that cannot be sent to the worker processes ``why`` names, as
+        :func:`unpicklable`'s error; None: each can."""
+        for key in ("train", "val", "_test"):
+            error = unpicklable(getattr(self, key), key.strip("_"), where, why)
+            if error is not None:
+                return error
+        return None
 
     def train_val(self) -> Any:
         """Training and validation data as one dataset, for the final refit."""
@@ -592,6 +611,40 @@ def fingerprint(problem: Any) -> str:
     return problem.__dict__["_fingerprint"]
 
 
+def _checked_classes(problem: Any, where: str) -> int:
+    """A classification problem's number of classes (given, or the largest known label + 1),
+    and its labels checked against it: those known without reading the examples, a map-style
+    dataset's read up front (:func:`scan_labels`), and each split's first example."""
+    from descentlab.problems import data as datasets
+
+    data = problem.data
+    n_classes = problem.n_classes
+    if n_classes is None:
+        known = [dataset_targets(data[k]) for k in ("train", "test")]
+        if any(t is None for t in known):
+            raise ValueError(
+                f"{where}: give n_classes (the labels of a dataset are not known without "
+                "reading every example)"
+            )
+        n_classes = int(max(int(t.max()) for t in known)) + 1  # type: ignore[union-attr]
+    for key in ("train", "test"):
+        t = dataset_targets(data[key])
+        if t is not None:
+            datasets.check_labels(t.to(torch.int64), n_classes, name=f"{where}: y_{key}")
+    for key in DATASET_KEYS:
+        if key in data and dataset_targets(data[key]) is None:
+            scan_labels(data[key], key, n_classes, where)
+    for key, (_x, y) in first_examples(problem).items():  # (a stream's first example)
+        fault = label_fault(y, n_classes)
+        if fault is not None:
+            of = " of the stream" if is_iterable(data[key]) else ""
+            raise DataError(
+                f"{where}: the {key} dataset's example 0{of} has the label {fault[1]}, "
+                f"outside 0..{n_classes - 1} (n_classes={n_classes}); nothing was trained"
+            )
+    return n_classes
+
+
 def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplits:
     """A problem of datasets as :class:`DatasetSplits` (what ``Problem.splits`` returns for
     it): its examples' shapes and task read from the first training example, the validation
@@ -620,31 +673,7 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
             idx, labels, val_fraction=val_fraction, seed=seed, stratify=stratify
         )
         train, val = Subset(train, tr.tolist()), Subset(train, va.tolist())
-    n_classes = problem.n_classes
-    if classification and n_classes is None:
-        known = [dataset_targets(data[k]) for k in ("train", "test")]
-        if any(t is None for t in known):
-            raise ValueError(
-                f"{where}: give n_classes (the labels of a dataset are not known without "
-                "reading every example)"
-            )
-        n_classes = int(max(int(t.max()) for t in known)) + 1  # type: ignore[union-attr]
-    if classification:
-        for key in ("train", "test"):
-            t = dataset_targets(data[key])
-            if t is not None:
-                datasets.check_labels(t.to(torch.int64), n_classes, name=f"{where}: y_{key}")
-        for key in DATASET_KEYS:
-            if key in data and dataset_targets(data[key]) is None:
-                scan_labels(data[key], key, n_classes, where)
-        for key, (_x, y) in first_examples(problem).items():  # (a stream's first example)
-            fault = label_fault(y, n_classes)
-            if fault is not None:
-                of = " of the stream" if is_iterable(data[key]) else ""
-                raise DataError(
-                    f"{where}: the {key} dataset's example 0{of} has the label {fault[1]}, "
-                    f"outside 0..{n_classes - 1} (n_classes={n_classes}); nothing was trained"
-                )
+    n_classes = _checked_classes(problem, where) if classification else problem.n_classes
     n_outputs = n_classes if classification else int(max(1, y0.numel()))
     return DatasetSplits(
         name=problem.name,
@@ -675,3 +704,54 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
         },
         _origin=None if problem.source is None else (problem, seed, val_fraction),
     )
+
+
+class Datasets:
+    """The kind of a problem whose data are ``Dataset``\\ s (:class:`~descentlab.problems.
+    problem.Problem` asks its data's kind, :func:`kind_of`, what arrays do in memory): the
+    checks of its fields, its first target, its fingerprint, its splits and a sample batch."""
+
+    def validate(self, problem: Any, where: str) -> None:
+        """The data and loader fields, checked (ValueError naming the bad key)."""
+        data = problem.data
+        not_datasets = sorted(k for k, v in data.items() if not is_dataset(v))
+        if not_datasets:
+            raise ValueError(
+                f"{where}: data mixes datasets and arrays ({not_datasets} are not "
+                "torch.utils.data.Dataset); give every split as a Dataset or every one as arrays"
+            )
+        missing = [k for k in ("train", "test") if k not in data]
+        if missing:
+            raise ValueError(f"{where}: data is missing the {', '.join(missing)} dataset")
+        unknown = sorted(set(data) - set(DATASET_KEYS))
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown data key(s) {unknown} for datasets; valid keys: "
+                f"{', '.join(DATASET_KEYS)}"
+            )
+        check_loader_options(where, problem.loader)
+
+    def first_target(self, problem: Any) -> Tensor:
+        """The training set's first target (its dtype decides the task)."""
+        return first_examples(problem)["train"][1]
+
+    def fingerprint(self, problem: Any) -> str:
+        return fingerprint(problem)
+
+    def splits(self, problem: Any, *, seed: int, val_fraction: float) -> DatasetSplits:
+        return make_splits(problem, seed=seed, val_fraction=val_fraction)
+
+    def sample(self, problem: Any, splits: Any) -> tuple[Any, Any]:
+        """The training set's first example as a batch of one (collated as the loader does)."""
+        raw = first_example(problem.data["train"], "train", problem._where())
+        return collate(splits.loader, [tuple(raw)])
+
+
+#: The kind of data held as ``Dataset``\ s.
+DATASETS = Datasets()
+
+
+def kind_of(data: Mapping[str, Any], arrays: Any) -> Any:
+    """The kind of a problem's ``data``: :data:`DATASETS` where any value is a ``Dataset``
+    (then every one must be), else ``arrays``."""
+    return DATASETS if any(is_dataset(v) for v in data.values()) else arrays

@@ -254,6 +254,8 @@ class LecturePage:
     item_hrefs: dict[int, str] = field(default_factory=dict)
     #: the lecture's code cells as a Jupyter notebook beside the page (empty: none)
     notebook: str = ""
+    #: item number -> (link, title) of the chapter that takes the item further
+    deeper: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Items, checks (the cards' and the exercises') per status, code cells run."""
@@ -488,7 +490,9 @@ def _checks_html(checks: Sequence[Check]) -> str:
     )
 
 
-def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
+def _card_html(
+    card: Card, hrefs: dict[int, str] | None = None, deeper: tuple[str, str] | None = None
+) -> str:
     ev = card.evidence
     parts = [
         f'<section class="claim {card.state}" id="{_e(card.anchor)}">',
@@ -511,6 +515,11 @@ def _card_html(card: Card, hrefs: dict[int, str] | None = None) -> str:
     if card.exercises:
         links = ", ".join(f'<a href="#ex{i}">exercise {i}</a>' for i in card.exercises)
         parts.append(f'<p class="practise">✎ Practise it: {links}</p>')
+    if deeper:
+        parts.append(
+            f'<p class="practise">⇲ In depth: <a href="{_e(deeper[0])}">{_e(deeper[1])}</a> '
+            "(derivation, traces for several settings, a figure to move)</p>"
+        )
     if card.playground:
         parts.append(
             f'<p class="play">▶ <a href="{_e(card.playground)}">See it in the playground</a> '
@@ -701,6 +710,10 @@ def _script(page: LecturePage) -> str:
     return f"\n<script>{code}</script>" if code else ""
 
 
+def _number(card: Card) -> int | None:
+    return int(card.anchor[1:]) if card.anchor[1:].isdigit() else None
+
+
 def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -> str:
     """The HTML of one lecture page (``setting``: e.g. ``"quick setting"``)."""
     for c in page.cards:  # each card links the exercises that practise it
@@ -729,14 +742,17 @@ def render_lecture(page: LecturePage, setting: str, index: str = "index.html") -
 {_notebook_html(page.notebook)}
 </header>
 <ol class="toc">{toc}{ex_toc}</ol>
-{"".join(_card_html(c, page.item_hrefs) for c in page.cards)}
+{"".join(_card_html(c, page.item_hrefs, page.deeper.get(_number(c))) for c in page.cards)}
 {_exercises_html(page.exercises, page.item_hrefs)}
 {nav}{_script(page)}"""
     return _page(page.subject, body)
 
 
-def render_index(pages: Sequence[LecturePage], setting: str, seconds: float) -> str:
-    """The HTML of the book's index: one row per lecture page with its counts."""
+def render_index(
+    pages: Sequence[LecturePage], setting: str, seconds: float, chapters: str = ""
+) -> str:
+    """The HTML of the book's index: one row per lecture page with its counts, then
+    ``chapters`` (the chapters' table, HTML)."""
     rows = []
     totals = {
         "items": 0, "checks": 0, "ok": 0, "fail": 0, "not_reproduced": 0, "framing": 0,
@@ -765,5 +781,6 @@ exercises whose answers the build computed. Built in {seconds:.0f} s ({_e(settin
 <div class="scroll"><table><thead><tr><th>lecture</th><th>items</th><th>✔ checks</th><th>✘</th>
 <th>○ not reproduced here</th><th>code cells ran</th><th>exercises</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></div>
-<p class="score">{_e(_score(totals))}.</p>"""
+<p class="score">{_e(_score(totals))}.</p>
+{chapters}"""
     return _page("The lectures, every claim shown", body)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from descentlab.experiments.multi import (
+from descentlab.experiments.compare.scoring import (
     SCORE_MAX_RATIO,
     benchmark_score,
     performance_profile,

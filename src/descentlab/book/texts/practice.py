@@ -333,6 +333,37 @@ print(f"{measured} parameters")""",
         items=(96,),
     ),
     Exercise(
+        "Convolve the signal `f = (1, 2, 3, 4)` with the kernel `k = (1, 0, -1)` by the "
+        "textbook formula `(f * k)(t) = Σ_τ f(τ) k(t - τ)` (the 'valid' part: the two outputs "
+        "where the kernel lies wholly over the signal). What is the first output? And what does "
+        "torch's `conv1d` give there with the same kernel?",
+        "The formula flips the kernel before sliding it: the first valid output is "
+        "`f(0)·k(2) + f(1)·k(1) + f(2)·k(0) = 1·(-1) + 2·0 + 3·1 = 2` (the second: `4 - 2 = 2`). "
+        "torch's `conv1d` does not flip: it computes the cross-correlation `Σ_τ f(t + τ) k(τ) "
+        "= 1 - 3 = -2`, the negative here because this kernel is antisymmetric. A learned "
+        "kernel absorbs the flip, so training is the same either way; comparing with a "
+        "textbook formula is not. The code sums the formula's terms, and checks that torch's "
+        "conv1d with the kernel flipped reproduces them.",
+        """\
+import torch
+
+f = [1.0, 2.0, 3.0, 4.0]
+k = [1.0, 0.0, -1.0]
+by_formula = [sum(f[tau] * k[t - tau] for tau in range(len(f)) if 0 <= t - tau < len(k))
+              for t in range(len(k) - 1, len(f))]
+signal = torch.tensor(f, dtype=torch.float64)[None, None]
+kernel = torch.tensor(k, dtype=torch.float64)[None, None]
+correlation = torch.nn.functional.conv1d(signal, kernel).flatten().tolist()
+flipped = torch.nn.functional.conv1d(signal, kernel.flip(-1)).flatten().tolist()
+answer = by_formula[0]
+measured = flipped[0]
+tol = 1e-12
+print("convolution by the formula :", by_formula)
+print("torch conv1d, kernel as is :", correlation)
+print("torch conv1d, kernel flipped:", flipped)""",
+        items=(91,),
+    ),
+    Exercise(
         "In a bootstrap sample of size N = 1000 from 1000 examples, what fraction of the "
         "examples is never drawn?",
         "Each example is missed by one draw with probability `1 - 1/N`, by all N with "

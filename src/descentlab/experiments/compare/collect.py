@@ -115,7 +115,7 @@ def collect(
                 rec.id, rec.status, summary, judge(store, rec.id, rec.status, summary, t.phase)
             )
 
-        cands, _, done = tuning_plan(plan, choice, lookup, metric, maximize)
+        cands, _, done = tuning_plan(plan, choice, lookup, metric, maximize, chance=chance)
         best = select(cands, maximize) if done else None
         res = OptimizerResult(
             choice=choice,

@@ -145,6 +145,7 @@ def _tuning_trials(
                     eval_every=every,
                     seed=seed,
                     evaluate_test=False,
+                    evaluate_train=rung is None,  # a rung is scored on validation only
                     name=f"tune/{choice.label}/{kind}{suffix}",
                 )
                 made.append((cfg, kind, (ci, fi, si) if rung is None else (ci, fi, si, rung)))
@@ -187,6 +188,8 @@ def _candidates(
     lookup: Lookup,
     metric: str,
     maximize: bool,
+    chance: float | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[CandidateResult], list[Trial]]:
     """The settings with their scores (one per fold and tuning seed), and the trials of theirs
     that have not finished. With pruning, only the settings that passed every rung have
@@ -199,7 +202,9 @@ def _candidates(
     missing: list[Trial] = []
     full = range(len(settings))
     if plan.rungs:
-        full, missing = _pruned(plan, choice, settings, lookup, metric, maximize, cands)
+        full, missing = _pruned(
+            plan, choice, settings, lookup, metric, maximize, cands, chance, notes
+        )
     for t in tuning_trials(plan, choice, settings):
         ci, fi, si = t.tag
         if ci not in full:
@@ -229,28 +234,33 @@ def _pruned(
     metric: str,
     maximize: bool,
     cands: list[CandidateResult],
+    chance: float | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[set[int], list[Trial]]:
     """ASHA's decisions (:func:`~descentlab.experiments.compare.pruning.decide`) from the
     finished rung runs: the settings that passed every rung (their full trials run), and the
     rung runs to train next. A pruned setting's candidate says so (status ``"pruned"``, the
     rung's step, its score there, the runs it stopped with); one whose rung run diverged
-    failed (``"diverged"``; its other runs at that rung are ``"pruned"``)."""
+    failed (``"diverged"``; its other runs at that rung are ``"pruned"``). A setting's score
+    at a rung is its runs' scores there (folds and tuning seeds), whose spread is its noise;
+    ``chance``: the score of a model that learned nothing; the rungs that decided nothing
+    say so in ``notes``."""
     runs: dict[tuple[int, int], list[Trial]] = {}
     for k in range(len(plan.rungs)):
         for t in tuning_trials(plan, choice, settings, rung=k):
             runs.setdefault((t.tag[0], k), []).append(t)
     found = {key: [_find(lookup, t) for t in ts] for key, ts in runs.items()}
 
-    def score(i: int, k: int) -> float | None:
+    def score(i: int, k: int) -> list[float] | None:
         got = found[(i, k)]
         if any(f is None for f in got):
             return None
         values = [f.summary.get(metric) if f.status == "completed" else None for f in got]  # type: ignore[union-attr]
-        if any(v is None or not math.isfinite(v) for v in values):
-            return math.nan
-        return float(sum(values) / len(values))  # type: ignore[arg-type]
+        return [math.nan if v is None else float(v) for v in values]
 
-    decisions = pruning.decide(len(settings), plan.rungs, score, maximize=maximize)
+    decisions = pruning.decide(len(settings), plan.rungs, score, maximize=maximize, chance=chance)
+    if notes is not None:
+        notes.extend(decisions.notes)
     missing = []
     for i, k in decisions.needs:
         missing += [t for t, f in zip(runs[(i, k)], found[(i, k)], strict=True) if f is None]
@@ -272,7 +282,14 @@ def _pruned(
 
 
 def tuning_plan(
-    spec: CompareSpec | Plan, choice: OptimizerChoice, lookup: Lookup, metric: str, maximize: bool
+    spec: CompareSpec | Plan,
+    choice: OptimizerChoice,
+    lookup: Lookup,
+    metric: str,
+    maximize: bool,
+    *,
+    chance: float | None = None,
+    notes: list[str] | None = None,
 ) -> tuple[list[CandidateResult], list[Trial], bool]:
     """Where one optimizer's tuning stands: ``(candidates so far, trials to run, done)``.
 
@@ -282,6 +299,10 @@ def tuning_plan(
     tuned hyperparameters. ``lookup`` answers for finished trials; the first round with a
     missing trial stops the walk and returns those trials. Since every round depends only on
     finished trials, a resumed comparison retraces the same rounds.
+
+    With pruning, ``chance`` (the score of a model that learned nothing) marks rung scores
+    that decide nothing, and the rungs that decided nothing say so in ``notes``
+    (:func:`~descentlab.experiments.compare.pruning.decide`).
     """
     plan = Plan.of(spec)
     settings = first_round(plan, choice)
@@ -289,7 +310,9 @@ def tuning_plan(
         return [], [], True
     step = plan.grid_steps[choice.label]
     while True:
-        cands, missing = _candidates(plan, choice, settings, lookup, metric, maximize)
+        cands, missing = _candidates(
+            plan, choice, settings, lookup, metric, maximize, chance, notes
+        )
         if missing or not plan.refine:
             return cands, missing, not missing
         best = tuning.select_best([c.score for c in cands], maximize=maximize)

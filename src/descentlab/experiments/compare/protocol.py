@@ -67,6 +67,15 @@ def training_words(spec: Any, batch: int | str | None = None) -> str:
     precision = getattr(spec, "precision", "fp32")
     if precision == "fp32":
         prec = "fp32 throughout"
+    elif precision == "auto":  # what engine.precision.choose decides, run by run
+        from descentlab.engine.precision import AUTO_BF16_MIN_PARAMS
+
+        prec = (
+            "precision auto: fp32, except a run trained alone on a CPU with bf16 arithmetic "
+            f"whose model has at least {AUTO_BF16_MIN_PARAMS:,} parameters (bf16 autocast "
+            "forward and loss; weights and optimizer state in fp32); runs of a vectorized pass "
+            "train in fp32"
+        )
     else:
         prec = (
             f"{precision} mixed precision (autocast forward and loss; weights and optimizer "

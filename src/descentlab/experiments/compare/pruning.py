@@ -9,6 +9,14 @@ are clearly behind early, with the rule of Optuna's
 score there, and goes on only when that score is in the top quarter of the scores at that rung
 so far (the first settings: when it is the best so far).
 
+What a rung does not decide. A rung decides once every score at it is known, and decides
+nothing where its scores cannot tell the settings apart (:func:`indistinguishable`): every
+score at chance, or the settings' means within the spread of their folds and tuning seeds (a
+one-way analysis of variance at :data:`NOISE_LEVEL`); the comparison says so in one line and
+every setting trains on. Where it decides, a setting within its noise of the score that would
+have kept it is not cut. What these rules keep, and what they cost, is measured by
+``benchmarks/prune.py`` and ``benchmarks/prune_rungs.py`` (docs/pruning.md).
+
 How a setting reaches a rung. A rung run is an ordinary tuning run of ``r`` steps with the
 setting's full-length lr schedule (the schedule is written out with its lengths,
 :func:`~descentlab.experiments.compare.search_space.run_fields`): its ``r`` steps are those of
@@ -66,6 +74,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CHANCE_MARGIN",
+    "NOISE_LEVEL",
     "PRUNERS",
     "PRUNER_NAME",
     "REDUCTION",
@@ -76,6 +86,7 @@ __all__ = [
     "check_prune",
     "decide",
     "describe",
+    "indistinguishable",
     "rung_of",
     "rung_steps",
 ]
@@ -89,6 +100,12 @@ PRUNER_NAME = "optuna.pruners.SuccessiveHalvingPruner"
 REDUCTION = 4
 #: Rungs below the full length: ``T / 16`` and ``T / 4``.
 RUNGS = 2
+#: Rung scores this close to chance decide nothing: the best setting's accuracy within this
+#: fraction of the way from chance to 1 (a loss: within this fraction of chance).
+CHANCE_MARGIN = 0.05
+#: Rung scores decide nothing unless the settings' means differ at this level (one-way
+#: analysis of variance over the settings' folds and tuning seeds).
+NOISE_LEVEL = 0.05
 
 _NEEDS_OPTUNA = (
     "needs Optuna (optuna.pruners.SuccessiveHalvingPruner): pip install 'descentlab[tune]'"
@@ -167,19 +184,74 @@ class Verdict:
 
 @dataclass
 class Decisions:
-    """:func:`decide`'s answer: a verdict per setting, and the ``(setting, rung)`` scores that
-    are needed next (their rung runs can train now)."""
+    """:func:`decide`'s answer: a verdict per setting, the ``(setting, rung)`` scores that
+    are needed next (their rung runs can train now), and what was not decided."""
 
     verdicts: list[Verdict]
     needs: list[tuple[int, int]] = field(default_factory=list)
+    #: one line per rung whose scores could not tell the settings apart (none pruned there)
+    notes: list[str] = field(default_factory=list)
+
+
+def indistinguishable(
+    values: Sequence[Sequence[float]], *, chance: float | None, maximize: bool
+) -> str | None:
+    """Why the settings' rung scores ``values`` (each setting's scores on its folds and tuning
+    seeds) cannot tell the settings apart, or None where they can. They cannot when
+
+    - every setting is **at chance**: the best mean score is within :data:`CHANCE_MARGIN` of
+      the way from ``chance`` to a perfect score (accuracy), or no better than ``chance`` less
+      :data:`CHANCE_MARGIN` of it (a loss);
+    - or the settings differ **within their noise**: a one-way analysis of variance
+      (``scipy.stats.f_oneway``: the settings as groups, their folds and seeds as the
+      replicates) does not reject that every setting has the same mean at level
+      :data:`NOISE_LEVEL`. Settings with a single score give no noise estimate: then only the
+      chance test applies.
+
+    Example:
+        >>> indistinguishable([[0.11, 0.12], [0.10, 0.13]], chance=0.1, maximize=True)
+        'every score is at chance (best 0.115, chance 0.1)'
+        >>> indistinguishable([[0.50, 0.70], [0.55, 0.65]], chance=None, maximize=True)
+        'within their noise (one-way ANOVA over folds and seeds, p = 1)'
+        >>> indistinguishable([[0.50, 0.51], [0.90, 0.91]], chance=None, maximize=True) is None
+        True
+    """
+    rows = [[float(v) for v in row if math.isfinite(v)] for row in values]
+    rows = [r for r in rows if r]
+    if not rows:
+        return None
+    means = [sum(r) / len(r) for r in rows]
+    if chance is not None and math.isfinite(chance):
+        best = max(means) if maximize else min(means)
+        if maximize:
+            at_chance = best <= chance + CHANCE_MARGIN * (1.0 - chance)
+        else:
+            at_chance = best >= chance * (1.0 - CHANCE_MARGIN)
+        if at_chance:
+            return f"every score is at chance (best {best:.3g}, chance {chance:.3g})"
+    if len(rows) < 2 or any(len(r) < 2 for r in rows):
+        return None
+    import warnings
+
+    from scipy import stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant groups: F is inf or NaN, handled below
+        p = float(stats.f_oneway(*rows).pvalue)
+    if math.isnan(p):  # no spread at all, within or between: nothing to tell apart
+        p = 1.0 if max(means) == min(means) else 0.0
+    if p < NOISE_LEVEL:
+        return None
+    return f"within their noise (one-way ANOVA over folds and seeds, p = {p:.2g})"
 
 
 def decide(
     n: int,
     rungs: Sequence[int],
-    score: Callable[[int, int], float | None],
+    score: Callable[[int, int], float | Sequence[float] | None],
     *,
     maximize: bool,
+    chance: float | None = None,
 ) -> Decisions:
     """ASHA's decisions for ``n`` settings judged at ``rungs`` (steps), in the settings' order.
 
@@ -187,13 +259,22 @@ def decide(
         n: the settings (their order is the order of the decisions).
         rungs: the rung steps, increasing (:func:`rung_steps`).
         score: ``score(i, k)``: setting ``i``'s validation score at rung ``k`` (None: not
-            known yet; NaN: a run diverged).
+            known yet; NaN: a run diverged), or its scores on its folds and tuning seeds (its
+            score is their mean; their spread is its noise).
         maximize: higher scores are better.
+        chance: the score of a model that learned nothing (None: unknown).
 
     Returns:
-        The :class:`Decisions`: each setting's verdict, and the scores still needed. Setting
-        ``i`` is judged at rung ``k`` only once every setting before it has been judged there
-        (or stopped earlier), so the verdicts do not depend on the order the scores arrived in.
+        The :class:`Decisions`: each setting's verdict, the scores still needed, and a note
+        per rung where nothing was decided. A rung decides once the score of every setting
+        that reached it is known: where those scores cannot tell the settings apart
+        (:func:`indistinguishable`), every setting goes on from it (the note says why);
+        otherwise setting ``i`` is judged against the settings before it, as Optuna's pruner
+        judges trials that run one after another, and a setting Optuna would cut goes on
+        where its score is within its noise of the score that would have kept it (the
+        one-sided :data:`NOISE_LEVEL` margin of a difference of two settings' means, from
+        their pooled spread over folds and seeds; none with a single score per setting).
+        The verdicts do not depend on the order the scores arrived in.
     """
     import optuna
 
@@ -216,26 +297,38 @@ def decide(
     stopped: dict[int, Verdict] = {}
     out = Decisions([Verdict("waiting", 0)] * n)
     for k, step in enumerate(rungs):
-        in_order = True  # every earlier setting has been judged at this rung
-        for i in range(n):
-            if i in stopped:
-                continue
-            if reached[i] < k:
-                break  # not judged at rung k - 1 yet: neither are the settings after it
-            value = score(i, k)
-            if value is None:
+        at = [i for i in range(n) if i not in stopped and reached[i] == k]
+        got = {i: score(i, k) for i in at}
+        values: dict[int, list[float]] = {}
+        for i in at:
+            v = got[i]
+            if v is None:
                 out.needs.append((i, k))
-                in_order = False
-                out.verdicts[i] = Verdict("waiting", k)
                 continue
-            if not in_order:
-                out.verdicts[i] = Verdict("waiting", k, value)
-                continue
-            if math.isnan(value):
-                stopped[i] = Verdict("diverged", k, value)
-                continue
+            values[i] = [float(x) for x in v] if isinstance(v, Sequence) else [float(v)]
+            if any(math.isnan(x) for x in values[i]):  # a diverged run: whatever the others
+                stopped[i] = Verdict("diverged", k, math.nan)
+        if len(values) < len(at):  # a rung decides once every score at it is known
+            for i in at:
+                if i not in stopped:
+                    mean = _mean(values[i]) if i in values else None
+                    out.verdicts[i] = Verdict("waiting", k, mean)
+            break
+        live = [i for i in at if i not in stopped]
+        why = indistinguishable([values[i] for i in live], chance=chance, maximize=maximize)
+        if why is not None and len(live) > 1:
+            out.notes.append(
+                f"rung {k} (step {step}): the {len(live)} settings' validation scores cannot "
+                f"tell them apart ({why}); none pruned there"
+            )
+        margin = _noise_margin([values[i] for i in live])
+        judged: list[float] = []
+        for i in live:
+            value = _mean(values[i])
+            judged.append(value)
             trials[i].report(value, step)
-            if trials[i].should_prune():
+            if why is None and trials[i].should_prune() and not _within(value, judged, margin,
+                                                                        maximize):  # fmt: skip
                 stopped[i] = Verdict("pruned", k, value)
             else:
                 reached[i] = k + 1
@@ -246,3 +339,32 @@ def decide(
         elif reached[i] == len(rungs):
             out.verdicts[i] = Verdict("full")
     return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values))
+
+
+def _noise_margin(values: Sequence[Sequence[float]]) -> float:
+    """How far apart two settings' mean rung scores may be by noise alone: the one-sided
+    :data:`NOISE_LEVEL` quantile of a normal difference of two means, from the settings'
+    pooled variance over their folds and seeds (0 where they have a single score each)."""
+    rows = [[float(v) for v in row] for row in values if len(row) >= 2]
+    if not rows:
+        return 0.0
+    m = sum(len(r) for r in rows) / len(rows)
+    pooled = sum(sum((v - _mean(r)) ** 2 for v in r) for r in rows) / sum(len(r) - 1 for r in rows)
+    from scipy import special
+
+    return float(special.ndtri(1 - NOISE_LEVEL)) * math.sqrt(2 * pooled / m)
+
+
+def _within(value: float, judged: Sequence[float], margin: float, maximize: bool) -> bool:
+    """Whether ``value`` is within ``margin`` of the score ASHA asks of it: the value at
+    Optuna's promotable index among the scores ``judged`` at the rung so far (its own among
+    them; the top ``1/REDUCTION`` of them, at least the best)."""
+    if margin <= 0:
+        return False
+    ranked = sorted(judged, reverse=maximize)
+    cutoff = ranked[max(0, len(ranked) // REDUCTION - 1)]
+    return (cutoff - value if maximize else value - cutoff) <= margin

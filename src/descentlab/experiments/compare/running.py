@@ -230,6 +230,7 @@ class _Session:
         self.submitted: set[str] = set()
         self.finals: set[str] = set()  # labels whose final runs are decided
         self.marked: set[int] = set()  # runs the store says pruning stopped
+        self.said: set[tuple[str, str]] = set()  # rungs announced as undecided
         self.task = "classification"
         self.meta: dict[str, Any] = {}
         self.provenance: dict[str, Any] = {}
@@ -286,9 +287,12 @@ class _Session:
         done, its final runs."""
         if choice.label in self.finals:
             return
+        notes: list[str] = []
         cands, missing, done = tuning_plan(
-            self.plan, choice, self.found, self.metric, self.maximize
-        )
+            self.plan, choice, self.found, self.metric, self.maximize,
+            chance=self.judge.chance, notes=notes,
+        )  # fmt: skip
+        self.say_undecided(choice, notes)
         self.mark_pruned(cands)
         new = [t for t in missing if t.key not in self.submitted]
         for t in new:
@@ -309,6 +313,20 @@ class _Session:
             for t in trials:
                 self.submitted.add(t.key)
             runner.submit_many(trials)
+
+    def say_undecided(self, choice: OptimizerChoice, notes: list[str]) -> None:
+        """One line, once, for each rung whose scores could not tell ``choice``'s settings
+        apart: pruning decided nothing there and the settings train on."""
+        for note in notes:
+            if (choice.label, note) in self.said:
+                continue
+            self.said.add((choice.label, note))
+            warnings.warn(
+                f"descentlab: pruning {choice.display}: {note}; they train on (a larger "
+                "--budget or --tune-steps gives the rungs more to go on)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def mark_pruned(self, cands: list[Any]) -> None:
         """The store says which runs pruning stopped a setting with (their provenance's

@@ -1,0 +1,113 @@
+"""The command line by example: one run of every command of ``descentlab --help``, made when
+the documentation site is built, its output shown and checked.
+
+``scripts/docs_hooks.py`` writes ``cli-examples.md`` from :func:`page`: each command of
+:data:`EXAMPLES` runs in-process (``descentlab.cli.main``) in a fresh temporary folder, its
+standard output is shown under ``$ descentlab ...`` and must exit 0 and contain the example's
+expected line, or the site's build stops with one line naming the command (a page that shows
+what this version prints, never a stale transcript). A test keeps the list complete: every
+command of the parser has an example.
+
+    python scripts/cli_examples.py            # print the page
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: command -> (its arguments, a line its output must contain, the lines shown at most)
+EXAMPLES: dict[str, tuple[str, str, int]] = {
+    "optimizers": ("optimizers adam", "chain: maximize -> add_l2 -> scale_by_adam", 12),
+    "landscape": ("landscape --list", "global minimum: (2) -> 2", 8),
+    "convarith": ("convarith alexnet", "conv1  3x227x227  96x55x55   34,848", 12),
+    "figures": ("figures list", "seed003_ravine.png", 8),
+    "experiment": ("experiment list", "sharpness: batch sizes on MNIST-1D", 8),
+    "lectures": ("lectures --coverage", "131 items in 5 lectures.", 12),
+    "train": (
+        f"train --problem {ROOT / 'examples' / 'diabetes.py'}:make_problem --steps 20",
+        "completed after 20 steps",
+        12,
+    ),
+    "compare": (
+        f"compare --problem {ROOT / 'examples' / 'diabetes.py'}:make_problem "
+        "--optimizers sgd,adam --steps 40 --budget 2 --seeds 2",
+        "runs/",
+        16,
+    ),
+    "report": ("report RUN_DIR --table", "Adam", 12),
+    "playground": ("playground --help", "--port PORT", 10),
+}
+
+#: what an example shows in place of the machine's own paths
+_SHOWN = {str(ROOT) + os.sep: ""}
+
+
+def run(args: str, cwd: Path) -> tuple[int, str]:
+    """``descentlab ARGS`` in-process in ``cwd``: its exit status and standard output."""
+    from descentlab.cli import main
+
+    out = io.StringIO()
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            try:
+                code = main(shlex.split(args))
+            except SystemExit as exc:  # argparse's --help
+                code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        os.chdir(old)
+    return int(code or 0), out.getvalue()
+
+
+def _run_dir(cwd: Path) -> str:
+    """The run folder the compare example wrote (``runs/<name>``)."""
+    found = sorted(p for p in (cwd / "runs").iterdir() if p.is_dir())
+    return str(found[-1].relative_to(cwd)) if found else "runs"
+
+
+def page() -> str:
+    """The page (Markdown); a command that fails or prints no expected line stops it."""
+    src = str(ROOT / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    out = [
+        "# The command line by example",
+        "",
+        "Every command of `descentlab --help`, run when this site was built, in a fresh "
+        "folder, with what it printed (long outputs cut; `...` marks the cut). The build "
+        "checks that each exits 0 and prints the line it is expected to (`scripts/"
+        "cli_examples.py`), so these outputs are this version's. The commands' options: "
+        "[Command line](command-line.md).",
+        "",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        for name, (args, expected, lines) in EXAMPLES.items():
+            args = args.replace("RUN_DIR", _run_dir(cwd)) if "RUN_DIR" in args else args
+            code, text = run(args, cwd)
+            if code != 0 or expected not in text:
+                raise SystemExit(
+                    f"cli_examples: `descentlab {args}` exited {code} or printed no "
+                    f"{expected!r}: {text[-300:]!r}"
+                )
+            shown_args = args
+            for k, v in _SHOWN.items():
+                shown_args = shown_args.replace(k, v)
+            rows = text.rstrip("\n").splitlines()
+            body = "\n".join(rows[:lines] + (["..."] if len(rows) > lines else []))
+            out += [f"## `{name}` {{ #{name} }}", "", "```console",
+                    f"$ descentlab {shown_args}", body, "```", ""]  # fmt: skip
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(page())
