@@ -591,7 +591,6 @@ class Optimizer(torch.optim.Optimizer):
             or not self.rule.elementwise  # a rule reads the whole group (a global-norm clip)
             or all(p.dtype is dtype and p.get_device() == device for p in params)
         ):
-            # the plan of its kernel, or None: eager (raises what the step cannot do)
             parts = [(self._fused.choose(self, gi, params, grads, hyper, owners, gi > 0), None)]
         else:  # one kernel per device and dtype, as torch's fused and foreach steps group them
             kinds = list(dict.fromkeys((p.device, p.dtype) for p in params))
