@@ -72,14 +72,13 @@ def _checkout_on_path() -> None:
 
 def cuda_paths_names(markdown: str) -> str:
     """``markdown`` with each ``<!-- cuda_paths: KIND -->`` replaced by ``": "`` and the display
-    names, in registry order, of the optimizers whose ``gpu.cuda_paths()`` kind is KIND."""
+    names, in registry order, of the optimizers whose ``optim.cuda_paths()`` kind is KIND."""
     if CUDA_PATHS_MARK not in markdown:
         return markdown
     _checkout_on_path()
     from descentlab import optim
-    from descentlab.optim import gpu
 
-    paths = gpu.cuda_paths()
+    paths = optim.cuda_paths()
 
     def names(match: re.Match) -> str:
         kind = match.group(1)

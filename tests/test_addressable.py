@@ -107,7 +107,7 @@ CHILD = textwrap.dedent(
 EXPECTED = {
     "wrapper": {
         "None": "stepped equal",  # eagerly (announced): the same as eager on plain tensors
-        "True": "ValueError: {cls}(fused=True): param group 0: a Boxed is not plain tensor "
+        "True": "Refused: {cls}(fused=True): param group 0: a Boxed is not plain tensor "
         "memory a kernel can address (only torch.Tensor and torch.nn.Parameter are)",
         "False": "stepped equal",
     },

@@ -46,12 +46,12 @@ def _kw(name: str) -> dict:
 
 
 #: every registered optimizer with a rule written in the form -> its chain has a Triton program
-TRITON = gpu.triton_optimizers()
+TRITON = optim.triton_optimizers()
 #: chains holding a form rule that still run eagerly on CUDA (announced once), each with why;
 #: the test below fails when one gets a kernel, so an entry cannot outlive its reason
 EAGER_ON_CUDA: dict[str, str] = {}
-#: every registered optimizer -> how its group steps on CUDA (gpu.cuda_paths)
-PATHS = gpu.cuda_paths()
+#: every registered optimizer -> how its group steps on CUDA (optim.cuda_paths)
+PATHS = optim.cuda_paths()
 #: the named optimizers whose whole chain is one launch (plain SGD among them)
 FORMS = [name for name, path in PATHS.items() if path.kind == "triton"]
 

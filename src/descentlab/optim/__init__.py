@@ -55,6 +55,7 @@ from . import (
     adan,
     adaptive,
     asgd,
+    gpu,
     lion,
     muon,
     rprop,
@@ -63,6 +64,7 @@ from . import (
     sgd,
     shampoo,
     soap,
+    transforms,
 )
 from . import eager_emitter as _eager_emitter  # noqa: F401  (registers the eager emitters)
 from . import lookahead as _lookahead
@@ -197,3 +199,24 @@ def family(**options: dict) -> dict[str, list[str]]:
         opt = rec.factory(probe, **options.get(name, {}))
         out[name] = [r.name for r in opt.rule.rules]
     return out
+
+
+def cuda_paths() -> dict[str, gpu.CudaPath]:
+    """How each registered optimizer's param group steps on a CUDA device, at its defaults
+    (:func:`descentlab.optim.gpu.cuda_path`)."""
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    return {r.name: gpu.cuda_path(r.factory(probe, fused=False)) for r in records()}
+
+
+def triton_optimizers() -> dict[str, bool]:
+    """Every registered optimizer whose chain holds a rule written in the form (other than the
+    glue every chain shares: the learning rate, the sign, weight decay) that acts at its
+    default hyperparameters (SGD's momentum of 0 passes gradients through), and whether its
+    whole chain there has a Triton program (:func:`cuda_paths` gives every optimizer's path)."""
+    probe = [torch.nn.Parameter(torch.zeros(2))]
+    paths = cuda_paths()
+    return {
+        r.name: paths[r.name].kind != "eager"
+        for r in records()
+        if gpu.has_form_rule(r.factory(probe, fused=False), transforms.__name__)
+    }

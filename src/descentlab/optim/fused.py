@@ -36,7 +36,8 @@ from .base import (
     written_in_place,
 )
 from .c_emitter import DTYPES, CKernel, _dtype_names, software_prefetch  # noqa: F401
-from .plan import KernelPlan
+from .plan import KernelPlan, Refused
+from .state import as_real
 
 __all__ = [
     "DTYPES",
@@ -209,10 +210,10 @@ class FusedPlan(KernelPlan):
         state: dict[str, list],
         hyper: Mapping[str, Any],
         steps: list[float],
-        *,
         plain: bool = False,
-    ) -> str:
-        """One step over the group, or -- before anything changes -- the reason it cannot run.
+    ) -> None:
+        """One step over the group, or -- before anything changes -- :class:`~descentlab.optim.
+        plan.Refused`, naming why it cannot run.
 
         ``plain``: the caller knows ``hyper`` holds only Python values (no batched tensors).
 
@@ -228,21 +229,9 @@ class FusedPlan(KernelPlan):
         static = _storage(params, cols)
         k, rows_h = (1, [hyper]) if plain else self._rows(hyper)
         if k != 1 and b.formats:
-            return "blockwise low-bit state with batched hyperparameters runs eagerly"
+            raise Refused("blockwise low-bit state with batched hyperparameters runs eagerly")
         if static != self.storage or k != self._k or 0 in static:
-            why = self._check_static(params, cols, k=k)
-            if why:
-                return why
-            self._shape = self._shapes(params, k)
-            self.storage, self._k = static, k
-            self._strided = not all(p.is_contiguous() for p in params)
-            a_numel, a_rows, total, _ = self._shape
-            self._launch_args = (
-                a_numel.buffer_info()[0],
-                a_rows.buffer_info()[0],
-                self._zeros(len(params)).buffer_info()[0],
-                total >= _SMALL,
-            )
+            self._take_storage(params, cols, static, k)
         # torch already keeps a gradient's dtype, device and shape its param's; its layout
         # is checked against the parameters' (all contiguous, as a rule: one test each)
         plain = ADDRESSABLE_TYPES
@@ -252,7 +241,7 @@ class FusedPlan(KernelPlan):
         else:
             bad = [g for g in grads if type(g) not in plain or not g.is_contiguous()]
         if bad:
-            return _why(bad[0], dtype)
+            raise _refusal(bad[0], dtype)
         for fn in self.prepare_fns:
             fn(state, params, grads, hyper)
         n = len(params)
@@ -288,16 +277,29 @@ class FusedPlan(KernelPlan):
         # the kernel wrote through raw pointers: tell autograd the parameters changed, as an
         # in-place torch op would (a graph that saved them then refuses to backpropagate)
         written_in_place(params)
-        return ""
+
+    def _take_storage(
+        self, params: list[Tensor], cols: list[list | None], static: list[int], k: int
+    ) -> None:
+        """Check the parameters and state at new storage (``static``: their addresses; ``k``
+        rows of batched values) and record what the launches read of them."""
+        self._check_static(params, cols, k=k)
+        self._shape = self._shapes(params, k)
+        self.storage, self._k = static, k
+        self._strided = not all(p.is_contiguous() for p in params)
+        a_numel, a_rows, total, _ = self._shape
+        self._launch_args = (
+            a_numel.buffer_info()[0],
+            a_rows.buffer_info()[0],
+            self._zeros(len(params)).buffer_info()[0],
+            total >= _SMALL,
+        )
 
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
     ) -> tuple[list[int], Any] | None:
-        """The kernel's pointer list in the steady state -- no batched hyperparameters,
-        parameters and state at the storage :meth:`run` last checked, and gradients laid out
-        as their parameters -- with what the prepares a step runs need
-        (:meth:`~descentlab.optim.plan.KernelPlan.steady_work`), or None (the caller then
-        takes the general path). Nothing is changed."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.steady_pointers`: one flat list, where
+        there are no batched hyperparameters."""
         if not self.steady_arrays or self._k != 1:
             return None
         static = self.kept_storage(params, cols)
@@ -316,9 +318,7 @@ class FusedPlan(KernelPlan):
         hyper: Any,
         t: float | list[float],
     ) -> None:
-        """Run the kernel on :meth:`steady_pointers`' list, every tensor at step ``t`` (or
-        each at its own: a list), its coefficients from
-        :meth:`~descentlab.optim.plan.KernelPlan.steady_coefficients`."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.launch`."""
         ptr_list, work = ptrs
         numel, rows, coff, threads = self._launch_args
         values, offsets = self.steady_coefficients(params, work, hyper, t)
@@ -337,71 +337,74 @@ class FusedPlan(KernelPlan):
         )
         written_in_place(params)
 
-    def existing_state_error(self, params: list[Tensor], cols: list[list | None]) -> str:
-        """What is wrong with the state that exists already, or "": the first phase of a step
-        (:meth:`run` checks in each group's update, after the groups before it have moved;
-        state still to be made is made right). The storage :meth:`run` last checked passes at
-        once."""
-        if _storage(params, cols) == self.storage:
-            return ""
-        return self._check_static(params, cols, existing=True)
+    def refuse_state(self, gi: int, params: list[Tensor], sts: list[dict], real: bool) -> None:
+        """:class:`~descentlab.optim.plan.Refused` on the state that exists already (:meth:`run`
+        checks in each group's update, after the groups before it have moved; state still to
+        be made is made right). Looked up without adding entries; the storage :meth:`run` last
+        checked passes at once."""
+        cols: list[list | None] = [[st.get(k) for st in sts] for k in self.state_arrays]
+        if real:
+            cols = [[as_real(t) for t in col] for col in cols]  # type: ignore[union-attr]
+        if _storage(params, cols) != self.storage:
+            self._check_static(params, cols, existing=True)
 
     def _check_static(
         self, params: list[Tensor], cols: list[list | None], existing: bool = False, k: int = 1
-    ) -> str:
-        """What is wrong with the parameters and the state columns ``cols`` (``existing``:
-        only with the state there is; an entry still to be made passes; ``k``: the batched
-        hyperparameters' length, whose rows are the parameters' leading slices)."""
+    ) -> None:
+        """:class:`~descentlab.optim.plan.Refused` on what is wrong with the parameters and the
+        state columns ``cols`` (``existing``: only with the state there is; an entry still to
+        be made passes; ``k``: the batched hyperparameters' length, whose rows are the
+        parameters' leading slices)."""
         dtype = self.dtype
         layout = self._layout(k)
-        for p in params:
+        for p in params:  # a group the kernel cannot step, the eager backend steps
             if unaddressable(p) or not (p.is_cpu and p.dtype is dtype and layout(p)):
-                return _why(p, dtype)
+                raise Refused(_refusal(p, dtype).args[0])
         stored = self.c.program.stored_arrays()
         for key, col in zip(self.c.arrays, cols, strict=True):
             if key in stored:
-                why = self._check_stored(key, stored[key], params, col, existing)
-                if why:
-                    return why
+                self._check_stored(key, stored[key], params, col, existing)
                 continue
             filled = existing or key in self.fills
             if col is None:
                 if filled:
                     continue
-                return f"missing optimizer state {key!r}"
+                raise Refused(f"missing optimizer state {key!r}", eager=False)
             for p, t in zip(params, col, strict=True):
                 if t is None:
                     if filled:
                         continue
-                    return f"missing optimizer state {key!r}"
+                    raise Refused(f"missing optimizer state {key!r}", eager=False)
                 if unaddressable(t) or not (t.is_cpu and t.dtype is dtype):
-                    return _why(t, dtype)
+                    raise _refusal(t, dtype)
                 if t.shape != p.shape:
-                    return f"state of shape {tuple(t.shape)} for a parameter of {tuple(p.shape)}"
+                    raise Refused(
+                        f"state of shape {tuple(t.shape)} for a parameter of {tuple(p.shape)}",
+                        eager=False,
+                    )
                 if not laid_out_as(t, p):
-                    return _why(t, dtype)
-        return ""
+                    raise _refusal(t, dtype)
 
     def _layout(self, k: int) -> Any:
         """The test of a parameter's layout the kernel can read: dense, and contiguous where
         low-bit blocks or the rows of ``k`` batched values are cut from its logical order."""
         return Tensor.is_contiguous if k != 1 or self.c.formats else dense
 
-    def tensors_error(
+    def refuse_tensors(
         self, params: list[Tensor], grads: list[Tensor], hyper: Mapping[str, Any]
-    ) -> str:
-        """What :meth:`run` would refuse of these CPU parameters and gradients, or "": the
-        first phase of a ``fused=True`` step, before any group changes."""
+    ) -> None:
+        """:class:`~descentlab.optim.plan.Refused` on what :meth:`run` would refuse of these
+        CPU parameters and gradients: the first phase of a ``fused=True`` step, before any
+        group changes."""
         dtype, layout = self.dtype, self._layout(self._rows(hyper)[0])
         for p, g in zip(params, grads, strict=True):
             for t in (p, g):
                 if unaddressable(t) or t.dtype is not dtype:
-                    return _why(t, dtype)
+                    raise Refused(_refusal(t, dtype).args[0])
             if not layout(p):
-                return _why(p, dtype)
+                raise _refusal(p, dtype)
             if not laid_out_as(g, p):
-                return _why(g, dtype)
-        return ""
+                raise _refusal(g, dtype)
 
     def _check_stored(
         self,
@@ -410,9 +413,10 @@ class FusedPlan(KernelPlan):
         params: list[Tensor],
         col: list | None,
         existing: bool = False,
-    ) -> str:
-        """What is wrong with the low-bit state entries ``col`` (``where``: their key and
-        index in the format's entries), or "" (``existing``: a missing entry passes)."""
+    ) -> None:
+        """:class:`~descentlab.optim.plan.Refused` on what is wrong with the low-bit state
+        entries ``col`` (``where``: their key and index in the format's entries;
+        ``existing``: a missing entry passes)."""
         key, idx = where
         fmt = self.c.formats[key][0]
         for p, t in zip(params, col or [None] * len(params), strict=True):
@@ -420,16 +424,21 @@ class FusedPlan(KernelPlan):
             if t is None and (existing or expect is None):
                 continue
             if t is None or expect is None:
-                return f"optimizer state {name!r} does not fit {fmt.name} state"
+                why = f"optimizer state {name!r} does not fit {fmt.name} state"
+                raise Refused(why, eager=False)
             want, shape = expect
             why = unaddressable(t)
             if why:
-                return f"optimizer state {name!r}: {why}"
+                raise Refused(f"optimizer state {name!r}: {why}")
             if not (t.is_cpu and t.dtype is want and t.is_contiguous()):
-                return f"state {name!r} of {fmt.name} state must be {want}, got {t.dtype}"
+                raise Refused(
+                    f"state {name!r} of {fmt.name} state must be {want}, got {t.dtype}",
+                    eager=t.dtype is want and t.is_cpu,
+                )
             if tuple(t.shape) != shape:
-                return f"state {name!r} of shape {tuple(t.shape)}, expected {shape}"
-        return ""
+                raise Refused(
+                    f"state {name!r} of shape {tuple(t.shape)}, expected {shape}", eager=False
+                )
 
     def _rows(self, hyper: Mapping[str, Any]) -> tuple[int, list[dict[str, Any]]]:
         """:func:`_row_values`, cached while every batched tensor is the same object at the same
@@ -493,15 +502,17 @@ def _storage(params: list[Tensor], cols: list[list | None]) -> list[int]:
     return static
 
 
-def _why(t: Tensor, dtype: torch.dtype) -> str:
+def _refusal(t: Tensor, dtype: torch.dtype) -> Refused:
+    """Why the kernel cannot step ``t`` (a state tensor: of another device or dtype than its
+    parameter's, nothing steps it)."""
     why = unaddressable(t)
     if why:
-        return why
+        return Refused(why)
     if not t.is_cpu:
-        return f"tensors must be on the CPU, got {t.device}"
+        return Refused(f"tensors must be on the CPU, got {t.device}", eager=False)
     if t.dtype is not dtype:
-        return f"all tensors of a group must be {dtype}, got {t.dtype}"
-    return (
+        return Refused(f"all tensors of a group must be {dtype}, got {t.dtype}", eager=False)
+    return Refused(
         "tensors must be contiguous, or dense with their parameter's layout (channels_last, a "
         "transpose)"
     )

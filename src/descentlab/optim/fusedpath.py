@@ -1,9 +1,11 @@
-"""How an :class:`~descentlab.optim.Optimizer` runs its fused backend: one compiled plan per
-chain structure and dtype (:mod:`descentlab.optim.fused` generates and compiles them), the
-group's step through a plan, and the *steady* step -- the whole step in as little Python as
-possible while nothing but the gradients changes from one step to the next. The steady step
-launches a GPU group's Triton kernel too (:class:`SteadyPlan`: the two backends' compiled
-steps).
+"""How an :class:`~descentlab.optim.Optimizer` runs its compiled steps, whatever backend: the
+one choice of a group's plan (:meth:`FusedPath.choose`: a CUDA group's Triton kernel,
+:mod:`descentlab.optim.gpu`; a CPU group's C kernel, one compiled plan per chain structure and
+dtype, :mod:`descentlab.optim.fused`; else eager), the group's step through it
+(:meth:`FusedPath.run`: a refusal, :class:`~descentlab.optim.plan.Refused`, becomes the eager
+step said once or the error, in one place), and the *steady* step -- the whole step in as
+little Python as possible while nothing but the gradients changes from one step to the next
+(what it launches of either plan: :meth:`~descentlab.optim.plan.KernelPlan.launch`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ import torch
 from torch import Tensor
 
 from . import fused as _fused
-from .base import Chain, Rule, State, caller_stacklevel
+from . import gpu as _gpu
+from .base import Chain, Rule, caller_stacklevel
 from .c_emitter import CKernel
 from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, recheck
+from .plan import KernelPlan, Refused
 from .program import NoProgram, collect, has_kernel_form
 from .sharded import SteadyShards, is_dtensor
-from .state import GroupStates, TrackedState, realify, scatter
+from .state import GroupStates, TrackedState, gather, realify, scatter
 
 
 class Optimizer(Protocol):
@@ -43,27 +47,7 @@ class Optimizer(Protocol):
     _noop_precheck: bool
 
 
-class SteadyPlan(Protocol):
-    """A compiled step the steady step launches: the CPU kernel
-    (:class:`~descentlab.optim.fused.FusedPlan`) or a GPU group's Triton launch
-    (:class:`~descentlab.optim.gpu.TritonPlan`)."""
-
-    @property
-    def state_keys(self) -> list[str]: ...
-
-    def steady_ok(self, params: list[Tensor]) -> bool: ...
-
-    def steady_pointers(
-        self, params: list[Tensor], grads: list[Tensor], cols: list[list]
-    ) -> Any | None:
-        """The kernel's addresses, where only the gradients have moved; else None."""
-
-    def launch(self, params: list[Tensor], ptrs: Any, hyper: Any, t: float | list[float]) -> None:
-        """Run the kernel on :meth:`steady_pointers`' addresses, every tensor at step ``t``
-        (or each at its own, a list)."""
-
-
-__all__ = ["FusedPath", "SteadyContext", "SteadyPlan"]
+__all__ = ["FusedPath", "SteadyContext"]
 
 
 @dataclass(slots=True)
@@ -99,7 +83,7 @@ class SteadyContext:
     signature: tuple
     readers: dict[str, tuple[int, ...]]
     sts: list[dict]
-    plan: SteadyPlan
+    plan: KernelPlan
     counts: memoryview
     step_ids: list[int]
     moved: Moved | None = None
@@ -168,10 +152,87 @@ class FusedPath:
         return self._compiler
 
     # ------------------------------------------------------------------ plans
-    def choose(self, opt: Optimizer, params: list[Tensor], hyper: Mapping[str, Any]) -> Any:
-        """The fused plan for this group's step, or None to run it eagerly."""
-        if opt.fused is False or opt.monitor is not None:
+    def choose(
+        self,
+        opt: Optimizer,
+        gi: int,
+        params: list[Tensor],
+        grads: list[Tensor],
+        hyper: Mapping[str, Any],
+        owners: list[Tensor] | None,
+        later: bool,
+    ) -> KernelPlan | None:
+        """The plan that steps these tensors of group ``gi`` (one device and dtype, unless the
+        group runs eagerly): the Triton kernel's on a CUDA device, the C kernel's on the CPU;
+        None: eager. What the kernel cannot step is refused here, before anything changes
+        (:meth:`refused` decides what that becomes); ``later``: something may move before
+        their update, so the state there is is checked too (as it is where the plan's step
+        changes state before its own check)."""
+        if opt.fused is False:
             return None
+        gpu = _gpu.on_gpu(params)
+        if opt.monitor is not None:  # it records each rule's updates: the eager backend's
+            if opt.fused:
+                self.announce(
+                    f"monitor:{params[0].device}",
+                    f"{type(opt).__name__}(fused=True) runs eagerly on {params[0].device} while "
+                    "a monitor is attached (it records each rule's updates, which the kernel "
+                    "never forms)",
+                )
+            return None
+        try:
+            if gpu:
+                plan: KernelPlan | None = _gpu.triton_plan(opt, params, grads, hyper)
+            else:
+                plan = self.c_plan(opt, gi, params, grads, hyper)
+            if plan is not None and (
+                plan.moves_first or (later and (opt.fused or plan.checks_cheaply))
+            ):
+                sts = opt._states.current(opt, gi, owners or params)
+                plan.refuse_state(gi, params, sts, owners is not None)
+        except Refused as exc:
+            where = f" on {params[0].device}" if gpu else ""
+            self.refused(opt, gi, exc, where)
+            return None
+        if plan is not None and plan.notice:
+            owner = type(opt).__name__
+            self.announce(
+                f"notice:{plan.notice}",
+                f"{owner}: {plan.notice} on {params[0].device}; the rest of its chain in one "
+                "Triton launch per group",
+            )
+        return plan
+
+    def refused(self, opt: Optimizer, gi: int, exc: Refused, where: str = "") -> None:
+        """What a refusal of group ``gi``'s tensors becomes (``where``: the device, where not
+        the CPU): the error, where ``fused=True`` or nothing steps them (the step count put
+        back first by the caller), else the eager step, said once per optimizer and reason."""
+        owner = type(opt).__name__
+        if opt.fused or not exc.eager:
+            asked = "(fused=True)" if opt.fused else ""
+            raise Refused(f"{owner}{asked}{where}: param group {gi}: {exc}", eager=exc.eager)
+        self.announce(  # the same form runs: the result, not the speed
+            str(exc),
+            f"{owner} runs param group {gi} eagerly{where}: the fused kernel cannot step it "
+            f"({exc}); fused=True would refuse it",
+        )
+
+    def announce(self, key: str, message: str) -> None:
+        """Say ``message`` once per optimizer and ``key``."""
+        if key not in self.announced:
+            self.announced.add(key)
+            warnings.warn(f"descentlab: {message}", RuntimeWarning, stacklevel=caller_stacklevel())
+
+    def c_plan(
+        self,
+        opt: Optimizer,
+        gi: int,
+        params: list[Tensor],
+        grads: list[Tensor],
+        hyper: Mapping[str, Any],
+    ) -> _fused.FusedPlan | None:
+        """The C kernel's plan of a CPU group, or None (a dtype it has no kernel for, no
+        compiler); ``fused=True``: what it cannot step refused here."""
         dtype = params[0].dtype
         if dtype not in _fused.DTYPES:
             return None  # fused=True raised in phase 1
@@ -192,9 +253,23 @@ class FusedPath:
                 f"{type(opt).__name__}(fused=True): the chain {opt.rule!r} has no fused form "
                 "with these options"
             )
+        if opt.fused and plan is not None:
+            # what the kernel refuses, refused here: a later group's refusal would
+            # otherwise come after the earlier groups' updates
+            for t in (*params, *grads):
+                if not t.is_cpu:  # torch's RuntimeError (and words) at the step
+                    raise RuntimeError(
+                        "`fused=True` requires all the params to be floating point Tensors of "
+                        f"supported devices: ['cpu', 'cuda'] but {t.dtype} and "
+                        f"{t.device.type} ({type(opt).__name__}'s fused step runs on the CPU, "
+                        f"and on CUDA through Triton; param group {gi})"
+                    )
+            plan.refuse_tensors(params, grads, hyper)
         return plan
 
-    def plan(self, opt: Optimizer, hyper: Mapping[str, Any], dtype: torch.dtype) -> Any:
+    def plan(
+        self, opt: Optimizer, hyper: Mapping[str, Any], dtype: torch.dtype
+    ) -> _fused.FusedPlan | None:
         """The compiled plan for this group's structure, or None where the chain has no
         fused form (cached: one plan per structural signature and dtype)."""
         # the final lr is folded into the parameter update for batched learning rates too,
@@ -213,7 +288,7 @@ class FusedPath:
                 warnings.warn(
                     f"descentlab: the fused backend is unavailable ({exc}); running eagerly",
                     RuntimeWarning,
-                    stacklevel=4,
+                    stacklevel=caller_stacklevel(),
                 )
         self.plans[key] = plan
         return plan
@@ -229,30 +304,11 @@ class FusedPath:
         return CKernel(program)
 
     # ------------------------------------------------------------------ one group's step
-    def refuse_state(
-        self,
-        opt: Optimizer,
-        gi: int,
-        plan: Any,
-        params: list[Tensor],
-        owners: list[Tensor] | None = None,
-    ) -> None:
-        """``fused=True``, the first phase of a step: raise on the group's state that exists
-        and that its kernel cannot use (:meth:`run` would refuse it only after the groups
-        before it had moved). Looked up without adding entries: nothing changes."""
-        sts = opt._states.current(opt, gi, owners or params)
-        cols: State = {k: [st.get(k) for st in sts] for k in plan.state_arrays}
-        if owners is not None:
-            cols = realify(cols)
-        why = plan.existing_state_error(params, list(cols.values()))
-        if why:
-            raise ValueError(f"{type(opt).__name__}(fused=True): param group {gi}: {why}")
-
     def run(
         self,
         opt: Optimizer,
         gi: int,
-        plan: Any,
+        plan: KernelPlan,
         params: list[Tensor],
         grads: list[Tensor],
         sts: list[dict],
@@ -260,35 +316,28 @@ class FusedPath:
         values: list[float],
         owners: list[Tensor] | None = None,
     ) -> bool:
-        """Run one group's step through ``plan``; False: run it eagerly instead.
-        (``owners``: the complex parameters whose real views ``params`` are.)"""
-        state: State = {k: [st.get(k) for st in sts] for k in plan.state_keys}
+        """Run one group's step through ``plan``; False: run it eagerly instead (said once).
+        (``owners``: the complex parameters whose real views ``params`` are.) A refusal that
+        is an error puts the step count back: nothing else has changed."""
+        if plan.whole_state:
+            state = gather(sts)
+        else:
+            state = {k: [st.get(k) for st in sts] for k in (*plan.state_keys, "step")}
         if owners is not None:
             state = realify(state)
-        state["step"] = [st["step"] for st in sts]
         state["_step_values"] = values
-        why = plan.run(params, grads, state, hyper, values, plain=opt._hyper.plain.get(gi, False))
-        if why:
-            if opt.fused:
-                torch._foreach_sub_(state["step"], 1)  # nothing else has changed yet
-                raise ValueError(f"{type(opt).__name__}(fused=True): param group {gi}: {why}")
-            if why not in self.announced:  # the same form runs: the result, not the speed
-                self.announced.add(why)
-                warnings.warn(
-                    f"descentlab: {type(opt).__name__} runs param group {gi} eagerly: the "
-                    f"fused kernel cannot step it ({why}); fused=True would refuse it",
-                    RuntimeWarning,
-                    stacklevel=caller_stacklevel(),
-                )
+        try:
+            plan.run(params, grads, state, hyper, values, opt._hyper.plain.get(gi, False))
+        except Refused as exc:
+            try:
+                self.refused(opt, gi, exc, f" on {params[0].device}" if _gpu.on_gpu(params) else "")
+            except Refused:
+                torch._foreach_sub_(state["step"], 1)
+                raise
             return False
-        for key in dict.fromkeys(plan.fills):  # the prepares may have created them
-            if key.startswith("_"):
-                continue
-            if owners is not None and key in plan.state_arrays:
-                scatter(params, {key: state[key]}, sts, owners)
-                continue
-            for st, v in zip(sts, state[key], strict=True):
-                st[key] = v
+        # the prepares may have made state entries (a prefix's torch ops, replaced any)
+        made = state if plan.whole_state else {k: state[k] for k in plan.fills if k in state}
+        scatter(params, made, sts, owners)
         self.remember(opt, gi, plan, params, sts, hyper)
         return True
 
@@ -296,7 +345,7 @@ class FusedPath:
         self,
         opt: Optimizer,
         gi: int,
-        plan: SteadyPlan,
+        plan: KernelPlan,
         params: list[Tensor],
         sts: list[dict],
         hyper: Mapping[str, Any],

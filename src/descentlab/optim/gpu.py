@@ -1,10 +1,11 @@
 """The GPU backend: a CUDA param group steps in one launch of a Triton kernel generated from
 its chain's forms (:mod:`descentlab.optim.triton_emitter`).
 
-:func:`choose` is the optimizer's backend choice for a group on a CUDA device (phase 1 of a
-step: it raises, before anything changes, what ``fused=True`` cannot do); :meth:`TritonPlan.run`
-is the update (phase 2). A chain with a rule not written in the form runs eagerly on the GPU,
-announced once per rule class (``fused=True`` refuses it). Kernels are cached per (chain
+:func:`triton_plan` is a CUDA group's plan (phase 1 of a step: it refuses, before anything
+changes, what the kernel cannot step), :meth:`TritonPlan.run` the update (phase 2); the
+optimizer's fused path (:class:`~descentlab.optim.fusedpath.FusedPath`) chooses it and decides
+what a refusal becomes. A chain with a rule not written in the form runs eagerly on the GPU
+(``fused=True`` refuses it). Kernels are cached per (chain
 structure, dtypes); their source is text compiled by Triton. Low-bit state
 (:mod:`~descentlab.optim.lowbit`) is decoded and encoded in the kernel; a blockwise format's
 small tensors, whose state stays float32, take a second launch of the program without storage.
@@ -21,7 +22,6 @@ import functools
 import importlib.util
 import itertools
 import os
-import warnings
 import weakref
 from array import array
 from collections.abc import Callable, Iterator, Mapping
@@ -36,7 +36,7 @@ from descentlab import _native
 from . import lowbit
 from .base import Chain, dense, grad_pointers, laid_out_as, unaddressable, written_in_place
 from .form import FormRule, _plain
-from .plan import KernelPlan
+from .plan import KernelPlan, Refused
 from .state import as_real
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
 
@@ -44,17 +44,19 @@ __all__ = [
     "BLOCK",
     "CudaPath",
     "TritonPlan",
-    "choose",
-    "cuda_paths",
+    "cuda_path",
     "interpret_on_cpu",
+    "on_gpu",
     "triton_available",
-    "triton_optimizers",
+    "triton_plan",
 ]
 
 #: elements per program instance (one (tensor, chunk) row of the block table)
 BLOCK = 1024
 
 _ROUTE_CPU = False
+#: no longer filled: each fallback is said once per optimizer by its fused path
+#: (:meth:`~descentlab.optim.fusedpath.FusedPath.announce`); kept for code that resets it
 _ANNOUNCED: set[str] = set()
 _KERNELS: dict[tuple[str, bool], Any] = {}
 _TABLES: dict[tuple, tuple[Tensor, ...]] = {}  # pointers (state checked)
@@ -84,13 +86,9 @@ def interpret_on_cpu() -> Iterator[None]:
         _ROUTE_CPU = before
 
 
-def _announce(key: str, message: str) -> None:
-    if key not in _ANNOUNCED:
-        _ANNOUNCED.add(key)
-        warnings.warn(f"descentlab: {message}", RuntimeWarning, stacklevel=5)
-
-
-def _on_gpu(params: list[Tensor]) -> bool:
+def on_gpu(params: list[Tensor]) -> bool:
+    """Whether a group of ``params`` takes the Triton step (CUDA tensors, or CPU ones inside
+    :func:`interpret_on_cpu`)."""
     return params[0].is_cuda or (_ROUTE_CPU and params[0].is_cpu)
 
 
@@ -115,6 +113,23 @@ class TritonPlan(KernelPlan):
     def __post_init__(self) -> None:
         KernelPlan.__init__(self, self.prog.program)
 
+    checks_cheaply = True
+    whole_state = True  # a prefix's rules read and replace their own state; a format's parts
+
+    @property
+    def moves_first(self) -> bool:
+        """The prefix's torch ops or the program's prepares change state before the launch's
+        own check: the state is checked in the step's first phase."""
+        return self.prefix is not None or bool(self.prog.prepares)
+
+    @property
+    def notice(self) -> str:
+        """What runs otherwise than in the kernel (the prefix's torch ops), said once."""
+        if self.prefix is None:
+            return ""
+        names = ", ".join(r.name for r in self.prefix.rules)
+        return f"{names} (not element-local) runs with torch ops"
+
     def run(
         self,
         params: list[Tensor],
@@ -122,6 +137,7 @@ class TritonPlan(KernelPlan):
         state: Mapping[str, list[Tensor]],
         hyper: Mapping[str, Any],
         steps: list[float],
+        plain: bool = False,
     ) -> None:
         """One step of the group: the prefix's torch ops, then every tensor in one launch
         (``steps``: each tensor's step count, the ``t`` of its coefficients; two launches
@@ -173,11 +189,8 @@ class TritonPlan(KernelPlan):
         return [(plan, idx) for plan, idx in parts if idx]
 
     def refuse_state(self, gi: int, params: list[Tensor], sts: list[dict], real: bool) -> None:
-        """The first phase of a step: raise on the state there is (``sts``: the parameters'
-        state dicts; ``real``: the parameters are complex ones' real views) that the kernel
-        cannot read, before any group -- or this group's prefix -- changes anything. Checked
-        where the storage is new, as the launch's own check; state still to be made (an entry
-        not there) is made right."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.refuse_state`, before this group's prefix
+        too: checked where the storage is new, as the launch's own check."""
         split = self._parts(params)
         parts = [(self, params, sts)] if split is None else [
             (plan, [params[i] for i in idx], [sts[i] for i in idx]) for plan, idx in split
@@ -301,11 +314,8 @@ class TritonPlan(KernelPlan):
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
     ) -> tuple[list[list[int]], Any] | None:
-        """The addresses of the kernel's arrays, one list per array, where parameters and
-        state are at the storage the last launch checked and the gradients laid out as their
-        parameters (:func:`~descentlab.optim.base.grad_pointers`), with what the prepares a
-        step must run need (:meth:`~descentlab.optim.plan.KernelPlan.steady_work`); or None.
-        Nothing is changed."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.steady_pointers`: one list per array of
+        the kernel."""
         kept = self.kept_storage(params, cols)
         if kept is None:
             return None
@@ -333,9 +343,7 @@ class TritonPlan(KernelPlan):
         hyper: Any,
         t: float | list[float],
     ) -> None:
-        """Launch the kernel on :meth:`steady_pointers`' addresses, every tensor at step
-        ``t`` (or each at its own: a list), its coefficients from
-        :meth:`~descentlab.optim.plan.KernelPlan.steady_coefficients`."""
+        """:meth:`~descentlab.optim.plan.KernelPlan.launch`."""
         columns, work = ptrs
         flat, offsets = self.steady_coefficients(params, work, hyper, t)
         values = self._rows_of(flat, [0] * len(params) if offsets is None else offsets)
@@ -370,14 +378,14 @@ def _check_state(
     fmt = prog.state_format
     for name, col in zip(prog.arrays, arrays, strict=True):
         if not name.startswith("state:") or (group and col is None):
-            continue  # parameters and gradients: checked by choose(); tables: made here
+            continue  # parameters and gradients: checked by triton_plan(); tables: made here
         dtype = prog.dtypes.get(name, params[0].dtype)
         for i, (t, p) in enumerate(zip(col, params, strict=True)):
             if group and t is None:
                 continue
             why = unaddressable(t) if isinstance(t, Tensor) else ""
             if why:
-                raise ValueError(
+                raise Refused(
                     f"state {name.removeprefix('state:')!r} of parameter {i} of "
                     f"{group or 'the group'}: {why}"
                 )
@@ -389,19 +397,23 @@ def _check_state(
             laid = isinstance(t, Tensor) and (
                 t.is_contiguous() if p.is_contiguous() else t.shape == p.shape and laid_out_as(t, p)
             )
-            if not (laid and t.device == device and t.dtype is dtype and t.numel() == numel):
+            fits = isinstance(t, Tensor) and (t.device, t.dtype, t.numel()) == (
+                device, dtype, numel
+            )  # fmt: skip
+            if not (laid and fits):
                 got = (
                     f"a {'' if t.is_contiguous() else 'non-contiguous '}{t.dtype} tensor of "
                     f"{t.numel()} elements on {t.device}"
                     if isinstance(t, Tensor)
                     else type(t).__name__
                 )
-                raise ValueError(
+                raise Refused(
                     f"state {name.removeprefix('state:')!r} of parameter {i} of "
                     f"{group or 'the group'} is "
                     f"{got}; the Triton step reads a {dtype} tensor of {numel} elements on "
                     f"{device}, contiguous or laid out as its parameter (state made or loaded "
-                    "for other parameters?)"
+                    "for other parameters?)",
+                    eager=fits,  # laid out otherwise: the eager backend steps it
                 )
 
 
@@ -530,65 +542,33 @@ def _source(prog: Program, dtype: torch.dtype, name: str) -> str:
     return kernel_source(prog, [prog.dtypes.get(a, dtype) for a in prog.arrays], name)
 
 
-def choose(
-    opt: Any, gi: int, params: list[Tensor], grads: list[Tensor], hyper: Mapping[str, Any]
-) -> TritonPlan | None:
-    """The Triton plan of a GPU param group, or None: not a GPU group (the CPU backends
-    choose), or it runs eagerly (announced once; ``fused=True`` raises instead)."""
-    if not params or not _on_gpu(params):
-        return None
-    owner = type(opt).__name__
-    if opt.fused is False:
-        return None
-    if opt.monitor is not None:  # it records each rule's updates: the eager backend's
-        if opt.fused:
-            _announce(
-                f"{owner}:monitor",
-                f"{owner}(fused=True) runs eagerly on {params[0].device} while a monitor is "
-                "attached (it records each rule's updates, which the kernel never forms)",
-            )
-        return None
+def triton_plan(
+    opt: Any, params: list[Tensor], grads: list[Tensor], hyper: Mapping[str, Any]
+) -> TritonPlan:
+    """The Triton plan of a GPU param group (:func:`on_gpu`), or
+    :class:`~descentlab.optim.plan.Refused` naming why its kernel cannot step it."""
     dtype = params[0].dtype
-    why = None
     if not triton_available():
-        why = "triton is not installed"
-    else:
-        for p, g in zip(params, grads, strict=True):
-            why = unaddressable(p) or unaddressable(g) or None
-            if why:
-                break
-            if any(t.dtype is not dtype or t.device != params[0].device for t in (p, g)):
-                bad = p if p.dtype is not dtype or p.device != params[0].device else g
-                why = f"its tensors must be {dtype} on {params[0].device}, got {bad.dtype}"
-                break
-            if not (dense(p) and laid_out_as(g, p)):
-                why = (
-                    "its tensors must be contiguous, or dense with their parameter's layout "
-                    "(channels_last, a transpose)"
-                )
-                break
-    plan = None
-    if why is None:
-        try:
-            plan = plan_for(opt, hyper, dtype)
-        except Unsupported as exc:
-            why = str(exc)
-    lowbit_blocks = plan is not None and plan.prog.state_format is not None
-    if lowbit_blocks and not all(p.is_contiguous() for p in params):  # cut in logical order
-        plan, why = None, "low-bit optimizer state needs contiguous parameters"
-    if plan is not None:
-        if plan.prefix is not None:
-            names = ", ".join(r.name for r in plan.prefix.rules)
-            _announce(
-                f"{owner}:prefix:{names}",
-                f"{owner}: {names} (not element-local) runs with torch ops on "
-                f"{params[0].device}; the rest of its chain in one Triton launch per group",
+        raise Refused("triton is not installed")
+    for p, g in zip(params, grads, strict=True):
+        why = unaddressable(p) or unaddressable(g)
+        if why:
+            raise Refused(why)
+        if any(t.dtype is not dtype or t.device != params[0].device for t in (p, g)):
+            bad = p if p.dtype is not dtype or p.device != params[0].device else g
+            raise Refused(f"its tensors must be {dtype} on {params[0].device}, got {bad.dtype}")
+        if not (dense(p) and laid_out_as(g, p)):
+            raise Refused(
+                "its tensors must be contiguous, or dense with their parameter's layout "
+                "(channels_last, a transpose)"
             )
-        return plan
-    if opt.fused:
-        raise ValueError(f"{owner}(fused=True) on {params[0].device}: param group {gi}: {why}")
-    _announce(f"{owner}:{why}", f"{owner} runs eagerly on {params[0].device}: {why}")
-    return None
+    try:
+        plan = plan_for(opt, hyper, dtype)
+    except Unsupported as exc:
+        raise Refused(str(exc)) from None
+    if plan.prog.state_format is not None and not all(p.is_contiguous() for p in params):
+        raise Refused("low-bit optimizer state needs contiguous parameters")  # cut in logical order
+    return plan
 
 
 @dataclass(frozen=True)
@@ -603,44 +583,26 @@ class CudaPath:
     why: str = ""
 
 
-def cuda_paths() -> dict[str, CudaPath]:
-    """Every registered optimizer's :class:`CudaPath` (what :func:`choose` picks for a
-    contiguous float32 group without a monitor or low-bit state)."""
-    import descentlab.optim as registry
-
-    probe = [torch.nn.Parameter(torch.zeros(2))]
-    out = {}
-    for r in registry.records():
-        opt = r.factory(probe, fused=False)
-        hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
-        try:
-            start = split(opt.rule, hyper)
-            program(Chain(*opt.rule.rules[start:]), hyper, opt._fold_lr)
-        except Unsupported as exc:
-            out[r.name] = CudaPath("eager", why=str(exc))
-            continue
-        prefix = tuple(x.name for x in opt.rule.rules[:start])
-        out[r.name] = CudaPath("torch+triton" if prefix else "triton", prefix)
-    return out
+def cuda_path(opt: Any) -> CudaPath:
+    """How ``opt``'s first param group steps on a CUDA device (what :func:`triton_plan` makes
+    of a contiguous float32 group without a monitor or low-bit state);
+    :func:`descentlab.optim.cuda_paths` gives every registered optimizer's."""
+    hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+    try:
+        start = split(opt.rule, hyper)
+        program(Chain(*opt.rule.rules[start:]), hyper, opt._fold_lr)
+    except Unsupported as exc:
+        return CudaPath("eager", why=str(exc))
+    prefix = tuple(x.name for x in opt.rule.rules[:start])
+    return CudaPath("torch+triton" if prefix else "triton", prefix)
 
 
-def triton_optimizers() -> dict[str, bool]:
-    """Every registered optimizer whose chain holds a rule written in the form (other than the
-    glue every chain shares: the learning rate, the sign, weight decay) that acts at its default
-    hyperparameters (SGD's momentum of 0 passes gradients through), and whether its whole chain
-    there has a Triton program (:func:`cuda_paths` gives every optimizer's path)."""
-    import descentlab.optim as registry
-
-    glue = registry.transforms.__name__
-    probe = [torch.nn.Parameter(torch.zeros(2))]
-    paths = cuda_paths()
-    out = {}
-    for r in registry.records():
-        opt = r.factory(probe, fused=False)
-        hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
-        if any(
-            isinstance(x, FormRule) and x.__module__ != glue and not x.passes_through(hyper)
-            for x in opt.rule.rules
-        ):
-            out[r.name] = paths[r.name].kind != "eager"
-    return out
+def has_form_rule(opt: Any, glue: str) -> bool:
+    """Whether ``opt``'s chain holds a rule written in the form, other than the glue every
+    chain shares (the rules of module ``glue``), that acts at its first group's
+    hyperparameters (SGD's momentum of 0 passes gradients through)."""
+    hyper = {k: v for k, v in opt.param_groups[0].items() if k != "params"}
+    return any(
+        isinstance(x, FormRule) and x.__module__ != glue and not x.passes_through(hyper)
+        for x in opt.rule.rules
+    )

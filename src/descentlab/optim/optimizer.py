@@ -16,7 +16,6 @@ from torch.optim import optimizer as _torch_optimizer
 from . import compiled as _compiled
 from . import differentiable as _differentiable
 from . import fused as _fused
-from . import gpu as _gpu
 from . import sharded as _sharded
 from .base import (
     Chain,
@@ -318,8 +317,12 @@ class Optimizer(torch.optim.Optimizer):
     # ------------------------------------------------------------------ set-up
     def _reset_caches(self) -> None:
         """Empty every per-step cache (at construction and after copying or unpickling:
-        the caches hold compiled kernels, raw pointers and views, rebuilt on the next step)."""
+        the caches hold compiled kernels, raw pointers and views, rebuilt on the next step;
+        what was said stays said: a loaded state does not say it again)."""
+        said = self.__dict__.get("_fused")
         self._fused = FusedPath(self._fold_lr)
+        if said is not None:
+            self._fused.announced = said.announced
         self._eager = EagerPath(self.rule, self._fold_lr, self.differentiable)
         self._states = GroupStates()
         self._hyper = HyperChecks()
@@ -588,7 +591,7 @@ class Optimizer(torch.optim.Optimizer):
             or not self.rule.elementwise  # a rule reads the whole group (a global-norm clip)
             or all(p.dtype is dtype and p.get_device() == device for p in params)
         ):
-            parts = [(self._backend(gi, params, grads, hyper, owners, gi > 0), None)]
+            parts = [(self._fused.choose(self, gi, params, grads, hyper, owners, gi > 0), None)]
         else:  # one kernel per device and dtype, as torch's fused and foreach steps group them
             kinds = list(dict.fromkeys((p.device, p.dtype) for p in params))
             parts = []
@@ -597,49 +600,8 @@ class Optimizer(torch.optim.Optimizer):
                 sub = [params[i] for i in idx], [grads[i] for i in idx]
                 part_owners = None if owners is None else [owners[i] for i in idx]
                 # every part's state checked here: no part may move before another refuses
-                parts.append((self._backend(gi, *sub, hyper, part_owners, True), idx))
+                parts.append((self._fused.choose(self, gi, *sub, hyper, part_owners, True), idx))
         return _GroupStep(gi, group, params, grads, hyper, step, parts, owners, False, sharded)
-
-    def _backend(
-        self,
-        gi: int,
-        params: list[Tensor],
-        grads: list[Tensor],
-        hyper: dict[str, Any],
-        owners: list[Tensor] | None,
-        later: bool,
-    ) -> Any:
-        """The compiled plan that steps these tensors of group ``gi`` (one device and dtype,
-        unless the group runs eagerly), or None: eager. Raises what the step cannot do
-        (``later``: something may move before their update, so the state that exists is
-        checked here too)."""
-        # GPU groups: the Triton kernel of the chain's form, or eager (gpu.py; may raise)
-        gpu = _gpu.choose(self, gi, params, grads, hyper)
-        if gpu is not None and (later or gpu.prefix is not None):
-            # state its kernel cannot read, refused before an earlier group or the prefix
-            # moves (the launch's own check refuses the first group's before anything changes)
-            sts = self._states.current(self, gi, owners or params)
-            gpu.refuse_state(gi, params, sts, owners is not None)
-        if gpu is not None or params[0].is_cuda:
-            return gpu
-        plan = self._fused.choose(self, params, hyper)  # may raise
-        if self.fused and plan is not None:
-            # what the kernel refuses, refused here: a later group's refusal would
-            # otherwise come after the earlier groups' updates
-            for t in itertools.chain(params, grads):
-                if not t.is_cpu:  # torch's RuntimeError (and words) at the step
-                    raise RuntimeError(
-                        "`fused=True` requires all the params to be floating point Tensors of "
-                        f"supported devices: ['cpu', 'cuda'] but {t.dtype} and "
-                        f"{t.device.type} ({type(self).__name__}'s fused step runs on the CPU, "
-                        f"and on CUDA through Triton; param group {gi})"
-                    )
-            why = plan.tensors_error(params, grads, hyper)
-            if why:
-                raise ValueError(f"{type(self).__name__}(fused=True): param group {gi}: {why}")
-            if later:  # the kernel's own check refuses the first group's before anything moves
-                self._fused.refuse_state(self, gi, plan, params, owners)
-        return plan
 
     def _update(self, s: _GroupStep) -> None:
         """Phase 2 for one group: initialise new state, count the step, update each part."""
@@ -673,19 +635,8 @@ class Optimizer(torch.optim.Optimizer):
         owners: list[Tensor] | None,
     ) -> None:
         """Update some of group ``s``'s tensors (all of them, or one device and dtype's) with
-        ``plan``: one launch of its Triton or CPU kernel, or the eager backend."""
+        ``plan``: its kernel (:meth:`FusedPath.run`), or the eager backend."""
         gi, hyper = s.gi, s.hyper
-        if isinstance(plan, _gpu.TritonPlan):  # GPU: one launch of the chain's kernel
-            state = realify(gather(sts)) if owners else gather(sts)
-            try:
-                plan.run(params, grads, state, hyper, values)
-            except ValueError:  # state the kernel cannot read: refused before its launch
-                torch._foreach_sub_([st["step"] for st in sts], 1)
-                raise
-            # the prefix's torch ops and the program's prepares may have made state tensors
-            scatter(params, state, sts, owners)
-            self._fused.remember(self, gi, plan, params, sts, hyper)
-            return
         if plan is not None and self._fused.run(
             self, gi, plan, params, grads, sts, hyper, values, owners
         ):

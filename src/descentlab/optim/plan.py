@@ -1,6 +1,11 @@
 """What a group's compiled step owns whatever backend runs it (the fused C kernel,
 :class:`~descentlab.optim.fused.FusedPlan`; the Triton kernel, :class:`~descentlab.optim.gpu.
-TritonPlan`), made from the chain's collected program
+TritonPlan`), and the one protocol of its step: :meth:`KernelPlan.run` steps a group or raises
+:class:`Refused` before anything changes, :meth:`KernelPlan.refuse_state` checks the state there
+is before any group moves; the optimizer's fused path
+(:class:`~descentlab.optim.fusedpath.FusedPath`) chooses the plan, decides what a refusal
+becomes (``fused=None``: the eager step, said once; ``fused=True``: the error) and restores
+the step count. A plan is made from the chain's collected program
 (:class:`~descentlab.optim.program.ChainProgram`): the table of its coefficients (each a
 :class:`~descentlab.optim.program.Coefficient`), the prepares (which run at every step, which
 make the state the kernel reads, which per-tensor numbers they need), the state the kernel
@@ -21,12 +26,36 @@ from torch import Tensor
 from .base import ADDRESSABLE_TYPES, Numbers
 from .program import ChainProgram
 
-__all__ = ["KernelPlan"]
+__all__ = ["KernelPlan", "Refused"]
+
+
+class Refused(ValueError):
+    """What a kernel cannot step, named, raised before anything changes. ``eager``: the eager
+    backend steps it (a tensor the kernel cannot address: ``fused=None`` then runs the group
+    eagerly, said once); False: nothing steps it (state of another dtype, size or device than
+    its parameter's: refused whatever ``fused`` asks)."""
+
+    def __init__(self, why: str, *, eager: bool = True) -> None:
+        super().__init__(why)
+        self.eager = eager
 
 
 class KernelPlan:
     """The backend-neutral part of a group's compiled step (see the module's docstring), made
     from a chain's collected program."""
+
+    #: the step changes state before its own check of it (a prefix's torch ops, a prepare):
+    #: the state is checked in the step's first phase
+    moves_first = False
+    #: what the step runs otherwise than in the kernel, said once ("": nothing)
+    notice = ""
+    #: the step reads and may replace every state entry (a prefix's rules' own): else it
+    #: reads :attr:`state_keys` and the step counts, and makes only :attr:`fills`
+    whole_state = False
+    #: :meth:`refuse_state` costs little at every step (its answer kept per storage): it runs
+    #: in the first phase of each later group's step whatever ``fused`` asks, so that state
+    #: nothing steps is refused before any group moves
+    checks_cheaply = False
 
     def __init__(self, program: ChainProgram) -> None:
         self.state_arrays = list(program.state_arrays)
@@ -51,6 +80,28 @@ class KernelPlan:
         #: the addresses of the parameters, then of each state array's entries (0: an entry
         #: not there), as the last launch checked them: the steady step's test
         self.storage: list[int] = []
+
+    # -- the step (each backend's) --------------------------------------------------------
+    def run(
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        state: dict[str, list],
+        hyper: Mapping[str, Any],
+        steps: list[float],
+        plain: bool = False,
+    ) -> None:
+        """One step of the group (``state``: the state entries as lists, which the step may
+        add to; ``steps``: each tensor's step count; ``plain``: ``hyper`` holds only Python
+        values), or :class:`Refused` before anything changes."""
+        raise NotImplementedError
+
+    def refuse_state(self, gi: int, params: list[Tensor], sts: list[dict], real: bool) -> None:
+        """Raise :class:`Refused` on the state there is (``sts``: the parameters' state dicts;
+        ``real``: the parameters are complex ones' real views) that the kernel cannot read,
+        changing nothing: the first phase of a step, before any group (param group ``gi``)
+        moves. State still to be made passes."""
+        raise NotImplementedError
 
     # -- coefficients -------------------------------------------------------------------
     def coefficient_table(
@@ -114,6 +165,19 @@ class KernelPlan:
         """Whether a group of ``params`` may take the steady step (:attr:`steady_arrays`; a
         backend may refuse more)."""
         return self.steady_arrays
+
+    def steady_pointers(
+        self, params: list[Tensor], grads: list[Tensor], cols: list[list]
+    ) -> Any | None:
+        """The kernel's addresses (and :meth:`steady_work`), where only the gradients have
+        moved since the last launch (``cols``: the columns of :attr:`state_keys`); else None.
+        Nothing is changed."""
+        raise NotImplementedError
+
+    def launch(self, params: list[Tensor], ptrs: Any, hyper: Any, t: float | list[float]) -> None:
+        """Run the kernel on :meth:`steady_pointers`' addresses, every tensor at step ``t``
+        (or each at its own, a list)."""
+        raise NotImplementedError
 
     def kept_storage(self, params: list[Tensor], cols: list[list]) -> list[int] | None:
         """The addresses of the parameters and of the state arrays' entries (the first
