@@ -11,7 +11,9 @@ The file holds, per optimizer and configuration, one SHA-256 per source (what th
 compares: a changed line names the kernel) and, under ``"sources"``, each text once (keyed by
 its hash; the paragraphs the kernels share stored once), so ``git diff`` shows the changed
 generated lines. The C sources are those without software prefetch (chosen per CPU:
-:func:`descentlab.optim.fused.software_prefetch`), so the file is the same on every machine.
+:func:`descentlab.optim.fused.software_prefetch`) and with fused multiply-adds (chosen by
+torch's CPU capability: :func:`descentlab.optim.c_emitter.torch_fuses_multiply_add`), so the
+file is the same on every machine.
 """
 
 from __future__ import annotations
@@ -99,7 +101,10 @@ def c_sources(opt: Any) -> dict[str, str]:
     if builder is None:
         return {}
     dtypes = C_DTYPES[:1] if _lowbit(opt) else C_DTYPES
-    return {str(dt).removeprefix("torch."): builder.source(dt, prefetch=False) for dt in dtypes}
+    return {
+        str(dt).removeprefix("torch."): builder.source(dt, prefetch=False, fused_multiply_add=True)
+        for dt in dtypes
+    }
 
 
 def triton_sources(opt: Any) -> dict[str, str]:

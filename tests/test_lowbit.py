@@ -274,9 +274,15 @@ def test_bytes_equal_torchaos_8bit_quantization():
     moment and unsigned for the second) holds the same bytes for the same values (but where
     a value lies within an ulp of a decision threshold)."""
     qu = pytest.importorskip("torchao.optim.quant_utils")
+    from descentlab.optim.c_emitter import torch_fuses_multiply_add
+
     for signed in (True, False):
-        qmap = torch.tensor(qu.create_dynamic_map(signed), dtype=torch.float32)
-        assert torch.equal(qmap, L.dynamic_map(signed))
+        qmap = L.dynamic_map(signed)
+        # torchao builds the map with torch.linspace: the published map where torch runs its
+        # vector kernels; its default kernels (ATEN_CPU_CAPABILITY=default) move bins by an ulp
+        if torch_fuses_multiply_add():
+            ao_map = torch.tensor(qu.create_dynamic_map(signed), dtype=torch.float32)
+            assert torch.equal(ao_map, qmap)
         x = _moments(256 * 2000, 2, signed)
         y, scale = qu.scale_tensor(x, 256)
         codes_ao = qu.quantize_8bit_with_qmap(y, qmap)

@@ -214,12 +214,12 @@ void step(int64_t n, const int64_t* meta, const int64_t* ptrs, const double* coe
 
 }  // namespace
 
-extern "C" void dl_adafactor_f32(int64_t n, const int64_t* meta, const int64_t* ptrs,
+extern "C" void adafactor_step_f32(int64_t n, const int64_t* meta, const int64_t* ptrs,
                                  const double* coef, int threads) {
   step<float>(n, meta, ptrs, coef, threads);
 }
 
-extern "C" void dl_adafactor_f64(int64_t n, const int64_t* meta, const int64_t* ptrs,
+extern "C" void adafactor_step_f64(int64_t n, const int64_t* meta, const int64_t* ptrs,
                                  const double* coef, int threads) {
   step<double>(n, meta, ptrs, coef, threads);
 }

@@ -58,7 +58,7 @@ def _say_once(why: str) -> None:
 def _bind(lib: ctypes.CDLL) -> dict[torch.dtype, Any]:
     fns = {}
     for dtype, suffix in _DTYPES.items():
-        fn = getattr(lib, f"dl_adafactor_{suffix}")
+        fn = getattr(lib, f"adafactor_step_{suffix}")
         fn.restype = None
         fn.argtypes = [
             ctypes.c_int64,  # tensors

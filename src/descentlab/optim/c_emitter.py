@@ -13,6 +13,7 @@ into the ``where`` that reads it, and a store is ``s_<key> = tN;``.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,6 +97,25 @@ def software_prefetch() -> bool:
     return _native.cpu_vendor() == "GenuineIntel"
 
 
+@functools.lru_cache(maxsize=1)
+def torch_fuses_multiply_add() -> bool:
+    """Whether torch's float32 multiply-adds round once here (``torch.add(x, y, alpha=a)``,
+    ``addcmul``, ``lerp``), as the generated kernels' ``dl_fma`` does.
+
+    torch's CPU kernels are compiled once per instruction set and chosen when it starts
+    (``ATEN_CPU_CAPABILITY``): its AVX2 and AVX-512 kernels fuse every multiply-add, its
+    ``default`` kernels (no vector instructions) round the product and then the sum. The kernels
+    follow what this process's torch does, so that the fused backend stays bit-identical to the
+    eager one under each: measured once per process on 1,003 values (a vector loop and its
+    tail), and in the source (:meth:`CKernel.source`), so the cache keeps one kernel per choice.
+    """
+    g = torch.Generator().manual_seed(0)
+    x, y = (torch.randn(1003, generator=g) for _ in range(2))
+    alpha = 0.37
+    twice = x + torch.tensor(alpha) * y  # -ffp-contract is not torch's concern: a tensor each
+    return not torch.equal(torch.add(x, y, alpha=alpha), twice)
+
+
 # --------------------------------------------------------------------------------------
 # Code generation
 # --------------------------------------------------------------------------------------
@@ -155,13 +175,16 @@ class CKernel:
         dtype: torch.dtype,
         stream: bool | None = None,
         prefetch: bool | None = None,
+        fused_multiply_add: bool | None = None,
     ) -> str:
         """C++ source of the kernel ``dl_step`` (and ``dl_sqrt_probe``: its square root).
         ``stream``: take the streaming vector width (``DL_STREAM`` in the prelude); None:
         where the body has no division or root (nor low-precision or low-bit data).
         ``prefetch``: the vector loop prefetches 2 KiB ahead in every stream it reads; None:
-        this CPU's choice (:func:`software_prefetch`). The choice is in the source, so the
-        kernel cache keeps one kernel per choice."""
+        this CPU's choice (:func:`software_prefetch`). ``fused_multiply_add``: ``dl_fma`` and
+        ``dl_lerp`` round once (True) or twice (False); None: as this process's torch does
+        (:func:`torch_fuses_multiply_add`). Each choice is in the source, so the kernel cache
+        keeps one kernel per choice."""
         if dtype not in DTYPES:
             raise ValueError(f"fused kernels take {_dtype_names()} tensors, got {dtype}")
         # float16/bfloat16: stored as 16 bits, computed in float32 (rounded to the nearest
@@ -211,6 +234,10 @@ class CKernel:
             f"const T c_{c.name} = dl_bc<T>(C[{k}]);" for k, c in enumerate(self.coefs)
         )
         prelude = _PRELUDE if low is None else _PRELUDE + _LOW_COMMON + low
+        if fused_multiply_add is None:
+            fused_multiply_add = torch_fuses_multiply_add()
+        if not fused_multiply_add:
+            prelude += _TWO_ROUNDINGS
         if stream is None:
             stream = low is None and not code and not self.program.slow
         if stream:  # multiply-adds only: bound by memory, at the width that streams fastest
@@ -485,6 +512,23 @@ template <class T> static inline auto dl_isnan(T x) { return x != x; }
 template <class T> static inline auto dl_finite(T x) { return (x - x) == 0; }
 """
 
+
+# torch's kernels without vector instructions (ATEN_CPU_CAPABILITY=default) round a
+# multiply-add's product and then its sum: so do the kernels built in such a process
+# (torch_fuses_multiply_add). The names are taken over after the prelude: its own square root
+# (MKL's, whatever torch's capability) keeps its fused correction.
+_TWO_ROUNDINGS = r"""
+static inline float dl_fma2(float a, float b, float c) { return a * b + c; }
+static inline double dl_fma2(double a, double b, double c) { return a * b + c; }
+static inline VF dl_fma2(VF a, VF b, VF c) { return a * b + c; }
+static inline VD dl_fma2(VD a, VD b, VD c) { return a * b + c; }
+template <class T> static inline T dl_lerp2(T a, T b, T w) {
+    T d = b - a;
+    return ((w < 0.5) & (w > -0.5)) ? a + w * d : b - (1 - w) * d;
+}
+#define dl_fma dl_fma2
+#define dl_lerp dl_lerp2
+"""
 
 # float16 and bfloat16 storage (the compute type T0 is float): ``dl_ldx`` widens a vector (or
 # one value) exactly, ``dl_stx`` rounds to the nearest even. The square root is the correctly

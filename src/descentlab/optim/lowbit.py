@@ -70,6 +70,21 @@ __all__ = [
 MIN_SCALE = 1e-12
 
 
+def _linspace(steps: int) -> Tensor:
+    """``torch.linspace(0.1, 1, steps)`` as torch's AVX2 and AVX-512 kernels compute it (the
+    map bitsandbytes publishes), whatever kernels this process's torch runs: its ``default``
+    kernels round the multiply-add twice and move some values by an ulp
+    (``ATEN_CPU_CAPABILITY=default``), which would change the map and every int8 state.
+    The first half counts up from 0.1, the second down from 1, each point one rounding of
+    ``start + step * i`` (exact in float64 before it)."""
+    start, end = np.float32(0.1), np.float32(1.0)
+    step = np.float32((end - start) / np.float32(steps - 1))
+    i = np.arange(steps)
+    up = (np.float64(start) + np.float64(step) * i).astype(np.float32)
+    down = (np.float64(end) - np.float64(step) * (steps - 1 - i)).astype(np.float32)
+    return torch.from_numpy(np.where(i < steps // 2, up, down))
+
+
 @functools.lru_cache(maxsize=4)
 def dynamic_map(signed: bool) -> Tensor:
     """The 256 values of the dynamic quantization map (float32, sorted), as bitsandbytes'
@@ -83,7 +98,7 @@ def dynamic_map(signed: bool) -> Tensor:
     for i in range(7):
         items = 2**i if signed else 2 ** (i + 1)
         # in float32 tensors, rounding as bitsandbytes' (and torchao's copy) does
-        bounds = torch.linspace(0.1, 1, items + 1)
+        bounds = _linspace(items + 1)
         means = (bounds[:-1] + bounds[1:]) / 2.0
         data += (10 ** (-6 + i) * means).tolist()
         if signed:
