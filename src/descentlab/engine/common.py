@@ -346,6 +346,9 @@ class Built:
     pipeline: Any = None
     #: the optimizer has train and eval modes (:func:`optimizer_modes`)
     has_modes: bool = False
+    #: the ``(split, x, y)`` each evaluation measures (:func:`eval_splits` of
+    #: ``RunConfig.evaluate_train``)
+    measured: tuple[tuple[str, Any, Any], ...] = ()
 
 
 #: accumulation factors whose batch-norm caveat was announced (once per process)
@@ -594,7 +597,7 @@ def build(
         )
     else:
         x_train, y_train, x_val, y_val = _split_data(splits, device)
-    return Built(
+    built = Built(
         splits=splits,
         classification=classification,
         model_name=model_name,
@@ -617,6 +620,8 @@ def build(
         pipeline=input_pipeline(config, 1 + len(splits.input_shape)),
         has_modes=optimizer_modes(optimizer),
     )
+    built.measured = eval_splits(built, config.evaluate_train)
+    return built
 
 
 def smallest_batch(config: RunConfig, n_train: int | None) -> int | None:

@@ -72,7 +72,6 @@ from descentlab.engine.common import (
     RunResult,
     build,
     create_record,
-    eval_splits,
     evaluate,
     hyper_value,
     metrics_of,
@@ -154,7 +153,7 @@ class OneModel:
         #: this run's own forward/backward and optimizer time (descentlab.engine.timing)
         self.clock = timing.RunClock(1, torch.device(config.device))
         self._closure = self._make_closure()
-        self._splits = eval_splits(built, config.evaluate_train)
+        self._splits = built.measured
 
     # -- training -------------------------------------------------------------------------
 
