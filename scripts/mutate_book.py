@@ -170,9 +170,8 @@ MUTANTS: tuple[Mutant, ...] = (
     # cross-validation
     Mutant("kfold_trains_on_val", "cross-validation", "fold_splits trains each fold on its own "
                                                       "validation fold too",
-           (64,), file="experiments/tuning.py", old="                x_train=x[tr_t],\n"
-                                                    "                y_train=y[tr_t],",
-           new="                x_train=x,\n                y_train=y,"),
+           (64,), file="problems/data.py", old="x_train=x[tr_t], y_train=y[tr_t],",
+           new="x_train=x, y_train=y,"),
     # decoupled weight decay
     Mutant("adamw_is_adam_l2", "optimizer/named", "AdamW applies its decay as Adam's L2 penalty",
            (85,), file="optim/adam_variants.py",
