@@ -530,6 +530,16 @@ template <class T> static inline T dl_lerp2(T a, T b, T w) {
 #define dl_lerp dl_lerp2
 """
 
+
+def prelude(fused_multiply_add: bool | None = None) -> str:
+    """The kernels' C helpers (``dl_fma``, ``dl_sqrt``, ``dl_lerp``, ``dl_bc``, ...) for another
+    generated kernel that must round as the fused backend does (the landscapes' kernels):
+    ``fused_multiply_add`` as in :meth:`CKernel.source` (None: as this process's torch)."""
+    if fused_multiply_add is None:
+        fused_multiply_add = torch_fuses_multiply_add()
+    return _PRELUDE if fused_multiply_add else _PRELUDE + _TWO_ROUNDINGS
+
+
 # float16 and bfloat16 storage (the compute type T0 is float): ``dl_ldx`` widens a vector (or
 # one value) exactly, ``dl_stx`` rounds to the nearest even. The square root is the correctly
 # rounded one, as in torch's fused kernels and its float16/bfloat16 ``sqrt`` (the MKL-faithful

@@ -490,7 +490,7 @@ def _source(builder: CKernel, dim: int, dtype: torch.dtype) -> str:
         final=final,
     )
     # the fused backend's prelude: dl_fma, dl_sqrt, dl_lerp, dl_bc, ... (identical rounding)
-    return f"// descentlab.problems.kernels\n{_c_emitter._PRELUDE}\n{kernel}"
+    return f"// descentlab.problems.kernels\n{_c_emitter.prelude()}\n{kernel}"
 
 
 def _bind(lib: ctypes.CDLL) -> tuple[Any, Any]:
