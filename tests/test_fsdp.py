@@ -42,6 +42,10 @@ GATHERED = ("adafactor", "muon", "shampoo", "soap")
 REDUCING = ("sam", "clip")
 REL_TOL = 1e-6  # float32 reordering of a norm, over 20 steps
 TP_REL_TOL = 1e-5  # a row-wise parallel matmul sums over shards too: every gradient reorders
+# the GPT block's 20 steps through attention's softmax: RMSprop's root of a running mean of small
+# squared gradients amplifies the reordered sums to 2.4e-5 under ATEN_CPU_CAPABILITY=default (a
+# multiply-add rounded twice; within 1e-5 under avx512): a tolerance that holds under each
+TP_GPT_REL_TOL = 5e-5
 TWIN_REL_TOL = 1e-5  # as tests/test_optim_parity.py's float32 tolerance
 
 
@@ -341,7 +345,7 @@ def test_tensor_parallel_gpt_block_equals_the_unsharded_one(name):
     if name != "sam":
         assert _bitwise(got["params"], got["shadow"]), _rel_err(got["params"], got["shadow"])
     if name not in ("shampoo", "soap"):
-        assert _rel_err(_but_key_bias(got["params"]), _but_key_bias(ref)) <= TP_REL_TOL
+        assert _rel_err(_but_key_bias(got["params"]), _but_key_bias(ref)) <= TP_GPT_REL_TOL
 
 
 @pytest.mark.slow
