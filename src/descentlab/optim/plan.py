@@ -17,6 +17,7 @@ its launch.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Mapping
 from typing import Any
@@ -40,7 +41,7 @@ class Refused(ValueError):
         self.eager = eager
 
 
-class KernelPlan:
+class KernelPlan(ABC):
     """The backend-neutral part of a group's compiled step (see the module's docstring), made
     from a chain's collected program."""
 
@@ -82,6 +83,7 @@ class KernelPlan:
         self.storage: list[int] = []
 
     # -- the step (each backend's) --------------------------------------------------------
+    @abstractmethod
     def run(
         self,
         params: list[Tensor],
@@ -94,14 +96,13 @@ class KernelPlan:
         """One step of the group (``state``: the state entries as lists, which the step may
         add to; ``steps``: each tensor's step count; ``plain``: ``hyper`` holds only Python
         values), or :class:`Refused` before anything changes."""
-        raise NotImplementedError
 
+    @abstractmethod
     def refuse_state(self, gi: int, params: list[Tensor], sts: list[dict], real: bool) -> None:
         """Raise :class:`Refused` on the state there is (``sts``: the parameters' state dicts;
         ``real``: the parameters are complex ones' real views) that the kernel cannot read,
         changing nothing: the first phase of a step, before any group (param group ``gi``)
         moves. State still to be made passes."""
-        raise NotImplementedError
 
     # -- coefficients -------------------------------------------------------------------
     def coefficient_table(
@@ -166,18 +167,18 @@ class KernelPlan:
         backend may refuse more)."""
         return self.steady_arrays
 
+    @abstractmethod
     def steady_pointers(
         self, params: list[Tensor], grads: list[Tensor], cols: list[list]
     ) -> Any | None:
         """The kernel's addresses (and :meth:`steady_work`), where only the gradients have
         moved since the last launch (``cols``: the columns of :attr:`state_keys`); else None.
         Nothing is changed."""
-        raise NotImplementedError
 
+    @abstractmethod
     def launch(self, params: list[Tensor], ptrs: Any, hyper: Any, t: float | list[float]) -> None:
         """Run the kernel on :meth:`steady_pointers`' addresses, every tensor at step ``t``
         (or each at its own, a list)."""
-        raise NotImplementedError
 
     def kept_storage(self, params: list[Tensor], cols: list[list]) -> list[int] | None:
         """The addresses of the parameters and of the state arrays' entries (the first
