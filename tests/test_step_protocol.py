@@ -91,3 +91,53 @@ def test_the_same_bad_state_gives_the_same_outcome_on_both_backends(case, fused,
     want = if_none if fused is None else if_true
     outcomes = {backend: _outcome(backend, fused, bad) for backend in ("c", "triton")}
     assert outcomes == {"c": want, "triton": want}
+
+
+def _bad_later_group(name: str, fused: bool | None) -> tuple[bool, bool]:
+    """Two groups; after two good steps the second group's first state tensor becomes float64.
+    (raised, the first group moved) of the next step."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.nn.Parameter(torch.randn(6, 5, generator=g))
+    b = torch.nn.Parameter(torch.randn(4, 3, generator=g))
+    wa, wb = torch.randn(6, 5, generator=g), torch.randn(4, 3, generator=g)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (a * wa).sum() + (b * b * wb).sum()
+        loss.backward()
+        return loss
+
+    opt = optim.get(name)([{"params": [a]}, {"params": [b]}], fused=fused)
+    for _ in range(2):
+        opt.step(closure)
+    key = next((k for k, v in opt.state[b].items() if torch.is_tensor(v) and v.numel() > 1), None)
+    if key is None:  # no state but the step count (plain SGD): nothing to make wrong
+        return False, False
+    opt.state[b][key] = opt.state[b][key].double()
+    before = [a.detach().clone(), *(v.clone() for v in opt.state[a].values() if torch.is_tensor(v))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            opt.step(closure)
+        except (ValueError, RuntimeError):
+            after = [a.detach(), *(v for v in opt.state[a].values() if torch.is_tensor(v))]
+            moved = len(after) != len(before) or not all(
+                torch.equal(x, y) for x, y in zip(before, after, strict=True)
+            )
+            return True, moved or [gr["step"] for gr in opt.param_groups] != [2, 2]
+    return False, True
+
+
+@pytest.mark.parametrize("fused", [None, True, False], ids=lambda f: f"fused={f}")
+@pytest.mark.parametrize("name", optim.NAMES)
+def test_a_later_groups_bad_state_is_refused_before_any_group_steps(name, fused):
+    """State a kernel cannot step in the second param group is refused in the step's first
+    phase: the first group's parameters, state and step count stay as they were (it was
+    refused after the first group had stepped where ``fused=None``)."""
+    try:
+        raised, moved = _bad_later_group(name, fused)
+    except ValueError as exc:  # an optimizer that has no fused form refuses fused=True
+        assert fused is True and "fused" in str(exc)
+        return
+    if raised:
+        assert not moved, f"{name}: the first group stepped before the second was refused"

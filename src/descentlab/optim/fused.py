@@ -188,6 +188,11 @@ class FusedPlan(KernelPlan):
     """A compiled chain for one group structure: runs a step over lists of tensors (what is
     the same for every backend: :class:`~descentlab.optim.plan.KernelPlan`)."""
 
+    #: :meth:`refuse_state` compares data pointers with those :meth:`run` last checked and
+    #: checks in full only when they moved: a later group's state is checked before any group
+    #: steps, whatever ``fused`` asks
+    checks_cheaply = True
+
     def __init__(self, kernel: CKernel, dtype: torch.dtype) -> None:
         super().__init__(kernel.program)
         self.c = kernel

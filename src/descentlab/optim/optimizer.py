@@ -7,6 +7,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import is_not
 from typing import Any
 
 import torch
@@ -34,7 +35,16 @@ from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
 from .lowbit import StateFormat
 from .program import has_kernel_form
-from .state import GroupStates, as_real, column_numbers, gather, init_new, realify, scatter
+from .state import (
+    GroupStates,
+    as_real,
+    column_numbers,
+    gather,
+    init_new,
+    realify,
+    refuse_unlike_init,
+    scatter,
+)
 from .stored import check_stored_params, loader, stored_chain
 
 __all__ = ["Monitor", "Optimizer", "apply_updates"]
@@ -325,6 +335,10 @@ class Optimizer(torch.optim.Optimizer):
             self._fused.announced = said.announced
         self._eager = EagerPath(self.rule, self._fold_lr, self.differentiable)
         self._states = GroupStates()
+        #: the rule's initial state tensors per parameter shape and dtype (refuse_unlike_init)
+        self._init_made: dict[tuple, dict[str, Tensor]] = {}
+        #: each later eager group's state entries as last checked (the same objects pass)
+        self._init_checked: dict[int, tuple] = {}
         self._hyper = HyperChecks()
         self._graph_handle = _compiled.handle(self, self.__dict__.get("_graph_handle"))
         self._graph_params: list[Tensor] = []
@@ -505,6 +519,21 @@ class Optimizer(torch.optim.Optimizer):
                 loss = closure()
         # Phase 1: everything that can fail, before anything changes.
         todo = [s for gi, g in enumerate(self.param_groups) if (s := self._prepare(gi, g))]
+        for s in todo[1:]:  # an eager group's state the groups before it must not outrun
+            if (
+                s.sharded is None
+                and s.owners is None
+                and self.state_dtype is None
+                and any(plan is None for plan, _ in s.parts)
+            ):
+                sts = self._states.current(self, s.gi, s.params)
+                held = tuple(v for st in sts for v in st.values())
+                last = self._init_checked.get(s.gi)
+                if last is None or len(last) != len(held) or any(map(is_not, last, held)):
+                    refuse_unlike_init(
+                        type(self).__name__, s.gi, self.rule, s.params, sts, self._init_made
+                    )
+                    self._init_checked[s.gi] = held
         for s in todo:
             # a sharded group's check reads its gradients across the shards
             grads = s.grads if s.sharded is None else s.sharded.dgrads

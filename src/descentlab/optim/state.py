@@ -124,6 +124,44 @@ def scatter(
                 st[k] = as_complex(v, st.get(k), p.shape) if o.is_complex() else v
 
 
+def refuse_unlike_init(
+    name: str,
+    gi: int,
+    rule: Rule,
+    params: list[Tensor],
+    sts: list[dict],
+    made: dict[tuple, dict[str, Tensor]],
+) -> None:
+    """ValueError, naming the entry, where a state tensor that exists differs in dtype or shape
+    from what ``rule``'s init makes for its parameter (or, an entry the init does not make, of
+    the parameter's shape, from its dtype), or lies on another device: the eager
+    step of a later param group would fail part-way, after the groups before it had moved.
+    ``made``: the init's tensors per parameter shape and dtype (made once, on the meta
+    device)."""
+    for p, st in zip(params, sts, strict=True):
+        if len(st) <= 1:  # no state yet, or only a step count
+            continue
+        kind = (p.shape, p.dtype)
+        want = made.get(kind)
+        if want is None:
+            init = rule.init([torch.empty(p.shape, dtype=p.dtype, device="meta")])
+            want = made[kind] = {
+                k: v[0] for k, v in init.items() if isinstance(v[0], Tensor) and v[0].ndim
+            }
+        for k, t in st.items():
+            if not isinstance(t, Tensor) or not t.ndim:
+                continue
+            # an entry the init does not make (made in the step) is held to its parameter's
+            # dtype where it has the parameter's shape
+            w = want.get(k, p if t.shape == p.shape else t)
+            if t.dtype is not w.dtype or t.shape != w.shape or t.device != p.device:
+                raise ValueError(
+                    f"{name}: param group {gi}: optimizer state {k!r} is {t.dtype} of shape "
+                    f"{tuple(t.shape)} on {t.device}; its parameter's step needs {w.dtype} of "
+                    f"shape {tuple(w.shape)} on {p.device}"
+                )
+
+
 def init_new(rule: Rule, params: list[Tensor], sts: list[dict]) -> None:
     """The rule's initial state (and a zero step count) for the parameters without state; a
     state given in part (``opt.state[p].update(...)`` before the first step, no step count)
