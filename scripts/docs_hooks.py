@@ -16,7 +16,10 @@ build stopping where one fails or prints other than expected (``scripts/cli_exam
 
 ``api/optimizers.md``, the optimizers' and rules' reference (signature, parameters, the update
 derived from each rule's form, an example the build ran), is generated from the code
-(:mod:`descentlab.report.api_reference`).
+(:mod:`descentlab.report.api_reference`); ``api/entry-points.md``, the main job's entry points'
+(signature, parameters, returns, files written, errors, an example), from their docstrings
+(:mod:`descentlab.report.api_entry_points`): each example is run, and one that prints other than
+it shows stops the build.
 
 The book's pages join the site: each gets the site's bar (:func:`book_page_for_site`: links
 back to the home page, the book's guide, the API reference and the playground's guide, and how
@@ -142,8 +145,11 @@ def build_book(out: Path, items: list[int] | None) -> list[Path]:
 
 #: the optimizers' and rules' reference, generated from the code (descentlab.report.api_reference)
 OPTIMIZERS_PAGE = "api/optimizers.md"
-#: the schedules' and the entry points' reference, generated the same way
+#: the schedules' reference, generated the same way
 SCHEDULES_PAGE = "api/schedules-reference.md"
+#: the main job's entry points' reference (descentlab.report.api_entry_points): every example
+#: run, the build stopping where one prints other than it shows
+ENTRY_POINTS_PAGE = "api/entry-points.md"
 
 #: every command of ``descentlab --help`` run at build time, its output shown and checked
 CLI_PAGE = "cli-examples.md"
@@ -259,10 +265,12 @@ def on_files(files: Any, config: Any) -> Any:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     files.append(File.generated(config, "index.md", content=home_page(readme)))
     _checkout_on_path()
+    from descentlab.report.api_entry_points import entry_points_page
     from descentlab.report.api_reference import optimizers_page, schedules_page
 
     files.append(File.generated(config, OPTIMIZERS_PAGE, content=optimizers_page()))
     files.append(File.generated(config, SCHEDULES_PAGE, content=schedules_page()))
+    files.append(File.generated(config, ENTRY_POINTS_PAGE, content=entry_points_page()))
     files.append(File.generated(config, CLI_PAGE, content=_cli_examples().page()))
     book_dir = Path(os.environ.get(DIR_ENV) or BOOK_DIR)
     views: dict[str, str] = {}

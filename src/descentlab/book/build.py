@@ -237,8 +237,36 @@ def write_book(
         the pages written, index first (the notebooks are not listed: each is its page's name
         with ``.ipynb``).
 
+    Writes:
+        Into ``out`` (created): ``index.html``, one self-contained page per lecture
+        (``<slug>.html``, its figures embedded) with its notebook ``<slug>.ipynb``, the
+        chapters (``deep-*.html``) when ``chapters``, and the experiments' results in
+        ``out/data/`` when ``cache`` (reused by the next build while their settings and code
+        are unchanged). Each page is written atomically; a page's path that is a link or a
+        folder is refused before any page is written.
+
     Raises:
-        KeyError: an unknown lecture in ``only`` or item in ``items``.
+        KeyError: an unknown lecture in ``only`` or item in ``items``, or an item on none of
+            the lectures chosen; raised before anything is written.
+        ValueError: a page's path in ``out`` is a link or a folder.
+
+    Example:
+        One item of the quick book (item 1: no experiment to run; well under a second -- the
+        whole quick book runs every lecture's experiments, minutes):
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from descentlab.book.build import write_book
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> pages = write_book(folder.name, quick=True, items=[1])
+        >>> [p.name for p in pages]
+        ['index.html', 'optimization-basics.html']
+        >>> sorted(p.name for p in Path(folder.name).iterdir())
+        ['index.html', 'optimization-basics.html', 'optimization-basics.ipynb']
+        >>> write_book(folder.name, items=[999])
+        Traceback (most recent call last):
+        KeyError: 'items must be numbers 1-... of seed_items.md, got [999]'
+        >>> folder.cleanup()
     """
     chosen = _chosen(only)
     wanted_items = _check_items(items)

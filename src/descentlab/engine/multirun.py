@@ -610,6 +610,12 @@ def train_many(
         The results, ``results[i]`` for ``configs[i]``. Vectorized runs report the wall time of
         their whole group (``wall_time``, ``progress/wall_time``), since they ran together.
 
+    Writes:
+        Nothing without ``store``. With one: each run's record in the store's SQLite file, as
+        :func:`~descentlab.engine.run.train` records one (runs trained one by one also get
+        their checkpoint ``<store dir>/checkpoints/run-<id>.pt``; a vectorized group keeps
+        none).
+
     Raises:
         KeyError: an unknown problem, model, loss, optimizer or schedule name in any config
             (lists the valid ones); raised before any run starts.
@@ -617,13 +623,17 @@ def train_many(
         VectorizeError: ``mode="vmap"`` and some group cannot be vectorized.
 
     Example:
+        >>> from descentlab.engine import RunConfig, train_many
         >>> base = RunConfig(problem="moons", problem_options={"n_samples": 200}, model="mlp",
         ...                  model_options={"hidden": 8}, optimizer="adam", batch_size=16,
         ...                  steps=50, evaluate_test=False)
         >>> runs = train_many(base, overrides=[{"seed": s} for s in range(4)], mode="vmap",
         ...                   progress=False)
-        >>> len(runs), runs[0].summary["steps"]
-        (4, 50)
+        >>> len(runs), [r.status for r in runs], runs[0].summary["steps"]
+        (4, ['completed', 'completed', 'completed', 'completed'], 50)
+        >>> train_many(base, mode="gpu")
+        Traceback (most recent call last):
+        ValueError: mode must be one of 'auto', 'vmap', 'processes', 'sequential', got 'gpu'
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)

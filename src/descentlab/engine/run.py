@@ -459,17 +459,43 @@ def train(
             trial sends it to the driver's machine).
 
     Returns:
-        The :class:`RunResult`.
+        The :class:`RunResult`: its ``status`` (``completed``, ``diverged`` or ``interrupted``),
+        ``steps``, ``metrics`` at every evaluation, ``summary`` (the final metrics), the trained
+        ``model``, ``run_id`` (None without a store) and ``checkpoint_path``.
+
+    Writes:
+        Nothing without ``store`` and ``checkpoint_path``. With a store: the run's record in
+        the store's SQLite file (config, provenance, metrics, status, summary) and its
+        checkpoint ``<store dir>/checkpoints/run-<id>.pt`` with its checksum ``.pt.sha256``
+        (written at the end, at ``until_step`` and every ``checkpoint_every`` steps). With
+        ``checkpoint_path``: that checkpoint (and its ``.sha256``).
 
     Raises:
         KeyError: unknown problem, model, loss, optimizer or schedule name (lists valid names).
-        ValueError: bad configuration; raised before anything is trained or recorded.
+        ValueError: bad configuration or argument (``until_step`` below 1, ``checkpoint_every``
+            or ``until_step`` without a store or checkpoint path, a ``checkpoint_path`` that
+            holds a checkpoint without ``resume=True``); raised before anything is trained or
+            recorded.
 
     Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from descentlab.engine import RunConfig, train
+        >>> from descentlab.store import Store
         >>> cfg = RunConfig(problem="moons", model="logistic", optimizer="sgd",
         ...                 hyper={"lr": 0.5}, steps=50, evaluate_test=False)
-        >>> train(cfg, progress=False).summary["val/accuracy"] > 0.7
-        True
+        >>> result = train(cfg, progress=False)  # nothing written
+        >>> result.status, result.steps, result.summary["val/accuracy"] > 0.7
+        ('completed', 50, True)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> store = Store(Path(folder.name) / "lab.sqlite")
+        >>> recorded = train(cfg, store, progress=False)
+        >>> recorded.run_id, recorded.checkpoint_path.relative_to(folder.name).as_posix()
+        (1, 'checkpoints/run-1.pt')
+        >>> train(cfg, store, until_step=0)
+        Traceback (most recent call last):
+        ValueError: until_step must be a positive integer, got 0
+        >>> store.close(); folder.cleanup()
     """
     # The config is checked once, here where it enters; below, it is a plain value. The
     # run is built (and recorded) before its loop and stepper exist.
@@ -652,8 +678,9 @@ def resume(
     ``restart=True`` asks to start the run over from step 0.
 
     Args:
-        run_id: the run.
-        store: the store holding it.
+        run_id: the run's id in ``store`` (the ``run_id`` of the :class:`RunResult` that
+            :func:`train` returned, or the id ``descentlab train`` printed).
+        store: the store that recorded the run (its checkpoint's path is recorded there).
         until_step: pause again after this many steps.
         progress: show a progress bar (None: when stderr is a terminal).
         data: the ``Splits`` the run was trained on, if it was not loaded by name.
@@ -666,21 +693,39 @@ def resume(
         after_checkpoint: as for :func:`train`.
 
     Returns:
-        The :class:`RunResult` of the whole run.
+        The :class:`RunResult` of the whole run (its ``steps`` count from step 0), under the
+        same ``run_id``.
+
+    Writes:
+        In ``store``: the run's status, its metrics from the checkpoint's step on (those
+        logged after it deleted first), its summary and a ``resumes`` entry in its provenance;
+        its checkpoint ``<store dir>/checkpoints/run-<id>.pt`` (and ``.pt.sha256``) again.
 
     Raises:
         KeyError: no such run.
-        ValueError: the run has completed or diverged, or still runs in a live process.
+        ValueError: the run has completed or diverged, or still runs in a live process; a bad
+            ``until_step`` or ``checkpoint_every``.
         CheckpointError: the checkpoint is corrupted or missing (and ``restart`` is False).
 
     Example:
-        >>> import tempfile, os
-        >>> store = Store(os.path.join(tempfile.mkdtemp(), "lab.sqlite"))
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from descentlab.engine import RunConfig, resume, train
+        >>> from descentlab.store import Store
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> store = Store(Path(folder.name) / "lab.sqlite")
         >>> cfg = RunConfig(problem="moons", model="mlp", optimizer="sgd", hyper={"lr": 0.1},
         ...                 batch_size=16, steps=60, evaluate_test=False)
         >>> paused = train(cfg, store, until_step=25, progress=False)
-        >>> paused.status, resume(paused.run_id, store, progress=False).steps
-        ('interrupted', 60)
+        >>> paused.status, paused.steps
+        ('interrupted', 25)
+        >>> done = resume(paused.run_id, store, progress=False)
+        >>> done.status, done.steps, done.run_id == paused.run_id
+        ('completed', 60, True)
+        >>> resume(paused.run_id, store)
+        Traceback (most recent call last):
+        ValueError: run 1 has already ended with status 'completed'
+        >>> store.close(); folder.cleanup()
     """
     _check_until(until_step)
     check_checkpoint_every(checkpoint_every)

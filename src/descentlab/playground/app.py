@@ -338,8 +338,40 @@ def serve(
     """Run the playground until Ctrl-C. ``port=0`` takes a free port; the URL is printed once
     the server accepts connections on it.
 
+    Args:
+        host: the address to serve on; the loopback address by default. Any other address is
+            served with a warning on stderr (anyone who can reach the machine can use it).
+        port: the port (0: a free one, printed).
+        open_browser: open the page in the default browser once the server accepts
+            connections.
+        warm: compile the trajectory kernels of the optimizers each view opens with in the
+            background, so that the first picture does not wait for the compiler.
+
+    Returns:
+        None, once the server has stopped (Ctrl-C or SIGTERM; it prints
+        ``descentlab playground: stopped``).
+
+    Writes:
+        Nothing but the trajectory kernels it compiles (the kernels' cache, as
+        :func:`descentlab.problems.trajectories.run`); the views are computed per request and
+        kept in memory.
+
     Raises:
         ValueError: a port outside 0..65535, or an empty host (it would bind every interface).
+        OSError: the address cannot be bound (a busy port, a name that does not resolve); one
+            line naming the host and port.
+
+    Example:
+        ``serve()`` blocks until Ctrl-C (``descentlab playground --port 8765`` calls it), so
+        the example the build runs is its refusal of bad input, before anything is bound:
+
+        >>> from descentlab.playground.app import serve
+        >>> serve(port=70000)
+        Traceback (most recent call last):
+        ValueError: port must be in 0..65535, got 70000
+        >>> serve(host=" ")
+        Traceback (most recent call last):
+        ValueError: host must be an address to bind (e.g. 127.0.0.1), got ' '
     """
     import uvicorn
 

@@ -792,7 +792,14 @@ def run(
             insists (ValueError where it does not apply).
 
     Returns:
-        :class:`Trajectories`.
+        :class:`Trajectories`: ``paths`` ``(K, T + 1, d)`` (every iterate, the start first),
+        ``losses`` ``(K, T + 1)``, ``diverged`` and ``diverged_at`` per run, ``lr`` per run,
+        and whether the runs were batched and ran in the compiled kernel.
+
+    Writes:
+        Nothing but the trajectory kernel compiled on its first use, kept in the kernels'
+        cache (:func:`descentlab._native.cache_dir`: ``~/.cache/descentlab/fused`` by
+        default).
 
     Raises:
         KeyError: unknown landscape or optimizer name (the message lists the valid names).
@@ -800,10 +807,19 @@ def run(
             mismatched numbers of runs.
 
     Example:
+        Two runs of Adam from one start, one per learning rate:
+
         >>> import torch
-        >>> tr = run("rosenbrock", "adam", starts=torch.randn(1000, 2), steps=100, lr=0.05)
-        >>> tr.paths.shape
-        torch.Size([1000, 101, 2])
+        >>> from descentlab.problems.trajectories import run
+        >>> tr = run("rosenbrock", "adam", starts=torch.tensor([-1.5, 2.0]), steps=100,
+        ...          lr=[0.01, 0.05])
+        >>> tr.paths.shape, tr.losses.shape
+        (torch.Size([2, 101, 2]), torch.Size([2, 101]))
+        >>> tr.diverged.tolist(), bool((tr.losses[:, -1] < tr.losses[:, 0]).all())
+        ([False, False], True)
+        >>> run("rosenbrock", "adam", starts=[0.0, 0.0, 0.0], steps=10)
+        Traceback (most recent call last):
+        ValueError: starts must have shape (2,) or (K, 2) for landscape 'rosenbrock' ...
     """
     f, x0, runner, lr_tensor = _prepare(landscape, optimizer, starts, steps, lr, hyper, bound,
                                         dtype, kernel)  # fmt: skip
@@ -873,7 +889,25 @@ def races(
         bound: divergence box (default: 100 times the landscape's domain).
 
     Returns:
-        One :class:`Race` per optimizer, in order.
+        One :class:`Race` per optimizer, in order: its ``name``, ``lr``, ``label`` and
+        trajectory ``traj`` (:class:`Trajectories` of one run).
+
+    Writes:
+        Nothing (``descentlab landscape`` draws the races into a figure).
+
+    Raises:
+        KeyError: unknown landscape or optimizer name (the message lists the valid names).
+        ValueError: no optimizer, ``steps <= 0``, a learning rate ``<= 0``, neither one
+            learning rate nor one per optimizer, a start of the wrong dimension.
+
+    Example:
+        >>> from descentlab.problems.trajectories import races
+        >>> found = races("rosenbrock", ["sgd", "momentum", "adam"], steps=50)
+        >>> [r.label for r in found], found[0].traj.paths.shape
+        (['SGD (lr=0.001)', 'Momentum (lr=0.0001)', 'Adam (lr=0.08)'], torch.Size([1, 51, 2]))
+        >>> races("rosenbrock", ["sgd"], steps=0)
+        Traceback (most recent call last):
+        ValueError: steps must be a positive integer, got 0
     """
     f = get_landscape(landscape) if isinstance(landscape, str) else landscape
     names = [str(n).strip().lower() for n in optimizers]

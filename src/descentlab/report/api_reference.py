@@ -37,7 +37,6 @@ from descentlab.optim.hyperspec import describe
 from descentlab.report.optimizer_card import _lambda_node, statements
 
 __all__ = [
-    "ENTRY_POINTS",
     "MEANINGS",
     "SCHEDULE_EXAMPLES",
     "algorithm",
@@ -643,17 +642,6 @@ SCHEDULE_EXAMPLES: dict[str, str] = {
     "warmup": "warmup(cosine(T_max=100, base=0.1), steps=10)",
 }
 
-#: the main entry points: (module, name) -> what it starts
-ENTRY_POINTS: tuple[tuple[str, str], ...] = (
-    ("descentlab.engine.run", "train"),
-    ("descentlab.engine.run", "resume"),
-    ("descentlab.engine.multirun", "train_many"),
-    ("descentlab.experiments.compare", "compare"),
-    ("descentlab.experiments.compare", "load_comparison"),
-    ("descentlab.book.build", "write_book"),
-    ("descentlab.problems.trajectories", "run"),
-)
-
 _STEPS = (0, 10, 50, 100)
 
 
@@ -676,19 +664,16 @@ def _first_paragraph(obj: Any) -> str:
 
 
 def schedules_page() -> str:
-    """The schedules' and the main entry points' reference (Markdown)."""
-    import importlib
-
+    """The schedules' reference (Markdown)."""
     from descentlab import schedules
 
     out = [
-        "# Schedules and entry points: the reference",
+        "# Schedules: the reference",
         "",
         "Every schedule factory of `descentlab.schedules`: its signature with every default, "
         "what it computes (the formulas are on [descentlab.schedules](schedules.md), drawn as "
-        "math) and an example the build ran, with its values at steps 0, 10, 50 and 100. Then "
-        "the main entry points, with their signatures; their parameters are documented on "
-        "their modules' pages.",
+        "math) and an example the build ran, with its values at steps 0, 10, 50 and 100. The "
+        "main job's entry points (train, compare, ...) are on [Entry points](entry-points.md).",
         "",
     ]
     namespace: dict[str, Any] = {}
@@ -711,19 +696,6 @@ def schedules_page() -> str:
             "```pycon",
             schedule_example(name),
             "```",
-            "",
-        ]
-    out += ["## Entry points { #entry-points }", ""]
-    for module, name in ENTRY_POINTS:
-        fn = getattr(importlib.import_module(module), name)
-        out += [
-            f"### `{module}.{name}` {{ #{name.replace('_', '-')} }}",
-            "",
-            "```python",
-            _signature(fn, name),
-            "```",
-            "",
-            _first_paragraph(fn),
             "",
         ]
     return "\n".join(out)

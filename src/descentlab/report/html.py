@@ -101,8 +101,38 @@ def render_report(
     Returns:
         The report's path.
 
+    Writes:
+        The report, one self-contained HTML file (its figures embedded), at ``path`` (default
+        ``<run dir>/report.html``); beside it ``trials.csv`` (every trial and run) and
+        ``comparison.json`` (the tables, the ranking, the protocol); with ``save_figures``
+        each figure as PNG under ``<run dir>/figures/`` (skipped where that folder cannot be
+        written). The report and the two exports are written atomically (never half-written).
+
     Raises:
-        ValueError: ``path`` is a folder (checked before anything is drawn).
+        ValueError: ``path`` is a folder, or ``<run dir>/figures`` is a symbolic link
+            (checked before anything is drawn).
+
+    Example:
+        A tiny comparison first (one optimizer, two learning rates, two seeds; seconds):
+
+        >>> import tempfile
+        >>> from descentlab.experiments.compare import CompareSpec, compare
+        >>> from descentlab.report.html import render_report
+        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200}, model="mlp",
+        ...                    optimizers=["adam"], batch_size=32, steps=40, tune_steps=20,
+        ...                    lrs_per_optimizer=2, seeds=2, landscapes=())
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> result = compare(spec, folder.name, workers=1, progress=False)
+        >>> render_report(result) == result.run_dir / "report.html"
+        True
+        >>> sorted(p.name for p in result.run_dir.iterdir() if p.is_file())
+        ['.lock', 'comparison.json', 'descentlab.sqlite', 'report.html', 'trials.csv']
+        >>> {p.suffix for p in (result.run_dir / "figures").iterdir()}
+        {'.png'}
+        >>> render_report(result, path=folder.name)
+        Traceback (most recent call last):
+        ValueError: the report's path must be a file, got the folder ...
+        >>> folder.cleanup()
     """
     out = Path(path) if path is not None else comparison.report_path
     if out.is_dir():

@@ -261,15 +261,38 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
         run_dir: a directory written by :func:`compare` (``runs/<name>``).
 
     Returns:
-        The :class:`Comparison` rebuilt from the store (``complete`` is False for a
-        comparison that was stopped).
+        The :class:`Comparison` rebuilt from the store, equal to what :func:`compare` returned
+        (``complete`` is False for a comparison that was stopped).
+
+    Writes:
+        Nothing: the store is only read (opened read-only where the run directory cannot be
+        written).
 
     Raises:
         FileNotFoundError: no store, or no comparison in it.
+        StoreError: the store holds a metric value that is not a number (written by
+            something other than descentlab), or cannot be read.
 
     Example:
-        >>> result = load_comparison("runs/mnist1d-default-1a2b3c4d")  # doctest: +SKIP
-        >>> print(result.table())  # doctest: +SKIP
+        A tiny comparison written first (one optimizer, two learning rates, two seeds;
+        seconds), then read back:
+
+        >>> import tempfile
+        >>> from descentlab.experiments.compare import CompareSpec, compare, load_comparison
+        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200}, model="mlp",
+        ...                    optimizers=["adam"], batch_size=32, steps=40, tune_steps=20,
+        ...                    lrs_per_optimizer=2, seeds=2, landscapes=())
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> ran = compare(spec, folder.name, workers=1, progress=False)
+        >>> loaded = load_comparison(ran.run_dir)
+        >>> [r.label for r in loaded.results], loaded.complete
+        (['adam'], True)
+        >>> loaded.results[0].test_accuracy == ran.results[0].test_accuracy
+        True
+        >>> load_comparison(folder.name)
+        Traceback (most recent call last):
+        FileNotFoundError: no store at .../descentlab.sqlite: is ... a comparison's run directory?
+        >>> folder.cleanup()
     """
     run_dir = Path(run_dir)
     path = store_path_of(run_dir)

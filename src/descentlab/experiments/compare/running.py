@@ -117,13 +117,48 @@ def compare(
             (``workers`` 1, not vectorized), the numbers one process's up to float rounding.
 
     Returns:
-        The :class:`Comparison`.
+        The :class:`Comparison`: per optimizer (``results``, in the spec's order) its tuned
+        setting, test scores over the seeds, steps and seconds to the target, curves and
+        tuning scores; ``complete``, ``run_dir`` and the verdict's tables (``table()``).
+
+    Writes:
+        The run directory ``<runs_dir>/<spec.run_name()>``: its store ``descentlab.sqlite``
+        (every trial a run: config, metrics, summary), the lock ``.lock`` that keeps a second
+        process out, and each unfinished trial's checkpoint under ``checkpoints/`` (removed
+        once the trial finishes). The report (``report.html``, ``figures/``, ``trials.csv``,
+        ``comparison.json``) is :func:`~descentlab.report.html.render_report`'s.
 
     Raises:
         KeyError: unknown problem, model, optimizer or rule (raised before any training).
         ValueError: bad spec (empty optimizer list, zero budget, target accuracy outside
-            [0, 1]...), or a run directory that holds another comparison.
+            [0, 1]...), bad ``workers``, or a run directory that holds another comparison;
+            raised before the run directory is written.
         Interrupted: stopped by Ctrl-C or SIGTERM; call again to continue.
+
+    Example:
+        A tiny budget (two learning rates per optimizer, 20-step tuning, 40-step runs, two
+        seeds on 200 points; seconds):
+
+        >>> import tempfile
+        >>> from descentlab.experiments.compare import CompareSpec, compare
+        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200}, model="mlp",
+        ...                    optimizers=["sgd", "adam"], batch_size=32, steps=40,
+        ...                    tune_steps=20, lrs_per_optimizer=2, seeds=2, landscapes=())
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> result = compare(spec, folder.name, workers=1, progress=False)
+        >>> [r.label for r in result.results], result.complete
+        (['sgd', 'adam'], True)
+        >>> result.run_dir.name, sorted(p.name for p in result.run_dir.iterdir() if p.is_file())
+        ('moons-mlp-...', ['.lock', 'descentlab.sqlite'])
+        >>> compare(CompareSpec(problem="moons", optimizers=[]), folder.name)
+        Traceback (most recent call last):
+        ValueError: optimizers must name at least one optimizer, got an empty list
+        >>> folder.cleanup()
+
+    References:
+        Schneider, Balles, Hennig, "DeepOBS: a deep learning optimizer benchmark suite", ICLR
+        2019 (tune on a grid, rerun the best with several seeds). Sivaprasad et al.,
+        "Optimizer benchmarking needs to account for hyperparameter tuning", ICML 2020.
     """
     if nproc > 1:
         from descentlab.engine.sharded import check_nproc

@@ -109,7 +109,7 @@ def options(name: str, *, quick: bool = False) -> dict[str, Any]:
 
 
 def run(name: str, *, quick: bool = False, seed: int = 0, **opts: Any) -> ExperimentResult:
-    """Run experiment ``name``.
+    """Run experiment ``name``: the lecture's claim measured, its table and its checks.
 
     Args:
         name: one of :data:`NAMES`.
@@ -119,11 +119,31 @@ def run(name: str, *, quick: bool = False, seed: int = 0, **opts: Any) -> Experi
             training runs of ``regularization`` and ``schedules``.
 
     Returns:
-        the :class:`ExperimentResult`.
+        the :class:`ExperimentResult`: ``title``, the table (``columns``, ``rows``;
+        ``table_text()``), ``checks`` (each lecture's prediction and whether this run bore it
+        out), ``notes``, the figures' ``data``, the resolved ``config`` and ``seconds``.
+
+    Writes:
+        Nothing (the figures are drawn by
+        :func:`descentlab.report.experiment_figures.write`, as ``descentlab experiment`` does);
+        with ``store=`` the training runs of ``regularization`` and ``schedules`` are recorded
+        in that store.
 
     Raises:
-        KeyError: unknown experiment.
-        ValueError: unknown option (listing the valid ones) or a bad value.
+        KeyError: unknown experiment (listing the valid names).
+        ValueError: unknown option (listing the valid ones) or a bad value; raised before the
+            experiment runs.
+
+    Example:
+        >>> from descentlab.experiments import lectures
+        >>> result = lectures.run("bias_variance", quick=True)
+        >>> result.title
+        'Bias-variance decomposition across model sizes (poly, fixed design)'
+        >>> result.columns[:5], len(result.rows), all(result.checks.values())
+        (['size', 'params', 'bias2', 'variance', 'noise'], 6, True)
+        >>> lectures.run("bias_variance", quick=True, colour="red")
+        Traceback (most recent call last):
+        ValueError: unknown option(s) ['colour'] for experiment 'bias_variance'; valid options: ...
     """
     fn = get(name)
     valid = [p for p in inspect.signature(fn).parameters if p not in ("quick", "seed")]
