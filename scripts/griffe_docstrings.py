@@ -11,7 +11,11 @@ The sources keep Sphinx's markup, which ``help()`` and editors read; the site wo
 - ``:math:`x``` becomes ``$x$`` and a ``.. math::`` block a ``$$ ... $$`` block, which
   pymdownx.arithmatex keeps apart from Markdown and ``docs_hooks.py`` writes as MathML (the
   browser draws it: no script, no network);
-- ``.. note::`` becomes ``Note:``.
+- ``.. note::`` becomes ``Note:``;
+- each run of doctest lines (``>>>``, ``...`` and the output up to a blank line or a line
+  indented less) becomes a fenced ``pycon`` block: an ``Example:`` section is rendered as
+  Markdown, where ``>>>`` would open three nested quotes and its lines run into one paragraph
+  (an ``Examples:`` section is griffe's own, whose doctests it highlights: left as it is).
 
 ``scripts/site_text.py`` checks the built site for any role or ``:math:`` left raw.
 """
@@ -92,9 +96,47 @@ def math_blocks(text: str) -> str:
     return "\n".join(out)
 
 
+#: a doctest's first line; griffe's own ``Examples:`` section
+DOCTEST = re.compile(r"^(?P<indent>[ \t]*)>>> ")
+EXAMPLES = re.compile(r"^(?P<indent>[ \t]*)Examples:\s*$")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def doctest_blocks(text: str) -> str:
+    """Each run of doctest lines in ``text`` as a fenced ``pycon`` block at its indent, but
+    in an ``Examples:`` section."""
+    lines = text.split("\n")
+    out: list[str] = []
+    examples = None  # the indent of the Examples: section we are in
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if examples is not None and line.strip() and _indent(line) <= examples:
+            examples = None
+        m_ex = EXAMPLES.match(line)
+        if m_ex:
+            examples = len(m_ex.group("indent"))
+        m = DOCTEST.match(line)
+        if m is None or examples is not None:
+            out.append(line)
+            i += 1
+            continue
+        indent = m.group("indent")
+        block = []
+        while i < len(lines) and lines[i].strip() and _indent(lines[i]) >= len(indent):
+            block.append(lines[i])
+            i += 1
+        out += [f"{indent}```pycon", *block, f"{indent}```"]
+    return "\n".join(out)
+
+
 def site_docstring(text: str, obj: griffe.Object) -> str:
-    """A docstring as the site renders it (:func:`math_blocks`, :func:`roles_to_refs`)."""
-    text = NOTE.sub(lambda m: f"{m.group('indent')}Note: ", math_blocks(text))
+    """A docstring as the site renders it (:func:`math_blocks`, :func:`doctest_blocks`,
+    :func:`roles_to_refs`)."""
+    text = NOTE.sub(lambda m: f"{m.group('indent')}Note: ", math_blocks(doctest_blocks(text)))
     return roles_to_refs(text, obj)
 
 

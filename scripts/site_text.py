@@ -1,6 +1,7 @@
 """Refuse a built site whose pages show raw Sphinx markup: a role (``:class:``, ``:mod:``,
 ``:func:``, ``:meth:``, ``:attr:``, ``:data:``, ``:exc:``, ``:obj:``), ``:math:`` or a
-``.. math::`` directive left as text, or TeX left unrendered (``\\(`` ... ``\\)``).
+``.. math::`` directive left as text, TeX left unrendered (``\\(`` ... ``\\)``), or a doctest
+drawn as three nested quotes (Markdown's reading of ``>>>`` outside a code block).
 
 ``make docs`` runs it after the build (``scripts/griffe_docstrings.py`` converts the
 docstrings' markup; this finds what it missed):
@@ -54,12 +55,19 @@ class _Text(HTMLParser):
             self.parts.append(data)
 
 
+#: a doctest's ``>>>`` read by Markdown: three quotes, one in another
+QUOTED_DOCTEST = re.compile(
+    r"<blockquote>\s*<blockquote>\s*<blockquote>\s*(?:<p>)?(?P<text>[^<]{0,40})"
+)
+
+
 def raw_markup(html: str) -> list[str]:
     """The raw pieces of markup in ``html``'s text (each with a little context)."""
     parser = _Text()
     parser.feed(html)
     text = "".join(parser.parts)
-    return [text[max(0, m.start() - 20) : m.end() + 30] for m in RAW.finditer(text)]
+    found = [text[max(0, m.start() - 20) : m.end() + 30] for m in RAW.finditer(text)]
+    return found + [f">>> {m.group('text')}" for m in QUOTED_DOCTEST.finditer(html)]
 
 
 def site_problems(site: Path) -> tuple[dict[str, list[str]], int]:
@@ -82,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     found, pages = site_problems(args.site)
     if found:
         total = sum(len(v) for v in found.values())
-        print(f"{total} raw Sphinx roles or TeX strings on {len(found)} page(s):")
+        print(f"{total} raw Sphinx roles, TeX strings or quoted doctests on {len(found)} page(s):")
         for page, raw in found.items():
             print(f"{page}: {len(raw)}, first: {' '.join(raw[0].split())!r}")
         return 1
-    print(f"{pages} pages, no raw Sphinx role or TeX string")
+    print(f"{pages} pages, no raw Sphinx role, TeX string or quoted doctest")
     return 0
 
 

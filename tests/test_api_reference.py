@@ -101,6 +101,10 @@ def test_every_rule_has_its_entry(name):
         (":math:`1-\\beta^t` factor", "$1-\\beta^t$ factor"),
         ("A\n\n.. math::\n    u = a\n    + b\n\nB", "A\n\n\n$$\nu = a + b\n$$\n\nB"),
         ("x\n\n.. note:: y", "x\n\nNote: y"),
+        ("Example:\n    Two:\n\n    >>> f(1)\n    ['a']\n\n    After.",
+         "Example:\n    Two:\n\n    ```pycon\n    >>> f(1)\n    ['a']\n    ```\n\n    After."),
+        ("Examples:\n    >>> f(1)\n    1\nArgs:\n    >>> g()",  # griffe's own section kept
+         "Examples:\n    >>> f(1)\n    1\nArgs:\n    ```pycon\n    >>> g()\n    ```"),
     ],
 )  # fmt: skip
 def test_docstrings_are_rendered_without_sphinx_markup(docstring, site):
@@ -118,6 +122,8 @@ def test_docstrings_are_rendered_without_sphinx_markup(docstring, site):
         ("<p>\\(x\\) unrendered</p>", 1),
         ("<pre>:class:`x`</pre><code>:mod:`y`</code>", 0),  # quoted as code: an example
         ("<p>ratio 1:2, time 10:30, <math><mi>x</mi></math></p>", 0),
+        ("<blockquote>\n<blockquote>\n<blockquote>\n<p>f(1)\n2</p>", 1),  # a doctest as quotes
+        ("<blockquote><p>a quote</p></blockquote>", 0),
     ],
 )
 def test_raw_markup_on_a_page_is_found(html, raw):

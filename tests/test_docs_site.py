@@ -82,6 +82,9 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
     assert "<math" in (site / "api" / "schedules.html").read_text(encoding="utf-8")
     schedules = (site / "api" / "schedules-reference.html").read_text(encoding="utf-8")
     assert 'id="cosine"' in schedules and "0.097553, 0.05, 0.0]" in schedules
+    entries = (site / "api" / "entry-points.html").read_text(encoding="utf-8")  # examples run
+    assert 'id="engine-train"' in entries and 'id="app-serve"' in entries
+    assert "until_step must be a positive integer, got 0" in entries
     assert re.findall(r'<(?:script|link)[^>]+(?:src|href)="(?:https?:)?//', reference) == []
 
 

@@ -134,6 +134,13 @@ def _slug(module: str, name: str) -> str:
     return f"{module.rsplit('.', 1)[-1]}-{name}".replace("_", "-")
 
 
+def _label(module: str, name: str) -> str:
+    """An entry's heading: its name, with its module's last part where another entry point
+    has that name (``trajectories.run``)."""
+    names = [n for _, n in ENTRY_POINTS]
+    return name if names.count(name) == 1 else f"{module.rsplit('.', 1)[-1]}.{name}"
+
+
 def _cell(text: str) -> str:
     """Text for a Markdown table's cell."""
     return _ref_text(text).replace("|", "\\|")
@@ -186,7 +193,7 @@ def entry_point_section(module: str, name: str, *, run: bool = True) -> str:
         f"- `{exc}`: {_ref_text(text)}" for exc, text in _items(sections["Raises"]).items()
     )
     return "\n".join([
-        f"## `{name}` ({module}) {{ #{_slug(module, name)} }}",
+        f"## `{_label(module, name)}` {{ #{_slug(module, name)} }}",
         "",
         f"`from {module} import {name}` · the command: "
         f"[`descentlab {command}`](../cli-examples.md#{command})",
@@ -224,11 +231,8 @@ def entry_point_section(module: str, name: str, *, run: bool = True) -> str:
 
 def entry_points_page(*, run: bool = True) -> str:
     """The whole page (Markdown), every example run and checked (``run``)."""
-    names = [name for _, name in ENTRY_POINTS]
     index = ", ".join(
-        f"[`{name if names.count(name) == 1 else module.rsplit('.', 1)[-1] + '.' + name}`]"
-        f"(#{_slug(module, name)})"
-        for module, name in ENTRY_POINTS
+        f"[`{_label(module, name)}`](#{_slug(module, name)})" for module, name in ENTRY_POINTS
     )
     head = [
         "# Entry points: the reference",
