@@ -34,6 +34,7 @@ from descentlab.report.api_reference import _ref_text, _signature, run_example
 __all__ = [
     "ENTRY_POINTS",
     "GUIDES",
+    "OTHER_COMMANDS",
     "REQUIRED",
     "ExampleFailed",
     "check_example",
@@ -58,6 +59,13 @@ ENTRY_POINTS: dict[tuple[str, str], tuple[str, str]] = {
     ("descentlab.problems.trajectories", "run"): ("landscape", "optimizers.md"),
     ("descentlab.problems.trajectories", "races"): ("landscape", "optimizers.md"),
     ("descentlab.playground.app", "serve"): ("playground", "playground.md"),
+    ("descentlab.report.lecture_figures", "write_seed_figures"): ("figures", "command-line.md"),
+}
+
+#: the commands that call no entry point of their own, and where their Python side is
+OTHER_COMMANDS: dict[str, str] = {
+    "optimizers": "descentlab.optim's records and cards: the optimizers' reference page",
+    "convarith": "a lecture's arithmetic table (descentlab.problems.convarith), not a job",
 }
 
 #: the guides' titles (their pages' first headings)
@@ -67,6 +75,7 @@ GUIDES: dict[str, str] = {
     "book.md": "The lecture book",
     "optimizers.md": "Optimizers from update rules",
     "playground.md": "The playground: descent pictures in the browser",
+    "command-line.md": "Command line",
 }
 
 #: the docstring sections every entry point has (``Args`` where it takes parameters)
@@ -239,7 +248,8 @@ def entry_points_page(*, run: bool = True) -> str:
         "",
         "The Python functions behind the command line's main commands: train one run or many, "
         "resume one, compare optimizers and report on it, build the lecture book, run a "
-        "lecture's experiment, draw descents on a landscape, serve the playground. Each with "
+        "lecture's experiment, draw descents on a landscape, serve the playground, draw the "
+        "lectures' figures. Each with "
         "its signature and every default, its parameters' meanings, what it returns and "
         "writes to disk, the errors it raises on bad input, and an example that this build "
         "ran, checking that it printed what is shown (the same text as `help()` gives).",

@@ -290,8 +290,33 @@ def write_seed_figures(
         only: figure names to write (default: all of :data:`NAMES`).
         quick: draft quality (fewer steps, runs and pixels), for smoke tests.
 
+    Returns:
+        The paths written, in the order of ``only`` (or :data:`NAMES`): each figure's PNG,
+        followed by its GIF where it is a race and ``animations`` is True.
+
+    Writes:
+        Into ``out`` (created): ``<name>.png`` for each figure, and ``<name>.gif`` for the
+        races (``seed003_ravine``, ``seed003_saddle``) with ``animations``; an existing file
+        of that name is replaced.
+
     Raises:
-        KeyError: a name in ``only`` is unknown (the message lists the valid names).
+        KeyError: a name in ``only`` is unknown (the message lists the valid names); raised
+            before anything is written.
+
+    Example:
+        One figure at draft quality (under a second; all of them at full quality take
+        minutes):
+
+        >>> import tempfile
+        >>> from descentlab.report.lecture_figures import write_seed_figures
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> paths = write_seed_figures(folder.name, only=["seed001_parabola_lr"], quick=True)
+        >>> [p.name for p in paths]
+        ['seed001_parabola_lr.png']
+        >>> write_seed_figures(folder.name, only=["ravine"])
+        Traceback (most recent call last):
+        KeyError: "unknown figure 'ravine'; valid names: seed001_parabola_lr, ..."
+        >>> folder.cleanup()
     """
     names = list(NAMES if only is None else only)
     for name in names:
