@@ -55,6 +55,7 @@ def test_every_entry_point_has_signature_parameters_returns_writes_raises_and_an
         assert part in section, (name, part)
     example = section.split("```pycon\n", 1)[1].split("```", 1)[0]
     assert example.startswith(">>> ") and "+SKIP" not in example
+    assert max(map(len, example.splitlines())) <= 80  # fits the page's code column
     outputs = [ln for ln in example.splitlines() if ln and not ln.startswith((">>>", "..."))]
     assert outputs, f"{name}: its example prints nothing to check"
     assert "Traceback (most recent call last):" in example  # a refusal of bad input shown

@@ -490,8 +490,8 @@ def train(
         >>> folder = tempfile.TemporaryDirectory()
         >>> store = Store(Path(folder.name) / "lab.sqlite")
         >>> recorded = train(cfg, store, progress=False)
-        >>> recorded.run_id, recorded.checkpoint_path.relative_to(folder.name).as_posix()
-        (1, 'checkpoints/run-1.pt')
+        >>> recorded.run_id, recorded.checkpoint_path.relative_to(folder.name)
+        (1, PosixPath('checkpoints/run-1.pt'))
         >>> train(cfg, store, until_step=0)
         Traceback (most recent call last):
         ValueError: until_step must be a positive integer, got 0
@@ -714,8 +714,9 @@ def resume(
         >>> from descentlab.store import Store
         >>> folder = tempfile.TemporaryDirectory()
         >>> store = Store(Path(folder.name) / "lab.sqlite")
-        >>> cfg = RunConfig(problem="moons", model="mlp", optimizer="sgd", hyper={"lr": 0.1},
-        ...                 batch_size=16, steps=60, evaluate_test=False)
+        >>> cfg = RunConfig(problem="moons", model="mlp", optimizer="sgd",
+        ...                 hyper={"lr": 0.1}, batch_size=16, steps=60,
+        ...                 evaluate_test=False)
         >>> paused = train(cfg, store, until_step=25, progress=False)
         >>> paused.status, paused.steps
         ('interrupted', 25)

@@ -903,8 +903,10 @@ def races(
     Example:
         >>> from descentlab.problems.trajectories import races
         >>> found = races("rosenbrock", ["sgd", "momentum", "adam"], steps=50)
-        >>> [r.label for r in found], found[0].traj.paths.shape
-        (['SGD (lr=0.001)', 'Momentum (lr=0.0001)', 'Adam (lr=0.08)'], torch.Size([1, 51, 2]))
+        >>> [r.label for r in found]
+        ['SGD (lr=0.001)', 'Momentum (lr=0.0001)', 'Adam (lr=0.08)']
+        >>> found[0].traj.paths.shape
+        torch.Size([1, 51, 2])
         >>> races("rosenbrock", ["sgd"], steps=0)
         Traceback (most recent call last):
         ValueError: steps must be a positive integer, got 0

@@ -118,9 +118,10 @@ def render_report(
         >>> import tempfile
         >>> from descentlab.experiments.compare import CompareSpec, compare
         >>> from descentlab.report.html import render_report
-        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200}, model="mlp",
-        ...                    optimizers=["adam"], batch_size=32, steps=40, tune_steps=20,
-        ...                    lrs_per_optimizer=2, seeds=2, landscapes=())
+        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200},
+        ...                    model="mlp", optimizers=["adam"], batch_size=32,
+        ...                    steps=40, tune_steps=20, lrs_per_optimizer=2, seeds=2,
+        ...                    landscapes=())
         >>> folder = tempfile.TemporaryDirectory()
         >>> result = compare(spec, folder.name, workers=1, progress=False)
         >>> render_report(result) == result.run_dir / "report.html"

@@ -310,7 +310,8 @@ def write_seed_figures(
         >>> import tempfile
         >>> from descentlab.report.lecture_figures import write_seed_figures
         >>> folder = tempfile.TemporaryDirectory()
-        >>> paths = write_seed_figures(folder.name, only=["seed001_parabola_lr"], quick=True)
+        >>> paths = write_seed_figures(folder.name, only=["seed001_parabola_lr"],
+        ...                            quick=True)
         >>> [p.name for p in paths]
         ['seed001_parabola_lr.png']
         >>> write_seed_figures(folder.name, only=["ravine"])

@@ -278,10 +278,12 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
         seconds), then read back:
 
         >>> import tempfile
-        >>> from descentlab.experiments.compare import CompareSpec, compare, load_comparison
-        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200}, model="mlp",
-        ...                    optimizers=["adam"], batch_size=32, steps=40, tune_steps=20,
-        ...                    lrs_per_optimizer=2, seeds=2, landscapes=())
+        >>> from descentlab.experiments.compare import (CompareSpec, compare,
+        ...                                             load_comparison)
+        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200},
+        ...                    model="mlp", optimizers=["adam"], batch_size=32,
+        ...                    steps=40, tune_steps=20, lrs_per_optimizer=2, seeds=2,
+        ...                    landscapes=())
         >>> folder = tempfile.TemporaryDirectory()
         >>> ran = compare(spec, folder.name, workers=1, progress=False)
         >>> loaded = load_comparison(ran.run_dir)
@@ -291,7 +293,7 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
         True
         >>> load_comparison(folder.name)
         Traceback (most recent call last):
-        FileNotFoundError: no store at .../descentlab.sqlite: is ... a comparison's run directory?
+        FileNotFoundError: no store at .../descentlab.sqlite: is ... run directory?
         >>> folder.cleanup()
     """
     run_dir = Path(run_dir)

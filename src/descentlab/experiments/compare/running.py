@@ -141,14 +141,16 @@ def compare(
 
         >>> import tempfile
         >>> from descentlab.experiments.compare import CompareSpec, compare
-        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200}, model="mlp",
-        ...                    optimizers=["sgd", "adam"], batch_size=32, steps=40,
-        ...                    tune_steps=20, lrs_per_optimizer=2, seeds=2, landscapes=())
+        >>> spec = CompareSpec(problem="moons", problem_options={"n_samples": 200},
+        ...                    model="mlp", optimizers=["sgd", "adam"], batch_size=32,
+        ...                    steps=40, tune_steps=20, lrs_per_optimizer=2, seeds=2,
+        ...                    landscapes=())
         >>> folder = tempfile.TemporaryDirectory()
         >>> result = compare(spec, folder.name, workers=1, progress=False)
         >>> [r.label for r in result.results], result.complete
         (['sgd', 'adam'], True)
-        >>> result.run_dir.name, sorted(p.name for p in result.run_dir.iterdir() if p.is_file())
+        >>> files = sorted(p.name for p in result.run_dir.iterdir() if p.is_file())
+        >>> result.run_dir.name, files
         ('moons-mlp-...', ['.lock', 'descentlab.sqlite'])
         >>> compare(CompareSpec(problem="moons", optimizers=[]), folder.name)
         Traceback (most recent call last):

@@ -143,7 +143,7 @@ def run(name: str, *, quick: bool = False, seed: int = 0, **opts: Any) -> Experi
         (['size', 'params', 'bias2', 'variance', 'noise'], 6, True)
         >>> lectures.run("bias_variance", quick=True, colour="red")
         Traceback (most recent call last):
-        ValueError: unknown option(s) ['colour'] for experiment 'bias_variance'; valid options: ...
+        ValueError: unknown option(s) ['colour'] for experiment 'bias_variance'; ...
     """
     fn = get(name)
     valid = [p for p in inspect.signature(fn).parameters if p not in ("quick", "seed")]
