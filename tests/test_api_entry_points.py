@@ -46,6 +46,8 @@ def test_every_entry_point_has_signature_parameters_returns_writes_raises_and_an
     fn = getattr(importlib.import_module(module), name)
     signature = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert signature.startswith(f"{name}(")
+    returns = inspect.signature(fn).return_annotation
+    assert (") -> " in signature) == (returns not in (inspect.Signature.empty, None, "None"))
     for p in inspect.signature(fn).parameters.values():
         if p.default is not p.empty:  # every default written
             assert f"{p.name}: " in signature and f"= {p.default!r}" in signature, p.name

@@ -494,7 +494,12 @@ def _signature(obj: Any, name: str) -> str:
             text += f" = {p.default!r}" if p.annotation is not p.empty else f"={p.default!r}"
         params.append(text)
     head = f"{name}("
-    return head + (",\n" + " " * len(head)).join(params) + ")"
+    ret = sig.return_annotation
+    if ret is sig.empty or ret is None or ret == "None":
+        tail = ""
+    else:
+        tail = f" -> {ret if isinstance(ret, str) else inspect.formatannotation(ret)}"
+    return head + (",\n" + " " * len(head)).join(params) + ")" + tail
 
 
 def _params_table(name: str) -> str:
