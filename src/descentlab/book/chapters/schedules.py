@@ -10,6 +10,7 @@ import math
 import numpy as np
 import torch
 
+from descentlab import optim
 from descentlab.book.chapters._common import Numbers, finish
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
@@ -28,6 +29,16 @@ T = 1000
 AS = (0.25, 1.0, 2.0)
 SLIDER_AS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 ETA0, TABLE_T = 0.5, 1000
+#: the constant rates whose whole loss curve is compared with the exact solution
+CURVE_LRS = (0.02, 0.05, 0.2)
+#: step decay's stages: the rate halves every STAGE steps from ETA0
+STAGE = 200
+#: warm-up on f(w) = w²/2 + w⁴/4 from W0: the warm-up lengths, the constant rates' grid,
+#: the target |w| and the steps allowed
+W0 = 2.9
+WARMUPS = (5, 20, 50)
+WARM_GRID = tuple(round(0.01 * i, 2) for i in range(5, 51))
+WARM_TOL, WARM_STEPS = 1e-8, 400
 
 
 def _noisy() -> L.Landscape:
@@ -56,6 +67,21 @@ def _exact(a: float, steps: int) -> np.ndarray:
     return np.array(out)
 
 
+def _warm_cosine(t: int, warm: int = 50) -> float:
+    if t < warm:
+        return ETA0 * (t + 1) / warm
+    return ETA0 * 0.5 * (1 + math.cos(math.pi * (t - warm) / (TABLE_T - warm)))
+
+
+def _one_cycle(t: int, up: float = 0.3, div: float = 25.0, final_div: float = 1e4) -> float:
+    """torch's ``OneCycleLR`` (cosine): from ``ETA0/div`` up to ``ETA0`` over the first
+    ``up`` of the run, then down to ``ETA0/(div·final_div)``."""
+    start, end, peak = ETA0 / div, ETA0 / div / final_div, up * TABLE_T
+    if t < peak:
+        return start + (ETA0 - start) * (1 - math.cos(math.pi * t / peak)) / 2
+    return end + (ETA0 - end) * (1 + math.cos(math.pi * (t - peak) / (TABLE_T - peak))) / 2
+
+
 SCHEDULES = (
     ("constant", lambda t: ETA0 * 0.2),
     ("step: halve every 200", lambda t: ETA0 * 0.5 ** (t // 200)),
@@ -63,7 +89,37 @@ SCHEDULES = (
     ("1/√t", lambda t: ETA0 / math.sqrt(t + 1)),
     ("a/t, a = 1", lambda t: 1.0 / (t + 2)),
     ("cosine to 0", lambda t: ETA0 * 0.5 * (1 + math.cos(math.pi * t / TABLE_T))),
+    ("linear warm-up 50, then cosine", lambda t: _warm_cosine(t)),
+    ("1-cycle (torch's OneCycleLR shape)", lambda t: _one_cycle(t)),
 )
+
+
+def _warm(rates: list[float], schedule=None) -> list[int | None]:
+    """descentlab's SGD on ``f(w) = w²/2 + w⁴/4`` from :data:`W0`, one run per rate (a param
+    group each), the rate times ``schedule(t)`` at step t: the steps until ``|w| <``
+    :data:`WARM_TOL` (None: diverged or not within :data:`WARM_STEPS`)."""
+    ws = [torch.nn.Parameter(torch.tensor([W0], dtype=torch.float64)) for _ in rates]
+    opt = optim.SGD([{"params": [w], "lr": r} for w, r in zip(ws, rates, strict=True)], lr=1.0)
+    out: list[int | None] = [None] * len(rates)
+    alive = [True] * len(rates)
+    for t in range(WARM_STEPS):
+        if not any(a and o is None for a, o in zip(alive, out, strict=True)):
+            break
+        for g, r in zip(opt.param_groups, rates, strict=True):
+            g["lr"] = r * (schedule(t) if schedule else 1.0)
+        for w in ws:
+            x = w.detach()
+            w.grad = x + x**3
+        opt.step()
+        for i, w in enumerate(ws):
+            v = abs(float(w.detach()[0]))
+            if alive[i] and (not math.isfinite(v) or v > 1e6):
+                alive[i] = False
+                with torch.no_grad():
+                    w.zero_()
+            elif alive[i] and out[i] is None and v < WARM_TOL:
+                out[i] = t + 1
+    return [o if a else None for o, a in zip(out, alive, strict=True)]
 
 
 def chapter(ctx: Context) -> ChapterPage:
@@ -84,6 +140,12 @@ def chapter(ctx: Context) -> ChapterPage:
         1,
         2,
         4,
+        *CURVE_LRS,
+        STAGE,
+        W0,
+        *WARMUPS,
+        WARM_TOL,
+        WARM_STEPS,
     )
     parts: list[Part] = []
 
@@ -111,8 +173,9 @@ gets there more slowly. No constant rate has both.
 The table runs {RUNS} independent runs of descentlab's `SGD` with h = σ = 1 from w = 1 for
 {FLOOR_STEPS} steps and averages the loss over the runs and the last {FLOOR_LAST} steps. At
 η = 0.05 the floor is {n(floors[0], 3)} (formula {n(rows[0][1], 3)}), at η = 0.5 it is
-{n(floors[-1], 3)} (formula {n(rows[-1][1], 3)}): ten times the rate, about thirteen times
-the floor, the `2 - ηh` in the denominator adding to the linear growth."""
+{n(floors[-1], 3)} (formula {n(rows[-1][1], 3)}): {n(FLOOR_LRS[-1] / FLOOR_LRS[0])} times the
+rate, {n(floors[-1] / floors[0], 3)} times the floor, the `2 - ηh` in the denominator adding
+to the linear growth."""
     parts.append(
         Part(
             "floor",
@@ -212,11 +275,245 @@ a = 1."""
         )
     )
 
-    # 3. the usual schedules side by side -----------------------------------------------------
-    table = ctx.memo(
-        ("chapter", "schedules", "table"),
-        lambda: [float(_mean_loss(fn, TABLE_T)[-1]) for _, fn in SCHEDULES],
+    # 1b. the whole curve of a constant rate, and the best constant for a budget ---------------
+    def exact_const(lr: float, steps: int) -> np.ndarray:
+        v_inf = lr / (2 - lr)
+        t = np.arange(steps + 1)
+        return 0.5 * (v_inf + (1 - lr) ** (2 * t) * (1 - v_inf))
+
+    grid = np.geomspace(1e-4, 1.0, 4001)
+    budgets = (T // 10, T, T * 10)
+    best_lr = {b: float(grid[np.argmin([exact_const(e, b)[-1] for e in grid])]) for b in budgets}
+    best_loss = {b: float(exact_const(best_lr[b], b)[-1]) for b in budgets}
+    curves_c = ctx.memo(
+        ("chapter", "schedules", "const"),
+        lambda: {e: _mean_loss(e, T) for e in (*CURVE_LRS, best_lr[T])},
     )
+    se = 4 * math.sqrt(2 / RUNS)
+    probe = (T // 10, T // 2, T)
+    gaps = {
+        (e, t_): abs(float(c[t_]) / float(exact_const(e, T)[t_]) - 1)
+        for e, c in curves_c.items()
+        for t_ in probe
+    }
+    worst_gap = max(gaps.values())
+    a1_final = float(measured[1.0][T])
+    text1b = f"""
+The recursion does more than give the floor: it is linear, so it can be solved for every
+step. Subtract the fixed point `v_∞ = ησ²/(h(2 - ηh))` from both sides and the constant term
+disappears, `E[w_(t+1)²] - v_∞ = (1 - ηh)² (E[w_t²] - v_∞)`. Unrolled from the start `w_0`,
+
+`E[w_t²] = v_∞ + (1 - ηh)^(2t) (w_0² - v_∞)`.
+
+Two terms, and they are the whole story of a constant rate. The first is the *variance*, the
+floor, proportional to η. The second is the *bias*, the memory of the start, which decays
+geometrically at the rate `(1 - ηh)²` and so takes about `1/(2ηh)` steps per factor e. A large
+η forgets the start fast and hovers high; a small η hovers low and forgets slowly. For a fixed
+budget of steps there is a best constant rate, where the two terms balance: minimising the
+exact loss over η gives {n(best_lr[budgets[0]], 3)} for {n(budgets[0])} steps,
+{n(best_lr[T], 3)} for {T} and {n(best_lr[budgets[2]], 3)} for {n(budgets[2])}, shrinking about
+like `ln T / T`, with final losses {n(best_loss[budgets[0]], 3)}, {n(best_loss[T], 3)} and
+{n(best_loss[budgets[2]], 3)}. The rate that is best depends on how long one trains, which is
+already an argument for a schedule: the right rate late in a run is not the right rate early.
+
+The build runs {RUNS} runs at each of η = {", ".join(f"{e:g}" for e in CURVE_LRS)} and at the
+best constant for {T} steps, and compares the mean loss with the solution at steps
+{", ".join(n(t_) for t_ in probe)}: the largest relative gap is {n(worst_gap, 2)}, within the
+`4·√(2/RUNS)` = {n(se, 2)} that {RUNS} runs allow (four standard errors of a mean of squared
+normals). At {T} steps the best constant
+ends at {n(curves_c[best_lr[T]][T], 3)}; the next section's `a/t` schedule with a = 1 ends at
+{n(a1_final, 3)}, {n(curves_c[best_lr[T]][T] / a1_final, 3)} times lower, with no tuning to
+the budget."""
+    parts.insert(
+        1,
+        Part(
+            "bias-variance",
+            "A constant rate, exactly: the bias decays, the variance stays",
+            [
+                text1b,
+                Table(
+                    [
+                        "η",
+                        *[f"mean loss at t = {t_}" for t_ in probe],
+                        *[f"exact at t = {t_}" for t_ in probe],
+                    ],
+                    [
+                        [
+                            e,
+                            *[float(c[t_]) for t_ in probe],
+                            *[float(exact_const(e, T)[t_]) for t_ in probe],
+                        ]
+                        for e, c in curves_c.items()
+                    ],
+                    f"{RUNS} runs of descentlab's SGD at a constant rate, h = σ = 1, from w = 1 "
+                    f"(the last row: the best constant for {T} steps)",
+                ),
+                [
+                    ck(
+                        f"the mean loss of {RUNS} runs is the exact solution at steps "
+                        + ", ".join(str(t_) for t_ in probe)
+                        + " (four standard errors)",
+                        worst_gap < se,
+                        f"largest gap {worst_gap:.3g}",
+                        f"< {se:.3g}",
+                    ),
+                    ck(
+                        "the best constant rate shrinks as the budget grows",
+                        best_lr[budgets[0]] > best_lr[T] > best_lr[budgets[2]],
+                        ", ".join(f"{best_lr[b]:.3g}" for b in budgets),
+                        "decreasing",
+                    ),
+                    ck(
+                        f"a/t with a = 1/h ends below the best constant rate for {T} steps",
+                        a1_final < float(curves_c[best_lr[T]][T]),
+                        f"{a1_final:.3g}",
+                        f"< {float(curves_c[best_lr[T]][T]):.3g}",
+                    ),
+                ],
+            ],
+        ),
+    )
+
+    # 3a. step decay: a staircase of floors --------------------------------------------------
+    step_curve = ctx.memo(
+        ("chapter", "schedules", "table"),
+        lambda: [_mean_loss(fn, TABLE_T) for _, fn in SCHEDULES],
+    )[1]
+    stages = [
+        (
+            ETA0 * 0.5**j,
+            float(step_curve[(j + 1) * STAGE - STAGE // 4 : (j + 1) * STAGE + 1].mean()),
+            L.sgd_stationary_loss(ETA0 * 0.5**j),
+        )
+        for j in range(TABLE_T // STAGE)
+    ]
+    text_stair = f"""
+Step decay is the schedule the floor explains best. Hold η for {STAGE} steps, halve it, hold
+again. Within each stage the recursion of the first section runs with that stage's rate: the
+bias term forgets the previous stage's level within about `1/(2ηh)` steps, and the loss
+settles on the new, lower floor `ησ²/(2(2 - ηh))`. The curve is a staircase whose steps are
+the floors of the successive rates, each about half the one before. At the end of the
+stages (the mean over each stage's last {n(STAGE // 4)} steps, {RUNS} runs) the loss is
+{", ".join(n(m, 3) for _, m, _ in stages)}, against the floors
+{", ".join(n(f, 3) for _, _, f in stages)} of the rates
+{", ".join(n(e, 3) for e, _, _ in stages)}. This is why a decay is needed at all: with noisy
+gradients the only way below a floor is a smaller rate, and the floor follows the rate down
+with a delay. A stage must last a few times `1/(2ηh)` steps for its floor to be reached;
+the last stage, at the smallest rate, forgets slowest, so the stages of practice grow longer
+as the rate falls (or the decay is continuous, as with the cosine)."""
+    parts.append(
+        Part(
+            "staircase",
+            "Step decay: a staircase of floors",
+            [
+                text_stair,
+                Table(
+                    [
+                        "stage's rate",
+                        f"mean loss, last {STAGE // 4} steps of the stage",
+                        "floor ησ²/(2(2 - ηh))",
+                    ],
+                    [list(r) for r in stages],
+                    f"step decay (halve every {STAGE}), {RUNS} runs of descentlab's SGD",
+                ),
+                [
+                    close(f"η = {e:g}: the stage ends on its rate's floor", m, f_, 0.15, rel=True)
+                    for e, m, f_ in stages
+                ],
+            ],
+        )
+    )
+
+    # 3b. warm-up ------------------------------------------------------------------------------
+    warm = ctx.memo(
+        ("chapter", "schedules", "warm"),
+        lambda: (
+            _warm(list(WARM_GRID)),
+            [_warm([1.0], lambda t, w_=w_: min(1.0, (t + 1) / (w_ + 1)))[0] for w_ in WARMUPS],
+            _warm([1.0])[0],
+        ),
+    )
+    const_steps, warm_steps, at_one = warm
+    ok_const = [(r, st) for r, st in zip(WARM_GRID, const_steps, strict=True) if st is not None]
+    fastest = min(ok_const, key=lambda p_: p_[1])
+    largest = max(r for r, _ in ok_const)
+    safe = 2 / (1 + 3 * W0**2)
+    text_warm = f"""
+Warm-up runs the other way: it starts the rate small and raises it over the first steps. On
+the noisy quadratic it can only hurt (it spends steps at a small rate while the bias is
+largest). It helps where the curvature is large at the start and falls as training
+proceeds, as it does along the path of a network's early training. The smallest example is
+`f(w) = w²/2 + w⁴/4`, whose curvature `1 + 3w²` is {n(1 + 3 * W0**2, 3)} at the start
+w = {W0:g} and 1 at the minimum. Near the minimum the best rate is `1/h` = 1, a Newton step;
+at the start the linear stability bound of the first sections asks for
+`η < 2/(1 + 3w²)` = {n(safe, 3)}. No constant rate serves both ends.
+
+The build runs descentlab's `SGD` to `|w|` < {WARM_TOL:g}, at most {WARM_STEPS} steps, at
+every constant rate from {n(WARM_GRID[0], 2)} to {n(WARM_GRID[-1], 2)} in steps of
+{n(WARM_GRID[1] - WARM_GRID[0], 2)}. At η = 1 the first step throws the iterate to
+{n(W0 - (W0 + W0**3), 3)}, and it diverges. The largest constant that still converges is
+{n(largest, 2)}, above the linear bound (the bound is sufficient, not necessary: the
+first steps shrink w before the overshoot compounds), and the fastest constant needs
+{n(fastest[1])} steps. A linear warm-up to η = 1, `η_t = min(1, (t + 1)/(W + 1))`, needs
+{", ".join(n(v) for v in warm_steps)} steps for W = {", ".join(str(v) for v in WARMUPS)}:
+while the rate is small the iterate falls to where the curvature is small, and by the time
+the rate is large it is also safe. In deep networks the same happens with the sharpness
+(the batch chapter measures it); with Adam a second reason adds to it, the second-moment
+average that is not yet filled in the first steps (the adaptive chapter's RMSProp section)."""
+    parts.append(
+        Part(
+            "warm-up",
+            "Warm-up: a small rate while the curvature is large",
+            [
+                text_warm,
+                Table(
+                    ["schedule", f"steps to |w| < {WARM_TOL:g}"],
+                    [
+                        ["constant η = 1", "diverged" if at_one is None else at_one],
+                        [f"fastest constant (η = {fastest[0]:g})", fastest[1]],
+                        [
+                            f"largest constant that converges (η = {largest:g})",
+                            dict(ok_const)[largest],
+                        ],
+                        *[
+                            [f"linear warm-up to 1 over W = {w_}", st]
+                            for w_, st in zip(WARMUPS, warm_steps, strict=True)
+                        ],
+                    ],
+                    f"descentlab's SGD on f(w) = w²/2 + w⁴/4 from w = {W0:g}",
+                ),
+                [
+                    ck(
+                        "the constant rate 1/h = 1 diverges from the start",
+                        at_one is None,
+                        "diverged" if at_one is None else str(at_one),
+                        "diverged",
+                    ),
+                    ck(
+                        "every warm-up to η = 1 converges, faster than every constant rate",
+                        all(st is not None and st < fastest[1] for st in warm_steps),
+                        ", ".join(str(v) for v in warm_steps),
+                        f"< {fastest[1]}",
+                    ),
+                    ck(
+                        "the largest convergent constant rate is above the linear bound",
+                        largest > safe,
+                        f"{largest:g}",
+                        f"> {safe:.3g}",
+                    ),
+                ],
+            ],
+        )
+    )
+
+    # 3. the usual schedules side by side -----------------------------------------------------
+    table = [
+        float(c[-1])
+        for c in ctx.memo(
+            ("chapter", "schedules", "table"),
+            lambda: [_mean_loss(fn, TABLE_T) for _, fn in SCHEDULES],
+        )
+    ]
     sums = [
         (sum(fn(t) for t in range(TABLE_T)), sum(fn(t) ** 2 for t in range(TABLE_T)))
         for _, fn in SCHEDULES
@@ -239,7 +536,12 @@ Step decay and the exponential behave alike: each lowers the rate, and the floor
 down with a delay of about `1/(ηh)` steps. Cosine annealing ends at rate zero and so lands
 wherever the last, smallest steps leave it; it ends at {n(table[5], 3)}. The `a/t` schedule
 with a = 1/h ends at {n(table[4], 3)}, close to the `1/(2t)` of the previous section, and
-the lowest of the table is "{SCHEDULES[best][0]}". In a real network h is not one number:
+the lowest of the table is "{SCHEDULES[best][0]}". The two shapes of current practice that
+begin with a warm-up, a linear warm-up into a cosine and the 1-cycle (up for the first part
+of the run, then down), end at {n(table[6], 3)} and {n(table[7], 3)}, within
+{n(max(table[6], table[7]) / table[5], 3)} times the plain cosine's: on a problem whose
+curvature is the same everywhere the warm-up neither helps nor costs much, as the warm-up
+section above explains. In a real network h is not one number:
 no `a` suits every curvature at once, which is why practitioners use schedules (cosine,
 step) whose shape is robust to it, and tune the start."""
     parts.append(
@@ -262,11 +564,17 @@ step) whose shape is robust to it, and tune the start."""
                 ),
                 [
                     ck(
+                        "the warm-up schedules end within 1.5 times the plain cosine's loss",
+                        max(table[6], table[7]) < 1.5 * table[5],
+                        f"{table[6]:.3g}, {table[7]:.3g}",
+                        f"< 1.5 × {table[5]:.3g}",
+                    ),
+                    ck(
                         "every decaying schedule ends below the constant rate's floor",
                         all(v < const for v in table[1:]),
                         f"{max(table[1:]):.3g}",
                         f"< {const:.3g}",
-                    )
+                    ),
                 ],
             ],
         )
@@ -358,8 +666,13 @@ whether, the constant says how fast."""
         parts,
     )
     keep = """
-What to keep. With noisy gradients a constant rate hovers at a floor of about `ησ²/4`; a
-schedule must keep `Σ η_t` infinite and `Σ η_t²` finite; `a/t` reaches the optimal `1/t`
-only when `ah > 1/2`, best near `a = 1/h`; and the schedules of practice trade that
-precision for robustness to curvatures nobody knows."""
+What to keep. With noisy gradients a constant rate hovers at a floor of about `ησ²/4`; its
+loss is a bias that decays like `(1 - ηh)^(2t)` plus that floor, so the best constant rate
+depends on the budget and shrinks like `ln T / T`. A schedule must keep `Σ η_t` infinite and
+`Σ η_t²` finite; `a/t` reaches the optimal `1/t` only when `ah > 1/2`, best near `a = 1/h`.
+Step decay walks down a staircase of floors, each reached after a few times `1/(2ηh)` steps.
+Warm-up is for a different problem, a curvature that is large at the start: it keeps the
+rate below `2/λ` until λ has fallen. The schedules of practice (step, cosine, warm-up then
+cosine, 1-cycle) trade the precision of `a/t` for robustness to curvatures nobody knows,
+and on a noisy problem each of them ends far below the floor of a constant rate."""
     return finish(page, n, keep)
