@@ -37,6 +37,10 @@ SETTINGS = (
     ("adam", "Adam", {"betas": (0.9, 0.999)}),
 )
 SLIDER_LRS = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0)
+#: a rare feature: its gradient arrives every PERIOD steps, for SPARSE_T steps
+PERIOD, SPARSE_T = 10, 300
+#: Adam's ε and the tiny slopes it is compared with
+EPS, TINY = 1e-8, (1e-10, 1e-8, 1e-6)
 
 
 def _noisy_adam(snr: float) -> float:
@@ -85,6 +89,9 @@ def chapter(ctx: Context) -> ChapterPage:
         0.05,
         5,
         2,
+        PERIOD,
+        SPARSE_T,
+        *TINY,
     )
     parts: list[Part] = []
 
@@ -206,7 +213,17 @@ Adam (items 29, 58, 81, 111, 130) runs both averages: `m ← β₁m + (1 - β₁
 (momentum, as an average rather than a sum) and `v ← β₂v + (1 - β₂)g²` for the size, and
 steps `η m̂/(√v̂ + ε)`. The hats are the bias correction: both averages start at zero, so after
 t steps their expected values are `(1 - β^t)` times the true moments, and dividing by that
-factor removes the bias exactly when the gradient's moments are constant. On the slope g = 5
+factor removes the bias exactly when the gradient's moments are constant. Step by step:
+unrolled from `m_0 = 0`, the average is a weighted sum of the gradients so far,
+
+`m_t = (1 - β₁) Σ_(i=1..t) β₁^(t-i) g_i`,
+
+and if every `g_i` has the same expectation `E[g]`, the expectation of the sum is
+`E[g] (1 - β₁)(1 + β₁ + ... + β₁^(t-1)) = (1 - β₁^t) E[g]`, a geometric series. Dividing by
+`1 - β₁^t` gives `m̂_t`, whose expectation is `E[g]` at every t; the same for `v` with β₂ and
+`E[g²]`. The factor matters while `β^t` is not small, for about `1/(1 - β)` steps:
+{n(1 / (1 - 0.9))} for β₁ = 0.9, {n(1 / (1 - 0.999))} for β₂ = 0.999, which is why the
+correction of the denominator is the one that counts. On the slope g = 5
 descentlab's `Adam` (β₁ = 0.9, β₂ = 0.999, η = {LR}) steps {n(adam[0], 4)}, {n(adam[1], 4)},
 {n(adam[2], 4)}: exactly η from the first step (item 112's point).
 
@@ -371,6 +388,81 @@ reason β₂ is worth tuning when the default (0.999) misbehaves."""
         )
     )
 
+    # 5b. rare features and ε -------------------------------------------------------------------
+    def sparse() -> list[float]:
+        w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+        opt = optim.Adagrad([w], lr=LR)
+        moved = []
+        for t in range(SPARSE_T):
+            before = w.detach().clone()
+            w.grad = torch.tensor([1.0, 1.0 if (t + 1) % PERIOD == 0 else 0.0], dtype=torch.float64)
+            opt.step()
+            moved.append((before - w.detach()).abs().tolist())
+        return moved
+
+    sp = ctx.memo(("chapter", "adaptive", "sparse"), sparse)
+    common_last, rare_last = sp[-1][0], sp[-1][1]
+    travel = [sum(m[0] for m in sp), sum(m[1] for m in sp)]
+    eps_steps = [slope_steps(lambda p: optim.Adam(p, lr=LR, eps=EPS), g, 1)[0] / LR for g in TINY]
+    text_sparse = f"""
+The per-coordinate division pays off most where the lectures' motivation for AdaGrad came
+from: sparse features. Let one coordinate receive a gradient of 1 at every step and another,
+a rare feature, the same gradient only every {PERIOD}th step. After T steps the first has
+accumulated `r = T` and the second `r = T/{PERIOD}`, so when the rare gradient arrives AdaGrad
+steps `η/√(T/{PERIOD})`, `√{PERIOD}` times the common coordinate's `η/√T`. Plain SGD would
+treat the two gradients identically, and the rare feature would learn {PERIOD} times less.
+descentlab's `Adagrad` at η = {LR}, step {SPARSE_T}: the common coordinate moves
+{n(common_last, 4)}, the rare one {n(rare_last, 4)}, a ratio of {n(rare_last / common_last, 4)}
+(`√{PERIOD}` = {n(math.sqrt(PERIOD), 4)}). Over the whole run the rare coordinate travels
+{n(travel[1], 3)} against the common one's {n(travel[0], 3)}: from {n(SPARSE_T // PERIOD)}
+gradients instead of {SPARSE_T}, {n(travel[1] / travel[0], 3)} of the distance with
+{n(1 / PERIOD, 3)} of the gradients. Plain SGD's ratio would be exactly `1/period`, so
+AdaGrad has multiplied the rare feature's share of the progress by
+{n(travel[1] / travel[0] * PERIOD, 3)}.
+
+The constant ε in the denominator, `η m̂/(√v̂ + ε)`, is usually called a safeguard against
+dividing by zero, but it sets a scale. With the bias correction, Adam's first step on a slope
+g is `η g/(|g| + ε)`: the rate η for gradients much larger than ε, and `η g/ε`, plain
+gradient descent at the rate `η/ε`, for gradients much smaller. With ε = {EPS:g},
+descentlab's `Adam` steps {", ".join(n(v, 3) for v in eps_steps)} times η on slopes
+g = {", ".join(f"{g:g}" for g in TINY)}. A model whose gradients are tiny (a loss scaled down,
+or late layers in low precision) is therefore trained by SGD with a huge rate, not by Adam;
+raising ε, as some large models do, turns Adam smoothly towards momentum SGD."""
+    parts.insert(
+        len(parts) - 1,
+        Part(
+            "sparse",
+            "Rare features, and what ε does",
+            [
+                text_sparse,
+                Table(
+                    ["slope g", "Adam's first step / η", "g/(|g| + ε)"],
+                    [[g, v, g / (g + EPS)] for g, v in zip(TINY, eps_steps, strict=True)],
+                    f"descentlab's Adam, ε = {EPS:g}, η = {LR} (float64)",
+                ),
+                [
+                    close(
+                        f"the rare coordinate's step is √{PERIOD} times the common one's",
+                        rare_last / common_last,
+                        math.sqrt(PERIOD),
+                        1e-6,
+                        rel=True,
+                    ),
+                    *[
+                        close(
+                            f"g = {g:g}: Adam's first step is η g/(|g| + ε)",
+                            v,
+                            g / (g + EPS),
+                            1e-6,
+                            rel=True,
+                        )
+                        for g, v in zip(TINY, eps_steps, strict=True)
+                    ],
+                ],
+            ],
+        ),
+    )
+
     # 6. the figure to move -------------------------------------------------------------------
     def frames() -> list:
         return [
@@ -456,5 +548,10 @@ What to keep. AdaGrad divides by the root of a sum and its rate decays as `1/√
 divides by the root of an average and keeps its rate; Adam adds momentum's average and
 corrects both averages' start from zero. All three make a step's size independent of the
 gradient's units, bound each coordinate's step by about η, and under noise shrink the step
-by the signal-to-noise ratio."""
+by the signal-to-noise ratio. What they do not do is remove the rate: η becomes a distance
+per step instead of a multiple of the gradient, ε sets the gradient size below which the
+division stops, and the bias correction is what makes the first steps of a moving average
+trustworthy. A rare feature gets a rate `√period` times larger than a common one under
+AdaGrad, which is the reason the family was invented, and the reason AdaGrad itself decays
+too fast on the long, non-convex runs where RMSProp and Adam replaced it."""
     return finish(page, n, keep)
