@@ -4,6 +4,7 @@ checks, and every playground view the book links to is one the playground comput
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -21,6 +22,9 @@ from descentlab.report.lecture_book import Evidence, LecturePage, SharedEvidence
 pytestmark = pytest.mark.arith
 
 TAUGHT = [lec for lec in LECTURES if lec.seed in COMPLETE]
+#: the chapters of the lectures' central topics (momentum, the adaptive family, schedules,
+#: sharp vs flat minima and the batch size)
+CENTRAL = ("deep-momentum", "deep-adaptive", "deep-schedules", "deep-batch")
 
 
 def test_the_finished_lectures_cover_every_item():
@@ -163,3 +167,9 @@ def test_each_chapter_is_computed_deep_and_every_check_holds(stem, make):
     assert c["checks"] >= 10 and c["movable"] >= 1 and c["tables"] >= 2 and c["words"] >= 850
     assert page.parts[-1].checks[-1].text.startswith("every number the text states")
     assert len(page.items) >= 5
+    if stem in CENTRAL:
+        # the lectures' central topics at a textbook's depth: about d2l's length, a derivation
+        # displayed step by step, traces for several settings, and more checked claims
+        displays = [q for q in re.split(r"\n\s*\n", page.prose) if q.strip().startswith("`")]
+        assert c["words"] >= 1800 and c["checks"] >= 25 and c["tables"] >= 3, c
+        assert displays, "no displayed formula"
