@@ -9,9 +9,10 @@ import math
 import torch
 
 from descentlab import optim
+from descentlab.book.cells import playground_url
 from descentlab.book.chapters._common import Numbers, finish, slope_steps
 from descentlab.book.checks import ck, close
-from descentlab.book.model import Context
+from descentlab.book.model import Context, Play
 from descentlab.problems.trajectories import races
 from descentlab.report import figures as FG
 from descentlab.report.book_chapter import ChapterPage, Part, Table
@@ -496,6 +497,13 @@ means, from a multiple of the gradient to a distance per step."""
         figs,
         SLIDER_LRS.index(0.1),
         "Move η: AdaGrad, RMSProp and Adam on the ravine, paths and losses.",
+        playground_url(
+            Play(
+                "ravine",
+                {name: {"lr": 0.1} for name in ("adagrad", "rmsprop", "adam")},
+                steps=RAVINE_STEPS,
+            )
+        ),
     )
     parts.append(
         Part(

@@ -497,8 +497,8 @@ loss 0 (the card of item 71 shows them). The edge of the sharp well is `2/{SHARP
 {n(2 / SHARP, 3)}. Started at `w = -2 + 0.001`, descentlab's `SGD` with exact
 gradients ends at {", ".join(n(x, 3) for x in edge_runs)} for η =
 {", ".join(f"{v:g}" for v in EDGE_LRS)}:
-below the edge it stays in the sharp well, above it it leaves for the flat one.
-
+below the edge it stays in the sharp well, above it it leaves for the flat one."""
+    text5b = f"""
 The second half, the edge of stability, needs a network. The build trains a small one (two
 tanh layers of 32 units, 40 points, squared error) with full-batch descentlab `SGD` for
 {EOS_STEPS} steps at η = {", ".join(f"{v:g}" for v in EOS_LRS)}, and every {EOS_EVERY} steps
@@ -510,8 +510,8 @@ sharpness climbs to {n(eos[0][1][-1], 3)} and the loss falls at every one of the
 {EOS_STEPS} steps. At η = {EOS_LRS[1]:g} the climb stops at the edge: over the second half
 of the run the sharpness averages {n(hover[1], 4)} against `2/η` = {n(2 / EOS_LRS[1], 3)},
 and at η = {EOS_LRS[2]:g} it averages {n(hover[2], 4)} against {n(2 / EOS_LRS[2], 4)}. There
-the loss rises at {n(rises[1])} and {n(rises[2])} of the steps, yet ends lower than it was
-halfway, {n(eos[1][0][-1], 3)} against {n(eos[1][0][EOS_STEPS // 2], 3)} at η =
+the loss rises at {n(rises[1])} and {n(rises[2])} of the {EOS_STEPS} steps, yet ends lower
+than it was halfway, {n(eos[1][0][-1], 3)} against {n(eos[1][0][EOS_STEPS // 2], 3)} at η =
 {EOS_LRS[1]:g}. The quadratic's analysis says such a run should diverge; the network instead
 moves along the valley to where the curvature is just bearable. Which minimum training ends
 in is decided by the rate, not by the loss alone."""
@@ -536,23 +536,6 @@ in is decided by the rate, not by the loss alone."""
             "The sharpest minimum a rate can hold: λ < 2/η",
             [
                 text5,
-                fig,
-                Table(
-                    [
-                        "η",
-                        "2/η",
-                        "sharpness at step 0",
-                        "largest sharpness",
-                        "mean over the second half",
-                        "steps where the loss rose",
-                        "final loss",
-                    ],
-                    [
-                        [lr, 2 / lr, sh[0], max(sh), hv, r, lo[-1]]
-                        for lr, (lo, sh), hv, r in zip(EOS_LRS, eos, hover, rises, strict=True)
-                    ],
-                    f"full-batch descentlab SGD on a 5-32-32-1 tanh network, {EOS_STEPS} steps",
-                ),
                 Table(
                     ["η", "ηλ in the sharp well", "final w (from the sharp minimum)", "ends in"],
                     [
@@ -571,6 +554,24 @@ in is decided by the rate, not by the loss alone."""
                     )
                     for lr, x, lv in zip(EDGE_LRS, edge_runs, left, strict=True)
                 ],
+                text5b,
+                fig,
+                Table(
+                    [
+                        "η",
+                        "2/η",
+                        "sharpness at step 0",
+                        "largest sharpness",
+                        "mean over the second half",
+                        "steps where the loss rose",
+                        "final loss",
+                    ],
+                    [
+                        [lr, 2 / lr, sh[0], max(sh), hv, r, lo[-1]]
+                        for lr, (lo, sh), hv, r in zip(EOS_LRS, eos, hover, rises, strict=True)
+                    ],
+                    f"full-batch descentlab SGD on a 5-32-32-1 tanh network, {EOS_STEPS} steps",
+                ),
                 [
                     ck(
                         f"η = {EOS_LRS[0]:g}: the sharpness rises but stays below 2/η, and the "
@@ -621,6 +622,7 @@ in is decided by the rate, not by the loss alone."""
         (xs, ms, left_s), (xf, _, left_f) = wl[(lr, b)]
         esc[(lr, b)] = left_s
         stay[(lr, b)] = 1.0 - left_f
+        ms = "none stayed" if math.isnan(ms) else ms
         rows.append([lr, b, lr / b, temp(lr, b, SHARP), temp(lr, b, FLAT), ms, esc[(lr, b)],
                      stay[(lr, b)]])  # fmt: skip
     by_temp = sorted(WELL_GRID, key=lambda k_: temp(*k_, SHARP))
@@ -636,19 +638,20 @@ schedules chapter, and its recursion `E[e²] ← (1 - ηλ)² E[e²] + η²σ²/
 
 Call it the well's *temperature*, the mean height the noise keeps the iterate above the
 bottom. Two things set it. The first is `η/B`, the noise scale of the previous sections: the
-temperature is proportional to it. The second is the factor `1/(2 - ηλ)`, which is about
-`1/2` in a flat well and grows without bound as the well's curvature approaches the edge
-`2/η`. A sharp well near the edge is a hot well. To leave a well the iterate must climb its
-barrier, here {n(barrier, 3)} above both minima; the chance to do so in a step falls like
-`exp(-barrier/T)`, so a well whose temperature is a good fraction of its barrier is left
-quickly and one whose temperature is a small fraction keeps its iterate for a very long time.
+temperature is proportional to it (at a fixed `ηλ`). The second is the factor `1/(2 - ηλ)`,
+which is about `1/2` in a flat well and grows without bound as the well's curvature
+approaches the edge `2/η`. A sharp well near the edge is a hot well. To leave a well the
+iterate must climb its barrier, here {n(barrier, 3)} above both minima; the chance to do so
+in a step falls like `exp(-barrier/T)`, so a well whose temperature is a good fraction of
+its barrier is left quickly and one whose temperature is a small fraction keeps its iterate
+for a very long time.
 
 The table runs {WELL_RUNS} runs of descentlab's `SGD` for {WELL_STEPS} steps from each
 minimum, with σ = {WELL_SIGMA:g} for one example, at several (η, B). Read the columns of the
 sharp well. Where its temperature is below `barrier/20` = {n(barrier / 20, 3)} the runs stay,
 and their mean loss over the last {n(WELL_STEPS // 2)} steps is the formula's T. At η = {WELL_LR:g},
 where the sharp well sits at `ηλ` = {n(WELL_LR * SHARP, 3)}, close to its edge, the fraction
-of runs that left it for the flat well is {", ".join(n(v, 3) for v in sweep)} at B = 1, 4, 16
+of runs that crossed its barrier at some step is {", ".join(n(v, 3) for v in sweep)} at B = 1, 4, 16
 and 64: small batches leave the sharp minimum, large ones stay in it. Sorted by the sharp
 well's temperature, the fractions that escaped rise, whatever η and B made that temperature.
 The rows η = 0.01, B = 1 and η = {WELL_LR:g}, B = 4 have the same `η/B`, yet
@@ -680,8 +683,11 @@ larger gap between training and test accuracy."""
         ax.set_ylabel("loss")
         hx = ax.twinx()
         bins = np.linspace(-3.2, 4.5, 78)
-        hx.hist(xs, bins=bins, color="#D55E00", alpha=0.55, label="runs started in the sharp well")
-        hx.hist(xf, bins=bins, color="#009E73", alpha=0.35, label="runs started in the flat well")
+        hx.hist(xs, bins=bins, color="#D55E00", alpha=0.5, label="runs started in the sharp well")
+        hx.hist(
+            xf, bins=bins, color="#0072B2", histtype="step", lw=1.8,
+            label="runs started in the flat well",
+        )  # fmt: skip
         hx.set_ylabel(f"runs (of {WELL_RUNS}) at the end")
         hx.legend(fontsize=8, loc="upper right")
         ax.set_title(

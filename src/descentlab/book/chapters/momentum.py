@@ -11,6 +11,7 @@ import scipy.linalg
 import torch
 
 from descentlab import optim
+from descentlab.book.cells import playground_url
 from descentlab.book.chapters._common import (
     Numbers,
     envelope_rate,
@@ -20,7 +21,7 @@ from descentlab.book.chapters._common import (
     steps_to,
 )
 from descentlab.book.checks import ck, close
-from descentlab.book.model import Context
+from descentlab.book.model import Context, Play
 from descentlab.problems import landscapes as L
 from descentlab.problems.trajectories import run
 from descentlab.report import figures as FG
@@ -408,6 +409,15 @@ inertia."""
         SLIDER_BETAS.index(0.81),
         "Move β (η = 1, κ = 100): left the path, right the loss with the envelope "
         "`ρ^(2t)` the characteristic polynomial predicts.",
+        playground_url(
+            Play(
+                "quadratic",
+                {"sgd": {"lr": 1.0}, "momentum": {"lr": 1.0, "momentum": 0.81}},
+                steps=SLIDER_STEPS,
+                starts=((1.0, 1.0),),
+                kappa=KAPPA,
+            )
+        ),
     )
     parts.append(
         Part(
