@@ -502,10 +502,16 @@ it keeps the accelerated rate on every smooth convex function, where heavy ball 
     stable = float((plane < 1).mean())
     fig = FG.new_figure(7.5, 4.6)
     ax = fig.subplots()
+    ax.set_facecolor("#cccccc")  # ρ ≥ 1: no convergence, left grey
     im = ax.contourf(
-        E_, B_, np.minimum(plane, 1.0), levels=np.linspace(0.85, 1.0, 16), cmap="viridis"
+        E_,
+        B_,
+        np.ma.masked_where(plane >= 1.0, plane),
+        levels=np.linspace(0.8, 1.0, 21),
+        cmap="viridis",
+        extend="min",
     )
-    fig.colorbar(im, ax=ax, label="rate ρ (1: no convergence)")
+    fig.colorbar(im, ax=ax, label="rate ρ per step (grey: ρ ≥ 1, no convergence)")
     ax.plot([eta_opt], [beta_opt], "r*", ms=12, label=f"optimum ρ = {hb_rate:.3f}")
     ax.plot(etas, np.clip(etas / 2 - 1, 0, 1), "w--", lw=1, label="edge ηL = 2(1 + β)")
     ax.set_ylim(0, 1)
