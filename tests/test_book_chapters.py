@@ -38,6 +38,14 @@ def _book_marks():
         ("β = 0.9 gives steps 12 times larger.", ["12"]),
         ("`1/(1 - 0.7)` in code and items 24 and 99 are no stated numbers.", []),
         ("a loss of -0.25 and 3.5e-07", ["3.5e-07"]),
+        # a number spelled out is typed by hand as surely as its digits
+        ("the first step is ten times the rate", ["ten"]),
+        ("filled to one thousandth, one over thirty-two", ["thousandth", "thirty"]),
+        (
+            "a hundred times flatter, shrunk a millionfold, three percent",
+            ["hundred", "millionfold", "percent"],
+        ),
+        ("two consequences, the second half, twice as long, one rate", []),
     ],
 )
 def test_the_audit_finds_a_number_typed_by_hand(prose, bad):

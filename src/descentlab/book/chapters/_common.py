@@ -22,6 +22,15 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 #: what is no stated number: code and formulas in backquotes, references to items and
 #: exercises, and a chapter's own headings' numbering
 _EXEMPT = re.compile(r"`[^`]*`|\b(?:items?|exercises?)\s+\d+(?:\s*(?:-|–|,|and)\s*\d+)*")
+#: a number spelled out in words ("ten times", "a hundredth", "thirty-two", "millionfold"):
+#: a quantity typed by hand as surely as its digits (one to three, "half" and "twice" stay
+#: prose: "two consequences", "the second half")
+_SPELLED = re.compile(
+    r"\b(?:(?:four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+    r"sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|"
+    r"ninety|hundred|thousand|million|billion)(?:th|ths|fold)?|tenths?|percent)\b",
+    re.IGNORECASE,
+)
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -61,8 +70,10 @@ class Numbers:
         return f"{self(100 * fraction, digits)} %"
 
     def unaccounted(self, prose: str) -> list[str]:
-        """The numbers in ``prose`` that are neither a setting nor a computed value."""
-        return [m for m in _NUMBER.findall(_EXEMPT.sub(" ", prose)) if m not in self.stated]
+        """The numbers in ``prose`` that are neither a setting nor a computed value, and every
+        number spelled out in words (which no setting or computation states)."""
+        text = _EXEMPT.sub(" ", prose)
+        return [m for m in _NUMBER.findall(text) if m not in self.stated] + _SPELLED.findall(text)
 
     def check(self, page: ChapterPage) -> Check:
         """✔ when every number of ``page``'s prose is a setting or was computed."""

@@ -185,7 +185,7 @@ through a long run and follow a gradient whose size changes.
 
 The average starts at zero, and that has a cost the formula hides. After the first step `v`
 is only `(1 - α)g²`, so the first step is `η/√(1 - α)` = {n(first, 3)} at η = {LR} and
-α = 0.99: ten times the rate. descentlab's `RMSprop` measures {n(rms[0], 4)}. By step
+α = 0.99: {n(first / LR, 3)} times the rate. descentlab's `RMSprop` measures {n(rms[0], 4)}. By step
 {STEPS} the average has filled to `1 - α^T` of its value and the step is {n(rms[-1], 4)}
 (predicted {n(later, 4)}). The large early steps are a real hazard when the parameters start
 near a good point; Adam's bias correction is the fix."""
@@ -229,8 +229,9 @@ descentlab's `Adam` (β₁ = 0.9, β₂ = 0.999, η = {LR}) steps {n(adam[0], 4)
 {n(adam[2], 4)}: exactly η from the first step (item 112's point).
 
 Without the correction the first step is `η(1 - β₁)/√(1 - β₂)` = {n(raw_first, 4)}: the
-numerator's average has filled to one tenth, the denominator's to one thousandth, and the
-square root makes that one over thirty-two. descentlab's `Adam(bias_correction=False)` steps
+numerator's average has filled to `1 - β₁` = {n(1 - 0.9, 3)} of its value, the denominator's
+to `1 - β₂` = {n(1 - 0.999, 3)}, and after the square root the step is
+{n(raw_first / LR, 3)} times η. descentlab's `Adam(bias_correction=False)` steps
 {n(raw[0], 4)}, then {n(raw[1], 4)} and {n(raw[2], 4)}, growing while `v` is still filling. The
 correction matters most in exactly the early phase where a large step can throw the
 parameters far from a careful initialization."""
@@ -313,8 +314,8 @@ At μ/σ = 10 the step is {n(noisy[0], 3)} of η, at 1 it is {n(noisy[1], 3)} (t
     adaptive_finite = all(math.isfinite(final(0.5, k)) for k in range(1, len(SETTINGS)))
     adagrad_last = final(0.1, 1) > max(final(0.1, k) for k in range(2, len(SETTINGS)))
     text5 = f"""
-The ravine `0.05x² + 5y²` (items 27 and 114) starts at (-10, 1): the floor along x is a
-hundred times flatter than the walls across y. The table runs each method for
+The ravine `0.05x² + 5y²` (items 27 and 114) starts at (-10, 1): the floor along x is
+{n(5 / 0.05)} times flatter than the walls across y. The table runs each method for
 {RAVINE_STEPS} steps at three rates; its entries are the final loss. Three things are worth
 reading in it.
 
@@ -325,7 +326,7 @@ control, and that is why a rate that is reckless for SGD is safe for them (item 
 
 AdaGrad is the slowest adaptive method at η = 0.1 (final loss {n(final(0.1, 1), 3)}), and the
 first section tells why: its travel along the floor is bounded by `η(2√T - 1)` =
-{n(ada_bound, 3)} at T = {RAVINE_STEPS}, short of the ten units to the minimum; it moved
+{n(ada_bound, 3)} at T = {RAVINE_STEPS}, short of the {n(10)} units to the minimum; it moved
 {n(ada_x, 3)}. RMSProp and Adam keep steps of size η along the floor and arrive.
 
 Finally β₂. With a short memory the average `v` is about the last few squared gradients,
@@ -486,7 +487,7 @@ raising ε, as some large models do, turns Adam smoothly towards momentum SGD.""
     text6 = f"""
 Move η. Adam's first step is η along each axis at once, a diagonal move regardless of the
 ravine's shape (measured at every frame: {", ".join(n(v, 3) for v in first_steps)}), which is
-why adaptive paths start at forty-five degrees. At small η all three crawl; AdaGrad falls
+why adaptive paths start along the diagonal. At small η all three crawl; AdaGrad falls
 behind first, as its steps shrink; at large η RMSProp and Adam hover across the floor at a
 scale set by η, because near the minimum their divided step no longer shrinks with the
 gradient. The adaptive methods do not remove the need to choose η; they change what it

@@ -162,8 +162,8 @@ descent's. At β = 0.9 it is {n(slopes[1][-1] / 0.1)}. At β = 0.99 the promised
 {n(1 / (1 - 0.99))}, but after {SLOPE_STEPS} steps the buffer has only reached
 {n(slopes[2][-1] / 0.1)}: the memory that makes β close to 1 attractive also makes it slow to
 fill. The weight of a gradient halves every `ln 2/ln(1/β)` steps, {n(t_half)} steps at
-β = 0.99, so a buffer of that β needs several hundred steps to forget a start or to react to
-a turn. This is the first trade-off of momentum, and it returns below in another form:
+β = 0.99, so a buffer of that β needs several times that many steps to forget a start or
+to react to a turn. This is the first trade-off of momentum, and it returns below in another form:
 large β means a long, smooth memory and a slow reaction."""
     parts.append(
         Part(
@@ -219,8 +219,9 @@ And the recurrence is stable exactly when `0 < ηλ < 2(1 + β)`: plain gradient
 `ηλ < 2`, momentum stretches that to {n(2 * (1 + 0.9))} at β = 0.9.
 
 The build checks the edge: on `f = w²/2` (λ = 1) at β = 0.5 the edge is ηλ = {n(stable_edge)}.
-descentlab's `Momentum` at three percent below it {"converges" if not below_div else "diverges"},
-at three percent above it {"diverges" if above_div else "converges"}."""
+descentlab's `Momentum` at ηλ = {n(0.97 * stable_edge, 3)}, just below it,
+{"converges" if not below_div else "diverges"}; at ηλ = {n(1.03 * stable_edge, 3)}, just above
+it, it {"diverges" if above_div else "converges"}."""
     parts.append(
         Part(
             "recurrence",
@@ -325,7 +326,7 @@ them all. Take the quadratic with eigenvalues from μ = 0.01 to L = 1, condition
 κ = L/μ = {n(KAPPA)}, started at (1, 1). Plain gradient descent's best rate is
 `η = 2/(L + μ)`, where the two extreme directions contract equally fast, at
 `(κ - 1)/(κ + 1)` = {n(gd_rate, 4)} per step: about {n(round(gd_steps))} steps to shrink
-the distance a millionfold. The stiff direction limits η, the flat one then crawls.
+the distance by a factor `10^6`. The stiff direction limits η, the flat one then crawls.
 
 Momentum changes the bargain. In the flat direction a large β lets the small gradient build
 up speed; in the stiff one the same β makes the roots complex, and they spiral in at `√β`

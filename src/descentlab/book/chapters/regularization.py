@@ -178,8 +178,8 @@ What the shrinkage buys shows in the classic experiment of items 62, 63 and 66. 
 polynomial of degree {DEGREE} (in Legendre features, so that the fit is well conditioned) to
 {N_TRAIN} noisy samples of `sin(πx)` on [-1, 1], noise σ = {NOISE}, by ridge regression at
 several λ, and measure the error on the noise-free function at {N_TEST} test points; average
-over {DRAWS} draws of the training set. Ten coefficients for twenty points: without a penalty
-the polynomial threads through the noise.
+over {DRAWS} draws of the training set. {n(_features(np.zeros(1)).shape[1])} coefficients
+for {N_TRAIN} points: without a penalty the polynomial threads through the noise.
 
 At λ = 0 the training error is {n(fits[0.0][0], 3)}, below the noise's variance, and the
 test error huge: overfitting, variance. As λ grows the training error rises

@@ -319,7 +319,7 @@ already an argument for a schedule: the right rate late in a run is not the righ
 The build runs {RUNS} runs at each of η = {", ".join(f"{e:g}" for e in CURVE_LRS)} and at the
 best constant for {T} steps, and compares the mean loss with the solution at steps
 {", ".join(n(t_) for t_ in probe)}: the largest relative gap is {n(worst_gap, 2)}, within the
-`4·√(2/RUNS)` = {n(se, 2)} that {RUNS} runs allow (four standard errors of a mean of squared
+`4·√(2/RUNS)` = {n(se, 2)} that {RUNS} runs allow (4 standard errors of a mean of squared
 normals). At {T} steps the best constant
 ends at {n(curves_c[best_lr[T]][T], 3)}; the next section's `a/t` schedule with a = 1 ends at
 {n(a1_final, 3)}, {n(curves_c[best_lr[T]][T] / a1_final, 3)} times lower, with no tuning to
