@@ -27,16 +27,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from descentlab.book.chapters import adaptive, batch, momentum, regularization, schedules
+from descentlab.book.chapters._common import one_thread
 from descentlab.book.model import Context
 from descentlab.report.book_chapter import ChapterPage
 
 __all__ = ["CHAPTERS"]
 
 #: the chapters in the book's order: (file name's stem, the function that makes it)
+#: (each computed on one torch thread: :func:`~descentlab.book.chapters._common.one_thread`)
 CHAPTERS: tuple[tuple[str, Callable[[Context], ChapterPage]], ...] = (
-    ("deep-momentum", momentum.chapter),
-    ("deep-adaptive", adaptive.chapter),
-    ("deep-schedules", schedules.chapter),
-    ("deep-batch", batch.chapter),
-    ("deep-regularization", regularization.chapter),
+    ("deep-momentum", one_thread(momentum.chapter)),
+    ("deep-adaptive", one_thread(adaptive.chapter)),
+    ("deep-schedules", one_thread(schedules.chapter)),
+    ("deep-batch", one_thread(batch.chapter)),
+    ("deep-regularization", one_thread(regularization.chapter)),
 )

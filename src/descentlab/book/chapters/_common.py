@@ -3,9 +3,10 @@ audited for any other), the runs on quadratics and their rates, and the figures'
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,15 @@ from descentlab.book.checks import ck
 from descentlab.report.book_chapter import ChapterPage, Part
 from descentlab.report.lecture_book import Check
 
-__all__ = ["Numbers", "envelope_rate", "finish", "heavy_ball_rate", "slope_steps", "steps_to"]
+__all__ = [
+    "Numbers",
+    "envelope_rate",
+    "finish",
+    "heavy_ball_rate",
+    "one_thread",
+    "slope_steps",
+    "steps_to",
+]
 
 #: a number in prose (a sign is not part of it: ``-0.5`` states ``0.5``)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?")
@@ -85,6 +94,24 @@ class Numbers:
             f"{total} numbers; typed by hand: {', '.join(bad) or 'none'}",
             "none typed by hand",
         )
+
+
+def one_thread(chapter: Callable[[Any], ChapterPage]) -> Callable[[Any], ChapterPage]:
+    """``chapter`` computed with torch on one thread, the previous count restored after: the
+    chapters' runs are many steps on tiny tensors, where a second thread only waits (the
+    batch chapter's small network took 13 times the CPU time on two threads of a loaded
+    machine)."""
+
+    @functools.wraps(chapter)
+    def run(ctx: Any) -> ChapterPage:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return chapter(ctx)
+        finally:
+            torch.set_num_threads(before)
+
+    return run
 
 
 def steps_to(losses: Sequence[float], fraction: float) -> int | None:
