@@ -427,8 +427,8 @@ dividing by zero, but it sets a scale. With the bias correction, Adam's first st
 g is `η g/(|g| + ε)`: the rate η for gradients much larger than ε, and `η g/ε`, plain
 gradient descent at the rate `η/ε`, for gradients much smaller. With ε = {EPS:g},
 descentlab's `Adam` steps {", ".join(n(v, 3) for v in eps_steps)} times η on slopes
-g = {", ".join(f"{g:g}" for g in TINY)}. A model whose gradients are tiny (a loss scaled down,
-or late layers in low precision) is therefore trained by SGD with a huge rate, not by Adam;
+g = {", ".join(f"{g:g}" for g in TINY)}. A model whose gradients are tiny (a loss scaled down
+by a large factor, say) is therefore trained by SGD with a huge rate, not by Adam;
 raising ε, as some large models do, turns Adam smoothly towards momentum SGD."""
     parts.insert(
         len(parts) - 1,

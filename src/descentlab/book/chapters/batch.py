@@ -643,10 +643,11 @@ bottom. Two things set it. The first is `η/B`, the noise scale of the previous 
 temperature is proportional to it (at a fixed `ηλ`). The second is the factor `1/(2 - ηλ)`,
 which is about `1/2` in a flat well and grows without bound as the well's curvature
 approaches the edge `2/η`. A sharp well near the edge is a hot well. To leave a well the
-iterate must climb its barrier, here {n(barrier, 3)} above both minima; the chance to do so
-in a step falls like `exp(-barrier/T)`, so a well whose temperature is a good fraction of
-its barrier is left quickly and one whose temperature is a small fraction keeps its iterate
-for a very long time.
+iterate must climb its barrier, here {n(barrier, 3)} above both minima. The spread in the
+well is Gaussian with `E[e²] = 2T/λ`, so the chance of being a height f above the bottom
+falls like `exp(-f/(2T))`: a well whose temperature is a good fraction of its barrier is left
+quickly, and one whose temperature is a small fraction keeps its iterate for a very long
+time.
 
 The table runs {WELL_RUNS} runs of descentlab's `SGD` for {WELL_STEPS} steps from each
 minimum, with σ = {WELL_SIGMA:g} for one example, at several (η, B). Read the columns of the
@@ -741,6 +742,13 @@ larger gap between training and test accuracy."""
                         )
                         for lr, b in quiet
                     ],
+                    ck(
+                        "where the sharp well's temperature is below barrier/20, fewer than "
+                        "1 % of its runs leave it",
+                        all(esc[k_] < 0.01 for k_ in quiet),
+                        ", ".join(f"{esc[k_]:.3g}" for k_ in quiet),
+                        "< 0.01 each",
+                    ),
                     ck(
                         f"η = {WELL_LR:g}: the fraction leaving the sharp well falls as B grows, "
                         "from most runs to almost none",

@@ -440,8 +440,9 @@ as the rate falls (or the decay is continuous, as with the cosine)."""
     safe = 2 / (1 + 3 * W0**2)
     text_warm = f"""
 Warm-up runs the other way: it starts the rate small and raises it over the first steps. On
-the noisy quadratic it can only hurt (it spends steps at a small rate while the bias is
-largest). It helps where the curvature is large at the start and falls as training
+the noisy quadratic it has nothing to fix, since the curvature is the same everywhere; it
+spends steps at a small rate while the bias is largest, and the table below measures it
+costing a little. It helps where the curvature is large at the start and falls as training
 proceeds, as it does along the path of a network's early training. The smallest example is
 `f(w) = w²/2 + w⁴/4`, whose curvature `1 + 3w²` is {n(1 + 3 * W0**2, 3)} at the start
 w = {W0:g} and 1 at the minimum. Near the minimum the best rate is `1/h` = 1, a Newton step;
