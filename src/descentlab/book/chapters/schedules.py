@@ -311,10 +311,12 @@ geometrically at the rate `(1 - ηh)²` and so takes about `1/(2ηh)` steps per 
 η forgets the start fast and hovers high; a small η hovers low and forgets slowly. For a fixed
 budget of steps there is a best constant rate, where the two terms balance: minimising the
 exact loss over η gives {n(best_lr[budgets[0]], 3)} for {n(budgets[0])} steps,
-{n(best_lr[T], 3)} for {T} and {n(best_lr[budgets[2]], 3)} for {n(budgets[2])}, shrinking about
-like `ln T / T`, with final losses {n(best_loss[budgets[0]], 3)}, {n(best_loss[T], 3)} and
-{n(best_loss[budgets[2]], 3)}. The rate that is best depends on how long one trains, which is
-already an argument for a schedule: the right rate late in a run is not the right rate early.
+{n(best_lr[T], 3)} for {T} and {n(best_lr[budgets[2]], 3)} for {n(budgets[2])}, shrinking
+about like `ln T / T` (`η T / ln T` is
+{", ".join(n(best_lr[b] * b / math.log(b), 2) for b in budgets)}), with final losses
+{n(best_loss[budgets[0]], 3)}, {n(best_loss[T], 3)} and {n(best_loss[budgets[2]], 3)}. The
+rate that is best depends on how long one trains, which is already an argument for a
+schedule: the right rate late in a run is not the right rate early.
 
 The build runs {RUNS} runs at each of η = {", ".join(f"{e:g}" for e in CURVE_LRS)} and at the
 best constant for {T} steps, and compares the mean loss with the solution at steps
@@ -356,6 +358,14 @@ the budget."""
                         worst_gap < se,
                         f"largest gap {worst_gap:.3g}",
                         f"< {se:.3g}",
+                    ),
+                    ck(
+                        "the best constant rate shrinks like ln T / T: η T / ln T varies by less "
+                        "than 20 % over the budgets",
+                        max(best_lr[b] * b / math.log(b) for b in budgets)
+                        < 1.2 * min(best_lr[b] * b / math.log(b) for b in budgets),
+                        ", ".join(f"{best_lr[b] * b / math.log(b):.3g}" for b in budgets),
+                        "max < 1.2 × min",
                     ),
                     ck(
                         "the best constant rate shrinks as the budget grows",
@@ -534,7 +544,7 @@ measures how far the iterates could travel, the second how much noise they took 
 
 The constant rate ends at its floor, {n(const, 3)}. Every decaying schedule ends below it.
 Step decay and the exponential behave alike: each lowers the rate, and the floor follows it
-down with a delay of about `1/(ηh)` steps. Cosine annealing ends at rate zero and so lands
+down with a delay of about `1/(2ηh)` steps. Cosine annealing ends at rate zero and so lands
 wherever the last, smallest steps leave it; it ends at {n(table[5], 3)}. The `a/t` schedule
 with a = 1/h ends at {n(table[4], 3)}, close to the `1/(2t)` of the previous section, and
 the lowest of the table is "{SCHEDULES[best][0]}". The two shapes of current practice that
