@@ -41,6 +41,25 @@ TRACE_STEPS = 1500
 #: the slider's β at η = 1
 SLIDER_BETAS = (0.0, 0.5, 0.7, 0.81, 0.9, 0.95, 0.99)
 SLIDER_STEPS = 400
+#: Lessard, Recht and Packard's function (curvature LES_L, 1, LES_L on w < 1, 1 ≤ w < 2,
+#: w ≥ 2): heavy ball at Polyak's optimum for κ = LES_L, Nesterov at (1/L, (√κ-1)/(√κ+1))
+LES_L = 25.0
+LES_HB = (4 / (math.sqrt(LES_L) + 1) ** 2, ((math.sqrt(LES_L) - 1) / (math.sqrt(LES_L) + 1)) ** 2)
+LES_NEST = (1 / LES_L, (math.sqrt(LES_L) - 1) / (math.sqrt(LES_L) + 1))
+LES_STARTS = (3.3, 1.5, 0.5, -2.0)
+LES_STEPS = 500
+
+
+def _lessard_grad(w: torch.Tensor) -> torch.Tensor:
+    return torch.where(w < 1, LES_L * w, torch.where(w < 2, w + LES_L - 1, LES_L * w - LES_L + 1))
+
+
+def _lessard_f(w: float) -> float:
+    if w < 1:
+        return LES_L / 2 * w * w
+    if w < 2:
+        return w * w / 2 + (LES_L - 1) * w - (LES_L - 1) / 2
+    return LES_L / 2 * w * w - (LES_L - 1) * w + 3 * (LES_L - 1) / 2
 
 
 def _optimal(kappa: float, L_: float = 1.0) -> tuple[float, float]:
@@ -121,6 +140,9 @@ def chapter(ctx: Context) -> ChapterPage:
         0.5,
         0.9,
         512,
+        LES_L,
+        *LES_STARTS,
+        LES_STEPS,
     )
     eig = [1.0 / KAPPA, 1.0]
     parts: list[Part] = []
@@ -488,6 +510,106 @@ it keeps the accelerated rate on every smooth convex function, where heavy ball 
         )
     )
 
+    # 5b. where heavy ball fails: Lessard's function ------------------------------------------
+    def lessard() -> dict[tuple[str, float], list[float]]:
+        out = {}
+        makers = {
+            "heavy ball": lambda p: optim.Momentum(p, lr=LES_HB[0], momentum=LES_HB[1]),
+            "Nesterov": lambda p: optim.Nesterov(p, lr=LES_NEST[0], momentum=LES_NEST[1]),
+            "gradient descent": lambda p: optim.SGD(p, lr=2 / (LES_L + 1)),
+        }
+        for name, make in makers.items():
+            for x0 in LES_STARTS:
+                w = torch.nn.Parameter(torch.tensor([x0], dtype=torch.float64))
+                opt = make([w])
+                xs = []
+                for _ in range(LES_STEPS):
+                    w.grad = _lessard_grad(w.detach())
+                    opt.step()
+                    xs.append(float(w.detach()[0]))
+                out[(name, x0)] = xs
+        return out
+
+    les = ctx.memo(("chapter", "momentum", "lessard"), lessard)
+    cyc = les[("heavy ball", LES_STARTS[0])]
+    period3 = max(abs(cyc[-1 - i] - cyc[-4 - i]) for i in range(3))
+    others = max(_lessard_f(xs[-1]) for (nm, _), xs in les.items() if nm != "heavy ball")
+    les_rows = [
+        [name, x0, *[round(v, 4) + 0.0 for v in xs[-3:]], _lessard_f(xs[-1])]
+        for (name, x0), xs in les.items()
+    ]
+    text5b = f"""
+Why would anyone prefer Nesterov's form, if on quadratics a tuned heavy ball is as fast?
+Because a quadratic is the only place where heavy ball's analysis holds. Lessard, Recht and
+Packard built a function that is as well-behaved as a function can be without being
+quadratic: one variable, strongly convex with curvature between μ = 1 and L = {n(LES_L)}, its
+gradient continuous, made of three quadratic pieces with curvatures {n(LES_L)}, 1 and
+{n(LES_L)}, joined at w = 1 and w = 2. Heavy ball with the (η, β) that is optimal for every
+quadratic of that condition number, here η = {n(LES_HB[0], 3)} and β = {n(LES_HB[1], 3)},
+converges from some starts and not from others. From w = {LES_STARTS[0]:g} descentlab's
+`Momentum` settles on a cycle of three points, {", ".join(n(v, 4) for v in cyc[-3:])}, and
+repeats it forever (after {LES_STEPS} steps the iterates repeat with period three to within
+{n(period3, 2)}), its loss never below {n(min(_lessard_f(v) for v in cyc[-3:]), 3)}. Each piece
+alone would be fine; the failure comes from the switches, which a linear analysis cannot see.
+Nesterov's method with its own tuning, η = `1/L` and β = `(√κ - 1)/(√κ + 1)` =
+{n(LES_NEST[1], 3)}, converges from every start in the table, and so does plain gradient
+descent: on smooth strongly convex functions Nesterov's accelerated rate is a theorem, heavy
+ball's is only a theorem about quadratics."""
+    parts.append(
+        Part(
+            "lessard",
+            "Where heavy ball fails: a function that is not quadratic",
+            [
+                text5b,
+                Table(
+                    [
+                        "method",
+                        "start w",
+                        "third-last iterate",
+                        "second-last",
+                        "last",
+                        "final loss",
+                    ],
+                    les_rows,
+                    f"descentlab's Momentum, Nesterov and SGD on Lessard's function (μ = 1, "
+                    f"L = {LES_L:g}), {LES_STEPS} steps, float64",
+                ),
+                [
+                    ck(
+                        f"heavy ball from w = {LES_STARTS[0]:g} ends on a cycle of period 3, "
+                        "its loss bounded away from 0",
+                        period3 < 1e-9 and min(_lessard_f(v) for v in cyc[-3:]) > 1,
+                        f"period-3 gap {period3:.2g}; loss ≥ "
+                        f"{min(_lessard_f(v) for v in cyc[-3:]):.3g}",
+                        "< 1e-09; > 1",
+                    ),
+                    ck(
+                        "Nesterov and gradient descent converge from every start",
+                        all(
+                            _lessard_f(xs[-1]) < 1e-20
+                            for (name, _), xs in les.items()
+                            if name != "heavy ball"
+                        ),
+                        f"largest final loss {others:.2g}",
+                        "< 1e-20",
+                    ),
+                    ck(
+                        "heavy ball converges from the other starts: the failure depends on "
+                        "the start",
+                        all(
+                            _lessard_f(les[("heavy ball", x0)][-1]) < 1e-20 for x0 in LES_STARTS[1:]
+                        ),
+                        ", ".join(
+                            f"{_lessard_f(les[('heavy ball', x0)][-1]):.2g}"
+                            for x0 in LES_STARTS[1:]
+                        ),
+                        "< 1e-20",
+                    ),
+                ],
+            ],
+        )
+    )
+
     # 6. the (η, β) plane, and momentum under noise --------------------------------------------
     etas = np.linspace(0.005, 4.2, 300)
     betas_ = np.linspace(0.0, 0.995, 300)
@@ -582,8 +704,7 @@ at effective rate 0.1 the floors are {", ".join(n(r[5], 3) for r in nrows[:3])},
 solution. The larger effective rate shows the correction term: there the floors differ by
 {n(max(r[5] for r in nrows[3:]) / min(r[5] for r in nrows[3:]), 3)} times across β, because
 `ηh` is no longer small for β = 0."""
-    parts.insert(
-        len(parts) - 1,
+    parts.append(
         Part(
             "plane",
             "The (η, β) plane, and momentum under noise",
