@@ -42,6 +42,8 @@ SLIDER_LRS = (0.01, 0.03, 0.1, 0.3, 0.5, 1.0)
 PERIOD, SPARSE_T = 10, 300
 #: Adam's ε and the tiny slopes it is compared with
 EPS, TINY = 1e-8, (1e-10, 1e-8, 1e-6)
+#: a spike: SPIKE_T gradients of SPIKE_QUIET, then one of SPIKE, for each β₂
+SPIKE_T, SPIKE_QUIET, SPIKE, SPIKE_B2 = 5000, 1e-3, 1e3, (0.9, 0.99, 0.999)
 
 
 def _noisy_adam(snr: float) -> float:
@@ -93,6 +95,9 @@ def chapter(ctx: Context) -> ChapterPage:
         PERIOD,
         SPARSE_T,
         *TINY,
+        SPIKE_T,
+        SPIKE_QUIET,
+        SPIKE,
     )
     parts: list[Part] = []
 
@@ -460,6 +465,78 @@ raising ε, as some large models do, turns Adam smoothly towards momentum SGD.""
                         )
                         for g, v in zip(TINY, eps_steps, strict=True)
                     ],
+                ],
+            ],
+        ),
+    )
+
+    # 5c. a spike: Adam's step is bounded ---------------------------------------------------------
+    def spikes() -> list[tuple[float, float]]:
+        out = []
+        for b2 in SPIKE_B2:
+            w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+            opt = optim.Adam([w], lr=LR, betas=(0.9, b2))
+            steps = []
+            for t in range(SPIKE_T + 1):
+                before = float(w.detach())
+                w.grad = torch.full_like(w, SPIKE if t == SPIKE_T else SPIKE_QUIET)
+                opt.step()
+                steps.append(abs(float(w.detach()) - before))
+            out.append((steps[-2], steps[-1]))
+        return out
+
+    sk = ctx.memo(("chapter", "adaptive", "spike"), spikes)
+    bound = [LR * (1 - 0.9) / math.sqrt(1 - b2) for b2 in SPIKE_B2]
+    text_spike = f"""
+How large can one step of Adam be? Suppose the gradient has been a tiny {SPIKE_QUIET:g} for
+{SPIKE_T} steps and then jumps to {SPIKE:g}, a spike {n(SPIKE / SPIKE_QUIET)} times
+larger, as a bad batch or an outlier produces. Plain SGD's step jumps by the same factor.
+Adam's averages have forgotten their start by then, so `m ≈ (1 - β₁)G` and `v ≈ (1 - β₂)G²`
+for a spike G, and the step is
+
+`η m̂/√v̂ ≈ η(1 - β₁)/√(1 - β₂)`,
+
+whatever the size of the spike: Kingma and Ba's bound on Adam's step. It is η when
+`1 - β₁ = √(1 - β₂)`, as for β₁ = 0.9 and β₂ = 0.99, and larger than η when β₂ is closer to
+1: with the default 0.999 the bound is {n(bound[2] / LR, 3)} η. descentlab's `Adam` (η =
+{LR}, β₁ = 0.9) steps {", ".join(n(s_ / LR, 3) for _, s_ in sk)} times η at the spike for
+β₂ = {", ".join(f"{b:g}" for b in SPIKE_B2)}, against the bounds
+{", ".join(n(b_ / LR, 3) for b_ in bound)}. Before the spike every step was η (a constant
+gradient, divided by its own size). The per-coordinate normalisation is also a clip: one
+wild gradient moves a parameter by a few η at most, where SGD's step grows with the spike.
+With a short memory (β₂ = 0.9) the spike's step is even smaller than the steps before it,
+because the spike fills the average at once; a β₂ close to 1 reacts slowly, and allows the
+largest step exactly when the gradient changes suddenly."""
+    parts.insert(
+        len(parts) - 1,
+        Part(
+            "spike",
+            "A gradient spike: Adam's step is bounded",
+            [
+                text_spike,
+                Table(
+                    [
+                        "β₂",
+                        "step before the spike / η",
+                        "step at the spike / η",
+                        "bound (1 - β₁)/√(1 - β₂)",
+                    ],
+                    [
+                        [b2, q / LR, s_ / LR, b_ / LR]
+                        for b2, (q, s_), b_ in zip(SPIKE_B2, sk, bound, strict=True)
+                    ],
+                    f"descentlab's Adam, η = {LR}, β₁ = 0.9: {SPIKE_T} gradients of "
+                    f"{SPIKE_QUIET:g}, then one of {SPIKE:g}",
+                ),
+                [
+                    close(
+                        f"β₂ = {b2:g}: the step at the spike is η(1 - β₁)/√(1 - β₂)",
+                        s_,
+                        b_,
+                        0.01,
+                        rel=True,
+                    )
+                    for b2, (_, s_), b_ in zip(SPIKE_B2, sk, bound, strict=True)
                 ],
             ],
         ),
