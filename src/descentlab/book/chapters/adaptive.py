@@ -434,7 +434,9 @@ gradient descent at the rate `η/ε`, for gradients much smaller. With ε = {EPS
 descentlab's `Adam` steps {", ".join(n(v, 3) for v in eps_steps)} times η on slopes
 g = {", ".join(f"{g:g}" for g in TINY)}. A model whose gradients are tiny (a loss scaled down
 by a large factor, say) is therefore trained by SGD with a huge rate, not by Adam;
-raising ε, as some large models do, turns Adam smoothly towards momentum SGD."""
+raising ε, as some large models do, turns Adam smoothly towards momentum SGD. That is why
+tuning ε matters in practice (item 82): it is not a guard against zero but a threshold on
+the gradient's size."""
     parts.insert(
         len(parts) - 1,
         Part(
@@ -617,6 +619,7 @@ means, from a multiple of the gradient to a distance per step."""
             77,
             80,
             81,
+            82,
             107,
             108,
             109,
