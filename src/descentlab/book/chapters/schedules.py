@@ -411,12 +411,30 @@ gradients the only way below a floor is a smaller rate, and the floor follows th
 with a delay. A stage must last a few times `1/(2ηh)` steps for its floor to be reached;
 the last stage, at the smallest rate, forgets slowest, so the stages of practice grow longer
 as the rate falls (or the decay is continuous, as with the cosine)."""
+    stair_fig = FG.new_figure(9.0, 3.6)
+    ax = stair_fig.subplots()
+    ax.semilogy(step_curve, color="#D55E00", lw=1, label=f"step decay: mean loss of {RUNS} runs")
+    for j, (e, _, f_) in enumerate(stages):
+        ax.plot(
+            [j * STAGE, (j + 1) * STAGE],
+            [f_, f_],
+            "--",
+            color="#555555",
+            lw=1.2,
+            label="each stage's floor ησ²/(2(2 - ηh))" if j == 0 else None,
+        )
+        ax.annotate(f"η = {e:g}", ((j + 0.5) * STAGE, f_ * 1.35), ha="center", fontsize=8)
+    ax.set_xlabel("step t")
+    ax.set_ylim(3e-3, 1)
+    ax.set_title(f"halve η every {STAGE} steps: the loss walks down the floors", fontsize=10)
+    ax.legend(fontsize=8, loc="upper right")
     parts.append(
         Part(
             "staircase",
             "Step decay: a staircase of floors",
             [
                 text_stair,
+                stair_fig,
                 Table(
                     [
                         "stage's rate",
