@@ -161,9 +161,21 @@ static void conv_bwd_w(const T* g, const T* in, int Cin, int Lin, int Cout, int 
     int co = 0;
     if (WIDE && KS <= 3 && Cout % 5 == 0)
         for (; co + 5 <= Cout; co += 5) bwd_w_block<T, KS, 5>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
+    if (WIDE && KS > 3)  // (the first layer's 5 taps: 4 channels' 20 accumulators spilled)
+        for (; co + 2 <= Cout; co += 2) bwd_w_block<T, KS, 2>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
     for (; co + 4 <= Cout; co += 4) bwd_w_block<T, KS, 4>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
     for (; co < Cout; ++co) bwd_w_block<T, KS, 1>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
-    for (int c = 0; c < Cout; ++c) {
+    // the biases' sums, 4 channels at a time (4 chains of additions, each in its own order)
+    int c = 0;
+    for (; c + 4 <= Cout; c += 4) {
+        V acc[4] = {};
+        const T* gc = g + (int64_t)c * Lout * row;
+        const int64_t n = (int64_t)Lout * nv, stride = (int64_t)Lout * row;
+        for (int64_t i = 0; i < n; ++i)
+            for (int k = 0; k < 4; ++k) acc[k] += ld<V>(gc + k * stride + i * NL);
+        for (int k = 0; k < 4; ++k) gb[c + k] = hsum<T>(acc[k]);
+    }
+    for (; c < Cout; ++c) {
         V acc = {};
         const T* gc = g + (int64_t)c * Lout * row;
         for (int64_t i = 0; i < (int64_t)Lout * nv; ++i) acc += ld<V>(gc + i * NL);
