@@ -80,6 +80,22 @@ def test_duplicate_metric_is_rejected_and_the_batch_rolled_back(store):
     assert series.steps.tolist() == [5] and series.values.tolist() == [1.0]
 
 
+def test_a_batch_is_written_in_one_statement_and_a_duplicate_in_it_named(store):
+    # a refit run's test outcomes are one batch of 2,000 rows (one INSERT for all of them);
+    # a duplicate inside a batch is named and nothing of the batch is kept
+    rid = store.create_run({"x": 1})
+    rows = [(i, "test_example", "loss", i / 7) for i in range(2000)]
+    assert store.log_metrics(rid, rows) == 2000
+    assert store.metrics(rid)["test_example/loss"].values.tolist() == [i / 7 for i in range(2000)]
+    with pytest.raises(ValueError, match="val/loss at step 7 is already recorded"):
+        store.log_metrics(rid, [(6, "val", "loss", 0.5), (7, "val", "loss", 1.0),
+                                (7, "val", "loss", 2.0)])  # fmt: skip
+    assert "val/loss" not in store.metrics(rid)
+    # steps that are not plain ints are still converted (numpy's integers)
+    assert store.log_metrics(rid, [(np.int64(3), "val", "loss", 0.25)]) == 1
+    assert store.metrics(rid)["val/loss"].steps.tolist() == [3]
+
+
 def test_truncate_metrics_then_relog(store):
     rid = store.create_run({"x": 1})
     store.log_metrics(rid, [(s, "val", "loss", float(s)) for s in (0, 10, 20, 30)])

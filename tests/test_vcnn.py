@@ -50,6 +50,7 @@ SHAPES = [
     (4, 5, 33, 4, 7, 0.0, False),  # fewer examples than vector lanes, other geometry
     (1, 16, 12, 3, 1, 0.3, False),  # one channel, one run
     (2, 70, 72, 6, 9, 0.0, True),  # longer inputs
+    (2, 50, 24, 5, 10, 0.0, False),  # channels in blocks of 5 (with AVX-512), no 4 vectors
 ]
 TOLERANCE = {torch.float64: 1e-12, torch.float32: 2e-5}
 
@@ -73,6 +74,23 @@ def test_losses_and_gradients_equal_autograd_run_by_run(dtype, k, b, length, o, 
             scale = float(g.abs().max())
             err = float((grads[name][i] - g).abs().max())
             assert err <= tol * scale, (name, err, scale)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_a_run_in_a_group_is_the_run_alone_bit_for_bit(dtype):
+    # however the kernel blocks channels and vectors, each run's sums are its own, in one order
+    models, params = _group(5, 40, 10, 25, dtype)
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(5, 128, 40, generator=gen, dtype=dtype)
+    y = torch.randint(0, 10, (5, 128), generator=gen)
+    kernel = vcnn.CNNKernel(models[0], 0.0, dtype)
+    losses, grads = kernel(params, x, y, 0)
+    for i in range(5):
+        alone = {n: p[i : i + 1] for n, p in params.items()}
+        loss_i, grads_i = kernel(alone, x[i : i + 1], y[i : i + 1], 0)
+        assert torch.equal(losses[i : i + 1], loss_i)
+        for name, g in grads_i.items():
+            assert torch.equal(grads[name][i : i + 1], g), name
 
 
 def test_inputs_with_a_channel_dimension_and_expanded_targets():

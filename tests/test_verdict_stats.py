@@ -186,6 +186,27 @@ def test_refit_runs_store_per_example_outcomes_that_match_their_summary(tmp_path
     assert "test examples" in result.recommendation()
 
 
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1}])
+def test_per_example_losses_in_one_call_are_those_one_example_at_a_time(options):
+    # store_outcomes gives cross-entropy's per-example losses in one call per chunk: the
+    # verdict's outcomes must be the same bits as one call per example
+    import torch
+
+    from descentlab import losses
+    from descentlab.experiments.test_outcomes import per_example
+    from descentlab.problems.models import MNIST1DCNN
+
+    torch.manual_seed(0)
+    model = MNIST1DCNN(40, 10)
+    x, y = torch.randn(1100, 1, 40) * 3, torch.randint(0, 10, (1100,))
+    loss_fn = losses.get("cross_entropy", **options)
+    each = losses.get("cross_entropy", **options, reduction="none")
+    one = per_example(model, x, y, loss_fn, classification=True)
+    batched = per_example(model, x, y, loss_fn, classification=True, each=each)
+    assert np.array_equal(one["loss"], batched["loss"])
+    assert np.array_equal(one["accuracy"], batched["accuracy"])
+
+
 def test_outcomes_that_disagree_with_the_run_are_not_stored(tmp_path):
     import torch
 

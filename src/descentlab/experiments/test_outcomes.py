@@ -37,7 +37,7 @@ CHUNK = 1024
 
 
 def per_example(
-    model: Any, x: Any, y: Any, loss_fn: Any, *, classification: bool
+    model: Any, x: Any, y: Any, loss_fn: Any, *, classification: bool, each: Any = None
 ) -> dict[str, np.ndarray]:
     """``{"loss": [n], "accuracy": [n]}`` (accuracy for classification; for regression with
     one output per target ``"squared_error"``, whose mean's root is the RMSE) of ``model`` on
@@ -45,6 +45,13 @@ def per_example(
     :func:`~descentlab.engine.common.evaluate` counts them (its mean loss is the mean of
     these; its accuracy counts every target, the same as these weighted by targets per
     example).
+
+    ``each``: the same loss with ``reduction="none"``, for a loss whose per-example values
+    are its values on one example at a time (cross-entropy: torch's log-softmax and
+    negative log-likelihood compute each row alone, and a mean over one example is that
+    example's value; ``tests/test_verdict_stats.py`` checks them equal bit for bit): one
+    call per chunk instead of one per example. Used where the output is ``(n, classes)``
+    with one target per example; else one example at a time.
 
     Example:
         >>> import torch
@@ -67,8 +74,11 @@ def per_example(
         with torch.no_grad():
             for xb, yb in eval_batches(x, y, CHUNK):
                 out = model(xb)
-                for i in range(int(xb.shape[0])):
-                    losses.append(float(loss_fn(out[i : i + 1], yb[i : i + 1])))
+                if each is not None and out.dim() == 2 and yb.dim() == 1:
+                    losses.extend(each(out, yb).tolist())
+                else:
+                    for i in range(int(xb.shape[0])):
+                        losses.append(float(loss_fn(out[i : i + 1], yb[i : i + 1])))
                 if classification:
                     if out.shape[-1] == 1:
                         pred = (out.reshape(-1) > 0).long().reshape(yb.shape)
@@ -116,7 +126,11 @@ def store_outcomes(store: Any, run_id: int, model: Any, config: Any, splits: Any
 
     classification = splits.task == "classification"
     x, y = test_data(splits, next(iter(model.parameters())).device)
-    outcomes = per_example(model, x, y, loss_fn, classification=classification)
+    each = None
+    # (class weights or an ignored index make a mean over one example differ from its value)
+    if spec == "cross_entropy" and set(config.loss_options) <= {"label_smoothing"}:
+        each = losses.get(spec, **config.loss_options, reduction="none")
+    outcomes = per_example(model, x, y, loss_fn, classification=classification, each=each)
     # (the run's accuracy counts every target: with equal targets per example, the mean of
     # the per-example fractions is the same number, and the check says where it is not)
     why = _check(outcomes, record.summary or {})

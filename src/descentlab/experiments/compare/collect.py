@@ -36,7 +36,7 @@ from descentlab.experiments.compare.results import (
 )
 from descentlab.experiments.compare.spec import CompareSpec
 from descentlab.experiments.outputs import scan_run_folder
-from descentlab.experiments.test_outcomes import read_outcomes
+from descentlab.experiments.test_outcomes import OUTCOMES_KEY, read_outcomes
 from descentlab.experiments.trials import Trial, finished_run, store_path_of
 from descentlab.store import Store
 
@@ -44,6 +44,42 @@ __all__ = ["EXPERIMENT", "Judge", "collect", "load_comparison", "with_context"]
 
 #: The name of a comparison's experiment record in its store.
 EXPERIMENT = "compare"
+
+#: What a completed run's stored rows give the verdict (the training loss it started from, its
+#: per-example test outcomes) never changes once written, and every look reads every finished
+#: run again (a refit run's outcomes are 2,000 rows): read once per process, keyed by the store,
+#: the run and the time its record was created (a store made again at the same path has new
+#: records). At most this many are kept.
+_READS_KEPT = 8192
+_reads: dict[tuple[Any, ...], Any] = {}
+
+
+def _read_once(kind: str, store: Any, run_id: int, created: str, read: Any) -> Any:
+    """``read()``, or what it gave before for the same ``kind``, store, run and creation."""
+    key = (kind, str(getattr(store, "path", "")), int(run_id), created)
+    if key not in _reads:
+        if len(_reads) >= _READS_KEPT:
+            _reads.clear()
+        _reads[key] = read()
+    return _reads[key]
+
+
+def _outcomes(store: Any, rec: Any) -> dict[str, np.ndarray] | str:
+    """:func:`read_outcomes` of a completed refit run, its stored outcomes read once (where
+    there are none, the record says why: nothing is kept)."""
+    state = (rec.provenance or {}).get(OUTCOMES_KEY)
+    if not isinstance(state, int):
+        return read_outcomes(store, rec)
+    return _read_once("outcomes", store, rec.id, rec.created_at, lambda: _frozen(store, rec))
+
+
+def _frozen(store: Any, rec: Any) -> dict[str, np.ndarray] | str:
+    """:func:`read_outcomes`, its arrays read-only (every look shares them)."""
+    out = read_outcomes(store, rec)
+    if not isinstance(out, str):
+        for values in out.values():
+            values.flags.writeable = False
+    return out
 
 
 @dataclass(frozen=True)
@@ -58,16 +94,27 @@ class Judge:
     chance: float | None
 
     def __call__(
-        self, store: Any, run_id: int | None, status: str, summary: Mapping[str, Any], phase: str
+        self,
+        store: Any,
+        run_id: int | None,
+        status: str,
+        summary: Mapping[str, Any],
+        phase: str,
+        created: str | None = None,
     ) -> str | None:
+        """The failure, or None. ``created``: the run record's creation time, if known (then
+        its starting loss is read from the store once per process)."""
         metric = self.metric
         if phase == "refit":  # its "val" examples are training data: judge the test metric
             metric = "test/" + metric.split("/", 1)[1]
         initial = None
         if run_id is not None and status == "completed":
-            series = store.metrics(run_id, split="train", name="loss").get("train/loss")
-            if series is not None and len(series.steps) and int(series.steps[0]) == 0:
-                initial = float(series.values[0])
+            if created is None:
+                initial = _initial_loss(store, run_id)
+            else:
+                initial = _read_once(
+                    "initial", store, run_id, created, lambda: _initial_loss(store, run_id)
+                )
         return tuning.trial_failure(
             status,
             summary.get(metric),
@@ -76,6 +123,14 @@ class Judge:
             initial_loss=initial,
             final_loss=summary.get("train/loss"),
         )
+
+
+def _initial_loss(store: Any, run_id: int) -> float | None:
+    """The training loss a run logged at step 0, or None."""
+    series = store.metrics(run_id, split="train", name="loss").get("train/loss")
+    if series is not None and len(series.steps) and int(series.steps[0]) == 0:
+        return float(series.values[0])
+    return None
 
 
 # ------------------------------------------------------------------------------------------
@@ -112,7 +167,10 @@ def collect(
                 return None
             summary = dict(rec.summary or {})
             return Found(
-                rec.id, rec.status, summary, judge(store, rec.id, rec.status, summary, t.phase)
+                rec.id,
+                rec.status,
+                summary,
+                judge(store, rec.id, rec.status, summary, t.phase, rec.created_at),
             )
 
         cands, _, done = tuning_plan(plan, choice, lookup, metric, maximize, chance=chance)
@@ -182,7 +240,7 @@ def _fill_final(
         measured = {k: summary[k] for k in _TIMING if k in summary}
         if measured:
             res.run_timings[rec.id] = measured
-        failure = judge(store, rec.id, rec.status, summary, t.phase)
+        failure = judge(store, rec.id, rec.status, summary, t.phase, rec.created_at)
         if failure is not None:
             res.failed_final += 1
             res.failures[failure] = res.failures.get(failure, 0) + 1
@@ -210,7 +268,7 @@ def _fill_final(
         else:
             res.refit_runs[i] = rec.id
             if rec.status == "completed":
-                outcomes = read_outcomes(store, rec)
+                outcomes = _outcomes(store, rec)
                 if isinstance(outcomes, str):
                     res.test_outcomes_missing[seed] = outcomes
                 else:
