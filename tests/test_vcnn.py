@@ -261,3 +261,60 @@ def test_a_kernel_not_used_is_announced_once_and_the_traced_graph_trains(
     ref = train_many(_configs(2), data=mnist1d, mode="vmap", progress=False)
     for a, b in zip(_finals(got), _finals(ref), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _has_cpu_flags(*flags: str) -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            line = next((ln for ln in fh if ln.startswith("flags")), "")
+    except OSError:
+        return False
+    return all(f in line.split() for f in flags)
+
+
+#: instruction sets the kernel is also built for here (``-march``), whatever this CPU is:
+#: without AVX-512 its vectors are 32 bytes (AVX) or 16 (SSE), blocks of other sizes
+OTHER_BUILDS = {
+    "avx2": ("-march=haswell", ("avx2", "fma")),
+    "sse2": ("-march=x86-64", ("sse2",)),
+}
+
+
+@pytest.mark.parametrize("build", OTHER_BUILDS)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_the_kernel_built_for_other_instruction_sets_equals_autograd(build, dtype, monkeypatch):
+    march, needs = OTHER_BUILDS[build]
+    if not _has_cpu_flags(*needs):
+        pytest.skip(f"this CPU cannot run code built with {march}")
+    flags = [march if f == "-march=native" else f for f in _native._FLAGS]
+    monkeypatch.setattr(_native, "_FLAGS", flags)
+    vcnn._library.cache_clear()
+    try:
+        for k, b, length, o, c, eps, shared in SHAPES:
+            models, params = _group(k, length, o, c, dtype)
+            gen = torch.Generator().manual_seed(1)
+            shape = (b, length) if shared else (k, b, length)
+            x = torch.randn(*shape, generator=gen, dtype=dtype)
+            y = torch.randint(0, o, shape[:-1], generator=gen)
+            losses, grads = vcnn.CNNKernel(models[0], eps, dtype)(
+                params, x, y, None if shared else 0
+            )
+            tol = TOLERANCE[dtype]
+            for i, model in enumerate(models):
+                xi, yi = (x, y) if shared else (x[i], y[i])
+                ref_loss, ref_grads = _reference(model, xi, yi, eps)
+                assert math.isclose(float(losses[i]), float(ref_loss), rel_tol=tol)
+                for name, g in ref_grads.items():
+                    err = float((grads[name][i] - g).abs().max())
+                    assert err <= tol * float(g.abs().max()), (build, name, err)
+            xe = torch.randn(300, length, generator=gen, dtype=dtype)
+            ye = torch.randint(0, o, (300,), generator=gen)
+            got = vcnn.CNNKernel(models[0], 0.0, dtype).evaluate(params, xe, ye)
+            for i, model in enumerate(models):
+                ref = common.evaluate(
+                    model, xe, ye, torch.nn.CrossEntropyLoss(), classification=True
+                )
+                assert math.isclose(got[i]["loss"], ref["loss"], rel_tol=TOLERANCE[dtype])
+                assert got[i]["accuracy"] == ref["accuracy"]
+    finally:
+        vcnn._library.cache_clear()

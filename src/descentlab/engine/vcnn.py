@@ -24,8 +24,9 @@ a run's step is ~12 million multiply-adds; in the traced graph the K runs' produ
 but the window copies, stacking, ReLUs, bias additions and the dispatch of some hundred ATen
 operations cost as much again. The kernel keeps one run's activations (under 1 MB) in the
 core's cache for its whole forward and backward pass, lays them out ``[channel][position]
-[example]`` with the examples innermost (64-byte vectors over the batch), and computes every
-layer as blocks of 4 channels x 4 vectors of multiply-adds in registers; runs are spread over
+[example]`` with the examples innermost (vectors over the batch: 64 bytes where the CPU has
+AVX-512, 32 with AVX, 16 otherwise -- one register each), and computes every layer as blocks
+of channels x vectors of multiply-adds in registers; runs are spread over
 OpenMP threads (``torch.set_num_threads`` applies).
 
 Numerics: the same sums in another order -- float64 agrees with ``torch.autograd`` on the

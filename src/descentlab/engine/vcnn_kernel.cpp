@@ -3,7 +3,8 @@
 // One run's step: input (B, L0) -> three Conv1d + ReLU -> flatten -> Linear -> cross-entropy
 // (mean over the batch, optional label smoothing), then the backward pass. Every layer is
 // computed as a convolution over activations laid out [channel][position][example], the
-// examples innermost and padded to a whole number of 64-byte vectors, so that every inner
+// examples innermost and padded to a whole number of vectors (64 bytes with AVX-512, 32 with
+// AVX, 16 otherwise: DL_VBYTES), so that every inner
 // loop is a run of vector multiply-adds over examples; the linear read-out is a convolution
 // of kernel 1 over C*L3 channels of length 1 (torch's flatten order: c * L3 + l). Runs are
 // independent: OpenMP splits them over threads, each with its own workspace.
@@ -14,12 +15,19 @@
 #include <string.h>
 #include <omp.h>
 
-typedef float VF __attribute__((vector_size(64)));
-typedef double VD __attribute__((vector_size(64)));
+#if defined(__AVX512F__)
+#define DL_VBYTES 64
+#elif defined(__AVX__)
+#define DL_VBYTES 32
+#else
+#define DL_VBYTES 16
+#endif
+typedef float VF __attribute__((vector_size(DL_VBYTES)));
+typedef double VD __attribute__((vector_size(DL_VBYTES)));
 
 template <class T> struct Vec;
-template <> struct Vec<float> { typedef VF V; enum { N = 16 }; };
-template <> struct Vec<double> { typedef VD V; enum { N = 8 }; };
+template <> struct Vec<float> { typedef VF V; enum { N = DL_VBYTES / 4 }; };
+template <> struct Vec<double> { typedef VD V; enum { N = DL_VBYTES / 8 }; };
 
 template <class V> static inline V ld(const void* p) { V v; memcpy(&v, p, sizeof v); return v; }
 template <class V> static inline void st(void* p, V v) { memcpy(p, &v, sizeof v); }
@@ -35,6 +43,14 @@ static const bool WIDE = true;
 #else
 static const bool WIDE = false;
 #endif
+// Without AVX-512 a vector is one register: 32 bytes with AVX, 16 with SSE (64-byte vectors
+// split over two or four registers spilled to memory on every multiply-add: built for AVX2 the
+// step was 2.3x slower than torch's own operations; docs/kernel-runtime.md), and blocks hold 2
+// vectors of examples (4 x 4 accumulators would not fit the 16 registers). The examples'
+// sums then run over 8 or 4 lanes instead of 16: the same model to rounding, other low bits.
+static constexpr int VB = WIDE ? 4 : 2;  // vectors of examples per block
+static constexpr int CB4 = 4;  // output (input) channels per block
+template <int KS> static constexpr int bw_channels() { return WIDE ? 4 : 2; }
 
 template <class V> static inline V in_reg(V v) {
 #if defined(__AVX512F__)
@@ -91,8 +107,8 @@ template <class T, int KS, int CB>
 static void fwd_channels(const T* in, int Cin, int Lin, const T* W, const T* bias, int Cout,
                          int Lout, int s, int p, T* out, int nv, bool relu, int co) {
     int v = 0;
-    for (; v + 4 <= nv; v += 4)
-        fwd_block<T, KS, CB, 4>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
+    for (; v + VB <= nv; v += VB)
+        fwd_block<T, KS, CB, VB>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
     for (; v < nv; ++v)
         fwd_block<T, KS, CB, 1>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co, v);
 }
@@ -104,8 +120,8 @@ static void conv_fwd(const T* in, int Cin, int Lin, const T* W, const T* bias, i
     if (WIDE && Cout % 5 == 0)
         for (; co + 5 <= Cout; co += 5)
             fwd_channels<T, KS, 5>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co);
-    for (; co + 4 <= Cout; co += 4)
-        fwd_channels<T, KS, 4>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co);
+    for (; co + CB4 <= Cout; co += CB4)
+        fwd_channels<T, KS, CB4>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co);
     for (; co < Cout; ++co)
         fwd_channels<T, KS, 1>(in, Cin, Lin, W, bias, Cout, Lout, s, p, out, nv, relu, co);
 }
@@ -130,7 +146,6 @@ static void bwd_w_block(const T* g, const T* in, int Cin, int Lin, int Lout, int
                 V gv[CB];
                 for (int c = 0; c < CB; ++c)
                     gv[c] = ld<V>(g + ((int64_t)(co + c) * Lout + l) * row + (int64_t)v * NL);
-#if defined(__AVX512F__)
                 // j known at compile time: acc stays in registers (a j from a variable range
                 // would index it in memory)
 #pragma GCC unroll 8
@@ -139,12 +154,6 @@ static void bwd_w_block(const T* g, const T* in, int Cin, int Lin, int Lout, int
                     const V x = in_reg(ld<V>(src + (int64_t)j * row + (int64_t)v * NL));
                     for (int c = 0; c < CB; ++c) acc[c][j] += gv[c] * x;
                 }
-#else
-                for (int j = jlo; j < jhi; ++j) {
-                    const V x = ld<V>(src + (int64_t)j * row + (int64_t)v * NL);
-                    for (int c = 0; c < CB; ++c) acc[c][j] += gv[c] * x;
-                }
-#endif
             }
         }
         for (int c = 0; c < CB; ++c)
@@ -163,7 +172,9 @@ static void conv_bwd_w(const T* g, const T* in, int Cin, int Lin, int Cout, int 
         for (; co + 5 <= Cout; co += 5) bwd_w_block<T, KS, 5>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
     if (WIDE && KS > 3)  // (the first layer's 5 taps: 4 channels' 20 accumulators spilled)
         for (; co + 2 <= Cout; co += 2) bwd_w_block<T, KS, 2>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
-    for (; co + 4 <= Cout; co += 4) bwd_w_block<T, KS, 4>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
+    constexpr int CBW = bw_channels<KS>();
+    for (; co + CBW <= Cout; co += CBW)
+        bwd_w_block<T, KS, CBW>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
     for (; co < Cout; ++co) bwd_w_block<T, KS, 1>(g, in, Cin, Lin, Lout, s, p, nv, gW, co);
     // the biases' sums, 4 channels at a time (4 chains of additions, each in its own order)
     int c = 0;
@@ -231,8 +242,8 @@ template <class T, int KS, int CB>
 static void bwd_in_channels(const T* g, const T* W, const T* a, int Cin, int Lin, int Cout,
                             int Lout, int s, int p, int nv, T* gin, int ci) {
     int v = 0;
-    for (; v + 4 <= nv; v += 4)
-        bwd_in_block<T, KS, CB, 4>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
+    for (; v + VB <= nv; v += VB)
+        bwd_in_block<T, KS, CB, VB>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
     for (; v < nv; ++v)
         bwd_in_block<T, KS, CB, 1>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci, v);
 }
@@ -244,8 +255,8 @@ static void conv_bwd_in(const T* g, const T* W, const T* a, int Cin, int Lin, in
     if (WIDE && Cin % 5 == 0)
         for (; ci + 5 <= Cin; ci += 5)
             bwd_in_channels<T, KS, 5>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci);
-    for (; ci + 4 <= Cin; ci += 4)
-        bwd_in_channels<T, KS, 4>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci);
+    for (; ci + CB4 <= Cin; ci += CB4)
+        bwd_in_channels<T, KS, CB4>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci);
     for (; ci < Cin; ++ci)
         bwd_in_channels<T, KS, 1>(g, W, a, Cin, Lin, Cout, Lout, s, p, nv, gin, ci);
 }
