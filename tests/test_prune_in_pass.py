@@ -117,3 +117,68 @@ def test_passes_train_together_and_each_decision_sees_all_of_them(digits):
             assert _same_weights(x, y) and _same_records(x, y)
         else:
             assert (y.status, y.steps) == ("interrupted", 4)
+
+
+# ------------------------------------------------------------------------------------------
+# the protocol: pruned runs leave the tuning passes (no rung run restarts)
+
+
+def _compare(tmp_path, name, monkeypatch=None, restart=False):
+    from test_prune import PRUNED
+
+    from descentlab.experiments.compare import CompareSpec, compare, inpass
+
+    if restart:  # the rung runs restarted from step 0 (the protocol where passes cannot drop)
+        monkeypatch.setattr(inpass, "applies", lambda plan, choice, store: ([], "test"))
+    spec = CompareSpec(**PRUNED)
+    return compare(spec, tmp_path / name, workers=1, progress=False)
+
+
+def test_pruned_tuning_runs_leave_their_pass_and_none_restarts(tmp_path, monkeypatch):
+    from descentlab.engine import multirun, run
+    from descentlab.experiments.compare.pruning import rung_steps
+    from descentlab.store import Store
+
+    lengths = []  # the steps of every run trained by the trial runner
+    many, one = multirun.train_many, run.train
+
+    def train_many(configs, *args, **kwargs):
+        lengths.extend(c.steps for c in configs)
+        return many(configs, *args, **kwargs)
+
+    def train(config, *args, **kwargs):
+        lengths.append(config.steps)
+        return one(config, *args, **kwargs)
+
+    monkeypatch.setattr(multirun, "train_many", train_many)
+    monkeypatch.setattr(run, "train", train)
+    result = _compare(tmp_path, "in-pass")
+    (adam,) = result.results
+    # no rung run: the trial runner trained the final runs only (48 steps)
+    assert lengths and set(lengths) == {48}
+    store = Store(result.store_path)
+    for c in adam.candidates:
+        record = store.get_run(c.run_ids[0])
+        assert record.provenance.get("pruned_in_pass") is True
+        if c.pruned:  # the rung run it was stopped with: its score at the rung
+            assert record.config["steps"] == c.pruned_step in rung_steps(48)
+            assert record.summary["val/accuracy"] == c.pruned_score
+        else:  # its full tuning run, which went on from the rungs
+            assert record.config["steps"] == record.summary["steps"] == 48
+    store.close()
+
+
+def test_pruning_in_the_pass_decides_as_restarted_rung_runs(tmp_path, monkeypatch):
+    from test_prune import _pruned_set
+
+    here = _compare(tmp_path, "in-pass")
+    again = _compare(tmp_path, "restarted", monkeypatch, restart=True)
+    assert _pruned_set(here) == _pruned_set(again)
+    (a,), (b,) = here.results, again.results
+    assert a.best_setting == b.best_setting
+    for x, y in zip(a.candidates, b.candidates, strict=True):
+        assert x.pruned_step == y.pruned_step
+        if x.pruned:
+            assert x.pruned_score == pytest.approx(y.pruned_score, abs=1e-6)
+        else:
+            assert x.score == pytest.approx(y.score, abs=1e-6)

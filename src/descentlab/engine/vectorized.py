@@ -1231,6 +1231,7 @@ def train_in_rungs(
     *,
     progress: bool | None = False,
     message: str = "pruned at step {step} (rung {rung})",
+    ended: Callable[[int, int, common.RunResult, common.Built], None] | None = None,
 ) -> list[list[common.RunResult]]:
     """Vectorized passes trained together up to each of ``rungs`` (steps), where ``decide``
     sees every run's validation metrics and the runs it stops leave their passes
@@ -1240,7 +1241,8 @@ def train_in_rungs(
     each pass's configs (as :func:`train_group` takes them: one model, length and schedule)
     and its data. A stopped run ends with status ``"interrupted"`` and ``message`` (its
     result: its weights and records at the rung); nothing is written to a store (the caller
-    records what it keeps). Results per pass, in the order of its configs."""
+    records what it keeps: ``ended(pass, run, result, built)`` is called for every run at
+    the end). Results per pass, in the order of its configs."""
     loops: list[Loop] = []
     orders: list[list[int]] = []
     with torch.random.fork_rng(devices=[]):
@@ -1278,5 +1280,7 @@ def train_in_rungs(
             results: list[common.RunResult] = [None] * len(order)  # type: ignore[list-item]
             for position, i in enumerate(order):
                 results[i] = loop.result(position, loop.summary(position))
+                if ended is not None:
+                    ended(len(out), i, results[i], loop.builts[position])
             out.append(results)
     return out
