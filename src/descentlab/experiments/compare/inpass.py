@@ -104,7 +104,12 @@ def tune_in_pass(
             return scores.get((i, rung))
 
         verdicts = pruning.decide(
-            len(settings), plan.rungs[: k + 1], score, maximize=maximize, chance=chance
+            len(settings),
+            plan.rungs[: k + 1],
+            score,
+            maximize=maximize,
+            chance=chance,
+            rule=plan.spec.prune,
         ).verdicts
         going = {i for i, v in enumerate(verdicts) if v.state in ("full", "waiting")}
         for tag in list(alive):
