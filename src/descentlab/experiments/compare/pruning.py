@@ -17,7 +17,10 @@ every setting trains on. Where it decides, a setting within its noise of the sco
 have kept it is not cut. What these rules keep, and what they cost, is measured by
 ``benchmarks/prune.py`` and ``benchmarks/prune_rungs.py`` (docs/pruning.md).
 
-How a setting reaches a rung. A rung run is an ordinary tuning run of ``r`` steps with the
+How a setting reaches a rung. Where the tuning trials are vectorized on this machine, inside
+their passes: the pruned runs leave the running pass at the rung and the others train on
+(:mod:`~descentlab.experiments.compare.inpass`), the store recording the rung runs described
+next as if they had run. Elsewhere a rung run is an ordinary tuning run of ``r`` steps with the
 setting's full-length lr schedule (the schedule is written out with its lengths,
 :func:`~descentlab.experiments.compare.search_space.run_fields`): its ``r`` steps are those of
 the full trial, and its last evaluation is the setting's score at step ``r``. A setting that
