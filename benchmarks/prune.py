@@ -19,7 +19,8 @@ one grid step (the spacing of a ``--budget``-point log grid over the optimizer's
 Usage::
 
     python benchmarks/prune.py [--problems mnist1d,digits,quadratic_deep,charlm]
-                               [--budget 20] [--workers 2] [--one-at-a-time]
+                               [--budget 20] [--workers 2] [--one-at-a-time] [--noise]
+                               [--rule bounds|asha]
 
 Goals: >= 2x less tuning CPU time on every problem; the best optimizer the same with pruning
 on at least as many problems as the unpruned protocol agrees with itself across tuning seeds
@@ -41,6 +42,7 @@ from typing import Any
 
 from descentlab.experiments import tuning
 from descentlab.experiments.compare import running
+from descentlab.experiments.compare.pruning import PRUNERS
 from descentlab.experiments.compare.search_space import QUASIRANDOM
 from descentlab.experiments.multi import DEFAULT_SUITE, _spec_for
 
@@ -59,14 +61,15 @@ def tune(
     workers: int,
     vectorize: bool = True,
     seed: int = 0,
+    rule: str = PRUNERS[0],
 ) -> dict[str, Any]:
     """One arm: the tuning of ``problem``'s comparison; its CPU and wall seconds, each
     optimizer's chosen setting and score, and the trials pruned. ``vectorize=False``: every
     trial trains by itself (``--one-at-a-time``); ``seed``: the comparison's first seed (its
-    tuning seeds are ``seed, seed + 1``)."""
+    tuning seeds are ``seed, seed + 1``); ``rule``: the pruner (:data:`PRUNERS`)."""
     settings: dict[str, Any] = {"lrs_per_optimizer": budget, "search": QUASIRANDOM, "seed": seed}
     if prune:
-        settings["prune"] = "asha"
+        settings["prune"] = rule
     spec = _spec_for(problem, settings)
     chosen: dict[str, Any] = {}
 
@@ -140,6 +143,7 @@ def main() -> None:
     p.add_argument("--problems", default=",".join(DEFAULT_SUITE))
     p.add_argument("--budget", type=int, default=20)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--rule", default=PRUNERS[0], choices=PRUNERS, help="the pruner")
     p.add_argument(
         "--one-at-a-time",
         action="store_true",
@@ -157,7 +161,8 @@ def main() -> None:
     problems = [x.strip() for x in args.problems.split(",") if x.strip()]
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load "
-        f"{os.getloadavg()[0]:.1f} at start; --budget {args.budget}, {args.workers} workers"
+        f"{os.getloadavg()[0]:.1f} at start; --budget {args.budget}, {args.workers} workers, "
+        f"--rule {args.rule}"
         f"{'' if vectorize else ', --one-at-a-time'}",
         flush=True,
     )
@@ -166,7 +171,8 @@ def main() -> None:
     for i, problem in enumerate(problems):
         order = (False, True) if i % 2 == 0 else (True, False)
         arms = {
-            prune: tune(problem, args.budget, prune, args.workers, vectorize) for prune in order
+            prune: tune(problem, args.budget, prune, args.workers, vectorize, rule=args.rule)
+            for prune in order
         }
         full, pruned = arms[False], arms[True]
         ratio = full["cpu"] / pruned["cpu"]

@@ -9,9 +9,11 @@ recorded every ``T / 16`` steps. Each rule is then replayed on those curves by
 
 - ``asha``: the setting's mean score only (no chance level, no spread) -- ASHA alone, the
   rule before the noise rules;
-- ``noise``: the settings' scores on each seed and the chance level -- the protocol's rule
+- ``noise``: the settings' scores on each seed and the chance level -- ``--prune asha``
   (a rung that cannot tell the settings apart decides nothing; a cut within noise is not
-  made).
+  made);
+- ``bounds``: the same scores, the confidence-bound rule (``--prune bounds``: a setting is cut
+  where it is worse than the best by more than the one-sided 1 % margin of its noise).
 
 Printed per rule and rung placement (in 16ths of a trial): how many optimizers' unpruned
 best setting (by its mean final score) reached the full length, and the runs x steps trained
@@ -44,7 +46,7 @@ from descentlab.experiments.trials import DataSource
 from descentlab.problems.problem import chance_level
 
 #: rung placements tried, in 16ths of a trial
-PLACEMENTS: tuple[tuple[int, ...], ...] = ((1, 4), (2, 8), (2,), (4,))
+PLACEMENTS: tuple[tuple[int, ...], ...] = ((1, 4), (2, 8), (2,), (4,), (2, 4, 8), (4, 8))
 
 
 def curves(problem: str, seed: int, budget: int) -> dict[str, Any]:
@@ -78,7 +80,9 @@ def curves(problem: str, seed: int, budget: int) -> dict[str, Any]:
     return out
 
 
-def replay(data: dict[str, Any], rungs: tuple[int, ...], noise: bool) -> list[float]:
+def replay(
+    data: dict[str, Any], rungs: tuple[int, ...], noise: bool, rule: str = "asha"
+) -> list[float]:
     """``[kept, optimizers, steps unpruned, steps with restarts, steps without]`` of one
     rule (steps: runs x sixteenths of a trial)."""
     maximize, kept, total = data["maximize"], 0, 0
@@ -95,7 +99,7 @@ def replay(data: dict[str, Any], rungs: tuple[int, ...], noise: bool) -> list[fl
             return values if noise else sum(values) / len(values)
 
         d = pruning.decide(len(rows), rungs, score, maximize=maximize,
-                           chance=data["chance"] if noise else None)  # fmt: skip
+                           chance=data["chance"] if noise else None, rule=rule)  # fmt: skip
         total += 1
         kept += d.verdicts[best].state == "full"
         for i, v in enumerate(d.verdicts):
@@ -130,13 +134,14 @@ def main() -> None:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(json.dumps(datas[-1]))
-    for noise in (False, True):
+    for name, noise, rule in (("asha ", False, "asha"), ("noise", True, "asha"),
+                              ("bounds", True, "bounds")):  # fmt: skip
         for rungs in PLACEMENTS:
             kept, total, full, restart, inpass = (
-                sum(x) for x in zip(*(replay(d, rungs, noise) for d in datas), strict=True)
+                sum(x) for x in zip(*(replay(d, rungs, noise, rule) for d in datas), strict=True)
             )
             print(
-                f"{'noise' if noise else 'asha '} rungs at {', '.join(f'{r}/16' for r in rungs)}: "
+                f"{name} rungs at {', '.join(f'{r}/16' for r in rungs)}: "
                 f"unpruned best reached the full length for {kept:.0f}/{total:.0f} optimizers "
                 f"({kept / max(1, total):.0%}); {full / restart:.2f}x fewer steps with restarted "
                 f"rung runs, {full / inpass:.2f}x without restarts",

@@ -221,7 +221,7 @@ def test_the_spec_carries_prune_and_unpruned_specs_keep_their_digest():
     assert spec.to_dict()["prune"] == "asha" and spec.digest() != plain.digest()
     assert CompareSpec.from_dict(spec.to_dict()).digest() == spec.digest()
     assert spec.plan().rungs == (3, 12) and plain.plan().rungs == ()
-    with pytest.raises(ValueError, match="prune must be None or one of asha, got 'median'"):
+    with pytest.raises(ValueError, match="prune must be None or one of bounds, asha, got 'median'"):
         CompareSpec(**{**PRUNED, "prune": "median"}).validate()
 
 
@@ -398,3 +398,63 @@ def test_the_rung_benchmark_replays_the_protocols_decisions_on_curves():
     assert inpass < restart < full  # a cut setting trained 1/16; the others 1/16 + 16/16
     kept, total, *_ = bench.replay(data, (1,), noise=True)
     assert (kept, total) == (1, 1)
+
+
+# ------------------------------------------------------------------------------------------
+# the confidence-bound rule (--prune bounds, the default of --prune)
+
+
+def test_the_bounds_rule_cuts_only_what_is_clearly_worse_than_the_best():
+    # two scores each (folds x seeds), spread s = 0.0099: the one-sided 1 % margin of a
+    # difference is 2.326 * s = 0.023 (the noise rule's 5 % margin: 1.645 * s = 0.016)
+    scores = [
+        [0.893, 0.907],  # the best (0.90)
+        [0.873, 0.887],  # 0.02 behind: within the 1 % margin of the best: goes on
+        [0.593, 0.607],  # clearly worse: cut at rung 0
+        [0.843, 0.857],  # 0.05 behind: outside the margin: cut
+        [0.873, 0.887],  # as the second
+    ]
+    d = decide(len(scores), (4, 16), lambda i, k: scores[i], maximize=True, rule="bounds")
+    assert [v.state for v in d.verdicts] == ["full", "full", "pruned", "pruned", "full"]
+    assert [v.rung for v in d.verdicts] == [None, None, 0, 0, None]
+    # ASHA keeps the top quarter (and, by the noise rule, what is within 0.016 of its
+    # cutoff): it cuts the settings 0.02 behind the best
+    asha = decide(len(scores), (4, 16), lambda i, k: scores[i], maximize=True)
+    assert [v.state for v in asha.verdicts] == ["full", "pruned", "pruned", "pruned", "pruned"]
+    # a loss: the same, lower is better
+    losses = [[-a for a in row] for row in scores]
+    d = decide(len(losses), (4, 16), lambda i, k: losses[i], maximize=False, rule="bounds")
+    assert [v.state for v in d.verdicts] == ["full", "full", "pruned", "pruned", "full"]
+
+
+def test_the_bounds_rule_keeps_the_at_chance_and_within_noise_rules():
+    at_chance = [[0.11, 0.12], [0.10, 0.10], [0.115, 0.12]]
+    d = decide(3, (4, 16), lambda i, k: at_chance[i], maximize=True, chance=0.1, rule="bounds")
+    assert all(v.state == "full" for v in d.verdicts) and len(d.notes) == 2
+    noisy = [[0.5, 0.9], [0.6, 0.8], [0.4, 0.95]]
+    d = decide(3, (4, 16), lambda i, k: noisy[i], maximize=True, rule="bounds")
+    assert all(v.state == "full" for v in d.verdicts) and "within their noise" in d.notes[0]
+    # one score per setting: no spread to bound by; the rung decides as ASHA does
+    single = [0.5, 0.9, 0.2, 0.8, 0.3, 0.95]
+    got = decide(6, (4, 16), lambda i, k: single[i], maximize=True, rule="bounds")
+    asha = decide(6, (4, 16), lambda i, k: single[i], maximize=True)
+    assert got.verdicts == asha.verdicts
+
+
+def test_a_loss_of_inf_at_a_rung_is_a_divergence():
+    losses = [[1.0, 1.1], [math.inf, 1.0], [1.2, 1.3]]
+    for rule in ("asha", "bounds"):
+        d = decide(3, (4, 16), lambda i, k: losses[i], maximize=False, rule=rule)
+        assert d.verdicts[1].state == "diverged"
+
+
+def test_prune_defaults_to_the_bounds_rule_at_an_eighth_and_a_half():
+    from descentlab.cli import build_parser
+    from descentlab.experiments.compare.search_space import _pruned
+
+    args = build_parser().parse_args(["compare", "--problem", "moons", "--prune"])
+    assert args.prune == "bounds"
+    assert rung_steps(400, "bounds") == (50, 200) and rung_steps(7, "bounds") == ()
+    spec = CompareSpec(**{**PRUNED, "prune": "bounds"})
+    assert spec.plan().rungs == (6, 24)
+    assert "1/8 and 1/2" in _pruned(spec) and "one-sided 1% margin" in _pruned(spec)

@@ -223,12 +223,15 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
     budget.add_argument(
         "--prune",
         nargs="?",
-        const="asha",
+        const=PRUNERS[0],
         choices=PRUNERS,
-        help="stop tuning settings that are clearly behind early: asynchronous successive "
-        "halving (ASHA, Optuna's SuccessiveHalvingPruner) judging each on its validation "
-        "score at 1/16 and 1/4 of its steps, in a fixed order; pruned settings count as tried, "
-        "the final runs are full (needs optuna: pip install 'descentlab[tune]')",
+        help="stop tuning settings that are clearly behind early, judged on their validation "
+        f"scores: {PRUNERS[0]} (the default) at 1/8 and 1/2 of their steps, those worse than "
+        "the best setting there by more than their noise's one-sided 1%% margin; asha: "
+        "asynchronous successive halving (Optuna's SuccessiveHalvingPruner) at 1/16 and 1/4, "
+        "in a fixed order. Scores at chance or within their noise prune nothing; pruned "
+        "settings count as tried, the final runs are full (needs optuna: pip install "
+        "'descentlab[tune]')",
     )
     budget.add_argument(
         "--lr-range",

@@ -125,6 +125,16 @@ class Batches:
         on = perm.to(self.x.device)
         self._xs, self._ys = self.x[on], self.y[on]
 
+    def keep(self, rows: Sequence[int]) -> None:
+        """Only the runs at positions ``rows`` (increasing) go on: their generators and their
+        rows of this epoch's permutation, unchanged (each run's data order stays its own)."""
+        if not self.shared:  # (a shared order is drawn by the first generator, kept)
+            self.data_gens = [self.data_gens[r] for r in rows]
+        self.aug_gens = [self.aug_gens[r] for r in rows]
+        self.k = len(rows)
+        if not self.shared and self.perm is not None and rows:
+            self.perm = self.perm[torch.tensor(rows)]
+
     @property
     def epochs_done(self) -> float:
         bs = self.batch_size
@@ -289,6 +299,8 @@ class Loop:
         #: each run's last evaluation's train/val metrics and its step (the summary of a run
         #: that ends there reuses them: the same weights, the same numbers)
         self.last_measured: list[tuple[int, dict[str, float]] | None] = [None] * k
+        #: the runs taken out of the stepper's pass (:meth:`drop`): their records end there
+        self.dropped: set[int] = set()
         #: checkpoints where the configs ask for none: every this many steps, or ``"auto"``
         #: (see :data:`AUTO_CHECKPOINT_FACTOR`); set by whoever executes the run (a
         #: comparison's trials), not part of the runs' configs
@@ -335,6 +347,9 @@ class Loop:
         own = self.stepper.clock.totals()
         out: list[list[Row]] = []
         for i in range(self.k):
+            if i in self.dropped:
+                out.append([])
+                continue
             measured = {key: v for key, v in metrics[i].items() if v is not None}
             self.last_measured[i] = (step, measured)
             rows: list[Row] = [(step, *key.split("/", 1), v) for key, v in measured.items()]
@@ -377,6 +392,30 @@ class Loop:
                 )
                 self._end(i, "completed", message, step)
 
+    # -- pruning inside a pass -------------------------------------------------------------
+
+    def measure(self) -> list[dict[str, float]]:
+        """Each live run's validation metrics now (``val/...``; the training split is not
+        measured), nothing recorded: what a rung judges. Ended runs: ``{}``."""
+        metrics = self.stepper.metrics(train=False)  # type: ignore[call-arg]
+        return [
+            {} if self.frozen[i] else {k: v for k, v in m.items() if v is not None}
+            for i, m in enumerate(metrics)
+        ]
+
+    def drop(self, gone: Sequence[int], status: str, message: str) -> None:
+        """End the live runs ``gone`` here (``status``, ``message``; their results are their
+        weights at this step, their records end at their last evaluation) and take them out
+        of the stepper's pass (:meth:`Stacked.drop
+        <descentlab.engine.vectorized.Stacked.drop>`): the others train on from this step,
+        as they would have with them, at the cost of the runs left."""
+        gone = [i for i in gone if not self.frozen[i]]
+        for i in gone:
+            self._end(i, status, message, self.step)
+        ended = [i for i in range(self.k) if self.frozen[i] and i not in self.dropped]
+        self.dropped.update(ended)
+        self.stepper.drop(ended)  # type: ignore[attr-defined]
+
     # -- the loop -------------------------------------------------------------------------
 
     def run(
@@ -386,10 +425,12 @@ class Loop:
         bar: Any = None,
         stop: Any = None,
         on_checkpoint: Callable[[], None] | None = None,
+        hold: bool = False,
     ) -> None:
         """Train from ``self.step`` to ``until`` (or until every run has ended, or ``stop``'s
         ``signal`` is set); every run still going at the end gets its status: completed at
-        the last step, else interrupted."""
+        the last step, else interrupted -- unless ``hold``: a run not at its last step stays
+        live, and a later call continues it (a rung, :meth:`drop`)."""
         stepper, batches, total = self.stepper, self.batches, self.total
         ckpt_every = self.configs[0].checkpoint_every or self.checkpoint_every
         if on_checkpoint is None:
@@ -435,7 +476,7 @@ class Loop:
         finally:
             self.elapsed += time.perf_counter() - started
         for i in range(self.k):
-            if self.frozen[i]:
+            if self.frozen[i] or (hold and stopped_by is None and self.step < total):
                 continue
             if self.step >= total:
                 self._end(i, "completed", None, self.step)

@@ -349,6 +349,29 @@ class _OptimizerGroup:
         if opt is self.optimizer and self.scheduler is not None:
             self.scheduler.step()
 
+    def narrow(self, keep: list[int], start: int, params: list[Tensor], k: int) -> None:
+        """Keep only the runs ``keep`` (indices within this group, increasing), now the rows
+        ``start:start + len(keep)`` of the ``k`` stacked ``params``: the optimizer is made
+        again over them and given its state cut to those runs (every per-run tensor of its
+        state and param group, the step counters as they are), and the per-step schedules
+        continue from their step with those runs' bases and values. A kept run's next steps
+        are those it would have taken with the others still there (the update rules are
+        elementwise); the fused backend's caches are rebuilt on the next step."""
+        n = self.n
+        state = _narrow_state(self.optimizer.state_dict(), keep, n)
+        sched = None if self.scheduler is None else self.scheduler.state_dict()
+        self.hyper = {key: _narrow(v, keep, n) for key, v in self.hyper.items()}
+        self.monitors = [(keep.index(j), m) for j, m in self.monitors if j in keep]
+        self.start, self.stop, self.n = start, start + len(keep), len(keep)
+        self.whole = self.n == k
+        self.optimizer = self.make(params)
+        self.optimizer.load_state_dict(state)
+        if sched is not None:
+            self.scheduler = schedules.Scheduler(self.optimizer, self.per_step)
+            for name in ("base", "values"):
+                sched[name] = [_narrow(v, keep, n) for v in sched[name]]
+            self.scheduler.load_state_dict(sched)
+
     def values(self, key: str) -> list[float | None]:
         """Each run's current value of hyperparameter ``key``."""
         return _per_run(common.hyper_value(self.optimizer.param_groups[0], key), self.n)
@@ -361,6 +384,43 @@ class _OptimizerGroup:
             new = rule.step(metric, [float(current[i - self.start])])[0]
             with torch.no_grad():
                 current[i - self.start] = new
+
+
+def _narrow(value: Any, keep: list[int], n: int) -> Any:
+    """A group entry (or a scheduler's base or value) of ``n`` runs cut to the runs ``keep``:
+    a length-``n`` tensor or list of numbers per run indexed, a tuple of them entry by entry,
+    a value shared by the runs as it is."""
+    if isinstance(value, Tensor):
+        if value.ndim == 1 and value.numel() == n:
+            return value[torch.tensor(keep, device=value.device)].clone()
+        return value
+    if isinstance(value, list) and len(value) == n and all(_is_number(v) for v in value):
+        return [value[j] for j in keep]
+    if isinstance(value, tuple | list):
+        return type(value)(_narrow(v, keep, n) for v in value)
+    return value
+
+
+def _narrow_state(state: dict[str, Any], keep: list[int], n: int) -> dict[str, Any]:
+    """An optimizer's ``state_dict()`` over slices of ``n`` stacked runs, cut to the runs
+    ``keep``: every state tensor with a leading run dimension indexed (the elementwise rules'
+    state has its parameter's shape), per-tensor numbers (step counters) kept; the param
+    group's per-run hyperparameters cut by :func:`_narrow`."""
+    idx = torch.tensor(keep)
+    per_param = {
+        pid: {
+            key: v.index_select(0, idx.to(v.device))
+            if isinstance(v, Tensor) and v.ndim >= 1 and v.shape[0] == n
+            else v
+            for key, v in st.items()
+        }
+        for pid, st in state["state"].items()
+    }
+    groups = [
+        {key: v if key == "params" else _narrow(v, keep, n) for key, v in g.items()}
+        for g in state["param_groups"]
+    ]
+    return {"state": per_param, "param_groups": groups}
 
 
 class _RunMonitors(optim.Monitor):
@@ -454,7 +514,20 @@ class Gradients:
         self._trace = True
         self._untraced: list[tuple[str, str]] = []
         self._in_trial = False
+        self._retrace: set[Any] = set()  # shapes traced before runs left (see restack)
         self.cnn = self._cnn_kernel(self.b0.model)
+
+    def restack(self, params: dict[str, Tensor], buffers: dict[str, Tensor]) -> None:
+        """The stacked tensors after runs left the pass (:meth:`Stacked.drop`). Each step is
+        computed the way it was before, so that the runs left take the very steps they take
+        without pruning: a step shape that was traced is traced again for the smaller stack
+        at its next use (the traced graph and vmap's eager path agree only up to rounding);
+        one not traced yet keeps its count of uses (:data:`_TRACE_AFTER`)."""
+        self.params, self.buffers = params, buffers
+        traced = [key for key, fn in self._vmapped.items() if key[0] == "traced" and fn]
+        self._retrace.update(traced)
+        for key in traced:
+            del self._vmapped[key]
 
     def _objective(self, kind: str) -> Callable[..., Tensor]:
         """One run's training loss ``(trainable, fixed, buffers, *inputs) -> loss``."""
@@ -510,17 +583,22 @@ class Gradients:
         """
         if not (_TRACE and self._trace):
             return None
-        key = ("traced", kind, dim, *[(tuple(t.shape), t.dtype) for t in inputs])
+        # (the inputs' shapes per run: the same key before and after runs leave the pass)
+        per_run = dim == 0 or kind != "train"
+        key = ("traced", kind, dim, *[(tuple(t.shape[per_run:]), t.dtype) for t in inputs])
         if key in self._vmapped:
             return self._vmapped[key]
-        if self._in_trial:
+        if key in self._retrace:
+            self._retrace.discard(key)  # traced before runs left the pass: traced again
+        elif self._in_trial:
             # the first step's shape, used at nearly every step: traced unless the runs are
             # too short for the trace to pay (vmap computes their steps: same numbers)
             if self.total < _TRACE_AFTER:
                 return None
         else:
             # Another shape than the first step's (an epoch's last, smaller batch): traced at
-            # its _TRACE_AFTER-th step; before, vmap computes it (same numbers, slower).
+            # its _TRACE_AFTER-th step; before, vmap computes it (same numbers up to rounding,
+            # slower).
             self._uses[key] = uses = self._uses.get(key, 0) + 1
             if uses < _TRACE_AFTER:
                 return None
@@ -787,6 +865,57 @@ class Stacked:
         self._stepped = False
         self._mask_of: tuple[bool, ...] = ()
         self._mask = torch.zeros(k, dtype=torch.bool, device=self.device)
+        #: the runs (indices over the K) in the stacked tensors, row by row: all K until
+        #: :meth:`drop` takes runs out of the pass
+        self.rows: list[int] = list(range(k))
+        self._row: dict[int, int] = {i: i for i in range(k)}
+
+    # -- pruning inside the pass ----------------------------------------------------------
+
+    @property
+    def dropped(self) -> bool:
+        """Whether runs were taken out of the pass (:meth:`drop`)."""
+        return len(self.rows) < self.k
+
+    def _of_rows(self, per_run: Sequence[Any]) -> list[Any]:
+        """A list over the K runs, as it stands for the runs still in the stacked tensors."""
+        return list(per_run) if not self.dropped else [per_run[i] for i in self.rows]
+
+    def drop(self, gone: Sequence[int]) -> None:
+        """Take the runs ``gone`` (indices over the K runs) out of the pass: from here on the
+        stacked parameters and buffers, each optimizer's state (its per-run tensors and
+        hyperparameters, step counters, the fused backend's caches made again), the per-step
+        schedules, the per-run data-order and augmentation generators and the step's traced
+        graph hold only the others, which continue exactly as they would have with the
+        ``gone`` runs still there (nothing couples the runs), at the cost of the runs left.
+        The loop ends the ``gone`` runs first
+        (:meth:`Loop.drop <descentlab.engine.loop.Loop.drop>`): their results are their
+        weights at this step."""
+        out = set(gone)
+        keep = [r for r, i in enumerate(self.rows) if i not in out]
+        if len(keep) == len(self.rows):
+            return
+        self.rows = [self.rows[r] for r in keep]
+        self._row = {i: r for r, i in enumerate(self.rows)}
+        self._mask_of = ()
+        self.batches.keep(keep)
+        if not keep:  # nothing left to step (the loop stops: every run has ended)
+            return
+        idx = torch.tensor(keep, device=self.device)
+        self.params = {
+            n: p.detach().index_select(0, idx).requires_grad_(p.requires_grad)
+            for n, p in self.params.items()
+        }
+        self.buffers = {n: b.index_select(0, idx) for n, b in self.buffers.items()}
+        groups, start = [], 0
+        for og in self.opt_groups:
+            mine = [r - og.start for r in keep if og.start <= r < og.stop]
+            if mine:
+                og.narrow(mine, start, list(self.params.values()), len(keep))
+                groups.append(og)
+                start += len(mine)
+        self.opt_groups = groups
+        self.gradients.restack(self.params, self.buffers)
 
     # -- training -------------------------------------------------------------------------
 
@@ -820,15 +949,17 @@ class Stacked:
             inputs = (x, y) if y2 is None else (x, y, y2, w)
             kind = "train" if y2 is None else "mix"
         values, grads = self.gradients(kind, dim, inputs, self.params, self.buffers, noise)
-        clock.add(start, clock.stamp(), timing.COMPUTE)  # shared by the K runs
+        rows = self.rows if self.dropped else None
+        clock.add(start, clock.stamp(), timing.COMPUTE, rows)  # shared by the runs stacked
+        frozen = self._of_rows(frozen)
         frozen_any = any(frozen)
         finite = torch.isfinite(values)
         if frozen_any:
             finite |= self._frozen_mask(frozen)
         if not bool(finite.all()):
-            for i, ok in enumerate(finite.tolist()):
+            for r, ok in enumerate(finite.tolist()):
                 if not ok:
-                    diverged(i, float(values[i]))
+                    diverged(self.rows[r], float(values[r]))
             frozen_any = True
         gs = list(grads.values())
         if frozen_any:
@@ -838,8 +969,13 @@ class Stacked:
         for og in self.opt_groups:
             start = clock.stamp()
             og.step(og.optimizer, list(self.params.values()), gs, frozen)
-            clock.add(start, clock.stamp(), timing.UPDATE, range(og.start, og.stop))
-        return values.double()
+            clock.add(start, clock.stamp(), timing.UPDATE, self.rows[og.start : og.stop])
+        if rows is None:
+            return values.double()
+        # the runs taken out of the pass have ended: their entries are never read
+        out = torch.zeros(self.k, dtype=torch.float64, device=values.device)
+        out[torch.tensor(rows, device=values.device)] = values.double()
+        return out
 
     def _regularized_inputs(
         self, x: Tensor, y: Tensor, dim: int | None
@@ -858,7 +994,8 @@ class Stacked:
                 ws.append([lam, 1.0 - lam])
             xs.append(xb)
         if not self.mix:
-            return torch.stack(xs), (y if dim == 0 else y.expand(self.k, *y.shape)), None, None
+            k = len(self.rows)
+            return torch.stack(xs), (y if dim == 0 else y.expand(k, *y.shape)), None, None
         w = torch.tensor(ws, dtype=self.gradients.dtype, device=x.device)
         return torch.stack(xs), torch.stack(ys), torch.stack(y2s), w
 
@@ -943,10 +1080,17 @@ class Stacked:
         cnn = self.gradients.cnn
         if cnn is not None and self.b0.classification:
             keys = ("loss", "accuracy")
-            return [{key: m[key] for key in keys} for m in cnn.evaluate(self.params, x, y)]
+            out: list[dict[str, float]] = [{} for _ in range(self.k)]
+            if self.rows:
+                for i, m in zip(self.rows, cnn.evaluate(self.params, x, y), strict=True):
+                    out[i] = {key: m[key] for key in keys}
+            return out
         per_run: list[dict[str, float]] = []
         done: list[tuple[str, dict[str, Tensor], dict[str, float]]] = []
         for i, b in enumerate(self.builts):
+            if i not in self._row:  # taken out of the pass (its results are kept)
+                per_run.append({})
+                continue
             state = self.keep(i)
             loss = json_key([self.configs[i].loss, self.configs[i].loss_options])
             metrics = None
@@ -962,9 +1106,12 @@ class Stacked:
             per_run.append(metrics)
         return per_run
 
-    def metrics(self) -> list[dict[str, float | None]]:
+    def metrics(self, train: bool | None = None) -> list[dict[str, float | None]]:
+        """Each run's metrics now (``train``: whether the training split is measured too;
+        None: as the runs' configs say)."""
         out: list[dict[str, float | None]] = [{} for _ in range(self.k)]
-        for split, x, y in common.eval_splits(self.b0, self.cfg0.evaluate_train):
+        train = self.cfg0.evaluate_train if train is None else train
+        for split, x, y in common.eval_splits(self.b0, train):
             for i, metrics in enumerate(self._evaluate(x, y)):
                 out[i].update({f"{split}/{name}": v for name, v in metrics.items()})
         return out
@@ -973,15 +1120,16 @@ class Stacked:
         out: list[dict[str, float]] = [{} for _ in range(self.k)]
         for key in self.cfg0.schedule:
             values = [v for og in self.opt_groups for v in og.values(key)]
-            for i, v in enumerate(values):
+            for i, v in zip(self.rows, values, strict=True):
                 if v is not None:
                     out[i][key] = v
         return out
 
     def after_evaluation(self, i: int, values: dict[str, float]) -> None:
         if self.run_rules[i]:
-            og = next(og for og in self.opt_groups if og.start <= i < og.stop)
-            og.step_rules(i, self.run_rules[i], values[self.rule_monitor])
+            r = self._row[i]
+            og = next(og for og in self.opt_groups if og.start <= r < og.stop)
+            og.step_rules(r, self.run_rules[i], values[self.rule_monitor])
 
     def early_update(self, i: int, early: Any, value: float, step: int) -> bool:
         improved = early.is_improvement(value)
@@ -993,8 +1141,9 @@ class Stacked:
     # -- results --------------------------------------------------------------------------
 
     def keep(self, i: int) -> dict[str, Tensor]:
-        out = {n: p.detach()[i].clone() for n, p in self.params.items()}
-        out.update({n: b[i].clone() for n, b in self.buffers.items()})
+        r = self._row[i]
+        out = {n: p.detach()[r].clone() for n, p in self.params.items()}
+        out.update({n: b[r].clone() for n, b in self.buffers.items()})
         return out
 
     def restore(self, i: int, final: Any, best: bool) -> None:
@@ -1067,3 +1216,71 @@ def _train_stacked(
     except BaseException as exc:
         loop.failed(exc, done)
         raise
+
+
+#: ``decide(rung, step, measured)`` of :func:`train_in_rungs`: ``measured[p][i]`` the
+#: validation metrics of pass ``p``'s run ``i`` at the rung (``{}``: the run has ended);
+#: returns, per pass and run, whether it goes on.
+RungDecision = Callable[[int, int, list[list[dict[str, float]]]], list[list[bool]]]
+
+
+def train_in_rungs(
+    passes: Sequence[tuple[list[RunConfig], Any]],
+    rungs: Sequence[int],
+    decide: RungDecision,
+    *,
+    progress: bool | None = False,
+    message: str = "pruned at step {step} (rung {rung})",
+    ended: Callable[[int, int, common.RunResult, common.Built], None] | None = None,
+) -> list[list[common.RunResult]]:
+    """Vectorized passes trained together up to each of ``rungs`` (steps), where ``decide``
+    sees every run's validation metrics and the runs it stops leave their passes
+    (:meth:`Loop.drop <descentlab.engine.loop.Loop.drop>`, :meth:`Stacked.drop`): no run
+    restarts, and a run that goes on trains exactly as in its pass without pruning (the
+    same steps, numbers and records; the rung's measurement records nothing). ``passes``:
+    each pass's configs (as :func:`train_group` takes them: one model, length and schedule)
+    and its data. A stopped run ends with status ``"interrupted"`` and ``message`` (its
+    result: its weights and records at the rung); nothing is written to a store (the caller
+    records what it keeps: ``ended(pass, run, result, built)`` is called for every run at
+    the end). Results per pass, in the order of its configs."""
+    loops: list[Loop] = []
+    orders: list[list[int]] = []
+    with torch.random.fork_rng(devices=[]):
+        for configs, splits in passes:
+            keys = [_optimizer_key(c) for c in configs]
+            first = {key: i for i, key in reversed(list(enumerate(keys)))}
+            order = sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
+            cfgs = [configs[i] for i in order]
+            builts = [common.build(cfg, splits) for cfg in cfgs]
+            b0 = builts[0]
+            batches = Batches([c.seed for c in cfgs], b0.x_train, b0.y_train,
+                              cfgs[0].batch_size, cfgs[0].drop_last)  # fmt: skip
+            loops.append(Loop(cfgs, builts, Stacked(cfgs, builts, batches), batches))
+            orders.append(order)
+        for k, step in enumerate(rungs):
+            for loop in loops:
+                if step < loop.total:
+                    loop.run(until=step, hold=True)
+            measured = []
+            for loop, order in zip(loops, orders, strict=True):
+                at = loop.measure() if step < loop.total else [{} for _ in order]
+                own = [{}] * len(order)
+                for position, i in enumerate(order):
+                    own[i] = at[position]
+                measured.append(own)
+            keep = decide(k, step, measured)
+            for loop, order, goes in zip(loops, orders, keep, strict=True):
+                gone = [position for position, i in enumerate(order) if not goes[i]]
+                if gone and step < loop.total:
+                    loop.drop(gone, "interrupted", message.format(step=step, rung=k))
+        out = []
+        for loop, order in zip(loops, orders, strict=True):
+            with common.progress_bar(progress, loop.total, loop.step, "rungs (vmap)") as bar:
+                loop.run(until=loop.total, bar=bar)
+            results: list[common.RunResult] = [None] * len(order)  # type: ignore[list-item]
+            for position, i in enumerate(order):
+                results[i] = loop.result(position, loop.summary(position))
+                if ended is not None:
+                    ended(len(out), i, results[i], loop.builts[position])
+            out.append(results)
+    return out

@@ -258,7 +258,9 @@ def _pruned(
         values = [f.summary.get(metric) if f.status == "completed" else None for f in got]  # type: ignore[union-attr]
         return [math.nan if v is None else float(v) for v in values]
 
-    decisions = pruning.decide(len(settings), plan.rungs, score, maximize=maximize, chance=chance)
+    decisions = pruning.decide(
+        len(settings), plan.rungs, score, maximize=maximize, chance=chance, rule=plan.spec.prune
+    )
     if notes is not None:
         notes.extend(decisions.notes)
     missing = []

@@ -90,7 +90,7 @@ def training_words(spec: Any, batch: int | str | None = None) -> str:
     else:
         from descentlab.experiments.compare.pruning import rung_steps
 
-        rungs = rung_steps(spec.tune_length)
+        rungs = rung_steps(spec.tune_length, spec.prune)
         pruned = (
             f"tuning settings clearly behind at a rung (steps {', '.join(map(str, rungs))} of "
             f"{spec.tune_length}) stopped there ({pruning(spec)}): a pruned setting trained only "

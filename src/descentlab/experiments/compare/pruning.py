@@ -17,7 +17,10 @@ every setting trains on. Where it decides, a setting within its noise of the sco
 have kept it is not cut. What these rules keep, and what they cost, is measured by
 ``benchmarks/prune.py`` and ``benchmarks/prune_rungs.py`` (docs/pruning.md).
 
-How a setting reaches a rung. A rung run is an ordinary tuning run of ``r`` steps with the
+How a setting reaches a rung. Where the tuning trials are vectorized on this machine, inside
+their passes: the pruned runs leave the running pass at the rung and the others train on
+(:mod:`~descentlab.experiments.compare.inpass`), the store recording the rung runs described
+next as if they had run. Elsewhere a rung run is an ordinary tuning run of ``r`` steps with the
 setting's full-length lr schedule (the schedule is written out with its lengths,
 :func:`~descentlab.experiments.compare.search_space.run_fields`): its ``r`` steps are those of
 the full trial, and its last evaluation is the setting's score at step ``r``. A setting that
@@ -74,12 +77,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "BOUNDS_LEVEL",
     "CHANCE_MARGIN",
     "NOISE_LEVEL",
     "PRUNERS",
     "PRUNER_NAME",
     "REDUCTION",
     "RULE",
+    "RULES",
     "RUNGS",
     "Decisions",
     "Verdict",
@@ -91,8 +96,17 @@ __all__ = [
     "rung_steps",
 ]
 
-#: The pruners a comparison takes (``CompareSpec.prune``; ``descentlab compare --prune``).
-PRUNERS: tuple[str, ...] = ("asha",)
+#: The pruners a comparison takes (``CompareSpec.prune``; ``descentlab compare --prune``, whose
+#: default is the first): ``"bounds"`` cuts, at ``T/8`` and ``T/2``, the settings whose rung
+#: score is worse than the best's by more than the one-sided :data:`BOUNDS_LEVEL` margin of a
+#: difference of two settings' means; ``"asha"`` keeps the top ``1/REDUCTION`` at ``T/16`` and
+#: ``T/4`` (Optuna's successive-halving pruner). Both keep the at-chance and within-noise
+#: rules (:func:`indistinguishable`). docs/pruning.md has what each keeps and saves.
+PRUNERS: tuple[str, ...] = ("bounds", "asha")
+#: ``"bounds"``: a setting is cut where the best setting's mean rung score beats its own by
+#: more than the one-sided quantile at this level of a difference of two means (from the
+#: settings' pooled spread over folds and seeds): 1 %, z = 2.326.
+BOUNDS_LEVEL = 0.01
 #: What decides (the store's note on a pruned run).
 PRUNER_NAME = "optuna.pruners.SuccessiveHalvingPruner"
 #: ASHA's reduction factor (eta; Optuna's default): about one setting in 4 goes on at each
@@ -128,14 +142,18 @@ def check_prune(value: Any) -> None:
         raise ValueError(f"prune={value!r} {_NEEDS_OPTUNA}") from None
 
 
-def rung_steps(tune_steps: int) -> tuple[int, ...]:
-    """The steps at which a tuning setting is judged: ``r, 4r`` with ``r = T // 16`` (none for
-    a trial shorter than 16 steps: nothing to prune).
+def rung_steps(tune_steps: int, rule: str = "asha") -> tuple[int, ...]:
+    """The steps at which a tuning setting is judged: ``r, 4r`` with ``r = T // 16`` for
+    ``"asha"``, ``r = T // 8`` for ``"bounds"`` (none for a trial too short for ``r >= 1``:
+    nothing to prune).
 
     Example:
-        >>> rung_steps(250), rung_steps(15)
-        ((15, 60), ())
+        >>> rung_steps(250), rung_steps(15), rung_steps(400, "bounds")
+        ((15, 60), (), (50, 200))
     """
+    if rule == "bounds":
+        r0 = tune_steps // 8
+        return () if r0 < 1 else (r0, REDUCTION * r0)
     r0 = tune_steps // REDUCTION**RUNGS
     if r0 < 1:
         return ()
@@ -149,17 +167,26 @@ def rung_of(trial: Any) -> int | None:
     return int(tag[3]) if trial.phase == "tune" and len(tag) == 4 else None
 
 
-#: The pruning rule as the budget line says it.
+#: The pruning rule as the budget line says it (``"asha"``'s).
 RULE = (
     f"pruned by ASHA (Optuna's SuccessiveHalvingPruner, reduction factor {REDUCTION}, in the "
     f"settings' order) at 1/{REDUCTION**RUNGS} and 1/{REDUCTION ** (RUNGS - 1)} of each trial, "
     "on validation scores; pruned settings count as tried"
 )
+#: Each pruner's rule as the budget line says it.
+RULES = {
+    "asha": RULE,
+    "bounds": (
+        "pruned at 1/8 and 1/2 of each trial where clearly worse than the best setting there "
+        f"(by more than the one-sided {BOUNDS_LEVEL:.0%} margin of the settings' spread over "
+        "folds and seeds), on validation scores; pruned settings count as tried"
+    ),
+}
 
 
-def describe(tune_steps: int) -> str:
+def describe(tune_steps: int, rule: str = "asha") -> str:
     """Where the tuning trials of ``tune_steps`` steps are judged, as text."""
-    rungs = rung_steps(tune_steps)
+    rungs = rung_steps(tune_steps, rule)
     if not rungs:
         return f"no trial pruned: trials of {tune_steps} steps are too short"
     return f"rungs at steps {', '.join(str(r) for r in rungs)} of {tune_steps}"
@@ -252,8 +279,10 @@ def decide(
     *,
     maximize: bool,
     chance: float | None = None,
+    rule: str = "asha",
 ) -> Decisions:
-    """ASHA's decisions for ``n`` settings judged at ``rungs`` (steps), in the settings' order.
+    """ASHA's decisions for ``n`` settings judged at ``rungs`` (steps), in the settings' order
+    (``rule="bounds"``: the confidence-bound rule of :data:`PRUNERS` instead).
 
     Args:
         n: the settings (their order is the order of the decisions).
@@ -263,6 +292,11 @@ def decide(
             score is their mean; their spread is its noise).
         maximize: higher scores are better.
         chance: the score of a model that learned nothing (None: unknown).
+        rule: ``"asha"``, or ``"bounds"``: where the rung decides, a setting is cut when the
+            best setting's mean beats its own by more than the one-sided
+            :data:`BOUNDS_LEVEL` margin of a difference of two means (pooled spread over
+            folds and seeds); with a single score per setting (no spread) that rung decides
+            as ASHA does.
 
     Returns:
         The :class:`Decisions`: each setting's verdict, the scores still needed, and a note
@@ -306,7 +340,8 @@ def decide(
                 out.needs.append((i, k))
                 continue
             values[i] = [float(x) for x in v] if isinstance(v, Sequence) else [float(v)]
-            if any(math.isnan(x) for x in values[i]):  # a diverged run: whatever the others
+            # a diverged run (a loss of inf is one too: its run ends there): whatever the others
+            if not all(math.isfinite(x) for x in values[i]):
                 stopped[i] = Verdict("diverged", k, math.nan)
         if len(values) < len(at):  # a rung decides once every score at it is known
             for i in at:
@@ -322,6 +357,18 @@ def decide(
                 f"tell them apart ({why}); none pruned there"
             )
         margin = _noise_margin([values[i] for i in live])
+        if rule == "bounds" and margin > 0:
+            bound = _noise_margin([values[i] for i in live], BOUNDS_LEVEL)
+            means = {i: _mean(values[i]) for i in live}
+            best = max(means.values()) if maximize else min(means.values())
+            for i in live:
+                behind = best - means[i] if maximize else means[i] - best
+                if why is None and behind > bound:
+                    stopped[i] = Verdict("pruned", k, means[i])
+                else:
+                    reached[i] = k + 1
+                    out.verdicts[i] = Verdict("waiting", k + 1)
+            continue
         judged: list[float] = []
         for i in live:
             value = _mean(values[i])
@@ -345,10 +392,10 @@ def _mean(values: Sequence[float]) -> float:
     return float(sum(values) / len(values))
 
 
-def _noise_margin(values: Sequence[Sequence[float]]) -> float:
+def _noise_margin(values: Sequence[Sequence[float]], level: float = NOISE_LEVEL) -> float:
     """How far apart two settings' mean rung scores may be by noise alone: the one-sided
-    :data:`NOISE_LEVEL` quantile of a normal difference of two means, from the settings'
-    pooled variance over their folds and seeds (0 where they have a single score each)."""
+    ``level`` quantile of a normal difference of two means, from the settings' pooled
+    variance over their folds and seeds (0 where they have a single score each)."""
     rows = [[float(v) for v in row] for row in values if len(row) >= 2]
     if not rows:
         return 0.0
@@ -356,7 +403,7 @@ def _noise_margin(values: Sequence[Sequence[float]]) -> float:
     pooled = sum(sum((v - _mean(r)) ** 2 for v in r) for r in rows) / sum(len(r) - 1 for r in rows)
     from scipy import special
 
-    return float(special.ndtri(1 - NOISE_LEVEL)) * math.sqrt(2 * pooled / m)
+    return float(special.ndtri(1 - level)) * math.sqrt(2 * pooled / m)
 
 
 def _within(value: float, judged: Sequence[float], margin: float, maximize: bool) -> bool:

@@ -23,6 +23,7 @@ from typing import Any
 from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
 from descentlab._usercode import note_interrupt
+from descentlab.experiments.compare import inpass
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
 from descentlab.experiments.compare.planning import (
@@ -44,7 +45,7 @@ from descentlab.experiments.compare.spec import (
     default_batch_size,
 )
 from descentlab.experiments.ray_backend import make_runner
-from descentlab.experiments.trials import DataSource, mark_orphans, store_path_of
+from descentlab.experiments.trials import DataSource, _threads, mark_orphans, store_path_of
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import chance_level, is_problem_ref, resolve_for_compare
@@ -181,6 +182,8 @@ def compare(
         spec.problem, dict(spec.problem_options), spec.split_seed, spec.val_fraction, data=data
     )
     session = _Session(plan, run_dir, console_progress(progress), workers)
+    if backend == "local" and vectorize and nproc == 1:
+        session.in_pass = (source, threads)  # pruned runs leave their passes (inpass)
     session.execute(
         functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
                           threads=threads, address=address, vectorize=vectorize,
@@ -268,6 +271,10 @@ class _Session:
         self.finals: set[str] = set()  # labels whose final runs are decided
         self.marked: set[int] = set()  # runs the store says pruning stopped
         self.said: set[tuple[str, str]] = set()  # rungs announced as undecided
+        #: (data source, threads) where pruning happens inside the vectorized passes, in this
+        #: process (:mod:`~descentlab.experiments.compare.inpass`); None: rung runs restart
+        self.in_pass: tuple[DataSource, int] | None = None
+        self.tried_in_pass: set[str] = set()  # optimizers whose first round was looked at
         self.task = "classification"
         self.meta: dict[str, Any] = {}
         self.provenance: dict[str, Any] = {}
@@ -324,6 +331,9 @@ class _Session:
         done, its final runs."""
         if choice.label in self.finals:
             return
+        if self.plan.rungs and choice.label not in self.tried_in_pass:
+            self.tried_in_pass.add(choice.label)
+            self.prune_in_pass(choice)
         notes: list[str] = []
         cands, missing, done = tuning_plan(
             self.plan, choice, self.found, self.metric, self.maximize,
@@ -350,6 +360,32 @@ class _Session:
             for t in trials:
                 self.submitted.add(t.key)
             runner.submit_many(trials)
+
+    def prune_in_pass(self, choice: OptimizerChoice) -> None:
+        """``choice``'s first tuning round trained in its vectorized passes here, pruned runs
+        leaving them at the rungs (:mod:`~descentlab.experiments.compare.inpass`), where it
+        can; elsewhere the rung runs restart from step 0, said once."""
+        assert self.store is not None
+        full, why = inpass.applies(self.plan, choice, self.store)
+        if why is None and self.in_pass is None:
+            why = "the trials run one at a time, or on Ray"
+        if why is not None:
+            if why not in ("nothing to prune", "its rung runs are stored already"):
+                say = inpass.RESTARTED.format(name=choice.display, why=why)
+                if ("restart", say) not in self.said:
+                    self.said.add(("restart", say))
+                    warnings.warn(say, RuntimeWarning, stacklevel=2)
+            return
+        assert self.in_pass is not None
+        source, threads = self.in_pass
+        with _threads(threads):
+            outcomes = inpass.tune_in_pass(
+                self.plan, choice, full, source, self.store, self.metric, self.maximize,
+                self.judge.chance,
+            )  # fmt: skip
+        for out in outcomes:
+            self.submitted.add(out.trial.key)
+            self.take(out)
 
     def say_undecided(self, choice: OptimizerChoice, notes: list[str]) -> None:
         """One line, once, for each rung whose scores could not tell ``choice``'s settings
@@ -407,22 +443,24 @@ class _Session:
                 out = runner.next_outcome()
                 if out.status == "interrupted":
                     raise Interrupted(f"trial {out.trial.config.name} was interrupted")
-                self.count += 1
-                failure = self.judge(
-                    self.store, out.run_id, out.status, out.summary, out.trial.phase
-                )
-                if rung_of(out.trial) is not None and out.status != "diverged":
-                    failure = None  # a rung's run is judged by pruning, at its end (not failed)
-                self.found[out.trial.key] = Found(out.run_id, out.status, out.summary, failure)
-                self.notify(
-                    "trial",
-                    {"outcome": out, "done": self.count, "total": self.total(),
-                     "metric": self.metric, "failure": failure},
-                )  # fmt: skip
+                self.take(out)
                 if out.trial.phase == "tune":
                     label = out.trial.label
                     self.advance(runner, next(c for c in self.choices if c.label == label))
             self.add_seeds(runner)
+
+    def take(self, out: Any) -> None:
+        """A finished trial: judged, found, counted and shown."""
+        self.count += 1
+        failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
+        if rung_of(out.trial) is not None and out.status != "diverged":
+            failure = None  # a rung's run is judged by pruning, at its end (not failed)
+        self.found[out.trial.key] = Found(out.run_id, out.status, out.summary, failure)
+        self.notify(
+            "trial",
+            {"outcome": out, "done": self.count, "total": self.total(), "metric": self.metric,
+             "failure": failure},
+        )  # fmt: skip
 
     def add_seeds(self, runner: Any) -> None:
         """Once every submitted trial is done: the sequential verdict's look; the test seeds its

@@ -281,6 +281,6 @@ def _pruned(spec: CompareSpec) -> str:
     """The pruning rule, for the budget line (empty without pruning)."""
     if not getattr(spec, "prune", None):
         return ""
-    from descentlab.experiments.compare.pruning import RULE
+    from descentlab.experiments.compare.pruning import RULES
 
-    return f"; {RULE}"
+    return f"; {RULES[spec.prune]}"

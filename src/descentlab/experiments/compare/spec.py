@@ -160,11 +160,13 @@ class CompareSpec:
             :class:`~descentlab.engine.config.RunConfig`); left out of :meth:`to_dict` at
             their defaults, like ``device``. Trials with them train one at a time (the
             vectorized path does not implement them).
-        prune: None (every tuning trial runs its full length) or ``"asha"``: tuning settings
-            clearly behind at ``T/16`` or ``T/4`` of their ``T`` steps are stopped there
-            (asynchronous successive halving by Optuna's pruner, in a fixed order; see
-            :mod:`~descentlab.experiments.compare.pruning`). Pruned settings count as tried;
-            the final runs are never shortened. Left out of :meth:`to_dict` when None (a
+        prune: None (every tuning trial runs its full length), ``"bounds"`` or ``"asha"``:
+            tuning settings clearly behind at a rung are stopped there -- ``"bounds"``: at
+            ``T/8`` or ``T/2`` of their ``T`` steps, worse than the best setting by more than
+            their noise's one-sided 1 % margin; ``"asha"``: at ``T/16`` or ``T/4``, outside
+            the top quarter (asynchronous successive halving by Optuna's pruner, in a fixed
+            order); see :mod:`~descentlab.experiments.compare.pruning`. Pruned settings count
+            as tried; the final runs are never shortened. Left out of :meth:`to_dict` when None (a
             comparison stored before the field existed is found again).
 
     Example:
@@ -755,7 +757,7 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
         refine=spec.refines,
         lrs_per_optimizer=spec.lrs_per_optimizer,
         max_extend=spec.max_extend,
-        rungs=pruning.rung_steps(tune_steps) if spec.prune else (),
+        rungs=pruning.rung_steps(tune_steps, spec.prune) if spec.prune else (),
     )
 
 
