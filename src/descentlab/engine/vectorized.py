@@ -951,7 +951,8 @@ class Stacked:
         values, grads = self.gradients(kind, dim, inputs, self.params, self.buffers, noise)
         rows = self.rows if self.dropped else None
         clock.add(start, clock.stamp(), timing.COMPUTE, rows)  # shared by the runs stacked
-        frozen = self._of_rows(frozen)
+        per_run = frozen  # the loop's list: ``diverged`` marks a run frozen in it
+        frozen = self._of_rows(per_run)
         frozen_any = any(frozen)
         finite = torch.isfinite(values)
         if frozen_any:
@@ -960,6 +961,7 @@ class Stacked:
             for r, ok in enumerate(finite.tolist()):
                 if not ok:
                     diverged(self.rows[r], float(values[r]))
+            frozen = self._of_rows(per_run)  # with the runs that diverged now
             frozen_any = True
         gs = list(grads.values())
         if frozen_any:
