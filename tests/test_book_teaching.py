@@ -12,10 +12,17 @@ import pytest
 from descentlab.book import build, model
 from descentlab.book.cells import SLIDERS, exercise_check, playground_url, run_cell
 from descentlab.book.chapters import CHAPTERS
+from descentlab.book.chapters._common import NO_LIVE_VIEW
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Context
 from descentlab.book.texts import COMPLETE, TEACH
-from descentlab.report.lecture_book import Evidence, LecturePage, SharedEvidence, render_lecture
+from descentlab.report.lecture_book import (
+    Evidence,
+    LecturePage,
+    Movable,
+    SharedEvidence,
+    render_lecture,
+)
 
 # Outcomes computed from training or iterating in float arithmetic: `make test` runs them
 # again under ATEN_CPU_CAPABILITY=default and =avx2 (pytest -m arith).
@@ -173,3 +180,10 @@ def test_each_chapter_is_computed_deep_and_every_check_holds(stem, make):
         displays = [q for q in re.split(r"\n\s*\n", page.prose) if q.strip().startswith("`")]
         assert c["words"] >= 1800 and c["checks"] >= 25 and c["tables"] >= 3, c
         assert displays, "no displayed formula"
+        # each figure a reader moves opens its live playground view, or says why there is none
+        movables = [b for p in page.parts for b in p.blocks if isinstance(b, Movable)]
+        for m in movables:
+            assert m.play.startswith("http://127.0.0.1:") or m.caption.endswith(NO_LIVE_VIEW), (
+                stem,
+                m.label,
+            )

@@ -54,6 +54,14 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
+#: the caption's end for a movable figure of stochastic runs or a schedule, which the live
+#: playground (deterministic descents, one rate) cannot show
+NO_LIVE_VIEW = (
+    " (No live view: the playground draws deterministic descents, without a schedule or "
+    "gradient noise.)"
+)
+
+
 class Numbers:
     """The numbers a chapter's prose may state: the settings it chose (given when made) and
     each value it computed (``n(value)`` formats it, records it and returns it). The audit

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from descentlab import optim
-from descentlab.book.chapters._common import Numbers, finish
+from descentlab.book.chapters._common import NO_LIVE_VIEW, Numbers, finish
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
 from descentlab.report import figures as FG
@@ -446,7 +446,8 @@ which is when a decaying rate or a growing batch takes over."""
         [str(b) for b in SLIDER_BS],
         figs,
         SLIDER_BS.index(4),
-        "Move the batch size B: the excess loss of SGD's runs and the recursion's floor.",
+        "Move the batch size B: the excess loss of SGD's runs and the recursion's floor."
+        + NO_LIVE_VIEW,
     )
     parts.append(
         Part(
@@ -728,7 +729,7 @@ larger gap between training and test accuracy."""
                     1,
                     f"Move the batch size at η = {WELL_LR:g}: where the runs end, over the two "
                     "wells (the loss, left axis). Small batches heat the sharp well past its "
-                    "barrier; large ones leave both wells cool.",
+                    "barrier; large ones leave both wells cool." + NO_LIVE_VIEW,
                 ),
                 [
                     *[

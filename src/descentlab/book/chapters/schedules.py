@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from descentlab import optim
-from descentlab.book.chapters._common import Numbers, finish
+from descentlab.book.chapters._common import NO_LIVE_VIEW, Numbers, finish
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
 from descentlab.problems import landscapes as L
@@ -660,7 +660,7 @@ whether, the constant says how fast."""
         figs,
         SLIDER_AS.index(1.0),
         "Move a in `η_t = a/(t + t0)`: the mean loss of 512 runs (log–log), the exact "
-        "recursion and the asymptote.",
+        "recursion and the asymptote." + NO_LIVE_VIEW,
     )
     parts.append(
         Part(
