@@ -53,6 +53,7 @@ import sys
 import time
 import traceback
 import warnings
+import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -164,16 +165,18 @@ def _load_cached(problem: str, options: str, split_seed: int, val_fraction: floa
     return datasets.load(problem, seed=split_seed, val_fraction=val_fraction, **json.loads(options))
 
 
-_DERIVED: dict[tuple[int, str], Any] = {}
+#: Each live base's derived splits by kind, dropped with the base (keyed by the object, never
+#: by ``id()``: a new base allocated at a dead one's address must not be handed its splits).
+_DERIVED: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _derived(source: DataSource, kind: str) -> Any:
     from descentlab.experiments import tuning
 
     base = source.load()
-    key = (id(base), kind)
-    if key in _DERIVED:
-        return _DERIVED[key]
+    known = _DERIVED.setdefault(base, {})
+    if kind in known:
+        return known[kind]
     if kind == "holdout":
         out = tuning.holdout_splits(base)
     elif kind == "refit":
@@ -182,11 +185,11 @@ def _derived(source: DataSource, kind: str) -> Any:
         _, i, k = kind.split(":")
         folds = tuning.fold_splits(base, int(k), seed=source.split_seed)
         for j, fold in enumerate(folds):
-            _DERIVED[(id(base), f"fold:{j}:{k}")] = fold
+            known[f"fold:{j}:{k}"] = fold
         out = folds[int(i)]
     else:
         raise ValueError(f"data kind must be 'holdout', 'refit' or 'fold:i:k', got {kind!r}")
-    _DERIVED[key] = out
+    known[kind] = out
     return out
 
 

@@ -64,7 +64,8 @@ class SteadyContext:
         plan: the compiled plan.
         counts: the group's step counters (a view; a parameter whose first gradient came
             later keeps a smaller count).
-        step_ids: ``id`` of each parameter's step tensor.
+        step_ids: ``id`` of each parameter's step tensor; ``steps``, those tensors, held so
+            that no new tensor can take one of those ids (an address freed and reused).
         moved: the keys a schedule changed at the last step (checked first at the next),
             with the checks of their values and the parts whose signatures read them
             (:class:`Moved`); ``guard``, its test in one call, once values inside their
@@ -86,6 +87,7 @@ class SteadyContext:
     plan: KernelPlan
     counts: memoryview
     step_ids: list[int]
+    steps: list[Any]
     moved: Moved | None = None
     guard: Guard | None = None
     shards: SteadyShards | None = None
@@ -364,7 +366,8 @@ class FusedPath:
             and not any(callable(v) for v in group.values())
         ):
             return
-        step_ids = [id(st.get("step")) for st in sts]
+        steps = [st.get("step") for st in sts]
+        step_ids = [id(t) for t in steps]
         shards = None
         if is_dtensor(group["params"][0]):  # ``params``: its local shards (sharded.py)
             if not opt.rule.shard_local:
@@ -374,7 +377,7 @@ class FusedPath:
         counts = memoryview(base[0])  # the step counters, without NumPy's call costs
         self.steady[gi] = SteadyContext(
             opt.state, opt.state.version, group["params"], len(params), hyper,
-            *_signature(opt.rule, hyper), sts, plan, counts, step_ids, shards=shards,
+            *_signature(opt.rule, hyper), sts, plan, counts, step_ids, steps, shards=shards,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ the steady step

@@ -224,8 +224,9 @@ class GroupStates:
 
     def __init__(self) -> None:
         self.sts: dict[int, tuple[Any, int, list[int], list[dict]]] = {}
-        #: per group: the NumPy view of its step counters' column and the counters' ids
-        self.step_bases: dict[int, tuple[Any, list[int]]] = {}
+        #: per group: the step counters' column, their tensors' ids, and the tensors (held, so
+        #: that a new counter cannot take a freed one's id)
+        self.step_bases: dict[int, tuple[Any, list[int], list[Tensor]]] = {}
 
     def of(self, owner: Any, gi: int, params: list[Tensor]) -> list[dict]:
         """The state dicts of ``params`` (cached while neither the parameters nor
@@ -272,7 +273,8 @@ class GroupStates:
                 steps = [st["step"] for st in sts]
                 torch._foreach_add_(steps, 1)
                 return [float(s) for s in steps]
-            cached = self.step_bases[gi] = (counts, [id(st["step"]) for st in sts])
+            steps = [st["step"] for st in sts]
+            cached = self.step_bases[gi] = (counts, [id(t) for t in steps], steps)
         counts = cached[0]
         counts += 1
         return counts.tolist()
