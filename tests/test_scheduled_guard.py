@@ -34,14 +34,15 @@ def _scheduled(group: dict, key: str, base: object, i: int) -> None:
 def _python_calls(fn) -> int:
     """The Python functions entered while ``fn`` runs (C functions aside), with the garbage
     collector held off: a collection during ``fn`` runs other objects' finalizers and weakref
-    callbacks, Python calls that are not the step's (seen under load: 83 calls for 81)."""
+    callbacks, Python calls that are not the step's (seen under load: 83 calls for 81). (Held
+    off, not run first: a full collection of a suite worker's heap costs about half a
+    second.)"""
     count = 0
 
     def profile(frame, event, arg):
         nonlocal count
         count += event == "call"
 
-    gc.collect()
     enabled = gc.isenabled()
     gc.disable()
     sys.setprofile(profile)
