@@ -613,7 +613,9 @@ def test_ctrl_c_ends_a_comparison_whose_loader_workers_hang(workers, tmp_path):
         assert took < 10, (took, err)
         assert proc.returncode == 130, err
         assert "Traceback" not in err.decode(), err
-        time.sleep(5)
+        gone = time.monotonic() + 5  # every process of the group ends within 5 s
+        while _group(proc.pid) and time.monotonic() < gone:
+            time.sleep(0.1)
         assert _group(proc.pid) == []
     finally:
         with contextlib.suppress(ProcessLookupError):
