@@ -59,7 +59,7 @@ _ROUTE_CPU = False
 #: (:meth:`~descentlab.optim.fusedpath.FusedPath.announce`); kept for code that resets it
 _ANNOUNCED: set[str] = set()
 _KERNELS: dict[tuple[str, bool], Any] = {}
-_TABLES: dict[tuple, tuple[Tensor, ...]] = {}  # pointers (state checked)
+_TABLES: dict[tuple, tuple[Any, ...]] = {}  # pointers (state checked: the program)
 _SHAPES: dict[tuple, tuple[Tensor, ...]] = {}  # sizes and blocks
 _COEFS: dict[tuple, tuple[Tensor, ...]] = {}  # coefficient tables
 _LOWBIT_TABLES: dict[tuple[str, torch.device], Tensor] = {}
@@ -211,8 +211,8 @@ class TritonPlan(KernelPlan):
                 key = ("state", id(plan.prog), device, key)
             if key is None or key not in _TABLES:
                 _check_state(plan.prog, arrays, part, device, f"param group {gi}")
-                if key is not None:
-                    _cached(_TABLES, key, tuple)
+                if key is not None:  # (the entry holds the program: its id stays its own)
+                    _cached(_TABLES, key, lambda prog=plan.prog: (prog,))
 
     def _launcher(
         self,
@@ -459,7 +459,7 @@ def _to_device(host: Tensor, device: torch.device) -> Tensor:
     return host.to(device, non_blocking=True)
 
 
-def _cached(cache: dict, key: tuple, make: Any) -> tuple[Tensor, ...]:
+def _cached(cache: dict, key: tuple, make: Any) -> tuple[Any, ...]:
     """Device tables by their exact contents (the key is the data: a hit is always right);
     the last 64 of each kind kept, so a steady loop copies nothing to the device but the
     coefficients that changed. (Kinds apart: a step's new coefficients never push out the
