@@ -140,6 +140,39 @@ def test_100_concurrent_opens_of_fresh_stores_all_succeed(tmp_path):
     assert failures == [], f"{len(failures)}/{procs * rounds} opens failed: {failures[:3]}"
 
 
+def test_a_journal_removed_while_the_store_looks_at_it_is_no_fault(tmp_path, monkeypatch):
+    """Another process's SQLite makes and removes ``-journal`` beside a fresh store at any
+    moment: seen once in 100 concurrent opens, the file there when asked whether it existed
+    and gone when asked whether it was a regular file, which refused the store ("not a
+    regular file"). Here it goes between any two looks."""
+    from pathlib import Path
+
+    from descentlab.store import Store
+
+    path = tmp_path / "s.sqlite"
+    journal = Path(f"{path}-journal")
+    journal.write_bytes(b"")
+    looks = {"n": 0, "inside": False}
+    for name in ("exists", "is_file", "stat", "lstat"):
+        real = getattr(Path, name)
+
+        def look(self, *a, _real=real, **k):  # type: ignore[no-untyped-def]
+            if self != journal or looks["inside"]:  # (a look made by another look: the same)
+                return _real(self, *a, **k)
+            looks["n"] += 1
+            if looks["n"] == 2:  # the other process removes it after the first look
+                journal.unlink(missing_ok=True)
+            looks["inside"] = True
+            try:
+                return _real(self, *a, **k)
+            finally:
+                looks["inside"] = False
+
+        monkeypatch.setattr(Path, name, look)
+    Store(path).close()
+    assert looks["n"] >= 1
+
+
 # ------------------------------------------------------------------------------------------
 # one process per run directory
 

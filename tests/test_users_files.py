@@ -4,9 +4,11 @@ written, and an option that names nothing is refused rather than read as "everyt
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -58,6 +60,14 @@ def test_a_read_only_run_folder_renders_to_an_output_elsewhere(comparison, tmp_p
     shutil.copytree(comparison, ro)
     real = os.access
     monkeypatch.setattr(os, "access", lambda p, m, **k: False if Path(p) == ro else real(p, m))
+    made = tempfile.TemporaryFile  # the figures folder's own write test: refused there too
+
+    def refused_in_ro(*args, dir=None, **kw):  # type: ignore[no-untyped-def]
+        if dir is not None and Path(dir).is_relative_to(ro):
+            raise PermissionError(errno.EROFS, "Read-only file system")
+        return made(*args, dir=dir, **kw)
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused_in_ro)
     before = sorted(p.name for p in ro.iterdir())
     code, _out, err = run_cli(["report", ro, "--output", tmp_path / "out.html"], capsys)
     assert code == 0, err

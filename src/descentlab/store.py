@@ -55,6 +55,7 @@ import platform
 import shutil
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -452,7 +453,11 @@ class _Database:
             raise StoreError(str(exc)) from None
         for suffix in ("-wal", "-shm", "-journal"):
             side = Path(f"{self.path}{suffix}")
-            if side.exists() and not side.is_file():
+            try:  # one stat: another process's SQLite makes and removes these files meanwhile
+                mode = side.stat().st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if not stat.S_ISREG(mode):
                 raise StoreError(
                     f"store {self.path} cannot be used: {side.name} next to it is not a "
                     "regular file (move it aside)"
