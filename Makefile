@@ -25,8 +25,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 	$(VENV)/bin/ruff format src tests benchmarks
 
-# Two workers: CI has 2 cores; tests pin torch to one thread each (conftest.py). pytest's
-# testpaths (pyproject.toml) are tests/ and src/: every `>>>` example in src/ runs as a doctest.
+# Two workers: CI has 2 cores; tests pin torch to one thread each (conftest.py). A worker that
+# runs out of tests takes some of the other's (`--dist worksteal`): a few tests take a minute
+# (the FSDP2 tables), and handed out in fixed shares they left one worker idle at the end.
+# pytest's testpaths (pyproject.toml) are tests/ and src/: every `>>>` example in src/ runs as a
+# doctest.
 # Then the tests marked `arith` (outcomes that follow from float arithmetic: training to a
 # target, iterating to a verdict) again under two more of torch's CPU kernels: its portable
 # code (`default`, the arithmetic of a CPU without AVX2) and AVX2's, so that an outcome that
@@ -39,10 +42,10 @@ ARITH_TESTS := tests/test_experiments.py tests/test_lecture_claims.py tests/test
 	tests/test_multiply_add.py
 
 test: lint chromium
-	$(PY) -m pytest -q -n 2
+	$(PY) -m pytest -q -n 2 --dist worksteal
 	@for cap in $(ARITH_CAPABILITIES); do \
 		echo "make: the arith-marked tests under ATEN_CPU_CAPABILITY=$$cap"; \
-		ATEN_CPU_CAPABILITY=$$cap $(PY) -m pytest -q -n 2 -m arith -p no:cacheprovider \
+		ATEN_CPU_CAPABILITY=$$cap $(PY) -m pytest -q -n 2 --dist worksteal -m arith -p no:cacheprovider \
 			$(ARITH_TESTS) || exit 1; \
 	done
 
