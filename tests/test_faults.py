@@ -380,6 +380,8 @@ def _odd_store(case: str, root: Path) -> tuple[Path, float]:
             Path(f"{path}-wal").mkdir()
         elif case == "-shm is a folder":
             Path(f"{path}-shm").mkdir()
+        elif case == "-journal is a link to itself":
+            Path(f"{path}-journal").symlink_to(Path(f"{path}-journal"))
     if case == "another program's database":
         path.unlink(missing_ok=True)
         _sql(path, "CREATE TABLE users (name TEXT)", "INSERT INTO users VALUES ('ann')")
@@ -391,7 +393,7 @@ STORE_FAULTS = [
     "header zeroed", "truncated", "pages overwritten", "locked by another process",
     "newer schema", "schema version not a number", "another program's database",
     "runs table of another layout", "corrupted JSON in a run", "-wal is a folder",
-    "-shm is a folder",
+    "-shm is a folder", "-journal is a link to itself",
 ]  # fmt: skip
 
 
@@ -410,7 +412,7 @@ def _use(path: Path, timeout: float) -> None:
         store.close()
 
 
-def test_store_fault_table_16_of_16_clear(tmp_path):
+def test_store_fault_table_17_of_17_clear(tmp_path):
     import sqlite3
 
     from descentlab.store import StoreError
@@ -436,7 +438,7 @@ def test_store_fault_table_16_of_16_clear(tmp_path):
             case
         )
         clear.append(case)
-    assert clear == STORE_FAULTS  # 16/16
+    assert clear == STORE_FAULTS  # 17/17
 
 
 def test_store_cli_gives_one_line_for_a_corrupted_store(tmp_path, capsys):

@@ -457,6 +457,11 @@ class _Database:
                 mode = side.stat().st_mode
             except (FileNotFoundError, NotADirectoryError):
                 continue
+            except OSError as exc:  # a link that loops, a file that cannot be looked at
+                raise StoreError(
+                    f"store {self.path} cannot be used: {side.name} next to it cannot be "
+                    f"read ({exc.strerror or exc}); move it aside"
+                ) from None
             if not stat.S_ISREG(mode):
                 raise StoreError(
                     f"store {self.path} cannot be used: {side.name} next to it is not a "
