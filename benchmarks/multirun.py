@@ -48,9 +48,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from descentlab.engine.common import stream_seed as _stream_seed
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import _idle_cores, plan, train_many
+from descentlab.engine.seeds import stream_seed as _stream_seed
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 

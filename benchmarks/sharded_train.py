@@ -2,7 +2,7 @@
 
 The same run (``--problem charlm --model gpt``, torch's AdamW, the same global batch and data
 order) is trained by one process (:func:`descentlab.engine.run.train`) and by N processes with
-FSDP2 (:func:`descentlab.engine.sharded.train_sharded`, gloo on the CPU). Reported: the
+FSDP2 (:func:`descentlab.engine.launch.train_sharded`, gloo on the CPU). Reported: the
 training time per step (forward, backward and optimizer step, evaluation excluded: the run's
 own clock, rank 0's for the sharded run), the largest parameter difference between the two
 runs' final weights, and the machine's load at the start.
@@ -30,8 +30,8 @@ import torch
 
 from descentlab.engine.checkpoint import load_checkpoint
 from descentlab.engine.config import RunConfig
+from descentlab.engine.launch import train_sharded
 from descentlab.engine.run import train
-from descentlab.engine.sharded import train_sharded
 
 
 def main() -> None:

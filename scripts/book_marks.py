@@ -19,7 +19,7 @@ import re
 import sys
 from pathlib import Path
 
-#: a check's row whose mark is ✘ (``report.lecture_book._checks_html``)
+#: a check's row whose mark is ✘ (``book.render.pages._checks_html``)
 _FAILED_ROW = re.compile(
     r'<tr><td class="mark"><span class="no">✘</span></td><td>(?P<text>.*?)</td>'
     r"<td>(?P<measured>.*?)</td>",

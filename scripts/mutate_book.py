@@ -147,10 +147,10 @@ MUTANTS: tuple[Mutant, ...] = (
            (58, 130), patch=_fused("descentlab.optim.adam.scale_by_adam")),
     # schedules
     Mutant("eta_over_t_sqrt", "schedule", "η/t becomes η/√t", (20, 21),
-           file="schedules/lectures.py", old="return base / (step + self.t0)",
+           file="book/decays.py", old="return base / (step + self.t0)",
            new="return base / (step + self.t0) ** 0.5"),
     Mutant("step_decay_off_by_one", "schedule", "step decay drops one step early", (115,),
-           file="schedules/lectures.py", old="return base * self.drop ** (step // self.every)",
+           file="book/decays.py", old="return base * self.drop ** (step // self.every)",
            new="return base * self.drop ** ((step + 1) // self.every)"),
     Mutant("steplr_off_by_one", "schedule", "StepLR drops one step late", (22,),
            file="schedules/torchlike.py", old="return _power(base, self.gamma, step // "
@@ -218,14 +218,14 @@ MUTANTS: tuple[Mutant, ...] = (
            new="                pass", only="regularizer_mechanism"),
     # experiments
     Mutant("minibatch_biased", "experiment", "the mini-batch experiment divides by B + 1", (14,),
-           file="experiments/lectures/minibatch.py", old="gb = counts @ G / b",
+           file="book/experiments/minibatch.py", old="gb = counts @ G / b",
            new="gb = counts @ G / (b + 1)"),
     Mutant("momentum_escape_no_momentum", "experiment", "the escape race runs momentum with β 0",
-           (50,), file="experiments/lectures/momentum.py", old='("momentum", {"momentum": 0.9}),',
+           (50,), file="book/experiments/momentum.py", old='("momentum", {"momentum": 0.9}),',
            new='("momentum", {"momentum": 0.0}),'),
     Mutant("closed_form_hvp_forms_hessian", "experiment", "the Hessian-vector product forms the "
                                                           "Hessian",
-           (10,), file="experiments/lectures/closed_form.py", old="Xp.T @ (Xp @ vp)  # n p: H v "
+           (10,), file="book/experiments/closed_form.py", old="Xp.T @ (Xp @ vp)  # n p: H v "
                                                                   "without forming H",
            new="(Xp.T @ Xp) @ vp"),
 )  # fmt: skip
@@ -257,7 +257,7 @@ from pathlib import Path
 from descentlab.book.build import card, evaluate
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Context, shown_by
-from descentlab.report.lecture_book import LecturePage, render_lecture
+from descentlab.book.render.pages import LecturePage, render_lecture
 items = {int(i) for i in sys.argv[2].split(",")}
 only = sys.argv[4]
 ctx = Context(True, None, lambda m: None)

@@ -143,93 +143,197 @@ def configs():
     sam_adv = lambda rho: optax.chain(optax.contrib.normalize(), optax.sgd(rho))  # noqa: E731
     return [
         # Lion: optax.lion = scale_by_lion -> add_decayed_weights -> scale_by_learning_rate
-        ("lion-quadratic", "lion", dict(lr=0.01, betas=(0.9, 0.99), weight_decay=0.0),
-         "quadratic", 300, optax.lion(0.01, b1=0.9, b2=0.99, weight_decay=0.0),
-         "optax.lion(0.01, b1=0.9, b2=0.99, weight_decay=0.0)"),
-        ("lion-rosenbrock-wd", "lion", dict(lr=0.003, betas=(0.95, 0.98), weight_decay=0.1),
-         "rosenbrock", 300, optax.lion(0.003, b1=0.95, b2=0.98, weight_decay=0.1),
-         "optax.lion(0.003, b1=0.95, b2=0.98, weight_decay=0.1)"),
-        ("lion-matrix", "lion", dict(lr=0.002, betas=(0.9, 0.99), weight_decay=1e-3),
-         "matrix", 200, optax.lion(0.002),
-         "optax.lion(0.002)  # b1=0.9, b2=0.99, weight_decay=1e-3"),
+        (
+            "lion-quadratic",
+            "lion",
+            dict(lr=0.01, betas=(0.9, 0.99), weight_decay=0.0),
+            "quadratic",
+            300,
+            optax.lion(0.01, b1=0.9, b2=0.99, weight_decay=0.0),
+            "optax.lion(0.01, b1=0.9, b2=0.99, weight_decay=0.0)",
+        ),
+        (
+            "lion-rosenbrock-wd",
+            "lion",
+            dict(lr=0.003, betas=(0.95, 0.98), weight_decay=0.1),
+            "rosenbrock",
+            300,
+            optax.lion(0.003, b1=0.95, b2=0.98, weight_decay=0.1),
+            "optax.lion(0.003, b1=0.95, b2=0.98, weight_decay=0.1)",
+        ),
+        (
+            "lion-matrix",
+            "lion",
+            dict(lr=0.002, betas=(0.9, 0.99), weight_decay=1e-3),
+            "matrix",
+            200,
+            optax.lion(0.002),
+            "optax.lion(0.002)  # b1=0.9, b2=0.99, weight_decay=1e-3",
+        ),
         # Lookahead around Adam and around SGD with momentum
-        ("lookahead-adam-rosenbrock", "lookahead",
-         dict(base="adam", sync_period=5, slow_step_size=0.5, lr=0.02),
-         "rosenbrock", 300,
-         optax.lookahead(optax.adam(0.02), sync_period=5, slow_step_size=0.5),
-         "optax.lookahead(optax.adam(0.02), sync_period=5, slow_step_size=0.5)"),
-        ("lookahead-momentum-quadratic", "lookahead",
-         dict(base="sgd", sync_period=6, slow_step_size=0.8, lr=0.05, momentum=0.9),
-         "quadratic", 300,
-         optax.lookahead(optax.sgd(0.05, momentum=0.9), sync_period=6, slow_step_size=0.8),
-         "optax.lookahead(optax.sgd(0.05, momentum=0.9), sync_period=6, slow_step_size=0.8)"),
+        (
+            "lookahead-adam-rosenbrock",
+            "lookahead",
+            dict(base="adam", sync_period=5, slow_step_size=0.5, lr=0.02),
+            "rosenbrock",
+            300,
+            optax.lookahead(optax.adam(0.02), sync_period=5, slow_step_size=0.5),
+            "optax.lookahead(optax.adam(0.02), sync_period=5, slow_step_size=0.5)",
+        ),
+        (
+            "lookahead-momentum-quadratic",
+            "lookahead",
+            dict(base="sgd", sync_period=6, slow_step_size=0.8, lr=0.05, momentum=0.9),
+            "quadratic",
+            300,
+            optax.lookahead(optax.sgd(0.05, momentum=0.9), sync_period=6, slow_step_size=0.8),
+            "optax.lookahead(optax.sgd(0.05, momentum=0.9), sync_period=6, slow_step_size=0.8)",
+        ),
         # SAM: one ascent step of normalized SGD (rho), then the outer step from there. Close
         # to the minimum the ascent direction g/|g| of a vanishing gradient amplifies rounding
         # (1e-16 -> 1e-7 within 50 steps, in either library): the runs stop before that
-        ("sam-sgd-quadratic", "sam", dict(base="sgd", rho=0.05, lr=0.05),
-         "quadratic", 150,
-         optax.contrib.sam(optax.sgd(0.05), sam_adv(0.05), sync_period=2, opaque_mode=True),
-         "optax.contrib.sam(optax.sgd(0.05), optax.chain(optax.contrib.normalize(), "
-         "optax.sgd(0.05)), sync_period=2, opaque_mode=True)"),
-        ("sam-adam-rosenbrock", "sam", dict(base="adam", rho=0.02, lr=0.01),
-         "rosenbrock", 300,
-         optax.contrib.sam(optax.adam(0.01), sam_adv(0.02), sync_period=2, opaque_mode=True),
-         "optax.contrib.sam(optax.adam(0.01), optax.chain(optax.contrib.normalize(), "
-         "optax.sgd(0.02)), sync_period=2, opaque_mode=True)"),
-        ("sam-momentum-matrix", "sam", dict(base="sgd", rho=0.1, lr=0.05, momentum=0.9),
-         "matrix", 150,
-         optax.contrib.sam(optax.sgd(0.05, momentum=0.9), sam_adv(0.1), sync_period=2,
-                           opaque_mode=True),
-         "optax.contrib.sam(optax.sgd(0.05, momentum=0.9), optax.chain("
-         "optax.contrib.normalize(), optax.sgd(0.1)), sync_period=2, opaque_mode=True)"),
+        (
+            "sam-sgd-quadratic",
+            "sam",
+            dict(base="sgd", rho=0.05, lr=0.05),
+            "quadratic",
+            150,
+            optax.contrib.sam(optax.sgd(0.05), sam_adv(0.05), sync_period=2, opaque_mode=True),
+            "optax.contrib.sam(optax.sgd(0.05), optax.chain(optax.contrib.normalize(), "
+            "optax.sgd(0.05)), sync_period=2, opaque_mode=True)",
+        ),
+        (
+            "sam-adam-rosenbrock",
+            "sam",
+            dict(base="adam", rho=0.02, lr=0.01),
+            "rosenbrock",
+            300,
+            optax.contrib.sam(optax.adam(0.01), sam_adv(0.02), sync_period=2, opaque_mode=True),
+            "optax.contrib.sam(optax.adam(0.01), optax.chain(optax.contrib.normalize(), "
+            "optax.sgd(0.02)), sync_period=2, opaque_mode=True)",
+        ),
+        (
+            "sam-momentum-matrix",
+            "sam",
+            dict(base="sgd", rho=0.1, lr=0.05, momentum=0.9),
+            "matrix",
+            150,
+            optax.contrib.sam(
+                optax.sgd(0.05, momentum=0.9), sam_adv(0.1), sync_period=2, opaque_mode=True
+            ),
+            "optax.contrib.sam(optax.sgd(0.05, momentum=0.9), optax.chain("
+            "optax.contrib.normalize(), optax.sgd(0.1)), sync_period=2, opaque_mode=True)",
+        ),
         # Schedule-Free AdamW (constant learning rate: see the test for warmup)
-        ("sfadamw-quadratic", "sfadamw", dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8),
-         "quadratic", 300,
-         optax.contrib.schedule_free_adamw(0.05, b1=0.9, b2=0.999, eps=1e-8),
-         "optax.contrib.schedule_free_adamw(0.05, b1=0.9, b2=0.999, eps=1e-8)"),
-        ("sfadamw-rosenbrock-wd", "sfadamw",
-         dict(lr=0.01, betas=(0.95, 0.99), eps=1e-8, weight_decay=0.01, weight_lr_power=2.0),
-         "rosenbrock", 300,
-         optax.contrib.schedule_free_adamw(0.01, b1=0.95, b2=0.99, eps=1e-8,
-                                           weight_decay=0.01, weight_lr_power=2.0),
-         "optax.contrib.schedule_free_adamw(0.01, b1=0.95, b2=0.99, eps=1e-8, "
-         "weight_decay=0.01)"),
-        ("sfadamw-matrix-power1", "sfadamw",
-         dict(lr=0.02, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05, weight_lr_power=1.0),
-         "matrix", 200,
-         optax.contrib.schedule_free_adamw(0.02, weight_decay=0.05, weight_lr_power=1.0),
-         "optax.contrib.schedule_free_adamw(0.02, weight_decay=0.05, weight_lr_power=1.0)"),
+        (
+            "sfadamw-quadratic",
+            "sfadamw",
+            dict(lr=0.05, betas=(0.9, 0.999), eps=1e-8),
+            "quadratic",
+            300,
+            optax.contrib.schedule_free_adamw(0.05, b1=0.9, b2=0.999, eps=1e-8),
+            "optax.contrib.schedule_free_adamw(0.05, b1=0.9, b2=0.999, eps=1e-8)",
+        ),
+        (
+            "sfadamw-rosenbrock-wd",
+            "sfadamw",
+            dict(lr=0.01, betas=(0.95, 0.99), eps=1e-8, weight_decay=0.01, weight_lr_power=2.0),
+            "rosenbrock",
+            300,
+            optax.contrib.schedule_free_adamw(
+                0.01, b1=0.95, b2=0.99, eps=1e-8, weight_decay=0.01, weight_lr_power=2.0
+            ),
+            "optax.contrib.schedule_free_adamw(0.01, b1=0.95, b2=0.99, eps=1e-8, "
+            "weight_decay=0.01)",
+        ),
+        (
+            "sfadamw-matrix-power1",
+            "sfadamw",
+            dict(lr=0.02, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05, weight_lr_power=1.0),
+            "matrix",
+            200,
+            optax.contrib.schedule_free_adamw(0.02, weight_decay=0.05, weight_lr_power=1.0),
+            "optax.contrib.schedule_free_adamw(0.02, weight_decay=0.05, weight_lr_power=1.0)",
+        ),
         # Adafactor: optax.adafactor's chain, min_dim_size_to_factor=1, float64 decay rate
-        ("adafactor-matrix", "adafactor", dict(lr=0.01, eps=(None, 1e-3), d=1.0),
-         "matrix", 300, _adafactor_chain(0.01, 1.0, 1e-3, 0.0),
-         "optax.adafactor(0.01, min_dim_size_to_factor=1, eps=0.0) with a float64 decay rate"),
-        ("adafactor-matrix-wd", "adafactor",
-         dict(lr=0.005, eps=(None, 1e-2), d=2.0, weight_decay=0.1),
-         "matrix", 300, _adafactor_chain(0.005, 2.0, 1e-2, 0.1),
-         "optax.adafactor(0.005, clipping_threshold=2.0, weight_decay_rate=0.005*0.1, "
-         "min_dim_size_to_factor=1, eps=0.0) with a float64 decay rate and "
-         "scale_by_param_block_rms(1e-2)"),
+        (
+            "adafactor-matrix",
+            "adafactor",
+            dict(lr=0.01, eps=(None, 1e-3), d=1.0),
+            "matrix",
+            300,
+            _adafactor_chain(0.01, 1.0, 1e-3, 0.0),
+            "optax.adafactor(0.01, min_dim_size_to_factor=1, eps=0.0) with a float64 decay rate",
+        ),
+        (
+            "adafactor-matrix-wd",
+            "adafactor",
+            dict(lr=0.005, eps=(None, 1e-2), d=2.0, weight_decay=0.1),
+            "matrix",
+            300,
+            _adafactor_chain(0.005, 2.0, 1e-2, 0.1),
+            "optax.adafactor(0.005, clipping_threshold=2.0, weight_decay_rate=0.005*0.1, "
+            "min_dim_size_to_factor=1, eps=0.0) with a float64 decay rate and "
+            "scale_by_param_block_rms(1e-2)",
+        ),
         # Muon: nesterov=False, eps=0 (Optax adds eps to the norm, torch clamps by it), the
         # AdamW fallback for the bias (eps=0 too: Optax's Muon shares one eps)
-        ("muon-matrix", "muon",
-         dict(lr=0.02, momentum=0.95, nesterov=False, weight_decay=0.1, ns_dtype=None,
-              adamw_lr=0.01, adamw_betas=(0.9, 0.999), adamw_eps=0.0, adamw_weight_decay=0.0),
-         "matrix", 200,
-         optax.contrib.muon(0.02, beta=0.95, eps=0.0, weight_decay=0.1, nesterov=False,
-                            adam_learning_rate=0.01),
-         "optax.contrib.muon(0.02, beta=0.95, eps=0.0, weight_decay=0.1, nesterov=False, "
-         "adam_learning_rate=0.01)"),
-        ("muon-matrix-rms", "muon",
-         dict(lr=0.01, momentum=0.9, nesterov=False, weight_decay=0.0, ns_dtype=None,
-              adjust_lr_fn="match_rms_adamw", ns_steps=4,
-              adamw_lr=0.01, adamw_betas=(0.8, 0.99), adamw_eps=0.0, adamw_weight_decay=0.02),
-         "matrix", 200,
-         optax.contrib.muon(0.01, ns_steps=4, beta=0.9, eps=0.0, nesterov=False,
-                            consistent_rms=0.2, adam_b1=0.8, adam_b2=0.99,
-                            adam_weight_decay=0.02, adam_learning_rate=0.01),
-         "optax.contrib.muon(0.01, ns_steps=4, beta=0.9, eps=0.0, nesterov=False, "
-         "consistent_rms=0.2, adam_b1=0.8, adam_b2=0.99, adam_weight_decay=0.02, "
-         "adam_learning_rate=0.01)"),
+        (
+            "muon-matrix",
+            "muon",
+            dict(
+                lr=0.02,
+                momentum=0.95,
+                nesterov=False,
+                weight_decay=0.1,
+                ns_dtype=None,
+                adamw_lr=0.01,
+                adamw_betas=(0.9, 0.999),
+                adamw_eps=0.0,
+                adamw_weight_decay=0.0,
+            ),
+            "matrix",
+            200,
+            optax.contrib.muon(
+                0.02, beta=0.95, eps=0.0, weight_decay=0.1, nesterov=False, adam_learning_rate=0.01
+            ),
+            "optax.contrib.muon(0.02, beta=0.95, eps=0.0, weight_decay=0.1, nesterov=False, "
+            "adam_learning_rate=0.01)",
+        ),
+        (
+            "muon-matrix-rms",
+            "muon",
+            dict(
+                lr=0.01,
+                momentum=0.9,
+                nesterov=False,
+                weight_decay=0.0,
+                ns_dtype=None,
+                adjust_lr_fn="match_rms_adamw",
+                ns_steps=4,
+                adamw_lr=0.01,
+                adamw_betas=(0.8, 0.99),
+                adamw_eps=0.0,
+                adamw_weight_decay=0.02,
+            ),
+            "matrix",
+            200,
+            optax.contrib.muon(
+                0.01,
+                ns_steps=4,
+                beta=0.9,
+                eps=0.0,
+                nesterov=False,
+                consistent_rms=0.2,
+                adam_b1=0.8,
+                adam_b2=0.99,
+                adam_weight_decay=0.02,
+                adam_learning_rate=0.01,
+            ),
+            "optax.contrib.muon(0.01, ns_steps=4, beta=0.9, eps=0.0, nesterov=False, "
+            "consistent_rms=0.2, adam_b1=0.8, adam_b2=0.99, adam_weight_decay=0.02, "
+            "adam_learning_rate=0.01)",
+        ),
     ]
 
 

@@ -24,10 +24,10 @@ ENTRIES = list(E.ENTRY_POINTS)
 #: doctests of src/, and when the site is built)
 FAST = [
     ("descentlab.book.build", "write_book"),
-    ("descentlab.experiments.lectures", "run"),
+    ("descentlab.book.experiments", "run"),
     ("descentlab.problems.trajectories", "races"),
     ("descentlab.playground.app", "serve"),
-    ("descentlab.report.lecture_figures", "write_seed_figures"),
+    ("descentlab.book.render.seed_figures", "write_seed_figures"),
 ]
 
 

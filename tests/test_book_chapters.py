@@ -12,14 +12,14 @@ import pytest
 
 from descentlab.book.chapters import CHAPTERS
 from descentlab.book.chapters._common import Numbers, fmt
-from descentlab.report.book_chapter import (
+from descentlab.book.render.chapter import (
     ChapterPage,
     Part,
     Table,
     chapters_index_html,
     render_chapter,
 )
-from descentlab.report.lecture_book import Card, Check, Evidence, LecturePage, render_lecture
+from descentlab.book.render.pages import Card, Check, Evidence, LecturePage, render_lecture
 
 ROOT = Path(__file__).resolve().parents[1]
 

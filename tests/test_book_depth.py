@@ -11,8 +11,8 @@ import pytest
 from descentlab.book import depth
 from descentlab.book.lectures import DEPTH, ITEMS
 from descentlab.book.model import Context
+from descentlab.book.render.pages import Card, Evidence, LecturePage, Movable, render_lecture
 from descentlab.report.figures import new_figure
-from descentlab.report.lecture_book import Card, Evidence, LecturePage, Movable, render_lecture
 
 
 def _figs(n: int) -> list:

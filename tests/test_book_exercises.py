@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 from descentlab.book.lectures import LECTURES
-from descentlab.report.lecture_book import (
+from descentlab.book.render.pages import (
     Card,
     Check,
     Evidence,

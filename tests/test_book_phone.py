@@ -18,7 +18,7 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="the phone test needs Playwright: pip install playwright"
 )
 
-from descentlab.report import lecture_book as LB  # noqa: E402
+from descentlab.book.render import pages as LB  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

@@ -15,14 +15,14 @@ from descentlab.book.chapters import CHAPTERS
 from descentlab.book.chapters._common import NO_LIVE_VIEW
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Context
-from descentlab.book.texts import COMPLETE, TEACH
-from descentlab.report.lecture_book import (
+from descentlab.book.render.pages import (
     Evidence,
     LecturePage,
     Movable,
     SharedEvidence,
     render_lecture,
 )
+from descentlab.book.texts import COMPLETE, TEACH
 
 # Outcomes computed from training or iterating in float arithmetic: `make test` runs them
 # again under ATEN_CPU_CAPABILITY=default and =avx2 (pytest -m arith).

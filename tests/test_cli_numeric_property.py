@@ -86,9 +86,9 @@ def _argv(cmd: str, opt: str, value: str) -> list[str]:
 @pytest.fixture(scope="module")
 def patched():
     mp = pytest.MonkeyPatch()
+    import descentlab.book.experiments as lectures
     import descentlab.engine.run as run
     import descentlab.experiments.compare.running as running
-    import descentlab.experiments.lectures as lectures
     import descentlab.experiments.multi as multi
     import descentlab.problems.trajectories as trajectories
 

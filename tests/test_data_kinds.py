@@ -1,7 +1,7 @@
 """The data kind is a type: code outside the two stream modules never asks whether a split
 is streamed.
 
-A split held in memory (arrays, :class:`~descentlab.engine.common.TensorSplit`) and one read
+A split held in memory (arrays, :class:`~descentlab.engine.splits.TensorSplit`) and one read
 through a loader (:class:`~descentlab.problems.streams.DatasetSplits`,
 :class:`~descentlab.engine.streaming.StreamedSplit`) each answer for themselves: length,
 fingerprint, splits, labels, evaluation batches, training batches, refusals. The scan below
@@ -23,11 +23,13 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from descentlab.engine.common import TensorSplit, as_split, build, eval_batches, evaluate
+from descentlab.engine.building import build
 from descentlab.engine.config import RunConfig
+from descentlab.engine.evaluation import evaluate
+from descentlab.engine.launch import check_shardable
 from descentlab.engine.loop import training_batches
 from descentlab.engine.multirun import VectorizeError, train_many
-from descentlab.engine.sharded import check_shardable
+from descentlab.engine.splits import TensorSplit, as_split, eval_batches
 from descentlab.engine.streaming import StreamedSplit, read_split, vectorize_refusal
 from descentlab.problems.problem import Problem, chance_level
 
@@ -128,11 +130,11 @@ def test_the_scan_passes_code_that_asks_the_split(source):
 def test_the_scan_reads_the_package_and_skips_only_the_stream_modules(tmp_path):
     """A package with one streamed branch in a stream module and one outside: only the one
     outside is listed."""
-    for where in (*STREAM_MODULES, "engine/common.py"):
+    for where in (*STREAM_MODULES, "engine/building.py"):
         path = tmp_path / where
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("def f(s):\n    return 1 if s.streamed else 0\n", encoding="utf-8")
-    assert streamed_branches(tmp_path) == ["engine/common.py:2: return 1 if s.streamed else 0"]
+    assert streamed_branches(tmp_path) == ["engine/building.py:2: return 1 if s.streamed else 0"]
 
 
 # --- each kind answers for itself, and both answer alike for the same examples ---------------

@@ -153,7 +153,7 @@ def test_a_book_page_gets_the_sites_bar_first_in_its_body():
 
 
 def _lecture_page(statuses):
-    from descentlab.report.lecture_book import Card, Check, Evidence, LecturePage, render_lecture
+    from descentlab.book.render.pages import Card, Check, Evidence, LecturePage, render_lecture
 
     cards = [
         Card(f"i{n}", f"item {n}", "s", "claim", f"claim {n}", "", "f",

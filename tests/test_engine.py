@@ -522,7 +522,7 @@ def test_parse_schedule_arg(text, key, spec):
             "cosine(T_max=10)",
             lambda t: 0.5 * (1 + math.cos(math.pi * min(t, 10) / 10)) if t <= 10 else None,
         ),
-        ("inverse_time(k=0.5)", lambda t: 1 / (1 + 0.5 * t)),
+        ("inverse_time_decay(k=0.5)", lambda t: 1 / (1 + 0.5 * t)),
     ],
 )
 def test_build_schedule_from_specs(spec, expected):
@@ -545,18 +545,18 @@ def test_build_schedule_from_specs(spec, expected):
 def test_the_summary_reuses_the_last_steps_evaluation_of_the_final_weights(
     monkeypatch, extra, fresh
 ):
-    from descentlab.engine import common
+    from descentlab.engine import evaluation
     from descentlab.engine import run as run_module
 
     calls = []
-    real = common.metrics_of
+    real = evaluation.metrics_of
 
     def counted(*args):
         calls.append(1)
         return real(*args)
 
     monkeypatch.setattr(run_module, "metrics_of", counted)  # the loop's evaluations
-    monkeypatch.setattr(common, "metrics_of", counted)  # the summary's (split_metrics)
+    monkeypatch.setattr(evaluation, "metrics_of", counted)  # the summary's (split_metrics)
     splits = data.load("moons", n_samples=200)
     cfg = small(steps=20, **{"eval_every": 10, **extra})
     result = train(cfg, data=splits, progress=False)

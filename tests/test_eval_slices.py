@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from descentlab.engine import common
+from descentlab.engine import evaluation, splits
 from descentlab.problems import models
 
 
@@ -51,16 +51,16 @@ def _mlp() -> nn.Module:
         (_mlp, (40,), 3000, 4096),  # 128 floats an example: 3,000 in one pass as before
         (_resnet20, (1, 32, 32), 300, 32),  # 16 channels x 32 x 32 floats: 64 KiB
         (_Pair, (12, 4), 500, 682),  # the LSTM's (1, 12, 64) output: 3 KiB
-        (_NeedsTwo, (8,), 100, common.EVAL_CHUNK),
-        (_resnet20, (1, 32, 32), common.EVAL_SLICE_MIN, common.EVAL_CHUNK),  # one slice anyway
+        (_NeedsTwo, (8,), 100, splits.EVAL_CHUNK),
+        (_resnet20, (1, 32, 32), evaluation.EVAL_SLICE_MIN, splits.EVAL_CHUNK),  # one slice anyway
     ],
 )
 def test_slice_size_follows_the_largest_activation(make, shape, n, expected):
     torch.manual_seed(0)
     model = make().eval()
     x = torch.randn(n, *shape)
-    assert common.eval_slice(model, x) == expected
-    assert common.eval_slice(model, x) == expected  # measured once, then remembered
+    assert evaluation.eval_slice(model, x) == expected
+    assert evaluation.eval_slice(model, x) == expected  # measured once, then remembered
 
 
 @pytest.mark.parametrize(
@@ -72,9 +72,9 @@ def test_sliced_evaluation_equals_one_pass(monkeypatch, make, shape, n, classes)
     model = make()
     x, y = torch.randn(n, *shape), torch.randint(0, classes, (n,))
     loss = nn.CrossEntropyLoss()
-    sliced = common.evaluate(model, x, y, loss, classification=True)
-    monkeypatch.setattr(common, "eval_slice", lambda model, x: common.EVAL_CHUNK)
-    whole = common.evaluate(model, x, y, loss, classification=True)
+    sliced = evaluation.evaluate(model, x, y, loss, classification=True)
+    monkeypatch.setattr(evaluation, "eval_slice", lambda model, x: splits.EVAL_CHUNK)
+    whole = evaluation.evaluate(model, x, y, loss, classification=True)
     assert sliced["accuracy"] == whole["accuracy"]
     assert sliced["loss"] == pytest.approx(whole["loss"], rel=1e-6)
     assert model.training  # its mode is restored
@@ -85,6 +85,6 @@ def test_measuring_the_slice_moves_no_statistic_and_draws_no_random_number():
     stats = model[1].running_mean.clone()
     x = torch.randn(100, 1, 16, 16)
     rng = torch.random.get_rng_state()
-    assert common.eval_slice(model, x) > common.EVAL_SLICE_MIN
+    assert evaluation.eval_slice(model, x) > evaluation.EVAL_SLICE_MIN
     assert torch.equal(torch.random.get_rng_state(), rng)
     assert torch.equal(model[1].running_mean, stats) and model.training

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from descentlab.engine import common
+from descentlab.engine import evaluation
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import train_many
 from descentlab.engine.run import train
@@ -17,13 +17,13 @@ BASE = RunConfig(problem="moons", problem_options={"n_samples": 200}, model="mlp
 
 def _count_train_evaluations(monkeypatch):
     sizes = []
-    real = common.evaluate
+    real = evaluation.evaluate
 
     def counted(model, x, y, *args, **kwargs):
         sizes.append(len(x))
         return real(model, x, y, *args, **kwargs)
 
-    monkeypatch.setattr(common, "evaluate", counted)
+    monkeypatch.setattr(evaluation, "evaluate", counted)
     return sizes
 
 

@@ -14,16 +14,16 @@ from matplotlib.image import imread
 from torch import nn
 
 from descentlab import optim, schedules
+from descentlab.book import experiments as lectures
+from descentlab.book.experiments import bias_variance as BV
+from descentlab.book.experiments import ensembles as EN
+from descentlab.book.experiments import momentum_forms as MF
+from descentlab.book.experiments import regularization as RG
+from descentlab.book.experiments import schedules as SC
+from descentlab.book.experiments import sharpness as SH
+from descentlab.book.experiments._common import ExperimentResult, format_value
+from descentlab.book.render import experiment_figures as EF
 from descentlab.cli import main
-from descentlab.experiments import lectures
-from descentlab.experiments.lectures import bias_variance as BV
-from descentlab.experiments.lectures import ensembles as EN
-from descentlab.experiments.lectures import momentum_forms as MF
-from descentlab.experiments.lectures import regularization as RG
-from descentlab.experiments.lectures import schedules as SC
-from descentlab.experiments.lectures import sharpness as SH
-from descentlab.experiments.lectures._common import ExperimentResult, format_value
-from descentlab.report import experiment_figures as EF
 
 _CACHE: dict[str, ExperimentResult] = {}
 
@@ -674,7 +674,7 @@ def test_cli_runs_lists_and_refuses_to_overwrite(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "module",
-    [lectures, SH, BV, EN, RG, SC, MF, EF, "descentlab.experiments.lectures._common",
+    [lectures, SH, BV, EN, RG, SC, MF, EF, "descentlab.book.experiments._common",
      "descentlab.cli.experiment"],
 )  # fmt: skip
 def test_docstring_examples(module):

@@ -11,11 +11,12 @@ import torch
 from PIL import Image
 
 from descentlab import optim
+from descentlab.book.render import lecture_plots as LP
+from descentlab.book.render import seed_figures as LF
 from descentlab.cli import main
 from descentlab.problems import landscapes as L
 from descentlab.problems import trajectories as T
 from descentlab.report import figures as F
-from descentlab.report import lecture_figures as LF
 
 
 @pytest.mark.parametrize("name", LF.NAMES)
@@ -47,7 +48,7 @@ def test_parabola_figure_plots_the_lecture_iterates():
 
 
 def test_family_chains_are_read_from_the_optimizers():
-    chains = F.family_chains()
+    chains = LP.family_chains()
     assert set(chains) == set(optim.NAMES)
     for name, chain in chains.items():
         opt = optim.get(name)([torch.nn.Parameter(torch.zeros(1))])
@@ -60,7 +61,7 @@ def test_family_chains_are_read_from_the_optimizers():
     assert active["rmsprop"] == ["scale_by_rms", "scale_by_lr"]  # momentum 0 by default
     assert active["radam"] == ["scale_by_radam", "scale_by_lr"]
     assert all("maximize" not in a and "add_l2" not in a for a in active.values())
-    sgd_mom = F.family_chains({"sgd+m": ("sgd", {"momentum": 0.9})})
+    sgd_mom = LP.family_chains({"sgd+m": ("sgd", {"momentum": 0.9})})
     assert ("trace", True) in sgd_mom["sgd+m"]
 
 
@@ -69,19 +70,19 @@ def test_basin_labels_agree_with_scipy_near_each_minimum():
     gen = torch.Generator().manual_seed(0)
     centers = torch.tensor([m.x for m in f.minima], dtype=torch.float64)
     starts = (centers[:, None] + 0.6 * (torch.rand(4, 10, 2, generator=gen) - 0.5)).reshape(-1, 2)
-    labels = F.basin_labels(f, "sgd", starts, lr=0.01, steps=300)
+    labels = LP.basin_labels(f, "sgd", starts, lr=0.01, steps=300)
     for s, lab in zip(starts.tolist(), labels.tolist(), strict=True):
         res = scipy.optimize.minimize(lambda v: f(torch.tensor(v)).item(), s, method="BFGS")
         expected = int(np.argmin(np.linalg.norm(centers.numpy() - res.x, axis=1)))
         assert lab == expected
     # Out-of-reach labels: too few steps -> "not at a minimum"; divergence -> the last label.
-    assert (F.basin_labels(f, "sgd", starts[:3], lr=0.001, steps=2) == 4).all()
-    assert F.basin_labels(f, "sgd", [[4.0, 4.0]], lr=1.0, steps=20, bound=1e3).item() == 5
+    assert (LP.basin_labels(f, "sgd", starts[:3], lr=0.001, steps=2) == 4).all()
+    assert LP.basin_labels(f, "sgd", [[4.0, 4.0]], lr=1.0, steps=20, bound=1e3).item() == 5
 
 
 def test_final_loss_table_matches_single_runs():
     lrs = [1e-3, 1e-2, 2.0]
-    final, div = F.final_loss_table("beale", ["sgd", "adam"], lrs, steps=40)
+    final, div = LP.final_loss_table("beale", ["sgd", "adam"], lrs, steps=40)
     for i, name in enumerate(["sgd", "adam"]):
         for j, lr in enumerate(lrs):
             tr = T.run(
@@ -211,7 +212,7 @@ def test_figures_cli_unknown_name_exits_2(tmp_path, capsys):
 
 
 def test_noise_floor_lines_are_the_closed_form():
-    fig = F.noise_floor_figure((0.5, 0.1), steps=20, runs=4)
+    fig = LP.noise_floor_figure((0.5, 0.1), steps=20, runs=4)
     ax = fig.axes[0]
     floors = sorted(line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--")
     expected = sorted(L.sgd_stationary_loss(lr, dim=2) for lr in (0.5, 0.1))

@@ -102,7 +102,7 @@ def _checkpoint(p):
 
 
 def _lecture_table(p):
-    from descentlab.experiments.lectures._common import _atomic_write
+    from descentlab.book.experiments._common import _atomic_write
 
     _atomic_write(p, "| a |\n")
 

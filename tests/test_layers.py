@@ -113,7 +113,7 @@ CASES = [
     ("problems/p.py", "if True:\n    from descentlab.experiments import f\n", "problems imp"),
     ("newthing.py", "x = 1\n", "layer 'newthing' is not in docs/layout.md"),
     ("report/lecture_book.py", "from descentlab.book import build\n", "report imports descentl"),
-    ("book/build.py", "from descentlab.report import lecture_book\n", None),
+    ("book/build.py", "from descentlab.book.render import pages\n", None),
 ]
 
 
@@ -308,8 +308,8 @@ RUNNERS = (
     "descentlab.experiments.compare.running",
     "descentlab.experiments.compare.planning",
     "descentlab.experiments.compare.collect",
-    "descentlab.experiments.lectures.run",
-    "descentlab.experiments.lectures.get",
+    "descentlab.book.experiments.run",
+    "descentlab.book.experiments.get",
     "descentlab.problems.trajectories.run",
     "descentlab.problems.trajectories.races",
 )
@@ -317,18 +317,14 @@ RUNNERS = (
 #: Imports of a runner the report still makes, each with its reason (an entry that no longer
 #: matches an import must leave the table).
 KNOWN_REPORT_RUNS = {
-    ("report/figures.py", "descentlab.problems.trajectories.run"): "the lecture book's sweeps, "
-    "basin maps and noise floors run their trajectories in the figure functions it calls",
     ("report/figures.py", "descentlab.problems.trajectories.races"): "figures.compare, the "
     "lecture book's name for the races",
-    ("report/lecture_figures.py", "descentlab.problems.trajectories.races"): "`descentlab "
-    "figures` makes the lectures' race figures from nothing",
 }
 
 
 def imported_names(tree: ast.AST, parts: list[str], is_package: bool) -> list[str]:
     """Every descentlab module and ``module.name`` that ``tree`` imports (a module imported as
-    an object -- ``from descentlab.experiments import lectures`` -- counts as all its names)."""
+    an object -- ``from descentlab.book import experiments`` -- counts as all its names)."""
     here = parts if is_package else parts[:-1]
     found = []
     for node in ast.walk(tree):
@@ -381,11 +377,14 @@ def test_the_report_imports_no_runner():
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("from descentlab.experiments import lectures\n", "descentlab.experiments.lectures.run"),
-        ("from descentlab.experiments.lectures import NAMES, ExperimentResult\n", None),
         (
-            "from descentlab.experiments.lectures import run\n",
-            "descentlab.experiments.lectures.run",
+            "from descentlab.book import experiments as lectures\n",
+            "descentlab.book.experiments.run",
+        ),
+        ("from descentlab.book.experiments import NAMES, ExperimentResult\n", None),
+        (
+            "from descentlab.book.experiments import run\n",
+            "descentlab.book.experiments.run",
         ),
         ("import descentlab.engine.run\n", "descentlab.engine"),
         ("def f():\n    from descentlab.engine import train\n", "descentlab.engine"),
@@ -413,7 +412,7 @@ RUNNER_MODULES = (
     "descentlab.engine.multirun",
     "descentlab.engine.vectorized",
     "descentlab.engine.procpool",
-    "descentlab.engine.sharded",
+    "descentlab.engine.launch",
     "descentlab.engine.checkpoint",
     *(r for r in RUNNERS if r != "descentlab.engine"),
 )
@@ -565,3 +564,93 @@ def test_the_check_follows_imports_to_a_runner(tmp_path, files, expected):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source)
     assert sorted(report_reaches(tmp_path / "descentlab")) == expected
+
+
+# --- the book is one wing: nothing outside it, the playground and the CLI imports it ---
+
+#: The modules allowed to import ``descentlab.book``: the book itself and the two front ends
+#: that serve it.
+BOOK_READERS = ("book", "playground", "cli")
+
+
+def book_importers(package: Path = PACKAGE) -> list[str]:
+    """``file:line`` of every import of ``descentlab.book`` by a module outside
+    :data:`BOOK_READERS` (any import: top of the file, in a function, relative or absolute)."""
+    out = []
+    for path in sorted(package.rglob("*.py")):
+        parts = module_parts(path, package)
+        if layer(parts) in BOOK_READERS:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for line, module in imported_modules(tree, parts, path.name == "__init__.py"):
+            if layer(module) == "book":
+                out.append(f"{path.relative_to(package.parent)}:{line}")
+    return out
+
+
+def test_nothing_outside_the_book_and_its_front_ends_imports_the_book():
+    assert book_importers() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "found"),
+    [
+        ("schedules/__init__.py", "from descentlab.book.decays import *\n", True),
+        ("report/figures.py", "def f():\n    from ..book.render import pages\n", True),
+        ("demo.py", "import descentlab.book.build\n", True),
+        ("engine/run.py", "from descentlab import book\n", True),
+        ("cli/lectures.py", "from descentlab.book import build\n", False),
+        ("playground/snapshot.py", "from descentlab.book.render.pages import figure_dpi\n", False),
+        ("book/build.py", "from descentlab.book.render import pages\n", False),
+    ],
+)
+def test_the_book_check_finds_an_import_from_outside(tmp_path, name, source, found):
+    path = tmp_path / "descentlab" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
+    assert bool(book_importers(tmp_path / "descentlab")) is found
+
+
+def test_the_core_schedules_export_no_lecture_names():
+    """The lectures' own forms of the decays live in the book; the library has the field's."""
+    from descentlab import schedules
+    from descentlab.book import decays
+
+    assert set(schedules.__all__).isdisjoint(decays.__all__)
+    assert "inverse_time_decay" in schedules.__all__ and "step" in schedules.__all__
+
+
+def teaching_modules_outside_the_book(package: Path = PACKAGE) -> list[str]:
+    """Modules outside the book (and the CLI's ``lectures`` command) named for the lectures:
+    what teaches lives in ``descentlab.book``."""
+    out = []
+    for path in sorted(package.rglob("*.py")):
+        parts = module_parts(path, package)
+        if layer(parts) in ("book", "cli"):
+            continue
+        if any("lecture" in p for p in parts[1:]):
+            out.append(str(path.relative_to(package.parent)))
+    return out
+
+
+def test_what_teaches_lives_in_the_book():
+    """On main before the move: experiments/lectures/, report/lecture_book.py,
+    report/lecture_figures.py and schedules/lectures.py."""
+    assert teaching_modules_outside_the_book() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "found"),
+    [
+        ("experiments/lectures/momentum.py", True),
+        ("report/lecture_book.py", True),
+        ("schedules/lectures.py", True),
+        ("book/experiments/momentum.py", False),
+        ("cli/lectures.py", False),
+    ],
+)
+def test_the_teaching_check_finds_a_lecture_module(tmp_path, name, found):
+    path = tmp_path / "descentlab" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("x = 1\n")
+    assert bool(teaching_modules_outside_the_book(tmp_path / "descentlab")) is found

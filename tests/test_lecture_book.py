@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from descentlab.book import build, model
+from descentlab.book import experiments as lectures
+from descentlab.book.experiments import convolution as CV
+from descentlab.book.experiments import information as IN
+from descentlab.book.experiments import regularization as RG
+from descentlab.book.experiments._common import ExperimentResult
 from descentlab.book.lectures import ITEMS, LECTURES
 from descentlab.cli import main
 from descentlab.engine.procpool import map_in_processes
-from descentlab.experiments import lectures
-from descentlab.experiments.lectures import convolution as CV
-from descentlab.experiments.lectures import information as IN
-from descentlab.experiments.lectures import regularization as RG
-from descentlab.experiments.lectures._common import ExperimentResult
 
 _CACHE: dict[str, ExperimentResult] = {}
 ROOT = Path(__file__).resolve().parents[1]
@@ -188,7 +188,7 @@ def test_one_entry_per_seed_item_in_order():
 
 
 def test_a_check_that_fails_shows_as_failed_and_not_reproduced_is_never_ok():
-    from descentlab.report.lecture_book import Check
+    from descentlab.book.render.pages import Check
 
     item = ITEMS[0]
     failing = model.Item(1, "s", "C", "t", show=(lambda ctx: 1 / 0,))
@@ -225,7 +225,7 @@ def test_tolerances_are_stated_and_can_fail():
 
 def test_generalization_verdict_uses_held_out_intervals():
     from descentlab.book import generalization as G
-    from descentlab.experiments.lectures._common import ExperimentResult
+    from descentlab.book.experiments._common import ExperimentResult
 
     def ctx_with(acc_none, acc_m):
         r = ExperimentResult("regularization", "t", ["method", "setting", "loss_gap"],
@@ -268,7 +268,7 @@ def test_generalization_verdict_uses_held_out_intervals():
 def _sharpness_result(ratios: dict[float, tuple[float, float, float]], seeds: int = 5):
     """A fabricated ``sharpness`` result: batches 32 and 1000, the full space, one
     (ratio, lo, hi) of the large to the small batch per eps."""
-    from descentlab.experiments.lectures import sharpness as SH
+    from descentlab.book.experiments import sharpness as SH
 
     stats = {}
     for e, (r, lo, hi) in ratios.items():
@@ -362,7 +362,7 @@ def test_coverage_document_is_current():
 
 
 def test_optimizer_table_years_and_axes_from_the_chains():
-    from descentlab.report import lecture_figures as LF
+    from descentlab.book.render import seed_figures as LF
 
     fig = LF.build("seed001_optimizer_table", quick=True)
     texts = [t.get_text() for t in fig.axes[0].texts]
@@ -401,7 +401,7 @@ def test_book_figures_are_at_least_960_px_wide(width_in):
 
     import matplotlib.pyplot as plt
 
-    from descentlab.report import lecture_book as LB
+    from descentlab.book.render import pages as LB
 
     fig, ax = plt.subplots(figsize=(width_in, 3.0))
     ax.plot([0, 1], [0, 1], label="a line")
@@ -438,7 +438,7 @@ def test_item_131_heat_map_shows_its_table(quick):
     import numpy as np
 
     from descentlab.book import terrains
-    from descentlab.report import lecture_figures as LF
+    from descentlab.book.render import seed_figures as LF
 
     ev = terrains.adam_rms_good(model.Context(quick, None, lambda m: None))
     (columns, rows), fig = ev.tables[0], ev.figures[0]
@@ -458,7 +458,7 @@ def test_race_figures_star_the_minimum_their_paths_reach(stem, quick):
     import numpy as np
     from matplotlib.colors import to_hex
 
-    from descentlab.report import lecture_figures as LF
+    from descentlab.book.render import seed_figures as LF
 
     fig = LF.build(stem, quick)
     terrain = fig.axes[0]
@@ -504,7 +504,7 @@ def test_shuffling_the_data_order_does_not_flip_a_quick_mark_to_a_tick():
     a few held-out digits and the loss clearly down, which flipped it to ✔ under the old rule
     (accuracy *or* loss). Under either order the quick card now says ○, with the reason."""
     from descentlab.book import generalization as G
-    from descentlab.experiments.lectures._common import ExperimentResult
+    from descentlab.book.experiments._common import ExperimentResult
 
     none_acc, none_loss = [0.80, 0.81, 0.79, 0.80, 0.805], [0.70, 0.69, 0.71, 0.70, 0.695]
     orders = {

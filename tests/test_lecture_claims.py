@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from descentlab.experiments import lectures
-from descentlab.experiments.lectures import adaptive as AD
-from descentlab.experiments.lectures import momentum as MO
-from descentlab.experiments.lectures._common import ExperimentResult
+from descentlab.book import experiments as lectures
+from descentlab.book.experiments import adaptive as AD
+from descentlab.book.experiments import momentum as MO
+from descentlab.book.experiments._common import ExperimentResult
 from descentlab.problems import landscapes
 from descentlab.problems.trajectories import run as trajectories
 
@@ -189,8 +189,8 @@ def test_bad_options_fail_before_any_work(name, options, match):
 
 @pytest.mark.parametrize(
     "module",
-    ["descentlab.experiments.lectures.momentum", "descentlab.experiments.lectures.adaptive",
-     "descentlab.experiments.lectures._common", "descentlab.problems.convarith"],
+    ["descentlab.book.experiments.momentum", "descentlab.book.experiments.adaptive",
+     "descentlab.book.experiments._common", "descentlab.problems.convarith"],
 )  # fmt: skip
 def test_docstring_examples(module):
     import doctest

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from descentlab.engine import multirun
-from descentlab.engine.common import stream_seed
 from descentlab.engine.config import RunConfig
 from descentlab.engine.run import train
+from descentlab.engine.seeds import stream_seed
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 

@@ -276,7 +276,7 @@ def test_cli_without_ray_says_how_to_install(monkeypatch, capsys, tmp_path):
 
 
 def test_experiment_trainings_on_ray_equal_local(cluster, tmp_path):
-    from descentlab.experiments.lectures import regularization
+    from descentlab.book.experiments import regularization
     from descentlab.store import Store
 
     def rows(backend):

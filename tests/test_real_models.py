@@ -247,9 +247,9 @@ def test_vectorized_batch_norm_runs_equal_runs_alone(float64, digits8):
 
 
 def test_schedule_free_with_batch_norm_is_announced_once(digits8, monkeypatch):
-    from descentlab.engine import common
+    from descentlab.engine import building
 
-    monkeypatch.setattr(common, "_BN_MODES_ANNOUNCED", set())
+    monkeypatch.setattr(building, "_BN_MODES_ANNOUNCED", set())
     cfg = RunConfig(**TINY, optimizer="sfadamw", hyper={"lr": 1e-2}, batch_size=16, steps=2,
                     evaluate_test=False)  # fmt: skip
     with pytest.warns(RuntimeWarning, match="batch-norm running statistics") as caught:
@@ -257,7 +257,7 @@ def test_schedule_free_with_batch_norm_is_announced_once(digits8, monkeypatch):
         train(cfg.replace(seed=1), data=digits8, progress=False)
     assert sum("batch-norm" in str(w.message) for w in caught) == 1
     # no batch norm, or no train/eval modes: nothing to say
-    monkeypatch.setattr(common, "_BN_MODES_ANNOUNCED", set())
+    monkeypatch.setattr(building, "_BN_MODES_ANNOUNCED", set())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train(cfg.replace(optimizer="adamw"), data=digits8, progress=False)

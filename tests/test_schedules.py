@@ -16,6 +16,7 @@ import torch
 from torch.optim import lr_scheduler as tls
 
 import descentlab.schedules as S
+from descentlab.book import decays as D
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -267,11 +268,11 @@ TORCH_TABLE = [
         {"lr": S.sequence([S.multistep([30, 60], 0.5), S.polynomial(500, 1.5)], [300])},
     ),
     # the lectures' schedules are torch's under another name
-    ("lecture-step-decay=StepLR", lambda o: tls.StepLR(o, 25, 0.5), {"lr": S.step_decay(25)}),
+    ("lecture-step-decay=StepLR", lambda o: tls.StepLR(o, 25, 0.5), {"lr": D.step_decay(25)}),
     (
         "lecture-exp-decay=ExponentialLR",
         lambda o: tls.ExponentialLR(o, math.exp(-0.004)),
-        {"lr": S.exp_decay(0.004)},
+        {"lr": D.exp_decay(0.004)},
     ),
 ]
 
@@ -372,13 +373,13 @@ def test_reduce_on_plateau_matches_torch(options, negate):
 
 T = np.arange(N_STEPS, dtype=np.float64)
 LECTURE_TABLE = [
-    ("003-step-decay", S.step_decay(30, a0=0.2), 0.2 * 0.5 ** np.floor(T / 30)),
-    ("003-step-decay-0.9", S.step_decay(7, 0.9, 1.0), 0.9 ** np.floor(T / 7)),
-    ("003-exp-decay", S.exp_decay(0.01, 0.5), 0.5 * np.exp(-0.01 * T)),
-    ("003-1/t-decay", S.inverse_time(0.2, 0.5), 0.5 / (1 + 0.2 * T)),
-    ("000-eta/t", S.eta_over_t(0.3), 0.3 / (T + 1)),  # lecture t = step + 1
-    ("000-eta/t-t0", S.eta_over_t(0.3, t0=10), 0.3 / (T + 10)),
-    ("eta/t-relative", S.eta_over_t(), 1.0 / (T + 1)),
+    ("003-step-decay", D.step_decay(30, a0=0.2), 0.2 * 0.5 ** np.floor(T / 30)),
+    ("003-step-decay-0.9", D.step_decay(7, 0.9, 1.0), 0.9 ** np.floor(T / 7)),
+    ("003-exp-decay", D.exp_decay(0.01, 0.5), 0.5 * np.exp(-0.01 * T)),
+    ("003-1/t-decay", D.inverse_time(0.2, 0.5), 0.5 / (1 + 0.2 * T)),
+    ("000-eta/t", D.eta_over_t(0.3), 0.3 / (T + 1)),  # lecture t = step + 1
+    ("000-eta/t-t0", D.eta_over_t(0.3, t0=10), 0.3 / (T + 10)),
+    ("eta/t-relative", D.eta_over_t(), 1.0 / (T + 1)),
 ]
 
 
@@ -392,7 +393,7 @@ def test_lecture_schedules_follow_the_equations(sched, expected):
 
 def test_relative_schedule_scales_each_group_base():
     opt = sgd()
-    sched = S.Scheduler(opt, {"lr": S.inverse_time(0.5)})
+    sched = S.Scheduler(opt, {"lr": D.inverse_time(0.5)})
     for _ in range(4):
         opt.step()
         sched.step()
@@ -796,14 +797,14 @@ def test_loss_rule_requires_a_loss():
 
 RM_TABLE = [
     # id, schedule, meets, sum eta diverges, sum eta^2 converges
-    ("eta/t", S.eta_over_t(0.5), True, True, True),
-    ("a0/(1+kt)", S.inverse_time(0.1, 1.0), True, True, True),
+    ("eta/t", D.eta_over_t(0.5), True, True, True),
+    ("a0/(1+kt)", D.inverse_time(0.1, 1.0), True, True, True),
     ("constant", S.constant(0.1), False, True, False),
-    ("a0*exp(-kt)", S.exp_decay(0.01, 1.0), False, False, True),
+    ("a0*exp(-kt)", D.exp_decay(0.01, 1.0), False, False, True),
     ("1/sqrt(t)", S.from_function(lambda t: (t + 1) ** -0.5), False, True, False),
     ("t^-0.75", S.from_function(lambda t: (t + 1) ** -0.75), True, True, True),
     ("t^-1.5", S.from_function(lambda t: (t + 1) ** -1.5), False, False, True),
-    ("step-decay", S.step_decay(1000, a0=1.0), False, False, True),
+    ("step-decay", D.step_decay(1000, a0=1.0), False, False, True),
     ("cosine (periodic)", S.cosine(1000, base=1.0), False, True, False),
     ("polynomial (reaches 0)", S.polynomial(5000, base=1.0), False, False, True),
 ]
@@ -823,14 +824,14 @@ def test_robbins_monro_verdicts(sched, meets, diverges, converges):
 def test_robbins_monro_partial_sums_match_closed_forms():
     n, eta = 20_000, 0.5
     k = np.arange(1, n + 1)
-    r = S.robbins_monro(S.eta_over_t(eta), n)
+    r = S.robbins_monro(D.eta_over_t(eta), n)
     harmonic_n = scipy.special.digamma(k + 1) + np.euler_gamma  # H_k
     np.testing.assert_allclose(r.sum_eta, eta * harmonic_n, rtol=1e-12)
     trigamma = scipy.special.polygamma(1, k + 1)  # sum_{j<=k} 1/j^2 = pi^2/6 - psi1(k+1)
     np.testing.assert_allclose(r.sum_eta_sq, eta**2 * (np.pi**2 / 6 - trigamma), rtol=1e-12)
     assert r.eta_exponent == pytest.approx(0.0, abs=0.01)  # harmonic: flat increments
     assert r.eta_sq_exponent == pytest.approx(-1.0, abs=0.01)
-    e = S.robbins_monro(S.exp_decay(1e-3, 2.0), n)
+    e = S.robbins_monro(D.exp_decay(1e-3, 2.0), n)
     q = math.exp(-1e-3)
     np.testing.assert_allclose(e.sum_eta, 2.0 * (1 - q**k) / (1 - q), rtol=1e-10)
     c = S.robbins_monro(S.constant(0.1), 1000)
@@ -887,12 +888,12 @@ INVALID = [
     (lambda: S.one_cycle(100, three_phase="yes"), "three_phase", "'yes'"),
     (lambda: S.one_cycle_momentum(100, base_momentum=1.2), "base_momentum", "1.2"),
     (lambda: S.one_cycle_momentum(100, max_momentum=-0.1), "max_momentum", "-0.1"),
-    (lambda: S.step_decay(0), "every", "0"),
-    (lambda: S.step_decay(5, drop=1.5), "drop", "1.5"),
-    (lambda: S.exp_decay(-1.0), "k", "-1.0"),
-    (lambda: S.inverse_time(-0.5), "k", "-0.5"),
-    (lambda: S.eta_over_t(-1.0), "eta", "-1.0"),
-    (lambda: S.eta_over_t(1.0, t0=0), "t0", "0"),
+    (lambda: D.step_decay(0), "every", "0"),
+    (lambda: D.step_decay(5, drop=1.5), "drop", "1.5"),
+    (lambda: D.exp_decay(-1.0), "k", "-1.0"),
+    (lambda: D.inverse_time(-0.5), "k", "-0.5"),
+    (lambda: D.eta_over_t(-1.0), "eta", "-1.0"),
+    (lambda: D.eta_over_t(1.0, t0=0), "t0", "0"),
     (lambda: S.warmup(S.constant(0.1), 0), "steps", "0"),
     (lambda: S.warmup(S.constant(0.1), 5, start_value=-1.0), "start_value", "-1.0"),
     (lambda: S.warmup(S.constant(0.1), 5, start_factor=-2.0), "start_factor", "-2.0"),
@@ -968,10 +969,10 @@ PICKLE_TABLE = [
     S.cosine_restarts(5, 2, 0.001),
     S.one_cycle(50, 0.4, three_phase=True, pct_start=0.2),
     S.one_cycle_momentum(50),
-    S.step_decay(5, a0=0.1),
-    S.exp_decay(0.1),
-    S.inverse_time(0.1),
-    S.eta_over_t(0.5),
+    D.step_decay(5, a0=0.1),
+    D.exp_decay(0.1),
+    D.inverse_time(0.1),
+    D.eta_over_t(0.5),
     S.from_function(harmonic),
     S.warmup(S.cosine(30), 5, start_value=0.01),
     S.sequence([S.linear(0.1, 1.0, 5), S.exponential(0.9)], [5]),

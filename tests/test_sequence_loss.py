@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
 from descentlab import losses
-from descentlab.engine.common import evaluate
+from descentlab.engine.evaluation import evaluate
 from descentlab.engine.streaming import StreamedSplit
 from descentlab.problems.problem import Problem
 

@@ -15,7 +15,7 @@ import pytest
 from _models import tiny_compare
 
 from descentlab.cli import main
-from descentlab.engine import common
+from descentlab.engine import building
 from descentlab.engine import config as config_module
 from descentlab.engine.config import RunConfig
 from descentlab.experiments.compare import CompareSpec, compare
@@ -98,7 +98,7 @@ def _config() -> RunConfig:
 def test_normalize_gives_the_config_a_resumed_run_reads_from_the_store():
     config = _config()
     stored = RunConfig.from_dict(json.loads(canonical_json(config.to_dict())))
-    got = common.normalize(config)
+    got = building.normalize(config)
     assert got == stored
     assert got.hyper["betas"] == [0.9, 0.99]  # a tuple became a list, as in the store
     got.hyper["lr"] = 1.0  # its containers are its own
@@ -110,13 +110,13 @@ def test_normalize_checks_and_serializes_a_config_once(monkeypatch):
     # for JSON and read back as the config to train)
     checks = _counting(monkeypatch, config_module, "validate")
     records = _counting(monkeypatch, RunConfig, "to_dict")
-    common.normalize(_config())
+    building.normalize(_config())
     assert (len(checks), len(records)) == (1, 1)
 
 
 def test_normalize_still_refuses_a_bad_config():
     with pytest.raises(ValueError, match="steps"):
-        common.normalize(RunConfig(problem="moons", steps=0))
+        building.normalize(RunConfig(problem="moons", steps=0))
 
 
 def test_a_stored_spec_is_planned_without_its_device_or_problem_here():

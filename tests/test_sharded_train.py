@@ -82,7 +82,7 @@ def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path):
     """descentlab's AdamW (its fused step on each process's shards) with its state in the
     checkpoint: paused at step 3, resumed to 6, equal bit for bit to the uninterrupted run
     with the same 2 processes; both within float rounding of one process."""
-    from descentlab.engine.sharded import train_sharded
+    from descentlab.engine.launch import train_sharded
 
     one = train(_config(), progress=False, checkpoint_path=tmp_path / "one.pt")
     full = train_sharded(_config(), 2, tmp_path / "a/lab.sqlite", threads=1)

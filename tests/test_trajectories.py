@@ -125,7 +125,7 @@ def test_lookahead_nesterov_against_equations():
 
 def test_schedule_as_learning_rate_equals_separate_runs():
     f = L.get("bowl")
-    sched = schedules.eta_over_t(0.3)
+    sched = schedules.inverse_time_decay(1.0, base=0.3)
     tr = T.run(f, "sgd", STARTS, 30, lr=sched)
     for k in range(3):
         own = _separate(f, lambda ps: optim.SGD(ps, lr=sched), STARTS[k], 30)
@@ -246,7 +246,12 @@ def test_noisy_quadratic_stationary_loss_matches_closed_form():
         assert stationary[i].item() == pytest.approx(expected, rel=0.10)
     # eta / t keeps descending below the constant-rate floors.
     decay = T.run(
-        f, "sgd", torch.full((runs, 2), 2.0, dtype=F64), 600, lr=schedules.eta_over_t(1.0), seed=2
+        f,
+        "sgd",
+        torch.full((runs, 2), 2.0, dtype=F64),
+        600,
+        lr=schedules.inverse_time_decay(1.0, base=1.0),
+        seed=2,
     )
     assert decay.losses[:, -1].mean() < 0.2 * L.sgd_stationary_loss(0.05, dim=2)
 

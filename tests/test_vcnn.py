@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.func import stack_module_state
 
 from descentlab import _native
-from descentlab.engine import common, vcnn, vectorized
+from descentlab.engine import evaluation, vcnn, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import train_many
 from descentlab.problems import data
@@ -139,7 +139,7 @@ def test_evaluation_equals_common_evaluate_run_by_run(dtype, k, n, length, o, c)
     y = torch.randint(0, o, (n,), generator=gen)
     got = vcnn.CNNKernel(models[0], 0.0, dtype).evaluate(params, x, y)
     for i, model in enumerate(models):
-        ref = common.evaluate(model, x, y, torch.nn.CrossEntropyLoss(), classification=True)
+        ref = evaluation.evaluate(model, x, y, torch.nn.CrossEntropyLoss(), classification=True)
         assert math.isclose(got[i]["loss"], ref["loss"], rel_tol=TOLERANCE[dtype])
         assert got[i]["accuracy"] == ref["accuracy"]
 
@@ -164,7 +164,7 @@ def test_evaluation_picks_the_class_torch_argmax_picks(tamper):
     y = torch.arange(50) % 10
     got = vcnn.CNNKernel(models[0], 0.0, torch.float64).evaluate(params, x, y)
     for i, model in enumerate(models):
-        ref = common.evaluate(model, x, y, torch.nn.CrossEntropyLoss(), classification=True)
+        ref = evaluation.evaluate(model, x, y, torch.nn.CrossEntropyLoss(), classification=True)
         assert got[i]["accuracy"] == ref["accuracy"]
         assert got[i]["loss"] == pytest.approx(ref["loss"], rel=1e-12, nan_ok=True)
 
@@ -311,7 +311,7 @@ def test_the_kernel_built_for_other_instruction_sets_equals_autograd(build, dtyp
             ye = torch.randint(0, o, (300,), generator=gen)
             got = vcnn.CNNKernel(models[0], 0.0, dtype).evaluate(params, xe, ye)
             for i, model in enumerate(models):
-                ref = common.evaluate(
+                ref = evaluation.evaluate(
                     model, xe, ye, torch.nn.CrossEntropyLoss(), classification=True
                 )
                 assert math.isclose(got[i]["loss"], ref["loss"], rel_tol=TOLERANCE[dtype])

@@ -15,7 +15,7 @@ import pytest
 import torch
 from test_multirun import as_float64, assert_same_run
 
-from descentlab.engine import common, vectorized
+from descentlab.engine import evaluation, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import expand_configs, train_many
 from descentlab.engine.run import train
@@ -163,7 +163,7 @@ def test_each_set_of_weights_is_evaluated_once(float64, digits, monkeypatch):
     then three; the final weights' metrics in the summary are the last evaluation's. Every
     run's metrics and summary equal its single run's."""
     calls = []
-    real = common.evaluate
+    real = evaluation.evaluate
 
     def counting(model, x, *args, **kwargs):
         calls.append(len(x))
@@ -173,9 +173,9 @@ def test_each_set_of_weights_is_evaluated_once(float64, digits, monkeypatch):
     base = RunConfig(optimizer="adam", **{**BASE, "steps": 6, "eval_every": 3})
     runs = [{"seed": 4, "hyper": {"lr": 1e-2}}, {"seed": 4, "hyper": {"lr": 3e-3}},
             {"seed": 7, "hyper": {"lr": 1e-2}}]  # fmt: skip
-    monkeypatch.setattr(common, "evaluate", counting)
+    monkeypatch.setattr(evaluation, "evaluate", counting)
     got = train_many(base, overrides=runs, mode="vmap", data=splits, progress=False)
-    monkeypatch.setattr(common, "evaluate", real)
+    monkeypatch.setattr(evaluation, "evaluate", real)
     n_train, n_val = len(splits.x_train), len(splits.x_val)
     per_split = {n: calls.count(n) for n in (n_train, n_val)}
     # steps 0, 3 and 6; the summaries' final metrics are those measured at step 6

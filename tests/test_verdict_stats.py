@@ -233,8 +233,8 @@ def test_outcomes_that_disagree_with_the_run_are_not_stored(tmp_path):
 def test_regression_outcomes_give_the_rmse_and_its_interval(tmp_path):
     import torch
 
-    from descentlab.engine.common import evaluate
     from descentlab.engine.config import RunConfig
+    from descentlab.engine.evaluation import evaluate
     from descentlab.experiments.test_outcomes import store_outcomes
     from descentlab.problems import data as datasets
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from descentlab.engine import common
+from descentlab.engine import building
 from descentlab.experiments.compare import CompareSpec, compare
 from descentlab.experiments.compare.choices import OptimizerChoice, accepts, has_hyper
 from descentlab.experiments.trials import store_path_of
@@ -29,7 +29,7 @@ def _spec(choice: OptimizerChoice, **kw):
 def test_make_optimizer_passes_base_hyperparameters(name, key, value):
     p = [torch.nn.Parameter(torch.zeros(3))]
     base = {"base": "sgd"} if key == "momentum" else {}  # Lookahead's default base is Adam
-    opt = common.make_optimizer(name, p, {"lr": 0.1, key: value, **base})
+    opt = building.make_optimizer(name, p, {"lr": 0.1, key: value, **base})
     assert opt.param_groups[0][key] == value
 
 
@@ -37,7 +37,7 @@ def test_make_optimizer_passes_base_hyperparameters(name, key, value):
 def test_make_optimizer_refuses_what_neither_wrapper_nor_base_takes(name):
     p = [torch.nn.Parameter(torch.zeros(3))]
     with pytest.raises(ValueError, match=r"momentu\b.*" + name):
-        common.make_optimizer(name, p, {"lr": 0.1, "momentu": 0.9})
+        building.make_optimizer(name, p, {"lr": 0.1, "momentu": 0.9})
     assert p[0].grad is None and torch.equal(p[0], torch.zeros(3))
 
 

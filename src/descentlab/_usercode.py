@@ -198,7 +198,7 @@ def _error_types() -> tuple[type[BaseException], ...]:
         ("descentlab.problems.data", "TestSetSealedError"),
         ("descentlab._osutil", "FolderBusy"),
         ("descentlab.experiments.ray_backend", "BackendUnavailable"),
-        ("descentlab.engine.sharded", "ShardedRunError"),
+        ("descentlab.engine.launch", "ShardedRunError"),
     ):
         mod = sys.modules.get(module)
         error = getattr(mod, name, None) if mod is not None else None

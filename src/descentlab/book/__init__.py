@@ -1,4 +1,5 @@
-"""The lecture book: every item of the five lectures, shown and checked.
+"""The book: everything that teaches. Every item of the five lectures, shown and checked; the
+central topics at depth; the lectures' experiments and figures.
 
 ==========================  ==================================================================
 module                      what it holds
@@ -18,11 +19,17 @@ module                      what it holds
 ``likelihood``,             regularizers)
 ``generalization``,
 ``convolution``
+``chapters``                the central topics at depth, one page each
+``experiments``             the lectures' experiments (sharp minima, bias-variance, bagging
+                            and boosting, schedules, ...), one module each
+``decays``                  the lectures' decay schedules in the lectures' own terms
+``render``                  the pages and figures: lecture pages, chapters, the claims'
+                            panels, the experiments' figures, the lectures' own figures
 ``build``                   compute the cards (evidence two cards share: once, referenced),
-                            write the pages (rendered by :mod:`descentlab.report.lecture_book`),
+                            write the pages (rendered by :mod:`descentlab.book.render.pages`),
                             the coverage table
 ==========================  ==================================================================
 
-The book sits above ``report`` in the layer order: it computes, ``report`` renders what it
-is given.
+The book is one wing above the library: it imports the library, and nothing of the library
+imports it (only ``playground`` and ``cli``, above it, do).
 """

@@ -1,5 +1,5 @@
 """Building the lecture book: compute each item's evidence, hand the cards to the renderer
-(:mod:`descentlab.report.lecture_book`), write the pages; and the coverage table.
+(:mod:`descentlab.book.render.pages`), write the pages; and the coverage table.
 
 ``descentlab lectures --out DIR`` (:func:`write_book`) writes ``index.html`` and one page per
 lecture of ``shared/seeds``, titled by the lecture's subject, with previous/next links. The
@@ -23,13 +23,12 @@ from pathlib import Path
 from descentlab._files import check_target, make_dirs
 from descentlab.book.cells import cell_check, exercise_check, playground_url, run_cell
 from descentlab.book.chapters import CHAPTERS
+from descentlab.book.experiments._common import format_value
 from descentlab.book.lectures import EXPERIMENTS, ITEMS, LECTURES
 from descentlab.book.model import Context, Exercise, Item, Lecture, run_and_save, shown_by
 from descentlab.book.notebook import write_notebook
-from descentlab.engine.procpool import map_in_processes
-from descentlab.experiments.lectures._common import format_value
-from descentlab.report.book_chapter import ChapterPage, chapters_index_html, render_chapter
-from descentlab.report.lecture_book import (
+from descentlab.book.render.chapter import ChapterPage, chapters_index_html, render_chapter
+from descentlab.book.render.pages import (
     Card,
     Check,
     Evidence,
@@ -39,6 +38,7 @@ from descentlab.report.lecture_book import (
     render_index,
     render_lecture,
 )
+from descentlab.engine.procpool import map_in_processes
 from descentlab.report.page import write_page
 
 __all__ = ["coverage_markdown", "evaluate", "write_book"]

@@ -30,8 +30,8 @@ import torch
 
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Exercise, Play
+from descentlab.book.render.pages import Check
 from descentlab.problems.landscapes import Landscape
-from descentlab.report.lecture_book import Check
 
 __all__ = [
     "PLAYGROUND_PORT",

@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from descentlab.book.experiments._common import format_value
 from descentlab.book.model import Context
 from descentlab.book.reference import QUADRATIC, Quadratic
-from descentlab.experiments.lectures._common import format_value
+from descentlab.book.render.pages import Check, Evidence
 from descentlab.optim import fused_available
-from descentlab.report.lecture_book import Check, Evidence
 
 __all__ = [
     "BACKENDS",

@@ -7,8 +7,8 @@ import torch
 
 from descentlab.book.checks import ck
 from descentlab.book.model import Context
+from descentlab.book.render.pages import Evidence
 from descentlab.problems import convarith as ca
-from descentlab.report.lecture_book import Evidence
 
 __all__ = ["conv_shapes", "rgb_kernels", "shared_kernels"]
 

@@ -1,5 +1,5 @@
 """Figures a reader moves, for the lectures' central ideas: a slider over precomputed frames
-(:class:`~descentlab.report.lecture_book.Movable`), each frame computed with descentlab, each
+(:class:`~descentlab.book.render.pages.Movable`), each frame computed with descentlab, each
 figure with checks of what moving it shows.
 
 - :func:`momentum_beta`: momentum on the ravine for β from 0 to 0.99 (beside plain SGD);
@@ -19,11 +19,11 @@ import torch
 from descentlab.book.cells import playground_url
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context, Play
+from descentlab.book.render.pages import Evidence, Movable
 from descentlab.problems import landscapes as L
 from descentlab.problems.trajectories import Race, races
 from descentlab.problems.trajectories import run as trajectories
 from descentlab.report import figures as FG
-from descentlab.report.lecture_book import Evidence, Movable
 
 __all__ = ["adaptive_beta2", "decay_rate", "momentum_beta", "sharp_flat"]
 

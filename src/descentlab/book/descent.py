@@ -18,12 +18,12 @@ from descentlab import schedules as S
 from descentlab.book import reference as R
 from descentlab.book.checks import ck, close, diff_check, within
 from descentlab.book.model import Context
+from descentlab.book.render import seed_figures as LF
+from descentlab.book.render.lecture_plots import basin_labels
+from descentlab.book.render.pages import Evidence
 from descentlab.problems import landscapes as L
 from descentlab.problems.trajectories import run as trajectories
 from descentlab.report import figures as FG
-from descentlab.report import lecture_figures as LF
-from descentlab.report.figures import basin_labels
-from descentlab.report.lecture_book import Evidence
 
 __all__ = [
     "basins",

@@ -18,9 +18,9 @@ from scipy import stats
 from descentlab import optim, regularize
 from descentlab.book.checks import ck, close, diff_check, within
 from descentlab.book.model import Context
+from descentlab.book.render.pages import Check, Evidence
 from descentlab.problems import data as datasets
 from descentlab.problems import models
-from descentlab.report.lecture_book import Check, Evidence
 
 __all__ = [
     "QUICK_MARGIN",
@@ -341,7 +341,7 @@ def keskar_evidence(r: Any) -> Evidence:
 def keskar_sharpness(ctx: Context) -> Evidence:
     """Keskar's claim on the ``sharpness`` experiment (:func:`keskar_evidence`), with its
     figure."""
-    from descentlab.report import experiment_figures as EF
+    from descentlab.book.render import experiment_figures as EF
 
     r = ctx.experiment("sharpness")
     ev = keskar_evidence(r)
@@ -864,7 +864,7 @@ def bootstrap(ctx: Context) -> Evidence:
     """Bootstrapping: sampling with replacement (descentlab's bagging draws), and the spread
     of the models fitted on the resamples as an uncertainty estimate (here the mean of 400
     values: the bootstrap's standard error against σ/√n)."""
-    from descentlab.experiments.lectures import ensembles
+    from descentlab.book.experiments import ensembles
 
     n = 1000
     draws = ensembles.bagging(lambda idx, s: idx.numpy(), n, 200, seed=0)

@@ -21,10 +21,10 @@ from descentlab.book import terrains as T
 from descentlab.book.checks import from_experiment as E
 from descentlab.book.model import Bound as P
 from descentlab.book.model import Item, Lecture
+from descentlab.book.render import experiment_figures as EF
+from descentlab.book.render.claim_panels import PANELS, panel_figure
 from descentlab.book.texts import EXERCISES as _EXERCISES
 from descentlab.book.texts import TEACH as _TEACH
-from descentlab.report import experiment_figures as EF
-from descentlab.report.claim_figures import PANELS, panel_figure
 
 __all__ = ["EXPERIMENTS", "ITEMS", "LECTURES"]
 

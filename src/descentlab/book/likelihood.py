@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from descentlab import losses, optim
 from descentlab.book.checks import ck, close, diff_check, from_experiment, within
 from descentlab.book.model import Context
+from descentlab.book.render.pages import Evidence
 from descentlab.report.figures import new_figure
-from descentlab.report.lecture_book import Evidence
 
 __all__ = [
     "ce_torch",

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from descentlab._files import make_dirs, write_atomic
-from descentlab.experiments import lectures
-from descentlab.experiments.lectures._common import ExperimentResult
-from descentlab.report.lecture_book import Evidence
+from descentlab.book import experiments as lectures
+from descentlab.book.experiments._common import ExperimentResult
+from descentlab.book.render.pages import Evidence
 
 __all__ = [
     "CODE_PARTS",

@@ -16,7 +16,7 @@ from descentlab import schedules as S
 from descentlab.book import reference as R
 from descentlab.book.checks import ck, close, diff_check, formula_checks, run_optimizer
 from descentlab.book.model import Context
-from descentlab.report.lecture_book import Evidence
+from descentlab.book.render.pages import Evidence
 
 __all__ = [
     "adadelta_state",

@@ -14,10 +14,11 @@ from torch.optim import lr_scheduler as TL
 
 from descentlab import optim
 from descentlab import schedules as S
+from descentlab.book import decays as DC
 from descentlab.book.checks import ck, close, diff_check, from_experiment
 from descentlab.book.model import Context
-from descentlab.report import lecture_figures as LF
-from descentlab.report.lecture_book import Evidence
+from descentlab.book.render import seed_figures as LF
+from descentlab.book.render.pages import Evidence
 
 __all__ = [
     "decay",
@@ -52,8 +53,8 @@ def robbins_monro(ctx: Context) -> Evidence:
 
 
 def eta_over_t(ctx: Context) -> Evidence:
-    """η/t meets both conditions (descentlab.schedules.eta_over_t)."""
-    r = S.robbins_monro(S.eta_over_t(0.1), 10_000)
+    """η/t meets both conditions (descentlab.book.decays.eta_over_t)."""
+    r = S.robbins_monro(DC.eta_over_t(0.1), 10_000)
     return Evidence(
         checks=[
             ck(
@@ -127,17 +128,17 @@ def decay(ctx: Context) -> Evidence:
     for text, ours, ref in (
         (
             "step decay: halve every 10 steps",
-            [S.step_decay(10, 0.5, a0=0.1)(t) for t in ts],
+            [DC.step_decay(10, 0.5, a0=0.1)(t) for t in ts],
             0.1 * 0.5 ** (ts // 10),
         ),
         (
             "exponential α0 e^(-kt), k 0.05",
-            [S.exp_decay(0.05, a0=0.1)(t) for t in ts],
+            [DC.exp_decay(0.05, a0=0.1)(t) for t in ts],
             0.1 * np.exp(-0.05 * ts),
         ),
         (
             "1/t decay α0/(1 + kt), k 0.5",
-            [S.inverse_time(0.5, a0=0.1)(t) for t in ts],
+            [DC.inverse_time(0.5, a0=0.1)(t) for t in ts],
             0.1 / (1 + 0.5 * ts),
         ),
     ):
@@ -170,7 +171,7 @@ def hover_at_optimum(ctx: Context) -> Evidence:
     def run(schedule: str) -> np.ndarray:
         w = torch.nn.Parameter(w_star.clone())
         opt = optim.SGD([w], lr=0.05)
-        sch = S.Scheduler(opt, {"lr": S.eta_over_t(0.05)}) if schedule == "eta/t" else None
+        sch = S.Scheduler(opt, {"lr": DC.eta_over_t(0.05)}) if schedule == "eta/t" else None
         g = torch.Generator().manual_seed(1)
         dist = []
         for _ in range(600):

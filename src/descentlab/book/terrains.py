@@ -16,13 +16,13 @@ import torch
 from descentlab import optim
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
+from descentlab.book.render import seed_figures as LF
+from descentlab.book.render.claim_panels import genealogy_figure
+from descentlab.book.render.lecture_plots import family_chains, final_loss_table
+from descentlab.book.render.pages import Evidence
 from descentlab.problems import landscapes as L
 from descentlab.problems.trajectories import run as trajectories
 from descentlab.report import figures as FG
-from descentlab.report import lecture_figures as LF
-from descentlab.report.claim_figures import genealogy_figure
-from descentlab.report.figures import family_chains, final_loss_table
-from descentlab.report.lecture_book import Evidence
 
 __all__ = [
     "GENEALOGY",

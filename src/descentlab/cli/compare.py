@@ -585,7 +585,7 @@ def _checked_nproc(args: argparse.Namespace) -> int:
     """``--nproc`` checked before any work (1 when not given)."""
     if args.nproc is None:
         return 1
-    from descentlab.engine.sharded import check_nproc
+    from descentlab.engine.launch import check_nproc
 
     nproc = check_nproc(args.nproc, args.device or "cpu")
     if nproc > 1 and args.workers not in (None, 1):

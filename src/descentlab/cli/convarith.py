@@ -88,7 +88,7 @@ def _alexnet(args: argparse.Namespace) -> Any:
     print(f"total {total:,} weights; fully connected layers {100 * fc / total:.1f} %")
     if not args.figure:
         return None
-    from descentlab.report.claim_figures import panel_figure, params_panel
+    from descentlab.book.render.claim_panels import panel_figure, params_panel
 
     keys = ("layer", "kind", "weights")
     layers = [{**{k: r[k] for k in keys}, "lecture": r["lecture"] or "-"} for r in rows]
@@ -134,7 +134,7 @@ def _inception(args: argparse.Namespace) -> Any:
         print()
     if not args.figure:
         return None
-    from descentlab.report.claim_figures import inception_panel, panel_figure
+    from descentlab.book.render.claim_panels import inception_panel, panel_figure
 
     def plain(rows: list[dict]) -> list[dict]:
         return [{k: (list(v) if isinstance(v, tuple) else v) for k, v in r.items()} for r in rows]

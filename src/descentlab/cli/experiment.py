@@ -52,7 +52,7 @@ def parse_options(items: list[str] | None) -> dict[str, Any]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``experiment`` subcommand."""
-    from descentlab.experiments.lectures import DESCRIPTIONS, NAMES
+    from descentlab.book.experiments import DESCRIPTIONS, NAMES
 
     lines = "\n".join(f"  {n:<16} {DESCRIPTIONS[n]}" for n in NAMES)
     p = add_command(
@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list() -> int:
-    from descentlab.experiments import lectures
+    from descentlab.book import experiments as lectures
 
     for name in lectures.NAMES:
         print(f"{name}: {lectures.DESCRIPTIONS[name]}")
@@ -103,8 +103,8 @@ def handler(args: argparse.Namespace) -> int:
 
     import torch
 
-    from descentlab.experiments import lectures
-    from descentlab.report import experiment_figures
+    from descentlab.book import experiments as lectures
+    from descentlab.book.render import experiment_figures
 
     check_workers_and_threads(None, check("--threads", args.threads, POSITIVE_INT))
     torch.set_num_threads(args.threads)

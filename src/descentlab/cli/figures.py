@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Run the subcommand; ValueError/KeyError become exit code 2 in the dispatcher."""
-    from descentlab.report import lecture_figures as LF
+    from descentlab.book.render import seed_figures as LF
 
     if args.which == "list":
         for name in LF.NAMES:

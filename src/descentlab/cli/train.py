@@ -390,12 +390,12 @@ def run(args: argparse.Namespace) -> int:
     if args.restart and args.resume is None:
         raise ValueError("--restart goes with --resume RUN_ID")
     if args.nproc is not None:
-        from descentlab.engine.sharded import check_nproc
+        from descentlab.engine.launch import check_nproc
 
         check_nproc(args.nproc, args.device or "cpu")
     sharded = _sharded_processes(args, db)
     if sharded is not None:
-        from descentlab.engine.sharded import train_sharded
+        from descentlab.engine.launch import train_sharded
 
         config = None if args.resume is not None else _config(args)
         verb = "resuming" if args.resume is not None else "training"

@@ -37,17 +37,11 @@ import torch
 from torch import Tensor
 
 from descentlab._usercode import genuine_interrupt
-from descentlab.engine.common import (
-    Built,
-    Row,
-    RunResult,
-    TensorSplit,
-    as_split,
-    series,
-    stream_seed,
-    summarize,
-)
+from descentlab.engine.building import Built
 from descentlab.engine.config import RunConfig
+from descentlab.engine.outcome import Row, RunResult, series, summarize
+from descentlab.engine.seeds import stream_seed
+from descentlab.engine.splits import TensorSplit, as_split
 from descentlab.store import Store
 
 __all__ = [
@@ -159,7 +153,7 @@ class Batches:
 def training_batches(
     split: Any, seeds: Sequence[int], batch_size: int | None, drop_last: bool
 ) -> Any:
-    """The training batches of runs on ``split`` (a :class:`~descentlab.engine.common.Split`):
+    """The training batches of runs on ``split`` (a :class:`~descentlab.engine.splits.Split`):
     a split that draws its own (a stream's loader,
     :meth:`~descentlab.engine.streaming.StreamedSplit.training_batches`) ..."""
     return split.training_batches(seeds, batch_size, drop_last)
@@ -265,7 +259,7 @@ class Loop:
 
     Args:
         configs: the runs' configs (they share batch size, length, evaluation cadence).
-        builts: the runs as :func:`~descentlab.engine.common.build` built them.
+        builts: the runs as :func:`~descentlab.engine.building.build` built them.
         stepper: how they step and are measured (None: set :attr:`stepper` before
             :meth:`run`; a single run's stepper takes the loop's augmentation generator).
         batches: their data order.

@@ -132,9 +132,10 @@ from typing import Any
 
 import torch
 
-from descentlab.engine.common import RunResult, normalize, progress_bar
+from descentlab.engine.building import normalize
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.monitoring import base_optimizer
+from descentlab.engine.outcome import RunResult, progress_bar
 from descentlab.engine.procpool import default_workers, train_in_processes
 from descentlab.engine.run import train
 from descentlab.engine.streaming import vectorize_refusal

@@ -60,6 +60,7 @@ from torch import Tensor
 from descentlab import regularize
 from descentlab._osutil import pid_alive
 from descentlab.engine import precision, timing
+from descentlab.engine.building import Built, build, hyper_value
 from descentlab.engine.checkpoint import (
     CheckpointError,
     check_entries,
@@ -67,18 +68,10 @@ from descentlab.engine.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from descentlab.engine.common import (
-    Built,
-    RunResult,
-    build,
-    create_record,
-    evaluate,
-    hyper_value,
-    metrics_of,
-    progress_bar,
-)
 from descentlab.engine.config import RunConfig, checked_config
+from descentlab.engine.evaluation import evaluate, metrics_of
 from descentlab.engine.loop import Loop, check_checkpoint_every
+from descentlab.engine.outcome import RunResult, create_record, progress_bar
 from descentlab.store import Store
 
 __all__ = ["RunResult", "evaluate", "resume", "train"]

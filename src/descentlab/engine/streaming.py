@@ -187,7 +187,7 @@ class StreamedSplit:
     def __repr__(self) -> str:
         return f"StreamedSplit({self.split}, n={self.length})"
 
-    #: why runs on it cannot train sharded (:func:`~descentlab.engine.sharded.check_shardable`)
+    #: why runs on it cannot train sharded (:func:`~descentlab.engine.launch.check_shardable`)
     shard_refusal = "a problem of datasets read through a loader is not sharded"
 
     def training_batches(

@@ -39,7 +39,7 @@ be built, or that disagrees, is announced once and the traced path is used.
 
 The same kernel evaluates such a group (:meth:`CNNKernel.evaluate`): each run's mean
 cross-entropy and accuracy on a shared data set, all K runs in one call, 256 examples at a
-time -- the metrics :func:`~descentlab.engine.common.evaluate` gives on the run's own model
+time -- the metrics :func:`~descentlab.engine.evaluation.evaluate` gives on the run's own model
 (float64: to 1e-12; ``argmax`` picks the first of equal logits and a NaN as the largest, as
 torch's does), about 10x faster than K forward passes of the model.
 
@@ -247,7 +247,7 @@ class CNNKernel:
 
     def evaluate(self, params: dict[str, Tensor], x: Tensor, y: Tensor) -> list[dict[str, float]]:
         """Each run's mean cross-entropy and accuracy on ``(x, y)`` (shared by the runs), as
-        :func:`~descentlab.engine.common.evaluate` computes them on the run's own model
+        :func:`~descentlab.engine.evaluation.evaluate` computes them on the run's own model
         (``argmax`` picks the first of equal logits, and a NaN as the largest)."""
         p = [params[n].detach().contiguous() for n in _NAMES]
         k = int(p[0].shape[0])
@@ -345,7 +345,7 @@ def verified(
 ) -> bool:
     """Whether the kernel's ``got`` (losses, gradients) equals the reference ``ref`` (the
     vmap path's losses and gradients) to rounding, and its evaluations ``evaluated`` the
-    ``reference`` metrics of :func:`~descentlab.engine.common.evaluate` on ``examples``
+    ``reference`` metrics of :func:`~descentlab.engine.evaluation.evaluate` on ``examples``
     examples (losses to rounding, accuracies to one example: a near-tie of two logits may
     round either way).
     The answer is remembered per ``key`` for the process (:func:`checked`)."""

@@ -26,7 +26,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim, schedules
-from descentlab.engine import common, timing, vcnn
+from descentlab.engine import building, evaluation, outcome, timing, vcnn
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.loop import Batches, Loop
 from descentlab.engine.monitoring import base_optimizer
@@ -273,7 +273,7 @@ class _OptimizerGroup:
         self.rule_monitor = monitors.pop() if monitors else None
         for key in self.loss_rules:
             # n independent decisions need n values from the start.
-            value = common.hyper_value(self.hyper, key)
+            value = building.hyper_value(self.hyper, key)
             if not isinstance(value, Tensor):
                 _set_entry(self.hyper, key, torch.full((self.n,), float(value), dtype=dtype))
         # the runs whose own optimizer has a monitor attached (MonitoredOptimizer): the
@@ -293,7 +293,7 @@ class _OptimizerGroup:
     def make(self, params: list[Tensor]) -> Any:
         """An optimizer over this group's slices of the stacked ``params``."""
         spec = base_optimizer(self.cfg.optimizer)
-        opt = common.make_optimizer(spec, self._slices(params), self.cfg.hyper)
+        opt = building.make_optimizer(spec, self._slices(params), self.cfg.hyper)
         group = opt.param_groups[0]
         for key, value in self.hyper.items():
             group[key] = value
@@ -374,13 +374,13 @@ class _OptimizerGroup:
 
     def values(self, key: str) -> list[float | None]:
         """Each run's current value of hyperparameter ``key``."""
-        return _per_run(common.hyper_value(self.optimizer.param_groups[0], key), self.n)
+        return _per_run(building.hyper_value(self.optimizer.param_groups[0], key), self.n)
 
     def step_rules(self, i: int, rules: Mapping[str, Any], metric: float) -> None:
         """Run ``i``'s loss-driven schedules, after an evaluation that measured ``metric``."""
         group = self.optimizer.param_groups[0]
         for key, rule in rules.items():
-            current = common.hyper_value(group, key)
+            current = building.hyper_value(group, key)
             new = rule.step(metric, [float(current[i - self.start])])[0]
             with torch.no_grad():
                 current[i - self.start] = new
@@ -496,7 +496,7 @@ class Gradients:
         self,
         base: nn.Module,
         configs: Sequence[RunConfig],
-        builts: Sequence[common.Built],
+        builts: Sequence[building.Built],
         params: dict[str, Tensor],
         buffers: dict[str, Tensor],
         total: int,
@@ -736,11 +736,11 @@ class Gradients:
         with torch.no_grad():
             got = kernel({n: p.detach() for n, p in trainable.items()}, *inputs, dim)
             # the evaluation too: every run's model (still at the group's starting weights,
-            # as the copies are) on some validation examples, by common.evaluate
+            # as the copies are) on some validation examples, by evaluation.evaluate
             xv, yv = self.x_val[:_CHECK_EXAMPLES], self.y_val[:_CHECK_EXAMPLES]
             evaluated = kernel.evaluate(params, xv, yv)
             reference = [
-                common.evaluate(b.model, xv, yv, b.eval_loss, classification=True)
+                evaluation.evaluate(b.model, xv, yv, b.eval_loss, classification=True)
                 for b in self.builts
             ]
         if not vcnn.verified(key, got, ref, evaluated, reference, len(yv)):
@@ -817,7 +817,7 @@ class Stacked:
     """
 
     def __init__(
-        self, configs: list[RunConfig], builts: list[common.Built], batches: Batches
+        self, configs: list[RunConfig], builts: list[building.Built], batches: Batches
     ) -> None:
         self.configs, self.builts, self.batches = configs, builts, batches
         self.k = k = len(configs)
@@ -848,7 +848,7 @@ class Stacked:
         self.clock = timing.RunClock(k, self.device)
         self.base = vmap_friendly(copy.deepcopy(models[0]).to("meta"))
         self.mix = self.cfg0.mixup_alpha > 0 or self.cfg0.cutmix_alpha > 0
-        self.pipeline = common.input_pipeline(self.cfg0, batches.x.dim())
+        self.pipeline = building.input_pipeline(self.cfg0, batches.x.dim())
         self.noisy_names = [n for n, p in models[0].named_parameters() if p.requires_grad]
         self.gradients = Gradients(self.base, configs, builts, self.params, self.buffers,
                                    total, self.mix)  # fmt: skip
@@ -1064,7 +1064,7 @@ class Stacked:
 
     @torch.no_grad()
     def _evaluate(self, x: Tensor, y: Tensor) -> list[dict[str, float]]:
-        """The metrics of every run on ``(x, y)``, each computed by ``common.evaluate`` on
+        """The metrics of every run on ``(x, y)``, each computed by ``evaluation.evaluate`` on
         the run's own model holding its current weights -- the single run's evaluation. One
         forward pass per run: evaluation batches are large, so there is no per-operation cost
         to share, and the model's own layers (``nn.Conv1d``: MKL-DNN) are faster on them than
@@ -1100,7 +1100,7 @@ class Stacked:
                 metrics = next((m for k, s, m in done if k == loss and _same_state(s, state)), None)
             if metrics is None:
                 _load_into(b.model, state)
-                metrics = common.evaluate(
+                metrics = evaluation.evaluate(
                     b.model, x, y, b.eval_loss, classification=b.classification
                 )
                 if not self._stepped:
@@ -1113,7 +1113,7 @@ class Stacked:
         None: as the runs' configs say)."""
         out: list[dict[str, float | None]] = [{} for _ in range(self.k)]
         train = self.cfg0.evaluate_train if train is None else train
-        for split, x, y in common.eval_splits(self.b0, train):
+        for split, x, y in building.eval_splits(self.b0, train):
             for i, metrics in enumerate(self._evaluate(x, y)):
                 out[i].update({f"{split}/{name}": v for name, v in metrics.items()})
         return out
@@ -1171,7 +1171,7 @@ def _load_into(model: nn.Module, state: dict[str, Tensor] | None) -> None:
 
 def train_group(
     configs: list[RunConfig], splits: Any, store: Store | None, progress: bool | None
-) -> list[common.RunResult]:
+) -> list[outcome.RunResult]:
     """Train ``configs`` in one vectorized pass; results in the order of ``configs``.
 
     Raises:
@@ -1184,7 +1184,7 @@ def train_group(
     order = sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
     with torch.random.fork_rng(devices=[]):
         out = _train_stacked([configs[i] for i in order], splits, store, progress)
-    results: list[common.RunResult] = [out[0]] * len(out)
+    results: list[outcome.RunResult] = [out[0]] * len(out)
     for position, i in enumerate(order):
         results[i] = out[position]
     return results
@@ -1192,10 +1192,10 @@ def train_group(
 
 def _train_stacked(
     configs: list[RunConfig], splits: Any, store: Store | None, progress: bool | None
-) -> list[common.RunResult]:
+) -> list[outcome.RunResult]:
     """K runs built (each exactly as ``train()`` builds it: the same initial weights),
     stacked, recorded and trained by the one loop."""
-    builts = [common.build(cfg, splits) for cfg in configs]
+    builts = [building.build(cfg, splits) for cfg in configs]
     b0, cfg0, k = builts[0], configs[0], len(configs)
     batches = Batches([cfg.seed for cfg in configs], b0.x_train, b0.y_train, cfg0.batch_size,
                       cfg0.drop_last)  # fmt: skip
@@ -1204,11 +1204,11 @@ def _train_stacked(
         loop.store = store
         for i, (cfg, b) in enumerate(zip(configs, builts, strict=True)):
             multirun = {"mode": "vmap", "runs": k, "index": i}
-            loop.run_ids[i] = common.create_record(store, cfg, b, multirun=multirun)
+            loop.run_ids[i] = outcome.create_record(store, cfg, b, multirun=multirun)
     done = [False] * k
     try:
         desc = f"{k} runs of {b0.model_name} (vmap)"
-        with common.progress_bar(progress, loop.total, 0, desc) as bar:
+        with outcome.progress_bar(progress, loop.total, 0, desc) as bar:
             loop.run(until=loop.total, bar=bar)
         results = []
         for i in range(k):
@@ -1233,8 +1233,8 @@ def train_in_rungs(
     *,
     progress: bool | None = False,
     message: str = "pruned at step {step} (rung {rung})",
-    ended: Callable[[int, int, common.RunResult, common.Built], None] | None = None,
-) -> list[list[common.RunResult]]:
+    ended: Callable[[int, int, outcome.RunResult, building.Built], None] | None = None,
+) -> list[list[outcome.RunResult]]:
     """Vectorized passes trained together up to each of ``rungs`` (steps), where ``decide``
     sees every run's validation metrics and the runs it stops leave their passes
     (:meth:`Loop.drop <descentlab.engine.loop.Loop.drop>`, :meth:`Stacked.drop`): no run
@@ -1253,7 +1253,7 @@ def train_in_rungs(
             first = {key: i for i, key in reversed(list(enumerate(keys)))}
             order = sorted(range(len(configs)), key=lambda i: (first[keys[i]], i))
             cfgs = [configs[i] for i in order]
-            builts = [common.build(cfg, splits) for cfg in cfgs]
+            builts = [building.build(cfg, splits) for cfg in cfgs]
             b0 = builts[0]
             batches = Batches([c.seed for c in cfgs], b0.x_train, b0.y_train,
                               cfgs[0].batch_size, cfgs[0].drop_last)  # fmt: skip
@@ -1277,9 +1277,9 @@ def train_in_rungs(
                     loop.drop(gone, "interrupted", message.format(step=step, rung=k))
         out = []
         for loop, order in zip(loops, orders, strict=True):
-            with common.progress_bar(progress, loop.total, loop.step, "rungs (vmap)") as bar:
+            with outcome.progress_bar(progress, loop.total, loop.step, "rungs (vmap)") as bar:
                 loop.run(until=loop.total, bar=bar)
-            results: list[common.RunResult] = [None] * len(order)  # type: ignore[list-item]
+            results: list[outcome.RunResult] = [None] * len(order)  # type: ignore[list-item]
             for position, i in enumerate(order):
                 results[i] = loop.result(position, loop.summary(position))
                 if ended is not None:

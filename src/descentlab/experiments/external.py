@@ -21,7 +21,7 @@ optimizers that swallow unknown keywords with ``**kwargs``, as pytorch-optimizer
 
 Optimizers with ``train()`` / ``eval()`` modes (Schedule-Free: Defazio et al., 2024) are put in
 eval mode for every evaluation and back in train mode for training; the engine detects this
-(:func:`descentlab.engine.common.optimizer_modes`), nothing is configured.
+(:func:`descentlab.engine.building.optimizer_modes`), nothing is configured.
 
 Example:
     >>> opt = ImportedOptimizer("torch.optim.SGD")
@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from descentlab._usercode import describe, genuine_interrupt
-from descentlab.engine.common import optimizer_modes
+from descentlab.engine.building import optimizer_modes
 
 __all__ = [
     "ImportedOptimizer",

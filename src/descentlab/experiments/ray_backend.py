@@ -329,7 +329,7 @@ def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple
 class _Meeting:
     """A Ray actor that serves the TCPStore where the processes of one sharded trial meet,
     on 127.0.0.1 of the node its placement group packs them on; it also holds their first
-    failure (:func:`~descentlab.engine.sharded.first_failure`)."""
+    failure (:func:`~descentlab.engine.launch.first_failure`)."""
 
     def __init__(self, nproc: int) -> None:
         from datetime import timedelta
@@ -344,7 +344,7 @@ class _Meeting:
         return int(self.server.port)
 
     def failure(self) -> str | None:
-        from descentlab.engine.sharded import first_failure
+        from descentlab.engine.launch import first_failure
 
         return first_failure(self.server)
 
@@ -355,7 +355,7 @@ def _sharded_remote(rank: int, nproc: int, meeting: Any, job: dict[str, Any]) ->
     returns it exported (as :func:`_run_remote` does)."""
     import time
 
-    from descentlab.engine.sharded import run_rank
+    from descentlab.engine.launch import run_rank
 
     port = _import_ray().get(meeting.port.remote())
 
@@ -654,7 +654,7 @@ class RayTrialRunner(TrialRunner):
         from ray.util.placement_group import placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        from descentlab.engine.sharded import prepare_sharded
+        from descentlab.engine.launch import prepare_sharded
 
         ray, nproc = self._ray, self.nproc
         job, _ = prepare_sharded(

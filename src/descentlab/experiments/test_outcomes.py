@@ -42,7 +42,7 @@ def per_example(
     """``{"loss": [n], "accuracy": [n]}`` (accuracy for classification; for regression with
     one output per target ``"squared_error"``, whose mean's root is the RMSE) of ``model`` on
     ``(x, y)`` in eval mode, one value per example, as
-    :func:`~descentlab.engine.common.evaluate` counts them (its mean loss is the mean of
+    :func:`~descentlab.engine.evaluation.evaluate` counts them (its mean loss is the mean of
     these; its accuracy counts every target, the same as these weighted by targets per
     example).
 
@@ -63,7 +63,7 @@ def per_example(
     """
     import torch
 
-    from descentlab.engine.common import eval_batches
+    from descentlab.engine.splits import eval_batches
 
     was_training = model.training
     model.eval()
@@ -122,7 +122,7 @@ def store_outcomes(store: Any, run_id: int, model: Any, config: Any, splits: Any
     record = store.get_run(run_id)
     spec = config.loss or splits.default_loss  # the evaluation loss, as the engine picks it
     loss_fn = losses.get(spec, **config.loss_options) if isinstance(spec, str) else spec
-    from descentlab.engine.common import test_data
+    from descentlab.engine.splits import test_data
 
     classification = splits.task == "classification"
     x, y = test_data(splits, next(iter(model.parameters())).device)

@@ -507,7 +507,7 @@ def _execute(
     """Run one trial here (the engine records it in ``store``): from its last checkpoint
     where an earlier session was stopped in it, else from the start. ``nproc`` > 1: across
     that many processes of this machine, its model sharded
-    (:func:`~descentlab.engine.sharded.train_sharded`; rank 0 writes the store)."""
+    (:func:`~descentlab.engine.launch.train_sharded`; rank 0 writes the store)."""
     from descentlab.engine.run import train
 
     t0 = time.perf_counter()
@@ -535,7 +535,7 @@ def _train_sharded(store: Any, trial: Trial, data: Any, nproc: int, checkpoint_e
     an earlier session was stopped in it, as :func:`_resume_unfinished` does)."""
     import torch
 
-    from descentlab.engine.sharded import train_sharded
+    from descentlab.engine.launch import train_sharded
 
     threads = torch.get_num_threads()
     options = {"data": data, "progress": False, "checkpoint_every": checkpoint_every,

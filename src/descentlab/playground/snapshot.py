@@ -160,7 +160,7 @@ def snapshot_page(url: str, back: str = "index.html") -> str:
     """The static page of the view ``url`` opens: its figure (computed now), a table of each
     optimizer's settings and final loss, the playground's notes, the live address as text
     and a link ``back`` to the book."""
-    from descentlab.report.lecture_book import figure_dpi
+    from descentlab.book.render.pages import figure_dpi
     from descentlab.report.page import figure_data_uri, html_page
 
     v = view(url)

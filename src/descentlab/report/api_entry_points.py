@@ -55,11 +55,11 @@ ENTRY_POINTS: dict[tuple[str, str], tuple[str, str]] = {
     ("descentlab.experiments.compare", "load_comparison"): ("report", "compare.md"),
     ("descentlab.report.html", "render_report"): ("report", "compare.md"),
     ("descentlab.book.build", "write_book"): ("lectures", "book.md"),
-    ("descentlab.experiments.lectures", "run"): ("experiment", "book.md"),
+    ("descentlab.book.experiments", "run"): ("experiment", "book.md"),
     ("descentlab.problems.trajectories", "run"): ("landscape", "optimizers.md"),
     ("descentlab.problems.trajectories", "races"): ("landscape", "optimizers.md"),
     ("descentlab.playground.app", "serve"): ("playground", "playground.md"),
-    ("descentlab.report.lecture_figures", "write_seed_figures"): ("figures", "command-line.md"),
+    ("descentlab.book.render.seed_figures", "write_seed_figures"): ("figures", "command-line.md"),
 }
 
 #: the commands that call no entry point of their own, and where their Python side is

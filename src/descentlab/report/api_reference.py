@@ -630,10 +630,8 @@ SCHEDULE_EXAMPLES: dict[str, str] = {
     "constant_factor": "constant_factor(factor=0.5, total_iters=10, base=0.1)",
     "cosine": "cosine(T_max=100, base=0.1)",
     "cosine_restarts": "cosine_restarts(T_0=50, base=0.1)",
-    "eta_over_t": "eta_over_t(eta=0.1)",
-    "exp_decay": "exp_decay(k=0.01, a0=0.1)",
     "exponential": "exponential(gamma=0.99, base=0.1)",
-    "inverse_time": "inverse_time(k=0.01, a0=0.1)",
+    "inverse_time_decay": "inverse_time_decay(k=0.01, base=0.1)",
     "join": "join([constant(0.1), cosine(T_max=50, base=0.1)], [50])",
     "lambda_schedule": "lambda_schedule(lambda t: 1 / (1 + t), base=0.1)",
     "linear": "linear(start_factor=0.1, total_iters=50, base=0.1)",
@@ -643,7 +641,6 @@ SCHEDULE_EXAMPLES: dict[str, str] = {
     "polynomial": "polynomial(total_iters=100, power=2.0, base=0.1)",
     "sequence": "sequence([constant(0.1), exponential(gamma=0.9, base=0.1)], [30])",
     "step": "step(step_size=30, gamma=0.1, base=0.1)",
-    "step_decay": "step_decay(every=30, drop=0.5, a0=0.1)",
     "warmup": "warmup(cosine(T_max=100, base=0.1), steps=10)",
 }
 

@@ -29,14 +29,17 @@ the optimization lecture (torch's list of    `lambda_schedule` (LambdaLR), `mult
 LR schedulers)                               `step`, `multistep`, `constant_factor`
                                              (ConstantLR), `linear`, `exponential`,
                                              `polynomial`, `cosine` (popular in competitions)
-the optimization lecture (Robbins-Monro,     `eta_over_t`, `robbins_monro`
-SGD convergence)
-the momentum lecture (learning-rate decay)   `step_decay`, `exp_decay` (a0 e^{-kt}),
-                                             `inverse_time` (a0 / (1 + kt))
+the optimization lecture (Robbins-Monro,     `inverse_time_decay` (eta/t is k = 1/t0),
+SGD convergence)                             `robbins_monro`
+the momentum lecture (learning-rate decay)   `step` (step decay), `exponential`
+                                             (a0 e^{-kt} is gamma = e^{-k}),
+                                             `inverse_time_decay` (a0 / (1 + kt))
 the momentum lecture (momentum 0.5 -> 0.99   `linear(0.5, 0.99, n, base=1.0)` on "momentum"
 over epochs)
 the gradient-descent lecture (loss-driven    `bold_driver`, `reduce_on_plateau`
 lr adaptation)
+the lectures' own forms                      `descentlab.book.decays`: `step_decay`,
+                                             `exp_decay`, `inverse_time`, `eta_over_t`
 torch's others                               `cosine_restarts`, `one_cycle`,
                                              `one_cycle_momentum`, `sequence` (SequentialLR)
 ===========================================  ==============================================
@@ -48,10 +51,9 @@ forms used here relate (and ``cosine(..., form="recursive")`` for torch's arithm
 """
 
 # The package re-exports every public name of its modules (each module's __all__).
-from descentlab.schedules import base, convergence, lectures, loss_driven, scheduler, torchlike
+from descentlab.schedules import base, convergence, loss_driven, scheduler, torchlike
 from descentlab.schedules.base import *  # noqa: F403
 from descentlab.schedules.convergence import *  # noqa: F403
-from descentlab.schedules.lectures import *  # noqa: F403
 from descentlab.schedules.loss_driven import *  # noqa: F403
 from descentlab.schedules.scheduler import *  # noqa: F403
 from descentlab.schedules.torchlike import *  # noqa: F403
@@ -60,7 +62,6 @@ __all__ = sorted(
     {
         *base.__all__,
         *convergence.__all__,
-        *lectures.__all__,
         *loss_driven.__all__,
         *scheduler.__all__,
         *torchlike.__all__,

@@ -6,7 +6,7 @@ Stochastic gradient descent converges (Robbins & Monro 1951) when the step sizes
 .. math:: \sum_{t} \eta_t = \infty \qquad\text{and}\qquad \sum_t \eta_t^2 < \infty :
 
 the steps must be able to travel any distance, while the noise they inject must have finite
-total variance. The optimization lecture's example is :math:`\eta_t = \eta / t`.
+total variance. The classic example is :math:`\eta_t = \eta / t` (`inverse_time_decay`).
 
 No finite computation can prove divergence, so the verdict is read from the *growth* of the
 partial sums :math:`S(n) = \sum_{t<n} \eta_t` over the horizon. For terms decaying like
@@ -29,13 +29,50 @@ from numbers import Integral
 
 import numpy as np
 
-from descentlab.constraints import POSITIVE, Interval, check, invalid
+from descentlab.constraints import NONNEGATIVE, POSITIVE, Interval, check, invalid
 from descentlab.schedules.base import Schedule, as_schedule
 from descentlab.schedules.loss_driven import LossRule
 
-__all__ = ["RobbinsMonroReport", "growth_exponent", "robbins_monro"]
+__all__ = [
+    "InverseTime",
+    "RobbinsMonroReport",
+    "growth_exponent",
+    "inverse_time_decay",
+    "robbins_monro",
+]
 
 _DOUBLINGS = 4
+
+
+class InverseTime(Schedule):
+    r"""Inverse-time decay :math:`\eta(t) = \eta_0 / (1 + k t)` (Keras' ``InverseTimeDecay``).
+
+    For :math:`k > 0` it meets the Robbins-Monro conditions: the harmonic sum diverges and the
+    sum of squares converges, so it is the textbook schedule for SGD's convergence (the
+    optimization lecture's :math:`\eta / t` is ``k = 1/t0`` with :math:`\eta_0 = \eta / t_0`).
+
+    Args:
+        k: decay rate >= 0.
+        base: :math:`\eta_0`, or None to inherit.
+
+    Example:
+        >>> inverse_time_decay(0.5, base=1.0)(2)
+        0.5
+    """
+
+    _fields = ("k", "base")
+
+    def __init__(self, k: float, base: float | None = None) -> None:
+        self.k = check("k", k, NONNEGATIVE)
+        self.base = check("base", base, None, NONNEGATIVE)
+
+    def _at(self, step: int, base: float) -> float:
+        return base / (1.0 + self.k * step)
+
+
+def inverse_time_decay(k: float, base: float | None = None) -> InverseTime:
+    """``base / (1 + k t)``; see `InverseTime`."""
+    return InverseTime(k, base)
 
 
 @dataclass(frozen=True)
@@ -153,8 +190,8 @@ def robbins_monro(
         A `RobbinsMonroReport` with the partial sums of :math:`\eta` and :math:`\eta^2`.
 
     Example:
-        >>> from descentlab.schedules import eta_over_t, constant
-        >>> robbins_monro(eta_over_t(0.5), 10_000).meets
+        >>> from descentlab.schedules import inverse_time_decay, constant
+        >>> robbins_monro(inverse_time_decay(1.0, base=0.5), 10_000).meets
         True
         >>> robbins_monro(constant(0.1), 10_000).eta_sq_sum_converges
         False

@@ -207,7 +207,7 @@ class Step(Schedule):
     .. math:: v(t) = v_0 \, \gamma^{\lfloor t / s \rfloor}
 
     The momentum lecture's "step decay" (halve every few epochs) is the same with ``gamma=0.5``; see
-    :func:`~descentlab.schedules.step_decay`.
+    :func:`~descentlab.book.decays.step_decay`.
 
     Args:
         step_size: period s >= 1.
@@ -364,7 +364,7 @@ class Exponential(Schedule):
     r"""Decay by `gamma` every step (torch ``ExponentialLR``): :math:`v(t) = v_0\gamma^t`.
 
     The momentum lecture's :math:`\alpha_0 e^{-kt}` is the same with :math:`\gamma = e^{-k}`; see
-    :func:`~descentlab.schedules.exp_decay`.
+    :func:`~descentlab.book.decays.exp_decay`.
 
     Args:
         gamma: factor per step, > 0.

@@ -1,6 +1,6 @@
 """The book's chapters: the lectures' central topics at depth, one page each.
 
-Each chapter is a function ``chapter(ctx) -> ChapterPage`` (:mod:`descentlab.report.book_chapter`)
+Each chapter is a function ``chapter(ctx) -> ChapterPage`` (:mod:`descentlab.book.render.chapter`)
 that runs descentlab for its traces and figures and writes its prose around the numbers it
 computed: every number the text states is a chosen setting or a computed value (the last
 check of each chapter audits the prose, :class:`~descentlab.book.chapters._common.Numbers`),
@@ -29,7 +29,7 @@ from collections.abc import Callable
 from descentlab.book.chapters import adaptive, batch, momentum, regularization, schedules
 from descentlab.book.chapters._common import one_thread
 from descentlab.book.model import Context
-from descentlab.report.book_chapter import ChapterPage
+from descentlab.book.render.chapter import ChapterPage
 
 __all__ = ["CHAPTERS"]
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from descentlab.book.checks import ck
-from descentlab.report.book_chapter import ChapterPage, Part
-from descentlab.report.lecture_book import Check
+from descentlab.book.render.chapter import ChapterPage, Part
+from descentlab.book.render.pages import Check
 
 __all__ = [
     "Numbers",

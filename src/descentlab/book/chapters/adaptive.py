@@ -13,10 +13,10 @@ from descentlab.book.cells import playground_url
 from descentlab.book.chapters._common import Numbers, finish, slope_steps
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context, Play
+from descentlab.book.render.chapter import ChapterPage, Part, Table
+from descentlab.book.render.pages import Movable
 from descentlab.problems.trajectories import races
 from descentlab.report import figures as FG
-from descentlab.report.book_chapter import ChapterPage, Part, Table
-from descentlab.report.lecture_book import Movable
 
 __all__ = ["chapter"]
 

@@ -15,9 +15,9 @@ from descentlab import optim
 from descentlab.book.chapters._common import NO_LIVE_VIEW, Numbers, finish
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
+from descentlab.book.render.chapter import ChapterPage, Part, Table
+from descentlab.book.render.pages import Movable
 from descentlab.report import figures as FG
-from descentlab.report.book_chapter import ChapterPage, Part, Table
-from descentlab.report.lecture_book import Movable
 
 __all__ = ["chapter"]
 

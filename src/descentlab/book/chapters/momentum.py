@@ -22,11 +22,11 @@ from descentlab.book.chapters._common import (
 )
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context, Play
+from descentlab.book.render.chapter import ChapterPage, Part, Table
+from descentlab.book.render.pages import Movable
 from descentlab.problems import landscapes as L
 from descentlab.problems.trajectories import run
 from descentlab.report import figures as FG
-from descentlab.report.book_chapter import ChapterPage, Part, Table
-from descentlab.report.lecture_book import Movable
 
 __all__ = ["chapter"]
 

@@ -386,9 +386,10 @@ must be finite for the iterate to stop fluctuating. A constant rate fails the se
 geometric decay fails the first.""",
         code="""\
 from descentlab import schedules as S
+from descentlab.book import decays as D
 
-for name, s in (("constant 0.1", S.constant(0.1)), ("eta/t", S.eta_over_t(0.1)),
-                ("exponential", S.exp_decay(k=0.01, a0=0.1))):
+for name, s in (("constant 0.1", S.constant(0.1)), ("eta/t", D.eta_over_t(0.1)),
+                ("exponential", D.exp_decay(k=0.01, a0=0.1))):
     r = S.robbins_monro(s, horizon=20000)
     print(f"{name:12s}: sum eta diverges {r.eta_sum_diverges!s:5}, "
           f"sum eta^2 converges {r.eta_sq_sum_converges!s:5} -> met: {r.meets}")""",
@@ -401,9 +402,9 @@ second, `p > 1` the first. In practice `1/t` from the first step is too aggressi
 is halved by step 2), hence `η/(1 + kt)` (item 115) with a small `k`.""",
         code="""\
 import math
-from descentlab import schedules as S
+from descentlab.book import decays as D
 
-s = S.eta_over_t(1.0)
+s = D.eta_over_t(1.0)
 for T in (10, 1000, 100000):
     total = sum(s(t) for t in range(T))
     squares = sum(s(t) ** 2 for t in range(T))

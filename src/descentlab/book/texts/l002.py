@@ -141,7 +141,7 @@ at the spread of their predictions estimates how much the fit depends on the par
 data: a standard error without a formula.""",
         code="""\
 import numpy as np
-from descentlab.experiments.lectures import ensembles
+from descentlab.book.experiments import ensembles
 
 n = 1000
 draws = ensembles.bagging(lambda idx, seed: idx.numpy(), n, 100, seed=0)
@@ -757,7 +757,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "draws (tolerance 0.5 %: the standard error is 0.05 %).",
         """\
 import numpy as np
-from descentlab.experiments.lectures import ensembles
+from descentlab.book.experiments import ensembles
 
 answer = 1 - (1 - 1 / 500) ** 500
 draws = ensembles.bagging(lambda idx, seed: len(np.unique(idx.numpy())) / 500, 500, 2000, seed=0)

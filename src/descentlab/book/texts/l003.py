@@ -488,8 +488,9 @@ like `1/t`: the sum diverges (it can go anywhere) while the sum of squares conve
 noise it adds is finite), the Robbins-Monro conditions of item 20.""",
         code="""\
 from descentlab import schedules as S
+from descentlab.book import decays as D
 
-exp, inv = S.exp_decay(k=0.05, a0=1.0), S.inverse_time(k=0.05, a0=1.0)
+exp, inv = D.exp_decay(k=0.05, a0=1.0), D.inverse_time(k=0.05, a0=1.0)
 for name, s in (("exponential", exp), ("1/t", inv)):
     sums = [sum(s(t) for t in range(n)) for n in (10, 100, 10000)]
     print(f"{name:11s}: rate at t=100 {s(100):.4f}; sum over 10, 100, 10^4 steps:",

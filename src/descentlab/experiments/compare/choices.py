@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from descentlab import optim
-from descentlab.engine.common import make_optimizer
+from descentlab.engine.building import make_optimizer
 from descentlab.engine.config import parse_call
 from descentlab.experiments import external
 from descentlab.problems.trajectories import optimizer_label

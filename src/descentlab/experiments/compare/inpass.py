@@ -145,14 +145,14 @@ def _record(
     store: Any, trial: Trial, built: Any, rows: list[Any], status: str, message: str | None,
     summary: dict[str, Any],
 ) -> int:  # fmt: skip
-    from descentlab.engine import common
+    from descentlab.engine import outcome
     from descentlab.engine.config import display_name
 
     cfg = trial.config
     b = dataclasses.replace(
         built, run_name=display_name(cfg.name, cfg.problem, built.model_name, cfg.optimizer)
     )
-    run_id = common.create_record(store, cfg, b, record=trial.record_config(), pruned_in_pass=True)
+    run_id = outcome.create_record(store, cfg, b, record=trial.record_config(), pruned_in_pass=True)
     store.log_metrics(run_id, rows)
     store.set_status(run_id, status, message=message, summary=summary)
     return run_id

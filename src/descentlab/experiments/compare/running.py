@@ -114,7 +114,7 @@ def compare(
             :mod:`~descentlab.experiments.ray_resume`). A finished trial's checkpoint is
             removed.
         nproc: train each trial across this many processes of this machine, its model
-            sharded with FSDP2 (:mod:`descentlab.engine.sharded`): one trial at a time
+            sharded with FSDP2 (:mod:`descentlab.engine.launch`): one trial at a time
             (``workers`` 1, not vectorized), the numbers one process's up to float rounding.
 
     Returns:
@@ -164,7 +164,7 @@ def compare(
         "Optimizer benchmarking needs to account for hyperparameter tuning", ICML 2020.
     """
     if nproc > 1:
-        from descentlab.engine.sharded import check_nproc
+        from descentlab.engine.launch import check_nproc
 
         check_nproc(nproc, "cpu")
         if workers not in (None, 1):

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from scipy.stats import entropy as sp_entropy
 
 from descentlab import constraints as cs
-from descentlab.experiments.lectures._common import (
+from descentlab.book.experiments._common import (
     ExperimentResult,
     Part,
     experiment,

@@ -20,7 +20,7 @@ seed000_noise_floor.png              noisy SGD: constant-lr floors vs eta/t
 the shapes are the same, the curves shorter and the maps coarser).
 
 Example:
-    >>> from descentlab.report.lecture_figures import write_seed_figures
+    >>> from descentlab.book.render.seed_figures import write_seed_figures
     >>> paths = write_seed_figures("figures/")  # doctest: +SKIP
 """
 
@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from descentlab._files import make_dirs
+from descentlab.book.render import lecture_plots as LP
 from descentlab.problems.trajectories import Race, races
 from descentlab.report import figures as F
 
@@ -56,7 +57,7 @@ def _parabola(quick: bool) -> Figure:
         {"start": 4.0, "lr": 0.01, "note": "too small: barely moves in 6 steps"},
         {"start": 4.0, "lr": 1.0, "note": "too large: bounces between 4 and 0"},
     ]
-    return F.descent_1d_figure(
+    return LP.descent_1d_figure(
         "parabola",
         panels,
         steps=6,
@@ -90,7 +91,7 @@ _XSINX: dict[str, tuple[list[dict[str, Any]], int, str]] = {
 def _xsinx_figure(stem: str) -> Callable[[bool], Figure]:
     def make(quick: bool) -> Figure:
         panels, steps, title = _XSINX[stem]
-        return F.descent_1d_figure(
+        return LP.descent_1d_figure(
             "xsinx", panels, steps=steps, overlay=True, xlim=(-1.0, 7.0), title=title
         )
 
@@ -98,7 +99,7 @@ def _xsinx_figure(stem: str) -> Callable[[bool], Figure]:
 
 
 def _surface(quick: bool) -> Figure:
-    return F.surface_figure(
+    return LP.surface_figure(
         "bowl",
         path_lr=0.1,
         steps=15,
@@ -109,7 +110,7 @@ def _surface(quick: bool) -> Figure:
 
 
 def _family_tree(quick: bool) -> Figure:
-    return F.family_tree_figure()
+    return LP.family_tree_figure()
 
 
 #: The derivatives lecture's table: optimizer -> (year, search direction, learning rate).
@@ -131,7 +132,7 @@ def _optimizer_table(quick: bool) -> Figure:
     """The derivatives lecture's table as a map: search direction (x) by learning rate (y), with the
     years; each optimizer is placed by the update rules of its own chain (an adaptive denominator
     decides the row, a momentum buffer the column) and the table's cell is printed beside."""
-    chains = F.family_chains()
+    chains = LP.family_chains()
     directions = ["gradient", "short-term accumulated gradient"]
     rates = [
         "constant",
@@ -197,11 +198,11 @@ HEATMAP_STEPS = 300
 
 
 def _heatmap(quick: bool) -> Figure:
-    return F.lr_heatmap_figure("rosenbrock", SEED003_OPTIMIZERS, HEATMAP_LRS, steps=HEATMAP_STEPS)
+    return LP.lr_heatmap_figure("rosenbrock", SEED003_OPTIMIZERS, HEATMAP_LRS, steps=HEATMAP_STEPS)
 
 
 def _basins(quick: bool) -> Figure:
-    return F.basin_figure(
+    return LP.basin_figure(
         "himmelblau",
         ("sgd", "momentum", "adam"),
         (0.01, 0.005, 0.1),
@@ -211,7 +212,7 @@ def _basins(quick: bool) -> Figure:
 
 
 def _noise_floor(quick: bool) -> Figure:
-    return F.noise_floor_figure(
+    return LP.noise_floor_figure(
         (0.5, 0.1, 0.02), eta=1.0, steps=100 if quick else 2000, runs=10 if quick else 200
     )
 
@@ -308,7 +309,7 @@ def write_seed_figures(
         minutes):
 
         >>> import tempfile
-        >>> from descentlab.report.lecture_figures import write_seed_figures
+        >>> from descentlab.book.render.seed_figures import write_seed_figures
         >>> folder = tempfile.TemporaryDirectory()
         >>> paths = write_seed_figures(folder.name, only=["seed001_parabola_lr"],
         ...                            quick=True)

@@ -23,7 +23,7 @@ import torch
 from torch.func import functional_call, grad, vmap
 
 from descentlab import constraints as cs
-from descentlab.experiments.lectures._common import (
+from descentlab.book.experiments._common import (
     ExperimentResult,
     Part,
     experiment,

@@ -55,6 +55,15 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from descentlab import optim
+from descentlab.book.experiments._common import (
+    ExperimentResult,
+    experiment,
+    finish,
+    flat_params,
+    load_classification,
+    mean_std,
+    timer,
+)
 from descentlab.constraints import (
     POSITIVE,
     POSITIVE_INT,
@@ -63,15 +72,6 @@ from descentlab.constraints import (
     Options,
     check,
     invalid,
-)
-from descentlab.experiments.lectures._common import (
-    ExperimentResult,
-    experiment,
-    finish,
-    flat_params,
-    load_classification,
-    mean_std,
-    timer,
 )
 from descentlab.problems import models
 

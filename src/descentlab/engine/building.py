@@ -1,321 +1,51 @@
-"""What one training run and a vectorized group of runs share: building a run from its
-config, the regularized inputs of a step, evaluation, the rows of metrics and the run's
-record in the store, and the result.
+"""Building a run from its config: the data loaded and checked, the model, losses, optimizer,
+schedules and early stopping made, the model probed on the smallest batch it will see; and what
+a built run evaluates and draws into each training batch.
 
-:mod:`descentlab.engine.run` (one run, checkpoints, resume) and
-:mod:`descentlab.engine.multirun` (K runs at once) both use these, so that a run trained alone
-and the same run trained in a vectorized group are built, regularized, evaluated and recorded
-by the same code.
+A run trained alone (:mod:`descentlab.engine.run`) and the same run trained in a vectorized
+group (:mod:`descentlab.engine.multirun`) are built by the same code.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import functools
 import math
-import os
-import socket
-import sys
 import warnings
-import weakref
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from descentlab import losses, optim, regularize, schedules
+from descentlab.engine import evaluation
 from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
-from descentlab.engine.seeds import stream_seed
-from descentlab.engine.streaming import read_split
+from descentlab.engine.splits import as_split, test_data, train_val_data
 from descentlab.optim.stored import announce_unused
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import build_model, is_problem_ref, load_problem
-from descentlab.store import MetricSeries, Store, provenance
 
 __all__ = [
-    "EVAL_CHUNK",
     "Built",
-    "Row",
-    "RunResult",
-    "Split",
-    "TensorSplit",
-    "as_split",
+    "InputPipeline",
+    "announce_batch_norm_accumulation",
+    "announce_batch_norm_modes",
     "build",
-    "create_record",
-    "eval_batches",
-    "eval_slice",
     "eval_splits",
-    "evaluate",
     "hyper_value",
     "input_pipeline",
     "make_early_stopping",
     "make_optimizer",
     "make_schedulers",
-    "metrics_of",
     "normalize",
     "optimizer_modes",
-    "progress_bar",
-    "series",
+    "smallest_batch",
     "split_metrics",
-    "stream_seed",
-    "summarize",
-    "test_data",
     "test_metrics",
     "total_steps",
 ]
-
-# Evaluate in one forward pass up to this many examples (exact means for any loss); beyond it,
-# in chunks averaged by size.
-EVAL_CHUNK = 16384
-
-#: The bytes of one layer's output an evaluation slice may reach (:func:`eval_slice`): larger
-#: buffers are fresh memory from the kernel at every slice, and their page faults cost more
-#: than the arithmetic (ResNet-20 on 1,437 digits32 images in one slice: 1.93 s user + 2.75 s
-#: system CPU; in slices of 32: 1.82 s + 0.00 s, the same loss to 1e-7).
-EVAL_SLICE_BYTES = 2 * 2**20
-
-#: The fewest examples an evaluation slice holds.
-EVAL_SLICE_MIN = 16
-
-_SLICES: weakref.WeakKeyDictionary[nn.Module, dict[tuple[Any, ...], int]] = (
-    weakref.WeakKeyDictionary()
-)
-
-#: One metric row: ``(step, split, name, value)``.
-Row = tuple[int, str, str, float]
-
-
-@dataclass
-class RunResult:
-    """What one run produced.
-
-    Attributes:
-        status: ``completed``, ``diverged`` or ``interrupted`` (paused by ``until_step`` or a
-            signal; resumable).
-        steps: optimizer steps taken.
-        epochs: passes over the training data (fractional).
-        wall_time: seconds spent training and evaluating, summed over resumptions.
-        metrics: ``{"split/name": MetricSeries(steps, values)}`` at every evaluation:
-            ``train/loss``, ``train/accuracy``, ``val/loss``, ``val/accuracy`` (accuracy for
-            classification), ``train/objective`` (the mean regularized mini-batch loss since
-            the previous evaluation), ``progress/epoch``, ``progress/wall_time``,
-            ``hyper/<name>`` for scheduled hyperparameters, and ``test/*`` at the last step.
-        summary: the returned model's final metrics (after restoring the best weights if early
-            stopping asked for it) plus ``steps``, ``epochs``, ``wall_time``, ``best_step``.
-        model: the trained model.
-        config: the run's configuration.
-        run_id: the run's id in the store, or None.
-        message: why the run ended, if not by completing its steps.
-        checkpoint_path: the run's checkpoint file, or None.
-    """
-
-    status: str
-    steps: int
-    epochs: float
-    wall_time: float
-    metrics: dict[str, MetricSeries]
-    summary: dict[str, Any]
-    model: nn.Module
-    config: RunConfig
-    run_id: int | None = None
-    message: str | None = None
-    checkpoint_path: Path | None = None
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
-    *,
-    classification: bool,
-) -> dict[str, float]:
-    """Mean loss (and accuracy, for classification) of ``model`` on ``(x, y)`` in eval mode.
-
-    Args:
-        model: the model (put in eval mode; its previous mode is restored).
-        x: inputs, or a :class:`~descentlab.engine.streaming.StreamedSplit` (a dataset, read
-            through its loader; ``y`` is None).
-        y: targets (class indices for classification).
-        loss_fn: a mean-reduced loss ``loss_fn(outputs, targets)``.
-        classification: also report accuracy, ``mean(argmax(outputs) == y)`` (for one output,
-            ``outputs > 0``).
-
-    Accuracy counts every target: for targets with more than one entry per example (a
-    language model's next token at each position) it is the fraction of correct entries. A
-    token-level loss (:class:`~descentlab.losses.SequenceCrossEntropy`) counts positions, not
-    examples: positions labelled its ``ignore_index`` (padding) count in neither the loss nor
-    the accuracy, each batch weighs by the positions it counts, and ``perplexity`` is
-    ``exp`` of the mean loss.
-    Regression also reports ``rmse``, ``sqrt(mean((outputs - targets) ** 2))`` over every
-    entry, when the outputs have the targets' number of entries.
-
-    Returns:
-        ``{"loss": ..., "accuracy": ...}`` (accuracy only for classification), or
-        ``{"loss": ..., "rmse": ...}`` for regression.
-
-    Example:
-        >>> m = nn.Linear(2, 2)
-        >>> out = evaluate(m, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
-        ...                nn.CrossEntropyLoss(), classification=True)
-        >>> sorted(out)
-        ['accuracy', 'loss']
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        n = 0
-        total_loss = 0.0
-        correct = 0
-        squared = 0.0
-        entries = 0
-        tokens = getattr(loss_fn, "token_level", False)
-        data = as_split(x, y)
-        for xb, yb in data.evaluation(eval_slice(model, x)):
-            out = model(xb)
-            weight = loss_fn.denominator(yb) if tokens else int(xb.shape[0])
-            n += weight
-            total_loss += float(loss_fn(out, yb)) * weight if weight else 0.0
-            counted = (yb != loss_fn.ignore_index) if tokens else None
-            entries += yb.numel() if counted is None else int(counted.sum())
-            if classification:
-                pred = (out.reshape(-1) > 0).long() if out.shape[-1] == 1 else out.argmax(-1)
-                hits = pred.reshape(yb.shape) == yb
-                correct += int((hits if counted is None else hits & counted).sum())
-            elif out.numel() == yb.numel():
-                squared += float(((out.reshape(yb.shape) - yb) ** 2).sum())
-            else:
-                squared = math.nan
-        if n == 0:
-            raise data.no_example()
-        result = {"loss": total_loss / n}
-        if tokens:
-            loss = result["loss"]
-            result["perplexity"] = math.exp(loss) if loss < 709.0 else math.inf
-        if classification:
-            result["accuracy"] = correct / entries
-        elif math.isfinite(squared):
-            result["rmse"] = math.sqrt(squared / entries)
-        return result
-    finally:
-        model.train(was_training)
-
-
-def eval_slice(model: nn.Module, x: Any) -> int:
-    """How many examples of ``x`` one evaluation slice of ``model`` holds: as many as keep the
-    largest output of any of its layers within :data:`EVAL_SLICE_BYTES`, between
-    :data:`EVAL_SLICE_MIN` and :data:`EVAL_CHUNK` (an MLP of 128 hidden units: 4,096;
-    ResNet-20 on 32x32 images, whose first layers output 64 KiB an example: 32). Measured
-    once per model and example shape by a forward pass of one example (in eval mode, without
-    gradients, the random generator's state kept); a model that fails it, or a streamed split,
-    keeps :data:`EVAL_CHUNK`.
-
-    Example:
-        >>> eval_slice(nn.Linear(40, 10), torch.zeros(100_000, 40))
-        16384
-        >>> conv = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU())
-        >>> eval_slice(conv, torch.zeros(1000, 1, 32, 32))
-        32
-    """
-    if not isinstance(x, Tensor) or x.shape[0] <= EVAL_SLICE_MIN:
-        return EVAL_CHUNK
-    key = (tuple(x.shape[1:]), x.dtype, x.device)
-    known = _SLICES.setdefault(model, {})
-    if key not in known:
-        largest = [0]
-
-        def hook(_module: nn.Module, _args: Any, out: Any) -> None:
-            for t in out if isinstance(out, tuple | list) else (out,):
-                if isinstance(t, Tensor):
-                    largest[0] = max(largest[0], t.numel() * t.element_size())
-
-        handles = [m.register_forward_hook(hook) for m in model.modules()]
-        was_training = model.training
-        model.eval()  # no running statistic moves, and no random number is drawn
-        try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                model(x[:1])
-        except Exception:  # a model that cannot take one example: the old slices
-            largest[0] = 0
-        finally:
-            model.train(was_training)
-            for h in handles:
-                h.remove()
-        if largest[0] == 0:
-            known[key] = EVAL_CHUNK
-        else:
-            known[key] = max(EVAL_SLICE_MIN, min(EVAL_CHUNK, EVAL_SLICE_BYTES // largest[0]))
-    return known[key]
-
-
-def eval_batches(x: Any, y: Any, size: int = EVAL_CHUNK) -> Iterator[tuple[Tensor, Tensor]]:
-    """The batches an evaluation reads, in order: slices of ``size`` examples of tensors, or
-    a streamed split's batches (:class:`~descentlab.engine.streaming.StreamedSplit`)."""
-    return as_split(x, y).evaluation(size)
-
-
-class Split(Protocol):
-    """One split of a run's data as the engine reads it: :class:`TensorSplit` (tensors in
-    memory) or :class:`~descentlab.engine.streaming.StreamedSplit` (a dataset read through
-    its loader). Each kind answers for itself; the engine does not ask which it is."""
-
-    #: why runs on it cannot train sharded (None: they can)
-    shard_refusal: str | None
-
-    def evaluation(self, size: int = EVAL_CHUNK) -> Iterator[tuple[Tensor, Tensor]]:
-        """The batches an evaluation reads, in order (``size``: examples per slice)."""
-        ...
-
-    def head(self, n: int) -> tuple[Tensor, Tensor]:
-        """The first ``n`` examples as one batch (probing the model before training)."""
-        ...
-
-    def no_example(self) -> Exception:
-        """The error of an evaluation that read no example."""
-        ...
-
-
-class TensorSplit:
-    """A split held in memory: inputs ``x`` and targets ``y``, tensors on the run's device
-    (the :class:`Split` that arrays make)."""
-
-    shard_refusal: str | None = None
-
-    def __init__(self, x: Tensor, y: Tensor) -> None:
-        self.x, self.y = x, y
-
-    def evaluation(self, size: int = EVAL_CHUNK) -> Iterator[tuple[Tensor, Tensor]]:
-        """Slices of ``size`` examples."""
-        x, y = self.x, self.y
-        for start in range(0, int(x.shape[0]), size):
-            yield x[start : start + size], y[start : start + size]
-
-    def head(self, n: int | None) -> tuple[Tensor, Tensor]:
-        return self.x[:n], self.y[:n]
-
-    def no_example(self) -> ValueError:
-        return ValueError(f"{self.x!r} has no example to evaluate")
-
-
-@functools.singledispatch
-def as_split(x: Any, y: Any = None) -> Split:
-    """``(x, y)`` as the :class:`Split` a run reads: tensors as a :class:`TensorSplit`; a
-    split that reads itself (a :class:`~descentlab.engine.streaming.StreamedSplit`, ``y``
-    None) as it is."""
-    return x
-
-
-@as_split.register(Tensor)
-def _(x: Tensor, y: Any = None) -> Split:
-    return TensorSplit(x, y)
 
 
 @dataclass
@@ -577,7 +307,7 @@ def build(
     exists. ``config`` was checked where it entered (:func:`normalize`): it is not again.
     ``shard``: called with the model once it is built and probed, before the optimizer is
     made from its parameters (a sharded run's ``fully_shard``,
-    :mod:`descentlab.engine.sharded`)."""
+    :mod:`descentlab.engine.launch`)."""
     splits, classification, total = _load_checked(config, data)
     model, model_name, loss_name, train_loss, eval_loss = _model_and_losses(config, splits)
     device = torch.device(config.device)
@@ -596,7 +326,7 @@ def build(
             config, splits, model, train_loss, (model_name, loss_name), device
         )
     else:
-        x_train, y_train, x_val, y_val = _split_data(splits, device)
+        x_train, y_train, x_val, y_val = train_val_data(splits, device)
     built = Built(
         splits=splits,
         classification=classification,
@@ -646,28 +376,12 @@ def _probe_smallest(
     names: tuple[str, str],
     device: torch.device,
 ) -> tuple[Any, Any, Any, Any]:
-    """The data on ``device`` (:func:`_split_data`), the model probed on the smallest batch
+    """The data on ``device`` (:func:`train_val_data`), the model probed on the smallest batch
     the run will see (:func:`_probe`)."""
-    x_train, y_train, x_val, y_val = _split_data(splits, device)
+    x_train, y_train, x_val, y_val = train_val_data(splits, device)
     x_probe, y_probe = as_split(x_train, y_train).head(smallest_batch(config, splits.n_train))
     _probe(model, train_loss, names, x_probe, y_probe)
     return x_train, y_train, x_val, y_val
-
-
-def _split_data(splits: Any, device: torch.device) -> tuple[Any, Any, Any, Any]:
-    """``x_train, y_train, x_val, y_val`` on ``device``; a problem of datasets gives each
-    split as a :class:`~descentlab.engine.streaming.StreamedSplit` and None."""
-    return (*read_split(splits, "train", device), *read_split(splits, "val", device))
-
-
-def test_data(splits: Any, device: torch.device) -> tuple[Any, Any]:
-    """The test split's ``(x, y)`` on ``device`` (read while unsealed; a problem of
-    datasets: its :class:`~descentlab.engine.streaming.StreamedSplit` and None)."""
-    splits.unseal_test()
-    try:
-        return read_split(splits, "test", device)
-    finally:
-        splits.seal_test()
 
 
 @torch.no_grad()
@@ -698,41 +412,11 @@ def _probe(model: nn.Module, loss_fn: Any, names: tuple[str, str], x: Tensor, y:
         raise ValueError(f"loss {loss_name!r} must reduce to a scalar, got {tuple(value.shape)}")
 
 
-@contextlib.contextmanager
-def progress_bar(show: bool | None, total: int, initial: int, desc: str) -> Iterator[Any]:
-    if show is None:
-        show = sys.stderr.isatty()
-    if not show:
-        yield None
-        return
-    bar = tqdm(total=total, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
 def normalize(config: RunConfig | Mapping[str, Any]) -> RunConfig:
     """A config where it enters the engine, checked once, and exactly as a resumed run will
     read it from the store (tuples become lists), so that both build identical objects
     (:func:`~descentlab.engine.config.checked_config`)."""
     return checked_config(config)[0]
-
-
-def series(rows: list[Row]) -> dict[str, MetricSeries]:
-    grouped: dict[str, tuple[list[int], list[float]]] = {}
-    for step, split, name, value in rows:
-        steps, values = grouped.setdefault(f"{split}/{name}", ([], []))
-        steps.append(step)
-        values.append(value)
-    return {
-        k: MetricSeries(np.asarray(s, dtype=np.int64), np.asarray(v, dtype=np.float64))
-        for k, (s, v) in sorted(grouped.items())
-    }
-
-
-# ------------------------------------------------------------------------------------------
-# shared by the single and the vectorized loop
 
 
 def hyper_value(group: Mapping[str, Any], key: str) -> Any:
@@ -792,9 +476,10 @@ def input_pipeline(config: RunConfig, x_dim: int) -> InputPipeline | None:
 
 
 def split_metrics(b: Built, train: bool = True) -> dict[str, float]:
-    """``train/*`` and ``val/*`` metrics of the run's model (:func:`evaluate`); ``train``
-    False: ``val/*`` only (``RunConfig.evaluate_train``)."""
-    return metrics_of(b.model, b.eval_loss, b.classification, eval_splits(b, train))
+    """``train/*`` and ``val/*`` metrics of the run's model
+    (:func:`~descentlab.engine.evaluation.evaluate`); ``train`` False: ``val/*`` only
+    (``RunConfig.evaluate_train``)."""
+    return evaluation.metrics_of(b.model, b.eval_loss, b.classification, eval_splits(b, train))
 
 
 def eval_splits(b: Built, train: bool = True) -> tuple[tuple[str, Any, Any], ...]:
@@ -804,79 +489,8 @@ def eval_splits(b: Built, train: bool = True) -> tuple[tuple[str, Any, Any], ...
     return (("train", b.x_train, b.y_train), val) if train else (val,)
 
 
-def metrics_of(
-    model: nn.Module, loss_fn: Any, classification: bool, splits: Sequence[tuple[str, Any, Any]]
-) -> dict[str, float]:
-    """``split/metric`` of ``model`` on each ``(split, x, y)`` (:func:`evaluate`)."""
-    out: dict[str, float] = {}
-    for split, x, y in splits:
-        metrics = evaluate(model, x, y, loss_fn, classification=classification)
-        out.update({f"{split}/{k}": v for k, v in metrics.items()})
-    return out
-
-
 def test_metrics(b: Built) -> dict[str, float]:
     """The one evaluation on the test split (unsealed for it, sealed again afterwards)."""
     device = b.x_train.device
     x, y = test_data(b.splits, device)
-    return evaluate(b.model, x, y, b.eval_loss, classification=b.classification)
-
-
-def summarize(
-    config: RunConfig,
-    b: Built,
-    status: str,
-    position: tuple[int, float, float],
-    log: Callable[[list[Row]], None],
-    evaluating: Callable[[], Any] = contextlib.nullcontext,
-    measured: Mapping[str, float] | None = None,
-) -> dict[str, Any]:
-    """The summary of a run that ended with ``status`` at ``position = (steps, epochs, wall
-    time)``: a completed run's final train/validation metrics and (once, logged through
-    ``log``) its test metrics, then its length and early stopping's best step. ``evaluating``
-    is the context the model is evaluated in (optimizers with an eval mode); ``measured``: the
-    model's train/validation metrics (:func:`split_metrics`) where the caller has just
-    measured them on the same weights."""
-    steps, epochs, elapsed = position
-    summary: dict[str, Any] = {}
-    if status == "completed":
-        with evaluating():
-            summary.update(
-                split_metrics(b, config.evaluate_train) if measured is None else measured
-            )
-            if config.evaluate_test:
-                test = test_metrics(b)
-        if config.evaluate_test:
-            log([(steps, "test", k, v) for k, v in test.items()])
-            summary.update({f"test/{k}": v for k, v in test.items()})
-    summary.update({"steps": steps, "epochs": epochs, "wall_time": elapsed})
-    if b.early is not None:
-        summary["best_step"] = b.early.best_step
-    return summary
-
-
-def create_record(
-    store: Store,
-    config: RunConfig,
-    b: Built,
-    *,
-    record: Mapping[str, Any] | None = None,
-    **extra: Any,
-) -> int:
-    """Record a new run of ``config`` in ``store`` (status ``running``); returns its id. The
-    provenance names the resolved model and loss, the length, this process and host, and
-    ``extra``. ``record``: ``config.to_dict()``, where the caller has it (a checked config's,
-    :meth:`~descentlab.engine.config.RunConfig.checked_record`)."""
-    return store.create_run(
-        config.to_dict() if record is None else record,
-        name=b.run_name,
-        seed=config.seed,
-        provenance=provenance(
-            config.seed,
-            resolved={"model": b.model_name, "loss": b.loss_name},
-            total_steps=b.total_steps,
-            pid=os.getpid(),
-            hostname=socket.gethostname(),
-            **extra,
-        ),
-    )
+    return evaluation.evaluate(b.model, x, y, b.eval_loss, classification=b.classification)

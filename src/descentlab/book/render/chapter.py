@@ -1,7 +1,7 @@
 """The lecture book's chapters: a central topic at depth, as one page of prose with the
 traces, tables, figures (movable ones too) and checks the build computed for it.
 
-This module only renders, like :mod:`descentlab.report.lecture_book` whose pieces it shares
+This module only renders, like :mod:`descentlab.book.render.pages` whose pieces it shares
 (the checks' table that ``scripts/book_marks.py`` reads, the movable figure and its script);
 the chapters themselves are computed in :mod:`descentlab.book.chapters`.
 
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from descentlab.report.lecture_book import (
+from descentlab.book.render.pages import (
     _MOVABLE_JS,
     STATUSES,
     Check,
@@ -51,7 +51,7 @@ class Table:
 class Part:
     """A section of a chapter: its blocks in order. A block is prose (a ``str``: paragraphs
     separated by blank lines, `code` in backquotes), a :class:`Table`, a matplotlib figure, a
-    :class:`~descentlab.report.lecture_book.Movable`, or a list of checks."""
+    :class:`~descentlab.book.render.pages.Movable`, or a list of checks."""
 
     anchor: str
     heading: str

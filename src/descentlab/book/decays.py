@@ -7,10 +7,14 @@ r"""The lectures' decay schedules, written as the lectures write them.
   textbook schedule meeting the Robbins-Monro conditions :math:`\sum_t \eta_t = \infty,\ \sum_t
   \eta_t^2 < \infty` (check any schedule with :func:`~descentlab.schedules.robbins_monro`).
 
+The library's own schedules say the same with the field's names: `step_decay` is
+:func:`~descentlab.schedules.step`, `exp_decay` is :func:`~descentlab.schedules.exponential` with
+:math:`\gamma = e^{-k}`, `inverse_time` is :func:`~descentlab.schedules.inverse_time_decay`.
+
 The lectures count epochs or updates ``t``; here ``step`` is the number of updates already
-taken, 0 for the first, as for every schedule in this package. The base (:math:`\alpha_0`,
-:math:`\eta`) is None by default: a :class:`~descentlab.schedules.Scheduler` then takes the
-param group's value.
+taken, 0 for the first, as for every schedule of :mod:`descentlab.schedules`. The base
+(:math:`\alpha_0`, :math:`\eta`) is None by default: a
+:class:`~descentlab.schedules.Scheduler` then takes the param group's value.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from numbers import Real
 
 from descentlab.constraints import NONNEGATIVE, POSITIVE, POSITIVE_INT, Interval, check
 from descentlab.schedules.base import Schedule
+from descentlab.schedules.convergence import InverseTime
 
 __all__ = [
     "EtaOverT",
@@ -126,8 +131,7 @@ class InverseTimeDecay(_Decay):
         0.5
     """
 
-    def _at(self, step: int, base: float) -> float:
-        return base / (1.0 + self.k * step)
+    _at = InverseTime._at
 
 
 def inverse_time(k: float, a0: float | None = None) -> InverseTimeDecay:

@@ -51,7 +51,7 @@ from torch.nn import functional as F
 
 from descentlab import constraints as cs
 from descentlab import optim, schedules
-from descentlab.experiments.lectures._common import (
+from descentlab.book.experiments._common import (
     ExperimentResult,
     experiment,
     finish,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from descentlab.experiments.lectures._common import format_value
+from descentlab.book.experiments._common import format_value
 from descentlab.report.page import figure_data_uri, html_page
 
 __all__ = [

@@ -3,11 +3,11 @@
 Each ``*_panel(ax, data)`` draws one claim's evidence on a given axes from an experiment's
 ``result.data`` (plain JSON data, so a result loaded from its file redraws the same panel).
 An experiment's figure (``descentlab experiment NAME``) puts its panels side by side; the
-lecture book (:mod:`descentlab.report.lecture_book`) draws one panel beside each claim, through
+lecture book (:mod:`descentlab.book.render.pages`) draws one panel beside each claim, through
 :func:`panel_figure`.
 
 Example:
-    >>> from descentlab.experiments import lectures
+    >>> from descentlab.book import experiments as lectures
     >>> r = lectures.run("momentum", quick=True)  # doctest: +SKIP
     >>> fig = panel_figure(escape_panel, r.data)  # doctest: +SKIP
 """
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from descentlab.experiments.lectures import ExperimentResult
-from descentlab.experiments.lectures.information import entropy
-from descentlab.experiments.lectures.momentum import theory_rate
+from descentlab.book.experiments import ExperimentResult
+from descentlab.book.experiments.information import entropy
+from descentlab.book.experiments.momentum import theory_rate
 from descentlab.problems import landscapes
 from descentlab.report.figures import display_name, new_figure
 

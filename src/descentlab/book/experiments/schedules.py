@@ -52,8 +52,7 @@ import torch
 
 from descentlab import constraints as cs
 from descentlab import optim
-from descentlab.engine.config import RunConfig, build_schedule
-from descentlab.experiments.lectures._common import (
+from descentlab.book.experiments._common import (
     TRAINING_OPTIONS,
     ExperimentResult,
     experiment,
@@ -61,6 +60,7 @@ from descentlab.experiments.lectures._common import (
     mean_std,
     timer,
 )
+from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.experiments.ray_backend import check_backend, train_all
 from descentlab.problems import landscapes, trajectories
 
@@ -119,15 +119,15 @@ def schedule_specs(steps: int, final_ratio: float) -> dict[str, str | None]:
 
     Example:
         >>> schedule_specs(1000, 0.01)["1/t"]
-        'inverse_time(k=0.01)'
+        'inverse_time_decay(k=0.01)'
     """
     steps = cs.check("steps", steps, cs.POSITIVE_INT)
     r = cs.check("final_ratio", final_ratio, _RATIO)
     return {
         "constant": None,
-        "step": f"step_decay(every={max(1, steps // 5)}, drop=0.5)",
-        "exponential": f"exp_decay(k={math.log(1.0 / r) / steps:.6g})",
-        "1/t": f"inverse_time(k={10.0 / steps:.6g})",
+        "step": f"step(step_size={max(1, steps // 5)}, gamma=0.5)",
+        "exponential": f"exponential(gamma={math.exp(-math.log(1.0 / r) / steps):.12g})",
+        "1/t": f"inverse_time_decay(k={10.0 / steps:.6g})",
         "cosine": f"cosine(T_max={steps})",
     }
 
@@ -194,7 +194,7 @@ def run(
         schedules: a subset of :data:`SCHEDULES` (``constant`` is always run).
         quad_lr, quad_steps, quad_runs, quad_sigma, quad_dim: the noisy quadratic.
         store, backend, address: where the runs are recorded and where they train
-            (:data:`~descentlab.experiments.lectures._common.TRAINING_OPTIONS`).
+            (:data:`~descentlab.book.experiments._common.TRAINING_OPTIONS`).
 
     Returns:
         an :class:`ExperimentResult`, one row per schedule.

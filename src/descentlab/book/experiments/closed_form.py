@@ -29,7 +29,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from descentlab import constraints as cs
-from descentlab.experiments.lectures._common import (
+from descentlab.book.experiments._common import (
     ExperimentResult,
     Part,
     experiment,

@@ -1,4 +1,6 @@
-"""Nothing lost, nothing silent, round four (issue 51): the cases the first session left.
+"""Command-line faults: a reader that leaves, a terminal without Unicode, a busy port, a problem
+that cannot train, arguments that are not UTF-8, a full disk, a failing compiler, a file size
+limit.
 
 One table of command-line cases (each: the command, how it is run, and the one line it must
 print), then the cases that need their own set-up."""

@@ -50,7 +50,7 @@ from torch import Tensor
 
 from descentlab import constraints as cs
 from descentlab import optim
-from descentlab.experiments.lectures._common import ExperimentResult, experiment, finish, timer
+from descentlab.book.experiments._common import ExperimentResult, experiment, finish, timer
 from descentlab.problems import data as datasets
 from descentlab.problems.data import regression_true_fn, sample_regression
 

@@ -1,7 +1,7 @@
 """Figures of the lectures' experiments, and writing an experiment's outputs.
 
-One function per experiment of :mod:`descentlab.experiments.lectures` turns its
-:class:`~descentlab.experiments.lectures.ExperimentResult` into a
+One function per experiment of :mod:`descentlab.book.experiments` turns its
+:class:`~descentlab.book.experiments.ExperimentResult` into a
 :class:`matplotlib.figure.Figure` on the Agg canvas (no pyplot state). They read only
 ``result.data``, so a result loaded back from its JSON file (:meth:`ExperimentResult.load`)
 redraws the same figures. :func:`write` saves the figures as PNG next to the result's JSON and
@@ -9,8 +9,8 @@ Markdown. Running the experiment is the experiments layer's work (``descentlab e
 runs it, then hands the result to :func:`write`).
 
 Example:
-    >>> from descentlab.experiments import lectures
-    >>> from descentlab.report import experiment_figures as EF
+    >>> from descentlab.book import experiments as lectures
+    >>> from descentlab.book.render import experiment_figures as EF
     >>> result = lectures.run("bias_variance", quick=True)
     >>> sorted(EF.figures(result))
     ['bias_variance']
@@ -29,9 +29,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from descentlab._files import make_dirs
-from descentlab.experiments.lectures import NAMES, ExperimentResult
-from descentlab.experiments.lectures.bias_variance import FORMULAS
-from descentlab.report.claim_figures import (
+from descentlab.book.experiments import NAMES, ExperimentResult
+from descentlab.book.experiments.bias_variance import FORMULAS
+from descentlab.book.render.claim_panels import (
     adaptive_figure,
     closed_form_figure,
     convolution_figure,

@@ -1,6 +1,6 @@
-"""Nothing lost, nothing silent, round five: a full disk under a checkpoint, checkpoints that
-are not the program's own, a user's Datasets and streams, the store's paths, the report's
-folder, the playground's requests, warnings and interrupts. Each case: one line naming the
+"""A run's faults: a full disk under a checkpoint, checkpoints that are not the program's own,
+a user's Datasets and streams, the store's paths, the report's folder, the playground's
+requests, warnings and interrupts. Each case: one line naming the
 user's object, exit 2 (or a clean resume), nothing half-written."""
 
 from __future__ import annotations
@@ -539,7 +539,7 @@ def test_accumulation_with_batch_norm_is_announced(accumulate):
     import torch
     from torch import nn
 
-    from descentlab.engine import common
+    from descentlab.engine import building
     from descentlab.engine.config import RunConfig
     from descentlab.engine.run import train
     from descentlab.problems.problem import Problem
@@ -552,7 +552,7 @@ def test_accumulation_with_batch_norm_is_announced(accumulate):
     y = (x[:, 0] > 0).long()
     data = {"x_train": x[:60], "y_train": y[:60], "x_test": x[60:], "y_test": y[60:]}
     p = Problem(name="bn", model=model, n_classes=2, data=data)
-    common._BN_ACCUMULATE_ANNOUNCED.clear()
+    building._BN_ACCUMULATE_ANNOUNCED.clear()
     cfg = RunConfig(problem="bn", steps=2, batch_size=8, accumulate=accumulate)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")

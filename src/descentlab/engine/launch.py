@@ -54,16 +54,10 @@ import torch
 from torch import Tensor, nn
 
 from descentlab._osutil import sigint_ignored
-from descentlab.engine.common import (
-    Built,
-    RunResult,
-    as_split,
-    build,
-    create_record,
-    smallest_batch,
-)
+from descentlab.engine.building import Built, build, smallest_batch
 from descentlab.engine.config import RunConfig, checked_config
 from descentlab.engine.loop import Loop, check_checkpoint_every
+from descentlab.engine.outcome import RunResult, create_record
 from descentlab.engine.run import (
     OneModel,
     _check_resumable,
@@ -75,6 +69,7 @@ from descentlab.engine.run import (
     _state_dict,
     _StopRequest,
 )
+from descentlab.engine.splits import as_split
 
 __all__ = ["MAX_PROCESSES_PER_CORE", "ShardedRunError", "check_nproc", "train_sharded"]
 
@@ -339,7 +334,7 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
                     store.add_artifact(run_id, "checkpoint", path, kind="checkpoint")
                 registered = True
 
-        from descentlab.engine.common import progress_bar
+        from descentlab.engine.outcome import progress_bar
 
         show = job.get("progress") if rank == 0 else False
         if rank == 0 and job.get("announce"):
@@ -440,7 +435,7 @@ def _forkserver_preload() -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["descentlab.engine.sharded", "descentlab.problems.charlm"])
+    ctx.set_forkserver_preload(["descentlab.engine.launch", "descentlab.problems.charlm"])
 
 
 def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:

@@ -51,8 +51,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from descentlab import constraints as cs
-from descentlab.engine.config import RunConfig
-from descentlab.experiments.lectures._common import (
+from descentlab.book.experiments._common import (
     TRAINING_OPTIONS,
     ExperimentResult,
     experiment,
@@ -60,6 +59,7 @@ from descentlab.experiments.lectures._common import (
     mean_std,
     timer,
 )
+from descentlab.engine.config import RunConfig
 from descentlab.experiments.ray_backend import check_backend, train_all
 from descentlab.problems import data as datasets
 
@@ -226,7 +226,7 @@ def run(
         patience, l2, decoupled_wd, dropout, mixup_alpha, cutmix_alpha, label_smoothing,
             max_translate, input_noise, weight_noise: the regularizers' strengths.
         store, backend, address: where the runs are recorded and where they train
-            (:data:`~descentlab.experiments.lectures._common.TRAINING_OPTIONS`).
+            (:data:`~descentlab.book.experiments._common.TRAINING_OPTIONS`).
 
     Returns:
         an :class:`ExperimentResult`, one row per method.

@@ -5,7 +5,7 @@ program's own, and files in the way. Each case: the command, and the one line it
 (exit 2, ``descentlab...: error: ...``, no traceback), or that it succeeds; nothing left
 half-written.
 
-``pytest tests/test_campaign_five.py -q -rA`` lists the cases; the groups are the ``GROUP``
+``pytest tests/test_untrusted_inputs.py -q -rA`` lists the cases; the groups are the ``GROUP``
 prefixes of the test names (``flags``, ``options``, ``datasets``, ``streams``,
 ``checkpoints``, ``files``).
 """
@@ -41,9 +41,9 @@ def _reached(*_args, **_kwargs):
 def stop_before_work(monkeypatch):
     """The engine, the comparisons, the races, the experiments and the playground's server
     replaced by :func:`_reached`: a value that gets that far was accepted."""
+    import descentlab.book.experiments as lectures
     import descentlab.engine.run as run
     import descentlab.experiments.compare.running as running
-    import descentlab.experiments.lectures as lectures
     import descentlab.experiments.multi as multi
     import descentlab.problems.trajectories as trajectories
 

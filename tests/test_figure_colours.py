@@ -1,5 +1,5 @@
-"""Third-party optimizers get colours of their own (issue 47, item 5): Schedule-Free AdamW from
-its package was drawn in Momentum's blue. Every fallback colour is at least 30 CIE76 units
+"""Third-party optimizers get colours of their own: Schedule-Free AdamW from its package was
+once drawn in Momentum's blue. Every fallback colour is at least 30 CIE76 units
 (CIELAB, D65) from every registered optimizer's colour and from each other -- the
 registered colours themselves are at least 16.8 apart."""
 

@@ -35,10 +35,10 @@ name                what it shows
 Each experiment is ``run(name, quick=False, seed=0, **options)`` (or the module's own
 ``run``), returning an :class:`ExperimentResult`: a short table, the qualitative checks the
 lectures predict, notes, and the data of its figures. Figures are drawn by
-:mod:`descentlab.report.experiment_figures`; ``descentlab experiment NAME`` does both.
+:mod:`descentlab.book.render.experiment_figures`; ``descentlab experiment NAME`` does both.
 
 Example:
-    >>> from descentlab.experiments import lectures
+    >>> from descentlab.book import experiments as lectures
     >>> result = lectures.run("bias_variance", quick=True)
     >>> all(result.checks.values())
     True
@@ -52,7 +52,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from descentlab.experiments.lectures._common import ExperimentResult
+from descentlab.book.experiments._common import ExperimentResult
 
 __all__ = ["DESCRIPTIONS", "NAMES", "ExperimentResult", "get", "options", "run"]
 
@@ -125,7 +125,7 @@ def run(name: str, *, quick: bool = False, seed: int = 0, **opts: Any) -> Experi
 
     Writes:
         Nothing (the figures are drawn by
-        :func:`descentlab.report.experiment_figures.write`, as ``descentlab experiment`` does);
+        :func:`descentlab.book.render.experiment_figures.write`, as ``descentlab experiment`` does);
         with ``store=`` the training runs of ``regularization`` and ``schedules`` are recorded
         in that store.
 
@@ -135,7 +135,7 @@ def run(name: str, *, quick: bool = False, seed: int = 0, **opts: Any) -> Experi
             experiment runs.
 
     Example:
-        >>> from descentlab.experiments import lectures
+        >>> from descentlab.book import experiments as lectures
         >>> result = lectures.run("bias_variance", quick=True)
         >>> result.title
         'Bias-variance decomposition across model sizes (poly, fixed design)'
