@@ -18,6 +18,8 @@ import pytest
 from _models import one_line as _one_line
 from _models import run_cli
 
+from descentlab import _announce
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -285,13 +287,12 @@ LINKER = (
                                                      "DESCENTLAB_DEBUG=1 shows why")])  # fmt: skip
 def test_a_compiler_that_fails_is_announced_once_in_our_words(said, cause, tmp_path, monkeypatch):
     from descentlab import _native as N
-    from descentlab.problems import kernels
 
     monkeypatch.setenv("DESCENTLAB_CACHE", str(tmp_path))
     monkeypatch.delenv("DESCENTLAB_DEBUG", raising=False)
     fake = f"printf '{said}' >&2; exit 1"
     monkeypatch.setattr(N, "_command", lambda cc, src, out: ["sh", "-c", fake])
-    monkeypatch.setattr(kernels, "_warned", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     monkeypatch.setattr(N, "_libraries", {})
     monkeypatch.setattr(N, "_bound", {})
     from descentlab.report import figures as F

@@ -30,7 +30,7 @@ from _models import (
 )
 from test_optim_parity import PARITY
 
-from descentlab import optim
+from descentlab import _announce, optim
 from descentlab.optim import fused as F
 from descentlab.optim.program import has_kernel_form
 
@@ -533,10 +533,9 @@ def test_without_a_compiler_the_default_runs_eagerly_and_says_so_once(monkeypatc
     """No C++ compiler: ``fused=None`` steps eagerly (``fused=True`` is refused), and says so
     once per process, however many optimizers (it was silent: the trajectory kernels said
     it, the optimizers did not)."""
-    from descentlab.optim import fusedpath
 
     monkeypatch.setattr(F, "fused_available", lambda: False)
-    monkeypatch.setattr(fusedpath, "_NO_COMPILER_SAID", False)
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always")
         for name in ("adam", "sgd"):

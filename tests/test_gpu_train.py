@@ -15,6 +15,7 @@ pytest.importorskip("sklearn", reason="the data sets' splits (scikit-learn)")
 
 from _models import COMPARE, TRAIN, run_cli, tiny_compare
 
+from descentlab import _announce
 from descentlab.engine import RunConfig, train, train_many
 from descentlab.engine.device import check_device
 from descentlab.experiments.compare import CompareSpec
@@ -162,9 +163,8 @@ def test_train_many_vectorized_on_cuda_is_k_single_runs():
 def test_train_many_cnn_on_cuda_announces_the_vmap_path():
     """The compiled CNN step is CPU-only: on CUDA the K runs step through vmap, said once."""
     pytest.importorskip("mnist1d", reason="the MNIST-1D data set's generator")
-    from descentlab.engine import vectorized
 
-    vectorized._UNTRACED.discard("cnn kernel device")
+    _announce.forget("untraced")
     base = RunConfig(problem="mnist1d", problem_options={"num_samples": 400}, model="cnn",
                      optimizer="adam", hyper={"lr": 1e-3}, batch_size=32, steps=4,
                      eval_every=2, evaluate_test=False, device="cuda")  # fmt: skip

@@ -30,7 +30,7 @@ from _models import laid_out_params, layout_loss, step_side_by_side
 
 pytest.importorskip("triton", reason="triton is not installed (the GPU backend's kernels)")
 
-from descentlab import optim
+from descentlab import _announce, optim
 from descentlab.optim import base, gpu, lowbit
 from descentlab.optim import form as FM
 from descentlab.optim import fused as F
@@ -383,7 +383,7 @@ def test_fused_true_on_the_device_runs_the_kernel_or_refuses_never_eagerly(name,
         return torch.zeros(())
 
     path = PATHS[name]
-    gpu._ANNOUNCED.clear()
+    _announce.forget()
     run = gpu.TritonPlan.run
     with (
         warnings.catch_warnings(record=True) as said,
@@ -503,7 +503,7 @@ def test_a_prefix_runs_once_over_the_group_before_the_low_bit_launches(
                            optim.scale_by_lr(lr=1e-2))  # fmt: skip
         return optim.Optimizer(params, rule, **kw)
 
-    monkeypatch.setattr(gpu, "_ANNOUNCED", set())  # announced once per process
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())  # announced once per process
     (said,) = _low_bit_per_step(make, fmt, "cpu")
     assert "clip_by_global_norm (not element-local) runs with torch ops" in said
 
@@ -1025,7 +1025,7 @@ def test_a_rule_without_a_form_runs_eagerly_announced_once(interpreted):
     with warnings.catch_warnings():  # the CPU backends' own announcement, at construction
         warnings.simplefilter("ignore")
         opt = optim.Optimizer([w], base.chain(_NoForm()))
-    gpu._ANNOUNCED.clear()
+    _announce.forget()
     with pytest.warns(RuntimeWarning, match="no_form_rule has no form"), gpu.interpret_on_cpu():
         w.grad = torch.ones(3)
         opt.step()
@@ -1074,7 +1074,7 @@ def test_a_prefix_that_is_not_element_local_runs_with_torch_ops_then_one_launch(
         warnings.simplefilter("ignore")  # the CPU backends' announcements
         tri, ref = PREFIXED[name](ours), PREFIXED[name](theirs)
         ref.fused = False
-    gpu._ANNOUNCED.clear()
+    _announce.forget()
     launched = []
     run = gpu.TritonPlan.run
     with (
@@ -1124,7 +1124,7 @@ def test_fused_true_with_a_monitor_runs_eagerly_announced(interpreted):
     w = torch.nn.Parameter(torch.ones(3))
     opt = optim.get("lion")([w], lr=0.1, monitor=True)
     opt.fused = True  # as on a CUDA device, where fused=True is not refused at construction
-    gpu._ANNOUNCED.clear()
+    _announce.forget()
     w.grad = torch.ones(3)
     said = r"Lion\(fused=True\) runs eagerly on cpu while a monitor is attached"
     with pytest.warns(RuntimeWarning, match=said), gpu.interpret_on_cpu():

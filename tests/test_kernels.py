@@ -13,7 +13,7 @@ import warnings
 import pytest
 import torch
 
-from descentlab import _native, optim
+from descentlab import _announce, _native, optim
 from descentlab.problems import kernels
 from descentlab.problems import landscapes as L
 from descentlab.problems import trajectories as T
@@ -161,7 +161,7 @@ def test_what_the_kernel_does_not_cover_takes_the_step_by_step_path():
 
 
 def test_a_different_function_under_a_registered_name_is_caught(float64, monkeypatch):
-    monkeypatch.setattr(kernels, "_warned", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     real = L.get("bowl")
     fake = L.Landscape(
         name="bowl",
@@ -183,7 +183,7 @@ def test_a_different_function_under_a_registered_name_is_caught(float64, monkeyp
 
 
 def test_no_compiler_is_announced_once(monkeypatch):
-    monkeypatch.setattr(kernels, "_warned", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     monkeypatch.setattr(_native, "compiler", lambda: None)
     with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler"):
         tr = T.run("bowl", "sgd", torch.zeros(2, 2), 5, lr=0.1)
@@ -234,7 +234,7 @@ def test_every_closed_form_is_the_landscapes_autograd_gradient(f, dtype, monkeyp
     x = _starts(f, 256).to(dtype)
     got = kernels.closed_form_value_and_grad(f, x)
     if got is None:
-        monkeypatch.setattr(kernels, "_warned", set())
+        monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
         opt = optim.SGD([torch.zeros(1, f.dim, dtype=dtype, requires_grad=True)], lr=0.1)
         with pytest.warns(RuntimeWarning, match="no closed form .* step by step"):
             assert not kernels.supports(f, opt, dtype)

@@ -90,7 +90,15 @@ def test_readme_places_every_top_level_module():
     top = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     top |= {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
     assert top <= placed, f"not in docs/layout.md's layer order: {sorted(top - placed)}"
-    assert LAYERS[0] == ("_osutil", "_files", "_lazy", "_native", "_usercode", "constraints")
+    assert LAYERS[0] == (
+        "_osutil",
+        "_files",
+        "_lazy",
+        "_announce",
+        "_native",
+        "_usercode",
+        "constraints",
+    )
     assert LAYERS[-1] == ("demo", "__main__")
 
 

@@ -14,7 +14,7 @@ import warnings
 import pytest
 import torch
 
-from descentlab import optim
+from descentlab import _announce, optim
 from descentlab.engine import multirun
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import plan, train_many
@@ -107,7 +107,7 @@ def test_same_result_as_ray_tasks_for_every_state_dtype(digits):
 
 @pytest.mark.parametrize("state_dtype", ["int8", "bfloat16"])
 def test_low_bit_runs_are_not_stacked_and_that_is_announced_once(state_dtype, monkeypatch):
-    monkeypatch.setattr(multirun, "_ANNOUNCED_ALONE", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     base = _base(state_dtype)
     with pytest.warns(RuntimeWarning, match=f"state_dtype={state_dtype!r}.*trained alone"):
         assert plan(base, overrides=SEEDS, workers=1) == [("sequential", [0, 1, 2])]
@@ -119,9 +119,8 @@ def test_low_bit_runs_are_not_stacked_and_that_is_announced_once(state_dtype, mo
 
 
 def test_int8_state_that_changes_nothing_is_announced_once(monkeypatch, digits):
-    from descentlab.optim import stored
 
-    monkeypatch.setattr(stored, "_ANNOUNCED_UNUSED", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     # a run whose model has no tensor of 4096 elements: int8 state stores nothing
     small = _base("int8").replace(model_options={"hidden": 16}, steps=2)
     with pytest.warns(RuntimeWarning, match=r"state_dtype='int8'\) changes nothing.*4096"):

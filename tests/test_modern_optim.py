@@ -16,7 +16,7 @@ import pytest
 import torch
 from _models import batches, digits_mlp, digits_tensors, train
 
-from descentlab import optim
+from descentlab import _announce, optim
 
 NEW = ("lion", "lookahead", "sam", "sfadamw", "adafactor", "muon")
 
@@ -371,9 +371,8 @@ def test_record_is_complete_and_named(name):
 def test_eager_only_optimizers_run_eagerly_by_default_without_a_warning(cls, rule):
     # Their default is to run eagerly: a warning would ask the user to act on nothing. A
     # chain of one's own with the same rule still says so once.
-    from descentlab.optim import optimizer
 
-    optimizer._ANNOUNCED_EAGER.discard(rule)
+    _announce.forget("eager")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         opt = cls([torch.nn.Parameter(torch.ones(2, 2))])

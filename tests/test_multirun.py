@@ -17,7 +17,7 @@ import torch
 from _models import as_float64
 from torch.fx.experimental.proxy_tensor import make_fx
 
-from descentlab import optim
+from descentlab import _announce, optim
 from descentlab.engine import multirun, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import VectorizeError, expand_configs, plan, train_many
@@ -206,7 +206,7 @@ def test_a_step_that_cannot_be_traced_is_announced_once_and_gives_the_same_runs(
         raise RuntimeError("not traceable here")
 
     monkeypatch.setattr(vectorized, "make_fx", refuse)
-    monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     monkeypatch.setattr(vectorized, "_GRAPHS", type(vectorized._GRAPHS)())  # none traced yet
     _name, problem, shared, runs = CASES[0]
     splits = as_float64(moons)

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from descentlab import _announce
 from descentlab.engine import multirun
 from descentlab.engine.config import RunConfig
 from descentlab.engine.run import train
@@ -150,7 +151,7 @@ def test_records_leave_the_defaults_out_and_round_trip() -> None:
 def test_vectorized_runs_with_engine_options_train_alone_and_say_so() -> None:
     base = _config(optimizer="sgd", hyper={"lr": 0.1}, precision="bf16", steps=5)
     assert "train alone" in multirun.vectorize_reason(base)
-    multirun._ANNOUNCED.clear()
+    _announce.forget()
     with pytest.warns(RuntimeWarning, match="train one at a time, not vectorized"):
         plan = multirun.plan(base, overrides=[{"seed": 0}, {"seed": 1}], workers=1)
     assert plan == [("sequential", [0, 1])]

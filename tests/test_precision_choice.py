@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 
+from descentlab import _announce
 from descentlab.engine import precision as P
 from descentlab.engine.config import RunConfig
 from descentlab.engine.run import train
@@ -63,7 +64,7 @@ def test_choose(monkeypatch, precision, device, n_params, feature, chosen):
 )  # fmt: skip
 def test_announce_says_it_once(monkeypatch, precision, n_params, feature, line):
     monkeypatch.setattr(P, "cpu_bf16", lambda: feature)
-    monkeypatch.setattr(P, "_ANNOUNCED", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
@@ -88,7 +89,7 @@ def test_a_run_trains_in_what_auto_chose(monkeypatch, feature, expected):
 
     monkeypatch.setattr(P, "cpu_bf16", lambda: feature)
     monkeypatch.setattr(P, "AUTO_BF16_MIN_PARAMS", 1)  # the small model counts as large
-    monkeypatch.setattr(P, "_ANNOUNCED", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     seen = []
     real = R._autocast
     monkeypatch.setattr(R, "_autocast", lambda chosen, device: seen.append(chosen) or real(

@@ -16,6 +16,7 @@ from _models import as_float64
 from test_multirun import assert_same_run
 from test_resume import assert_identical
 
+from descentlab import _announce
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import expand_configs, train_many
 from descentlab.engine.run import resume, train
@@ -247,9 +248,8 @@ def test_vectorized_batch_norm_runs_equal_runs_alone(float64, digits8):
 
 
 def test_schedule_free_with_batch_norm_is_announced_once(digits8, monkeypatch):
-    from descentlab.engine import building
 
-    monkeypatch.setattr(building, "_BN_MODES_ANNOUNCED", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     cfg = RunConfig(**TINY, optimizer="sfadamw", hyper={"lr": 1e-2}, batch_size=16, steps=2,
                     evaluate_test=False)  # fmt: skip
     with pytest.warns(RuntimeWarning, match="batch-norm running statistics") as caught:
@@ -257,7 +257,7 @@ def test_schedule_free_with_batch_norm_is_announced_once(digits8, monkeypatch):
         train(cfg.replace(seed=1), data=digits8, progress=False)
     assert sum("batch-norm" in str(w.message) for w in caught) == 1
     # no batch norm, or no train/eval modes: nothing to say
-    monkeypatch.setattr(building, "_BN_MODES_ANNOUNCED", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train(cfg.replace(optimizer="adamw"), data=digits8, progress=False)

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from _models import one_line, run_cli
 
+from descentlab import _announce
+
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -539,7 +541,6 @@ def test_accumulation_with_batch_norm_is_announced(accumulate):
     import torch
     from torch import nn
 
-    from descentlab.engine import building
     from descentlab.engine.config import RunConfig
     from descentlab.engine.run import train
     from descentlab.problems.problem import Problem
@@ -552,7 +553,7 @@ def test_accumulation_with_batch_norm_is_announced(accumulate):
     y = (x[:, 0] > 0).long()
     data = {"x_train": x[:60], "y_train": y[:60], "x_test": x[60:], "y_test": y[60:]}
     p = Problem(name="bn", model=model, n_classes=2, data=data)
-    building._BN_ACCUMULATE_ANNOUNCED.clear()
+    _announce.forget("bn-accumulate")
     cfg = RunConfig(problem="bn", steps=2, batch_size=8, accumulate=accumulate)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")

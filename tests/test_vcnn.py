@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.func import stack_module_state
 
-from descentlab import _native
+from descentlab import _announce, _native
 from descentlab.engine import evaluation, vcnn, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import train_many
@@ -251,7 +251,7 @@ def _no_compiler(monkeypatch):
 def test_a_kernel_not_used_is_announced_once_and_the_traced_graph_trains(
     mnist1d, monkeypatch, breaks, announced
 ):
-    monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     breaks(monkeypatch)
     with pytest.warns(RuntimeWarning, match=announced) as record:
         got = train_many(_configs(2), data=mnist1d, mode="vmap", progress=False)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from test_multirun import as_float64, assert_same_run
 
+from descentlab import _announce
 from descentlab.engine import evaluation, vectorized
 from descentlab.engine.config import RunConfig
 from descentlab.engine.multirun import expand_configs, train_many
@@ -39,7 +40,7 @@ def traces(monkeypatch):
 
     monkeypatch.setattr(vectorized, "make_fx", counting)
     monkeypatch.setattr(vectorized, "_GRAPHS", OrderedDict())
-    monkeypatch.setattr(vectorized, "_UNTRACED", set())
+    monkeypatch.setattr(_announce, "PROCESS", _announce.Once())
     monkeypatch.setattr(vectorized, "_TRACE_AFTER", 1)  # these short runs traced too
     return calls
 

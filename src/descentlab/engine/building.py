@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import math
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from descentlab import losses, optim, regularize, schedules
+from descentlab._announce import once, said
 from descentlab.engine import evaluation
 from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
 from descentlab.engine.splits import as_split, test_data, train_val_data
@@ -81,21 +81,17 @@ class Built:
     measured: tuple[tuple[str, Any, Any], ...] = ()
 
 
-#: accumulation factors whose batch-norm caveat was announced (once per process)
-_BN_ACCUMULATE_ANNOUNCED: set[int] = set()
-
-
 def announce_batch_norm_accumulation(model: nn.Module, accumulate: int) -> None:
     """Warn once per process when gradients are accumulated over ``accumulate``
     micro-batches with a model that has batch norm: each micro-batch is normalised with its
     own statistics (and updates the running ones on its own), so the step is not that of one
     batch ``accumulate`` times larger -- said, never silently different."""
-    if accumulate <= 1 or accumulate in _BN_ACCUMULATE_ANNOUNCED:
+    if accumulate <= 1 or said(("bn-accumulate", accumulate)):
         return
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
-    _BN_ACCUMULATE_ANNOUNCED.add(accumulate)
-    warnings.warn(
+    once(
+        ("bn-accumulate", accumulate),
         f"descentlab: accumulate={accumulate} with a batch-norm model ({type(model).__name__}) "
         "is not one batch that many times larger: batch norm normalises each micro-batch with "
         "its own statistics (the gradients differ from the larger batch's by about 1e-2 "
@@ -105,10 +101,6 @@ def announce_batch_norm_accumulation(model: nn.Module, accumulate: int) -> None:
     )
 
 
-#: (optimizer class) whose evaluation with batch norm was announced (once per process)
-_BN_MODES_ANNOUNCED: set[str] = set()
-
-
 def announce_batch_norm_modes(model: nn.Module, optimizer: Any) -> None:
     """Warn once per process and optimizer class when an optimizer with train/eval modes
     (Schedule-Free) trains a model with batch norm: its evaluation weights (the average) are
@@ -116,12 +108,12 @@ def announce_batch_norm_modes(model: nn.Module, optimizer: Any) -> None:
     the average as the schedulefree package recommends -- what is evaluated is said, never
     silently different."""
     name = type(optimizer).__name__
-    if name in _BN_MODES_ANNOUNCED or not optimizer_modes(optimizer):
+    if said(("bn-modes", name)) or not optimizer_modes(optimizer):
         return
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
-    _BN_MODES_ANNOUNCED.add(name)
-    warnings.warn(
+    once(
+        ("bn-modes", name),
         f"descentlab: {name} evaluates at its averaged weights, but the model's batch-norm "
         "running statistics were gathered at the training iterates; they are not recomputed "
         "before evaluation (the schedulefree package recommends it), so its validation and "

@@ -126,12 +126,12 @@ import dataclasses
 import math
 import os
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
+from descentlab._announce import once
 from descentlab.engine.building import normalize
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.monitoring import base_optimizer
@@ -340,19 +340,15 @@ def _engine_options(cfg: RunConfig) -> str:
     return ", ".join(given)
 
 
-_ANNOUNCED: set[str] = set()
-
-
 def _announce_alone(cfg: RunConfig) -> None:
     """Say once per process that runs with engine options (mixed precision, accumulation,
     clipping) are not vectorized: they train alone."""
     engine = _engine_options(cfg)
-    if engine and engine not in _ANNOUNCED:
-        _ANNOUNCED.add(engine)
-        warnings.warn(
+    if engine:
+        once(
+            ("alone", engine),
             f"descentlab: runs with {engine} train one at a time, not vectorized (the "
             "vectorized path does not implement them)",
-            RuntimeWarning,
             stacklevel=3,
         )
 
@@ -409,15 +405,9 @@ def vectorize_reason(cfg: RunConfig) -> str | None:
             "place), so in stacked tensors it would couple the runs; they are trained alone "
             "(each one's numbers as trained by itself)"
         )
-        if low not in _ANNOUNCED_ALONE:
-            _ANNOUNCED_ALONE.add(low)
-            warnings.warn(f"descentlab: runs with {reason}", RuntimeWarning, stacklevel=2)
+        once(("alone-lowbit", low), f"descentlab: runs with {reason}", stacklevel=2)
         return reason
     return None
-
-
-#: the low-bit state dtypes whose runs were announced as trained alone (once per process)
-_ANNOUNCED_ALONE: set[str] = set()
 
 
 def _low_bit_state(cfg: RunConfig, spec: Any) -> str | None:

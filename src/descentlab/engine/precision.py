@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import functools
 import platform
-import warnings
 from pathlib import Path
 
 import torch
+
+from descentlab._announce import once
 
 __all__ = ["AUTO_BF16_MIN_PARAMS", "BF16_FLAGS", "announce", "choose", "cpu_bf16", "reason"]
 
@@ -46,9 +47,6 @@ AUTO_BF16_MIN_PARAMS: int = 100_000
 #: /proc/cpuinfo flags that mean bfloat16 arithmetic in hardware (x86: ``flags``; Arm:
 #: ``Features``).
 BF16_FLAGS: tuple[str, ...] = ("amx_bf16", "avx512_bf16", "bf16")
-
-#: the choices said (``"auto->bf16"``...), once per process
-_ANNOUNCED: set[str] = set()
 
 
 @functools.cache
@@ -137,9 +135,7 @@ def announce(precision: str, device: str | torch.device, n_params: int) -> str:
     worth = (precision == "auto" and kind == "cpu" and n_params >= AUTO_BF16_MIN_PARAMS) or (
         precision == "bf16" and kind == "cpu" and cpu_bf16() is None
     )
-    key = f"{precision}->{chosen}"  # one line per choice, not per model size
-    if worth and key not in _ANNOUNCED:
-        _ANNOUNCED.add(key)
+    if worth:  # one line per choice, not per model size
         line = reason(precision, device, n_params)
-        warnings.warn(f"descentlab: {line}", RuntimeWarning, stacklevel=3)
+        once(("precision", precision, chosen), f"descentlab: {line}", stacklevel=3)
     return chosen

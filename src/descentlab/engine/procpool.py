@@ -24,21 +24,16 @@ started and its exception is re-raised in the parent.
 
 from __future__ import annotations
 
-import atexit
-import functools
-import hashlib
 import multiprocessing
 import os
 import pickle
-import shutil
-import tempfile
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, as_completed, wait
 from typing import Any
 
 import torch
 
+from descentlab._announce import announcement_dir, share_across
 from descentlab._osutil import die_with_parent, spawning
 from descentlab._usercode import plain_warnings
 from descentlab.engine.config import RunConfig
@@ -64,44 +59,11 @@ def default_workers(n_runs: int) -> int:
     return max(1, min(int(n_runs), cores))
 
 
-@functools.cache
-def announcement_dir() -> str:
-    """A folder of this process's workers' announcements (removed when it exits): a warning
-    that starts with ``descentlab:`` is shown by the first worker that makes it and by no
-    other. Each worker is its own interpreter, with its own "once per process" sets: without
-    this, a fallback announced once per process was printed once per worker (16 times in a
-    comparison on a 16-core machine)."""
-    path = tempfile.mkdtemp(prefix="descentlab-announced-")
-    atexit.register(shutil.rmtree, path, True)
-    return path
-
-
-def announce_once_across(folder: str) -> None:
-    """Show each ``descentlab:`` warning of this process only if no process sharing
-    ``folder`` showed it before (a file named by the message's hash, made exclusively); other
-    warnings are shown as before."""
-    shown = warnings.showwarning
-
-    def showwarning(message, category, filename, lineno, file=None, line=None):
-        text = str(message)
-        if text.startswith("descentlab:"):
-            mark = os.path.join(folder, hashlib.sha256(text.encode()).hexdigest()[:32])
-            try:
-                os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            except FileExistsError:
-                return  # another worker of the same command said it
-            except OSError:
-                pass  # the folder is gone (the parent is exiting): say it
-        shown(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = showwarning
-
-
 def _init_worker(dtype: torch.dtype, threads: int, announced: str | None = None) -> None:
     die_with_parent()
     plain_warnings()  # (a worker's warnings reach the command's terminal)
     if announced is not None:
-        announce_once_across(announced)
+        share_across(announced)
     keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)
     # The parent's default dtype (e.g. float64 in tests) is not inherited by a spawned process.
     torch.set_default_dtype(dtype)

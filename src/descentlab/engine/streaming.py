@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import multiprocessing
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +34,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
+from descentlab._announce import once
 from descentlab.engine.seeds import stream_seed
 from descentlab.problems._user import USER_CODE_ERRORS, failure
 from descentlab.problems.streams import (
@@ -50,8 +50,6 @@ __all__ = ["LoaderBatches", "StreamedSplit", "read_split", "vectorize_refusal"]
 
 #: Examples per batch when a streamed split is evaluated (a problem's ``eval_batch_size``).
 EVAL_BATCH = 1024
-
-_announced: set[str] = set()
 
 #: Examples past a failed batch's start a stream is read again for, to find the one that fails.
 _RELOCATE_EXAMPLES = 100_000
@@ -82,9 +80,7 @@ def _(splits: DatasetSplits) -> str | None:
 
 
 def _announce(message: str) -> None:
-    if message not in _announced:
-        _announced.add(message)
-        warnings.warn(f"descentlab: {message}", RuntimeWarning, stacklevel=3)
+    once(("stream", message), f"descentlab: {message}", stacklevel=3)
 
 
 def _source_index(ds: Any, i: int) -> int:

@@ -26,6 +26,7 @@ from torch.func import functional_call, grad_and_value, stack_module_state, vmap
 from torch.fx.experimental.proxy_tensor import make_fx
 
 from descentlab import optim, schedules
+from descentlab._announce import once
 from descentlab.engine import building, evaluation, outcome, timing, vcnn
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.loop import Batches, Loop
@@ -33,8 +34,6 @@ from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
 from descentlab.store import Store
 
-#: step kinds whose failed tracing was announced, and "kept graph" (once per process)
-_UNTRACED: set[str] = set()
 _STALE = (
     "descentlab: a traced step kept from an earlier vectorized group did not reproduce this "
     "group's step; it was traced afresh (same numbers; please report this)"
@@ -434,25 +433,24 @@ class _RunMonitors(optim.Monitor):
         super().__init__()
         self.due, self.n = due, n
 
-    def record(
+    def norms(self, tensors: list[Tensor]) -> Tensor:
+        """``(n,)``: each run's L2 norm over its slices of ``tensors``."""
+        each = [torch.linalg.vector_norm(t.reshape(self.n, -1), dim=1) for t in tensors]
+        return torch.linalg.vector_norm(torch.stack(each), dim=0)
+
+    def add(
         self,
         step: int,
         index: int,
-        grads: list[Tensor],
-        updates: list[Tensor],
-        params: list[Tensor],
+        grad_norm: Tensor,
+        update_norm: Tensor,
+        param_norm: Tensor,
         hyper: Mapping[str, Any],
     ) -> None:
-        n = self.n
-
-        def norms(tensors: list[Tensor]) -> Tensor:  # (n,): each run's norm over the tensors
-            each = [torch.linalg.vector_norm(t.reshape(n, -1), dim=1) for t in tensors]
-            return torch.linalg.vector_norm(torch.stack(each), dim=0)
-
-        gn, un, pn = norms(grads), norms(updates), norms(params)
+        """Each due run's record: its own norms and values of the hyperparameters."""
         for j, monitor in self.due:
-            own = {key: _run_value(v, j, n) for key, v in hyper.items()}
-            monitor.add(step, index, gn[j], un[j], pn[j], own)
+            own = {key: _run_value(v, j, self.n) for key, v in hyper.items()}
+            monitor.add(step, index, grad_norm[j], update_norm[j], param_norm[j], own)
 
 
 def _run_value(value: Any, j: int, n: int) -> Any:
@@ -688,15 +686,13 @@ class Gradients:
         """Warn once per process and subject that tracing failed (the vmap path gives the
         same numbers, more slowly) or that a kept graph was traced afresh."""
         for subject, text in self._untraced:
-            if subject not in _UNTRACED:
-                _UNTRACED.add(subject)
-                if subject in ("train", "mix"):
-                    text = (
-                        f"descentlab: the vectorized {subject} step could not be traced "
-                        f"({text}); it runs through vmap at every step instead (same numbers, "
-                        "slower)"
-                    )
-                warnings.warn(text, RuntimeWarning, stacklevel=3)
+            if subject in ("train", "mix"):
+                text = (
+                    f"descentlab: the vectorized {subject} step could not be traced "
+                    f"({text}); it runs through vmap at every step instead (same numbers, "
+                    "slower)"
+                )
+            once(("untraced", subject), text, stacklevel=3)
         self._untraced.clear()
 
     def _cnn_kernel(self, model: nn.Module) -> vcnn.CNNKernel | None:

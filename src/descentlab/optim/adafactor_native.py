@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import warnings
 from array import array
 from importlib import resources
 from typing import Any
@@ -36,23 +35,21 @@ import torch
 from torch import Tensor
 
 from descentlab import _native
+from descentlab._announce import once
 
 from .base import caller_stacklevel
 
 __all__ = ["available", "why_not", "write_update"]
 
 _DTYPES = {torch.float32: "f32", torch.float64: "f64"}
-_SAID: set[str] = set()
 
 
 def _say_once(why: str) -> None:
-    if why not in _SAID:
-        _SAID.add(why)
-        warnings.warn(
-            f"descentlab: Adafactor steps with torch's ops ({why}; the same result, slower)",
-            RuntimeWarning,
-            stacklevel=caller_stacklevel(),
-        )
+    once(
+        ("adafactor", why),
+        f"descentlab: Adafactor steps with torch's ops ({why}; the same result, slower)",
+        stacklevel=caller_stacklevel(),
+    )
 
 
 def _bind(lib: ctypes.CDLL) -> dict[torch.dtype, Any]:

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from descentlab._announce import Once, once
+
 from . import fused as _fused
 from . import gpu as _gpu
 from .base import Chain, Rule, caller_stacklevel
@@ -111,11 +113,6 @@ class Moved:
     guard: Guard | None = None
 
 
-#: whether the eager steps of ``fused=None`` without a compiler were announced (once per
-#: process)
-_NO_COMPILER_SAID = False
-
-
 class FusedPath:
     """The fused backend of one optimizer: its compiled plans, the compiler check, and the
     steady contexts of its param groups, CPU and GPU (all caches: rebuilt after a copy or
@@ -127,8 +124,8 @@ class FusedPath:
         self.plans: dict[tuple, _fused.FusedPlan | None] = {}
         self.steady: dict[int, SteadyContext] = {}
         self._compiler: bool | None = None
-        #: why a group ran eagerly under ``fused=None``, each said once
-        self.announced: set[str] = set()
+        #: why a group ran eagerly under ``fused=None``, each said once per optimizer
+        self.said = Once()
 
     @staticmethod
     def refuse_impossible(opt: Optimizer, defaults: Mapping[str, Any]) -> None:
@@ -221,9 +218,7 @@ class FusedPath:
 
     def announce(self, key: str, message: str) -> None:
         """Say ``message`` once per optimizer and ``key``."""
-        if key not in self.announced:
-            self.announced.add(key)
-            warnings.warn(f"descentlab: {message}", RuntimeWarning, stacklevel=caller_stacklevel())
+        self.said(key, f"descentlab: {message}", stacklevel=caller_stacklevel())
 
     def c_plan(
         self,
@@ -239,15 +234,12 @@ class FusedPath:
         if dtype not in _fused.DTYPES:
             return None  # fused=True raised in phase 1
         if opt.fused is None and not self.compiler_ok():
-            global _NO_COMPILER_SAID
-            if not _NO_COMPILER_SAID:
-                _NO_COMPILER_SAID = True
-                warnings.warn(
-                    "descentlab: no C++ compiler (g++ or c++ on PATH, or $CXX): optimizers "
-                    "step eagerly (the same result, slower; fused=True is refused)",
-                    RuntimeWarning,
-                    stacklevel=caller_stacklevel(),
-                )
+            once(
+                ("no-compiler",),
+                "descentlab: no C++ compiler (g++ or c++ on PATH, or $CXX): optimizers "
+                "step eagerly (the same result, slower; fused=True is refused)",
+                stacklevel=caller_stacklevel(),
+            )
             return None
         plan = self.plan(opt, hyper, dtype)
         if plan is None and opt.fused:

@@ -55,9 +55,6 @@ __all__ = [
 BLOCK = 1024
 
 _ROUTE_CPU = False
-#: no longer filled: each fallback is said once per optimizer by its fused path
-#: (:meth:`~descentlab.optim.fusedpath.FusedPath.announce`); kept for code that resets it
-_ANNOUNCED: set[str] = set()
 _KERNELS: dict[tuple[str, bool], Any] = {}
 _TABLES: dict[tuple, tuple[Any, ...]] = {}  # pointers (state checked: the program)
 _SHAPES: dict[tuple, tuple[Tensor, ...]] = {}  # sizes and blocks

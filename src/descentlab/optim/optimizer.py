@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import sys
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import is_not
@@ -13,6 +12,8 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim import optimizer as _torch_optimizer
+
+from descentlab._announce import once
 
 from . import compiled as _compiled
 from . import differentiable as _differentiable
@@ -61,8 +62,6 @@ _in_compiled_region = _compiled.in_compiled_region
 _CACHES = frozenset(("_fused", "_eager", "_states", "_hyper", "_graph_handle", "_graph_params"))
 #: instance attributes torch's LR schedulers attach to an optimizer (not copied, as in torch)
 _ATTACHED = frozenset(("step", "_opt_called"))
-#: rule classes whose eager run under ``fused=None`` was announced (once per process)
-_ANNOUNCED_EAGER: set[type] = set()
 
 
 def _announce_eager(rule: Chain, owner: str) -> None:
@@ -70,12 +69,11 @@ def _announce_eager(rule: Chain, owner: str) -> None:
     no fused form (``fused=True`` is refused for it, ``fused=False`` asks for eager)."""
     for r in rule.rules:
         cls = type(r)
-        if not has_kernel_form(r) and cls not in _ANNOUNCED_EAGER:
-            _ANNOUNCED_EAGER.add(cls)
-            warnings.warn(
+        if not has_kernel_form(r):
+            once(
+                ("eager", cls),
                 f"descentlab: {r.name} has no fused form; fused=None runs {owner} eagerly "
                 "(pass fused=False to say so and silence this warning)",
-                RuntimeWarning,
                 stacklevel=caller_stacklevel(),
             )
 
@@ -109,10 +107,12 @@ class Monitor:
         """Record param group ``index``'s step ``step`` if it is an ``every``-th one."""
         if step % self.every:
             return
-        gn = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        un = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(updates)))
-        pn = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(params)))
-        self.add(step, index, gn, un, pn, hyper)
+        norms = self.norms
+        self.add(step, index, norms(grads), norms(updates), norms(params), hyper)
+
+    def norms(self, tensors: list[Tensor]) -> Tensor:
+        """The L2 norm over ``tensors`` (a monitor of several stacked runs: each run's)."""
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
 
     def add(
         self,
@@ -332,7 +332,7 @@ class Optimizer(torch.optim.Optimizer):
         said = self.__dict__.get("_fused")
         self._fused = FusedPath(self._fold_lr)
         if said is not None:
-            self._fused.announced = said.announced
+            self._fused.said = said.said
         self._eager = EagerPath(self.rule, self._fold_lr, self.differentiable)
         self._states = GroupStates()
         #: the rule's initial state tensors per parameter shape and dtype (refuse_unlike_init)

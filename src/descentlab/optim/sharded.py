@@ -28,12 +28,13 @@ the same tensors with nothing but the gradients changed, in little Python): a
 from __future__ import annotations
 
 import contextvars
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from descentlab._announce import once
 
 from .base import caller_stacklevel
 
@@ -77,8 +78,6 @@ _PLAIN = frozenset((torch.Tensor, torch.nn.Parameter))
 #: on sharded parameters communicates
 GATHERED = {"bytes": 0, "steps": 0}
 
-#: the optimizer classes whose gathered steps were announced (once per process)
-_ANNOUNCED: set[str] = set()
 
 #: the local shards of this step's sharded groups: ``id`` of a local tensor -> its DTensor
 _LOCAL: contextvars.ContextVar[dict[int, Any] | None] = contextvars.ContextVar(
@@ -229,15 +228,13 @@ def view(
                 f"a {type(g).__name__}; a sharded parameter needs a DTensor gradient"
             )
     if gathered:
-        if owner not in _ANNOUNCED:  # what it costs, said once per optimizer class
-            _ANNOUNCED.add(owner)
-            warnings.warn(
-                f"descentlab: {owner} steps DTensor parameters gathered: its math reads whole "
-                "matrices, so every rank all-gathers each parameter and gradient at every "
-                "step and keeps replicated state",
-                RuntimeWarning,
-                stacklevel=caller_stacklevel(),
-            )
+        once(  # what it costs, said once per optimizer class
+            ("gathered", owner),
+            f"descentlab: {owner} steps DTensor parameters gathered: its math reads whole "
+            "matrices, so every rank all-gathers each parameter and gradient at every "
+            "step and keeps replicated state",
+            stacklevel=caller_stacklevel(),
+        )
         full_p = [p.full_tensor() for p in params]
         full_g = [g.full_tensor() for g in grads]
         got = sum(

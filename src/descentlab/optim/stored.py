@@ -13,12 +13,13 @@ does not store int8 is refused (the codes are not the moments).
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
+
+from descentlab._announce import once
 
 from .base import Chain
 from .form import FormRule, check_storable
@@ -60,10 +61,6 @@ def stored_chain(rule: Chain, state_dtype: str | StateFormat | None, owner: str)
     return fmt
 
 
-#: (optimizer, format, parameter shapes) whose unused low-bit state was announced
-_ANNOUNCED_UNUSED: set[tuple[Any, ...]] = set()
-
-
 def announce_unused(owner: str, fmt: StateFormat | None, params: list[Tensor]) -> None:
     """Warn once per optimizer, format and parameter shapes when ``fmt`` stores none of
     ``params``' state (int8 keeps tensors under its minimum size in float32): the optimizer
@@ -71,12 +68,9 @@ def announce_unused(owner: str, fmt: StateFormat | None, params: list[Tensor]) -
     small = getattr(fmt, "small", None)
     if small is None or not params or not all(small(p) for p in params):
         return
-    key = (owner, fmt.tag, tuple(tuple(p.shape) for p in params))
-    if key in _ANNOUNCED_UNUSED:
-        return
-    _ANNOUNCED_UNUSED.add(key)
     largest = max(p.numel() for p in params)
-    warnings.warn(
+    once(
+        ("unused-lowbit", owner, fmt.tag, tuple(tuple(p.shape) for p in params)),
         f"descentlab: {owner}(state_dtype={fmt.name!r}) changes nothing for these parameters: "
         f"the largest has {largest} elements, and tensors under {fmt.min_size} keep float32 "
         "state (the steps are exactly float32's)",

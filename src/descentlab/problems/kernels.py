@@ -54,8 +54,6 @@ import ctypes
 import dis
 import functools
 import math
-import threading
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +62,7 @@ import torch
 from torch import Tensor
 
 from descentlab import _native
+from descentlab._announce import once
 from descentlab.optim import c_emitter as _c_emitter
 from descentlab.optim import fused as _fused
 from descentlab.optim.fused import CKernel
@@ -73,16 +72,10 @@ from descentlab.problems.landscapes import NAMES, Landscape, value_and_grad
 __all__ = ["closed_form_value_and_grad", "landscape_code", "run_kernel", "supports"]
 
 _MAX_DIM = 8  # quadratic and rastrigin: kernels for up to 8 coordinates
-_warned: set[str] = set()
-_warn_lock = threading.Lock()
 
 
 def _warn_once(key: str, message: str) -> None:
-    with _warn_lock:
-        if key in _warned:
-            return
-        _warned.add(key)
-    warnings.warn(message, RuntimeWarning, stacklevel=4)
+    once(("trajectory-kernel", key), message, stacklevel=4)
 
 
 # --------------------------------------------------------------------------------------------
