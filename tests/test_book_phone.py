@@ -2,7 +2,7 @@
 ``chromium``, driven by Playwright) at 390x844 -- nothing makes the page scroll sideways;
 wide tables and code scroll inside their own box, figures scale to the column.
 
-At 420 px the check tables and the index table overflowed the page (#48 item 3).
+At 420 px the check tables and the index table overflowed the page.
 Screenshots go to out/book-screenshots/. Skips, saying what to install, where Playwright or
 the browser is missing.
 """

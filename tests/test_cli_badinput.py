@@ -132,7 +132,7 @@ CASES = [
         [*COMPARE, "--tune", "momentum=abc", "--workers", "2", "--runs-dir", "{t}/runs"],
         r"optimizer 'momentum': momentum must be a number in \[0\.0, 1\.0\), got 'abc'",
     ),
-    # -- engine options and checkpoints (issue 46): refused before anything is written
+    # -- engine options and checkpoints: refused before anything is written
     (
         "train-fp16-on-cpu",
         [*TRAIN, "--precision", "fp16", "--runs-dir", "{t}/runs"],

@@ -1,4 +1,4 @@
-"""Property (issue 28): every numeric option of every subcommand, given any value -- negative,
+"""Property: every numeric option of every subcommand, given any value -- negative,
 zero, NaN, infinite, huge, fractional where a count is wanted, not a number at all -- ends the
 command with exit 0 or 2, at most one line on stderr (``descentlab...: error: ...``, no
 traceback), and nothing left in the folder it ran in.

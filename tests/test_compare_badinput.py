@@ -1,4 +1,4 @@
-"""Bad input to the main job (issue 26, part 4): a learning rate fixed by ``--hyper`` (which
+"""Bad input to the main job: a learning rate fixed by ``--hyper`` (which
 the tuning would silently replace), a non-finite hyperparameter, an empty learning-rate range
 with several rates to try, and seed counts that would grow without bound are each refused
 before any work: exit code 2, one line naming the parameter and the value, nothing written."""

@@ -4,7 +4,7 @@ The two patterns of compiled training code: a compiled function that calls ``opt
 (PyTorch's compiled-optimizer tutorial; ``fullgraph=True``) and a whole compiled training
 step (zero_grad, forward, loss, backward, step). Each compiles once for all optimizers (one
 graph steps them all: torch.compile is slow on small machines) and must give the eager
-iterates bit for bit, state kept (issue 23: the step counter was lost and the iterates drifted
+iterates bit for bit, state kept (the step counter was once lost and the iterates drifted
 from the eager ones, silently; the fused backend raised AttributeError).
 """
 

@@ -1,4 +1,4 @@
-"""The documentation site (issue 48, item 6): ``mkdocs build --strict`` builds the guides, the
+"""The documentation site: ``mkdocs build --strict`` builds the guides, the
 lecture book and the API reference into one site, and every internal link of the built HTML
 resolves (``scripts/site_links.py``, which ``make docs`` runs too)."""
 

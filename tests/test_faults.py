@@ -1,4 +1,4 @@
-"""Fault tables (issue 10): a damaged kernel cache, checkpoint or store is detected and
+"""Fault tables: a damaged kernel cache, checkpoint or store is detected and
 recovered from, or refused with one clear error naming the file -- never used silently."""
 
 from __future__ import annotations

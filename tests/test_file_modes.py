@@ -1,4 +1,4 @@
-"""File modes (issue 10, item 14): folders that hold code or provenance are private (0700);
+"""File modes: folders that hold code or provenance are private (0700);
 what the user reads -- the store file, reports, figures -- follows the user's umask."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writing files (issue 28, section 1): a report, figure, table, checkpoint, cache file or store
+"""Writing files: a report, figure, table, checkpoint, cache file or store
 replaces only a regular file (or nothing); a command that runs out of space names the file and
 leaves nothing it created; names too long for a folder and damaged stores are refused first.
 

@@ -1,6 +1,6 @@
 """The Adam/RMSprop/Adagrad parts of the optimizers that are not elementwise, against the
 rules' forms evaluated in float64 from the primitives' definitions
-(:func:`descentlab.optim.form.reference`), step by step from the same state (issue 49, item 3).
+(:func:`descentlab.optim.form.reference`), step by step from the same state.
 Muon's AdamW fallback and Shampoo's grafting run the forms themselves (``scale_by_adam``,
 ``scale_by_rms``, ``scale_by_adagrad``): these tests check what surrounds them (the decay, the
 hyperparameters passed, the state kept). SOAP's Adam in the eigenbasis is torch code -- its

@@ -1,4 +1,4 @@
-"""The safety net of the kernel runtime (issue 49, item 2): the generated code of every
+"""The safety net of the kernel runtime: the generated code of every
 registered optimizer -- the fused C kernels' sources, the Triton kernels' sources and the eager
 backend's aten ops of a steady step, at the defaults and at every torch-parity configuration --
 is byte-identical to tests/data/generated_sources.json. A change of the code generators that

@@ -1,4 +1,4 @@
-"""One program and one plan for the kernel backends (issue 49, item 1): the fused C kernel and
+"""One program and one plan for the kernel backends: the fused C kernel and
 the Triton kernel are written from one collected program of the chain
 (:func:`descentlab.optim.program.collect`), and their steps share
 :class:`descentlab.optim.plan.KernelPlan` -- the coefficients in one kind and their table, the

@@ -249,7 +249,7 @@ def test_generalization_verdict_uses_held_out_intervals():
         ctx_with([0.90, 0.91, 0.89, 0.90, 0.905], [0.93, 0.935, 0.925, 0.93, 0.94]), "dropout", "d"
     )
     assert better.checks[0].status == "ok"
-    # every verdict says that it depends on the preset, and which one it ran (issue 48: the
+    # every verdict says that it depends on the preset, and which one it ran (the
     # quick and the full build differ on several of these cards)
     for ev in (worse, better):
         assert any(n.startswith("Depends on the preset: measured with the quick setting (an "

@@ -1,4 +1,4 @@
-"""The lectures' claims that issue 13 completed, each on its quick setting, against theory or
+"""The lectures' claims, each on its quick setting, against theory or
 an independent reference (the qualitative result the lecture predicts, and the numbers)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 29, item 2: following the learning rate from ``descentlab compare`` to the optimizer
+"""Following the learning rate from ``descentlab compare`` to the optimizer
 step visits each file at most twice.
 
 ``scripts/lr_path.py`` runs a tiny comparison under ``sys.setprofile`` and records every call

@@ -1,4 +1,4 @@
-"""Issue 29, items 1 and 4: single runs and vectorized groups share one training loop, and no
+"""Single runs and vectorized groups share one training loop, and no
 class is put together from partial classes (mixins) that exist only to shorten it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Trust: the optimizers never silently differ and never lose state (issue 10, items 1, 5, 6, 10).
+"""Trust: the optimizers never silently differ and never lose state.
 
 - ``torch.compile(opt.step)`` keeps the state and gives torch.optim's iterates;
 - ``copy.deepcopy`` and a pickle round trip give an optimizer that continues identically;

@@ -389,7 +389,7 @@ def test_every_default_is_the_records_and_every_colour_distinct(open_page):
 
 
 def test_the_opening_views_show_their_lesson_at_first_sight(open_page):
-    """Issue 48, item 4: the page as it opens (Rosenbrock) draws momentum visibly faster than
+    """The page as it opens (Rosenbrock) draws momentum visibly faster than
     gradient descent; the double well as it opens draws gradient descent stopping in the
     shallow minimum and momentum rolling over the barrier into the deep one."""
     page = open_page()

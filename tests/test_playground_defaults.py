@@ -141,7 +141,7 @@ def _opening_run(client, meta, name: str) -> dict:
 
 
 def test_the_opening_views_show_momentums_lesson(client, meta):
-    """Issue 48, item 4: Rosenbrock (the page's first view) shows momentum visibly faster than
+    """Rosenbrock (the page's first view) shows momentum visibly faster than
     gradient descent, and in the double well gradient descent stays in the shallow minimum
     while momentum rolls over the barrier (what the landscape's description promises)."""
     rb = _opening_run(client, meta, "rosenbrock")

@@ -1,4 +1,4 @@
-"""Ctrl-C stops ``descentlab playground`` (issue 28, section 2): the process is gone and its port
+"""Ctrl-C stops ``descentlab playground``: the process is gone and its port
 free soon after it says "stopped", even with computations running and queued.
 
 A real child process in its own session; SIGINT goes to the whole group, as a terminal's

@@ -1,4 +1,4 @@
-"""Mixed precision, gradient accumulation and engine-level clipping (issue 46, item 2): each
+"""Mixed precision, gradient accumulation and engine-level clipping: each
 against a plain torch loop written here (model built from the run's seed, batches drawn from
 the run's data-order stream, torch's own optimizer), bitwise where torch's loop is
 deterministic."""

@@ -1,4 +1,4 @@
-"""Worker processes, concurrent stores and run-directory locks (issue 10, item 13)."""
+"""Worker processes, concurrent stores and run-directory locks."""
 
 from __future__ import annotations
 

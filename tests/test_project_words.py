@@ -1,7 +1,8 @@
 """The project speaks of itself, not of how it was made: the code, the documentation, the
-README and the CHANGELOG name no issue numbers, no sessions, waves or rounds of work and no
-branches of its development; the README links only to files inside the repository and tells
-a newcomer how to run ``descentlab`` after ``make demo``."""
+tests, the README and the CHANGELOG name no issue numbers, no sessions, waves or rounds of
+work and no branches of its development; test files are named for what they protect; the
+README links only to files inside the repository and tells a newcomer how to run
+``descentlab`` after ``make demo``."""
 
 from __future__ import annotations
 
@@ -70,16 +71,22 @@ WORDS = [
         "10 rounds of 100k steps",
     ),
     ("a branch of development", r"\bbranch `?h\d+", "(branch h49b)", "on an NVIDIA H100"),
+    (
+        "a campaign of work",
+        r"\b(the )?campaign(['’]s|_five|_six| (five|six|of round))\b",
+        "the campaign's table",
+        "a generated table of cases",
+    ),
     ("the tracker's issue", r"\bthe issue's\b", "the issue's goal (2x)", "the run's goal"),
 ]
 
 
 def _files() -> list[Path]:
     found = [ROOT / "README.md", ROOT / "CHANGELOG.md"]
-    for top in ("src", "docs"):
+    for top in ("src", "docs", "tests"):
         found += sorted(p for p in (ROOT / top).rglob("*")
                         if p.is_file() and p.suffix in TEXT_SUFFIXES)  # fmt: skip
-    return found
+    return [p for p in found if p.name != Path(__file__).name]  # (this table's examples)
 
 
 def _hits(pattern: str) -> list[str]:
@@ -157,3 +164,14 @@ def test_the_changelog_is_by_release():
         "Known limitations",
     }
     assert kinds <= allowed, kinds - allowed
+
+
+#: what a test file's name says when it names how the project was made, not what it protects
+_MADE = re.compile(r"(^|_)(round|campaign|issues?|wave)(_|$)|_fixes$", re.I)
+
+
+def test_test_files_are_named_for_what_they_protect():
+    named = sorted(p.name for p in (ROOT / "tests").rglob("test_*.py") if _MADE.search(p.stem))
+    assert not named, f"test files named for how the project was made: {named}"
+    assert _MADE.search("test_round_five") and _MADE.search("test_compare_figures_fixes")
+    assert not _MADE.search("test_launcher_signals")

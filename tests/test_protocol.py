@@ -1,4 +1,4 @@
-"""The comparison protocol's rules, one test (or more) each (issue 11, part 4), and the
+"""The comparison protocol's rules, one test (or more) each, and the
 vectorized trials (part 5): failures counted, ``--tune`` scoping, refined and extended
 learning-rate search with cliff warnings, full-length tuning averaged over seeds, t-intervals
 and paired grouping, the recommendation, ``--fixed-lr``."""

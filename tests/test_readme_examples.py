@@ -3,7 +3,7 @@
 ``scripts/readme_examples.py`` stored when it ran that command; running the script again
 regenerates both. A page edited by hand, a stored output that is not the page's, or an
 example whose command changed without being run again fails here. The examples moved with
-their sections from the README to ``docs/`` (issue 48, item 6)."""
+their sections from the README to ``docs/``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The report a practitioner can use (issue 26, part 3): every trial and run exported as CSV
+"""The report a practitioner can use: every trial and run exported as CSV
 and JSON and linked from the report; loss against wall-clock time beside loss against steps;
 failed trials visible in the lr-sensitivity plot; a late-collapsing seed flagged; unset
 settings shown as "default"; the note under the table describing the columns it has."""
@@ -235,7 +235,7 @@ def test_tuning_noise_is_not_measured_where_a_curve_run_is_another_trial(tmp_pat
 
 def test_a_plain_compare_prints_its_tuning_noise(tmp_path, capsys):
     # `descentlab compare` without --problems tunes on one seed: it measures and shows how
-    # much one tuning score moves with the seed (issue 26, item 2)
+    # much one tuning score moves with the seed
     import statistics
 
     from _models import COMPARE, run_cli

@@ -1,6 +1,6 @@
 """A schedule that changes a number every step (torch's LRScheduler, cycling momentum or betas)
 keeps the fused backend's steady step: the changed value is checked, and nothing else is
-re-validated, re-planned or re-compiled (issue 23, item 2). Speed is measured in
+re-validated, re-planned or re-compiled. Speed is measured in
 ``benchmarks/step.py --schedule``; here the work done is counted."""
 
 from __future__ import annotations

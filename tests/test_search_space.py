@@ -1,4 +1,4 @@
-"""Equal, declared tuning budgets (issue 26, item 2): every optimizer gets the same number of
+"""Equal, declared tuning budgets: every optimizer gets the same number of
 trials, drawn quasi-randomly from the search space it declares; the budget is printed."""
 
 from __future__ import annotations

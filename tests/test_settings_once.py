@@ -1,4 +1,4 @@
-"""Issue 29, item 2: a trial's settings are checked once where they enter.
+"""A trial's settings are checked once where they enter.
 
 ``descentlab compare`` builds its CompareSpec from the flags and checks it (the CLI), then
 ``compare()`` and ``prepare()`` ask again: the spec's registries, ranges, protocol and search

@@ -373,7 +373,7 @@ def test_the_playground_preconditions_a_2d_point_with_a_full_2x2_matrix(name):
 
 
 # ------------------------------------------------------------------------------------------
-# descentlab compare (the acceptance: both step on MNIST-1D's CNN and the character
+# descentlab compare (both step on MNIST-1D's CNN and the character
 # language model through the comparison, with its equal budgets)
 
 COMPARED = {

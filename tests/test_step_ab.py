@@ -1,5 +1,5 @@
 """benchmarks/step_ab.py pairs each round's new and base step times (its comparison is what the
-kernel runtime's speed is judged by, issue 49): the ratios and their range are the rounds',
+kernel runtime's speed is judged by): the ratios and their range are the rounds',
 never a ratio of medians taken over unpaired runs."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The suite's summary beside the rank table (issue 26, part 2): AlgoPerf's benchmark score
+"""The suite's summary beside the rank table: AlgoPerf's benchmark score
 (the integrated performance profile, Dahl et al. 2023) and the wins row with ties split, never
 double-counted."""
 

@@ -1,4 +1,4 @@
-"""Fixed targets (issue 26, item 2): each built-in problem of the suite carries validation and
+"""Fixed targets: each built-in problem of the suite carries validation and
 test targets measured by reference runs, stored with the problem; time to target is counted in
 steps and wall-clock seconds against them, not against what the compared optimizers reach."""
 

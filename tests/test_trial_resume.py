@@ -1,4 +1,4 @@
-"""A trial resumes mid-run (issue 46, item 4): every trial of a comparison that trains alone
+"""A trial resumes mid-run: every trial of a comparison that trains alone
 checkpoints, an interrupted comparison continues each unfinished trial from its last
 checkpoint with the same iterates, data order and random streams, a checkpoint that fails its
 verification is set aside (never used) and the trial starts over with one warning, and a

@@ -1,4 +1,4 @@
-"""A campaign over the surfaces a new user (or an attacker) meets first: every integer option
+"""The surfaces a new user (or an attacker) meets first: every integer option
 of every subcommand (generated from the parsers, so that a new option is covered by default),
 the integers in ``K=V`` options, a user's Datasets and streams, checkpoints that are not the
 program's own, and files in the way. Each case: the command, and the one line it must print
@@ -139,7 +139,7 @@ def _integer_options() -> list[tuple[str, str, str]]:
 INTEGER_OPTIONS = _integer_options()
 
 
-def test_flags_the_parsers_have_the_integer_options_the_campaign_knows():
+def test_flags_the_parsers_have_the_integer_options_the_table_knows():
     """Every subcommand with an integer option has a base command line here (a new
     subcommand's options are then tried by default)."""
     assert len(INTEGER_OPTIONS) >= 35

@@ -1,4 +1,4 @@
-"""User code and long-running commands (issue 28, section 2): ``sys.exit()`` in a problem file
+"""User code and long-running commands: ``sys.exit()`` in a problem file
 is a failing problem like any other; a script without ``if __name__ == "__main__":`` still
 runs a comparison with worker processes; a requested pause is a success; options that name
 nothing are refused."""
@@ -168,7 +168,7 @@ def test_a_script_without_the_main_guard_runs_worker_processes(tmp_path):
 
 @pytest.mark.slow
 def test_the_docs_compare_example_runs_as_a_script_without_the_guard(tmp_path):
-    """docs/compare.md's example (the README's until issue 48), its spec made tiny, pasted into
+    """docs/compare.md's example (once the README's), its spec made tiny, pasted into
     a script as it is."""
     readme = (Path(__file__).resolve().parents[1] / "docs" / "compare.md").read_text("utf-8")
     block = re.search(r"```python\n(from descentlab\.experiments\.compare import .*?)```", readme,

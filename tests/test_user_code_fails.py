@@ -1,4 +1,4 @@
-"""User code that fails or ends the command (issue 51): one line naming the user's function
+"""User code that fails or ends the command: one line naming the user's function
 and what it did, never a traceback or a silent exit; the run folder kept where trials had
 finished and taken back where nothing was done."""
 

@@ -1,4 +1,4 @@
-"""Files that are the user's, and options that name nothing (issue 51): nothing of the user's
+"""Files that are the user's, and options that name nothing: nothing of the user's
 is replaced or added to without --force, every refusal comes before the first file is
 written, and an option that names nothing is refused rather than read as "everything"."""
 

@@ -1,4 +1,4 @@
-"""Held-out variants of a workload (issue 26, item 2): ``--problems`` adds randomized variants
+"""Held-out variants of a workload: ``--problems`` adds randomized variants
 (another width, activation or data subset), seeded, each a problem of its own."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The verdict is family-wise honest (issue 47, item 2): in an A/A comparison -- M optimizers
+"""The verdict is family-wise honest: in an A/A comparison -- M optimizers
 identical in distribution, test accuracy about 0.85 on 1,000 test examples, 5 seeds -- the
 chance that the comparison's own choice and statistics (:meth:`Comparison.ranking`) call any
 optimizer worse is at most 5 %, with a small seed effect partly shared with the validation

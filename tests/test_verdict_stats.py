@@ -1,4 +1,4 @@
-"""The verdict's statistics (issue 26, part 1): intervals and paired comparisons that count
+"""The verdict's statistics: intervals and paired comparisons that count
 the test set's sampling noise as well as the seeds', within the metric's range, with the
 minimum detectable difference; the words "worse", "not distinguishable", "behind on every
 seed" and "more seeds would" only where the numbers support them. Constructed cases: a 5-of-5

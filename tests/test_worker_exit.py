@@ -54,7 +54,7 @@ def test_workers_exit_cleanly_after_their_trials(tmp_path):
 @pytest.mark.slow  # two workers start (about 20 s on 2 cores)
 def test_a_sigterm_passed_on_is_recorded_as_sigterm(tmp_path):
     # compare turns SIGTERM into an interrupt carrying its signal; the workers get the same
-    # signal, so the run they stop says SIGTERM, not SIGINT (issue 47, item 5)
+    # signal, so the run they stop says SIGTERM, not SIGINT
     import signal
     import time
 

@@ -1,5 +1,5 @@
-"""Problems of Datasets and streams as a user writes them, faults included (the campaign's and
-round five's tests load this file by path)."""
+"""Problems of Datasets and streams as a user writes them, faults included
+(tests/test_untrusted_inputs.py and tests/test_run_faults.py load this file by path)."""
 
 import threading
 import time
