@@ -375,6 +375,34 @@ def serve(
     """
     import uvicorn
 
+    sock, hosts = _bind(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{sock.getsockname()[1]}/"
+    stop = threading.Event()
+    warming = threading.Thread(target=warm_up, args=(stop,), daemon=True, name="playground-warm-up")
+    if warm:
+        warming.start()
+    stopping = _Stopping()
+    # no lifespan task: nothing to start or stop, and no traceback from it on Ctrl-C
+    config = uvicorn.Config(
+        create_app(hosts, stopping), log_level="warning", access_log=False, lifespan="off"
+    )
+    server = _server_class(uvicorn.Server, url, open_browser, stopping)(config)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
+            server.run(sockets=[sock])
+    finally:
+        stopping.stop()  # the server has closed (also when it failed): drop work not begun
+        sock.close()
+        stop.set()
+        if warming.is_alive():  # let a compilation under way finish (and clean up after it)
+            warming.join(timeout=30)
+    print("descentlab playground: stopped", flush=True)
+
+
+def _bind(host: str, port: int) -> tuple[socket.socket, list[str]]:
+    """The socket bound to ``(host, port)`` and the hosts the app answers (bad input refused
+    before anything is bound; a non-loopback address served with a warning)."""
     if not 0 <= port <= 65535:
         raise ValueError(f"port must be in 0..65535, got {port}")
     if not isinstance(host, str) or not host.strip():
@@ -389,31 +417,27 @@ def serve(
         raise OSError(
             exc.errno, f"cannot serve on host {host!r}, port {port}: {exc.strerror or exc}"
         ) from None
-    hosts = ["127.0.0.1", "localhost", "[::1]"]
-    if not is_loopback(host):  # (once bound: an address that cannot be served is refused)
-        print(
-            f"descentlab playground: WARNING: serving on {host}, not on the loopback address: "
-            "anyone who can reach this machine can use the playground (and its CPU time)",
-            file=sys.stderr,
-        )
-        hosts = ["*"]
-    port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{port}/"
-    stop = threading.Event()
-    warming = threading.Thread(target=warm_up, args=(stop,), daemon=True, name="playground-warm-up")
-    if warm:
-        warming.start()
-    stopping = _Stopping()
+    if is_loopback(host):  # (once bound: an address that cannot be served is refused)
+        return sock, ["127.0.0.1", "localhost", "[::1]"]
+    print(
+        f"descentlab playground: WARNING: serving on {host}, not on the loopback address: "
+        "anyone who can reach this machine can use the playground (and its CPU time)",
+        file=sys.stderr,
+    )
+    return sock, ["*"]
 
-    class Server(uvicorn.Server):
+
+def _server_class(base: type, url: str, open_browser: bool, stopping: _Stopping) -> type:
+    """uvicorn's server that prints the URL once it accepts connections and drops work not
+    begun on Ctrl-C or SIGTERM."""
+
+    class Server(base):  # type: ignore[misc, valid-type]
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if not self.started:  # it could not start (uvicorn said why)
                 return
-            # the URL only once the server accepts connections on it (it was printed at the
-            # bind, before the socket listened: a browser or script opening it at once was
-            # refused)
+            # the URL only once the server accepts connections on it (printed at the bind,
+            # before the socket listened, a browser or script opening it at once was refused)
             print(f"descentlab playground: {url}  (Ctrl-C stops it)", flush=True)
             if open_browser:
                 threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
@@ -422,18 +446,4 @@ def serve(
             stopping.stop()  # before uvicorn waits for the open requests: none is left open
             super().handle_exit(sig, frame)
 
-    # no lifespan task: nothing to start or stop, and no traceback from it on Ctrl-C
-    config = uvicorn.Config(
-        create_app(hosts, stopping), log_level="warning", access_log=False, lifespan="off"
-    )
-    server = Server(config)
-    try:
-        with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C during shutdown
-            server.run(sockets=[sock])
-    finally:
-        stopping.stop()  # the server has closed (also when it failed): drop work not begun
-        sock.close()
-        stop.set()
-        if warming.is_alive():  # let a compilation under way finish (and clean up after it)
-            warming.join(timeout=30)
-    print("descentlab playground: stopped", flush=True)
+    return Server
