@@ -30,8 +30,7 @@ from descentlab.problems.problem import build_model, is_problem_ref, load_proble
 __all__ = [
     "Built",
     "InputPipeline",
-    "announce_batch_norm_accumulation",
-    "announce_batch_norm_modes",
+    "announce_batch_norm_caveats",
     "build",
     "eval_splits",
     "hyper_value",
@@ -81,46 +80,36 @@ class Built:
     measured: tuple[tuple[str, Any, Any], ...] = ()
 
 
-def announce_batch_norm_accumulation(model: nn.Module, accumulate: int) -> None:
-    """Warn once per process when gradients are accumulated over ``accumulate``
-    micro-batches with a model that has batch norm: each micro-batch is normalised with its
-    own statistics (and updates the running ones on its own), so the step is not that of one
-    batch ``accumulate`` times larger -- said, never silently different."""
-    if accumulate <= 1 or said(("bn-accumulate", accumulate)):
-        return
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        return
-    once(
-        ("bn-accumulate", accumulate),
-        f"descentlab: accumulate={accumulate} with a batch-norm model ({type(model).__name__}) "
-        "is not one batch that many times larger: batch norm normalises each micro-batch with "
-        "its own statistics (the gradients differ from the larger batch's by about 1e-2 "
-        "relative); use a larger --batch-size for the exact larger batch",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-
-
-def announce_batch_norm_modes(model: nn.Module, optimizer: Any) -> None:
-    """Warn once per process and optimizer class when an optimizer with train/eval modes
-    (Schedule-Free) trains a model with batch norm: its evaluation weights (the average) are
-    normalised with running statistics gathered at the training iterates, not recomputed at
-    the average as the schedulefree package recommends -- what is evaluated is said, never
-    silently different."""
+def announce_batch_norm_caveats(model: nn.Module, optimizer: Any, accumulate: int) -> None:
+    """Warn once per process where batch norm makes a run other than it looks, never silently
+    different: gradients accumulated over ``accumulate`` micro-batches (each micro-batch is
+    normalised with its own statistics and updates the running ones on its own, so the step is
+    not that of one batch ``accumulate`` times larger), and an optimizer with train/eval modes
+    (Schedule-Free: its evaluation weights, the average, are normalised with running statistics
+    gathered at the training iterates, not recomputed at the average as the schedulefree
+    package recommends)."""
     name = type(optimizer).__name__
-    if said(("bn-modes", name)) or not optimizer_modes(optimizer):
+    said_now = [
+        (("bn-accumulate", accumulate), accumulate > 1),
+        (("bn-modes", name), optimizer_modes(optimizer)),
+    ]
+    due = [key for key, applies in said_now if applies and not said(key)]
+    if not due or not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-        return
-    once(
-        ("bn-modes", name),
-        f"descentlab: {name} evaluates at its averaged weights, but the model's batch-norm "
-        "running statistics were gathered at the training iterates; they are not recomputed "
-        "before evaluation (the schedulefree package recommends it), so its validation and "
-        "test metrics are those of the averaged weights with the training statistics",
-        RuntimeWarning,
-        stacklevel=3,
-    )
+    lines = {
+        "bn-accumulate": f"descentlab: accumulate={accumulate} with a batch-norm model "
+        f"({type(model).__name__}) is not one batch that many times larger: batch norm "
+        "normalises each micro-batch with its own statistics (the gradients differ from the "
+        "larger batch's by about 1e-2 relative); use a larger --batch-size for the exact "
+        "larger batch",
+        "bn-modes": f"descentlab: {name} evaluates at its averaged weights, but the model's "
+        "batch-norm running statistics were gathered at the training iterates; they are not "
+        "recomputed before evaluation (the schedulefree package recommends it), so its "
+        "validation and test metrics are those of the averaged weights with the training "
+        "statistics",
+    }
+    for key in due:
+        once(key, lines[key[0]], stacklevel=3)
 
 
 def optimizer_modes(optimizer: Any) -> bool:
@@ -310,8 +299,7 @@ def build(
     optimizer = make_optimizer(config.optimizer, params, config.hyper)
     # int8 state that stores none of this model's tensors: said once (it is float32's step)
     announce_unused(type(optimizer).__name__, getattr(optimizer, "state_dtype", None), params)
-    announce_batch_norm_modes(model, optimizer)
-    announce_batch_norm_accumulation(model, config.accumulate)
+    announce_batch_norm_caveats(model, optimizer, config.accumulate)
     scheduler, rule_scheduler, rule_monitor = make_schedulers(optimizer, config.schedule, total)
     if shard is None:
         x_train, y_train, x_val, y_val = _probe_smallest(
