@@ -557,7 +557,9 @@ def _objective_trial(
                            after_checkpoint)  # fmt: skip
     ended = _resume_unfinished(store, trial, data, {}, go)
     run_id, status, summary = go() if ended is None else ended
-    _discard_checkpoint(store, SimpleNamespace(run_id=run_id, status=status, checkpoint_path=None))
+    result = SimpleNamespace(run_id=run_id, status=status, checkpoint_path=None)
+    _store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
+    _discard_checkpoint(store, result)
     return TrialOutcome(trial, run_id, status, summary, False, time.perf_counter() - t0)
 
 
