@@ -62,8 +62,9 @@ def train(run) -> Score:
         if step % run.eval_every == 0:
             with torch.no_grad():
                 run.report(step, nn.functional.mse_loss(model(x_eval), y_eval).item())
-        run.checkpoint(step, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                              "schedule": schedule.state_dict(), "order": order.get_state()})  # fmt: skip
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                 "schedule": schedule.state_dict(), "order": order.get_state()}  # fmt: skip
+        run.checkpoint(step, state)  # written when due (the comparison's --checkpoint-every)
     with torch.no_grad():
         errors = ((model(x_eval) - y_eval) ** 2).squeeze(1)
     # each test row's squared error: the verdict pairs the optimizers by seed and by row

@@ -422,12 +422,11 @@ def _objective(args: argparse.Namespace) -> dict[str, Any] | None:
              "lightning": getattr(args, "lightning", None)}  # fmt: skip
     form = next((f for f, ref in forms.items() if ref), None)
     metric = getattr(args, "metric", None)
-    if form in (None, "function"):
-        if metric is not None:
-            raise ValueError(
-                f"--metric {metric} names the metric of --hf-trainer or --lightning; "
-                + ("an --objective function returns its own Score" if form else "give one")
-            )
+    if form in (None, "function") and metric is not None:
+        raise ValueError(
+            f"--metric {metric} names the metric of --hf-trainer or --lightning; "
+            + ("an --objective function returns its own Score" if form else "give one")
+        )
     out: dict[str, Any] = {"form": form, "ref": forms[form], "data": bool(args.problem)}
     if form is None or form == "function":
         return None if form is None else out
