@@ -46,7 +46,8 @@ def make_trainer(split: str) -> Trainer:
     train, val = Counting(512, seed=1), Counting(128, seed=2)
     if split == "test":
         train = torch.utils.data.ConcatDataset([train, val])
-    config = GPT2Config(vocab_size=VOCAB, n_positions=LENGTH, n_embd=32, n_layer=2, n_head=2)
+    config = GPT2Config(vocab_size=VOCAB, n_positions=LENGTH, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=0, eos_token_id=0, loss_type="ForCausalLM")  # fmt: skip
     args = TrainingArguments(
         output_dir="unused", per_device_train_batch_size=32, per_device_eval_batch_size=128,
         use_cpu=True, dataloader_num_workers=0, report_to=[],

@@ -100,3 +100,29 @@ def test_trainer_with_descentlab_adamw_steps_and_resumes_as_torch(fused, torch_r
     else:
         torchs_own = _distance(torch_runs["fused"], loop)
         assert 0 < _distance(got, loop) <= 4 * torchs_own
+
+
+def test_compare_chooses_the_optimizer_of_a_trainer_without_one(tmp_path, monkeypatch, capsys):
+    """``descentlab compare --hf-trainer examples/hf_trainer.py:make_trainer``: each trial's
+    Trainer steps the trial's optimizer, its evaluations are the trial's curve and the verdict
+    reads the metric named (``--metric eval_loss``, minimized)."""
+    from pathlib import Path
+
+    from descentlab.cli import main
+    from descentlab.experiments.compare import load_comparison
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(root / "examples")
+    code = main(["compare", "--hf-trainer", "examples/hf_trainer.py:make_trainer", "--metric",
+                 "eval_loss", "--optimizers", "sgd,adam", "--steps", "12", "--eval-every", "6",
+                 "--lr-trials", "1", "--no-refine", "--seeds", "2", "--max-seeds", "2",
+                 "--workers", "1", "--no-progress", "--no-report"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "metric: eval_loss (minimized)" in " ".join(out.split())
+    result = load_comparison(next((tmp_path / "runs").iterdir()))
+    assert result.complete and result.select_metric == "val/loss"
+    sgd, adam = (r.test_loss_seeds for r in result.results)
+    assert len(sgd) == len(adam) == 2 and set(sgd.values()).isdisjoint(adam.values())
+    steps = [c.runs[0][0].tolist() for r in result.results for c in [r.curves["val/loss"]]]
+    assert steps == [[6, 12], [6, 12]]  # the Trainer's evaluations, every --eval-every steps
