@@ -6,7 +6,7 @@ replaced at random; its ``eval_loss`` is the metric. The data are generated here
 seeds: 512 training sequences, 128 for validation and 128 for the test.
 
     descentlab compare --hf-trainer examples/hf_trainer.py:make_trainer --metric eval_loss \\
-        --optimizers sgd,adam --steps 60 --lr-trials 3 --seeds 2
+        --optimizers sgd,adam --steps 60 --lr-trials 3 --no-refine --seeds 2
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ trial's optimizer and schedule) and trains it with a ``lightning.Trainer`` of th
 length.
 
     descentlab compare --lightning examples/lightning_module.py:make --metric val_acc \\
-        --optimizers sgd,adam --steps 100 --seeds 2
+        --optimizers sgd,adam --steps 100 --lr-trials 3 --no-refine --seeds 2
 """
 
 from __future__ import annotations

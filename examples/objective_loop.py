@@ -7,7 +7,7 @@ per trial with the trial's optimizer, schedule, steps and seed, and the split to
 ``"val"``, or ``"test"`` in the refit runs (which train on training + validation rows).
 
     descentlab compare --objective examples/objective_loop.py:train --optimizers sgd,adam \\
-        --steps 200 --seeds 3
+        --steps 100 --seeds 3
 """
 
 from __future__ import annotations
