@@ -36,11 +36,10 @@ def _value(metrics: Mapping[str, Any], metric: str, where: str) -> float:
     return float(metrics[metric])
 
 
-def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str, maximize: bool) -> Any:
-    """One trial of a Hugging Face ``Trainer`` (see the module's notes)."""
+def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str) -> float:
+    """One trial of a Hugging Face ``Trainer`` (see the module's notes): its last value of
+    ``metric``."""
     import transformers
-
-    from descentlab.experiments.objective import Score
 
     transformers.set_seed(run.seed)  # (the model's initialisation, in make_trainer)
     trainer = make_trainer(run.split)
@@ -77,14 +76,13 @@ def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str, maximi
         trainer.train()
         if not last or last[0][0] != run.steps:
             trainer.evaluate()
-    return Score(last[0][1], maximize=maximize, name=metric)
+    return last[0][1]
 
 
-def lightning(make: Callable[[str], Any], run: Any, metric: str, maximize: bool) -> Any:
-    """One trial of a Lightning module (see the module's notes)."""
+def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:
+    """One trial of a Lightning module (see the module's notes): its last value of
+    ``metric``."""
     import lightning as L
-
-    from descentlab.experiments.objective import Score
 
     with _quiet():
         L.seed_everything(run.seed, verbose=False)
@@ -121,7 +119,7 @@ def lightning(make: Callable[[str], Any], run: Any, metric: str, maximize: bool)
         trainer.fit(module, **kwargs)
         if not last or last[0][0] != run.steps:
             trainer.validate(module, verbose=False, **kwargs)
-    return Score(last[0][1], maximize=maximize, name=metric)
+    return last[0][1]
 
 
 @contextlib.contextmanager

@@ -37,16 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMS", "Objective", "Run", "Score", "for_compare", "learned", "run_trial", "slot"]
+from descentlab.experiments.compare.spec import FORMS
 
-#: The forms of training code an objective comes in: a function ``fn(run)``, a function
-#: ``make_trainer(split)`` returning a Hugging Face ``Trainer``, a function ``make(split)``
-#: returning a Lightning module.
-FORMS: dict[str, str] = {
-    "function": "objective",
-    "hf_trainer": "--hf-trainer",
-    "lightning": "--lightning",
-}
+__all__ = ["Objective", "Run", "Score", "for_compare", "learned", "run_trial", "slot"]
 
 
 @dataclass(frozen=True)
@@ -269,7 +262,7 @@ class Objective:
         from descentlab.experiments import frameworks
 
         train = frameworks.hf_trainer if self.form == "hf_trainer" else frameworks.lightning
-        return train(self.function, run, self.metric, self.direction)
+        return Score(train(self.function, run, self.metric), self.direction, str(self.metric))
 
     @property
     def direction(self) -> bool:

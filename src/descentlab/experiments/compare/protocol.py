@@ -111,7 +111,7 @@ def objective_words(objective: Mapping[str, Any]) -> str:
         ...                        "metric": "eval_loss", "maximize": False}))
         training: your code (--hf-trainer x.py:make, code 1a2b3c4d) trained each trial, one at a time, with the trial's optimizer and schedule, steps and seed from descentlab; metric: eval_loss (minimized); a trial failed only where its values were not finite (descentlab sees no chance level or training loss)
     """  # noqa: E501
-    from descentlab.experiments.objective import FORMS
+    from descentlab.experiments.compare.spec import FORMS
 
     metric = objective.get("metric")
     way = "maximized" if objective.get("maximize") else "minimized"

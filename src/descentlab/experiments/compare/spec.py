@@ -43,7 +43,7 @@ from descentlab.problems import landscapes as lands
 from descentlab.problems import models
 from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref, problem_slug
 
-__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec", "Plan", "target_of", "tuning_settings"]
+__all__ = ["DEFAULT_OPTIMIZERS", "FORMS", "CompareSpec", "Plan", "target_of", "tuning_settings"]
 
 #: The lectures' optimizers, compared by default (the five lectures), and Adadelta once more at its
 #: default learning rate: the lectures claim it needs none, and the comparison shows it beside
@@ -59,6 +59,15 @@ DEFAULT_OPTIMIZERS: tuple[Any, ...] = (
     "adam",
 )
 
+
+#: The forms of training code an objective comes in (:mod:`~descentlab.experiments.objective`)
+#: and the flag of each: a function ``fn(run)``; a function ``make_trainer(split)`` returning a
+#: Hugging Face ``Trainer``; a function ``make(split)`` returning a Lightning module.
+FORMS: dict[str, str] = {
+    "function": "objective",
+    "hf_trainer": "--hf-trainer",
+    "lightning": "--lightning",
+}
 
 #: The most seeds, tuning seeds or learning rates per optimizer a comparison takes.
 MAX_COUNT = 1000
@@ -545,8 +554,6 @@ def _check_objective(spec: CompareSpec) -> None:
     obj = spec.objective
     if obj is None:
         return
-    from descentlab.experiments.objective import FORMS
-
     if not isinstance(obj, Mapping) or obj.get("form") not in FORMS:
         raise ValueError(f"objective must be a dict with form one of {list(FORMS)}, got {obj!r}")
     flag = FORMS[obj["form"]]
