@@ -278,8 +278,10 @@ def test_a_pages_run_blocks_show_what_their_commands_print_and_file_blocks_their
 ):
     examples = _script("cli_examples")
     monkeypatch.delenv(examples.RUN_ENV, raising=False)
-    page = ("<!-- file: examples/objective_loop.py -->\n```python\nstale\n```\n\n"
-            "<!-- run: parabola -->\n```console\n$ descentlab landscape --list\nstale\n```\n")  # fmt: skip
+    page = (
+        "<!-- file: examples/objective_loop.py -->\n```python\nstale\n```\n\n"
+        "<!-- run: parabola -->\n```console\n$ descentlab landscape --list\nstale\n```\n"
+    )
     built = examples.run_blocks(page)
     code = (ROOT / "examples" / "objective_loop.py").read_text(encoding="utf-8")
     assert built.startswith(f"<!-- file: examples/objective_loop.py -->\n```python\n{code}```\n")
