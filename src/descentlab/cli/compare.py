@@ -427,9 +427,11 @@ def _objective(args: argparse.Namespace) -> dict[str, Any] | None:
             f"--metric {metric} names the metric of --hf-trainer or --lightning; "
             + ("an --objective function returns its own Score" if form else "give one")
         )
+    if form is None:
+        return None
     out: dict[str, Any] = {"form": form, "ref": forms[form], "data": bool(args.problem)}
-    if form is None or form == "function":
-        return None if form is None else out
+    if form == "function":
+        return out
     if metric is not None:
         name, _, way = metric.partition(":")
         if way not in ("", "max", "min"):

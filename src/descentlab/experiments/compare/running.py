@@ -169,12 +169,9 @@ def compare(
         2019 (tune on a grid, rerun the best with several seeds). Sivaprasad et al.,
         "Optimizer benchmarking needs to account for hyperparameter tuning", ICML 2020.
     """
-    if objective is not None or getattr(spec, "spec", spec).objective is not None:
-        if nproc > 1:
-            raise ValueError("--nproc shards the engine's model: an objective trains its own")
-        if vectorize:
-            vectorize = False  # (an objective's loop is its own: said once, with the cost)
-            warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
+    alone = objective is not None or getattr(spec, "spec", spec).objective is not None
+    if alone and nproc > 1:
+        raise ValueError("--nproc shards the engine's model: an objective trains its own")
     if nproc > 1:
         from descentlab.engine.launch import check_nproc
 
@@ -186,6 +183,9 @@ def compare(
             )
         workers, vectorize = 1, False
     plan, data, workers, objective = _resolve(spec, data, problem, workers, objective)
+    if alone and vectorize:  # (an objective's loop is its own: said once, with the cost)
+        vectorize = False
+        warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
     spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
     run_dir = Path(runs_dir) / plan.run_name
     # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
