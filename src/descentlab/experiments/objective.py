@@ -389,12 +389,12 @@ def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[
             state.diverged = f"returned {value}"
         else:
             summary[f"{split}/{name}"] = value
-            if not state.rows or state.rows[-1][0] != steps:
-                state.rows.append((steps, value))
+            state.rows.append((steps, value))  # (the value returned is the last step's)
         store.update_provenance(
             run_id, {"objective": {"metric": str(got.name), "maximize": bool(got.maximize)}}
         )
-    store.log_metrics(run_id, [(s, split, name, v) for s, v in state.rows])
+    last = dict(state.rows)  # (a step reported twice: its last value)
+    store.log_metrics(run_id, [(s, split, name, v) for s, v in sorted(last.items())])
     if trial.phase == "refit" and got is not None and state.diverged is None:
         _store_examples(store, run_id, got, name)
     status = "completed"
