@@ -13,14 +13,17 @@ verdict reads the metric the user names from the framework's evaluations.
 
 Each evaluation's metric is a point of the trial's curve; the last one, at ``run.steps``
 (evaluated there if the cadence did not), is the trial's value. The framework's own
-checkpoints are not kept: after a stop, such a trial starts over from step 0.
+checkpoints are the trial's for a Trainer (it resumes from the last after a stop); a Lightning
+module's trial starts over from step 0.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 __all__ = ["hf_trainer", "lightning"]
@@ -38,7 +41,9 @@ def _value(metrics: Mapping[str, Any], metric: str, where: str) -> float:
 
 def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str) -> float:
     """One trial of a Hugging Face ``Trainer`` (see the module's notes): its last value of
-    ``metric``."""
+    ``metric``. Its checkpoints (the Trainer's own folder, saved when the comparison's
+    ``--checkpoint-every`` says one is due) are the trial's: after a stop, the Trainer
+    resumes from the last (``resume_from_checkpoint``)."""
     import transformers
 
     transformers.set_seed(run.seed)  # (the model's initialisation, in make_trainer)
@@ -63,20 +68,52 @@ def hf_trainer(make_trainer: Callable[[str], Any], run: Any, metric: str) -> flo
         trainer.optimizer = run.optimizer(p for p in trainer.model.parameters() if p.requires_grad)
         trainer.lr_scheduler = run.scheduler(trainer.optimizer)
         last: list[tuple[int, float]] = []
-
-        class Reports(transformers.TrainerCallback):
-            def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-                value = _value(kw.get("metrics") or {}, metric, "Trainer's evaluation")
-                last[:] = [(state.global_step, value)]
-                run.report(state.global_step, value)
-
-        trainer.add_callback(Reports())
+        trainer.add_callback(_hf_callback(transformers.TrainerCallback, run, metric, last))
         for shown in (transformers.trainer_callback.ProgressCallback, transformers.PrinterCallback):
             trainer.remove_callback(shown)  # (the comparison shows its own progress)
-        trainer.train()
+        trainer.train(resume_from_checkpoint=_unpacked(run.restore(), Path(out)))
         if not last or last[0][0] != run.steps:
             trainer.evaluate()
     return last[0][1]
+
+
+def _hf_callback(base: type, run: Any, metric: str, last: list[tuple[int, float]]) -> Any:
+    """The Trainer's callback of one trial: each evaluation's ``metric`` reported (and kept
+    in ``last``); a checkpoint saved when one is due, its folder kept as the trial's."""
+
+    class Trial(base):  # type: ignore[misc, valid-type]
+        def on_evaluate(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            value = _value(kw.get("metrics") or {}, metric, "Trainer's evaluation")
+            last[:] = [(state.global_step, value)]
+            run.report(state.global_step, value)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if run.checkpoint_due(state.global_step):
+                control.should_save = True
+
+        def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            import torch
+
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            files = {f.name: torch.frombuffer(bytearray(f.read_bytes()), dtype=torch.uint8)
+                     for f in folder.iterdir() if f.is_file()}  # fmt: skip
+            run.checkpoint(state.global_step, {"hf_checkpoint": files})
+            shutil.rmtree(folder)
+
+    return Trial()
+
+
+def _unpacked(saved: tuple[int, dict[str, Any]] | None, out: Path) -> str | None:
+    """The Trainer's checkpoint folder a trial continues from, written back from its
+    checkpoint's files (None: a fresh start)."""
+    if saved is None:
+        return None
+    step, state = saved
+    folder = out / f"checkpoint-{step}"
+    folder.mkdir()
+    for name, data in state["hf_checkpoint"].items():
+        (folder / name).write_bytes(data.numpy().tobytes())
+    return str(folder)
 
 
 def lightning(make: Callable[[str], Any], run: Any, metric: str) -> float:

@@ -147,6 +147,12 @@ class Run:
         you like; a trial stopped in any way continues from the last one written."""
         self._state.checkpoint(int(step), state)
 
+    def checkpoint_due(self, step: int) -> bool:
+        """Whether :meth:`checkpoint` at ``step`` would write (to build an expensive state
+        only then)."""
+        clock = self._state.clock
+        return clock is not None and bool(clock(int(step)))
+
     def restore(self) -> tuple[int, dict[str, Any]] | None:
         """``(step, state)`` of the checkpoint this trial continues from, or None (a fresh
         start): load your model's, optimizer's and scheduler's state from it and go on after
