@@ -142,8 +142,9 @@ def test_a_trainers_trial_stopped_mid_run_resumes_from_its_checkpoint(tmp_path):
 
     example = Path(__file__).resolve().parents[1] / "examples" / "hf_trainer.py"
     ref = f"{example}:make_trainer"
+    form = {"form": "hf_trainer", "ref": ref, "metric": "eval_loss"}
     spec = CompareSpec(optimizers=["adam"], steps=12, lrs_per_optimizer=1, landscapes=(),
-                       objective={"form": "hf_trainer", "ref": ref, "metric": "eval_loss"})  # fmt: skip
+                       objective=form)  # fmt: skip
     plan = spec.plan(custom_data=True)
     trial = tuning_trials(plan, plan.choices[0])[0]
     objective = Objective("hf_trainer", ref, "eval_loss")
