@@ -215,6 +215,11 @@ def _builds_no_optimizer(run):
     return Score(0.5, maximize=True)
 
 
+def _turns_around(run):
+    run.optimizer(_model().parameters())
+    return Score(0.5, maximize=run.phase == "tune", name="score")
+
+
 def _reports_nan(run):
     run.optimizer(_model().parameters())
     run.report(5, float("nan"))
@@ -236,8 +241,19 @@ def _reports_nan(run):
             r"on run.eval, the validation split",
         ),
         (_builds_no_optimizer, r"never built its optimizer with run.optimizer\(params\)"),
+        (
+            _turns_around,
+            r"returned 'score' \(minimized\) after 'score' \(maximized\): one "
+            r"metric, one direction per comparison",
+        ),
     ],
-    ids=["raises", "returns a float", "reads the test split while tuning", "no optimizer"],
+    ids=[
+        "raises",
+        "returns a float",
+        "reads the test split while tuning",
+        "no optimizer",
+        "turns around",
+    ],
 )
 def test_a_bad_objective_is_one_clear_line(objective, says, tmp_path):
     spec = CompareSpec(**{**SPEC, "optimizers": ["sgd"], "lr_ranges": {}})
