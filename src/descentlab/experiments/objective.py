@@ -327,6 +327,7 @@ def run_trial(
         CheckpointError: the checkpoint to continue from fails its verification (the caller
             sets it aside and starts over).
     """
+    from descentlab._usercode import genuine_interrupt
     from descentlab.engine.loop import CheckpointClock
     from descentlab.engine.run import _default_checkpoint
     from descentlab.problems._user import failure
@@ -364,9 +365,11 @@ def run_trial(
             "refit runs' (run.split says which)"
         ) from None
     except BaseException as exc:
-        with_failure = failure(exc)  # (a real Ctrl-C is raised again)
-        store.set_status(run_id, "failed", message=with_failure)
-        raise ValueError(f"{where} failed: {with_failure}") from None
+        if genuine_interrupt(exc):  # (Ctrl-C: the next session continues the trial)
+            store.set_status(run_id, "interrupted", message="stopped; run again to continue")
+            raise
+        store.set_status(run_id, "failed", message=failure(exc))
+        raise ValueError(f"{where} failed: {failure(exc)}") from None
     return run_id, *_finish(state, got, trial, where)
 
 
