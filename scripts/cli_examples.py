@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -107,6 +108,49 @@ def page() -> str:
             out += [f"## `{name}` {{ #{name} }}", "", "```console",
                     f"$ descentlab {shown_args}", body, "```", ""]  # fmt: skip
     return "\n".join(out)
+
+
+#: A page's block run when the site is built: ``<!-- run: EXPECTED -->`` before a console
+#: block whose first line is ``$ descentlab ARGS``; and a page's block that shows a file of the
+#: checkout: ``<!-- file: PATH -->`` before a python block.
+RUN_BLOCK = re.compile(
+    r"(?P<head><!-- run: (?P<expected>[^\n]+?) -->\n```console\n\$ descentlab (?P<args>[^\n]+)\n)"
+    r"(?P<body>.*?)(?=^```$)",
+    re.DOTALL | re.MULTILINE,
+)
+FILE_BLOCK = re.compile(
+    r"(?P<head><!-- file: (?P<path>[\w./-]+) -->\n```python\n)(?P<body>.*?)(?=^```$)",
+    re.DOTALL | re.MULTILINE,
+)
+#: ``0``: leave a page's run blocks as written (the site's test; ``make docs`` runs them)
+RUN_ENV = "DESCENTLAB_DOCS_RUN"
+
+
+def run_blocks(markdown: str) -> str:
+    """``markdown`` with each file block holding its file and each run block the output of its
+    command, run in a fresh folder beside ``examples/``; a command that fails or prints no
+    expected line stops the build with one line naming it."""
+    markdown = FILE_BLOCK.sub(
+        lambda m: m["head"] + (ROOT / m["path"]).read_text(encoding="utf-8"), markdown
+    )
+    if os.environ.get(RUN_ENV) == "0" or not RUN_BLOCK.search(markdown):
+        return markdown
+
+    def one(m: re.Match[str]) -> str:
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "examples").symlink_to(ROOT / "examples")
+            code, text = run(m["args"], Path(tmp))
+        if code != 0 or m["expected"] not in text:
+            raise SystemExit(
+                f"docs: `descentlab {m['args']}` exited {code} or printed no "
+                f"{m['expected']!r}: {text[-300:]!r}"
+            )
+        return m["head"] + text.rstrip("\n") + "\n"
+
+    src = str(ROOT / "src")
+    if src not in sys.path:
+        sys.path.insert(0, src)
+    return RUN_BLOCK.sub(one, markdown)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ Two pages are made at build time, not kept in ``docs/``:
   the last build are used as they are.
 
 ``cli-examples.md`` runs every command of ``descentlab --help`` and shows what it printed, the
-build stopping where one fails or prints other than expected (``scripts/cli_examples.py``).
+build stopping where one fails or prints other than expected (``scripts/cli_examples.py``);
+a page's ``<!-- run: EXPECTED -->`` console blocks are run the same way and show what they
+printed, and its ``<!-- file: PATH -->`` python blocks show that file of the checkout
+(``DESCENTLAB_DOCS_RUN=0`` leaves the run blocks as written).
 
 ``api/optimizers.md``, the optimizers' and rules' reference (signature, parameters, the update
 derived from each rule's form, an example the build ran), is generated from the code
@@ -329,5 +332,6 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Complete a page's generated lists (:func:`cuda_paths_names`)."""
-    return cuda_paths_names(markdown)
+    """Complete a page's generated lists (:func:`cuda_paths_names`), its files' code and its
+    commands' outputs (``cli_examples.run_blocks``: run at every build)."""
+    return _cli_examples().run_blocks(cuda_paths_names(markdown))

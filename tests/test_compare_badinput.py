@@ -81,6 +81,26 @@ CASES = [
         r"train_subset must be a fraction in \(0, 1\], got 2",
     ),
     (
+        "objective-file-missing",
+        ["compare", "--objective", "nowhere/train.py:fn"],
+        r"objective '.*nowhere/train.py:fn': no file .*nowhere/train.py$",
+    ),
+    (
+        "hf-trainer-without-metric",
+        ["compare", "--hf-trainer", "examples/hf_trainer.py:make_trainer"],
+        r"--hf-trainer needs --metric: the metric the verdict reads",
+    ),
+    (
+        "metric-without-a-trainer",
+        ["compare", "--metric", "eval_loss"],
+        r"--metric eval_loss names the metric of --hf-trainer or --lightning; give one",
+    ),
+    (
+        "objective-with-the-engines-precision",
+        ["compare", "--objective", "examples/objective_loop.py:train", "--precision", "bf16"],
+        r"--precision bf16 is the engine's, and with objective your code trains",
+    ),
+    (
         "suite-seeds-huge",
         [*SUITE, "--seeds", "5000"],
         r"seeds must be at most 1000",

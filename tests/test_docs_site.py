@@ -35,6 +35,7 @@ def test_the_site_builds_strict_and_every_internal_link_resolves(tmp_path):
         "DESCENTLAB_DOCS_BOOK_ITEMS": "1,11",
         "DESCENTLAB_DOCS_BOOK_DIR": str(tmp_path / "book"),
         "NO_MKDOCS_2_WARNING": "1",
+        "DESCENTLAB_DOCS_RUN": "0",  # (compare.md's comparisons: make docs runs them)
     }
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
@@ -270,3 +271,33 @@ def test_a_cli_example_that_prints_otherwise_stops_the_site(monkeypatch):
     monkeypatch.setattr(examples, "EXAMPLES", {"landscape": ("landscape --list", "parabola", 3)})
     page = examples.page()
     assert "$ descentlab landscape --list\nparabola" in page and "\n...\n" in page
+
+
+def test_a_pages_run_blocks_show_what_their_commands_print_and_file_blocks_their_files(
+    monkeypatch,
+):
+    examples = _script("cli_examples")
+    monkeypatch.delenv(examples.RUN_ENV, raising=False)
+    page = (
+        "<!-- file: examples/objective_loop.py -->\n```python\nstale\n```\n\n"
+        "<!-- run: parabola -->\n```console\n$ descentlab landscape --list\nstale\n```\n"
+    )
+    built = examples.run_blocks(page)
+    code = (ROOT / "examples" / "objective_loop.py").read_text(encoding="utf-8")
+    assert built.startswith(f"<!-- file: examples/objective_loop.py -->\n```python\n{code}```\n")
+    assert "$ descentlab landscape --list\nparabola" in built and "stale" not in built
+    with pytest.raises(SystemExit, match="printed no 'nowhere'"):
+        examples.run_blocks(page.replace("run: parabola", "run: nowhere"))
+    monkeypatch.setenv(examples.RUN_ENV, "0")  # (the site's test: the commands left as written)
+    assert "$ descentlab landscape --list\nstale" in examples.run_blocks(page)
+
+
+def test_compares_page_shows_each_form_of_your_own_training_code_run_at_build():
+    examples = _script("cli_examples")
+    page = (ROOT / "docs" / "compare.md").read_text(encoding="utf-8")
+    runs = [m["args"].split()[1:3] for m in examples.RUN_BLOCK.finditer(page)]
+    assert runs == [["--objective", "examples/objective_loop.py:train"],
+                    ["--hf-trainer", "examples/hf_trainer.py:make_trainer"],
+                    ["--lightning", "examples/lightning_module.py:make"]]  # fmt: skip
+    files = [m["path"] for m in examples.FILE_BLOCK.finditer(page)]
+    assert files == [f"examples/{r[1].split('/')[1].split(':')[0]}" for r in runs]

@@ -21,6 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # (read when transformers is impor
 
 import pytest
 import torch
+import transformers
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainingArguments
 
 from descentlab import optim
@@ -100,3 +101,81 @@ def test_trainer_with_descentlab_adamw_steps_and_resumes_as_torch(fused, torch_r
     else:
         torchs_own = _distance(torch_runs["fused"], loop)
         assert 0 < _distance(got, loop) <= 4 * torchs_own
+
+
+def test_compare_chooses_the_optimizer_of_a_trainer_without_one(tmp_path, monkeypatch, capsys):
+    """``descentlab compare --hf-trainer examples/hf_trainer.py:make_trainer``: each trial's
+    Trainer steps the trial's optimizer, its evaluations are the trial's curve and the verdict
+    reads the metric named (``--metric eval_loss``, minimized)."""
+    from pathlib import Path
+
+    from descentlab.cli import main
+    from descentlab.experiments.compare import load_comparison
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").symlink_to(root / "examples")
+    code = main(["compare", "--hf-trainer", "examples/hf_trainer.py:make_trainer", "--metric",
+                 "eval_loss", "--optimizers", "sgd,adam", "--steps", "12", "--eval-every", "6",
+                 "--lr-trials", "1", "--no-refine", "--seeds", "2", "--max-seeds", "2",
+                 "--workers", "1", "--no-progress", "--no-report"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "metric: eval_loss (minimized)" in " ".join(out.split())
+    result = load_comparison(next((tmp_path / "runs").iterdir()))
+    assert result.complete and result.select_metric == "val/loss"
+    sgd, adam = (r.test_loss_seeds for r in result.results)
+    assert len(sgd) == len(adam) == 2 and set(sgd.values()).isdisjoint(adam.values())
+    steps = [c.runs[0][0].tolist() for r in result.results for c in [r.curves["val/loss"]]]
+    assert steps == [[6, 12], [6, 12]]  # the Trainer's evaluations, every --eval-every steps
+
+
+def test_a_trainers_trial_stopped_mid_run_resumes_from_its_checkpoint(tmp_path):
+    """A compared Trainer's trial stopped after its checkpoint at step 8 continues from it
+    (the Trainer's ``resume_from_checkpoint``: weights, descentlab's optimizer and schedule,
+    the data order) and ends with the uninterrupted trial's curve and value, bit for bit."""
+    from pathlib import Path
+
+    from descentlab.experiments.compare import CompareSpec
+    from descentlab.experiments.compare.planning import tuning_trials
+    from descentlab.experiments.objective import Objective, run_trial
+    from descentlab.store import Store
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "hf_trainer.py"
+    ref = f"{example}:make_trainer"
+    form = {"form": "hf_trainer", "ref": ref, "metric": "eval_loss"}
+    spec = CompareSpec(optimizers=["adam"], steps=12, lrs_per_optimizer=1, landscapes=(),
+                       objective=form)  # fmt: skip
+    plan = spec.plan(custom_data=True)
+    trial = tuning_trials(plan, plan.choices[0])[0]
+    objective = Objective("hf_trainer", ref, "eval_loss")
+
+    class Stop(BaseException):
+        pass
+
+    steps: list[int] = []
+
+    def watched(split):  # the example's Trainer, its steps seen, stopped after step 9 once
+        trainer = objective.function(split)
+
+        class Watch(transformers.TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                steps.append(state.global_step)
+                if steps == list(range(1, 10)):
+                    raise Stop
+
+        trainer.add_callback(Watch())
+        return trainer
+
+    def curve(store, run_id):
+        return {k: (s.steps.tolist(), s.values.tolist()) for k, s in store.metrics(run_id).items()}
+
+    alone = Store(tmp_path / "alone.sqlite")
+    run_id, _, whole = run_trial(alone, objective, trial, None, checkpoint_every=4)
+    store = Store(tmp_path / "stopped.sqlite")
+    halted = Objective("hf_trainer", ref, "eval_loss", fn=watched)
+    with pytest.raises(ValueError, match="failed: it raised Stop"):
+        run_trial(store, halted, trial, None, checkpoint_every=4)
+    resumed = run_trial(store, halted, trial, None, checkpoint_every=4, resume=1)
+    assert steps[9:] == [9, 10, 11, 12]  # from the checkpoint at step 8
+    assert resumed[2] == whole and curve(store, 1) == curve(alone, run_id)
+    assert store.metrics(1)["val/loss"].steps.tolist() == [2, 4, 6, 8, 10, 12]

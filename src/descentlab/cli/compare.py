@@ -127,10 +127,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _what_arguments(what: Any, d: CompareSpec) -> None:
     what.add_argument(
         "--problem",
-        default=d.problem,
         help=f"dataset or built-in problem (default {d.problem}; also charlm), or your own "
         "problem function: package.module:make_problem or path/to/file.py:make_problem "
-        "(--problem-option K=V become its keyword arguments)",
+        "(--problem-option K=V become its keyword arguments); with an objective, the data "
+        "descentlab gives it",
+    )
+    code = what.add_mutually_exclusive_group()
+    for flag, does in (
+        ("--objective", "your training function fn(run) -> Score, trained in each trial"),
+        ("--hf-trainer", "a function make_trainer(split) returning a transformers.Trainer "
+                         "without an optimizer"),
+        ("--lightning", "a function make(split) returning a LightningModule (or it and a "
+                        "datamodule); descentlab supplies its configure_optimizers"),
+    ):  # fmt: skip
+        code.add_argument(flag, metavar="FILE.py:FN", help=f"{does} (docs/compare.md)")
+    what.add_argument(
+        "--metric",
+        metavar="NAME[:max|:min]",
+        help="--hf-trainer, --lightning: the evaluation's metric the verdict reads, e.g. "
+        "eval_loss (minimized when its name ends in loss, else maximized, unless told)",
     )
     what.add_argument(
         "--problems",
@@ -382,7 +397,10 @@ def build_spec(args: argparse.Namespace) -> CompareSpec:
 def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) -> dict[str, Any]:
     """The :class:`~descentlab.experiments.compare.CompareSpec` fields the arguments set
     (fields left at their defaults are absent)."""
-    fields: dict[str, Any] = {"problem": args.problem}
+    fields: dict[str, Any] = {"problem": args.problem or CompareSpec().problem}
+    objective = _objective(args)
+    if objective is not None:
+        fields["objective"] = objective
     default = CompareSpec().optimizers if default_optimizers is None else default_optimizers
     fields.update(_optimizer_fields(args, default))
     labels = [parse_optimizer(o).label for o in fields.get("optimizers", default)]
@@ -394,6 +412,34 @@ def build_fields(args: argparse.Namespace, *, default_optimizers: Any = None) ->
         fields["space"] = space
     fields.update(_plain_fields(args))
     return fields
+
+
+def _objective(args: argparse.Namespace) -> dict[str, Any] | None:
+    """``objective`` from --objective, --hf-trainer or --lightning (and --metric); it gets
+    descentlab's data where --problem names them."""
+    forms = {"function": getattr(args, "objective", None),
+             "hf_trainer": getattr(args, "hf_trainer", None),
+             "lightning": getattr(args, "lightning", None)}  # fmt: skip
+    form = next((f for f, ref in forms.items() if ref), None)
+    metric = getattr(args, "metric", None)
+    if form in (None, "function") and metric is not None:
+        raise ValueError(
+            f"--metric {metric} names the metric of --hf-trainer or --lightning; "
+            + ("an --objective function returns its own Score" if form else "give one")
+        )
+    if form is None:
+        return None
+    out: dict[str, Any] = {"form": form, "ref": forms[form], "data": bool(args.problem)}
+    if form == "function":
+        return out
+    if metric is not None:
+        name, _, way = metric.partition(":")
+        if way not in ("", "max", "min"):
+            raise ValueError(f"--metric takes NAME, NAME:max or NAME:min, got {metric!r}")
+        out["metric"] = name
+        if way:
+            out["maximize"] = way == "max"
+    return out
 
 
 def _optimizer_fields(args: argparse.Namespace, default: Any) -> dict[str, Any]:
@@ -516,7 +562,8 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "split_seed": args.split_seed,
         "name": args.name,
         "device": getattr(args, "device", None),
-        "precision": args.precision or "auto",  # the command line's default
+        # the command line's default ("auto"; an objective's code trains in its own)
+        "precision": args.precision or ("fp32" if _objective(args) else "auto"),
         "accumulate": args.accumulate,
         "clip_grad_norm": args.clip_grad_norm,
         "prune": getattr(args, "prune", None),
@@ -645,6 +692,8 @@ def _many(args: argparse.Namespace) -> Work:
 
     if args.nproc is not None:
         raise ValueError("--nproc trains the trials of one problem: it does not go with --problems")
+    if _objective(args) is not None:
+        raise ValueError("--problems compares on built-in problems: an objective is one problem")
     problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)

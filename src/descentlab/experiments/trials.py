@@ -58,6 +58,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._files import out_of_space
@@ -125,6 +126,9 @@ class DataSource:
         val_fraction: validation fraction.
         data: a ``Splits`` to use instead of loading ``problem`` (e.g. your own tensors; sent
             to each worker process once).
+        objective: the training code each trial calls instead of the engine's loop (an
+            :class:`~descentlab.experiments.objective.Objective`), given the data above where
+            it asks for them (its ``data``).
 
     Cross-validation folds (``"fold:i:k"``) are drawn with ``split_seed`` too.
     """
@@ -134,6 +138,7 @@ class DataSource:
     split_seed: int = 0
     val_fraction: float = 0.2
     data: Any = None
+    objective: Any = None
 
     def load(self) -> Any:
         """The base ``Splits`` (loaded once per process and kept)."""
@@ -472,8 +477,10 @@ def _execute_group(
     checkpoints every ``checkpoint_every`` steps (or ``"auto"``; None: only at its end),
     calling ``after_checkpoint`` after each, and continues from its last checkpoint if an
     earlier session was stopped in it."""
-    if len(trials) == 1:
-        return [_execute(store, source, trials[0], checkpoint_every, after_checkpoint, nproc)]
+    if len(trials) == 1 or source.objective is not None:  # (an objective's train alone)
+        run = functools.partial(_execute, store, source, checkpoint_every=checkpoint_every,
+                                after_checkpoint=after_checkpoint, nproc=nproc)  # fmt: skip
+        return [run(t) for t in trials]
     from descentlab.engine.multirun import train_many
 
     t0 = time.perf_counter()
@@ -511,6 +518,8 @@ def _execute(
     from descentlab.engine.run import train
 
     t0 = time.perf_counter()
+    if source.objective is not None:
+        return _objective_trial(store, source, trial, checkpoint_every, after_checkpoint)
     data = source.get(trial.data)
     options: dict[str, Any] = {"checkpoint_every": checkpoint_every, "after_checkpoint": None}
     if after_checkpoint is not None:
@@ -528,6 +537,30 @@ def _execute(
     return TrialOutcome(
         trial, result.run_id, result.status, summary, False, time.perf_counter() - t0
     )
+
+
+def _objective_trial(
+    store: Any,
+    source: DataSource,
+    trial: Trial,
+    checkpoint_every: Any,
+    after_checkpoint: AfterCheckpoint | None,
+) -> TrialOutcome:
+    """One trial of the source's objective (:func:`~descentlab.experiments.objective.
+    run_trial`): continued from its last checkpoint where an earlier session was stopped in
+    it (:func:`_resume_unfinished`), else from the start."""
+    from descentlab.experiments.objective import run_trial
+
+    t0 = time.perf_counter()
+    data = source.get(trial.data) if source.objective.data else None
+    go = functools.partial(run_trial, store, source.objective, trial, data, checkpoint_every,
+                           after_checkpoint)  # fmt: skip
+    ended = _resume_unfinished(store, trial, data, {}, go)
+    run_id, status, summary = go() if ended is None else ended
+    result = SimpleNamespace(run_id=run_id, status=status, checkpoint_path=None)
+    _store_monitor(store, trial, result)  # (its optimizer built by run.optimizer)
+    _discard_checkpoint(store, result)
+    return TrialOutcome(trial, run_id, status, summary, False, time.perf_counter() - t0)
 
 
 def _train_sharded(store: Any, trial: Trial, data: Any, nproc: int, checkpoint_every: Any) -> Any:
@@ -549,14 +582,17 @@ def _train_sharded(store: Any, trial: Trial, data: Any, nproc: int, checkpoint_e
     return train_sharded(trial.config, nproc, store.path, **options)
 
 
-def _resume_unfinished(store: Any, trial: Trial, data: Any, engine: dict[str, Any]) -> Any:
+def _resume_unfinished(
+    store: Any, trial: Trial, data: Any, engine: dict[str, Any], objective: Any = None
+) -> Any:
     """The trial continued from where an earlier session left it: its interrupted run (a
     killed session's runs are marked interrupted when the next one opens the store, see
     :func:`mark_orphans`) resumed from its last checkpoint -- the same iterates, data order
     and random streams as if never stopped (:func:`~descentlab.engine.run.resume`), or from
     step 0 as the same run where it wrote none. A checkpoint that fails its verification is
     set aside (``<name>.corrupt``), never used: the run starts over, with one warning. None:
-    no such run. ``engine``: how the run checkpoints (``train``'s keywords)."""
+    no such run. ``engine``: how the run checkpoints (``train``'s keywords); ``objective``:
+    the objective's trial (:func:`_objective_trial`), continued the same way instead."""
     from descentlab.engine.checkpoint import CheckpointError
     from descentlab.engine.run import resume
 
@@ -567,8 +603,11 @@ def _resume_unfinished(store: Any, trial: Trial, data: Any, engine: dict[str, An
         return None
     options = {"data": data, "optimizer": trial.config.optimizer, "progress": False,
                "schedule": trial.config.schedule, **engine}  # fmt: skip
+    go = functools.partial(resume, record.id, store, **options)
+    if objective is not None:
+        go = functools.partial(objective, resume=record.id)
     try:
-        return resume(record.id, store, **options)
+        return go()
     except CheckpointError as exc:
         aside = _set_aside(store, record.id)
         reason = str(exc).split("; to start run")[0]
@@ -578,7 +617,7 @@ def _resume_unfinished(store: Any, trial: Trial, data: Any, engine: dict[str, An
             RuntimeWarning,
             stacklevel=2,
         )
-        return resume(record.id, store, restart=True, **options)
+        return go(restart=True)
 
 
 def _checkpoint_of(store: Any, run_id: int) -> Path | None:

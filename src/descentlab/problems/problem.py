@@ -81,8 +81,10 @@ __all__ = [
     "BUILTIN_PROBLEMS",
     "METRICS",
     "Problem",
+    "absolute_ref",
     "chance_level",
     "is_problem_ref",
+    "load_function",
     "load_problem",
     "problem_slug",
     "resolve_for_compare",
@@ -523,25 +525,7 @@ def _load_cached(ref: str, options: str) -> Problem:
             f"problem must be a dataset name, a built-in problem ({', '.join(BUILTIN_PROBLEMS)}"
             f"), 'package.module:function' or 'path/to/file.py:function', got {ref!r}"
         )
-    target, func = m.group("target"), m.group("func")
-    if target.endswith(".py"):
-        path = Path(target).expanduser().resolve()
-        if not path.is_file():
-            raise ValueError(f"problem {ref!r}: no file {path}")
-        module = _import_file(path)
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise ValueError(f"problem {ref!r}: cannot import {target!r} ({exc})") from None
-    fn = module
-    try:
-        for part in func.split("."):
-            fn = getattr(fn, part)
-    except AttributeError:
-        raise ValueError(f"problem {ref!r}: {target} has no {func!r}") from None
-    if not callable(fn):
-        raise ValueError(f"problem {ref!r}: {func!r} is not a function")
+    fn = load_function(m, f"problem {ref!r}")
     try:
         made = fn(**kwargs)
     except USER_CODE_ERRORS as exc:
@@ -554,11 +538,41 @@ def _load_cached(ref: str, options: str) -> Problem:
             f"and data), got {type(made).__name__}"
         )
     # Worker processes load it again by this reference (a file by its absolute path).
-    made.source = (_absolute(text), options)
+    made.source = (absolute_ref(text), options)
     return made
 
 
-def _absolute(text: str) -> str:
+def load_function(ref: str | re.Match[str], what: str) -> Callable[..., Any]:
+    """The function ``ref`` names (``package.module:function`` or ``path/to/file.py:function``),
+    imported; ``what`` names it in the one-line error where it does not resolve."""
+    m = _REF.match(ref.split("#", 1)[0].strip()) if isinstance(ref, str) else ref
+    if m is None:
+        raise ValueError(
+            f"{what} must be 'package.module:function' or 'path/to/file.py:function', got {ref!r}"
+        )
+    target, func = m.group("target"), m.group("func")
+    if target.endswith(".py"):
+        path = Path(target).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"{what}: no file {path}")
+        module = _import_file(path)
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ValueError(f"{what}: cannot import {target!r} ({exc})") from None
+    fn = module
+    try:
+        for part in func.split("."):
+            fn = getattr(fn, part)
+    except AttributeError:
+        raise ValueError(f"{what}: {target} has no {func!r}") from None
+    if not callable(fn):
+        raise ValueError(f"{what}: {func!r} is not a function")
+    return fn
+
+
+def absolute_ref(text: str) -> str:
     m = _REF.match(text)
     if m is None or not m.group("target").endswith(".py"):
         return text

@@ -282,7 +282,10 @@ def _fill_final(
                     if value is not None:
                         into[seed] = float(value)
     conf = spec.confidence
-    for name, bounds in (("accuracy", (0.0, 1.0)), ("loss", (0.0, math.inf))):
+    # (an objective's metric has its own range: its values are stored as these two)
+    free = (-math.inf, math.inf)
+    ranges = (("accuracy", (0.0, 1.0)), ("loss", (0.0, math.inf)))
+    for name, bounds in ranges if spec.objective is None else ((n, free) for n, _ in ranges):
         values = res.test_outcome_values(name)
         if values:
             res.test_estimates[name] = stats.estimate(values, confidence=conf, bounds=bounds)

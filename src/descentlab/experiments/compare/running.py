@@ -72,6 +72,7 @@ def compare(
     vectorize: bool = True,
     checkpoint_every: int | str | None = "auto",
     nproc: int = 1,
+    objective: Any = None,
 ) -> Comparison:
     """Run (or continue) a comparison; return everything it found.
 
@@ -116,6 +117,11 @@ def compare(
         nproc: train each trial across this many processes of this machine, its model
             sharded with FSDP2 (:mod:`descentlab.engine.launch`): one trial at a time
             (``workers`` 1, not vectorized), the numbers one process's up to float rounding.
+        objective: your own training code, a function ``fn(run) -> Score`` (or an
+            :class:`~descentlab.experiments.objective.Objective`), trained in each trial
+            instead of the engine's loop (:mod:`~descentlab.experiments.objective`); it gets
+            the data where ``data`` or ``problem`` is given. ``spec.objective`` may instead
+            name one.
 
     Returns:
         The :class:`Comparison`: per optimizer (``results``, in the spec's order) its tuned
@@ -163,6 +169,9 @@ def compare(
         2019 (tune on a grid, rerun the best with several seeds). Sivaprasad et al.,
         "Optimizer benchmarking needs to account for hyperparameter tuning", ICML 2020.
     """
+    alone = objective is not None or getattr(spec, "spec", spec).objective is not None
+    if alone and nproc > 1:
+        raise ValueError("--nproc shards the engine's model: an objective trains its own")
     if nproc > 1:
         from descentlab.engine.launch import check_nproc
 
@@ -173,14 +182,16 @@ def compare(
                 f"time: --workers {workers} does not go with it"
             )
         workers, vectorize = 1, False
-    plan, data, workers = _resolve(spec, data, problem, workers)
+    plan, data, workers, objective = _resolve(spec, data, problem, workers, objective)
+    if alone and vectorize:  # (an objective's loop is its own: said once, with the cost)
+        vectorize = False
+        warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
     spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
     run_dir = Path(runs_dir) / plan.run_name
     # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
     # to each worker once.
-    source = DataSource(
-        spec.problem, dict(spec.problem_options), spec.split_seed, spec.val_fraction, data=data
-    )
+    source = DataSource(spec.problem, dict(spec.problem_options), spec.split_seed,
+                        spec.val_fraction, data=data, objective=objective)  # fmt: skip
     session = _Session(plan, run_dir, console_progress(progress), workers)
     if backend == "local" and vectorize and nproc == 1:
         session.in_pass = (source, threads)  # pruned runs leave their passes (inpass)
@@ -196,12 +207,21 @@ def compare(
     return with_context(result)
 
 
+#: What an objective's comparison says once: its trials train one at a time.
+_ALONE = (
+    "descentlab: the objective's trials train one at a time: its training loop is your code, "
+    "so descentlab cannot stack runs in one vectorized pass (on the small models it stacks, "
+    "that pass trains 2.7-4x as many runs x steps per second: docs/compare.md)"
+)
+
+
 def _resolve(
-    spec: CompareSpec | Plan, data: Any, problem: Any, workers: int | None
-) -> tuple[Plan, Any, int]:
+    spec: CompareSpec | Plan, data: Any, problem: Any, workers: int | None, objective: Any = None
+) -> tuple[Plan, Any, int, Any]:
     """Everything that can be checked without data, checked (the spec's plan); a problem of
-    one's own resolved to its data (its fingerprint in ``spec.problem``); the number of
-    worker processes."""
+    one's own resolved to its data (its fingerprint in ``spec.problem``); an objective
+    resolved (:func:`~descentlab.experiments.objective.for_compare`); the number of worker
+    processes."""
     custom = data is not None or problem is not None
     plan = spec if isinstance(spec, Plan) else spec.plan(custom_data=custom)
     asked = workers is not None
@@ -213,9 +233,15 @@ def _resolve(
         resolved, data = resolve_for_compare(plan.spec, problem, workers=workers)
         plan = resolved.plan(custom_data=True)
         custom = True
+    if objective is not None or plan.spec.objective is not None:
+        from descentlab.experiments.objective import for_compare
+
+        resolved, objective = for_compare(plan.spec, objective, data=custom, workers=workers)
+        plan = resolved.plan(custom_data=True)
+        custom = objective.data
     if plan.spec.batch_size == AUTO_BATCH:
         plan = _fixed_batch(plan, data, custom)
-    return plan, data, _bounded_by_trials(plan, workers, asked)
+    return plan, data, _bounded_by_trials(plan, workers, asked), objective
 
 
 def _bounded_by_trials(plan: Plan, workers: int, asked: bool) -> int:
@@ -313,9 +339,10 @@ class _Session:
         self.store = store = Store(store_path_of(self.run_dir))
         _refuse_another(store, self.plan, self.run_dir)
         mark_orphans(store, lambda name: name != EXPERIMENT)
-        model = self.spec.model or data.default_model
+        model = self.spec.model or getattr(data, "default_model", None)
         self.task, self.meta = task, getattr(data, "meta", None) or {}
-        chance = chance_level(data, self.meta.get("metric"))
+        objective = self.spec.objective
+        chance = None if objective else chance_level(data, self.meta.get("metric"))
         self.metric, self.maximize = score_metric(task, self.meta.get("metric"))
         self.judge = Judge(self.metric, self.maximize, chance)
         self.provenance = {
@@ -325,6 +352,37 @@ class _Session:
             "metric": self.meta.get("metric"),
             "target": self.meta.get("target"),
         }
+        if objective:  # its metric's direction: the form's, or from its first value
+            self.meta = {"metric": None, "objective": objective}
+            self.learn(objective.get("maximize"), objective.get("metric"))
+
+    def learn(self, maximize: bool | None, name: str | None = None) -> None:
+        """An objective's metric is maximized (or not): stored and judged as the verdict's
+        accuracy (or loss), under the task that gives it that direction; a later trial whose
+        metric goes the other way, or is another, is refused."""
+        if maximize is None:
+            return
+        from descentlab.experiments.objective import slot
+
+        said = self.meta.get("objective", {})
+        if self.meta.get("metric") is not None:
+            if slot(maximize) != self.meta["metric"] or name not in (None, said.get("name")):
+                raise ValueError(
+                    f"the objective returned {name!r} ({'max' if maximize else 'min'}imized) "
+                    f"after {said.get('name')!r} ({'max' if said.get('maximize') else 'min'}"
+                    "imized): one metric, one direction per comparison"
+                )
+            return
+        self.task = "classification" if maximize else "regression"
+        self.meta = {"metric": slot(maximize),
+                     "objective": {**said, "name": name, "maximize": maximize}}  # fmt: skip
+        self.metric, self.maximize = score_metric(self.task, self.meta["metric"])
+        self.judge = Judge(self.metric, self.maximize, None)
+        self.provenance.update(task=self.task, metric=self.meta["metric"],
+                               objective=self.meta["objective"])  # fmt: skip
+        if self.exp_id is not None:
+            assert self.store is not None
+            self.store.update_provenance(self.exp_id, self.provenance)
 
     def advance(self, runner: Any, choice: OptimizerChoice) -> None:
         """Submit what comes next for ``choice``: its next tuning round, or once tuning is
@@ -451,6 +509,11 @@ class _Session:
 
     def take(self, out: Any) -> None:
         """A finished trial: judged, found, counted and shown."""
+        if self.spec.objective and out.run_id is not None:
+            from descentlab.experiments.objective import learned
+
+            said = (self.store.get_run(out.run_id).provenance or {}).get("objective", {})
+            self.learn(learned(out.summary), said.get("metric"))
         self.count += 1
         failure = self.judge(self.store, out.run_id, out.status, out.summary, out.trial.phase)
         if rung_of(out.trial) is not None and out.status != "diverged":
@@ -564,6 +627,8 @@ def prepare(spec: CompareSpec, data: Any = None) -> tuple[Any, str]:
 def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
     """:func:`prepare`'s checks of a checked spec's plan, after the spec's own."""
     spec = plan.spec
+    if spec.objective is not None and not spec.objective.get("data"):
+        return None, "regression"  # (the objective owns its data; its direction decides)
     if data is None:
         data = datasets.load(
             spec.problem,

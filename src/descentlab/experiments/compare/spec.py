@@ -43,7 +43,7 @@ from descentlab.problems import landscapes as lands
 from descentlab.problems import models
 from descentlab.problems.problem import BUILTIN_PROBLEMS, is_problem_ref, problem_slug
 
-__all__ = ["DEFAULT_OPTIMIZERS", "CompareSpec", "Plan", "target_of", "tuning_settings"]
+__all__ = ["DEFAULT_OPTIMIZERS", "FORMS", "CompareSpec", "Plan", "target_of", "tuning_settings"]
 
 #: The lectures' optimizers, compared by default (the five lectures), and Adadelta once more at its
 #: default learning rate: the lectures claim it needs none, and the comparison shows it beside
@@ -59,6 +59,15 @@ DEFAULT_OPTIMIZERS: tuple[Any, ...] = (
     "adam",
 )
 
+
+#: The forms of training code an objective comes in (:mod:`~descentlab.experiments.objective`)
+#: and the flag of each: a function ``fn(run)``; a function ``make_trainer(split)`` returning a
+#: Hugging Face ``Trainer``; a function ``make(split)`` returning a Lightning module.
+FORMS: dict[str, str] = {
+    "function": "objective",
+    "hf_trainer": "--hf-trainer",
+    "lightning": "--lightning",
+}
 
 #: The most seeds, tuning seeds or learning rates per optimizer a comparison takes.
 MAX_COUNT = 1000
@@ -168,6 +177,12 @@ class CompareSpec:
             order); see :mod:`~descentlab.experiments.compare.pruning`. Pruned settings count
             as tried; the final runs are never shortened. Left out of :meth:`to_dict` when None (a
             comparison stored before the field existed is found again).
+        objective: your own training code instead of the engine's loop
+            (:mod:`~descentlab.experiments.objective`): ``{"form": "function" | "hf_trainer" |
+            "lightning", "ref": "path/file.py:fn"[, "metric": name, "maximize": bool]}``;
+            :func:`~descentlab.experiments.compare.compare` adds the code's hash (``code``)
+            and whether descentlab gives the data (``data``). None (the default): the engine
+            trains ``problem``'s model. Left out of :meth:`to_dict` when None.
 
     Example:
         >>> spec = CompareSpec(optimizers=["sgd", "adam"], steps=2000, seeds=5)
@@ -209,6 +224,7 @@ class CompareSpec:
     accumulate: int = 1
     clip_grad_norm: float | None = None
     prune: str | None = None
+    objective: dict[str, Any] | None = None
     #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
     trials: dataclasses.InitVar[int | None] = None
 
@@ -354,7 +370,9 @@ class CompareSpec:
 
 
 # Fields left out of the record at their defaults (they came later).
-_LEFT_OUT = frozenset({"device", "precision", "accumulate", "clip_grad_norm", "prune", "max_seeds"})
+_LEFT_OUT = frozenset(
+    {"device", "precision", "accumulate", "clip_grad_norm", "prune", "max_seeds", "objective"}
+)
 
 
 def _record(spec: CompareSpec) -> dict[str, Any]:
@@ -529,6 +547,36 @@ def _check_names(spec: CompareSpec, custom_data: bool) -> None:
         )
 
 
+def _check_objective(spec: CompareSpec) -> None:
+    """An objective (:attr:`CompareSpec.objective`): a known form and a function's reference
+    (and the metric the verdict reads, for a Trainer or a module); the engine's own options
+    refused, since the objective's code trains."""
+    obj = spec.objective
+    if obj is None:
+        return
+    if not isinstance(obj, Mapping) or obj.get("form") not in FORMS:
+        raise ValueError(f"objective must be a dict with form one of {list(FORMS)}, got {obj!r}")
+    flag = FORMS[obj["form"]]
+    if not is_problem_ref(obj.get("ref")) or obj["ref"] in BUILTIN_PROBLEMS:
+        raise ValueError(
+            f"{flag} must name a function: path/to/file.py:function or package.module:function, "
+            f"got {obj.get('ref')!r}"
+        )
+    if obj["form"] != "function" and not (isinstance(obj.get("metric"), str) and obj["metric"]):
+        raise ValueError(
+            f"{flag} needs --metric: the metric the verdict reads (as the Trainer or the module "
+            f"logs it, e.g. eval_loss), got {obj.get('metric')!r}"
+        )
+    for name, value, default in (("--precision", spec.precision, "fp32"),
+                                 ("--accumulate", spec.accumulate, 1),
+                                 ("--clip-grad-norm", spec.clip_grad_norm, None)):  # fmt: skip
+        if value != default:
+            raise ValueError(
+                f"{name} {value} is the engine's, and with {flag} your code trains: set it "
+                "there (autocast, accumulation, clipping)"
+            )
+
+
 def _check_choices(spec: CompareSpec) -> list[OptimizerChoice]:
     """The optimizer list: not empty, unique labels, ranges naming compared optimizers."""
     if isinstance(spec.optimizers, str) or not isinstance(spec.optimizers, Sequence):
@@ -680,7 +728,8 @@ def _checked_plan(spec: CompareSpec, custom_data: bool, *, here: bool = True) ->
     (its device is checked)."""
     if here:
         check_device(spec.device)  # first: a missing GPU is said before anything else
-    _check_names(spec, custom_data)
+    _check_objective(spec)
+    _check_names(spec, custom_data or spec.objective is not None)
     choices = _check_choices(spec)
     _check_budget(spec)
     _check_protocol(spec)

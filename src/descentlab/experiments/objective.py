@@ -1,0 +1,499 @@
+"""Your own training code as what a comparison compares optimizers on.
+
+An *objective* is a function ``fn(run) -> Score``: for one trial of the protocol it trains with
+the optimizer :class:`Run` builds (the trial's, with its hyperparameters: a real
+``torch.optim.Optimizer``) for ``run.steps`` steps from ``run.seed``, evaluates on the split
+it is told (``run.split``: ``"val"`` while tuning and in the curve runs, ``"test"`` in the
+refit runs), and returns its metric with the metric's direction. The protocol is the one a
+:class:`~descentlab.problems.problem.Problem` gets -- tuning rounds, pruning's rung runs (a
+trial of fewer steps, its schedule kept at full length), curve and refit seeds, the
+sequential verdict, resume, worker processes, Ray: each of its trials is one call of ``fn``
+(:func:`run_trial`), recorded in the store like a trial the engine trains.
+
+A Hugging Face ``Trainer`` and a Lightning module are objectives too
+(:mod:`~descentlab.experiments.frameworks`): :class:`Objective` holds which form, found by
+reference (``file.py:fn`` or ``package.module:fn``) in every process, or given as a function.
+
+What descentlab cannot see it does not claim: the training loop is the function's, so trials
+train one at a time (never stacked in a vectorized pass); a trial fails only when its values
+are not finite (the chance and training-loss rules need what the function does not report);
+and where the function owns its data, that it evaluates the split it is told is its own
+promise. Where descentlab gives the data (``run.splits``), reading the test split in a
+tuning or curve trial is refused.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import inspect
+import math
+import os
+import socket
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from descentlab.experiments.compare.spec import FORMS
+
+__all__ = ["Objective", "Run", "Score", "for_compare", "learned", "run_trial", "slot"]
+
+
+@dataclass(frozen=True)
+class Score:
+    """What an objective returns.
+
+    Attributes:
+        value: its metric on the split it was told to evaluate (NaN or infinite: the trial
+            diverged, as a run whose loss goes non-finite).
+        maximize: True for a score (accuracy, BLEU), False for a loss or an error rate.
+        name: the metric's name (the protocol's lines say it).
+        examples: in a refit run, the metric of each test example (their mean is ``value``):
+            the verdict then pairs the optimizers by seed and by test example; None: by seed
+            only (the report says so).
+
+    Example:
+        >>> Score(0.91, maximize=True, name="accuracy")
+        Score(value=0.91, maximize=True, name='accuracy', examples=None)
+    """
+
+    value: float
+    maximize: bool
+    name: str = "metric"
+    examples: Any = None
+
+
+def slot(maximize: bool) -> str:
+    """The metric name an objective's values are stored and judged under: ``"accuracy"`` for
+    a maximized metric, ``"loss"`` for a minimized one (the verdict's two directions), with
+    the metric's own name in the protocol's lines."""
+    return "accuracy" if maximize else "loss"
+
+
+class _Stop(BaseException):
+    """Ends the objective's call from inside it (a non-finite report): a ``BaseException``, so
+    that the function's own ``except Exception`` does not swallow it."""
+
+
+class Run:
+    """What the objective is given for one trial.
+
+    Attributes:
+        phase: ``"tune"``, ``"curve"`` or ``"refit"``.
+        label: the optimizer's label.
+        split: the split to evaluate and report on: ``"val"`` (tuning and curve runs) or
+            ``"test"`` (refit runs, which train on training + validation data).
+        seed: the trial's seed (seed the model's initialisation and the data order with it).
+        steps: optimizer steps to take (a pruning rung's run takes fewer, its schedule is the
+            full trial's).
+        eval_every: the steps at which to report (and at ``steps``).
+        batch_size: the comparison's ``--batch-size``, or None where it set none.
+        device: the comparison's torch device.
+        hyper: the trial's hyperparameters (:meth:`optimizer` applies them).
+        splits: where descentlab gives the data: the trial's splits (tuning: training and
+            validation only, the test split sealed; refit: training + validation, and the
+            test split), else None.
+        train, eval: where descentlab gives tensors: ``(x, y)`` to train on and to evaluate
+            on (``split``'s); else None.
+    """
+
+    def __init__(self, trial: Any, splits: Any, state: _State) -> None:
+        cfg = trial.config
+        self.phase, self.label = trial.phase, trial.label
+        self.split = "test" if trial.phase == "refit" else "val"
+        self.seed, self.steps, self.eval_every = cfg.seed, cfg.steps, cfg.eval_every or cfg.steps
+        self.batch_size, self.device, self.hyper = cfg.batch_size, cfg.device, dict(cfg.hyper)
+        self._config, self._state = cfg, state
+        if splits is not None and self.split == "test":
+            splits = copy.copy(splits)  # (the cached splits stay sealed)
+            splits.unseal_test()
+        self.splits = splits
+        self.train = self.eval = None
+        if splits is not None and hasattr(splits, "x_train"):
+            self.train = (splits.x_train, splits.y_train)
+            test = self.split == "test"
+            self.eval = (splits.x_test, splits.y_test) if test else (splits.x_val, splits.y_val)
+
+    def optimizer(self, params: Any) -> Any:
+        """The trial's optimizer over ``params`` (a ``torch.optim.Optimizer``)."""
+        from descentlab.engine.building import make_optimizer
+
+        opt = make_optimizer(self._config.optimizer, list(params), self._config.hyper)
+        self._state.built = opt
+        return opt
+
+    def scheduler(self, optimizer: Any) -> Any:
+        """The trial's per-step schedule of ``optimizer``'s hyperparameters (warmup, decay: a
+        :class:`~descentlab.schedules.Scheduler`; constant where the trial has none): call
+        its ``step()`` after each optimizer step."""
+        from descentlab.engine.building import make_schedulers
+        from descentlab.schedules import Scheduler, constant
+
+        made = make_schedulers(optimizer, self._config.schedule, self._config.steps)[0]
+        return made or Scheduler(optimizer, {"lr": constant(optimizer.param_groups[0]["lr"])})
+
+    def report(self, step: int, value: float) -> None:
+        """The metric on ``split`` after ``step`` steps: a point of the learning curve. A
+        value that is not finite ends the trial as diverged."""
+        self._state.report(int(step), value)
+
+    def checkpoint(self, step: int, state: Mapping[str, Any]) -> None:
+        """Keep ``state`` (tensors, numbers, lists, dicts: ``state_dict()``\\ s) as the
+        trial's state after ``step``: written when the comparison's ``--checkpoint-every``
+        says it is due (``auto``: at most 2 % of the trial's time), so call it as often as
+        you like; a trial stopped in any way continues from the last one written."""
+        self._state.checkpoint(int(step), state)
+
+    def checkpoint_due(self, step: int) -> bool:
+        """Whether :meth:`checkpoint` at ``step`` would write (to build an expensive state
+        only then)."""
+        clock = self._state.clock
+        return clock is not None and bool(clock(int(step)))
+
+    def restore(self) -> tuple[int, dict[str, Any]] | None:
+        """``(step, state)`` of the checkpoint this trial continues from, or None (a fresh
+        start): load your model's, optimizer's and scheduler's state from it and go on after
+        ``step``."""
+        return self._state.saved
+
+
+@dataclass
+class _State:
+    """One trial as the objective runs: its reports (written to the store when it returns,
+    under the name its direction gives), its checkpoints."""
+
+    store: Any
+    run_id: int
+    record: dict[str, Any]
+    where: str
+    clock: Any
+    path: Path
+    after: Callable[[int, Path], None] | None
+    saved: tuple[int, dict[str, Any]] | None = None
+    built: Any = None
+    rows: list[tuple[int, float]] = dataclasses.field(default_factory=list)
+    diverged: str | None = None
+
+    def report(self, step: int, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                value = float(value)  # (a 0-d tensor, a NumPy number)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{self.where}: run.report(step, value) takes a number, got "
+                    f"{type(value).__name__} at step {step}"
+                ) from None
+        if not math.isfinite(value):
+            self.diverged = f"reported {value} at step {step}"
+            raise _Stop
+        self.rows.append((step, float(value)))
+
+    def checkpoint(self, step: int, state: Mapping[str, Any]) -> None:
+        if self.clock is None or not self.clock(step):
+            return
+        import time
+
+        from descentlab.engine.checkpoint import save_checkpoint
+
+        t0 = time.perf_counter()
+        rows = [[s, v] for s, v in self.rows]  # (the reports so far travel with it)
+        save_checkpoint(
+            {"step": step, "config": self.record, "rows": rows, "state": dict(state)}, self.path
+        )
+        if "checkpoint" not in self.store.artifacts(self.run_id):
+            self.store.add_artifact(self.run_id, "checkpoint", self.path, kind="checkpoint")
+        self.clock.written(time.perf_counter() - t0)
+        if self.after is not None:
+            self.after(self.run_id, self.path)
+
+    def load(self) -> None:
+        """The checkpoint at :attr:`path` as the state to continue from (CheckpointError:
+        it fails its verification, or another trial wrote it)."""
+        from descentlab.engine.checkpoint import CheckpointError, checksum_path, load_checkpoint
+
+        if not (self.path.is_file() or checksum_path(self.path).is_file()):
+            return
+        got = load_checkpoint(self.path)
+        if got.get("config") != self.record or not isinstance(got.get("step"), int):
+            raise CheckpointError(f"checkpoint {self.path} was not written by this trial")
+        self.saved = (got["step"], got["state"])
+        self.rows = [(int(s), float(v)) for s, v in got["rows"]]
+
+
+@dataclass
+class Objective:
+    """An objective in one of its :data:`FORMS`, by reference or as a function.
+
+    Attributes:
+        form: ``"function"``, ``"hf_trainer"`` or ``"lightning"``.
+        ref: where it is (``path/file.py:fn``, ``package.module:fn``; a function given in
+            Python: its module and name, for the record).
+        metric: the Trainer's or module's metric the verdict reads (``eval_loss``,
+            ``val_acc``), with ``maximize`` (None: minimized where its name ends in
+            ``loss``, else maximized, as the Trainer's ``greater_is_better``).
+        fn: the function itself (None: imported from ``ref`` where it is first called).
+        by_ref: worker processes import ``fn`` again by ``ref`` rather than unpickle it.
+        data: descentlab gives each trial its data (``run.splits``, ``run.train``,
+            ``run.eval``); False: the objective owns its data.
+    """
+
+    form: str
+    ref: str
+    metric: str | None = None
+    maximize: bool | None = None
+    fn: Callable[..., Any] | None = dataclasses.field(default=None, compare=False)
+    by_ref: bool = True
+    data: bool = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        if self.by_ref:
+            state["fn"] = None
+        return state
+
+    @property
+    def function(self) -> Callable[..., Any]:
+        if self.fn is None:
+            from descentlab.problems.problem import load_function
+
+            self.fn = load_function(self.ref, f"{FORMS[self.form]} {self.ref!r}")
+        return self.fn
+
+    def __call__(self, run: Run) -> Any:
+        if self.form == "function":
+            return self.function(run)
+        from descentlab.experiments import frameworks
+
+        train = frameworks.hf_trainer if self.form == "hf_trainer" else frameworks.lightning
+        return Score(train(self.function, run, self.metric), self.direction, str(self.metric))
+
+    @property
+    def direction(self) -> bool:
+        """Whether the Trainer's or module's metric is maximized."""
+        if self.maximize is not None:
+            return self.maximize
+        return not str(self.metric).endswith("loss")
+
+    def fingerprint(self) -> str:
+        """A hash of the code the objective is in (its file's bytes; a function without a
+        file: its source), so that changed code starts a new comparison."""
+        fn = self.function
+        try:
+            data = Path(inspect.getsourcefile(fn) or "").read_bytes()
+        except (TypeError, OSError):
+            try:
+                data = inspect.getsource(fn).encode()
+            except (TypeError, OSError):
+                data = self.ref.encode()
+        return hashlib.sha256(data).hexdigest()[:8]
+
+    def record(self) -> dict[str, Any]:
+        """What the comparison's spec records of it (its digest names the run directory)."""
+        out = {"form": self.form, "ref": self.ref, "code": self.fingerprint()}
+        if self.form != "function":
+            out.update(metric=self.metric, maximize=self.direction)
+        return out
+
+
+def _where(objective: Objective, trial: Any) -> str:
+    cfg = trial.config
+    return f"{FORMS[objective.form]} {objective.ref} (trial {cfg.name}, seed {cfg.seed})"
+
+
+def run_trial(
+    store: Any,
+    objective: Objective,
+    trial: Any,
+    splits: Any,
+    checkpoint_every: Any = None,
+    after_checkpoint: Callable[[Any, int, Path], None] | None = None,
+    *,
+    resume: int | None = None,
+    restart: bool = False,
+) -> tuple[int, str, dict[str, Any]]:
+    """One trial: ``objective`` called with its :class:`Run`, recorded in ``store`` as a run of
+    the trial's config; ``(run id, status, summary)``.
+
+    ``resume``: the id of the trial's interrupted run, continued from its last checkpoint
+    (its reports after that step deleted; ``restart``: from step 0, as where it wrote none).
+
+    Raises:
+        ValueError: one line naming the objective and the trial -- it raised, returned
+            something that is not a :class:`Score`, reported something that is not a number,
+            never built the trial's optimizer, or read the sealed test split.
+        CheckpointError: the checkpoint to continue from fails its verification (the caller
+            sets it aside and starts over).
+    """
+    from descentlab._usercode import genuine_interrupt
+    from descentlab.engine.loop import CheckpointClock
+    from descentlab.engine.run import _default_checkpoint
+    from descentlab.problems._user import failure
+    from descentlab.problems.data import TestSetSealedError
+    from descentlab.store import provenance
+
+    cfg, where, record = trial.config, _where(objective, trial), trial.record_config()
+    if resume is None:
+        run_id = store.create_run(
+            record, name=cfg.name, seed=cfg.seed,
+            provenance=provenance(cfg.seed, pid=os.getpid(), hostname=socket.gethostname()),
+        )  # fmt: skip
+    else:
+        run_id = resume
+    art = store.artifacts(run_id).get("checkpoint")
+    path = Path(art["path"]) if art else _default_checkpoint(store, run_id)
+    clock = None if checkpoint_every is None else CheckpointClock(checkpoint_every)
+    ship = None if after_checkpoint is None else (lambda i, p: after_checkpoint(trial, i, p))
+    state = _State(store, run_id, record, where, clock, path, ship)
+    if resume is not None:
+        if not restart:
+            state.load()
+        store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
+        store.truncate_metrics(run_id, after_step=-1)  # (its reports are in the checkpoint)
+        store.update_provenance(run_id, {"pid": os.getpid()})
+    try:
+        got = objective(Run(trial, splits, state))
+    except _Stop:
+        got = None
+    except TestSetSealedError:
+        store.set_status(run_id, "failed", message="read the sealed test split")
+        raise ValueError(
+            f"{where} read the test split in a {trial.phase} trial: while tuning (and in the "
+            "curve runs) evaluate on run.eval, the validation split; the test split is the "
+            "refit runs' (run.split says which)"
+        ) from None
+    except BaseException as exc:
+        if genuine_interrupt(exc):  # (Ctrl-C: the next session continues the trial)
+            store.set_status(run_id, "interrupted", message="stopped; run again to continue")
+            raise
+        store.set_status(run_id, "failed", message=failure(exc))
+        raise ValueError(f"{where} failed: {failure(exc)}") from None
+    return run_id, *_finish(state, got, trial, where)
+
+
+def _finish(state: _State, got: Any, trial: Any, where: str) -> tuple[str, dict[str, Any]]:
+    """The trial's status and summary from what the objective returned; stored."""
+    store, run_id, steps = state.store, state.run_id, trial.config.steps
+    if state.built is None and state.diverged is None:
+        store.set_status(run_id, "failed", message="never built its optimizer")
+        raise ValueError(
+            f"{where} never built its optimizer with run.optimizer(params): there is no "
+            "optimizer to compare"
+        )
+    if got is not None and not isinstance(got, Score):
+        store.set_status(run_id, "failed", message=f"returned {type(got).__name__}")
+        raise ValueError(
+            f"{where} returned {type(got).__name__}: an objective returns "
+            "Score(value, maximize=True|False[, name=..., examples=...])"
+        )
+    split = "test" if trial.phase == "refit" else "val"
+    summary: dict[str, Any] = {"steps": steps}
+    name = "objective"
+    if got is not None:
+        value = float(got.value)
+        name = slot(bool(got.maximize))
+        if not math.isfinite(value):
+            state.diverged = f"returned {value}"
+        else:
+            summary[f"{split}/{name}"] = value
+            state.rows.append((steps, value))  # (the value returned is the last step's)
+        store.update_provenance(
+            run_id, {"objective": {"metric": str(got.name), "maximize": bool(got.maximize)}}
+        )
+    last = dict(state.rows)  # (a step reported twice: its last value)
+    store.log_metrics(run_id, [(s, split, name, v) for s, v in sorted(last.items())])
+    if trial.phase == "refit" and got is not None and state.diverged is None:
+        _store_examples(store, run_id, got, name)
+    status = "completed"
+    if state.diverged is not None:
+        status = "diverged"
+        _say_once(
+            state.where.split(" (trial")[0],
+            f"descentlab: {where} {state.diverged}: a trial whose values are not finite counts "
+            "as diverged, as a run whose loss goes non-finite (said once)",
+        )
+    store.set_status(run_id, status, message=state.diverged, summary=summary)
+    return status, summary
+
+
+def _store_examples(store: Any, run_id: int, got: Score, name: str) -> None:
+    """A refit run's per-example test values, stored where their mean is the returned
+    value; else the run's provenance says why there are none (the verdict then pairs by seed
+    only)."""
+    import numpy as np
+
+    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, SPLIT
+
+    if got.examples is None:
+        store.update_provenance(run_id, {OUTCOMES_KEY: "the objective returned one number per run"})
+        return
+    values = np.asarray(got.examples, dtype=float).reshape(-1)
+    mean = float(values.mean()) if values.size else math.nan
+    if not math.isclose(mean, float(got.value), rel_tol=1e-4, abs_tol=1e-6):
+        why = f"the mean of its {values.size} examples' values {mean:.6g} is not {got.value:.6g}"
+        store.update_provenance(run_id, {OUTCOMES_KEY: f"not stored: {why}"})
+        return
+    store.log_metrics(run_id, [(i, SPLIT, name, float(v)) for i, v in enumerate(values)])
+    store.update_provenance(run_id, {OUTCOMES_KEY: int(values.size)})
+
+
+_SAID: set[str] = set()
+
+
+def _say_once(key: str, text: str) -> None:
+    """A warning said once per ``key`` in this process."""
+    if key not in _SAID:
+        _SAID.add(key)
+        warnings.warn(text, RuntimeWarning, stacklevel=3)
+
+
+def for_compare(spec: Any, given: Any, *, data: bool, workers: int) -> tuple[Any, Objective]:
+    """The comparison's objective: ``given`` (a function ``fn(run)``, or an
+    :class:`Objective`) or the one ``spec.objective`` names, checked (it imports, and can go to
+    worker processes); and the spec that records it with its code's hash -- changed code
+    starts a new comparison -- with no time to a target accuracy (the objective's metric is
+    its own). ``data``: descentlab gives each trial its data."""
+    import pickle
+
+    from descentlab.problems.problem import absolute_ref, problem_slug
+
+    rec = dict(spec.objective or {})
+    if given is None:
+        ref = absolute_ref(rec["ref"])
+        obj = Objective(rec["form"], ref, rec.get("metric"), rec.get("maximize"))
+    elif isinstance(given, Objective):
+        obj = dataclasses.replace(given)
+    elif callable(given):
+        name = f"{getattr(given, '__module__', '?')}:{getattr(given, '__qualname__', '?')}"
+        obj = Objective("function", name, fn=given, by_ref=False)
+    else:
+        raise ValueError(f"objective must be a function fn(run) -> Score, got {given!r}")
+    obj.data = data or bool(rec.get("data"))
+    obj.function  # noqa: B018  (imported here: a bad reference is one line before any work)
+    if workers > 1 and not obj.by_ref:
+        try:
+            pickle.dumps(obj)
+        except Exception as exc:
+            raise ValueError(
+                f"objective {obj.ref} cannot be sent to worker processes ({exc}); define it at "
+                "module level, or use workers=1"
+            ) from None
+    record = {**obj.record(), "ref": rec.get("ref", obj.ref), "data": obj.data}
+    changes: dict[str, Any] = {"objective": record, "target_accuracy": None}
+    if not obj.data:
+        changes["problem"] = problem_slug(record["ref"])
+        if spec.batch_size == "auto":
+            changes["batch_size"] = None
+    return dataclasses.replace(spec, **changes), obj
+
+
+def learned(summary: Mapping[str, Any]) -> bool | None:
+    """The direction a trial's summary shows its objective's metric has (None: it has no
+    value, e.g. a diverged trial)."""
+    for split in ("val", "test"):
+        for maximize in (True, False):
+            if f"{split}/{slot(maximize)}" in summary:
+                return maximize
+    return None
