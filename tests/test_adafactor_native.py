@@ -11,7 +11,7 @@ import warnings
 import pytest
 import torch
 
-from descentlab import optim
+from descentlab import _announce, optim
 from descentlab.optim import adafactor_native
 from descentlab.optim.adafactor import scale_by_adafactor
 
@@ -139,7 +139,7 @@ def test_a_group_of_two_dtypes_runs_one_kernel_call_per_dtype(monkeypatch):
 def test_where_the_kernel_does_not_apply_the_torch_op_step_runs_said_once():
     """A strided parameter (a transposed view) steps with torch's ops, as fused=False does,
     and the step says so once per process and reason."""
-    adafactor_native._SAID.clear()
+    _announce.forget("adafactor")
     base = torch.randn(6, 5, dtype=torch.float64)
     p = torch.nn.Parameter(base.t())  # not contiguous
     q = torch.nn.Parameter(base.t().clone())

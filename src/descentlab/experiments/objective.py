@@ -31,12 +31,12 @@ import inspect
 import math
 import os
 import socket
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from descentlab._announce import once
 from descentlab.experiments.compare.spec import FORMS
 
 __all__ = ["Objective", "Run", "Score", "for_compare", "learned", "run_trial", "slot"]
@@ -439,14 +439,9 @@ def _store_examples(store: Any, run_id: int, got: Score, name: str) -> None:
     store.update_provenance(run_id, {OUTCOMES_KEY: int(values.size)})
 
 
-_SAID: set[str] = set()
-
-
 def _say_once(key: str, text: str) -> None:
     """A warning said once per ``key`` in this process."""
-    if key not in _SAID:
-        _SAID.add(key)
-        warnings.warn(text, RuntimeWarning, stacklevel=3)
+    once(("objective", key), text, stacklevel=3)
 
 
 def for_compare(spec: Any, given: Any, *, data: bool, workers: int) -> tuple[Any, Objective]:
