@@ -47,7 +47,7 @@ def test_the_wine_data_compare_on_defaults_with_a_batch_that_fits(tmp_path, caps
 
 
 def test_a_default_comparison_keeps_its_batch_and_its_identity():
-    auto, _, _ = _resolve(CompareSpec(problem="moons", steps=10), None, None, 1)
+    auto, *_ = _resolve(CompareSpec(problem="moons", steps=10), None, None, 1)
     given = CompareSpec(problem="moons", steps=10, batch_size=128).plan()
     assert auto.spec.batch_size == 128
     assert auto.run_name == given.run_name and auto.record == given.record
