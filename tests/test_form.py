@@ -572,3 +572,53 @@ def test_a_new_primitive_is_one_row_of_the_table(monkeypatch):
     for a, b, w, gr in zip(*got, w0, grads, strict=True):
         assert torch.equal(a, b)
         assert torch.equal(a, w - 0.5 * torch.minimum(gr, w))
+
+
+def _kept_after_two_steps(rec, kwargs) -> set[str]:
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(3, 4))
+    opt = rec.factory([p], **{**kwargs, "fused": False})
+    for _ in range(2):
+        p.grad = torch.randn(3, 4)
+        opt.step()
+    return {k for k in opt.state[p] if k != "step" and not k.startswith("_")}
+
+
+@pytest.mark.parametrize("rec", optim.records(), ids=lambda r: r.name)
+def test_a_rules_state_keys_are_what_its_steps_keep(rec):
+    """The chain's state keys (read from each form rule's form, declared by the others) are
+    the entries its steps keep at every parity configuration, and all of them are kept by
+    one (an entry made by a step that no declaration names, or a name no step makes,
+    fails)."""
+    rules = rec.factory([torch.nn.Parameter(torch.zeros(1))]).rule
+    flags = [{k: True} for r in rules.rules for k, s in r.checks.items() if isinstance(s, Flag)]
+    kept, configs = [], [{}, *(dict(c.kwargs) for c in rec.parity), *flags]
+    for kw in configs:
+        try:
+            kept.append(_kept_after_two_steps(rec, kw))
+        except (TypeError, ValueError) as exc:  # an option this optimizer's signature lacks
+            if "closure" in str(exc):
+                pytest.skip(f"{rec.name}: {exc}")
+            kept.append(set())
+    declared = set(rules.state_keys)
+    for kw, keys in zip(configs, kept, strict=True):
+        assert keys <= declared, (kw, keys - declared)
+    if all(isinstance(r, FM.FormRule) for r in rules.rules):
+        assert set().union(*kept) == declared
+
+
+def test_a_form_rules_marked_state_is_state_it_keeps():
+    """``nonnegative`` and ``own_dtype`` name only entries the form keeps."""
+    for rule_cls in _form_rule_classes():
+        rule = rule_cls()
+        assert set(rule.nonnegative) | set(rule.own_dtype) <= set(rule.state_keys), rule.name
+
+
+def _form_rule_classes() -> list[type]:
+    out, todo = [], [FM.FormRule]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if not inspect.isabstract(sub) and sub not in out:
+                out.append(sub)
+    return out

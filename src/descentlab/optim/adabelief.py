@@ -30,7 +30,6 @@ class scale_by_adabelief(FormRule):
 
     name = "scale_by_adabelief"
     role = "direction + adaptive rate"
-    state_keys = ("exp_avg", "exp_avg_var")
     checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
     nonnegative = ("exp_avg_var",)
 

@@ -44,7 +44,6 @@ class scale_by_adam(FormRule):
 
     name = "scale_by_adam"
     role = "direction + adaptive rate"
-    state_keys = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     checks = declare(
         betas=BETAS, eps=NONNEG, amsgrad=Flag(), bias_correction=Flag(), eps_inside_sqrt=Flag()
     )

@@ -68,7 +68,6 @@ class scale_by_nadam(FormRule):
 
     name = "scale_by_nadam"
     role = "direction + adaptive rate"
-    state_keys = ("exp_avg", "exp_avg_sq", "mu_product")
     checks = declare(
         betas=SCALAR_BETAS,
         eps=Real(0.0, scalar=True),
@@ -147,7 +146,6 @@ class scale_by_radam(FormRule):
 
     name = "scale_by_radam"
     role = "direction + adaptive rate"
-    state_keys = ("exp_avg", "exp_avg_sq")
     checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
     has_final = True
 
@@ -204,7 +202,6 @@ class scale_by_adamax(FormRule):
     name = "scale_by_adamax"
     role = "direction + adaptive rate"
     local = False  # as before the form: not among the trajectory kernels' rules
-    state_keys = ("exp_avg", "exp_inf")
     checks = declare(betas=SCALAR_BETAS, eps=Real(0.0, scalar=True))
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:

@@ -35,7 +35,6 @@ class scale_by_adan(FormRule):
 
     name = "scale_by_adan"
     role = "direction + adaptive rate"
-    state_keys = ("exp_avg", "exp_avg_diff", "exp_avg_sq", "previous_grad")
     checks = declare(
         betas=Items((_BETA, _BETA, _BETA), "three betas (beta1, beta2, beta3)"),
         eps=Real(0.0, scalar=True),

@@ -52,7 +52,6 @@ class scale_by_adagrad(FormRule):
 
     name = "scale_by_adagrad"
     role = "adaptive learning rate"
-    state_keys = ("sum",)
     checks = declare(initial_accumulator_value=NONNEG, eps=NONNEG, eps_inside_sqrt=Flag())
     has_final = True
 
@@ -113,7 +112,6 @@ class scale_by_adadelta(FormRule):
 
     name = "scale_by_adadelta"
     role = "adaptive learning rate"
-    state_keys = ("square_avg", "acc_delta")
     checks = declare(rho=Real(0.0, 1.0, torch="Invalid rho value: {value}"), eps=NONNEG)
 
     def __init__(self, rho: float = 0.9, eps: float = 1e-6) -> None:
@@ -158,7 +156,6 @@ class scale_by_rms(FormRule):
 
     name = "scale_by_rms"
     role = "adaptive learning rate"
-    state_keys = ("square_avg", "grad_avg")
     checks = declare(
         alpha=Real(0.0, 1.0, torch="Invalid alpha value: {value}"),
         eps=NONNEG,

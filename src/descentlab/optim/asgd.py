@@ -55,7 +55,6 @@ class scale_by_asgd(FormRule):
     name = "scale_by_asgd"
     role = "step size"
     local = False
-    state_keys = ("eta", "mu", "ax")
 
     def __init__(
         self, lr: float = 1e-2, lambd: float = 1e-4, alpha: float = 0.75, t0: float = 1e6

@@ -37,6 +37,7 @@ tensor's dtype where used (as torch rounds a Python scalar).
 from __future__ import annotations
 
 import copy
+import itertools
 from abc import ABC, abstractmethod
 from collections import ChainMap
 from collections.abc import Callable, Mapping, Sequence
@@ -853,6 +854,10 @@ def reference(
 # --------------------------------------------------------------------------------------
 
 
+#: a form rule's state keys by its class (the form depends on the flags alone)
+_KEYS: dict[type, tuple[str, ...]] = {}
+
+
 class FormRule(Rule):
     """An elementwise rule whose math is its :meth:`form`: the eager ``update`` is derived from
     it (the eager emitter), so are the kernels (:mod:`~descentlab.optim.program`), and so is
@@ -863,11 +868,33 @@ class FormRule(Rule):
     kernel's structure is the values of its declared flags
     (:attr:`~descentlab.optim.Rule.checks`).
 
-    Subclasses set ``name``, ``state_keys``, ``checks`` and write :meth:`form`.
+    Subclasses set ``name``, ``checks`` and write :meth:`form`; the state keys are read
+    from it (:attr:`state_keys`), never written twice.
     """
 
     local = True
     needs_step = True
+
+    @property
+    def state_keys(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The state the form keeps at any value of the flags and choices that pick its code:
+        the entries its prepares make or keep (``fills``, ``needs``), then those it reads or
+        writes, then its running products; a per-step array (a ``_`` key) is not kept."""
+        keys = _KEYS.get(type(self))
+        if keys is None:
+            from .hyperspec import Choice, Flag
+
+            picks = {k: (False, True) if isinstance(s, Flag) else s.options
+                     for k, s in self.checks.items() if isinstance(s, Flag | Choice)}  # fmt: skip
+            found: dict[str, None] = {}
+            for values in itertools.product(*picks.values()):
+                form = self.built({**self.defaults, **dict(zip(picks, values, strict=True))})
+                kept = [
+                    k for pr in form.prepares for w in ("fills", "needs") for k in pr.how.get(w, ())
+                ]
+                found.update(dict.fromkeys((*kept, *form.states, *form.scalars)))
+            keys = _KEYS[type(self)] = tuple(k for k in found if not k.startswith("_"))
+        return keys
 
     @abstractmethod
     def form(self, f: Form, hyper: Mapping[str, Any]) -> None:

@@ -45,7 +45,6 @@ class scale_by_lion(FormRule):
     name = "scale_by_lion"
     role = "direction + adaptive rate"
     local = False  # as before the form: not among the trajectory kernels' rules
-    state_keys = ("exp_avg",)
     checks = declare(betas=BETAS)
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.99)) -> None:

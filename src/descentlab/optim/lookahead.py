@@ -59,7 +59,6 @@ class lookahead(FormRule):
 
     name = "lookahead"
     role = "wrapper (gradient point, averaging)"
-    state_keys = ("slow",)
 
     def __init__(self, sync_period: int = 5, slow_step_size: float = 0.5) -> None:
         super().__init__(sync_period=sync_period, slow_step_size=slow_step_size)

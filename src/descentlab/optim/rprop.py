@@ -48,7 +48,6 @@ class scale_by_rprop(FormRule):
     role = "adaptive learning rate"
     local = False
     needs_step = False
-    state_keys = ("prev", "step_size")
 
     def __init__(
         self,

@@ -67,7 +67,6 @@ class schedule_free_adamw(FormRule):
 
     name = "schedule_free_adamw"
     role = "direction + adaptive rate"
-    state_keys = ("z", "exp_avg_sq", "weight_sum", "lr_max")
     own_dtype = ("weight_sum", "lr_max")  # float64 sums, as the reference keeps Python floats
     local = False
     elementwise = False

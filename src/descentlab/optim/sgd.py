@@ -67,7 +67,6 @@ class trace(FormRule):
     name = "trace"
     role = "search direction (momentum)"
     needs_step = False
-    state_keys = ("momentum_buffer",)
 
     def __init__(self, momentum: float = 0.9, dampening: float = 0.0, nesterov: bool = False):
         super().__init__(momentum=momentum, dampening=dampening, nesterov=nesterov)
@@ -132,7 +131,6 @@ class velocity(FormRule):
     name = "velocity"
     role = "search direction (momentum)"
     needs_step = False
-    state_keys = ("velocity",)
 
     def __init__(
         self,
