@@ -492,9 +492,8 @@ class Rule(ABC):
     Subclasses set ``name``, store hyperparameter defaults in ``self.defaults`` (these become
     param-group keys) and implement :meth:`update`; stateful rules implement :meth:`init`
     and list their state names in ``state_keys`` (a form rule's are read from its form).
-    :attr:`checks` declares what each
-    hyperparameter accepts (:meth:`validate` checks a group's values from it). An elementwise
-    rule is best written as a :class:`~descentlab.optim.form.FormRule`: its math once.
+    :attr:`checks` declares what each hyperparameter accepts (:meth:`validate` checks a
+    group's values from it). An elementwise rule is best written as a :class:`~descentlab.optim.form.FormRule`: its math once.
 
     Attributes:
         name: short identifier, used in reprs and the optimizer family tree.
