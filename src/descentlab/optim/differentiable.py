@@ -23,13 +23,12 @@ requiring grad cannot be updated in place under autograd (torch raises the same
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from .base import Chain, State
+from .base import Chain
 from .eager_emitter import EagerEmitter, _batched_apply, _number, _Scalars
 from .form import FormRule, _plain
 
@@ -53,15 +52,9 @@ class DifferentiableEmitter(EagerEmitter):
     """The form over a param group's tensors, recorded by autograd: the eager emitter's
     kernels, with new state tensors assigned instead of copied into the old ones."""
 
-    def __init__(
-        self,
-        grads: list[Tensor],
-        params: list[Tensor],
-        state: State,
-        hyper: Mapping[str, Any],
-    ) -> None:
-        super().__init__(grads, params, state, hyper)
-        self._hyper = {k: _keep(v) for k, v in hyper.items()}
+    def __init__(self, *args: Any) -> None:  # (the eager emitter's arguments)
+        super().__init__(*args)
+        self._hyper = {k: _keep(v) for k, v in self.given.items()}
 
     number = staticmethod(_value)
 
