@@ -14,7 +14,7 @@ import warnings
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import is_not, itemgetter
 from typing import Any, Protocol
 
 import torch
@@ -124,8 +124,14 @@ class FusedPath:
     def __init__(self, fold_lr: bool) -> None:
         #: a final plain ``scale_by_lr`` is folded into the parameter update
         self.fold_lr = fold_lr
+        #: each group's compiled plan per structure and dtype (a plan records the storage its
+        #: group's launches were checked against, so groups never share one)
         self.plans: dict[tuple, _fused.FusedPlan | None] = {}
         self.steady: dict[int, SteadyContext] = {}
+        #: every group's context at once, for the steady step (None: made at the next one)
+        self.bundle: _Bundle | None = None
+        #: the contexts the general step now running has recorded (:meth:`settle`)
+        self.recorded: list[SteadyContext] = []
         self._compiler: bool | None = None
         #: why a group ran eagerly under ``fused=None``, each said once
         self.announced: set[str] = set()
@@ -249,7 +255,7 @@ class FusedPath:
                     stacklevel=caller_stacklevel(),
                 )
             return None
-        plan = self.plan(opt, hyper, dtype)
+        plan = self.plan(opt, gi, hyper, dtype)
         if plan is None and opt.fused:
             raise ValueError(
                 f"{type(opt).__name__}(fused=True): the chain {opt.rule!r} has no fused form "
@@ -270,20 +276,23 @@ class FusedPath:
         return plan
 
     def plan(
-        self, opt: Optimizer, hyper: Mapping[str, Any], dtype: torch.dtype
+        self, opt: Optimizer, gi: int, hyper: Mapping[str, Any], dtype: torch.dtype
     ) -> _fused.FusedPlan | None:
-        """The compiled plan for this group's structure, or None where the chain has no
-        fused form (cached: one plan per structural signature and dtype)."""
+        """Group ``gi``'s compiled plan for its structure, or None where the chain has no fused
+        form (cached: one plan per group, structural signature and dtype; groups of one
+        structure share the kernel, each its own plan)."""
         # the final lr is folded into the parameter update for batched learning rates too,
         # so a batched run is bit-identical to K separate runs
         key = (dtype, self.fold_lr, opt.rule.fuse_signature(hyper))
-        if key in self.plans:
-            return self.plans[key]
-        builder = self.builder(opt, hyper)
+        if (gi, key) in self.plans:
+            return self.plans[(gi, key)]
+        kernel = next((p.c for (_, k), p in self.plans.items() if k == key and p), None)
+        if kernel is None and not any(k == key for _, k in self.plans):
+            kernel = self.builder(opt, hyper)
         plan = None
-        if builder is not None:
+        if kernel is not None:
             try:
-                plan = _fused.FusedPlan(builder, dtype)
+                plan = _fused.FusedPlan(kernel, dtype)
             except _fused.FusedUnavailable as exc:
                 if opt.fused:
                     raise
@@ -292,7 +301,7 @@ class FusedPath:
                     RuntimeWarning,
                     stacklevel=caller_stacklevel(),
                 )
-        self.plans[key] = plan
+        self.plans[(gi, key)] = plan
         return plan
 
     def builder(self, opt: Optimizer, hyper: Mapping[str, Any]) -> CKernel | None:
@@ -357,6 +366,7 @@ class FusedPath:
         base = opt._states.step_bases.get(gi)
         group = opt.param_groups[gi]
         self.steady.pop(gi, None)
+        self.bundle = None
         if not (
             plan.steady_ok(params)
             and opt._hyper.plain.get(gi)
@@ -375,89 +385,208 @@ class FusedPath:
             shards = SteadyShards(group["params"])
             sts = opt._states.of(opt, gi, group["params"])  # (the same step counters)
         counts = memoryview(base[0])  # the step counters, without NumPy's call costs
-        self.steady[gi] = SteadyContext(
+        self.steady[gi] = ctx = SteadyContext(
             opt.state, opt.state.version, group["params"], len(params), hyper,
             *_signature(opt.rule, hyper), sts, plan, counts, step_ids, steps, shards=shards,
         )  # fmt: skip
+        self.recorded.append(ctx)
 
     # ------------------------------------------------------------------ the steady step
+    def settle(self, opt: Optimizer) -> None:
+        """After a general step's updates: the contexts it recorded hold the state as it is
+        now (a later group's new state entries, made after an earlier group's context was
+        recorded, are no change to the earlier group's)."""
+        for ctx in self.recorded:
+            ctx.version = opt.state.version
+        self.recorded.clear()
+
     def steady_step(self, opt: Optimizer) -> bool:
-        """The whole step in as little Python as possible, while nothing but the gradients has
-        changed since the last fused step (same parameters, all with gradients; same state
-        tensors, constant hyperparameters, plans). Everything is checked
+        """The whole step in as little Python as possible, while nothing but the gradients (and
+        a schedule's numbers) has changed since the last fused step: same parameters, all with
+        gradients; same state tensors, plans, structure. Groups whose C kernel is the same run
+        as one launch, each with its own coefficients (:class:`_Bundle`). Everything is checked
         for every group before anything changes (a chain's prepares that must run at every
-        step run then, before its kernel); False sends the step down the general path.
-        (Each check costs: this path exists because a step's Python runs with cold caches.)
-        """
+        step run then, before its kernel); False sends the step down the general path. (Each
+        check costs: this path exists because a step's Python runs with cold caches.)"""
         state = opt.state
         if opt.monitor is not None or type(state) is not TrackedState:
             return False
-        todo = []
-        for gi, group in enumerate(opt.param_groups):
-            ctx = self.steady.get(gi)
-            if ctx is None or ctx.state is not state or ctx.version != state.version:
+        b = self.bundle
+        if b is None or b.state is not state or b.version != state.version:
+            b = self.bundle = _Bundle.of(opt, self.steady)
+            if b is None:
                 return False
-            launch = _steady_launch(opt, gi, ctx, group)
+        groups = opt.param_groups
+        lists = [g["params"] for g in groups]
+        if len(lists) != len(b.lists) or any(map(is_not, lists, b.lists)):
+            return False
+        if list(map(len, lists)) != b.lens or not b.current(opt):
+            return False
+        try:
+            if [id(st["step"]) for st in b.sts] != b.step_ids:
+                return False
+        except KeyError:
+            return False
+        todo = []
+        for unit in b.units:
+            launch = unit.pointers(lists)
             if launch is None:
                 return False
-            todo.append((group, ctx, *launch))
-        for group, ctx, params, ptrs, t in todo:
-            if ctx.shards is None:
-                ctx.plan.launch(params, ptrs, ctx.hyper, t)
+            todo.append(launch)
+        counts = [c.tolist() for c in b.counts]
+        for unit, (params, ptrs) in zip(b.units, todo, strict=True):
+            t = unit.steps(counts)
+            if unit.shards is None:
+                unit.plan.launch(params, ptrs, unit.hyper, t)
             else:
-                ctx.shards.launch(ctx.plan, params, ptrs, ctx.hyper, t)
-            if type(t) is list:
-                ctx.counts[:] = array(ctx.counts.format, t)
+                unit.shards.launch(unit.plan, params, ptrs, unit.hyper, t)
+        for group, snap, c, col in zip(groups, b.snaps, b.counts, counts, strict=True):
+            if col.count(col[0]) == len(col):
+                c[:] = array(c.format, [col[0] + 1]) * len(col)
             else:
-                ctx.counts[:] = array(ctx.counts.format, [t]) * ctx.n
-            group["step"] = int(group["step"]) + 1
+                c[:] = array(c.format, [x + 1 for x in col])
+            group["step"] = snap["step"] = int(group["step"]) + 1
         opt.last_step_skipped = False
         return True
 
 
-def _steady_launch(
-    opt: Optimizer, gi: int, ctx: SteadyContext, group: dict
-) -> tuple[list[Tensor], Any, float | list[float]] | None:
-    """The tensors the kernel steps (the parameters, or their local shards), its pointers and
-    the new step count for ``group``'s steady step (each parameter's, where the counts
-    differ), or None
-    where anything but the gradients and plain numeric hyperparameters (a schedule's) changed
-    since ``ctx`` was recorded."""
-    params = group["params"]
-    # the parameters' storage is checked by pointer in steady_pointers
-    if params is not ctx.params or len(params) != ctx.n:
-        return None
-    hyper = {k: v for k, v in group.items() if k not in NOT_HYPER}
-    try:
-        same = hyper == ctx.hyper
-    except RuntimeError:  # a tensor hyperparameter with several values
-        return None
-    if not same:
-        guard = ctx.guard
-        if guard is not None and guard.admits(hyper):  # a schedule's step: this one call
-            ctx.hyper = opt._hyper.validated[gi] = hyper
-        elif not _rescheduled(opt, gi, ctx, hyper):
+@dataclass(slots=True)
+class _Unit:
+    """What the steady step launches at once: the groups of one C kernel (their tensors in
+    one list: a merged plan, :meth:`~descentlab.optim.plan.KernelPlan.merged`), or one group
+    with its own plan (a Triton plan, a group of DTensors stepped on its ``shards``, a plan
+    with work before each launch)."""
+
+    plan: KernelPlan
+    gis: list[int]
+    sts: list[dict]
+    #: the group's hyperparameters, or each group's (a merged plan: a list)
+    hyper: Any
+    shards: SteadyShards | None = None
+
+    def pointers(self, lists: list[list[Tensor]]) -> tuple[list[Tensor], Any] | None:
+        """The tensors the kernel steps (the parameters, or their local shards) and its
+        pointers, or None where anything but the gradients moved since the last launch."""
+        gis = self.gis
+        params = lists[gis[0]] if len(gis) == 1 else [p for gi in gis for p in lists[gi]]
+        try:
+            cols = [[st[key] for st in self.sts] for key in self.plan.state_keys]
+        except KeyError:
             return None
-    sts = ctx.sts
-    try:
-        if [id(st["step"]) for st in sts] != ctx.step_ids:
+        grads = [p.grad for p in params]
+        if self.shards is not None:
+            local = self.shards.local(params, grads, cols)
+            if local is None:
+                return None
+            params, grads, cols = local
+        ptrs = self.plan.steady_pointers(params, grads, cols)
+        return None if ptrs is None else (params, ptrs)
+
+    def steps(self, counts: list[list[float]]) -> float | list[float]:
+        """This step's count of every tensor (one number where they agree)."""
+        cols = [counts[gi] for gi in self.gis]
+        first = cols[0][0]
+        if all(c.count(first) == len(c) for c in cols):
+            return first + 1
+        return [x + 1 for c in cols for x in c]
+
+
+@dataclass(slots=True)
+class _Bundle:
+    """Every param group's steady context at once (the steady step runs only where every
+    group has one): the groups' snapshots (a step whose groups equal them compares nothing
+    else of their hyperparameters), their parameter lists and lengths, the state dicts and
+    step counters of all their parameters, and the launches (:class:`_Unit`)."""
+
+    state: TrackedState
+    version: int
+    ctxs: list[SteadyContext]
+    lists: list[list[Tensor]]
+    lens: list[int]
+    #: each group as last stepped (None: compared in full at the next step)
+    snaps: list[dict | None]
+    sts: list[dict]
+    step_ids: list[int]
+    counts: list[memoryview]
+    units: list[_Unit]
+    #: each group's unit and its place there
+    where: list[tuple[_Unit, int]]
+
+    @classmethod
+    def of(cls, opt: Optimizer, steady: dict[int, SteadyContext]) -> _Bundle | None:
+        """The bundle of ``steady``'s contexts, or None unless every group has one, recorded
+        at the state there is."""
+        state, n = opt.state, len(opt.param_groups)
+        ctxs = [steady.get(gi) for gi in range(n)]
+        if not ctxs or any(c is None or c.state is not state for c in ctxs):
             return None
-        cols = [[st[key] for st in sts] for key in ctx.plan.state_keys]
-    except KeyError:
-        return None
-    grads = [p.grad for p in params]
-    if ctx.shards is not None:
-        local = ctx.shards.local(params, grads, cols)
-        if local is None:
+        if any(c.version != state.version for c in ctxs):  # type: ignore[union-attr]
             return None
-        params, grads, cols = local
-    ptrs = ctx.plan.steady_pointers(params, grads, cols)
-    if ptrs is None:
-        return None
-    counts = ctx.counts.tolist()
-    if counts.count(counts[0]) == ctx.n:
-        return params, ptrs, counts[0] + 1
-    return params, ptrs, [c + 1 for c in counts]
+        ctxs = list(ctxs)  # (no None)
+        kernels: dict[Any, list[int]] = {}
+        for gi, c in enumerate(ctxs):
+            merges = c.shards is None and c.plan.merges  # type: ignore[union-attr]
+            key = id(c.plan.kernel) if merges else (gi,)  # type: ignore[union-attr]
+            kernels.setdefault(key, []).append(gi)
+        units, where = [], [None] * n
+        for gis in kernels.values():
+            group = [ctxs[gi] for gi in gis]
+            if len(gis) == 1:
+                (c,) = group
+                unit = _Unit(c.plan, gis, c.sts, c.hyper, c.shards)  # type: ignore[union-attr]
+            else:
+                hypers = [c.hyper for c in group]  # type: ignore[union-attr]
+                plan = group[0].plan.merged([c.plan for c in group], hypers)  # type: ignore[union-attr]
+                sts = [st for c in group for st in c.sts]  # type: ignore[union-attr]
+                unit = _Unit(plan, gis, sts, hypers)
+            units.append(unit)
+            for i, gi in enumerate(gis):
+                where[gi] = (unit, i)
+        sts = [st for c in ctxs for st in c.sts]  # type: ignore[union-attr]
+        ids = [i for c in ctxs for i in c.step_ids]  # type: ignore[union-attr]
+        return cls(
+            state, state.version, ctxs, [c.params for c in ctxs], [c.n for c in ctxs],  # type: ignore[union-attr]
+            [None] * n, sts, ids, [c.counts for c in ctxs], units, where,  # type: ignore[union-attr,arg-type]
+        )  # fmt: skip
+
+    def current(self, opt: Optimizer) -> bool:
+        """Whether every group is as its snapshot, else take the numbers that a schedule
+        changed (in a group unlike its snapshot); False where more than numbers changed, or
+        the structure of a group's kernel did (a bad value raises, naming it, before anything
+        changed)."""
+        try:
+            if opt.param_groups == self.snaps:
+                return True
+        except RuntimeError:  # a tensor of several values
+            pass
+        for gi, (group, snap) in enumerate(zip(opt.param_groups, self.snaps, strict=True)):
+            try:
+                if group == snap:
+                    continue
+            except RuntimeError:  # a tensor of several values
+                return False
+            ctx = self.ctxs[gi]
+            hyper = dict(group)  # (no comprehension: a scheduled step enters one call more)
+            for k in NOT_HYPER:
+                hyper.pop(k, None)
+            try:
+                same = hyper == ctx.hyper
+            except RuntimeError:  # a tensor hyperparameter with several values
+                return False
+            if not same:
+                guard = ctx.guard
+                if guard is not None and guard.admits(hyper):  # a schedule's step: one call
+                    ctx.hyper = opt._hyper.validated[gi] = hyper
+                elif not _rescheduled(opt, gi, ctx, hyper):
+                    return False
+                unit, i = self.where[gi]
+                if type(unit.hyper) is list:
+                    unit.hyper[i] = ctx.hyper
+                    unit.plan.vary(ctx.moved.keys if ctx.moved is not None else hyper.keys())
+                else:
+                    unit.hyper = ctx.hyper
+            self.snaps[gi] = dict(group)
+        return True
 
 
 class _Reads(Mapping):

@@ -57,6 +57,9 @@ class KernelPlan(ABC):
     #: in the first phase of each later group's step whatever ``fused`` asks, so that state
     #: nothing steps is refused before any group moves
     checks_cheaply = False
+    #: the steady step may launch this plan with other groups' plans of the same kernel as
+    #: one (a backend's ``merged(plans, hypers)`` makes that plan)
+    merges = False
 
     def __init__(self, program: ChainProgram) -> None:
         self.state_arrays = list(program.state_arrays)
