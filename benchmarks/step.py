@@ -11,7 +11,8 @@ gradient and state entry read once, parameter and state written once) at the rat
 in-place ``torch._foreach_add_(p, g, alpha=a)`` streams the same arrays. It is a reference,
 not a bound: a fused kernel streams memory faster than torch's foreach add on some CPUs
 (0.61-0.94x of it at 10M parameters on an Intel Ice Lake Xeon), so fused/axpy below 1 is not
-an error. All paths are timed round-robin, one step each in turn, so load from other
+an error. All paths are timed round-robin, one step each in turn, each path first in turn
+(what runs before a step, and so what it left in the caches, rotates), so load from other
 processes hits them alike.
 
 Then it prints the compile overhead of the fused backend: the first step of each optimizer in
@@ -248,9 +249,10 @@ def run(
                         opt.step()
                     torch._foreach_add_(bw_params, grads, alpha=1e-12)
             times: dict[str, list[float]] = {k: [] for k in [*opts, "triad"]}
-            for _ in range(repeat):
-                for path, (opt, _) in opts.items():
-                    times[path].append(_timed(opt.step))
+            order = list(opts)
+            for i in range(repeat):  # each path first in turn: none always follows the same
+                for path in order[i % len(order) :] + order[: i % len(order)]:
+                    times[path].append(_timed(opts[path][0].step))
                 with torch.no_grad():
                     t0 = CLOCK()
                     torch._foreach_add_(bw_params, grads, alpha=1e-12)
