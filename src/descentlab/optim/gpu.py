@@ -279,11 +279,16 @@ class TritonPlan(KernelPlan):
         numel_t, blocks = _cached(
             _SHAPES, (device, numel, block), lambda: _shape_tables(numel, device, block)
         )
-        coefs = _cached(
-            _COEFS,
-            (device, self.compute, values),
-            lambda: (_to_device(_host_table(values, self.compute), device),),
-        )[0]
+        first = values[0] if values else ()
+        shared = values.count(first) == len(values)
+        if shared:  # the kernel's scalar arguments: nothing copied to the device for them
+            coefs = numel_t
+        else:
+            coefs = _cached(
+                _COEFS,
+                (device, self.compute, values),
+                lambda: (_to_device(_host_table(values, self.compute), device),),
+            )[0]
         # no contraction of a product and a sum into an fma: the form's roundings, not the
         # compiler's (the form's own fmas are explicit)
         return functools.partial(
@@ -292,9 +297,11 @@ class TritonPlan(KernelPlan):
             numel_t,
             blocks,
             coefs,
+            *first[: len(self.coefs)],
             NA=len(columns),
-            NC=coefs.shape[1],
+            NC=max(len(self.coefs), 1),
             BLOCK=block,
+            SHARED=shared,
             enable_fp_fusion=False,
         )
 
