@@ -34,6 +34,7 @@ from descentlab import optim
 from descentlab.optim import base, gpu, lowbit
 from descentlab.optim import form as FM
 from descentlab.optim import fused as F
+from descentlab.optim import plan as plan_module
 
 SIZES = (5, 600, 3, 1100)  # odd sizes: partial blocks, several blocks per tensor (BLOCK 512)
 ONE = (301,)  # the interpreter's time is per program instance: one for the long runs
@@ -715,6 +716,128 @@ def test_a_scheduled_value_is_a_kernel_argument_not_a_table(
     assert made == []
 
 
+def _out_of_memory(*args):
+    raise torch.OutOfMemoryError(
+        "CUDA out of memory. Tried to allocate 2.00 MiB. GPU 0 has a total capacity of 79.19 "
+        "GiB of which 1.06 MiB is free.\nIf reserved but unallocated memory is large try..."
+    )
+
+
+def _no_kernel_image(*args, **kwargs):
+    raise RuntimeError(
+        "CUDA error: no kernel image is available for execution on the device\nCUDA kernel "
+        "errors might be asynchronously reported at some other API call..."
+    )
+
+
+#: a fault of the device inside the step -> what installs it at the ``at``-th call (0: the
+#: first group's): the allocator failing while the step makes its device tables, or the
+#: kernel failing to launch (a kernel cached for another architecture)
+DEVICE_FAULTS = {
+    "out of memory": ("_pointer_table", _out_of_memory, torch.OutOfMemoryError),
+    "kernel for another architecture": ("_launched", _no_kernel_image, plan_module.LaunchFailed),
+}
+
+
+def _failing_at(name: str, fail, at: int):
+    """``gpu``'s function ``name``, except that its call number ``at`` (counted from 0) runs
+    ``fail``; for ``_launched``, ``fail`` takes the kernel's place (the launch's own handling
+    runs)."""
+    real, calls = getattr(gpu, name), [0]
+
+    def call(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] - 1 != at:
+            return real(*args, **kwargs)
+        if name == "_launched":
+            return real(fail, *args[1:], **kwargs)
+        return fail(*args, **kwargs)
+
+    return call
+
+
+_FAULT_CASES = [(f, p, at) for f in DEVICE_FAULTS for p in ("general", "steady") for at in (0, 1)]
+_FAULT_IDS = [f"{f}-{p}-group-{at}" for f, p, at in _FAULT_CASES]
+
+
+@pytest.mark.parametrize(("fault", "path", "at"), _FAULT_CASES, ids=_FAULT_IDS)
+def test_a_device_fault_inside_the_step_is_one_line_and_leaves_the_state(
+    fault, path, at, interpreted, tmp_path
+):
+    """A CUDA out-of-memory while the step makes its device tables, or a kernel that does not
+    launch on this device (:func:`_device_fault`), under Triton's interpreter."""
+    _device_fault(fault, path, at, "cpu", tmp_path)
+
+
+def _device_fault(fault: str, path: str, at: int, device: str, tmp_path) -> None:
+    """The fault at group ``at``'s tables or launch, on ``path`` (the general step, the steady
+    one): the error of its kind in one line naming the group, the step counts put back, the
+    parameters and state as they were (no group moved where the fault came before any launch:
+    the steady step makes every group's tables first; where a group had launched before, the
+    line says so), a checkpoint saved before the step loads as it was saved, and the next
+    step is the step of a run that never failed."""
+    name, fail, kind = DEVICE_FAULTS[fault]
+    ps = [torch.nn.Parameter(p.detach().to(device)) for p in _params(torch.float32, (5, 600))]
+    ref_ps = [torch.nn.Parameter(p.detach().clone()) for p in ps]
+
+    def make(params):
+        return optim.AdamW([{"params": params[:1]}, {"params": params[1:], "lr": 3e-3}], lr=1e-2)
+
+    opt, ref = make(ps), make(ref_ps)
+    g = torch.Generator().manual_seed(5)
+
+    def new_grads():  # new addresses at every step (zero_grad(set_to_none=True))
+        for a, b in zip(ps, ref_ps, strict=True):
+            b.grad = torch.randn(b.shape, generator=g).to(device)
+            a.grad = b.grad.clone()
+
+    route = gpu.interpret_on_cpu if device == "cpu" else contextlib.nullcontext
+    with route():
+        for _ in range(3):
+            new_grads()
+            opt.step()
+            ref.step()
+        torch.save({"opt": opt.state_dict(), "params": ps}, tmp_path / "ckpt.pt")
+        params, state = [p.detach().clone() for p in ps], copy.deepcopy(opt.state_dict())
+        new_grads()
+        if path == "general":
+            opt._fused.steady.clear()
+        with (
+            mock.patch.object(gpu, name, _failing_at(name, fail, at)),
+            pytest.raises(kind) as info,
+        ):
+            opt.step()
+        said = str(info.value)
+        assert "\n" not in said and f"param group {at}" in said, said
+        # group 0 launched before group 1 failed: the general step updates groups in turn,
+        # the steady one launches them in turn once every group's tables are made
+        moved = at == 1 and (path == "general" or kind is not torch.OutOfMemoryError)
+        if moved:
+            assert "param group 0 took the step; param group 1 did not" in said, said
+            ref.step()
+            assert torch.equal(ps[0], ref_ps[0]) and torch.equal(ps[1], params[1])
+        else:
+            assert "the parameters and optimizer state are as before the step" in said, said
+            for a, b in zip(ps, params, strict=True):
+                assert torch.equal(a, b)
+            _same_state(opt.state_dict(), state)
+        assert [gr["step"] for gr in opt.param_groups] == ([4, 3] if moved else [3, 3])
+        saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+        _same_state(saved["opt"], state)
+        if not moved:  # the next step is a run's that never failed
+            opt.step()
+            ref.step()
+            for a, b in zip(ps, ref_ps, strict=True):
+                assert torch.equal(a, b)
+
+
+def _same_state(a: dict, b: dict) -> None:
+    assert a["param_groups"] == b["param_groups"]
+    for i, entries in b["state"].items():
+        for k, v in entries.items():
+            assert torch.equal(torch.as_tensor(a["state"][i][k]), torch.as_tensor(v)), (i, k)
+
+
 def _clipped_adam(params, **kw) -> optim.Optimizer:
     rule = optim.chain(optim.clip_by_global_norm(1.0), optim.scale_by_adam(),
                        optim.scale_by_lr(1e-2))  # fmt: skip
@@ -1283,6 +1406,15 @@ _needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a 
 def cuda(test):
     """Marked ``cuda`` (scripts/gpu_session.py runs ``-m cuda``) and skipped without a device."""
     return pytest.mark.cuda(_needs_cuda(test))
+
+
+@cuda
+@pytest.mark.parametrize(("fault", "path", "at"), _FAULT_CASES, ids=_FAULT_IDS)
+def test_cuda_device_fault_inside_the_step_is_one_line_and_leaves_the_state(
+    fault, path, at, tmp_path
+):
+    """:func:`_device_fault` on the device: the allocator or the launch failing there."""
+    _device_fault(fault, path, at, "cuda", tmp_path)
 
 
 @cuda

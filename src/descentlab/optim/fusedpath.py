@@ -25,7 +25,7 @@ from . import gpu as _gpu
 from .base import Chain, Rule, caller_stacklevel
 from .c_emitter import CKernel
 from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, recheck
-from .plan import KernelPlan, Refused
+from .plan import KernelPlan, LaunchFailed, Refused
 from .program import NoProgram, collect, has_kernel_form
 from .sharded import SteadyShards, is_dtensor
 from .state import GroupStates, TrackedState, gather, realify, scatter
@@ -346,6 +346,9 @@ class FusedPath:
                 torch._foreach_sub_(state["step"], 1)
                 raise
             return False
+        except (torch.OutOfMemoryError, LaunchFailed) as exc:  # before the kernel ran
+            torch._foreach_sub_(state["step"], 1)
+            raise _fault(opt, [gi], params, exc, list(range(gi)), plan.moves_first) from None
         # the prepares may have made state entries (a prefix's torch ops, replaced any)
         made = state if plan.whole_state else {k: state[k] for k in plan.fills if k in state}
         scatter(params, made, sts, owners)
@@ -429,25 +432,58 @@ class FusedPath:
             return False
         todo = []
         for unit in b.units:
-            launch = unit.pointers(lists)
+            try:  # (a device's tables of pointers made here, before any group launches)
+                launch = unit.pointers(lists)
+            except torch.OutOfMemoryError as exc:
+                raise _fault(opt, unit.gis, lists[unit.gis[0]], exc, []) from None
             if launch is None:
                 return False
             todo.append(launch)
         counts = [c.tolist() for c in b.counts]
+        done: list[int] = []
         for unit, (params, ptrs) in zip(b.units, todo, strict=True):
             t = unit.steps(counts)
-            if unit.shards is None:
-                unit.plan.launch(params, ptrs, unit.hyper, t)
-            else:
-                unit.shards.launch(unit.plan, params, ptrs, unit.hyper, t)
-        for group, snap, c, col in zip(groups, b.snaps, b.counts, counts, strict=True):
-            if col.count(col[0]) == len(col):
-                c[:] = array(c.format, [col[0] + 1]) * len(col)
-            else:
-                c[:] = array(c.format, [x + 1 for x in col])
-            group["step"] = snap["step"] = int(group["step"]) + 1
+            try:
+                if unit.shards is None:
+                    unit.plan.launch(params, ptrs, unit.hyper, t)
+                else:
+                    unit.shards.launch(unit.plan, params, ptrs, unit.hyper, t)
+            except (torch.OutOfMemoryError, LaunchFailed) as exc:  # its kernel did not run
+                raise _fault(opt, unit.gis, params, exc, done, unit.plan.per_step) from None
+            for gi in unit.gis:
+                c, col = b.counts[gi], counts[gi]
+                if col.count(col[0]) == len(col):
+                    c[:] = array(c.format, [col[0] + 1]) * len(col)
+                else:
+                    c[:] = array(c.format, [x + 1 for x in col])
+                groups[gi]["step"] = b.snaps[gi]["step"] = int(groups[gi]["step"]) + 1  # type: ignore[index]
+            done += unit.gis
         opt.last_step_skipped = False
         return True
+
+
+def _fault(
+    opt: Optimizer,
+    gis: list[int],
+    params: list[Tensor],
+    exc: BaseException,
+    done: list[int],
+    moved: bool = False,
+) -> RuntimeError:
+    """The one-line error of groups ``gis`` whose step ran out of device memory or whose
+    kernel did not launch, their step counts as before (``done``: the groups that took the
+    step all the same; ``moved``: work before the kernel changed their state)."""
+
+    def named(gs: list[int]) -> str:
+        return f"param group{'s' * (len(gs) > 1)} {', '.join(map(str, gs))}"
+
+    if moved:  # (torch ops or a prepare before the kernel)
+        kept = f"the work before the kernel of {named(gis)} ran: resume from a checkpoint"
+    elif done:
+        kept = f"{named(done)} took the step; {named(gis)} did not, as before the step"
+    else:
+        kept = "the parameters and optimizer state are as before the step"
+    return _gpu.fault(type(opt).__name__, f"{named(gis)} ({params[0].device})", exc, kept)
 
 
 @dataclass(slots=True)

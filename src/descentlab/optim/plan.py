@@ -27,7 +27,7 @@ from torch import Tensor
 from .base import ADDRESSABLE_TYPES, Numbers
 from .program import ChainProgram
 
-__all__ = ["KernelPlan", "Refused"]
+__all__ = ["KernelPlan", "LaunchFailed", "Refused"]
 
 
 class Refused(ValueError):
@@ -39,6 +39,11 @@ class Refused(ValueError):
     def __init__(self, why: str, *, eager: bool = True) -> None:
         super().__init__(why)
         self.eager = eager
+
+
+class LaunchFailed(RuntimeError):
+    """A kernel's launch failed, the kernel not run (a cached kernel image this device cannot
+    run, an error the device reports at the launch)."""
 
 
 class KernelPlan(ABC):
