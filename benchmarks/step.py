@@ -296,11 +296,13 @@ def state_bytes(opt: torch.optim.Optimizer) -> int:
 
 def run_state(
     sizes: list[int], repeat: int, names: list[str], dtypes: list[str], device: str = "cpu"
-) -> None:
+) -> list[dict]:
     """The fused step with low-bit state (``state_dtype``) against the same optimizer's fused
     float32 step, round-robin: medians, their ratio, and the ratio of state memory. On
-    ``cuda``: the Triton steps, each timed between device synchronizations."""
+    ``cuda``: the Triton steps, each timed between device synchronizations. Returns a row per
+    optimizer, size and state (``ms``, ``over_f32``, ``memory``)."""
     timed = _timed_cuda if device == "cuda" else _timed
+    rows = []
     for total in sizes:
         print(
             f"\n{total / 1e6:g}M float32 parameters in 20 tensors on {device} "
@@ -328,12 +330,13 @@ def run_state(
             mem = state_bytes(arms[None])
             for sd in arms:
                 med = statistics.median(times[sd])
-                print(
-                    f"{name:<12}{sd or 'float32':>10}{1e3 * med:>9.2f}{med / base:>7.2f}"
-                    f"{state_bytes(arms[sd]) / mem:>12.3f}",
-                    flush=True,
-                )
+                memory = state_bytes(arms[sd]) / mem
+                print(f"{name:<12}{sd or 'float32':>10}{1e3 * med:>9.2f}{med / base:>7.2f}"
+                      f"{memory:>12.3f}", flush=True)  # fmt: skip
+                rows.append(dict(params=total, optimizer=name, state=sd or "float32",
+                                 ms=1e3 * med, over_f32=med / base, memory=memory))  # fmt: skip
             del arms
+    return rows
 
 
 def _scheduled(group: dict, key: str, base: object, i: int) -> None:
@@ -764,7 +767,8 @@ def main(argv: list[str] | None = None) -> None:
         from gpu_step import refuse_without_cuda
 
         refuse_without_cuda("step.py --device cuda --state-dtypes")
-        run_state(sizes, args.repeat, names, args.state_dtypes.split(","), device="cuda")
+        rows = run_state(sizes, args.repeat, names, args.state_dtypes.split(","), device="cuda")
+        _write(args.json, rows, args)
         return
     print(
         f"descentlab step benchmark: torch {torch.__version__}, {torch.get_num_threads()} "
@@ -783,7 +787,7 @@ def main(argv: list[str] | None = None) -> None:
         _write(args.json, run_schedule(sizes, args.repeat, names, args.schedule, args.blocks), args)
         return
     if args.state_dtypes:
-        run_state(sizes, args.repeat, names, args.state_dtypes.split(","))
+        _write(args.json, run_state(sizes, args.repeat, names, args.state_dtypes.split(",")), args)
         return
     if not args.no_compile:
         compile_overhead(names)

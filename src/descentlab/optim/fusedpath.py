@@ -553,36 +553,30 @@ class _Bundle:
         """The bundle of ``steady``'s contexts, or None unless every group has one, recorded
         at the state there is."""
         state, n = opt.state, len(opt.param_groups)
-        ctxs = [steady.get(gi) for gi in range(n)]
-        if not ctxs or any(c is None or c.state is not state for c in ctxs):
+        ctxs = [steady[gi] for gi in range(n) if gi in steady]
+        if not ctxs or len(ctxs) != n:
             return None
-        if any(c.version != state.version for c in ctxs):  # type: ignore[union-attr]
+        if any(c.state is not state or c.version != state.version for c in ctxs):
             return None
-        ctxs = list(ctxs)  # (no None)
         kernels: dict[Any, list[int]] = {}
         for gi, c in enumerate(ctxs):
-            merges = c.shards is None and c.plan.merges  # type: ignore[union-attr]
-            key = id(c.plan.kernel) if merges else (gi,)  # type: ignore[union-attr]
-            kernels.setdefault(key, []).append(gi)
-        units, where = [], [None] * n
+            merges = c.shards is None and c.plan.merges
+            kernels.setdefault(id(c.plan.kernel) if merges else (gi,), []).append(gi)  # type: ignore[attr-defined]
+        units, where = [], []
         for gis in kernels.values():
-            group = [ctxs[gi] for gi in gis]
             if len(gis) == 1:
-                (c,) = group
-                unit = _Unit(c.plan, gis, c.sts, c.hyper, c.shards)  # type: ignore[union-attr]
+                c = ctxs[gis[0]]
+                unit = _Unit(c.plan, gis, c.sts, c.hyper, c.shards)
             else:
-                hypers = [c.hyper for c in group]  # type: ignore[union-attr]
-                plan = group[0].plan.merged([c.plan for c in group], hypers)  # type: ignore[union-attr]
-                sts = [st for c in group for st in c.sts]  # type: ignore[union-attr]
-                unit = _Unit(plan, gis, sts, hypers)
+                hypers = [ctxs[gi].hyper for gi in gis]
+                plan = ctxs[gis[0]].plan.merged([ctxs[gi].plan for gi in gis], hypers)  # type: ignore[attr-defined]
+                unit = _Unit(plan, gis, [st for gi in gis for st in ctxs[gi].sts], hypers)
             units.append(unit)
-            for i, gi in enumerate(gis):
-                where[gi] = (unit, i)
-        sts = [st for c in ctxs for st in c.sts]  # type: ignore[union-attr]
-        ids = [i for c in ctxs for i in c.step_ids]  # type: ignore[union-attr]
+            where += [(gi, (unit, i)) for i, gi in enumerate(gis)]
         return cls(
-            state, state.version, ctxs, [c.params for c in ctxs], [c.n for c in ctxs],  # type: ignore[union-attr]
-            [None] * n, sts, ids, [c.counts for c in ctxs], units, where,  # type: ignore[union-attr,arg-type]
+            state, state.version, ctxs, [c.params for c in ctxs], [c.n for c in ctxs],
+            [None] * n, [st for c in ctxs for st in c.sts], [i for c in ctxs for i in c.step_ids],
+            [c.counts for c in ctxs], units, [u for _, u in sorted(where, key=itemgetter(0))],
         )  # fmt: skip
 
     def current(self, opt: Optimizer) -> bool:

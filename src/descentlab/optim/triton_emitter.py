@@ -322,6 +322,17 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool, stored: bool =
     return render(cp)
 
 
+def _coefficient_lines(n: int, comp: str) -> list[str]:
+    """The kernel's ``n`` coefficients ``c0``...: its scalar arguments where ``SHARED``, else
+    its tensor's row of ``coefs`` (a scalar of the compute type: the interpreter hands a
+    Python float)."""
+    if not n:
+        return []
+    shared = [f"        c{j} = tl.full((), s{j}, {comp})" for j in range(n)]
+    rows = [f"        c{j} = tl.load(coefs + i * NC + {j})" for j in range(n)]
+    return ["    if SHARED:", *shared, "    else:", *rows]
+
+
 def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> str:
     """The ``@triton.jit`` multi-tensor kernel ``name`` of ``prog`` for arrays of ``dtypes``
     (one per entry of ``prog.arrays``).
@@ -386,11 +397,7 @@ def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> st
     ]
     for j, dt in enumerate(dtypes):
         out.append(f"    a{j} = tl.load(ptrs + i * NA + {j}).to(tl.pointer_type({_POINTER[dt]}))")
-    if prog.coefs:  # a scalar of the compute type (the interpreter hands a Python float)
-        out.append("    if SHARED:")
-        out += [f"        c{j} = tl.full((), s{j}, {comp})" for j in range(len(prog.coefs))]
-        out.append("    else:")
-        out += [f"        c{j} = tl.load(coefs + i * NC + {j})" for j in range(len(prog.coefs))]
+    out += _coefficient_lines(len(prog.coefs), comp)
     for line in prog.lines:
         load = line.find("_ld(")
         if load >= 0:
