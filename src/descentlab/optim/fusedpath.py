@@ -14,6 +14,7 @@ import warnings
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from operator import is_not, itemgetter
 from typing import Any, Protocol
 
@@ -48,6 +49,8 @@ class Optimizer(Protocol):
 
 
 __all__ = ["FusedPath", "SteadyContext"]
+
+_PARAMS = itemgetter("params")
 
 
 @dataclass(slots=True)
@@ -420,7 +423,7 @@ class FusedPath:
             if b is None:
                 return False
         groups = opt.param_groups
-        lists = [g["params"] for g in groups]
+        lists = list(map(_PARAMS, groups))  # (no comprehension: a frame fewer each step)
         if len(lists) != len(b.lists) or any(map(is_not, lists, b.lists)):
             return False
         if list(map(len, lists)) != b.lens or not b.current(opt):
@@ -439,7 +442,7 @@ class FusedPath:
             if launch is None:
                 return False
             todo.append(launch)
-        counts = [c.tolist() for c in b.counts]
+        counts = list(map(memoryview.tolist, b.counts))
         done: list[int] = []
         for unit, (params, ptrs) in zip(b.units, todo, strict=True):
             t = unit.steps(counts)
@@ -520,11 +523,15 @@ class _Unit:
 
     def steps(self, counts: list[list[float]]) -> float | list[float]:
         """This step's count of every tensor (one number where they agree)."""
-        cols = [counts[gi] for gi in self.gis]
-        first = cols[0][0]
-        if all(c.count(first) == len(c) for c in cols):
-            return first + 1
-        return [x + 1 for c in cols for x in c]
+        gis = self.gis
+        col = (
+            counts[gis[0]]
+            if len(gis) == 1
+            else list(chain.from_iterable(map(counts.__getitem__, gis)))
+        )
+        if col.count(col[0]) == len(col):
+            return col[0] + 1
+        return [x + 1 for x in col]
 
 
 @dataclass(slots=True)
