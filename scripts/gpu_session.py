@@ -60,6 +60,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -264,28 +265,33 @@ def step_table(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def schedule_table(rows: list[dict[str, Any]]) -> list[str]:
-    """A value changed every step against the constant step (median ms)."""
-    out = ["| tree | optimizer | size | key | constant ms | changed ms | changed / constant | "
-           "torch changed ms |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    out += [
-        f"| {_tree(r)} | {r['optimizer']} | {r['params'] / 1e6:g}M | {r['key']} | "
-        f"{r['const']:.3f} | {r['sched']:.3f} | {r['sched'] / r['const']:.2f} | "
-        f"{_fmt(r.get('torch'))} |"
-        for r in rows
-    ]
-    return out
+def _table(header: str, row: Callable[[dict[str, Any]], str]) -> Callable[..., list[str]]:
+    """A markdown table of one row per result: ``header``'s columns after the tree's,
+    ``row(result)`` its cells."""
+
+    def table(rows: list[dict[str, Any]]) -> list[str]:
+        n = header.count("|") + 1
+        head = f"| tree | {header} |"
+        return [head, "|" + "---|" * n, *(f"| {_tree(r)} | {row(r)} |" for r in rows)]
+
+    return table
 
 
-def lowbit_table(rows: list[dict[str, Any]]) -> list[str]:
-    out = ["| tree | optimizer | size | state | ms | / float32 | memory / float32 |",
-           "|---|---|---|---|---|---|---|"]  # fmt: skip
-    out += [
-        f"| {_tree(r)} | {r['optimizer']} | {r['params'] / 1e6:g}M | {r['state']} | "
-        f"{r['ms']:.3f} | {r['over_f32']:.2f} | {r['memory']:.3f} |"
-        for r in rows
-    ]
-    return out
+#: a value changed every step against the constant step (median ms)
+schedule_table = _table(
+    "optimizer | size | key | constant ms | changed ms | changed / constant | torch changed ms",
+    lambda r: (
+        f"{r['optimizer']} | {r['params'] / 1e6:g}M | {r['key']} | {r['const']:.3f} | "
+        f"{r['sched']:.3f} | {r['sched'] / r['const']:.2f} | {_fmt(r.get('torch'))}"
+    ),
+)
+lowbit_table = _table(
+    "optimizer | size | state | ms | / float32 | memory / float32",
+    lambda r: (
+        f"{r['optimizer']} | {r['params'] / 1e6:g}M | {r['state']} | {r['ms']:.3f} | "
+        f"{r['over_f32']:.2f} | {r['memory']:.3f}"
+    ),
+)
 
 
 def gpt_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -309,15 +315,13 @@ def gpt_table(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def compiled_table(rows: list[dict[str, Any]]) -> list[str]:
-    out = ["| tree | arm | median step us | / torch compiled | first 3 steps s |",
-           "|---|---|---|---|---|"]  # fmt: skip
-    out += [
-        f"| {_tree(r)} | {r['arm']} | {r['step_us']:.0f} | {r['over_torch_compiled']:.2f} | "
-        f"{r['first_steps_s']:.1f} |"
-        for r in rows
-    ]
-    return out
+compiled_table = _table(
+    "arm | median step us | / torch compiled | first 3 steps s",
+    lambda r: (
+        f"{r['arm']} | {r['step_us']:.0f} | {r['over_torch_compiled']:.2f} | "
+        f"{r['first_steps_s']:.1f}"
+    ),
+)
 
 
 #: the tables: title, the part whose rows they show, how

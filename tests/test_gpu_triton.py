@@ -123,6 +123,18 @@ def _ieee_sqrt():
         yield
 
 
+def _step_both(tri, ref, tri_params, ref_params, g) -> None:
+    """The same new gradients for both, then ``tri``'s step on the Triton path and ``ref``'s
+    (the CPU backends), each with the IEEE root."""
+    for a, b in zip(tri_params, ref_params, strict=True):
+        b.grad = torch.randn(b.shape, generator=g)
+        a.grad = b.grad.clone()
+    with gpu.interpret_on_cpu(), _ieee_sqrt():
+        tri.step()
+    with _ieee_sqrt():
+        ref.step()
+
+
 def _reference_step(ref, tri, ref_params, tri_params, dtype, g) -> None:
     """``tri`` put at ``ref``'s parameters and state, both given the same new gradients, and
     ``ref``'s step taken (the CPU backends; eager with the IEEE root)."""
@@ -702,13 +714,7 @@ def test_a_scheduled_value_is_a_kernel_argument_not_a_table(
             group = o.param_groups[0]
             v = group[key]
             group[key] = (v[0] * 0.99, *v[1:]) if key == "betas" else v * 0.99
-        for a, b in zip(tri_ps, ref_ps, strict=True):
-            b.grad = torch.randn(b.shape, generator=g)
-            a.grad = b.grad.clone()
-        with gpu.interpret_on_cpu(), _ieee_sqrt():
-            tri.step()
-        with _ieee_sqrt():
-            ref.step()
+        _step_both(tri, ref, tri_ps, ref_ps, g)
         for a, b in zip(tri_ps, ref_ps, strict=True):
             assert torch.equal(a, b), step
             for k, value in ref.state[b].items():
@@ -1281,14 +1287,8 @@ def test_a_prefix_that_is_not_element_local_runs_with_torch_ops_then_one_launch(
         warnings.simplefilter("always")
         spy.side_effect = lambda self, *a: launched.append(self.prefix) or run(self, *a)
         for _ in range(5):
-            for a, b in zip(ours, theirs, strict=True):
-                b.grad = torch.randn(b.shape, generator=g)
-                a.grad = b.grad.clone()
             # the prefix runs forms eagerly too (Shampoo's grafting): the same root there
-            with gpu.interpret_on_cpu(), _ieee_sqrt():
-                tri.step()
-            with _ieee_sqrt():
-                ref.step()
+            _step_both(tri, ref, ours, theirs, g)
     assert len(launched) == 5 and launched[0] is not None
     prefix = [str(w.message) for w in said if "not element-local" in str(w.message)]
     assert len(prefix) == 1, prefix
