@@ -1,11 +1,12 @@
 """How an :class:`~descentlab.optim.Optimizer` runs its compiled steps, whatever backend: the
 one choice of a group's plan (:meth:`FusedPath.choose`: a CUDA group's Triton kernel,
-:mod:`descentlab.optim.gpu`; a CPU group's C kernel, one compiled plan per chain structure and
+:mod:`descentlab.optim.gpu`; a CPU group's C kernel, one plan per group, chain structure and
 dtype, :mod:`descentlab.optim.fused`; else eager), the group's step through it
 (:meth:`FusedPath.run`: a refusal, :class:`~descentlab.optim.plan.Refused`, becomes the eager
-step said once or the error, in one place), and the *steady* step -- the whole step in as
-little Python as possible while nothing but the gradients changes from one step to the next
-(what it launches of either plan: :meth:`~descentlab.optim.plan.KernelPlan.launch`).
+step said once or the error, in one place), and the *steady* step -- every group's whole step
+in as little Python as possible while nothing but the gradients changes from one step to the
+next (what it launches of either plan: :meth:`~descentlab.optim.plan.KernelPlan.launch`;
+groups of one C kernel in one launch).
 """
 
 from __future__ import annotations
@@ -459,7 +460,10 @@ class FusedPath:
                     c[:] = array(c.format, [col[0] + 1]) * len(col)
                 else:
                     c[:] = array(c.format, [x + 1 for x in col])
-                groups[gi]["step"] = b.snaps[gi]["step"] = int(groups[gi]["step"]) + 1  # type: ignore[index]
+                groups[gi]["step"] = step = int(groups[gi]["step"]) + 1
+                snap = b.snaps[gi]
+                if snap is not None:
+                    snap["step"] = step
             done += unit.gis
         opt.last_step_skipped = False
         return True
@@ -590,15 +594,18 @@ class _Bundle:
         """Whether every group is as its snapshot, else take the numbers that a schedule
         changed (in a group unlike its snapshot); False where more than numbers changed, or
         the structure of a group's kernel did (a bad value raises, naming it, before anything
-        changed)."""
+        changed). A group whose numbers moved keeps no snapshot (a schedule moves them again
+        at the next step); it takes one at the first step they stay."""
+        groups, snaps = opt.param_groups, self.snaps
         try:
-            if opt.param_groups == self.snaps:
+            if groups == snaps:
                 return True
         except RuntimeError:  # a tensor of several values
             pass
-        for gi, (group, snap) in enumerate(zip(opt.param_groups, self.snaps, strict=True)):
+        for gi, snap in enumerate(snaps):
+            group = groups[gi]
             try:
-                if group == snap:
+                if snap is not None and group == snap:
                     continue
             except RuntimeError:  # a tensor of several values
                 return False
@@ -610,19 +617,21 @@ class _Bundle:
                 same = hyper == ctx.hyper
             except RuntimeError:  # a tensor hyperparameter with several values
                 return False
-            if not same:
-                guard = ctx.guard
-                if guard is not None and guard.admits(hyper):  # a schedule's step: one call
-                    ctx.hyper = opt._hyper.validated[gi] = hyper
-                elif not _rescheduled(opt, gi, ctx, hyper):
-                    return False
-                unit, i = self.where[gi]
-                if type(unit.hyper) is list:
-                    unit.hyper[i] = ctx.hyper
-                    unit.plan.vary(ctx.moved.keys if ctx.moved is not None else hyper.keys())
-                else:
-                    unit.hyper = ctx.hyper
-            self.snaps[gi] = dict(group)
+            if same:
+                snaps[gi] = dict(group)
+                continue
+            guard = ctx.guard
+            if guard is not None and guard.admits(hyper):  # a schedule's step: one call
+                ctx.hyper = opt._hyper.validated[gi] = hyper
+            elif not _rescheduled(opt, gi, ctx, hyper):
+                return False
+            unit, i = self.where[gi]
+            if type(unit.hyper) is list:
+                unit.hyper[i] = ctx.hyper
+                unit.plan.vary(ctx.moved.keys if ctx.moved is not None else hyper.keys())
+            else:
+                unit.hyper = ctx.hyper
+            snaps[gi] = None
         return True
 
 
