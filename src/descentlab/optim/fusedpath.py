@@ -16,7 +16,7 @@ from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import chain
-from operator import is_not, itemgetter
+from operator import itemgetter
 from typing import Any, Protocol
 
 import torch
@@ -60,7 +60,7 @@ class SteadyContext:
 
     Attributes:
         state: the optimizer's state mapping then, and ``version``, its mutation count.
-        params: the group's parameter list (the same list object) and ``n``, its length.
+        n: the group's number of parameters.
         hyper: the group's hyperparameters (Python values: compared by equality);
             ``signature``, the structure (kernel) of each of the chain's ``parts`` at them,
             and ``readers``, which parts' signatures read each hyperparameter.
@@ -81,7 +81,6 @@ class SteadyContext:
 
     state: TrackedState
     version: int
-    params: list[Tensor]
     n: int
     hyper: Mapping[str, Any]
     parts: tuple[Rule, ...]
@@ -393,7 +392,7 @@ class FusedPath:
             sts = opt._states.of(opt, gi, group["params"])  # (the same step counters)
         counts = memoryview(base[0])  # the step counters, without NumPy's call costs
         self.steady[gi] = ctx = SteadyContext(
-            opt.state, opt.state.version, group["params"], len(params), hyper,
+            opt.state, opt.state.version, len(params), hyper,
             *_signature(opt.rule, hyper), sts, plan, counts, step_ids, steps, shards=shards,
         )  # fmt: skip
         self.recorded.append(ctx)
@@ -424,9 +423,8 @@ class FusedPath:
             if b is None:
                 return False
         groups = opt.param_groups
+        # (the tensors in these lists are checked by their addresses, with the state's)
         lists = list(map(_PARAMS, groups))  # (no comprehension: a frame fewer each step)
-        if len(lists) != len(b.lists) or any(map(is_not, lists, b.lists)):
-            return False
         if list(map(len, lists)) != b.lens or not b.current(opt):
             return False
         try:
@@ -542,13 +540,12 @@ class _Unit:
 class _Bundle:
     """Every param group's steady context at once (the steady step runs only where every
     group has one): the groups' snapshots (a step whose groups equal them compares nothing
-    else of their hyperparameters), their parameter lists and lengths, the state dicts and
-    step counters of all their parameters, and the launches (:class:`_Unit`)."""
+    else of their hyperparameters), their numbers of parameters, the state dicts and step
+    counters of all their parameters, and the launches (:class:`_Unit`)."""
 
     state: TrackedState
     version: int
     ctxs: list[SteadyContext]
-    lists: list[list[Tensor]]
     lens: list[int]
     #: each group as last stepped (None: compared in full at the next step)
     snaps: list[dict | None]
@@ -585,7 +582,7 @@ class _Bundle:
             units.append(unit)
             where += [(gi, (unit, i)) for i, gi in enumerate(gis)]
         return cls(
-            state, state.version, ctxs, [c.params for c in ctxs], [c.n for c in ctxs],
+            state, state.version, ctxs, [c.n for c in ctxs],
             [None] * n, [st for c in ctxs for st in c.sts], [i for c in ctxs for i in c.step_ids],
             [c.counts for c in ctxs], units, [u for _, u in sorted(where, key=itemgetter(0))],
         )  # fmt: skip
