@@ -81,7 +81,13 @@ def _arms(
     return arms
 
 
-def run(width: int, repeat: int, clock: Callable[[], float], device: str = "cpu") -> None:
+def run(
+    width: int,
+    repeat: int,
+    clock: Callable[[], float],
+    device: str = "cpu",
+    json_path: str | None = None,
+) -> None:
     arms = _arms(width, device)
     n = sum(p.numel() for p in next(iter(arms.values()))[1].parameters())
     threads = torch.get_num_threads()
@@ -112,9 +118,17 @@ def run(width: int, repeat: int, clock: Callable[[], float], device: str = "cpu"
             times[name].append(clock() - t0)
     ref = statistics.median(times.get("torch Adam compiled", [float("nan")]))
     print(f"  {'arm':30s} {'median step':>12s} {'/ torch compiled':>17s} {'first 3 steps*':>14s}")
+    rows = []
     for name, ts in times.items():
         med = statistics.median(ts)
         print(f"  {name:30s} {med * 1e6:9.0f} us {med / ref:16.2f}x {first[name]:12.1f} s")
+        rows.append(dict(arm=name, params=n, device=where, step_us=med * 1e6,
+                         over_torch_compiled=med / ref, first_steps_s=first[name]))  # fmt: skip
+    if json_path:
+        import json
+
+        with open(json_path, "a") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in rows)
     print(
         "  * in this process, after the arms above it: the first compiled arm also pays for "
         "loading the compiler and the model's forward and backward graphs the later arms "
@@ -213,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
         help="cuda: every arm on the GPU, each step timed by the wall clock between device "
         "synchronizations",
     )
+    ap.add_argument("--json", metavar="PATH", help="append one JSON line per arm")
     ap.add_argument(
         "--first-steps",
         action="store_true",
@@ -229,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     wall = args.clock == "wall" or args.device == "cuda"
     clock = time.perf_counter if wall else time.process_time
-    run(args.width, args.repeat, clock, args.device)
+    run(args.width, args.repeat, clock, args.device, args.json)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ float rounding: a check that both trained the same model).
     python benchmarks/gpu_gpt.py                       # 6 layers, d 512, ~25M parameters
     python benchmarks/gpu_gpt.py --layers 12 --width 768 --json gpt.jsonl
 
-Without a CUDA device it stops with one line before any work.
+Without a CUDA device it stops with one line before any work; ``--device cpu`` runs it end to
+end on the CPU (a check of the script: the CPU's kernels, not a GPU measurement).
 """
 
 from __future__ import annotations
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "step_ms": med,
         "optimizer_step_ms": med_opt,
+        "tokens_per_s": {arm: args.batch * args.context / (ms / 1e3) for arm, ms in med.items()},
         "step_ratio": med[dl] / med[ref],
         "optimizer_ratio": med_opt[dl] / med_opt[ref],
         "launches": launches,
@@ -177,7 +179,8 @@ def report(r: dict[str, Any]) -> str:
         f"tiny GPT, {r['params'] / 1e6:.1f}M parameters ({r['shape']}), {r['device']}, "
         f"median of {r['samples']} steps\n"
         f"  training step: {dl} {r['step_ms'][dl]:.2f} ms, {ref} {r['step_ms'][ref]:.2f} ms, "
-        f"ratio {r['step_ratio']:.2f}x\n"
+        f"ratio {r['step_ratio']:.2f}x; tokens/s {r['tokens_per_s'][dl]:,.0f} and "
+        f"{r['tokens_per_s'][ref]:,.0f}\n"
         f"  optimizer step: {dl} {r['optimizer_step_ms'][dl]:.3f} ms ({r['launches'][dl]} "
         f"kernels), {ref} {r['optimizer_step_ms'][ref]:.3f} ms ({r['launches'][ref]} kernels), "
         f"ratio {r['optimizer_ratio']:.2f}x\n"
@@ -196,11 +199,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeat", type=int, default=30)
     p.add_argument("--json", metavar="PATH", help="append the result as one JSON line")
+    p.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if DEVICE.type == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_gpt.py: no CUDA device here (torch.cuda.is_available() is False)")
     r = run(args)

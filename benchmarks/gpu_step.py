@@ -22,15 +22,28 @@ is arithmetic, not bytes): they run on square matrices, at the smallest size onl
 a closure that restores the gradients.
 
 Without a CUDA device (or without triton) it stops with one line before any work.
+
+Run on its own, it takes ``--schedule`` (a value changed before every step against the
+constant step) and ``--state-dtypes`` (low-bit state against float32 state) as
+``benchmarks/step.py`` does, and ``--device cpu`` runs any of its modes end to end on CPU
+tensors, the Triton kernels under Triton's interpreter (host clock, no profiler counts: a check
+of the script before a session on a device, not a measurement):
+
+    python benchmarks/gpu_step.py --sizes 1e7,1e8 --json step.jsonl
+    python benchmarks/gpu_step.py --schedule momentum --sizes 1e5,1e7 --blocks 5
+    python benchmarks/gpu_step.py --device cpu --sizes 2e4 --optimizers adam,lion --repeat 2
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
+import contextlib
 import functools
 import gc
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -357,7 +370,8 @@ def run_cuda(
     json_path: str | None = None,
 ) -> list[dict[str, Any]]:
     """Every optimizer in ``names`` (default: every registered one) at every size."""
-    refuse_without_cuda()
+    if DEVICE.type == "cuda":
+        refuse_without_cuda()
     names = names or [r.name for r in optim.records()]
     unknown = sorted(set(names) - {r.name for r in optim.records()})
     if unknown:
@@ -395,3 +409,50 @@ def run_cuda(
         if out is not None:
             out.close()
     return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda",
+                    help="cpu: CPU tensors, the kernels under Triton's interpreter")  # fmt: skip
+    ap.add_argument("--sizes", default="1e7,1e8", help="total parameters, comma-separated")
+    ap.add_argument("--optimizers", default=None, help="comma-separated (default: all)")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--inner", type=int, default=5, help="steps per timed sample")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    ap.add_argument("--schedule", choices=("lr", "momentum"), default=None)
+    ap.add_argument("--blocks", type=int, default=0, help="with --schedule: as step.py's")
+    ap.add_argument("--state-dtypes", default=None, help="e.g. int8,bfloat16 (as step.py's)")
+    ap.add_argument("--json", metavar="PATH", help="append one JSON line per result")
+    args = ap.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    route: Any = contextlib.nullcontext()
+    if args.device == "cpu":  # before triton is imported: its jit reads it then
+        os.environ["TRITON_INTERPRET"] = "1"
+        route = gpu.interpret_on_cpu()
+    else:
+        refuse_without_cuda("gpu_step.py")
+    sizes = [int(float(x)) for x in args.sizes.split(",")]
+    names = args.optimizers and [n.strip() for n in args.optimizers.split(",")]
+    with route:
+        if not (args.schedule or args.state_dtypes):
+            run_cuda(sizes, args.repeat, names, inner=args.inner,
+                     dtype=getattr(torch, args.dtype), json_path=args.json)  # fmt: skip
+            return
+        import step  # (the CPU benchmark's modes, on this device)
+
+        names = names or ["momentum", "nesterov", "lion", "adam", "adamw"]
+        if args.schedule:
+            rows = step.run_schedule(sizes, args.repeat, names, args.schedule, args.blocks,
+                                     device=args.device)  # fmt: skip
+        else:
+            rows = step.run_state(sizes, args.repeat, names, args.state_dtypes.split(","),
+                                  device=args.device)  # fmt: skip
+    if args.json:
+        with open(args.json, "a") as fh:
+            fh.writelines(json.dumps({**r, "device": _device_name()}) + "\n" for r in rows)
+
+
+if __name__ == "__main__":
+    main()

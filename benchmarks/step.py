@@ -11,7 +11,8 @@ gradient and state entry read once, parameter and state written once) at the rat
 in-place ``torch._foreach_add_(p, g, alpha=a)`` streams the same arrays. It is a reference,
 not a bound: a fused kernel streams memory faster than torch's foreach add on some CPUs
 (0.61-0.94x of it at 10M parameters on an Intel Ice Lake Xeon), so fused/axpy below 1 is not
-an error. All paths are timed round-robin, one step each in turn, so load from other
+an error. All paths are timed round-robin, one step each in turn, each path first in turn
+(what runs before a step, and so what it left in the caches, rotates), so load from other
 processes hits them alike.
 
 Then it prints the compile overhead of the fused backend: the first step of each optimizer in
@@ -38,6 +39,16 @@ has one and foreach otherwise, bytes moved against the copy bandwidth measured i
 kernel launches per step from the torch profiler); it stops with one line without a device:
 
     python benchmarks/step.py --device cuda --sizes 1e7,1e8 --json results.jsonl
+
+``--groups`` times instead the steady step of the same parameters in param groups against one
+group: ``hf`` the two groups of Hugging Face's Trainer (the weights, the even tensors; the
+biases and norms, the odd ones; one weight decay, as the Trainer's default makes them) and
+``layers`` a group per layer (10 layers of two tensors, the lr 0.9x the layer's before:
+layer-wise lr decay), each optimizer's steps in turn (``--blocks`` as with ``--schedule``):
+
+    python benchmarks/step.py --groups --sizes 1e5,1e6 --threads 1 --clock cpu --blocks 10
+
+(with ``--schedule lr`` every group's lr changes before every step, as under torch's LRScheduler).
 
 ``--late`` gives one of the 20 tensors no gradient at the first step, on every path, so its
 step count stays one behind the others' (a layer unfrozen later, a parameter unused at first):
@@ -71,6 +82,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -237,9 +249,10 @@ def run(
                         opt.step()
                     torch._foreach_add_(bw_params, grads, alpha=1e-12)
             times: dict[str, list[float]] = {k: [] for k in [*opts, "triad"]}
-            for _ in range(repeat):
-                for path, (opt, _) in opts.items():
-                    times[path].append(_timed(opt.step))
+            order = list(opts)
+            for i in range(repeat):  # each path first in turn: none always follows the same
+                for path in order[i % len(order) :] + order[: i % len(order)]:
+                    times[path].append(_timed(opts[path][0].step))
                 with torch.no_grad():
                     t0 = CLOCK()
                     torch._foreach_add_(bw_params, grads, alpha=1e-12)
@@ -283,11 +296,13 @@ def state_bytes(opt: torch.optim.Optimizer) -> int:
 
 def run_state(
     sizes: list[int], repeat: int, names: list[str], dtypes: list[str], device: str = "cpu"
-) -> None:
+) -> list[dict]:
     """The fused step with low-bit state (``state_dtype``) against the same optimizer's fused
     float32 step, round-robin: medians, their ratio, and the ratio of state memory. On
-    ``cuda``: the Triton steps, each timed between device synchronizations."""
+    ``cuda``: the Triton steps, each timed between device synchronizations. Returns a row per
+    optimizer, size and state (``ms``, ``over_f32``, ``memory``)."""
     timed = _timed_cuda if device == "cuda" else _timed
+    rows = []
     for total in sizes:
         print(
             f"\n{total / 1e6:g}M float32 parameters in 20 tensors on {device} "
@@ -315,12 +330,13 @@ def run_state(
             mem = state_bytes(arms[None])
             for sd in arms:
                 med = statistics.median(times[sd])
-                print(
-                    f"{name:<12}{sd or 'float32':>10}{1e3 * med:>9.2f}{med / base:>7.2f}"
-                    f"{state_bytes(arms[sd]) / mem:>12.3f}",
-                    flush=True,
-                )
+                memory = state_bytes(arms[sd]) / mem
+                print(f"{name:<12}{sd or 'float32':>10}{1e3 * med:>9.2f}{med / base:>7.2f}"
+                      f"{memory:>12.3f}", flush=True)  # fmt: skip
+                rows.append(dict(params=total, optimizer=name, state=sd or "float32",
+                                 ms=1e3 * med, over_f32=med / base, memory=memory))  # fmt: skip
             del arms
+    return rows
 
 
 def _scheduled(group: dict, key: str, base: object, i: int) -> None:
@@ -333,6 +349,42 @@ def _scheduled(group: dict, key: str, base: object, i: int) -> None:
         group["betas"] = (base[0] * (0.8 + 0.2 * c), *base[1:])
     else:
         group["momentum"] = base * (0.8 + 0.2 * c)
+
+
+def _schedule_groups(
+    key: str, bases: dict[str, list], arm: str, opt: torch.optim.Optimizer, i: int
+) -> None:
+    """Set ``key`` of each group of ``arm``'s optimizer to its value at step ``i`` from the
+    group's base in ``bases`` (:func:`_scheduled`; an arm not there stays constant)."""
+    if arm in bases:
+        for group, base in zip(opt.param_groups, bases[arm], strict=True):
+            _scheduled(group, key, base, i)
+
+
+def _rotated(
+    arms: dict[str, torch.optim.Optimizer],
+    repeat: int,
+    blocks: int,
+    timed: Callable[[Callable[[], object]], float],
+    before: Callable[[str, torch.optim.Optimizer, int], None] | None = None,
+) -> dict[str, list[float]]:
+    """Each arm's step times (``repeat`` of them after 3 rounds of warm-up), the arms' steps in
+    turn: one each (``blocks`` 0), or in blocks of ``blocks`` timed steps, the first step of a
+    block untimed (so the step before a timed one is of the same arm); the arms' order rotated
+    each round. ``before(arm, optimizer, i)`` runs before its ``i``-th step (a schedule)."""
+    times: dict[str, list[float]] = {k: [] for k in arms}
+    per, n = blocks or 1, len(arms)
+    with torch.no_grad():
+        for i in range(3 + math.ceil(repeat / per)):
+            for k in [*arms][i % n :] + [*arms][: i % n]:  # each arm first in turn
+                opt = arms[k]
+                for j in range(per + (blocks > 0)):
+                    if before is not None:
+                        before(k, opt, i * (per + 1) + j)
+                    dt = timed(opt.step)
+                    if i >= 3 and (j > 0 or not blocks):
+                        times[k].append(dt)
+    return times
 
 
 def run_schedule(
@@ -379,24 +431,8 @@ def run_schedule(
             arms = {"const": ours, "sched": ours}
             if tcls is not None:
                 arms["torch"] = tcls(params, **tkw, **tkind)
-            base = {k: o.param_groups[0][key] for k, o in arms.items()}
-            times: dict[str, list[float]] = {k: [] for k in arms}
-            n = len(arms)
-            # blocks: each arm's steps contiguous, the first of each block untimed (so the step
-            # before a timed one is of the same arm), the arms' order rotated block by block
-            per = blocks or 1
-            with torch.no_grad():
-                for i in range(3 + math.ceil(repeat / per)):
-                    order = [*arms][i % n :] + [*arms][: i % n]  # each arm first in turn
-                    for k in order:
-                        opt = arms[k]
-                        for j in range(per + (blocks > 0)):
-                            if k != "const":
-                                for group in opt.param_groups:
-                                    _scheduled(group, key, base[k], i * (per + 1) + j)
-                            dt = timed(opt.step)
-                            if i >= 3 and (j > 0 or not blocks):
-                                times[k].append(dt)
+            bases = {k: [g[key] for g in o.param_groups] for k, o in arms.items() if k != "const"}
+            times = _rotated(arms, repeat, blocks, timed, partial(_schedule_groups, key, bases))
             med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
             t = med.get("torch")
             print(
@@ -407,6 +443,55 @@ def run_schedule(
             )
             rows.append(dict(params=total, optimizer=name, key=key, const=med["const"],
                              sched=med["sched"], torch=t))  # fmt: skip
+            del arms
+    return rows
+
+
+def groupings(params: list, hyper: dict) -> dict[str, list[dict]]:
+    """``--groups``' arms: the 20 tensors in one group; in the two groups of Hugging Face's
+    Trainer (the weights, the even tensors; the biases and norms, the odd ones), both at the
+    optimizer's weight decay as the Trainer's default ``weight_decay=0.0`` makes them alike
+    (where the two decays differ, so do their kernels: two launches of other work); and a
+    group per layer of two tensors, the lr 0.9x the layer's before (layer-wise lr decay)."""
+    lr = hyper["lr"]
+    return {
+        "one": [{"params": params}],
+        "hf": [{"params": params[0::2]}, {"params": params[1::2]}],
+        "layers": [{"params": params[i : i + 2], "lr": lr * 0.9 ** (i // 2)}
+                   for i in range(0, len(params), 2)],
+    }  # fmt: skip
+
+
+def run_groups(
+    sizes: list[int], repeat: int, names: list[str], blocks: int = 0, schedule: bool = False
+) -> list[dict]:
+    """The steady step of the same parameters in param groups (:func:`groupings`) against one
+    group, each arm its own optimizer and state, their steps in turn (``blocks``: as in
+    :func:`run_schedule`; ``schedule``: every group's lr changed before every step). Returns
+    a row per optimizer and size (median ms of each arm)."""
+    print("\nparam groups (median ms per step of descentlab's default backend; ratios to one "
+          f"group{'; lr changed before every step' if schedule else ''})")  # fmt: skip
+    print(f"{'optimizer':<9} {'params':>7} {'one':>9} {'hf':>9} {'layers':>9} {'hf/one':>7} "
+          f"{'layers/one':>10}")  # fmt: skip
+    rows = []
+    for total in sizes:
+        for name in names:
+            ours_kw = TORCH_TWINS.get(name, ({},))[0]
+            ocls = optim.get(name)
+            params = make_params(total)  # shared: see _optimizers
+            hyper = ocls(make_params(20), **ours_kw).param_groups[0]
+            arms = {k: ocls(g, **ours_kw) for k, g in groupings(params, hyper).items()}
+            before = None
+            if schedule:  # every group's lr, each from its own
+                bases = {k: [g["lr"] for g in o.param_groups] for k, o in arms.items()}
+                before = partial(_schedule_groups, "lr", bases)
+            times = _rotated(arms, repeat, blocks, _timed, before)
+            med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
+            print(f"{name:<9} {total / 1e6:>6.1f}M {med['one']:>9.3f} {med['hf']:>9.3f} "
+                  f"{med['layers']:>9.3f} {med['hf'] / med['one']:>6.3f}x "
+                  f"{med['layers'] / med['one']:>9.3f}x", flush=True)  # fmt: skip
+            key = "groups, lr" if schedule else "groups"
+            rows.append(dict(params=total, optimizer=name, key=key, **med))
             del arms
     return rows
 
@@ -577,6 +662,12 @@ def main(argv: list[str] | None = None) -> None:
         help="time steps whose lr (or betas/momentum) changes before every step instead",
     )
     parser.add_argument(
+        "--groups",
+        action="store_true",
+        help="time instead the steady step in param groups (Hugging Face's two, a group per "
+        "layer) against one group",
+    )
+    parser.add_argument(
         "--late",
         action="store_true",
         help="one of the 20 tensors has no gradient at the first step (every path): its step "
@@ -625,7 +716,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     if args.repeat is None:
-        args.repeat = 200 if args.schedule else 15
+        args.repeat = 200 if args.schedule or args.groups else 15
     sizes = [int(float(s)) for s in args.sizes.split(",")]
     if args.device == "cuda" and not (args.state_dtypes or args.schedule):  # one line without
         # a device
@@ -676,7 +767,8 @@ def main(argv: list[str] | None = None) -> None:
         from gpu_step import refuse_without_cuda
 
         refuse_without_cuda("step.py --device cuda --state-dtypes")
-        run_state(sizes, args.repeat, names, args.state_dtypes.split(","), device="cuda")
+        rows = run_state(sizes, args.repeat, names, args.state_dtypes.split(","), device="cuda")
+        _write(args.json, rows, args)
         return
     print(
         f"descentlab step benchmark: torch {torch.__version__}, {torch.get_num_threads()} "
@@ -685,11 +777,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     if not args.optimizers and others:  # said, not dropped silently
         print("not timed (no fused step): " + "; ".join(f"{n}: {w}" for n, w in others.items()))
+    if args.groups:
+        if args.schedule not in (None, "lr"):
+            parser.error("--groups takes --schedule lr only (every group's lr changed)")
+        rows = run_groups(sizes, args.repeat, names, args.blocks, args.schedule == "lr")
+        _write(args.json, rows, args)
+        return
     if args.schedule:
         _write(args.json, run_schedule(sizes, args.repeat, names, args.schedule, args.blocks), args)
         return
     if args.state_dtypes:
-        run_state(sizes, args.repeat, names, args.state_dtypes.split(","))
+        _write(args.json, run_state(sizes, args.repeat, names, args.state_dtypes.split(",")), args)
         return
     if not args.no_compile:
         compile_overhead(names)

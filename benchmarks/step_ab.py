@@ -9,7 +9,8 @@ every timed path paired by round.
 
 With ``--schedule lr`` (or ``momentum``) among step.py's arguments it compares instead each
 tree's scheduled step over its constant one (the two paired inside each run), per optimizer: the
-median and range over the rounds of each tree's sched/const and of their ratio, new/base:
+median and range over the rounds of each tree's sched/const and of their ratio, new/base (with
+``--groups``: each tree's steps in param groups over its step in one group, the same way):
 
     python benchmarks/step_ab.py --base ../base --rounds 6 -- --schedule momentum \\
         --sizes 1e5 --threads 1 --clock cpu --blocks 10
@@ -19,8 +20,8 @@ per size and optimizer, the median over the rounds of new/base for descentlab's 
 steps with the rounds' range; the same for the fused step divided first by its own run's torch
 time (the same code in both trees: a machine whose speed drifts from run to run -- a shared
 virtual machine's moves by up to 2x -- moves both); and the new tree's fused step over torch's
-fused step where torch has one. A ratio is a speed difference only where its range stays on one
-side of 1.
+fused step where torch has one, and over torch's best path in the same run (fused, foreach or
+for-loop). A ratio is a speed difference only where its range stays on one side of 1.
 """
 
 from __future__ import annotations
@@ -86,46 +87,57 @@ def compare(files: dict[str, list[Path]]) -> list[dict]:
         torch_fused = [n[key]["dl fused"] / n[key]["torch fused"] for n in new
                        if n[key].get("torch fused")]  # fmt: skip
         row["fused/torch fused"] = statistics.median(torch_fused) if torch_fused else None
+        best = [n[key]["fused/best"] for n in new if n[key].get("fused/best")]
+        row["fused/torch best"] = (statistics.median(best), min(best), max(best)) if best else None
         out.append(row)
     return out
 
 
-def compare_schedule(files: dict[str, list[Path]]) -> list[dict]:
-    """Per (size, optimizer): each tree's sched/const in every round (its runs' own pairing),
-    and new/base of those paired by round."""
+#: the ratios paired inside each run of a mode: ``--schedule``'s changed step over its
+#: constant one, ``--groups``' steps in param groups over the step in one group
+PAIRS = {"--schedule": [("sched", "const")], "--groups": [("hf", "one"), ("layers", "one")]}
+
+
+def compare_ratios(files: dict[str, list[Path]], pairs: list[tuple[str, str]]) -> list[dict]:
+    """Per (size, optimizer) and pair ``(a, b)``: each tree's a/b in every round (its runs' own
+    pairing), and new/base of those paired by round."""
     runs = {arm: [_load(p) for p in paths] for arm, paths in files.items()}
     out = []
     for key in runs["new"][0]:
-        row: dict = {"params": key[0], "optimizer": key[1], "key": runs["new"][0][key]["key"]}
-        for arm, loaded in runs.items():
-            row[arm] = [r[key]["sched"] / r[key]["const"] for r in loaded]
-        row["new/base"] = [n / b for n, b in zip(row["new"], row["base"], strict=True)]
-        out.append(row)
+        for a, b in pairs:
+            row: dict = {"params": key[0], "optimizer": key[1], "ratio": f"{a}/{b}",
+                         "key": runs["new"][0][key]["key"]}  # fmt: skip
+            for arm, loaded in runs.items():
+                row[arm] = [r[key][a] / r[key][b] for r in loaded]
+            row["new/base"] = [n / o for n, o in zip(row["new"], row["base"], strict=True)]
+            out.append(row)
     return out
 
 
-def _show_schedule(rows: list[dict], rounds: int) -> None:
-    print(f"scheduled step / constant step, median of {rounds} rounds [min, max]")
-    print(f"{'params':>7} {'optimizer':<10} {'key':>8} {'base':>22} {'new':>22} {'new/base':>22}")
+def _show_ratios(rows: list[dict], rounds: int) -> None:
+    print(f"each tree's ratio in its own runs, median of {rounds} rounds [min, max]")
+    print(f"{'params':>7} {'optimizer':<10} {'key':>8} {'ratio':>12} {'base':>22} {'new':>22} "
+          f"{'new/base':>22}")  # fmt: skip
     for row in rows:
         cells = [f"{statistics.median(v):.3f} [{min(v):.3f}, {max(v):.3f}]"
                  for v in (row["base"], row["new"], row["new/base"])]  # fmt: skip
         print(f"{row['params'] / 1e6:>6g}M {row['optimizer']:<10} {row['key']:>8} "
-              f"{cells[0]:>22} {cells[1]:>22} {cells[2]:>22}")  # fmt: skip
+              f"{row['ratio']:>12} {cells[0]:>22} {cells[1]:>22} {cells[2]:>22}")  # fmt: skip
 
 
 def _show(rows: list[dict], rounds: int) -> None:
     print(f"new/base, median of {rounds} paired rounds [min, max]; 'per torch': each fused "
           "time over its run's torch time first; new fused / torch fused")  # fmt: skip
     print(f"{'params':>7} {'optimizer':<10} {'fused':>22} {'fused, per torch':>22} "
-          f"{'eager':>22} {'/torch fused':>13}")  # fmt: skip
+          f"{'eager':>22} {'/torch fused':>13} {'new /torch best':>22}")  # fmt: skip
     for row in rows:
         cells = [f"{m:.3f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in (row["dl fused"],
                  row["fused, per torch"], row["dl eager"])]  # fmt: skip
-        tf = row["fused/torch fused"]
+        tf, tb = row["fused/torch fused"], row["fused/torch best"]
         tf_cell = "-" if tf is None else f"{tf:.3f}"
+        tb_cell = "-" if tb is None else f"{tb[0]:.3f} [{tb[1]:.2f}, {tb[2]:.2f}]"
         print(f"{row['params'] / 1e6:>6g}M {row['optimizer']:<10} {cells[0]:>22} "
-              f"{cells[1]:>22} {cells[2]:>22} {tf_cell:>13}")  # fmt: skip
+              f"{cells[1]:>22} {cells[2]:>22} {tf_cell:>13} {tb_cell:>22}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,8 +159,9 @@ def main(argv: list[str] | None = None) -> None:
         out = args.keep or Path(tmp)
         out.mkdir(parents=True, exist_ok=True)
         files = _rounds(args.base, args.rounds, step_args, out)
-        if "--schedule" in step_args:
-            _show_schedule(compare_schedule(files), args.rounds)
+        mode = "--groups" if "--groups" in step_args else "--schedule"
+        if mode in step_args:
+            _show_ratios(compare_ratios(files, PAIRS[mode]), args.rounds)
         else:
             _show(compare(files), args.rounds)
 

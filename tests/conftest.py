@@ -93,10 +93,12 @@ _TRITON_BIT_FOR_BIT = {
     "test_complex_parameters_step_as_pairs_of_reals",
     "test_any_chain_of_element_local_rules_is_one_launch_of_its_eager_form",
     "test_amsgrad_takes_the_triton_step_bit_for_bit",
+    "test_a_scheduled_value_is_a_kernel_argument_not_a_table",
     "test_a_prefix_that_is_not_element_local_runs_with_torch_ops_then_one_launch",
     "test_a_prefix_runs_once_over_the_group_before_the_low_bit_launches",
     # against the fused C kernel, which rounds as the process's torch does
     "test_triton_16bit_storage_matches_the_fused_cpu_kernel",
+    "test_triton_int8_state_is_the_cpu_fused_int8_path",
 }
 
 

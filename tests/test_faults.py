@@ -3,6 +3,7 @@ recovered from, or refused with one clear error naming the file -- never used si
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import warnings
@@ -111,7 +112,16 @@ FAULTS = {
         lib.with_suffix(".json").unlink(),
     ),
     "sidecar garbage": lambda lib, k: lib.with_suffix(".json").write_bytes(os.urandom(200)),
+    # an entry built for another CPU's instruction set under this one's name (a cache folder
+    # shared by machines): its sidecar records the other CPU
+    "built for another CPU": lambda lib, k: _recorded(lib, cpu="0123456789abcdef"),
 }
+
+
+def _recorded(lib: Path, **fields) -> None:
+    """Rewrite fields of the sidecar of ``lib`` (the library's bytes and hash kept)."""
+    meta = json.loads(lib.with_suffix(".json").read_text())
+    lib.with_suffix(".json").write_text(json.dumps({**meta, **fields}))
 
 
 def _break(lib: Path, fault: str, kernels) -> None:
@@ -133,13 +143,13 @@ def _recovers(lib: Path, fault: str, kernels, monkeypatch, fused) -> None:
     torch.testing.assert_close(got, kernels["expected"], rtol=0, atol=0)
 
 
-def test_kernel_cache_fault_table_8_of_8_recovered(kernels, kernel_cache, monkeypatch):
+def test_kernel_cache_fault_table_9_of_9_recovered(kernels, kernel_cache, monkeypatch):
     lib, _ = kernel_cache
     recovered = []
     for fault in FAULTS:  # the default backend (fused=None)
         _recovers(lib, fault, kernels, monkeypatch, None)
         recovered.append(fault)
-    assert recovered == list(FAULTS)  # 8/8
+    assert recovered == list(FAULTS)  # 9/9
 
 
 def test_kernel_cache_fault_recovered_with_fused_true(kernels, kernel_cache, monkeypatch):

@@ -57,7 +57,6 @@ def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch
 
     monkeypatch.setattr(gpu_step, "DEVICE", torch.device("cpu"))
     monkeypatch.setattr(gpu_step, "refuse_without_cuda", lambda: None)
-    monkeypatch.setattr(gpu_gpt, "DEVICE", torch.device("cpu"))
     with gpu.interpret_on_cpu():
         rows = gpu_step.run_cuda(
             [20 * 64, 20 * 128], 1, ["lion", "adam", "sam"], inner=1,
@@ -65,7 +64,7 @@ def test_the_benchmarks_fill_the_table_on_the_cpu(session, tmp_path, monkeypatch
         )  # fmt: skip
     tiny = ["--layers", "1", "--width", "32", "--heads", "2", "--context", "8", "--batch", "2",
             "--vocab", "64", "--warmup", "1", "--repeat", "2"]  # fmt: skip
-    gpu_gpt.main([*tiny, "--json", str(tmp_path / "gpt.jsonl")])
+    gpu_gpt.main([*tiny, "--device", "cpu", "--json", str(tmp_path / "gpt.jsonl")])
     assert [r.get("error") for r in rows] == [None] * 6
     lion = rows[0]
     assert (lion["optimizer"], lion["backend"], lion["size"]) == ("lion", "triton", 1280)
@@ -173,3 +172,54 @@ def test_kernel_names_are_counted_by_kind(session, monkeypatch):
     got = gpu_step.distinct(names)
     assert got[:3] == ["a x3", "b", "k0"] and got[-1] == "... 10 other kinds" and len(got) == 13
     assert gpu_step.distinct(["x"]) == ["x"]
+
+
+def _lines(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_a_base_trees_rows_stand_beside_this_trees_in_every_table(session, tmp_path):
+    """``--base``: each measured part's base rows (``<part>.base.jsonl``) and this tree's in
+    the same table, marked; every table of docs/gpu.md is there."""
+    sched = {"params": 100000, "optimizer": "momentum", "key": "momentum", "const": 0.1,
+             "sched": 0.2, "torch": 0.15}  # fmt: skip
+    rows = {
+        "schedule": sched,
+        "schedule-lr": {**sched, "key": "lr"},
+        "lowbit": {
+            "params": 10**7,
+            "optimizer": "adamw",
+            "state": "int8",
+            "ms": 0.3,
+            "over_f32": 1.6,
+            "memory": 0.254,
+        },
+        "compiled": {
+            "arm": "dl Adam compiled (fused)",
+            "params": 76810,
+            "device": "x",
+            "step_us": 2448.0,
+            "over_torch_compiled": 1.17,
+            "first_steps_s": 5.7,
+        },
+    }
+    for part, row in rows.items():
+        _lines(tmp_path / f"{part}.jsonl", [row])
+        _lines(tmp_path / f"{part}.base.jsonl", [row])
+    table = session.write_table(tmp_path, [], "a device").read_text()
+    for title in ("momentum or betas", "the learning rate", "Low-bit state", "compiled step"):
+        section = table.split(title, 1)[1].split("## ", 1)[0]
+        assert section.count("| base |") == 1 and section.count("| this |") == 1, title
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--device", "cpu", "--parts", "step,tests"], "--device cpu: the measurement parts"),
+        (["--base", "/nonexistent"], "--base: '/nonexistent' has no src/descentlab"),
+    ],
+)
+def test_a_session_it_cannot_run_is_refused_in_one_line(session, argv, says, capsys):
+    with pytest.raises(SystemExit) as exc:
+        session.main(argv)
+    assert exc.value.code == 2 and says in capsys.readouterr().err

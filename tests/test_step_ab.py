@@ -59,11 +59,27 @@ def test_scheduled_over_constant_is_each_runs_own_pairing(ab, tmp_path):
 
     b = [_write(tmp_path / "b0", [row(2.0, 2.2)]), _write(tmp_path / "b1", [row(1.0, 1.06)])]
     n = [_write(tmp_path / "n0", [row(2.0, 2.0)]), _write(tmp_path / "n1", [row(1.0, 1.01)])]
-    (got,) = ab.compare_schedule({"base": b, "new": n})
-    assert got["key"] == "betas"
+    (got,) = ab.compare_ratios({"base": b, "new": n}, ab.PAIRS["--schedule"])
+    assert got["key"] == "betas" and got["ratio"] == "sched/const"
     assert got["base"] == pytest.approx([1.1, 1.06])
     assert got["new"] == pytest.approx([1.0, 1.01])
     assert got["new/base"] == pytest.approx([1.0 / 1.1, 1.01 / 1.06])
+
+
+def test_param_groups_over_one_group_is_each_runs_own_pairing(ab, tmp_path):
+    """With --groups: each run's hf/one and layers/one, and new/base of those, round by
+    round."""
+
+    def row(one: float, hf: float, layers: float) -> dict:
+        return {"params": 100000, "optimizer": "adamw", "key": "groups", "one": one, "hf": hf,
+                "layers": layers}  # fmt: skip
+
+    b = [_write(tmp_path / "b0", [row(1.0, 1.2, 2.0)])]
+    n = [_write(tmp_path / "n0", [row(2.0, 2.0, 2.2)])]
+    hf, layers = ab.compare_ratios({"base": b, "new": n}, ab.PAIRS["--groups"])
+    assert (hf["ratio"], layers["ratio"]) == ("hf/one", "layers/one")
+    assert hf["base"] == pytest.approx([1.2]) and hf["new"] == pytest.approx([1.0])
+    assert layers["new/base"] == pytest.approx([1.1 / 2.0])
 
 
 @pytest.mark.parametrize(

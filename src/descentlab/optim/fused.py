@@ -342,6 +342,17 @@ class FusedPlan(KernelPlan):
         )
         written_in_place(params)
 
+    @property
+    def merges(self) -> bool:  # type: ignore[override]
+        """One row of coefficients and no work before the launch: the steady step may launch
+        this plan with other groups' of the same kernel as one (:meth:`merged`)."""
+        return self._k == 1 and not self.per_step and self.steady_arrays
+
+    def merged(self, plans: list[FusedPlan], hypers: list[Mapping[str, Any]]) -> MergedPlan:
+        """The steady launch of several groups' ``plans`` of this kernel as one (``hypers``:
+        each group's hyperparameters)."""
+        return MergedPlan(plans, hypers)
+
     def refuse_state(self, gi: int, params: list[Tensor], sts: list[dict], real: bool) -> None:
         """:class:`~descentlab.optim.plan.Refused` on the state that exists already (:meth:`run`
         checks in each group's update, after the groups before it have moved; state still to
@@ -493,6 +504,78 @@ class FusedPlan(KernelPlan):
             z = array("q", [0] * n)
             self._zero_arrays[n] = z
         return z
+
+
+class MergedPlan(FusedPlan):
+    """Several param groups' plans of one kernel as one launch of the steady step: their
+    tensors in one list (the parameters of every group, then each state array's entries of
+    every group: the storage each plan last checked, concatenated), each group's coefficients
+    a block of its own. A block starts as the first group's and recomputes only the
+    coefficients that read a key whose value differs between the groups (:meth:`vary`): a
+    per-layer learning rate recomputes those that read ``lr``; groups alike share one
+    block."""
+
+    def __init__(self, plans: list[FusedPlan], hypers: list[Mapping[str, Any]]) -> None:
+        self.__dict__.update(plans[0].__dict__)  # the kernel, program, coefficients
+        sizes = [len(p._shape[3]) for p in plans]
+        parts = len(plans[0].storage) // sizes[0]
+        self.storage = [
+            x for j in range(parts) for p, n in zip(plans, sizes, strict=True)
+            for x in p.storage[j * n : (j + 1) * n]
+        ]  # fmt: skip
+        self._strided = any(p._strided for p in plans)
+        numel = array("q", [x for p in plans for x in p._shape[0]])
+        total, n = sum(p._shape[2] for p in plans), len(numel)
+        self._shape = (numel, array("q", [1] * n), total, [1] * n)
+        self._launch_args = (
+            numel.buffer_info()[0],
+            self._shape[1].buffer_info()[0],
+            self._zeros(n).buffer_info()[0],
+            total >= _SMALL,
+        )
+        #: each tensor's group
+        self.group_of = [g for g, k in enumerate(sizes) for _ in range(k)]
+        width = max(len(self.coefs), 1)
+        self.offsets = array("q", [g * width for g in self.group_of])
+        self.keys: set[str] = set()
+        self.varying: list[int] = []
+        first = hypers[0]
+        self.vary({k for h in hypers[1:] for k in {*h, *first} if h.get(k) != first.get(k)})
+
+    def vary(self, keys: Any) -> None:
+        """Take ``keys`` as keys whose values may differ between the groups: their
+        coefficients are each group's own."""
+        if self.keys.issuperset(keys):
+            return
+        self.keys.update(keys)
+        self.varying = [j for j, c in enumerate(self.coefs) if not self.keys.isdisjoint(c.uses)]
+
+    def steady_coefficients(
+        self, params: list[Tensor], work: Any, hyper: Any, t: float | list[float]
+    ) -> tuple[list[float], array | None]:
+        """:meth:`~descentlab.optim.plan.KernelPlan.steady_coefficients` of the groups at once
+        (``hyper``: each group's hyperparameters)."""
+        coefs, varying = self.coefs, self.varying
+        if type(t) is list:  # a block per group (where they differ) and step count
+            at: dict[tuple, int] = {}
+            values: list[float] = []
+            for g, s in zip(self.group_of, t, strict=True):
+                key = (g if varying else 0, s)
+                if key not in at:
+                    at[key] = len(values)
+                    values += [c.fn(hyper[g], s, None) for c in coefs] or [0.0]
+            return values, array("q", [at[(g if varying else 0, s)]
+                                       for g, s in zip(self.group_of, t, strict=True)])  # fmt: skip
+        first = [c.fn(hyper[0], t, None) for c in coefs] or [0.0]
+        if not varying:
+            return first, None
+        values = list(first)
+        for h in hyper[1:]:
+            block = list(first)
+            for j in varying:
+                block[j] = coefs[j].fn(h, t, None)
+            values += block
+        return values, self.offsets
 
 
 def _storage(params: list[Tensor], cols: list[list | None]) -> list[int]:

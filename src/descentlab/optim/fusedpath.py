@@ -1,11 +1,12 @@
 """How an :class:`~descentlab.optim.Optimizer` runs its compiled steps, whatever backend: the
 one choice of a group's plan (:meth:`FusedPath.choose`: a CUDA group's Triton kernel,
-:mod:`descentlab.optim.gpu`; a CPU group's C kernel, one compiled plan per chain structure and
+:mod:`descentlab.optim.gpu`; a CPU group's C kernel, one plan per group, chain structure and
 dtype, :mod:`descentlab.optim.fused`; else eager), the group's step through it
 (:meth:`FusedPath.run`: a refusal, :class:`~descentlab.optim.plan.Refused`, becomes the eager
-step said once or the error, in one place), and the *steady* step -- the whole step in as
-little Python as possible while nothing but the gradients changes from one step to the next
-(what it launches of either plan: :meth:`~descentlab.optim.plan.KernelPlan.launch`).
+step said once or the error, in one place), and the *steady* step -- every group's whole step
+in as little Python as possible while nothing but the gradients changes from one step to the
+next (what it launches of either plan: :meth:`~descentlab.optim.plan.KernelPlan.launch`;
+groups of one C kernel in one launch).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import warnings
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -27,7 +29,7 @@ from . import gpu as _gpu
 from .base import Chain, Rule, caller_stacklevel
 from .c_emitter import CKernel
 from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, recheck
-from .plan import KernelPlan, Refused
+from .plan import KernelPlan, LaunchFailed, Refused
 from .program import NoProgram, collect, has_kernel_form
 from .sharded import SteadyShards, is_dtensor
 from .state import GroupStates, TrackedState, gather, realify, scatter
@@ -51,6 +53,8 @@ class Optimizer(Protocol):
 
 __all__ = ["FusedPath", "SteadyContext"]
 
+_PARAMS = itemgetter("params")
+
 
 @dataclass(slots=True)
 class SteadyContext:
@@ -58,7 +62,7 @@ class SteadyContext:
 
     Attributes:
         state: the optimizer's state mapping then, and ``version``, its mutation count.
-        params: the group's parameter list (the same list object) and ``n``, its length.
+        n: the group's number of parameters.
         hyper: the group's hyperparameters (Python values: compared by equality);
             ``signature``, the structure (kernel) of each of the chain's ``parts`` at them,
             and ``readers``, which parts' signatures read each hyperparameter.
@@ -79,7 +83,6 @@ class SteadyContext:
 
     state: TrackedState
     version: int
-    params: list[Tensor]
     n: int
     hyper: Mapping[str, Any]
     parts: tuple[Rule, ...]
@@ -121,8 +124,14 @@ class FusedPath:
     def __init__(self, fold_lr: bool) -> None:
         #: a final plain ``scale_by_lr`` is folded into the parameter update
         self.fold_lr = fold_lr
+        #: each group's compiled plan per structure and dtype (a plan records the storage its
+        #: group's launches were checked against, so groups never share one)
         self.plans: dict[tuple, _fused.FusedPlan | None] = {}
         self.steady: dict[int, SteadyContext] = {}
+        #: every group's context at once, for the steady step (None: made at the next one)
+        self.bundle: _Bundle | None = None
+        #: the contexts the general step now running has recorded (:meth:`settle`)
+        self.recorded: list[SteadyContext] = []
         self._compiler: bool | None = None
         #: why a group ran eagerly under ``fused=None``, each said once per optimizer
         self.said = Once()
@@ -241,7 +250,7 @@ class FusedPath:
                 stacklevel=caller_stacklevel(),
             )
             return None
-        plan = self.plan(opt, hyper, dtype)
+        plan = self.plan(opt, gi, hyper, dtype)
         if plan is None and opt.fused:
             raise ValueError(
                 f"{type(opt).__name__}(fused=True): the chain {opt.rule!r} has no fused form "
@@ -262,20 +271,23 @@ class FusedPath:
         return plan
 
     def plan(
-        self, opt: Optimizer, hyper: Mapping[str, Any], dtype: torch.dtype
+        self, opt: Optimizer, gi: int, hyper: Mapping[str, Any], dtype: torch.dtype
     ) -> _fused.FusedPlan | None:
-        """The compiled plan for this group's structure, or None where the chain has no
-        fused form (cached: one plan per structural signature and dtype)."""
+        """Group ``gi``'s compiled plan for its structure, or None where the chain has no fused
+        form (cached: one plan per group, structural signature and dtype; groups of one
+        structure share the kernel, each its own plan)."""
         # the final lr is folded into the parameter update for batched learning rates too,
         # so a batched run is bit-identical to K separate runs
         key = (dtype, self.fold_lr, opt.rule.fuse_signature(hyper))
-        if key in self.plans:
-            return self.plans[key]
-        builder = self.builder(opt, hyper)
+        if (gi, key) in self.plans:
+            return self.plans[(gi, key)]
+        kernel = next((p.c for (_, k), p in self.plans.items() if k == key and p), None)
+        if kernel is None and not any(k == key for _, k in self.plans):
+            kernel = self.builder(opt, hyper)
         plan = None
-        if builder is not None:
+        if kernel is not None:
             try:
-                plan = _fused.FusedPlan(builder, dtype)
+                plan = _fused.FusedPlan(kernel, dtype)
             except _fused.FusedUnavailable as exc:
                 if opt.fused:
                     raise
@@ -284,7 +296,7 @@ class FusedPath:
                     RuntimeWarning,
                     stacklevel=caller_stacklevel(),
                 )
-        self.plans[key] = plan
+        self.plans[(gi, key)] = plan
         return plan
 
     def builder(self, opt: Optimizer, hyper: Mapping[str, Any]) -> CKernel | None:
@@ -329,6 +341,9 @@ class FusedPath:
                 torch._foreach_sub_(state["step"], 1)
                 raise
             return False
+        except (torch.OutOfMemoryError, LaunchFailed) as exc:  # before the kernel ran
+            torch._foreach_sub_(state["step"], 1)
+            raise _fault(opt, [gi], params, exc, list(range(gi)), plan.moves_first) from None
         # the prepares may have made state entries (a prefix's torch ops, replaced any)
         made = state if plan.whole_state else {k: state[k] for k in plan.fills if k in state}
         scatter(params, made, sts, owners)
@@ -349,6 +364,7 @@ class FusedPath:
         base = opt._states.step_bases.get(gi)
         group = opt.param_groups[gi]
         self.steady.pop(gi, None)
+        self.bundle = None
         if not (
             plan.steady_ok(params)
             and opt._hyper.plain.get(gi)
@@ -367,89 +383,245 @@ class FusedPath:
             shards = SteadyShards(group["params"])
             sts = opt._states.of(opt, gi, group["params"])  # (the same step counters)
         counts = memoryview(base[0])  # the step counters, without NumPy's call costs
-        self.steady[gi] = SteadyContext(
-            opt.state, opt.state.version, group["params"], len(params), hyper,
+        self.steady[gi] = ctx = SteadyContext(
+            opt.state, opt.state.version, len(params), hyper,
             *_signature(opt.rule, hyper), sts, plan, counts, step_ids, steps, shards=shards,
         )  # fmt: skip
+        self.recorded.append(ctx)
 
     # ------------------------------------------------------------------ the steady step
+    def settle(self, opt: Optimizer) -> None:
+        """After a general step's updates: the contexts it recorded hold the state as it is
+        now (a later group's new state entries, made after an earlier group's context was
+        recorded, are no change to the earlier group's)."""
+        for ctx in self.recorded:
+            ctx.version = opt.state.version
+        self.recorded.clear()
+
     def steady_step(self, opt: Optimizer) -> bool:
-        """The whole step in as little Python as possible, while nothing but the gradients has
-        changed since the last fused step (same parameters, all with gradients; same state
-        tensors, constant hyperparameters, plans). Everything is checked
+        """The whole step in as little Python as possible, while nothing but the gradients (and
+        a schedule's numbers) has changed since the last fused step: same parameters, all with
+        gradients; same state tensors, plans, structure. Groups whose C kernel is the same run
+        as one launch, each with its own coefficients (:class:`_Bundle`). Everything is checked
         for every group before anything changes (a chain's prepares that must run at every
-        step run then, before its kernel); False sends the step down the general path.
-        (Each check costs: this path exists because a step's Python runs with cold caches.)
-        """
+        step run then, before its kernel); False sends the step down the general path. (Each
+        check costs: this path exists because a step's Python runs with cold caches.)"""
         state = opt.state
         if opt.monitor is not None or type(state) is not TrackedState:
             return False
-        todo = []
-        for gi, group in enumerate(opt.param_groups):
-            ctx = self.steady.get(gi)
-            if ctx is None or ctx.state is not state or ctx.version != state.version:
+        b = self.bundle
+        if b is None or b.state is not state or b.version != state.version:
+            b = self.bundle = _Bundle.of(opt, self.steady)
+            if b is None:
                 return False
-            launch = _steady_launch(opt, gi, ctx, group)
+        groups = opt.param_groups
+        # (the tensors in these lists are checked by their addresses, with the state's)
+        lists = list(map(_PARAMS, groups))  # (no comprehension: a frame fewer each step)
+        if list(map(len, lists)) != b.lens or not b.current(opt):
+            return False
+        try:
+            if [id(st["step"]) for st in b.sts] != b.step_ids:
+                return False
+        except KeyError:
+            return False
+        todo = []
+        for unit in b.units:
+            try:  # (a device's tables of pointers made here, before any group launches)
+                launch = unit.pointers(lists)
+            except torch.OutOfMemoryError as exc:
+                raise _fault(opt, unit.gis, lists[unit.gis[0]], exc, []) from None
             if launch is None:
                 return False
-            todo.append((group, ctx, *launch))
-        for group, ctx, params, ptrs, t in todo:
-            if ctx.shards is None:
-                ctx.plan.launch(params, ptrs, ctx.hyper, t)
-            else:
-                ctx.shards.launch(ctx.plan, params, ptrs, ctx.hyper, t)
-            if type(t) is list:
-                ctx.counts[:] = array(ctx.counts.format, t)
-            else:
-                ctx.counts[:] = array(ctx.counts.format, [t]) * ctx.n
-            group["step"] = int(group["step"]) + 1
+            todo.append(launch)
+        counts = list(map(memoryview.tolist, b.counts))
+        done: list[int] = []
+        for unit, (params, ptrs) in zip(b.units, todo, strict=True):
+            t = unit.steps(counts)
+            try:
+                if unit.shards is None:
+                    unit.plan.launch(params, ptrs, unit.hyper, t)
+                else:
+                    unit.shards.launch(unit.plan, params, ptrs, unit.hyper, t)
+            except (torch.OutOfMemoryError, LaunchFailed) as exc:  # its kernel did not run
+                raise _fault(opt, unit.gis, params, exc, done, unit.plan.per_step) from None
+            for gi in unit.gis:
+                c, col = b.counts[gi], counts[gi]
+                if col.count(col[0]) == len(col):
+                    c[:] = array(c.format, [col[0] + 1]) * len(col)
+                else:
+                    c[:] = array(c.format, [x + 1 for x in col])
+                groups[gi]["step"] = step = int(groups[gi]["step"]) + 1
+                snap = b.snaps[gi]
+                if snap is not None:
+                    snap["step"] = step
+            done += unit.gis
         opt.last_step_skipped = False
         return True
 
 
-def _steady_launch(
-    opt: Optimizer, gi: int, ctx: SteadyContext, group: dict
-) -> tuple[list[Tensor], Any, float | list[float]] | None:
-    """The tensors the kernel steps (the parameters, or their local shards), its pointers and
-    the new step count for ``group``'s steady step (each parameter's, where the counts
-    differ), or None
-    where anything but the gradients and plain numeric hyperparameters (a schedule's) changed
-    since ``ctx`` was recorded."""
-    params = group["params"]
-    # the parameters' storage is checked by pointer in steady_pointers
-    if params is not ctx.params or len(params) != ctx.n:
-        return None
-    hyper = {k: v for k, v in group.items() if k not in NOT_HYPER}
-    try:
-        same = hyper == ctx.hyper
-    except RuntimeError:  # a tensor hyperparameter with several values
-        return None
-    if not same:
-        guard = ctx.guard
-        if guard is not None and guard.admits(hyper):  # a schedule's step: this one call
-            ctx.hyper = opt._hyper.validated[gi] = hyper
-        elif not _rescheduled(opt, gi, ctx, hyper):
+def _fault(
+    opt: Optimizer,
+    gis: list[int],
+    params: list[Tensor],
+    exc: BaseException,
+    done: list[int],
+    moved: bool = False,
+) -> RuntimeError:
+    """The one-line error of groups ``gis`` whose step ran out of device memory or whose
+    kernel did not launch, their step counts as before (``done``: the groups that took the
+    step all the same; ``moved``: work before the kernel changed their state)."""
+
+    def named(gs: list[int]) -> str:
+        return f"param group{'s' * (len(gs) > 1)} {', '.join(map(str, gs))}"
+
+    if moved:  # (torch ops or a prepare before the kernel)
+        kept = f"the work before the kernel of {named(gis)} ran: resume from a checkpoint"
+    elif done:
+        kept = f"{named(done)} took the step; {named(gis)} did not, as before the step"
+    else:
+        kept = "the parameters and optimizer state are as before the step"
+    return _gpu.fault(type(opt).__name__, f"{named(gis)} ({params[0].device})", exc, kept)
+
+
+@dataclass(slots=True)
+class _Unit:
+    """What the steady step launches at once: the groups of one C kernel (their tensors in
+    one list: a merged plan, :meth:`~descentlab.optim.plan.KernelPlan.merged`), or one group
+    with its own plan (a Triton plan, a group of DTensors stepped on its ``shards``, a plan
+    with work before each launch)."""
+
+    plan: KernelPlan
+    gis: list[int]
+    sts: list[dict]
+    #: the group's hyperparameters, or each group's (a merged plan: a list)
+    hyper: Any
+    shards: SteadyShards | None = None
+
+    def pointers(self, lists: list[list[Tensor]]) -> tuple[list[Tensor], Any] | None:
+        """The tensors the kernel steps (the parameters, or their local shards) and its
+        pointers, or None where anything but the gradients moved since the last launch."""
+        gis = self.gis
+        params = lists[gis[0]] if len(gis) == 1 else [p for gi in gis for p in lists[gi]]
+        try:
+            cols = [[st[key] for st in self.sts] for key in self.plan.state_keys]
+        except KeyError:
             return None
-    sts = ctx.sts
-    try:
-        if [id(st["step"]) for st in sts] != ctx.step_ids:
+        grads = [p.grad for p in params]
+        if self.shards is not None:
+            local = self.shards.local(params, grads, cols)
+            if local is None:
+                return None
+            params, grads, cols = local
+        ptrs = self.plan.steady_pointers(params, grads, cols)
+        return None if ptrs is None else (params, ptrs)
+
+    def steps(self, counts: list[list[float]]) -> float | list[float]:
+        """This step's count of every tensor (one number where they agree)."""
+        gis = self.gis
+        col = (
+            counts[gis[0]]
+            if len(gis) == 1
+            else list(chain.from_iterable(map(counts.__getitem__, gis)))
+        )
+        if col.count(col[0]) == len(col):
+            return col[0] + 1
+        return [x + 1 for x in col]
+
+
+@dataclass(slots=True)
+class _Bundle:
+    """Every param group's steady context at once (the steady step runs only where every
+    group has one): the groups' snapshots (a step whose groups equal them compares nothing
+    else of their hyperparameters), their numbers of parameters, the state dicts and step
+    counters of all their parameters, and the launches (:class:`_Unit`)."""
+
+    state: TrackedState
+    version: int
+    ctxs: list[SteadyContext]
+    lens: list[int]
+    #: each group as last stepped (None: compared in full at the next step)
+    snaps: list[dict | None]
+    sts: list[dict]
+    step_ids: list[int]
+    counts: list[memoryview]
+    units: list[_Unit]
+    #: each group's unit and its place there
+    where: list[tuple[_Unit, int]]
+
+    @classmethod
+    def of(cls, opt: Optimizer, steady: dict[int, SteadyContext]) -> _Bundle | None:
+        """The bundle of ``steady``'s contexts, or None unless every group has one, recorded
+        at the state there is."""
+        state, n = opt.state, len(opt.param_groups)
+        ctxs = [steady[gi] for gi in range(n) if gi in steady]
+        if not ctxs or len(ctxs) != n:
             return None
-        cols = [[st[key] for st in sts] for key in ctx.plan.state_keys]
-    except KeyError:
-        return None
-    grads = [p.grad for p in params]
-    if ctx.shards is not None:
-        local = ctx.shards.local(params, grads, cols)
-        if local is None:
+        if any(c.state is not state or c.version != state.version for c in ctxs):
             return None
-        params, grads, cols = local
-    ptrs = ctx.plan.steady_pointers(params, grads, cols)
-    if ptrs is None:
-        return None
-    counts = ctx.counts.tolist()
-    if counts.count(counts[0]) == ctx.n:
-        return params, ptrs, counts[0] + 1
-    return params, ptrs, [c + 1 for c in counts]
+        kernels: dict[Any, list[int]] = {}
+        for gi, c in enumerate(ctxs):
+            merges = c.shards is None and c.plan.merges
+            kernels.setdefault(id(c.plan.kernel) if merges else (gi,), []).append(gi)  # type: ignore[attr-defined]
+        units, where = [], []
+        for gis in kernels.values():
+            if len(gis) == 1:
+                c = ctxs[gis[0]]
+                unit = _Unit(c.plan, gis, c.sts, c.hyper, c.shards)
+            else:
+                hypers = [ctxs[gi].hyper for gi in gis]
+                plan = ctxs[gis[0]].plan.merged([ctxs[gi].plan for gi in gis], hypers)  # type: ignore[attr-defined]
+                unit = _Unit(plan, gis, [st for gi in gis for st in ctxs[gi].sts], hypers)
+            units.append(unit)
+            where += [(gi, (unit, i)) for i, gi in enumerate(gis)]
+        return cls(
+            state, state.version, ctxs, [c.n for c in ctxs],
+            [None] * n, [st for c in ctxs for st in c.sts], [i for c in ctxs for i in c.step_ids],
+            [c.counts for c in ctxs], units, [u for _, u in sorted(where, key=itemgetter(0))],
+        )  # fmt: skip
+
+    def current(self, opt: Optimizer) -> bool:
+        """Whether every group is as its snapshot, else take the numbers that a schedule
+        changed (in a group unlike its snapshot); False where more than numbers changed, or
+        the structure of a group's kernel did (a bad value raises, naming it, before anything
+        changed). A group whose numbers moved keeps no snapshot (a schedule moves them again
+        at the next step); it takes one at the first step they stay."""
+        groups, snaps = opt.param_groups, self.snaps
+        try:
+            if groups == snaps:
+                return True
+        except RuntimeError:  # a tensor of several values
+            pass
+        for gi, snap in enumerate(snaps):
+            group = groups[gi]
+            try:
+                if snap is not None and group == snap:
+                    continue
+            except RuntimeError:  # a tensor of several values
+                return False
+            ctx = self.ctxs[gi]
+            hyper = dict(group)  # (no comprehension: a scheduled step enters one call more)
+            for k in NOT_HYPER:
+                hyper.pop(k, None)
+            try:
+                same = hyper == ctx.hyper
+            except RuntimeError:  # a tensor hyperparameter with several values
+                return False
+            if same:
+                snaps[gi] = dict(group)
+                continue
+            guard = ctx.guard
+            if guard is not None and guard.admits(hyper):  # a schedule's step: one call
+                ctx.hyper = opt._hyper.validated[gi] = hyper
+            elif not _rescheduled(opt, gi, ctx, hyper):
+                return False
+            unit, i = self.where[gi]
+            if type(unit.hyper) is list:
+                unit.hyper[i] = ctx.hyper
+                unit.plan.vary(ctx.moved.keys if ctx.moved is not None else hyper.keys())
+            else:
+                unit.hyper = ctx.hyper
+            snaps[gi] = None
+        return True
 
 
 class _Reads(Mapping):

@@ -36,7 +36,7 @@ from descentlab import _native
 from . import lowbit
 from .base import Chain, dense, grad_pointers, laid_out_as, unaddressable, written_in_place
 from .form import FormRule, _plain
-from .plan import KernelPlan, Refused
+from .plan import KernelPlan, LaunchFailed, Refused
 from .state import as_real
 from .triton_emitter import Program, Unsupported, compute_dtype, kernel_source, program, split
 
@@ -266,32 +266,34 @@ class TritonPlan(KernelPlan):
         is made."""
         device = params[0].device
         block = max(BLOCK, self.prog.block)
-        addresses = tuple(itertools.chain.from_iterable(zip(*columns, strict=True)))
-
-        def pointers() -> tuple[Tensor]:
-            check()
-            return _pointer_table(addresses, len(numel), len(columns), device)
-
-        (ptrs,) = _cached(_TABLES, (device, addresses, numel), pointers)
+        ptrs = _pointers(columns, numel, device, check)
         numel_t, blocks = _cached(
             _SHAPES, (device, numel, block), lambda: _shape_tables(numel, device, block)
         )
-        coefs = _cached(
-            _COEFS,
-            (device, self.compute, values),
-            lambda: (_to_device(_host_table(values, self.compute), device),),
-        )[0]
+        first = values[0] if values else ()
+        shared = values.count(first) == len(values)
+        if shared:  # the kernel's scalar arguments: nothing copied to the device for them
+            coefs = numel_t
+        else:
+            coefs = _cached(
+                _COEFS,
+                (device, self.compute, values),
+                lambda: (_to_device(_host_table(values, self.compute), device),),
+            )[0]
         # no contraction of a product and a sum into an fma: the form's roundings, not the
         # compiler's (the form's own fmas are explicit)
         return functools.partial(
+            _launched,
             self.kernel[(blocks.shape[0],)],
             ptrs,
             numel_t,
             blocks,
             coefs,
+            *first[: len(self.coefs)],
             NA=len(columns),
-            NC=coefs.shape[1],
+            NC=max(len(self.coefs), 1),
             BLOCK=block,
+            SHARED=shared,
             enable_fp_fusion=False,
         )
 
@@ -319,18 +321,19 @@ class TritonPlan(KernelPlan):
         gp = grad_pointers(params, grads, self.strided)
         if gp is None:
             return None
-        n = len(params)
+        n, device = len(params), params[0].device
         state = iter(kept[j : j + n] for j in range(n, len(kept), n))
         columns = [
             kept[:n]
             if a == "p"
             else gp
             if a == "g"
-            else [_table(a, params[0].device).data_ptr()] * n
+            else [_table(a, device).data_ptr()] * n
             if a.startswith("table:")
             else next(state)
             for a in self.prog.arrays
         ]
+        _pointers(columns, self.numel, device, _no_check)  # made before any group launches
         return columns, self.steady_work(cols, grads)
 
     def launch(
@@ -344,8 +347,54 @@ class TritonPlan(KernelPlan):
         columns, work = ptrs
         flat, offsets = self.steady_coefficients(params, work, hyper, t)
         values = self._rows_of(flat, [0] * len(params) if offsets is None else offsets)
-        self._launch(params, columns, self.numel, values, lambda: None)()
+        self._launch(params, columns, self.numel, values, _no_check)()
         written_in_place(params)
+
+
+def _no_check() -> None:
+    """The check of addresses the steady step has compared with those last checked."""
+
+
+def _pointers(
+    columns: list[list[int]], numel: tuple[int, ...], device: torch.device, check: Callable
+) -> Tensor:
+    """The launch's device table of the addresses ``columns`` (one list per array), made
+    where new, after ``check`` (cached by the addresses: a hit is always right)."""
+    addresses = tuple(itertools.chain.from_iterable(zip(*columns, strict=True)))
+
+    def make() -> tuple[Tensor]:
+        check()
+        return _pointer_table(addresses, len(numel), len(columns), device)
+
+    return _cached(_TABLES, (device, addresses, numel), make)[0]
+
+
+def _launched(launch: Callable, *args: Any, **kwargs: Any) -> None:
+    """``launch(*args, **kwargs)``, a launch that fails (a kernel image this device cannot run,
+    an error the device reports at the launch) raised as :class:`~descentlab.optim.plan.
+    LaunchFailed`: the kernel did not run."""
+    try:
+        launch(*args, **kwargs)
+    except torch.OutOfMemoryError:
+        raise
+    except RuntimeError as exc:
+        raise LaunchFailed(_first_line(exc)) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def fault(owner: str, where: str, exc: BaseException, kept: str) -> RuntimeError:
+    """The one-line error of a step that ran out of device memory or whose kernel did not
+    launch (``where``: the groups and device; ``kept``: what is as before the step and what
+    took it all the same), of the error's kind."""
+    what = "ran out of memory" if isinstance(exc, torch.OutOfMemoryError) else "did not launch"
+    message = f"{owner}: the step {what} on {where}: {_first_line(exc)}; {kept}"
+    if isinstance(exc, torch.OutOfMemoryError):
+        return torch.OutOfMemoryError(message)
+    return LaunchFailed(message)
 
 
 def _table(name: str, device: torch.device) -> Tensor:

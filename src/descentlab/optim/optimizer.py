@@ -543,8 +543,10 @@ class Optimizer(torch.optim.Optimizer):
                 return loss
         self.last_step_skipped = False
         # Phase 2: update.
+        self._fused.recorded.clear()
         for s in todo:
             self._update(s)
+        self._fused.settle(self)
         return loss
 
     def _prepare(self, gi: int, group: dict[str, Any]) -> _GroupStep | None:

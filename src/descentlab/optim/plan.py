@@ -27,7 +27,7 @@ from torch import Tensor
 from .base import ADDRESSABLE_TYPES, Numbers
 from .program import ChainProgram
 
-__all__ = ["KernelPlan", "Refused"]
+__all__ = ["KernelPlan", "LaunchFailed", "Refused"]
 
 
 class Refused(ValueError):
@@ -39,6 +39,11 @@ class Refused(ValueError):
     def __init__(self, why: str, *, eager: bool = True) -> None:
         super().__init__(why)
         self.eager = eager
+
+
+class LaunchFailed(RuntimeError):
+    """A kernel's launch failed, the kernel not run (a cached kernel image this device cannot
+    run, an error the device reports at the launch)."""
 
 
 class KernelPlan(ABC):
@@ -57,6 +62,9 @@ class KernelPlan(ABC):
     #: in the first phase of each later group's step whatever ``fused`` asks, so that state
     #: nothing steps is refused before any group moves
     checks_cheaply = False
+    #: the steady step may launch this plan with other groups' plans of the same kernel as
+    #: one (a backend's ``merged(plans, hypers)`` makes that plan)
+    merges = False
 
     def __init__(self, program: ChainProgram) -> None:
         self.state_arrays = list(program.state_arrays)

@@ -80,6 +80,8 @@ class scale_by_lr(FormRule):
 
     def step_lr(self, hyper: Hyper, t: float) -> float:
         """The learning rate of step ``t`` (Python numbers), as torch computes it."""
+        if not self.needs_step:  # (the steady step of a group per layer asks at every step)
+            return float(hyper["lr"])
         return float(_rate({k: float(hyper[k]) for k in self.lr_uses}, t, self.needs_step))
 
     def fuse_signature(self, hyper):

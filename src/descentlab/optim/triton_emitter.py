@@ -322,17 +322,32 @@ def program(rule: Chain, hyper: Mapping[str, Any], fold_lr: bool, stored: bool =
     return render(cp)
 
 
+def _coefficient_lines(n: int, comp: str) -> list[str]:
+    """The kernel's ``n`` coefficients ``c0``...: its scalar arguments where ``SHARED``, else
+    its tensor's row of ``coefs`` (a scalar of the compute type: the interpreter hands a
+    Python float)."""
+    if not n:
+        return []
+    shared = [f"        c{j} = tl.full((), s{j}, {comp})" for j in range(n)]
+    rows = [f"        c{j} = tl.load(coefs + i * NC + {j})" for j in range(n)]
+    return ["    if SHARED:", *shared, "    else:", *rows]
+
+
 def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> str:
     """The ``@triton.jit`` multi-tensor kernel ``name`` of ``prog`` for arrays of ``dtypes``
     (one per entry of ``prog.arrays``).
 
     Arguments: ``ptrs`` (int64 ``[tensors, arrays]``: each tensor's addresses), ``numel``
     (int64 ``[tensors]``), ``blocks`` (int64 ``[blocks, 2]``: tensor index, first element),
-    ``coefs`` (``[tensors, coefficients]`` in the compute type); constexprs ``NA``, ``NC``,
-    ``BLOCK``. One program instance per row of ``blocks``.
+    ``coefs`` (``[tensors, coefficients]`` in the compute type), then each coefficient as a
+    scalar of the compute type (``s0``, ``s1``...); constexprs ``NA``, ``NC``, ``BLOCK`` and
+    ``SHARED``: every tensor's coefficients are the scalars (a group at one step: nothing is
+    copied to the device for them, a schedule's new value included), else ``coefs``'s rows.
+    One program instance per row of ``blocks``.
     """
     comp = _TL[compute_dtype(dtypes[0])]
     root, quotient = _HELPERS[comp]
+    scalars = "".join(f" s{j}: {comp}," for j in range(len(prog.coefs)))
     # low-bit state's helpers: lowbit's hash (Chris Wellons' lowbias32) in uint32 arithmetic,
     # and a maximum to reduce with. (Not tl.max or tl.zeros: triton's own jit functions,
     # decorated at its import, which Triton's interpreter cannot call where triton was
@@ -370,8 +385,8 @@ def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> st
         "",
         *(helpers if prog.state_format is not None else []),
         "@triton.jit",
-        f"def {name}(ptrs, numel, blocks, coefs, NA: tl.constexpr, NC: tl.constexpr,",
-        "        BLOCK: tl.constexpr):",
+        f"def {name}(ptrs, numel, blocks, coefs,{scalars} NA: tl.constexpr, NC: tl.constexpr,",
+        "        BLOCK: tl.constexpr, SHARED: tl.constexpr):",
         "    row = tl.program_id(0).to(tl.int64)",
         "    i = tl.load(blocks + 2 * row)",
         "    start = tl.load(blocks + 2 * row + 1)",
@@ -382,8 +397,7 @@ def kernel_source(prog: Program, dtypes: Sequence[torch.dtype], name: str) -> st
     ]
     for j, dt in enumerate(dtypes):
         out.append(f"    a{j} = tl.load(ptrs + i * NA + {j}).to(tl.pointer_type({_POINTER[dt]}))")
-    for j in range(len(prog.coefs)):
-        out.append(f"    c{j} = tl.load(coefs + i * NC + {j})")
+    out += _coefficient_lines(len(prog.coefs), comp)
     for line in prog.lines:
         load = line.find("_ld(")
         if load >= 0:

@@ -1,0 +1,224 @@
+"""Optimizers with several param groups take the fused backend's steady step, as a single group
+does: the two groups Hugging Face's Trainer makes (weight decay and none), a group per layer
+with its own learning rate, groups whose step counts differ, a schedule moving every group's lr.
+Groups of one kernel launch it once, each group's coefficients a block of their own; every
+step is the general step's bit for bit (the general path: the reference optimizer's steady
+contexts dropped before each of its steps), and torch's for-loop where the kernel's arithmetic
+is torch's (SGD with momentum). Speed is measured in ``benchmarks/step.py --groups``; here the
+steps are counted."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from descentlab import optim
+from descentlab.optim import fused as F
+
+SIZES = (300, 70, 5, 40, 9, 120)
+
+
+def _params(seed: int = 0) -> list[torch.nn.Parameter]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.nn.Parameter(torch.randn(n, generator=g)) for n in SIZES]
+
+
+def _grads(params: list[torch.Tensor], i: int) -> None:
+    g = torch.Generator().manual_seed(100 + i)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=g)
+
+
+def _hf(ps: list) -> list[dict]:
+    """Hugging Face's Trainer's two groups at its default ``weight_decay=0.0``: alike."""
+    return [{"params": ps[0::2], "weight_decay": 0.0}, {"params": ps[1::2], "weight_decay": 0.0}]
+
+
+def _hf_decay(ps: list) -> list[dict]:
+    """The Trainer's two groups with a weight decay: two kernels."""
+    return [{"params": ps[0::2], "weight_decay": 0.01}, {"params": ps[1::2], "weight_decay": 0.0}]
+
+
+def _layers(ps: list) -> list[dict]:
+    """A group per layer of two tensors, each its own learning rate."""
+    return [{"params": ps[i : i + 2], "lr": 1e-2 * 0.8 ** (i // 2)} for i in range(0, 6, 2)]
+
+
+# (name, options, groups, kernel launches per steady step, a schedule of every group's lr)
+CASES = [
+    ("adamw-hf", "adamw", dict(lr=1e-2), _hf, 1, False),
+    ("adamw-hf-scheduled", "adamw", dict(lr=1e-2), _hf, 1, True),
+    ("adamw-hf-weight-decay", "adamw", dict(lr=1e-2), _hf_decay, 2, True),
+    ("momentum-layers", "sgd", dict(lr=1e-2, momentum=0.9), _layers, 1, False),
+    ("momentum-layers-scheduled", "sgd", dict(lr=1e-2, momentum=0.9), _layers, 1, True),
+    ("adam-layers", "adam", dict(lr=1e-2), _layers, 1, False),
+    ("nesterov-layers", "sgd", dict(lr=1e-2, momentum=0.9, nesterov=True), _layers, 1, True),
+    ("lion-hf", "lion", dict(lr=1e-3), _hf, 1, False),
+]
+
+
+class _Count:
+    """Counts ``opt``'s general steps and its kernel launches."""
+
+    def __init__(self, opt: optim.Optimizer, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.general = self.launches = 0
+        step = opt._step
+
+        def general(closure=None):
+            self.general += 1
+            return step(closure)
+
+        monkeypatch.setattr(opt, "_step", general)
+        launch = F.FusedPlan.launch
+
+        def counted(plan, *args):
+            self.launches += 1
+            return launch(plan, *args)
+
+        monkeypatch.setattr(F.FusedPlan, "launch", counted)
+
+
+def _beside_general(make, steps: int, before=None, monkeypatch=None):
+    """``make(params)``'s optimizer and a reference made alike, stepped on the same gradients,
+    the reference down the general path at every step; ``before(opt, i)`` runs before step
+    ``i`` on both. Returns both parameter lists, both optimizers and the first's counts from
+    its third step on."""
+    params, ref_params = _params(), _params()
+    opt, ref = make(params), make(ref_params)
+    count = None
+    for i in range(steps):
+        if i == 2 and monkeypatch is not None:
+            count = _Count(opt, monkeypatch)
+        for ps, o in ((params, opt), (ref_params, ref)):
+            if before is not None:
+                before(o, i)
+            _grads(ps, i)
+        opt.step()
+        ref._fused.steady.clear()  # the reference takes the general step
+        ref.step()
+    return params, ref_params, opt, ref, count
+
+
+def _lr_schedule(opt: optim.Optimizer, i: int) -> None:
+    for g in opt.param_groups:
+        g.setdefault("base", g["lr"])
+        g["lr"] = g["base"] * (1 - 0.05 * i)
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
+    for x, y in zip(a, b, strict=True):
+        assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize(
+    ("name", "kw", "groups", "launches", "scheduled"),
+    [c[1:] for c in CASES],
+    ids=[c[0] for c in CASES],
+)
+def test_several_param_groups_take_the_steady_step(
+    monkeypatch, name, kw, groups, launches, scheduled
+):
+    """From the step after the first, every step is steady (one general step: the first), one
+    launch per kernel whatever the number of groups, bit for bit the general path's."""
+    steps = 12
+    params, ref_params, opt, ref, count = _beside_general(
+        lambda ps: optim.get(name)(groups(ps), **kw),
+        steps,
+        _lr_schedule if scheduled else None,
+        monkeypatch,
+    )
+    assert count.general == 0, f"{count.general} general steps of {steps - 2}"
+    assert count.launches == launches * (steps - 2)
+    _same(params, ref_params)
+    for p, q in zip(params, ref_params, strict=True):
+        for k, v in opt.state[p].items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(ref.state[q][k])), k
+    assert [g["step"] for g in opt.param_groups] == [steps] * len(opt.param_groups)
+
+
+def test_a_group_per_layer_is_torchs_for_loop_bit_for_bit():
+    """SGD with momentum (no root: the kernel's arithmetic is torch's), a group per layer, a
+    scheduled lr: torch's for-loop with the same groups."""
+    params, ref_params = _params(), _params()
+    opt = optim.SGD(_layers(params), lr=1e-2, momentum=0.9)
+    ref = torch.optim.SGD(_layers(ref_params), lr=1e-2, momentum=0.9, foreach=False)
+    for i in range(12):
+        for ps, o in ((params, opt), (ref_params, ref)):
+            _lr_schedule(o, i)
+            _grads(ps, i)
+            o.step()
+    _same(params, ref_params)
+
+
+def test_groups_at_different_step_counts_step_together(monkeypatch):
+    """A group added after three steps counts its own steps (its bias corrections are its
+    own) and runs in the same launch as the others, steady from the step after."""
+
+    def before(opt, i):
+        if i == 3:
+            opt.add_param_group({"params": opt.rest, "lr": 5e-3})
+
+    def make(ps):
+        opt = optim.Adam([{"params": ps[:3]}], lr=1e-2)
+        opt.rest = ps[3:]
+        return opt
+
+    params, ref_params, opt, _, count = _beside_general(make, 10, before, monkeypatch)
+    assert [g["step"] for g in opt.param_groups] == [10, 7]
+    assert (count.general, count.launches) == (1, 7)  # step 3: the new group
+    _same(params, ref_params)
+
+
+@pytest.mark.parametrize("at", [0, 2], ids=["first-group", "last-group"])
+def test_one_groups_changed_number_is_that_groups_alone(at):
+    """Groups alike share a block of coefficients until one group's lr moves; then that group
+    steps with its own, the others with theirs."""
+
+    def before(opt, i):
+        if i >= 5:
+            opt.param_groups[at]["lr"] = 1e-3 * i
+
+    groups = [{"params": ps} for ps in (slice(0, 2), slice(2, 4), slice(4, 6))]
+
+    def make(ps):
+        return optim.AdamW([{"params": ps[g["params"]]} for g in groups], lr=1e-2)
+
+    params, ref_params, opt, _, _ = _beside_general(make, 10, before)
+    _same(params, ref_params)
+    assert opt.param_groups[at]["lr"] == pytest.approx(9e-3)
+
+
+def test_a_bad_value_in_a_later_group_changes_no_group():
+    """A schedule's bad value in group 2 is refused in one line naming it, with no group's
+    parameters or state moved (checked before the launch of all groups)."""
+    params = _params()
+    opt = optim.SGD(_layers(params), lr=1e-2, momentum=0.9)
+    for i in range(3):
+        _grads(params, i)
+        opt.step()
+    before = [p.detach().clone() for p in params]
+    bufs = [opt.state[p]["momentum_buffer"].clone() for p in params]
+    opt.param_groups[2]["lr"] = -1.0
+    with pytest.raises(ValueError, match=r"param group 2: Invalid learning rate: -1\.0"):
+        opt.step()
+    _same(params, before)
+    _same([opt.state[p]["momentum_buffer"] for p in params], bufs)
+    assert [g["step"] for g in opt.param_groups] == [3, 3, 3]
+
+
+def test_a_tensor_swapped_into_a_group_is_the_one_stepped():
+    """A parameter replaced in its group's list (the same list object, the same length) is
+    stepped in place of the old one: the steady step never steps what was there."""
+    params = _params()
+    opt = optim.SGD(_layers(params), lr=1e-2)
+    for i in range(3):
+        _grads(params, i)
+        opt.step()
+    old = params[3]
+    new = torch.nn.Parameter(torch.zeros_like(old))
+    opt.param_groups[1]["params"][1] = new
+    kept = old.detach().clone()
+    new.grad = torch.ones_like(new)
+    opt.step()
+    assert torch.equal(old, kept)
+    assert torch.equal(new.detach(), torch.full_like(new, -1e-2 * 0.8))
