@@ -523,9 +523,14 @@ class Rule(ABC):
     #: True when the rule's math on a shard of a tensor (a DTensor's local tensor) is its math
     #: on the whole tensor, restricted to the shard: per element, with per-tensor numbers that
     #: read no tensor's values, and any reduction over :func:`~descentlab.optim.sharded.whole`
-    #: tensors. A sharded param group runs such a chain on each rank's shards, any other on
-    #: gathered tensors (:mod:`descentlab.optim.sharded`). None: :attr:`elementwise`
+    #: tensors. A sharded param group runs such a chain on each rank's shards
+    #: (:mod:`descentlab.optim.sharded`). None: :attr:`elementwise`
     shard_local: bool | None = None
+    #: True when each tensor's update depends only on that tensor's own values and state,
+    #: which it may read whole (a matrix's orthogonalization or preconditioner): a sharded
+    #: group's tensors may then be stepped each by one rank (:mod:`descentlab.optim.sharded`).
+    #: None: :attr:`elementwise`
+    tensorwise: bool | None = None
     #: False where the rule refuses complex parameters (torch's Adafactor and Muon do: their
     #: matrix statistics assume real entries); True: a complex one is stepped as a pair of reals
     complex_params: bool = True
@@ -678,6 +683,8 @@ class PerTensorRule(Rule):
     elementwise): :meth:`direction` makes a tensor's state on its first step, from its param
     group's values, so nothing is made at ``init`` and a key no tensor holds yet is absent."""
 
+    tensorwise = True
+
     def init(self, params):
         return {}
 
@@ -753,6 +760,7 @@ class Chain(Rule):
         self.shard_local = all(
             r.elementwise if r.shard_local is None else r.shard_local for r in flat
         )
+        self.tensorwise = all(r.elementwise if r.tensorwise is None else r.tensorwise for r in flat)
 
     @property
     def rules(self) -> tuple[Rule, ...]:

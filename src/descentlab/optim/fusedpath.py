@@ -24,10 +24,11 @@ from . import fused as _fused
 from . import gpu as _gpu
 from .base import Chain, Rule, caller_stacklevel
 from .c_emitter import CKernel
+from .dtensors import is_dtensor
 from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, recheck
 from .plan import KernelPlan, Refused
 from .program import NoProgram, collect, has_kernel_form
-from .sharded import SteadyShards, is_dtensor
+from .sharded import SteadyShards
 from .state import GroupStates, TrackedState, gather, realify, scatter
 
 
@@ -402,10 +403,7 @@ class FusedPath:
                 return False
             todo.append((group, ctx, *launch))
         for group, ctx, params, ptrs, t in todo:
-            if ctx.shards is None:
-                ctx.plan.launch(params, ptrs, ctx.hyper, t)
-            else:
-                ctx.shards.launch(ctx.plan, params, ptrs, ctx.hyper, t)
+            ctx.plan.launch(params, ptrs, ctx.hyper, t)
             if type(t) is list:
                 ctx.counts[:] = array(ctx.counts.format, t)
             else:

@@ -127,6 +127,7 @@ class scale_by_muon(Rule):
     state_keys = ("momentum_buffer", "exp_avg", "exp_avg_sq")
     elementwise = False
     has_final = True
+    tensorwise = True
 
     def __init__(
         self,

@@ -30,6 +30,7 @@ from .base import (
     laid_out_as,
     scalar_dtype,
 )
+from .dtensors import any_dtensor, is_dtensor
 from .eager import EagerPath
 from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
@@ -58,7 +59,9 @@ _in_compiled_region = _compiled.in_compiled_region
 
 #: per-step caches, left out of copies and pickles (rebuilt on the next step; whether a
 #: compiler is present is asked again where an unpickled optimizer runs)
-_CACHES = frozenset(("_fused", "_eager", "_states", "_hyper", "_graph_handle", "_graph_params"))
+_CACHES = frozenset(
+    ("_fused", "_eager", "_states", "_hyper", "_graph_handle", "_graph_params", "_sharded")
+)
 #: instance attributes torch's LR schedulers attach to an optimizer (not copied, as in torch)
 _ATTACHED = frozenset(("step", "_opt_called"))
 #: rule classes whose eager run under ``fused=None`` was announced (once per process)
@@ -340,6 +343,7 @@ class Optimizer(torch.optim.Optimizer):
         #: each later eager group's state entries as last checked (the same objects pass)
         self._init_checked: dict[int, tuple] = {}
         self._hyper = HyperChecks()
+        self._sharded = _sharded.ShardedPath()
         self._graph_handle = _compiled.handle(self, self.__dict__.get("_graph_handle"))
         self._graph_params: list[Tensor] = []
         if hasattr(self, "param_groups"):
@@ -432,6 +436,28 @@ class Optimizer(torch.optim.Optimizer):
             raise
         self._list_graph_params()
 
+    @property
+    def sharding(self) -> str:
+        """How a chain that reads whole tensors (Muon, Shampoo, SOAP, Adafactor) steps DTensor
+        parameters (:mod:`descentlab.optim.sharded`): ``"owners"`` (the default: each tensor
+        stepped by one rank, which keeps its state) or ``"gather"`` (every rank gathers and
+        steps every tensor; replicated state). Set before the first step."""
+        return self.__dict__.get("_shard_mode", "owners")
+
+    @sharding.setter
+    def sharding(self, mode: str) -> None:
+        name = type(self).__name__
+        if not isinstance(mode, str) or mode not in _sharded.MODES:
+            raise ValueError(f"{name}: sharding must be 'owners' or 'gather', got {mode!r}")
+        if mode != self.sharding and any(
+            self.state.get(p) for g in self.param_groups for p in g["params"] if is_dtensor(p)
+        ):
+            raise ValueError(
+                f"{name}: sharding={mode!r} after a step of sharded parameters (their state is "
+                f"laid out for {self.sharding!r}); set it before the first step"
+            )
+        self._shard_mode = mode
+
     def attach_monitor(self, monitor: Monitor | None = None) -> Monitor:
         """Start recording per-step statistics; returns the :class:`Monitor`."""
         if self.differentiable:
@@ -503,12 +529,8 @@ class Optimizer(torch.optim.Optimizer):
     _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
 
     def _step(self, closure: Callable[[], Any] | None) -> Any:
-        token = _sharded.begin()
-        try:
-            with torch.set_grad_enabled(self.differentiable):
-                return self._step_body(closure)
-        finally:
-            _sharded.end(token)
+        with torch.set_grad_enabled(self.differentiable):
+            return self._step_body(closure)
 
     def _step_body(self, closure: Callable[[], Any] | None) -> Any:
         loss = None
@@ -565,7 +587,7 @@ class Optimizer(torch.optim.Optimizer):
         if not params:
             return None
         sharded = None
-        if _sharded.any_dtensor(params):
+        if any_dtensor(params):
             if self.differentiable:
                 raise ValueError(
                     f"{type(self).__name__}(differentiable=True) does not step DTensor "
@@ -579,10 +601,14 @@ class Optimizer(torch.optim.Optimizer):
                     f"otherwise than the whole tensors' (param group {gi}); use "
                     "state_dtype='bfloat16' or None with sharded parameters"
                 )
-            # each rank's shards, or the gathered values where the math reads whole matrices
-            gathered = not self.rule.shard_local
-            sharded = _sharded.view(type(self).__name__, gi, params, grads, gathered)
+            # each rank's shards, the tensors it owns whole, or every tensor gathered
+            sharded = self._sharded.view(self, gi, params, grads)
             params, grads = sharded.params, sharded.grads
+            if not params:  # it owns none of the group's tensors: it sends and receives
+                hyper = resolve(group, int(group["step"]))
+                self._validate(gi, hyper, group["params"])
+                step = int(group["step"]) + 1
+                return _GroupStep(gi, group, [], [], hyper, step, [], None, False, sharded)
         sparse = any(g.is_sparse for g in grads)
         owners = None
         if any(p.is_complex() for p in params):
@@ -640,15 +666,21 @@ class Optimizer(torch.optim.Optimizer):
         else:  # the parameters' state dicts, their DTensors as the tensors the step runs on
             kept = self._states.of(self, gi, s.sharded.originals)
             sts = s.sharded.states(kept)
-        init_new(self.rule, s.owners or params, sts)
-        values = self._states.advance(gi, sts)
-        for plan, idx in s.parts:
-            if idx is None:
-                self._update_part(s, plan, params, s.grads, sts, values, s.owners)
-                continue
-            owners = None if s.owners is None else [s.owners[i] for i in idx]
-            part = ([xs[i] for i in idx] for xs in (params, s.grads, sts, values))
-            self._update_part(s, plan, *part, owners)
+        try:
+            if params:
+                init_new(self.rule, s.owners or params, sts)
+                values = self._states.advance(gi, sts)
+            for plan, idx in s.parts:
+                if idx is None:
+                    self._update_part(s, plan, params, s.grads, sts, values, s.owners)
+                    continue
+                owners = None if s.owners is None else [s.owners[i] for i in idx]
+                part = ([xs[i] for i in idx] for xs in (params, s.grads, sts, values))
+                self._update_part(s, plan, *part, owners)
+        except Exception:
+            if s.sharded is not None:  # the other ranks are told: nothing moves there
+                s.sharded.finish(kept, sts, failed=True)
+            raise
         if s.sharded is not None:
             s.sharded.finish(kept, sts)
         s.group["step"] = s.step
