@@ -36,6 +36,7 @@ from torch import Tensor
 from descentlab.constraints import ParameterTypeError
 
 from .hyperspec import Choice, Flag, Real, Relation, Spec
+from .stacks import sets
 
 __all__ = [
     "Chain",
@@ -680,8 +681,10 @@ class Rule(ABC):
 
 class PerTensorRule(Rule):
     """A rule that updates each tensor of the group on its own (a matrix preconditioner, not
-    elementwise): :meth:`direction` makes a tensor's state on its first step, from its param
-    group's values, so nothing is made at ``init`` and a key no tensor holds yet is absent."""
+    elementwise), the tensors of one shape at one step count together
+    (:mod:`~descentlab.optim.stacks`): :meth:`directions` makes their state on their first
+    step, from the param group's values, so nothing is made at ``init`` and a key no tensor
+    holds yet is absent."""
 
     tensorwise = True
 
@@ -692,13 +695,21 @@ class PerTensorRule(Rule):
         for key in self.state_keys:
             state.setdefault(key, [None] * len(params))
         steps = step_values(state, len(params))
-        out = [self.direction(i, grads[i], params[i], state, hyper, int(t))
-               for i, t in enumerate(steps)]  # fmt: skip
+        first = state[self.state_keys[0]]
+        out: list[Tensor] = [None] * len(params)  # type: ignore[list-item]
+        for idx in sets(params, key=lambda i: (steps[i], first[i] is None)):
+            t = int(steps[idx[0]])
+            for i, u in zip(idx, self.directions(idx, grads, params, state, hyper, t), strict=True):
+                out[i] = u
         return out, state
 
     @abstractmethod
-    def direction(self, i: int, g: Tensor, p: Tensor, state: State, hyper: Hyper, t: int) -> Tensor:
-        """Tensor ``i``'s update at step ``t``, reading and writing ``state[key][i]``."""
+    def directions(
+        self, idx: list[int], grads: list[Tensor], params: list[Tensor], state: State,
+        hyper: Hyper, t: int,
+    ) -> list[Tensor]:  # fmt: skip
+        """The updates of tensors ``idx`` (one shape, dtype and device, at step ``t``, their
+        state made or not alike), reading and writing ``state[key][i]``."""
 
 
 @dataclass(frozen=True)

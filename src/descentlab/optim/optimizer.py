@@ -449,8 +449,8 @@ class Optimizer(torch.optim.Optimizer):
         name = type(self).__name__
         if not isinstance(mode, str) or mode not in _sharded.MODES:
             raise ValueError(f"{name}: sharding must be 'owners' or 'gather', got {mode!r}")
-        if mode != self.sharding and any(
-            self.state.get(p) for g in self.param_groups for p in g["params"] if is_dtensor(p)
+        if mode != self.sharding and any(  # (the same answer on every rank)
+            g.get("step") and any(map(is_dtensor, g["params"])) for g in self.param_groups
         ):
             raise ValueError(
                 f"{name}: sharding={mode!r} after a step of sharded parameters (their state is "

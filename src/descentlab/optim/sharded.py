@@ -20,8 +20,8 @@ an :class:`~descentlab.optim.Optimizer` steps a param group of DTensors through 
   gradients travel to their owners in one ``all_to_all`` per dtype, and every rank's shard
   of the new values back in another. Each rank computes and stores about 1/N of the whole.
 - ``"gather"``, the option ``opt.sharding = "gather"`` and where owners cannot step a group
-  (a chain that reduces over the group, a monitor, fewer tensors than ranks, a mesh no
-  process group spans: said once): every rank all-gathers every parameter and gradient
+  (a chain that reduces over the group, a monitor, a mesh no process group spans: said
+  once): every rank all-gathers every parameter and gradient
   (``full_tensor()``), steps them all and keeps its shard; replicated state.
 
 :class:`Traffic` counts what a rank receives. A group stepped on its shards takes the
@@ -201,6 +201,28 @@ def _cost(shape: torch.Size) -> int:
     return n * min(shape[0], n // shape[0])
 
 
+def _units(params: list[Any]) -> list[list[Any]]:
+    """``params`` in the units owners are given: the tensors of one shape and dtype in pairs
+    (three, the last of an odd number), a tensor alone where it is the only one. An owner
+    then steps each in a stack of two or more where the whole group has two or more: a
+    stack of one takes other kernels (a bfloat16 matrix product rounds otherwise), so the
+    stacks' results are those of the unsharded step."""
+    kinds: dict[tuple, list[Any]] = {}
+    for p in params:
+        kinds.setdefault((tuple(p.shape), p.dtype), []).append(p)
+    out = []
+    for same in kinds.values():
+        starts = list(range(0, len(same), 2))
+        if len(same) % 2 and len(starts) > 1:
+            starts.pop()
+        out += [same[a:b] for a, b in zip(starts, [*starts[1:], len(same)], strict=True)]
+    return out
+
+
+def _unit_cost(unit: list[Any]) -> int:
+    return sum(_cost(p.shape) for p in unit)
+
+
 class Owners:
     """Which rank steps each DTensor parameter of an optimizer (its owner), where every rank's
     shard of each lies, and the two exchanges of a step: :meth:`collect` (each owner
@@ -240,11 +262,12 @@ class Owners:
         for p in params:
             if id(p) in before:
                 load[before[id(p)]] += _cost(p.shape)
-        for p in sorted(params, key=lambda p: -_cost(p.shape)):
-            if id(p) not in before:
-                r = min(range(self.n), key=lambda r: (load[r], r))
+        units = _units([p for p in params if id(p) not in before])
+        for unit in sorted(units, key=lambda u: -_unit_cost(u)):
+            r = min(range(self.n), key=lambda r: (load[r], r))
+            for p in unit:
                 self.owner[id(p)] = r
-                load[r] += _cost(p.shape)
+            load[r] += _unit_cost(unit)
 
     @classmethod
     def of(cls, params: list[Any], before: Owners | None = None) -> Owners | str:
@@ -256,8 +279,6 @@ class Owners:
         spans = dt.group_of(mesh)
         if spans is None:
             return "no process group spans its device mesh"
-        if len(params) < len(spans[1]):
-            return f"it has {len(params)} sharded tensors for {len(spans[1])} ranks"
         return cls(params, *spans, before=None if before is None else before.owner)
 
     def fits(self, params: list[Any]) -> bool:
@@ -386,6 +407,9 @@ class ShardedPath:
         if not why:
             grads = [dt.placed_as(g, p) for p, g in zip(params, grads, strict=True)]
             mine, full_p, full_g = self.owners.collect(params, grads, self.traffic)  # type: ignore[union-attr]
+            for p in params:  # an entry for each (empty where another rank steps it): every
+                if p not in opt.state:  # rank has state, as torch's checkpoint helpers expect
+                    opt.state[p] = {}
             self.traffic.steps += 1
             originals = [params[i] for i in mine]
             return ShardedGroup(originals, full_p, full_g, list(grads), "owners", self.owners,
