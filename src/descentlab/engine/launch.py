@@ -47,7 +47,9 @@ import logging
 import os
 import pickle
 import shutil
+import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -341,9 +343,7 @@ def export_checkpoint(
     and optimizer state (the optimizer's by parameter name, as
     ``get_state_dict(full_state_dict=True)`` gives it), read in this one process: what a
     one-process tool loads. Returns the state written."""
-    from torch.distributed.checkpoint import FileSystemReader
-    from torch.distributed.checkpoint.default_planner import _EmptyStateDictLoadPlanner
-    from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
 
     from descentlab.engine.checkpoint import save_checkpoint
 
@@ -352,10 +352,11 @@ def export_checkpoint(
     check_shards(checkpoint, state)
     shards = state.pop("shards", None)
     if shards is not None:
-        full: dict[str, Any] = {}
         folder = shards_folder(checkpoint) / shards["folder"]
-        _load_state_dict(full, storage_reader=FileSystemReader(str(folder)),
-                         planner=_EmptyStateDictLoadPlanner(), no_dist=True)  # fmt: skip
+        with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (torch says it reads in one process: it does)
+            dcp_to_torch_save(folder, Path(scratch) / "full.pt")
+            full = torch.load(Path(scratch) / "full.pt", weights_only=True)
         state.update(model=full["model"], optimizer=full["optim"])
     save_checkpoint(state, out)
     return state
@@ -669,7 +670,9 @@ def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResu
 
             weights = model.state_dict()
             folder = shards_folder(Path(path)) / shards["folder"]
-            dcp.load({"model": weights}, checkpoint_id=str(folder), no_dist=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # (torch says it reads in one process: it does)
+                dcp.load({"model": weights}, checkpoint_id=str(folder), no_dist=True)
             model.load_state_dict(weights)
     return RunResult(
         status=out["status"],
