@@ -462,6 +462,35 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
     return out
 
 
+def failing_owner(rank: int, world: int, case: dict) -> dict:
+    """Muon by owners on FSDP2, the Newton-Schulz iteration raising on rank 1 at the third
+    step: each rank's error, and whether its parameters are those before that step."""
+    from descentlab.optim import muon
+
+    model = fsdp_model()
+    opt = make_opt(case, model.parameters())
+    train(model, opt, 2)
+    before = full_params(model)
+    iterate = muon.newton_schulz
+
+    def fails(*args: Any, **kwargs: Any) -> torch.Tensor:
+        raise ValueError("no iteration on rank 1")
+
+    if rank == 1:
+        muon.newton_schulz = fails
+    try:
+        train(model, opt, 1, start=2)
+        error = None
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        muon.newton_schulz = iterate
+    after = full_params(model)
+    errors: list[Any] = [None] * world
+    torch.distributed.all_gather_object(errors, error)
+    return {"errors": errors, "unchanged": all(map(torch.equal, before, after))}
+
+
 def run_cases(rank: int, world: int, cases: list[dict]) -> dict[str, dict]:
     """Each case's :func:`fsdp_case` (a job: one process group runs the whole table)."""
 
@@ -470,7 +499,8 @@ def run_cases(rank: int, world: int, cases: list[dict]) -> dict[str, dict]:
         if os.environ.get("DESCENTLAB_SHARDS_VERBOSE") and rank == 0:
             print(case["id"], f"{time.perf_counter() - START:.1f}", flush=True)
         try:
-            out[case["id"]] = fsdp_case(rank, world, case)
+            job = failing_owner if case.get("failing_owner") else fsdp_case
+            out[case["id"]] = job(rank, world, case)
         except Exception as exc:  # torch's own optimizers may not step DTensors: recorded
             counterfactual = case.get("force_local") or case.get("local_reductions")
             if "torch" not in case and not counterfactual and not case.get("fails"):

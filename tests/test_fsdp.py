@@ -113,6 +113,7 @@ def cases(world: int) -> list[dict]:
         out.append(dict(id=f"torch:{name}", torch=cls, kwargs=kwargs))
     out += [dict(id=f"{m}:{n}", name=n, fused=None, model=m) for m, n in DDP]
     out += [dict(id="offload:adamw", name="adamw", fused=None, model="offload", fails=True)]
+    out += [dict(id="owner-fails:muon", name="muon", fused=None, failing_owner=True)]
     out += [dict(id=f"tpsp:{n}", name=n, fused=None, model="tpsp", shadow=True) for n in SP]
     out += [
         dict(id=f"tp:{n}:{f}", name=n, fused=f, model="tp", shadow=n != "sam")
@@ -316,6 +317,20 @@ def test_the_layouts_users_run_step_as_unsharded(world, layout, name):
         assert _rel_err(got["params"], ref) <= TP_REL_TOL
     else:  # bfloat16 forward and backward: another training run, a close one
         assert _rel_err(got["params"], ref) <= 5e-3
+
+
+@pytest.mark.slow
+def test_a_failed_owner_step_moves_nothing_and_every_rank_says_so():
+    """Muon by owners, its iteration raising on rank 1 at the third step: rank 1 raises its
+    own error, rank 0 one line naming rank 1, and no rank's parameters moved (the owners'
+    shards are sent with a flag; none is copied where any owner failed)."""
+    got = results(2)["owner-fails:muon"]
+    assert got["errors"] == [
+        "RuntimeError: the step of the tensors that rank 1 steps failed there (its own error "
+        "says why); no parameter moved",
+        "ValueError: no iteration on rank 1",
+    ]
+    assert got["unchanged"]
 
 
 @pytest.mark.slow

@@ -107,7 +107,7 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="train in N processes of this machine, the model sharded with FSDP2 (gloo on "
         "the CPU, one GPU each with --device cuda); the numbers are one process's up to "
-        "float rounding (docs/distributed-training.md)",
+        "float rounding (docs/distributed.md)",
     )
     add_engine_options(how)
 

@@ -10,6 +10,8 @@ mesh (``torch.distributed.tensor._utils``). They are read here and nowhere else;
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 import torch
@@ -57,15 +59,12 @@ def any_dtensor(tensors: list[Any]) -> bool:
     return not kinds <= _PLAIN and any(issubclass(k, DTensor) for k in kinds)
 
 
-def local(t: Any) -> Tensor:
-    """A DTensor's local tensor, read as an attribute (``to_local()`` without autograd)."""
-    return t._local_tensor
-
-
-def spec(t: Any) -> Any:
-    """A DTensor's spec: its mesh, placements and shape (one object, shared by the DTensors
-    FSDP2 makes of one parameter)."""
-    return t._spec
+#: a DTensor's local tensor, read as an attribute (``to_local()`` without autograd; a C
+#: call: the steady step reads it for every tensor at every step)
+local: Callable[[Any], Tensor] = attrgetter("_local_tensor")
+#: a DTensor's spec: its mesh, placements and shape (one object, shared by the DTensors FSDP2
+#: makes of one parameter)
+spec: Callable[[Any], Any] = attrgetter("_spec")
 
 
 def same_spec(a: Any, b: Any) -> bool:
@@ -75,7 +74,12 @@ def same_spec(a: Any, b: Any) -> bool:
 
 
 def like(t: Tensor, d: Any) -> Any:
-    """``t`` (laid out as ``d``'s local tensor) as a DTensor of ``d``'s mesh and placements."""
+    """``t`` (laid out as ``d``'s local tensor) as a DTensor of ``d``'s mesh and placements:
+    of ``d``'s very spec where ``t`` has its dtype and strides (as FSDP2 makes a gradient:
+    the steady step then knows it by one identity test)."""
+    lt = local(d)
+    if t.dtype == lt.dtype and t.stride() == lt.stride():
+        return DTensor(t, spec(d), requires_grad=t.requires_grad)
     return DTensor.from_local(
         t, d.device_mesh, d.placements, run_check=False, shape=d.shape, stride=d.stride()
     )

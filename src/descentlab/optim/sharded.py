@@ -169,6 +169,8 @@ class ShardedGroup:
         if self.owners is not None:
             self.owners.spread(self, failed)
             return
+        if failed:
+            return
         for i, (p, st, new) in enumerate(zip(self.originals, sts, local, strict=True)):
             for k, v in new.items():
                 old = st.get(k)
@@ -178,7 +180,7 @@ class ShardedGroup:
                 if local_shape and v.shape == dt.local(p).shape:
                     v = dt.like(v, p)
                 st[k] = v
-            if self.mode == "gather" and not failed:
+            if self.mode == "gather":
                 dt.local(p).copy_(_shard_of(self.params[i], p))
 
 
@@ -455,15 +457,16 @@ class SteadyShards:
     steady step then checks their addresses against the kernel's last launch, as an
     unsharded group's). A gradient is taken as it is where its placements and mesh are its
     parameter's: FSDP2's new gradient DTensor at every step shares its parameter's spec (one
-    identity test), another is compared; any other placement (a ``Partial`` gradient, which
+    identity test), another is compared once; any other placement (a ``Partial`` gradient, which
     must be reduced first) sends the step down the general path. Nothing of a step is kept
     after it (a gradient freed by ``zero_grad()`` is freed)."""
 
-    __slots__ = ("specs",)
+    __slots__ = ("seen", "specs")
 
     def __init__(self, params: list[Any]) -> None:
-        #: each parameter's DTensor spec
+        #: each parameter's DTensor spec, and the last gradient spec found placed alike
         self.specs = [dt.spec(p) for p in params]
+        self.seen = list(self.specs)
 
     def local(
         self, params: list[Any], grads: list[Any], cols: list[list]
@@ -472,13 +475,17 @@ class SteadyShards:
         or None where a gradient is missing, not a DTensor, or placed otherwise than its
         parameter."""
         try:
-            for g, spec in zip(grads, self.specs, strict=True):
-                if not dt.same_spec(dt.spec(g), spec):
-                    return None
-            local_g = Shards([dt.local(g) for g in grads], grads)
-            local_p = Shards([dt.local(p) for p in params], params)
+            specs = list(map(dt.spec, grads))
         except AttributeError:  # None, or a plain tensor
             return None
+        seen = self.seen
+        for i, s in enumerate(specs):
+            if s is not seen[i]:
+                if not dt.same_spec(s, self.specs[i]):
+                    return None
+                seen[i] = s
+        local_g = Shards(list(map(dt.local, grads)), grads)
+        local_p = Shards(list(map(dt.local, params)), params)
         kind = dt.DTensor
         local_cols = [[dt.local(v) if type(v) is kind else v for v in c] for c in cols]
         return local_p, local_g, local_cols
