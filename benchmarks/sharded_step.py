@@ -11,14 +11,17 @@ processes hits every arm alike):
 - ``local``: the same optimizer on plain tensors shaped as this rank's shards (the elements the
   sharded step updates, unsharded): the sharded step's cost per element against it is the
   overhead of stepping DTensors;
-- ``full``: the same optimizer on the whole unsharded model (every element, one process).
+- ``full``: the same optimizer on the whole unsharded model (every element, one process);
+- ``control``: ``local`` again (another copy of the same tensors): ``control / local`` is the
+  spread two arms of the same code show here, the A/A control a ratio is read against.
 
 It prints the median step time of each arm (``--repeat`` steps each, after ``--warmup``), the
 time per element, and the ratios ``sharded / local`` and ``(sharded / its elements) / (full /
 its elements)``; rank 0's numbers, and every rank's ratio. Gradients are set, not computed:
 only the optimizer step is timed, on the CPU clock of the stepping thread (``--clock wall``:
 the wall clock, which counts the waits for a core other processes hold), ``sharded`` and
-``local`` first in turn (each after the same arms equally often), ``full`` last.
+``local`` and ``control`` in turn (each first, and after each other, equally often),
+``full`` last.
 ``--fresh``: new gradients before every step (FSDP2 makes a new gradient DTensor at every
 step: each arm gets new gradient memory).
 
@@ -80,11 +83,12 @@ def _rank(rank: int, args: argparse.Namespace, store: str) -> None:
         fully_shard(layer)
     fully_shard(sharded)
     local = [torch.nn.Parameter(p.to_local().detach().clone()) for p in sharded.parameters()]
+    control = [torch.nn.Parameter(p.detach().clone()) for p in local]
     full = list(_model(width, args.layers).parameters())
     gen = torch.Generator().manual_seed(rank)
 
     def gradients() -> None:
-        for p in local + full:
+        for p in local + control + full:
             p.grad = torch.randn(p.shape, generator=gen) * 1e-3
         for p in sharded.parameters():  # (of its parameter's spec, as FSDP2 makes one)
             p.grad = like(torch.randn(p.to_local().shape, generator=gen) * 1e-3, p)
@@ -93,11 +97,13 @@ def _rank(rank: int, args: argparse.Namespace, store: str) -> None:
     arms = {
         "sharded": cls(sharded.parameters()),
         "local": cls(local),
+        "control": cls(control),
         "full": cls(full),
     }
     elements = {
         "sharded": sum(p.to_local().numel() for p in sharded.parameters()),
         "local": sum(p.numel() for p in local),
+        "control": sum(p.numel() for p in control),
         "full": sum(p.numel() for p in full),
     }
     clock = time.thread_time if args.clock == "cpu" else time.perf_counter
@@ -105,9 +111,10 @@ def _rank(rank: int, args: argparse.Namespace, store: str) -> None:
     for i in range(args.warmup + args.repeat):
         if args.fresh:
             gradients()
-        # interleaved: sharded and local in turn, each first every other step (each after the
-        # same arms as often), then the whole model
-        for name in ("sharded", "local", "full") if i % 2 else ("local", "sharded", "full"):
+        # interleaved: sharded, local and the control in turn, each first as often and after
+        # each other as often, then the whole model
+        first = ("sharded", "local", "control")
+        for name in (*first[i % 3 :], *first[: i % 3], "full"):
             t0 = clock()
             arms[name].step()
             dt = clock() - t0
@@ -125,6 +132,7 @@ def _rank(rank: int, args: argparse.Namespace, store: str) -> None:
         "median_s": med,
         "ns_per_element": {k: v * 1e9 for k, v in per.items()},
         "sharded_over_local": med["sharded"] / med["local"],
+        "control_over_local": med["control"] / med["local"],
         "per_element_sharded_over_full": per["sharded"] / per["full"],
     }
     rows: list = [None] * args.world
@@ -142,15 +150,16 @@ def _report(rows: list[dict], args: argparse.Namespace) -> None:
         f"{args.clock} clock{', fresh gradients' if args.fresh else ''}"
     )
     print(f"{'arm':8s} {'elements':>10s} {'median ms':>10s} {'ns/element':>11s}")
-    for k in ("sharded", "local", "full"):
+    for k in ("sharded", "local", "control", "full"):
         print(
             f"{k:8s} {r['elements'][k]:>10,d} {r['median_s'][k] * 1e3:>10.3f} "
             f"{r['ns_per_element'][k]:>11.3f}"
         )
     for row in rows:
         print(
-            f"rank {row['rank']}: sharded / local {row['sharded_over_local']:.3f}; per element "
-            f"sharded / full {row['per_element_sharded_over_full']:.3f}"
+            f"rank {row['rank']}: sharded / local {row['sharded_over_local']:.3f}, control / "
+            f"local {row['control_over_local']:.3f}; per element sharded / full "
+            f"{row['per_element_sharded_over_full']:.3f}"
         )
     if args.json:
         with open(args.json, "a") as f:

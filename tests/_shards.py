@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 import warnings
 import weakref
 from collections.abc import Callable
@@ -428,7 +429,8 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
               timed=timed)  # fmt: skip
     finally:
         sharded.whole = whole
-    traffic = opt._sharded.traffic if hasattr(opt, "_sharded") else sharded.Traffic()
+    none = types.SimpleNamespace(received=0, steps=0)  # (torch's optimizers)
+    traffic = opt._sharded.traffic if hasattr(opt, "_sharded") else none
     last = next(model.parameters()).grad
     grad = weakref.ref(last) if last is not None else lambda: None
     del last

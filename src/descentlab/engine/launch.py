@@ -194,15 +194,17 @@ class ShardedModel(OneModel):
     batch's; the recorded loss is every process's, combined; checkpoints gather the full
     state."""
 
-    def __init__(self, config: RunConfig, built: Built, aug_gen: torch.Generator) -> None:
+    def __init__(
+        self, config: RunConfig, built: Built, aug_gen: torch.Generator, checkpoint: Any
+    ) -> None:
         import torch.distributed as dist
 
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         super().__init__(config, built, aug_gen)
         #: the run's checkpoint file (its shards beside it), this launch's mark on the shards'
         #: folders (the same on every process) and the checkpoints saved so far
-        self.checkpoint: Path | None = None
-        self.token = ""
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.token = _broadcast(uuid.uuid4().hex[:12])
         self.saves = 0
 
     def _objective(self) -> Callable[[Tensor, Tensor], Tensor]:
@@ -427,9 +429,7 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
             run_id, ckpt_path = _broadcast([run_id, ckpt_path])
         loop = Loop.single(config, built)
         loop.checkpoint_every = job.get("checkpoint_every")
-        part = ShardedModel(config, built, loop.batches.aug_gens[0])
-        part.checkpoint = None if ckpt_path is None else Path(ckpt_path)
-        part.token = _broadcast(uuid.uuid4().hex[:12])
+        part = ShardedModel(config, built, loop.batches.aug_gens[0], ckpt_path)
         loop.stepper = part
         loop.store, loop.run_ids[0] = store, run_id
         if state is not None:

@@ -373,7 +373,7 @@ class FusedPath:
         if is_dtensor(group["params"][0]):  # ``params``: its local shards (sharded.py)
             if not opt.rule.shard_local:
                 return
-            shards = SteadyShards(group["params"])
+            shards = SteadyShards(group["params"], bool(plan.prepare_fns))
             sts = opt._states.of(opt, gi, group["params"])  # (the same step counters)
         counts = memoryview(base[0])  # the step counters, without NumPy's call costs
         self.steady[gi] = SteadyContext(

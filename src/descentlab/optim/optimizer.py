@@ -587,28 +587,9 @@ class Optimizer(torch.optim.Optimizer):
         if not params:
             return None
         sharded = None
-        if any_dtensor(params):
-            if self.differentiable:
-                raise ValueError(
-                    f"{type(self).__name__}(differentiable=True) does not step DTensor "
-                    f"parameters (param group {gi})"
-                )
-            fmt = self.state_dtype
-            if fmt is not None and fmt.blockwise and self.rule.shard_local:
-                raise ValueError(
-                    f"{type(self).__name__}: state_dtype={fmt.name!r} stores blocks of "
-                    "consecutive elements, which the shards of DTensor parameters would cut "
-                    f"otherwise than the whole tensors' (param group {gi}); use "
-                    "state_dtype='bfloat16' or None with sharded parameters"
-                )
-            # each rank's shards, the tensors it owns whole, or every tensor gathered
+        if any_dtensor(params):  # each rank's shards, the tensors it owns, or all gathered
             sharded = self._sharded.view(self, gi, params, grads)
             params, grads = sharded.params, sharded.grads
-            if not params:  # it owns none of the group's tensors: it sends and receives
-                hyper = resolve(group, int(group["step"]))
-                self._validate(gi, hyper, group["params"])
-                step = int(group["step"]) + 1
-                return _GroupStep(gi, group, [], [], hyper, step, [], None, False, sharded)
         sparse = any(g.is_sparse for g in grads)
         owners = None
         if any(p.is_complex() for p in params):
@@ -639,6 +620,8 @@ class Optimizer(torch.optim.Optimizer):
             return _GroupStep(
                 gi, group, params, grads, hyper, step, [(None, None)], owners, True, sharded
             )
+        if not params:  # a rank that owns none of the group's tensors: it only exchanges
+            return _GroupStep(gi, group, [], [], hyper, step, [], None, False, sharded)
         dtype, device = params[0].dtype, params[0].get_device()  # (get_device: -1 on the CPU)
         if (
             self.monitor is not None

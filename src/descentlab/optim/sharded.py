@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from operator import is_
 from typing import Any
 
 import torch
@@ -387,8 +388,20 @@ class ShardedPath:
     def view(self, opt: Any, gi: int, params: list[Tensor], grads: list[Tensor]) -> ShardedGroup:
         """The tensors a step of ``opt``'s param group ``gi`` of DTensor ``params`` runs on
         (see the module notes). Raises, in one line, on what it cannot step: a group that
-        mixes DTensors and plain tensors, or a plain gradient of a DTensor parameter."""
+        mixes DTensors and plain tensors, a plain gradient of a DTensor parameter, a
+        differentiable step, blockwise low-bit state on shards."""
         owner = type(opt).__name__
+        if opt.differentiable:
+            raise ValueError(
+                f"{owner}(differentiable=True) does not step DTensor parameters (param group {gi})"
+            )
+        fmt = opt.state_dtype
+        if fmt is not None and fmt.blockwise and opt.rule.shard_local:
+            raise ValueError(
+                f"{owner}: state_dtype={fmt.name!r} stores blocks of consecutive elements, which "
+                "the shards of DTensor parameters would cut otherwise than the whole tensors' "
+                f"(param group {gi}); use state_dtype='bfloat16' or None with sharded parameters"
+            )
         for j, (p, g) in enumerate(zip(params, grads, strict=True)):
             if not dt.is_dtensor(p):
                 raise ValueError(
@@ -458,19 +471,24 @@ class SteadyShards:
     unsharded group's). A gradient is taken as it is where its placements and mesh are its
     parameter's: FSDP2's new gradient DTensor at every step shares its parameter's spec (one
     identity test), another is compared once; any other placement (a ``Partial`` gradient, which
-    must be reduced first) sends the step down the general path. Nothing of a step is kept
-    after it (a gradient freed by ``zero_grad()`` is freed)."""
+    must be reduced first) sends the step down the general path. No gradient is kept after
+    its step (one freed by ``zero_grad()`` is freed)."""
 
-    __slots__ = ("seen", "specs")
+    __slots__ = ("cols", "seen", "specs", "whole")
 
-    def __init__(self, params: list[Any]) -> None:
+    def __init__(self, params: list[Any], whole: bool = True) -> None:
         #: each parameter's DTensor spec, and the last gradient spec found placed alike
         self.specs = [dt.spec(p) for p in params]
         self.seen = list(self.specs)
+        #: the state columns last read (their DTensors, flat) and their local tensors: the
+        #: same DTensors have the same local tensors (one identity test each)
+        self.cols: tuple[list, list[list]] = ([], [])
+        #: the local tensors travel as :class:`Shards` (a prepare reduces over them)
+        self.whole = whole
 
     def local(
         self, params: list[Any], grads: list[Any], cols: list[list]
-    ) -> tuple[Shards, Shards, list[list]] | None:
+    ) -> tuple[list[Tensor], list[Tensor], list[list]] | None:
         """The local tensors of ``params``, their ``grads`` and the state columns ``cols``,
         or None where a gradient is missing, not a DTensor, or placed otherwise than its
         parameter."""
@@ -479,13 +497,20 @@ class SteadyShards:
         except AttributeError:  # None, or a plain tensor
             return None
         seen = self.seen
-        for i, s in enumerate(specs):
-            if s is not seen[i]:
-                if not dt.same_spec(s, self.specs[i]):
-                    return None
-                seen[i] = s
-        local_g = Shards(list(map(dt.local, grads)), grads)
-        local_p = Shards(list(map(dt.local, params)), params)
-        kind = dt.DTensor
-        local_cols = [[dt.local(v) if type(v) is kind else v for v in c] for c in cols]
+        if not all(map(is_, specs, seen)):
+            for i, s in enumerate(specs):
+                if s is not seen[i]:
+                    if not dt.same_spec(s, self.specs[i]):
+                        return None
+                    seen[i] = s
+        local_g = list(map(dt.local, grads))
+        local_p = list(map(dt.local, params))
+        if self.whole:
+            local_g, local_p = Shards(local_g, grads), Shards(local_p, params)
+        flat = [v for c in cols for v in c]
+        known, local_cols = self.cols
+        if len(flat) != len(known) or not all(map(is_, flat, known)):
+            kind = dt.DTensor
+            local_cols = [[dt.local(v) if type(v) is kind else v for v in c] for c in cols]
+            self.cols = (flat, local_cols)
         return local_p, local_g, local_cols
