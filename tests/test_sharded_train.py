@@ -120,8 +120,9 @@ def test_a_sharded_checkpoint_reshards_and_its_shards_are_verified(tmp_path):
     """Muon (its matrices stepped by their owners, their state there) paused at step 3 by 2
     processes and resumed by 3: the checkpoint's shards are read into 3 processes' shards,
     and the run ends within float rounding of the uninterrupted one (another split of the
-    batch rounds otherwise: 3e-4 with Muon's bfloat16 iteration, which rounds it up). A shard file changed after it was written is refused in one
-    line before any process starts."""
+    batch rounds otherwise: 3e-4 with Muon's bfloat16 iteration, which rounds it up). A
+    shard file changed after it was written is refused in one line before any process
+    starts."""
     from descentlab.engine.checkpoint import CheckpointError
     from descentlab.engine.launch import shards_folder, train_sharded
 
