@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 import warnings
 import weakref
 from collections.abc import Callable
@@ -77,13 +78,16 @@ def train(
     shadow: tuple[list[torch.nn.Parameter], torch.optim.Optimizer] | None = None,
     data: Callable[[int], torch.Tensor] | None = None,
     closure: bool = True,
+    timed: list[float] | None = None,
 ) -> None:
     """``steps`` steps on fixed batches from batch ``start`` (the same on every rank: FSDP2's
     averaged gradients are then the unsharded ones, bit for bit, at 2 and 4 ranks).
     ``shadow``: unsharded copies of the parameters and their optimizer, stepped after each
     step on the whole of its gradients. ``data``: the batches (default :func:`batch`).
     ``closure`` False: the gradients computed before ``step()``, as most training loops do
-    (the optimizer's steady step may then run)."""
+    (the optimizer's steady step may then run). ``timed``: adds the CPU time of each
+    ``step()`` after the second to ``timed[0]``, the shadow's to ``timed[1]`` (the calling
+    thread's: gloo moves the bytes on threads of its own, which the bytes counted measure)."""
     data = data or batch
     for t in range(start, start + steps):
         x = data(t)
@@ -94,16 +98,23 @@ def train(
             loss.backward()
             return loss
 
+        clock = timed is not None and t - start >= 2
         if closure:
             opt.step(loss_of)
         else:
             loss_of()
+            t0 = time.thread_time()
             opt.step()
+            if clock:
+                timed[0] += time.thread_time() - t0  # type: ignore[index]
         if shadow is not None:
             copies, twin = shadow
             for c, p in zip(copies, model.parameters(), strict=True):
                 c.grad = p.grad.full_tensor().clone()
+            t0 = time.thread_time()
             twin.step()
+            if clock:
+                timed[1] += time.thread_time() - t0  # type: ignore[index]
 
 
 def full_params(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -219,15 +230,74 @@ def in_block_order(params: list[torch.Tensor], world: int) -> list[torch.Tensor]
 
 
 # ------------------------------------------------------------------------------ jobs (ranks)
-def fsdp_model() -> torch.nn.Module:
-    """:func:`make_model` with every Linear and the model ``fully_shard``-ed (FSDP2)."""
-    from torch.distributed.fsdp import fully_shard
+def fsdp_model(layout: str | None = None, model: torch.nn.Module | None = None) -> torch.nn.Module:
+    """:func:`make_model` (or ``model``) with every Linear and the model ``fully_shard``-ed
+    (FSDP2); ``layout``: as torchtitan users run it, ``"hsdp"`` (a 2-D mesh, (replicate,
+    shard)), ``"fsdptp"`` (tensor parallelism on a 2-D mesh's ``tp``, FSDP2 on its ``dp``),
+    ``"mp"`` (``MixedPrecisionPolicy``: bfloat16 parameters, float32 reductions), ``"offload"``
+    (``CPUOffloadPolicy``)."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, fully_shard
 
-    model = make_model()
+    model = make_model() if model is None else model
+    world = torch.distributed.get_world_size()
+    options: dict[str, Any] = {}
+    if layout == "hsdp":
+        names = ("replicate", "shard")
+        options["mesh"] = init_device_mesh("cpu", (2, world // 2), mesh_dim_names=names)
+    elif layout == "fsdptp":
+        from torch.distributed.tensor.parallel import (
+            ColwiseParallel,
+            RowwiseParallel,
+            parallelize_module,
+        )
+
+        mesh = init_device_mesh("cpu", (2, world // 2), mesh_dim_names=("dp", "tp"))
+        parallelize_module(model, mesh["tp"], {"0": ColwiseParallel(), "2": RowwiseParallel()})
+        options["mesh"] = mesh["dp"]
+    elif layout == "mp":
+        options["mp_policy"] = MixedPrecisionPolicy(torch.bfloat16, torch.float32)
+    elif layout == "offload":
+        options["offload_policy"] = CPUOffloadPolicy()
     for layer in model:
         if isinstance(layer, torch.nn.Linear):
-            fully_shard(layer)
-    return fully_shard(model)
+            fully_shard(layer, **options)
+    return fully_shard(model, **options)
+
+
+def matrices_model(width: int, seed: int = 0) -> torch.nn.Sequential:
+    """:data:`MATRICES` square Linear layers of ``width``, without biases: the matrices a
+    matrix optimizer's compute and state are measured on (large enough that the matrix work,
+    not a step's fixed Python, is most of a step; the rows divide among 2 and 4 ranks)."""
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    for _ in range(MATRICES):
+        layers += [torch.nn.Linear(width, width, bias=False), torch.nn.Tanh()]
+    return torch.nn.Sequential(*layers)
+
+
+#: the measured layers: their number and the steps they take
+MATRICES, MATRIX_STEPS = 8, 8
+
+
+def matrices_batch(width: int) -> Callable[[int], torch.Tensor]:
+    return lambda t: torch.randn(8, width, generator=torch.Generator().manual_seed(3000 + t))
+
+
+def state_bytes(opt: torch.optim.Optimizer, params: Any = None) -> int:
+    """The bytes of ``opt``'s state on this rank (a DTensor's local tensor), of ``params``'
+    state alone where given."""
+    keep = None if params is None else {id(p) for p in params}
+    total = 0
+    for p, st in opt.state.items():
+        if keep is not None and id(p) not in keep:
+            continue
+        for v in st.values():
+            for t in v if isinstance(v, list) else [v]:
+                if isinstance(t, torch.Tensor):
+                    t = getattr(t, "_local_tensor", t)
+                    total += t.numel() * t.element_size()
+    return total
 
 
 def tp_model() -> torch.nn.Module:
@@ -318,25 +388,29 @@ def grad_norms(model: torch.nn.Module) -> tuple[float, float]:
 
 
 def fsdp_case(rank: int, world: int, case: dict) -> dict:
-    """One case on a sharded model (``case["model"]``: ``"tp"``, tensor parallel; else FSDP2)."""
-    import types
-
-    try:
-        from descentlab.optim import sharded
-    except ImportError:  # a descentlab without it fails the tests by what its steps do
-        sharded = types.SimpleNamespace(GATHERED={"bytes": 0, "steps": 0}, whole=None)
+    """One case on a sharded model (``case["model"]``: ``"tp"``, tensor parallel; a layout
+    of :func:`fsdp_model`; ``"matrices"``, :func:`matrices_model` under FSDP2, measured on
+    every rank: CPU time and state; else FSDP2)."""
+    from descentlab.optim import sharded
 
     kind = case.get("model")
+    data = None
     if kind == "tp":
         model = tp_model()
     elif kind in ("tpgpt", "tpsp"):
         model = tp_gpt_model(sequence_parallel=kind == "tpsp")
+        data = gpt_batch
     elif kind in ("ddp", "zero"):  # replicated parameters, gradients all-reduced by DDP
         model = torch.nn.parallel.DistributedDataParallel(make_model())
+    elif kind == "matrices":
+        model = fsdp_model(None, matrices_model(case["width"]))
+        data = matrices_batch(case["width"])
     else:
-        model = fsdp_model()
+        model = fsdp_model(kind)
     norms = grad_norms(model) if case.get("probe_norms") else None
     opt = make_opt(case, model.parameters())
+    if case.get("sharding"):
+        opt.sharding = case["sharding"]
     shadow = None
     if case.get("shadow"):  # the same optimizer unsharded, on the sharded run's gradients
         # (a copy: a replicated DTensor's full_tensor() is its local tensor itself)
@@ -344,37 +418,79 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
         shadow = (copies, make_opt(case, copies))
     if case.get("force_local"):  # the counterfactual: whole-matrix math on each shard
         opt.rule.shard_local = True
-    before = dict(sharded.GATHERED)
     whole = sharded.whole
     if case.get("local_reductions"):  # the counterfactual: reductions over the shard alone
         sharded.whole = lambda tensors, params=None: list(tensors)
     steady = count_steady(opt)
-    gpt = kind in ("tpgpt", "tpsp")
-    data = gpt_batch if gpt else None
+    timed = [0.0, 0.0] if kind == "matrices" else None
+    steps = MATRIX_STEPS if kind == "matrices" else STEPS
     try:
-        train(model, opt, shadow=shadow, data=data, closure=not case.get("steady"))
+        train(model, opt, steps, shadow=shadow, data=data, closure=not case.get("steady"),
+              timed=timed)  # fmt: skip
     finally:
         sharded.whole = whole
-    steps = sharded.GATHERED["steps"] - before["steps"]
+    none = types.SimpleNamespace(received=0, steps=0)  # (torch's optimizers)
+    traffic = opt._sharded.traffic if hasattr(opt, "_sharded") else none
     last = next(model.parameters()).grad
     grad = weakref.ref(last) if last is not None else lambda: None
     del last
     opt.zero_grad()  # the last gradients are freed: no step keeps them
     params = full_params(model)
     copies = None if shadow is None else [p.detach().clone() for p in shadow[0]]
-    if gpt:  # (compared with the unsharded block: its qkv rows in its order)
+    if kind in ("tpgpt", "tpsp"):  # (compared with the unsharded block: its qkv rows in its order)
         params = in_block_order(params, world)
         copies = copies and in_block_order(copies, world)
-    return {
+    out = {
         "norms": norms,
         "params": params,
         "shadow": copies,
         "steady_steps": steady[0],
         "grad_freed": grad() is None,
         "fused": bool(getattr(opt, "_fused", None) and any(opt._fused.plans.values())),
-        "gathered_bytes_per_step": (sharded.GATHERED["bytes"] - before["bytes"]) / STEPS,
-        "gathers": steps,
+        "received_per_step": traffic.received / steps,
+        "gathers": traffic.steps,
+        "placements": str(getattr(next(model.parameters()), "placements", None)),
     }
+    if kind == "matrices":  # every rank's CPU time, state and traffic; the replicated figure
+        twin = shadow[1]  # type: ignore[index]
+        mine = {"cpu": timed[0], "unsharded_cpu": timed[1], "state": state_bytes(opt),  # type: ignore[index]
+                "received": traffic.received}  # fmt: skip
+        ranks: list[Any] = [None] * world
+        torch.distributed.all_gather_object(ranks, mine)
+        out["ranks"] = ranks
+        out["replicated_state"] = state_bytes(twin)
+        out["largest_state"] = max(state_bytes(twin, [p]) for p in shadow[0])  # type: ignore[index]
+        out["elements"] = sum(p.numel() for p in shadow[0])  # type: ignore[index]
+    return out
+
+
+def failing_owner(rank: int, world: int, case: dict) -> dict:
+    """Muon by owners on FSDP2, the Newton-Schulz iteration raising on rank 1 at the third
+    step: each rank's error, and whether its parameters are those before that step."""
+    from descentlab.optim import muon
+
+    model = fsdp_model()
+    opt = make_opt(case, model.parameters())
+    train(model, opt, 2)
+    before = full_params(model)
+    iterate = muon.newton_schulz
+
+    def fails(*args: Any, **kwargs: Any) -> torch.Tensor:
+        raise ValueError("no iteration on rank 1")
+
+    if rank == 1:
+        muon.newton_schulz = fails
+    try:
+        train(model, opt, 1, start=2)
+        error = None
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    finally:
+        muon.newton_schulz = iterate
+    after = full_params(model)
+    errors: list[Any] = [None] * world
+    torch.distributed.all_gather_object(errors, error)
+    return {"errors": errors, "unchanged": all(map(torch.equal, before, after))}
 
 
 def run_cases(rank: int, world: int, cases: list[dict]) -> dict[str, dict]:
@@ -385,10 +501,11 @@ def run_cases(rank: int, world: int, cases: list[dict]) -> dict[str, dict]:
         if os.environ.get("DESCENTLAB_SHARDS_VERBOSE") and rank == 0:
             print(case["id"], f"{time.perf_counter() - START:.1f}", flush=True)
         try:
-            out[case["id"]] = fsdp_case(rank, world, case)
+            job = failing_owner if case.get("failing_owner") else fsdp_case
+            out[case["id"]] = job(rank, world, case)
         except Exception as exc:  # torch's own optimizers may not step DTensors: recorded
             counterfactual = case.get("force_local") or case.get("local_reductions")
-            if "torch" not in case and not counterfactual:
+            if "torch" not in case and not counterfactual and not case.get("fails"):
                 raise
             out[case["id"]] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
     return out

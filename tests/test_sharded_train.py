@@ -56,8 +56,10 @@ def test_train_nproc_2_equals_one_process_and_rank_0_alone_writes_the_store(tmp_
     out = capfd.readouterr().out.splitlines()
     assert out[0] == f"training run 1 in 2 processes (store {tmp_path / 'two/descentlab.sqlite'})"
     assert out[-1].startswith("run 1: completed after 6 steps")
+    from descentlab.engine.launch import export_checkpoint
+
     one = load_checkpoint(tmp_path / "one/checkpoints/run-1.pt")
-    two = load_checkpoint(tmp_path / "two/checkpoints/run-1.pt")
+    two = export_checkpoint(tmp_path / "two/checkpoints/run-1.pt", tmp_path / "two.pt")
     assert _largest_difference(one["model"], two["model"]) < 1e-5
     # one record, written once (rank 0): the same metric rows as the one-process run's
     s1, s2 = Store(tmp_path / "one/descentlab.sqlite"), Store(tmp_path / "two/descentlab.sqlite")
@@ -70,19 +72,22 @@ def test_train_nproc_2_equals_one_process_and_rank_0_alone_writes_the_store(tmp_
         assert list(m1[key].steps) == list(m2[key].steps), key
     for key in ("train/objective", "val/loss"):
         assert list(m2[key].values) == pytest.approx(list(m1[key].values), rel=1e-5), key
-    # a run is resumed with the processes it was trained by
-    again = ["train", "--resume", "1", "--runs-dir", str(tmp_path / "two"), "--nproc", "3"]
+    # a sharded run is resumed by 2 processes or more (its checkpoint reshards), not by one
+    again = ["train", "--resume", "1", "--runs-dir", str(tmp_path / "two"), "--nproc", "1"]
     assert main(again) == 2
     assert capfd.readouterr().err.strip().splitlines() == [
-        "descentlab: error: run 1 was trained by 2 process(es); resume it with --nproc 2"
+        "descentlab: error: run 1 was trained by 2 process(es); resume it with --nproc 2 or "
+        "more (its sharded checkpoint reshards to any number of processes)"
     ]
 
 
 def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path):
     """descentlab's AdamW (its fused step on each process's shards) with its state in the
     checkpoint: paused at step 3, resumed to 6, equal bit for bit to the uninterrupted run
-    with the same 2 processes; both within float rounding of one process."""
-    from descentlab.engine.launch import train_sharded
+    with the same 2 processes; both within float rounding of one process. The checkpoint is
+    sharded (each process writes its own shards: no process gathers the whole state) and
+    exports to one file of the full state."""
+    from descentlab.engine.launch import export_checkpoint, shards_folder, train_sharded
 
     one = train(_config(), progress=False, checkpoint_path=tmp_path / "one.pt")
     full = train_sharded(_config(), 2, tmp_path / "a/lab.sqlite", threads=1)
@@ -90,9 +95,17 @@ def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path):
     assert (paused.status, paused.steps) == ("interrupted", 3)
     resumed = train_sharded(None, 2, tmp_path / "b/lab.sqlite", resume_id=paused.run_id, threads=1)
     assert (full.status, resumed.status, resumed.steps) == ("completed", "completed", 6)
-    a, b = load_checkpoint(full.checkpoint_path), load_checkpoint(resumed.checkpoint_path)
+    saved = load_checkpoint(full.checkpoint_path)
+    assert saved["model"] == {} and saved["optimizer"] == {}  # the tensors are in the shards
+    (folder,) = shards_folder(full.checkpoint_path).iterdir()
+    shards = sorted(f.stat().st_size for f in folder.glob("*.distcp"))
+    assert len(shards) == 2 and shards[0] > 0.3 * sum(shards)  # each process wrote about half
+    a = export_checkpoint(full.checkpoint_path, tmp_path / "a.pt")
+    b = export_checkpoint(resumed.checkpoint_path, tmp_path / "b.pt")
+    assert load_checkpoint(tmp_path / "a.pt")["model"].keys() == a["model"].keys()
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+        assert torch.equal(a["model"][key], full.model.state_dict()[key]), key
     assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
     for name, state in a["optimizer"]["state"].items():
         assert set(state) == {"step", "exp_avg", "exp_avg_sq"}
@@ -101,6 +114,34 @@ def test_a_sharded_run_resumes_bit_for_bit_and_equals_one_process(tmp_path):
     assert resumed.summary["val/loss"] == full.summary["val/loss"]
     assert _largest_difference(one.model.state_dict(), a["model"]) < 1e-4
     assert full.summary["val/loss"] == pytest.approx(one.summary["val/loss"], rel=1e-5)
+
+
+def test_a_sharded_checkpoint_reshards_and_its_shards_are_verified(tmp_path):
+    """Muon (its matrices stepped by their owners, their state there) paused at step 3 by 2
+    processes and resumed by 3: the checkpoint's shards are read into 3 processes' shards,
+    and the run ends within float rounding of the uninterrupted one (another split of the
+    batch rounds otherwise: 3e-4 with Muon's bfloat16 iteration, which rounds it up). A
+    shard file changed after it was written is refused in one line before any process
+    starts."""
+    from descentlab.engine.checkpoint import CheckpointError
+    from descentlab.engine.launch import shards_folder, train_sharded
+
+    # (its iteration in float32: a bfloat16 one turns the other split's rounding into 1e-4)
+    muon = {"optimizer": "muon", "hyper": {"lr": 2e-2, "fused": False, "ns_dtype": None}}
+    full = train_sharded(_config(**muon), 2, tmp_path / "a/lab.sqlite", threads=1)
+    store = tmp_path / "b/lab.sqlite"
+    paused = train_sharded(_config(**muon), 2, store, until_step=3, threads=1)
+    (folder,) = shards_folder(paused.checkpoint_path).iterdir()
+    shard = folder / "__1_0.distcp"
+    original = shard.read_bytes()
+    shard.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))
+    with pytest.raises(CheckpointError, match=r"__1_0\.distcp of checkpoint .* changed since"):
+        train_sharded(None, 3, store, resume_id=paused.run_id, threads=1)
+    shard.write_bytes(original)
+    resumed = train_sharded(None, 3, store, resume_id=paused.run_id, threads=1)
+    assert (resumed.status, resumed.steps) == ("completed", 6)
+    assert Store(store).get_run(paused.run_id).provenance["nproc"] == 3
+    assert _largest_difference(full.model.state_dict(), resumed.model.state_dict()) < 1e-4
 
 
 @pytest.mark.parametrize(

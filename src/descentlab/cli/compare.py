@@ -348,7 +348,7 @@ def _output_arguments(out: Any) -> None:
         type=int,
         metavar="N",
         help="train each trial across N processes of this machine, its model sharded with "
-        "FSDP2 (one trial at a time; docs/distributed-training.md)",
+        "FSDP2 (one trial at a time; docs/distributed.md)",
     )
     out.add_argument("--no-progress", action="store_true", help="no progress output")
     out.add_argument(

@@ -107,7 +107,7 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="train in N processes of this machine, the model sharded with FSDP2 (gloo on "
         "the CPU, one GPU each with --device cuda); the numbers are one process's up to "
-        "float rounding (docs/distributed-training.md)",
+        "float rounding (docs/distributed.md)",
     )
     add_engine_options(how)
 
@@ -335,8 +335,8 @@ class _StoreOnFirstUse:
 
 
 def _sharded_processes(args: argparse.Namespace, db: Path) -> int | None:
-    """The processes a sharded run takes (``--nproc`` above 1, or the number a resumed run
-    was trained by), or None: one process."""
+    """The processes a sharded run takes (``--nproc`` above 1; for a resumed sharded run,
+    the number it was trained by unless ``--nproc`` gives another), or None: one process."""
     if args.resume is None:
         return args.nproc if args.nproc is not None and args.nproc > 1 else None
     if not db.is_file():
@@ -350,14 +350,20 @@ def _sharded_processes(args: argparse.Namespace, db: Path) -> int | None:
         return None  # (said by the one-process path: no such run, or a record it refuses)
     finally:
         store.close()
-    if (args.nproc is not None and recorded not in (None, args.nproc)) or (
-        args.nproc is not None and args.nproc > 1 and recorded is None
-    ):
-        was = recorded or 1
+    if args.nproc is None or args.nproc == recorded:
+        return recorded
+    if recorded is None:
+        if args.nproc == 1:
+            return None
         raise ValueError(
-            f"run {args.resume} was trained by {was} process(es); resume it with --nproc {was}"
+            f"run {args.resume} was trained by 1 process(es); resume it with --nproc 1"
         )
-    return recorded
+    if args.nproc < 2:
+        raise ValueError(
+            f"run {args.resume} was trained by {recorded} process(es); resume it with --nproc "
+            "2 or more (its sharded checkpoint reshards to any number of processes)"
+        )
+    return args.nproc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -42,9 +42,14 @@ problems of datasets read through a loader.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import pickle
+import shutil
+import tempfile
+import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -53,6 +58,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from descentlab._files import make_dirs
 from descentlab._osutil import sigint_ignored
 from descentlab.engine.building import Built, build, smallest_batch
 from descentlab.engine.config import RunConfig, checked_config
@@ -65,6 +71,7 @@ from descentlab.engine.run import (
     _default_checkpoint,
     _load_state_dict,
     _resume_point,
+    _run_checkpoint,
     _saved_state,
     _state_dict,
     _StopRequest,
@@ -187,11 +194,18 @@ class ShardedModel(OneModel):
     batch's; the recorded loss is every process's, combined; checkpoints gather the full
     state."""
 
-    def __init__(self, config: RunConfig, built: Built, aug_gen: torch.Generator) -> None:
+    def __init__(
+        self, config: RunConfig, built: Built, aug_gen: torch.Generator, checkpoint: Any
+    ) -> None:
         import torch.distributed as dist
 
         self.rank, self.world = dist.get_rank(), dist.get_world_size()
         super().__init__(config, built, aug_gen)
+        #: the run's checkpoint file (its shards beside it), this launch's mark on the shards'
+        #: folders (the same on every process) and the checkpoints saved so far
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.token = _broadcast(uuid.uuid4().hex[:12])
+        self.saves = 0
 
     def _objective(self) -> Callable[[Tensor, Tensor], Tensor]:
         from descentlab import regularize
@@ -225,22 +239,129 @@ class ShardedModel(OneModel):
         return float(value)
 
     def model_and_optimizer_state(self) -> dict[str, Any]:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+        """The model's and optimizer's state saved as shards (every process writes its own,
+        ``torch.distributed.checkpoint``) into a new folder beside the checkpoint file, which
+        names it (``shards``): the folder appears whole (written under another name, then
+        renamed by rank 0) and is used once the checkpoint names it."""
+        import torch.distributed as dist
+        import torch.distributed.checkpoint as dcp
 
-        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        model, optimizer = get_state_dict(self.b.model, self.b.optimizer, options=options)
-        return {"model": model, "optimizer": optimizer}
+        self.saves += 1
+        name = f"{self.token}-{self.saves:05d}"
+        folder = shards_folder(self.checkpoint)  # type: ignore[arg-type]
+        if self.rank == 0:
+            make_dirs(folder, 0o700)
+        dist.barrier()
+        partial = folder / f"{name}.partial"
+        dcp.save(self._sharded_state(), checkpoint_id=str(partial))
+        files = {}
+        if self.rank == 0:  # each file's hash, checked before a resume reads it
+            files = {f.name: _sha256(f) for f in sorted(partial.iterdir())}
+            os.replace(partial, folder / name)
+        shards = {"folder": name, "world": self.world, "files": files}
+        return {"model": {}, "optimizer": {}, "shards": shards}
+
+    def saved(self, state: Mapping[str, Any]) -> None:
+        """Rank 0, after the checkpoint that names ``state``'s shards is written: the folders
+        of the checkpoints before it are removed."""
+        folder = shards_folder(self.checkpoint)  # type: ignore[arg-type]
+        keep = state["shards"]["folder"]
+        for old in folder.iterdir():
+            if old.name != keep and old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
 
     def load_model_and_optimizer_state(self, state: Mapping[str, Any]) -> None:
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
-
-        set_state_dict(
-            self.b.model,
-            self.b.optimizer,
-            model_state_dict=state["model"],
-            optim_state_dict=state["optimizer"],
-            options=StateDictOptions(full_state_dict=True),
+        from torch.distributed.checkpoint.state_dict import (
+            StateDictOptions,
+            set_model_state_dict,
+            set_optimizer_state_dict,
+            set_state_dict,
         )
+
+        model, opt = self.b.model, self.b.optimizer
+        if "shards" not in state:  # a checkpoint of the full state (one file)
+            set_state_dict(model, opt, model_state_dict=state["model"],
+                           optim_state_dict=state["optimizer"],
+                           options=StateDictOptions(full_state_dict=True))  # fmt: skip
+            return
+        import torch.distributed.checkpoint as dcp
+
+        loaded = self._sharded_state()
+        folder = shards_folder(self.checkpoint) / state["shards"]["folder"]  # type: ignore[arg-type]
+        dcp.load(loaded, checkpoint_id=str(folder))  # (resharded to this world size)
+        set_model_state_dict(model, loaded["model"])
+        set_optimizer_state_dict(model, opt, loaded["optim"])
+
+    def _sharded_state(self) -> dict[str, Any]:
+        from torch.distributed.checkpoint.state_dict import (
+            get_model_state_dict,
+            get_optimizer_state_dict,
+        )
+
+        model, opt = self.b.model, self.b.optimizer
+        return {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt)}
+
+
+def shards_folder(checkpoint: Path) -> Path:
+    """Where a sharded run's checkpoint ``checkpoint`` keeps its shards' folders."""
+    return checkpoint.with_name(checkpoint.name + ".shards")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_shards(checkpoint: Path, state: Mapping[str, Any]) -> None:
+    """Raise :class:`~descentlab.engine.checkpoint.CheckpointError` where the shards the
+    checkpoint ``state`` (read from ``checkpoint``) names are missing or changed since it
+    was written (each file against its hash); a checkpoint of the full state passes."""
+    from descentlab.engine.checkpoint import CheckpointError
+
+    shards = state.get("shards")
+    if shards is None:
+        return
+    folder = shards_folder(checkpoint) / shards["folder"]
+    there = sorted(f.name for f in folder.iterdir()) if folder.is_dir() else []
+    if there != sorted(shards["files"]):
+        raise CheckpointError(
+            f"the shards of checkpoint {checkpoint} in {folder} are missing or incomplete"
+        )
+    for name, digest in shards["files"].items():
+        if _sha256(folder / name) != digest:
+            raise CheckpointError(
+                f"the shard file {folder / name} of checkpoint {checkpoint} changed since it "
+                "was written (its hash differs)"
+            )
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike[str], out: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """A sharded run's checkpoint ``checkpoint`` as one file ``out`` holding the full model
+    and optimizer state (the optimizer's by parameter name, as
+    ``get_state_dict(full_state_dict=True)`` gives it), read in this one process: what a
+    one-process tool loads. Returns the state written."""
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    from descentlab.engine.checkpoint import save_checkpoint
+
+    checkpoint = Path(checkpoint)
+    state = dict(_run_checkpoint(checkpoint))
+    check_shards(checkpoint, state)
+    shards = state.pop("shards", None)
+    if shards is not None:
+        folder = shards_folder(checkpoint) / shards["folder"]
+        with tempfile.TemporaryDirectory() as scratch, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (torch says it reads in one process: it does)
+            dcp_to_torch_save(folder, Path(scratch) / "full.pt")
+            full = torch.load(Path(scratch) / "full.pt", weights_only=True)
+        state.update(model=full["model"], optimizer=full["optim"])
+    save_checkpoint(state, out)
+    return state
 
 
 class _AgreedStop:
@@ -287,9 +408,9 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
         store.set_status(resume_id, "running", expect=("running", "interrupted", "failed"))
         store.truncate_metrics(resume_id, after_step=job["after"])
         prov = store.get_run(resume_id).provenance
-        here = {"from_step": max(job["after"], 0), "pid": os.getpid()}
+        here = {"from_step": max(job["after"], 0), "pid": os.getpid(), "nproc": world}
         resumes = [*prov.get("resumes", []), here]
-        store.update_provenance(resume_id, {"resumes": resumes, "pid": os.getpid()})
+        store.update_provenance(resume_id, {"resumes": resumes, "pid": os.getpid(), "nproc": world})
     if job.get("load") and ckpt_path is not None:
         state = _saved_state(Path(ckpt_path), record)
     device = torch.device(config.device)
@@ -308,7 +429,7 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
             run_id, ckpt_path = _broadcast([run_id, ckpt_path])
         loop = Loop.single(config, built)
         loop.checkpoint_every = job.get("checkpoint_every")
-        part = ShardedModel(config, built, loop.batches.aug_gens[0])
+        part = ShardedModel(config, built, loop.batches.aug_gens[0], ckpt_path)
         loop.stepper = part
         loop.store, loop.run_ids[0] = store, run_id
         if state is not None:
@@ -325,10 +446,11 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
 
         def save(status: str) -> None:
             nonlocal registered
-            state = _state_dict(loop, part, status)  # every process: the state is gathered
+            state = _state_dict(loop, part, status)  # every process: its shards
             if rank != 0:
                 return
             save_checkpoint(state, path)
+            part.saved(state)
             if not registered:
                 if "checkpoint" not in store.artifacts(run_id):
                     store.add_artifact(run_id, "checkpoint", path, kind="checkpoint")
@@ -534,12 +656,24 @@ def train_sharded(
 
 def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResult:
     """The :class:`RunResult` of ``config``'s run from rank 0's report ``out``: the model
-    ``built`` holds the final weights of the run's final checkpoint where there is one."""
+    ``built`` holds the final weights of the run's final checkpoint where there is one (its
+    shards read in this one process)."""
     model = built.model
-    if out["checkpoint_path"] is not None and Path(out["checkpoint_path"]).is_file():
-        from descentlab.engine.checkpoint import load_checkpoint
+    path = out["checkpoint_path"]
+    if path is not None and Path(path).is_file():
+        state = _run_checkpoint(Path(path))
+        shards = state.get("shards")
+        if shards is None:
+            model.load_state_dict(state["model"])
+        else:
+            import torch.distributed.checkpoint as dcp
 
-        model.load_state_dict(load_checkpoint(out["checkpoint_path"])["model"])
+            weights = model.state_dict()
+            folder = shards_folder(Path(path)) / shards["folder"]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # (torch says it reads in one process: it does)
+                dcp.load({"model": weights}, checkpoint_id=str(folder), no_dist=True)
+            model.load_state_dict(weights)
     return RunResult(
         status=out["status"],
         steps=out["steps"],
@@ -594,12 +728,6 @@ def prepare_sharded(
         try:
             run = store.get_run(resume_id)
             _check_resumable(run)
-            recorded = run.provenance.get("nproc")
-            if recorded is not None and recorded != nproc:
-                raise ValueError(
-                    f"run {resume_id} was trained by {recorded} processes (--nproc {recorded}); "
-                    f"resume it with as many, not {nproc}"
-                )
             config = RunConfig.from_dict(run.config)
             if optimizer is not None:
                 config = config.replace(optimizer=optimizer)
@@ -607,8 +735,8 @@ def prepare_sharded(
                 config = config.replace(schedule=dict(schedule))
             config, record = checked_config(config)
             ckpt_path, after, load = _resume_point(store, resume_id, restart)
-            if load:
-                _saved_state(ckpt_path, record)  # verified before anything starts
+            if load:  # verified before anything starts, its shards too
+                check_shards(ckpt_path, _saved_state(ckpt_path, record) or {})
             job.update(checkpoint_path=str(ckpt_path), after=after, load=load)
         finally:
             store.close()

@@ -355,7 +355,7 @@ def _sharded_remote(rank: int, nproc: int, meeting: Any, job: dict[str, Any]) ->
     returns it exported (as :func:`_run_remote` does)."""
     import time
 
-    from descentlab.engine.launch import run_rank
+    from descentlab.engine.launch import export_checkpoint, run_rank
 
     port = _import_ray().get(meeting.port.remote())
 
@@ -366,6 +366,8 @@ def _sharded_remote(rank: int, nproc: int, meeting: Any, job: dict[str, Any]) ->
     def work(store: Any) -> tuple[Any, float]:
         t0 = time.perf_counter()
         out = run_rank(0, port, nproc, {**job, "db": str(store.path)})
+        if out["checkpoint_path"] is not None:  # one file that travels: the shards as one
+            export_checkpoint(out["checkpoint_path"], out["checkpoint_path"])
         return out, time.perf_counter() - t0
 
     (out, seconds), runs = _in_scratch_store(work)

@@ -56,6 +56,7 @@ class scale_by_adafactor(Rule):
     role = "adaptive learning rate"
     state_keys = ("row_var", "col_var", "variance")
     elementwise = False
+    tensorwise = True
 
     def __init__(
         self,

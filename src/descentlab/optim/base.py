@@ -36,6 +36,7 @@ from torch import Tensor
 from descentlab.constraints import ParameterTypeError
 
 from .hyperspec import Choice, Flag, Real, Relation, Spec
+from .stacks import sets
 
 __all__ = [
     "Chain",
@@ -493,7 +494,8 @@ class Rule(ABC):
     param-group keys) and implement :meth:`update`; stateful rules implement :meth:`init`
     and list their state names in ``state_keys`` (a form rule's are read from its form).
     :attr:`checks` declares what each hyperparameter accepts (:meth:`validate` checks a
-    group's values from it). An elementwise rule is best written as a :class:`~descentlab.optim.form.FormRule`: its math once.
+    group's values from it). An elementwise rule is best written as a
+    :class:`~descentlab.optim.form.FormRule`: its math once.
 
     Attributes:
         name: short identifier, used in reprs and the optimizer family tree.
@@ -523,9 +525,14 @@ class Rule(ABC):
     #: True when the rule's math on a shard of a tensor (a DTensor's local tensor) is its math
     #: on the whole tensor, restricted to the shard: per element, with per-tensor numbers that
     #: read no tensor's values, and any reduction over :func:`~descentlab.optim.sharded.whole`
-    #: tensors. A sharded param group runs such a chain on each rank's shards, any other on
-    #: gathered tensors (:mod:`descentlab.optim.sharded`). None: :attr:`elementwise`
+    #: tensors. A sharded param group runs such a chain on each rank's shards
+    #: (:mod:`descentlab.optim.sharded`). None: :attr:`elementwise`
     shard_local: bool | None = None
+    #: True when each tensor's update depends only on that tensor's own values and state,
+    #: which it may read whole (a matrix's orthogonalization or preconditioner): a sharded
+    #: group's tensors may then be stepped each by one rank (:mod:`descentlab.optim.sharded`).
+    #: None: :attr:`elementwise`
+    tensorwise: bool | None = None
     #: False where the rule refuses complex parameters (torch's Adafactor and Muon do: their
     #: matrix statistics assume real entries); True: a complex one is stepped as a pair of reals
     complex_params: bool = True
@@ -675,8 +682,12 @@ class Rule(ABC):
 
 class PerTensorRule(Rule):
     """A rule that updates each tensor of the group on its own (a matrix preconditioner, not
-    elementwise): :meth:`direction` makes a tensor's state on its first step, from its param
-    group's values, so nothing is made at ``init`` and a key no tensor holds yet is absent."""
+    elementwise), the tensors of one shape at one step count together
+    (:mod:`~descentlab.optim.stacks`): :meth:`directions` makes their state on their first
+    step, from the param group's values, so nothing is made at ``init`` and a key no tensor
+    holds yet is absent."""
+
+    tensorwise = True
 
     def init(self, params):
         return {}
@@ -685,13 +696,21 @@ class PerTensorRule(Rule):
         for key in self.state_keys:
             state.setdefault(key, [None] * len(params))
         steps = step_values(state, len(params))
-        out = [self.direction(i, grads[i], params[i], state, hyper, int(t))
-               for i, t in enumerate(steps)]  # fmt: skip
+        first = state[self.state_keys[0]]
+        out: list[Tensor] = [None] * len(params)  # type: ignore[list-item]
+        for idx in sets(params, key=lambda i: (steps[i], first[i] is None)):
+            t = int(steps[idx[0]])
+            for i, u in zip(idx, self.directions(idx, grads, params, state, hyper, t), strict=True):
+                out[i] = u
         return out, state
 
     @abstractmethod
-    def direction(self, i: int, g: Tensor, p: Tensor, state: State, hyper: Hyper, t: int) -> Tensor:
-        """Tensor ``i``'s update at step ``t``, reading and writing ``state[key][i]``."""
+    def directions(
+        self, idx: list[int], grads: list[Tensor], params: list[Tensor], state: State,
+        hyper: Hyper, t: int,
+    ) -> list[Tensor]:  # fmt: skip
+        """The updates of tensors ``idx`` (one shape, dtype and device, at step ``t``, their
+        state made or not alike), reading and writing ``state[key][i]``."""
 
 
 @dataclass(frozen=True)
@@ -753,6 +772,7 @@ class Chain(Rule):
         self.shard_local = all(
             r.elementwise if r.shard_local is None else r.shard_local for r in flat
         )
+        self.tensorwise = all(r.elementwise if r.tensorwise is None else r.tensorwise for r in flat)
 
     @property
     def rules(self) -> tuple[Rule, ...]:

@@ -28,10 +28,11 @@ from . import fused as _fused
 from . import gpu as _gpu
 from .base import Chain, Rule, caller_stacklevel
 from .c_emitter import CKernel
+from .dtensors import is_dtensor
 from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, recheck
 from .plan import KernelPlan, LaunchFailed, Refused
 from .program import NoProgram, collect, has_kernel_form
-from .sharded import SteadyShards, is_dtensor
+from .sharded import SteadyShards
 from .state import GroupStates, TrackedState, gather, realify, scatter
 
 
@@ -380,7 +381,7 @@ class FusedPath:
         if is_dtensor(group["params"][0]):  # ``params``: its local shards (sharded.py)
             if not opt.rule.shard_local:
                 return
-            shards = SteadyShards(group["params"])
+            shards = SteadyShards(group["params"], bool(plan.prepare_fns))
             sts = opt._states.of(opt, gi, group["params"])  # (the same step counters)
         counts = memoryview(base[0])  # the step counters, without NumPy's call costs
         self.steady[gi] = ctx = SteadyContext(
@@ -438,10 +439,7 @@ class FusedPath:
         for unit, (params, ptrs) in zip(b.units, todo, strict=True):
             t = unit.steps(counts)
             try:
-                if unit.shards is None:
-                    unit.plan.launch(params, ptrs, unit.hyper, t)
-                else:
-                    unit.shards.launch(unit.plan, params, ptrs, unit.hyper, t)
+                unit.plan.launch(params, ptrs, unit.hyper, t)
             except (torch.OutOfMemoryError, LaunchFailed) as exc:  # its kernel did not run
                 raise _fault(opt, unit.gis, params, exc, done, unit.plan.per_step) from None
             for gi in unit.gis:

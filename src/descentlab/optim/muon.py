@@ -30,11 +30,13 @@ is added to the norm rather than clamping it; the shape scaling reads JAX's (in,
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from . import stacks
 from .adam import scale_by_adam
 from .base import HyperparameterTypeError, Rule, arguments, chain, is_batched, step_values
 from .hyperspec import Choice, Flag, Integer, Items, Pair, Real, Relation, declare
@@ -56,7 +58,8 @@ def newton_schulz(
 ) -> Tensor:
     r"""An approximately semi-orthogonal matrix near :math:`UV^\top` (:math:`m = USV^\top`):
     ``steps`` quintic Newton-Schulz iterations on the wide orientation of ``m``, normalized
-    by its Frobenius norm, computed in ``dtype`` (None: ``m``'s own).
+    by its Frobenius norm, computed in ``dtype`` (None: ``m``'s own). A stack of matrices
+    ``(B, rows, cols)`` is iterated at once: one batched product each time.
 
     Example:
         >>> import torch
@@ -67,15 +70,20 @@ def newton_schulz(
     """
     a, b, c = coefficients
     x = m.to(dtype or m.dtype, copy=True)
-    tall = m.size(0) > m.size(1)
+    tall = m.size(-2) > m.size(-1)
     if tall:
-        x = x.T
-    x.div_(x.norm().clamp(min=eps))
+        x = x.mT
+    if x.dim() == 2:
+        x.div_(x.norm().clamp(min=eps))
+        product = torch.addmm
+    else:
+        x.div_(torch.linalg.vector_norm(x, dim=(-2, -1), keepdim=True).clamp(min=eps))
+        product = torch.baddbmm
     for _ in range(steps):
-        gram = x @ x.T
-        poly = torch.addmm(gram, gram, gram, beta=b, alpha=c)
-        x = torch.addmm(x, poly, x, beta=a)
-    return x.T if tall else x
+        gram = x @ x.mT
+        poly = product(gram, gram, gram, beta=b, alpha=c)
+        x = product(x, poly, x, beta=a)
+    return x.mT if tall else x
 
 
 def _shape_scale(fn: str | None, shape: torch.Size) -> float:
@@ -127,6 +135,7 @@ class scale_by_muon(Rule):
     state_keys = ("momentum_buffer", "exp_avg", "exp_avg_sq")
     elementwise = False
     has_final = True
+    tensorwise = True
 
     def __init__(
         self,
@@ -150,13 +159,14 @@ class scale_by_muon(Rule):
         self.needs_step = True
 
     def init(self, params):
-        flat = [p.dim() == 2 for p in params]
-        zeros = lambda p, on: torch.zeros_like(p) if on else None  # noqa: E731
-        return {
-            "momentum_buffer": [zeros(p, f) for p, f in zip(params, flat, strict=True)],
-            "exp_avg": [zeros(p, not f) for p, f in zip(params, flat, strict=True)],
-            "exp_avg_sq": [zeros(p, not f) for p, f in zip(params, flat, strict=True)],
-        }
+        bufs: list[Tensor | None] = [None] * len(params)
+        for idx in _matrices(params):  # each set of one shape: the rows of one stack
+            p = params[idx[0]]
+            stack = torch.zeros((len(idx), *p.shape), dtype=p.dtype, device=p.device)
+            for i, row in zip(idx, stack.unbind(0), strict=True):
+                bufs[i] = row
+        others = lambda: [None if p.dim() == 2 else torch.zeros_like(p) for p in params]  # noqa: E731
+        return {"momentum_buffer": bufs, "exp_avg": others(), "exp_avg_sq": others()}
 
     # torch's words where torch refuses the same value (torch.optim.Muon's own checks);
     # batched values are refused (Newton-Schulz runs per matrix)
@@ -186,11 +196,12 @@ class scale_by_muon(Rule):
         """The direction ``u`` with ``-lr * u`` the step (the optimizer's general path)."""
         out: list[Tensor | None] = [None] * len(params)
         lr = float(hyper["lr"])
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if p.dim() == 2:
-                x = self._orthogonal(g, state["momentum_buffer"][i], hyper)
-                u = x.to(p.dtype).mul_(_shape_scale(hyper["adjust_lr_fn"], p.shape))
-                out[i] = u.add_(p, alpha=float(hyper["weight_decay"]))
+        for idx, x in self._orthogonalized(grads, state, params, hyper):
+            p = params[idx[0]]
+            u = x.to(p.dtype).mul_(_shape_scale(hyper["adjust_lr_fn"], p.shape))
+            u.add_(torch.stack([params[i] for i in idx]), alpha=float(hyper["weight_decay"]))
+            for i, row in zip(idx, u.unbind(0), strict=True):
+                out[i] = row
         rest = _Fallback(grads, state, params, hyper)
         if rest.index:  # Adam's update (m / d) / bc1, at the fallback's rate, and its decay
             u, _ = _ADAM.update(rest.grads, rest.state, rest.params, rest.hyper)
@@ -204,11 +215,11 @@ class scale_by_muon(Rule):
 
     def apply_final(self, grads, state, params, hyper, lrs):
         lr = float(hyper["lr"])
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            if p.dim() == 2:
-                x = self._orthogonal(g, state["momentum_buffer"][i], hyper)
-                p.mul_(1 - lr * float(hyper["weight_decay"]))
-                p.add_(x, alpha=-lr * _shape_scale(hyper["adjust_lr_fn"], p.shape))
+        for idx, x in self._orthogonalized(grads, state, params, hyper):
+            ps = [params[i] for i in idx]
+            torch._foreach_mul_(ps, 1 - lr * float(hyper["weight_decay"]))
+            scale = _shape_scale(hyper["adjust_lr_fn"], ps[0].shape)
+            torch._foreach_add_(ps, list(x.to(ps[0].dtype).unbind(0)), alpha=-lr * scale)
         rest = _Fallback(grads, state, params, hyper)
         if rest.index:  # AdamW: the decay, then Adam's final form (torch's p.addcdiv_)
             alr, wd = _adamw_lr(hyper), float(hyper["adamw_weight_decay"])
@@ -218,18 +229,34 @@ class scale_by_muon(Rule):
                               [alr] * len(rest.index))  # fmt: skip
 
     @staticmethod
-    def _orthogonal(g: Tensor, buf: Tensor, hyper: Any) -> Tensor:
+    def _orthogonalized(
+        grads: list[Tensor], state: Any, params: list[Tensor], hyper: Any
+    ) -> Iterator[tuple[list[int], Tensor]]:
+        """Each set of same-shape matrices (their positions) with its momentum updated and
+        its directions orthogonalized, one stack (:mod:`~descentlab.optim.stacks`)."""
         mu = float(hyper["momentum"])
-        buf.lerp_(g, 1 - mu)
-        direction = g.lerp(buf, mu) if hyper["nesterov"] else buf
         dtype = hyper["ns_dtype"]
-        return newton_schulz(
-            direction,
-            tuple(hyper["ns_coefficients"]),
-            hyper["ns_steps"],
-            float(hyper["eps"]),
-            None if dtype is None else getattr(torch, dtype),
-        )
+        for idx in _matrices(params):
+            col = state["momentum_buffer"]  # (looked up here: a group without matrices has none)
+            g = torch.stack([grads[i] for i in idx])
+            buf = stacks.stacked(col, idx, lambda g=g: torch.zeros_like(g))
+            buf.lerp_(g, 1 - mu)
+            direction = g.lerp_(buf, mu) if hyper["nesterov"] else buf
+            yield (
+                idx,
+                newton_schulz(
+                    direction,
+                    tuple(hyper["ns_coefficients"]),
+                    hyper["ns_steps"],
+                    float(hyper["eps"]),
+                    None if dtype is None else getattr(torch, dtype),
+                ),
+            )
+
+
+def _matrices(params: list[Tensor]) -> list[list[int]]:
+    """The positions of the 2-D tensors of each shape (dtype, device)."""
+    return [idx for idx in stacks.sets(params) if params[idx[0]].dim() == 2]
 
 
 #: the fallback's math: Adam's form (:class:`~descentlab.optim.scale_by_adam`), run eagerly

@@ -31,6 +31,7 @@ from .base import (
     laid_out_as,
     scalar_dtype,
 )
+from .dtensors import any_dtensor, is_dtensor
 from .eager import EagerPath
 from .fusedpath import FusedPath
 from .hyper import HyperChecks, check_group, check_known, resolve
@@ -59,7 +60,9 @@ _in_compiled_region = _compiled.in_compiled_region
 
 #: per-step caches, left out of copies and pickles (rebuilt on the next step; whether a
 #: compiler is present is asked again where an unpickled optimizer runs)
-_CACHES = frozenset(("_fused", "_eager", "_states", "_hyper", "_graph_handle", "_graph_params"))
+_CACHES = frozenset(
+    ("_fused", "_eager", "_states", "_hyper", "_graph_handle", "_graph_params", "_sharded")
+)
 #: instance attributes torch's LR schedulers attach to an optimizer (not copied, as in torch)
 _ATTACHED = frozenset(("step", "_opt_called"))
 
@@ -340,6 +343,7 @@ class Optimizer(torch.optim.Optimizer):
         #: each later eager group's state entries as last checked (the same objects pass)
         self._init_checked: dict[int, tuple] = {}
         self._hyper = HyperChecks()
+        self._sharded = _sharded.ShardedPath()
         self._graph_handle = _compiled.handle(self, self.__dict__.get("_graph_handle"))
         self._graph_params: list[Tensor] = []
         if hasattr(self, "param_groups"):
@@ -432,6 +436,28 @@ class Optimizer(torch.optim.Optimizer):
             raise
         self._list_graph_params()
 
+    @property
+    def sharding(self) -> str:
+        """How a chain that reads whole tensors (Muon, Shampoo, SOAP, Adafactor) steps DTensor
+        parameters (:mod:`descentlab.optim.sharded`): ``"owners"`` (the default: each tensor
+        stepped by one rank, which keeps its state) or ``"gather"`` (every rank gathers and
+        steps every tensor; replicated state). Set before the first step."""
+        return self.__dict__.get("_shard_mode", "owners")
+
+    @sharding.setter
+    def sharding(self, mode: str) -> None:
+        name = type(self).__name__
+        if not isinstance(mode, str) or mode not in _sharded.MODES:
+            raise ValueError(f"{name}: sharding must be 'owners' or 'gather', got {mode!r}")
+        if mode != self.sharding and any(  # (the same answer on every rank)
+            g.get("step") and any(map(is_dtensor, g["params"])) for g in self.param_groups
+        ):
+            raise ValueError(
+                f"{name}: sharding={mode!r} after a step of sharded parameters (their state is "
+                f"laid out for {self.sharding!r}); set it before the first step"
+            )
+        self._shard_mode = mode
+
     def attach_monitor(self, monitor: Monitor | None = None) -> Monitor:
         """Start recording per-step statistics; returns the :class:`Monitor`."""
         if self.differentiable:
@@ -503,12 +529,8 @@ class Optimizer(torch.optim.Optimizer):
     _hooked_step = staticmethod(torch.optim.Optimizer.profile_hook_step(_plain_step))
 
     def _step(self, closure: Callable[[], Any] | None) -> Any:
-        token = _sharded.begin()
-        try:
-            with torch.set_grad_enabled(self.differentiable):
-                return self._step_body(closure)
-        finally:
-            _sharded.end(token)
+        with torch.set_grad_enabled(self.differentiable):
+            return self._step_body(closure)
 
     def _step_body(self, closure: Callable[[], Any] | None) -> Any:
         loss = None
@@ -567,23 +589,8 @@ class Optimizer(torch.optim.Optimizer):
         if not params:
             return None
         sharded = None
-        if _sharded.any_dtensor(params):
-            if self.differentiable:
-                raise ValueError(
-                    f"{type(self).__name__}(differentiable=True) does not step DTensor "
-                    f"parameters (param group {gi})"
-                )
-            fmt = self.state_dtype
-            if fmt is not None and fmt.blockwise and self.rule.shard_local:
-                raise ValueError(
-                    f"{type(self).__name__}: state_dtype={fmt.name!r} stores blocks of "
-                    "consecutive elements, which the shards of DTensor parameters would cut "
-                    f"otherwise than the whole tensors' (param group {gi}); use "
-                    "state_dtype='bfloat16' or None with sharded parameters"
-                )
-            # each rank's shards, or the gathered values where the math reads whole matrices
-            gathered = not self.rule.shard_local
-            sharded = _sharded.view(type(self).__name__, gi, params, grads, gathered)
+        if any_dtensor(params):  # each rank's shards, the tensors it owns, or all gathered
+            sharded = self._sharded.view(self, gi, params, grads)
             params, grads = sharded.params, sharded.grads
         sparse = any(g.is_sparse for g in grads)
         owners = None
@@ -615,6 +622,8 @@ class Optimizer(torch.optim.Optimizer):
             return _GroupStep(
                 gi, group, params, grads, hyper, step, [(None, None)], owners, True, sharded
             )
+        if not params:  # a rank that owns none of the group's tensors: it only exchanges
+            return _GroupStep(gi, group, [], [], hyper, step, [], None, False, sharded)
         dtype, device = params[0].dtype, params[0].get_device()  # (get_device: -1 on the CPU)
         if (
             self.monitor is not None
@@ -642,15 +651,21 @@ class Optimizer(torch.optim.Optimizer):
         else:  # the parameters' state dicts, their DTensors as the tensors the step runs on
             kept = self._states.of(self, gi, s.sharded.originals)
             sts = s.sharded.states(kept)
-        init_new(self.rule, s.owners or params, sts)
-        values = self._states.advance(gi, sts)
-        for plan, idx in s.parts:
-            if idx is None:
-                self._update_part(s, plan, params, s.grads, sts, values, s.owners)
-                continue
-            owners = None if s.owners is None else [s.owners[i] for i in idx]
-            part = ([xs[i] for i in idx] for xs in (params, s.grads, sts, values))
-            self._update_part(s, plan, *part, owners)
+        try:
+            if params:
+                init_new(self.rule, s.owners or params, sts)
+                values = self._states.advance(gi, sts)
+            for plan, idx in s.parts:
+                if idx is None:
+                    self._update_part(s, plan, params, s.grads, sts, values, s.owners)
+                    continue
+                owners = None if s.owners is None else [s.owners[i] for i in idx]
+                part = ([xs[i] for i in idx] for xs in (params, s.grads, sts, values))
+                self._update_part(s, plan, *part, owners)
+        except Exception:
+            if s.sharded is not None:  # the other ranks are told: nothing moves there
+                s.sharded.finish(kept, sts, failed=True)
+            raise
         if s.sharded is not None:
             s.sharded.finish(kept, sts)
         s.group["step"] = s.step

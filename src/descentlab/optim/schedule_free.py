@@ -72,6 +72,7 @@ class schedule_free_adamw(FormRule):
     elementwise = False
     #: its per-tensor averaging weights read the learning rates only, never a tensor's values
     shard_local = True
+    tensorwise = True
 
     def __init__(
         self,

@@ -57,6 +57,7 @@ from torch.nn import functional as F
 
 from descentlab.constraints import invalid
 
+from . import stacks
 from .adam import scale_by_adam
 from .adaptive import scale_by_adagrad, scale_by_rms
 from .base import PerTensorRule, arguments, chain
@@ -126,26 +127,27 @@ class BlockLayout:
         return math.prod(self.count)
 
     def split(self, x: Tensor) -> Tensor:
-        """``x`` (any shape of ``shape``'s size) as its blocks, ``(blocks, *block)``."""
-        k = len(self.shape)
-        x = x.reshape(self.shape)
+        """``x`` (a stack of ``B`` tensors of ``shape``'s size) as their blocks,
+        ``(B * blocks, *block)``."""
+        k, n = len(self.shape), x.shape[0]
+        x = x.reshape(n, *self.shape)
         pad: list[int] = []
         for d, b, c in zip(reversed(self.shape), reversed(self.block), reversed(self.count),
                            strict=True):  # fmt: skip
             pad += [0, b * c - d]
         if any(pad):
             x = F.pad(x, pad)
-        x = x.reshape([n for c, b in zip(self.count, self.block, strict=True) for n in (c, b)])
-        x = x.permute([*range(0, 2 * k, 2), *range(1, 2 * k, 2)])
-        return x.reshape(self.blocks, *self.block)
+        x = x.reshape(n, *[m for c, b in zip(self.count, self.block, strict=True) for m in (c, b)])
+        x = x.permute([0, *range(1, 2 * k + 1, 2), *range(2, 2 * k + 2, 2)])
+        return x.reshape(n * self.blocks, *self.block)
 
     def merge(self, blocks: Tensor) -> Tensor:
-        """The inverse of :meth:`split`: a tensor of ``shape`` (the padding cut off)."""
+        """The inverse of :meth:`split`: a stack of tensors of ``shape`` (the padding cut off)."""
         k = len(self.shape)
-        x = blocks.reshape(*self.count, *self.block)
-        x = x.permute([n for i in range(k) for n in (i, k + i)])
-        x = x.reshape([c * b for c, b in zip(self.count, self.block, strict=True)])
-        return x[tuple(slice(0, d) for d in self.shape)]
+        x = blocks.reshape(-1, *self.count, *self.block)
+        x = x.permute([0, *(m for i in range(1, k + 1) for m in (i, k + i))])
+        x = x.reshape(x.shape[0], *[c * b for c, b in zip(self.count, self.block, strict=True)])
+        return x[(slice(None), *(slice(0, d) for d in self.shape))]
 
 
 def unfoldings(blocks: Tensor) -> list[Tensor]:
@@ -274,62 +276,66 @@ class scale_by_shampoo(PerTensorRule):
             return None
         return BlockLayout.of(tuple(p.shape), int(hyper["block_size"]), hyper["merge_dims"])
 
-    def direction(self, i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
+    def directions(self, idx, grads, params, state, hyper, t):
         b1 = float(hyper["betas"][0])
-        graft = self._graft(i, g, p, state, hyper, t)
-        layout = self.layout(p, hyper)
+        g = torch.stack([grads[i] for i in idx])  # the set's tensors as one stack
+        graft = self._graft(idx, g, state, hyper, t)
+        layout = self.layout(params[idx[0]], hyper)
         if layout is None:
             s = graft.clone()
         else:
-            s = self._preconditioned(i, g, layout, state, hyper, t).to(g.dtype)
+            s = self._preconditioned(idx, g, layout, state, hyper, t).to(g.dtype)
             if hyper["grafting"] != "none":
-                s.mul_(torch.linalg.vector_norm(graft) / (torch.linalg.vector_norm(s) + 1e-16))
-        for key in ("shampoo_momentum", "graft_momentum"):  # both kept, as Distributed Shampoo
-            if state[key][i] is None:
-                state[key][i] = torch.zeros_like(p)
-        m_s, m_g = state["shampoo_momentum"][i], state["graft_momentum"][i]
+                s.mul_(_norms(graft) / (_norms(s) + 1e-16))
+        # both kept, as Distributed Shampoo
+        m_s, m_g = (stacks.stacked(state[key], idx, lambda: torch.zeros_like(g))
+                    for key in ("shampoo_momentum", "graft_momentum"))  # fmt: skip
         m_s.mul_(b1).add_(s)
         m_g.mul_(b1).add_(graft)
         started = t >= int(hyper["start_preconditioning_step"])
         m, now = (m_s, s) if started else (m_g, graft)
-        return m.mul(b1).add_(now) if hyper["nesterov"] else m.clone()
+        return list((m.mul(b1).add_(now) if hyper["nesterov"] else m.clone()).unbind(0))
 
     @staticmethod
-    def _graft(i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
-        """The grafted method's step: its rule's form run eagerly on this one tensor, its
+    def _graft(idx: list[int], g: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
+        """The grafted method's steps (the stack ``g``'s): its rule's form run eagerly, its
         average of g^2 kept in ``graft_sq`` (:data:`_GRAFTED`)."""
         kind = hyper["grafting"]
         if kind in ("none", "sgd"):
             return g
         rule, key, hyper_of = _GRAFTED[kind]
-        sq = state["graft_sq"]
-        if sq[i] is None:
-            sq[i] = torch.zeros_like(g)
+        sq = stacks.stacked(state["graft_sq"], idx, lambda: torch.zeros_like(g))
         h = {**rule.defaults, "eps": hyper["graft_eps"], **hyper_of(hyper["betas"][1])}
-        local = {key: [sq[i]], "_step_values": [float(t)]}
+        local = {key: [sq], "_step_values": [float(t)]}
         if kind == "adam":  # beta1 = 0: m = lerp(0, g, 1) = g, made afresh (no first moment)
             local["exp_avg"] = [torch.zeros_like(g)]
-        u, _ = rule.update([g], local, [p], h)
+        u, _ = rule.update([g], local, [g], h)
         return u[0]
 
     @staticmethod
     def _preconditioned(
-        i: int, g: Tensor, layout: BlockLayout, state: Any, hyper: Any, t: int
+        idx: list[int], g: Tensor, layout: BlockLayout, state: Any, hyper: Any, t: int
     ) -> Tensor:
         dtype = _state_dtype(g)
         eps = float(hyper["epsilon"])
-        if state["shampoo_stats"][i] is None:
-            eye = [torch.eye(b, dtype=dtype, device=g.device).expand(layout.blocks, b, b)
-                   for b in layout.block]  # fmt: skip
-            state["shampoo_stats"][i] = [e.mul(eps) for e in eye]
-            state["shampoo_roots"][i] = [e.clone(memory_format=torch.contiguous_format)
-                                         for e in eye]  # fmt: skip
-        stats, roots = state["shampoo_stats"][i], state["shampoo_roots"][i]
+        stats_col, roots_col = state["shampoo_stats"], state["shampoo_roots"]
+        for i in idx:  # a new tensor's statistics: eps I per block (roots: I)
+            if stats_col[i] is None:
+                stats_col[i], roots_col[i] = [None] * len(layout.block), [None] * len(layout.block)
+        n = len(idx) * layout.blocks
+        stats, roots = [], []
+        for d, b in enumerate(layout.block):
+            eye = lambda b=b: torch.eye(b, dtype=dtype, device=g.device).expand(  # noqa: E731
+                len(idx), layout.blocks, b, b
+            )
+            stat = stacks.stacked(stats_col, idx, lambda eye=eye: eye().mul(eps), part=d)
+            root = stacks.stacked(roots_col, idx, lambda eye=eye: eye().contiguous(), part=d)
+            stats.append(stat.view(n, b, b))
+            roots.append(root.view(n, b, b))
         b2 = float(hyper["betas"][1])
-        w2 = 1.0 if b2 == 1 else 1.0 - b2
         blocks = layout.split(g.to(dtype))
         for stat, x in zip(stats, unfoldings(blocks), strict=True):
-            stat.mul_(b2).add_(x @ x.mT, alpha=w2)
+            stat.baddbmm_(x, x.mT, beta=b2, alpha=1.0 if b2 == 1 else 1.0 - b2)
         if t % int(hyper["precondition_frequency"]) == 0:
             root_dtype = getattr(torch, hyper["root_dtype"])
             exponent = 2 * len(layout.shape)
@@ -339,6 +345,11 @@ class scale_by_shampoo(PerTensorRule):
             for root, stat in zip(roots, stats, strict=True):
                 root.copy_(inverse_root(stat, exponent, floor, root_dtype))
         return layout.merge(precondition(blocks, roots)).reshape(g.shape)
+
+
+def _norms(x: Tensor) -> Tensor:
+    """The L2 norm of each tensor of the stack ``x``, shaped to scale it."""
+    return torch.linalg.vector_norm(x.reshape(x.shape[0], -1), dim=1).view(-1, *[1] * (x.dim() - 1))
 
 
 class Shampoo(Named):

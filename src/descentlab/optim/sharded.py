@@ -1,34 +1,39 @@
 """Parameters sharded across processes: DTensors, as ``torch.distributed.fsdp.fully_shard``
-(FSDP2) and tensor parallelism (``torch.distributed.tensor.parallel``) make them.
+(FSDP2, HSDP) and tensor parallelism (``torch.distributed.tensor.parallel``) make them.
 
 A generated kernel never addresses a DTensor (:func:`~descentlab.optim.base.unaddressable`);
 an :class:`~descentlab.optim.Optimizer` steps a param group of DTensors through a
-:class:`ShardedGroup`, one of two ways:
+:class:`ShardedGroup`, one of three ways (:attr:`ShardedGroup.mode`):
 
-- **on each rank's shard** (:attr:`ShardedGroup.gathered` False), where every rule of the
-  chain is :attr:`~descentlab.optim.Rule.shard_local`: the fused kernel or the eager step runs
-  on the local tensors (``to_local()``: parameters, gradients and state), exactly the
-  unsharded math on those elements; a rule whose math reduces over a tensor or the group (a
-  global-norm clip, the non-finite check) reduces over :func:`whole` tensors, DTensors again,
-  whose reductions torch computes across the shards. State that has its parameter's shape is
-  kept as a DTensor of its parameter's placements (torch.optim's layout, which
-  ``torch.distributed.checkpoint`` saves and reshards); per-tensor numbers as plain tensors.
-- **on gathered tensors** (:attr:`ShardedGroup.gathered` True), for the chains whose math
-  reads a whole matrix (Adafactor's factored moments, Muon's orthogonalization, Shampoo's and
-  SOAP's preconditioners): every rank all-gathers each parameter and gradient
-  (``full_tensor()``), runs the unsharded step on them, and keeps its own shard of the result.
-  Their state is replicated: the same full tensors on every rank. :data:`GATHERED` counts the
-  bytes each rank receives.
+- ``"shards"``, where every rule of the chain is :attr:`~descentlab.optim.Rule.shard_local`:
+  the fused kernel or the eager step runs on each rank's local tensors (parameters, gradients,
+  state), exactly the unsharded math on those elements; a rule whose math reduces over a
+  tensor or the group (a global-norm clip, the non-finite check) reduces over :func:`whole`
+  tensors, DTensors again, whose reductions torch computes across the shards (the local
+  tensors travel as :class:`Shards`, lists that carry their DTensors). State that has its
+  parameter's shape is a DTensor of its parameter's placements (torch.optim's layout, which
+  ``torch.distributed.checkpoint`` saves and reshards); per-tensor numbers plain tensors.
+- ``"owners"``, for a chain whose math reads whole tensors but each tensor on its own
+  (:attr:`~descentlab.optim.Rule.tensorwise`: Muon, Shampoo, SOAP, Adafactor): each tensor is
+  stepped by one rank, its *owner* (:class:`Owners`: assigned by cost, largest first, to the
+  least loaded rank), which keeps its state whole; the step's shards of the parameters and
+  gradients travel to their owners in one ``all_to_all`` per dtype, and every rank's shard
+  of the new values back in another. Each rank computes and stores about 1/N of the whole.
+- ``"gather"``, the option ``opt.sharding = "gather"`` and where owners cannot step a group
+  (a chain that reduces over the group, a monitor, a mesh no process group spans: said
+  once): every rank all-gathers every parameter and gradient
+  (``full_tensor()``), steps them all and keeps its shard; replicated state.
 
-A group stepped on its shards takes the optimizer's *steady* step too (the fused kernel on
-the same tensors with nothing but the gradients changed, in little Python): a
-:class:`SteadyShards` hands the kernel the local tensors of the group's DTensors.
+:class:`Traffic` counts what a rank receives. A group stepped on its shards takes the
+optimizer's *steady* step too (the fused kernel on the same tensors with nothing but the
+gradients changed, in little Python): a :class:`SteadyShards` hands the kernel the local
+tensors of the group's DTensors.
 """
 
 from __future__ import annotations
 
-import contextvars
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from operator import is_
 from typing import Any
 
 import torch
@@ -36,86 +41,49 @@ from torch import Tensor
 
 from descentlab._announce import once
 
+from . import dtensors as dt
 from .base import caller_stacklevel
 
 __all__ = [
-    "GATHERED",
+    "MODES",
+    "Owners",
     "ShardedGroup",
+    "ShardedPath",
+    "Shards",
     "SteadyShards",
-    "any_dtensor",
-    "begin",
-    "end",
+    "Traffic",
     "foreach_norm",
-    "is_dtensor",
-    "view",
     "whole",
 ]
 
-try:
-    from torch.distributed.tensor import DTensor
-except ImportError:  # torch built without torch.distributed
-    DTensor = None  # type: ignore[assignment,misc]
+#: what ``Optimizer.sharding`` takes: how a chain that reads whole tensors steps DTensors
+MODES = ("owners", "gather")
 
 
-def is_dtensor(t: Any) -> bool:
-    """Whether ``t`` is a DTensor (False where torch has no ``torch.distributed``)."""
-    return DTensor is not None and isinstance(t, DTensor)
+class Shards(list):
+    """The local tensors of a param group's DTensors, in order, carrying those DTensors
+    (``whole``): a reduction over them (:func:`whole`) spans the shards."""
 
+    __slots__ = ("whole",)
 
-def any_dtensor(tensors: list[Any]) -> bool:
-    """Whether any of ``tensors`` is a DTensor (their types' set: a few hundred ns for a
-    group, on every step)."""
-    if DTensor is None:
-        return False
-    kinds = set(map(type, tensors))
-    return not kinds <= _PLAIN and any(issubclass(k, DTensor) for k in kinds)
-
-
-_PLAIN = frozenset((torch.Tensor, torch.nn.Parameter))
-
-#: bytes each rank received by all-gathers of gathered groups in this process (parameters and
-#: gradients: each tensor's elements not in its local shard): what a matrix optimizer's step
-#: on sharded parameters communicates
-GATHERED = {"bytes": 0, "steps": 0}
-
-
-#: the local shards of this step's sharded groups: ``id`` of a local tensor -> its DTensor
-_LOCAL: contextvars.ContextVar[dict[int, Any] | None] = contextvars.ContextVar(
-    "descentlab_sharded_locals", default=None
-)
-
-
-def begin() -> contextvars.Token:
-    """One optimizer step begins: the local shards :func:`view` hands out are known to
-    :func:`whole` until :func:`end` (a token and a reset, not a context manager's generator:
-    this runs at every step of every optimizer)."""
-    return _LOCAL.set({})
-
-
-def end(token: contextvars.Token) -> None:
-    """The step that :func:`begin` began has ended."""
-    _LOCAL.reset(token)
+    def __init__(self, tensors: list[Tensor], whole: list[Any]) -> None:
+        super().__init__(tensors)
+        self.whole = whole
 
 
 def whole(tensors: list[Tensor], params: list[Tensor] | None = None) -> list[Any]:
-    """``tensors`` as the whole tensors they are shards of, where they are local shards of
-    this step's sharded parameters (``params``: the local parameters each of ``tensors`` is
-    laid out as, for tensors a rule computed from them): a reduction over the result (a norm,
-    a sum, ``isfinite(...).all()``) is then computed across the shards, as DTensor ops compute
-    it. Anything else is returned as it is (an unsharded step, a gathered group)."""
-    known = _LOCAL.get()
-    if not known:
+    """``tensors`` as the whole tensors they are shards of, where they are :class:`Shards`
+    (or computed from ``params``, :class:`Shards`, and laid out as them): a reduction over the
+    result (a norm, ``isfinite(...).all()``) is computed across the shards, as DTensor ops
+    compute it. Anything else is returned as it is (an unsharded step, gathered tensors)."""
+    if isinstance(tensors, Shards):
+        return list(tensors.whole)
+    if not isinstance(params, Shards):
         return list(tensors)
-    out: list[Any] = []
-    for i, t in enumerate(tensors):
-        d = known.get(id(t))
-        if d is None and params is not None:
-            d = known.get(id(params[i]))
-        if d is None or not isinstance(t, Tensor) or t.shape != d._local_tensor.shape:
-            out.append(t)
-            continue
-        out.append(t if t is d else _like(t, d))
-    return out
+    return [
+        dt.like(t, d) if isinstance(t, Tensor) and t.shape == dt.local(d).shape else t
+        for t, d in zip(tensors, params.whole, strict=True)
+    ]
 
 
 def foreach_norm(
@@ -125,135 +93,371 @@ def foreach_norm(
     local shard's (:func:`whole`; ``params`` as there), is reduced across its shards (a plain
     0-dim tensor, the same on every rank, within float reordering of the unsharded norm)."""
     tensors = whole(tensors, params)
-    if DTensor is None or not any(isinstance(t, DTensor) for t in tensors):
+    if not dt.any_dtensor(tensors):
         return list(torch._foreach_norm(tensors, ord))
     return [
         torch.linalg.vector_norm(t, ord).full_tensor()
-        if isinstance(t, DTensor)
+        if dt.is_dtensor(t)
         else torch.linalg.vector_norm(t, ord)
         for t in tensors
     ]
 
 
-def _like(local: Tensor, d: Any) -> Any:
-    """``local`` (laid out as ``d``'s local tensor) as a DTensor of ``d``'s mesh and placements."""
-    return DTensor.from_local(
-        local, d.device_mesh, d.placements, run_check=False, shape=d.shape, stride=d.stride()
-    )
+@dataclass
+class Traffic:
+    """What one rank received from the others for an optimizer's sharded steps (bytes), and
+    the steps that communicated."""
+
+    received: int = 0
+    steps: int = 0
 
 
 @dataclass
 class ShardedGroup:
-    """A param group's DTensor parameters (``originals``) as the tensors its step runs on:
-    their local shards (``gathered`` False) or their gathered full values (True), with their
-    gradients (``grads``) and the original gradients (``dgrads``: the non-finite check reads
-    them across shards)."""
+    """A param group's DTensor parameters (``originals``: those this rank steps) as the
+    tensors its step runs on (``params``, ``grads``: local shards, the owned tensors whole, or
+    every tensor gathered), and the original gradients (``dgrads``: the non-finite check
+    reads them across shards)."""
 
     originals: list[Tensor]
     params: list[Tensor]
     grads: list[Tensor]
     dgrads: list[Tensor]
-    gathered: bool
+    mode: str
+    #: owners: the plan, the group's DTensors with gradients and the positions this rank
+    #: owns, and what the rank receives is counted in
+    owners: Owners | None = None
+    everyone: list[Tensor] = field(default_factory=list)
+    mine: list[int] = field(default_factory=list)
+    traffic: Traffic = field(default_factory=Traffic)
 
     def states(self, sts: list[dict]) -> list[dict]:
         """The state dicts the step reads and writes: each parameter's with its DTensor
-        entries as their local tensors (gathered: as full tensors, kept so). :meth:`finish`
-        writes what the step changed back."""
+        entries as their local tensors (gathered: as full tensors, kept so; by owners: the
+        dicts themselves, whole tensors). :meth:`finish` writes what the step changed back."""
+        if self.mode == "owners":
+            for j, st in enumerate(sts):
+                bad = next((k for k, v in st.items() if dt.is_dtensor(v)), None)
+                if bad is not None:
+                    raise ValueError(
+                        f"state {bad!r} of the group's parameter {self.mine[j]} is a DTensor; "
+                        "an optimizer whose tensors are stepped by their owners keeps whole "
+                        "tensors (load a checkpoint saved by such a step)"
+                    )
+            return sts
         out = []
         for p, st in zip(self.originals, sts, strict=True):
             local = {}
             for k, v in st.items():
-                if is_dtensor(v):
-                    if self.gathered:
+                if dt.is_dtensor(v):
+                    if self.mode == "gather":
                         v = st[k] = v.full_tensor()
                     else:
-                        if v.placements != p.placements or v.device_mesh != p.device_mesh:
-                            v = st[k] = v.redistribute(p.device_mesh, p.placements)
-                        v = v.to_local()
+                        v = st[k] = dt.placed_as(v, p)
+                        v = dt.local(v)
                 local[k] = v
             out.append(local)
         return out
 
-    def finish(self, sts: list[dict], local: list[dict]) -> None:
+    def finish(self, sts: list[dict], local: list[dict], failed: bool = False) -> None:
         """Write the step's state back into the parameters' state dicts ``sts`` (a new local
-        tensor of its parameter's shard shape becomes a DTensor of its placements), and,
-        gathered, each rank's shard of the new parameters into its local tensor."""
+        tensor of its parameter's shard shape becomes a DTensor of its placements); gathered,
+        each rank's shard of the new parameters into its local tensor; by owners, every
+        rank's shards of the new values from their owners (``failed``: this rank's step
+        raised, which every rank is told: nothing moves)."""
+        if self.owners is not None:
+            self.owners.spread(self, failed)
+            return
+        if failed:
+            return
         for i, (p, st, new) in enumerate(zip(self.originals, sts, local, strict=True)):
             for k, v in new.items():
                 old = st.get(k)
-                if old is v:
+                if old is v or (dt.is_dtensor(old) and dt.local(old) is v):
                     continue
-                if is_dtensor(old) and old._local_tensor is v:
-                    continue
-                if (
-                    not self.gathered
-                    and isinstance(v, Tensor)
-                    and v.ndim
-                    and v.shape == p._local_tensor.shape
-                ):
-                    v = _like(v, p)
+                local_shape = self.mode == "shards" and isinstance(v, Tensor) and v.ndim
+                if local_shape and v.shape == dt.local(p).shape:
+                    v = dt.like(v, p)
                 st[k] = v
-            if self.gathered:
-                p._local_tensor.copy_(_shard_of(self.params[i], p))
+            if self.mode == "gather":
+                dt.local(p).copy_(_shard_of(self.params[i], p))
 
 
 def _shard_of(full: Tensor, d: Any) -> Tensor:
     """This rank's shard of ``full`` (a whole value of DTensor ``d``), as ``d`` holds it."""
-    from torch.distributed.tensor._utils import compute_local_shape_and_global_offset
+    mesh = d.device_mesh
+    return dt.take(full, dt.shard_index(d.shape, mesh.shape, d.placements, mesh.get_coordinate()))
 
-    shape, offset = compute_local_shape_and_global_offset(d.shape, d.device_mesh, d.placements)
-    out = full
-    for dim, (n, start) in enumerate(zip(shape, offset, strict=True)):
-        if n != full.shape[dim]:
-            out = out.narrow(dim, start, n)
+
+def _length(ix: slice | Tensor) -> int:
+    return ix.stop - ix.start if isinstance(ix, slice) else len(ix)
+
+
+def _cost(shape: torch.Size) -> int:
+    """A tensor's step cost, for balancing owners: its matrix products' (elements times the
+    shorter side of its matrix view), elements alone for a vector."""
+    n = shape.numel()
+    if len(shape) < 2 or n == 0:
+        return n
+    return n * min(shape[0], n // shape[0])
+
+
+def _units(params: list[Any]) -> list[list[Any]]:
+    """``params`` in the units owners are given: the tensors of one shape and dtype in pairs
+    (three, the last of an odd number), a tensor alone where it is the only one. An owner
+    then steps each in a stack of two or more where the whole group has two or more: a
+    stack of one takes other kernels (a bfloat16 matrix product rounds otherwise), so the
+    stacks' results are those of the unsharded step."""
+    kinds: dict[tuple, list[Any]] = {}
+    for p in params:
+        kinds.setdefault((tuple(p.shape), p.dtype), []).append(p)
+    out = []
+    for same in kinds.values():
+        starts = list(range(0, len(same), 2))
+        if len(same) % 2 and len(starts) > 1:
+            starts.pop()
+        out += [same[a:b] for a, b in zip(starts, [*starts[1:], len(same)], strict=True)]
     return out
 
 
-def view(
-    owner: str, gi: int, params: list[Tensor], grads: list[Tensor], gathered: bool
-) -> ShardedGroup:
-    """The tensors a step of param group ``gi`` of DTensor ``params`` runs on (``gathered``:
-    the full values, for a chain that is not :attr:`~descentlab.optim.Rule.shard_local`;
-    else the local shards). Raises, in one line, on what it cannot step: a group that mixes
-    DTensors and plain tensors, or a plain gradient of a DTensor parameter."""
-    for j, (p, g) in enumerate(zip(params, grads, strict=True)):
-        if not is_dtensor(p):
-            raise ValueError(
-                f"{owner}: param group {gi} mixes DTensor and {type(p).__name__} parameters "
-                f"(parameter {j}); put sharded and unsharded parameters in separate groups"
-            )
-        if not is_dtensor(g):
-            raise ValueError(
-                f"{owner}: parameter {j} of param group {gi} is a DTensor but its gradient is "
-                f"a {type(g).__name__}; a sharded parameter needs a DTensor gradient"
-            )
-    if gathered:
-        once(  # what it costs, said once per optimizer class
-            ("gathered", owner),
-            f"descentlab: {owner} steps DTensor parameters gathered: its math reads whole "
-            "matrices, so every rank all-gathers each parameter and gradient at every "
-            "step and keeps replicated state",
-            stacklevel=caller_stacklevel(),
+def _unit_cost(unit: list[Any]) -> int:
+    return sum(_cost(p.shape) for p in unit)
+
+
+class Owners:
+    """Which rank steps each DTensor parameter of an optimizer (its owner), where every rank's
+    shard of each lies, and the two exchanges of a step: :meth:`collect` (each owner
+    receives the shards of its parameters and gradients), :meth:`spread` (every rank receives
+    its shards of the new values). Made once for the optimizer's parameters; :meth:`fits`
+    tells whether they are still the same, placed alike."""
+
+    def __init__(
+        self,
+        params: list[Any],
+        group: Any,
+        ranks: list[int],
+        coords: list,
+        before: dict[int, int] | None = None,
+    ) -> None:
+        import torch.distributed as dist
+
+        self.params = list(params)  # (held: their ids key what follows)
+        self.group, self.n = group, len(ranks)
+        self.me = ranks.index(dist.get_rank())
+        self.specs = {id(p): dt.spec(p) for p in params}
+        mesh_shape = tuple(params[0].device_mesh.shape)
+        #: per parameter: each group rank's shard index, its shape, and whether it sends it
+        self.index: dict[int, list[tuple]] = {}
+        self.shapes: dict[int, list[torch.Size]] = {}
+        self.sends: dict[int, list[bool]] = {}
+        for p in params:
+            index = [dt.shard_index(tuple(p.shape), mesh_shape, p.placements, c) for c in coords]
+            self.index[id(p)] = index
+            self.shapes[id(p)] = [torch.Size(map(_length, ix)) for ix in index]
+            self.sends[id(p)] = [dt.holds(p.placements, c) for c in coords]
+        #: the owner of each parameter: the largest first, each to the least loaded rank (one
+        #: that had an owner keeps it: its state is there)
+        before = {k: r for k, r in (before or {}).items() if k in self.index and r < self.n}
+        self.owner: dict[int, int] = dict(before)
+        load = [0] * self.n
+        for p in params:
+            if id(p) in before:
+                load[before[id(p)]] += _cost(p.shape)
+        units = _units([p for p in params if id(p) not in before])
+        for unit in sorted(units, key=lambda u: -_unit_cost(u)):
+            r = min(range(self.n), key=lambda r: (load[r], r))
+            for p in unit:
+                self.owner[id(p)] = r
+            load[r] += _unit_cost(unit)
+
+    @classmethod
+    def of(cls, params: list[Any], before: Owners | None = None) -> Owners | str:
+        """The owners of ``params`` (every DTensor parameter of an optimizer; those of
+        ``before`` keep theirs), or why there are none."""
+        mesh = params[0].device_mesh
+        if any(p.device_mesh != mesh for p in params):
+            return "its parameters lie on several device meshes"
+        spans = dt.group_of(mesh)
+        if spans is None:
+            return "no process group spans its device mesh"
+        return cls(params, *spans, before=None if before is None else before.owner)
+
+    def fits(self, params: list[Any]) -> bool:
+        """Whether ``params`` are the parameters these owners were made for, placed alike."""
+        specs = self.specs
+        return len(params) == len(specs) and all(
+            (s := specs.get(id(p))) is not None and dt.same_spec(s, dt.spec(p)) for p in params
         )
+
+    def collect(
+        self, params: list[Any], grads: list[Any], traffic: Traffic
+    ) -> tuple[list[int], list[Tensor], list[Tensor]]:
+        """Every rank sends each owner its shards of the owner's ``params`` and ``grads`` (one
+        group's DTensors, the gradients placed as their parameters; each shard once, from
+        the first rank that holds it); returns the positions of the tensors this rank owns,
+        and their parameters and gradients whole."""
+        me, n = self.me, self.n
+        pairs = list(zip(params, grads, strict=True))
+        own = [self.owner[id(p)] for p in params]
+        mine = [i for i, o in enumerate(own) if o == me]
+        dev = dt.local(params[0]).device
+        full = [[torch.empty(pairs[i][k].shape, dtype=pairs[i][k].dtype, device=dev)
+                 for i in mine] for k in (0, 1)]  # fmt: skip
+        for dtype in sorted({t.dtype for t in (*params, *grads)}, key=str):
+            out: list[list[Tensor]] = [[] for _ in range(n)]
+            for i, pair in enumerate(pairs):
+                if self.sends[id(pair[0])][me]:
+                    out[own[i]] += [dt.local(t).reshape(-1) for t in pair if t.dtype == dtype]
+            # from each rank: its shards of this rank's tensors, each parameter's, gradient's
+            comes = [
+                [(j, k) for j, i in enumerate(mine) if self.sends[id(params[i])][s]
+                 for k in (0, 1) if pairs[i][k].dtype == dtype]
+                for s in range(n)
+            ]  # fmt: skip
+            shapes = [[self.shapes[id(params[mine[j]])][s] for j, _ in comes[s]] for s in range(n)]
+            got = self._exchange(out, [sum(x.numel() for x in sh) for sh in shapes], dtype, dev,
+                                 traffic)  # fmt: skip
+            for s in range(n):
+                chunks = got[s].split([x.numel() for x in shapes[s]])
+                for (j, k), chunk in zip(comes[s], chunks, strict=True):
+                    ix = self.index[id(params[mine[j]])][s]
+                    dt.put(full[k][j], ix, chunk.view(self.shapes[id(params[mine[j]])][s]))
+        return mine, full[0], full[1]
+
+    def spread(self, g: ShardedGroup, failed: bool) -> None:
+        """Every owner sends each rank (replicas too) its shards of the new values of the
+        owner's tensors of group ``g`` (:meth:`collect`'s), with a flag: whether the owner's
+        step failed; where any did, nothing moves and every rank raises."""
+        me, n, params = self.me, self.n, g.everyone
+        own = [self.owner[id(p)] for p in params]
+        dev = dt.local(params[0]).device
+        for dtype in sorted({p.dtype for p in params}, key=str):
+            flag = torch.full((1,), float(failed), dtype=dtype, device=dev)
+            out = [[flag] for _ in range(n)]
+            for j, i in enumerate(g.mine):
+                if params[i].dtype == dtype:
+                    index = self.index[id(params[i])]
+                    for d in range(n):
+                        out[d].append(dt.take(g.params[j], index[d]).reshape(-1))
+            comes = [[p for p, o in zip(params, own, strict=True) if o == s and p.dtype == dtype]
+                     for s in range(n)]  # fmt: skip
+            want = [1 + sum(self.shapes[id(p)][me].numel() for p in ps) for ps in comes]
+            got = self._exchange(out, want, dtype, dev, g.traffic)
+            bad = [s for s in range(n) if got[s][0] != 0]
+            if bad and not failed:
+                raise RuntimeError(
+                    f"the step of the tensors that rank {bad[0]} steps failed there (its own "
+                    "error says why); no parameter moved"
+                )
+            if bad:
+                return
+            for s in range(n):
+                shapes = [self.shapes[id(p)][me] for p in comes[s]]
+                chunks = got[s][1:].split([x.numel() for x in shapes])
+                for p, shape, chunk in zip(comes[s], shapes, chunks, strict=True):
+                    dt.local(p).copy_(chunk.view(shape))
+
+    def _exchange(
+        self, out: list[list[Tensor]], want: list[int], dtype: Any, dev: Any, traffic: Traffic
+    ) -> list[Tensor]:
+        """One ``all_to_all``: ``out[d]`` to rank ``d``, ``want[s]`` elements from rank ``s``;
+        what came from each rank."""
+        import torch.distributed as dist
+
+        send = torch.cat([t for ts in out for t in ts]) if any(out) else torch.empty(0)
+        recv = torch.empty(sum(want), dtype=dtype, device=dev)
+        sizes = [sum(t.numel() for t in ts) for ts in out]
+        dist.all_to_all_single(
+            recv, send.to(dtype=dtype, device=dev), want, sizes, group=self.group
+        )
+        traffic.received += (sum(want) - want[self.me]) * recv.element_size()
+        return list(recv.split(want))
+
+
+class ShardedPath:
+    """How an optimizer steps its param groups of DTensors (:meth:`view`), the owners of its
+    tensors where a chain steps by owners, and what its steps received (:attr:`traffic`).
+    A cache of the optimizer (rebuilt after a copy)."""
+
+    def __init__(self) -> None:
+        self.owners: Owners | None = None
+        self.traffic = Traffic()
+
+    def view(self, opt: Any, gi: int, params: list[Tensor], grads: list[Tensor]) -> ShardedGroup:
+        """The tensors a step of ``opt``'s param group ``gi`` of DTensor ``params`` runs on
+        (see the module notes). Raises, in one line, on what it cannot step: a group that
+        mixes DTensors and plain tensors, a plain gradient of a DTensor parameter, a
+        differentiable step, blockwise low-bit state on shards."""
+        owner = type(opt).__name__
+        if opt.differentiable:
+            raise ValueError(
+                f"{owner}(differentiable=True) does not step DTensor parameters (param group {gi})"
+            )
+        fmt = opt.state_dtype
+        if fmt is not None and fmt.blockwise and opt.rule.shard_local:
+            raise ValueError(
+                f"{owner}: state_dtype={fmt.name!r} stores blocks of consecutive elements, which "
+                "the shards of DTensor parameters would cut otherwise than the whole tensors' "
+                f"(param group {gi}); use state_dtype='bfloat16' or None with sharded parameters"
+            )
+        for j, (p, g) in enumerate(zip(params, grads, strict=True)):
+            if not dt.is_dtensor(p):
+                raise ValueError(
+                    f"{owner}: param group {gi} mixes DTensor and {type(p).__name__} parameters "
+                    f"(parameter {j}); put sharded and unsharded parameters in separate groups"
+                )
+            if not dt.is_dtensor(g):
+                raise ValueError(
+                    f"{owner}: parameter {j} of param group {gi} is a DTensor but its gradient is "
+                    f"a {type(g).__name__}; a sharded parameter needs a DTensor gradient"
+                )
+        if opt.rule.shard_local:
+            grads = [dt.placed_as(g, p) for p, g in zip(params, grads, strict=True)]
+            lp = Shards([dt.local(p) for p in params], list(params))
+            lg = Shards([dt.local(g) for g in grads], grads)
+            return ShardedGroup(list(params), lp, lg, list(grads), "shards")
+        why = self._why_not_owners(opt)
+        if not why:
+            grads = [dt.placed_as(g, p) for p, g in zip(params, grads, strict=True)]
+            mine, full_p, full_g = self.owners.collect(params, grads, self.traffic)  # type: ignore[union-attr]
+            for p in params:  # an entry for each (empty where another rank steps it): every
+                if p not in opt.state:  # rank has state, as torch's checkpoint helpers expect
+                    opt.state[p] = {}
+            self.traffic.steps += 1
+            originals = [params[i] for i in mine]
+            return ShardedGroup(originals, full_p, full_g, list(grads), "owners", self.owners,
+                                list(params), mine, self.traffic)  # fmt: skip
+        if why != "asked":  # what it costs, said once per optimizer class and reason
+            once(
+                ("gathered", owner, why),
+                f"descentlab: {owner} steps DTensor parameters gathered ({why}): every rank "
+                "all-gathers each parameter and gradient at every step, steps them all and "
+                "keeps replicated state",
+                stacklevel=caller_stacklevel(),
+            )
         full_p = [p.full_tensor() for p in params]
         full_g = [g.full_tensor() for g in grads]
-        got = sum(
-            (t.numel() - t._local_tensor.numel()) * t.element_size() for t in (*params, *grads)
+        self.traffic.received += sum(
+            (t.numel() - dt.local(t).numel()) * t.element_size() for t in (*params, *grads)
         )
-        GATHERED["bytes"] += got
-        GATHERED["steps"] += 1
-        return ShardedGroup(list(params), full_p, full_g, list(grads), True)
-    local_p, local_g = [], []
-    known = _LOCAL.get()
-    for p, g in zip(params, grads, strict=True):
-        if g.placements != p.placements or g.device_mesh != p.device_mesh:
-            g = g.redistribute(p.device_mesh, p.placements)  # e.g. a Partial gradient
-        lp, lg = p.to_local(), g.to_local()
-        local_p.append(lp)
-        local_g.append(lg)
-        if known is not None:
-            known[id(lp)], known[id(lg)] = p, g
-    return ShardedGroup(list(params), local_p, local_g, list(grads), False)
+        self.traffic.steps += 1
+        return ShardedGroup(list(params), full_p, full_g, list(grads), "gather")
+
+    def _why_not_owners(self, opt: Any) -> str:
+        """ "" where ``opt``'s tensors step by owners, else why they are gathered."""
+        if opt.sharding == "gather":
+            return "asked"
+        if not opt.rule.tensorwise:
+            return "its chain reduces over the group"
+        if opt.monitor is not None:
+            return "a monitor reads every tensor's update"
+        mine = [p for g in opt.param_groups for p in g["params"] if dt.is_dtensor(p)]
+        if self.owners is None or not self.owners.fits(mine):
+            made = Owners.of(mine, self.owners)
+            if isinstance(made, str):
+                return made
+            self.owners = made
+        return ""
 
 
 class SteadyShards:
@@ -263,18 +467,21 @@ class SteadyShards:
     steady step then checks their addresses against the kernel's last launch, as an
     unsharded group's). A gradient is taken as it is where its placements and mesh are its
     parameter's: FSDP2's new gradient DTensor at every step shares its parameter's spec (one
-    identity test), another is compared; any other placement (a ``Partial`` gradient, which
-    must be reduced first) sends the step down the general path. Nothing of a step is kept
-    after it (a gradient freed by ``zero_grad()`` is freed)."""
+    identity test), another is compared once; any other placement (a ``Partial`` gradient, which
+    must be reduced first) sends the step down the general path. No gradient is kept after
+    its step (one freed by ``zero_grad()`` is freed)."""
 
-    __slots__ = ("known", "specs")
+    __slots__ = ("cols", "seen", "specs", "whole")
 
-    def __init__(self, params: list[Any]) -> None:
-        #: each parameter's DTensor spec
-        self.specs = [p._spec for p in params]
-        #: during a launch: ``id`` of a local tensor -> its DTensor, for a prepare's
-        #: reduction (:func:`whole`)
-        self.known: dict[int, Any] = {}
+    def __init__(self, params: list[Any], whole: bool = True) -> None:
+        #: each parameter's DTensor spec, and the last gradient spec found placed alike
+        self.specs = [dt.spec(p) for p in params]
+        self.seen = list(self.specs)
+        #: the state columns last read (their DTensors, flat) and their local tensors: the
+        #: same DTensors have the same local tensors (one identity test each)
+        self.cols: tuple[list, list[list]] = ([], [])
+        #: the local tensors travel as :class:`Shards` (a prepare reduces over them)
+        self.whole = whole
 
     def local(
         self, params: list[Any], grads: list[Any], cols: list[list]
@@ -283,27 +490,24 @@ class SteadyShards:
         or None where a gradient is missing, not a DTensor, or placed otherwise than its
         parameter."""
         try:
-            for g, spec in zip(grads, self.specs, strict=True):
-                s = g._spec
-                if s is not spec and (s.placements != spec.placements or s.mesh != spec.mesh):
-                    return None
-            local_g = [g._local_tensor for g in grads]
-            local_p = [p._local_tensor for p in params]
+            specs = list(map(dt.spec, grads))
         except AttributeError:  # None, or a plain tensor
             return None
-        local_cols = [[v._local_tensor if type(v) is DTensor else v for v in c] for c in cols]
-        known = self.known
-        known.clear()
-        for p, g, lp, lg in zip(params, grads, local_p, local_g, strict=True):
-            known[id(lp)], known[id(lg)] = p, g
+        seen = self.seen
+        if not all(map(is_, specs, seen)):
+            for i, s in enumerate(specs):
+                if s is not seen[i]:
+                    if not dt.same_spec(s, self.specs[i]):
+                        return None
+                    seen[i] = s
+        local_g = list(map(dt.local, grads))
+        local_p = list(map(dt.local, params))
+        if self.whole:
+            local_g, local_p = Shards(local_g, grads), Shards(local_p, params)
+        flat = [v for c in cols for v in c]
+        known, local_cols = self.cols
+        if len(flat) != len(known) or not all(map(is_, flat, known)):
+            kind = dt.DTensor
+            local_cols = [[dt.local(v) if type(v) is kind else v for v in c] for c in cols]
+            self.cols = (flat, local_cols)
         return local_p, local_g, local_cols
-
-    def launch(self, plan: Any, params: list[Tensor], ptrs: Any, hyper: Any, t: Any) -> None:
-        """``plan.launch(...)`` on the local tensors :meth:`local` gave, with their DTensors
-        known to :func:`whole` (a prepare's norm, a global-norm clip's, spans the shards)."""
-        token = _LOCAL.set(self.known)
-        try:
-            plan.launch(params, ptrs, hyper, t)
-        finally:
-            _LOCAL.reset(token)
-            self.known.clear()

@@ -37,12 +37,12 @@ paper's Algorithm 3 (``tests/test_shampoo_soap.py``).
 from __future__ import annotations
 
 import math
-from itertools import chain as _concat
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from . import stacks
 from .base import PerTensorRule, arguments, chain
 from .hyperspec import SCALAR_BETAS, Flag, Integer, Real, declare
 from .records import OptimizerRecord
@@ -81,21 +81,24 @@ def merge_small_dims(shape: tuple[int, ...], limit: int) -> tuple[int, ...]:
 
 
 def _project(x: Tensor, bases: list[Tensor | None], back: bool = False) -> Tensor:
-    """``x`` times each basis along its dimension: :math:`Q^\\top` (``back``: :math:`Q`)."""
-    for q in bases:
+    """Each tensor of the stack ``x`` times each basis (a stack, or None: the identity) along
+    its dimension: :math:`Q^\top` (``back``: :math:`Q`)."""
+    for q in bases:  # the dimension contracted moves to the end: d dimensions, d turns
         if q is None:
-            x = x.permute(*range(1, x.dim()), 0)
+            x = x.movedim(1, -1)
         else:
-            x = torch.tensordot(x, q, dims=[[0], [1 if back else 0]])
+            rest = x.shape[2:]
+            y = x.reshape(x.shape[0], x.shape[1], -1).mT @ (q.mT if back else q)
+            x = y.reshape(x.shape[0], *rest, q.shape[-1])
     return x
 
 
 def _eigenbasis(stat: Tensor) -> Tensor:
-    """Eigenvectors of a symmetric ``stat``, descending eigenvalues (the reference's ``eigh``
-    of ``stat + 1e-30 I``)."""
-    eye = torch.eye(stat.shape[0], dtype=stat.dtype, device=stat.device)
+    """Eigenvectors of each of the symmetric stack ``stat``, descending eigenvalues (the
+    reference's ``eigh`` of ``stat + 1e-30 I``)."""
+    eye = torch.eye(stat.shape[-1], dtype=stat.dtype, device=stat.device)
     _, q = torch.linalg.eigh(stat + 1e-30 * eye)
-    return torch.flip(q, dims=[1])
+    return torch.flip(q, dims=[-1])
 
 
 class scale_by_soap(PerTensorRule):
@@ -159,76 +162,97 @@ class scale_by_soap(PerTensorRule):
             shape = merge_small_dims(shape, int(hyper["max_precondition_dim"]))
         return shape
 
-    def direction(self, i: int, g: Tensor, p: Tensor, state: Any, hyper: Any, t: int) -> Tensor:
+    def directions(self, idx, grads, params, state, hyper, t):
         b1, b2 = (float(b) for b in hyper["betas"])
-        shape = self.shape(p, hyper)
+        p = params[idx[0]]
+        shape, n = self.shape(p, hyper), len(idx)
         dtype = torch.float64 if p.dtype == torch.float64 else torch.float32
-        x = g.to(dtype).reshape(shape)
-        if state["soap_bases"][i] is None:  # the first step: statistics and bases only
+        g = torch.stack([grads[i] for i in idx])  # the set's tensors as one stack
+        x = g.to(dtype).reshape(n, *shape)
+        if state["soap_bases"][idx[0]] is None:  # the first step: statistics and bases only
             limit = int(hyper["max_precondition_dim"])
             vector = p.dim() <= 1 and not hyper["precondition_1d"]
-            state["soap_stats"][i] = [
-                None if vector or d > limit else torch.zeros(d, d, dtype=dtype, device=g.device)
-                for d in shape
-            ]
-            self._accumulate(x, state["soap_stats"][i], hyper)
-            state["soap_bases"][i] = [
-                None if s is None else _eigenbasis(s) for s in state["soap_stats"][i]
-            ]
-            state["exp_avg"][i] = torch.zeros_like(p)
-            state["exp_avg_sq"][i] = torch.zeros_like(p)
-            return torch.zeros_like(p)
+            for i in idx:
+                state["soap_stats"][i] = [None] * len(shape)
+                state["soap_bases"][i] = [None] * len(shape)
+            for d, size in enumerate(shape):
+                if not vector and size <= limit:
+                    zeros = lambda size=size: x.new_zeros(n, size, size)  # noqa: E731
+                    stacks.stacked(state["soap_stats"], idx, zeros, part=d)
+            stats = self._stacks(state, "soap_stats", idx, shape)
+            self._accumulate(x, stats, hyper)
+            for d, stat in enumerate(stats):
+                if stat is not None:
+                    stacks.stacked(state["soap_bases"], idx, lambda s=stat: _eigenbasis(s), part=d)
+            for key in ("exp_avg", "exp_avg_sq"):
+                stacks.stacked(state[key], idx, lambda: torch.zeros_like(g))
+            return list(torch.zeros_like(g).unbind(0))
         s = t - 1  # the steps after the first
-        bases, m, v = state["soap_bases"][i], state["exp_avg"][i], state["exp_avg_sq"][i]
-        projected = _project(x, bases).reshape(p.shape).to(p.dtype)
+        stats = self._stacks(state, "soap_stats", idx, shape)
+        bases = self._stacks(state, "soap_bases", idx, shape)
+        m, v = (stacks.stacked(state[k], idx, torch.empty) for k in ("exp_avg", "exp_avg_sq"))
+        projected = _project(x, bases).reshape(g.shape).to(p.dtype)
         # Adam in the eigenbasis, as torch code: M takes the raw gradient (in the parameter's
         # basis), V the projected one's square, where scale_by_adam's form has one g for both;
         # tests/test_forms_everywhere.py checks these lines against that form in float64
         m.lerp_(g, 1 - b1)
         v.lerp_(projected.square(), 1 - b2)
         denom = v.sqrt().add_(float(hyper["eps"]))
-        m_rotated = _project(m.to(dtype).reshape(shape), bases).reshape(p.shape).to(p.dtype)
-        n = _project((m_rotated / denom).to(dtype).reshape(shape), bases, back=True)
+        m_rotated = _project(m.to(dtype).reshape(n, *shape), bases).reshape(g.shape).to(p.dtype)
+        back = _project((m_rotated / denom).to(dtype).reshape(n, *shape), bases, back=True)
         step = math.sqrt(1 - b2**s) / (1 - b1**s) if hyper["correct_bias"] else 1.0
         lr, wd = float(hyper["lr"]), float(hyper["weight_decay"])
-        u = n.reshape(p.shape).to(p.dtype).mul_(step * (1 - lr * wd))
+        u = back.reshape(g.shape).to(p.dtype).mul_(step * (1 - lr * wd))
         if wd != 0:
-            u.add_(p, alpha=wd)
-        self._accumulate(x, state["soap_stats"][i], hyper)
+            u.add_(torch.stack([params[i] for i in idx]), alpha=wd)
+        self._accumulate(x, stats, hyper)
         if s % int(hyper["precondition_frequency"]) == 0:
-            self._refresh(state["soap_stats"][i], bases, v, shape)
-        return u
+            self._refresh(state, idx, stats, bases, v, shape)
+        return list(u.unbind(0))
+
+    @staticmethod
+    def _stacks(state: Any, key: str, idx: list[int], shape: tuple[int, ...]) -> list:
+        """Each dimension's statistics or bases of tensors ``idx``: a stack, or None."""
+        first = state[key][idx[0]]
+        return [
+            None if first[d] is None else stacks.stacked(state[key], idx, torch.empty, part=d)
+            for d in range(len(shape))
+        ]
 
     @staticmethod
     def _accumulate(x: Tensor, stats: list[Tensor | None], hyper: Any) -> None:
-        """Each statistic's :math:`\\beta_s` average of the gradient's products along its
-        dimension (``tensordot`` over the others)."""
+        """Each statistic's :math:`\\beta_s` average of the gradients' products along its
+        dimension (over all the others), for the stack ``x``."""
         beta = hyper["shampoo_beta"]
         beta = float(hyper["betas"][1] if beta is None else beta)
         for k, stat in enumerate(stats):
             if stat is None:
                 continue
-            if x.dim() == 1:
-                outer = x.unsqueeze(1) @ x.unsqueeze(0)
-            else:
-                others = [*_concat(range(k), range(k + 1, x.dim()))]
-                outer = torch.tensordot(x, x, dims=[others, others])
-            stat.lerp_(outer, 1 - beta)
+            xk = x.movedim(k + 1, 1).reshape(x.shape[0], x.shape[k + 1], -1)
+            stat.lerp_(xk @ xk.mT, 1 - beta)
 
     @staticmethod
     def _refresh(
-        stats: list[Tensor | None], bases: list[Tensor | None], v: Tensor, shape: tuple[int, ...]
+        state: Any,
+        idx: list[int],
+        stats: list[Tensor | None],
+        bases: list[Tensor | None],
+        v: Tensor,
+        shape: tuple[int, ...],
     ) -> None:
         """One power-iteration step and a QR decomposition per basis (Algorithm 4), ``v``'s
         entries reordered with the eigenvalue estimates."""
-        sq = v.reshape(shape)
+        n = v.shape[0]
+        sq = v.reshape(n, *shape)
         for k, (stat, q) in enumerate(zip(stats, bases, strict=True)):
             if stat is None or q is None:
                 continue
             product = stat @ q
-            order = torch.argsort((q * product).sum(dim=0), descending=True)
-            sq = sq.index_select(k, order.to(sq.device))
-            bases[k] = torch.linalg.qr(product.index_select(1, order))[0]
+            order = torch.argsort((q * product).sum(dim=-2), dim=-1, descending=True)
+            at = [1] * (len(shape) + 1)
+            at[0], at[k + 1] = n, shape[k]
+            sq = sq.gather(k + 1, order.view(at).expand(sq.shape))
+            q.copy_(torch.linalg.qr(product.gather(2, order[:, None, :].expand_as(product)))[0])
         v.copy_(sq.reshape(v.shape))
 
 

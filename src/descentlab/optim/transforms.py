@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from . import sharded
+from . import dtensors, sharded
 from .base import Hyper, as_scalar, is_batched, laid_out_as, step_values
 from .form import Form, FormRule, add, clamp, eq, where
 from .hyperspec import NONNEG, Choice, Flag, Integer, Real, declare
@@ -317,7 +317,7 @@ class non_finite_guard(FormRule):
             return True
         if mode == "skip":
             return False
-        whole = [g.full_tensor() if sharded.is_dtensor(g) else g for g in grads]  # (rare)
+        whole = [g.full_tensor() if dtensors.is_dtensor(g) else g for g in grads]  # (rare)
         bad = [i for i, g in enumerate(whole) if not bool(torch.isfinite(g).all())]
         raise NonFiniteGradientError(
             f"non-finite gradient in {len(bad)} parameter(s) (indices {bad} of the group); "
