@@ -16,7 +16,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,48 @@ __all__ = [
     "parse_pairs",
     "parse_value",
     "plain_text",
+    "print_json",
+    "stdout_for_json",
 ]
+
+_JSON: dict[str, Any] = {"out": None}
+
+
+@contextlib.contextmanager
+def stdout_for_json(wanted: bool, own_process: bool) -> Iterator[None]:
+    """While open with ``wanted`` (``--json``), standard output holds the command's JSON
+    alone (:func:`print_json`): whatever else is printed to it -- by user code, in this
+    process or (``own_process``: at the file descriptor) in the processes it starts -- goes
+    to standard error."""
+    if not wanted:
+        yield
+        return
+    sys.stdout.flush()
+    real = sys.stdout
+    saved = None
+    if own_process:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            saved = os.dup(sys.stdout.fileno())
+            os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+            real = os.fdopen(saved, "w", encoding=sys.stdout.encoding, errors="replace")
+    _JSON["out"] = real
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _JSON["out"] = None
+        if saved is not None:
+            sys.stdout.flush()
+            with contextlib.suppress(OSError):
+                os.dup2(saved, sys.stdout.fileno())
+            real.close()
+
+
+def print_json(payload: Any, **dumps: Any) -> None:
+    """Print ``payload`` as JSON on the command's standard output (see
+    :func:`stdout_for_json`)."""
+    out = _JSON["out"] or sys.stdout
+    print(json.dumps(payload, **dumps), file=out, flush=True)
 
 
 #: The largest count an integer option takes unless :data:`INTEGER_LIMITS` says otherwise:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import sys
 import textwrap
@@ -55,6 +54,7 @@ from descentlab.cli._options import (
     check_out_dir,
     check_workers_and_threads,
     number_or_word,
+    print_json,
 )
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
@@ -612,13 +612,13 @@ def _refuse_a_folder_of_the_users(run_dir: Path, force: bool) -> None:
 
 def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
     if args.json:
-        print(json.dumps({"run_dir": str(result.run_dir),
-                          "report": None if args.no_report else str(result.report_path),
-                          "rows": result.rows(), "recommendation": result.recommendation(),
-                          "warnings": result.warnings(), "budget": result.budget(),
-                          "protocol": result.protocol(), "seeds": result.seed_lines(),
-                          "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
-                         default=str))  # fmt: skip
+        print_json({"run_dir": str(result.run_dir),
+                    "report": None if args.no_report else str(result.report_path),
+                    "rows": result.rows(), "recommendation": result.recommendation(),
+                    "warnings": result.warnings(), "budget": result.budget(),
+                    "protocol": result.protocol(), "seeds": result.seed_lines(),
+                    "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
+                   default=str)  # fmt: skip
         return
     print(result.table())
     for line in result.protocol():
@@ -664,21 +664,21 @@ def _many(args: argparse.Namespace) -> Work:
 
 def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
     if args.json:
-        print(json.dumps({"report": str(multi.report_path), "seconds": elapsed,
-                          "problems": [p.name for p in multi.problems],
-                          "steps_to_target": [[None if math.isinf(v) else v for v in row]
-                                              for row in multi.times().tolist()],
-                          "seconds_to_target": [[v if math.isfinite(v) else None for v in row]
-                                                for row in multi.seconds().tolist()],
-                          "seconds_clock": multi.clock_words(),
-                          "score_seconds": None if (ts := multi.time_score()) is None
-                          else ts.tolist(),
-                          "score_steps": multi.step_score().tolist(),
-                          "targets": [{"problem": p.name, "validation": p.target,
-                                       "test": p.test_target, "kind": p.target_kind}
-                                      for p in multi.problems],
-                          "budget": multi.budget_lines(),
-                          "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
+        print_json({"report": str(multi.report_path), "seconds": elapsed,
+                    "problems": [p.name for p in multi.problems],
+                    "steps_to_target": [[None if math.isinf(v) else v for v in row]
+                                        for row in multi.times().tolist()],
+                    "seconds_to_target": [[v if math.isfinite(v) else None for v in row]
+                                          for row in multi.seconds().tolist()],
+                    "seconds_clock": multi.clock_words(),
+                    "score_seconds": None if (ts := multi.time_score()) is None
+                    else ts.tolist(),
+                    "score_steps": multi.step_score().tolist(),
+                    "targets": [{"problem": p.name, "validation": p.target,
+                                 "test": p.test_target, "kind": p.target_kind}
+                                for p in multi.problems],
+                    "budget": multi.budget_lines(),
+                    "ranks": multi.ranks().tolist()}, default=str)  # fmt: skip
         return
     print(multi.table())
     print()

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import re
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from descentlab.cli._options import (
     check_workers_and_threads,
     number_or_word,
     parse_pairs,
+    print_json,
 )
 from descentlab.constraints import POSITIVE_INT, check
 
@@ -46,7 +48,7 @@ _HELP = "train one model and record the run"
 # Options that do not define a run: --resume takes the recorded config and refuses the others.
 _SESSION_OPTIONS = frozenset(
     {"command", "func", "runs_dir", "db", "resume", "restart", "until_step", "no_progress"}
-    | {"threads", "json", "nproc"}
+    | {"threads", "json", "nproc", "rank_timeout"}
 )
 
 
@@ -108,6 +110,13 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
         help="train in N processes of this machine, the model sharded with FSDP2 (gloo on "
         "the CPU, one GPU each with --device cuda); the numbers are one process's up to "
         "float rounding (docs/distributed-training.md)",
+    )
+    how.add_argument(
+        "--rank-timeout",
+        type=float,
+        metavar="S",
+        help="with --nproc: how long a process waits for the others at a collective before "
+        "the run ends, naming the one that hung (default 300 s)",
     )
     add_engine_options(how)
 
@@ -394,6 +403,12 @@ def run(args: argparse.Namespace) -> int:
 
         check_nproc(args.nproc, args.device or "cpu")
     sharded = _sharded_processes(args, db)
+    if args.rank_timeout is not None:
+        from descentlab.engine.ranks import check_rank_timeout
+
+        check_rank_timeout(args.rank_timeout)
+        if sharded is None:
+            raise ValueError("--rank-timeout goes with --nproc N (N > 1)")
     if sharded is not None:
         from descentlab.engine.launch import train_sharded
 
@@ -409,6 +424,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             threads=args.threads,
             announce=f"{verb} run {{run_id}} in {sharded} processes (store {db})",
+            rank_timeout=args.rank_timeout,
         )
         store = None
     elif args.resume is not None:
@@ -466,8 +482,9 @@ def run(args: argparse.Namespace) -> int:
         and result.steps >= args.until_step
     )
     status = "paused" if paused else result.status
+    signum = None if paused else _stopped_by(result)
     if args.json:
-        print(json.dumps({"run_id": result.run_id, "status": status, **result.summary}))
+        print_json({"run_id": result.run_id, "status": status, **result.summary})
     else:
         table = format_summary(result.summary)
         if table.count("\n"):
@@ -478,9 +495,25 @@ def run(args: argparse.Namespace) -> int:
         )
         if paused:
             line += f" -- continue it with: descentlab train --resume {result.run_id}"
+        elif signum is not None:
+            line = (
+                f"run {result.run_id}: stopped at step {result.steps} by "
+                f"{signal.Signals(signum).name}; `descentlab train --resume {result.run_id}` "
+                "continues it"
+            )
         elif result.message:
             line += f" -- {result.message}"
         print(line)
     if paused:
         return 0
+    if signum is not None:
+        return 128 + signum  # as a shell reports a process ended by the signal: 130, 143
     return {"completed": 0, "diverged": 3, "interrupted": 130}.get(result.status, 1)
+
+
+def _stopped_by(result: Any) -> int | None:
+    """The signal (SIGINT, SIGTERM) that stopped ``result``'s run, or None."""
+    found = re.match(r"stopped by (SIG[A-Z]+) at step", result.message or "")
+    if result.status != "interrupted" or found is None:
+        return None
+    return int(getattr(signal, found.group(1), signal.SIGINT))

@@ -59,6 +59,7 @@ from torch import Tensor
 
 from descentlab import regularize
 from descentlab._osutil import pid_alive
+from descentlab._usercode import stop_waiting
 from descentlab.engine import precision, timing
 from descentlab.engine.building import Built, build, hyper_value
 from descentlab.engine.checkpoint import (
@@ -116,6 +117,7 @@ class _StopRequest:
         if self.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal = signum
+        stop_waiting(signum)  # (a compile or a hung loader worker has no boundary to wait for)
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():

@@ -156,6 +156,13 @@ def check_loader_options(where: str, loader: Any) -> dict[str, Any]:
     for key in ("collate_fn", "worker_init_fn"):
         if out.get(key) is not None and not callable(out[key]):
             raise ValueError(f"{where}: loader {key} must be callable, got {out[key]!r}")
+    timeout = out.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+    ):
+        raise ValueError(
+            f"{where}: loader timeout must be a number of seconds >= 0, got {timeout!r}"
+        )
     return out
 
 

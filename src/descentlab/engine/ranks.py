@@ -1,0 +1,346 @@
+"""The processes of a ``--nproc`` run: started, watched and stopped by the launcher.
+
+The launcher (the command's process) owns its ranks, as torchrun's agent owns its workers:
+
+- **Start.** The ranks are forked from one forkserver (it imported the engine once), with
+  SIGINT and SIGTERM blocked until each has put its own handlers in place; each rank is a
+  session of its own, so a Ctrl-C at the terminal reaches the launcher alone, which passes it
+  on once. A rank ends with the launcher: killed, even by ``kill -9``, it takes its ranks with
+  it within a second (:func:`~descentlab._osutil.die_with_parent`).
+- **Stop.** SIGINT or SIGTERM to the launcher or to its process group is passed on to every
+  rank: they agree on the step boundary to stop at, rank 0 writes the checkpoint, and the run
+  is ``interrupted`` (resumable). A rank still running :data:`STOP_SECONDS` after is killed,
+  and so are all of them at a second Ctrl-C.
+- **Hang.** A rank waits at most ``rank_timeout`` seconds (``--rank-timeout``, default
+  :data:`RANK_TIMEOUT`) for the others at a collective or at the meeting; the rank that did
+  not come is named and killed.
+- **Failure.** A rank that fails records its error's first line in the meeting store; a rank
+  ended by a signal or by an exit of its own is named with it; the others get
+  :data:`GRACE_SECONDS` to end by themselves (a peer's failure ends their collectives),
+  then are killed. What is reported is the cause, not a survivor's broken connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing.connection
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from descentlab._osutil import die_with_parent
+from descentlab._usercode import stop_waiting
+
+__all__ = [
+    "GRACE_SECONDS",
+    "RANK_TIMEOUT",
+    "STOP_SECONDS",
+    "RanksStopped",
+    "ShardedRunError",
+    "check_rank_timeout",
+    "end_rank",
+    "first_failure",
+    "joined",
+    "rank_started",
+    "record_failure",
+    "stop_asked",
+    "supervise",
+    "tell",
+]
+
+#: seconds a rank waits for the others at a collective or at the meeting (``--rank-timeout``)
+RANK_TIMEOUT = 300.0
+#: seconds the ranks have to stop at a step boundary after SIGINT or SIGTERM
+STOP_SECONDS = 8.0
+#: seconds the other ranks have to end by themselves after one failed
+GRACE_SECONDS = 10.0
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
+_POLL = 0.1
+
+
+class ShardedRunError(RuntimeError):
+    """A process of a sharded run failed (the message names its rank and the cause)."""
+
+
+class RanksStopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped a sharded run whose ranks did not all reach a step boundary
+    in time (they were killed; the run's last checkpoint stands)."""
+
+    def __init__(self, signum: int, message: str) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+def check_rank_timeout(value: Any) -> float:
+    """``--rank-timeout`` checked: a number of seconds, at least 1 and at most a day.
+
+    Example:
+        >>> check_rank_timeout(30)
+        30.0
+    """
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 1 <= value <= 86400:
+        raise ValueError(f"--rank-timeout must be a number of seconds in [1, 86400], got {value!r}")
+    return float(value)
+
+
+# ------------------------------------------------------------------------------------------
+# in a rank
+
+_rank: dict[str, Any] = {"asked": None, "meeting": None}
+
+
+def _note(signum: int, frame: Any) -> None:
+    _rank["asked"] = _rank["asked"] or signum
+    stop_waiting(signum)
+
+
+def rank_started() -> None:
+    """The first thing a rank forked by :func:`supervise` does: its own session, its end tied
+    to the launcher's, SIGINT and SIGTERM noted as a stop request (:func:`stop_asked`) and
+    unblocked."""
+    with contextlib.suppress(OSError):
+        os.setsid()  # its own session: the terminal's signals are the launcher's to pass on
+    die_with_parent(group=True)
+    if threading.current_thread() is threading.main_thread():
+        for sig in _STOPS:
+            signal.signal(sig, _note)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPS)
+
+
+def joined(meeting: Any) -> None:
+    """This rank meets the others at the TCPStore ``meeting`` (kept for :func:`tell`)."""
+    _rank["meeting"] = meeting
+
+
+def stop_asked() -> int | None:
+    """The signal that asked this rank to stop (before its loop's own handler), or None."""
+    return _rank["asked"]
+
+
+def tell(key: str, value: str) -> None:
+    """Leave ``value`` for the launcher under ``key`` in the meeting store (where there is
+    one)."""
+    if _rank["meeting"] is not None:
+        _rank["meeting"].set(f"tell/{key}", value)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective's or the meeting's timeout (gloo, NCCL, the store)."""
+    text = str(exc).lower()
+    return "timed out" in text or "timeout" in type(exc).__name__.lower() or "timeout" in text
+
+
+def record_failure(store: Any, rank: int, exc: BaseException) -> None:
+    """Count ``rank``'s failure ``exc`` in the meeting ``store`` (``failure/<n>``)."""
+    with contextlib.suppress(Exception):
+        n = store.add("failures", 1)
+        entry = {"rank": rank, "error": _first_line(exc), "timeout": _timed_out(exc)}
+        store.set(f"failure/{n}", json.dumps(entry))
+
+
+def _failures(store: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    with contextlib.suppress(Exception):
+        for n in range(1, int(store.add("failures", 0)) + 1):
+            out.append(json.loads(store.get(f"failure/{n}").decode()))
+    return out
+
+
+def first_failure(store: Any) -> str | None:
+    """The first failure a process of the run counted in the TCPStore ``store``, as
+    ``"rank R: Error: first line"``, or None."""
+    found = _failures(store)
+    return f"rank {found[0]['rank']}: {found[0]['error']}" if found else None
+
+
+def end_rank(code: int) -> None:
+    """End this rank now with ``code``, its output flushed: threads that user code left
+    running do not keep it (or the launcher waiting for it) alive."""
+    from descentlab._usercode import real_exit
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    real_exit(code)
+
+
+# ------------------------------------------------------------------------------------------
+# in the launcher
+
+
+@contextlib.contextmanager
+def _noted_signals(asked: list[int]) -> Iterator[None]:
+    """SIGINT and SIGTERM to this process appended to ``asked`` while open (main thread
+    only: elsewhere the caller's own handling stands)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, lambda signum, frame: asked.append(signum)) for sig in _STOPS}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def _start(target: Callable[..., Any], nproc: int, args: Sequence[Any]) -> list[Any]:
+    """``nproc`` processes of ``target(rank, *args)`` forked from the forkserver. SIGINT and
+    SIGTERM are blocked in this thread meanwhile: the forkserver (started here the first time)
+    and the ranks inherit the mask, so the forkserver never dies of the terminal's signals and
+    a rank notes a stop from its first instruction (:func:`rank_started` unblocks them)."""
+    import torch.multiprocessing as tmp
+
+    ctx = tmp.get_context("forkserver")
+    procs: list[Any] = []
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        for rank in range(nproc):
+            p = ctx.Process(target=target, args=(rank, *args), name=f"rank-{rank}", daemon=False)
+            p.start()
+            procs.append(p)
+    except BaseException:
+        _kill(procs)
+        raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return procs
+
+
+def _kill(procs: Sequence[Any]) -> list[int]:
+    """SIGKILL to the session of every rank still running (a rank leads its own); the ranks
+    killed."""
+    killed = []
+    for rank, p in enumerate(procs):
+        if p.pid is None or p.exitcode is not None:
+            continue
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:  # not yet its own session
+            with contextlib.suppress(OSError):
+                os.kill(p.pid, signal.SIGKILL)
+        killed.append(rank)
+    for p in procs:
+        if p.pid is not None:
+            p.join(5.0)
+    return killed
+
+
+def _signal_name(signum: int) -> str:
+    with contextlib.suppress(ValueError):
+        return signal.Signals(signum).name
+    return f"signal {signum}"
+
+
+def _cause(
+    procs: Sequence[Any], killed: Sequence[int], failures: list[dict[str, Any]], timeout: float
+) -> str | None:
+    """Why the run failed, in one phrase: a rank ended by a signal or an exit of its own
+    (not by the launcher), a hung rank, else the first failure recorded."""
+    failed = {f["rank"] for f in failures}
+    for rank, p in enumerate(procs):
+        code = p.exitcode
+        if rank in killed or code in (None, 0) or rank in failed:
+            continue
+        if code < 0:
+            extra = " (kill -9, or the kernel's OOM killer)" if code == -signal.SIGKILL else ""
+            return f"rank {rank} was killed by {_signal_name(-code)}{extra}"
+        return f"rank {rank} exited with status {code} before the run ended"
+    hung = [rank for rank in killed if rank not in failed]
+    if failures and failures[0]["timeout"] and hung:
+        names = ", ".join(map(str, hung))
+        return (
+            f"rank {names} hung: rank {failures[0]['rank']} waited --rank-timeout {timeout:g} s "
+            f"for it at a collective (user code or a collective that never returned); killed"
+        )
+    if failures:
+        first = failures[0]
+        hint = f" (--rank-timeout {timeout:g} s)" if first["timeout"] else ""
+        return f"rank {first['rank']}: {first['error']}{hint}"
+    return None
+
+
+def supervise(
+    target: Callable[..., Any],
+    nproc: int,
+    args: Sequence[Any],
+    meeting: Any,
+    *,
+    rank_timeout: float = RANK_TIMEOUT,
+) -> None:
+    """Run ``target(rank, *args)`` in ``nproc`` rank processes meeting at the TCPStore
+    ``meeting`` (served here) until every one has ended, passing SIGINT and SIGTERM on
+    (see the module notes).
+
+    Raises:
+        ShardedRunError: a rank failed, was killed or hung (one line: the cause).
+        RanksStopped: a stop whose ranks did not all end at a step boundary in time.
+        KeyboardInterrupt: a second Ctrl-C (every rank killed at once).
+    """
+    asked: list[int] = []
+    with _noted_signals(asked):
+        procs = _start(target, nproc, args)
+        killed: list[int] = []
+        try:
+            killed, stopping = _watch(procs, meeting, asked)
+        finally:
+            killed += _kill(procs)
+    if stopping is not None and killed:
+        ranks = ", ".join(map(str, killed))
+        run = "the run"
+        with contextlib.suppress(Exception):
+            if meeting.check(["tell/run_id"]):  # (get() would wait for it)
+                run = f"run {meeting.get('tell/run_id').decode()}"
+        raise RanksStopped(
+            stopping,
+            f"{run} stopped by {_signal_name(stopping)}: rank {ranks} did not reach a step "
+            f"boundary within {STOP_SECONDS:g} s and {'was' if len(killed) == 1 else 'were'} "
+            f"killed; --resume continues it from its last checkpoint",
+        )
+    cause = _cause(procs, killed, _failures(meeting), rank_timeout)
+    if cause is not None:
+        raise ShardedRunError(f"sharded run across {nproc} processes failed: {cause}")
+
+
+def _watch(procs: Sequence[Any], meeting: Any, asked: list[int]) -> tuple[list[int], int | None]:
+    """Wait for the ranks ``procs`` to end, passing on the stop ``asked`` (signals noted by
+    the launcher), killing them at the deadlines; ``(ranks killed, the stop's signal)``."""
+    passed = 0
+    stopping: int | None = None
+    deadline: float | None = None
+    killed: list[int] = []
+    while any(p.exitcode is None for p in procs):
+        live = [p for p in procs if p.exitcode is None]
+        multiprocessing.connection.wait([p.sentinel for p in live], _POLL)
+        now = time.monotonic()
+        if len(asked) > passed:
+            if stopping is not None and signal.SIGINT in asked[passed:]:
+                _kill(procs)  # a second Ctrl-C: at once
+                raise KeyboardInterrupt
+            if stopping is None:
+                stopping = asked[0]
+                for p in live:
+                    with contextlib.suppress(OSError):
+                        os.kill(p.pid, stopping)
+                deadline = now + STOP_SECONDS
+            passed = len(asked)
+        if deadline is None:
+            failures = _failures(meeting)
+            if failures or any(p.exitcode not in (None, 0) for p in procs):
+                # a collective's timeout: the others time out with it, or hang
+                timed_out = bool(failures) and failures[0]["timeout"]
+                deadline = now + (2.0 if timed_out else GRACE_SECONDS)
+        if deadline is not None and now >= deadline:
+            killed += _kill(procs)
+    return killed, stopping
