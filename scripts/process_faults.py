@@ -41,7 +41,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -146,6 +145,7 @@ class Pairs(Dataset):
         if one_member:
             self.y = self.y.clone()
             self.y[5] = 2
+        self.targets = self.y  # (known without reading: the validation split is by class)
         self.hang, self.interrupt = hang, interrupt
 
     def __len__(self):
@@ -201,7 +201,7 @@ def made(**kw):
     return prob.make(**kw)
 '''
 
-HANG_CXX = "#!/bin/sh\necho $$ > \"$FAULT_FLAGS/compiler-$$\"\nsleep 3600\n"
+HANG_CXX = '#!/bin/sh\necho $$ > "$FAULT_FLAGS/compiler-$$"\nsleep 3600\n'
 
 
 # ------------------------------------------------------------------------------------------
@@ -319,7 +319,8 @@ def _run(case: Case, run: Run) -> tuple[bool, str]:
     )  # fmt: skip
     try:
         if case.trigger is not None:
-            count = case.ranks if case.trigger == "ready" else 1
+            # ("ready": every rank trains; "problem": the launcher and a rank have loaded it)
+            count = case.ranks if case.trigger in ("ready", "problem") else 1
             if not _wait_for(run, case.trigger, count, case.timeout):
                 run.out, run.err = run.proc.communicate(timeout=case.timeout)
                 return False, f"never reached {case.trigger!r}: {_last(run.err)}"
@@ -390,6 +391,7 @@ def send(sig: int, target: str) -> Callable[[Case, Any], None]:
             os.kill(_pids(run, "ready")[int(target[4:])], sig)
         elif target == "forkserver":
             os.kill(_forkserver(run) or run.proc.pid, sig)
+
     act.__name__ = f"{signal.Signals(sig).name} to the {target}"
     return act
 
@@ -499,12 +501,12 @@ def signal_cases() -> list[Case]:
                         # a stop: at a step boundary, exit 128 + the signal (compare: 130)
                         case.codes = (128 + sig,) if is_train else (130,)
                         if is_train:
-                            case.says = ("stopped",)
+                            case.says = ("stopped",) if sharded else ("interrupted",)
                             if moment == "ready":
                                 case.says = ("stopped at step", "--resume 1")
                                 case.checks = (checkpoint_kept,)
-                        else:
-                            case.says = ("stopped",)
+                        else:  # (before the comparison began: "interrupted")
+                            case.says = ("stopped",) if moment == "ready" else ()
                     cases.append(case)
     # a second Ctrl-C kills at once; a stop with a rank hung in user code kills it
     argv = _commands(2000, 2)["train-nproc2"]
@@ -513,11 +515,11 @@ def signal_cases() -> list[Case]:
                       trigger="ready", ranks=2, action=_twice))  # fmt: skip
     hang = [*_commands(2000, 2)["train-nproc2"], "--problem-option", "what='hang'",
             "--problem-option", "at=4"]  # fmt: skip
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        cases.append(Case(f"signal/train-nproc2/{sig.name}/launcher/rank1-hung", hang,
-                          f"{sig.name} to the launcher, rank 1 hung in user code",
-                          codes=(128 + sig,), says=("rank 1 did not reach a step boundary",),
-                          trigger="ready", ranks=2, action=send(sig, "launcher")))  # fmt: skip
+    for sig, target in ((signal.SIGINT, "group"), (signal.SIGTERM, "launcher")):
+        cases.append(Case(f"signal/train-nproc2/{sig.name}/{target}/rank1-hung", hang,
+                          f"{sig.name} to the {target}, rank 1 hung in user code",
+                          codes=(128 + sig,), says=("rank 1 in user code at forward",),
+                          trigger="ready", ranks=2, action=send(sig, target)))  # fmt: skip
     # resumes after a stop
     for sig in (signal.SIGINT, signal.SIGTERM):
         cases.append(Case(f"signal/train-nproc2/{sig.name}/launcher/resumed",
@@ -640,7 +642,8 @@ def user_code_cases() -> list[Case]:
     for command, argv in _commands(6, 2).items():
         sharded = "nproc" in command
         base = [a for a in argv if a != "--checkpoint-every" and a != "5"]
-        def on(fn: str, *more: str) -> list[str]:  # noqa: E306
+
+        def on(fn: str, *more: str, base: list[str] = base) -> list[str]:
             return [*[a if a != "prob.py:make" else f"prob.py:{fn}" for a in base], *more]
 
         cases += [
@@ -654,7 +657,7 @@ def user_code_cases() -> list[Case]:
                  "imports a module next to the problem file"),
         ]  # fmt: skip
         fails = {
-            "raise": ("rank1 model boom", (2,)),
+            "raise": ("model boom", (2,)),
             "exit": ("sys.exit(3)", (2,)),
             "os_exit": ("4", (2,)),
             "interrupt": ("KeyboardInterrupt", (2,)),
@@ -668,9 +671,10 @@ def user_code_cases() -> list[Case]:
         if sharded:
             for what in ("hang", "barrier"):
                 opts = ["--problem-option", f"what={what!r}", "--rank-timeout", "10"]
+                says = "rank 1 in user code at forward (" if what == "hang" else "rank 1"
                 cases.append(Case(f"user/{command}/rank1-{what}", on("make", *opts),
                                   f"rank 1 {what}s in user code, --rank-timeout 10",
-                                  codes=(2,), says=("rank 1",), after=40, trigger="ready",
+                                  codes=(2,), says=(says,), after=40, trigger="ready",
                                   ranks=1, action=lambda c, r: None,
                                   checks=(one_error_line,)))  # fmt: skip
         if not sharded:

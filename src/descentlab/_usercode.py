@@ -38,12 +38,14 @@ __all__ = [
     "guard_exits",
     "interrupted",
     "interruptible",
+    "library_file",
     "note_interrupt",
     "out_of_memory",
     "plain_warnings",
     "raised_by_user",
     "real_exit",
     "stop_waiting",
+    "user_call",
     "user_error",
     "user_frame",
     "watch_interrupts",
@@ -170,19 +172,36 @@ def user_frame(exc: BaseException) -> str | None:
     return where
 
 
+def library_file(filename: str) -> bool:
+    """Whether code in ``filename`` is descentlab's, Python's or an installed package's (torch,
+    NumPy, ...), not the user's."""
+    prefixes = {_PACKAGE, sys.prefix + os.sep, sys.base_prefix + os.sep, sys.exec_prefix + os.sep}
+    return filename.startswith(tuple(prefixes)) or filename.startswith("<")
+
+
+def user_call(exc: BaseException) -> str | None:
+    """The innermost frame of user code in ``exc``'s traceback (:func:`library_file`),
+    ``"Net.forward (/path/p.py:9)"``, or None."""
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not library_file(code.co_filename):
+            where = _frame_words(code, code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return where
+
+
 def raised_by_user(exc: BaseException) -> bool:
     """Whether ``exc`` comes from user code itself: the innermost frame of its traceback is
-    neither descentlab's nor torch's (a ``raise`` in a user's model, not a torch op that
-    refused its inputs)."""
+    user code (:func:`library_file`): a ``raise`` in a user's model, not a torch op that
+    refused its inputs."""
     tb = exc.__traceback__
     if tb is None:
         return False
     while tb.tb_next is not None:
         tb = tb.tb_next
-    name = tb.tb_frame.f_code.co_filename
-    torch = sys.modules.get("torch")
-    theirs = os.path.dirname(getattr(torch, "__file__", None) or _PACKAGE) + os.sep
-    return not name.startswith((_PACKAGE, theirs))
+    return not library_file(tb.tb_frame.f_code.co_filename)
 
 
 def describe(exc: BaseException) -> str:

@@ -26,9 +26,11 @@ __all__ = [
     "ENGINE_FLAGS",
     "add_command",
     "add_engine_options",
+    "add_rank_timeout",
     "check_out_dir",
     "check_store_path",
     "check_workers_and_threads",
+    "checked_rank_timeout",
     "integer_limit",
     "number_or_word",
     "parse_names",
@@ -141,11 +143,42 @@ ENGINE_FLAGS: dict[str, str] = {
 }
 
 
+def add_rank_timeout(group: Any) -> None:
+    """``--rank-timeout S`` (with ``--nproc``)."""
+    group.add_argument(
+        "--rank-timeout",
+        type=float,
+        metavar="S",
+        help="with --nproc: how long a process waits for the others at a collective before "
+        "the run ends, naming the one that hung (default 300 s, or $DESCENTLAB_RANK_TIMEOUT)",
+    )
+
+
+def checked_rank_timeout(args: argparse.Namespace, sharded: bool) -> float | None:
+    """``--rank-timeout`` checked (None where not given); it needs ``--nproc`` above 1."""
+    if args.rank_timeout is None:
+        return None
+    from descentlab.engine.ranks import check_rank_timeout
+
+    value = check_rank_timeout(args.rank_timeout)
+    if not sharded:
+        raise ValueError("--rank-timeout goes with --nproc N (N > 1)")
+    return value
+
+
+def _word(text: str) -> str:
+    """An option's text that may not be empty (``--precision ''`` is not ``auto``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def add_engine_options(group: Any) -> None:
     """``--precision``, ``--accumulate`` and ``--clip-grad-norm`` (RunConfig's engine
     options, checked by its own checks)."""
     group.add_argument(
         "--precision",
+        type=_word,
         metavar="P",
         help="auto (default: bf16 autocast where the CPU has bf16 arithmetic, AVX512-BF16 or "
         "AMX, and the model at least 100,000 parameters; fp32 otherwise, and on CUDA), fp32, "

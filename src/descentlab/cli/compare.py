@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import sys
 import textwrap
 import time
@@ -51,8 +52,10 @@ from typing import Any
 from descentlab.cli._options import (
     add_command,
     add_engine_options,
+    add_rank_timeout,
     check_out_dir,
     check_workers_and_threads,
+    checked_rank_timeout,
     number_or_word,
     print_json,
 )
@@ -335,6 +338,7 @@ def _output_arguments(out: Any) -> None:
         help="train each trial across N processes of this machine, its model sharded with "
         "FSDP2 (one trial at a time; docs/distributed-training.md)",
     )
+    add_rank_timeout(out)
     out.add_argument("--no-progress", action="store_true", help="no progress output")
     out.add_argument(
         "--no-report",
@@ -582,17 +586,21 @@ def _one(args: argparse.Namespace) -> Work:
 
 
 def _checked_nproc(args: argparse.Namespace) -> int:
-    """``--nproc`` checked before any work (1 when not given)."""
-    if args.nproc is None:
-        return 1
-    from descentlab.engine.launch import check_nproc
+    """``--nproc`` (and ``--rank-timeout``, for the trials' launches:
+    ``$DESCENTLAB_RANK_TIMEOUT``) checked before any work (1 when not given)."""
+    nproc = 1
+    if args.nproc is not None:
+        from descentlab.engine.launch import check_nproc
 
-    nproc = check_nproc(args.nproc, args.device or "cpu")
+        nproc = check_nproc(args.nproc, args.device or "cpu")
     if nproc > 1 and args.workers not in (None, 1):
         raise ValueError(
             f"--nproc {nproc} trains each trial across {nproc} processes, one trial at a "
             f"time: --workers {args.workers} does not go with it"
         )
+    timeout = checked_rank_timeout(args, nproc > 1)
+    if timeout is not None:
+        os.environ["DESCENTLAB_RANK_TIMEOUT"] = repr(timeout)
     return nproc
 
 
@@ -645,6 +653,8 @@ def _many(args: argparse.Namespace) -> Work:
 
     if args.nproc is not None:
         raise ValueError("--nproc trains the trials of one problem: it does not go with --problems")
+    if args.rank_timeout is not None:
+        raise ValueError("--rank-timeout goes with --nproc: it does not go with --problems")
     problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)

@@ -32,9 +32,11 @@ import torch
 from descentlab.cli._options import (
     add_command,
     add_engine_options,
+    add_rank_timeout,
     check_out_dir,
     check_store_path,
     check_workers_and_threads,
+    checked_rank_timeout,
     number_or_word,
     parse_pairs,
     print_json,
@@ -111,13 +113,7 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
         "the CPU, one GPU each with --device cuda); the numbers are one process's up to "
         "float rounding (docs/distributed-training.md)",
     )
-    how.add_argument(
-        "--rank-timeout",
-        type=float,
-        metavar="S",
-        help="with --nproc: how long a process waits for the others at a collective before "
-        "the run ends, naming the one that hung (default 300 s)",
-    )
+    add_rank_timeout(how)
     add_engine_options(how)
 
 
@@ -403,12 +399,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_nproc(args.nproc, args.device or "cpu")
     sharded = _sharded_processes(args, db)
-    if args.rank_timeout is not None:
-        from descentlab.engine.ranks import check_rank_timeout
-
-        check_rank_timeout(args.rank_timeout)
-        if sharded is None:
-            raise ValueError("--rank-timeout goes with --nproc N (N > 1)")
+    rank_timeout = checked_rank_timeout(args, sharded is not None)
     if sharded is not None:
         from descentlab.engine.launch import train_sharded
 
@@ -424,7 +415,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             threads=args.threads,
             announce=f"{verb} run {{run_id}} in {sharded} processes (store {db})",
-            rank_timeout=args.rank_timeout,
+            rank_timeout=rank_timeout,
         )
         store = None
     elif args.resume is not None:
@@ -484,7 +475,12 @@ def run(args: argparse.Namespace) -> int:
     status = "paused" if paused else result.status
     signum = None if paused else _stopped_by(result)
     if args.json:
-        print_json({"run_id": result.run_id, "status": status, **result.summary})
+        from descentlab.engine.precision import choose
+
+        chose = choose(result.config.precision, result.config.device,
+                       sum(p.numel() for p in result.model.parameters()))  # fmt: skip
+        print_json({"run_id": result.run_id, "status": status, "precision": chose,
+                    **result.summary})  # fmt: skip
     else:
         table = format_summary(result.summary)
         if table.count("\n"):

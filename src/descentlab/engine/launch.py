@@ -413,11 +413,17 @@ def run_rank(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> Any:
             dist.destroy_process_group()
 
 
-def _rank_entry(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> None:
-    """The entry point of process ``rank`` (forked by :func:`_launch`): its failure is
-    reported by the launcher, in one line; it ends without waiting for threads user code
-    left running."""
-    ranks.rank_started()
+def _rank_entry(rank: int, stacks: str, port: int, nproc: int, job: Mapping[str, Any]) -> None:
+    """The entry point of process ``rank`` (forked by :func:`_launch`,
+    :func:`~descentlab.engine.ranks.supervise`): its failure is reported by the launcher, in
+    one line; it ends without waiting for threads user code left running."""
+    ranks.rank_started(rank, stacks)
+    from descentlab._usercode import plain_warnings
+    from descentlab.engine.procpool import announce_once_across
+
+    plain_warnings()
+    if job.get("announced"):
+        announce_once_across(job["announced"])
     try:
         run_rank(rank, port, nproc, job)
     except BaseException:
@@ -499,7 +505,7 @@ def train_sharded(
             :func:`~descentlab.engine.run.resume` (a run whose optimizer or schedules were
             Python objects).
         rank_timeout: seconds a process waits for the others at a collective before the
-            run ends naming the one that hung (None:
+            run ends naming the one that hung (None: ``$DESCENTLAB_RANK_TIMEOUT``, else
             :data:`~descentlab.engine.ranks.RANK_TIMEOUT`).
 
     Returns:
@@ -513,13 +519,19 @@ def train_sharded(
             time (:mod:`descentlab.engine.ranks`); a stop in time returns the run
             ``interrupted``.
     """
-    job, built = prepare_sharded(
-        config, nproc, store_path, data=data, resume_id=resume_id, restart=restart,
-        until_step=until_step, progress=progress, threads=threads,
-        checkpoint_every=checkpoint_every, announce=announce, optimizer=optimizer,
-        schedule=schedule, rank_timeout=rank_timeout,
-    )  # fmt: skip
-    return finished(_launch(nproc, job), built, job["config"])
+    from descentlab.engine.procpool import announced_once_across, announcement_dir
+
+    # what this process announces while it builds the run, its processes do not repeat
+    folder = announcement_dir()
+    with announced_once_across(folder):
+        job, built = prepare_sharded(
+            config, nproc, store_path, data=data, resume_id=resume_id, restart=restart,
+            until_step=until_step, progress=progress, threads=threads,
+            checkpoint_every=checkpoint_every, announce=announce, optimizer=optimizer,
+            schedule=schedule, rank_timeout=rank_timeout,
+        )  # fmt: skip
+        out = _launch(nproc, {**job, "announced": folder})
+    return finished(out, built, job["config"])
 
 
 def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResult:
@@ -578,9 +590,7 @@ def prepare_sharded(
         "announce": announce,
         "data": data,
         "resume_id": resume_id,
-        "rank_timeout": (
-            ranks.RANK_TIMEOUT if rank_timeout is None else ranks.check_rank_timeout(rank_timeout)
-        ),
+        "rank_timeout": ranks.check_rank_timeout(rank_timeout),
     }
     if resume_id is not None:
         # everything checked here, read-only; rank 0 makes the store's changes

@@ -25,6 +25,7 @@ started and its exception is re-raised in the parent.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import multiprocessing
@@ -33,7 +34,7 @@ import pickle
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, as_completed, wait
 from typing import Any
 
@@ -95,6 +96,18 @@ def announce_once_across(folder: str) -> None:
         shown(message, category, filename, lineno, file, line)
 
     warnings.showwarning = showwarning
+
+
+@contextlib.contextmanager
+def announced_once_across(folder: str) -> Iterator[None]:
+    """:func:`announce_once_across` in this process while open (a launcher whose processes
+    share ``folder``: what it said, they do not say again)."""
+    shown = warnings.showwarning
+    announce_once_across(folder)
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 def _init_worker(dtype: torch.dtype, threads: int, announced: str | None = None) -> None:

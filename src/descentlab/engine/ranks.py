@@ -23,18 +23,23 @@ The launcher (the command's process) owns its ranks, as torchrun's agent owns it
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import multiprocessing.connection
 import os
+import re
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from descentlab._osutil import die_with_parent
-from descentlab._usercode import stop_waiting
+from descentlab._usercode import describe, library_file, raised_by_user, stop_waiting, user_call
 
 __all__ = [
     "GRACE_SECONDS",
@@ -77,23 +82,30 @@ class RanksStopped(KeyboardInterrupt):
         self.signum = signum
 
 
-def check_rank_timeout(value: Any) -> float:
-    """``--rank-timeout`` checked: a number of seconds, at least 1 and at most a day.
+def check_rank_timeout(value: Any = None) -> float:
+    """``--rank-timeout`` checked: a number of seconds, at least 1 and at most a day; None:
+    ``$DESCENTLAB_RANK_TIMEOUT``, else :data:`RANK_TIMEOUT`.
 
     Example:
         >>> check_rank_timeout(30)
         30.0
     """
+    where = "--rank-timeout"
+    if value is None:
+        value = os.environ.get("DESCENTLAB_RANK_TIMEOUT") or RANK_TIMEOUT
+        where = "DESCENTLAB_RANK_TIMEOUT"
+        with contextlib.suppress(ValueError):
+            value = float(value)
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok or not 1 <= value <= 86400:
-        raise ValueError(f"--rank-timeout must be a number of seconds in [1, 86400], got {value!r}")
+        raise ValueError(f"{where} must be a number of seconds in [1, 86400], got {value!r}")
     return float(value)
 
 
 # ------------------------------------------------------------------------------------------
 # in a rank
 
-_rank: dict[str, Any] = {"asked": None, "meeting": None}
+_rank: dict[str, Any] = {"asked": None, "meeting": None, "stack": None}
 
 
 def _note(signum: int, frame: Any) -> None:
@@ -101,13 +113,18 @@ def _note(signum: int, frame: Any) -> None:
     stop_waiting(signum)
 
 
-def rank_started() -> None:
-    """The first thing a rank forked by :func:`supervise` does: its own session, its end tied
-    to the launcher's, SIGINT and SIGTERM noted as a stop request (:func:`stop_asked`) and
-    unblocked."""
+def rank_started(rank: int, stacks: str) -> None:
+    """The first thing rank ``rank`` forked by :func:`supervise` does: its own session, its
+    end tied to the launcher's, SIGINT and SIGTERM noted as a stop request
+    (:func:`stop_asked`) and unblocked; SIGUSR1 writes where it is (its stack) into the
+    launcher's folder ``stacks``, for the line that names a rank that hangs."""
     with contextlib.suppress(OSError):
         os.setsid()  # its own session: the terminal's signals are the launcher's to pass on
     die_with_parent(group=True)
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        out = open(os.path.join(stacks, f"rank-{rank}.txt"), "w", encoding="utf-8")  # noqa: SIM115
+        faulthandler.register(signal.SIGUSR1, file=out, all_threads=False)
+        _rank["stack"] = out  # (open for the life of the rank)
     if threading.current_thread() is threading.main_thread():
         for sig in _STOPS:
             signal.signal(sig, _note)
@@ -142,11 +159,25 @@ def _timed_out(exc: BaseException) -> bool:
     return "timed out" in text or "timeout" in type(exc).__name__.lower() or "timeout" in text
 
 
+def _said(exc: BaseException) -> str:
+    """``exc`` in one line: ``sys.exit`` and ``os._exit`` in words; an error that user code
+    raised with where it raised it; torch's own error with where user code called it."""
+    if isinstance(exc, SystemExit):
+        return describe(exc)
+    called = user_call(exc)
+    if called is None:
+        return _first_line(exc)
+    if raised_by_user(exc):
+        return f"{_first_line(exc)} in {called}"
+    return f"{_first_line(exc)} (called from {called})"
+
+
 def record_failure(store: Any, rank: int, exc: BaseException) -> None:
     """Count ``rank``'s failure ``exc`` in the meeting ``store`` (``failure/<n>``)."""
     with contextlib.suppress(Exception):
         n = store.add("failures", 1)
-        entry = {"rank": rank, "error": _first_line(exc), "timeout": _timed_out(exc)}
+        entry = {"rank": rank, "error": _said(exc), "timeout": _timed_out(exc),
+                 "interrupt": isinstance(exc, KeyboardInterrupt)}  # fmt: skip
         store.set(f"failure/{n}", json.dumps(entry))
 
 
@@ -195,46 +226,93 @@ def _noted_signals(asked: list[int]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _start(target: Callable[..., Any], nproc: int, args: Sequence[Any]) -> list[Any]:
-    """``nproc`` processes of ``target(rank, *args)`` forked from the forkserver. SIGINT and
-    SIGTERM are blocked in this thread meanwhile: the forkserver (started here the first time)
-    and the ranks inherit the mask, so the forkserver never dies of the terminal's signals and
-    a rank notes a stop from its first instruction (:func:`rank_started` unblocks them)."""
-    import torch.multiprocessing as tmp
+class _Ranks:
+    """The ranks of one launch: their processes, the folder they write their stacks into, the
+    ranks the launcher killed and where each one was then."""
 
-    ctx = tmp.get_context("forkserver")
-    procs: list[Any] = []
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
-    try:
-        for rank in range(nproc):
-            p = ctx.Process(target=target, args=(rank, *args), name=f"rank-{rank}", daemon=False)
-            p.start()
-            procs.append(p)
-    except BaseException:
-        _kill(procs)
-        raise
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-    return procs
+    def __init__(self, target: Callable[..., Any], nproc: int, args: Sequence[Any]) -> None:
+        """``nproc`` processes of ``target(rank, stacks, *args)`` forked from the forkserver.
+        SIGINT and SIGTERM are blocked in this thread meanwhile: the forkserver (started here
+        the first time) and the ranks inherit the mask, so the forkserver never dies of the
+        terminal's signals and a rank notes a stop from its first instruction
+        (:func:`rank_started` unblocks them)."""
+        import torch.multiprocessing as tmp
 
-
-def _kill(procs: Sequence[Any]) -> list[int]:
-    """SIGKILL to the session of every rank still running (a rank leads its own); the ranks
-    killed."""
-    killed = []
-    for rank, p in enumerate(procs):
-        if p.pid is None or p.exitcode is not None:
-            continue
+        self.stacks = tempfile.mkdtemp(prefix="descentlab-ranks-")
+        self.procs: list[Any] = []
+        self.killed: list[int] = []
+        self.where: dict[int, tuple[bool, str]] = {}
+        ctx = tmp.get_context("forkserver")
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
         try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except OSError:  # not yet its own session
+            for rank in range(nproc):
+                p = ctx.Process(target=target, args=(rank, self.stacks, *args),
+                                name=f"rank-{rank}", daemon=False)  # fmt: skip
+                p.start()
+                self.procs.append(p)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def live(self) -> list[int]:
+        return [r for r, p in enumerate(self.procs) if p.pid is not None and p.exitcode is None]
+
+    def kill(self) -> None:
+        """Kill every rank still running (a rank leads its own session: SIGKILL to it), having
+        asked each where it is."""
+        live = self.live()
+        if not live:
+            return
+        for rank in live:
             with contextlib.suppress(OSError):
-                os.kill(p.pid, signal.SIGKILL)
-        killed.append(rank)
-    for p in procs:
-        if p.pid is not None:
+                os.kill(self.procs[rank].pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and len(self._stacks(live)) < len(live):
+            time.sleep(0.05)
+        self.where.update(self._stacks(live))
+        for rank in live:
+            pid = self.procs[rank].pid
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:  # not yet its own session
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            self.killed.append(rank)
+        for p in self.procs:
             p.join(5.0)
-    return killed
+
+    def _stacks(self, ranks: Sequence[int]) -> dict[int, tuple[bool, str]]:
+        """``{rank: (in user code, where)}`` from the stacks the ranks wrote (most recent
+        call first): the innermost frame of user code, or a collective of torch's."""
+        out = {}
+        for rank in ranks:
+            with contextlib.suppress(OSError):
+                text = Path(self.stacks, f"rank-{rank}.txt").read_text(encoding="utf-8")
+                frames = re.findall(r'File "(.+)", line (\d+) in (\S+)', text)
+                if frames:
+                    out[rank] = _where(frames)
+        return out
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.stacks, ignore_errors=True)
+
+    def said(self, rank: int) -> str:
+        """Where rank ``rank`` was when it was killed, for a message (or "")."""
+        user, where = self.where.get(rank, (False, ""))
+        return f" in user code at {where}" if user else (f" {where}" if where else "")
+
+
+def _where(frames: list[tuple[str, str, str]]) -> tuple[bool, str]:
+    """``(in user code, where)`` of a stack (innermost frame first)."""
+    for filename, line, function in frames:
+        if not library_file(filename):
+            return True, f"{function} ({filename}:{line})"
+        if f"{os.sep}torch{os.sep}distributed{os.sep}" in filename:
+            return False, "waiting in a collective"
+    return False, ""
 
 
 def _signal_name(signum: int) -> str:
@@ -243,13 +321,12 @@ def _signal_name(signum: int) -> str:
     return f"signal {signum}"
 
 
-def _cause(
-    procs: Sequence[Any], killed: Sequence[int], failures: list[dict[str, Any]], timeout: float
-) -> str | None:
+def _cause(ranks: _Ranks, failures: list[dict[str, Any]], timeout: float) -> str | None:
     """Why the run failed, in one phrase: a rank ended by a signal or an exit of its own
     (not by the launcher), a hung rank, else the first failure recorded."""
     failed = {f["rank"] for f in failures}
-    for rank, p in enumerate(procs):
+    killed = ranks.killed
+    for rank, p in enumerate(ranks.procs):
         code = p.exitcode
         if rank in killed or code in (None, 0) or rank in failed:
             continue
@@ -259,10 +336,10 @@ def _cause(
         return f"rank {rank} exited with status {code} before the run ended"
     hung = [rank for rank in killed if rank not in failed]
     if failures and failures[0]["timeout"] and hung:
-        names = ", ".join(map(str, hung))
+        names = ", ".join(f"{rank}{ranks.said(rank)}" for rank in hung)
         return (
             f"rank {names} hung: rank {failures[0]['rank']} waited --rank-timeout {timeout:g} s "
-            f"for it at a collective (user code or a collective that never returned); killed"
+            "for it at a collective; killed"
         )
     if failures:
         first = failures[0]
@@ -279,7 +356,8 @@ def supervise(
     *,
     rank_timeout: float = RANK_TIMEOUT,
 ) -> None:
-    """Run ``target(rank, *args)`` in ``nproc`` rank processes meeting at the TCPStore
+    """Run ``target(rank, stacks, *args)`` in ``nproc`` rank processes (``stacks``: the folder
+    :func:`rank_started` is given) meeting at the TCPStore
     ``meeting`` (served here) until every one has ended, passing SIGINT and SIGTERM on
     (see the module notes).
 
@@ -290,49 +368,55 @@ def supervise(
     """
     asked: list[int] = []
     with _noted_signals(asked):
-        procs = _start(target, nproc, args)
-        killed: list[int] = []
+        ranks = _Ranks(target, nproc, args)
         try:
-            killed, stopping = _watch(procs, meeting, asked)
+            stopping = _watch(ranks, meeting, asked)
         finally:
-            killed += _kill(procs)
-    if stopping is not None and killed:
-        ranks = ", ".join(map(str, killed))
-        run = "the run"
-        with contextlib.suppress(Exception):
-            if meeting.check(["tell/run_id"]):  # (get() would wait for it)
-                run = f"run {meeting.get('tell/run_id').decode()}"
-        raise RanksStopped(
-            stopping,
-            f"{run} stopped by {_signal_name(stopping)}: rank {ranks} did not reach a step "
-            f"boundary within {STOP_SECONDS:g} s and {'was' if len(killed) == 1 else 'were'} "
-            f"killed; --resume continues it from its last checkpoint",
-        )
-    cause = _cause(procs, killed, _failures(meeting), rank_timeout)
+            ranks.close()
+    failures = _failures(meeting)
+    late = ranks.killed or failures
+    if stopping is not None and late and all(f["interrupt"] for f in failures):
+        raise RanksStopped(stopping, _late(ranks, failures, meeting, stopping))
+    cause = _cause(ranks, failures, rank_timeout)
     if cause is not None:
         raise ShardedRunError(f"sharded run across {nproc} processes failed: {cause}")
 
 
-def _watch(procs: Sequence[Any], meeting: Any, asked: list[int]) -> tuple[list[int], int | None]:
-    """Wait for the ranks ``procs`` to end, passing on the stop ``asked`` (signals noted by
-    the launcher), killing them at the deadlines; ``(ranks killed, the stop's signal)``."""
+def _late(ranks: _Ranks, failures: list[dict[str, Any]], meeting: Any, stopping: int) -> str:
+    """The line of a stop whose ranks did not all reach a step boundary: killed at the
+    deadline (where each was), or stopped in a wait with no boundary to come (a compile)."""
+    run = "the run"
+    with contextlib.suppress(Exception):
+        if meeting.check(["tell/run_id"]):  # (get() would wait for it)
+            run = f"run {meeting.get('tell/run_id').decode()}"
+    parts = [f"rank {rank}{ranks.said(rank)}" for rank in ranks.killed]
+    parts += [f"rank {f['rank']} stopped in a wait" for f in failures]
+    return (
+        f"{run} stopped by {_signal_name(stopping)}: not every rank reached a step boundary "
+        f"within {STOP_SECONDS:g} s ({'; '.join(parts)}); --resume continues it from its last "
+        "checkpoint"
+    )
+
+
+def _watch(ranks: _Ranks, meeting: Any, asked: list[int]) -> int | None:
+    """Wait for the ranks to end, passing on the stop ``asked`` (signals noted by the
+    launcher), killing them at the deadlines; the stop's signal."""
+    procs = ranks.procs
     passed = 0
     stopping: int | None = None
     deadline: float | None = None
-    killed: list[int] = []
-    while any(p.exitcode is None for p in procs):
-        live = [p for p in procs if p.exitcode is None]
-        multiprocessing.connection.wait([p.sentinel for p in live], _POLL)
+    while ranks.live():
+        multiprocessing.connection.wait([procs[r].sentinel for r in ranks.live()], _POLL)
         now = time.monotonic()
         if len(asked) > passed:
             if stopping is not None and signal.SIGINT in asked[passed:]:
-                _kill(procs)  # a second Ctrl-C: at once
+                ranks.kill()  # a second Ctrl-C: at once
                 raise KeyboardInterrupt
             if stopping is None:
                 stopping = asked[0]
-                for p in live:
+                for rank in ranks.live():
                     with contextlib.suppress(OSError):
-                        os.kill(p.pid, stopping)
+                        os.kill(procs[rank].pid, stopping)
                 deadline = now + STOP_SECONDS
             passed = len(asked)
         if deadline is None:
@@ -342,5 +426,5 @@ def _watch(procs: Sequence[Any], meeting: Any, asked: list[int]) -> tuple[list[i
                 timed_out = bool(failures) and failures[0]["timeout"]
                 deadline = now + (2.0 if timed_out else GRACE_SECONDS)
         if deadline is not None and now >= deadline:
-            killed += _kill(procs)
-    return killed, stopping
+            ranks.kill()
+    return stopping

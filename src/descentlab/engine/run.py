@@ -781,8 +781,9 @@ def _resume_point(store: Store, run_id: int, restart: bool) -> tuple[Path, int, 
     )
     try:
         if recorded and not _has_checkpoint(ckpt_path):
+            what = "is a folder, not a checkpoint file" if ckpt_path.is_dir() else "is missing"
             raise CheckpointError(
-                f"checkpoint {ckpt_path} is missing, but the store records it for run {run_id}"
+                f"checkpoint {ckpt_path} {what}, but the store records it for run {run_id}"
             )
         if _has_checkpoint(ckpt_path):
             return ckpt_path, int(_run_checkpoint(ckpt_path)["step"]), True

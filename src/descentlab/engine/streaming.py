@@ -152,10 +152,18 @@ class _WorkerStart:
 
 def _end_workers(it: Any) -> None:
     """Kill the loader workers of the iterator ``it`` now: torch would wait for each one
-    (5 s apiece) before it ended those that hang."""
-    for worker in getattr(it, "_workers", ()):
-        if worker.is_alive():
-            worker.kill()
+    (5 s apiece) before it ended those that hang. (Their process ids are taken off torch's
+    watch first, as its own shutdown does: a worker it sees killed is otherwise an error.)"""
+    workers = [w for w in getattr(it, "_workers", ()) if w.is_alive()]
+    if not workers:
+        return
+    if getattr(it, "_worker_pids_set", False):
+        from torch.utils.data._utils import signal_handling
+
+        signal_handling._remove_worker_pids(id(it))
+        it._worker_pids_set = False
+    for worker in workers:
+        worker.kill()
 
 
 class StreamedSplit:
@@ -306,7 +314,8 @@ class StreamedSplit:
                 if genuine_interrupt(exc):  # Ctrl-C, or a stop that could not wait
                     raise
                 if isinstance(exc, DataError):  # a worker's own line (its worker_init_fn)
-                    raise DataError(_one_line(exc).split("DataError: ", 1)[-1]) from None
+                    said = str(exc).strip().splitlines()[-1]  # (torch's traceback around it)
+                    raise DataError(said.split("DataError: ", 1)[-1]) from None
                 ahead = chunks[pos : pos + 1 + self._in_flight()] if chunks is not None else None
                 raise self._locate(exc, ahead, pos) from None
             x, y = self._pair(batch, indices, pos)

@@ -292,7 +292,7 @@ class Problem:
         stratify = classification and y_train.dim() == 1
         x_tr, x_va, y_tr, y_va = datasets._split_train_val(
             x_train.numpy(), y_train.numpy(), val_fraction=val_fraction, seed=seed,
-            stratify=stratify,
+            stratify=stratify, where=where,
         )  # fmt: skip
         return (
             torch.from_numpy(x_tr), torch.from_numpy(y_tr), torch.from_numpy(x_va),

@@ -677,7 +677,7 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
         idx = np.arange(len(train))
         labels = y_all.numpy() if stratify else idx
         tr, va, _, _ = datasets._split_train_val(
-            idx, labels, val_fraction=val_fraction, seed=seed, stratify=stratify
+            idx, labels, val_fraction=val_fraction, seed=seed, stratify=stratify, where=where
         )
         train, val = Subset(train, tr.tolist()), Subset(train, va.tolist())
     n_classes = _checked_classes(problem, where) if classification else problem.n_classes
