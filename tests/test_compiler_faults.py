@@ -75,28 +75,15 @@ def test_a_compile_past_its_timeout_is_one_line_and_leaves_nothing(hanging, monk
     assert _temporaries(hanging) == []
 
 
-def test_a_stop_during_a_compile_ends_it_at_once(hanging):
-    """SIGTERM while the training loop's first step compiles: the loop's handler waits for a
-    step boundary, which the compile never reached (the command ran on, the compiler alive
-    15 minutes later). Now: exit 143 in seconds, the compiler's session killed, no folder."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    env.pop("DESCENTLAB_DEBUG", None)
-    argv = ["train", "--problem", "moons", "--steps", "3", "--optimizer", "sgd", "--hyper",
-            "fused=true", "--no-progress", "--runs-dir", str(hanging / "r")]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "descentlab", *argv], env=env,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
-    try:
-        pids = _pids(hanging)
-        os.kill(proc.pid, signal.SIGTERM)
-        _out, err = proc.communicate(timeout=20)
-        assert proc.returncode == 143, err
-        assert "Traceback" not in err and "interrupted" in err, err
-        assert _gone(pids)
-        assert _temporaries(hanging) == []
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+def test_a_stop_during_a_compile_ends_it_at_once():
+    """SIGTERM while the training loop's first step compiles: the loop's handler waited for a
+    step boundary that the compile never reached (the command ran on, the compiler alive 15
+    minutes later). Now: exit 143 in seconds, the compiler's session killed, no temporary
+    folder (the campaign's case, scripts/process_faults.py)."""
+    from _faults import held
+
+    ok, said = held("compiler/train/hang-SIGTERM-launcher")
+    assert ok, said
 
 
 def test_a_killed_compile_takes_its_compiler_and_the_next_sweeps_its_folder(hanging):

@@ -630,10 +630,7 @@ def test_ctrl_c_ends_training_whose_two_loader_workers_hang_on_one_item():
     batch never reached; torch then waited 5 s for each worker), 3 processes left. (The
     campaign, scripts/process_faults.py, has 1 to 3 workers hung on the first, one or every
     item, under train and compare, with Ctrl-C and SIGTERM.)"""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import process_faults as campaign
+    from _faults import held
 
-    name = "loader/train/workers2/hang7/SIGINT-group"
-    (case,) = [c for c in campaign.all_cases() if c.name == name]
-    held, said, _seconds = campaign.run_case(case)
-    assert held, said
+    ok, said = held("loader/train/workers2/hang7/SIGINT-group")
+    assert ok, said

@@ -22,8 +22,10 @@ The launcher (the command's process) owns its ranks, as torchrun's agent owns it
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import faulthandler
+import functools
 import json
 import multiprocessing.connection
 import os
@@ -61,7 +63,7 @@ __all__ = [
 #: seconds a rank waits for the others at a collective or at the meeting (``--rank-timeout``)
 RANK_TIMEOUT = 300.0
 #: seconds the ranks have to stop at a step boundary after SIGINT or SIGTERM
-STOP_SECONDS = 8.0
+STOP_SECONDS = 5.0
 #: seconds the other ranks have to end by themselves after one failed
 GRACE_SECONDS = 10.0
 
@@ -212,13 +214,22 @@ def end_rank(code: int) -> None:
 
 
 @contextlib.contextmanager
-def _noted_signals(asked: list[int]) -> Iterator[None]:
-    """SIGINT and SIGTERM to this process appended to ``asked`` while open (main thread
-    only: elsewhere the caller's own handling stands)."""
+def _noted_signals(asked: list[int], starting: list[bool]) -> Iterator[None]:
+    """SIGINT and SIGTERM to this process appended to ``asked`` while open, and raised
+    (``KeyboardInterrupt`` carrying the signal) while ``starting[0]`` (main thread only:
+    elsewhere the caller's own handling stands)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = {sig: signal.signal(sig, lambda signum, frame: asked.append(signum)) for sig in _STOPS}
+
+    def note(signum: int, frame: Any) -> None:
+        asked.append(signum)
+        if starting[0]:  # nothing has run yet: nothing to stop at a boundary
+            stop = KeyboardInterrupt(_signal_name(signum))
+            stop.signum = signum  # type: ignore[attr-defined]
+            raise stop
+
+    old = {sig: signal.signal(sig, note) for sig in _STOPS}
     try:
         yield
     finally:
@@ -238,6 +249,7 @@ class _Ranks:
         (:func:`rank_started` unblocks them)."""
         import torch.multiprocessing as tmp
 
+        _end_forkserver_at_exit()
         self.stacks = tempfile.mkdtemp(prefix="descentlab-ranks-")
         self.procs: list[Any] = []
         self.killed: list[int] = []
@@ -305,6 +317,24 @@ class _Ranks:
         return f" in user code at {where}" if user else (f" {where}" if where else "")
 
 
+@functools.cache
+def _end_forkserver_at_exit() -> None:
+    """At this process's exit, the ranks' forkserver (kept between launches) ends at once: it
+    would otherwise take seconds to unwind the engine it imported, holding the command's
+    output open meanwhile (a pipe's reader waits for it)."""
+
+    def end() -> None:
+        from multiprocessing import forkserver
+
+        pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+
+    atexit.register(end)
+
+
 def _where(frames: list[tuple[str, str, str]]) -> tuple[bool, str]:
     """``(in user code, where)`` of a stack (innermost frame first)."""
     for filename, line, function in frames:
@@ -313,6 +343,14 @@ def _where(frames: list[tuple[str, str, str]]) -> tuple[bool, str]:
         if f"{os.sep}torch{os.sep}distributed{os.sep}" in filename:
             return False, "waiting in a collective"
     return False, ""
+
+
+def _told(meeting: Any, key: str) -> str | None:
+    """What a rank told under ``key`` (:func:`tell`), or None (without waiting for it)."""
+    with contextlib.suppress(Exception):
+        if meeting.check([f"tell/{key}"]):
+            return meeting.get(f"tell/{key}").decode()
+    return None
 
 
 def _signal_name(signum: int) -> str:
@@ -367,8 +405,10 @@ def supervise(
         KeyboardInterrupt: a second Ctrl-C (every rank killed at once).
     """
     asked: list[int] = []
-    with _noted_signals(asked):
+    starting = [True]
+    with _noted_signals(asked, starting):
         ranks = _Ranks(target, nproc, args)
+        starting[0] = False
         try:
             stopping = _watch(ranks, meeting, asked)
         finally:
@@ -385,14 +425,13 @@ def supervise(
 def _late(ranks: _Ranks, failures: list[dict[str, Any]], meeting: Any, stopping: int) -> str:
     """The line of a stop whose ranks did not all reach a step boundary: killed at the
     deadline (where each was), or stopped in a wait with no boundary to come (a compile)."""
-    run = "the run"
-    with contextlib.suppress(Exception):
-        if meeting.check(["tell/run_id"]):  # (get() would wait for it)
-            run = f"run {meeting.get('tell/run_id').decode()}"
+    run = _told(meeting, "run_id")
+    if run is None:
+        return f"stopped by {_signal_name(stopping)} while its processes started: nothing trained"
     parts = [f"rank {rank}{ranks.said(rank)}" for rank in ranks.killed]
     parts += [f"rank {f['rank']} stopped in a wait" for f in failures]
     return (
-        f"{run} stopped by {_signal_name(stopping)}: not every rank reached a step boundary "
+        f"run {run} stopped by {_signal_name(stopping)}: not every rank reached a step boundary "
         f"within {STOP_SECONDS:g} s ({'; '.join(parts)}); --resume continues it from its last "
         "checkpoint"
     )
@@ -417,7 +456,8 @@ def _watch(ranks: _Ranks, meeting: Any, asked: list[int]) -> int | None:
                 for rank in ranks.live():
                     with contextlib.suppress(OSError):
                         os.kill(procs[rank].pid, stopping)
-                deadline = now + STOP_SECONDS
+                # before the run is recorded there is nothing to keep: the ranks end now
+                deadline = now + (STOP_SECONDS if _told(meeting, "run_id") else 0.0)
             passed = len(asked)
         if deadline is None:
             failures = _failures(meeting)
