@@ -134,14 +134,14 @@ COMPARE = ["compare", "--problem", "moons", "--optimizers", "sgd", "--fixed-lr",
            "--no-report", "--no-progress", "--workers", "1"]  # fmt: skip
 
 
-@pytest.mark.parametrize("command", ["train", "compare"])
 @pytest.mark.parametrize(
-    ("env", "says"),
+    ("command", "env", "says"),
     [
-        ({"PATH": "/nonexistent", "CXX": ""}, "needs a C++ compiler"),
-        ({"CXX": "/bin/false"}, "compiling a fused optimizer kernel failed (false exited with 1"),
+        ("train", {"PATH": "/nonexistent", "CXX": ""}, "needs a C++ compiler"),
+        ("compare", {"PATH": "/nonexistent", "CXX": ""}, "needs a C++ compiler"),
+        ("train", {"CXX": "/bin/false"}, "compiling a fused optimizer kernel failed (false"),
     ],
-    ids=["no compiler", "a failing compiler"],
+    ids=["no compiler-train", "no compiler-compare", "a failing compiler-train"],
 )
 def test_fused_true_without_a_working_compiler_is_one_line(command, env, says, tmp_path,
                                                            capsys, monkeypatch):  # fmt: skip
