@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     the program alive."""
     code = _outcome(argv)
     if argv is None:
+        # the command is done: a Ctrl-C now (a second one, say) cannot leave it half-way
+        # through its exit with a traceback
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         _end_with_user_threads_left(code)
     return code
 

@@ -41,7 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from descentlab._osutil import die_with_parent
-from descentlab._usercode import describe, library_file, raised_by_user, stop_waiting, user_call
+from descentlab._usercode import (
+    describe,
+    library_file,
+    note_interrupt,
+    raised_by_user,
+    stop_waiting,
+    user_call,
+)
 
 __all__ = [
     "GRACE_SECONDS",
@@ -223,6 +230,7 @@ def _noted_signals(asked: list[int], starting: list[bool]) -> Iterator[None]:
         return
 
     def note(signum: int, frame: Any) -> None:
+        note_interrupt()  # (the command was asked to stop: a rank's stop is no failure)
         asked.append(signum)
         if starting[0]:  # nothing has run yet: nothing to stop at a boundary
             stop = KeyboardInterrupt(_signal_name(signum))
@@ -317,6 +325,19 @@ class _Ranks:
         return f" in user code at {where}" if user else (f" {where}" if where else "")
 
 
+def _forkserver_pid() -> int | None:
+    from multiprocessing import forkserver
+
+    return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+
+
+def _forkserver_alive() -> bool:
+    from descentlab._osutil import pid_alive
+
+    pid = _forkserver_pid()
+    return pid is not None and pid_alive(pid)
+
+
 @functools.cache
 def _end_forkserver_at_exit() -> None:
     """At this process's exit, the ranks' forkserver (kept between launches) ends at once: it
@@ -324,9 +345,7 @@ def _end_forkserver_at_exit() -> None:
     output open meanwhile (a pipe's reader waits for it)."""
 
     def end() -> None:
-        from multiprocessing import forkserver
-
-        pid = getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
+        pid = _forkserver_pid()
         if pid:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
@@ -371,6 +390,8 @@ def _cause(ranks: _Ranks, failures: list[dict[str, Any]], timeout: float) -> str
         if code < 0:
             extra = " (kill -9, or the kernel's OOM killer)" if code == -signal.SIGKILL else ""
             return f"rank {rank} was killed by {_signal_name(-code)}{extra}"
+        if code == 255 and not _forkserver_alive():  # (its status went with the forkserver)
+            return f"the ranks' forkserver process was killed, and rank {rank} with it"
         return f"rank {rank} exited with status {code} before the run ended"
     hung = [rank for rank in killed if rank not in failed]
     if failures and failures[0]["timeout"] and hung:
