@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 from descentlab._files import out_of_space, remove_created, track_created
 from descentlab._usercode import (
     describe,
+    genuine_interrupt,
     guard_exits,
     interrupted,
     plain_warnings,
@@ -198,6 +199,9 @@ def _outcome(argv: list[str] | None) -> int:
     except KeyboardInterrupt as exc:
         if os.environ.get("DESCENTLAB_DEBUG"):
             raise
+        if not genuine_interrupt(exc):  # raised by user code itself: its failure
+            print(f"descentlab: error: user code failed: {describe(exc)}", file=sys.stderr)
+            return 2
         # (a sharded run's stop that had to kill a rank says so; SIGTERM ends with 143)
         said = str(exc) if type(exc).__name__ == "RanksStopped" else "interrupted"
         print(f"\ndescentlab: {said}", file=sys.stderr)
