@@ -331,11 +331,15 @@ def _forkserver_pid() -> int | None:
     return getattr(getattr(forkserver, "_forkserver", None), "_forkserver_pid", None)
 
 
-def _forkserver_alive() -> bool:
+def _forkserver_gone() -> bool:
+    """Whether the forkserver has died (within a second: its pipes close before it ends)."""
     from descentlab._osutil import pid_alive
 
     pid = _forkserver_pid()
-    return pid is not None and pid_alive(pid)
+    deadline = time.monotonic() + 1.0
+    while pid is not None and pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pid is not None and not pid_alive(pid)
 
 
 @functools.cache
@@ -390,7 +394,7 @@ def _cause(ranks: _Ranks, failures: list[dict[str, Any]], timeout: float) -> str
         if code < 0:
             extra = " (kill -9, or the kernel's OOM killer)" if code == -signal.SIGKILL else ""
             return f"rank {rank} was killed by {_signal_name(-code)}{extra}"
-        if code == 255 and not _forkserver_alive():  # (its status went with the forkserver)
+        if code == 255 and _forkserver_gone():  # (its status went with the forkserver)
             return f"the ranks' forkserver process was killed, and rank {rank} with it"
         return f"rank {rank} exited with status {code} before the run ended"
     hung = [rank for rank in killed if rank not in failed]
