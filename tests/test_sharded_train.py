@@ -214,7 +214,7 @@ def test_a_failed_process_is_one_line_naming_its_rank(tmp_path, capfd):
     err = capfd.readouterr().err.strip().splitlines()
     assert err == [
         "descentlab: error: sharded run across 2 processes failed: rank 1: ValueError: no "
-        "second step on rank 1"
+        f"second step on rank 1 in Net.forward ({problem}:16)"
     ]
     run = Store(tmp_path / "r/descentlab.sqlite").get_run(1)
     assert run.status == "failed"  # recorded by rank 0

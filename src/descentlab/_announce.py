@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import os
@@ -30,7 +31,7 @@ import shutil
 import tempfile
 import threading
 import warnings
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 
 __all__ = ["PROCESS", "Once", "announcement_dir", "forget", "once", "said", "share_across"]
 
@@ -127,3 +128,15 @@ def share_across(folder: str) -> None:
         shown(message, category, filename, lineno, file, line)
 
     warnings.showwarning = showwarning
+
+
+@contextlib.contextmanager
+def shared_across(folder: str) -> Iterator[None]:
+    """:func:`share_across` in this process while open (a launcher whose processes share
+    ``folder``: what it said, they do not say again)."""
+    shown = warnings.showwarning
+    share_across(folder)
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown

@@ -18,6 +18,13 @@ against the source before each import (Triton compiles and caches the device cod
 - **Keys.** An entry ``k_<key>.so`` is named by a hash of the source, the flags, the
   compiler and the CPU's instruction set, so a changed source, compiler or machine never
   finds another's library.
+- **Compiling.** The compiler runs in its own session, in a private temporary folder
+  ``build-<pid>-*`` of the cache, for at most ``$DESCENTLAB_COMPILE_TIMEOUT`` seconds (default
+  :data:`COMPILE_TIMEOUT`): past it, or at Ctrl-C or SIGTERM (a run's stop request included:
+  :func:`descentlab._usercode.interruptible`), its session is killed, the folder removed, and
+  the error is one line; on Linux the session also ends with this process, even one killed
+  by ``kill -9`` (:data:`_GUARD`). Folders that a killed process left (its process id no
+  longer alive) are swept at the next process's first use of the cache.
 - **Writing.** The compiled library and its sidecar ``k_<key>.json`` (the SHA-256 of the
   library's bytes and of the source, the compiler command, the CPU) are each put in place
   by :func:`descentlab._files.write_atomic` (a rename): a concurrent process sees an old or a
@@ -26,7 +33,8 @@ against the source before each import (Triton compiles and caches the device cod
   checks its bytes and the sidecar against what it would build, and loads exactly the bytes
   it checked. An entry that fails -- truncated, garbage, empty, another kernel copied over
   it, a library planted without its sidecar, a sidecar of another entry -- is rebuilt, with
-  one warning naming the file.
+  one warning naming the file; a link or an empty folder in an entry's place is removed and
+  the entry rebuilt, any other thing there is named in the error.
 - **Loading.** On Linux the checked bytes are written in full to an anonymous memory file
   (kept open for the life of the process) and loaded from there, so a file changed or
   truncated afterwards cannot reach the process; a memory file that cannot be written in
@@ -38,6 +46,7 @@ Only the standard library is imported here.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -46,10 +55,12 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -57,9 +68,11 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 __all__ = [
+    "COMPILE_TIMEOUT",
     "KernelUnavailable",
     "cache_dir",
     "compile_count",
+    "compile_timeout",
     "compiler",
     "cpu_vendor",
     "load",
@@ -101,6 +114,10 @@ _libraries: dict[str, ctypes.CDLL] = {}  # key -> the loaded library
 _bound: dict[tuple[str, Callable[..., Any]], Any] = {}  # (key, bind) -> bind(library)
 _memfds: list[int] = []  # kept open: a loaded library's memory file
 _compiles = 0
+_swept: list[str] = []  # the cache folders swept by this process
+
+#: seconds a compile may take (``$DESCENTLAB_COMPILE_TIMEOUT`` overrides it)
+COMPILE_TIMEOUT = 600.0
 
 
 def cache_dir() -> Path:
@@ -128,6 +145,27 @@ def _find_compiler(cxx: str | None, path: str | None) -> str | None:
         if found:
             return found
     return None
+
+
+def compile_timeout() -> float:
+    """Seconds a compile may take: ``$DESCENTLAB_COMPILE_TIMEOUT``, else
+    :data:`COMPILE_TIMEOUT`.
+
+    Raises:
+        KernelUnavailable: the variable is not a positive number (named with its value).
+    """
+    text = os.environ.get("DESCENTLAB_COMPILE_TIMEOUT")
+    if not text:
+        return COMPILE_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise KernelUnavailable(
+            f"DESCENTLAB_COMPILE_TIMEOUT must be a positive number of seconds, got {text!r}"
+        )
+    return value
 
 
 def compile_count() -> int:
@@ -220,25 +258,19 @@ def _build(
     from descentlab._files import write_atomic
 
     global _compiles
-    with tempfile.TemporaryDirectory(dir=directory) as tmp:
-        src = Path(tmp) / "kernel.cpp"
+    tmp = Path(tempfile.mkdtemp(prefix=f"build-{os.getpid()}-", dir=directory))
+    try:
+        src = tmp / "kernel.cpp"
         src.write_text(source, encoding="utf-8")
-        out = Path(tmp) / "kernel.so"
-        # its own session: a Ctrl-C at the terminal (meant for the program: a server
-        # stopping while it warms its kernels) does not kill a compiler half-way; an
-        # interrupted wait still kills it (subprocess.run)
-        proc = subprocess.run(
-            _command(cc, str(src), str(out)),
-            capture_output=True,
-            text=True,
-            check=False,
-            start_new_session=True,
-        )
-        if proc.returncode != 0:
-            error = KernelUnavailable(_compile_failure(what, cc, proc, directory))
-            error.compiler_output = proc.stderr  # (the compiler's own words, kept off screen)
+        out = tmp / "kernel.so"
+        returncode, stderr = _compile(_command(cc, str(src), str(out)), what)
+        if returncode != 0:
+            error = KernelUnavailable(_compile_failure(what, cc, returncode, stderr, directory))
+            error.compiler_output = stderr  # (the compiler's own words, kept off screen)
             raise error
         data = out.read_bytes()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     # The library first, then its sidecar: a library whose sidecar is not (yet) its own fails
     # verification and is rebuilt, never loaded. Not fsync-ed: an entry that a crash leaves
     # damaged fails verification the same way.
@@ -252,6 +284,82 @@ def _build(
     return data
 
 
+#: Linux: the compiler runs under this guard, which leads the compiler's session and ends it
+#: (the compiler and whatever it started) when this process ends, even by ``kill -9``: the
+#: kernel sends the guard SIGTERM then (``PR_SET_PDEATHSIG``)
+_GUARD = """import ctypes, os, signal, subprocess, sys
+signal.signal(signal.SIGTERM, lambda *a: os.killpg(0, signal.SIGKILL))
+ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0)
+if os.getppid() != int(sys.argv[1]):
+    os.killpg(0, signal.SIGKILL)
+sys.exit(subprocess.call(sys.argv[2:]))
+"""
+
+
+def _compile(command: list[str], what: str) -> tuple[int, str]:
+    """Run the compiler ``command``: ``(exit status, what it printed on stderr)``. It runs in
+    its own session (a Ctrl-C at the terminal, meant for the program, does not kill it
+    half-way: the program decides), for at most :func:`compile_timeout` seconds; past that, or
+    when this process is interrupted or asked to stop (:func:`~descentlab._usercode.
+    interruptible`), its whole session is killed, and on Linux also when this process dies
+    (:data:`_GUARD`)."""
+    from descentlab._usercode import interruptible
+
+    limit = compile_timeout()
+    if sys.platform.startswith("linux"):  # the guard: nothing outlives this process
+        command = [sys.executable, "-I", "-S", "-c", _GUARD, str(os.getpid()), *command]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + limit
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise KernelUnavailable(
+                        f"compiling a {what} took longer than {limit:g} s "
+                        "(DESCENTLAB_COMPILE_TIMEOUT); the compiler was stopped"
+                    )
+                with interruptible():
+                    time.sleep(0.05)
+        finally:
+            if proc.poll() is None or proc.returncode < 0:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # the compiler and what it started
+                proc.wait()
+        err.seek(0)
+        return proc.returncode, err.read().decode("utf-8", errors="replace")
+
+
+def _sweep(directory: Path) -> None:
+    """Remove the build folders (``build-<pid>-*``) of processes that no longer run, once
+    per process."""
+    from descentlab._osutil import pid_alive
+
+    if str(directory) in _swept:
+        return
+    _swept.append(str(directory))
+    for folder in directory.glob("build-*-*"):
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and not pid_alive(int(pid)) and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _clear_place(path: Path, what: str) -> None:
+    """Make room for a rebuilt entry at ``path``: a link or an empty folder there is removed;
+    any other thing that is not a file is named (:class:`KernelUnavailable`)."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.is_dir():
+        try:
+            path.rmdir()
+        except OSError:
+            raise KernelUnavailable(
+                f"the cached {what} {path} is a folder, not a file; remove it"
+            ) from None
+
+
 #: the compiler's or linker's words for "no room", and ours
 _NO_ROOM = {
     "no space left on device": "no space left on device",
@@ -260,15 +368,15 @@ _NO_ROOM = {
 }
 
 
-def _compile_failure(what: str, cc: str, proc: subprocess.CompletedProcess, directory: Path) -> str:
+def _compile_failure(what: str, cc: str, returncode: int, stderr: str, directory: Path) -> str:
     """One line in descentlab's words for a compiler that failed: its status and, where its
     output says the disk was full (the linker's "collect2: error" follows), that cause."""
-    said = proc.stderr.lower()
+    said = stderr.lower()
     cause = next((ours for theirs, ours in _NO_ROOM.items() if theirs in said), None)
     why = f"{cause} in the kernel cache {directory}" if cause else "DESCENTLAB_DEBUG=1 shows why"
-    line = f"compiling a {what} failed ({Path(cc).name} exited with {proc.returncode}: {why})"
+    line = f"compiling a {what} failed ({Path(cc).name} exited with {returncode}: {why})"
     if os.environ.get("DESCENTLAB_DEBUG"):
-        return f"{line}:\n{proc.stderr[-2000:]}"
+        return f"{line}:\n{stderr[-2000:]}"
     return line
 
 
@@ -330,6 +438,7 @@ def load_library(source: str, *, what: str = "kernel") -> tuple[str, ctypes.CDLL
             return key, handle
         directory = cache_dir()
         _trusted_dir(directory)
+        _sweep(directory)
         lib = directory / f"k_{key}.so"
         meta_path = lib.with_suffix(".json")
         expect = {
@@ -339,7 +448,7 @@ def load_library(source: str, *, what: str = "kernel") -> tuple[str, ctypes.CDLL
             "cpu": _cpu_tag(),
         }
         data: bytes | str = "missing"
-        if lib.exists() or meta_path.exists():
+        if lib.exists() or meta_path.exists() or lib.is_symlink() or meta_path.is_symlink():
             data = _verified_bytes(lib, meta_path, expect)
             if isinstance(data, str):
                 warnings.warn(
@@ -349,6 +458,8 @@ def load_library(source: str, *, what: str = "kernel") -> tuple[str, ctypes.CDLL
                     stacklevel=2,
                 )
         if isinstance(data, str):
+            _clear_place(lib, what)
+            _clear_place(meta_path, f"{what}'s sidecar")
             data = _build(directory, lib, meta_path, source, cc, expect, what)
         try:
             handle = _dlopen(data, lib)

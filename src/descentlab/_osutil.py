@@ -23,6 +23,7 @@ __all__ = [
     "FolderLock",
     "check_private_dir",
     "die_with_parent",
+    "killed_with_parent",
     "pid_alive",
     "private_dir",
     "spawning",
@@ -32,34 +33,48 @@ __all__ = [
 _PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
-def die_with_parent() -> None:
+def die_with_parent(*, group: bool = False) -> None:
     """End this process (a ``multiprocessing`` child) as soon as its parent process ends.
 
     On Linux the kernel sends ``SIGKILL`` at the parent's death (``PR_SET_PDEATHSIG``); on
     every system a daemon thread also waits on the parent's sentinel (the pipe that
     ``multiprocessing`` keeps open to the parent: it reads end-of-file once the parent is
     gone) and exits the process. A parent that died before this call ends the process at once.
-    Does nothing in a process that ``multiprocessing`` did not start.
+    ``group``: this process leads its own session or process group (a forkserver's child,
+    whose parent is the process that asked for it, not the forkserver): its whole group ends
+    with it. Does nothing in a process that ``multiprocessing`` did not start.
     """
     parent = multiprocessing.parent_process()
     if parent is None:
         return
-    if sys.platform.startswith("linux"):
-        # no prctl: the watcher below still works
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    if parent.pid is not None and os.getppid() != parent.pid:  # already gone
+    killed_with_parent()  # (no prctl: the watcher below still works)
+    if not group and parent.pid is not None and os.getppid() != parent.pid:  # already gone
         os._exit(1)
     sentinel = parent.sentinel
     if sentinel is not None:
         threading.Thread(
-            target=_exit_when_ready, args=(sentinel,), name="descentlab-parent-watch", daemon=True
+            target=_exit_when_ready,
+            args=(sentinel, group),
+            name="descentlab-parent-watch",
+            daemon=True,
         ).start()
 
 
-def _exit_when_ready(sentinel: int) -> None:
+def killed_with_parent() -> None:
+    """Linux: the kernel sends this process ``SIGKILL`` when its parent ends
+    (``PR_SET_PDEATHSIG``; not if it has ended already). Elsewhere, nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+
+def _exit_when_ready(sentinel: int, group: bool = False) -> None:
     multiprocessing.connection.wait([sentinel])
+    if group and os.getpgrp() == os.getpid():  # (only a group this process leads)
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpgrp(), signal.SIGKILL)
     os._exit(1)
 
 

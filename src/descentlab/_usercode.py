@@ -37,10 +37,15 @@ __all__ = [
     "genuine_interrupt",
     "guard_exits",
     "interrupted",
+    "interruptible",
+    "library_file",
     "note_interrupt",
     "out_of_memory",
     "plain_warnings",
+    "raised_by_user",
     "real_exit",
+    "stop_waiting",
+    "user_call",
     "user_error",
     "user_frame",
     "watch_interrupts",
@@ -48,7 +53,7 @@ __all__ = [
 
 _PACKAGE = str(Path(__file__).resolve().parent) + os.sep
 _real_exit = os._exit
-_state: dict[str, Any] = {"watching": False, "interrupted": False, "pid": None}
+_state: dict[str, Any] = {"watching": False, "interrupted": False, "pid": None, "waiting": 0}
 
 
 class UserExit(SystemExit):
@@ -83,8 +88,11 @@ def guard_exits() -> None:
 
 
 def watch_interrupts() -> None:
-    """Note a real Ctrl-C before Python raises ``KeyboardInterrupt`` for it (main thread of
-    the program only, where Python's own handler is still installed)."""
+    """Note a real Ctrl-C before Python raises ``KeyboardInterrupt`` for it, and read SIGTERM
+    (``kill PID``, ``timeout``, systemd) as one that carries its signal (``signum``): the
+    command ends as interrupted, with exit code 143, instead of dying where it stands (main
+    thread of the program only, where Python's own handlers are still installed; a running
+    loop or comparison puts its own in place meanwhile)."""
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
@@ -92,10 +100,44 @@ def watch_interrupts() -> None:
 
     def handler(signum: int, frame: Any) -> None:
         note_interrupt()
-        signal.default_int_handler(signum, frame)
+        if signum == signal.SIGINT:
+            signal.default_int_handler(signum, frame)
+        stop = KeyboardInterrupt(signal.Signals(signum).name)
+        stop.signum = signum  # type: ignore[attr-defined]
+        raise stop
 
     signal.signal(signal.SIGINT, handler)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, handler)
     _state["watching"] = True
+
+
+def interruptible() -> Any:
+    """A context for a wait that a stop deferred to the next step boundary must not wait for
+    (a batch from loader workers, a compiler): while this thread -- the main one -- is inside,
+    :func:`stop_waiting` raises the stop at once."""
+    return _Waiting()
+
+
+class _Waiting:
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            _state["waiting"] += 1
+
+    def __exit__(self, *exc: object) -> None:
+        if threading.current_thread() is threading.main_thread():
+            _state["waiting"] -= 1
+
+
+def stop_waiting(signum: int) -> None:
+    """Called by a signal handler that defers a stop to the next step boundary (the training
+    loop's, a rank's): inside an :func:`interruptible` wait, which may never end, the stop is
+    raised now, a ``KeyboardInterrupt`` carrying ``signum``."""
+    if _state["waiting"] > 0:
+        note_interrupt()
+        stop = KeyboardInterrupt(signal.Signals(signum).name)
+        stop.signum = signum  # type: ignore[attr-defined]
+        raise stop
 
 
 def note_interrupt() -> None:
@@ -128,6 +170,38 @@ def user_frame(exc: BaseException) -> str | None:
             where = _frame_words(code, code.co_filename, tb.tb_lineno)
         tb = tb.tb_next
     return where
+
+
+def library_file(filename: str) -> bool:
+    """Whether code in ``filename`` is descentlab's, Python's or an installed package's (torch,
+    NumPy, ...), not the user's."""
+    prefixes = {_PACKAGE, sys.prefix + os.sep, sys.base_prefix + os.sep, sys.exec_prefix + os.sep}
+    return filename.startswith(tuple(prefixes)) or filename.startswith("<")
+
+
+def user_call(exc: BaseException) -> str | None:
+    """The innermost frame of user code in ``exc``'s traceback (:func:`library_file`),
+    ``"Net.forward (/path/p.py:9)"``, or None."""
+    where = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not library_file(code.co_filename):
+            where = _frame_words(code, code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return where
+
+
+def raised_by_user(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from user code itself: the innermost frame of its traceback is
+    user code (:func:`library_file`): a ``raise`` in a user's model, not a torch op that
+    refused its inputs."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return not library_file(tb.tb_frame.f_code.co_filename)
 
 
 def describe(exc: BaseException) -> str:
@@ -198,7 +272,8 @@ def _error_types() -> tuple[type[BaseException], ...]:
         ("descentlab.problems.data", "TestSetSealedError"),
         ("descentlab._osutil", "FolderBusy"),
         ("descentlab.experiments.ray_backend", "BackendUnavailable"),
-        ("descentlab.engine.launch", "ShardedRunError"),
+        ("descentlab.engine.ranks", "ShardedRunError"),
+        ("descentlab._native", "KernelUnavailable"),
     ):
         mod = sys.modules.get(module)
         error = getattr(mod, name, None) if mod is not None else None

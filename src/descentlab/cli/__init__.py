@@ -14,6 +14,7 @@ decides which exceptions those are.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib
 import os
@@ -21,19 +22,22 @@ import pkgutil
 import select
 import signal
 import sys
+import threading
 from typing import Any, NoReturn
 
 from descentlab._files import out_of_space, remove_created, track_created
 from descentlab._usercode import (
     describe,
+    genuine_interrupt,
     guard_exits,
     interrupted,
     plain_warnings,
+    real_exit,
     user_error,
     user_frame,
     watch_interrupts,
 )
-from descentlab.cli._options import integer_limit
+from descentlab.cli._options import integer_limit, stdout_for_json
 
 __all__ = ["build_parser", "main", "own_process", "user_error"]
 
@@ -133,10 +137,55 @@ def _quiet_exit_on_broken_pipe() -> int:
     return 128 + signal.SIGPIPE
 
 
+#: the options that name a file or folder (argparse's ``dest``)
+_PATHS = ("runs_dir", "db", "out", "output", "run_dir")
+
+
+def _absolute_paths(args: argparse.Namespace) -> None:
+    """Every path the command was given made absolute now, before any user code runs: a
+    problem function that changes the working folder cannot move the store or the output."""
+    for dest in _PATHS:
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and value:
+            setattr(args, dest, os.path.abspath(value))
+
+
+def _end_with_user_threads_left(code: int) -> None:
+    """The program ends now with ``code`` where user code left threads running that are not
+    daemons (Python would wait for them for ever): named once, its exit functions run, then
+    ended without waiting for them."""
+    left = [
+        t for t in threading.enumerate()
+        if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]  # fmt: skip
+    if not left:
+        return
+    names = ", ".join(repr(t.name) for t in left)
+    print(f"descentlab: user code left {len(left)} thread(s) running ({names}); the command "
+          "ends without waiting for them", file=sys.stderr)  # fmt: skip
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    real_exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` (None: this program's command line). Ctrl-C, while it starts
-    or later, ends it with one line and exit code 130; a reader of its output that leaves
-    (``| head``) ends it quietly."""
+    or later, ends it with one line and exit code 130 (SIGTERM: 143); a reader of its output
+    that leaves (``| head``) ends it quietly; threads that user code left running do not keep
+    the program alive."""
+    code = _outcome(argv)
+    if argv is None:
+        # the command is done: a Ctrl-C now (a second one, say) cannot leave it half-way
+        # through its exit with a traceback
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        _end_with_user_threads_left(code)
+    return code
+
+
+def _outcome(argv: list[str] | None) -> int:
     if argv is None:  # the program's own streams (a program calling main keeps its own)
         _printable_anywhere()
     try:
@@ -147,11 +196,16 @@ def main(argv: list[str] | None = None) -> int:
         if not _reader_gone(exc):
             raise
         return _quiet_exit_on_broken_pipe()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if os.environ.get("DESCENTLAB_DEBUG"):
             raise
-        print("\ndescentlab: interrupted", file=sys.stderr)
-        return 130
+        if not genuine_interrupt(exc):  # raised by user code itself: its failure
+            print(f"descentlab: error: user code failed: {describe(exc)}", file=sys.stderr)
+            return 2
+        # (a sharded run's stop that had to kill a rank says so; SIGTERM ends with 143)
+        said = str(exc) if type(exc).__name__ == "RanksStopped" else "interrupted"
+        print(f"\ndescentlab: {said}", file=sys.stderr)
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))
     except Exception:
         # Ctrl-C that landed inside an import leaves the half-imported module broken, and
         # the next use of it fails with another error (NumPy: a RecursionError): after a
@@ -172,6 +226,7 @@ def _main(argv: list[str] | None) -> int:
         print(f"descentlab: error: {undecodable}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    _absolute_paths(args)
     _run["own_process"] = argv is None  # the program's own command line: a command may end it
     if getattr(args, "func", None) is None:
         parser.print_help()
@@ -180,7 +235,7 @@ def _main(argv: list[str] | None) -> int:
 
     keep_freed_memory()  # this process is the program: it may keep the memory it frees
     plain_warnings()
-    with track_created():
+    with track_created(), stdout_for_json(bool(getattr(args, "json", False)), argv is None):
         try:
             return int(args.func(args) or 0)
         except SystemExit as exc:  # user code's sys.exit() or os._exit() outside a trial

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,59 @@ __all__ = [
     "ENGINE_FLAGS",
     "add_command",
     "add_engine_options",
+    "add_rank_timeout",
     "check_out_dir",
     "check_store_path",
     "check_workers_and_threads",
+    "checked_rank_timeout",
     "integer_limit",
     "number_or_word",
     "parse_names",
     "parse_pairs",
     "parse_value",
     "plain_text",
+    "print_json",
+    "stdout_for_json",
 ]
+
+_JSON: dict[str, Any] = {"out": None}
+
+
+@contextlib.contextmanager
+def stdout_for_json(wanted: bool, own_process: bool) -> Iterator[None]:
+    """While open with ``wanted`` (``--json``), standard output holds the command's JSON
+    alone (:func:`print_json`): whatever else is printed to it -- by user code, in this
+    process or (``own_process``: at the file descriptor) in the processes it starts -- goes
+    to standard error."""
+    if not wanted:
+        yield
+        return
+    sys.stdout.flush()
+    real = sys.stdout
+    saved = None
+    if own_process:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            saved = os.dup(sys.stdout.fileno())
+            os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+            real = os.fdopen(saved, "w", encoding=sys.stdout.encoding, errors="replace")
+    _JSON["out"] = real
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _JSON["out"] = None
+        if saved is not None:
+            sys.stdout.flush()
+            with contextlib.suppress(OSError):
+                os.dup2(saved, sys.stdout.fileno())
+            real.close()
+
+
+def print_json(payload: Any, **dumps: Any) -> None:
+    """Print ``payload`` as JSON on the command's standard output (see
+    :func:`stdout_for_json`)."""
+    out = _JSON["out"] or sys.stdout
+    print(json.dumps(payload, **dumps), file=out, flush=True)
 
 
 #: The largest count an integer option takes unless :data:`INTEGER_LIMITS` says otherwise:
@@ -100,11 +143,42 @@ ENGINE_FLAGS: dict[str, str] = {
 }
 
 
+def add_rank_timeout(group: Any) -> None:
+    """``--rank-timeout S`` (with ``--nproc``)."""
+    group.add_argument(
+        "--rank-timeout",
+        type=float,
+        metavar="S",
+        help="with --nproc: how long a process waits for the others at a collective before "
+        "the run ends, naming the one that hung (default 300 s, or $DESCENTLAB_RANK_TIMEOUT)",
+    )
+
+
+def checked_rank_timeout(args: argparse.Namespace, sharded: bool) -> float | None:
+    """``--rank-timeout`` checked (None where not given); it needs ``--nproc`` above 1."""
+    if args.rank_timeout is None:
+        return None
+    from descentlab.engine.ranks import check_rank_timeout
+
+    value = check_rank_timeout(args.rank_timeout)
+    if not sharded:
+        raise ValueError("--rank-timeout goes with --nproc N (N > 1)")
+    return value
+
+
+def _word(text: str) -> str:
+    """An option's text that may not be empty (``--precision ''`` is not ``auto``)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
 def add_engine_options(group: Any) -> None:
     """``--precision``, ``--accumulate`` and ``--clip-grad-norm`` (RunConfig's engine
     options, checked by its own checks)."""
     group.add_argument(
         "--precision",
+        type=_word,
         metavar="P",
         help="auto (default: bf16 autocast where the CPU has bf16 arithmetic, AVX512-BF16 or "
         "AMX, and the model at least 100,000 parameters; fp32 otherwise, and on CUDA), fp32, "

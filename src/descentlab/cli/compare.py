@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
+import os
 import sys
 import textwrap
 import time
@@ -52,9 +52,12 @@ from typing import Any
 from descentlab.cli._options import (
     add_command,
     add_engine_options,
+    add_rank_timeout,
     check_out_dir,
     check_workers_and_threads,
+    checked_rank_timeout,
     number_or_word,
+    print_json,
 )
 from descentlab.cli._options import parse_pairs as _pairs
 from descentlab.cli._options import parse_value as _value
@@ -350,6 +353,7 @@ def _output_arguments(out: Any) -> None:
         help="train each trial across N processes of this machine, its model sharded with "
         "FSDP2 (one trial at a time; docs/distributed.md)",
     )
+    add_rank_timeout(out)
     out.add_argument("--no-progress", action="store_true", help="no progress output")
     out.add_argument(
         "--no-report",
@@ -629,17 +633,21 @@ def _one(args: argparse.Namespace) -> Work:
 
 
 def _checked_nproc(args: argparse.Namespace) -> int:
-    """``--nproc`` checked before any work (1 when not given)."""
-    if args.nproc is None:
-        return 1
-    from descentlab.engine.launch import check_nproc
+    """``--nproc`` (and ``--rank-timeout``, for the trials' launches:
+    ``$DESCENTLAB_RANK_TIMEOUT``) checked before any work (1 when not given)."""
+    nproc = 1
+    if args.nproc is not None:
+        from descentlab.engine.launch import check_nproc
 
-    nproc = check_nproc(args.nproc, args.device or "cpu")
+        nproc = check_nproc(args.nproc, args.device or "cpu")
     if nproc > 1 and args.workers not in (None, 1):
         raise ValueError(
             f"--nproc {nproc} trains each trial across {nproc} processes, one trial at a "
             f"time: --workers {args.workers} does not go with it"
         )
+    timeout = checked_rank_timeout(args, nproc > 1)
+    if timeout is not None:
+        os.environ["DESCENTLAB_RANK_TIMEOUT"] = repr(timeout)
     return nproc
 
 
@@ -659,13 +667,13 @@ def _refuse_a_folder_of_the_users(run_dir: Path, force: bool) -> None:
 
 def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
     if args.json:
-        print(json.dumps({"run_dir": str(result.run_dir),
-                          "report": None if args.no_report else str(result.report_path),
-                          "rows": result.rows(), "recommendation": result.recommendation(),
-                          "warnings": result.warnings(), "budget": result.budget(),
-                          "protocol": result.protocol(), "seeds": result.seed_lines(),
-                          "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
-                         default=str))  # fmt: skip
+        print_json({"run_dir": str(result.run_dir),
+                    "report": None if args.no_report else str(result.report_path),
+                    "rows": result.rows(), "recommendation": result.recommendation(),
+                    "warnings": result.warnings(), "budget": result.budget(),
+                    "protocol": result.protocol(), "seeds": result.seed_lines(),
+                    "tuning_noise": result.tuning_noise_line(), "seconds": elapsed},
+                   default=str)  # fmt: skip
         return
     print(result.table())
     for line in result.protocol():
@@ -694,6 +702,8 @@ def _many(args: argparse.Namespace) -> Work:
         raise ValueError("--nproc trains the trials of one problem: it does not go with --problems")
     if _objective(args) is not None:
         raise ValueError("--problems compares on built-in problems: an objective is one problem")
+    if args.rank_timeout is not None:
+        raise ValueError("--rank-timeout goes with --nproc: it does not go with --problems")
     problems = expand_problems(args.problems)
     fields = build_fields(args, default_optimizers=SUITE_OPTIMIZERS)
     fields.pop("problem", None)
@@ -713,21 +723,21 @@ def _many(args: argparse.Namespace) -> Work:
 
 def _show_many(args: argparse.Namespace, multi: Any, elapsed: float) -> None:
     if args.json:
-        print(json.dumps({"report": str(multi.report_path), "seconds": elapsed,
-                          "problems": [p.name for p in multi.problems],
-                          "steps_to_target": [[None if math.isinf(v) else v for v in row]
-                                              for row in multi.times().tolist()],
-                          "seconds_to_target": [[v if math.isfinite(v) else None for v in row]
-                                                for row in multi.seconds().tolist()],
-                          "seconds_clock": multi.clock_words(),
-                          "score_seconds": None if (ts := multi.time_score()) is None
-                          else ts.tolist(),
-                          "score_steps": multi.step_score().tolist(),
-                          "targets": [{"problem": p.name, "validation": p.target,
-                                       "test": p.test_target, "kind": p.target_kind}
-                                      for p in multi.problems],
-                          "budget": multi.budget_lines(),
-                          "ranks": multi.ranks().tolist()}, default=str))  # fmt: skip
+        print_json({"report": str(multi.report_path), "seconds": elapsed,
+                    "problems": [p.name for p in multi.problems],
+                    "steps_to_target": [[None if math.isinf(v) else v for v in row]
+                                        for row in multi.times().tolist()],
+                    "seconds_to_target": [[v if math.isfinite(v) else None for v in row]
+                                          for row in multi.seconds().tolist()],
+                    "seconds_clock": multi.clock_words(),
+                    "score_seconds": None if (ts := multi.time_score()) is None
+                    else ts.tolist(),
+                    "score_steps": multi.step_score().tolist(),
+                    "targets": [{"problem": p.name, "validation": p.target,
+                                 "test": p.test_target, "kind": p.target_kind}
+                                for p in multi.problems],
+                    "budget": multi.budget_lines(),
+                    "ranks": multi.ranks().tolist()}, default=str)  # fmt: skip
         return
     print(multi.table())
     print()

@@ -30,6 +30,7 @@ from descentlab.cli._options import (
     check_out_dir,
     check_workers_and_threads,
     parse_pairs,
+    print_json,
 )
 from descentlab.cli.compare import add_backend_arguments, check_backend_arguments
 from descentlab.constraints import NONNEGATIVE_INT, POSITIVE_INT, check
@@ -151,8 +152,8 @@ def handler(args: argparse.Namespace) -> int:
             store.close()
     elapsed = time.perf_counter() - start
     if args.json:
-        print(json.dumps({"columns": result.columns, "rows": result.to_dict()["rows"],
-                          "checks": result.checks}, indent=1))  # fmt: skip
+        print_json({"columns": result.columns, "rows": result.to_dict()["rows"],
+                    "checks": result.checks}, indent=1)  # fmt: skip
     else:
         print()
         print(result.title)

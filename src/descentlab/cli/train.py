@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import re
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,14 @@ import torch
 from descentlab.cli._options import (
     add_command,
     add_engine_options,
+    add_rank_timeout,
     check_out_dir,
     check_store_path,
     check_workers_and_threads,
+    checked_rank_timeout,
     number_or_word,
     parse_pairs,
+    print_json,
 )
 from descentlab.constraints import POSITIVE_INT, check
 
@@ -46,7 +50,7 @@ _HELP = "train one model and record the run"
 # Options that do not define a run: --resume takes the recorded config and refuses the others.
 _SESSION_OPTIONS = frozenset(
     {"command", "func", "runs_dir", "db", "resume", "restart", "until_step", "no_progress"}
-    | {"threads", "json", "nproc"}
+    | {"threads", "json", "nproc", "rank_timeout"}
 )
 
 
@@ -109,6 +113,7 @@ def _add_what_and_how(p: argparse.ArgumentParser) -> None:
         "the CPU, one GPU each with --device cuda); the numbers are one process's up to "
         "float rounding (docs/distributed.md)",
     )
+    add_rank_timeout(how)
     add_engine_options(how)
 
 
@@ -400,6 +405,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_nproc(args.nproc, args.device or "cpu")
     sharded = _sharded_processes(args, db)
+    rank_timeout = checked_rank_timeout(args, sharded is not None)
     if sharded is not None:
         from descentlab.engine.launch import train_sharded
 
@@ -415,6 +421,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             threads=args.threads,
             announce=f"{verb} run {{run_id}} in {sharded} processes (store {db})",
+            rank_timeout=rank_timeout,
         )
         store = None
     elif args.resume is not None:
@@ -472,8 +479,14 @@ def run(args: argparse.Namespace) -> int:
         and result.steps >= args.until_step
     )
     status = "paused" if paused else result.status
+    signum = None if paused else _stopped_by(result)
     if args.json:
-        print(json.dumps({"run_id": result.run_id, "status": status, **result.summary}))
+        from descentlab.engine.precision import choose
+
+        chose = choose(result.config.precision, result.config.device,
+                       sum(p.numel() for p in result.model.parameters()))  # fmt: skip
+        print_json({"run_id": result.run_id, "status": status, "precision": chose,
+                    **result.summary})  # fmt: skip
     else:
         table = format_summary(result.summary)
         if table.count("\n"):
@@ -484,9 +497,25 @@ def run(args: argparse.Namespace) -> int:
         )
         if paused:
             line += f" -- continue it with: descentlab train --resume {result.run_id}"
+        elif signum is not None:
+            line = (
+                f"run {result.run_id}: stopped at step {result.steps} by "
+                f"{signal.Signals(signum).name}; `descentlab train --resume {result.run_id}` "
+                "continues it"
+            )
         elif result.message:
             line += f" -- {result.message}"
         print(line)
     if paused:
         return 0
+    if signum is not None:
+        return 128 + signum  # as a shell reports a process ended by the signal: 130, 143
     return {"completed": 0, "diverged": 3, "interrupted": 130}.get(result.status, 1)
+
+
+def _stopped_by(result: Any) -> int | None:
+    """The signal (SIGINT, SIGTERM) that stopped ``result``'s run, or None."""
+    found = re.match(r"stopped by (SIG[A-Z]+) at step", result.message or "")
+    if result.status != "interrupted" or found is None:
+        return None
+    return int(getattr(signal, found.group(1), signal.SIGINT))

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from descentlab import losses, optim, regularize, schedules
 from descentlab._announce import once, said
+from descentlab._usercode import raised_by_user
 from descentlab.engine import evaluation
 from descentlab.engine.config import RunConfig, build_schedule, checked_config, display_name
 from descentlab.engine.splits import as_split, test_data, train_val_data
@@ -375,6 +376,8 @@ def _probe(model: nn.Module, loss_fn: Any, names: tuple[str, str], x: Tensor, y:
         try:
             out = probe(x)
         except (RuntimeError, ValueError, IndexError) as exc:
+            if raised_by_user(exc):  # the user's own error, as raised
+                raise
             raise ValueError(
                 f"model {model_name!r} cannot train on a batch of inputs of shape "
                 f"{tuple(x.shape)}: {exc}"

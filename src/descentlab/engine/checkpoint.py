@@ -229,8 +229,9 @@ def read_checkpoint_bytes(path: str | os.PathLike[str], *, verify: bool = True) 
     if not path.is_file():
         if meta is not None:
             step = meta.get("step")
+            what = "is a folder, not a checkpoint file" if path.is_dir() else "is missing"
             raise CheckpointError(
-                f"checkpoint {path} is missing, but {checksum_path(path).name} records one"
+                f"checkpoint {path} {what}, but {checksum_path(path).name} records one"
                 + ("" if step is None else f" written at step {step}")
             )
         raise FileNotFoundError(f"no checkpoint at {path}")

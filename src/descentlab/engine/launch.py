@@ -30,8 +30,10 @@ save_checkpoint`; every process reads the file and loads its shards with ``set_s
 A resumed run is bit for bit the uninterrupted one (with the same N). Every write to the
 run's store (the record, metrics, status, the checkpoint's artifact) is rank 0's.
 
-A process that fails ends the run: the others are stopped, and the error is one line
-naming the rank that failed first (:class:`ShardedRunError`).
+The launcher owns its processes (:mod:`descentlab.engine.ranks`): SIGINT or SIGTERM stops
+every one at a step boundary, with a checkpoint; a killed launcher takes them with it; a
+process that fails, hangs (``rank_timeout``) or is killed ends the run, and the error is one
+line naming that rank and the cause (:class:`ShardedRunError`).
 
 Not sharded (refused with one line before anything starts): models with batch norm (each
 process would normalise with its own slice's statistics), fp16 with its gradient scaler,
@@ -41,9 +43,7 @@ problems of datasets read through a loader.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import logging
 import os
 import pickle
 import shutil
@@ -59,11 +59,12 @@ import torch
 from torch import Tensor, nn
 
 from descentlab._files import make_dirs
-from descentlab._osutil import sigint_ignored
+from descentlab.engine import ranks
 from descentlab.engine.building import Built, build, smallest_batch
 from descentlab.engine.config import RunConfig, checked_config
 from descentlab.engine.loop import Loop, check_checkpoint_every
 from descentlab.engine.outcome import RunResult, create_record
+from descentlab.engine.ranks import ShardedRunError, first_failure
 from descentlab.engine.run import (
     OneModel,
     _check_resumable,
@@ -78,20 +79,19 @@ from descentlab.engine.run import (
 )
 from descentlab.engine.splits import as_split
 
-__all__ = ["MAX_PROCESSES_PER_CORE", "ShardedRunError", "check_nproc", "train_sharded"]
+__all__ = [
+    "MAX_PROCESSES_PER_CORE",
+    "ShardedRunError",
+    "check_nproc",
+    "first_failure",
+    "train_sharded",
+]
 
 #: ``nproc`` may be at most this many times the machine's CPU cores (CPU runs)
 MAX_PROCESSES_PER_CORE = 4
 
-#: seconds the other processes have to end by themselves after one failed
-_GRACE_SECONDS = 20.0
-
 #: optimizers whose step reads the closure's loss (each process would read its own)
 _CLOSURE_LOSS_OPTIMIZERS = frozenset({"lbfgs"})
-
-
-class ShardedRunError(RuntimeError):
-    """A process of a sharded run failed (the message names its rank and the error)."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -365,8 +365,9 @@ def export_checkpoint(
 
 
 class _AgreedStop:
-    """A stop request every process agrees on: SIGINT or SIGTERM seen by any of them stops
-    all of them at the same step boundary."""
+    """A stop request every process agrees on: SIGINT or SIGTERM seen by any of them (its
+    loop's handler, or noted before the loop began) stops all of them at the same step
+    boundary."""
 
     def __init__(self, request: _StopRequest) -> None:
         self.request = request
@@ -375,7 +376,7 @@ class _AgreedStop:
     def signal(self) -> int | None:
         import torch.distributed as dist
 
-        flag = torch.tensor([self.request.signal or 0])
+        flag = torch.tensor([self.request.signal or ranks.stop_asked() or 0])
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return int(flag) or None
 
@@ -427,6 +428,8 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
             ckpt_path = str(_default_checkpoint(store, run_id))
         if resume_id is None:
             run_id, ckpt_path = _broadcast([run_id, ckpt_path])
+        if rank == 0:
+            ranks.tell("run_id", str(run_id))  # (for the launcher's line after a stop)
         loop = Loop.single(config, built)
         loop.checkpoint_every = job.get("checkpoint_every")
         part = ShardedModel(config, built, loop.batches.aug_gens[0], ckpt_path)
@@ -496,58 +499,62 @@ def _rank_main(job: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
 def run_rank(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> Any:
     """Process ``rank``'s part of the run ``job`` (:func:`prepare_sharded`), its processes
     meeting at the TCPStore served on 127.0.0.1:``port``; rank 0 returns the run's report
-    (and puts it in the TCPStore). A failure is counted in the TCPStore (``failure/<n>``: the
-    rank and the error's first line) and raised."""
+    (and puts it in the TCPStore). A failure is recorded in the TCPStore
+    (:func:`~descentlab.engine.ranks.record_failure`) and raised. The meeting and every
+    collective wait at most ``job["rank_timeout"]`` seconds for the other processes."""
     import torch.distributed as dist
 
     torch.set_num_threads(int(job["threads"]))
-    store = dist.TCPStore("127.0.0.1", port, nproc + 1, False, timedelta(seconds=300))
+    timeout = timedelta(seconds=float(job.get("rank_timeout", ranks.RANK_TIMEOUT)))
+    store = dist.TCPStore("127.0.0.1", port, nproc + 1, False, timeout)
+    ranks.joined(store)
     try:
         device = torch.device(job["config"].device)
         if device.type == "cuda":
             torch.cuda.set_device(rank)
         backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(
-            backend, store=dist.PrefixStore("pg", store), rank=rank, world_size=nproc
+            backend,
+            store=dist.PrefixStore("pg", store),
+            rank=rank,
+            world_size=nproc,
+            timeout=timeout,
         )
         out = _rank_main(job)
         if rank == 0:
             store.set("result", pickle.dumps(out))
         return out
     except BaseException as exc:
-        n = store.add("failures", 1)
-        store.set(f"failure/{n}", f"rank {rank}: {_first_line(exc)}")
+        ranks.record_failure(store, rank, exc)
         raise
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def first_failure(store: Any) -> str | None:
-    """The first failure a process of the run counted in the TCPStore ``store``, or None."""
-    with contextlib.suppress(Exception):
-        if int(store.add("failures", 0)) > 0:
-            return store.get("failure/1").decode()
-    return None
+def _rank_entry(rank: int, stacks: str, port: int, nproc: int, job: Mapping[str, Any]) -> None:
+    """The entry point of process ``rank`` (forked by :func:`_launch`,
+    :func:`~descentlab.engine.ranks.supervise`): its failure is reported by the launcher, in
+    one line; it ends without waiting for threads user code left running."""
+    ranks.rank_started(rank, stacks)
+    from descentlab._announce import share_across
+    from descentlab._usercode import plain_warnings
 
-
-def _rank_entry(rank: int, port: int, nproc: int, job: Mapping[str, Any]) -> None:
-    """The entry point of process ``rank`` (started by ``start_processes``): its failure is
-    reported by the launcher, in one line."""
+    plain_warnings()
+    if job.get("announced"):
+        share_across(job["announced"])
     try:
         run_rank(rank, port, nproc, job)
     except BaseException:
         if os.environ.get("DESCENTLAB_DEBUG"):
-            raise
-        raise SystemExit(1) from None
+            import traceback
+
+            traceback.print_exc()
+        ranks.end_rank(1)
+    ranks.end_rank(0)
 
 
 def _forkserver_preload() -> None:
@@ -557,42 +564,24 @@ def _forkserver_preload() -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["descentlab.engine.launch", "descentlab.problems.charlm"])
+    ctx.set_forkserver_preload(
+        ["descentlab.engine.forkserver", "descentlab.engine.launch", "descentlab.problems.charlm"]
+    )
 
 
 def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
-    """Run ``job`` in ``nproc`` processes; rank 0's report."""
+    """Run ``job`` in ``nproc`` processes (:func:`~descentlab.engine.ranks.supervise`);
+    rank 0's report."""
     import torch.distributed as dist
-    import torch.multiprocessing as tmp
 
+    timeout = float(job.get("rank_timeout", ranks.RANK_TIMEOUT))
     server = dist.TCPStore(
-        "127.0.0.1", 0, nproc + 1, True, timedelta(seconds=300), wait_for_workers=False
+        "127.0.0.1", 0, nproc + 1, True, timedelta(seconds=timeout), wait_for_workers=False
     )
-    # torch's launcher logs a warning line for each process it stops after a failure: the
-    # failure is reported here, in one line
-    spawn_log = logging.getLogger("torch.multiprocessing.spawn")
-    level = spawn_log.level
-    spawn_log.setLevel(logging.ERROR)
-    try:
-        with sigint_ignored():
-            _forkserver_preload()
-            processes = tmp.start_processes(
-                _rank_entry,
-                args=(server.port, nproc, dict(job)),
-                nprocs=nproc,
-                join=False,
-                start_method="forkserver",
-            )
-            # after a failure the others get a grace period to record it and end by
-            # themselves (a peer's failure ends their collectives), then SIGTERM, SIGKILL
-            finished = False
-            while not finished:  # join() returns True once every process has ended
-                finished = processes.join(grace_period=_GRACE_SECONDS)
-    except Exception as exc:
-        first = first_failure(server) or _first_line(exc)
-        raise ShardedRunError(f"sharded run across {nproc} processes failed: {first}") from None
-    finally:
-        spawn_log.setLevel(level)
+    _forkserver_preload()
+    ranks.supervise(
+        _rank_entry, nproc, (server.port, nproc, dict(job)), server, rank_timeout=timeout
+    )
     return pickle.loads(server.get("result"))
 
 
@@ -615,6 +604,7 @@ def train_sharded(
     announce: str | None = None,
     optimizer: Any = None,
     schedule: Mapping[str, Any] | None = None,
+    rank_timeout: float | None = None,
 ) -> RunResult:
     """Train one run across ``nproc`` processes of this machine, its model sharded with FSDP2
     (see the module notes); or continue the stored run ``resume_id`` (``config`` None) from
@@ -636,6 +626,9 @@ def train_sharded(
         optimizer, schedule: with ``resume_id``, as for
             :func:`~descentlab.engine.run.resume` (a run whose optimizer or schedules were
             Python objects).
+        rank_timeout: seconds a process waits for the others at a collective before the
+            run ends naming the one that hung (None: ``$DESCENTLAB_RANK_TIMEOUT``, else
+            :data:`~descentlab.engine.ranks.RANK_TIMEOUT`).
 
     Returns:
         The :class:`RunResult` (its ``model``: the final full weights, loaded from the final
@@ -643,15 +636,24 @@ def train_sharded(
 
     Raises:
         ValueError: bad ``nproc`` or a run that cannot be sharded, before anything starts.
-        ShardedRunError: a process failed (one line naming its rank).
+        ShardedRunError: a process failed, hung or was killed (one line naming its rank).
+        RanksStopped: SIGINT or SIGTERM, and a process did not stop at a step boundary in
+            time (:mod:`descentlab.engine.ranks`); a stop in time returns the run
+            ``interrupted``.
     """
-    job, built = prepare_sharded(
-        config, nproc, store_path, data=data, resume_id=resume_id, restart=restart,
-        until_step=until_step, progress=progress, threads=threads,
-        checkpoint_every=checkpoint_every, announce=announce, optimizer=optimizer,
-        schedule=schedule,
-    )  # fmt: skip
-    return finished(_launch(nproc, job), built, job["config"])
+    from descentlab._announce import announcement_dir, shared_across
+
+    # what this process announces while it builds the run, its processes do not repeat
+    folder = announcement_dir()
+    with shared_across(folder):
+        job, built = prepare_sharded(
+            config, nproc, store_path, data=data, resume_id=resume_id, restart=restart,
+            until_step=until_step, progress=progress, threads=threads,
+            checkpoint_every=checkpoint_every, announce=announce, optimizer=optimizer,
+            schedule=schedule, rank_timeout=rank_timeout,
+        )  # fmt: skip
+        out = _launch(nproc, {**job, "announced": folder})
+    return finished(out, built, job["config"])
 
 
 def finished(out: Mapping[str, Any], built: Built, config: RunConfig) -> RunResult:
@@ -704,6 +706,7 @@ def prepare_sharded(
     announce: str | None = None,
     optimizer: Any = None,
     schedule: Mapping[str, Any] | None = None,
+    rank_timeout: float | None = None,
 ) -> tuple[dict[str, Any], Built]:
     """Everything :func:`train_sharded` checks before any process starts, and the job each
     process is given (:func:`run_rank`); the run as one process builds it."""
@@ -721,6 +724,7 @@ def prepare_sharded(
         "announce": announce,
         "data": data,
         "resume_id": resume_id,
+        "rank_timeout": ranks.check_rank_timeout(rank_timeout),
     }
     if resume_id is not None:
         # everything checked here, read-only; rank 0 makes the store's changes

@@ -59,6 +59,7 @@ from torch import Tensor
 
 from descentlab import regularize
 from descentlab._osutil import pid_alive
+from descentlab._usercode import stop_waiting
 from descentlab.engine import precision, timing
 from descentlab.engine.building import Built, build, hyper_value
 from descentlab.engine.checkpoint import (
@@ -116,6 +117,7 @@ class _StopRequest:
         if self.signal is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal = signum
+        stop_waiting(signum)  # (a compile or a hung loader worker has no boundary to wait for)
 
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
@@ -779,8 +781,9 @@ def _resume_point(store: Store, run_id: int, restart: bool) -> tuple[Path, int, 
     )
     try:
         if recorded and not _has_checkpoint(ckpt_path):
+            what = "is a folder, not a checkpoint file" if ckpt_path.is_dir() else "is missing"
             raise CheckpointError(
-                f"checkpoint {ckpt_path} is missing, but the store records it for run {run_id}"
+                f"checkpoint {ckpt_path} {what}, but the store records it for run {run_id}"
             )
         if _has_checkpoint(ckpt_path):
             return ckpt_path, int(_run_checkpoint(ckpt_path)["step"]), True

@@ -35,6 +35,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
 from descentlab._announce import once
+from descentlab._usercode import genuine_interrupt, interruptible
 from descentlab.engine.seeds import stream_seed
 from descentlab.problems._user import USER_CODE_ERRORS, failure
 from descentlab.problems.streams import (
@@ -120,17 +121,45 @@ def _one_line(exc: BaseException) -> str:
 class _WorkerStart:
     """A loader worker's start: it ends with the process that reads from it (a worker stuck
     in a dataset's ``__getitem__`` never looks at its parent itself: after an interrupt it
-    would outlive the run), then the problem's own ``worker_init_fn``."""
+    would outlive the run), Ctrl-C and SIGTERM end it (not the handler of the training loop
+    it was forked from, which would wait for a step boundary it has not), then the problem's
+    own ``worker_init_fn``, whose failure is one line naming the problem and the split."""
 
-    def __init__(self, user: Any) -> None:
-        self.user = user
+    def __init__(self, user: Any, where: str = "", split: str = "") -> None:
+        self.user, self.where, self.split = user, where, split
 
     def __call__(self, worker_id: int) -> None:
+        import signal
+
         from descentlab._osutil import die_with_parent
 
         die_with_parent()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if self.user is not None:
-            self.user(worker_id)
+            try:
+                self.user(worker_id)
+            except USER_CODE_ERRORS as exc:
+                raise DataError(
+                    f"{self.where}: the loader's worker_init_fn failed in the {self.split} "
+                    f"split's worker {worker_id}: {_one_line(exc)}"
+                ) from None
+
+
+def _end_workers(it: Any) -> None:
+    """Kill the loader workers of the iterator ``it`` now: torch would wait for each one
+    (5 s apiece) before it ended those that hang. (Their process ids are taken off torch's
+    watch first, as its own shutdown does: a worker it sees killed is otherwise an error.)"""
+    workers = [w for w in getattr(it, "_workers", ()) if w.is_alive()]
+    if not workers:
+        return
+    if getattr(it, "_worker_pids_set", False):
+        from torch.utils.data._utils import signal_handling
+
+        signal_handling._remove_worker_pids(id(it))
+        it._worker_pids_set = False
+    for worker in workers:
+        worker.kill()
 
 
 class StreamedSplit:
@@ -177,7 +206,8 @@ class StreamedSplit:
             # (loaded from its file) already in them, and seeded the same way
             self.options["multiprocessing_context"] = "fork"
         if self.options.get("num_workers"):
-            self.options["worker_init_fn"] = _WorkerStart(self.options.get("worker_init_fn"))
+            user = self.options.get("worker_init_fn")
+            self.options["worker_init_fn"] = _WorkerStart(user, self.where, split)
         self._pin = bool(self.options.get("pin_memory")) and device.type == "cuda"
 
     def __repr__(self) -> str:
@@ -271,11 +301,19 @@ class StreamedSplit:
         while True:
             indices = chunks[pos] if chunks is not None and pos < len(chunks) else None
             try:
-                batch = next(it)
+                with interruptible():  # (a stop does not wait for a worker that hangs)
+                    batch = next(it)
             except StopIteration:
                 return
             except USER_CODE_ERRORS as exc:
-                raise self._locate(exc, indices, pos) from None
+                _end_workers(it)
+                if genuine_interrupt(exc):  # Ctrl-C, or a stop that could not wait
+                    raise
+                if isinstance(exc, DataError):  # a worker's own line (its worker_init_fn)
+                    said = str(exc).strip().splitlines()[-1]  # (torch's traceback around it)
+                    raise DataError(said.split("DataError: ", 1)[-1]) from None
+                ahead = chunks[pos : pos + 1 + self._in_flight()] if chunks is not None else None
+                raise self._locate(exc, ahead, pos) from None
             x, y = self._pair(batch, indices, pos)
             n = int(x.shape[0])
             if chunks is None and pos < skip:
@@ -302,19 +340,28 @@ class StreamedSplit:
     def _fail(self, what: str) -> DataError:
         return DataError(f"{self.where}: the {self.split} dataset's {what}")
 
-    def _locate(self, exc: BaseException, indices: list[int] | None, pos: int) -> DataError:
-        """The example a failed batch failed at: each of its examples read again here (in
-        this process) until one fails or differs in shape from the first example."""
-        if indices is not None:
-            for k, i in enumerate(indices):
+    def _in_flight(self) -> int:
+        """Batches the loader's workers may hold besides the one asked for."""
+        workers = int(self.options.get("num_workers") or 0)
+        return workers * int(self.options.get("prefetch_factor") or 2)
+
+    def _locate(self, exc: BaseException, chunks: list[list[int]] | None, pos: int) -> DataError:
+        """The example a failed batch failed at: each of its examples -- and of the batches
+        the workers held besides, ``chunks`` (a worker that died of its dataset breaks the
+        batch asked for, not its own) -- read again here (in this process) until one fails or
+        differs in shape from the first example."""
+        indices = chunks[0] if chunks else None
+        for j, batch in enumerate(chunks or ()):
+            for k, i in enumerate(batch):
                 try:
                     item = self.dataset[i]
                 except USER_CODE_ERRORS as inner:
-                    return self._fail(f"{self._at(indices, pos, k)} failed: {_one_line(inner)}")
-                x, y = self._example(item, indices, pos, k)
+                    where = self._at(batch, pos + j, k)
+                    return self._fail(f"{where} failed: {_one_line(inner)}")
+                x, y = self._example(item, batch, pos + j, k)
                 if not self.custom_collate:
-                    self._check_shapes(x.unsqueeze(0), y.unsqueeze(0), indices, pos, k)
-        elif self.iterable:  # read the stream again here, up to the example that fails
+                    self._check_shapes(x.unsqueeze(0), y.unsqueeze(0), batch, pos + j, k)
+        if chunks is None and self.iterable:  # read the stream again, up to where it fails
             count = 0
             try:
                 with torch.random.fork_rng(devices=[]):

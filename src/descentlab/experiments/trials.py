@@ -790,7 +790,10 @@ def _warm_up() -> None:
         steps=1,
         evaluate_test=False,
     )
-    with contextlib.suppress(Exception):
+    # (its announcements -- a fused kernel that cannot be built here, say -- are the real
+    # runs' to make, once)
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         train(cfg, progress=False)
 
 

@@ -370,10 +370,28 @@ def _check_pos(name: str, value: Any, *, allow_zero: bool = False) -> float:
 
 
 def _split_train_val(
-    x: np.ndarray, y: np.ndarray, *, val_fraction: float, seed: int, stratify: bool
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    val_fraction: float,
+    seed: int,
+    stratify: bool,
+    where: str = "the data",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Carve a validation split from the training arrays (sklearn's splitter, fixed seed)."""
+    """Carve a validation split from the training arrays (sklearn's splitter, fixed seed); a
+    class too small to be split by class is named with ``where`` (the problem)."""
     from sklearn.model_selection import train_test_split  # heavy: imported at first use
+
+    if stratify:
+        classes, counts = np.unique(y, return_counts=True)
+        if len(classes) and counts.min() < 2:
+            c = classes[int(np.argmin(counts))]
+            raise ValueError(
+                f"{where}: class {c} has {counts.min()} example in the training split; the "
+                f"validation split ({val_fraction:g} of it) keeps every class's share and "
+                f"needs at least 2 of each -- add examples of class {c}, or give the "
+                "validation split yourself"
+            )
 
     x_tr, x_va, y_tr, y_va = train_test_split(
         x, y, test_size=val_fraction, random_state=seed, shuffle=True,

@@ -54,16 +54,19 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import importlib
 import importlib.util
 import json
+import os
 import pickle
 import re
 import sys
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,7 +294,7 @@ class Problem:
         stratify = classification and y_train.dim() == 1
         x_tr, x_va, y_tr, y_va = datasets._split_train_val(
             x_train.numpy(), y_train.numpy(), val_fraction=val_fraction, seed=seed,
-            stratify=stratify,
+            stratify=stratify, where=where,
         )  # fmt: skip
         return (
             torch.from_numpy(x_tr), torch.from_numpy(y_tr), torch.from_numpy(x_va),
@@ -498,17 +501,44 @@ def problem_slug(ref: str) -> str:
     return re.sub(r"[^\w.-]+", "_", stem) or "problem"
 
 
+@contextlib.contextmanager
+def _folder_kept(what: str) -> Iterator[None]:
+    """User code ``what`` runs inside: the working folder it may change (``os.chdir``) is set
+    back afterwards, and that said once -- the command's relative paths, and the processes
+    it starts, stay where the command was started."""
+    here = os.getcwd()
+    try:
+        yield
+    finally:
+        try:
+            moved = os.getcwd()
+        except OSError:
+            moved = "a folder since removed"
+        if moved != here:
+            os.chdir(here)
+            warnings.warn(
+                f"descentlab: {what} changed the working folder to {moved}; it is set back to "
+                f"{here}, where the command's paths are read",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
 def _import_file(path: Path) -> Any:
     name = "descentlab_problem_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]
+    folder = str(path.parent)
+    if folder not in sys.path:  # modules next to it import, as when it is run as a script
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ValueError(f"problem file {path} cannot be loaded as a Python module")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with _folder_kept(f"problem file {path}"):
+            spec.loader.exec_module(module)
     except USER_CODE_ERRORS as exc:
         del sys.modules[name]
         raise ValueError(f"problem file {path} failed while importing: {failure(exc)}") from None
@@ -527,7 +557,8 @@ def _load_cached(ref: str, options: str) -> Problem:
         )
     fn = load_function(m, f"problem {ref!r}")
     try:
-        made = fn(**kwargs)
+        with _folder_kept(f"problem function {text}"):
+            made = fn(**kwargs)
     except USER_CODE_ERRORS as exc:
         raise ValueError(f"problem function {text} failed: {failure(exc)}") from None
     if isinstance(made, Mapping):

@@ -156,6 +156,13 @@ def check_loader_options(where: str, loader: Any) -> dict[str, Any]:
     for key in ("collate_fn", "worker_init_fn"):
         if out.get(key) is not None and not callable(out[key]):
             raise ValueError(f"{where}: loader {key} must be callable, got {out[key]!r}")
+    timeout = out.get("timeout")
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0
+    ):
+        raise ValueError(
+            f"{where}: loader timeout must be a number of seconds >= 0, got {timeout!r}"
+        )
     return out
 
 
@@ -670,7 +677,7 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
         idx = np.arange(len(train))
         labels = y_all.numpy() if stratify else idx
         tr, va, _, _ = datasets._split_train_val(
-            idx, labels, val_fraction=val_fraction, seed=seed, stratify=stratify
+            idx, labels, val_fraction=val_fraction, seed=seed, stratify=stratify, where=where
         )
         train, val = Subset(train, tr.tolist()), Subset(train, va.tolist())
     n_classes = _checked_classes(problem, where) if classification else problem.n_classes
