@@ -267,6 +267,8 @@ def _fill_final(
                 res.seconds_to_target.append(secs)
         else:
             res.refit_runs[i] = rec.id
+            if failure is not None:  # counted apart: the metric is over the seeds that trained
+                res.test_failures[seed] = failure
             if rec.status == "completed":
                 outcomes = _outcomes(store, rec)
                 if isinstance(outcomes, str):
@@ -365,7 +367,9 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
         records = store.list_runs(name=EXPERIMENT)
         if not records:
             raise FileNotFoundError(f"{path} holds no comparison")
-        spec = CompareSpec.from_dict(records[-1].config["spec"])
+        # (what the verdict says, kept apart from what ran: its provenance)
+        said = records[-1].provenance.get("verdict") or {}
+        spec = CompareSpec.from_dict({**records[-1].config["spec"], **said})
         task = records[-1].provenance.get("task", "classification")
         metric = records[-1].provenance.get("metric")
         plan = spec.plan(stored=True)  # read back: its device and problem need not be here
