@@ -97,8 +97,8 @@ def test_a_ranking_that_flips_during_training_is_said_with_the_step():
     assert got[0].then == ("adam", "momentum") and got[0].end == ("momentum", "adam")
     assert got[0].passes == (("momentum", "adam", 60),)
     text = cmp.recommendation()
-    assert "at 25% of the budget (step 20) it was Adam, Momentum" in text
-    assert "Momentum passed Adam at step 60" in text
+    assert "at 25% and 50% of the budget against the end" in text
+    assert "Momentum passed Adam at step 60." in text
 
 
 def test_the_speedups_are_in_the_recommendation_and_the_export(tmp_path):

@@ -40,7 +40,7 @@ def _at_most_5_percent(rate: float, sims: int) -> None:
     ("scenario", "sims"),
     [
         # one optimizer failing 10 % of its runs, equal to the others when it trains (the
-        # code before counted its failures into the metric: 40.0 % false calls here)
+        # code before counted its failures into the metric: 10.8 % false calls here)
         pytest.param(Scenario(5, fail=(0.10,)), 120, id="M5-one-failing-10-percent"),
         # every optimizer failing 10 %: neither the metric nor the failures differ
         pytest.param(Scenario(4, fail=(0.1,) * 4), 120, id="M4-all-failing-10-percent"),
@@ -62,7 +62,8 @@ def test_a_failing_optimizer_whose_mean_over_all_seeds_is_equal_shows_its_failur
     # the A/A of the mean over every seed: 10 % failures, made up for by better runs when
     # it trains. What the verdict claims is about the runs that trained (and those are not
     # equal), so its intervals must hold those differences, and a failing optimizer
-    # chosen over others called worse must show a failed seed of its own
+    # chosen over others called worse must show a failed seed of its own (the code before
+    # said nothing of failures: chosen, others worse, its failures unshown in 41.7 %)
     r = rates(Scenario(5, fail=(0.10,), compensate=True), sims=120, seed=5)
     assert r.coverage >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 120), r
     assert r.unshown <= 0.05, r
@@ -85,12 +86,11 @@ def test_two_seeds_with_equal_differences_decide_nothing():
     assert looked.tests[0].verdict == "not distinguishable" and looked.open == [0]
 
 
-@pytest.mark.parametrize("m", [2, 5])
-def test_ties_on_a_small_test_set_keep_the_family_wise_error(m):
-    # --seeds 2 (looks 2, 4, 8, 16) on 142 test examples: equal differences in 2.4 % of the
-    # 2-seed stages; the code before called some optimizer worse 8.25 % of the time at M = 5
-    sc = Scenario(m, examples=142, seeds=2)
-    r = rates(sc, sims=200, seed=60 + m)
+def test_ties_on_a_small_test_set_keep_the_family_wise_error():
+    # --seeds 2 (looks 2, 4, 8, 16) on 142 test examples, 5 optimizers: a stage's equal
+    # differences gave an infinite statistic; the code before called some optimizer worse
+    # in 22.0 % of these comparisons
+    r = rates(Scenario(5, examples=142, seeds=2), sims=200, seed=65)
     _at_most_5_percent(r.false, 200)
 
 

@@ -365,7 +365,7 @@ def test_failed_test_seeds_are_a_result_of_their_own(tmp_path, failed, verdict):
     assert f.p_adjusted == pytest.approx(min(1.0, 3 * f.p)) and f.verdict == verdict
     assert nest.test.diff.seeds == 40 - failed  # its metric over the seeds that trained
     text = cmp.recommendation()
-    assert f"Nesterov: {failed} of 40 test seeds failed" in text.splitlines()[0]
+    assert f"failed test seeds: Nesterov {failed} of 40" in text.splitlines()[0]
     said = f"Nesterov {failed} of 40 ({failed} at chance) [{f.low:.1%}, {f.high:.1%}]"
     assert said in text
     assert ("fails more often than Momentum" in text) == (verdict == "fails more often")

@@ -191,8 +191,8 @@ def difference_figure(comparison: Any) -> Figure | None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.suptitle(
-        f"Validation score against {top.choice.display} over training, paired by seed "
-        "(mean, 95% band; dotted: 25% and 50% of the budget)",
+        f"Against {top.choice.display} over training, paired by seed\n(mean and 95% band over "
+        "the curve runs; dotted: 25% and 50% of the budget)",
         fontsize=11,
     )
     return fig

@@ -298,7 +298,7 @@ def protocol(cmp: Any) -> str:
         search += f", with {escape(json.dumps(s.space))}"
     fixed = [c.display for c in s.choices() if c.fixed_lr]
     if fixed:
-        search += f"; {escape(', '.join(fixed))} kept at the default learning rate (not tuned)"
+        search += f"; {escape(', '.join(fixed))} kept at a fixed learning rate (not tuned)"
     metric = cmp.select_metric.split("/", 1)[1]
     seeds = ", ".join(map(str, s.final_seeds))
     tune_seeds = ", ".join(map(str, s.tuning_seeds))
@@ -345,6 +345,29 @@ def protocol(cmp: Any) -> str:
         "variance over the seeds plus what of the example means' variance the seed-by-example "
         "interaction does not explain, with Satterthwaite's degrees of freedom, the seeds' "
         "k - 1 for a paired comparison; clipped to the metric's range).",
+        *_judging(s, metric, conf),
+    ]
+    seeds_got = cmp.seed_lines()
+    if seeds_got:
+        items.append(
+            "<b>Test seeds each optimizer got</b>: "
+            + "; ".join(escape(line) for line in seeds_got)
+            + "."
+        )
+    ran = "".join(f"<li>{escape(line.strip())}</li>" for line in cmp.protocol())
+    return (
+        "<p>As run (generated from the spec; the console and comparison.json show the same "
+        f'lines):</p><ul class="tight">{ran}</ul>'
+        + '<ol class="protocol">'
+        + "".join(f"<li>{i}</li>" for i in items)
+        + "</ol>"
+    )
+
+
+def _judging(s: Any, metric: str, conf: int) -> list[str]:
+    """The protocol's steps after the runs: the choice and the verdict, the failed test
+    seeds, the speedups (HTML)."""
+    return [
         f"<b>Choose</b> the optimizer with the best mean final validation {metric} over its "
         "curve runs: no test example and no test seed plays a part in the choice. Each other "
         "optimizer is then compared with it on the test seeds on which both trained, paired "
@@ -378,21 +401,6 @@ def protocol(cmp: Any) -> str:
         "seeds; where the curve runs' ranking at a quarter or half of the budget differs from "
         "the end's, the step at which it changed.",
     ]
-    seeds_got = cmp.seed_lines()
-    if seeds_got:
-        items.append(
-            "<b>Test seeds each optimizer got</b>: "
-            + "; ".join(escape(line) for line in seeds_got)
-            + "."
-        )
-    ran = "".join(f"<li>{escape(line.strip())}</li>" for line in cmp.protocol())
-    return (
-        "<p>As run (generated from the spec; the console and comparison.json show the same "
-        f'lines):</p><ul class="tight">{ran}</ul>'
-        + '<ol class="protocol">'
-        + "".join(f"<li>{i}</li>" for i in items)
-        + "</ol>"
-    )
 
 
 def _kv(items: Mapping[str, Any]) -> str:

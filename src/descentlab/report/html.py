@@ -190,7 +190,7 @@ def header(cmp: Any) -> tuple[str, str]:
     s = cmp.spec
     prov = cmp.record.provenance if cmp.record is not None else {}
     model = s.model or prov.get("model") or "default model"
-    problem = prov.get("problem_name") or _PROBLEMS.get(s.problem, problem_slug(s.problem))
+    problem = _PROBLEMS.get(s.problem) or prov.get("problem_name") or problem_slug(s.problem)
     title = f"Optimizer comparison: {problem}, {_MODELS.get(model, model)}"
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     labels = ", ".join(r.choice.display for r in cmp.results)

@@ -287,7 +287,9 @@ class Rates:
     ``power`` (the optimizer made worse called worse; NaN without one), ``coverage`` (every
     simultaneous interval holds its true difference), ``unshown`` (an optimizer that fails
     is chosen, another is called worse, and none of its test seeds failed: nothing says it
-    is brittle); ``seeds``: the mean test seeds per optimizer."""
+    is brittle), ``called`` (any comparison called worse or better, whatever the truth: the
+    false calls where every optimizer's mean over all its seeds is equal); ``seeds``: the
+    mean test seeds per optimizer."""
 
     false: float
     false_se: float
@@ -301,6 +303,8 @@ class Rates:
     coverage_se: float
     unshown: float
     unshown_se: float
+    called: float
+    called_se: float
     seeds: float
     sims: int
 
@@ -309,7 +313,7 @@ def rates(sc: Scenario, *, sims: int, seed: int) -> Rates:
     """:func:`simulate` ``sims`` times (seeded) and count."""
     rng = np.random.default_rng(seed)
     worse = sc.worse_sd > 0 or sc.worse_logit > 0
-    n = dict.fromkeys(("false", "fail", "any", "power", "covered", "unshown"), 0)
+    n = dict.fromkeys(("false", "fail", "any", "power", "covered", "unshown", "called"), 0)
     seeds = 0.0
     for _ in range(sims):
         out = simulate(sc, rng)
@@ -326,6 +330,7 @@ def rates(sc: Scenario, *, sims: int, seed: int) -> Rates:
         n["any"] += metric or fail
         n["power"] += worse and out.calls.get(sc.m - 1) == "worse"
         n["covered"] += out.covered
+        n["called"] += any(v in ("worse", "better") for v in out.calls.values())
         n["unshown"] += (
             sc.fails(out.chosen) > 0
             and "worse" in out.calls.values()
@@ -338,5 +343,6 @@ def rates(sc: Scenario, *, sims: int, seed: int) -> Rates:
         return p, math.sqrt(max(p * (1 - p), 1.0 / sims) / sims)
 
     power = rate(n["power"]) if worse else (math.nan, math.nan)
-    return Rates(*rate(n["false"]), *rate(n["fail"]), *rate(n["any"]), *power,
-                 *rate(n["covered"]), *rate(n["unshown"]), seeds / sims, sims)  # fmt: skip
+    counts = [*rate(n["false"]), *rate(n["fail"]), *rate(n["any"]), *power]
+    counts += [*rate(n["covered"]), *rate(n["unshown"]), *rate(n["called"])]
+    return Rates(*counts, seeds / sims, sims)

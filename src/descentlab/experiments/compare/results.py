@@ -383,9 +383,8 @@ class Comparison:
                 text += f"; {names} {'better on the test set' if key == 'better' else key}"
         failed = [x for x in ranking if x.failures.failed]
         if failed:
-            text += "; " + ", ".join(
-                f"{x.result.choice.display}: {x.failures.failed} of {x.failures.runs} test seeds "
-                "failed"
+            text += "; failed test seeds: " + ", ".join(
+                f"{x.result.choice.display} {x.failures.failed} of {x.failures.runs}"
                 for x in failed
             )
         return text
@@ -420,21 +419,28 @@ class Comparison:
         return f"{name}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over})."
 
     def _speed_words(self, ranking: list[Standing]) -> list[str]:
-        """The speedups over the chosen one (and the baseline), and the crossings."""
+        """The speedups over the chosen one (and the baseline), in the ranking's order, and
+        where the ranking changed during training."""
         top = ranking[0].result
+        order = {x.result.label: i for i, x in enumerate(ranking)}
         bases = [top] + [r for r in self.results if r.label == self.spec.baseline and r is not top]
-        parts = [_speedup_words(self, b, self.speedups(b)) for b in bases]
-        metric = metric_words(self.select_metric)
-        for c in self.crossings():
+        parts = [
+            _speedup_words(self, b, sorted(self.speedups(b), key=lambda sp: order[sp.label]))
+            for b in bases
+        ]
+        found = self.crossings()
+        if found:
             shown = {r.label: r.choice.display for r in self.results}
-            passed = "; ".join(
-                f"{shown[a]} passed {shown[b]} at step {at}" for a, b, at in c.passes
-            )
+            passes = {(a, b): at for c in found for a, b, at in c.passes}
             parts.append(
-                f"The ranking changed during training (curve runs' mean validation {metric}): at "
-                f"{c.fraction:.0%} of the budget (step {c.step}) it was "
-                f"{', '.join(shown[x] for x in c.then)}; at the end "
-                f"{', '.join(shown[x] for x in c.end)}" + (f" ({passed})." if passed else ".")
+                f"The ranking changed during training (the curve runs' mean validation "
+                f"{metric_words(self.select_metric)} at "
+                f"{' and '.join(f'{c.fraction:.0%}' for c in found)} of the budget against the "
+                "end; the report draws it): "
+                + "; ".join(
+                    f"{shown[a]} passed {shown[b]} at step {at}" for (a, b), at in passes.items()
+                )
+                + "."
             )
         return parts
 
