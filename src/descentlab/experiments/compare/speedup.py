@@ -76,19 +76,17 @@ def crossing_step(
     reaches ``target`` (one per row, or one for all), read linearly between evaluations; inf
     where it never does."""
     curves = np.atleast_2d(curves)
-    target = np.broadcast_to(np.asarray(target, dtype=float), curves.shape[:1])[:, None]
+    target = np.broadcast_to(np.asarray(target, dtype=float), curves.shape[:1])
     with np.errstate(invalid="ignore"):
-        hit = curves >= target if maximize else curves <= target
-    first = np.where(hit.any(1), hit.argmax(1), -1)
-    out = np.full(len(curves), math.inf)
-    for i, j in enumerate(first):
-        if j == 0:
-            out[i] = float(steps[0])
-        elif j > 0:
-            v0, v1 = curves[i, j - 1], curves[i, j]
-            frac = (target[i, 0] - v0) / (v1 - v0) if v1 != v0 else 1.0
-            out[i] = steps[j - 1] + min(max(frac, 0.0), 1.0) * (steps[j] - steps[j - 1])
-    return out
+        hit = curves >= target[:, None] if maximize else curves <= target[:, None]
+    j = hit.argmax(1)
+    before = np.maximum(j - 1, 0)
+    rows = np.arange(len(curves))
+    v0, v1 = curves[rows, before], curves[rows, j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.clip(np.where(v1 != v0, (target - v0) / (v1 - v0), 1.0), 0.0, 1.0)
+    out = steps[before] + frac * (steps[j] - steps[before])
+    return np.where(hit.any(1), out, math.inf)
 
 
 def _curve(r: Any, key: str, end: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -102,12 +100,16 @@ def _curve(r: Any, key: str, end: int) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _at(steps: np.ndarray, values: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """Each row of ``values`` (one per resample) read linearly at its own ``step``."""
-    out = np.full(len(values), math.nan)
-    for i, (row, s) in enumerate(zip(values, step, strict=True)):
-        if math.isfinite(s):
-            out[i] = np.interp(s, steps, row)
-    return out
+    """Each row of ``values`` (one per resample) read linearly at its own ``step`` (NaN where
+    that is not finite)."""
+    ok = np.isfinite(step)
+    at = np.where(ok, step, steps[0])
+    i = np.clip(np.searchsorted(steps, at, side="right") - 1, 0, max(len(steps) - 2, 0))
+    k = np.minimum(i + 1, len(steps) - 1)
+    rows = np.arange(len(values))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(steps[k] > steps[i], (at - steps[i]) / (steps[k] - steps[i]), 0.0)
+    return np.where(ok, values[rows, i] + frac * (values[rows, k] - values[rows, i]), math.nan)
 
 
 def _one(cmp: Any, cand: Any, base: Any, idx: np.ndarray) -> tuple[Any, ...] | None:
@@ -213,16 +215,17 @@ def crossings(cmp: Any) -> list[Crossing]:
     for f in FRACTIONS:
         j = int(np.argmin(np.abs(steps - f * cmp.spec.steps)))
         then = _order(means, j)
-        if then == end or j == len(steps) - 1:
+        if then == end or j in (0, len(steps) - 1):
             continue
         passes = []
         for a in end:
             for b in end[end.index(a) + 1 :]:
-                if then.index(a) > then.index(b):  # a ends ahead of b, was behind at j
+                if means[b][j] > means[a][j]:  # a ends ahead of b, was behind at j
                     gap = means[a][j:] - means[b][j:]
                     last = j + int(np.flatnonzero(np.nan_to_num(gap, nan=0.0) <= 0)[-1]) + 1
                     passes.append((a, b, int(steps[min(last, len(steps) - 1)])))
-        out.append(Crossing(f, int(steps[j]), then, end, tuple(passes)))
+        if passes:
+            out.append(Crossing(f, int(steps[j]), then, end, tuple(passes)))
     return out
 
 
