@@ -35,8 +35,11 @@ SCENARIOS: dict[str, tuple[tuple[int, ...], dict[str, object]]] = {
     "fail10": ((2, 5, 8), {"fail": (0.10,)}),
     "fail20": ((2, 5, 8), {"fail": (0.20,)}),
     "fail-every": ((5,), {"fail": (0.0, 0.02, 0.05, 0.10, 0.20)}),
-    "fail5-mean": ((5,), {"fail": (0.05,), "compensate": True}),
+    "fail2-mean": ((2, 5, 8), {"fail": (0.02,), "compensate": True}),
+    "fail5-mean": ((2, 5, 8), {"fail": (0.05,), "compensate": True}),
     "fail10-mean": ((2, 5, 8), {"fail": (0.10,), "compensate": True}),
+    "fail20-mean": ((2, 5, 8), {"fail": (0.20,), "compensate": True}),
+    "fail-every-mean": ((5,), {"fail": (0.0, 0.02, 0.05, 0.10, 0.20), "compensate": True}),
     "ties": ((2, 5), {"examples": 142, "seeds": 2}),
 }
 

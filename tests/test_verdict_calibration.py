@@ -67,6 +67,8 @@ def test_a_failing_optimizer_whose_mean_over_all_seeds_is_equal_shows_its_failur
     # said nothing of failures: chosen, others worse, its failures unshown in 41.7 %)
     r = rates(Scenario(5, fail=(0.10,), compensate=True), sims=120, seed=5)
     assert r.coverage >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 120), r
+    _at_most_5_percent(r.false, 120)  # no false call among the equal ones
+    _at_most_5_percent(r.fail_false, 120)
     assert r.unshown <= 0.05, r
 
 
@@ -95,13 +97,16 @@ def test_ties_on_a_small_test_set_keep_the_family_wise_error():
     _at_most_5_percent(r.false, 200)
 
 
-@pytest.mark.parametrize("first", [2, 3, 5])
-def test_the_intervals_hold_the_true_differences_together(first):
+def test_the_intervals_hold_the_true_differences_together_from_2_3_and_5_first_seeds():
     # what the verdict promises beside each call: its interval, simultaneous over the
-    # comparisons and the looks -- from 2, 3 and 5 first seeds, one optimizer truly worse
-    sc = Scenario(3, worse_sd=1.0, seeds=first)
-    r = rates(sc, sims=60, seed=first)
-    assert r.coverage >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 60), r
+    # comparisons and the looks -- one of 5 optimizers truly worse, from 2, 3 and 5 first
+    # seeds (60 comparisons each). The code before showed each comparison's own 95 % interval:
+    # together they held the truth in 146 of these 180 (81 %)
+    held = sum(
+        rates(Scenario(5, worse_sd=1.0, seeds=first), sims=60, seed=100 + first).coverage * 60
+        for first in (2, 3, 5)
+    )
+    assert held / 180 >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 180), held
 
 
 def test_each_interval_excludes_zero_exactly_where_its_verdict_says_a_difference():

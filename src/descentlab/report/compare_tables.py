@@ -199,6 +199,7 @@ def results_table(cmp: Any) -> str:
             lr += f' <span class="cliff">⚠ late collapse: seed {seeds}</span>'
         row = [escape(r.choice.display), lr]
         values = r.test_rmse_seeds if rmse else r.test_values(classification)
+        values = {k: v for k, v in values.items() if k not in r.test_failures}
         seeds = " ".join(f"{values[s]:.3f}" for s in sorted(values))
         per_seed = f'<br><span class="ci">{seeds}</span>' if seeds else ""
         summary = r.test_rmse if rmse else r.test_summary(classification)
@@ -284,21 +285,7 @@ def protocol(cmp: Any) -> str:
         else f"a holdout validation split ({s.val_fraction:.0%} of the training data, seed "
         f"{s.split_seed})"
     )
-    if s.search == "grid":
-        search = f"a coarse log grid of {s.lrs_per_optimizer} learning rates per optimizer"
-        if s.refine:
-            search += (
-                f", extended one grid step at a time past an edge that wins (at most "
-                f"{s.max_extend} beyond each end of the range), then refined half a step on "
-                "either side of the best"
-            )
-    else:
-        search = search_words(s)
-    if s.space:
-        search += f", with {escape(json.dumps(s.space))}"
-    fixed = [c.display for c in s.choices() if c.fixed_lr]
-    if fixed:
-        search += f"; {escape(', '.join(fixed))} kept at a fixed learning rate (not tuned)"
+    search, fixed = _search(s)
     metric = cmp.select_metric.split("/", 1)[1]
     seeds = ", ".join(map(str, s.final_seeds))
     tune_seeds = ", ".join(map(str, s.tuning_seeds))
@@ -321,10 +308,15 @@ def protocol(cmp: Any) -> str:
         f" ({cmp.chance:.3g} here)" if cmp.chance is not None and math.isfinite(cmp.chance) else ""
     )
     conf = round(s.confidence * 100)
-    items = [
+    tune = (
         f"<b>Tune</b> on validation data only: {search}, each trained {length} "
         f"({batch}, seed{'s' if s.tune_seeds > 1 else ''} {tune_seeds}) and scored by its "
-        f"final validation {metric} on {folds}. These runs hold no test example at all.",
+        f"final validation {metric} on {folds}. These runs hold no test example at all."
+    )
+    if len(fixed) == len(s.optimizers):
+        tune = f"<b>No tuning</b>: every optimizer at a fixed learning rate ({batch})."
+    items = [
+        tune,
         "<b>Count failures</b>: a trial fails when its loss goes non-finite, when its final "
         f"held-out {metric} is no better than chance{chance} (the most frequent class plus two "
         "standard errors; for regression, the loss of predicting the training mean), or when "
@@ -362,6 +354,26 @@ def protocol(cmp: Any) -> str:
         + "".join(f"<li>{i}</li>" for i in items)
         + "</ol>"
     )
+
+
+def _search(s: Any) -> tuple[str, list[str]]:
+    """How the settings were searched (HTML), and the optimizers kept at a fixed rate."""
+    if s.search == "grid":
+        search = f"a coarse log grid of {s.lrs_per_optimizer} learning rates per optimizer"
+        if s.refine:
+            search += (
+                f", extended one grid step at a time past an edge that wins (at most "
+                f"{s.max_extend} beyond each end of the range), then refined half a step on "
+                "either side of the best"
+            )
+    else:
+        search = search_words(s)
+    if s.space:
+        search += f", with {escape(json.dumps(s.space))}"
+    fixed = [c.display for c in s.choices() if c.fixed_lr]
+    if fixed:
+        search += f"; {escape(', '.join(fixed))} kept at a fixed learning rate (not tuned)"
+    return search, fixed
 
 
 def _judging(s: Any, metric: str, conf: int) -> list[str]:

@@ -283,7 +283,11 @@ def _fill_final(
                     value = summary.get(key)
                     if value is not None:
                         into[seed] = float(value)
-    conf = spec.confidence
+    _summarise(res, spec.confidence)
+
+
+def _summarise(res: OptimizerResult, conf: float) -> None:
+    """``res``'s test metrics with their intervals, over the seeds that trained."""
     for name, bounds in (("accuracy", (0.0, 1.0)), ("loss", (0.0, math.inf))):
         values = res.test_outcome_values(name)
         if values:
@@ -292,16 +296,17 @@ def _fill_final(
         res.test_accuracy = res.test_estimates["accuracy"].interval
     if "loss" in res.test_estimates:
         res.test_loss = res.test_estimates["loss"].interval
+    trained = {s: v for s, v in res.test_rmse_seeds.items() if s not in res.test_failures}
     sq = {s: e["squared_error"] for s, e in res.test_examples.items() if "squared_error" in e}
-    if res.test_rmse_seeds and sq and set(sq) == set(res.test_rmse_seeds):
+    if trained and set(trained) <= set(sq):
         # the root of the mean squared error over seeds and examples, and the roots of its
         # interval's ends (a monotone map of an interval of the mean squared error)
-        e = stats.estimate(sq, confidence=conf, bounds=(0.0, math.inf))
+        e = stats.estimate({s: sq[s] for s in trained}, confidence=conf, bounds=(0.0, math.inf))
         res.test_estimates["squared_error"] = e
         res.test_rmse = (math.sqrt(e.mean), math.sqrt(e.low), math.sqrt(e.high))
-    elif res.test_rmse_seeds:  # over the seeds only (the warnings say so)
+    elif trained:  # over the seeds only (the warnings say so)
         res.test_rmse = tuning.t_interval(
-            list(res.test_rmse_seeds.values()), confidence=conf, bounds=(0.0, math.inf)
+            list(trained.values()), confidence=conf, bounds=(0.0, math.inf)
         )
 
 
