@@ -290,7 +290,8 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         "--target-accuracy",
         type=_TARGET,
         metavar="F|none",
-        help=f"validation accuracy to time (default {d.target_accuracy})",
+        help="a validation accuracy whose first crossing is timed, steps and seconds "
+        "(default none: the speedups say how much faster each one gets where the others end)",
     )
     budget.add_argument(
         "--eval-every", type=int, metavar="N", help="evaluation interval of the curve runs"
