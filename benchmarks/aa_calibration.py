@@ -35,6 +35,9 @@ SCENARIOS: dict[str, tuple[tuple[int, ...], dict[str, object]]] = {
     "fail10": ((2, 5, 8), {"fail": (0.10,)}),
     "fail20": ((2, 5, 8), {"fail": (0.20,)}),
     "fail-every": ((5,), {"fail": (0.0, 0.02, 0.05, 0.10, 0.20)}),
+    # every optimizer failing as often: the failure verdict's A/A
+    "fail10-all": ((5,), {"fail": (0.10,) * 5}),
+    "fail20-all": ((5,), {"fail": (0.20,) * 5}),
     "fail2-mean": ((2, 5, 8), {"fail": (0.02,), "compensate": True}),
     "fail5-mean": ((2, 5, 8), {"fail": (0.05,), "compensate": True}),
     "fail10-mean": ((2, 5, 8), {"fail": (0.10,), "compensate": True}),
