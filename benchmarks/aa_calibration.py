@@ -1,90 +1,104 @@
-"""Calibration of compare's verdict: the family-wise error (optimizers as good as the chosen one
-called worse or better) and the power, for the fixed protocol (5 seeds shared by the choice
-and the test, Holm over every pair) and the sequential one (the choice on other seeds, test
-seeds added where a comparison is open), in every scenario
-(:mod:`descentlab.experiments.compare.calibration`).
+"""Calibration of compare's verdict, through the comparison's own loop (``more_seeds()`` until
+it is empty, then ``ranking()``; :mod:`descentlab.experiments.compare.calibration`): the
+family-wise error of the metric verdict and of the failure verdict, the simultaneous
+intervals' coverage and the power, in every scenario.
 
-    PYTHONPATH=src python benchmarks/aa_calibration.py                  # every table, 1,000 each
-    PYTHONPATH=src python benchmarks/aa_calibration.py --only power --sims 500
-    PYTHONPATH=src python benchmarks/aa_calibration.py --ms 2,8 --only small
+    PYTHONPATH=src python benchmarks/aa_calibration.py                     # every table, 400 each
+    PYTHONPATH=src python benchmarks/aa_calibration.py --only fail10 --sims 1000
+    PYTHONPATH=src python benchmarks/aa_calibration.py --only power --sims 400
 
-Prints markdown tables: each rate with its Monte-Carlo standard error, and the mean test
-seeds per optimizer the sequential protocol ran.
+Prints markdown tables: each rate with its Monte-Carlo standard error, the mean test seeds
+per optimizer, and each row's CPU seconds. "Any call": some comparison called worse or better,
+whatever the truth (the false calls where the means over all seeds are equal, "-mean"
+scenarios). Where an optimizer fails ("trap"): how often a failing one is chosen while
+another is called worse and none of its own test seeds failed (nothing says it is brittle).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 from descentlab.experiments.compare.calibration import Scenario, rates
-from descentlab.experiments.compare.sequential import default_looks
 
-#: The A/A scenarios: name -> the scenario's keywords (M comes from --ms).
-SCENARIOS: dict[str, dict[str, object]] = {
-    "small": {"seed_sd": 0.1, "rho": 0.5},
-    "large": {"seed_sd": 0.3, "rho": 1.0},
-    "noisy": {"seed_sd": 0.1, "rho": 0.5, "noisy": 5.0},
-    "acc0.5": {"seed_sd": 0.1, "rho": 0.5, "accuracy": 0.5},
-    "acc0.99": {"seed_sd": 0.1, "rho": 0.5, "accuracy": 0.99},
-    "regression": {"task": "regression", "seed_sd": 0.1, "rho": 0.5},
+#: The A/A scenarios: name -> (the numbers of optimizers, the scenario's keywords).
+SCENARIOS: dict[str, tuple[tuple[int, ...], dict[str, object]]] = {
+    "small": ((2, 5, 8), {"seed_sd": 0.1}),
+    "large": ((2, 5, 8), {"seed_sd": 0.3}),
+    "noisy": ((2, 5, 8), {"seed_sd": 0.1, "noisy": 5.0}),
+    "acc0.5": ((8,), {"accuracy": 0.5, "chance": None}),
+    "acc0.99": ((8,), {"accuracy": 0.99}),
+    "regression": ((2, 8), {"task": "regression"}),
+    "fail2": ((2, 5, 8), {"fail": (0.02,)}),
+    "fail5": ((2, 5, 8), {"fail": (0.05,)}),
+    "fail10": ((2, 5, 8), {"fail": (0.10,)}),
+    "fail20": ((2, 5, 8), {"fail": (0.20,)}),
+    "fail-every": ((5,), {"fail": (0.0, 0.02, 0.05, 0.10, 0.20)}),
+    # every optimizer failing as often: the failure verdict's A/A
+    "fail10-all": ((5,), {"fail": (0.10,) * 5}),
+    "fail20-all": ((5,), {"fail": (0.20,) * 5}),
+    "fail2-mean": ((2, 5, 8), {"fail": (0.02,), "compensate": True}),
+    "fail5-mean": ((2, 5, 8), {"fail": (0.05,), "compensate": True}),
+    "fail10-mean": ((2, 5, 8), {"fail": (0.10,), "compensate": True}),
+    "fail20-mean": ((2, 5, 8), {"fail": (0.20,), "compensate": True}),
+    "fail-every-mean": ((5,), {"fail": (0.0, 0.02, 0.05, 0.10, 0.20), "compensate": True}),
+    "ties": ((2, 5), {"examples": 142, "seeds": 2}),
 }
 
 #: The power scenarios at M = 8: one optimizer truly worse.
 POWER: dict[str, dict[str, object]] = {
-    "small, worse by 1 seed-sd": {"seed_sd": 0.1, "rho": 0.5, "worse_sd": 1.0},
-    "large, worse by 0.5 logit (4.7 points)": {"seed_sd": 0.3, "rho": 1.0, "worse_logit": 0.5},
-    "noisy, worse by 1 seed-sd": {"seed_sd": 0.1, "rho": 0.5, "noisy": 5.0, "worse_sd": 1.0},
-    "regression, worse by 1 seed-sd": {"task": "regression", "seed_sd": 0.1, "worse_sd": 1.0},
+    "small, worse by 1 seed-sd": {"seed_sd": 0.1, "worse_sd": 1.0},
+    "large, worse by 0.5 logit (4.7 points)": {"seed_sd": 0.3, "worse_logit": 0.5},
+    "noisy, worse by 1 seed-sd": {"seed_sd": 0.1, "noisy": 5.0, "worse_sd": 1.0},
+    "regression, worse by 1 seed-sd": {"task": "regression", "worse_sd": 1.0},
 }
 
 
 def _cell(rate: float, se: float) -> str:
-    return f"{rate:.1%} +- {se:.1%}"
+    return "-" if math.isnan(rate) else f"{rate:.1%} +- {se:.1%}"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--ms", default="2,3,4,6,8,10", help="numbers of optimizers (A/A tables)")
-    ap.add_argument("--sims", type=int, default=1000, help="comparisons simulated per cell")
+    ap.add_argument("--sims", type=int, default=400, help="comparisons simulated per cell")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", default="", help="one scenario name, or 'power'")
-    ap.add_argument("--seeds", type=int, default=5, help="seeds at the first look")
-    ap.add_argument("--max-seeds", type=int, default=None, help="seeds at the last look")
+    ap.add_argument("--only", default="", help="scenario names, comma-separated, or 'power'")
     args = ap.parse_args()
-    looks = default_looks(args.seeds, args.max_seeds)
-    ms = [int(x) for x in args.ms.split(",")]
-    print(f"looks at {looks} test seeds; {args.sims} comparisons per cell\n")
-    for name, kw in SCENARIOS.items():
-        if args.only and args.only != name:
+    only = {x for x in args.only.split(",") if x}
+    print(f"{args.sims} comparisons per cell, through more_seeds()/ranking()\n")
+    print(
+        "| scenario | M | metric FWER | failure FWER | either | intervals cover | any call | "
+        "trap | seeds | CPU s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, (ms, kw) in SCENARIOS.items():
+        if only and name not in only:
             continue
-        print(f"A/A, {name} ({kw}): family-wise error, fixed | sequential (mean seeds)")
-        print("| M | fixed (5 seeds, Holm over every pair) | sequential | seeds |")
-        print("|---|---|---|---|")
         for m in ms:
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             sc = Scenario(m, **kw)  # type: ignore[arg-type]
-            f = rates(sc, protocol="fixed", sims=args.sims, seed=args.seed + m)
-            s = rates(sc, protocol="sequential", sims=args.sims, seed=args.seed + m, looks=looks)
-            took = time.perf_counter() - t0
+            r = rates(sc, sims=args.sims, seed=args.seed + m)
+            trap = _cell(r.unshown, r.unshown_se) if sc.fail else "-"
             print(
-                f"| {m} | {_cell(f.false, f.false_se)} | {_cell(s.false, s.false_se)} | "
-                f"{s.seeds:.1f} |  <!-- {took:.0f} s -->",
+                f"| {name} | {m} | {_cell(r.false, r.false_se)} | "
+                f"{_cell(r.fail_false, r.fail_false_se)} | {_cell(r.any_false, r.any_false_se)} "
+                f"| {_cell(r.coverage, r.coverage_se)} | {_cell(r.called, r.called_se)} | "
+                f"{trap} | {r.seeds:.1f} | {time.process_time() - t0:.0f} |",
                 flush=True,
             )
-        print()
-    if args.only and args.only != "power":
+    if only and "power" not in only:
         return
-    print("Power at M = 8: the worse one called worse (and the family-wise error beside it)")
-    print("| scenario | fixed: power | sequential: power | sequential: FWER | seeds |")
-    print("|---|---|---|---|---|")
+    print("\nPower at M = 8: the worse one called worse (and the errors among the 7 equal)")
+    print("| scenario | power | metric FWER | intervals cover | seeds | CPU s |")
+    print("|---|---|---|---|---|---|")
     for name, kw in POWER.items():
-        sc = Scenario(8, **kw)  # type: ignore[arg-type]
-        f = rates(sc, protocol="fixed", sims=args.sims, seed=args.seed + 80)
-        s = rates(sc, protocol="sequential", sims=args.sims, seed=args.seed + 80, looks=looks)
+        t0 = time.process_time()
+        r = rates(Scenario(8, **kw), sims=args.sims, seed=args.seed + 80)  # type: ignore[arg-type]
         print(
-            f"| {name} | {_cell(f.power, f.power_se)} | {_cell(s.power, s.power_se)} | "
-            f"{_cell(s.false, s.false_se)} | {s.seeds:.1f} |",
+            f"| {name} | {_cell(r.power, r.power_se)} | {_cell(r.false, r.false_se)} | "
+            f"{_cell(r.coverage, r.coverage_se)} | {r.seeds:.1f} | "
+            f"{time.process_time() - t0:.0f} |",
             flush=True,
         )
 

@@ -606,14 +606,14 @@ def test_the_sequential_verdict_adds_test_seeds_where_a_comparison_is_open(tmp_p
     result = compare(spec, tmp_path, workers=1, progress=False)
     assert result.complete and result.more_seeds() == {}
     ranking = result.ranking()
-    top = ranking[0]["result"]
-    seeds = {x["result"].label: sorted(x["result"].test_accuracy_seeds) for x in ranking}
+    top = ranking[0].result
+    seeds = {x.result.label: sorted(x.result.test_accuracy_seeds) for x in ranking}
     assert not set(spec.final_seeds) & {s for v in seeds.values() for s in v}  # disjoint
     for label, got in seeds.items():
         assert got == spec.test_seeds[: len(got)] and len(got) in spec.looks, (label, got)
     for x in ranking[1:]:
-        t = x["sequential"]
-        assert t.seeds == len(seeds[x["result"].label]) <= len(seeds[top.label])
+        t = x.sequential
+        assert t.seeds == len(seeds[x.result.label]) <= len(seeds[top.label])
         # a comparison that ended short of the last look was decided or stopped for futility
         if t.seeds < spec.looks[-1]:
             assert t.verdict in ("worse", "better") or "no more seeds" in t.why

@@ -105,7 +105,23 @@ CASES = [
         [*SUITE, "--seeds", "5000"],
         r"seeds must be at most 1000",
     ),
-]
+    # a fixed learning rate given, a baseline, a practical threshold
+    ("fixed-lr-negative", [*COMPARE, "--fixed-lr", "sgd=-1"],
+     r"--fixed-lr sgd=LR takes a positive number, got '-1'"),
+    ("fixed-lr-text", [*COMPARE, "--fixed-lr", "sgd=fast"],
+     r"--fixed-lr sgd=LR takes a positive number, got 'fast'"),
+    ("fixed-lr-inf", [*COMPARE, "--fixed-lr", "sgd=inf"],
+     r"sgd=LR takes a positive number, got 'inf'"),
+    ("fixed-lr-unknown", [*COMPARE, "--fixed-lr", "lion=0.1"],
+     r"--fixed-lr names 'lion', which is not compared here"),
+    ("hyper-lr-says-how", [*COMPARE, "--hyper", "sgd.lr=0.1"], r"--fixed-lr sgd=LR\)$"),
+    ("baseline-unknown", [*COMPARE, "--baseline", "lion"],
+     r"baseline must be one of the optimizers \['sgd', 'momentum'\], got 'lion'"),
+    ("min-difference-zero", [*COMPARE, "--min-difference", "0"],
+     r"min_difference must be a positive number, got 0\.0"),
+    ("min-difference-nan", [*COMPARE, "--min-difference", "nan"],
+     r"min_difference must be a positive number, got nan"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("argv", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

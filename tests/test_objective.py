@@ -100,8 +100,8 @@ def test_a_problem_and_its_loop_as_an_objective_give_the_same_comparison(tmp_pat
                                problem=_problem(), objective=engine_loop)  # fmt: skip
     assert _values(as_objective) == _values(as_problem)
     assert all(r.test_examples for r in as_objective.results)  # paired by example
-    same = [(x["result"].label, x["tied"]) for x in as_problem.ranking()]
-    assert [(x["result"].label, x["tied"]) for x in as_objective.ranking()] == same
+    same = [(x.result.label, x.tied) for x in as_problem.ranking()]
+    assert [(x.result.label, x.tied) for x in as_objective.ranking()] == same
     headline = as_problem.recommendation().split("\n")[0]
     assert as_objective.recommendation().split("\n")[0] == headline
 

@@ -96,7 +96,7 @@ def test_unset_settings_show_as_default(tmp_path):
 
 
 def test_the_note_under_the_table_describes_its_columns(tmp_path):
-    with_target = _cmp(tmp_path, [_opt("sgd")])
+    with_target = _cmp(tmp_path, [_opt("sgd")], target_accuracy=0.8)
     note = table_note(with_target)
     assert "to 0.8 val acc: steps" in note and "seconds" not in note  # untimed runs
     assert "vs the chosen one" in note and "failed trials" in note
@@ -268,3 +268,69 @@ def test_a_plain_compare_prints_its_tuning_noise(tmp_path, capsys):
             assert f"{row['optimizer']} {sd:.3g}" in line
     finally:
         store.close()
+
+
+# -- what ran, said right ------------------------------------------------------------------
+
+
+def _ran(label, test_seeds, failed=0, setting=None):
+    """An optimizer as a sequential comparison leaves it: ``test_seeds`` test seeds, the
+    first ``failed`` of them failed."""
+    r = _opt(label, accs=tuple(0.85 + 0.001 * i for i in range(test_seeds)))
+    r.test_accuracy_seeds = {10000 + s: v for s, v in r.test_accuracy_seeds.items()}
+    r.test_failures = {10000 + s: "chance" for s in range(failed)}
+    r.failed_final = failed
+    r.refit_runs = [1] * test_seeds
+    r.setting = setting or {"lr": 0.01}
+    return r
+
+
+def test_the_header_counts_the_test_seeds_each_optimizer_ran(tmp_path):
+    # the header said "2 seeds each" where the optimizers got 16, 16 and 8 test seeds
+    from descentlab.report.html import header
+
+    cmp = _cmp(tmp_path, [_ran("sgd", 16), _ran("adam", 16), _ran("momentum", 8, failed=2)],
+               seeds=2)  # fmt: skip
+    _, sub = header(cmp)
+    assert "2 curve seeds and 8-16 test seeds each (as run)" in sub
+    assert "2 seeds each" not in sub
+
+
+@pytest.mark.parametrize(
+    ("problem", "name", "title"),
+    [
+        ("/home/me/work/examples/diabetes.py:make_problem", None, "diabetes"),
+        ("/home/me/work/examples/diabetes.py:make_problem", "Diabetes progression",
+         "Diabetes progression"),
+        ("mnist1d", None, "MNIST-1D"),
+    ],
+)  # fmt: skip
+def test_the_title_is_the_problems_name(tmp_path, problem, name, title):
+    # the title was the problem file's absolute path
+    from types import SimpleNamespace
+
+    from descentlab.report.html import header
+
+    cmp = _cmp(tmp_path, [_ran("sgd", 5)], problem=problem)
+    cmp.record = SimpleNamespace(provenance={"problem_name": name, "model": "mlp"})
+    assert header(cmp)[0].startswith(f"Optimizer comparison: {title}, ")
+    assert "/home/me" not in header(cmp)[0]
+
+
+def test_the_console_table_fits_100_columns(tmp_path):
+    # the lr column held the whole setting (82 characters): a terminal wrapped at ~230
+    setting = {"lr": 0.0281, "beta1": 0.923, "beta2": 0.997, "weight_decay": 2.04e-05,
+               "warmup": 0.1, "schedule": "constant"}  # fmt: skip
+    labels = ["sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam"]
+    results = [_ran(x, 40, failed=3, setting=setting) for x in labels]
+    fixed = _ran("adadelta@default", 10)
+    fixed.choice = parse_optimizer("adadelta@default")
+    fixed.setting = {"lr": 1.0}
+    for r in results:
+        r.steps_to_target = [252, 260, None, 300, 250]
+        r.seconds_to_target = [0.1, 0.1, None, 0.1, 0.1]
+    cmp = _cmp(tmp_path, [*results, fixed], target_accuracy=0.8, prune="bounds")
+    text = cmp.table()
+    assert max(len(line) for line in text.splitlines()) <= 100, text
+    assert "beta1=0.923" in text  # the settings on lines of their own
+    assert "Adadelta (default lr)" in text and "3/40" in text  # the failed test seeds

@@ -1,17 +1,20 @@
-"""The verdict is family-wise honest: in an A/A comparison -- M optimizers
-identical in distribution, test accuracy about 0.85 on 1,000 test examples, 5 seeds -- the
-chance that the comparison's own choice and statistics (:meth:`Comparison.ranking`) call any
-optimizer worse is at most 5 %, with a small seed effect partly shared with the validation
-runs and with a large one shared entirely.
+"""The verdict keeps its promises where real runs break the textbook: simulated comparisons
+whose truth is known, run through the comparison's own loop (``more_seeds()`` until it is
+empty, then ``ranking()``: :mod:`descentlab.experiments.compare.calibration`).
 
-Before the fix (the best chosen on the test mean, M - 1 uncorrected tests against it) the
-small-effect simulation gave 10.8 % at M = 4 and 33 % at M = 8; after it, 1.4 % and 0.5 %
-(1,000 comparisons each, benchmarks/aa_calibration.py). With the large seed effect the
-paired test's reference had several times the seeds' degrees of freedom (too thin-tailed):
-7.0 % at M = 8 (2,000 comparisons); with the seeds' own it is within 5 % (docs/verdict.md).
-The Monte-Carlo error is stated with each bound: with 200 comparisons the standard error of
-a rate of 5 % is 1.5 points, and the old code's 33.5 % on this test's seed sits 19 of them
-above the bound.
+- Seeds that fail. An optimizer whose runs fail 10 % of the time (accuracy 0.45 where the
+  others reach 0.85) made the metric a mixture: a 5-seed stage holding no failure made it
+  look uniformly different and the design stopped before a failure could show (62 % false
+  calls at M = 2). Failed runs are now counted apart; the metric is compared on the seeds
+  that trained.
+- Ties. Two seeds whose differences are equal (142 test examples, ``--seeds 2``) gave a zero
+  standard error, an infinite statistic and a false "worse".
+- Sizes. Each verdict comes with the interval of its difference at the level that decided
+  it: together they hold the true differences at 95 % (checked from 2, 3 and 5 first
+  seeds), and each excludes 0 exactly where its verdict is worse or better.
+
+Each rate is bounded by 5 % plus two Monte-Carlo standard errors of an estimate of 5 %;
+benchmarks/aa_calibration.py measures every scenario with more comparisons (docs/verdict.md).
 """
 
 from __future__ import annotations
@@ -21,156 +24,116 @@ import math
 import numpy as np
 import pytest
 
-from descentlab.experiments.compare.calibration import (
-    aa_comparison,
-    detection_rate,
-    false_worse_rate,
-)
-from descentlab.experiments.compare.stats import holm, paired_test
+from descentlab.experiments.compare import sequential
+from descentlab.experiments.compare.calibration import Scenario, comparison, rates
+from descentlab.experiments.compare.stats import paired_difference
 
-# seeds 3-4 accuracy points apart. The test seeds are drawn apart from the curve runs' seeds
-# (rho 0), as compare runs them: with all of a seed's luck shared by the choice and the test
-# (rho 1) a family of the M - 1 comparisons made is not enough (7.1 % at M = 4, 8.5 % at 8 in
-# 2,000 comparisons); that is why the test seeds are disjoint (docs/verdict.md)
-LARGE = {"seed_sd": 0.3, "rho": 0.0}
+# every test here runs the library's looks (5, 10, 20, 40), not the suite's single look
+pytestmark = pytest.mark.sequential_seeds
 
 
-def test_holm_matches_statsmodels_definition():
-    # Holm (1979): sorted p_(j) times (m - j + 1), made monotone, capped at 1
-    p = [0.01, 0.04, 0.03, 0.005, 0.5]
-    assert holm(p) == pytest.approx([0.04, 0.09, 0.09, 0.025, 0.5])
-    # a subset of a larger family: the steps start from the family's size
-    assert holm([0.01, 0.02], family=6) == pytest.approx([0.06, 0.1])
-    assert math.isnan(holm([math.nan, 0.01])[0]) and holm([math.nan, 0.01])[1] == 0.01
-
-
-def test_a_to_a_comparison_of_eight_optimizers_calls_none_worse_at_most_5_percent():
-    rate, se = false_worse_rate(8, sims=200, seed=8)
-    assert rate <= 0.05, f"{rate:.1%} +- {se:.1%}"
-    assert se < 0.016  # the Monte-Carlo standard error of the rate itself
-
-
-def test_the_winner_is_chosen_on_validation_not_on_the_test_outcomes():
-    rng = np.random.default_rng(0)
-    cmp = aa_comparison(rng, 4)
-    vals = {r.label: cmp.validation_score(r) for r in cmp.results}
-    ranking = cmp.ranking()
-    top = ranking[0]["result"]
-    assert ranking[0]["chosen_on"] == "validation"
-    assert vals[top.label] == max(vals.values())
-    # the test outcomes play no part: making the chosen one's test outcomes the worst of
-    # all leaves the choice where it was (and then calls the others better, or not)
-    for e in top.test_examples.values():
-        e["accuracy"][:] = 0.0
-    top.test_accuracy_seeds = {s: 0.0 for s in top.test_accuracy_seeds}
-    top.test_accuracy = (0.0, math.nan, math.nan)
-    again = cmp.ranking()
-    assert again[0]["result"] is top
-    assert {x["test"].verdict for x in again[1:]} == {"better"}
-    assert all(x["test"].family == 3 for x in again[1:])  # the 3 comparisons made
-    # and the recommendation does not then say that more seeds would (or would not) separate
-    # the chosen one from optimizers already shown better than it
-    text = cmp.recommendation()
-    assert "better on the test set" in text
-    assert "seeds would" not in text and "would not separate" not in text
-
-
-def test_without_validation_scores_the_choice_falls_back_to_test_and_says_so():
-    rng = np.random.default_rng(1)
-    cmp = aa_comparison(rng, 4)
-    for r in cmp.results:
-        r.curves = {}
-    ranking = cmp.ranking()
-    assert ranking[0]["chosen_on"] == "test"
-    assert all(x["test"].family == 6 for x in ranking[1:])  # 4 * 3 / 2 pairs
-    assert "chosen on its test accuracy (no curve run has a validation score)" in (
-        cmp.recommendation()
-    )
-
-
-def _at_most_5_percent(rate: float, se: float, sims: int) -> None:
-    # where the test is exact (M = 2: one comparison, the paired t over seeds) the rate is
-    # 5 % itself, so the bound allows the Monte-Carlo error of an estimate of 5 %: two
-    # standard errors (1.0 point with 2,000 comparisons, 1.4 with 1,000)
-    assert rate <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / sims), f"{rate:.1%} +- {se:.1%}"
-
-
-@pytest.mark.slow  # 1,000 comparisons each: 5-30 s
-@pytest.mark.parametrize("m", [2, 4, 6, 10])
-def test_a_to_a_rate_at_most_5_percent_for_2_to_10_optimizers(m):
-    rate, se = false_worse_rate(m, sims=1000, seed=m)
-    _at_most_5_percent(rate, se, 1000)
-
-
-def test_a_difference_the_seeds_dominate_is_tested_with_the_seeds_degrees_of_freedom():
-    # a large seed effect: the seed means carry the noise, and only k - 1 = 4 of them are
-    # free. The test is then the paired t-test over seed means (exact for normal ones), not
-    # a reference with the examples' degrees of freedom mixed in (5.7 and 10.4 here before)
-    from scipy import stats
-
-    rng = np.random.default_rng(47)
-    for _ in range(4):
-        a, b = aa_comparison(rng, 2, **LARGE).results
-        t = paired_test(
-            a.test_outcome_values("accuracy"), b.test_outcome_values("accuracy"), maximize=True
-        )
-        seeds = [[r.test_accuracy_seeds[s] for s in sorted(r.test_accuracy_seeds)] for r in (a, b)]
-        assert t.diff.df == 4
-        assert t.p == pytest.approx(stats.ttest_rel(*seeds).pvalue, rel=0.01)
-    # and so with a small seed effect and 3 seeds, where the seeds' part, from 2 degrees of
-    # freedom, often comes out small by chance: Satterthwaite's then rose above 2 (the
-    # examples' part of an A/A difference is a difference of two nearly equal mean squares)
-    for _ in range(4):
-        a, b = aa_comparison(rng, 2, seeds=3).results
-        t = paired_test(
-            a.test_outcome_values("accuracy"), b.test_outcome_values("accuracy"), maximize=True
-        )
-        assert t.diff.df == 2
-
-
-def test_the_examples_part_of_a_mean_is_not_the_interaction_counted_twice():
-    # pure per-example coin flips (no seed effect, no example effect): the mean's variance
-    # is p(1 - p) / (k n), and the estimate is unbiased for it (the example means' variance
-    # over n, added whole, held it a second time: twice as large on average)
-    from descentlab.experiments.compare.stats import estimate
-
-    rng = np.random.default_rng(3)
-    k, n = 5, 2000
-    truth = 0.25 / (k * n)
-    found = []
-    for _ in range(200):
-        e = estimate({s: (rng.random(n) < 0.5).astype(float) for s in range(k)})
-        assert e.example_var < 0.2 * truth
-        found.append(e.se**2)
-    assert np.mean(found) == pytest.approx(truth, rel=0.15)  # 3 standard errors
-
-
-@pytest.mark.slow  # 2,000 comparisons each (5-20 s): the excess to rule out is 1-3 points
-@pytest.mark.parametrize("m", [2, 4, 8])
-def test_a_to_a_rate_at_most_5_percent_with_a_large_seed_effect(m):
-    # the old reference (the examples' degrees of freedom mixed into the seeds') gave 7.0 %
-    # at M = 8 with this seed effect, 2.0 points above 5 %
-    rate, se = false_worse_rate(m, sims=2000, seed=m, **LARGE)
-    _at_most_5_percent(rate, se, 2000)
-
-
-def test_a_truly_worse_optimizer_is_called_worse_often():
-    # power: of 2 optimizers, one worse by 0.4 on the logit scale (about 3.7 accuracy
-    # points), small seed effect: a verdict that never says "worse" fails here
-    rate, _ = detection_rate(2, 0.4, sims=60, seed=1)
-    assert rate >= 0.7
-
-
-# -- the sequential verdict: the same honesty in every scenario, and the power ---------------
-
-from descentlab.experiments.compare import sequential  # noqa: E402
-from descentlab.experiments.compare.calibration import Scenario, rates  # noqa: E402
-
-LOOKS = (5, 10, 20, 40)
+def _at_most_5_percent(rate: float, sims: int) -> None:
+    assert rate <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / sims), f"{rate:.1%} of {sims}"
 
 
 @pytest.mark.parametrize(
-    ("gamma", "looks"), [(0.0, LOOKS), (-4.0, LOOKS), (1.0, (3, 6, 12)), (0.0, (5,))]
+    ("scenario", "sims"),
+    [
+        # one optimizer failing 10 % of its runs, equal to the others when it trains (the
+        # code before counted its failures into the metric: 10.8 % false calls here)
+        pytest.param(Scenario(5, fail=(0.10,)), 120, id="M5-one-failing-10-percent"),
+        # every optimizer failing 10 %: neither the metric nor the failures differ
+        pytest.param(Scenario(4, fail=(0.1,) * 4), 120, id="M4-all-failing-10-percent",
+                     marks=pytest.mark.slow),
+        pytest.param(Scenario(8, fail=(0.2,)), 120, id="M8-one-failing-20-percent",
+                     marks=pytest.mark.slow),
+        pytest.param(Scenario(5, seed_sd=0.1, noisy=5.0), 120, id="M5-one-5x-noisier",
+                     marks=pytest.mark.slow),
+        pytest.param(Scenario(6, task="regression"), 120, id="M6-regression",
+                     marks=pytest.mark.slow),
+    ],
+)  # fmt: skip
+def test_family_wise_error_at_most_5_percent_when_seeds_fail(scenario, sims):
+    r = rates(scenario, sims=sims, seed=100 + scenario.m)
+    _at_most_5_percent(r.false, sims)  # the metric verdict
+    _at_most_5_percent(r.fail_false, sims)  # the failure verdict
+
+
+def test_a_failing_optimizer_whose_mean_over_all_seeds_is_equal_shows_its_failures():
+    # the A/A of the mean over every seed: 10 % failures, made up for by better runs when
+    # it trains. What the verdict claims is about the runs that trained (and those are not
+    # equal), so its intervals must hold those differences, and a failing optimizer
+    # chosen over others called worse must show a failed seed of its own (the code before
+    # said nothing of failures: chosen, others worse, its failures unshown in 41.7 %)
+    r = rates(Scenario(5, fail=(0.10,), compensate=True), sims=120, seed=5)
+    assert r.coverage >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 120), r
+    _at_most_5_percent(r.false, 120)  # no false call among the equal ones
+    _at_most_5_percent(r.fail_false, 120)
+    assert r.unshown <= 0.05, r
+
+
+def test_two_seeds_with_equal_differences_decide_nothing():
+    # 142 test examples, 2 seeds: both seeds 2 examples behind -- equal differences, whose
+    # seed spread is 0. The stage's statistic was infinite and the look said "worse"
+    rng = np.random.default_rng(0)
+    best = {s: (rng.random(142) < 0.8).astype(float) for s in range(2)}
+    other = {}
+    for s, row in best.items():
+        row2 = row.copy()
+        row2[np.flatnonzero(row)[:2]] = 0.0  # two examples lost on each seed
+        row2[np.flatnonzero(row == 0)[s]] = 1.0  # and one gained, on different examples
+        other[s] = row2
+    d = paired_difference(best, other, maximize=True)
+    assert d.mean == pytest.approx(1 / 142) and math.isfinite(sequential.stage_z(d))
+    looked = sequential.look(best, [other], maximize=True, looks=(2, 4, 8, 16))
+    assert looked.tests[0].verdict == "not distinguishable" and looked.open == [0]
+
+
+def test_ties_on_a_small_test_set_keep_the_family_wise_error():
+    # --seeds 2 (looks 2, 4, 8, 16) on 142 test examples, 5 optimizers: a stage's equal
+    # differences gave an infinite statistic; the code before called some optimizer worse
+    # in 22.0 % of these comparisons
+    r = rates(Scenario(5, examples=142, seeds=2), sims=200, seed=65)
+    _at_most_5_percent(r.false, 200)
+
+
+def test_the_intervals_hold_the_true_differences_together_from_2_3_and_5_first_seeds():
+    # what the verdict promises beside each call: its interval, simultaneous over the
+    # comparisons and the looks -- one of 5 optimizers truly worse, from 2, 3 and 5 first
+    # seeds (60 comparisons each). The code before showed each comparison's own 95 % interval:
+    # together they held the truth in 146 of these 180 (81 %)
+    held = sum(
+        rates(Scenario(5, worse_sd=1.0, seeds=first), sims=60, seed=100 + first).coverage * 60
+        for first in (2, 3, 5)
+    )
+    assert held / 180 >= 0.95 - 2 * math.sqrt(0.05 * 0.95 / 180), held
+
+
+def test_each_interval_excludes_zero_exactly_where_its_verdict_says_a_difference():
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        cmp, _ = comparison(Scenario(4, worse_sd=3.0), rng)
+        for x in cmp.ranking()[1:]:
+            est, low, high = x.interval
+            assert low <= est <= high
+            assert (low > 0 or high < 0) == (x.verdict in ("worse", "better")), x
+
+
+@pytest.mark.parametrize(
+    ("scenario", "sims"),
+    [
+        pytest.param(Scenario(8, seed_sd=0.3, worse_logit=0.5), 40, id="4.7-points"),
+        pytest.param(Scenario(8, worse_sd=1.0), 200, id="one-seed-sd", marks=pytest.mark.slow),
+    ],
+)
+def test_at_m_8_a_truly_worse_optimizer_is_called_worse_at_least_80_percent(scenario, sims):
+    r = rates(scenario, sims=sims, seed=80)
+    assert r.power >= 0.8, f"{r.power:.1%} +- {r.power_se:.1%}"
+    assert r.seeds <= 40
+
+
+@pytest.mark.parametrize(
+    ("gamma", "looks"), [(0.0, (5, 10, 20, 40)), (-4.0, (5, 10, 20, 40)), (1.0, (3, 6, 12))]
 )
 def test_the_boundaries_spend_exactly_alpha_over_the_looks(gamma, looks):
     # the combined statistic's law (independent normal increments of variance n_j) simulated
@@ -180,42 +143,6 @@ def test_the_boundaries_spend_exactly_alpha_over_the_looks(gamma, looks):
     z = np.random.default_rng(0).normal(size=(200_000, len(looks)))
     c = np.cumsum(np.sqrt(sizes) * z, 1) / np.sqrt(np.cumsum(sizes))
     assert float(np.mean((np.abs(c) >= b).any(1))) == pytest.approx(0.05, abs=0.0015)
-
-
-# one per scenario of benchmarks/aa_calibration.py (whose tables use 1,000 comparisons each)
-SCENARIOS = [
-    pytest.param(Scenario(8, seed_sd=0.1, noisy=5.0), id="M8-one-optimizer-5x-noisier"),
-    pytest.param(Scenario(10, seed_sd=0.3, rho=1.0), id="M10-large-seed-effect"),
-    pytest.param(Scenario(4, accuracy=0.5), id="M4-accuracy-0.5", marks=pytest.mark.slow),
-    pytest.param(Scenario(8, accuracy=0.99), id="M8-accuracy-0.99", marks=pytest.mark.slow),
-    pytest.param(Scenario(6, task="regression"), id="M6-regression", marks=pytest.mark.slow),
-    pytest.param(Scenario(2), id="M2-small", marks=pytest.mark.slow),
-]
-
-
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_the_sequential_verdicts_family_wise_error_is_at_most_5_percent(scenario):
-    r = rates(scenario, protocol="sequential", sims=120, seed=100 + scenario.m, looks=LOOKS)
-    # 120 comparisons: the bound allows two standard errors of an estimate of 5 % (4 points),
-    # as the tests above do; benchmarks/aa_calibration.py measures each to +-1 point
-    _at_most_5_percent(r.false, r.false_se, 120)
-
-
-@pytest.mark.parametrize(
-    ("scenario", "sims"),
-    [
-        pytest.param(Scenario(8, seed_sd=0.3, rho=1.0, worse_logit=0.5), 60, id="4.7-points"),
-        pytest.param(Scenario(8, worse_sd=1.0), 150, id="one-seed-sd", marks=pytest.mark.slow),
-    ],
-)
-def test_at_m_8_a_truly_worse_optimizer_is_called_worse_at_least_80_percent(scenario, sims):
-    # the fixed protocol (5 seeds, Holm over all 28 pairs) called the 4.7-point one worse
-    # 6.2 % of the time and the one-seed-sd one 1-3 %
-    r = rates(scenario, protocol="sequential", sims=sims, seed=80, looks=LOOKS)
-    assert r.power >= 0.8, f"{r.power:.1%} +- {r.power_se:.1%}"
-    assert r.seeds <= LOOKS[-1]
-    fixed = rates(scenario, protocol="fixed", sims=sims, seed=80)
-    assert fixed.power < 0.3
 
 
 # The demo as it ran (make demo, 5 seeds each: test accuracy per seed), Momentum chosen
@@ -232,16 +159,15 @@ DEMO = {
 
 
 def test_the_demos_clear_losers_are_shown_worse_once_their_open_comparisons_get_seeds():
-    # SGD 33 points behind Momentum on every seed was "not shown worse" (t at 0.05 / 28 with
-    # 4 degrees of freedom is 7.39). The sequential verdict adds seeds (drawn here from each
-    # optimizer's seeds as seen) where a comparison is open, and decides
+    # the sequential verdict adds seeds (drawn here from each optimizer's seeds as seen)
+    # where a comparison is open, and decides
     rng = np.random.default_rng(64)
     values = {k: dict(enumerate(v)) for k, v in DEMO.items()}
     others = [k for k in DEMO if k != "Momentum"]
+    looks = (5, 10, 20, 40)
     while True:
-        r = sequential.look(
-            values["Momentum"], [values[k] for k in others], maximize=True, looks=LOOKS
-        )
+        r = sequential.look(values["Momentum"], [values[k] for k in others], maximize=True,
+                            looks=looks)  # fmt: skip
         if not r.open:
             break
         for k in ["Momentum", *(others[i] for i in r.open)]:

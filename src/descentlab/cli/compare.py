@@ -183,8 +183,24 @@ def _what_arguments(what: Any, d: CompareSpec) -> None:
     what.add_argument(
         "--fixed-lr",
         action="append",
+        metavar="LABEL[=LR]",
+        help="keep this optimizer at its default learning rate, or at LR (not tuned), "
+        "repeatable: one rule at two rates is --optimizer fast=adam --optimizer slow=adam "
+        "--fixed-lr fast=0.05 --fixed-lr slow=0.005",
+    )
+    what.add_argument(
+        "--baseline",
         metavar="LABEL",
-        help="keep this optimizer at its default learning rate (not tuned), repeatable",
+        help="also size every other optimizer against this one (speedups in steps and "
+        "seconds), e.g. adamw; the chosen one is always a baseline",
+    )
+    what.add_argument(
+        "--min-difference",
+        type=float,
+        metavar="D",
+        help="a practical threshold in the metric's units (0.01: one accuracy point): the "
+        "verdict says where a difference it shows may be smaller, and where one it does not "
+        "show is within it either way; changing it re-renders, it reruns nothing",
     )
 
 
@@ -292,7 +308,8 @@ def _budget_arguments(budget: Any, d: CompareSpec) -> None:
         "--target-accuracy",
         type=_TARGET,
         metavar="F|none",
-        help=f"validation accuracy to time (default {d.target_accuracy})",
+        help="a validation accuracy whose first crossing is timed, steps and seconds "
+        "(default none: the speedups say how much faster each one gets where the others end)",
     )
     budget.add_argument(
         "--eval-every", type=int, metavar="N", help="evaluation interval of the curve runs"
@@ -471,10 +488,17 @@ def _optimizer_fields(args: argparse.Namespace, default: Any) -> dict[str, Any]:
             )
         hyper.setdefault(label, {})[name] = value
     fixed = set()
-    for label in args.fixed_lr or []:
+    for item in args.fixed_lr or []:
+        label, sep, lr = item.rpartition("=")
+        label = label if sep else lr
         if label not in labels:
             raise ValueError(f"--fixed-lr names {label!r}, which is not compared here: {labels}")
         fixed.add(label)
+        if sep:
+            value = _value(lr.strip())
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValueError(f"--fixed-lr {label}=LR takes a positive number, got {lr!r}")
+            hyper.setdefault(label, {})["lr"] = float(value)
     if hyper or fixed:
         fields["optimizers"] = [
             dataclasses.replace(
@@ -571,6 +595,8 @@ def _plain_fields(args: argparse.Namespace) -> dict[str, Any]:
         "accumulate": args.accumulate,
         "clip_grad_norm": args.clip_grad_norm,
         "prune": getattr(args, "prune", None),
+        "min_difference": getattr(args, "min_difference", None),
+        "baseline": getattr(args, "baseline", None),
     }
     fields = {k: v for k, v in simple.items() if v is not None}
     if args.no_refine:
@@ -685,7 +711,8 @@ def _show_one(args: argparse.Namespace, result: Any, elapsed: float) -> None:
         print(textwrap.fill("test seeds: " + "; ".join(seeds), width=100, subsequent_indent="  "))
     print()
     for part in result.recommendation().split("\n"):
-        print(textwrap.fill(part, width=100))
+        indent = " " * (len(part) - len(part.lstrip()))
+        print(textwrap.fill(part, width=100, subsequent_indent=indent + "  "))
     for line in result.warnings():
         print(textwrap.fill(f"warning: {line}", width=100, subsequent_indent="  "))
     if not args.no_report:

@@ -13,6 +13,7 @@ written atomically (a half-written file is never left behind).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -159,14 +160,21 @@ def _ranking(cmp: Any) -> list[dict[str, Any]]:
     out = []
     ranking = cmp.ranking()
     for x in ranking:
-        t = x["test"]
-        d = t.diff
+        t, d, f = x.test, x.test.diff, x.failures
+        est, low, high = x.interval
         out.append(
             {
-                "optimizer": x["result"].choice.display,
-                "mean": _num(x["mean"]),
+                "optimizer": x.result.choice.display,
+                "mean": _num(x.mean),
                 "verdict": "chosen" if x is ranking[0] else t.verdict,
                 "difference": {"mean": _num(d.mean), "low": _num(d.low), "high": _num(d.high)},
+                "interval": {
+                    "estimate": _num(est),
+                    "low": _num(low),
+                    "high": _num(high),
+                    "simultaneous_over": t.family,
+                },
+                "practical": x.practical or None,
                 "seeds": d.seeds,
                 "test_examples": d.examples,
                 "behind_on_seeds": t.behind,
@@ -174,16 +182,41 @@ def _ranking(cmp: Any) -> list[dict[str, Any]]:
                 "p": _num(t.p),
                 "p_adjusted": _num(t.p_adjusted),
                 "comparisons_corrected_for": t.family,
-                "chosen_on": x["chosen_on"],
-                "validation_score": _num(x["validation"]),
-                "minimum_detectable_difference": _num(t.mdd),
-                "seeds_needed": t.seeds_needed,
+                "chosen_on": x.chosen_on,
+                "validation_score": _num(x.validation),
                 "describe": t.describe(),
                 "correction": t.corrected,
-                **_sequential(x.get("sequential")),
+                "failures": {
+                    "failed": f.failed,
+                    "runs": f.runs,
+                    "rate": _num(f.rate),
+                    "low": _num(f.low),
+                    "high": _num(f.high),
+                    "reasons": dict(f.reasons),
+                    "p_adjusted": _num(f.p_adjusted),
+                    "verdict": f.verdict or None,
+                },
+                **_sequential(x.sequential),
             }
         )
     return out
+
+
+def _speedups(cmp: Any) -> list[dict[str, Any]]:
+    """The speedups over the chosen one and the baseline, each with its interval."""
+    bases = [None] + [r for r in cmp.results if r.label == cmp.spec.baseline]
+    return [
+        {
+            "optimizer": sp.label,
+            "over": sp.baseline,
+            "target": _num(sp.target),
+            "steps": [_num(v) for v in sp.steps],
+            "seconds": [_num(v) for v in sp.seconds],
+            "reached": sp.reached,
+        }
+        for b in bases
+        for sp in cmp.speedups(b)
+    ]
 
 
 def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -203,6 +236,8 @@ def write_exports(cmp: Any, folder: str | os.PathLike[str]) -> tuple[Path, Path]
         "complete": cmp.complete,
         "table": cmp.rows(),
         "ranking": _ranking(cmp),
+        "speedups": _speedups(cmp),
+        "crossings": [dataclasses.asdict(c) for c in cmp.crossings()],
         "recommendation": cmp.recommendation(),
         "protocol": cmp.protocol(),
         "seeds": cmp.seed_lines(),

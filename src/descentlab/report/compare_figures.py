@@ -16,6 +16,8 @@ function                          what it shows
 :func:`lr_sensitivity_figure`     validation metric against learning rate (DeepOBS's tuneability
                                   picture), failed settings marked
 :func:`time_to_target_figure`     steps and seconds to the target validation accuracy
+:func:`difference_figure`         each optimizer's validation score against the chosen one's
+                                  over the steps, paired by seed (where rankings flip)
 :func:`monitor_figure`            update-to-parameter ratio ``||Δθ|| / ||θ||`` over training
 :func:`landscape_figures`         the same optimizers on the ravine and saddle landscapes
 ================================  ==============================================================
@@ -42,6 +44,7 @@ from descentlab.report import figures as F
 
 __all__ = [
     "color_of",
+    "difference_figure",
     "final_results_figure",
     "landscape_figures",
     "learning_curves_figure",
@@ -134,12 +137,63 @@ def final_results_figure(comparison: Any) -> Figure | None:
         Line2D([], [], marker="|", color="black", ls="", ms=10, label="one seed"),
     ]
     axes[-1].legend(handles=handles, fontsize=8, loc="best")
-    n = comparison.spec.seeds
+    counts = sorted({len(r.test_values(classification)) for r in results})
+    n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     # on two lines where one panel is too narrow for it (regression: the loss alone)
     sep = " " if len(metrics) > 1 else "\n"
     fig.suptitle(
-        f"Test results after refitting on train + validation{sep}({n} seeds; test set used once)",
+        f"Test results after refitting on train + validation{sep}({n} seeds that trained; "
+        "test set used once)",
         fontsize=12,
+    )
+    return fig
+
+
+def difference_figure(comparison: Any) -> Figure | None:
+    """How much worse each other optimizer's curve runs are than the chosen one's on the
+    validation score, paired by seed, at every evaluation: mean and 95% t band over the
+    seeds, with a quarter and half of the budget marked (where rankings that flip show)."""
+    from scipy import special
+
+    ranking = comparison.ranking()
+    if len(ranking) < 2:
+        return None
+    from descentlab.experiments.compare.speedup import paired_curve
+
+    top = ranking[0].result
+    fig = F.new_figure(7.6, 4.4)
+    ax = fig.subplots()
+    scale = 100.0 if comparison.select_metric == "val/accuracy" else 1.0
+    drawn = 0
+    for x in ranking[1:]:
+        got = paired_curve(comparison, top, x.result)
+        if got is None:
+            continue
+        steps, diff = got
+        i = comparison.results.index(x.result)
+        with np.errstate(all="ignore"), _quiet():
+            k = np.sum(np.isfinite(diff), axis=0)
+            mean = np.nanmean(diff, axis=0) * scale
+            half = special.stdtrit(np.maximum(k - 1, 1), 0.975) * np.nanstd(diff, axis=0, ddof=1)
+            half = half / np.sqrt(k) * scale
+        c = color_of(x.result.label, i)
+        ax.plot(steps, mean, color=c, lw=1.8, label=x.result.choice.display)
+        ax.fill_between(steps, mean - half, mean + half, color=c, alpha=0.15, lw=0)
+        drawn += 1
+    if not drawn:
+        return None
+    ax.axhline(0.0, color="black", lw=0.8)
+    for f in (0.25, 0.5):
+        ax.axvline(f * comparison.spec.steps, color="gray", lw=0.8, ls=":")
+    units = " (accuracy points)" if scale == 100.0 else ""
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"worse than {top.choice.display}{units}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.suptitle(
+        f"Against {top.choice.display} over training, paired by seed\n(mean and 95% band over "
+        "the curve runs; dotted: 25% and 50% of the budget)",
+        fontsize=11,
     )
     return fig
 

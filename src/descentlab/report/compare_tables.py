@@ -20,6 +20,7 @@ __all__ = [
     "config_section",
     "protocol",
     "results_table",
+    "speed_section",
     "table_note",
     "trials_section",
     "verdict",
@@ -63,16 +64,25 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
         ),
         (
             f"test {test} [{conf}% CI], per seed",
-            f"the refit runs' test {test} (trained on training + validation data, test set "
-            f"evaluated once at the end): mean, {conf}% interval {noise}, each seed's value",
+            f"the refit runs' test {test} over the seeds that trained (on training + "
+            f"validation data, test set evaluated once at the end): mean, {conf}% interval "
+            f"{noise}, each seed's value",
         ),
         (
             "vs the chosen one (paired; positive: worse)",
-            "the verdict against the optimizer chosen on validation (family-wise over the "
-            "comparisons with it, group-sequential) and its paired difference with its "
-            "interval for this comparison alone (not corrected), the seeds on which it was "
-            "behind with the sign test, and the smallest difference the comparison would "
-            "detect",
+            f"the verdict against the optimizer chosen on validation, on the test seeds both "
+            f"trained ({conf}% family-wise over the comparisons with it, group-sequential), "
+            f"and the paired difference with its interval at the same level: the intervals "
+            "hold together over every comparison and look, and each excludes 0 exactly where "
+            "its verdict is worse or better; the seeds on which it was behind, with the sign "
+            "test",
+        ),
+        (
+            "failed test seeds",
+            f"refit runs that diverged, ended at chance or whose training loss rose (left out "
+            f"of the test metric), with the exact {conf}% interval of the rate, and whether it "
+            "fails more or less often than the chosen one (exact McNemar test on the seeds "
+            f"both ran, Holm, {conf}% family-wise)",
         ),
         (
             f"tuning val {'acc' if tuned == 'accuracy' else tuned}",
@@ -110,25 +120,47 @@ def _columns(cmp: Any) -> list[tuple[str, str]]:
     return cols
 
 
-def _versus(test: Any) -> str:
-    """The paired test's cell: the verdict, then the difference, the seeds it was behind on
-    and the smallest detectable difference, one per line (the full sentence as a tooltip)."""
-    d = test.diff
+def _versus(cmp: Any, x: Any) -> str:
+    """The comparison's cell: the verdict, the paired difference with the simultaneous
+    interval the verdict matches (in accuracy points for an accuracy), against
+    ``--min-difference`` where set, and the seeds it was behind on (the comparison's own
+    sentence as a tooltip)."""
+    t = x.test
+    est, low, high = x.interval
     lines = []
-    if test.verdict != "identical" and math.isfinite(d.low):
-        alone = " (this comparison alone)" if test.family > 1 else ""
-        lines.append(f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]{alone}")
-        lines.append(f"behind on {test.behind}/{d.seeds} seeds, sign p = {test.sign_p:.3g}")
-        if test.verdict != "worse" and math.isfinite(test.mdd):
-            lines.append(f"detectable: &gt; {test.mdd:.3f}")
-        if not d.examples:
+    if t.verdict != "identical" and math.isfinite(low):
+        k = 100.0 if cmp.task == "classification" else 1.0
+        fmt = "+.1f" if k == 100.0 else "+.3g"
+        units = " points" if k == 100.0 else ""
+        lines.append(f"{k * est:{fmt}} [{k * low:{fmt}}, {k * high:{fmt}}]{units}")
+        if x.practical:
+            tau = f"{k * cmp.spec.min_difference:.3g}{units}"
+            lines.append({"beyond": f"more than {tau}", "maybe below": f"possibly less than {tau}",
+                          "within": f"within +-{tau}"}[x.practical])  # fmt: skip
+        lines.append(f"behind on {t.behind}/{t.diff.seeds} seeds, sign p = {t.sign_p:.3g}")
+        if not t.diff.examples:
             lines.append("seeds' noise only")
-    elif test.verdict != "identical":
-        lines.append("1 seed: no interval")
+    elif t.verdict != "identical":
+        lines.append("too few seeds that trained: no interval")
     detail = "<br>".join(lines)
-    return f'<span title="{escape(test.describe())}">{escape(test.verdict)}</span>' + (
+    return f'<span title="{escape(t.describe())}">{escape(t.verdict)}</span>' + (
         f'<br><span class="ci">{detail}</span>' if detail else ""
     )
+
+
+def _failures(x: Any) -> str:
+    """The failed test seeds' cell: k of n, the exact interval, against the chosen one."""
+    f = x.failures
+    if not f.runs:
+        return "-"
+    cell = f"{f.failed}/{f.runs}"
+    if f.failed:
+        why = ", ".join(f"{n} {k}" for k, n in f.reasons)
+        cell = f'<span class="bad">{cell}</span> <span class="ci">({escape(why)})</span>'
+    cell += f'<br><span class="ci">[{f.low:.1%}, {f.high:.1%}]'
+    if f.verdict in ("fails more often", "fails less often"):
+        cell += f"<br>{f.verdict} (p = {f.p_adjusted:.2g}, Holm)"
+    return cell + "</span>"
 
 
 def table_note(cmp: Any) -> str:
@@ -151,13 +183,14 @@ def results_table(cmp: Any) -> str:
     cols = [name for name, _ in _columns(cmp)]
     timed = any(s is not None for r in cmp.results for s in r.seconds_to_target)
     ranked = cmp.ranking()
-    ranking = {id(x["result"]): x for x in ranked}
+    ranking = {id(x.result): x for x in ranked}
     rows, classes = [], []
     for r in cmp.results:
         score = r.candidates[r.best].score if r.best is not None else math.nan
         lr = _setting_cell(r.best_setting)
         if r.choice.fixed_lr and r.best_setting is not None:
-            lr += ' <span class="ci">(default, not tuned)</span>'
+            given = "given" if "lr" in r.choice.hyper else "default"
+            lr += f' <span class="ci">({given}, not tuned)</span>'
         if r.cliff:
             near = ", ".join(f"{v:.3g}" for v in r.cliff)
             lr += f' <span class="cliff" title="lr {near} failed">⚠ cliff: {near} failed</span>'
@@ -166,6 +199,7 @@ def results_table(cmp: Any) -> str:
             lr += f' <span class="cliff">⚠ late collapse: seed {seeds}</span>'
         row = [escape(r.choice.display), lr]
         values = r.test_rmse_seeds if rmse else r.test_values(classification)
+        values = {k: v for k, v in values.items() if k not in r.test_failures}
         seeds = " ".join(f"{values[s]:.3f}" for s in sorted(values))
         per_seed = f'<br><span class="ci">{seeds}</span>' if seeds else ""
         summary = r.test_rmse if rmse else r.test_summary(classification)
@@ -176,7 +210,8 @@ def results_table(cmp: Any) -> str:
         elif rank is ranked[0]:
             row.append("<strong>chosen</strong> (best on validation)")
         else:
-            row.append(_versus(rank["test"]))
+            row.append(_versus(cmp, rank))
+        row.append("-" if rank is None else _failures(rank))
         cell = "-" if not math.isfinite(score) else f"{score:.4f}"
         noise = cmp.tuning_noise(r)
         if math.isfinite(score) and noise.why_not is None:
@@ -211,7 +246,7 @@ def results_table(cmp: Any) -> str:
             cell += f'<br><span class="ci">{pruned}</span>'
         row.append(cell)
         rows.append(row)
-        classes.append("best" if rank is not None and rank["tied"] else "")
+        classes.append("best" if rank is not None and rank.tied else "")
     return html_table(cols, rows, row_classes=classes, raw=True, text_columns=(0, 1))
 
 
@@ -250,21 +285,7 @@ def protocol(cmp: Any) -> str:
         else f"a holdout validation split ({s.val_fraction:.0%} of the training data, seed "
         f"{s.split_seed})"
     )
-    if s.search == "grid":
-        search = f"a coarse log grid of {s.lrs_per_optimizer} learning rates per optimizer"
-        if s.refine:
-            search += (
-                f", extended one grid step at a time past an edge that wins (at most "
-                f"{s.max_extend} beyond each end of the range), then refined half a step on "
-                "either side of the best"
-            )
-    else:
-        search = search_words(s)
-    if s.space:
-        search += f", with {escape(json.dumps(s.space))}"
-    fixed = [c.display for c in s.choices() if c.fixed_lr]
-    if fixed:
-        search += f"; {escape(', '.join(fixed))} kept at the default learning rate (not tuned)"
+    search, fixed = _search(s)
     metric = cmp.select_metric.split("/", 1)[1]
     seeds = ", ".join(map(str, s.final_seeds))
     tune_seeds = ", ".join(map(str, s.tuning_seeds))
@@ -287,10 +308,15 @@ def protocol(cmp: Any) -> str:
         f" ({cmp.chance:.3g} here)" if cmp.chance is not None and math.isfinite(cmp.chance) else ""
     )
     conf = round(s.confidence * 100)
-    items = [
+    tune = (
         f"<b>Tune</b> on validation data only: {search}, each trained {length} "
         f"({batch}, seed{'s' if s.tune_seeds > 1 else ''} {tune_seeds}) and scored by its "
-        f"final validation {metric} on {folds}. These runs hold no test example at all.",
+        f"final validation {metric} on {folds}. These runs hold no test example at all."
+    )
+    if len(fixed) == len(s.optimizers):
+        tune = f"<b>No tuning</b>: every optimizer at a fixed learning rate ({batch})."
+    items = [
+        tune,
         "<b>Count failures</b>: a trial fails when its loss goes non-finite, when its final "
         f"held-out {metric} is no better than chance{chance} (the most frequent class plus two "
         "standard errors; for regression, the loss of predicting the training mean), or when "
@@ -311,29 +337,7 @@ def protocol(cmp: Any) -> str:
         "variance over the seeds plus what of the example means' variance the seed-by-example "
         "interaction does not explain, with Satterthwaite's degrees of freedom, the seeds' "
         "k - 1 for a paired comparison; clipped to the metric's range).",
-        f"<b>Choose</b> the optimizer with the best mean final validation {metric} over its "
-        "curve runs: no test example and no test seed plays a part in the choice. Each other "
-        "optimizer is then compared with it on the test seeds, paired by seed and by test "
-        "example. The M - 1 comparisons are one family, tested with Holm's step-down inside a "
-        "group-sequential design: each look's new seeds give their own paired t statistic, "
-        "turned into an exact standard normal and combined over the looks (the inverse-normal "
-        "combination test), against boundaries that spend the family's "
-        f"{100 - conf}% over the looks in proportion to the seeds"
-        + (
-            f" (looks at {', '.join(map(str, s.looks))} test seeds). The chosen one and every "
-            "comparison still open get the next look's seeds; a comparison decided, or too "
-            "close to be decided by the last look, gets no more"
-            if len(s.looks) > 1
-            else ""
-        )
-        + f". So the chance of calling any optimizer that is as good <i>worse</i> is at most "
-        f"{100 - conf}% (simulated: benchmarks/aa_calibration.py, docs/verdict.md): "
-        "<i>worse</i> (or <i>better</i>) when its combined statistic crosses its boundary, "
-        "else <i>not distinguishable</i>, with the smallest difference the design would "
-        "detect at the seeds it had (80% power) and how many seeds a fresh comparison would "
-        "need for the one observed -- or that none would, when the test set's noise alone is "
-        "larger. The interval shown beside each verdict is that comparison's alone, not "
-        "corrected.",
+        *_judging(s, metric, conf),
     ]
     seeds_got = cmp.seed_lines()
     if seeds_got:
@@ -350,6 +354,65 @@ def protocol(cmp: Any) -> str:
         + "".join(f"<li>{i}</li>" for i in items)
         + "</ol>"
     )
+
+
+def _search(s: Any) -> tuple[str, list[str]]:
+    """How the settings were searched (HTML), and the optimizers kept at a fixed rate."""
+    if s.search == "grid":
+        search = f"a coarse log grid of {s.lrs_per_optimizer} learning rates per optimizer"
+        if s.refine:
+            search += (
+                f", extended one grid step at a time past an edge that wins (at most "
+                f"{s.max_extend} beyond each end of the range), then refined half a step on "
+                "either side of the best"
+            )
+    else:
+        search = search_words(s)
+    if s.space:
+        search += f", with {escape(json.dumps(s.space))}"
+    fixed = [c.display for c in s.choices() if c.fixed_lr]
+    if fixed:
+        search += f"; {escape(', '.join(fixed))} kept at a fixed learning rate (not tuned)"
+    return search, fixed
+
+
+def _judging(s: Any, metric: str, conf: int) -> list[str]:
+    """The protocol's steps after the runs: the choice and the verdict, the failed test
+    seeds, the speedups (HTML)."""
+    return [
+        f"<b>Choose</b> the optimizer with the best mean final validation {metric} over its "
+        "curve runs: no test example and no test seed plays a part in the choice. Each other "
+        "optimizer is then compared with it on the test seeds on which both trained, paired "
+        "by seed and by test example, each of the M - 1 comparisons at the family's "
+        f"{100 - conf}% over M - 1 inside a group-sequential design: each look's new seeds "
+        "give their own paired t statistic, turned into an exact standard normal and combined "
+        "over the looks (the inverse-normal combination test), against boundaries that spend "
+        "that level over the looks in proportion to the seeds"
+        + (
+            f" (looks at {', '.join(map(str, s.looks))} test seeds). The chosen one and every "
+            "comparison still open get the next look's seeds; a comparison decided, or too "
+            "close to be decided by the last look, gets no more"
+            if len(s.looks) > 1
+            else ""
+        )
+        + f". So the chance of calling any optimizer that is as good <i>worse</i> is at most "
+        f"{100 - conf}% (simulated: benchmarks/aa_calibration.py, docs/verdict.md): "
+        "<i>worse</i> (or <i>better</i>) when its combined statistic crosses its boundary, "
+        "else <i>not distinguishable</i>. Beside each verdict, the interval of the difference "
+        "at the same level (the repeated confidence interval of the design): the intervals "
+        f"hold together at {conf}% over every comparison and look, and each excludes 0 "
+        "exactly where its verdict is worse or better.",
+        "<b>Failed test seeds</b> (diverged, at chance, training loss rose) are left out of "
+        f"the test metric and counted apart: each optimizer's rate with its exact {conf}% "
+        "interval, compared with the chosen one's by the exact McNemar test on the seeds "
+        f"both ran, Holm over the M - 1, {conf}% family-wise (a second family beside the "
+        "metric's).",
+        "<b>Speedups</b>: the steps the chosen one (and a --baseline) needs on its curve runs "
+        "to reach each other optimizer's final validation score, over that one's steps "
+        "(and the same in each run's own seconds), with a bootstrap interval over the curve "
+        "seeds; where the curve runs' ranking at a quarter or half of the budget differs from "
+        "the end's, the step at which it changed.",
+    ]
 
 
 def _kv(items: Mapping[str, Any]) -> str:
@@ -448,3 +511,46 @@ def trials_section(cmp: Any) -> str:
         f"<details><summary>All {total} tuning settings, by learning rate (chosen ones "
         f"highlighted)</summary>{table}</details>"
     )
+
+
+def speed_section(cmp: Any) -> str:
+    """The speedups over the chosen one (and the baseline) as a table, and where the
+    ranking changed during training (HTML; empty where there is nothing to say)."""
+    ranking = cmp.ranking()
+    if not ranking:
+        return ""
+    bases = [ranking[0].result]
+    bases += [r for r in cmp.results if r.label == cmp.spec.baseline and r is not bases[0]]
+    shown = {r.label: r.choice.display for r in cmp.results}
+    rows = []
+    for b in bases:
+        for sp in cmp.speedups(b):
+            cells = []
+            for est, low, high in (sp.steps, sp.seconds):
+                if not math.isfinite(est) and not math.isinf(est):
+                    cells.append("-")
+                elif math.isinf(est):
+                    cells.append("not reached (&gt; 1x)")
+                else:
+                    top = "not reached" if math.isinf(high) else f"{high:.2f}"
+                    cells.append(f'{est:.2f}x <span class="ci">[{low:.2f}, {top}]</span>')
+            rows.append([escape(shown[sp.label]), escape(b.choice.display), f"{sp.target:.4g}",
+                         *cells])  # fmt: skip
+    parts = []
+    if rows:
+        conf = round(cmp.spec.confidence * 100)
+        parts.append(html_table(["optimizer", "over", "its final validation score",
+                                 "speedup in steps", "in time"], rows, raw=True,
+                                text_columns=(0, 1)))  # fmt: skip
+        parts.append(
+            f'<p class="sub">The steps the optimizer in <b>over</b> needs on its curve runs (the '
+            "mean over seeds, read linearly between evaluations) to reach this one's final "
+            f"validation score, over this one's {cmp.spec.steps}; in time the same with each "
+            "run's own seconds (forward/backward and optimizer). Above 1x: this one is faster. "
+            f"{conf}% percentile bootstrap over the {len(cmp.spec.final_seeds)} curve seeds "
+            "(resampled together).</p>"
+        )
+    for line in cmp.recommendation().split("\n"):
+        if line.startswith("The ranking changed during training"):
+            parts.append(f"<p>{escape(line)}</p>")
+    return "\n".join(parts)

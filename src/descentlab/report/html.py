@@ -37,12 +37,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from descentlab.problems.problem import problem_slug
 from descentlab.report import compare_figures as CF
 from descentlab.report.compare_export import EXPORT_FILES, write_exports
 from descentlab.report.compare_tables import (
     config_section,
     protocol,
     results_table,
+    speed_section,
     table_note,
     trials_section,
     verdict,
@@ -57,7 +59,7 @@ from descentlab.report.page import (
     write_page,
 )
 
-__all__ = ["render_report"]
+__all__ = ["header", "render_report"]
 
 _PROBLEMS = {
     "mnist1d": "MNIST-1D",
@@ -182,29 +184,41 @@ class _Figures:
         return self.html(name, draw(self.cmp), caption, alt)
 
 
-def _page(cmp: Any, figs: _Figures) -> str:
+def header(cmp: Any) -> tuple[str, str]:
+    """The report's title (the problem's name, its model) and the line under it (HTML): the
+    optimizers, how they were set, and the seeds they ran."""
     s = cmp.spec
     prov = cmp.record.provenance if cmp.record is not None else {}
     model = s.model or prov.get("model") or "default model"
-    problem = _PROBLEMS.get(s.problem, s.problem.split("#", 1)[0])
+    problem = _PROBLEMS.get(s.problem) or prov.get("problem_name") or problem_slug(s.problem)
     title = f"Optimizer comparison: {problem}, {_MODELS.get(model, model)}"
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    labels = ", ".join(r.choice.display for r in cmp.results)
+    tested = sorted({r.test_runs(cmp.classification) for r in cmp.results})
+    tests = "-".join(map(str, dict.fromkeys([tested[0], tested[-1]]))) if tested else "0"
+    tuned = any(not r.choice.fixed_lr for r in cmp.results)
+    sub = (
+        f"{len(cmp.results)} optimizers ({escape(labels)}), "
+        f"{'tuned on validation data' if tuned else 'at fixed learning rates'}, {s.seeds} curve "
+        f"seeds and {tests} test seeds each (as run). Rendered {now} by descentlab."
+    )
+    return title, sub
+
+
+def _page(cmp: Any, figs: _Figures) -> str:
+    title, sub = header(cmp)
     sections = [
         _results(cmp, figs),
         _curves(cmp, figs),
         _sensitivity(cmp, figs),
         *_time_to_target(cmp, figs),
+        *_speed(cmp, figs),
         _monitor(cmp, figs),
         *_landscapes(cmp, figs),
         *_lectures(cmp),
         ("protocol", "Protocol", protocol(cmp) + trials_section(cmp)),
         ("config", "Configuration and provenance", config_section(cmp)),
     ]
-    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    labels = ", ".join(r.choice.display for r in cmp.results)
-    sub = (
-        f"{len(cmp.results)} optimizers ({escape(labels)}), tuned on validation data, "
-        f"{s.seeds} seeds each. Rendered {now} by descentlab."
-    )
     footer = (
         f"descentlab {escape(version())} · self-contained report (no external resources) ·\n"
         f"store: {escape(cmp.store_path.name)} in {escape(str(cmp.run_dir))}"
@@ -303,6 +317,19 @@ def _time_to_target(cmp: Any, figs: _Figures) -> list[Section]:
         "time to target",
     )
     return [("time", "Time to target", ttt)]
+
+
+def _speed(cmp: Any, figs: _Figures) -> list[Section]:
+    text = speed_section(cmp)
+    diff = figs(
+        "difference_over_steps",
+        CF.difference_figure,
+        "How much worse each optimizer's curve runs are than the chosen one's on the "
+        "validation score at every evaluation, paired by seed: a line crossing zero is a "
+        "ranking that changed during training.",
+        "paired difference over steps",
+    )
+    return [("speed", "Speedups", text + diff)] if text or diff else []
 
 
 def _monitor(cmp: Any, figs: _Figures) -> Section:

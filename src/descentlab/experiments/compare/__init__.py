@@ -15,12 +15,14 @@ from update rules):
         select    the best mean validation score (accuracy; loss for regression); diverged
                   settings never win
         curves    the best setting, N seeds, `steps` long, on train / validation: learning
-                  curves, time to a target validation accuracy, the optimizer's monitor
-                  (update-to-parameter ratio)
+                  curves, speedups, the optimizer's monitor (update-to-parameter ratio)
         refit     the best setting, N seeds, `steps` long, on train + validation; the test set
                   is evaluated once, at the end of each refit run
-    report        per optimizer: test accuracy and loss, mean and bootstrap CI over the seeds;
-                  steps and seconds to the target; the lr sensitivity curve; diverged trials
+    verdict       the best on validation is chosen; each other is compared with it on the test
+                  seeds both trained (sized, with simultaneous intervals); failed test seeds
+                  apart; more seeds where a comparison is open (docs/verdict.md)
+    report        per optimizer: test metric and interval, failed trials and test seeds, the
+                  verdict, speedups in steps and seconds; the lr sensitivity curve
 
 Every trial is a run in the SQLite store of the run directory, found again by its config: the
 same call after an interruption (Ctrl-C, a kill) skips every finished trial, and since every

@@ -1,27 +1,30 @@
-r"""An A/A check of the verdict: how often does a comparison of optimizers that are identical
-in distribution call one of them "worse"?
+r"""The verdict checked by simulation through the comparison's own loop: comparisons of M
+optimizers whose truth is known are run look by look -- :meth:`~descentlab.experiments.
+compare.Comparison.more_seeds` until it is empty, each optimizer it names given the test
+seeds it asks for, then :meth:`~descentlab.experiments.compare.Comparison.ranking` -- and
+its calls are counted against the truth.
 
-:func:`aa_comparison` makes a :class:`~descentlab.experiments.compare.Comparison` of ``m``
-optimizers that differ in nothing but chance, as a real one would hold them: for each, its
-curve runs' final validation accuracy and its refit runs' per-example test outcomes, by
-seed. The outcomes are drawn from one model for every optimizer: example :math:`i` has a
-difficulty :math:`a_i \sim N(c, \tau^2)` (some examples easy, some
-hard, shared by every run; the centre is set so that the mean accuracy is about
-:math:`p`), a run (optimizer :math:`o`, seed :math:`s`) a seed effect
-:math:`\delta_{os} \sim N(0, \sigma^2)`, and the run gets example :math:`i` right with
-probability :math:`\operatorname{sigmoid}(a_i + \delta_{os})`. The validation set is drawn
-the same way with its own examples; its seed effect is :math:`\rho\,\delta_{os} +
-\sqrt{1-\rho^2}\,\varepsilon` (a seed's curve and refit runs start from the same weights:
-:math:`\rho` is how much of a seed's luck they share).
+The model (:class:`Scenario`). A test example :math:`i` has a difficulty :math:`a_i \sim
+N(c, \tau^2)` (the centre set so that the accuracy is about ``accuracy``), shared by every
+run; a run (optimizer :math:`o`, seed :math:`s`) has a seed effect :math:`\delta_{os} \sim
+N(0, \sigma_o^2)` and gets example :math:`i` right with probability
+:math:`\operatorname{sigmoid}(a_i + b_o + \delta_{os})` (regression: a lognormal loss); the
+validation examples are drawn the same way. A run *fails* with probability ``fail[o]``: it
+then gets each example right with probability ``failed_accuracy`` (0.45: below the chance
+level ``chance`` the comparison judges runs by, as a run that learned nothing is judged),
+on the validation set too. The offsets :math:`b_o` keep the optimizers' trained runs equal
+in mean (the metric verdict's null), or with ``compensate`` their means *over all seeds*
+equal: a failing optimizer then trains slightly better when it trains.
 
-:func:`false_worse_rate` then runs the comparison's own choice and verdict
-(:meth:`~descentlab.experiments.compare.Comparison.ranking`) on many such comparisons and
-counts those in which any optimizer is called worse -- the family-wise error the verdict
-promises to keep at ``1 - confidence`` (5 %).
+:func:`simulate` runs one comparison; :func:`rates` counts, over many: the family-wise error
+of the metric verdict (a comparison whose trained runs are equal called worse or better),
+of the failure verdict (an optimizer failing as often as the chosen one called different),
+of either, the power (the optimizer made worse called worse), the simultaneous intervals'
+coverage of the true differences, and the test seeds run.
 
 Example:
-    >>> rate, se = false_worse_rate(4, sims=20, seed=0)
-    >>> 0.0 <= rate <= 1.0 and se >= 0.0
+    >>> r = rates(Scenario(3), sims=4, seed=0)
+    >>> 0.0 <= r.false <= 1.0 and r.seeds >= 5
     True
 """
 
@@ -29,137 +32,25 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "Outcome",
-    "Rates",
-    "Scenario",
-    "aa_comparison",
-    "detection_rate",
-    "false_worse_rate",
-    "rates",
-    "simulate",
-]
+__all__ = ["Outcome", "Rates", "Scenario", "rates", "simulate"]
 
-
-def aa_comparison(
-    rng: np.random.Generator,
-    m: int,
-    *,
-    seeds: int = 5,
-    examples: int = 1000,
-    accuracy: float = 0.85,
-    difficulty_sd: float = 2.0,
-    seed_sd: float = 0.1,
-    rho: float = 0.0,
-    worse_by: float = 0.0,
-) -> object:
-    """One A/A comparison of ``m`` optimizers identical in distribution (module docstring):
-    ``examples`` test and validation examples each, ``seeds`` seeds, test accuracy about
-    ``accuracy`` (the difficulties' centre), seed effects of standard deviation ``seed_sd``
-    on the logit scale, shared with the validation run by ``rho`` (0: the test on other seeds
-    than the choice, as :func:`~descentlab.experiments.compare.compare` runs it; the test
-    outcomes are keyed by its test seeds). ``worse_by``: the last
-    optimizer (``opt{m-1}``) truly worse by this much on the logit scale, on the test and the
-    validation examples alike (an A/B comparison, for :func:`detection_rate`)."""
-    from descentlab.experiments.compare import Comparison, OptimizerResult
-    from descentlab.experiments.compare.choices import OptimizerChoice
-    from descentlab.experiments.compare.results import SeedCurves
-    from descentlab.experiments.compare.stats import estimate
-
-    # the centre at which the mean of sigmoid(a), a ~ N(centre, sd^2), is about `accuracy`
-    # (the probit approximation of the logistic-normal mean)
-    centre = math.log(accuracy / (1 - accuracy)) * math.sqrt(1 + math.pi * difficulty_sd**2 / 8)
-    test_a = rng.normal(centre, difficulty_sd, examples)
-    val_a = rng.normal(centre, difficulty_sd, examples)
-    spec = _spec(seeds)
-    results = []
-    for o in range(m):
-        delta = rng.normal(0.0, seed_sd, seeds) - (worse_by if o == m - 1 else 0.0)
-        shared = rho * delta - (1 - rho) * (worse_by if o == m - 1 else 0.0)
-        val_delta = shared + math.sqrt(1 - rho * rho) * rng.normal(0.0, seed_sd, seeds)
-        test = rng.random((seeds, examples)) < _sigmoid(test_a[None, :] + delta[:, None])
-        val = rng.random((seeds, examples)) < _sigmoid(val_a[None, :] + val_delta[:, None])
-        test = test.astype(float)
-        r = OptimizerResult(
-            choice=OptimizerChoice(label=f"opt{o}", optimizer="sgd"), candidates=[], best=None,
-            curve_runs=[None] * seeds, refit_runs=[None] * seeds, test_accuracy=(math.nan,) * 3,
-            test_loss=(math.nan,) * 3, steps_to_target=[], seconds_to_target=[],
-            final_val_accuracy=list(val.mean(1)), final_val_loss=[], diverged_tuning=0,
-            diverged_final=0, setting={"lr": 0.01},
-        )  # fmt: skip
-        keys = spec.test_seeds[:seeds]
-        r.test_accuracy_seeds = {k: float(test[s].mean()) for s, k in enumerate(keys)}
-        r.test_examples = {k: {"accuracy": test[s]} for s, k in enumerate(keys)}
-        est = estimate(r.test_outcome_values("accuracy"), bounds=(0.0, 1.0))
-        r.test_estimates["accuracy"] = est
-        r.test_accuracy = est.interval
-        r.curves["val/accuracy"] = SeedCurves(
-            [(np.array([spec.steps]), np.array([v])) for v in val.mean(1)]
-        )
-        results.append(r)
-    return Comparison(spec, results, "", "classification", "val/accuracy")
-
-
-@functools.cache
-def _spec(seeds: int) -> object:
-    from descentlab.experiments.compare import CompareSpec
-
-    return CompareSpec(optimizers=["sgd"], seeds=seeds, steps=100, max_seeds=max(seeds, 2))
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def false_worse_rate(m: int, *, sims: int, seed: int, **model: float) -> tuple[float, float]:
-    """The fraction of ``sims`` A/A comparisons of ``m`` optimizers (:func:`aa_comparison`,
-    ``model`` its keywords) in which some optimizer is called worse than the chosen one (or
-    better: any claimed difference is false here), with its Monte-Carlo standard error."""
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for _ in range(sims):
-        ranking = aa_comparison(rng, m, **model).ranking()  # type: ignore[attr-defined]
-        hits += any(x["test"].verdict in ("worse", "better") for x in ranking[1:])
-    rate = hits / sims
-    return rate, math.sqrt(max(rate * (1 - rate), 1.0 / sims) / sims)
-
-
-def detection_rate(
-    m: int, worse_by: float, *, sims: int, seed: int, **model: float
-) -> tuple[float, float]:
-    """The power: the fraction of ``sims`` comparisons of ``m`` optimizers, one of them truly
-    worse by ``worse_by`` on the logit scale (:func:`aa_comparison`), in which that one is
-    called worse, with its Monte-Carlo standard error."""
-    rng = np.random.default_rng(seed)
-    hits = 0
-    for _ in range(sims):
-        ranking = aa_comparison(rng, m, worse_by=worse_by, **model).ranking()  # type: ignore[attr-defined]
-        hits += any(
-            x["result"].label == f"opt{m - 1}" and x["test"].verdict == "worse" for x in ranking[1:]
-        )
-    rate = hits / sims
-    return rate, math.sqrt(max(rate * (1 - rate), 1.0 / sims) / sims)
-
-
-# -- the protocols side by side, in every scenario ------------------------------------------
+_GH = np.polynomial.hermite_e.hermegauss(40)  # nodes and weights for E[f(N(0, 1))]
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """One simulated setting of M optimizers (:func:`simulate`).
+    """One simulated setting of M optimizers (module docstring).
 
     Attributes:
         m: optimizers.
         task: ``"classification"`` (per-example 0/1, accuracy about ``accuracy``) or
             ``"regression"`` (per-example losses, lognormal: lower is better).
         seed_sd: the seed effect's standard deviation (logit scale; log scale for a loss).
-        rho: how much of a seed's luck its curve run (validation) shares with the refit run
-            of the same seed (only the fixed protocol pairs them: the sequential one tests on
-            other seeds).
         noisy: the first optimizer's seed effect is this many times the others' (its mean
             metric kept equal to theirs).
         accuracy: the classification accuracy the difficulties are centred on.
@@ -167,26 +58,42 @@ class Scenario:
         worse_sd: the last optimizer truly worse by this many seed standard deviations of an
             optimizer's test metric (one seed's; 0: an A/A scenario).
         worse_logit: or by this much on the logit (log) scale.
+        fail: each optimizer's chance that a run fails (the first ones; the rest 0).
+        failed_accuracy: a failed run's chance of getting an example right.
+        compensate: a failing optimizer's trained runs are better, so that its mean over all
+            seeds equals the others' (else its trained runs equal theirs).
+        chance: the accuracy at or below which a run is judged failed (None: none judged).
+        seeds: test seeds at the first look (and curve seeds); looks double to 8 times it.
     """
 
     m: int
     task: str = "classification"
     seed_sd: float = 0.1
-    rho: float = 0.5
     noisy: float = 1.0
     accuracy: float = 0.85
     examples: int = 1000
     worse_sd: float = 0.0
     worse_logit: float = 0.0
+    fail: tuple[float, ...] = ()
+    failed_accuracy: float = 0.45
+    compensate: bool = False
+    chance: float | None = 0.5
+    seeds: int = 5
 
     def __post_init__(self) -> None:
         if self.m < 2:
             raise ValueError(f"a scenario needs at least 2 optimizers, got m={self.m}")
         if self.task not in ("classification", "regression"):
             raise ValueError(f"task must be classification or regression, got {self.task!r}")
+        if len(self.fail) > self.m or not all(0 <= p < 1 for p in self.fail):
+            raise ValueError(f"fail must hold at most m rates in [0, 1), got {self.fail!r}")
+
+    def fails(self, o: int) -> float:
+        return self.fail[o] if o < len(self.fail) else 0.0
 
 
-_GH = np.polynomial.hermite_e.hermegauss(40)  # nodes and weights for E[f(N(0, 1))]
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 class _World:
@@ -203,34 +110,36 @@ class _World:
         self.test_a = rng.normal(centre, sd, n)
         self.val_a = rng.normal(centre, sd, n)
         self.sds = [sc.seed_sd * (sc.noisy if o == 0 else 1.0) for o in range(sc.m)]
-        # offsets that keep every optimizer's mean metric equal whatever its seed sd
-        base = self._mean(self.test_a, 0.0, sc.seed_sd)
-        self.offsets = [self._solve(self.test_a, base, s) for s in self.sds]
-        self.metric_sd = self._seed_sd(self.test_a, self.offsets[-1], sc.seed_sd)
+        base = self._mean(0.0, sc.seed_sd)
+        targets = [base] * sc.m
+        if sc.compensate:  # the mean over all seeds equal: the trained runs make up for failures
+            targets = [(base - sc.fails(o) * sc.failed_accuracy) / (1 - sc.fails(o))
+                       for o in range(sc.m)]  # fmt: skip
+        self.offsets = [self._solve(t, s) for t, s in zip(targets, self.sds, strict=True)]
         if sc.worse_sd or sc.worse_logit:
-            drop = sc.worse_sd * self.metric_sd
+            sign = 1.0 if sc.task == "classification" else -1.0
             if sc.worse_logit:
-                shift = sc.worse_logit if sc.task == "classification" else -sc.worse_logit
-                self.offsets[-1] -= shift
+                self.offsets[-1] -= sign * sc.worse_logit
             else:
-                sign = 1.0 if sc.task == "classification" else -1.0
-                self.offsets[-1] = self._solve(self.test_a, base - sign * drop, self.sds[-1])
-        self.truth = [
-            self._mean(self.test_a, c, s) for c, s in zip(self.offsets, self.sds, strict=True)
-        ]
+                drop = sc.worse_sd * self._seed_sd(self.offsets[-1], sc.seed_sd)
+                self.offsets[-1] = self._solve(targets[-1] - sign * drop, self.sds[-1])
+        #: each optimizer's true mean test metric over the runs that train
+        self.truth = [self._mean(c, s) for c, s in zip(self.offsets, self.sds, strict=True)]
 
-    def _mean(self, a: np.ndarray, c: float, s: float) -> float:
+    def _mean(self, c: float, s: float) -> float:
         x, w = _GH
+        a = self.test_a
         if self.sc.task == "regression":
             return float(np.mean(np.exp(a + c)) * math.exp(s * s / 2) * math.exp(0.125))
         p = _sigmoid(a[None, :] + c + s * x[:, None]).mean(1)
         return float(np.dot(w, p) / w.sum())
 
-    def _seed_sd(self, a: np.ndarray, c: float, s: float) -> float:
+    def _seed_sd(self, c: float, s: float) -> float:
         """One seed's standard deviation of the test metric (seed effect and per-example
         noise)."""
         x, w = _GH
         w = w / w.sum()
+        a = self.test_a
         if self.sc.task == "regression":
             m = np.exp(a + c)
             seed = np.mean(m) ** 2 * math.exp(0.25) * math.exp(s * s) * (math.exp(s * s) - 1)
@@ -239,123 +148,201 @@ class _World:
         p = _sigmoid(a[None, :] + c + s * x[:, None])
         means = p.mean(1)
         seed = float(np.dot(w, means**2) - np.dot(w, means) ** 2)
-        ex = float(np.dot(w, (p * (1 - p)).mean(1))) / len(a)
-        return math.sqrt(seed + ex)
+        return math.sqrt(seed + float(np.dot(w, (p * (1 - p)).mean(1))) / len(a))
 
-    def _solve(self, a: np.ndarray, target: float, s: float) -> float:
+    def _solve(self, target: float, s: float) -> float:
         from scipy import optimize
 
-        return float(optimize.brentq(lambda c: self._mean(a, c, s) - target, -20.0, 20.0))
+        return float(optimize.brentq(lambda c: self._mean(c, s) - target, -20.0, 20.0))
 
-    def outcomes(
-        self, rng: np.random.Generator, o: int, delta: np.ndarray, val: bool
-    ) -> np.ndarray:
-        """Per-example outcomes ``[seeds, examples]`` of optimizer ``o`` with seed effects
-        ``delta`` on the validation or the test examples."""
+    def runs(self, rng: np.random.Generator, o: int, k: int, val: bool) -> np.ndarray:
+        """Per-example outcomes ``[k seeds, examples]`` of ``k`` new runs of optimizer ``o``
+        on the validation or the test examples (failed runs at ``failed_accuracy``)."""
         a = self.val_a if val else self.test_a
-        x = a[None, :] + self.offsets[o] + delta[:, None]
+        x = a[None, :] + self.offsets[o] + rng.normal(0.0, self.sds[o], k)[:, None]
         if self.sc.task == "regression":
             return np.exp(x + 0.5 * rng.normal(size=x.shape))
-        return (rng.random(x.shape) < _sigmoid(x)).astype(float)
+        p = _sigmoid(x)
+        failed = rng.random(k) < self.sc.fails(o)
+        p[failed] = self.sc.failed_accuracy
+        return (rng.random(x.shape) < p).astype(float)
+
+
+@functools.cache
+def _spec(seeds: int) -> Any:
+    from descentlab.experiments.compare import CompareSpec
+
+    return CompareSpec(optimizers=["sgd"], seeds=seeds, steps=100)
+
+
+def _add(w: _World, rng: np.random.Generator, r: Any, o: int, upto: int, spec: Any) -> None:
+    """``r`` given test seeds up to ``upto``, judged and summed up as ``collect`` does."""
+    from descentlab.experiments import tuning
+    from descentlab.experiments.compare.stats import estimate
+
+    cls = w.sc.task == "classification"
+    name = "accuracy" if cls else "loss"
+    have = r.test_runs(cls)
+    new = spec.test_seeds[have:upto]
+    if not new:
+        return
+    for seed, row in zip(new, w.runs(rng, o, len(new), val=False), strict=True):
+        value = float(row.mean())
+        chance = w.sc.chance if cls else None
+        failure = tuning.trial_failure(
+            "completed", value, chance=chance, maximize=cls, initial_loss=None, final_loss=None
+        )
+        if failure is not None:
+            r.test_failures[seed] = failure
+        r.test_examples[seed] = {name: row}
+        (r.test_accuracy_seeds if cls else r.test_loss_seeds)[seed] = value
+    if r.test_values(cls):
+        est = estimate(r.test_outcome_values(name), bounds=(0.0, 1.0 if cls else math.inf))
+        r.test_estimates[name] = est
+        if cls:
+            r.test_accuracy = est.interval
+        else:
+            r.test_loss = est.interval
+
+
+def comparison(sc: Scenario, rng: np.random.Generator) -> tuple[Any, _World]:
+    """A comparison of the scenario at its first look: curve runs (their validation scores)
+    and ``sc.seeds`` test seeds for every optimizer."""
+    from descentlab.experiments.compare import Comparison, OptimizerResult
+    from descentlab.experiments.compare.choices import OptimizerChoice
+    from descentlab.experiments.compare.results import SeedCurves
+
+    w = _World(rng, sc)
+    spec = _spec(sc.seeds)
+    cls = sc.task == "classification"
+    metric = "val/accuracy" if cls else "val/loss"
+    results = []
+    for o in range(sc.m):
+        val = w.runs(rng, o, sc.seeds, val=True).mean(1)
+        r = OptimizerResult(
+            choice=OptimizerChoice(label=f"opt{o}", optimizer="sgd"), candidates=[], best=None,
+            curve_runs=[None] * sc.seeds, refit_runs=[], test_accuracy=(math.nan,) * 3,
+            test_loss=(math.nan,) * 3, steps_to_target=[], seconds_to_target=[],
+            final_val_accuracy=list(val), final_val_loss=[], diverged_tuning=0,
+            diverged_final=0, setting={"lr": 0.01},
+        )  # fmt: skip
+        r.curves[metric] = SeedCurves([(np.array([spec.steps]), np.array([v])) for v in val])
+        _add(w, rng, r, o, sc.seeds, spec)
+        results.append(r)
+    return Comparison(spec, results, "", sc.task, metric, chance=sc.chance), w
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """One simulated comparison's verdicts (:func:`simulate`): ``calls`` by optimizer index
-    (``"worse"``, ``"better"``, ...; the chosen one absent), ``chosen`` its index and ``seeds``
-    the test seeds each optimizer was run with."""
+    """One simulated comparison (:func:`simulate`), by optimizer index (the chosen one
+    absent from the dicts): ``calls`` the metric verdicts, ``fails`` the failure verdicts,
+    ``truth`` how much worse each truly is on its trained runs, ``covered`` whether every
+    simultaneous interval holds its true difference, ``seeds`` the test seeds each ran,
+    ``failed`` the test seeds of each that failed."""
 
     chosen: int
     calls: dict[int, str]
+    fails: dict[int, str]
+    truth: dict[int, float]
+    covered: bool
     seeds: list[int]
+    failed: list[int] = field(default_factory=list)
 
 
-def simulate(
-    sc: Scenario, rng: np.random.Generator, *, protocol: str, looks: tuple[int, ...] = (5,)
-) -> Outcome:
-    """One comparison of the scenario through a protocol: ``"fixed"`` (5 seeds shared by the
-    curve and the refit runs, Holm over every pair: :func:`~descentlab.experiments.compare.
-    stats.with_best`) or ``"sequential"`` (the choice on curve seeds, the test on disjoint
-    seeds added look by look: :func:`~descentlab.experiments.compare.sequential.look`)."""
-    from descentlab.experiments.compare import sequential, stats
-
-    w = _World(rng, sc)
+def simulate(sc: Scenario, rng: np.random.Generator) -> Outcome:
+    """One comparison of the scenario, through :meth:`more_seeds` until it is empty, then
+    :meth:`ranking`."""
+    cmp, w = comparison(sc, rng)
+    index = {r.label: o for o, r in enumerate(cmp.results)}
+    while want := cmp.more_seeds():
+        for label, n in want.items():
+            o = index[label]
+            _add(w, rng, cmp.results[o], o, n, cmp.spec)
+    ranking = cmp.ranking()
+    top = index[ranking[0].result.label]
+    sign = 1.0 if sc.task == "classification" else -1.0
+    truth = {index[x.result.label]: sign * (w.truth[top] - w.truth[index[x.result.label]])
+             for x in ranking[1:]}  # fmt: skip
+    covered = all(
+        x.interval[1] <= truth[index[x.result.label]] <= x.interval[2] for x in ranking[1:]
+    )
     cls = sc.task == "classification"
-    k = looks[0]
-    val_delta = [rng.normal(0.0, s, k) for s in w.sds]
-    if protocol == "fixed":
-        test_delta = [
-            sc.rho * v + math.sqrt(1 - sc.rho**2) * rng.normal(0.0, s, k)
-            for v, s in zip(val_delta, w.sds, strict=True)
-        ]
-    elif protocol == "sequential":
-        test_delta = [rng.normal(0.0, s, k) for s in w.sds]
-    else:
-        raise ValueError(f"protocol must be 'fixed' or 'sequential', got {protocol!r}")
-    val = [w.outcomes(rng, o, val_delta[o], True).mean(1).mean() for o in range(sc.m)]
-    chosen = int(np.argmax(val) if cls else np.argmin(val))
-    tests = [w.outcomes(rng, o, test_delta[o], False) for o in range(sc.m)]
-    others = [o for o in range(sc.m) if o != chosen]
-
-    def values(o: int) -> dict[int, np.ndarray]:
-        return {s: tests[o][s] for s in range(len(tests[o]))}
-
-    if protocol == "fixed":
-        family = sc.m * (sc.m - 1) // 2
-        got = stats.with_best(values(chosen), [values(o) for o in others], maximize=cls,
-                              family=family)  # fmt: skip
-        return Outcome(chosen, {o: t.verdict for o, t in zip(others, got, strict=True)}, [k] * sc.m)
-    while True:
-        r = sequential.look(values(chosen), [values(o) for o in others], maximize=cls,
-                            looks=looks)  # fmt: skip
-        if not r.open:
-            break
-        for o in [chosen, *(others[i] for i in r.open)]:
-            more = r.next_seeds - len(tests[o])
-            if more > 0:
-                extra = w.outcomes(rng, o, rng.normal(0.0, w.sds[o], more), False)
-                tests[o] = np.vstack([tests[o], extra])
     return Outcome(
-        chosen,
-        {o: t.verdict for o, t in zip(others, r.tests, strict=True)},
-        [len(t) for t in tests],
+        top,
+        {index[x.result.label]: x.verdict for x in ranking[1:]},
+        {index[x.result.label]: x.failures.verdict for x in ranking[1:]},
+        truth,
+        covered,
+        [r.test_runs(cls) for r in cmp.results],
+        [len(r.test_failures) for r in cmp.results],
     )
 
 
 @dataclass(frozen=True)
 class Rates:
-    """A protocol's rates over many simulated comparisons: ``false`` (the family-wise error:
-    some optimizer as good as the chosen one called worse or better), ``power`` (the truly
-    worse one called worse; NaN in an A/A scenario), each with its Monte-Carlo standard
-    error, and ``seeds``: the mean test seeds per optimizer."""
+    """Rates over many simulated comparisons (:func:`rates`), each with its Monte-Carlo
+    standard error: ``false`` (the metric verdict's family-wise error: a comparison whose
+    trained runs are equal called worse or better), ``fail_false`` (the failure verdict's:
+    an optimizer failing as often as the chosen one called different), ``any_false`` (either),
+    ``power`` (the optimizer made worse called worse; NaN without one), ``coverage`` (every
+    simultaneous interval holds its true difference), ``unshown`` (an optimizer that fails
+    is chosen, another is called worse, and none of its test seeds failed: nothing says it
+    is brittle), ``called`` (any comparison called worse or better, whatever the truth: the
+    false calls where every optimizer's mean over all its seeds is equal); ``seeds``: the
+    mean test seeds per optimizer."""
 
     false: float
     false_se: float
+    fail_false: float
+    fail_false_se: float
+    any_false: float
+    any_false_se: float
     power: float
     power_se: float
+    coverage: float
+    coverage_se: float
+    unshown: float
+    unshown_se: float
+    called: float
+    called_se: float
     seeds: float
     sims: int
 
 
-def rates(
-    sc: Scenario, *, protocol: str, sims: int, seed: int, looks: tuple[int, ...] = (5,)
-) -> Rates:
+def rates(sc: Scenario, *, sims: int, seed: int) -> Rates:
     """:func:`simulate` ``sims`` times (seeded) and count."""
     rng = np.random.default_rng(seed)
-    false = power = 0
-    seeds = 0.0
     worse = sc.worse_sd > 0 or sc.worse_logit > 0
+    n = dict.fromkeys(("false", "fail", "any", "power", "covered", "unshown", "called"), 0)
+    seeds = 0.0
     for _ in range(sims):
-        out = simulate(sc, rng, protocol=protocol, looks=looks)
-        nulls = [o for o in out.calls if not (worse and o == sc.m - 1)]
-        if worse and out.chosen == sc.m - 1:
-            nulls = []  # the worse one was chosen: every other is truly better, none is null
-        false += any(out.calls[o] in ("worse", "better") for o in nulls)
-        power += worse and out.calls.get(sc.m - 1) == "worse"
+        out = simulate(sc, rng)
+        metric = any(
+            out.calls[o] in ("worse", "better") for o, d in out.truth.items() if abs(d) < 1e-12
+        )
+        fail = any(
+            out.fails[o] not in ("", "not shown different")
+            for o in out.fails
+            if sc.fails(o) == sc.fails(out.chosen)
+        )
+        n["false"] += metric
+        n["fail"] += fail
+        n["any"] += metric or fail
+        n["power"] += worse and out.calls.get(sc.m - 1) == "worse"
+        n["covered"] += out.covered
+        n["called"] += any(v in ("worse", "better") for v in out.calls.values())
+        n["unshown"] += (
+            sc.fails(out.chosen) > 0
+            and "worse" in out.calls.values()
+            and not out.failed[out.chosen]
+        )
         seeds += float(np.mean(out.seeds))
 
-    def se(p: float) -> float:
-        return math.sqrt(max(p * (1 - p), 1.0 / sims) / sims)
+    def rate(k: int) -> tuple[float, float]:
+        p = k / sims
+        return p, math.sqrt(max(p * (1 - p), 1.0 / sims) / sims)
 
-    f, p = false / sims, (power / sims if worse else math.nan)
-    return Rates(f, se(f), p, se(p) if worse else math.nan, seeds / sims, sims)
+    power = rate(n["power"]) if worse else (math.nan, math.nan)
+    counts = [*rate(n["false"]), *rate(n["fail"]), *rate(n["any"]), *power]
+    counts += [*rate(n["covered"]), *rate(n["unshown"]), *rate(n["called"])]
+    return Rates(*counts, seeds / sims, sims)

@@ -71,11 +71,15 @@ class OptimizerChoice:
     @property
     def display(self) -> str:
         """The label as the lectures write it (``Adam``, ``RMSProp``...); an optimizer kept at
-        its default learning rate under a label of its own reads ``Adadelta (default lr)``."""
+        its default learning rate under a label of its own reads ``Adadelta (default lr)``, at
+        a learning rate given for it ``Adam (lr 0.05)``."""
         if self.label in optim.NAMES:
             return optim.record(self.label).display
         if self.fixed_lr and self.is_named and self.label != self.optimizer:
-            return f"{optim.record(self.optimizer).display} (default lr)"
+            lr = self.hyper.get("lr")
+            return f"{optim.record(self.optimizer).display} " + (
+                "(default lr)" if lr is None else f"(lr {lr:g})"
+            )
         return self.label
 
     def default_lr(self) -> float:

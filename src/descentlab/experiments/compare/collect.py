@@ -267,6 +267,8 @@ def _fill_final(
                 res.seconds_to_target.append(secs)
         else:
             res.refit_runs[i] = rec.id
+            if failure is not None:  # counted apart: the metric is over the seeds that trained
+                res.test_failures[seed] = failure
             if rec.status == "completed":
                 outcomes = _outcomes(store, rec)
                 if isinstance(outcomes, str):
@@ -281,11 +283,15 @@ def _fill_final(
                     value = summary.get(key)
                     if value is not None:
                         into[seed] = float(value)
-    conf = spec.confidence
-    # (an objective's metric has its own range: its values are stored as these two)
+    _summarise(res, spec.confidence, bounded=spec.objective is None)
+
+
+def _summarise(res: OptimizerResult, conf: float, bounded: bool = True) -> None:
+    """``res``'s test metrics with their intervals, over the seeds that trained (``bounded``
+    False: an objective's metric has its own range, its values stored as these two)."""
     free = (-math.inf, math.inf)
-    ranges = (("accuracy", (0.0, 1.0)), ("loss", (0.0, math.inf)))
-    for name, bounds in ranges if spec.objective is None else ((n, free) for n, _ in ranges):
+    for name, bounds in (("accuracy", (0.0, 1.0)), ("loss", (0.0, math.inf))):
+        bounds = bounds if bounded else free
         values = res.test_outcome_values(name)
         if values:
             res.test_estimates[name] = stats.estimate(values, confidence=conf, bounds=bounds)
@@ -293,16 +299,17 @@ def _fill_final(
         res.test_accuracy = res.test_estimates["accuracy"].interval
     if "loss" in res.test_estimates:
         res.test_loss = res.test_estimates["loss"].interval
+    trained = {s: v for s, v in res.test_rmse_seeds.items() if s not in res.test_failures}
     sq = {s: e["squared_error"] for s, e in res.test_examples.items() if "squared_error" in e}
-    if res.test_rmse_seeds and sq and set(sq) == set(res.test_rmse_seeds):
+    if trained and set(trained) <= set(sq):
         # the root of the mean squared error over seeds and examples, and the roots of its
         # interval's ends (a monotone map of an interval of the mean squared error)
-        e = stats.estimate(sq, confidence=conf, bounds=(0.0, math.inf))
+        e = stats.estimate({s: sq[s] for s in trained}, confidence=conf, bounds=(0.0, math.inf))
         res.test_estimates["squared_error"] = e
         res.test_rmse = (math.sqrt(e.mean), math.sqrt(e.low), math.sqrt(e.high))
-    elif res.test_rmse_seeds:  # over the seeds only (the warnings say so)
+    elif trained:  # over the seeds only (the warnings say so)
         res.test_rmse = tuning.t_interval(
-            list(res.test_rmse_seeds.values()), confidence=conf, bounds=(0.0, math.inf)
+            list(trained.values()), confidence=conf, bounds=(0.0, math.inf)
         )
 
 
@@ -368,7 +375,9 @@ def load_comparison(run_dir: str | os.PathLike[str]) -> Comparison:
         records = store.list_runs(name=EXPERIMENT)
         if not records:
             raise FileNotFoundError(f"{path} holds no comparison")
-        spec = CompareSpec.from_dict(records[-1].config["spec"])
+        # (what the verdict says, kept apart from what ran: its provenance)
+        said = records[-1].provenance.get("verdict") or {}
+        spec = CompareSpec.from_dict({**records[-1].config["spec"], **said})
         task = records[-1].provenance.get("task", "classification")
         metric = records[-1].provenance.get("metric")
         plan = spec.plan(stored=True)  # read back: its device and problem need not be here

@@ -157,7 +157,10 @@ def _space(spec: Any, choice: Any) -> str:
     from descentlab.experiments.compare.spec import _space_for
 
     if choice.fixed_lr:
-        return f"not tuned: its default lr {choice.default_lr():g}"
+        given = "lr" in choice.hyper
+        return (
+            f"not tuned: {'the lr given,' if given else 'its default lr'} {choice.default_lr():g}"
+        )
     extra = _space_for(spec, choice)
     if spec.search == QUASIRANDOM:
         return declared_space(choice, extra).describe()
@@ -183,11 +186,16 @@ def protocol_lines(
     )
     if objective and not objective.get("data"):
         scored = "the validation split of the objective's own data (its code owns them)"
-    lines = [
-        f"tuning: {search_words(spec)}; {k} tuning seed{'s' if k != 1 else ''} ({tune_seeds}); "
-        f"{spec.tune_length} steps each; scored on {scored}; pruning: {pruning(spec)}"
-    ]
-    lines += [f"  {c.display}: {_space(spec, c)}" for c in spec.choices()]
+    choices = spec.choices()
+    if any(not c.fixed_lr for c in choices):
+        lines = [
+            f"tuning: {search_words(spec)}; {k} tuning seed{'s' if k != 1 else ''} "
+            f"({tune_seeds}); {spec.tune_length} steps each; scored on {scored}; pruning: "
+            f"{pruning(spec)}"
+        ]
+    else:
+        lines = ["tuning: none, every optimizer at a fixed learning rate"]
+    lines += [f"  {c.display}: {_space(spec, c)}" for c in choices]
     lines.append(objective_words(objective) if objective else training_words(spec))
     seeds = ", ".join(map(str, spec.final_seeds))
     looks = spec.looks
@@ -215,8 +223,11 @@ def protocol_lines(
     lines.append(
         f"verdict: the optimizer with the best mean final validation {metric} over its curve "
         "runs is chosen (no test example seen); each other is compared with it on the test "
-        f"seeds, paired by seed and {paired}, at {conf}% family-wise over the {family} "
-        "(Holm's step-down inside a group-sequential design: alpha spent over the looks in "
-        "proportion to the seeds)"
+        f"seeds on which both trained, paired by seed and {paired}, at {conf}% "
+        f"family-wise over the {family} (each at {100 - conf}%/{max(m - 1, 1)} inside a "
+        "group-sequential design: alpha spent over the looks in proportion to the seeds), "
+        "with intervals that hold as widely; failed test runs (diverged, at chance, loss "
+        "rose) are counted apart and compared with the chosen one's (exact McNemar test, "
+        f"Holm, {conf}% family-wise)"
     )
     return lines

@@ -10,6 +10,7 @@ of those names call them); this module says them in words.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from descentlab.experiments.compare import verdict
+from descentlab.experiments.compare import speedup, verdict
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.landscapes import LandscapeRace
-from descentlab.experiments.compare.verdict import TuningNoise, score_metric
+from descentlab.experiments.compare.speedup import Speedup
+from descentlab.experiments.compare.verdict import Standing, TuningNoise, score_metric
 from descentlab.experiments.outputs import RunFolder
 from descentlab.store import store_path_of
 
@@ -104,9 +106,10 @@ class OptimizerResult:
             ``fixed_lr`` optimizer).
         best: index of the chosen setting (None: all failed / not tuned yet / fixed lr).
         curve_runs / refit_runs: run ids per seed (None where missing).
-        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds and test
-            examples (:func:`~descentlab.experiments.compare.stats.estimate`).
-        test_accuracy_seeds / test_loss_seeds: the refit runs' values by seed.
+        test_accuracy / test_loss: ``(mean, low, high)`` over the refit seeds that trained
+            and the test examples (:func:`~descentlab.experiments.compare.stats.estimate`).
+        test_accuracy_seeds / test_loss_seeds: every completed refit run's value by seed
+            (:meth:`test_values`: those that trained).
         test_rmse / test_rmse_seeds: the same for the RMSE (regression).
         test_examples: the refit runs' per-example test outcomes by seed (``{"loss": [n],
             "accuracy": [n]}``, :mod:`descentlab.experiments.test_outcomes`);
@@ -160,6 +163,10 @@ class OptimizerResult:
     #: by run id (curve and refit runs): its own time, as its summary holds it
     #: (``train_seconds``, ``optimizer_seconds``, ``clock``: :mod:`descentlab.engine.timing`)
     run_timings: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: ``{test seed: why}``: refit runs that failed (diverged, at chance, loss rose), left out
+    #: of :meth:`test_values` and :meth:`test_outcome_values`: the test metric, its interval
+    #: and the verdict are over the seeds that trained; the failures are counted apart
+    test_failures: dict[int, str] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -180,17 +187,25 @@ class OptimizerResult:
         return sum(r is not None for r in self.curve_runs + self.refit_runs)
 
     def test_values(self, classification: bool) -> dict[int, float]:
-        """The headline test metric by seed (accuracy, or loss for regression)."""
-        return self.test_accuracy_seeds if classification else self.test_loss_seeds
+        """The headline test metric by seed (accuracy, or loss for regression), over the
+        seeds that trained."""
+        values = self.test_accuracy_seeds if classification else self.test_loss_seeds
+        return {s: v for s, v in values.items() if s not in self.test_failures}
+
+    def test_runs(self, classification: bool) -> int:
+        """The test seeds run: those that trained and those that failed."""
+        return len(self.test_values(classification)) + len(self.test_failures)
 
     def test_outcome_values(self, name: str) -> dict[int, Any]:
-        """The test ``name`` (``"accuracy"``, ``"loss"``) by seed: per-example arrays where
-        every refit seed has them, else one number per seed."""
+        """The test ``name`` (``"accuracy"``, ``"loss"``) by seed that trained: per-example
+        arrays where every such seed has them, else one number per seed."""
         numbers = self.test_accuracy_seeds if name == "accuracy" else self.test_loss_seeds
+        numbers = {s: v for s, v in numbers.items() if s not in self.test_failures}
         arrays = {s: e[name] for s, e in self.test_examples.items() if name in e}
+        arrays = {s: v for s, v in arrays.items() if s in numbers}
         if numbers and set(arrays) == set(numbers):
             return dict(sorted(arrays.items()))
-        return dict(numbers)
+        return numbers
 
     def test_summary(self, classification: bool) -> tuple[float, float, float]:
         return self.test_accuracy if classification else self.test_loss
@@ -268,6 +283,7 @@ class Comparison:
                 "failed_tuning": r.failed_tuning,
                 "pruned_tuning": r.pruned_tuning,
                 "failed_final": r.failed_final,
+                "test_failures": dict(r.test_failures),
                 "failures": dict(r.failures),
                 "cliff": list(r.cliff),
             }
@@ -287,7 +303,7 @@ class Comparison:
         """:func:`.verdict.chosen`."""
         return verdict.chosen(self, scored)
 
-    def ranking(self) -> list[dict[str, Any]]:
+    def ranking(self) -> list[Standing]:
         """:func:`.verdict.ranking`."""
         return verdict.ranking(self)
 
@@ -295,24 +311,29 @@ class Comparison:
         """:func:`.verdict.more_seeds`."""
         return verdict.more_seeds(self)
 
-    def seed_lines(self, ranking: list[dict[str, Any]] | None = None) -> list[str]:
+    def speedups(self, baseline: OptimizerResult | None = None) -> list[Speedup]:
+        """:func:`.speedup.speedups` over ``baseline`` (default: the chosen one)."""
+        ranking = self.ranking() if baseline is None else None
+        if baseline is None and not ranking:
+            return []
+        return speedup.speedups(self, ranking[0].result if baseline is None else baseline)
+
+    def crossings(self) -> list[speedup.Crossing]:
+        """:func:`.speedup.crossings`."""
+        return speedup.crossings(self)
+
+    def seed_lines(self, ranking: list[Standing] | None = None) -> list[str]:
         """How many test seeds each optimizer got, and why (the sequential verdict's looks)."""
         ranking = self.ranking() if ranking is None else ranking
-        if len(ranking) < 2 or ranking[1]["sequential"] is None:
+        if len(ranking) < 2 or ranking[1].sequential is None:
             return []
-        top = ranking[0]["result"]
-        first = self.spec.looks[0]
-        lines = []
-        n = len(top.test_values(self.classification))
-        why = (
-            "the chosen one: it takes part in every comparison still open"
-            if n > first
-            else "the chosen one: no comparison was given more"
-        )
-        lines.append(f"{top.choice.display}: {n} test seeds ({why})")
+        top = ranking[0]
+        n = top.failures.runs
+        why = "the chosen one: every look, for its failure rate and each comparison still open"
+        lines = [f"{top.result.choice.display}: {n} test seeds ({why})"]
         for x in ranking[1:]:
-            t = x["sequential"]
-            lines.append(f"{x['result'].choice.display}: {t.seeds} test seeds ({t.why})")
+            t = x.sequential
+            lines.append(f"{x.result.choice.display}: {t.seeds} test seeds ({t.why})")
         return lines
 
     def fastest(self) -> tuple[OptimizerResult | None, list[OptimizerResult]]:
@@ -320,78 +341,108 @@ class Comparison:
         return verdict.fastest(self)
 
     def recommendation(self) -> str:
-        """The verdict: one line first (:meth:`headline`), then the detail -- the chosen
-        one's test metric with its interval, each other optimizer's verdict, the fastest to
-        the target, and how sure the comparison is (paired by seed), as one paragraph."""
+        """The verdict, one part a line: the headline (:meth:`headline`), the chosen one's
+        test metric, each other optimizer's paired difference with its simultaneous interval
+        and verdict, the failed test seeds, the speedups, where the ranking changed during
+        training and (with a target) the fastest to it."""
         ranking = self.ranking()
         if not ranking:
             return "No optimizer has finished its final runs yet: no recommendation."
-        return self.headline(ranking) + "\n" + self._detail(ranking)
+        parts = [self.headline(ranking), self._chosen_words(ranking[0])]
+        parts += _versus_lines(self, ranking)
+        parts.append(_failure_words(ranking, round(self.spec.confidence * 100)))
+        parts += self._speed_words(ranking)
+        fast, ties = self.fastest()
+        if fast is not None:
+            steps = [x for x in fast.steps_to_target if x is not None]
+            parts.append(
+                f"Fastest to {self.target_accuracy:g} validation accuracy: "
+                f"{fast.choice.display} ({np.mean(steps):.0f} steps on average, "
+                f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
+                + (f", not distinguishable from {_names(ties)}." if ties else ".")
+            )
+        return "\n".join(p for p in parts if p)
 
-    def headline(self, ranking: list[dict[str, Any]] | None = None) -> str:
+    def headline(self, ranking: list[Standing] | None = None) -> str:
         """The recommendation in one line: ``use X at lr Y (its other settings); A, B not
-        shown worse; C, D worse``."""
+        shown worse; C, D worse``, and the optimizers whose test runs failed."""
         ranking = self.ranking() if ranking is None else ranking
         if not ranking:
             return "No optimizer has finished its final runs yet: no recommendation."
-        top = ranking[0]["result"]
+        top = ranking[0].result
         lr, _, rest = fmt_setting(top.best_setting).partition(" ")
-        how = "its default, not tuned" if top.choice.fixed_lr else rest
+        how = "not tuned" if top.choice.fixed_lr else rest
         text = f"use {top.choice.display} at lr {lr}" + (f" ({how})" if how else "")
         groups: dict[str, list[OptimizerResult]] = {}
         for x in ranking[1:]:
-            v = x["test"].verdict
-            key = v if v in ("worse", "better") else "not shown worse"
-            groups.setdefault(key, []).append(x["result"])
+            key = x.verdict if x.verdict in ("worse", "better") else "not shown worse"
+            groups.setdefault(key, []).append(x.result)
         for key in ("better", "not shown worse", "worse"):
             if key in groups:
                 names = ", ".join(r.choice.display for r in groups[key])
                 text += f"; {names} {'better on the test set' if key == 'better' else key}"
+        failed = [x for x in ranking if x.failures.failed]
+        if failed:
+            text += "; failed test seeds: " + ", ".join(
+                f"{x.result.choice.display} {x.failures.failed} of {x.failures.runs}"
+                for x in failed
+            )
         return text
 
-    def _detail(self, ranking: list[dict[str, Any]]) -> str:
+    def _chosen_words(self, top: Standing) -> str:
         cls = self.classification
-        conf = round(self.spec.confidence * 100)
-        top = ranking[0]["result"]
-        m, lo, hi = top.test_summary(cls)
-        est = top.test_estimates.get("accuracy" if cls else "loss")
-        n = len(top.test_values(cls))
-        what = "test accuracy" if cls else "test loss"
+        m, lo, hi = top.result.test_summary(cls)
+        est = top.result.test_estimates.get("accuracy" if cls else "loss")
         f = ".3f" if cls else ".4g"  # losses span decades
-        over = f"{n} seed{'s' if n != 1 else ''}"
+        n, runs = len(top.result.test_values(cls)), top.failures.runs
+        over = f"{n} seed{'s' if n != 1 else ''}" if n == runs else f"the {n} of {runs} seeds"
+        over += " that trained" if n != runs else ""
         if est is not None and est.examples:
             over += f" and {est.examples} test examples"
         elif n:
             over += ", seeds' noise only"
         ci = f"[{lo:{f}}, {hi:{f}}]" if math.isfinite(lo) else "(no interval: one seed)"
         metric = metric_words(self.select_metric)
-        if ranking[0]["chosen_on"] == "validation":
+        if top.chosen_on == "validation":
             why = (
-                f"chosen on its curve runs' mean validation {metric} "
-                f"({ranking[0]['validation']:.4g}, no test example seen)"
+                f"chosen on its curve runs' mean validation {metric} ({top.validation:.4g}, no "
+                "test example seen)"
             )
         else:
             why = (
                 f"chosen on its test {'accuracy' if cls else 'loss'} (no curve run has a "
                 "validation score)"
             )
-        text = f"{top.choice.display}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over})."
-        text += _verdicts(ranking[1:], conf)
-        fast, fast_ties = self.fastest()
-        if fast is not None:
-            target = self.target_accuracy
-            steps = [s for s in fast.steps_to_target if s is not None]
-            at = "" if fast is top else f" at lr {fmt_setting(fast.best_setting).split(' ')[0]}"
-            text += (
-                f" Fastest to {target:g} validation accuracy: {fast.choice.display}{at} "
-                f"({np.mean(steps):.0f} steps on average, "
-                f"{len(steps)}/{len(fast.steps_to_target)} seeds)"
+        conf = round(self.spec.confidence * 100)
+        what = "test accuracy" if cls else "test loss"
+        name = top.result.choice.display
+        return f"{name}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over})."
+
+    def _speed_words(self, ranking: list[Standing]) -> list[str]:
+        """The speedups over the chosen one (and the baseline), in the ranking's order, and
+        where the ranking changed during training."""
+        top = ranking[0].result
+        order = {x.result.label: i for i, x in enumerate(ranking)}
+        bases = [top] + [r for r in self.results if r.label == self.spec.baseline and r is not top]
+        parts = [
+            _speedup_words(self, b, sorted(self.speedups(b), key=lambda sp: order[sp.label]))
+            for b in bases
+        ]
+        found = self.crossings()
+        if found:
+            shown = {r.label: r.choice.display for r in self.results}
+            passes = {(a, b): at for c in found for a, b, at in c.passes}
+            parts.append(
+                f"The ranking changed during training (the curve runs' mean validation "
+                f"{metric_words(self.select_metric)} at "
+                f"{' and '.join(f'{c.fraction:.0%}' for c in found)} of the budget against the "
+                "end; the report draws it): "
+                + "; ".join(
+                    f"{shown[a]} passed {shown[b]} at step {at}" for (a, b), at in passes.items()
+                )
+                + "."
             )
-            text += f", not distinguishable from {_names(fast_ties)}." if fast_ties else "."
-        sequential_verdict = len(ranking) > 1 and ranking[1]["sequential"] is not None
-        most = self.spec.looks[-1] if sequential_verdict else None
-        text += _how_sure(ranking, self.spec.seeds, most)
-        return text
+        return parts
 
     def budget(self) -> str:
         """The tuning budget as one line, with the trials each optimizer was given."""
@@ -519,57 +570,44 @@ class Comparison:
         return text
 
     def table(self, *, timings: bool = True) -> str:
-        """The results table as aligned text (what ``descentlab compare`` prints)."""
+        """The results table as aligned text within 100 columns (what ``descentlab
+        compare`` prints): each optimizer's learning rate, test metric over the seeds that
+        trained, steps to a target the user set, failed trials by phase (pruned tuning
+        trials beside them); the other settings on lines of their own below. (``timings``:
+        kept for callers; the seconds to target are the report's, not the console's.)"""
         cls = self.classification
         target = self.target_accuracy
         conf = round(self.spec.confidence * 100)
-        head = ["optimizer", "lr"]
-        if cls:
-            head.append(f"test acc [{conf}% CI]")
-        head.append(f"test loss [{conf}% CI]")
+        head = ["optimizer", "lr", f"test {'acc' if cls else 'loss'} [{conf}% CI]"]
         rmse = self.select_metric == "val/rmse"  # a problem scored by its RMSE shows it too
         if rmse:
             head.append(f"test rmse [{conf}% CI]")
-        head.append(f"test {'acc' if cls else 'loss'} per seed")
-        # seconds: each curve run's own time (none for runs recorded before engine.timing)
-        timings = timings and any(s is not None for r in self.results for s in r.seconds_to_target)
         if target is not None:
             head.append(f"steps to {target:g}")
-            if timings:
-                head.append(f"s to {target:g}")
-        head += ["failed tune", "failed final"]
-        pruning = bool(self.spec.prune)
-        if pruning:
-            head.insert(-1, "pruned tune")
-        lines = [head]
+        head += ["failed: tune", "curve", "test"]
+        lines, settings = [head], []
         for r in self.results:
-            lr = fmt_setting(r.best_setting)
+            lr, _, rest = fmt_setting(r.best_setting).partition(" ")
             if r.choice.fixed_lr and r.best_setting is not None:
-                lr += " (default, lr-free)" if r.choice.lr_free else " (default)"
+                default = " (default, lr-free)" if r.choice.lr_free else " (default)"
+                lr += "*" if "lr" in r.choice.hyper else default
             if r.cliff:
                 lr += " !"
-            row = [r.choice.display, lr]
-            if cls:
-                row.append(_fmt_ci(r.test_accuracy, 3))
-            row.append(_fmt_ci(r.test_loss, 3))
+            if rest:
+                settings.append(f"{r.choice.display}: {rest}")
+            row = [r.choice.display, lr, _fmt_ci(r.test_summary(cls), 3)]
             if rmse:
                 row.append(_fmt_ci(r.test_rmse, 3))
-            values = r.test_values(cls)
-            shown = [f"{values[s]:.3f}" for s in sorted(values)]
-            if len(shown) > 10:  # the sequential verdict's later looks: the first look's
-                shown = [*shown[:5], f"... ({len(shown)} seeds)"]
-            row.append(" ".join(shown) or "-")
             if target is not None:
                 reached = [s for s in r.steps_to_target if s is not None]
-                n = len(r.steps_to_target)
-                row.append(_fmt_reached(reached, n, "{:.0f}"))
-                if timings:
-                    secs = [s for s in r.seconds_to_target if s is not None]
-                    row.append(_fmt_reached(secs, n, "{:.1f}", counts=False))
-            row.append("-" if r.choice.fixed_lr else f"{r.failed_tuning}/{r.n_tuning_trials}")
-            if pruning:
-                row.append("-" if r.choice.fixed_lr else f"{r.pruned_tuning}/{r.n_tuning_trials}")
-            row.append(f"{r.failed_final}/{r.n_final_trials}")
+                row.append(_fmt_reached(reached, len(r.steps_to_target), "{:.0f}"))
+            tune = "-"
+            if not r.choice.fixed_lr:
+                tune = f"{r.failed_tuning}/{r.n_tuning_trials}"
+                tune += f" ({r.pruned_tuning} pruned)" if self.spec.prune else ""
+            curves = sum(x is not None for x in r.curve_runs)
+            failed = len(r.test_failures)
+            row += [tune, f"{r.failed_final - failed}/{curves}", f"{failed}/{r.test_runs(cls)}"]
             lines.append(row)
         widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
         text = []
@@ -581,86 +619,134 @@ class Comparison:
             text.append("  ".join(cells).rstrip())
             if j == 0:
                 text.append("  ".join("-" * w for w in widths))
+        notes = []
+        if any(r.choice.fixed_lr and "lr" in r.choice.hyper for r in self.results):
+            notes.append("* a fixed learning rate given for it (--fixed-lr LABEL=LR)")
         if any(r.cliff for r in self.results):
-            text.append("! the chosen lr sits next to a learning rate that failed (a cliff)")
+            notes.append("! the chosen lr sits next to a learning rate that failed (a cliff)")
+        if settings:
+            notes.append("settings: " + "; ".join(settings))
+        text += [textwrap.fill(n, width=100, subsequent_indent="  ") for n in notes]
         return "\n".join(text)
 
 
-def _verdicts(others: list[dict[str, Any]], conf: int) -> str:
-    """One sentence per verdict about the others against the chosen one; each says only
-    what its test supports."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for x in others:
-        groups.setdefault(x["test"].verdict, []).append(x)
-    family = others[0]["test"].family if others else 1
-    if others and others[0].get("sequential") is not None:
-        fw = (
-            f"at {conf}% family-wise over the {family} comparison{'s' if family != 1 else ''} "
-            "with it (Holm, group-sequential over the looks)"
-        )
-    else:
-        fw = f"at {conf}%, Holm-corrected for all {family} pairs" if family > 1 else f"at {conf}%"
-    text = ""
-    for said, word in (("worse", "worse"), ("better", "better on the test set")):
-        found = [x["result"] for x in groups.get(said, [])]
-        if not found:
-            continue
-        every = len(found) == len(others)
-        who = "Every other optimizer is" if every else f"{_names(found)} {_is(found)}"
-        examples = all(x["test"].diff.examples for x in groups[said])
-        over = "seeds and test examples" if examples else "seeds"
-        text += f" {who} {word} (the paired difference over {over}, {fw})."
-    same = [x["result"] for x in groups.get("identical", [])]
-    if same:
-        text += f" {_names(same)} {_is(same)} identical to it on every seed and test example."
-    tied = groups.get("not distinguishable", [])
-    if tied:
-        mdd = max((x["test"].mdd for x in tied if math.isfinite(x["test"].mdd)), default=math.nan)
-        undetected = ""
-        if math.isfinite(mdd):
-            undetected = (
-                f"; differences below {mdd:.3g} would likely go undetected at the seeds each had"
-            )
-        text += (
-            f" {_names([x['result'] for x in tied])} {_is(tied)} not distinguishable from it "
-            f"(no paired difference shown {fw}{undetected})."
-        )
-    return text
+def _size(cmp: Any, x: float, sign: bool = True) -> str:
+    """A difference in the metric's units: accuracy points, else the metric's own."""
+    if not math.isfinite(x):
+        return f"{x:+}" if sign else f"{x}"
+    if cmp.classification:
+        return f"{100 * x:{'+' if sign else ''}.1f}"
+    return f"{x:{'+' if sign else ''}.3g}"
 
 
-def _how_sure(ranking: list[dict[str, Any]], seeds: int, most: int | None = None) -> str:
-    """What more seeds would and would not do, from each unseparated pair's numbers."""
+def _versus_lines(cmp: Any, ranking: list[Standing]) -> list[str]:
+    """One line per other optimizer: its paired difference with the chosen one, the
+    simultaneous interval the verdict matches, the verdict, and where set the practical
+    threshold."""
     if len(ranking) < 2:
+        return []
+    top = ranking[0].result.choice.display
+    conf = round(cmp.spec.confidence * 100)
+    family = ranking[1].test.family
+    units = "accuracy points" if cmp.classification else metric_words(cmp.select_metric)
+    where = "every look and " if ranking[1].sequential is not None else ""
+    tau = cmp.spec.min_difference
+    head = (
+        f"Against {top}, paired by seed and test example on the seeds both trained (how much "
+        f"worse, in {units}; {conf}% intervals that hold together over {where}the {family} "
+        f"comparison{'s' if family != 1 else ''})"
+        + (f"; practical threshold --min-difference {_size(cmp, tau, False)}" if tau else "")
+        + ":"
+    )
+    lines = [head]
+    notes = {"beyond": f"by more than {_size(cmp, tau or 0, False)}",
+             "maybe below": f"possibly by less than {_size(cmp, tau or 0, False)}",
+             "within": f"equivalent within +-{_size(cmp, tau or 0, False)}"}  # fmt: skip
+    for x in ranking[1:]:
+        est, lo, hi = x.interval
+        name = x.result.choice.display
+        seeds = x.test.diff.seeds
+        if x.verdict == "identical":
+            lines.append(f"  {name}: identical on every seed and test example ({seeds} seeds)")
+            continue
+        words = "better on the test set" if x.verdict == "better" else x.verdict
+        if not math.isfinite(est):
+            lines.append(f"  {name}: too few seeds both trained to judge ({seeds}), {words}")
+            continue
+        extra = f", {notes[x.practical]}" if x.practical else ""
+        lines.append(
+            f"  {name}: {_size(cmp, est)} [{_size(cmp, lo)}, {_size(cmp, hi)}], {words}{extra} "
+            f"({seeds} seed{'s' if seeds != 1 else ''} both trained)"
+        )
+    return lines
+
+
+def _failure_words(ranking: list[Standing], conf: int) -> str:
+    """The failed test seeds of each optimizer with their exact intervals, and which fail
+    more (or less) often than the chosen one."""
+    parts, clean = [], []
+    top = ranking[0].result.choice.display
+    for x in ranking:
+        f = x.failures
+        name = x.result.choice.display + (" (chosen)" if x is ranking[0] else "")
+        if not f.failed:
+            clean.append((name, f))
+            continue
+        why = ", ".join(f"{n} {_FAILURE_WORDS.get(k, k)}" for k, n in f.reasons)
+        text = f"{name} {f.failed} of {f.runs} ({why}) [{f.low:.1%}, {f.high:.1%}]"
+        if f.verdict in ("fails more often", "fails less often"):
+            text += f", {f.verdict} than {top} (Holm-adjusted p = {f.p_adjusted:.2g})"
+        parts.append(text)
+    if clean:
+        runs = sorted({f.runs for _, f in clean})
+        span = f"{runs[0]}" if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
+        most = max(f.high for _, f in clean)
+        parts.append(
+            f"none for {_names_of([n for n, _ in clean])} (0 of {span} each: at most {most:.1%})"
+        )
+    return (
+        "Failed test seeds (diverged, at chance or training loss rose; "
+        f"{conf}% exact intervals; compared with {top}'s by the exact McNemar test, Holm, "
+        f"{conf}% family-wise): " + "; ".join(parts) + "."
+    )
+
+
+def _speedup_words(cmp: Any, base: OptimizerResult, found: list[Speedup]) -> str:
+    """The speedups over ``base`` as one line."""
+    if not found:
         return ""
-    top = ranking[0]["result"].choice.display
-    # neither shown worse nor better, nor identical: what more seeds could still decide
-    open_ = [x for x in ranking[1:] if x["test"].verdict not in ("worse", "better", "identical")]
-    if not open_:
-        if all(x["test"].verdict == "worse" for x in ranking[1:]):
-            return f" How sure: {top} is ahead of every other optimizer."
-        return ""
-    more = [x for x in open_ if x["test"].seeds_needed is not None]
-    never = [
-        x
-        for x in open_
-        if x["test"].seeds_needed is None and x["test"].diff.examples and x["test"].diff.mean
-    ]
+    shown = {r.label: r.choice.display for r in cmp.results}
+    metric = metric_words(cmp.select_metric)
+    k = len(cmp.spec.final_seeds)
     parts = []
-    if more:
-        need = max(x["test"].seeds_needed for x in more)
-        flag = f"--seeds {need}, now {seeds}" if most is None else f"--max-seeds {need}, now {most}"
-        parts.append(
-            f"about {need} seeds ({flag}) would detect differences as large "
-            f"as those observed between {top} and {_names([x['result'] for x in more])}, if "
-            "they are real"
-        )
-    if never:
-        parts.append(
-            f"more seeds would not separate {top} from "
-            f"{_names([x['result'] for x in never])}: the test set's own noise is larger than "
-            "the difference (a larger test set would)"
-        )
-    return (" How sure: " + "; ".join(parts) + ".") if parts else ""
+    for sp in found:
+        name = shown[sp.label]
+        if not sp.reached:
+            parts.append(
+                f"{name}: {base.choice.display} does not reach its {sp.target:.4g} in "
+                f"{cmp.spec.steps} steps (faster by more than 1x)"
+            )
+            continue
+        text = f"{name} {_times(sp.steps)} in steps"
+        if math.isfinite(sp.seconds[0]):
+            text += f", {_times(sp.seconds)} in time"
+        parts.append(text)
+    conf = round(cmp.spec.confidence * 100)
+    return (
+        f"Speedup over {base.choice.display} (the steps {base.choice.display} needs on its "
+        f"curve runs to reach each one's final validation {metric}, over its {cmp.spec.steps}; "
+        f"in time the same with each run's own seconds; {conf}% bootstrap over the {k} curve "
+        "seeds): " + "; ".join(parts) + "."
+    )
+
+
+def _times(v: tuple[float, float, float]) -> str:
+    est, lo, hi = v
+    return f"{est:.2f}x [{lo:.2f}, {'not reached' if math.isinf(hi) else f'{hi:.2f}'}]"
+
+
+def _names_of(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _is(items: Sequence[Any]) -> str:
@@ -671,10 +757,7 @@ _FAILURE_WORDS = {"chance": "at chance", "diverged": "diverged", "loss rose": "l
 
 
 def _names(results: Sequence[OptimizerResult]) -> str:
-    names = [r.choice.display for r in results]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+    return _names_of([r.choice.display for r in results]) if results else ""
 
 
 def fmt_setting(setting: Mapping[str, Any] | None) -> str:

@@ -41,6 +41,7 @@ from descentlab.experiments.compare.results import Comparison, score_metric
 from descentlab.experiments.compare.spec import (
     AUTO_BATCH,
     DEFAULT_BATCH_SIZE,
+    VERDICT_ONLY,
     CompareSpec,
     default_batch_size,
 )
@@ -351,6 +352,10 @@ class _Session:
             "chance": chance,
             "metric": self.meta.get("metric"),
             "target": self.meta.get("target"),
+            "problem_name": getattr(data, "name", None),  # (the report's title)
+            # what the verdict says, not what ran: kept here so that a report re-rendered
+            # from the store says it again (the spec's record leaves them out)
+            "verdict": {k: getattr(self.spec, k) for k in sorted(VERDICT_ONLY)},
         }
         if objective:  # its metric's direction: the form's, or from its first value
             self.meta = {"metric": None, "objective": objective}
@@ -591,10 +596,14 @@ def _refuse_another(store: Any, plan: Plan, run_dir: Path) -> None:
     """Refuse a run directory whose store holds another comparison (before any trial of this
     one is submitted)."""
     others = store.list_runs(name=EXPERIMENT)
-    if not others or any(r.config.get("spec") == plan.record for r in others):
-        return
-    old = others[-1].config.get("spec", {})
     new = plan.record
+
+    def ran(rec: Any) -> dict[str, Any]:  # (what the verdict says is no other comparison)
+        return {k: v for k, v in rec.config.get("spec", {}).items() if k not in VERDICT_ONLY}
+
+    if not others or any(ran(r) == new for r in others):
+        return
+    old = ran(others[-1])
     diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
     raise ValueError(
         f"{run_dir} holds a comparison with another configuration (differs in: "

@@ -1,5 +1,6 @@
 r"""The sequential verdict: seeds are added only where a comparison is still open, and the
-family-wise error stays at ``1 - confidence`` across every look and every comparison.
+family-wise error stays at ``1 - confidence`` across every look and every comparison, with an
+interval beside each verdict that holds as widely.
 
 The design (stated; docs/verdict.md has the simulations).
 
@@ -12,34 +13,40 @@ chosen one, not every pair.
 *Looks.* A comparison is looked at after ``looks[0]`` test seeds (the spec's ``seeds``), then
 after ``looks[1]``, ... (cumulative, fixed in advance: :func:`default_looks`). Each stage's
 new seeds give their own paired test (:func:`~descentlab.experiments.compare.stats.
-paired_test` over that stage's seeds only: a Student-t statistic with the stage's seeds - 1
-degrees of freedom), turned into an exact standard normal :math:`Z_j = \Phi^{-1}(F_{t,
-\nu_j}(t_j))`. Stages use different seeds, so under the null their :math:`Z_j` are
-independent and the combined statistic at look :math:`k`,
+paired_difference` over that stage's seeds on which both runs trained -- a failed run is
+None, counted by the failure comparison instead, not here: a Student-t statistic with the
+stage's seeds - 1 degrees of freedom),
+turned into an exact standard normal :math:`Z_j = \Phi^{-1}(F_{t, \nu_j}(t_j))`; a stage
+with fewer than 2 such seeds, or no spread at all, gives :math:`Z_j = 0` (it cannot judge).
+Stages use different seeds, so under the null their :math:`Z_j` are independent and the
+combined statistic at look :math:`k`,
 
 .. math:: C_k = \sum_{j \le k} w_j Z_j \Big/ \sqrt{\textstyle\sum_{j \le k} w_j^2}, \qquad
     w_j = \sqrt{n_j} \text{ (the stage's planned seeds)},
 
-has exactly the joint normal law of a group-sequential z-statistic (the inverse-normal
-combination test of Lehmacher and Wassmer 1999): no approximation of the seeds' variance is
+has the joint normal law of a group-sequential z-statistic (the inverse-normal combination
+test of Lehmacher and Wassmer 1999), or a narrower one: no estimate of the seeds' variance is
 carried from one look to the next. Positive means the other optimizer is worse.
 
 *Boundaries.* Two-sided boundaries :math:`b_1 .. b_K` spend ``alpha`` over the looks with
 the Hwang-Shih-DeCani function of parameter :data:`GAMMA` (Lan and DeMets 1983), computed
 by numerical integration of the combined statistic's law (:func:`boundaries`).
 
-*Many comparisons.* The ``M - 1`` hypotheses are tested with Holm's step-down inside the
-group-sequential design (Maurer and Bretz 2013): each starts at level ``alpha / (M - 1)``;
-when one is rejected (at any look) its level goes to the others, whose boundaries are
-recomputed at the larger level and checked again on every look they have had. This is the
-closed test of weighted Bonferroni group-sequential tests: the family-wise error is at most
-``alpha`` whatever the dependence between the comparisons (they share the chosen
-optimizer's seeds) and whatever rule decides which comparisons get more seeds.
+*Many comparisons.* Each of the ``M - 1`` comparisons is tested at ``alpha / (M - 1)``
+(Bonferroni): the family-wise error is at most ``alpha`` whatever the dependence between the
+comparisons (they share the chosen optimizer's seeds) and whatever rule decides which
+comparisons get more seeds. Beside each verdict, its repeated confidence interval at that
+level (:func:`interval`: the differences the combined statistic does not reject at any
+look): simultaneous over the comparisons and the looks, it excludes 0 exactly where the
+verdict is worse or better. (Holm's step-down rejects more; its compatible intervals say
+nothing about the size of a difference it rejected, Strassburger and Bretz 2008.)
 
 *Which comparisons get more seeds* (:attr:`Looked.open`): those not yet decided, except, at
 the last look but one, those whose combined statistic is below :data:`FUTILITY` in size (a
 difference too small to be decided by the last look gets no more: a non-binding stop, it can
-only lower the error) -- and the chosen optimizer, whenever any comparison is open.
+only lower the error). The chosen optimizer gets every look's seeds
+(:func:`~descentlab.experiments.compare.verdict.more_seeds`): for the comparisons still open,
+and for its own failure rate, which the recommendation states.
 
 Example:
     >>> b = boundaries((5, 10, 20, 40), 0.05)
@@ -67,7 +74,9 @@ __all__ = [
     "Looked",
     "SeqTest",
     "boundaries",
+    "combined",
     "default_looks",
+    "interval",
     "look",
     "refit_seed",
     "spend",
@@ -204,19 +213,97 @@ def boundaries(looks: tuple[int, ...], alpha: float, gamma: float = GAMMA) -> tu
     return tuple(out)
 
 
-def stage_z(d: stats.Estimate) -> float:
+def stage_z(d: stats.Estimate, delta: float = 0.0) -> float:
     """A stage's paired difference (:func:`~descentlab.experiments.compare.stats.
-    paired_difference`) as an exact standard normal (positive: worse): ``Phi^-1(F_t(t))``
-    with the stage's degrees of freedom."""
+    paired_difference`) as an exact standard normal when the true difference is ``delta``
+    (positive: worse): ``Phi^-1(F_t((mean - delta) / se))`` with the stage's degrees of
+    freedom; 0 where the stage cannot judge (fewer than 2 seeds on which both trained, or no
+    spread at all).
+
+    Example:
+        >>> d = stats.paired_difference({0: 0.9, 1: 0.8, 2: 0.85}, {0: 0.8, 1: 0.75, 2: 0.8},
+        ...                             maximize=True)
+        >>> round(stage_z(d), 3), round(stage_z(d, d.mean), 3)
+        (1.902, 0.0)
+    """
     from scipy import special
 
-    if d.seeds < 2 or not math.isfinite(d.se):
-        return math.nan
-    if d.se == 0:
-        return 0.0 if d.mean == 0 else math.copysign(math.inf, d.mean)
-    t = d.mean / d.se
+    if d.seeds < 2 or not (math.isfinite(d.se) and d.se > 0):
+        return 0.0
+    t = (d.mean - delta) / d.se
     tail = float(special.stdtr(d.df, -abs(t)))  # one-sided tail, exact far out
     return math.copysign(float(-special.ndtri(tail)), t) if tail > 0 else math.copysign(40.0, t)
+
+
+def combined(
+    stages: Sequence[stats.Estimate], looks: Sequence[int], delta: float = 0.0
+) -> list[float]:
+    """The combined statistic at each look ``stages`` reach (the stages' :func:`stage_z` at
+    ``delta``, weighted by the square roots of the planned stage sizes)."""
+    sizes = np.diff((0, *looks[: len(stages)])).astype(float)
+    z = np.array([stage_z(d, delta) for d in stages])
+    return list(np.cumsum(np.sqrt(sizes) * z) / np.sqrt(np.cumsum(sizes)))
+
+
+def interval(
+    stages: Sequence[stats.Estimate], looks: Sequence[int], boundary: float
+) -> tuple[float, float, float]:
+    """``(estimate, low, high)``: the repeated confidence interval at the last of ``stages``,
+    the true differences ``delta`` at which the combined statistic stays inside
+    ``boundary`` (Jennison and Turnbull's RCI: it holds at every look at once, so it is valid
+    whenever the design stopped), and the difference at which the statistic is 0. A bound
+    the statistic never reaches (a stage of 2 seeds has a Cauchy's tails) is infinite."""
+    judged = [d for d in stages if d.seeds >= 2 and math.isfinite(d.se) and d.se > 0]
+    if not judged:
+        return math.nan, -math.inf, math.inf
+    centre = float(np.mean([d.mean for d in judged]))
+    scale = max(d.se for d in judged)
+
+    def at(delta: float) -> float:
+        return combined(stages, looks, delta)[-1]
+
+    est = _solve(at, 0.0, centre, scale)
+    if not math.isfinite(boundary):
+        return est, -math.inf, math.inf
+    return est, _solve(at, boundary, centre, scale), _solve(at, -boundary, centre, scale)
+
+
+def _solve(f: Any, level: float, centre: float, scale: float) -> float:
+    """The ``delta`` at which the decreasing ``f`` equals ``level``, bracketed outwards from
+    ``centre`` (infinite where ``f`` never gets there)."""
+    from scipy import optimize
+
+    for _ in range(40):
+        lo, hi = centre - scale, centre + scale
+        if f(lo) >= level >= f(hi):
+            return float(optimize.brentq(lambda d: f(d) - level, lo, hi, xtol=1e-12 * scale))
+        scale *= 8.0
+    return -math.inf if f(centre) < level else math.inf
+
+
+def _stages(
+    best: Mapping[Any, Any],
+    other: Mapping[Any, Any],
+    order: Sequence[Any],
+    looks: tuple[int, ...],
+    *,
+    maximize: bool,
+) -> list[stats.Estimate]:
+    """The paired difference of each stage whose seeds both ran (a failed run: None, left
+    out of its stage's difference), until the first stage they have not run."""
+    out: list[stats.Estimate] = []
+    lo = 0
+    for hi in looks:
+        ran = [s for s in order[lo:hi] if s in best and s in other]
+        if hi > len(order) or len(ran) < 2:
+            break
+        out.append(
+            stats.paired_difference(
+                {s: best[s] for s in ran}, {s: other[s] for s in ran}, maximize=maximize
+            )
+        )
+        lo = hi
+    return out
 
 
 @dataclass(frozen=True)
@@ -225,13 +312,16 @@ class SeqTest:
 
     Attributes:
         test: the paired test over all its seeds (:func:`~descentlab.experiments.compare.
-            stats.paired_test`): the interval shown is that one comparison's alone.
+            stats.paired_test`): its ``diff`` is that one comparison's alone.
         combined: the combined statistic at each look it had (positive: worse).
         verdict: ``"worse"``, ``"better"``, ``"identical"`` or ``"not distinguishable"``.
         look: the look (1-based) at which it was decided, or its last look.
         seeds: the test seeds it was compared on.
-        level: the Holm level it was last tested at (``alpha / (M - 1)`` at first).
+        level: the level it was tested at, ``alpha / (M - 1)``.
         boundary: the boundary at its last look at that level.
+        interval: ``(estimate, low, high)``: the repeated confidence interval at that look
+            and level (:func:`interval`), simultaneous over the comparisons and the looks; it
+            excludes 0 exactly where the verdict is worse or better.
         why: why it got the seeds it got, in words.
     """
 
@@ -242,6 +332,7 @@ class SeqTest:
     seeds: int
     level: float
     boundary: float
+    interval: tuple[float, float, float]
     why: str
 
 
@@ -266,39 +357,20 @@ class Looked:
     next_seeds: int = 0
 
 
-def _stage_tests(
-    best: Mapping[Any, Any],
-    other: Mapping[Any, Any],
-    order: Sequence[Any],
-    looks: tuple[int, ...],
-    *,
-    maximize: bool,
-    confidence: float,
-) -> list[float]:
-    """The combined statistic at each look ``other`` has all of its stage's seeds for."""
-    zs: list[float] = []
-    out: list[float] = []
-    lo = 0
-    for hi in looks:
-        seeds = [s for s in order[lo:hi] if s in best and s in other]
-        if hi > len(order) or len(seeds) < 2:
-            break
-        d = stats.paired_difference(
-            {s: best[s] for s in seeds},
-            {s: other[s] for s in seeds},
-            maximize=maximize,
-            confidence=confidence,
-        )
-        z = stage_z(d)
-        if not math.isfinite(z) and math.isnan(z):
-            break
-        zs.append(z)
-        sizes = np.diff((0, *looks[: len(zs)])).astype(float)
-        w = np.sqrt(sizes)
-        with np.errstate(invalid="ignore"):
-            out.append(float(np.dot(w, zs) / math.sqrt(float(np.sum(sizes)))))
-        lo = hi
-    return out
+def _why(had: int, c: list[float], looks: tuple[int, ...], final: bool) -> tuple[str, bool]:
+    """Why an undecided comparison got the seeds it got, and whether it stays open."""
+    if had == 0:
+        return "too few seeds for a look", False
+    if had >= len(looks):
+        return f"open after {looks[-1]} seeds, the most the design adds", False
+    if had >= max(2, len(looks) - 1) and abs(c[-1]) < FUTILITY:
+        return (
+            f"no more seeds after {looks[had - 1]}: the difference so far is too small to be "
+            f"decided by {looks[-1]}"
+        ), False
+    if final:
+        return f"open after {looks[had - 1]} seeds (no more were run)", False
+    return f"open after {looks[had - 1]} seeds", True
 
 
 def look(
@@ -312,11 +384,11 @@ def look(
     final: bool = False,
 ) -> Looked:
     """Each of ``others`` against ``best`` (values by test seed, as
-    :func:`~descentlab.experiments.compare.stats.paired_test` takes them), judged at every look
-    their seeds reach, with Holm's step-down over the ``len(others)`` comparisons inside the
-    group-sequential design (module docstring). ``order``: the test seeds in the order they
-    are added (default: sorted). ``final``: no more seeds will come (the open ones are
-    reported not distinguishable at the seeds they had).
+    :func:`~descentlab.experiments.compare.stats.paired_test` takes them; None for a seed
+    whose run failed), judged at every look their seeds reach, each at level ``alpha / (M -
+    1)`` inside the group-sequential design (module docstring). ``order``: the test seeds in
+    the order they are added (default: sorted). ``final``: no more seeds will come (the open
+    ones are reported not distinguishable at the seeds they had).
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -326,75 +398,46 @@ def look(
         >>> r = look(best, [worse, same], maximize=True, looks=(5, 10))
         >>> [t.verdict for t in r.tests], r.open, r.next_seeds
         (['worse', 'not distinguishable'], [1], 10)
+        >>> final = look(best, [worse, same], maximize=True, looks=(5, 10), final=True)
+        >>> est, low, high = final.tests[0].interval   # simultaneous over the two
+        >>> 0 < low < est < high
+        True
     """
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     alpha = 1 - confidence
     order = sorted(best) if order is None else list(order)
-    m = len(others)
-    combined = [
-        _stage_tests(best, o, order, looks, maximize=maximize, confidence=confidence)
-        for o in others
-    ]
-    full = [
-        stats.paired_test(best, o, maximize=maximize, confidence=confidence, family=max(m, 1))
-        for o in others
-    ]
-    rejected: dict[int, int] = {}  # index -> look (1-based) at which it was rejected
-    level = {i: alpha / max(m, 1) for i in range(m)}
-    changed = True
-    while changed:  # Holm: reject at the current level, pass the level on, repeat
-        changed = False
-        left = [i for i in range(m) if i not in rejected]
-        if not left:
-            break
-        a = alpha / len(left)
-        for i in left:
-            level[i] = a
-            b = boundaries(looks, a)
-            for k, c in enumerate(combined[i]):
-                if math.isinf(c) or (math.isfinite(c) and abs(c) >= b[k]):
-                    rejected[i] = k + 1
-                    changed = True
-                    break
-    tests = []
+    m = max(len(others), 1)
+    level = alpha / m
+    bounds = boundaries(looks, level)
+    tests: list[SeqTest] = []
     open_: list[int] = []
-    for i in range(m):
-        c = tuple(combined[i])
-        t = full[i]
+    had_all: list[int] = []
+    for i, o in enumerate(others):
+        st = _stages(best, o, order, looks, maximize=maximize)
+        c = combined(st, looks)
+        full = stats.paired_test(best, o, maximize=maximize, confidence=confidence, family=m)
+        hit = next((k + 1 for k, x in enumerate(c) if abs(x) >= bounds[k]), 0)
         had = len(c)
-        b = boundaries(looks, level[i])
-        if t.verdict == "identical":
-            verdict, why = "identical", "identical on every seed and test example"
-        elif i in rejected:
-            k = rejected[i]
-            verdict = "worse" if c[k - 1] > 0 else "better"
-            why = f"decided after {looks[k - 1]} seeds"
+        if full.verdict == "identical":
+            verdict, why, at = "identical", "identical on every seed and test example", had
+        elif hit:
+            verdict = "worse" if c[hit - 1] > 0 else "better"
+            why, at = f"decided after {looks[hit - 1]} seeds", hit
         else:
-            verdict = "not distinguishable"
-            if had == 0:
-                why = "too few seeds for a look"
-            elif had >= len(looks):
-                why = f"open after {looks[-1]} seeds, the most the design adds"
-            elif had >= max(2, len(looks) - 1) and abs(c[-1]) < FUTILITY:
-                why = (
-                    f"no more seeds after {looks[had - 1]}: the difference so far is too small "
-                    f"to be decided by {looks[-1]}"
-                )
-            elif final:
-                why = f"open after {looks[had - 1]} seeds (no more were run)"
-            else:
-                why = f"open after {looks[had - 1]} seeds"
+            verdict, at = "not distinguishable", had
+            why, still = _why(had, c, looks, final)
+            if still:
                 open_.append(i)
-        look_at = rejected.get(i, had)
+        b = bounds[at - 1] if at else math.nan
+        ci = (0.0, 0.0, 0.0) if verdict == "identical" else (math.nan,) * 3
+        if final and verdict != "identical":  # (the looks before need no interval)
+            ci = interval(st[:at], looks, b)
         tests.append(
-            SeqTest(
-                t, c, verdict, look_at, t.diff.seeds, level[i],
-                b[look_at - 1] if look_at else math.nan, why,
-            )
+            SeqTest(full, tuple(c), verdict, at, sum(s in o for s in order), level, b, ci, why)
         )  # fmt: skip
-    had_all = [len(x) for x in combined]
+        had_all.append(had)
     nxt = 0
     if open_ and not final:
         nxt = looks[min(max(had_all[i] for i in open_), len(looks) - 1)]
-    return Looked(tests, looks, m, alpha, open_, nxt)
+    return Looked(tests, looks, len(others), alpha, open_, nxt)

@@ -150,7 +150,14 @@ class CompareSpec:
             ``seed .. seed + seeds - 1``; the refit runs disjoint test seeds from ``seed +
             10000``: the choice is made on other seeds than the test).
         target_accuracy: validation accuracy whose first crossing is timed (classification;
-            None: no timing).
+            None, the default: none -- the speedups measure time against each optimizer's own
+            final validation score instead).
+        min_difference: a practical threshold in the metric's units (0.01: one accuracy
+            point): the verdict says where a difference it shows may be smaller, and where
+            one it does not show is within it (None: not said). Not part of the run's
+            identity: changing it re-renders, it reruns nothing.
+        baseline: the label of an optimizer to size every other against as well as the chosen
+            one (the speedups; e.g. ``"adamw"``). Not part of the run's identity.
         eval_every: evaluation interval of the curve runs (None: about 25 evaluations).
         val_fraction: validation fraction of the holdout split.
         split_seed: seed of the train/validation split and of the folds.
@@ -212,7 +219,7 @@ class CompareSpec:
     seeds: int = 5
     max_seeds: int | None = None
     seed: int = 0
-    target_accuracy: float | None = 0.8
+    target_accuracy: float | None = None
     eval_every: int | None = None
     val_fraction: float = 0.2
     split_seed: int = 0
@@ -225,6 +232,8 @@ class CompareSpec:
     clip_grad_norm: float | None = None
     prune: str | None = None
     objective: dict[str, Any] | None = None
+    min_difference: float | None = None
+    baseline: str | None = None
     #: Deprecated: the old name of :attr:`lrs_per_optimizer` (it never counted training runs).
     trials: dataclasses.InitVar[int | None] = None
 
@@ -373,6 +382,14 @@ class CompareSpec:
 _LEFT_OUT = frozenset(
     {"device", "precision", "accumulate", "clip_grad_norm", "prune", "max_seeds", "objective"}
 )
+# Fields that only say what the verdict reports: never in the record (nor the digest), so
+# that changing one re-renders the comparison and reruns nothing (a comparison keeps them in
+# its provenance).
+VERDICT_ONLY = frozenset({"min_difference", "baseline", "target_accuracy"})
+
+#: The target every record held before the target became a reporting setting: the digest
+#: still hashes it, so that run folders made before keep their names (and their trials).
+_DIGEST_TARGET = 0.8
 
 
 def _record(spec: CompareSpec) -> dict[str, Any]:
@@ -389,7 +406,7 @@ def _record(spec: CompareSpec) -> dict[str, Any]:
             }
         elif f.name == "landscapes":
             value = list(value)
-        elif f.name in _LEFT_OUT and value == f.default:
+        elif f.name in VERDICT_ONLY or (f.name in _LEFT_OUT and value == f.default):
             continue  # a comparison stored before the field existed is found again
         elif f.name == "batch_size" and value == AUTO_BATCH:
             # compare() fixes "auto" from the data before it records anything; unfixed, it is
@@ -403,6 +420,7 @@ def _digest(record: Mapping[str, Any]) -> str:
     """:meth:`CompareSpec.digest` of the spec whose :meth:`~CompareSpec.to_dict` is ``record``."""
     d = dict(record)
     d.pop("name")
+    d["target_accuracy"] = _DIGEST_TARGET
     # hashed under the field's earlier name, so that run folders made before the rename are
     # found again (and resumed) by the same command
     d["trials"] = d.pop("lrs_per_optimizer")
@@ -614,12 +632,15 @@ def _check_hyper(choice: OptimizerChoice) -> None:
     """An optimizer's fixed hyperparameters: finite, and not the learning rate (which the
     comparison sets: a fixed ``lr`` would be silently replaced)."""
     for key, value in choice.hyper.items():
-        if key == "lr":
+        if key == "lr" and not choice.fixed_lr:
             raise ValueError(
                 f"hyperparameter {choice.label}.lr={value!r}: the learning rate is tuned, not "
-                f"fixed (its range: --lr-range {choice.label}=LOW:HIGH; its default: "
-                f"--fixed-lr {choice.label})"
+                f"fixed (its range: --lr-range {choice.label}=LOW:HIGH; kept at its default: "
+                f"--fixed-lr {choice.label}; at another value: --fixed-lr {choice.label}=LR)"
             )
+        if key == "lr" and (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                            or not 0 < value < math.inf):  # fmt: skip
+            raise ValueError(f"{choice.label}'s fixed lr must be a positive number, got {value!r}")
         if _nonfinite(value):
             raise ValueError(
                 f"hyperparameter {choice.label}.{key} must be a finite number, got {value!r}"
@@ -685,6 +706,14 @@ def _check_protocol(spec: CompareSpec) -> None:
     ):
         raise ValueError(f"target_accuracy must be in [0, 1], got {t!r}")
     pruning.check_prune(spec.prune)
+    tau = spec.min_difference
+    if tau is not None and not (
+        isinstance(tau, numbers.Real) and not isinstance(tau, bool) and 0 < tau < math.inf
+    ):
+        raise ValueError(f"min_difference must be a positive number, got {tau!r}")
+    labels = [c.label for c in spec.choices()]
+    if spec.baseline is not None and spec.baseline not in labels:
+        raise ValueError(f"baseline must be one of the optimizers {labels}, got {spec.baseline!r}")
     for key in ("confidence", "val_fraction"):
         v = getattr(spec, key)
         if not (isinstance(v, float) and 0.0 < v < 1.0):

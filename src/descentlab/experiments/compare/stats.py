@@ -29,20 +29,24 @@ part only adds to the variance, and the test errs on the safe side. With one val
 seed and no per-example outcomes the model
 reduces to the paired t-test over seeds, and the result says that the test noise is missing.
 
-What the test can and cannot show is reported beside it: the seeds on which one optimizer
-was behind, the two-sided sign test over seeds (with :math:`k` seeds it cannot go below
-:math:`2^{1-k}`: 0.0625 for 5), the minimum detectable difference (80 % power at the
-comparison's level), and how many seeds would detect the observed difference -- or that no
-number of seeds would, because the test set's own noise is larger than the difference.
+A difference with no spread at all (a standard error of 0: two seeds whose differences are
+equal by chance on a small test set, and no examples' part) has no t statistic: its p-value
+is 1, it decides nothing. Beside the test: the seeds on which one optimizer was behind and
+the two-sided sign test over seeds (with :math:`k` seeds it cannot go below
+:math:`2^{1-k}`: 0.0625 for 5).
 
-Many comparisons (:func:`with_best`). Comparing M optimizers with the chosen one makes M - 1
-tests; uncorrected, the chance that some truly equal optimizer is called worse grows with M
-(an A/A simulation, :mod:`~descentlab.experiments.compare.calibration`, measures it). The
-p-values are corrected with Holm's step-down (Holm 1979) as one family of all M(M-1)/2
-pairs of optimizers, of which the M - 1 tests made are a subset: that keeps the chance at
-most ``1 - confidence`` whatever the dependence between the tests and whichever optimizer
-was chosen (the M - 1 alone suffice only where the choice is independent of the test
-outcomes).
+Many comparisons. Comparing M optimizers with the chosen one makes M - 1 tests; uncorrected,
+the chance that some truly equal optimizer is called worse grows with M (an A/A simulation,
+:mod:`~descentlab.experiments.compare.calibration`, measures it). ``paired_test(...,
+family=F)`` decides at Bonferroni's level ``(1 - confidence) / F`` and gives the interval at
+that level beside it: over the family the intervals hold together at ``confidence`` and each
+excludes 0 exactly where its verdict is worse or better (Holm's step-down rejects more, but
+its compatible intervals say nothing about the size of what it rejects).
+
+Failures are counted apart (:func:`failure_rate`, :func:`failure_test`): a run that failed
+(diverged, ended at chance, its loss rose) is no outcome of the metric's distribution but a
+mixture component, and a mean over seeds that may or may not hold one cannot be tested at
+these seed counts (docs/verdict.md).
 """
 
 from __future__ import annotations
@@ -55,19 +59,15 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "POWER",
     "Estimate",
     "PairedTest",
     "estimate",
+    "failure_rate",
+    "failure_test",
     "holm",
     "paired_difference",
     "paired_test",
-    "seeds_needed",
-    "with_best",
 ]
-
-#: The power at which the minimum detectable difference is stated.
-POWER = 0.8
 
 
 @dataclass(frozen=True)
@@ -191,24 +191,23 @@ class PairedTest:
 
     Attributes:
         diff: the interval of how much worse this one is (positive: worse), an
-            :class:`Estimate` of the paired differences (not clipped).
+            :class:`Estimate` of the paired differences (not clipped), at ``confidence`` for
+            this comparison alone.
         behind / ahead: seeds on which this one's mean was worse / better than the best's.
         sign_p: the two-sided exact sign test over seeds (ties left out); 1 with none.
         min_sign_p: the smallest p-value the sign test can give with these seeds.
-        mdd: the minimum detectable difference, at the comparison's level and 80 % power.
-        seeds_needed: seeds at which the observed difference would be detected (80 % power),
-            or None where no number of seeds would (the test set's noise alone hides it) or
-            where the difference is already detected or is zero.
-        verdict: ``"worse"`` (``p_adjusted`` below ``1 - confidence`` and behind on
+        verdict: ``"worse"`` (``p_adjusted`` at most ``1 - confidence`` and behind on
             average), ``"better"`` (the same, ahead: possible only against one chosen on
             validation data), ``"identical"`` (no difference on any seed or example) or ``"not
             distinguishable"``.
         p: the two-sided p-value of the paired difference (the t reference of ``diff``).
-        p_adjusted: ``p`` corrected for the ``family`` comparisons (Holm's step-down,
-            :func:`with_best`); ``p`` itself for a single comparison.
+        p_adjusted: ``p`` times ``family`` (Bonferroni), at most 1.
         family: the number of comparisons it is corrected for (1: none).
-        correction: the correction in words where another procedure than Holm's over
-            ``family`` decided the verdict (the sequential verdict's); ``""``: Holm's.
+        interval: ``(estimate, low, high)`` of the difference at the corrected level
+            ``(1 - confidence) / family``: simultaneous over the family, and it excludes 0
+            exactly where the verdict is worse or better.
+        correction: the correction in words where another procedure decided the verdict (the
+            sequential design's); ``""``: Bonferroni's over ``family``.
     """
 
     diff: Estimate
@@ -216,13 +215,12 @@ class PairedTest:
     ahead: int
     sign_p: float
     min_sign_p: float
-    mdd: float
-    seeds_needed: int | None
     verdict: str
     confidence: float
     p: float = math.nan
     p_adjusted: float = math.nan
     family: int = 1
+    interval: tuple[float, float, float] = (math.nan, math.nan, math.nan)
     correction: str = ""
 
     @property
@@ -237,11 +235,10 @@ class PairedTest:
             return self.correction
         if self.family <= 1:
             return ""
-        what = "comparison" if self.family == 1 else "comparisons"
-        return f"Holm-adjusted p = {self.p_adjusted:.3g} over {self.family} {what}"
+        return f"Bonferroni-adjusted p = {self.p_adjusted:.3g} over {self.family} comparisons"
 
     def describe(self, digits: int = 3) -> str:
-        """What the comparison shows and cannot show, in one sentence."""
+        """What the comparison shows, in one sentence."""
         d = self.diff
         k = d.seeds
         conf = round(self.confidence * 100)
@@ -259,19 +256,12 @@ class PairedTest:
         if not math.isfinite(d.low):
             return f"{d.mean:+.{digits}f} from 1 seed: no interval"
         each = " for this comparison alone, not corrected" if self.family > 1 else ""
-        text = (
+        return (
             f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}] ({conf}%{each}, "
             f"{noise}); {self.corrected + '; ' if self.corrected else ''}"
             f"behind on {self.behind}/{k} seeds (sign test p = {self.sign_p:.3g}; with {k} seeds "
             f"it cannot go below {self.min_sign_p:.3g})"
         )
-        if self.verdict not in ("worse", "better"):
-            text += f"; a difference below {self.mdd:.{digits}f} would likely go undetected"
-            if self.seeds_needed is not None:
-                text += f"; about {self.seeds_needed} seeds would detect one this large"
-            elif d.examples and abs(d.mean) > 0:
-                text += "; more seeds would not: the test set's own noise is larger than it"
-        return text
 
 
 def _sign_test(behind: int, ahead: int) -> float:
@@ -335,10 +325,10 @@ def paired_test(
 ) -> PairedTest:
     """``other`` against ``best``, paired by seed (the keys) and, where both give per-example
     arrays of one length, by test example (module docstring). ``maximize``: larger is better
-    (accuracy); the difference is oriented so that positive means ``other`` is worse.
-    ``family``: the comparisons this one is one of; the verdict and the minimum detectable
-    difference are then at Bonferroni's level ``(1 - confidence) / family`` (:func:`with_best`
-    sharpens the verdict with Holm's step-down).
+    (accuracy); the difference is oriented so that positive means ``other`` is worse. A seed
+    whose value is None (a run that failed) is left out. ``family``: the comparisons this one
+    is one of; the verdict and :attr:`PairedTest.interval` are at Bonferroni's level
+    ``(1 - confidence) / family``.
 
     Example:
         >>> t = paired_test({s: [1, 1, 1, 0] for s in range(5)},
@@ -353,33 +343,23 @@ def paired_test(
     ahead = sum(x < 0 for x in per_seed)
     k = len(keys)
     min_p = min(1.0, 2.0 * 0.5**k) if k else 1.0
-    sign_p = _sign_test(behind, ahead)
-    mdd, needed = math.nan, None
-    alpha = (1 - confidence) / family
     p = _t_p(d)
-    if k >= 2 and math.isfinite(d.se):
-        from scipy import special
-
-        t_a = float(special.stdtrit(d.df, 1 - alpha / 2))
-        t_b = float(special.stdtrit(d.df, POWER))
-        mdd = (t_a + t_b) * d.se
-        if d.mean != 0 and p > alpha and d.seed_var > 0:
-            # a fresh comparison with N seeds, t with N - 1 degrees of freedom (noncentral t)
-            got = seeds_needed(d.mean, math.sqrt(d.seed_var * k), d.example_var, alpha=alpha)
-            needed = None if got is None else max(k + 1, got)
+    level = 1 - (1 - confidence) / family
+    wide = d if family == 1 else estimate(diffs, confidence=level, seeds_df=True)
     test = PairedTest(
-        d, behind, ahead, sign_p, min_p, mdd, needed, "", confidence, p, min(1.0, p * family),
-        family,
+        d, behind, ahead, _sign_test(behind, ahead), min_p, "", confidence, p,
+        min(1.0, p * family), family, wide.interval,
     )  # fmt: skip
-    return replace(test, verdict=_verdict(test, alpha * family))
+    return replace(test, verdict=_verdict(test, 1 - confidence))
 
 
 def _t_p(d: Estimate) -> float:
-    """The two-sided p-value of ``d.mean`` against 0 under ``d``'s t reference."""
+    """The two-sided p-value of ``d.mean`` against 0 under ``d``'s t reference (1 where its
+    standard error is 0: no spread to judge a difference by)."""
     if d.seeds < 2 or not math.isfinite(d.se):
         return math.nan if d.seeds < 2 else 1.0
     if d.se == 0:
-        return 1.0 if d.mean == 0 else 0.0
+        return 1.0
     from scipy import special
 
     return float(2 * special.stdtr(d.df, -abs(d.mean) / d.se))
@@ -415,67 +395,40 @@ def holm(pvalues: Sequence[float], family: int | None = None) -> list[float]:
     return out
 
 
-def with_best(
-    best: Mapping[Any, Any],
-    others: Sequence[Mapping[Any, Any]],
-    *,
-    maximize: bool,
-    confidence: float = 0.95,
-    family: int | None = None,
-) -> list[PairedTest]:
-    """Each of ``others`` against ``best`` (:func:`paired_test`), the verdicts corrected
-    together with Holm's step-down so that the chance of calling any optimizer as good as
-    ``best`` worse (or better) is at most ``1 - confidence`` (module docstring). ``family``:
-    the size of the family they belong to, if larger than ``len(others)`` (every pair, when
-    ``best`` was chosen on these same outcomes)."""
-    m = max(len(others), family or 0)
-    tests = [
-        paired_test(best, o, maximize=maximize, confidence=confidence, family=max(m, 1))
-        for o in others
-    ]
-    adjusted = holm([t.p for t in tests], family=m)
-    out = []
-    for t, q in zip(tests, adjusted, strict=True):
-        t = replace(t, p_adjusted=q if math.isfinite(q) else t.p_adjusted)
-        out.append(replace(t, verdict=_verdict(t, 1 - confidence)))
-    return out
+# -- failures: a rate per optimizer, and which fails more often ------------------------------
 
 
-def seeds_needed(
-    diff: float, seed_sd: float, example_var: float, *, alpha: float, power: float = POWER
-) -> int | None:
-    """The fewest seeds ``N`` at which a fresh paired comparison detects a true difference
-    ``diff`` (two-sided, level ``alpha``) with probability ``power``, with the t reference of
-    ``N - 1`` degrees of freedom (the noncentral t): ``seed_sd`` the standard deviation of one
-    seed's paired difference, ``example_var`` the test set's part of the mean's variance
-    (which more seeds do not shrink). None where no number up to 10,000 would.
+def failure_rate(failed: int, runs: int, confidence: float = 0.95) -> tuple[float, float, float]:
+    """``(rate, low, high)``: ``failed`` of ``runs`` with the exact (Clopper-Pearson)
+    interval at ``confidence`` (NaN with no runs).
 
     Example:
-        >>> seeds_needed(1.0, 1.0, 0.0, alpha=0.05)
-        10
+        >>> [round(x, 4) for x in failure_rate(0, 40)]     # none of 40: up to 8.8 %
+        [0.0, 0.0, 0.0881]
+        >>> [round(x, 4) for x in failure_rate(6, 40)]
+        [0.15, 0.0571, 0.2984]
     """
+    if runs <= 0:
+        return (math.nan,) * 3
     from scipy import special
 
-    if not (diff and seed_sd > 0) or not math.isfinite(diff):
-        return None
+    a = 1 - confidence
+    low = float(special.betaincinv(failed, runs - failed + 1, a / 2)) if failed else 0.0
+    high = float(special.betaincinv(failed + 1, runs - failed, 1 - a / 2)) if failed < runs else 1.0
+    return failed / runs, low, high
 
-    def power_at(n: int) -> float:
-        se = math.sqrt(seed_sd * seed_sd / n + example_var)
-        df = n - 1
-        crit = float(special.stdtrit(df, 1 - alpha / 2))
-        ncp = abs(diff) / se
-        # P(|T| > crit) for T noncentral t (special's, not scipy.stats': 100x faster)
-        upper = 1.0 - float(special.nctdtr(df, ncp, crit))
-        lower = float(special.nctdtr(df, ncp, -crit))
-        return upper + (lower if math.isfinite(lower) else 0.0)
 
-    if power_at(10_000) < power:
-        return None
-    lo, hi = 2, 10_000
-    while lo < hi:  # the power rises with n
-        mid = (lo + hi) // 2
-        if power_at(mid) >= power:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+def failure_test(best: Mapping[Any, bool], other: Mapping[Any, bool]) -> tuple[int, int, float]:
+    """Does ``other`` fail more often than ``best``? Both map each test seed they ran to
+    whether it failed; on the seeds both ran, ``(other failed alone, best failed alone, p)``
+    with the exact two-sided McNemar test (the sign test over the seeds where one failed:
+    valid whatever the two runs of a seed share).
+
+    Example:
+        >>> failure_test({s: False for s in range(40)}, {s: s < 7 for s in range(40)})
+        (7, 0, 0.015625)
+    """
+    seeds = [s for s in best if s in other]
+    more = sum(other[s] and not best[s] for s in seeds)
+    fewer = sum(best[s] and not other[s] for s in seeds)
+    return more, fewer, _sign_test(more, fewer)

@@ -1,14 +1,15 @@
 """The statistics of a comparison's verdict, apart from its prose and from what runs it.
 
 Which optimizer is recommended (:func:`chosen`), how each other one compares with it
-(:func:`ranking`: the sequential design's tests, :mod:`.sequential`; or, where no optimizer has
-a validation score, Holm over every pair, :mod:`.stats`), which optimizers the next look
-gives more test seeds (:func:`more_seeds`), the fastest to the target (:func:`fastest`) and
-each optimizer's tuning noise (:func:`tuning_noise`). Each is a function of a
-:class:`~descentlab.experiments.compare.results.Comparison`'s fields (its spec, its
-per-optimizer results, its task and metric): numbers, no sentences -- those are
-:class:`~descentlab.experiments.compare.results.Comparison`'s (the console's) and the report's
--- and no runner: nothing here trains, schedules trials or reads a store.
+(:func:`ranking`: one :class:`Standing` each -- the metric on the seeds that trained, with
+the sequential design's verdict and its simultaneous interval, :mod:`.sequential`, and the
+failures apart, :class:`Reliability`), which optimizers the next look gives more test seeds
+(:func:`more_seeds`), the fastest to a target the user set (:func:`fastest`) and each
+optimizer's tuning noise (:func:`tuning_noise`). Each is a function of a comparison's fields
+(:class:`ComparisonView`: its spec, its per-optimizer results, its task and metric): numbers,
+no sentences -- those are :class:`~descentlab.experiments.compare.results.Comparison`'s (the
+console's) and the report's -- and no runner: nothing here trains, schedules trials or reads
+a store.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from descentlab.experiments.compare import sequential, stats
 from descentlab.problems.problem import METRICS
 
 
-class Comparison(Protocol):
+class ComparisonView(Protocol):
     """What the verdict reads of a :class:`~descentlab.experiments.compare.results.
     Comparison` (its fields; the results are its ``OptimizerResult`` values)."""
 
@@ -45,18 +46,96 @@ class Comparison(Protocol):
 OptimizerResult = Any
 
 __all__ = [
+    "ComparisonView",
+    "Reliability",
+    "Standing",
     "TuningNoise",
-    "as_paired",
     "chosen",
     "fastest",
     "final_values",
-    "look",
     "more_seeds",
     "ranking",
     "score_metric",
     "tuning_noise",
     "validation_score",
 ]
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """How often one optimizer's test runs failed (diverged, ended at chance, or their
+    training loss rose), and whether more often than the chosen one's.
+
+    Attributes:
+        failed / runs: its test seeds that failed, of those it ran.
+        rate, low, high: ``failed / runs`` with its exact (Clopper-Pearson) interval.
+        reasons: ``(reason, count)`` pairs.
+        more / fewer: on the seeds both ran, those on which only this one / only the chosen
+            one failed (0, 0 for the chosen one itself).
+        p: the exact McNemar test's two-sided p-value (NaN for the chosen one).
+        p_adjusted: ``p`` with Holm's step-down over the ``M - 1`` comparisons.
+        verdict: ``"fails more often"`` or ``"fails less often"`` (than the chosen one, at
+            the spec's confidence family-wise), ``"not shown different"``, or ``""`` for the
+            chosen one.
+    """
+
+    failed: int
+    runs: int
+    rate: float
+    low: float
+    high: float
+    reasons: tuple[tuple[str, int], ...] = ()
+    more: int = 0
+    fewer: int = 0
+    p: float = math.nan
+    p_adjusted: float = math.nan
+    verdict: str = ""
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One row of :func:`ranking`: an optimizer against the chosen one.
+
+    Attributes:
+        result: its ``OptimizerResult``.
+        mean: its test metric over the seeds that trained.
+        test: the paired test against the chosen one (:class:`~descentlab.experiments.
+            compare.stats.PairedTest`; the chosen one's own: against itself, identical). Its
+            ``interval`` is the simultaneous one the verdict matches.
+        chosen_on: ``"validation"`` or ``"test"`` (:func:`chosen`).
+        validation: its mean final validation score over its curve runs.
+        sequential: the sequential design's numbers (None for the chosen one, or where the
+            choice was made on the test outcomes).
+        failures: its failed test seeds (:class:`Reliability`).
+        practical: against ``--min-difference`` (the spec's ``min_difference``), where it is
+            set: ``"beyond"`` (the whole interval is past it), ``"maybe below"`` (a verdict
+            whose interval reaches below it), ``"within"`` (not distinguishable, and the whole
+            interval is within it either way) or ``""``.
+    """
+
+    result: OptimizerResult
+    mean: float
+    test: stats.PairedTest
+    chosen_on: str
+    validation: float
+    sequential: sequential.SeqTest | None
+    failures: Reliability
+    practical: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return self.test.verdict
+
+    @property
+    def tied(self) -> bool:
+        """Not shown worse than the chosen one (the chosen one itself included)."""
+        return self.test.tied
+
+    @property
+    def interval(self) -> tuple[float, float, float]:
+        """``(estimate, low, high)`` of how much worse it is (positive: worse), simultaneous
+        over the comparisons (and the looks)."""
+        return self.test.interval
 
 
 @dataclass(frozen=True)
@@ -95,7 +174,7 @@ def score_metric(task: str, metric: str | None = None) -> tuple[str, bool]:
     return ("val/accuracy", True) if task == "classification" else ("val/loss", False)
 
 
-def final_values(cmp: Comparison, r: OptimizerResult) -> list[float]:
+def final_values(cmp: ComparisonView, r: OptimizerResult) -> list[float]:
     """The select metric's value at the last step of each of ``r``'s curve runs (those that
     have a finite one)."""
     got = r.curves.get(cmp.select_metric)
@@ -107,7 +186,7 @@ def final_values(cmp: Comparison, r: OptimizerResult) -> list[float]:
     return values
 
 
-def validation_score(cmp: Comparison, r: OptimizerResult) -> float:
+def validation_score(cmp: ComparisonView, r: OptimizerResult) -> float:
     """``r``'s mean final validation score (the tuning metric) over its curve runs' seeds:
     trained on the training split, scored on validation data, no test example seen. NaN
     unless every final seed's curve run has one (a failed run never wins)."""
@@ -117,7 +196,7 @@ def validation_score(cmp: Comparison, r: OptimizerResult) -> float:
     return float(np.mean(values))
 
 
-def chosen(cmp: Comparison, scored: Sequence[OptimizerResult]) -> tuple[OptimizerResult, str]:
+def chosen(cmp: ComparisonView, scored: Sequence[OptimizerResult]) -> tuple[OptimizerResult, str]:
     """The one of ``scored`` the verdict recommends and what it was chosen on:
     ``"validation"`` (the best :func:`validation_score`: the test outcomes it is then compared
     on play no part in the choice) or, where no optimizer has one, ``"test"`` (the best test
@@ -128,96 +207,131 @@ def chosen(cmp: Comparison, scored: Sequence[OptimizerResult]) -> tuple[Optimize
     val = [(r, v) for r, v in val if math.isfinite(v)]
     if val:
         return max(val, key=lambda x: sign * x[1])[0], "validation"
-    cls = cmp.classification
-    sign = 1.0 if cls else -1.0
-    return max(scored, key=lambda r: sign * r.test_summary(cls)[0]), "test"
+    return min(scored, key=lambda r: _rank_key(cmp, r)), "test"
 
 
-def _scored(cmp: Comparison) -> list[OptimizerResult]:
-    """The optimizers with a finite test mean (final runs done)."""
-    cls = cmp.classification
-    return [r for r in cmp.results if math.isfinite(r.test_summary(cls)[0])]
+def _rank_key(cmp: ComparisonView, r: OptimizerResult) -> float:
+    """Best test mean first; none (every test run failed) last."""
+    m = r.test_summary(cmp.classification)[0]
+    if not math.isfinite(m):
+        return math.inf
+    return -m if cmp.classification else m
 
 
-def ranking(cmp: Comparison) -> list[dict[str, Any]]:
-    """The optimizers with final test results, the chosen one first (:func:`chosen`), then
-    the others by test mean, each compared with the chosen one **paired by test seed and by
-    test example**: ``{"result", "mean", "diff": (mean, low, high, pairs), "test":
-    PairedTest, "tied", "chosen_on", "validation", "sequential": SeqTest or None}``.
+def _scored(cmp: ComparisonView) -> list[OptimizerResult]:
+    """The optimizers with test runs (trained or failed)."""
+    return [r for r in cmp.results if r.test_values(cmp.classification) or r.test_failures]
 
-    ``diff`` is how much worse this one is than the chosen one (positive: worse) with its
-    interval at the spec's confidence for this comparison alone, under the crossed seeds x
-    test examples model of :mod:`~descentlab.experiments.compare.stats` (the test set's
-    sampling noise included where the refit runs stored per-example outcomes). The verdicts
-    are the sequential design's (:mod:`~descentlab.experiments.compare.sequential`): the
-    choice on the curve runs' seeds, the test on disjoint seeds, Holm's step-down over the
-    M - 1 comparisons inside a group-sequential design. Where no optimizer has a validation
-    score the choice is made on the test outcomes and the verdicts are corrected (Holm) for
-    every pair of the M optimizers instead. ``tied`` means the data do not show this
-    optimizer worse than the chosen one.
+
+def _values(cmp: ComparisonView, r: OptimizerResult) -> dict[int, Any]:
+    """``r``'s test outcomes by seed (:meth:`test_outcome_values`), None for each seed whose
+    run failed: the paired tests leave those out, the failure comparison counts them."""
+    out = r.test_outcome_values("accuracy" if cmp.classification else "loss")
+    out.update({s: None for s in r.test_failures})
+    return out
+
+
+def ranking(cmp: ComparisonView) -> list[Standing]:
+    """The optimizers with test runs, the chosen one first (:func:`chosen`), then the others
+    by test mean, each compared with the chosen one **paired by test seed and by test
+    example** over the seeds on which both trained, and each one's failures counted apart.
+
+    The verdicts are the sequential design's (:mod:`~descentlab.experiments.compare.
+    sequential`): the choice on the curve runs' seeds, the test on disjoint seeds, each of
+    the M - 1 comparisons at ``alpha / (M - 1)`` inside a group-sequential design, with the
+    repeated confidence interval that matches it. Where no optimizer has a validation score
+    the choice is made on the test outcomes and every pair of the M optimizers is counted
+    instead. The failures are compared with the chosen one's by the exact McNemar test, Holm
+    over the M - 1 (:class:`Reliability`).
     """
     cls = cmp.classification
-    name = "accuracy" if cls else "loss"
     scored = _scored(cmp)
     if not scored:
         return []
     top, basis = chosen(cmp, scored)
-    sign = 1.0 if cls else -1.0
-    others = sorted(
-        (r for r in scored if r is not top), key=lambda r: -sign * r.test_summary(cls)[0]
-    )
+    others = sorted((r for r in scored if r is not top), key=lambda r: _rank_key(cmp, r))
     conf = cmp.spec.confidence
-    best = top.test_outcome_values(name)
-    tests = [stats.paired_test(best, best, maximize=cls, confidence=conf)]
+    best = _values(cmp, top)
     seq: list[Any] = [None] * len(others)
     if basis == "validation":
-        looked = look(cmp, top, others, final=True)
+        looked = _look(cmp, top, others, final=True)
         seq = list(looked.tests)
-        tests += [as_paired(t, looked) for t in looked.tests]
-    else:
-        # chosen on the test outcomes: every pair of the M optimizers is one family
-        m = len(scored)
-        tests += stats.with_best(
-            best,
-            [r.test_outcome_values(name) for r in others],
-            maximize=cls,
-            confidence=conf,
-            family=m * (m - 1) // 2,
+        tests = [_as_paired(t, looked) for t in looked.tests]
+    else:  # chosen on the test outcomes: every pair of the M optimizers is one family
+        family = max(len(scored) * (len(scored) - 1) // 2, 1)
+        tests = [
+            stats.paired_test(best, _values(cmp, r), maximize=cls, confidence=conf, family=family)
+            for r in others
+        ]
+    own = stats.paired_test(best, best, maximize=cls, confidence=conf)
+    tau = cmp.spec.min_difference
+    return [
+        Standing(r, r.test_summary(cls)[0], t, basis, validation_score(cmp, r), sq, f,
+                 _practical(t, tau) if r is not top else "")
+        for r, t, sq, f in zip(
+            [top, *others], [own, *tests], [None, *seq], _reliability(cmp, top, others),
+            strict=True,
         )
+    ]  # fmt: skip
+
+
+def _practical(t: stats.PairedTest, tau: float | None) -> str:
+    """Where the interval lies against a practical threshold ``tau`` (:class:`Standing`)."""
+    _, low, high = t.interval
+    if not tau or not (math.isfinite(low) and math.isfinite(high)):
+        return ""
+    if t.verdict in ("worse", "better"):
+        return "beyond" if min(abs(low), abs(high)) >= tau else "maybe below"
+    return "within" if -tau < low and high < tau else ""
+
+
+def _reliability(
+    cmp: ComparisonView, top: OptimizerResult, others: Sequence[OptimizerResult]
+) -> list[Reliability]:
+    """Each optimizer's failed test seeds (the chosen one first), the others' compared with
+    the chosen one's (the exact McNemar test on the seeds both ran, Holm over them)."""
+    conf = cmp.spec.confidence
+
+    def ran(r: OptimizerResult) -> dict[int, bool]:
+        return {**dict.fromkeys(r.test_values(cmp.classification), False),
+                **dict.fromkeys(r.test_failures, True)}  # fmt: skip
+
+    base = ran(top)
     out = []
-    for r, test, sq in zip([top, *others], tests, [None, *seq], strict=True):
-        d = test.diff
-        out.append(
-            {
-                "result": r,
-                "mean": r.test_summary(cls)[0],
-                "diff": (d.mean, d.low, d.high, d.seeds),
-                "test": test,
-                "tied": r is top or test.tied,
-                "chosen_on": basis,
-                "validation": validation_score(cmp, r),
-                "sequential": sq,
-            }
-        )
+    for r in [top, *others]:
+        mine = ran(r)
+        failed = sum(mine.values())
+        reasons: dict[str, int] = {}
+        for why in r.test_failures.values():
+            reasons[why] = reasons.get(why, 0) + 1
+        test = (0, 0, math.nan) if r is top else stats.failure_test(base, mine)
+        rate = stats.failure_rate(failed, len(mine), conf)
+        out.append(Reliability(failed, len(mine), *rate, tuple(sorted(reasons.items())), *test))
+    adjusted = stats.holm([x.p for x in out[1:]])
+    for i, q in enumerate(adjusted, start=1):
+        x = out[i]
+        verdict = "not shown different"
+        if q <= 1 - conf:
+            verdict = "fails more often" if x.more > x.fewer else "fails less often"
+        out[i] = replace(x, p_adjusted=q, verdict=verdict)
     return out
 
 
-def look(
-    cmp: Comparison,
+def _look(
+    cmp: ComparisonView,
     top: OptimizerResult,
     others: Sequence[OptimizerResult],
     *,
     final: bool,
 ) -> sequential.Looked:
     """The sequential verdict of ``others`` against ``top`` on the test seeds run so far."""
-    name = "accuracy" if cmp.classification else "loss"
-    best = top.test_outcome_values(name)
+    best = _values(cmp, top)
     planned = set(cmp.spec.test_seeds)
     order = [s for s in cmp.spec.test_seeds if s in best]
     order += sorted(s for s in best if s not in planned)  # (seeds of another plan)
     return sequential.look(
         best,
-        [r.test_outcome_values(name) for r in others],
+        [_values(cmp, r) for r in others],
         maximize=cmp.classification,
         looks=cmp.spec.looks,
         order=order,
@@ -226,10 +340,11 @@ def look(
     )
 
 
-def more_seeds(cmp: Comparison) -> dict[str, int]:
+def more_seeds(cmp: ComparisonView) -> dict[str, int]:
     """The test seeds each optimizer needs for the sequential verdict's next look, by label
-    (empty: the verdict is final): the chosen one and those whose comparison is still
-    open."""
+    (empty: the verdict is final): those whose comparison is still open, and the chosen one
+    -- to the last look whatever the comparisons do: its failure rate is part of the
+    recommendation, and a design that stops it early stops before its failures can show."""
     scored = _scored(cmp)
     if len(scored) < 2:
         return {}
@@ -237,46 +352,32 @@ def more_seeds(cmp: Comparison) -> dict[str, int]:
     if basis != "validation":
         return {}
     others = [r for r in scored if r is not top]
-    looked = look(cmp, top, others, final=False)
+    looked = _look(cmp, top, others, final=False)
     if not looked.open:
-        return {}
+        last = cmp.spec.looks[-1]
+        return {top.label: last} if len(_values(cmp, top)) < last else {}
     want = {top.label: looked.next_seeds}
     for i in looked.open:
         want[others[i].label] = looked.next_seeds
     return want
 
 
-def as_paired(t: sequential.SeqTest, looked: sequential.Looked) -> stats.PairedTest:
+def _as_paired(t: sequential.SeqTest, looked: sequential.Looked) -> stats.PairedTest:
     """The sequential verdict of one comparison as a :class:`~descentlab.experiments.compare.
-    stats.PairedTest` (its interval the comparison's alone), with the smallest difference the
-    design would detect at the seeds it had and how many seeds a fresh comparison at the
-    corrected level would need."""
-    from scipy import special
-
-    d, m = t.test.diff, looked.family
-    level = looked.alpha / max(m, 1)  # the first Holm step's level: the safe side
-    mdd, needed = math.nan, None
-    if d.seeds >= 2 and math.isfinite(d.se):
-        b = sequential.boundaries(looked.looks, level)[-1]
-        nominal = 2 * float(special.ndtr(-b))
-        t_a = float(special.stdtrit(d.df, 1 - nominal / 2))
-        mdd = (t_a + float(special.stdtrit(d.df, stats.POWER))) * d.se
-        if t.verdict == "not distinguishable" and d.mean != 0 and d.seed_var > 0:
-            sd = math.sqrt(d.seed_var * d.seeds)
-            needed = stats.seeds_needed(d.mean, sd, d.example_var, alpha=level)
-            if needed is not None:
-                needed = max(needed, d.seeds + 1)
+    stats.PairedTest`: its verdict and its repeated confidence interval at the level it was
+    tested at (its ``diff`` stays the comparison's alone)."""
+    m = looked.family
     words = (
-        f"group-sequential Holm over the {m} comparison{'s' if m != 1 else ''} with the chosen "
-        f"one, {d.seeds} seeds"
+        f"group-sequential, each of the {m} comparison{'s' if m != 1 else ''} with the chosen "
+        f"one at {t.level:.3g}, {t.test.diff.seeds} seeds"
     )
     return replace(
-        t.test, verdict=t.verdict, family=m, p_adjusted=math.nan, mdd=mdd,
-        seeds_needed=needed, correction=words,
+        t.test, verdict=t.verdict, family=m, p_adjusted=math.nan, interval=t.interval,
+        correction=words,
     )  # fmt: skip
 
 
-def fastest(cmp: Comparison) -> tuple[OptimizerResult | None, list[OptimizerResult]]:
+def fastest(cmp: ComparisonView) -> tuple[OptimizerResult | None, list[OptimizerResult]]:
     """The optimizer that reached the target validation accuracy in the fewest steps (most
     seeds reaching first, then mean steps), and the others not distinguishable from it
     (paired by seed, over the seeds both reached)."""
@@ -309,7 +410,7 @@ def fastest(cmp: Comparison) -> tuple[OptimizerResult | None, list[OptimizerResu
     return top, ties
 
 
-def tuning_noise(cmp: Comparison, r: OptimizerResult) -> TuningNoise:
+def tuning_noise(cmp: ComparisonView, r: OptimizerResult) -> TuningNoise:
     """How much ``r``'s tuning score moves with the seed, measured on the chosen setting's
     curve runs: with a holdout split and tuning trials as long as the final runs, a curve run
     *is* the tuning trial with another seed (same setting, data and length), so the spread of
