@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from descentlab.book.chapters import CHAPTERS
-from descentlab.book.chapters._common import Numbers, fmt
+from descentlab.book.chapters._common import Chapter, Numbers, fmt
 from descentlab.book.render.chapter import (
     ChapterPage,
     Part,
@@ -50,14 +50,16 @@ def _book_marks():
 )
 def test_the_audit_finds_a_number_typed_by_hand(prose, bad):
     n = Numbers(0.9)
-    n(1 / (1 - 0.9))
-    n(-0.25)
+    n(1 / (1 - 0.9), 10.0, "1/(1 - β)")
+    n(-0.25, -0.25, "a loss")
     assert n.unaccounted(prose) == bad
 
 
 def test_a_chapter_with_a_typed_number_fails_its_audit():
     n = Numbers(2)
-    page = ChapterPage("T", "deep-t.html", "s", (1,), [Part("a", "A", [f"{n(0.5)} and 2."])])
+    page = ChapterPage(
+        "T", "deep-t.html", "s", (1,), [Part("a", "A", [f"{n(0.5, 1 / 2, 'a half')} and 2."])]
+    )
     assert n.check(page).ok
     page.parts[0].blocks[0] += " Also 7."
     check = n.check(page)
@@ -93,7 +95,7 @@ def test_the_index_and_the_items_cards_link_the_chapter():
 
 
 def test_the_central_topics_have_a_chapter():
-    stems = [s for s, _ in CHAPTERS]
+    stems = [c.stem for c in CHAPTERS]
     for topic in ("momentum", "adaptive", "schedules", "batch", "regularization"):
         assert f"deep-{topic}" in stems
 
@@ -103,20 +105,18 @@ def test_chapters_compute_on_one_torch_thread_and_restore_the_count():
     chapter's small network took 13 times the CPU time."""
     import torch
 
-    from descentlab.book.chapters._common import one_thread
-
     seen = []
 
-    def boom(ctx):
+    def boom(ctx, n):
         seen.append(torch.get_num_threads())
         raise RuntimeError(ctx)
 
+    chapter = Chapter("deep-x", "X", "s", (1,), (), (boom,), "keep")
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         with pytest.raises(RuntimeError):
-            one_thread(boom)("x")
+            chapter("x")
         assert seen == [1] and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
-    assert all(getattr(make, "__wrapped__", None) is not None for _, make in CHAPTERS)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from descentlab.book.experiments._common import format_value
+from descentlab.book.render.formulas import mathml, split_math
 from descentlab.report.page import figure_data_uri, html_page
 
 __all__ = [
@@ -320,6 +321,14 @@ figure.movable { background: #f6f8fa; border: 1px solid var(--line); border-radi
 figure.movable .move { display: flex; gap: 10px; align-items: center; font-size: 14px; }
 figure.movable input[type=range] { width: min(420px, 60vw); vertical-align: middle; }
 figure.movable figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+figure.live { background: #f6f8fa; border: 1px solid var(--line); border-radius: 8px;
+              padding: 8px 10px; }
+figure.live .move { display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 14px; }
+figure.live input[type=range] { width: min(260px, 60vw); vertical-align: middle; }
+figure.live svg { width: 100%; height: auto; background: white; border: 1px solid var(--line); }
+figure.live .readout, figure.live .selfcheck { font-size: 13px; margin: 4px 0; }
+figure.live figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+.math { overflow-x: auto; margin: 8px 0; }
 .where { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 .where code { font-size: 12px; }
 .toc li { margin: 2px 0; }
@@ -453,22 +462,37 @@ def _link_items(text: str, hrefs: dict[int, str]) -> str:
 
 
 def _inline(text: str, hrefs: dict[int, str] | None = None) -> str:
-    """``text`` escaped, with `backquoted` spans as code and, outside them, *starred* words
-    emphasized and references to items linked (``hrefs``: item number -> link)."""
-    parts = _e(text).split("`")
-    return "".join(
-        f"<code>{p}</code>" if i % 2 else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
-        for i, p in enumerate(parts)
-    )
+    """``text`` escaped, with `backquoted` spans as code, ``$TeX$`` typeset as MathML and,
+    outside them, *starred* words emphasized and references to items linked (``hrefs``: item
+    number -> link)."""
+    out = []
+    for kind, piece in split_math(text):
+        if kind != "text":
+            out.append(mathml(piece, kind == "display"))
+            continue
+        out += [
+            f"<code>{p}</code>"
+            if i % 2
+            else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
+            for i, p in enumerate(_e(piece).split("`"))
+        ]
+    return "".join(out)
 
 
 def _paragraphs(text: str, hrefs: dict[int, str] | None = None) -> str:
+    """Paragraphs (separated by blank lines); one that is a ``$$TeX$$`` formula alone is
+    displayed."""
     paras = [" ".join(p.split()) for p in text.strip().split("\n\n") if p.strip()]
-    return "".join(f"<p>{_inline(p, hrefs)}</p>" for p in paras)
+    return "".join(
+        f'<div class="math">{mathml(p[2:-2], True)}</div>'
+        if p.startswith("$$") and p.endswith("$$") and p.count("$$") == 2
+        else f"<p>{_inline(p, hrefs)}</p>"
+        for p in paras
+    )
 
 
-def _cell_html(code: str, output: str, error: str) -> str:
-    out = [f'<p class="cell-label">Code (run by the build):</p><pre><code>{_e(code)}</code></pre>']
+def _cell_html(code: str, output: str, error: str, label: str = "Code (run by the build):") -> str:
+    out = [f'<p class="cell-label">{_e(label)}</p><pre><code>{_e(code)}</code></pre>']
     if output:
         out.append(f'<p class="cell-label">Output:</p><pre class="out">{_e(output)}</pre>')
     if error:
