@@ -11,12 +11,36 @@ other, and ``make docs`` refuses a chapter with a ✘ (``scripts/book_marks.py``
 module                      the topic
 ==========================  ==================================================================
 ``momentum``                heavy ball and Nesterov on quadratics, the optimal (η, β), noise
+``adaptive``                AdaGrad → RMSProp → Adam: scale invariance, decay, bias
+                            correction, noise, rare features, spikes, the ravine
+``schedules``               the noise floor, Robbins–Monro, ``a/t``, the usual schedules
+                            (descentlab's own, each against its formula), warm-up
+``batch``                   the batch gradient's variance, the floor set by η/B, the linear
+                            scaling rule and its edge, sharp minima, the noise scale
+``regularization``          L2 as a decay in SGD, ridge's shrinkage, bias–variance in λ,
+                            Adam's L2 against AdamW
+``mle``                     losses from likelihood: MSE, L1, cross-entropy, entropy and KL
+``descent_modes``           full-batch, stochastic and mini-batch descent, per epoch, exactly
+``methodology``             the generalization gap, cross-validation, bias–variance exactly,
+                            bootstrap, bagging, boosting, early stopping
+``conv_arithmetic``         convolution as cross-correlation, output sizes, parameters,
+                            AlexNet, the 1×1 bottleneck, the receptive field
 ==========================  ==================================================================
 """
 
 from __future__ import annotations
 
-from descentlab.book.chapters import adaptive, batch, momentum, regularization, schedules
+from descentlab.book.chapters import (
+    adaptive,
+    batch,
+    conv_arithmetic,
+    descent_modes,
+    methodology,
+    mle,
+    momentum,
+    regularization,
+    schedules,
+)
 from descentlab.book.chapters._common import Chapter
 
 __all__ = ["CHAPTERS"]
@@ -28,4 +52,8 @@ CHAPTERS: tuple[Chapter, ...] = (
     schedules.CHAPTER,
     batch.CHAPTER,
     regularization.CHAPTER,
+    mle.CHAPTER,
+    descent_modes.CHAPTER,
+    methodology.CHAPTER,
+    conv_arithmetic.CHAPTER,
 )

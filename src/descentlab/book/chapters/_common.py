@@ -187,7 +187,7 @@ class Prose:
     def __init__(self, text: str, **says: str) -> None:
         self.text, self.says = text, says
 
-    def fill(self, n: Numbers, **values: Any) -> str:
+    def fill(self, n: Numbers, /, **values: Any) -> str:
         """The text with each slot filled: a ``str`` as it is (a setting), a :class:`Twin` (or
         its fields as a tuple) stated by ``n`` with this slot's words, a list of them joined
         by commas."""

@@ -31,7 +31,7 @@ from descentlab.book.render.chapter import Part, Table
 from descentlab.book.render.live import Live, Probe, Slider
 from descentlab.report import figures as FG
 
-__all__ = ["CHAPTER"]
+__all__ = ["CHAPTER", "constants", "least_squares", "predicted_floor", "recursion_at"]
 
 N = 256
 BATCHES = (1, 4, 16, 64, 256)
@@ -60,13 +60,14 @@ TRAIN = ((64, 0.1), (256, 0.4))
 TRAIN_STEPS = 400
 
 
-def _data() -> tuple[torch.Tensor, torch.Tensor]:
+def least_squares() -> tuple[torch.Tensor, torch.Tensor]:
+    """The chapter's least-squares data: N points of y = 2x + 0.5ε (seeded), float64."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(N, dtype=torch.float64, generator=g)
     return x, 2 * x + 0.5 * torch.randn(N, dtype=torch.float64, generator=g)
 
 
-def _constants(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+def constants(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """The curvature h, the minimizer, the gradient noise at the minimum s² and the spread
     of the curvature c (the multiplicative noise) of the per-example losses."""
     h = float((x * x).mean())
@@ -182,7 +183,7 @@ def _draws(x: torch.Tensor, y: torch.Tensor) -> list[tuple[float, float, float]]
 
 
 def _variance(ctx: Context, n: Numbers) -> Part:
-    x, y = _data()
+    x, y = least_squares()
     drawn = ctx.memo(("chapter", "batch", "draws"), lambda: _draws(x, y))
     per, _ = _per_example(0.0, x, y)
     full, var1 = float(per.mean()), float(per.var(unbiased=False))
@@ -269,8 +270,8 @@ the rate by m to keep the same noise, in its exact small-rate form.""",
 
 
 def _floors(ctx: Context) -> dict[tuple[float, int], np.ndarray]:
-    x, y = _data()
-    k = _constants(x, y)
+    x, y = least_squares()
+    k = constants(x, y)
     settings = set(GRID) | {(SLIDER_LR, b) for b in SLIDER_BS}
     return ctx.memo(
         ("chapter", "batch", "sgd"),
@@ -279,8 +280,8 @@ def _floors(ctx: Context) -> dict[tuple[float, int], np.ndarray]:
 
 
 def _floor(ctx: Context, n: Numbers) -> Part:
-    x, y = _data()
-    k = _constants(x, y)
+    x, y = least_squares()
+    k = constants(x, y)
     measured = {key: float(c[STEPS // 2 :].mean()) for key, c in _floors(ctx).items()}
     g_star, h_per = _per_example(k["w"], x, y)
     pred = {key: predicted_floor(*key, k) for key in GRID}
@@ -358,8 +359,8 @@ of which minima training can settle in.""",
 
 
 def _edge(ctx: Context, n: Numbers) -> Part:
-    x, y = _data()
-    k = _constants(x, y)
+    x, y = least_squares()
+    k = constants(x, y)
     edge = 2 * k["h"] / (k["h"] ** 2 + k["c"] / 64)
     root = scipy.optimize.brentq(
         lambda e: (1 - e * k["h"]) ** 2 + e * e * k["c"] / 64 - 1, 1e-3, 10
@@ -418,14 +419,14 @@ MOVE_JS = """function (p) {
 
 
 def _move(ctx: Context, n: Numbers) -> Part:
-    x, y = _data()
-    k = _constants(x, y)
+    x, y = least_squares()
+    k = constants(x, y)
     curves = _floors(ctx)
     floors = [float(curves[(SLIDER_LR, b)][STEPS // 2 :].mean()) for b in SLIDER_BS]
     probes = [
         Probe(
             {"lr": lr, "b": b},
-            {"at400": _recursion_at(lr, b, k, STEPS), "floor": predicted_floor(lr, b, k)},
+            {"at400": recursion_at(lr, b, k, STEPS), "floor": predicted_floor(lr, b, k)},
             1e-9,
         )
         for lr, b in ((0.1, 1), (0.2, 4), (1.6, 64))
@@ -468,7 +469,9 @@ def _move(ctx: Context, n: Numbers) -> Part:
     return Part("move", "Move B: the same descent, different floors", [text, fig, table, checks])
 
 
-def _recursion_at(lr: float, b: int, k: dict[str, float], steps: int) -> float:
+def recursion_at(lr: float, b: int, k: dict[str, float], steps: int) -> float:
+    """The expected excess loss after ``steps`` steps of SGD from w = 0, batches of ``b``
+    drawn with replacement, by the second-moment recursion (``k``: :func:`constants`)."""
     v, a = k["w"] ** 2, (1 - lr * k["h"]) ** 2 + lr * lr * k["c"] / b
     for _ in range(steps):
         v = a * v + lr * lr * k["s2"] / b
@@ -1074,8 +1077,8 @@ instead of shrinking the rate.""",
 
 
 def _noise_scale(ctx: Context, n: Numbers) -> Part:
-    x, y = _data()
-    k = _constants(x, y)
+    x, y = least_squares()
+    k = constants(x, y)
     per_w = [x * (x * (a * k["w"]) - y) for a in NOISE_AT]
     gbar = [float(p.mean()) for p in per_w]
     s2 = [float(p.var(unbiased=False)) for p in per_w]

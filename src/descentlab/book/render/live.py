@@ -188,7 +188,8 @@ function drawPanel(g, panel, x0, w, h) {
   el('rect', {x: x0 + L, y: 10, width: W, height: H, fill: 'none', stroke: '#999'});
   [0, 0.5, 1].forEach(function (f) {
     var vx = ex[0] + f * (ex[1] - ex[0]), vy = ey[0] + f * (ey[1] - ey[0]);
-    label(x0 + L + f * W, h - B + 14, panel.x.log ? tick(vx) : fmt(vx), 10, 'middle');
+    label(x0 + L + f * W, h - B + 14, panel.x.log ? tick(vx) : fmt(vx), 10,
+          f === 0 ? 'start' : f === 1 ? 'end' : 'middle');
     label(x0 + L - 4, 10 + (1 - f) * H + 3, panel.y.log ? tick(vy) : fmt(vy), 10, 'end');
   });
   var mid = 10 + (h - B) / 2;
@@ -246,8 +247,8 @@ function liveSetup(fig) {
   var who = fig.dataset.against;
   check.className = 'selfcheck ' + (bad.length ? 'no' : 'ok');
   check.textContent = bad.length
-    ? '✘ this page computes other values than ' + who + ': ' + bad.join('; ')
-    : '✔ computed here as ' + who + ' computes it: ' + count + ' values at ' + probes.length +
+    ? '✘ the page computes other values than ' + who + ': ' + bad.join('; ')
+    : '✔ the page computes what ' + who + ' gives: ' + count + ' values at ' + probes.length +
       ' settings, largest relative gap ' + worst.toExponential(1);
 }
 document.querySelectorAll('figure.live').forEach(liveSetup);
