@@ -17,7 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -39,6 +42,8 @@ __all__ = [
     "SharedEvidence",
     "render_index",
     "render_lecture",
+    "seal",
+    "unseal",
 ]
 
 #: A check's possible statuses and their marks.
@@ -350,6 +355,7 @@ details summary { cursor: pointer; color: var(--accent); }
 .try input { font: inherit; padding: 2px 6px; border: 1px solid var(--line); border-radius: 4px; }
 .try button { font: inherit; padding: 2px 10px; }
 .verdict { margin-left: 6px; font-weight: 600; }
+.sealed { color: var(--muted); font-size: 13px; margin: 6px 0; }
 .practises, .practise { color: var(--muted); font-size: 13.5px; }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
          var(--line); padding-top: 8px; }
@@ -581,9 +587,20 @@ READER_TOL = 0.01
 
 #: the page's one script: a typed answer checked against the build's, in the browser
 _CHECK_JS = """
-document.querySelectorAll('.exercise[data-answer]').forEach(function (ex) {
+function unseal(ex) {
+  var key = ex.dataset.key.match(/../g).map(function (h) { return parseInt(h, 16); });
+  var raw = atob(ex.dataset.sealed), bytes = new Uint8Array(raw.length);
+  for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i) ^ key[i % key.length];
+  return JSON.parse(new TextDecoder('utf-8').decode(bytes));
+}
+document.querySelectorAll('.exercise[data-sealed]').forEach(function (ex) {
   var input = ex.querySelector('input'), out = ex.querySelector('.verdict');
-  var answer = Number(ex.dataset.answer), tol = Number(ex.dataset.tol);
+  var sealed = unseal(ex), answer = Number(sealed.answer), tol = Number(sealed.tol);
+  var details = ex.querySelector('details');
+  details.addEventListener('toggle', function () {
+    var box = details.querySelector('.sealed');
+    if (details.open && box) box.outerHTML = sealed.html;
+  });
   function check() {
     var raw = input.value.trim().replace(/\u2212/g, '-').replace(',', '.');
     var m = raw.match(/^([-+]?[0-9.]+(?:e[-+]?[0-9]+)?)\\s*\\/\\s*([0-9.]+(?:e[-+]?[0-9]+)?)$/i);
@@ -622,6 +639,27 @@ document.querySelectorAll('figure.movable').forEach(function (fig) {
 """
 
 
+def seal(text: str, salt: str) -> tuple[str, str]:
+    """``text`` encoded for the page (UTF-8, XOR with a key derived from ``salt``, base64) and
+    the key in hex: an answer not readable in the page's source, which the page's script
+    decodes (:func:`unseal` is its Python twin). An encoding against reading ahead, not a
+    secret: the key travels with it.
+
+    Example:
+        >>> unseal(*seal("0.25", "ex1"))
+        '0.25'
+    """
+    key = hashlib.sha256(salt.encode()).digest()[:16]
+    data = bytes(b ^ key[i % len(key)] for i, b in enumerate(text.encode()))
+    return base64.b64encode(data).decode("ascii"), key.hex()
+
+
+def unseal(sealed: str, key: str) -> str:
+    """The text :func:`seal` encoded."""
+    k = bytes.fromhex(key)
+    return bytes(b ^ k[i % len(k)] for i, b in enumerate(base64.b64decode(sealed))).decode()
+
+
 def reader_tol(view: ExerciseView) -> float:
     """The tolerance of a typed answer: the build's, at least :data:`READER_TOL`."""
     return max(READER_TOL, view.tol or 0.0)
@@ -655,20 +693,24 @@ def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | N
             continue
         c = ex.check
         mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
-        data = (
-            f' data-answer="{ex.value!r}" data-tol="{reader_tol(ex)!r}"'
-            if ex.value is not None
-            else ""
+        solution = (
+            f'<p class="answer">Answer: <b>{_e(ex.answer)}</b> (computed by the build) {mark}</p>'
+            f"{_paragraphs(ex.solution, hrefs)}{_cell_html(ex.code, ex.output, '')}"
+            f"{_checks_html([c])}"
         )
+        payload = {"answer": ex.value, "tol": reader_tol(ex), "html": solution}
+        sealed, key = seal(json.dumps(payload), f"{i}:{ex.question}")
+        status = Check(c.text, c.status, "(in the solution)", "(in the solution)")
         parts.append(
-            f'<div class="exercise numeric" id="ex{i}"{data}>{head}'
+            f'<div class="exercise numeric" id="ex{i}" data-sealed="{sealed}" data-key="{key}">'
+            f"{head}"
             '<p class="try"><label>Your answer: <input type="text" inputmode="decimal" '
             'autocomplete="off" size="14"></label> <button type="button" class="check">Check'
             '</button> <span class="verdict" role="status" aria-live="polite"></span></p>'
             "<details><summary>Show the answer and the worked solution</summary>"
-            f'<p class="answer">Answer: <b>{_e(ex.answer)}</b> (computed by the build) {mark}</p>'
-            f"{_paragraphs(ex.solution, hrefs)}{_cell_html(ex.code, ex.output, '')}"
-            f"{_checks_html([c])}</details></div>"
+            '<div class="sealed">(the page decodes the answer when you open this: it is not in '
+            "the page's text before you try)</div></details>"
+            f"{_checks_html([status])}</div>"
         )
     parts.append("</section>")
     return "\n".join(parts)
