@@ -122,7 +122,7 @@ How long is the output? A kernel of size k, dilated by d (its taps d apart, span
 $d(k - 1) + 1$ inputs), slid with stride s over an input of length n padded with p zeros on
 each side, fits
 
-$$n_{\\mathrm{out}} = \\Big\\lfloor \\frac{n + 2p - d(k - 1) - 1}{s} \\Big\\rfloor + 1$$
+$$n_{\\mathrm{out}} = \\left\\lfloor \\frac{n + 2p - d(k - 1) - 1}{s} \\right\\rfloor + 1$$
 
 times (item 94): the padded length less the span gives the room to slide, the stride divides
 it, and the first position counts once. The floor is real: with n = 10, k = 3, s = 2 and no

@@ -67,8 +67,8 @@ PRODUCT = Prose(
 Training a model is matching distributions (item 1): the model $p(y \\mid w)$ should make the
 data it will see likely. Maximum likelihood makes that a number to optimise (item 2): choose
 
-$$\\hat w = \\arg\\max_w\\, p(y_1, \\dots, y_n \\mid w) = \\arg\\max_w \\prod_{i=1}^n p(y_i
-\\mid w),$$
+$$\\hat w = \\mathrm{arg}\\max_w\\, p(y_1, \\dots, y_n \\mid w)
+= \\mathrm{arg}\\max_w \\prod_{i=1}^n p(y_i \\mid w),$$
 
 the product because independent samples multiply (item 3). The product is useless as it
 stands. Take {{n}} samples of a normal distribution with mean {{mu}} and standard deviation

@@ -752,7 +752,7 @@ MOVE_JS = """function (p) {
 }"""
 
 
-def _live(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: Numbers) -> Part:
     measured = ctx.memo(("chapter", "schedules", "a_over_t"), _a_over_t_runs)
     finals = [float(measured[a][T]) for a in SLIDER_AS]
     exact = [float(_recursion(_a_over_t_by_hand(a), T)[T]) for a in SLIDER_AS]
@@ -987,6 +987,6 @@ CHAPTER = Chapter(
         T * 10,
         0.01,
     ),
-    (_floor, _bias, _one_over_t, _staircase, _warm, _table, _live, _scratch, _training),
+    (_floor, _bias, _one_over_t, _staircase, _warm, _table, _move, _scratch, _training),
     KEEP,
 )

@@ -46,11 +46,29 @@ def mathml(tex: str, display: bool = False) -> str:
     """``tex`` as MathML.
 
     Raises:
-        ValueError: ``tex`` is not TeX that latex2mathml reads (the formula is named).
+        ValueError: ``tex`` is not TeX that latex2mathml reads, its braces do not pair, or it
+            names a command latex2mathml does not know (the formula is named).
     """
     from latex2mathml.converter import convert
 
+    depth = 0
+    for brace in _BRACE.findall(tex):
+        depth += 1 if brace == "{" else -1
+        if depth < 0:
+            break
+    why = "its braces do not pair" if depth else ""
     try:
-        return convert(tex.strip(), display="block" if display else "inline")
+        out = convert(tex.strip(), display="block" if display else "inline")
     except Exception as exc:  # latex2mathml raises its own errors and IndexError alike
-        raise ValueError(f"the formula ${tex}$ cannot be typeset: {type(exc).__name__}") from None
+        why = why or type(exc).__name__
+    else:  # latex2mathml shows a command it does not know as its name, and goes on
+        unknown = _UNKNOWN.search(out)
+        why = why or (f"unknown command {unknown.group(1)}" if unknown else "")
+    if why:
+        raise ValueError(f"the formula ${tex}$ cannot be typeset: {why}")
+    return out
+
+
+#: a brace that groups (not an escaped ``\{``), and a command latex2mathml passed through
+_BRACE = re.compile(r"(?<!\\)[{}]")
+_UNKNOWN = re.compile(r">(\\[A-Za-z]+)<")
