@@ -1,10 +1,11 @@
 """Mutation testing of the lecture book: does the book catch wrong code?
 
 Each mutant is a deliberate bug in one part of descentlab -- an optimizer (each backend),
-a schedule, the sampler, a loss-driven rule, a loss, a regularizer, an experiment. For each
-one this script copies ``src/`` to a temporary folder, applies the bug there (a textual edit
-of one line, or a runtime patch of one method for the backend-specific optimizer bugs), then
-builds only the book cards the bug concerns (quick setting, no cache) in a fresh process and
+a schedule, the sampler, a loss-driven rule, a loss, a regularizer, an experiment, a rule's
+form, or the formula behind a number a chapter's prose states. For each one this script
+copies ``src/`` to a temporary folder, applies the bug there (a textual edit of one line, or a
+runtime patch of one method for the backend-specific optimizer bugs), then builds only the
+book cards and chapters the bug concerns (quick setting, no cache) in a fresh process and
 counts the ✘ on their pages -- for a regularizer only the cards' evidence of its mechanism
 (the multi-seed training runs of the regularization experiment would take minutes per
 mutant). A mutant is *caught* when at least one check turns ✘.
@@ -55,6 +56,7 @@ class Mutant:
             ``NotApplicable`` when its target is missing.
         only: build only the evidence of those items whose "shown by" contains this text
             (e.g. the regularizer's mechanism, not the multi-seed training it also shows).
+        chapters: the chapters (file stems, ``deep-momentum``) built too, whole.
     """
 
     name: str
@@ -66,6 +68,7 @@ class Mutant:
     new: str = ""
     patch: str = ""
     only: str = ""
+    chapters: tuple[str, ...] = ()
 
 
 def _eager(cls_path: str) -> str:
@@ -228,6 +231,57 @@ MUTANTS: tuple[Mutant, ...] = (
            (10,), file="book/experiments/closed_form.py", old="Xp.T @ (Xp @ vp)  # n p: H v "
                                                                   "without forming H",
            new="(Xp.T @ Xp) @ vp"),
+    # a rule's form: one line of the program both backends run
+    Mutant("adam_bias_correction_late", "rule form", "Adam's second-moment bias correction "
+                                                     "uses step t + 1", (58,),
+           file="optim/adam.py", old='lambda h, t: (1 - h["betas"][1] ** t) ** 0.5',
+           new='lambda h, t: (1 - h["betas"][1] ** (t + 1)) ** 0.5',
+           chapters=("deep-adaptive",)),
+    Mutant("trace_first_buffer", "rule form", "the momentum trace starts its buffer at μg, not g",
+           (25,), file="optim/sgd.py", old="where(first, f.g, add(buf * m, f.g, keep))",
+           new="where(first, f.g * m, add(buf * m, f.g, keep))", chapters=("deep-momentum",)),
+    # descentlab.schedules, run by the schedules chapter against the lecture's formulas
+    Mutant("warmup_one_step_ahead", "schedule", "linear warmup runs one step ahead", (),
+           file="schedules/base.py", old="return start + (target - start) * step / self.steps",
+           new="return start + (target - start) * (step + 1) / self.steps",
+           chapters=("deep-schedules",)),
+    # the formulas behind numbers each chapter's prose states (checked by a second route)
+    Mutant("prose_gd_rate", "chapter prose", "gradient descent's rate (κ - 1)/(κ + 1) becomes "
+                                             "(κ - 1)/(κ + 2)", (),
+           file="book/chapters/momentum.py", old="gd, hb = (KAPPA - 1) / (KAPPA + 1),",
+           new="gd, hb = (KAPPA - 1) / (KAPPA + 2),", chapters=("deep-momentum",)),
+    Mutant("prose_adagrad_travel", "chapter prose", "AdaGrad's travel bound η(2√T - 1) loses "
+                                                    "its -1", (),
+           file="book/chapters/adaptive.py", old="LR * (2 * math.sqrt(STEPS) - 1)",
+           new="LR * (2 * math.sqrt(STEPS))", chapters=("deep-adaptive",)),
+    Mutant("prose_a_over_t_asymptote", "chapter prose", "the a/t schedule's asymptote "
+                                                        "a²/(2(2a - 1)T) uses 2a + 1", (),
+           file="book/chapters/schedules.py", old="0.5 * a * a / ((2 * a - 1) * T)",
+           new="0.5 * a * a / ((2 * a + 1) * T)", chapters=("deep-schedules",)),
+    Mutant("prose_batch_variance", "chapter prose", "the batch gradient's variance loses its "
+                                                    "finite-population factor", (),
+           file="book/chapters/batch.py", old="var1 / b * (N - b) / (N - 1) for b in BATCHES",
+           new="var1 / b for b in BATCHES", chapters=("deep-batch",)),
+    Mutant("prose_ridge_decay", "chapter prose", "the ridge solution the decay reaches counts "
+                                                 "λ twice", (),
+           file="book/chapters/regularization.py", old="a.T @ a / 40 + DECAY * torch.eye",
+           new="a.T @ a / 40 + 2 * DECAY * torch.eye", chapters=("deep-regularization",)),
+    Mutant("prose_gaussian_peak", "chapter prose", "the Gaussian's peak 1/√(2π) becomes 1/√π",
+           (), file="book/chapters/mle.py", old="peak=(1 / math.sqrt(2 * math.pi),",
+           new="peak=(1 / math.sqrt(math.pi),", chapters=("deep-likelihood",)),
+    Mutant("prose_sgd_expected_loss", "chapter prose", "the expected loss of SGD forgets that a "
+                                                       "batch of one has no cross terms", (),
+           file="book/chapters/descent_modes.py", old="egg = (1 - 1 / b) * h @ s @ h",
+           new="egg = h @ s @ h", chapters=("deep-descent",)),
+    Mutant("prose_cv_on_training_folds", "chapter prose", "the chapter's cross-validation "
+                                                          "scores each fold on its training part",
+           (), file="book/chapters/methodology.py",
+           old="_mse(_fit(x[tr], y[tr], d), x[va], y[va])",
+           new="_mse(_fit(x[tr], y[tr], d), x[tr], y[tr])", chapters=("deep-methodology",)),
+    Mutant("prose_fc_share", "chapter prose", "AlexNet's fully connected share is taken of the "
+                                              "convolutions' weights alone", (),
+           file="book/chapters/conv_arithmetic.py", old="100 * fc_w / (conv_w + fc_w)",
+           new="100 * fc_w / conv_w", chapters=("deep-convolution",)),
 )  # fmt: skip
 
 _RUNNER = r"""
@@ -258,8 +312,9 @@ from descentlab.book.build import card, evaluate
 from descentlab.book.lectures import LECTURES
 from descentlab.book.model import Context, shown_by
 from descentlab.book.render.pages import LecturePage, render_lecture
-items = {int(i) for i in sys.argv[2].split(",")}
+items = {int(i) for i in sys.argv[2].split(",") if i}
 only = sys.argv[4]
+stems = {s for s in sys.argv[5].split(",") if s}
 ctx = Context(True, None, lambda m: None)
 fails, texts, by_item = 0, [], {}
 out = Path(sys.argv[1])
@@ -286,6 +341,20 @@ for lec in LECTURES:
             texts.append(m.group(1)[:120] + " | " + m.group(2)[:80])
             key = head.group(1) if head else "page"
             by_item[key] = by_item.get(key, 0) + 1
+from descentlab.book.chapters import CHAPTERS
+from descentlab.book.render.chapter import render_chapter
+for make in CHAPTERS:
+    if make.stem not in stems:
+        continue
+    page = make(ctx)
+    (out / page.filename).write_text(render_chapter(page, "quick setting (mutant)"), "utf-8")
+    for part in page.parts:
+        for c in part.checks:
+            if c.failed:
+                fails += 1
+                texts.append(c.text[:120] + " | " + str(c.measured)[:80])
+                key = f"{make.stem}#{part.anchor}"
+                by_item[key] = by_item.get(key, 0) + 1
 if NotApplicable.raised:
     print(json.dumps({"applicable": False, "why": "raised during the build: "
                       + NotApplicable.raised[0]}))
@@ -316,11 +385,18 @@ def _apply(mutant: Mutant, src: Path) -> str | None:
 
 
 def _build(
-    src: Path, items: tuple[int, ...], patch: str, only: str, out: Path, timeout: int
+    src: Path,
+    items: tuple[int, ...],
+    patch: str,
+    only: str,
+    out: Path,
+    timeout: int,
+    chapters: tuple[str, ...] = (),
 ) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "PYTHONWARNINGS": "ignore"}
+    args = [str(out), ",".join(map(str, items)), patch, only, ",".join(chapters)]
     proc = subprocess.run(
-        [sys.executable, "-c", _RUNNER, str(out), ",".join(map(str, items)), patch, only],
+        [sys.executable, "-c", _RUNNER, *args],
         env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -338,8 +414,10 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
         base: dict = {"applicable": True, "fails": 0, "texts": []}
         t0 = time.perf_counter()
         for only in sorted({m.only for m in mutants}):
-            items = tuple(sorted({i for m in mutants if m.only == only for i in m.items}))
-            b = _build(base_src, items, "", only, tmp / "base" / "book", timeout)
+            group = [m for m in mutants if m.only == only]
+            items = tuple(sorted({i for m in group for i in m.items}))
+            stems = tuple(sorted({c for m in group for c in m.chapters}))
+            b = _build(base_src, items, "", only, tmp / "base" / "book", timeout, stems)
             base["fails"] += b.get("fails", 1)
             base["texts"] += b.get("texts", [b.get("error", "")])
         ok = base["fails"] == 0
@@ -357,7 +435,7 @@ def run(mutants: list[Mutant], timeout: int, log=print) -> dict[str, dict]:
             if why is not None:
                 out = {"applicable": False, "why": why}
             else:
-                out = _build(src, m.items, m.patch, m.only, work / "book", timeout)
+                out = _build(src, m.items, m.patch, m.only, work / "book", timeout, m.chapters)
             results[m.name] = out
             if not out.get("applicable", True):
                 verdict = f"NOT APPLICABLE ({out['why']})"
@@ -382,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.list:
         for m in MUTANTS:
-            print(f"{m.name:32s} [{m.area}] {m.what} (items {', '.join(map(str, m.items))})")
+            where = [*map(str, m.items), *m.chapters]
+            print(f"{m.name:32s} [{m.area}] {m.what} ({', '.join(where)})")
         return 0
     known = {m.name: m for m in MUTANTS}
     unknown = [n for n in args.names if n not in known]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from descentlab import optim
 from descentlab.optim import form as F
@@ -72,11 +73,77 @@ def test_the_update_is_math_derived_from_the_form_wherever_the_rules_are_written
     assert len(with_math) >= 18
     for r in RECORDS:  # every rule written in the form that acts shows its statements
         rules = {x.name: x for x in A._optimizer(r.name).rule.rules}
-        for rule, lines in A.algorithm(r.name):
-            assert bool(lines) == isinstance(rules[rule], F.FormRule), (r.name, rule)
+        for label, lines in A.algorithm(r.name):
+            form = all(isinstance(rules[x], F.FormRule) for x in label.split(" + "))
+            assert bool(lines) == form, (r.name, label)
     [(rule, lines)] = A.algorithm("adam")
-    assert rule == "scale_by_adam" and lines[0] == r"m \leftarrow m + (1 - \beta_1)\,(g - m)"
+    assert rule == "scale_by_adam + scale_by_lr"
+    assert lines[0] == r"m \leftarrow m + (1 - \beta_1)\,(g - m)"
     assert lines[-1].startswith(r"\theta \leftarrow \theta + \frac{-\frac{\eta}{1 - {\beta_1}^{t}}")
+
+
+def _steps(rec, without: int | None = None, n: int = 6, plain: bool = True):
+    """``n`` steps on a fixed quadratic (through a closure) of an Optimizer running the
+    registered optimizer's chain at its defaults, less the rule ``without`` (``plain`` false:
+    the registered optimizer itself)."""
+    opt0 = A._optimizer(rec.name)
+    hyper = {k: v for k, v in opt0.param_groups[0].items() if k not in ("params", "step")}
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(3, 4, dtype=torch.float64))
+    gs = [torch.randn(3, 4, dtype=torch.float64) for _ in range(n)]
+    if not plain:
+        fused = "fused" in inspect.signature(rec.factory).parameters
+        opt = rec.factory([p], **({"fused": False} if fused else {}))
+    else:
+        ch = optim.chain(*[r for i, r in enumerate(opt0.rule.rules) if i != without])
+        opt = optim.Optimizer([p], ch, fused=False,
+                              **{k: v for k, v in hyper.items() if k in ch.defaults})  # fmt: skip
+    for t in range(n):
+
+        def closure(t=t):
+            opt.zero_grad()
+            loss = (p * gs[t]).sum() + 0.5 * (p * p).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+    return p.detach()
+
+
+@pytest.mark.parametrize("rec", RECORDS, ids=lambda r: r.name)
+def test_each_optimizers_box_shows_every_rule_its_chain_runs(rec):
+    """A rule acts where taking it out of the chain changes the steps (measured, six steps at
+    the defaults); the box names exactly those rules (the ones a fused step folds in too).
+    SAM's ascent runs in its class's step, through the closure: it acts where the registered
+    SAM's steps differ from its plain chain's."""
+    full = _steps(rec)
+    acting = set()
+    for i, r in enumerate(A._optimizer(rec.name).rule.rules):
+        try:
+            if not torch.equal(_steps(rec, without=i), full):
+                acting.add(r.name)
+        except ValueError:  # the chain is that rule alone
+            acting.add(r.name)
+    if rec.name == "sam" and not torch.equal(_steps(rec, plain=False), full):
+        acting.add("sam_ascent")
+    shown = {name for label, _ in A.algorithm(rec.name) for name in label.split(" + ")}
+    assert shown == acting
+
+
+def test_adamws_box_shows_the_decoupled_decay_its_step_applies():
+    """lr 0.1, weight decay 0.5, a zero gradient: AdamW multiplies the weights by 0.95 (Adam's
+    L2 penalty, normalised, moves them by η instead); AdamW's box says so, before the adaptive
+    step, and Adam's has no decay."""
+    [(label, lines)] = A.algorithm("adamw")
+    assert label == "scale_by_adam + add_decayed_weights + scale_by_lr"
+    assert lines[-2] == r"\theta \leftarrow \theta\,(1 - \eta\,\lambda)"
+    assert all("lambda" not in line for _, ls in A.algorithm("adam") for line in ls)
+    for cls, factor in ((optim.AdamW, 0.95), (optim.Adam, 0.9)):
+        w = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+        opt = cls([w], lr=0.1, weight_decay=0.5, fused=False)
+        w.grad = torch.zeros_like(w)
+        opt.step()
+        assert torch.allclose(w.detach(), torch.full((3,), factor, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("name", RULES)

@@ -6,6 +6,7 @@ those cards links back; every numeric answer is still computed and checked by th
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -20,6 +21,7 @@ from descentlab.book.render.pages import (
     LecturePage,
     reader_tol,
     render_lecture,
+    unseal,
 )
 
 ALL = [(lec, i, ex) for lec in LECTURES for i, ex in enumerate(lec.exercises, 1)]
@@ -63,14 +65,26 @@ def _page(numeric_status: str = "ok") -> str:
     return render_lecture(LecturePage("L", "o", "s", "l.html", cards, exercises=exercises), "q")
 
 
-def test_a_numeric_answer_is_hidden_until_asked_and_an_open_one_is_folded():
+def _sealed(html: str, n: int) -> dict:
+    ex = html.split(f'id="ex{n}"', 1)[1].split(">", 1)[0]
+    sealed, key = (re.search(rf'data-{k}="([^"]*)"', ex).group(1) for k in ("sealed", "key"))
+    return json.loads(unseal(sealed, key))
+
+
+def test_a_numeric_answer_is_sealed_until_asked_and_an_open_one_is_folded():
+    """The answer is in no form the page's source shows (not its digits, not the worked
+    solution that states it): the page's script decodes it to check a typed number and to show
+    the solution when asked."""
     html = _page()
     ex1 = html.split('id="ex1"', 1)[1].split('id="ex2"', 1)[0]
     before, folded = ex1.split("<details>", 1)
-    assert "0.25" not in re.sub(r'data-\w+="[^"]*"', "", before)  # not shown before asking
-    assert 'data-answer="0.25"' in html and f'data-tol="{reader_tol(_ex())!r}"' in html
+    text = re.sub(r"<script>.*?</script>", "", html, flags=re.S)  # (its help names 0.25)
+    assert "0.25" not in text  # neither shown nor in an attribute
+    payload = _sealed(html, 1)
+    assert payload["answer"] == 0.25 and payload["tol"] == reader_tol(_ex())
+    assert "<b>0.25</b>" in payload["html"] and "It is a quarter." in payload["html"]
     assert '<input type="text"' in before and 'class="check"' in before
-    assert "Show the answer and the worked solution" in folded and "<b>0.25</b>" in folded
+    assert "Show the answer and the worked solution" in folded and 'class="sealed"' in folded
     ex2 = html.split('id="ex2"', 1)[1]
     assert "<summary>Worked solution</summary>" in ex2 and "<em>this</em>" in ex2
     assert "<input" not in ex2.split("</div>", 1)[0]
@@ -129,5 +143,8 @@ def test_the_page_checks_a_typed_answer_with_no_server(tmp_path, typed, verdict)
         assert not page.is_visible("#ex1 .answer")  # still hidden: the reader did not ask
         page.press("#ex1 input", "Enter")
         assert page.inner_text("#ex1 .verdict") == shown
+        page.click("#ex1 summary")  # asked: the page decodes the answer and the solution
+        answer = page.inner_text("#ex1 .answer")
         browser.close()
+    assert answer.startswith("Answer: 0.25")
     assert shown.startswith(verdict) and errors == []

@@ -144,7 +144,7 @@ def test_book_page_shows_every_item_with_checks(tmp_path):
     outside = re.sub(r'href="http://127\.0\.0\.1:8765/#[^"]*"', "", text)
     assert "http://" not in outside and "https://" not in outside and "<script src" not in text
     # its one script is inline: the exercises' check of a typed answer
-    assert text.count("<script>") == 1 and "data-answer=" in text
+    assert text.count("<script>") == 1 and "data-sealed=" in text
     assert all(s.startswith("data:image/png;base64,") for s in re.findall(r'src="([^"]*)"', text))
     assert f'href="{page.name}"' in index.read_text(encoding="utf-8")
     # the experiment results are kept with their key and reused by the next build

@@ -168,3 +168,31 @@ def test_the_build_imports_the_mutated_copy_never_an_installed_descentlab(tmp_pa
     out = mutate_book._build(tmp_path, (48,), "", "", tmp_path / "book", 300)
     assert "fails" not in out
     assert "not the copy under" in out["error"] or "No module named" in out["error"]
+
+
+def test_each_chapter_has_a_mutant_of_the_numbers_its_prose_states() -> None:
+    from descentlab.book.chapters import CHAPTERS
+
+    stems = {c.stem for c in CHAPTERS}
+    named = {c for m in mutate_book.MUTANTS for c in m.chapters}
+    assert named <= stems, named - stems
+    prose = [c for m in mutate_book.MUTANTS if m.area == "chapter prose" for c in m.chapters]
+    assert sorted(prose) == sorted(stems)
+
+
+def test_a_chapters_failed_check_is_counted_on_its_section(tmp_path) -> None:
+    """A chapter the mutant names is built whole in the mutated process; its ✘ rows count,
+    each on the chapter's section, and the page is written for a look."""
+    patch = textwrap.dedent(
+        """
+        import descentlab.problems.convarith as C
+        _params = C.conv_params
+        C.conv_params = lambda *a, **k: _params(*a, **k) + 1
+        """
+    )
+    out = mutate_book._build(
+        ROOT / "src", (), patch, "", tmp_path / "book", 300, ("deep-convolution",)
+    )
+    assert out["applicable"] and out["fails"] >= 1, out
+    assert all(k.startswith("deep-convolution#") for k in out["by_item"])
+    assert (tmp_path / "book" / "deep-convolution.html").is_file()

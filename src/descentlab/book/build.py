@@ -234,16 +234,13 @@ def write_book(
             topics at depth, ``deep-*.html``); default: when the whole book is built.
 
     Returns:
-        the pages written, index first (the notebooks are not listed: each is its page's name
-        with ``.ipynb``).
+        the pages written, index first (each notebook is its page's name with ``.ipynb``).
 
     Writes:
-        Into ``out`` (created): ``index.html``, one self-contained page per lecture
-        (``<slug>.html``, its figures embedded) with its notebook ``<slug>.ipynb``, the
-        chapters (``deep-*.html``) when ``chapters``, and the experiments' results in
-        ``out/data/`` when ``cache`` (reused by the next build while their settings and code
-        are unchanged). Each page is written atomically; a page's path that is a link or a
-        folder is refused before any page is written.
+        Into ``out``: ``index.html``, one self-contained page per lecture (``<slug>.html``)
+        with its notebook, the chapters (``deep-*.html``) when ``chapters``, and the
+        experiments' results in ``out/data/`` when ``cache``. Each page is written atomically;
+        a page's path that is a link or a folder is refused before any page is written.
 
     Raises:
         KeyError: an unknown lecture in ``only`` or item in ``items``, or an item on none of
@@ -251,23 +248,49 @@ def write_book(
         ValueError: a page's path in ``out`` is a link or a folder.
 
     Example:
-        One item of the quick book (item 1: no experiment to run; well under a second -- the
-        whole quick book runs every lecture's experiments, minutes):
+        One item of the quick book (item 1: no experiment to run; well under a second):
 
         >>> import tempfile
-        >>> from pathlib import Path
         >>> from descentlab.book.build import write_book
         >>> folder = tempfile.TemporaryDirectory()
-        >>> pages = write_book(folder.name, quick=True, items=[1])
-        >>> [p.name for p in pages]
+        >>> [p.name for p in write_book(folder.name, quick=True, items=[1])]
         ['index.html', 'optimization-basics.html']
-        >>> sorted(p.name for p in Path(folder.name).iterdir())
-        ['index.html', 'optimization-basics.html', 'optimization-basics.ipynb']
         >>> write_book(folder.name, items=[999])
         Traceback (most recent call last):
         KeyError: 'items must be numbers 1-... of seed_items.md, got [999]'
         >>> folder.cleanup()
     """
+    chosen, wanted_items = _selection(only, items)
+    root = Path(out)
+    chapters = (wanted_items is None and only is None) if chapters is None else chapters
+    names = [f"{lec.slug}.{ext}" for lec in chosen for ext in ("html", "ipynb")]
+    names += [f"{ch.stem}.html" for ch in CHAPTERS] if chapters else []
+    for name in ["index.html", *names]:
+        check_target(root / name)  # a link or a folder there: refused before any page
+    make_dirs(root)  # recorded: taken back if the disk fills (descentlab._files)
+    ctx = Context(quick, root / "data" if cache else None, log or (lambda _msg: None))
+    t0 = time.perf_counter()
+    wanted = {e for lec in chosen for e in lec.experiments} if wanted_items is None else set()
+    n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+    _prefetch(ctx, [n for n in EXPERIMENTS if n in wanted], n_workers)
+    pages = _lecture_pages(ctx, chosen, wanted_items)
+    where = _link_pages(pages)
+    setting = "quick setting (smaller runs)" if quick else "full setting"
+    made = _chapters(ctx, pages, where) if chapters else []
+    written = _write_pages(
+        root, ctx, pages, made, {f"{lec.slug}.html": lec for lec in chosen}, setting
+    )
+    index = root / "index.html"
+    write_page(
+        index, render_index(pages, setting, time.perf_counter() - t0, chapters_index_html(made))
+    )
+    return [index, *written]
+
+
+def _selection(
+    only: Sequence[str] | None, items: Sequence[int] | None
+) -> tuple[list[Lecture], set[int] | None]:
+    """The lectures to build and the items wanted on them (None: all), checked."""
     chosen = _chosen(only)
     wanted_items = _check_items(items)
     if wanted_items is not None:
@@ -279,57 +302,55 @@ def write_book(
                 f"({', '.join(lec.slug for lec in chosen)}); leave out --only or choose theirs"
             )
         chosen = [lec for lec in chosen if any(i.number in wanted_items for i in lec.items)]
-    root = Path(out)
-    if chapters is None:
-        chapters = wanted_items is None and only is None
-    names = [f"{lec.slug}.{ext}" for lec in chosen for ext in ("html", "ipynb")]
-    names += [f"{stem}.html" for stem, _ in CHAPTERS] if chapters else []
-    for name in ["index.html", *names]:
-        check_target(root / name)  # a link or a folder there: refused before any page
-    make_dirs(root)  # recorded: taken back if the disk fills (descentlab._files)
-    ctx = Context(quick, root / "data" if cache else None, log or (lambda _msg: None))
-    t0 = time.perf_counter()
-    wanted = {e for lec in chosen for e in lec.experiments} if wanted_items is None else set()
-    n_workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
-    _prefetch(ctx, [n for n in EXPERIMENTS if n in wanted], n_workers)
+    return chosen, wanted_items
+
+
+def _lecture_pages(
+    ctx: Context, chosen: list[Lecture], wanted_items: set[int] | None
+) -> list[LecturePage]:
+    """Each chosen lecture's page: its cards' evidence computed (evidence an earlier card
+    showed is referenced, not repeated) and its exercises answered."""
     pages: list[LecturePage] = []
-    seen: dict[str, SharedEvidence] = {}  # evidence shown once, referenced by later cards
+    seen: dict[str, SharedEvidence] = {}
     for lec in chosen:
         ctx.log(f"{lec.subject} ({len(lec.items)} items)")
-        cards = []
-        for it in lec.items:
-            if wanted_items is not None and it.number not in wanted_items:
-                continue
-            cards.append(card(it, evaluate(it, ctx, seen, f"{lec.slug}.html"), ctx))
+        cards = [card(it, evaluate(it, ctx, seen, f"{lec.slug}.html"), ctx) for it in lec.items
+                 if wanted_items is None or it.number in wanted_items]  # fmt: skip
         exercises = [exercise(ex) for ex in lec.exercises] if wanted_items is None else []
         pages.append(
-            LecturePage(
-                lec.subject, lec.origin, lec.summary, f"{lec.slug}.html", cards,
-                exercises=exercises, notebook=f"{lec.slug}.ipynb",
-            )
+            LecturePage(lec.subject, lec.origin, lec.summary, f"{lec.slug}.html", cards,
+                        exercises=exercises, notebook=f"{lec.slug}.ipynb")
         )  # fmt: skip
+    return pages
+
+
+def _link_pages(pages: list[LecturePage]) -> dict[str, str]:
+    """Each page's links to the cards of every page built and to its neighbours; returns where
+    each card is (its anchor -> its page)."""
     where = {c.anchor: page.filename for page in pages for c in page.cards}
-    for page in pages:  # an explanation's "item 18" links to that card, on any page built
+    for i, page in enumerate(pages):  # an explanation's "item 18" links to that card
         page.item_hrefs = {
             int(anchor[1:]): f"#{anchor}" if there == page.filename else f"{there}#{anchor}"
             for anchor, there in where.items()
         }
-    for i, page in enumerate(pages):
         page.previous = (pages[i - 1].filename, pages[i - 1].subject) if i > 0 else None
         page.next = (pages[i + 1].filename, pages[i + 1].subject) if i + 1 < len(pages) else None
-    setting = "quick setting (smaller runs)" if quick else "full setting"
-    made = _chapters(ctx, pages, where) if chapters else []
+    return where
+
+
+def _write_pages(
+    root: Path, ctx: Context, pages: list[LecturePage], made: list[ChapterPage],
+    lectures: dict[str, Lecture], setting: str,
+) -> list[Path]:  # fmt: skip
+    """Write the lecture pages with their notebooks, then the chapters; returns the paths."""
     written = []
-    by_slug = {f"{lec.slug}.html": lec for lec in chosen}
     for page in pages:
         path = root / page.filename
-        write_notebook(root / page.notebook, by_slug[page.filename], page.filename)
+        write_notebook(root / page.notebook, lectures[page.filename], page.filename)
         write_page(path, render_lecture(page, setting))
         c = page.counts()
-        ctx.log(
-            f"  wrote {path}: {c['ok']} ✔, {c['fail']} ✘, {c['not_reproduced']} ○ of {c['checks']} "
-            "checks"
-        )
+        ctx.log(f"  wrote {path}: {c['ok']} ✔, {c['fail']} ✘, {c['not_reproduced']} ○ of "
+                f"{c['checks']} checks")  # fmt: skip
         for cd in page.cards:
             cd.evidence.figures = []  # the Agg figures are garbage once embedded
             for mv in cd.evidence.movable:
@@ -342,22 +363,16 @@ def write_book(
         ctx.log(f"  wrote {path}: {c['ok']} ✔, {c['fail']} ✘ of {c['checks']} checks, "
                 f"{c['words']} words")  # fmt: skip
         written.append(path)
-    index = root / "index.html"
-    write_page(
-        index,
-        render_index(pages, setting, time.perf_counter() - t0, chapters_index_html(made)),
-    )
-    return [index, *written]
+    return written
 
 
 def _chapters(ctx: Context, pages: list[LecturePage], where: dict[str, str]) -> list[ChapterPage]:
     """The chapters (:mod:`descentlab.book.chapters`), computed, linked to the items' cards and
     to each other; the cards of their items link to them."""
     out = []
-    for stem, make in CHAPTERS:
-        ctx.log(f"chapter {stem}")
+    for make in CHAPTERS:
+        ctx.log(f"chapter {make.stem}")
         chapter = make(ctx)
-        chapter.filename = f"{stem}.html"
         chapter.item_hrefs = {int(a[1:]): f"{there}#{a}" for a, there in where.items()}
         out.append(chapter)
     for i, chapter in enumerate(out):

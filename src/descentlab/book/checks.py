@@ -53,14 +53,28 @@ def _check_tol(tol: float) -> float:
     return tol
 
 
+def _apart(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` with the fewest significant digits (four at least) that tell them
+    apart, so that a failed check shows its gap."""
+    for d in range(4, 18):
+        sa, sb = format_value(a, d), format_value(b, d)
+        if sa != sb:
+            return sa, sb
+    return format_value(a, 17), format_value(b, 17)
+
+
 def close(text: str, measured: float, expected: float, tol: float, rel: bool = False) -> Check:
-    """``measured`` within ``tol`` (absolute, or relative) of ``expected``."""
+    """``measured`` within ``tol`` (absolute, or relative) of ``expected``. A failed one shows
+    both in as many digits as tell them apart, and the gap."""
     tol = _check_tol(tol)
     measured, expected = float(measured), float(expected)
     err = abs(measured - expected) / (abs(expected) if rel else 1.0)
     shown = f"{tol:.0e}" if tol < 1e-3 else f"{tol:g}"
     ok = math.isfinite(err) and err <= tol
-    return ck(text, ok, measured, f"{_fmt(expected)} ± {shown}{' (rel.)' if rel else ''}")
+    m, e = (_fmt(measured), _fmt(expected)) if ok else _apart(measured, expected)
+    if not ok:
+        m += f" (off by {err:.2g}{' rel.' if rel else ''})"
+    return ck(text, ok, m, f"{e} ± {shown}{' (rel.)' if rel else ''}")
 
 
 def within(text: str, measured: float, lo: float, hi: float) -> Check:

@@ -8,6 +8,7 @@ cross-validation used to pick a hyperparameter, and the bootstrap.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -204,8 +205,24 @@ def keskar_evidence(r: Any) -> Evidence:
     depth) otherwise, ✘ when there are fewer than 2 seeds."""
     stats = _nan_for_none(r.data["stats"])
     keys = [k for k in stats if k.startswith("sharp_")]
-    n = int(stats["seeds"])
-    conf = 100 * float(stats["confidence"])
+    n, conf = int(stats["seeds"]), 100 * float(stats["confidence"])
+    checks, rows = _keskar_measures(stats, keys, n, conf)
+    lost = [k for k in keys if stats[k]["verdict"] != "sharper"]
+    checks += [_keskar_verdict(r, stats, keys, n), _keskar_gap(stats, n, conf)]
+    columns = ["eps", "space", "batch", f"sharpness [{conf:g} % CI]", "ratio to smallest [CI]",
+               "mark"]  # fmt: skip
+    return Evidence(
+        checks=checks, tables=[(columns, rows)], notes=_keskar_notes(r, stats, keys, lost, n)
+    )
+
+
+def _measure_name(stats: dict, k: str) -> str:
+    s = stats[k]
+    return f"eps={s['eps']:g} ({s['space']})"
+
+
+def _keskar_measures(stats: dict, keys: list[str], n: int, conf: float) -> tuple[list, list]:
+    """One check per measure of Keskar's sharpness, and the table's rows (the paper's last)."""
     checks, rows = [], []
     for k in keys:
         s = stats[k]
@@ -233,13 +250,18 @@ def keskar_evidence(r: Any) -> Evidence:
     rows.append([f"{p['eps']:g}", "full space (Keskar et al., F1, table 3)", "256 vs 6000",
                  f"{p['small']:g} (SB), {p['large']:g} (LB)", f"{p['large'] / p['small']:.3g}",
                  "the paper"])  # fmt: skip
+    return checks, rows
+
+
+def _keskar_verdict(r: Any, stats: dict, keys: list[str], n: int) -> Check:
+    """The verdict over every measure: ✔ when every interval lies above 1 and every run
+    reached the target loss, ○ otherwise, ✘ with fewer than 2 seeds."""
     verdicts = {k: stats[k]["verdict"] for k in keys}
     won = [k for k in keys if verdicts[k] == "sharper"]
     lost = [k for k in keys if verdicts[k] != "sharper"]
 
     def name(k: str) -> str:
-        s = stats[k]
-        return f"eps={s['eps']:g} ({s['space']})"
+        return _measure_name(stats, k)
 
     per = r.data.get("per_seed", {})
     unreached = sum(not ok for rec in per.values() for ok in rec.get("reached", []))
@@ -260,27 +282,37 @@ def keskar_evidence(r: Any) -> Evidence:
     else:
         status = "not_reproduced"
         measured = "not reproduced: " + ", ".join(f"{name(k)} ({verdicts[k]})" for k in lost)
-    checks.append(
-        Check(
-            "verdict over every eps and space: large batches converge to sharper minimizers",
-            status,
-            measured,
-            "every ratio interval above 1",
-        )
+    return Check(
+        "verdict over every eps and space: large batches converge to sharper minimizers",
+        status,
+        measured,
+        "every ratio interval above 1",
     )
+
+
+def _keskar_gap(stats: dict, n: int, conf: float) -> Check:
+    """The generalization-gap check (a verdict needs at least 5 seeds)."""
     g = stats["gap_difference"]
     # a "generalizes worse" verdict needs at least 5 seeds (as every such card of the book)
     gap_status = "fail" if n < 2 else ("ok" if n >= 5 and g["lo"] > 0 else "not_reproduced")
-    checks.append(
-        Check(
-            f"the largest batch generalizes worse: train-test accuracy gap, largest - smallest "
-            f"batch ({n} seeds, paired, {conf:g} % t interval)",
-            gap_status,
-            f"{g['mean']:+.3g} [{g['lo']:+.3g}, {g['hi']:+.3g}]"
-            + (f" ({n} seeds: a verdict needs at least 5)" if 2 <= n < 5 else ""),
-            "interval above 0",
-        )
+    return Check(
+        f"the largest batch generalizes worse: train-test accuracy gap, largest - smallest "
+        f"batch ({n} seeds, paired, {conf:g} % t interval)",
+        gap_status,
+        f"{g['mean']:+.3g} [{g['lo']:+.3g}, {g['hi']:+.3g}]"
+        + (f" ({n} seeds: a verdict needs at least 5)" if 2 <= n < 5 else ""),
+        "interval above 0",
     )
+
+
+def _keskar_notes(r: Any, stats: dict, keys: list[str], lost: list[str], n: int) -> list[str]:
+    """What differs from the paper, as measured; monotonicity; the preset; the marked rows."""
+    p = KESKAR_F1
+    verdicts = {k: stats[k]["verdict"] for k in keys}
+
+    def name(k: str) -> str:
+        return _measure_name(stats, k)
+
     cfg = r.config
     full = next((stats[k] for k in keys if stats[k]["space"] == "full"
                  and stats[k]["eps"] == p["eps"]), None)  # fmt: skip
@@ -329,13 +361,7 @@ def keskar_evidence(r: Any) -> Evidence:
             + "; ".join(f"{name(k)}: {verdicts[k]}" for k in lost)
             + "). The card's verdict follows the intervals of every measure, so it is not a ✔."
         )
-    columns = ["eps", "space", "batch", f"sharpness [{conf:g} % CI]", "ratio to smallest [CI]",
-               "mark"]  # fmt: skip
-    return Evidence(
-        checks=checks,
-        tables=[(columns, rows)],
-        notes=notes,
-    )
+    return notes
 
 
 def keskar_sharpness(ctx: Context) -> Evidence:
@@ -452,210 +478,240 @@ def _decoupled_decay(w0: torch.Tensor) -> list:
     return out
 
 
+def _regularizer_mechanism_mixup(g: torch.Generator) -> Evidence:
+    x = torch.randn(6, 1, 4, 4, generator=g, dtype=torch.float64)
+    y = torch.arange(6)
+    xm, ya, yb, lam = regularize.mixup(x, y, 0.4, g)
+    e = float((xm - (lam * x + (1 - lam) * x[yb.long()])).abs().max())
+    return Evidence(
+        checks=[
+            diff_check(
+                f"mixup: x' = λ x_i + (1-λ) x_j, labels mixed by the same λ ({float(lam):.3f})",
+                e,
+                1e-12,
+            ),
+            ck(
+                "and the partner is another example",
+                bool((yb != ya).any()),
+                "some j ≠ i",
+                "some j ≠ i",
+            ),
+        ]
+    )
+
+
+def _regularizer_mechanism_cutmix(g: torch.Generator) -> Evidence:
+    x = (
+        torch.zeros(4, 1, 16, 16, dtype=torch.float64)
+        + torch.arange(4, dtype=torch.float64)[:, None, None, None]
+    )
+    y = torch.arange(4)
+    xm, _, yb, lam = regularize.cutmix(x, y, 1.0, g)
+    kept = float((xm == x).double().mean())
+    return Evidence(
+        checks=[
+            close(
+                "cutmix: λ is the fraction of each image kept (labels mixed by area)",
+                float(lam),
+                kept,
+                1e-12,
+            ),
+            ck(
+                "the pasted patch comes from the partner image",
+                bool(((xm != x) <= (xm == x[yb.long()])).all()),
+                "every changed pixel",
+                "from x[perm]",
+            ),
+        ]
+    )
+
+
+def _regularizer_mechanism_label_smoothing(g: torch.Generator) -> Evidence:
+    logits = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 5, (8,), generator=g)
+    soft = regularize.smooth_labels(y, 5, 0.1).double()
+    ours = -(soft * F.log_softmax(logits, 1)).sum(1).mean()
+    return Evidence(
+        checks=[
+            close(
+                "smooth_labels: targets (1-ε) onehot + ε/K give torch's label_smoothing "
+                "cross-entropy "
+                "(ε 0.1; float32 targets: ± 1e-6)",
+                float(ours),
+                float(F.cross_entropy(logits, y, label_smoothing=0.1)),
+                1e-6,
+            ),
+        ]
+    )
+
+
+def _regularizer_mechanism_input_noise(g: torch.Generator) -> Evidence:
+    x = torch.zeros(200_000, dtype=torch.float64)
+    noisy = regularize.add_input_noise(x, 0.2, g)
+    return Evidence(
+        checks=[
+            close(
+                "add_input_noise(std 0.2): the noise's std over 200,000 values (5 std. errors)",
+                float(noisy.std()),
+                0.2,
+                5 * 0.2 / math.sqrt(2 * 200_000),
+            ),
+        ]
+    )
+
+
+def _regularizer_mechanism_weight_noise(g: torch.Generator) -> Evidence:
+    model = torch.nn.Linear(300, 300, bias=False).double()
+    before = model.weight.detach().clone()
+    with regularize.WeightNoise(0.05, g).perturbed(model):
+        diff = (model.weight.detach() - before).std()
+    return Evidence(
+        checks=[
+            close(
+                "WeightNoise(0.05): the perturbation's std over 90,000 weights (5 std. errors)",
+                float(diff),
+                0.05,
+                5 * 0.05 / math.sqrt(2 * 90_000),
+            ),
+            ck(
+                "and the clean weights are back after the block",
+                torch.equal(model.weight.detach(), before),
+                "restored",
+                "restored",
+            ),
+        ]
+    )
+
+
+def _regularizer_mechanism_augmentation(g: torch.Generator) -> Evidence:
+    x = torch.rand(50, 1, 8, 8, generator=g, dtype=torch.float64)
+    out = regularize.augment_image(x, 1, g)
+    ok, moved = 0, 0
+    for i in range(len(x)):
+        hit = False
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                shifted = torch.roll(x[i], (dy, dx), (1, 2))
+                inner = out[i][:, 1:-1, 1:-1]
+                if torch.allclose(inner, shifted[:, 1:-1, 1:-1]):
+                    hit = True
+                    moved += (dy, dx) != (0, 0)
+        ok += hit
+    return Evidence(
+        checks=[
+            ck(
+                "augment_image(max_translate 1): every image is the original shifted by ≤ 1 "
+                "pixel "
+                "(interior compared)",
+                ok == len(x),
+                f"{ok} of {len(x)}",
+                f"{len(x)} of {len(x)}",
+            ),
+            ck(
+                "and most are shifted",
+                moved > len(x) // 2,
+                f"{moved} of {len(x)}",
+                f"> {len(x) // 2}",
+            ),
+        ]
+    )
+
+
+def _regularizer_mechanism_dropout(g: torch.Generator) -> Evidence:
+    model = models.build(
+        "digits_mlp", input_shape=(1, 8, 8), n_outputs=10, hidden=[512], dropout=0.5
+    )
+    drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    x = torch.rand(64, 1, 8, 8, generator=g)
+    model.train()
+    a, b = model(x), model(x)
+    model.eval()
+    c, d = model(x), model(x)
+    hidden = {}
+    if drops:
+        h = drops[0].register_forward_hook(lambda m, i, o: hidden.update(i=i[0], o=o))
+        model.train()
+        model(x)
+        h.remove()
+    frac = (
+        float(
+            ((hidden["o"] == 0) & (hidden["i"] != 0)).double().sum()
+            / (hidden["i"] != 0).double().sum()
+        )
+        if hidden
+        else 0.0
+    )
+    return Evidence(
+        checks=[
+            ck(
+                "digits_mlp(dropout=0.5) has a dropout layer of p 0.5",
+                [m.p for m in drops] == [0.5],
+                [m.p for m in drops],
+                [0.5],
+            ),
+            within(
+                "in training it zeroes a fraction p of the hidden units (nonzero inputs)",
+                frac,
+                0.47,
+                0.53,
+            ),
+            ck(
+                "so two training passes differ, two evaluation passes agree",
+                not torch.equal(a, b) and torch.equal(c, d),
+                "differ / agree",
+                "differ / agree",
+            ),
+        ]
+    )
+
+
+def _regularizer_mechanism_early_stopping(g: torch.Generator) -> Evidence:
+    model = torch.nn.Linear(1, 1)
+    es = regularize.EarlyStopping(patience=3, restore_best=True)
+    seq = [1.0, 0.6, 0.4, 0.45, 0.5, 0.55]
+    stops = []
+    for i, v in enumerate(seq):
+        with torch.no_grad():
+            model.weight.fill_(float(i))
+        stops.append(es.update(v, model))
+    return Evidence(
+        checks=[
+            ck(
+                "EarlyStopping(patience 3) on validation losses 1, .6, .4, .45, .5, .55 stops "
+                "at "
+                "the third evaluation without improvement (index 5)",
+                stops == [False] * 5 + [True] and es.stopped,
+                stops.index(True) if True in stops else "never",
+                5,
+            ),
+            close(
+                "and restores the weights of the best evaluation (step 2)",
+                float(model.weight.detach()),
+                2.0,
+                1e-12,
+            ),
+        ]
+    )
+
+
+_REGULARIZER_MECHANISM: dict[str, Callable[[torch.Generator], Evidence]] = {
+    "mixup": _regularizer_mechanism_mixup,
+    "cutmix": _regularizer_mechanism_cutmix,
+    "label_smoothing": _regularizer_mechanism_label_smoothing,
+    "input_noise": _regularizer_mechanism_input_noise,
+    "weight_noise": _regularizer_mechanism_weight_noise,
+    "augmentation": _regularizer_mechanism_augmentation,
+    "dropout": _regularizer_mechanism_dropout,
+    "early_stopping": _regularizer_mechanism_early_stopping,
+}
+
+
 def regularizer_mechanism(ctx: Context, method: str) -> Evidence:
     """What each regularizer does to a batch, checked on descentlab's implementation."""
     g = torch.Generator().manual_seed(0)
-    if method == "mixup":
-        x = torch.randn(6, 1, 4, 4, generator=g, dtype=torch.float64)
-        y = torch.arange(6)
-        xm, ya, yb, lam = regularize.mixup(x, y, 0.4, g)
-        e = float((xm - (lam * x + (1 - lam) * x[yb.long()])).abs().max())
-        return Evidence(
-            checks=[
-                diff_check(
-                    f"mixup: x' = λ x_i + (1-λ) x_j, labels mixed by the same λ ({float(lam):.3f})",
-                    e,
-                    1e-12,
-                ),
-                ck(
-                    "and the partner is another example",
-                    bool((yb != ya).any()),
-                    "some j ≠ i",
-                    "some j ≠ i",
-                ),
-            ]
-        )
-    if method == "cutmix":
-        x = (
-            torch.zeros(4, 1, 16, 16, dtype=torch.float64)
-            + torch.arange(4, dtype=torch.float64)[:, None, None, None]
-        )
-        y = torch.arange(4)
-        xm, ya, yb, lam = regularize.cutmix(x, y, 1.0, g)
-        kept = float((xm == x).double().mean())
-        return Evidence(
-            checks=[
-                close(
-                    "cutmix: λ is the fraction of each image kept (labels mixed by area)",
-                    float(lam),
-                    kept,
-                    1e-12,
-                ),
-                ck(
-                    "the pasted patch comes from the partner image",
-                    bool(((xm != x) <= (xm == x[yb.long()])).all()),
-                    "every changed pixel",
-                    "from x[perm]",
-                ),
-            ]
-        )
-    if method == "label_smoothing":
-        logits = torch.randn(8, 5, generator=g, dtype=torch.float64)
-        y = torch.randint(0, 5, (8,), generator=g)
-        soft = regularize.smooth_labels(y, 5, 0.1).double()
-        ours = -(soft * F.log_softmax(logits, 1)).sum(1).mean()
-        return Evidence(
-            checks=[
-                close(
-                    "smooth_labels: targets (1-ε) onehot + ε/K give torch's label_smoothing "
-                    "cross-entropy "
-                    "(ε 0.1; float32 targets: ± 1e-6)",
-                    float(ours),
-                    float(F.cross_entropy(logits, y, label_smoothing=0.1)),
-                    1e-6,
-                ),
-            ]
-        )
-    if method == "input_noise":
-        x = torch.zeros(200_000, dtype=torch.float64)
-        noisy = regularize.add_input_noise(x, 0.2, g)
-        return Evidence(
-            checks=[
-                close(
-                    "add_input_noise(std 0.2): the noise's std over 200,000 values (5 std. errors)",
-                    float(noisy.std()),
-                    0.2,
-                    5 * 0.2 / math.sqrt(2 * 200_000),
-                ),
-            ]
-        )
-    if method == "weight_noise":
-        model = torch.nn.Linear(300, 300, bias=False).double()
-        before = model.weight.detach().clone()
-        with regularize.WeightNoise(0.05, g).perturbed(model):
-            diff = (model.weight.detach() - before).std()
-        return Evidence(
-            checks=[
-                close(
-                    "WeightNoise(0.05): the perturbation's std over 90,000 weights (5 std. errors)",
-                    float(diff),
-                    0.05,
-                    5 * 0.05 / math.sqrt(2 * 90_000),
-                ),
-                ck(
-                    "and the clean weights are back after the block",
-                    torch.equal(model.weight.detach(), before),
-                    "restored",
-                    "restored",
-                ),
-            ]
-        )
-    if method == "augmentation":
-        x = torch.rand(50, 1, 8, 8, generator=g, dtype=torch.float64)
-        out = regularize.augment_image(x, 1, g)
-        ok, moved = 0, 0
-        for i in range(len(x)):
-            hit = False
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    shifted = torch.roll(x[i], (dy, dx), (1, 2))
-                    inner = out[i][:, 1:-1, 1:-1]
-                    if torch.allclose(inner, shifted[:, 1:-1, 1:-1]):
-                        hit = True
-                        moved += (dy, dx) != (0, 0)
-            ok += hit
-        return Evidence(
-            checks=[
-                ck(
-                    "augment_image(max_translate 1): every image is the original shifted by ≤ 1 "
-                    "pixel "
-                    "(interior compared)",
-                    ok == len(x),
-                    f"{ok} of {len(x)}",
-                    f"{len(x)} of {len(x)}",
-                ),
-                ck(
-                    "and most are shifted",
-                    moved > len(x) // 2,
-                    f"{moved} of {len(x)}",
-                    f"> {len(x) // 2}",
-                ),
-            ]
-        )
-    if method == "dropout":
-        model = models.build(
-            "digits_mlp", input_shape=(1, 8, 8), n_outputs=10, hidden=[512], dropout=0.5
-        )
-        drops = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
-        x = torch.rand(64, 1, 8, 8, generator=g)
-        model.train()
-        a, b = model(x), model(x)
-        model.eval()
-        c, d = model(x), model(x)
-        hidden = {}
-        if drops:
-            h = drops[0].register_forward_hook(lambda m, i, o: hidden.update(i=i[0], o=o))
-            model.train()
-            model(x)
-            h.remove()
-        frac = (
-            float(
-                ((hidden["o"] == 0) & (hidden["i"] != 0)).double().sum()
-                / (hidden["i"] != 0).double().sum()
-            )
-            if hidden
-            else 0.0
-        )
-        return Evidence(
-            checks=[
-                ck(
-                    "digits_mlp(dropout=0.5) has a dropout layer of p 0.5",
-                    [m.p for m in drops] == [0.5],
-                    [m.p for m in drops],
-                    [0.5],
-                ),
-                within(
-                    "in training it zeroes a fraction p of the hidden units (nonzero inputs)",
-                    frac,
-                    0.47,
-                    0.53,
-                ),
-                ck(
-                    "so two training passes differ, two evaluation passes agree",
-                    not torch.equal(a, b) and torch.equal(c, d),
-                    "differ / agree",
-                    "differ / agree",
-                ),
-            ]
-        )
-    if method == "early_stopping":
-        model = torch.nn.Linear(1, 1)
-        es = regularize.EarlyStopping(patience=3, restore_best=True)
-        seq = [1.0, 0.6, 0.4, 0.45, 0.5, 0.55]
-        stops = []
-        for i, v in enumerate(seq):
-            with torch.no_grad():
-                model.weight.fill_(float(i))
-            stops.append(es.update(v, model))
-        return Evidence(
-            checks=[
-                ck(
-                    "EarlyStopping(patience 3) on validation losses 1, .6, .4, .45, .5, .55 stops "
-                    "at "
-                    "the third evaluation without improvement (index 5)",
-                    stops == [False] * 5 + [True] and es.stopped,
-                    stops.index(True) if True in stops else "never",
-                    5,
-                ),
-                close(
-                    "and restores the weights of the best evaluation (step 2)",
-                    float(model.weight.detach()),
-                    2.0,
-                    1e-12,
-                ),
-            ]
-        )
-    raise KeyError(f"unknown regularizer {method!r}")
+    if method not in _REGULARIZER_MECHANISM:
+        raise KeyError(f"unknown regularizer {method!r}")
+    return _REGULARIZER_MECHANISM[method](g)
 
 
 def _deep_net_loss(batch_norm: bool, steps: int) -> float:
@@ -762,6 +818,33 @@ def sealed_test(ctx: Context) -> Evidence:
     )
 
 
+def _as_splits(inputs: torch.Tensor, y: torch.Tensor) -> Any:
+    """All 600 examples as training data (480 train + 120 validation: fold_splits joins them),
+    the test split empty and sealed."""
+    from descentlab.problems.data import Splits
+
+    return Splits(
+        name="digits", task="classification", x_train=inputs[:480], y_train=y[:480],
+        x_val=inputs[480:], y_val=y[480:], n_classes=10, input_shape=tuple(inputs.shape[1:]),
+        n_outputs=10, _x_test=inputs[:0], _y_test=y[:0],
+    )  # fmt: skip
+
+
+def _fit_softmax(x: torch.Tensor, y: torch.Tensor, wd: float, steps: int) -> torch.nn.Linear:
+    """A softmax regression trained by descentlab's SGD (full batch, lr 0.5, decay ``wd``)."""
+    from descentlab import losses
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(x.shape[1], 10).double()
+    opt = optim.SGD(model.parameters(), lr=0.5, weight_decay=wd)
+    ce = losses.get("cross_entropy")
+    for _ in range(steps):
+        opt.zero_grad()
+        ce(model(x), y).backward()
+        opt.step()
+    return model
+
+
 def kfold_cv(ctx: Context) -> Evidence:
     """k-fold cross-validation picks a hyperparameter, then a refit on all the training data:
     a softmax regression on digits trained by descentlab SGD (weight decay 1e-4, 3e-2 or 1),
@@ -769,55 +852,33 @@ def kfold_cv(ctx: Context) -> Evidence:
     own (:func:`~descentlab.experiments.tuning.fold_splits`, what ``compare --cv`` uses), and
     a run of the same folds over example indices checks that no fold trains on what it is
     scored on."""
-    from descentlab import losses
     from descentlab.experiments.tuning import fold_splits
-    from descentlab.problems.data import Splits
 
     s = datasets.load("digits")
     x = s.x_train.reshape(s.n_train, -1).double()[:600]
     y = s.y_train[:600]
-    ce = losses.get("cross_entropy")
     steps = 40 if ctx.quick else 100
     k = 5
 
-    def as_splits(inputs: torch.Tensor) -> Splits:
-        # all 600 examples as training data (480 train + 120 validation: fold_splits joins
-        # them), the test split empty and sealed
-        return Splits(
-            name="digits", task="classification", x_train=inputs[:480], y_train=y[:480],
-            x_val=inputs[480:], y_val=y[480:], n_classes=10, input_shape=tuple(inputs.shape[1:]),
-            n_outputs=10, _x_test=inputs[:0], _y_test=y[:0],
-        )  # fmt: skip
-
-    folds = fold_splits(as_splits(x), k, seed=0)
+    folds = fold_splits(_as_splits(x, y), k, seed=0)
     # the same folds over the examples' indices: which examples each fold trains and scores on
     index = torch.arange(len(y), dtype=torch.float64)[:, None]
-    ifolds = fold_splits(as_splits(index), k, seed=0)
+    ifolds = fold_splits(_as_splits(index, y), k, seed=0)
     leaks = sum(len(set(f.x_train[:, 0].tolist()) & set(f.x_val[:, 0].tolist())) for f in ifolds)
     scored = sorted(i for f in ifolds for i in f.x_val[:, 0].tolist())
     covered = sum(len(f.x_train) + len(f.x_val) == len(y) for f in ifolds)
-
-    def fit(xi: torch.Tensor, yi: torch.Tensor, wd: float) -> torch.nn.Linear:
-        torch.manual_seed(0)
-        model = torch.nn.Linear(x.shape[1], 10).double()
-        opt = optim.SGD(model.parameters(), lr=0.5, weight_decay=wd)
-        for _ in range(steps):
-            opt.zero_grad()
-            ce(model(xi), yi).backward()
-            opt.step()
-        return model
 
     wds = [1e-4, 3e-2, 1.0]
     scores = {}
     for wd in wds:
         accs = []
         for f in folds:
-            model = fit(f.x_train, f.y_train, wd)
+            model = _fit_softmax(f.x_train, f.y_train, wd, steps)
             with torch.no_grad():
                 accs.append(float((model(f.x_val).argmax(1) == f.y_val).double().mean()))
         scores[wd] = float(np.mean(accs))
     best = max(scores, key=lambda w: scores[w])
-    final = fit(x, y, best)
+    final = _fit_softmax(x, y, best, steps)
     with torch.no_grad():
         train_acc = float((final(x).argmax(1) == y).double().mean())
     return Evidence(

@@ -15,7 +15,7 @@ Example:
     m + (1 - \beta_1)\,(g - m)
     >>> box = algorithm("adam")
     >>> box[0][0], box[0][1][0]
-    ('scale_by_adam', 'm \\leftarrow m + (1 - \\beta_1)\\,(g - m)')
+    ('scale_by_adam + scale_by_lr', 'm \\leftarrow m + (1 - \\beta_1)\\,(g - m)')
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import torch
 from descentlab import optim
 from descentlab.optim import form as F
 from descentlab.optim.hyperspec import describe
-from descentlab.report.optimizer_card import _lambda_node, statements
+from descentlab.report.optimizer_card import Statement, _lambda_node, statements
 
 __all__ = [
     "MEANINGS",
@@ -369,9 +369,12 @@ def _optimizer(name: str, options: Mapping[str, Any] | None = None) -> Any:
 
 
 def algorithm(name: str) -> list[tuple[str, list[str]]]:
-    """The update of the registered optimizer ``name`` at its defaults, rule by rule: each
-    rule written in the form with its statements as TeX (``x ← ...``), each other rule of the
-    chain that acts at these values with an empty list (its update is torch code)."""
+    """The update of the registered optimizer ``name`` at its defaults, rule by rule: every rule
+    of its chain that acts at these values, its statements as TeX (``x ← ...``) where it is
+    written in the form (an empty list: its update is torch code). Where the chain ends in one
+    fused step (``core``, then an active decoupled decay, then ``scale_by_lr``), the entry is
+    named ``"core + add_decayed_weights + scale_by_lr"`` and its lines end with the decay
+    ``θ ← θ(1 - ηλ)`` and the step, in the order the step applies them."""
     opt = _optimizer(name)
     hyper = {k: v for k, v in opt.param_groups[0].items() if k not in ("params", "step")}
     plan = opt.rule.final_plan(hyper)
@@ -386,15 +389,33 @@ def algorithm(name: str) -> list[tuple[str, list[str]]]:
         body, coefs = statements(r.built(hyper), final)
         if not final and [(s.kind, s.python) for s in body] == [("out", "g")]:
             continue
-        lines = []
-        for s in body:
-            target = {"out": "u", "final": r"\theta"}.get(s.kind) or _target(s.target)
-            arrow = "=" if s.kind in ("let", "out") else r"\leftarrow"
-            lines.append(f"{target} {arrow} {_statement_tex(s.python, coefs)}")
-        out.append((r.name, lines))
+        lines = [_line(s, coefs) for s in body]
         if final:
+            folded = [x for x in (plan[1], opt.rule.rules[-1]) if x is not None]
+            decay = [_decay_line(plan[1], hyper)] if plan[1] is not None else []
+            out.append(
+                (" + ".join([r.name, *(x.name for x in folded)]), lines[:-1] + decay + lines[-1:])
+            )
             break
+        out.append((r.name, lines))
     return out
+
+
+def _line(s: Statement, coefs: Mapping[str, F.Coef]) -> str:
+    target = {"out": "u", "final": r"\theta"}.get(s.kind) or _target(s.target)
+    arrow = "=" if s.kind in ("let", "out") else r"\leftarrow"
+    return f"{target} {arrow} {_statement_tex(s.python, coefs)}"
+
+
+def _decay_line(rule: Any, hyper: Mapping[str, Any]) -> str:
+    """The decoupled decay a fused step applies first, ``θ ← θ(1 - ηλ)``, from the decay rule's
+    own form (its output ``g + λθ``, scaled by the step's ``-η``)."""
+    body, coefs = statements(rule.built(hyper), False)
+    [(kind, python)] = [(s.kind, s.python) for s in body]
+    factor = python.removeprefix("g + ").removesuffix(" * p")
+    if kind != "out" or factor == python:
+        raise ValueError(f"{rule.name}'s form is not g + λθ: u = {python}")
+    return rf"\theta \leftarrow {_statement_tex(f'p * (1 - lr * {factor})', coefs)}"
 
 
 def _aligned(lines: list[str]) -> str:
@@ -416,10 +437,12 @@ def _box(name: str) -> str:
     """The algorithm box: a Markdown block of display math, one line per statement."""
     parts = []
     for rule, lines in algorithm(name):
+        names = " + ".join(f"`{r}`" for r in rule.split(" + "))
         if not lines:
-            parts.append(f"- `{rule}`: written as torch code (see its entry)")
+            parts.append(f"- {names}: written as torch code (see its entry)")
             continue
-        parts.append(f"- `{rule}`, per element, at step $t$:\n\n{_aligned(lines)}\n")
+        fused = " (one fused step)" if " + " in rule else ""
+        parts.append(f"- {names}{fused}, per element, at step $t$:\n\n{_aligned(lines)}\n")
     return "\n".join(parts)
 
 

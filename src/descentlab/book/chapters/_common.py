@@ -1,36 +1,56 @@
-"""What the chapters share: the numbers their prose states (each computed, and the prose
-audited for any other), the runs on quadratics and their rates, and the figures' frames."""
+"""What the chapters share: a chapter as data (:class:`Chapter`: its settings, its prose's
+sections, its summary), the numbers its prose states -- each computed *and checked by a second
+route* (:class:`Numbers`) --, its code written from scratch and checked against the library
+(:func:`from_scratch`), its real training run (:func:`training_run`), and the small
+computations several chapters use (steps to a fraction of the loss, a slope's steps).
+
+A section is a small function ``(ctx, n) -> Part``: it computes, states each number with
+``n(value, twin, what)`` (``twin`` the same quantity by another route: theory against a
+run, a closed form against an algorithm) and fills its prose, a template of the module with
+``{{name}}`` slots (:func:`fill`). Every stated number becomes a check on the section that
+states it; a number of the prose that is neither a setting nor stated so is a failed check of
+the last section (the audit, :meth:`Numbers.check`).
+"""
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-from descentlab.book.checks import ck
-from descentlab.book.render.chapter import ChapterPage, Part
+from descentlab.book.cells import run_cell
+from descentlab.book.checks import ck, close
+from descentlab.book.model import Context
+from descentlab.book.render.chapter import ChapterPage, Code, Part
 from descentlab.book.render.pages import Check
+from descentlab.report import figures as FG
 
 __all__ = [
+    "Chapter",
     "Numbers",
-    "envelope_rate",
-    "finish",
-    "heavy_ball_rate",
-    "one_thread",
+    "Prose",
+    "Twin",
+    "fill",
+    "fmt",
+    "from_scratch",
     "slope_steps",
     "steps_to",
+    "training_run",
 ]
 
 #: a number in prose (a sign is not part of it: ``-0.5`` states ``0.5``)
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e[-+]?\d+)?")
-#: what is no stated number: code and formulas in backquotes, references to items and
-#: exercises, and a chapter's own headings' numbering
-_EXEMPT = re.compile(r"`[^`]*`|\b(?:items?|exercises?)\s+\d+(?:\s*(?:-|–|,|and)\s*\d+)*")
+#: what is no stated number: code in backquotes, formulas in dollars, references to items and
+#: exercises
+_EXEMPT = re.compile(
+    r"`[^`]*`|\$\$.+?\$\$|\$[^$]+\$|\b(?:[Ii]tems?|[Ee]xercises?)\s+\d+(?:\s*(?:-|–|,|and)\s*\d+)*",
+    re.DOTALL,
+)
 #: a number spelled out in words ("ten times", "a hundredth", "thirty-two", "millionfold"):
 #: a quantity typed by hand as surely as its digits (one to three, "half" and "twice" stay
 #: prose: "two consequences", "the second half")
@@ -40,6 +60,8 @@ _SPELLED = re.compile(
     r"ninety|hundred|thousand|million|billion)(?:th|ths|fold)?|tenths?|percent)\b",
     re.IGNORECASE,
 )
+#: a slot of a prose template
+_SLOT = re.compile(r"\{\{(\w+)\}\}")
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -54,72 +76,184 @@ def fmt(value: Any, digits: int = 3) -> str:
     return f"{v:.{digits}g}"
 
 
-#: the caption's end for a movable figure of stochastic runs or a schedule, which the live
-#: playground (deterministic descents, one rate) cannot show
-NO_LIVE_VIEW = (
-    " (No live view: the playground draws deterministic descents, without a schedule or "
-    "gradient noise.)"
-)
+def fill(template: str, **values: str) -> str:
+    """``template`` with each ``{{name}}`` replaced by ``values[name]``.
+
+    Raises:
+        KeyError: a slot without a value, or a value without a slot (both name it).
+
+    Example:
+        >>> fill("a rate of {{rate}} per step", rate="0.9")
+        'a rate of 0.9 per step'
+    """
+    slots = set(_SLOT.findall(template))
+    if slots != set(values):
+        missing, unused = sorted(slots - set(values)), sorted(set(values) - slots)
+        raise KeyError(f"template slots without a value {missing}, values without a slot {unused}")
+    return _SLOT.sub(lambda m: values[m.group(1)], template)
 
 
 class Numbers:
     """The numbers a chapter's prose may state: the settings it chose (given when made) and
-    each value it computed (``n(value)`` formats it, records it and returns it). The audit
-    (:meth:`check`) finds any other number in the prose: a number typed by hand.
+    each value it computed, stated with ``n(value, twin, what)``: the value formatted and
+    recorded, and a check that ``twin`` -- the same quantity by a second route -- agrees
+    within ``tol``. The audit (:meth:`check`) finds any other number in the prose: a number
+    typed by hand.
 
     Example:
         >>> n = Numbers(0.9)
-        >>> text = f"β = 0.9 gives steps {n(1 / (1 - 0.9))} times larger, not 12."
-        >>> n.unaccounted(text)
+        >>> ten = n(1 / (1 - 0.9), sum(0.9**k for k in range(999)), "1/(1 - β), summed")
+        >>> n.unaccounted(f"β = 0.9 gives steps {ten} times larger, not 12.")
         ['12']
+        >>> [(c.text, c.ok) for c in n.drain()]
+        [('stated 10: 1/(1 - β), summed', True)]
     """
 
     def __init__(self, *settings: Any) -> None:
         self.stated: set[str] = {fmt(s).lstrip("-") for s in settings}
+        self._checks: list[Check] = []
 
-    def __call__(self, value: Any, digits: int = 3) -> str:
+    def __call__(
+        self,
+        value: Any,
+        twin: Any,
+        what: str,
+        tol: float = 1e-9,
+        *,
+        digits: int = 3,
+        rel: bool = True,
+    ) -> str:
+        """``value`` as stated, checked against ``twin`` (``tol`` relative, or absolute when
+        ``rel`` is false; 0: exactly equal)."""
         s = fmt(value, digits)
         self.stated.add(s.lstrip("-"))
+        label = f"stated {s}: {what}"
+        if tol == 0:
+            self._checks.append(ck(label, value == twin, value, f"{fmt(twin, 6)} exactly"))
+        else:
+            self._checks.append(close(label, value, twin, tol, rel=rel))
         return s
 
-    def pct(self, fraction: float, digits: int = 2) -> str:
-        """``fraction`` as a percentage (``"12%"``), recorded."""
-        return f"{self(100 * fraction, digits)} %"
+    def pct(self, fraction: float, twin: float, what: str, tol: float = 1e-9) -> str:
+        """``fraction`` as a percentage (``"12 %"``), checked against ``twin`` as ``__call__``."""
+        return f"{self(100 * fraction, 100 * twin, what, tol, digits=2)} %"
+
+    def drain(self) -> list[Check]:
+        """The checks of the numbers stated since the last call."""
+        out, self._checks = self._checks, []
+        return out
 
     def unaccounted(self, prose: str) -> list[str]:
-        """The numbers in ``prose`` that are neither a setting nor a computed value, and every
+        """The numbers in ``prose`` that are neither a setting nor a stated value, and every
         number spelled out in words (which no setting or computation states)."""
         text = _EXEMPT.sub(" ", prose)
         return [m for m in _NUMBER.findall(text) if m not in self.stated] + _SPELLED.findall(text)
 
     def check(self, page: ChapterPage) -> Check:
-        """✔ when every number of ``page``'s prose is a setting or was computed."""
+        """✔ when every number of ``page``'s prose is a setting or a stated value."""
         bad = self.unaccounted(page.prose)
         total = len(_NUMBER.findall(_EXEMPT.sub(" ", page.prose)))
         return ck(
-            "every number the text states is a chosen setting or was computed by this build",
+            "every number the text states is a chosen setting or was computed and checked by "
+            "a second route",
             not bad,
             f"{total} numbers; typed by hand: {', '.join(bad) or 'none'}",
             "none typed by hand",
         )
 
 
-def one_thread(chapter: Callable[[Any], ChapterPage]) -> Callable[[Any], ChapterPage]:
-    """``chapter`` computed with torch on one thread, the previous count restored after: the
-    chapters' runs are many steps on tiny tensors, where a second thread only waits (the
-    batch chapter's small network took 13 times the CPU time on two threads of a loaded
-    machine)."""
+class Twin(NamedTuple):
+    """A number the prose states (``value``) and the same quantity by a second route
+    (``twin``), which must agree within ``tol`` (relative unless ``rel`` is false; 0: exactly)."""
 
-    @functools.wraps(chapter)
-    def run(ctx: Any) -> ChapterPage:
+    value: Any
+    twin: Any
+    tol: float = 1e-9
+    digits: int = 3
+    rel: bool = True
+
+
+class Prose:
+    """A section's prose: its text with ``{{slot}}`` slots, and for each slot that states a
+    computed number, what its second route is (the check's words).
+
+    Example:
+        >>> p = Prose("{{r}} per step at β = 0.9", r="√β, against the roots' modulus")
+        >>> n = Numbers(0.9)
+        >>> p.fill(n, r=(0.9**0.5, abs(complex(0.45, 0.6975**0.5))))
+        '0.949 per step at β = 0.9'
+    """
+
+    def __init__(self, text: str, **says: str) -> None:
+        self.text, self.says = text, says
+
+    def fill(self, n: Numbers, /, **values: Any) -> str:
+        """The text with each slot filled: a ``str`` as it is (a setting), a :class:`Twin` (or
+        its fields as a tuple) stated by ``n`` with this slot's words, a list of them joined
+        by commas."""
+
+        def one(slot: str, v: Any) -> str:
+            t = v if isinstance(v, Twin) else Twin(*v)
+            return n(t.value, t.twin, self.says[slot], t.tol, digits=t.digits, rel=t.rel)
+
+        out = {
+            k: v
+            if isinstance(v, str)
+            else ", ".join(one(k, x) for x in v)
+            if isinstance(v, list)
+            else one(k, v)
+            for k, v in values.items()
+        }
+        return fill(self.text, **out)
+
+
+Section = Callable[[Context, Numbers], Part]
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter as data: its file name's stem, title, summary, the lecture items it deepens,
+    the settings its prose may state, its sections in order and its closing "What to keep".
+
+    Calling it computes the page (torch on one thread: the runs are many steps on tiny
+    tensors, where a second thread only waits); each section's stated numbers are checked on
+    that section, the prose audited on the last."""
+
+    stem: str
+    title: str
+    summary: str
+    items: tuple[int, ...]
+    settings: tuple[Any, ...]
+    sections: tuple[Section, ...]
+    keep: str
+
+    def __call__(self, ctx: Context) -> ChapterPage:
         before = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            return chapter(ctx)
+            n = Numbers(*self.settings)
+            parts = []
+            for section in self.sections:
+                part = section(ctx, n)
+                _add_checks(part, n.drain())
+                parts.append(part)
         finally:
             torch.set_num_threads(before)
+        page = ChapterPage(self.title, f"{self.stem}.html", self.summary, self.items, parts)
+        page.parts.append(Part("keep", "What to keep", [self.keep, []]))
+        page.parts[-1].blocks[-1] = [n.check(page)]
+        return page
 
-    return run
+
+def _add_checks(part: Part, checks: list[Check]) -> None:
+    """``checks`` added to ``part``'s last list of checks (a new one at its end if none)."""
+    if not checks:
+        return
+    lists = [b for b in part.blocks if isinstance(b, list)]
+    if lists:
+        lists[-1].extend(checks)
+    else:
+        part.blocks.append(checks)
 
 
 def steps_to(losses: Sequence[float], fraction: float) -> int | None:
@@ -127,27 +261,6 @@ def steps_to(losses: Sequence[float], fraction: float) -> int | None:
     arr = np.asarray(losses, dtype=float)
     hit = np.nonzero(arr <= fraction * arr[0])[0]
     return int(hit[0]) if len(hit) else None
-
-
-def envelope_rate(losses: Sequence[float], t0: int, t1: int, window: int = 20) -> float:
-    """The distance's contraction per step between ``t0`` and ``t1``, from the loss's
-    envelope (its largest value over ``window`` steps before each: an oscillating run's
-    loss dips to near 0 twice a period)."""
-    arr = np.asarray(losses, dtype=float)
-    a = arr[max(0, t0 - window) : t0 + 1].max()
-    b = arr[max(0, t1 - window) : t1 + 1].max()
-    return float((b / a) ** (1.0 / (2 * (t1 - t0))))
-
-
-def heavy_ball_rate(lr: float, beta: float, eigenvalues: Iterable[float]) -> float:
-    """The asymptotic contraction per step of heavy ball (``b ← βb + g; w ← w - ηb``) on a
-    quadratic: the largest modulus of the roots of ``z² - (1 + β - ηλ) z + β`` over the
-    Hessian's eigenvalues ``λ`` (``β = 0``: gradient descent's ``|1 - ηλ|``)."""
-    out = 0.0
-    for lam in eigenvalues:
-        roots = np.roots([1.0, -(1.0 + beta - lr * lam), beta])
-        out = max(out, float(np.abs(roots).max()))
-    return out
 
 
 def slope_steps(make: Any, g: float, steps: int) -> list[float]:
@@ -164,9 +277,55 @@ def slope_steps(make: Any, g: float, steps: int) -> list[float]:
     return out
 
 
-def finish(page: ChapterPage, n: Numbers, keep: str) -> ChapterPage:
-    """``page`` with its last part, "What to keep" (``keep``), which holds the audit of the
-    whole prose (:meth:`Numbers.check`)."""
-    page.parts.append(Part("keep", "What to keep", [keep, []]))
-    page.parts[-1].blocks[-1] = [n.check(page)]
-    return page
+def from_scratch(code: str, what: str, tol: float = 1e-12) -> list[Any]:
+    """A chapter's implementation from scratch in plain torch, run by the build: the code
+    with its output, and the check that what it computed (``mine``) is what descentlab
+    computed (``library``), both set by the code, to ``tol`` relative to the largest value."""
+    run = run_cell(code)
+    block = Code(
+        "From scratch, in plain torch (the build runs it; type it yourself):",
+        code,
+        run.output,
+        run.error,
+    )
+    if not run.ok:
+        return [block, [ck(what, False, run.error, "runs")]]
+    mine = np.asarray(run.namespace.get("mine", np.nan), dtype=np.float64)
+    lib = np.asarray(run.namespace.get("library", np.nan), dtype=np.float64)
+    scale = max(1.0, float(np.abs(lib).max())) if lib.size else 1.0
+    err = float(np.abs(mine - lib).max()) / scale if mine.shape == lib.shape else math.inf
+    shown = f"max rel. |diff| {err:.1e} over {lib.size} values"
+    return [block, [ck(what, err <= tol, shown, f"≤ {tol:.0e}")]]
+
+
+def training_run(
+    ctx: Context,
+    key: str,
+    runs: Mapping[str, Any],
+    title: str,
+    metric: str = "train/loss",
+) -> tuple[Any, dict[str, Any]]:
+    """Real mini-batch training runs (``descentlab.engine.train``, each a ``RunConfig`` or its
+    fields, memoized per book under ``key``), and a figure of ``metric``'s curves: returns the
+    figure and the runs' results by label."""
+    from descentlab.engine import train
+
+    results = ctx.memo(
+        ("chapter", "training", key),
+        lambda: {label: train(cfg, progress=False) for label, cfg in runs.items()},
+    )
+    fig = FG.new_figure(8.5, 3.6)
+    ax = fig.subplots()
+    for label, r in results.items():
+        s = r.metrics[metric]
+        ax.plot(s.steps, s.values, lw=1.4, marker=".", ms=3, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return fig, results
+
+
+def final(result: Any, metric: str) -> float:
+    """A training run's last recorded ``metric``."""
+    return float(result.metrics[metric].values[-1])

@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from descentlab.book.render.live import LIVE_HEAD, LIVE_JS, Live, live_html
 from descentlab.book.render.pages import (
     _MOVABLE_JS,
     STATUSES,
     Check,
     Movable,
+    _cell_html,
     _checks_html,
     _figure_html,
     _inline,
@@ -35,7 +37,7 @@ from descentlab.book.render.pages import (
     _table_html,
 )
 
-__all__ = ["ChapterPage", "Part", "Table", "render_chapter"]
+__all__ = ["ChapterPage", "Code", "Part", "Table", "render_chapter"]
 
 
 @dataclass
@@ -48,10 +50,22 @@ class Table:
 
 
 @dataclass
+class Code:
+    """Code the build ran, shown with what it printed (and the error it raised, if any)."""
+
+    label: str
+    code: str
+    output: str
+    error: str = ""
+
+
+@dataclass
 class Part:
     """A section of a chapter: its blocks in order. A block is prose (a ``str``: paragraphs
-    separated by blank lines, `code` in backquotes), a :class:`Table`, a matplotlib figure, a
-    :class:`~descentlab.book.render.pages.Movable`, or a list of checks."""
+    separated by blank lines, `code` in backquotes, ``$TeX$`` formulas), a :class:`Table`, a
+    matplotlib figure, a :class:`~descentlab.book.render.pages.Movable` (precomputed frames), a
+    :class:`~descentlab.book.render.live.Live` figure (computed in the page), :class:`Code`
+    the build ran, or a list of checks."""
 
     anchor: str
     heading: str
@@ -94,12 +108,15 @@ class ChapterPage:
         return len(re.findall(r"\S+", self.prose))
 
     def counts(self) -> dict[str, int]:
-        """Checks per status, figures (movable ones apart), tables, words."""
+        """Checks per status, figures a reader moves (``live``: those computed in the page),
+        tables, code the build ran, words."""
         checks = [c for p in self.parts for c in p.checks]
         out = {s: sum(c.status == s for c in checks) for s in STATUSES}
         blocks = [b for p in self.parts for b in p.blocks]
         out["checks"] = len(checks)
-        out["movable"] = sum(isinstance(b, Movable) for b in blocks)
+        out["live"] = sum(isinstance(b, Live) for b in blocks)
+        out["movable"] = sum(isinstance(b, Movable) for b in blocks) + out["live"]
+        out["code"] = sum(isinstance(b, Code) for b in blocks)
         out["tables"] = sum(isinstance(b, Table) for b in blocks)
         out["words"] = self.words
         return out
@@ -117,6 +134,10 @@ def _block_html(block: Any, ident: str, alt: str, hrefs: dict[int, str]) -> str:
         return cap + _table_html(block.columns, block.rows)
     if isinstance(block, Movable):
         return _movable_html(block, ident, alt)
+    if isinstance(block, Live):
+        return live_html(block, ident, _inline(block.caption, hrefs))
+    if isinstance(block, Code):
+        return _cell_html(block.code, block.output, block.error, block.label)
     if isinstance(block, list):
         return _checks_html(block)
     return _figure_html(block, alt)
@@ -141,15 +162,16 @@ def render_chapter(page: ChapterPage, setting: str, index: str = "index.html") -
         blocks = []
         for b in p.blocks:
             blocks.append(_block_html(b, f"{p.anchor}-m{k}", p.heading, page.item_hrefs))
-            k += isinstance(b, Movable)
+            k += isinstance(b, Movable | Live)
         parts.append(
             f'<section class="claim {p.state}" id="{_e(p.anchor)}"><h2>{_e(p.heading)}</h2>'
             + "\n".join(blocks)
             + "</section>"
         )
     nav = _nav(page, index)
-    script = f"\n<script>{_MOVABLE_JS}</script>" if c["movable"] else ""
-    body = f"""{nav}
+    code = (_MOVABLE_JS if c["movable"] > c["live"] else "") + (LIVE_JS if c["live"] else "")
+    script = f"\n<script>{code}</script>" if code else ""
+    body = f"""{LIVE_HEAD if c["live"] else ""}{nav}
 <header>
 <h1>{_e(page.title)}</h1>
 <p class="sub">In depth, beyond the lectures' cards (items {items}): every number in the text

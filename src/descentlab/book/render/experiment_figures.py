@@ -91,7 +91,20 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
         "large": f"large batch ({large['batch_size']})",
     }
 
-    # (a) Keskar's figure 3: the segment between the minima
+    _segment_panel(ax1, d)
+    _directions_panel(ax2, d, cfg, lab)
+    _sharpness_bars(ax3, d, cfg)
+    hidden = cfg["hidden"] if isinstance(cfg["hidden"], list) else [cfg["hidden"]]
+    return _titled(
+        fig,
+        f"Batch size and sharp minima on {cfg['problem']} (fully connected "
+        f"{'x'.join(map(str, hidden))}, {cfg['optimizer']} lr {cfg['lr']:g}, "
+        f"{cfg['n_train']} training examples)",
+    )
+
+
+def _segment_panel(ax1: Any, d: dict[str, Any]) -> None:
+    """(a) Keskar's figure 3: the segment between the minima."""
     alphas = _a(d["alphas"])
     interp = d["interpolation"]
     for key, style, name in (("train", "-", "train"), ("test", "--", "test")):
@@ -119,7 +132,11 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
     ax1.legend(h1 + h2, l1 + l2, fontsize=8, loc="lower center", framealpha=0.9)
     ax1.grid(True, alpha=0.25)
 
-    # (b) random layer-normalized directions around each minimum
+
+def _directions_panel(
+    ax2: Any, d: dict[str, Any], cfg: dict[str, Any], lab: dict[str, str]
+) -> None:
+    """(b) random layer-normalized directions around each minimum."""
     ts = _a(d["perturbation_t"])
     for key, color in (("small", _BLUE), ("large", _RED)):
         curves = np.concatenate([_a(c) for c in d["perturbation"][key]], axis=0)
@@ -134,7 +151,9 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
     small_legend(ax2, loc="upper center")
     ax2.grid(True, which="both", alpha=0.25)
 
-    # (c) the sharpness measures: each batch size's mean with its t interval over seeds
+
+def _sharpness_bars(ax3: Any, d: dict[str, Any], cfg: dict[str, Any]) -> None:
+    """(c) the sharpness measures: each batch size's mean with its t interval over seeds."""
     stats = d["stats"]
     keys = [k for k in stats if k.startswith("sharp_")]
     sizes = [b["batch_size"] for b in stats[keys[0]]["by_batch"]]
@@ -171,13 +190,6 @@ def sharpness_figure(result: ExperimentResult) -> Figure:
     )
     small_legend(ax3, loc="upper right")
     ax3.grid(True, axis="y", which="both", alpha=0.25)
-    hidden = cfg["hidden"] if isinstance(cfg["hidden"], list) else [cfg["hidden"]]
-    return _titled(
-        fig,
-        f"Batch size and sharp minima on {cfg['problem']} (fully connected "
-        f"{'x'.join(map(str, hidden))}, {cfg['optimizer']} lr {cfg['lr']:g}, "
-        f"{cfg['n_train']} training examples)",
-    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -500,7 +512,21 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
     axes = fig.subplots(2, 2)
     decay = d["decay_at"]
 
-    # (a) ravine paths
+    _ravine_paths_panel(axes, d, cfg)
+    _gap_panel(axes, d, cfg, decay)
+    _update_sizes_panel(axes, d, decay)
+    _forms_loss_panel(axes, d, decay)
+    return _titled(
+        fig,
+        r"Momentum with the learning rate outside the buffer (torch: $b \leftarrow \mu b + g,\ "
+        r"\theta \leftarrow \theta - \eta b$) vs inside (velocity: $v \leftarrow \mu v - "
+        r"\eta g,\ \theta \leftarrow \theta + v$), lr $\times$ "
+        f"{cfg['gamma']:g} at step {decay}",
+    )
+
+
+def _ravine_paths_panel(axes: Any, d: dict[str, Any], cfg: dict[str, Any]) -> None:
+    """(a) ravine paths."""
     ax = axes[0, 0]
     rv = d["ravine"]
     xs = np.linspace(-11, 2, 300)
@@ -523,7 +549,9 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
                  "identical paths until the decay", fontsize=10)  # fmt: skip
     small_legend(ax, loc="upper right")
 
-    # (b) parameter gap over time
+
+def _gap_panel(axes: Any, d: dict[str, Any], cfg: dict[str, Any], decay: int) -> None:
+    """(b) parameter gap over time."""
     ax = axes[0, 1]
     for i, r in enumerate(d["runs"]):
         md = _a(r["max_diff"])
@@ -546,7 +574,9 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
         grid=dict(which="both", alpha=0.25),
     )
 
-    # (c) update sizes around the decay
+
+def _update_sizes_panel(axes: Any, d: dict[str, Any], decay: int) -> None:
+    """(c) update sizes around the decay."""
     ax = axes[1, 0]
     step_runs = [r for r in d["runs"] if r["schedule"] == "step"]
     lo, hi = max(0, decay - 20), decay + 120
@@ -567,7 +597,9 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
         grid=dict(which="both", alpha=0.25),
     )
 
-    # (d) training loss of the two forms
+
+def _forms_loss_panel(axes: Any, d: dict[str, Any], decay: int) -> None:
+    """(d) training loss of the two forms."""
     ax = axes[1, 1]
     for i, r in enumerate(d["runs"]):
         color = _PALETTE[1 + i]
@@ -583,13 +615,6 @@ def momentum_forms_figure(result: ExperimentResult) -> Figure:
         "Outcome: training loss of both forms",
         legend=dict(loc="lower left", ncol=1),
         grid=dict(which="both", alpha=0.25),
-    )
-    return _titled(
-        fig,
-        r"Momentum with the learning rate outside the buffer (torch: $b \leftarrow \mu b + g,\ "
-        r"\theta \leftarrow \theta - \eta b$) vs inside (velocity: $v \leftarrow \mu v - "
-        r"\eta g,\ \theta \leftarrow \theta + v$), lr $\times$ "
-        f"{cfg['gamma']:g} at step {decay}",
     )
 
 

@@ -81,18 +81,11 @@ def descent_1d_figure(
     f = _landscape(landscape)
     if f.dim != 1:
         raise ValueError(f"landscape must have dimension 1, got {f.dim}")
-    runs = []
-    for spec in panels:
-        tr = run(
-            f,
-            spec.get("optimizer", "sgd"),
-            [float(spec["start"])],
-            steps,
-            lr=float(spec["lr"]),
-            dtype=torch.float64,
-            bound=1e6,
-        )
-        runs.append((spec, tr))
+    runs = [
+        (spec, run(f, spec.get("optimizer", "sgd"), [float(spec["start"])], steps,
+                   lr=float(spec["lr"]), dtype=torch.float64, bound=1e6))
+        for spec in panels
+    ]  # fmt: skip
     lo, hi = xlim or f.domain[0]
     for _, tr in runs:
         p = tr.paths[0, :, 0].numpy()
@@ -104,56 +97,52 @@ def descent_1d_figure(
     n = 1 if overlay else len(runs)
     fig = new_figure(4.2 * n if not overlay else 7.5, 4.3 if not overlay else 5.0)
     axes = np.atleast_1d(fig.subplots(1, n, sharex=shared_axes, sharey=shared_axes))
-    markers = ["s", "o", "^", "D"]
-    run_colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7"]
     for j, (spec, tr) in enumerate(runs):
         ax = axes[0 if overlay else j]
         if j == 0 or not overlay:
-            ax.plot(xs[:, 0], ys, color="#7A8FA6", lw=2, zorder=1, label=f.formula)
-            shown_minima = [p for p in f.minima if lo <= p.x[0] <= hi]
-            for i_min, p in enumerate(shown_minima):
-                ax.plot(
-                    p.x[0],
-                    p.value,
-                    marker="*",
-                    ms=16,
-                    color="gold",
-                    mec="black",
-                    zorder=2,
-                    ls="",
-                    label=None if i_min else ("local minimum" if len(f.minima) > 1 else "minimum"),
-                )
-        px = tr.paths[0, :, 0].numpy()
-        py = tr.losses[0].numpy()
-        c = run_colors[j % len(run_colors)]
-        label = spec.get("label") or f"$x_0$ = {spec['start']:g}, lr = {spec['lr']:g}"
-        ax.plot(px, py, ls=":", color=c, lw=1, alpha=0.7, zorder=3)
-        ax.scatter(
-            px,
-            py,
-            color=c,
-            marker=markers[j % len(markers)],
-            s=36,
-            zorder=4,
-            edgecolor="black",
-            linewidth=0.5,
-            label=label,
-        )
-        _label_iterates(ax, f, px, py, c, hi - lo, float(np.ptp(ys)), above=overlay and j % 2 == 1)
-        ax.set_xlabel("$x$")
-        ax.set_ylabel("$f(x)$")
-        ax.grid(True, alpha=0.3)
-        if not overlay:
-            ax.set_title(
-                f"learning rate {spec['lr']:g}" + (f"\n{spec['note']}" if "note" in spec else ""),
-                fontsize=10,
-            )
-        ax.legend(fontsize=8, loc="upper center")
+            _curve_with_minima(ax, f, xs, ys, lo, hi)
+        _descent_run(ax, f, j, spec, tr, (hi - lo, float(np.ptp(ys))), overlay)
     if overlay:
         notes = [s["note"] for s, _ in runs if "note" in s]
         axes[0].set_title(f.formula + ("\n" + "; ".join(notes) if notes else ""), fontsize=10)
     fig.suptitle(title or f"Gradient descent on {f.formula}", fontsize=12)
     return fig
+
+
+def _curve_with_minima(ax: Any, f: Landscape, xs: Any, ys: Any, lo: float, hi: float) -> None:
+    """The landscape's curve and its minima in ``[lo, hi]`` (stars)."""
+    ax.plot(xs[:, 0], ys, color="#7A8FA6", lw=2, zorder=1, label=f.formula)
+    shown_minima = [p for p in f.minima if lo <= p.x[0] <= hi]
+    for i_min, p in enumerate(shown_minima):
+        name = "local minimum" if len(f.minima) > 1 else "minimum"
+        ax.plot(p.x[0], p.value, marker="*", ms=16, color="gold", mec="black", zorder=2, ls="",
+                label=None if i_min else name)  # fmt: skip
+
+
+def _descent_run(
+    ax: Any, f: Landscape, j: int, spec: Mapping[str, Any], tr: Any, spans: tuple[float, float],
+    overlay: bool,
+) -> None:  # fmt: skip
+    """Run ``j``'s iterates on the curve, labelled ``x_k``, with the panel's labels."""
+    markers = ["s", "o", "^", "D"]
+    run_colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7"]
+    px = tr.paths[0, :, 0].numpy()
+    py = tr.losses[0].numpy()
+    c = run_colors[j % len(run_colors)]
+    label = spec.get("label") or f"$x_0$ = {spec['start']:g}, lr = {spec['lr']:g}"
+    ax.plot(px, py, ls=":", color=c, lw=1, alpha=0.7, zorder=3)
+    ax.scatter(px, py, color=c, marker=markers[j % len(markers)], s=36, zorder=4,
+               edgecolor="black", linewidth=0.5, label=label)  # fmt: skip
+    _label_iterates(ax, f, px, py, c, spans[0], spans[1], above=overlay and j % 2 == 1)
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("$f(x)$")
+    ax.grid(True, alpha=0.3)
+    if not overlay:
+        ax.set_title(
+            f"learning rate {spec['lr']:g}" + (f"\n{spec['note']}" if "note" in spec else ""),
+            fontsize=10,
+        )
+    ax.legend(fontsize=8, loc="upper center")
 
 
 def _label_iterates(ax, f: Landscape, px, py, color, xspan, yspan, above: bool = False) -> None:
@@ -343,40 +332,7 @@ def lr_heatmap_figure(
     vmin, vmax = (finite.min(), finite.max()) if finite.size else (-1, 1)
     im = ax.imshow(shown, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
     for i in range(len(optimizers)):
-        row = shown[i]
-        best = int(np.nanargmin(row)) if np.isfinite(row).any() else None
-        for j in range(len(lrs)):
-            if div[i, j]:
-                ax.add_patch(
-                    matplotlib.patches.Rectangle(
-                        (j - 0.5, i - 0.5),
-                        1,
-                        1,
-                        fill=False,
-                        hatch="///",
-                        edgecolor="#999999",
-                        linewidth=0,
-                    )
-                )
-                ax.text(j, i, "div", ha="center", va="center", fontsize=7, color="#444444")
-            else:
-                v = shown[i, j]
-                light = (v - vmin) / max(vmax - vmin, 1e-12) > 0.6
-                ax.text(
-                    j,
-                    i,
-                    f"{v:.1f}".replace("-0.0", "0.0"),
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="black" if light else "white",
-                )
-        if best is not None:
-            ax.add_patch(
-                matplotlib.patches.Rectangle(
-                    (best - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2
-                )
-            )
+        _heatmap_row(ax, shown[i], div[i], i, (vmin, vmax))
     ax.set_xticks(range(len(lrs)), [f"{v:g}" for v in lrs], rotation=45)
     ax.set_yticks(range(len(optimizers)), [display_name(n) for n in optimizers])
     ax.set_xlabel("learning rate")
@@ -400,6 +356,46 @@ def lr_heatmap_figure(
         fontsize=11,
     )
     return fig
+
+
+def _heatmap_row(
+    ax: Any, row: np.ndarray, div: np.ndarray, i: int, span: tuple[float, float]
+) -> None:
+    """Row ``i`` of the heatmap: each cell's value (or "div", hatched), the best outlined."""
+    vmin, vmax = span
+    best = int(np.nanargmin(row)) if np.isfinite(row).any() else None
+    for j in range(len(row)):
+        if div[j]:
+            ax.add_patch(
+                matplotlib.patches.Rectangle(
+                    (j - 0.5, i - 0.5),
+                    1,
+                    1,
+                    fill=False,
+                    hatch="///",
+                    edgecolor="#999999",
+                    linewidth=0,
+                )
+            )
+            ax.text(j, i, "div", ha="center", va="center", fontsize=7, color="#444444")
+        else:
+            v = row[j]
+            light = (v - vmin) / max(vmax - vmin, 1e-12) > 0.6
+            ax.text(
+                j,
+                i,
+                f"{v:.1f}".replace("-0.0", "0.0"),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if light else "white",
+            )
+    if best is not None:
+        ax.add_patch(
+            matplotlib.patches.Rectangle(
+                (best - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2
+            )
+        )
 
 
 def basin_labels(
@@ -497,30 +493,7 @@ def basin_figure(
         )
         img = label.reshape(resolution, resolution).numpy()
         shares[k] = np.bincount(img.reshape(-1), minlength=len(cols)) / img.size
-        ax.imshow(
-            img,
-            origin="lower",
-            extent=(x0, x1, y0, y1),
-            cmap=colors.ListedColormap(cols),
-            vmin=-0.5,
-            vmax=len(cols) - 0.5,
-            interpolation="nearest",
-            alpha=0.85,
-        )
-        ax.contour(
-            gxx,
-            gyy,
-            z,
-            levels=_levels(z, 16, floor=f.global_minimum.value if f.global_minimum else None),
-            colors="white",
-            linewidths=0.5,
-            alpha=0.7,
-        )
-        for m in mins:
-            ax.plot(*m.x, marker="*", ms=17, color="white", mec="black", mew=1.0, zorder=5)
-        for p in f.points:
-            if p.kind == "local maximum":
-                ax.plot(*p.x, marker="^", ms=10, color="white", mec="black", zorder=5)
+        _basin_panel(ax, f, img, cols, (gxx, gyy, z))
         disp = display_name(name) if isinstance(name, str) else optimizer_label(name)
         extra = "".join(f", {h}={v}" for h, v in ((hyper or {}).get(key) or {}).items())
         summary = ", ".join(f"{100 * shares[k, i]:.0f}%" for i in range(len(mins)))
@@ -530,6 +503,37 @@ def basin_figure(
         ax.set_xlabel("start $x_0$")
         if k == 0:
             ax.set_ylabel("start $y_0$")
+    _basin_legend(fig, f, cols, shares, steps)
+    fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))
+    fig.suptitle(
+        f"Basins of attraction: which minimum each starting point reaches after {steps} steps"
+        f"\n{f.formula}",
+        fontsize=12,
+    )
+    return fig
+
+
+def _basin_panel(ax: Any, f: Landscape, img: np.ndarray, cols: list[str], grid: tuple) -> None:
+    """One optimizer's basins: the coloured starts, the contours, the minima and maxima."""
+    (x0, x1), (y0, y1) = f.domain
+    ax.imshow(img, origin="lower", extent=(x0, x1, y0, y1), cmap=colors.ListedColormap(cols),
+              vmin=-0.5, vmax=len(cols) - 0.5, interpolation="nearest", alpha=0.85)  # fmt: skip
+    gxx, gyy, z = grid
+    floor = f.global_minimum.value if f.global_minimum else None
+    ax.contour(gxx, gyy, z, levels=_levels(z, 16, floor=floor), colors="white", linewidths=0.5,
+               alpha=0.7)  # fmt: skip
+    for m in f.minima:
+        ax.plot(*m.x, marker="*", ms=17, color="white", mec="black", mew=1.0, zorder=5)
+    for p in f.points:
+        if p.kind == "local maximum":
+            ax.plot(*p.x, marker="^", ms=10, color="white", mec="black", zorder=5)
+
+
+def _basin_legend(
+    fig: Figure, f: Landscape, cols: list[str], shares: np.ndarray, steps: int
+) -> None:
+    """The legend: a colour per minimum, not reached, diverged, the markers."""
+    mins = f.minima
     handles = [
         Patch(color=cols[i], label=f"reaches ({m.x[0]:.2f}, {m.x[1]:.2f})")
         for i, m in enumerate(mins)
@@ -549,13 +553,6 @@ def basin_figure(
         frameon=False,
         bbox_to_anchor=(0.5, -0.01),
     )
-    fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))
-    fig.suptitle(
-        f"Basins of attraction: which minimum each starting point reaches after {steps} steps"
-        f"\n{f.formula}",
-        fontsize=12,
-    )
-    return fig
 
 
 # --------------------------------------------------------------------------------------------
@@ -705,6 +702,24 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
     Whether a rule acts is measured, not declared: three steps of the rule alone with the
     optimizer's default hyperparameters either change the gradients or do not.
     """
+    f = _family_layout(include_variants)
+    n_opt, n_rule = len(f["chains"]), len(f["rule_order"])
+    # About an inch per column: the names and chains stay legible as optimizers are added.
+    fig = new_figure(max(15.0, 1.05 * max(n_opt, n_rule) + 1.0), 6.6)
+    ax = fig.subplots()
+    ax.set_xlim(-0.6, n_opt - 0.4)
+    ax.set_ylim(-0.62, 1.42)
+    ax.axis("off")
+    y_opt, y_rule = 1.0, 0.0
+    _family_edges(ax, f, y_opt, y_rule)
+    _family_boxes(ax, f, y_opt, y_rule)
+    _family_notes(ax, f)
+    return fig
+
+
+def _family_layout(include_variants: bool) -> dict[str, Any]:
+    """The tree's optimizers (with the lecture variants), their chains, each drawn rule's users
+    and the boxes' positions (rules under the mean position of their users: few crossings)."""
     variants: dict[str, tuple[str, dict[str, Any]]] = {
         display_name(n): (n, {}) for n in optim.NAMES
     }
@@ -741,14 +756,14 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
     n_rule = len(rule_order)
     rx = {r: i * (n_opt - 1) / max(n_rule - 1, 1) for i, r in enumerate(rule_order)}
 
-    # About an inch per column: the names and chains stay legible as optimizers are added.
-    fig = new_figure(max(15.0, 1.05 * max(n_opt, n_rule) + 1.0), 6.6)
-    ax = fig.subplots()
-    ax.set_xlim(-0.6, n_opt - 0.4)
-    ax.set_ylim(-0.62, 1.42)
-    ax.axis("off")
-    y_opt, y_rule = 1.0, 0.0
-    for r in rule_order:
+    return {"chains": chains, "hyper": _chain_hyper, "roles": roles, "users": users,
+            "rule_order": rule_order, "ox": ox, "rx": rx}  # fmt: skip
+
+
+def _family_edges(ax: Any, f: dict[str, Any], y_opt: float, y_rule: float) -> None:
+    """An edge from each optimizer to each drawn rule of its chain (dotted: pass-through)."""
+    users, roles, ox, rx = f["users"], f["roles"], f["ox"], f["rx"]
+    for r in f["rule_order"]:
         role = roles.get(r, "other")
         for name, active in users[r]:
             ax.plot(
@@ -761,6 +776,12 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
                 ls="-" if active else ":",
                 zorder=1,
             )
+
+
+def _family_boxes(ax: Any, f: dict[str, Any], y_opt: float, y_rule: float) -> None:
+    """The optimizers' boxes with their active chains, and the rules' boxes by role."""
+    chains, users, roles, ox, rx = f["chains"], f["users"], f["roles"], f["ox"], f["rx"]
+    _chain_hyper = f["hyper"]
     for name, chain_ in chains.items():
         nesterov = bool(_chain_hyper[name].get("nesterov", False))
         active_chain = [
@@ -790,7 +811,7 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
             fontsize=7,
             color="#333333",
         )
-    for r in rule_order:
+    for r in f["rule_order"]:
         role = roles.get(r, "other")
         ax.add_patch(
             FancyBboxPatch(
@@ -814,6 +835,12 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
             fontsize=7,
             color="#555555",
         )
+
+
+def _family_notes(ax: Any, f: dict[str, Any]) -> None:
+    """What the tree leaves out, the legend of roles and edges, the labels and the title."""
+    chains, roles, rule_order = f["chains"], f["roles"], f["rule_order"]
+    n_opt = len(chains)
 
     def count(rule: str, active: bool | None = None) -> int:
         return sum(
@@ -868,4 +895,3 @@ def family_tree_figure(include_variants: bool = True) -> Figure:
         "Adam = momentum + RMSProp, the optimization-basics lecture)",
         fontsize=11,
     )
-    return fig

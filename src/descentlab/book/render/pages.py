@@ -17,7 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from descentlab.book.experiments._common import format_value
+from descentlab.book.render.formulas import mathml, split_math
 from descentlab.report.page import figure_data_uri, html_page
 
 __all__ = [
@@ -38,6 +42,8 @@ __all__ = [
     "SharedEvidence",
     "render_index",
     "render_lecture",
+    "seal",
+    "unseal",
 ]
 
 #: A check's possible statuses and their marks.
@@ -320,6 +326,14 @@ figure.movable { background: #f6f8fa; border: 1px solid var(--line); border-radi
 figure.movable .move { display: flex; gap: 10px; align-items: center; font-size: 14px; }
 figure.movable input[type=range] { width: min(420px, 60vw); vertical-align: middle; }
 figure.movable figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+figure.live { background: #f6f8fa; border: 1px solid var(--line); border-radius: 8px;
+              padding: 8px 10px; }
+figure.live .move { display: flex; flex-wrap: wrap; gap: 6px 18px; font-size: 14px; }
+figure.live input[type=range] { width: min(260px, 60vw); vertical-align: middle; }
+figure.live svg { width: 100%; height: auto; background: white; border: 1px solid var(--line); }
+figure.live .readout, figure.live .selfcheck { font-size: 13px; margin: 4px 0; }
+figure.live figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; }
+.math { overflow-x: auto; margin: 8px 0; }
 .where { color: var(--muted); font-size: 12.5px; margin-top: 6px; }
 .where code { font-size: 12px; }
 .toc li { margin: 2px 0; }
@@ -341,6 +355,7 @@ details summary { cursor: pointer; color: var(--accent); }
 .try input { font: inherit; padding: 2px 6px; border: 1px solid var(--line); border-radius: 4px; }
 .try button { font: inherit; padding: 2px 10px; }
 .verdict { margin-left: 6px; font-weight: 600; }
+.sealed { color: var(--muted); font-size: 13px; margin: 6px 0; }
 .practises, .practise { color: var(--muted); font-size: 13.5px; }
 footer { color: var(--muted); font-size: 13px; margin-top: 40px; border-top: 1px solid
          var(--line); padding-top: 8px; }
@@ -453,22 +468,37 @@ def _link_items(text: str, hrefs: dict[int, str]) -> str:
 
 
 def _inline(text: str, hrefs: dict[int, str] | None = None) -> str:
-    """``text`` escaped, with `backquoted` spans as code and, outside them, *starred* words
-    emphasized and references to items linked (``hrefs``: item number -> link)."""
-    parts = _e(text).split("`")
-    return "".join(
-        f"<code>{p}</code>" if i % 2 else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
-        for i, p in enumerate(parts)
-    )
+    """``text`` escaped, with `backquoted` spans as code, ``$TeX$`` typeset as MathML and,
+    outside them, *starred* words emphasized and references to items linked (``hrefs``: item
+    number -> link)."""
+    out = []
+    for kind, piece in split_math(text):
+        if kind != "text":
+            out.append(mathml(piece, kind == "display"))
+            continue
+        out += [
+            f"<code>{p}</code>"
+            if i % 2
+            else _link_items(_EMPHASIS.sub(r"<em>\1</em>", p), hrefs or {})
+            for i, p in enumerate(_e(piece).split("`"))
+        ]
+    return "".join(out)
 
 
 def _paragraphs(text: str, hrefs: dict[int, str] | None = None) -> str:
+    """Paragraphs (separated by blank lines); one that is a ``$$TeX$$`` formula alone is
+    displayed."""
     paras = [" ".join(p.split()) for p in text.strip().split("\n\n") if p.strip()]
-    return "".join(f"<p>{_inline(p, hrefs)}</p>" for p in paras)
+    return "".join(
+        f'<div class="math">{mathml(p[2:-2], True)}</div>'
+        if p.startswith("$$") and p.endswith("$$") and p.count("$$") == 2
+        else f"<p>{_inline(p, hrefs)}</p>"
+        for p in paras
+    )
 
 
-def _cell_html(code: str, output: str, error: str) -> str:
-    out = [f'<p class="cell-label">Code (run by the build):</p><pre><code>{_e(code)}</code></pre>']
+def _cell_html(code: str, output: str, error: str, label: str = "Code (run by the build):") -> str:
+    out = [f'<p class="cell-label">{_e(label)}</p><pre><code>{_e(code)}</code></pre>']
     if output:
         out.append(f'<p class="cell-label">Output:</p><pre class="out">{_e(output)}</pre>')
     if error:
@@ -557,9 +587,20 @@ READER_TOL = 0.01
 
 #: the page's one script: a typed answer checked against the build's, in the browser
 _CHECK_JS = """
-document.querySelectorAll('.exercise[data-answer]').forEach(function (ex) {
+function unseal(ex) {
+  var key = ex.dataset.key.match(/../g).map(function (h) { return parseInt(h, 16); });
+  var raw = atob(ex.dataset.sealed), bytes = new Uint8Array(raw.length);
+  for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i) ^ key[i % key.length];
+  return JSON.parse(new TextDecoder('utf-8').decode(bytes));
+}
+document.querySelectorAll('.exercise[data-sealed]').forEach(function (ex) {
   var input = ex.querySelector('input'), out = ex.querySelector('.verdict');
-  var answer = Number(ex.dataset.answer), tol = Number(ex.dataset.tol);
+  var sealed = unseal(ex), answer = Number(sealed.answer), tol = Number(sealed.tol);
+  var details = ex.querySelector('details');
+  details.addEventListener('toggle', function () {
+    var box = details.querySelector('.sealed');
+    if (details.open && box) box.outerHTML = sealed.html;
+  });
   function check() {
     var raw = input.value.trim().replace(/\u2212/g, '-').replace(',', '.');
     var m = raw.match(/^([-+]?[0-9.]+(?:e[-+]?[0-9]+)?)\\s*\\/\\s*([0-9.]+(?:e[-+]?[0-9]+)?)$/i);
@@ -598,6 +639,27 @@ document.querySelectorAll('figure.movable').forEach(function (fig) {
 """
 
 
+def seal(text: str, salt: str) -> tuple[str, str]:
+    """``text`` encoded for the page (UTF-8, XOR with a key derived from ``salt``, base64) and
+    the key in hex: an answer not readable in the page's source, which the page's script
+    decodes (:func:`unseal` is its Python twin). An encoding against reading ahead, not a
+    secret: the key travels with it.
+
+    Example:
+        >>> unseal(*seal("0.25", "ex1"))
+        '0.25'
+    """
+    key = hashlib.sha256(salt.encode()).digest()[:16]
+    data = bytes(b ^ key[i % len(key)] for i, b in enumerate(text.encode()))
+    return base64.b64encode(data).decode("ascii"), key.hex()
+
+
+def unseal(sealed: str, key: str) -> str:
+    """The text :func:`seal` encoded."""
+    k = bytes.fromhex(key)
+    return bytes(b ^ k[i % len(k)] for i, b in enumerate(base64.b64decode(sealed))).decode()
+
+
 def reader_tol(view: ExerciseView) -> float:
     """The tolerance of a typed answer: the build's, at least :data:`READER_TOL`."""
     return max(READER_TOL, view.tol or 0.0)
@@ -631,20 +693,24 @@ def _exercises_html(exercises: Sequence[ExerciseView], hrefs: dict[int, str] | N
             continue
         c = ex.check
         mark = f'<span class="{_CLASSES[c.status]}">{c.mark}</span>'
-        data = (
-            f' data-answer="{ex.value!r}" data-tol="{reader_tol(ex)!r}"'
-            if ex.value is not None
-            else ""
+        solution = (
+            f'<p class="answer">Answer: <b>{_e(ex.answer)}</b> (computed by the build) {mark}</p>'
+            f"{_paragraphs(ex.solution, hrefs)}{_cell_html(ex.code, ex.output, '')}"
+            f"{_checks_html([c])}"
         )
+        payload = {"answer": ex.value, "tol": reader_tol(ex), "html": solution}
+        sealed, key = seal(json.dumps(payload), f"{i}:{ex.question}")
+        status = Check(c.text, c.status, "(in the solution)", "(in the solution)")
         parts.append(
-            f'<div class="exercise numeric" id="ex{i}"{data}>{head}'
+            f'<div class="exercise numeric" id="ex{i}" data-sealed="{sealed}" data-key="{key}">'
+            f"{head}"
             '<p class="try"><label>Your answer: <input type="text" inputmode="decimal" '
             'autocomplete="off" size="14"></label> <button type="button" class="check">Check'
             '</button> <span class="verdict" role="status" aria-live="polite"></span></p>'
             "<details><summary>Show the answer and the worked solution</summary>"
-            f'<p class="answer">Answer: <b>{_e(ex.answer)}</b> (computed by the build) {mark}</p>'
-            f"{_paragraphs(ex.solution, hrefs)}{_cell_html(ex.code, ex.output, '')}"
-            f"{_checks_html([c])}</details></div>"
+            '<div class="sealed">(the page decodes the answer when you open this: it is not in '
+            "the page's text before you try)</div></details>"
+            f"{_checks_html([status])}</div>"
         )
     parts.append("</section>")
     return "\n".join(parts)

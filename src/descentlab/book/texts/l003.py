@@ -42,7 +42,13 @@ variance by about `n`; the signal, which points the same way step after step, ad
 
 Precisely: with independent noise of variance `σ²` the stationary variance of `v` is
 `σ²/(1-α²)`, while its mean is `g/(1-α)`; the noise-to-signal ratio of the step direction is
-therefore `√((1-α)/(1+α))` times that of a single gradient: `0.23` for `α = 0.9`.""",
+therefore `√((1-α)/(1+α))` times that of a single gradient: `0.23` for `α = 0.9`.
+
+What the average does not do is lower the noise floor. The step is the velocity times the
+rate, and the velocity adds up about `1/(1-α)` gradients: at the same effective rate
+`ρ/(1-α)` heavy ball hovers at the noise floor of plain SGD (the momentum chapter derives it
+and measures it, and an exercise below asks for the ratio). Momentum speeds up badly
+conditioned directions; against noise it takes a smaller rate or a larger batch.""",
         code="""\
 import torch
 from descentlab import optim

@@ -1,0 +1,255 @@
+"""A figure computed in the page: sliders that move continuously, the curves recomputed by the
+page's own script at every position (no server, no precomputed frames: it works from a file).
+
+A :class:`Live` figure carries its computation as a short JavaScript function of the
+sliders' values (the same recursion or update the chapter runs with descentlab) and
+*probes*: settings at which the build computed the same values with descentlab. When the page
+opens, its script evaluates the function at every probe and says beside the figure whether
+it agrees (✔, with the largest gap) or not (✘): the figure a reader moves is checked against
+the library in the reader's browser.
+
+The function returns ``{panels: [...], values: {...}, text: "..."}``: each panel a dict with
+``x``, ``y`` (``{label, log}``, optional ``min``/``max``) and ``lines`` (``{x, y, label, dash,
+colour, dots}``); ``values`` the numbers the probes compare; ``text`` a line shown under the
+sliders. ``p`` also holds the figure's ``constants`` (its data, its number of steps). The
+script gives it a few helpers: ``seq(n)`` (0 .. n-1), ``solve(A, b)`` (Gaussian elimination)
+and ``fmt(v)``.
+
+Example:
+    >>> fig = Live("heavy ball", [Slider("lr", "η", 0.1, 2.0, 1.0)],
+    ...            "function (p) { return {panels: [], values: {two: 2 * p.lr}}; }",
+    ...            [Probe({"lr": 1.0}, {"two": 2.0})])
+    >>> 'type="range"' in live_html(fig, "f1") and 'step="any"' in live_html(fig, "f1")
+    True
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["LIVE_JS", "Live", "Probe", "Slider", "live_html"]
+
+
+@dataclass(frozen=True)
+class Slider:
+    """A setting the reader moves: its name in the function's ``p``, its label, its range and
+    first value; ``integer`` moves in whole steps (still recomputed at every one), ``log``
+    moves the exponent (the slider spans ``log10(lo)`` to ``log10(hi)``)."""
+
+    name: str
+    label: str
+    lo: float
+    hi: float
+    value: float
+    integer: bool = False
+    log: bool = False
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lo) and math.isfinite(self.hi) and self.lo < self.hi):
+            raise ValueError(f"slider {self.name}: lo < hi needed, got {self.lo}, {self.hi}")
+        if not self.lo <= self.value <= self.hi:
+            raise ValueError(f"slider {self.name}: value must be in [lo, hi], got {self.value}")
+        if self.log and self.lo <= 0:
+            raise ValueError(f"slider {self.name}: a log slider needs lo > 0, got {self.lo}")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A setting (slider name -> value) and the values descentlab computed there, which the
+    page's function must reproduce within ``tol`` (relative)."""
+
+    params: dict[str, float]
+    values: dict[str, float]
+    tol: float = 1e-9
+
+
+@dataclass(frozen=True)
+class Live:
+    """A figure computed in the page (see the module's docstring)."""
+
+    caption: str
+    sliders: list[Slider]
+    js: str
+    probes: list[Probe] = field(default_factory=list)
+    #: what computed the probes' values, as the self-check names it
+    against: str = "descentlab"
+    #: fixed values the function reads from ``p`` beside the sliders (data, step counts)
+    constants: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = {s.name for s in self.sliders}
+        if not self.probes:
+            raise ValueError("a live figure needs at least one probe: its check against descentlab")
+        for pr in self.probes:
+            if set(pr.params) != names:
+                raise ValueError(f"a probe must set every slider {sorted(names)}, got {pr.params}")
+
+
+def _e(x: object) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _input(s: Slider) -> str:
+    lo, hi, v = (math.log10(s.lo), math.log10(s.hi), math.log10(s.value)) if s.log else (
+        s.lo, s.hi, s.value)  # fmt: skip
+    step = "1" if s.integer else "any"
+    return (
+        f'<label>{_e(s.label)} <input type="range" name="{_e(s.name)}" min="{lo!r}" '
+        f'max="{hi!r}" step="{step}" value="{v!r}" data-log="{int(s.log)}" '
+        f'aria-label="{_e(s.label)}"> <output></output></label>'
+    )
+
+
+def live_html(fig: Live, ident: str, caption_html: str = "") -> str:
+    """The figure's HTML: sliders, an SVG the script draws, its readout and self-check line
+    (``caption_html``: the caption already rendered, else ``fig.caption`` escaped)."""
+    probes = [{"p": p.params, "values": p.values, "tol": p.tol} for p in fig.probes]
+    return (
+        f'<figure class="live" id="{_e(ident)}" data-probes="{_e(json.dumps(probes))}" '
+        f'data-against="{_e(fig.against)}" data-consts="{_e(json.dumps(fig.constants))}">'
+        f'<div class="move">{"".join(_input(s) for s in fig.sliders)}</div>'
+        '<svg role="img" aria-label="a figure computed in the page" '
+        'xmlns="http://www.w3.org/2000/svg"></svg><p class="readout"></p>'
+        '<p class="selfcheck">(the page\'s script checks this figure against descentlab when '
+        "it runs)</p>"
+        f"<figcaption>{caption_html or _e(fig.caption)} (computed in the page as you move "
+        "it: no server, no precomputed frames)</figcaption>"
+        f"<script>LIVE[{json.dumps(ident)}] = {fig.js};</script></figure>"
+    )
+
+
+#: The page's engine for live figures: the helpers, the plotting into SVG, the sliders and
+#: the self-check against the probes. ``LIVE`` is declared before the figures' own scripts.
+LIVE_HEAD = "<script>var LIVE = {};</script>"
+
+LIVE_JS = r"""
+function seq(n) { var a = []; for (var i = 0; i < n; i++) a.push(i); return a; }
+function fmt(v) { return Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ?
+  v.toExponential(2) : String(Number(v.toPrecision(3))); }
+function solve(A, b) {
+  var n = b.length, M = A.map(function (r, i) { return r.slice().concat([b[i]]); });
+  for (var c = 0; c < n; c++) {
+    var piv = c;
+    for (var r = c + 1; r < n; r++) if (Math.abs(M[r][c]) > Math.abs(M[piv][c])) piv = r;
+    var t = M[c]; M[c] = M[piv]; M[piv] = t;
+    for (var r2 = c + 1; r2 < n; r2++) {
+      var f = M[r2][c] / M[c][c];
+      for (var k = c; k <= n; k++) M[r2][k] -= f * M[c][k];
+    }
+  }
+  var x = new Array(n);
+  for (var i = n - 1; i >= 0; i--) {
+    var s = M[i][n];
+    for (var j = i + 1; j < n; j++) s -= M[i][j] * x[j];
+    x[i] = s / M[i][i];
+  }
+  return x;
+}
+var COLOURS = ['#D55E00', '#0072B2', '#009E73', '#CC79A7', '#555555', '#E69F00'];
+function drawPanel(g, panel, x0, w, h) {
+  var NS = 'http://www.w3.org/2000/svg', L = 62, B = 30, W = w - L - 10, H = h - B - 10;
+  function tick(e) {
+    return Math.abs(e - Math.round(e)) < 0.05 ? '1e' + Math.round(e) : fmt(Math.pow(10, e));
+  }
+  function tr(v, ax) { return ax.log ? Math.log10(Math.max(v, 1e-300)) : v; }
+  function shown(v, ax) { return isFinite(v) && (!ax.log || v > 0); }
+  function ext(ax, key) {
+    var lo = Infinity, hi = -Infinity;
+    panel.lines.forEach(function (ln) {
+      ln[key].forEach(function (v) {
+        if (shown(v, ax)) { lo = Math.min(lo, tr(v, ax)); hi = Math.max(hi, tr(v, ax)); }
+      });
+    });
+    if (ax.min !== undefined) lo = tr(ax.min, ax);
+    if (ax.max !== undefined) hi = tr(ax.max, ax);
+    if (!(hi > lo)) hi = lo + 1;
+    return [lo, hi];
+  }
+  var ex = ext(panel.x, 'x'), ey = ext(panel.y, 'y');
+  function px(v) { return x0 + L + (tr(v, panel.x) - ex[0]) / (ex[1] - ex[0]) * W; }
+  function py(v) {
+    var t = (tr(v, panel.y) - ey[0]) / (ey[1] - ey[0]);
+    return 10 + (1 - Math.min(Math.max(t, -0.05), 1.05)) * H;
+  }
+  function el(name, attrs, text) {
+    var e = document.createElementNS(NS, name);
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    if (text !== undefined) e.textContent = text;
+    g.appendChild(e);
+    return e;
+  }
+  function label(x, y, text, size, anchor, more) {
+    return el('text', Object.assign({x: x, y: y, 'font-size': size, 'text-anchor': anchor},
+                                    more || {}), text);
+  }
+  el('rect', {x: x0 + L, y: 10, width: W, height: H, fill: 'none', stroke: '#999'});
+  [0, 0.5, 1].forEach(function (f) {
+    var vx = ex[0] + f * (ex[1] - ex[0]), vy = ey[0] + f * (ey[1] - ey[0]);
+    label(x0 + L + f * W, h - B + 14, panel.x.log ? tick(vx) : fmt(vx), 10,
+          f === 0 ? 'start' : f === 1 ? 'end' : 'middle');
+    label(x0 + L - 4, 10 + (1 - f) * H + 3, panel.y.log ? tick(vy) : fmt(vy), 10, 'end');
+  });
+  var mid = 10 + (h - B) / 2;
+  label(x0 + L + (w - L) / 2, h - 3, panel.x.label, 11, 'middle');
+  label(x0 + 12, mid, panel.y.label, 11, 'middle',
+        {transform: 'rotate(-90 ' + (x0 + 12) + ' ' + mid + ')'});
+  panel.lines.forEach(function (ln, i) {
+    var pts = [], c = ln.colour || COLOURS[i % COLOURS.length];
+    for (var k = 0; k < ln.x.length; k++) {
+      if (!shown(ln.x[k], panel.x) || !shown(ln.y[k], panel.y)) continue;
+      var X = px(ln.x[k]).toFixed(1), Y = py(ln.y[k]).toFixed(1);
+      if (ln.dots) el('circle', {cx: X, cy: Y, r: 3, fill: c});
+      else pts.push(X + ',' + Y);
+    }
+    if (!ln.dots) {
+      el('polyline', {points: pts.join(' '), fill: 'none', stroke: c, 'data-line': i,
+                      'stroke-width': ln.width || 1.5,
+                      'stroke-dasharray': ln.dash ? '5 3' : 'none'});
+    }
+    if (ln.label) label(x0 + w - 16, 24 + 13 * i, ln.label, 10, 'end', {fill: c});
+  });
+}
+function liveSetup(fig) {
+  var run = LIVE[fig.id], inputs = fig.querySelectorAll('input[type=range]');
+  var consts = JSON.parse(fig.dataset.consts);
+  function fn(p) { return run(Object.assign({}, consts, p)); }
+  var svg = fig.querySelector('svg'), check = fig.querySelector('.selfcheck');
+  function params() {
+    var p = {};
+    inputs.forEach(function (i) { var v = Number(i.value);
+      p[i.name] = i.dataset.log === '1' ? Math.pow(10, v) : v; });
+    return p;
+  }
+  function draw() {
+    var p = params();
+    inputs.forEach(function (i) { i.nextElementSibling.textContent = fmt(p[i.name]); });
+    var out = fn(p), n = out.panels.length, W = 620 * Math.max(n, 1), H = 300;
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    while (svg.firstChild) svg.removeChild(svg.firstChild);
+    out.panels.forEach(function (panel, k) { drawPanel(svg, panel, 620 * k, 620, H); });
+    fig.querySelector('.readout').textContent = out.text || '';
+  }
+  inputs.forEach(function (i) { i.addEventListener('input', draw); });
+  draw();
+  var probes = JSON.parse(fig.dataset.probes), worst = 0, bad = [], count = 0;
+  probes.forEach(function (pr) {
+    var got = fn(pr.p).values;
+    Object.keys(pr.values).forEach(function (k) {
+      var e = pr.values[k], m = got[k], gap = Math.abs(m - e) / Math.max(Math.abs(e), 1e-300);
+      count += 1;
+      if (!(gap <= pr.tol)) bad.push(k + ' = ' + m + ' (' + e + ' expected)');
+      if (gap > worst || !(gap === gap)) worst = gap;
+    });
+  });
+  var who = fig.dataset.against;
+  check.className = 'selfcheck ' + (bad.length ? 'no' : 'ok');
+  check.textContent = bad.length
+    ? '✘ the page computes other values than ' + who + ': ' + bad.join('; ')
+    : '✔ the page computes what ' + who + ' gives: ' + count + ' values at ' + probes.length +
+      ' settings, largest relative gap ' + worst.toExponential(1);
+}
+document.querySelectorAll('figure.live').forEach(liveSetup);
+"""
