@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from descentlab.book import convolution as bc
 from descentlab.problems import convarith as ca
 
 # (input spatial shape, in_ch, out_ch, kernel, stride, padding, dilation, groups, bias)
@@ -87,7 +88,7 @@ def _label_value(label: str) -> float:
 
 
 def test_alexnet_table_is_the_lectures():
-    rows = ca.alexnet_table()
+    rows = bc.alexnet_table()
     assert [(r["layer"], r["lecture"], r["weights"]) for r in rows] == LECTURE
     for r in rows:
         assert eval(r["formula"], {"__builtins__": {}}) == r["weights"]
@@ -120,7 +121,7 @@ def _torch_alexnet(two_gpu: bool, pool_before_fc: bool, bias: bool) -> list[nn.M
     [(True, False, False), (False, False, False), (True, True, True), (False, True, False)],
 )
 def test_alexnet_table_matches_torch_layers(two_gpu, pool_before_fc, bias):
-    rows = ca.alexnet_table(two_gpu, bias=bias, pool_before_fc=pool_before_fc)
+    rows = bc.alexnet_table(two_gpu, bias=bias, pool_before_fc=pool_before_fc)
     layers = _torch_alexnet(two_gpu, pool_before_fc, bias)
     weighted = [m for m in layers if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert [r["weights"] for r in rows] == [
@@ -145,7 +146,7 @@ def test_alexnet_table_matches_torch_layers(two_gpu, pool_before_fc, bias):
 
 
 def test_bottleneck_lecture_example():
-    r = ca.bottleneck_savings(128, 128, 3, 32)
+    r = bc.bottleneck_savings(128, 128, 3, 32)
     assert r["direct"] == 3 * 3 * 128 * 128 == 147_456
     assert (r["reduce"], r["conv"]) == (1 * 1 * 128 * 32, 3 * 3 * 32 * 128)
     assert r["bottleneck"] == 40_960 and r["saved"] == 147_456 - 40_960
@@ -155,7 +156,7 @@ def test_bottleneck_lecture_example():
     reduce, conv = nn.Conv2d(128, 32, 1, bias=False), nn.Conv2d(32, 128, 3, bias=False)
     assert r["direct"] == direct.weight.numel()
     assert r["bottleneck"] == reduce.weight.numel() + conv.weight.numel()
-    with_bias = ca.bottleneck_savings(64, 256, 5, 16, bias=True)
+    with_bias = bc.bottleneck_savings(64, 256, 5, 16, bias=True)
     assert with_bias["bottleneck"] == (64 * 16 + 16) + (25 * 16 * 256 + 256)
 
 
@@ -163,7 +164,7 @@ def test_bottleneck_lecture_example():
     ("n", "text"), [(0, "0"), (999, "999"), (34_848, "34.8k"), (177_209_344, "177.2M")]
 )
 def test_format_count(n, text):
-    assert ca.format_count(n) == text
+    assert bc.format_count(n) == text
 
 
 @pytest.mark.parametrize(
@@ -179,7 +180,7 @@ def test_format_count(n, text):
         (lambda: ca.conv_params(3, 96, 11, groups=2), "divisible by groups"),
         (lambda: ca.conv_params(0, 96, 11), "in_ch must be an integer >= 1, got 0"),
         (lambda: ca.linear_params(10, -1), "out_features must be"),
-        (lambda: ca.format_count(-1), "n must be >= 0"),
+        (lambda: bc.format_count(-1), "n must be >= 0"),
     ],
 )
 def test_bad_input(call, match):
@@ -189,14 +190,15 @@ def test_bad_input(call, match):
 
 def test_formula_matches_conv_params_generic():
     # for a non-lecture configuration the formula still evaluates to the count
-    for r in ca.alexnet_table(False, pool_before_fc=True):
+    for r in bc.alexnet_table(False, pool_before_fc=True):
         assert eval(r["formula"], {"__builtins__": {}}) == r["weights"]
         assert r["lecture"] is None
-    assert math.prod(ca.alexnet_table(input_hw=227)[0]["out_shape"][1:]) == 55 * 55
+    assert math.prod(bc.alexnet_table(input_hw=227)[0]["out_shape"][1:]) == 55 * 55
 
 
 def test_docstring_examples():
     import doctest
 
-    result = doctest.testmod(ca, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
+    for module in (ca, bc):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+        assert result.attempted > 0 and result.failed == 0

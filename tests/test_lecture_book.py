@@ -50,17 +50,17 @@ def test_conv_definitions_equal_torch_after_the_flip():
 
 
 def test_inception_table_against_torch_modules():
-    from descentlab.problems import convarith as ca
+    from descentlab.book import convolution as bc
 
     for reduce in (True, False):
-        rows = ca.inception_table(reduce)
+        rows = bc.inception_table(reduce)
         block = CV._inception_module(reduce)
         assert sum(p.numel() for p in block.parameters()) == rows[-1]["weights"]
         with torch.no_grad():
             out = block(torch.zeros(1, 192, 28, 28))
         assert tuple(out.shape[1:]) == tuple(rows[-1]["out_shape"])
     with pytest.raises(ValueError, match="missing"):
-        ca.inception_table(block={"in": 3})
+        bc.inception_table(block={"in": 3})
 
 
 def test_convarith_cli(capsys, tmp_path):

@@ -147,8 +147,7 @@ def test_a_pruned_trial_is_counted_and_labelled_pruned_never_failed(pruned, tmp_
             assert c.pruned_step in rung_steps(48) and not c.failed
             assert math.isnan(c.score) and c.failures == [None]
     # the console table and its rows
-    assert "pruned tune" in result.table()
-    assert f"{adam.pruned_tuning}/8" in result.table()
+    assert f"0/8 ({adam.pruned_tuning} pruned)" in result.table()  # failed: tune, pruned
     assert result.rows()[0]["pruned_tuning"] == adam.pruned_tuning
     assert "pruned by ASHA" in result.budget()
     # comparison.json: the spec carries the pruner; the trials say pruned

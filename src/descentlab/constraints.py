@@ -18,19 +18,10 @@ take several constraints; a value passes when one of them accepts it (``None`` a
 same way (the CLI, the run engine) catches both with ``except ValueError``. ``bool`` is never a
 number here, although Python makes it an ``int``.
 
-The constraints:
-
-* :class:`Interval` -- real or integral numbers between two bounds, each end open or closed
-  (``Interval(Integral, 1, None)`` is "a positive integer"); optionally also real tensors
-  whose every element lies in the interval (the batched hyperparameters of
-  :mod:`descentlab.optim`). The common ones have names: :data:`POSITIVE_INT`,
-  :data:`NONNEGATIVE_INT`, :data:`POSITIVE`, :data:`NONNEGATIVE`, :data:`UNIT`;
-* :class:`Options` -- one of a few values (``Options("min", "max")``);
-* :class:`Boolean` -- ``True`` or ``False``;
-* :class:`InstanceOf` -- an instance of a type, said in words (``InstanceOf(Mapping, "a
-  mapping")``); :data:`NAME` is a non-empty string, :data:`CALLABLE` a function;
-* :class:`ListOf` -- a list (or tuple, range) whose entries satisfy a constraint;
-* ``None`` -- the value ``None``.
+The constraints: :class:`Interval` (with the named :data:`POSITIVE_INT`,
+:data:`NONNEGATIVE_INT`, :data:`POSITIVE`, :data:`NONNEGATIVE`, :data:`UNIT`),
+:class:`Options`, :class:`Boolean`, :class:`InstanceOf` (:data:`NAME`, :data:`CALLABLE`),
+:class:`ListOf`, and ``None`` for the value ``None``.
 
 :func:`check` checks one value, :func:`validate` a mapping of values against a mapping of
 constraints, and :func:`invalid` builds the same error for a rule no constraint expresses (a

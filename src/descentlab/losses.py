@@ -27,15 +27,8 @@ name                loss (``x`` = model output, ``y`` = target)
 ``distribution_nll`` ``-log p(y | x)`` for a ``torch.distributions`` family (see :func:`nll`)
 ==================  ===========================================================================
 
-Maximum likelihood (the optimization lecture): with a model ``f_w`` and ``y_i ~ p(y | f_w(x_i))``
-i.i.d., ``argmax_w sum_i log p(y_i | f_w(x_i)) = argmin_w sum_i -log p(y_i | f_w(x_i))``. For a
-Laplace likelihood ``p(y) = exp(-|y - mu| / b) / (2 b)`` the negative log-likelihood is
-``|y - mu| / b + log 2b``, so its gradient in ``mu`` is ``sign(mu - y) / b``: the L1 loss's
-gradient divided by ``b``. For a Gaussian with variance ``sigma^2`` it is
-``(y - mu)^2 / (2 sigma^2) + log(2 pi sigma^2) / 2``, whose gradient ``(mu - y) / sigma^2`` is
-the L2 loss's gradient ``2 (mu - y)`` times ``1 / (2 sigma^2)``. For a categorical likelihood
-with logits ``x`` it is ``-log softmax(x)_y``: cross-entropy. :func:`nll` builds these losses
-from any of the families in :data:`FAMILIES`.
+Maximum likelihood: minimising ``-log p(y | f_w(x))`` over i.i.d. examples; :func:`nll` builds
+that loss for any family of :data:`FAMILIES` (L1, L2 and cross-entropy are special cases).
 
 References:
     PyTorch loss documentation, https://pytorch.org/docs/stable/nn.html#loss-functions.
@@ -139,30 +132,18 @@ def _reduce(values: Tensor, reduction: str) -> Tensor:
 # elementwise regression losses
 
 
-def _l1(output: Tensor, target: Tensor, *, reduction: str) -> Tensor:
-    _check_same_shape("l1", output, target)
-    return F.l1_loss(output, target, reduction=reduction)
-
-
-def _mse(output: Tensor, target: Tensor, *, reduction: str) -> Tensor:
-    _check_same_shape("mse", output, target)
-    return F.mse_loss(output, target, reduction=reduction)
+def _elementwise(
+    name: str, fn: Callable[..., Tensor], output: Tensor, target: Tensor, **kw: Any
+) -> Tensor:
+    """torch's loss ``fn`` of an output and a target of the same shape."""
+    _check_same_shape(name, output, target)
+    return fn(output, target, **kw)
 
 
 def _half_sse(output: Tensor, target: Tensor, *, reduction: str) -> Tensor:
     _check_same_shape("half_sse", output, target)
     per_example = 0.5 * (output - target).pow(2).reshape(output.shape[0], -1).sum(dim=1)
     return _reduce(per_example, reduction)
-
-
-def _huber(output: Tensor, target: Tensor, *, delta: float, reduction: str) -> Tensor:
-    _check_same_shape("huber", output, target)
-    return F.huber_loss(output, target, delta=delta, reduction=reduction)
-
-
-def _smooth_l1(output: Tensor, target: Tensor, *, beta: float, reduction: str) -> Tensor:
-    _check_same_shape("smooth_l1", output, target)
-    return F.smooth_l1_loss(output, target, beta=beta, reduction=reduction)
 
 
 def _bce(output: Tensor, target: Tensor, *, weight: Tensor | None, reduction: str) -> Tensor:
@@ -573,24 +554,25 @@ def nll(
 # registry
 
 
-def _make_simple(fn: Callable[..., Tensor]) -> Callable[..., LossFn]:
+def _make_simple(*fn: Any) -> Callable[..., LossFn]:
     def make(*, reduction: str = "mean") -> LossFn:
-        return functools.partial(fn, reduction=_check_reduction(reduction))
+        return functools.partial(*fn, reduction=_check_reduction(reduction))
 
     return make
 
 
 def _make_huber(*, delta: float = 1.0, reduction: str = "mean") -> LossFn:
     return functools.partial(
-        _huber, delta=_check_nonneg("delta", delta, positive=True),
+        _elementwise, "huber", F.huber_loss, delta=_check_nonneg("delta", delta, positive=True),
         reduction=_check_reduction(reduction),
     )  # fmt: skip
 
 
 def _make_smooth_l1(*, beta: float = 1.0, reduction: str = "mean") -> LossFn:
     return functools.partial(
-        _smooth_l1, beta=_check_nonneg("beta", beta), reduction=_check_reduction(reduction)
-    )
+        _elementwise, "smooth_l1", F.smooth_l1_loss, beta=_check_nonneg("beta", beta),
+        reduction=_check_reduction(reduction),
+    )  # fmt: skip
 
 
 def _make_bce(*, weight: Any = None, reduction: str = "mean") -> LossFn:
@@ -685,8 +667,8 @@ def _make_distribution_nll(
 
 
 _FACTORIES: dict[str, Callable[..., LossFn]] = {
-    "l1": _make_simple(_l1),
-    "mse": _make_simple(_mse),
+    "l1": _make_simple(_elementwise, "l1", F.l1_loss),
+    "mse": _make_simple(_elementwise, "mse", F.mse_loss),
     "half_sse": _make_simple(_half_sse),
     "huber": _make_huber,
     "smooth_l1": _make_smooth_l1,

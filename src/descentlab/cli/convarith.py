@@ -14,7 +14,6 @@ import argparse
 from typing import Any
 
 from descentlab.cli._options import add_command
-from descentlab.problems import convarith as ca
 
 __all__ = ["handler", "register"]
 
@@ -53,8 +52,10 @@ def handler(args: argparse.Namespace) -> int:
     """Print the table (and write the figure)."""
     if args.figure is not None and not args.figure.strip():  # '' names no file: refused
         raise ValueError(f"--figure must be a PNG file's path, got {args.figure!r}")
+    from descentlab.book import convolution as bc  # the lecture's tables: only when asked
+
     show = {"alexnet": _alexnet, "bottleneck": _bottleneck, "inception": _inception}
-    fig = show[args.which](args)
+    fig = show[args.which](bc, args)
     if args.figure:
         if fig is None:
             raise ValueError(f"--figure is not available for {args.which!r}")
@@ -64,9 +65,9 @@ def handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _alexnet(args: argparse.Namespace) -> Any:
+def _alexnet(bc: Any, args: argparse.Namespace) -> Any:
     """AlexNet's table; its figure of the weights per layer when ``--figure``."""
-    rows = ca.alexnet_table(
+    rows = bc.alexnet_table(
         two_gpu=not args.one_gpu, bias=args.bias, pool_before_fc=args.pool_before_fc
     )
     total = sum(r["weights"] for r in rows)
@@ -95,9 +96,9 @@ def _alexnet(args: argparse.Namespace) -> Any:
     return panel_figure(params_panel, {"arith": {"alexnet": layers}}, width=9.0, height=5.0)
 
 
-def _bottleneck(args: argparse.Namespace) -> None:
+def _bottleneck(bc: Any, args: argparse.Namespace) -> None:
     """What a 1x1 reduction saves before a k x k convolution."""
-    b = ca.bottleneck_savings(args.in_ch, args.out_ch, args.kernel, args.reduce, args.bias)
+    b = bc.bottleneck_savings(args.in_ch, args.out_ch, args.kernel, args.reduce, args.bias)
     k = args.kernel
     print(f"direct {k}x{k} conv {args.in_ch} -> {args.out_ch}: {b['direct']:,} weights")
     print(
@@ -107,11 +108,11 @@ def _bottleneck(args: argparse.Namespace) -> None:
     print(f"saved {b['saved']:,} weights ({b['ratio']:.2f}x fewer)")
 
 
-def _inception(args: argparse.Namespace) -> Any:
+def _inception(bc: Any, args: argparse.Namespace) -> Any:
     """The inception block with and without its 1x1 reductions; its figure when
     ``--figure``."""
-    with_ = ca.inception_table(True, bias=args.bias)
-    without = ca.inception_table(False, bias=args.bias)
+    with_ = bc.inception_table(True, bias=args.bias)
+    without = bc.inception_table(False, bias=args.bias)
     for title, rows in (
         ("GoogLeNet inception (3a), 28x28x192 in:", with_),
         ("without the 1x1 reductions:", without),
@@ -143,7 +144,7 @@ def _inception(args: argparse.Namespace) -> Any:
         "arith": {
             "inception": plain(with_),
             "naive": plain(without),
-            "bottleneck": ca.bottleneck_savings(),
+            "bottleneck": bc.bottleneck_savings(),
         }
     }
     return panel_figure(inception_panel, data, width=9.0, height=5.0)

@@ -6,15 +6,8 @@ run is observed (evaluation and checkpoint intervals, seed). It is a plain datac
 round-trips through JSON (:meth:`RunConfig.to_dict` / :meth:`RunConfig.from_dict`), which is
 what the store records and what ``--resume`` rebuilds a run from.
 
-Batch size selects the lecture's three regimes (the first three lectures):
-
-===============  ======================================================================
-``batch_size``   regime
-===============  ======================================================================
-``None``         full-batch gradient descent: every step sees the whole training set
-``1``            stochastic gradient descent: one example per step
-``n > 1``        mini-batch SGD: ``n`` examples per step, reshuffled every epoch
-===============  ======================================================================
+``batch_size`` None is full-batch gradient descent, 1 stochastic gradient descent, ``n > 1``
+mini-batch SGD (reshuffled every epoch).
 
 Example:
     >>> cfg = RunConfig(problem="moons", model="mlp", optimizer="sgd", hyper={"lr": 0.1},
@@ -127,18 +120,13 @@ class RunConfig:
             ``{"max_translate": 1}`` for images) or a dict of those options.
         weight_noise: standard deviation of Gaussian noise added to the weights for each
             training forward/backward pass (``regularize.WeightNoise``; 0 disables).
-        precision: ``"fp32"`` (the default), ``"bf16"`` (the forward pass and the loss under
-            ``torch.autocast`` with bfloat16, on the CPU and on CUDA), ``"fp16"`` (autocast
-            with float16 and a ``torch.amp.GradScaler``; CUDA only) or ``"auto"`` (the
-            command line's default: bf16 on a CPU with bf16 arithmetic for a model of at
-            least 100,000 parameters trained alone, fp32 otherwise and for runs vectorized
-            together; see :mod:`descentlab.engine.precision`). The weights, the optimizer's
-            state and evaluation stay in the model's own dtype.
+        precision: ``"fp32"`` (the default), ``"bf16"`` (forward pass and loss under
+            ``torch.autocast``), ``"fp16"`` (autocast and a ``GradScaler``; CUDA only) or
+            ``"auto"`` (:mod:`descentlab.engine.precision`); weights, optimizer state and
+            evaluation stay in the model's dtype.
         accumulate: micro-batches of ``batch_size`` examples per optimizer step (gradient
-            accumulation, each micro-batch's loss divided by ``accumulate`` as torch's recipe
-            does): equal to one batch ``accumulate`` times larger, to rounding -- except
-            with batch norm, which normalises each micro-batch with its own statistics (said
-            once when such a run starts). Epochs count micro-batches.
+            accumulation: one batch ``accumulate`` times larger, to rounding, but for batch
+            norm's per-micro-batch statistics). Epochs count micro-batches.
         clip_grad_norm: clip the gradients' global L2 norm to this value before each
             optimizer step (``torch.nn.utils.clip_grad_norm_``; None: no clipping).
         seed: seed of model initialisation, data order, dropout and augmentation.

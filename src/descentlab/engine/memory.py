@@ -1,23 +1,11 @@
 """Keep the memory a process frees for its next allocations (glibc's ``malloc``).
 
-A vectorized step (:mod:`descentlab.engine.vectorized`) allocates and frees tens of
-megabytes of temporaries at every step: K runs' window matrices, products and gradients,
-each of a few megabytes. By default glibc returns large freed blocks to the system (blocks
-above a threshold that it adapts as it goes are mapped and unmapped one by one; the top of the
-heap is trimmed when more than twice that threshold is free), and every page handed back
-costs a page fault, with the page zeroed, when the next step touches it again. Measured on the
-MNIST-1D CNN (``train_many`` of K=15 Adam runs, 200 steps, one thread): 200 to 3,500 minor
-faults per step, and 1.3x as much CPU time per run and step (1.54-1.84 against 1.17-1.19 ms)
-as with the freed memory kept (0-4 faults per step); K=8: 5-480 faults per step, within
-noise. :func:`keep_freed_memory` sets glibc's two thresholds once per process (``mallopt``):
-blocks up to 32 MiB come from the heap, and the heap is not trimmed below 1 GiB, so a
-process keeps at most what its largest step held. Elsewhere (another C library) it does
-nothing: only speed differs, never a number.
-
-It changes the whole process's allocator, so descentlab calls it only in processes it owns:
-the ``descentlab`` program and its worker processes (both modes of a comparison, vectorized
-and one trial at a time, run under the same setting). A program of your own that calls
-:func:`~descentlab.engine.multirun.train_many` in its own process may call it first.
+A vectorized step allocates and frees tens of megabytes every step; glibc would hand them back
+to the system and fault them in again. :func:`keep_freed_memory` sets glibc's two thresholds
+once per process (``mallopt``): blocks up to 32 MiB come from the heap, which is not trimmed
+below 1 GiB. It changes the whole process's allocator, so descentlab calls it only in the
+processes it owns; elsewhere (another C library) it does nothing. Why, measured:
+docs/training-runs.md ("Inside a vectorized pass").
 
 Example:
     >>> keep_freed_memory() in (True, False)

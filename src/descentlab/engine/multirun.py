@@ -2,107 +2,14 @@ r"""Many training runs at once: vectorized with ``torch.func``, or spread over p
 
 :func:`train_many` trains a list of :class:`~descentlab.engine.config.RunConfig` (or one base
 config and a list of overrides) and returns one :class:`~descentlab.engine.run.RunResult` per
-config, in order, exactly as :func:`~descentlab.engine.run.train` would have -- same metrics,
-same statuses, same store records. Three ways to get there:
-
-``"vmap"``
-    K runs of one architecture (different seeds, learning rates or other hyperparameters, data
-    orders) advance together in one pass. Their parameters are stacked along a new leading
-    dimension (``torch.func.stack_module_state``: a weight of shape ``(o, i)`` becomes
-    ``(K, o, i)``), the model is applied with ``torch.func.functional_call`` under
-    ``torch.func.vmap``, and descentlab's own optimizer steps the stacked tensors, with every
-    hyperparameter that differs between runs given as a length-K tensor that the update rules
-    broadcast along the leading dimension (:mod:`descentlab.optim.base`). Because the update
-    rules are elementwise and the K losses are independent,
-
-    .. math::
-        \nabla_{\theta_k} \sum_{j=1}^K L_j(\theta_j) = \nabla_{\theta_k} L_k(\theta_k),
-
-    so one backward pass of the summed loss gives every run its own gradient, and the K runs
-    equal K separate runs up to floating-point rounding (tested in float64).
-``"processes"``
-    Each config is trained by :func:`~descentlab.engine.run.train` in a pool of spawned worker
-    processes with one thread each (:mod:`descentlab.engine.procpool`); runs are bit-identical
-    to sequential ones.
-``"sequential"``
-    :func:`~descentlab.engine.run.train` in a loop, in this process.
-
-``"auto"`` (the default) groups the configs that can share one vectorized pass and picks:
-
-- **vmap** for groups of >= 2 runs of the fully connected models and the MNIST-1D CNN
-  (:data:`VMAP_MODELS`: ``linear``, ``logistic``, ``mlp``, ``digits_mlp``,
-  ``quadratic_deep``, ``cnn``). On a CPU their step is dominated by per-operation costs
-  (Python, dispatch, autograd, the optimizer's per-tensor work), which vmap pays once for K
-  runs, while the arithmetic batches into ``bmm`` at about the speed of K separate products.
-  Each step's ``vmap(grad_and_value(loss))`` is traced once per batch shape into a plain graph
-  of ATen operations (``make_fx``), which removes most of the remaining per-step Python (a
-  process keeps the graphs for its later groups of the same shapes; runs of fewer than 32
-  steps, and an epoch's last batch before its 32nd occurrence, run through vmap). The
-  batched products are large enough for a second intra-op thread to pay, so a vectorized group
-  runs at torch's thread setting, lowered to the cores idle when it starts (and restored
-  after). ``Conv1d`` layers are computed as products over their windows
-  (:mod:`descentlab.engine.vconv`): left to vmap, a ``Conv1d`` whose weight differs per run
-  becomes one grouped convolution (``groups=K``) that takes more arithmetic time than K
-  separate convolutions. The MNIST-1D CNN's training step (with cross-entropy) is not traced
-  at all: one compiled call computes the K runs' losses and gradients
-  (:mod:`descentlab.engine.vcnn`), and each optimizer steps its runs as before. Evaluation runs
-  each run's own model (one forward pass per run, the single run's
-  :func:`~descentlab.engine.run.evaluate`): evaluation batches are large, so there is no
-  per-operation cost to share. Measured on the MNIST-1D CNN (batch 128, one thread, the idle
-  2-core AMD EPYC, K=28 runs of 7 optimizers x 4 lrs, 300 steps): 0.31 ms per run and step
-  with the compiled step, optimizer steps included, against 1.02 ms for the traced graph and
-  1.5-1.6 ms for a run alone, whose step is mostly oneDNN's ``Conv1d``.
-- for ``digits_cnn``: on a GPU (``device`` not ``"cpu"``) **vmap**; on the CPU
-  **processes** when ``workers`` is given or at least two cores are idle
-  (>= 1.5 idle cores in a 0.2 s sample of ``/proc/stat``), else **vmap** (its ``Conv2d``
-  layers stay grouped convolutions, which on 8x8 images are faster than the product form).
-  Processes pay only on idle cores: Linux shares CPU time fairly between sessions
-  (autogroups), so on a busy machine two workers share one session's time -- measured
-  0.7-0.9x against the loop, spawn included -- while a worker alone trains as fast as the
-  parent.
-- for ``gru`` (``nn.GRU`` has no vmap batching rule): processes under the same condition, else
-  one after another.
-- **sequential** for what is left (one run, no idle cores).
-
-Any group that turns out not to vectorize at set-up (see below) falls back to processes (or to
-sequential runs, under the same condition).
-
-What the vectorized mode supports. Per run: ``seed`` (model initialisation, data order,
-augmentation), every numeric hyperparameter (``lr``, ``momentum``, ``betas``,
-``weight_decay``...), the optimizer itself (runs of several optimizers share the forward and
-backward pass; the runs of each optimizer step together, with one optimizer over their slice
-of the stacked parameters; a :class:`~descentlab.engine.monitoring.MonitoredOptimizer` steps
-with the runs of the optimizer it wraps, and the group records for it, on the stacked tensors,
-the statistics its :class:`~descentlab.optim.Monitor` records in a run alone),
-``early_stopping``, ``evaluate_test`` and ``name``. Shared by the
-group (the grouping key): problem, split, model, loss, schedule specs, batch size,
-steps/epochs, evaluation interval and regularizers. Named optimizers and composed update
-rules; per-step schedules (one :class:`~descentlab.schedules.Scheduler` writes
-each run's value into the batched tensor, relative schedules from each run's own base);
-loss-driven schedules (``reduce_on_plateau``, ``bold_driver``) as K independent copies, each
-watching its own run's metric; evaluation at intervals (train/validation loss and accuracy per
-run); per-run divergence (a run whose loss becomes non-finite is
-marked ``diverged`` and frozen -- its weights, buffers and metrics are kept as they were at the
-failing step, exactly where a single run stops, and its gradients are zeroed from then on --
-while the others continue); early stopping per run (frozen the same way);
-test evaluation once, at the end; label smoothing, input noise, augmentation, mixup, cutmix and
-weight noise (drawn per run from each run's own generator, exactly as a single run draws them);
-dropout (``randomness="different"``: each run draws its own masks, so runs with dropout are
-statistically, not bitwise, equal to single runs) and batch norm (running statistics are
-stacked buffers, updated in place per run).
-
-Not vectorized (``VectorizeError``, and ``"auto"`` uses processes instead): models without
-vmap batching rules (``gru``), optimizer factories such as ``torch.optim.Adam`` (they cannot
-take length-K hyperparameters), rules that couple the runs (``clip_by_global_norm`` and
-``non_finite_guard`` reduce over the whole stacked tensor; lookahead Nesterov), low-bit
-optimizer state (``state_dtype``: int8's blocks and bfloat16's rounding bits would span the
-stacked runs; announced once, and such runs train alone), hyperparameters
-that differ between runs but are not numbers, hyperparameters that the chain cannot batch
-(``NAdam``/``RAdam`` betas), the engine options mixed precision (``precision``), gradient
-accumulation (``accumulate``) and engine-level clipping (``clip_grad_norm``) -- such runs train
-alone, announced once per process --, and checkpoints (``checkpoint_every``: vectorized runs keep no
-checkpoint; a run recorded as failed can still be resumed, from step 0, by
-:func:`~descentlab.engine.run.resume`).
+config, in order, exactly as :func:`~descentlab.engine.run.train` would have. ``"vmap"``
+stacks K runs of one architecture (``torch.func.stack_module_state``) and steps them with
+length-K hyperparameters: the update rules are elementwise and the K losses independent, so
+one backward pass of the summed loss gives every run its own gradient (equal to K separate
+runs up to rounding). ``"processes"`` trains each config in a spawned worker
+(:mod:`descentlab.engine.procpool`, bit-identical); ``"sequential"`` in a loop here.
+``"auto"`` chooses per group of configs that can share a pass; what it chooses, what
+vectorizes and what trains alone: docs/training-runs.md.
 
 Example:
     >>> from descentlab.engine.config import RunConfig
@@ -586,46 +493,36 @@ def train_many(
         configs: a list of :class:`RunConfig` (or dicts of their fields); or one base config
             with ``overrides``.
         store: where to record every run (as :func:`~descentlab.engine.run.train` records one).
-        overrides: one dict of changed fields per run, applied to the base config ``configs``
-            (see :func:`expand_configs`).
-        mode: ``"auto"``, ``"vmap"``, ``"processes"`` or ``"sequential"`` (see the module
-            notes). ``"vmap"`` raises :class:`VectorizeError` where vectorizing is impossible.
-        workers: worker processes for the process mode (default: one per core, at most one per
-            run). With ``mode="auto"``, giving it asks for processes where the module notes
-            say they may pay; left at None, processes are used only when two cores are idle.
+        overrides: one dict of changed fields per run (:func:`expand_configs`).
+        mode: ``"auto"``, ``"vmap"``, ``"processes"`` or ``"sequential"`` (how ``"auto"``
+            chooses: docs/training-runs.md).
+        workers: worker processes (default: one per core, at most one per run); under
+            ``"auto"``, processes where they may pay if given, else only on two idle cores.
         progress: show progress bars; None shows them when stderr is a terminal.
-        data: a ``descentlab.problems.data.Splits`` that every run trains on instead of loading
-            its problem.
+        data: ``Splits`` that every run trains on instead of loading its problem.
 
     Returns:
-        The results, ``results[i]`` for ``configs[i]``. Vectorized runs report the wall time of
-        their whole group (``wall_time``, ``progress/wall_time``), since they ran together.
+        ``results[i]`` for ``configs[i]``; vectorized runs report their group's wall time.
 
     Writes:
-        Nothing without ``store``. With one: each run's record in the store's SQLite file, as
-        :func:`~descentlab.engine.run.train` records one (runs trained one by one also get
-        their checkpoint ``<store dir>/checkpoints/run-<id>.pt``; a vectorized group keeps
-        none).
+        Nothing without ``store``; with one, each run's record as ``train`` writes it (runs
+        trained alone also their checkpoint ``<store dir>/checkpoints/run-<id>.pt``).
 
     Raises:
-        KeyError: an unknown problem, model, loss, optimizer or schedule name in any config
-            (lists the valid ones); raised before any run starts.
-        ValueError: a bad config, ``mode`` or ``workers``; raised before any run starts.
+        KeyError: an unknown problem, model, loss, optimizer or schedule name (before any
+            run starts; lists the valid ones).
+        ValueError: a bad config, ``mode`` or ``workers`` (before any run starts).
         VectorizeError: ``mode="vmap"`` and some group cannot be vectorized.
 
     Example:
         >>> from descentlab.engine import RunConfig, train_many
         >>> base = RunConfig(problem="moons", problem_options={"n_samples": 200},
         ...                  model="mlp", model_options={"hidden": 8},
-        ...                  optimizer="adam", batch_size=16, steps=50,
-        ...                  evaluate_test=False)
+        ...                  optimizer="adam", batch_size=16, steps=50, evaluate_test=False)
         >>> seeds = [{"seed": s} for s in range(4)]
         >>> runs = train_many(base, overrides=seeds, mode="vmap", progress=False)
         >>> len(runs), [r.status for r in runs], runs[0].summary["steps"]
         (4, ['completed', 'completed', 'completed', 'completed'], 50)
-        >>> train_many(base, mode="gpu")
-        Traceback (most recent call last):
-        ValueError: mode must be one of 'auto', 'vmap', 'processes', 'sequential', ...
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)
@@ -633,7 +530,7 @@ def train_many(
     for i, cfg in enumerate(cfgs):
         _check_names(cfg, i)
     loaded, procs = _Data(data), _use_processes(n_workers, workers is not None)
-    results: list[RunResult | None] = [None] * len(cfgs)
+    results: dict[int, RunResult] = {}
     fallback: list[int] = []
     for kind, idx in _plan(cfgs, mode, n_workers, loaded, procs):
         group = [cfgs[i] for i in idx]
@@ -649,16 +546,14 @@ def train_many(
             out = _train_unvectorized(
                 kind == "processes", group, store, n_workers, loaded, progress
             )
-        for i, res in zip(idx, out, strict=True):
-            results[i] = res
+        results.update(zip(idx, out, strict=True))
     if fallback:
-        fallback.sort()
-        group = [cfgs[i] for i in fallback]
-        parallel = len(group) >= 2 and procs
-        out = _train_unvectorized(parallel, group, store, n_workers, loaded, progress)
-        for i, res in zip(fallback, out, strict=True):
-            results[i] = res
-    return [r for r in results if r is not None]
+        group = [cfgs[i] for i in sorted(fallback)]
+        out = _train_unvectorized(
+            len(group) >= 2 and procs, group, store, n_workers, loaded, progress
+        )
+        results.update(zip(sorted(fallback), out, strict=True))
+    return [results[i] for i in range(len(cfgs))]
 
 
 def _train_unvectorized(

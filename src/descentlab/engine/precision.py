@@ -1,24 +1,10 @@
 """Which precision a run trains in: what the CPU can do decides ``precision="auto"``.
 
-bf16 autocast (``RunConfig.precision="bf16"``) is fast only where the CPU multiplies bfloat16
-in hardware: AVX512-BF16 (AMD Zen 4, Intel Cooper Lake and Sapphire Rapids) or AMX-BF16
-(Intel Sapphire Rapids and later), or the Arm BF16 extension. Without them torch converts
-bfloat16 to float32 around every product and a step is *slower* than in float32. Measured on
-ResNet-20, batch 32, one training step:
-
-===============================================  =========  =========  ===========
-CPU                                              fp32       bf16       bf16 / fp32
-===============================================  =========  =========  ===========
-AMD EPYC (Zen 4, AVX512-BF16), 2 cores            0.113 s    0.065 s    0.58x
-Intel Xeon (Ice Lake, AVX-512 without BF16)       0.205 s    0.299 s    1.47x
-===============================================  =========  =========  ===========
-
-Small models lose under autocast on any CPU: its casts cost more than the arithmetic saves
-(a 6.5k-parameter MLP, batch 64: 1.67x slower in bf16 on the Zen 4). So ``"auto"`` chooses
-bf16 autocast for a run trained alone on a CPU that has bf16 arithmetic (:func:`cpu_bf16`)
-and a model of at least :data:`AUTO_BF16_MIN_PARAMS` parameters, fp32 otherwise (on CUDA:
-fp32, as before ``"auto"`` existed). The choice is announced once per process; an explicit
-``"bf16"`` on a CPU without bf16 arithmetic is announced once as slower there.
+bf16 autocast is fast only where the CPU multiplies bfloat16 in hardware (:data:`BF16_FLAGS`);
+elsewhere, and for small models on any CPU, a step is slower than in fp32. So ``"auto"``
+chooses bf16 for a run trained alone on a CPU with bf16 arithmetic (:func:`cpu_bf16`) and a
+model of at least :data:`AUTO_BF16_MIN_PARAMS` parameters, fp32 otherwise, and says once what
+it chose. The measurements behind it: docs/data-and-models.md ("bf16 depends on the CPU").
 
 Example:
     >>> choose("fp32", "cpu", 10**6)
@@ -30,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import platform
 from pathlib import Path
 
 import torch
@@ -40,8 +25,7 @@ from descentlab._announce import once
 __all__ = ["AUTO_BF16_MIN_PARAMS", "BF16_FLAGS", "announce", "choose", "cpu_bf16", "reason"]
 
 #: ``precision="auto"`` chooses bf16 for models of at least this many parameters (on a CPU
-#: with bf16 arithmetic): a 288k-parameter MLP ran 0.62x and ResNet-20 (272k) 0.50x fp32's
-#: step time on the Zen 4, a 6.5k-parameter MLP 1.67x.
+#: with bf16 arithmetic).
 AUTO_BF16_MIN_PARAMS: int = 100_000
 
 #: /proc/cpuinfo flags that mean bfloat16 arithmetic in hardware (x86: ``flags``; Arm:
@@ -70,10 +54,6 @@ def cpu_bf16(cpuinfo: str = "/proc/cpuinfo") -> str | None:
             flags.update(value.split())
             break  # every core lists the same
     return next((f for f in BF16_FLAGS if f in flags), None)
-
-
-def _cpu_name() -> str:
-    return platform.processor() or platform.machine() or "this CPU"
 
 
 def reason(precision: str, device: str | torch.device, n_params: int) -> str:

@@ -14,39 +14,12 @@ from one call of a C++ kernel (``vcnn_kernel.cpp``) instead:
     L = \frac{1}{B} \sum_n (1 - \varepsilon)\,(\mathrm{lse}(z_n) - z_{n, y_n})
         + \frac{\varepsilon}{O} \sum_o (\mathrm{lse}(z_n) - z_{n, o}),
 
-and back: :math:`\partial L / \partial z = (\mathrm{softmax}(z) - (1 - \varepsilon)
-e_y - \varepsilon / O) / B`, each convolution's weight gradient a correlation of its output's
-gradient with its input, and its input's gradient the transposed convolution, masked by the
-ReLU below (``a > 0``, as torch's ``threshold_backward``).
-
-Why: at the MNIST-1D CNN's sizes (25 channels, lengths 40 -> 19 -> 10 -> 5, batches of 128)
-a run's step is ~12 million multiply-adds; in the traced graph the K runs' products are fast,
-but the window copies, stacking, ReLUs, bias additions and the dispatch of some hundred ATen
-operations cost as much again. The kernel keeps one run's activations (under 1 MB) in the
-core's cache for its whole forward and backward pass, lays them out ``[channel][position]
-[example]`` with the examples innermost (vectors over the batch: 64 bytes where the CPU has
-AVX-512, 32 with AVX, 16 otherwise -- one register each), and computes every layer as blocks
-of channels x vectors of multiply-adds in registers; runs are spread over
-OpenMP threads (``torch.set_num_threads`` applies).
-
-Numerics: the same sums in another order -- float64 agrees with ``torch.autograd`` on the
-model to ~1e-15 relative, float32 to rounding (~1e-6); a run trained in a group is the run
-trained alone up to that rounding, as with the traced graph. The kernel is compiled and cached
-like every kernel of descentlab (:mod:`descentlab._native`: verified bytes), and
-before a process first trusts it for a shape and dtype its losses and gradients are compared
-with ``vmap`` and autograd on the group's first batch (:func:`verified`); a kernel that cannot
-be built, or that disagrees, is announced once and the traced path is used.
-
-The same kernel evaluates such a group (:meth:`CNNKernel.evaluate`): each run's mean
-cross-entropy and accuracy on a shared data set, all K runs in one call, 256 examples at a
-time -- the metrics :func:`~descentlab.engine.evaluation.evaluate` gives on the run's own model
-(float64: to 1e-12; ``argmax`` picks the first of equal logits and a NaN as the largest, as
-torch's does), about 10x faster than K forward passes of the model.
-
-Applies when: the model is an ``MNIST1DCNN`` (its three kernel sizes 5/3/3, any channels,
-lengths and outputs), the loss is ``cross_entropy`` without options (``label_smoothing`` from
-the run's config is supported), the step is a plain training step (no mixup or cutmix), the
-parameters are float32 or float64 on the CPU and every parameter is trained.
+and back through each convolution (weight gradient: a correlation with its input; input
+gradient: the transposed convolution, masked by the ReLU below). The same kernel evaluates
+such a group (:meth:`CNNKernel.evaluate`). Before a process first trusts it for a shape and
+dtype, its losses and gradients are compared with ``vmap`` and autograd (:func:`verified`); a
+kernel that cannot be built or disagrees is announced once and the traced path is used. Why,
+its layout, numerics and where it applies: docs/training-runs.md ("Inside a vectorized pass").
 """
 
 from __future__ import annotations

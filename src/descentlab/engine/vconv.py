@@ -1,34 +1,18 @@
 r"""``nn.Conv1d`` for K runs at once: one batched matrix product per layer, for ``vmap``.
 
 Left to ``torch.func.vmap``, a ``Conv1d`` whose weight differs per run becomes one grouped
-convolution (``groups=K``), which on a CPU takes more time than K separate convolutions.
-:class:`Conv1dAsMatmul` computes the same layer as a product over the input's windows
-(im2col):
+convolution (``groups=K``), slower on a CPU than K separate ones. :class:`Conv1dAsMatmul`
+computes the same layer as a product over the input's windows (im2col):
 
 .. math::
     \mathrm{out}[o, n, l] = b_o + \sum_{c, j} W[o, c, j]\, x_p[n, c, s l + d j]
     \quad\Longleftrightarrow\quad
     \mathrm{Out} = W_{(o, cj)}\ \mathrm{Cols}_{(cj, nl)},
 
-with ``x_p`` the zero-padded input. The product is done by an :class:`torch.autograd.Function`
-with its own ``vmap`` rule, so that the K runs' products are one ``bmm`` (or, when the runs
-share their input -- one data order, the first layer -- one ``mm`` with ``K C_out`` rows), in
-the layout in which MKL's kernels are fastest: the small weight on the left, the long
-``(C k, N L_out)`` window matrix on the right (measured on the MNIST-1D CNN's second layer,
-K=8, one thread: 0.62 ms against 0.99 ms with the windows on the left). The largest float32
-products go through oneDNN instead, one call per run (see :func:`_matmul`). The windows are
-copied tap by tap from the unpadded input (zeros only where a window reaches into the
-padding), and the gradient of the input is put back phase by phase: each input position is
-written once by its first tap and added to by the others, none zero-filled first. The output
-is returned as a view whose memory is channel-major, which is the layout the next layer's
-windows read.
-
-Same parameters, same result as ``nn.Conv1d`` up to the order of the sums (float64: 1e-12;
-float32: ~1e-7 relative). The MNIST-1D CNN itself trains through a compiled step
-(:mod:`descentlab.engine.vcnn`) where it applies; this form serves every other model with
-``Conv1d`` layers (a user's own, for one) and the CNN where that step does not apply. Only
-plain layers are replaced (``groups=1``, zero padding given as numbers); ``nn.Conv2d`` is not:
-on the digits CNN (8x8 images) vmap's grouped convolution was faster than the product form.
+by an autograd function with its own ``vmap`` rule, so that the K runs' products are one
+``bmm`` (or one ``mm`` where they share their input). Same result as ``nn.Conv1d`` up to the
+order of the sums. Layouts, oneDNN and the measurements behind them: docs/training-runs.md
+("Inside a vectorized pass").
 
 Example:
     >>> import copy
@@ -58,16 +42,9 @@ def _n_out(length: int, geom: Geometry) -> int:
     return (length + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-# oneDNN's single-precision matrix product (``mkldnn::_linear_pointwise``: ``X W^T``) uses
-# AVX-512 where MKL's SGEMM, on a CPU not made by Intel, runs its AVX2 kernels. Inside the
-# traced MNIST-1D CNN step (K=8, one thread, AMD EPYC) it took 55-73 us per run against 78-106
-# us for ``bmm`` on the second layer's three products (25 x 75 x 1280 multiply-adds each), but
-# about as long as ``bmm`` on the third layer's (half as many: its fixed cost per call, ~10 us,
-# and the K calls' stacking eat the gain) and longer on the first layer's 5-wide products. So
-# it is used for products of at least :data:`_ONEDNN_MIN_MACS` multiply-adds per run with
-# every dimension at least :data:`_ONEDNN_MIN_DIM`, after a probe (:func:`_probe_onednn`) found
-# the operator present and equal to ``torch.matmul`` on a small case; otherwise
-# ``torch.matmul`` -- the same product up to the order of the sums, announced once (slower).
+# oneDNN's float32 product (``mkldnn::_linear_pointwise``) for products of at least
+# _ONEDNN_MIN_MACS multiply-adds per run, every dimension at least _ONEDNN_MIN_DIM, once a
+# probe found it equal to ``torch.matmul`` (why: docs/training-runs.md).
 _ONEDNN: dict[str, bool] = {}
 _ONEDNN_MIN_DIM = 16
 _ONEDNN_MIN_MACS = 2_000_000
@@ -303,8 +280,7 @@ class Conv1dAsMatmul(nn.Conv1d):
     Its output is channel-major in memory -- the layout the next such layer's windows read --
     unless ``contiguous_output`` (set by :func:`vmap_friendly` where the next layer with
     parameters is not one): then contiguous, the layout of the gradient that a flatten and
-    linear read-out send back, so that a ReLU's backward in between sees one layout (mixed
-    layouts cost it ~10x: 50 us per run and step on the MNIST-1D CNN's last layer, K=8)."""
+    linear read-out send back, so that a ReLU's backward in between sees one layout."""
 
     contiguous_output: bool = False
 

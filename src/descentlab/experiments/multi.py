@@ -1,49 +1,13 @@
 r"""Several problems at once: the comparison protocol on each, and AlgoPerf's view across them.
 
 :func:`compare_many` runs :func:`~descentlab.experiments.compare.compare` on every problem
-(each in its own run directory, with its own report; interrupted runs continue as a single
-comparison does) and then summarises across problems:
-
-- a **rank table**: on each problem the optimizers are ranked by their final test metric (the
-  problem's metric: accuracy up, loss and RMSE down; ties share the mean rank; an optimizer
-  without a result ranks last), with the mean rank over problems;
-- **time to target**: on each problem, the first evaluation step at which a curve run's
-  validation metric reaches the problem's target, and the run's own seconds to it -- its
-  forward/backward passes and optimizer steps, measured per run (:mod:`descentlab.engine.
-  timing`: thread CPU time on the CPU, CUDA events on a GPU; a run of a vectorized pass is
-  charged an equal share of the shared forward/backward pass and its own optimizer's step)
-  -- the medians over seeds (never reached within the problem's step budget: infinite). The
-  target is the problem's own (``Problem.target``), else its **fixed** target, measured by
-  reference runs and stored with the problems (:mod:`descentlab.problems.targets`, as
-  AlgoPerf fixes its workloads' targets), else with ``measure_targets`` one measured by its
-  reference comparison (:mod:`descentlab.experiments.reference`), else (*auto*) 95% of the
-  way from the initial validation metric to the best final one any optimizer reached (mean
-  over seeds): linearly for accuracy, geometrically for a loss or RMSE (whose initial value
-  can be orders of magnitude above the best: ``best * (initial / best) ** 0.05``);
-- **performance profiles** (Dolan & Moré, 2002; the AlgoPerf benchmark's summary): with
-  ``t[p, s]`` optimizer ``s``'s time to target on problem ``p``,
-
-  .. math::
-
-      r_{p,s} = \frac{t_{p,s}}{\min_{s'} t_{p,s'}}, \qquad
-      \rho_s(\tau) = \frac{|\{p : r_{p,s} \le \tau\}|}{n_\text{problems}}
-
-  is the fraction of problems on which ``s`` reaches the target within a factor ``tau`` of the
-  fastest optimizer; ``rho_s(1)`` is the fraction it is fastest on (ties counted for each:
-  the table's *wins* split them instead, so that they add to at most 100%), ``rho_s(inf)``
-  the fraction it solves at all;
-- **AlgoPerf's benchmark score** (:func:`benchmark_score`): the profile integrated from
-  ``tau = 1`` to ``4`` and normalised to [0, 1].
-
-The profiles and the score count time in seconds, as AlgoPerf does (a costlier step is paid
-for); the score in steps (deterministic and equal across machines) is given beside it
-(:meth:`MultiComparison.step_score`). Problems may be held-out
-variants (``NAME~SEED``, :mod:`descentlab.experiments.variants`); a suite tunes with equal,
-declared budgets (:data:`SUITE_PROTOCOL`).
-
-The default suite (``--problems default``) is MNIST-1D (CNN), digits (MLP), DeepOBS's noisy
-quadratic and a character-level transformer language model
-(:mod:`descentlab.problems.charlm`), with budgets sized to end within 10 minutes on 2 cores.
+(each in its own run directory, with its own report) and summarises across problems: a rank
+table of final test metrics, each run's own time to the problem's validation target (its
+own, else its fixed stored one, :mod:`descentlab.problems.targets`, else one measured by
+reference runs, :mod:`descentlab.experiments.reference`, else 95% of the way to the best
+result), Dolan-Moré performance profiles and AlgoPerf's benchmark score on those times
+(:mod:`descentlab.experiments.compare.scoring`). The suite, its targets, budgets and held-out
+variants: docs/compare.md ("Several problems").
 
 References:
     Dolan & Moré, "Benchmarking optimization software with performance profiles",
@@ -426,7 +390,7 @@ def compare_many(
     items = expand_problems(problems)
     specs = [_spec_for(p, settings) for p in items]
     for spec, p in zip(specs, items, strict=True):
-        own = not isinstance(p, str) or _is_problem(p)
+        own = not isinstance(p, str) or is_problem_ref(p)
         spec.validate(custom_data=own)
         if own:  # load and check every problem of your own before any training
             resolve_for_compare(spec, None if isinstance(p, str) else p)
@@ -455,7 +419,7 @@ def compare_many(
         summaries.append(_summarise(name, cmp, measured))
     digest = hashlib.sha256("|".join(f"{s.run_name()}" for s in specs).encode()).hexdigest()[:8]
     run_dir = Path(runs_dir) / f"suite-{digest}"
-    result = MultiComparison(
+    return MultiComparison(
         labels=labels,
         displays=[c.display for c in choices],
         problems=summaries,
@@ -463,7 +427,6 @@ def compare_many(
         settings=settings,
         variants=_variant_notes(items, settings),
     )
-    return result
 
 
 def _variant_notes(items: Sequence[Any], settings: Mapping[str, Any]) -> dict[str, str]:
@@ -476,10 +439,6 @@ def _variant_notes(items: Sequence[Any], settings: Mapping[str, Any]) -> dict[st
             base = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
             out[p] = f"a variant of {v[0]}, {variants.variant_fields(v[0], v[1], base)[1]}"
     return out
-
-
-def _is_problem(name: str) -> bool:
-    return is_problem_ref(name)
 
 
 def _summarise(name: str, cmp: Any, measured: targets.Target | None = None) -> ProblemSummary:

@@ -1,25 +1,10 @@
 """Hyperparameter search on validation data only: candidates, folds, selection, statistics.
 
-The pieces of the tuning protocol of the optimization-techniques lecture ("tune on folds,
-refit on all training data, never touch the test set while choosing"), kept apart from any
-training so that each is small and testable:
-
-- :func:`log_grid` and :func:`candidates` list the configurations to try: a log grid of
-  learning rates (times a grid of other hyperparameters), or a random search that draws the
-  learning rate log-uniformly (Bergstra & Bengio, 2012);
-- :func:`holdout_splits`, :func:`fold_splits` and :func:`refit_splits` derive the data each
-  phase trains on from a :class:`~descentlab.problems.data.Splits`. Tuning and validation
-  splits carry **no test data at all** (empty tensors); only the refit split keeps the original
-  (sealed) test split, which the engine unseals once, after training;
-- :func:`select_best` picks the winner from validation scores (failed trials never win);
-  :func:`trial_failure` and :func:`chance_level` say which trials failed: a non-finite loss,
-  a final held-out metric no better than chance, or a final training loss above the initial
-  one;
-- :func:`refine_lrs` extends the learning-rate grid past an edge that won and adds finer
-  points around the best (the search is run in rounds until it proposes nothing);
-- :func:`t_interval` (Student's t, valid for few seeds), :func:`paired_difference` (the same,
-  over per-seed differences), :func:`bootstrap_ci` and :func:`time_to_target` summarise the
-  seeds of the final runs.
+The pieces of the tuning protocol ("tune on folds, refit on all training data, never touch the
+test set while choosing"), kept apart from any training: the candidates (a log grid, or random
+search drawing the lr log-uniformly), the data each phase trains on (tuning and validation
+splits hold **no test data**; only the refit split keeps the sealed test split), the choice of
+the best, which trials failed, the refinement of the lr grid, and the seeds' statistics.
 
 Example:
     >>> candidates((1e-3, 1e-1), trials=3)
@@ -459,10 +444,8 @@ def t_interval(
     .. math::
         \bar x \pm t_{(1+c)/2,\,n-1}\, \frac{s}{\sqrt n}
 
-    with :math:`s` the sample standard deviation (``ddof=1``). Unlike a bootstrap
-    percentile interval, which with 3 values can only take 10 distinct resample means and is
-    too narrow, the t-interval has its stated coverage for any ``n >= 2`` when the per-seed
-    values are roughly normal -- it is the interval to use for a handful of seeds.
+    with :math:`s` the sample standard deviation (``ddof=1``): the stated coverage for any
+    ``n >= 2`` roughly normal per-seed values (a bootstrap's is too narrow for a few seeds).
 
     Args:
         values: one number per seed (None and NaN values are dropped).

@@ -3,46 +3,20 @@ r"""Low-memory optimizer state: how a rule's state entries are *stored*, chosen 
 (:mod:`descentlab.optim.form`), so every rule written in the form gets it on both backends.
 
 Two formats, each decoded to float32 when a step loads an entry and encoded when it stores
-it; within a step every later read sees the float32 value (as bitsandbytes' and torchao's 8-bit
-optimizers compute):
+it; within a step every later read sees the float32 value:
 
 - :class:`Int8Blockwise` (``state_dtype="int8"``): Dettmers et al., "8-bit Optimizers via
-  Block-wise Quantization" (ICLR 2022). Each block of ``block_size`` consecutive elements (256,
-  as torchao; or 2048, bitsandbytes' optimizers) keeps its absolute maximum ``a`` (float32, the
-  entry ``<key>_scale``, at least 1e-12 as torchao clips it) and one byte per element: the index
-  of the value of the *dynamic quantization map* nearest to ``x * (1 / a)`` (ties to the
-  larger; torchao divides by ``a``, which rounds differently within an ulp of a decision
-  threshold only: a division per value would be the fused kernel's bottleneck).
-  The map is the paper's dynamic tree type as bitsandbytes builds it
-  (:func:`dynamic_map`): signed for entries that may be negative (a first moment), unsigned --
-  one more fraction bit -- for entries a rule declares non-negative
-  (:attr:`~descentlab.optim.form.FormRule.nonnegative`: a second moment). Decoding is
-  ``map[code] * a``. 1.0156 bytes per element at block 256 (1.002 at 2048) against float32's 4.
-  Tensors of fewer than ``min_size`` (4096) elements keep float32 state, as bitsandbytes and
-  torchao do.
+  Block-wise Quantization" (ICLR 2022): per block of ``block_size`` elements its absolute
+  maximum (float32, the entry ``<key>_scale``) and one byte per element, the nearest value of
+  the dynamic quantization map (:func:`dynamic_map`; signed, or unsigned for entries a rule
+  declares non-negative), ties to the larger. Tensors under ``min_size`` elements keep float32
+  state. Encoding NaN stores the code of zero.
 - :class:`BF16Stochastic` (``state_dtype="bfloat16"``): the upper 16 bits of float32, rounded
-  *stochastically* (up with probability equal to the discarded fraction, so the rounding is
-  unbiased and small updates to a large moment are not all lost). The random bits are a hash
-  of the element's index, the step and the entry (:func:`sr_salt`), identical on both
-  backends: a run is reproducible and the fused and eager backends agree bit for bit.
+  stochastically with random bits hashed from the element's index, the step and the entry
+  (:func:`sr_salt`), identical on both backends.
 
-Encoding a value that is NaN stores the code of zero (int8); the step's own output is computed
-from the float32 value, so a NaN still reaches the parameters.
-
-The fused kernel quantizes a block in the pass that updates it: the block's new values are kept
-in a 1 KiB buffer, their maximum taken, and each is encoded in vectors without a table search:
-its region (zero, one of the seven decades, one) -- with AVX-512 by one exact comparison of its
-bits against the only region boundary in its binade, both looked up by its exponent; else by
-eight comparisons -- its place in the decade by one multiply-add, and -- for the few values
-whose place lies within 2^-12 of a decision threshold -- a binary search over the thresholds
-(:meth:`Int8Blockwise.encoder`). This gives exactly ``bucketize`` over the thresholds, the eager
-backend's encoding, on every float32 value (tests/test_lowbit.py checks the kernel next to every
-threshold). With AVX512-VBMI a block's codes are decoded before its pass, 64 at a time, by byte
-permutes of the map's bytes (a gather costs more); elsewhere the map is read per value. Both
-low-bit steps are bound by compute on one core, not by memory: the float32 AdamW arithmetic (a
-square root and two divisions per value, which must round as they do) is nearly the whole
-float32 step, and a low-bit step does all of it before any decoding or encoding. The timings,
-and how this was checked on all 2^32 float32 values when written: docs/optimizers.md.
+How the fused kernel encodes and decodes a block, and what it costs: docs/optimizers.md
+("Low-memory state").
 """
 
 from __future__ import annotations
@@ -268,29 +242,12 @@ class Int8Blockwise(StateFormat):
         """The constants of the kernels' arithmetic encoder for one map (see :data:`_C_COMMON`):
         the code of a float32 ``x`` is ``#{thresholds <= x}`` (:func:`thresholds`), computed
         from the map's structure -- zero, seven decades ``d`` of ``n_d`` linearly spaced
-        values ``10^(d-6) * (0.1 + 0.9 (k + 1/2) / n_d)``, then 1 -- instead of searched:
-
-        - ``kpos[j]``: the bits of the threshold entering region ``j`` (decade ``j``; ``j = 7``:
-          the value 1), so that ``|x|``'s bits ``>= kpos[j]`` counts it for ``x >= 0``;
-          ``dneg[j]``: 1 where that threshold is an exact midpoint (a tie), which a negative
-          ``x`` passes only strictly beyond (``x < t <=> |x| > |t|``; no 1 on the negative
-          side; an unsigned map codes every negative ``x`` as 0). The regions of ``x``
-          are counted exactly, ties included. With AVX-512 the kernels compare instead
-          ``K = 2 bits(|x|) - (x < 0)`` with ``kb = 2 kpos - 1 + dneg`` (the same decisions),
-          and only the boundary in ``x``'s binade (each holds one at most): ``tk[e - 104]``
-          (none: the largest int32) and ``r0[e - 104]``, the region below it, by the biased
-          exponent ``e``; the region's ``a``, ``b``, ``base``, ``nmax`` from tables of 16
-          by region (``ra``, ``rb``, ``rbase``, ``rnmax``: 0 and 1 have ``y = 0.5``).
-        - within decade ``d``: ``y = |x| * a[d] - b[d]`` puts the decade's inner thresholds
-          at (within float32 rounding of) the integers ``1 .. n_d - 1``, so the code is
-          ``base[d] + min(trunc(y), nmax[d])``; where ``y`` is within :data:`NEAR` of an
-          integer, the rounding could decide, and the kernel counts the thresholds instead
-          (a binary search, a few values in ten thousand).
-
-        Checked here: the thresholds have this structure (a decade's inner thresholds lie
-        within NEAR / 4 of their integers, its lower boundary at ``y >= -NEAR / 4``: the
-        kernels truncate). The kernels' result equals the search on every
-        float32 (tests/test_lowbit.py checks it next to every threshold)."""
+        values, then 1 -- instead of searched. ``kpos``/``dneg``: each region boundary's bits
+        and whether it is a tie (AVX-512: ``kb``, ``tk`` and ``r0`` by binade); ``a``, ``b``,
+        ``base``, ``nmax`` (``ra``, ... by region): ``y = |x| a[d] - b[d]`` puts decade ``d``'s
+        inner thresholds at the integers ``1 .. n_d - 1``, so the code is
+        ``base[d] + min(trunc(y), nmax[d])``, searched where ``y`` is within :data:`NEAR` of
+        one. Checked here: the thresholds have this structure."""
         q = dynamic_map(signed).double().numpy()
         t = thresholds(signed).numpy()
         zero = int(np.searchsorted(t, 0.0, side="right"))
@@ -363,9 +320,9 @@ class Int8Blockwise(StateFormat):
 NEAR = 2.0**-12
 
 
-def _hash32(x: Tensor) -> Tensor:
-    """Chris Wellons' ``lowbias32`` on int64 tensors holding uint32 values (the kernels'
-    ``dl_hash``)."""
+def _hash32(x: Any) -> Any:
+    """Chris Wellons' ``lowbias32`` of uint32 values: Python integers, or int64 tensors
+    holding them (the kernels' ``dl_hash``)."""
     m = 0xFFFFFFFF
     x = x ^ (x >> 16)
     x = (x * 0x7FEB352D) & m
@@ -375,14 +332,8 @@ def _hash32(x: Tensor) -> Tensor:
 
 
 def hash32(x: int) -> int:
-    """:func:`_hash32` of one number (Python integers: a coefficient computed every step)."""
-    m = 0xFFFFFFFF
-    x &= m
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & m
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & m
-    return x ^ (x >> 16)
+    """:func:`_hash32` of one number (a coefficient computed every step)."""
+    return _hash32(x & 0xFFFFFFFF)
 
 
 def sr_salt(key_index: int, step: float) -> int:

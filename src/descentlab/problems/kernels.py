@@ -1,44 +1,12 @@
 r"""Whole batched trajectories in one compiled call.
 
-:func:`descentlab.problems.trajectories.run` advances ``K`` runs one optimizer step at a time:
-each step evaluates the landscape with autograd and calls the optimizer, a few dozen
-microseconds of Python and dispatch however small the work. Here the *whole* ``T``-step loop
-of all ``K`` runs is one call of a C++ kernel, generated from two pieces:
-
-- the optimizer's per-element update, exactly the code its fused backend runs
-  (:class:`descentlab.optim.c_emitter.CKernel`: the loop body of the chain's collected program;
-  a final learning rate is folded into the update as there);
-- the landscape's value and gradient **in closed form** (every registered deterministic
-  landscape is a small analytic function), written in the order of operations of torch's
-  forward and autograd formulas, so that the gradient is the one ``trajectories.run`` gets.
-  This C is a second copy of the landscape's definition: tests/test_kernels.py checks it
-  against the landscape's torch function and autograd for every registered landscape and
-  dimension (drawn from the registry), and a landscape without one announces that its
-  trajectories run step by step.
-
-The kernel keeps a block of runs (four of the fused backend's vectors: 64 float32 lanes with
-AVX-512, 32 with AVX2) in registers for all ``T`` steps and streams out the iterates and
-losses; blocks run on OpenMP threads (``torch.set_num_threads`` applies). What changes from
-step to step -- bias corrections, a per-run learning rate -- is a table of *coefficients*
-computed beforehand in Python in double precision, by the same coefficient functions as the
-fused backend, one row per distinct value of the hyperparameters each coefficient uses (a
-64 x 64 map of learning rates x starts needs 64 rows, not 4096). Divergence is handled as in
-``trajectories.run``: a run whose point or loss leaves the finite numbers (or the box
-``|x_i| <= bound``) is frozen at its last valid point.
-
-Applies to: the named optimizers and composed chains whose rules are all element-local with
-gradient-free coefficients (not ``clip_by_global_norm``, ``add_noise``,
-``non_finite_guard``, nor Nesterov's lookahead gradient); numeric or per-run hyperparameters
-(no schedules, schedulers or loss rules); float32/float64; the deterministic registered
-landscapes (``rosenbrock`` in 2-D, ``quadratic`` and ``rastrigin`` up to 8-D). Everything else
-takes the step-by-step path (announced once for a registered landscape). Kernels are compiled
-by :mod:`descentlab._native` (every kernel's compiler driver and verified disk cache) once per
-chain structure, landscape and dtype.
-
-Numerics: the iterates equal the step-by-step path's (float64: to 1e-12 in the tests; the
-remaining ulp-level differences come from libm's ``sin``/``pow`` against torch's vectorized
-ones). Before a kernel is trusted, its closed-form value and gradient are compared with the
-landscape's torch function and autograd at the starting points.
+:func:`descentlab.problems.trajectories.run` advances ``K`` runs one optimizer step at a time;
+here the *whole* ``T``-step loop of all ``K`` runs is one call of a C++ kernel generated from
+the optimizer's per-element update (:class:`descentlab.optim.c_emitter.CKernel`, the fused
+backend's loop body) and the landscape's value and gradient in closed form (:data:`_CLOSED`,
+written in autograd's order of operations and checked against it before use), compiled and
+cached by :mod:`descentlab._native`. What applies, how it runs and its numerics:
+docs/playground.md ("Batched trajectories and the trajectory kernel").
 
 Example:
     >>> import torch

@@ -12,38 +12,12 @@ learning rates (or any ``K`` hyperparameter values), or both -- and records ever
   *frozen*: from ``diverged_at`` on, its path and loss stay at its last valid point
   :math:`x_{t-1}`, and it never disturbs the other runs.
 
-How the K runs share one optimizer. The update rules of :mod:`descentlab.optim` are
-elementwise, so the K runs are stored as **one parameter of shape (K, d)** and a
-hyperparameter given per run becomes a **length-K tensor** that the rules broadcast along the
-leading dimension. One forward/backward pass of the landscape and one optimizer step then
-advance all K runs, with exactly the arithmetic of K separate runs. This covers
-
-- a descentlab named optimizer (``"adam"``, ``optim.Adam``, ...), including
-  ``optim.Nesterov`` with ``lookahead=True`` (the gradient is taken at the lookahead point
-  through ``step(closure)``);
-- an update rule composed with :func:`descentlab.optim.chain` (run by
-  :class:`descentlab.optim.Optimizer`);
-- hyperparameters that are schedules (callables ``step -> value``), and schedulers driven by
-  the loss (``scheduler=``: any object with ``step(...)``, called after each optimizer step
-  with the per-run losses of shape ``(K,)``).
-
-A plain ``torch.optim`` class (``torch.optim.Adam``) cannot broadcast a tensor learning rate,
-so it gets the **fallback**: K parameters of shape ``(d,)``, each in its own param group with
-its own hyperparameter values. The landscape is still evaluated once per step on the stacked
-points, but the optimizer loops over K groups, so this path is for reference and small K.
-
-Each step evaluates the (sampled) loss and its gradient at :math:`x_t`, checks and records
-:math:`x_t`, takes the optimizer step to :math:`x_{t+1}`, then lets schedulers observe the loss
-at :math:`x_{t+1}` (the usual ``optimizer.step(); scheduler.step(loss)`` order): ``step(loss)``
-with a 0-d tensor when ``K == 1``, else the ``(K,)`` losses; torch LRSchedulers get ``step()``.
-
-**The kernel.** Where it applies -- a registered deterministic landscape, a descentlab
-optimizer or chain of element-local rules, numeric or per-run hyperparameters, no scheduler or
-loss rule -- the whole ``T``-step loop runs in one compiled call
-(:mod:`descentlab.problems.kernels`) with the same iterates.
-
-Rules that reduce over the whole tensor (``clip_by_global_norm``, ``non_finite_guard``) couple
-the K runs in batched mode: their norms and checks then span all runs, unlike K separate runs.
+The K runs are one parameter of shape ``(K, d)`` and a per-run hyperparameter a length-K
+tensor, so one step advances all runs with the arithmetic of K separate runs; a
+``torch.optim`` class, or a rule that reads the whole tensor, gets one param group per run.
+Where it applies the whole run is one compiled call (:mod:`descentlab.problems.kernels`) with
+the same iterates. Both paths, the order of a step and what couples runs: docs/playground.md
+("Batched trajectories and the trajectory kernel").
 
 Example:
     >>> import torch
@@ -121,11 +95,6 @@ class Trajectories:
     optimizer: str
     batched: bool
     kernel: bool = False
-
-    @property
-    def num_runs(self) -> int:
-        """``K``."""
-        return int(self.paths.shape[0])
 
     @property
     def steps(self) -> int:
@@ -764,8 +733,7 @@ def run(
     Args:
         landscape: a :class:`~descentlab.problems.landscapes.Landscape` or its name.
         optimizer: a name from :data:`descentlab.optim.NAMES`, a descentlab optimizer class,
-            an update rule (e.g. ``optim.chain(optim.trace(0.9), optim.scale_by_lr())``) or
-            a ``torch.optim.Optimizer`` class (param-group fallback, see the module notes).
+            an update rule or a ``torch.optim.Optimizer`` class (one param group per run).
         starts: ``(d,)`` or ``(K, d)`` starting points.
         steps: number of optimizer steps ``T`` (> 0).
         lr: learning rate: a number, ``K`` numbers (one per run), a schedule (callable
@@ -775,36 +743,27 @@ def run(
             numbers gives one value per run (tuples are passed through as they are).
         bound: a run diverges when ``max_i |x_i| > bound`` (besides inf/NaN); ``None``
             checks only for non-finite values.
-        scheduler: ``optimizer -> scheduler`` factory, e.g.
-            ``lambda o: schedules.Scheduler(o, {"lr": schedules.cosine(T_max=100)})`` or a
-            torch ``LRScheduler``, stepped after each step with the losses at the new point
-            (see the module notes); its loss rule makes *one* decision for all runs.
-        loss_rule: a loss rule (``schedules.bold_driver(...)``,
-            ``schedules.reduce_on_plateau(...)``) copied once per run: run ``k``'s
-            ``loss_rule_key`` follows run ``k``'s own losses, exactly as ``K`` separate runs
-            each with ``Scheduler(opt, {key: rule})`` (a Python loop over ``K`` per step).
+        scheduler: ``optimizer -> scheduler`` factory (a ``Scheduler`` or a torch
+            ``LRScheduler``), stepped after each step with the losses at the new point; its
+            loss rule makes *one* decision for all runs.
+        loss_rule: a loss rule (``schedules.bold_driver(...)``) copied once per run: run
+            ``k``'s ``loss_rule_key`` follows run ``k``'s own losses.
         loss_rule_key: the hyperparameter the loss rule drives (default ``"lr"``).
         seed: seed of the gradient noise of a stochastic landscape.
-        dtype: floating dtype of the runs (default: that of ``starts`` if floating, else
-            torch's default dtype).
-        kernel: run all ``T`` steps in one compiled call where it applies (``None``,
-            default; see the module notes); ``False`` always steps in Python; ``True``
-            insists (ValueError where it does not apply).
+        dtype: floating dtype of the runs (default: that of floating ``starts``, or torch's).
+        kernel: run all ``T`` steps in one compiled call where it applies (``None``);
+            ``False`` always steps in Python; ``True`` insists (ValueError where it cannot).
 
     Returns:
-        :class:`Trajectories`: ``paths`` ``(K, T + 1, d)`` (every iterate, the start first),
-        ``losses`` ``(K, T + 1)``, ``diverged`` and ``diverged_at`` per run, ``lr`` per run,
-        and whether the runs were batched and ran in the compiled kernel.
+        :class:`Trajectories`: ``paths`` ``(K, T + 1, d)`` (the start first), ``losses``
+        ``(K, T + 1)``, ``diverged`` and ``diverged_at``, ``lr`` per run.
 
     Writes:
-        Nothing but the trajectory kernel compiled on its first use, kept in the kernels'
-        cache (:func:`descentlab._native.cache_dir`: ``~/.cache/descentlab/fused`` by
-        default).
+        The trajectory kernel compiled on its first use, in :func:`descentlab._native.cache_dir`.
 
     Raises:
         KeyError: unknown landscape or optimizer name (the message lists the valid names).
-        ValueError: wrong start dimension, ``steps <= 0``, ``lr <= 0``, ``bound <= 0``,
-            mismatched numbers of runs.
+        ValueError: a bad start, ``steps``, ``lr`` or ``bound``; mismatched numbers of runs.
 
     Example:
         Two runs of Adam from one start, one per learning rate:
@@ -817,9 +776,6 @@ def run(
         (torch.Size([2, 101, 2]), torch.Size([2, 101]))
         >>> tr.diverged.tolist(), bool((tr.losses[:, -1] < tr.losses[:, 0]).all())
         ([False, False], True)
-        >>> run("rosenbrock", "adam", starts=[0.0, 0.0, 0.0], steps=10)
-        Traceback (most recent call last):
-        ValueError: starts must have shape (2,) or (K, 2) for landscape 'rosenbrock' ...
     """
     f, x0, runner, lr_tensor = _prepare(landscape, optimizer, starts, steps, lr, hyper, bound,
                                         dtype, kernel)  # fmt: skip

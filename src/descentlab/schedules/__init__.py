@@ -22,27 +22,7 @@ A schedule placed directly in a param group (descentlab's optimizers accept
 ``optim.SGD(params, lr=S.cosine(100, base=0.1))``) is called as ``schedule(step)``: give it its
 base there, or it yields the factor.
 
-Which lecture uses which (``shared/seeds``):
-
-===========================================  ==============================================
-the optimization lecture (torch's list of    `lambda_schedule` (LambdaLR), `multiplicative`,
-LR schedulers)                               `step`, `multistep`, `constant_factor`
-                                             (ConstantLR), `linear`, `exponential`,
-                                             `polynomial`, `cosine` (popular in competitions)
-the optimization lecture (Robbins-Monro,     `inverse_time_decay` (eta/t is k = 1/t0),
-SGD convergence)                             `robbins_monro`
-the momentum lecture (learning-rate decay)   `step` (step decay), `exponential`
-                                             (a0 e^{-kt} is gamma = e^{-k}),
-                                             `inverse_time_decay` (a0 / (1 + kt))
-the momentum lecture (momentum 0.5 -> 0.99   `linear(0.5, 0.99, n, base=1.0)` on "momentum"
-over epochs)
-the gradient-descent lecture (loss-driven    `bold_driver`, `reduce_on_plateau`
-lr adaptation)
-the lectures' own forms                      `descentlab.book.decays`: `step_decay`,
-                                             `exp_decay`, `inverse_time`, `eta_over_t`
-torch's others                               `cosine_restarts`, `one_cycle`,
-                                             `one_cycle_momentum`, `sequence` (SequentialLR)
-===========================================  ==============================================
+Which lecture uses which schedule: docs/schedules.md.
 
 Every schedule torch also has matches ``torch.optim.lr_scheduler`` to 1e-12 relative over 1000
 steps (tests drive torch's schedulers on a ``torch.optim.SGD`` as the reference). Torch steps

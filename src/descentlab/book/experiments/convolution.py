@@ -37,8 +37,8 @@ import torch.nn.functional as F
 from scipy.integrate import quad
 from torch import nn
 
+from descentlab.book import convolution as bc
 from descentlab.constraints import Interval, ListOf, invalid
-from descentlab.problems import convarith as ca
 
 from ._common import ExperimentResult, Part, experiment, finish, timer
 
@@ -276,7 +276,7 @@ def _alexnet_torch_counts(alex: list[dict[str, Any]]) -> list[int]:
 
 def _alexnet(part: Part) -> None:
     """AlexNet's parameter table against torch's layers and the lecture's numbers."""
-    alex = ca.alexnet_table()
+    alex = bc.alexnet_table()
     torch_counts = _alexnet_torch_counts(alex)
     ours = [r["weights"] for r in alex]
     part.check(
@@ -286,7 +286,7 @@ def _alexnet(part: Part) -> None:
         f"{sum(torch_counts):,}",
     )
     lecture = [r["lecture"] for r in alex]
-    shown = [ca.format_count(w).replace(".0", "") for w in ours]
+    shown = [bc.format_count(w).replace(".0", "") for w in ours]
     agree = sum(_rounds_to(w, lab) for w, lab in zip(ours, lecture, strict=True))
     part.check(
         "every layer rounds to the lecture's number (35k, 307k, …, 177M, 16M, 4M)",
@@ -313,7 +313,7 @@ def _arithmetic() -> Part:
     part = Part("arith")
     _alexnet(part)
     meta = torch.device("meta")
-    bott = ca.bottleneck_savings()
+    bott = bc.bottleneck_savings()
     direct = _torch_count(nn.Conv2d(128, 128, 3, bias=False, device=meta))
     via = _torch_count(
         nn.Sequential(
@@ -327,8 +327,8 @@ def _arithmetic() -> Part:
         f"{bott['direct']:,} vs {bott['bottleneck']:,} ({bott['ratio']:.2f}x fewer)",
         f"{direct:,} vs {via:,}",
     )
-    inc = ca.inception_table()
-    naive = ca.inception_table(reduce=False)
+    inc = bc.inception_table()
+    naive = bc.inception_table(reduce=False)
     block = _inception_module(True)
     with torch.no_grad():
         y = block(torch.zeros(1, 192, 28, 28))

@@ -722,15 +722,15 @@ leaving `6·6·256 = 9,216` features and 37.7 M weights, still 16 times all five
 together (2.3 M). This imbalance is why later networks replaced the big dense layers by
 global pooling.""",
         code="""\
-from descentlab.problems import convarith
+from descentlab.book import convolution
 
-rows = convarith.alexnet_table()
+rows = convolution.alexnet_table()
 for r in rows:
     print(f"{r['layer']:6s} {r['formula']:>22s} = {r['weights']:>11,}   (lecture: {r['lecture']})")
 conv = sum(r["weights"] for r in rows if r["kind"] == "conv")
 dense = sum(r["weights"] for r in rows if r["kind"] != "conv")
 print(f"convolutions {conv:,}  fully connected {dense:,}")
-pooled = {r["layer"]: r["weights"] for r in convarith.alexnet_table(pool_before_fc=True)}
+pooled = {r["layer"]: r["weights"] for r in convolution.alexnet_table(pool_before_fc=True)}
 print(f"with the pool before fc6 (AlexNet's): fc6 = {pooled['fc6']:,}")""",
     ),
     96: dict(
@@ -741,9 +741,9 @@ reduces `C` channels to `b < C`, so the expensive convolution costs `k²·b·C_o
 `k²·C·C_out`. Inception and ResNet's bottleneck blocks use it to go deeper for the same
 budget.""",
         code="""\
-from descentlab.problems import convarith
+from descentlab.book import convolution
 
-r = convarith.bottleneck_savings(in_ch=256, out_ch=256, kernel=3, bottleneck_ch=64)
+r = convolution.bottleneck_savings(in_ch=256, out_ch=256, kernel=3, bottleneck_ch=64)
 print({k: v for k, v in r.items() if not isinstance(v, str)})""",
     ),
 }

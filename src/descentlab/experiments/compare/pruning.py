@@ -1,57 +1,12 @@
 r"""Pruning tuning trials: asynchronous successive halving (ASHA) by Optuna's pruner, in a fixed
 order, so that the same comparison prunes the same trials however it is run.
 
-``CompareSpec(prune="asha")`` (``descentlab compare --prune``) stops the tuning settings that
-are clearly behind early, with the rule of Optuna's
-:class:`optuna.pruners.SuccessiveHalvingPruner` (ASHA, Li et al. 2020; reduction factor
-:data:`REDUCTION` = 4, Optuna's default): a setting is judged at **rungs** of
-:func:`rung_steps` (``T/16`` and ``T/4`` of a tuning trial's ``T`` steps) on its validation
-score there, and goes on only when that score is in the top quarter of the scores at that rung
-so far (the first settings: when it is the best so far).
-
-What a rung does not decide. A rung decides once every score at it is known, and decides
-nothing where its scores cannot tell the settings apart (:func:`indistinguishable`): every
-score at chance, or the settings' means within the spread of their folds and tuning seeds (a
-one-way analysis of variance at :data:`NOISE_LEVEL`); the comparison says so in one line and
-every setting trains on. Where it decides, a setting within its noise of the score that would
-have kept it is not cut. What these rules keep, and what they cost, is measured by
-``benchmarks/prune.py`` and ``benchmarks/prune_rungs.py`` (docs/pruning.md).
-
-How a setting reaches a rung. Where the tuning trials are vectorized on this machine, inside
-their passes: the pruned runs leave the running pass at the rung and the others train on
-(:mod:`~descentlab.experiments.compare.inpass`), the store recording the rung runs described
-next as if they had run. Elsewhere a rung run is an ordinary tuning run of ``r`` steps with the
-setting's full-length lr schedule (the schedule is written out with its lengths,
-:func:`~descentlab.experiments.compare.search_space.run_fields`): its ``r`` steps are those of
-the full trial, and its last evaluation is the setting's score at step ``r``. A setting that
-passes every rung then runs its full tuning trials -- the very runs of an unpruned comparison
--- and is scored on them as always. Each rung run *restarts* from step 0 (successive halving's
-restart variant, no checkpoint kept between rungs): a rung costs its ``r`` steps again (with
-these rungs, 1/16 of a full trial more than resuming would), and every trial stays a plain
-run of the store, vectorized and found again after an interruption like any other.
-
-The protocol stays honest:
-
-- **equal budgets**: every setting of every optimizer is tried (none is dropped before its
-  first rung); a pruned setting counts among the trials and is shown as *pruned*, never as
-  failed. A rung run that diverges is a failure (the full trial, whose first steps it is, would
-  have diverged too).
-- **validation only**: rung runs, like every tuning run, train on the training split and are
-  scored on the validation split; their data hold no test example at all
-  (:func:`~descentlab.experiments.tuning.holdout_splits`).
-- **the final runs are full**: the chosen setting's curve and refit runs are the protocol's,
-  never shortened.
-
-Determinism. ASHA proper decides as trials report, so its decisions depend on which trial
-reached a rung first. Here the decisions are made in the main process, in a **fixed order**:
-settings in the order they are listed (the grid's, or the draws'), rung by rung; the setting
-``i`` at rung ``k`` is judged (``Trial.report`` then ``Trial.should_prune`` on an in-memory
-Optuna study rebuilt from the stored rung scores) against the settings ``0 .. i-1`` that
-reached rung ``k`` -- exactly what Optuna's pruner decides when the trials run one after
-another in that order. A decision waits until every earlier setting's score at that rung is
-known; since the scores come from plain, seeded runs, the same comparison prunes the same
-settings in this process, in worker processes and on Ray (vectorized and one-at-a-time runs
-agree up to floating-point rounding, as all their numbers do).
+``CompareSpec(prune=...)`` (``descentlab compare --prune``) stops the tuning settings that are
+clearly behind at two **rungs** of each trial, on their validation scores there, and decides
+nothing where those scores cannot tell the settings apart (:func:`indistinguishable`). The
+decisions are made in the main process in a fixed order (the settings' order, rung by rung),
+so the same comparison prunes the same settings here, in worker processes and on Ray. The
+rules, the protocol's guarantees and what they keep and cost: docs/pruning.md.
 
 Example:
     >>> rung_steps(400)
@@ -300,33 +255,10 @@ def decide(
 
     Returns:
         The :class:`Decisions`: each setting's verdict, the scores still needed, and a note
-        per rung where nothing was decided. A rung decides once the score of every setting
-        that reached it is known: where those scores cannot tell the settings apart
-        (:func:`indistinguishable`), every setting goes on from it (the note says why);
-        otherwise setting ``i`` is judged against the settings before it, as Optuna's pruner
-        judges trials that run one after another, and a setting Optuna would cut goes on
-        where its score is within its noise of the score that would have kept it (the
-        one-sided :data:`NOISE_LEVEL` margin of a difference of two settings' means, from
-        their pooled spread over folds and seeds; none with a single score per setting).
-        The verdicts do not depend on the order the scores arrived in.
+        per rung where nothing was decided (how a rung decides: docs/pruning.md). The
+        verdicts do not depend on the order the scores arrived in.
     """
-    import optuna
-
-    level = logging.getLogger("optuna").level
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
-    try:
-        study = optuna.create_study(
-            direction="maximize" if maximize else "minimize",
-            pruner=optuna.pruners.SuccessiveHalvingPruner(
-                min_resource=rungs[0] if rungs else 1,
-                reduction_factor=REDUCTION,
-                min_early_stopping_rate=0,
-                bootstrap_count=0,
-            ),
-        )
-    finally:
-        logging.getLogger("optuna").setLevel(level)
-    trials = [study.ask() for _ in range(n)]  # trial number i is setting i
+    trials = _trials(n, rungs, maximize)  # trial number i is setting i
     reached = [0] * n  # the rungs each setting has passed
     stopped: dict[int, Verdict] = {}
     out = Decisions([Verdict("waiting", 0)] * n)
@@ -356,27 +288,10 @@ def decide(
                 f"rung {k} (step {step}): the {len(live)} settings' validation scores cannot "
                 f"tell them apart ({why}); none pruned there"
             )
-        margin = _noise_margin([values[i] for i in live])
-        if rule == "bounds" and margin > 0:
-            bound = _noise_margin([values[i] for i in live], BOUNDS_LEVEL)
-            means = {i: _mean(values[i]) for i in live}
-            best = max(means.values()) if maximize else min(means.values())
-            for i in live:
-                behind = best - means[i] if maximize else means[i] - best
-                if why is None and behind > bound:
-                    stopped[i] = Verdict("pruned", k, means[i])
-                else:
-                    reached[i] = k + 1
-                    out.verdicts[i] = Verdict("waiting", k + 1)
-            continue
-        judged: list[float] = []
-        for i in live:
-            value = _mean(values[i])
-            judged.append(value)
-            trials[i].report(value, step)
-            if why is None and trials[i].should_prune() and not _within(value, judged, margin,
-                                                                        maximize):  # fmt: skip
-                stopped[i] = Verdict("pruned", k, value)
+        scores = {i: values[i] for i in live}
+        for i, cut in _cuts(scores, trials, step, why is None, maximize, rule).items():
+            if cut:
+                stopped[i] = Verdict("pruned", k, _mean(values[i]))
             else:
                 reached[i] = k + 1
                 out.verdicts[i] = Verdict("waiting", k + 1)
@@ -386,6 +301,56 @@ def decide(
         elif reached[i] == len(rungs):
             out.verdicts[i] = Verdict("full")
     return out
+
+
+def _trials(n: int, rungs: Sequence[int], maximize: bool) -> list[Any]:
+    """``n`` trials of an in-memory Optuna study with ASHA's pruner at ``rungs``."""
+    import optuna
+
+    level = logging.getLogger("optuna").level
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
+    try:
+        study = optuna.create_study(
+            direction="maximize" if maximize else "minimize",
+            pruner=optuna.pruners.SuccessiveHalvingPruner(
+                min_resource=rungs[0] if rungs else 1,
+                reduction_factor=REDUCTION,
+                min_early_stopping_rate=0,
+                bootstrap_count=0,
+            ),
+        )
+    finally:
+        logging.getLogger("optuna").setLevel(level)
+    return [study.ask() for _ in range(n)]
+
+
+def _cuts(
+    scores: dict[int, list[float]],
+    trials: list[Any],
+    step: int,
+    decides: bool,
+    maximize: bool,
+    rule: str,
+) -> dict[int, bool]:
+    """Whether each live setting of a rung (in order, its ``scores``) is cut there: by the
+    confidence bound (``"bounds"``, where there is spread) or by Optuna's pruner, not within
+    noise of the score that would have kept it (``decides``: the rung can tell them apart)."""
+    margin = _noise_margin(list(scores.values()))
+    means = {i: _mean(v) for i, v in scores.items()}
+    if rule == "bounds" and margin > 0:
+        bound = _noise_margin(list(scores.values()), BOUNDS_LEVEL)
+        best = max(means.values()) if maximize else min(means.values())
+        return {
+            i: decides and (best - m if maximize else m - best) > bound for i, m in means.items()
+        }
+    judged: list[float] = []
+    cuts = {}
+    for i, value in means.items():
+        judged.append(value)
+        trials[i].report(value, step)
+        cut = decides and trials[i].should_prune()
+        cuts[i] = cut and not _within(value, judged, margin, maximize)
+    return cuts
 
 
 def _mean(values: Sequence[float]) -> float:
