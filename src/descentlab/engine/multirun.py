@@ -518,11 +518,15 @@ def train_many(
         >>> from descentlab.engine import RunConfig, train_many
         >>> base = RunConfig(problem="moons", problem_options={"n_samples": 200},
         ...                  model="mlp", model_options={"hidden": 8},
-        ...                  optimizer="adam", batch_size=16, steps=50, evaluate_test=False)
+        ...                  optimizer="adam", batch_size=16, steps=50,
+        ...                  evaluate_test=False)
         >>> seeds = [{"seed": s} for s in range(4)]
         >>> runs = train_many(base, overrides=seeds, mode="vmap", progress=False)
         >>> len(runs), [r.status for r in runs], runs[0].summary["steps"]
         (4, ['completed', 'completed', 'completed', 'completed'], 50)
+        >>> train_many(base, mode="gpu")
+        Traceback (most recent call last):
+        ValueError: mode must be one of 'auto', 'vmap', 'processes', 'sequential', ...
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)

@@ -776,6 +776,9 @@ def run(
         (torch.Size([2, 101, 2]), torch.Size([2, 101]))
         >>> tr.diverged.tolist(), bool((tr.losses[:, -1] < tr.losses[:, 0]).all())
         ([False, False], True)
+        >>> run("rosenbrock", "adam", starts=[0.0, 0.0, 0.0], steps=10)
+        Traceback (most recent call last):
+        ValueError: starts must have shape (2,) or (K, 2) for landscape 'rosenbrock' ...
     """
     f, x0, runner, lr_tensor = _prepare(landscape, optimizer, starts, steps, lr, hyper, bound,
                                         dtype, kernel)  # fmt: skip
