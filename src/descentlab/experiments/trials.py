@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._files import out_of_space
-from descentlab._osutil import pid_alive, sigint_ignored, spawning
+from descentlab._osutil import pid_alive, signals_blocked, spawning
 from descentlab._usercode import describe, genuine_interrupt, user_error
 from descentlab.store import store_path_of
 
@@ -485,9 +485,11 @@ def _execute_group(
         progress=False,
         data=source.get(trials[0].data),
     )
-    for t, r in zip(trials, results, strict=True):
-        _store_monitor(store, t, r)
-        _store_test_outcomes(store, source, t, r)
+    with store.transaction():  # what the group's trials add: one write
+        for t, r in zip(trials, results, strict=True):
+            _store_monitor(store, t, r)
+            _store_test_outcomes(store, source, t, r)
+    for r in results:
         _discard_checkpoint(store, r)
     each = (time.perf_counter() - t0) / len(trials)
     return [
@@ -512,7 +514,11 @@ def _execute(
 
     t0 = time.perf_counter()
     data = source.get(trial.data)
-    options: dict[str, Any] = {"checkpoint_every": checkpoint_every, "after_checkpoint": None}
+    options: dict[str, Any] = {
+        "checkpoint_every": checkpoint_every,
+        "after_checkpoint": None,
+        "keep_checkpoint": False,
+    }  # (a finished trial is never continued)
     if after_checkpoint is not None:
         options["after_checkpoint"] = functools.partial(after_checkpoint, trial)
     if nproc > 1:
@@ -521,8 +527,9 @@ def _execute(
         result = _resume_unfinished(store, trial, data, options)
         if result is None:
             result = train(trial.config, store, data=data, progress=False, **options)
-    _store_monitor(store, trial, result, nproc)
-    _store_test_outcomes(store, source, trial, result)
+    with store.transaction():  # what the trial adds to its run: one write
+        _store_monitor(store, trial, result, nproc)
+        _store_test_outcomes(store, source, trial, result)
     _discard_checkpoint(store, result)
     summary = dict(result.summary)
     return TrialOutcome(
@@ -662,8 +669,9 @@ def _threads(n: int):
 
 
 #: How long an interrupted comparison waits for its running trials to stop and be recorded
-#: as interrupted before it kills their processes.
-ABORT_SECONDS = 5.0
+#: as interrupted before it kills their processes (a step that takes longer is not waited
+#: for: the command ends within seconds, its trials continue from their last checkpoints).
+ABORT_SECONDS = 2.0
 
 
 def _worker_main(
@@ -673,12 +681,14 @@ def _worker_main(
     tasks: Any,
     results: Any,
     checkpoint_every: Any = None,
+    warm_up: bool = True,
 ) -> None:
     # Ctrl-C reaches every process of the terminal's group: between trials the main process
-    # decides; during a trial the engine's own handler ends the run as "interrupted".
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the same for a SIGTERM passed on
-    from descentlab._osutil import die_with_parent
+    # decides; during a trial the engine's own handler ends the run as "interrupted" (the
+    # same for a SIGTERM passed on).
+    from descentlab._osutil import die_with_parent, ignore_stop_signals
+
+    ignore_stop_signals()
     from descentlab._usercode import plain_warnings
 
     die_with_parent()  # a killed main process takes its workers with it, queued trials or not
@@ -691,9 +701,10 @@ def _worker_main(
     from descentlab.engine.memory import keep_freed_memory
 
     keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)
-    # Warm up while the main process prepares the data: a fresh process spends seconds on the
-    # engine's imports (scikit-learn, losses, models, optimizers) at its first run.
-    _warm_up()
+    if warm_up:  # (a forked worker starts warm)
+        # Warm up while the main process prepares the data: a fresh process spends seconds on
+        # the engine's imports (scikit-learn, losses, models, optimizers) at its first run.
+        _warm_up()
 
     parent = os.getppid()
     store = None  # opened at the first trial (the main process creates the file)
@@ -720,6 +731,16 @@ def _worker_main(
             results.put((indices, None, f"{describe(exc)}\n{text}", no_space))
             if not isinstance(exc, Exception):
                 return
+
+
+def _forks(threads: int) -> bool:
+    """Whether worker processes are forked from this one (see :meth:`TrialRunner._start`):
+    where ``fork`` exists, each worker trains with one thread (a process forked after
+    OpenMP started threads must not start its own), and no CUDA device is in use here."""
+    if threads != 1 or "fork" not in mp.get_all_start_methods() or sys.platform == "darwin":
+        return False
+    torch = sys.modules.get("torch")
+    return torch is None or not torch.cuda.is_initialized()
 
 
 def _exit_now(store: Any, results: Any) -> None:
@@ -841,21 +862,30 @@ class TrialRunner:
         return self._store
 
     def start(self) -> None:
-        """Start the worker processes now (they import the engine while you prepare the
-        data); otherwise they start with the first trial. Nothing is written before a trial
-        is submitted."""
-        if self.workers > 1 and not self._procs:
+        """Start the worker processes now where they would import the engine (``spawn``:
+        they do it while you prepare the data); forked ones (:meth:`_start`) start with the
+        first trial that trains, and a comparison whose trials are all stored starts none.
+        Nothing is written before a trial is submitted."""
+        if self.workers > 1 and not self._procs and not _forks(self.threads):
             self._start()
 
-    def _start(self) -> None:
-        ctx = mp.get_context("spawn")
+    def _start(self, device: Any = "cpu") -> None:
+        """Start the worker processes: on the CPU with one thread each, forked from this
+        process once it has imported and warmed up the engine (each costs milliseconds,
+        not the seconds of its own imports; this process's stores are closed first, and
+        reopen when next used); elsewhere (CUDA, several threads, no ``fork``) spawned."""
+        fork = _forks(self.threads) and str(device) == "cpu"
+        if fork:
+            with _threads(1):
+                _warm_up()  # once, here: the workers start warm
+        ctx = mp.get_context("fork" if fork else "spawn")
         self._tasks = ctx.Queue()
         self._results = ctx.Queue()
-        # A worker starts with SIGINT ignored (an ignored signal stays ignored across exec, and
-        # Python keeps it so): an abort while it is still importing must not print a
-        # KeyboardInterrupt traceback from its bootstrap. The engine's own handler still ends
-        # a running trial as interrupted.
-        with sigint_ignored(), spawning():
+        # A worker starts with SIGINT and SIGTERM blocked (kept across fork and exec), then
+        # ignores them: an abort while it is still starting must not print a
+        # KeyboardInterrupt traceback from its bootstrap; the main process ends it. The
+        # engine's own handler still ends a running trial as interrupted.
+        with signals_blocked(), spawning():
             for _ in range(self.workers):
                 p = ctx.Process(
                     target=_worker_main,
@@ -866,6 +896,7 @@ class TrialRunner:
                         self._tasks,
                         self._results,
                         self.checkpoint_every,
+                        not fork,
                     ),
                     # not daemonic: a trial reads a Dataset with the loader worker processes
                     # it asks for, seeded from the run (as in the main process), not without
@@ -901,13 +932,17 @@ class TrialRunner:
             deadline = time.monotonic() + (ABORT_SECONDS if abort else 60.0)
             for p in procs:
                 p.join(max(0.1, deadline - time.monotonic()))
-            for p in procs:
-                if p.is_alive():
-                    p.kill()
-                    p.join(5.0)
+            killed = [p for p in procs if p.is_alive()]
+            for p in killed:
+                p.kill()
+            for p in killed:
+                p.join(1.0)
             for q in (self._tasks, self._results):
                 q.close()
                 q.cancel_join_thread()
+            if killed:  # their running trials, recorded as interrupted now
+                with contextlib.suppress(Exception):
+                    mark_orphans(self.store)
         if self._store is not None:
             self._store.close()
 
@@ -1024,7 +1059,7 @@ class TrialRunner:
             self._local.append((indices, group))
             return
         if not self._procs:
-            self._start()
+            self._start(getattr(group[0].config, "device", "cpu"))
         self._tasks.put((indices, group))
 
     def next_outcome(self) -> TrialOutcome:
