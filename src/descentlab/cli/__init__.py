@@ -14,6 +14,7 @@ decides which exceptions those are.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import importlib
 import os
@@ -21,6 +22,7 @@ import pkgutil
 import select
 import signal
 import sys
+import threading
 from typing import Any, NoReturn
 
 from descentlab._files import out_of_space, remove_created, track_created
@@ -133,6 +135,22 @@ def _quiet_exit_on_broken_pipe() -> int:
     return 128 + signal.SIGPIPE
 
 
+def _end_now(code: int) -> None:
+    """End the program with ``code`` once its exit handlers have run, without tearing down
+    every module and object one by one (about a CPU second once torch and matplotlib are
+    loaded); where a thread of its own still works, as Python ends it."""
+    if os.environ.get("DL_TRACE_STOP"):
+        print(f"TRACE {__import__('time').time():.3f} end_now {[(t.name, t.daemon) for t in threading.enumerate()]}", file=sys.stderr, flush=True)
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        return
+    atexit._run_exitfuncs()
+    os.environ.get("DL_TRACE_STOP") and print(f"TRACE {__import__('time').time():.3f} atexit done", file=sys.stderr, flush=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command ``argv`` (None: this program's command line). Ctrl-C, while it starts
     or later, ends it with one line and exit code 130; a reader of its output that leaves
@@ -142,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, not at exit: a reader that left is seen below
+        if argv is None:
+            _end_now(code)
         return code
     except BrokenPipeError as exc:
         if not _reader_gone(exc):

@@ -645,7 +645,10 @@ def _execute(
         ended = loop.status[0] in ("completed", "diverged")
         if ckpt_path is not None and (loop.keep_checkpoint or not ended):
             save(loop.status[0])
-        return loop.result(0, summary, ckpt_path)
+        result = loop.result(0, summary, ckpt_path)
+        if ckpt_path is not None and not ended and after_checkpoint is not None:
+            after_checkpoint(run_id, ckpt_path)  # stopped: it continues from here
+        return result
     except BaseException as exc:
         loop.failed(exc)
         raise
