@@ -139,12 +139,9 @@ def _end_now(code: int) -> None:
     """End the program with ``code`` once its exit handlers have run, without tearing down
     every module and object one by one (about a CPU second once torch and matplotlib are
     loaded); where a thread of its own still works, as Python ends it."""
-    if os.environ.get("DL_TRACE_STOP"):
-        print(f"TRACE {__import__('time').time():.3f} end_now {[(t.name, t.daemon) for t in threading.enumerate()]}", file=sys.stderr, flush=True)
     if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         return
     atexit._run_exitfuncs()
-    os.environ.get("DL_TRACE_STOP") and print(f"TRACE {__import__('time').time():.3f} atexit done", file=sys.stderr, flush=True)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()

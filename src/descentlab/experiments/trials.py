@@ -1021,8 +1021,6 @@ class TrialRunner:
         them as ``interrupted``, stopped by that signal); a worker that does not exit within
         :data:`ABORT_SECONDS` is killed."""
         procs, self._procs = self._procs, []
-        _t = lambda m: os.environ.get("DL_TRACE_STOP") and print(f"TRACE {time.time():.3f} {m}", file=sys.stderr, flush=True)
-        _t("close start")
         if procs:
             if abort:
                 with contextlib.suppress(queue.Empty, OSError, ValueError):
@@ -1048,7 +1046,6 @@ class TrialRunner:
                 p.kill()
             for p in killed:
                 p.join(1.0)
-            _t("killed/joined")
             self._drain(0.0)
             for q in (self._tasks, self._results):
                 q.close()
@@ -1057,7 +1054,6 @@ class TrialRunner:
             with contextlib.suppress(Exception):
                 self._imported([self._trials[first + i] for i in range(len(runs))], runs)
         self._parts.clear()
-        _t("close end")
         if self._store is not None:
             self._store.close()
 

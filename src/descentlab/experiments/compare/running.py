@@ -295,9 +295,7 @@ class _Session:
                 self.open(data, task)
                 self.run(runner)
         except (KeyboardInterrupt, Interrupted) as exc:
-            os.environ.get("DL_TRACE_STOP") and print(f"TRACE {time.time():.3f} session except", file=__import__('sys').stderr, flush=True)
             self.close(interrupted=True)
-            os.environ.get("DL_TRACE_STOP") and print(f"TRACE {time.time():.3f} session closed", file=__import__('sys').stderr, flush=True)
             by = "SIGTERM" if getattr(exc, "signum", None) == signal.SIGTERM else "an interrupt"
             raise Interrupted(
                 f"comparison stopped by {by} after {self.count} trial(s); run the same command "
