@@ -6,6 +6,7 @@ finished trial's checkpoint is removed."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -22,7 +23,8 @@ from descentlab.engine.loop import CheckpointClock
 from descentlab.engine.monitoring import MonitoredOptimizer
 from descentlab.engine.run import train
 from descentlab.engine.timing import MEASURED_SUMMARY
-from descentlab.experiments.trials import DataSource, Trial, TrialRunner, mark_orphans
+from descentlab.experiments import ray_resume
+from descentlab.experiments.trials import DataSource, Trial, TrialRunner, in_scratch_store
 from descentlab.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,17 +54,20 @@ def _outcome(path: Path, trial: Trial, every: object = 7) -> object:
         return runner.next_outcome()
 
 
-def _interrupted(path: Path, trial: Trial, at: int) -> int:
-    """The trial's run stopped at step ``at`` as a killed session leaves it (status
-    ``running``, its last checkpoint on disk), then marked by the next session."""
-    store = Store(path)
-    paused = train(trial.config, store, data=SOURCE.get("holdout"), until_step=at,
-                   progress=False, checkpoint_every=7)  # fmt: skip
-    store.set_status(paused.run_id, "running", expect="interrupted")
-    store.update_provenance(paused.run_id, {"pid": 2**22 + 12345})  # a process that is gone
-    assert mark_orphans(store) == 1
-    store.close()
-    return paused.run_id
+def _interrupted(path: Path, trial: Trial, at: int) -> Path:
+    """The trial stopped at step ``at`` as a stopped session leaves it: trained by a worker
+    against its scratch store, its record so far and its last checkpoint kept beside the
+    comparison's store (``checkpoints/trial-<key>.*``); returns the checkpoint's path."""
+    folder = path.parent / "checkpoints"
+    keeper = ray_resume.CheckpointKeeper(str(folder))
+
+    def work(store: Store) -> None:
+        ship = functools.partial(ray_resume.shipper(store, keeper.save), trial)
+        train(trial.config, store, data=SOURCE.get("holdout"), until_step=at,
+              progress=False, checkpoint_every=7, after_checkpoint=ship)  # fmt: skip
+
+    in_scratch_store(work)
+    return ray_resume.partial_paths(folder, ray_resume.trial_key(trial))[1]
 
 
 def _computed(summary: dict) -> dict:
@@ -79,9 +84,10 @@ def test_an_interrupted_trial_continues_from_its_checkpoint(tmp_path: Path) -> N
     trial = _trial(optimizer=MonitoredOptimizer("adam", every=5))
     whole = _outcome(tmp_path / "ref" / "lab.sqlite", trial)
     twin = _trial(optimizer=MonitoredOptimizer("adam", every=5))  # its own monitor
-    run_id = _interrupted(tmp_path / "lab" / "lab.sqlite", twin, at=17)
+    _interrupted(tmp_path / "lab" / "lab.sqlite", twin, at=17)
     again = _outcome(tmp_path / "lab" / "lab.sqlite", trial)
-    assert again.run_id == run_id and not again.reused
+    run_id = again.run_id
+    assert not again.reused
     assert _computed(again.summary) == _computed(whole.summary)
     with Store(tmp_path / "lab" / "lab.sqlite") as store:
         record = store.get_run(run_id)
@@ -91,7 +97,7 @@ def test_an_interrupted_trial_continues_from_its_checkpoint(tmp_path: Path) -> N
         assert ratios.steps.tolist() == list(range(5, 41, 5))
         # the finished trial's checkpoint is gone, and the store forgot it
         assert "checkpoint" not in store.artifacts(run_id)
-    assert not list((tmp_path / "lab" / "checkpoints").glob("run-*.pt*"))
+    assert not list((tmp_path / "lab" / "checkpoints").glob("*.pt*"))  # what was kept: gone
     with Store(tmp_path / "ref" / "lab.sqlite") as ref:
         ref_ratios = ref.metrics(whole.run_id, split="monitor", name="update_ratio")
         ref_ratios = ref_ratios["monitor/update_ratio"]
@@ -104,20 +110,16 @@ def test_an_interrupted_trial_continues_from_its_checkpoint(tmp_path: Path) -> N
 def test_a_corrupted_checkpoint_is_set_aside_and_the_trial_starts_over(tmp_path: Path) -> None:
     trial = _trial()
     whole = _outcome(tmp_path / "ref" / "lab.sqlite", trial)
-    run_id = _interrupted(tmp_path / "lab" / "lab.sqlite", trial, at=17)
-    ckpt = tmp_path / "lab" / "checkpoints" / f"run-{run_id}.pt"
+    ckpt = _interrupted(tmp_path / "lab" / "lab.sqlite", trial, at=17)
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2] ^= 0xFF
     ckpt.write_bytes(bytes(data))
     with pytest.warns(RuntimeWarning, match="is corrupted.*set aside.*starts over from step 0"):
         again = _outcome(tmp_path / "lab" / "lab.sqlite", trial)
-    assert again.run_id == run_id
     assert _computed(again.summary) == _computed(whole.summary)
-    assert (tmp_path / "lab" / "checkpoints" / f"run-{run_id}.pt.corrupt").read_bytes() == bytes(
-        data
-    )
+    assert ckpt.with_name(ckpt.name + ".corrupt").read_bytes() == bytes(data)
     with Store(tmp_path / "lab" / "lab.sqlite") as store:
-        assert store.get_run(run_id).provenance["resumes"][0]["from_step"] == 0
+        assert "resumes" not in store.get_run(again.run_id).provenance  # from step 0
 
 
 def test_trials_that_checkpoint_train_alone() -> None:
@@ -205,7 +207,7 @@ def test_kill_9_mid_trial_then_a_rerun_gives_the_uninterrupted_table(tmp_path: P
     # kill -9 once some trial has written a checkpoint in the middle of its run
     found = False
     while not found and time.monotonic() < deadline and killed.poll() is None:
-        found = any(0 < _step(p) <= 40 for p in sums.glob("run-*.pt.sha256"))  # far from its end
+        found = any(0 < _step(p) <= 40 for p in sums.glob("trial-*.pt.sha256"))  # mid-run
         time.sleep(0.02)
     assert found and killed.poll() is None, "no trial was caught in the middle of its run"
     os.kill(killed.pid, signal.SIGKILL)
@@ -219,7 +221,7 @@ def test_kill_9_mid_trial_then_a_rerun_gives_the_uninterrupted_table(tmp_path: P
     with Store(tmp_path / "cut" / "runs" / "kill" / "descentlab.sqlite") as store:
         resumed = [r for r in store.list_runs() if r.provenance.get("resumes")]
         assert any(r.provenance["resumes"][0]["from_step"] > 0 for r in resumed)
-    assert not list(sums.glob("run-*.pt")), "finished trials' checkpoints were left"
+    assert not list(sums.glob("*.pt")), "finished trials' checkpoints were left"
 
 
 def test_train_refuses_a_bad_checkpoint_interval() -> None:

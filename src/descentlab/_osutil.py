@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 
 __all__ = [
@@ -183,6 +184,7 @@ class FolderLock:
             os.close(fd)
             raise
         self._fd = fd
+        _HELD.add(self)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -198,6 +200,24 @@ class FolderLock:
 
     def __del__(self) -> None:
         self.release()
+
+
+#: The locks this process holds: a forked child closes its copies of their descriptors (the
+#: lock stays this process's, and goes when it ends, not when its children do).
+_HELD: weakref.WeakSet[FolderLock] = weakref.WeakSet()
+
+
+def _forget_held_locks() -> None:
+    for lock in list(_HELD):
+        fd, lock._fd = lock._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # (a copy: the parent's descriptor keeps the lock)
+    _HELD.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_held_locks)
 
 
 class FolderBusy(RuntimeError):
@@ -287,6 +307,30 @@ def spawning() -> Iterator[None]:
         yield
     finally:
         main.__file__ = path
+
+
+#: What a worker process starts with blocked (:func:`signals_blocked`), and ignores once it
+#: unblocks them (:func:`ignore_stop_signals`): the main process decides, and stops it.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def signals_blocked() -> Iterator[None]:
+    """:data:`STOP_SIGNALS` blocked in this thread while open (they wait, and arrive after):
+    a process forked or spawned inside starts with them blocked, and nothing reaches it
+    before it sets its own handling (:func:`ignore_stop_signals`)."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def ignore_stop_signals() -> None:
+    """:data:`STOP_SIGNALS` ignored, then unblocked (one that came meanwhile is dropped)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 @contextlib.contextmanager

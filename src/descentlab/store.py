@@ -59,6 +59,7 @@ import stat
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -207,17 +208,24 @@ def _explain(path: Path, exc: BaseException, timeout: float) -> str:
     return f"store {path}: {type(exc).__name__}: {msg}"
 
 
+@contextlib.contextmanager
+def _guard_errors(store: Any) -> Iterator[None]:
+    """SQLite's (and JSON's) exceptions raised as :class:`StoreError`."""
+    try:
+        yield
+    except (sqlite3.Error, json.JSONDecodeError) as exc:
+        error = StoreError(_explain(store.path, exc, store.timeout))
+        error.no_space = _no_space(store.path, exc)
+        raise error from None
+
+
 def _guarded(method: Any) -> Any:
     """``method`` raising :class:`StoreError` instead of SQLite's (and JSON's) exceptions."""
 
     @functools.wraps(method)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with _guard_errors(self):
             return method(self, *args, **kwargs)
-        except (sqlite3.Error, json.JSONDecodeError) as exc:
-            error = StoreError(_explain(self.path, exc, self.timeout))
-            error.no_space = _no_space(self.path, exc)
-            raise error from None
 
     return wrapper
 
@@ -445,6 +453,7 @@ class _Database:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._depth = 0  # inside transaction()
         if self.path.is_dir():
             raise StoreError(f"store {self.path} is a folder, not a store file")
         try:
@@ -577,6 +586,7 @@ class _Database:
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'OFF'}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._conn, self._pid = conn, os.getpid()
+            _OPEN.add(self)
         return self._conn
 
     def _read_only_connection(self) -> sqlite3.Connection:
@@ -588,6 +598,7 @@ class _Database:
         uri = f"file:{quote(str(self.path.resolve()))}?mode=ro{'' if writable else '&immutable=1'}"
         conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
         self._conn, self._pid = conn, os.getpid()
+        _OPEN.add(self)
         return conn
 
     def _wal(self, conn: sqlite3.Connection) -> str:
@@ -612,7 +623,11 @@ class _Database:
     def _write(self) -> Iterator[sqlite3.Connection]:
         # IMMEDIATE takes the write lock up front: a deferred transaction that reads first and
         # then writes can fail with SQLITE_BUSY without waiting when another writer is active.
+        # Inside transaction(): part of its one transaction.
         conn = self._connection()
+        if self._depth:
+            yield conn
+            return
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -622,11 +637,27 @@ class _Database:
             raise
         conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write made inside is one transaction, committed at the end (all or none):
+        what a trial records when it ends, or a group of trials, is one write to the disk.
+        Nested, the outer one commits."""
+        if self._depth:
+            yield
+            return
+        with _guard_errors(self), self._write():
+            self._depth = 1
+            try:
+                yield
+            finally:
+                self._depth = 0
+
     def close(self) -> None:
         """Close this process's connection (the store reopens it if used again)."""
         if self._conn is not None and self._pid == os.getpid():
             self._conn.close()
         self._conn = None
+        _OPEN.discard(self)
 
     def __enter__(self) -> Self:
         return self
@@ -1170,6 +1201,23 @@ _COLUMNS: dict[str, set[str]] = {
 _RUN_COLUMNS = (
     "id, name, config, status, provenance, seed, message, summary, created_at, updated_at"
 )
+
+
+#: The stores with a connection open in this process: closed before it forks (SQLite's
+#: connections and the locks it believes this process holds must not cross a fork; they
+#: reopen when next used), except one in the middle of a transaction.
+_OPEN: weakref.WeakSet[_Database] = weakref.WeakSet()
+
+
+def _close_before_fork() -> None:
+    for db in list(_OPEN):
+        if not db._depth and db._pid == os.getpid():
+            with contextlib.suppress(sqlite3.Error):  # (one opened by another thread)
+                db.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_before_fork)
 
 
 def _hash(text: str) -> str:

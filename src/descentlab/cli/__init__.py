@@ -150,19 +150,22 @@ def _absolute_paths(args: argparse.Namespace) -> None:
             setattr(args, dest, os.path.abspath(value))
 
 
-def _end_with_user_threads_left(code: int) -> None:
-    """The program ends now with ``code`` where user code left threads running that are not
-    daemons (Python would wait for them for ever): named once, its exit functions run, then
-    ended without waiting for them."""
+def _end_now(code: int, *, past_user_threads: bool = False) -> None:
+    """End the program with ``code`` once its exit handlers have run, without tearing down
+    every module and object one by one (about a CPU second once torch and matplotlib are
+    loaded). Where threads that are not daemons still run, it returns (Python ends them as
+    it ends), unless ``past_user_threads``: user code left them (Python would wait for them
+    for ever), so they are named once and not waited for."""
     left = [
         t for t in threading.enumerate()
         if t is not threading.main_thread() and not t.daemon and t.is_alive()
     ]  # fmt: skip
-    if not left:
+    if left and not past_user_threads:
         return
-    names = ", ".join(repr(t.name) for t in left)
-    print(f"descentlab: user code left {len(left)} thread(s) running ({names}); the command "
-          "ends without waiting for them", file=sys.stderr)  # fmt: skip
+    if left:
+        names = ", ".join(repr(t.name) for t in left)
+        print(f"descentlab: user code left {len(left)} thread(s) running ({names}); the "
+              "command ends without waiting for them", file=sys.stderr)  # fmt: skip
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         # through its exit with a traceback
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
-        _end_with_user_threads_left(code)
+        _end_now(code, past_user_threads=True)
     return code
 
 
@@ -191,6 +194,8 @@ def _outcome(argv: list[str] | None) -> int:
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, not at exit: a reader that left is seen below
+        if argv is None:
+            _end_now(code)
         return code
     except BrokenPipeError as exc:
         if not _reader_gone(exc):

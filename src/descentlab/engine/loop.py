@@ -62,6 +62,10 @@ AUTO_CHECKPOINT_FACTOR = 99.0
 #: ... and at least this many seconds after the last one (a run shorter than this writes none
 #: but its last; a kill loses at most about this much of a run's training).
 AUTO_CHECKPOINT_SECONDS = 10.0
+#: A run's metrics go to the store at most this often while it trains (and before each of its
+#: checkpoints, and with its status at its end, in one transaction): a run of seconds writes
+#: once, a long run shows its curve as it goes.
+RECORD_SECONDS = 10.0
 
 
 class Batches:
@@ -284,6 +288,8 @@ class Loop:
         self.store: Store | None = None
         self.run_ids: list[int | None] = [None] * k
         self.history: list[list[Row]] = [[] for _ in range(k)]
+        self.unwritten: list[list[Row]] = [[] for _ in range(k)]  # not in the store yet
+        self.written_at = time.monotonic()
         self.status: list[str | None] = [None] * k
         self.message: list[str | None] = [None] * k
         self.stop_step = [0] * k
@@ -299,6 +305,9 @@ class Loop:
         #: (see :data:`AUTO_CHECKPOINT_FACTOR`); set by whoever executes the run (a
         #: comparison's trials), not part of the runs' configs
         self.checkpoint_every: int | str | None = None
+        #: whether a run that has ended writes its checkpoint (False: a comparison's trial,
+        #: never continued once finished)
+        self.keep_checkpoint = True
 
     @classmethod
     def single(cls, config: RunConfig, built: Built) -> Loop:
@@ -312,7 +321,18 @@ class Loop:
     def log(self, i: int, rows: list[Row]) -> None:
         self.history[i].extend(rows)
         if self.store is not None:
-            self.store.log_metrics(self.run_ids[i], rows)
+            self.unwritten[i].extend(rows)
+
+    def write(self) -> None:
+        """Every run's metrics not yet in the store, written (one transaction)."""
+        self.written_at = time.monotonic()
+        if self.store is None or not any(self.unwritten):
+            return
+        with self.store.transaction():
+            for i, rows in enumerate(self.unwritten):
+                if rows:
+                    self.store.log_metrics(self.run_ids[i], rows)
+        self.unwritten = [[] for _ in range(self.k)]
 
     def _end(self, i: int, status: str, message: str | None, step: int) -> None:
         """End run ``i`` at ``step``: its result is its weights now. The others go on."""
@@ -458,10 +478,13 @@ class Loop:
                     self.elapsed += now - started
                     started = now
                     self._evaluate(bar)
+                    if time.monotonic() - self.written_at >= RECORD_SECONDS:
+                        self.write()
                     if all(self.frozen):
                         break
                 if due is not None and step < total and due(step):
                     written = time.perf_counter()
+                    self.write()  # the records up to the checkpoint it continues from
                     on_checkpoint()
                     due.written(time.perf_counter() - written)
                 if stop is not None and stop.signal is not None:
@@ -508,8 +531,12 @@ class Loop:
         status = self.status[i]
         assert status is not None
         if self.store is not None:
-            self.store.set_status(self.run_ids[i], status, message=self.message[i],
-                                  summary=summary)  # fmt: skip
+            with self.store.transaction():  # its records and its end: one write
+                rows, self.unwritten[i] = self.unwritten[i], []
+                if rows:
+                    self.store.log_metrics(self.run_ids[i], rows)
+                self.store.set_status(self.run_ids[i], status, message=self.message[i],
+                                      summary=summary)  # fmt: skip
         return RunResult(
             status=status,
             steps=self.stop_step[i],
@@ -529,6 +556,8 @@ class Loop:
         if self.store is None:
             return
         status = "interrupted" if genuine_interrupt(exc) else "failed"
+        with contextlib.suppress(Exception):
+            self.write()
         for i, run_id in enumerate(self.run_ids):
             if run_id is not None and not (done and done[i]):
                 with contextlib.suppress(Exception):

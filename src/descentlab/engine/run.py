@@ -426,6 +426,7 @@ def train(
     on_start: Callable[[int | None], None] | None = None,
     checkpoint_every: int | str | None = None,
     after_checkpoint: Callable[[int | None, Path], None] | None = None,
+    keep_checkpoint: bool = True,
 ) -> RunResult:
     """Train one model as ``config`` says; record it in ``store`` if given.
 
@@ -452,6 +453,8 @@ def train(
         after_checkpoint: called with the run id and the checkpoint's path after each
             checkpoint written in the middle of the run (e.g. to copy it elsewhere: a Ray
             trial sends it to the driver's machine).
+        keep_checkpoint: False writes no checkpoint at the end of a run that completed or
+            diverged (one that will never be continued: a comparison's trial).
 
     Returns:
         The :class:`RunResult`: its ``status`` (``completed``, ``diverged`` or ``interrupted``),
@@ -516,7 +519,7 @@ def train(
         built = build(config, data)
         run_id = None if store is None else create_record(store, config, built, record=record)
         loop = Loop.single(config, built)
-        loop.checkpoint_every = checkpoint_every
+        loop.checkpoint_every, loop.keep_checkpoint = checkpoint_every, keep_checkpoint
         return _launch(loop, config, built, store, run_id, path, state, until_step, progress,
                        on_start, after_checkpoint)  # fmt: skip
 
@@ -641,9 +644,13 @@ def _execute(
                 on_checkpoint=None if ckpt_path is None else on_checkpoint,
             )
         summary = loop.summary(0)
-        if ckpt_path is not None:
+        ended = loop.status[0] in ("completed", "diverged")
+        if ckpt_path is not None and (loop.keep_checkpoint or not ended):
             save(loop.status[0])
-        return loop.result(0, summary, ckpt_path)
+        result = loop.result(0, summary, ckpt_path)
+        if ckpt_path is not None and not ended and after_checkpoint is not None:
+            after_checkpoint(run_id, ckpt_path)  # stopped: it continues from here
+        return result
     except BaseException as exc:
         loop.failed(exc)
         raise
@@ -662,6 +669,7 @@ def resume(
     restart: bool = False,
     checkpoint_every: int | str | None = None,
     after_checkpoint: Callable[[int | None, Path], None] | None = None,
+    keep_checkpoint: bool = True,
 ) -> RunResult:
     """Continue a run recorded in ``store`` from its last checkpoint.
 
@@ -684,8 +692,7 @@ def resume(
         on_start: called with the run id just before training continues.
         restart: start the run over from step 0 when its checkpoint is corrupted or missing
             (its metrics are deleted).
-        checkpoint_every: as for :func:`train`.
-        after_checkpoint: as for :func:`train`.
+        checkpoint_every, after_checkpoint, keep_checkpoint: as for :func:`train`.
 
     Returns:
         The :class:`RunResult` of the whole run (its ``steps`` count from step 0), under the
@@ -740,15 +747,16 @@ def resume(
     config, checked = checked_config(config)
     ckpt_path, after, load = _resume_point(store, run_id, restart)
     state = _saved_state(ckpt_path, checked) if load else None
-    store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
-    store.truncate_metrics(run_id, after_step=after)
     prov = record.provenance
     resumes = [*prov.get("resumes", []), {"from_step": max(after, 0), "pid": os.getpid()}]
-    store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid()})
+    with store.transaction():
+        store.set_status(run_id, "running", expect=("running", "interrupted", "failed"))
+        store.truncate_metrics(run_id, after_step=after)
+        store.update_provenance(run_id, {"resumes": resumes, "pid": os.getpid()})
     with torch.random.fork_rng(devices=[]):
         built = build(config, data)
         loop = Loop.single(config, built)
-        loop.checkpoint_every = checkpoint_every
+        loop.checkpoint_every, loop.keep_checkpoint = checkpoint_every, keep_checkpoint
         return _launch(loop, config, built, store, run_id, ckpt_path, state, until_step,
                        progress, on_start, after_checkpoint)  # fmt: skip
 

@@ -1198,18 +1198,21 @@ def _train_stacked(
     loop = Loop(configs, builts, Stacked(configs, builts, batches), batches)
     if store is not None:
         loop.store = store
-        for i, (cfg, b) in enumerate(zip(configs, builts, strict=True)):
-            multirun = {"mode": "vmap", "runs": k, "index": i}
-            loop.run_ids[i] = outcome.create_record(store, cfg, b, multirun=multirun)
+        with store.transaction():
+            for i, (cfg, b) in enumerate(zip(configs, builts, strict=True)):
+                multirun = {"mode": "vmap", "runs": k, "index": i}
+                loop.run_ids[i] = outcome.create_record(store, cfg, b, multirun=multirun)
     done = [False] * k
     try:
         desc = f"{k} runs of {b0.model_name} (vmap)"
         with outcome.progress_bar(progress, loop.total, 0, desc) as bar:
             loop.run(until=loop.total, bar=bar)
+        summaries = [loop.summary(i) for i in range(k)]
         results = []
-        for i in range(k):
-            results.append(loop.result(i, loop.summary(i)))
-            done[i] = True
+        with store.transaction() if store is not None else contextlib.nullcontext():
+            for i in range(k):  # the group's records and ends: one write
+                results.append(loop.result(i, summaries[i]))
+        done = [True] * k
         return results
     except BaseException as exc:
         loop.failed(exc, done)

@@ -49,12 +49,10 @@ import contextlib
 import importlib.util
 import os
 import socket
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from descentlab.engine.checkpoint import write_bytes_atomic
 from descentlab.engine.run import train
 from descentlab.experiments import ray_resume
 from descentlab.experiments.trials import (
@@ -63,12 +61,13 @@ from descentlab.experiments.trials import (
     TrialError,
     TrialOutcome,
     TrialRunner,
-    _execute_group,
+    _place_files,
     _threads,
     group_trials,
+    in_scratch_store,
+    run_task,
     trial_cost,
 )
-from descentlab.store import Store
 
 T = TypeVar("T")
 
@@ -254,27 +253,6 @@ def make_runner(
                           nproc=nproc)  # fmt: skip
 
 
-def _in_scratch_store(work: Callable[[Any], Any]) -> tuple[Any, list[dict[str, Any]]]:
-    """Call ``work(store)`` with a scratch store in a temporary folder; return what it returned
-    and the runs it recorded (in the order recorded), exported with their files' bytes."""
-    os.environ.setdefault("DESCENTLAB_QUIET", "1")
-    with tempfile.TemporaryDirectory(prefix="descentlab-trial-") as tmp:
-        store = Store(Path(tmp) / "trial.sqlite", durable=False)
-        try:
-            value = work(store)
-            runs = [{**store.export_run(r.id), "id": r.id} for r in store.list_runs()]
-        finally:
-            store.close()
-        for exported in runs:
-            files = {}
-            for name, art in exported["artifacts"].items():
-                path = Path(art["path"])
-                if path.is_file():
-                    files[name] = (art["kind"], path.suffix, path.read_bytes())
-            exported["files"] = files
-    return value, runs
-
-
 def _run_remote(
     source: DataSource,
     trials: list[Trial],
@@ -287,31 +265,17 @@ def _run_remote(
     another, each alone or (several trials) in one vectorized pass (None: one part).
     ``resume``: how trials checkpoint (``{"every": ..., "keeper": actor or None, "kept":
     {trial index: what the driver kept of it}}``, see :mod:`.ray_resume`; None: they do not)."""
-    sizes = [len(trials)] if sizes is None else list(sizes)
-    if sum(sizes) != len(trials) or min(sizes, default=1) < 1:
-        raise ValueError(f"sizes {sizes} do not cut {len(trials)} trials into parts")
-    starts = [sum(sizes[:i]) for i in range(len(sizes))]
-    resume = resume or {"every": None, "keeper": None, "kept": {}}
+    resume = dict(resume or {"every": None, "keeper": None, "kept": {}})
+    keeper = resume.pop("keeper", None)
+    save = None
+    if keeper is not None:
+        ray = _import_ray()
 
-    def work(store: Any) -> list[TrialOutcome]:
-        for partial in resume["kept"].values():
-            ray_resume.restore(store, partial)
-        ship = None
-        if resume["keeper"] is not None:
-            ship = ray_resume.shipper(store, resume["keeper"], _import_ray())
-        return [
-            o
-            for a, n in zip(starts, sizes, strict=True)
-            for o in _execute_group(store, source, trials[a : a + n], resume["every"], ship)
-        ]
+        def save(*args: Any) -> None:
+            ray.get(keeper.save.remote(*args))
 
     with _threads(threads):
-        outcomes, runs = _in_scratch_store(work)
-    by_id = {exported.pop("id"): exported for exported in runs}
-    exports = [by_id[o.run_id] for o in outcomes]
-    for exported, outcome in zip(exports, outcomes, strict=True):
-        exported["seconds"] = outcome.seconds
-    return exports
+        return run_task(source, trials, sizes, resume, save)
 
 
 def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple[Any, Any]:
@@ -320,7 +284,7 @@ def _train_remote(config: Any, data: Any, recorded: bool, threads: int) -> tuple
     with _threads(threads):
         if not recorded:
             return train(config, data=data, progress=False), None
-        result, (exported,) = _in_scratch_store(
+        result, (exported,) = in_scratch_store(
             lambda store: train(config, store, data=data, progress=False)
         )
         return result, exported
@@ -370,27 +334,11 @@ def _sharded_remote(rank: int, nproc: int, meeting: Any, job: dict[str, Any]) ->
             export_checkpoint(out["checkpoint_path"], out["checkpoint_path"])
         return out, time.perf_counter() - t0
 
-    (out, seconds), runs = _in_scratch_store(work)
+    (out, seconds), runs = in_scratch_store(work)
     (exported,) = [r for r in runs if r["id"] == out["run_id"]]
     exported.pop("id")
     exported["seconds"] = seconds
     return [exported]
-
-
-def _place_files(store: Any, exported: dict[str, Any]) -> Callable[[int], dict[str, Any]]:
-    """What :meth:`Store.import_run` calls to write a run's files next to ``store``."""
-    folder = store.path.parent / "checkpoints"
-
-    def place(run_id: int) -> dict[str, tuple[str, str]]:
-        placed = {}
-        for name, (kind, suffix, data) in exported.get("files", {}).items():
-            stem = f"run-{run_id}" if name == "checkpoint" else f"run-{run_id}-{name}"
-            target = folder / f"{stem}{suffix}"
-            write_bytes_atomic(target, data)
-            placed[name] = (kind, str(target))
-        return placed
-
-    return place
 
 
 def _connect(address: str | None, num_cpus: int | None) -> tuple[Any, bool]:
@@ -572,7 +520,6 @@ class RayTrialRunner(TrialRunner):
         self._keeper: Any = None
         self._source_ref: Any = None
         self._refs: dict[Any, list[int]] = {}
-        self._sizes: list[int] | None = None  # the parts of the task being sent
         #: a sharded trial's rank-0 task -> (its placement group, meeting actor, other ranks)
         self._sharded: dict[Any, tuple[Any, Any, list[Any]]] = {}
 
@@ -634,9 +581,8 @@ class RayTrialRunner(TrialRunner):
         else:
             parts = [[t] for t in todo]
         for task in pack_tasks(parts, slots, cost=trial_cost, min_cost=self.min_task_cost):
-            self._sizes = [len(p) for p in task]
             group = [t for p in task for t in p]
-            self._send(group, sum(trial_cost(t) for t in group))
+            self._send(group, sum(trial_cost(t) for t in group), [len(p) for p in task])
 
     def _slots(self, cuda: bool = False) -> int:
         """How many of this runner's tasks the cluster runs at once: its CPUs over the CPUs a
@@ -703,28 +649,17 @@ class RayTrialRunner(TrialRunner):
             remove_placement_group(group)
         return first
 
-    def _dispatch_group(self, indices: list[int], group: list[Trial]) -> None:
+    def _dispatch_group(self, indices: list[int], group: list[Trial], sizes: list[int]) -> None:
         self.start()
         if self.nproc > 1:
             self._dispatch_sharded(indices, group[0])
             return
-        sizes, self._sizes = self._sizes or [len(group)], None
         cuda = any(_on_cuda(t) for t in group)
-        kept = {i: ray_resume.load_partial(self._kept_folder, t) for i, t in enumerate(group)}
-        resume = {
-            "every": self.checkpoint_every,
-            "keeper": self._keeper,
-            "kept": {i: k for i, k in kept.items() if k is not None},
-        }
+        resume = {**self._resume_of(group), "keeper": self._keeper}
         ref = self._remote.options(num_cpus=self.threads, num_gpus=1 if cuda else 0).remote(
             self._source_ref, group, self.threads, sizes, resume
         )
         self._refs[ref] = indices
-
-    @property
-    def _kept_folder(self) -> Path:
-        """Where running trials' checkpoints are kept (:mod:`.ray_resume`)."""
-        return Path(self.store_path).parent / "checkpoints"
 
     def _collect(self) -> TrialOutcome:
         ray = self._ray
@@ -747,22 +682,5 @@ class RayTrialRunner(TrialRunner):
             self._end_sharded(ref)
             raise TrialError(f"trial {names} could not run on the Ray cluster: {exc}") from None
         self._end_sharded(ref)
-        for trial, exported in zip(trials, exports, strict=True):
-            run = exported["run"]
-            run_id = self._import(exported)
-            ray_resume.discard_partial(self._kept_folder, trial)
-            self._ready.append(
-                TrialOutcome(
-                    trial,
-                    run_id,
-                    run["status"],
-                    dict(run["summary"] or {}),
-                    False,
-                    exported["seconds"],
-                )
-            )
+        self._ready.extend(self._imported(trials, exports))
         return self._ready.popleft()
-
-    def _import(self, exported: dict[str, Any]) -> int:
-        """Write a returned run into the store (its files first, then its rows)."""
-        return self.store.import_run(exported, artifacts=_place_files(self.store, exported))

@@ -166,16 +166,16 @@ def restore(store: Any, partial: dict[str, Any]) -> int:
     return store.import_run(exported, artifacts=place)
 
 
-def shipper(store: Any, keeper: Any, ray: Any) -> Callable[[Any, int, Path], None]:
+def shipper(store: Any, save: Callable[..., None]) -> Callable[[Any, int, Path], None]:
     """What a trial in the task's scratch ``store`` calls after each checkpoint it writes in
-    the middle of its run: the run's record and the checkpoint go to ``keeper``, and the
-    trial goes on once they are written (a later copy of the trial then finds them)."""
+    the middle of its run: the run's record and the checkpoint go to ``save`` (a
+    :class:`CheckpointKeeper`'s, in this process or a Ray actor on the driver's machine), and
+    the trial goes on once they are written (a later copy of the trial then finds them)."""
 
     def ship(trial: Any, run_id: int, path: Path) -> None:
         run = store.export_run(run_id)
         run.pop("artifacts", None)
         step = json.loads(checksum_path(path).read_text(encoding="utf-8")).get("step")
-        data = Path(path).read_bytes()
-        ray.get(keeper.save.remote(trial_key(trial), run, data, step))
+        save(trial_key(trial), run, Path(path).read_bytes(), step)
 
     return ship

@@ -55,14 +55,14 @@ import traceback
 import warnings
 import weakref
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from descentlab._files import out_of_space
-from descentlab._osutil import pid_alive, sigint_ignored, spawning
+from descentlab._osutil import pid_alive, signals_blocked, spawning
 from descentlab._usercode import describe, genuine_interrupt, user_error
 from descentlab.store import store_path_of
 
@@ -305,9 +305,10 @@ def group_trials(
 
 
 def _group_positions(
-    trials: Sequence[Trial], alone: Callable[[Trial], bool] | None = None
+    trials: Sequence[Trial], alone: Callable[[Trial], bool] | None = None, pack: bool = False
 ) -> list[list[int]]:
-    """:func:`group_trials`, as positions in ``trials``."""
+    """:func:`group_trials`, as positions in ``trials``; ``pack``: the trials that train alone
+    in one group (to share tasks that train them one after another)."""
     from descentlab.engine import multirun
 
     groups: dict[Any, list[int]] = {}
@@ -315,7 +316,7 @@ def _group_positions(
         group = t.group if t.record is not None else multirun.group_of(t.config)
         if alone is not None and group is not None and alone(t):
             group = None
-        key = ("alone", i) if group is None else (t.data, group)
+        key = ("alone", "all" if pack else i) if group is None else (t.data, group)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
 
@@ -492,15 +493,120 @@ def _execute_group(
         progress=False,
         data=source.get(trials[0].data),
     )
-    for t, r in zip(trials, results, strict=True):
-        _store_monitor(store, t, r)
-        _store_test_outcomes(store, source, t, r)
+    with store.transaction():  # what the group's trials add: one write
+        for t, r in zip(trials, results, strict=True):
+            _store_monitor(store, t, r)
+            _store_test_outcomes(store, source, t, r)
+    for r in results:
         _discard_checkpoint(store, r)
     each = (time.perf_counter() - t0) / len(trials)
     return [
         TrialOutcome(t, r.run_id, r.status, dict(r.summary), False, each)
         for t, r in zip(trials, results, strict=True)
     ]
+
+
+def run_task(
+    source: DataSource,
+    trials: list[Trial],
+    sizes: Sequence[int] | None = None,
+    resume: Mapping[str, Any] | None = None,
+    save: Callable[..., None] | None = None,
+    done: Callable[[int, list[dict[str, Any]]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """A task's trials trained against a scratch store and their runs exported, in the trials'
+    order, for the store's one writer to import together (:meth:`TrialRunner._imported`):
+    what a local worker, the main process (one worker) and a Ray task all do. A trial
+    stopped by a signal ends the task there (the trials after it are not trained).
+
+    Args:
+        source: the data.
+        trials: the task's trials.
+        sizes: cuts ``trials`` into the parts that train one after another, each alone or
+            (several trials) in one vectorized pass (None: one part).
+        resume: ``{"every": checkpoint_every, "kept": {trial index: what is kept of it}}``
+            (:mod:`~descentlab.experiments.ray_resume`; None: no checkpoints).
+        save: where each checkpoint written in the middle of a trial goes with the run's
+            record so far (:func:`~descentlab.experiments.ray_resume.shipper`'s ``save``;
+            None: nowhere, it is lost with the scratch store).
+        done: called with a part's first position and its exported runs as each part ends
+            (a stop then keeps the task's finished trials).
+    """
+    from descentlab.experiments import ray_resume
+
+    sizes = [len(trials)] if sizes is None else list(sizes)
+    if sum(sizes) != len(trials) or min(sizes, default=1) < 1:
+        raise ValueError(f"sizes {sizes} do not cut {len(trials)} trials into parts")
+    resume = resume or {"every": None, "kept": {}}
+    exports: list[dict[str, Any]] = []
+    with scratch_store() as store:
+        for partial in resume["kept"].values():
+            ray_resume.restore(store, partial)
+        ship = None if save is None else ray_resume.shipper(store, save)
+        for n in sizes:
+            a = len(exports)
+            outcomes = _execute_group(store, source, trials[a : a + n], resume["every"], ship)
+            part = [{**exported(store, o.run_id), "seconds": o.seconds} for o in outcomes]
+            exports += part
+            if done is not None:
+                done(a, part)
+            if any(o.status == "interrupted" for o in outcomes):
+                break
+    return exports
+
+
+@contextlib.contextmanager
+def scratch_store() -> Iterator[Any]:
+    """A store in a private temporary folder, removed with its files at the end; nothing in
+    it is waited onto the disk (it is read and removed within the task)."""
+    import tempfile
+
+    from descentlab.store import Store
+
+    os.environ.setdefault("DESCENTLAB_QUIET", "1")
+    with tempfile.TemporaryDirectory(prefix="descentlab-trial-") as tmp:
+        store = Store(Path(tmp) / "trial.sqlite", durable=False)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def exported(store: Any, run_id: int) -> dict[str, Any]:
+    """A run of ``store`` as another store imports it, with its files' bytes."""
+    out = {**store.export_run(run_id), "files": {}}
+    for name, art in out["artifacts"].items():
+        path = Path(art["path"])
+        if path.is_file():
+            out["files"][name] = (art["kind"], path.suffix, path.read_bytes())
+    return out
+
+
+def in_scratch_store(work: Callable[[Any], T]) -> tuple[T, list[dict[str, Any]]]:
+    """Call ``work(store)`` with a :func:`scratch_store`; return what it returned and the runs
+    it recorded (in the order recorded, each with its ``id`` there), :func:`exported`."""
+    with scratch_store() as store:
+        value = work(store)
+        return value, [{**exported(store, r.id), "id": r.id} for r in store.list_runs()]
+
+
+def _place_files(store: Any, exported: Mapping[str, Any]) -> Callable[[int], dict[str, Any]]:
+    """What :meth:`Store.import_run <descentlab.store.Store.import_run>` calls to write a run's
+    files next to ``store``."""
+    from descentlab.engine.checkpoint import write_bytes_atomic
+
+    folder = store.path.parent / "checkpoints"
+
+    def place(run_id: int) -> dict[str, tuple[str, str]]:
+        placed = {}
+        for name, (kind, suffix, data) in exported.get("files", {}).items():
+            stem = f"run-{run_id}" if name == "checkpoint" else f"run-{run_id}-{name}"
+            target = folder / f"{stem}{suffix}"
+            write_bytes_atomic(target, data)
+            placed[name] = (kind, str(target))
+        return placed
+
+    return place
 
 
 def _execute(
@@ -521,7 +627,11 @@ def _execute(
     if source.objective is not None:
         return _objective_trial(store, source, trial, checkpoint_every, after_checkpoint)
     data = source.get(trial.data)
-    options: dict[str, Any] = {"checkpoint_every": checkpoint_every, "after_checkpoint": None}
+    options: dict[str, Any] = {
+        "checkpoint_every": checkpoint_every,
+        "after_checkpoint": None,
+        "keep_checkpoint": False,
+    }  # (a finished trial is never continued)
     if after_checkpoint is not None:
         options["after_checkpoint"] = functools.partial(after_checkpoint, trial)
     if nproc > 1:
@@ -530,8 +640,9 @@ def _execute(
         result = _resume_unfinished(store, trial, data, options)
         if result is None:
             result = train(trial.config, store, data=data, progress=False, **options)
-    _store_monitor(store, trial, result, nproc)
-    _store_test_outcomes(store, source, trial, result)
+    with store.transaction():  # what the trial adds to its run: one write
+        _store_monitor(store, trial, result, nproc)
+        _store_test_outcomes(store, source, trial, result)
     _discard_checkpoint(store, result)
     summary = dict(result.summary)
     return TrialOutcome(
@@ -701,8 +812,9 @@ def _threads(n: int):
 
 
 #: How long an interrupted comparison waits for its running trials to stop and be recorded
-#: as interrupted before it kills their processes.
-ABORT_SECONDS = 5.0
+#: as interrupted before it kills their processes (a step that takes longer is not waited
+#: for: the command ends within seconds, its trials continue from their last checkpoints).
+ABORT_SECONDS = 2.0
 
 
 def _worker_main(
@@ -712,53 +824,70 @@ def _worker_main(
     tasks: Any,
     results: Any,
     checkpoint_every: Any = None,
+    warm_up: bool = True,
 ) -> None:
     # Ctrl-C reaches every process of the terminal's group: between trials the main process
-    # decides; during a trial the engine's own handler ends the run as "interrupted".
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the same for a SIGTERM passed on
-    from descentlab._osutil import die_with_parent
+    # decides; during a trial the engine's own handler ends the run as "interrupted" (the
+    # same for a SIGTERM passed on).
+    from descentlab._osutil import die_with_parent, ignore_stop_signals
+
+    ignore_stop_signals()
     from descentlab._usercode import plain_warnings
 
     die_with_parent()  # a killed main process takes its workers with it, queued trials or not
     plain_warnings()  # (a worker's warnings reach the same terminal)
     import torch
 
-    from descentlab.store import Store
+    from descentlab.experiments.ray_resume import CheckpointKeeper
 
     torch.set_num_threads(threads)
     from descentlab.engine.memory import keep_freed_memory
 
     keep_freed_memory()  # a training process: reuse freed memory (engine/memory.py)
-    # Warm up while the main process prepares the data: a fresh process spends seconds on the
-    # engine's imports (scikit-learn, losses, models, optimizers) at its first run.
-    _warm_up()
+    if warm_up:  # (a forked worker starts warm)
+        # Warm up while the main process prepares the data: a fresh process spends seconds on
+        # the engine's imports (scikit-learn, losses, models, optimizers) at its first run.
+        _warm_up()
 
     parent = os.getppid()
-    store = None  # opened at the first trial (the main process creates the file)
+    save = CheckpointKeeper(str(Path(store_path).parent / "checkpoints")).save
     while True:
         try:
             item = tasks.get(timeout=1.0)
         except queue.Empty:
             if os.getppid() != parent:  # the main process is gone
-                _exit_now(store, results)
+                _exit_now(None, results)
             continue
         if item is None:
-            _exit_now(store, results)
-        indices, trials = item
+            _exit_now(None, results)
+        indices, trials, sizes, resume = item
+        emit = functools.partial(_emit, results, indices)
         try:
-            if store is None:
-                store = Store(store_path)
-            # a task's outcomes come back together: the main process sees the worker free
-            # with every outcome it can plan from
-            outcomes = _execute_group(store, source, trials, checkpoint_every)
-            results.put((indices, outcomes, None))
+            # each part's runs go back as it ends (a stop keeps them); the main process,
+            # the store's one writer, records the task's runs together once it is done, and
+            # sees the worker free with every outcome it can plan from
+            run_task(source, trials, sizes, resume, save, emit)
+            results.put(("done", indices, None, False))
         except BaseException as exc:  # report everything, including KeyboardInterrupt
             text = "".join(traceback.format_exception(exc))
             no_space = out_of_space(exc)  # the main process then takes back what it made
-            results.put((indices, None, f"{describe(exc)}\n{text}", no_space))
+            results.put(("error", indices, f"{describe(exc)}\n{text}", no_space))
             if not isinstance(exc, Exception):
                 return
+
+
+def _emit(results: Any, indices: list[int], start: int, part: list[dict[str, Any]]) -> None:
+    results.put(("part", indices, start, part))
+
+
+def _forks(threads: int) -> bool:
+    """Whether worker processes are forked from this one (see :meth:`TrialRunner._start`):
+    where ``fork`` exists, each worker trains with one thread (a process forked after
+    OpenMP started threads must not start its own), and no CUDA device is in use here."""
+    if threads != 1 or "fork" not in mp.get_all_start_methods() or sys.platform == "darwin":
+        return False
+    torch = sys.modules.get("torch")
+    return torch is None or not torch.cuda.is_initialized()
 
 
 def _exit_now(store: Any, results: Any) -> None:
@@ -863,6 +992,7 @@ class TrialRunner:
         self._procs: list[Any] = []
         self._tasks: Any = None
         self._results: Any = None
+        self._parts: dict[int, list[dict[str, Any]]] = {}  # runs of tasks not done yet
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -883,21 +1013,30 @@ class TrialRunner:
         return self._store
 
     def start(self) -> None:
-        """Start the worker processes now (they import the engine while you prepare the
-        data); otherwise they start with the first trial. Nothing is written before a trial
-        is submitted."""
-        if self.workers > 1 and not self._procs:
+        """Start the worker processes now where they would import the engine (``spawn``:
+        they do it while you prepare the data); forked ones (:meth:`_start`) start with the
+        first trial that trains, and a comparison whose trials are all stored starts none.
+        Nothing is written before a trial is submitted."""
+        if self.workers > 1 and not self._procs and not _forks(self.threads):
             self._start()
 
-    def _start(self) -> None:
-        ctx = mp.get_context("spawn")
+    def _start(self, device: Any = "cpu") -> None:
+        """Start the worker processes: on the CPU with one thread each, forked from this
+        process once it has imported and warmed up the engine (each costs milliseconds,
+        not the seconds of its own imports; this process's stores are closed first, and
+        reopen when next used); elsewhere (CUDA, several threads, no ``fork``) spawned."""
+        fork = _forks(self.threads) and str(device) == "cpu"
+        if fork:
+            with _threads(1):
+                _warm_up()  # once, here: the workers start warm
+        ctx = mp.get_context("fork" if fork else "spawn")
         self._tasks = ctx.Queue()
         self._results = ctx.Queue()
-        # A worker starts with SIGINT ignored (an ignored signal stays ignored across exec, and
-        # Python keeps it so): an abort while it is still importing must not print a
-        # KeyboardInterrupt traceback from its bootstrap. The engine's own handler still ends
-        # a running trial as interrupted.
-        with sigint_ignored(), spawning():
+        # A worker starts with SIGINT and SIGTERM blocked (kept across fork and exec), then
+        # ignores them: an abort while it is still starting must not print a
+        # KeyboardInterrupt traceback from its bootstrap; the main process ends it. The
+        # engine's own handler still ends a running trial as interrupted.
+        with signals_blocked(), spawning():
             for _ in range(self.workers):
                 p = ctx.Process(
                     target=_worker_main,
@@ -908,6 +1047,7 @@ class TrialRunner:
                         self._tasks,
                         self._results,
                         self.checkpoint_every,
+                        not fork,
                     ),
                     # not daemonic: a trial reads a Dataset with the loader worker processes
                     # it asks for, seeded from the run (as in the main process), not without
@@ -941,15 +1081,21 @@ class TrialRunner:
             # (an interrupted trial stops at its next step; one that does not within seconds
             # -- a hung loader worker under it -- is killed, and its own workers die with it)
             deadline = time.monotonic() + (ABORT_SECONDS if abort else 60.0)
-            for p in procs:
-                p.join(max(0.1, deadline - time.monotonic()))
-            for p in procs:
-                if p.is_alive():
-                    p.kill()
-                    p.join(5.0)
+            while any(p.is_alive() for p in procs) and time.monotonic() < deadline:
+                self._drain(0.05)  # (a worker exits once what it sent is read)
+            killed = [p for p in procs if p.is_alive()]
+            for p in killed:
+                p.kill()
+            for p in killed:
+                p.join(1.0)
+            self._drain(0.0)
             for q in (self._tasks, self._results):
                 q.close()
                 q.cancel_join_thread()
+        for first, runs in list(self._parts.items()):  # a stop keeps every finished trial
+            with contextlib.suppress(Exception):
+                self._imported([self._trials[first + i] for i in range(len(runs))], runs)
+        self._parts.clear()
         if self._store is not None:
             self._store.close()
 
@@ -1032,7 +1178,7 @@ class TrialRunner:
         waiting = self._waiting
         costs = [trial_cost(t) for t in waiting]
         parts = plan_tasks(
-            _group_positions(waiting, self._alone),
+            _group_positions(waiting, self._alone, pack=True),
             idle,
             cost=costs.__getitem__,
             urgent=lambda i: waiting[i].phase == "tune",
@@ -1041,7 +1187,9 @@ class TrialRunner:
         sent = {i for part in parts for i in part}
         self._waiting = [t for i, t in enumerate(waiting) if i not in sent]
         for part in parts:
-            self._send([waiting[i] for i in part], sum(costs[i] for i in part))
+            group = [waiting[i] for i in part]
+            sizes = [1] * len(group) if self._trains_alone(group[0]) else None
+            self._send(group, sum(costs[i] for i in part), sizes)
 
     def _remaining(self, task: _Task, now: float) -> float:
         """The estimated cost a running task has left: its cost less what the seconds since
@@ -1051,23 +1199,69 @@ class TrialRunner:
             return task.cost
         return max(0.0, task.cost - (now - task.sent) * cost / seconds)
 
-    def _send(self, group: list[Trial], cost: float) -> None:
-        """Send trials that train together (one vectorized pass, or one trial) to where they
-        run; ``cost``: their estimated cost (:func:`trial_cost`)."""
+    def _trains_alone(self, trial: Trial) -> bool:
+        """Whether ``trial`` trains by itself, not in a vectorized pass."""
+        group = trial.group if trial.record is not None else None
+        if trial.record is None:
+            from descentlab.engine import multirun
+
+            group = multirun.group_of(trial.config)
+        return group is None or self._alone(trial)
+
+    def _send(self, group: list[Trial], cost: float, sizes: list[int] | None = None) -> None:
+        """Send a task to where it runs: trials that train together (one vectorized pass, or
+        one trial), or (``sizes``) parts that train one after another; ``cost``: their
+        estimated cost (:func:`trial_cost`)."""
         indices = list(range(self._next, self._next + len(group)))
         self._next += len(group)
         self._trials.update(zip(indices, group, strict=True))
         self._running[indices[0]] = _Task(indices, cost, time.monotonic())
-        self._dispatch_group(indices, group)
+        self._dispatch_group(indices, group, sizes or [len(group)])
 
-    def _dispatch_group(self, indices: list[int], group: list[Trial]) -> None:
-        """Send trials that train together (one vectorized pass) to where they run."""
+    def _resume_of(self, group: list[Trial]) -> dict[str, Any]:
+        """How a task's trials checkpoint, and what is kept of each one stopped before
+        (:mod:`~descentlab.experiments.ray_resume`)."""
+        from descentlab.experiments import ray_resume
+
+        kept = {i: ray_resume.load_partial(self._kept_folder, t) for i, t in enumerate(group)}
+        return {"every": self.checkpoint_every,
+                "kept": {i: k for i, k in kept.items() if k is not None}}  # fmt: skip
+
+    @property
+    def _kept_folder(self) -> Path:
+        """Where running trials' checkpoints are kept (:mod:`.ray_resume`)."""
+        return Path(self.store_path).parent / "checkpoints"
+
+    def _dispatch_group(self, indices: list[int], group: list[Trial], sizes: list[int]) -> None:
+        """Send a task (trials that train together, or ``sizes``' parts) to where it runs."""
         if self.workers == 1:
-            self._local.append((indices, group))
+            self._local.append((indices, group, sizes))
             return
         if not self._procs:
-            self._start()
-        self._tasks.put((indices, group))
+            self._start(getattr(group[0].config, "device", "cpu"))
+        self._tasks.put((indices, group, sizes, self._resume_of(group)))
+
+    def _imported(self, trials: list[Trial], exports: list[dict[str, Any]]) -> list[TrialOutcome]:
+        """A task's runs (:func:`run_task`), its finished ones written into the store in one
+        transaction (this process is its one writer), and every trial's outcome: a trial
+        stopped, or not reached, is ``interrupted`` (what is kept of it continues it later);
+        what was kept of a finished one goes once it is in."""
+        from descentlab.experiments import ray_resume
+
+        store, out = self.store, []
+        with store.transaction():
+            for trial, run in itertools.zip_longest(trials, exports):
+                if run is None or run["run"]["status"] not in FINISHED:
+                    out.append(TrialOutcome(trial, None, "interrupted", {}))
+                    continue
+                run_id = store.import_run(run, artifacts=_place_files(store, run))
+                summary = dict(run["run"]["summary"] or {})
+                out.append(TrialOutcome(trial, run_id, run["run"]["status"], summary, False,
+                                        run["seconds"]))  # fmt: skip
+        for o in out:
+            if o.run_id is not None:
+                ray_resume.discard_partial(self._kept_folder, o.trial)
+        return out
 
     def next_outcome(self) -> TrialOutcome:
         """The next finished trial (blocks until one is).
@@ -1100,18 +1294,46 @@ class TrialRunner:
                 item = self._results.get_nowait()
             except queue.Empty:
                 return
-            self._finished(*item)
+            self._take(item)
+
+    def _run_here(
+        self, group: list[Trial], sizes: list[int], done: list[dict[str, Any]]
+    ) -> list[Any]:
+        """A task trained in this process: as a worker trains it, each part's runs added to
+        ``done`` as it ends (across processes with ``nproc``: straight into the store, rank
+        0 writing)."""
+        with _threads(self.threads):
+            if self.nproc > 1:
+                return _execute_group(self.store, self.source, group, self.checkpoint_every,
+                                      nproc=self.nproc)  # fmt: skip
+            from descentlab.experiments.ray_resume import CheckpointKeeper
+
+            save = CheckpointKeeper(str(self._kept_folder)).save
+            resume = self._resume_of(group)
+            return run_task(self.source, group, sizes, resume, save, lambda _, p: done.extend(p))
+
+    def _drain(self, timeout: float) -> None:
+        """Hold the parts' runs that workers sent (what else they sent is dropped: the
+        command is stopping)."""
+        while True:
+            try:
+                item = self._results.get(timeout=timeout) if timeout else self._results.get_nowait()
+            except (queue.Empty, OSError, ValueError, EOFError):
+                return
+            if item[0] == "part":
+                self._parts.setdefault(item[1][0], []).extend(item[3])
+            timeout = 0.0
 
     def _collect(self) -> TrialOutcome:
         """Wait for the next trial that runs here or in a worker to finish."""
         if self.workers == 1:
-            indices, group = self._local.popleft()
+            indices, group, sizes = self._local.popleft()
+            runs: list[dict[str, Any]] = []
             try:
-                with _threads(self.threads):
-                    outcomes = _execute_group(
-                        self.store, self.source, group, self.checkpoint_every, nproc=self.nproc
-                    )
+                outcomes = self._run_here(group, sizes, runs)
             except BaseException as exc:  # the task is over: its error goes to the caller
+                with contextlib.suppress(Exception):  # (its finished trials are kept)
+                    self._imported(group[: len(runs)], runs)
                 self._running.pop(indices[0], None)
                 for index in indices:
                     self._trials.pop(index, None)
@@ -1137,24 +1359,41 @@ class TrialRunner:
                         "start work inside `if __name__ == '__main__':` -- or use workers=1"
                     ) from None
                 continue
-            self._finished(*item)
-            return self._ready.popleft()
+            self._take(item)
+            if self._ready:
+                return self._ready.popleft()
+
+    def _take(self, item: tuple[Any, ...]) -> None:
+        """A worker's message on its task: a part's runs (held until the task is done), the
+        task done, or its error (the runs of its finished trials are kept all the same)."""
+        kind, indices = item[0], item[1]
+        if kind == "part":
+            self._parts.setdefault(indices[0], []).extend(item[3])
+            return
+        runs = self._parts.pop(indices[0], [])
+        if kind == "done":
+            self._finished(indices, runs, None)
+        else:
+            self._imported([self._trials[i] for i in indices[: len(runs)]], runs)
+            self._finished(indices, None, item[2], item[3])
 
     def _finished(
         self,
         indices: list[int],
-        outcomes: list[TrialOutcome] | None,
+        outcomes: list[TrialOutcome] | list[dict[str, Any]] | None,
         error: str | None,
         no_space: bool = False,
     ) -> None:
-        """A task is back: its outcomes join the ready queue; its seconds teach the rate at
-        which running tasks are estimated to progress."""
+        """A task is back: its outcomes (or its runs, to import) join the ready queue; its
+        seconds teach the rate at which running tasks are estimated to progress."""
         task = self._running.pop(indices[0], None)
         trials = [self._trials.pop(i) for i in indices]
         if error is not None or outcomes is None:
             failed = TrialError(f"trial {trials[0].config.name!r} failed: {error}")
             failed.no_space = no_space  # a file could not be written for lack of space
             raise failed
+        if outcomes and isinstance(outcomes[0], dict):
+            outcomes = self._imported(trials, outcomes)  # type: ignore[arg-type]
         seconds = sum(o.seconds for o in outcomes)  # the worker's own clock: no start-up
         if task is not None and seconds > 0.0:
             self._done[0] += seconds

@@ -340,18 +340,19 @@ class Comparison:
         """:func:`.verdict.fastest`."""
         return verdict.fastest(self)
 
-    def recommendation(self) -> str:
+    def recommendation(self, timings: bool = True) -> str:
         """The verdict, one part a line: the headline (:meth:`headline`), the chosen one's
         test metric, each other optimizer's paired difference with its simultaneous interval
         and verdict, the failed test seeds, the speedups, where the ranking changed during
-        training and (with a target) the fastest to it."""
+        training and (with a target) the fastest to it. ``timings=False``: without the
+        speedups in seconds (measurements of this machine, not results of the runs)."""
         ranking = self.ranking()
         if not ranking:
             return "No optimizer has finished its final runs yet: no recommendation."
         parts = [self.headline(ranking), self._chosen_words(ranking[0])]
         parts += _versus_lines(self, ranking)
         parts.append(_failure_words(ranking, round(self.spec.confidence * 100)))
-        parts += self._speed_words(ranking)
+        parts += self._speed_words(ranking, timings)
         fast, ties = self.fastest()
         if fast is not None:
             steps = [x for x in fast.steps_to_target if x is not None]
@@ -418,14 +419,16 @@ class Comparison:
         name = top.result.choice.display
         return f"{name}, {why}: {what} {m:{f}} ({conf}% interval {ci} over {over})."
 
-    def _speed_words(self, ranking: list[Standing]) -> list[str]:
+    def _speed_words(self, ranking: list[Standing], timings: bool = True) -> list[str]:
         """The speedups over the chosen one (and the baseline), in the ranking's order, and
         where the ranking changed during training."""
         top = ranking[0].result
         order = {x.result.label: i for i, x in enumerate(ranking)}
         bases = [top] + [r for r in self.results if r.label == self.spec.baseline and r is not top]
         parts = [
-            _speedup_words(self, b, sorted(self.speedups(b), key=lambda sp: order[sp.label]))
+            _speedup_words(
+                self, b, sorted(self.speedups(b), key=lambda sp: order[sp.label]), timings
+            )
             for b in bases
         ]
         found = self.crossings()
@@ -711,8 +714,10 @@ def _failure_words(ranking: list[Standing], conf: int) -> str:
     )
 
 
-def _speedup_words(cmp: Any, base: OptimizerResult, found: list[Speedup]) -> str:
-    """The speedups over ``base`` as one line."""
+def _speedup_words(
+    cmp: Any, base: OptimizerResult, found: list[Speedup], timings: bool = True
+) -> str:
+    """The speedups over ``base`` as one line (``timings``: in seconds too)."""
     if not found:
         return ""
     shown = {r.label: r.choice.display for r in cmp.results}
@@ -728,14 +733,15 @@ def _speedup_words(cmp: Any, base: OptimizerResult, found: list[Speedup]) -> str
             )
             continue
         text = f"{name} {_times(sp.steps)} in steps"
-        if math.isfinite(sp.seconds[0]):
+        if timings and math.isfinite(sp.seconds[0]):
             text += f", {_times(sp.seconds)} in time"
         parts.append(text)
     conf = round(cmp.spec.confidence * 100)
     return (
         f"Speedup over {base.choice.display} (the steps {base.choice.display} needs on its "
         f"curve runs to reach each one's final validation {metric}, over its {cmp.spec.steps}; "
-        f"in time the same with each run's own seconds; {conf}% bootstrap over the {k} curve "
+        + ("in time the same with each run's own seconds; " if timings else "")
+        + f"{conf}% bootstrap over the {k} curve "
         "seeds): " + "; ".join(parts) + "."
     )
 
