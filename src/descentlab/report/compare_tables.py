@@ -265,7 +265,7 @@ def verdict(cmp: Any) -> str:
     head, _, detail = cmp.recommendation().partition("\n")
     text = (
         f'<p class="verdict"><strong>Recommendation: {escape(head)}.</strong>'
-        + (f"<br>{escape(detail)}" if detail else "")
+        + "".join(f"<br>{escape(line)}" for line in detail.splitlines())
         + "</p>"
     )
     warnings = cmp.warnings()
