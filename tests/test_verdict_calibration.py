@@ -73,15 +73,17 @@ def test_a_failing_optimizer_whose_mean_over_all_seeds_is_equal_shows_its_failur
 
 
 def test_two_seeds_with_equal_differences_decide_nothing():
-    # 142 test examples, 2 seeds: both seeds 2 examples behind -- equal differences, whose
-    # seed spread is 0. The stage's statistic was infinite and the look said "worse"
-    rng = np.random.default_rng(0)
-    best = {s: (rng.random(142) < 0.8).astype(float) for s in range(2)}
+    # 142 test examples, 2 seeds: each seed 2 examples lost and 1 gained, on examples of its
+    # own -- equal differences, no spread over seeds nor a shared per-example part. The
+    # stage's statistic was infinite and the look said "worse"
+    best = {s: np.ones(142) for s in range(2)}
+    best[0][100:130] = 0.0
+    best[1][110:140] = 0.0
     other = {}
     for s, row in best.items():
         row2 = row.copy()
-        row2[np.flatnonzero(row)[:2]] = 0.0  # two examples lost on each seed
-        row2[np.flatnonzero(row == 0)[s]] = 1.0  # and one gained, on different examples
+        row2[np.flatnonzero(row)[10 * s : 10 * s + 2]] = 0.0  # two lost, other ones per seed
+        row2[np.flatnonzero(row == 0)[s]] = 1.0  # and one gained
         other[s] = row2
     d = paired_difference(best, other, maximize=True)
     assert d.mean == pytest.approx(1 / 142) and math.isfinite(sequential.stage_z(d))
