@@ -505,12 +505,10 @@ def train_many(
         ``results[i]`` for ``configs[i]``; vectorized runs report their group's wall time.
 
     Writes:
-        Nothing without ``store``; with one, each run's record as ``train`` writes it (runs
-        trained alone also their checkpoint ``<store dir>/checkpoints/run-<id>.pt``).
+        Nothing without ``store``; with one, each run's record (and checkpoint) as ``train``.
 
     Raises:
-        KeyError: an unknown problem, model, loss, optimizer or schedule name (before any
-            run starts; lists the valid ones).
+        KeyError: an unknown name in a config, listing the valid ones (before any run starts).
         ValueError: a bad config, ``mode`` or ``workers`` (before any run starts).
         VectorizeError: ``mode="vmap"`` and some group cannot be vectorized.
 
@@ -518,11 +516,15 @@ def train_many(
         >>> from descentlab.engine import RunConfig, train_many
         >>> base = RunConfig(problem="moons", problem_options={"n_samples": 200},
         ...                  model="mlp", model_options={"hidden": 8},
-        ...                  optimizer="adam", batch_size=16, steps=50, evaluate_test=False)
+        ...                  optimizer="adam", batch_size=16, steps=50,
+        ...                  evaluate_test=False)
         >>> seeds = [{"seed": s} for s in range(4)]
         >>> runs = train_many(base, overrides=seeds, mode="vmap", progress=False)
         >>> len(runs), [r.status for r in runs], runs[0].summary["steps"]
         (4, ['completed', 'completed', 'completed', 'completed'], 50)
+        >>> train_many(base, mode="gpu")
+        Traceback (most recent call last):
+        ValueError: mode must be one of 'auto', 'vmap', 'processes', 'sequential', ...
     """
     _check_mode(mode)
     cfgs = _collect(configs, overrides)

@@ -725,10 +725,8 @@ def run(
     dtype: torch.dtype | None = None,
     kernel: bool | None = None,
 ) -> Trajectories:
-    """Run ``K`` optimisations of ``landscape`` at once and record every iterate.
-
-    ``K`` is the number of starting points and/or of per-run hyperparameter values; a single
-    start or value is shared by all runs, several must agree in number.
+    """Run ``K`` optimisations of ``landscape`` at once (one per start and/or per
+    hyperparameter value; one start or value is shared) and record every iterate.
 
     Args:
         landscape: a :class:`~descentlab.problems.landscapes.Landscape` or its name.
@@ -766,8 +764,6 @@ def run(
         ValueError: a bad start, ``steps``, ``lr`` or ``bound``; mismatched numbers of runs.
 
     Example:
-        Two runs of Adam from one start, one per learning rate:
-
         >>> import torch
         >>> from descentlab.problems.trajectories import run
         >>> tr = run("rosenbrock", "adam", starts=torch.tensor([-1.5, 2.0]), steps=100,
@@ -776,6 +772,9 @@ def run(
         (torch.Size([2, 101, 2]), torch.Size([2, 101]))
         >>> tr.diverged.tolist(), bool((tr.losses[:, -1] < tr.losses[:, 0]).all())
         ([False, False], True)
+        >>> run("rosenbrock", "adam", starts=[0.0, 0.0, 0.0], steps=10)
+        Traceback (most recent call last):
+        ValueError: starts must have shape (2,) or (K, 2) for landscape 'rosenbrock' ...
     """
     f, x0, runner, lr_tensor = _prepare(landscape, optimizer, starts, steps, lr, hyper, bound,
                                         dtype, kernel)  # fmt: skip
