@@ -1,27 +1,11 @@
 """Writing files: the one place a file is put in place, and what a failed command takes back.
 
-Every report, figure, table, checkpoint, lecture output and cache file descentlab writes goes
-through :func:`atomic_path` (or :func:`write_atomic` on top of it): the content is written to a
-temporary file in the destination's folder, flushed and ``fsync``-ed, then renamed over the
-destination. Just before the rename, :func:`check_target` makes sure the destination is a
-regular file or nothing: a rename replaces whatever directory entry is there, so without the
-check ``--output /dev/full`` would replace the device node with an HTML page.
-
-Symbolic links: the destination must not be one. A rename replaces the link itself, not the
-file it points to, and following it instead would let a link planted in a run folder make
-descentlab overwrite any file the user can write (``~/.bashrc``, a system file for root). A
-link is refused with one line naming it and its target; give the target's path instead. Links
-in the folders above the destination are followed as usual.
-
-A command that fails for lack of space (``ENOSPC``, a quota, ``RLIMIT_FSIZE``, SQLite's
-"database or disk is full") should leave nothing it created. Inside :func:`track_created` (the
-CLI's dispatcher opens it), the writers record the files and folders they create
-(:func:`note_created`); :func:`remove_created` deletes them again, newest first, a folder with
-what is in it (the command's worker processes write into it too). Files that existed before
-the command are never recorded, so a store that was there stays (SQLite's transactions keep it
-intact).
-
-Only the standard library is imported here.
+Every file descentlab writes goes through :func:`atomic_path` (or :func:`write_atomic`): a
+temporary file in the destination's folder, ``fsync``-ed, then renamed over the destination,
+which :func:`check_target` requires to be a regular file or nothing (never a link).
+:func:`track_created`, :func:`note_created` and :func:`remove_created` take back what a command
+that ran out of space created. Why, and what a user sees: docs/files-and-faults.md. Only the
+standard library is imported here.
 """
 
 from __future__ import annotations

@@ -4,31 +4,7 @@ Every loss is a callable ``loss(output, target) -> scalar tensor`` (with ``reduc
 a tensor of per-example values). The callables are ``functools.partial`` objects of module-level
 functions, so they pickle (runs can be spread over processes).
 
-==================  ===========================================================================
-name                loss (``x`` = model output, ``y`` = target)
-==================  ===========================================================================
-``l1``              ``|x - y|`` (Laplace NLL up to scale, the optimization lecture)
-``mse``             ``(x - y)^2`` (Gaussian NLL up to scale, the optimization lecture)
-``half_sse``        ``0.5 sum_j (x_j - y_j)^2`` per example, averaged over the batch
-``huber``           quadratic below ``delta``, linear above (``torch.nn.HuberLoss``)
-``smooth_l1``       Huber divided by ``beta`` (``torch.nn.SmoothL1Loss``)
-``cross_entropy``   ``-w_y log softmax(x)_y`` with ``weight``, ``ignore_index``,
-                    ``label_smoothing``; probability targets accepted (mixup, smoothing)
-``sequence_cross_entropy``  cross-entropy of every position of ``(N, T, V)`` logits against
-                    ``(N, T)`` labels; positions labelled ``ignore_index`` (padding) do not
-                    count (:class:`SequenceCrossEntropy`; the engine adds perplexity)
-``nll``             ``-w_y x_y`` for log-probability outputs (``torch.nn.NLLLoss``)
-``bce``             binary cross-entropy of probabilities (``torch.nn.BCELoss``)
-``bce_with_logits`` binary cross-entropy of logits, ``pos_weight`` (``BCEWithLogitsLoss``)
-``kl_div_forward``  ``KL(P || Q) = sum p log(p / q)``, ``P`` = target, ``Q = softmax(x)``
-``kl_div_reverse``  ``KL(Q || P) = sum q log(q / p)`` (mode-seeking)
-``triplet_margin``  ``max(d(a, p) - d(a, n) + margin, 0)`` over triplets mined from a labelled
-                    batch of embeddings (``torch.nn.TripletMarginLoss`` on them)
-``distribution_nll`` ``-log p(y | x)`` for a ``torch.distributions`` family (see :func:`nll`)
-==================  ===========================================================================
-
-Maximum likelihood: minimising ``-log p(y | f_w(x))`` over i.i.d. examples; :func:`nll` builds
-that loss for any family of :data:`FAMILIES` (L1, L2 and cross-entropy are special cases).
+The registry's names and what each computes: docs/data-and-models.md.
 
 References:
     PyTorch loss documentation, https://pytorch.org/docs/stable/nn.html#loss-functions.

@@ -505,12 +505,10 @@ def train_many(
         ``results[i]`` for ``configs[i]``; vectorized runs report their group's wall time.
 
     Writes:
-        Nothing without ``store``; with one, each run's record as ``train`` writes it (runs
-        trained alone also their checkpoint ``<store dir>/checkpoints/run-<id>.pt``).
+        Nothing without ``store``; with one, each run's record (and checkpoint) as ``train``.
 
     Raises:
-        KeyError: an unknown problem, model, loss, optimizer or schedule name (before any
-            run starts; lists the valid ones).
+        KeyError: an unknown name in a config, listing the valid ones (before any run starts).
         ValueError: a bad config, ``mode`` or ``workers`` (before any run starts).
         VectorizeError: ``mode="vmap"`` and some group cannot be vectorized.
 

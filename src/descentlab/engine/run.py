@@ -692,7 +692,9 @@ def resume(
         on_start: called with the run id just before training continues.
         restart: start the run over from step 0 when its checkpoint is corrupted or missing
             (its metrics are deleted).
-        checkpoint_every, after_checkpoint, keep_checkpoint: as for :func:`train`.
+        checkpoint_every: as for :func:`train`.
+        after_checkpoint: as for :func:`train`.
+        keep_checkpoint: as for :func:`train`.
 
     Returns:
         The :class:`RunResult` of the whole run (its ``steps`` count from step 0), under the

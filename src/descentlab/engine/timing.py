@@ -3,25 +3,8 @@
 A :class:`RunClock` belongs to a training loop's stepper (:class:`~descentlab.engine.run.
 OneModel` for one run, :class:`~descentlab.engine.vectorized.Stacked` for K runs trained in one
 vectorized pass). The stepper brackets its work with :meth:`RunClock.stamp` and reports each
-interval with :meth:`RunClock.add`, naming the runs whose work it was:
-
-- one run: the optimizer's ``step(closure)`` is one interval (optimizer), and each call of the
-  closure -- zeroing the gradients, the forward and the backward pass -- another
-  (forward/backward, taken out of the optimizer's), so an optimizer that evaluates the closure
-  several times (L-BFGS) is charged its passes as forward/backward, and a third-party optimizer
-  is timed like a built-in one;
-- K runs of a vectorized pass: the shared forward/backward pass is split equally among the K
-  runs (the same model on batches of the same size: equal work), and the step of each
-  optimizer among them -- one optimizer over its runs' slices of the stacked parameters -- is
-  split among that optimizer's runs only. So a costlier update rule is charged to its own runs.
-
-The clock, stated with every measurement (:attr:`RunClock.kind`): on a GPU, CUDA events (read
-when the totals are asked for, so timing adds no synchronisation to the step); on the CPU,
-the thread's CPU time (``time.thread_time``) when torch computes on this thread alone (one
-intra-op thread: what a comparison's runs use), which other processes on a busy machine do not
-inflate; else the wall clock (``time.perf_counter``) of the stepper's own work. Evaluation,
-batching, checkpoints and records are outside both intervals (AlgoPerf does not time
-evaluation either).
+interval with :meth:`RunClock.add`, naming the runs whose work it was. What each interval is
+charged to, and which clock (:attr:`RunClock.kind`) measures it: docs/compare.md.
 """
 
 from __future__ import annotations

@@ -8,20 +8,9 @@ follows torch's contract:
 - as a Python object: an ``Optimizer`` subclass or a factory ``f(params, **hyper) ->
   Optimizer`` -> :class:`PythonOptimizer`.
 
-Both are called ``f(params, **hyper)`` by the engine, and both are recorded in the store by a
-stable description (``import:torch.optim.SGD``, ``python:mymodule:make_opt``), so a
-comparison finds its finished trials again. An imported optimizer is pickled by its path (a
-worker process imports it again); a Python object is pickled as Python pickles it (by
-reference: define factories at module level to use worker processes).
-
-Everything is checked before any training: a path that does not import, an object that is not
-an optimizer class or factory (a factory is called once on a dummy parameter and must return a
-``torch.optim.Optimizer``), and fixed hyperparameters the optimizer does not declare (also for
-optimizers that swallow unknown keywords with ``**kwargs``, as pytorch-optimizer's do).
-
-Optimizers with ``train()`` / ``eval()`` modes (Schedule-Free: Defazio et al., 2024) are put in
-eval mode for every evaluation and back in train mode for training; the engine detects this
-(:func:`descentlab.engine.building.optimizer_modes`), nothing is configured.
+Both are called ``f(params, **hyper)``, recorded by a stable description
+(``import:torch.optim.SGD``) and checked before any training; how they are pickled, checked and
+put in eval mode: docs/compare.md.
 
 Example:
     >>> opt = ImportedOptimizer("torch.optim.SGD")

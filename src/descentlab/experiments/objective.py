@@ -1,25 +1,11 @@
 """Your own training code as what a comparison compares optimizers on.
 
 An *objective* is a function ``fn(run) -> Score``: for one trial of the protocol it trains with
-the optimizer :class:`Run` builds (the trial's, with its hyperparameters: a real
-``torch.optim.Optimizer``) for ``run.steps`` steps from ``run.seed``, evaluates on the split
-it is told (``run.split``: ``"val"`` while tuning and in the curve runs, ``"test"`` in the
-refit runs), and returns its metric with the metric's direction. The protocol is the one a
-:class:`~descentlab.problems.problem.Problem` gets -- tuning rounds, pruning's rung runs (a
-trial of fewer steps, its schedule kept at full length), curve and refit seeds, the
-sequential verdict, resume, worker processes, Ray: each of its trials is one call of ``fn``
-(:func:`run_trial`), recorded in the store like a trial the engine trains.
-
-A Hugging Face ``Trainer`` and a Lightning module are objectives too
-(:mod:`~descentlab.experiments.frameworks`): :class:`Objective` holds which form, found by
-reference (``file.py:fn`` or ``package.module:fn``) in every process, or given as a function.
-
-What descentlab cannot see it does not claim: the training loop is the function's, so trials
-train one at a time (never stacked in a vectorized pass); a trial fails only when its values
-are not finite (the chance and training-loss rules need what the function does not report);
-and where the function owns its data, that it evaluates the split it is told is its own
-promise. Where descentlab gives the data (``run.splits``), reading the test split in a
-tuning or curve trial is refused.
+the optimizer :class:`Run` builds for ``run.steps`` steps from ``run.seed``, evaluates on
+``run.split`` and returns its metric with the metric's direction; each trial is one call of
+``fn`` (:func:`run_trial`). A Hugging Face ``Trainer`` and a Lightning module are objectives too
+(:mod:`~descentlab.experiments.frameworks`). What the protocol does with it and what descentlab
+cannot check: docs/compare.md ("Your own training code").
 """
 
 from __future__ import annotations

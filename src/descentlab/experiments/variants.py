@@ -1,24 +1,9 @@
 """Held-out variants of a workload: the AlgoPerf guard against optimizers tuned to one setting.
 
 AlgoPerf (Dahl et al. 2023, section 4.2) scores submissions also on randomized *variants* of
-its workloads, drawn after the submissions are fixed, so that a search space or a default
-tuned to the exact fixed workloads does not pass unnoticed. ``--problems digits~1`` adds the
-variant of digits drawn with seed 1 (``default~1``: one of each default problem); each variant
-changes one thing, chosen and valued by its seed:
-
-- **width**: the model's width halved or doubled (MNIST-1D's CNN channels, the digits MLP's
-  hidden units, the character-level transformer's ``d_model``), where the problem has one;
-- **activation**: the model's ReLU replaced by tanh, GELU or SiLU
-  (:data:`~descentlab.problems.models.ACTIVATIONS`; the same models);
-- **data**: a seeded subset of three quarters of the training and of the validation
-  examples (the dataset option ``train_subset``, :func:`~descentlab.problems.data.
-  train_subset`): tuning, the curves and the refit all train on other data; the test set is
-  the problem's own. The character-level model, a problem object without that option, takes
-  a subset of its corpus instead (three quarters: other training, validation and test text).
-
-DeepOBS's noisy quadratic has neither width nor activation: its variants are data subsets. A
-variant is a problem of its own, named ``NAME~SEED``: its own run directory, no stored target
-(its target is set relative to the comparison, and says so).
+its workloads. ``NAME~SEED`` (``digits~1``) is a problem of its own whose seed chooses and
+values one change: the model's width, its activation, or a seeded subset of its data (what
+each problem's variants are: docs/compare.md). Its target is set relative to the comparison.
 
 Example:
     >>> parse_variant("digits~3"), parse_variant("digits")

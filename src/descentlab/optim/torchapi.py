@@ -1,31 +1,8 @@
 r"""What the named optimizers share: torch's signatures, flags and state dicts.
 
-Every named optimizer (``optim/sgd.py``, ``optim/adam.py``, ...) is a short chain of
-update rules that takes exactly the arguments of its ``torch.optim`` namesake (same order,
-same defaults) and produces the same iterates (tested to 1e-6 relative in float64 over 300
-steps), plus keyword-only options for the variants the lectures use. ``foreach`` is accepted
-for compatibility and has no effect (descentlab always works on lists of tensors);
-``capturable=True`` is not supported and raises ``ValueError``. ``differentiable=True`` lets
-autograd record the step, as torch's does (:mod:`descentlab.optim.differentiable`): the
-same values as ``fused=False``, bit for bit, and gradients through the step with respect
-to the parameters, gradients, state and tensor hyperparameters that require grad.
-
-Complex parameters are stepped as pairs of reals (torch's ``view_as_real``), with their state
-kept complex like the parameter, so iterates and state dicts match torch's. State dicts load
-both ways: a ``torch.optim`` namesake's (or an older torch's) into these classes, and these
-classes' into torch (``tests/test_torch_contract.py``).
-
-Where torch refuses and these accept, on purpose (:data:`BEYOND_TORCH`, keyed by torch's
-error text): a tensor ``lr`` or ``betas`` with ``foreach=True``, a ``betas`` pair mixing a number
-and a tensor, and Muon's non-matrix parameters (stepped by AdamW). Each means what torch's
-accepted spelling means (``tests/test_torch_contract.py``); everything else torch's
-``TestOptimRenewed.test_errors`` refuses is refused with torch's exception type and words.
-
-``fused`` (every optimizer here, not only those torch has fused kernels for) chooses the
-backend: ``None`` (default) runs the whole chain as one compiled pass over each parameter's
-memory where it can (:mod:`descentlab.optim.fused`) and eagerly elsewhere, ``True`` insists on
-the fused pass, ``False`` always runs eagerly. Both backends give the same iterates to float
-rounding (tested to 1e-6 relative in float32 over 300 steps).
+How the named optimizers follow torch's arguments, state dicts and errors, which inputs torch
+refuses and these accept on purpose (:data:`BEYOND_TORCH`) and what ``fused`` chooses:
+docs/optimizers.md.
 """
 
 from __future__ import annotations

@@ -5,13 +5,8 @@ plotting library from the installed ``plotly`` package (shipped with it: the pag
 offline); ``GET /api/meta``; ``POST /api/surface``, ``/api/run``, ``/api/map`` (JSON in, JSON
 out, see :mod:`descentlab.playground.compute`).
 
-Security: the server binds 127.0.0.1 unless told otherwise; requests must name an allowed
-host (DNS rebinding); a computation is done only for the page's own requests (a page of
-another origin gets 403, a body not sent as ``application/json`` 415); bodies are limited to
-``LIMITS["body_bytes"]``; malformed JSON gets 400, values past the limits 422, each with
-``{"error": message}`` (499: the client left before its computation began, which is then not
-done); nothing is evaluated (composed rules go through the ``compare --optimizer`` grammar);
-every response carries a Content-Security-Policy that allows only the app's own scripts.
+Security (local binding, allowed hosts, same-origin JSON requests, body limits, the
+Content-Security-Policy) and the status codes: docs/playground.md.
 """
 
 from __future__ import annotations

@@ -1,22 +1,7 @@
 """Analytic loss landscapes with known minima, their gradients and a finite-difference check.
 
-A :class:`Landscape` is a differentiable function :math:`f: \\mathbb{R}^d \\to \\mathbb{R}`
-written in torch that evaluates many points at once: an input of shape ``(..., d)`` gives
-an output of shape ``(...)``, so ``K`` independent optimisation runs stored as one ``(K, d)``
-tensor are evaluated in a single call. Each landscape carries its formula, a short
-description, its known critical points (minima, saddles, ...) with their values, a plotting
-domain and a demonstration start point.
-
-The registry holds the functions of the lectures (the derivatives lecture: ``x^2 - 4x + 6``,
-``x sin x``, ``3x^3 - 2x + 1``, ``3(x-2)^2 + (y-2)^2``, ``3xy^2 + 4x^3 - 5y^2 + 1``,
-``(2x-1)^3``), the ravine and saddle terrains of the momentum lecture (after cs231n), the classic
-test functions (Rosenbrock, Beale, Rastrigin, Himmelblau), a quadratic with a chosen condition
-number and a noisy quadratic whose stochastic gradient has a known noise variance (the
-optimization lecture).
-
-Gradients come from autograd (:func:`grad`); :func:`finite_difference_grad` implements the
-definition of the derivative as a limit (the PyTorch losses lecture) with central differences in
-float64, and :func:`gradient_error` compares the two.
+A :class:`Landscape` evaluates a batch of points ``(..., d)`` in one call; what the registry
+holds and how the gradient check works: docs/data-and-models.md.
 
 Example:
     >>> import torch
@@ -799,34 +784,8 @@ def noisy_quadratic(h: float = 1.0, sigma: float = 1.0, dim: int = 2) -> Landsca
 def sgd_stationary_loss(lr: float, h: float = 1.0, sigma: float = 1.0, dim: int = 1) -> float:
     """Stationary expected loss of constant-lr SGD on the noisy quadratic.
 
-    Derivation, per coordinate, for ``f(x) = ½ h x²`` and the stochastic gradient
-    ``g_t = h x_t + σ ξ_t`` with independent ``ξ_t ~ N(0, 1)``:
-
-    .. math::
-        x_{t+1} = x_t - η g_t = (1 - ηh)\\, x_t - ησ ξ_t .
-
-    Since ``ξ_t`` is independent of ``x_t`` and has mean 0,
-
-    .. math::
-        \\mathbb E[x_{t+1}] = (1-ηh)\\,\\mathbb E[x_t] \\to 0, \\qquad
-        \\mathbb E[x_{t+1}^2] = (1-ηh)^2\\, \\mathbb E[x_t^2] + η^2σ^2 .
-
-    For ``0 < ηh < 2`` the map is a contraction (``|1-ηh| < 1``), so the second moment
-    converges to its fixed point ``v = (1-ηh)^2 v + η^2σ^2``:
-
-    .. math::
-        v = \\frac{η^2σ^2}{1 - (1-ηh)^2} = \\frac{η^2σ^2}{ηh\\,(2 - ηh)}
-          = \\frac{ησ^2}{h\\,(2 - ηh)} ,
-
-    and the stationary expected loss is, summed over ``d`` coordinates,
-
-    .. math::
-        \\mathbb E[f] = \\tfrac12 h\\, v\\, d = \\frac{d\\, ησ^2}{2\\,(2 - ηh)}
-        \\approx \\frac{d\\,ησ^2}{4}\\ \\text{for small}\\ ηh .
-
-    The floor grows linearly with ``η``: halving the learning rate halves the floor, which
-    is why a decaying rate (``Σ η_t = ∞, Σ η_t² < ∞``, Robbins & Monro 1951) is needed to
-    converge.
+    The floor grows linearly with the learning rate; the derivation is in
+    docs/data-and-models.md.
 
     Args:
         lr: learning rate ``η``, with ``0 < ηh < 2``.

@@ -2,41 +2,7 @@
 parameter vector of DeepOBS's noisy quadratic, ResNets for small images and a GPT-2-style
 decoder.
 
-==================  =========================================================================
-name                architecture (defaults)
-==================  =========================================================================
-``linear``          ``Linear(prod(input_shape), n_outputs)`` (MNIST-1D paper: 32 %)
-``mlp``             MNIST-1D paper MLP: ``h1 = relu(W1 x)``, ``h2 = h1 + relu(W2 h1)``
-                    (a residual block), ``W3 h2``; ``hidden=100`` (paper: 68 %),
-                    ``activation="relu"``
-``cnn``             MNIST-1D paper CNN: three ``Conv1d`` (kernel 5/3/3, stride 2, padding 1,
-                    ``channels=25``, ReLU) and a linear read-out (paper: 94 %);
-                    ``activation="relu"``
-``gru``             MNIST-1D paper GRU: bidirectional, ``hidden=6``, one input feature per time
-                    step, linear read-out of all time steps (paper: 91 %)
-``digits_mlp``      flatten, ``hidden=(128,)`` blocks of Linear [BatchNorm] ReLU [Dropout]
-``digits_cnn``      two 3x3 conv blocks (``channels=(16, 32)``) [BatchNorm] ReLU, 2x2 max-pool,
-                    [Dropout], Linear(``hidden=64``), ReLU, [Dropout], Linear
-``logistic``        multinomial logistic regression: a linear layer started at zero (the loss
-                    is convex, so the zero start makes the optimum path seed-independent)
-``quadratic_deep``  the parameter vector ``theta`` (ones) of DeepOBS's noisy quadratic; outputs
-                    ``Q^{1/2} (theta - x)`` so that ``losses.get("half_sse")`` is
-                    ``0.5 (theta - x)^T Q (theta - x)`` (see :mod:`descentlab.problems.data`)
-``resnet20``        He et al.'s CIFAR ResNet-20 with BatchNorm, ``width=16``, ``blocks=3`` per
-                    stage (:mod:`descentlab.problems.resnet`; 0.27M parameters on 3x32x32)
-``resnet18``        ResNet-18 with BatchNorm, ``width=64``, ``stem="cifar"`` or ``"imagenet"``
-                    (:mod:`descentlab.problems.resnet`; 11.2M parameters for 10 classes)
-``gpt``             a GPT-2-style decoder over token ids ``(N, T)`` (the context ``T`` and the
-                    vocabulary are the problem's): ``d_model=64``, ``n_layers=2``,
-                    ``n_heads=4``, ``tied=True``, ``dropout=0`` (:mod:`descentlab.problems.gpt`)
-==================  =========================================================================
-
-``activation`` is one of :data:`ACTIVATIONS` (the held-out activation variant of a workload,
-:mod:`descentlab.experiments.variants`); the papers' networks use ReLU.
-
-Every model is a plain ``torch.nn.Module`` whose parameters are initialised by torch's default
-initialisers from the global generator: the same ``torch.manual_seed`` gives the same weights.
-No model uses in-place activations, so all of them work under ``torch.func.functional_call``.
+What each builds, with its defaults: docs/data-and-models.md.
 
 References:
     Greydanus, "Scaling down deep learning", 2020, https://arxiv.org/abs/2011.14439

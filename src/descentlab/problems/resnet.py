@@ -1,24 +1,9 @@
 """Residual networks for small images: He et al.'s CIFAR ResNet-20 and ResNet-18.
 
-==============  =============================================================================
-name            architecture (defaults)
-==============  =============================================================================
-``resnet20``    He et al. 2016, section 4.2 (the CIFAR-10 networks): a 3x3 convolution of
-                ``width=16`` channels, 3 stages of ``blocks=3`` basic blocks (two 3x3
-                convolutions with BatchNorm and ReLU) of ``width``, ``2 width``, ``4 width``
-                channels, the 2nd and 3rd starting with stride 2, global average pooling and a
-                linear read-out. Shortcuts are the paper's option A: the identity, and where
-                the shape changes the input subsampled by 2 and zero-padded to the new
-                channels (no parameters). 6 ``blocks`` + 2 layers: ``blocks=3`` is ResNet-20
-                (0.27M parameters for 3x32x32 inputs and 10 classes), 5 ResNet-32, 9 ResNet-56.
-``resnet18``    He et al. 2016, table 1's 18-layer network: 4 stages of 2 basic blocks of
-                ``width=64``, 128, 256, 512 channels, projection shortcuts (1x1 convolution and
-                BatchNorm, option B) where the shape changes, global average pooling, linear
-                read-out. ``stem="cifar"`` (default, for 32x32 images): one 3x3 convolution of
-                stride 1 and no max-pool (11,173,962 parameters for 3x32x32 and 10 classes);
-                ``stem="imagenet"``: the paper's 7x7 convolution of stride 2 and 3x3 max-pool
-                (11,181,642, as torchvision's ``resnet18(num_classes=10)``).
-==============  =============================================================================
+``resnet20`` is He et al. 2016's CIFAR network (section 4.2; shortcuts of option A:
+identity, or subsampled and zero-padded; ``blocks=3`` per stage, 5 gives ResNet-32, 9
+ResNet-56); ``resnet18`` table 1's 18-layer network (projection shortcuts, option B) with a
+``"cifar"`` or ``"imagenet"`` stem. Their layers and parameter counts: docs/data-and-models.md.
 
 Every convolution has no bias (a BatchNorm follows it) and starts from He (Kaiming) normal
 initialisation (fan-out, as torchvision's ResNets), BatchNorm from weight 1 and bias 0; the

@@ -725,10 +725,8 @@ def run(
     dtype: torch.dtype | None = None,
     kernel: bool | None = None,
 ) -> Trajectories:
-    """Run ``K`` optimisations of ``landscape`` at once and record every iterate.
-
-    ``K`` is the number of starting points and/or of per-run hyperparameter values; a single
-    start or value is shared by all runs, several must agree in number.
+    """Run ``K`` optimisations of ``landscape`` at once (one per start and/or per
+    hyperparameter value; one start or value is shared) and record every iterate.
 
     Args:
         landscape: a :class:`~descentlab.problems.landscapes.Landscape` or its name.
@@ -766,8 +764,6 @@ def run(
         ValueError: a bad start, ``steps``, ``lr`` or ``bound``; mismatched numbers of runs.
 
     Example:
-        Two runs of Adam from one start, one per learning rate:
-
         >>> import torch
         >>> from descentlab.problems.trajectories import run
         >>> tr = run("rosenbrock", "adam", starts=torch.tensor([-1.5, 2.0]), steps=100,

@@ -14,20 +14,8 @@ Quick start::
     for batch in loader:
         ...; opt.step(); sched.step()
 
-*Relative or absolute.* A schedule with ``base=None`` scales the value the param group had when
-the `Scheduler` was built (torch's ``initial_lr`` semantics, so torch's schedulers are
-reproduced exactly, per group); one with a base of its own gives absolute values. Called on its
-own, ``schedule(step)`` uses its base, or 1.0 (the factor). Step 0 is the first update.
-A schedule placed directly in a param group (descentlab's optimizers accept
-``optim.SGD(params, lr=S.cosine(100, base=0.1))``) is called as ``schedule(step)``: give it its
-base there, or it yields the factor.
-
-Which lecture uses which schedule: docs/schedules.md.
-
-Every schedule torch also has matches ``torch.optim.lr_scheduler`` to 1e-12 relative over 1000
-steps (tests drive torch's schedulers on a ``torch.optim.SGD`` as the reference). Torch steps
-most schedulers recursively; see :mod:`descentlab.schedules.torchlike` for how the closed
-forms used here relate (and ``cosine(..., form="recursive")`` for torch's arithmetic).
+Relative and absolute values, which lecture uses which schedule, and how they match torch:
+docs/schedules.md.
 """
 
 # The package re-exports every public name of its modules (each module's __all__).

@@ -1,19 +1,7 @@
 """The `Schedule` protocol, argument checks and the combinators `sequence` and `warmup`.
 
-A schedule is a pure function of the step, `step -> value`, written as a small picklable
-class. Every schedule has a *base*: the value it scales (an initial learning rate, momentum,
-weight decay, ...).
-
-* ``base=None`` (the default of most schedules) means *relative*: driven by a
-  :class:`~descentlab.schedules.Scheduler`, the base is the value the param group had when the
-  scheduler was built (as ``torch.optim.lr_scheduler`` does with ``initial_lr``), so one schedule
-  serves param groups with different values. Called on its own, ``schedule(step)`` uses 1.0, so it
-  returns the *factor*.
-* ``base=<number>`` means *absolute*: the schedule always gives the same values whatever the
-  group held.
-
-``schedule.value(step, base)`` evaluates with an explicit inherited base (ignored when the
-schedule has its own). Step 0 is the value the first optimizer step uses, as in torch.
+A schedule is a pure, picklable function of the step, ``step -> value``, that scales a *base*
+(relative with ``base=None``, absolute otherwise): see docs/schedules.md.
 """
 
 from __future__ import annotations

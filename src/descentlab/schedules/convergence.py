@@ -1,23 +1,5 @@
 r"""Check a schedule against the Robbins-Monro conditions over a finite horizon (the
-optimization lecture).
-
-Stochastic gradient descent converges (Robbins & Monro 1951) when the step sizes satisfy
-
-.. math:: \sum_{t} \eta_t = \infty \qquad\text{and}\qquad \sum_t \eta_t^2 < \infty :
-
-the steps must be able to travel any distance, while the noise they inject must have finite
-total variance. The classic example is :math:`\eta_t = \eta / t` (`inverse_time_decay`).
-
-No finite computation can prove divergence, so the verdict is read from the *growth* of the
-partial sums :math:`S(n) = \sum_{t<n} \eta_t` over the horizon. For terms decaying like
-:math:`t^{-p}`, the increment over a doubling, :math:`D(n) = S(n) - S(n/2)`, behaves like
-:math:`n^{1-p}`: flat or growing when the sum diverges (:math:`p \le 1`), shrinking when it
-converges. The growth exponent is the least-squares slope of :math:`\log D` against
-:math:`\log n` over the last four doublings of the horizon; a sum is judged unbounded when the
-exponent is above ``-tolerance`` (0.1 by default: terms decaying faster than
-:math:`t^{-1.1}` count as summable). A schedule whose decay only starts late in the horizon
-(e.g. :math:`e^{-kt}` with :math:`k \cdot \text{horizon} \ll 1`) looks constant: choose the
-horizon long enough to see the decay.
+optimization lecture): how the verdict is read from the partial sums is in docs/schedules.md.
 """
 
 from __future__ import annotations

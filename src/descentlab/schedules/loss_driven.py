@@ -1,15 +1,8 @@
 r"""Loss-driven rules: the next value depends on the losses seen, not only on the step.
 
-A `LossRule` keeps its own state and maps ``(loss, current values of the param groups)`` to the
-new values: ``values = rule.step(loss, values)``. A :class:`~descentlab.schedules.Scheduler`
-calls it once per ``scheduler.step(loss=...)`` with the values of every group it drives (one
-decision for all groups, as torch's ``ReduceLROnPlateau``); ``state_dict``/``load_state_dict``
-make a resumed run continue exactly.
-
-The gradient-descent lecture describes loss-driven learning-rate adaptation ("start with a
-large learning rate; compare the loss at the updated weights with the previous loss and change the
-learning rate accordingly"): :class:`BoldDriver` is that rule, :class:`ReduceOnPlateau` its patient
-cousin from torch.
+``values = rule.step(loss, values)``, called by a :class:`~descentlab.schedules.Scheduler` once
+per ``scheduler.step(loss=...)``. :class:`BoldDriver` is the gradient-descent lecture's
+loss-driven learning-rate adaptation, :class:`ReduceOnPlateau` its patient cousin from torch.
 """
 
 from __future__ import annotations

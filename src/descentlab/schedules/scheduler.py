@@ -1,26 +1,7 @@
 """`Scheduler`: drive any hyperparameter of the param groups of any torch optimizer.
 
-Design (absolute or relative values):
-
-* When the scheduler is built it records, for every scheduled key of every param group, the
-  group's current value: the *base* (torch records ``initial_lr`` the same way).
-* A schedule with ``base=None`` (relative) is evaluated with that base, so one schedule serves
-  groups with different values, and torch's schedulers are reproduced exactly
-  (``cosine(100)`` on groups with lr 0.1 and 0.01 anneals each from its own lr). A schedule with
-  its own base (``linear(0.5, 0.99, 50, base=1.0)``) gives the same absolute values to every
-  group. Plain callables ``step -> value`` are absolute.
-* A loss rule (`ReduceOnPlateau`, `BoldDriver`) maps the groups' current values to new ones
-  from the loss passed to ``step(loss=...)``. Building a Scheduler resets its rules; resume
-  with `load_state_dict`.
-
-Values are written to the group dicts (``group[key] = value``), which is where torch's optimizers
-and descentlab's read them, so the scheduler works with both. Keys name a group entry, or an
-element of a tuple entry with ``"name[i]"``: ``"betas[0]"`` is Adam's beta1, ``"betas[1]"`` its
-beta2. A tensor-valued entry is updated in place (elementwise for a 1-D tensor of K batched runs,
-each element scheduled from its own base).
-
-Step counting follows torch: building the scheduler sets the step-0 values (used by the first
-``optimizer.step()``); each ``scheduler.step()`` after an ``optimizer.step()`` advances by one.
+How it records each group's base, which keys it can drive and how it counts steps:
+docs/schedules.md.
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """The schedules of ``torch.optim.lr_scheduler``, as pure ``step -> value`` functions.
 
-The optimization lecture lists these (LambdaLR, MultiplicativeLR, StepLR, MultiStepLR,
-ConstantLR, LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR; "cosine annealing is the trend
-in recent competitions"); warm restarts and one-cycle complete torch's set.
-
-Each one reproduces torch's values to 1e-12 relative over 1000 steps (tested against torch's own
-schedulers driving a ``torch.optim.SGD``). Torch *steps* most schedulers in a recursive
-("chainable") form, ``lr_t = lr_{t-1} * ratio_t``; these classes use the closed forms torch
-documents, which round differently by a few ulps per step. Where the recursion matters (cosine
-annealing drifts by ~3.6e-16 relative per step, 4e-13 after 1000 steps, 4e-11 after 100 000),
-``CosineAnnealing(form="recursive")`` replays torch's recursion bit for bit; ``Multiplicative``
-is recursive by definition and follows torch's order of products.
-
-Factors are relative to the base (see :mod:`descentlab.schedules.base`): with ``base=None`` a
-:class:`~descentlab.schedules.Scheduler` uses each param group's initial value, as torch uses
-``initial_lr``; ``eta_min``, ``max_lr`` and the momenta of one-cycle are absolute, as in torch.
+The optimization lecture lists LambdaLR to CosineAnnealingLR; warm restarts and one-cycle
+complete torch's set. How the closed forms used here match torch's recursive stepping, and
+``CosineAnnealing(form="recursive")`` that replays it: docs/schedules.md.
 """
 
 from __future__ import annotations
@@ -429,14 +417,7 @@ class CosineAnnealing(Schedule):
     .. math:: v(t) = \eta_{min} + (v_0 - \eta_{min})\,\frac{1 + \cos(\pi t / T_{max})}{2}
 
     Past `T_max` the cosine goes on (back up to the base at :math:`2T_{max}`), as torch's does.
-    The optimization lecture notes it is the common choice in recent competitions.
-
-    ``form="closed"`` (default) evaluates the formula above. ``form="recursive"`` replays the
-    recursion torch uses when it steps,
-    :math:`v_t = \eta_{min} + (v_{t-1} - \eta_{min})\frac{1 + \cos(\pi t/T)}{1 + \cos(\pi (t-1)/T)}`
-    (with an additive step just past each minimum), bit for bit. The two agree to ~4e-13
-    relative over 1000 steps; torch's recursion drifts further, ~3.6e-16 per step (4e-11 after
-    100 000 steps), so the closed form is the more accurate one.
+    ``form="recursive"`` replays torch's stepping bit for bit (docs/schedules.md).
 
     Args:
         T_max: half period >= 1.

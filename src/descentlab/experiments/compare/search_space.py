@@ -1,23 +1,9 @@
 r"""Equal, declared tuning budgets: each optimizer's search space and its quasi-random draws.
 
-AlgoPerf's external-tuning ruleset (Dahl et al. 2023, section 4.4) gives every submission the
-same number of trials, drawn quasi-randomly from a search space the submission *declares*
-before it sees the workload. ``search="quasirandom"`` is that protocol here:
-
-- every tuned optimizer gets the same number of trials (``lrs_per_optimizer``, 20 by default
-  on the command line's ``--budget``), never refined or extended afterwards, so no optimizer
-  is tuned more than another;
-- the trials are the first points of a scrambled Halton sequence (``scipy.stats.qmc``,
-  seeded by the spec's ``seed``: the same spec draws the same settings), mapped onto the
-  optimizer's :func:`declared_space`;
-- the declared space of one of descentlab's optimizers is: the learning rate, log-uniform
-  over the optimizer's range; the hyperparameters it has among momentum, Adam's
-  :math:`\beta_1, \beta_2`, RMSProp's :math:`\alpha` and Adadelta's :math:`\rho`, each drawn
-  as :math:`1 - \beta` log-uniformly (:data:`ONE_MINUS`); weight decay log-uniform
-  (:data:`WEIGHT_DECAY`); a linear warmup of a fraction of the run (:data:`WARMUPS`); and an
-  lr schedule from :data:`SCHEDULES`. An optimizer from outside descentlab (or a composed
-  rule) declares the learning rate only, unless the spec's ``space`` adds its own dimensions
-  (``{"LABEL.name": (low, high)}`` log-uniform, ``[values]`` a choice).
+``search="quasirandom"`` is AlgoPerf's external-tuning ruleset (Dahl et al. 2023, section
+4.4): every tuned optimizer gets the same number of trials, never refined, drawn by a seeded
+scrambled Halton sequence (``scipy.stats.qmc``) from the space it declares
+(:func:`declared_space`; what that space holds: docs/compare.md, "Tune").
 
 Warmup and schedule are *run* settings (the engine's ``schedule`` of ``lr``), the rest are
 optimizer hyperparameters: :func:`run_fields` splits a drawn setting into the two.
