@@ -192,8 +192,8 @@ MUTANTS: tuple[Mutant, ...] = (
            new="self.accepted = True"),
     # losses
     Mutant("l1_squared", "loss", "the L1 loss squares the error", (116, 6),
-           file="losses.py", old="return F.l1_loss(output, target, reduction=reduction)",
-           new="return F.mse_loss(output, target, reduction=reduction)"),
+           file="losses.py", old='"l1": _make_simple(_elementwise, "l1", F.l1_loss),',
+           new='"l1": _make_simple(_elementwise, "l1", F.mse_loss),'),
     Mutant("kl_reverse_is_forward", "loss", "kl_div_reverse computes the forward KL", (122,),
            file="losses.py",
            old='return _kl_reduce(F.kl_div(torch.log(p), log_q, reduction="none", '

@@ -207,7 +207,7 @@ def test_the_ray_backend_asks_for_a_gpu_for_a_task_training_on_cuda(devices, gpu
     runner = ray_backend.RayTrialRunner(tmp_path / "s.sqlite", None, threads=2)
     runner._ray, runner._remote = object(), Remote()  # as if started: no Ray here
     group = [SimpleNamespace(config=SimpleNamespace(device=d)) for d in devices]
-    runner._dispatch_group(list(range(len(group))), group)
+    runner._dispatch_group(list(range(len(group))), group, [len(group)])
     assert asked == [{"num_cpus": 2, "num_gpus": gpus}]
 
 

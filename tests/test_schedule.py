@@ -173,9 +173,9 @@ def test_two_workers_vectorized_equal_one_process(tmp_path, monkeypatch):
     seen, sent, waiting = [], [], []
     plan, positions = trials_module.plan_tasks, trials_module._group_positions
 
-    def recorded_positions(trials, *rest):  # type: ignore[no-untyped-def]
+    def recorded_positions(trials, *rest, **kw):  # type: ignore[no-untyped-def]
         waiting[:] = trials  # what the plan's positions index
-        return positions(trials, *rest)
+        return positions(trials, *rest, **kw)
 
     def recorded_plan(groups, idle, **kw):  # type: ignore[no-untyped-def]
         parts = plan(groups, idle, **kw)

@@ -83,7 +83,8 @@ def test_a_problem_scored_by_its_loss_reports_no_accuracy_target(tmp_path):
         diverged_tuning=0, diverged_final=0, setting={"lr": 0.01},
         test_accuracy_seeds={0: 0.3, 1: 0.31},
     )  # fmt: skip
-    cmp = Comparison(CompareSpec(optimizers=["adam"]), [r], tmp_path, "classification", "val/loss")
+    spec = CompareSpec(optimizers=["adam"], target_accuracy=0.8)  # (a target the user set)
+    cmp = Comparison(spec, [r], tmp_path, "classification", "val/loss")
     assert cmp.spec.target_accuracy == 0.8 and cmp.target_accuracy is None
     for text in (cmp.table(), results_table(cmp), table_note(cmp), cmp.recommendation()):
         assert "0.8" not in text and "not reached" not in text

@@ -1223,7 +1223,10 @@ class TrialRunner:
         (:mod:`~descentlab.experiments.ray_resume`)."""
         from descentlab.experiments import ray_resume
 
-        kept = {i: ray_resume.load_partial(self._kept_folder, t) for i, t in enumerate(group)}
+        folder = self._kept_folder  # (none kept: no trial of this store was ever stopped)
+        kept = {} if not folder.is_dir() else {
+            i: ray_resume.load_partial(folder, t) for i, t in enumerate(group)
+        }  # fmt: skip
         return {"every": self.checkpoint_every,
                 "kept": {i: k for i, k in kept.items() if k is not None}}  # fmt: skip
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from descentlab.book import convolution as B
 from descentlab.book.chapters._common import (
     Chapter,
     Numbers,
@@ -225,10 +226,10 @@ with the table layer by layer.""",
 
 
 def _alexnet_modules() -> list[int]:
-    """Every layer of :func:`~descentlab.problems.convarith.alexnet_table` as a torch module on
+    """Every layer of :func:`~descentlab.book.convolution.alexnet_table` as a torch module on
     the meta device, its parameter count (no biases)."""
     out = []
-    for row in C.alexnet_table():
+    for row in B.alexnet_table():
         if row["kind"] == "conv":
             m = torch.nn.Conv2d(
                 row["in_shape"][0],
@@ -256,7 +257,7 @@ def _channels(ctx: Context, n: Numbers) -> Part:
     torch_dense = torch.nn.Linear(
         C_IN * HW * HW, C_OUT * out_hw * out_hw, bias=False, device="meta"
     ).weight.numel()
-    table = C.alexnet_table()
+    table = B.alexnet_table()
     mods = _alexnet_modules()
     conv_w = sum(r["weights"] for r in table if r["kind"] == "conv")
     fc_w = sum(r["weights"] for r in table if r["kind"] == "fc")
@@ -333,7 +334,7 @@ def _flops(*layers: torch.nn.Module) -> int:
 
 
 def _bottleneck(ctx: Context, n: Numbers) -> Part:
-    r = C.bottleneck_savings(BOTTLE, BOTTLE, BOTTLE_K, BOTTLE_B)
+    r = B.bottleneck_savings(BOTTLE, BOTTLE, BOTTLE_K, BOTTLE_B)
     direct = torch.nn.Conv2d(BOTTLE, BOTTLE, BOTTLE_K, padding=1, bias=False)
     reduce = torch.nn.Conv2d(BOTTLE, BOTTLE_B, 1, bias=False)
     conv = torch.nn.Conv2d(BOTTLE_B, BOTTLE, BOTTLE_K, padding=1, bias=False)
@@ -350,7 +351,7 @@ def _bottleneck(ctx: Context, n: Numbers) -> Part:
         macs=(r["direct"] * area, _flops(direct) // 2, 0),
         macs_b=(r["bottleneck"] * area, _flops(reduce, conv) // 2, 0),
     )
-    incep = C.inception_table()
+    incep = B.inception_table()
     rows = [
         [row["branch"], row["layer"], row["in_ch"], row["out_ch"], row["kernel"], row["weights"]]
         for row in incep
