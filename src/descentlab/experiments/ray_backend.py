@@ -618,7 +618,9 @@ class RayTrialRunner(TrialRunner):
 
         meeting = ray.remote(_Meeting).options(num_cpus=0, scheduling_strategy=on(0))
         meeting = meeting.remote(nproc)
-        task = ray.remote(max_retries=0)(_sharded_remote)
+        # each rank in a fresh worker process (one that ran another trial's rank keeps its
+        # torch.distributed and checkpoint state)
+        task = ray.remote(max_retries=0, max_calls=1)(_sharded_remote)
         refs = [
             task.options(num_cpus=self.threads, scheduling_strategy=on(r)).remote(
                 r, nproc, meeting, job
