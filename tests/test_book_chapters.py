@@ -141,6 +141,9 @@ def test_chapters_compute_on_one_torch_thread_and_restore_the_count():
         (Twin(2e-12, 0.0, 1e-12, 2, rel=False), False, "2.000e-12 (off by 2e-12)", "0 ± 1e-12"),
         ((12, 12, 0), True, "12", "12 exactly"),
         ((12, 13, 0), False, "12", "13 exactly"),
+        # a run that gave no number (diverged, never converged): ✘, not a failed build
+        ((None, 13, 0), False, "None", "13"),
+        ((12, None, 1e-9), False, "12", "None"),
     ],
 )
 def test_a_stated_number_is_checked_against_its_second_route(stated, ok, measured, expected):

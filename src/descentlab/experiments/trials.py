@@ -9,9 +9,11 @@ that was interrupted and is started again skips every trial that had finished (c
 diverged) and runs the others from the start.
 
 :class:`TrialRunner` runs trials in this process (``workers=1``) or in worker processes
-(``spawn``; each single-threaded, which is fastest for small models and keeps results
-bit-identical wherever a trial runs). Workers write their runs to the same SQLite store (WAL
-mode, safe for several processes). Vectorized work waits in the main process until a worker
+(each single-threaded, which is fastest for small models and keeps results bit-identical
+wherever a trial runs; on the CPU forked from this process once, when the first trial to train
+is sent, elsewhere spawned). A worker trains against a scratch store and sends its runs back
+exported; this process, the store's one writer, imports a task's runs in one transaction.
+Vectorized work waits in the main process until a worker
 is free, then goes out in parts planned so that the workers finish together
 (:func:`plan_tasks`, tuning trials first). On an interrupt the workers are asked to stop
 (SIGINT: the engine ends the current run as ``interrupted``), then killed if they do not

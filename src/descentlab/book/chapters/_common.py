@@ -124,7 +124,11 @@ class Numbers:
         rel: bool = True,
     ) -> str:
         """``value`` as stated, checked against ``twin`` (``tol`` relative, or absolute when
-        ``rel`` is false; 0: exactly equal)."""
+        ``rel`` is false; 0: exactly equal). A run that gave no number (``None``: diverged,
+        never converged) is stated as "none" and fails its check."""
+        if value is None or twin is None:
+            self._checks.append(ck(f"stated none: {what}", False, str(value), str(twin)))
+            return "none"
         s = fmt(value, digits)
         self.stated.add(s.lstrip("-"))
         label = f"stated {s}: {what}"
