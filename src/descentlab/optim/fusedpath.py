@@ -585,10 +585,11 @@ class _Bundle:
         at the next step); it takes one at the first step they stay."""
         groups, snaps = opt.param_groups, self.snaps
         try:
-            if groups == snaps:
-                return True
-        except RuntimeError:  # a tensor of several values
-            pass
+            same = groups == snaps
+        except RuntimeError:  # a tensor of several values: group by group below
+            same = False
+        if same:
+            return True
         for gi, snap in enumerate(snaps):
             group = groups[gi]
             try:
