@@ -5,44 +5,11 @@ Every generated or shipped kernel of descentlab comes through here: the fused op
 (:mod:`descentlab.optim.fused`), the whole-trajectory kernels
 (:mod:`descentlab.problems.kernels`) and the vectorized MNIST-1D CNN
 (:mod:`descentlab.engine.vcnn`) hand their C++ source to :func:`load` with a function that
-binds the library's entry points; what they get back is bound once per process. The GPU
-step's Triton kernels (:mod:`descentlab.optim.gpu`) are Python source, which Triton reads
-from a module's file: :func:`load_module` keeps it in the same private folder, checked
-against the source before each import (Triton compiles and caches the device code itself).
+binds the library's entry points; the GPU step's Triton kernels are Python source, kept by
+:func:`load_module` in the same private folder and checked before each import. The cache,
+its keys and sidecars, the bounded compile and the verified load: docs/files-and-faults.md.
 
-- **Compiler.** ``$CXX``, else ``g++`` or ``c++`` on ``PATH`` (:func:`compiler`); every source
-  is compiled with the same flags (``-O3 -march=native -fopenmp -ffp-contract=off ...``).
-- **Cache.** ``$DESCENTLAB_CACHE/fused``, else ``$XDG_CACHE_HOME/descentlab/fused``, default
-  ``~/.cache/descentlab/fused`` (:func:`cache_dir`), created ``0700``; a folder owned by
-  another user or writable by group or others is refused (:class:`KernelUnavailable`).
-- **Keys.** An entry ``k_<key>.so`` is named by a hash of the source, the flags, the
-  compiler and the CPU's instruction set, so a changed source, compiler or machine never
-  finds another's library.
-- **Compiling.** The compiler runs in its own session, in a private temporary folder
-  ``build-<pid>-*`` of the cache, for at most ``$DESCENTLAB_COMPILE_TIMEOUT`` seconds (default
-  :data:`COMPILE_TIMEOUT`): past it, or at Ctrl-C or SIGTERM (a run's stop request included:
-  :func:`descentlab._usercode.interruptible`), its session is killed, the folder removed, and
-  the error is one line; on Linux the session also ends with this process, even one killed
-  by ``kill -9`` (:data:`_GUARD`). Folders that a killed process left (its process id no
-  longer alive) are swept at the next process's first use of the cache.
-- **Writing.** The compiled library and its sidecar ``k_<key>.json`` (the SHA-256 of the
-  library's bytes and of the source, the compiler command, the CPU) are each put in place
-  by :func:`descentlab._files.write_atomic` (a rename): a concurrent process sees an old or a
-  new file, never a partial one.
-- **Verification.** Nothing cached is loaded unverified: a process reads the library once,
-  checks its bytes and the sidecar against what it would build, and loads exactly the bytes
-  it checked. An entry that fails -- truncated, garbage, empty, another kernel copied over
-  it, a library planted without its sidecar, a sidecar of another entry -- is rebuilt, with
-  one warning naming the file; a link or an empty folder in an entry's place is removed and
-  the entry rebuilt, any other thing there is named in the error.
-- **Loading.** On Linux the checked bytes are written in full to an anonymous memory file
-  (kept open for the life of the process) and loaded from there, so a file changed or
-  truncated afterwards cannot reach the process; a memory file that cannot be written in
-  full is never loaded (the checked file in the private folder is). Elsewhere the checked
-  file is loaded.
-
-Only the standard library is imported here.
-"""
+Only the standard library is imported here."""
 
 from __future__ import annotations
 

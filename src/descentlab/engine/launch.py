@@ -1,45 +1,11 @@
 """One run trained by N processes, its model sharded with FSDP2 (``fully_shard``).
 
 ``descentlab train --nproc N`` (and :func:`train_sharded`) starts N processes on this machine
-with torch's own launcher (:func:`torch.multiprocessing.start_processes`, ``spawn``); they
-meet at a :class:`torch.distributed.TCPStore` that this process serves on 127.0.0.1 (a free
-port chosen by the system) and form a gloo process group (NCCL with ``device="cuda"``, one
-GPU per process). Each process builds the same model from the run's seed, shards it with
-``torch.distributed.fsdp.fully_shard`` (every block of a ``ModuleList``, then the whole
-model) and makes the optimizer from the sharded parameters.
-
-The math is one process's:
-
-.. code-block:: text
-
-    every process draws the same data order (the run's seed) and takes the step's batch
-    rank r trains on its slice B_r of the global batch B (torch.tensor_split: sizes differ
-    by at most one), its mean loss weighted by |B_r| N / |B|
-    FSDP2 averages the gradients over the N processes: sum_r |B_r| / |B| * grad_r, which is
-    the gradient of the mean loss over B -- one process's, up to float rounding
-    input regularizers (augmentation, noise, mixup, cutmix) act on the whole batch before
-    it is sliced, from the same generator as one process
-    the training loss recorded is the mean over B (every process's, all-reduced); the
-    evaluations run the whole model on every process, so every process takes the same
-    decisions (divergence, loss-driven schedules)
-
-Checkpoints hold the full (unsharded) model and optimizer state, gathered with
-``torch.distributed.checkpoint.state_dict.get_state_dict(full_state_dict=True)`` and written
-by rank 0 alone through the engine's atomic, checksummed :func:`~descentlab.engine.checkpoint.
-save_checkpoint`; every process reads the file and loads its shards with ``set_state_dict``.
-A resumed run is bit for bit the uninterrupted one (with the same N). Every write to the
-run's store (the record, metrics, status, the checkpoint's artifact) is rank 0's.
-
-The launcher owns its processes (:mod:`descentlab.engine.ranks`): SIGINT or SIGTERM stops
-every one at a step boundary, with a checkpoint; a killed launcher takes them with it; a
-process that fails, hangs (``rank_timeout``) or is killed ends the run, and the error is one
-line naming that rank and the cause (:class:`ShardedRunError`).
-
-Not sharded (refused with one line before anything starts): models with batch norm (each
-process would normalise with its own slice's statistics), fp16 with its gradient scaler,
-weight noise, early stopping, L-BFGS (its line search reads each process's own loss), and
-problems of datasets read through a loader.
-"""
+with torch's own launcher; they meet at a :class:`torch.distributed.TCPStore` that this
+process serves on 127.0.0.1 and form a gloo process group (NCCL with ``device="cuda"``). The
+launcher owns its processes (:mod:`descentlab.engine.ranks`). Why the numbers are one
+process's, the sharded checkpoints and what is refused before anything starts:
+docs/distributed.md."""
 
 from __future__ import annotations
 

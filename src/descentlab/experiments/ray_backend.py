@@ -1,34 +1,9 @@
 """Trials on a Ray cluster: the same sweep, spread over machines.
 
 :class:`RayTrialRunner` is a :class:`~descentlab.experiments.trials.TrialRunner` whose trials
-run as Ray tasks. Each task declares the CPUs it uses (the trial's torch threads) and a GPU
-when the trial's device is CUDA, so Ray places it on any node with room. Nothing assumes a
-filesystem shared by the nodes:
-
-- a task trains its trials against a scratch store in a temporary folder of its node, each
-  exactly as a local worker would (same code, one torch thread: the same numbers bit for bit),
-  then returns the runs' records, metrics and checkpoint bytes;
-- short trials share a task (:func:`pack_tasks`): a task's fixed cost (Ray's dispatch, the
-  scratch store, sending the runs back) is then a small part of its work, while every CPU
-  slot of the cluster still gets a share; the scratch store does not wait for the disk
-  (``Store(durable=False)``: it is discarded once read);
-- the driver alone writes the run's SQLite store: it imports each returned run in one
-  transaction, writing the checkpoint into the run folder first, so a store never holds a
-  finished run without its checkpoint;
-- data sets named by the problem are built on each node by the problem's own loader (cached
-  there, once per worker process); data given as tensors go into Ray's object store once and
-  every task reads them from there.
-
-A worker node lost mid-sweep loses its running tasks; Ray runs them again elsewhere (task
-retries), and since a task writes nothing outside its scratch folder, a retried trial gives
-the same result. An interrupted driver resumes like the local backend: finished trials are in
-the store and are skipped when the command is run again, and a trial that checkpoints
-(``checkpoint_every``) continues from its last checkpoint, which each task sent to the
-driver's machine as it wrote it (:mod:`descentlab.experiments.ray_resume`).
-
-Ray is optional (``pip install 'descentlab[ray]'``). Without ``address`` a local Ray instance
-is started on 127.0.0.1 with no dashboard; with one the driver joins that cluster. Usage
-statistics are always off.
+run as Ray tasks, each against a scratch store on its node; the driver alone writes the run's
+store. Packing, data, lost nodes and resumption: docs/compare.md (On a Ray cluster). Ray is
+optional (``pip install 'descentlab[ray]'``).
 
 Example (a local Ray instance; two trials run as Ray tasks):
     >>> import tempfile, os

@@ -1,40 +1,11 @@
 """Optimizers composed from update rules.
 
-One module per optimizer family (``sgd.py``: SGD, Momentum, Nesterov; ``adaptive.py``:
-Adagrad, Adadelta, RMSprop; ``adam.py``; ``adam_variants.py``: AdamW, NAdam, RAdam, Adamax;
-``asgd.py``; ``rprop.py``; ``lbfgs.py``; and the modern ones, one each: ``lion.py``,
-``lookahead.py``, ``sam.py``, ``schedule_free.py``, ``adafactor.py``, ``muon.py``,
-``adabelief.py``, ``shampoo.py``, ``soap.py``) holds its update rules -- the math in the
-docstring and, for every elementwise rule (the SGD, Adagrad and Adam families, Rprop, ASGD,
-Lion, AdaBelief, Schedule-Free, Lookahead's sync and the shared transforms), that math once in
-the form (:mod:`descentlab.optim.form`), from which the eager, fused, Triton and
-differentiable steps are derived; the rules whose math is not elementwise (Adafactor's
-factored moments, Muon's orthogonalization, Shampoo's and SOAP's preconditioners, SAM,
-L-BFGS) write their torch code -- its named optimizer classes with torch's signatures, and
-their :class:`OptimizerRecord` (display name, colour, learning rates, family, reference,
-torch-parity configurations). The transforms many
-optimizers share (``scale_by_lr``, ``maximize``, ``add_l2``, ``add_decayed_weights``,
-``clip_by_global_norm``, ``clip_by_value``, ``add_noise``, ``non_finite_guard``) are in
-:mod:`descentlab.optim.transforms`; :func:`chain` composes rules (:mod:`descentlab.optim.base`).
-This package registers the modules listed in ``_MODULES``, in the lectures' order: their
-records (:func:`records`, :func:`record`, :func:`get`), and exports each one's ``__all__``.
-
-- :class:`Optimizer`: a ``torch.optim.Optimizer`` that runs a chain per param group.
-- Named optimizers with torch's signatures: :class:`SGD`, :class:`Momentum`,
-  :class:`Nesterov`, :class:`Adagrad`, :class:`Adadelta`, :class:`RMSprop`, :class:`Adam`,
-  :class:`AdamW`, :class:`NAdam`, :class:`RAdam`, :class:`Adamax`, :class:`ASGD`,
-  :class:`Rprop`, :class:`LBFGS` (closure-driven; not in :data:`NAMES`), :class:`Adafactor`,
-  :class:`Muon` (with an AdamW step for non-matrices); beyond torch.optim :class:`Lion`,
-  :class:`Shampoo` and :class:`SOAP` (matrix preconditioners),
-  :class:`Lookahead` and :class:`SAM` (around any of these), :class:`ScheduleFreeAdamW`;
-  :func:`get` looks one up by name.
-- Two backends run a chain: the fused one (:mod:`descentlab.optim.fused`: the whole chain as
-  one generated, compiled loop over each parameter's memory; the default where it applies --
-  float32, float64, float16 or bfloat16 contiguous CPU tensors and a C++ compiler) and the
-  eager one (``torch`` foreach kernels, rule by rule). ``fused=True``/``False`` on any
-  optimizer forces one; both give the same iterates (bit for bit in float32 on AVX-512 CPUs;
-  float16/bfloat16 kernels compute in float32 and round once per stored value, as torch's
-  fused kernels do). :func:`fused_available` says whether kernels can be built here.
+One module per optimizer family holds its update rules, its named optimizer classes with
+torch's signatures and their :class:`OptimizerRecord`; the elementwise rules write their math
+once in the form (:mod:`descentlab.optim.form`), from which the eager, fused, Triton and
+differentiable steps are derived. This package registers the modules listed in ``_MODULES``,
+in the lectures' order (:func:`records`, :func:`record`, :func:`get`), and exports each one's
+``__all__``. The optimizers, the backends and adding one: docs/optimizers.md.
 
 A new optimizer in one expression::
 

@@ -1,43 +1,10 @@
 r"""Your own problem: a model factory, data splits, a loss and a metric.
 
 A :class:`Problem` is what a comparison optimizes when the built-in datasets are not yours:
-
-.. code-block:: python
-
-    Problem(
-        name="houses",
-        model=lambda: torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(),
-                                          torch.nn.Linear(32, 1)),
-        data={"x_train": x, "y_train": y, "x_test": x_test, "y_test": y_test},
-        loss="mse",            # a name of descentlab.losses, or a callable (outputs, targets)
-        metric="rmse",         # "accuracy", "loss" or "rmse"
-    )
-
-Give it to :func:`descentlab.experiments.compare.compare` (``problem=``), or name a function
-that returns one on the command line: ``--problem mypkg.mod:make_problem`` or ``--problem
-path/to/file.py:make_problem`` (:func:`load_problem`; ``--problem-option K=V`` become the
-function's keyword arguments).
-
-The data are arrays or tensors: ``x_train``, ``y_train``, ``x_test``, ``y_test`` and optionally
-``x_val``, ``y_val``; or ``torch.utils.data.Dataset``\ s of ``(input, target)`` pairs,
-``{"train": ds, "test": ds[, "val": ds]}``, map-style or iterable, read through torch's
-``DataLoader`` with the problem's ``loader`` options (``num_workers``, ``pin_memory``,
-``collate_fn``, ...; :mod:`descentlab.problems.streams`) -- for data that do not fit in
-memory (otherwise the validation split is carved from the training data with the
-comparison's ``split_seed`` and ``val_fraction``, stratified for classification, as for the
-built-in datasets). Integer targets make a classification problem (labels ``0..C-1``, one per
-example or one per position of a sequence), floating-point targets a regression problem.
-Defaults: cross-entropy and accuracy for classification, mean squared error and RMSE for
-regression.
-
-Everything is checked before training, and each error names what is wrong: a problem function
-that fails or returns something that is not a problem, a missing field, data of mismatched
-lengths, a model factory that does not return a module or whose outputs the loss cannot take,
-a metric that does not fit the task.
-
-The data's fingerprint (a hash of every array, the task, the loss and the metric) is part of
-the comparison's identity: change your data and the comparison starts again instead of
-reusing trials of the old data.
+give it to :func:`descentlab.experiments.compare.compare` (``problem=``), or name a function
+that returns one on the command line (``--problem path/to/file.py:make_problem``,
+:func:`load_problem`). Its data (arrays, tensors or ``Dataset``\ s), defaults, checks and
+fingerprint: docs/compare.md.
 
 Example:
     >>> import torch

@@ -317,10 +317,6 @@ class Scheduler:
                 )
         return out
 
-    def last_values(self) -> dict[str, list[Value | None]]:
-        """``{key: [value per group]}`` as now set in the param groups (None: not driven)."""
-        return {k: self.value(k) for k in self.keys}
-
     def get_last_lr(self) -> list[Value | None]:
         """The scheduled ``lr`` per group (as torch's ``get_last_lr``); KeyError if unscheduled."""
         return self.value("lr")

@@ -1,33 +1,9 @@
 r"""Which optimizer, with which learning rate, for this model? A fixed protocol to answer it.
 
-The lectures' answer (the gradient-descent lecture, quoting Bengio) is that no optimizer wins
-everywhere: one has to experiment. :func:`compare` runs that experiment with the methodology of
-the optimization-techniques lecture, for a problem and a list of optimizers (named, or composed
-from update rules):
-
-.. code-block:: text
-
-    for each optimizer:
-        tune      every candidate setting (log grid or random search of lr, optionally other
-                  hyperparameters) for `tune_steps`, trained on the training split and scored
-                  on the validation split (holdout) or on k folds (cross-validation) -- the
-                  test data are not even present in these runs
-        select    the best mean validation score (accuracy; loss for regression); diverged
-                  settings never win
-        curves    the best setting, N seeds, `steps` long, on train / validation: learning
-                  curves, speedups, the optimizer's monitor (update-to-parameter ratio)
-        refit     the best setting, N seeds, `steps` long, on train + validation; the test set
-                  is evaluated once, at the end of each refit run
-    verdict       the best on validation is chosen; each other is compared with it on the test
-                  seeds both trained (sized, with simultaneous intervals); failed test seeds
-                  apart; more seeds where a comparison is open (docs/verdict.md)
-    report        per optimizer: test metric and interval, failed trials and test seeds, the
-                  verdict, speedups in steps and seconds; the lr sensitivity curve
-
-Every trial is a run in the SQLite store of the run directory, found again by its config: the
-same call after an interruption (Ctrl-C, a kill) skips every finished trial, and since every
-trial is deterministic (seeded, single-threaded) the final table equals an uninterrupted
-run's (apart from wall-clock seconds). Trials run in worker processes (``workers``).
+:func:`compare` tunes each optimizer on the validation data, trains the chosen setting over
+several seeds for curves and for the test, and gives a verdict with intervals; every trial is
+a run in the run directory's store, so the same call after an interruption skips every
+finished trial (the protocol, step by step: docs/compare.md).
 
 Example:
     >>> import tempfile
@@ -42,12 +18,9 @@ Example:
     True
 
 References:
-    Schneider, Balles, Hennig, "DeepOBS: a deep learning optimizer benchmark suite", ICLR 2019
-    (protocol: tune on a grid, rerun the best with several seeds; tuneability plots).
+    Schneider, Balles, Hennig, "DeepOBS: a deep learning optimizer benchmark suite", ICLR 2019.
     Sivaprasad et al., "Optimizer benchmarking needs to account for hyperparameter tuning",
     ICML 2020.
-    Hastie, Tibshirani, Friedman, "The elements of statistical learning", 2nd ed., section 7.10
-    (cross-validation; the test set is used once, at the end).
 """
 
 from descentlab._lazy import exports

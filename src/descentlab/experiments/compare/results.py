@@ -755,10 +755,6 @@ def _names_of(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _is(items: Sequence[Any]) -> str:
-    return "is" if len(items) == 1 else "are"
-
-
 _FAILURE_WORDS = {"chance": "at chance", "diverged": "diverged", "loss rose": "loss rose"}
 
 

@@ -1,52 +1,7 @@
 r"""The sequential verdict: seeds are added only where a comparison is still open, and the
 family-wise error stays at ``1 - confidence`` across every look and every comparison, with an
-interval beside each verdict that holds as widely.
-
-The design (stated; docs/verdict.md has the simulations).
-
-*The choice is made on other seeds.* The recommended optimizer is chosen on its curve runs'
-validation score (seeds ``seed .. seed + k - 1``); the test comparison uses refit runs with
-**disjoint** seeds (:func:`refit_seed`). The choice is then independent of the test outcomes
-given the optimizers' settings, so the family is the ``M - 1`` comparisons made against the
-chosen one, not every pair.
-
-*Looks.* A comparison is looked at after ``looks[0]`` test seeds (the spec's ``seeds``), then
-after ``looks[1]``, ... (cumulative, fixed in advance: :func:`default_looks`). Each stage's
-new seeds give their own paired test (:func:`~descentlab.experiments.compare.stats.
-paired_difference` over that stage's seeds on which both runs trained -- a failed run is
-None, counted by the failure comparison instead, not here: a Student-t statistic with the
-stage's seeds - 1 degrees of freedom),
-turned into an exact standard normal :math:`Z_j = \Phi^{-1}(F_{t, \nu_j}(t_j))`; a stage
-with fewer than 2 such seeds, or no spread at all, gives :math:`Z_j = 0` (it cannot judge).
-Stages use different seeds, so under the null their :math:`Z_j` are independent and the
-combined statistic at look :math:`k`,
-
-.. math:: C_k = \sum_{j \le k} w_j Z_j \Big/ \sqrt{\textstyle\sum_{j \le k} w_j^2}, \qquad
-    w_j = \sqrt{n_j} \text{ (the stage's planned seeds)},
-
-has the joint normal law of a group-sequential z-statistic (the inverse-normal combination
-test of Lehmacher and Wassmer 1999), or a narrower one: no estimate of the seeds' variance is
-carried from one look to the next. Positive means the other optimizer is worse.
-
-*Boundaries.* Two-sided boundaries :math:`b_1 .. b_K` spend ``alpha`` over the looks with
-the Hwang-Shih-DeCani function of parameter :data:`GAMMA` (Lan and DeMets 1983), computed
-by numerical integration of the combined statistic's law (:func:`boundaries`).
-
-*Many comparisons.* Each of the ``M - 1`` comparisons is tested at ``alpha / (M - 1)``
-(Bonferroni): the family-wise error is at most ``alpha`` whatever the dependence between the
-comparisons (they share the chosen optimizer's seeds) and whatever rule decides which
-comparisons get more seeds. Beside each verdict, its repeated confidence interval at that
-level (:func:`interval`: the differences the combined statistic does not reject at any
-look): simultaneous over the comparisons and the looks, it excludes 0 exactly where the
-verdict is worse or better. (Holm's step-down rejects more; its compatible intervals say
-nothing about the size of a difference it rejected, Strassburger and Bretz 2008.)
-
-*Which comparisons get more seeds* (:attr:`Looked.open`): those not yet decided, except, at
-the last look but one, those whose combined statistic is below :data:`FUTILITY` in size (a
-difference too small to be decided by the last look gets no more: a non-binding stop, it can
-only lower the error). The chosen optimizer gets every look's seeds
-(:func:`~descentlab.experiments.compare.verdict.more_seeds`): for the comparisons still open,
-and for its own failure rate, which the recommendation states.
+interval beside each verdict that holds as widely (the design and its simulations:
+docs/verdict.md).
 
 Example:
     >>> b = boundaries((5, 10, 20, 40), 0.05)

@@ -1,53 +1,8 @@
 r"""The statistics of a comparison's verdict: intervals and paired comparisons that count the
 test set's own sampling noise as well as the seeds', within the metric's range, with the
-smallest difference the comparison could have detected.
-
-The model (stated). A refit run with seed :math:`s` gets outcome :math:`v_{si}` on test
-example :math:`i` (1/0 correct, or its loss); the table's number is the mean over :math:`k`
-seeds and :math:`n` examples. Seeds and test examples are both samples (of initialisations
-and mini-batch orders; of the data distribution), crossed: every seed sees the same sealed
-test set. In a crossed two-way random-effects model the mean's variance is
-:math:`\sigma^2_{seed}/k + \sigma^2_{ex}/n + \sigma^2_{int}/(kn)`. With the two-way
-ANOVA's mean squares :math:`S = n\,s^2_{\text{seed means}}`, :math:`E = k\,s^2_{\text{example
-means}}` and :math:`I` (the interaction's), whose expectations are :math:`n\sigma^2_{seed} +
-\sigma^2_{int}`, :math:`k\sigma^2_{ex} + \sigma^2_{int}` and :math:`\sigma^2_{int}`, it is
-estimated by
-
-.. math::
-    \widehat{\mathrm{Var}} = \frac{S}{kn} + \frac{\max(0, E - I)}{kn}
-    = \frac{s^2_{\text{seed means}}}{k} + \frac{\max(0, E - I)}{kn}
-
-(the seeds' part holds the interaction; the examples' part only what the interaction does
-not explain; its truncation at 0 errs on the wide side), with a Student-t reference whose
-degrees of freedom are Satterthwaite's for that combination of mean squares. A paired
-comparison applies the same to the differences :math:`v^A_{si} - v^B_{si}` (same seed:
-same initial weights and mini-batches; same example), with the seeds' :math:`k - 1`
-degrees of freedom: the seed is the unit of replication. Where the examples' own part is
-nil (two optimizers equally good on each example) that is the paired t-test over seed
-means, exact for normal seed means however large the seed effect; elsewhere the examples'
-part only adds to the variance, and the test errs on the safe side. With one value per
-seed and no per-example outcomes the model
-reduces to the paired t-test over seeds, and the result says that the test noise is missing.
-
-A difference with no spread at all (a standard error of 0: two seeds whose differences are
-equal by chance on a small test set, and no examples' part) has no t statistic: its p-value
-is 1, it decides nothing. Beside the test: the seeds on which one optimizer was behind and
-the two-sided sign test over seeds (with :math:`k` seeds it cannot go below
-:math:`2^{1-k}`: 0.0625 for 5).
-
-Many comparisons. Comparing M optimizers with the chosen one makes M - 1 tests; uncorrected,
-the chance that some truly equal optimizer is called worse grows with M (an A/A simulation,
-:mod:`~descentlab.experiments.compare.calibration`, measures it). ``paired_test(...,
-family=F)`` decides at Bonferroni's level ``(1 - confidence) / F`` and gives the interval at
-that level beside it: over the family the intervals hold together at ``confidence`` and each
-excludes 0 exactly where its verdict is worse or better (Holm's step-down rejects more, but
-its compatible intervals say nothing about the size of what it rejects).
-
-Failures are counted apart (:func:`failure_rate`, :func:`failure_test`): a run that failed
-(diverged, ended at chance, its loss rose) is no outcome of the metric's distribution but a
-mixture component, and a mean over seeds that may or may not hold one cannot be tested at
-these seed counts (docs/verdict.md).
-"""
+smallest difference the comparison could have detected. The model (seeds and test examples
+crossed, the seed the unit of replication), the correction for many comparisons and why
+failures are counted apart: docs/verdict.md."""
 
 from __future__ import annotations
 
