@@ -1,32 +1,16 @@
 """One self-contained HTML report of an optimizer comparison.
 
 :func:`render_report` writes ``<run dir>/report.html``: a single file that opens offline in any
-browser -- figures are embedded as base64 PNG (``data:`` URIs), the style sheet is inline, and
-there are no scripts, no external links and no external resources. It holds, in order:
-
-1. the recommendation (best by final test metric and by time to target, and which optimizers
-   are not distinguishable from the best, paired by seed), warnings (failures, cliffs), and
-   the results table (test accuracy and loss with intervals and each seed's value, the
-   paired comparison with the best, steps and seconds to the target validation accuracy,
-   failed trials);
-2. test results per seed, learning curves (train and validation, mean and band over seeds),
-   learning-rate sensitivity, time to target, the optimizer monitor's update-to-parameter
-   ratio, and the same optimizers' paths on the ravine and saddle landscapes;
-3. any lecture experiment found in the run directory or in ``experiments/`` beside it (where
-   ``descentlab experiment`` writes by default): ``<name>.json`` results with their tables,
-   checks, notes and PNG figures; loose PNG and Markdown files;
-4. the protocol, the configuration and the provenance (versions, git commit, machine, command
-   line, sessions), and every tuning trial.
-
-``descentlab report RUN_DIR`` re-renders it from the store alone.
+browser (figures embedded as base64 PNG, the style sheet inline, no scripts, no external
+links; what it holds: docs/compare.md). ``descentlab report RUN_DIR`` re-renders it from the
+store alone. The page (:mod:`descentlab.report.page`), the tables
+(:mod:`descentlab.report.compare_tables`), the figures (:mod:`descentlab.report.compare_figures`)
+and the lecture outputs (:mod:`descentlab.report.outputs`) live in their own modules; this one
+lays out the sections.
 
 Example:
     >>> from descentlab.experiments.compare import load_comparison
     >>> path = render_report(load_comparison("runs/mnist1d-default-1a2b3c4d"))  # doctest: +SKIP
-
-The page (:mod:`descentlab.report.page`), the tables (:mod:`descentlab.report.compare_tables`),
-the figures (:mod:`descentlab.report.compare_figures`) and the lecture outputs
-(:mod:`descentlab.report.outputs`) live in their own modules; this one lays out the sections.
 """
 
 from __future__ import annotations

@@ -1,22 +1,7 @@
 """How much faster: each optimizer's speedup over the chosen one (or a baseline), in steps and
-in seconds, and where the curve runs' ranking changed during training.
-
-The **step speedup** of a candidate over a baseline (Wen et al. 2025, "Fantastic pretraining
-optimizers and where to find them") is the steps the baseline needs, on the mean of its curve
-runs, to reach the candidate's end-of-training validation score (the mean over its curve
-runs' seeds), over the candidate's steps: 2x means the baseline needs twice the budget to get
-where the candidate ends. Between two evaluations the baseline's mean curve is read linearly.
-Where the baseline's mean curve never gets there the speedup is "not reached" (above 1x by an
-unknown factor; inf here). The **time speedup** is the same with each run's own seconds
-(forward/backward and optimizer time, ``progress/train_time``): the baseline's seconds to
-that crossing over the candidate's seconds to its end. Each comes with a percentile bootstrap
-interval over the curve seeds (resampled together: the seeds are the same for every
-optimizer); with 5 seeds it is coarse, a spread more than a precise interval.
-
-A **crossing**: the curve runs' ranking (by mean validation score) at 25 % or 50 % of the
-budget that differs from the ranking at the end, with the step at which each pair's means
-last changed order. It describes the means; the report draws the paired difference over the
-steps with its spread (:func:`paired_curve`).
+in seconds, with a bootstrap interval over the curve seeds, and where the curve runs' ranking
+changed during training (the definitions, after Wen et al. 2025: docs/compare.md and
+docs/verdict.md).
 
 Example:
     >>> steps = np.array([0, 10, 20, 30])
