@@ -117,14 +117,8 @@ def exp_decay(k: float, a0: float | None = None) -> ExpDecay:
 
 
 class InverseTimeDecay(_Decay):
-    r"""The momentum lecture's 1/t decay :math:`\alpha(t) = \alpha_0 / (1 + kt)`.
-
-    For k > 0 it meets the Robbins-Monro conditions (harmonic sum diverges, sum of squares
-    converges).
-
-    Args:
-        k: decay rate >= 0.
-        a0: :math:`\alpha_0`, or None to inherit.
+    r"""The momentum lecture's 1/t decay :math:`\alpha(t) = \alpha_0 / (1 + kt)`: the core's
+    :class:`~descentlab.schedules.convergence.InverseTime` with the lecture's ``a0``.
 
     Example:
         >>> inverse_time(0.5, a0=1.0)(2)

@@ -1,22 +1,11 @@
 """Checkpoints written atomically and verified before use.
 
-:func:`save_checkpoint` writes the whole checkpoint to a temporary file in the destination's
-directory, flushes and ``fsync``-s it, renames it over the destination with ``os.replace``
-(atomic on POSIX and Windows) and ``fsync``-s the directory so the rename itself survives a
-power cut. A reader therefore never sees a half-written checkpoint.
-
-Each checkpoint ``run.pt`` has a checksum file ``run.pt.sha256`` (JSON) recording the SHA-256
-of its bytes, written (atomically) just before the checkpoint is renamed into place; it also
-keeps the previous checkpoint's hash, so a process killed between the two renames leaves a
-pair that still verifies. :func:`load_checkpoint` hashes the file and loads exactly the bytes
-it checked: a checkpoint that was overwritten in part, extended, truncated or deleted (while
-its checksum file says one was written) raises :class:`CheckpointError` naming the file,
-instead of resuming from wrong numbers or silently starting over.
-
-Checkpoints are plain ``torch.save`` dicts of tensors, numbers, strings, lists and dicts, and
-are read back with ``torch.load(weights_only=True)``: loading one never runs pickled code. The
-folder they are written to is created ``0700`` (a checkpoint holds the run's config and
-state).
+:func:`save_checkpoint` writes to a temporary file, ``fsync``-s it and renames it over the
+destination (then ``fsync``-s the folder); its checksum file ``run.pt.sha256`` is written just
+before the rename and keeps the previous checkpoint's hash too, so a process killed between
+the two renames leaves a pair that still verifies. :func:`load_checkpoint` loads exactly the
+bytes it checked, with ``torch.load(weights_only=True)``. What the checksum protects against,
+and what not: docs/files-and-faults.md.
 
 Example:
     >>> import tempfile, os, torch
@@ -24,10 +13,6 @@ Example:
     >>> save_checkpoint({"step": 3, "w": torch.ones(2)}, path)
     >>> load_checkpoint(path)["step"]
     3
-
-References:
-    "Files are hard" (atomic rename + fsync of the directory),
-    https://danluu.com/file-consistency/ .
 """
 
 from __future__ import annotations
