@@ -1,24 +1,11 @@
 """The processes of a ``--nproc`` run: started, watched and stopped by the launcher.
 
 The launcher (the command's process) owns its ranks, as torchrun's agent owns its workers:
-
-- **Start.** The ranks are forked from one forkserver (it imported the engine once), with
-  SIGINT and SIGTERM blocked until each has put its own handlers in place; each rank is a
-  session of its own, so a Ctrl-C at the terminal reaches the launcher alone, which passes it
-  on once. A rank ends with the launcher: killed, even by ``kill -9``, it takes its ranks with
-  it within a second (:func:`~descentlab._osutil.die_with_parent`).
-- **Stop.** SIGINT or SIGTERM to the launcher or to its process group is passed on to every
-  rank: they agree on the step boundary to stop at, rank 0 writes the checkpoint, and the run
-  is ``interrupted`` (resumable). A rank still running :data:`STOP_SECONDS` after is killed,
-  and so are all of them at a second Ctrl-C.
-- **Hang.** A rank waits at most ``rank_timeout`` seconds (``--rank-timeout``, default
-  :data:`RANK_TIMEOUT`) for the others at a collective or at the meeting; the rank that did
-  not come is named and killed.
-- **Failure.** A rank that fails records its error's first line in the meeting store; a rank
-  ended by a signal or by an exit of its own is named with it; the others get
-  :data:`GRACE_SECONDS` to end by themselves (a peer's failure ends their collectives),
-  then are killed. What is reported is the cause, not a survivor's broken connection.
-"""
+it starts them from one forkserver, passes a stop signal on once (a rank still running
+:data:`STOP_SECONDS` after is killed), names a rank that hangs past ``rank_timeout`` (default
+:data:`RANK_TIMEOUT`) or fails, and gives the others :data:`GRACE_SECONDS` to end. What the
+command does at each signal, hang and failure: docs/distributed.md ("The launcher owns its
+processes")."""
 
 from __future__ import annotations
 

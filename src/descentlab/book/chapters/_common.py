@@ -38,6 +38,7 @@ __all__ = [
     "fill",
     "fmt",
     "from_scratch",
+    "scratch",
     "slope_steps",
     "steps_to",
     "training_run",
@@ -279,6 +280,22 @@ def slope_steps(make: Any, g: float, steps: int) -> list[float]:
         opt.step()
         out.append(abs(float(w.detach()) - before))
     return out
+
+
+def scratch(
+    text: str | Callable[[Numbers], str],
+    code: str,
+    what: str,
+    title: str = "From scratch, in plain torch",
+) -> Section:
+    """The section that implements the chapter from scratch: ``text`` (or ``text(n)``), then
+    :func:`from_scratch` of ``code``, checked as ``what``."""
+
+    def section(ctx: Context, n: Numbers) -> Part:
+        words = text(n) if callable(text) else text.strip()
+        return Part("scratch", title, [words, *from_scratch(code, what)])
+
+    return section
 
 
 def from_scratch(code: str, what: str, tol: float = 1e-12) -> list[Any]:

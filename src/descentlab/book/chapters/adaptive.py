@@ -18,7 +18,7 @@ from descentlab.book.chapters._common import (
     Numbers,
     Prose,
     final,
-    from_scratch,
+    scratch,
     slope_steps,
     training_run,
 )
@@ -812,10 +812,11 @@ size; AdaGrad's accumulated sum slows it later in the run, as its first section 
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    what = "Adam and AdaGrad from scratch give descentlab's iterates on the ravine (100 steps each)"
-    blocks = from_scratch(SCRATCH_CODE, what, 1e-12)
-    return Part("scratch", "From scratch, in plain torch", [SCRATCH.strip(), *blocks])
+_scratch = scratch(
+    SCRATCH,
+    SCRATCH_CODE,
+    "Adam and AdaGrad from scratch give descentlab's iterates on the ravine (100 steps each)",
+)
 
 
 def _training(ctx: Context, n: Numbers) -> Part:

@@ -22,7 +22,7 @@ from descentlab.book.chapters._common import (
     Prose,
     Twin,
     final,
-    from_scratch,
+    scratch,
     training_run,
 )
 from descentlab.book.checks import ck, close
@@ -1218,14 +1218,12 @@ is only worth its cost with a proportionally larger rate, up to the edge above."
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    blocks = from_scratch(
-        SCRATCH_CODE,
-        "mini-batch SGD from scratch gives descentlab's SGD on the "
-        "same batches, iterate by iterate (three batch sizes, three epochs)",
-        1e-12,
-    )
-    return Part("scratch", "From scratch, in plain torch", [SCRATCH.strip(), *blocks])
+_scratch = scratch(
+    SCRATCH,
+    SCRATCH_CODE,
+    "mini-batch SGD from scratch gives descentlab's SGD on the "
+    "same batches, iterate by iterate (three batch sizes, three epochs)",
+)
 
 
 def _training(ctx: Context, n: Numbers) -> Part:

@@ -20,7 +20,7 @@ from descentlab.book.chapters._common import (
     Numbers,
     Prose,
     final,
-    from_scratch,
+    scratch,
     training_run,
 )
 from descentlab.book.checks import ck, diff_check
@@ -573,13 +573,11 @@ the patterns to positions where the training set did not show them.""",
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    what = "a 2-D convolution from scratch (unfold and one matrix product) gives torch's conv2d"
-    return Part(
-        "scratch",
-        "From scratch, in plain torch",
-        [SCRATCH.strip(), *from_scratch(SCRATCH_CODE, what, 1e-12)],
-    )
+_scratch = scratch(
+    SCRATCH,
+    SCRATCH_CODE,
+    "a 2-D convolution from scratch (unfold and one matrix product) gives torch's conv2d",
+)
 
 
 def _test_accuracy(model: torch.nn.Module) -> float:

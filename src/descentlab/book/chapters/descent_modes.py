@@ -18,7 +18,7 @@ from descentlab.book.chapters._common import (
     Prose,
     Twin,
     final,
-    from_scratch,
+    scratch,
     training_run,
 )
 from descentlab.book.checks import ck
@@ -592,13 +592,11 @@ its training loss still {{full}} against the initial $\\ln 10$.""",
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    what = "full-batch, mini-batch and stochastic descent from scratch give descentlab's iterates"
-    return Part(
-        "scratch",
-        "From scratch, in plain torch",
-        [SCRATCH.strip(), *from_scratch(SCRATCH_CODE, what, 1e-12)],
-    )
+_scratch = scratch(
+    SCRATCH,
+    SCRATCH_CODE,
+    "full-batch, mini-batch and stochastic descent from scratch give descentlab's iterates",
+)
 
 
 def _training(ctx: Context, n: Numbers) -> Part:

@@ -16,7 +16,7 @@ from descentlab.book.chapters._common import (
     Numbers,
     Prose,
     Twin,
-    from_scratch,
+    scratch,
     training_run,
 )
 from descentlab.book.checks import ck
@@ -709,13 +709,12 @@ of the recorded curve.""",
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    what = (
-        "k-fold cross-validation from scratch gives descentlab's folds' CV errors, degree by degree"
-    )
-    return Part(
-        "scratch", "From scratch", [SCRATCH.strip(), *from_scratch(SCRATCH_CODE, what, 1e-12)]
-    )
+_scratch = scratch(
+    SCRATCH,
+    SCRATCH_CODE,
+    "k-fold cross-validation from scratch gives descentlab's folds' CV errors, degree by degree",
+    "From scratch",
+)
 
 
 def _training(ctx: Context, n: Numbers) -> Part:

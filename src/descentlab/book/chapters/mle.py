@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from descentlab import losses, optim
 from descentlab import schedules as S
-from descentlab.book.chapters._common import Chapter, Numbers, Prose, Twin, final, from_scratch
+from descentlab.book.chapters._common import Chapter, Numbers, Prose, Twin, final, scratch
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -740,14 +740,12 @@ the same noise.""",
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    blocks = from_scratch(
-        SCRATCH_CODE,
-        "the cross-entropy and Gaussian NLL from scratch equal "
-        "descentlab's, logits that overflow an unshifted exp included",
-        1e-12,
-    )
-    return Part("scratch", "From scratch, in plain torch", [SCRATCH.strip(), *blocks])
+_scratch = scratch(
+    SCRATCH,
+    SCRATCH_CODE,
+    "the cross-entropy and Gaussian NLL from scratch equal "
+    "descentlab's, logits that overflow an unshifted exp included",
+)
 
 
 def _training(ctx: Context, n: Numbers) -> Part:

@@ -19,7 +19,7 @@ from descentlab.book.chapters._common import (
     Prose,
     Twin,
     final,
-    from_scratch,
+    scratch,
     slope_steps,
     steps_to,
     training_run,
@@ -925,12 +925,11 @@ effective rate measure the rate.""",
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    what = "heavy ball and Nesterov from scratch give descentlab's iterates (100 steps each)"
-    text = SCRATCH.fill(n, kappa=f"{KAPPA:g}")
-    return Part(
-        "scratch", "From scratch, in plain torch", [text, *from_scratch(SCRATCH_CODE, what)]
-    )
+_scratch = scratch(
+    lambda n: SCRATCH.fill(n, kappa=f"{KAPPA:g}"),
+    SCRATCH_CODE,
+    "heavy ball and Nesterov from scratch give descentlab's iterates (100 steps each)",
+)
 
 
 def _training(ctx: Context, n: Numbers) -> Part:

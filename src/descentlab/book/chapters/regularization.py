@@ -19,7 +19,7 @@ from descentlab.book.chapters._common import (
     Prose,
     Twin,
     final,
-    from_scratch,
+    scratch,
     training_run,
 )
 from descentlab.book.checks import ck
@@ -493,14 +493,12 @@ for.""",
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    blocks = from_scratch(
-        SCRATCH_CODE,
-        "SGD with an L2 penalty and AdamW from scratch give "
-        "descentlab's SGD(weight_decay) and AdamW iterates (100 steps each)",
-        1e-12,
-    )
-    return Part("scratch", "From scratch, in plain torch", [SCRATCH.strip(), *blocks])
+_scratch = scratch(
+    SCRATCH,
+    SCRATCH_CODE,
+    "SGD with an L2 penalty and AdamW from scratch give "
+    "descentlab's SGD(weight_decay) and AdamW iterates (100 steps each)",
+)
 
 
 def _norm(result) -> float:

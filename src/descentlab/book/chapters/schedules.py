@@ -22,7 +22,7 @@ from descentlab.book.chapters._common import (
     Prose,
     Twin,
     final,
-    from_scratch,
+    scratch,
     training_run,
 )
 from descentlab.book.checks import ck, close, diff_check
@@ -849,10 +849,11 @@ decay walks down the staircase of floors above.""",
 )
 
 
-def _scratch(ctx: Context, n: Numbers) -> Part:
-    what = "SGD with warm-up and cosine from scratch gives descentlab's SGD under its Scheduler"
-    blocks = from_scratch(SCRATCH_CODE, what, 1e-12)
-    return Part("scratch", "From scratch, in plain torch", [SCRATCH.strip(), *blocks])
+_scratch = scratch(
+    SCRATCH,
+    SCRATCH_CODE,
+    "SGD with warm-up and cosine from scratch gives descentlab's SGD under its Scheduler",
+)
 
 
 def _training(ctx: Context, n: Numbers) -> Part:
