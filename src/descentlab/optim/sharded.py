@@ -3,32 +3,13 @@
 
 A generated kernel never addresses a DTensor (:func:`~descentlab.optim.base.unaddressable`);
 an :class:`~descentlab.optim.Optimizer` steps a param group of DTensors through a
-:class:`ShardedGroup`, one of three ways (:attr:`ShardedGroup.mode`):
-
-- ``"shards"``, where every rule of the chain is :attr:`~descentlab.optim.Rule.shard_local`:
-  the fused kernel or the eager step runs on each rank's local tensors (parameters, gradients,
-  state), exactly the unsharded math on those elements; a rule whose math reduces over a
-  tensor or the group (a global-norm clip, the non-finite check) reduces over :func:`whole`
-  tensors, DTensors again, whose reductions torch computes across the shards (the local
-  tensors travel as :class:`Shards`, lists that carry their DTensors). State that has its
-  parameter's shape is a DTensor of its parameter's placements (torch.optim's layout, which
-  ``torch.distributed.checkpoint`` saves and reshards); per-tensor numbers plain tensors.
-- ``"owners"``, for a chain whose math reads whole tensors but each tensor on its own
-  (:attr:`~descentlab.optim.Rule.tensorwise`: Muon, Shampoo, SOAP, Adafactor): each tensor is
-  stepped by one rank, its *owner* (:class:`Owners`: assigned by cost, largest first, to the
-  least loaded rank), which keeps its state whole; the step's shards of the parameters and
-  gradients travel to their owners in one ``all_to_all`` per dtype, and every rank's shard
-  of the new values back in another. Each rank computes and stores about 1/N of the whole.
-- ``"gather"``, the option ``opt.sharding = "gather"`` and where owners cannot step a group
-  (a chain that reduces over the group, a monitor, a mesh no process group spans: said
-  once): every rank all-gathers every parameter and gradient
-  (``full_tensor()``), steps them all and keeps its shard; replicated state.
-
-:class:`Traffic` counts what a rank receives. A group stepped on its shards takes the
-optimizer's *steady* step too (the fused kernel on the same tensors with nothing but the
-gradients changed, in little Python): a :class:`SteadyShards` hands the kernel the local
-tensors of the group's DTensors.
-"""
+:class:`ShardedGroup`, one of three ways (:attr:`ShardedGroup.mode`): ``"shards"`` (every rule
+:attr:`~descentlab.optim.Rule.shard_local`: the step on each rank's local tensors, reductions
+over :func:`whole` tensors), ``"owners"`` (:attr:`~descentlab.optim.Rule.tensorwise` rules:
+each tensor stepped whole by one rank, :class:`Owners`) or ``"gather"`` (every rank steps
+every tensor). What each does and when: docs/distributed.md. :class:`Traffic` counts what a
+rank receives; a :class:`SteadyShards` hands the steady step the local tensors of a group's
+DTensors."""
 
 from __future__ import annotations
 
