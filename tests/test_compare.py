@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -142,42 +141,6 @@ def test_select_best(scores, maximize, expected):
 def test_time_to_target(steps, metric, target, seconds, maximize, expected):
     got = tuning.time_to_target(steps, metric, target, seconds=seconds, maximize=maximize)
     assert got == expected
-
-
-def _exact_percentile_bootstrap(values, confidence):
-    """The percentile bootstrap interval of the mean computed exactly: all n^n equally likely
-    resamples enumerated (feasible for n <= 5), quantiles of the resulting discrete law."""
-    n = len(values)
-    means = np.array([np.mean([values[i] for i in idx])
-                      for idx in itertools.product(range(n), repeat=n)])  # fmt: skip
-    alpha = (1 - confidence) / 2
-    return np.quantile(means, alpha), np.quantile(means, 1 - alpha)
-
-
-@pytest.mark.parametrize(
-    "values", [[0.81, 0.84, 0.86], [0.1, 0.5, 0.2, 0.9], [1.0, 2.0, 4.0, 8.0, 16.0]]
-)
-def test_bootstrap_ci_matches_exact_enumeration(values):
-    mean, lo, hi = tuning.bootstrap_ci(values, confidence=0.9, n_resamples=40000)
-    exact_lo, exact_hi = _exact_percentile_bootstrap(values, 0.9)
-    assert mean == pytest.approx(np.mean(values))
-    span = max(values) - min(values)
-    # Monte Carlo error of a 40000-resample quantile of a discrete law: a few % of the span.
-    assert lo == pytest.approx(exact_lo, abs=0.04 * span)
-    assert hi == pytest.approx(exact_hi, abs=0.04 * span)
-    assert tuning.bootstrap_ci(values) == tuning.bootstrap_ci(values)  # seeded
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [([0.7], (0.7, 0.7, 0.7)), ([0.5, 0.5, 0.5], (0.5, 0.5, 0.5)), ([float("nan")], None)],
-)
-def test_bootstrap_ci_degenerate(values, expected):
-    got = tuning.bootstrap_ci(values)
-    if expected is None:
-        assert all(math.isnan(v) for v in got)
-    else:
-        assert got == expected
 
 
 def test_fold_splits_partition_the_training_data_and_hold_no_test_data():

@@ -16,7 +16,6 @@ References:
     Bergstra & Bengio, "Random search for hyper-parameter optimization", JMLR 13, 2012.
     Schneider, Balles, Hennig, "DeepOBS: a deep learning optimizer benchmark suite", ICLR 2019
     (tuning on a log grid, rerunning the best setting with several seeds).
-    Efron & Tibshirani, "An introduction to the bootstrap", 1993 (percentile intervals).
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from descentlab.problems.data import chance_level, fold_indices
 __all__ = [
     "FAILURES",
     "SEARCHES",
-    "bootstrap_ci",
     "candidates",
     "chance_level",
     "fold_indices",
@@ -384,53 +382,6 @@ def _sample(values: Sequence[float | None], confidence: float) -> np.ndarray:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     return np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
-
-
-def bootstrap_ci(
-    values: Sequence[float],
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 9999,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """Mean and percentile-bootstrap confidence interval of the mean (``scipy.stats.bootstrap``).
-
-    The interval is ``[q_{(1-c)/2}, q_{(1+c)/2}]`` of the means of ``n_resamples`` resamples
-    drawn with replacement (seeded, so reproducible). With fewer than two values, or values
-    that are all equal, the interval collapses to the mean. With 3 seeds the interval is
-    coarse (at most 10 distinct resample means): read it as a spread, not a precise interval.
-
-    Args:
-        values: one number per seed (NaN values are dropped).
-        confidence: confidence level in (0, 1).
-        n_resamples: bootstrap resamples.
-        seed: seed of the resampling.
-
-    Returns:
-        ``(mean, low, high)``; all NaN if no value is finite.
-
-    Example:
-        >>> m, lo, hi = bootstrap_ci([0.8, 0.82, 0.84])
-        >>> round(m, 2), lo <= m <= hi
-        (0.82, True)
-    """
-    arr = _sample(values, confidence)
-    if arr.size == 0:
-        return math.nan, math.nan, math.nan
-    mean = float(arr.mean())
-    if arr.size < 2 or np.all(arr == arr[0]):
-        return mean, mean, mean
-    from scipy import stats  # at first use: worker processes that only train never need it
-
-    res = stats.bootstrap(
-        (arr,),
-        np.mean,
-        confidence_level=confidence,
-        n_resamples=n_resamples,
-        method="percentile",
-        random_state=np.random.default_rng(seed),
-    )
-    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def t_interval(

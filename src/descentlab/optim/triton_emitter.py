@@ -48,7 +48,6 @@ __all__ = [
     "Program",
     "Unsupported",
     "compute_dtype",
-    "emittable",
     "kernel_source",
     "program",
     "render",
@@ -257,11 +256,6 @@ def _batched(hyper: Mapping[str, Any]) -> str | None:
         if isinstance(v, tuple) and any(isinstance(x, Tensor) and x.numel() > 1 for x in v):
             return k
     return None
-
-
-def emittable(rule: Rule, hyper: Mapping[str, Any]) -> bool:
-    """Whether ``rule`` has a per-element Triton program at ``hyper``'s structure."""
-    return _why_not(rule, hyper) is None
 
 
 def _why_not(rule: Rule, hyper: Mapping[str, Any]) -> str | None:
