@@ -23,7 +23,6 @@ from typing import Any
 from descentlab._files import _first_existing, check_out_dir
 
 __all__ = [
-    "ENGINE_FLAGS",
     "add_command",
     "add_engine_options",
     "add_rank_timeout",
@@ -133,14 +132,6 @@ def add_command(
     p = subparsers.add_parser(name, help=help, description=description, **kwargs)
     p.set_defaults(func=func)
     return p
-
-
-#: The engine options' flags and their config fields (``train`` and ``compare``).
-ENGINE_FLAGS: dict[str, str] = {
-    "precision": "--precision",
-    "accumulate": "--accumulate",
-    "clip_grad_norm": "--clip-grad-norm",
-}
 
 
 def add_rank_timeout(group: Any) -> None:

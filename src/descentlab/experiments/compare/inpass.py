@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from descentlab.experiments.compare import pruning
@@ -201,7 +201,3 @@ def _full_record(store: Any, trial: Trial, built: Any, result: Any) -> TrialOutc
     summary = dict(result.summary)
     run_id = _record(store, trial, built, rows, result.status, result.message, summary)
     return TrialOutcome(trial, run_id, result.status, summary)
-
-
-#: (what the session uses to say the fallback once)
-Say = Callable[[str], None]
