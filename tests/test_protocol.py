@@ -32,6 +32,7 @@ from descentlab.experiments.compare import (
     tuning_settings,
     tuning_trials,
 )
+from descentlab.experiments.compare import stats as S
 from descentlab.experiments.compare.protocol import protocol_lines
 from descentlab.experiments.compare.results import SeedCurves
 from descentlab.experiments.trials import (
@@ -298,7 +299,8 @@ def test_paired_difference_agrees_with_the_paired_t_test():
     for _ in range(20):
         a = rng.normal(0.9, 0.02, 5)
         b = a - rng.normal(0.01, 0.01, 5)
-        d, lo, hi, n = tuning.paired_difference(dict(enumerate(a)), dict(enumerate(b)))
+        e = S.paired_difference(dict(enumerate(a)), dict(enumerate(b)), maximize=True)
+        d, lo, hi, n = e.mean, e.low, e.high, e.seeds
         p = stats.ttest_rel(a, b).pvalue
         assert n == 5 and d == pytest.approx(np.mean(a - b))
         assert (lo > 0 or hi < 0) == (p < 0.05)

@@ -40,7 +40,6 @@ __all__ = [
     "grid_step",
     "holdout_splits",
     "log_grid",
-    "paired_difference",
     "refine_lrs",
     "refit_splits",
     "round_sig",
@@ -426,41 +425,6 @@ def t_interval(
 
     lo, hi = stats.t.interval(confidence, df=arr.size - 1, loc=mean, scale=sem)
     return mean, max(float(lo), bounds[0]), min(float(hi), bounds[1])
-
-
-def paired_difference(
-    a: Mapping[Any, float | None],
-    b: Mapping[Any, float | None],
-    *,
-    confidence: float = 0.95,
-) -> tuple[float, float, float, int]:
-    """The mean of ``a[k] - b[k]`` over the keys (seeds) both have, with its t-interval.
-
-    Pairing by seed removes what two optimizers share through the seed (the initial weights
-    and the order of the mini-batches), so a difference that independent intervals would hide
-    can show. The interval excluding 0 is the paired t-test rejecting "no difference" at level
-    ``1 - confidence``.
-
-    Returns:
-        ``(mean difference, low, high, number of pairs)`` (see :func:`t_interval`).
-
-    Example:
-        >>> d, lo, hi, n = paired_difference({0: 0.90, 1: 0.85, 2: 0.88},
-        ...                                  {0: 0.88, 1: 0.84, 2: 0.86})
-        >>> n, round(d, 4), lo > 0
-        (3, 0.0167, True)
-    """
-    keys = [
-        k
-        for k in a
-        if k in b
-        and a[k] is not None
-        and b[k] is not None
-        and math.isfinite(a[k])  # type: ignore[arg-type]
-        and math.isfinite(b[k])  # type: ignore[arg-type]
-    ]
-    diffs = [float(a[k]) - float(b[k]) for k in keys]  # type: ignore[arg-type]
-    return (*t_interval(diffs, confidence=confidence), len(diffs))
 
 
 def time_to_target(

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from descentlab.experiments import tuning
 from descentlab.experiments.compare import sequential, stats
 from descentlab.problems.problem import METRICS
 
@@ -404,8 +403,10 @@ def fastest(cmp: ComparisonView) -> tuple[OptimizerResult | None, list[Optimizer
     for r in reached[1:]:
         if key(r)[0] != key(top)[0]:
             continue
-        d = tuning.paired_difference(by_seed(r), by_seed(top), confidence=cmp.spec.confidence)
-        if d[3] < 2 or not d[1] > 0:
+        d = stats.paired_difference(
+            by_seed(r), by_seed(top), maximize=True, confidence=cmp.spec.confidence
+        )
+        if d.seeds < 2 or not d.low > 0:
             ties.append(r)
     return top, ties
 
