@@ -57,11 +57,11 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
     assert bool(said_records(tmp_path / "descentlab")) is found
 
 
-#: the library without the book: its lines at most this (56,936 on 2026-11-26; the goal is
-#: 52,000 -- the deleting and merging it needs is not done yet), and functions over 80 lines
-#: in the whole package at most this many
-LIBRARY_LINES = 57_500
-LONG_FUNCTIONS = 15
+#: the library without the book: its lines at most this (56,448 on 2026-11-26 after the
+#: deleting and merging; the goal is 52,000, docs/layout.md says what stands in the way), and
+#: functions over 80 lines in the whole package at most this many (10 then; the goal is 15)
+LIBRARY_LINES = 56_500
+LONG_FUNCTIONS = 10
 
 
 def library_lines(package: Path = PACKAGE) -> int:
