@@ -1,26 +1,14 @@
-"""Batches from ``torch.utils.data.Dataset``\\ s: torch's ``DataLoader``, seeded by the run.
+r"""Batches from ``torch.utils.data.Dataset``\ s: torch's ``DataLoader``, seeded by the run.
 
 The engine's side of :mod:`descentlab.problems.streams`. A :class:`StreamedSplit` is one split
-of a :class:`~descentlab.problems.streams.DatasetSplits` as a run reads it -- where an array
-problem has ``x_train``/``y_train`` tensors, a streamed one has a ``StreamedSplit`` (and None):
-evaluation reads it in order (:meth:`StreamedSplit.batches`), and the training loop draws its
-batches from :class:`LoaderBatches`, the counterpart of :class:`~descentlab.engine.loop.Batches`.
-
-Map-style training data are shuffled each epoch by ``torch.randperm`` drawn from the run's
-data-order generator -- the same draw the array path makes -- and the epoch's batches of
-indices go to a ``DataLoader`` as its ``batch_sampler``; the loader's workers, pinned memory
-and collation are the problem's own options. Iterable data are read in their own order, one
-pass per epoch. Each epoch's loader is made anew, its worker processes seeded from the run's
-seed and the epoch (never from the global random state), so the same seed gives the same
-batches wherever the run trains, and a run resumed mid-epoch continues with the same batches
-(an iterable dataset is read up to where it stopped).
-
-Every batch is checked as it arrives: an example that raises, has another shape than the
-first, or holds a non-finite value stops the run with a :class:`~descentlab.problems.streams.
-DataError` -- one line naming the problem, the split and the example's index in the dataset.
-An iterable dataset that yields another number of examples than in its previous epoch is
-announced (a warning, once per change).
-"""
+of a :class:`~descentlab.problems.streams.DatasetSplits` as a run reads it: evaluation reads it
+in order (:meth:`StreamedSplit.batches`), and the training loop draws its batches from
+:class:`LoaderBatches`, the counterpart of :class:`~descentlab.engine.loop.Batches`. Map-style
+training data are shuffled each epoch by the array path's own draw and handed to a
+``DataLoader`` as its ``batch_sampler``; each epoch's loader is made anew, its workers seeded
+from the run's seed and the epoch, so a run resumed mid-epoch continues with the same batches.
+Every batch is checked as it arrives (a :class:`~descentlab.problems.streams.DataError`, one
+line naming the example; docs/compare.md)."""
 
 from __future__ import annotations
 

@@ -2,19 +2,9 @@ r"""Problems whose data are ``torch.utils.data.Dataset``\ s: streamed, seeded, t
 
 A :class:`~descentlab.problems.problem.Problem` whose ``data`` holds datasets instead of arrays
 (``{"train": ds, "test": ds[, "val": ds]}``) becomes a :class:`DatasetSplits`: the same
-protocol as arrays -- a sealed test split, a validation split carved from the training data
-with the comparison's ``split_seed`` and ``val_fraction`` (map-style datasets; stratified where
-the labels are known without reading the examples: a ``TensorDataset``'s second tensor, or a
-``targets`` attribute as torchvision's ``ImageFolder`` has), and batches drawn by torch's own
-``DataLoader`` in an order the run's seed decides.
-
-Every example is a pair ``(input, target)``. Map-style datasets (``__getitem__`` and
-``__len__``) are shuffled each epoch by a permutation drawn from the run's data-order
-generator -- the same draw as for arrays, so a ``TensorDataset`` of a problem's arrays trains
-bit for bit as the arrays do. Iterable datasets (``torch.utils.data.IterableDataset``) are read
-in their own order; one epoch is one pass; they need a ``"val"`` dataset of their own, and
-``steps`` where they have no ``len()``. An iterable dataset read by several worker processes
-splits its stream itself with ``torch.utils.data.get_worker_info()`` (torch's convention).
+protocol as arrays, its batches drawn by torch's own ``DataLoader`` in an order the run's seed
+decides (docs/compare.md). Iterable datasets need a ``"val"`` dataset of their own, and
+``steps`` where they have no ``len()``.
 
 ``loader`` holds the ``DataLoader``'s own options, passed through: ``num_workers``,
 ``pin_memory``, ``collate_fn``, ``prefetch_factor``, ``timeout``, ``worker_init_fn``,
@@ -24,9 +14,6 @@ training set's first this many examples; default: as many as the validation set 
 evaluation does not read all the training data -- the validation and test metrics always read
 their whole split). Batch size, shuffling, sampler and generator belong to the run and are
 refused here.
-Worker processes are seeded from the run's seed and the epoch (a fresh loader each epoch), so
-random transforms in the dataset repeat with the seed; the global random state (model
-initialisation, dropout) is never drawn from.
 
 Example:
     >>> import torch
