@@ -2,37 +2,15 @@ r"""One form for an elementwise rule's math, from which every backend is derived
 
 A rule written in this form (a :class:`FormRule`) states its per-element update once, with
 torch-like primitives over named state, the incoming update ``g`` and the parameter ``p``;
-the operation order is the form's, and every backend follows it:
-
-- :class:`~descentlab.optim.eager_emitter.EagerEmitter` runs it with ``torch._foreach_*``
-  kernels over a param group (the eager backend: :meth:`FormRule.update`);
-- :func:`~descentlab.optim.program.collect` records a whole chain's forms as one collected
-  program, which the fused backend's C emitter (:mod:`~descentlab.optim.c_emitter`) and the
-  Triton emitter (:mod:`~descentlab.optim.triton_emitter`) write as a kernel, each primitive
-  rounding exactly as its torch kernel does (``lerp``, ``addcmul`` and ``add(alpha=)`` through
-  one fused multiply-add, ``sqrt`` as torch's on this CPU: see :mod:`descentlab.optim.fused`),
-  so the backends agree bit for bit by construction;
-- :func:`reference` evaluates it in float64 element by element from the primitives'
-  mathematical definitions (the tests' independent check of both).
-
-Each evaluates a form through one interface (:class:`Emitter`: ``leaf``, ``coef``, ``apply``
-one primitive, ``assign``); no rule changes for a new target. Work a rule needs before its
-per-element program (state made on a first step, a group's norm, random draws) is a
-:meth:`Form.prepare` step, run by every backend.
-
-Example: AdaBelief's moments (:mod:`descentlab.optim.adabelief`)::
-
-    def form(self, f, hyper):
-        b1, b2 = f.coef("1mb1", lambda h, t: 1 - h["betas"][0]), ...
-        m = f.assign("exp_avg", lerp(f.state("exp_avg"), f.g, b1))
-        d = f.let(f.g - m)
-        s = f.assign("exp_avg_var", addcmul(f.state("exp_avg_var") * b2, d, d, one_minus_b2) + eps)
-
-Coefficients (``f.coef``) are the per-tensor numbers -- ``1 - beta1``, bias corrections,
-``eps`` -- computed in Python in double precision once per step per group (per row with
-batched hyperparameters) from the hyperparameters and the step count ``t``, and rounded to the
-tensor's dtype where used (as torch rounds a Python scalar).
-"""
+the operation order is the form's, and every backend follows it: the eager one
+(:class:`~descentlab.optim.eager_emitter.EagerEmitter`), the fused C and the Triton kernels
+written from a chain's collected program (:func:`~descentlab.optim.program.collect`), each
+primitive rounding exactly as its torch kernel does, and :func:`reference`, the form in
+float64 element by element (the tests' independent check of both). Each evaluates a form
+through one interface (:class:`Emitter`); work before the per-element program is a
+:meth:`Form.prepare` step. Coefficients (``f.coef``) are computed in Python in double
+precision once per step per group and rounded to the tensor's dtype where used. Writing a
+rule in this form, with Adan as the worked example: docs/optimizers.md."""
 
 from __future__ import annotations
 
