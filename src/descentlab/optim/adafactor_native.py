@@ -1,27 +1,10 @@
 r"""Adafactor's update as one compiled call for a whole param group (``adafactor_kernel.cpp``).
 
-:class:`~descentlab.optim.adafactor.scale_by_adafactor` is not elementwise (each tensor's step
-reads its row and column sums, the RMS of the parameter and of the update), so it has no form
-in the fused backend's program. Written with torch's ops -- as ``torch.optim.Adafactor`` does
--- a step makes about 19 passes over each parameter's memory and several host round trips
-per tensor (``.item()`` of two norms). The kernel makes three: the row and column sums of
-:math:`g^2` and the sum of :math:`p^2` in one, the sum of the unscaled update's squares in the
-second, the scaled update written in the third; every tensor of the group in one call through
-``ctypes``, tensors of 65,536 elements or more over ``torch.get_num_threads()`` OpenMP threads.
-
-Numerics: torch's elementwise operations in its order and in the parameters' precision; the
-sums in double precision where torch's norms sum in float32. Float64 iterates agree with
-torch's to 1e-12 relative, float32 ones to rounding (tested against
-``torch.optim.Adafactor`` and the torch-op step, ``fused=False``, in
-``tests/test_adafactor_native.py``).
-
-It runs where every tensor is a float32 or float64 CPU tensor (one call per dtype),
-contiguous, with state of its parameter's dtype, and autograd does not record the step;
-elsewhere (other dtypes, strided tensors, a differentiable step) the torch-op step runs,
-announced once per reason; a group on a GPU steps with torch's ops, as documented, without a
-word. A kernel that cannot be built (no C++ compiler) is announced once too. Measured timings:
-docs/kernel-runtime.md.
-"""
+:class:`~descentlab.optim.adafactor.scale_by_adafactor` is not elementwise, so it has no form
+in the fused backend's program; this kernel makes three passes over each tensor's memory where
+torch's step makes about 19, every tensor of the group in one call through ``ctypes``. Where
+it runs, its numerics against ``torch.optim.Adafactor``, what runs elsewhere (announced once
+per reason) and its timings: docs/kernel-runtime.md ("Adafactor's kernel")."""
 
 from __future__ import annotations
 

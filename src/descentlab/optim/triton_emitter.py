@@ -3,31 +3,13 @@ r"""A GPU kernel derived from the one form (:mod:`descentlab.optim.form`): Trito
 :func:`render` is the Triton emitter of a chain's collected program
 (:class:`~descentlab.optim.program.ChainProgram`, the one the fused C kernel is written from):
 one primitive per line of a ``@triton.jit`` kernel, in the forms' operation order, each
-rounding as the C emitter's (``lerp``, ``addcmul`` and ``add(alpha=)`` through one fused
-multiply-add; the square root correctly rounded, as the fused C's on every CPU whose MKL root
-it does not reproduce). :func:`program` renders a whole optimizer's chain, and
+rounding as the C emitter's. :func:`program` renders a whole optimizer's chain, and
 :func:`kernel_source` wraps it in a **multi-tensor** kernel: one launch steps every tensor of a
-param group, each program instance one ``(tensor, chunk)`` row of a block table, its tensor's
-addresses read from a table of pointers and its coefficients from a table of per-tensor
-numbers (the program's, computed once per step per group on the host in double precision;
-rounded to the compute type).
+param group. Its tables, storage and compute types and low-bit state: docs/gpu.md. A
+blockwise format's small tensors keep float32 state: they take the program without storage
+(``program(stored=False)``).
 
-Storage and compute: float32 and float64 parameters compute in their own type; float16 and
-bfloat16 are loaded, widened exactly to float32, computed there and rounded once per stored
-value (parameters and state keep their dtype, as in torch's fused kernels and the fused C).
-
-Low-bit state (:mod:`~descentlab.optim.lowbit`, a rule's ``state_format``) is decoded where
-the form first reads an entry and encoded where the program commits it (after the rule's
-statements), as the eager backend's
-:class:`~descentlab.optim.eager_emitter.StoredEagerEmitter` does, bit for bit: 8-bit codes
-through the map's table and the block's scale, each block's new maximum over its values in the
-program (a program holds whole blocks), its codes counted against the thresholds by an 8-step
-search; bfloat16 with the same stochastic rounding (the same hash of the element's index and
-the step's salt). A blockwise format's small tensors keep float32 state: they take the program
-without storage (``program(stored=False)``).
-
-This module only writes text: it imports neither triton nor a device.
-"""
+This module only writes text: it imports neither triton nor a device."""
 
 from __future__ import annotations
 
