@@ -1,30 +1,14 @@
 """Ray trials that resume mid-run: a running trial's last checkpoint kept on the driver's machine.
 
-A Ray task trains its trials against a scratch store of its node (nothing assumes a shared
-filesystem), so a checkpoint written there is lost with the task. Here each checkpoint a
-trial writes in the middle of its run goes, with the run's record so far, to a
-:class:`CheckpointKeeper`: a Ray actor pinned to the driver's node that writes them next to
-the driver's store, in ``checkpoints/``:
-
-- ``trial-<key>.json``: the run's record (config, provenance, metrics so far), written first;
-- ``trial-<key>.pt`` and its checksum file: the checkpoint's bytes, in the engine's verified
-  checkpoint format (:mod:`descentlab.engine.checkpoint`), written second -- so the record
-  on disk always reaches at least the checkpoint's step (metrics past it are recomputed when
-  the run resumes).
-
-``<key>`` names the trial (:func:`trial_key`: a hash of its config). When the trial is sent
-again -- the driver was stopped, even by ``kill -9``, and the command is run again -- the
-driver reads and verifies its files (:func:`load_partial`) and sends them with the trial; the
-task records the run in its scratch store as interrupted, its checkpoint beside it
-(:func:`restore`), and the trial continues from there exactly as a local trial does (the same
-iterates, data order and random streams). A checkpoint that fails its verification, or a
-record that cannot be read, is set aside (``*.corrupt``) with one warning and the trial starts
-over from step 0. The driver removes a trial's files once its finished run is in the store.
-
-The keeper needs the driver's node to be a node of the cluster (a local instance, or a driver
-started on the cluster's machines); through Ray Client (``ray://``) there is none, and trials
-restart from step 0 there.
-"""
+A Ray task trains against a scratch store of its node, so a checkpoint written there is lost
+with the task. Here each checkpoint a trial writes mid-run goes, with the run's record so far,
+to a :class:`CheckpointKeeper` (a Ray actor pinned to the driver's node) that writes
+``checkpoints/trial-<key>.json`` (the record, first) and ``trial-<key>.pt`` with its checksum
+file (the engine's verified checkpoint, second) next to the driver's store; ``<key>`` is
+:func:`trial_key`. A trial sent again is sent with its files (:func:`load_partial`) and
+continues from them (:func:`restore`) as a local trial does; files that fail verification are
+set aside (``*.corrupt``) and the trial starts over. When it works and when not (Ray Client):
+docs/compare.md."""
 
 from __future__ import annotations
 
