@@ -1,26 +1,13 @@
 r"""The MNIST-1D CNN's vectorized training step as one compiled call.
 
-:func:`~descentlab.engine.multirun.train_many` trains K runs of one model in one pass. For
-most models that pass is ``vmap`` over the stacked parameters, traced into a graph of batched
-ATen operations (:mod:`descentlab.engine.vectorized`); for the MNIST-1D paper's CNN
-(:class:`~descentlab.problems.models.MNIST1DCNN`: three ``Conv1d`` with ReLU and a linear
-read-out) with the cross-entropy loss, the training losses and gradients of all K runs come
-from one call of a C++ kernel (``vcnn_kernel.cpp``) instead:
-
-.. math::
-    a_1 = \mathrm{relu}(W_1 * x + b_1),\ a_2 = \mathrm{relu}(W_2 * a_1 + b_2),\
-    a_3 = \mathrm{relu}(W_3 * a_2 + b_3),\ z = W_4\,\mathrm{vec}(a_3) + b_4,
-
-    L = \frac{1}{B} \sum_n (1 - \varepsilon)\,(\mathrm{lse}(z_n) - z_{n, y_n})
-        + \frac{\varepsilon}{O} \sum_o (\mathrm{lse}(z_n) - z_{n, o}),
-
-and back through each convolution (weight gradient: a correlation with its input; input
-gradient: the transposed convolution, masked by the ReLU below). The same kernel evaluates
-such a group (:meth:`CNNKernel.evaluate`). Before a process first trusts it for a shape and
-dtype, its losses and gradients are compared with ``vmap`` and autograd (:func:`verified`); a
-kernel that cannot be built or disagrees is announced once and the traced path is used. Why,
-its layout, numerics and where it applies: docs/training-runs.md ("Inside a vectorized pass").
-"""
+:func:`~descentlab.engine.multirun.train_many` trains K runs of one model in one pass; for the
+MNIST-1D paper's CNN (:class:`~descentlab.problems.models.MNIST1DCNN`) with the cross-entropy
+loss, the training losses and gradients of all K runs come from one call of a C++ kernel
+(``vcnn_kernel.cpp``) instead of the traced ``vmap`` graph, and the same kernel evaluates such
+a group (:meth:`CNNKernel.evaluate`). Before a process first trusts it for a shape and dtype,
+it is compared with ``vmap`` and autograd (:func:`verified`); a kernel that cannot be built or
+disagrees is announced once and the traced path is used. Its layout, numerics and where it
+applies: docs/training-runs.md ("Inside a vectorized pass")."""
 
 from __future__ import annotations
 
