@@ -216,20 +216,13 @@ class Optimizer(torch.optim.Optimizer):
     ``TypeError``, as torch's optimizers raise, and a ``ValueError``), one out of range
     ``ValueError``; both name the parameter and the value.
 
-    ``copy.deepcopy`` and pickling give an optimizer that continues identically. Under
-    ``torch.compile`` (a compiled function that calls ``step()``, a whole compiled training
-    step, or ``torch.compile(opt.step)``) the step is one operator of the compiled graph that
-    runs this step (:mod:`descentlab.optim.compiled`): the eager iterates bit for bit, state
-    kept, ``fullgraph=True`` traces; ``step(closure)`` is refused there.
-
-    Two backends run the chain. The *fused* one (:mod:`descentlab.optim.fused`) compiles the
-    whole chain into one loop over each parameter's memory (one pass per step instead of a
-    few per rule); the *eager* one runs each rule with ``torch._foreach_*`` kernels over
-    cache-sized chunks of the group. ``fused=None`` (default) uses the fused backend where
-    it applies -- float32, float64, float16 or bfloat16 dense CPU tensors (contiguous, or laid
-    out as channels_last or a transpose, each gradient and state as its parameter), a chain whose
-    rules all have a fused form, no monitor attached, a C++ compiler present -- and the eager
-    one elsewhere; ``fused=True`` insists (errors say why it cannot run), ``fused=False``
+    ``copy.deepcopy``, pickling and ``torch.compile`` work as docs/optimizers.md says. Two
+    backends run the chain: the *fused* one (:mod:`descentlab.optim.fused`, one compiled loop
+    over each parameter's memory) where it applies -- float32, float64, float16 or bfloat16
+    dense CPU tensors (contiguous, or laid out as channels_last or a transpose, each gradient
+    and state as its parameter), a chain whose rules all have a fused form, no monitor
+    attached, a C++ compiler present --, the *eager* one (``torch._foreach_*`` kernels, rule
+    by rule) elsewhere; ``fused=True`` insists (errors say why it cannot run), ``fused=False``
     never fuses.
 
     Args:
