@@ -287,10 +287,7 @@ def test_t_interval_covers_with_three_seeds_where_the_bootstrap_does_not():
     samples = rng.normal(0.0, 1.0, (400, 3))
     t_hits = sum(lo <= 0 <= hi for lo, hi in (tuning.t_interval(s)[1:] for s in samples))
     assert 0.92 <= t_hits / 400 <= 0.98
-    b_hits = sum(
-        lo <= 0 <= hi
-        for lo, hi in (_percentile_bootstrap(s) for s in samples[:100])
-    )
+    b_hits = sum(lo <= 0 <= hi for lo, hi in (_percentile_bootstrap(s) for s in samples[:100]))
     assert b_hits / 100 < 0.85  # the percentile bootstrap undercovers badly at n = 3
 
 
