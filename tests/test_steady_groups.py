@@ -9,8 +9,9 @@ steps are counted."""
 
 from __future__ import annotations
 
+import cProfile
 import gc
-import sys
+import pstats
 
 import pytest
 import torch
@@ -228,22 +229,16 @@ def test_a_tensor_swapped_into_a_group_is_the_one_stepped():
 
 
 def _calls(fn) -> tuple[int, int]:
-    """The Python functions and the C functions entered while ``fn`` runs (the garbage
-    collector held off: a collection runs other objects' finalizers)."""
-    count = {"call": 0, "c_call": 0}
-
-    def profile(frame, event, arg):
-        if event in count:
-            count[event] += 1
-
+    """The calls of Python functions and of C functions while ``fn`` runs (``cProfile``'s
+    counts; the garbage collector held off: a collection runs other objects' finalizers)."""
+    prof = cProfile.Profile()
     gc.disable()
-    sys.setprofile(profile)
     try:
-        fn()
+        prof.runcall(fn)
     finally:
-        sys.setprofile(None)
         gc.enable()
-    return count["call"], count["c_call"]
+    counts = [(key[0] == "~", row[1]) for key, row in pstats.Stats(prof).stats.items()]
+    return sum(n for c, n in counts if not c), sum(n for c, n in counts if c)
 
 
 def _in_groups(name: str, kw: dict, n_groups: int) -> optim.Optimizer:
