@@ -9,6 +9,10 @@ steps are counted."""
 
 from __future__ import annotations
 
+import cProfile
+import gc
+import pstats
+
 import pytest
 import torch
 
@@ -222,3 +226,51 @@ def test_a_tensor_swapped_into_a_group_is_the_one_stepped():
     opt.step()
     assert torch.equal(old, kept)
     assert torch.equal(new.detach(), torch.full_like(new, -1e-2 * 0.8))
+
+
+def _calls(fn) -> tuple[int, int]:
+    """The calls of Python functions and of C functions while ``fn`` runs (``cProfile``'s
+    counts; the garbage collector held off: a collection runs other objects' finalizers)."""
+    prof = cProfile.Profile()
+    gc.disable()
+    try:
+        prof.runcall(fn)
+    finally:
+        gc.enable()
+    counts = [(key[0] == "~", row[1]) for key, row in pstats.Stats(prof).stats.items()]
+    return sum(n for c, n in counts if not c), sum(n for c, n in counts if c)
+
+
+def _in_groups(name: str, kw: dict, n_groups: int) -> optim.Optimizer:
+    """The optimizer of 20 tensors in ``n_groups`` groups, each its own lr, after three
+    steps (steady)."""
+    g = torch.Generator().manual_seed(0)
+    ps = [torch.nn.Parameter(torch.randn(50, generator=g)) for _ in range(20)]
+    for p in ps:
+        p.grad = torch.randn(p.shape, generator=g)
+    per = len(ps) // n_groups
+    groups = [{"params": ps[i * per : (i + 1) * per], "lr": 1e-2 * 0.9**i} for i in range(n_groups)]
+    opt = optim.get(name)(groups, **kw)
+    for _ in range(3):
+        opt.step()
+    return opt
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [("sgd", dict(lr=1e-2, momentum=0.9)), ("adamw", dict(lr=1e-3)), ("sgd", dict(lr=1e-2))],
+    ids=["momentum", "adamw", "sgd"],
+)
+def test_a_steady_steps_calls_do_not_grow_with_its_groups(name, kw):
+    """Twenty groups of one kernel cost the C calls of two (the groups' step counters are
+    one column, their ``step`` and blocks of coefficients written in one call each); the
+    Python each group adds is the computing of its own coefficients that read its lr."""
+    two, twenty = _in_groups(name, kw, 2), _in_groups(name, kw, 20)
+    (unit,) = twenty._fused.bundle.units
+    plan, hyper = unit.plan, unit.hyper[1]
+    own, _ = _calls(lambda: [plan.coefs[j].fn(hyper, 4.0, None) for j in plan.varying])
+    py2, c2 = _calls(two.step)
+    py20, c20 = _calls(twenty.step)
+    assert len(unit.gis) == 20 and plan.varying
+    assert c20 <= c2, f"C calls: {c2} with two groups, {c20} with twenty"
+    assert py20 - py2 <= 18 * (own - 2), (py2, py20, own)  # (less the lambda and listcomp)

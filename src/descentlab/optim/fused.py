@@ -19,6 +19,7 @@ import ctypes
 import functools
 from array import array
 from collections.abc import Mapping
+from itertools import repeat
 from typing import Any
 
 import torch
@@ -569,12 +570,10 @@ class MergedPlan(FusedPlan):
         first = [c.fn(hyper[0], t, None) for c in coefs] or [0.0]
         if not varying:
             return first, None
-        values = list(first)
-        for h in hyper[1:]:
-            block = list(first)
-            for j in varying:
-                block[j] = coefs[j].fn(h, t, None)
-            values += block
+        values, width = first * len(hyper), len(first)
+        rest = hyper[1:]
+        for j in varying:  # coefficient j of every later group's block, in one slice
+            values[width + j :: width] = map(coefs[j].fn, rest, repeat(t), repeat(None))
         return values, self.offsets
 
 

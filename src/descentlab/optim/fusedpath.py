@@ -15,7 +15,7 @@ import warnings
 from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from itertools import chain
+from itertools import accumulate, chain
 from operator import itemgetter
 from typing import Any, Protocol
 
@@ -33,7 +33,7 @@ from .hyper import NOT_HYPER, Guard, HyperChecks, changed_numbers, number, reche
 from .plan import KernelPlan, LaunchFailed, Refused
 from .program import NoProgram, collect, has_kernel_form
 from .sharded import SteadyShards
-from .state import GroupStates, TrackedState, gather, realify, scatter
+from .state import GroupStates, TrackedState, column, gather, realify, scatter
 
 
 class Optimizer(Protocol):
@@ -69,10 +69,6 @@ class SteadyContext:
             and ``readers``, which parts' signatures read each hyperparameter.
         sts: the parameters' state dicts.
         plan: the compiled plan.
-        counts: the group's step counters (a view; a parameter whose first gradient came
-            later keeps a smaller count).
-        step_ids: ``id`` of each parameter's step tensor; ``steps``, those tensors, held so
-            that no new tensor can take one of those ids (an address freed and reused).
         moved: the keys a schedule changed at the last step (checked first at the next),
             with the checks of their values and the parts whose signatures read them
             (:class:`Moved`); ``guard``, its test in one call, once values inside their
@@ -91,9 +87,6 @@ class SteadyContext:
     readers: dict[str, tuple[int, ...]]
     sts: list[dict]
     plan: KernelPlan
-    counts: memoryview
-    step_ids: list[int]
-    steps: list[Any]
     moved: Moved | None = None
     guard: Guard | None = None
     shards: SteadyShards | None = None
@@ -375,18 +368,15 @@ class FusedPath:
             and not any(callable(v) for v in group.values())
         ):
             return
-        steps = [st.get("step") for st in sts]
-        step_ids = [id(t) for t in steps]
         shards = None
         if is_dtensor(group["params"][0]):  # ``params``: its local shards (sharded.py)
             if not opt.rule.shard_local:
                 return
             shards = SteadyShards(group["params"], bool(plan.prepare_fns))
             sts = opt._states.of(opt, gi, group["params"])  # (the same step counters)
-        counts = memoryview(base[0])  # the step counters, without NumPy's call costs
         self.steady[gi] = ctx = SteadyContext(
             opt.state, opt.state.version, len(params), hyper,
-            *_signature(opt.rule, hyper), sts, plan, counts, step_ids, steps, shards=shards,
+            *_signature(opt.rule, hyper), sts, plan, shards=shards,
         )  # fmt: skip
         self.recorded.append(ctx)
 
@@ -434,25 +424,17 @@ class FusedPath:
             if launch is None:
                 return False
             todo.append(launch)
-        counts = list(map(memoryview.tolist, b.counts))
-        done: list[int] = []
-        for unit, (params, ptrs) in zip(b.units, todo, strict=True):
-            t = unit.steps(counts)
+        col = b.counts.tolist()  # every group's step counters, one column
+        same = col.count(col[0]) == len(col)
+        for k, (unit, (params, ptrs)) in enumerate(zip(b.units, todo, strict=True)):
+            t = col[0] + 1 if same else [col[i] + 1 for i in unit.index]  # type: ignore[union-attr]
             try:
                 unit.plan.launch(params, ptrs, unit.hyper, t)
             except (torch.OutOfMemoryError, LaunchFailed) as exc:  # its kernel did not run
+                b.advance(groups, col, same, b.units[:k])
+                done = [gi for u in b.units[:k] for gi in u.gis]
                 raise _fault(opt, unit.gis, params, exc, done, unit.plan.per_step) from None
-            for gi in unit.gis:
-                c, col = b.counts[gi], counts[gi]
-                if col.count(col[0]) == len(col):
-                    c[:] = array(c.format, [col[0] + 1]) * len(col)
-                else:
-                    c[:] = array(c.format, [x + 1 for x in col])
-                groups[gi]["step"] = step = int(groups[gi]["step"]) + 1
-                snap = b.snaps[gi]
-                if snap is not None:
-                    snap["step"] = step
-            done += unit.gis
+        b.advance(groups, col, same)
         opt.last_step_skipped = False
         return True
 
@@ -494,12 +476,16 @@ class _Unit:
     #: the group's hyperparameters, or each group's (a merged plan: a list)
     hyper: Any
     shards: SteadyShards | None = None
+    #: where its tensors' step counters are in the bundle's column
+    index: list[int] | None = None
 
     def pointers(self, lists: list[list[Tensor]]) -> tuple[list[Tensor], Any] | None:
         """The tensors the kernel steps (the parameters, or their local shards) and its
         pointers, or None where anything but the gradients moved since the last launch."""
         gis = self.gis
-        params = lists[gis[0]] if len(gis) == 1 else [p for gi in gis for p in lists[gi]]
+        params = (
+            lists[gis[0]] if len(gis) == 1 else [*chain.from_iterable(map(lists.__getitem__, gis))]
+        )
         try:
             cols = [[st[key] for st in self.sts] for key in self.plan.state_keys]
         except KeyError:
@@ -513,25 +499,14 @@ class _Unit:
         ptrs = self.plan.steady_pointers(params, grads, cols)
         return None if ptrs is None else (params, ptrs)
 
-    def steps(self, counts: list[list[float]]) -> float | list[float]:
-        """This step's count of every tensor (one number where they agree)."""
-        gis = self.gis
-        col = (
-            counts[gis[0]]
-            if len(gis) == 1
-            else list(chain.from_iterable(map(counts.__getitem__, gis)))
-        )
-        if col.count(col[0]) == len(col):
-            return col[0] + 1
-        return [x + 1 for x in col]
-
 
 @dataclass(slots=True)
 class _Bundle:
     """Every param group's steady context at once (the steady step runs only where every
     group has one): the groups' snapshots (a step whose groups equal them compares nothing
-    else of their hyperparameters), their numbers of parameters, the state dicts and step
-    counters of all their parameters, and the launches (:class:`_Unit`)."""
+    else of their hyperparameters), their numbers of parameters, the state dicts of all their
+    parameters, the step counters of all of them as one column (one read and one write a
+    step, whatever the number of groups), and the launches (:class:`_Unit`)."""
 
     state: TrackedState
     version: int
@@ -540,8 +515,13 @@ class _Bundle:
     #: each group as last stepped (None: compared in full at the next step)
     snaps: list[dict | None]
     sts: list[dict]
+    #: ``id`` of each parameter's step counter; ``steps``, those tensors, held so that no new
+    #: tensor can take one of those ids (an address freed and reused)
     step_ids: list[int]
-    counts: list[memoryview]
+    steps: list[Tensor]
+    #: the counters' column (a view, without NumPy's call costs; a parameter whose first
+    #: gradient came later keeps a smaller count)
+    counts: memoryview
     units: list[_Unit]
     #: each group's unit and its place there
     where: list[tuple[_Unit, int]]
@@ -549,33 +529,65 @@ class _Bundle:
     @classmethod
     def of(cls, opt: Optimizer, steady: dict[int, SteadyContext]) -> _Bundle | None:
         """The bundle of ``steady``'s contexts, or None unless every group has one, recorded
-        at the state there is."""
+        at the state there is, and the counters of all can be one column (one dtype)."""
         state, n = opt.state, len(opt.param_groups)
         ctxs = [steady[gi] for gi in range(n) if gi in steady]
         if not ctxs or len(ctxs) != n:
             return None
         if any(c.state is not state or c.version != state.version for c in ctxs):
             return None
+        sts = [st for c in ctxs for st in c.sts]
+        counts = column(sts, "step")  # (the groups' columns laid out as one)
+        if counts is None:
+            return None
+        starts = list(accumulate((c.n for c in ctxs), initial=0))
         kernels: dict[Any, list[int]] = {}
         for gi, c in enumerate(ctxs):
             merges = c.shards is None and c.plan.merges
             kernels.setdefault(id(c.plan.kernel) if merges else (gi,), []).append(gi)  # type: ignore[attr-defined]
         units, where = [], []
         for gis in kernels.values():
+            index = [i for gi in gis for i in range(starts[gi], starts[gi + 1])]
             if len(gis) == 1:
                 c = ctxs[gis[0]]
-                unit = _Unit(c.plan, gis, c.sts, c.hyper, c.shards)
+                unit = _Unit(c.plan, gis, c.sts, c.hyper, c.shards, index)
             else:
                 hypers = [ctxs[gi].hyper for gi in gis]
                 plan = ctxs[gis[0]].plan.merged([ctxs[gi].plan for gi in gis], hypers)  # type: ignore[attr-defined]
-                unit = _Unit(plan, gis, [st for gi in gis for st in ctxs[gi].sts], hypers)
+                unit = _Unit(plan, gis, [sts[i] for i in index], hypers, index=index)
             units.append(unit)
             where += [(gi, (unit, i)) for i, gi in enumerate(gis)]
+        steps = [st["step"] for st in sts]
         return cls(
-            state, state.version, ctxs, [c.n for c in ctxs],
-            [None] * n, [st for c in ctxs for st in c.sts], [i for c in ctxs for i in c.step_ids],
-            [c.counts for c in ctxs], units, [u for _, u in sorted(where, key=itemgetter(0))],
+            state, state.version, ctxs, [c.n for c in ctxs], [None] * n, sts,
+            list(map(id, steps)), steps, memoryview(counts), units,
+            [u for _, u in sorted(where, key=itemgetter(0))],
         )  # fmt: skip
+
+    def advance(
+        self, groups: list[dict], col: list[float], same: bool, done: list[_Unit] | None = None
+    ) -> None:
+        """Add 1 to the step counters (``col``: their values; ``same``: all equal; one write)
+        and to the groups' ``step``: every group's, or the groups of the units ``done``
+        (those that took the step before a fault)."""
+        c, snaps = self.counts, self.snaps
+        if done is not None:
+            for unit in done:
+                for i in unit.index:  # type: ignore[union-attr]
+                    c[i] = col[i] + 1
+                for gi in unit.gis:
+                    groups[gi]["step"] = step = int(groups[gi]["step"]) + 1
+                    if snaps[gi] is not None:
+                        snaps[gi]["step"] = step  # type: ignore[index]
+            return
+        if same:
+            c[:] = array(c.format, [col[0] + 1]) * len(col)
+        else:
+            c[:] = array(c.format, [x + 1 for x in col])
+        for group, snap in zip(groups, snaps, strict=True):  # (a plain loop: map costs more)
+            group["step"] = step = int(group["step"]) + 1
+            if snap is not None:
+                snap["step"] = step
 
     def current(self, opt: Optimizer) -> bool:
         """Whether every group is as its snapshot, else take the numbers that a schedule
