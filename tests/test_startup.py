@@ -142,3 +142,19 @@ def test_training_a_user_problem_imports_no_sklearn_optuna_matplotlib_or_dtensor
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, []], out.stderr[-2000:]
+
+
+def test_the_warm_up_before_forking_workers_imports_no_sklearn():
+    """The main process warms the engine up before it forks the comparison's workers; on data
+    that need scikit-learn that import alone cost more than the warm-up (about a second)."""
+    script = (
+        "import sys\n"
+        "from descentlab.experiments.trials import _warm_up\n"
+        "_warm_up()\n"
+        "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
