@@ -213,6 +213,32 @@ def test_digits_matches_sklearn():
     assert float(x.min()) == 0.0 and float(x.max()) == 1.0
 
 
+# ------------------------------------------------------------- the unstratified val split
+
+
+@pytest.mark.parametrize(
+    "n, fraction, seed",
+    [(442 - 88, 0.2, 0), (10, 0.25, 3), (7, 0.5, 123), (1000, 0.1, 2**31 - 1), (3, 0.34, 0),
+     (2, 0.5, 9), (50, 0.999 / 50, 1), (100, 0.3, 12345)],
+)  # fmt: skip
+def test_unstratified_validation_split_is_sklearns_train_test_split(n, fraction, seed):
+    """A regression problem's validation rows are the ones sklearn's splitter picks, drawn
+    without importing it (its ShuffleSplit: RandomState(seed).permutation cut at
+    ceil(fraction * n))."""
+    x = np.arange(n * 3, dtype=np.float32).reshape(n, 3)
+    y = np.arange(n, dtype=np.float32)[:, None] * 10
+    got = data._split_train_val(x, y, val_fraction=fraction, seed=seed, stratify=False)
+    want = train_test_split(x, y, test_size=fraction, random_state=seed, shuffle=True)
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_a_validation_split_that_leaves_no_training_row_is_refused():
+    x = np.zeros((2, 1), np.float32)
+    with pytest.raises(ValueError, match=r"val_fraction 0.9 of 2 example.*no training"):
+        data._split_train_val(x, x, val_fraction=0.9, seed=0, stratify=False, where="p")
+
+
 # -------------------------------------------------------------------------- quadratic_deep
 
 # Entries of the Hessian and rotation produced by DeepOBS's own quadratic_deep code

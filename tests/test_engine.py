@@ -166,6 +166,45 @@ def test_full_batch_gd_equals_a_plain_torch_loop():
     assert result.metrics["val/loss"].steps.tolist() == list(range(26))  # eval_every 1
 
 
+@pytest.mark.parametrize(
+    "optimizer, hyper, schedule",
+    [("sgd", {"lr": 0.1}, None), ("momentum", {"lr": 0.05}, {"lr": "cosine"}),
+     ("adam", {"lr": 1e-2, "weight_decay": 1e-3}, None)],
+)  # fmt: skip
+def test_a_run_takes_the_steady_step_with_the_closures_numbers(
+    monkeypatch, optimizer, hyper, schedule
+):
+    """The engine evaluates its closure before the step of an optimizer that does not need
+    it, so the step can be the steady fused one; the weights are those of the step that
+    calls the closure itself, bit for bit."""
+    from descentlab.engine import run as engine_run
+    from descentlab.optim.fusedpath import FusedPath
+
+    steady = FusedPath.steady_step
+    taken = [0]
+
+    def counted(self, opt):
+        ok = steady(self, opt)
+        taken[0] += ok
+        return ok
+
+    cfg = small(optimizer=optimizer, hyper=hyper, schedule=schedule or {}, steps=30)
+    monkeypatch.setattr(FusedPath, "steady_step", counted)
+    got = train(cfg, progress=False)
+    assert taken[0] >= cfg.steps - 2
+    monkeypatch.setattr(FusedPath, "steady_step", steady)
+    init = engine_run.OneModel.__init__
+
+    def closure_in_step(self, *args):  # the step that calls the closure itself, as before
+        init(self, *args)
+        self._closure_first = False
+
+    monkeypatch.setattr(engine_run.OneModel, "__init__", closure_in_step)
+    ref = train(cfg, progress=False)
+    assert_same_params(got.model, ref.model)
+    assert got.metrics["val/loss"].values.tolist() == ref.metrics["val/loss"].values.tolist()
+
+
 def test_same_seed_same_numbers_bit_for_bit_and_other_seed_differs():
     cfg = small(mixup_alpha=0.4, input_noise=0.05, schedule={"lr": "cosine"})
     a, b = train(cfg, progress=False), train(cfg, progress=False)

@@ -120,3 +120,41 @@ def test_every_lecture_experiment_is_listed():
         lectures.get("information")
         is importlib.import_module(f"{lectures.__name__}.information").run
     )
+
+
+#: What training one run on a user's regression problem must not import: each costs start-up
+#: time (a second or more: sklearn with scipy.stats, DTensor's torch.distributed.tensor) and
+#: none is used by it
+NOT_FOR_TRAIN = ("sklearn", "scipy.stats", "optuna", "matplotlib", "torch.distributed.tensor")
+
+
+def test_training_a_user_problem_imports_no_sklearn_optuna_matplotlib_or_dtensor(tmp_path):
+    problem = Path(__file__).resolve().parents[1] / "examples" / "diabetes.py"
+    script = (
+        "import json, sys\n"
+        "from descentlab.cli import main\n"
+        f"code = main(['train', '--problem', {f'{problem}:make_problem'!r}, '--steps', '3',\n"
+        f"             '--runs-dir', {str(tmp_path)!r}, '--no-progress'])\n"
+        f"print(json.dumps([code, [m for m in {NOT_FOR_TRAIN!r} if m in sys.modules]]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, []], out.stderr[-2000:]
+
+
+def test_the_warm_up_before_forking_workers_imports_no_sklearn():
+    """The main process warms the engine up before it forks the comparison's workers; on data
+    that need scikit-learn that import alone cost more than the warm-up (about a second)."""
+    script = (
+        "import sys\n"
+        "from descentlab.experiments.trials import _warm_up\n"
+        "_warm_up()\n"
+        "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]

@@ -908,14 +908,14 @@ def _exit_now(store: Any, results: Any) -> None:
 
 
 def _warm_up() -> None:
-    """One tiny run (a few examples, one step, nothing recorded) to pay the first run's costs."""
+    """One tiny run (a few examples, one step, nothing recorded) to pay the first run's costs
+    (on data that need no scikit-learn: its import would cost more than the runs it warms)."""
     from descentlab.engine.config import RunConfig
     from descentlab.engine.run import train
 
     cfg = RunConfig(
-        problem="blobs",
-        problem_options={"n_samples": 30},
-        model="logistic",
+        problem="regression",
+        problem_options={"n_train": 30, "n_test": 10},
         optimizer="sgd",
         hyper={"lr": 0.1},
         steps=1,

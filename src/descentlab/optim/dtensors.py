@@ -10,6 +10,7 @@ mesh (``torch.distributed.tensor._utils``). They are read here and nowhere else;
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
@@ -19,7 +20,6 @@ from torch import Tensor
 
 __all__ = [
     "TORCH",
-    "DTensor",
     "any_dtensor",
     "group_of",
     "holds",
@@ -37,26 +37,38 @@ __all__ = [
 #: the torch release this adapter was written and tested against
 TORCH = "2.13"
 
-try:
-    from torch.distributed.tensor import DTensor
-except ImportError:  # torch built without torch.distributed
-    DTensor = None  # type: ignore[assignment,misc]
-
 _PLAIN = frozenset((torch.Tensor, torch.nn.Parameter))
+
+
+def _dtensor_type() -> Any:
+    """torch's DTensor class once something has imported ``torch.distributed.tensor`` (no
+    DTensor exists before), else None: a process that never shards does not pay that
+    import (about a CPU second)."""
+    return getattr(sys.modules.get("torch.distributed.tensor"), "DTensor", None)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DTensor":  # (imported at first use, as above)
+        from torch.distributed.tensor import DTensor
+
+        return DTensor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_dtensor(t: Any) -> bool:
     """Whether ``t`` is a DTensor (False where torch has no ``torch.distributed``)."""
-    return DTensor is not None and isinstance(t, DTensor)
+    kind = _dtensor_type()
+    return kind is not None and isinstance(t, kind)
 
 
 def any_dtensor(tensors: list[Any]) -> bool:
     """Whether any of ``tensors`` is a DTensor (their types' set: a few hundred ns for a
     group, on every step)."""
-    if DTensor is None:
-        return False
     kinds = set(map(type, tensors))
-    return not kinds <= _PLAIN and any(issubclass(k, DTensor) for k in kinds)
+    if kinds <= _PLAIN:
+        return False
+    kind = _dtensor_type()
+    return kind is not None and any(issubclass(k, kind) for k in kinds)
 
 
 #: a DTensor's local tensor, read as an attribute (``to_local()`` without autograd; a C
@@ -77,6 +89,8 @@ def like(t: Tensor, d: Any) -> Any:
     """``t`` (laid out as ``d``'s local tensor) as a DTensor of ``d``'s mesh and placements:
     of ``d``'s very spec where ``t`` has its dtype and strides (as FSDP2 makes a gradient:
     the steady step then knows it by one identity test)."""
+    from torch.distributed.tensor import DTensor
+
     lt = local(d)
     if t.dtype == lt.dtype and t.stride() == lt.stride():
         return DTensor(t, spec(d), requires_grad=t.requires_grad)

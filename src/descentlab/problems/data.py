@@ -378,10 +378,10 @@ def _split_train_val(
     stratify: bool,
     where: str = "the data",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Carve a validation split from the training arrays (sklearn's splitter, fixed seed); a
-    class too small to be split by class is named with ``where`` (the problem)."""
-    from sklearn.model_selection import train_test_split  # heavy: imported at first use
-
+    """Carve a validation split from the training arrays: the rows sklearn's
+    ``train_test_split(test_size=val_fraction, random_state=seed)`` picks (stratified by
+    class with ``stratify``); a class too small to be split by class is named with ``where``
+    (the problem)."""
     if stratify:
         classes, counts = np.unique(y, return_counts=True)
         if len(classes) and counts.min() < 2:
@@ -392,12 +392,30 @@ def _split_train_val(
                 f"needs at least 2 of each -- add examples of class {c}, or give the "
                 "validation split yourself"
             )
+        from sklearn.model_selection import train_test_split  # heavy: only where it stratifies
 
-    x_tr, x_va, y_tr, y_va = train_test_split(
-        x, y, test_size=val_fraction, random_state=seed, shuffle=True,
-        stratify=y if stratify else None,
-    )  # fmt: skip
-    return x_tr, x_va, y_tr, y_va
+        x_tr, x_va, y_tr, y_va = train_test_split(
+            x, y, test_size=val_fraction, random_state=seed, shuffle=True, stratify=y
+        )
+        return x_tr, x_va, y_tr, y_va
+    train, val = _shuffle_split(len(x), val_fraction, seed, where=where)
+    return x[train], x[val], y[train], y[val]
+
+
+def _shuffle_split(
+    n: int, fraction: float, seed: int, *, where: str = "the data"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (train, held-out) row indices of sklearn's ``ShuffleSplit(test_size=fraction,
+    random_state=seed)`` -- ``RandomState(seed).permutation(n)`` cut after
+    ``ceil(fraction * n)`` rows -- drawn without importing scikit-learn (seconds of imports
+    for one permutation)."""
+    n_held = math.ceil(fraction * n)
+    if n - n_held < 1:
+        raise ValueError(
+            f"{where}: val_fraction {fraction:g} of {n} example(s) leaves no training example"
+        )
+    order = np.random.RandomState(seed).permutation(n)
+    return order[n_held:], order[:n_held]
 
 
 def _finish(
