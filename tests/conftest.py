@@ -122,11 +122,11 @@ def _triton_interpreter_against_eager_that_rounds_twice(request):
 
 
 #: The modules whose tests take longest together, longest first (their summed durations in a
-#: whole run: docs/layout.md, "The test suite"). ``pytest -n 2 --dist worksteal`` hands each worker a
-#: contiguous half of the collection and lets an idle one take the far end of the other's
-#: queue: started first, the long modules run while the short tests fill the other worker, and
-#: the run does not end on one long test with a worker idle. Each module stays whole (its
-#: module-scoped set-ups run once); the rest keep their order.
+#: whole run: docs/layout.md, "The test suite"). ``pytest -n 2 --dist worksteal`` hands each
+#: worker a contiguous half of the collection and lets an idle one take the far end of the
+#: other's queue: started first, the long modules run while the short tests fill the other
+#: worker, and the run does not end on one long test with a worker idle. Each module stays
+#: whole (its module-scoped set-ups run once); the rest keep their order.
 LONGEST_FIRST = (
     "test_fsdp",
     "test_playground_browser",
