@@ -1,6 +1,4 @@
 # Threads, the figure backend and quiet progress are set for every test in ../conftest.py.
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -119,32 +117,3 @@ def _triton_interpreter_against_eager_that_rounds_twice(request):
                 "interpreted Triton kernel fuses it as a GPU does"
             )
     yield
-
-
-#: The modules whose tests take longest together, longest first (their summed durations in a
-#: whole run: docs/layout.md, "The test suite"). ``pytest -n 2 --dist worksteal`` hands each
-#: worker a contiguous half of the collection and lets an idle one take the far end of the
-#: other's queue: started first, the long modules run while the short tests fill the other
-#: worker, and the run does not end on one long test with a worker idle. Each module stays
-#: whole (its module-scoped set-ups run once); the rest keep their order.
-LONGEST_FIRST = (
-    "test_fsdp",
-    "test_playground_browser",
-    "test_ray_backend",
-    "test_book_teaching",
-    "test_sharded_train",
-    "test_lowbit_modes",
-    "test_verdict_calibration",
-    "test_launcher_signals",  # the process-fault campaign the fault tests read (tests/_faults.py)
-    "test_lecture_book",
-    "test_gpu_triton",
-    "test_torch_optim_suite",
-    "test_modern_optim",
-    "test_sharded_checkpoint",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    first = len(LONGEST_FIRST)
-    items.sort(key=lambda item: rank.get(Path(item.nodeid.split("::")[0]).stem, first))
