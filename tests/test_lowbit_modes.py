@@ -66,9 +66,8 @@ def test_int8_state_is_used_by_this_model(digits):
     assert torch.uint8 in stored
 
 
-@pytest.mark.slow  # a worker process imports torch: 15-25 s each on a busy 2-core machine
 @pytest.mark.parametrize("state_dtype", DTYPES)
-def test_same_result_alone_stacked_and_in_processes(digits, state_dtype):
+def test_same_result_alone_and_stacked(digits, state_dtype):
     base = _base(state_dtype)
     alone = [train(base.replace(**o), data=digits, progress=False) for o in SEEDS]
     with warnings.catch_warnings():
@@ -76,10 +75,16 @@ def test_same_result_alone_stacked_and_in_processes(digits, state_dtype):
         stacked = train_many(base, overrides=SEEDS, data=digits, progress=False)
     for got, ref in zip(stacked, alone, strict=True):
         _same(got, ref, exact=state_dtype is not None)  # low-bit runs are trained alone
-    # one worker: a spawned interpreter imports torch (two would double the cost)
-    procs = train_many(base, overrides=SEEDS[:1], mode="processes", workers=1, data=digits,
-                       progress=False)  # fmt: skip
-    _same(procs[0], alone[0])
+
+
+@pytest.mark.slow  # a worker process imports torch: 15-25 s on a busy 2-core machine
+def test_same_result_in_a_worker_process_for_every_state_dtype(digits):
+    configs = [_base(dtype) for dtype in DTYPES]
+    alone = [train(c, data=digits, progress=False) for c in configs]
+    # one worker trains the three (a spawned interpreter imports torch: one start, not three)
+    procs = train_many(configs, mode="processes", workers=1, data=digits, progress=False)
+    for got, ref in zip(procs, alone, strict=True):
+        _same(got, ref)
 
 
 @pytest.mark.slow  # Ray's start and its one worker importing torch: 15-30 s on a busy machine
