@@ -396,6 +396,15 @@ def send(sig: int, target: str) -> Callable[[Case, Any], None]:
     return act
 
 
+def later(seconds: float, act: Callable[[Case, Any], None]) -> Callable[[Case, Any], None]:
+    def delayed(case: Case, run: Run) -> None:
+        time.sleep(seconds)
+        act(case, run)
+
+    delayed.__name__ = f"{act.__name__}, {seconds:g} s later"
+    return delayed
+
+
 def resumes(case: Case, run: Run) -> str | None:
     """``train --resume 1`` completes the stopped run."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "FAULT_FLAGS": str(run.flags),
@@ -718,6 +727,17 @@ def loader_cases() -> list[Case]:
                         f"{workers} loader worker(s), item {hang} hangs, {sig.name} to the "
                         f"{target}", codes=(code,), trigger="hung",
                         action=send(sig, target)))  # fmt: skip
+            # Ctrl-C once the loop has used the batches fetched before the hang and waits
+            # for the hung one (a signal at the hang itself finds it between steps)
+            # Ctrl-C once the loop has used the batches fetched before the hang and waits
+            # for the hung one (a signal at the hang itself finds it between steps)
+            loader = [a if a != "prob.py:make" else "prob.py:loader" for a in argv]
+            cases.append(Case(
+                f"loader/{command}/workers{workers}/hang7-waiting/SIGINT-group",
+                [*loader, "--problem-option", f"workers={workers}", "--problem-option", "hang=7"],
+                f"{workers} loader worker(s), item 7 hangs, SIGINT to the group 3 s later",
+                codes=(128 + signal.SIGINT if command == "train" else 130,), trigger="hung",
+                action=later(3.0, send(signal.SIGINT, "group"))))  # fmt: skip
     return cases
 
 
