@@ -37,15 +37,16 @@ format: $(STAMP)
 # The files that hold them are named (tests/test_makefile_arith.py checks the list), so that
 # only they are collected.
 ARITH_CAPABILITIES ?= default avx2
+TEST_WORKERS ?= 2
 ARITH_TESTS := tests/test_experiments.py tests/test_lecture_claims.py tests/test_trajectories.py \
 	tests/test_landscapes.py tests/test_verdict_stats.py tests/test_book_teaching.py \
 	tests/test_multiply_add.py
 
 test: lint chromium
-	$(PY) -m pytest -q -n 2 --dist worksteal
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 	@for cap in $(ARITH_CAPABILITIES); do \
 		echo "make: the arith-marked tests under ATEN_CPU_CAPABILITY=$$cap"; \
-		ATEN_CPU_CAPABILITY=$$cap $(PY) -m pytest -q -n 2 --dist worksteal -m arith -p no:cacheprovider \
+		ATEN_CPU_CAPABILITY=$$cap $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m arith -p no:cacheprovider \
 			$(ARITH_TESTS) || exit 1; \
 	done
 

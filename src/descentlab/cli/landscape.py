@@ -1,10 +1,25 @@
 """``descentlab landscape``: list the analytic landscapes, or race optimizers on one.
 
+List the analytic landscapes (``--list``), or draw a race of optimizers on one of them:
+paths over the contour map, loss curves, and a GIF animation.
+
+Examples::
+
+    descentlab landscape --list
+    descentlab landscape --function rosenbrock --optimizers sgd,momentum,adam \\
+        --lr 0.001,0.0005,0.05 --steps 300 --start=-1.2,1 --out figures/
+
+(write ``--start=-1.2,1`` with ``=`` when the first coordinate is negative, so that the value
+is not read as an option).
+
 The race writes ``DIR/<function>_<optimizers>.png`` (paths on the contour map and the loss
 curves) and, for 2-D landscapes, the same as an animated ``.gif``; it prints one line per
-optimizer with its final loss or the step at which it diverged. Examples and limits
-(``--steps`` at most :data:`MAX_STEPS`, ``--frames`` at most :data:`MAX_FRAMES`):
-docs/command-line.md."""
+optimizer with its final loss or the step at which it diverged.
+
+Limits: ``--steps`` at most :data:`MAX_STEPS` and ``--frames`` at most :data:`MAX_FRAMES`.
+Every iterate is kept and drawn, so time and memory grow with the steps (docs/command-line.md
+gives what a long race costs).
+"""
 
 from __future__ import annotations
 
