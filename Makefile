@@ -37,6 +37,7 @@ format: $(STAMP)
 # The files that hold them are named (tests/test_makefile_arith.py checks the list), so that
 # only they are collected.
 ARITH_CAPABILITIES ?= default avx2
+# pytest-xdist workers (2: CI has 2 cores; `make test TEST_WORKERS=N` on a larger machine)
 TEST_WORKERS ?= 2
 ARITH_TESTS := tests/test_experiments.py tests/test_lecture_claims.py tests/test_trajectories.py \
 	tests/test_landscapes.py tests/test_verdict_stats.py tests/test_book_teaching.py \
