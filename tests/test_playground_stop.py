@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -93,7 +94,15 @@ def _post(url: str, answers: list) -> None:
 
 def test_ctrl_c_ends_the_process_and_frees_the_port_with_work_running_and_queued(tmp_path):
     (tmp_path / "sitecustomize.py").write_text(_SLOW_RUN)
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{SRC}", "PYTHONUNBUFFERED": "1"}
+    # an empty kernel cache, as on a clean clone, and a compiler that takes 30 s: the warm-up
+    # is compiling at the Ctrl-C (it held the process until its compile ended: 3.4-4.8 s
+    # after Ctrl-C on CI's clean clone)
+    cache = tmp_path / "cache"
+    slow = tmp_path / "slow-cxx.sh"
+    slow.write_text(f'#!/bin/sh\nsleep 30\nexec {shutil.which("c++") or "g++"} "$@"\n')
+    slow.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{SRC}", "PYTHONUNBUFFERED": "1",
+           "DESCENTLAB_CACHE": str(cache), "CXX": str(slow)}  # fmt: skip
     out = tmp_path / "out"
     argv = [sys.executable, "-m", "descentlab", "playground", "--no-browser"]
     with open(out, "w") as fh:  # a file, not a pipe: nothing can hold it open after the test
@@ -131,6 +140,8 @@ def test_ctrl_c_ends_the_process_and_frees_the_port_with_work_running_and_queued
     assert "stopped" in text, text
     assert "Traceback" not in text, text
     assert took < BOUND, f"the process ended {took:.1f} s after Ctrl-C\n{text}"
+    # the compile abandoned left nothing half-built in the cache
+    assert not [p.name for p in cache.rglob("build-*")], list(cache.rglob("*"))
     with socket.socket() as s:  # the port is free: nothing listens, a new server can bind it
         assert s.connect_ex(("127.0.0.1", port)) != 0
     with socket.socket() as s:  # (SO_REUSEADDR, as the playground binds: closed connections

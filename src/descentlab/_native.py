@@ -36,7 +36,9 @@ from typing import Any, TypeVar
 
 __all__ = [
     "COMPILE_TIMEOUT",
+    "CompileAbandoned",
     "KernelUnavailable",
+    "abandoned_when",
     "cache_dir",
     "compile_count",
     "compile_timeout",
@@ -56,6 +58,28 @@ class KernelUnavailable(RuntimeError):
 
     #: what a compiler that failed printed (not shown: the message says why in one line)
     compiler_output: str = ""
+
+
+class CompileAbandoned(BaseException):
+    """A compile this thread abandoned (:func:`abandoned_when`): its compiler killed, its
+    temporaries removed, nothing cached. Not an ``Exception``: no fallback takes it for a
+    kernel that cannot be had."""
+
+
+_abandon = threading.local()  # this thread's event that abandons a compile under way
+
+
+@contextlib.contextmanager
+def abandoned_when(event: threading.Event) -> Any:
+    """Inside, a compile this thread runs is abandoned (:class:`CompileAbandoned`) as soon as
+    ``event`` is set: a background thread's compile (the playground's warm-up) must not hold
+    a program that is stopping."""
+    before = getattr(_abandon, "event", None)
+    _abandon.event = event
+    try:
+        yield
+    finally:
+        _abandon.event = before
 
 
 # In the key and the sidecar: caches written by older formats are never looked at (they would
@@ -273,6 +297,7 @@ def _compile(command: list[str], what: str) -> tuple[int, str]:
     from descentlab._usercode import interruptible
 
     limit = compile_timeout()
+    abandon = getattr(_abandon, "event", None)
     if sys.platform.startswith("linux"):  # the guard: nothing outlives this process
         command = [sys.executable, "-I", "-S", "-c", _GUARD, str(os.getpid()), *command]
     with tempfile.TemporaryFile() as err:
@@ -288,6 +313,8 @@ def _compile(command: list[str], what: str) -> tuple[int, str]:
                         f"compiling a {what} took longer than {limit:g} s "
                         "(DESCENTLAB_COMPILE_TIMEOUT); the compiler was stopped"
                     )
+                if abandon is not None and abandon.is_set():
+                    raise CompileAbandoned(what)
                 with interruptible():
                     time.sleep(0.05)
         finally:

@@ -31,6 +31,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from descentlab import _native
+
 from . import compute
 
 __all__ = ["CSP", "create_app", "plotly_js", "serve"]
@@ -314,17 +316,20 @@ def is_loopback(host: str) -> bool:
 def warm_up(stop: threading.Event | None = None) -> None:
     """Compile the trajectory kernels of the optimizers each view opens with (their served
     defaults: Rosenbrock, the parabola, the quadratic) in the background, so that the first
-    picture does not wait for the compiler; ``stop`` ends it between two compilations."""
-    for land in ("rosenbrock", "parabola", "quadratic"):
-        f = compute.opened(land)
-        d = compute.defaults(f)
-        for name in d["on"]:
-            if stop is not None and stop.is_set():
-                return
-            compute.run_paths(
-                {"landscape": land, "starts": [list(f.start)], "steps": 2,
-                 "optimizers": [{"name": name, **d["optimizers"][name]}]}
-            )  # fmt: skip
+    picture does not wait for the compiler; ``stop`` ends it, a compilation under way
+    abandoned (its compiler killed, its temporaries removed)."""
+    stop = threading.Event() if stop is None else stop
+    with contextlib.suppress(_native.CompileAbandoned), _native.abandoned_when(stop):
+        for land in ("rosenbrock", "parabola", "quadratic"):
+            f = compute.opened(land)
+            d = compute.defaults(f)
+            for name in d["on"]:
+                if stop.is_set():
+                    return
+                compute.run_paths(
+                    {"landscape": land, "starts": [list(f.start)], "steps": 2,
+                     "optimizers": [{"name": name, **d["optimizers"][name]}]}
+                )  # fmt: skip
 
 
 def serve(
@@ -390,7 +395,7 @@ def serve(
         stopping.stop()  # the server has closed (also when it failed): drop work not begun
         sock.close()
         stop.set()
-        if warming.is_alive():  # let a compilation under way finish (and clean up after it)
+        if warming.is_alive():  # its compilation under way abandoned, cleaned up after
             warming.join(timeout=30)
     print("descentlab playground: stopped", flush=True)
 
