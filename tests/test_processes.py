@@ -295,3 +295,46 @@ def test_a_fallback_is_announced_once_by_all_the_workers_of_a_command(tmp_path, 
     err = capfd.readouterr().err
     assert err.count(FALLBACK) == 1, err
     assert err.count(OTHER) == 2, err
+
+
+_NOTED = """
+import warnings
+
+import torch
+from torch import nn
+
+from descentlab.problems.problem import Problem
+
+
+def _model():
+    warnings.warn("{note}", RuntimeWarning)
+    return nn.Linear(2, 2)
+
+
+def make():
+    x = torch.randn(96, 2, generator=torch.Generator().manual_seed(0))
+    y = (x[:, 0] > 0).long()
+    data = {{"x_train": x, "y_train": y, "x_test": x[:32], "y_test": y[:32]}}
+    return Problem(name="noted", model=_model, data=data, n_classes=2)
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=["forked-workers", "spawned-workers"])
+def test_a_note_every_process_of_a_comparison_makes_is_shown_once(tmp_path, threads):
+    """``compare``'s trial workers (forked on the CPU; spawned with several threads and on a
+    CUDA device, where an H100 showed the same CNN fallback 16 times) and its main process
+    share what they said: a model that says a ``descentlab:`` note wherever it is built (the
+    main process and both workers) shows it once; before, 3 and 5 times."""
+    note = "descentlab: a note every process that builds the model makes"
+    (tmp_path / "noted.py").write_text(_NOTED.format(note=note))
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    argv = [sys.executable, "-m", "descentlab", "compare", "--problem", "noted.py:make",
+            "--optimizers", "sgd,momentum", "--batch-size", "16", "--steps", "4",
+            "--tune-steps", "4", "--lr-trials", "2", "--seeds", "2", "--landscapes", "none",
+            "--no-progress", "--no-report", "--workers", "2", "--threads", str(threads),
+            "--runs-dir", "r"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": src}
+    proc = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=240)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count(note) == 1, proc.stderr

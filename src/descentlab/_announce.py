@@ -114,6 +114,8 @@ def share_across(folder: str) -> None:
     ``folder`` showed it before (a file named by the message's hash, made exclusively); other
     warnings are shown as before."""
     shown = warnings.showwarning
+    if getattr(shown, "shared_folder", None) == folder:
+        return  # (already: a second hook would find the first one's mark and say nothing)
 
     def showwarning(message, category, filename, lineno, file=None, line=None):
         text = str(message)
@@ -127,6 +129,7 @@ def share_across(folder: str) -> None:
                 pass  # the folder is gone (the parent is exiting): say it
         shown(message, category, filename, lineno, file, line)
 
+    showwarning.shared_folder = folder  # type: ignore[attr-defined]
     warnings.showwarning = showwarning
 
 

@@ -63,6 +63,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from descentlab._announce import announcement_dir
 from descentlab._files import out_of_space
 from descentlab._osutil import pid_alive, signals_blocked, spawning
 from descentlab._usercode import describe, genuine_interrupt, user_error
@@ -827,6 +828,7 @@ def _worker_main(
     results: Any,
     checkpoint_every: Any = None,
     warm_up: bool = True,
+    announced: str | None = None,
 ) -> None:
     # Ctrl-C reaches every process of the terminal's group: between trials the main process
     # decides; during a trial the engine's own handler ends the run as "interrupted" (the
@@ -838,6 +840,10 @@ def _worker_main(
 
     die_with_parent()  # a killed main process takes its workers with it, queued trials or not
     plain_warnings()  # (a worker's warnings reach the same terminal)
+    if announced is not None:  # what the main process or another worker said, not again
+        from descentlab._announce import share_across
+
+        share_across(announced)
     import torch
 
     from descentlab.experiments.ray_resume import CheckpointKeeper
@@ -1050,6 +1056,7 @@ class TrialRunner:
                         self._results,
                         self.checkpoint_every,
                         not fork,
+                        announcement_dir(),
                     ),
                     # not daemonic: a trial reads a Dataset with the loader worker processes
                     # it asks for, seeded from the run (as in the main process), not without

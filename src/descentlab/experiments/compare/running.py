@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from descentlab._announce import announcement_dir, shared_across
 from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
 from descentlab._usercode import note_interrupt
@@ -183,29 +184,31 @@ def compare(
                 f"time: --workers {workers} does not go with it"
             )
         workers, vectorize = 1, False
-    plan, data, workers, objective = _resolve(spec, data, problem, workers, objective)
-    if alone and vectorize:  # (an objective's loop is its own: said once, with the cost)
-        vectorize = False
-        warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
-    spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
-    run_dir = Path(runs_dir) / plan.run_name
-    # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
-    # to each worker once.
-    source = DataSource(spec.problem, dict(spec.problem_options), spec.split_seed,
-                        spec.val_fraction, data=data, objective=objective)  # fmt: skip
-    session = _Session(plan, run_dir, console_progress(progress), workers)
-    if backend == "local" and vectorize and nproc == 1:
-        session.in_pass = (source, threads)  # pruned runs leave their passes (inpass)
-    session.execute(
-        functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
-                          threads=threads, address=address, vectorize=vectorize,
-                          checkpoint_every=checkpoint_every, nproc=nproc),
-        data,
-    )  # fmt: skip
-    result = session.finish(threads=threads, backend=backend)
-    session.close()
-    session.notify("done", {"run_dir": str(run_dir), "trials_run": session.count})
-    return with_context(result)
+    # what this process says, the trials' worker processes do not say again, nor one another
+    with shared_across(announcement_dir()):
+        plan, data, workers, objective = _resolve(spec, data, problem, workers, objective)
+        if alone and vectorize:  # (an objective's loop is its own: said once, with the cost)
+            vectorize = False
+            warnings.warn(_ALONE, RuntimeWarning, stacklevel=2)
+        spec = plan.spec  # checked once, where it entered: below, the plan holds plain values
+        run_dir = Path(runs_dir) / plan.run_name
+        # Data loaded by name are reloaded (from the cache) by each worker; given data are sent
+        # to each worker once.
+        source = DataSource(spec.problem, dict(spec.problem_options), spec.split_seed,
+                            spec.val_fraction, data=data, objective=objective)  # fmt: skip
+        session = _Session(plan, run_dir, console_progress(progress), workers)
+        if backend == "local" and vectorize and nproc == 1:
+            session.in_pass = (source, threads)  # pruned runs leave their passes (inpass)
+        session.execute(
+            functools.partial(make_runner, backend, store_path_of(run_dir), source, workers=workers,
+                              threads=threads, address=address, vectorize=vectorize,
+                              checkpoint_every=checkpoint_every, nproc=nproc),
+            data,
+        )  # fmt: skip
+        result = session.finish(threads=threads, backend=backend)
+        session.close()
+        session.notify("done", {"run_dir": str(run_dir), "trials_run": session.count})
+        return with_context(result)
 
 
 #: What an objective's comparison says once: its trials train one at a time.
