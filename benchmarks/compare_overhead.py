@@ -308,10 +308,14 @@ def main() -> None:
     scratch.mkdir(parents=True, exist_ok=True)
     extra = ["--no-progress"] + (["--device", args.device] if args.device != "cpu" else [])
     cmd = [sys.executable, "-m", "descentlab", "compare", *CASES[args.case], *extra]
-    here = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+    def path(src: str) -> str:  # first, before what the environment already has
+        return os.pathsep.join(filter(None, (src, os.environ.get("PYTHONPATH"))))
+
+    here = {**os.environ, "PYTHONPATH": path(str(ROOT / "src"))}
     arms = {"descentlab": here}
     if args.base:
-        arms["before"] = {**os.environ, "PYTHONPATH": str(Path(args.base).resolve())}
+        arms["before"] = {**os.environ, "PYTHONPATH": path(str(Path(args.base).resolve()))}
     print(f"{cpu_model()}; {time.strftime('%Y-%m-%d')}; case {args.case}: {' '.join(cmd[3:])}")
     print(f"load before: {os.getloadavg()}")
     first = scratch / "first"
@@ -340,13 +344,13 @@ def main() -> None:
     print(f"load after: {os.getloadavg()}")
     med = lambda n, k: statistics.median(r[k] for r in table[n])  # noqa: E731
     goal, share_goal = GOALS[args.case]
-    print(f"{'arm':<11} {'CPU s':>7} {'÷ by hand':>9} {'train share':>11} {'written MB':>10} "
-          f"{'kept MB':>8} {'written ÷ kept':>14}")  # fmt: skip
+    print(f"{'arm':<11} {'wall s':>7} {'CPU s':>7} {'÷ by hand':>9} {'train share':>11} "
+          f"{'written MB':>10} {'kept MB':>8} {'written ÷ kept':>14}")  # fmt: skip
     for n in names:
         ratio = statistics.median(
             a["cpu"] / b["cpu"] for a, b in zip(table[n], table["by hand"], strict=True)
         )
-        line = f"{n:<11} {med(n, 'cpu'):7.1f} {ratio:9.2f}"
+        line = f"{n:<11} {med(n, 'wall'):7.1f} {med(n, 'cpu'):7.1f} {ratio:9.2f}"
         if n != "by hand":
             share = statistics.median(r["train"] / r["cpu"] for r in table[n])
             kept = med(n, "kept")

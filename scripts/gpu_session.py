@@ -29,7 +29,13 @@ longest last:
 8. ``demo``: ``make demo``'s comparison (MNIST-1D, the CNN, 8 optimizers) with ``--device
    cuda``: its verdict and elapsed time (``demo.log``);
 9. ``interpreter`` (not in the default parts: CI runs these tests on every machine without a
-   device): the interpreter tests in a process with the device hidden (``interpreter.log``).
+   device): the interpreter tests in a process with the device hidden (``interpreter.log``);
+10. ``faults`` (not default): ``scripts/process_faults.py --device cuda``, the stop and kill
+    cases of ``train --nproc 1 --device cuda``, the device running out of memory in the user's
+    model mid-run, more processes than GPUs (``faults.log``, ``faults.md``);
+11. ``overhead`` (not default): ``benchmarks/compare_overhead.py --case demo --device cuda``,
+    one round: the demo's comparison against the same runs written by hand with Optuna, CPU
+    time, training share and bytes written (``overhead.log``).
 
 **Before and after on the same device**: ``--base DIR`` (a tree holding another version's
 ``src/``, e.g. ``git archive <commit> src | tar -x -C gpu-base``) runs every measurement part
@@ -67,17 +73,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = (
     "env", "step", "schedule", "schedule-lr", "lowbit", "gpt", "compiled", "tests", "demo",
-    "interpreter",
+    "interpreter", "faults", "overhead",
 )  # fmt: skip
 #: the parts run when ``--parts`` is not given
-DEFAULT_PARTS = PARTS[:-1]
+DEFAULT_PARTS = PARTS[:-3]
 #: the parts that measure (run on ``--base``'s tree too), each writing ``<part>.jsonl``
 MEASURED = ("step", "schedule", "schedule-lr", "lowbit", "gpt", "compiled")
 #: seconds each part may take (the measurements 250 s, the tests and the demo 225 s: the
 #: default parts one command of 8 minutes)
 LIMITS = {
     "env": 5, "step": 100, "schedule": 30, "schedule-lr": 30, "lowbit": 25, "gpt": 35,
-    "compiled": 30, "tests": 135, "demo": 90, "interpreter": 120,
+    "compiled": 30, "tests": 135, "demo": 90, "interpreter": 120, "faults": 150,
+    "overhead": 330,
 }  # fmt: skip
 #: the optimizers of the scheduled steps (a value changed every step against the constant)
 SCHEDULED = "momentum,nesterov,lion,adam,adamw"
@@ -189,6 +196,12 @@ def _argv(part: str, out: Path, quick: bool, device: str = "cuda", tag: str = ""
     if part == "compiled":
         return [py, "benchmarks/compiled_step.py", *dev, "--repeat",
                 "3" if tiny else "20" if quick else "100", *json_out]  # fmt: skip
+    if part == "faults":
+        return [py, "scripts/process_faults.py", "--device", device, "--jobs", "3", "--table",
+                str(out / "faults.md")]  # fmt: skip
+    if part == "overhead":
+        return [py, "benchmarks/compare_overhead.py", "--case", "demo", "--rounds", "1",
+                "--device", device]  # fmt: skip
     if part == "demo":
         extra = ["--steps", "50", "--budget", "2"] if quick else []
         return [py, "-m", "descentlab.demo", "--device", "cuda", *extra,

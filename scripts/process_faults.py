@@ -79,7 +79,7 @@ def _xy(n, seed=0):
 
 class Net(nn.Module):
     """A linear model: each training forward sleeps; on rank ``on`` at its ``at``-th training
-    forward it does ``what`` (hang, raise, exit, os_exit, interrupt, barrier)."""
+    forward it does ``what`` (hang, raise, exit, os_exit, interrupt, barrier, oom)."""
 
     def __init__(self, sleep=0.02, what=None, on=1, at=3):
         super().__init__()
@@ -106,6 +106,8 @@ class Net(nn.Module):
                         raise KeyboardInterrupt("the model's own")
                     if what == "barrier":
                         torch.distributed.barrier()
+                    if what == "oom":  # 16 TiB on the model's device
+                        torch.empty(1 << 44, dtype=torch.uint8, device=x.device)
             time.sleep(sleep)
         return self.lin(x)
 
@@ -729,8 +731,6 @@ def loader_cases() -> list[Case]:
                         action=send(sig, target)))  # fmt: skip
             # Ctrl-C once the loop has used the batches fetched before the hang and waits
             # for the hung one (a signal at the hang itself finds it between steps)
-            # Ctrl-C once the loop has used the batches fetched before the hang and waits
-            # for the hung one (a signal at the hang itself finds it between steps)
             loader = [a if a != "prob.py:make" else "prob.py:loader" for a in argv]
             cases.append(Case(
                 f"loader/{command}/workers{workers}/hang7-waiting/SIGINT-group",
@@ -741,7 +741,63 @@ def loader_cases() -> list[Case]:
     return cases
 
 
-def all_cases() -> list[Case]:
+def checkpoint_loads(case: Case, run: Run) -> str | None:
+    """The checkpoint kept is whole (its checksum holds) and from a step before the fault."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from descentlab.engine.checkpoint import load_checkpoint
+
+    try:
+        step = load_checkpoint(run.folder / "r" / "checkpoints" / "run-1.pt").get("step")
+    except Exception as exc:  # what a damaged checkpoint says
+        return f"the checkpoint does not load: {exc}"
+    return None if isinstance(step, int) and 0 < step < 12 else f"the checkpoint's step {step}"
+
+
+def device_cases(device: str) -> list[Case]:
+    """``train --nproc 1 --device D``: stops and kills at a step boundary, the device running
+    out of memory in the user's model mid-run (after the checkpoint of step 10), with ``--nproc
+    1`` and without, and (on CUDA) more processes than GPUs refused. (``--nproc 1`` trains in
+    the launcher's own process, with no process group: NCCL needs two GPUs, one a rank.)"""
+    argv = [*_commands(2000, 1)["train-nproc1"], "--device", device]
+    cases = []
+    for sig, target in ((signal.SIGINT, "launcher"), (signal.SIGINT, "group"),
+                        (signal.SIGTERM, "launcher"), (signal.SIGTERM, "group")):  # fmt: skip
+        cases.append(Case(f"device/train-nproc1/{sig.name}/{target}/ready", argv,
+                          f"{sig.name} to the {target} ({device})", codes=(128 + sig,),
+                          says=("stopped at step", "--resume 1"), trigger="ready",
+                          action=send(sig, target), checks=(checkpoint_kept,)))  # fmt: skip
+    cases.append(Case("device/train-nproc1/SIGTERM/launcher/resumed",
+                      [a if a != "2000" else "200" for a in argv],
+                      f"SIGTERM to the launcher ({device}), then --resume 1",
+                      codes=(128 + signal.SIGTERM,), says=("stopped at step",), trigger="ready",
+                      action=send(signal.SIGTERM, "launcher"),
+                      checks=(checkpoint_kept, resumes)))  # fmt: skip
+    cases.append(Case("device/train-nproc1/SIGKILL/launcher/ready", argv,
+                      f"SIGKILL to the launcher ({device})", codes=(-9,), trigger="ready",
+                      action=send(signal.SIGKILL, "launcher")))  # fmt: skip
+    if device.startswith("cuda"):  # one process a GPU: more than the machine has, refused
+        import torch
+
+        n = torch.cuda.device_count() + 1
+        more = [a if a != "1" else str(n) for a in argv]
+        cases.append(Case(f"device/train-nproc{n}/more-than-the-gpus", more,
+                          f"--nproc {n} with {n - 1} GPU(s)", codes=(2,),
+                          says=(f"needs {n} GPUs",), checks=(one_error_line,)))  # fmt: skip
+    oom = ["--problem-option", "what='oom'", "--problem-option", "on=0", "--problem-option",
+           "at=12"]  # fmt: skip
+    short = [a if a != "2000" else "40" for a in argv]
+    plain = [a for a in short if a not in ("--nproc", "1")]
+    for name, run in (("train-nproc1", short), ("train", plain)):
+        cases.append(Case(f"device/{name}/out-of-memory", [*run, *oom],
+                          f"the user's model asks 16 TiB of the {device} at step 12",
+                          codes=(2,), says=("out of memory",),
+                          checks=(one_error_line, checkpoint_loads)))  # fmt: skip
+    return cases
+
+
+def all_cases(device: str | None = None) -> list[Case]:
+    if device is not None:
+        return device_cases(device)
     return [*signal_cases(), *compiler_cases(), *user_code_cases(), *loader_cases()]
 
 
@@ -755,8 +811,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="cases at once (default 1)")
     parser.add_argument("--table", help="also write the table (Markdown) to this file")
     parser.add_argument("--keep", help="keep each case's folder under this folder")
+    parser.add_argument("--device", help="the device cases alone, on this device (cpu: a "
+                        "check of the script)")  # fmt: skip
     args = parser.parse_args(argv)
-    cases = all_cases()
+    cases = all_cases(args.device)
     if args.only:
         words = args.only.split(",")
         cases = [c for c in cases if any(w in c.name for w in words)]
