@@ -33,7 +33,17 @@ import threading
 import warnings
 from collections.abc import Hashable, Iterator
 
-__all__ = ["PROCESS", "Once", "announcement_dir", "forget", "once", "said", "share_across"]
+__all__ = [
+    "PROCESS",
+    "Once",
+    "announcement_dir",
+    "forget",
+    "once",
+    "said",
+    "share_across",
+    "shared_by_one_command",
+    "sharing",
+]
 
 
 class Once:
@@ -131,6 +141,24 @@ def share_across(folder: str) -> None:
 
     showwarning.shared_folder = folder  # type: ignore[attr-defined]
     warnings.showwarning = showwarning
+
+
+def sharing() -> str | None:
+    """The folder through which this process shares what it says (:func:`share_across`), or
+    None."""
+    return getattr(warnings.showwarning, "shared_folder", None)
+
+
+@contextlib.contextmanager
+def shared_by_one_command() -> Iterator[str]:
+    """A fresh folder shared while open (:func:`shared_across`), by this process and the
+    workers it starts (:func:`sharing` names it): one command's notes are said once, and the
+    next command in this process (a second ``compare()``) says them again."""
+    with (
+        tempfile.TemporaryDirectory(prefix="descentlab-announced-") as folder,
+        shared_across(folder),
+    ):
+        yield folder
 
 
 @contextlib.contextmanager

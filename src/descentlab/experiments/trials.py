@@ -63,7 +63,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from descentlab._announce import announcement_dir
+from descentlab._announce import announcement_dir, sharing
 from descentlab._files import out_of_space
 from descentlab._osutil import pid_alive, signals_blocked, spawning
 from descentlab._usercode import describe, genuine_interrupt, user_error
@@ -1056,7 +1056,7 @@ class TrialRunner:
                         self._results,
                         self.checkpoint_every,
                         not fork,
-                        announcement_dir(),
+                        sharing() or announcement_dir(),
                     ),
                     # not daemonic: a trial reads a Dataset with the loader worker processes
                     # it asks for, seeded from the run (as in the main process), not without

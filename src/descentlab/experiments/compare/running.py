@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from descentlab._announce import announcement_dir, shared_across
+from descentlab._announce import shared_by_one_command
 from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
 from descentlab._usercode import note_interrupt
@@ -185,7 +185,7 @@ def compare(
             )
         workers, vectorize = 1, False
     # what this process says, the trials' worker processes do not say again, nor one another
-    with shared_across(announcement_dir()):
+    with shared_by_one_command():
         plan, data, workers, objective = _resolve(spec, data, problem, workers, objective)
         if alone and vectorize:  # (an objective's loop is its own: said once, with the cost)
             vectorize = False
