@@ -410,7 +410,7 @@ def _store_examples(store: Any, run_id: int, got: Score, name: str) -> None:
     only)."""
     import numpy as np
 
-    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, SPLIT
+    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, save
 
     if got.examples is None:
         store.update_provenance(run_id, {OUTCOMES_KEY: "the objective returned one number per run"})
@@ -421,8 +421,7 @@ def _store_examples(store: Any, run_id: int, got: Score, name: str) -> None:
         why = f"the mean of its {values.size} examples' values {mean:.6g} is not {got.value:.6g}"
         store.update_provenance(run_id, {OUTCOMES_KEY: f"not stored: {why}"})
         return
-    store.log_metrics(run_id, [(i, SPLIT, name, float(v)) for i, v in enumerate(values)])
-    store.update_provenance(run_id, {OUTCOMES_KEY: int(values.size)})
+    save(store, run_id, {name: values})
 
 
 def _say_once(key: str, text: str) -> None:

@@ -5,9 +5,10 @@ A comparison's test metric is a mean over the test examples; two optimizers eval
 same sealed test set differ by examples that one gets right and the other does not. The
 paired statistics of :mod:`descentlab.experiments.compare.stats` resample those examples as
 well as the seeds, so each refit run stores its per-example outcomes beside its summary:
-``(i, "test_example", "loss", loss of example i)`` and, for classification, ``(i,
-"test_example", "accuracy", fraction of example i's targets predicted right)`` (1 or 0 for
-one label; a language model's sequence has one target per position).
+``"loss"``, each example's loss, and, for classification, ``"accuracy"``, the fraction of
+each example's targets predicted right (1 or 0 for one label; a language model's sequence has
+one target per position), one row of float64 bytes each (:meth:`Store.log_outcomes
+<descentlab.store.Store.log_outcomes>`).
 
 The outcomes are computed from the returned model (the weights the engine evaluated: an
 optimizer with an eval mode stays in it after the run) and verified against the run's own
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["OUTCOMES_KEY", "SPLIT", "per_example", "read_outcomes", "store_outcomes"]
+__all__ = ["OUTCOMES_KEY", "SPLIT", "per_example", "read_outcomes", "save", "store_outcomes"]
 
 #: The metric split that holds per-example test outcomes.
 SPLIT = "test_example"
@@ -137,23 +138,32 @@ def store_outcomes(store: Any, run_id: int, model: Any, config: Any, splits: Any
     if why is not None:
         store.update_provenance(run_id, {OUTCOMES_KEY: f"not stored: {why}"})
         return
-    rows = [(i, SPLIT, name, float(v)) for name, vs in outcomes.items() for i, v in enumerate(vs)]
-    store.log_metrics(run_id, rows)
-    store.update_provenance(run_id, {OUTCOMES_KEY: len(outcomes["loss"])})
+    save(store, run_id, outcomes)
+
+
+def save(store: Any, run_id: int, outcomes: Mapping[str, np.ndarray]) -> None:
+    """Store a run's per-example outcomes (one row of bytes each,
+    :meth:`~descentlab.store.Store.log_outcomes`) and their count in its provenance."""
+    store.log_outcomes(run_id, outcomes)
+    store.update_provenance(run_id, {OUTCOMES_KEY: len(next(iter(outcomes.values())))})
 
 
 def read_outcomes(store: Any, record: Any) -> dict[str, np.ndarray] | str:
     """A refit run's stored per-example outcomes ``{"loss": [n], "accuracy": [n]}``, or why
-    there are none (a string)."""
+    there are none (a string). A store written before the outcomes had a table of their own
+    holds them as metric rows of the split :data:`SPLIT`, read as such."""
     state = (record.provenance or {}).get(OUTCOMES_KEY)
     if not isinstance(state, int):
         return state if isinstance(state, str) else "not recorded"
-    series = store.metrics(record.id, split=SPLIT)
-    out = {}
-    for key, s in series.items():
-        if len(s.values) != state or not np.array_equal(s.steps, np.arange(state)):
-            return f"{key}: {len(s.values)} stored of {state}"
-        out[key.split("/", 1)[1]] = np.asarray(s.values, dtype=float)
+    out = store.outcomes(record.id)
+    for name, values in out.items():
+        if len(values) != state:
+            return f"{SPLIT}/{name}: {len(values)} stored of {state}"
+    if not out:
+        for key, s in store.metrics(record.id, split=SPLIT).items():
+            if len(s.values) != state or not np.array_equal(s.steps, np.arange(state)):
+                return f"{key}: {len(s.values)} stored of {state}"
+            out[key.split("/", 1)[1]] = np.asarray(s.values, dtype=float)
     if "loss" not in out and "accuracy" not in out:  # (an objective's: one of them)
         return "no per-example loss stored"
     return out
