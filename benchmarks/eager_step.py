@@ -5,7 +5,7 @@ twin), at each size (float32 parameters in 20 tensors), times one ``step()`` of 
 eager backend and of ``torch.optim.<Twin>(foreach=True)`` round-robin in one process (one
 thread, this process's CPU time, so other processes' load falls outside the clock), and prints
 the medians, their ratio, and what one step does to memory, counted with
-:func:`descentlab.optim.eager.traffic`: aten dispatches on parameter-sized tensors, passes
+``traffic.py`` beside it: aten dispatches on parameter-sized tensors, passes
 written and passes freshly allocated (elements over the parameters' count).
 
     python benchmarks/eager_step.py --sizes 1e5,1e6 --repeat 15
@@ -42,6 +42,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from step import TORCH_TWINS, make_params  # noqa: E402
+from traffic import traffic  # noqa: E402
 
 from descentlab import optim  # noqa: E402
 
@@ -65,10 +66,6 @@ def measure(name: str, total: int, repeat: int) -> dict:
     row = {"optimizer": name, "params": total}
     row.update({k: 1e3 * statistics.median(v) for k, v in times.items()})
     row["ratio"] = row["eager"] / row["foreach"]
-    try:  # a source tree from before the counter has none
-        from descentlab.optim.eager import traffic
-    except ImportError:
-        return row
     for k, opt in arms.items():
         t = traffic(opt.step, total)
         row[f"{k} counts"] = [t.dispatches, round(t.written, 2), round(t.allocated, 2)]

@@ -19,10 +19,9 @@ printed, and its ``<!-- file: PATH -->`` python blocks show that file of the che
 
 ``api/optimizers.md``, the optimizers' and rules' reference (signature, parameters, the update
 derived from each rule's form, an example the build ran), is generated from the code
-(:mod:`descentlab.report.api_reference`); ``api/entry-points.md``, the main job's entry points'
-(signature, parameters, returns, files written, errors, an example), from their docstrings
-(:mod:`descentlab.report.api_entry_points`): each example is run, and one that prints other than
-it shows stops the build.
+(``scripts/api_pages.py``); ``api/entry-points.md``, the main job's entry points' (signature,
+parameters, returns, files written, errors, an example), from their docstrings (the same
+script): each example is run, and one that prints other than it shows stops the build.
 
 The book's pages join the site: each gets the site's bar (:func:`book_page_for_site`: links
 back to the home page, the book's guide, the API reference and the playground's guide, and how
@@ -146,11 +145,11 @@ def build_book(out: Path, items: list[int] | None) -> list[Path]:
     return pages
 
 
-#: the optimizers' and rules' reference, generated from the code (descentlab.report.api_reference)
+#: the optimizers' and rules' reference, generated from the code (scripts/api_pages.py)
 OPTIMIZERS_PAGE = "api/optimizers.md"
 #: the schedules' reference, generated the same way
 SCHEDULES_PAGE = "api/schedules-reference.md"
-#: the main job's entry points' reference (descentlab.report.api_entry_points): every example
+#: the main job's entry points' reference (scripts/api_pages.py): every example
 #: run, the build stopping where one prints other than it shows
 ENTRY_POINTS_PAGE = "api/entry-points.md"
 
@@ -158,13 +157,12 @@ ENTRY_POINTS_PAGE = "api/entry-points.md"
 CLI_PAGE = "cli-examples.md"
 
 
-def _cli_examples() -> Any:
-    """``scripts/cli_examples.py`` as a module (this hook's folder is not a package)."""
+def _script(name: str) -> Any:
+    """``scripts/NAME.py`` as a module (this hook's folder is not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "cli_examples", ROOT / "scripts" / "cli_examples.py"
-    )
+    _checkout_on_path()
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -267,14 +265,11 @@ def on_files(files: Any, config: Any) -> Any:
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     files.append(File.generated(config, "index.md", content=home_page(readme)))
-    _checkout_on_path()
-    from descentlab.report.api_entry_points import entry_points_page
-    from descentlab.report.api_reference import optimizers_page, schedules_page
-
-    files.append(File.generated(config, OPTIMIZERS_PAGE, content=optimizers_page()))
-    files.append(File.generated(config, SCHEDULES_PAGE, content=schedules_page()))
-    files.append(File.generated(config, ENTRY_POINTS_PAGE, content=entry_points_page()))
-    files.append(File.generated(config, CLI_PAGE, content=_cli_examples().page()))
+    api = _script("api_pages")
+    files.append(File.generated(config, OPTIMIZERS_PAGE, content=api.optimizers_page()))
+    files.append(File.generated(config, SCHEDULES_PAGE, content=api.schedules_page()))
+    files.append(File.generated(config, ENTRY_POINTS_PAGE, content=api.entry_points_page()))
+    files.append(File.generated(config, CLI_PAGE, content=_script("cli_examples").page()))
     book_dir = Path(os.environ.get(DIR_ENV) or BOOK_DIR)
     views: dict[str, str] = {}
     for page in build_book(book_dir, book_items()):
@@ -334,4 +329,4 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Complete a page's generated lists (:func:`cuda_paths_names`), its files' code and its
     commands' outputs (``cli_examples.run_blocks``: run at every build)."""
-    return _cli_examples().run_blocks(cuda_paths_names(markdown))
+    return _script("cli_examples").run_blocks(cuda_paths_names(markdown))

@@ -1,4 +1,4 @@
-"""The main job's entry points' reference (``descentlab.report.api_entry_points``, the site's
+"""The main job's entry points' reference (``scripts/api_pages.py``, the site's
 ``api/entry-points.md``): every entry point the command line's main commands call has its
 signature with defaults, a parameter table with each meaning, what it returns and writes, the
 errors it raises and an example that the build runs; an example that prints other than it
@@ -15,9 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from descentlab.report import api_entry_points as E
-
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+E = _script("api_pages")
 ENTRIES = list(E.ENTRY_POINTS)
 
 #: the examples that run in well under a second (the compares and the trainings run as
@@ -29,13 +37,6 @@ FAST = [
     ("descentlab.playground.app", "serve"),
     ("descentlab.book.render.seed_figures", "write_seed_figures"),
 ]
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(("module", "name"), ENTRIES, ids=lambda x: x.rsplit(".", 1)[-1])

@@ -1,10 +1,11 @@
-"""The optimizers' reference page (``descentlab.report.api_reference``) and the site's text
+"""The optimizers' reference page (``scripts/api_pages.py``) and the site's text
 (``scripts/griffe_docstrings.py``, ``scripts/site_text.py``): every optimizer and rule with
 its signature and defaults, each parameter's meaning, the update derived from its form as
 math, an example that runs as a doctest; no Sphinx role or TeX string left raw on the site."""
 
 from __future__ import annotations
 
+import doctest
 import importlib.util
 import inspect
 import sys
@@ -15,11 +16,8 @@ import torch
 
 from descentlab import optim
 from descentlab.optim import form as F
-from descentlab.report import api_reference as A
 
 ROOT = Path(__file__).resolve().parents[1]
-RECORDS = optim.records()
-RULES = [n for n in optim.__all__ if n.startswith("scale_by_")]
 
 
 def _script(name: str):
@@ -28,6 +26,11 @@ def _script(name: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+A = _script("api_pages")
+RECORDS = optim.records()
+RULES = [n for n in optim.__all__ if n.startswith("scale_by_")]
 
 
 @pytest.mark.parametrize(
@@ -212,3 +215,9 @@ def test_every_schedule_factory_has_an_example_that_runs():
         assert f"## `{name}` {{ #{name} }}" in page
         assert A.run_example(A.schedule_example(name)).failed == 0
     assert "Entry points" not in page.split("\n## ", 1)[1]  # (their own page: entry-points.md)
+
+
+def test_the_api_pages_scripts_own_examples_run():
+    """The script is not in ``src/``, so ``--doctest-modules`` does not reach its examples."""
+    tried = doctest.testmod(A, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert tried.attempted == 5 and tried.failed == 0

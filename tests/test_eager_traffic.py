@@ -6,10 +6,14 @@ a steady eager step (``fused=False``) freshly allocates no more parameter-sized 
 stores a value it names, as ASGD's average stores the new parameter): the form's
 values are updated in place by their last reader and new ones go to the optimizer's scratch
 memory (:class:`~descentlab.optim.eager_emitter.EagerEmitter`). Counted with
-:func:`descentlab.optim.eager.traffic` (aten ops under a dispatch mode), not timed.
+``benchmarks/traffic.py`` (aten ops under a dispatch mode), not timed.
 """
 
 from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,9 +21,15 @@ import torch
 from descentlab import optim
 from descentlab.optim import form as FM
 from descentlab.optim.base import Owned, Workspace
-from descentlab.optim.eager import traffic
 from descentlab.optim.eager_emitter import EagerEmitter
 from descentlab.optim.form import FormRule, Let, Op
+
+_SPEC = importlib.util.spec_from_file_location(
+    "traffic", Path(__file__).resolve().parents[1] / "benchmarks" / "traffic.py"
+)
+sys.modules["traffic"] = _COUNTER = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_COUNTER)
+traffic = _COUNTER.traffic
 
 CONFIGS = [(r.name, c) for r in optim.records() for c in r.parity]
 COPIES = ("copy_", "_foreach_copy_", "clone", "_foreach_clone")

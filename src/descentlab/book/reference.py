@@ -146,6 +146,21 @@ def rmsprop(
     return np.asarray(out)
 
 
+def _moments(w: np.ndarray, grad: Grad, b1: float, b2: float, steps: int, apply) -> np.ndarray:
+    """The Adam family's loop: m ← β1 m + (1-β1) g, v ← β2 v + (1-β2) g⊙g, then
+    ``w = apply(w, m, v, t)``; the iterates."""
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    out = [w.copy()]
+    for t in range(1, steps + 1):
+        g = grad(w)
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        w = apply(w, m, v, t)
+        out.append(w.copy())
+    return np.asarray(out)
+
+
 def adam(
     w: np.ndarray,
     grad: Grad,
@@ -160,51 +175,36 @@ def adam(
 ) -> np.ndarray:
     """Kingma & Ba's Algorithm 1 (lecture 004; 001; 003 Alg. 5-5 with the moments corrected
     on the fly): m̂ = m/(1-β1^t), v̂ = v/(1-β2^t), w ← w - η m̂/(√v̂ + ε)."""
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    out = [w.copy()]
-    for t in range(1, steps + 1):
-        g = grad(w)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
+
+    def apply(w, m, v, t):
         mh, vh = (m / (1 - b1**t), v / (1 - b2**t)) if bias_correction else (m, v)
-        w = w - lr * mh / _root(vh, eps, inside)
-        out.append(w.copy())
-    return np.asarray(out)
+        return w - lr * mh / _root(vh, eps, inside)
+
+    return _moments(w, grad, b1, b2, steps, apply)
 
 
 def adam_folded(
     w: np.ndarray, grad: Grad, lr: float, b1: float, b2: float, eps: float, steps: int
 ) -> np.ndarray:
     """Lecture 002's Adam: w ← w - η/√(v + ε) · √(1-β2^t)/(1-β1^t) · m."""
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    out = [w.copy()]
-    for t in range(1, steps + 1):
-        g = grad(w)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        w = w - lr / np.sqrt(v + eps) * math.sqrt(1 - b2**t) / (1 - b1**t) * m
-        out.append(w.copy())
-    return np.asarray(out)
+
+    def apply(w, m, v, t):
+        return w - lr / np.sqrt(v + eps) * math.sqrt(1 - b2**t) / (1 - b1**t) * m
+
+    return _moments(w, grad, b1, b2, steps, apply)
 
 
 def adam_amsgrad(
     w: np.ndarray, grad: Grad, lr: float, b1: float, b2: float, eps: float, steps: int
 ) -> np.ndarray:
     """AMSGrad: Adam with the running maximum of v (torch's form)."""
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    vmax = np.zeros_like(w)
-    out = [w.copy()]
-    for t in range(1, steps + 1):
-        g = grad(w)
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        vmax = np.maximum(vmax, v)
-        w = w - lr * (m / (1 - b1**t)) / (np.sqrt(vmax / (1 - b2**t)) + eps)
-        out.append(w.copy())
-    return np.asarray(out)
+    vmax = [np.zeros_like(w)]
+
+    def apply(w, m, v, t):
+        vmax[0] = np.maximum(vmax[0], v)
+        return w - lr * (m / (1 - b1**t)) / (np.sqrt(vmax[0] / (1 - b2**t)) + eps)
+
+    return _moments(w, grad, b1, b2, steps, apply)
 
 
 def adadelta(w: np.ndarray, grad: Grad, rho: float, eps: float, steps: int) -> np.ndarray:

@@ -47,12 +47,19 @@ from descentlab.store import Store
 __all__ = [
     "AUTO_CHECKPOINT_FACTOR",
     "AUTO_CHECKPOINT_SECONDS",
+    "Batch",
     "Batches",
     "CheckpointClock",
+    "Diverged",
     "Loop",
     "Stepper",
     "check_checkpoint_every",
 ]
+
+#: one step's batch: its inputs, targets and their vmap dimension (None: one batch shared)
+Batch = tuple[Tensor, Tensor, int | None]
+#: told of a run whose training loss is not finite, before any update: ``(run, loss)``
+Diverged = Callable[[int, float], None]
 
 #: ``checkpoint_every="auto"``: a checkpoint once the time since the run (re)started is at
 #: least this many times what its checkpoints took to write so far plus the last one again
@@ -91,7 +98,7 @@ class Batches:
         self.pos = 0
         self._xs, self._ys = x, y  # a shared order's epoch, gathered once
 
-    def next(self) -> tuple[Tensor, Tensor, int | None]:
+    def next(self) -> Batch:
         """The step's inputs and targets, and their vmap dimension (None: one shared batch)."""
         bs = self.batch_size
         if bs is None:
@@ -221,12 +228,7 @@ class Stepper(Protocol):
     def train_mode(self) -> None:
         """Put the model(s) (and optimizers with modes) in training mode."""
 
-    def step(
-        self,
-        batch: tuple[Tensor, Tensor, int | None],
-        frozen: Sequence[bool],
-        diverged: Callable[[int, float], None],
-    ) -> Any:
+    def step(self, batch: Batch, frozen: Sequence[bool], diverged: Diverged) -> Any:
         """One optimizer step of every run not ``frozen`` on ``batch`` (with gradient
         accumulation, a list of the step's micro-batches); a run whose training loss is not
         finite is reported to ``diverged(i, loss)`` before any update. Returns the K losses

@@ -71,7 +71,7 @@ from descentlab.engine.checkpoint import (
 )
 from descentlab.engine.config import RunConfig, checked_config
 from descentlab.engine.evaluation import evaluate, metrics_of
-from descentlab.engine.loop import Loop, check_checkpoint_every
+from descentlab.engine.loop import Batch, Diverged, Loop, check_checkpoint_every
 from descentlab.engine.outcome import RunResult, create_record, progress_bar
 from descentlab.optim.optimizer import Optimizer as _Optimizer
 from descentlab.store import Store
@@ -134,7 +134,7 @@ class OneModel:
         self.config, self.b = config, built
         self.aug_gen = aug_gen
         self.has_modes = built.has_modes
-        self._micro: list[tuple[Tensor, Tensor, int | None]] = []
+        self._micro: list[Batch] = []
         self._last = [0.0]
         #: the precision this run trains in ("auto" chosen by the CPU and the model's size)
         self.precision = precision.announce(
@@ -241,12 +241,7 @@ class OneModel:
         combined)."""
         return loss.item()
 
-    def step(
-        self,
-        batch: tuple[Tensor, Tensor, int | None],
-        frozen: Sequence[bool],
-        diverged: Callable[[int, float], None],
-    ) -> float:
+    def step(self, batch: Batch, frozen: Sequence[bool], diverged: Diverged) -> float:
         self._micro[:] = batch if isinstance(batch, list) else [batch]
         start = self.clock.stamp()
         try:

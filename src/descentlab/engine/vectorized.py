@@ -29,7 +29,7 @@ from descentlab import optim, schedules
 from descentlab._announce import once
 from descentlab.engine import building, evaluation, outcome, timing, vcnn
 from descentlab.engine.config import RunConfig, build_schedule
-from descentlab.engine.loop import Batches, Loop
+from descentlab.engine.loop import Batch, Batches, Diverged, Loop
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
 from descentlab.store import Store
@@ -925,12 +925,7 @@ class Stacked:
             self._mask = torch.tensor(key, device=self.device)
         return self._mask
 
-    def step(
-        self,
-        batch: tuple[Tensor, Tensor, int | None],
-        frozen: Sequence[bool],
-        diverged: Callable[[int, float], None],
-    ) -> Tensor:
+    def step(self, batch: Batch, frozen: Sequence[bool], diverged: Diverged) -> Tensor:
         """One optimizer step of every run; returns the K training losses (before the step)."""
         self._stepped = True
         clock = self.clock
