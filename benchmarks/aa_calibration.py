@@ -1,5 +1,5 @@
 """Calibration of compare's verdict, through the comparison's own loop (``more_seeds()`` until
-it is empty, then ``ranking()``; :mod:`descentlab.experiments.compare.calibration`): the
+it is empty, then ``ranking()``; ``benchmarks/calibration.py`` beside it): the
 family-wise error of the metric verdict and of the failure verdict, the simultaneous
 intervals' coverage and the power, in every scenario.
 
@@ -20,7 +20,7 @@ import argparse
 import math
 import time
 
-from descentlab.experiments.compare.calibration import Scenario, rates
+from calibration import Scenario, rates  # (benchmarks/calibration.py, beside this script)
 
 #: The A/A scenarios: name -> (the numbers of optimizers, the scenario's keywords).
 SCENARIOS: dict[str, tuple[tuple[int, ...], dict[str, object]]] = {

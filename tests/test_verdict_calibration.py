@@ -1,6 +1,6 @@
 """The verdict keeps its promises where real runs break the textbook: simulated comparisons
 whose truth is known, run through the comparison's own loop (``more_seeds()`` until it is
-empty, then ``ranking()``: :mod:`descentlab.experiments.compare.calibration`).
+empty, then ``ranking()``: ``benchmarks/calibration.py``).
 
 - Seeds that fail. An optimizer whose runs fail 10 % of the time (accuracy 0.45 where the
   others reach 0.85) made the metric a mixture: a 5-seed stage holding no failure made it
@@ -19,14 +19,23 @@ benchmarks/aa_calibration.py measures every scenario with more comparisons (docs
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from descentlab.experiments.compare import sequential
-from descentlab.experiments.compare.calibration import Scenario, comparison, rates
 from descentlab.experiments.compare.stats import paired_difference
+
+_SPEC = importlib.util.spec_from_file_location(
+    "calibration", Path(__file__).resolve().parents[1] / "benchmarks" / "calibration.py"
+)
+sys.modules["calibration"] = _CALIBRATION = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(_CALIBRATION)
+Scenario, comparison, rates = _CALIBRATION.Scenario, _CALIBRATION.comparison, _CALIBRATION.rates
 
 # every test here runs the library's looks (5, 10, 20, 40), not the suite's single look
 pytestmark = pytest.mark.sequential_seeds

@@ -83,7 +83,6 @@ __all__ = [
     "TrialRunner",
     "finished_run",
     "mark_orphans",
-    "outcome_score",
     "plan_tasks",
     "run_cost",
     "store_path_of",
@@ -1462,9 +1461,3 @@ def mark_orphans(store: Any, names: Any = None) -> int:
     return marked
 
 
-def outcome_score(outcome: TrialOutcome, metric: str) -> float:
-    """The trial's final value of ``metric`` (NaN for a diverged trial or a missing value)."""
-    if outcome.status != "completed":
-        return math.nan
-    value = outcome.summary.get(metric)
-    return math.nan if value is None else float(value)
