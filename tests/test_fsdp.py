@@ -81,9 +81,18 @@ def _twins() -> dict[str, tuple[str, dict]]:
     }
 
 
+def _fused_axis(name: str, eager: tuple[str, ...] | None = None) -> tuple[bool | None, ...]:
+    """The ``fused`` values a case of ``name`` runs with: None (the fused kernel on the local
+    shards wherever the optimizer has a fused form) and False (its eager step on them), or None
+    alone for the matrix optimizers, which have no fused form (their fused=None run is the
+    fused=False one: asserted) and for those not in ``eager`` where it is given."""
+    both = name not in MATRIX and (eager is None or name in eager)
+    return (None, False) if both else (None,)
+
+
 def cases(world: int) -> list[dict]:
     """The table one gloo group of ``world`` processes runs."""
-    out = [dict(id=f"{n}:{f}", name=n, fused=f) for n in NAMES for f in (None, False)]
+    out = [dict(id=f"{n}:{f}", name=n, fused=f) for n, f in own(world)]
     out += [dict(id=f"clip:{f}", chain="clip", fused=f) for f in (None, False)]
     out += [dict(id="clip:local", chain="clip", fused=None, local_reductions=True)]
     for case in out:
@@ -115,11 +124,7 @@ def cases(world: int) -> list[dict]:
     out += [dict(id="offload:adamw", name="adamw", fused=None, model="offload", fails=True)]
     out += [dict(id="owner-fails:muon", name="muon", fused=None, failing_owner=True)]
     out += [dict(id=f"tpsp:{n}", name=n, fused=None, model="tpsp", shadow=True) for n in SP]
-    out += [
-        dict(id=f"tp:{n}:{f}", name=n, fused=f, model="tp", shadow=n != "sam")
-        for n in NAMES
-        for f in (None, False)
-    ]
+    out += [dict(id=f"tp:{n}:{f}", name=n, fused=f, model="tp", shadow=n != "sam") for n, f in TP]
     # (the GPT block with the default backend: the eager steps on DTensors are the MLP's)
     out += [
         dict(id=f"tpgpt:{n}", name=n, fused=None, model="tpgpt", shadow=n != "sam") for n in NAMES
@@ -200,7 +205,18 @@ SP = ("adamw", "adagrad", "muon")
 #: Not SAM or a global-norm clip under ZeRO: each rank's optimizer sees only its partition of
 #: the parameters, so their norm would span that partition alone (docs/distributed.md)
 DDP = [("ddp", "adamw"), ("ddp", "muon"), ("ddp", "sam"), ("zero", "adamw"), ("zero", "muon")]
-OWN = [(w, f"{n}:{f}") for w in WORLDS for n in NAMES for f in (None, False)]
+#: the eager step on the shards at 4 ranks (one rank's shards empty), beside every optimizer's
+#: fused step there; at 2 ranks every optimizer runs both ways
+EAGER_AT_4 = ("sgd", "adamw", "rprop", "lookahead", "sam", "sfadamw")
+
+
+def own(world: int) -> list[tuple[str, bool | None]]:
+    """Each optimizer's cases in the table at ``world`` ranks: (name, fused)."""
+    eager = None if world == 2 else EAGER_AT_4
+    return [(n, f) for n in NAMES for f in _fused_axis(n, eager)]
+
+
+OWN = [(w, f"{n}:{f}") for w in WORLDS for n, f in own(w)]
 OWN += [(w, f"clip:{f}") for w in WORLDS for f in (None, False)]
 
 
@@ -218,12 +234,9 @@ def test_sharded_step_equals_the_unsharded_one(world, case_id):
         assert _rel_err(got["params"], ref) <= REL_TOL
     else:
         assert _bitwise(got["params"], ref), _rel_err(got["params"], ref)
-    elementwise = name not in MATRIX
-    # the fused kernel ran on the local shards wherever the optimizer has a fused form
-    if fused == "None" and elementwise:
-        assert got["fused"], f"{case_id} ran eagerly"
-    if fused == "False":
-        assert not got["fused"]
+    # the fused kernel ran on the local shards wherever the optimizer has a fused form; the
+    # matrix optimizers have none, so their fused=None run is their fused=False one
+    assert got["fused"] == (fused == "None" and name not in MATRIX), f"{case_id}: {got['fused']}"
     # only whole-matrix math communicates: its owners' exchanges, every step
     assert (got["gathers"] > 0) == (name in MATRIX)
 
@@ -397,7 +410,9 @@ def test_ddp_and_zero_step_equals_the_unsharded_one(wrapper, name):
     assert _bitwise(got["params"], reference(f"{name}:None"))
 
 
-TP = [(n, f) for n in NAMES for f in (None, False)]
+#: the eager step on tensor-parallel shards (every optimizer's fused step runs there too)
+TP_EAGER = ("adamw", "rprop", "sfadamw")
+TP = [(n, f) for n in NAMES for f in _fused_axis(n, TP_EAGER)]
 
 
 @pytest.mark.slow
@@ -410,6 +425,7 @@ def test_tensor_parallel_step_equals_the_unsharded_one(name, fused):
     shards reorders every gradient), except Shampoo and SOAP, whose matrix roots turn a 1e-7
     change of the inputs into 3 and 6 % after 20 steps, unsharded alike."""
     got = results(2)[f"tp:{name}:{fused}"]
+    assert got["fused"] == (fused is None and name not in MATRIX), got["fused"]
     if name != "sam":
         assert _bitwise(got["params"], got["shadow"]), _rel_err(got["params"], got["shadow"])
     if name not in ("shampoo", "soap"):
@@ -418,7 +434,10 @@ def test_tensor_parallel_step_equals_the_unsharded_one(name, fused):
 
 def test_the_table_has_every_registered_optimizer():
     ids = {c["id"] for c in cases(2)}
-    assert {f"{n}:None" for n in NAMES} <= ids and {f"tp:{n}:False" for n in NAMES} <= ids
+    assert {f"{n}:None" for n in NAMES} <= ids and {f"tp:{n}:None" for n in NAMES} <= ids
+    # both ways (fused on the shards, eager) wherever they are two paths
+    assert {f"{n}:False" for n in NAMES if n not in MATRIX} <= ids
+    assert {f"{n}:False" for n in MATRIX} & ids == set()
     assert {f"tpgpt:{n}" for n in NAMES} <= ids
     assert STEPS == 20
 

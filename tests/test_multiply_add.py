@@ -3,8 +3,10 @@
 torch chooses its CPU kernels when it starts (``ATEN_CPU_CAPABILITY``): the AVX2 and AVX-512
 ones fuse every multiply-add (``add`` with ``alpha``, ``addcmul``, ``lerp``), the ``default``
 ones round the product and then the sum. A kernel that always fused was bit-identical to the
-eager backend only under the first two; ``make test`` runs this file again under ``default``
-and ``avx2`` (the ``arith`` marker), where it failed before the kernels followed torch.
+eager backend only under the first two; ``make test`` runs this file's tests of this
+process's kernels again under ``default`` and ``avx2`` (the ``arith`` marker), where they failed
+before the kernels followed torch. The tests that start a process per capability themselves
+are not marked: they run the same processes under any capability.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ import torch
 from descentlab import optim
 from descentlab.optim import c_emitter
 from descentlab.optim.fused import FusedUnavailable
-
-pytestmark = pytest.mark.arith
 
 # optimizers without a square root (their kernels round where the eager ops do on every CPU)
 # whose steps read add-with-alpha (weight decay, momentum), addcmul or lerp (Lion's moment)
@@ -46,6 +46,7 @@ def _run(cls, kw, dtype, fused):
     return w.detach()
 
 
+@pytest.mark.arith
 @pytest.mark.parametrize(
     ("cls", "kw", "dtype"),
     [(c, k, d) for c, k, ds in CASES for d in ds],
@@ -63,6 +64,7 @@ def test_the_fused_step_is_the_eager_one_bit_for_bit_under_this_capability(cls, 
     )
 
 
+@pytest.mark.arith
 def test_the_source_says_which_multiply_add_it_takes():
     kernel = c_emitter.CKernel()  # the empty chain: the prelude is every kernel's
     once = kernel.source(torch.float32, prefetch=False, fused_multiply_add=True)
@@ -93,6 +95,7 @@ def test_the_probe_follows_the_capability_torch_started_with():
     assert seen["default"] == "DEFAULT"
 
 
+@pytest.mark.arith
 @pytest.mark.parametrize("steps", [2, 3, 5, 9, 17, 33, 65, 129, 257])
 def test_the_int8_maps_linspace_is_torchs_vector_kernels(steps):
     """The dynamic map's bins are torch.linspace as its AVX2/AVX-512 kernels compute it (the
