@@ -1459,5 +1459,3 @@ def mark_orphans(store: Any, names: Any = None) -> int:
             )
             marked += 1
     return marked
-
-
