@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import zlib
 
 import numpy as np
 import pytest
@@ -109,6 +110,10 @@ def test_per_example_outcomes_are_one_row_of_bytes_a_name_kept_bit_for_bit(store
     assert sorted(got) == ["accuracy", "loss"]
     assert got["loss"].tobytes() == loss.tobytes()  # bit for bit, -0.0 and NaN included
     assert not store.metrics(rid)  # no metric rows
+    from descentlab.experiments.test_outcomes import OUTCOMES_KEY, read_outcomes
+
+    store.update_provenance(rid, {OUTCOMES_KEY: 8})  # a count the rows do not hold
+    assert read_outcomes(store, store.get_run(rid)) == "test_example/accuracy: 7 stored of 8"
     with pytest.raises(ValueError, match="already has outcomes"):
         store.log_outcomes(rid, {"loss": loss * 2})
     assert store.outcomes(rid)["loss"].tobytes() == loss.tobytes()
@@ -124,11 +129,9 @@ def test_per_example_outcomes_are_one_row_of_bytes_a_name_kept_bit_for_bit(store
         raw.execute("UPDATE outcomes SET data = substr(data, 1, 12) WHERE name = 'loss'")
     with pytest.raises(StoreError, match=f"run {rid}'s outcomes 'loss' hold no zlib data"):
         store.outcomes(rid)
-    with sqlite3.connect(store.path) as raw:  # whole bytes of another count
-        raw.execute("UPDATE outcomes SET n = 6 WHERE name = 'loss'")
-        raw.execute("UPDATE outcomes SET data = (SELECT data FROM outcomes WHERE name = "
-                    "'accuracy') WHERE name = 'loss'")  # fmt: skip
-    with pytest.raises(StoreError, match="'loss' hold 56 bytes, not the 6 values recorded"):
+    with sqlite3.connect(store.path) as raw:  # whole zlib data, not whole float64 values
+        raw.execute("UPDATE outcomes SET data = ? WHERE name = 'loss'", (zlib.compress(b"x" * 12),))
+    with pytest.raises(StoreError, match="'loss' hold 12 bytes, not float64 values"):
         store.outcomes(rid)
 
 

@@ -153,7 +153,6 @@ CREATE TABLE IF NOT EXISTS artifacts (
 CREATE TABLE IF NOT EXISTS outcomes (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     name   TEXT NOT NULL,
-    n      INTEGER NOT NULL,
     data   BLOB NOT NULL,
     PRIMARY KEY (run_id, name)
 ) WITHOUT ROWID;
@@ -951,46 +950,47 @@ class Store(_Database):
             if a.ndim != 1:
                 raise ValueError(f"outcomes {name!r} must be one value per example, got shape "
                                  f"{a.shape}")  # fmt: skip
-            rows.append((rid, check("outcomes name", name, NAME), int(a.size), _packed(a)))
+            rows.append((rid, check("outcomes name", name, NAME), _packed(a)))
         with self._write() as c:
             self._require_run(c, rid)
             try:
-                c.executemany("INSERT INTO outcomes (run_id, name, n, data) VALUES (?, ?, ?, ?)",
-                              rows)  # fmt: skip
+                c.executemany("INSERT INTO outcomes (run_id, name, data) VALUES (?, ?, ?)", rows)
             except sqlite3.IntegrityError:
                 raise ValueError(f"run {rid} already has outcomes recorded") from None
 
     def outcomes(self, run_id: int) -> dict[str, np.ndarray]:
         """A run's per-example values (:meth:`log_outcomes`) by name, each checked whole
-        (its bytes unpack, and to its count's); ``{}`` where none are recorded, or in a store
-        written before they had a table of their own.
+        (zlib's checksum, and whole float64 values); ``{}`` where none are recorded, or in a
+        store written before they had a table of their own.
 
         Raises:
             KeyError: no such run.
-            StoreError: a recorded row whose bytes are not its count's.
+            StoreError: a recorded row whose bytes do not unpack to float64 values.
         """
         self.get_run(run_id)
         try:
             rows = (
                 self._connection()
                 .execute(
-                    "SELECT name, n, data FROM outcomes WHERE run_id = ? ORDER BY name",
+                    "SELECT name, data FROM outcomes WHERE run_id = ? ORDER BY name",
                     (int(run_id),),
                 )
                 .fetchall()
             )
-        except sqlite3.OperationalError:  # (no such table: an older store, opened read-only)
-            return {}
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return {}  # (an older store, opened read-only: its outcomes are metric rows)
         out = {}
-        for name, n, data in rows:
+        for name, data in rows:
             try:
                 raw = zlib.decompress(data)
             except (zlib.error, TypeError):
                 raw = None
-            if raw is None or len(raw) != 8 * int(n):
+            if raw is None or len(raw) % 8:
                 held = "no zlib data" if raw is None else f"{len(raw)} bytes"
                 raise StoreError(f"store {self.path}: run {run_id}'s outcomes {name!r} hold "
-                                 f"{held}, not the {n} values recorded")  # fmt: skip
+                                 f"{held}, not float64 values")  # fmt: skip
             out[str(name)] = np.frombuffer(raw, dtype="<f8").astype(np.float64)
         return out
 
@@ -1245,8 +1245,8 @@ class Store(_Database):
                 [(rid, int(st), sp, nm, v) for st, sp, nm, v in exported.get("metrics", ())],
             )
             c.executemany(
-                "INSERT INTO outcomes (run_id, name, n, data) VALUES (?, ?, ?, ?)",
-                [(rid, name, len(a), _packed(np.asarray(a, dtype="<f8")))
+                "INSERT INTO outcomes (run_id, name, data) VALUES (?, ?, ?)",
+                [(rid, name, _packed(np.asarray(a, dtype="<f8")))
                  for name, a in exported.get("outcomes", {}).items()],
             )  # fmt: skip
             for name, (kind, path) in (artifacts(rid) if artifacts else {}).items():

@@ -63,7 +63,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from descentlab._announce import announcement_dir, sharing
+from descentlab._announce import announcement_dir, share_across, sharing
 from descentlab._files import out_of_space
 from descentlab._osutil import pid_alive, signals_blocked, spawning
 from descentlab._usercode import describe, genuine_interrupt, user_error
@@ -840,8 +840,6 @@ def _worker_main(
     die_with_parent()  # a killed main process takes its workers with it, queued trials or not
     plain_warnings()  # (a worker's warnings reach the same terminal)
     if announced is not None:  # what the main process or another worker said, not again
-        from descentlab._announce import share_across
-
         share_across(announced)
     import torch
 
