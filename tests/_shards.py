@@ -78,16 +78,13 @@ def train(
     shadow: tuple[list[torch.nn.Parameter], torch.optim.Optimizer] | None = None,
     data: Callable[[int], torch.Tensor] | None = None,
     closure: bool = True,
-    timed: list[float] | None = None,
 ) -> None:
     """``steps`` steps on fixed batches from batch ``start`` (the same on every rank: FSDP2's
     averaged gradients are then the unsharded ones, bit for bit, at 2 and 4 ranks).
     ``shadow``: unsharded copies of the parameters and their optimizer, stepped after each
     step on the whole of its gradients. ``data``: the batches (default :func:`batch`).
     ``closure`` False: the gradients computed before ``step()``, as most training loops do
-    (the optimizer's steady step may then run). ``timed``: adds the CPU time of each
-    ``step()`` after the second to ``timed[0]``, the shadow's to ``timed[1]`` (the calling
-    thread's: gloo moves the bytes on threads of its own, which the bytes counted measure)."""
+    (the optimizer's steady step may then run)."""
     data = data or batch
     for t in range(start, start + steps):
         x = data(t)
@@ -98,23 +95,16 @@ def train(
             loss.backward()
             return loss
 
-        clock = timed is not None and t - start >= 2
         if closure:
             opt.step(loss_of)
         else:
             loss_of()
-            t0 = time.thread_time()
             opt.step()
-            if clock:
-                timed[0] += time.thread_time() - t0  # type: ignore[index]
         if shadow is not None:
             copies, twin = shadow
             for c, p in zip(copies, model.parameters(), strict=True):
                 c.grad = p.grad.full_tensor().clone()
-            t0 = time.thread_time()
             twin.step()
-            if clock:
-                timed[1] += time.thread_time() - t0  # type: ignore[index]
 
 
 def full_params(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -390,7 +380,7 @@ def grad_norms(model: torch.nn.Module) -> tuple[float, float]:
 def fsdp_case(rank: int, world: int, case: dict) -> dict:
     """One case on a sharded model (``case["model"]``: ``"tp"``, tensor parallel; a layout
     of :func:`fsdp_model`; ``"matrices"``, :func:`matrices_model` under FSDP2, measured on
-    every rank: CPU time and state; else FSDP2)."""
+    every rank: the elements it stepped and its state; else FSDP2)."""
     from descentlab.optim import sharded
 
     kind = case.get("model")
@@ -422,14 +412,12 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
     if case.get("local_reductions"):  # the counterfactual: reductions over the shard alone
         sharded.whole = lambda tensors, params=None: list(tensors)
     steady = count_steady(opt)
-    timed = [0.0, 0.0] if kind == "matrices" else None
     steps = MATRIX_STEPS if kind == "matrices" else STEPS
     try:
-        train(model, opt, steps, shadow=shadow, data=data, closure=not case.get("steady"),
-              timed=timed)  # fmt: skip
+        train(model, opt, steps, shadow=shadow, data=data, closure=not case.get("steady"))
     finally:
         sharded.whole = whole
-    none = types.SimpleNamespace(received=0, steps=0)  # (torch's optimizers)
+    none = types.SimpleNamespace(received=0, steps=0, stepped=0)  # (torch's optimizers)
     traffic = opt._sharded.traffic if hasattr(opt, "_sharded") else none
     last = next(model.parameters()).grad
     grad = weakref.ref(last) if last is not None else lambda: None
@@ -451,16 +439,16 @@ def fsdp_case(rank: int, world: int, case: dict) -> dict:
         "gathers": traffic.steps,
         "placements": str(getattr(next(model.parameters()), "placements", None)),
     }
-    if kind == "matrices":  # every rank's CPU time, state and traffic; the replicated figure
+    if kind == "matrices":  # every rank's work, state and traffic; the replicated figures
         twin = shadow[1]  # type: ignore[index]
-        mine = {"cpu": timed[0], "unsharded_cpu": timed[1], "state": state_bytes(opt),  # type: ignore[index]
-                "received": traffic.received}  # fmt: skip
+        mine = {"stepped": traffic.stepped, "state": state_bytes(opt), "received": traffic.received}
         ranks: list[Any] = [None] * world
         torch.distributed.all_gather_object(ranks, mine)
         out["ranks"] = ranks
         out["replicated_state"] = state_bytes(twin)
         out["largest_state"] = max(state_bytes(twin, [p]) for p in shadow[0])  # type: ignore[index]
         out["elements"] = sum(p.numel() for p in shadow[0])  # type: ignore[index]
+        out["largest"] = max(p.numel() for p in shadow[0])  # type: ignore[index]
     return out
 
 

@@ -86,11 +86,12 @@ def foreach_norm(
 
 @dataclass
 class Traffic:
-    """What one rank received from the others for an optimizer's sharded steps (bytes), and
-    the steps that communicated."""
+    """What one rank received from the others for an optimizer's sharded steps (bytes), the
+    steps that communicated, and the elements of the tensors it stepped whole as their owner."""
 
     received: int = 0
     steps: int = 0
+    stepped: int = 0
 
 
 @dataclass
@@ -405,6 +406,7 @@ class ShardedPath:
                 if p not in opt.state:  # rank has state, as torch's checkpoint helpers expect
                     opt.state[p] = {}
             self.traffic.steps += 1
+            self.traffic.stepped += sum(t.numel() for t in full_p)
             originals = [params[i] for i in mine]
             return ShardedGroup(originals, full_p, full_g, list(grads), "owners", self.owners,
                                 list(params), mine, self.traffic)  # fmt: skip
