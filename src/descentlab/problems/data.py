@@ -67,6 +67,7 @@ from torch import Tensor
 
 from descentlab import losses
 from descentlab._files import write_atomic
+from descentlab.constraints import NONNEGATIVE, POSITIVE, check
 
 __all__ = [
     "DATASETS",
@@ -359,14 +360,6 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _check_pos(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value < 0 if allow_zero else value <= 0):
-        op = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {op}, got {value!r}")
-    return float(value)
 
 
 def _split_train_val(
@@ -742,7 +735,7 @@ def _load_quadratic_deep(seed: int, val_fraction: float, options: dict[str, Any]
     dim = _check_int("dim", options.get("dim", 100), 10)
     n_train = _check_int("n_train", options.get("n_train", 1000), 2)
     n_test = _check_int("n_test", options.get("n_test", 1000), 1)
-    noise = _check_pos("noise_std", options.get("noise_std", 0.6))
+    noise = check("noise_std", options.get("noise_std", 0.6), POSITIVE)
     hessian = quadratic_deep_hessian(dim)
     # DeepOBS draws its training data from RandomState(42) and its test data from
     # RandomState(43), as float32.
@@ -817,7 +810,7 @@ def sample_regression(
         True
     """
     n = _check_int("n", n, 1)
-    noise_std = _check_pos("noise_std", noise_std, allow_zero=True)
+    noise_std = check("noise_std", noise_std, NONNEGATIVE)
     f = regression_true_fn(fn)
     g = torch.Generator().manual_seed(int(seed))
     x = torch.rand(n, 1, generator=g, dtype=torch.float64) * 2.0 - 1.0
@@ -830,7 +823,7 @@ def _load_regression(seed: int, val_fraction: float, options: dict[str, Any]) ->
     _reject_unknown("regression", options, ("n_train", "n_test", "noise_std", "fn", "data_seed"))
     n_train = _check_int("n_train", options.get("n_train", 200), 2)
     n_test = _check_int("n_test", options.get("n_test", 1000), 1)
-    noise = _check_pos("noise_std", options.get("noise_std", 0.3), allow_zero=True)
+    noise = check("noise_std", options.get("noise_std", 0.3), NONNEGATIVE)
     fn = options.get("fn", "sin")
     data_seed = _check_int("data_seed", options.get("data_seed", 0), 0)
     x, y = sample_regression(n_train, noise_std=noise, fn=fn, seed=data_seed)
@@ -855,7 +848,7 @@ def _load_moons(seed: int, val_fraction: float, options: dict[str, Any]) -> Spli
 
     _reject_unknown("moons", options, ("n_samples", "noise", "test_fraction", "data_seed"))
     n = _check_int("n_samples", options.get("n_samples", 1000), 10)
-    noise = _check_pos("noise", options.get("noise", 0.2), allow_zero=True)
+    noise = check("noise", options.get("noise", 0.2), NONNEGATIVE)
     test_fraction = options.get("test_fraction", 0.2)
     if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
@@ -875,7 +868,7 @@ def _load_blobs(seed: int, val_fraction: float, options: dict[str, Any]) -> Spli
     n = _check_int("n_samples", options.get("n_samples", 1000), 10)
     centers = _check_int("centers", options.get("centers", 3), 2)
     n_features = _check_int("n_features", options.get("n_features", 2), 1)
-    std = _check_pos("cluster_std", options.get("cluster_std", 1.0))
+    std = check("cluster_std", options.get("cluster_std", 1.0), POSITIVE)
     test_fraction = options.get("test_fraction", 0.2)
     if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
