@@ -27,6 +27,7 @@ from descentlab.optim.stored import announce_unused
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import build_model, is_problem_ref, load_problem
+from descentlab.schedules.scheduler import parse_key
 
 __all__ = [
     "Built",
@@ -405,10 +406,10 @@ def normalize(config: RunConfig | Mapping[str, Any]) -> RunConfig:
 def hyper_value(group: Mapping[str, Any], key: str) -> Any:
     """The value of hyperparameter ``key`` (``"lr"``, or ``"betas[1]"`` for one entry of a
     tuple) in an optimizer's param group."""
-    name, _, index = key.partition("[")
+    name, index = parse_key(key)
     value = group.get(name)
-    if index and isinstance(value, list | tuple):
-        value = value[int(index.rstrip("]"))]
+    if index is not None and isinstance(value, list | tuple):
+        value = value[index]
     return value
 
 

@@ -32,6 +32,7 @@ from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.loop import Batch, Batches, Diverged, Loop
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
+from descentlab.schedules.scheduler import parse_key
 from descentlab.store import Store
 
 _STALE = (
@@ -172,13 +173,8 @@ def _stack_values(key: str, values: list[Any], dtype: torch.dtype) -> Any:
     )
 
 
-def _parse_key(key: str) -> tuple[str, int | None]:
-    name, _, index = key.partition("[")
-    return name, (int(index.rstrip("]")) if index else None)
-
-
 def _set_entry(group: dict[str, Any], key: str, value: Any) -> None:
-    name, index = _parse_key(key)
+    name, index = parse_key(key)
     if index is None:
         group[name] = value
         return
