@@ -154,6 +154,18 @@ def make_schedulers(
     """(per-step Scheduler, per-evaluation loss-rule Scheduler, the metric the rules watch)."""
     if not spec:
         return None, None, None
+    per_step, per_eval, monitor = split_schedules(spec, total_steps)
+    return (
+        schedules.Scheduler(optimizer, per_step) if per_step else None,
+        schedules.Scheduler(optimizer, per_eval) if per_eval else None,
+        monitor,
+    )
+
+
+def split_schedules(
+    spec: Mapping[str, Any], total_steps: int
+) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """``spec`` built: (per-step schedules, loss-driven rules, the one metric the rules watch)."""
     per_step: dict[str, Any] = {}
     per_eval: dict[str, Any] = {}
     monitors: set[str] = set()
@@ -166,11 +178,7 @@ def make_schedulers(
             monitors.add(monitor)
     if len(monitors) > 1:
         raise ValueError(f"loss-driven schedules must watch one metric, got {sorted(monitors)}")
-    return (
-        schedules.Scheduler(optimizer, per_step) if per_step else None,
-        schedules.Scheduler(optimizer, per_eval) if per_eval else None,
-        monitors.pop() if monitors else None,
-    )
+    return per_step, per_eval, (monitors.pop() if monitors else None)
 
 
 def make_early_stopping(spec: Mapping[str, Any] | None) -> Any:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from descentlab.constraints import POSITIVE_INT, check
+from descentlab.constraints import FRACTION, POSITIVE_INT, check
 from descentlab.problems.data import chance_level, fold_indices
 
 __all__ = [
@@ -373,8 +373,7 @@ def trial_failure(
 
 def _sample(values: Sequence[float | None], confidence: float) -> np.ndarray:
     """The finite values as an array (None, NaN and inf left out); ``confidence`` checked."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    check("confidence", confidence, FRACTION)
     return np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
 
 
