@@ -26,7 +26,7 @@ import torch
 from descentlab.book.cells import run_cell
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
-from descentlab.book.render.chapter import ChapterPage, Code, Part
+from descentlab.book.render.chapter import ChapterPage, Code, Part, Table
 from descentlab.book.render.pages import Check
 from descentlab.report import figures as FG
 
@@ -38,6 +38,7 @@ __all__ = [
     "fill",
     "fmt",
     "from_scratch",
+    "results_table",
     "scratch",
     "slope_steps",
     "steps_to",
@@ -350,3 +351,27 @@ def training_run(
 def final(result: Any, metric: str) -> float:
     """A training run's last recorded ``metric``."""
     return float(result.metrics[metric].values[-1])
+
+
+#: the column of a metric's last value in a training table
+_COLUMNS = {
+    "train/loss": "final training loss",
+    "test/accuracy": "test accuracy",
+    "test/loss": "test loss",
+    "test/rmse": "test RMSE",
+}
+
+
+def results_table(
+    results: Mapping[str, Any],
+    caption: str,
+    *columns: str | tuple[str, Callable[[Any], Any]],
+    first: str = "run",
+) -> Table:
+    """The table of :func:`training_run`'s results: a row a run, its label (under ``first``)
+    and then each column, a metric's last value (:func:`final`) or ``(heading, read(result))``."""
+    cols = [
+        c if isinstance(c, tuple) else (_COLUMNS[c], lambda r, m=c: final(r, m)) for c in columns
+    ]
+    rows = [[label, *(read(r) for _, read in cols)] for label, r in results.items()]
+    return Table([first, *(head for head, _ in cols)], rows, caption)
