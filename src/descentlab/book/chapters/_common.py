@@ -38,6 +38,7 @@ __all__ = [
     "fill",
     "fmt",
     "from_scratch",
+    "library_path",
     "results_table",
     "scratch",
     "slope_steps",
@@ -318,6 +319,21 @@ def from_scratch(code: str, what: str, tol: float = 1e-12) -> list[Any]:
     err = float(np.abs(mine - lib).max()) / scale if mine.shape == lib.shape else math.inf
     shown = f"max rel. |diff| {err:.1e} over {lib.size} values"
     return [block, [ck(what, err <= tol, shown, f"≤ {tol:.0e}")]]
+
+
+def library_path(curvatures: str) -> str:
+    """The from-scratch code's library side, ``descentlab_path(make)``: 100 steps of the
+    optimizer ``make([w])`` on the quadratic ``0.5 Σ curvatures·w²`` from ``w0``, its path."""
+    return f"""\
+def descentlab_path(make):
+    w = torch.nn.Parameter(w0.clone())
+    opt, path = make([w]), [w0]
+    for _ in range(100):
+        opt.zero_grad()
+        (0.5 * ({curvatures} * w * w).sum()).backward()
+        opt.step()
+        path.append(w.detach().clone())
+    return torch.stack(path)"""
 
 
 def training_run(

@@ -749,7 +749,8 @@ Adam is a few lines from scratch: the two averages, the two corrections, the ste
 below is the whole of it in plain torch, with AdaGrad beside it; the build runs both on the
 ravine next to descentlab's `Adam` and `Adagrad` and checks that every iterate is the same."""
 
-SCRATCH_CODE = """\
+SCRATCH_CODE = (
+    """\
 import torch
 from descentlab import optim
 
@@ -777,15 +778,9 @@ curv = torch.tensor([0.1, 10.0], dtype=torch.float64)   # the ravine 0.05 x^2 + 
 w0 = torch.tensor([-10.0, 1.0], dtype=torch.float64)
 mine = torch.stack([adam(lambda w: curv * w, w0, 0.1), adagrad(lambda w: curv * w, w0, 0.1)])
 
-def descentlab_path(make):
-    w = torch.nn.Parameter(w0.clone())
-    opt, path = make([w]), [w0]
-    for _ in range(100):
-        opt.zero_grad()
-        (0.5 * (curv * w * w).sum()).backward()
-        opt.step()
-        path.append(w.detach().clone())
-    return torch.stack(path)
+"""
+    + kit.library_path("curv")
+    + """
 
 library = torch.stack([descentlab_path(lambda p: optim.Adam(p, lr=0.1)),
                        descentlab_path(lambda p: optim.Adagrad(p, lr=0.1))])
@@ -793,6 +788,7 @@ print("Adam after 100 steps, mine:", mine[0, -1].tolist())
 print("                descentlab:", library[0, -1].tolist())
 print(f"largest relative difference: {((mine - library).abs() / library.abs().max()).max():.1e}")
 """
+)
 
 TRAINING = kit.Prose(
     """

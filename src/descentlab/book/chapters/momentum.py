@@ -856,7 +856,8 @@ quadratic next to descentlab's optimizers and checks that every iterate is the s
 twin a reader types and the optimizer the library ships cannot drift apart.""",
 )
 
-SCRATCH_CODE = """\
+SCRATCH_CODE = (
+    """\
 import torch
 from descentlab import optim
 
@@ -882,15 +883,9 @@ w0 = torch.ones(2, dtype=torch.float64)
 mine = torch.stack([heavy_ball(lambda w: lam * w, w0, 1.0, 0.81, 100),
                     nesterov(lambda w: lam * w, w0, 1.0, 0.81, 100)])
 
-def descentlab_path(make):
-    w = torch.nn.Parameter(w0.clone())
-    opt, path = make([w]), [w0]
-    for _ in range(100):
-        opt.zero_grad()
-        (0.5 * (lam * w * w).sum()).backward()
-        opt.step()
-        path.append(w.detach().clone())
-    return torch.stack(path)
+"""
+    + kit.library_path("lam")
+    + """
 
 library = torch.stack([
     descentlab_path(lambda p: optim.Momentum(p, lr=1.0, momentum=0.81)),
@@ -899,6 +894,7 @@ print("after 100 steps, heavy ball:", mine[0, -1].tolist())
 print("                 descentlab:", library[0, -1].tolist())
 print(f"largest difference over both methods and all steps: {(mine - library).abs().max():.1e}")
 """
+)
 
 TRAINING = kit.Prose(
     """
