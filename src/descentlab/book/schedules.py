@@ -18,7 +18,7 @@ from descentlab.book import decays as DC
 from descentlab.book.checks import ck, close, diff_check, from_experiment
 from descentlab.book.model import Context
 from descentlab.book.render import seed_figures as LF
-from descentlab.book.render.pages import Evidence
+from descentlab.book.render.pages import Check, Evidence
 
 __all__ = [
     "decay",
@@ -36,12 +36,7 @@ def robbins_monro(ctx: Context) -> Evidence:
     c = S.robbins_monro(S.constant(0.1), 10_000)
     return Evidence(
         checks=[
-            ck(
-                "a constant rate 0.1: Σ η_t diverges",
-                c.eta_sum_diverges,
-                f"growth exponent {c.eta_exponent:.3f}",
-                "≥ -0.1 (unbounded)",
-            ),
+            _sum_diverges(c, "a constant rate 0.1: Σ η_t diverges"),
             ck(
                 "but Σ η_t² also diverges: the second condition fails",
                 not c.meets,
@@ -52,17 +47,19 @@ def robbins_monro(ctx: Context) -> Evidence:
     )
 
 
+def _sum_diverges(r: S.RobbinsMonroReport, what: str) -> Check:
+    """Robbins–Monro's first condition, Σ η_t = ∞, as ``r`` measured it."""
+    return ck(
+        what, r.eta_sum_diverges, f"growth exponent {r.eta_exponent:.3f}", "≥ -0.1 (unbounded)"
+    )
+
+
 def eta_over_t(ctx: Context) -> Evidence:
     """η/t meets both conditions (descentlab.book.decays.eta_over_t)."""
     r = S.robbins_monro(DC.eta_over_t(0.1), 10_000)
     return Evidence(
         checks=[
-            ck(
-                "η/t: Σ η_t diverges (like log t)",
-                r.eta_sum_diverges,
-                f"growth exponent {r.eta_exponent:.3f}",
-                "≥ -0.1 (unbounded)",
-            ),
+            _sum_diverges(r, "η/t: Σ η_t diverges (like log t)"),
             ck(
                 "η/t: Σ η_t² converges",
                 r.eta_sq_sum_converges,
