@@ -312,7 +312,6 @@ def lr_heatmap_figure(
     lrs: Sequence[float],
     *,
     steps: int = 500,
-    start: Sequence[float] | None = None,
 ) -> Figure:
     """Final loss for every (optimizer, learning rate) pair: one batched run per optimizer.
 
@@ -320,8 +319,7 @@ def lr_heatmap_figure(
     "div". The best learning rate of each optimizer is outlined.
     """
     f = _landscape(landscape)
-    start_t = torch.tensor(start or f.start, dtype=torch.float64)
-    final, div = final_loss_table(f, optimizers, lrs, steps=steps, start=start)
+    final, div = final_loss_table(f, optimizers, lrs, steps=steps)
     fstar = f.global_minimum.value if f.global_minimum is not None else 0.0
     table = np.log10(np.clip(final - fstar, 1e-16, None))
     shown = np.where(div, np.nan, table)
@@ -352,7 +350,7 @@ def lr_heatmap_figure(
     )
     ax.set_title(
         f"Final loss by learning rate and optimizer\n{f.formula}, start "
-        f"{tuple(round(float(v), 3) for v in start_t)}",
+        f"{tuple(round(float(v), 3) for v in f.start)}",
         fontsize=11,
     )
     return fig
