@@ -65,21 +65,23 @@ from descentlab.problems import data as datasets
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "METHODS", "QUICK", "method_configs", "run"]
 
+#: The methods, in table order, and how the table describes each (a template of the options).
+_DESCRIPTIONS: dict[str, str] = {
+    "none": "Adam, nothing else",
+    "early_stopping": "patience {patience} evaluations on val loss, best weights",
+    "l2_coupled": "Adam weight_decay={l2:g} (L2 gradient in the moments)",
+    "decoupled_wd": "AdamW weight_decay={decoupled_wd:g}",
+    "dropout": "dropout p={dropout:g}",
+    "mixup": "mixup alpha={mixup_alpha:g}",
+    "cutmix": "cutmix alpha={cutmix_alpha:g}",
+    "label_smoothing": "label smoothing eps={label_smoothing:g}",
+    "augmentation": "random shifts up to {max_translate} pixel(s)",
+    "input_noise": "input noise std {input_noise:g}",
+    "weight_noise": "weight noise std {weight_noise:g}",
+    "batch_norm": "batch norm after each hidden layer",
+}
 #: The methods, in table order.
-METHODS: tuple[str, ...] = (
-    "none",
-    "early_stopping",
-    "l2_coupled",
-    "decoupled_wd",
-    "dropout",
-    "mixup",
-    "cutmix",
-    "label_smoothing",
-    "augmentation",
-    "input_noise",
-    "weight_noise",
-    "batch_norm",
-)
+METHODS: tuple[str, ...] = tuple(_DESCRIPTIONS)
 
 #: The full setting.
 DEFAULTS: dict[str, Any] = {
@@ -183,20 +185,7 @@ def method_configs(base: Any, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(method: str, o: dict[str, Any]) -> str:
-    return {
-        "none": "Adam, nothing else",
-        "early_stopping": f"patience {o['patience']} evaluations on val loss, best weights",
-        "l2_coupled": f"Adam weight_decay={o['l2']:g} (L2 gradient in the moments)",
-        "decoupled_wd": f"AdamW weight_decay={o['decoupled_wd']:g}",
-        "dropout": f"dropout p={o['dropout']:g}",
-        "mixup": f"mixup alpha={o['mixup_alpha']:g}",
-        "cutmix": f"cutmix alpha={o['cutmix_alpha']:g}",
-        "label_smoothing": f"label smoothing eps={o['label_smoothing']:g}",
-        "augmentation": f"random shifts up to {o['max_translate']} pixel(s)",
-        "input_noise": f"input noise std {o['input_noise']:g}",
-        "weight_noise": f"weight noise std {o['weight_noise']:g}",
-        "batch_norm": "batch norm after each hidden layer",
-    }[method]
+    return _DESCRIPTIONS[method].format(**o)
 
 
 @experiment(DEFAULTS, QUICK, CONSTRAINTS, *TRAINING_OPTIONS)
