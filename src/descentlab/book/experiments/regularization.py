@@ -65,23 +65,24 @@ from descentlab.problems import data as datasets
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "METHODS", "QUICK", "method_configs", "run"]
 
-#: The methods, in table order, and how the table describes each (a template of the options).
-_DESCRIPTIONS: dict[str, str] = {
-    "none": "Adam, nothing else",
-    "early_stopping": "patience {patience} evaluations on val loss, best weights",
-    "l2_coupled": "Adam weight_decay={l2:g} (L2 gradient in the moments)",
-    "decoupled_wd": "AdamW weight_decay={decoupled_wd:g}",
-    "dropout": "dropout p={dropout:g}",
-    "mixup": "mixup alpha={mixup_alpha:g}",
-    "cutmix": "cutmix alpha={cutmix_alpha:g}",
-    "label_smoothing": "label smoothing eps={label_smoothing:g}",
-    "augmentation": "random shifts up to {max_translate} pixel(s)",
-    "input_noise": "input noise std {input_noise:g}",
-    "weight_noise": "weight noise std {weight_noise:g}",
-    "batch_norm": "batch norm after each hidden layer",
-}
+#: The methods, in table order, each with how the table describes it (a template of the
+#: options).
+_METHODS: tuple[tuple[str, str], ...] = (
+    ("none", "Adam, nothing else"),
+    ("early_stopping", "patience {patience} evaluations on val loss, best weights"),
+    ("l2_coupled", "Adam weight_decay={l2:g} (L2 gradient in the moments)"),
+    ("decoupled_wd", "AdamW weight_decay={decoupled_wd:g}"),
+    ("dropout", "dropout p={dropout:g}"),
+    ("mixup", "mixup alpha={mixup_alpha:g}"),
+    ("cutmix", "cutmix alpha={cutmix_alpha:g}"),
+    ("label_smoothing", "label smoothing eps={label_smoothing:g}"),
+    ("augmentation", "random shifts up to {max_translate} pixel(s)"),
+    ("input_noise", "input noise std {input_noise:g}"),
+    ("weight_noise", "weight noise std {weight_noise:g}"),
+    ("batch_norm", "batch norm after each hidden layer"),
+)
 #: The methods, in table order.
-METHODS: tuple[str, ...] = tuple(_DESCRIPTIONS)
+METHODS: tuple[str, ...] = tuple(name for name, _ in _METHODS)
 
 #: The full setting.
 DEFAULTS: dict[str, Any] = {
@@ -185,7 +186,7 @@ def method_configs(base: Any, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(method: str, o: dict[str, Any]) -> str:
-    return _DESCRIPTIONS[method].format(**o)
+    return dict(_METHODS)[method].format(**o)
 
 
 @experiment(DEFAULTS, QUICK, CONSTRAINTS, *TRAINING_OPTIONS)
