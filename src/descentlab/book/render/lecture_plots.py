@@ -787,17 +787,7 @@ def _family_boxes(ax: Any, f: dict[str, Any], y_opt: float, y_rule: float) -> No
             for r, a in chain_
             if a
         ]
-        ax.add_patch(
-            FancyBboxPatch(
-                (ox[name] - 0.44, y_opt - 0.09),
-                0.88,
-                0.18,
-                boxstyle="round,pad=0.02",
-                fc="#F4F4F4",
-                ec="#333333",
-                zorder=2,
-            )
-        )
+        _box(ax, (ox[name], y_opt), (0.88, 0.18), "#F4F4F4")
         shown = name if "\n" in name else name.replace(" ", "\n")  # Schedule-Free\nAdamW
         ax.text(ox[name], y_opt, shown, ha="center", va="center", fontsize=9, weight="bold")
         ax.text(
@@ -811,17 +801,7 @@ def _family_boxes(ax: Any, f: dict[str, Any], y_opt: float, y_rule: float) -> No
         )
     for r in f["rule_order"]:
         role = roles.get(r, "other")
-        ax.add_patch(
-            FancyBboxPatch(
-                (rx[r] - 0.52, y_rule - 0.08),
-                1.04,
-                0.16,
-                boxstyle="round,pad=0.02",
-                fc=_ROLE_COLORS[role],
-                ec="#333333",
-                zorder=2,
-            )
-        )
+        _box(ax, (rx[r], y_rule), (1.04, 0.16), _ROLE_COLORS[role])
         ax.text(rx[r], y_rule, r, ha="center", va="center", fontsize=7, zorder=3)
         n_active = sum(a for _, a in users[r])
         ax.text(
@@ -833,6 +813,16 @@ def _family_boxes(ax: Any, f: dict[str, Any], y_opt: float, y_rule: float) -> No
             fontsize=7,
             color="#555555",
         )
+
+
+def _box(ax: Any, centre: tuple[float, float], size: tuple[float, float], fc: str) -> None:
+    """A rounded box of ``size`` centred on ``centre``, under the text drawn on it."""
+    (x, y), (w, h) = centre, size
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=fc, ec="#333333", zorder=2
+        )
+    )
 
 
 def _family_notes(ax: Any, f: dict[str, Any]) -> None:
