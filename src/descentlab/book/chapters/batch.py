@@ -73,6 +73,12 @@ def constants(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     }
 
 
+def _data() -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """The least-squares data and their :func:`constants`."""
+    x, y = least_squares()
+    return x, y, constants(x, y)
+
+
 def _per_example(w: float, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each example's gradient and curvature of ``(xw - y)²/2`` at ``w``, by autograd
     (torch.func: per-example gradients and second derivatives), the twin of the closed forms."""
@@ -262,8 +268,7 @@ the rate by m to keep the same noise, in its exact small-rate form.""",
 
 
 def _floors(ctx: Context) -> dict[tuple[float, int], np.ndarray]:
-    x, y = least_squares()
-    k = constants(x, y)
+    x, y, k = _data()
     settings = set(GRID) | {(SLIDER_LR, b) for b in SLIDER_BS}
     return ctx.memo(
         ("chapter", "batch", "sgd"),
@@ -272,8 +277,7 @@ def _floors(ctx: Context) -> dict[tuple[float, int], np.ndarray]:
 
 
 def _floor(ctx: Context, n: kit.Numbers) -> Part:
-    x, y = least_squares()
-    k = constants(x, y)
+    x, y, k = _data()
     measured = {key: float(c[STEPS // 2 :].mean()) for key, c in _floors(ctx).items()}
     g_star, h_per = _per_example(k["w"], x, y)
     pred = {key: predicted_floor(*key, k) for key in GRID}
@@ -351,8 +355,7 @@ of which minima training can settle in.""",
 
 
 def _edge(ctx: Context, n: kit.Numbers) -> Part:
-    x, y = least_squares()
-    k = constants(x, y)
+    k = constants(*least_squares())
     edge = 2 * k["h"] / (k["h"] ** 2 + k["c"] / 64)
     root = scipy.optimize.brentq(
         lambda e: (1 - e * k["h"]) ** 2 + e * e * k["c"] / 64 - 1, 1e-3, 10
@@ -411,8 +414,7 @@ MOVE_JS = """function (p) {
 
 
 def _move(ctx: Context, n: kit.Numbers) -> Part:
-    x, y = least_squares()
-    k = constants(x, y)
+    k = constants(*least_squares())
     curves = _floors(ctx)
     floors = [float(curves[(SLIDER_LR, b)][STEPS // 2 :].mean()) for b in SLIDER_BS]
     probes = [
@@ -1071,8 +1073,7 @@ instead of shrinking the rate.""",
 
 
 def _noise_scale(ctx: Context, n: kit.Numbers) -> Part:
-    x, y = least_squares()
-    k = constants(x, y)
+    x, y, k = _data()
     per_w = [x * (x * (a * k["w"]) - y) for a in NOISE_AT]
     gbar = [float(p.mean()) for p in per_w]
     s2 = [float(p.var(unbiased=False)) for p in per_w]
