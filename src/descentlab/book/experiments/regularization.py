@@ -52,7 +52,6 @@ from sklearn.model_selection import train_test_split
 
 from descentlab import constraints as cs
 from descentlab.book.experiments._common import (
-    TRAINING_OPTIONS,
     ExperimentResult,
     experiment,
     finish,
@@ -60,7 +59,7 @@ from descentlab.book.experiments._common import (
     timer,
 )
 from descentlab.engine.config import RunConfig
-from descentlab.experiments.ray_backend import check_backend, train_all
+from descentlab.experiments.ray_backend import train_all
 from descentlab.problems import data as datasets
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "METHODS", "QUICK", "method_configs", "run"]
@@ -189,7 +188,7 @@ def _describe(method: str, o: dict[str, Any]) -> str:
     return dict(_METHODS)[method].format(**o)
 
 
-@experiment(DEFAULTS, QUICK, CONSTRAINTS, *TRAINING_OPTIONS)
+@experiment(DEFAULTS, QUICK, CONSTRAINTS, trains=True)
 def run(
     o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int, store: Any = None,
     backend: str = "local", address: str | None = None,
@@ -215,8 +214,7 @@ def run(
         methods: a subset of :data:`METHODS` (``none`` is always run).
         patience, l2, decoupled_wd, dropout, mixup_alpha, cutmix_alpha, label_smoothing,
             max_translate, input_noise, weight_noise: the regularizers' strengths.
-        store, backend, address: where the runs are recorded and where they train
-            (:data:`~descentlab.book.experiments._common.TRAINING_OPTIONS`).
+        store, backend, address: as :data:`~descentlab.book.experiments._common.TRAINING_OPTIONS`.
 
     Returns:
         an :class:`ExperimentResult`, one row per method.
@@ -226,7 +224,6 @@ def run(
         >>> [row["method"] for row in r.rows]  # doctest: +SKIP
         ['none', 'dropout']
     """
-    check_backend(backend, address)
     chosen = _check_options(o, v)
     small = _small_training_set(o["problem"], o["n_train"])
     with timer() as elapsed:
