@@ -3,6 +3,7 @@ experiment's qualitative result on its quick setting, figures, files and the CLI
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 
@@ -21,7 +22,7 @@ from descentlab.book.experiments import momentum_forms as MF
 from descentlab.book.experiments import regularization as RG
 from descentlab.book.experiments import schedules as SC
 from descentlab.book.experiments import sharpness as SH
-from descentlab.book.experiments._common import ExperimentResult, format_value
+from descentlab.book.experiments._common import ExperimentResult, experiment, format_value
 from descentlab.book.render import experiment_figures as EF
 from descentlab.cli import main
 
@@ -615,6 +616,34 @@ def test_result_tables_and_formatting():
 def test_bad_options_fail_before_any_work(name, options, match):
     with pytest.raises((ValueError, KeyError), match=match):
         lectures.run(name, quick=True, **options)
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"backend": "dask"}, "backend must be one of local, ray, got 'dask'"),
+        ({"address": "127.0.0.1:6379"}, "address is only used by the ray backend"),
+    ],
+)
+def test_a_training_experiment_refuses_its_backend_before_it_runs(options, match):
+    calls = []
+
+    @experiment({}, {}, trains=True)
+    def run(o, v, *, quick, seed, store=None, backend="local", address=None):
+        calls.append(backend)
+
+    assert list(inspect.signature(run).parameters) == [
+        "quick",
+        "seed",
+        "store",
+        "backend",
+        "address",
+    ]
+    with pytest.raises(ValueError, match=match):
+        run(**options)
+    assert calls == []
+    run(store=None)
+    assert calls == ["local"]
 
 
 @pytest.mark.parametrize(

@@ -57,11 +57,12 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
     assert bool(said_records(tmp_path / "descentlab")) is found
 
 
-#: the library without the book: its lines at most this (55,127 on 2026-11-27, the docs' API
-#: pages, the step's traffic counter and the verdict's simulation harness moved to scripts/
-#: and benchmarks/; the goal is 52,000, docs/layout.md says what stands in the way), and
-#: functions over 80 lines in the whole package at most this many (10 then; the goal is 15)
-LIBRARY_LINES = 55_200
+#: the library without the book: its lines at most this (55,080 on 2026-11-27, after the
+#: checks written in several modules became constraints.check calls and the engine's resumed
+#: run, schedule split and 'betas[0]' keys one helper each; the goal is 52,000, docs/layout.md
+#: says what stands in the way), and functions over 80 lines in the whole package at most this
+#: many (10 then; the goal is 15)
+LIBRARY_LINES = 55_100
 LONG_FUNCTIONS = 10
 
 

@@ -19,9 +19,9 @@ same way (the CLI, the run engine) catches both with ``except ValueError``. ``bo
 number here, although Python makes it an ``int``.
 
 The constraints: :class:`Interval` (with the named :data:`POSITIVE_INT`,
-:data:`NONNEGATIVE_INT`, :data:`POSITIVE`, :data:`NONNEGATIVE`, :data:`UNIT`),
-:class:`Options`, :class:`Boolean`, :class:`InstanceOf` (:data:`NAME`, :data:`CALLABLE`),
-:class:`ListOf`, and ``None`` for the value ``None``.
+:data:`NONNEGATIVE_INT`, :data:`POSITIVE`, :data:`NONNEGATIVE`, :data:`UNIT`,
+:data:`FRACTION`), :class:`Options`, :class:`Boolean`, :class:`InstanceOf` (:data:`NAME`,
+:data:`CALLABLE`), :class:`ListOf`, and ``None`` for the value ``None``.
 
 :func:`check` checks one value, :func:`validate` a mapping of values against a mapping of
 constraints, and :func:`invalid` builds the same error for a rule no constraint expresses (a
@@ -56,6 +56,7 @@ from typing import Any, Literal
 
 __all__ = [
     "CALLABLE",
+    "FRACTION",
     "NAME",
     "NONNEGATIVE",
     "NONNEGATIVE_INT",
@@ -254,11 +255,12 @@ class Interval(Constraint):
 
 
 #: Common intervals: "a positive integer", "an integer >= 0", "a finite number > 0",
-#: "a finite number >= 0" and "a finite number in [0, 1]".
+#: "a finite number >= 0", "a finite number in [0, 1]" and "a finite number in (0, 1)".
 POSITIVE_INT = Interval(numbers.Integral, 1, None)
 NONNEGATIVE_INT = Interval(numbers.Integral, 0, None)
 POSITIVE = Interval(numbers.Real, 0, None, closed="neither")
 NONNEGATIVE = Interval(numbers.Real, 0, None)
+FRACTION = Interval(numbers.Real, 0, 1, closed="neither")
 UNIT = Interval(numbers.Real, 0, 1)
 
 

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, distributions
 
+from descentlab.constraints import NONNEGATIVE, POSITIVE, check
+
 __all__ = [
     "FAMILIES",
     "LOSSES",
@@ -77,14 +79,6 @@ def _check_same_shape(name: str, output: Tensor, target: Tensor) -> None:
             f"{name}: output and target must have the same shape, got output "
             f"{tuple(output.shape)} and target {tuple(target.shape)}"
         )
-
-
-def _check_nonneg(name: str, value: Any, *, positive: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        op = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a finite number {op}, got {value!r}")
-    return float(value)
 
 
 def _as_tensor_or_none(name: str, value: Any) -> Tensor | None:
@@ -330,7 +324,7 @@ def triplet_margin(
         >>> float(triplet_margin(a, a, b, margin=2.0))  # 0 - sqrt(2) + 2
         0.585...
     """
-    _check_nonneg("margin", margin, positive=True)
+    check("margin", margin, POSITIVE)
     _check_reduction(reduction)
     return F.triplet_margin_loss(
         anchor, positive, negative, margin=margin, p=p, eps=eps, swap=swap, reduction=reduction
@@ -539,14 +533,14 @@ def _make_simple(*fn: Any) -> Callable[..., LossFn]:
 
 def _make_huber(*, delta: float = 1.0, reduction: str = "mean") -> LossFn:
     return functools.partial(
-        _elementwise, "huber", F.huber_loss, delta=_check_nonneg("delta", delta, positive=True),
+        _elementwise, "huber", F.huber_loss, delta=check("delta", delta, POSITIVE),
         reduction=_check_reduction(reduction),
     )  # fmt: skip
 
 
 def _make_smooth_l1(*, beta: float = 1.0, reduction: str = "mean") -> LossFn:
     return functools.partial(
-        _elementwise, "smooth_l1", F.smooth_l1_loss, beta=_check_nonneg("beta", beta),
+        _elementwise, "smooth_l1", F.smooth_l1_loss, beta=check("beta", beta, NONNEGATIVE),
         reduction=_check_reduction(reduction),
     )  # fmt: skip
 
@@ -570,7 +564,7 @@ def _check_ignore_index(ignore_index: Any) -> int:
 
 
 def _check_smoothing(label_smoothing: Any) -> float:
-    ls = _check_nonneg("label_smoothing", label_smoothing)
+    ls = check("label_smoothing", label_smoothing, NONNEGATIVE)
     if ls > 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing!r}")
     return ls
@@ -612,7 +606,7 @@ def _make_kl_forward(*, input_is_log_probs: bool = False, reduction: str = "batc
 def _make_kl_reverse(
     *, input_is_log_probs: bool = False, eps: float = 0.0, reduction: str = "batchmean"
 ) -> LossFn:
-    e = _check_nonneg("eps", eps)
+    e = check("eps", eps, NONNEGATIVE)
     if e >= 1.0:
         raise ValueError(f"eps must be in [0, 1), got {eps!r}")
     return functools.partial(
@@ -628,8 +622,8 @@ def _make_triplet(
     if mining not in ("hard", "all"):
         raise ValueError(f"mining must be 'hard' or 'all', got {mining!r}")
     return functools.partial(
-        _triplet_batch, margin=_check_nonneg("margin", margin, positive=True),
-        p=_check_nonneg("p", p, positive=True), eps=_check_nonneg("eps", eps), swap=bool(swap),
+        _triplet_batch, margin=check("margin", margin, POSITIVE),
+        p=check("p", p, POSITIVE), eps=check("eps", eps, NONNEGATIVE), swap=bool(swap),
         mining=mining, reduction=_check_reduction(reduction),
     )  # fmt: skip
 

@@ -34,6 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from descentlab.constraints import NONNEGATIVE, POSITIVE, check
+
 __all__ = [
     "EarlyStopping",
     "WeightNoise",
@@ -55,14 +57,6 @@ def _check_generator(generator: Any) -> torch.Generator:
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     return generator
-
-
-def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        op = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {op}, got {value!r}")
-    return float(value)
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,7 +101,7 @@ class EarlyStopping:
     ) -> None:
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
             raise ValueError(f"patience must be an integer >= 1, got {patience!r}")
-        self.min_delta = _check_positive("min_delta", min_delta, allow_zero=True)
+        self.min_delta = check("min_delta", min_delta, NONNEGATIVE)
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.patience = patience
@@ -206,8 +200,8 @@ def sample_beta(alpha: float, beta: float, generator: torch.Generator) -> float:
     Returns:
         a float in ``[0, 1]``.
     """
-    a = _check_positive("alpha", alpha)
-    b = _check_positive("beta", beta)
+    a = check("alpha", alpha, POSITIVE)
+    b = check("beta", beta, POSITIVE)
     _check_generator(generator)
     seed = int(torch.randint(0, 2**63 - 1, (), generator=generator))
     return float(np.random.default_rng(seed).beta(a, b))
@@ -343,7 +337,7 @@ def smooth_labels(y: Tensor, n_classes: int, smoothing: float) -> Tensor:
         >>> smooth_labels(torch.tensor([1]), 4, 0.2)
         tensor([[0.0500, 0.8500, 0.0500, 0.0500]])
     """
-    eps = _check_positive("smoothing", smoothing, allow_zero=True)
+    eps = check("smoothing", smoothing, NONNEGATIVE)
     if eps > 1.0:
         raise ValueError(f"smoothing must be in [0, 1], got {smoothing!r}")
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1:
@@ -369,7 +363,7 @@ def add_input_noise(x: Tensor, std: float, generator: torch.Generator) -> Tensor
     Returns:
         a new tensor.
     """
-    s = _check_positive("std", std, allow_zero=True)
+    s = check("std", std, NONNEGATIVE)
     _check_generator(generator)
     # drawn where the generator lives (a CPU generator for CUDA data too: the same draws on
     # every device), then moved
@@ -416,7 +410,7 @@ class WeightNoise:
         generator: torch.Generator,
         include: Callable[[str, nn.Parameter], bool] | None = None,
     ) -> None:
-        self.std = _check_positive("std", std, allow_zero=True)
+        self.std = check("std", std, NONNEGATIVE)
         self.generator = _check_generator(generator)
         self.include = include
 

@@ -7,6 +7,7 @@ rare features, the state Adadelta keeps, the bias correction's first step).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -74,16 +75,26 @@ def cs231n_form(ctx: Context, text: str) -> Evidence:
             steps=40,
         )
     )
-    for name, fused in (("eager", False), ("fused", True)):
-        a = run_optimizer(
-            lambda p, **k: optim.Momentum(p, lr=lr, momentum=mu, **k), 40, fused=fused
-        )
-        b = run_optimizer(lambda p: torch.optim.SGD(p, lr=lr, momentum=mu), 40)
+    return _against_torch(
+        ev,
+        lambda p, **k: optim.Momentum(p, lr=lr, momentum=mu, **k),
+        lambda p: torch.optim.SGD(p, lr=lr, momentum=mu),
+        40,
+        f"torch.optim.SGD(momentum={mu})",
+    )
+
+
+def _against_torch(
+    ev: Evidence, make: Callable, torch_make: Callable, steps: int, name: str
+) -> Evidence:
+    """``ev`` with descentlab's eager and fused steps (``make``) checked against torch.optim's
+    (``torch_make``, called ``name``) over ``steps`` steps."""
+    b = run_optimizer(torch_make, steps)
+    for backend, fused in (("eager", False), ("fused", True)):
+        a = run_optimizer(make, steps, fused=fused)
         ev.checks.append(
             diff_check(
-                f"and torch.optim.SGD(momentum={mu}) — descentlab {name} backend",
-                float(np.abs(a - b).max()),
-                1e-12,
+                f"and {name} — descentlab {backend} backend", float(np.abs(a - b).max()), 1e-12
             )
         )
     return ev
@@ -162,17 +173,13 @@ def adam_torch(ctx: Context) -> Evidence:
     ev = adam_formula(
         ctx, "Algorithm 1 (Kingma & Ba): m̂ = m/(1-β1^t), v̂ = v/(1-β2^t), θ -= α m̂/(√v̂ + ε)"
     )
-    b = run_optimizer(lambda p: torch.optim.Adam(p, lr=0.01), 50)
-    for name, fused in (("eager", False), ("fused", True)):
-        a = run_optimizer(lambda p, **k: optim.Adam(p, lr=0.01, **k), 50, fused=fused)
-        ev.checks.append(
-            diff_check(
-                f"and torch.optim.Adam — descentlab {name} backend",
-                float(np.abs(a - b).max()),
-                1e-12,
-            )
-        )
-    return ev
+    return _against_torch(
+        ev,
+        lambda p, **k: optim.Adam(p, lr=0.01, **k),
+        lambda p: torch.optim.Adam(p, lr=0.01),
+        50,
+        "torch.optim.Adam",
+    )
 
 
 def adam_is_rms_plus_momentum(ctx: Context) -> Evidence:

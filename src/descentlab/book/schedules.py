@@ -7,6 +7,7 @@ noise floor.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from descentlab.book import decays as DC
 from descentlab.book.checks import ck, close, diff_check, from_experiment
 from descentlab.book.model import Context
 from descentlab.book.render import seed_figures as LF
-from descentlab.book.render.pages import Evidence
+from descentlab.book.render.pages import Check, Evidence
 
 __all__ = [
     "decay",
@@ -33,45 +34,39 @@ __all__ = [
 def robbins_monro(ctx: Context) -> Evidence:
     """Σ η_t = ∞ and Σ η_t² < ∞, measured by descentlab.schedules.robbins_monro: a constant
     rate fails the second."""
-    c = S.robbins_monro(S.constant(0.1), 10_000)
-    return Evidence(
-        checks=[
-            ck(
-                "a constant rate 0.1: Σ η_t diverges",
-                c.eta_sum_diverges,
-                f"growth exponent {c.eta_exponent:.3f}",
-                "≥ -0.1 (unbounded)",
-            ),
-            ck(
-                "but Σ η_t² also diverges: the second condition fails",
-                not c.meets,
-                f"Σ η² = {c.sum_eta_sq[-1]:.0f} after 10,000 steps",
-                "unbounded",
-            ),
-        ]
+    c, checks = _first_condition(S.constant(0.1), "a constant rate 0.1: Σ η_t diverges")
+    checks.append(
+        ck(
+            "but Σ η_t² also diverges: the second condition fails",
+            not c.meets,
+            f"Σ η² = {c.sum_eta_sq[-1]:.0f} after 10,000 steps",
+            "unbounded",
+        )
     )
+    return Evidence(checks=checks)
+
+
+def _first_condition(schedule: Any, what: str) -> tuple[S.RobbinsMonroReport, list[Check]]:
+    """``schedule`` measured over 10,000 steps by descentlab.schedules.robbins_monro, and the
+    check of the first condition, Σ η_t = ∞, worded ``what``."""
+    r = S.robbins_monro(schedule, 10_000)
+    growth = f"growth exponent {r.eta_exponent:.3f}"
+    return r, [ck(what, r.eta_sum_diverges, growth, "≥ -0.1 (unbounded)")]
 
 
 def eta_over_t(ctx: Context) -> Evidence:
     """η/t meets both conditions (descentlab.book.decays.eta_over_t)."""
-    r = S.robbins_monro(DC.eta_over_t(0.1), 10_000)
-    return Evidence(
-        checks=[
-            ck(
-                "η/t: Σ η_t diverges (like log t)",
-                r.eta_sum_diverges,
-                f"growth exponent {r.eta_exponent:.3f}",
-                "≥ -0.1 (unbounded)",
-            ),
-            ck(
-                "η/t: Σ η_t² converges",
-                r.eta_sq_sum_converges,
-                f"exponent {r.eta_sq_exponent:.2f}",
-                "< -0.1",
-            ),
-            close("and Σ η_t² → η²π²/6", r.sum_eta_sq[-1], 0.01 * math.pi**2 / 6, 2e-6),
-        ]
-    )
+    r, checks = _first_condition(DC.eta_over_t(0.1), "η/t: Σ η_t diverges (like log t)")
+    checks += [
+        ck(
+            "η/t: Σ η_t² converges",
+            r.eta_sq_sum_converges,
+            f"exponent {r.eta_sq_exponent:.2f}",
+            "< -0.1",
+        ),
+        close("and Σ η_t² → η²π²/6", r.sum_eta_sq[-1], 0.01 * math.pi**2 / 6, 2e-6),
+    ]
+    return Evidence(checks=checks)
 
 
 def torch_schedules(ctx: Context) -> Evidence:

@@ -27,6 +27,7 @@ from descentlab.optim.stored import announce_unused
 from descentlab.problems import data as datasets
 from descentlab.problems import models
 from descentlab.problems.problem import build_model, is_problem_ref, load_problem
+from descentlab.schedules.scheduler import parse_key
 
 __all__ = [
     "Built",
@@ -153,6 +154,18 @@ def make_schedulers(
     """(per-step Scheduler, per-evaluation loss-rule Scheduler, the metric the rules watch)."""
     if not spec:
         return None, None, None
+    per_step, per_eval, monitor = split_schedules(spec, total_steps)
+    return (
+        schedules.Scheduler(optimizer, per_step) if per_step else None,
+        schedules.Scheduler(optimizer, per_eval) if per_eval else None,
+        monitor,
+    )
+
+
+def split_schedules(
+    spec: Mapping[str, Any], total_steps: int
+) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """``spec`` built: (per-step schedules, loss-driven rules, the one metric the rules watch)."""
     per_step: dict[str, Any] = {}
     per_eval: dict[str, Any] = {}
     monitors: set[str] = set()
@@ -165,11 +178,7 @@ def make_schedulers(
             monitors.add(monitor)
     if len(monitors) > 1:
         raise ValueError(f"loss-driven schedules must watch one metric, got {sorted(monitors)}")
-    return (
-        schedules.Scheduler(optimizer, per_step) if per_step else None,
-        schedules.Scheduler(optimizer, per_eval) if per_eval else None,
-        monitors.pop() if monitors else None,
-    )
+    return per_step, per_eval, (monitors.pop() if monitors else None)
 
 
 def make_early_stopping(spec: Mapping[str, Any] | None) -> Any:
@@ -405,10 +414,10 @@ def normalize(config: RunConfig | Mapping[str, Any]) -> RunConfig:
 def hyper_value(group: Mapping[str, Any], key: str) -> Any:
     """The value of hyperparameter ``key`` (``"lr"``, or ``"betas[1]"`` for one entry of a
     tuple) in an optimizer's param group."""
-    name, _, index = key.partition("[")
+    name, index = parse_key(key)
     value = group.get(name)
-    if index and isinstance(value, list | tuple):
-        value = value[int(index.rstrip("]"))]
+    if index is not None and isinstance(value, list | tuple):
+        value = value[index]
     return value
 
 

@@ -33,11 +33,11 @@ from descentlab.engine.outcome import RunResult, create_record
 from descentlab.engine.ranks import ShardedRunError, first_failure
 from descentlab.engine.run import (
     OneModel,
-    _check_resumable,
     _check_until,
     _default_checkpoint,
     _load_state_dict,
     _resume_point,
+    _resumed,
     _run_checkpoint,
     _saved_state,
     _state_dict,
@@ -696,13 +696,7 @@ def prepare_sharded(
         # everything checked here, read-only; rank 0 makes the store's changes
         store = Store(store_path)
         try:
-            run = store.get_run(resume_id)
-            _check_resumable(run)
-            config = RunConfig.from_dict(run.config)
-            if optimizer is not None:
-                config = config.replace(optimizer=optimizer)
-            if schedule is not None:
-                config = config.replace(schedule=dict(schedule))
+            config = _resumed(store, resume_id, optimizer, schedule)[1]
             config, record = checked_config(config)
             ckpt_path, after, load = _resume_point(store, resume_id, restart)
             if load:  # verified before anything starts, its shards too

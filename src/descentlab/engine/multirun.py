@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from descentlab._announce import once
+from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.building import normalize
 from descentlab.engine.config import RunConfig, build_schedule
 from descentlab.engine.monitoring import base_optimizer
@@ -461,15 +462,13 @@ def plan(
     return _plan(cfgs, mode, w, _Data(data), _use_processes(w, workers is not None))
 
 
+def _check_workers(workers: Any) -> int:
+    return check("workers", workers, POSITIVE_INT)
+
+
 def _check_mode(mode: Any) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
-
-
-def _check_workers(workers: Any) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    return workers
 
 
 # ------------------------------------------------------------------------------------------

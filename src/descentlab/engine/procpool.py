@@ -36,6 +36,7 @@ import torch
 from descentlab._announce import announcement_dir, share_across
 from descentlab._osutil import die_with_parent, spawning
 from descentlab._usercode import plain_warnings
+from descentlab.constraints import POSITIVE_INT, check
 from descentlab.engine.config import RunConfig
 from descentlab.engine.memory import keep_freed_memory
 from descentlab.engine.run import RunResult, train
@@ -68,7 +69,6 @@ def _init_worker(dtype: torch.dtype, threads: int, announced: str | None = None)
     # The parent's default dtype (e.g. float64 in tests) is not inherited by a spawned process.
     torch.set_default_dtype(dtype)
     torch.set_num_threads(threads)
-    os.environ.setdefault("DESCENTLAB_QUIET", "1")
 
 
 def _spawn_pool(workers: int) -> ProcessPoolExecutor:
@@ -132,8 +132,7 @@ def train_in_processes(
         ValueError: a config or the data cannot be pickled.
         Exception: the first exception a run raised (the runs not yet started are cancelled).
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    check("workers", workers, POSITIVE_INT)
     check_picklable(configs, data)
     if not configs:
         return []
@@ -181,8 +180,7 @@ def map_in_processes(
     Returns:
         the finished futures, in the order of ``calls``.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    check("workers", workers, POSITIVE_INT)
     if not calls:
         return []
     with _spawn_pool(min(workers, len(calls))) as pool:

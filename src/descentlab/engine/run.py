@@ -743,13 +743,7 @@ def resume(
     """
     _check_until(until_step)
     check_checkpoint_every(checkpoint_every)
-    record = store.get_run(run_id)
-    _check_resumable(record)
-    config = RunConfig.from_dict(record.config)
-    if optimizer is not None:
-        config = config.replace(optimizer=optimizer)
-    if schedule is not None:
-        config = config.replace(schedule=dict(schedule))
+    record, config = _resumed(store, run_id, optimizer, schedule)
     if isinstance(config.optimizer, str) and config.optimizer.startswith("custom:"):
         raise ValueError(
             f"run {run_id} used a Python optimizer object ({config.optimizer}); pass it again "
@@ -772,9 +766,13 @@ def resume(
                        progress, on_start, after_checkpoint)  # fmt: skip
 
 
-def _check_resumable(record: Any) -> None:
-    """A run that has ended, or that still runs in a live process of this host, cannot be
-    resumed."""
+def _resumed(
+    store: Store, run_id: int, optimizer: Any, schedule: Mapping[str, Any] | None
+) -> tuple[Any, RunConfig]:
+    """The stored run ``run_id`` and its config (``optimizer``, ``schedule`` in place of the
+    recorded ones where given); a run that has ended, or that still runs in a live process of
+    this host, cannot be resumed."""
+    record = store.get_run(run_id)
     if record.status in ("completed", "diverged"):
         raise ValueError(f"run {record.id} has already ended with status {record.status!r}")
     prov = record.provenance
@@ -787,6 +785,12 @@ def _check_resumable(record: Any) -> None:
         and pid_alive(pid)
     ):
         raise ValueError(f"run {record.id} is still running in process {pid}; stop it first")
+    config = RunConfig.from_dict(record.config)
+    if optimizer is not None:
+        config = config.replace(optimizer=optimizer)
+    if schedule is not None:
+        config = config.replace(schedule=dict(schedule))
+    return record, config
 
 
 def _resume_point(store: Store, run_id: int, restart: bool) -> tuple[Path, int, bool]:

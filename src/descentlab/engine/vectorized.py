@@ -28,10 +28,11 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from descentlab import optim, schedules
 from descentlab._announce import once
 from descentlab.engine import building, evaluation, outcome, timing, vcnn
-from descentlab.engine.config import RunConfig, build_schedule
+from descentlab.engine.config import RunConfig
 from descentlab.engine.loop import Batch, Batches, Diverged, Loop
 from descentlab.engine.monitoring import base_optimizer
 from descentlab.engine.vconv import vmap_friendly
+from descentlab.schedules.scheduler import parse_key
 from descentlab.store import Store
 
 _STALE = (
@@ -172,13 +173,8 @@ def _stack_values(key: str, values: list[Any], dtype: torch.dtype) -> Any:
     )
 
 
-def _parse_key(key: str) -> tuple[str, int | None]:
-    name, _, index = key.partition("[")
-    return name, (int(index.rstrip("]")) if index else None)
-
-
 def _set_entry(group: dict[str, Any], key: str, value: Any) -> None:
-    name, index = _parse_key(key)
+    name, index = parse_key(key)
     if index is None:
         group[name] = value
         return
@@ -257,19 +253,9 @@ class _OptimizerGroup:
         fixed = getattr(opts[0], "fixed", {})
         if any(getattr(o, "fixed", {}) != fixed for o in opts[1:]):
             raise VectorizeError("the runs' optimizers differ in structural options")
-        self.per_step: dict[str, Any] = {}
-        self.loss_rules: dict[str, Any] = {}
-        monitors = set()
-        for key, spec in self.cfg.schedule.items():
-            built, monitor = build_schedule(spec, total_steps=total)
-            if monitor is None:
-                self.per_step[key] = built
-            else:
-                self.loss_rules[key] = built
-                monitors.add(monitor)
-        if len(monitors) > 1:
-            raise ValueError(f"loss-driven schedules must watch one metric, got {sorted(monitors)}")
-        self.rule_monitor = monitors.pop() if monitors else None
+        self.per_step, self.loss_rules, self.rule_monitor = building.split_schedules(
+            self.cfg.schedule, total
+        )
         for key in self.loss_rules:
             # n independent decisions need n values from the start.
             value = building.hyper_value(self.hyper, key)

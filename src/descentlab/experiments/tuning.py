@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.constraints import FRACTION, POSITIVE_INT, check
 from descentlab.problems.data import chance_level, fold_indices
 
 __all__ = [
@@ -87,12 +88,6 @@ def _check_positive_range(name: str, rng: Any) -> tuple[float, float]:
     return lo, hi
 
 
-def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def log_grid(low: float, high: float, n: int) -> list[float]:
     """``n`` points evenly spaced in ``log10`` from ``low`` to ``high`` (3 significant digits).
 
@@ -103,7 +98,7 @@ def log_grid(low: float, high: float, n: int) -> list[float]:
         [0.0001, 0.000316, 0.001, 0.00316, 0.01]
     """
     lo, hi = _check_positive_range("range", (low, high))
-    n = _check_count("n", n)
+    n = check("n", n, POSITIVE_INT)
     if n == 1:
         return [round_sig(math.sqrt(lo * hi))]
     return [round_sig(float(v)) for v in np.geomspace(lo, hi, n)]
@@ -146,7 +141,7 @@ def candidates(
         [{'lr': 0.01, 'momentum': 0.5}, {'lr': 0.01, 'momentum': 0.9}, {'lr': 0.1, 'momentum': 0.5}, {'lr': 0.1, 'momentum': 0.9}]
     """  # noqa: E501
     lo, hi = _check_positive_range("lr_range", lr_range)
-    trials = _check_count("trials", trials)
+    trials = check("trials", trials, POSITIVE_INT)
     if search not in SEARCHES:
         raise ValueError(f"search must be one of {', '.join(SEARCHES)}, got {search!r}")
     space = dict(space or {})
@@ -195,7 +190,7 @@ def grid_step(low: float, high: float, n: int) -> float:
         0.5
     """
     lo, hi = _check_positive_range("range", (low, high))
-    n = _check_count("n", n)
+    n = check("n", n, POSITIVE_INT)
     if n == 1 or hi == lo:
         return 1.0
     return math.log10(hi / lo) / (n - 1)
@@ -378,8 +373,7 @@ def trial_failure(
 
 def _sample(values: Sequence[float | None], confidence: float) -> np.ndarray:
     """The finite values as an array (None, NaN and inf left out); ``confidence`` checked."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    check("confidence", confidence, FRACTION)
     return np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
 
 

@@ -67,6 +67,7 @@ from torch import Tensor
 
 from descentlab import losses
 from descentlab._files import write_atomic
+from descentlab.constraints import FRACTION, NONNEGATIVE, POSITIVE, check
 
 __all__ = [
     "DATASETS",
@@ -350,23 +351,10 @@ def check_labels(y: Tensor, n_classes: int, *, name: str = "y") -> None:
             raise ValueError(f"{name} must hold labels in [0, {n_classes}), got a label {bad}")
 
 
-def _check_fraction(val_fraction: float) -> None:
-    if not isinstance(val_fraction, (int, float)) or not 0.0 < float(val_fraction) < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-
-
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
-
-
-def _check_pos(name: str, value: Any, *, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or (value < 0 if allow_zero else value <= 0):
-        op = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {op}, got {value!r}")
-    return float(value)
 
 
 def _split_train_val(
@@ -600,9 +588,7 @@ def _load_digits(seed: int, val_fraction: float, options: dict[str, Any]) -> Spl
     from sklearn.model_selection import train_test_split  # heavy: imported at first use
 
     _reject_unknown("digits", options, ("test_fraction", "split_seed"))
-    test_fraction = options.get("test_fraction", 0.2)
-    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    test_fraction = check("test_fraction", options.get("test_fraction", 0.2), FRACTION)
     split_seed = _check_int("split_seed", options.get("split_seed", 0), 0)
     bunch = load_digits()
     x = bunch.images.astype(np.float64) / 16.0  # pixel values are 0..16
@@ -742,7 +728,7 @@ def _load_quadratic_deep(seed: int, val_fraction: float, options: dict[str, Any]
     dim = _check_int("dim", options.get("dim", 100), 10)
     n_train = _check_int("n_train", options.get("n_train", 1000), 2)
     n_test = _check_int("n_test", options.get("n_test", 1000), 1)
-    noise = _check_pos("noise_std", options.get("noise_std", 0.6))
+    noise = check("noise_std", options.get("noise_std", 0.6), POSITIVE)
     hessian = quadratic_deep_hessian(dim)
     # DeepOBS draws its training data from RandomState(42) and its test data from
     # RandomState(43), as float32.
@@ -817,7 +803,7 @@ def sample_regression(
         True
     """
     n = _check_int("n", n, 1)
-    noise_std = _check_pos("noise_std", noise_std, allow_zero=True)
+    noise_std = check("noise_std", noise_std, NONNEGATIVE)
     f = regression_true_fn(fn)
     g = torch.Generator().manual_seed(int(seed))
     x = torch.rand(n, 1, generator=g, dtype=torch.float64) * 2.0 - 1.0
@@ -830,7 +816,7 @@ def _load_regression(seed: int, val_fraction: float, options: dict[str, Any]) ->
     _reject_unknown("regression", options, ("n_train", "n_test", "noise_std", "fn", "data_seed"))
     n_train = _check_int("n_train", options.get("n_train", 200), 2)
     n_test = _check_int("n_test", options.get("n_test", 1000), 1)
-    noise = _check_pos("noise_std", options.get("noise_std", 0.3), allow_zero=True)
+    noise = check("noise_std", options.get("noise_std", 0.3), NONNEGATIVE)
     fn = options.get("fn", "sin")
     data_seed = _check_int("data_seed", options.get("data_seed", 0), 0)
     x, y = sample_regression(n_train, noise_std=noise, fn=fn, seed=data_seed)
@@ -855,10 +841,8 @@ def _load_moons(seed: int, val_fraction: float, options: dict[str, Any]) -> Spli
 
     _reject_unknown("moons", options, ("n_samples", "noise", "test_fraction", "data_seed"))
     n = _check_int("n_samples", options.get("n_samples", 1000), 10)
-    noise = _check_pos("noise", options.get("noise", 0.2), allow_zero=True)
-    test_fraction = options.get("test_fraction", 0.2)
-    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    noise = check("noise", options.get("noise", 0.2), NONNEGATIVE)
+    test_fraction = check("test_fraction", options.get("test_fraction", 0.2), FRACTION)
     data_seed = _check_int("data_seed", options.get("data_seed", 0), 0)
     x, y = make_moons(n_samples=n, noise=noise, random_state=data_seed)
     return _synthetic_classification(
@@ -875,10 +859,8 @@ def _load_blobs(seed: int, val_fraction: float, options: dict[str, Any]) -> Spli
     n = _check_int("n_samples", options.get("n_samples", 1000), 10)
     centers = _check_int("centers", options.get("centers", 3), 2)
     n_features = _check_int("n_features", options.get("n_features", 2), 1)
-    std = _check_pos("cluster_std", options.get("cluster_std", 1.0))
-    test_fraction = options.get("test_fraction", 0.2)
-    if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    std = check("cluster_std", options.get("cluster_std", 1.0), POSITIVE)
+    test_fraction = check("test_fraction", options.get("test_fraction", 0.2), FRACTION)
     data_seed = _check_int("data_seed", options.get("data_seed", 0), 0)
     x, y = make_blobs(
         n_samples=n, centers=centers, n_features=n_features, cluster_std=std,
@@ -961,7 +943,7 @@ def load(name: str, *, seed: int = 0, val_fraction: float = 0.2, **options: Any)
     if name not in _LOADERS:
         raise KeyError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}")
     seed = _check_int("seed", seed, 0)
-    _check_fraction(val_fraction)
+    check("val_fraction", val_fraction, FRACTION)
     options = dict(options)
     fraction = options.pop("train_subset", None)
     subset_seed = options.pop("subset_seed", None)

@@ -36,6 +36,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from descentlab.constraints import POSITIVE, check
+
 __all__ = [
     "NAMES",
     "Landscape",
@@ -326,11 +328,6 @@ def _c(x: Tensor, i: int) -> Tensor:
     return x[..., i]
 
 
-def _check_pos(name: str, value: float) -> None:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
 def _check_dim(value: int, low: int) -> None:
     if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
         raise ValueError(f"dim must be an integer >= {low}, got {value!r}")
@@ -477,7 +474,7 @@ def double_well(tilt: float = 0.3) -> Landscape:
     Args:
         tilt: the linear term, 0 < tilt < 1 (0 makes the two wells equally deep).
     """
-    _check_pos("tilt", tilt)
+    check("tilt", tilt, POSITIVE)
     if tilt >= 1.0:
         raise ValueError(f"tilt must be < 1 for two wells, got {tilt}")
     lo, mid, hi = _cubic_roots(tilt)
@@ -566,7 +563,7 @@ def rosenbrock(dim: int = 2, a: float = 1.0, b: float = 100.0) -> Landscape:
         a, b: the usual constants (minimum at ``(a, a^2, a^4, ...)``, value 0).
     """
     _check_dim(dim, 2)
-    _check_pos("b", b)
+    check("b", b, POSITIVE)
     if not math.isfinite(a):
         raise ValueError(f"a must be finite, got {a}")
 
@@ -633,7 +630,7 @@ def rastrigin(dim: int = 2, A: float = 10.0) -> Landscape:
         A: amplitude of the cosine bumps.
     """
     _check_dim(dim, 1)
-    _check_pos("A", A)
+    check("A", A, POSITIVE)
     return Landscape(
         name="rastrigin",
         formula=r"$f = 10d + \sum_i \left(x_i^2 - 10\cos 2\pi x_i\right)$"
@@ -711,7 +708,7 @@ def quadratic(
         A landscape with ``params`` ``{"kappa", "L", "mu", "eigenvalues", "H"}``.
     """
     _check_dim(dim, 1)
-    _check_pos("L", L)
+    check("L", L, POSITIVE)
     if not (isinstance(kappa, int | float) and math.isfinite(kappa) and kappa >= 1):
         raise ValueError(f"kappa must be a finite number >= 1, got {kappa!r}")
     if dim == 1 and kappa != 1:
@@ -760,8 +757,8 @@ def noisy_quadratic(h: float = 1.0, sigma: float = 1.0, dim: int = 2) -> Landsca
         sigma: standard deviation of the gradient noise, > 0.
         dim: number of variables.
     """
-    _check_pos("h", h)
-    _check_pos("sigma", sigma)
+    check("h", h, POSITIVE)
+    check("sigma", sigma, POSITIVE)
     _check_dim(dim, 1)
     return Landscape(
         name="noisy_quadratic",
@@ -800,9 +797,9 @@ def sgd_stationary_loss(lr: float, h: float = 1.0, sigma: float = 1.0, dim: int 
         >>> round(sgd_stationary_loss(0.1, h=1.0, sigma=1.0, dim=2), 6)
         0.052632
     """
-    _check_pos("lr", lr)
-    _check_pos("h", h)
-    _check_pos("sigma", sigma)
+    check("lr", lr, POSITIVE)
+    check("h", h, POSITIVE)
+    check("sigma", sigma, POSITIVE)
     _check_dim(dim, 1)
     if lr * h >= 2:
         raise ValueError(f"lr * h must be < 2 for a stationary distribution, got {lr * h}")

@@ -43,6 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from descentlab import losses
+from descentlab.constraints import FRACTION, check
 from descentlab.problems import data as datasets
 from descentlab.problems import streams
 from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, failure
@@ -257,7 +258,7 @@ class Problem:
             x_val = t["x_val"].to(x_dtype)
             y_val = _targets(t, "y_val", classification, where)
             return x_train, y_train, x_val, y_val, x_test, y_test
-        datasets._check_fraction(val_fraction)
+        check("val_fraction", val_fraction, FRACTION)
         stratify = classification and y_train.dim() == 1
         x_tr, x_va, y_tr, y_va = datasets._split_train_val(
             x_train.numpy(), y_train.numpy(), val_fraction=val_fraction, seed=seed,

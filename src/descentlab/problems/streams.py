@@ -51,6 +51,7 @@ from torch.utils.data import (
 )
 
 from descentlab._usercode import genuine_interrupt
+from descentlab.constraints import FRACTION, check
 from descentlab.problems._user import USER_CODE_ERRORS, _describe, _Factory, failure
 from descentlab.problems.data import TestSeal
 
@@ -658,7 +659,7 @@ def make_splits(problem: Any, *, seed: int, val_fraction: float) -> DatasetSplit
                 f"{where}: an iterable training dataset needs a 'val' dataset (a stream cannot "
                 "be split by index)"
             )
-        datasets._check_fraction(val_fraction)
+        check("val_fraction", val_fraction, FRACTION)
         y_all = dataset_targets(train) if classification else None
         stratify = y_all is not None and y_all.dim() == 1
         idx = np.arange(len(train))

@@ -36,7 +36,8 @@ class _Slot:
     base: Value
 
 
-def _parse_key(key: Any) -> tuple[str, int | None]:
+def parse_key(key: Any) -> tuple[str, int | None]:
+    """``"betas[0]"`` -> ``("betas", 0)``; ``"lr"`` -> ``("lr", None)``."""
     m = _KEY.match(key) if isinstance(key, str) else None
     if m is None:
         raise ValueError(
@@ -172,7 +173,7 @@ class Scheduler:
         slots: list[_Slot] = []
         seen: set[tuple[str, int | None]] = set()
         for key, spec in schedules.items():
-            name, index = _parse_key(key)
+            name, index = parse_key(key)
             if (name, index) in seen:
                 raise ValueError(f"schedule key {key!r} is given twice")
             seen.add((name, index))

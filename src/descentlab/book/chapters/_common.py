@@ -26,7 +26,7 @@ import torch
 from descentlab.book.cells import run_cell
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
-from descentlab.book.render.chapter import ChapterPage, Code, Part
+from descentlab.book.render.chapter import ChapterPage, Code, Part, Table
 from descentlab.book.render.pages import Check
 from descentlab.report import figures as FG
 
@@ -38,6 +38,8 @@ __all__ = [
     "fill",
     "fmt",
     "from_scratch",
+    "library_path",
+    "results_table",
     "scratch",
     "slope_steps",
     "steps_to",
@@ -319,6 +321,21 @@ def from_scratch(code: str, what: str, tol: float = 1e-12) -> list[Any]:
     return [block, [ck(what, err <= tol, shown, f"≤ {tol:.0e}")]]
 
 
+def library_path(curvatures: str) -> str:
+    """The from-scratch code's library side, ``descentlab_path(make)``: 100 steps of the
+    optimizer ``make([w])`` on the quadratic ``0.5 Σ curvatures·w²`` from ``w0``, its path."""
+    return f"""\
+def descentlab_path(make):
+    w = torch.nn.Parameter(w0.clone())
+    opt, path = make([w]), [w0]
+    for _ in range(100):
+        opt.zero_grad()
+        (0.5 * ({curvatures} * w * w).sum()).backward()
+        opt.step()
+        path.append(w.detach().clone())
+    return torch.stack(path)"""
+
+
 def training_run(
     ctx: Context,
     key: str,
@@ -350,3 +367,27 @@ def training_run(
 def final(result: Any, metric: str) -> float:
     """A training run's last recorded ``metric``."""
     return float(result.metrics[metric].values[-1])
+
+
+#: the column of a metric's last value in a training table
+_COLUMNS = {
+    "train/loss": "final training loss",
+    "test/accuracy": "test accuracy",
+    "test/loss": "test loss",
+    "test/rmse": "test RMSE",
+}
+
+
+def results_table(
+    results: Mapping[str, Any],
+    caption: str,
+    *columns: str | tuple[str, Callable[[Any], Any]],
+    first: str = "run",
+) -> Table:
+    """The table of :func:`training_run`'s results: a row a run, its label (under ``first``)
+    and then each column, a metric's last value (:func:`final`) or ``(heading, read(result))``."""
+    cols = [
+        c if isinstance(c, tuple) else (_COLUMNS[c], lambda r, m=c: final(r, m)) for c in columns
+    ]
+    rows = [[label, *(read(r) for _, read in cols)] for label, r in results.items()]
+    return Table([first, *(head for head, _ in cols)], rows, caption)

@@ -13,15 +13,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book import reference as ref
-from descentlab.book.chapters._common import (
-    Chapter,
-    Numbers,
-    Prose,
-    final,
-    scratch,
-    slope_steps,
-    training_run,
-)
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -71,7 +63,7 @@ TRAIN = (
 # ------------------------------------------------------------------------------------------
 # 1. AdaGrad
 
-ADAGRAD = Prose(
+ADAGRAD = kit.Prose(
     """
 Gradient descent's step is the gradient times one rate for every parameter. The adaptive
 methods give each parameter its own rate, read off the sizes of its own past gradients.
@@ -115,7 +107,7 @@ def _travel_bound(lr: float, steps: int) -> float:
     return lr * (1 + scipy.integrate.quad(lambda t: t**-0.5, 1, steps)[0])
 
 
-def _adagrad(ctx: Context, n: Numbers) -> Part:
+def _adagrad(ctx: Context, n: kit.Numbers) -> Part:
     ada = ctx.memo(("chapter", "adaptive", "adagrad"), _adagrad_runs)
     last, bound = LR / math.sqrt(STEPS), LR * (2 * math.sqrt(STEPS) - 1)
     text = ADAGRAD.fill(
@@ -148,13 +140,13 @@ def _adagrad(ctx: Context, n: Numbers) -> Part:
 
 
 def _adagrad_runs() -> list[list[float]]:
-    return [slope_steps(lambda p: optim.Adagrad(p, lr=LR), g, STEPS) for g in SLOPES]
+    return [kit.slope_steps(lambda p: optim.Adagrad(p, lr=LR), g, STEPS) for g in SLOPES]
 
 
 # ------------------------------------------------------------------------------------------
 # 2. RMSProp
 
-RMSPROP = Prose(
+RMSPROP = kit.Prose(
     """
 RMSProp (items 28, 57, 80, 110, 129) replaces the sum by an exponential moving average,
 $v \\leftarrow \\alpha v + (1 - \\alpha) g^2$ (torch calls the decay α, the lectures β₂ or γ), so
@@ -178,10 +170,10 @@ a good point; Adam's bias correction is the fix.""",
 )
 
 
-def _rmsprop(ctx: Context, n: Numbers) -> Part:
+def _rmsprop(ctx: Context, n: kit.Numbers) -> Part:
     rms = ctx.memo(
         ("chapter", "adaptive", "rmsprop"),
-        lambda: slope_steps(lambda p: optim.RMSprop(p, lr=LR, alpha=0.99), 1.0, STEPS),
+        lambda: kit.slope_steps(lambda p: optim.RMSprop(p, lr=LR, alpha=0.99), 1.0, STEPS),
     )
     first, later = LR / math.sqrt(1 - 0.99), LR / math.sqrt(1 - 0.99**STEPS)
     weights = math.fsum(0.01 * 0.99**k for k in range(STEPS))
@@ -205,7 +197,7 @@ def _rmsprop(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. Adam and its bias correction
 
-ADAM = Prose(
+ADAM = kit.Prose(
     """
 Adam (items 29, 58, 81, 111, 130) runs both averages, $m \\leftarrow \\beta_1 m + (1 - \\beta_1) g$
 for the direction (momentum, as an average rather than a sum) and
@@ -251,9 +243,9 @@ the parameters far from a careful initialization.""",
 )
 
 
-def _adam(ctx: Context, n: Numbers) -> Part:
-    adam = slope_steps(lambda p: optim.Adam(p, lr=LR), 5.0, 3)
-    raw = slope_steps(lambda p: optim.Adam(p, lr=LR, bias_correction=False), 5.0, 3)
+def _adam(ctx: Context, n: kit.Numbers) -> Part:
+    adam = kit.slope_steps(lambda p: optim.Adam(p, lr=LR), 5.0, 3)
+    raw = kit.slope_steps(lambda p: optim.Adam(p, lr=LR, bias_correction=False), 5.0, 3)
     path = ref.adam(np.zeros(1), lambda w: np.full(1, 5.0), LR, 0.9, 0.999, EPS, 3,
                     bias_correction=False)  # fmt: skip
     loop = np.abs(np.diff(path[:, 0]))
@@ -284,7 +276,7 @@ def _adam(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 4. under noise
 
-NOISE = Prose(
+NOISE = kit.Prose(
     """
 On a constant slope Adam's step is η whatever the gradient. With noise it is not, and this is
 the least appreciated property of the adaptive methods. Let the gradient be $g = \\mu + \\sigma\\xi$
@@ -324,7 +316,7 @@ def _noisy_adam(snr: float) -> float:
     return float(moved.mean()) / (NOISE_STEPS - half) / NOISE_LR
 
 
-def _noise(ctx: Context, n: Numbers) -> Part:
+def _noise(ctx: Context, n: kit.Numbers) -> Part:
     noisy = ctx.memo(("chapter", "adaptive", "noise"), lambda: [_noisy_adam(s) for s in SNRS])
     pred = [1 / math.sqrt(1 + 1 / s**2) for s in SNRS]
     text = NOISE.fill(
@@ -349,7 +341,7 @@ def _noise(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 5. the ravine: traces for several (η, β₂), against the papers' loops
 
-RAVINE = Prose(
+RAVINE = kit.Prose(
     """
 The ravine $0.05 x^2 + 5 y^2$ (items 27 and 114) starts at (-10, 1): the floor along x is
 {{flatter}} times flatter than the walls across y. The table runs each method for {{steps}}
@@ -412,7 +404,7 @@ def _ravine_loss(w: np.ndarray) -> float:
     return float(0.05 * w[0] ** 2 + 5 * w[1] ** 2)
 
 
-def _ravine(ctx: Context, n: Numbers) -> Part:
+def _ravine(ctx: Context, n: kit.Numbers) -> Part:
     traces = ctx.memo(("chapter", "adaptive", "ravine"), _ravine_traces)
 
     def fin(lr: float, k: int) -> float:
@@ -483,7 +475,7 @@ def _ravine_checks(fin, moved: float, bound: float) -> list:
 # ------------------------------------------------------------------------------------------
 # 6. rare features and ε
 
-SPARSE = Prose(
+SPARSE = kit.Prose(
     """
 The per-coordinate division pays off most where the lectures' motivation for AdaGrad came
 from: sparse features. Let one coordinate receive a gradient of 1 at every step and another,
@@ -534,14 +526,14 @@ def _sparse_runs() -> list[list[float]]:
     return moved
 
 
-def _sparse(ctx: Context, n: Numbers) -> Part:
+def _sparse(ctx: Context, n: kit.Numbers) -> Part:
     sp = ctx.memo(("chapter", "adaptive", "sparse"), _sparse_runs)
     common, rare = sp[-1]
     travel = [sum(m[0] for m in sp), sum(m[1] for m in sp)]
     k = SPARSE_T // PERIOD
     exact = [LR * math.fsum(t**-0.5 for t in range(1, SPARSE_T + 1)),
              LR * math.fsum(j**-0.5 for j in range(1, k + 1))]  # fmt: skip
-    eps = [slope_steps(lambda p: optim.Adam(p, lr=LR, eps=EPS), g, 1)[0] / LR for g in TINY]
+    eps = [kit.slope_steps(lambda p: optim.Adam(p, lr=LR, eps=EPS), g, 1)[0] / LR for g in TINY]
     text = SPARSE.fill(
         n,
         period=str(PERIOD),
@@ -580,7 +572,7 @@ def _sparse(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 7. a spike: Adam's step is bounded
 
-SPIKE_TEXT = Prose(
+SPIKE_TEXT = kit.Prose(
     """
 How large can one step of Adam be? Suppose the gradient has been a tiny {{quiet}} for {{T}}
 steps and then jumps to {{spike}}, as a bad batch or an outlier produces. Plain SGD's step
@@ -630,7 +622,7 @@ def _spike_step(b2: float) -> float:
     return (m / (1 - 0.9**t)) / (math.sqrt(v / (1 - b2**t)) + EPS)
 
 
-def _spike(ctx: Context, n: Numbers) -> Part:
+def _spike(ctx: Context, n: kit.Numbers) -> Part:
     sk = ctx.memo(("chapter", "adaptive", "spike"), _spike_runs)
     bound = [(1 - 0.9) / math.sqrt(1 - b2) for b2 in SPIKE_B2]
     exact = [_spike_step(b2) for b2 in SPIKE_B2]
@@ -658,7 +650,7 @@ def _spike(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 8. the figure to move: the three methods on the ravine, computed in the page
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move η and β₂ (RMSProp's α and Adam's β₂ at once): the page runs AdaGrad, RMSProp and Adam on
 the ravine for {{steps}} steps itself, each in a few lines of JavaScript. Adam's first step is
@@ -715,7 +707,7 @@ MOVE_JS = """function (p) {
 }"""
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: kit.Numbers) -> Part:
     rs = ctx.memo(("chapter", "adaptive", "live"), _live_runs)
     first = [abs(float(r[2].traj.paths[0, 1, 1] - r[2].traj.paths[0, 0, 1])) for r in rs]
     probes = [
@@ -757,7 +749,8 @@ Adam is a few lines from scratch: the two averages, the two corrections, the ste
 below is the whole of it in plain torch, with AdaGrad beside it; the build runs both on the
 ravine next to descentlab's `Adam` and `Adagrad` and checks that every iterate is the same."""
 
-SCRATCH_CODE = """\
+SCRATCH_CODE = (
+    """\
 import torch
 from descentlab import optim
 
@@ -785,15 +778,9 @@ curv = torch.tensor([0.1, 10.0], dtype=torch.float64)   # the ravine 0.05 x^2 + 
 w0 = torch.tensor([-10.0, 1.0], dtype=torch.float64)
 mine = torch.stack([adam(lambda w: curv * w, w0, 0.1), adagrad(lambda w: curv * w, w0, 0.1)])
 
-def descentlab_path(make):
-    w = torch.nn.Parameter(w0.clone())
-    opt, path = make([w]), [w0]
-    for _ in range(100):
-        opt.zero_grad()
-        (0.5 * (curv * w * w).sum()).backward()
-        opt.step()
-        path.append(w.detach().clone())
-    return torch.stack(path)
+"""
+    + kit.library_path("curv")
+    + """
 
 library = torch.stack([descentlab_path(lambda p: optim.Adam(p, lr=0.1)),
                        descentlab_path(lambda p: optim.Adagrad(p, lr=0.1))])
@@ -801,8 +788,9 @@ print("Adam after 100 steps, mine:", mine[0, -1].tolist())
 print("                descentlab:", library[0, -1].tolist())
 print(f"largest relative difference: {((mine - library).abs() / library.abs().max()).max():.1e}")
 """
+)
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 On a network the adaptive methods' advantage is that their rate needs less care. The figure
 trains descentlab's default MNIST-1D model with mini-batches of {{batch}} for {{steps}} steps
@@ -812,25 +800,25 @@ size; AdaGrad's accumulated sum slows it later in the run, as its first section 
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     SCRATCH,
     SCRATCH_CODE,
     "Adam and AdaGrad from scratch give descentlab's iterates on the ravine (100 steps each)",
 )
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     base = {"problem": "mnist1d", "batch_size": TRAIN_B, "steps": TRAIN_STEPS, "eval_every": 25}
     runs = {
         f"{label}, η = {lr:g}": {**base, "optimizer": name, "hyper": {"lr": lr}}
         for name, label, lr in TRAIN
     }
-    fig, res = training_run(ctx, "adaptive", runs, "MNIST-1D: training loss (cross-entropy)")
+    fig, res = kit.training_run(ctx, "adaptive", runs, "MNIST-1D: training loss (cross-entropy)")
     by = dict(zip((name for name, _, _ in TRAIN), res.values(), strict=True))
-    losses = {name: final(r, "train/loss") for name, r in by.items()}
+    losses = {name: kit.final(r, "train/loss") for name, r in by.items()}
     early = {name: float(r.metrics["train/loss"].values[4]) for name, r in by.items()}
     rows = [
-        [label, early[name], losses[name], final(by[name], "test/accuracy")]
+        [label, early[name], losses[name], kit.final(by[name], "test/accuracy")]
         for name, label, _ in TRAIN
     ]
     worst = max(losses.values())
@@ -863,7 +851,7 @@ A rare feature gets a rate $\\sqrt{P}$ times larger than a common one under AdaG
 the reason the family was invented, and the reason AdaGrad itself decays too fast on the long,
 non-convex runs where RMSProp and Adam replaced it."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-adaptive",
     "Adaptive rates in depth: AdaGrad → RMSProp → Adam",
     "What dividing each coordinate's step by the size of its gradients does: scale invariance "

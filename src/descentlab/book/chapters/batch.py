@@ -16,15 +16,7 @@ import scipy.sparse.linalg
 import torch
 
 from descentlab import optim
-from descentlab.book.chapters._common import (
-    Chapter,
-    Numbers,
-    Prose,
-    Twin,
-    final,
-    scratch,
-    training_run,
-)
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -81,6 +73,12 @@ def constants(x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     }
 
 
+def _data() -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+    """The least-squares data and their :func:`constants`."""
+    x, y = least_squares()
+    return x, y, constants(x, y)
+
+
 def _per_example(w: float, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Each example's gradient and curvature of ``(xw - y)²/2`` at ``w``, by autograd
     (torch.func: per-example gradients and second derivatives), the twin of the closed forms."""
@@ -133,7 +131,7 @@ def _sgd(lr: float, b: int, x: torch.Tensor, y: torch.Tensor, w_star: float, h: 
 # ------------------------------------------------------------------------------------------
 # 1. the batch gradient's mean and variance
 
-VARIANCE = Prose(
+VARIANCE = kit.Prose(
     """
 Mini-batch SGD replaces the gradient of the average loss by the average over a random batch
 (items 13, 14, 70). Why that is fair, and what it costs, are two short calculations. Let the
@@ -182,7 +180,7 @@ def _draws(x: torch.Tensor, y: torch.Tensor) -> list[tuple[float, float, float]]
     return out
 
 
-def _variance(ctx: Context, n: Numbers) -> Part:
+def _variance(ctx: Context, n: kit.Numbers) -> Part:
     x, y = least_squares()
     drawn = ctx.memo(("chapter", "batch", "draws"), lambda: _draws(x, y))
     per, _ = _per_example(0.0, x, y)
@@ -196,13 +194,13 @@ def _variance(ctx: Context, n: Numbers) -> Part:
         n,
         N=str(N),
         draws=str(DRAWS),
-        mean1=Twin(drawn[0][0], full, 6 * math.sqrt(var1 / DRAWS), 4, rel=False),
+        mean1=kit.Twin(drawn[0][0], full, 6 * math.sqrt(var1 / DRAWS), 4, rel=False),
         full=(full, float(w.grad), 1e-9, 4),
-        v1=Twin(drawn[0][1], formula[0], 4 * se[0], 3, rel=False),
-        f1=Twin(formula[0], drawn[0][1], 4 * se[0], 3, rel=False),
-        v64=Twin(drawn[3][1], formula[3], 4 * se[3], 3, rel=False),
-        f64=Twin(formula[3], drawn[3][1], 4 * se[3], 3, rel=False),
-        vN=Twin(drawn[4][1], 0.0, 1e-20, 2, rel=False),
+        v1=kit.Twin(drawn[0][1], formula[0], 4 * se[0], 3, rel=False),
+        f1=kit.Twin(formula[0], drawn[0][1], 4 * se[0], 3, rel=False),
+        v64=kit.Twin(drawn[3][1], formula[3], 4 * se[3], 3, rel=False),
+        f64=kit.Twin(formula[3], drawn[3][1], 4 * se[3], 3, rel=False),
+        vN=kit.Twin(drawn[4][1], 0.0, 1e-20, 2, rel=False),
         ratio=(drawn[1][1] / drawn[2][1], f_ratio, 0.05),
         sd=(math.sqrt(drawn[1][1] / drawn[2][1]), math.sqrt(f_ratio), 0.03),
     )
@@ -236,7 +234,7 @@ def _variance(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 2. the noise floor as a function of η and B
 
-FLOOR = Prose(
+FLOOR = kit.Prose(
     """
 Near the minimum $w^*$ the batch gradient is $h(w - w^*)$ plus noise, and the schedules
 chapter's recursion applies with the noise's variance divided by B. Least squares adds one
@@ -270,8 +268,7 @@ the rate by m to keep the same noise, in its exact small-rate form.""",
 
 
 def _floors(ctx: Context) -> dict[tuple[float, int], np.ndarray]:
-    x, y = least_squares()
-    k = constants(x, y)
+    x, y, k = _data()
     settings = set(GRID) | {(SLIDER_LR, b) for b in SLIDER_BS}
     return ctx.memo(
         ("chapter", "batch", "sgd"),
@@ -279,9 +276,8 @@ def _floors(ctx: Context) -> dict[tuple[float, int], np.ndarray]:
     )
 
 
-def _floor(ctx: Context, n: Numbers) -> Part:
-    x, y = least_squares()
-    k = constants(x, y)
+def _floor(ctx: Context, n: kit.Numbers) -> Part:
+    x, y, k = _data()
     measured = {key: float(c[STEPS // 2 :].mean()) for key, c in _floors(ctx).items()}
     g_star, h_per = _per_example(k["w"], x, y)
     pred = {key: predicted_floor(*key, k) for key in GRID}
@@ -336,7 +332,7 @@ def _floor(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. where linear scaling breaks
 
-EDGE = Prose(
+EDGE = kit.Prose(
     """
 The linear scaling rule has an edge, and the recursion shows where. Its denominator must stay
 positive: $\\eta < 2h/(h^2 + c/B)$, close to gradient descent's 2/h once B is large. The noise
@@ -358,9 +354,8 @@ of which minima training can settle in.""",
 )
 
 
-def _edge(ctx: Context, n: Numbers) -> Part:
-    x, y = least_squares()
-    k = constants(x, y)
+def _edge(ctx: Context, n: kit.Numbers) -> Part:
+    k = constants(*least_squares())
     edge = 2 * k["h"] / (k["h"] ** 2 + k["c"] / 64)
     root = scipy.optimize.brentq(
         lambda e: (1 - e * k["h"]) ** 2 + e * e * k["c"] / 64 - 1, 1e-3, 10
@@ -386,7 +381,7 @@ def _edge(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 4. the figure to move: the floor recursion for any (η, B), computed in the page
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move B and η: the page iterates the recursion of the floor section itself, with this
 problem's h, $s^2$ and c, for {{steps}} steps from w = 0. Every curve first falls at the same
@@ -418,9 +413,8 @@ MOVE_JS = """function (p) {
 }"""
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
-    x, y = least_squares()
-    k = constants(x, y)
+def _move(ctx: Context, n: kit.Numbers) -> Part:
+    k = constants(*least_squares())
     curves = _floors(ctx)
     floors = [float(curves[(SLIDER_LR, b)][STEPS // 2 :].mean()) for b in SLIDER_BS]
     probes = [
@@ -481,7 +475,7 @@ def recursion_at(lr: float, b: int, k: dict[str, float], steps: int) -> float:
 # ------------------------------------------------------------------------------------------
 # 5. the sharpest minimum a rate can hold
 
-SHARPNESS = Prose(
+SHARPNESS = kit.Prose(
     """
 The claim of item 71, that large batches end in sharp minima that generalize worse, needs a
 measure of sharpness and a reason why the batch size would choose it. The measure is the
@@ -510,7 +504,7 @@ the edge it stays in the sharp well, above it it leaves for the flat one.""",
     edge="the sharp well's edge 2/λ, against a root-finder on |1 - ηλ| = 1",
 )
 
-EOS = Prose(
+EOS = kit.Prose(
     """
 The second half, the edge of stability, needs a network. The build trains a small one (two
 tanh layers of 32 units, 40 points, squared error) with full-batch descentlab `SGD` for
@@ -658,7 +652,7 @@ def _lanczos_sharpness() -> float:
     )
 
 
-def _sharpness(ctx: Context, n: Numbers) -> Part:
+def _sharpness(ctx: Context, n: kit.Numbers) -> Part:
     xb, _ = _barrier()
     ends = ctx.memo(
         ("chapter", "batch", "edge"),
@@ -702,7 +696,7 @@ def _sharpness(ctx: Context, n: Numbers) -> Part:
     )
 
 
-def _eos_blocks(ctx: Context, n: Numbers) -> list:
+def _eos_blocks(ctx: Context, n: kit.Numbers) -> list:
     eos = ctx.memo(("chapter", "batch", "eos"), lambda: [_edge_of_stability(lr) for lr in EOS_LRS])
     hover = [float(np.mean(sh[len(sh) // 2 :])) for _, sh in eos]
     rises = [int((np.diff(lo) > 0).sum()) for lo, _ in eos]
@@ -793,7 +787,7 @@ def _eos_figure(eos: list) -> object:
 # ------------------------------------------------------------------------------------------
 # 6. the noise as a temperature: which well
 
-TEMPERATURE = Prose(
+TEMPERATURE = kit.Prose(
     """
 Noise adds the second half. Give each step the gradient of a batch: the exact gradient plus
 noise of variance $\\sigma^2/B$. Inside one well of curvature λ this is the noisy quadratic of
@@ -868,7 +862,7 @@ def _binomial(p: float, q: float, runs: int = WELL_RUNS) -> float:
     return 4 * math.sqrt(max(p * (1 - p) + q * (1 - q), 1 / runs) / runs)
 
 
-def _temperature(ctx: Context, n: Numbers) -> Part:
+def _temperature(ctx: Context, n: kit.Numbers) -> Part:
     wl = ctx.memo(
         ("chapter", "batch", "wells"),
         lambda: {(lr, b): (_wells(lr, b, -2.0), _wells(lr, b, 2.0)) for lr, b in WELL_GRID},
@@ -896,17 +890,17 @@ def _temperature(ctx: Context, n: Numbers) -> Part:
         barrier=(barrier, FLAT / 2 * (meet - 2) ** 2),
         cool=(barrier / 20, FLAT / 2 * (meet - 2) ** 2 / 20),
         sweep=[
-            Twin(v, again[(WELL_LR, b)], _binomial(v, again[(WELL_LR, b)]), rel=False)
+            kit.Twin(v, again[(WELL_LR, b)], _binomial(v, again[(WELL_LR, b)]), rel=False)
             for b, v in zip((1, 4, 16, 64), sweep, strict=True)
         ],
-        e001=Twin(
+        e001=kit.Twin(
             esc[(0.01, 1)],
             again[(0.01, 1)],
             _binomial(esc[(0.01, 1)], again[(0.01, 1)]),
             3,
             rel=False,
         ),
-        e004=Twin(
+        e004=kit.Twin(
             esc[(0.04, 4)],
             again[(0.04, 4)],
             _binomial(esc[(0.04, 4)], again[(0.04, 4)]),
@@ -918,7 +912,9 @@ def _temperature(ctx: Context, n: Numbers) -> Part:
             _temp_by_recursion(0.04, 4, SHARP) / _temp_by_recursion(0.01, 1, SHARP),
         ),
         tflat=(_temp(0.04, 1, FLAT), _temp_by_recursion(0.04, 1, FLAT)),
-        lost=Twin(1 - stay[(0.04, 1)], lost, _binomial(1 - stay[(0.04, 1)], lost), 3, rel=False),
+        lost=kit.Twin(
+            1 - stay[(0.04, 1)], lost, _binomial(1 - stay[(0.04, 1)], lost), 3, rel=False
+        ),
     )
     return Part(
         "temperature",
@@ -1039,7 +1035,7 @@ def _wells_figure(wl: dict, esc: dict) -> object:
 # ------------------------------------------------------------------------------------------
 # 7. the gradient noise scale: how large a batch is worth
 
-NOISE_SCALE = Prose(
+NOISE_SCALE = kit.Prose(
     """
 How large should a batch be? McCandlish and co-authors answer with a short calculation that
 the least-squares problem makes exact. With a batch of B, the step $w - \\eta g_B$ changes the
@@ -1076,9 +1072,8 @@ instead of shrinking the rate.""",
 )
 
 
-def _noise_scale(ctx: Context, n: Numbers) -> Part:
-    x, y = least_squares()
-    k = constants(x, y)
+def _noise_scale(ctx: Context, n: kit.Numbers) -> Part:
+    x, y, k = _data()
     per_w = [x * (x * (a * k["w"]) - y) for a in NOISE_AT]
     gbar = [float(p.mean()) for p in per_w]
     s2 = [float(p.var(unbiased=False)) for p in per_w]
@@ -1206,7 +1201,7 @@ for b in (1, 16, 64):
 print(f"largest difference from descentlab over all steps: {(mine - library).abs().max():.1e}")
 """
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 On a network the linear scaling rule is a statement about examples, not steps. The figure
 trains descentlab's default MNIST-1D model with `SGD` three ways, plotted against the number of
@@ -1218,7 +1213,7 @@ is only worth its cost with a proportionally larger rate, up to the edge above."
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     SCRATCH,
     SCRATCH_CODE,
     "mini-batch SGD from scratch gives descentlab's SGD on the "
@@ -1226,7 +1221,7 @@ _scratch = scratch(
 )
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     base = {
         "problem": "mnist1d",
         "steps": TRAIN_STEPS,
@@ -1244,7 +1239,7 @@ def _training(ctx: Context, n: Numbers) -> Part:
         }
         for b, lr in ((b1, lr1), (b2, lr2), (b2, lr1))
     }
-    _, res = training_run(ctx, "batch", runs, "")
+    _, res = kit.training_run(ctx, "batch", runs, "")
     fig = FG.new_figure(8.5, 3.6)
     ax = fig.subplots()
     for (label, r), b in zip(res.items(), (b1, b2, b2), strict=True):
@@ -1253,7 +1248,7 @@ def _training(ctx: Context, n: Numbers) -> Part:
     ax.set(xlabel="examples drawn", ylabel="train/loss")
     ax.set_title("MNIST-1D, descentlab's SGD: training loss against examples drawn", fontsize=10)
     ax.legend(fontsize=8)
-    same, scaled, unscaled = (final(r, "train/loss") for r in res.values())
+    same, scaled, unscaled = (kit.final(r, "train/loss") for r in res.values())
     checks = [
         ck(
             "per example drawn, the same η/B ends within 25 % of the same training loss",
@@ -1268,7 +1263,6 @@ def _training(ctx: Context, n: Numbers) -> Part:
             f"> {max(same, scaled):.4g}",
         ),
     ]
-    rows = [[label, final(r, "train/loss"), final(r, "test/accuracy")] for label, r in res.items()]
     text = TRAINING.fill(
         n,
         b1=str(b1),
@@ -1276,10 +1270,11 @@ def _training(ctx: Context, n: Numbers) -> Part:
         b2=str(b2),
         lr2=f"{lr2:g}",
     )
-    table = Table(
-        ["run", "final training loss", "test accuracy"],
-        rows,
+    table = kit.results_table(
+        res,
         f"descentlab's engine (train), MNIST-1D, {TRAIN_STEPS * b1} examples drawn, seed 0",
+        "train/loss",
+        "test/accuracy",
     )
     return Part("training", "A real training run: η/B, per example", [text, fig, table, checks])
 
@@ -1294,7 +1289,7 @@ well of curvature λ to $\\eta\\sigma^2/(2B(2 - \\eta\\lambda))$, so small batch
 minima that large batches keep; and a batch beyond the noise scale $S^2/\\bar g^2$ buys
 little."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-batch",
     "Mini-batch noise, the batch size and sharp minima, in depth",
     "Why a batch gradient is an unbiased estimate, how its noise scales with B, the noise floor "

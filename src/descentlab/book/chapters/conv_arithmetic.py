@@ -15,14 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from descentlab.book import convolution as B
-from descentlab.book.chapters._common import (
-    Chapter,
-    Numbers,
-    Prose,
-    final,
-    scratch,
-    training_run,
-)
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, diff_check
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -66,7 +59,7 @@ def _torch_out(n: int, k: int, p: int, s: int, d: int) -> int:
 # ------------------------------------------------------------------------------------------
 # 1. a sum of products
 
-SUM = Prose(
+SUM = kit.Prose(
     """
 A discrete convolution slides one sequence over another and sums the products (item 91):
 
@@ -87,7 +80,7 @@ response.""",
 )
 
 
-def _sum(ctx: Context, n: Numbers) -> Part:
+def _sum(ctx: Context, n: kit.Numbers) -> Part:
     f, g = np.array(SIGNAL), np.array(KERNEL)
     ours = F.conv1d(torch.tensor(f).view(1, 1, -1), torch.tensor(g).view(1, 1, -1)).view(-1).numpy()
     corr = np.correlate(f, g, mode="valid")
@@ -117,7 +110,7 @@ def _sum(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 2. the output size
 
-SHAPES = Prose(
+SHAPES = kit.Prose(
     """
 How long is the output? A kernel of size k, dilated by d (its taps d apart, spanning
 $d(k - 1) + 1$ inputs), slid with stride s over an input of length n padded with p zeros on
@@ -139,7 +132,7 @@ which the kernel fits: {{count}} convolutions, {{mismatches}} of them different.
 )
 
 
-def _shapes(ctx: Context, n: Numbers) -> Part:
+def _shapes(ctx: Context, n: kit.Numbers) -> Part:
     combos = [
         c
         for c in itertools.product(SIZES, KS, PADS, STRIDES, DILATIONS)
@@ -197,7 +190,7 @@ def _shapes(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. channels, parameters, and AlexNet's table
 
-CHANNELS = Prose(
+CHANNELS = kit.Prose(
     """
 An image has channels, red, green and blue (item 92), and so does every map a convolution
 produces. A layer from $C_{\\mathrm{in}}$ to $C_{\\mathrm{out}}$ channels with $k \\times k$ kernels
@@ -249,7 +242,7 @@ def _alexnet_modules() -> list[int]:
     return out
 
 
-def _channels(ctx: Context, n: Numbers) -> Part:
+def _channels(ctx: Context, n: kit.Numbers) -> Part:
     conv = torch.nn.Conv2d(C_IN, C_OUT, K2, device="meta")
     out_hw = C.conv_output_shape(HW, K2)[0]
     params = C.conv_params(C_IN, C_OUT, K2)
@@ -299,7 +292,7 @@ def _channels(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 4. the 1×1 bottleneck, and what a layer costs
 
-BOTTLENECK = Prose(
+BOTTLENECK = kit.Prose(
     """
 A 1 × 1 convolution mixes channels at each position and nothing else (item 96): it is a dense
 layer applied to every pixel's channel vector. Put before an expensive convolution it shrinks
@@ -333,7 +326,7 @@ def _flops(*layers: torch.nn.Module) -> int:
     return int(counter.get_total_flops())
 
 
-def _bottleneck(ctx: Context, n: Numbers) -> Part:
+def _bottleneck(ctx: Context, n: kit.Numbers) -> Part:
     r = B.bottleneck_savings(BOTTLE, BOTTLE, BOTTLE_K, BOTTLE_B)
     direct = torch.nn.Conv2d(BOTTLE, BOTTLE, BOTTLE_K, padding=1, bias=False)
     reduce = torch.nn.Conv2d(BOTTLE, BOTTLE_B, 1, bias=False)
@@ -367,7 +360,7 @@ def _bottleneck(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 5. the receptive field
 
-RECEPTIVE = Prose(
+RECEPTIVE = kit.Prose(
     """
 Each output of a stack of convolutions sees a window of the input, its *receptive field*. One
 layer with kernel k sees k inputs; each further layer of kernel k adds $(k - 1)$ times the
@@ -388,7 +381,7 @@ is how a few small kernels come to see a whole image.""",
 )
 
 
-def _receptive(ctx: Context, n: Numbers) -> Part:
+def _receptive(ctx: Context, n: kit.Numbers) -> Part:
     from descentlab.problems import data, models
 
     s = data.load("mnist1d")
@@ -460,7 +453,7 @@ def _receptive(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 6. the figure to move: windows over a padded input
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move the input's length, the kernel, the padding, the stride and the dilation: the page draws
 the padded input as a row of cells and, one row per output, the window of inputs that output
@@ -494,7 +487,7 @@ MOVE_JS = """function (p) {
 MOVE_PROBES = ((10, 3, 0, 2, 1), (12, 5, 2, 1, 1), (16, 3, 1, 3, 2))
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: kit.Numbers) -> Part:
     def probe(c: tuple[int, ...]) -> Probe:
         nn, k, p, s, d = c
         out = _torch_out(nn, k, p, s, d)
@@ -557,7 +550,7 @@ print("output shapes:", tuple(conv2d(x, w, b).shape), tuple(conv2d(x, w, b, 2, 1
 print(f"largest difference from torch's conv2d: {(mine - library).abs().max():.1e}")
 """
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 Shared kernels are a bet on the data: that a pattern means the same wherever it appears.
 MNIST-1D's digits are shifted and stretched at random, so the bet should pay. The figure
@@ -573,7 +566,7 @@ the patterns to positions where the training set did not show them.""",
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     SCRATCH,
     SCRATCH_CODE,
     "a 2-D convolution from scratch (unfold and one matrix product) gives torch's conv2d",
@@ -593,7 +586,7 @@ def _test_accuracy(model: torch.nn.Module) -> float:
         return float((model(x).argmax(1) == y).double().mean())
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     base = {
         "problem": "mnist1d",
         "steps": TRAIN_STEPS,
@@ -603,7 +596,7 @@ def _training(ctx: Context, n: Numbers) -> Part:
         "hyper": {"lr": TRAIN_LR},
     }
     runs = {f"{m.upper()} (descentlab's default)": {**base, "model": m} for m in ("cnn", "mlp")}
-    fig, res = training_run(ctx, "convolution", runs, "MNIST-1D: training loss (cross-entropy)")
+    fig, res = kit.training_run(ctx, "convolution", runs, "MNIST-1D: training loss (cross-entropy)")
     cnn, mlp = res.values()
     convs = [m for m in cnn.model.modules() if isinstance(m, torch.nn.Conv1d)]
     cnn_formula = sum(
@@ -622,31 +615,25 @@ def _training(ctx: Context, n: Numbers) -> Part:
         steps=str(TRAIN_STEPS),
         cnn_params=(cnn_formula, numel[0], 0),
         mlp_params=(mlp_formula, numel[1], 0),
-        cnn_acc=(final(cnn, "test/accuracy"), _test_accuracy(cnn.model), 1e-6),
-        mlp_acc=(final(mlp, "test/accuracy"), _test_accuracy(mlp.model), 1e-6),
+        cnn_acc=(kit.final(cnn, "test/accuracy"), _test_accuracy(cnn.model), 1e-6),
+        mlp_acc=(kit.final(mlp, "test/accuracy"), _test_accuracy(mlp.model), 1e-6),
     )
     checks = [
         ck(
             "the CNN, with fewer parameters, reaches a higher test accuracy than the MLP",
             numel[0] < numel[1]
-            and final(cnn, "test/accuracy") > final(mlp, "test/accuracy") + 0.03,
-            f"{final(cnn, 'test/accuracy'):.3g} ({numel[0]} parameters)",
-            f"> {final(mlp, 'test/accuracy'):.3g} + 0.03 ({numel[1]})",
+            and kit.final(cnn, "test/accuracy") > kit.final(mlp, "test/accuracy") + 0.03,
+            f"{kit.final(cnn, 'test/accuracy'):.3g} ({numel[0]} parameters)",
+            f"> {kit.final(mlp, 'test/accuracy'):.3g} + 0.03 ({numel[1]})",
         )
     ]
-    rows = [
-        [
-            label,
-            sum(p.numel() for p in r.model.parameters()),
-            final(r, "train/loss"),
-            final(r, "test/accuracy"),
-        ]
-        for label, r in res.items()
-    ]
-    table = Table(
-        ["model", "parameters", "final training loss", "test accuracy"],
-        rows,
+    table = kit.results_table(
+        res,
         f"descentlab's engine (train), MNIST-1D, {TRAIN_STEPS} steps, seed 0",
+        ("parameters", lambda r: sum(p.numel() for p in r.model.parameters())),
+        "train/loss",
+        "test/accuracy",
+        first="model",
     )
     return Part(
         "training",
@@ -664,7 +651,7 @@ is shared; its multiply–adds are its weights times the map's area, so convolut
 network's compute and dense layers its weights; a 1 × 1 bottleneck cuts both; and a stack of
 strided layers sees a receptive field that grows with the product of the strides."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-convolution",
     "Convolution arithmetic, in depth",
     "What a convolution computes and what it costs: the cross-correlation of deep learning, "

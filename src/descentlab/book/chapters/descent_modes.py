@@ -12,15 +12,7 @@ import numpy as np
 import torch
 
 from descentlab import optim
-from descentlab.book.chapters._common import (
-    Chapter,
-    Numbers,
-    Prose,
-    Twin,
-    final,
-    scratch,
-    training_run,
-)
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -127,7 +119,7 @@ def _best_rates(p: dict[str, np.ndarray]) -> dict[int, float]:
 # ------------------------------------------------------------------------------------------
 # 1. three updates, one estimate
 
-THREE = Prose(
+THREE = kit.Prose(
     """
 Every descent method of the lectures takes the same step, $w \\leftarrow w - \\eta\\, g$, and
 differs in where g comes from (items 11, 12, 13, 70 and 72). *Full-batch* gradient descent
@@ -154,7 +146,7 @@ minimum.""",
 )
 
 
-def _three(ctx: Context, n: Numbers) -> Part:
+def _three(ctx: Context, n: kit.Numbers) -> Part:
     p = _problem()
     x, y = torch.from_numpy(p["x"]), torch.from_numpy(p["y"])
     w = torch.tensor([0.3, -0.7], dtype=torch.float64)
@@ -170,7 +162,7 @@ def _three(ctx: Context, n: Numbers) -> Part:
         n16=str(N // 16),
         lam=" and ".join(f"{v:g}" for v in LAM),
         noise=f"{NOISE:g}",
-        unbiased=Twin(float((per.mean(0) - full).abs().max()), 0.0, 1e-12, 2, rel=False),
+        unbiased=kit.Twin(float((per.mean(0) - full).abs().max()), 0.0, 1e-12, 2, rel=False),
         eig_big=(eig[1], sv[0], 1e-9, 4),
         eig_small=(eig[0], sv[1], 1e-9, 4),
         kappa=(eig[1] / eig[0], np.linalg.cond(p["h"]), 1e-9),
@@ -191,7 +183,7 @@ def _three(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 2. the exact expected loss of mini-batch SGD
 
-EXACT = Prose(
+EXACT = kit.Prose(
     """
 How far does each method get? For least squares the question has an exact answer, even for
 the noisy ones. Write $e = w - w^*$ for the error from the least-squares solution and r for
@@ -222,7 +214,7 @@ With batches of 16 at η = {{lr16}} the numbers after 4 epochs are {{e16}} and {
 )
 
 
-def _exact(ctx: Context, n: Numbers) -> Part:
+def _exact(ctx: Context, n: kit.Numbers) -> Part:
     p = _problem()
     best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
     runs = ctx.memo(
@@ -235,12 +227,12 @@ def _exact(ctx: Context, n: Numbers) -> Part:
         runs=str(RUNS),
         lr1=f"{best[1]:.3g}",
         lr16=f"{best[16]:.3g}",
-        e1=Twin(ex[1][N], c1[N], 4 * se1[N], 3, rel=False),
-        m1=Twin(c1[N], ex[1][N], 4 * se1[N], 3, rel=False),
-        e4=Twin(ex[1][-1], c1[-1], 4 * se1[-1], 3, rel=False),
-        m4=Twin(c1[-1], ex[1][-1], 4 * se1[-1], 3, rel=False),
-        e16=Twin(ex[16][-1], c16[-1], 4 * se16[-1], 3, rel=False),
-        m16=Twin(c16[-1], ex[16][-1], 4 * se16[-1], 3, rel=False),
+        e1=kit.Twin(ex[1][N], c1[N], 4 * se1[N], 3, rel=False),
+        m1=kit.Twin(c1[N], ex[1][N], 4 * se1[N], 3, rel=False),
+        e4=kit.Twin(ex[1][-1], c1[-1], 4 * se1[-1], 3, rel=False),
+        m4=kit.Twin(c1[-1], ex[1][-1], 4 * se1[-1], 3, rel=False),
+        e16=kit.Twin(ex[16][-1], c16[-1], 4 * se16[-1], 3, rel=False),
+        m16=kit.Twin(c16[-1], ex[16][-1], 4 * se16[-1], 3, rel=False),
     )
     epochs = [1, 2, 4]
     rows = [[e, ex[1][e * N], c1[e * N], ex[16][e * N // 16], c16[e * N // 16]] for e in epochs]
@@ -256,7 +248,7 @@ def _exact(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. per epoch
 
-EPOCH = Prose(
+EPOCH = kit.Prose(
     """
 Now the comparison per epoch. Full-batch descent is deterministic, and at its best constant
 rate $\\eta = 2/(\\lambda_{\\max} + \\lambda_{\\min})$ = {{gd_lr}} each component of the error in
@@ -285,7 +277,7 @@ whose floor is B times lower and whose steps per epoch are B times fewer: the ba
 )
 
 
-def _epoch(ctx: Context, n: Numbers) -> Part:
+def _epoch(ctx: Context, n: kit.Numbers) -> Part:
     p = _problem()
     best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
     lam = np.linalg.eigvalsh(p["h"])
@@ -310,8 +302,8 @@ def _epoch(ctx: Context, n: Numbers) -> Part:
         sgd_drop=(1 - ex[1][N] / ex[1][0], 1 - runs[1][0][N] / runs[1][0][0], 0.01),
         ratio1=(gd[1] / ex[1][N], gd[1] / runs[1][0][N], 0.05),
         gd8=(gd[-1], runs[None][0][-1], 1e-9),
-        b16_8=Twin(ex[16][-1], runs[16][0][-1], 4 * runs[16][1][-1], 3, rel=False),
-        b1_8=Twin(ex[1][-1], runs[1][0][-1], 4 * runs[1][1][-1], 3, rel=False),
+        b16_8=kit.Twin(ex[16][-1], runs[16][0][-1], 4 * runs[16][1][-1], 3, rel=False),
+        b1_8=kit.Twin(ex[1][-1], runs[1][0][-1], 4 * runs[1][1][-1], 3, rel=False),
         gd_horizon=(1 / (eta * lam[0]), -1 / math.log(1 - eta * lam[0]), 0.01),
     )
     rows = [[e, gd[e], ex[16][e * N // 16], ex[1][e * N]] for e in EPOCHS]
@@ -356,7 +348,7 @@ def _minimax(lam: np.ndarray) -> float:
 # ------------------------------------------------------------------------------------------
 # 4. sampling: with replacement, or an epoch at a time
 
-SAMPLING = Prose(
+SAMPLING = kit.Prose(
     """
 The recursion assumed batches drawn with replacement, which makes every step's batch
 independent of the others. Practice, and descentlab's engine, shuffle the training set once
@@ -381,7 +373,7 @@ engine's default is reshuffling because it is never worse and cancels the epoch'
 )
 
 
-def _sampling(ctx: Context, n: Numbers) -> Part:
+def _sampling(ctx: Context, n: kit.Numbers) -> Part:
     p = _problem()
     best = ctx.memo(("chapter", "descent", "best"), lambda: _best_rates(p))
     lr, steps = best[1], 4 * N
@@ -407,11 +399,11 @@ def _sampling(ctx: Context, n: Numbers) -> Part:
         epochs="4",
         lr=f"{lr:.3g}",
         runs=str(RUNS),
-        cancel=Twin(float((epoch / N - full).abs().max()), 0.0, 1e-12, 2, rel=False),
-        shuffled=Twin(shuffled[0][-1], again[0][-1], gap, 3, rel=False),
-        again=Twin(again[0][-1], shuffled[0][-1], gap, 3, rel=False),
-        replaced=Twin(replaced[0][-1], ex[-1], 4 * replaced[1][-1], 3, rel=False),
-        exact=Twin(ex[-1], replaced[0][-1], 4 * replaced[1][-1], 3, rel=False),
+        cancel=kit.Twin(float((epoch / N - full).abs().max()), 0.0, 1e-12, 2, rel=False),
+        shuffled=kit.Twin(shuffled[0][-1], again[0][-1], gap, 3, rel=False),
+        again=kit.Twin(again[0][-1], shuffled[0][-1], gap, 3, rel=False),
+        replaced=kit.Twin(replaced[0][-1], ex[-1], 4 * replaced[1][-1], 3, rel=False),
+        exact=kit.Twin(ex[-1], replaced[0][-1], 4 * replaced[1][-1], 3, rel=False),
     )
     se = 6 * math.hypot(shuffled[1][-1], replaced[1][-1])
     checks = [
@@ -428,7 +420,7 @@ def _sampling(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 5. the figure to move: the recursion, per example drawn
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move the batch size and the rate: the page iterates the exact recursion itself, for
 {{epochs}} epochs of this training set, with the {{n}} examples' inputs and residuals written
@@ -491,7 +483,7 @@ MOVE_JS = """function (p) {
 MOVE_PROBES = ((1, 0.15), (16, 1.0), (64, 1.2))
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: kit.Numbers) -> Part:
     p = _problem()
     lam = np.linalg.eigvalsh(p["h"])
     probes = [
@@ -575,7 +567,7 @@ for b, lr in settings:
     print(f"B = {b:3d}: excess loss after 2 epochs {0.5 * e @ (x.T @ x / 256) @ e:.2e}")
 """
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 On MNIST-1D the same comparison, per example drawn, with descentlab's engine: `SGD` for
 {{epochs}} epochs of the {{n_train}} training examples with batches of {{b1}} (η = {{lr1}}), of
@@ -592,14 +584,14 @@ its training loss still {{full}} against the initial $\\ln 10$.""",
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     SCRATCH,
     SCRATCH_CODE,
     "full-batch, mini-batch and stochastic descent from scratch give descentlab's iterates",
 )
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     from descentlab.problems import data
 
     n_train = int(data.load("mnist1d").x_train.shape[0])
@@ -608,7 +600,7 @@ def _training(ctx: Context, n: Numbers) -> Part:
         f"B = {b or 'all'}, η = {lr:g}": {**base, "batch_size": b, "hyper": {"lr": lr}}
         for b, lr in TRAIN
     }
-    _, res = training_run(ctx, "descent", runs, "")
+    _, res = kit.training_run(ctx, "descent", runs, "")
     fig = FG.new_figure(8.5, 3.6)
     ax = fig.subplots()
     for (label, r), (b, _) in zip(res.items(), TRAIN, strict=True):
@@ -631,9 +623,9 @@ def _training(ctx: Context, n: Numbers) -> Part:
         steps1=(steps[0], TRAIN_EPOCHS * math.ceil(n_train / TRAIN[0][0]), 0),
         steps2=(steps[1], TRAIN_EPOCHS * math.ceil(n_train / TRAIN[1][0]), 0),
         steps3=(steps[2], TRAIN_EPOCHS, 0),
-        full=(final(full, "train/loss"), math.log(10), 0.02, 4),
+        full=(kit.final(full, "train/loss"), math.log(10), 0.02, 4),
     )
-    a, b = final(small, "train/loss"), final(mid, "train/loss")
+    a, b = kit.final(small, "train/loss"), kit.final(mid, "train/loss")
     checks = [
         ck(
             "per example drawn, the two batch sizes with the same η/B end within 10 % of each "
@@ -644,19 +636,17 @@ def _training(ctx: Context, n: Numbers) -> Part:
         ),
         ck(
             "the full batch ends far above both",
-            final(full, "train/loss") > 1.2 * max(a, b),
-            f"{final(full, 'train/loss'):.4g}",
+            kit.final(full, "train/loss") > 1.2 * max(a, b),
+            f"{kit.final(full, 'train/loss'):.4g}",
             f"> {1.2 * max(a, b):.4g}",
         ),
     ]
-    rows = [
-        [label, r.steps, final(r, "train/loss"), final(r, "test/accuracy")]
-        for label, r in res.items()
-    ]
-    table = Table(
-        ["run", "steps", "final training loss", "test accuracy"],
-        rows,
+    table = kit.results_table(
+        res,
         f"descentlab's engine (train), MNIST-1D, {TRAIN_EPOCHS} epochs, seed 0",
+        ("steps", lambda r: r.steps),
+        "train/loss",
+        "test/accuracy",
     )
     return Part(
         "training", "A real training run: the same epochs, three ways", [text, fig, table, checks]
@@ -673,7 +663,7 @@ noise and beats drawing with replacement. For least squares the expected loss of
 exact, a recursion on the error's mean and second moment with the data's own higher moments,
 and the runs of descentlab's SGD land on it."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-descent",
     "Full-batch, stochastic and mini-batch descent, in depth",
     "The three ways to estimate a gradient, what each costs per step and per epoch, the exact "

@@ -11,14 +11,7 @@ import math
 
 import numpy as np
 
-from descentlab.book.chapters._common import (
-    Chapter,
-    Numbers,
-    Prose,
-    Twin,
-    scratch,
-    training_run,
-)
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -77,7 +70,7 @@ def _sklearn_errors(x: np.ndarray, y: np.ndarray, xt: np.ndarray, yt: np.ndarray
 # ------------------------------------------------------------------------------------------
 # 1. the gap
 
-GAP = Prose(
+GAP = kit.Prose(
     """
 A model is judged by data it has not seen (item 62). Fit polynomials of degree 1 to {{dmax}} by
 least squares to {{n}} noisy samples of $\\sin(\\pi x)$ on [-1, 1] (noise σ = {{noise}}) and
@@ -117,7 +110,7 @@ def _curves() -> dict[str, list[float]]:
     }
 
 
-def _gap(ctx: Context, n: Numbers) -> Part:
+def _gap(ctx: Context, n: kit.Numbers) -> Part:
     c = ctx.memo(("chapter", "methodology", "curves"), _curves)
     best = int(np.argmin(c["test"]))
     gap = [te - tr for te, tr in zip(c["test"], c["train"], strict=True)]
@@ -165,7 +158,7 @@ def _gap(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 2. cross-validation, and the optimism of choosing on the test set
 
-CV = Prose(
+CV = kit.Prose(
     """
 The test error is what we want, but choosing the degree by it spends the test set: the chosen
 model's error on it is then a minimum over degrees, optimistic by construction. The remedy
@@ -243,7 +236,7 @@ def _optimism(seed: int) -> dict[str, np.ndarray]:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def _cv(ctx: Context, n: Numbers) -> Part:
+def _cv(ctx: Context, n: kit.Numbers) -> Part:
     rng = np.random.default_rng(0)
     x, y = _draw(rng)
     cv, sk = _cv_scores(x, y), _sklearn_cv(x, y)
@@ -262,10 +255,10 @@ def _cv(ctx: Context, n: Numbers) -> Part:
         draws=str(DRAWS),
         d_cv=(DEGREES[int(np.argmin(cv))], DEGREES[int(np.argmin(sk))], 0),
         cv_err=(min(cv), sk[int(np.argmin(cv))], 1e-6),
-        share=Twin(share(o), share(o2), binomial(share(o)), 2, rel=False),
-        share2=Twin(share(o2), share(o), binomial(share(o)), 2, rel=False),
+        share=kit.Twin(share(o), share(o2), binomial(share(o)), 2, rel=False),
+        share2=kit.Twin(share(o2), share(o), binomial(share(o)), 2, rel=False),
         n_test=str(N_TEST),
-        cv_share=Twin(share(o, "cv_"), share(o2, "cv_"), binomial(50.0), 2, rel=False),
+        cv_share=kit.Twin(share(o, "cv_"), share(o2, "cv_"), binomial(50.0), 2, rel=False),
     )
     pooled = (share(o) + share(o2)) / 2
     se = 100 * math.sqrt(0.25 / (2 * DRAWS))
@@ -294,7 +287,7 @@ def _cv(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. the bias–variance decomposition, exactly
 
-BIAS_VARIANCE = Prose(
+BIAS_VARIANCE = kit.Prose(
     """
 Why does the test error rise again? The decomposition of item 66 answers it, and for least
 squares it can be computed exactly. Fix the inputs $x_1, \\dots, x_n$ ({{n}} points evenly over
@@ -354,7 +347,7 @@ def _bias_variance_draws(degree: int) -> dict[str, float]:
     }
 
 
-def _bias_variance(ctx: Context, n: Numbers) -> Part:
+def _bias_variance(ctx: Context, n: kit.Numbers) -> Part:
     exact = {d: _bias_variance_exact(d) for d in BV_DEGREES}
     draws = ctx.memo(
         ("chapter", "methodology", "bv"), lambda: {d: _bias_variance_draws(d) for d in BV_DEGREES}
@@ -368,9 +361,9 @@ def _bias_variance(ctx: Context, n: Numbers) -> Part:
         n,
         n=str(DESIGN_N),
         draws=str(BV_DRAWS),
-        b1=Twin(exact[1][0], draws[1]["bias2"], tol_b[1], 3, rel=False),
+        b1=kit.Twin(exact[1][0], draws[1]["bias2"], tol_b[1], 3, rel=False),
         v1=(exact[1][1], draws[1]["var"], 0.1),
-        b9=Twin(exact[9][0], draws[9]["bias2"], tol_b[9], 3, rel=False),
+        b9=kit.Twin(exact[9][0], draws[9]["bias2"], tol_b[9], 3, rel=False),
         v9=(exact[9][1], draws[9]["var"], 0.1),
         mc9=(draws[9]["error"], total9, 0.03),
         sum9=(total9, draws[9]["error"], 0.03),
@@ -417,7 +410,7 @@ def _bias_variance(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 4. the bootstrap, bagging and boosting
 
-RESAMPLING = Prose(
+RESAMPLING = kit.Prose(
     """
 The *bootstrap* (item 67) resamples the training set with replacement: n draws from n examples.
 A draw leaves an example out with probability $(1 - 1/n)^n$, so a resample holds a fraction
@@ -526,7 +519,7 @@ def _boosting(rounds: int) -> dict[str, float]:
     }
 
 
-def _resampling(ctx: Context, n: Numbers) -> Part:
+def _resampling(ctx: Context, n: kit.Numbers) -> Part:
     b = ctx.memo(("chapter", "methodology", "bootstrap"), _bootstrap)
     (s1, g1), (s2, g2) = ctx.memo(
         ("chapter", "methodology", "bagging"), lambda: [_bagging(s) for s in (6, 7)]
@@ -569,7 +562,7 @@ def _resampling(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 5. the figure to move: bias and variance of a fit, computed in the page
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move the degree and the noise: the page computes the least-squares smoother of the fixed
 design of the bias–variance section itself (the normal equations of the Legendre features,
@@ -623,7 +616,7 @@ MOVE_JS = """function (p) {
 MOVE_PROBES = ((1, 0.3), (5, 0.3), (9, 0.5))
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: kit.Numbers) -> Part:
     probes = [
         Probe(
             {"degree": d, "sigma": s},
@@ -693,7 +686,7 @@ same = all((np.sort(a[1]) == np.sort(b[1])).all() for a, b in zip(my_folds(30, 5
 print("the folds' validation sets are the same:", same)
 """
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 Early stopping (item 84) is cross-validation over time: a held-out validation set scores the
 model during training, and the run keeps the weights of its best score. The figure trains
@@ -709,7 +702,7 @@ of the recorded curve.""",
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     SCRATCH,
     SCRATCH_CODE,
     "k-fold cross-validation from scratch gives descentlab's folds' CV errors, degree by degree",
@@ -717,7 +710,7 @@ _scratch = scratch(
 )
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     runs = {
         "Adam with early stopping": {
             "problem": "mnist1d",
@@ -730,7 +723,7 @@ def _training(ctx: Context, n: Numbers) -> Part:
             "early_stopping": {"patience": PATIENCE, "restore_best": True, "monitor": "val/loss"},
         }
     }
-    fig, res = training_run(ctx, "methodology", runs, "MNIST-1D, a small training set")
+    fig, res = kit.training_run(ctx, "methodology", runs, "MNIST-1D, a small training set")
     (r,) = res.values()
     val = r.metrics["val/loss"]
     ax = fig.axes[0]
@@ -768,7 +761,7 @@ flexibility trades the first two, and the noise is a floor. The bootstrap measur
 by resampling, bagging averages resampled models to cut variance, boosting adds weak models in
 sequence to cut bias; early stopping is cross-validation over the steps of one run."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-methodology",
     "Generalization methodology, in depth",
     "How to know whether a model generalizes: the gap, cross-validation with descentlab's folds "

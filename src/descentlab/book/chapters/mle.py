@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from descentlab import losses, optim
 from descentlab import schedules as S
-from descentlab.book.chapters._common import Chapter, Numbers, Prose, Twin, final, scratch
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -62,7 +62,7 @@ def _descend(loss, params: list[torch.Tensor], steps: int, lr, make=optim.Adam) 
 # ------------------------------------------------------------------------------------------
 # 1. a product that becomes a sum
 
-PRODUCT = Prose(
+PRODUCT = kit.Prose(
     """
 Training a model is matching distributions (item 1): the model $p(y \\mid w)$ should make the
 data it will see likely. Maximum likelihood makes that a number to optimise (item 2): choose
@@ -95,7 +95,7 @@ descentlab's `Adam` on descentlab's `nll("normal")` loss ({{found}}).""",
 )
 
 
-def _product(ctx: Context, n: Numbers) -> Part:
+def _product(ctx: Context, n: kit.Numbers) -> Part:
     y = _gauss()
     dens = torch.exp(torch.distributions.Normal(MU, SIGMA).log_prob(y))
     running = torch.cumprod(dens, 0)
@@ -114,9 +114,9 @@ def _product(ctx: Context, n: Numbers) -> Part:
         mu=f"{MU:g}",
         sigma=f"{SIGMA:g}",
         peak=(1 / math.sqrt(2 * math.pi), float(scipy.stats.norm.pdf(0.0))),
-        under=Twin(under, first_zero, 1, rel=False),  # (subnormals round: one apart at most)
+        under=kit.Twin(under, first_zero, 1, rel=False),  # (subnormals round: one apart at most)
         mean_log=(float(torch.log(dens).mean()), mean_log),
-        predicted=Twin(round(math.log(5e-324) / mean_log), under, 0.02),
+        predicted=kit.Twin(round(math.log(5e-324) / mean_log), under, 0.02),
         loglik=(loglik, float(logs.sum())),
         mean=(float(y.mean()), float(np.mean(y.numpy())), 1e-12, 4),
         found=(float(mu.detach()), float(y.mean()), 1e-6, 4),
@@ -142,7 +142,7 @@ def _same_peak() -> tuple[bool, str, str]:
 # ------------------------------------------------------------------------------------------
 # 2. Gaussian noise: the squared error
 
-GAUSSIAN = Prose(
+GAUSSIAN = kit.Prose(
     """
 Which sum? That is the model's choice of distribution (item 5). Say the targets are a line
 plus Gaussian noise, $y_i = a x_i + b + \\epsilon_i$ with $\\epsilon_i \\sim N(0, \\sigma^2)$.
@@ -205,7 +205,7 @@ def _gaussian_fits() -> dict[str, list[float]]:
     return {"mse": mse, "nll": nll, "sigma": [sigma]}
 
 
-def _gaussian(ctx: Context, n: Numbers) -> Part:
+def _gaussian(ctx: Context, n: kit.Numbers) -> Part:
     fits = ctx.memo(("chapter", "mle", "gaussian"), _gaussian_fits)
     x, y = _line()
     a, b = np.polyfit(x.numpy(), y.numpy(), 1)
@@ -219,7 +219,7 @@ def _gaussian(ctx: Context, n: Numbers) -> Part:
         noise=f"{LINE_NOISE:g}",
         a=(fits["mse"][0], a, 1e-6, 4),
         b=(fits["mse"][1], b, 1e-6, 4),
-        agree=Twin(gap, 0.0, 1e-6, 2, rel=False),
+        agree=kit.Twin(gap, 0.0, 1e-6, 2, rel=False),
         sigma_fit=(fits["sigma"][0], rms, 1e-4, 4),
         rms=(rms, LINE_NOISE, 0.15, 4),
     )
@@ -243,7 +243,7 @@ def _gaussian(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. Laplace noise: the absolute error, the median
 
-LAPLACE = Prose(
+LAPLACE = kit.Prose(
     """
 Change the noise to Laplace's, $p(y) = \\frac{1}{2b} e^{-|y - \\mu|/b}$, whose tails are heavier
 than the Gaussian's. The negative log-likelihood of one sample is $|y - \\mu|/b + \\log 2b$: the
@@ -297,7 +297,7 @@ def _laplace_fits() -> tuple[float, float]:
     return float(mu.detach()), float(_positive(loc_scale[1].detach()))
 
 
-def _laplace(ctx: Context, n: Numbers) -> Part:
+def _laplace(ctx: Context, n: kit.Numbers) -> Part:
     l1, l2 = losses.get("l1", reduction="none"), losses.get("mse", reduction="none")
     a, t = torch.tensor([3.0, 11.0]), torch.tensor([1.0, 1.0])
     y = _location()
@@ -363,7 +363,7 @@ def _location_clean() -> torch.Tensor:
 # ------------------------------------------------------------------------------------------
 # 4. classes: the cross-entropy
 
-CATEGORICAL = Prose(
+CATEGORICAL = kit.Prose(
     """
 For classes the model outputs one score per class, the *logits* $z_c$, and its distribution is
 the softmax, $q_c = e^{z_c}/\\sum_k e^{z_k}$. The negative log-likelihood of a label y is
@@ -398,7 +398,7 @@ def _frequencies() -> list[float]:
     return torch.softmax(logits.detach(), 0).tolist()
 
 
-def _categorical(ctx: Context, n: Numbers) -> Part:
+def _categorical(ctx: Context, n: kit.Numbers) -> Part:
     g = torch.Generator().manual_seed(4)
     z = torch.randn(8, 5, generator=g, dtype=torch.float64, requires_grad=True)
     y = torch.randint(5, (8,), generator=g)
@@ -410,7 +410,7 @@ def _categorical(ctx: Context, n: Numbers) -> Part:
     text = CATEGORICAL.fill(
         n,
         counts=", ".join(map(str, COUNTS)),
-        grad=Twin(gap, 0.0, 1e-12, 2, rel=False),
+        grad=kit.Twin(gap, 0.0, 1e-12, 2, rel=False),
         q=[(v, c / total, 1e-6) for v, c in zip(q, COUNTS, strict=True)],
         freq=[(c / total, float(np.float64(c) / total)) for c in COUNTS],
     )
@@ -438,7 +438,7 @@ def _categorical(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 4b. the family decides the loss: a table
 
-FAMILIES = Prose(
+FAMILIES = kit.Prose(
     """
 The pattern is general (item 5): name the noise's family, and its negative log-likelihood is
 the loss, its maximum-likelihood parameter the statistic of the data that the loss's
@@ -525,10 +525,10 @@ def _family_param(family: str, raw: torch.Tensor) -> float:
     return float(raw)
 
 
-def _families(ctx: Context, n: Numbers) -> Part:
+def _families(ctx: Context, n: kit.Numbers) -> Part:
     rows = ctx.memo(("chapter", "mle", "families"), _family_fits)
     worst = max(abs(fit / closed - 1) for _, _, fit, closed in rows)
-    text = FAMILIES.fill(n, n=str(FAMILY_N), worst=Twin(worst, 0.0, 1e-3, 2, rel=False))
+    text = FAMILIES.fill(n, n=str(FAMILY_N), worst=kit.Twin(worst, 0.0, 1e-3, 2, rel=False))
     table = Table(
         ["family (descentlab nll)", "closed form", "fitted by Adam", "closed form's value"],
         rows,
@@ -544,7 +544,7 @@ def _families(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 5. entropy and the Kullback–Leibler divergence
 
-ENTROPY = Prose(
+ENTROPY = kit.Prose(
     """
 Why "cross-entropy"? The entropy of a distribution, $H(P) = -\\sum_c P_c \\log P_c$, measures
 its uncertainty (item 118): a fair coin has {{coin}} nats (one bit, the most two outcomes can
@@ -578,7 +578,7 @@ figure, and the reason maximum likelihood (the forward one) produces models that
 P_DIST, Q_DIST = (0.5, 0.3, 0.2), (0.25, 0.25, 0.5)
 
 
-def _entropy(ctx: Context, n: Numbers) -> Part:
+def _entropy(ctx: Context, n: kit.Numbers) -> Part:
     p, q = torch.tensor([P_DIST], dtype=torch.float64), torch.tensor([Q_DIST], dtype=torch.float64)
     hp = float(scipy.stats.entropy(P_DIST))
     hpq = float(losses.get("cross_entropy")(q.log(), p))
@@ -621,7 +621,7 @@ def _entropy(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 6. the figure to move: an outlier against the mean and the median
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move the outlier: the page computes both losses of the location sample of the Laplace section
 over a range of locations μ, with its first sample set to the slider's value, and marks their
@@ -656,7 +656,7 @@ MOVE_JS = """function (p) {
 }"""
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: kit.Numbers) -> Part:
     clean = _location_clean()
 
     def probe(o: float) -> Probe:
@@ -724,7 +724,7 @@ print("mine:      ", [round(v, 10) for v in mine.tolist()])
 print("descentlab:", [round(v, 10) for v in library.tolist()])
 """
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 The likelihood view also says what a trained regression model's loss should end at. The
 figure trains descentlab's default model on its `regression` dataset, a curve plus Gaussian
@@ -740,7 +740,7 @@ the same noise.""",
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     SCRATCH,
     SCRATCH_CODE,
     "the cross-entropy and Gaussian NLL from scratch equal "
@@ -748,8 +748,7 @@ _scratch = scratch(
 )
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
-    from descentlab.book.chapters._common import training_run
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     from descentlab.problems import data
 
     sigma = float(data.load("regression").noise_std)
@@ -762,7 +761,7 @@ def _training(ctx: Context, n: Numbers) -> Part:
         "hyper": {"lr": TRAIN_LR},
     }
     runs = {f"loss {k}": {**base, "loss": k} for k in ("mse", "l1")}
-    fig, res = training_run(ctx, "mle", runs, "regression: training loss")
+    fig, res = kit.training_run(ctx, "mle", runs, "regression: training loss")
     mse, l1 = res.values()
     draws = np.abs(np.random.default_rng(0).standard_normal(1_000_000)).mean() * sigma
     text = TRAINING.fill(
@@ -770,18 +769,16 @@ def _training(ctx: Context, n: Numbers) -> Part:
         sigma=f"{sigma:g}",
         lr=f"{TRAIN_LR:g}",
         steps=str(TRAIN_STEPS),
-        rmse=(final(mse, "test/rmse"), sigma, 0.1),
+        rmse=(kit.final(mse, "test/rmse"), sigma, 0.1),
         mae_theory=(sigma * math.sqrt(2 / math.pi), draws, 0.005),
-        mae=(final(l1, "test/loss"), sigma * math.sqrt(2 / math.pi), 0.1),
+        mae=(kit.final(l1, "test/loss"), sigma * math.sqrt(2 / math.pi), 0.1),
     )
-    rows = [
-        [label, final(r, "train/loss"), final(r, "test/loss"), final(r, "test/rmse")]
-        for label, r in res.items()
-    ]
-    table = Table(
-        ["run", "final training loss", "test loss", "test RMSE"],
-        rows,
+    table = kit.results_table(
+        res,
         "descentlab's engine (train) on the regression dataset, seed 0",
+        "train/loss",
+        "test/loss",
+        "test/rmse",
     )
     return Part(
         "training", "A real training run: each loss finds its noise", [text, fig, table, []]
@@ -798,7 +795,7 @@ mean absolute deviation). The cross-entropy is the data's entropy plus the KL di
 data to model, so minimising it brings the model to the data's distribution, and the
 divergence's asymmetry is why maximum-likelihood models cover every mode."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-likelihood",
     "Losses from likelihood, in depth",
     "Why a loss is a negative log-likelihood: the product of likelihoods becomes a sum, "

@@ -13,17 +13,7 @@ import scipy.optimize
 import torch
 
 from descentlab import optim
-from descentlab.book.chapters._common import (
-    Chapter,
-    Numbers,
-    Prose,
-    Twin,
-    final,
-    scratch,
-    slope_steps,
-    steps_to,
-    training_run,
-)
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close
 from descentlab.book.experiments.momentum import envelope_rate, theory_rate
 from descentlab.book.model import Context
@@ -98,7 +88,7 @@ def _edge(beta: float, lam: float = 1.0) -> float:
 # ------------------------------------------------------------------------------------------
 # 1. the velocity as an average
 
-AVERAGE = Prose(
+AVERAGE = kit.Prose(
     """
 Start from torch's form of momentum, the one descentlab's `Momentum` uses: the buffer
 collects gradients, $b \\leftarrow \\beta b + g$, and the step is $w \\leftarrow w - \\eta b$.
@@ -130,7 +120,7 @@ another form: large β means a long, smooth memory and a slow reaction.""",
 )
 
 
-def _average(ctx: Context, n: Numbers) -> Part:
+def _average(ctx: Context, n: kit.Numbers) -> Part:
     slopes = ctx.memo(("chapter", "momentum", "slope"), _slope_runs)
     filled = [(1 - b**SLOPE_STEPS) / (1 - b) for b in SLOPE_BETAS]
     m = [s[-1] / SLOPE_LR for s in slopes]
@@ -161,7 +151,7 @@ def _average(ctx: Context, n: Numbers) -> Part:
 
 def _slope_runs() -> list[list[float]]:
     return [
-        slope_steps(lambda p, b=b: optim.Momentum(p, lr=SLOPE_LR, momentum=b), 1.0, SLOPE_STEPS)
+        kit.slope_steps(lambda p, b=b: optim.Momentum(p, lr=SLOPE_LR, momentum=b), 1.0, SLOPE_STEPS)
         for b in SLOPE_BETAS
     ]
 
@@ -169,7 +159,7 @@ def _slope_runs() -> list[list[float]]:
 # ------------------------------------------------------------------------------------------
 # 2. one eigen-direction: a linear system
 
-RECURRENCE = Prose(
+RECURRENCE = kit.Prose(
     """
 Why does averaging help, and when does it hurt? On a quadratic the question has an exact
 answer, because everything decouples. Write the loss in the Hessian's eigenbasis,
@@ -203,7 +193,7 @@ descentlab's `Momentum` 3 % below it, at ηλ = {{below}}, {{below_fate}}; 3 % a
 )
 
 
-def _recurrence(ctx: Context, n: Numbers) -> Part:
+def _recurrence(ctx: Context, n: kit.Numbers) -> Part:
     edge = 2 * (1 + EDGE_BETA)
     lrs = [(1 - EDGE_MARGIN) * edge, (1 + EDGE_MARGIN) * edge]
     one = run(L.quadratic(kappa=1.0, dim=1), "momentum", torch.ones(2, 1, dtype=torch.float64),
@@ -231,7 +221,7 @@ def _recurrence(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. the condition number: traces for several (η, β)
 
-CONDITION = Prose(
+CONDITION = kit.Prose(
     """
 A real problem has many directions with different curvatures, and one (η, β) must serve them
 all. Take the quadratic with eigenvalues from μ = 0.01 to L = 1, condition number
@@ -304,7 +294,7 @@ def _trace_rows(grid, tr) -> tuple[list[list], list, dict]:
             tr.losses[k].numpy(),
             bool(tr.diverged[k]),
         )
-        st = steps_to(loss, 1e-12) if not div else None
+        st = kit.steps_to(loss, 1e-12) if not div else None
         rates[(a, b)] = meas = _rate(loss) if not div else math.nan
         rows.append(
             [
@@ -331,7 +321,7 @@ def _trace_rows(grid, tr) -> tuple[list[list], list, dict]:
     return rows, checks, rates
 
 
-def _condition(ctx: Context, n: Numbers) -> Part:
+def _condition(ctx: Context, n: kit.Numbers) -> Part:
     grid = _grid()
     tr = ctx.memo(
         ("chapter", "momentum", "trace"),
@@ -349,11 +339,11 @@ def _condition(ctx: Context, n: Numbers) -> Part:
     text = CONDITION.fill(
         n,
         trace_steps=str(TRACE_STEPS),
-        kappa=Twin(KAPPA, EIG[1] / EIG[0], 0),
+        kappa=kit.Twin(KAPPA, EIG[1] / EIG[0], 0),
         gd_rate=(gd, rates[grid[-1]], 0.002, 4),
         gd_steps=(
             round(math.log(1e-6) / math.log(gd)),
-            steps_to(tr.losses[-1].numpy(), 1e-12),
+            kit.steps_to(tr.losses[-1].numpy(), 1e-12),
             0.01,
         ),
         eta_opt=(eta, opt.x[0], 1e-4, 4),
@@ -369,7 +359,7 @@ def _condition(ctx: Context, n: Numbers) -> Part:
         rho109=(theory_rate("momentum", 1.0, 0.9, EIG), math.sqrt(0.9), 1e-9, 4),
         opt_meas=(rates[(eta, beta)], hb, 0.01, 4),
         st_opt=(
-            steps_to(tr.losses[grid.index((eta, beta))].numpy(), 1e-12),
+            kit.steps_to(tr.losses[grid.index((eta, beta))].numpy(), 1e-12),
             _double_root_steps(eta, beta),
             0.02,
         ),
@@ -413,7 +403,7 @@ def _double_root_steps(eta: float, beta: float) -> int:
 # ------------------------------------------------------------------------------------------
 # 4. the figure to move: computed in the page
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move η and β and watch both panels: the page runs heavy ball itself, the recurrence above in
 a few lines of JavaScript, for {{live_steps}} steps from (1, 1) on the κ = {{kappa}} quadratic.
@@ -464,7 +454,7 @@ MOVE_JS = """function (p) {
 }"""
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: kit.Numbers) -> Part:
     tr = ctx.memo(
         ("chapter", "momentum", "live"),
         lambda: _quad([a for a, _ in LIVE_PROBES], [b for _, b in LIVE_PROBES], 100),
@@ -504,7 +494,7 @@ def _real_roots_end(eta: float, lam: float) -> float:
 # ------------------------------------------------------------------------------------------
 # 5. Nesterov
 
-NESTEROV = Prose(
+NESTEROV = kit.Prose(
     """
 Nesterov's variant (items 52 and 104) evaluates the gradient where the velocity is about to
 carry the iterate, not where it is. On a quadratic the same elimination gives
@@ -527,7 +517,7 @@ keeps the accelerated rate on every smooth convex function, where heavy ball can
 )
 
 
-def _nesterov(ctx: Context, n: Numbers) -> Part:
+def _nesterov(ctx: Context, n: kit.Numbers) -> Part:
     nest = run(L.quadratic(kappa=KAPPA, dim=2), "nesterov", torch.ones(2, 2, dtype=torch.float64),
                TRACE_STEPS, lr=[1.0, 1.0], hyper={"momentum": list(NEST_BETAS)})  # fmt: skip
     pred = [theory_rate("nesterov", 1.0, b, EIG) for b in NEST_BETAS]
@@ -555,7 +545,7 @@ def _nesterov_flat_root(beta: float, eta: float = 1.0) -> float:
 # ------------------------------------------------------------------------------------------
 # 6. where heavy ball fails: Lessard's function
 
-LESSARD = Prose(
+LESSARD = kit.Prose(
     """
 Why would anyone prefer Nesterov's form, if on quadratics a tuned heavy ball is as fast?
 Because a quadratic is the only place where heavy ball's analysis holds. Lessard, Recht and
@@ -612,7 +602,7 @@ def _lessard_runs() -> dict[tuple[str, float], list[float]]:
     return out
 
 
-def _lessard(ctx: Context, n: Numbers) -> Part:
+def _lessard(ctx: Context, n: kit.Numbers) -> Part:
     les = ctx.memo(("chapter", "momentum", "lessard"), _lessard_runs)
     cyc = les[("heavy ball", LES_STARTS[0])]
     gap = max(abs(cyc[-1 - i] - cyc[-4 - i]) for i in range(3))
@@ -626,7 +616,7 @@ def _lessard(ctx: Context, n: Numbers) -> Part:
         eta=(LES_HB[0], _optimal(LES_L)[0] / LES_L),
         beta=(LES_HB[1], _optimal(LES_L)[1]),
         cycle=[(v, u, 1e-9, 4) for v, u in zip(sorted(cyc[-3:]), sorted(fixed), strict=True)],
-        period3=Twin(gap, 0.0, 1e-9, 2, rel=False),
+        period3=kit.Twin(gap, 0.0, 1e-9, 2, rel=False),
         floor=(floor, min(_lessard_f(v) for v in fixed)),
         nbeta=(LES_NEST[1], (math.sqrt(LES_L) - 1) / (math.sqrt(LES_L) + 1)),
     )
@@ -674,7 +664,7 @@ def _three_cycle() -> list[float]:
 # ------------------------------------------------------------------------------------------
 # 7. the (η, β) plane
 
-PLANE = Prose(
+PLANE = kit.Prose(
     """
 Goh's article draws the whole plane of choices, and the build can too: the figure colours
 every (η, β) by the polynomial's ρ on the κ = {{kappa}} quadratic. The stable region,
@@ -695,7 +685,7 @@ def _modulus(E: np.ndarray, B: np.ndarray, lam: float) -> np.ndarray:
     return np.where(disc < 0, np.sqrt(B), real / 2)
 
 
-def _plane(ctx: Context, n: Numbers) -> Part:
+def _plane(ctx: Context, n: kit.Numbers) -> Part:
     E, B = np.meshgrid(np.linspace(*PLANE_ETAS, 300), np.linspace(*PLANE_BETAS, 300))
     plane = np.maximum(_modulus(E, B, EIG[0]), _modulus(E, B, EIG[1]))
     (e0, e1), (b0, b1) = PLANE_ETAS, PLANE_BETAS
@@ -729,7 +719,7 @@ def _plane(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 8. momentum under noise
 
-NOISE = Prose(
+NOISE = kit.Prose(
     """
 Gradients in training are noisy, and the lecture's item 98 says that momentum helps against
 the noise: its velocity is an average, and an average of noisy gradients is less noisy. Item
@@ -810,7 +800,7 @@ def _closed(lr: float, b: float) -> float:
     return lr * (1 + b) / ((1 - b) * (2 * (1 + b) - lr))
 
 
-def _noise(ctx: Context, n: Numbers) -> Part:
+def _noise(ctx: Context, n: kit.Numbers) -> Part:
     floors = ctx.memo(("chapter", "momentum", "noise"), _noise_floors)
     nsr = ctx.memo(("chapter", "momentum", "direction"), _direction_noise)
     grid = [(e * (1 - b), b) for e in NOISE_EFFECTIVE for b in NOISE_BETAS]
@@ -857,7 +847,7 @@ def _noise(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 9. from scratch, and a real training run
 
-SCRATCH = Prose(
+SCRATCH = kit.Prose(
     """
 Everything above ran descentlab's `Momentum` and `Nesterov`. Written from scratch in plain
 torch, each is three lines inside a loop: the buffer, the step, and for Nesterov the
@@ -866,7 +856,8 @@ quadratic next to descentlab's optimizers and checks that every iterate is the s
 twin a reader types and the optimizer the library ships cannot drift apart.""",
 )
 
-SCRATCH_CODE = """\
+SCRATCH_CODE = (
+    """\
 import torch
 from descentlab import optim
 
@@ -892,15 +883,9 @@ w0 = torch.ones(2, dtype=torch.float64)
 mine = torch.stack([heavy_ball(lambda w: lam * w, w0, 1.0, 0.81, 100),
                     nesterov(lambda w: lam * w, w0, 1.0, 0.81, 100)])
 
-def descentlab_path(make):
-    w = torch.nn.Parameter(w0.clone())
-    opt, path = make([w]), [w0]
-    for _ in range(100):
-        opt.zero_grad()
-        (0.5 * (lam * w * w).sum()).backward()
-        opt.step()
-        path.append(w.detach().clone())
-    return torch.stack(path)
+"""
+    + kit.library_path("lam")
+    + """
 
 library = torch.stack([
     descentlab_path(lambda p: optim.Momentum(p, lr=1.0, momentum=0.81)),
@@ -909,8 +894,9 @@ print("after 100 steps, heavy ball:", mine[0, -1].tolist())
 print("                 descentlab:", library[0, -1].tolist())
 print(f"largest difference over both methods and all steps: {(mine - library).abs().max():.1e}")
 """
+)
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 The quadratics isolate one effect at a time; a network mixes them. The figure trains
 descentlab's default MNIST-1D model with mini-batches of {{batch}} for {{steps}} steps, three
@@ -925,14 +911,14 @@ effective rate measure the rate.""",
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     lambda n: SCRATCH.fill(n, kappa=f"{KAPPA:g}"),
     SCRATCH_CODE,
     "heavy ball and Nesterov from scratch give descentlab's iterates (100 steps each)",
 )
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     base = {"problem": "mnist1d", "batch_size": TRAIN_B, "steps": TRAIN_STEPS, "eval_every": 25}
     small = TRAIN_LR * (1 - TRAIN_BETA)
     runs = {
@@ -942,9 +928,8 @@ def _training(ctx: Context, n: Numbers) -> Part:
         f"Momentum β = {TRAIN_BETA:g}, η = {TRAIN_LR:g} (ten times η/(1 - β))": {
             **base, "optimizer": "momentum", "hyper": {"lr": TRAIN_LR, "momentum": TRAIN_BETA}},
     }  # fmt: skip
-    fig, res = training_run(ctx, "momentum", runs, "MNIST-1D: training loss (cross-entropy)")
-    sgd, same, fast = (final(r, "train/loss") for r in res.values())
-    rows = [[label, final(r, "train/loss"), final(r, "test/accuracy")] for label, r in res.items()]
+    fig, res = kit.training_run(ctx, "momentum", runs, "MNIST-1D: training loss (cross-entropy)")
+    sgd, same, fast = (kit.final(r, "train/loss") for r in res.values())
     checks = [
         ck("at the same effective rate, momentum's final training loss is within 25 % of SGD's",
            0.8 < same / sgd < 1.25, f"{same:.4g} / {sgd:.4g} = {same / sgd:.3g}", "in (0.8, 1.25)"),
@@ -961,7 +946,7 @@ def _training(ctx: Context, n: Numbers) -> Part:
         factor=(1 / (1 - TRAIN_BETA), TRAIN_LR / small),
     )
     caption = f"descentlab's engine (train), MNIST-1D, batches of {TRAIN_B}, seed 0"
-    table = Table(["run", "final training loss", "test accuracy"], rows, caption)
+    table = kit.results_table(res, caption, "train/loss", "test/accuracy")
     title = "A real training run: the effective rate decides"
     return Part("training", title, [text, fig, table, checks])
 
@@ -979,7 +964,7 @@ measured above on the quadratic and seen in the training run, so momentum is a c
 conditioning, not for noise; the schedules chapter shows what is. The exercises on the
 momentum lecture's page practise these steps."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-momentum",
     "Momentum, in depth",
     "Why an average of past gradients speeds up a slow direction, how much, and when it turns "

@@ -13,15 +13,7 @@ import torch
 
 from descentlab import optim
 from descentlab.book import reference as ref
-from descentlab.book.chapters._common import (
-    Chapter,
-    Numbers,
-    Prose,
-    Twin,
-    final,
-    scratch,
-    training_run,
-)
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -82,7 +74,7 @@ def _fits(solver=_ridge) -> dict[float, tuple[float, float, list[float]]]:
 # ------------------------------------------------------------------------------------------
 # 1. L2 in SGD is a multiplicative decay
 
-DECAY_TEXT = Prose(
+DECAY_TEXT = kit.Prose(
     """
 Add the penalty $(\\lambda/2)\\|w\\|^2$ to a loss (item 85) and its gradient gains λw. One SGD
 step becomes
@@ -139,7 +131,7 @@ def _sgd_pair() -> tuple[float, float]:
     return diff, float((w1.detach() - ridge).abs().max())
 
 
-def _decay(ctx: Context, n: Numbers) -> Part:
+def _decay(ctx: Context, n: kit.Numbers) -> Part:
     diff, to_ridge = ctx.memo(("chapter", "regularization", "sgd"), _sgd_pair)
     text = DECAY_TEXT.fill(
         n,
@@ -147,8 +139,8 @@ def _decay(ctx: Context, n: Numbers) -> Part:
         decay=f"{DECAY:g}",
         steps=str(STEPS),
         long=str(LONG),
-        diff=Twin(diff, 0.0, 1e-12, 2, rel=False),
-        to_ridge=Twin(to_ridge, 0.0, 1e-8, 2, rel=False),
+        diff=kit.Twin(diff, 0.0, 1e-12, 2, rel=False),
+        to_ridge=kit.Twin(to_ridge, 0.0, 1e-8, 2, rel=False),
     )
     return Part("decay", "In SGD an L2 penalty is a multiplicative decay", [text, []])
 
@@ -156,7 +148,7 @@ def _decay(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 2. the bias-variance trade-off as λ moves
 
-TRADEOFF = Prose(
+TRADEOFF = kit.Prose(
     """
 What the shrinkage buys shows in the classic experiment of items 62, 63 and 66. Fit a
 polynomial of degree {{degree}} (in Legendre features, so that the fit is well conditioned) to
@@ -190,7 +182,7 @@ not see: the cross-validation of item 64, which the generalization chapter takes
 )
 
 
-def _tradeoff(ctx: Context, n: Numbers) -> Part:
+def _tradeoff(ctx: Context, n: kit.Numbers) -> Part:
     fits = ctx.memo(("chapter", "regularization", "fits"), _fits)
     twin = ctx.memo(("chapter", "regularization", "fits-lstsq"), lambda: _fits(_ridge_lstsq))
     best = min(LAMBDAS, key=lambda lam: fits[lam][1])
@@ -254,7 +246,7 @@ def _tradeoff(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. Adam: L2 is not weight decay
 
-ADAMW = Prose(
+ADAMW = kit.Prose(
     """
 In an adaptive method the two descriptions part ways, and this is the point of AdamW (item
 85's decoupled form, Loshchilov and Hutter). Adam with an L2 penalty adds λw to the gradient
@@ -294,7 +286,7 @@ def _pure_decay(decoupled: bool) -> list[float]:
     return out
 
 
-def _adamw(ctx: Context, n: Numbers) -> Part:
+def _adamw(ctx: Context, n: kit.Numbers) -> Part:
     coupled, decoupled = _pure_decay(False), _pure_decay(True)
     geometric = (1 - ADAM_LR * ADAM_DECAY) ** ADAM_STEPS
     paper = ref.adam(np.ones(1), lambda w: ADAM_DECAY * w, ADAM_LR, 0.9, 0.999, 1e-8, ADAM_STEPS)[
@@ -336,7 +328,7 @@ def _adamw(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 4. the figure to move: a ridge fit computed in the page
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move λ over one draw of the training set (seed {{seed}} of numpy's generator, one that overfits
 without a penalty, as most draws do): the page solves the ridge system of that draw itself,
@@ -383,7 +375,7 @@ MOVE_JS = """function (p) {
 }"""
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: kit.Numbers) -> Part:
     fits = ctx.memo(("chapter", "regularization", "fits"), _fits)
     best = min(LAMBDAS, key=lambda lam: fits[lam][1])
     rng = np.random.default_rng(SHOWN_SEED)
@@ -479,7 +471,7 @@ print("                 descentlab:", [round(v, 6) for v in library[-1].tolist()
 print(f"largest relative difference: {((mine - library).abs() / library.abs().max()).max():.1e}")
 """
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 On a network the difference between the two forms is not subtle. The figure trains
 descentlab's default MNIST-1D model with mini-batches of 64 for {{steps}} steps three ways:
@@ -493,7 +485,7 @@ for.""",
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     SCRATCH,
     SCRATCH_CODE,
     "SGD with an L2 penalty and AdamW from scratch give "
@@ -505,7 +497,7 @@ def _norm(result) -> float:
     return float(sum((p.detach().double() ** 2).sum() for p in result.model.parameters()) ** 0.5)
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     base = {
         "problem": "mnist1d",
         "batch_size": 64,
@@ -526,26 +518,24 @@ def _training(ctx: Context, n: Numbers) -> Part:
             "hyper": {"lr": TRAIN_LR, "weight_decay": TRAIN_DECAY},
         },
     }
-    fig, res = training_run(ctx, "regularization", runs, "MNIST-1D: training loss (cross-entropy)")
+    fig, res = kit.training_run(
+        ctx, "regularization", runs, "MNIST-1D: training loss (cross-entropy)"
+    )
     (adam, l2, w) = res.values()
-    rows = [
-        [label, final(r, "train/loss"), final(r, "test/accuracy"), _norm(r)]
-        for label, r in res.items()
-    ]
     checks = [
         ck(
             "Adam + L2 collapses: its final training loss is within 1 % of ln 10 and its weights' "
             "norm below a tenth of AdamW's",
-            abs(final(l2, "train/loss") / np.log(10) - 1) < 0.01 and _norm(l2) < 0.1 * _norm(w),
-            f"{final(l2, 'train/loss'):.4g}; {_norm(l2):.3g}",
+            abs(kit.final(l2, "train/loss") / np.log(10) - 1) < 0.01 and _norm(l2) < 0.1 * _norm(w),
+            f"{kit.final(l2, 'train/loss'):.4g}; {_norm(l2):.3g}",
             f"≈ {np.log(10):.4g}; < {0.1 * _norm(w):.3g}",
         ),
         ck(
             "AdamW trains like Adam (final loss within 25 %) with a smaller weights' norm",
-            0.8 < final(w, "train/loss") / final(adam, "train/loss") < 1.25
+            0.8 < kit.final(w, "train/loss") / kit.final(adam, "train/loss") < 1.25
             and _norm(w) < _norm(adam),
-            f"{final(w, 'train/loss'):.4g}; {_norm(w):.4g}",
-            f"≈ {final(adam, 'train/loss'):.4g}; < {_norm(adam):.4g}",
+            f"{kit.final(w, 'train/loss'):.4g}; {_norm(w):.4g}",
+            f"≈ {kit.final(adam, 'train/loss'):.4g}; < {_norm(adam):.4g}",
         ),
     ]
     text = TRAINING.fill(
@@ -554,10 +544,12 @@ def _training(ctx: Context, n: Numbers) -> Part:
         lr=f"{TRAIN_LR:g}",
         decay=f"{TRAIN_DECAY:g}",
     )
-    table = Table(
-        ["run", "final training loss", "test accuracy", "weights' norm"],
-        rows,
+    table = kit.results_table(
+        res,
         "descentlab's engine (train), MNIST-1D, batches of 64, seed 0",
+        "train/loss",
+        "test/accuracy",
+        ("weights' norm", _norm),
     )
     return Part(
         "training", "A real training run: L2 in Adam against AdamW", [text, fig, table, checks]
@@ -572,7 +564,7 @@ found on held-out data; in Adam the penalty's gradient is normalised like any ot
 decoupled decay (AdamW) is a different, and usually better behaved, regularizer: on a network
 the L2 form can drag every weight to zero at a λ where AdamW barely acts."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-regularization",
     "Regularization and weight decay, in depth",
     "What an L2 penalty does to each step and to the solution, the bias–variance trade-off it "

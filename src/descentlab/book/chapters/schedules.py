@@ -16,15 +16,7 @@ import torch
 
 from descentlab import optim
 from descentlab import schedules as S
-from descentlab.book.chapters._common import (
-    Chapter,
-    Numbers,
-    Prose,
-    Twin,
-    final,
-    scratch,
-    training_run,
-)
+from descentlab.book.chapters import _common as kit
 from descentlab.book.checks import ck, close, diff_check
 from descentlab.book.model import Context
 from descentlab.book.render.chapter import Part, Table
@@ -139,7 +131,7 @@ SCHEDULES = (
 # ------------------------------------------------------------------------------------------
 # 1. the noise floor
 
-FLOOR = Prose(
+FLOOR = kit.Prose(
     """
 A constant learning rate cannot converge when the gradient is noisy (items 18 and 20). The
 cleanest place to see how far it gets is the noisy quadratic $f(w) = h w^2/2$ whose gradient
@@ -184,7 +176,7 @@ def _fixed_point(lr: float) -> float:
     return 0.5 * v
 
 
-def _floor(ctx: Context, n: Numbers) -> Part:
+def _floor(ctx: Context, n: kit.Numbers) -> Part:
     floors = ctx.memo(("chapter", "schedules", "floor"), _floor_runs)
     formula = [L.sgd_stationary_loss(e) for e in FLOOR_LRS]
     text = FLOOR.fill(
@@ -217,7 +209,7 @@ def _floor_runs() -> list[float]:
 # ------------------------------------------------------------------------------------------
 # 2. the whole curve of a constant rate, and the best constant for a budget
 
-BIAS = Prose(
+BIAS = kit.Prose(
     """
 The recursion does more than give the floor: it is linear, so it can be solved for every step.
 Subtract the fixed point $v_\\infty = \\eta\\sigma^2/(h(2 - \\eta h))$ from both sides and the
@@ -277,7 +269,7 @@ def _best_scipy(budget: int) -> float:
     return float(10**res.x)
 
 
-def _bias(ctx: Context, n: Numbers) -> Part:
+def _bias(ctx: Context, n: kit.Numbers) -> Part:
     budgets = (T // 10, T, T * 10)
     best = {b: _best(b) for b in budgets}
     scipy_best = {b: _best_scipy(b) for b in budgets}
@@ -334,7 +326,7 @@ def _bias(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 3. a/t: the exact recursion and the threshold
 
-A_OVER_T = Prose(
+A_OVER_T = kit.Prose(
     """
 To converge, the rate must fall. Robbins and Monro's conditions (item 20) say how fast:
 
@@ -382,7 +374,7 @@ def _slope(c: np.ndarray) -> float:
     return float(np.log(c[T] / c[T // 4]) / np.log(4))
 
 
-def _one_over_t(ctx: Context, n: Numbers) -> Part:
+def _one_over_t(ctx: Context, n: kit.Numbers) -> Part:
     measured = ctx.memo(("chapter", "schedules", "a_over_t"), _a_over_t_runs)
     exact = {a: _recursion(_a_over_t_by_hand(a), T) for a in AS}
     asym = {a: 0.5 * a * a / ((2 * a - 1) * T) for a in AS if a > 0.5}
@@ -397,8 +389,8 @@ def _one_over_t(ctx: Context, n: Numbers) -> Part:
         m2=(measured[2.0][T], exact[2.0][T], SE),
         s2=(asym[2.0], exact[2.0][T], 0.05),
         m025=(measured[0.25][T], exact[0.25][T], SE),
-        k025=Twin(_slope(measured[0.25]), -0.5, 0.1, rel=False),
-        k1=Twin(_slope(exact[1.0]), -1.0, 0.05, rel=False),
+        k025=kit.Twin(_slope(measured[0.25]), -0.5, 0.1, rel=False),
+        k1=kit.Twin(_slope(exact[1.0]), -1.0, 0.05, rel=False),
     )
     rows = [[a, measured[a][T], exact[a][T], asym.get(a, "none (ah < 1/2)"), _slope(measured[a])]
             for a in AS]  # fmt: skip
@@ -421,7 +413,7 @@ def _one_over_t(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 4. step decay: a staircase of floors
 
-STAIRCASE = Prose(
+STAIRCASE = kit.Prose(
     """
 Step decay is the schedule the floor explains best: descentlab's `step` schedule holds η for
 {{stage}} steps, halves it, holds again. Within each stage the recursion of the first section
@@ -446,7 +438,7 @@ def _table_runs() -> list[np.ndarray]:
     return [_mean_loss(lib, TABLE_T) for _, lib, _ in SCHEDULES]
 
 
-def _staircase(ctx: Context, n: Numbers) -> Part:
+def _staircase(ctx: Context, n: kit.Numbers) -> Part:
     curve = ctx.memo(("chapter", "schedules", "table"), _table_runs)[1]
     lib = SCHEDULES[1][1]
     stages = [
@@ -501,7 +493,7 @@ def _staircase(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 5. warm-up
 
-WARM = Prose(
+WARM = kit.Prose(
     """
 Warm-up runs the other way: it starts the rate small and raises it over the first steps. On
 the noisy quadratic it has nothing to fix, since the curvature is the same everywhere; it
@@ -576,7 +568,7 @@ def _warm_by_hand(rate: float, warm: int = 0) -> int | None:
     return None
 
 
-def _warm(ctx: Context, n: Numbers) -> Part:
+def _warm(ctx: Context, n: kit.Numbers) -> Part:
     const, warm, at_one = ctx.memo(("chapter", "schedules", "warm"), _warm_all)
     ok = [(r, st) for r, st in zip(WARM_GRID, const, strict=True) if st is not None]
     fastest, largest = min(ok, key=lambda p: p[1]), max(r for r, _ in ok)
@@ -640,7 +632,7 @@ def _first_step() -> float:
 # ------------------------------------------------------------------------------------------
 # 6. the usual schedules side by side, descentlab's against the lectures' formulas
 
-TABLE = Prose(
+TABLE = kit.Prose(
     """
 The schedules of the lectures' table (item 22) and of practice, side by side on the same noisy
 quadratic, each descentlab's own (`constant`, `step`, `exponential`, `lambda_schedule`,
@@ -673,7 +665,7 @@ step) whose shape is robust to it, and tune the start.""",
 )
 
 
-def _table(ctx: Context, n: Numbers) -> Part:
+def _table(ctx: Context, n: kit.Numbers) -> Part:
     table = [float(c[-1]) for c in ctx.memo(("chapter", "schedules", "table"), _table_runs)]
     exact = [float(_recursion(hand, TABLE_T)[-1]) for _, _, hand in SCHEDULES]
     text = TABLE.fill(
@@ -717,7 +709,7 @@ def _table(ctx: Context, n: Numbers) -> Part:
 # ------------------------------------------------------------------------------------------
 # 7. the figure to move: a/t's constant, computed in the page
 
-MOVE = Prose(
+MOVE = kit.Prose(
     """
 Move a: the page iterates the second-moment recursion under $\\eta_t = a/(t + t_0)$ itself, for
 {{T}} steps, at every position of the slider. Below a = 0.5 the curve bends away from the
@@ -752,7 +744,7 @@ MOVE_JS = """function (p) {
 }"""
 
 
-def _move(ctx: Context, n: Numbers) -> Part:
+def _move(ctx: Context, n: kit.Numbers) -> Part:
     measured = ctx.memo(("chapter", "schedules", "a_over_t"), _a_over_t_runs)
     finals = [float(measured[a][T]) for a in SLIDER_AS]
     exact = [float(_recursion(_a_over_t_by_hand(a), T)[T]) for a in SLIDER_AS]
@@ -835,7 +827,7 @@ print(f"mean loss after {T} steps: mine {0.5 * (mine[-1] ** 2).mean():.6f}, "
 print(f"largest difference over all steps: {(mine - library).abs().max():.1e}")
 """
 
-TRAINING = Prose(
+TRAINING = kit.Prose(
     """
 On a network the same schedules are one line of a run's configuration. The figure trains
 descentlab's default MNIST-1D model with `Momentum` (β = 0.9, η = {{lr}}) for {{steps}} steps,
@@ -849,14 +841,14 @@ decay walks down the staircase of floors above.""",
 )
 
 
-_scratch = scratch(
+_scratch = kit.scratch(
     SCRATCH,
     SCRATCH_CODE,
     "SGD with warm-up and cosine from scratch gives descentlab's SGD under its Scheduler",
 )
 
 
-def _training(ctx: Context, n: Numbers) -> Part:
+def _training(ctx: Context, n: kit.Numbers) -> Part:
     from descentlab.engine.config import RunConfig
 
     base = {
@@ -888,10 +880,11 @@ def _training(ctx: Context, n: Numbers) -> Part:
         {"lr": S.step(TRAIN_STEPS // 3, 0.5)},
     ]
     runs = {label: RunConfig(**base, schedule=s) for label, s in zip(hands, scheds, strict=True)}
-    fig, res = training_run(ctx, "schedules", runs, "MNIST-1D, Momentum (β = 0.9): training loss")
-    checks, rows = [], []
+    fig, res = kit.training_run(
+        ctx, "schedules", runs, "MNIST-1D, Momentum (β = 0.9): training loss"
+    )
+    checks = []
     for (label, hand), r in zip(hands.items(), res.values(), strict=True):
-        rows.append([label, final(r, "train/loss"), final(r, "test/accuracy")])
         if "hyper/lr" in r.metrics:
             s = r.metrics["hyper/lr"]
             # the value recorded at step k is the rate of the step that follows it
@@ -904,7 +897,7 @@ def _training(ctx: Context, n: Numbers) -> Part:
                     1e-9,
                 )
             )
-    losses = [row[1] for row in rows]
+    losses = [kit.final(r, "train/loss") for r in res.values()]
     checks.append(
         ck(
             "both decays end below half of the constant rate's final training loss",
@@ -921,10 +914,12 @@ def _training(ctx: Context, n: Numbers) -> Part:
         warm=str(TRAIN_WARM),
         stage=str(TRAIN_STEPS // 3),
     )
-    table = Table(
-        ["schedule", "final training loss", "test accuracy"],
-        rows,
+    table = kit.results_table(
+        res,
         f"descentlab's engine (train), MNIST-1D, batches of {TRAIN_B}, seed 0",
+        "train/loss",
+        "test/accuracy",
+        first="schedule",
     )
     return Part(
         "training", "A real training run, scheduled by descentlab", [text, fig, table, checks]
@@ -943,7 +938,7 @@ cosine, warm-up then cosine, 1-cycle) trade the precision of a/t for robustness 
 nobody knows, and on a noisy problem each of them ends far below the floor of a constant rate.
 Every one of them is a descentlab schedule, checked here against its formula."""
 
-CHAPTER = Chapter(
+CHAPTER = kit.Chapter(
     "deep-schedules",
     "Learning-rate schedules in depth",
     "Why a constant rate stalls at a floor proportional to the rate, what the Robbins–Monro "

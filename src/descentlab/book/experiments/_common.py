@@ -378,6 +378,7 @@ def experiment(
     quick_defaults: Mapping[str, Any],
     constraints: Mapping[str, Sequence[Constraint | None]] | None = None,
     *extra: inspect.Parameter,
+    trains: bool = False,
 ) -> Callable[[Callable[..., ExperimentResult]], Callable[..., ExperimentResult]]:
     """Make ``fn(o, v, *, quick, seed, **extra)`` an experiment
     ``run(*, quick=False, seed=0, **options)``.
@@ -388,7 +389,9 @@ def experiment(
     checked, converted ones ``v``. Its signature (``inspect.signature``, ``help``) lists the
     options of ``defaults``, each defaulting to None (the preset's value), then ``extra``
     (passed to ``fn`` as given); an unknown option is a ValueError listing the valid ones.
-    Everything is checked before any work.
+    With ``trains`` its runs train through the engine: ``extra`` ends with
+    :data:`TRAINING_OPTIONS`, their backend checked with the rest. Everything is checked
+    before any work.
 
     Example:
         >>> from descentlab.constraints import POSITIVE_INT
@@ -405,6 +408,7 @@ def experiment(
         ValueError: unknown option(s) ['step']; valid options: steps
     """
     kw = inspect.Parameter.KEYWORD_ONLY
+    extra = (*extra, *TRAINING_OPTIONS) if trains else extra
     params = [
         inspect.Parameter("quick", kw, default=False, annotation=bool),
         inspect.Parameter("seed", kw, default=0, annotation=int),
@@ -421,8 +425,13 @@ def experiment(
             if unknown:
                 raise ValueError(f"unknown option(s) {unknown}; valid options: {', '.join(valid)}")
             o = resolve({"seed": seed, **options}, defaults, quick_defaults, quick)
+            checked = settle(table, o)
             more = {q.name: options[q.name] for q in extra if q.name in options}
-            return fn(o, settle(table, o), quick=quick, seed=seed, **more)
+            if trains:
+                from descentlab.experiments.ray_backend import check_backend
+
+                check_backend(more.get("backend", "local"), more.get("address"))
+            return fn(o, checked, quick=quick, seed=seed, **more)
 
         run.__signature__ = inspect.Signature(params, return_annotation=ExperimentResult)  # type: ignore[attr-defined]
         return run

@@ -52,7 +52,6 @@ from sklearn.model_selection import train_test_split
 
 from descentlab import constraints as cs
 from descentlab.book.experiments._common import (
-    TRAINING_OPTIONS,
     ExperimentResult,
     experiment,
     finish,
@@ -60,26 +59,29 @@ from descentlab.book.experiments._common import (
     timer,
 )
 from descentlab.engine.config import RunConfig
-from descentlab.experiments.ray_backend import check_backend, train_all
+from descentlab.experiments.ray_backend import train_all
 from descentlab.problems import data as datasets
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "METHODS", "QUICK", "method_configs", "run"]
 
-#: The methods, in table order.
-METHODS: tuple[str, ...] = (
-    "none",
-    "early_stopping",
-    "l2_coupled",
-    "decoupled_wd",
-    "dropout",
-    "mixup",
-    "cutmix",
-    "label_smoothing",
-    "augmentation",
-    "input_noise",
-    "weight_noise",
-    "batch_norm",
+#: The methods, in table order, each with how the table describes it (a template of the
+#: options).
+_METHODS: tuple[tuple[str, str], ...] = (
+    ("none", "Adam, nothing else"),
+    ("early_stopping", "patience {patience} evaluations on val loss, best weights"),
+    ("l2_coupled", "Adam weight_decay={l2:g} (L2 gradient in the moments)"),
+    ("decoupled_wd", "AdamW weight_decay={decoupled_wd:g}"),
+    ("dropout", "dropout p={dropout:g}"),
+    ("mixup", "mixup alpha={mixup_alpha:g}"),
+    ("cutmix", "cutmix alpha={cutmix_alpha:g}"),
+    ("label_smoothing", "label smoothing eps={label_smoothing:g}"),
+    ("augmentation", "random shifts up to {max_translate} pixel(s)"),
+    ("input_noise", "input noise std {input_noise:g}"),
+    ("weight_noise", "weight noise std {weight_noise:g}"),
+    ("batch_norm", "batch norm after each hidden layer"),
 )
+#: The methods, in table order.
+METHODS: tuple[str, ...] = tuple(name for name, _ in _METHODS)
 
 #: The full setting.
 DEFAULTS: dict[str, Any] = {
@@ -183,23 +185,10 @@ def method_configs(base: Any, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(method: str, o: dict[str, Any]) -> str:
-    return {
-        "none": "Adam, nothing else",
-        "early_stopping": f"patience {o['patience']} evaluations on val loss, best weights",
-        "l2_coupled": f"Adam weight_decay={o['l2']:g} (L2 gradient in the moments)",
-        "decoupled_wd": f"AdamW weight_decay={o['decoupled_wd']:g}",
-        "dropout": f"dropout p={o['dropout']:g}",
-        "mixup": f"mixup alpha={o['mixup_alpha']:g}",
-        "cutmix": f"cutmix alpha={o['cutmix_alpha']:g}",
-        "label_smoothing": f"label smoothing eps={o['label_smoothing']:g}",
-        "augmentation": f"random shifts up to {o['max_translate']} pixel(s)",
-        "input_noise": f"input noise std {o['input_noise']:g}",
-        "weight_noise": f"weight noise std {o['weight_noise']:g}",
-        "batch_norm": "batch norm after each hidden layer",
-    }[method]
+    return dict(_METHODS)[method].format(**o)
 
 
-@experiment(DEFAULTS, QUICK, CONSTRAINTS, *TRAINING_OPTIONS)
+@experiment(DEFAULTS, QUICK, CONSTRAINTS, trains=True)
 def run(
     o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int, store: Any = None,
     backend: str = "local", address: str | None = None,
@@ -225,8 +214,7 @@ def run(
         methods: a subset of :data:`METHODS` (``none`` is always run).
         patience, l2, decoupled_wd, dropout, mixup_alpha, cutmix_alpha, label_smoothing,
             max_translate, input_noise, weight_noise: the regularizers' strengths.
-        store, backend, address: where the runs are recorded and where they train
-            (:data:`~descentlab.book.experiments._common.TRAINING_OPTIONS`).
+        store, backend, address: as :data:`~descentlab.book.experiments._common.TRAINING_OPTIONS`.
 
     Returns:
         an :class:`ExperimentResult`, one row per method.
@@ -236,7 +224,6 @@ def run(
         >>> [row["method"] for row in r.rows]  # doctest: +SKIP
         ['none', 'dropout']
     """
-    check_backend(backend, address)
     chosen = _check_options(o, v)
     small = _small_training_set(o["problem"], o["n_train"])
     with timer() as elapsed:

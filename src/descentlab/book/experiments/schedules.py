@@ -53,7 +53,6 @@ import torch
 from descentlab import constraints as cs
 from descentlab import optim
 from descentlab.book.experiments._common import (
-    TRAINING_OPTIONS,
     ExperimentResult,
     experiment,
     finish,
@@ -61,7 +60,7 @@ from descentlab.book.experiments._common import (
     timer,
 )
 from descentlab.engine.config import RunConfig, build_schedule
-from descentlab.experiments.ray_backend import check_backend, train_all
+from descentlab.experiments.ray_backend import train_all
 from descentlab.problems import landscapes, trajectories
 
 __all__ = ["CONSTRAINTS", "DEFAULTS", "QUICK", "SCHEDULES", "run", "schedule_specs"]
@@ -175,7 +174,7 @@ class _Scaled:
         return self.base * float(self.schedule(step))
 
 
-@experiment(DEFAULTS, QUICK, CONSTRAINTS, *TRAINING_OPTIONS)
+@experiment(DEFAULTS, QUICK, CONSTRAINTS, trains=True)
 def run(
     o: dict[str, Any], v: dict[str, Any], *, quick: bool, seed: int, store: Any = None,
     backend: str = "local", address: str | None = None,
@@ -193,8 +192,7 @@ def run(
         final_ratio: ``r``, where the exponential decay ends (``r * lr``).
         schedules: a subset of :data:`SCHEDULES` (``constant`` is always run).
         quad_lr, quad_steps, quad_runs, quad_sigma, quad_dim: the noisy quadratic.
-        store, backend, address: where the runs are recorded and where they train
-            (:data:`~descentlab.book.experiments._common.TRAINING_OPTIONS`).
+        store, backend, address: as :data:`~descentlab.book.experiments._common.TRAINING_OPTIONS`.
 
     Returns:
         an :class:`ExperimentResult`, one row per schedule.
@@ -205,7 +203,6 @@ def run(
         >>> cosine["quad_final_loss"] < floor  # doctest: +SKIP
         True
     """
-    check_backend(backend, address)
     chosen, hyper = _check_options(o, v)
     specs = schedule_specs(o["steps"], o["final_ratio"])
     with timer() as elapsed:

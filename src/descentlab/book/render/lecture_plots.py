@@ -312,7 +312,6 @@ def lr_heatmap_figure(
     lrs: Sequence[float],
     *,
     steps: int = 500,
-    start: Sequence[float] | None = None,
 ) -> Figure:
     """Final loss for every (optimizer, learning rate) pair: one batched run per optimizer.
 
@@ -320,8 +319,7 @@ def lr_heatmap_figure(
     "div". The best learning rate of each optimizer is outlined.
     """
     f = _landscape(landscape)
-    start_t = torch.tensor(start or f.start, dtype=torch.float64)
-    final, div = final_loss_table(f, optimizers, lrs, steps=steps, start=start)
+    final, div = final_loss_table(f, optimizers, lrs, steps=steps)
     fstar = f.global_minimum.value if f.global_minimum is not None else 0.0
     table = np.log10(np.clip(final - fstar, 1e-16, None))
     shown = np.where(div, np.nan, table)
@@ -352,7 +350,7 @@ def lr_heatmap_figure(
     )
     ax.set_title(
         f"Final loss by learning rate and optimizer\n{f.formula}, start "
-        f"{tuple(round(float(v), 3) for v in start_t)}",
+        f"{tuple(round(float(v), 3) for v in f.start)}",
         fontsize=11,
     )
     return fig
@@ -789,17 +787,7 @@ def _family_boxes(ax: Any, f: dict[str, Any], y_opt: float, y_rule: float) -> No
             for r, a in chain_
             if a
         ]
-        ax.add_patch(
-            FancyBboxPatch(
-                (ox[name] - 0.44, y_opt - 0.09),
-                0.88,
-                0.18,
-                boxstyle="round,pad=0.02",
-                fc="#F4F4F4",
-                ec="#333333",
-                zorder=2,
-            )
-        )
+        _box(ax, (ox[name], y_opt), (0.88, 0.18), "#F4F4F4")
         shown = name if "\n" in name else name.replace(" ", "\n")  # Schedule-Free\nAdamW
         ax.text(ox[name], y_opt, shown, ha="center", va="center", fontsize=9, weight="bold")
         ax.text(
@@ -813,17 +801,7 @@ def _family_boxes(ax: Any, f: dict[str, Any], y_opt: float, y_rule: float) -> No
         )
     for r in f["rule_order"]:
         role = roles.get(r, "other")
-        ax.add_patch(
-            FancyBboxPatch(
-                (rx[r] - 0.52, y_rule - 0.08),
-                1.04,
-                0.16,
-                boxstyle="round,pad=0.02",
-                fc=_ROLE_COLORS[role],
-                ec="#333333",
-                zorder=2,
-            )
-        )
+        _box(ax, (rx[r], y_rule), (1.04, 0.16), _ROLE_COLORS[role])
         ax.text(rx[r], y_rule, r, ha="center", va="center", fontsize=7, zorder=3)
         n_active = sum(a for _, a in users[r])
         ax.text(
@@ -835,6 +813,16 @@ def _family_boxes(ax: Any, f: dict[str, Any], y_opt: float, y_rule: float) -> No
             fontsize=7,
             color="#555555",
         )
+
+
+def _box(ax: Any, centre: tuple[float, float], size: tuple[float, float], fc: str) -> None:
+    """A rounded box of ``size`` centred on ``centre``, under the text drawn on it."""
+    (x, y), (w, h) = centre, size
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02", fc=fc, ec="#333333", zorder=2
+        )
+    )
 
 
 def _family_notes(ax: Any, f: dict[str, Any]) -> None:

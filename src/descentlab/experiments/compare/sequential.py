@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.constraints import FRACTION, check
 from descentlab.experiments.compare import stats
 
 __all__ = [
@@ -358,8 +359,7 @@ def look(
         >>> 0 < low < est < high
         True
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    check("confidence", confidence, FRACTION)
     alpha = 1 - confidence
     order = sorted(best) if order is None else list(order)
     m = max(len(others), 1)

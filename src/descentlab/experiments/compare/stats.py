@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from descentlab.constraints import FRACTION, check
+
 __all__ = [
     "Estimate",
     "PairedTest",
@@ -113,8 +115,7 @@ def estimate(
         >>> e.mean, e.examples, 0 <= e.low <= e.mean <= e.high <= 1
         (0.625, 4, True)
     """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    check("confidence", confidence, FRACTION)
     keys = [k for k in values if values[k] is not None and np.all(np.isfinite(values[k]))]
     if not keys:
         return Estimate(math.nan, math.nan, math.nan, 0, None, math.nan, math.nan, math.nan, 0)
