@@ -323,7 +323,8 @@ def _git_revision_once() -> dict[str, Any] | None:
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            # (no optional locks: a status that would refresh git's index does not write it)
+            ["git", "--no-optional-locks", "-C", str(here), "status", "--porcelain", "-uno"],
             capture_output=True,
             text=True,
             timeout=5,
@@ -576,11 +577,17 @@ class _Database:
     def _connection(self) -> sqlite3.Connection:
         # A connection must not cross a fork: a child process opens its own.
         if self._conn is None or self._pid != os.getpid():
-            if self.read_only:
-                return self._read_only_connection()
+            if self.read_only or not self.durable:
+                return self._uri_connection()
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                # Pages of 1 KiB (a new store; an existing one keeps its own): a commit writes
+                # each page it changed once more into the WAL, the half-filled last pages of
+                # every table and index among them, and a comparison commits once per task.
+                # Checkpoints every 4 MiB of WAL, as with SQLite's default 4 KiB pages.
+                conn.execute("PRAGMA page_size = 1024")
+                conn.execute("PRAGMA wal_autocheckpoint = 4096")
                 mode = self._wal(conn)
             except BaseException:
                 conn.close()
@@ -588,22 +595,25 @@ class _Database:
             if str(mode).lower() != "wal":
                 conn.close()
                 raise StoreError(f"could not put store {self.path} in WAL mode (got {mode!r})")
-            # FULL: a committed write survives a power cut. OFF (a scratch store, thrown away
-            # when its work is done): commits are not waited onto the disk.
-            conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'OFF'}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._conn, self._pid = conn, os.getpid()
-            _OPEN.add(self)
+            conn.execute("PRAGMA synchronous = FULL")  # a committed write survives a power cut
+            self._opened(conn)
         return self._conn
 
-    def _read_only_connection(self) -> sqlite3.Connection:
-        """SQLite's read-only mode; ``immutable`` where the folder cannot be written (nothing
-        can change the store there, and SQLite could not make its ``-shm`` file)."""
+    def _uri_connection(self) -> sqlite3.Connection:
+        """SQLite's read-only mode (``immutable`` where the folder cannot be written: nothing
+        can change the store there, and SQLite could not make its ``-shm`` file), or for a
+        store that is not durable SQLite's ``memdb``: in this process's memory, named by the
+        path (the process's connections to it share it), gone when closed."""
         from urllib.parse import quote
 
-        writable = os.access(self.path.parent, os.W_OK)
-        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro{'' if writable else '&immutable=1'}"
+        query = "mode=ro" if os.access(self.path.parent, os.W_OK) else "mode=ro&immutable=1"
+        query = query if self.durable else "vfs=memdb"
+        uri = f"file:{quote(str(self.path.resolve()))}?{query}"
         conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+        return self._opened(conn)
+
+    def _opened(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        conn.execute("PRAGMA foreign_keys = ON")
         self._conn, self._pid = conn, os.getpid()
         _OPEN.add(self)
         return conn
@@ -693,9 +703,10 @@ class Store(_Database):
     Args:
         path: the database file (created with its parent directories if missing).
         timeout: seconds a write waits for another process's write to finish before failing.
-        durable: wait for every committed write to reach the disk (False: for a scratch
-            store that is discarded once read, as a Ray task's; SQLite's ``synchronous =
-            OFF``: a crash of the process loses nothing, a power cut may damage the file).
+        durable: a file whose every committed write waits for the disk (False: a scratch
+            store that is discarded once read, as a worker's or a Ray task's: kept in this
+            process's memory, nothing written to disk, gone when closed; its artifacts'
+            files still go to ``path``'s folder).
 
     Example:
         >>> import tempfile, os
@@ -1281,13 +1292,13 @@ _RUN_COLUMNS = (
 
 #: The stores with a connection open in this process: closed before it forks (SQLite's
 #: connections and the locks it believes this process holds must not cross a fork; they
-#: reopen when next used), except one in the middle of a transaction.
+#: reopen when next used), except one in the middle of a transaction or in memory.
 _OPEN: weakref.WeakSet[_Database] = weakref.WeakSet()
 
 
 def _close_before_fork() -> None:
-    for db in list(_OPEN):
-        if not db._depth and db._pid == os.getpid():
+    for db in list(_OPEN):  # (one in memory is its only copy: kept, unused by the child)
+        if not db._depth and db._pid == os.getpid() and db.durable:
             with contextlib.suppress(sqlite3.Error):  # (one opened by another thread)
                 db.close()
 
