@@ -313,23 +313,13 @@ def _git_revision() -> dict[str, Any] | None:
 def _git_revision_once() -> dict[str, Any] | None:
     """Asked once per process: the code a process runs is the code it imported when it
     started, and the two git commands cost ~8 ms, which every recorded run paid."""
-    here = Path(__file__).resolve().parent
+    here = str(Path(__file__).resolve().parent)
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=5, check=True)
     try:
-        head = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            # (no optional locks: a status that would refresh git's index does not write it)
-            ["git", "--no-optional-locks", "-C", str(here), "status", "--porcelain", "-uno"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        head = run(["git", "-C", here, "rev-parse", "HEAD"]).stdout.strip()
+        # (no optional locks: a status that would refresh git's index does not write it)
+        dirty = run(["git", "--no-optional-locks", "-C", here, "status", "--porcelain", "-uno"])
+        dirty = dirty.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "dirty": bool(dirty)}
@@ -582,12 +572,9 @@ class _Database:
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-                # Pages of 1 KiB (a new store; an existing one keeps its own): a commit writes
-                # each page it changed once more into the WAL, the half-filled last pages of
-                # every table and index among them, and a comparison commits once per task.
-                # Checkpoints every 4 MiB of WAL, as with SQLite's default 4 KiB pages.
-                conn.execute("PRAGMA page_size = 1024")
-                conn.execute("PRAGMA wal_autocheckpoint = 4096")
+                # A new store's pages: 1 KiB, as each commit writes every page it changed (the
+                # half-filled last ones too) into the WAL; a checkpoint every 4 MiB of it
+                conn.executescript("PRAGMA page_size = 1024; PRAGMA wal_autocheckpoint = 4096")
                 mode = self._wal(conn)
             except BaseException:
                 conn.close()
@@ -601,9 +588,8 @@ class _Database:
 
     def _uri_connection(self) -> sqlite3.Connection:
         """SQLite's read-only mode (``immutable`` where the folder cannot be written: nothing
-        can change the store there, and SQLite could not make its ``-shm`` file), or for a
-        store that is not durable SQLite's ``memdb``: in this process's memory, named by the
-        path (the process's connections to it share it), gone when closed."""
+        can change the store there, nor could SQLite make its ``-shm`` file); not durable:
+        SQLite's ``memdb``, in this process's memory, named by the path, gone when closed."""
         from urllib.parse import quote
 
         query = "mode=ro" if os.access(self.path.parent, os.W_OK) else "mode=ro&immutable=1"
@@ -703,10 +689,9 @@ class Store(_Database):
     Args:
         path: the database file (created with its parent directories if missing).
         timeout: seconds a write waits for another process's write to finish before failing.
-        durable: a file whose every committed write waits for the disk (False: a scratch
-            store that is discarded once read, as a worker's or a Ray task's: kept in this
-            process's memory, nothing written to disk, gone when closed; its artifacts'
-            files still go to ``path``'s folder).
+        durable: a file whose every commit waits for the disk (False: a scratch store read
+            once, as a worker's or a Ray task's: in this process's memory, gone when closed;
+            its artifacts' files still go to ``path``'s folder).
 
     Example:
         >>> import tempfile, os
