@@ -164,7 +164,7 @@ def test_a_refit_runs_outcomes_take_a_fifth_of_the_room_metric_rows_took(tmp_pat
         assert len(read_outcomes(store, store.get_run(rid))["loss"]) == n
         con = store._connection()
         con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        size = con.execute("PRAGMA page_count").fetchone()[0] * 4096
+        size = os.path.getsize(store.path)
     finally:
         store.close()
     per_run = size / runs
@@ -424,14 +424,22 @@ def test_the_git_revision_is_asked_once_per_process(monkeypatch):
         store_module._git_revision_once.cache_clear()
 
 
-def test_a_scratch_store_does_not_wait_for_the_disk(tmp_path):
-    # a Ray task's scratch store is discarded once read: its commits are not synced (SQLite
-    # synchronous = OFF, 0); every other store waits for the disk (FULL, 2)
+def test_a_scratch_store_stays_in_memory_and_every_other_waits_for_the_disk(tmp_path):
+    # a worker's or a Ray task's scratch store is discarded once read: nothing of it is
+    # written to disk; every other store is a file whose commits wait for the disk (FULL, 2)
     with Store(tmp_path / "a.sqlite") as durable, Store(tmp_path / "b.sqlite", durable=False) as s:
         assert durable._connection().execute("PRAGMA synchronous").fetchone()[0] == 2
-        assert s._connection().execute("PRAGMA synchronous").fetchone()[0] == 0
         rid = s.create_run({"lr": 0.1}, name="a")
+        s.log_metrics(rid, [(0, "val", "loss", 1.0)])
+        with Store(tmp_path / "b.sqlite", durable=False) as again:  # this process: the same
+            assert again.get_run(rid).status == "running"
+        assert s.metrics(rid)["val/loss"].values.tolist() == [1.0]
+        pid = os.fork()  # a child process (a data loader's) does not close it under the parent
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
         assert s.get_run(rid).status == "running"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.sqlite"]
     with pytest.raises(ValueError, match=r"^durable must be True or False, got 'no'$"):
         Store(tmp_path / "c.sqlite", durable="no")
     assert not (tmp_path / "c.sqlite").exists()

@@ -313,22 +313,13 @@ def _git_revision() -> dict[str, Any] | None:
 def _git_revision_once() -> dict[str, Any] | None:
     """Asked once per process: the code a process runs is the code it imported when it
     started, and the two git commands cost ~8 ms, which every recorded run paid."""
-    here = Path(__file__).resolve().parent
+    here = str(Path(__file__).resolve().parent)
+    run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=5, check=True)
     try:
-        head = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        ).stdout.strip()
+        head = run(["git", "-C", here, "rev-parse", "HEAD"]).stdout.strip()
+        # (no optional locks: a status that would refresh git's index does not write it)
+        dirty = run(["git", "--no-optional-locks", "-C", here, "status", "--porcelain", "-uno"])
+        dirty = dirty.stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": head, "dirty": bool(dirty)}
@@ -576,11 +567,14 @@ class _Database:
     def _connection(self) -> sqlite3.Connection:
         # A connection must not cross a fork: a child process opens its own.
         if self._conn is None or self._pid != os.getpid():
-            if self.read_only:
-                return self._read_only_connection()
+            if self.read_only or not self.durable:
+                return self._uri_connection()
             conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
             try:
                 conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                # A new store's pages: 1 KiB, as each commit writes every page it changed (the
+                # half-filled last ones too) into the WAL; a checkpoint every 4 MiB of it
+                conn.executescript("PRAGMA page_size = 1024; PRAGMA wal_autocheckpoint = 4096")
                 mode = self._wal(conn)
             except BaseException:
                 conn.close()
@@ -588,22 +582,24 @@ class _Database:
             if str(mode).lower() != "wal":
                 conn.close()
                 raise StoreError(f"could not put store {self.path} in WAL mode (got {mode!r})")
-            # FULL: a committed write survives a power cut. OFF (a scratch store, thrown away
-            # when its work is done): commits are not waited onto the disk.
-            conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'OFF'}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._conn, self._pid = conn, os.getpid()
-            _OPEN.add(self)
+            conn.execute("PRAGMA synchronous = FULL")  # a committed write survives a power cut
+            self._opened(conn)
         return self._conn
 
-    def _read_only_connection(self) -> sqlite3.Connection:
-        """SQLite's read-only mode; ``immutable`` where the folder cannot be written (nothing
-        can change the store there, and SQLite could not make its ``-shm`` file)."""
+    def _uri_connection(self) -> sqlite3.Connection:
+        """SQLite's read-only mode (``immutable`` where the folder cannot be written: nothing
+        can change the store there, nor could SQLite make its ``-shm`` file); not durable:
+        SQLite's ``memdb``, in this process's memory, named by the path, gone when closed."""
         from urllib.parse import quote
 
-        writable = os.access(self.path.parent, os.W_OK)
-        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro{'' if writable else '&immutable=1'}"
+        query = "mode=ro" if os.access(self.path.parent, os.W_OK) else "mode=ro&immutable=1"
+        query = query if self.durable else "vfs=memdb"
+        uri = f"file:{quote(str(self.path.resolve()))}?{query}"
         conn = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+        return self._opened(conn)
+
+    def _opened(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        conn.execute("PRAGMA foreign_keys = ON")
         self._conn, self._pid = conn, os.getpid()
         _OPEN.add(self)
         return conn
@@ -693,9 +689,9 @@ class Store(_Database):
     Args:
         path: the database file (created with its parent directories if missing).
         timeout: seconds a write waits for another process's write to finish before failing.
-        durable: wait for every committed write to reach the disk (False: for a scratch
-            store that is discarded once read, as a Ray task's; SQLite's ``synchronous =
-            OFF``: a crash of the process loses nothing, a power cut may damage the file).
+        durable: a file whose every commit waits for the disk (False: a scratch store read
+            once, as a worker's or a Ray task's: in this process's memory, gone when closed;
+            its artifacts' files still go to ``path``'s folder).
 
     Example:
         >>> import tempfile, os
@@ -1281,13 +1277,13 @@ _RUN_COLUMNS = (
 
 #: The stores with a connection open in this process: closed before it forks (SQLite's
 #: connections and the locks it believes this process holds must not cross a fork; they
-#: reopen when next used), except one in the middle of a transaction.
+#: reopen when next used), except one in the middle of a transaction or in memory.
 _OPEN: weakref.WeakSet[_Database] = weakref.WeakSet()
 
 
 def _close_before_fork() -> None:
-    for db in list(_OPEN):
-        if not db._depth and db._pid == os.getpid():
+    for db in list(_OPEN):  # (one in memory is its only copy: kept, unused by the child)
+        if not db._depth and db._pid == os.getpid() and db.durable:
             with contextlib.suppress(sqlite3.Error):  # (one opened by another thread)
                 db.close()
 

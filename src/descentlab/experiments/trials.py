@@ -559,8 +559,8 @@ def run_task(
 
 @contextlib.contextmanager
 def scratch_store() -> Iterator[Any]:
-    """A store in a private temporary folder, removed with its files at the end; nothing in
-    it is waited onto the disk (it is read and removed within the task)."""
+    """A store in this process's memory (nothing of it reaches the disk: it is read within
+    the task), its files' folder a private temporary one, removed at the end."""
     import tempfile
 
     from descentlab.store import Store
