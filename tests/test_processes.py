@@ -7,11 +7,13 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from descentlab import _osutil
 from descentlab._osutil import pid_alive as _alive
 
 LONG_ARGV = [
@@ -338,3 +340,28 @@ def test_a_note_every_process_of_a_comparison_makes_is_shown_once(tmp_path, thre
                           timeout=240)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count(note) == 1, proc.stderr
+
+
+def test_the_temporary_folders_of_a_killed_process_are_removed_by_the_next(tmp_path, monkeypatch):
+    """A trial worker killed with its comparison, or a command killed by SIGKILL, cannot remove
+    its temporary folder (a suite's run left 19 ``descentlab-trial-*`` and 9
+    ``descentlab-announced-*`` folders in /tmp): the next process's first folder of that kind
+    removes those whose process is gone -- not a live process's, not another kind's."""
+    from descentlab.experiments import trials
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    orphan = tmp_path / f"descentlab-trial-{gone.pid}-x1"
+    orphan.mkdir()
+    (orphan / "trial.sqlite-wal").write_bytes(b"left")
+    live = tmp_path / f"descentlab-trial-{os.getppid()}-x2"
+    other = tmp_path / f"descentlab-ranks-{gone.pid}-x3"
+    for folder in (live, other):
+        folder.mkdir()
+    _osutil._remove_orphans.cache_clear()
+    with trials.scratch_store() as store:
+        mine = Path(store.path).parent
+        assert mine.parent == tmp_path and mine.name.startswith(f"descentlab-trial-{os.getpid()}-")
+    assert not orphan.exists() and not mine.exists()
+    assert live.exists() and other.exists()

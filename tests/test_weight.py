@@ -57,12 +57,13 @@ def test_the_check_finds_a_record_of_what_was_said(tmp_path, source, found):
     assert bool(said_records(tmp_path / "descentlab")) is found
 
 
-#: the library without the book: its lines at most this (55,080 on 2026-11-27, after the
+#: the library without the book: its lines at most this (55,108 on 2026-11-27, after the
 #: checks written in several modules became constraints.check calls and the engine's resumed
-#: run, schedule split and 'betas[0]' keys one helper each; the goal is 52,000, docs/layout.md
-#: says what stands in the way), and functions over 80 lines in the whole package at most this
-#: many (10 then; the goal is 15)
-LIBRARY_LINES = 55_100
+#: run, schedule split and 'betas[0]' keys one helper each, then the removal of a killed
+#: process's temporary folders added 30; the goal is 52,000, docs/layout.md says what stands
+#: in the way), and functions over 80 lines in the whole package at most this many (10 then;
+#: the goal is 15)
+LIBRARY_LINES = 55_110
 LONG_FUNCTIONS = 10
 
 

@@ -28,10 +28,11 @@ import functools
 import hashlib
 import os
 import shutil
-import tempfile
 import threading
 import warnings
 from collections.abc import Hashable, Iterator
+
+from descentlab._osutil import owned_tempdir
 
 __all__ = [
     "PROCESS",
@@ -114,7 +115,7 @@ def announcement_dir() -> str:
     other. Each worker is its own interpreter with its own :data:`PROCESS`: without this, a
     fallback said once per process was printed once per worker (16 times in a comparison on a
     16-core machine)."""
-    path = tempfile.mkdtemp(prefix="descentlab-announced-")
+    path = owned_tempdir("announced")
     atexit.register(shutil.rmtree, path, True)
     return path
 
@@ -154,11 +155,12 @@ def shared_by_one_command() -> Iterator[str]:
     """A fresh folder shared while open (:func:`shared_across`), by this process and the
     workers it starts (:func:`sharing` names it): one command's notes are said once, and the
     next command in this process (a second ``compare()``) says them again."""
-    with (
-        tempfile.TemporaryDirectory(prefix="descentlab-announced-") as folder,
-        shared_across(folder),
-    ):
-        yield folder
+    folder = owned_tempdir("announced")
+    try:
+        with shared_across(folder):
+            yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -9,11 +9,15 @@ from __future__ import annotations
 import ast
 import contextlib
 import ctypes
+import functools
 import multiprocessing
 import multiprocessing.connection
 import os
+import re
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import weakref
@@ -25,6 +29,7 @@ __all__ = [
     "check_private_dir",
     "die_with_parent",
     "killed_with_parent",
+    "owned_tempdir",
     "pid_alive",
     "private_dir",
     "spawning",
@@ -239,6 +244,28 @@ def pid_alive(pid: int) -> bool:
             stat = f.read()
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     return True
+
+
+def owned_tempdir(kind: str) -> str:
+    """A new private temporary folder of this process, ``descentlab-<kind>-<pid>-...``, which
+    the caller removes. Before the first of a kind in a process, the folders of that kind
+    whose process is gone are removed: a process killed by SIGKILL, or a worker killed when
+    its comparison stopped, could not remove its own (only this user's, and only where no
+    process of that number is alive)."""
+    _remove_orphans(kind)
+    return tempfile.mkdtemp(prefix=f"descentlab-{kind}-{os.getpid()}-")
+
+
+@functools.cache
+def _remove_orphans(kind: str) -> None:
+    named = re.compile(rf"descentlab-{re.escape(kind)}-(\d+)-")
+    with contextlib.suppress(OSError), os.scandir(tempfile.gettempdir()) as entries:
+        for entry in entries:
+            m = named.match(entry.name)
+            if (m and entry.is_dir(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                    and not pid_alive(int(m.group(1)))):  # fmt: skip
+                shutil.rmtree(entry.path, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------

@@ -666,11 +666,6 @@ def _checked_nproc(args: argparse.Namespace) -> int:
         from descentlab.engine.launch import check_nproc
 
         nproc = check_nproc(args.nproc, args.device or "cpu")
-    if nproc > 1 and args.workers not in (None, 1):
-        raise ValueError(
-            f"--nproc {nproc} trains each trial across {nproc} processes, one trial at a "
-            f"time: --workers {args.workers} does not go with it"
-        )
     timeout = checked_rank_timeout(args, nproc > 1)
     if timeout is not None:
         os.environ["DESCENTLAB_RANK_TIMEOUT"] = repr(timeout)

@@ -230,11 +230,7 @@ def _load_checked(config: RunConfig, data: Any) -> tuple[Any, bool, int]:
     classification = splits.task == "classification"
     splits.check_labels()  # (a stream's are checked batch by batch as it is read)
     n_train = splits.n_train
-    if config.batch_size is not None and n_train is not None and config.batch_size > n_train:
-        raise ValueError(
-            f"batch_size must be <= the number of training examples ({n_train}), "
-            f"got {config.batch_size}"
-        )
+    check_batch_size(config.batch_size, n_train)
     total = total_steps(config, n_train)
     if total < 1:
         raise ValueError(
@@ -289,6 +285,14 @@ def _model_and_losses(config: RunConfig, splits: Any) -> tuple[nn.Module, str, s
             loss_name, **{**config.loss_options, "label_smoothing": config.label_smoothing}
         )
     return model, model_name, loss_name, train_loss, eval_loss
+
+
+def check_batch_size(batch_size: Any, n_train: int | None) -> None:
+    """A batch no larger than the training examples (``n_train``; None: a stream's, unknown)."""
+    if isinstance(batch_size, int) and n_train is not None and batch_size > n_train:
+        raise ValueError(
+            f"batch_size must be <= the number of training examples ({n_train}), got {batch_size}"
+        )
 
 
 def build(

@@ -20,14 +20,13 @@ import re
 import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from descentlab._osutil import die_with_parent
+from descentlab._osutil import die_with_parent, owned_tempdir
 from descentlab._usercode import (
     describe,
     library_file,
@@ -245,7 +244,7 @@ class _Ranks:
         import torch.multiprocessing as tmp
 
         _end_forkserver_at_exit()
-        self.stacks = tempfile.mkdtemp(prefix="descentlab-ranks-")
+        self.stacks = owned_tempdir("ranks")
         self.procs: list[Any] = []
         self.killed: list[int] = []
         self.where: dict[int, tuple[bool, str]] = {}

@@ -309,7 +309,7 @@ def _sharded_remote(rank: int, nproc: int, meeting: Any, job: dict[str, Any]) ->
             export_checkpoint(out["checkpoint_path"], out["checkpoint_path"])
         return out, time.perf_counter() - t0
 
-    (out, seconds), runs = in_scratch_store(work)
+    (out, seconds), runs = in_scratch_store(work, on_disk=True)  # rank 0 opens it by its path
     (exported,) = [r for r in runs if r["id"] == out["run_id"]]
     exported.pop("id")
     exported["seconds"] = seconds

@@ -50,6 +50,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
 import sys
 import time
@@ -558,20 +559,23 @@ def run_task(
 
 
 @contextlib.contextmanager
-def scratch_store() -> Iterator[Any]:
+def scratch_store(on_disk: bool = False) -> Iterator[Any]:
     """A store in this process's memory (nothing of it reaches the disk: it is read within
-    the task), its files' folder a private temporary one, removed at the end."""
-    import tempfile
-
+    the task), its files' folder a private temporary one, removed at the end
+    (:func:`~descentlab._osutil.owned_tempdir`: or by a later process, if this one is killed).
+    ``on_disk``: a file in that folder instead, for work that opens the store by its path."""
+    from descentlab._osutil import owned_tempdir
     from descentlab.store import Store
 
-    os.environ.setdefault("DESCENTLAB_QUIET", "1")
-    with tempfile.TemporaryDirectory(prefix="descentlab-trial-") as tmp:
-        store = Store(Path(tmp) / "trial.sqlite", durable=False)
+    tmp = owned_tempdir("trial")
+    try:
+        store = Store(Path(tmp) / "trial.sqlite", durable=on_disk)
         try:
             yield store
         finally:
             store.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def exported(store: Any, run_id: int) -> dict[str, Any]:
@@ -584,10 +588,13 @@ def exported(store: Any, run_id: int) -> dict[str, Any]:
     return out
 
 
-def in_scratch_store(work: Callable[[Any], T]) -> tuple[T, list[dict[str, Any]]]:
-    """Call ``work(store)`` with a :func:`scratch_store`; return what it returned and the runs
-    it recorded (in the order recorded, each with its ``id`` there), :func:`exported`."""
-    with scratch_store() as store:
+def in_scratch_store(
+    work: Callable[[Any], T], on_disk: bool = False
+) -> tuple[T, list[dict[str, Any]]]:
+    """Call ``work(store)`` with a :func:`scratch_store` (``on_disk``: its file, for work that
+    opens it by path); return what it returned and the runs it recorded (in the order
+    recorded, each with its ``id`` there), :func:`exported`."""
+    with scratch_store(on_disk) as store:
         value = work(store)
         return value, [{**exported(store, r.id), "id": r.id} for r in store.list_runs()]
 

@@ -24,6 +24,7 @@ from descentlab._announce import shared_by_one_command
 from descentlab._files import remove_created
 from descentlab._osutil import FolderLock
 from descentlab._usercode import note_interrupt
+from descentlab.engine.building import check_batch_size
 from descentlab.experiments.compare import inpass
 from descentlab.experiments.compare.choices import OptimizerChoice
 from descentlab.experiments.compare.collect import EXPERIMENT, Judge, collect, with_context
@@ -654,12 +655,7 @@ def _check_on_data(plan: Plan, data: Any) -> tuple[Any, str]:
         models.build(
             model, input_shape=data.input_shape, n_outputs=data.n_outputs, **spec.model_options
         )
-    n_train = data.n_train  # (None: a stream without a length)
-    if isinstance(spec.batch_size, int) and n_train is not None and spec.batch_size > n_train:
-        raise ValueError(
-            f"batch_size must be <= the number of training examples ({data.n_train}), "
-            f"got {spec.batch_size}"
-        )
+    check_batch_size(spec.batch_size, data.n_train)  # (None: a stream without a length)
     if spec.cv_folds is not None:  # folds of the training and validation examples together
         if data.n_train is None or data.n_val is None:
             raise ValueError(
