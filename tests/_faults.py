@@ -10,7 +10,6 @@ import functools
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -46,8 +45,7 @@ def _run_all() -> dict[str, list]:
 def _outcomes() -> dict[str, list]:
     from filelock import FileLock
 
-    session = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))
-    base = Path(tempfile.gettempdir()) / f"descentlab-faults-{session}"
+    base = Path(os.environ["DESCENTLAB_TEST_SHARED"]) / "faults"  # (tests/conftest.py's)
     base.mkdir(exist_ok=True)
     done = base / "outcomes.json"
     with FileLock(str(base / "lock")):

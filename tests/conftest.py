@@ -1,10 +1,23 @@
 # Threads, the figure backend and quiet progress are set for every test in ../conftest.py.
+import os
+
 import pytest
 import torch
 
 from descentlab.experiments.compare import sequential as _sequential
 
 _LIBRARY_GROWTH = _sequential.GROWTH
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _a_folder_the_workers_share(tmp_path_factory):
+    """``$DESCENTLAB_TEST_SHARED``: a folder every pytest-xdist worker of this run shares (the
+    parent of its basetemp, as pytest-xdist documents), where a table computed once per run
+    is kept; pytest removes it with its old basetemps."""
+    base = tmp_path_factory.getbasetemp()
+    os.environ["DESCENTLAB_TEST_SHARED"] = str(
+        base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    )
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -138,10 +137,8 @@ def cases(world: int) -> list[dict]:
 
 
 def _shared_dir() -> Path:
-    """A directory every xdist worker of this session shares (the parent of its basetemp, as
-    pytest-xdist documents), else a fresh one."""
-    root = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    base = Path(tempfile.gettempdir()) / f"descentlab-shards-{root or os.getpid()}"
+    """A directory every xdist worker of this run shares (conftest.py's)."""
+    base = Path(os.environ["DESCENTLAB_TEST_SHARED"]) / "shards"
     base.mkdir(exist_ok=True)
     return base
 

@@ -12,6 +12,7 @@ run) and loads every checkpoint again; one of 2 processes loads them resharded.
 from __future__ import annotations
 
 import functools
+import os
 import tempfile
 from pathlib import Path
 
@@ -41,7 +42,9 @@ SAVED = [c for c in CASES if c["id"] not in REFUSED]
 @functools.cache
 def runs() -> dict[str, dict]:
     """Saved and run on at 4 ranks, loaded at 4, loaded at 2."""
-    base = Path(tempfile.mkdtemp(prefix="descentlab-dcp-"))
+    base = Path(
+        tempfile.mkdtemp(prefix="descentlab-dcp-", dir=os.environ["DESCENTLAB_TEST_SHARED"])
+    )
     arg = {"dir": str(base / "dcp"), "cases": CASES}
     four = spawn(4, {"save": ("save", arg), "load": ("load", {**arg, "cases": SAVED})}, base / "4")
     two = spawn(2, {"load": ("load", {**arg, "cases": SAVED})}, base / "2")
