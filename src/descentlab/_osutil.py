@@ -262,10 +262,11 @@ def _remove_orphans(kind: str) -> None:
     with contextlib.suppress(OSError), os.scandir(tempfile.gettempdir()) as entries:
         for entry in entries:
             m = named.match(entry.name)
-            if (m and entry.is_dir(follow_symlinks=False)
-                    and entry.stat(follow_symlinks=False).st_uid == os.getuid()
-                    and not pid_alive(int(m.group(1)))):  # fmt: skip
-                shutil.rmtree(entry.path, ignore_errors=True)
+            with contextlib.suppress(OSError):  # (one gone meanwhile: the others still looked at)
+                if (m and entry.is_dir(follow_symlinks=False)
+                        and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+                        and not pid_alive(int(m.group(1)))):  # fmt: skip
+                    shutil.rmtree(entry.path, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------
