@@ -37,13 +37,17 @@ class Beside:
     argv: list[str]
 
 
-def _lowest_priority() -> None:  # (in the child, before exec)
+def _lowest_priority() -> None:
+    """In the child, before exec: nice 19. Linux's autogroup scheduling shares the CPU
+    between sessions first and applies nice only inside one: a rerun in a session of its own
+    took as much CPU as the suite's workers (measured), so the reruns stay in this session
+    (a process group of their own, which Ctrl-C at the terminal does not reach)."""
     os.nice(19)
 
 
 def run(main: Sequence[str], beside: Sequence[Beside], out: TextIO | None = None) -> int:
     """``main`` in the foreground (its output as it comes), each of ``beside`` at nice 19 in
-    its own session (its output kept in a file, printed when ``main`` has ended); returns
+    a process group of its own (its output kept in a file, printed when ``main`` has ended); returns
     the first non-zero exit status (``main``'s first), 130 or 143 when stopped by SIGINT or
     SIGTERM (every command ended then)."""
     out = sys.stdout if out is None else out
@@ -67,7 +71,7 @@ def run(main: Sequence[str], beside: Sequence[Beside], out: TextIO | None = None
                         stdin=subprocess.DEVNULL,
                         stdout=f,
                         stderr=subprocess.STDOUT,
-                        start_new_session=True,
+                        process_group=0,  # (the same session: see _lowest_priority)
                         preexec_fn=_lowest_priority,
                     )
                 started.append((b, p, log))
@@ -97,7 +101,7 @@ def run(main: Sequence[str], beside: Sequence[Beside], out: TextIO | None = None
 
 
 def _end_group(p: subprocess.Popen) -> None:
-    """End ``p`` and every process of its session's group."""
+    """End ``p`` and every process of its group."""
     _signal_group(p, signal.SIGKILL)
     p.wait()
 

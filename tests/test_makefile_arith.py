@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import re
 import signal
 import subprocess
@@ -72,12 +73,17 @@ def test_the_reruns_run_beside_at_the_lowest_priority_and_print_after_the_suite(
     out = io.StringIO()
     beside = [
         runner.Beside("first", {"WHICH": "one"}, _py(
-            "import os; print('beside', os.environ['WHICH'], os.nice(0))")),
+            "import os; print('beside', os.environ['WHICH'], os.nice(0), "
+            f"os.getsid(0) == {os.getsid(0)}, os.getpgid(0) == os.getpid())")),
         runner.Beside("second", {}, _py("import sys; print('failing'); sys.exit(3)")),
     ]  # fmt: skip
     assert runner.run(_py("print('the suite')"), beside, out) == 3
     assert capfd.readouterr().out == "the suite\n"
-    assert out.getvalue() == "make: first\nbeside one 19\nmake: second\nfailing\n"
+    assert out.getvalue() == (
+        # nice 19 in this session (autogroup scheduling applies nice only within a session: a
+        # session of its own took as much CPU as the suite's workers), a group of its own
+        "make: first\nbeside one 19 True True\nmake: second\nfailing\n"
+    )
     # the suite's own failure comes first
     assert runner.run(_py("raise SystemExit(1)"), beside, io.StringIO()) == 1
     assert runner.run(_py("pass"), beside[:1], io.StringIO()) == 0
