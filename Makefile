@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test lint format bench clean chromium docs
+.PHONY: setup demo test arith lint format bench clean chromium docs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +30,12 @@ format: $(STAMP)
 # (the FSDP2 tables), and handed out in fixed shares they left one worker idle at the end.
 # pytest's testpaths (pyproject.toml) are tests/ and src/: every `>>>` example in src/ runs as a
 # doctest.
-# The tests marked `arith` (outcomes that follow from float arithmetic: training to a target,
-# iterating to a verdict) run again under two more of torch's CPU kernels: its portable code
-# (`default`, the arithmetic of a CPU without AVX2) and AVX2's, so that an outcome that holds on
-# this CPU only fails here, not on another machine. They run beside the suite at the lowest CPU
-# priority (scripts/test_run.py), in the time its cores would wait, and their output follows
-# the suite's. The files that hold them are named (tests/test_makefile_arith.py checks the
-# list), so that only they are collected.
+# Then the tests marked `arith` (outcomes that follow from float arithmetic: training to a
+# target, iterating to a verdict) again under two more of torch's CPU kernels: its portable
+# code (`default`, the arithmetic of a CPU without AVX2) and AVX2's, so that an outcome that
+# holds on this CPU only fails here, not on another machine.
+# The files that hold them are named (tests/test_makefile_arith.py checks the list), so that
+# only they are collected.
 ARITH_CAPABILITIES ?= default avx2
 # pytest-xdist workers (2: CI has 2 cores; `make test TEST_WORKERS=N` on a larger machine)
 TEST_WORKERS ?= 2
@@ -45,8 +44,22 @@ ARITH_TESTS := tests/test_experiments.py tests/test_lecture_claims.py tests/test
 	tests/test_multiply_add.py
 
 test: lint chromium
-	$(PY) scripts/test_run.py --workers $(TEST_WORKERS) --capabilities "$(ARITH_CAPABILITIES)" \
-		$(ARITH_TESTS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+	@$(MAKE) --no-print-directory arith
+
+# The arith reruns alone (after the suite: `make test`). A capability that is the one the suite
+# just ran under (this CPU's own, `torch.backends.cpu.get_cpu_capability()`) is not run again.
+arith: $(STAMP)
+	@ran=$$($(PY) -c "import torch; print(torch.backends.cpu.get_cpu_capability().lower())"); \
+	for cap in $(ARITH_CAPABILITIES); do \
+		if [ "$$cap" = "$$ran" ]; then \
+			echo "make: ATEN_CPU_CAPABILITY=$$cap is the one the suite ran under: not again"; \
+			continue; \
+		fi; \
+		echo "make: the arith-marked tests under ATEN_CPU_CAPABILITY=$$cap"; \
+		ATEN_CPU_CAPABILITY=$$cap $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m arith -p no:cacheprovider \
+			$(ARITH_TESTS) || exit 1; \
+	done
 
 # The playground's browser test drives Debian's chromium through Playwright (never
 # `playwright install`): installed here when missing and possible, else the test skips.

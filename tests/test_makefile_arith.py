@@ -3,15 +3,7 @@ marks one is among the files it names (it collects only those)."""
 
 from __future__ import annotations
 
-import importlib.util
-import io
-import os
 import re
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,94 +30,28 @@ def test_every_file_with_an_arith_test_is_run_under_each_capability():
 def test_make_test_runs_them_under_default_and_avx2():
     text = (ROOT / "Makefile").read_text()
     assert re.search(r"^ARITH_CAPABILITIES \?= default avx2$", text, re.MULTILINE)
-    recipe = text[text.index("\ntest:") :].replace("\\\n", " ").split("\n\n")[0]
-    assert "scripts/test_run.py" in recipe
-    assert '--capabilities "$(ARITH_CAPABILITIES)"' in recipe and "$(ARITH_TESTS)" in recipe
-    cmds = []
-    runner = _runner()
-    runner.run = lambda main, beside: cmds.append((main, beside)) or 0
-    assert runner.main(["--workers", "2", "--capabilities", "default avx2", "tests/x.py"]) == 0
-    ((main, beside),) = cmds
-    assert main[-4:] == ["-n", "2", "--dist", "worksteal"]
-    assert [b.env for b in beside] == [
-        {"ATEN_CPU_CAPABILITY": "default"},
-        {"ATEN_CPU_CAPABILITY": "avx2"},
-    ]
-    assert all(b.argv[-4:] == ["-m", "arith", "-p", "no:cacheprovider", "tests/x.py"][-4:]
-               for b in beside)  # fmt: skip
-    assert all("-m" in b.argv and "arith" in b.argv and "tests/x.py" in b.argv for b in beside)
+    assert "ATEN_CPU_CAPABILITY=$$cap" in text and "-m arith" in text
 
 
-def _runner():
-    spec = importlib.util.spec_from_file_location("test_run", ROOT / "scripts" / "test_run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["test_run"] = module  # (its dataclass looks its module up)
-    spec.loader.exec_module(module)
-    return module
+def test_make_arith_skips_the_capability_the_suite_ran_under(tmp_path):
+    import os
+    import subprocess
+    import sys
 
+    import torch
 
-def _py(code: str) -> list[str]:
-    return [sys.executable, "-c", code]
-
-
-def test_the_reruns_run_beside_at_the_lowest_priority_and_print_after_the_suite(capfd):
-    runner = _runner()
-    out = io.StringIO()
-    beside = [
-        runner.Beside("first", {"WHICH": "one"}, _py(
-            "import os; print('beside', os.environ['WHICH'], os.nice(0), "
-            f"os.getsid(0) == {os.getsid(0)}, os.getpgid(0) == os.getpid())")),
-        runner.Beside("second", {}, _py("import sys; print('failing'); sys.exit(3)")),
-    ]  # fmt: skip
-    assert runner.run(_py("print('the suite')"), beside, out) == 3
-    assert capfd.readouterr().out == "the suite\n"
-    assert out.getvalue() == (
-        # nice 19 in this session (autogroup scheduling applies nice only within a session: a
-        # session of its own took as much CPU as the suite's workers), a group of its own
-        "make: first\nbeside one 19 True True\nmake: second\nfailing\n"
-    )
-    # the suite's own failure comes first
-    assert runner.run(_py("raise SystemExit(1)"), beside, io.StringIO()) == 1
-    assert runner.run(_py("pass"), beside[:1], io.StringIO()) == 0
-
-
-def test_a_sigterm_ends_the_suite_and_every_rerun_with_its_children(tmp_path):
-    pids = tmp_path / "pids"
-    sleeper = tmp_path / "sleeper.py"  # a command with a child of its own, both sleeping
-    sleeper.write_text(textwrap.dedent(f"""
-        import os, subprocess, sys, time
-        c = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        with open({str(pids)!r}, "a") as f:
-            f.write(f"{{os.getpid()}} {{c.pid}}\\n")
-        time.sleep(60)
-    """))  # fmt: skip
-    code = textwrap.dedent(f"""
-        import io, sys
-        sys.path.insert(0, {str(ROOT / "scripts")!r})
-        import test_run
-        cmd = [sys.executable, {str(sleeper)!r}]
-        sys.exit(test_run.run(cmd, [test_run.Beside("b", {{}}, cmd)], io.StringIO()))
-    """)
-    p = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(_lines(pids)) < 2:
-        time.sleep(0.1)
-    started = [int(x) for line in _lines(pids) for x in line.split()]
-    assert len(started) == 4, started
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(timeout=30) == 143
-    time.sleep(0.5)
-    alive = [pid for pid in started if _alive(pid)]
-    assert alive == [], alive
-
-
-def _lines(path: Path) -> list[str]:
-    return path.read_text().splitlines() if path.exists() else []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    ran = torch.backends.cpu.get_cpu_capability().lower()
+    other = "avx2" if ran == "default" else "default"
+    out = tmp_path / "ran"
+    drop = ("ATEN_CPU_CAPABILITY", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")  # (an outer make's)
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["ARITH_PROBE_OUT"] = str(out)
+    r = subprocess.run(
+        ["make", "--no-print-directory", "-o", ".venv/.installed-stamp", "arith",
+         f"PY={sys.executable}", f"ARITH_CAPABILITIES={ran} {other}",
+         "ARITH_TESTS=tests/_arith_probe.py", "TEST_WORKERS=1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"ATEN_CPU_CAPABILITY={ran} is the one the suite ran under: not again" in r.stdout
+    assert out.read_text().split() == [other.upper()]
