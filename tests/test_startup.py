@@ -158,3 +158,43 @@ def test_the_warm_up_before_forking_workers_imports_no_sklearn():
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr[-2000:]
+
+
+_GC_PROBE = """
+import gc, json, os
+import torch
+
+
+def model():
+    return torch.nn.Linear(2, 2)
+
+
+def make():
+    with open(os.environ["GC_PROBE_OUT"], "a") as f:
+        f.write(json.dumps([os.getpid(), gc.get_freeze_count(), gc.isenabled()]) + "\\n")
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(60, 2, generator=g)
+    y = (x[:, 0] > 0).long()
+    data = {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:]}
+    return {"model": model, "data": data, "loss": torch.nn.functional.cross_entropy}
+"""
+
+
+def test_the_command_and_its_ranks_start_with_the_loaded_modules_frozen(tmp_path):
+    # importing torch makes about a million objects: each collection that the loading set
+    # off walked them all, and every full collection after it (0.8 s of a command's 2.4 s of
+    # CPU to print `train --help`); the command loads its modules with the collector paused
+    # and freezes them, as does the server the --nproc ranks are forked from
+    (tmp_path / "probe.py").write_text(_GC_PROBE)
+    out = tmp_path / "seen"
+    env = {**os.environ, "PYTHONPATH": SRC, "GC_PROBE_OUT": str(out)}
+    for nproc in ("1", "2"):
+        cmd = [sys.executable, "-m", "descentlab", "train", "--problem", "probe.py:make",
+               "--steps", "2", "--batch-size", "8", "--runs-dir", str(tmp_path / nproc),
+               "--nproc", nproc]  # fmt: skip
+        r = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+    seen = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len({pid for pid, _, _ in seen}) >= 3, seen  # the command, then its two ranks
+    for _pid, frozen, enabled in seen:
+        assert enabled and frozen > 100_000, seen

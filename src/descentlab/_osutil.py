@@ -10,6 +10,7 @@ import ast
 import contextlib
 import ctypes
 import functools
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -29,6 +30,7 @@ __all__ = [
     "check_private_dir",
     "die_with_parent",
     "killed_with_parent",
+    "loading_frozen",
     "owned_tempdir",
     "pid_alive",
     "private_dir",
@@ -359,3 +361,18 @@ def ignore_stop_signals() -> None:
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+@contextlib.contextmanager
+def loading_frozen() -> Iterator[None]:
+    """Load a program's modules with the garbage collector paused, then freeze what they made:
+    no collection walks torch's million objects (0.8 s of the 2.4 s of CPU a command took to
+    start). For a program's own start only: frozen objects are never collected."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()

@@ -26,6 +26,7 @@ import threading
 from typing import Any, NoReturn
 
 from descentlab._files import out_of_space, remove_created, track_created
+from descentlab._osutil import loading_frozen
 from descentlab._usercode import (
     describe,
     genuine_interrupt,
@@ -225,7 +226,8 @@ def _main(argv: list[str] | None) -> int:
     if argv is None:  # the program itself: user code may not end it without a word
         watch_interrupts()
         guard_exits()
-    parser = build_parser()
+    with loading_frozen() if argv is None else contextlib.nullcontext():
+        parser = build_parser()  # (the subcommands' modules: torch and the engine)
     undecodable = _undecodable(sys.argv[1:] if argv is None else [str(a) for a in argv])
     if undecodable is not None:
         print(f"descentlab: error: {undecodable}", file=sys.stderr)

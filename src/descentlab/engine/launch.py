@@ -530,9 +530,7 @@ def _forkserver_preload() -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(
-        ["descentlab.engine.forkserver", "descentlab.engine.launch", "descentlab.problems.charlm"]
-    )
+    ctx.set_forkserver_preload(["descentlab.engine.forkserver"])  # (it loads the engine)
 
 
 def _launch(nproc: int, job: Mapping[str, Any]) -> dict[str, Any]:
